@@ -1,0 +1,60 @@
+"""The ``agentos`` command: one entry point for the runtime, the operator and the offline tools.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; modules import their heavy dependencies inside ``run`` so that
+``agentos --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+# (name, module, one-line help). Order is the order of `agentos --help`.
+SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("serve", "agentos_runtime.serving", "run the AgentOS runtime server from a config file"),
+    ("operator", "agentos_operator.running", "run the Kubernetes operator"),
+    ("validate", "agentos_operator.commands.validate", "check an AgentOSConfig resource offline"),
+    ("render", "agentos_operator.commands.render", "print the manifests an AgentOSConfig becomes"),
+    ("crd", "agentos_operator.commands.crd", "print the AgentOSConfig CustomResourceDefinition"),
+)
+
+
+class Subcommand(Protocol):
+    __doc__: str | None
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentos",
+        description="kube-agentos: run AgentOS agent servers on Kubernetes, or on their own.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name, summary in SUBCOMMANDS:
+        module = cast(Subcommand, importlib.import_module(module_name))
+        sub = subparsers.add_parser(
+            name,
+            help=summary,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = cast(Subcommand, args._module)
+    return module.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The offline subcommands of ``agentos``: validate, render, crd."""

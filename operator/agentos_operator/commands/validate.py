@@ -1,0 +1,16 @@
+"""Not implemented yet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+def run(args: argparse.Namespace) -> int:
+    del args
+    sys.stderr.write("agentos validate: not implemented yet\n")
+    return 2

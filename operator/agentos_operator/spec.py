@@ -1,0 +1,236 @@
+"""The ``AgentOSConfig`` custom resource: spec and status models (camelCase, by alias).
+
+The spec is the runtime config (shared fields from ``agentos_runtime.config``) plus what only
+Kubernetes needs: Secret references instead of env var names, and deployment settings. These
+models are the single source of the CRD (``agentos crd``) and of offline validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from agentos_runtime.config import DatabaseFields, ModelFields, RuntimeConfigFields
+from agentos_runtime.config.base import Schema
+from pydantic import Field, model_validator
+from pydantic.config import JsonDict
+
+# Kubernetes object names (RFC 1123 subdomain) and Secret data keys.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
+
+PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
+OBJECT_ITEMS: JsonDict = {"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+
+
+class SecretKeyRef(Schema):
+    """A key of a Secret in the resource's namespace."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Secret name.")
+    key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key within the Secret's data.")
+
+
+class CnpgClusterRef(Schema):
+    """A CloudNativePG cluster; its `<name>-app` Secret's `uri` key gives the database URL."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="CloudNativePG Cluster name.")
+
+
+class ModelSpec(ModelFields):
+    """A chat model; its API key is read from a Secret."""
+
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the API key. Omit only for endpoints that need no key (local vLLM, Ollama).",
+    )
+
+
+class DatabaseSpec(DatabaseFields):
+    """A database; its URL is read from a Secret (or from a CloudNativePG cluster's app Secret)."""
+
+    url_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the URL (`postgresql://...` or `redis://...`). Required for redis; for postgres set this or `cnpgClusterRef`.",
+    )
+    cnpg_cluster_ref: CnpgClusterRef | None = Field(
+        default=None,
+        description="CloudNativePG cluster whose `<name>-app` Secret (key `uri`) gives the URL; postgres only.",
+    )
+
+    @model_validator(mode="after")
+    def _one_url_source(self) -> DatabaseSpec:
+        if self.type == "sqlite":
+            if self.url_secret_ref or self.cnpg_cluster_ref:
+                raise ValueError("a sqlite database takes no urlSecretRef or cnpgClusterRef: remove them")
+        elif self.type == "redis":
+            if self.cnpg_cluster_ref:
+                raise ValueError("cnpgClusterRef is for postgres databases: use urlSecretRef for redis")
+            if not self.url_secret_ref:
+                raise ValueError("a redis database needs urlSecretRef: point it at a Secret key holding redis://...")
+        elif (self.url_secret_ref is None) == (self.cnpg_cluster_ref is None):
+            raise ValueError("a postgres database needs exactly one of urlSecretRef, cnpgClusterRef")
+        return self
+
+
+class Autoscaling(Schema):
+    """A HorizontalPodAutoscaler for the runtime Deployment."""
+
+    enabled: bool = Field(
+        default=False, description="Create a HorizontalPodAutoscaler; `replicas` must then be omitted."
+    )
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="Fewest replicas.")
+    max_replicas: int = Field(default=3, ge=1, le=1000, description="Most replicas.")
+    target_cpu_utilization_percentage: int = Field(
+        default=80, ge=1, le=100, description="Average CPU utilisation the autoscaler aims for."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
+
+
+class ResourceList(Schema):
+    """Amounts of CPU and memory."""
+
+    cpu: str | None = Field(default=None, pattern=QUANTITY_PATTERN, description="CPU, e.g. `250m` or `1`.")
+    memory: str | None = Field(default=None, pattern=QUANTITY_PATTERN, description="Memory, e.g. `256Mi`.")
+    ephemeral_storage: str | None = Field(
+        default=None, alias="ephemeral-storage", pattern=QUANTITY_PATTERN, description="Ephemeral storage, e.g. `1Gi`."
+    )
+
+
+class Resources(Schema):
+    """Compute resources of the runtime container."""
+
+    requests: ResourceList = Field(
+        default_factory=lambda: ResourceList(cpu="100m", memory="128Mi"), description="Guaranteed resources."
+    )
+    limits: ResourceList = Field(default_factory=lambda: ResourceList(memory="512Mi"), description="Upper bounds.")
+
+
+class ServiceSpec(Schema):
+    """The Service in front of the runtime."""
+
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(default="ClusterIP", description="Service type.")
+    port: int = Field(default=7777, ge=1, le=65535, description="Service port.")
+
+
+class Persistence(Schema):
+    """The volume holding embedded SQLite databases, so sessions survive pod restarts."""
+
+    size: str = Field(default="1Gi", pattern=QUANTITY_PATTERN, description="Volume size.")
+    storage_class_name: str | None = Field(default=None, description="StorageClass; the cluster default when omitted.")
+
+
+class NetworkPolicySpec(Schema):
+    """A NetworkPolicy restricting traffic to the runtime pods."""
+
+    enabled: bool = Field(default=False, description="Create a NetworkPolicy.")
+    ingress_from: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="NetworkPolicyPeer entries allowed to reach the runtime; every pod in the namespace when omitted.",
+        json_schema_extra=OBJECT_ITEMS,
+    )
+
+
+class EnvVar(Schema):
+    """An extra environment variable of the runtime container."""
+
+    name: str = Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
+    value: str | None = Field(default=None, description="Literal value.")
+    value_from: dict[str, Any] | None = Field(
+        default=None, description="Source of the value (an EnvVarSource).", json_schema_extra=PRESERVE
+    )
+
+
+class AgentOSConfigSpec(RuntimeConfigFields):
+    """Desired state of an AgentOS server: its runtime config and how to deploy it."""
+
+    models: list[ModelSpec] = Field(default_factory=list, max_length=64, description="Chat models.")
+    databases: list[DatabaseSpec] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Databases; none means one embedded SQLite file on a PersistentVolumeClaim.",
+    )
+    image: str | None = Field(
+        default=None, min_length=1, description="Runtime image; defaults to the operator's configured image."
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, description="Image pull policy."
+    )
+    replicas: int | None = Field(
+        default=None, ge=0, le=1000, description="Number of pods (default 1); omit when autoscaling is enabled."
+    )
+    autoscaling: Autoscaling | None = Field(default=None, description="Horizontal pod autoscaling.")
+    resources: Resources = Field(default_factory=Resources, description="Container resources.")
+    env: list[EnvVar] | None = Field(default=None, max_length=128, description="Extra environment variables.")
+    env_from: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Extra environment sources (EnvFromSource entries).",
+        json_schema_extra=OBJECT_ITEMS,
+    )
+    service: ServiceSpec = Field(default_factory=ServiceSpec, description="The Service in front of the runtime.")
+    persistence: Persistence = Field(default_factory=Persistence, description="Volume for embedded SQLite databases.")
+    network_policy: NetworkPolicySpec | None = Field(default=None, description="Optional NetworkPolicy.")
+    security_key_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the AgentOS security key (`OS_SECURITY_KEY`); when omitted the operator generates one once and keeps it.",
+    )
+    paused: bool = Field(default=False, description="Stop reconciling: children are left as they are until unpaused.")
+    node_selector: dict[str, str] | None = Field(default=None, description="Node labels the pods must match.")
+    tolerations: list[dict[str, Any]] | None = Field(
+        default=None, description="Pod tolerations.", json_schema_extra=OBJECT_ITEMS
+    )
+    affinity: dict[str, Any] | None = Field(default=None, description="Pod affinity rules.", json_schema_extra=PRESERVE)
+    pod_annotations: dict[str, str] | None = Field(default=None, description="Extra annotations on the pods.")
+    service_account_name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="ServiceAccount of the pods; the namespace default when omitted.",
+    )
+
+    @model_validator(mode="after")
+    def _deployment_rules(self) -> AgentOSConfigSpec:
+        autoscaling = self.autoscaling is not None and self.autoscaling.enabled
+        if autoscaling and self.replicas is not None:
+            raise ValueError(
+                "replicas and autoscaling.enabled are mutually exclusive: remove replicas when autoscaling"
+            )
+        if self.uses_sqlite and (autoscaling or (self.replicas or 1) > 1):
+            raise ValueError("an embedded SQLite database allows one replica only: use postgres or redis to scale out")
+        return self
+
+    @property
+    def uses_sqlite(self) -> bool:
+        """Whether any data lives in an embedded SQLite file (declared, or the default when none is)."""
+        return not self.databases or any(d.type == "sqlite" for d in self.databases)
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(Schema):
+    """A standard Kubernetes condition."""
+
+    type: str = Field(description="Condition type: Ready, Progressing, Degraded or ReferencesResolved.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="Machine-readable reason in CamelCase.")
+    message: str = Field(default="", description="Human-readable details.")
+    last_transition_time: str = Field(description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, description="Generation the condition was computed from.")
+
+
+class AgentOSConfigStatus(Schema):
+    """Observed state, written by the operator."""
+
+    observed_generation: int | None = Field(default=None, description="Generation last reconciled.")
+    conditions: list[Condition] = Field(default_factory=list, description="Current conditions.")
+    replicas: int | None = Field(default=None, description="Pods of the runtime Deployment.")
+    ready_replicas: int | None = Field(default=None, description="Ready pods of the runtime Deployment.")
+    selector: str | None = Field(default=None, description="Label selector of the pods (for the scale subresource).")
+    url: str | None = Field(default=None, description="In-cluster URL of the AgentOS API.")
+    config_hash: str | None = Field(
+        default=None, description="Hash of the rendered config and secrets the pods run with."
+    )

@@ -1,0 +1,1 @@
+"""The HTTP API: thin FastAPI routes speaking Agno's AgentOS wire format."""

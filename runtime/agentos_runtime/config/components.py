@@ -1,0 +1,166 @@
+"""Declarative agents, teams and workflows: what Agno otherwise needs Python code for."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
+
+TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+
+class ComponentFields(Schema):
+    """Fields every agent and team has."""
+
+    id: str = Field(
+        pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Unique id, used in API paths (`/agents/{id}`)."
+    )
+    name: str | None = Field(default=None, description="Display name; defaults to `id`.")
+    description: str | None = Field(default=None, description="What it is for; shown in the UI.")
+    model: str | None = Field(
+        default=None,
+        description="Id of a model in `models`; defaults to the first model declared.",
+    )
+    instructions: list[str] | None = Field(
+        default=None, description="Instructions added to the system message, one per line."
+    )
+    system_message: str | None = Field(
+        default=None, description="A complete system message; replaces the one built from `instructions`."
+    )
+    db: str | None = Field(
+        default=None,
+        description="Id of the database storing its sessions; defaults to the runtime's default database.",
+    )
+    memory_db: str | None = Field(
+        default=None, description="Id of the database storing user memories; defaults to `db`."
+    )
+    markdown: bool = Field(default=False, description="Ask the model to format answers as Markdown.")
+    add_datetime_to_context: bool = Field(default=False, description="Tell the model the current date and time.")
+    add_history_to_context: bool = Field(default=False, description="Send earlier runs of the session to the model.")
+    num_history_runs: int = Field(
+        default=3, ge=1, le=100, description="How many earlier runs to send when history is on."
+    )
+    session_state: dict[str, Any] | None = Field(
+        default=None, description="Initial session state, merged with what the session stored."
+    )
+    enable_user_memories: bool = Field(
+        default=False, description="Extract durable facts about the user after each run."
+    )
+    enable_agentic_memory: bool = Field(
+        default=False, description="Give the model a tool to update the user's memories."
+    )
+    add_memories_to_context: bool | None = Field(
+        default=None, description="Send the user's memories to the model; defaults to on when memories are enabled."
+    )
+    metadata: dict[str, Any] | None = Field(default=None, description="Free-form metadata shown by the API.")
+
+
+class AgentConfig(ComponentFields):
+    """A declarative agent: a model, instructions, tools and storage."""
+
+    role: str | None = Field(default=None, description="The agent's role when it is a team member.")
+    tools: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Tool names: built-ins (`current_time`, `calculator`, `http_get`) or tools installed through the `agentos.tools` entry-point group.",
+    )
+    tool_config: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}`.",
+    )
+    tool_call_limit: int | None = Field(
+        default=None, ge=1, le=100, description="Most tool calls the model may make in one run."
+    )
+
+
+class TeamConfig(ComponentFields):
+    """A team of agents (or teams) led by a model."""
+
+    mode: Literal["coordinate", "route", "broadcast"] = Field(
+        default="coordinate",
+        description="`coordinate`: the leader delegates and synthesises; `route`: the leader picks one member whose answer is returned; `broadcast`: every member answers, the leader synthesises.",
+    )
+    members: list[str] = Field(min_length=1, max_length=32, description="Ids of member agents or teams.")
+    stream_member_events: bool = Field(
+        default=False, description="Include the members' own events in a streamed team run."
+    )
+
+
+class StepCondition(Schema):
+    """A test on the previous step's output."""
+
+    contains: str | None = Field(default=None, description="True when the output contains this text.")
+    not_contains: str | None = Field(default=None, description="True when the output does not contain this text.")
+    matches: str | None = Field(default=None, description="True when this regular expression matches the output.")
+
+    @model_validator(mode="after")
+    def _one_test(self) -> StepCondition:
+        given = [n for n in ("contains", "not_contains", "matches") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of contains, not_contains, matches")
+        return self
+
+
+class LeafStep(Schema):
+    """A step run by one agent or team."""
+
+    name: str = Field(min_length=1, description="Step name, shown in workflow events.")
+    agent: str | None = Field(default=None, description="Id of the agent running the step.")
+    team: str | None = Field(default=None, description="Id of the team running the step.")
+
+    @model_validator(mode="after")
+    def _one_executor(self) -> LeafStep:
+        if (self.agent is None) == (self.team is None):
+            raise ValueError("set exactly one of agent, team")
+        return self
+
+
+class WorkflowStep(Schema):
+    """A workflow step: an agent, a team, a parallel group, or steps guarded by a condition."""
+
+    name: str = Field(min_length=1, description="Step name, shown in workflow events.")
+    agent: str | None = Field(default=None, description="Id of the agent running the step.")
+    team: str | None = Field(default=None, description="Id of the team running the step.")
+    parallel: list[LeafStep] | None = Field(
+        default=None,
+        max_length=16,
+        description="Steps run at the same time on the same input; their outputs are joined.",
+    )
+    condition: StepCondition | None = Field(
+        default=None, description="Run `steps` when this holds for the previous output, else `else_steps`."
+    )
+    steps: list[LeafStep] | None = Field(
+        default=None, max_length=16, description="Steps run in order when `condition` holds."
+    )
+    else_steps: list[LeafStep] | None = Field(
+        default=None, max_length=16, description="Steps run in order when `condition` does not hold."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WorkflowStep:
+        kinds = [k for k in ("agent", "team", "parallel", "condition") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("set exactly one of agent, team, parallel, condition")
+        if (self.steps is not None or self.else_steps is not None) and self.condition is None:
+            raise ValueError("steps and else_steps need a condition")
+        if self.condition is not None and not self.steps:
+            raise ValueError("a condition step needs steps")
+        return self
+
+    def leaves(self) -> list[LeafStep]:
+        """Every agent or team step this step may run."""
+        if self.agent is not None or self.team is not None:
+            return [LeafStep(name=self.name, agent=self.agent, team=self.team)]
+        return [*(self.parallel or []), *(self.steps or []), *(self.else_steps or [])]
+
+
+class WorkflowConfig(Schema):
+    """An ordered list of steps; each step's output is the next step's input."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX_LENGTH, description="Unique id.")
+    name: str | None = Field(default=None, description="Display name; defaults to `id`.")
+    description: str | None = Field(default=None, description="What it is for; shown in the UI.")
+    db: str | None = Field(default=None, description="Id of the database storing its sessions.")
+    steps: list[WorkflowStep] = Field(min_length=1, max_length=32, description="Steps, in order.")

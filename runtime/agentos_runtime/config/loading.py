@@ -1,0 +1,55 @@
+"""Reading the runtime config file: YAML in, a checked ``RuntimeConfig`` or a ``ConfigError`` out."""
+
+from __future__ import annotations
+
+from pathlib import Path as FilePath
+from typing import Any
+
+import pydantic
+import yaml
+
+from agentos_runtime.config.document import RuntimeConfig, check_references
+from agentos_runtime.config.problems import ConfigError, Problem, problems_from_validation_error
+
+
+def parse_config(data: Any) -> RuntimeConfig:
+    """Validate a parsed document (snake_case keys); raise ``ConfigError`` listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem((), f"the config must be a mapping, not {type(data).__name__}")])
+    try:
+        config = RuntimeConfig.model_validate(data, by_alias=False, by_name=True)
+    except pydantic.ValidationError as error:
+        raise ConfigError(problems_from_validation_error(error)) from error
+    problems = check_references(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def parse_config_text(text: str, *, source: str = "<config>") -> RuntimeConfig:
+    """Parse YAML (or JSON) text; syntax errors are reported with their line and column."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+        raise ConfigError([Problem((), f"{where}: not valid YAML: {getattr(error, 'problem', error)}")]) from error
+    return parse_config(data)
+
+
+def load_config(path: str | FilePath) -> RuntimeConfig:
+    """Read and check a runtime config file (UTF-8 YAML, `.yaml`/`.yml`/`.json`)."""
+    file = FilePath(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([Problem((), f"cannot read config file {file}: {error.strerror}")]) from error
+    return parse_config_text(text, source=str(file))
+
+
+def dump_config(config: RuntimeConfig) -> str:
+    """The YAML the runtime reads back to an equal config: snake_case, no defaults, UTF-8 kept."""
+    data = config.model_dump(mode="json", exclude_defaults=True, by_alias=False)
+    return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, default_flow_style=False)

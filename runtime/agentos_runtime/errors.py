@@ -1,0 +1,81 @@
+"""The runtime's errors: one root, subclasses only where a caller decides differently.
+
+Tree::
+
+    AgentOSError (status_code, detail)
+    ├── NotFound                 404: an unknown agent, session, run or memory
+    ├── BadRequest               400: input the API cannot act on
+    ├── Conflict                 409
+    ├── StorageUnavailable       503: the database cannot be reached; nothing was written
+    └── ModelProviderError      status of the provider failure, stable ``error_type``/``error_id``
+        ├── ModelRateLimitError          429, retried with backoff
+        ├── ModelAuthenticationError     401, never retried
+        ├── ModelConnectionError         502: connection refused, timeout
+        └── ContextWindowExceededError   400: the prompt does not fit the model
+
+HTTP mapping happens once, in ``api/errors.py``: ``{"detail": ...}`` with ``status_code``.
+"""
+
+from __future__ import annotations
+
+
+class AgentOSError(Exception):
+    """Root of every error the runtime raises on purpose."""
+
+    status_code: int = 500
+
+    def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class NotFound(AgentOSError):
+    status_code = 404
+
+
+class BadRequest(AgentOSError):
+    status_code = 400
+
+
+class Conflict(AgentOSError):
+    status_code = 409
+
+
+class StorageUnavailable(AgentOSError):
+    """The database could not be reached or refused the operation; the write did not happen."""
+
+    status_code = 503
+
+
+class ModelProviderError(AgentOSError):
+    """A model endpoint failed. ``error_type`` is Agno's event field, ``error_id`` its stable id."""
+
+    status_code = 502
+    error_type = "model_provider_error"
+    error_id = "model_provider_error"
+
+    def __init__(self, detail: str, *, status_code: int | None = None, model_id: str | None = None) -> None:
+        super().__init__(detail, status_code=status_code)
+        self.model_id = model_id
+
+
+class ModelRateLimitError(ModelProviderError):
+    status_code = 429
+    error_id = "model_rate_limit_error"
+
+
+class ModelAuthenticationError(ModelProviderError):
+    status_code = 401
+    error_id = "model_authentication_error"
+
+
+class ModelConnectionError(ModelProviderError):
+    status_code = 502
+    error_id = "model_connection_error"
+
+
+class ContextWindowExceededError(ModelProviderError):
+    status_code = 400
+    error_id = "context_window_exceeded"

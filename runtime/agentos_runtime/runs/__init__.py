@@ -1,0 +1,1 @@
+"""Runs: the agent loop, prompts, tool execution and run events."""

@@ -1,0 +1,159 @@
+"""The storage ports: rows in Agno's column layout, and the small async protocols over them.
+
+Rows mirror Agno's ``agno_sessions`` and ``agno_memories`` columns one to one, so a database
+written by Agno's AgentOS can be served by this runtime and the reverse. Timestamps are epoch
+seconds. Every method raises ``StorageUnavailable`` when the database cannot be reached; a
+lookup returns ``None`` only when the row is absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+SessionType = Literal["agent", "team", "workflow"]
+SortOrder = Literal["asc", "desc"]
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing and the total number of matching rows."""
+
+    items: list[T]
+    total: int
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One row of ``agno_sessions``; ``runs`` holds each run's ``RunOutput`` dict."""
+
+    session_id: str
+    session_type: SessionType
+    created_at: int
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    user_id: str | None = None
+    session_data: JSON | None = None
+    agent_data: JSON | None = None
+    team_data: JSON | None = None
+    workflow_data: JSON | None = None
+    metadata: JSON | None = None
+    runs: list[JSON] | None = None
+    summary: JSON | None = None
+    updated_at: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """Filters, order and page of ``GET /sessions``; ``None`` means no filter."""
+
+    session_type: SessionType | None = None
+    component_id: str | None = None
+    user_id: str | None = None
+    session_name: str | None = None
+    limit: int = 20
+    page: int = 1
+    sort_by: str = "created_at"
+    sort_order: SortOrder = "desc"
+
+
+@dataclass(frozen=True)
+class SessionChanges:
+    """Fields ``PATCH /sessions/{id}`` and rename may change; ``None`` leaves a field as it is."""
+
+    session_name: str | None = None
+    session_state: JSON | None = None
+    metadata: JSON | None = None
+    summary: JSON | None = None
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """One row of ``agno_memories``; ``memory`` is the text (stored as JSON, as Agno does)."""
+
+    memory_id: str
+    memory: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    topics: list[str] = field(default_factory=list)
+    input: str | None = None
+    feedback: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+
+@dataclass(frozen=True)
+class MemoryQuery:
+    """Filters, order and page of ``GET /memories``."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    search_content: str | None = None
+    topics: Sequence[str] | None = None
+    limit: int = 20
+    page: int = 1
+    sort_by: str = "updated_at"
+    sort_order: SortOrder = "desc"
+
+
+@dataclass(frozen=True)
+class UserMemoryStats:
+    user_id: str
+    total_memories: int
+    last_memory_updated_at: int | None
+
+
+class SessionStore(Protocol):
+    async def get_session(
+        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
+    ) -> SessionRow | None: ...
+
+    async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]: ...
+
+    async def upsert_session(self, row: SessionRow) -> SessionRow:
+        """Write the whole row (runs included), replacing any stored one."""
+        ...
+
+    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        """Atomically add ``run`` to its session, replacing a stored run with the same ``run_id``.
+
+        The stored session is read and written in one transaction (or optimistic retry on
+        Redis), so two concurrent runs on one session both survive. ``new`` is written when the
+        session does not exist yet; ``session_state`` (when given) replaces the stored state.
+        """
+        ...
+
+    async def update_session(
+        self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
+    ) -> SessionRow | None: ...
+
+    async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int: ...
+
+
+class MemoryStore(Protocol):
+    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> MemoryRow | None: ...
+    async def list_memories(self, query: MemoryQuery) -> Page[MemoryRow]: ...
+    async def upsert_memory(self, row: MemoryRow) -> MemoryRow: ...
+    async def delete_memories(self, memory_ids: Sequence[str], *, user_id: str | None = None) -> int: ...
+    async def list_topics(self, *, user_id: str | None = None) -> list[str]: ...
+    async def user_memory_stats(self, *, limit: int = 20, page: int = 1) -> Page[UserMemoryStats]: ...
+
+
+class Database(Protocol):
+    """An open database: its stores, a health check, and a close."""
+
+    id: str
+    sessions: SessionStore
+    memories: MemoryStore
+
+    async def ping(self) -> None:
+        """Return when the database answers; raise ``StorageUnavailable`` otherwise."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Tools by name: built-ins and the ``agentos.tools`` entry-point group."""

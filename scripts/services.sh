@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL (127.0.0.1:5432, trust, db `test`) and Redis (127.0.0.1:6379) answer.
+# Starts them when they are down and installs them from Debian when they are missing.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then echo "services.sh: need root to install $*" >&2; return 1; fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+postgres_up() { have pg_isready && pg_isready -q -h 127.0.0.1 -p 5432; }
+if ! postgres_up; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then apt_install postgresql; fi
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 50); do postgres_up && break; sleep 0.2; done
+  postgres_up || { echo "services.sh: PostgreSQL did not start" >&2; exit 1; }
+fi
+# The tests use the `test` database as user postgres with trust authentication.
+if ! psql -h 127.0.0.1 -U postgres -d test -Atqc 'select 1' >/dev/null 2>&1; then
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database test' >/dev/null 2>&1 \
+    || runuser -u postgres -- psql -qc 'create database test' >/dev/null
+fi
+
+redis_up() { have redis-cli && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+if ! redis_up; then
+  have redis-server || apt_install redis-server redis-tools
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 50); do redis_up && break; sleep 0.1; done
+  redis_up || { echo "services.sh: Redis did not start" >&2; exit 1; }
+fi
+echo "services: PostgreSQL and Redis are up"
