@@ -1,0 +1,87 @@
+"""The runtime's process settings: one typed object read from the environment at start-up.
+
+What the config file declares (agents, models, databases) is the same in every deployment;
+these settings are what differs between one process and the next: the security key, where
+to listen, where embedded data lives, extra CORS origins, the log level. ``serving`` builds
+one ``Settings`` and passes it down; nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+# Agno's control plane and its local development UI call the API from these origins.
+CONTROL_PLANE_ORIGINS = (
+    "http://localhost:3000",
+    "https://agno.com",
+    "https://www.agno.com",
+    "https://app.agno.com",
+    "https://os-stg.agno.com",
+    "https://os.agno.com",
+)
+
+# A run request is a message plus a few JSON fields; 10 MiB leaves room for attached files
+# while keeping one request from filling the process's memory.
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything the process needs besides the config file."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    os_security_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OS_SECURITY_KEY", "os_security_key"),
+        description="When set, every non-public route requires `Authorization: Bearer <key>`.",
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("AGENT_OS_HOST", "host"))
+    port: int = Field(default=7777, ge=0, le=65535, validation_alias=AliasChoices("AGENT_OS_PORT", "port"))
+    data_dir: Path = Field(
+        default=Path("data"),
+        validation_alias=AliasChoices("AGENTOS_DATA_DIR", "data_dir"),
+        description="Where embedded SQLite files live.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("AGENTOS_CORS_ORIGINS", "cors_origins"),
+        description="Origins allowed besides Agno's control plane; comma-separated in the environment.",
+    )
+    log_level: LogLevel = Field(default="info", validation_alias=AliasChoices("AGENTOS_LOG_LEVEL", "log_level"))
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        gt=0,
+        validation_alias=AliasChoices("AGENTOS_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("os_security_key", mode="before")
+    @classmethod
+    def _empty_key_is_no_key(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Agno's control-plane origins followed by the extra ones, without duplicates."""
+        return list(dict.fromkeys([*CONTROL_PLANE_ORIGINS, *self.cors_origins]))
+
+    @property
+    def security_key(self) -> str | None:
+        return self.os_security_key.get_secret_value() if self.os_security_key is not None else None
