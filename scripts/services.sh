@@ -12,7 +12,7 @@ apt_install() {
 postgres_up() { have pg_isready && pg_isready -q -h 127.0.0.1 -p 5432; }
 if ! postgres_up; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then apt_install postgresql; fi
-  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf "%f\n" | sort -V | tail -n 1)
   pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
   for _ in $(seq 1 50); do postgres_up && break; sleep 0.2; done
   postgres_up || { echo "services.sh: PostgreSQL did not start" >&2; exit 1; }
