@@ -59,6 +59,8 @@ class SessionQuery:
     page: int = 1
     sort_by: str = "created_at"
     sort_order: SortOrder = "desc"
+    # List views that never read run history can skip loading it (``runs`` is then ``None``).
+    include_runs: bool = True
 
 
 @dataclass(frozen=True)

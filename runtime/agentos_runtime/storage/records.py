@@ -1,0 +1,218 @@
+"""Pure record shaping shared by every backend: Agno's row dicts, run rows, and session edits.
+
+Each backend stores the same dicts Agno stores (a session row without runs, one row per run,
+one row per memory), so the conversions live here once. Nothing in this module does I/O; the
+clock arrives as a ``now`` argument.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
+from typing import Any, cast
+
+from agentos_runtime.storage.ports import JSON, MemoryRow, SessionChanges, SessionRow, SessionType
+
+SESSION_TYPES: tuple[SessionType, ...] = ("agent", "team", "workflow")
+
+# The columns of Agno's sessions table (v3: the runs live in their own table).
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "session_type",
+    "agent_id",
+    "team_id",
+    "workflow_id",
+    "user_id",
+    "session_data",
+    "agent_data",
+    "team_data",
+    "workflow_data",
+    "metadata",
+    "summary",
+    "created_at",
+    "updated_at",
+)
+SESSION_JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
+
+MEMORY_COLUMNS: tuple[str, ...] = (
+    "memory_id",
+    "memory",
+    "input",
+    "feedback",
+    "agent_id",
+    "team_id",
+    "user_id",
+    "topics",
+    "created_at",
+    "updated_at",
+)
+
+
+def encode_json(value: Any) -> str:
+    """Serialise ``value`` as stored text (UTF-8 kept readable); raise ``TypeError`` if it is not JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy through JSON, so a stored value never aliases the caller's and non-JSON fails."""
+    return json.loads(encode_json(value))
+
+
+def decode_json(value: Any) -> Any:
+    """A JSON column's value: drivers (and Agno on SQLite) sometimes hand back the encoded text."""
+    if isinstance(value, str | bytes):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _json_object(value: Any) -> JSON | None:
+    decoded = decode_json(value)
+    return cast(JSON, decoded) if isinstance(decoded, dict) else None
+
+
+def session_columns(row: SessionRow) -> JSON:
+    """The session row as Agno's sessions-table columns (no runs)."""
+    values = asdict(row)
+    return {name: values[name] for name in SESSION_COLUMNS}
+
+
+def session_from_columns(columns: Mapping[str, Any], runs: Sequence[JSON] | None) -> SessionRow:
+    """Build a ``SessionRow`` from stored columns (any extra keys, e.g. a legacy ``runs``, ignored)."""
+    session_type = columns["session_type"]
+    if session_type not in SESSION_TYPES:
+        raise ValueError(f"stored session {columns['session_id']!r} has unknown session_type {session_type!r}")
+    json_values = {name: _json_object(columns.get(name)) for name in SESSION_JSON_COLUMNS}
+    return SessionRow(
+        session_id=str(columns["session_id"]),
+        session_type=session_type,
+        created_at=int(columns["created_at"]),
+        agent_id=columns.get("agent_id"),
+        team_id=columns.get("team_id"),
+        workflow_id=columns.get("workflow_id"),
+        user_id=columns.get("user_id"),
+        runs=list(runs) if runs is not None else None,
+        updated_at=_optional_int(columns.get("updated_at")),
+        **json_values,
+    )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def run_id_of(run: Mapping[str, Any]) -> str:
+    """The ``run_id`` of a run dict; a run without one cannot be stored."""
+    run_id = run.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise ValueError("a run must carry a non-empty string 'run_id'")
+    return run_id
+
+
+def run_type_of(run: Mapping[str, Any]) -> SessionType:
+    """Which kind of run a run dict is, the way Agno tells them apart."""
+    if run.get("agent_id") or run.get("agent_name"):
+        return "agent"
+    if run.get("team_id") or run.get("team_name"):
+        return "team"
+    return "workflow"
+
+
+def run_columns(run: JSON, *, session_id: str, user_id: str | None, run_index: int, now: int) -> JSON:
+    """One row of Agno's runs table for ``run`` at position ``run_index`` of its session."""
+    return {
+        "run_id": run_id_of(run),
+        "session_id": session_id,
+        "run_type": run_type_of(run),
+        "agent_id": run.get("agent_id"),
+        "team_id": run.get("team_id"),
+        "workflow_id": run.get("workflow_id"),
+        "user_id": user_id,
+        "parent_run_id": run.get("parent_run_id"),
+        "status": run.get("status"),
+        "run_index": run_index,
+        "run_data": run,
+        "created_at": run.get("created_at") or now,
+        "updated_at": now,
+    }
+
+
+def merge_run(runs: Sequence[JSON], run: JSON) -> list[JSON]:
+    """``runs`` with ``run`` replacing the run of the same ``run_id`` in place, else appended."""
+    run_id = run_id_of(run)
+    merged = [run if existing.get("run_id") == run_id else existing for existing in runs]
+    if not any(existing.get("run_id") == run_id for existing in runs):
+        merged.append(run)
+    return merged
+
+
+def with_session_data(session_data: JSON | None, **entries: Any) -> JSON:
+    """``session_data`` with ``entries`` set (entries whose value is ``None`` are left alone)."""
+    updated = dict(session_data or {})
+    updated.update({key: value for key, value in entries.items() if value is not None})
+    return updated
+
+
+def apply_run(stored: SessionRow | None, new: SessionRow, run: JSON, *, state: JSON | None, now: int) -> SessionRow:
+    """The session after ``save_run``: ``new`` when nothing is stored, the run merged, the state set."""
+    base = stored if stored is not None else new
+    session_data = with_session_data(base.session_data, session_state=state) if state is not None else base.session_data
+    return replace(base, runs=merge_run(base.runs or [], run), session_data=session_data, updated_at=now)
+
+
+def apply_changes(stored: SessionRow, changes: SessionChanges, *, now: int) -> SessionRow:
+    """The session after a PATCH/rename: name and state live in ``session_data``, as in Agno."""
+    session_data = stored.session_data
+    if changes.session_name is not None or changes.session_state is not None:
+        session_data = with_session_data(
+            session_data, session_name=changes.session_name, session_state=changes.session_state
+        )
+    return replace(
+        stored,
+        session_data=session_data,
+        metadata=changes.metadata if changes.metadata is not None else stored.metadata,
+        summary=changes.summary if changes.summary is not None else stored.summary,
+        updated_at=now,
+    )
+
+
+def stamp_session(row: SessionRow, *, now: int) -> SessionRow:
+    """``row`` as written by ``upsert_session``: ``updated_at`` defaults to now."""
+    return row if row.updated_at is not None else replace(row, updated_at=now)
+
+
+def memory_columns(row: MemoryRow) -> JSON:
+    """The memory row as Agno's memories-table columns."""
+    values = asdict(row)
+    return {name: values[name] for name in MEMORY_COLUMNS}
+
+
+def memory_from_columns(columns: Mapping[str, Any]) -> MemoryRow:
+    """Build a ``MemoryRow`` from stored columns; ``memory`` is JSON text, or an object Agno stored."""
+    memory = decode_json(columns["memory"])
+    topics = decode_json(columns.get("topics"))
+    return MemoryRow(
+        memory_id=str(columns["memory_id"]),
+        memory=memory if isinstance(memory, str) else encode_json(memory),
+        user_id=columns.get("user_id"),
+        agent_id=columns.get("agent_id"),
+        team_id=columns.get("team_id"),
+        topics=[str(topic) for topic in topics] if isinstance(topics, list) else [],
+        input=columns.get("input"),
+        feedback=columns.get("feedback"),
+        created_at=_optional_int(columns.get("created_at")),
+        updated_at=_optional_int(columns.get("updated_at")),
+    )
+
+
+def stamp_memory(row: MemoryRow, stored: MemoryRow | None, *, now: int) -> MemoryRow:
+    """``row`` as written by ``upsert_memory``: the stored ``created_at`` is kept, times default to now."""
+    created_at = stored.created_at if stored is not None and stored.created_at is not None else row.created_at
+    return replace(
+        row,
+        created_at=created_at if created_at is not None else now,
+        updated_at=row.updated_at if row.updated_at is not None else now,
+    )
