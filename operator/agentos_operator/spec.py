@@ -7,12 +7,13 @@ models are the single source of the CRD (``agentos crd``) and of offline validat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from agentos_runtime.config import DatabaseFields, ModelFields, RuntimeConfigFields
 from agentos_runtime.config.base import Schema
 from pydantic import Field, model_validator
 from pydantic.config import JsonDict
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 # Kubernetes object names (RFC 1123 subdomain) and Secret data keys.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -59,16 +60,28 @@ class DatabaseSpec(DatabaseFields):
 
     @model_validator(mode="after")
     def _one_url_source(self) -> DatabaseSpec:
-        if self.type == "sqlite":
-            if self.url_secret_ref or self.cnpg_cluster_ref:
-                raise ValueError("a sqlite database takes no urlSecretRef or cnpgClusterRef: remove them")
-        elif self.type == "redis":
-            if self.cnpg_cluster_ref:
-                raise ValueError("cnpgClusterRef is for postgres databases: use urlSecretRef for redis")
-            if not self.url_secret_ref:
-                raise ValueError("a redis database needs urlSecretRef: point it at a Secret key holding redis://...")
-        elif (self.url_secret_ref is None) == (self.cnpg_cluster_ref is None):
-            raise ValueError("a postgres database needs exactly one of urlSecretRef, cnpgClusterRef")
+        url, cnpg = self.url_secret_ref is not None, self.cnpg_cluster_ref is not None
+        if self.type == "sqlite" and url:
+            _reject(self, "urlSecretRef", "a sqlite database takes no urlSecretRef: remove it")
+        if self.type != "postgres" and cnpg:
+            _reject(
+                self,
+                "cnpgClusterRef",
+                f"cnpgClusterRef is for postgres databases: remove it from this {self.type} database",
+            )
+        if self.type == "redis" and not url:
+            _reject(
+                self,
+                "urlSecretRef",
+                "a redis database needs urlSecretRef: point it at a Secret key holding redis://...",
+            )
+        if self.type == "postgres" and url == cnpg:
+            _reject(
+                self,
+                "urlSecretRef",
+                "a postgres database needs exactly one of urlSecretRef, cnpgClusterRef: "
+                + ("remove one" if url else "add one"),
+            )
         return self
 
 
@@ -87,7 +100,11 @@ class Autoscaling(Schema):
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
-            raise ValueError("minReplicas must not exceed maxReplicas")
+            _reject(
+                self,
+                "minReplicas",
+                f"minReplicas ({self.min_replicas}) must not exceed maxReplicas ({self.max_replicas})",
+            )
         return self
 
 
@@ -195,17 +212,38 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     def _deployment_rules(self) -> AgentOSConfigSpec:
         autoscaling = self.autoscaling is not None and self.autoscaling.enabled
         if autoscaling and self.replicas is not None:
-            raise ValueError(
-                "replicas and autoscaling.enabled are mutually exclusive: remove replicas when autoscaling"
+            _reject(
+                self,
+                "replicas",
+                "replicas and autoscaling.enabled are mutually exclusive: remove replicas when autoscaling",
             )
-        if self.uses_sqlite and (autoscaling or (self.replicas or 1) > 1):
-            raise ValueError("an embedded SQLite database allows one replica only: use postgres or redis to scale out")
+        elif self.uses_sqlite and autoscaling:
+            _reject(
+                self,
+                ("autoscaling", "enabled"),
+                "an embedded SQLite database allows one replica only: use postgres or redis to autoscale",
+            )
+        elif self.uses_sqlite and (self.replicas or 0) > 1:
+            _reject(
+                self,
+                "replicas",
+                f"an embedded SQLite database allows one replica only, not {self.replicas}: use postgres or redis to scale out",
+            )
         return self
 
     @property
     def uses_sqlite(self) -> bool:
         """Whether any data lives in an embedded SQLite file (declared, or the default when none is)."""
         return not self.databases or any(d.type == "sqlite" for d in self.databases)
+
+
+def _reject(model: Schema, field: str | tuple[str, ...], message: str) -> NoReturn:
+    """Fail a cross-field rule at the field a user must change (pydantic's locs, by alias)."""
+    loc = (field,) if isinstance(field, str) else field
+    raise ValidationError.from_exception_data(
+        type(model).__name__,
+        [InitErrorDetails(type=PydanticCustomError("spec_rule", message), loc=loc, input=model)],
+    )
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

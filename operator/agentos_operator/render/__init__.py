@@ -1,0 +1,55 @@
+"""Render: a checked ``AgentOSConfig`` and its secret values in, the child manifests out.
+
+Pure (no kopf, no Kubernetes client, no I/O): the reconciler and ``agentos render`` call the
+same functions. The public surface:
+
+- ``render(resource, secrets, *, settings)``: the manifests, sorted, deterministic;
+- ``required_secret_refs(resource)``: every (Secret, key) the caller must read first;
+- ``security_key_ref(resource)``: where the AgentOS security key lives (maybe generated);
+- ``config_hash(manifests)``: the digest rolling the pods when config or secrets change;
+- ``placeholder_secrets(resource)``: marked stand-ins for offline rendering;
+- ``dump_manifests(manifests)``: the YAML text of a rendering.
+"""
+
+from agentos_operator.errors import MissingSecretsError
+from agentos_operator.render.documents import dump_manifests
+from agentos_operator.render.environment import (
+    SecretRef,
+    placeholder_secrets,
+    required_secret_refs,
+    security_key_ref,
+)
+from agentos_operator.render.hashing import config_hash
+from agentos_operator.render.layout import (
+    CONFIG_HASH_ANNOTATION,
+    config_map_name,
+    data_claim_name,
+    env_secret_name,
+    generated_security_key_name,
+    label_selector,
+    labels,
+    selector_labels,
+)
+from agentos_operator.render.rendering import KIND_ORDER, RenderSettings, SecretValues, render
+
+__all__ = [
+    "CONFIG_HASH_ANNOTATION",
+    "KIND_ORDER",
+    "MissingSecretsError",
+    "RenderSettings",
+    "SecretRef",
+    "SecretValues",
+    "config_hash",
+    "config_map_name",
+    "data_claim_name",
+    "dump_manifests",
+    "env_secret_name",
+    "generated_security_key_name",
+    "label_selector",
+    "labels",
+    "placeholder_secrets",
+    "render",
+    "required_secret_refs",
+    "security_key_ref",
+    "selector_labels",
+]

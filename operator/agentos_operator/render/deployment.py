@@ -1,0 +1,145 @@
+"""The runtime Deployment: one container running ``agentos serve`` on the rendered config.
+
+Pods run under the restricted Pod Security profile (non-root, read-only root filesystem, no
+capabilities); ``/tmp`` is an emptyDir and ``/data`` a PersistentVolumeClaim when SQLite is
+used. The config hash annotation rolls the pods whenever their config or secrets change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos_operator.render import layout
+from agentos_operator.resources import AgentOSResource
+
+# A fixed non-root uid/gid (the image's `agentos` user) so fsGroup makes /data writable.
+RUNTIME_UID = 10001
+CONTAINER_NAME = "agentos"
+
+
+def render_deployment(resource: AgentOSResource, *, image: str, config_hash: str) -> dict[str, Any]:
+    """The Deployment; ``replicas`` is left out when an autoscaler owns it."""
+    spec = resource.spec
+    name = resource.name
+    autoscaling = spec.autoscaling is not None and spec.autoscaling.enabled
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": layout.selector_labels(name)},
+        # SQLite lives on a ReadWriteOnce volume: the old pod must let go before the new one starts.
+        "strategy": {"type": "Recreate"}
+        if spec.uses_sqlite
+        else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {
+            "metadata": {
+                "labels": layout.labels(name),
+                "annotations": {**(spec.pod_annotations or {}), layout.CONFIG_HASH_ANNOTATION: config_hash},
+            },
+            "spec": _pod_spec(resource, image),
+        },
+    }
+    if not autoscaling:
+        deployment_spec["replicas"] = 1 if spec.replicas is None else spec.replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": layout.object_metadata(name, resource.namespace, owner_name=name, owner_uid=resource.uid),
+        "spec": deployment_spec,
+    }
+
+
+def _pod_spec(resource: AgentOSResource, image: str) -> dict[str, Any]:
+    spec = resource.spec
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": layout.config_map_name(resource.name)}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    if spec.uses_sqlite:
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": layout.data_claim_name(resource.name)}})
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        # Service links would inject AGENTOS_PORT=tcp://... and the like into the runtime's env.
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNTIME_UID,
+            "runAsGroup": RUNTIME_UID,
+            "fsGroup": RUNTIME_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(resource, image)],
+        "volumes": volumes,
+    }
+    optional = {
+        "serviceAccountName": spec.service_account_name,
+        "nodeSelector": spec.node_selector,
+        "tolerations": spec.tolerations,
+        "affinity": spec.affinity,
+    }
+    pod.update({key: value for key, value in optional.items() if value is not None})
+    return pod
+
+
+def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
+    spec = resource.spec
+    mounts = [
+        {"name": "config", "mountPath": layout.CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if spec.uses_sqlite:
+        mounts.append({"name": "data", "mountPath": layout.DATA_DIR})
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": image,
+        "args": [
+            "serve",
+            "--config",
+            f"{layout.CONFIG_DIR}/{layout.CONFIG_KEY}",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(layout.PORT),
+        ],
+        "ports": [{"name": layout.PORT_NAME, "containerPort": layout.PORT, "protocol": "TCP"}],
+        "envFrom": [
+            {"secretRef": {"name": layout.env_secret_name(resource.name)}},
+            *(spec.env_from or []),
+        ],
+        "readinessProbe": _health_probe(period_seconds=5, failure_threshold=3),
+        # Liveness is slower to give up than readiness: a busy pod leaves the Service, not the node.
+        "livenessProbe": _health_probe(period_seconds=10, failure_threshold=6),
+        "resources": _resources(resource),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+    env = _env(resource)
+    if env:
+        container["env"] = env
+    if spec.image_pull_policy is not None:
+        container["imagePullPolicy"] = spec.image_pull_policy
+    return container
+
+
+def _health_probe(*, period_seconds: int, failure_threshold: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/health", "port": layout.PORT_NAME},
+        "periodSeconds": period_seconds,
+        "failureThreshold": failure_threshold,
+    }
+
+
+def _env(resource: AgentOSResource) -> list[dict[str, Any]]:
+    user = [variable.model_dump(mode="json", by_alias=True, exclude_none=True) for variable in resource.spec.env or []]
+    user_names = {variable["name"] for variable in user}
+    ours = []
+    if resource.spec.uses_sqlite and layout.DATA_DIR_ENV not in user_names:
+        ours.append({"name": layout.DATA_DIR_ENV, "value": layout.DATA_DIR})
+    return [*ours, *user]
+
+
+def _resources(resource: AgentOSResource) -> dict[str, Any]:
+    resources = resource.spec.resources.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {kind: amounts for kind, amounts in resources.items() if amounts}

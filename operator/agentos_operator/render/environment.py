@@ -1,0 +1,93 @@
+"""The runtime container's secret environment: which variable each Secret key becomes.
+
+Models and databases name Secret keys in the resource; the runtime file names environment
+variables instead. This module decides the mapping once (the guide's names first:
+``OPENAI_API_KEY``, ``DATABASE_URL``, ``REDIS_URL``), so the ConfigMap, the ``<name>-env``
+Secret and the list of Secrets to read all agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentos_operator.render import layout
+from agentos_operator.resources import AgentOSResource
+
+SecretRef = tuple[str, str]
+
+# CloudNativePG's application Secret (`<cluster>-app`) holds the connection URI under this key.
+CNPG_URI_KEY = "uri"
+MODEL_KEY_ENV = "OPENAI_API_KEY"
+DATABASE_URL_ENV = {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
+
+
+@dataclass(frozen=True)
+class EnvSource:
+    """One variable of the ``<name>-env`` Secret: where its value comes from."""
+
+    ref: SecretRef
+    # PostgreSQL URLs get the driver the runtime uses (`postgresql+psycopg://`).
+    postgres_url: bool = False
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The variable of each model and database, and the source of every variable."""
+
+    model_env: dict[str, str | None]
+    database_env: dict[str, str]
+    sources: dict[str, EnvSource]
+
+
+def plan_environment(resource: AgentOSResource) -> Environment:
+    """Name a variable for each distinct model key and each postgres/redis database."""
+    spec = resource.spec
+    sources: dict[str, EnvSource] = {}
+    model_env: dict[str, str | None] = {}
+    env_of_ref: dict[SecretRef, str] = {}
+    for model in spec.models:
+        if model.api_key_secret_ref is None:
+            model_env[model.id] = None
+            continue
+        ref = (model.api_key_secret_ref.name, model.api_key_secret_ref.key)
+        if ref not in env_of_ref:
+            env_of_ref[ref] = MODEL_KEY_ENV if not env_of_ref else f"{MODEL_KEY_ENV}_{_env_suffix(model.id)}"
+            sources[env_of_ref[ref]] = EnvSource(ref)
+        model_env[model.id] = env_of_ref[ref]
+    database_env: dict[str, str] = {}
+    for database in spec.databases:
+        if database.type == "sqlite":
+            continue
+        base = DATABASE_URL_ENV[database.type]
+        env = base if base not in sources else f"{base}_{_env_suffix(database.id)}"
+        if database.cnpg_cluster_ref is not None:
+            ref = (f"{database.cnpg_cluster_ref.name}-app", CNPG_URI_KEY)
+        else:
+            assert database.url_secret_ref is not None  # the spec's validator guarantees it
+            ref = (database.url_secret_ref.name, database.url_secret_ref.key)
+        sources[env] = EnvSource(ref, postgres_url=database.type == "postgres")
+        database_env[database.id] = env
+    sources[layout.SECURITY_KEY_ENV] = EnvSource(security_key_ref(resource))
+    return Environment(model_env=model_env, database_env=database_env, sources=sources)
+
+
+def security_key_ref(resource: AgentOSResource) -> SecretRef:
+    """The spec's ``securityKeySecretRef``, or the Secret the operator generates once when absent."""
+    ref = resource.spec.security_key_secret_ref
+    if ref is not None:
+        return (ref.name, ref.key)
+    return (layout.generated_security_key_name(resource.name), "security-key")
+
+
+def required_secret_refs(resource: AgentOSResource) -> list[SecretRef]:
+    """Every (Secret, key) render reads, sorted and unique."""
+    return sorted({source.ref for source in plan_environment(resource).sources.values()})
+
+
+def placeholder_secrets(resource: AgentOSResource) -> dict[SecretRef, str]:
+    """Stand-in values for offline rendering, marked so nobody mistakes them for real ones."""
+    return {(name, key): f"<placeholder:{name}/{key}>" for name, key in required_secret_refs(resource)}
+
+
+def _env_suffix(component_id: str) -> str:
+    return component_id.upper().replace("-", "_")

@@ -1,0 +1,52 @@
+"""The ``<name>-env`` Secret: API keys, database URLs and the security key, as env variables.
+
+Values come from the Secrets the resource references (read by the caller and passed in);
+they are written base64-encoded under ``data`` and nowhere else. Errors name the Secret and
+key that is missing, never a value.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from agentos_operator.errors import MissingSecretsError
+from agentos_operator.render import layout
+from agentos_operator.render.environment import Environment, EnvSource, SecretRef
+
+# CloudNativePG and most providers write `postgresql://` or `postgres://`; the runtime's
+# SQLAlchemy engine needs the driver named.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
+
+
+def env_values(environment: Environment, secrets: Mapping[SecretRef, str]) -> dict[str, str]:
+    """Each variable's value; raises ``MissingSecretsError`` naming every absent (Secret, key)."""
+    missing = [source.ref for source in environment.sources.values() if source.ref not in secrets]
+    if missing:
+        raise MissingSecretsError(missing)
+    return {env: _value(source, secrets[source.ref]) for env, source in sorted(environment.sources.items())}
+
+
+def render_env_secret(resource_name: str, namespace: str, uid: str | None, values: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": layout.object_metadata(
+            layout.env_secret_name(resource_name), namespace, owner_name=resource_name, owner_uid=uid
+        ),
+        "type": "Opaque",
+        "data": {env: base64.b64encode(value.encode()).decode("ascii") for env, value in sorted(values.items())},
+    }
+
+
+def _value(source: EnvSource, raw: str) -> str:
+    # Files made with `kubectl create secret --from-file` often end in a newline, which no key
+    # or URL contains legitimately and which breaks HTTP headers: strip surrounding whitespace.
+    value = raw.strip()
+    if source.postgres_url:
+        for scheme in _POSTGRES_SCHEMES:
+            if value.startswith(scheme):
+                return _POSTGRES_DRIVER_SCHEME + value[len(scheme) :]
+    return value

@@ -1,0 +1,46 @@
+"""The Service in front of the runtime pods, and the optional NetworkPolicy guarding them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos_operator.render import layout
+from agentos_operator.resources import AgentOSResource
+
+
+def render_service(resource: AgentOSResource) -> dict[str, Any]:
+    service = resource.spec.service
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(resource),
+        "spec": {
+            "type": service.type,
+            "selector": layout.selector_labels(resource.name),
+            "ports": [
+                {"name": layout.PORT_NAME, "port": service.port, "targetPort": layout.PORT_NAME, "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def render_network_policy(resource: AgentOSResource) -> dict[str, Any] | None:
+    """Ingress to the runtime port from the listed peers (every pod of the namespace by default); None when off."""
+    policy = resource.spec.network_policy
+    if policy is None or not policy.enabled:
+        return None
+    peers = policy.ingress_from if policy.ingress_from is not None else [{"podSelector": {}}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(resource),
+        "spec": {
+            "podSelector": {"matchLabels": layout.selector_labels(resource.name)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"port": layout.PORT, "protocol": "TCP"}]}],
+        },
+    }
+
+
+def _metadata(resource: AgentOSResource) -> dict[str, Any]:
+    return layout.object_metadata(resource.name, resource.namespace, owner_name=resource.name, owner_uid=resource.uid)
