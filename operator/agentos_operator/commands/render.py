@@ -1,16 +1,104 @@
-"""Not implemented yet."""
+"""Print the manifests an AgentOSConfig becomes: what the operator would apply.
+
+  agentos render -f cr.yaml [--secrets-from secrets.yaml] [--image IMG]
+
+`--secrets-from` reads Secret objects (`data` base64 or `stringData`) standing for the
+cluster's; without it, marked placeholder values are used and the output says so. Every
+AgentOSConfig in the input is rendered. Exit status: 0 on success, 1 when a resource is
+invalid or a referenced Secret value is missing.
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import sys
+from collections.abc import Iterable
+from typing import Any
+
+from agentos_operator.commands.validate import Document, read_documents
+
+PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to render real ones."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument(
+        "-f",
+        "--filename",
+        dest="files",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="YAML file with AgentOSConfig resources; repeat for more; '-' reads standard input",
+    )
+    parser.add_argument(
+        "--secrets-from",
+        metavar="FILE",
+        help="YAML file of Secret objects supplying the referenced keys (default: placeholder values)",
+    )
+    parser.add_argument("--image", help="runtime image for resources that name none (default: the operator's)")
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    sys.stderr.write("agentos render: not implemented yet\n")
-    return 2
+    from agentos_runtime.config import ConfigError
+
+    from agentos_operator import render
+    from agentos_operator.errors import MissingSecretsError
+    from agentos_operator.resources import parse_resource
+
+    documents = list(read_documents(args.files))
+    secrets, secret_errors = ({}, []) if args.secrets_from is None else _read_secrets(args.secrets_from)
+    errors = [f"{d.source}: {d.error}" for d in documents if d.error is not None] + secret_errors
+    settings = render.RenderSettings(default_image=args.image or render.DEFAULT_RUNTIME_IMAGE)
+    manifests: list[dict[str, Any]] = []
+    for document in (d for d in documents if d.error is None and d.is_agentos):
+        try:
+            resource = parse_resource(document.body)
+            values = secrets if args.secrets_from is not None else render.placeholder_secrets(resource)
+            manifests.extend(render.render(resource, values, settings=settings))
+        except ConfigError as error:
+            errors.extend(f"{document.source}: {document.label}: {problem}" for problem in error.problems)
+        except MissingSecretsError as error:
+            errors.append(f"{document.source}: {document.label}: {error} (in {args.secrets_from})")
+    if errors:
+        sys.stderr.write("".join(f"{line}\n" for line in errors))
+        return 1
+    if not manifests:
+        sys.stderr.write(f"{', '.join(args.files)}: no AgentOSConfig resource found\n")
+        return 1
+    header = PLACEHOLDER_NOTE if args.secrets_from is None else None
+    sys.stdout.write(render.dump_manifests(manifests, header=header))
+    return 0
+
+
+def _read_secrets(path: str) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """(Secret name, key) → value from every Secret in the file, and what could not be read."""
+    values: dict[tuple[str, str], str] = {}
+    errors: list[str] = []
+    for document in read_documents([path]):
+        if document.error is not None:
+            errors.append(f"{path}: {document.error}")
+            continue
+        for secret in _secrets_in(document):
+            name = str((secret.get("metadata") or {}).get("name") or "")
+            if not name:
+                errors.append(f"{path}: a Secret without metadata.name")
+                continue
+            for key, encoded in sorted((secret.get("data") or {}).items()):
+                try:
+                    values[(name, key)] = base64.b64decode(str(encoded), validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError):
+                    # Name the key, never the content.
+                    errors.append(f"{path}: Secret/{name}: data.{key} is not base64-encoded UTF-8")
+            for key, value in sorted((secret.get("stringData") or {}).items()):
+                values[(name, key)] = str(value)
+    return values, errors
+
+
+def _secrets_in(document: Document) -> Iterable[dict[str, Any]]:
+    body = document.body
+    if not isinstance(body, dict):
+        return []
+    items = body.get("items") if body.get("kind") == "List" else [body]
+    return [item for item in items or [] if isinstance(item, dict) and item.get("kind") == "Secret"]

@@ -30,10 +30,11 @@ from agentos_operator.render.layout import (
     labels,
     selector_labels,
 )
-from agentos_operator.render.rendering import KIND_ORDER, RenderSettings, SecretValues, render
+from agentos_operator.render.rendering import DEFAULT_RUNTIME_IMAGE, KIND_ORDER, RenderSettings, SecretValues, render
 
 __all__ = [
     "CONFIG_HASH_ANNOTATION",
+    "DEFAULT_RUNTIME_IMAGE",
     "KIND_ORDER",
     "MissingSecretsError",
     "RenderSettings",

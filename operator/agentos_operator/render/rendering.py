@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentos_operator import __version__
 from agentos_operator.render.claim import render_data_claim
 from agentos_operator.render.configmap import render_config_map
 from agentos_operator.render.deployment import render_deployment
@@ -34,6 +35,10 @@ KIND_ORDER = (
     "PodDisruptionBudget",
     "NetworkPolicy",
 )
+
+
+# The runtime image of this release; the operator's deployment overrides it (chart `runtimeImage`).
+DEFAULT_RUNTIME_IMAGE = f"ghcr.io/kube-agentos/runtime:{__version__}"
 
 
 @dataclass(frozen=True)
