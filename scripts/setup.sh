@@ -7,3 +7,4 @@ if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
 bash scripts/install-helm.sh >/dev/null
+bash scripts/install-checkov.sh >/dev/null
