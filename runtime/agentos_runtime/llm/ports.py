@@ -23,6 +23,10 @@ class ToolCall:
     arguments: str
     """The JSON text the model produced; parsing (and its errors) belong to the tool layer."""
 
+    def to_openai(self) -> dict[str, Any]:
+        """The call as an assistant message's ``tool_calls`` entry."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -49,11 +53,13 @@ class ChatModel(Protocol):
     id: str
     """The model's id in the config."""
     model: str
-    """The model name sent to the endpoint."""
+    """The model name sent to the endpoint (Agno's ``model.id``, shown in events)."""
     name: str
     """Agno's class name for the UI, e.g. ``OpenAIChat``."""
     provider: str
     """Agno's provider label, e.g. ``OpenAI``."""
+    provider_name: str
+    """Agno's ``get_provider()``, e.g. ``OpenAI Chat``: the provider shown in run metrics details."""
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
         """One non-streaming request; raises ``ModelProviderError`` subclasses."""
@@ -63,4 +69,8 @@ class ChatModel(Protocol):
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None
     ) -> AsyncIterator[str | Completion]:
         """Text deltas, then exactly one final ``Completion``; raises ``ModelProviderError``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the model is not used afterwards."""
         ...
