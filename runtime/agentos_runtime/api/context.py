@@ -1,0 +1,64 @@
+"""The open runtime the routes serve: the config, its open databases, agents and runs.
+
+``app.py`` builds one ``RuntimeContext`` in the lifespan and puts it on ``app.state``;
+routes reach it through ``api/deps.py``. It holds live objects (database connections,
+model clients) but no logic beyond lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agentos_runtime.config import AgentConfig, DatabaseConfig, RuntimeConfig
+from agentos_runtime.llm.ports import ChatModel, ToolSchema
+from agentos_runtime.storage.ports import Database
+
+
+@dataclass(frozen=True)
+class OpenDatabase:
+    """A database as declared, and its open connection."""
+
+    config: DatabaseConfig
+    database: Database
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        tables = self.config.tables
+        return (tables.sessions, tables.memories, tables.metrics, tables.evals)
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """One declared agent with everything resolved: its database, model, tools and engine."""
+
+    config: AgentConfig
+    db_id: str
+    model: ChatModel
+    tool_schemas: tuple[ToolSchema, ...]
+    engine: Any
+    """The engine's agent; typed by ``runs`` (``Agent.run(RunRequest)``)."""
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def name(self) -> str:
+        return self.config.name or self.config.id
+
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    os_id: str
+    config: RuntimeConfig
+    started_at: datetime
+    databases: Mapping[str, OpenDatabase]
+    """Every open database by id, in declaration order."""
+    default_db_id: str
+    models: Mapping[str, ChatModel]
+    agents: Mapping[str, AgentEntry]
+    runs: Any
+    """The engine's ``RunRegistry`` of in-flight runs."""

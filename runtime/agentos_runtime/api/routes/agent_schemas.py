@@ -1,0 +1,115 @@
+"""Agent views: Agno's ``AgentSummaryResponse`` (in ``/config``) and ``AgentResponse``.
+
+Like Agno, a detail block is shown only when it differs from Agno's defaults (history off,
+three history runs, no markdown...), and ``None`` fields are dropped, so the UI renders an
+agent declared here exactly as it renders the same agent written in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos_runtime.api.context import AgentEntry, OpenDatabase
+from agentos_runtime.llm.ports import ChatModel
+
+JSON = dict[str, Any]
+
+# Agno's defaults: a setting equal to its default is not shown.
+_DEFAULTS: JSON = {
+    "add_history_to_context": False,
+    "num_history_runs": 3,
+    "enable_agentic_memory": False,
+    "update_memory_on_run": False,
+    "markdown": False,
+    "add_datetime_to_context": False,
+}
+
+
+def model_summary(model: ChatModel) -> JSON:
+    """``{"id", "provider"}`` as ``/config`` and ``/models`` list models."""
+    return {"id": model.model, "provider": model.provider}
+
+
+def model_detail(model: ChatModel) -> JSON:
+    """``{"name", "model", "provider"}`` as ``/agents/{id}`` shows an agent's model."""
+    return {"name": model.name, "model": model.model, "provider": model.provider}
+
+
+def agent_summary(agent: AgentEntry) -> JSON:
+    return _without_none(
+        {
+            "id": agent.id,
+            "name": agent.name,
+            "description": agent.config.description,
+            "db_id": agent.db_id,
+            "model": model_summary(agent.model),
+            "metadata": agent.config.metadata,
+            "sandboxed": False,
+        }
+    )
+
+
+def agent_detail(agent: AgentEntry, database: OpenDatabase) -> JSON:
+    config = agent.config
+    memory_enabled = config.enable_user_memories or config.enable_agentic_memory
+    tools = [_tool_view(schema) for schema in agent.tool_schemas]
+    system_message = {
+        "system_message": config.system_message,
+        "system_message_role": "system",
+        "description": config.description,
+        "instructions": config.instructions,
+        "markdown": config.markdown,
+        "add_datetime_to_context": config.add_datetime_to_context,
+    }
+    memory = {
+        "enable_agentic_memory": config.enable_agentic_memory,
+        "update_memory_on_run": config.enable_user_memories,
+        "metadata": config.metadata,
+        "memory_table": database.config.tables.memories if config.enable_user_memories else None,
+    }
+    return _without_none(
+        {
+            "id": agent.id,
+            "name": agent.name,
+            "db_id": agent.db_id,
+            "filesystem": False,
+            "description": config.description,
+            "role": config.role,
+            "is_factory": False,
+            "model": model_detail(agent.model),
+            "tools": _meaningful({"tools": tools or None, "tool_call_limit": config.tool_call_limit}),
+            "sessions": _meaningful(
+                {
+                    "session_table": database.config.tables.sessions,
+                    "add_history_to_context": config.add_history_to_context,
+                    "num_history_runs": config.num_history_runs,
+                }
+            ),
+            "memory": _meaningful(memory) if memory_enabled else None,
+            "reasoning": {"reasoning": False},
+            "system_message": _meaningful(system_message, {"system_message_role": "system"}),
+            "metadata": config.metadata,
+            "is_component": False,
+            "sandboxed": False,
+        }
+    )
+
+
+def _tool_view(schema: JSON) -> JSON:
+    function = schema.get("function", schema)
+    return {
+        "name": function.get("name"),
+        "description": function.get("description"),
+        "parameters": function.get("parameters", {"type": "object", "properties": {}}),
+    }
+
+
+def _meaningful(block: JSON, extra_defaults: JSON | None = None) -> JSON | None:
+    """The settings that differ from Agno's defaults; ``None`` when all are defaults."""
+    defaults = {**_DEFAULTS, **(extra_defaults or {})}
+    kept = {k: v for k, v in block.items() if v is not None and not (k in defaults and v == defaults[k])}
+    return kept or None
+
+
+def _without_none(view: JSON) -> JSON:
+    return {k: v for k, v in view.items() if v is not None}

@@ -1,0 +1,40 @@
+"""Public identity routes: ``GET /`` and ``GET /info``, open even with a security key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from agentos_runtime import __version__
+from agentos_runtime.api.auth import auth_mode
+from agentos_runtime.api.deps import ContextDep
+
+router = APIRouter(tags=["Core"])
+
+# The Agno release whose AgentOS API this runtime speaks; Agno's clients read it from /info.
+AGNO_API_VERSION = "2.9.0"
+
+
+@router.get("/")
+async def home(context: ContextDep) -> dict[str, Any]:
+    """Name, id and version of this AgentOS."""
+    return {"name": "AgentOS API", "id": context.os_id, "version": __version__}
+
+
+@router.get("/info")
+async def info(context: ContextDep, request: Request) -> dict[str, Any]:
+    """Lightweight metadata: component counts and the authentication mode."""
+    config = context.config
+    return {
+        "os_id": context.os_id,
+        "name": config.name,
+        "os_version": __version__,
+        "agno_version": AGNO_API_VERSION,
+        "agent_count": len(config.agents),
+        "team_count": len(config.teams),
+        "workflow_count": len(config.workflows),
+        "mcp": {"enabled": False, "path": None, "oauth": None, "tool_run_endpoint": False},
+        "auth_mode": auth_mode(request.app.state.security_key),
+        "user_isolation": False,
+    }
