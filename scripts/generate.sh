@@ -4,7 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/agentos crd > crds/agentosconfigs.agentos.dev.yaml
 cp crds/agentosconfigs.agentos.dev.yaml charts/agentos-operator/files/agentosconfigs.agentos.dev.yaml
-if [ -f operator/agentos_operator/reference.py ]; then
-  .venv/bin/python -m agentos_operator.reference > docs/reference.md
-fi
-echo "regenerated: crds/, the chart's CRD copy${1:-}"
+.venv/bin/python -m agentos_operator.reference > docs/reference.md
+echo "regenerated: crds/, the chart's CRD copy, docs/reference.md"
