@@ -80,7 +80,7 @@ def session_columns(row: SessionRow) -> JSON:
     return {name: values[name] for name in SESSION_COLUMNS}
 
 
-def session_from_columns(columns: Mapping[str, Any], runs: Sequence[JSON] | None) -> SessionRow:
+def session_from_columns(columns: Mapping[Any, Any], runs: Sequence[JSON] | None) -> SessionRow:
     """Build a ``SessionRow`` from stored columns (any extra keys, e.g. a legacy ``runs``, ignored)."""
     session_type = columns["session_type"]
     if session_type not in SESSION_TYPES:
@@ -190,7 +190,7 @@ def memory_columns(row: MemoryRow) -> JSON:
     return {name: values[name] for name in MEMORY_COLUMNS}
 
 
-def memory_from_columns(columns: Mapping[str, Any]) -> MemoryRow:
+def memory_from_columns(columns: Mapping[Any, Any]) -> MemoryRow:
     """Build a ``MemoryRow`` from stored columns; ``memory`` is JSON text, or an object Agno stored."""
     memory = decode_json(columns["memory"])
     topics = decode_json(columns.get("topics"))

@@ -1,0 +1,161 @@
+"""SQL engines, the driver errors they raise turned into ours, and table creation.
+
+Reads run in plain transactions; writes go through ``writer(engine)``, which on SQLite begins
+with ``BEGIN IMMEDIATE`` so a read-modify-write holds the write lock from its first read (two
+writers then queue instead of failing to upgrade their locks). PostgreSQL writers lock the
+rows they rewrite with ``SELECT ... FOR UPDATE``. A pool pre-ping replaces connections the
+server dropped, so a store recovers by itself once its database is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.records import encode_json
+from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
+from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
+from agentos_runtime.storage.urls import redact
+
+# A database that does not answer within this many seconds is reported unavailable, so a
+# readiness probe or a request fails fast instead of hanging on a dead host.
+CONNECT_TIMEOUT_SECONDS = 3
+# How long a SQLite writer waits for another writer's lock before giving up.
+SQLITE_BUSY_TIMEOUT_SECONDS = 20
+# Execution option marking a writer; the SQLite ``begin`` hook reads it.
+_WRITE_OPTION = "agentos_write"
+# Longest driver message kept in an error (they can quote whole statements).
+_MESSAGE_MAX_LENGTH = 300
+
+
+def create_postgres_engine(url: str) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT_SECONDS,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        json_serializer=encode_json,
+    )
+
+
+def create_sqlite_engine(path: Path) -> AsyncEngine:
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{path}",
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        json_serializer=encode_json,
+    )
+    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # We issue BEGIN ourselves (see _begin_sqlite_transaction), so the driver must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # Runs cascade with their session, as in Agno; WAL lets readers run beside a writer.
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(engine: AsyncEngine) -> AsyncEngine:
+    """The engine to begin write transactions on (the same pool, marked as a writer)."""
+    return engine.execution_options(**{_WRITE_OPTION: True})
+
+
+def dialect_of(engine: AsyncEngine) -> Dialect:
+    return DIALECTS[engine.dialect.name]
+
+
+def _unavailable(db_id: str, error: Exception, url: str | None) -> StorageUnavailable:
+    cause = getattr(error, "orig", None) or error
+    message = redact(f"{type(cause).__name__}: {cause}", url)[:_MESSAGE_MAX_LENGTH]
+    return StorageUnavailable(f"database '{db_id}' is unavailable: {message}")
+
+
+@contextmanager
+def storage_errors(db_id: str, *, url: str | None = None) -> Iterator[None]:
+    """Turn driver errors into ours: connection trouble is ``StorageUnavailable``.
+
+    A value that is not JSON raises the serialiser's own ``TypeError``/``ValueError``; any
+    other database error (a bug, not an outage) propagates as it is.
+    """
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeoutError) as error:
+        raise _unavailable(db_id, error, url) from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise _unavailable(db_id, error, url) from error
+        raise
+    except StatementError as error:
+        if isinstance(error.orig, TypeError | ValueError):
+            raise error.orig from error
+        raise
+    except OSError as error:
+        raise _unavailable(db_id, error, url) from error
+
+
+async def create_tables(engine: AsyncEngine, tables: Tables, *, schema: str | None) -> None:
+    """Create the missing tables and indexes (and the schema), stamping new tables' version.
+
+    Safe when several replicas start at once: on PostgreSQL they take turns on an advisory
+    lock, on SQLite on the write lock.
+    """
+    async with writer(engine).begin() as connection:
+        for statement in dialect_of(engine).ddl_preamble(schema):
+            await connection.execute(statement)
+        existing = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names(schema=schema)))
+        await connection.run_sync(tables.metadata.create_all, checkfirst=True)
+        created = [
+            table.name for table in (tables.sessions, tables.runs, tables.memories) if table.name not in existing
+        ]
+        if created:
+            stamped_at = datetime.now(UTC).isoformat()
+            rows = [
+                {"table_name": name, "version": AGNO_SCHEMA_VERSION, "created_at": stamped_at, "updated_at": stamped_at}
+                for name in created
+            ]
+            insert = dialect_of(engine).insert(tables.versions).values(rows)
+            await connection.execute(insert.on_conflict_do_nothing(index_elements=["table_name"]))
+
+
+@dataclass(frozen=True)
+class SqlBackend:
+    """What every SQL store needs: the engine, its tables and dialect, the clock, error context."""
+
+    db_id: str
+    engine: AsyncEngine
+    tables: Tables
+    clock: Callable[[], float]
+    url: str | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return dialect_of(self.engine)
+
+    def writer(self) -> AsyncEngine:
+        return writer(self.engine)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def errors(self) -> AbstractContextManager[None]:
+        return storage_errors(self.db_id, url=self.url)

@@ -1,0 +1,78 @@
+"""What differs between PostgreSQL and SQLite, as data: one ``Dialect`` per database.
+
+Everything else in the SQL backend is written once. ``SELECT ... FOR UPDATE`` needs no entry:
+SQLite leaves it out and serialises writers with ``BEGIN IMMEDIATE`` instead (see
+``connecting``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Executable, Table, Text, cast, exists, func, literal, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.schema import CreateSchema
+
+from agentos_runtime.storage.records import encode_json
+
+Insert = postgresql.Insert | sqlite.Insert
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    # INSERT with ON CONFLICT support.
+    insert: Callable[[Table], Insert]
+    # The text of a JSON column holding a JSON string (a memory), unquoted and unescaped.
+    json_string: Callable[[ColumnElement[Any]], ColumnElement[str]]
+    # Whether a JSON array column contains ``topic``.
+    has_topic: Callable[[ColumnElement[Any], str], ColumnElement[bool]]
+    # Statements run before creating tables in ``schema``, in the same transaction.
+    ddl_preamble: Callable[[str | None], list[Executable]]
+
+
+def _postgres_json_string(column: ColumnElement[Any]) -> ColumnElement[str]:
+    return column.op("#>>", return_type=Text)(literal_column("'{}'::text[]"))
+
+
+def _postgres_has_topic(column: ColumnElement[Any], topic: str) -> ColumnElement[bool]:
+    return column.op("@>", return_type=postgresql.BOOLEAN)(cast(literal(encode_json([topic])), JSONB))
+
+
+def _postgres_ddl_preamble(schema: str | None) -> list[Executable]:
+    # Replicas starting together take turns: the lock lasts until the transaction ends.
+    lock = select(func.pg_advisory_xact_lock(func.hashtext(f"agentos:create_tables:{schema}")))
+    return [lock, CreateSchema(schema, if_not_exists=True)] if schema else [lock]
+
+
+def _sqlite_ddl_preamble(_schema: str | None) -> list[Executable]:
+    return []
+
+
+def _sqlite_json_string(column: ColumnElement[Any]) -> ColumnElement[str]:
+    return func.json_extract(column, "$", type_=Text)
+
+
+def _sqlite_has_topic(column: ColumnElement[Any], topic: str) -> ColumnElement[bool]:
+    elements = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(elements).where(elements.c.value == topic))
+
+
+POSTGRES = Dialect(
+    name="postgresql",
+    insert=postgresql.insert,
+    json_string=_postgres_json_string,
+    has_topic=_postgres_has_topic,
+    ddl_preamble=_postgres_ddl_preamble,
+)
+SQLITE = Dialect(
+    name="sqlite",
+    insert=sqlite.insert,
+    json_string=_sqlite_json_string,
+    has_topic=_sqlite_has_topic,
+    ddl_preamble=_sqlite_ddl_preamble,
+)
+DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE)}
