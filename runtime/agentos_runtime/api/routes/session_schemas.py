@@ -122,7 +122,7 @@ def session_name(row: SessionRow) -> str:
     candidates = [r for r in runs if not r.get("agent_id")] if row.session_type == "team" else runs
     for run in candidates:
         for message in run.get("messages") or []:
-            if message.get("role") == "user" and message.get("content"):
+            if message.get("role") == "user" and message.get("content") and not message.get("from_history"):
                 return str(message["content"])
         if run.get("input") is not None:
             given = run["input"]
