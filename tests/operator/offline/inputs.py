@@ -1,0 +1,45 @@
+"""Inputs of the offline contract tests: the example resources and their fake Secrets."""
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+# Every AgentOSConfig example (the secrets file stands beside them).
+EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml") if p.name != "secrets.yaml")
+# A fixed uid so the goldens show the owner references the operator sets.
+FIXED_UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+
+def load_example(name: str) -> dict[str, Any]:
+    documents = [d for d in yaml.safe_load_all((EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8")) if d]
+    assert len(documents) == 1, f"{name}.yaml should hold one AgentOSConfig"
+    return documents[0]
+
+
+def example_secret_values() -> dict[tuple[str, str], str]:
+    """(Secret, key) → value from examples/secrets.yaml (stringData or base64 data)."""
+    values = {}
+    for secret in yaml.safe_load_all((EXAMPLES / "secrets.yaml").read_text(encoding="utf-8")):
+        name = secret["metadata"]["name"]
+        for key, value in (secret.get("stringData") or {}).items():
+            values[(name, key)] = value
+        for key, value in (secret.get("data") or {}).items():
+            values[(name, key)] = base64.b64decode(value).decode()
+    return values
+
+
+def resource_body(spec: dict[str, Any], *, name: str = "demo", **envelope: Any) -> dict[str, Any]:
+    """A whole AgentOSConfig around ``spec``; ``envelope`` overrides apiVersion, kind or metadata."""
+    body: dict[str, Any] = {
+        "apiVersion": "agentos.dev/v1alpha1",
+        "kind": "AgentOSConfig",
+        "metadata": {"name": name, "namespace": "agents"},
+        "spec": spec,
+    }
+    body.update(envelope)
+    return body
