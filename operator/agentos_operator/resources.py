@@ -15,8 +15,10 @@ from typing import Any
 
 import pydantic
 from agentos_runtime.config import ConfigError, Problem, check_references, problems_from_validation_error
+from agentos_runtime.config.base import ID_PATTERN
 
 from agentos_operator import GROUP, KIND, VERSION
+from agentos_operator import spec as spec_models
 from agentos_operator.spec import AgentOSConfigSpec
 
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -26,6 +28,14 @@ API_VERSION = f"{GROUP}/{VERSION}"
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX_LENGTH = 50
 _NAME = re.compile(NAME_PATTERN)
+
+# Pydantic reports a pattern mismatch by quoting the regex; say what is expected instead.
+_PATTERN_HINTS = {
+    spec_models.QUANTITY_PATTERN: "not a Kubernetes quantity: use e.g. 500m, 1, 256Mi or 1Gi",
+    ID_PATTERN: "not a valid id: lowercase letters, digits and '-', not starting or ending with '-'",
+    spec_models.NAME_PATTERN: "not a valid Kubernetes name: lowercase letters, digits, '-' and '.'",
+    spec_models.SECRET_KEY_PATTERN: "not a valid Secret key: letters, digits, '-', '_' and '.'",
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ def parse_resource(body: Mapping[str, Any]) -> AgentOSResource:
         try:
             spec = AgentOSConfigSpec.model_validate(raw_spec, by_alias=True, by_name=False)
         except pydantic.ValidationError as error:
-            problems.extend(problems_from_validation_error(error, prefix=("spec",)))
+            problems.extend(_with_hints(problems_from_validation_error(error, prefix=("spec",))))
         else:
             problems.extend(check_references(spec, camel_case=True, prefix=("spec",)))
     if problems or spec is None:
@@ -78,6 +88,14 @@ def validate_resource(body: Mapping[str, Any]) -> list[Problem]:
     except ConfigError as error:
         return list(error.problems)
     return []
+
+
+def _with_hints(problems: list[Problem]) -> list[Problem]:
+    hinted = []
+    for problem in problems:
+        hint = next((h for pattern, h in _PATTERN_HINTS.items() if f"pattern '{pattern}'" in problem.message), None)
+        hinted.append(Problem(problem.path, hint) if hint else problem)
+    return hinted
 
 
 def _envelope_problems(body: Mapping[str, Any]) -> list[Problem]:
