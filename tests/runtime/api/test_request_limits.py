@@ -1,0 +1,47 @@
+"""Bodies over the limit are refused with 413 ``{"detail": ...}``, declared or streamed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from tests.runtime.api.conftest import BASIC_CONFIG, serve
+
+LIMIT = 1000
+
+
+async def test_a_declared_oversized_body_is_413_and_nothing_is_written(tmp_path: Path) -> None:
+    async with serve(BASIC_CONFIG, data_dir=tmp_path, max_body_bytes=LIMIT) as running:
+        body = {"session_id": "big", "session_state": {"blob": "x" * (LIMIT * 2)}}
+        response = await running.client.post("/sessions", json=body)
+        assert response.status_code == 413
+        assert response.json() == {"detail": "Request body too large"}
+        assert await running.database().sessions.get_session("big") is None
+
+
+async def test_a_streamed_oversized_body_is_413(tmp_path: Path) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"session_id": "big", "session_state": {"blob": "'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"}}'
+
+    async with serve(BASIC_CONFIG, data_dir=tmp_path, max_body_bytes=LIMIT) as running:
+        response = await running.client.post(
+            "/sessions", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.json() == {"detail": "Request body too large"}
+        assert await running.database().sessions.get_session("big") is None
+
+
+async def test_a_body_under_the_limit_is_accepted(tmp_path: Path) -> None:
+    async with serve(BASIC_CONFIG, data_dir=tmp_path, max_body_bytes=LIMIT) as running:
+        response = await running.client.post("/sessions", json={"session_id": "small"})
+        assert response.status_code == 201
+
+
+async def test_a_trailing_slash_on_a_post_is_tolerated(tmp_path: Path) -> None:
+    async with serve(BASIC_CONFIG, data_dir=tmp_path) as running:
+        response = await running.client.post("/sessions/", json={"session_id": "slashed"})
+        assert response.status_code == 201
