@@ -1,0 +1,74 @@
+"""Running one tool call the model made, whatever goes wrong.
+
+A tool failure is something the model should read and react to, not a crashed run: unknown
+tool, arguments that are not a JSON object, arguments the function does not take, and any
+exception the tool raises all become an ``Error: ...`` result with ``error=True``. This is the
+one boundary where tool exceptions are caught; each is logged with its traceback.
+Cancellation is not a failure and propagates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentos_runtime.llm.ports import ToolCall
+from agentos_runtime.tools.tool import Tool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What a tool call produced, with Agno's ``ToolExecution`` timing fields."""
+
+    call: ToolCall
+    arguments: dict[str, Any]
+    """The parsed arguments (empty when they could not be parsed)."""
+    result: str
+    error: bool
+    start_time: float
+    end_time: float
+    duration: float
+
+
+def parse_arguments(text: str) -> dict[str, Any]:
+    """The arguments JSON as a dict; ``ValueError`` when it is not a JSON object."""
+    if not text.strip():
+        return {}
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"the arguments must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+async def execute_tool_call(call: ToolCall, tools: Mapping[str, Tool]) -> ToolOutcome:
+    """Run ``call`` with the matching tool; never raises for a tool-side problem."""
+    started_at, started = time.time(), time.perf_counter()
+    arguments: dict[str, Any] = {}
+    error = True
+    tool = tools.get(call.name)
+    if tool is None:
+        known = ", ".join(sorted(tools)) or "none"
+        result = f"Error: unknown tool '{call.name}'. Available tools: {known}."
+    else:
+        try:
+            arguments = parse_arguments(call.arguments)
+        except ValueError as problem:
+            result = f"Error: the arguments of {call.name} are not a valid JSON object: {problem}"
+        else:
+            result, error = await _run(tool, arguments)
+    duration = time.perf_counter() - started
+    return ToolOutcome(call, arguments, result, error, started_at, started_at + duration, duration)
+
+
+async def _run(tool: Tool, arguments: dict[str, Any]) -> tuple[str, bool]:
+    try:
+        return await tool.call(arguments), False
+    except Exception as problem:  # the tool boundary: any failure is a result the model reads
+        log.warning("tool %s failed", tool.name, exc_info=True)
+        return f"Error: {type(problem).__name__}: {problem}", True

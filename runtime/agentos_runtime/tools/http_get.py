@@ -1,0 +1,111 @@
+"""The ``http_get`` built-in: GET a URL on an allow-listed host, with a timeout and a size cap.
+
+A model can be talked into fetching anything, so the tool refuses every host not listed in
+``tool_config.http_get.allowed_hosts`` (redirects included: each hop is checked), speaks only
+http and https, and reads at most ``max_bytes`` of the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+from pydantic import Field
+
+from agentos_runtime.config.base import Schema
+from agentos_runtime.tools.tool import Tool
+
+if TYPE_CHECKING:
+    import httpx
+
+# Redirect hops followed (each one allow-listed) before giving up.
+MAX_REDIRECTS = 5
+
+PARAMETERS = {
+    "type": "object",
+    "properties": {"url": {"type": "string", "description": "The http or https URL to fetch."}},
+    "required": ["url"],
+}
+
+
+class HttpGetSettings(Schema):
+    """``tool_config.http_get``."""
+
+    allowed_hosts: list[str] = Field(
+        min_length=1,
+        description="Hosts the tool may fetch from: `api.example.com`, `*.example.com` (any subdomain) or `host:port`.",
+    )
+    timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds to wait for the whole answer.")
+    max_bytes: int = Field(
+        default=100_000, gt=0, le=10_000_000, description="Bytes of the body kept; the rest is cut off."
+    )
+
+
+class RefusedURL(ValueError):
+    """The URL is not one the tool may fetch."""
+
+
+def check_url(url: str, allowed_hosts: list[str]) -> None:
+    """Raise ``RefusedURL`` unless ``url`` is http(s) on an allowed host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise RefusedURL(f"refused: only http and https URLs are allowed, not '{parts.scheme or url}'")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise RefusedURL(f"refused: '{url}' has no host")
+    try:
+        port = parts.port
+    except ValueError as error:
+        raise RefusedURL(f"refused: '{url}' has an invalid port") from error
+    if not any(_host_matches(entry.lower(), host, port) for entry in allowed_hosts):
+        raise RefusedURL(f"refused: host '{host}' is not in allowed_hosts ({', '.join(allowed_hosts)})")
+
+
+def _host_matches(entry: str, host: str, port: int | None) -> bool:
+    name, _, entry_port = entry.partition(":")
+    if entry_port and (port is None or str(port) != entry_port):
+        return False
+    if name.startswith("*."):
+        return host.endswith(name[1:])
+    return host == name
+
+
+def build_http_get(settings: HttpGetSettings) -> Tool:
+    async def http_get(url: str) -> str:
+        check_url(url, settings.allowed_hosts)
+        try:
+            async with asyncio.timeout(settings.timeout):
+                return await _fetch(url, settings)
+        except TimeoutError as error:
+            raise TimeoutError(f"no complete answer from {url} within {settings.timeout:g}s") from error
+
+    return Tool("http_get", "Fetch a web page or API response with an HTTP GET.", PARAMETERS, http_get)
+
+
+async def _fetch(url: str, settings: HttpGetSettings) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            check_url(url, settings.allowed_hosts)
+            async with client.stream("GET", url) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                return await _read_capped(response, settings.max_bytes)
+    raise RefusedURL(f"refused: more than {MAX_REDIRECTS} redirects")
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> str:
+    body = bytearray()
+    truncated = False
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            del body[max_bytes:]
+            truncated = True
+            break
+    text = body.decode(response.encoding or "utf-8", errors="replace")
+    note = f"\n[truncated at {max_bytes} bytes]" if truncated else ""
+    return f"HTTP {response.status_code}\n{text}{note}"

@@ -1,0 +1,113 @@
+"""Tool names in the config to ``Tool`` objects: the built-ins, then the ``agentos.tools`` group.
+
+A team ships its own tools in its own image: a package declaring, in its metadata,
+
+    [project.entry-points."agentos.tools"]
+    weather = "acme_tools.weather:build"
+
+where the object is a ``Tool`` or a factory called with the tool's ``tool_config`` entry (a
+dict) and returning one. Built-in names cannot be overridden. Every problem (unknown name,
+bad settings, a plugin that fails to load) is reported at once as a ``ConfigError`` with the
+field path, like any other config mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import Any
+
+import pydantic
+
+from agentos_runtime.config.problems import ConfigError, Path, Problem, problems_from_validation_error
+from agentos_runtime.tools.calculator import build_calculator
+from agentos_runtime.tools.clock import build_current_time
+from agentos_runtime.tools.http_get import HttpGetSettings, build_http_get
+from agentos_runtime.tools.tool import Tool
+
+ENTRY_POINT_GROUP = "agentos.tools"
+BUILTIN_TOOLS = ("calculator", "current_time", "http_get")
+
+
+def resolve_tools(
+    names: Sequence[str], tool_config: Mapping[str, Mapping[str, Any]] | None = None, *, path: Path = ()
+) -> list[Tool]:
+    """The tools ``names`` refers to, in order; raises ``ConfigError`` listing every problem.
+
+    ``path`` locates the component in the config (e.g. ``("agents", 2)``): problems are reported
+    at ``path + ("tools", i)`` and ``path + ("tool_config", name, ...)``.
+    """
+    settings_of = tool_config or {}
+    problems: list[Problem] = []
+    plugins: dict[str, metadata.EntryPoint] | None = None
+    tools: list[Tool] = []
+    for index, name in enumerate(names):
+        at = path + ("tools", index)
+        if name in names[:index]:
+            problems.append(Problem(at, f"tool '{name}' is listed twice"))
+            continue
+        settings = dict(settings_of.get(name) or {})
+        settings_at = path + ("tool_config", name)
+        if name in BUILTIN_TOOLS:
+            tool = _build_builtin(name, settings, settings_at, problems)
+        else:
+            plugins = plugins if plugins is not None else _installed_plugins()
+            if name not in plugins:
+                known = ", ".join(sorted({*BUILTIN_TOOLS, *plugins}))
+                problems.append(Problem(at, f"unknown tool '{name}': known tools are {known}"))
+                continue
+            tool = _build_plugin(plugins[name], settings, settings_at, problems)
+        if tool is not None:
+            tools.append(tool)
+    for name in settings_of:
+        if name not in names:
+            problems.append(Problem(path + ("tool_config", name), f"settings for '{name}', which is not in tools"))
+    if problems:
+        raise ConfigError(problems)
+    return tools
+
+
+def _installed_plugins() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _build_builtin(name: str, settings: dict[str, Any], at: Path, problems: list[Problem]) -> Tool | None:
+    if name == "http_get":
+        try:
+            return build_http_get(HttpGetSettings.model_validate(settings, by_alias=False, by_name=True))
+        except pydantic.ValidationError as error:
+            problems.extend(problems_from_validation_error(error, prefix=at))
+            return None
+    if settings:
+        problems.append(Problem(at, f"the '{name}' tool takes no settings"))
+        return None
+    return build_calculator() if name == "calculator" else build_current_time()
+
+
+def _build_plugin(
+    entry_point: metadata.EntryPoint, settings: dict[str, Any], at: Path, problems: list[Problem]
+) -> Tool | None:
+    source = f"entry point '{entry_point.value}'"
+    try:
+        loaded = entry_point.load()
+    except Exception as error:  # any import failure of third-party code is a config problem
+        problems.append(Problem(at, f"tool '{entry_point.name}' from {source} failed to load: {error!r}"))
+        return None
+    if isinstance(loaded, Tool):
+        if settings:
+            problems.append(Problem(at, f"the '{entry_point.name}' tool takes no settings"))
+            return None
+        tool = loaded
+    elif callable(loaded):
+        try:
+            tool = loaded(settings)
+        except Exception as error:  # a factory rejecting its settings is a config problem
+            problems.append(Problem(at, f"tool '{entry_point.name}' rejected its settings: {error}"))
+            return None
+        if not isinstance(tool, Tool):
+            problems.append(Problem(at, f"{source} returned {type(tool).__name__}, not a Tool"))
+            return None
+    else:
+        problems.append(Problem(at, f"{source} is neither a Tool nor a factory returning one"))
+        return None
+    return tool if tool.name == entry_point.name else tool.renamed(entry_point.name)
