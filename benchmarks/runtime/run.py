@@ -1,0 +1,248 @@
+"""Run the runtime benchmark: ours (SQLite, PostgreSQL, Redis) and Agno's AgentOS, side by side.
+
+    .venv/bin/python -m benchmarks.runtime.run [--requests 1000] [--servers ours-sqlite,agno-sqlite,...]
+
+The server under test is pinned to CPU 0, the model server and this driver to CPU 1. Results are
+written to benchmarks/results/runtime-latest.json and printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from benchmarks.runtime import procstat
+from benchmarks.runtime.driver import Scenario, run_scenario, summarise
+
+ROOT = Path(__file__).resolve().parents[2]
+AGNO_PYTHON = ROOT / "benchmarks" / ".venv-agno" / "bin" / "python"
+SERVER_CPU, DRIVER_CPU = "0", "1"
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(cpu: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", cpu, *argv] if shutil.which("taskset") else argv
+
+
+def our_server(backend: str, model_url: str, work: Path) -> Server:
+    port = free_port()
+    databases: list[dict[str, Any]] = []
+    env = {"BENCH_MODEL_KEY": "benchmark-key"}
+    if backend == "postgres":
+        databases = [{"id": "bench-db", "type": "postgres", "db_schema": f"bench_{uuid.uuid4().hex[:8]}"}]
+        env["DATABASE_URL"] = POSTGRES_URL
+    elif backend == "redis":
+        databases = [{"id": "bench-db", "type": "redis", "key_prefix": f"bench{uuid.uuid4().hex[:8]}"}]
+        env["REDIS_URL"] = REDIS_URL
+    config = {
+        "os_id": "bench-os",
+        "models": [{"id": "fake-model", "base_url": model_url, "api_key_env": "BENCH_MODEL_KEY"}],
+        "databases": databases,
+        "agents": [
+            {
+                "id": "bench",
+                "name": "Bench",
+                "model": "fake-model",
+                "instructions": ["Answer briefly."],
+                "add_history_to_context": True,
+                "num_history_runs": 3,
+            }
+        ],
+    }
+    path = work / f"ours-{backend}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    argv = [str(ROOT / ".venv" / "bin" / "agentos"), "serve", "--config", str(path), "--port", str(port)]
+    argv += ["--data-dir", str(work / f"data-{backend}")]
+    return Server(f"ours-{backend}", argv, env, port)
+
+
+def agno_server(model_url: str, work: Path) -> Server:
+    port = free_port()
+    argv = [str(AGNO_PYTHON), "-m", "benchmarks.runtime.agno_server", "--port", str(port)]
+    argv += ["--model-url", model_url, "--db-file", str(work / "agno.db")]
+    return Server("agno-sqlite", argv, {}, port)
+
+
+@contextmanager
+def running(argv: list[str], env: dict[str, str], cpu: str) -> Iterator[subprocess.Popen[bytes]]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    process = subprocess.Popen(
+        pinned(cpu, argv), env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    """Seconds until `url` first answered 200 (polled every 5 ms)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"server exited with {process.returncode}: {err[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1)
+            conn.request("GET", parts.path)
+            if conn.getresponse().status == 200:
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def scenarios(requests: int) -> list[Scenario]:
+    return [
+        Scenario(f"{'stream' if stream else 'json'} c={c} {'reused' if reuse else 'fresh'}", stream, c, requests, reuse)
+        for stream in (False, True)
+        for reuse in (False, True)
+        for c in (1, 8, 32)
+    ]
+
+
+async def model_ceiling(model_url: str, requests: int) -> list[dict[str, Any]]:
+    """The model server's own throughput and time to first chunk, driven directly."""
+    return [
+        await _model_load(model_url, requests, stream=stream, concurrency=c)
+        for stream in (False, True)
+        for c in (1, 32)
+    ]
+
+
+async def _model_load(model_url: str, requests: int, *, stream: bool, concurrency: int) -> dict[str, Any]:
+    payload = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    firsts: list[float] = []
+    todo = iter(range(requests))
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        for _ in todo:
+            start = time.perf_counter()
+            first = None
+            async with http.post(f"{model_url}/chat/completions", json=payload) as response:
+                async for _line in response.content:
+                    if first is None:
+                        first = time.perf_counter() - start
+            firsts.append(first or 0.0)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    firsts.sort()
+    return {
+        "scenario": f"model {'stream' if stream else 'json'} c={concurrency}",
+        "rps": round(requests / wall, 1),
+        "first_chunk_p50_ms": round(firsts[len(firsts) // 2] * 1000, 2),
+    }
+
+
+def bench_server(server: Server, requests: int, only: str | None) -> dict[str, Any]:
+    with running(server.argv, server.env, SERVER_CPU) as process:
+        base = f"http://127.0.0.1:{server.port}"
+        cold_start = wait_healthy(f"{base}/health", process)
+        rss_start, _ = procstat.memory_mb(process.pid)
+        rows = []
+        for scenario in scenarios(requests):
+            if only and only not in scenario.name:
+                continue
+            cpu_before = procstat.cpu_seconds(process.pid)
+            outcome = asyncio.run(run_scenario(base, "bench", scenario, headers={}))
+            cpu_ms = (
+                (procstat.cpu_seconds(process.pid) - cpu_before) * 1000 / max(1, len(outcome.samples) + scenario.warmup)
+            )
+            row = summarise(outcome)
+            row["server_cpu_ms_per_request"] = round(cpu_ms, 2)
+            row["rss_mb"], row["peak_rss_mb"] = (round(v, 1) for v in procstat.memory_mb(process.pid))
+            row["errors_detail"] = sorted({s.error for s in outcome.samples if s.error})[:3]
+            rows.append(row)
+            print(json.dumps({"server": server.name, **row}), flush=True)
+        return {"cold_start_s": round(cold_start, 3), "rss_after_start_mb": round(rss_start, 1), "scenarios": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--servers", default="ours-sqlite,agno-sqlite,ours-postgres,ours-redis")
+    parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "runtime-latest.json")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {int(DRIVER_CPU)}) if hasattr(os, "sched_setaffinity") else None
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()},
+        "versions": {name: metadata.version(name) for name in ("kube-agentos", "fastapi", "uvicorn", "openai")},
+        "requests_per_scenario": args.requests,
+        "servers": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model_port = free_port()
+        model_argv = [sys.executable, "-m", "benchmarks.runtime.model_server", "--port", str(model_port)]
+        with running(model_argv, {}, DRIVER_CPU) as model:
+            model_url = f"http://127.0.0.1:{model_port}/v1"
+            wait_healthy(f"{model_url}/models", model)
+            results["model_server"] = asyncio.run(model_ceiling(model_url, args.requests))
+            print(json.dumps(results["model_server"]), flush=True)
+            for name in args.servers.split(","):
+                if name == "agno-sqlite":
+                    out = subprocess.run(
+                        [str(AGNO_PYTHON), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    results["versions"]["agno"] = out.stdout.strip()
+                    server = agno_server(model_url, work)
+                else:
+                    server = our_server(name.removeprefix("ours-"), model_url, work)
+                results["servers"][name] = bench_server(server, args.requests, args.only)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
