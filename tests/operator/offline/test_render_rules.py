@@ -1,0 +1,277 @@
+"""What render decides: variable names, volumes, scaling objects, the config hash, ownership."""
+
+import base64
+from typing import Any
+
+import pytest
+from agentos_operator import render
+from agentos_operator.errors import MissingSecretsError, OperatorError
+from agentos_operator.resources import AgentOSResource, parse_resource
+from agentos_runtime.config import parse_config_text
+
+from tests.operator.offline.inputs import resource_body
+
+SETTINGS = render.RenderSettings(default_image="registry.example/agentos:1")
+KEY_A = {"name": "openai", "key": "api-key"}
+KEY_B = {"name": "other-provider", "key": "token"}
+PG = {"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}
+
+
+def resource(uid: str | None = "uid-1", **spec: Any) -> AgentOSResource:
+    spec.setdefault("models", [{"id": "gpt-4o-mini", "apiKeySecretRef": KEY_A}])
+    spec.setdefault("agents", [{"id": "a"}])
+    body = resource_body(spec)
+    if uid is not None:
+        body["metadata"]["uid"] = uid
+    return parse_resource(body)
+
+
+def rendered(res: AgentOSResource, secrets: dict[tuple[str, str], str] | None = None) -> dict[str, dict[str, Any]]:
+    values = render.placeholder_secrets(res) if secrets is None else secrets
+    return {m["kind"]: m for m in render.render(res, values, settings=SETTINGS)}
+
+
+def runtime_config(manifests: dict[str, dict[str, Any]]) -> Any:
+    return parse_config_text(manifests["ConfigMap"]["data"]["config.yaml"])
+
+
+def env_secret(manifests: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in manifests["Secret"]["data"].items()}
+
+
+def pod(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return manifests["Deployment"]["spec"]["template"]["spec"]
+
+
+def test_models_sharing_a_key_share_a_variable_and_other_keys_get_their_own() -> None:
+    res = resource(
+        models=[
+            {"id": "gpt-4o", "apiKeySecretRef": KEY_A},
+            {"id": "gpt-4o-mini", "apiKeySecretRef": KEY_A},
+            {"id": "claude-via-proxy", "apiKeySecretRef": KEY_B},
+            {"id": "local", "baseUrl": "http://vllm:8000/v1"},
+        ]
+    )
+    manifests = rendered(res)
+    assert {m.id: m.api_key_env for m in runtime_config(manifests).models} == {
+        "gpt-4o": "OPENAI_API_KEY",
+        "gpt-4o-mini": "OPENAI_API_KEY",
+        "claude-via-proxy": "OPENAI_API_KEY_CLAUDE_VIA_PROXY",
+        "local": None,
+    }
+    assert sorted(manifests["Secret"]["data"]) == [
+        "OPENAI_API_KEY",
+        "OPENAI_API_KEY_CLAUDE_VIA_PROXY",
+        "OS_SECURITY_KEY",
+    ]
+
+
+def test_databases_get_the_guides_variables_first_and_suffixed_ones_after() -> None:
+    res = resource(
+        databases=[
+            PG,
+            {"id": "analytics", "type": "postgres", "cnpgClusterRef": {"name": "warehouse"}},
+            {"id": "cache", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url"}},
+            {"id": "cache-2", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url2"}},
+            {"id": "local", "type": "sqlite"},
+        ]
+    )
+    databases = {d.id: d for d in runtime_config(rendered(res)).databases}
+    assert {i: d.url_env for i, d in databases.items() if d.type != "sqlite"} == {
+        "main": "DATABASE_URL",
+        "analytics": "DATABASE_URL_ANALYTICS",
+        "cache": "REDIS_URL",
+        "cache-2": "REDIS_URL_CACHE_2",
+    }
+    assert databases["local"].path == "/data/local.db"
+
+
+def test_postgres_urls_get_the_psycopg_driver_and_stray_whitespace_is_dropped() -> None:
+    res = resource(
+        databases=[
+            {"id": "main", "type": "postgres", "cnpgClusterRef": {"name": "pg"}},
+            {"id": "cache", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url"}},
+        ]
+    )
+    secrets = {
+        ("openai", "api-key"): "sk-test\n",
+        ("pg-app", "uri"): "postgresql://app:pw@pg-rw:5432/app",
+        ("redis", "url"): "redis://redis:6379/0",
+        ("demo-security-key", "security-key"): "key",
+    }
+    assert env_secret(rendered(res, secrets)) == {
+        "DATABASE_URL": "postgresql+psycopg://app:pw@pg-rw:5432/app",
+        "REDIS_URL": "redis://redis:6379/0",
+        "OPENAI_API_KEY": "sk-test",
+        "OS_SECURITY_KEY": "key",
+    }
+    secrets[("pg-app", "uri")] = "postgres://app:pw@pg-rw:5432/app"
+    assert env_secret(rendered(res, secrets))["DATABASE_URL"] == "postgresql+psycopg://app:pw@pg-rw:5432/app"
+
+
+def test_required_refs_are_sorted_unique_and_include_cnpg_and_the_generated_security_key() -> None:
+    res = resource(
+        models=[{"id": "m1", "apiKeySecretRef": KEY_A}, {"id": "m2", "apiKeySecretRef": KEY_A}],
+        databases=[{"id": "main", "type": "postgres", "cnpgClusterRef": {"name": "pg"}}],
+    )
+    assert render.required_secret_refs(res) == [
+        ("demo-security-key", "security-key"),
+        ("openai", "api-key"),
+        ("pg-app", "uri"),
+    ]
+    assert render.security_key_ref(res) == ("demo-security-key", "security-key")
+
+
+def test_a_named_security_key_replaces_the_generated_one() -> None:
+    res = resource(securityKeySecretRef={"name": "auth", "key": "os-key"})
+    assert render.security_key_ref(res) == ("auth", "os-key")
+    assert ("demo-security-key", "security-key") not in render.required_secret_refs(res)
+
+
+def test_missing_values_raise_an_operator_error_naming_each_secret_and_key() -> None:
+    res = resource(databases=[PG])
+    with pytest.raises(MissingSecretsError) as caught:
+        render.render(res, {("openai", "api-key"): "sk"}, settings=SETTINGS)
+    assert isinstance(caught.value, OperatorError)
+    assert caught.value.refs == [("demo-security-key", "security-key"), ("pg", "uri")]
+    assert "Secret 'pg' key 'uri'" in str(caught.value)
+
+
+def test_placeholders_are_marked_as_such() -> None:
+    res = resource()
+    assert render.placeholder_secrets(res)[("openai", "api-key")] == "<placeholder:openai/api-key>"
+
+
+def test_sqlite_gets_a_claim_a_data_volume_and_a_recreate_strategy() -> None:
+    res = resource(persistence={"size": "5Gi", "storageClassName": "fast"})
+    manifests = rendered(res)
+    assert manifests["PersistentVolumeClaim"]["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "5Gi"}},
+        "storageClassName": "fast",
+    }
+    assert manifests["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+    container = pod(manifests)["containers"][0]
+    assert {"name": "AGENTOS_DATA_DIR", "value": "/data"} in container["env"]
+    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+
+
+def test_external_databases_need_no_claim_and_roll_without_downtime() -> None:
+    manifests = rendered(resource(databases=[PG], replicas=3))
+    assert "PersistentVolumeClaim" not in manifests
+    assert manifests["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert manifests["Deployment"]["spec"]["replicas"] == 3
+    assert "env" not in pod(manifests)["containers"][0]
+    assert [v["name"] for v in pod(manifests)["volumes"]] == ["config", "tmp"]
+    assert manifests["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
+
+
+def test_autoscaling_omits_replicas_and_adds_an_autoscaler_and_a_budget() -> None:
+    res = resource(
+        databases=[PG],
+        autoscaling={"enabled": True, "minReplicas": 2, "maxReplicas": 5, "targetCpuUtilizationPercentage": 60},
+    )
+    manifests = rendered(res)
+    assert "replicas" not in manifests["Deployment"]["spec"]
+    hpa = manifests["HorizontalPodAutoscaler"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 5)
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"}
+    assert hpa["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 60}
+    assert "PodDisruptionBudget" in manifests
+
+
+def test_a_single_replica_gets_no_budget_or_autoscaler() -> None:
+    manifests = rendered(resource())
+    assert manifests["Deployment"]["spec"]["replicas"] == 1
+    assert "PodDisruptionBudget" not in manifests and "HorizontalPodAutoscaler" not in manifests
+
+
+def test_the_network_policy_admits_the_namespace_by_default_or_the_given_peers() -> None:
+    default = rendered(resource(networkPolicy={"enabled": True}))["NetworkPolicy"]["spec"]
+    assert default["ingress"] == [{"from": [{"podSelector": {}}], "ports": [{"port": 7777, "protocol": "TCP"}]}]
+    assert default["podSelector"]["matchLabels"] == render.selector_labels("demo")
+    peers = [{"namespaceSelector": {"matchLabels": {"team": "gateway"}}}]
+    custom = rendered(resource(networkPolicy={"enabled": True, "ingressFrom": peers}))["NetworkPolicy"]["spec"]
+    assert custom["ingress"][0]["from"] == peers
+    assert "NetworkPolicy" not in rendered(resource(networkPolicy={"enabled": False}))
+
+
+def test_the_config_hash_follows_config_and_secret_values_only() -> None:
+    def digest(res: AgentOSResource, secrets: dict[tuple[str, str], str], image: str = "img:1") -> str:
+        manifests = render.render(res, secrets, settings=render.RenderSettings(default_image=image))
+        (deployment,) = [m for m in manifests if m["kind"] == "Deployment"]
+        annotation = deployment["spec"]["template"]["metadata"]["annotations"][render.CONFIG_HASH_ANNOTATION]
+        assert annotation == render.config_hash(manifests)
+        return str(annotation)
+
+    res = resource()
+    secrets = render.placeholder_secrets(res)
+    rotated = {**secrets, ("openai", "api-key"): "sk-rotated"}
+    assert digest(res, secrets) == digest(res, dict(secrets))
+    assert digest(res, secrets) != digest(res, rotated)
+    assert digest(res, secrets) != digest(resource(agents=[{"id": "a", "markdown": True}]), secrets)
+    assert digest(res, secrets) == digest(res, secrets, image="img:2")
+
+
+def test_children_are_owned_by_the_resource_once_its_uid_is_known() -> None:
+    owned = render.render(resource(uid="uid-7"), render.placeholder_secrets(resource()), settings=SETTINGS)
+    assert all(m["metadata"]["ownerReferences"][0]["uid"] == "uid-7" for m in owned)
+    assert all(m["metadata"]["ownerReferences"][0]["controller"] is True for m in owned)
+    unowned = render.render(resource(uid=None), render.placeholder_secrets(resource()), settings=SETTINGS)
+    assert all("ownerReferences" not in m["metadata"] for m in unowned)
+    assert all(m["metadata"]["labels"] == render.labels("demo") for m in unowned)
+
+
+def test_pod_settings_from_the_spec_reach_the_pod() -> None:
+    res = resource(
+        image="registry.example/custom:2",
+        imagePullPolicy="Always",
+        env=[{"name": "LOG_LEVEL", "value": "debug"}],
+        envFrom=[{"configMapRef": {"name": "extra"}}],
+        podAnnotations={"team": "ai", render.CONFIG_HASH_ANNOTATION: "user-value"},
+        nodeSelector={"pool": "cpu"},
+        tolerations=[{"key": "dedicated", "operator": "Exists"}],
+        affinity={"nodeAffinity": {}},
+        serviceAccountName="agents",
+        resources={"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}},
+    )
+    manifests = rendered(res)
+    spec = pod(manifests)
+    container = spec["containers"][0]
+    assert (container["image"], container["imagePullPolicy"]) == ("registry.example/custom:2", "Always")
+    assert container["env"][-1] == {"name": "LOG_LEVEL", "value": "debug"}
+    assert container["envFrom"] == [{"secretRef": {"name": "demo-env"}}, {"configMapRef": {"name": "extra"}}]
+    assert container["resources"] == {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}
+    annotations = manifests["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["team"] == "ai" and annotations[render.CONFIG_HASH_ANNOTATION] != "user-value"
+    assert (spec["nodeSelector"], spec["serviceAccountName"]) == ({"pool": "cpu"}, "agents")
+    assert spec["tolerations"] == [{"key": "dedicated", "operator": "Exists"}] and spec["affinity"] == {
+        "nodeAffinity": {}
+    }
+
+
+def test_the_pod_runs_the_runtime_under_the_restricted_profile() -> None:
+    spec = pod(rendered(resource()))
+    container = spec["containers"][0]
+    assert container["image"] == SETTINGS.default_image
+    assert container["args"] == ["serve", "--config", "/etc/agentos/config.yaml", "--host", "0.0.0.0", "--port", "7777"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["securityContext"]["runAsUser"] == 10001 and spec["automountServiceAccountToken"] is False
+
+
+def test_the_service_exposes_the_runtime_port_by_name() -> None:
+    service = rendered(resource(service={"type": "LoadBalancer", "port": 80}))["Service"]["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert service["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert render.label_selector("demo") == (
+        "app.kubernetes.io/component=runtime,app.kubernetes.io/instance=demo,app.kubernetes.io/name=agentos"
+    )
+
+
+def test_the_os_id_defaults_to_the_resource_name_unless_given() -> None:
+    assert runtime_config(rendered(resource())).os_id == "demo"
+    assert runtime_config(rendered(resource(osId="custom"))).os_id == "custom"
