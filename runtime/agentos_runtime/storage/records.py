@@ -149,6 +149,21 @@ def merge_run(runs: Sequence[JSON], run: JSON) -> list[JSON]:
     return merged
 
 
+def merge_legacy_runs(stored_runs: Sequence[JSON], legacy: Any) -> list[JSON]:
+    """Runs of a session Agno 2 left in its row's ``runs`` field, merged with the stored runs.
+
+    Agno 3 keeps that field as a backup after moving runs out; the legacy order comes first,
+    a stored run replaces the legacy run with its ``run_id``, and runs only stored follow.
+    """
+    legacy_runs = decode_json(legacy)
+    if not isinstance(legacy_runs, list) or not legacy_runs:
+        return list(stored_runs)
+    by_id = {run.get("run_id"): run for run in stored_runs}
+    merged = [by_id.get(run.get("run_id"), run) for run in legacy_runs if isinstance(run, dict)]
+    legacy_ids = {run.get("run_id") for run in merged}
+    return merged + [run for run in stored_runs if run.get("run_id") not in legacy_ids]
+
+
 def with_session_data(session_data: JSON | None, **entries: Any) -> JSON:
     """``session_data`` with ``entries`` set (entries whose value is ``None`` are left alone)."""
     updated = dict(session_data or {})
@@ -192,7 +207,7 @@ def memory_columns(row: MemoryRow) -> JSON:
 
 def memory_from_columns(columns: Mapping[Any, Any]) -> MemoryRow:
     """Build a ``MemoryRow`` from stored columns; ``memory`` is JSON text, or an object Agno stored."""
-    memory = decode_json(columns["memory"])
+    memory = columns["memory"]
     topics = decode_json(columns.get("topics"))
     return MemoryRow(
         memory_id=str(columns["memory_id"]),

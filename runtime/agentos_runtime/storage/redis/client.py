@@ -1,0 +1,149 @@
+"""The Redis client, its errors turned into ours, scans, and optimistic transactions.
+
+A read-modify-write WATCHes the keys it reads and applies its writes in MULTI/EXEC; when
+another writer changed a watched key first, it reads again and retries, so concurrent writers
+(also on other replicas) never lose each other's writes. A dropped connection is re-opened on
+the next command, so the store recovers by itself once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
+
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage import records
+from agentos_runtime.storage.redis import keys
+from agentos_runtime.storage.urls import redact
+
+T = TypeVar("T")
+Writes = Callable[[Pipeline], None]
+
+# A Redis that does not answer within this many seconds is reported unavailable.
+TIMEOUT_SECONDS = 3
+# Optimistic attempts before a write gives up: each round lets at least one writer through,
+# so this bounds the writers that may contend for one session at once.
+MAX_ATTEMPTS = 100
+# MGET batch size when loading many records.
+_BATCH = 500
+
+
+def create_client(url: str) -> Redis:
+    # One immediate retry re-opens a connection the server dropped (a restart, an idle timeout).
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=TIMEOUT_SECONDS,
+        socket_timeout=TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+@dataclass(frozen=True)
+class RedisBackend:
+    """What every Redis store needs: the client, the key prefix, the clock, error context."""
+
+    db_id: str
+    client: Redis
+    prefix: str
+    clock: Callable[[], float]
+    url: str | None = None
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Connection trouble (refused, reset, timed out) is ``StorageUnavailable``."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            message = redact(f"{type(error).__name__}: {error}", self.url)
+            raise StorageUnavailable(f"database '{self.db_id}' is unavailable: {message}") from error
+
+    def key(self, table: str, record_id: str) -> str:
+        return keys.record_key(self.prefix, table, record_id)
+
+    async def scan_ids(self, table: str) -> list[str]:
+        """Every record id of ``table`` (index SETs and helper keys left out)."""
+        found = self.client.scan_iter(match=keys.record_pattern(self.prefix, table), count=_BATCH)
+        return [
+            keys.record_id(key, self.prefix, table)
+            async for key in found
+            if keys.is_record_key(key, self.prefix, table)
+        ]
+
+    async def load(
+        self, table: str, record_ids: list[str], *, client: Redis | Pipeline | None = None
+    ) -> list[dict[str, Any]]:
+        """The records with these ids that exist, in the same order (read through ``client``)."""
+        reader = client if client is not None else self.client
+        loaded: list[dict[str, Any]] = []
+        for start in range(0, len(record_ids), _BATCH):
+            batch = [self.key(table, record_id) for record_id in record_ids[start : start + _BATCH]]
+            loaded.extend(json.loads(value) for value in await reader.mget(batch) if value is not None)
+        return loaded
+
+    async def index_members(self, index: str) -> list[str]:
+        """The record ids an index SET lists, sorted."""
+        return sorted(str(member) for member in await self.client.smembers(index))
+
+    async def ordered_members(self, client: Redis | Pipeline, key: str) -> list[str]:
+        """The members of a sorted set, lowest score first."""
+        return [str(member) for member in cast(list[str], await client.zrange(key, 0, -1))]
+
+    async def load_one(self, client: Redis | Pipeline, table: str, record_id: str) -> dict[str, Any] | None:
+        value = await client.get(self.key(table, record_id))
+        return None if value is None else dict(json.loads(value))
+
+    async def transact(
+        self, watched: list[str], attempt: Callable[[Pipeline], Awaitable[tuple[T, Writes | None]]]
+    ) -> T:
+        """Run ``attempt`` (reads on the watching pipeline) and apply its writes atomically.
+
+        ``attempt`` returns its result and the writes to queue (``None``: nothing to write).
+        Retries when a watched key changed meanwhile; raises ``StorageUnavailable`` when it
+        never got through.
+        """
+        async with self.client.pipeline(transaction=True) as pipe:
+            for round_number in range(MAX_ATTEMPTS):
+                try:
+                    await pipe.watch(*watched)
+                    result, writes = await attempt(pipe)
+                    if writes is None:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return result
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    writes(pipe)
+                    await pipe.execute()
+                    return result
+                except WatchError:
+                    # Spread the retries of writers that collided (a few milliseconds at most).
+                    await asyncio.sleep(random.random() * 0.001 * min(round_number + 1, 10))
+        raise StorageUnavailable(f"database '{self.db_id}': too many concurrent writers, the write was not applied")
+
+
+def encode(record: dict[str, Any]) -> str:
+    return records.encode_json(record)
+
+
+def reindex(pipe: Pipeline, changes: tuple[set[str], set[str]], record_id: str) -> None:
+    """Queue the index SET updates ``keys.index_changes`` computed for one record."""
+    removals, additions = changes
+    for index in removals:
+        pipe.srem(index, record_id)
+    for index in additions:
+        pipe.sadd(index, record_id)

@@ -1,0 +1,61 @@
+"""Open a Redis ``Database``: the client built from the URL, answered once, schema stamped.
+
+Redis has no tables to create; opening checks that the server answers (so a runtime fails at
+start, as with SQL, rather than at its first request) and stamps Agno's schema versions, so
+Agno's migration manager leaves records written here alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.storage.ports import MemoryStore, SessionStore
+from agentos_runtime.storage.redis import client, keys
+from agentos_runtime.storage.redis.memories import RedisMemoryStore
+from agentos_runtime.storage.redis.sessions import RedisSessionStore
+
+# What Agno 3 stamps on the key spaces it creates (see agentos_runtime.storage.sql.tables).
+AGNO_SCHEMA_VERSION = "3.0.0"
+_STAMPED_TABLES = ("agno_sessions", "agno_runs", "agno_memories")
+
+
+class RedisDatabase:
+    """A ``Database`` on Redis, keys under ``config.key_prefix``."""
+
+    def __init__(self, backend: client.RedisBackend) -> None:
+        self.id = backend.db_id
+        self.sessions: SessionStore = RedisSessionStore(backend)
+        self.memories: MemoryStore = RedisMemoryStore(backend)
+        self._backend = backend
+
+    async def ping(self) -> None:
+        with self._backend.errors():
+            await self._backend.client.ping()
+
+    async def stamp_schema(self) -> None:
+        """Record Agno's schema version for our key spaces, keeping any version already there."""
+        with self._backend.errors():
+            for table in _STAMPED_TABLES:
+                await self._backend.client.set(
+                    keys.schema_version_key(self._backend.prefix, table), AGNO_SCHEMA_VERSION, nx=True
+                )
+
+    async def close(self) -> None:
+        await self._backend.client.aclose()
+
+
+async def open_redis(config: DatabaseConfig, *, url: str, clock: Callable[[], float] = time.time) -> RedisDatabase:
+    """The Redis database at ``url``; raise ``StorageUnavailable`` when it does not answer."""
+    backend = client.RedisBackend(
+        db_id=config.id, client=client.create_client(url), prefix=config.key_prefix, clock=clock, url=url
+    )
+    database = RedisDatabase(backend)
+    try:
+        await database.ping()
+        await database.stamp_schema()
+    except BaseException:
+        await database.close()
+        raise
+    return database

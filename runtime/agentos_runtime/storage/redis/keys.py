@@ -1,0 +1,77 @@
+"""Agno's Redis key layout, and which index entries a write adds and removes.
+
+Each record is a JSON string at ``{prefix}:{table}:{id}`` where ``table`` is the literal
+``sessions``, ``runs`` or ``memories`` (the configured table names are not used in keys, as in
+Agno). Index SETs ``{prefix}:{table}:index:{field}:{value}`` hold record ids; each session's
+run ids sit in the sorted set ``{prefix}:runs:by_session:{session_id}``, scored by run index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SESSIONS = "sessions"
+RUNS = "runs"
+MEMORIES = "memories"
+
+SESSION_INDEX_FIELDS = ("user_id", "agent_id", "team_id", "workflow_id", "session_type")
+RUN_INDEX_FIELDS = ("session_id", "user_id", "agent_id", "team_id", "workflow_id", "run_type", "status")
+MEMORY_INDEX_FIELDS = ("user_id", "agent_id", "team_id", "workflow_id")
+
+# Glob metacharacters of SCAN's MATCH, escaped so a prefix only ever matches itself.
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def record_key(prefix: str, table: str, record_id: str) -> str:
+    return f"{prefix}:{table}:{record_id}"
+
+
+def index_key(prefix: str, table: str, field: str, value: object) -> str:
+    return f"{prefix}:{table}:index:{field}:{value}"
+
+
+def runs_by_session_key(prefix: str, session_id: str) -> str:
+    return f"{prefix}:{RUNS}:by_session:{session_id}"
+
+
+def record_pattern(prefix: str, table: str) -> str:
+    """The SCAN pattern of a table's keys (index and helper keys are filtered out after)."""
+    escaped = _GLOB.sub(r"\\\1", prefix)
+    return f"{escaped}:{table}:*"
+
+
+def is_record_key(key: str, prefix: str, table: str) -> bool:
+    """Whether a scanned key is a record, not an index SET or a runs-by-session helper."""
+    helpers = (f"{prefix}:{table}:index:", f"{prefix}:{RUNS}:by_session:")
+    return key.startswith(f"{prefix}:{table}:") and not key.startswith(helpers)
+
+
+def record_id(key: str, prefix: str, table: str) -> str:
+    return key[len(f"{prefix}:{table}:") :]
+
+
+def schema_version_key(prefix: str, table_name: str) -> str:
+    """Where Agno's migration manager reads a table's schema version."""
+    return f"{prefix}:agno_schema_versions:{table_name}"
+
+
+def index_entries(prefix: str, table: str, record: Mapping[str, Any] | None, fields: tuple[str, ...]) -> set[str]:
+    """The index SETs that list ``record`` (none for a missing record or a ``None`` field)."""
+    if record is None:
+        return set()
+    return {index_key(prefix, table, field, record[field]) for field in fields if record.get(field) is not None}
+
+
+def index_changes(
+    prefix: str,
+    table: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    fields: tuple[str, ...],
+) -> tuple[set[str], set[str]]:
+    """The index SETs to remove the record from and to add it to when ``old`` becomes ``new``."""
+    before = index_entries(prefix, table, old, fields)
+    after = index_entries(prefix, table, new, fields)
+    return before - after, after - before

@@ -1,0 +1,89 @@
+"""User memories on Redis: one JSON record per memory, listed by scan or by the user's index SET."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio.client import Pipeline
+
+from agentos_runtime.storage import querying, records
+from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, Page, UserMemoryStats
+from agentos_runtime.storage.redis import keys
+from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
+
+
+class RedisMemoryStore:
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+
+    async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> MemoryRow | None:
+        with self._backend.errors():
+            stored = await self._backend.load_one(self._backend.client, keys.MEMORIES, memory_id)
+        if stored is None or (user_id is not None and stored.get("user_id") != user_id):
+            return None
+        return records.memory_from_columns(stored)
+
+    async def list_memories(self, query: MemoryQuery) -> Page[MemoryRow]:
+        return querying.list_memories(await self._load(query.user_id), query)
+
+    async def upsert_memory(self, row: MemoryRow) -> MemoryRow:
+        key = self._backend.key(keys.MEMORIES, row.memory_id)
+        now = self._backend.now()
+
+        async def attempt(pipe: Pipeline) -> tuple[MemoryRow, Writes]:
+            stored = await self._backend.load_one(pipe, keys.MEMORIES, row.memory_id)
+            previous = None if stored is None else records.memory_from_columns(stored)
+            record = records.memory_columns(records.stamp_memory(row, previous, now=now))
+            text = encode(record)
+            changes = keys.index_changes(self._backend.prefix, keys.MEMORIES, stored, record, keys.MEMORY_INDEX_FIELDS)
+
+            def writes(tx: Pipeline) -> None:
+                tx.set(key, text)
+                reindex(tx, changes, row.memory_id)
+
+            return records.memory_from_columns(records.copy_json(record)), writes
+
+        with self._backend.errors():
+            return await self._backend.transact([key], attempt)
+
+    async def delete_memories(self, memory_ids: Sequence[str], *, user_id: str | None = None) -> int:
+        unique = list(dict.fromkeys(memory_ids))
+        if not unique:
+            return 0
+        watched = [self._backend.key(keys.MEMORIES, memory_id) for memory_id in unique]
+
+        async def attempt(pipe: Pipeline) -> tuple[int, Writes | None]:
+            stored = await self._backend.load(keys.MEMORIES, unique, client=pipe)
+            doomed = [record for record in stored if user_id is None or record.get("user_id") == user_id]
+            if not doomed:
+                return 0, None
+
+            def writes(tx: Pipeline) -> None:
+                for record in doomed:
+                    tx.delete(self._backend.key(keys.MEMORIES, record["memory_id"]))
+                    changes = keys.index_changes(
+                        self._backend.prefix, keys.MEMORIES, record, None, keys.MEMORY_INDEX_FIELDS
+                    )
+                    reindex(tx, changes, record["memory_id"])
+
+            return len(doomed), writes
+
+        with self._backend.errors():
+            return await self._backend.transact(watched, attempt)
+
+    async def list_topics(self, *, user_id: str | None = None) -> list[str]:
+        return querying.list_topics(await self._load(user_id), user_id=user_id)
+
+    async def user_memory_stats(self, *, limit: int = 20, page: int = 1) -> Page[UserMemoryStats]:
+        return querying.user_memory_stats(await self._load(None), limit=limit, page=page)
+
+    async def _load(self, user_id: str | None) -> list[MemoryRow]:
+        """Every memory (of ``user_id`` when given: read through its index SET)."""
+        backend = self._backend
+        with backend.errors():
+            if user_id is not None:
+                ids = await backend.index_members(keys.index_key(backend.prefix, keys.MEMORIES, "user_id", user_id))
+            else:
+                ids = await backend.scan_ids(keys.MEMORIES)
+            stored = await backend.load(keys.MEMORIES, ids)
+        return [records.memory_from_columns(record) for record in stored]

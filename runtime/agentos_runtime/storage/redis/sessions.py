@@ -1,0 +1,202 @@
+"""Sessions on Redis: the session record, one record per run, and the session's run order.
+
+Writes WATCH the session key and its runs-by-session set, then write in MULTI/EXEC, so
+``save_run`` from two replicas at once keeps both runs. Listings scan (or, for one user, read
+the user's index SET), then filter, sort and page in process as ``querying`` decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from agentos_runtime.storage import querying, records
+from agentos_runtime.storage.ports import JSON, Page, SessionChanges, SessionQuery, SessionRow, SessionType
+from agentos_runtime.storage.redis import keys
+from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
+
+Record = dict[str, Any]
+T = TypeVar("T")
+Attempt = Callable[[Pipeline], Awaitable[tuple[T, Writes | None]]]
+
+
+class RedisSessionStore:
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+
+    async def get_session(
+        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
+    ) -> SessionRow | None:
+        with self._backend.errors():
+            stored = await self._backend.load_one(self._backend.client, keys.SESSIONS, session_id)
+            if stored is None or (session_type is not None and stored.get("session_type") != session_type):
+                return None
+            if user_id is not None and stored.get("user_id") != user_id:
+                return None
+            runs = await self._runs_of(self._backend.client, [stored])
+        return records.session_from_columns(stored, runs[session_id])
+
+    async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
+        backend = self._backend
+        with backend.errors():
+            if query.user_id is not None:
+                index = keys.index_key(backend.prefix, keys.SESSIONS, "user_id", query.user_id)
+                ids = await backend.index_members(index)
+            else:
+                ids = await backend.scan_ids(keys.SESSIONS)
+            stored = {record["session_id"]: record for record in await backend.load(keys.SESSIONS, ids)}
+            page = querying.list_sessions((records.session_from_columns(r, None) for r in stored.values()), query)
+            if not query.include_runs:
+                return page
+            runs = await self._runs_of(backend.client, [stored[row.session_id] for row in page.items])
+        return Page(items=[replace(row, runs=runs[row.session_id]) for row in page.items], total=page.total)
+
+    async def upsert_session(self, row: SessionRow) -> SessionRow:
+        target = records.stamp_session(row, now=self._backend.now())
+        runs = list(target.runs or [])
+        run_ids = [records.run_id_of(run) for run in runs]
+        now = self._backend.now()
+
+        async def attempt(pipe: Pipeline) -> tuple[SessionRow, Writes]:
+            stored = await self._backend.load_one(pipe, keys.SESSIONS, row.session_id)
+            old_runs = await self._run_records(pipe, row.session_id)
+            session = records.session_columns(target)
+            new_runs = [self._run_record(target, run, index, now) for index, run in enumerate(runs)]
+            encoded = encode(session), [encode(record) for record in new_runs]
+
+            def writes(tx: Pipeline) -> None:
+                self._write_session(tx, stored, session, encoded[0])
+                for run_id, old in old_runs.items():
+                    if run_id not in run_ids:
+                        self._delete_run(tx, old)
+                for record, text in zip(new_runs, encoded[1], strict=True):
+                    self._write_run(tx, old_runs.get(record["run_id"]), record, text)
+
+            return records.session_from_columns(records.copy_json(session), records.copy_json(runs)), writes
+
+        return await self._transact(row.session_id, attempt)
+
+    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        run_id = records.run_id_of(run)
+        now = self._backend.now()
+
+        async def attempt(pipe: Pipeline) -> tuple[SessionRow, Writes]:
+            stored = await self._backend.load_one(pipe, keys.SESSIONS, new.session_id)
+            old_runs = await self._run_records(pipe, new.session_id)
+            current = None
+            if stored is not None:
+                ordered = [record["run_data"] for record in old_runs.values()]
+                current = records.session_from_columns(stored, records.merge_legacy_runs(ordered, stored.get("runs")))
+            target = records.apply_run(current, new, run, state=session_state, now=now)
+            session = {**(stored or {}), **records.session_columns(target)}
+            if stored is None:
+                indexed = list(enumerate(target.runs or []))
+            else:
+                indexes = [int(record.get("run_index") or 0) for record in old_runs.values()]
+                previous = old_runs.get(run_id)
+                index = int(previous.get("run_index") or 0) if previous else max(indexes, default=-1) + 1
+                indexed = [(index, run)]
+            new_runs = [self._run_record(target, item, index, now) for index, item in indexed]
+            encoded = encode(session), [encode(record) for record in new_runs]
+
+            def writes(tx: Pipeline) -> None:
+                self._write_session(tx, stored, session, encoded[0])
+                for record, text in zip(new_runs, encoded[1], strict=True):
+                    self._write_run(tx, old_runs.get(record["run_id"]), record, text)
+
+            return target, writes
+
+        return await self._transact(new.session_id, attempt)
+
+    async def update_session(
+        self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
+    ) -> SessionRow | None:
+        now = self._backend.now()
+
+        async def attempt(pipe: Pipeline) -> tuple[SessionRow | None, Writes | None]:
+            stored = await self._backend.load_one(pipe, keys.SESSIONS, session_id)
+            if stored is None or (user_id is not None and stored.get("user_id") != user_id):
+                return None, None
+            runs = (await self._runs_of(pipe, [stored]))[session_id]
+            target = records.apply_changes(records.session_from_columns(stored, runs), changes, now=now)
+            session = {**stored, **records.session_columns(target)}
+            encoded = encode(session)
+            return target, lambda tx: self._write_session(tx, stored, session, encoded)
+
+        return await self._transact(session_id, attempt)
+
+    async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int:
+        deleted = 0
+        for session_id in dict.fromkeys(session_ids):
+
+            async def attempt(pipe: Pipeline, session_id: str = session_id) -> tuple[bool, Writes | None]:
+                stored = await self._backend.load_one(pipe, keys.SESSIONS, session_id)
+                if stored is None or (user_id is not None and stored.get("user_id") != user_id):
+                    return False, None
+                old_runs = await self._run_records(pipe, session_id)
+
+                def writes(tx: Pipeline) -> None:
+                    self._write_session(tx, stored, None, None)
+                    for old in old_runs.values():
+                        self._delete_run(tx, old)
+                    tx.delete(keys.runs_by_session_key(self._backend.prefix, session_id))
+
+                return True, writes
+
+            deleted += await self._transact(session_id, attempt)
+        return deleted
+
+    async def _transact(self, session_id: str, attempt: Attempt[T]) -> T:
+        watched = [
+            self._backend.key(keys.SESSIONS, session_id),
+            keys.runs_by_session_key(self._backend.prefix, session_id),
+        ]
+        with self._backend.errors():
+            return await self._backend.transact(watched, attempt)
+
+    async def _run_records(self, client: Redis | Pipeline, session_id: str) -> dict[str, Record]:
+        """The session's run records by run id, in run order."""
+        run_ids = await self._backend.ordered_members(
+            client, keys.runs_by_session_key(self._backend.prefix, session_id)
+        )
+        loaded = await self._backend.load(keys.RUNS, run_ids, client=client)
+        return {record["run_id"]: record for record in loaded}
+
+    async def _runs_of(self, client: Redis | Pipeline, stored: list[Record]) -> dict[str, list[JSON]]:
+        """Each stored session's runs, in order (a legacy ``runs`` field merged in)."""
+        runs: dict[str, list[JSON]] = {}
+        for record in stored:
+            ordered = [run["run_data"] for run in (await self._run_records(client, record["session_id"])).values()]
+            runs[record["session_id"]] = records.merge_legacy_runs(ordered, record.get("runs"))
+        return runs
+
+    def _run_record(self, session: SessionRow, run: JSON, index: int, now: int) -> Record:
+        return records.run_columns(
+            run, session_id=session.session_id, user_id=session.user_id, run_index=index, now=now
+        )
+
+    def _write_session(self, tx: Pipeline, old: Record | None, new: Record | None, text: str | None) -> None:
+        prefix = self._backend.prefix
+        session_id = str((new or old or {})["session_id"])
+        key = self._backend.key(keys.SESSIONS, session_id)
+        if new is None or text is None:
+            tx.delete(key)
+        else:
+            tx.set(key, text)
+        reindex(tx, keys.index_changes(prefix, keys.SESSIONS, old, new, keys.SESSION_INDEX_FIELDS), session_id)
+
+    def _write_run(self, tx: Pipeline, old: Record | None, new: Record, text: str) -> None:
+        prefix = self._backend.prefix
+        tx.set(self._backend.key(keys.RUNS, new["run_id"]), text)
+        tx.zadd(keys.runs_by_session_key(prefix, new["session_id"]), {new["run_id"]: float(new["run_index"])})
+        reindex(tx, keys.index_changes(prefix, keys.RUNS, old, new, keys.RUN_INDEX_FIELDS), new["run_id"])
+
+    def _delete_run(self, tx: Pipeline, old: Record) -> None:
+        prefix = self._backend.prefix
+        tx.delete(self._backend.key(keys.RUNS, old["run_id"]))
+        tx.zrem(keys.runs_by_session_key(prefix, old["session_id"]), old["run_id"])
+        reindex(tx, keys.index_changes(prefix, keys.RUNS, old, None, keys.RUN_INDEX_FIELDS), old["run_id"])
