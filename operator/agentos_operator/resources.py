@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
-from agentos_runtime.config import ConfigError, Problem, check_references, problems_from_validation_error
+from agentos_runtime.config import (
+    ConfigError,
+    Problem,
+    RuntimeConfigFields,
+    check_references,
+    problems_from_validation_error,
+)
 from agentos_runtime.config.base import ID_PATTERN
 
 from agentos_operator import GROUP, KIND, VERSION
@@ -28,6 +34,13 @@ API_VERSION = f"{GROUP}/{VERSION}"
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX_LENGTH = 50
 _NAME = re.compile(NAME_PATTERN)
+
+# Spec fields (camelCase) that only shape the Deployment and its neighbours, not the runtime config.
+_DEPLOYMENT_ONLY_FIELDS = frozenset(
+    field.alias or name
+    for name, field in AgentOSConfigSpec.model_fields.items()
+    if name not in RuntimeConfigFields.model_fields and name not in ("models", "databases")
+)
 
 # Pydantic reports a pattern mismatch by quoting the regex; say what is expected instead.
 _PATTERN_HINTS = {
@@ -67,6 +80,7 @@ def parse_resource(body: Mapping[str, Any]) -> AgentOSResource:
             spec = AgentOSConfigSpec.model_validate(raw_spec, by_alias=True, by_name=False)
         except pydantic.ValidationError as error:
             problems.extend(_with_hints(problems_from_validation_error(error, prefix=("spec",))))
+            problems.extend(_reference_problems_despite(error, raw_spec))
         else:
             problems.extend(check_references(spec, camel_case=True, prefix=("spec",)))
     if problems or spec is None:
@@ -88,6 +102,24 @@ def validate_resource(body: Mapping[str, Any]) -> list[Problem]:
     except ConfigError as error:
         return list(error.problems)
     return []
+
+
+def _reference_problems_despite(error: pydantic.ValidationError, raw_spec: Mapping[str, Any]) -> list[Problem]:
+    """Reference problems too, when every field error is in a deployment-only field (replicas, resources...).
+
+    Those fields take no part in references, so the spec without them is checked; one wrong
+    replica count then does not hide an unknown model.
+    """
+    locations = [item["loc"] for item in error.errors()]
+    failed = {str(loc[0]) for loc in locations if loc}
+    if not all(locations) or not failed <= _DEPLOYMENT_ONLY_FIELDS:
+        return []
+    rest = {key: value for key, value in raw_spec.items() if key not in failed}
+    try:
+        spec = AgentOSConfigSpec.model_validate(rest, by_alias=True, by_name=False)
+    except pydantic.ValidationError:
+        return []  # already reported above
+    return check_references(spec, camel_case=True, prefix=("spec",))
 
 
 def _with_hints(problems: list[Problem]) -> list[Problem]:

@@ -265,3 +265,14 @@ def test_a_valid_resource_keeps_its_identity_and_defaults_its_namespace() -> Non
     resource = parse_resource(body)
     assert (resource.name, resource.namespace, resource.uid, resource.generation) == ("demo", "default", "u-1", 4)
     assert resource.spec.agents[1].id == "b"
+
+
+def test_a_bad_deployment_field_does_not_hide_reference_problems() -> None:
+    spec = spec_with(replicas=-2, resources={"limits": {"memory": "much"}}, agents=[{"id": "a", "model": "gpt-5"}])
+    paths = [str(p).split(":")[0] for p in validate_resource(resource_body(spec))]
+    assert paths == ["spec.replicas", "spec.resources.limits.memory", "spec.agents[0].model"]
+
+
+def test_a_bad_runtime_field_is_reported_before_references_are_checked() -> None:
+    spec = spec_with(agents=[{"id": "a", "model": "gpt-5"}, {"id": "Bad"}])
+    assert [str(p).split(":")[0] for p in validate_resource(resource_body(spec))] == ["spec.agents[1].id"]

@@ -1,0 +1,134 @@
+"""``agentos validate``, ``agentos render`` and ``agentos crd`` as a user runs them."""
+
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+from agentos_operator import render
+from agentos_operator.cli import main
+from agentos_operator.resources import parse_resource
+
+from tests.operator.offline.inputs import EXAMPLES, ROOT, example_secret_values, load_example
+
+BAD = """\
+apiVersion: agentos.dev/v1alpha1
+kind: AgentOSConfig
+metadata: {name: demo}
+spec:
+  models: [{id: gpt-4o}]
+  agents: [{id: a}, {id: b}, {id: c, model: gpt-5}]
+  replicas: 3
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_validate_accepts_every_example_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(p) for p in sorted(EXAMPLES.glob("*.yaml"))]
+    code, out, _ = run(capsys, "validate", *(arg for f in files for arg in ("-f", f)))
+    assert code == 0
+    assert out.count(": valid\n") == 3 and "AgentOSConfig/research-desk: valid" in out
+
+
+def test_validate_prints_each_problem_with_file_resource_and_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(BAD)
+    code, out, _ = run(capsys, "validate", "-f", str(path))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{path}: AgentOSConfig/demo: spec.replicas: an embedded SQLite database allows one replica only, not 3:"
+        " use postgres or redis to scale out",
+        f"{path}: AgentOSConfig/demo: spec.agents[2].model: unknown model 'gpt-5': declare it in models or fix the id",
+    ]
+
+
+def test_validate_reads_standard_input_and_several_documents(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = (EXAMPLES / "minimal-sqlite.yaml").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(good + "\n---\n" + BAD))
+    code, out, _ = run(capsys, "validate", "-f", "-")
+    assert code == 1
+    assert "-: AgentOSConfig/minimal: valid" in out and "-: AgentOSConfig/demo: spec.agents[2].model" in out
+
+
+def test_validate_skips_other_kinds_but_needs_at_least_one_resource(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", "-f", str(EXAMPLES / "secrets.yaml"))
+    assert code == 1 and "no AgentOSConfig resource found" in out
+
+
+def test_validate_reports_unreadable_and_malformed_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spec: [\n  a: b\n")
+    code, out, _ = run(capsys, "validate", "-f", str(broken), "-f", str(tmp_path / "absent.yaml"))
+    assert code == 1
+    assert f"{broken}: not valid YAML: line" in out
+    assert f"{tmp_path / 'absent.yaml'}: cannot read: No such file or directory" in out
+
+
+def test_validate_flags_a_misspelt_kind_instead_of_skipping_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(BAD.replace("kind: AgentOSConfig", "kind: AgentOSConfg"))
+    code, out, _ = run(capsys, "validate", "-f", str(path))
+    assert code == 1 and "AgentOSConfg/demo: kind: must be 'AgentOSConfig'" in out
+
+
+def test_render_without_secrets_uses_marked_placeholders_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", "-f", str(EXAMPLES / "minimal-sqlite.yaml"))
+    assert code == 0
+    assert out.startswith("# Secret values are placeholders: pass --secrets-from FILE")
+    documents = list(yaml.safe_load_all(out))
+    resource = parse_resource(load_example("minimal-sqlite"))
+    settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
+    assert documents == render.render(resource, render.placeholder_secrets(resource), settings=settings)
+
+
+def test_render_with_secrets_from_a_file_prints_what_the_operator_applies(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "render",
+        "-f",
+        str(EXAMPLES / "guide-appendix.yaml"),
+        "--secrets-from",
+        str(EXAMPLES / "secrets.yaml"),
+        "--image",
+        "registry.example/agentos:9",
+    )
+    assert code == 0 and not out.startswith("#")
+    resource = parse_resource(load_example("guide-appendix"))
+    settings = render.RenderSettings(default_image="registry.example/agentos:9")
+    assert out == render.dump_manifests(render.render(resource, example_secret_values(), settings=settings))
+
+
+def test_render_names_missing_secret_keys_without_printing_values(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: openai}\ndata: {api-key: c2stVkFMVUU=}\n")
+    code, out, err = run(capsys, "render", "-f", str(EXAMPLES / "guide-appendix.yaml"), "--secrets-from", str(secrets))
+    assert code == 1 and out == ""
+    assert "Secret 'redis' key 'url'" in err and "Secret 'agentos-pg-app' key 'uri'" in err
+    assert "sk-VALUE" not in err and "c2stVkFMVUU" not in err
+
+
+def test_render_refuses_an_invalid_resource(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(BAD)
+    code, out, err = run(capsys, "render", "-f", str(path))
+    assert code == 1 and out == ""
+    assert "AgentOSConfig/demo: spec.agents[2].model: unknown model 'gpt-5'" in err
+
+
+def test_crd_prints_the_committed_definition(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "crd")
+    assert code == 0
+    assert out == (ROOT / "crds" / "agentosconfigs.agentos.dev.yaml").read_text(encoding="utf-8")

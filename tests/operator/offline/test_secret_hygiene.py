@@ -1,0 +1,62 @@
+"""Secret values appear in exactly one place: base64-encoded in the ``<name>-env`` Secret."""
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from agentos_operator import render
+from agentos_operator.errors import MissingSecretsError
+from agentos_operator.resources import parse_resource, validate_resource
+
+from tests.operator.offline.inputs import load_example, resource_body
+
+SETTINGS = render.RenderSettings(default_image="img:1")
+# Distinctive fake values, so any appearance of one (or of a recognisable part) is a leak.
+FAKE_VALUES = {
+    ("openai", "api-key"): "sk-LEAKCHECK-openai-7f3a9c",
+    ("research-db", "uri"): "postgres://research:PW-LEAKCHECK-41d2@postgres.agents.svc:5432/research",
+    ("research-desk-auth", "security-key"): "SECKEY-LEAKCHECK-88b1",
+}
+TELLTALES = ("LEAKCHECK", "7f3a9c", "41d2", "88b1")
+
+
+def everything_but_the_env_secret(manifests: list[dict[str, Any]]) -> str:
+    others = [m for m in manifests if not (m["kind"] == "Secret" and m["metadata"]["name"].endswith("-env"))]
+    return json.dumps(others, ensure_ascii=False) + render.dump_manifests(others)
+
+
+def test_no_secret_value_appears_outside_the_env_secret_data() -> None:
+    manifests = render.render(parse_resource(load_example("team-workflow")), FAKE_VALUES, settings=SETTINGS)
+    leaked = [t for t in TELLTALES if t in everything_but_the_env_secret(manifests)]
+    assert leaked == []
+    (secret,) = [m for m in manifests if m["kind"] == "Secret"]
+    assert "stringData" not in secret
+    assert not [t for t in TELLTALES if t in render.dump_manifests([secret])], "values must be base64-encoded"
+    decoded = {base64.b64decode(v).decode() for v in secret["data"].values()}
+    assert "sk-LEAKCHECK-openai-7f3a9c" in decoded and "SECKEY-LEAKCHECK-88b1" in decoded
+
+
+def test_the_missing_secrets_error_names_refs_but_no_value() -> None:
+    partial = {k: v for k, v in FAKE_VALUES.items() if k[0] != "research-db"}
+    with pytest.raises(MissingSecretsError) as caught:
+        render.render(parse_resource(load_example("team-workflow")), partial, settings=SETTINGS)
+    message = str(caught.value)
+    assert "Secret 'research-db' key 'uri'" in message
+    assert not [t for t in TELLTALES if t in message]
+
+
+@pytest.mark.parametrize(
+    "misplaced",
+    [
+        {"models": [{"id": "m", "apiKeySecretRef": "sk-LEAKCHECK-openai-7f3a9c"}]},
+        {"models": [{"id": "m", "apiKey": "sk-LEAKCHECK-openai-7f3a9c"}]},
+        {"env": [{"name": "OPENAI_API_KEY", "valu": "sk-LEAKCHECK-openai-7f3a9c"}]},
+        {"databases": [{"id": "d", "type": "postgres", "urlSecretRef": {"name": "x", "key": "PW-LEAKCHECK-41d2 @"}}]},
+        {"securityKeySecretRef": {"name": "SECKEY-LEAKCHECK-88b1", "key": "k"}},
+    ],
+)
+def test_validation_problems_never_echo_a_value_pasted_in_the_wrong_place(misplaced: dict[str, Any]) -> None:
+    problems = validate_resource(resource_body({"agents": [], **misplaced}))
+    assert problems, "the misplaced value should be rejected"
+    assert not [t for t in TELLTALES if t in "\n".join(str(p) for p in problems)]
