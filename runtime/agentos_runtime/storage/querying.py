@@ -60,8 +60,9 @@ def sort_records(
 ) -> list[T]:
     """Order by ``value`` (missing values last), ties by ``ident``, both in ``order``."""
     descending = order == "desc"
-    present = [item for item in items if value(item) is not None]
-    missing = [item for item in items if value(item) is None]
+    listed = list(items)
+    present = [item for item in listed if value(item) is not None]
+    missing = [item for item in listed if value(item) is None]
     present.sort(key=lambda item: (value(item), ident(item)), reverse=descending)
     missing.sort(key=ident, reverse=descending)
     return present + missing

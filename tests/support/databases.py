@@ -1,0 +1,119 @@
+"""Fresh, isolated databases for tests, on every storage backend.
+
+Other engineers' tests run at the same time against the same PostgreSQL and Redis, so each
+store gets its own PostgreSQL schema (dropped after), its own Redis key prefix (keys deleted
+after) or its own SQLite file. A backend that is down makes the test fail (opening raises
+``StorageUnavailable``); nothing here skips.
+
+    async with fresh_database("postgres", tmp_path) as db:
+        await db.sessions.upsert_session(...)
+
+    async with isolated_storage("redis", tmp_path) as storage:   # two replicas, one Redis
+        first, second = await storage.open(), await storage.open()
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.storage.factory import open_database
+from agentos_runtime.storage.memory import InMemoryDatabase
+from agentos_runtime.storage.ports import Database
+
+BACKENDS = ("memory", "sqlite", "postgres", "redis")
+SERVER_BACKENDS = ("sqlite", "postgres", "redis")
+
+# Where the test servers are (scripts/services.sh starts them); overridable for other setups.
+POSTGRES_URL_ENV = "AGENTOS_TEST_POSTGRES_URL"
+REDIS_URL_ENV = "AGENTOS_TEST_REDIS_URL"
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL, as a plain ``postgresql://`` URL (psycopg and Agno accept it)."""
+    return os.environ.get(POSTGRES_URL_ENV, "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def redis_url() -> str:
+    return os.environ.get(REDIS_URL_ENV, "redis://127.0.0.1:6379/0")
+
+
+def unique_name(stem: str) -> str:
+    """A name no concurrent test uses: a valid PostgreSQL schema and Redis prefix."""
+    return f"{stem}_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class IsolatedStorage:
+    """One isolated spot on one backend; ``open()`` gives a new ``Database`` on it each call."""
+
+    kind: str
+    config: DatabaseConfig
+    environ: Mapping[str, str]
+    data_dir: Path
+    opened: list[Database] = field(default_factory=list)
+
+    async def open(self) -> Database:
+        database: Database
+        if self.kind == "memory":
+            database = InMemoryDatabase(id=self.config.id)
+        else:
+            database = await open_database(self.config, environ=self.environ, data_dir=self.data_dir)
+        self.opened.append(database)
+        return database
+
+
+def storage_config(kind: str, *, name: str) -> DatabaseConfig:
+    """The config of an isolated database: ``name`` is the PostgreSQL schema and the Redis prefix."""
+    config_type = "sqlite" if kind == "memory" else kind
+    return DatabaseConfig.model_validate(
+        {"id": name.replace("_", "-"), "type": config_type, "db_schema": name, "key_prefix": name}
+    )
+
+
+@asynccontextmanager
+async def isolated_storage(kind: str, tmp_path: Path) -> AsyncIterator[IsolatedStorage]:
+    """An isolated spot on ``kind`` (one of ``BACKENDS``), emptied and dropped on exit."""
+    name = unique_name("agentos_test")
+    environ = {"DATABASE_URL": postgres_url(), "REDIS_URL": redis_url()}
+    storage = IsolatedStorage(kind, storage_config(kind, name=name), environ, tmp_path / name)
+    try:
+        yield storage
+    finally:
+        for database in storage.opened:
+            await database.close()
+        if kind == "postgres":
+            await drop_postgres_schema(name)
+        if kind == "redis":
+            await delete_redis_keys(name)
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A new, empty ``Database`` on ``kind``, closed and removed on exit."""
+    async with isolated_storage(kind, tmp_path) as storage:
+        yield await storage.open()
+
+
+async def drop_postgres_schema(schema: str) -> None:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as connection:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def delete_redis_keys(prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url())
+    try:
+        doomed = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if doomed:
+            await client.delete(*doomed)
+    finally:
+        await client.aclose()
