@@ -1,4 +1,9 @@
-"""Fixtures for the HTTP API: the app on a given config, served in process with its lifespan."""
+"""Fixtures for the HTTP API: the app on a given config, served in process with its lifespan.
+
+``served`` runs the app once per storage backend (SQLite file, PostgreSQL schema, Redis key
+prefix, each isolated and removed afterwards) through the real ``open_database`` factory.
+PostgreSQL or Redis being down makes those tests fail, never skip.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.app import AppDependencies, create_app
 from agentos_runtime.config import DatabaseConfig, parse_config_text
 from agentos_runtime.settings import Settings
+from agentos_runtime.storage.factory import open_database
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import Database
+
+from tests.support.databases import SERVER_BACKENDS, isolated_storage
 
 BASIC_CONFIG = """
 os_id: test-os
@@ -68,7 +77,61 @@ async def serve(
             yield Served(client, app.state.context)
 
 
+def with_databases(config_text: str, databases: list[dict[str, Any]]) -> str:
+    document = yaml.safe_load(config_text) or {}
+    document["databases"] = databases
+    return yaml.safe_dump(document, allow_unicode=True)
+
+
+@asynccontextmanager
+async def serve_on(  # type: ignore[no-untyped-def]
+    kind: str, config_text: str, tmp_path: Path, *, databases: Mapping[str, dict[str, Any]] | None = None, **kw: Any
+):
+    """``config_text`` with ``databases`` (id to extra fields) on backend ``kind``, each isolated."""
+    databases = databases or {"main-db": {}}
+    ids = tuple(databases)
+    async with isolated_storage(kind, tmp_path) as storage:
+        base = storage.config
+        entries = []
+        for index, db_id in enumerate(ids):
+            entry: dict[str, Any] = {"id": db_id, "type": base.type, **databases[db_id]}
+            if kind == "postgres":
+                entry["db_schema"] = f"{base.db_schema}_{index}"
+            if kind == "redis":
+                entry["key_prefix"] = f"{base.key_prefix}_{index}"
+            entries.append(entry)
+        text = with_databases(config_text, entries)
+        try:
+            async with serve(text, data_dir=tmp_path, open_database=open_database, environ=storage.environ, **kw) as s:
+                yield s
+        finally:
+            await _drop(kind, base, len(ids))
+
+
+async def _drop(kind: str, base: DatabaseConfig, count: int) -> None:
+    from tests.support.databases import delete_redis_keys, drop_postgres_schema
+
+    for index in range(count):
+        if kind == "postgres":
+            await drop_postgres_schema(f"{base.db_schema}_{index}")
+        if kind == "redis":
+            await delete_redis_keys(f"{base.key_prefix}_{index}")
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with serve(BASIC_CONFIG, data_dir=tmp_path) as running:
+async def served(backend: str, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve_on(backend, BASIC_CONFIG, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path) -> AsyncIterator[Served]:
+    """The app with no database declared: one embedded SQLite file in the data dir."""
+    async with serve(BASIC_CONFIG, data_dir=tmp_path, open_database=open_database) as running:
         yield running

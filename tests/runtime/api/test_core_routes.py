@@ -46,32 +46,41 @@ workflows:
 """
 
 
-async def test_root_names_the_api_and_its_os_id(served: Served) -> None:
-    response = await served.client.get("/")
+async def test_root_names_the_api_and_its_os_id(embedded: Served) -> None:
+    response = await embedded.client.get("/")
     assert response.status_code == 200
     body = response.json()
     assert body["name"] == "AgentOS API" and body["id"] == "test-os" and body["version"]
 
 
-async def test_health_is_ok_with_the_start_time_in_iso_utc(served: Served) -> None:
-    response = await served.client.get("/health")
+async def test_health_is_ok_with_the_start_time_in_iso_utc(embedded: Served) -> None:
+    response = await embedded.client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
     assert body["instantiated_at"].endswith("Z")
-    assert datetime.fromisoformat(body["instantiated_at"].replace("Z", "+00:00")) == served.context.started_at
+    assert datetime.fromisoformat(body["instantiated_at"].replace("Z", "+00:00")) == embedded.context.started_at
 
 
-async def test_info_counts_components_and_reports_no_auth(served: Served) -> None:
-    body = (await served.client.get("/info")).json()
+async def test_info_counts_components_and_reports_no_auth(embedded: Served) -> None:
+    body = (await embedded.client.get("/info")).json()
     assert body["os_id"] == "test-os" and body["name"] == "Test OS"
     assert (body["agent_count"], body["team_count"], body["workflow_count"]) == (1, 0, 0)
     assert body["auth_mode"] == "none"
     assert body["mcp"]["enabled"] is False
 
 
-async def test_ready_is_ok_when_every_database_answers(served: Served) -> None:
-    response = await served.client.get("/ready")
+async def test_without_databases_declared_sessions_go_to_an_embedded_sqlite_file(
+    embedded: Served, tmp_path: Path
+) -> None:
+    assert (tmp_path / "agentos.db").is_file()
+    created = await embedded.client.post("/sessions", json={"session_id": "kept"})
+    assert created.status_code == 201
+    assert (await embedded.client.get("/sessions/kept")).status_code == 200
+
+
+async def test_ready_is_ok_when_every_database_answers(embedded: Served) -> None:
+    response = await embedded.client.get("/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "databases": {"agentos-db": "ok"}}
 
@@ -93,8 +102,8 @@ async def test_ready_is_503_when_a_database_is_down_while_health_stays_200(tmp_p
         assert (await running.client.get("/health")).status_code == 200
 
 
-async def test_config_lists_the_agent_with_its_model_and_the_default_database(served: Served) -> None:
-    body = (await served.client.get("/config")).json()
+async def test_config_lists_the_agent_with_its_model_and_the_default_database(embedded: Served) -> None:
+    body = (await embedded.client.get("/config")).json()
     assert body["os_id"] == "test-os"
     assert body["databases"] == ["agentos-db"] and body["os_database"] == "agentos-db"
     assert body["available_models"] == [{"id": "fake-model", "provider": "OpenAI"}]
@@ -148,27 +157,27 @@ async def test_models_lists_each_model_in_use_once(tmp_path: Path) -> None:
     assert response.json() == [{"id": "fake-model", "provider": "OpenAI"}]
 
 
-async def test_docs_and_openapi_are_served(served: Served) -> None:
-    assert (await served.client.get("/docs")).status_code == 200
-    schema = (await served.client.get("/openapi.json")).json()
+async def test_docs_and_openapi_are_served(embedded: Served) -> None:
+    assert (await embedded.client.get("/docs")).status_code == 200
+    schema = (await embedded.client.get("/openapi.json")).json()
     assert "/sessions" in schema["paths"] and "/config" in schema["paths"]
 
 
-async def test_a_trailing_slash_routes_like_the_path_without_it(served: Served) -> None:
-    plain = await served.client.get("/config")
-    slashed = await served.client.get("/config/")
+async def test_a_trailing_slash_routes_like_the_path_without_it(embedded: Served) -> None:
+    plain = await embedded.client.get("/config")
+    slashed = await embedded.client.get("/config/")
     assert slashed.status_code == 200 and slashed.json() == plain.json()
 
 
-async def test_cors_allows_the_agno_control_plane_with_credentials(served: Served) -> None:
-    response = await served.client.options(
+async def test_cors_allows_the_agno_control_plane_with_credentials(embedded: Served) -> None:
+    response = await embedded.client.options(
         "/config",
         headers={"Origin": "https://os.agno.com", "Access-Control-Request-Method": "GET"},
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://os.agno.com"
     assert response.headers["access-control-allow-credentials"] == "true"
-    denied = await served.client.options(
+    denied = await embedded.client.options(
         "/config", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
     )
     assert "access-control-allow-origin" not in denied.headers

@@ -9,15 +9,13 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import SessionRow
 
-from tests.runtime.api.conftest import Served, serve
+from tests.runtime.api.conftest import Served, serve, serve_on
 
-TWO_DATABASES = """
+CONFIG = """
 models: [{id: fake, api_key_env: null}]
-databases:
-  - {id: main-db, type: sqlite}
-  - {id: other-db, type: sqlite, tables: {sessions: other_sessions}}
 agents: [{id: assistant}]
 """
+TWO_DATABASES: dict[str, dict[str, Any]] = {"main-db": {}, "other-db": {"tables": {"sessions": "other_sessions"}}}
 
 
 def agent_run(run_id: str, question: str, answer: str, *, created_at: int, status: str = "COMPLETED") -> dict[str, Any]:
@@ -285,8 +283,8 @@ async def test_one_session_run_and_its_404s(served: Served) -> None:
     assert empty.json() == {"detail": "Session with ID t-1 has no runs"}
 
 
-async def test_db_id_is_required_with_several_databases_and_selects_one(tmp_path: Path) -> None:
-    async with serve(TWO_DATABASES, data_dir=tmp_path) as running:
+async def test_db_id_is_required_with_several_databases_and_selects_one(backend: str, tmp_path: Path) -> None:
+    async with serve_on(backend, CONFIG, tmp_path, databases=TWO_DATABASES) as running:
         await running.database("other-db").sessions.upsert_session(agent_session("o-1", created_at=1))
         missing = await running.client.get("/sessions")
         assert missing.status_code == 400
