@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentos_operator import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
-from agentos_operator.resources import NAME_MAX_LENGTH, NAME_PATTERN
+from agentos_operator.resources import NAME_MAX_LENGTH
 from agentos_operator.spec import AgentOSConfigSpec, AgentOSConfigStatus, Autoscaling
 
 Schema = dict[str, Any]
@@ -164,11 +164,14 @@ def build_schema() -> Schema:
             "status": status,
         },
         "required": ["spec"],
+        # Only the length: metadata.name has no maxLength the CEL cost estimator could use, so a
+        # regex over it risks a CRD the API server refuses. The API server already requires a DNS
+        # subdomain; the stricter label form (no dots, a leading letter) is checked by the operator.
         "x-kubernetes-validations": [
             _rule(
-                f"self.metadata.name.matches('{NAME_PATTERN}') && size(self.metadata.name) <= {NAME_MAX_LENGTH}",
-                "metadata.name must be lowercase letters, digits and '-', start with a letter and have at most"
-                f" {NAME_MAX_LENGTH} characters (it names the Service and prefixes other children)",
+                f"size(self.metadata.name) <= {NAME_MAX_LENGTH}",
+                f"metadata.name must have at most {NAME_MAX_LENGTH} characters (it names the Service and prefixes"
+                " the other children)",
             )
         ],
     }
@@ -207,6 +210,9 @@ def structural(schema: Schema, defs: dict[str, Schema]) -> Schema:
             out[key] = value
     if out.get("x-kubernetes-preserve-unknown-fields") and "properties" not in out:
         out.pop("additionalProperties", None)
+    if out.get("type") == "string" and "enum" in out and "maxLength" not in out:
+        # A bound lets the API server price CEL rules comparing this field (`self.type == 'sqlite'`).
+        out["maxLength"] = max(len(value) for value in out["enum"])
     return out
 
 

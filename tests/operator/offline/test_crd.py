@@ -190,7 +190,6 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
         ),
     ),
     ("parallel member with neither", resource_body(spec(**step(parallel=[{"name": "p"}])))),
-    ("name that is not a label", resource_body(spec(), name="Demo")),
     ("name too long", resource_body(spec(), name="a" * 51)),
 ]
 
@@ -210,3 +209,10 @@ def test_the_cel_cases_include_both_verdicts() -> None:
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_the_examples_satisfy_every_cel_rule(name: str) -> None:
     assert cel_violations(open_api_schema(), load_example(name)) == []
+
+
+def test_a_name_the_api_server_accepts_but_a_service_cannot_take_is_left_to_the_operator() -> None:
+    # Known gap, on purpose: a regex over metadata.name has no cost bound for the API server.
+    body = resource_body(spec(), name="agents.v2")
+    assert cel_violations(open_api_schema(), body) == []
+    assert [str(p).split(":")[0] for p in validate_resource(body)] == ["metadata.name"]
