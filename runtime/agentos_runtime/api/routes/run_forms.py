@@ -1,0 +1,52 @@
+"""The extra fields of a run form, decoded as AgentOS decodes them.
+
+Besides its declared fields (``message``, ``stream``, ``session_id``, ``user_id``...) a run
+form may carry any keyword of Agno's ``Agent.arun``: JSON strings (``session_state``,
+``metadata``, ``dependencies``, media lists) and scalar flags (``"true"``/``"false"``,
+``"null"``). Unlike AgentOS, which logs and drops a field that is not valid JSON, a bad
+field here is a 400 naming it: a run must not silently start without the state it was given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from agentos_runtime.errors import BadRequest
+
+DECLARED_FIELDS = frozenset(
+    {"message", "stream", "session_id", "user_id", "files", "files_metadata", "version", "background", "factory_input"}
+)
+OBJECT_FIELDS = frozenset({"session_state", "dependencies", "metadata"})
+JSON_FIELDS = OBJECT_FIELDS | {"knowledge_filters", "output_schema", "images", "audio", "videos", "input_files"}
+_SCALARS: dict[str, Any] = {"true": True, "false": False, "null": None, "none": None}
+
+
+def decode_extras(fields: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Every undeclared field, decoded; raises ``BadRequest`` naming a field that is not valid."""
+    extras: dict[str, Any] = {}
+    for key, value in fields:
+        if key in DECLARED_FIELDS:
+            continue
+        if not isinstance(value, str):
+            raise BadRequest(f"Invalid {key} parameter: a file was sent where a value was expected")
+        extras[key] = decode_json_field(key, value) if key in JSON_FIELDS else decode_scalar(value)
+    return extras
+
+
+def decode_json_field(key: str, text: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"Invalid {key} parameter: not valid JSON ({error.msg} at position {error.pos})") from error
+    if key in OBJECT_FIELDS and value is not None and not isinstance(value, dict):
+        raise BadRequest(f"Invalid {key} parameter: expected a JSON object")
+    return value
+
+
+def decode_scalar(text: str) -> Any:
+    """``"true"``/``"false"`` as booleans, ``"null"``/``"none"`` as ``None``, anything else as text."""
+    return _SCALARS.get(text.lower(), text)
