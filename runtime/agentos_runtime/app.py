@@ -25,7 +25,7 @@ from agentos_runtime.api.context import AgentEntry, OpenDatabase, RuntimeContext
 from agentos_runtime.api.errors import install_error_handlers
 from agentos_runtime.api.middleware import LimitBodySize, StripTrailingSlash
 from agentos_runtime.api.routes import config as config_routes
-from agentos_runtime.api.routes import health, home, sessions
+from agentos_runtime.api.routes import health, home, sessions, teams, workflows
 from agentos_runtime.config import DatabaseConfig, RuntimeConfig
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.settings import Settings
@@ -91,6 +91,8 @@ def create_app(
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(config_routes.router, dependencies=protected)
+    app.include_router(teams.router, dependencies=protected)
+    app.include_router(workflows.router, dependencies=protected)
     app.include_router(sessions.router, dependencies=protected)
     app.add_middleware(
         CORSMiddleware,

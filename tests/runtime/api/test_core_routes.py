@@ -189,3 +189,47 @@ async def test_extra_cors_origins_come_from_settings(tmp_path: Path) -> None:
     async with serve(BASIC_CONFIG, data_dir=tmp_path, cors_origins=["https://ui.example"]) as running:
         response = await running.client.get("/health", headers={"Origin": "https://ui.example"})
     assert response.headers["access-control-allow-origin"] == "https://ui.example"
+
+
+async def test_teams_are_listed_with_their_members_in_full(tmp_path: Path) -> None:
+    async with serve(TWO_DATABASES, data_dir=tmp_path) as running:
+        teams = (await running.client.get("/teams")).json()
+        one = await running.client.get("/teams/crew")
+        missing = await running.client.get("/teams/nope")
+    assert [t["id"] for t in teams] == ["crew"]
+    assert one.status_code == 200 and one.json() == teams[0]
+    team = teams[0]
+    assert team["mode"] == "coordinate" and team["db_id"] == "cache-db"
+    assert team["model"] == {"name": "OpenAIChat", "model": "fake-model", "provider": "OpenAI"}
+    assert [m["id"] for m in team["members"]] == ["assistant"]
+    assert team["members"][0]["db_id"] == "main-db"
+    assert missing.status_code == 404 and missing.json() == {"detail": "Team not found"}
+
+
+async def test_workflows_are_listed_with_their_steps(tmp_path: Path) -> None:
+    async with serve(TWO_DATABASES, data_dir=tmp_path) as running:
+        listed = (await running.client.get("/workflows")).json()
+        one = (await running.client.get("/workflows/pipeline")).json()
+        missing = await running.client.get("/workflows/nope")
+    assert listed == [
+        {
+            "id": "pipeline",
+            "name": "pipeline",
+            "db_id": "cache-db",
+            "is_factory": False,
+            "is_component": False,
+            "sandboxed": False,
+        }
+    ]
+    assert one["steps"] == [{"name": "first", "type": "Step", "agent": "assistant"}]
+    assert missing.status_code == 404 and missing.json() == {"detail": "Workflow not found"}
+
+
+async def test_team_and_workflow_runs_are_not_served_yet(tmp_path: Path) -> None:
+    async with serve(TWO_DATABASES, data_dir=tmp_path) as running:
+        team_run = await running.client.post("/teams/crew/runs", data={"message": "hi"})
+        workflow_run = await running.client.post("/workflows/pipeline/runs", data={"message": "hi"})
+    assert team_run.status_code == 404
+    assert team_run.json() == {"detail": "Team runs are not served by this runtime yet"}
+    assert workflow_run.status_code == 404
+    assert workflow_run.json() == {"detail": "Workflow runs are not served by this runtime yet"}

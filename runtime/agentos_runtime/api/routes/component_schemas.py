@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from agentos_runtime.api.context import RuntimeContext
-from agentos_runtime.api.routes.agent_schemas import model_summary
-from agentos_runtime.config import TeamConfig, WorkflowConfig
+from agentos_runtime.api.routes.agent_schemas import agent_detail, model_detail, model_summary
+from agentos_runtime.config import LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
 
 JSON = dict[str, Any]
 
@@ -41,3 +41,48 @@ def workflow_summary(workflow: WorkflowConfig, context: RuntimeContext) -> JSON:
         "sandboxed": False,
     }
     return {k: v for k, v in view.items() if v is not None}
+
+
+def team_detail(team: TeamConfig, context: RuntimeContext) -> JSON:
+    """``TeamResponse``: the summary, the leader's settings and each member in full."""
+    members: list[JSON] = []
+    for member_id in team.members:
+        agent = context.agents.get(member_id)
+        if agent is not None:
+            members.append(agent_detail(agent, context.databases[agent.db_id]))
+            continue
+        member_team = next((t for t in context.config.teams if t.id == member_id), None)
+        if member_team is not None:
+            members.append(team_detail(member_team, context))
+    summary = team_summary(team, context)
+    model = context.models.get(team.model or next(iter(context.models), ""))
+    view: JSON = {
+        **summary,
+        "model": model_detail(model) if model is not None else None,
+        "members": members,
+        "streaming": {"stream_member_events": True} if team.stream_member_events else None,
+        "is_factory": False,
+        "is_component": False,
+    }
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def workflow_detail(workflow: WorkflowConfig, context: RuntimeContext) -> JSON:
+    """``WorkflowResponse``: the summary and its steps."""
+    return {**workflow_summary(workflow, context), "steps": [_step_view(step) for step in workflow.steps]}
+
+
+def _step_view(step: WorkflowStep | LeafStep) -> JSON:
+    if step.agent is not None:
+        return {"name": step.name, "type": "Step", "agent": step.agent}
+    if step.team is not None:
+        return {"name": step.name, "type": "Step", "team": step.team}
+    assert isinstance(step, WorkflowStep)
+    if step.parallel is not None:
+        return {"name": step.name, "type": "Parallel", "steps": [_step_view(s) for s in step.parallel]}
+    return {
+        "name": step.name,
+        "type": "Condition",
+        "steps": [_step_view(s) for s in step.steps or []],
+        "else_steps": [_step_view(s) for s in step.else_steps or []],
+    }
