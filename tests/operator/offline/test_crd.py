@@ -67,6 +67,8 @@ def test_the_schema_is_structural_with_no_defaults_or_json_schema_leftovers() ->
         assert not leftovers, f"{path}: {leftovers}"
         assert node.get("additionalProperties") is not False, path
         assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), f"{path} has no type"
+        if node.get("type") == "string" and "enum" in node:
+            assert node.get("maxLength") == max(map(len, node["enum"])), f"{path}: CEL needs a bounded enum"
 
 
 def test_the_crd_serves_the_scale_and_status_subresources_and_printer_columns() -> None:
