@@ -1,1 +1,14 @@
-"""Runs: the agent loop, prompts, tool execution and run events."""
+"""Runs: the agent loop, prompts, tool execution and run events.
+
+``build_agents(config, models=..., databases=..., registry=...)`` gives each declared ``Agent``;
+``Agent.run(RunRequest(...))`` yields ``RunEvent``s (``.to_sse()`` is the wire frame) and
+``Agent.complete(...)`` returns the ``RunOutput`` dict. ``RunRegistry.cancel(run_id)`` stops a
+run in flight; ``RunRegistry.shutdown(timeout=...)`` winds every run down and waits for its save.
+"""
+
+from agentos_runtime.runs.building import build_agents, default_db_id
+from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.loop import Agent, RunRequest
+from agentos_runtime.runs.registry import RunRegistry
+
+__all__ = ["Agent", "RunEvent", "RunRegistry", "RunRequest", "build_agents", "default_db_id"]

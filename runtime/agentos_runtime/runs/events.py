@@ -1,0 +1,157 @@
+"""Run events with Agno's names and fields, and their SSE encoding.
+
+Each event is a dict in the key order of Agno's ``BaseAgentRunEvent`` subclasses
+(``created_at, event, agent_id, agent_name, run_id, session_id, nested_depth, ...``) with
+top-level ``None`` fields left out, as ``to_dict()`` gives in Agno; nested ``tool`` dicts keep
+their ``null``s. ``to_sse()`` is the AgentOS wire frame,
+``event: <Name>\\ndata: <compact JSON>\\n\\n``, encoded once per event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+JSON = dict[str, Any]
+
+RUN_STARTED = "RunStarted"
+RUN_CONTENT = "RunContent"
+RUN_CONTENT_COMPLETED = "RunContentCompleted"
+RUN_COMPLETED = "RunCompleted"
+RUN_ERROR = "RunError"
+RUN_CANCELLED = "RunCancelled"
+MODEL_REQUEST_STARTED = "ModelRequestStarted"
+MODEL_REQUEST_COMPLETED = "ModelRequestCompleted"
+TOOL_CALL_STARTED = "ToolCallStarted"
+TOOL_CALL_COMPLETED = "ToolCallCompleted"
+
+# Agno stores every event on the run except content deltas (``events_to_skip`` default).
+UNSTORED_EVENTS = frozenset({RUN_CONTENT})
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+class RunEvent:
+    """One event of a run: ``event`` is its name, ``to_dict()`` its Agno fields."""
+
+    __slots__ = ("_data", "_sse", "event")
+
+    def __init__(self, event: str, data: JSON) -> None:
+        self.event = event
+        self._data = data
+        self._sse: bytes | None = None
+
+    def to_dict(self) -> JSON:
+        """The event's fields (a shallow copy; ``event`` repeated inside, ``None`` fields left out)."""
+        return dict(self._data)
+
+    def to_sse(self) -> bytes:
+        """The SSE frame: ``event: <Name>\\ndata: <JSON with separators (",", ":")>\\n\\n``."""
+        if self._sse is None:
+            self._sse = b"".join((b"event: ", self.event.encode(), b"\ndata: ", _encode(self._data).encode(), b"\n\n"))
+        return self._sse
+
+    def __repr__(self) -> str:
+        return f"RunEvent({self.event!r})"
+
+
+class EventFactory:
+    """Builds the events of one run, each stamped with the run's common fields."""
+
+    __slots__ = ("_common", "model", "model_provider")
+
+    def __init__(
+        self, *, agent_id: str, agent_name: str, run_id: str, session_id: str, model: str, model_provider: str
+    ) -> None:
+        self._common: JSON = {
+            "agent_id": agent_id,
+            "agent_name": agent_name,
+            "run_id": run_id,
+            "session_id": session_id,
+            "nested_depth": 0,
+        }
+        self.model = model
+        self.model_provider = model_provider
+
+    def _event(self, name: str, fields: JSON) -> RunEvent:
+        data: JSON = {"created_at": int(time.time()), "event": name}
+        data.update(self._common)
+        for key, value in fields.items():
+            if value is not None:
+                data[key] = value
+        return RunEvent(name, data)
+
+    def run_started(self) -> RunEvent:
+        return self._event(RUN_STARTED, {"model": self.model, "model_provider": self.model_provider})
+
+    def content(self, delta: str) -> RunEvent:
+        # Built inline: this is the per-token hot path.
+        return RunEvent(
+            RUN_CONTENT,
+            {
+                "created_at": int(time.time()),
+                "event": RUN_CONTENT,
+                **self._common,
+                "content": delta,
+                "workflow_agent": False,
+                "content_type": "str",
+                "reasoning_content": "",
+            },
+        )
+
+    def model_request_started(self) -> RunEvent:
+        return self._event(MODEL_REQUEST_STARTED, {"model": self.model, "model_provider": self.model_provider})
+
+    def model_request_completed(self, tokens: JSON, time_to_first_token: float | None) -> RunEvent:
+        """``tokens``: ``input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_*``."""
+        return self._event(
+            MODEL_REQUEST_COMPLETED,
+            {
+                "model": self.model,
+                "model_provider": self.model_provider,
+                "input_tokens": tokens.get("input_tokens"),
+                "output_tokens": tokens.get("output_tokens"),
+                "total_tokens": tokens.get("total_tokens"),
+                "time_to_first_token": time_to_first_token,
+                "reasoning_tokens": tokens.get("reasoning_tokens"),
+                "cache_read_tokens": tokens.get("cache_read_tokens"),
+                "cache_write_tokens": tokens.get("cache_write_tokens"),
+            },
+        )
+
+    def tool_call_started(self, tool: JSON) -> RunEvent:
+        return self._event(TOOL_CALL_STARTED, {"tool": tool})
+
+    def tool_call_completed(self, tool: JSON, content: str) -> RunEvent:
+        return self._event(TOOL_CALL_COMPLETED, {"content": content, "tool": tool})
+
+    def content_completed(self) -> RunEvent:
+        return self._event(RUN_CONTENT_COMPLETED, {})
+
+    def run_completed(
+        self,
+        *,
+        content: str | None,
+        provider_data: JSON | None,
+        metadata: JSON | None,
+        metrics: JSON,
+        session_state: JSON | None,
+    ) -> RunEvent:
+        return self._event(
+            RUN_COMPLETED,
+            {
+                "content": content,
+                "content_type": "str",
+                "model_provider_data": provider_data or None,
+                "metadata": metadata,
+                "metrics": metrics,
+                "session_state": session_state,
+            },
+        )
+
+    def run_error(self, message: str, *, error_type: str, error_id: str | None) -> RunEvent:
+        return self._event(RUN_ERROR, {"content": message, "error_type": error_type, "error_id": error_id})
+
+    def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent:
+        return self._event(RUN_CANCELLED, {"content": content or reason, "reason": reason})

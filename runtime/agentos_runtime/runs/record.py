@@ -1,0 +1,151 @@
+"""The record of one run, and its ``RunOutput`` dict as Agno returns and stores it.
+
+The run loop appends to a ``RunRecord`` (messages, tool executions, stored events, metrics)
+and finishes it with a status; ``to_dict()`` gives Agno's ``RunOutput.to_dict()`` shape:
+``run_id, agent_id, agent_name, session_id, user_id, content, content_type,
+model_provider_data, model, model_provider, session_state, created_at, status, metrics,
+events, messages, tools, input``. The stored form leaves out the history copies (Agno's
+``store_history_messages=False``), so a session does not grow quadratically.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from agentos_runtime.runs.events import UNSTORED_EVENTS, RunEvent
+from agentos_runtime.runs.metrics import RunMetrics
+
+JSON = dict[str, Any]
+RunStatus = Literal["RUNNING", "COMPLETED", "ERROR", "CANCELLED"]
+
+
+def tool_execution(
+    *,
+    tool_call_id: str,
+    tool_name: str,
+    tool_args: JSON,
+    created_at: int,
+    error: bool | None = None,
+    result: str | None = None,
+    metrics: JSON | None = None,
+) -> JSON:
+    """Agno's ``ToolExecution.to_dict()``: every field present, unset ones ``null``."""
+    return {
+        "tool_call_id": tool_call_id,
+        "tool_name": tool_name,
+        "tool_args": tool_args,
+        "tool_call_error": error,
+        "result": result,
+        "metrics": metrics,
+        "child_run_id": None,
+        "stop_after_tool_call": False,
+        "created_at": created_at,
+        "requires_confirmation": None,
+        "confirmed": None,
+        "confirmation_note": None,
+        "requires_user_input": None,
+        "user_input_schema": None,
+        "user_feedback_schema": None,
+        "answered": None,
+        "external_execution_required": None,
+        "external_execution_silent": None,
+        "approval_type": None,
+        "approval_id": None,
+        "parent_tool_call_id": None,
+    }
+
+
+def call_summary(tool_name: str, tool_args: JSON, duration: float) -> str:
+    """``ToolCallCompleted.content``, e.g. ``add(a=2, b=3) completed in 0.0007s. ``."""
+    arguments = ", ".join(f"{key}={value}" for key, value in tool_args.items())
+    return f"{tool_name}({arguments}) completed in {duration:.4f}s. "
+
+
+class RunRecord:
+    """Everything one run produced so far; mutated only by the run loop."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        agent_id: str,
+        agent_name: str,
+        session_id: str,
+        user_id: str | None,
+        model: str,
+        model_provider: str,
+        input_content: str,
+        metadata: JSON | None,
+    ) -> None:
+        self.run_id = run_id
+        self.agent_id = agent_id
+        self.agent_name = agent_name
+        self.session_id = session_id
+        self.user_id = user_id
+        self.model = model
+        self.model_provider = model_provider
+        self.input_content = input_content
+        self.metadata = metadata
+        self.created_at = int(time.time())
+        self.started = time.perf_counter()
+        self.status: RunStatus = "RUNNING"
+        self.text: list[str] = []
+        self.fallback_content: str | None = None
+        self.messages: list[JSON] = []
+        self.tools: list[JSON] = []
+        self.events: list[JSON] = []
+        self.metrics = RunMetrics()
+        self.provider_data: JSON | None = None
+        self.session_state: JSON | None = None
+        self.duration: float | None = None
+        self.saved = False
+
+    def add(self, event: RunEvent) -> RunEvent:
+        """Keep ``event`` on the run (content deltas are not kept) and return it."""
+        if event.event not in UNSTORED_EVENTS:
+            self.events.append(event.to_dict())
+        return event
+
+    @property
+    def content(self) -> str | None:
+        """The answer so far; for a failed or cancelled run without one, the reason."""
+        return "".join(self.text) if self.text else self.fallback_content
+
+    def mark_first_token(self) -> None:
+        if self.metrics.time_to_first_token is None:
+            self.metrics.time_to_first_token = time.perf_counter() - self.started
+
+    def finish(self, status: RunStatus, *, reason: str | None = None) -> None:
+        """Set the final status; ``reason`` becomes the content when there is no answer."""
+        self.status = status
+        self.fallback_content = reason
+        self.duration = time.perf_counter() - self.started
+
+    def metrics_dict(self) -> JSON:
+        return self.metrics.to_dict(duration=self.duration)
+
+    def to_dict(self, *, stored: bool = False) -> JSON:
+        """The ``RunOutput`` dict; ``stored=True`` gives the form written to the session."""
+        output: JSON = {
+            "run_id": self.run_id,
+            "agent_id": self.agent_id,
+            "agent_name": self.agent_name,
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "content": self.content,
+            "content_type": "str",
+            "model_provider_data": self.provider_data or None,
+            "model": self.model,
+            "model_provider": self.model_provider,
+            "metadata": self.metadata,
+            "session_state": self.session_state,
+            "created_at": self.created_at,
+            "status": self.status,
+            "metrics": self.metrics_dict(),
+            "events": list(self.events),
+            "messages": [m for m in self.messages if not (stored and m.get("from_history"))],
+            "tools": list(self.tools),
+            "input": {"input_content": self.input_content},
+        }
+        return {key: value for key, value in output.items() if value is not None}

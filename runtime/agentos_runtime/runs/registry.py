@@ -1,0 +1,107 @@
+"""Runs in flight, by id: so ``POST .../runs/{run_id}/cancel`` really stops one.
+
+Each run registers a ``RunHandle`` holding the task that drives it. ``cancel(run_id)`` sets the
+handle's flag, which the loop checks between events; when the run is waiting on the model or a
+tool, the task is also cancelled so the wait ends now, and the loop (seeing its own flag) turns
+that into a ``RunCancelled`` event and a CANCELLED run. Cancelling a run that is not running
+records the intent, as AgentOS does: a run started later with that id is cancelled at once.
+``shutdown()`` cancels what is in flight and waits until it has been recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from agentos_runtime.errors import Conflict
+
+# Cancel intents kept for runs not (yet) running; the oldest are forgotten first.
+MAX_PENDING_CANCELS = 1024
+
+
+class RunCancelled(Exception):
+    """Raised inside a run loop whose run was cancelled through the registry."""
+
+
+class RunHandle:
+    """One run in flight."""
+
+    __slots__ = ("cancel_requested", "finished", "interruptible", "run_id", "task")
+
+    def __init__(self, run_id: str, task: asyncio.Task[Any] | None, finished: asyncio.Future[None]) -> None:
+        self.run_id = run_id
+        self.task = task
+        self.finished = finished
+        self.cancel_requested = False
+        self.interruptible = False
+        """True while the run waits on the model or a tool: a cancel may then interrupt the task."""
+
+    def check(self) -> None:
+        """Raise ``RunCancelled`` if the run was cancelled."""
+        if self.cancel_requested:
+            raise RunCancelled(self.run_id)
+
+
+class RunRegistry:
+    def __init__(self) -> None:
+        self._active: dict[str, RunHandle] = {}
+        self._pending: OrderedDict[str, None] = OrderedDict()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def start(self, run_id: str) -> RunHandle:
+        """Register a run driven by the current task; raises ``Conflict`` if the id is running."""
+        if run_id in self._active:
+            raise Conflict(f"run '{run_id}' is already running")
+        handle = RunHandle(run_id, asyncio.current_task(), asyncio.get_running_loop().create_future())
+        if run_id in self._pending:
+            del self._pending[run_id]
+            handle.cancel_requested = True
+        self._active[run_id] = handle
+        return handle
+
+    def finish(self, handle: RunHandle) -> None:
+        if self._active.get(handle.run_id) is handle:
+            del self._active[handle.run_id]
+        if not handle.finished.done():
+            handle.finished.set_result(None)
+
+    def is_running(self, run_id: str) -> bool:
+        return run_id in self._active
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a run; ``True`` if it was running, ``False`` if only the intent was recorded."""
+        handle = self._active.get(run_id)
+        if handle is None:
+            self._pending[run_id] = None
+            self._pending.move_to_end(run_id)
+            while len(self._pending) > MAX_PENDING_CANCELS:
+                self._pending.popitem(last=False)
+            return False
+        handle.cancel_requested = True
+        if handle.interruptible and handle.task is not None and not handle.task.done():
+            handle.task.cancel()
+        return True
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep a background task (a detached save) alive and awaited by ``shutdown``."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def shutdown(self, *, timeout: float) -> bool:
+        """Cancel every run in flight and wait (up to ``timeout`` s) until each is recorded.
+
+        Returns ``True`` when everything finished in time.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        for run_id in list(self._active):
+            self.cancel(run_id)
+        runs = [handle.finished for handle in self._active.values()]
+        if runs:
+            await asyncio.wait(runs, timeout=timeout)
+        # Saves detached by runs that ended on a disconnect (started while the runs wound down).
+        saves = set(self._background)
+        remaining = deadline - asyncio.get_running_loop().time()
+        if saves and remaining > 0:
+            await asyncio.wait(saves, timeout=remaining)
+        return not self._active and not self._background

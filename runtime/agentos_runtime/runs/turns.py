@@ -1,0 +1,215 @@
+"""The model and tool loop of one run: ask the model, run the tools it calls, ask again.
+
+Each model request is framed by ``ModelRequestStarted``/``ModelRequestCompleted``; text arrives
+as ``RunContent`` deltas; each tool call as ``ToolCallStarted``/``ToolCallCompleted``. The loop
+ends when the model answers without tool calls. It is bounded: past ``tool_call_limit`` calls
+(or ``MAX_MODEL_REQUESTS`` requests) tools are no longer offered and further calls are answered
+with Agno's "Tool call limit reached" result, so every call in the history has its result.
+
+Waits on the model and on tools are marked interruptible on the run's handle, so a cancel
+through the registry ends them at once; between events the handle's flag is checked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
+from agentos_runtime.runs.events import EventFactory, RunEvent
+from agentos_runtime.runs.messages import new_message, to_chat
+from agentos_runtime.runs.metrics import message_metrics, usage_tokens
+from agentos_runtime.runs.record import RunRecord, call_summary, tool_execution
+from agentos_runtime.runs.registry import RunHandle
+from agentos_runtime.tools.executing import execute_tool_call, parse_arguments
+from agentos_runtime.tools.tool import Tool
+
+JSON = dict[str, Any]
+
+# Most model requests in one run. A model that keeps calling tools is asked for its final
+# answer without tools on the last one.
+MAX_MODEL_REQUESTS = 32
+
+
+def limit_message(tool_name: str) -> str:
+    """Agno's result for a call past ``tool_call_limit``."""
+    return f"Tool call limit reached. Tool call {tool_name} not executed. Don't try to execute it again."
+
+
+@dataclass
+class RunContext:
+    """What the loop works on: the record it fills, the events it emits, the chat it sends."""
+
+    record: RunRecord
+    events: EventFactory
+    handle: RunHandle
+    chat: list[JSON]
+    stream: bool
+    turn_text: list[str] = field(default_factory=list)
+    """Text of the model request in progress (kept as a message if the run is cancelled)."""
+
+
+@dataclass(frozen=True)
+class Toolbox:
+    tools: Mapping[str, Tool]
+    schemas: Sequence[ToolSchema] | None
+    limit: int | None
+
+
+async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> AsyncGenerator[RunEvent, None]:
+    """Yield the events of the loop; raises ``ModelProviderError`` or ``RunCancelled``."""
+    calls = 0
+    for number in range(1, MAX_MODEL_REQUESTS + 1):
+        may_call = (toolbox.limit is None or calls < toolbox.limit) and number < MAX_MODEL_REQUESTS
+        ctx.handle.check()
+        yield ctx.record.add(ctx.events.model_request_started())
+        ctx.turn_text = []
+        started = time.perf_counter()
+        completion: Completion | None = None
+        async with aclosing(_ask(ctx, model, toolbox.schemas if may_call else None)) as answer:
+            async for item in answer:
+                if isinstance(item, Completion):
+                    completion = item
+                else:
+                    yield item
+        if completion is None:
+            raise ModelProviderError(f"model '{model.id}': the answer ended without a completion")
+        _record_answer(ctx, model, completion, duration=time.perf_counter() - started)
+        tokens = usage_tokens(completion.usage)
+        yield ctx.record.add(ctx.events.model_request_completed(tokens, completion.time_to_first_token))
+        if not completion.tool_calls:
+            return
+        for call in completion.tool_calls:
+            ctx.handle.check()
+            if not may_call or (toolbox.limit is not None and calls >= toolbox.limit):
+                _record_refused(ctx, call)
+                continue
+            calls += 1
+            async with aclosing(_call_tool(ctx, call, toolbox.tools)) as steps:
+                async for event in steps:
+                    yield event
+
+
+async def _ask(
+    ctx: RunContext, model: ChatModel, tools: Sequence[ToolSchema] | None
+) -> AsyncGenerator[RunEvent | Completion, None]:
+    """``RunContent`` events for the text, then the ``Completion``."""
+    handle, record = ctx.handle, ctx.record
+    if not ctx.stream:
+        handle.interruptible = True
+        try:
+            completion = await model.complete(ctx.chat, tools)
+        finally:
+            handle.interruptible = False
+        if completion.content:
+            record.mark_first_token()
+            record.text.append(completion.content)
+            ctx.turn_text.append(completion.content)
+            yield ctx.events.content(completion.content)
+        yield completion
+        return
+    iterator = aiter(model.stream(ctx.chat, tools))
+    try:
+        while True:
+            handle.interruptible = True
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            finally:
+                handle.interruptible = False
+            if isinstance(item, str):
+                record.mark_first_token()
+                record.text.append(item)
+                ctx.turn_text.append(item)
+                yield ctx.events.content(item)
+                handle.check()
+            else:
+                yield item
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _record_answer(ctx: RunContext, model: ChatModel, completion: Completion, *, duration: float) -> None:
+    record = ctx.record
+    message = new_message(
+        "assistant",
+        completion.content,
+        created_at=int(time.time()),
+        tool_calls=[call.to_openai() for call in completion.tool_calls],
+        provider_data=completion.provider_data,
+        metrics=message_metrics(
+            completion.usage, duration=duration, time_to_first_token=completion.time_to_first_token
+        ),
+    )
+    record.messages.append(message)
+    ctx.chat.append(to_chat(message))
+    ctx.turn_text = []
+    record.metrics.add(completion.usage, model=model.model, provider=model.provider_name)
+    if completion.provider_data:
+        record.provider_data = completion.provider_data
+
+
+def _record_tool_message(ctx: RunContext, call: ToolCall, arguments: JSON, result: str, *, error: bool) -> None:
+    message = new_message(
+        "tool",
+        result,
+        created_at=int(time.time()),
+        tool_call_id=call.id,
+        tool_name=call.name,
+        tool_args=arguments,
+        tool_call_error=error,
+    )
+    ctx.record.messages.append(message)
+    ctx.chat.append(to_chat(message))
+
+
+def _record_refused(ctx: RunContext, call: ToolCall) -> None:
+    _record_tool_message(ctx, call, _arguments_or_empty(call), limit_message(call.name), error=True)
+
+
+async def _call_tool(ctx: RunContext, call: ToolCall, tools: Mapping[str, Tool]) -> AsyncGenerator[RunEvent, None]:
+    record, events, handle = ctx.record, ctx.events, ctx.handle
+    created_at = int(time.time())
+    arguments = _arguments_or_empty(call)
+    started = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=created_at)
+    yield record.add(events.tool_call_started(started))
+    handle.interruptible = True
+    try:
+        outcome = await execute_tool_call(call, tools)
+    finally:
+        handle.interruptible = False
+    timing = {"start_time": outcome.start_time, "end_time": outcome.end_time, "duration": outcome.duration}
+    done = tool_execution(
+        tool_call_id=call.id,
+        tool_name=call.name,
+        tool_args=arguments,
+        created_at=created_at,
+        error=outcome.error,
+        result=outcome.result,
+        metrics=timing,
+    )
+    record.tools.append(done)
+    _record_tool_message(ctx, call, arguments, outcome.result, error=outcome.error)
+    yield record.add(events.tool_call_completed(done, call_summary(call.name, arguments, outcome.duration)))
+
+
+def _arguments_or_empty(call: ToolCall) -> JSON:
+    try:
+        return parse_arguments(call.arguments)
+    except ValueError:
+        return {}
+
+
+def record_partial_answer(ctx: RunContext) -> None:
+    """Keep the text of an interrupted model request as an assistant message."""
+    if ctx.turn_text:
+        message = new_message("assistant", "".join(ctx.turn_text), created_at=int(time.time()))
+        ctx.record.messages.append(message)
+        ctx.turn_text = []
