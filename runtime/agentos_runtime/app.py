@@ -26,7 +26,8 @@ from agentos_runtime.api.errors import install_error_handlers
 from agentos_runtime.api.middleware import LimitBodySize, StripTrailingSlash
 from agentos_runtime.api.routes import config as config_routes
 from agentos_runtime.api.routes import health, home, sessions, teams, workflows
-from agentos_runtime.config import DatabaseConfig, RuntimeConfig
+from agentos_runtime.config import ConfigError, DatabaseConfig, Problem, RuntimeConfig, load_config
+from agentos_runtime.errors import AgentOSError
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage.ports import Database
@@ -43,6 +44,10 @@ DEFAULT_DB_FILE = "agentos.db"
 # How long shutdown waits for in-flight runs before cancelling them (Kubernetes gives a pod
 # 30 s between SIGTERM and SIGKILL by default; leave room to record the cancellations).
 DRAIN_SECONDS = 20.0
+
+
+class StartupFailed(RuntimeError):
+    """A database (or another dependency) could not be opened; the server does not start."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = await open_context(settings, config, os_id=resolved_os_id, dependencies=deps)
+        try:
+            context = await open_context(settings, config, os_id=resolved_os_id, dependencies=deps)
+        except AgentOSError as error:
+            # The cause chain is the driver's; the detail already says what failed, without URLs.
+            raise StartupFailed(f"cannot start: {error.detail}") from None
         app.state.context = context
         try:
             yield
@@ -170,6 +179,50 @@ async def open_context(
         agents=build_agents(config, models, default_db=default_db),
         runs=None,
     )
+
+
+def load_runtime_config(path: str | Path) -> RuntimeConfig:
+    """``load_config`` plus the checks only building the components makes, reported together.
+
+    Raises ``ConfigError`` listing every problem: schema problems alone when the file does not
+    validate, otherwise reference problems and tool problems at once.
+    """
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        document = _schema_valid_document(path)
+        if document is None:
+            raise
+        raise ConfigError([*error.problems, *check_components(document)]) from error
+    problems = check_components(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _schema_valid_document(path: str | Path) -> RuntimeConfig | None:
+    """The file as a ``RuntimeConfig`` when it validates, ignoring references; else ``None``."""
+    import pydantic
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return RuntimeConfig.model_validate(data or {}, by_alias=False, by_name=True)
+    except (OSError, yaml.YAMLError, pydantic.ValidationError):
+        return None
+
+
+def check_components(config: RuntimeConfig) -> list[Problem]:
+    """Problems only building the components reveals (unknown tool names, bad tool settings)."""
+    from agentos_runtime.tools import resolve_tools
+
+    problems: list[Problem] = []
+    for index, agent in enumerate(config.agents):
+        try:
+            resolve_tools(agent.tools, agent.tool_config, path=("agents", index))
+        except ConfigError as error:
+            problems.extend(error.problems)
+    return problems
 
 
 def build_agents(config: RuntimeConfig, models: Mapping[str, ChatModel], *, default_db: str) -> dict[str, AgentEntry]:

@@ -1,16 +1,88 @@
-"""Run the AgentOS runtime server. Not implemented yet."""
+"""Run the AgentOS runtime server: `agentos serve --config FILE`.
+
+The config is loaded and checked (every problem printed with its path) before anything
+listens, so a bad config exits non-zero with the port still free. Then the databases open,
+and uvicorn serves until SIGTERM or Ctrl-C, letting in-flight runs finish on the way out.
+
+Environment: AGENT_OS_HOST / AGENT_OS_PORT (defaults 127.0.0.1:7777), AGENTOS_DATA_DIR
+(default ./data), OS_SECURITY_KEY, AGENTOS_CORS_ORIGINS, AGENTOS_LOG_LEVEL.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_CONFIG = 2
+EXIT_STARTUP = 3
+
+# Seconds uvicorn waits for open connections (streaming runs) after SIGTERM before closing
+# them; the app's own drain of in-flight runs happens within this window.
+GRACEFUL_SHUTDOWN_SECONDS = 25
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument("--config", required=True, metavar="FILE", help="runtime config file (YAML)")
+    parser.add_argument("--host", help="address to listen on (default: AGENT_OS_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: AGENT_OS_PORT or 7777)")
+    parser.add_argument("--data-dir", metavar="DIR", help="embedded database directory (default: ./data)")
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    sys.stderr.write("agentos serve: not implemented yet\n")
-    return 2
+    import pydantic
+
+    from agentos_runtime.app import create_app, load_runtime_config
+    from agentos_runtime.config import ConfigError
+    from agentos_runtime.settings import Settings
+
+    try:
+        config = load_runtime_config(args.config)
+    except ConfigError as error:
+        _report(f"agentos serve: {args.config} has {len(error.problems)} problem(s):", [str(p) for p in error.problems])
+        return EXIT_CONFIG
+    overrides: dict[str, Any] = {"host": args.host, "port": args.port, "data_dir": args.data_dir}
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except pydantic.ValidationError as error:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)]
+        _report("agentos serve: invalid settings:", lines)
+        return EXIT_CONFIG
+    _configure_logging(settings.log_level)
+    app = create_app(settings, config, os_id=Path(args.config).stem)
+    return _serve(app, settings)
+
+
+def _serve(app: Any, settings: Any) -> int:
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    )
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully; by then
+    # everything is closed, so SIGTERM (how Kubernetes stops a pod) ends with status 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server.run()
+    return 0 if server.started else EXIT_STARTUP
+
+
+def _configure_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(level=level.upper(), format="%(levelname)s:     %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _report(headline: str, lines: list[str]) -> None:
+    sys.stderr.write(headline + "\n")
+    for line in lines:
+        sys.stderr.write(f"  {line}\n")

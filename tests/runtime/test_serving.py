@@ -1,0 +1,206 @@
+"""``agentos serve`` as a process: config problems before binding, health, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+DEADLINE = 20.0
+
+GOOD_CONFIG = """
+os_id: served-os
+models:
+  - id: fake
+    model: fake-model
+    base_url: http://127.0.0.1:9/v1
+    api_key_env: null
+agents:
+  - id: assistant
+    tools: [calculator]
+"""
+
+MISSPELT_CONFIG = """
+models:
+  - id: fake
+    api_key_env: null
+agents:
+  - id: assistant
+    colour: blue
+  - id: helper
+    instructionz: [be kind]
+"""
+
+BROKEN_REFERENCES = """
+models:
+  - id: fake
+    api_key_env: null
+agents:
+  - id: assistant
+    model: gpt-5
+  - id: helper
+    tools: [calculator, teleport]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def serve_command(config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "agentos_operator.cli", "serve", "--config", str(config), *args]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_OS_", "AGENTOS_", "OS_SECURITY"))}
+    return {**env, **extra}
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=DEADLINE)
+
+
+def wait_for_health(port: int, process: subprocess.Popen[str]) -> httpx.Response:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"server exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("the server did not answer /health in time")
+
+
+def run_serve(config_text: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text)
+    return subprocess.run(
+        serve_command(config, *args), env=clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE
+    )
+
+
+def test_a_bad_config_exits_before_binding_and_prints_every_problem_with_its_path(tmp_path: Path) -> None:
+    port = free_port()
+    result = run_serve(MISSPELT_CONFIG, tmp_path, "--port", str(port))
+    assert result.returncode == 2
+    assert "agents[0].colour: unknown field" in result.stderr
+    assert "agents[1].instructionz: unknown field" in result.stderr
+    assert "Uvicorn running" not in result.stderr
+    assert port_is_free(port)
+
+
+def test_reference_and_tool_problems_are_reported_together(tmp_path: Path) -> None:
+    port = free_port()
+    result = run_serve(BROKEN_REFERENCES, tmp_path, "--port", str(port))
+    assert result.returncode == 2
+    assert "2 problem(s)" in result.stderr
+    assert "agents[0].model: unknown model 'gpt-5'" in result.stderr
+    assert "agents[1].tools[1]: unknown tool 'teleport'" in result.stderr
+    assert port_is_free(port)
+
+
+def test_an_unknown_tool_name_is_a_config_problem_with_its_path(tmp_path: Path) -> None:
+    result = run_serve(GOOD_CONFIG.replace("[calculator]", "[calculator, teleport]"), tmp_path)
+    assert result.returncode == 2
+    assert "agents[0].tools[1]: unknown tool 'teleport'" in result.stderr
+
+
+def test_a_missing_config_file_is_reported(tmp_path: Path) -> None:
+    result = subprocess.run(
+        serve_command(tmp_path / "nope.yaml"), env=clean_env(), cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "cannot read config file" in result.stderr
+
+
+def test_a_good_config_serves_health_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD_CONFIG)
+    port = free_port()
+    data_dir = tmp_path / "state"
+    with running(
+        serve_command(config, "--port", str(port), "--data-dir", str(data_dir)), clean_env(), tmp_path
+    ) as process:
+        response = wait_for_health(port, process)
+        assert response.status_code == 200 and response.json()["status"] == "ok"
+        assert httpx.get(f"http://127.0.0.1:{port}/").json()["id"] == "served-os"
+        assert (data_dir / "agentos.db").is_file()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE) == 0
+    assert port_is_free(port)
+
+
+def test_host_port_and_data_dir_come_from_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD_CONFIG)
+    port = free_port()
+    env = clean_env(AGENT_OS_HOST="127.0.0.1", AGENT_OS_PORT=str(port), AGENTOS_DATA_DIR=str(tmp_path / "env-data"))
+    with running(serve_command(config), env, tmp_path) as process:
+        assert wait_for_health(port, process).status_code == 200
+        assert (tmp_path / "env-data" / "agentos.db").is_file()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE) == 0
+
+
+def test_without_a_data_dir_the_embedded_database_goes_to_dot_data(tmp_path: Path) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD_CONFIG)
+    port = free_port()
+    with running(serve_command(config, "--port", str(port)), clean_env(), tmp_path) as process:
+        assert wait_for_health(port, process).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE) == 0
+    assert (tmp_path / "data" / "agentos.db").is_file()
+
+
+def test_a_database_that_cannot_be_reached_fails_start_up_without_leaking_its_url(tmp_path: Path) -> None:
+    config = tmp_path / "pg.yaml"
+    config.write_text(GOOD_CONFIG + "databases:\n  - {id: main, type: postgres}\n")
+    port = free_port()
+    env = clean_env(DATABASE_URL=f"postgresql://agent:hunter2@127.0.0.1:{free_port()}/nowhere")
+    result = subprocess.run(
+        serve_command(config, "--port", str(port)), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert "hunter2" not in result.stderr + result.stdout
+    assert port_is_free(port)
+
+
+@pytest.mark.parametrize("value", ["not-a-port", "70000"])
+def test_an_invalid_port_in_the_environment_is_reported(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD_CONFIG)
+    result = subprocess.run(
+        serve_command(config), env=clean_env(AGENT_OS_PORT=value), cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "AGENT_OS_PORT: " in result.stderr
