@@ -1,0 +1,138 @@
+"""Fakes of the engine's ports: a chat model replaying scripted answers, stores that fail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentos_runtime.config import AgentConfig, RuntimeConfig
+from agentos_runtime.errors import ModelProviderError, StorageUnavailable
+from agentos_runtime.llm.ports import Completion, Message, ToolCall, ToolSchema, Usage
+from agentos_runtime.runs import Agent, RunRegistry
+from agentos_runtime.storage.memory import InMemoryDatabase
+from agentos_runtime.storage.ports import JSON, SessionRow
+from agentos_runtime.tools import Tool
+
+
+@dataclass
+class Script:
+    """One scripted model answer: text chunks and/or tool calls, or an error to raise.
+
+    ``gate``: the stream waits on it after its first chunk (lets a test act mid-stream).
+    """
+
+    chunks: Sequence[str] = ()
+    tool_calls: Sequence[ToolCall] = ()
+    usage: Usage = field(default_factory=lambda: Usage(input_tokens=11, output_tokens=5, total_tokens=16))
+    error: ModelProviderError | None = None
+    gate: asyncio.Event | None = None
+
+
+def say(*chunks: str) -> Script:
+    return Script(chunks=chunks)
+
+
+def call(name: str, arguments: str, *, call_id: str = "call_1") -> Script:
+    return Script(tool_calls=[ToolCall(id=call_id, name=name, arguments=arguments)])
+
+
+class FakeChatModel:
+    """A ``ChatModel`` replaying scripts in order and recording every prompt it was sent."""
+
+    id = "fake"
+    model = "fake-model"
+    name = "OpenAIChat"
+    provider = "OpenAI"
+    provider_name = "OpenAI Chat"
+
+    def __init__(self, *scripts: Script) -> None:
+        self.scripts = deque(scripts)
+        self.prompts: list[list[Message]] = []
+        self.offered_tools: list[Sequence[ToolSchema] | None] = []
+        self.streamed_to_end = 0
+        self.closed = False
+
+    def _next(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Script:
+        self.prompts.append([dict(m) for m in messages])
+        self.offered_tools.append(tools)
+        if not self.scripts:
+            raise AssertionError("FakeChatModel: no scripted answer left")
+        script = self.scripts.popleft()
+        if script.error is not None:
+            raise script.error
+        return script
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
+        script = self._next(messages, tools)
+        content = "".join(script.chunks) or None
+        return Completion(content=content, tool_calls=list(script.tool_calls), usage=script.usage)
+
+    async def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None
+    ) -> AsyncIterator[str | Completion]:
+        script = self._next(messages, tools)
+        for index, chunk in enumerate(script.chunks):
+            yield chunk
+            if index == 0 and script.gate is not None:
+                await script.gate.wait()
+        self.streamed_to_end += 1
+        yield Completion(
+            content="".join(script.chunks) or None,
+            tool_calls=list(script.tool_calls),
+            usage=script.usage,
+            provider_data={"id": "chatcmpl-1"},
+            time_to_first_token=0.01,
+        )
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class UnavailableSessions:
+    """A session store whose reads and/or writes fail as an unreachable database does."""
+
+    def __init__(self, inner: Any, *, fail_reads: bool = False, fail_writes: bool = True) -> None:
+        self.inner = inner
+        self.fail_reads = fail_reads
+        self.fail_writes = fail_writes
+
+    async def get_session(self, session_id: str, **kwargs: Any) -> SessionRow | None:
+        if self.fail_reads:
+            raise StorageUnavailable("the session database cannot be reached")
+        return await self.inner.get_session(session_id, **kwargs)  # type: ignore[no-any-return]
+
+    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        if self.fail_writes:
+            raise StorageUnavailable("the session database cannot be reached")
+        return await self.inner.save_run(new, run, session_state=session_state)  # type: ignore[no-any-return]
+
+
+def make_agent(
+    model: FakeChatModel,
+    *,
+    tools: Sequence[Tool] = (),
+    database: InMemoryDatabase | None = None,
+    registry: RunRegistry | None = None,
+    sessions: Any = None,
+    **config: Any,
+) -> Agent:
+    """An agent ``a`` on ``model``, storing into ``database`` (a fresh in-memory one by default)."""
+    database = database if database is not None else InMemoryDatabase(id="db")
+    return Agent(
+        AgentConfig(id="a", name="Agent A", **config),
+        model=model,
+        tools=tools,
+        sessions=sessions if sessions is not None else database.sessions,
+        memories=database.memories,
+        registry=registry,
+        db_id=database.id,
+    )
+
+
+def runtime_config(**document: Any) -> RuntimeConfig:
+    from agentos_runtime.config import parse_config
+
+    return parse_config(document)
