@@ -76,6 +76,13 @@ RULES: dict[str, list[dict[str, str]]] = {
             ".minReplicas",
         ),
     ],
+    "ServiceSpec": [
+        _rule(
+            "!has(self.nodePort) || (has(self.type) && self.type != 'ClusterIP')",
+            "service.nodePort needs service.type NodePort or LoadBalancer",
+            ".nodePort",
+        ),
+    ],
     "LeafStep": [
         _rule("has(self.agent) != has(self.team)", "a workflow step needs exactly one of agent, team"),
     ],

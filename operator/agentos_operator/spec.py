@@ -132,6 +132,18 @@ class ServiceSpec(Schema):
 
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(default="ClusterIP", description="Service type.")
     port: int = Field(default=7777, ge=1, le=65535, description="Service port.")
+    node_port: int | None = Field(
+        default=None,
+        ge=30000,
+        le=32767,
+        description="Fixed node port for type NodePort or LoadBalancer; the cluster picks one when omitted.",
+    )
+
+    @model_validator(mode="after")
+    def _node_port_needs_node_ports(self) -> ServiceSpec:
+        if self.node_port is not None and self.type == "ClusterIP":
+            raise ValueError("service.nodePort needs service.type NodePort or LoadBalancer")  # mirrored in crd.RULES
+        return self
 
 
 class Persistence(Schema):

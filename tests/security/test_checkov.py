@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from agentos_operator.render import RenderSettings, dump_manifests, placeholder_secrets, render
+from agentos_operator.resources import parse_resource
 
 from tests.chart.test_chart import VALUE_SETS
 
@@ -73,4 +76,24 @@ def test_the_chart_output_has_no_unexplained_finding(value_set: str, tmp_path: P
     ).stdout
     manifest = tmp_path / "chart.yaml"
     manifest.write_text(out)
+    assert_clean(scan(manifest))
+
+
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.name != "secrets.yaml")
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_the_rendered_manifests_of_every_example_have_no_unexplained_finding(example: Path, tmp_path: Path) -> None:
+
+    [body] = [d for d in yaml.safe_load_all(example.read_text(encoding="utf-8")) if d and d["kind"] == "AgentOSConfig"]
+    # As `kubectl apply -n team-a` would place it: a resource without a namespace is not left in `default`.
+    body["metadata"].setdefault("namespace", "team-a")
+    resource = parse_resource(body)
+    manifests = render(
+        resource,
+        placeholder_secrets(resource),
+        settings=RenderSettings(default_image="ghcr.io/kube-agentos/runtime:0.1.0"),
+    )
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(dump_manifests(manifests))
     assert_clean(scan(manifest))

@@ -10,6 +10,14 @@ from agentos_operator.resources import AgentOSResource
 
 def render_service(resource: AgentOSResource) -> dict[str, Any]:
     service = resource.spec.service
+    port: dict[str, Any] = {
+        "name": layout.PORT_NAME,
+        "port": service.port,
+        "targetPort": layout.PORT_NAME,
+        "protocol": "TCP",
+    }
+    if service.node_port is not None:
+        port["nodePort"] = service.node_port
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -17,9 +25,7 @@ def render_service(resource: AgentOSResource) -> dict[str, Any]:
         "spec": {
             "type": service.type,
             "selector": layout.selector_labels(resource.name),
-            "ports": [
-                {"name": layout.PORT_NAME, "port": service.port, "targetPort": layout.PORT_NAME, "protocol": "TCP"}
-            ],
+            "ports": [port],
         },
     }
 

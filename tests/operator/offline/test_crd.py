@@ -193,6 +193,8 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
     ),
     ("parallel member with neither", resource_body(spec(**step(parallel=[{"name": "p"}])))),
     ("name too long", resource_body(spec(), name="a" * 51)),
+    ("node port on a NodePort service", resource_body(spec(service={"type": "NodePort", "nodePort": 30777}))),
+    ("node port on a ClusterIP service", resource_body(spec(service={"nodePort": 30777}))),
 ]
 
 

@@ -194,6 +194,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "must not exceed maxReplicas (3)",
     ),
     (
+        "node port without a node-port service type",
+        resource_body(spec_with(service={"type": "ClusterIP", "nodePort": 30777})),
+        "spec.service",
+        "service.nodePort needs service.type NodePort or LoadBalancer",
+    ),
+    (
         "unknown quick prompt key",
         resource_body(spec_with(chat={"quickPrompts": {"stranger": ["hi"]}})),
         "spec.chat.quickPrompts.stranger",
