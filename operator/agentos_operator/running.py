@@ -1,16 +1,219 @@
-"""Run the Kubernetes operator. Not implemented yet."""
+"""Run the operator: reconcile every AgentOSConfig in the watched namespaces until stopped.
+
+Settings come from the environment (AGENTOS_RUNTIME_IMAGE, WATCH_NAMESPACES, AGENTOS_RESYNC_SECONDS,
+AGENTOS_LOG_LEVEL, AGENTOS_LOG_FORMAT, AGENTOS_METRICS_PORT, AGENTOS_HEALTH_PORT, ...); flags
+override them. Credentials: the pod's service account, else $KUBECONFIG or ~/.kube/config.
+
+High availability: one replica is the default and needs nothing. With several replicas, pass
+--leader-election (or AGENTOS_LEADER_ELECTION=true): a replica reconciles only while it holds a
+coordination.k8s.io Lease, the others wait on standby (their health endpoint still answers), and
+a replica that loses the Lease exits so that two replicas never both write.
+
+Endpoints: Prometheus metrics on --metrics-port (/metrics), liveness and readiness on
+--health-port (/healthz).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
 import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # heavy imports wait until the operator really runs: `agentos --help` stays fast
+    import kopf
+
+    from agentos_operator.kube.auth import Login
+    from agentos_operator.kube.leasing import LeaseElector
+    from agentos_operator.metrics import Metrics
+    from agentos_operator.settings import OperatorSettings
+
+logger = logging.getLogger("agentos_operator")
+
+# How often a standby replica looks at the Lease; taking over faster than this is not needed.
+LEASE_RETRY_SECONDS = 2.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NAMESPACE",
+        help="watch this namespace (repeatable; globs like 'team-*' work); overrides WATCH_NAMESPACES",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default without -n)"
+    )
+    parser.add_argument("--runtime-image", help="image of resources that name none")
+    parser.add_argument("--resync-seconds", type=float, help="how often every resource is reconciled anyway")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 disables)")
+    parser.add_argument("--health-port", type=int, help="liveness/readiness port (0 disables)")
+    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--log-format", choices=("text", "json"))
+    parser.add_argument(
+        "--leader-election",
+        action="store_true",
+        default=None,
+        help="reconcile only while holding a Lease (run several replicas safely)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    sys.stderr.write("agentos operator: not implemented yet\n")
-    return 2
+    import pydantic
+
+    from agentos_operator.settings import OperatorSettings
+
+    fields = ("runtime_image", "resync_seconds", "metrics_port", "health_port", "log_level", "log_format")
+    overrides: dict[str, Any] = {field: getattr(args, field) for field in fields if getattr(args, field) is not None}
+    if args.leader_election:
+        overrides["leader_election"] = True
+    if args.namespaces:
+        overrides["namespaces"] = tuple(args.namespaces)
+    elif args.all_namespaces:
+        overrides["namespaces"] = ()
+    try:
+        settings = OperatorSettings(**overrides)
+    except pydantic.ValidationError as error:
+        sys.stderr.write(f"agentos operator: invalid settings:\n{error}\n")
+        return 2
+    configure_logging(settings)
+    return asyncio.run(operate(settings))
+
+
+def configure_logging(settings: OperatorSettings) -> None:
+    import kopf
+
+    log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(debug=settings.log_level == "DEBUG", log_format=log_format)
+    logging.getLogger().setLevel(settings.log_level)
+
+
+async def operate(
+    settings: OperatorSettings,
+    *,
+    login: Login | None = None,
+    stop_flag: threading.Event | None = None,
+    metrics: Metrics | None = None,
+) -> int:
+    """Run until ``stop_flag`` is set (or a signal arrives); 1 when leadership was lost, else 0."""
+    from agentos_operator import handlers
+    from agentos_operator.kube.auth import login_from_environment
+    from agentos_operator.kube.client import ApiClient, ApiError
+    from agentos_operator.metrics import Metrics
+
+    login_fn: Login = login or login_from_environment
+    metrics = metrics or Metrics()
+    stop_flag = stop_flag or threading.Event()
+    kopf_config = handlers.kopf_settings(settings)
+    stop_metrics = metrics.serve(settings.metrics_port) if settings.metrics_port else None
+    api: ApiClient | None = None
+    elector: LeaseElector | None = None
+    try:
+        if settings.leader_election:
+            credentials = functools.partial(login_fn, settings=kopf_config, logger=logger)
+            api = ApiClient(credentials, timeout=settings.api_timeout_seconds, on_error=metrics.api_error)
+            elector = build_elector(settings, api, namespace=credentials().default_namespace)
+            async with standby_health(settings.health_port):
+                if not await elector.acquire(stopped=stop_flag.is_set, retry_seconds=LEASE_RETRY_SECONDS):
+                    return 0
+        return await run_kopf(
+            settings, kopf_config, login=login_fn, metrics=metrics, stop_flag=stop_flag, elector=elector
+        )
+    finally:
+        if elector is not None:
+            try:
+                await elector.release()
+            except ApiError as error:
+                logger.warning("could not release the Lease: %s", error)
+        if api is not None:
+            await api.close()
+        if stop_metrics is not None:
+            stop_metrics()
+
+
+def build_elector(settings: OperatorSettings, api: Any, *, namespace: str | None) -> LeaseElector:
+    from agentos_operator.kube.leasing import LeaseElector
+
+    # Unique per process: a restarted pod keeps its name but must not inherit the old lease.
+    identity = f"{settings.pod_name or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    return LeaseElector(
+        api,
+        namespace=settings.lease_namespace or namespace or "default",
+        name=settings.lease_name,
+        identity=identity,
+        duration=settings.lease_duration_seconds,
+        field_manager=settings.field_manager,
+        logger=logger,
+    )
+
+
+async def run_kopf(
+    settings: OperatorSettings,
+    kopf_config: kopf.OperatorSettings,
+    *,
+    login: Login,
+    metrics: Metrics,
+    stop_flag: threading.Event,
+    elector: LeaseElector | None,
+) -> int:
+    import kopf
+
+    from agentos_operator import handlers
+
+    registry = handlers.build_registry(settings, login=login, metrics=metrics)
+    holding = asyncio.create_task(elector.hold()) if elector is not None else None
+    if holding is not None:
+        holding.add_done_callback(lambda _: stop_flag.set())  # no Lease, no writes: stop kopf
+    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=kopf_config,
+            clusterwide=settings.cluster_wide,
+            namespaces=list(settings.namespaces),
+            standalone=True,  # no kopf peering: --leader-election is the HA mechanism
+            liveness_endpoint=liveness,
+            stop_flag=stop_flag,
+            memo=kopf.Memo(),
+        )
+    finally:
+        if holding is not None and not holding.done():
+            holding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await holding
+    if holding is not None and not holding.cancelled() and holding.exception() is not None:
+        logger.error("stopped: %s", holding.exception())
+        return 1
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def standby_health(port: int) -> AsyncIterator[None]:
+    """Answer /healthz while waiting for the Lease, so a standby replica is not restarted as dead."""
+    if not port:
+        yield
+        return
+    from aiohttp import web
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "standby"})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()

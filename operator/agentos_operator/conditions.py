@@ -1,0 +1,148 @@
+"""Status conditions: their types, the reasons they give, and the rule for transition times.
+
+Conditions have the standard Kubernetes shape (``type``, ``status``, ``reason``, ``message``,
+``lastTransitionTime``, ``observedGeneration``), so ``kubectl wait --for=condition=Ready`` works.
+Pure: the reconciler decides *what* happened and this module says how each condition reads.
+``lastTransitionTime`` moves only when a condition's status changes, never on a resync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Status = Literal["True", "False", "Unknown"]
+
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+REFERENCES_RESOLVED = "ReferencesResolved"
+TYPES = (READY, PROGRESSING, DEGRADED, REFERENCES_RESOLVED)
+
+# Why a condition reads as it does (CamelCase, stable: dashboards and alerts match on them).
+INVALID_SPEC = "InvalidSpec"
+SECRET_NOT_FOUND = "SecretNotFound"
+SECRET_KEY_MISSING = "SecretKeyMissing"
+RESOLVED = "Resolved"
+CHILD_CONFLICT = "ChildConflict"
+APPLY_FAILED = "ApplyFailed"
+DEPLOYMENT_UNAVAILABLE = "DeploymentUnavailable"
+ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+ROLLOUT_COMPLETE = "RolloutComplete"
+AVAILABLE = "Available"
+AS_EXPECTED = "AsExpected"
+PAUSED = "Paused"
+# Reasons that mean "a person must act": they become Warning events.
+WARNING_REASONS = frozenset({INVALID_SPEC, SECRET_NOT_FOUND, SECRET_KEY_MISSING, CHILD_CONFLICT, APPLY_FAILED})
+
+# Kubernetes caps condition messages at 32768 bytes; ours stay far shorter so `kubectl describe` reads well.
+MESSAGE_MAX_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What one condition says; the timestamps are added by ``merge``."""
+
+    type: str
+    status: Status
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The runtime Deployment's progress, read from its status."""
+
+    desired: int
+    ready: int
+    available: int
+    updated: int
+    current: bool  # the Deployment controller has seen the latest spec
+
+
+def blocked(reason: str, message: str) -> list[Condition]:
+    """Nothing could be applied (invalid spec, unresolved Secret, a child owned by someone else)."""
+    resolved: Condition
+    if reason in (SECRET_NOT_FOUND, SECRET_KEY_MISSING):
+        resolved = Condition(REFERENCES_RESOLVED, "False", reason, message)
+    elif reason == INVALID_SPEC:
+        resolved = Condition(REFERENCES_RESOLVED, "Unknown", reason, "the spec is invalid: references were not checked")
+    else:
+        resolved = Condition(REFERENCES_RESOLVED, "True", RESOLVED, "every referenced Secret key exists")
+    return [
+        Condition(READY, "False", reason, message),
+        Condition(PROGRESSING, "False", reason, message),
+        Condition(DEGRADED, "True", reason, message),
+        resolved,
+    ]
+
+
+def applied(rollout: Rollout | None) -> list[Condition]:
+    """Every child is as desired; readiness follows the Deployment's rollout."""
+    resolved = Condition(REFERENCES_RESOLVED, "True", RESOLVED, "every referenced Secret key exists")
+    if rollout is None:
+        waiting = "the Deployment does not exist yet"
+        return [
+            Condition(READY, "False", DEPLOYMENT_UNAVAILABLE, waiting),
+            Condition(PROGRESSING, "True", ROLLOUT_IN_PROGRESS, waiting),
+            Condition(DEGRADED, "False", AS_EXPECTED),
+            resolved,
+        ]
+    pods = f"{rollout.ready} of {rollout.desired} pods ready"
+    done = rollout.current and rollout.updated >= rollout.desired and rollout.ready >= rollout.desired
+    available = rollout.current and rollout.available >= rollout.desired and rollout.ready >= rollout.desired
+    return [
+        Condition(READY, "True", AVAILABLE, pods)
+        if available
+        else Condition(READY, "False", DEPLOYMENT_UNAVAILABLE, pods),
+        Condition(PROGRESSING, "False", ROLLOUT_COMPLETE, pods)
+        if done
+        else Condition(PROGRESSING, "True", ROLLOUT_IN_PROGRESS, pods),
+        Condition(DEGRADED, "False", AS_EXPECTED),
+        resolved,
+    ]
+
+
+def paused(existing: Sequence[Mapping[str, Any]], rollout: Rollout | None) -> list[Condition]:
+    """Reconciliation is stopped: Ready still reports the pods, the rest keep what they said."""
+    note = "spec.paused is true: children are left as they are"
+    ready = rollout is not None and rollout.ready >= rollout.desired and rollout.available >= rollout.desired
+    kept = [
+        Condition(c["type"], c["status"], c["reason"], c.get("message", ""))
+        for c in existing
+        if c.get("type") in (DEGRADED, REFERENCES_RESOLVED)
+    ]
+    return [
+        Condition(READY, "True" if ready else "False", PAUSED, note),
+        Condition(PROGRESSING, "False", PAUSED, note),
+        *kept,
+    ]
+
+
+def merge(
+    existing: Sequence[Mapping[str, Any]], conditions: Sequence[Condition], *, now: str, generation: int | None
+) -> list[dict[str, Any]]:
+    """The conditions as status entries, in ``TYPES`` order; ``now`` is stamped only on a status change."""
+    previous = {c.get("type"): c for c in existing}
+    merged = []
+    for condition in sorted(conditions, key=lambda c: TYPES.index(c.type) if c.type in TYPES else len(TYPES)):
+        before = previous.get(condition.type)
+        changed = before is None or before.get("status") != condition.status
+        since = now if changed or before is None else before.get("lastTransitionTime", now)
+        entry: dict[str, Any] = {
+            "type": condition.type,
+            "status": condition.status,
+            "reason": condition.reason,
+            "message": condition.message[:MESSAGE_MAX_LENGTH],
+            "lastTransitionTime": since,
+        }
+        if generation is not None:
+            entry["observedGeneration"] = generation
+        merged.append(entry)
+    return merged
+
+
+def find(conditions: Sequence[Mapping[str, Any]], type_: str) -> Mapping[str, Any] | None:
+    """The condition of ``type_``, or None when absent."""
+    return next((c for c in conditions if c.get("type") == type_), None)

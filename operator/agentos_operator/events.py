@@ -1,0 +1,103 @@
+"""Kubernetes Events about an ``AgentOSConfig``: one per decision, never one per resync.
+
+Which events a reconcile produces is decided here, purely, from what it changed (children
+created, updated, pruned) and from how the ``Ready`` condition moved: a Warning when a person
+must act (invalid spec, missing Secret), a Normal event when the resource becomes available or
+paused. An unchanged resource produces none. Posting is best effort: an Event that cannot be
+posted is logged, and the reconcile it describes is not failed for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentos_operator import conditions
+from agentos_operator.kube.children import Change
+from agentos_operator.kube.client import ApiClient, ApiError
+
+COMPONENT = "agentos-operator"
+# The API server rejects Event messages over 1 KiB.
+MESSAGE_MAX_LENGTH = 1024
+_CHANGE_REASONS = {"created": "Created", "updated": "Updated", "pruned": "Pruned"}
+_CHANGE_VERBS = {"created": "Created", "updated": "Updated", "pruned": "Deleted"}
+_NORMAL_READY_REASONS = frozenset({conditions.AVAILABLE, conditions.PAUSED})
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An Event to post: what happened, in the words ``kubectl describe`` shows."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+def for_changes(changes: Iterable[Change]) -> list[Notice]:
+    return [
+        Notice("Normal", _CHANGE_REASONS[c.action], f"{_CHANGE_VERBS[c.action]} {c.kind} '{c.name}'") for c in changes
+    ]
+
+
+def for_transition(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> list[Notice]:
+    """The event the ``Ready`` condition's move deserves, if any."""
+    old = conditions.find(before, conditions.READY) or {}
+    new = conditions.find(after, conditions.READY)
+    if new is None:
+        return []
+    reason, message = new["reason"], new.get("message", "")
+    moved = (old.get("status"), old.get("reason")) != (new["status"], reason)
+    if reason in conditions.WARNING_REASONS and (moved or old.get("message") != message):
+        return [Notice("Warning", reason, message)]
+    if reason in _NORMAL_READY_REASONS and moved:
+        return [Notice("Normal", reason, message)]
+    return []
+
+
+def build_event(notice: Notice, *, involved: Mapping[str, Any], now: str, instance: str) -> dict[str, Any]:
+    """The ``v1`` Event about ``involved`` (the resource body)."""
+    meta = involved["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": involved.get("kind"),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+        },
+        "type": notice.type,
+        "reason": notice.reason,
+        "message": notice.message[:MESSAGE_MAX_LENGTH],
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": instance,
+    }
+
+
+async def post(
+    api: ApiClient,
+    notices: Iterable[Notice],
+    *,
+    involved: Mapping[str, Any],
+    now: str,
+    instance: str,
+    field_manager: str,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    for notice in notices:
+        log = logger.warning if notice.type == "Warning" else logger.info
+        log("%s: %s", notice.reason, notice.message)
+        try:
+            await api.create(
+                build_event(notice, involved=involved, now=now, instance=instance), field_manager=field_manager
+            )
+        except ApiError as error:
+            logger.warning("could not post the %s event: %s", notice.reason, error)

@@ -1,0 +1,128 @@
+"""The child objects of one ``AgentOSConfig``: apply the desired ones, prune the ones no longer desired.
+
+A child is written only when it drifted (``drift.drifted``), with server-side apply under the
+operator's field manager, so fields other managers own (an autoscaler's ``replicas``) are left
+to them. A child is pruned only when it carries this resource's labels AND its controller
+owner reference names this resource's uid; labels alone could be copied by anyone.
+PersistentVolumeClaims are never pruned: they hold data, and go with the resource itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentos_operator import drift, render
+from agentos_operator.errors import OperatorError
+from agentos_operator.kube import kinds
+from agentos_operator.kube.client import ApiClient
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+INSTANCE = "app.kubernetes.io/instance"
+OPERATOR_NAME = "agentos-operator"
+PRUNED_KINDS = (
+    kinds.CONFIG_MAP,
+    kinds.SECRET,
+    kinds.SERVICE,
+    kinds.DEPLOYMENT,
+    kinds.HORIZONTAL_POD_AUTOSCALER,
+    kinds.POD_DISRUPTION_BUDGET,
+    kinds.NETWORK_POLICY,
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write made to a child."""
+
+    action: Literal["created", "updated", "pruned"]
+    kind: str
+    name: str
+
+
+class ChildConflictError(OperatorError):
+    """A child's name is taken by an object this resource does not own; it is left untouched."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} '{name}' exists and is not owned by this AgentOSConfig: rename or delete it")
+
+
+def controller_uid(body: Mapping[str, Any]) -> str | None:
+    """The uid of the object's controlling owner, or None when it has none."""
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def may_manage(live: Mapping[str, Any], owner_name: str, owner_uid: str | None) -> bool:
+    """Whether this resource may write ``live``: it controls it, or it is our orphan (labels, no controller)."""
+    controller = controller_uid(live)
+    if controller is not None:
+        return owner_uid is None or controller == owner_uid
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY) == OPERATOR_NAME and labels.get(INSTANCE) == owner_name
+
+
+async def apply_children(
+    api: ApiClient,
+    manifests: Sequence[Mapping[str, Any]],
+    *,
+    owner_name: str,
+    owner_uid: str | None,
+    field_manager: str,
+) -> tuple[list[Change], dict[str, dict[str, Any]]]:
+    """Apply each drifted manifest, in order; return the writes made and the live objects by kind.
+
+    Raises ``ChildConflictError`` before writing a child someone else owns.
+    """
+    changes: list[Change] = []
+    live_by_kind: dict[str, dict[str, Any]] = {}
+    for manifest in manifests:
+        kind = kinds.kind_of(manifest)
+        meta = manifest["metadata"]
+        live = await api.get(kind, meta["namespace"], meta["name"])
+        if live is not None and not may_manage(live, owner_name, owner_uid):
+            raise ChildConflictError(kind.kind, meta["name"])
+        if live is None or drift.drifted(live, manifest):
+            action: Literal["created", "updated"] = "created" if live is None else "updated"
+            changes.append(Change(action, kind.kind, meta["name"]))
+            live = await api.apply(manifest, field_manager=field_manager)
+        live_by_kind[kind.kind] = live
+    return changes, live_by_kind
+
+
+async def prune_children(
+    api: ApiClient,
+    *,
+    namespace: str,
+    owner_name: str,
+    owner_uid: str | None,
+    desired: Iterable[Mapping[str, Any]],
+    keep: Iterable[str] = (),
+) -> list[Change]:
+    """Delete this resource's children that ``desired`` no longer has; ``keep`` names Secrets to spare."""
+    if owner_uid is None:
+        return []  # without the owner's uid nothing can be proven ours
+    wanted = {(m["kind"], m["metadata"]["name"]) for m in desired}
+    spared = set(keep)
+    selector = f"{INSTANCE}={owner_name},{MANAGED_BY}={OPERATOR_NAME}"
+    changes: list[Change] = []
+    for kind in PRUNED_KINDS:
+        for item in await api.list(kind, namespace, label_selector=selector):
+            meta = item["metadata"]
+            if controller_uid(item) != owner_uid or (kind.kind, meta["name"]) in wanted:
+                continue
+            if kind is kinds.SECRET and meta["name"] in spared:
+                continue
+            if await api.delete(kind, namespace, meta["name"], uid=meta.get("uid")):
+                changes.append(Change("pruned", kind.kind, meta["name"]))
+    return changes
+
+
+def generated_secret_names(owner_name: str) -> set[str]:
+    """Secrets the operator creates outside render, which pruning must never delete."""
+    return {render.generated_security_key_name(owner_name)}

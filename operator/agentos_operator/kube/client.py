@@ -1,0 +1,204 @@
+"""An async Kubernetes API client: the handful of verbs the operator needs, with typed errors.
+
+Why our own: kopf is not an API client, and the official ``kubernetes`` package is synchronous
+and by kopf's own measurement most of a kopf operator's memory. This client authenticates with
+the same ``kopf.ConnectionInfo`` kopf logs in with, over aiohttp (which kopf already brings),
+and re-reads the credentials once on a 401 (service-account tokens rotate).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import kopf
+
+from agentos_operator.errors import OperatorError
+from agentos_operator.kube.kinds import Kind, kind_of
+
+logger = logging.getLogger(__name__)
+
+Credentials = Callable[[], kopf.ConnectionInfo]
+ErrorHook = Callable[[str, int], None]
+Body = dict[str, Any]
+
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+# Statuses worth retrying: conflicts, throttling, server trouble. Others need a person.
+TRANSIENT_STATUSES = frozenset({409, 429})
+# The API server's message is kept for the log and the status, cut to a readable length.
+MESSAGE_MAX_LENGTH = 300
+
+
+class ApiError(OperatorError):
+    """The API server refused or failed a request. The message names the object, never its data."""
+
+    def __init__(self, *, verb: str, path: str, status: int, reason: str, message: str) -> None:
+        self.verb = verb
+        self.path = path
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{verb} {path}: {status} {reason}" + (f": {message}" if message else ""))
+
+    @property
+    def transient(self) -> bool:
+        """Whether the same request may succeed later without anyone changing anything."""
+        return self.status in TRANSIENT_STATUSES or self.status >= 500
+
+
+class ApiNotFoundError(ApiError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class ApiConflictError(ApiError):
+    """409: the object already exists, or changed since it was read."""
+
+
+def _error_class(status: int) -> type[ApiError]:
+    return {404: ApiNotFoundError, 409: ApiConflictError}.get(status, ApiError)
+
+
+class ApiClient:
+    """One HTTP session to the API server. Create it inside the loop that uses it; ``close`` it after."""
+
+    def __init__(self, credentials: Credentials, *, timeout: float, on_error: ErrorHook | None = None) -> None:
+        self._credentials = credentials
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._on_error = on_error
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def get(self, kind: Kind, namespace: str | None, name: str) -> Body | None:
+        """The object, or None when it does not exist."""
+        try:
+            result: Body = await self._request("get", "GET", kind.path(namespace, name))
+        except ApiNotFoundError:
+            return None
+        return result
+
+    async def list(self, kind: Kind, namespace: str | None, *, label_selector: str | None = None) -> list[Body]:
+        params = {"labelSelector": label_selector} if label_selector else None
+        result = await self._request("list", "GET", kind.path(namespace), params=params)
+        return list(result.get("items") or [])
+
+    async def create(self, body: Mapping[str, Any], *, field_manager: str) -> Body:
+        kind = kind_of(body)
+        namespace = body["metadata"].get("namespace")
+        result: Body = await self._request(
+            "create", "POST", kind.path(namespace), params={"fieldManager": field_manager}, payload=body
+        )
+        return result
+
+    async def apply(self, body: Mapping[str, Any], *, field_manager: str) -> Body:
+        """Server-side apply: create or update the fields ``body`` sets, taking them over from other managers."""
+        kind = kind_of(body)
+        meta = body["metadata"]
+        result: Body = await self._request(
+            "apply",
+            "PATCH",
+            kind.path(meta.get("namespace"), meta["name"]),
+            params={"fieldManager": field_manager, "force": "true"},
+            payload=body,
+            content_type=APPLY_PATCH,
+        )
+        return result
+
+    async def patch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        field_manager: str,
+        subresource: str | None = None,
+    ) -> Body:
+        """A JSON merge patch; put ``metadata.resourceVersion`` in it to fail with 409 on a concurrent change."""
+        result: Body = await self._request(
+            "patch",
+            "PATCH",
+            kind.path(namespace, name, subresource),
+            params={"fieldManager": field_manager},
+            payload=patch,
+            content_type=MERGE_PATCH,
+        )
+        return result
+
+    async def delete(self, kind: Kind, namespace: str | None, name: str, *, uid: str | None = None) -> bool:
+        """Delete the object (only if its uid is still ``uid``); False when it was already gone."""
+        options: Body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
+        try:
+            await self._request("delete", "DELETE", kind.path(namespace, name), payload=options)
+        except ApiNotFoundError:
+            return False
+        return True
+
+    async def _request(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        payload: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        data = None if payload is None else json.dumps(payload)
+        for attempt in (1, 2):
+            session = await self._ensure_session()
+            async with session.request(
+                method,
+                self._server + path,
+                params=params,
+                data=data,
+                headers={"Content-Type": content_type} if data is not None else None,
+            ) as response:
+                if response.status == 401 and attempt == 1:
+                    await self.close()  # the token may have rotated: log in again, once
+                    continue
+                if response.status < 400:
+                    return await response.json(content_type=None)
+                raise await self._error(verb, path, response)
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _error(self, verb: str, path: str, response: aiohttp.ClientResponse) -> ApiError:
+        text = await response.text()
+        try:
+            payload = json.loads(text) if text else {}
+        except ValueError:
+            payload = {}
+        payload = payload if isinstance(payload, dict) else {}
+        # A Secret's validation message may quote what was sent; keep only its status for Secrets.
+        message = "" if "/secrets" in path else str(payload.get("message") or "")[:MESSAGE_MAX_LENGTH]
+        if self._on_error is not None:
+            self._on_error(verb, response.status)
+        return _error_class(response.status)(
+            verb=verb,
+            path=path,
+            status=response.status,
+            reason=str(payload.get("reason") or response.reason),
+            message=message,
+        )
+
+    async def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            info = self._credentials()
+            ssl: Any = info.as_ssl_context() if info.server.startswith("https") else None
+            self._server = info.server.rstrip("/")
+            self._session = aiohttp.ClientSession(
+                headers=info.as_http_headers(),
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(ssl=ssl if ssl is not None else True),
+                trust_env=info.trust_env,
+            )
+        return self._session

@@ -1,0 +1,115 @@
+"""Referenced Secrets: read the values render needs, and create the generated security key once.
+
+Only Secrets in the resource's own namespace are read (a reference cannot reach across
+namespaces). Values are returned to the caller and go nowhere else: errors name the Secret and
+key that is missing, never what any Secret holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentos_operator import render
+from agentos_operator.errors import OperatorError
+from agentos_operator.kube.client import ApiClient, ApiConflictError
+from agentos_operator.kube.kinds import SECRET
+from agentos_operator.render import layout
+from agentos_operator.resources import AgentOSResource
+
+# 32 random bytes: the strength of a 256-bit key, URL-safe so it can sit in an HTTP header as is.
+SECURITY_KEY_BYTES = 32
+
+
+@dataclass
+class UnresolvedSecretsError(OperatorError):
+    """Referenced Secrets that do not exist, and keys absent from (or unreadable in) those that do."""
+
+    missing_secrets: list[str] = field(default_factory=list)
+    missing_keys: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"Secret '{name}' not found" for name in self.missing_secrets]
+        parts += [f"Secret '{name}' has no key '{key}'" for name, key in self.missing_keys]
+        return "; ".join(parts)
+
+
+async def read_secret_values(
+    api: ApiClient, namespace: str, refs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The decoded value of every (Secret, key); raises ``UnresolvedSecretsError`` listing all that are missing."""
+    wanted: dict[str, list[str]] = {}
+    for name, key in sorted(set(refs)):
+        wanted.setdefault(name, []).append(key)
+    values: dict[tuple[str, str], str] = {}
+    problem = UnresolvedSecretsError()
+    for name, keys in wanted.items():
+        body = await api.get(SECRET, namespace, name)
+        if body is None:
+            problem.missing_secrets.append(name)
+            continue
+        data = body.get("data") or {}
+        for key in keys:
+            value = _decode(data.get(key))
+            if value is None:
+                problem.missing_keys.append((name, key))
+            else:
+                values[(name, key)] = value
+    if problem.missing_secrets or problem.missing_keys:
+        raise problem
+    return values
+
+
+def _decode(encoded: Any) -> str | None:
+    """A Secret data value as text; None when absent or not UTF-8 (the runtime reads env vars as text)."""
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def generated_security_key(resource: AgentOSResource) -> dict[str, Any] | None:
+    """The Secret to generate when the spec names no security key; None when it names one."""
+    if resource.spec.security_key_secret_ref is not None:
+        return None
+    name, key = render.security_key_ref(resource)
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": resource.namespace,
+        "labels": render.labels(resource.name),
+        "ownerReferences": layout.object_metadata(
+            name, resource.namespace, owner_name=resource.name, owner_uid=resource.uid
+        ).get("ownerReferences", []),
+    }
+    token = secrets.token_urlsafe(SECURITY_KEY_BYTES)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "data": {key: base64.b64encode(token.encode()).decode("ascii")},
+    }
+
+
+async def ensure_security_key(api: ApiClient, resource: AgentOSResource, *, field_manager: str) -> bool:
+    """Create the generated security-key Secret if it does not exist; never touch an existing one.
+
+    Returns True when it was created now. A key that changed would log every client out, so
+    an existing Secret is kept even if someone edited it.
+    """
+    manifest = generated_security_key(resource)
+    if manifest is None:
+        return False
+    if await api.get(SECRET, resource.namespace, manifest["metadata"]["name"]) is not None:
+        return False
+    try:
+        await api.create(manifest, field_manager=field_manager)
+    except ApiConflictError:
+        return False  # another replica or a retry created it first: theirs is the key
+    return True

@@ -1,0 +1,84 @@
+"""The operator's Prometheus metrics, on a registry of their own and a port of their own.
+
+Reconciles by result, how long they take, resources by their ``Ready`` status, and failed API
+requests by verb and status code. A fresh ``CollectorRegistry`` per ``Metrics`` (not the
+process-global one) keeps two operators in one process, as tests run them, from colliding.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter as Tally
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+Key = tuple[str, str]
+READY_STATES = ("True", "False", "Unknown")
+# Reconciles take milliseconds when nothing changed and seconds against a slow API server.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reconciles = Counter(
+            "agentos_operator_reconciles",
+            "Reconciles of AgentOSConfig resources, by how they ended.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "agentos_operator_reconcile_duration_seconds",
+            "Time one reconcile took.",
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.resources = Gauge(
+            "agentos_operator_resources",
+            "AgentOSConfig resources by the status of their Ready condition.",
+            ["ready"],
+            registry=self.registry,
+        )
+        self.api_errors = Counter(
+            "agentos_operator_api_errors",
+            "Kubernetes API requests that failed, by verb and HTTP status.",
+            ["verb", "code"],
+            registry=self.registry,
+        )
+        self._ready: dict[Key, str] = {}
+        self._lock = threading.Lock()
+        for state in READY_STATES:
+            self.resources.labels(ready=state).set(0)
+
+    def observe_reconcile(self, result: str, seconds: float) -> None:
+        self.reconciles.labels(result=result).inc()
+        self.duration.observe(seconds)
+
+    def set_ready(self, key: Key, ready: str | None) -> None:
+        """Record a resource's Ready status; None forgets a resource that is gone."""
+        with self._lock:
+            if ready is None:
+                self._ready.pop(key, None)
+            else:
+                self._ready[key] = ready if ready in READY_STATES else "Unknown"
+            counts = Tally(self._ready.values())
+            for state in READY_STATES:
+                self.resources.labels(ready=state).set(counts.get(state, 0))
+
+    def api_error(self, verb: str, status: int) -> None:
+        self.api_errors.labels(verb=verb, code=str(status)).inc()
+
+    def serve(self, port: int, address: str = "0.0.0.0") -> Callable[[], None]:
+        """Serve ``/metrics`` on ``port`` (all interfaces: Prometheus scrapes from outside the pod).
+
+        Runs in a background thread; returns the function that stops it.
+        """
+        server, thread = start_http_server(port, addr=address, registry=self.registry)
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+
+        return stop

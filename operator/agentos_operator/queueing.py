@@ -1,0 +1,135 @@
+"""When reconciles run: one at a time per resource, bursts merged, failures retried with backoff.
+
+Many things ask for a reconcile: kopf's create/update/resume handlers, events of owned
+children and referenced Secrets, and the periodic resync. Asking is cheap and idempotent:
+requests made before a reconcile of that resource starts are merged into it, so the burst of
+watch events following one apply costs one follow-up reconcile, not one per event. A
+concurrency limit keeps a resync of many resources from flooding the API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+
+from agentos_operator.kube.client import ApiError
+from agentos_operator.metrics import Metrics
+from agentos_operator.reconcile import Context, Outcome, reconcile_key
+
+Key = tuple[str, str]
+
+
+class Reconciler:
+    """Runs reconciles for the operator; create it inside the operator's event loop."""
+
+    def __init__(self, ctx: Context, *, metrics: Metrics) -> None:
+        self._ctx = ctx
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(ctx.settings.max_concurrent_reconciles)
+        self._locks: dict[Key, asyncio.Lock] = {}
+        self._pending: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, key: Key) -> Outcome:
+        """Reconcile ``key`` now (after any running reconcile of it) and say how it ended.
+
+        Raises ``ApiError`` when a transient API failure stopped it; the caller retries.
+        """
+        async with self._lock(key):
+            outcome = await self._run_locked(key)
+        self._forget_if_gone(key, outcome)
+        return outcome
+
+    def request(self, key: Key, *, delay: float = 0.0) -> None:
+        """Ask for a reconcile of ``key``, now or after ``delay`` seconds; never blocks."""
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            timer = self._timers.get(key)
+            if timer is not None and timer.when() <= loop.time() + delay:
+                return  # an earlier retry is already planned
+            if timer is not None:
+                timer.cancel()
+            self._timers[key] = loop.call_later(delay, self._fire, key)
+            return
+        if key in self._pending:
+            return
+        self._pending.add(key)
+        task = asyncio.create_task(self._run_requested(key), name=f"reconcile {key[0]}/{key[1]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def retry_delay(self, key: Key, outcome: Outcome | None) -> float | None:
+        """How long until ``key`` should be retried after ``outcome`` (None: an API failure); None means never."""
+        settings = self._ctx.settings
+        if outcome is None or outcome.verdict == "blocked":
+            return settings.retry_delay(max(self._failures.get(key, 1) - 1, 0))
+        if outcome.verdict == "waiting":
+            return settings.secret_retry_seconds
+        return None
+
+    async def resync_forever(self, keys: Callable[[], Iterable[Key]]) -> None:
+        """Every ``resync_seconds``, ask for a reconcile of every resource ``keys`` lists."""
+        while True:
+            await asyncio.sleep(self._ctx.settings.resync_seconds)
+            for key in list(keys()):
+                self.request(key)
+
+    async def close(self) -> None:
+        """Stop: cancel planned retries and running reconciles."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _lock(self, key: Key) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.request(key)
+
+    async def _run_requested(self, key: Key) -> None:
+        async with self._lock(key):
+            if key not in self._pending:
+                return  # a reconcile that started after this request already covered it
+            try:
+                outcome: Outcome | None = await self._run_locked(key)
+            except ApiError as error:
+                outcome = None
+                self._ctx.logger.warning("reconcile of %s/%s failed, will retry: %s", *key, error)
+        if outcome is not None:
+            self._forget_if_gone(key, outcome)
+        delay = self.retry_delay(key, outcome)
+        if delay is not None:
+            self.request(key, delay=delay)
+
+    async def _run_locked(self, key: Key) -> Outcome:
+        self._pending.discard(key)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with self._slots:
+            try:
+                outcome = await reconcile_key(*key, self._ctx)
+            except ApiError:
+                self._failures[key] = self._failures.get(key, 0) + 1
+                self._metrics.observe_reconcile("error", loop.time() - started)
+                raise
+        self._metrics.observe_reconcile(outcome.verdict, loop.time() - started)
+        if outcome.verdict == "blocked":
+            self._failures[key] = self._failures.get(key, 0) + 1
+        else:
+            self._failures.pop(key, None)
+        self._metrics.set_ready(key, None if outcome.verdict == "gone" else outcome.ready)
+        return outcome
+
+    def _forget_if_gone(self, key: Key, outcome: Outcome) -> None:
+        # A deleted resource's lock would otherwise stay forever; a late waiter on it only sees "gone" again.
+        if outcome.verdict == "gone" and not self._lock(key).locked():
+            self._locks.pop(key, None)

@@ -1,0 +1,196 @@
+"""One reconcile of one ``AgentOSConfig``: validate, resolve Secrets, render, apply, prune, report.
+
+Level-triggered: whatever woke it (an edit, a child's change, a rotated Secret, the resync
+timer), it reads the resource and its children as they are now and converges them. It writes
+only what differs, so a reconcile of an unchanged resource makes no write at all, status and
+events included. Bad input never half-applies: an invalid spec or a missing Secret stops it
+before the first child is written, and the status says why.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agentos_runtime.config import ConfigError
+
+from agentos_operator import conditions, events, render, status
+from agentos_operator.errors import MissingSecretsError
+from agentos_operator.kube import kinds
+from agentos_operator.kube.children import (
+    Change,
+    ChildConflictError,
+    apply_children,
+    generated_secret_names,
+    prune_children,
+)
+from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
+from agentos_operator.kube.secrets import UnresolvedSecretsError, ensure_security_key, read_secret_values
+from agentos_operator.resources import AgentOSResource, parse_resource
+from agentos_operator.settings import OperatorSettings
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+Verdict = Literal["converged", "invalid", "waiting", "blocked", "paused", "gone"]
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a reconcile works with, passed in."""
+
+    api: ApiClient
+    settings: OperatorSettings
+    logger: Logger
+    instance: str = "agentos-operator"
+    clock: Callable[[], str] = utc_now
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a reconcile ended: ``waiting`` and ``blocked`` are retried, the others wait for a change."""
+
+    verdict: Verdict
+    message: str = ""
+    ready: str = "Unknown"
+    changes: tuple[Change, ...] = ()
+
+
+async def reconcile_key(namespace: str, name: str, ctx: Context) -> Outcome:
+    """Reconcile the resource as it is now in the API; ``gone`` when it no longer exists."""
+    body = await ctx.api.get(kinds.AGENTOS_CONFIG, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return Outcome("gone")
+    return await reconcile(body, ctx)
+
+
+async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
+    """Converge ``body``'s children and status. Raises ``ApiError`` only for failures worth a retry."""
+    meta = body["metadata"]
+    try:
+        resource = parse_resource(body)
+    except ConfigError as error:
+        message = "; ".join(str(problem) for problem in error.problems)
+        found = await _deployment(ctx, meta["namespace"], meta["name"])
+        return await _conclude(ctx, body, conditions.blocked(conditions.INVALID_SPEC, message), found, "invalid")
+    if resource.spec.paused:
+        found = await _deployment(ctx, resource.namespace, resource.name)
+        previous = (body.get("status") or {}).get("conditions") or []
+        return await _conclude(ctx, body, conditions.paused(previous, status.rollout_of(found)), found, "paused")
+    try:
+        changes, deployment = await _converge(resource, ctx)
+    except UnresolvedSecretsError as error:
+        reason = conditions.SECRET_NOT_FOUND if error.missing_secrets else conditions.SECRET_KEY_MISSING
+        return await _blocked(ctx, body, resource, reason, str(error), "waiting")
+    except MissingSecretsError as error:
+        return await _blocked(ctx, body, resource, conditions.SECRET_KEY_MISSING, str(error), "waiting")
+    except ChildConflictError as error:
+        return await _blocked(ctx, body, resource, conditions.CHILD_CONFLICT, str(error), "blocked")
+    except ApiError as error:
+        if error.transient:
+            raise
+        return await _blocked(ctx, body, resource, conditions.APPLY_FAILED, str(error), "blocked")
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    return await _conclude(
+        ctx,
+        body,
+        conditions.applied(status.rollout_of(deployment)),
+        deployment,
+        "converged",
+        changes=changes,
+        url=status.service_url(resource.name, resource.namespace, resource.spec.service.port),
+        config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
+    )
+
+
+async def _converge(resource: AgentOSResource, ctx: Context) -> tuple[list[Change], dict[str, Any] | None]:
+    """Secrets, render, apply, prune: the writes of a valid, unpaused resource."""
+    api, manager = ctx.api, ctx.settings.field_manager
+    changes: list[Change] = []
+    if await ensure_security_key(api, resource, field_manager=manager):
+        changes.append(Change("created", "Secret", render.generated_security_key_name(resource.name)))
+    values = await read_secret_values(api, resource.namespace, render.required_secret_refs(resource))
+    manifests = render.render(
+        resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image)
+    )
+    applied, live = await apply_children(
+        api, manifests, owner_name=resource.name, owner_uid=resource.uid, field_manager=manager
+    )
+    pruned = await prune_children(
+        api,
+        namespace=resource.namespace,
+        owner_name=resource.name,
+        owner_uid=resource.uid,
+        desired=manifests,
+        keep=generated_secret_names(resource.name),
+    )
+    return [*changes, *applied, *pruned], live.get("Deployment")
+
+
+async def _deployment(ctx: Context, namespace: str, name: str) -> dict[str, Any] | None:
+    return await ctx.api.get(kinds.DEPLOYMENT, namespace, name)
+
+
+async def _blocked(
+    ctx: Context, body: Mapping[str, Any], resource: AgentOSResource, reason: str, message: str, verdict: Verdict
+) -> Outcome:
+    found = await _deployment(ctx, resource.namespace, resource.name)
+    return await _conclude(ctx, body, conditions.blocked(reason, message), found, verdict)
+
+
+async def _conclude(
+    ctx: Context,
+    body: Mapping[str, Any],
+    new_conditions: Sequence[conditions.Condition],
+    deployment: Mapping[str, Any] | None,
+    verdict: Verdict,
+    *,
+    changes: Sequence[Change] = (),
+    url: str | None = None,
+    config_hash: str | None = None,
+) -> Outcome:
+    """Write the status if it changed and post the events the reconcile deserves."""
+    meta = body["metadata"]
+    previous = body.get("status") or {}
+    before = previous.get("conditions") or []
+    merged = conditions.merge(before, new_conditions, now=ctx.clock(), generation=meta.get("generation"))
+    new_status = status.build(
+        previous=previous,
+        generation=meta.get("generation"),
+        conditions=merged,
+        deployment=deployment,
+        url=url,
+        config_hash=config_hash,
+    )
+    if status.changed(previous, new_status):
+        try:
+            await ctx.api.patch(
+                kinds.AGENTOS_CONFIG,
+                meta["namespace"],
+                meta["name"],
+                {"status": status.patch(previous, new_status)},
+                subresource="status",
+                field_manager=ctx.settings.field_manager,
+            )
+        except ApiNotFoundError:
+            return Outcome("gone")
+    notices = [*events.for_changes(changes), *events.for_transition(before, merged)]
+    await events.post(
+        ctx.api,
+        notices,
+        involved=body,
+        now=ctx.clock(),
+        instance=ctx.instance,
+        field_manager=ctx.settings.field_manager,
+        logger=ctx.logger,
+    )
+    ready = conditions.find(merged, conditions.READY) or {}
+    message = next((n.message for n in notices if n.type == "Warning"), "")
+    return Outcome(
+        verdict, message or str(ready.get("message", "")), str(ready.get("status", "Unknown")), tuple(changes)
+    )

@@ -1,0 +1,85 @@
+"""The operator's settings: one typed object, read from the environment once and passed down.
+
+Every knob the operator has lives here, so the Helm chart, the CLI flags (which override the
+environment) and the tests set the same fields. Durations are seconds as floats so tests can
+use small values; the defaults suit a real cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_RUNTIME_IMAGE = "ghcr.io/kube-agentos/runtime:0.1.0"
+FIELD_MANAGER = "agentos-operator"
+
+
+class OperatorSettings(BaseSettings):
+    """What the operator runs with; environment variables are ``AGENTOS_<FIELD>`` unless noted."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTOS_", extra="ignore", populate_by_name=True, frozen=True)
+
+    runtime_image: str = Field(
+        default=DEFAULT_RUNTIME_IMAGE, min_length=1, description="Image of resources that name none."
+    )
+    namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=AliasChoices("WATCH_NAMESPACES", "AGENTOS_NAMESPACES", "namespaces"),
+        description="Namespaces (or globs like `team-*`) to watch, a comma list; empty means all namespaces.",
+    )
+    resync_seconds: float = Field(
+        default=300.0, gt=0, description="How often every resource is reconciled even when nothing changed."
+    )
+    secret_retry_seconds: float = Field(
+        default=30.0, gt=0, description="Delay before looking again for a referenced Secret that is missing."
+    )
+    error_retry_seconds: float = Field(
+        default=2.0, gt=0, description="First delay after a failed API call; doubles on each failure in a row."
+    )
+    error_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest delay between retries.")
+    max_concurrent_reconciles: int = Field(
+        default=10, ge=1, description="Reconciles running at once, so a burst of resources cannot flood the API."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_port: int = Field(default=8080, ge=0, le=65535, description="Prometheus metrics port; 0 disables.")
+    health_port: int = Field(default=8081, ge=0, le=65535, description="Liveness/readiness port; 0 disables.")
+    leader_election: bool = Field(
+        default=False, description="Run only while holding a Lease, so several replicas never both write."
+    )
+    lease_name: str = Field(default="agentos-operator", min_length=1)
+    lease_namespace: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AGENTOS_LEASE_NAMESPACE", "POD_NAMESPACE", "lease_namespace"),
+        description="Namespace of the Lease; the pod's own namespace by default.",
+    )
+    lease_duration_seconds: int = Field(
+        default=15, ge=1, description="How long a Lease holds without renewal before another replica may take it."
+    )
+    pod_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("POD_NAME", "HOSTNAME", "pod_name"),
+        description="This replica's identity in the Lease and in Events.",
+    )
+    api_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one Kubernetes API request.")
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def cluster_wide(self) -> bool:
+        return not self.namespaces
+
+    @property
+    def field_manager(self) -> str:
+        return FIELD_MANAGER
+
+    def retry_delay(self, attempt: int) -> float:
+        """Exponential backoff after ``attempt`` failures in a row (0 is the first retry)."""
+        return float(min(self.error_retry_seconds * 2 ** min(attempt, 30), self.error_retry_max_seconds))

@@ -1,0 +1,80 @@
+"""The ``AgentOSConfig`` status: built from what a reconcile saw, and compared before it is written.
+
+Pure. The reconciler writes status only when ``changed`` says so, which is what keeps a resync
+of an unchanged resource free of writes. Nothing here ever holds a Secret value: the status
+carries names, counts, a hash and conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agentos_operator.conditions import Rollout
+
+# The keys this operator owns under ``status``; anything else there (kopf's bookkeeping) is left alone.
+OWNED_KEYS = ("observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url", "configHash")
+
+
+def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
+    """Read a Deployment's progress; None when there is no Deployment."""
+    if deployment is None:
+        return None
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    generation = (deployment.get("metadata") or {}).get("generation") or 0
+    desired = spec.get("replicas")
+    return Rollout(
+        desired=1 if desired is None else int(desired),  # the API server's default
+        ready=int(status.get("readyReplicas") or 0),
+        available=int(status.get("availableReplicas") or 0),
+        updated=int(status.get("updatedReplicas") or 0),
+        current=int(status.get("observedGeneration") or 0) >= int(generation),
+    )
+
+
+def format_selector(match_labels: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(match_labels.items()))
+
+
+def build(
+    *,
+    previous: Mapping[str, Any],
+    generation: int | None,
+    conditions: Sequence[Mapping[str, Any]],
+    deployment: Mapping[str, Any] | None,
+    url: str | None = None,
+    config_hash: str | None = None,
+) -> dict[str, Any]:
+    """The new status. Fields a reconcile could not learn this time (``url``, ``configHash``) keep their value."""
+    status: dict[str, Any] = {"observedGeneration": generation, "conditions": list(conditions)}
+    url = url if url is not None else previous.get("url")
+    config_hash = config_hash if config_hash is not None else previous.get("configHash")
+    if deployment is not None:
+        live = deployment.get("status") or {}
+        status["replicas"] = int(live.get("replicas") or 0)
+        status["readyReplicas"] = int(live.get("readyReplicas") or 0)
+        match_labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if match_labels:
+            status["selector"] = format_selector(match_labels)
+    elif previous.get("selector"):
+        status["selector"] = previous["selector"]
+    if url is not None:
+        status["url"] = url
+    if config_hash is not None:
+        status["configHash"] = config_hash
+    return status
+
+
+def changed(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether writing ``status`` would change any key this operator owns."""
+    return any(previous.get(key) != status.get(key) for key in OWNED_KEYS)
+
+
+def patch(previous: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch turning ``previous`` into ``status`` for the owned keys (None removes a key)."""
+    return {key: status.get(key) for key in OWNED_KEYS if previous.get(key) != status.get(key)}
+
+
+def service_url(name: str, namespace: str, port: int) -> str:
+    return f"http://{name}.{namespace}.svc:{port}"

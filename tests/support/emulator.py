@@ -1,0 +1,461 @@
+"""A Kubernetes API server for tests: kmock's ``KubernetesEmulator`` plus what a real server does.
+
+kmock 0.8 (pinned) keeps objects in memory but leaves out what kopf and our operator rely on:
+object identity and versions (uid, resourceVersion, generation, creationTimestamp), 201 on
+create, optimistic concurrency (409 on a stale resourceVersion), watches that resume from a
+resourceVersion without losing events between list and watch, label selectors, the status
+subresource, server-side apply creating missing objects, ``stringData``, ownerReference garbage
+collection, ``/api/v1/namespaces`` and core discovery (``v1``, not ``/v1``). This subclass adds
+them, plus what only tests need: a request log counted by verb and injected faults (error
+statuses, dropped watches). It relies on kmock's private hooks, hence the pin.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import copy
+import datetime
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp.web
+import attrs
+import jsonpatch
+import kmock
+import yaml
+from kmock._internal import dicts, enums, parsing, references, rendering
+
+Body = dict[str, Any]
+Key = tuple[references.resource, str | None, str]
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+APPLY_PATCH = "application/apply-patch+yaml"
+NAMESPACES_PATH = re.compile(r"/api/v1/namespaces(?:/([^/]+)(?:/(status|finalize))?)?")
+SECRETS = references.resource("", "v1", "secrets")
+NAMESPACES = references.resource("", "v1", "namespaces")
+# Metadata the server owns: a write can never change these.
+SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp", "name")
+# The verbs faults and request counts speak of, from kmock's actions.
+VERBS = {"CREATE": "create", "UPDATE": "patch", "DELETE": "delete", "FETCH": "get", "LIST": "list", "WATCH": "watch"}
+
+
+class _DropWatches:
+    """Put on a resource's event bus to end every open watch of it, as an API server restart would."""
+
+
+@dataclass
+class Fault:
+    """An injected failure: the next ``times`` matching requests get ``status`` instead of an answer."""
+
+    status: int
+    verb: str | None
+    plural: str | None
+    times: int
+
+    def matches(self, request: rendering.Request) -> bool:
+        verb = VERBS.get(request.action.name) if request.action is not None else None
+        plural = request.resource.plural if request.resource is not None else None
+        return (self.verb is None or self.verb == verb) and (self.plural is None or self.plural == plural)
+
+
+def now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def selector_matches(labels: Mapping[str, str], selector: str) -> bool:
+    """Equality-based and existence label selectors: ``a=b,c!=d,e,!f``."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def encode_string_data(body: Body) -> None:
+    """Move a Secret's ``stringData`` into base64 ``data``, as the API server does on write."""
+    string_data = body.pop("stringData", None) or {}
+    if string_data:
+        data = body.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+@attrs.define(kw_only=True)
+class Emulator(kmock.KubernetesEmulator):
+    """The stateful API server; tests also drive it directly with ``create``/``patch``/``delete``."""
+
+    _revision: int = attrs.field(default=0, init=False)
+    _journal: dict[references.resource, list[Body]] = attrs.field(
+        factory=lambda: collections.defaultdict(list), init=False
+    )
+    _faults: list[Fault] = attrs.field(factory=list, init=False)
+
+    # -- what tests call --------------------------------------------------------------------------
+
+    def fail_next(self, status: int, *, verb: str | None = None, plural: str | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` requests matching ``verb`` (create, patch, get...) and ``plural`` with ``status``."""
+        self._faults.append(Fault(status=status, verb=verb, plural=plural, times=times))
+
+    async def drop_watches(self) -> None:
+        """End every open watch stream cleanly; clients must resume from their last resourceVersion."""
+        async with self._lock:
+            for bus in list(self._buses.values()):
+                await bus.put(_DropWatches())
+
+    def mark(self) -> int:
+        """A position in the request log, for ``requests_since``."""
+        return len(self._requests)
+
+    def requests_since(self, mark: int) -> list[rendering.Request]:
+        return list(self._requests[mark:])
+
+    def writes_since(self, mark: int) -> list[rendering.Request]:
+        return [r for r in self._requests[mark:] if r.method.value in WRITE_METHODS]
+
+    def read(self, resource: str, namespace: str | None, name: str) -> Body | None:
+        """The current object, or None when absent."""
+        key = (references.resource(resource), namespace, name)
+        return copy.deepcopy(self._objects[key].raw) if self._is_live(key) else None
+
+    def list_objects(self, resource: str, namespace: str | None = None) -> list[Body]:
+        res = references.resource(resource)
+        return [
+            copy.deepcopy(obj.raw)
+            for (r, ns, _), obj in self._objects.items()
+            if r == res and not obj.deleted and (namespace is None or ns == namespace)
+        ]
+
+    async def create(self, resource: str, body: Body, *, namespace: str | None = None) -> Body:
+        async with self._lock:
+            return await self._create(references.resource(resource), namespace, body)
+
+    async def patch(
+        self, resource: str, namespace: str | None, name: str, patch: Any, *, subresource: str | None = None
+    ) -> Body:
+        key = (references.resource(resource), namespace, name)
+        async with self._lock:
+            return await self._patch(key, patch, subresource=subresource)
+
+    async def delete(self, resource: str, namespace: str | None, name: str) -> None:
+        async with self._lock:
+            await self._delete((references.resource(resource), namespace, name))
+
+    # -- request dispatch -------------------------------------------------------------------------
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # kmock cannot parse /api/v1/namespaces[/name]: it crashes with a 500. Parse those here.
+        match = NAMESPACES_PATH.fullmatch(raw_request.path)
+        if match is None:
+            return await super().__call__(raw_request)
+        request = await self._parse_namespace_request(raw_request, name=match[1], subresource=match[2])
+        self._requests.append(request)
+        try:
+            return await self._handle(request)
+        except rendering.StreamingError:
+            raise
+        except Exception as e:
+            return await self._render_error(e)
+
+    async def _parse_namespace_request(
+        self, raw_request: aiohttp.web.BaseRequest, *, name: str | None, subresource: str | None
+    ) -> rendering.Request:
+        body = await raw_request.read()
+        text = await raw_request.text()
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            data = None
+        parsed = parsing.ParsedPath(group="", version="v1", plural="namespaces", name=name, subresource=subresource)
+        method = enums.method(raw_request.method)
+        return rendering.Request(
+            id=len(self._requests),
+            raw_request=raw_request,
+            url=raw_request.url,
+            method=raw_request.method,
+            params=dict(raw_request.query),
+            headers=dict(raw_request.headers),
+            data=data,
+            body=body,
+            text=text,
+            action=parsing.guess_k8s(parsed, method, dict(raw_request.query)),
+            resource=NAMESPACES,
+            namespace=None,
+            name=name,
+            subresource=subresource,
+        )
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        self._raise_injected_fault(request)
+        resource, action = request.resource, request.action
+        if resource is None or resource.plural is None or action is None or action == enums.action.WATCH:
+            return await super(kmock.KubernetesEmulator, self)._handle(request)  # discovery, watch streams
+        self._require_known(resource)
+        async with self._lock:
+            key = (resource, request.namespace, request.name or "")
+            if action == enums.action.CREATE:
+                return aiohttp.web.json_response(
+                    await self._create(resource, request.namespace, request.data), status=201
+                )
+            if action == enums.action.UPDATE:
+                return await self._serve_patch(key, request)
+            if action == enums.action.DELETE:
+                return aiohttp.web.json_response(await self._delete(key))
+            if action == enums.action.FETCH:
+                return aiohttp.web.json_response(self._live(key))
+            return aiohttp.web.json_response(self._serve_listing(request))
+
+    def _raise_injected_fault(self, request: rendering.Request) -> None:
+        for fault in self._faults:
+            if fault.times > 0 and fault.matches(request):
+                fault.times -= 1
+                reason = {409: "Conflict", 404: "NotFound", 422: "Invalid"}.get(fault.status, "InternalError")
+                raise kmock.KubernetesError(
+                    status=fault.status, reason=reason, message=f"injected fault {fault.status}"
+                )
+
+    def _require_known(self, resource: references.resource) -> None:
+        if resource not in self._get_resources():
+            raise kmock.KubernetesResourceNotFoundError()
+
+    async def _serve_patch(self, key: Key, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        patch = request.data
+        if request.headers.get("Content-Type", "").startswith(APPLY_PATCH):
+            if not request.params.get("fieldManager"):
+                raise kmock.KubernetesError(
+                    status=400, reason="BadRequest", message="fieldManager is required for apply"
+                )
+            patch = patch if patch is not None else yaml.safe_load(request.text)
+            if not self._is_live(key):  # server-side apply creates what is missing
+                return aiohttp.web.json_response(await self._create(key[0], key[1], patch), status=201)
+        body = await self._patch(key, patch, subresource=request.subresource)
+        return aiohttp.web.json_response(body)
+
+    # -- state changes (callers hold self._lock) --------------------------------------------------
+
+    def _is_live(self, key: Key) -> bool:
+        return key in self._objects and not self._objects[key].deleted
+
+    def _live(self, key: Key) -> Body:
+        if not self._is_live(key):
+            raise kmock.KubernetesObjectNotFoundError()
+        return copy.deepcopy(self._objects[key].raw)
+
+    def _next_revision(self) -> str:
+        self._revision += 1
+        return str(self._revision)
+
+    async def _publish(self, resource: references.resource, kind: str, body: Body) -> None:
+        event = {"type": kind, "object": copy.deepcopy(body)}
+        self._journal[resource].append(event)
+        await self._buses[resource].put(event)
+
+    async def _create(self, resource: references.resource, namespace: str | None, data: Any) -> Body:
+        body: Body = copy.deepcopy(data) if isinstance(data, Mapping) else {}
+        meta = body.setdefault("metadata", {})
+        namespace = namespace or meta.get("namespace")
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        if not meta.get("name"):
+            raise kmock.KubernetesError(status=422, reason="Invalid", message="metadata.name: Required value")
+        key = (resource, namespace, meta["name"])
+        if self._is_live(key):
+            raise kmock.KubernetesError(status=409, reason="AlreadyExists", message=f"{meta['name']} already exists")
+        for field in SERVER_METADATA[:-1]:
+            meta.pop(field, None)
+        if namespace is not None:
+            meta["namespace"] = namespace
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1, resourceVersion=self._next_revision())
+        if resource == SECRETS:
+            encode_string_data(body)
+        if key in self._objects:
+            self._objects[key].create(body)
+        else:
+            self._objects[key] = body
+        await self._publish(resource, "ADDED", body)
+        return copy.deepcopy(body)
+
+    async def _patch(self, key: Key, patch: Any, *, subresource: str | None) -> Body:
+        old = self._live(key)
+        new = self._apply_patch(old, patch)
+        new = self._protect(key[0], old, new, subresource=subresource)
+        if key[0] == SECRETS:
+            encode_string_data(new)
+        if new == old:  # a write that changes nothing is not a new version: no event
+            return old
+        if new.get("spec") != old.get("spec"):
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        new["metadata"]["resourceVersion"] = self._next_revision()
+        self._objects[key].history.append(new)
+        meta = new["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            return await self._remove(key)
+        await self._publish(key[0], "MODIFIED", new)
+        return copy.deepcopy(new)
+
+    @staticmethod
+    def _apply_patch(old: Body, patch: Any) -> Body:
+        if isinstance(patch, list):
+            try:
+                result: Body = jsonpatch.apply_patch(old, patch, in_place=False)
+            except jsonpatch.JsonPatchTestFailed as e:
+                raise kmock.KubernetesError(status=422, reason="Invalid", message=f"test failed: {e}") from e
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
+                raise kmock.KubernetesError(status=422, reason="Invalid", message=str(e)) from e
+            return result
+        if not isinstance(patch, Mapping):
+            raise kmock.KubernetesError(
+                status=400, reason="BadRequest", message="the patch must be an object or a list"
+            )
+        expected = (patch.get("metadata") or {}).get("resourceVersion")
+        if expected is not None and str(expected) != old["metadata"]["resourceVersion"]:
+            raise kmock.KubernetesError(
+                status=409,
+                reason="Conflict",
+                message="the object has been modified; please apply your changes to the latest version",
+            )
+        return dict(dicts.merge_patch_dict(old, patch))
+
+    def _protect(self, resource: references.resource, old: Body, new: Body, *, subresource: str | None) -> Body:
+        """Undo what a client may not change: server metadata, and status/spec across the subresource line."""
+        if subresource == "status":
+            result = copy.deepcopy(old)
+            if "status" in new:
+                result["status"] = new["status"]
+            else:
+                result.pop("status", None)
+            return result
+        meta = new.setdefault("metadata", {})
+        for field in SERVER_METADATA:
+            if field in old["metadata"]:
+                meta[field] = old["metadata"][field]
+            else:
+                meta.pop(field, None)
+        if "status" in self._resources[resource].subresources:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        return new
+
+    async def _delete(self, key: Key) -> Body:
+        body = self._live(key)
+        meta = body["metadata"]
+        if meta.get("deletionTimestamp"):
+            return body
+        if meta.get("finalizers"):
+            meta.update(deletionTimestamp=now(), resourceVersion=self._next_revision())
+            self._objects[key].history.append(body)
+            await self._publish(key[0], "MODIFIED", body)
+            return copy.deepcopy(body)
+        return await self._remove(key)
+
+    async def _remove(self, key: Key) -> Body:
+        """Delete for real, then collect what the object owned, as the garbage collector would."""
+        body = self._live(key)
+        body["metadata"]["resourceVersion"] = self._next_revision()
+        self._objects[key].delete()
+        await self._publish(key[0], "DELETED", body)
+        await self._collect_dependents(body["metadata"]["uid"])
+        return body
+
+    async def _collect_dependents(self, owner_uid: str) -> None:
+        live_uids = {obj.raw["metadata"].get("uid") for obj in self._objects.values() if not obj.deleted}
+        for key, obj in list(self._objects.items()):
+            if obj.deleted:
+                continue
+            refs = obj.raw["metadata"].get("ownerReferences") or []
+            if not any(ref.get("uid") == owner_uid for ref in refs):
+                continue
+            remaining = [ref for ref in refs if ref.get("uid") != owner_uid and ref.get("uid") in live_uids]
+            if remaining:
+                await self._patch(key, {"metadata": {"ownerReferences": remaining}}, subresource=None)
+            elif self._is_live(key):
+                await self._delete(key)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _matching(self, request: rendering.Request) -> list[Body]:
+        labels = request.params.get("labelSelector", "")
+        fields = dict(f.split("=", 1) for f in request.params.get("fieldSelector", "").split(",") if "=" in f)
+        found = []
+        for (resource, namespace, name), obj in self._objects.items():
+            if obj.deleted or resource != request.resource:
+                continue
+            if request.namespace is not None and namespace != request.namespace:
+                continue
+            body = obj.raw
+            if not selector_matches(body["metadata"].get("labels") or {}, labels):
+                continue
+            if fields.get("metadata.name", name) != name:
+                continue
+            found.append(copy.deepcopy(body))
+        return found
+
+    def _serve_listing(self, request: rendering.Request) -> Body:
+        assert request.resource is not None
+        info = self._resources[request.resource]
+        kind = info.kind or request.resource.plural.capitalize()
+        group_version = "/".join(filter(None, (request.resource.group, request.resource.version)))
+        return {
+            "apiVersion": group_version,
+            "kind": f"{kind}List",
+            "metadata": {"resourceVersion": str(self._revision)},
+            "items": self._matching(request),
+        }
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        yield b""  # send the headers now: a quiet watch must still be a started stream
+        assert request.resource is not None
+        since = request.params.get("resourceVersion")
+        labels = request.params.get("labelSelector", "")
+        bus = self._buses[request.resource]
+        async with self._lock:  # the snapshot and the bus mark are taken together: no event falls between
+            marker = await bus.mark()
+            if since in (None, "", "0"):
+                backlog = [{"type": "ADDED", "object": body} for body in self._matching(request)]
+            else:
+                journal = self._journal[request.resource]
+                backlog = [e for e in journal if int(e["object"]["metadata"]["resourceVersion"]) > int(since)]
+        try:
+            for event in backlog:
+                if self._event_matches(request, event, labels):
+                    yield copy.deepcopy(event)
+            async for item in bus.stream(since=marker):
+                if isinstance(item, _DropWatches):
+                    return
+                if self._event_matches(request, item, labels):
+                    yield copy.deepcopy(item)
+        finally:
+            await bus.unmark(marker)
+
+    @staticmethod
+    def _event_matches(request: rendering.Request, event: Body, labels: str) -> bool:
+        meta = event["object"].get("metadata", {})
+        if request.namespace is not None and meta.get("namespace") != request.namespace:
+            return False
+        if request.name is not None and meta.get("name") != request.name:
+            return False
+        return selector_matches(meta.get("labels") or {}, labels)
+
+    # -- discovery --------------------------------------------------------------------------------
+
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_version(request)
+        assert isinstance(payload, dict)
+        payload["groupVersion"] = payload["groupVersion"].lstrip("/")  # kmock says "/v1" for the core group
+        return payload
