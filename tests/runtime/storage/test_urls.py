@@ -1,0 +1,63 @@
+"""Database URLs: which variable, which driver, and never a password in text we produce."""
+
+from __future__ import annotations
+
+import pytest
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.urls import database_url, redact
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgres://app:pw@db:5432/agentos",
+        "postgresql://app:pw@db:5432/agentos",
+        "postgresql+psycopg://app:pw@db:5432/agentos",
+        "postgresql+asyncpg://app:pw@db:5432/agentos",
+    ],
+)
+def test_every_postgres_scheme_is_spoken_through_psycopg(given: str) -> None:
+    config = DatabaseConfig(id="main", type="postgres")
+
+    assert database_url(config, {"DATABASE_URL": given}) == "postgresql+psycopg://app:pw@db:5432/agentos"
+
+
+def test_redis_urls_are_kept_and_read_from_redis_url_by_default() -> None:
+    config = DatabaseConfig(id="cache", type="redis")
+
+    assert database_url(config, {"REDIS_URL": "rediss://:pw@cache:6380/2"}) == "rediss://:pw@cache:6380/2"
+
+
+def test_a_declared_variable_replaces_the_default_one() -> None:
+    config = DatabaseConfig(id="main", type="postgres", url_env="MEMORY_DB_URL")
+
+    url = database_url(config, {"DATABASE_URL": "postgres://wrong/db", "MEMORY_DB_URL": "postgres://right/db"})
+
+    assert url == "postgresql+psycopg://right/db"
+
+
+@pytest.mark.parametrize("environ", [{}, {"DATABASE_URL": ""}])
+def test_an_unset_or_empty_variable_is_unavailable_and_named(environ: dict[str, str]) -> None:
+    with pytest.raises(StorageUnavailable, match="database 'main': environment variable DATABASE_URL is not set"):
+        database_url(DatabaseConfig(id="main", type="postgres"), environ)
+
+
+@pytest.mark.parametrize(("kind", "given"), [("postgres", "redis://:pw@x/0"), ("redis", "postgres://u:pw@x/db")])
+def test_a_url_of_the_wrong_kind_is_refused_without_quoting_it(kind: str, given: str) -> None:
+    config = DatabaseConfig(id="main", type=kind)  # type: ignore[arg-type]
+
+    with pytest.raises(StorageUnavailable) as raised:
+        database_url(config, {"DATABASE_URL": given, "REDIS_URL": given})
+
+    assert "pw" not in str(raised.value)
+
+
+def test_redact_removes_credentials_of_any_url_and_the_known_password_anywhere() -> None:
+    url = "postgresql+psycopg://app:hunter2@db:5432/x"
+    text = "failed for postgresql://app:hunter2@db:5432/x and redis://:other@cache/0; password hunter2 rejected"
+
+    cleaned = redact(text, url)
+
+    assert "hunter2" not in cleaned and "other" not in cleaned
+    assert "postgresql://***@db:5432/x" in cleaned and "redis://***@cache/0" in cleaned
