@@ -280,29 +280,38 @@ class FakeOpenAIServer:
 
 
 @contextmanager
-def serve_fake_openai(app: FakeOpenAI | None = None) -> Iterator[FakeOpenAIServer]:
-    """Run ``app`` (a fresh ``FakeOpenAI`` by default) under uvicorn in a background thread."""
-    app = app or FakeOpenAI()
+def serve_asgi(app: Callable[[Scope, Receive, Send], Awaitable[None]], *, lifespan: str = "off") -> Iterator[int]:
+    """Run any ASGI ``app`` under uvicorn on 127.0.0.1 in a background thread; yields its port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-openai")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="asgi-test-server")
     thread.start()
     deadline = time.monotonic() + _START_DEADLINE
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake OpenAI server did not start")
+            raise RuntimeError("the test server did not start")
         time.sleep(0.005)
     try:
-        yield FakeOpenAIServer(app, port)
+        yield port
     finally:
-        app.close_waits()
         server.should_exit = True
         thread.join(timeout=_START_DEADLINE)
         sock.close()
+
+
+@contextmanager
+def serve_fake_openai(app: FakeOpenAI | None = None) -> Iterator[FakeOpenAIServer]:
+    """Run ``app`` (a fresh ``FakeOpenAI`` by default) under uvicorn in a background thread."""
+    app = app or FakeOpenAI()
+    with serve_asgi(app, lifespan="on") as port:
+        try:
+            yield FakeOpenAIServer(app, port)
+        finally:
+            app.close_waits()  # end hung replies first, so shutdown does not wait for them
 
 
 @pytest.fixture(scope="session")

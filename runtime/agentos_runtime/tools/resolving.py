@@ -56,7 +56,7 @@ def resolve_tools(
                 known = ", ".join(sorted({*BUILTIN_TOOLS, *plugins}))
                 problems.append(Problem(at, f"unknown tool '{name}': known tools are {known}"))
                 continue
-            tool = _build_plugin(plugins[name], settings, settings_at, problems)
+            tool = _build_plugin(plugins[name], settings, problems, at=at, settings_at=settings_at)
         if tool is not None:
             tools.append(tool)
     for name in settings_of:
@@ -85,7 +85,7 @@ def _build_builtin(name: str, settings: dict[str, Any], at: Path, problems: list
 
 
 def _build_plugin(
-    entry_point: metadata.EntryPoint, settings: dict[str, Any], at: Path, problems: list[Problem]
+    entry_point: metadata.EntryPoint, settings: dict[str, Any], problems: list[Problem], *, at: Path, settings_at: Path
 ) -> Tool | None:
     source = f"entry point '{entry_point.value}'"
     try:
@@ -95,14 +95,14 @@ def _build_plugin(
         return None
     if isinstance(loaded, Tool):
         if settings:
-            problems.append(Problem(at, f"the '{entry_point.name}' tool takes no settings"))
+            problems.append(Problem(settings_at, f"the '{entry_point.name}' tool takes no settings"))
             return None
         tool = loaded
     elif callable(loaded):
         try:
             tool = loaded(settings)
         except Exception as error:  # a factory rejecting its settings is a config problem
-            problems.append(Problem(at, f"tool '{entry_point.name}' rejected its settings: {error}"))
+            problems.append(Problem(settings_at, f"tool '{entry_point.name}' rejected its settings: {error}"))
             return None
         if not isinstance(tool, Tool):
             problems.append(Problem(at, f"{source} returned {type(tool).__name__}, not a Tool"))
