@@ -14,7 +14,10 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentos_runtime.config import Problem, RuntimeConfig
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
@@ -34,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pydantic
 
-    from agentos_runtime.app import create_app, load_runtime_config
+    from agentos_runtime.app import create_app
     from agentos_runtime.config import ConfigError
     from agentos_runtime.settings import Settings
 
@@ -86,3 +89,52 @@ def _report(headline: str, lines: list[str]) -> None:
     sys.stderr.write(headline + "\n")
     for line in lines:
         sys.stderr.write(f"  {line}\n")
+
+
+def load_runtime_config(path: str | Path) -> RuntimeConfig:
+    """``load_config`` plus the checks only building the components makes, reported together.
+
+    Raises ``ConfigError`` listing every problem: schema problems alone when the file does not
+    validate, otherwise reference problems and tool problems at once.
+    """
+    from agentos_runtime.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        document = _schema_valid_document(path)
+        if document is None:
+            raise
+        raise ConfigError([*error.problems, *check_components(document)]) from error
+    problems = check_components(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _schema_valid_document(path: str | Path) -> RuntimeConfig | None:
+    """The file as a ``RuntimeConfig`` when it validates, ignoring references; else ``None``."""
+    import pydantic
+    import yaml
+
+    from agentos_runtime.config import RuntimeConfig
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return RuntimeConfig.model_validate(data or {}, by_alias=False, by_name=True)
+    except (OSError, yaml.YAMLError, pydantic.ValidationError):
+        return None
+
+
+def check_components(config: RuntimeConfig) -> list[Problem]:
+    """Problems only building the components reveals (unknown tool names, bad tool settings)."""
+    from agentos_runtime.config import ConfigError
+    from agentos_runtime.tools import resolve_tools
+
+    problems: list[Problem] = []
+    for index, agent in enumerate(config.agents):
+        try:
+            resolve_tools(agent.tools, agent.tool_config, path=("agents", index))
+        except ConfigError as error:
+            problems.extend(error.problems)
+    return problems

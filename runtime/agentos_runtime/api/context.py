@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from agentos_runtime.config import AgentConfig, DatabaseConfig, RuntimeConfig
-from agentos_runtime.llm.ports import ChatModel, ToolSchema
+from agentos_runtime.config import DatabaseConfig, RuntimeConfig
+from agentos_runtime.llm.ports import ChatModel
+from agentos_runtime.runs import Agent, RunRegistry
 from agentos_runtime.storage.ports import Database
 
 
@@ -31,26 +31,6 @@ class OpenDatabase:
 
 
 @dataclass(frozen=True)
-class AgentEntry:
-    """One declared agent with everything resolved: its database, model, tools and engine."""
-
-    config: AgentConfig
-    db_id: str
-    model: ChatModel
-    tool_schemas: tuple[ToolSchema, ...]
-    engine: Any
-    """The engine's agent; typed by ``runs`` (``Agent.run(RunRequest)``)."""
-
-    @property
-    def id(self) -> str:
-        return self.config.id
-
-    @property
-    def name(self) -> str:
-        return self.config.name or self.config.id
-
-
-@dataclass(frozen=True)
 class RuntimeContext:
     os_id: str
     config: RuntimeConfig
@@ -59,6 +39,6 @@ class RuntimeContext:
     """Every open database by id, in declaration order."""
     default_db_id: str
     models: Mapping[str, ChatModel]
-    agents: Mapping[str, AgentEntry]
-    runs: Any
-    """The engine's ``RunRegistry`` of in-flight runs."""
+    agents: Mapping[str, Agent]
+    runs: RunRegistry
+    """The runs in flight, to cancel one or wind them all down."""

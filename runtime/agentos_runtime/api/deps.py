@@ -12,8 +12,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from agentos_runtime.api.context import AgentEntry, OpenDatabase, RuntimeContext
+from agentos_runtime.api.context import OpenDatabase, RuntimeContext
 from agentos_runtime.errors import BadRequest, NotFound
+from agentos_runtime.runs import Agent
 
 
 def get_context(request: Request) -> RuntimeContext:
@@ -24,14 +25,14 @@ def get_context(request: Request) -> RuntimeContext:
 ContextDep = Annotated[RuntimeContext, Depends(get_context)]
 
 
-def get_agent(agent_id: str, context: ContextDep) -> AgentEntry:
+def get_agent(agent_id: str, context: ContextDep) -> Agent:
     agent = context.agents.get(agent_id)
     if agent is None:
         raise NotFound("Agent not found")
     return agent
 
 
-AgentDep = Annotated[AgentEntry, Depends(get_agent)]
+AgentDep = Annotated[Agent, Depends(get_agent)]
 
 
 def select_database(databases: Mapping[str, OpenDatabase], db_id: str | None, table: str | None) -> OpenDatabase:

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from agentos_runtime.api.assembly import Connectors
 from agentos_runtime.api.context import RuntimeContext
-from agentos_runtime.app import AppDependencies, create_app
+from agentos_runtime.app import create_app
 from agentos_runtime.config import DatabaseConfig, parse_config_text
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage.factory import open_database
@@ -69,8 +70,8 @@ async def serve(
 ) -> AsyncIterator[Served]:
     config = parse_config_text(config_text)
     app_settings = Settings(os_security_key=security_key, data_dir=data_dir, **settings)
-    dependencies = AppDependencies(environ=dict(environ or {}), open_database=open_database)
-    app = create_app(app_settings, config, dependencies=dependencies)
+    connectors = Connectors(environ=dict(environ or {}), open_database=open_database)
+    app = create_app(app_settings, config, connectors=connectors)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentos_runtime.api.context import AgentEntry, OpenDatabase
+from agentos_runtime.api.context import OpenDatabase
 from agentos_runtime.llm.ports import ChatModel
+from agentos_runtime.runs import Agent
 
 JSON = dict[str, Any]
 
@@ -35,7 +36,7 @@ def model_detail(model: ChatModel) -> JSON:
     return {"name": model.name, "model": model.model, "provider": model.provider}
 
 
-def agent_summary(agent: AgentEntry) -> JSON:
+def agent_summary(agent: Agent) -> JSON:
     return _without_none(
         {
             "id": agent.id,
@@ -49,10 +50,10 @@ def agent_summary(agent: AgentEntry) -> JSON:
     )
 
 
-def agent_detail(agent: AgentEntry, database: OpenDatabase) -> JSON:
+def agent_detail(agent: Agent, database: OpenDatabase) -> JSON:
     config = agent.config
     memory_enabled = config.enable_user_memories or config.enable_agentic_memory
-    tools = [_tool_view(schema) for schema in agent.tool_schemas]
+    tools = [_tool_view(tool.schema()) for tool in agent.tools]
     system_message = {
         "system_message": config.system_message,
         "system_message_role": "system",

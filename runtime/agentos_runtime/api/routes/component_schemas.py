@@ -49,7 +49,7 @@ def team_detail(team: TeamConfig, context: RuntimeContext) -> JSON:
     for member_id in team.members:
         agent = context.agents.get(member_id)
         if agent is not None:
-            members.append(agent_detail(agent, context.databases[agent.db_id]))
+            members.append(agent_detail(agent, context.databases[agent.db_id or context.default_db_id]))
             continue
         member_team = next((t for t in context.config.teams if t.id == member_id), None)
         if member_team is not None:

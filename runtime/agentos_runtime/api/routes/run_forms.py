@@ -10,10 +10,12 @@ field here is a 400 naming it: a run must not silently start without the state i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agentos_runtime.errors import BadRequest
+from agentos_runtime.runs import RunRequest
 
 DECLARED_FIELDS = frozenset(
     {"message", "stream", "session_id", "user_id", "files", "files_metadata", "version", "background", "factory_input"}
@@ -50,3 +52,31 @@ def decode_json_field(key: str, text: str) -> Any:
 def decode_scalar(text: str) -> Any:
     """``"true"``/``"false"`` as booleans, ``"null"``/``"none"`` as ``None``, anything else as text."""
     return _SCALARS.get(text.lower(), text)
+
+
+def run_request(*, message: str, session_id: str | None, user_id: str | None, extras: Mapping[str, Any]) -> RunRequest:
+    """The engine's request for one run: a new session when none is named, overrides checked."""
+    history = extras.get("add_history_to_context")
+    if history is not None and not isinstance(history, bool):
+        raise BadRequest("Invalid add_history_to_context parameter: expected true or false")
+    return RunRequest(
+        message=message,
+        session_id=session_id or str(uuid.uuid4()),
+        user_id=user_id or None,
+        session_state=extras.get("session_state"),
+        metadata=extras.get("metadata"),
+        add_history_to_context=history,
+        num_history_runs=_positive_int("num_history_runs", extras.get("num_history_runs")),
+    )
+
+
+def _positive_int(key: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid {key} parameter: expected a whole number") from None
+    if number < 1:
+        raise BadRequest(f"Invalid {key} parameter: expected at least 1")
+    return number

@@ -1,0 +1,123 @@
+"""Opening and closing the runtime context: databases, model clients, agents, runs.
+
+``open_context`` is what the app's lifespan runs at start-up; ``close_context`` at shutdown
+first winds down the runs in flight (each is recorded, CANCELLED if it had to be stopped),
+then closes model clients and database connections. What connects is passed in as
+``Connectors`` so tests can swap a database opener without patching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agentos_runtime.api.context import OpenDatabase, RuntimeContext
+from agentos_runtime.config import DatabaseConfig, RuntimeConfig
+from agentos_runtime.settings import Settings
+from agentos_runtime.storage.ports import Database
+
+logger = logging.getLogger("agentos_runtime")
+
+DatabaseOpener = Callable[..., Awaitable[Database]]
+
+# Without any database declared, sessions go to one embedded SQLite file in the data dir,
+# so the runtime works with nothing installed.
+DEFAULT_DB_ID = "agentos-db"
+DEFAULT_DB_FILE = "agentos.db"
+
+# How long shutdown waits for runs still in flight to be recorded once cancelled. uvicorn has
+# already let open requests finish for its graceful window; Kubernetes kills at 30 s.
+DRAIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Connectors:
+    """What opening the context connects with: the environment (URLs, keys) and a database opener."""
+
+    environ: Mapping[str, str]
+    open_database: DatabaseOpener
+
+
+def database_configs(config: RuntimeConfig, data_dir: Path) -> list[DatabaseConfig]:
+    """The databases to open: those declared, else one embedded SQLite file."""
+    if config.databases:
+        return list(config.databases)
+    return [DatabaseConfig(id=DEFAULT_DB_ID, type="sqlite", path=str(data_dir / DEFAULT_DB_FILE))]
+
+
+async def open_context(
+    settings: Settings, config: RuntimeConfig, *, os_id: str, connectors: Connectors
+) -> RuntimeContext:
+    """Open everything ``config`` needs; on failure, close what was opened and raise.
+
+    Raises ``StorageUnavailable`` for a database that does not answer and ``ConfigError`` for
+    components that cannot be built.
+    """
+    from agentos_runtime.llm.factory import build_models, close_models
+    from agentos_runtime.runs import RunRegistry, build_agents, default_db_id
+
+    configs = database_configs(config, settings.data_dir)
+    if any(c.type == "sqlite" and c.path is None for c in configs):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    databases = await open_databases(configs, connectors=connectors, data_dir=settings.data_dir)
+    models = build_models(config, connectors.environ)
+    registry = RunRegistry()
+    try:
+        stores = {db_id: opened.database for db_id, opened in databases.items()}
+        agents = build_agents(config, models=models, databases=stores, registry=registry)
+    except BaseException:
+        await close_models(models)
+        await close_databases(databases)
+        raise
+    return RuntimeContext(
+        os_id=os_id,
+        config=config,
+        started_at=datetime.now(tz=UTC),
+        databases=databases,
+        default_db_id=default_db_id(config, stores) or configs[0].id,
+        models=models,
+        agents=agents,
+        runs=registry,
+    )
+
+
+async def close_context(context: RuntimeContext, *, drain_seconds: float = DRAIN_SECONDS) -> None:
+    """Record the runs still in flight, then close model clients and databases."""
+    from agentos_runtime.llm.factory import close_models
+
+    try:
+        if not await context.runs.shutdown(timeout=drain_seconds):
+            logger.warning("some runs were still being saved after %.0f s; closing anyway", drain_seconds)
+        await close_models(context.models)
+    finally:
+        await close_databases(context.databases)
+
+
+async def open_databases(
+    configs: list[DatabaseConfig], *, connectors: Connectors, data_dir: Path
+) -> dict[str, OpenDatabase]:
+    """Open every database concurrently; if one fails, close the others and raise its error."""
+    results = await asyncio.gather(
+        *(connectors.open_database(c, environ=connectors.environ, data_dir=data_dir) for c in configs),
+        return_exceptions=True,
+    )
+    opened = {
+        c.id: OpenDatabase(c, r) for c, r in zip(configs, results, strict=True) if not isinstance(r, BaseException)
+    }
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is not None:
+        await close_databases(opened)
+        raise failure
+    return opened
+
+
+async def close_databases(databases: Mapping[str, OpenDatabase]) -> None:
+    for database in databases.values():
+        try:
+            await database.database.close()
+        except Exception:  # shutdown: closing the others matters more than one failure
+            logger.exception("closing database %s failed", database.config.id)

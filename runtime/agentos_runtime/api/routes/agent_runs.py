@@ -1,0 +1,105 @@
+"""Agent runs: start one (streamed or not), cancel one, and read the runs of a session.
+
+``POST /agents/{id}/runs`` takes AgentOS's form (multipart or urlencoded): ``message`` is
+required (422 otherwise), ``stream`` defaults to true. A streamed run answers 200
+``text/event-stream`` and reports a model failure in-stream as ``RunError``; ``stream=false``
+answers the ``RunOutput`` dict, ``status`` ``ERROR`` on a model failure, 503 when the session
+could not be read or the run saved.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+
+from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
+from agentos_runtime.api.routes.run_forms import decode_extras, run_request
+from agentos_runtime.api.routes.run_schemas import agent_run_view
+from agentos_runtime.api.sse import event_stream
+from agentos_runtime.errors import BadRequest, NotFound
+from agentos_runtime.runs import Agent
+from agentos_runtime.storage.ports import SessionRow
+
+router = APIRouter(tags=["Agents"])
+
+JSON = dict[str, Any]
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The run's events (stream=true) or its RunOutput (stream=false)",
+        "content": {"text/event-stream": {}, "application/json": {}},
+    },
+    400: {"description": "A form field is not valid"},
+    404: {"description": "Agent not found"},
+    503: {"description": "The session could not be read or the run saved (stream=false)"},
+}
+
+
+@router.post("/agents/{agent_id}/runs", responses=RUN_RESPONSES)
+async def create_agent_run(
+    agent: AgentDep,
+    request: Request,
+    message: Annotated[str, Form(description="What to ask the agent.")],
+    stream: Annotated[bool, Form(description="Stream the run's events as server-sent events.")] = True,
+    session_id: Annotated[str | None, Form(description="Session to continue; a new one when empty.")] = None,
+    user_id: Annotated[str | None, Form()] = None,
+    files: Annotated[list[UploadFile] | None, File(description="Not supported yet.")] = None,
+) -> Response:
+    """Run the agent on a message."""
+    if files:
+        raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")
+    form = await request.form()
+    extras = decode_extras(form.multi_items())
+    run = run_request(message=message, session_id=session_id, user_id=user_id, extras=extras)
+    if stream:
+        return event_stream(agent.run(run))
+    output = await agent.complete(run)
+    return Response(_encode(output).encode(), media_type="application/json")
+
+
+@router.post("/agents/{agent_id}/runs/{run_id}/cancel", dependencies=[Depends(get_agent)])
+async def cancel_agent_run(run_id: str, context: ContextDep) -> JSON:
+    """Cancel a run in flight; a run not running yet is cancelled when it starts."""
+    context.runs.cancel(run_id)
+    return {}
+
+
+@router.get("/agents/{agent_id}/runs")
+async def list_agent_runs(
+    agent: AgentDep,
+    session_id: Annotated[str, Query(description="The session whose runs to list.")],
+    status: str | None = None,
+) -> list[JSON]:
+    """The agent's runs in one session."""
+    row = await _agent_session(agent, session_id)
+    if row is None:
+        raise NotFound("Session not found")
+    return [
+        agent_run_view(run)
+        for run in row.runs or []
+        if run.get("agent_id") == agent.id and (status is None or run.get("status") == status)
+    ]
+
+
+@router.get("/agents/{agent_id}/runs/{run_id}")
+async def get_agent_run(
+    agent: AgentDep, run_id: str, session_id: Annotated[str, Query(description="The run's session.")]
+) -> JSON:
+    """One run's ``RunOutput``."""
+    row = await _agent_session(agent, session_id)
+    for run in (row.runs or []) if row is not None else []:
+        if run.get("run_id") == run_id and run.get("agent_id") == agent.id:
+            stored: JSON = run
+            return stored
+    raise NotFound("Run not found")
+
+
+async def _agent_session(agent: Agent, session_id: str) -> SessionRow | None:
+    """The session, when it exists and belongs to this agent."""
+    if agent.sessions is None:
+        return None
+    row = await agent.sessions.get_session(session_id, session_type="agent")
+    return row if row is not None and row.agent_id == agent.id else None

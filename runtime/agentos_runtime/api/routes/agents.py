@@ -1,0 +1,27 @@
+"""``/agents``: the declared agents as Agno's ``AgentResponse``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from agentos_runtime.api.deps import AgentDep, ContextDep
+from agentos_runtime.api.routes.agent_schemas import agent_detail
+
+router = APIRouter(tags=["Agents"])
+
+
+@router.get("/agents")
+async def list_agents(context: ContextDep) -> list[dict[str, Any]]:
+    """Every agent with its model, tools and settings."""
+    return [
+        agent_detail(agent, context.databases[agent.db_id or context.default_db_id])
+        for agent in context.agents.values()
+    ]
+
+
+@router.get("/agents/{agent_id}", responses={404: {"description": "Agent not found"}})
+async def get_agent(agent: AgentDep, context: ContextDep) -> dict[str, Any]:
+    """One agent with its model, tools and settings."""
+    return agent_detail(agent, context.databases[agent.db_id or context.default_db_id])
