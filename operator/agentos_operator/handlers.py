@@ -87,19 +87,19 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
     registry = kopf.OperatorRegistry()
     operator_settings = settings  # kopf passes its own `settings` to handlers; keep ours by another name
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def authenticate(**kwargs: Any) -> kopf.ConnectionInfo:
         return login(**kwargs)
 
-    @kopf.index(*RESOURCE, registry=registry)
+    @kopf.index(*RESOURCE, id="agentos_keys", registry=registry)
     def agentos_keys(namespace: str | None, name: str, **_: Any) -> dict[None, Key]:
         return {None: (namespace or "", name)}
 
-    @kopf.index(*RESOURCE, registry=registry)
+    @kopf.index(*RESOURCE, id="agentos_by_secret", registry=registry)
     def agentos_by_secret(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, Key]:
         return {(namespace or "", secret): (namespace or "", name) for secret in referenced_secrets(body)}
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(id="start", registry=registry)
     async def start(memo: Any, settings: kopf.OperatorSettings, logger: kopf.Logger, **kwargs: Any) -> None:
         keys: kopf.Index[None, Key] = kwargs["agentos_keys"]
         credentials = functools.partial(login, settings=settings, logger=logger)
@@ -111,7 +111,7 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
         memo.reconciler = Reconciler(context, metrics=metrics)
         memo.resync = asyncio.create_task(memo.reconciler.resync_forever(lambda: list(keys.get(None, []))))
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: Any, **_: Any) -> None:
         memo.resync.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -119,9 +119,9 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
         await memo.reconciler.close()
         await memo.api.close()
 
-    @kopf.on.resume(*RESOURCE, registry=registry)
-    @kopf.on.create(*RESOURCE, registry=registry)
-    @kopf.on.update(*RESOURCE, registry=registry)
+    @kopf.on.resume(*RESOURCE, id="reconcile", registry=registry)
+    @kopf.on.create(*RESOURCE, id="reconcile", registry=registry)
+    @kopf.on.update(*RESOURCE, id="reconcile", registry=registry)
     async def reconcile_resource(namespace: str | None, name: str, memo: Any, retry: int, **_: Any) -> None:
         reconciler: Reconciler = memo.reconciler
         key = (namespace or "", name)
@@ -139,7 +139,7 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
             if key is not None:
                 memo.reconciler.request(key)
 
-    @kopf.on.event("", "v1", "secrets", registry=registry)
+    @kopf.on.event("", "v1", "secrets", id="secret-changed", registry=registry)
     async def secret_changed(body: kopf.Body, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
         index: kopf.Index[Key, Key] = kwargs["agentos_by_secret"]
         keys = set(index.get((namespace or "", name), []))
