@@ -137,6 +137,17 @@ async def create_tables(engine: AsyncEngine, tables: Tables, *, schema: str | No
             await connection.execute(insert.on_conflict_do_nothing(index_elements=["table_name"]))
 
 
+async def has_legacy_runs(engine: AsyncEngine, tables: Tables) -> bool:
+    """Whether the sessions table still has Agno 2's ``runs`` column (a database Agno 2 created)."""
+    sessions = tables.sessions
+
+    def columns(sync: Connection) -> list[str]:
+        return [column["name"] for column in inspect(sync).get_columns(sessions.name, schema=sessions.schema)]
+
+    async with engine.connect() as connection:
+        return "runs" in await connection.run_sync(columns)
+
+
 @dataclass(frozen=True)
 class SqlBackend:
     """What every SQL store needs: the engine, its tables and dialect, the clock, error context."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import text
@@ -21,25 +22,21 @@ from agentos_runtime.storage.sql.memories import SqlMemoryStore
 from agentos_runtime.storage.sql.sessions import SqlSessionStore
 from agentos_runtime.storage.sql.tables import build_tables
 
+Clock = Callable[[], float]
+
 
 class SqlDatabase:
     """A ``Database`` on SQLite or PostgreSQL."""
 
-    def __init__(self, backend: connecting.SqlBackend, *, schema: str | None) -> None:
+    def __init__(self, backend: connecting.SqlBackend) -> None:
         self.id = backend.db_id
         self.sessions: SessionStore = SqlSessionStore(backend)
         self.memories: MemoryStore = SqlMemoryStore(backend)
         self._backend = backend
-        self._schema = schema
 
     @property
     def engine(self) -> AsyncEngine:
         return self._backend.engine
-
-    async def create_tables(self) -> None:
-        """Create the missing schema, tables and indexes; raise ``StorageUnavailable`` when down."""
-        with self._backend.errors():
-            await connecting.create_tables(self._backend.engine, self._backend.tables, schema=self._schema)
 
     async def ping(self) -> None:
         with self._backend.errors():
@@ -50,30 +47,34 @@ class SqlDatabase:
         await self._backend.engine.dispose()
 
 
-async def _opened(database: SqlDatabase) -> SqlDatabase:
+async def _open(
+    config: DatabaseConfig, engine: AsyncEngine, *, schema: str | None, clock: Clock, url: str | None
+) -> SqlDatabase:
+    """Create the missing tables, then build the stores for the tables as they are."""
+    tables = build_tables(config.tables, schema=schema)
+    backend = connecting.SqlBackend(db_id=config.id, engine=engine, tables=tables, clock=clock, url=url)
     try:
-        await database.create_tables()
+        with backend.errors():
+            await connecting.create_tables(engine, tables, schema=schema)
+            if await connecting.has_legacy_runs(engine, tables):
+                backend = replace(backend, tables=build_tables(config.tables, schema=schema, legacy_runs=True))
     except BaseException:
-        await database.close()
+        await engine.dispose()
         raise
-    return database
+    return SqlDatabase(backend)
 
 
-async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Callable[[], float] = time.time) -> SqlDatabase:
+async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time.time) -> SqlDatabase:
     """The SQLite database in ``path`` (parent directories created), tables ready."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StorageUnavailable(f"database '{config.id}': cannot create {path.parent}: {error.strerror}") from error
     engine = connecting.create_sqlite_engine(path.resolve())
-    tables = build_tables(config.tables, schema=None)
-    backend = connecting.SqlBackend(db_id=config.id, engine=engine, tables=tables, clock=clock)
-    return await _opened(SqlDatabase(backend, schema=None))
+    return await _open(config, engine, schema=None, clock=clock, url=None)
 
 
-async def open_postgres(config: DatabaseConfig, *, url: str, clock: Callable[[], float] = time.time) -> SqlDatabase:
+async def open_postgres(config: DatabaseConfig, *, url: str, clock: Clock = time.time) -> SqlDatabase:
     """The PostgreSQL database at ``url`` (a ``postgresql+psycopg://`` URL), tables ready in ``db_schema``."""
     engine = connecting.create_postgres_engine(url)
-    tables = build_tables(config.tables, schema=config.db_schema)
-    backend = connecting.SqlBackend(db_id=config.id, engine=engine, tables=tables, clock=clock, url=url)
-    return await _opened(SqlDatabase(backend, schema=config.db_schema))
+    return await _open(config, engine, schema=config.db_schema, clock=clock, url=url)

@@ -37,7 +37,7 @@ class SqlSessionStore:
                 if found is None:
                     return None
                 runs = await self._load_runs(connection, [session_id])
-        return records.session_from_columns(found, runs.get(session_id, []))
+        return _session(found, runs.get(session_id, []))
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         offset = querying.page_offset(query.limit, query.page)
@@ -56,7 +56,7 @@ class SqlSessionStore:
                 ids = [row["session_id"] for row in found]
                 runs = await self._load_runs(connection, ids) if query.include_runs and ids else {}
         items = [
-            records.session_from_columns(row, runs.get(row["session_id"], []) if query.include_runs else None)
+            _session(row, runs.get(row["session_id"], [])) if query.include_runs else _session(row, None)
             for row in found
         ]
         return Page(items=items, total=int(total or 0))
@@ -66,9 +66,11 @@ class SqlSessionStore:
         runs = list(target.runs or [])
         run_ids = [records.run_id_of(run) for run in runs]
         columns = records.session_columns(target)
-        insert = self._backend.dialect.insert(self._sessions).values(columns)
+        # The runs table now holds every run: empty Agno 2's copy so it cannot bring back removed runs.
+        written = {**columns, "runs": None} if "runs" in self._sessions.c else columns
+        insert = self._backend.dialect.insert(self._sessions).values(written)
         upsert = insert.on_conflict_do_update(
-            index_elements=["session_id"], set_={name: value for name, value in columns.items() if name != "session_id"}
+            index_elements=["session_id"], set_={name: value for name, value in written.items() if name != "session_id"}
         )
         with self._backend.errors():
             async with self._backend.writer().begin() as connection:
@@ -111,7 +113,7 @@ class SqlSessionStore:
                 found = (await connection.execute(locked)).mappings().first()
                 if found is None:
                     return None
-                target = records.apply_changes(records.session_from_columns(found, None), changes, now=now)
+                target = records.apply_changes(_session(found, None), changes, now=now)
                 await connection.execute(
                     update(self._sessions)
                     .where(self._sessions.c.session_id == session_id)
@@ -123,7 +125,7 @@ class SqlSessionStore:
                     )
                 )
                 runs = await self._load_runs(connection, [session_id])
-        return replace(target, runs=runs.get(session_id, []))
+        return _session(found, runs[session_id], like=target)
 
     async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int:
         if not session_ids:
@@ -191,7 +193,7 @@ class SqlSessionStore:
             # Another writer created it between our read and our insert: take its row, locked.
             found = (await connection.execute(locked)).mappings().one()
         runs = await self._load_runs(connection, [new.session_id])
-        return records.session_from_columns(found, runs[new.session_id]), False
+        return _session(found, runs[new.session_id]), False
 
     async def _index_for(self, connection: AsyncConnection, session: SessionRow, run: Mapping[str, Any]) -> int:
         """The stored position of ``run`` when it is a rewrite, else the next one."""
@@ -220,3 +222,12 @@ class SqlSessionStore:
             column.name: insert.excluded[column.name] for column in self._runs.columns if column.name not in kept
         }
         await connection.execute(insert.on_conflict_do_update(index_elements=["run_id"], set_=changed), rows)
+
+
+def _session(found: Mapping[Any, Any], runs: list[JSON] | None, *, like: SessionRow | None = None) -> SessionRow:
+    """A session from its row and its runs-table runs, with runs Agno 2 left in the row merged in.
+
+    ``like``: take the columns from this (already changed) session instead of the row.
+    """
+    merged = None if runs is None else records.merge_legacy_runs(runs, found.get("runs"))
+    return replace(like, runs=merged) if like is not None else records.session_from_columns(found, merged)

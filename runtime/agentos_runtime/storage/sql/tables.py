@@ -49,7 +49,9 @@ def _indexed(table: Table, *columns: str) -> None:
         Index(f"idx_{table.name}_{column}", table.c[column])
 
 
-def _sessions(metadata: MetaData, name: str, schema: str | None) -> Table:
+def _sessions(metadata: MetaData, name: str, schema: str | None, *, legacy_runs: bool) -> Table:
+    # Agno 2 kept a session's runs in its row; Agno 3 leaves that column in place as a backup.
+    legacy = [Column("runs", _json())] if legacy_runs else []
     table = Table(
         name,
         metadata,
@@ -67,6 +69,7 @@ def _sessions(metadata: MetaData, name: str, schema: str | None) -> Table:
         Column("summary", _json()),
         Column("created_at", BigInteger, nullable=False),
         Column("updated_at", BigInteger),
+        *legacy,
         schema=schema,
     )
     _indexed(table, "session_type", "created_at")
@@ -132,10 +135,13 @@ def _versions(metadata: MetaData, schema: str | None) -> Table:
     return table
 
 
-def build_tables(names: TableNames, *, schema: str | None) -> Tables:
-    """The tables named in ``names`` (plus Agno's runs and versions tables) in ``schema``."""
+def build_tables(names: TableNames, *, schema: str | None, legacy_runs: bool = False) -> Tables:
+    """The tables named in ``names`` (plus Agno's runs and versions tables) in ``schema``.
+
+    ``legacy_runs``: the stored sessions table still has Agno 2's ``runs`` column.
+    """
     metadata = MetaData()
-    sessions = _sessions(metadata, names.sessions, schema)
+    sessions = _sessions(metadata, names.sessions, schema, legacy_runs=legacy_runs)
     return Tables(
         metadata=metadata,
         sessions=sessions,
