@@ -144,9 +144,9 @@ class EventFactory:
                 "content": content,
                 "content_type": "str",
                 "model_provider_data": provider_data or None,
+                "session_state": session_state,
                 "metadata": metadata,
                 "metrics": metrics,
-                "session_state": session_state,
             },
         )
 
