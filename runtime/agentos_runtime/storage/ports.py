@@ -1,9 +1,15 @@
 """The storage ports: rows in Agno's column layout, and the small async protocols over them.
 
-Rows mirror Agno's ``agno_sessions`` and ``agno_memories`` columns one to one, so a database
-written by Agno's AgentOS can be served by this runtime and the reverse. Timestamps are epoch
-seconds. Every method raises ``StorageUnavailable`` when the database cannot be reached; a
-lookup returns ``None`` only when the row is absent.
+Rows mirror Agno's ``agno_sessions`` and ``agno_memories`` columns one to one (a session's
+runs are rows of Agno 3's ``agno_runs``), so a database written by Agno's AgentOS can be served
+by this runtime and the reverse. Timestamps are epoch seconds. Every method raises
+``StorageUnavailable`` when the database cannot be reached; a lookup returns ``None`` only when
+the row is absent. Rows returned are copies: changing them changes nothing stored.
+
+Listings: ``page`` is 1-based and ``Page.total`` counts every match; a ``limit`` or ``page``
+below 1 raises ``BadRequest``; ``sort_by`` outside the sortable columns (``querying``) falls
+back to the default, as Agno ignores it; ``updated_at`` sorts fall back to ``created_at``;
+missing values sort last. A value that is not JSON raises ``TypeError`` and writes nothing.
 """
 
 from __future__ import annotations
@@ -91,7 +97,9 @@ class MemoryRow:
 
 @dataclass(frozen=True)
 class MemoryQuery:
-    """Filters, order and page of ``GET /memories``."""
+    """Filters, order and page of ``GET /memories``: a memory must carry every listed topic;
+    ``search_content`` matches part of the text, ignoring case.
+    """
 
     user_id: str | None = None
     agent_id: str | None = None
@@ -116,10 +124,15 @@ class SessionStore(Protocol):
         self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
     ) -> SessionRow | None: ...
 
-    async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]: ...
+    async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
+        """``session_name`` matches part of ``session_data["session_name"]``, ignoring case."""
+        ...
 
     async def upsert_session(self, row: SessionRow) -> SessionRow:
-        """Write the whole row (runs included), replacing any stored one."""
+        """Write the whole row (runs included; ``None`` means none), replacing any stored one.
+
+        ``updated_at`` defaults to now. Returns what was written.
+        """
         ...
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
@@ -127,24 +140,42 @@ class SessionStore(Protocol):
 
         The stored session is read and written in one transaction (or optimistic retry on
         Redis), so two concurrent runs on one session both survive. ``new`` is written when the
-        session does not exist yet; ``session_state`` (when given) replaces the stored state.
+        session does not exist yet (otherwise the stored columns are kept); ``session_state``
+        (when given) replaces ``session_data["session_state"]``; ``updated_at`` becomes now.
+        Returns the session with all its runs. A run without a string ``run_id`` raises
+        ``ValueError`` and writes nothing.
         """
         ...
 
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
-    ) -> SessionRow | None: ...
+    ) -> SessionRow | None:
+        """Apply ``changes`` (name and state go into ``session_data``) in one transaction.
 
-    async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int: ...
+        ``None`` when the session is absent or belongs to another user than ``user_id``.
+        """
+        ...
+
+    async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int:
+        """Delete these sessions (of ``user_id`` only, when given) and their runs; return how many."""
+        ...
 
 
 class MemoryStore(Protocol):
     async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> MemoryRow | None: ...
     async def list_memories(self, query: MemoryQuery) -> Page[MemoryRow]: ...
-    async def upsert_memory(self, row: MemoryRow) -> MemoryRow: ...
+    async def upsert_memory(self, row: MemoryRow) -> MemoryRow:
+        """Write the memory; a stored ``created_at`` is kept, missing times default to now."""
+        ...
+
     async def delete_memories(self, memory_ids: Sequence[str], *, user_id: str | None = None) -> int: ...
-    async def list_topics(self, *, user_id: str | None = None) -> list[str]: ...
-    async def user_memory_stats(self, *, limit: int = 20, page: int = 1) -> Page[UserMemoryStats]: ...
+    async def list_topics(self, *, user_id: str | None = None) -> list[str]:
+        """Every topic once, sorted."""
+        ...
+
+    async def user_memory_stats(self, *, limit: int = 20, page: int = 1) -> Page[UserMemoryStats]:
+        """Per user with memories: count and latest update, most recently updated first."""
+        ...
 
 
 class Database(Protocol):
