@@ -92,9 +92,10 @@ async def post(
     field_manager: str,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
+    where = f"{involved['metadata']['namespace']}/{involved['metadata']['name']}"
     for notice in notices:
         log = logger.warning if notice.type == "Warning" else logger.info
-        log("%s: %s", notice.reason, notice.message)
+        log("%s %s: %s", where, notice.reason, notice.message)
         try:
             await api.create(
                 build_event(notice, involved=involved, now=now, instance=instance), field_manager=field_manager

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -105,7 +106,10 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
         credentials = functools.partial(login, settings=settings, logger=logger)
         api = ApiClient(credentials, timeout=operator_settings.api_timeout_seconds, on_error=metrics.api_error)
         context = Context(
-            api=api, settings=operator_settings, logger=logger, instance=operator_settings.pod_name or OPERATOR_NAME
+            api=api,
+            settings=operator_settings,
+            logger=logging.getLogger("agentos_operator.reconcile"),
+            instance=operator_settings.pod_name or OPERATOR_NAME,
         )
         memo.api = api
         memo.reconciler = Reconciler(context, metrics=metrics)

@@ -1,0 +1,115 @@
+"""Level-triggered: children are held to the spec whatever happens to them, and a no-op writes nothing."""
+
+from __future__ import annotations
+
+from tests.operator.kopf.conftest import (
+    AGENTOS,
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    SECRETS,
+    Cluster,
+    StartOperator,
+    encoded,
+    eventually,
+)
+
+
+async def test_a_deleted_deployment_is_restored(cluster: Cluster, start_operator: StartOperator) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    old_uid = cluster.get(DEPLOYMENTS, "demo")["metadata"]["uid"]  # type: ignore[index]
+
+    await cluster.api.delete(DEPLOYMENTS, "ns1", "demo")
+
+    restored = await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment back")
+    assert restored["metadata"]["uid"] != old_uid
+    assert restored["metadata"]["ownerReferences"][0]["name"] == "demo"
+
+
+async def test_a_hand_edited_configmap_is_restored(cluster: Cluster, start_operator: StartOperator) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    config_map = cluster.get(CONFIGMAPS, "demo-config")
+    assert config_map is not None
+    (key, original), *_ = config_map["data"].items()
+
+    await cluster.api.patch(CONFIGMAPS, "ns1", "demo-config", {"data": {key: "tampered: true\n"}})
+
+    await eventually(lambda: cluster.get(CONFIGMAPS, "demo-config")["data"][key] == original, what="the data back")  # type: ignore[index]
+
+
+async def test_rotating_a_referenced_secret_rolls_the_pods_without_editing_the_resource(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    before = await cluster.ready("demo")
+
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+
+    def template_hash() -> str:
+        deployment = cluster.get(DEPLOYMENTS, "demo") or {}
+        return str(deployment["spec"]["template"]["metadata"]["annotations"]["agentos.dev/config-hash"])
+
+    await eventually(lambda: template_hash() != before["status"]["configHash"], what="a new hash on the pods")
+    env = cluster.get(SECRETS, "demo-env")
+    assert env is not None and encoded("sk-test-2") in env["data"].values()
+    after = await cluster.ready("demo")
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]  # the resource was not edited
+    assert after["status"]["configHash"] == template_hash()
+
+
+async def test_a_resync_of_an_unchanged_resource_writes_nothing(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator(resync_seconds=0.1)
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    # Settled: a full resync ran after the last write anyone made.
+    settled = operator.reconciles()
+    await eventually(lambda: operator.reconciles() >= settled + 2, what="two resyncs")
+    mark = cluster.api.mark()
+    reconciles = operator.reconciles()
+
+    await eventually(lambda: operator.reconciles() >= reconciles + 5, what="five more resyncs")
+
+    requests = cluster.api.requests_since(mark)
+    assert [f"{r.method.value} {r.url.path}" for r in cluster.api.writes_since(mark)] == []
+    assert any(r.url.path.endswith("/deployments/demo") for r in requests)  # it did look
+
+
+async def test_deployment_progress_reaches_the_status_without_any_edit(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    await cluster.create_secret("redis", url="redis://redis.ns1.svc:6379/0")
+    start_operator()
+    redis = {"id": "redis-db", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url"}}
+    await cluster.create_agentos("demo", replicas=3, databases=[redis])
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"))
+    generation = cluster.get(DEPLOYMENTS, "demo")["metadata"]["generation"]  # type: ignore[index]
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "DeploymentUnavailable")
+
+    status = {
+        "replicas": 3,
+        "readyReplicas": 1,
+        "availableReplicas": 1,
+        "updatedReplicas": 3,
+        "observedGeneration": generation,
+    }
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": status}, subresource="status")
+
+    await eventually(lambda: cluster.agentos("demo")["status"].get("readyReplicas") == 1, what="1 ready replica")
+    ready = cluster.condition("demo", "Ready")
+    assert (ready["status"], ready["message"]) == ("False", "1 of 3 pods ready")
+    assert cluster.condition("demo", "Progressing")["reason"] == "RolloutInProgress"
+    await cluster.roll_out("demo")
+    await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True")
+    assert cluster.agentos("demo")["status"]["readyReplicas"] == 3
+    assert cluster.get(AGENTOS, "demo")["metadata"]["generation"] == 1  # type: ignore[index]
