@@ -167,12 +167,28 @@ class RedisSessionStore:
         return {record["run_id"]: record for record in loaded}
 
     async def _runs_of(self, client: Redis | Pipeline, stored: list[Record]) -> dict[str, list[JSON]]:
-        """Each stored session's runs, in order (a legacy ``runs`` field merged in)."""
-        runs: dict[str, list[JSON]] = {}
-        for record in stored:
-            ordered = [run["run_data"] for run in (await self._run_records(client, record["session_id"])).values()]
-            runs[record["session_id"]] = records.merge_legacy_runs(ordered, record.get("runs"))
-        return runs
+        """Each stored session's runs, in order (a legacy ``runs`` field merged in).
+
+        On the plain client the run orders of all sessions come in one round trip and the runs
+        in one more; a watching pipeline executes immediately, so it reads them one by one.
+        """
+        prefix = self._backend.prefix
+        order_keys = [keys.runs_by_session_key(prefix, record["session_id"]) for record in stored]
+        if isinstance(client, Pipeline):
+            orders = [await self._backend.ordered_members(client, key) for key in order_keys]
+        else:
+            batch = client.pipeline(transaction=False)
+            for key in order_keys:
+                batch.zrange(key, 0, -1)
+            orders = [[str(member) for member in order] for order in await batch.execute()]
+        loaded = await self._backend.load(keys.RUNS, [run_id for order in orders for run_id in order], client=client)
+        by_id = {record["run_id"]: record["run_data"] for record in loaded}
+        return {
+            record["session_id"]: records.merge_legacy_runs(
+                [by_id[run_id] for run_id in order if run_id in by_id], record.get("runs")
+            )
+            for record, order in zip(stored, orders, strict=True)
+        }
 
     def _run_record(self, session: SessionRow, run: JSON, index: int, now: int) -> Record:
         return records.run_columns(

@@ -2,7 +2,9 @@
 
 Every write is one transaction. ``save_run`` locks the session row (``FOR UPDATE``; SQLite's
 ``BEGIN IMMEDIATE`` serialises writers instead), creating it first when it is new, so two
-runs saved at once on one session, even from two replicas, both end up stored.
+runs saved at once on one session, even from two replicas, both end up stored. Runs Agno 2
+left in the session row (its ``runs`` column, when present) are merged in on reads, as Agno 3
+does, and cleared when the whole session is rewritten.
 """
 
 from __future__ import annotations
