@@ -111,6 +111,10 @@ class Emulator(kmock.KubernetesEmulator):
         """Answer the next ``times`` requests matching ``verb`` (create, patch, get...) and ``plural`` with ``status``."""
         self._faults.append(Fault(status=status, verb=verb, plural=plural, times=times))
 
+    def clear_faults(self) -> None:
+        """Forget every injected fault not yet consumed."""
+        self._faults.clear()
+
     async def drop_watches(self) -> None:
         """End every open watch stream cleanly; clients must resume from their last resourceVersion."""
         async with self._lock:

@@ -1,0 +1,124 @@
+"""The operator survives a misbehaving API server, restarts and bursts, with no lost and no duplicate child."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.operator.kopf.conftest import (
+    AGENTOS,
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    SECRETS,
+    SERVICES,
+    Cluster,
+    StartOperator,
+    eventually,
+)
+
+
+def assert_children_exactly_once(cluster: Cluster, name: str, namespace: str = "ns1") -> None:
+    """Each child exists once, owned once, by the current resource."""
+    uid = cluster.agentos(name, namespace)["metadata"]["uid"]
+    expected = {
+        CONFIGMAPS: [f"{name}-config"],
+        SECRETS: sorted([f"{name}-env", f"{name}-security-key"]),
+        SERVICES: [name],
+        DEPLOYMENTS: [name],
+    }
+    for resource, names in expected.items():
+        owned = [o for o in cluster.api.list_objects(resource, namespace) if o["metadata"].get("ownerReferences")]
+        owned = [o for o in owned if o["metadata"]["ownerReferences"][0]["name"] == name]
+        assert sorted(o["metadata"]["name"] for o in owned) == names, resource
+        for child in owned:
+            assert [ref["uid"] for ref in child["metadata"]["ownerReferences"]] == [uid]
+
+
+async def test_server_errors_on_writes_are_retried_until_every_child_exists(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(500, verb="patch", plural="deployments", times=3)
+    cluster.api.fail_next(500, verb="create", plural="secrets", times=1)
+    cluster.api.fail_next(503, verb="get", plural="configmaps", times=2)
+    operator = start_operator()
+
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    assert_children_exactly_once(cluster, "demo")
+    assert operator.reconciles("error") >= 1
+
+
+async def test_conflicts_are_retried(cluster: Cluster, start_operator: StartOperator) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(409, verb="patch", plural="configmaps", times=2)
+    cluster.api.fail_next(409, verb="patch", plural="agentosconfigs", times=2)
+    start_operator()
+
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    assert_children_exactly_once(cluster, "demo")
+
+
+async def test_changes_made_while_the_watches_are_dropped_are_not_lost(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+
+    def watches() -> int:
+        return sum(1 for r in cluster.api.requests_since(0) if r.params.get("watch") == "true")
+
+    opened = watches()
+    await cluster.api.drop_watches()
+    await cluster.api.delete(DEPLOYMENTS, "ns1", "demo")
+    patch = {"spec": {"agents": [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["After the drop."]}]}}
+    await cluster.api.patch(AGENTOS, "ns1", "demo", patch)
+
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the deleted Deployment back")
+    await eventually(lambda: "After the drop." in str(cluster.get(CONFIGMAPS, "demo-config")), what="the edit applied")
+    await cluster.ready("demo")
+    assert_children_exactly_once(cluster, "demo")
+    assert watches() > opened  # the streams really were reopened
+
+
+async def test_an_operator_restarted_mid_reconcile_converges(cluster: Cluster, start_operator: StartOperator) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(500, verb="patch", plural="deployments", times=10_000)
+    first = start_operator()
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(SERVICES, "demo"), what="the children before the Deployment")
+    await eventually(lambda: first.reconciles("error") >= 2, what="the Deployment failing")
+    assert cluster.get(DEPLOYMENTS, "demo") is None
+
+    await first.stop()
+    cluster.api.clear_faults()
+    start_operator()
+
+    await cluster.ready("demo")
+    assert_children_exactly_once(cluster, "demo")
+
+
+async def test_fifty_resources_created_at_once_all_become_ready(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator()
+    names = [f"burst-{i:02d}" for i in range(50)]
+
+    await asyncio.gather(*(cluster.create_agentos(name) for name in names))
+
+    await eventually(lambda: all(cluster.get(DEPLOYMENTS, name) for name in names), timeout=60, what="50 Deployments")
+    for name in names:
+        await cluster.roll_out(name)
+    await eventually(
+        lambda: all(cluster.condition(name, "Ready").get("status") == "True" for name in names),
+        timeout=60,
+        what="50 resources Ready",
+    )
+    for name in names:
+        assert_children_exactly_once(cluster, name)
+    assert operator.reconciles("error") == 0
