@@ -35,6 +35,8 @@ CONNECT_TIMEOUT_SECONDS = 3
 SQLITE_BUSY_TIMEOUT_SECONDS = 20
 # Execution option marking a writer; the SQLite ``begin`` hook reads it.
 _WRITE_OPTION = "agentos_write"
+# How long a request waits for a free pooled connection under load before giving up.
+POOL_WAIT_SECONDS = 10
 # Longest driver message kept in an error (they can quote whole statements).
 _MESSAGE_MAX_LENGTH = 300
 
@@ -43,7 +45,7 @@ def create_postgres_engine(url: str) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_pre_ping=True,
-        pool_timeout=CONNECT_TIMEOUT_SECONDS,
+        pool_timeout=POOL_WAIT_SECONDS,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         json_serializer=encode_json,
     )
