@@ -37,9 +37,6 @@ if TYPE_CHECKING:  # heavy imports wait until the operator really runs: `agentos
 
 logger = logging.getLogger("agentos_operator")
 
-# How often a standby replica looks at the Lease; taking over faster than this is not needed.
-LEASE_RETRY_SECONDS = 2.0
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
@@ -124,7 +121,7 @@ async def operate(
             api = ApiClient(credentials, timeout=settings.api_timeout_seconds, on_error=metrics.api_error)
             elector = build_elector(settings, api, namespace=credentials().default_namespace)
             async with standby_health(settings.health_port):
-                if not await elector.acquire(stopped=stop_flag.is_set, retry_seconds=LEASE_RETRY_SECONDS):
+                if not await elector.acquire(stopped=stop_flag.is_set, retry_seconds=settings.lease_retry_seconds):
                     return 0
         return await run_kopf(
             settings, kopf_config, login=login_fn, metrics=metrics, stop_flag=stop_flag, elector=elector

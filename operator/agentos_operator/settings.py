@@ -58,6 +58,9 @@ class OperatorSettings(BaseSettings):
     lease_duration_seconds: int = Field(
         default=15, ge=1, description="How long a Lease holds without renewal before another replica may take it."
     )
+    lease_retry_seconds: float = Field(
+        default=2.0, gt=0, description="How often a standby replica checks whether the Lease is free."
+    )
     pod_name: str | None = Field(
         default=None,
         validation_alias=AliasChoices("POD_NAME", "HOSTNAME", "pod_name"),
