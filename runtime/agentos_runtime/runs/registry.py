@@ -27,7 +27,7 @@ class RunCancelled(Exception):
 class RunHandle:
     """One run in flight."""
 
-    __slots__ = ("cancel_requested", "finished", "interruptible", "run_id", "task")
+    __slots__ = ("cancel_requested", "finished", "interrupted", "interruptible", "run_id", "task")
 
     def __init__(self, run_id: str, task: asyncio.Task[Any] | None, finished: asyncio.Future[None]) -> None:
         self.run_id = run_id
@@ -36,6 +36,8 @@ class RunHandle:
         self.cancel_requested = False
         self.interruptible = False
         """True while the run waits on the model or a tool: a cancel may then interrupt the task."""
+        self.interrupted = False
+        """True once the registry cancelled the task (so the loop can tell its own cancel apart)."""
 
     def check(self) -> None:
         """Raise ``RunCancelled`` if the run was cancelled."""
@@ -79,7 +81,8 @@ class RunRegistry:
                 self._pending.popitem(last=False)
             return False
         handle.cancel_requested = True
-        if handle.interruptible and handle.task is not None and not handle.task.done():
+        if handle.interruptible and not handle.interrupted and handle.task is not None and not handle.task.done():
+            handle.interrupted = True
             handle.task.cancel()
         return True
 

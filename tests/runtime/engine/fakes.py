@@ -54,10 +54,13 @@ class FakeChatModel:
         self.offered_tools: list[Sequence[ToolSchema] | None] = []
         self.streamed_to_end = 0
         self.closed = False
+        self.asked = asyncio.Event()
+        """Set at every request the model receives."""
 
     def _next(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Script:
         self.prompts.append([dict(m) for m in messages])
         self.offered_tools.append(tools)
+        self.asked.set()
         if not self.scripts:
             raise AssertionError("FakeChatModel: no scripted answer left")
         script = self.scripts.popleft()
@@ -67,6 +70,8 @@ class FakeChatModel:
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
         script = self._next(messages, tools)
+        if script.gate is not None:
+            await script.gate.wait()
         content = "".join(script.chunks) or None
         return Completion(content=content, tool_calls=list(script.tool_calls), usage=script.usage)
 
