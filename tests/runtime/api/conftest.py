@@ -7,13 +7,19 @@ PostgreSQL or Redis being down makes those tests fail, never skip.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import yaml
 from agentos_runtime.api.assembly import Connectors
 from agentos_runtime.api.context import RuntimeContext
@@ -25,6 +31,7 @@ from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import Database
 
 from tests.support.databases import SERVER_BACKENDS, isolated_storage
+from tests.support.fake_openai import fake_openai, fake_openai_server  # noqa: F401
 
 BASIC_CONFIG = """
 os_id: test-os
@@ -41,6 +48,8 @@ agents:
 """
 
 Opener = Callable[..., Awaitable[Database]]
+START_DEADLINE = 10.0
+HTTP_TIMEOUT = 15.0
 
 
 async def in_memory(config: DatabaseConfig, *, environ: Mapping[str, str], data_dir: Path) -> Database:
@@ -66,16 +75,53 @@ async def serve(
     security_key: str | None = None,
     open_database: Opener = in_memory,
     environ: Mapping[str, str] | None = None,
+    over_sockets: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Served]:
+    """The app on ``config_text``: in process, or under uvicorn (``over_sockets``) when a test
+    must see a stream arrive frame by frame."""
     config = parse_config_text(config_text)
     app_settings = Settings(os_security_key=security_key, data_dir=data_dir, **settings)
     connectors = Connectors(environ=dict(environ or {}), open_database=open_database)
     app = create_app(app_settings, config, connectors=connectors)
+    if over_sockets:
+        async with uvicorn_in_loop(app) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT) as client:
+                yield Served(client, app.state.context)
+        return
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Served(client, app.state.context)
+
+
+@asynccontextmanager
+async def uvicorn_in_loop(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 in this event loop, so tests share its connections.
+
+    Real sockets, so streamed responses arrive frame by frame (an in-process ASGI transport
+    would hand over the whole body at the end).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + START_DEADLINE
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            server.should_exit = True
+            await task
+            sock.close()
+            raise RuntimeError("the app did not start")
+        await asyncio.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 def with_databases(config_text: str, databases: list[dict[str, Any]]) -> str:
@@ -136,3 +182,45 @@ async def embedded(tmp_path: Path) -> AsyncIterator[Served]:
     """The app with no database declared: one embedded SQLite file in the data dir."""
     async with serve(BASIC_CONFIG, data_dir=tmp_path, open_database=open_database) as running:
         yield running
+
+
+def agent_config(base_url: str, **agent: Any) -> str:
+    """One agent on the fake OpenAI server, with the calculator tool."""
+    document = {
+        "os_id": "runs-os",
+        "models": [{"id": "fake", "model": "fake-model", "base_url": base_url, "api_key_env": None, "max_retries": 0}],
+        "agents": [{"id": "assistant", "name": "Assistant", "tools": ["calculator"], **agent}],
+    }
+    return yaml.safe_dump(document)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One server-sent event as a client reads it."""
+
+    event: str
+    data: dict[str, Any]
+
+
+def parse_frames(raw: str) -> list[Frame]:
+    """Split an event stream into frames (``event:`` and ``data:`` lines, blank line between)."""
+    frames = []
+    for block in raw.split("\n\n"):
+        if not block.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        assert set(fields) == {"event", "data"}, block
+        frames.append(Frame(fields["event"], json.loads(fields["data"])))
+    return frames
+
+
+async def read_frames(response: httpx.Response) -> AsyncIterator[Frame]:
+    """Frames as they arrive, frame by frame."""
+    buffer = ""
+    async for text in response.aiter_text():
+        buffer += text
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            for frame in parse_frames(block + "\n\n"):
+                yield frame
+    assert buffer == "", f"unterminated frame: {buffer!r}"
