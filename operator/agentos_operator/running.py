@@ -68,6 +68,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pydantic
 
+    try:
+        settings = settings_from_args(args)
+    except pydantic.ValidationError as error:
+        sys.stderr.write(f"agentos operator: invalid settings:\n{error}\n")
+        return 2
+    configure_logging(settings)
+    return asyncio.run(operate(settings))
+
+
+def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
+    """The environment's settings with the flags given on the command line on top."""
     from agentos_operator.settings import OperatorSettings
 
     fields = ("runtime_image", "resync_seconds", "metrics_port", "health_port", "log_level", "log_format")
@@ -78,13 +89,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["namespaces"] = tuple(args.namespaces)
     elif args.all_namespaces:
         overrides["namespaces"] = ()
-    try:
-        settings = OperatorSettings(**overrides)
-    except pydantic.ValidationError as error:
-        sys.stderr.write(f"agentos operator: invalid settings:\n{error}\n")
-        return 2
-    configure_logging(settings)
-    return asyncio.run(operate(settings))
+    return OperatorSettings(**overrides)
 
 
 def configure_logging(settings: OperatorSettings) -> None:

@@ -98,6 +98,15 @@ class Cluster:
     def events_about(self, name: str, namespace: str = "ns1") -> list[dict[str, Any]]:
         return [e for e in self.api.list_objects(EVENTS, namespace) if e["involvedObject"]["name"] == name]
 
+    async def watched(self, plural: str) -> None:
+        """Wait until someone watches ``plural``: an operator that got that far stops cleanly."""
+        await eventually(
+            lambda: any(
+                r.params.get("watch") == "true" and r.url.path.endswith(plural) for r in self.api.requests_since(0)
+            ),
+            what=f"a watch on {plural}",
+        )
+
     async def roll_out(self, name: str, namespace: str = "ns1") -> None:
         """Do what the Deployment controller would: report every desired pod updated and ready."""
         deployment = self.get(DEPLOYMENTS, name, namespace)

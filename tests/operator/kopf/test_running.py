@@ -1,0 +1,123 @@
+"""``agentos operator``: its flags and environment, and the endpoints it serves (metrics, health)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from agentos_operator import running
+from agentos_operator.handlers import kopf_settings
+from agentos_operator.settings import OperatorSettings
+
+from tests.operator.kopf.conftest import Cluster, StartOperator, eventually
+
+
+def parse(*argv: str) -> OperatorSettings:
+    parser = argparse.ArgumentParser()
+    running.add_arguments(parser)
+    return running.settings_from_args(parser.parse_args(argv))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test server
+        return response.status, response.read().decode()
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCH_NAMESPACES", "team-a, team-b")
+    monkeypatch.setenv("AGENTOS_RUNTIME_IMAGE", "registry.example/runtime:9")
+    monkeypatch.setenv("AGENTOS_LOG_FORMAT", "json")
+
+    settings = parse()
+
+    assert settings.namespaces == ("team-a", "team-b")
+    assert not settings.cluster_wide
+    assert (settings.runtime_image, settings.log_format) == ("registry.example/runtime:9", "json")
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCH_NAMESPACES", "team-a")
+    monkeypatch.setenv("AGENTOS_RESYNC_SECONDS", "120")
+
+    assert parse("-n", "x", "--namespace", "y-*", "--resync-seconds", "5").namespaces == ("x", "y-*")
+    assert parse("--resync-seconds", "5").resync_seconds == 5
+    assert parse("-A").cluster_wide
+    assert parse("--leader-election").leader_election
+
+
+def test_defaults_watch_every_namespace_without_leader_election() -> None:
+    settings = OperatorSettings()
+
+    assert settings.cluster_wide and not settings.leader_election
+    assert settings.runtime_image.startswith("ghcr.io/kube-agentos/runtime:")
+
+
+def test_kopf_keeps_its_state_under_the_agentos_prefix() -> None:
+    config = kopf_settings(OperatorSettings())
+
+    assert config.persistence.finalizer == "agentos.dev/finalizer"
+    assert "kopf.zalando.org" not in repr(vars(config.persistence.progress_storage))
+    assert "agentos.dev" in repr(vars(config.persistence.diffbase_storage))
+    assert config.posting.enabled is False
+
+
+def test_invalid_settings_exit_with_status_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTOS_METRICS_PORT", "not-a-port")
+    parser = argparse.ArgumentParser()
+    running.add_arguments(parser)
+
+    assert running.run(parser.parse_args([])) == 2
+
+
+def test_python_dash_m_runs_the_operator_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "agentos_operator", "--help"], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert "--leader-election" in result.stdout and "--namespace" in result.stdout
+
+
+async def test_metrics_count_reconciles_ready_resources_and_api_errors(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    port = free_port()
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(500, verb="patch", plural="services")
+    start_operator(metrics_port=port)
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+
+    def scrape() -> str:
+        status, text = fetch(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        return text
+
+    text = await eventually(lambda: 'agentos_operator_resources{ready="True"} 1.0' in scrape() and scrape())
+    assert 'agentos_operator_reconciles_total{result="converged"}' in text
+    assert 'agentos_operator_reconciles_total{result="error"} 1.0' in text
+    assert "agentos_operator_reconcile_duration_seconds_count" in text
+    assert 'agentos_operator_api_errors_total{code="500",verb="apply"} 1.0' in text
+
+
+async def test_the_health_endpoint_answers(cluster: Cluster, start_operator: StartOperator) -> None:
+    port = free_port()
+    start_operator(health_port=port)
+
+    def healthy() -> bool:
+        try:
+            return fetch(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        except OSError:
+            return False
+
+    assert await eventually(healthy, what="/healthz answering 200")
+    await cluster.watched("agentosconfigs")
