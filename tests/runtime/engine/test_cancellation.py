@@ -13,7 +13,6 @@ from agentos_runtime.tools import Tool
 
 from tests.runtime.engine.fakes import FakeChatModel, Script, call, make_agent, say
 
-
 # Seconds a test waits for a run to wind down before failing (instead of hanging).
 DEADLINE = 5
 
