@@ -1,0 +1,113 @@
+"""Pure rules of the status: condition shapes, transition times, rollout reading, what is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos_operator import conditions, status
+from agentos_operator.conditions import Condition, Rollout
+
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
+
+
+def merged(existing: list[dict[str, Any]], new: list[Condition], now: str = T1) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in conditions.merge(existing, new, now=now, generation=4)}
+
+
+def test_last_transition_time_is_kept_while_the_status_stays_the_same() -> None:
+    first = conditions.merge([], [Condition("Ready", "False", "DeploymentUnavailable", "0 of 1")], now=T0, generation=3)
+
+    again = merged(first, [Condition("Ready", "False", "SecretNotFound", "Secret 'x' not found")])
+
+    assert again["Ready"]["lastTransitionTime"] == T0
+    assert (again["Ready"]["reason"], again["Ready"]["observedGeneration"]) == ("SecretNotFound", 4)
+
+
+def test_last_transition_time_moves_when_the_status_changes() -> None:
+    first = conditions.merge([], [Condition("Ready", "False", "DeploymentUnavailable")], now=T0, generation=1)
+
+    assert merged(first, [Condition("Ready", "True", "Available")])["Ready"]["lastTransitionTime"] == T1
+
+
+def test_conditions_come_in_a_stable_order_with_every_standard_field() -> None:
+    entries = conditions.merge([], conditions.applied(None), now=T0, generation=1)
+
+    assert [c["type"] for c in entries] == ["Ready", "Progressing", "Degraded", "ReferencesResolved"]
+    assert all(
+        set(c) == {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"} for c in entries
+    )
+
+
+def test_a_long_message_is_cut() -> None:
+    entries = conditions.merge([], [Condition("Ready", "False", "InvalidSpec", "x" * 5000)], now=T0, generation=1)
+
+    assert len(entries[0]["message"]) == conditions.MESSAGE_MAX_LENGTH
+
+
+def test_a_rollout_is_ready_only_when_the_controller_saw_the_latest_spec() -> None:
+    stale = Rollout(desired=2, ready=2, available=2, updated=2, current=False)
+    done = Rollout(desired=2, ready=2, available=2, updated=2, current=True)
+    half = Rollout(desired=2, ready=1, available=1, updated=2, current=True)
+
+    def ready(rollout: Rollout) -> tuple[str, str]:
+        found = next(c for c in conditions.applied(rollout) if c.type == "Ready")
+        return found.status, found.reason
+
+    assert ready(stale) == ("False", "DeploymentUnavailable")
+    assert ready(done) == ("True", "Available")
+    assert ready(half) == ("False", "DeploymentUnavailable")
+    assert next(c for c in conditions.applied(half) if c.type == "Progressing").reason == "RolloutInProgress"
+
+
+def test_a_missing_secret_blocks_with_references_unresolved() -> None:
+    found = {c.type: c for c in conditions.blocked("SecretNotFound", "Secret 'openai' not found")}
+
+    assert (found["ReferencesResolved"].status, found["ReferencesResolved"].reason) == ("False", "SecretNotFound")
+    assert (found["Ready"].status, found["Degraded"].status) == ("False", "True")
+
+
+def test_pausing_keeps_what_the_other_conditions_said() -> None:
+    existing = conditions.merge([], conditions.blocked("SecretKeyMissing", "no key"), now=T0, generation=1)
+
+    found = {c.type: c for c in conditions.paused(existing, Rollout(1, 1, 1, 1, True))}
+
+    assert (found["Ready"].status, found["Ready"].reason) == ("True", "Paused")
+    assert found["ReferencesResolved"].reason == "SecretKeyMissing"
+
+
+def test_a_deployment_without_status_reads_as_nothing_ready() -> None:
+    deployment = {"metadata": {"generation": 2}, "spec": {}, "status": {}}
+
+    assert status.rollout_of(deployment) == Rollout(desired=1, ready=0, available=0, updated=0, current=False)
+    assert status.rollout_of(None) is None
+
+
+def test_status_reports_pods_selector_url_and_hash_and_is_written_only_on_change() -> None:
+    deployment = {
+        "metadata": {"generation": 1},
+        "spec": {"selector": {"matchLabels": {"b": "2", "a": "1"}}},
+        "status": {"replicas": 2, "readyReplicas": 1},
+    }
+    built = status.build(
+        previous={}, generation=5, conditions=[], deployment=deployment, url="http://x.ns.svc:7777", config_hash="abc"
+    )
+
+    assert built == {
+        "observedGeneration": 5,
+        "conditions": [],
+        "replicas": 2,
+        "readyReplicas": 1,
+        "selector": "a=1,b=2",
+        "url": "http://x.ns.svc:7777",
+        "configHash": "abc",
+    }
+    assert not status.changed({**built, "kopf": {"progress": {}}}, built)
+    assert status.patch(built, {**built, "readyReplicas": 2}) == {"readyReplicas": 2}
+
+
+def test_a_blocked_reconcile_keeps_the_last_known_url_and_hash() -> None:
+    previous = {"url": "http://x.ns.svc:7777", "configHash": "abc", "selector": "a=1"}
+
+    built = status.build(previous=previous, generation=2, conditions=[], deployment=None)
+
+    assert (built["url"], built["configHash"], built["selector"]) == ("http://x.ns.svc:7777", "abc", "a=1")

@@ -1,0 +1,67 @@
+"""Pure rules of Events: one per decision, none for a resync that changed nothing."""
+
+from __future__ import annotations
+
+from agentos_operator import conditions, events
+from agentos_operator.events import Notice
+from agentos_operator.kube.children import Change
+
+T0 = "2026-01-01T00:00:00Z"
+
+
+def ready(status: str, reason: str, message: str = "") -> list[dict[str, object]]:
+    return conditions.merge([], [conditions.Condition("Ready", status, reason, message)], now=T0, generation=1)  # type: ignore[arg-type]
+
+
+def test_each_change_to_a_child_is_one_event() -> None:
+    changes = [Change("created", "Deployment", "demo"), Change("pruned", "HorizontalPodAutoscaler", "demo")]
+
+    assert events.for_changes(changes) == [
+        Notice("Normal", "Created", "Created Deployment 'demo'"),
+        Notice("Normal", "Pruned", "Deleted HorizontalPodAutoscaler 'demo'"),
+    ]
+
+
+def test_an_unchanged_condition_is_no_event() -> None:
+    same = ready("False", "InvalidSpec", "spec.x: bad")
+
+    assert events.for_transition(same, same) == []
+
+
+def test_a_problem_warns_once_and_again_only_when_it_changes() -> None:
+    first = ready("False", "InvalidSpec", "spec.x: bad")
+    other = ready("False", "InvalidSpec", "spec.y: bad")
+
+    assert events.for_transition([], first) == [Notice("Warning", "InvalidSpec", "spec.x: bad")]
+    assert events.for_transition(first, other) == [Notice("Warning", "InvalidSpec", "spec.y: bad")]
+
+
+def test_becoming_available_is_announced_but_pods_coming_and_going_are_not() -> None:
+    assert events.for_transition(ready("False", "DeploymentUnavailable"), ready("True", "Available", "1 of 1")) == [
+        Notice("Normal", "Available", "1 of 1")
+    ]
+    assert events.for_transition([], ready("False", "DeploymentUnavailable", "0 of 1")) == []
+    assert events.for_transition(ready("True", "Available", "1 of 1"), ready("True", "Available", "2 of 2")) == []
+
+
+def test_an_event_names_the_resource_and_the_operator() -> None:
+    involved = {
+        "apiVersion": "agentos.dev/v1alpha1",
+        "kind": "AgentOSConfig",
+        "metadata": {"name": "d", "namespace": "n", "uid": "u"},
+    }
+
+    event = events.build_event(
+        Notice("Warning", "SecretNotFound", "m" * 2000), involved=involved, now=T0, instance="pod-1"
+    )
+
+    assert event["involvedObject"] == {
+        "apiVersion": "agentos.dev/v1alpha1",
+        "kind": "AgentOSConfig",
+        "name": "d",
+        "namespace": "n",
+        "uid": "u",
+    }
+    assert (event["type"], event["reason"], event["metadata"]["namespace"]) == ("Warning", "SecretNotFound", "n")
+    assert len(event["message"]) == events.MESSAGE_MAX_LENGTH
+    assert event["reportingInstance"] == "pod-1"
