@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.api.conftest import Served, agent_config, parse_frames, read_frames, serve_on
+from tests.runtime.api.harness import Served, agent_config, parse_frames, read_frames, serve_on
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 DEADLINE = 10.0

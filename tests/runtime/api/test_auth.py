@@ -16,7 +16,7 @@ from agentos_runtime.app import create_app
 from agentos_runtime.config import parse_config_text
 from agentos_runtime.settings import Settings
 
-from tests.runtime.api.conftest import BASIC_CONFIG, Served, serve
+from tests.runtime.api.harness import BASIC_CONFIG, Served, serve
 
 KEY = "s3cret-key"
 PUBLIC = {("GET", "/"), ("GET", "/health"), ("GET", "/ready"), ("GET", "/info")}

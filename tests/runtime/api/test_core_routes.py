@@ -8,7 +8,7 @@ from pathlib import Path
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.api.conftest import Served, serve
+from tests.runtime.api.harness import Served, serve
 
 TWO_DATABASES = """
 os_id: two-dbs
@@ -184,7 +184,7 @@ async def test_cors_allows_the_agno_control_plane_with_credentials(embedded: Ser
 
 
 async def test_extra_cors_origins_come_from_settings(tmp_path: Path) -> None:
-    from tests.runtime.api.conftest import BASIC_CONFIG
+    from tests.runtime.api.harness import BASIC_CONFIG
 
     async with serve(BASIC_CONFIG, data_dir=tmp_path, cors_origins=["https://ui.example"]) as running:
         response = await running.client.get("/health", headers={"Origin": "https://ui.example"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.runtime.api.conftest import BASIC_CONFIG, serve
+from tests.runtime.api.harness import BASIC_CONFIG, serve
 
 LIMIT = 1000
 

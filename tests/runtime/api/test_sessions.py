@@ -9,7 +9,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import SessionRow
 
-from tests.runtime.api.conftest import Served, serve, serve_on
+from tests.runtime.api.harness import Served, serve, serve_on
 
 CONFIG = """
 models: [{id: fake, api_key_env: null}]
@@ -316,7 +316,7 @@ class BrokenSessions(InMemoryDatabase):
 
 
 async def test_storage_down_is_503_with_a_detail_on_every_sessions_route(tmp_path: Path) -> None:
-    from tests.runtime.api.conftest import BASIC_CONFIG
+    from tests.runtime.api.harness import BASIC_CONFIG
 
     async def opener(config, **_):  # type: ignore[no-untyped-def]
         return BrokenSessions(id=config.id)
