@@ -143,6 +143,14 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
             if key is not None:
                 memo.reconciler.request(key)
 
+    if operator_settings.watch_secrets:
+        register_secret_watch(registry)
+    return registry
+
+
+def register_secret_watch(registry: kopf.OperatorRegistry) -> None:
+    """Reconcile the owner of a changed owned Secret, and every resource referencing a changed Secret."""
+
     @kopf.on.event("", "v1", "secrets", id="secret-changed", registry=registry)
     async def secret_changed(body: kopf.Body, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
         index: kopf.Index[Key, Key] = kwargs["agentos_by_secret"]
@@ -152,5 +160,3 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
             keys.add(owner)
         for key in keys:
             memo.reconciler.request(key)
-
-    return registry

@@ -62,12 +62,18 @@ class Reconciler:
         task.add_done_callback(self._tasks.discard)
 
     def retry_delay(self, key: Key, outcome: Outcome | None) -> float | None:
-        """How long until ``key`` should be retried after ``outcome`` (None: an API failure); None means never."""
+        """How long until ``key`` is retried after ``outcome`` (None: an API failure); None means never.
+
+        Delays double with each failure in a row: a missing Secret from ``secret_retry_seconds``
+        (its creation is watched and wakes the resource anyway), anything else from
+        ``error_retry_seconds``; both up to ``error_retry_max_seconds``.
+        """
         settings = self._ctx.settings
+        attempt = max(self._failures.get(key, 1) - 1, 0)
         if outcome is None or outcome.verdict == "blocked":
-            return settings.retry_delay(max(self._failures.get(key, 1) - 1, 0))
+            return settings.retry_delay(attempt)
         if outcome.verdict == "waiting":
-            return settings.secret_retry_seconds
+            return float(min(settings.secret_retry_seconds * 2 ** min(attempt, 30), settings.error_retry_max_seconds))
         return None
 
     async def resync_forever(self, keys: Callable[[], Iterable[Key]]) -> None:
@@ -122,7 +128,7 @@ class Reconciler:
                 self._metrics.observe_reconcile("error", loop.time() - started)
                 raise
         self._metrics.observe_reconcile(outcome.verdict, loop.time() - started)
-        if outcome.verdict == "blocked":
+        if outcome.verdict in ("blocked", "waiting"):
             self._failures[key] = self._failures.get(key, 0) + 1
         else:
             self._failures.pop(key, None)

@@ -30,7 +30,14 @@ class OperatorSettings(BaseSettings):
         description="Namespaces (or globs like `team-*`) to watch, a comma list; empty means all namespaces.",
     )
     resync_seconds: float = Field(
-        default=300.0, gt=0, description="How often every resource is reconciled even when nothing changed."
+        default=300.0,
+        gt=0,
+        validation_alias=AliasChoices("AGENTOS_RESYNC_SECONDS", "AGENTOS_RESYNC_INTERVAL", "resync_seconds"),
+        description="How often every resource is reconciled even when nothing changed.",
+    )
+    watch_secrets: bool = Field(
+        default=True,
+        description="Watch Secrets so a rotated one rolls the pods at once; without (no list/watch RBAC) the resync finds it.",
     )
     secret_retry_seconds: float = Field(
         default=30.0, gt=0, description="Delay before looking again for a referenced Secret that is missing."

@@ -13,6 +13,8 @@ from tests.operator.kopf.conftest import (
     eventually,
 )
 
+NETWORK_POLICIES = "networking.k8s.io/v1/networkpolicies"
+
 
 async def test_a_deleted_deployment_is_restored(cluster: Cluster, start_operator: StartOperator) -> None:
     await cluster.create_secret("openai", api_key="sk-test-1")
@@ -113,3 +115,47 @@ async def test_deployment_progress_reaches_the_status_without_any_edit(
     await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True")
     assert cluster.agentos("demo")["status"]["readyReplicas"] == 3
     assert cluster.get(AGENTOS, "demo")["metadata"]["generation"] == 1  # type: ignore[index]
+
+
+async def test_a_child_no_longer_desired_is_pruned(cluster: Cluster, start_operator: StartOperator) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo", networkPolicy={"enabled": True})
+    await eventually(lambda: cluster.get(NETWORK_POLICIES, "demo"), what="the NetworkPolicy")
+    await cluster.ready("demo")
+
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"networkPolicy": {"enabled": False}}})
+
+    await eventually(lambda: cluster.get(NETWORK_POLICIES, "demo") is None, what="the NetworkPolicy pruned")
+    reasons = [(e["reason"], e["message"]) for e in cluster.events_about("demo")]
+    assert ("Pruned", "Deleted NetworkPolicy 'demo'") in reasons
+    assert cluster.get(DEPLOYMENTS, "demo") is not None
+
+
+async def test_lookalike_objects_not_owned_by_the_resource_are_never_pruned(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    labels = {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "agentos-operator"}
+    stranger = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "demo-extra", "labels": labels}}
+    await cluster.api.create(CONFIGMAPS, stranger, namespace="ns1")
+    start_operator()
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+
+    assert cluster.get(CONFIGMAPS, "demo-extra") is not None
+
+
+async def test_without_a_secret_watch_a_rotation_is_found_by_the_resync(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(watch_secrets=False, resync_seconds=0.2)
+    await cluster.create_agentos("demo")
+    before = await cluster.ready("demo")
+
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+
+    await eventually(lambda: cluster.agentos("demo")["status"]["configHash"] != before["status"]["configHash"])
+    assert not [r for r in cluster.api.requests_since(0) if r.url.path.endswith("/secrets") and r.params.get("watch")]

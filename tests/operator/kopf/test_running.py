@@ -37,12 +37,16 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("WATCH_NAMESPACES", "team-a, team-b")
     monkeypatch.setenv("AGENTOS_RUNTIME_IMAGE", "registry.example/runtime:9")
     monkeypatch.setenv("AGENTOS_LOG_FORMAT", "json")
+    monkeypatch.setenv("AGENTOS_RESYNC_INTERVAL", "42")
+    monkeypatch.setenv("AGENTOS_WATCH_SECRETS", "false")
+    monkeypatch.setenv("AGENTOS_LEADER_ELECTION", "true")
 
     settings = parse()
 
     assert settings.namespaces == ("team-a", "team-b")
     assert not settings.cluster_wide
     assert (settings.runtime_image, settings.log_format) == ("registry.example/runtime:9", "json")
+    assert (settings.resync_seconds, settings.watch_secrets, settings.leader_election) == (42, False, True)
 
 
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
