@@ -140,14 +140,17 @@ async def iter_chunks(lines: AsyncIterator[str]) -> AsyncIterator[JSON]:
     """The JSON payloads of an SSE stream's ``data:`` lines, up to ``data: [DONE]``.
 
     Comments, ``event:`` and blank lines are skipped. A payload that is not JSON means the
-    endpoint is not speaking the protocol: that is a provider error (502), not a crash.
+    endpoint is not speaking the protocol: that is a provider error (502), not a crash. Lines
+    after ``[DONE]`` are read and dropped, so the connection ends cleanly and can be reused.
     """
+    done = False
     async for line in lines:
-        if not line.startswith(_DATA):
+        if done or not line.startswith(_DATA):
             continue
         data = line[len(_DATA) :].strip()
         if data == _DONE:
-            return
+            done = True
+            continue
         if not data:
             continue
         try:

@@ -71,6 +71,14 @@ class ChatModel(Protocol):
         """Text deltas, then exactly one final ``Completion``; raises ``ModelProviderError``."""
         ...
 
+    def prepare(self) -> None:
+        """Do slow one-time set-up (imports, clients) now instead of on the first request.
+
+        Safe to run in a worker thread while the server already serves; never raises for a
+        missing key (the first request reports that).
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections; the model is not used afterwards."""
         ...

@@ -54,6 +54,7 @@ class FakeChatModel:
         self.offered_tools: list[Sequence[ToolSchema] | None] = []
         self.streamed_to_end = 0
         self.closed = False
+        self.prepared = False
         self.asked = asyncio.Event()
         """Set at every request the model receives."""
 
@@ -91,6 +92,9 @@ class FakeChatModel:
             provider_data={"id": "chatcmpl-1"},
             time_to_first_token=0.01,
         )
+
+    def prepare(self) -> None:
+        self.prepared = True
 
     async def close(self) -> None:
         self.closed = True

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
 import pytest
 from agentos_runtime.config import ConfigError
 from agentos_runtime.errors import ModelAuthenticationError
-from agentos_runtime.llm.factory import build_models, close_models
+from agentos_runtime.llm.factory import build_models, close_models, prepare_models
 from agentos_runtime.llm.openai import OpenAIChatModel
 from agentos_runtime.runs import RunRegistry, RunRequest, build_agents, default_db_id
 from agentos_runtime.storage.memory import InMemoryDatabase
@@ -43,6 +44,7 @@ def test_models_are_built_per_id() -> None:
 
 def test_building_models_and_agents_does_not_import_the_openai_sdk() -> None:
     script = """
+import asyncio
 import subprocess
 import sys
 from agentos_runtime.config import parse_config
@@ -156,3 +158,21 @@ def test_a_model_or_database_that_was_not_built_is_a_config_problem() -> None:
         "agents[1].model: no model 'local' was built for this agent",
         "agents[1].db: database 'memories-db' is not open",
     ]
+
+
+async def test_prepare_builds_the_client_in_a_worker_thread_once(fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.say("prepared"))
+    config = runtime_config(
+        models=[{"id": "main", "base_url": fake_openai.base_url}, {"id": "unkeyed", "api_key_env": "UNSET_KEY"}]
+    )
+    models = build_models(config, {"OPENAI_API_KEY": "sk-env"})
+
+    await asyncio.to_thread(prepare_models, models)
+
+    main = models["main"]
+    assert isinstance(main, OpenAIChatModel)
+    client = main._client
+    assert client is not None
+    assert (await main.complete([{"role": "user", "content": "hi"}], None)).content == "prepared"
+    assert main._client is client
+    await close_models(models)
