@@ -1,0 +1,36 @@
+"""Fixtures for conformance: the runtime under uvicorn on 127.0.0.1, driven by Agno's own code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from agno.utils.http import aclose_default_clients
+
+from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.support.databases import SERVER_BACKENDS
+from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server  # noqa: F401
+
+SECURITY_KEY = "conformance-key"
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+async def runtime(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:  # noqa: F811
+    """The runtime on ``backend`` with one agent on the fake model, behind a security key.
+
+    Agno's client keeps one shared httpx client per process; it is closed after each test so
+    the next test (on its own event loop) gets a fresh one.
+    """
+    config = agent_config(fake_openai.base_url, add_history_to_context=True, description="Answers briefly.")
+    async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=SECURITY_KEY) as running:
+        try:
+            yield running
+        finally:
+            await aclose_default_clients()
