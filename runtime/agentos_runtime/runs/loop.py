@@ -32,7 +32,7 @@ from agentos_runtime.runs.events import EventFactory, RunEvent
 from agentos_runtime.runs.messages import chat_messages, history_messages, new_message
 from agentos_runtime.runs.prompt import build_system_message
 from agentos_runtime.runs.record import RunRecord
-from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunRegistry
+from agentos_runtime.runs.registry import RunCancelled, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, new_session_row, stored_session_state
 from agentos_runtime.runs.turns import RunContext, Toolbox, record_partial_answer, run_turns
 from agentos_runtime.storage.ports import MemoryStore, SessionRow, SessionStore
@@ -162,7 +162,7 @@ class Agent:
             async for event in self._end(run, "ERROR", error=error):
                 yield event
         except (RunCancelled, asyncio.CancelledError) as error:
-            if isinstance(error, asyncio.CancelledError) and not _take_back_our_cancel(run.handle):
+            if isinstance(error, asyncio.CancelledError) and not run.handle.take_back_cancel():
                 self._save_detached(run, reason="Operation cancelled by user")
                 raise
             async for event in self._end(run, "CANCELLED"):
@@ -293,17 +293,3 @@ def _describe(error: Exception | None) -> tuple[str, str, str | None]:
     if error is None:
         return "the run failed", "RuntimeError", None
     return f"{type(error).__name__}: {error}", type(error).__name__, None
-
-
-def _take_back_our_cancel(handle: RunHandle) -> bool:
-    """Whether the task's cancellation is only the registry's (then it is taken back).
-
-    The registry cancels the task to end a wait on the model or a tool; that one is turned into
-    ``RunCancelled``. Any other cancellation (a client going away, a server shutting down, a
-    timeout) is never swallowed.
-    """
-    task = asyncio.current_task()
-    if not handle.interrupted or task is None or task.cancelling() != 1:
-        return False
-    task.uncancel()
-    return True

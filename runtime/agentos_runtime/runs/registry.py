@@ -44,6 +44,19 @@ class RunHandle:
         if self.cancel_requested:
             raise RunCancelled(self.run_id)
 
+    def take_back_cancel(self) -> bool:
+        """Called on ``CancelledError`` in the run's task: whether it is only the registry's.
+
+        The registry cancels the task to end a wait on the model or a tool; that cancellation is
+        taken back here (so the run can save itself and emit ``RunCancelled``). Any other one (a
+        client going away, a server shutting down, a timeout) is never swallowed: ``False``.
+        """
+        task = asyncio.current_task()
+        if not self.interrupted or task is None or task is not self.task or task.cancelling() != 1:
+            return False
+        task.uncancel()
+        return True
+
 
 class RunRegistry:
     def __init__(self) -> None:
