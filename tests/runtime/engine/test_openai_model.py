@@ -113,15 +113,17 @@ async def test_complete_returns_tool_calls_of_a_json_answer(fake_openai: FakeOpe
 
 async def test_rate_limit_is_retried_then_succeeds(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(
-        Reply.fail(429, "Rate limit reached", type="rate_limit_error", headers={"retry-after-ms": "20"}),
+        Reply.fail(429, "Rate limit reached", type="rate_limit_error", headers={"Retry-After": "0.2"}),
         Reply.say("after the wait"),
     )
     model = model_for(fake_openai, max_retries=2)
 
+    started = time.monotonic()
     completion = await model.complete(HELLO, None)
 
     assert completion.content == "after the wait"
     assert len(fake_openai.requests) == 2
+    assert 0.2 <= time.monotonic() - started < 3, "the retry did not wait as Retry-After asked"
     await model.close()
 
 
