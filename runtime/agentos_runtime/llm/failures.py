@@ -37,13 +37,14 @@ def provider_error(
 
     ``None`` for anything else: an unknown failure is a bug to surface unchanged, not to rename.
     """
+    # Errors raised while a raw stream is read come from the HTTP library under the SDK.
+    import httpx2
     import openai
 
-    timeouts, transport = _transport_errors()
     where = f"model '{model_id}'"
-    if isinstance(error, openai.APITimeoutError | timeouts):
+    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
         return ModelConnectionError(f"{where}: the endpoint did not answer in time", model_id=model_id)
-    if isinstance(error, openai.APIConnectionError | transport):
+    if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
         return ModelConnectionError(
             f"{where}: cannot reach the endpoint: {_clean(str(error) or type(error).__name__, api_key)}",
             model_id=model_id,
@@ -80,19 +81,6 @@ def _status_error(error: object, *, where: str, model_id: str, api_key: str | No
     return ModelProviderError(
         f"{where}: the endpoint answered {status}: {message}", status_code=status, model_id=model_id
     )
-
-
-def _transport_errors() -> tuple[type[Exception], type[Exception]]:
-    """Timeout and transport error classes of the HTTP library under the SDK.
-
-    Errors raised while a raw stream is read come from it, not from the SDK: ``httpx2`` under
-    openai 3.x, ``httpx`` under 1.x and 2.x.
-    """
-    try:
-        import httpx2 as http
-    except ImportError:
-        import httpx as http  # type: ignore[no-redef]
-    return http.TimeoutException, http.TransportError
 
 
 def _clean(message: str, api_key: str | None) -> str:

@@ -95,8 +95,10 @@ class OpenAIChatModel:
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
         client = self._get_client()
         params = self.build_params(messages, tools)
+        import httpx2  # loaded with the SDK by ``_get_client``
+
         try:
-            response = await client.post(_PATH, cast_to=_response_class(), body=params)
+            response = await client.post(_PATH, cast_to=httpx2.Response, body=params)
             body = response.content
         except Exception as error:
             self._raise_translated(error)
@@ -116,11 +118,13 @@ class OpenAIChatModel:
         params = self.build_params(messages, tools)
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
+        import httpx2  # loaded with the SDK by ``_get_client``
+
         assembler = ChunkAssembler()
         first_token: float | None = None
         started = time.perf_counter()
         try:
-            response = await client.post(_PATH, cast_to=_response_class(), body=params, stream=True)
+            response = await client.post(_PATH, cast_to=httpx2.Response, body=params, stream=True)
             try:
                 async for chunk in iter_chunks(response.aiter_lines()):
                     text = assembler.feed(chunk)
@@ -151,12 +155,3 @@ class OpenAIChatModel:
         from agentos_runtime.errors import ModelProviderError
 
         return ModelProviderError(f"model '{self.id}': the endpoint answered with a body that is not JSON: {error}")
-
-
-def _response_class() -> type[Any]:
-    """The HTTP response class under the SDK: asking ``post`` for it returns the raw response."""
-    try:
-        import httpx2 as http
-    except ImportError:
-        import httpx as http  # type: ignore[no-redef]
-    return http.Response
