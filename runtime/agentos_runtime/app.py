@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from agentos_runtime import __version__
-from agentos_runtime.api.assembly import Connectors, close_context, open_context
+from agentos_runtime.api.assembly import Connectors, close_context, open_context, warm_up_models
 from agentos_runtime.api.auth import require_security_key
 from agentos_runtime.api.errors import install_error_handlers
 from agentos_runtime.api.middleware import LimitBodySize, StripTrailingSlash
@@ -57,9 +57,11 @@ def create_app(
         except ConfigError as error:
             raise StartupFailed(f"cannot start: {error}") from None
         app.state.context = context
+        warming = warm_up_models(context)
         try:
             yield
         finally:
+            await warming
             await close_context(context)
 
     app = FastAPI(

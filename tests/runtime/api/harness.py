@@ -78,13 +78,17 @@ async def serve(
 ) -> AsyncIterator[Served]:
     """The app on ``config_text``: in process, or under uvicorn (``over_sockets``) when a test
     must see a stream arrive frame by frame."""
-    config = parse_config_text(config_text)
-    app_settings = Settings(os_security_key=security_key, data_dir=data_dir, **settings)
-    connectors = Connectors(environ=dict(environ or {}), open_database=open_database)
-    app = create_app(app_settings, config, connectors=connectors)
+    app = build_app(
+        config_text,
+        data_dir=data_dir,
+        security_key=security_key,
+        open_database=open_database,
+        environ=environ,
+        **settings,
+    )
     if over_sockets:
-        async with uvicorn_in_loop(app) as base_url:
-            async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT) as client:
+        async with uvicorn_in_loop(app) as listening:
+            async with httpx.AsyncClient(base_url=listening.base_url, timeout=HTTP_TIMEOUT) as client:
                 yield Served(client, app.state.context)
         return
     async with app.router.lifespan_context(app):
@@ -93,17 +97,39 @@ async def serve(
             yield Served(client, app.state.context)
 
 
+def build_app(
+    config_text: str,
+    *,
+    data_dir: Path,
+    security_key: str | None = None,
+    open_database: Opener = in_memory,
+    environ: Mapping[str, str] | None = None,
+    **settings: Any,
+) -> Any:
+    config = parse_config_text(config_text)
+    app_settings = Settings(os_security_key=security_key, data_dir=data_dir, **settings)
+    connectors = Connectors(environ=dict(environ or {}), open_database=open_database)
+    return create_app(app_settings, config, connectors=connectors)
+
+
+@dataclass(frozen=True)
+class Listening:
+    base_url: str
+    server: uvicorn.Server
+
+
 @asynccontextmanager
-async def uvicorn_in_loop(app: Any) -> AsyncIterator[str]:
+async def uvicorn_in_loop(app: Any, *, graceful_seconds: float = 5.0) -> AsyncIterator[Listening]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in this event loop, so tests share its connections.
 
     Real sockets, so streamed responses arrive frame by frame (an in-process ASGI transport
-    would hand over the whole body at the end).
+    would hand over the whole body at the end). Leaving the block shuts the server down as
+    SIGTERM would: open requests get ``graceful_seconds``, then the lifespan ends.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=graceful_seconds)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + START_DEADLINE
@@ -115,7 +141,7 @@ async def uvicorn_in_loop(app: Any) -> AsyncIterator[str]:
             raise RuntimeError("the app did not start")
         await asyncio.sleep(0.005)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Listening(f"http://127.0.0.1:{port}", server)
     finally:
         server.should_exit = True
         await task
