@@ -113,6 +113,15 @@ def test_cluster_wide_secret_listing_is_granted_only_when_the_values_ask_for_it(
     assert env["AGENTOS_WATCH_SECRETS"] == "false"
 
 
+def test_several_operator_replicas_turn_on_leader_election(helm: list[str]) -> None:
+    def env_of(args: list[str]) -> dict[str, str]:
+        [deployment] = of_kind(render(helm, *args), "Deployment")
+        return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+    assert env_of(VALUE_SETS["defaults"])["AGENTOS_LEADER_ELECTION"] == "false"
+    assert env_of(VALUE_SETS["ha"])["AGENTOS_LEADER_ELECTION"] == "true"
+
+
 def test_namespaced_mode_renders_roles_per_namespace_and_no_cluster_grant(helm: list[str]) -> None:
     docs = render(helm, *VALUE_SETS["namespaced"])
     assert not of_kind(docs, "ClusterRoleBinding") and not of_kind(docs, "ClusterRole")
