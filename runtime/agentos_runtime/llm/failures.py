@@ -49,11 +49,15 @@ def provider_error(
             f"{where}: cannot reach the endpoint: {_clean(str(error) or type(error).__name__, api_key)}",
             model_id=model_id,
         )
-    if isinstance(error, openai.AuthenticationError):
-        source = f" from {api_key_env}" if api_key_env else ""
-        return ModelAuthenticationError(f"{where}: the endpoint rejected the API key{source} (401)", model_id=model_id)
     if isinstance(error, openai.APIStatusError):
-        return _status_error(error, where=where, model_id=model_id, api_key=api_key)
+        return status_error(
+            error.status_code,
+            error.message,
+            code=error.code,
+            model_id=model_id,
+            api_key_env=api_key_env,
+            api_key=api_key,
+        )
     if isinstance(error, openai.OpenAIError):
         return ModelProviderError(f"{where}: {_clean(str(error), api_key)}", model_id=model_id)
     return None
@@ -66,15 +70,21 @@ def missing_key_error(*, model_id: str, api_key_env: str) -> ModelAuthentication
     )
 
 
-def _status_error(error: object, *, where: str, model_id: str, api_key: str | None) -> ModelProviderError:
-    import openai
+def status_error(
+    status: int, message: str, *, code: str | None, model_id: str, api_key_env: str | None, api_key: str | None
+) -> ModelProviderError:
+    """Our error for an error status the endpoint answered (with its ``error.message``/``code``).
 
-    assert isinstance(error, openai.APIStatusError)
-    status = error.status_code
-    message = _clean(error.message, api_key)
-    if isinstance(error, openai.RateLimitError) or status == 429:
+    Independent of the SDK, so any transport reading the status itself maps it the same way.
+    """
+    where = f"model '{model_id}'"
+    if status == 401:
+        source = f" from {api_key_env}" if api_key_env else ""
+        return ModelAuthenticationError(f"{where}: the endpoint rejected the API key{source} (401)", model_id=model_id)
+    message = _clean(message, api_key)
+    if status == 429:
         return ModelRateLimitError(f"{where}: rate limited by the endpoint (429): {message}", model_id=model_id)
-    if error.code == "context_length_exceeded" or (status in (400, 413) and _CONTEXT_PATTERNS.search(message)):
+    if code == "context_length_exceeded" or (status in (400, 413) and _CONTEXT_PATTERNS.search(message)):
         return ContextWindowExceededError(
             f"{where}: the prompt does not fit the model's context window: {message}", model_id=model_id
         )

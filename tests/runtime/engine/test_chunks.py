@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.errors import (
+    ContextWindowExceededError,
+    ModelAuthenticationError,
+    ModelProviderError,
+    ModelRateLimitError,
+)
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks, usage_from
+from agentos_runtime.llm.failures import status_error
 
 
 def chunk(delta: dict, **extra: object) -> dict:
@@ -114,3 +120,27 @@ def test_an_error_chunk_in_the_middle_of_a_stream_is_a_provider_error() -> None:
 
     with pytest.raises(ModelProviderError, match="server_error happened"):
         assembler.feed({"error": {"message": "server_error happened"}})
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "code", "error_class", "expected_status"),
+    [
+        (401, "Incorrect API key provided: sk-secret-123", "invalid_api_key", ModelAuthenticationError, 401),
+        (429, "Rate limit reached", None, ModelRateLimitError, 429),
+        (400, "too long", "context_length_exceeded", ContextWindowExceededError, 400),
+        (413, "Request too large: prompt is too long for this model", None, ContextWindowExceededError, 400),
+        (400, "Unknown parameter: 'foo'", None, ModelProviderError, 400),
+        (503, "The engine is currently overloaded", None, ModelProviderError, 503),
+    ],
+)
+def test_error_statuses_map_to_one_family_without_the_key(
+    status: int, message: str, code: str | None, error_class: type[ModelProviderError], expected_status: int
+) -> None:
+    error = status_error(status, message, code=code, model_id="m", api_key_env="TEAM_KEY", api_key="sk-secret-123")
+
+    assert type(error) is error_class
+    assert error.status_code == expected_status
+    assert "sk-secret-123" not in error.detail
+    assert error.detail.startswith("model 'm': ")
+    if status == 401:
+        assert error.detail == "model 'm': the endpoint rejected the API key from TEAM_KEY (401)"
