@@ -1,4 +1,4 @@
-"""Reassembling chat-completions payloads: pure functions, no server."""
+"""Model payloads and failures: chunk reassembly and the error mapping, pure functions, no server."""
 
 from __future__ import annotations
 
