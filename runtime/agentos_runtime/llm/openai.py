@@ -1,8 +1,8 @@
 """The OpenAI-compatible chat model: OpenAI, vLLM, llama.cpp, Ollama behind one adapter.
 
 The SDK's ``AsyncOpenAI`` keeps what it does well: base URL, auth header, timeout, retries
-(429 honouring ``Retry-After``, 5xx, connection errors; never 401) and status-to-error mapping.
-What it costs per request is skipped: requests go through its documented raw ``client.post(...,
+(429 honouring ``Retry-After``, 5xx, connection errors; never 401) and typed status errors,
+which ``llm.failures`` maps to ours. What it costs per request is skipped: requests go through its documented raw ``client.post(...,
 cast_to=Response)`` (no parameter transformation, about 0.7 ms a request) and answers are
 parsed once with ``json.loads`` by ``llm.chunks`` instead of into pydantic models per chunk.
 The SDK import costs about 0.4 s, so it happens on first use (or in ``prepare()``), never at
@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config.llm import ModelConfig
+from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks
 from agentos_runtime.llm.failures import missing_key_error, provider_error
 from agentos_runtime.llm.ports import Completion, Message, ToolSchema
@@ -47,6 +48,7 @@ class OpenAIChatModel:
         self._config = config
         self._api_key = api_key or None
         self._client = client
+        self._owns_client = client is None
         self._building = threading.Lock()
         self._sampling = {
             key: value
@@ -140,7 +142,8 @@ class OpenAIChatModel:
         yield assembler.finish(time_to_first_token=first_token)
 
     async def close(self) -> None:
-        if self._client is not None:
+        """Close the client this model built (a client passed in belongs to the caller)."""
+        if self._client is not None and self._owns_client:
             await self._client.close()
 
     def _raise_translated(self, error: Exception) -> None:
@@ -151,7 +154,5 @@ class OpenAIChatModel:
         if translated is not None:
             raise translated from error
 
-    def _translate_body(self, error: Exception) -> Exception:
-        from agentos_runtime.errors import ModelProviderError
-
+    def _translate_body(self, error: Exception) -> ModelProviderError:
         return ModelProviderError(f"model '{self.id}': the endpoint answered with a body that is not JSON: {error}")

@@ -260,3 +260,21 @@ async def test_provider_messages_have_the_key_removed(fake_openai: FakeOpenAISer
     assert KEY not in caught.value.detail
     assert "***" in caught.value.detail
     await model.close()
+
+
+async def test_a_client_passed_in_is_used_and_left_open_for_its_owner(fake_openai: FakeOpenAIServer) -> None:
+    import openai
+
+    fake_openai.script(Reply.say("via the shared client"), Reply.say("still open"))
+    shared = openai.AsyncOpenAI(
+        api_key="sk-shared", base_url=fake_openai.base_url, max_retries=0, default_headers={"X-Team": "platform"}
+    )
+    model = OpenAIChatModel(ModelConfig(id="m", base_url="http://127.0.0.1:9/v1"), api_key=None, client=shared)
+
+    completion = await model.complete(HELLO, None)
+    await model.close()
+
+    assert completion.content == "via the shared client"
+    assert fake_openai.requests[0].headers["x-team"] == "platform"
+    assert (await shared.chat.completions.create(model="m", messages=HELLO)).choices[0].message.content == "still open"
+    await shared.close()
