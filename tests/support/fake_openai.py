@@ -7,9 +7,10 @@ Each request takes the next scripted ``Reply`` (text split in chunks, tool calls
 arguments arrive in fragments, an error status, a hang, a slow stream) or the default one, and
 is recorded so tests can assert the prompt the runtime sent.
 
-``serve_fake_openai()`` runs it under uvicorn on 127.0.0.1, port 0, in a background thread;
-the ``fake_openai`` fixture gives each test a freshly reset server with ``.base_url``
-(``http://127.0.0.1:<port>/v1``). Import the fixtures into a ``conftest.py`` to use them.
+``serve_fake_openai()`` runs it under uvicorn on 127.0.0.1, port 0, in a background thread
+(``serve_asgi()`` does the same for any ASGI app); the ``fake_openai`` fixture gives each test
+a freshly reset server with ``.base_url`` (``http://127.0.0.1:<port>/v1``). Import the fixtures
+into a ``conftest.py`` to use them. ``FakeOpenAI.benchmark()`` is the benchmark's model server.
 """
 
 from __future__ import annotations
