@@ -117,6 +117,10 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
 
     @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: Any, **_: Any) -> None:
+        # The flag kopf was started with is awaited in a thread; an unset one would hold the exit for seconds.
+        stop_flag = memo.get("stop_flag")
+        if stop_flag is not None:
+            stop_flag.set()
         memo.resync.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await memo.resync

@@ -186,9 +186,10 @@ async def run_kopf(
             standalone=True,  # no kopf peering: --leader-election is the HA mechanism
             liveness_endpoint=liveness,
             stop_flag=stop_flag,
-            memo=kopf.Memo(),
+            memo=kopf.Memo(stop_flag=stop_flag),
         )
     finally:
+        stop_flag.set()  # kopf waits on the flag in a thread: release it, or the loop's shutdown waits forever
         if holding is not None and not holding.done():
             holding.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -117,13 +117,23 @@ class Cluster:
         await self.api.patch(DEPLOYMENTS, namespace, name, {"status": status}, subresource="status")
 
     async def ready(self, name: str, namespace: str = "ns1", timeout: float = 10.0) -> dict[str, Any]:
-        """Wait for the Deployment, roll it out, and wait for Ready=True."""
-        await eventually(lambda: self.get(DEPLOYMENTS, name, namespace), timeout=timeout, what=f"Deployment {name}")
-        await self.roll_out(name, namespace)
-        await eventually(
-            lambda: self.condition(name, "Ready", namespace).get("status") == "True", timeout=timeout, what="Ready"
-        )
-        return self.agentos(name, namespace)
+        """Play the Deployment controller until the resource's status says Ready for its current state."""
+
+        async def settled() -> dict[str, Any] | None:
+            deployment = self.get(DEPLOYMENTS, name, namespace)
+            if deployment is None:
+                return None
+            if (deployment.get("status") or {}).get("observedGeneration") != deployment["metadata"]["generation"]:
+                await self.roll_out(name, namespace)
+                return None
+            body = self.agentos(name, namespace)
+            status = body.get("status") or {}
+            pods_hash = deployment["spec"]["template"]["metadata"]["annotations"].get("agentos.dev/config-hash")
+            current = status.get("observedGeneration") == body["metadata"]["generation"]
+            ready = self.condition(name, "Ready", namespace).get("status") == "True"
+            return body if ready and current and status.get("configHash") == pods_hash else None
+
+        return await eventually(settled, timeout=timeout, what=f"{namespace}/{name} Ready")
 
 
 @dataclass

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
+import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +18,7 @@ from agentos_operator import running
 from agentos_operator.handlers import kopf_settings
 from agentos_operator.settings import OperatorSettings
 
-from tests.operator.kopf.conftest import Cluster, StartOperator, eventually
+from tests.operator.kopf.conftest import DEPLOYMENTS, Cluster, StartOperator, eventually
 
 
 def parse(*argv: str) -> OperatorSettings:
@@ -125,3 +130,48 @@ async def test_the_health_endpoint_answers(cluster: Cluster, start_operator: Sta
 
     assert await eventually(healthy, what="/healthz answering 200")
     await cluster.watched("agentosconfigs")
+
+
+async def test_the_command_runs_from_a_kubeconfig_logs_json_and_stops_on_sigterm(
+    cluster: Cluster, tmp_path: pathlib.Path
+) -> None:
+    server = str(cluster.api.url).rstrip("/")
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
+        "users": [{"name": "tester", "user": {"token": "not-checked"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "emulator", "user": "tester", "namespace": "ns1"}}],
+        "current-context": "test",
+    }
+    (tmp_path / "kubeconfig").write_text(json.dumps(kubeconfig))
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(tmp_path / "kubeconfig"),
+        "AGENTOS_METRICS_PORT": "0",
+        "AGENTOS_HEALTH_PORT": "0",
+    }
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "agentos_operator",
+        "-n",
+        "ns1",
+        "--log-format",
+        "json",
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await cluster.create_agentos("demo")
+        await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), timeout=30, what="the Deployment")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        # Under kopf's 5 s grace for tasks left hanging: a clean stop leaves none.
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=4)
+
+    assert process.returncode == 0
+    lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    assert any("Created Deployment 'demo'" in line["message"] for line in lines)
+    assert not [line for line in stderr.decode().splitlines() if line.strip() and not line.startswith("{")]
