@@ -47,6 +47,7 @@ async def test_an_invalid_edit_sets_ready_false_with_the_field_path_and_leaves_c
     for resource, name in ((CONFIGMAPS, "demo-config"), (DEPLOYMENTS, "demo")):
         assert cluster.get(resource, name) == children[name], f"{name} changed under an invalid spec"
     invalid = operator.reconciles("invalid")
+    await eventually(lambda: warnings_about(cluster, "demo"), what="the Warning event")
     assert warnings_about(cluster, "demo") == [("InvalidSpec", ready["message"])]
     assert invalid <= 2  # a permanent error: kopf does not retry it
 
@@ -92,6 +93,7 @@ async def test_a_missing_secret_is_reported_and_recovers_when_it_appears(
     resolved = cluster.condition("demo", "ReferencesResolved")
     assert (resolved["reason"], resolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
     assert cluster.condition("demo", "Ready")["reason"] == "SecretNotFound"
+    await eventually(lambda: warnings_about(cluster, "demo"), what="the Warning event")
     assert warnings_about(cluster, "demo") == [("SecretNotFound", "Secret 'openai' not found")]
     assert cluster.get(DEPLOYMENTS, "demo") is None and cluster.get(CONFIGMAPS, "demo-config") is None
 

@@ -127,8 +127,8 @@ async def test_a_child_no_longer_desired_is_pruned(cluster: Cluster, start_opera
     await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"networkPolicy": {"enabled": False}}})
 
     await eventually(lambda: cluster.get(NETWORK_POLICIES, "demo") is None, what="the NetworkPolicy pruned")
-    reasons = [(e["reason"], e["message"]) for e in cluster.events_about("demo")]
-    assert ("Pruned", "Deleted NetworkPolicy 'demo'") in reasons
+    pruned = ("Pruned", "Deleted NetworkPolicy 'demo'")
+    await eventually(lambda: pruned in [(e["reason"], e["message"]) for e in cluster.events_about("demo")])
     assert cluster.get(DEPLOYMENTS, "demo") is not None
 
 

@@ -103,9 +103,8 @@ async def test_an_edit_changes_the_config_and_its_hash_and_rolls_the_deployment(
     after = await cluster.ready("demo")
     assert after["status"]["configHash"] == config_hash(cluster) != old_hash
     assert after["status"]["observedGeneration"] == after["metadata"]["generation"] == 2
-    reasons = [(e["reason"], e["message"]) for e in cluster.events_about("demo")]
-    assert ("Updated", "Updated ConfigMap 'demo-config'") in reasons
-    assert ("Updated", "Updated Deployment 'demo'") in reasons
+    updates = {("Updated", "Updated ConfigMap 'demo-config'"), ("Updated", "Updated Deployment 'demo'")}
+    await eventually(lambda: updates <= {(e["reason"], e["message"]) for e in cluster.events_about("demo")})
 
 
 async def test_deleting_the_resource_removes_everything_it_owns(
@@ -124,16 +123,24 @@ async def test_deleting_the_resource_removes_everything_it_owns(
     assert cluster.get(SECRETS, "openai") is not None  # referenced, not owned: the user's to keep
 
 
-async def test_events_tell_what_was_created_once(cluster: Cluster, start_operator: StartOperator) -> None:
+async def test_events_tell_what_was_decided_once_and_resyncs_add_none(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
     await cluster.create_secret("openai", api_key="sk-test-1")
-    start_operator()
+    operator = start_operator(resync_seconds=0.1)
     await cluster.create_agentos("demo")
     await cluster.ready("demo")
 
-    events = [(e["type"], e["reason"], e["message"]) for e in cluster.events_about("demo")]
+    def events() -> list[tuple[str, str, str]]:
+        return [(e["type"], e["reason"], e["message"]) for e in cluster.events_about("demo")]
+
+    await eventually(lambda: ("Normal", "Available", "1 of 1 pods ready") in events(), what="the Available event")
+    resyncs = operator.reconciles()
+    await eventually(lambda: operator.reconciles() >= resyncs + 3, what="three resyncs")
+
     for kind, name in (("ConfigMap", "demo-config"), ("Deployment", "demo"), ("Secret", "demo-security-key")):
-        assert events.count(("Normal", "Created", f"Created {kind} '{name}'")) == 1
-    assert [e for e in events if e[1] == "Available"] == [("Normal", "Available", "1 of 1 pods ready")]
+        assert events().count(("Normal", "Created", f"Created {kind} '{name}'")) == 1
+    assert [e for e in events() if e[1] == "Available"] == [("Normal", "Available", "1 of 1 pods ready")]
     assert all(e["source"]["component"] == "agentos-operator" for e in cluster.events_about("demo"))
 
 
