@@ -3,14 +3,22 @@
 Pure. The API server adds defaults, status and other managers' fields (an autoscaler's
 ``replicas``); none of those is drift. Only a field the operator sets that is missing or
 different is, and only then is the object written: a reconcile that changes nothing writes
-nothing.
+nothing. A field the operator *stopped* setting is found through ``stamped``: each applied
+manifest carries a digest of itself, so any change to what is desired, removals included,
+differs from the live object and is applied (server-side apply then drops the released field).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
+
+from agentos_operator import GROUP
+
+APPLIED_ANNOTATION = f"{GROUP}/applied"
 
 
 def holds(live: Any, desired: Any) -> bool:
@@ -46,3 +54,14 @@ def drifted(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
     wanted = comparable(desired)
     wanted.pop("apiVersion", None)  # the same object is readable under several API versions
     return not holds(live, wanted)
+
+
+def stamped(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """``manifest`` with the sha256 of its own content in the ``agentos.dev/applied`` annotation."""
+    canonical = json.dumps(manifest, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    metadata = dict(manifest.get("metadata") or {})
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        APPLIED_ANNOTATION: hashlib.sha256(canonical.encode()).hexdigest(),
+    }
+    return {**manifest, "metadata": metadata}

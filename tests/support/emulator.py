@@ -4,10 +4,11 @@ kmock 0.8 (pinned) keeps objects in memory but leaves out what kopf and our oper
 object identity and versions (uid, resourceVersion, generation, creationTimestamp), 201 on
 create, optimistic concurrency (409 on a stale resourceVersion), watches that resume from a
 resourceVersion without losing events between list and watch, label selectors, the status
-subresource, server-side apply creating missing objects, ``stringData``, ownerReference garbage
-collection, ``/api/v1/namespaces`` and core discovery (``v1``, not ``/v1``). This subclass adds
-them, plus what only tests need: a request log counted by verb and injected faults (error
-statuses, dropped watches). It relies on kmock's private hooks, hence the pin.
+subresource, ``stringData``, ownerReference garbage collection, server-side apply (creating
+what is missing, dropping the fields an applier stopped setting), ``/api/v1/namespaces`` and
+core discovery (``v1``, not ``/v1``). This subclass adds them, plus what only tests need: a
+request log counted by verb and injected faults (error statuses, dropped watches). It relies
+on kmock's private hooks, hence the pin.
 """
 
 from __future__ import annotations
@@ -95,6 +96,19 @@ def encode_string_data(body: Body) -> None:
             data[key] = base64.b64encode(str(value).encode()).decode()
 
 
+def released(previous: Mapping[str, Any], current: Mapping[str, Any]) -> Body:
+    """A merge patch removing what ``previous`` set and ``current`` no longer sets (lists are atomic)."""
+    patch: Body = {}
+    for key, value in previous.items():
+        if key not in current:
+            patch[key] = None
+        elif isinstance(value, Mapping) and isinstance(current[key], Mapping):
+            nested = released(value, current[key])
+            if nested:
+                patch[key] = nested
+    return patch
+
+
 @attrs.define(kw_only=True)
 class Emulator(kmock.KubernetesEmulator):
     """The stateful API server; tests also drive it directly with ``create``/``patch``/``delete``."""
@@ -104,6 +118,8 @@ class Emulator(kmock.KubernetesEmulator):
         factory=lambda: collections.defaultdict(list), init=False
     )
     _faults: list[Fault] = attrs.field(factory=list, init=False)
+    # What each field manager last applied to each object (server-side apply's ownership, simplified).
+    _applied: dict[tuple[Key, str], Body] = attrs.field(factory=dict, init=False)
 
     # -- what tests call --------------------------------------------------------------------------
 
@@ -243,9 +259,13 @@ class Emulator(kmock.KubernetesEmulator):
                 raise kmock.KubernetesError(
                     status=400, reason="BadRequest", message="fieldManager is required for apply"
                 )
-            patch = patch if patch is not None else yaml.safe_load(request.text)
+            applied = patch if patch is not None else yaml.safe_load(request.text)
+            manager = (key, request.params["fieldManager"])
+            previous, self._applied[manager] = self._applied.get(manager), applied
             if not self._is_live(key):  # server-side apply creates what is missing
-                return aiohttp.web.json_response(await self._create(key[0], key[1], patch), status=201)
+                return aiohttp.web.json_response(await self._create(key[0], key[1], applied), status=201)
+            # Fields this manager applied before and applies no more are released, hence removed.
+            patch = dict(dicts.merge_patch_dict(released(previous or {}, applied), applied))
         body = await self._patch(key, patch, subresource=request.subresource)
         return aiohttp.web.json_response(body)
 

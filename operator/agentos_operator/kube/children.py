@@ -81,7 +81,8 @@ async def apply_children(
     """
     changes: list[Change] = []
     live_by_kind: dict[str, dict[str, Any]] = {}
-    for manifest in manifests:
+    for unstamped in manifests:
+        manifest = drift.stamped(unstamped)
         kind = kinds.kind_of(manifest)
         meta = manifest["metadata"]
         live = await api.get(kind, meta["namespace"], meta["name"])

@@ -159,3 +159,24 @@ async def test_without_a_secret_watch_a_rotation_is_found_by_the_resync(
 
     await eventually(lambda: cluster.agentos("demo")["status"]["configHash"] != before["status"]["configHash"])
     assert not [r for r in cluster.api.requests_since(0) if r.url.path.endswith("/secrets") and r.params.get("watch")]
+
+
+async def test_a_setting_removed_from_the_spec_is_removed_from_the_child(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo", nodeSelector={"disk": "ssd"})
+    before = await cluster.ready("demo")
+
+    def node_selector() -> object:
+        deployment = cluster.get(DEPLOYMENTS, "demo") or {}
+        return deployment["spec"]["template"]["spec"].get("nodeSelector")
+
+    assert node_selector() == {"disk": "ssd"}
+
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"nodeSelector": None}})
+
+    await eventually(lambda: node_selector() is None, what="the nodeSelector gone")
+    after = await cluster.ready("demo")
+    assert after["status"]["configHash"] == before["status"]["configHash"]  # not a config change: no rollout for it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from agentos_operator.drift import drifted, holds
+from agentos_operator.drift import drifted, holds, stamped
 
 DESIRED = {
     "apiVersion": "apps/v1",
@@ -62,3 +62,22 @@ def test_string_data_is_compared_as_the_base64_data_the_server_stores() -> None:
 def test_a_desired_null_means_absent() -> None:
     assert holds({"a": 1}, {"b": None})
     assert not holds({"b": 2}, {"b": None})
+
+
+def test_a_stamp_changes_with_any_change_to_the_manifest_removals_included() -> None:
+    without = {
+        **DESIRED,
+        "spec": {"template": {"spec": {"containers": DESIRED["spec"]["template"]["spec"]["containers"]}}},
+    }
+    with_selector = {
+        **DESIRED,
+        "spec": {"template": {"spec": {**without["spec"]["template"]["spec"], "nodeSelector": {"a": "b"}}}},
+    }
+
+    def digest(manifest: dict[str, object]) -> str:
+        return str(stamped(manifest)["metadata"]["annotations"]["agentos.dev/applied"])  # type: ignore[index]
+
+    assert digest(without) == digest(dict(without))
+    assert digest(without) != digest(with_selector)
+    assert stamped(without)["metadata"]["labels"] == {"app": "demo"}
+    assert drifted(stamped(with_selector) | {"status": {}}, stamped(without))
