@@ -159,3 +159,55 @@ async def test_secret_values_never_reach_status_events_or_logs(
     for secret in ("sk-very-secret-value", encoded("sk-very-secret-value"), generated, encoded(generated)):
         assert secret not in str(visible)
         assert secret not in caplog.text
+
+
+async def test_a_child_name_taken_by_another_owner_is_reported_and_left_alone(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "other",
+        "uid": "someone-else",
+        "controller": True,
+    }
+    squatter = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "demo-config", "ownerReferences": [foreign]},
+    }
+    squatter["data"] = {"mine": "yes"}
+    await cluster.api.create(CONFIGMAPS, squatter, namespace="ns1")
+    start_operator()
+    await cluster.create_agentos("demo")
+
+    await eventually(
+        lambda: cluster.condition("demo", "Degraded").get("reason") == "ChildConflict", what="ChildConflict"
+    )
+    assert (
+        "ConfigMap 'demo-config' exists and is not owned by this AgentOSConfig"
+        in cluster.condition("demo", "Ready")["message"]
+    )
+    assert cluster.get(CONFIGMAPS, "demo-config")["data"] == {"mine": "yes"}  # type: ignore[index]
+    assert cluster.get(DEPLOYMENTS, "demo") is None  # nothing after the conflict was applied either
+    await eventually(lambda: [w for w in warnings_about(cluster, "demo") if w[0] == "ChildConflict"])
+
+    await cluster.api.delete(CONFIGMAPS, "ns1", "demo-config")
+
+    await cluster.ready("demo")
+
+
+async def test_a_write_the_api_server_rejects_is_reported_and_retried(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(422, verb="patch", plural="deployments", times=3)
+    operator = start_operator()
+    await cluster.create_agentos("demo")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ApplyFailed", what="ApplyFailed")
+    assert "deployments/demo: 422" in cluster.condition("demo", "Ready")["message"]
+
+    await cluster.ready("demo")
+    assert operator.reconciles("blocked") >= 1
