@@ -86,19 +86,23 @@ def translate(outcome_verdict: str, message: str, *, delay: float | None) -> Non
 def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics) -> kopf.OperatorRegistry:
     """All handlers, bound to ``settings``; ``login`` gives both kopf and our client their credentials."""
     registry = kopf.OperatorRegistry()
-    operator_settings = settings  # kopf passes its own `settings` to handlers; keep ours by another name
+    register_lifecycle(registry, settings, login=login, metrics=metrics)
+    register_indexes(registry)
+    register_reconcile(registry, settings)
+    register_child_watches(registry)
+    if settings.watch_secrets:
+        register_secret_watch(registry)
+    return registry
+
+
+def register_lifecycle(
+    registry: kopf.OperatorRegistry, operator_settings: OperatorSettings, *, login: Login, metrics: Metrics
+) -> None:
+    """Log in; at start build the API client, the reconciler and the resync; at stop, close them."""
 
     @kopf.on.login(id="login", registry=registry)
     def authenticate(**kwargs: Any) -> kopf.ConnectionInfo:
         return login(**kwargs)
-
-    @kopf.index(*RESOURCE, id="agentos_keys", registry=registry)
-    def agentos_keys(namespace: str | None, name: str, **_: Any) -> dict[None, Key]:
-        return {None: (namespace or "", name)}
-
-    @kopf.index(*RESOURCE, id="agentos_by_secret", registry=registry)
-    def agentos_by_secret(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, Key]:
-        return {(namespace or "", secret): (namespace or "", name) for secret in referenced_secrets(body)}
 
     @kopf.on.startup(id="start", registry=registry)
     async def start(memo: Any, settings: kopf.OperatorSettings, logger: kopf.Logger, **kwargs: Any) -> None:
@@ -127,6 +131,22 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
         await memo.reconciler.close()
         await memo.api.close()
 
+
+def register_indexes(registry: kopf.OperatorRegistry) -> None:
+    """Every resource's key (for the resync), and which resources read which Secret."""
+
+    @kopf.index(*RESOURCE, id="agentos_keys", registry=registry)
+    def agentos_keys(namespace: str | None, name: str, **_: Any) -> dict[None, Key]:
+        return {None: (namespace or "", name)}
+
+    @kopf.index(*RESOURCE, id="agentos_by_secret", registry=registry)
+    def agentos_by_secret(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, Key]:
+        return {(namespace or "", secret): (namespace or "", name) for secret in referenced_secrets(body)}
+
+
+def register_reconcile(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+    """Reconcile a resource when it is created, changed, or found at start."""
+
     @kopf.on.resume(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.create(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.update(*RESOURCE, id="reconcile", registry=registry)
@@ -136,9 +156,12 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
         try:
             outcome = await reconciler.run(key)
         except ApiError as error:
-            raise kopf.TemporaryError(str(error), delay=operator_settings.retry_delay(retry)) from error
+            raise kopf.TemporaryError(str(error), delay=settings.retry_delay(retry)) from error
         translate(outcome.verdict, outcome.message, delay=reconciler.retry_delay(key, outcome))
 
+
+def register_child_watches(registry: kopf.OperatorRegistry) -> None:
+    """A changed or deleted child wakes its owner."""
     for group, version, plural in WATCHED_CHILDREN:
 
         @kopf.on.event(group, version, plural, id=f"{plural}-changed", labels=OWNED, registry=registry)
@@ -146,10 +169,6 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
             key = owner_key(body)
             if key is not None:
                 memo.reconciler.request(key)
-
-    if operator_settings.watch_secrets:
-        register_secret_watch(registry)
-    return registry
 
 
 def register_secret_watch(registry: kopf.OperatorRegistry) -> None:
