@@ -82,19 +82,21 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         found = await _deployment(ctx, resource.namespace, resource.name)
         previous = (body.get("status") or {}).get("conditions") or []
         return await _conclude(ctx, body, conditions.paused(previous, status.rollout_of(found)), found, "paused")
+    changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
     try:
-        changes, deployment = await _converge(resource, ctx)
+        deployment = await _converge(resource, ctx, changes)
     except UnresolvedSecretsError as error:
         reason = conditions.SECRET_NOT_FOUND if error.missing_secrets else conditions.SECRET_KEY_MISSING
-        return await _blocked(ctx, body, resource, reason, str(error), "waiting")
+        return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
     except MissingSecretsError as error:
-        return await _blocked(ctx, body, resource, conditions.SECRET_KEY_MISSING, str(error), "waiting")
+        return await _blocked(ctx, body, resource, (conditions.SECRET_KEY_MISSING, str(error)), "waiting", changes)
     except ChildConflictError as error:
-        return await _blocked(ctx, body, resource, conditions.CHILD_CONFLICT, str(error), "blocked")
+        return await _blocked(ctx, body, resource, (conditions.CHILD_CONFLICT, str(error)), "blocked", changes)
     except ApiError as error:
         if error.transient:
+            await _post(ctx, body, events.for_changes(changes))
             raise
-        return await _blocked(ctx, body, resource, conditions.APPLY_FAILED, str(error), "blocked")
+        return await _blocked(ctx, body, resource, (conditions.APPLY_FAILED, str(error)), "blocked", changes)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     return await _conclude(
         ctx,
@@ -108,20 +110,19 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     )
 
 
-async def _converge(resource: AgentOSResource, ctx: Context) -> tuple[list[Change], dict[str, Any] | None]:
-    """Secrets, render, apply, prune: the writes of a valid, unpaused resource."""
+async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Change]) -> dict[str, Any] | None:
+    """Secrets, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment."""
     api, manager = ctx.api, ctx.settings.field_manager
-    changes: list[Change] = []
     if await ensure_security_key(api, resource, field_manager=manager):
         changes.append(Change("created", "Secret", render.generated_security_key_name(resource.name)))
     values = await read_secret_values(api, resource.namespace, render.required_secret_refs(resource))
     manifests = render.render(
         resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image)
     )
-    applied, live = await apply_children(
-        api, manifests, owner_name=resource.name, owner_uid=resource.uid, field_manager=manager
+    live = await apply_children(
+        api, manifests, owner_name=resource.name, owner_uid=resource.uid, field_manager=manager, changes=changes
     )
-    pruned = await prune_children(
+    changes += await prune_children(
         api,
         namespace=resource.namespace,
         owner_name=resource.name,
@@ -129,7 +130,7 @@ async def _converge(resource: AgentOSResource, ctx: Context) -> tuple[list[Chang
         desired=manifests,
         keep=generated_secret_names(resource.name),
     )
-    return [*changes, *applied, *pruned], live.get("Deployment")
+    return live.get("Deployment")
 
 
 async def _deployment(ctx: Context, namespace: str, name: str) -> dict[str, Any] | None:
@@ -137,10 +138,16 @@ async def _deployment(ctx: Context, namespace: str, name: str) -> dict[str, Any]
 
 
 async def _blocked(
-    ctx: Context, body: Mapping[str, Any], resource: AgentOSResource, reason: str, message: str, verdict: Verdict
+    ctx: Context,
+    body: Mapping[str, Any],
+    resource: AgentOSResource,
+    why: tuple[str, str],
+    verdict: Verdict,
+    changes: Sequence[Change],
 ) -> Outcome:
+    """Report a reconcile stopped for ``why`` (reason, message), with the writes made before it stopped."""
     found = await _deployment(ctx, resource.namespace, resource.name)
-    return await _conclude(ctx, body, conditions.blocked(reason, message), found, verdict)
+    return await _conclude(ctx, body, conditions.blocked(*why), found, verdict, changes=changes)
 
 
 async def _conclude(
@@ -180,6 +187,15 @@ async def _conclude(
         except ApiNotFoundError:
             return Outcome("gone")
     notices = [*events.for_changes(changes), *events.for_transition(before, merged)]
+    await _post(ctx, body, notices)
+    ready = conditions.find(merged, conditions.READY) or {}
+    message = next((n.message for n in notices if n.type == "Warning"), "")
+    return Outcome(
+        verdict, message or str(ready.get("message", "")), str(ready.get("status", "Unknown")), tuple(changes)
+    )
+
+
+async def _post(ctx: Context, body: Mapping[str, Any], notices: Sequence[events.Notice]) -> None:
     await events.post(
         ctx.api,
         notices,
@@ -188,9 +204,4 @@ async def _conclude(
         instance=ctx.instance,
         field_manager=ctx.settings.field_manager,
         logger=ctx.logger,
-    )
-    ready = conditions.find(merged, conditions.READY) or {}
-    message = next((n.message for n in notices if n.type == "Warning"), "")
-    return Outcome(
-        verdict, message or str(ready.get("message", "")), str(ready.get("status", "Unknown")), tuple(changes)
     )

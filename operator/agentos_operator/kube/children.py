@@ -74,12 +74,13 @@ async def apply_children(
     owner_name: str,
     owner_uid: str | None,
     field_manager: str,
-) -> tuple[list[Change], dict[str, dict[str, Any]]]:
-    """Apply each drifted manifest, in order; return the writes made and the live objects by kind.
+    changes: list[Change],
+) -> dict[str, dict[str, Any]]:
+    """Apply each drifted manifest, in order, appending each write to ``changes`` as it is made.
 
-    Raises ``ChildConflictError`` before writing a child someone else owns.
+    Returns the live objects by kind. Raises ``ChildConflictError`` before writing a child
+    someone else owns; ``changes`` then still tells what was written before.
     """
-    changes: list[Change] = []
     live_by_kind: dict[str, dict[str, Any]] = {}
     for unstamped in manifests:
         manifest = drift.stamped(unstamped)
@@ -90,10 +91,10 @@ async def apply_children(
             raise ChildConflictError(kind.kind, meta["name"])
         if live is None or drift.drifted(live, manifest):
             action: Literal["created", "updated"] = "created" if live is None else "updated"
-            changes.append(Change(action, kind.kind, meta["name"]))
             live = await api.apply(manifest, field_manager=field_manager)
+            changes.append(Change(action, kind.kind, meta["name"]))
         live_by_kind[kind.kind] = live
-    return changes, live_by_kind
+    return live_by_kind
 
 
 async def prune_children(

@@ -48,6 +48,14 @@ async def test_server_errors_on_writes_are_retried_until_every_child_exists(
     assert_children_exactly_once(cluster, "demo")
     assert operator.reconciles("error") >= 1
 
+    def created() -> list[str]:
+        return sorted(e["message"] for e in cluster.events_about("demo") if e["reason"] == "Created")
+
+    # Writes made before a failure are told once, like the ones after it.
+    await eventually(lambda: "Created Deployment 'demo'" in created())
+    assert "Created ConfigMap 'demo-config'" in created()
+    assert created() == sorted(set(created()))
+
 
 async def test_conflicts_are_retried(cluster: Cluster, start_operator: StartOperator) -> None:
     await cluster.create_secret("openai", api_key="sk-test-1")
