@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agentos_operator.spec import AgentOSConfigStatus
+
 from tests.operator.kopf.conftest import (
     AGENTOS,
     CONFIGMAPS,
@@ -68,6 +70,7 @@ async def test_create_makes_owned_children_and_a_ready_status(cluster: Cluster, 
     }
     for condition in status["conditions"]:
         assert set(condition) >= {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"}
+    AgentOSConfigStatus.model_validate(status, by_alias=True, by_name=False)  # what the CRD's status schema allows
 
 
 async def test_the_operator_adds_no_finalizer_and_keeps_its_bookkeeping_under_its_own_prefix(
