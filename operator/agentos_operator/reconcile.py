@@ -24,7 +24,6 @@ from agentos_operator.kube.children import (
     Change,
     ChildConflictError,
     apply_children,
-    generated_secret_names,
     prune_children,
 )
 from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
@@ -128,7 +127,6 @@ async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Chang
         owner_name=resource.name,
         owner_uid=resource.uid,
         desired=manifests,
-        keep=generated_secret_names(resource.name),
     )
     return live.get("Deployment")
 

@@ -5,6 +5,7 @@ operator's field manager, so fields other managers own (an autoscaler's ``replic
 to them. A child is pruned only when it carries this resource's labels AND its controller
 owner reference names this resource's uid; labels alone could be copied by anyone.
 PersistentVolumeClaims are never pruned: they hold data, and go with the resource itself.
+Neither are Secrets (see ``PRUNED_KINDS``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentos_operator import drift, render
+from agentos_operator import drift
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.client import ApiClient
@@ -21,9 +22,11 @@ from agentos_operator.kube.client import ApiClient
 MANAGED_BY = "app.kubernetes.io/managed-by"
 INSTANCE = "app.kubernetes.io/instance"
 OPERATOR_NAME = "agentos-operator"
+# Secrets are not listed: render always wants the `<name>-env` Secret and the generated key is
+# never deleted, so no Secret is ever pruned, and the operator can run with get-only access to
+# Secrets (the chart's `clusterWideSecretWatch: false`).
 PRUNED_KINDS = (
     kinds.CONFIG_MAP,
-    kinds.SECRET,
     kinds.SERVICE,
     kinds.DEPLOYMENT,
     kinds.HORIZONTAL_POD_AUTOSCALER,
@@ -98,19 +101,12 @@ async def apply_children(
 
 
 async def prune_children(
-    api: ApiClient,
-    *,
-    namespace: str,
-    owner_name: str,
-    owner_uid: str | None,
-    desired: Iterable[Mapping[str, Any]],
-    keep: Iterable[str] = (),
+    api: ApiClient, *, namespace: str, owner_name: str, owner_uid: str | None, desired: Iterable[Mapping[str, Any]]
 ) -> list[Change]:
-    """Delete this resource's children that ``desired`` no longer has; ``keep`` names Secrets to spare."""
+    """Delete this resource's children that ``desired`` no longer has."""
     if owner_uid is None:
         return []  # without the owner's uid nothing can be proven ours
     wanted = {(m["kind"], m["metadata"]["name"]) for m in desired}
-    spared = set(keep)
     selector = f"{INSTANCE}={owner_name},{MANAGED_BY}={OPERATOR_NAME}"
     changes: list[Change] = []
     for kind in PRUNED_KINDS:
@@ -118,13 +114,6 @@ async def prune_children(
             meta = item["metadata"]
             if controller_uid(item) != owner_uid or (kind.kind, meta["name"]) in wanted:
                 continue
-            if kind is kinds.SECRET and meta["name"] in spared:
-                continue
             if await api.delete(kind, namespace, meta["name"], uid=meta.get("uid")):
                 changes.append(Change("pruned", kind.kind, meta["name"]))
     return changes
-
-
-def generated_secret_names(owner_name: str) -> set[str]:
-    """Secrets the operator creates outside render, which pruning must never delete."""
-    return {render.generated_security_key_name(owner_name)}

@@ -43,3 +43,16 @@ async def test_an_unscoped_operator_serves_every_namespace(cluster: Cluster, sta
 
     await cluster.ready("a", "ns1")
     await cluster.ready("b", "ns2")
+
+
+async def test_get_only_access_to_secrets_is_enough_without_the_secret_watch(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    for verb in ("list", "watch"):
+        cluster.api.fail_next(403, verb=verb, plural="secrets", times=10_000)
+    operator = start_operator(watch_secrets=False)
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    assert operator.reconciles("blocked") == operator.reconciles("error") == 0
