@@ -155,6 +155,7 @@ async def test_secret_values_never_reach_status_events_or_logs(
     assert key is not None
     generated = base64.b64decode(key["data"]["security-key"]).decode()
 
+    assert any(r.name.startswith("kopf") and r.levelno == logging.DEBUG for r in caplog.records)  # the logs were seen
     visible = [cluster.agentos("demo"), cluster.get(CONFIGMAPS, "demo-config"), cluster.api.list_objects("v1/events")]
     for secret in ("sk-very-secret-value", encoded("sk-very-secret-value"), generated, encoded(generated)):
         assert secret not in str(visible)
