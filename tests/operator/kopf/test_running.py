@@ -38,13 +38,15 @@ def fetch(url: str) -> tuple[int, str]:
         return response.status, response.read().decode()
 
 
-def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_come_from_the_environment_the_chart_sets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCH_NAMESPACES", "team-a, team-b")
     monkeypatch.setenv("AGENTOS_RUNTIME_IMAGE", "registry.example/runtime:9")
     monkeypatch.setenv("AGENTOS_LOG_FORMAT", "json")
     monkeypatch.setenv("AGENTOS_RESYNC_INTERVAL", "42")
     monkeypatch.setenv("AGENTOS_WATCH_SECRETS", "false")
     monkeypatch.setenv("AGENTOS_LEADER_ELECTION", "true")
+    monkeypatch.setenv("POD_NAME", "agentos-operator-7d9f-abcde")
+    monkeypatch.setenv("POD_NAMESPACE", "agentos-system")
 
     settings = parse()
 
@@ -52,6 +54,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert not settings.cluster_wide
     assert (settings.runtime_image, settings.log_format) == ("registry.example/runtime:9", "json")
     assert (settings.resync_seconds, settings.watch_secrets, settings.leader_election) == (42, False, True)
+    assert (settings.pod_name, settings.lease_namespace) == ("agentos-operator-7d9f-abcde", "agentos-system")
 
 
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
