@@ -17,7 +17,7 @@ from agentos_runtime.errors import BadRequest, NotFound
 from agentos_runtime.runs import Agent
 
 
-def get_context(request: Request) -> RuntimeContext:
+async def get_context(request: Request) -> RuntimeContext:
     context: RuntimeContext = request.app.state.context
     return context
 
@@ -25,7 +25,7 @@ def get_context(request: Request) -> RuntimeContext:
 ContextDep = Annotated[RuntimeContext, Depends(get_context)]
 
 
-def get_agent(agent_id: str, context: ContextDep) -> Agent:
+async def get_agent(agent_id: str, context: ContextDep) -> Agent:
     agent = context.agents.get(agent_id)
     if agent is None:
         raise NotFound("Agent not found")
@@ -53,7 +53,7 @@ def select_database(databases: Mapping[str, OpenDatabase], db_id: str | None, ta
     return next(iter(databases.values()))
 
 
-def get_database(
+async def get_database(
     context: ContextDep,
     db_id: Annotated[str | None, Query(description="Database to use; required when several are open.")] = None,
     table: Annotated[str | None, Query(description="Table to use; requires db_id.")] = None,

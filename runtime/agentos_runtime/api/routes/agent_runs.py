@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
-from agentos_runtime.api.routes.run_forms import decode_extras, run_request
+from agentos_runtime.api.routes.run_forms import RunFormFields, decode_extras, read_fields, run_request
 from agentos_runtime.api.routes.run_schemas import agent_run_view
 from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import BadRequest, NotFound
@@ -27,6 +27,16 @@ router = APIRouter(tags=["Agents"])
 JSON = dict[str, Any]
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
+_FORM_SCHEMA = RunFormFields.model_json_schema()
+RUN_FORM_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
+            "multipart/form-data": {"schema": _FORM_SCHEMA},
+        },
+    }
+}
 RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The run's events (stream=true) or its RunOutput (stream=false)",
@@ -38,23 +48,16 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/agents/{agent_id}/runs", responses=RUN_RESPONSES)
-async def create_agent_run(
-    agent: AgentDep,
-    request: Request,
-    message: Annotated[str, Form(description="What to ask the agent.")],
-    stream: Annotated[bool, Form(description="Stream the run's events as server-sent events.")] = True,
-    session_id: Annotated[str | None, Form(description="Session to continue; a new one when empty.")] = None,
-    user_id: Annotated[str | None, Form()] = None,
-    files: Annotated[list[UploadFile] | None, File(description="Not supported yet.")] = None,
-) -> Response:
+@router.post("/agents/{agent_id}/runs", responses=RUN_RESPONSES, openapi_extra=RUN_FORM_OPENAPI)
+async def create_agent_run(agent: AgentDep, request: Request) -> Response:
     """Run the agent on a message."""
-    if files:
-        raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")
     form = await request.form()
+    fields = read_fields(form)
+    if form.getlist("files"):
+        raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")
     extras = decode_extras(form.multi_items())
-    run = run_request(message=message, session_id=session_id, user_id=user_id, extras=extras)
-    if stream:
+    run = run_request(message=fields.message, session_id=fields.session_id, user_id=fields.user_id, extras=extras)
+    if fields.stream:
         return event_stream(agent.run(run))
     output = await agent.complete(run)
     return Response(_encode(output).encode(), media_type="application/json")

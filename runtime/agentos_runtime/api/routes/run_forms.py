@@ -1,10 +1,14 @@
-"""The extra fields of a run form, decoded as AgentOS decodes them.
+"""The run form of ``POST /agents/{id}/runs``, read as AgentOS reads it.
 
-Besides its declared fields (``message``, ``stream``, ``session_id``, ``user_id``...) a run
-form may carry any keyword of Agno's ``Agent.arun``: JSON strings (``session_state``,
-``metadata``, ``dependencies``, media lists) and scalar flags (``"true"``/``"false"``,
-``"null"``). Unlike AgentOS, which logs and drops a field that is not valid JSON, a bad
-field here is a 400 naming it: a run must not silently start without the state it was given.
+The declared fields (``message`` required, ``stream`` default true, ``session_id``,
+``user_id``) are validated here rather than by FastAPI's form machinery, which costs more
+than the rest of the route; a missing or invalid field still answers FastAPI's 422 list
+(``loc`` ``["body", "message"]``), and an empty value counts as absent, as in FastAPI.
+Besides those, a run form may carry any keyword of Agno's ``Agent.arun``: JSON strings
+(``session_state``, ``metadata``, ``dependencies``, media lists) and scalar flags
+(``"true"``/``"false"``, ``"null"``). Unlike AgentOS, which logs and drops a field that is
+not valid JSON, a bad field here is a 400 naming it: a run must not silently start without
+the state it was given.
 """
 
 from __future__ import annotations
@@ -14,8 +18,35 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.runs import RunRequest
+
+
+class RunFormFields(BaseModel):
+    """The declared fields of a run form."""
+
+    message: str = Field(description="What to ask the agent.")
+    stream: bool = Field(default=True, description="Stream the run's events as server-sent events.")
+    session_id: str | None = Field(default=None, description="Session to continue; a new one when empty.")
+    user_id: str | None = Field(default=None, description="The user the run is for.")
+
+
+_FIELD_NAMES = tuple(RunFormFields.model_fields)
+
+
+def read_fields(form: Mapping[str, Any]) -> RunFormFields:
+    """The declared fields; raises ``RequestValidationError`` (422) as FastAPI would."""
+    given = {name: form[name] for name in _FIELD_NAMES if isinstance(form.get(name), str) and form[name] != ""}
+    try:
+        return RunFormFields.model_validate(given)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from error
+
 
 DECLARED_FIELDS = frozenset(
     {"message", "stream", "session_id", "user_id", "files", "files_metadata", "version", "background", "factory_input"}
