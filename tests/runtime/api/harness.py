@@ -156,9 +156,18 @@ def with_databases(config_text: str, databases: list[dict[str, Any]]) -> str:
 
 @asynccontextmanager
 async def serve_on(  # type: ignore[no-untyped-def]
-    kind: str, config_text: str, tmp_path: Path, *, databases: Mapping[str, dict[str, Any]] | None = None, **kw: Any
+    kind: str,
+    config_text: str,
+    tmp_path: Path,
+    *,
+    databases: Mapping[str, dict[str, Any]] | None = None,
+    urls: Mapping[str, str] | None = None,
+    **kw: Any,
 ):
-    """``config_text`` with ``databases`` (id to extra fields) on backend ``kind``, each isolated."""
+    """``config_text`` with ``databases`` (id to extra fields) on backend ``kind``, each isolated.
+
+    ``urls`` replaces the environment's database URLs (``DATABASE_URL``, ``REDIS_URL``).
+    """
     databases = databases or {"main-db": {}}
     ids = tuple(databases)
     async with isolated_storage(kind, tmp_path) as storage:
@@ -173,7 +182,8 @@ async def serve_on(  # type: ignore[no-untyped-def]
             entries.append(entry)
         text = with_databases(config_text, entries)
         try:
-            async with serve(text, data_dir=tmp_path, open_database=open_database, environ=storage.environ, **kw) as s:
+            environ = {**storage.environ, **(urls or {})}
+            async with serve(text, data_dir=tmp_path, open_database=open_database, environ=environ, **kw) as s:
                 yield s
         finally:
             await _drop(kind, base, len(ids))

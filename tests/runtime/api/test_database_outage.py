@@ -1,0 +1,108 @@
+"""A database that goes away while the runtime serves: 503 ``{"detail"}`` fast, never a 500 or a
+hang, no password in any answer, liveness unaffected, and service back when it returns.
+
+The database sits behind a TCP proxy that the test stops and starts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on
+from tests.runtime.storage.tcp_proxy import TcpProxy
+from tests.support.databases import postgres_url, redis_url
+from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+PASSWORD = "s3cret-pw"
+# Far below any client timeout; the storage layer gives up on a dead server much sooner.
+ANSWER_DEADLINE = 15.0
+
+
+def through_proxy(url: str, port: int, *, password: str | None) -> str:
+    parts = urlsplit(url)
+    auth = f"{parts.username}:{password}@" if password else (f"{parts.username}@" if parts.username else "")
+    return urlunsplit((parts.scheme, f"{auth}127.0.0.1:{port}", parts.path, parts.query, parts.fragment))
+
+
+class Outage:
+    def __init__(self, served: Served, proxy: TcpProxy) -> None:
+        self.client = served.client
+        self.proxy = proxy
+
+    async def answer(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        response = await asyncio.wait_for(self.client.request(method, path, **kwargs), ANSWER_DEADLINE)  # type: ignore[arg-type]
+        assert PASSWORD not in response.text and f"127.0.0.1:{self.proxy.port}" not in response.text
+        return response
+
+
+@pytest.fixture(params=["postgres", "redis"])
+async def outage(
+    request: pytest.FixtureRequest, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> AsyncIterator[Outage]:
+    kind = request.param
+    target = urlsplit(postgres_url() if kind == "postgres" else redis_url())
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 0)
+    await proxy.start()
+    if kind == "postgres":
+        urls = {"DATABASE_URL": through_proxy(postgres_url(), proxy.port, password=PASSWORD)}
+    else:
+        urls = {"REDIS_URL": through_proxy(redis_url(), proxy.port, password=None)}
+    try:
+        async with serve_on(kind, agent_config(fake_openai.base_url), tmp_path, urls=urls, over_sockets=True) as served:
+            yield Outage(served, proxy)
+    finally:
+        await proxy.stop()
+
+
+async def test_reads_answer_503_while_the_database_is_down_and_200_once_it_is_back(outage: Outage) -> None:
+    assert (await outage.answer("POST", "/sessions", json={"session_id": "kept"})).status_code == 201
+    await outage.proxy.stop()
+    started = time.monotonic()
+    for method, path in (("GET", "/sessions"), ("GET", "/sessions/kept"), ("GET", "/sessions/kept/runs")):
+        response = await outage.answer(method, path)
+        assert response.status_code == 503, (path, response.text)
+        assert isinstance(response.json()["detail"], str) and response.json()["detail"]
+    assert time.monotonic() - started < ANSWER_DEADLINE
+    await outage.proxy.start()
+    back = await outage.answer("GET", "/sessions/kept")
+    assert back.status_code == 200 and back.json()["session_id"] == "kept"
+
+
+async def test_writes_answer_503_and_do_not_half_apply(outage: Outage) -> None:
+    await outage.proxy.stop()
+    created = await outage.answer("POST", "/sessions", json={"session_id": "lost"})
+    renamed = await outage.answer("POST", "/sessions/lost/rename", json={"session_name": "x"})
+    deleted = await outage.answer("DELETE", "/sessions/lost")
+    assert [r.status_code for r in (created, renamed, deleted)] == [503, 503, 503]
+    await outage.proxy.start()
+    assert (await outage.answer("GET", "/sessions/lost")).status_code == 404
+
+
+async def test_readiness_fails_while_liveness_holds(outage: Outage) -> None:
+    assert (await outage.answer("GET", "/ready")).status_code == 200
+    await outage.proxy.stop()
+    ready = await outage.answer("GET", "/ready")
+    assert ready.status_code == 503 and ready.json()["databases"] == {"main-db": "unavailable"}
+    assert (await outage.answer("GET", "/health")).status_code == 200
+    await outage.proxy.start()
+    assert (await outage.answer("GET", "/ready")).status_code == 200
+
+
+async def test_runs_report_the_outage_a_non_streamed_run_is_503_a_streamed_one_ends_in_run_error(
+    outage: Outage, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.app.default = Reply.say("unused")
+    await outage.proxy.stop()
+    plain = await outage.answer("POST", "/agents/assistant/runs", data={"message": "hi", "stream": "false"})
+    assert plain.status_code == 503 and isinstance(plain.json()["detail"], str)
+    streamed = await outage.answer("POST", "/agents/assistant/runs", data={"message": "hi"})
+    assert streamed.status_code == 200
+    last = parse_frames(streamed.text)[-1]
+    assert last.event == "RunError" and last.data["error_type"] == "storage_unavailable"
