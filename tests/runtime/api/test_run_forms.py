@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from agentos_runtime.api.routes.run_forms import decode_extras
+from agentos_runtime.api.routes.run_forms import decode_extras, run_request
 from agentos_runtime.errors import BadRequest
 
 
@@ -41,3 +41,40 @@ def test_an_object_field_holding_a_list_is_a_bad_request() -> None:
     with pytest.raises(BadRequest) as caught:
         decode_extras([("metadata", "[1, 2]")])
     assert caught.value.detail == "Invalid metadata parameter: expected a JSON object"
+
+
+@pytest.mark.parametrize("field", ["images", "audio", "videos", "input_files", "output_schema"])
+def test_inputs_the_engine_cannot_honour_are_refused_not_dropped(field: str) -> None:
+    value = '{"type": "object"}' if field == "output_schema" else '[{"url": "https://example.com/a.png"}]'
+    with pytest.raises(BadRequest) as caught:
+        run_request(message="hi", session_id=None, user_id=None, extras=decode_extras([(field, value)]))
+    assert caught.value.detail == f"Unsupported {field} parameter: this runtime does not accept it yet"
+
+
+def test_empty_media_lists_are_accepted_as_nothing_sent() -> None:
+    request = run_request(message="hi", session_id=None, user_id=None, extras=decode_extras([("images", "[]")]))
+    assert request.message == "hi"
+
+
+def test_a_run_request_gets_a_new_uuid4_session_when_none_is_given() -> None:
+    import uuid
+
+    first = run_request(message="hi", session_id="", user_id="", extras={})
+    second = run_request(message="hi", session_id=None, user_id=None, extras={})
+    assert uuid.UUID(first.session_id).version == 4 and first.session_id != second.session_id
+    assert first.user_id is None
+
+
+def test_history_overrides_are_checked() -> None:
+    extras = decode_extras([("add_history_to_context", "true"), ("num_history_runs", "5")])
+    request = run_request(message="hi", session_id="s", user_id="u", extras=extras)
+    assert (request.add_history_to_context, request.num_history_runs) == (True, 5)
+    for bad in ([("add_history_to_context", "sometimes")], [("num_history_runs", "0")], [("num_history_runs", "x")]):
+        with pytest.raises(BadRequest):
+            run_request(message="hi", session_id="s", user_id=None, extras=decode_extras(bad))
+
+
+def test_session_state_and_metadata_pass_through() -> None:
+    extras = decode_extras([("session_state", '{"a": 1}'), ("metadata", '{"k": "v"}')])
+    request = run_request(message="hi", session_id="s", user_id=None, extras=extras)
+    assert request.session_state == {"a": 1} and request.metadata == {"k": "v"}

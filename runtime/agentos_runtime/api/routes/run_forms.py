@@ -53,6 +53,7 @@ DECLARED_FIELDS = frozenset(
 )
 OBJECT_FIELDS = frozenset({"session_state", "dependencies", "metadata"})
 JSON_FIELDS = OBJECT_FIELDS | {"knowledge_filters", "output_schema", "images", "audio", "videos", "input_files"}
+UNSUPPORTED_FIELDS = ("images", "audio", "videos", "input_files", "output_schema")
 _SCALARS: dict[str, Any] = {"true": True, "false": False, "null": None, "none": None}
 
 
@@ -86,7 +87,14 @@ def decode_scalar(text: str) -> Any:
 
 
 def run_request(*, message: str, session_id: str | None, user_id: str | None, extras: Mapping[str, Any]) -> RunRequest:
-    """The engine's request for one run: a new session when none is named, overrides checked."""
+    """The engine's request for one run: a new session when none is named, overrides checked.
+
+    Inputs the engine cannot honour yet (media, a structured output schema) are refused with
+    400 rather than dropped, so a caller never gets an answer to a different question.
+    """
+    for key in UNSUPPORTED_FIELDS:
+        if extras.get(key):
+            raise BadRequest(f"Unsupported {key} parameter: this runtime does not accept it yet")
     history = extras.get("add_history_to_context")
     if history is not None and not isinstance(history, bool):
         raise BadRequest("Invalid add_history_to_context parameter: expected true or false")
