@@ -204,3 +204,29 @@ def test_an_invalid_port_in_the_environment_is_reported(tmp_path: Path, value: s
         serve_command(config), env=clean_env(AGENT_OS_PORT=value), cwd=tmp_path, capture_output=True, text=True
     )
     assert result.returncode == 2 and "AGENT_OS_PORT: " in result.stderr
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runtime"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_runtime_example_passes_the_serve_time_checks(name: str) -> None:
+    from agentos_runtime.serving import load_runtime_config
+
+    config = load_runtime_config(EXAMPLES / name)
+    assert config.agents
+
+
+def test_the_readme_quickstart_serves_its_agent_with_nothing_installed(tmp_path: Path) -> None:
+    port = free_port()
+    command = serve_command(EXAMPLES / "quickstart.yaml", "--port", str(port))
+    with running(command, clean_env(), tmp_path) as process:
+        assert wait_for_health(port, process).status_code == 200
+        agent = httpx.get(f"http://127.0.0.1:{port}/agents/assistant").json()
+        assert agent["name"] == "Assistant"
+        assert [t["name"] for t in agent["tools"]["tools"]] == ["current_time", "calculator"]
+        config = httpx.get(f"http://127.0.0.1:{port}/config").json()
+        assert config["os_id"] == "quickstart" and config["databases"] == ["agentos-db"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE) == 0
+    assert (tmp_path / "data" / "agentos.db").is_file()
