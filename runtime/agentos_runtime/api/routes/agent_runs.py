@@ -51,11 +51,11 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("/agents/{agent_id}/runs", responses=RUN_RESPONSES, openapi_extra=RUN_FORM_OPENAPI)
 async def create_agent_run(agent: AgentDep, request: Request) -> Response:
     """Run the agent on a message."""
-    form = await request.form()
-    fields = read_fields(form)
-    if form.getlist("files"):
-        raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")
-    extras = decode_extras(form.multi_items())
+    async with request.form() as form:  # closes uploaded files' spools when done
+        fields = read_fields(form)
+        if form.getlist("files"):
+            raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")
+        extras = decode_extras(form.multi_items())
     run = run_request(message=fields.message, session_id=fields.session_id, user_id=fields.user_id, extras=extras)
     if fields.stream:
         return event_stream(agent.run(run))
