@@ -4,6 +4,7 @@ One source of truth: these pydantic models validate the runtime file, and (throu
 camelCase aliases) define the ``AgentOSConfig`` custom resource the operator's CRD is generated from.
 """
 
+from agentos_runtime.config.authorization import DEFAULT_ADMIN_SCOPE, AuthorizationSettings, JwtAlgorithm
 from agentos_runtime.config.components import (
     AgentConfig,
     LeafStep,
@@ -19,12 +20,15 @@ from agentos_runtime.config.loading import dump_config, load_config, parse_confi
 from agentos_runtime.config.problems import ConfigError, Problem, format_path, problems_from_validation_error
 
 __all__ = [
+    "DEFAULT_ADMIN_SCOPE",
     "DEFAULT_URL_ENV",
     "DOMAINS",
     "AgentConfig",
+    "AuthorizationSettings",
     "ConfigError",
     "DatabaseConfig",
     "DatabaseFields",
+    "JwtAlgorithm",
     "LeafStep",
     "ModelConfig",
     "ModelFields",

@@ -13,6 +13,7 @@ from typing import Protocol
 from pydantic import Field
 from pydantic.alias_generators import to_camel
 
+from agentos_runtime.config.authorization import AuthorizationSettings
 from agentos_runtime.config.base import Schema
 from agentos_runtime.config.components import AgentConfig, LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
 from agentos_runtime.config.databases import DatabaseConfig, DatabaseFields
@@ -56,6 +57,10 @@ class RuntimeConfigFields(Schema):
     agents: list[AgentConfig] = Field(default_factory=list, max_length=256, description="Declarative agents.")
     teams: list[TeamConfig] = Field(default_factory=list, max_length=128, description="Declarative teams.")
     workflows: list[WorkflowConfig] = Field(default_factory=list, max_length=128, description="Declarative workflows.")
+    authorization: AuthorizationSettings | None = Field(
+        default=None,
+        description="JWT access control: audience, admin scope, user isolation. Keys come from `JWT_VERIFICATION_KEY` or `JWT_JWKS_FILE`.",
+    )
 
 
 class RuntimeConfig(RuntimeConfigFields):
