@@ -81,9 +81,16 @@ def _serve(app: Any, settings: Any) -> int:
 
 
 def _configure_logging(level: str) -> None:
+    """The runtime's own loggers at ``level``; other libraries' only from WARNING (at ``debug``,
+    everything), so no client library logs a line per request."""
     import logging
 
-    logging.basicConfig(level=level.upper(), format="%(levelname)s:     %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    logging.getLogger("agentos_runtime").setLevel(level.upper())
 
 
 def _report(headline: str, lines: list[str]) -> None:

@@ -230,3 +230,23 @@ def test_the_readme_quickstart_serves_its_agent_with_nothing_installed(tmp_path:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=DEADLINE) == 0
     assert (tmp_path / "data" / "agentos.db").is_file()
+
+
+def test_requests_do_not_write_a_log_line_each_at_the_default_level(tmp_path: Path) -> None:
+    """A log line per request would cost CPU and, with an unread stderr pipe, block the server."""
+    from tests.support.fake_openai import Reply, serve_fake_openai
+
+    with serve_fake_openai() as fake:
+        fake.app.default = Reply.say("hello")
+        config = tmp_path / "config.yaml"
+        config.write_text(GOOD_CONFIG.replace("http://127.0.0.1:9/v1", fake.base_url))
+        port = free_port()
+        with running(serve_command(config, "--port", str(port)), clean_env(), tmp_path) as process:
+            wait_for_health(port, process)
+            for stream in ("true", "false"):
+                for _ in range(3):
+                    form = {"message": "hi", "stream": stream}
+                    assert httpx.post(f"http://127.0.0.1:{port}/agents/assistant/runs", data=form).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=DEADLINE)
+    assert "HTTP Request" not in stderr and "chat/completions" not in stderr
