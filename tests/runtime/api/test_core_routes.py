@@ -122,6 +122,7 @@ async def test_config_lists_the_agent_with_its_model_and_the_default_database(em
     ]
     assert body["teams"] == [] and body["workflows"] == [] and body["interfaces"] == []
     assert "chat" not in body and "manifest" not in body
+    assert body["company"] is None and body["queue"] == {"durable": False, "queue_per_session": False}
 
 
 async def test_config_merges_domain_blocks_as_agno_does(tmp_path: Path) -> None:

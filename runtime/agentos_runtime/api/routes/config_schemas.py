@@ -55,7 +55,10 @@ def config_view(context: RuntimeContext) -> JSON:
     view["teams"] = [team_summary(team, context) for team in config.teams]
     view["workflows"] = [workflow_summary(workflow, context) for workflow in config.workflows]
     view["interfaces"] = []
-    return {k: v for k, v in view.items() if v is not None}
+    # Agno 3 always reports its background-run queue, and an explicit null company (the UI
+    # hides the Company page on null); runs here are never queued.
+    view["queue"] = {"durable": False, "queue_per_session": False}
+    return {**{k: v for k, v in view.items() if v is not None}, "company": None}
 
 
 def available_models(context: RuntimeContext) -> list[JSON]:
