@@ -13,11 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from agentos_runtime.storage import querying, records
+from agentos_runtime.storage.memory_evals import InMemoryEvalStore
+from agentos_runtime.storage.memory_metrics import InMemoryMetricsStore
 from agentos_runtime.storage.ports import (
     JSON,
+    EvalStore,
     MemoryQuery,
     MemoryRow,
     MemoryStore,
+    MetricsStore,
     Page,
     SessionChanges,
     SessionQuery,
@@ -142,6 +146,8 @@ class InMemoryDatabase:
         self.id = id
         self.sessions: SessionStore = InMemorySessionStore(clock=clock)
         self.memories: MemoryStore = InMemoryMemoryStore(clock=clock)
+        self.metrics: MetricsStore = InMemoryMetricsStore(sessions=self.sessions)
+        self.evals: EvalStore = InMemoryEvalStore(clock=clock)
 
     async def ping(self) -> None:
         return None

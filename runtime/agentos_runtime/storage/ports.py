@@ -1,6 +1,6 @@
 """The storage ports: rows in Agno's column layout, and the small async protocols over them.
 
-Rows mirror Agno's ``agno_sessions`` and ``agno_memories`` columns one to one (a session's
+Rows mirror Agno's ``agno_sessions``, ``agno_memories``, ``agno_metrics`` and ``agno_eval_runs`` columns one to one (a session's
 runs are rows of Agno 3's ``agno_runs``), so a database written by Agno's AgentOS can be served
 by this runtime and the reverse. Timestamps are epoch seconds. Every method raises
 ``StorageUnavailable`` when the database cannot be reached; a lookup returns ``None`` only when
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 SessionType = Literal["agent", "team", "workflow"]
@@ -178,12 +179,145 @@ class MemoryStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RunUsage:
+    """What the daily metrics read of one stored run: its model and its token counts."""
+
+    model: str | None = None
+    model_provider: str | None = None
+    metrics: JSON | None = None
+
+
+@dataclass(frozen=True)
+class SessionActivity:
+    """One session as the daily metrics see it (no messages): owner, type, day, runs' usage."""
+
+    session_id: str
+    session_type: SessionType
+    created_at: int
+    user_id: str | None = None
+    session_metrics: JSON | None = None
+    runs: list[RunUsage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetricsRow:
+    """One row of ``agno_metrics``: one owner's (``user_id``, ``""`` for none) totals of one day."""
+
+    id: str
+    date: date
+    user_id: str = ""
+    aggregation_period: str = "daily"
+    agent_runs_count: int = 0
+    team_runs_count: int = 0
+    workflow_runs_count: int = 0
+    agent_sessions_count: int = 0
+    team_sessions_count: int = 0
+    workflow_sessions_count: int = 0
+    users_count: int = 0
+    token_metrics: JSON = field(default_factory=dict)
+    model_metrics: list[JSON] = field(default_factory=list)
+    completed: bool = False
+    created_at: int = 0
+    updated_at: int | None = None
+
+
+@dataclass(frozen=True)
+class MetricsDays:
+    """Where a metrics refresh stands: the latest day stored as completed, and the earliest
+    day after it stored as not completed (``None`` when there is none)."""
+
+    latest_completed: date | None
+    earliest_incomplete: date | None
+
+
+class MetricsStore(Protocol):
+    async def session_activity(self, *, start: int, end: int) -> list[SessionActivity]:
+        """Sessions created at or after ``start`` and before ``end`` (epoch seconds)."""
+        ...
+
+    async def first_session_at(self) -> int | None:
+        """When the oldest stored session was created; ``None`` without sessions."""
+        ...
+
+    async def metrics_days(self) -> MetricsDays: ...
+
+    async def write_metrics(self, rows: Sequence[MetricsRow]) -> None:
+        """Upsert every row by (``user_id``, ``date``, ``aggregation_period``), all or none.
+
+        A stored row keeps its ``id`` and ``created_at``.
+        """
+        ...
+
+    async def list_metrics(
+        self, *, starting_date: date | None = None, ending_date: date | None = None, user_id: str | None = None
+    ) -> list[MetricsRow]:
+        """Rows with a date in the inclusive range (of one owner when ``user_id`` is given), by date."""
+        ...
+
+
+EvalComponent = Literal["agent", "team", "workflow"]
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One row of ``agno_eval_runs``: what was evaluated, how, and the result."""
+
+    run_id: str
+    eval_type: str
+    eval_data: JSON
+    eval_input: JSON = field(default_factory=dict)
+    name: str | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    model_id: str | None = None
+    model_provider: str | None = None
+    evaluated_component_name: str | None = None
+    user_id: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+
+@dataclass(frozen=True)
+class EvalQuery:
+    """Filters, order and page of ``GET /eval-runs``; ``component`` keeps runs of that kind."""
+
+    agent_id: str | None = None
+    team_id: str | None = None
+    workflow_id: str | None = None
+    model_id: str | None = None
+    component: EvalComponent | None = None
+    eval_types: Sequence[str] | None = None
+    user_id: str | None = None
+    limit: int = 20
+    page: int = 1
+    sort_by: str = "created_at"
+    sort_order: SortOrder = "desc"
+
+
+class EvalStore(Protocol):
+    async def create_eval(self, row: EvalRow) -> EvalRow:
+        """Write a new eval run; missing times default to now. Returns what was written."""
+        ...
+
+    async def get_eval(self, run_id: str) -> EvalRow | None: ...
+    async def list_evals(self, query: EvalQuery) -> Page[EvalRow]: ...
+    async def rename_eval(self, run_id: str, name: str) -> EvalRow | None:
+        """Set the name (and ``updated_at``); ``None`` when the run is absent."""
+        ...
+
+    async def delete_evals(self, run_ids: Sequence[str]) -> int: ...
+
+
 class Database(Protocol):
     """An open database: its stores, a health check, and a close."""
 
     id: str
     sessions: SessionStore
     memories: MemoryStore
+    metrics: MetricsStore
+    evals: EvalStore
 
     async def ping(self) -> None:
         """Return when the database answers; raise ``StorageUnavailable`` otherwise."""

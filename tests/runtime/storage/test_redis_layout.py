@@ -30,7 +30,8 @@ async def client() -> AsyncIterator[Redis]:
 
 async def stored_keys(client: Redis, prefix: str) -> set[str]:
     return {key async for key in client.scan_iter(match=f"{prefix}:*")} - {
-        keys.schema_version_key(prefix, table) for table in ("agno_sessions", "agno_runs", "agno_memories")
+        keys.schema_version_key(prefix, table)
+        for table in ("agno_sessions", "agno_runs", "agno_memories", "agno_metrics", "agno_eval_runs")
     }
 
 

@@ -19,6 +19,8 @@ TABLES = {
     "agno_sessions": "sessions",
     "agno_runs": "runs",
     "agno_memories": "memories",
+    "agno_metrics": "metrics",
+    "agno_eval_runs": "evals",
     "agno_schema_versions": "versions",
 }
 
@@ -65,7 +67,9 @@ def expected(kind: str, table_type: str) -> dict[str, Any]:
             for name, spec in columns.items()
         },
         "indexes": {f"idx_{{table}}_{name}" for name, spec in columns.items() if spec.get("index")}
-        | {f"idx_{{table}}_{'_'.join(index['columns'])}" for index in definition.get("__composite_indexes__", [])},
+        | {f"idx_{{table}}_{'_'.join(index['columns'])}" for index in definition.get("__composite_indexes__", [])}
+        # PostgreSQL lists the index behind each unique constraint; SQLite's are anonymous.
+        | {f"{{table}}_{unique['name']}" for unique in definition.get("_unique_constraints", []) if kind == "postgres"},
     }
 
 

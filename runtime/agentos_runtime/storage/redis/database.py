@@ -11,14 +11,16 @@ import time
 from collections.abc import Callable
 
 from agentos_runtime.config.databases import DatabaseConfig
-from agentos_runtime.storage.ports import MemoryStore, SessionStore
+from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.redis import client, keys
+from agentos_runtime.storage.redis.evals import RedisEvalStore
 from agentos_runtime.storage.redis.memories import RedisMemoryStore
+from agentos_runtime.storage.redis.metrics import RedisMetricsStore
 from agentos_runtime.storage.redis.sessions import RedisSessionStore
 
 # What Agno 3 stamps on the key spaces it creates (see agentos_runtime.storage.sql.tables).
 AGNO_SCHEMA_VERSION = "3.0.0"
-_STAMPED_TABLES = ("agno_sessions", "agno_runs", "agno_memories")
+_STAMPED_TABLES = ("agno_sessions", "agno_runs", "agno_memories", "agno_metrics", "agno_eval_runs")
 
 
 class RedisDatabase:
@@ -28,6 +30,8 @@ class RedisDatabase:
         self.id = backend.db_id
         self.sessions: SessionStore = RedisSessionStore(backend)
         self.memories: MemoryStore = RedisMemoryStore(backend)
+        self.metrics: MetricsStore = RedisMetricsStore(backend)
+        self.evals: EvalStore = RedisEvalStore(backend)
         self._backend = backend
 
     async def ping(self) -> None:

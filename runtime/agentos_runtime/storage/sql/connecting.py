@@ -127,7 +127,9 @@ async def create_tables(engine: AsyncEngine, tables: Tables, *, schema: str | No
         existing = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names(schema=schema)))
         await connection.run_sync(tables.metadata.create_all, checkfirst=True)
         created = [
-            table.name for table in (tables.sessions, tables.runs, tables.memories) if table.name not in existing
+            table.name
+            for table in (tables.sessions, tables.runs, tables.memories, tables.metrics, tables.evals)
+            if table.name not in existing
         ]
         if created:
             stamped_at = datetime.now(UTC).isoformat()

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.storage.ports import MemoryStore, SessionStore
+from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.sql import connecting
+from agentos_runtime.storage.sql.evals import SqlEvalStore
 from agentos_runtime.storage.sql.memories import SqlMemoryStore
+from agentos_runtime.storage.sql.metrics import SqlMetricsStore
 from agentos_runtime.storage.sql.sessions import SqlSessionStore
 from agentos_runtime.storage.sql.tables import build_tables
 
@@ -32,6 +34,8 @@ class SqlDatabase:
         self.id = backend.db_id
         self.sessions: SessionStore = SqlSessionStore(backend)
         self.memories: MemoryStore = SqlMemoryStore(backend)
+        self.metrics: MetricsStore = SqlMetricsStore(backend)
+        self.evals: EvalStore = SqlEvalStore(backend)
         self._backend = backend
 
     @property

@@ -2,8 +2,9 @@
 
 Agno's ``agno_sessions`` row holds a session without its runs; each run is a row of
 ``agno_runs`` (``run_data`` is the run's dict, ``run_index`` its position in the session);
-``agno_memories`` holds one memory per row; ``agno_schema_versions`` records which schema
-version each table has, so Agno's migration manager leaves tables we created alone.
+``agno_memories`` holds one memory per row; ``agno_metrics`` and ``agno_eval_runs`` are in
+``analytics_tables``; ``agno_schema_versions`` records which schema version each table has,
+so Agno's migration manager leaves tables we created alone.
 Dialect differences are types: JSONB and TEXT on PostgreSQL, JSON and VARCHAR on SQLite.
 PostgreSQL keeps the tables in a schema (``ai`` by default), SQLite has none.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
 from agentos_runtime.config.databases import TableNames
+from agentos_runtime.storage.sql.analytics_tables import evals_table, metrics_table
 
 # Agno's default names for the tables the runtime file does not name.
 RUNS_TABLE = "agno_runs"
@@ -41,6 +43,8 @@ class Tables:
     sessions: Table
     runs: Table
     memories: Table
+    metrics: Table
+    evals: Table
     versions: Table
 
 
@@ -147,5 +151,7 @@ def build_tables(names: TableNames, *, schema: str | None, legacy_runs: bool = F
         sessions=sessions,
         runs=_runs(metadata, RUNS_TABLE, sessions, schema),
         memories=_memories(metadata, names.memories, schema),
+        metrics=metrics_table(metadata, names.metrics, schema),
+        evals=evals_table(metadata, names.evals, schema),
         versions=_versions(metadata, schema),
     )

@@ -1,0 +1,150 @@
+"""Pure shaping of daily metrics rows and session activity, shared by every backend.
+
+A metrics row is stored as Agno stores it in ``agno_metrics``: one row per owner (``user_id``,
+``""`` for sessions without one), day and aggregation period, unique on those three. The
+in-process and Redis backends filter and order rows here; SQL compiles the same rules.
+Nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, replace
+from datetime import date, datetime
+from typing import Any
+
+from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, RunUsage, SessionActivity, SessionRow
+from agentos_runtime.storage.records import decode_json
+
+METRICS_COLUMNS: tuple[str, ...] = (
+    "id",
+    "agent_runs_count",
+    "team_runs_count",
+    "workflow_runs_count",
+    "agent_sessions_count",
+    "team_sessions_count",
+    "workflow_sessions_count",
+    "users_count",
+    "token_metrics",
+    "model_metrics",
+    "date",
+    "aggregation_period",
+    "user_id",
+    "created_at",
+    "updated_at",
+    "completed",
+)
+COUNT_COLUMNS = (
+    "agent_runs_count",
+    "team_runs_count",
+    "workflow_runs_count",
+    "agent_sessions_count",
+    "team_sessions_count",
+    "workflow_sessions_count",
+    "users_count",
+)
+
+MetricsKey = tuple[str, date, str]
+
+
+def metrics_columns(row: MetricsRow) -> JSON:
+    """The row as Agno's metrics-table columns (``date`` stays a ``date``)."""
+    values = asdict(row)
+    return {name: values[name] for name in METRICS_COLUMNS}
+
+
+def day_of(value: Any) -> date:
+    """A stored ``date``: a date, a datetime, or ISO text (how key-value stores keep it)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    raise ValueError(f"a metrics date must be a day, not {value!r}")
+
+
+def metrics_from_columns(columns: Mapping[Any, Any]) -> MetricsRow:
+    """Build a ``MetricsRow`` from stored columns; ``ValueError`` when the date is not a day."""
+    tokens = decode_json(columns.get("token_metrics"))
+    models = decode_json(columns.get("model_metrics"))
+    counts = {name: int(columns.get(name) or 0) for name in COUNT_COLUMNS}
+    updated_at = columns.get("updated_at")
+    return MetricsRow(
+        id=str(columns["id"]),
+        date=day_of(columns["date"]),
+        user_id=str(columns.get("user_id") or ""),
+        aggregation_period=str(columns.get("aggregation_period") or "daily"),
+        token_metrics=dict(tokens) if isinstance(tokens, dict) else {},
+        model_metrics=[dict(model) for model in models if isinstance(model, dict)] if isinstance(models, list) else [],
+        completed=bool(columns.get("completed")),
+        created_at=int(columns.get("created_at") or 0),
+        updated_at=None if updated_at is None else int(updated_at),
+        **counts,
+    )
+
+
+def key_of(row: MetricsRow) -> MetricsKey:
+    """What a metrics row is unique on."""
+    return (row.user_id, row.date, row.aggregation_period)
+
+
+def keep_identity(row: MetricsRow, stored: MetricsRow | None) -> MetricsRow:
+    """``row`` as it replaces ``stored``: the stored ``id`` and ``created_at`` are kept."""
+    if stored is None:
+        return row
+    return replace(row, id=stored.id, created_at=stored.created_at)
+
+
+def select_metrics(
+    rows: Iterable[MetricsRow], *, starting_date: date | None, ending_date: date | None, user_id: str | None
+) -> list[MetricsRow]:
+    """Rows in the inclusive date range (of one owner when ``user_id`` is given), by date then owner."""
+    chosen = [
+        row
+        for row in rows
+        if (starting_date is None or row.date >= starting_date)
+        and (ending_date is None or row.date <= ending_date)
+        and (user_id is None or row.user_id == user_id)
+    ]
+    return sorted(chosen, key=lambda row: (row.date, row.user_id, row.aggregation_period))
+
+
+def metrics_days(rows: Iterable[MetricsRow]) -> MetricsDays:
+    """The latest completed day, and the earliest incomplete day after it."""
+    listed = list(rows)
+    completed = [row.date for row in listed if row.completed]
+    latest = max(completed, default=None)
+    incomplete = [row.date for row in listed if not row.completed and (latest is None or row.date > latest)]
+    return MetricsDays(latest_completed=latest, earliest_incomplete=min(incomplete, default=None))
+
+
+def run_usage(run: Mapping[str, Any]) -> RunUsage:
+    """The model and token counts of a stored run dict."""
+    metrics = decode_json(run.get("metrics"))
+    return RunUsage(
+        model=_text(run.get("model")),
+        model_provider=_text(run.get("model_provider")),
+        metrics=metrics if isinstance(metrics, dict) else None,
+    )
+
+
+def session_activity(row: SessionRow) -> SessionActivity:
+    """A stored session as the metrics see it."""
+    session_metrics = (row.session_data or {}).get("session_metrics")
+    return SessionActivity(
+        session_id=row.session_id,
+        session_type=row.session_type,
+        created_at=row.created_at,
+        user_id=row.user_id,
+        session_metrics=session_metrics if isinstance(session_metrics, dict) else None,
+        runs=[run_usage(run) for run in row.runs or []],
+    )
+
+
+def created_between(activity: Sequence[SessionActivity], *, start: int, end: int) -> list[SessionActivity]:
+    return [session for session in activity if start <= session.created_at < end]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,108 @@
+"""Eval runs on Redis, in Agno's layout: one JSON record per run at ``{prefix}:evals:{run_id}``,
+listed through index SETs on ``agent_id``, ``team_id``, ``workflow_id``, ``model_id`` and
+``eval_type`` (or a scan), then filtered, ordered and paged as ``eval_records`` decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from redis.asyncio.client import Pipeline
+
+from agentos_runtime.storage import eval_records
+from agentos_runtime.storage.ports import EvalQuery, EvalRow, Page
+from agentos_runtime.storage.redis import keys
+from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
+
+EVALS = "evals"
+EVAL_INDEX_FIELDS = ("agent_id", "team_id", "workflow_id", "model_id", "eval_type")
+
+
+class RedisEvalStore:
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+
+    async def create_eval(self, row: EvalRow) -> EvalRow:
+        return await self._write(eval_records.stamp_eval(row, now=self._backend.now()))
+
+    async def get_eval(self, run_id: str) -> EvalRow | None:
+        with self._backend.errors():
+            stored = await self._backend.load_one(self._backend.client, EVALS, run_id)
+        return None if stored is None else eval_records.eval_from_columns(stored)
+
+    async def list_evals(self, query: EvalQuery) -> Page[EvalRow]:
+        backend = self._backend
+        indexed = next(
+            (name for name in ("agent_id", "team_id", "workflow_id", "model_id") if getattr(query, name)), None
+        )
+        with backend.errors():
+            if indexed is not None:
+                ids = await backend.index_members(
+                    keys.index_key(backend.prefix, EVALS, indexed, getattr(query, indexed))
+                )
+            else:
+                ids = await backend.scan_ids(EVALS)
+            stored = await backend.load(EVALS, ids)
+        return eval_records.list_evals((eval_records.eval_from_columns(record) for record in stored), query)
+
+    async def rename_eval(self, run_id: str, name: str) -> EvalRow | None:
+        key = self._backend.key(EVALS, run_id)
+        now = self._backend.now()
+
+        async def attempt(pipe: Pipeline) -> tuple[EvalRow | None, Writes | None]:
+            stored = await self._backend.load_one(pipe, EVALS, run_id)
+            if stored is None:
+                return None, None
+            renamed = replace(eval_records.eval_from_columns(stored), name=name, updated_at=now)
+            text = encode(eval_records.eval_columns(renamed))
+
+            def writes(tx: Pipeline) -> None:
+                tx.set(key, text)
+
+            return renamed, writes
+
+        with self._backend.errors():
+            return await self._backend.transact([key], attempt)
+
+    async def delete_evals(self, run_ids: Sequence[str]) -> int:
+        unique = list(dict.fromkeys(run_ids))
+        if not unique:
+            return 0
+        backend = self._backend
+        watched = [backend.key(EVALS, run_id) for run_id in unique]
+
+        async def attempt(pipe: Pipeline) -> tuple[int, Writes | None]:
+            doomed = await backend.load(EVALS, unique, client=pipe)
+            if not doomed:
+                return 0, None
+
+            def writes(tx: Pipeline) -> None:
+                for record in doomed:
+                    tx.delete(backend.key(EVALS, record["run_id"]))
+                    changes = keys.index_changes(backend.prefix, EVALS, record, None, EVAL_INDEX_FIELDS)
+                    reindex(tx, changes, record["run_id"])
+
+            return len(doomed), writes
+
+        with backend.errors():
+            return await backend.transact(watched, attempt)
+
+    async def _write(self, row: EvalRow) -> EvalRow:
+        backend = self._backend
+        key = backend.key(EVALS, row.run_id)
+        record = eval_records.eval_columns(row)
+        text = encode(record)
+
+        async def attempt(pipe: Pipeline) -> tuple[EvalRow, Writes]:
+            stored = await backend.load_one(pipe, EVALS, row.run_id)
+            changes = keys.index_changes(backend.prefix, EVALS, stored, record, EVAL_INDEX_FIELDS)
+
+            def writes(tx: Pipeline) -> None:
+                tx.set(key, text)
+                reindex(tx, changes, row.run_id)
+
+            return eval_records.eval_from_columns(record), writes
+
+        with backend.errors():
+            return await backend.transact([key], attempt)

@@ -1,0 +1,130 @@
+"""Daily metrics on Redis, in Agno's layout: one JSON record per row at
+``{prefix}:metrics:{date}_{user_id}_{period}``, that key's tail being the row's ``id`` (Agno
+derives it from what the row is unique on, so a recalculated row lands on the same key),
+``date`` kept as ISO text.
+
+Session activity is read by scanning the session records, then loading the runs of the
+sessions in range through their runs-by-session sets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+
+from agentos_runtime.storage import metrics_records
+from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, SessionActivity
+from agentos_runtime.storage.records import decode_json
+from agentos_runtime.storage.redis import keys
+from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode
+
+METRICS = "metrics"
+
+
+def metrics_id(row: MetricsRow) -> str:
+    return f"{row.date.isoformat()}_{row.user_id}_{row.aggregation_period}"
+
+
+def _record(row: MetricsRow) -> JSON:
+    columns = metrics_records.metrics_columns(row)
+    columns["date"] = row.date.isoformat()
+    return columns
+
+
+class RedisMetricsStore:
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+
+    async def session_activity(self, *, start: int, end: int) -> list[SessionActivity]:
+        backend = self._backend
+        with backend.errors():
+            sessions = await backend.load(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS))
+            chosen = [record for record in sessions if start <= int(record.get("created_at") or 0) < end]
+            runs = await self._runs_of([record["session_id"] for record in chosen])
+        return [_activity(record, runs[record["session_id"]]) for record in chosen]
+
+    async def first_session_at(self) -> int | None:
+        backend = self._backend
+        with backend.errors():
+            sessions = await backend.load(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS))
+        return min(
+            (int(record["created_at"]) for record in sessions if record.get("created_at") is not None), default=None
+        )
+
+    async def metrics_days(self) -> MetricsDays:
+        return metrics_records.metrics_days(await self._load())
+
+    async def write_metrics(self, rows: Sequence[MetricsRow]) -> None:
+        if not rows:
+            return
+        backend = self._backend
+        ids = [metrics_id(row) for row in rows]
+        watched = [backend.key(METRICS, record_id) for record_id in ids]
+
+        async def attempt(pipe: Pipeline) -> tuple[None, Writes]:
+            loaded = [
+                metrics_records.metrics_from_columns(record) for record in await backend.load(METRICS, ids, client=pipe)
+            ]
+            stored = {metrics_id(row): row for row in loaded}
+            texts = [
+                encode(_record(metrics_records.keep_identity(replace(row, id=record_id), stored.get(record_id))))
+                for record_id, row in zip(ids, rows, strict=True)
+            ]
+
+            def writes(tx: Pipeline) -> None:
+                for key, text in zip(watched, texts, strict=True):
+                    tx.set(key, text)
+
+            return None, writes
+
+        with backend.errors():
+            await backend.transact(watched, attempt)
+
+    async def list_metrics(
+        self, *, starting_date: date | None = None, ending_date: date | None = None, user_id: str | None = None
+    ) -> list[MetricsRow]:
+        return metrics_records.select_metrics(
+            await self._load(), starting_date=starting_date, ending_date=ending_date, user_id=user_id
+        )
+
+    async def _load(self) -> list[MetricsRow]:
+        backend = self._backend
+        with backend.errors():
+            stored = await backend.load(METRICS, await backend.scan_ids(METRICS))
+        return [metrics_records.metrics_from_columns(record) for record in stored]
+
+    async def _runs_of(self, session_ids: list[str]) -> dict[str, list[JSON]]:
+        """Each session's run dicts, in run order (two round trips for all of them)."""
+        client, prefix = self._backend.client, self._backend.prefix
+        batch = client.pipeline(transaction=False)
+        for session_id in session_ids:
+            batch.zrange(keys.runs_by_session_key(prefix, session_id), 0, -1)
+        orders = [[str(member) for member in order] for order in await batch.execute()] if session_ids else []
+        loaded = await self._backend.load(keys.RUNS, [run_id for order in orders for run_id in order])
+        by_id = {record["run_id"]: record.get("run_data") or {} for record in loaded}
+        return {
+            session_id: [by_id[run_id] for run_id in order if run_id in by_id]
+            for session_id, order in zip(session_ids, orders, strict=True)
+        }
+
+
+def _activity(record: dict[str, Any], runs: list[JSON]) -> SessionActivity:
+    """A session's activity; without run records, the runs Agno 2 kept in the record count."""
+    if not runs:
+        legacy = decode_json(record.get("runs"))
+        runs = [run for run in legacy if isinstance(run, dict)] if isinstance(legacy, list) else []
+    session_data = decode_json(record.get("session_data"))
+    session_metrics = session_data.get("session_metrics") if isinstance(session_data, dict) else None
+    return SessionActivity(
+        session_id=str(record["session_id"]),
+        session_type=record["session_type"],
+        created_at=int(record["created_at"]),
+        user_id=record.get("user_id"),
+        session_metrics=session_metrics if isinstance(session_metrics, dict) else None,
+        runs=[metrics_records.run_usage(json.loads(run) if isinstance(run, str) else run) for run in runs],
+    )

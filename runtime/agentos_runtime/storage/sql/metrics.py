@@ -1,0 +1,131 @@
+"""Daily metrics on SQL: rows of ``agno_metrics``, and the session activity they are built from.
+
+Activity is read without loading messages: each session's day, owner, type and
+``session_metrics``, and of each run only its model, provider and token counts (JSON paths
+evaluated in the database). Runs Agno 2 left in a session row count when the runs table has
+none for that session. Rows are upserted on (``user_id``, ``date``, ``aggregation_period``) in
+one transaction, keeping a stored row's ``id`` and ``created_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+
+from agentos_runtime.storage import metrics_records
+from agentos_runtime.storage.ports import MetricsDays, MetricsRow, RunUsage, SessionActivity
+from agentos_runtime.storage.records import decode_json
+from agentos_runtime.storage.sql.connecting import SqlBackend
+
+# Columns an upsert never rewrites: the conflict key, and the identity of the stored row.
+_KEPT = frozenset({"id", "date", "created_at", "aggregation_period", "user_id"})
+
+
+class SqlMetricsStore:
+    def __init__(self, backend: SqlBackend) -> None:
+        self._backend = backend
+        self._metrics = backend.tables.metrics
+
+    async def session_activity(self, *, start: int, end: int) -> list[SessionActivity]:
+        sessions, runs = self._backend.tables.sessions, self._backend.tables.runs
+        created = [sessions.c.created_at >= start, sessions.c.created_at < end]
+        legacy = [sessions.c.runs] if "runs" in sessions.c else []
+        listing = select(
+            sessions.c.session_id,
+            sessions.c.session_type,
+            sessions.c.user_id,
+            sessions.c.created_at,
+            sessions.c.session_data["session_metrics"].label("session_metrics"),
+            *legacy,
+        ).where(*created)
+        usage: Select[Any] = (
+            select(
+                runs.c.session_id,
+                runs.c.run_data["model"].as_string(),
+                runs.c.run_data["model_provider"].as_string(),
+                runs.c.run_data["metrics"],
+            )
+            .where(runs.c.session_id.in_(select(sessions.c.session_id).where(*created)))
+            .order_by(runs.c.session_id, runs.c.run_index, runs.c.run_id)
+        )
+        with self._backend.errors():
+            async with self._backend.engine.connect() as connection:
+                found = (await connection.execute(listing)).mappings().all()
+                used = (await connection.execute(usage)).all()
+        by_session: dict[str, list[RunUsage]] = {}
+        for session_id, model, provider, metrics in used:
+            metrics = decode_json(metrics)
+            by_session.setdefault(session_id, []).append(
+                RunUsage(model=model, model_provider=provider, metrics=metrics if isinstance(metrics, dict) else None)
+            )
+        return [_activity(row, by_session.get(row["session_id"])) for row in found]
+
+    async def first_session_at(self) -> int | None:
+        sessions = self._backend.tables.sessions
+        with self._backend.errors():
+            async with self._backend.engine.connect() as connection:
+                first = await connection.scalar(select(func.min(sessions.c.created_at)))
+        return None if first is None else int(first)
+
+    async def metrics_days(self) -> MetricsDays:
+        table = self._metrics
+        with self._backend.errors():
+            async with self._backend.engine.connect() as connection:
+                latest = await connection.scalar(select(func.max(table.c.date)).where(table.c.completed.is_(True)))
+                pending = select(func.min(table.c.date)).where(table.c.completed.is_(False))
+                if latest is not None:
+                    pending = pending.where(table.c.date > latest)
+                earliest = await connection.scalar(pending)
+        return MetricsDays(
+            latest_completed=None if latest is None else metrics_records.day_of(latest),
+            earliest_incomplete=None if earliest is None else metrics_records.day_of(earliest),
+        )
+
+    async def write_metrics(self, rows: Sequence[MetricsRow]) -> None:
+        if not rows:
+            return
+        insert = self._backend.dialect.insert(self._metrics)
+        changed = {
+            column.name: insert.excluded[column.name] for column in self._metrics.columns if column.name not in _KEPT
+        }
+        upsert = insert.on_conflict_do_update(index_elements=["user_id", "date", "aggregation_period"], set_=changed)
+        with self._backend.errors():
+            async with self._backend.writer().begin() as connection:
+                await connection.execute(upsert, [metrics_records.metrics_columns(row) for row in rows])
+
+    async def list_metrics(
+        self, *, starting_date: date | None = None, ending_date: date | None = None, user_id: str | None = None
+    ) -> list[MetricsRow]:
+        table = self._metrics
+        conditions: list[ColumnElement[bool]] = []
+        if starting_date is not None:
+            conditions.append(table.c.date >= starting_date)
+        if ending_date is not None:
+            conditions.append(table.c.date <= ending_date)
+        if user_id is not None:
+            conditions.append(table.c.user_id == user_id)
+        listing = select(table).where(*conditions).order_by(table.c.date, table.c.user_id, table.c.aggregation_period)
+        with self._backend.errors():
+            async with self._backend.engine.connect() as connection:
+                found = (await connection.execute(listing)).mappings().all()
+        return [metrics_records.metrics_from_columns(row) for row in found]
+
+
+def _activity(row: Any, runs: list[RunUsage] | None) -> SessionActivity:
+    """A session's activity; without runs-table rows, the runs Agno 2 kept in the row count."""
+    if runs is None:
+        legacy = decode_json(row.get("runs"))
+        listed = legacy if isinstance(legacy, list) else []
+        runs = [metrics_records.run_usage(run) for run in listed if isinstance(run, dict)]
+    session_metrics = decode_json(row["session_metrics"])
+    return SessionActivity(
+        session_id=str(row["session_id"]),
+        session_type=row["session_type"],
+        created_at=int(row["created_at"]),
+        user_id=row["user_id"],
+        session_metrics=session_metrics if isinstance(session_metrics, dict) else None,
+        runs=runs,
+    )
