@@ -1,0 +1,64 @@
+"""Where a run nested in another run (a team member, a workflow step) keeps its output.
+
+A nested agent or team runs the same loop as a top-level one, which reads its session at the
+start and saves its run once at the end. Nested, it must not write to the database itself:
+its ``RunOutput`` travels inside the outer run (``member_responses``, ``step_executor_runs``),
+so the outer run's single write stores everything or nothing. ``NestedRunStore`` is the
+session store handed to the nested copy: reads give the history the outer run chose for it,
+saves are kept in memory for the outer run to collect. A nested run is never listed, edited
+or deleted on its own, so those operations are refused with ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+from agentos_runtime.storage.ports import JSON, Page, SessionChanges, SessionQuery, SessionRow, SessionType
+
+
+class NestedRunStore:
+    """A ``SessionStore`` for nested runs: history in, saved runs kept by ``run_id``."""
+
+    def __init__(self, *, history: Sequence[JSON] = ()) -> None:
+        """``history``: earlier runs of the nested agent or team, replayed when it asks for history."""
+        self._history = [dict(run) for run in history]
+        self._saved: dict[str, JSON] = {}
+
+    def output(self, run_id: str) -> JSON | None:
+        """The run saved under ``run_id``; ``None`` when the nested run never reached its save."""
+        return self._saved.get(run_id)
+
+    async def get_session(
+        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
+    ) -> SessionRow | None:
+        if not self._history:
+            return None
+        return SessionRow(
+            session_id=session_id,
+            session_type=session_type or "agent",
+            created_at=int(self._history[0].get("created_at") or 0),
+            user_id=user_id,
+            runs=copy.deepcopy(self._history),
+        )
+
+    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        run_id = run.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError("a run must carry a non-empty string 'run_id'")
+        self._saved[run_id] = copy.deepcopy(run)
+        return new
+
+    async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
+        raise TypeError("a nested run's session is never listed: it lives in the outer run")
+
+    async def upsert_session(self, row: SessionRow) -> SessionRow:
+        raise TypeError("a nested run never writes a session: the outer run does")
+
+    async def update_session(
+        self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
+    ) -> SessionRow | None:
+        raise TypeError("a nested run's session is never edited: it lives in the outer run")
+
+    async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int:
+        raise TypeError("a nested run's session is never deleted: it lives in the outer run")

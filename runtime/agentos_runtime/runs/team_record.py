@@ -1,0 +1,83 @@
+"""The record of one team run, and its ``TeamRunOutput`` dict as Agno returns and stores it.
+
+A team run accumulates like an agent run (the leader's messages, tool executions, stored
+events, token metrics), so it reuses ``RunRecord`` and only changes the shape it is written
+in: ``team_id, team_name`` instead of the agent's ids, and ``member_responses`` holding each
+member's own ``RunOutput`` (or nested ``TeamRunOutput``) dict, as AgentOS stores team runs
+(its team route turns ``store_member_responses`` on). The members' runs travel inside the team
+run, so one write stores the whole team run or nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.record import RunRecord
+from agentos_runtime.runs.team_events import UNSTORED_TEAM_EVENTS
+
+JSON = dict[str, Any]
+
+
+class TeamRecord(RunRecord):
+    """Everything one team run produced so far; mutated only by the team's run."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        team_id: str,
+        team_name: str,
+        session_id: str,
+        user_id: str | None,
+        model: str,
+        model_provider: str,
+        input_content: str,
+        metadata: JSON | None,
+    ) -> None:
+        super().__init__(
+            run_id=run_id,
+            agent_id=team_id,
+            agent_name=team_name,
+            session_id=session_id,
+            user_id=user_id,
+            model=model,
+            model_provider=model_provider,
+            input_content=input_content,
+            metadata=metadata,
+        )
+        self.team_id = team_id
+        self.team_name = team_name
+        self.member_responses: list[JSON] = []
+
+    def add(self, event: RunEvent) -> RunEvent:
+        """Keep ``event`` on the run (content deltas are not kept) and return it."""
+        if event.event not in UNSTORED_TEAM_EVENTS:
+            self.events.append(event.to_dict())
+        return event
+
+    def to_dict(self, *, stored: bool = False) -> JSON:
+        """The ``TeamRunOutput`` dict; ``stored=True`` gives the form written to the session."""
+        output: JSON = {
+            "run_id": self.run_id,
+            "team_id": self.team_id,
+            "team_name": self.team_name,
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "input": {"input_content": self.input_content},
+            "content": self.content,
+            "content_type": "str",
+            "messages": [m for m in self.messages if not (stored and m.get("from_history"))],
+            "metrics": self.metrics_dict(),
+            "model": self.model,
+            "model_provider": self.model_provider,
+            "member_responses": list(self.member_responses),
+            "tools": list(self.tools),
+            "model_provider_data": self.provider_data or None,
+            "metadata": self.metadata,
+            "session_state": self.session_state,
+            "created_at": self.created_at,
+            "events": list(self.events),
+            "status": self.status,
+        }
+        return {key: value for key, value in output.items() if value is not None}

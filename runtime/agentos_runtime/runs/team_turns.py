@@ -1,0 +1,330 @@
+"""The leader's loop of one team run: ask the leader model, run the members it delegates to, repeat.
+
+Each leader request is framed by ``TeamModelRequestStarted/Completed`` and its text arrives as
+``TeamRunContent``. A delegation is a ``TeamToolCallStarted``/``TeamToolCallCompleted`` pair
+around the member's run (whose own events come in between when the team forwards them); the
+member's ``RunOutput`` joins the team run's ``member_responses`` and its answer is the tool
+result the leader reads. The modes differ only in what follows:
+
+* ``coordinate``: the leader is asked again until it answers without delegating;
+* ``route``: the members' answers are the team's answer and end the run;
+* ``broadcast``: the runtime first puts the user's message to every member at once (one
+  ``delegate_task_to_members`` call), then the leader writes the answer without tools.
+
+The loop is bounded (``MAX_LEADER_REQUESTS``); waits on the model are interruptible on the
+team run's handle, so a cancel through the registry ends them at once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
+from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.messages import new_message, to_chat
+from agentos_runtime.runs.metrics import message_metrics, usage_tokens
+from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
+from agentos_runtime.runs.record import call_summary, tool_execution
+from agentos_runtime.runs.registry import RunHandle
+from agentos_runtime.runs.team_events import TeamEventFactory
+from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
+from agentos_runtime.runs.team_record import TeamRecord
+from agentos_runtime.tools.executing import parse_arguments
+
+JSON = dict[str, Any]
+
+# Most leader requests in one team run; the last one is made without tools, so the leader
+# has to answer with what its members said.
+MAX_LEADER_REQUESTS = 16
+
+
+@dataclass
+class LeaderRun:
+    """What the loop works on: the team run's record, events, handle and chat."""
+
+    record: TeamRecord
+    events: TeamEventFactory
+    handle: RunHandle
+    request: RunRequest
+    chat: list[JSON]
+    stream: bool
+    member_history: Mapping[str, Sequence[JSON]] = field(default_factory=dict)
+    """Each member's earlier runs in this session, for members that replay history."""
+    turn_text: list[str] = field(default_factory=list)
+    routed: list[str] = field(default_factory=list)
+    """In route mode: the answers of the members the leader handed the request to."""
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """Who the leader may delegate to and how their runs are shown."""
+
+    mode: str
+    members: Mapping[str, Executor]
+    """Members by id, in declaration order."""
+    forward_member_events: bool
+
+
+async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
+    """Yield the team run's events up to its answer; raises ``ModelProviderError`` or ``RunCancelled``."""
+    if delegation.mode == "broadcast":
+        async with aclosing(_broadcast(run, delegation)) as steps:
+            async for event in steps:
+                yield event
+        async with aclosing(_request(run, model, None)) as answer:
+            async for item in answer:
+                if isinstance(item, RunEvent):
+                    yield item
+        return
+    schemas = [delegate_to_member_schema()]
+    for number in range(1, MAX_LEADER_REQUESTS + 1):
+        tools = schemas if number < MAX_LEADER_REQUESTS else None
+        completion: Completion | None = None
+        async with aclosing(_request(run, model, tools)) as answer:
+            async for item in answer:
+                if isinstance(item, Completion):
+                    completion = item
+                else:
+                    yield item
+        if completion is None or not completion.tool_calls:
+            return
+        if tools is None:
+            for call in completion.tool_calls:
+                _record_tool_message(run, call, {}, f"Tool call limit reached: {call.name} was not run.", error=True)
+            return
+        for call in completion.tool_calls:
+            async with aclosing(_delegate(run, call, delegation)) as steps:
+                async for event in steps:
+                    yield event
+        if run.routed:
+            answer_text = "\n\n".join(run.routed)
+            run.record.text.append(answer_text)
+            yield run.events.content(answer_text)
+            return
+
+
+async def _request(
+    run: LeaderRun, model: ChatModel, tools: Sequence[ToolSchema] | None
+) -> AsyncGenerator[RunEvent | Completion, None]:
+    """One leader request: its events, then the ``Completion`` (recorded as an assistant message)."""
+    record, events, handle = run.record, run.events, run.handle
+    handle.check()
+    yield record.add(events.model_request_started())
+    started = time.perf_counter()
+    run.turn_text = []
+    completion: Completion | None = None
+    if run.stream:
+        iterator = aiter(model.stream(run.chat, tools))
+        try:
+            while True:
+                handle.interruptible = True
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    handle.interruptible = False
+                if isinstance(item, str):
+                    _keep_text(run, item)
+                    yield events.content(item)
+                    handle.check()
+                else:
+                    completion = item
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+    else:
+        handle.interruptible = True
+        try:
+            completion = await model.complete(run.chat, tools)
+        finally:
+            handle.interruptible = False
+        if completion.content:
+            _keep_text(run, completion.content)
+            yield events.content(completion.content)
+    if completion is None:
+        raise ModelProviderError(f"model '{model.id}': the answer ended without a completion")
+    _record_answer(run, model, completion, duration=time.perf_counter() - started)
+    yield record.add(events.model_request_completed(usage_tokens(completion.usage), completion.time_to_first_token))
+    yield completion
+
+
+def _keep_text(run: LeaderRun, text: str) -> None:
+    run.record.mark_first_token()
+    run.record.text.append(text)
+    run.turn_text.append(text)
+
+
+def _record_answer(run: LeaderRun, model: ChatModel, completion: Completion, *, duration: float) -> None:
+    message = new_message(
+        "assistant",
+        completion.content,
+        created_at=int(time.time()),
+        tool_calls=[call.to_openai() for call in completion.tool_calls],
+        provider_data=completion.provider_data,
+        metrics=message_metrics(
+            completion.usage, duration=duration, time_to_first_token=completion.time_to_first_token
+        ),
+    )
+    run.record.messages.append(message)
+    run.chat.append(to_chat(message))
+    run.turn_text = []
+    run.record.metrics.add(completion.usage, model=model.model, provider=model.provider_name)
+    if completion.provider_data:
+        run.record.provider_data = completion.provider_data
+
+
+def _record_tool_message(run: LeaderRun, call: ToolCall, arguments: JSON, result: str, *, error: bool) -> None:
+    message = new_message(
+        "tool",
+        result,
+        created_at=int(time.time()),
+        tool_call_id=call.id,
+        tool_name=call.name,
+        tool_args=arguments,
+        tool_call_error=error,
+    )
+    run.record.messages.append(message)
+    run.chat.append(to_chat(message))
+
+
+def keep_partial_answer(run: LeaderRun) -> None:
+    """Keep the text of an interrupted leader request as an assistant message."""
+    if run.turn_text:
+        run.record.messages.append(new_message("assistant", "".join(run.turn_text), created_at=int(time.time())))
+        run.turn_text = []
+
+
+def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegation) -> NestedJob:
+    request = run.request
+    parent = {"parent_run_id": run.record.run_id}
+    return NestedJob(
+        executor=member,
+        request=RunRequest(
+            message=task,
+            session_id=request.session_id,
+            user_id=request.user_id,
+            session_state=run.record.session_state,
+            metadata=request.metadata,
+        ),
+        forward=parent if run.stream and delegation.forward_member_events else None,
+        output_fields=parent,
+        history=run.member_history.get(member.id, ()),
+    )
+
+
+def member_answer(output: JSON) -> tuple[str, bool]:
+    """The tool result a member's run gives the leader, and whether it is an error."""
+    status, content = output.get("status"), output.get("content")
+    text = content.strip() if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    if status == "ERROR":
+        return f"The member failed: {text}", True
+    if status == "CANCELLED":
+        return "The member's run was cancelled before it answered.", True
+    return (text or "No answer from the member."), False
+
+
+def _check_delegation(arguments: JSON, delegation: Delegation) -> str | None:
+    """Why a ``delegate_task_to_member`` call cannot run, or ``None``."""
+    member_id, task = arguments.get("member_id"), arguments.get("task")
+    if not isinstance(member_id, str) or member_id not in delegation.members:
+        known = ", ".join(delegation.members)
+        return f"Error: no member with id '{member_id}' in this team. Choose one of: {known}."
+    if not isinstance(task, str) or not task.strip():
+        return "Error: the task must be a non-empty text."
+    return None
+
+
+async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
+    """Run the member a ``delegate_task_to_member`` call names; any other call is an error result."""
+    run.handle.check()
+    record, events = run.record, run.events
+    started_at, started = time.time(), time.perf_counter()
+    try:
+        arguments = parse_arguments(call.arguments)
+        problem = None if call.name == DELEGATE_TO_MEMBER else f"Error: unknown tool '{call.name}'."
+    except ValueError as invalid:
+        arguments, problem = {}, f"Error: the arguments of {call.name} are not a valid JSON object: {invalid}"
+    problem = problem or _check_delegation(arguments, delegation)
+    tool = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(started_at))
+    yield record.add(events.tool_call_started(tool))
+    result, error, child_run_id = problem or "", problem is not None, None
+    if problem is None:
+        member = delegation.members[arguments["member_id"]]
+        job = _member_job(run, member, arguments["task"], delegation)
+        async with aclosing(run_nested(job, parent=run.handle)) as items:
+            async for item in items:
+                if isinstance(item, NestedOutput):
+                    record.member_responses.append(item.output)
+                    result, error = member_answer(item.output)
+                    child_run_id = item.output.get("run_id")
+                else:
+                    yield item
+        if delegation.mode == "route" and not error:
+            run.routed.append(result)
+    yield _tool_completed(run, call, arguments, (result, error, child_run_id), started_at, started)
+
+
+def _tool_completed(
+    run: LeaderRun, call: ToolCall, arguments: JSON, outcome: tuple[str, bool, Any], started_at: float, began: float
+) -> RunEvent:
+    result, error, child_run_id = outcome
+    duration = time.perf_counter() - began
+    timing = {"start_time": started_at, "end_time": started_at + duration, "duration": duration}
+    done = tool_execution(
+        tool_call_id=call.id,
+        tool_name=call.name,
+        tool_args=arguments,
+        created_at=int(started_at),
+        error=error,
+        result=result,
+        metrics=timing,
+    )
+    done["child_run_id"] = child_run_id
+    run.record.tools.append(done)
+    _record_tool_message(run, call, arguments, result, error=error)
+    return run.record.add(run.events.tool_call_completed(done, call_summary(call.name, arguments, duration)))
+
+
+async def _broadcast(run: LeaderRun, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
+    """Put the user's message to every member at once, as one ``delegate_task_to_members`` call."""
+    run.handle.check()
+    task = run.request.message
+    call = ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=DELEGATE_TO_MEMBERS, arguments=json.dumps({"task": task}))
+    message = new_message("assistant", None, created_at=int(time.time()), tool_calls=[call.to_openai()])
+    run.record.messages.append(message)
+    run.chat.append(to_chat(message))
+    started_at, started = time.time(), time.perf_counter()
+    tool = tool_execution(
+        tool_call_id=call.id, tool_name=call.name, tool_args={"task": task}, created_at=int(started_at)
+    )
+    yield run.record.add(run.events.tool_call_started(tool))
+    members = list(delegation.members.values())
+    outputs: list[JSON | None] = [None] * len(members)
+    jobs = [_member_job(run, member, task, delegation) for member in members]
+    try:
+        async with aclosing(run_concurrently(jobs, parent=run.handle)) as items:
+            async for item in items:
+                if isinstance(item, NestedOutput):
+                    outputs[item.index] = item.output
+                else:
+                    yield item
+    finally:  # in member order, whatever finished, even when the run stops here
+        run.record.member_responses.extend(output for output in outputs if output is not None)
+    answers = [member_answer(output) if output is not None else None for output in outputs]
+    lines = [
+        f"Member {member.name} ({member.id}): {answer[0] if answer else 'no answer'}"
+        for member, answer in zip(members, answers, strict=True)
+    ]
+    failed = all(answer is None or answer[1] for answer in answers)
+    outcome = ("\n\n".join(lines), failed, None)
+    yield _tool_completed(run, call, {"task": task}, outcome, started_at, started)
