@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from agentos_runtime import __version__
 from agentos_runtime.api.assembly import Connectors, close_context, open_context, warm_up_models
-from agentos_runtime.api.auth import require_security_key
+from agentos_runtime.api.authz import authorize, build_access_policy
 from agentos_runtime.api.errors import install_error_handlers
 from agentos_runtime.api.middleware import LimitBodySize, StripTrailingSlash
 from agentos_runtime.api.routes import agent_runs, agents, health, home, sessions, teams, workflows
@@ -71,8 +71,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.security_key = settings.security_key
+    app.state.access_policy = build_access_policy(settings, config, os_id=resolved_os_id)
     install_error_handlers(app)
-    protected = [Depends(require_security_key)]
+    protected = [Depends(authorize)]
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(config_routes.router, dependencies=protected)

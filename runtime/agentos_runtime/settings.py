@@ -1,9 +1,10 @@
 """The runtime's process settings: one typed object read from the environment at start-up.
 
 What the config file declares (agents, models, databases) is the same in every deployment;
-these settings are what differs between one process and the next: the security key, where
-to listen, where embedded data lives, extra CORS origins, the log level. ``serving`` builds
-one ``Settings`` and passes it down; nothing reads the environment anywhere else.
+these settings are what differs between one process and the next: the security key or JWT
+keys, where to listen, where embedded data lives, extra CORS origins, the metrics port, the log
+level and format. ``serving`` builds one ``Settings`` and passes it down; nothing reads the
+environment anywhere else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["text", "json"]
 
 # Agno's control plane and its local development UI call the API from these origins.
 CONTROL_PLANE_ORIGINS = (
@@ -29,6 +31,10 @@ CONTROL_PLANE_ORIGINS = (
 # A run request is a message plus a few JSON fields; 10 MiB leaves room for attached files
 # while keeping one request from filling the process's memory.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+# Prometheus metrics live on their own port: AgentOS's API already has a `/metrics` route.
+# 9464 is the port OpenTelemetry's Prometheus exporter made common.
+DEFAULT_METRICS_PORT = 9464
 
 
 class Settings(BaseSettings):
@@ -59,6 +65,24 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("AGENTOS_MAX_BODY_BYTES", "max_body_bytes"),
     )
+    jwt_verification_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JWT_VERIFICATION_KEY", "jwt_verification_key"),
+        description="PEM public key or shared secret verifying bearer JWTs; JWT mode wins over the security key.",
+    )
+    jwt_jwks_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("JWT_JWKS_FILE", "jwt_jwks_file"),
+        description="JWKS file whose keys verify bearer JWTs (by `kid`).",
+    )
+    metrics_port: int = Field(
+        default=DEFAULT_METRICS_PORT,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("AGENTOS_METRICS_PORT", "metrics_port"),
+        description="Port serving Prometheus metrics at `/metrics` (on the API's host); 0 turns metrics off.",
+    )
+    log_format: LogFormat = Field(default="text", validation_alias=AliasChoices("AGENTOS_LOG_FORMAT", "log_format"))
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -67,12 +91,12 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("os_security_key", mode="before")
+    @field_validator("os_security_key", "jwt_verification_key", "jwt_jwks_file", mode="before")
     @classmethod
     def _empty_key_is_no_key(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

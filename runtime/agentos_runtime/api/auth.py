@@ -1,7 +1,8 @@
 """Security-key authentication, as Agno's AgentOS does it with ``OS_SECURITY_KEY``.
 
-Protected routers depend on ``require_security_key``; public routes (``/``, ``/health``,
-``/info``, the docs) simply do not. The 401 texts are Agno's, word for word, because its
+``authz.authorize`` (the dependency of every protected router) calls ``check_security_key``
+when the app runs in security-key mode; public routes (``/``, ``/health``, ``/ready``,
+``/info``, the docs) do not depend on it. The 401 texts are Agno's, word for word, because its
 clients and UI show them to users. The comparison is constant-time so the position of a
 mismatch cannot be measured.
 """
@@ -9,11 +10,8 @@ mismatch cannot be measured.
 from __future__ import annotations
 
 import hmac
-from typing import Literal
 
-from fastapi import HTTPException, Request
-
-AuthMode = Literal["none", "security_key"]
+from fastapi import HTTPException
 
 MISSING_HEADER = "Authorization header required"
 INVALID_TOKEN = "Invalid authentication token"
@@ -39,12 +37,3 @@ def check_security_key(expected: str | None, authorization: str | None) -> None:
         raise HTTPException(status_code=401, detail=MISSING_HEADER)
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise HTTPException(status_code=401, detail=INVALID_TOKEN)
-
-
-async def require_security_key(request: Request) -> None:
-    """Router dependency: the caller presents the configured security key."""
-    check_security_key(request.app.state.security_key, request.headers.get("authorization"))
-
-
-def auth_mode(security_key: str | None) -> AuthMode:
-    return "security_key" if security_key is not None else "none"

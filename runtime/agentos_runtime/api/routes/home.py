@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from agentos_runtime import __version__
-from agentos_runtime.api.auth import auth_mode
+from agentos_runtime.api.authz import AccessPolicy
 from agentos_runtime.api.deps import ContextDep
 
 router = APIRouter(tags=["Core"])
@@ -26,6 +26,7 @@ async def home(context: ContextDep) -> dict[str, Any]:
 async def info(context: ContextDep, request: Request) -> dict[str, Any]:
     """Lightweight metadata: component counts and the authentication mode."""
     config = context.config
+    policy: AccessPolicy = request.app.state.access_policy
     return {
         "os_id": context.os_id,
         "name": config.name,
@@ -35,6 +36,6 @@ async def info(context: ContextDep, request: Request) -> dict[str, Any]:
         "team_count": len(config.teams),
         "workflow_count": len(config.workflows),
         "mcp": {"enabled": False, "path": None, "oauth": None, "tool_run_endpoint": False},
-        "auth_mode": auth_mode(request.app.state.security_key),
-        "user_isolation": False,
+        "auth_mode": policy.mode,
+        "user_isolation": policy.user_isolation,
     }
