@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import AgentDep, ContextDep
 from agentos_runtime.api.routes.agent_schemas import agent_detail
 
@@ -13,11 +14,11 @@ router = APIRouter(tags=["Agents"])
 
 
 @router.get("/agents")
-async def list_agents(context: ContextDep) -> list[dict[str, Any]]:
-    """Every agent with its model, tools and settings."""
+async def list_agents(context: ContextDep, caller: CallerDep) -> list[dict[str, Any]]:
+    """Every agent the caller may read, with its model, tools and settings."""
     return [
         agent_detail(agent, context.databases[agent.db_id or context.default_db_id])
-        for agent in context.agents.values()
+        for agent in caller.listing("agents", context.agents.values(), lambda agent: agent.id)
     ]
 
 

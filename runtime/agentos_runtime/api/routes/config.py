@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.routes.config_schemas import config_view, used_models
 
@@ -13,9 +14,12 @@ router = APIRouter(tags=["Core"])
 
 
 @router.get("/config")
-async def get_config(context: ContextDep) -> dict[str, Any]:
-    """The OS configuration: databases, UI settings, agents, teams and workflows."""
-    return config_view(context)
+async def get_config(context: ContextDep, caller: CallerDep) -> dict[str, Any]:
+    """The OS configuration: databases, UI settings, and the agents, teams and workflows the caller may read."""
+    view = config_view(context)
+    for kind in ("agents", "teams", "workflows"):
+        view[kind] = caller.visible(kind, view[kind], lambda summary: str(summary["id"]))
+    return view
 
 
 @router.get("/models")

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.routes.component_schemas import team_detail
 from agentos_runtime.config import TeamConfig
@@ -17,9 +18,9 @@ RUNS_NOT_SERVED = "Team runs are not served by this runtime yet"
 
 
 @router.get("/teams")
-async def list_teams(context: ContextDep) -> list[dict[str, Any]]:
-    """Every declared team with its members."""
-    return [team_detail(team, context) for team in context.config.teams]
+async def list_teams(context: ContextDep, caller: CallerDep) -> list[dict[str, Any]]:
+    """Every declared team the caller may read, with its members."""
+    return [team_detail(team, context) for team in caller.listing("teams", context.config.teams, lambda team: team.id)]
 
 
 @router.get("/teams/{team_id}")

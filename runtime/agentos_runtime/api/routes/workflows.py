@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
 from agentos_runtime.config import WorkflowConfig
@@ -17,9 +18,10 @@ RUNS_NOT_SERVED = "Workflow runs are not served by this runtime yet"
 
 
 @router.get("/workflows")
-async def list_workflows(context: ContextDep) -> list[dict[str, Any]]:
-    """Every declared workflow."""
-    return [workflow_summary(workflow, context) for workflow in context.config.workflows]
+async def list_workflows(context: ContextDep, caller: CallerDep) -> list[dict[str, Any]]:
+    """Every declared workflow the caller may read."""
+    workflows = caller.listing("workflows", context.config.workflows, lambda workflow: workflow.id)
+    return [workflow_summary(workflow, context) for workflow in workflows]
 
 
 @router.get("/workflows/{workflow_id}")
