@@ -2,7 +2,9 @@
 
 Each route parses its parameters, makes one call on the selected database's session store
 and shapes the answer with ``session_schemas``/``run_schemas``. Status codes and 404 texts
-are Agno's. A database that cannot be reached raises ``StorageUnavailable`` (503).
+are Agno's. A database that cannot be reached raises ``StorageUnavailable`` (503). With user
+isolation, a caller without the admin scope works on its own sessions only: every ``user_id``
+it sends is replaced by its token's ``sub`` (``Caller.scoped_user_id``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
+from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import DatabaseDep
 from agentos_runtime.api.routes.run_schemas import run_view
 from agentos_runtime.api.routes.session_schemas import (
@@ -38,6 +41,7 @@ RUN_STATUSES = frozenset({"PENDING", "RUNNING", "COMPLETED", "PAUSED", "CANCELLE
 @router.get("/sessions")
 async def list_sessions(
     database: DatabaseDep,
+    caller: CallerDep,
     session_type: TypeParam = None,
     component_id: str | None = None,
     user_id: UserParam = None,
@@ -51,7 +55,7 @@ async def list_sessions(
     query = SessionQuery(
         session_type=session_type,
         component_id=component_id,
-        user_id=user_id,
+        user_id=caller.scoped_user_id(user_id),
         session_name=session_name,
         limit=limit,
         page=page,
@@ -68,11 +72,14 @@ async def list_sessions(
 @router.post("/sessions", status_code=201)
 async def create_session(
     database: DatabaseDep,
+    caller: CallerDep,
     session_type: Annotated[SessionType, Query(alias="type")] = "agent",
     request: Annotated[CreateSessionRequest | None, Body()] = None,
 ) -> JSON:
     """Create an empty session; 409 when the given id is taken."""
     request = request or CreateSessionRequest()
+    if caller.isolated:
+        request = request.model_copy(update={"user_id": caller.scoped_user_id(request.user_id)})
     store = database.database.sessions
     if request.session_id is not None and await store.get_session(request.session_id) is not None:
         raise Conflict(
@@ -84,9 +91,14 @@ async def create_session(
 
 @router.get("/sessions/{session_id}")
 async def get_session(
-    session_id: str, database: DatabaseDep, session_type: TypeParam = None, user_id: UserParam = None
+    session_id: str,
+    database: DatabaseDep,
+    caller: CallerDep,
+    session_type: TypeParam = None,
+    user_id: UserParam = None,
 ) -> JSON:
     """One session with its chat history."""
+    user_id = caller.scoped_user_id(user_id)
     row = await database.database.sessions.get_session(session_id, session_type=session_type, user_id=user_id)
     if row is None:
         raise NotFound(_not_found(session_id, session_type))
@@ -98,6 +110,7 @@ async def update_session(
     session_id: str,
     changes: UpdateSessionRequest,
     database: DatabaseDep,
+    caller: CallerDep,
     session_type: TypeParam = None,
     user_id: UserParam = None,
 ) -> JSON:
@@ -108,7 +121,9 @@ async def update_session(
         metadata=changes.metadata,
         summary=changes.summary,
     )
-    return await _change(database, session_id, requested, session_type=session_type, user_id=user_id)
+    return await _change(
+        database, session_id, requested, session_type=session_type, user_id=caller.scoped_user_id(user_id)
+    )
 
 
 @router.post("/sessions/{session_id}/rename")
@@ -116,27 +131,34 @@ async def rename_session(
     session_id: str,
     rename: RenameSessionRequest,
     database: DatabaseDep,
+    caller: CallerDep,
     session_type: TypeParam = None,
     user_id: UserParam = None,
 ) -> JSON:
     """Rename a session."""
     changes = SessionChanges(session_name=rename.session_name)
-    return await _change(database, session_id, changes, session_type=session_type, user_id=user_id)
+    return await _change(
+        database, session_id, changes, session_type=session_type, user_id=caller.scoped_user_id(user_id)
+    )
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-async def delete_session(session_id: str, database: DatabaseDep, user_id: UserParam = None) -> Response:
+async def delete_session(
+    session_id: str, database: DatabaseDep, caller: CallerDep, user_id: UserParam = None
+) -> Response:
     """Delete a session and its runs."""
-    await database.database.sessions.delete_sessions([session_id], user_id=user_id)
+    await database.database.sessions.delete_sessions([session_id], user_id=caller.scoped_user_id(user_id))
     return Response(status_code=204)
 
 
 @router.delete("/sessions", status_code=204)
-async def delete_sessions(request: DeleteSessionsRequest, database: DatabaseDep, user_id: UserParam = None) -> Response:
+async def delete_sessions(
+    request: DeleteSessionsRequest, database: DatabaseDep, caller: CallerDep, user_id: UserParam = None
+) -> Response:
     """Delete several sessions at once."""
     if len(request.session_ids) != len(request.session_types):
         raise BadRequest("Session IDs and session types must have the same length")
-    await database.database.sessions.delete_sessions(request.session_ids, user_id=user_id)
+    await database.database.sessions.delete_sessions(request.session_ids, user_id=caller.scoped_user_id(user_id))
     return Response(status_code=204)
 
 
@@ -144,6 +166,7 @@ async def delete_sessions(request: DeleteSessionsRequest, database: DatabaseDep,
 async def list_session_runs(
     session_id: str,
     database: DatabaseDep,
+    caller: CallerDep,
     session_type: TypeParam = None,
     user_id: UserParam = None,
     created_after: int | None = None,
@@ -152,6 +175,7 @@ async def list_session_runs(
 ) -> list[JSON]:
     """The runs of a session, oldest first."""
     wanted = _statuses(status)
+    user_id = caller.scoped_user_id(user_id)
     row = await database.database.sessions.get_session(session_id, session_type=session_type, user_id=user_id)
     if row is None:
         raise NotFound(f"Session with ID {session_id} not found")
@@ -170,9 +194,15 @@ async def list_session_runs(
 
 @router.get("/sessions/{session_id}/runs/{run_id}")
 async def get_session_run(
-    session_id: str, run_id: str, database: DatabaseDep, session_type: TypeParam = None, user_id: UserParam = None
+    session_id: str,
+    run_id: str,
+    database: DatabaseDep,
+    caller: CallerDep,
+    session_type: TypeParam = None,
+    user_id: UserParam = None,
 ) -> JSON:
     """One run of a session."""
+    user_id = caller.scoped_user_id(user_id)
     row = await database.database.sessions.get_session(session_id, session_type=session_type, user_id=user_id)
     if row is None:
         raise NotFound(f"Session with ID {session_id} not found")
