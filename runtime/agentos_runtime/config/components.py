@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
 
@@ -94,6 +95,16 @@ class StepCondition(Schema):
     contains: str | None = Field(default=None, description="True when the output contains this text.")
     not_contains: str | None = Field(default=None, description="True when the output does not contain this text.")
     matches: str | None = Field(default=None, description="True when this regular expression matches the output.")
+
+    @field_validator("matches")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"not a valid regular expression: {error}") from error
+        return pattern
 
     @model_validator(mode="after")
     def _one_test(self) -> StepCondition:
