@@ -24,6 +24,7 @@ from agentos_runtime.api.auth import check_security_key
 from agentos_runtime.api.jwt_tokens import Claims, KeySetupError, TokenRejected, TokenVerifier, load_keys
 from agentos_runtime.config import DEFAULT_ADMIN_SCOPE, RuntimeConfig
 from agentos_runtime.settings import Settings
+from agentos_runtime.storage.ports import SessionStore
 
 AuthMode = Literal["none", "security_key", "jwt"]
 T = TypeVar("T")
@@ -191,3 +192,15 @@ async def authorize(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(authorize)]
+
+
+async def check_session_owner(sessions: SessionStore | None, session_id: str, caller: Caller) -> None:
+    """Under user isolation, refuse a run into a session another user owns (404, as Agno does).
+
+    A session nobody owns, or that does not exist yet, is open to the run.
+    """
+    if not caller.isolated or sessions is None:
+        return
+    row = await sessions.get_session(session_id)
+    if row is not None and row.user_id is not None and row.user_id != caller.user_id:
+        raise HTTPException(status_code=404, detail=SESSION_NOT_FOUND)

@@ -4,7 +4,9 @@
 required (422 otherwise), ``stream`` defaults to true. A streamed run answers 200
 ``text/event-stream`` and reports a model failure in-stream as ``RunError``; ``stream=false``
 answers the ``RunOutput`` dict, ``status`` ``ERROR`` on a model failure, 503 when the session
-could not be read or the run saved.
+could not be read or the run saved. A token's ``sub`` (and ``session_id`` claim) wins over the
+form's; with user isolation, a run into another user's session is 404 and only the caller's own
+sessions' runs can be read.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from agentos_runtime.api.authz import CallerDep, check_session_owner
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
 from agentos_runtime.api.routes.run_forms import RunFormFields, decode_extras, read_fields, run_request
 from agentos_runtime.api.routes.run_schemas import agent_run_view
@@ -49,14 +52,20 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/agents/{agent_id}/runs", responses=RUN_RESPONSES, openapi_extra=RUN_FORM_OPENAPI)
-async def create_agent_run(agent: AgentDep, request: Request) -> Response:
+async def create_agent_run(agent: AgentDep, request: Request, caller: CallerDep) -> Response:
     """Run the agent on a message."""
     async with request.form() as form:  # closes uploaded files' spools when done
         fields = read_fields(form)
         if form.getlist("files"):
             raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")
         extras = decode_extras(form.multi_items())
-    run = run_request(message=fields.message, session_id=fields.session_id, user_id=fields.user_id, extras=extras)
+    run = run_request(
+        message=fields.message,
+        session_id=caller.run_session_id(fields.session_id),
+        user_id=caller.run_user_id(fields.user_id),
+        extras=extras,
+    )
+    await check_session_owner(agent.sessions, run.session_id, caller)
     if fields.stream:
         return event_stream(agent.run(run))
     output = await agent.complete(run)
@@ -73,11 +82,12 @@ async def cancel_agent_run(run_id: str, context: ContextDep) -> JSON:
 @router.get("/agents/{agent_id}/runs")
 async def list_agent_runs(
     agent: AgentDep,
+    caller: CallerDep,
     session_id: Annotated[str, Query(description="The session whose runs to list.")],
     status: str | None = None,
 ) -> list[JSON]:
     """The agent's runs in one session."""
-    row = await _agent_session(agent, session_id)
+    row = await _agent_session(agent, session_id, user_id=caller.scoped_user_id(None))
     if row is None:
         raise NotFound("Session not found")
     return [
@@ -89,10 +99,13 @@ async def list_agent_runs(
 
 @router.get("/agents/{agent_id}/runs/{run_id}")
 async def get_agent_run(
-    agent: AgentDep, run_id: str, session_id: Annotated[str, Query(description="The run's session.")]
+    agent: AgentDep,
+    caller: CallerDep,
+    run_id: str,
+    session_id: Annotated[str, Query(description="The run's session.")],
 ) -> JSON:
     """One run's ``RunOutput``."""
-    row = await _agent_session(agent, session_id)
+    row = await _agent_session(agent, session_id, user_id=caller.scoped_user_id(None))
     for run in (row.runs or []) if row is not None else []:
         if run.get("run_id") == run_id and run.get("agent_id") == agent.id:
             stored: JSON = run
@@ -100,9 +113,9 @@ async def get_agent_run(
     raise NotFound("Run not found")
 
 
-async def _agent_session(agent: Agent, session_id: str) -> SessionRow | None:
-    """The session, when it exists and belongs to this agent."""
+async def _agent_session(agent: Agent, session_id: str, *, user_id: str | None) -> SessionRow | None:
+    """The session, when it exists, belongs to this agent (and to ``user_id``, when given)."""
     if agent.sessions is None:
         return None
-    row = await agent.sessions.get_session(session_id, session_type="agent")
+    row = await agent.sessions.get_session(session_id, session_type="agent", user_id=user_id)
     return row if row is not None and row.agent_id == agent.id else None
