@@ -1,0 +1,177 @@
+"""Pure decisions of the daily metrics: which days to recompute, a day's rows, and daily totals.
+
+Agno's rules, kept so a database both write reads the same: a session counts on the UTC day it
+was created, with all its runs; tokens are the session's ``session_metrics`` (what Agno keeps
+there), else the sum of its runs' metrics; each run with a model counts once for its (model,
+provider); rows are per owner (``""`` for sessions without a user, counting no user); a day
+becomes ``completed`` once it is over, and days stored completed are never recomputed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+
+from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, SessionActivity
+
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "audio_total_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+COUNT_FIELDS = (
+    "agent_runs_count",
+    "team_runs_count",
+    "workflow_runs_count",
+    "agent_sessions_count",
+    "team_sessions_count",
+    "workflow_sessions_count",
+    "users_count",
+)
+DAILY = "daily"
+
+
+def utc_day(epoch: float) -> date:
+    return datetime.fromtimestamp(epoch, tz=UTC).date()
+
+
+def day_start(day: date) -> int:
+    """Epoch seconds of the UTC midnight that starts ``day``."""
+    return int(datetime.combine(day, datetime.min.time(), tzinfo=UTC).timestamp())
+
+
+def resume_day(days: MetricsDays, first_session_at: int | None, *, today: date) -> date | None:
+    """The first day a refresh recomputes (never after today); ``None``: nothing to compute.
+
+    The earliest day stored as not final after the latest final one, else the day after that
+    final one, else (no rows yet) the day of the first session.
+    """
+    if days.earliest_incomplete is not None:
+        resume = days.earliest_incomplete
+    elif days.latest_completed is not None:
+        resume = days.latest_completed + timedelta(days=1)
+    elif first_session_at is not None:
+        resume = utc_day(first_session_at)
+    else:
+        return None
+    return min(resume, today)
+
+
+def days_from(first: date, *, today: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((today - first).days + 1)]
+
+
+@dataclass
+class _Bucket:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_FIELDS, 0))
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_FIELDS, 0))
+    models: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, session: SessionActivity) -> None:
+        self.counts[f"{session.session_type}_sessions_count"] += 1
+        self.counts[f"{session.session_type}_runs_count"] += len(session.runs)
+        for run in session.runs:
+            if run.model:
+                key = (run.model, run.model_provider or "")
+                self.models[key] = self.models.get(key, 0) + 1
+        for name, value in session_tokens(session).items():
+            self.tokens[name] += value
+
+
+def session_tokens(session: SessionActivity) -> dict[str, int]:
+    """The session's token counts: its ``session_metrics``, else its runs' metrics summed."""
+    sources: Sequence[JSON] = (
+        [session.session_metrics] if session.session_metrics else [run.metrics for run in session.runs if run.metrics]
+    )
+    return {name: sum(_count(source.get(name)) for source in sources) for name in TOKEN_FIELDS}
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def day_rows(day: date, sessions: Iterable[SessionActivity], *, now: int, today: date) -> list[MetricsRow]:
+    """One row per owner with sessions created on ``day``."""
+    buckets: dict[str, _Bucket] = {}
+    for session in sessions:
+        if utc_day(session.created_at) == day:
+            buckets.setdefault(session.user_id or "", _Bucket()).add(session)
+    return [
+        MetricsRow(
+            id=str(uuid.uuid4()),
+            date=day,
+            user_id=owner,
+            aggregation_period=DAILY,
+            token_metrics=bucket.tokens,
+            model_metrics=[
+                {"model_id": model, "model_provider": provider, "count": count}
+                for (model, provider), count in bucket.models.items()
+            ],
+            completed=day < today,
+            created_at=now,
+            updated_at=now,
+            **{**bucket.counts, "users_count": 0 if owner == "" else 1},
+        )
+        for owner, bucket in sorted(buckets.items())
+    ]
+
+
+def is_legacy(row: MetricsRow) -> bool:
+    """A row written before rows had owners: unowned yet counting users, so every user's traffic."""
+    return row.user_id == "" and row.users_count > 0
+
+
+def totals_by_day(rows: Iterable[MetricsRow]) -> list[MetricsRow]:
+    """One row per day and period summing every owner's (``id`` is ``<date>_<period>``).
+
+    A legacy row is left out of a day that also has owned rows, which already count it.
+    """
+    listed = list(rows)
+    owned = {(row.date, row.aggregation_period) for row in listed if not is_legacy(row)}
+    totals: dict[tuple[date, str], MetricsRow] = {}
+    for row in listed:
+        key = (row.date, row.aggregation_period)
+        if is_legacy(row) and key in owned:
+            continue
+        current = totals.get(key)
+        totals[key] = (
+            replace(row, id=f"{row.date.isoformat()}_{row.aggregation_period}")
+            if current is None
+            else _sum(current, row)
+        )
+    return sorted(totals.values(), key=lambda row: (row.date, row.aggregation_period))
+
+
+def _sum(total: MetricsRow, row: MetricsRow) -> MetricsRow:
+    tokens = dict(total.token_metrics)
+    for name, value in row.token_metrics.items():
+        tokens[name] = _count(tokens.get(name)) + _count(value)
+    models: dict[tuple[object, object], JSON] = {}
+    for entry in [*total.model_metrics, *row.model_metrics]:
+        key = (entry.get("model_id"), entry.get("model_provider"))
+        merged = models.setdefault(key, {**entry, "count": 0})
+        merged["count"] = _count(merged["count"]) + _count(entry.get("count"))
+    counts = {name: getattr(total, name) + getattr(row, name) for name in COUNT_FIELDS}
+    updated = [value for value in (total.updated_at, row.updated_at) if value is not None]
+    return replace(
+        total,
+        token_metrics=tokens,
+        model_metrics=list(models.values()),
+        created_at=min(total.created_at, row.created_at),
+        updated_at=max(updated) if updated else None,
+        completed=total.completed and row.completed,
+        **counts,
+    )
+
+
+def owner_rows(rows: Iterable[MetricsRow], user_id: str) -> list[MetricsRow]:
+    """One owner's rows, with the id Agno gives them on every backend: ``<date>_<user>_<period>``."""
+    return [replace(row, id=f"{row.date.isoformat()}_{user_id}_{row.aggregation_period}") for row in rows]

@@ -1,0 +1,102 @@
+"""Recomputing the daily metrics of one database, and keeping track of each refresh.
+
+``refresh_metrics`` reads where the stored rows stand, recomputes every day from there to
+today out of the stored sessions, upserts the rows and returns what is stored for those days.
+``RefreshTracker`` holds, per database id, the latest refresh's status (Agno's ``idle``,
+``running``, ``completed``, ``failed``) and when metrics were last refreshed, so a read
+refreshes lazily at most once a minute and concurrent refreshes of one database do not pile up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from agentos_runtime.errors import AgentOSError
+from agentos_runtime.metrics import aggregating
+from agentos_runtime.storage.ports import MetricsRow, MetricsStore
+
+RefreshState = Literal["idle", "running", "completed", "failed"]
+
+# A read refreshes the metrics first when the last refresh is older than this: recomputing
+# today scans all of today's sessions, too costly for every read (Agno's interval).
+LAZY_REFRESH_SECONDS = 60.0
+
+
+async def refresh_metrics(store: MetricsStore, *, now: float) -> list[MetricsRow]:
+    """Recompute the days not yet final; the stored rows of those days (none: nothing to do)."""
+    today = aggregating.utc_day(now)
+    days = await store.metrics_days()
+    first_session_at = None
+    if days.latest_completed is None and days.earliest_incomplete is None:
+        first_session_at = await store.first_session_at()
+    first_day = aggregating.resume_day(days, first_session_at, today=today)
+    if first_day is None:
+        return []
+    dates = aggregating.days_from(first_day, today=today)
+    activity = await store.session_activity(
+        start=aggregating.day_start(first_day), end=aggregating.day_start(today + timedelta(days=1))
+    )
+    rows = [row for day in dates for row in aggregating.day_rows(day, activity, now=int(now), today=today)]
+    await store.write_metrics(rows)
+    return await store.list_metrics(starting_date=first_day, ending_date=today)
+
+
+@dataclass(frozen=True)
+class RefreshStatus:
+    status: RefreshState = "idle"
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+
+class RefreshTracker:
+    """Per database id: the latest refresh's status and when the metrics were last refreshed."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, lazy_interval: float = LAZY_REFRESH_SECONDS) -> None:
+        self._clock = clock
+        self._lazy_interval = lazy_interval
+        self._statuses: dict[str, RefreshStatus] = {}
+        self._refreshed_at: dict[str, float] = {}
+
+    def status(self, db_id: str) -> RefreshStatus:
+        return self._statuses.get(db_id, RefreshStatus())
+
+    def is_running(self, db_id: str) -> bool:
+        return self.status(db_id).status == "running"
+
+    def is_due(self, db_id: str) -> bool:
+        """Whether a read should refresh first: never refreshed, or not in the last interval."""
+        last = self._refreshed_at.get(db_id)
+        return not self.is_running(db_id) and (last is None or self._clock() - last >= self._lazy_interval)
+
+    def start(self, db_id: str) -> None:
+        """Mark a refresh of ``db_id`` as running (before its task is even scheduled)."""
+        self._statuses[db_id] = RefreshStatus(status="running", started_at=self._clock())
+
+    async def run(self, db_id: str, store: MetricsStore) -> list[MetricsRow]:
+        """Refresh ``db_id`` (already marked by ``start``) and record the outcome.
+
+        A failure is recorded (its detail, never a URL: storage errors carry none) and re-raised.
+        """
+        started = self.status(db_id).started_at
+        self._refreshed_at[db_id] = self._clock()
+        try:
+            rows = await refresh_metrics(store, now=self._clock())
+        except Exception as error:
+            detail = error.detail if isinstance(error, AgentOSError) else type(error).__name__
+            self._finish(db_id, started, error=detail)
+            raise
+        self._finish(db_id, started, error=None)
+        return rows
+
+    def _finish(self, db_id: str, started: float | None, *, error: str | None) -> None:
+        self._statuses[db_id] = RefreshStatus(
+            status="failed" if error is not None else "completed",
+            started_at=started,
+            finished_at=self._clock(),
+            error=error,
+        )

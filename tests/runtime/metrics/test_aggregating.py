@@ -1,0 +1,131 @@
+"""The pure rules of the daily metrics: which days are recomputed, a day's rows, daily totals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from agentos_runtime.metrics import aggregating
+from agentos_runtime.storage.ports import MetricsDays, MetricsRow, RunUsage, SessionActivity
+
+# 2026-03-01T00:00:00Z
+MARCH_1 = 1_772_323_200
+DAY = 86_400
+TODAY = date(2026, 3, 3)
+
+
+def usage(model: str = "gpt-x", provider: str = "OpenAI", total: int = 10) -> RunUsage:
+    return RunUsage(model, provider, {"input_tokens": total - 3, "output_tokens": 3, "total_tokens": total})
+
+
+def activity(session_id: str, *, user: str | None = "ana", at: int = MARCH_1, kind: str = "agent", **more: object):  # type: ignore[no-untyped-def]
+    return SessionActivity(session_id=session_id, session_type=kind, created_at=at, user_id=user, **more)  # type: ignore[arg-type]
+
+
+def test_the_first_refresh_starts_on_the_day_of_the_first_session() -> None:
+    first = aggregating.resume_day(MetricsDays(None, None), MARCH_1 + 5, today=TODAY)
+    assert first == date(2026, 3, 1)
+    assert aggregating.resume_day(MetricsDays(None, None), None, today=TODAY) is None
+
+
+def test_a_refresh_resumes_at_the_first_pending_day_else_after_the_last_final_one() -> None:
+    assert aggregating.resume_day(MetricsDays(date(2026, 3, 1), date(2026, 3, 2)), None, today=TODAY) == date(
+        2026, 3, 2
+    )
+    assert aggregating.resume_day(MetricsDays(date(2026, 3, 1), None), None, today=TODAY) == date(2026, 3, 2)
+    assert aggregating.resume_day(MetricsDays(date(2026, 3, 9), None), None, today=TODAY) == TODAY
+
+
+def test_a_days_rows_count_per_owner_sessions_runs_models_and_tokens() -> None:
+    sessions = [
+        activity("a1", runs=[usage(total=10), usage("gpt-y", "Other", total=4)]),
+        activity("a2", runs=[usage(total=6)]),
+        activity("t1", kind="team", runs=[usage(total=1)]),
+        activity("w1", user=None, kind="workflow", runs=[usage(total=2), RunUsage(None, None, None)]),
+        activity("other-day", at=MARCH_1 + DAY, runs=[usage()]),
+    ]
+
+    rows = aggregating.day_rows(date(2026, 3, 1), sessions, now=123, today=TODAY)
+
+    unowned, ana = rows
+    assert (ana.user_id, ana.users_count, ana.completed, ana.created_at) == ("ana", 1, True, 123)
+    assert (ana.agent_sessions_count, ana.agent_runs_count, ana.team_sessions_count, ana.team_runs_count) == (
+        2,
+        3,
+        1,
+        1,
+    )
+    assert ana.token_metrics["total_tokens"] == 21 and ana.token_metrics["input_tokens"] == 9
+    assert ana.token_metrics["reasoning_tokens"] == 0
+    assert ana.model_metrics == [
+        {"model_id": "gpt-x", "model_provider": "OpenAI", "count": 3},
+        {"model_id": "gpt-y", "model_provider": "Other", "count": 1},
+    ]
+    assert (unowned.user_id, unowned.users_count, unowned.workflow_runs_count) == ("", 0, 2)
+    assert unowned.model_metrics == [{"model_id": "gpt-x", "model_provider": "OpenAI", "count": 1}]
+
+
+def test_session_metrics_agno_kept_win_over_the_runs_metrics() -> None:
+    session = activity("a1", session_metrics={"input_tokens": 100, "total_tokens": 150}, runs=[usage(total=10)])
+
+    (row,) = aggregating.day_rows(date(2026, 3, 1), [session], now=1, today=TODAY)
+
+    assert (row.token_metrics["input_tokens"], row.token_metrics["total_tokens"]) == (100, 150)
+
+
+def test_today_is_never_final() -> None:
+    (row,) = aggregating.day_rows(TODAY, [activity("a1", at=MARCH_1 + 2 * DAY)], now=1, today=TODAY)
+    assert row.completed is False
+
+
+def test_daily_totals_sum_every_owner_and_merge_models() -> None:
+    day = date(2026, 3, 1)
+    ana = MetricsRow(
+        id="x",
+        date=day,
+        user_id="ana",
+        agent_runs_count=2,
+        users_count=1,
+        token_metrics={"total_tokens": 10},
+        model_metrics=[{"model_id": "m", "model_provider": "p", "count": 2}],
+        created_at=5,
+        updated_at=50,
+    )
+    bob = replace(
+        ana, id="y", user_id="bob", agent_runs_count=1, token_metrics={"total_tokens": 4}, created_at=3, updated_at=70
+    )
+    bob = replace(
+        bob,
+        model_metrics=[
+            {"model_id": "m", "model_provider": "p", "count": 1},
+            {"model_id": "n", "model_provider": "p", "count": 1},
+        ],
+    )
+    next_day = replace(ana, date=date(2026, 3, 2))
+
+    first, second = aggregating.totals_by_day([next_day, ana, bob])
+
+    assert (first.id, first.agent_runs_count, first.users_count) == ("2026-03-01_daily", 3, 2)
+    assert first.token_metrics == {"total_tokens": 14}
+    assert first.model_metrics == [
+        {"model_id": "m", "model_provider": "p", "count": 3},
+        {"model_id": "n", "model_provider": "p", "count": 1},
+    ]
+    assert (first.created_at, first.updated_at) == (3, 70)
+    assert (second.id, second.agent_runs_count) == ("2026-03-02_daily", 2)
+
+
+def test_a_legacy_row_is_dropped_where_owned_rows_cover_its_day() -> None:
+    day = date(2026, 3, 1)
+    legacy = MetricsRow(id="old", date=day, user_id="", users_count=3, agent_runs_count=9)
+    owned = MetricsRow(id="new", date=day, user_id="ana", users_count=1, agent_runs_count=2)
+    alone = replace(legacy, date=date(2026, 2, 28))
+
+    totals = aggregating.totals_by_day([legacy, owned, alone])
+
+    assert [(row.date, row.agent_runs_count) for row in totals] == [(date(2026, 2, 28), 9), (day, 2)]
+
+
+def test_an_owners_rows_get_agnos_owner_ids() -> None:
+    row = MetricsRow(id="uuid", date=date(2026, 3, 1), user_id="ana")
+    assert [r.id for r in aggregating.owner_rows([row], "ana")] == ["2026-03-01_ana_daily"]

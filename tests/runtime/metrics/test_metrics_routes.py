@@ -1,0 +1,145 @@
+"""``/metrics`` against runs made through the API, on every storage backend.
+
+The numbers asserted are those of the runs made: runs, sessions and users counted per day,
+tokens the fake model reported, and runs per model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.runtime.api.harness import Served, serve_on
+from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+DEADLINE = 10.0
+
+
+def two_agents(base_url: str) -> str:
+    models = [
+        {"id": model_id, "model": name, "base_url": base_url, "api_key_env": None, "max_retries": 0}
+        for model_id, name in (("fake", "fake-model"), ("other", "other-model"))
+    ]
+    agents = [{"id": "assistant", "model": "fake"}, {"id": "analyst", "model": "other"}]
+    return yaml.safe_dump({"os_id": "metrics-os", "models": models, "agents": agents})
+
+
+@pytest.fixture
+async def app(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve_on(backend, two_agents(fake_openai.base_url), tmp_path) as running:
+        yield running
+
+
+async def run(app: Served, agent_id: str, session_id: str, user_id: str | None = None) -> None:
+    form = {"message": "hello", "stream": "false", "session_id": session_id}
+    if user_id is not None:
+        form["user_id"] = user_id
+    response = await app.client.post(f"/agents/{agent_id}/runs", data=form)
+    assert response.status_code == 200 and response.json()["status"] == "COMPLETED", response.text
+
+
+async def make_runs(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(
+        Reply.say("one", usage=(9, 3)),
+        Reply.say("two", usage=(10, 5)),
+        Reply.say("three", usage=(20, 2)),
+        Reply.say("four", usage=(1, 1)),
+    )
+    await run(app, "assistant", "s-ana", "ana")
+    await run(app, "assistant", "s-ana", "ana")
+    await run(app, "analyst", "s-bob", "bob")
+    await run(app, "assistant", "s-anon")
+
+
+def today() -> str:
+    return datetime.now(tz=UTC).date().isoformat()
+
+
+async def test_metrics_count_the_runs_sessions_users_tokens_and_models_of_the_day(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    await make_runs(app, fake_openai)
+
+    body = (await app.client.get("/metrics")).json()
+
+    (day,) = body["metrics"]
+    assert day["id"] == f"{today()}_daily" and day["date"] == f"{today()}T00:00:00Z"
+    assert (day["agent_runs_count"], day["agent_sessions_count"], day["users_count"]) == (4, 3, 2)
+    assert (day["team_runs_count"], day["workflow_sessions_count"]) == (0, 0)
+    tokens = day["token_metrics"]
+    assert (tokens["input_tokens"], tokens["output_tokens"], tokens["total_tokens"]) == (40, 11, 51)
+    assert sorted(day["model_metrics"], key=lambda m: m["model_id"]) == [
+        {"model_id": "fake-model", "model_provider": "OpenAI", "count": 3},
+        {"model_id": "other-model", "model_provider": "OpenAI", "count": 1},
+    ]
+    assert body["updated_at"] is not None and body["updated_at"].endswith("Z")
+
+
+async def test_one_users_metrics_are_that_users_runs(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    await make_runs(app, fake_openai)
+
+    (bob,) = (await app.client.get("/metrics", params={"user_id": "bob"})).json()["metrics"]
+
+    assert bob["id"] == f"{today()}_bob_daily"
+    assert (bob["agent_runs_count"], bob["agent_sessions_count"], bob["users_count"]) == (1, 1, 1)
+    assert bob["token_metrics"]["total_tokens"] == 22
+    assert bob["model_metrics"] == [{"model_id": "other-model", "model_provider": "OpenAI", "count": 1}]
+
+
+async def test_reads_refresh_at_most_once_a_minute_and_a_refresh_catches_up(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    await make_runs(app, fake_openai)
+    assert (await app.client.get("/metrics")).json()["metrics"][0]["agent_runs_count"] == 4
+    fake_openai.script(Reply.say("five", usage=(2, 2)))
+    await run(app, "analyst", "s-bob", "bob")
+
+    assert (await app.client.get("/metrics")).json()["metrics"][0]["agent_runs_count"] == 4
+    refreshed = await app.client.post("/metrics/refresh")
+
+    assert refreshed.status_code == 200
+    (day,) = refreshed.json()
+    assert (day["agent_runs_count"], day["token_metrics"]["total_tokens"]) == (5, 55)
+    assert (await app.client.get("/metrics")).json()["metrics"][0]["agent_runs_count"] == 5
+
+
+async def test_a_background_refresh_answers_202_and_its_status_ends_completed(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    assert (await app.client.get("/metrics/refresh/status")).json()["status"] == "idle"
+    await make_runs(app, fake_openai)
+
+    started = await app.client.post("/metrics/refresh", params={"background": "true"})
+
+    assert started.status_code == 202
+    assert started.json() == {"status": "started", "message": "Metrics refresh started in background"}
+    deadline = time.monotonic() + DEADLINE
+    status = (await app.client.get("/metrics/refresh/status")).json()
+    while status["status"] == "running" and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        status = (await app.client.get("/metrics/refresh/status")).json()
+    assert status["status"] == "completed" and status["error"] is None
+    assert status["started_at"] <= status["finished_at"]
+    (day,) = (await app.client.get("/metrics")).json()["metrics"]
+    assert day["agent_runs_count"] == 4
+
+
+async def test_the_date_range_selects_days(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    await make_runs(app, fake_openai)
+    tomorrow = (datetime.now(tz=UTC).date() + timedelta(days=1)).isoformat()
+
+    assert (await app.client.get("/metrics", params={"starting_date": tomorrow})).json()["metrics"] == []
+    within = await app.client.get("/metrics", params={"starting_date": today(), "ending_date": tomorrow})
+    assert [day["agent_runs_count"] for day in within.json()["metrics"]] == [4]
+
+
+async def test_bad_dates_are_422_and_an_unknown_database_404(app: Served) -> None:
+    assert (await app.client.get("/metrics", params={"starting_date": "yesterday"})).status_code == 422
+    unknown = await app.client.get("/metrics", params={"db_id": "nope"})
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "No database found with id 'nope'"}
