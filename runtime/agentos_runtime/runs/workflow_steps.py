@@ -1,0 +1,241 @@
+"""The steps of a workflow run: one agent or team, a parallel group, a condition.
+
+Steps run in order and each step's output is the next step's input (the first step gets the
+message). A leaf step runs its agent or team nested (``runs.nesting``) and emits
+``StepStarted``/``StepCompleted`` around its events. A parallel group runs its steps at once
+on the same input (``ParallelExecution*``) and joins their outputs, in declaration order, into
+one text. A condition tests the previous output (``contains``/``not_contains``/``matches``)
+and runs ``steps`` when it holds, else ``else_steps``, in order (``ConditionExecution*``); a
+condition that runs nothing passes its input on unchanged.
+
+A step whose agent or team ended in ERROR fails the workflow (``StepFailed``); one that was
+cancelled on its own cancels the workflow (``RunCancelled``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agentos_runtime.config.components import StepCondition
+from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
+from agentos_runtime.runs.registry import RunCancelled, RunHandle
+from agentos_runtime.runs.workflow_events import StepIndex, WorkflowEventFactory, workflow_fields
+from agentos_runtime.runs.workflow_record import WorkflowRecord, step_output
+
+JSON = dict[str, Any]
+
+
+class StepFailed(Exception):
+    """The agent or team running a step ended in error."""
+
+    def __init__(self, *, step_name: str, step_index: StepIndex, step_id: str, error: str, output: JSON) -> None:
+        super().__init__(error)
+        self.step_name = step_name
+        self.step_index = step_index
+        self.step_id = step_id
+        self.error = error
+        self.output = output
+
+
+@dataclass(frozen=True)
+class LeafPlan:
+    name: str
+    executor: Executor
+    kind: Literal["agent", "team"]
+
+
+@dataclass(frozen=True)
+class ParallelPlan:
+    name: str
+    leaves: Sequence[LeafPlan]
+
+
+@dataclass(frozen=True)
+class ConditionPlan:
+    name: str
+    condition: StepCondition
+    steps: Sequence[LeafPlan]
+    else_steps: Sequence[LeafPlan] = ()
+
+
+StepPlan = LeafPlan | ParallelPlan | ConditionPlan
+
+
+def condition_holds(condition: StepCondition, text: str) -> bool:
+    """Whether ``condition`` holds for ``text`` (case-sensitive; ``matches`` searches anywhere)."""
+    if condition.contains is not None:
+        return condition.contains in text
+    if condition.not_contains is not None:
+        return condition.not_contains not in text
+    return re.search(condition.matches or "", text) is not None
+
+
+def join_outputs(outputs: Sequence[JSON]) -> str:
+    """The output of a parallel group: each step's name as a heading over its output."""
+    return "\n\n".join(f"### {output['step_name']}\n{output.get('content') or ''}".rstrip() for output in outputs)
+
+
+@dataclass
+class StepsRun:
+    """What the steps work on: the workflow run's record, events, handle and request."""
+
+    record: WorkflowRecord
+    events: WorkflowEventFactory
+    handle: RunHandle
+    request: RunRequest
+    stream: bool
+    outputs: list[JSON] = field(default_factory=list)
+
+
+async def run_steps(run: StepsRun, plans: Sequence[StepPlan]) -> AsyncGenerator[RunEvent, None]:
+    """Run every step in order; each output is kept in ``record.step_results`` and feeds the next."""
+    text = run.request.message
+    for index, plan in enumerate(plans):
+        run.handle.check()
+        outputs: list[JSON] = []
+        if isinstance(plan, LeafPlan):
+            steps = _run_leaf(run, plan, text, index, outputs)
+        elif isinstance(plan, ParallelPlan):
+            steps = _run_parallel(run, plan, text, index, outputs)
+        else:
+            steps = _run_condition(run, plan, text, index, outputs)
+        try:
+            async with aclosing(steps) as running:
+                async for event in running:
+                    yield event
+        finally:
+            run.record.step_results.extend(outputs)
+        text = outputs[-1].get("content") or ""
+        run.record.content = text
+
+
+def _job(run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, step_id: str) -> NestedJob:
+    record, request = run.record, run.request
+    stamp = workflow_fields(
+        workflow_id=record.workflow_id, run_id=record.run_id, step_id=step_id, step_name=plan.name, step_index=index
+    )
+    return NestedJob(
+        executor=plan.executor,
+        request=RunRequest(
+            message=text,
+            session_id=request.session_id,
+            user_id=request.user_id,
+            session_state=record.session_state,
+            metadata=request.metadata,
+        ),
+        forward=stamp if run.stream else None,
+        output_fields={"parent_run_id": record.run_id, "workflow_step_id": step_id},
+    )
+
+
+def leaf_view(plan: LeafPlan, step_id: str, executed: JSON) -> JSON:
+    """The ``StepOutput`` of a step its executor's run gives."""
+    status, content = executed.get("status"), executed.get("content")
+    text = content if isinstance(content, str) else None
+    return step_output(
+        step_name=plan.name,
+        step_id=step_id,
+        step_type="Step",
+        content=text,
+        executor_type=plan.kind,
+        executor_name=plan.executor.name,
+        step_run_id=executed.get("run_id"),
+        metrics=executed.get("metrics") or None,
+        success=status == "COMPLETED",
+        error=text if status == "ERROR" else None,
+    )
+
+
+def _leaf_output(run: StepsRun, plan: LeafPlan, step_id: str, executed: JSON) -> JSON:
+    """Keep the executor's run (and its metrics) on the record; the step's ``StepOutput``."""
+    run.record.add_executor_run(plan.name, plan.kind, executed)
+    return leaf_view(plan, step_id, executed)
+
+
+def _check_completed(run: StepsRun, plan: LeafPlan, step_id: str, index: StepIndex, executed: JSON) -> None:
+    """Raise ``RunCancelled`` or ``StepFailed`` unless the step's executor completed."""
+    status = executed.get("status")
+    if status == "CANCELLED":
+        raise RunCancelled(run.record.run_id)
+    if status != "COMPLETED":
+        content = executed.get("content")
+        reason = content if isinstance(content, str) and content else f"the {plan.kind} ended in {status}"
+        error = f"step '{plan.name}' failed: {reason}"
+        raise StepFailed(step_name=plan.name, step_index=index, step_id=step_id, error=error, output=executed)
+
+
+async def _run_leaf(
+    run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, into: list[JSON]
+) -> AsyncGenerator[RunEvent, None]:
+    step_id = str(uuid.uuid4())
+    yield run.record.add(run.events.step_started(plan.name, index, step_id))
+    async with aclosing(run_nested(_job(run, plan, text, index, step_id), parent=run.handle)) as items:
+        async for item in items:
+            if isinstance(item, NestedOutput):
+                into.append(_leaf_output(run, plan, step_id, item.output))
+                _check_completed(run, plan, step_id, index, item.output)
+            else:
+                yield item
+    yield run.record.add(run.events.step_completed(plan.name, index, step_id, into[-1]))
+
+
+async def _run_parallel(
+    run: StepsRun, plan: ParallelPlan, text: str, index: int, into: list[JSON]
+) -> AsyncGenerator[RunEvent, None]:
+    group_id, events, record = str(uuid.uuid4()), run.events, run.record
+    yield record.add(events.parallel_started(plan.name, index, group_id, len(plan.leaves)))
+    ids = [str(uuid.uuid4()) for _ in plan.leaves]
+    for position, leaf in enumerate(plan.leaves):
+        yield record.add(events.step_started(leaf.name, (index, position), ids[position]))
+    jobs = [_job(run, leaf, text, (index, p), ids[p]) for p, leaf in enumerate(plan.leaves)]
+    executed: list[JSON | None] = [None] * len(jobs)
+    async with aclosing(run_concurrently(jobs, parent=run.handle)) as items:
+        async for item in items:
+            if isinstance(item, NestedOutput):
+                executed[item.index] = item.output
+                leaf, position = plan.leaves[item.index], item.index
+                if item.output.get("status") == "COMPLETED":
+                    done = leaf_view(leaf, ids[position], item.output)
+                    yield record.add(events.step_completed(leaf.name, (index, position), ids[position], done))
+            else:
+                yield item
+    finished = [(p, leaf, output) for p, (leaf, output) in enumerate(zip(plan.leaves, executed, strict=True))]
+    outputs = [_leaf_output(run, leaf, ids[p], output) for p, leaf, output in finished if output is not None]
+    group = step_output(
+        step_name=plan.name, step_id=group_id, step_type="Parallel", content=join_outputs(outputs), steps=outputs
+    )
+    group["executor_name"] = plan.name
+    group["success"] = all(output["success"] for output in outputs)
+    into.append(group)
+    yield record.add(events.parallel_completed(plan.name, index, group_id, outputs))
+    for p, leaf, output in finished:
+        if output is not None:
+            _check_completed(run, leaf, ids[p], (index, p), output)
+
+
+async def _run_condition(
+    run: StepsRun, plan: ConditionPlan, text: str, index: int, into: list[JSON]
+) -> AsyncGenerator[RunEvent, None]:
+    condition_id, events, record = str(uuid.uuid4()), run.events, run.record
+    holds = condition_holds(plan.condition, text)
+    yield record.add(events.condition_started(plan.name, index, condition_id, holds))
+    branch = plan.steps if holds else plan.else_steps
+    inner: list[JSON] = []
+    current = text
+    for position, leaf in enumerate(branch):
+        run.handle.check()
+        async with aclosing(_run_leaf(run, leaf, current, (index, position), inner)) as steps:
+            async for event in steps:
+                yield event
+        current = inner[-1].get("content") or ""
+    into.append(
+        step_output(step_name=plan.name, step_id=condition_id, step_type="Condition", content=current, steps=inner)
+    )
+    yield record.add(events.condition_completed(plan.name, index, condition_id, holds, inner))
