@@ -59,6 +59,7 @@ async def open_context(
     """
     from agentos_runtime.llm.factory import build_models, close_models
     from agentos_runtime.runs import RunRegistry, build_agents, default_db_id
+    from agentos_runtime.runs.composing import build_teams, build_workflows
 
     configs = database_configs(config, settings.data_dir)
     if any(c.type == "sqlite" and c.path is None for c in configs):
@@ -69,6 +70,8 @@ async def open_context(
     try:
         stores = {db_id: opened.database for db_id, opened in databases.items()}
         agents = build_agents(config, models=models, databases=stores, registry=registry)
+        teams = build_teams(config, agents=agents, models=models, databases=stores, registry=registry)
+        workflows = build_workflows(config, agents=agents, teams=teams, databases=stores, registry=registry)
     except BaseException:
         await close_models(models)
         await close_databases(databases)
@@ -82,6 +85,8 @@ async def open_context(
         models=models,
         agents=agents,
         runs=registry,
+        teams=teams,
+        workflows=workflows,
     )
 
 

@@ -8,12 +8,14 @@ model clients) but no logic beyond lookups.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from agentos_runtime.config import DatabaseConfig, RuntimeConfig
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs import Agent, RunRegistry
+from agentos_runtime.runs.teams import Team
+from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import Database
 
 
@@ -42,3 +44,7 @@ class RuntimeContext:
     agents: Mapping[str, Agent]
     runs: RunRegistry
     """The runs in flight, to cancel one or wind them all down."""
+    teams: Mapping[str, Team] = field(default_factory=dict)
+    """Every declared team by id, in declaration order."""
+    workflows: Mapping[str, Workflow] = field(default_factory=dict)
+    """Every declared workflow by id, in declaration order."""
