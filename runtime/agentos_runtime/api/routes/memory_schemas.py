@@ -1,0 +1,64 @@
+"""The bodies of the ``/memories`` routes: Agno's request models and ``UserMemorySchema`` views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agentos_runtime.api.timestamps import iso_utc
+from agentos_runtime.storage.ports import MemoryRow, UserMemoryStats
+
+JSON = dict[str, Any]
+
+# Agno's bound on one memory's text.
+MEMORY_MAX_LENGTH = 5000
+
+
+class MemoryWrite(BaseModel):
+    """``POST /memories`` and ``PATCH /memories/{id}`` (Agno's ``UserMemoryCreateSchema``)."""
+
+    memory: str = Field(min_length=1, max_length=MEMORY_MAX_LENGTH, description="The memory's text.")
+    user_id: str | None = Field(default=None, description="The user the memory is about.")
+    topics: list[str] | None = Field(default=None, description="Topics to file it under.")
+
+
+class DeleteMemoriesRequest(BaseModel):
+    memory_ids: list[str] = Field(min_length=1, description="Ids of the memories to delete.")
+    user_id: str | None = Field(default=None, description="Delete only memories of this user.")
+
+
+def memory_view(row: MemoryRow) -> JSON:
+    """One ``UserMemorySchema``."""
+    return {
+        "memory_id": row.memory_id,
+        "memory": row.memory,
+        "topics": list(row.topics),
+        "agent_id": row.agent_id,
+        "team_id": row.team_id,
+        "user_id": row.user_id,
+        "updated_at": iso_utc(row.updated_at if row.updated_at is not None else row.created_at),
+    }
+
+
+def memory_views(rows: Sequence[MemoryRow]) -> list[JSON]:
+    """Views of listed memories; an empty memory is left out, as Agno does."""
+    return [memory_view(row) for row in rows if row.memory != ""]
+
+
+def stats_view(stats: UserMemoryStats) -> JSON:
+    """One ``UserStatsSchema``."""
+    return {
+        "user_id": stats.user_id,
+        "total_memories": stats.total_memories,
+        "last_memory_updated_at": iso_utc(stats.last_memory_updated_at),
+    }
+
+
+def split_topics(topics: Sequence[str] | None) -> list[str] | None:
+    """``?topics=a,b&topics=c`` as ``["a", "b", "c"]`` (Agno's client sends either form)."""
+    if not topics:
+        return None
+    split = [topic.strip() for given in topics for topic in given.split(",") if topic.strip()]
+    return split or None
