@@ -19,7 +19,17 @@ from agentos_runtime.api.assembly import Connectors, close_context, open_context
 from agentos_runtime.api.authz import authorize, build_access_policy
 from agentos_runtime.api.errors import install_error_handlers
 from agentos_runtime.api.middleware import LimitBodySize, StripTrailingSlash
-from agentos_runtime.api.routes import agent_runs, agents, health, home, metrics, sessions, teams, workflows
+from agentos_runtime.api.routes import (
+    agent_runs,
+    agents,
+    health,
+    home,
+    memories,
+    metrics,
+    sessions,
+    teams,
+    workflows,
+)
 from agentos_runtime.api.routes import config as config_routes
 from agentos_runtime.config import ConfigError, RuntimeConfig
 from agentos_runtime.errors import AgentOSError
@@ -82,6 +92,7 @@ def create_app(
     app.include_router(teams.router, dependencies=protected)
     app.include_router(workflows.router, dependencies=protected)
     app.include_router(sessions.router, dependencies=protected)
+    app.include_router(memories.router, dependencies=protected)
     app.include_router(metrics.router, dependencies=protected)
     app.add_middleware(
         CORSMiddleware,
