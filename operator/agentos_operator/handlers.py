@@ -8,7 +8,8 @@ Handlers only orchestrate; every decision is in ``reconcile`` and the pure modul
 - Events of owned Deployments, ConfigMaps, Services and Secrets, and of Secrets a resource
   references (found through an index), ask for a reconcile of their owner: a deleted or
   hand-edited child is restored, a rotated Secret rolls the pods.
-- A resync asks for every resource periodically, the safety net of a level-triggered design.
+- A resync asks for every resource periodically, the safety net of a level-triggered design;
+  SIGUSR1 asks for one at once (when the operator runs in the main thread, as ``agentos operator`` does).
 
 No handler needs a finalizer (no delete handler, no per-resource timer or daemon): children go
 with their owner through ownerReferences, so deleting a resource never waits on the operator.
@@ -21,6 +22,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +41,8 @@ from agentos_operator.resources import parse_resource
 from agentos_operator.settings import OperatorSettings
 
 RESOURCE = (GROUP, VERSION, PLURAL)
+# `kill -USR1 <operator pid>` asks for a resync of every resource now, without waiting for the timer.
+RESYNC_SIGNAL = signal.SIGUSR1
 OWNED = {MANAGED_BY: OPERATOR_NAME}
 # Children whose changes wake their owner, watched with a server-side label selector so the
 # operator never streams the cluster's other Deployments, ConfigMaps and Services.
@@ -118,6 +123,9 @@ def register_lifecycle(
         memo.api = api
         memo.reconciler = Reconciler(context, metrics=metrics)
         memo.resync = asyncio.create_task(memo.reconciler.resync_forever(lambda: list(keys.get(None, []))))
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(RESYNC_SIGNAL, lambda: memo.reconciler.request_all(list(keys.get(None, []))))
 
     @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: Any, **_: Any) -> None:
@@ -125,6 +133,8 @@ def register_lifecycle(
         stop_flag = memo.get("stop_flag")
         if stop_flag is not None:
             stop_flag.set()
+        if threading.current_thread() is threading.main_thread():
+            asyncio.get_running_loop().remove_signal_handler(RESYNC_SIGNAL)
         memo.resync.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await memo.resync

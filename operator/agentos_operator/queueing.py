@@ -76,12 +76,16 @@ class Reconciler:
             return float(min(settings.secret_retry_seconds * 2 ** min(attempt, 30), settings.error_retry_max_seconds))
         return None
 
+    def request_all(self, keys: Iterable[Key]) -> None:
+        """Ask for a reconcile of each of ``keys``: a resync."""
+        for key in list(keys):
+            self.request(key)
+
     async def resync_forever(self, keys: Callable[[], Iterable[Key]]) -> None:
         """Every ``resync_seconds``, ask for a reconcile of every resource ``keys`` lists."""
         while True:
             await asyncio.sleep(self._ctx.settings.resync_seconds)
-            for key in list(keys()):
-                self.request(key)
+            self.request_all(keys())
 
     async def close(self) -> None:
         """Stop: cancel planned retries and running reconciles."""

@@ -20,7 +20,7 @@ import datetime
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +33,12 @@ from kmock._internal import dicts, enums, parsing, references, rendering
 
 Body = dict[str, Any]
 Key = tuple[references.resource, str | None, str]
+Listener = Callable[[references.resource, Body], None]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 APPLY_PATCH = "application/apply-patch+yaml"
 NAMESPACES_PATH = re.compile(r"/api/v1/namespaces(?:/([^/]+)(?:/(status|finalize))?)?")
+AGENTOS = "agentos.dev/v1alpha1/agentosconfigs"
 SECRETS = references.resource("", "v1", "secrets")
 NAMESPACES = references.resource("", "v1", "namespaces")
 # Metadata the server owns: a write can never change these.
@@ -62,6 +64,19 @@ class Fault:
         verb = VERBS.get(request.action.name) if request.action is not None else None
         plural = request.resource.plural if request.resource is not None else None
         return (self.verb is None or self.verb == verb) and (self.plural is None or self.plural == plural)
+
+
+def declare_resources(api: kmock.KubernetesEmulator) -> None:
+    """The built-in kinds plus the ``AgentOSConfig`` custom resource, as the operator's cluster serves them."""
+    api.resources.load_bundled()
+    api.resources[AGENTOS] = kmock.ResourceInfo(
+        kind="AgentOSConfig",
+        singular="agentosconfig",
+        namespaced=True,
+        verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
+        shortnames={"aos"},
+        subresources={"status", "scale"},
+    )
 
 
 def now() -> str:
@@ -120,6 +135,12 @@ class Emulator(kmock.KubernetesEmulator):
     _faults: list[Fault] = attrs.field(factory=list, init=False)
     # What each field manager last applied to each object (server-side apply's ownership, simplified).
     _applied: dict[tuple[Key, str], Body] = attrs.field(factory=dict, init=False)
+    _listeners: list[Listener] = attrs.field(factory=list, init=False)
+    # Stored objects by resource, namespace and name (see ``_stored``), and how many it covers.
+    _index: dict[references.resource, dict[str | None, dict[str, Any]]] = attrs.field(
+        factory=lambda: collections.defaultdict(lambda: collections.defaultdict(dict)), init=False
+    )
+    _indexed: int = attrs.field(default=0, init=False)
 
     # -- what tests call --------------------------------------------------------------------------
 
@@ -137,6 +158,10 @@ class Emulator(kmock.KubernetesEmulator):
             for bus in list(self._buses.values()):
                 await bus.put(_DropWatches())
 
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener(resource, event)`` with every watch event, as it is published (in the server's loop)."""
+        self._listeners.append(listener)
+
     def mark(self) -> int:
         """A position in the request log, for ``requests_since``."""
         return len(self._requests)
@@ -153,12 +178,8 @@ class Emulator(kmock.KubernetesEmulator):
         return copy.deepcopy(self._objects[key].raw) if self._is_live(key) else None
 
     def list_objects(self, resource: str, namespace: str | None = None) -> list[Body]:
-        res = references.resource(resource)
-        return [
-            copy.deepcopy(obj.raw)
-            for (r, ns, _), obj in self._objects.items()
-            if r == res and not obj.deleted and (namespace is None or ns == namespace)
-        ]
+        stored = self._stored(references.resource(resource), namespace)
+        return [copy.deepcopy(obj.raw) for _, obj in stored if not obj.deleted]
 
     async def create(self, resource: str, body: Body, *, namespace: str | None = None) -> Body:
         async with self._lock:
@@ -249,7 +270,8 @@ class Emulator(kmock.KubernetesEmulator):
                 )
 
     def _require_known(self, resource: references.resource) -> None:
-        if resource not in self._get_resources():
+        # Declared resources first: kmock's full list walks every stored object, per request.
+        if resource not in self._resources and resource not in self._get_resources():
             raise kmock.KubernetesResourceNotFoundError()
 
     async def _serve_patch(self, key: Key, request: rendering.Request) -> aiohttp.web.StreamResponse:
@@ -286,6 +308,8 @@ class Emulator(kmock.KubernetesEmulator):
     async def _publish(self, resource: references.resource, kind: str, body: Body) -> None:
         event = {"type": kind, "object": copy.deepcopy(body)}
         self._journal[resource].append(event)
+        for listener in self._listeners:
+            listener(resource, event)
         await self._buses[resource].put(event)
 
     async def _create(self, resource: references.resource, namespace: str | None, data: Any) -> Body:
@@ -310,6 +334,9 @@ class Emulator(kmock.KubernetesEmulator):
             self._objects[key].create(body)
         else:
             self._objects[key] = body
+            if self._indexed == len(self._objects) - 1:  # else the next read re-indexes everything
+                self._index[resource][namespace][meta["name"]] = self._objects[key]
+                self._indexed += 1
         await self._publish(resource, "ADDED", body)
         return copy.deepcopy(body)
 
@@ -417,10 +444,9 @@ class Emulator(kmock.KubernetesEmulator):
         labels = request.params.get("labelSelector", "")
         fields = dict(f.split("=", 1) for f in request.params.get("fieldSelector", "").split(",") if "=" in f)
         found = []
-        for (resource, namespace, name), obj in self._objects.items():
-            if obj.deleted or resource != request.resource:
-                continue
-            if request.namespace is not None and namespace != request.namespace:
+        assert request.resource is not None
+        for name, obj in self._stored(request.resource, request.namespace):
+            if obj.deleted:
                 continue
             body = obj.raw
             if not selector_matches(body["metadata"].get("labels") or {}, labels):
@@ -429,6 +455,22 @@ class Emulator(kmock.KubernetesEmulator):
                 continue
             found.append(copy.deepcopy(body))
         return found
+
+    def _stored(self, resource: references.resource, namespace: str | None) -> list[tuple[str, Any]]:
+        """(name, kmock object) of every object ever stored for ``resource`` (in ``namespace`` unless None).
+
+        From an index by resource and namespace: a scan of every object per list would make the
+        emulator, not the client, the cost of a large test. Objects a test stored directly in
+        ``objects`` (bypassing ``create``) are picked up by re-indexing when the count differs.
+        """
+        if self._indexed != len(self._objects):
+            self._index.clear()
+            for (res, ns, name), obj in self._objects.items():
+                self._index[res][ns][name] = obj
+            self._indexed = len(self._objects)
+        by_namespace = self._index.get(resource, {})
+        namespaces = list(by_namespace) if namespace is None else [namespace]
+        return [item for ns in namespaces for item in by_namespace.get(ns, {}).items()]
 
     def _serve_listing(self, request: rendering.Request) -> Body:
         assert request.resource is not None

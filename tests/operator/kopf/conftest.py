@@ -23,9 +23,8 @@ from agentos_operator.metrics import Metrics
 from agentos_operator.running import operate
 from agentos_operator.settings import OperatorSettings
 
-from tests.support.emulator import Emulator
+from tests.support.emulator import AGENTOS, Emulator, declare_resources
 
-AGENTOS = "agentos.dev/v1alpha1/agentosconfigs"
 DEPLOYMENTS = "apps/v1/deployments"
 CONFIGMAPS = "v1/configmaps"
 SECRETS = "v1/secrets"
@@ -163,15 +162,7 @@ class RunningOperator:
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
     async with Emulator() as api, kmock.Server(api):
-        api.resources.load_bundled()
-        api.resources[AGENTOS] = kmock.ResourceInfo(
-            kind="AgentOSConfig",
-            singular="agentosconfig",
-            namespaced=True,
-            verbs={"create", "delete", "get", "list", "patch", "update", "watch"},
-            shortnames={"aos"},
-            subresources={"status", "scale"},
-        )
+        declare_resources(api)
         for namespace in NAMESPACES:
             await api.create(
                 "v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}

@@ -1,0 +1,162 @@
+"""The operator under test, as its own process: ``python -m agentos_operator`` from a kubeconfig.
+
+Its own process so that its memory is its own (RSS read from /proc) and its CPU too: it is
+pinned to CPU 0 while the benchmark and the API server emulator run on CPU 1. It logs JSON to a
+file, which is scanned afterwards for warnings, errors and retries; its reconcile counts come
+from its Prometheus endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.runtime import procstat
+
+OPERATOR_CPU, BENCHMARK_CPU = "0", "1"
+IMAGE = "registry.example/agentos-runtime:bench"
+RECONCILES = re.compile(r'^agentos_operator_reconciles_total\{result="([^"]+)"\} ([0-9.e+]+)$', re.M)
+# Log messages differ by resource name and numbers; these patterns fold them into one line each.
+_NAMES = re.compile(r"bench-\d+/agent-\d+|agent-\d+|bench-\d+|\d+(\.\d+)?")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pin(cpu: str) -> None:
+    """Run this process (and its children) on ``cpu`` only, when the machine has more than one."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {int(cpu)})
+
+
+def write_kubeconfig(path: Path, server: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
+        "users": [{"name": "bench", "user": {"token": "not-checked"}}],
+        "contexts": [{"name": "bench", "context": {"cluster": "emulator", "user": "bench"}}],
+        "current-context": "bench",
+    }
+    path.write_text(json.dumps(config))
+
+
+@dataclass
+class OperatorProcess:
+    process: asyncio.subprocess.Process
+    log_path: Path
+    metrics_port: int
+    started: float
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(current RSS, peak RSS) of the operator process, MiB."""
+        return procstat.memory_mb(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return procstat.cpu_seconds(self.pid)
+
+    async def reconciles(self) -> dict[str, float]:
+        """Reconciles so far by result, from the operator's /metrics."""
+        text = await asyncio.to_thread(_fetch, f"http://127.0.0.1:{self.metrics_port}/metrics")
+        return {result: float(value) for result, value in RECONCILES.findall(text)}
+
+    def resync(self) -> None:
+        """Ask the operator for a resync of every resource now (SIGUSR1)."""
+        self.process.send_signal(signal.SIGUSR1)
+
+    async def stop(self) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), timeout=30)
+
+
+async def start(server: str, work: Path, *, extra_env: dict[str, str] | None = None) -> OperatorProcess:
+    """Start the operator against ``server`` (all namespaces, resync only on request)."""
+    kubeconfig = work / "kubeconfig"
+    write_kubeconfig(kubeconfig, server)
+    metrics_port = free_port()
+    log_path = work / f"operator-{int(time.time() * 1000)}.log"
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "AGENTOS_RUNTIME_IMAGE": IMAGE,
+        "AGENTOS_METRICS_PORT": str(metrics_port),
+        "AGENTOS_HEALTH_PORT": "0",
+        # A day: the benchmark triggers the one resync it measures itself.
+        "AGENTOS_RESYNC_SECONDS": "86400",
+        "AGENTOS_LOG_FORMAT": "json",
+        **(extra_env or {}),
+    }
+    argv = [sys.executable, "-m", "agentos_operator", "--all-namespaces"]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        argv = ["taskset", "-c", OPERATOR_CPU, *argv]
+    with log_path.open("wb") as log:
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(*argv, env=env, stdout=log, stderr=log)
+    operator = OperatorProcess(process, log_path, metrics_port, started)
+    await _wait_for_metrics(operator, timeout=30)
+    return operator
+
+
+async def _wait_for_metrics(operator: OperatorProcess, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if operator.process.returncode is not None:
+            raise RuntimeError(f"the operator exited with {operator.process.returncode}: see {operator.log_path}")
+        try:
+            await operator.reconciles()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def _fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the local operator
+        return str(response.read().decode())
+
+
+def scan_log(path: Path) -> dict[str, Any]:
+    """Warnings and errors in the operator's log: counts by level, the distinct messages, retries."""
+    levels: collections.Counter[str] = collections.Counter()
+    messages: collections.Counter[str] = collections.Counter()
+    retries = 0
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            levels["unparsed"] += 1
+            messages[line[:200]] += 1
+            continue
+        level = str(record.get("severity") or record.get("levelname") or "info").upper()
+        levels[level] += 1
+        message = str(record.get("message", ""))
+        if "retry" in message.lower() or "failed temporarily" in message.lower():
+            retries += 1
+        if level not in ("DEBUG", "INFO"):
+            messages[_NAMES.sub("N", message)[:200]] += 1
+    return {
+        "lines_by_level": dict(sorted(levels.items())),
+        "retries": retries,
+        "warnings_and_errors": [{"message": m, "count": n} for m, n in messages.most_common(10)],
+    }

@@ -1,0 +1,77 @@
+"""What the benchmark asks of the operator: N AgentOSConfig resources over a few namespaces.
+
+Each resource is the common shape: one model keyed from its namespace's Secret, one agent,
+embedded SQLite (so a volume claim too), and a CPU request written as ``0.5``, which an API
+server stores as ``500m``: an operator that compares quantities as text re-applies the
+Deployment on every resync. The spec change edits every agent's instructions, which changes
+the ConfigMap and rolls the Deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from tests.support.emulator import AGENTOS, Emulator
+
+NAMESPACES = "v1/namespaces"
+SECRETS = "v1/secrets"
+SECRET_NAME = "openai"
+RESOURCES_PER_NAMESPACE = 100
+Key = tuple[str, str]
+
+
+def keys(count: int) -> list[Key]:
+    """(namespace, name) of every resource: ``bench-NN/agent-NNNN``, 100 to a namespace."""
+    return [(f"bench-{index // RESOURCES_PER_NAMESPACE:02d}", f"agent-{index:04d}") for index in range(count)]
+
+
+def namespaces(count: int) -> list[str]:
+    return sorted({namespace for namespace, _ in keys(count)})
+
+
+def agentos_body(name: str, *, instructions: str = "Be brief.") -> dict[str, Any]:
+    return {
+        "apiVersion": "agentos.dev/v1alpha1",
+        "kind": "AgentOSConfig",
+        "metadata": {"name": name},
+        "spec": {
+            "models": [{"id": "gpt-4o-mini", "apiKeySecretRef": {"name": SECRET_NAME, "key": "api-key"}}],
+            "agents": [{"id": "assistant", "model": "gpt-4o-mini", "instructions": [instructions]}],
+            "resources": {"requests": {"cpu": "0.5", "memory": "128Mi"}, "limits": {"memory": "0.5Gi"}},
+        },
+    }
+
+
+async def prepare_namespaces(api: Emulator, count: int) -> None:
+    """The namespaces and, in each, the Secret every resource there references."""
+    for namespace in namespaces(count):
+        await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": SECRET_NAME},
+            "type": "Opaque",
+            "data": {"api-key": base64.b64encode(f"sk-bench-{namespace}".encode()).decode()},
+        }
+        await api.create(SECRETS, secret, namespace=namespace)
+
+
+async def create_resources(api: Emulator, count: int) -> dict[Key, float]:
+    """Create every resource; returns when (monotonic seconds) each was created."""
+    created: dict[Key, float] = {}
+    for namespace, name in keys(count):
+        await api.create(AGENTOS, agentos_body(name), namespace=namespace)
+        created[(namespace, name)] = time.monotonic()
+    return created
+
+
+async def change_resources(api: Emulator, count: int) -> dict[Key, tuple[int, float]]:
+    """Edit every resource's spec; returns each one's new generation and when it was edited."""
+    changed: dict[Key, tuple[int, float]] = {}
+    for namespace, name in keys(count):
+        body = agentos_body(name, instructions="Be brief. Answer in English.")
+        patched = await api.patch(AGENTOS, namespace, name, {"spec": body["spec"]})
+        changed[(namespace, name)] = (patched["metadata"]["generation"], time.monotonic())
+    return changed
