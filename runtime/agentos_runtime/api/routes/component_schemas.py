@@ -1,7 +1,9 @@
-"""Team and workflow views: Agno's ``TeamSummaryResponse`` and ``WorkflowSummaryResponse``.
+"""Team and workflow views: Agno's ``TeamSummaryResponse``/``TeamResponse`` and
+``WorkflowSummaryResponse``/``WorkflowResponse``, built from the config.
 
-Teams and workflows are listed as the config declares them; running them is not served
-yet (their run routes answer 404), so these views are summaries only.
+A team shows its leader's delegation tool (``delegate_task_to_member``, or
+``delegate_task_to_members`` in broadcast mode) and its session table, like an agent shows its
+tools; its members are shown in full.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.api.routes.agent_schemas import agent_detail, model_detail, model_summary
 from agentos_runtime.config import LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
+from agentos_runtime.runs.team_prompt import delegate_to_member_schema, delegate_to_members_schema
 
 JSON = dict[str, Any]
 
@@ -56,9 +59,13 @@ def team_detail(team: TeamConfig, context: RuntimeContext) -> JSON:
             members.append(team_detail(member_team, context))
     summary = team_summary(team, context)
     model = context.models.get(team.model or next(iter(context.models), ""))
+    delegate = delegate_to_members_schema() if team.mode == "broadcast" else delegate_to_member_schema()
+    database = context.databases.get(team.db or context.default_db_id)
     view: JSON = {
         **summary,
         "model": model_detail(model) if model is not None else None,
+        "tools": {"tools": [dict(delegate["function"])]},
+        "sessions": {"session_table": database.config.tables.sessions} if database is not None else None,
         "members": members,
         "streaming": {"stream_member_events": True} if team.stream_member_events else None,
         "is_factory": False,

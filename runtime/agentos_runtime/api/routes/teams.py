@@ -1,43 +1,102 @@
-"""``/teams``: the teams the config declares. Running them is not served yet (404)."""
+"""``/teams``: the declared teams, their runs (streamed or not), cancelling one, and reading them back.
+
+``POST /teams/{id}/runs`` takes the agent run form and answers Agno's team events
+(``TeamRunStarted`` ... ``TeamRunCompleted``, members' own events in between when the team
+streams them) or, with ``stream=false``, the ``TeamRunOutput`` dict. Runs are stored in sessions
+of type ``team``; ``GET /teams/{id}/runs?session_id=`` lists them as Agno's ``TeamRunSchema``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.routes.component_runs import (
+    RUN_FORM_OPENAPI,
+    answer_run,
+    component_session,
+    read_run,
+    run_responses,
+)
 from agentos_runtime.api.routes.component_schemas import team_detail
-from agentos_runtime.config import TeamConfig
+from agentos_runtime.api.routes.run_schemas import team_run_view
 from agentos_runtime.errors import NotFound
+from agentos_runtime.runs.teams import Team
 
 router = APIRouter(tags=["Teams"])
 
-RUNS_NOT_SERVED = "Team runs are not served by this runtime yet"
+JSON = dict[str, Any]
+NOT_FOUND: dict[int | str, JSON] = {404: {"description": "Team not found"}}
+
+
+async def get_team(team_id: str, context: ContextDep) -> Team:
+    team = context.teams.get(team_id)
+    if team is None:
+        raise NotFound("Team not found")
+    return team
+
+
+TeamDep = Annotated[Team, Depends(get_team)]
+SessionParam = Annotated[str, Query(description="The session of the runs.")]
 
 
 @router.get("/teams")
-async def list_teams(context: ContextDep, caller: CallerDep) -> list[dict[str, Any]]:
-    """Every declared team the caller may read, with its members."""
-    return [team_detail(team, context) for team in caller.listing("teams", context.config.teams, lambda team: team.id)]
+async def list_teams(context: ContextDep, caller: CallerDep) -> list[JSON]:
+    """Every team the caller may read, with its members."""
+    return [
+        team_detail(team.config, context)
+        for team in caller.listing("teams", context.teams.values(), lambda team: team.id)
+    ]
 
 
-@router.get("/teams/{team_id}")
-async def get_team(team_id: str, context: ContextDep) -> dict[str, Any]:
+@router.get("/teams/{team_id}", responses=NOT_FOUND)
+async def get_team_detail(team: TeamDep, context: ContextDep) -> JSON:
     """One team with its members."""
-    return team_detail(find_team(context.config.teams, team_id), context)
+    return team_detail(team.config, context)
 
 
-@router.post("/teams/{team_id}/runs", responses={404: {"description": "Team runs are not served yet"}})
-async def create_team_run(team_id: str, context: ContextDep) -> None:
-    """Not served yet: 404."""
-    find_team(context.config.teams, team_id)
-    raise NotFound(RUNS_NOT_SERVED)
+@router.post("/teams/{team_id}/runs", responses=run_responses("team"), openapi_extra=RUN_FORM_OPENAPI)
+async def create_team_run(team: TeamDep, request: Request, caller: CallerDep) -> Response:
+    """Run the team on a message."""
+    run, stream = await read_run(request, caller)
+    return await answer_run(
+        run, stream=stream, caller=caller, sessions=team.sessions, events=team.run, output=team.complete
+    )
 
 
-def find_team(teams: list[TeamConfig], team_id: str) -> TeamConfig:
-    for team in teams:
-        if team.id == team_id:
-            return team
-    raise NotFound("Team not found")
+@router.post("/teams/{team_id}/runs/{run_id}/cancel", dependencies=[Depends(get_team)], responses=NOT_FOUND)
+async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
+    """Cancel a run in flight (and its members' runs); a run not running yet is cancelled when it starts."""
+    context.runs.cancel(run_id)
+    return {}
+
+
+@router.get("/teams/{team_id}/runs", responses=NOT_FOUND)
+async def list_team_runs(
+    team: TeamDep, caller: CallerDep, session_id: SessionParam, status: str | None = None
+) -> list[JSON]:
+    """The team's runs in one session, oldest first."""
+    user_id = caller.scoped_user_id(None)
+    row = await component_session(team.sessions, session_id, kind="team", component_id=team.id, user_id=user_id)
+    if row is None:
+        raise NotFound("Session not found")
+    return [
+        team_run_view(run)
+        for run in row.runs or []
+        if run.get("team_id") == team.id and (status is None or run.get("status") == status)
+    ]
+
+
+@router.get("/teams/{team_id}/runs/{run_id}", responses=NOT_FOUND)
+async def get_team_run(team: TeamDep, caller: CallerDep, run_id: str, session_id: SessionParam) -> JSON:
+    """One run's ``TeamRunOutput``."""
+    user_id = caller.scoped_user_id(None)
+    row = await component_session(team.sessions, session_id, kind="team", component_id=team.id, user_id=user_id)
+    for run in (row.runs or []) if row is not None else []:
+        if run.get("run_id") == run_id and run.get("team_id") == team.id:
+            stored: JSON = run
+            return stored
+    raise NotFound("Run not found")

@@ -1,44 +1,104 @@
-"""``/workflows``: the workflows the config declares. Running them is not served yet (404)."""
+"""``/workflows``: the declared workflows, their runs (streamed or not), cancelling one, reading them back.
+
+``POST /workflows/{id}/runs`` takes the run form (urlencoded, as AgentOS's client sends it, or
+multipart) and answers Agno's workflow events (``WorkflowStarted``, ``StepStarted``, the steps'
+agent and team events, ``StepCompleted`` ... ``WorkflowCompleted``) or, with ``stream=false``,
+the ``WorkflowRunOutput`` dict. Runs are stored in sessions of type ``workflow``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.routes.component_runs import (
+    RUN_FORM_OPENAPI,
+    answer_run,
+    component_session,
+    read_run,
+    run_responses,
+)
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
-from agentos_runtime.config import WorkflowConfig
+from agentos_runtime.api.routes.run_schemas import workflow_run_view
 from agentos_runtime.errors import NotFound
+from agentos_runtime.runs.workflows import Workflow
 
 router = APIRouter(tags=["Workflows"])
 
-RUNS_NOT_SERVED = "Workflow runs are not served by this runtime yet"
+JSON = dict[str, Any]
+NOT_FOUND: dict[int | str, JSON] = {404: {"description": "Workflow not found"}}
+
+
+async def get_workflow(workflow_id: str, context: ContextDep) -> Workflow:
+    workflow = context.workflows.get(workflow_id)
+    if workflow is None:
+        raise NotFound("Workflow not found")
+    return workflow
+
+
+WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
+SessionParam = Annotated[str, Query(description="The session of the runs.")]
 
 
 @router.get("/workflows")
-async def list_workflows(context: ContextDep, caller: CallerDep) -> list[dict[str, Any]]:
-    """Every declared workflow the caller may read."""
-    workflows = caller.listing("workflows", context.config.workflows, lambda workflow: workflow.id)
-    return [workflow_summary(workflow, context) for workflow in workflows]
+async def list_workflows(context: ContextDep, caller: CallerDep) -> list[JSON]:
+    """Every workflow the caller may read."""
+    visible = caller.listing("workflows", context.workflows.values(), lambda workflow: workflow.id)
+    return [workflow_summary(workflow.config, context) for workflow in visible]
 
 
-@router.get("/workflows/{workflow_id}")
-async def get_workflow(workflow_id: str, context: ContextDep) -> dict[str, Any]:
+@router.get("/workflows/{workflow_id}", responses=NOT_FOUND)
+async def get_workflow_detail(workflow: WorkflowDep, context: ContextDep) -> JSON:
     """One workflow with its steps."""
-    return workflow_detail(find_workflow(context.config.workflows, workflow_id), context)
+    return workflow_detail(workflow.config, context)
 
 
-@router.post("/workflows/{workflow_id}/runs", responses={404: {"description": "Workflow runs are not served yet"}})
-async def create_workflow_run(workflow_id: str, context: ContextDep) -> None:
-    """Not served yet: 404."""
-    find_workflow(context.config.workflows, workflow_id)
-    raise NotFound(RUNS_NOT_SERVED)
+@router.post("/workflows/{workflow_id}/runs", responses=run_responses("workflow"), openapi_extra=RUN_FORM_OPENAPI)
+async def create_workflow_run(workflow: WorkflowDep, request: Request, caller: CallerDep) -> Response:
+    """Run the workflow on a message."""
+    run, stream = await read_run(request, caller)
+    return await answer_run(
+        run, stream=stream, caller=caller, sessions=workflow.sessions, events=workflow.run, output=workflow.complete
+    )
 
 
-def find_workflow(workflows: list[WorkflowConfig], workflow_id: str) -> WorkflowConfig:
-    for workflow in workflows:
-        if workflow.id == workflow_id:
-            return workflow
-    raise NotFound("Workflow not found")
+@router.post("/workflows/{workflow_id}/runs/{run_id}/cancel", dependencies=[Depends(get_workflow)], responses=NOT_FOUND)
+async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
+    """Cancel a run in flight (and its steps' runs); a run not running yet is cancelled when it starts."""
+    context.runs.cancel(run_id)
+    return {}
+
+
+@router.get("/workflows/{workflow_id}/runs", responses=NOT_FOUND)
+async def list_workflow_runs(
+    workflow: WorkflowDep, caller: CallerDep, session_id: SessionParam, status: str | None = None
+) -> list[JSON]:
+    """The workflow's runs in one session, oldest first."""
+    user_id = caller.scoped_user_id(None)
+    row = await component_session(
+        workflow.sessions, session_id, kind="workflow", component_id=workflow.id, user_id=user_id
+    )
+    if row is None:
+        raise NotFound("Session not found")
+    return [
+        workflow_run_view(run)
+        for run in row.runs or []
+        if run.get("workflow_id") == workflow.id and (status is None or run.get("status") == status)
+    ]
+
+
+@router.get("/workflows/{workflow_id}/runs/{run_id}", responses=NOT_FOUND)
+async def get_workflow_run(workflow: WorkflowDep, caller: CallerDep, run_id: str, session_id: SessionParam) -> JSON:
+    """One run's ``WorkflowRunOutput``."""
+    user_id = caller.scoped_user_id(None)
+    row = await component_session(
+        workflow.sessions, session_id, kind="workflow", component_id=workflow.id, user_id=user_id
+    )
+    for run in (row.runs or []) if row is not None else []:
+        if run.get("run_id") == run_id and run.get("workflow_id") == workflow.id:
+            stored: JSON = run
+            return stored
+    raise NotFound("Run not found")
