@@ -224,13 +224,3 @@ async def test_workflows_are_listed_with_their_steps(tmp_path: Path) -> None:
     ]
     assert one["steps"] == [{"name": "first", "type": "Step", "agent": "assistant"}]
     assert missing.status_code == 404 and missing.json() == {"detail": "Workflow not found"}
-
-
-async def test_team_and_workflow_runs_are_not_served_yet(tmp_path: Path) -> None:
-    async with serve(TWO_DATABASES, data_dir=tmp_path) as running:
-        team_run = await running.client.post("/teams/crew/runs", data={"message": "hi"})
-        workflow_run = await running.client.post("/workflows/pipeline/runs", data={"message": "hi"})
-    assert team_run.status_code == 404
-    assert team_run.json() == {"detail": "Team runs are not served by this runtime yet"}
-    assert workflow_run.status_code == 404
-    assert workflow_run.json() == {"detail": "Workflow runs are not served by this runtime yet"}
