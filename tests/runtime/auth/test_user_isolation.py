@@ -1,0 +1,134 @@
+"""User isolation on every storage backend: a non-admin sees and writes only its own sessions.
+
+Alice and Bob hold the same scopes; each request's ``user_id`` is forced to the token's ``sub``,
+whatever the query, form or body says. The admin scope sees everyone's. PostgreSQL or Redis
+being down fails these tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.runtime.api.harness import Served
+from tests.runtime.auth.apps import auth_config, jwt_app
+from tests.runtime.auth.tokens import bearer, mint
+from tests.support.databases import SERVER_BACKENDS
+from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+SESSION_SCOPES = ["sessions:read", "sessions:write", "sessions:delete", "agents:read", "agents:run"]
+ALICE = bearer(mint(sub="alice", scopes=SESSION_SCOPES))
+BOB = bearer(mint(sub="bob", scopes=SESSION_SCOPES))
+ADMIN = bearer(mint(sub="root", scopes=["agent_os:admin"]))
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+async def app(request: pytest.FixtureRequest, tmp_path: Path, fake_openai: FakeOpenAIServer) -> AsyncIterator[Served]:
+    config = auth_config(fake_openai.base_url, user_isolation=True)
+    async with jwt_app(tmp_path, config, backend=request.param) as served:
+        yield served
+
+
+async def alices_session(app: Served) -> str:
+    created = await app.client.post("/sessions", json={"session_name": "alice's"}, headers=ALICE)
+    assert created.status_code == 201
+    session_id: str = created.json()["session_id"]
+    return session_id
+
+
+async def listed(app: Served, headers: dict[str, str], **params: Any) -> list[str]:
+    response = await app.client.get("/sessions", params=params, headers=headers)
+    assert response.status_code == 200
+    return [s["session_id"] for s in response.json()["data"]]
+
+
+async def test_info_reports_user_isolation(app: Served) -> None:
+    assert (await app.client.get("/info")).json()["user_isolation"] is True
+
+
+async def test_a_created_session_belongs_to_the_tokens_subject_whatever_the_body_says(app: Served) -> None:
+    created = await app.client.post("/sessions", json={"user_id": "alice"}, headers=BOB)
+    assert created.status_code == 201 and created.json()["user_id"] == "bob"
+    row = await app.database().sessions.get_session(created.json()["session_id"])
+    assert row is not None and row.user_id == "bob"
+
+
+async def test_another_users_sessions_are_not_listed_even_when_asked_for(app: Served) -> None:
+    session_id = await alices_session(app)
+    assert await listed(app, ALICE) == [session_id]
+    assert await listed(app, BOB) == []
+    assert await listed(app, BOB, user_id="alice") == []
+    assert await listed(app, ADMIN) == [session_id]
+
+
+async def test_another_users_session_and_its_runs_cannot_be_read(app: Served) -> None:
+    session_id = await alices_session(app)
+    assert (await app.client.get(f"/sessions/{session_id}", headers=BOB)).status_code == 404
+    assert (await app.client.get(f"/sessions/{session_id}?user_id=alice", headers=BOB)).status_code == 404
+    assert (await app.client.get(f"/sessions/{session_id}/runs", headers=BOB)).status_code == 404
+    assert (await app.client.get(f"/sessions/{session_id}", headers=ALICE)).status_code == 200
+    assert (await app.client.get(f"/sessions/{session_id}", headers=ADMIN)).status_code == 200
+
+
+async def test_another_users_session_cannot_be_changed_or_renamed(app: Served) -> None:
+    session_id = await alices_session(app)
+    patched = await app.client.patch(f"/sessions/{session_id}", json={"session_name": "bob was here"}, headers=BOB)
+    renamed = await app.client.post(f"/sessions/{session_id}/rename", json={"session_name": "bob"}, headers=BOB)
+    assert patched.status_code == 404 and renamed.status_code == 404
+    row = await app.database().sessions.get_session(session_id)
+    assert row is not None and row.session_data is not None
+    assert row.session_data["session_name"] == "alice's"
+
+
+async def test_another_users_session_cannot_be_deleted(app: Served) -> None:
+    session_id = await alices_session(app)
+    one = await app.client.delete(f"/sessions/{session_id}?user_id=alice", headers=BOB)
+    many = await app.client.request(
+        "DELETE", "/sessions", json={"session_ids": [session_id], "session_types": ["agent"]}, headers=BOB
+    )
+    assert one.status_code == 204 and many.status_code == 204
+    assert await app.database().sessions.get_session(session_id) is not None
+    assert (await app.client.delete(f"/sessions/{session_id}", headers=ALICE)).status_code == 204
+    assert await app.database().sessions.get_session(session_id) is None
+
+
+async def test_a_run_is_stored_as_the_callers_own_and_cannot_enter_another_users_session(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("Hi Alice"), Reply.say("Hi Bob"))
+    form = {"message": "hi", "stream": "false", "session_id": "shared-1", "user_id": "mallory"}
+    ran = await app.client.post("/agents/assistant/runs", data=form, headers=ALICE)
+    assert ran.status_code == 200 and ran.json()["user_id"] == "alice"
+    intruding = await app.client.post("/agents/assistant/runs", data=form, headers=BOB)
+    assert intruding.status_code == 404 and intruding.json() == {"detail": "Session not found"}
+    row = await app.database().sessions.get_session("shared-1")
+    assert row is not None and row.user_id == "alice" and len(row.runs or []) == 1
+    assert len(fake_openai.requests) == 1
+
+
+async def test_another_users_agent_runs_cannot_be_read(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.say("Hi Alice"))
+    form = {"message": "hi", "stream": "false", "session_id": "alices-1"}
+    run_id = (await app.client.post("/agents/assistant/runs", data=form, headers=ALICE)).json()["run_id"]
+    query = "?session_id=alices-1"
+    assert (await app.client.get(f"/agents/assistant/runs{query}", headers=BOB)).status_code == 404
+    assert (await app.client.get(f"/agents/assistant/runs/{run_id}{query}", headers=BOB)).status_code == 404
+    mine = await app.client.get(f"/agents/assistant/runs/{run_id}{query}", headers=ALICE)
+    assert mine.status_code == 200 and mine.json()["run_id"] == run_id
+
+
+async def test_a_token_without_a_subject_is_refused_under_isolation(app: Served) -> None:
+    anonymous = bearer(mint(sub=None, scopes=SESSION_SCOPES))
+    response = await app.client.get("/sessions", headers=anonymous)
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Authenticated request is missing a user identity"}
+
+
+async def test_without_isolation_sessions_are_shared(tmp_path: Path) -> None:
+    async with jwt_app(tmp_path, auth_config(), backend="sqlite") as app:
+        session_id = await alices_session(app)
+        assert await listed(app, BOB) == [session_id]
+        assert (await app.client.get("/info")).json()["user_isolation"] is False
