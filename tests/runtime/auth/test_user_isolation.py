@@ -1,4 +1,4 @@
-"""User isolation on every storage backend: a non-admin sees and writes only its own sessions.
+"""User isolation on every storage backend: a non-admin sees and writes only its own sessions and memories.
 
 Alice and Bob hold the same scopes; each request's ``user_id`` is forced to the token's ``sub``,
 whatever the query, form or body says. The admin scope sees everyone's. PostgreSQL or Redis
@@ -19,7 +19,16 @@ from tests.runtime.auth.tokens import bearer, mint
 from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
-SESSION_SCOPES = ["sessions:read", "sessions:write", "sessions:delete", "agents:read", "agents:run"]
+SESSION_SCOPES = [
+    "sessions:read",
+    "sessions:write",
+    "sessions:delete",
+    "memories:read",
+    "memories:write",
+    "memories:delete",
+    "agents:read",
+    "agents:run",
+]
 ALICE = bearer(mint(sub="alice", scopes=SESSION_SCOPES))
 BOB = bearer(mint(sub="bob", scopes=SESSION_SCOPES))
 ADMIN = bearer(mint(sub="root", scopes=["agent_os:admin"]))
@@ -118,6 +127,43 @@ async def test_another_users_agent_runs_cannot_be_read(app: Served, fake_openai:
     assert (await app.client.get(f"/agents/assistant/runs/{run_id}{query}", headers=BOB)).status_code == 404
     mine = await app.client.get(f"/agents/assistant/runs/{run_id}{query}", headers=ALICE)
     assert mine.status_code == 200 and mine.json()["run_id"] == run_id
+
+
+async def alices_memory(app: Served) -> str:
+    created = await app.client.post("/memories", json={"memory": "Alice likes tea", "topics": ["food"]}, headers=ALICE)
+    assert created.status_code == 200 and created.json()["user_id"] == "alice"
+    memory_id: str = created.json()["memory_id"]
+    return memory_id
+
+
+async def test_a_memory_written_for_another_user_belongs_to_the_caller(app: Served) -> None:
+    created = await app.client.post("/memories", json={"memory": "x", "user_id": "alice"}, headers=BOB)
+    assert created.status_code == 200 and created.json()["user_id"] == "bob"
+
+
+async def test_another_users_memories_are_invisible(app: Served) -> None:
+    memory_id = await alices_memory(app)
+    listed_by_bob = await app.client.get("/memories?user_id=alice", headers=BOB)
+    assert listed_by_bob.status_code == 200 and listed_by_bob.json()["data"] == []
+    assert (await app.client.get(f"/memories/{memory_id}", headers=BOB)).status_code == 404
+    assert (await app.client.get("/memory_topics?user_id=alice", headers=BOB)).json() == []
+    stats = (await app.client.get("/user_memory_stats", headers=BOB)).json()["data"]
+    assert [entry["user_id"] for entry in stats] == []
+    assert (await app.client.get(f"/memories/{memory_id}", headers=ALICE)).status_code == 200
+    assert [m["memory_id"] for m in (await app.client.get("/memories", headers=ADMIN)).json()["data"]] == [memory_id]
+
+
+async def test_another_users_memories_cannot_be_changed_or_deleted(app: Served) -> None:
+    memory_id = await alices_memory(app)
+    changed = await app.client.patch(f"/memories/{memory_id}", json={"memory": "Bob was here"}, headers=BOB)
+    assert changed.status_code == 404
+    assert (await app.client.delete(f"/memories/{memory_id}?user_id=alice", headers=BOB)).status_code == 204
+    bulk = await app.client.request(
+        "DELETE", "/memories", json={"memory_ids": [memory_id], "user_id": "alice"}, headers=BOB
+    )
+    assert bulk.status_code == 204
+    row = await app.database().memories.get_memory(memory_id)
+    assert row is not None and row.memory == "Alice likes tea" and row.user_id == "alice"
 
 
 async def test_a_token_without_a_subject_is_refused_under_isolation(app: Served) -> None:
