@@ -1,1 +1,1 @@
-"""One module per resource."""
+"""One module per resource (``agents``, ``agent_runs``, ``sessions``...), its views in ``*_schemas``."""
