@@ -11,7 +11,8 @@ detached task). A save that fails with ``StorageUnavailable`` ends the stream wi
 ``RunError`` saying so; ``complete`` raises it (the API answers 503).
 
 User memories (``enable_user_memories``, ``enable_agentic_memory``, ``add_memories_to_context``)
-are accepted in the config and not acted on yet: the memory store is held for that later work.
+are ``runs.memory``'s: it adds to the system message and tools when the run opens, and is told
+of each completed run once it is saved.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from agentos_runtime.config.components import AgentConfig
 from agentos_runtime.errors import ModelProviderError, StorageUnavailable
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import EventFactory, RunEvent
+from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import chat_messages, history_messages, new_message
 from agentos_runtime.runs.prompt import build_system_message
 from agentos_runtime.runs.record import RunRecord
@@ -69,6 +71,7 @@ class RunRequest:
 @dataclass
 class _Run(RunContext):
     new_row: SessionRow | None = None
+    toolbox: Toolbox | None = None
     storage_error: StorageUnavailable | None = None
     saving: bool = False
 
@@ -104,6 +107,7 @@ class Agent:
             schemas=[tool.schema() for tool in tools] or None,
             limit=config.tool_call_limit,
         )
+        self.memory = user_memory_for(config, model=model, store=memories, registry=self.registry)
 
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
         """The run's events, ending with ``RunCompleted``, ``RunError`` or ``RunCancelled``."""
@@ -152,7 +156,7 @@ class Agent:
                 yield run.events.run_error(error.detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
                 return
             yield run.record.add(run.events.run_started())
-            async with aclosing(run_turns(run, self.model, self._toolbox)) as turns:
+            async with aclosing(run_turns(run, self.model, run.toolbox or self._toolbox)) as turns:
                 async for event in turns:
                     yield event
             yield run.record.add(run.events.content_completed())
@@ -195,6 +199,9 @@ class Agent:
             created_at=record.created_at,
         )
         system = build_system_message(self.config, now=self._clock())
+        if self.memory is not None:
+            prepared = await self.memory.prepare(request.user_id)
+            system, run.toolbox = prepared.system_message(system), prepared.toolbox(self._toolbox)
         if system is not None:
             record.messages.append(new_message("system", system, created_at=record.created_at))
         with_history = request.add_history_to_context
@@ -236,6 +243,8 @@ class Agent:
             detail = f"the run could not be saved: {failure.detail}"
             yield events.run_error(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
             return
+        if status == "COMPLETED" and self.memory is not None:
+            self.memory.remember(record)
         yield last
 
     async def _save(self, run: _Run) -> None:
