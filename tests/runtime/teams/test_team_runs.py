@@ -290,3 +290,25 @@ async def test_config_lists_teams_with_mode_and_models_include_the_leaders(app: 
     models = (await app.client.get("/models")).json()
     assert {"id": LEADER_MODEL, "provider": "OpenAI"} in models
     assert {"id": MEMBER_MODEL, "provider": "OpenAI"} in models
+
+
+async def test_cancel_route_stops_a_streaming_team_run_and_the_run_is_stored_cancelled(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(
+        Reply.call(delegate("weather", "Slow forecast")), Reply.say("one two three four", chunks=4, delay=0.5)
+    )
+    frames: list[Frame] = []
+    form = {"message": "Forecast", "session_id": "t-c"}
+    async with app.client.stream("POST", "/teams/crew/runs", data=form) as response:
+        async for frame in read_frames(response):
+            frames.append(frame)
+            if frame.event == "RunContent" and len([f for f in frames if f.event == "RunContent"]) == 1:
+                cancel = await app.client.post(f"/teams/crew/runs/{frames[0].data['run_id']}/cancel")
+                assert cancel.status_code == 200 and cancel.json() == {}
+
+    assert frames[-1].event == "TeamRunCancelled"
+    assert "RunCompleted" not in {f.event for f in frames}
+    assert len(fake_openai.bodies) == 2, "the leader is not asked again after the cancel"
+    stored = (await app.client.get("/teams/crew/runs", params={"session_id": "t-c"})).json()
+    assert [run["status"] for run in stored] == ["CANCELLED"]

@@ -1,0 +1,220 @@
+"""The team engine with scripted models: cancellation reaching members, members running at the
+same time, clients going away, failed saves, member history and the leader's request bound.
+
+Models are ``FakeChatModel``s (one per agent), so a test can hold a member mid-answer (a gate)
+and act while it waits; nothing sleeps, every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from agentos_runtime.config import AgentConfig, TeamConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest, team_turns
+from agentos_runtime.runs.teams import Team
+from agentos_runtime.storage.memory import InMemoryDatabase
+
+from tests.runtime.engine.fakes import FakeChatModel, Script, UnavailableSessions, call, say
+
+DEADLINE = 5.0
+
+
+def delegate(member_id: str, task: str) -> Script:
+    return call("delegate_task_to_member", json.dumps({"member_id": member_id, "task": task}))
+
+
+def held(*chunks: str) -> Script:
+    """Streams its first chunk, then waits on its gate."""
+    return Script(chunks=chunks, gate=asyncio.Event())
+
+
+class Crew:
+    """A team ``crew`` of agents ``weather`` and ``poet``, each on its own scripted model."""
+
+    def __init__(
+        self,
+        leader: FakeChatModel,
+        weather: FakeChatModel,
+        poet: FakeChatModel | None = None,
+        *,
+        sessions: Any = None,
+        member_history: bool = False,
+        **team: Any,
+    ) -> None:
+        self.database = InMemoryDatabase(id="db")
+        self.registry = RunRegistry()
+        self.leader, self.weather, self.poet = leader, weather, poet or FakeChatModel()
+        members = [
+            Agent(
+                AgentConfig(id="weather", name="Weather", add_history_to_context=member_history),
+                model=weather,
+                registry=self.registry,
+            ),
+            Agent(AgentConfig(id="poet", name="Poet"), model=self.poet, registry=self.registry),
+        ]
+        self.team = Team(
+            TeamConfig(id="crew", name="Crew", members=["weather", "poet"], stream_member_events=True, **team),
+            model=leader,
+            members=members,
+            sessions=sessions if sessions is not None else self.database.sessions,
+            registry=self.registry,
+        )
+        self.contents: list[RunEvent] = []
+        self.content_seen = asyncio.Event()
+
+    async def consume(self, request: RunRequest) -> list[RunEvent]:
+        events = []
+        async for event in self.team.run(request):
+            events.append(event)
+            if event.event == "RunContent":
+                self.contents.append(event)
+                self.content_seen.set()
+        return events
+
+    async def wait_for_contents(self, count: int) -> None:
+        async with asyncio.timeout(DEADLINE):
+            while len(self.contents) < count:
+                self.content_seen.clear()
+                await self.content_seen.wait()
+
+    async def stored_run(self, session_id: str = "s1") -> dict[str, Any]:
+        row = await self.database.sessions.get_session(session_id)
+        assert row is not None and row.runs, "the team run was not stored"
+        return row.runs[-1]
+
+
+async def test_cancelling_the_team_while_a_member_streams_stops_both_and_stores_the_run_cancelled() -> None:
+    member_answer = held("Hel", "lo")
+    crew = Crew(FakeChatModel(delegate("weather", "Forecast")), FakeChatModel(member_answer))
+    consumer = asyncio.create_task(crew.consume(RunRequest(message="hi", session_id="s1", run_id="team-1")))
+    await crew.wait_for_contents(1)
+    member_run_id = crew.contents[0].to_dict()["run_id"]
+
+    assert crew.registry.cancel("team-1") is True
+    events = await asyncio.wait_for(consumer, DEADLINE)
+
+    names = [event.event for event in events]
+    assert names[-1] == "TeamRunCancelled" and "TeamRunCompleted" not in names and "RunCompleted" not in names
+    assert crew.weather.streamed_to_end == 0 and len(crew.leader.prompts) == 1
+    assert not crew.registry.is_running("team-1") and not crew.registry.is_running(member_run_id)
+    stored = await crew.stored_run()
+    assert stored["status"] == "CANCELLED" and stored["team_id"] == "crew"
+    assert stored["events"][-1]["event"] == "TeamRunCancelled"
+
+
+async def test_broadcast_members_answer_at_the_same_time_then_the_leader_synthesises() -> None:
+    weather_answer, poet_answer = held("Rain", " later"), held("Grey", " skies")
+    crew = Crew(
+        FakeChatModel(say("Rain later under grey skies.")),
+        FakeChatModel(weather_answer),
+        FakeChatModel(poet_answer),
+        mode="broadcast",
+    )
+    consumer = asyncio.create_task(crew.consume(RunRequest(message="Weather?", session_id="s1")))
+    await crew.wait_for_contents(2)  # both are mid-answer: neither waited for the other
+
+    assert {event.to_dict()["agent_id"] for event in crew.contents} == {"weather", "poet"}
+    assert weather_answer.gate is not None and poet_answer.gate is not None
+    weather_answer.gate.set()
+    poet_answer.gate.set()
+    events = await asyncio.wait_for(consumer, DEADLINE)
+
+    assert events[-1].event == "TeamRunCompleted"
+    assert events[-1].to_dict()["content"] == "Rain later under grey skies."
+    result = crew.leader.prompts[0][-1]["content"]
+    assert "Rain later" in result and "Grey skies" in result
+    stored = await crew.stored_run()
+    assert [m["agent_id"] for m in stored["member_responses"]] == ["weather", "poet"]
+
+
+async def test_cancelling_a_broadcast_cancels_every_member_and_stores_the_run_cancelled() -> None:
+    crew = Crew(FakeChatModel(), FakeChatModel(held("a", "b")), FakeChatModel(held("c", "d")), mode="broadcast")
+    consumer = asyncio.create_task(crew.consume(RunRequest(message="hi", session_id="s1", run_id="team-2")))
+    await crew.wait_for_contents(2)
+    member_ids = {event.to_dict()["run_id"] for event in crew.contents}
+
+    crew.registry.cancel("team-2")
+    events = await asyncio.wait_for(consumer, DEADLINE)
+
+    assert events[-1].event == "TeamRunCancelled"
+    assert not any(crew.registry.is_running(run_id) for run_id in member_ids | {"team-2"})
+    assert crew.leader.prompts == [], "the leader is not asked once the run is cancelled"
+    assert (await crew.stored_run())["status"] == "CANCELLED"
+
+
+async def test_a_cancel_sent_before_the_team_run_starts_cancels_it_at_once() -> None:
+    crew = Crew(FakeChatModel(), FakeChatModel())
+    crew.registry.cancel("early")
+    events = [e async for e in crew.team.run(RunRequest(message="hi", session_id="s1", run_id="early"))]
+
+    assert [e.event for e in events] == ["TeamRunStarted", "TeamRunCancelled"]
+    assert crew.leader.prompts == []
+    assert (await crew.stored_run())["status"] == "CANCELLED"
+
+
+async def test_a_client_that_goes_away_mid_member_leaves_the_team_run_stored_cancelled() -> None:
+    crew = Crew(FakeChatModel(delegate("weather", "Forecast")), FakeChatModel(held("Hel", "lo")))
+    stream = crew.team.run(RunRequest(message="hi", session_id="s1", run_id="team-3"))
+    async for event in stream:
+        if event.event == "RunContent":
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    deadline = time.monotonic() + DEADLINE
+    while (row := await crew.database.sessions.get_session("s1")) is None or not row.runs:
+        assert time.monotonic() < deadline, "the abandoned run was never stored"
+        await asyncio.sleep(0.01)
+    assert row.runs[-1]["status"] == "CANCELLED" and row.runs[-1]["run_id"] == "team-3"
+    assert not crew.registry.is_running("team-3")
+
+
+async def test_a_failed_save_ends_the_stream_with_team_run_error_and_complete_raises() -> None:
+    database = InMemoryDatabase(id="db")
+    failing = UnavailableSessions(database.sessions)
+    crew = Crew(FakeChatModel(say("one"), say("two")), FakeChatModel(), sessions=failing)
+
+    events = [e async for e in crew.team.run(RunRequest(message="hi", session_id="s1"))]
+    assert events[-1].event == "TeamRunError"
+    assert events[-1].to_dict()["error_type"] == "storage_unavailable"
+    with pytest.raises(StorageUnavailable):
+        await crew.team.complete(RunRequest(message="hi", session_id="s1"))
+    assert await database.sessions.get_session("s1") is None
+
+
+async def test_a_member_that_replays_history_sees_its_earlier_answers_in_the_team_session() -> None:
+    crew = Crew(
+        FakeChatModel(delegate("weather", "Paris?"), say("ok"), delegate("weather", "And yesterday?"), say("ok")),
+        FakeChatModel(say("Sunny"), say("It rained")),
+        member_history=True,
+    )
+    for message in ("first", "second"):
+        output = await crew.team.complete(RunRequest(message=message, session_id="s1"))
+        assert output["status"] == "COMPLETED"
+
+    second = crew.weather.prompts[1]
+    assert [(m["role"], m["content"]) for m in second] == [
+        ("user", "Paris?"),
+        ("assistant", "Sunny"),
+        ("user", "And yesterday?"),
+    ]
+
+
+async def test_the_leaders_last_request_offers_no_tools_and_late_calls_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(team_turns, "MAX_LEADER_REQUESTS", 2)
+    crew = Crew(
+        FakeChatModel(delegate("weather", "One"), delegate("weather", "Two")),
+        FakeChatModel(say("first answer")),
+    )
+    output = await crew.team.complete(RunRequest(message="hi", session_id="s1"))
+
+    assert crew.leader.offered_tools[0] is not None and crew.leader.offered_tools[1] is None
+    assert len(crew.weather.prompts) == 1, "the call made without tools is not run"
+    assert output["messages"][-1]["role"] == "tool" and "limit" in output["messages"][-1]["content"]
+    assert output["status"] == "COMPLETED"
