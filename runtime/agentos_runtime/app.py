@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,6 +23,7 @@ from agentos_runtime.api.middleware import LimitBodySize, StripTrailingSlash
 from agentos_runtime.api.routes import (
     agent_runs,
     agents,
+    evals,
     health,
     home,
     memories,
@@ -33,6 +35,9 @@ from agentos_runtime.api.routes import (
 from agentos_runtime.api.routes import config as config_routes
 from agentos_runtime.config import ConfigError, RuntimeConfig
 from agentos_runtime.errors import AgentOSError
+from agentos_runtime.observability.http import RecordRequests
+from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
+from agentos_runtime.observability.storage import observe_opener
 from agentos_runtime.settings import Settings
 
 
@@ -55,6 +60,11 @@ def create_app(
 ) -> FastAPI:
     """The AgentOS-compatible API for ``config``; connections open when the app starts."""
     connect_with = connectors or default_connectors()
+    # Metrics are kept whenever they are served (``serving`` starts their port).
+    telemetry = RuntimeMetrics() if settings.metrics_port else None
+    if telemetry is not None:
+        opener = observe_opener(connect_with.open_database, metrics=telemetry)
+        connect_with = replace(connect_with, open_database=opener)
     resolved_os_id = config.os_id or os_id or "agentos"
 
     @asynccontextmanager
@@ -82,6 +92,7 @@ def create_app(
     )
     app.state.security_key = settings.security_key
     app.state.access_policy = build_access_policy(settings, config, os_id=resolved_os_id)
+    app.state.telemetry = telemetry
     install_error_handlers(app)
     protected = [Depends(authorize)]
     app.include_router(home.router)
@@ -94,6 +105,10 @@ def create_app(
     app.include_router(sessions.router, dependencies=protected)
     app.include_router(memories.router, dependencies=protected)
     app.include_router(metrics.router, dependencies=protected)
+    app.include_router(evals.router, dependencies=protected)
+    if telemetry is not None:
+        # Innermost, so the router's matched route is on the scope it sees.
+        app.add_middleware(RecordRequests, metrics=telemetry)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,

@@ -1,0 +1,100 @@
+"""Process logging: readable text, or one JSON object per line (``AGENTOS_LOG_FORMAT=json``).
+
+A JSON line has ``time`` (UTC, ISO 8601), ``level``, ``logger`` and ``message``, the
+``exception`` traceback when there is one, and every field a call passes in ``extra`` (the run
+log carries ``run_id``, ``session_id``, ``component``, ``status``, tokens and duration). Both
+formats replace the values of the process's secrets (security key, JWT key, database URLs, API
+keys) with ``***`` wherever they would appear, as a last line of defence: the code does not log
+them on purpose, and prompts and answers are never logged at INFO.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from agentos_runtime.config import RuntimeConfig
+from agentos_runtime.settings import Settings
+
+REDACTED = "***"
+# Shorter values are too likely to occur in ordinary text to be replaced safely.
+MIN_SECRET_LENGTH = 6
+# Attributes every LogRecord has; anything else on a record came from ``extra``.
+STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+TEXT_FORMAT = "%(levelname)s:     %(name)s: %(message)s"
+
+
+class Redactor:
+    """Replaces each known secret value in a text."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        unique = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        # Also as it reads inside a JSON string (quotes, backslashes and newlines escaped).
+        unique |= {json.dumps(s, ensure_ascii=False)[1:-1] for s in unique}
+        self.secrets = sorted(unique, key=len, reverse=True)  # a longer secret containing a shorter one first
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record."""
+
+    def __init__(self, redact: Redactor | None = None) -> None:
+        super().__init__()
+        self.redact = redact or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in STANDARD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return self.redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    """The usual ``LEVEL: logger: message`` line, with secrets redacted."""
+
+    def __init__(self, redact: Redactor | None = None) -> None:
+        super().__init__(TEXT_FORMAT)
+        self.redact = redact or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
+
+
+def secret_values(settings: Settings, config: RuntimeConfig, environ: Mapping[str, str]) -> list[str | None]:
+    """The values to redact: the security and JWT keys, and every model key and database URL variable."""
+    names = [model.api_key_env for model in config.models] + [db.url_env_name for db in config.databases]
+    jwt_key = settings.jwt_verification_key.get_secret_value() if settings.jwt_verification_key else None
+    return [settings.security_key, jwt_key, *(environ.get(name) for name in names if name)]
+
+
+def configure_logging(level: str, log_format: str, *, secrets: Iterable[str | None] = ()) -> logging.Handler:
+    """Send every logger's records to stderr in ``log_format`` (``text`` or ``json``) at ``level``.
+
+    Replaces the root logger's handlers; returns the one installed.
+    """
+    redact = Redactor(secrets)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact))
+    root = logging.getLogger()
+    for previous in list(root.handlers):
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler

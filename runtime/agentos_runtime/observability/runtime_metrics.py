@@ -1,0 +1,160 @@
+"""The runtime's metrics: what is counted, under which names and labels, and from what.
+
+Requests are counted by route template (``/agents/{agent_id}/runs``, never the raw path, so
+ids do not multiply the series). Runs are counted from the run as it is stored: every run is
+saved once when it ends (agents, teams and workflows alike), and that record carries its
+status and, per model request, the assistant message's duration, time to first token (streamed
+requests) and tokens; runs nested in a team or workflow run are walked so every model request
+counts once. A run is logged at INFO with its ids, status and numbers, never its content.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from agentos_runtime.observability.instruments import Counter, Histogram, render
+
+log = logging.getLogger("agentos_runtime.runs")
+
+JSON = Mapping[str, Any]
+UNMATCHED_ROUTE = "<unmatched>"
+
+# Requests are mostly sub-millisecond; streamed runs last seconds.
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Model requests take from tens of milliseconds (a cached answer) to minutes (long generations).
+MODEL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
+# Where nested runs travel inside a stored team or workflow run.
+NESTED_RUN_FIELDS = ("member_responses", "step_executor_runs")
+
+
+class RuntimeMetrics:
+    """Every instrument of one app; ``render()`` is the ``/metrics`` body."""
+
+    def __init__(self) -> None:
+        self.requests = Counter("agentos_http_requests_total", "HTTP requests answered.", ("method", "route", "status"))
+        self.request_seconds = Histogram(
+            "agentos_http_request_duration_seconds",
+            "Time to answer an HTTP request (a streamed run: until its last event).",
+            ("method", "route"),
+            REQUEST_BUCKETS,
+        )
+        self.runs = Counter(
+            "agentos_runs_total", "Runs ended, by component and final status.", ("component", "id", "status")
+        )
+        self.run_seconds = Histogram(
+            "agentos_run_duration_seconds", "Duration of ended runs.", ("component", "id"), RUN_BUCKETS
+        )
+        self.model_seconds = Histogram(
+            "agentos_model_request_duration_seconds",
+            "Duration of completed model requests.",
+            ("model", "provider"),
+            MODEL_BUCKETS,
+        )
+        self.first_token_seconds = Histogram(
+            "agentos_model_time_to_first_token_seconds",
+            "Time from a streamed model request to its first token.",
+            ("model", "provider"),
+            FIRST_TOKEN_BUCKETS,
+        )
+        self.tokens = Counter(
+            "agentos_model_tokens_total", "Tokens of completed model requests.", ("model", "provider", "type")
+        )
+        self.storage_errors = Counter(
+            "agentos_storage_errors_total",
+            "Storage operations that failed because the database was unreachable or refused them.",
+            ("db_id", "operation"),
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.inc((method, route, str(status)))
+        self.request_seconds.observe((method, route), seconds)
+
+    def count_storage_error(self, db_id: str, operation: str) -> None:
+        self.storage_errors.inc((db_id, operation))
+
+    def observe_run(self, run: JSON) -> None:
+        """Count a run as it is stored, and log it (ids, status and numbers only)."""
+        component, component_id = run_component(run)
+        status = str(run.get("status") or "UNKNOWN").lower()
+        self.runs.inc((component, component_id, status))
+        metrics = run.get("metrics") or {}
+        duration = metrics.get("duration")
+        if isinstance(duration, int | float):
+            self.run_seconds.observe((component, component_id), duration)
+        input_tokens = output_tokens = 0
+        for model, provider, numbers in model_requests(run):
+            self._observe_model_request(model, provider, numbers)
+            input_tokens += int(numbers.get("input_tokens") or 0)
+            output_tokens += int(numbers.get("output_tokens") or 0)
+        log.info(
+            "run %s of %s %s ended %s",
+            run.get("run_id"),
+            component,
+            component_id,
+            status,
+            extra={
+                "run_id": run.get("run_id"),
+                "session_id": run.get("session_id"),
+                "component": component,
+                "component_id": component_id,
+                "status": status,
+                "duration": duration,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+            },
+        )
+
+    def _observe_model_request(self, model: str, provider: str, numbers: JSON) -> None:
+        labels = (model, provider)
+        duration = numbers.get("duration")
+        if isinstance(duration, int | float):
+            self.model_seconds.observe(labels, duration)
+        first_token = numbers.get("time_to_first_token")
+        if isinstance(first_token, int | float):
+            self.first_token_seconds.observe(labels, first_token)
+        for kind in ("input", "output"):
+            count = numbers.get(f"{kind}_tokens")
+            if isinstance(count, int) and count:
+                self.tokens.inc((model, provider, kind), count)
+
+    def render(self) -> bytes:
+        return render(
+            [
+                self.requests,
+                self.request_seconds,
+                self.runs,
+                self.run_seconds,
+                self.model_seconds,
+                self.first_token_seconds,
+                self.tokens,
+                self.storage_errors,
+            ]
+        )
+
+
+def run_component(run: JSON) -> tuple[str, str]:
+    """``("team", id)``, ``("workflow", id)`` or ``("agent", id)`` for a stored run."""
+    for component in ("team", "workflow", "agent"):
+        component_id = run.get(f"{component}_id")
+        if component_id:
+            return component, str(component_id)
+    return "unknown", ""
+
+
+def model_requests(run: JSON) -> Iterator[tuple[str, str, JSON]]:
+    """``(model, provider, metrics)`` of each completed model request in ``run`` and the runs nested in it.
+
+    A completed model request is an assistant message of this run (not a history copy) with metrics.
+    """
+    model, provider = str(run.get("model") or ""), str(run.get("model_provider") or "")
+    for message in run.get("messages") or ():
+        if message.get("role") == "assistant" and not message.get("from_history") and message.get("metrics"):
+            yield model, provider, message["metrics"]
+    for field in NESTED_RUN_FIELDS:
+        for nested in run.get(field) or ():
+            if isinstance(nested, Mapping):
+                yield from model_requests(nested)

@@ -1,0 +1,86 @@
+"""Watching the databases: storage errors counted per operation, runs observed as they are saved.
+
+``observe_opener`` wraps the database opener the app starts with, so every open database is
+wrapped once, whatever backend: each coroutine method of the ``Database`` and of each of its
+stores (every attribute the ``Database`` port types as a store, so a store added to the port
+is watched too) counts a ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it.
+``sessions.save_run`` also hands the run to ``RuntimeMetrics.observe_run``: every run is saved
+exactly once when it ends. Other attributes pass through untouched.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any, cast, get_type_hints
+
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
+from agentos_runtime.storage.ports import Database
+
+Opener = Callable[..., Awaitable[Database]]
+
+
+@cache
+def store_names() -> tuple[str, ...]:
+    """The attributes of the ``Database`` port whose type is a store protocol."""
+    hints = get_type_hints(Database)
+    return tuple(name for name, kind in hints.items() if getattr(kind, "_is_protocol", False))
+
+
+class _Watched:
+    """Forwards attribute reads to ``target``; coroutine methods count storage errors."""
+
+    def __init__(self, target: Any, *, prefix: str, db_id: str, metrics: RuntimeMetrics) -> None:
+        self._target = target
+        self._prefix = prefix
+        self._db_id = db_id
+        self._metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+        watched = self._watch(name, attribute)
+        setattr(self, name, watched)  # later reads find it without coming back here
+        return watched
+
+    def _watch(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        operation = f"{self._prefix}{name}"
+        metrics, db_id = self._metrics, self._db_id
+        observe_run = metrics.observe_run if operation == "sessions.save_run" else None
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if observe_run is not None:
+                observe_run(args[1] if len(args) > 1 else kwargs["run"])
+            try:
+                return await method(*args, **kwargs)
+            except StorageUnavailable:
+                metrics.count_storage_error(db_id, operation)
+                raise
+
+        return call
+
+
+def observe_database(database: Database, *, db_id: str, metrics: RuntimeMetrics) -> Database:
+    """``database`` with its storage errors counted and its saved runs observed."""
+    watched = _Watched(database, prefix="", db_id=db_id, metrics=metrics)
+    for name in store_names():
+        store = _Watched(getattr(database, name), prefix=f"{name}.", db_id=db_id, metrics=metrics)
+        setattr(watched, name, store)
+    return cast(Database, watched)
+
+
+def observe_opener(open_database: Opener, *, metrics: RuntimeMetrics) -> Opener:
+    """An opener giving watched databases; a database that cannot be opened counts under ``open``."""
+
+    async def opening(config: Any, **kwargs: Any) -> Database:
+        try:
+            database = await open_database(config, **kwargs)
+        except StorageUnavailable:
+            metrics.count_storage_error(config.id, "open")
+            raise
+        return observe_database(database, db_id=config.id, metrics=metrics)
+
+    return opening
