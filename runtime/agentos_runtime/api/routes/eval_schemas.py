@@ -1,0 +1,89 @@
+"""The bodies of the ``/eval-runs`` routes: Agno's ``EvalRunInput`` and ``EvalSchema`` views."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agentos_runtime.api.timestamps import iso_utc
+from agentos_runtime.evals.specs import EvalSpec, EvalType
+from agentos_runtime.storage.ports import EvalRow
+
+JSON = dict[str, Any]
+EVAL_TYPES: tuple[EvalType, ...] = ("accuracy", "agent_as_judge", "performance", "reliability")
+
+
+class EvalRunInput(BaseModel):
+    """``POST /eval-runs``: what to evaluate and how (Agno's fields; unknown ones are ignored)."""
+
+    agent_id: str | None = Field(default=None, description="Agent to evaluate.")
+    team_id: str | None = Field(default=None, description="Team to evaluate.")
+    model_id: str | None = Field(default=None, description="A declared model to run the agent with instead of its own.")
+    model_provider: str | None = Field(default=None, description="Provider of that model (informative).")
+    eval_type: EvalType = Field(description="accuracy or performance (agent_as_judge and reliability are refused).")
+    input: str = Field(min_length=1, description="What the agent or team is asked.")
+    expected_output: str | None = Field(default=None, description="The correct answer (accuracy).")
+    additional_guidelines: str | None = Field(default=None, description="More guidance for the judge (accuracy).")
+    additional_context: str | None = Field(default=None, description="More context for the judge (accuracy).")
+    num_iterations: int = Field(default=1, ge=1, le=100, description="Runs evaluated (measured for performance).")
+    warmup_runs: int = Field(default=0, ge=0, le=10, description="Unmeasured runs first (performance).")
+    threshold: int = Field(default=7, ge=1, le=10, description="Average score the answer passes at (accuracy).")
+    name: str | None = Field(default=None, description="Name of the eval run.")
+    criteria: str | None = None
+    scoring_strategy: Literal["numeric", "binary"] | None = "binary"
+    expected_tool_calls: list[str] | None = None
+    allow_additional_tool_calls: bool = False
+    expected_tool_call_arguments: dict[str, Any] | None = None
+
+    def spec(self) -> EvalSpec:
+        return EvalSpec(
+            eval_type=self.eval_type,
+            input=self.input,
+            expected_output=self.expected_output,
+            additional_guidelines=self.additional_guidelines,
+            additional_context=self.additional_context,
+            num_iterations=self.num_iterations,
+            warmup_runs=self.warmup_runs,
+            threshold=self.threshold,
+            name=self.name,
+        )
+
+
+class UpdateEvalRunRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=255, description="New name of the eval run.")
+
+
+class DeleteEvalRunsRequest(BaseModel):
+    eval_run_ids: list[str] = Field(min_length=1, description="Ids of the eval runs to delete.")
+
+
+def eval_view(row: EvalRow) -> JSON:
+    """One ``EvalSchema``."""
+    return {
+        "id": row.run_id,
+        "agent_id": row.agent_id,
+        "model_id": row.model_id,
+        "model_provider": row.model_provider,
+        "team_id": row.team_id,
+        "workflow_id": row.workflow_id,
+        "name": row.name,
+        "evaluated_component_name": row.evaluated_component_name,
+        "user_id": row.user_id,
+        "eval_type": row.eval_type,
+        "eval_data": row.eval_data,
+        "eval_input": row.eval_input,
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
+    }
+
+
+def parse_eval_types(given: str | None) -> list[str] | None:
+    """``accuracy,performance`` as a list; ``ValueError`` naming an unknown type."""
+    if not given:
+        return None
+    types = [item.strip() for item in given.split(",") if item.strip()]
+    unknown = [item for item in types if item not in EVAL_TYPES]
+    if unknown:
+        raise ValueError(f"Invalid eval_type {unknown[0]!r}. Valid types: {', '.join(EVAL_TYPES)}")
+    return types or None

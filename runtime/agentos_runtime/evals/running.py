@@ -1,0 +1,85 @@
+"""Running one evaluation and storing it as an eval run, in Agno's ``agno_eval_runs`` shape."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Literal
+
+from agentos_runtime.errors import BadRequest
+from agentos_runtime.evals.accuracy import evaluate_accuracy
+from agentos_runtime.evals.performance import evaluate_performance
+from agentos_runtime.evals.specs import SUPPORTED_TYPES, EvalSpec, Evaluated
+from agentos_runtime.llm.ports import ChatModel
+from agentos_runtime.runs.loop import Agent
+from agentos_runtime.storage.ports import EvalRow, EvalStore
+
+TargetKind = Literal["agent", "team"]
+
+
+def check_spec(spec: EvalSpec) -> None:
+    """Raise ``BadRequest`` for an evaluation that cannot run (before any model is called)."""
+    if spec.eval_type not in SUPPORTED_TYPES:
+        supported = ", ".join(SUPPORTED_TYPES)
+        raise BadRequest(f"eval_type '{spec.eval_type}' is not supported by this runtime; supported: {supported}")
+    if spec.eval_type == "accuracy" and not spec.expected_output:
+        raise BadRequest("expected_output is required for accuracy evaluation")
+
+
+async def run_eval(
+    spec: EvalSpec,
+    *,
+    target: Evaluated,
+    kind: TargetKind,
+    judge: ChatModel,
+    store: EvalStore,
+    user_id: str | None = None,
+) -> EvalRow:
+    """Run the evaluation of ``target`` and store it; returns the stored eval run.
+
+    ``judge`` scores accuracy answers. Raises ``BadRequest`` (see ``check_spec``),
+    ``EvalFailed``, ``ModelProviderError`` or ``StorageUnavailable``; nothing is stored then.
+    """
+    check_spec(spec)
+    run_id = str(uuid.uuid4())
+    if spec.eval_type == "accuracy":
+        data, asked = await evaluate_accuracy(spec, target, judge, run_id=run_id)
+    else:
+        data, asked = await evaluate_performance(spec, target)
+    row = EvalRow(
+        run_id=run_id,
+        eval_type=spec.eval_type,
+        eval_data=data,
+        eval_input=asked,
+        name=spec.name,
+        agent_id=target.id if kind == "agent" else None,
+        team_id=target.id if kind == "team" else None,
+        model_id=target.model.model,
+        model_provider=target.model.provider,
+        evaluated_component_name=target.name,
+        user_id=user_id,
+    )
+    return await store.create_eval(row)
+
+
+def find_model(models: Mapping[str, ChatModel], model_id: str) -> ChatModel:
+    """A declared model by its id, else by the model name it sends; ``BadRequest`` when unknown."""
+    found = models.get(model_id) or next((model for model in models.values() if model.model == model_id), None)
+    if found is None:
+        raise BadRequest(f"unknown model '{model_id}': declare it in models or fix the id")
+    return found
+
+
+def agent_with_model(agent: Agent, model: ChatModel) -> Agent:
+    """``agent`` as it is, or a copy running on ``model`` (same tools, stores and registry)."""
+    if model is agent.model:
+        return agent
+    return Agent(
+        agent.config,
+        model=model,
+        tools=agent.tools,
+        sessions=agent.sessions,
+        memories=agent.memories,
+        registry=agent.registry,
+        db_id=agent.db_id,
+    )

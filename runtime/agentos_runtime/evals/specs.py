@@ -1,0 +1,55 @@
+"""What an evaluation is asked to do, what it evaluates, and how it fails."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from agentos_runtime.errors import AgentOSError
+from agentos_runtime.llm.ports import ChatModel
+from agentos_runtime.runs.loop import RunRequest
+
+EvalType = Literal["accuracy", "agent_as_judge", "performance", "reliability"]
+SUPPORTED_TYPES: Sequence[EvalType] = ("accuracy", "performance")
+
+
+class EvalFailed(AgentOSError):
+    """The evaluation could not produce a result (the target's run or the judge failed)."""
+
+    status_code = 502
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """One evaluation request (the fields of Agno's ``EvalRunInput`` the runtime acts on)."""
+
+    eval_type: EvalType
+    input: str
+    expected_output: str | None = None
+    additional_guidelines: str | None = None
+    additional_context: str | None = None
+    num_iterations: int = 1
+    warmup_runs: int = 0
+    threshold: int = 7
+    name: str | None = None
+
+
+class Evaluated(Protocol):
+    """What an evaluation runs: an agent or a team (its model is the default judge)."""
+
+    id: str
+    name: str
+    model: ChatModel
+
+    async def complete(self, request: RunRequest) -> dict[str, Any]: ...
+
+
+def answer_of(output: dict[str, Any]) -> str:
+    """The answer of a finished run; ``EvalFailed`` when the run did not complete with one."""
+    if output.get("status") != "COMPLETED":
+        raise EvalFailed(f"the evaluated run ended {output.get('status')}: {output.get('content')}")
+    content = output.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise EvalFailed("the evaluated run gave no answer")
+    return content

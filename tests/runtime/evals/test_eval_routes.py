@@ -1,0 +1,226 @@
+"""``/eval-runs`` on every storage backend: evaluations run against the scripted fake model.
+
+The judge is the fake model too: its scripted verdicts are the scores asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from agentos_runtime.storage.ports import EvalRow
+
+from tests.runtime.api.harness import Served, serve_on
+from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+
+def config(base_url: str) -> str:
+    models = [
+        {"id": model_id, "model": name, "base_url": base_url, "api_key_env": None, "max_retries": 0}
+        for model_id, name in (("fake", "fake-model"), ("other", "other-model"))
+    ]
+    agents = [{"id": "assistant", "name": "Assistant", "model": "fake"}]
+    return yaml.safe_dump({"os_id": "evals-os", "models": models, "agents": agents})
+
+
+@pytest.fixture
+async def app(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve_on(backend, config(fake_openai.base_url), tmp_path) as running:
+        yield running
+
+
+def verdict(score: int, reason: str = "Close enough.") -> Reply:
+    return Reply.say(json.dumps({"accuracy_score": score, "accuracy_reason": reason}))
+
+
+def accuracy(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "agent_id": "assistant",
+        "eval_type": "accuracy",
+        "input": "What is the capital of France?",
+        "expected_output": "Paris",
+    }
+    body.update(fields)
+    return body
+
+
+async def test_an_accuracy_eval_stores_the_judges_score_and_lists_it(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("It is Paris."), verdict(9, "Matches the expected answer."))
+
+    response = await app.client.post("/eval-runs", json=accuracy(name="capitals"))
+
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert (run["eval_type"], run["name"], run["agent_id"], run["team_id"]) == (
+        "accuracy",
+        "capitals",
+        "assistant",
+        None,
+    )
+    assert (run["model_id"], run["model_provider"], run["evaluated_component_name"]) == (
+        "fake-model",
+        "OpenAI",
+        "Assistant",
+    )
+    data = run["eval_data"]
+    assert data["results"] == [
+        {
+            "input": "What is the capital of France?",
+            "output": "It is Paris.",
+            "expected_output": "Paris",
+            "score": 9,
+            "reason": "Matches the expected answer.",
+        }
+    ]
+    assert (data["avg_score"], data["min_score"], data["max_score"], data["std_dev_score"]) == (9, 9, 9, 0)
+    assert (data["threshold"], data["passed"], data["run_id"]) == (7, True, run["id"])
+    assert run["eval_input"]["expected_output"] == "Paris" and run["eval_input"]["num_iterations"] == 1
+    judge = fake_openai.bodies[1]["messages"]
+    assert judge[0]["role"] == "system" and "accuracy_score" in judge[0]["content"]
+    assert "<expected_output>\nParis\n</expected_output>" in judge[1]["content"]
+    assert "<agent_output>\nIt is Paris.\n</agent_output>" in judge[1]["content"]
+
+    listed = (await app.client.get("/eval-runs")).json()
+    assert [item["id"] for item in listed["data"]] == [run["id"]] and listed["meta"]["total_count"] == 1
+    assert (await app.client.get(f"/eval-runs/{run['id']}")).json() == run
+    session = await app.database().sessions.get_session(f"eval_{run['id']}_1")
+    assert session is not None and session.runs is not None and session.runs[0]["content"] == "It is Paris."
+
+
+async def test_an_average_below_the_threshold_does_not_pass(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.say("Lyon"), verdict(2), Reply.say("Paris?"), verdict(6))
+
+    run = (await app.client.post("/eval-runs", json=accuracy(num_iterations=2, threshold=5))).json()
+
+    data = run["eval_data"]
+    assert [result["score"] for result in data["results"]] == [2, 6]
+    assert (data["avg_score"], data["min_score"], data["max_score"], data["passed"]) == (4, 2, 6, False)
+    assert data["std_dev_score"] == pytest.approx(2.828, abs=1e-3)
+
+
+async def test_a_judge_without_a_valid_score_fails_the_eval_with_502_and_stores_nothing(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("Paris"), Reply.say("I would say it is quite good"))
+
+    response = await app.client.post("/eval-runs", json=accuracy())
+
+    assert response.status_code == 502
+    assert response.json()["detail"].startswith("the judge's answer is not a score from 1 to 10")
+    assert (await app.client.get("/eval-runs")).json()["data"] == []
+
+
+async def test_a_failed_agent_run_fails_the_eval(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.fail(400, "the prompt is not allowed"))
+
+    response = await app.client.post("/eval-runs", json=accuracy())
+
+    assert response.status_code == 502 and "the evaluated run ended ERROR" in response.json()["detail"]
+
+
+async def test_a_performance_eval_measures_each_run(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.app.default = Reply.say("fast answer")
+    body = {"agent_id": "assistant", "eval_type": "performance", "input": "hi", "num_iterations": 2, "warmup_runs": 1}
+
+    response = await app.client.post("/eval-runs", json=body)
+
+    assert response.status_code == 200, response.text
+    run = response.json()
+    result, runs = run["eval_data"]["result"], run["eval_data"]["runs"]
+    assert len(runs) == 2 and all(r["runtime"] > 0 and r["memory"] >= 0 for r in runs)
+    runtimes = [r["runtime"] for r in runs]
+    assert result["min_run_time"] == min(runtimes) and result["max_run_time"] == max(runtimes)
+    assert result["avg_run_time"] == pytest.approx(sum(runtimes) / 2)
+    assert {"median_memory_usage", "p95_memory_usage", "std_dev_run_time"} <= set(result)
+    assert run["eval_input"] == {"num_iterations": 2, "warmup_runs": 1}
+    assert len(fake_openai.bodies) == 5
+
+
+async def test_model_id_runs_the_agent_on_another_declared_model_judged_by_its_own(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("Paris"), verdict(10))
+
+    run = (await app.client.post("/eval-runs", json=accuracy(model_id="other", model_provider="openai"))).json()
+
+    assert [body["model"] for body in fake_openai.bodies] == ["other-model", "fake-model"]
+    assert run["model_id"] == "other-model"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (accuracy(expected_output=None), 400, "expected_output is required for accuracy evaluation"),
+        (accuracy(team_id="crew"), 400, "Only one of agent_id or team_id must be provided"),
+        (accuracy(agent_id=None), 400, "One of agent_id or team_id must be provided"),
+        (accuracy(agent_id="nope"), 404, "Agent with id 'nope' not found"),
+        (accuracy(agent_id=None, team_id="nope"), 404, "Team with id 'nope' not found"),
+        (accuracy(model_id="gpt-9"), 400, "unknown model 'gpt-9': declare it in models or fix the id"),
+        (
+            accuracy(eval_type="reliability"),
+            400,
+            "eval_type 'reliability' is not supported by this runtime; supported: accuracy, performance",
+        ),
+    ],
+)
+async def test_an_eval_that_cannot_run_is_refused_before_any_model_call(
+    app: Served, fake_openai: FakeOpenAIServer, body: dict[str, Any], status: int, detail: str
+) -> None:
+    response = await app.client.post("/eval-runs", json=body)
+
+    assert (response.status_code, response.json()) == (status, {"detail": detail})
+    assert fake_openai.bodies == []
+
+
+async def test_bad_bodies_are_422(app: Served) -> None:
+    assert (await app.client.post("/eval-runs", json=accuracy(eval_type="vibes"))).status_code == 422
+    assert (await app.client.post("/eval-runs", json=accuracy(input=""))).status_code == 422
+    assert (await app.client.post("/eval-runs", json=accuracy(threshold=11))).status_code == 422
+
+
+async def seed(app: Served) -> None:
+    store = app.database().evals
+    await store.create_eval(
+        EvalRow(run_id="acc", eval_type="accuracy", eval_data={}, agent_id="assistant", created_at=1)
+    )
+    await store.create_eval(
+        EvalRow(run_id="perf", eval_type="performance", eval_data={}, agent_id="assistant", created_at=2)
+    )
+    await store.create_eval(EvalRow(run_id="team", eval_type="accuracy", eval_data={}, team_id="crew", created_at=3))
+
+
+async def listed_ids(app: Served, **params: Any) -> list[str]:
+    response = await app.client.get("/eval-runs", params=params)
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["data"]]
+
+
+async def test_listing_filters_by_component_type_and_eval_types(app: Served) -> None:
+    await seed(app)
+
+    assert await listed_ids(app) == ["team", "perf", "acc"]
+    assert await listed_ids(app, type="team") == ["team"]
+    assert await listed_ids(app, agent_id="assistant", sort_order="asc") == ["acc", "perf"]
+    assert await listed_ids(app, eval_types="performance,accuracy", limit=1, page=2) == ["perf"]
+    invalid = await app.client.get("/eval-runs", params={"eval_types": "accuracy,vibes"})
+    assert invalid.status_code == 422 and "vibes" in invalid.json()["detail"]
+
+
+async def test_renaming_and_deleting_eval_runs(app: Served) -> None:
+    await seed(app)
+
+    renamed = await app.client.patch("/eval-runs/acc", json={"name": "Capitals"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Capitals"
+    missing = await app.client.patch("/eval-runs/nope", json={"name": "x"})
+    assert missing.status_code == 404 and missing.json() == {"detail": "Eval run with id 'nope' not found"}
+
+    deleted = await app.client.request("DELETE", "/eval-runs", json={"eval_run_ids": ["acc", "team", "nope"]})
+    assert deleted.status_code == 204
+    assert await listed_ids(app) == ["perf"]
+    assert (await app.client.get("/eval-runs/acc")).status_code == 404
