@@ -1,0 +1,203 @@
+"""The workflow engine with scripted models: conditions and joins as pure rules, parallel steps
+running at the same time, cancellation reaching them, clients going away, failed saves.
+
+Each agent has its own ``FakeChatModel``, so a test can hold a step mid-answer (a gate) and act
+while it waits; nothing sleeps, every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from agentos_runtime.config import AgentConfig, StepCondition, WorkflowConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest
+from agentos_runtime.runs.workflow_steps import (
+    ConditionPlan,
+    LeafPlan,
+    ParallelPlan,
+    StepPlan,
+    condition_holds,
+    join_outputs,
+)
+from agentos_runtime.runs.workflows import Workflow
+from agentos_runtime.storage.memory import InMemoryDatabase
+
+from tests.runtime.engine.fakes import FakeChatModel, Script, UnavailableSessions, say
+
+DEADLINE = 5.0
+
+
+@pytest.mark.parametrize(
+    ("condition", "text", "holds"),
+    [
+        ({"contains": "OK"}, "all OK here", True),
+        ({"contains": "OK"}, "all ok here", False),
+        ({"not_contains": "error"}, "fine", True),
+        ({"not_contains": "error"}, "an error", False),
+        ({"matches": r"^\d+$"}, "2024", True),
+        ({"matches": r"^\d+$"}, "year 2024", False),
+        ({"matches": r"score: [7-9]"}, "final score: 8/10", True),
+    ],
+)
+def test_a_condition_tests_the_previous_output(condition: dict[str, str], text: str, holds: bool) -> None:
+    assert condition_holds(StepCondition(**condition), text) is holds
+
+
+def test_parallel_outputs_are_joined_under_their_step_names_in_declaration_order() -> None:
+    outputs = [{"step_name": "one", "content": "alpha"}, {"step_name": "two", "content": None}]
+    assert join_outputs(outputs) == "### one\nalpha\n\n### two"
+
+
+def held(*chunks: str) -> Script:
+    return Script(chunks=chunks, gate=asyncio.Event())
+
+
+class Flow:
+    """A workflow ``w`` whose steps are agents on their own scripted models."""
+
+    def __init__(self, steps: list[StepPlan], registry: RunRegistry, *, sessions: Any = None) -> None:
+        self.database = InMemoryDatabase(id="db")
+        self.workflow = Workflow(
+            WorkflowConfig.model_validate({"id": "w", "name": "W", "steps": [{"name": "s", "agent": "a"}]}),
+            steps=steps,
+            sessions=sessions if sessions is not None else self.database.sessions,
+            registry=registry,
+        )
+        self.contents: list[RunEvent] = []
+        self.content_seen = asyncio.Event()
+
+    async def consume(self, request: RunRequest) -> list[RunEvent]:
+        events = []
+        async for event in self.workflow.run(request):
+            events.append(event)
+            if event.event == "RunContent":
+                self.contents.append(event)
+                self.content_seen.set()
+        return events
+
+    async def wait_for_contents(self, count: int) -> None:
+        async with asyncio.timeout(DEADLINE):
+            while len(self.contents) < count:
+                self.content_seen.clear()
+                await self.content_seen.wait()
+
+    async def stored(self, session_id: str = "s1") -> dict[str, Any]:
+        row = await self.database.sessions.get_session(session_id)
+        assert row is not None and row.runs, "the workflow run was not stored"
+        assert row.session_type == "workflow" and row.workflow_id == "w"
+        return row.runs[-1]
+
+
+@pytest.fixture
+def registry() -> RunRegistry:
+    """The registry the workflow and its agents share."""
+    return RunRegistry()
+
+
+def agent(agent_id: str, model: FakeChatModel, registry: RunRegistry) -> Agent:
+    return Agent(AgentConfig(id=agent_id, name=agent_id.title()), model=model, registry=registry)
+
+
+def leaf(name: str, agent_id: str, model: FakeChatModel, registry: RunRegistry) -> LeafPlan:
+    return LeafPlan(name, agent(agent_id, model, registry), "agent")
+
+
+async def test_parallel_steps_answer_at_the_same_time_then_the_next_step_gets_both(registry: RunRegistry) -> None:
+    one, two = held("al", "pha"), held("be", "ta")
+    merger = FakeChatModel(say("merged"))
+    both = [leaf("one", "a", FakeChatModel(one), registry), leaf("two", "b", FakeChatModel(two), registry)]
+    flow = Flow([ParallelPlan("both", both), leaf("merge", "c", merger, registry)], registry)
+    consumer = asyncio.create_task(flow.consume(RunRequest(message="go", session_id="s1")))
+    await flow.wait_for_contents(2)  # both are mid-answer: neither waited for the other
+
+    assert {event.to_dict()["step_name"] for event in flow.contents} == {"one", "two"}
+    assert one.gate is not None and two.gate is not None
+    two.gate.set()
+    one.gate.set()
+    events = await asyncio.wait_for(consumer, DEADLINE)
+
+    assert events[-1].event == "WorkflowCompleted" and events[-1].to_dict()["content"] == "merged"
+    assert merger.prompts[0][-1]["content"] == "### one\nalpha\n\n### two\nbeta"
+    stored = await flow.stored()
+    assert [e["agent_id"] for e in stored["step_executor_runs"]] == ["a", "b", "c"]
+
+
+async def test_cancelling_a_workflow_during_a_parallel_group_stops_every_step_and_stores_it_cancelled(
+    registry: RunRegistry,
+) -> None:
+    later = FakeChatModel()
+    both = [
+        leaf("one", "a", FakeChatModel(held("x", "y")), registry),
+        leaf("two", "b", FakeChatModel(held("p", "q")), registry),
+    ]
+    flow = Flow([ParallelPlan("both", both), leaf("after", "c", later, registry)], registry)
+    consumer = asyncio.create_task(flow.consume(RunRequest(message="go", session_id="s1", run_id="wf-1")))
+    await flow.wait_for_contents(2)
+    step_runs = {event.to_dict()["run_id"] for event in flow.contents}
+
+    assert registry.cancel("wf-1") is True
+    events = await asyncio.wait_for(consumer, DEADLINE)
+
+    assert events[-1].event == "WorkflowCancelled"
+    assert not any(registry.is_running(run_id) for run_id in step_runs | {"wf-1"})
+    assert later.prompts == [], "no step starts after the cancel"
+    assert (await flow.stored())["status"] == "CANCELLED"
+
+
+async def test_cancelling_one_steps_own_run_cancels_the_workflow(registry: RunRegistry) -> None:
+    flow = Flow([leaf("only", "a", FakeChatModel(held("x", "y")), registry)], registry)
+    consumer = asyncio.create_task(flow.consume(RunRequest(message="go", session_id="s1")))
+    await flow.wait_for_contents(1)
+
+    registry.cancel(flow.contents[0].to_dict()["run_id"])
+    events = await asyncio.wait_for(consumer, DEADLINE)
+
+    assert [e.event for e in events][-2:] == ["RunCancelled", "WorkflowCancelled"]
+    stored = await flow.stored()
+    assert stored["status"] == "CANCELLED" and stored["step_executor_runs"][0]["status"] == "CANCELLED"
+
+
+async def test_a_client_that_goes_away_mid_step_leaves_the_workflow_run_stored_cancelled(registry: RunRegistry) -> None:
+    flow = Flow([leaf("only", "a", FakeChatModel(held("x", "y")), registry)], registry)
+    stream = flow.workflow.run(RunRequest(message="go", session_id="s1", run_id="wf-2"))
+    async for event in stream:
+        if event.event == "RunContent":
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    deadline = time.monotonic() + DEADLINE
+    while (row := await flow.database.sessions.get_session("s1")) is None or not row.runs:
+        assert time.monotonic() < deadline, "the abandoned run was never stored"
+        await asyncio.sleep(0.01)
+    assert (row.runs[-1]["run_id"], row.runs[-1]["status"]) == ("wf-2", "CANCELLED")
+
+
+async def test_a_failed_save_ends_the_stream_with_workflow_error_and_complete_raises(registry: RunRegistry) -> None:
+    database = InMemoryDatabase(id="db")
+    model = FakeChatModel(say("one"), say("two"))
+    flow = Flow([leaf("only", "a", model, registry)], registry, sessions=UnavailableSessions(database.sessions))
+    events = [e async for e in flow.workflow.run(RunRequest(message="go", session_id="s1"))]
+
+    assert events[-1].event == "WorkflowError" and events[-1].to_dict()["error_type"] == "storage_unavailable"
+    with pytest.raises(StorageUnavailable):
+        await flow.workflow.complete(RunRequest(message="go", session_id="s1"))
+    assert await database.sessions.get_session("s1") is None
+
+
+async def test_a_condition_branch_chains_its_steps_and_hands_the_last_output_on(registry: RunRegistry) -> None:
+    first, second, after = FakeChatModel(say("step one")), FakeChatModel(say("step two")), FakeChatModel(say("end"))
+    branch = [leaf("s1", "a", first, registry), leaf("s2", "b", second, registry)]
+    flow = Flow(
+        [ConditionPlan("check", StepCondition(contains="go"), branch), leaf("after", "c", after, registry)], registry
+    )
+    output = await flow.workflow.complete(RunRequest(message="go now", session_id="s1"))
+
+    assert second.prompts[0][-1]["content"] == "step one"
+    assert after.prompts[0][-1]["content"] == "step two"
+    check = output["step_results"][0]
+    assert [(s["step_name"], s["content"]) for s in check["steps"]] == [("s1", "step one"), ("s2", "step two")]
+    assert output["content"] == "end"
