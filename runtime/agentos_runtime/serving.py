@@ -5,12 +5,15 @@ listens, so a bad config exits non-zero with the port still free. Then the datab
 and uvicorn serves until SIGTERM or Ctrl-C, letting in-flight runs finish on the way out.
 
 Environment: AGENT_OS_HOST / AGENT_OS_PORT (defaults 127.0.0.1:7777), AGENTOS_DATA_DIR
-(default ./data), OS_SECURITY_KEY, AGENTOS_CORS_ORIGINS, AGENTOS_LOG_LEVEL.
+(default ./data), OS_SECURITY_KEY or JWT_VERIFICATION_KEY / JWT_JWKS_FILE, AGENTOS_CORS_ORIGINS,
+AGENTOS_LOG_LEVEL, AGENTOS_LOG_FORMAT (text or json), AGENTOS_METRICS_PORT (Prometheus metrics
+at /metrics on that port, default 9464; 0 turns them off).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -38,8 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pydantic
 
+    from agentos_runtime.api.jwt_tokens import KeySetupError
     from agentos_runtime.app import create_app
     from agentos_runtime.config import ConfigError
+    from agentos_runtime.observability.logs import configure_logging, secret_values
     from agentos_runtime.settings import Settings
 
     try:
@@ -54,14 +59,20 @@ def run(args: argparse.Namespace) -> int:
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)]
         _report("agentos serve: invalid settings:", lines)
         return EXIT_CONFIG
-    _configure_logging(settings.log_level)
-    app = create_app(settings, config, os_id=Path(args.config).stem)
+    configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings, config, os.environ))
+    try:
+        app = create_app(settings, config, os_id=Path(args.config).stem)
+    except KeySetupError as error:
+        _report("agentos serve: cannot start:", [str(error)])
+        return EXIT_CONFIG
     return _serve(app, settings)
 
 
 def _serve(app: Any, settings: Any) -> int:
     import uvicorn
 
+    # In JSON mode uvicorn keeps its hands off logging, so its lines go through our handler too.
+    logging_setup: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -71,26 +82,23 @@ def _serve(app: Any, settings: Any) -> int:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            **logging_setup,
         )
     )
     # uvicorn re-raises the signal that stopped it once it has shut down gracefully; by then
     # everything is closed, so SIGTERM (how Kubernetes stops a pod) ends with status 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    server.run()
+    metrics_server = None
+    if app.state.telemetry is not None:
+        from agentos_runtime.observability.exporting import serve_metrics
+
+        metrics_server = serve_metrics(app.state.telemetry, host=settings.host, port=settings.metrics_port)
+    try:
+        server.run()
+    finally:
+        if metrics_server is not None:
+            metrics_server.stop()
     return 0 if server.started else EXIT_STARTUP
-
-
-def _configure_logging(level: str) -> None:
-    """The runtime's own loggers at ``level``; other libraries' only from WARNING (at ``debug``,
-    everything), so no client library logs a line per request."""
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
-    logging.getLogger("agentos_runtime").setLevel(level.upper())
 
 
 def _report(headline: str, lines: list[str]) -> None:

@@ -85,9 +85,9 @@ def secret_values(settings: Settings, config: RuntimeConfig, environ: Mapping[st
 
 
 def configure_logging(level: str, log_format: str, *, secrets: Iterable[str | None] = ()) -> logging.Handler:
-    """Send every logger's records to stderr in ``log_format`` (``text`` or ``json``) at ``level``.
-
-    Replaces the root logger's handlers; returns the one installed.
+    """Log to stderr in ``log_format`` (``text`` or ``json``): the runtime's own loggers at ``level``,
+    other libraries' only from WARNING (at ``debug``, everything), so no client library logs a
+    line per request. Replaces the root logger's handlers; returns the one installed.
     """
     redact = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
@@ -96,5 +96,6 @@ def configure_logging(level: str, log_format: str, *, secrets: Iterable[str | No
     for previous in list(root.handlers):
         root.removeHandler(previous)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    logging.getLogger("agentos_runtime").setLevel(level.upper())
     return handler
