@@ -4,11 +4,12 @@ kmock 0.8 (pinned) keeps objects in memory but leaves out what kopf and our oper
 object identity and versions (uid, resourceVersion, generation, creationTimestamp), 201 on
 create, optimistic concurrency (409 on a stale resourceVersion), watches that resume from a
 resourceVersion without losing events between list and watch, label selectors, the status
-subresource, ``stringData``, ownerReference garbage collection, server-side apply (creating
-what is missing, dropping the fields an applier stopped setting), ``/api/v1/namespaces`` and
-core discovery (``v1``, not ``/v1``). This subclass adds them, plus what only tests need: a
-request log counted by verb and injected faults (error statuses, dropped watches). It relies
-on kmock's private hooks, hence the pin.
+subresource, ``stringData``, quantities in canonical form (``0.5`` CPU is stored as ``500m``),
+ownerReference garbage collection, server-side apply (creating what is missing, dropping the
+fields an applier stopped setting), ``/api/v1/namespaces`` and core discovery (``v1``, not
+``/v1``). This subclass adds them, plus what only tests and benchmarks need: a request log
+counted by verb, listeners of every watch event, and injected faults (error statuses, dropped
+watches). It relies on kmock's private hooks, hence the pin.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import attrs
 import jsonpatch
 import kmock
 import yaml
+from agentos_operator.quantities import canonical_quantity
 from kmock._internal import dicts, enums, parsing, references, rendering
 
 Body = dict[str, Any]
@@ -109,6 +111,21 @@ def encode_string_data(body: Body) -> None:
         data = body.setdefault("data", {})
         for key, value in string_data.items():
             data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+def canonicalise_quantities(body: Body) -> None:
+    """Rewrite container and claim resource quantities as the API server stores them (``0.5`` is ``500m``)."""
+    spec = body.get("spec") or {}
+    pod = ((spec.get("template") or {}).get("spec") or {}) if "template" in spec else spec
+    lists = [
+        container.get("resources") for container in (pod.get("containers") or []) + (pod.get("initContainers") or [])
+    ]
+    if body.get("kind") == "PersistentVolumeClaim":
+        lists.append(spec.get("resources"))
+    for resources in filter(None, lists):
+        for amounts in (resources.get("requests"), resources.get("limits")):
+            for name, amount in (amounts or {}).items():
+                amounts[name] = canonical_quantity(str(amount))
 
 
 def released(previous: Mapping[str, Any], current: Mapping[str, Any]) -> Body:
@@ -330,6 +347,7 @@ class Emulator(kmock.KubernetesEmulator):
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1, resourceVersion=self._next_revision())
         if resource == SECRETS:
             encode_string_data(body)
+        canonicalise_quantities(body)
         if key in self._objects:
             self._objects[key].create(body)
         else:
@@ -346,6 +364,7 @@ class Emulator(kmock.KubernetesEmulator):
         new = self._protect(key[0], old, new, subresource=subresource)
         if key[0] == SECRETS:
             encode_string_data(new)
+        canonicalise_quantities(new)
         if new == old:  # a write that changes nothing is not a new version: no event
             return old
         if new.get("spec") != old.get("spec"):

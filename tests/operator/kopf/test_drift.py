@@ -86,6 +86,30 @@ async def test_a_resync_of_an_unchanged_resource_writes_nothing(
     assert any(r.url.path.endswith("/deployments/demo") for r in requests)  # it did look
 
 
+async def test_quantities_the_server_rewrites_cause_no_write_on_resync(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator(resync_seconds=0.1)
+    resources = {"requests": {"cpu": "0.5", "memory": "0.125Gi"}, "limits": {"memory": "1024Mi"}}
+    await cluster.create_agentos("demo", resources=resources, persistence={"size": "0.5Gi"})
+    await cluster.ready("demo")
+    deployment = cluster.get(DEPLOYMENTS, "demo")
+    assert deployment is not None
+    stored = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert stored == {"requests": {"cpu": "500m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}
+    claim = cluster.get("v1/persistentvolumeclaims", "demo-data")
+    assert claim is not None and claim["spec"]["resources"]["requests"]["storage"] == "512Mi"
+    settled = operator.reconciles()
+    await eventually(lambda: operator.reconciles() >= settled + 2, what="two resyncs")
+    mark = cluster.api.mark()
+    reconciles = operator.reconciles()
+
+    await eventually(lambda: operator.reconciles() >= reconciles + 3, what="three more resyncs")
+
+    assert [f"{r.method.value} {r.url.path}" for r in cluster.api.writes_since(mark)] == []
+
+
 async def test_deployment_progress_reaches_the_status_without_any_edit(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:
