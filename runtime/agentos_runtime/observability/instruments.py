@@ -34,6 +34,11 @@ def _number(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
+def _bound(value: float) -> str:
+    """A bucket bound as Prometheus clients write it: ``1.0``, ``0.25``, ``+Inf``."""
+    return "+Inf" if value == math.inf else repr(float(value))
+
+
 class Counter:
     """A monotonically increasing count per label values."""
 
@@ -98,7 +103,7 @@ class Histogram:
             cumulative = 0.0
             for bound, count in zip((*self.bounds, math.inf), series[:-1], strict=True):
                 cumulative += count
-                le = f'le="{_number(bound)}"'
+                le = f'le="{_bound(bound)}"'
                 yield f"{self.name}_bucket{_label_text(self.labels, labels, le)} {_number(cumulative)}"
             yield f"{self.name}_sum{_label_text(self.labels, labels)} {_number(series[-1])}"
             yield f"{self.name}_count{_label_text(self.labels, labels)} {_number(cumulative)}"

@@ -1,0 +1,50 @@
+"""The exposition text, read back with Prometheus's own parser (``prometheus_client``)."""
+
+from __future__ import annotations
+
+from agentos_runtime.observability.instruments import Counter, Histogram, render
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_a_counter_counts_per_label_values() -> None:
+    counter = Counter("things_total", "Things.", ("kind",))
+    counter.inc(("a",))
+    counter.inc(("a",), 2)
+    counter.inc(("b",))
+    parsed = samples(render([counter]))
+    assert parsed[("things_total", (("kind", "a"),))] == 3
+    assert parsed[("things_total", (("kind", "b"),))] == 1
+    assert counter.value(("c",)) == 0
+
+
+def test_label_values_are_escaped() -> None:
+    counter = Counter("odd_total", "Odd labels.", ("route",))
+    counter.inc(('/a"b\\c\nd',))
+    assert samples(render([counter])) == {("odd_total", (("route", '/a"b\\c\nd'),)): 1}
+
+
+def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
+    histogram = Histogram("wait_seconds", "Waits.", ("who",), (0.1, 1.0))
+    for value in (0.05, 0.1, 0.5, 3.0):
+        histogram.observe(("x",), value)
+    parsed = samples(render([histogram]))
+    who = ("who", "x")
+    assert parsed[("wait_seconds_bucket", (("le", "0.1"), who))] == 2  # a value on a bound falls in it
+    assert parsed[("wait_seconds_bucket", (("le", "1.0"), who))] == 3
+    assert parsed[("wait_seconds_bucket", (("le", "+Inf"), who))] == 4
+    assert parsed[("wait_seconds_count", (who,))] == 4
+    assert abs(parsed[("wait_seconds_sum", (who,))] - 3.65) < 1e-9
+    assert histogram.count(("x",)) == 4 and histogram.count(("y",)) == 0
+
+
+def test_instruments_without_series_still_declare_their_type() -> None:
+    text = render([Counter("none_total", "Nothing yet.", ("a",))]).decode()
+    assert text == "# HELP none_total Nothing yet.\n# TYPE none_total counter\n"
