@@ -1,0 +1,149 @@
+"""Logs: one JSON object per line with the run's ids, no secret and no prompt or answer at INFO.
+
+The last test runs ``agentos serve`` as a process with ``AGENTOS_LOG_FORMAT=json`` and the
+metrics port set, and reads both its stderr and its metrics port.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from agentos_runtime.observability.logs import JsonFormatter, Redactor, TextFormatter, configure_logging
+
+from tests.runtime.api.harness import agent_config
+from tests.runtime.observability.apps import observed_app
+from tests.runtime.test_serving import clean_env, free_port, running, serve_command, wait_for_health
+from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+SECRET = "sk-test-0123456789abcdef"
+PROMPT = "Tell me about the purple elephant"
+ANSWER = "Purple elephants are rare"
+
+
+def record(message: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
+    exc_info = None
+    if exc:
+        try:
+            raise ValueError("broken")
+        except ValueError:
+            exc_info = sys.exc_info()
+    made = logging.LogRecord("agentos_runtime.test", logging.INFO, __file__, 1, message, args, exc_info)
+    for key, item in extra.items():
+        setattr(made, key, item)
+    return made
+
+
+def test_a_json_line_has_time_level_logger_message_and_the_extra_fields() -> None:
+    line = JsonFormatter().format(record("run %s ended", "r-1", run_id="r-1", session_id="s-1"))
+    entry = json.loads(line)
+    assert entry["level"] == "INFO" and entry["logger"] == "agentos_runtime.test"
+    assert entry["message"] == "run r-1 ended"
+    assert entry["run_id"] == "r-1" and entry["session_id"] == "s-1"
+    assert entry["time"].endswith("+00:00")
+    assert "\n" not in line
+
+
+def test_an_exception_travels_in_its_own_field() -> None:
+    entry = json.loads(JsonFormatter().format(record("failed", exc=True)))
+    assert entry["exception"].startswith("Traceback") and "ValueError: broken" in entry["exception"]
+
+
+def test_secrets_are_redacted_in_both_formats_even_when_json_escapes_them() -> None:
+    tricky = 'pass"word\\with-escapes'
+    redact = Redactor([SECRET, tricky, None, "short"])
+    json_line = JsonFormatter(redact).format(record("key %s and %s", SECRET, tricky, url=f"postgresql://u:{tricky}@h"))
+    text_line = TextFormatter(redact).format(record("key %s", SECRET))
+    assert SECRET not in json_line and "pass" not in json_line and json_line.count("***") == 3
+    assert text_line == "INFO:     agentos_runtime.test: key ***"
+    assert "short" in TextFormatter(redact).format(record("short words stay"))
+
+
+@pytest.fixture
+def run_log() -> Iterator[io.StringIO]:
+    """The runtime's INFO records, as JSON lines."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("agentos_runtime")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+async def test_each_run_is_logged_with_its_ids_and_numbers_but_not_its_text(
+    run_log: io.StringIO, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_openai.script(Reply.say(ANSWER, usage=(12, 4)))
+    async with observed_app("sqlite", agent_config(fake_openai.base_url), tmp_path) as app:
+        form = {"message": PROMPT, "stream": "false", "session_id": "s-42", "user_id": "u-7"}
+        output = (await app.client.post("/agents/assistant/runs", data=form)).json()
+    lines = [json.loads(line) for line in run_log.getvalue().splitlines()]
+    run_lines = [line for line in lines if line.get("run_id") == output["run_id"]]
+    assert len(run_lines) == 1
+    entry = run_lines[0]
+    assert entry["session_id"] == "s-42" and entry["component"] == "agent" and entry["component_id"] == "assistant"
+    assert entry["status"] == "completed" and entry["input_tokens"] == 12 and entry["output_tokens"] == 4
+    assert entry["level"] == "INFO" and isinstance(entry["duration"], float)
+    assert PROMPT not in run_log.getvalue() and ANSWER not in run_log.getvalue()
+
+
+def test_configure_logging_keeps_other_libraries_at_warning() -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("agentos_runtime").level)
+    try:
+        handler = configure_logging("info", "json", secrets=[SECRET])
+        assert root.handlers == [handler] and isinstance(handler.formatter, JsonFormatter)
+        assert root.level == logging.WARNING and logging.getLogger("agentos_runtime").level == logging.INFO
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger("agentos_runtime").setLevel(saved[2])
+
+
+def test_agentos_serve_logs_json_lines_and_serves_metrics_on_its_port(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_openai.script(Reply.say(ANSWER))
+    config = tmp_path / "config.yaml"
+    config.write_text(agent_config(fake_openai.base_url))
+    port, metrics_port = free_port(), free_port()
+    env = clean_env(
+        OS_SECURITY_KEY=SECRET,
+        AGENTOS_LOG_FORMAT="json",
+        AGENTOS_METRICS_PORT=str(metrics_port),
+        AGENT_OS_PORT=str(port),
+    )
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    with running(serve_command(config, "--data-dir", str(tmp_path / "data")), env, tmp_path) as process:
+        assert wait_for_health(port, process).status_code == 200
+        ran = httpx.post(
+            f"http://127.0.0.1:{port}/agents/assistant/runs",
+            data={"message": PROMPT, "stream": "false"},
+            headers=headers,
+            timeout=15,
+        )
+        assert ran.status_code == 200
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 401  # AgentOS's own route
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        stderr = process.stderr.read() if process.stderr else ""
+    assert scraped.status_code == 200
+    assert 'agentos_runs_total{component="agent",id="assistant",status="completed"} 1' in scraped.text
+    entries = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert any(entry.get("run_id") == ran.json()["run_id"] for entry in entries)
+    assert any(entry["logger"].startswith("uvicorn") for entry in entries)  # uvicorn's own lines are JSON too
+    assert SECRET not in stderr and PROMPT not in stderr and ANSWER not in stderr
