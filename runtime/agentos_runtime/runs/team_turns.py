@@ -35,6 +35,7 @@ from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_
 from agentos_runtime.runs.record import call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.team_events import TeamEventFactory
+from agentos_runtime.runs.team_members import check_delegation, member_answer
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
 from agentos_runtime.tools.executing import parse_arguments
@@ -222,28 +223,6 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
     )
 
 
-def member_answer(output: JSON) -> tuple[str, bool]:
-    """The tool result a member's run gives the leader, and whether it is an error."""
-    status, content = output.get("status"), output.get("content")
-    text = content.strip() if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-    if status == "ERROR":
-        return f"The member failed: {text}", True
-    if status == "CANCELLED":
-        return "The member's run was cancelled before it answered.", True
-    return (text or "No answer from the member."), False
-
-
-def _check_delegation(arguments: JSON, delegation: Delegation) -> str | None:
-    """Why a ``delegate_task_to_member`` call cannot run, or ``None``."""
-    member_id, task = arguments.get("member_id"), arguments.get("task")
-    if not isinstance(member_id, str) or member_id not in delegation.members:
-        known = ", ".join(delegation.members)
-        return f"Error: no member with id '{member_id}' in this team. Choose one of: {known}."
-    if not isinstance(task, str) or not task.strip():
-        return "Error: the task must be a non-empty text."
-    return None
-
-
 async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
     """Run the member a ``delegate_task_to_member`` call names; any other call is an error result."""
     run.handle.check()
@@ -254,7 +233,7 @@ async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> A
         problem = None if call.name == DELEGATE_TO_MEMBER else f"Error: unknown tool '{call.name}'."
     except ValueError as invalid:
         arguments, problem = {}, f"Error: the arguments of {call.name} are not a valid JSON object: {invalid}"
-    problem = problem or _check_delegation(arguments, delegation)
+    problem = problem or check_delegation(arguments, list(delegation.members))
     tool = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(started_at))
     yield record.add(events.tool_call_started(tool))
     result, error, child_run_id = problem or "", problem is not None, None

@@ -28,13 +28,14 @@ from agentos_runtime.config.components import TeamConfig
 from agentos_runtime.errors import ModelProviderError, StorageUnavailable
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.loop import STORAGE_ERROR_TYPE, Agent, RunRequest
+from agentos_runtime.runs.loop import STORAGE_ERROR_TYPE, RunRequest
 from agentos_runtime.runs.messages import chat_messages, history_messages, new_message
 from agentos_runtime.runs.nesting import Executor
 from agentos_runtime.runs.registry import RunCancelled, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, stored_session_state
 from agentos_runtime.runs.team_events import TeamEventFactory
-from agentos_runtime.runs.team_prompt import MemberCard, build_leader_message
+from agentos_runtime.runs.team_members import member_card, member_history
+from agentos_runtime.runs.team_prompt import build_leader_message
 from agentos_runtime.runs.team_record import TeamRecord
 from agentos_runtime.runs.team_turns import Delegation, LeaderRun, keep_partial_answer, lead
 from agentos_runtime.storage.ports import JSON, SessionRow, SessionStore
@@ -48,30 +49,6 @@ class _TeamRun(LeaderRun):
     new_row: SessionRow | None = None
     storage_error: StorageUnavailable | None = None
     saving: bool = False
-
-
-def member_card(member: Executor) -> MemberCard:
-    """What the leader is shown of ``member``."""
-    if isinstance(member, Agent):
-        return MemberCard(member.id, member.name, "agent", member.config.role, member.config.description)
-    return MemberCard(member.id, member.name, "team", None, getattr(member, "description", None))
-
-
-def member_history(runs: Sequence[JSON], members: Sequence[Executor]) -> dict[str, list[JSON]]:
-    """Each history-replaying member's earlier runs in the session, as its own top-level runs."""
-    wanted = {member.id for member in members if _replays_history(member)}
-    found: dict[str, list[JSON]] = {}
-    for run in runs:
-        for output in run.get("member_responses") or []:
-            owner = output.get("agent_id") or output.get("team_id")
-            if owner in wanted:
-                found.setdefault(owner, []).append({k: v for k, v in output.items() if k != "parent_run_id"})
-    return found
-
-
-def _replays_history(member: Executor) -> bool:
-    config = member.config if isinstance(member, Agent) else getattr(member, "config", None)
-    return bool(getattr(config, "add_history_to_context", False))
 
 
 class Team:

@@ -1,0 +1,68 @@
+"""A team's members as its leader sees and uses them, as pure functions.
+
+The leader is shown a card per member (``MemberCard``); a delegation names a member by id and
+is checked before it runs; a member's run comes back to the leader as a tool result (its
+answer, or why there is none); members that replay history get their own earlier runs from
+the team session (the team runs' ``member_responses``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from agentos_runtime.runs.loop import Agent
+from agentos_runtime.runs.nesting import Executor
+from agentos_runtime.runs.team_prompt import MemberCard
+
+JSON = dict[str, Any]
+
+
+def member_card(member: Executor) -> MemberCard:
+    """What the leader is shown of ``member``."""
+    if isinstance(member, Agent):
+        return MemberCard(member.id, member.name, "agent", member.config.role, member.config.description)
+    return MemberCard(member.id, member.name, "team", None, getattr(member, "description", None))
+
+
+def member_history(runs: Sequence[JSON], members: Sequence[Executor]) -> dict[str, list[JSON]]:
+    """Each history-replaying member's earlier runs in the session, as its own top-level runs."""
+    wanted = {member.id for member in members if _replays_history(member)}
+    found: dict[str, list[JSON]] = {}
+    for run in runs:
+        for output in run.get("member_responses") or []:
+            owner = output.get("agent_id") or output.get("team_id")
+            if owner in wanted:
+                found.setdefault(owner, []).append({k: v for k, v in output.items() if k != "parent_run_id"})
+    return found
+
+
+def _replays_history(member: Executor) -> bool:
+    config = member.config if isinstance(member, Agent) else getattr(member, "config", None)
+    return bool(getattr(config, "add_history_to_context", False))
+
+
+def member_answer(output: JSON) -> tuple[str, bool]:
+    """The tool result a member's run gives the leader, and whether it is an error."""
+    status, content = output.get("status"), output.get("content")
+    if content is None or isinstance(content, str):
+        text = (content or "").strip()
+    else:
+        text = json.dumps(content, ensure_ascii=False)
+    if status == "ERROR":
+        return f"The member failed: {text}", True
+    if status == "CANCELLED":
+        return "The member's run was cancelled before it answered.", True
+    return (text or "No answer from the member."), False
+
+
+def check_delegation(arguments: JSON, member_ids: Sequence[str]) -> str | None:
+    """Why a ``delegate_task_to_member`` call cannot run, or ``None``."""
+    member_id, task = arguments.get("member_id"), arguments.get("task")
+    if not isinstance(member_id, str) or member_id not in member_ids:
+        known = ", ".join(member_ids)
+        return f"Error: no member with id '{member_id}' in this team. Choose one of: {known}."
+    if not isinstance(task, str) or not task.strip():
+        return "Error: the task must be a non-empty text."
+    return None
