@@ -49,9 +49,13 @@ class KeySetupError(Exception):
     """The configured key or JWKS file cannot verify anything; the message names the setting only."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Claims:
-    """What a verified token says about its caller."""
+    """What a verified token says about its caller.
+
+    Compared and hashed by identity: the verifier hands out one instance per cached token, so
+    caches keyed by it cost nothing to look up.
+    """
 
     user_id: str | None
     scopes: tuple[str, ...]

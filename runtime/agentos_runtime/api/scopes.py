@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Literal
 
 ResourceKind = Literal["agents", "teams", "workflows"]
@@ -201,7 +202,7 @@ def grants(held: Sequence[Scope], required: str, *, kind: str | None = None, res
     The id only matters when ``required`` is of the path's own family: ``agents:a1:read`` never
     satisfies ``sessions:read`` on ``/agents/a1/...``.
     """
-    wanted = parse_scope(required, admin_scope="")
+    wanted = _required(required)
     if wanted.resource is None:
         return is_admin(held)
     on_id = resource_id if kind is not None and wanted.resource == kind and wanted.resource_id is None else None
@@ -216,6 +217,12 @@ def grants(held: Sequence[Scope], required: str, *, kind: str | None = None, res
         elif scope.covers_every_id:
             return True
     return False
+
+
+@lru_cache(maxsize=256)
+def _required(text: str) -> Scope:
+    """A required scope, parsed once (route tables are small)."""
+    return parse_scope(text, admin_scope="")
 
 
 def grants_all(held: Sequence[Scope], required: Sequence[str], *, path: str) -> bool:
