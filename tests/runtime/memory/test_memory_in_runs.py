@@ -221,3 +221,16 @@ async def test_agentic_memory_gives_the_model_a_tool_that_updates_memories(
         (memory,) = await memories_of(app, "ana")
         assert (memory["memory"], memory["topics"]) == ("User is vegetarian", ["food"])
         assert [t["tool_name"] for t in body["tools"]] == ["update_user_memory"]
+
+
+async def test_a_streamed_run_extracts_memories_too(remembering: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.say("Hello!", chunks=3), add_memory("User likes sailing", ["hobbies"]), Reply.say("ok"))
+
+    form = {"message": "I love sailing", "user_id": "ana"}
+    async with remembering.client.stream("POST", "/agents/assistant/runs", data=form) as response:
+        body = (await response.aread()).decode()
+
+    assert response.status_code == 200 and "event: RunCompleted" in body
+    (memory,) = await wait_for_memories(remembering, "ana", 1)
+    assert memory["memory"] == "User likes sailing"
+    assert fake_openai.bodies[1]["messages"][1] == {"role": "user", "content": "I love sailing"}
