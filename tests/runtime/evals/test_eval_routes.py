@@ -15,6 +15,7 @@ import yaml
 from agentos_runtime.storage.ports import EvalRow
 
 from tests.runtime.api.harness import Served, serve_on
+from tests.runtime.teams.configs import LEADER_MODEL, delegate, team_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 
@@ -224,3 +225,25 @@ async def test_renaming_and_deleting_eval_runs(app: Served) -> None:
     assert deleted.status_code == 204
     assert await listed_ids(app) == ["perf"]
     assert (await app.client.get("/eval-runs/acc")).status_code == 404
+
+
+async def test_a_team_is_evaluated_on_its_answer_and_judged_by_its_leaders_model(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_openai.script(
+        Reply.call(delegate("weather", "Capital of France?")), Reply.say("Paris, of course."), verdict(9)
+    )
+    async with serve_on(backend, team_config(fake_openai.base_url), tmp_path) as app:
+        response = await app.client.post("/eval-runs", json=accuracy(agent_id=None, team_id="desk"))
+
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert (run["team_id"], run["agent_id"], run["model_id"], run["evaluated_component_name"]) == (
+        "desk",
+        None,
+        LEADER_MODEL,
+        "Desk",
+    )
+    assert run["eval_data"]["results"][0]["output"] == "Paris, of course."
+    assert fake_openai.bodies[-1]["model"] == LEADER_MODEL
+    assert "<agent_output>\nParis, of course.\n</agent_output>" in fake_openai.bodies[-1]["messages"][1]["content"]
