@@ -84,6 +84,8 @@ async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> Asyn
             async for item in answer:
                 if isinstance(item, RunEvent):
                     yield item
+                else:
+                    _refuse_calls(run, item)
         return
     schemas = [delegate_to_member_schema()]
     for number in range(1, MAX_LEADER_REQUESTS + 1):
@@ -98,18 +100,24 @@ async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> Asyn
         if completion is None or not completion.tool_calls:
             return
         if tools is None:
-            for call in completion.tool_calls:
-                _record_tool_message(run, call, {}, f"Tool call limit reached: {call.name} was not run.", error=True)
+            _refuse_calls(run, completion)
             return
         for call in completion.tool_calls:
             async with aclosing(_delegate(run, call, delegation)) as steps:
                 async for event in steps:
                     yield event
         if run.routed:
-            answer_text = "\n\n".join(run.routed)
+            answer_text = ("\n\n" if run.record.text else "") + "\n\n".join(run.routed)
+            run.record.mark_first_token()
             run.record.text.append(answer_text)
             yield run.events.content(answer_text)
             return
+
+
+def _refuse_calls(run: LeaderRun, completion: Completion) -> None:
+    """Answer tool calls made where no tools were offered, so the chat stays well-formed."""
+    for call in completion.tool_calls:
+        _record_tool_message(run, call, {}, f"Tool call limit reached: {call.name} was not run.", error=True)
 
 
 async def _request(

@@ -218,3 +218,23 @@ async def test_the_leaders_last_request_offers_no_tools_and_late_calls_are_refus
     assert len(crew.weather.prompts) == 1, "the call made without tools is not run"
     assert output["messages"][-1]["role"] == "tool" and "limit" in output["messages"][-1]["content"]
     assert output["status"] == "COMPLETED"
+
+
+async def test_route_puts_the_leaders_own_words_before_the_members_answer() -> None:
+    handover = Script(chunks=["Asking Weather."], tool_calls=delegate("weather", "Forecast").tool_calls)
+    crew = Crew(FakeChatModel(handover), FakeChatModel(say("Sunny")), mode="route")
+    output = await crew.team.complete(RunRequest(message="Forecast?", session_id="s1"))
+
+    assert output["content"] == "Asking Weather.\n\nSunny"
+    assert len(crew.leader.prompts) == 1, "the member's answer ends a routed run"
+
+
+async def test_a_broadcast_leader_calling_tools_anyway_gets_refusals_so_the_chat_stays_whole() -> None:
+    crew = Crew(
+        FakeChatModel(delegate("weather", "again")), FakeChatModel(say("w")), FakeChatModel(say("p")), mode="broadcast"
+    )
+    output = await crew.team.complete(RunRequest(message="hi", session_id="s1"))
+
+    roles = [m["role"] for m in output["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "tool"]
+    assert "limit" in output["messages"][-1]["content"] and len(crew.weather.prompts) == 1
