@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentos_runtime.config.components import StepCondition
@@ -91,7 +91,6 @@ class StepsRun:
     handle: RunHandle
     request: RunRequest
     stream: bool
-    outputs: list[JSON] = field(default_factory=list)
 
 
 async def run_steps(run: StepsRun, plans: Sequence[StepPlan]) -> AsyncGenerator[RunEvent, None]:
