@@ -7,7 +7,8 @@ outer run streams them; otherwise it runs without streaming the model.
 
 Cancelling the outer run reaches the nested one: while the outer run waits on a nested run it
 is marked interruptible, so the registry's cancel interrupts the shared task, the nested run
-records itself cancelled and the outer run ends with its own cancelled event. Runs fanned out
+records itself cancelled (in the background, so its output is not part of the outer run) and
+the outer run ends with its own cancelled event. Runs fanned out
 with ``run_concurrently`` each get a task; the outer run waits on their merged events and
 cancels the tasks when it stops waiting.
 """
