@@ -84,6 +84,15 @@ async def test_a_missing_scope_is_403_with_agnos_text(app: Served) -> None:
     )
 
 
+async def test_refusals_carry_cors_headers_so_the_control_plane_can_read_them(app: Served) -> None:
+    origin = {"Origin": "https://os.agno.com"}
+    missing = await app.client.get("/config", headers=origin)
+    refused = await app.client.get("/config", headers={**origin, **bearer(mint(scopes=["agents:read"]))})
+    for response in (missing, refused):
+        assert response.headers["access-control-allow-origin"] == "https://os.agno.com"
+    assert (missing.status_code, refused.status_code) == (401, 403)
+
+
 async def test_an_expired_token_is_401(app: Served) -> None:
     assert await get(app, "/config", ["config:read"], expires_in=-60) == (401, {"detail": "Token has expired"})
 

@@ -89,6 +89,7 @@ async def test_storage_errors_are_counted_per_database_and_operation(
             run = await app.client.post("/agents/assistant/runs", data={"message": "hi", "stream": "false"})
             assert run.status_code == 503
             assert (await app.client.get("/ready")).status_code == 503
+            assert (await app.client.get("/health")).status_code == 200  # liveness does not touch storage
             samples = await scrape(app.telemetry)
     finally:
         await proxy.stop()
