@@ -11,6 +11,7 @@ read and, with user isolation, to force a non-admin's ``user_id`` to its token's
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from agentos_runtime.storage.ports import SessionStore
 
 AuthMode = Literal["none", "security_key", "jwt"]
 T = TypeVar("T")
+
+log = logging.getLogger("agentos_runtime.auth")
 
 MISSING_TOKEN = "Authorization header missing"
 MISSING_USER_IDENTITY = "Authenticated request is missing a user identity"
@@ -56,6 +59,8 @@ def build_access_policy(settings: Settings, config: RuntimeConfig, *, os_id: str
             raise KeySetupError("the authorization block needs JWT_VERIFICATION_KEY or JWT_JWKS_FILE")
         key = settings.security_key
         return AccessPolicy(mode="security_key", security_key=key) if key is not None else AccessPolicy(mode="none")
+    if settings.security_key is not None:
+        log.warning("both a JWT key and OS_SECURITY_KEY are set: only JWTs are accepted")
     algorithm = authorization.algorithm if authorization is not None else None
     keys = load_keys(verification_key=jwt_key, jwks_file=settings.jwt_jwks_file, algorithm=algorithm)
     audience: list[str] | None = None

@@ -192,8 +192,9 @@ async def test_verify_audience_without_an_audience_expects_the_os_id(tmp_path: P
         assert (await get(app, "/config", ADMIN, aud="other-os"))[0] == 401
 
 
-async def test_jwt_wins_over_the_security_key(tmp_path: Path) -> None:
+async def test_jwt_wins_over_the_security_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async with jwt_app(tmp_path, security_key="the-old-security-key") as app:
+        assert "only JWTs are accepted" in caplog.text and "the-old-security-key" not in caplog.text
         assert (await app.client.get("/info")).json()["auth_mode"] == "jwt"
         by_key = await app.client.get("/config", headers=bearer("the-old-security-key"))
         assert by_key.status_code == 401 and by_key.json()["detail"].startswith("Invalid token: ")
