@@ -1,7 +1,8 @@
 """Kubernetes Events about an ``AgentOSConfig``: one per decision, never one per resync.
 
 Which events a reconcile produces is decided here, purely, from what it changed (children
-created, updated, pruned) and from how the ``Ready`` condition moved: a Warning when a person
+created, updated, pruned: one event for each kind of change, naming the children, since every
+event is an API write) and from how the ``Ready`` condition moved: a Warning when a person
 must act (invalid spec, missing Secret), a Normal event when the resource becomes available or
 paused. An unchanged resource produces none. Posting is best effort: an Event that cannot be
 posted is logged, and the reconcile it describes is not failed for it.
@@ -36,8 +37,13 @@ class Notice:
 
 
 def for_changes(changes: Iterable[Change]) -> list[Notice]:
+    """One event per kind of change (created, updated, pruned) naming every child it touched, in order."""
+    by_action: dict[str, list[str]] = {}
+    for change in changes:
+        by_action.setdefault(change.action, []).append(f"{change.kind} '{change.name}'")
     return [
-        Notice("Normal", _CHANGE_REASONS[c.action], f"{_CHANGE_VERBS[c.action]} {c.kind} '{c.name}'") for c in changes
+        Notice("Normal", _CHANGE_REASONS[action], f"{_CHANGE_VERBS[action]} {', '.join(children)}")
+        for action, children in by_action.items()
     ]
 
 

@@ -1,10 +1,11 @@
 """When reconciles run: one at a time per resource, bursts merged, failures retried with backoff.
 
-Many things ask for a reconcile: kopf's create/update/resume handlers, events of owned
-children and referenced Secrets, and the periodic resync. Asking is cheap and idempotent:
-requests made before a reconcile of that resource starts are merged into it, so the burst of
-watch events following one apply costs one follow-up reconcile, not one per event. A
-concurrency limit keeps a resync of many resources from flooding the API server.
+Many things ask for a reconcile: events of the resource, of its children and of referenced
+Secrets, writes the watches never confirmed, and the resync. Asking is cheap and idempotent:
+requests made before a reconcile of that resource starts are merged into it, so a burst of
+watch events costs one follow-up reconcile, not one per event. Nothing runs before ``open``:
+the operator opens once kopf has listed every watched kind, so no reconcile acts on a partial
+view. A concurrency limit keeps a resync of many resources from flooding the API server.
 """
 
 from __future__ import annotations
@@ -32,16 +33,11 @@ class Reconciler:
         self._failures: dict[Key, int] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._opened = asyncio.Event()
 
-    async def run(self, key: Key) -> Outcome:
-        """Reconcile ``key`` now (after any running reconcile of it) and say how it ended.
-
-        Raises ``ApiError`` when a transient API failure stopped it; the caller retries.
-        """
-        async with self._lock(key):
-            outcome = await self._run_locked(key)
-        self._forget_if_gone(key, outcome)
-        return outcome
+    def open(self) -> None:
+        """Let requested reconciles run: the watches have been listed once. Idempotent."""
+        self._opened.set()
 
     def request(self, key: Key, *, delay: float = 0.0) -> None:
         """Ask for a reconcile of ``key``, now or after ``delay`` seconds; never blocks."""
@@ -106,6 +102,7 @@ class Reconciler:
         self.request(key)
 
     async def _run_requested(self, key: Key) -> None:
+        await self._opened.wait()
         async with self._lock(key):
             if key not in self._pending:
                 return  # a reconcile that started after this request already covered it

@@ -1,9 +1,9 @@
 """One reconcile of one ``AgentOSConfig``: validate, resolve Secrets, render, apply, prune, report.
 
 Level-triggered: whatever woke it (an edit, a child's change, a rotated Secret, the resync
-timer), it reads the resource and its children as they are now and converges them. It writes
-only what differs, so a reconcile of an unchanged resource makes no write at all, status and
-events included. Bad input never half-applies: an invalid spec or a missing Secret stops it
+timer), it reads the resource and its children as the watches last saw them (the store) and
+converges them. It writes only what differs, so a reconcile of an unchanged resource makes no
+write at all, status and events included, and with watches on, no request either. Bad input never half-applies: an invalid spec or a missing Secret stops it
 before the first child is written, and the status says why.
 """
 
@@ -27,7 +27,13 @@ from agentos_operator.kube.children import (
     prune_children,
 )
 from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
-from agentos_operator.kube.secrets import UnresolvedSecretsError, ensure_security_key, read_secret_values
+from agentos_operator.kube.secrets import (
+    SecretCache,
+    UnresolvedSecretsError,
+    ensure_security_key,
+    read_secret_values,
+)
+from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
 
@@ -44,6 +50,8 @@ class Context:
     """What a reconcile works with, passed in."""
 
     api: ApiClient
+    store: Store
+    secrets: SecretCache
     settings: OperatorSettings
     logger: Logger
     instance: str = "agentos-operator"
@@ -61,8 +69,8 @@ class Outcome:
 
 
 async def reconcile_key(namespace: str, name: str, ctx: Context) -> Outcome:
-    """Reconcile the resource as it is now in the API; ``gone`` when it no longer exists."""
-    body = await ctx.api.get(kinds.AGENTOS_CONFIG, namespace, name)
+    """Reconcile the resource as the store holds it; ``gone`` when it no longer exists."""
+    body = await ctx.store.get(kinds.AGENTOS_CONFIG, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return Outcome("gone")
     return await reconcile(body, ctx)
@@ -111,28 +119,24 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
 
 async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Change]) -> dict[str, Any] | None:
     """Secrets, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment."""
-    api, manager = ctx.api, ctx.settings.field_manager
-    if await ensure_security_key(api, resource, field_manager=manager):
+    api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
+    owner = (resource.namespace, resource.name)
+    if await ensure_security_key(api, store, resource, field_manager=manager):
         changes.append(Change("created", "Secret", render.generated_security_key_name(resource.name)))
-    values = await read_secret_values(api, resource.namespace, render.required_secret_refs(resource))
+    refs = render.required_secret_refs(resource)
+    values = await read_secret_values(api, store, ctx.secrets, resource.namespace, refs)
     manifests = render.render(
         resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image)
     )
     live = await apply_children(
-        api, manifests, owner_name=resource.name, owner_uid=resource.uid, field_manager=manager, changes=changes
+        api, store, manifests, owner=owner, owner_uid=resource.uid, field_manager=manager, changes=changes
     )
-    changes += await prune_children(
-        api,
-        namespace=resource.namespace,
-        owner_name=resource.name,
-        owner_uid=resource.uid,
-        desired=manifests,
-    )
+    changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")
 
 
 async def _deployment(ctx: Context, namespace: str, name: str) -> dict[str, Any] | None:
-    return await ctx.api.get(kinds.DEPLOYMENT, namespace, name)
+    return await ctx.store.get(kinds.DEPLOYMENT, namespace, name)
 
 
 async def _blocked(
@@ -173,17 +177,19 @@ async def _conclude(
         config_hash=config_hash,
     )
     if status.changed(previous, new_status):
+        sent = {"status": status.patch(previous, new_status)}
         try:
-            await ctx.api.patch(
+            written = await ctx.api.patch(
                 kinds.AGENTOS_CONFIG,
                 meta["namespace"],
                 meta["name"],
-                {"status": status.patch(previous, new_status)},
+                sent,
                 subresource="status",
                 field_manager=ctx.settings.field_manager,
             )
         except ApiNotFoundError:
             return Outcome("gone")
+        ctx.store.wrote(kinds.AGENTOS_CONFIG, written, sent=sent, owner=(meta["namespace"], meta["name"]))
     notices = [*events.for_changes(changes), *events.for_transition(before, merged)]
     await _post(ctx, body, notices)
     ready = conditions.find(merged, conditions.READY) or {}

@@ -73,8 +73,21 @@ def run(args: argparse.Namespace) -> int:
     except pydantic.ValidationError as error:
         sys.stderr.write(f"agentos operator: invalid settings:\n{error}\n")
         return 2
+    forgo_kubernetes_client()
     configure_logging(settings)
     return asyncio.run(operate(settings))
+
+
+def forgo_kubernetes_client() -> None:
+    """Keep kopf from importing the official ``kubernetes`` client, when it is installed.
+
+    kopf imports it only to recognise the client's model objects, which this operator never
+    hands it (its own client, ``kube.client``, talks to the API server); importing it costs
+    about 20 MB of resident memory. For the operator's own process only, before kopf loads: a
+    process that imported kopf already keeps its imports.
+    """
+    if "kopf" not in sys.modules:
+        sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
 
 
 def settings_from_args(args: argparse.Namespace) -> OperatorSettings:

@@ -74,6 +74,11 @@ class OperatorSettings(BaseSettings):
         description="This replica's identity in the Lease and in Events.",
     )
     api_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one Kubernetes API request.")
+    consistency_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long the operator trusts its own write over its watch before reconciling from the watch again.",
+    )
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -1,9 +1,9 @@
 """The child objects of one ``AgentOSConfig``: apply the desired ones, prune the ones no longer desired.
 
-A child is written only when it drifted (``drift.drifted``), with server-side apply under the
-operator's field manager, so fields other managers own (an autoscaler's ``replicas``) are left
-to them. A child is pruned only when it carries this resource's labels AND its controller
-owner reference names this resource's uid; labels alone could be copied by anyone.
+A child is written only when it drifted (``drift.drifted``) from what the store holds, with
+server-side apply under the operator's field manager, so fields other managers own (an
+autoscaler's ``replicas``) are left to them. A child is pruned only when its controller owner
+reference names this resource's uid; labels alone could be copied by anyone.
 PersistentVolumeClaims are never pruned: they hold data, and go with the resource itself.
 Neither are Secrets (see ``PRUNED_KINDS``).
 """
@@ -18,10 +18,9 @@ from agentos_operator import drift
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.client import ApiClient
+from agentos_operator.kube.store import Store
+from agentos_operator.ownership import INSTANCE, MANAGED_BY, OPERATOR_NAME, controller_uid, may_manage
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-INSTANCE = "app.kubernetes.io/instance"
-OPERATOR_NAME = "agentos-operator"
 # Secrets are not listed: render always wants the `<name>-env` Secret and the generated key is
 # never deleted, so no Secret is ever pruned, and the operator can run with get-only access to
 # Secrets (the chart's `clusterWideSecretWatch: false`).
@@ -33,6 +32,7 @@ PRUNED_KINDS = (
     kinds.POD_DISRUPTION_BUDGET,
     kinds.NETWORK_POLICY,
 )
+Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -53,28 +53,12 @@ class ChildConflictError(OperatorError):
         super().__init__(f"{kind} '{name}' exists and is not owned by this AgentOSConfig: rename or delete it")
 
 
-def controller_uid(body: Mapping[str, Any]) -> str | None:
-    """The uid of the object's controlling owner, or None when it has none."""
-    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
-
-
-def may_manage(live: Mapping[str, Any], owner_name: str, owner_uid: str | None) -> bool:
-    """Whether this resource may write ``live``: it controls it, or it is our orphan (labels, no controller)."""
-    controller = controller_uid(live)
-    if controller is not None:
-        return owner_uid is None or controller == owner_uid
-    labels = (live.get("metadata") or {}).get("labels") or {}
-    return labels.get(MANAGED_BY) == OPERATOR_NAME and labels.get(INSTANCE) == owner_name
-
-
 async def apply_children(
     api: ApiClient,
+    store: Store,
     manifests: Sequence[Mapping[str, Any]],
     *,
-    owner_name: str,
+    owner: Key,
     owner_uid: str | None,
     field_manager: str,
     changes: list[Change],
@@ -89,31 +73,34 @@ async def apply_children(
         manifest = drift.stamped(unstamped)
         kind = kinds.kind_of(manifest)
         meta = manifest["metadata"]
-        live = await api.get(kind, meta["namespace"], meta["name"])
-        if live is not None and not may_manage(live, owner_name, owner_uid):
+        live = await store.get(kind, meta["namespace"], meta["name"])
+        if live is not None and not may_manage(live, owner[1], owner_uid):
             raise ChildConflictError(kind.kind, meta["name"])
         if live is None or drift.drifted(live, manifest):
             action: Literal["created", "updated"] = "created" if live is None else "updated"
             live = await api.apply(manifest, field_manager=field_manager)
+            store.wrote(kind, live, sent=manifest, owner=owner)
             changes.append(Change(action, kind.kind, meta["name"]))
         live_by_kind[kind.kind] = live
     return live_by_kind
 
 
 async def prune_children(
-    api: ApiClient, *, namespace: str, owner_name: str, owner_uid: str | None, desired: Iterable[Mapping[str, Any]]
+    api: ApiClient, store: Store, *, owner: Key, owner_uid: str | None, desired: Iterable[Mapping[str, Any]]
 ) -> list[Change]:
     """Delete this resource's children that ``desired`` no longer has."""
     if owner_uid is None:
         return []  # without the owner's uid nothing can be proven ours
+    namespace, owner_name = owner
     wanted = {(m["kind"], m["metadata"]["name"]) for m in desired}
     selector = f"{INSTANCE}={owner_name},{MANAGED_BY}={OPERATOR_NAME}"
     changes: list[Change] = []
     for kind in PRUNED_KINDS:
-        for item in await api.list(kind, namespace, label_selector=selector):
+        for item in await store.children(kind, namespace, owner_name, label_selector=selector):
             meta = item["metadata"]
             if controller_uid(item) != owner_uid or (kind.kind, meta["name"]) in wanted:
                 continue
             if await api.delete(kind, namespace, meta["name"], uid=meta.get("uid")):
+                store.deleted(kind, namespace, meta["name"], uid=meta.get("uid"), owner=owner)
                 changes.append(Change("pruned", kind.kind, meta["name"]))
     return changes

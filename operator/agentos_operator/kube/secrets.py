@@ -3,6 +3,11 @@
 Only Secrets in the resource's own namespace are read (a reference cannot reach across
 namespaces). Values are returned to the caller and go nowhere else: errors name the Secret and
 key that is missing, never what any Secret holds.
+
+With a Secret watch, the store knows every Secret's resourceVersion but keeps data only of
+the operator's own; a referenced Secret is read once per version and its data kept in a
+``SecretCache``, so an unchanged Secret costs no request. Without a watch, each read asks the
+API server.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from agentos_operator import render
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube.client import ApiClient, ApiConflictError
 from agentos_operator.kube.kinds import SECRET
+from agentos_operator.kube.store import Store
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
 
@@ -38,8 +44,46 @@ class UnresolvedSecretsError(OperatorError):
         return "; ".join(parts)
 
 
+class SecretCache:
+    """The data of referenced Secrets, each as read at one resourceVersion."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    def get(self, namespace: str, name: str, version: str) -> dict[str, Any] | None:
+        """The data read at ``version``; None when not read at that version."""
+        found = self._data.get((namespace, name))
+        return found[1] if found is not None and found[0] == version else None
+
+    def put(self, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        self._data[(meta["namespace"], meta["name"])] = (str(meta.get("resourceVersion")), body.get("data") or {})
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._data.pop((namespace, name), None)
+
+
+async def secret_data(
+    api: ApiClient, store: Store, cache: SecretCache, namespace: str, name: str
+) -> dict[str, Any] | None:
+    """A Secret's data; None when the Secret does not exist."""
+    body = await store.get(SECRET, namespace, name)
+    if body is None or "data" in body or not store.watches(SECRET):
+        return None if body is None else body.get("data") or {}
+    # The store keeps this Secret by metadata only: its data as read at this version, or read now.
+    version = str(body["metadata"].get("resourceVersion"))
+    data = cache.get(namespace, name, version)
+    if data is None:
+        fresh = await api.get(SECRET, namespace, name)
+        if fresh is None:
+            return None
+        cache.put(fresh)
+        data = fresh.get("data") or {}
+    return data
+
+
 async def read_secret_values(
-    api: ApiClient, namespace: str, refs: Iterable[tuple[str, str]]
+    api: ApiClient, store: Store, cache: SecretCache, namespace: str, refs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
     """The decoded value of every (Secret, key); raises ``UnresolvedSecretsError`` listing all that are missing."""
     wanted: dict[str, list[str]] = {}
@@ -48,11 +92,10 @@ async def read_secret_values(
     values: dict[tuple[str, str], str] = {}
     problem = UnresolvedSecretsError()
     for name, keys in wanted.items():
-        body = await api.get(SECRET, namespace, name)
-        if body is None:
+        data = await secret_data(api, store, cache, namespace, name)
+        if data is None:
             problem.missing_secrets.append(name)
             continue
-        data = body.get("data") or {}
         for key in keys:
             value = _decode(data.get(key))
             if value is None:
@@ -97,7 +140,7 @@ def generated_security_key(resource: AgentOSResource) -> dict[str, Any] | None:
     }
 
 
-async def ensure_security_key(api: ApiClient, resource: AgentOSResource, *, field_manager: str) -> bool:
+async def ensure_security_key(api: ApiClient, store: Store, resource: AgentOSResource, *, field_manager: str) -> bool:
     """Create the generated security-key Secret if it does not exist; never touch an existing one.
 
     Returns True when it was created now. A key that changed would log every client out, so
@@ -106,10 +149,11 @@ async def ensure_security_key(api: ApiClient, resource: AgentOSResource, *, fiel
     manifest = generated_security_key(resource)
     if manifest is None:
         return False
-    if await api.get(SECRET, resource.namespace, manifest["metadata"]["name"]) is not None:
+    if await store.get(SECRET, resource.namespace, manifest["metadata"]["name"]) is not None:
         return False
     try:
-        await api.create(manifest, field_manager=field_manager)
+        created = await api.create(manifest, field_manager=field_manager)
     except ApiConflictError:
         return False  # another replica or a retry created it first: theirs is the key
+    store.wrote(SECRET, created, sent=manifest, owner=(resource.namespace, resource.name))
     return True

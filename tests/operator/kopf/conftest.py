@@ -97,6 +97,17 @@ class Cluster:
     def events_about(self, name: str, namespace: str = "ns1") -> list[dict[str, Any]]:
         return [e for e in self.api.list_objects(EVENTS, namespace) if e["involvedObject"]["name"] == name]
 
+    def children_told(self, name: str, reason: str, namespace: str = "ns1") -> list[str]:
+        """Each child (``Kind 'name'``) the resource's events of ``reason`` name, once per mention.
+
+        A change event names every child of one kind of change: ``Created ConfigMap 'a', Service 'b'``.
+        """
+        told: list[str] = []
+        for event in self.events_about(name, namespace):
+            if event["reason"] == reason:
+                told += event["message"].split(" ", 1)[1].split(", ")
+        return told
+
     async def watched(self, plural: str) -> None:
         """Wait until someone watches ``plural``: an operator that got that far stops cleanly."""
         await eventually(

@@ -13,13 +13,21 @@ def ready(status: str, reason: str, message: str = "") -> list[dict[str, object]
     return conditions.merge([], [conditions.Condition("Ready", status, reason, message)], now=T0, generation=1)  # type: ignore[arg-type]
 
 
-def test_each_change_to_a_child_is_one_event() -> None:
-    changes = [Change("created", "Deployment", "demo"), Change("pruned", "HorizontalPodAutoscaler", "demo")]
+def test_the_changes_of_one_reconcile_are_one_event_per_kind_of_change_naming_each_child() -> None:
+    changes = [
+        Change("created", "ConfigMap", "demo-config"),
+        Change("pruned", "HorizontalPodAutoscaler", "demo"),
+        Change("created", "Deployment", "demo"),
+    ]
 
     assert events.for_changes(changes) == [
-        Notice("Normal", "Created", "Created Deployment 'demo'"),
+        Notice("Normal", "Created", "Created ConfigMap 'demo-config', Deployment 'demo'"),
         Notice("Normal", "Pruned", "Deleted HorizontalPodAutoscaler 'demo'"),
     ]
+
+
+def test_no_change_is_no_event() -> None:
+    assert events.for_changes([]) == []
 
 
 def test_an_unchanged_condition_is_no_event() -> None:
