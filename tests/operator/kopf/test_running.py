@@ -38,6 +38,21 @@ def fetch(url: str) -> tuple[int, str]:
         return response.status, response.read().decode()
 
 
+def write_kubeconfig(cluster: Cluster, directory: pathlib.Path) -> pathlib.Path:
+    """A kubeconfig pointing at the emulator; returns its path."""
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": str(cluster.api.url).rstrip("/")}}],
+        "users": [{"name": "tester", "user": {"token": "not-checked"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "emulator", "user": "tester", "namespace": "ns1"}}],
+        "current-context": "test",
+    }
+    path = directory / "kubeconfig"
+    path.write_text(json.dumps(kubeconfig))
+    return path
+
+
 def test_settings_come_from_the_environment_the_chart_sets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCH_NAMESPACES", "team-a, team-b")
     monkeypatch.setenv("AGENTOS_RUNTIME_IMAGE", "registry.example/runtime:9")
@@ -138,19 +153,9 @@ async def test_the_health_endpoint_answers(cluster: Cluster, start_operator: Sta
 async def test_the_command_runs_from_a_kubeconfig_logs_json_and_stops_on_sigterm(
     cluster: Cluster, tmp_path: pathlib.Path
 ) -> None:
-    server = str(cluster.api.url).rstrip("/")
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
-        "users": [{"name": "tester", "user": {"token": "not-checked"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "emulator", "user": "tester", "namespace": "ns1"}}],
-        "current-context": "test",
-    }
-    (tmp_path / "kubeconfig").write_text(json.dumps(kubeconfig))
     env = {
         **os.environ,
-        "KUBECONFIG": str(tmp_path / "kubeconfig"),
+        "KUBECONFIG": str(write_kubeconfig(cluster, tmp_path)),
         "AGENTOS_METRICS_PORT": "0",
         "AGENTOS_HEALTH_PORT": "0",
     }
@@ -178,3 +183,52 @@ async def test_the_command_runs_from_a_kubeconfig_logs_json_and_stops_on_sigterm
     lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
     assert any("Created" in line["message"] and "Deployment 'demo'" in line["message"] for line in lines)
     assert not [line for line in stderr.decode().splitlines() if line.strip() and not line.startswith("{")]
+
+
+def reconciles_total(port: int) -> float:
+    _, text = fetch(f"http://127.0.0.1:{port}/metrics")
+    lines = [line for line in text.splitlines() if line.startswith("agentos_operator_reconciles_total{")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+async def test_sigusr1_asks_the_running_command_for_a_resync_of_every_resource(
+    cluster: Cluster, tmp_path: pathlib.Path
+) -> None:
+    port = free_port()
+    env = {**os.environ, "KUBECONFIG": str(write_kubeconfig(cluster, tmp_path)), "AGENTOS_HEALTH_PORT": "0"}
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    await cluster.create_agentos("demo")
+    await cluster.create_agentos("other")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agentos_operator", "-n", "ns1", "--metrics-port", str(port), env=env
+    )
+    try:
+        await cluster.ready("demo", timeout=30)
+        await cluster.ready("other", timeout=30)
+        before = await eventually(lambda: reconciles_total(port), what="the metrics")
+        mark = cluster.api.mark()
+
+        process.send_signal(signal.SIGUSR1)
+
+        await eventually(lambda: reconciles_total(port) >= before + 2, what="a resync of both resources")
+        assert cluster.api.writes_since(mark) == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), timeout=10)
+    assert process.returncode == 0
+
+
+def test_the_operator_process_does_not_load_the_kubernetes_client() -> None:
+    probe = "import sys; from agentos_operator import running; running.forgo_kubernetes_client(); import kopf; print(sorted(m for m, mod in sys.modules.items() if m.startswith('kubernetes') and mod))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+
+    assert result.stdout.strip() == "[]"
+    assert (
+        "kubernetes"
+        in subprocess.run(
+            [sys.executable, "-c", "import kopf, sys; print(sorted(sys.modules))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )  # installed here: kopf would load it otherwise
