@@ -45,6 +45,12 @@ RULES: dict[str, list[dict[str, str]]] = {
             "an embedded SQLite database (declared, or the default when spec.databases is empty) allows one"
             " replica only: set spec.replicas to at most 1 and disable autoscaling, or use postgres or redis",
         ),
+        _rule(
+            "!has(self.authorization) || has(self.jwtVerificationKeySecretRef)",
+            "spec.authorization turns on JWT access control, which needs a verification key:"
+            " set spec.jwtVerificationKeySecretRef to a Secret key holding it",
+            ".jwtVerificationKeySecretRef",
+        ),
     ],
     "DatabaseSpec": [
         _rule(

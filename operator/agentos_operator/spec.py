@@ -164,6 +164,13 @@ class NetworkPolicySpec(Schema):
     )
 
 
+class RuntimeMetrics(Schema):
+    """Prometheus metrics of the runtime, on a port of their own (AgentOS's `/metrics` is an API route)."""
+
+    enabled: bool = Field(default=True, description="Serve Prometheus metrics and annotate the pods for scraping.")
+    port: int = Field(default=9464, ge=1024, le=65535, description="Container port of the metrics endpoint.")
+
+
 class EnvVar(Schema):
     """An extra environment variable of the runtime container."""
 
@@ -207,6 +214,14 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         default=None,
         description="Secret key holding the AgentOS security key (`OS_SECURITY_KEY`); when omitted the operator generates one once and keeps it.",
     )
+    jwt_verification_key_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the JWT verification key (a PEM public key, or the shared secret for HS256), exported as `JWT_VERIFICATION_KEY`; turns on JWT access control. Required with `authorization`.",
+    )
+    prometheus: RuntimeMetrics = Field(
+        default_factory=RuntimeMetrics,
+        description="Prometheus metrics of the runtime (`spec.metrics` is Agno's metrics page of the UI).",
+    )
     paused: bool = Field(default=False, description="Stop reconciling: children are left as they are until unpaused.")
     node_selector: dict[str, str] | None = Field(default=None, description="Node labels the pods must match.")
     tolerations: list[dict[str, Any]] | None = Field(
@@ -240,6 +255,13 @@ class AgentOSConfigSpec(RuntimeConfigFields):
                 self,
                 "replicas",
                 f"an embedded SQLite database allows one replica only, not {self.replicas}: use postgres or redis to scale out",
+            )
+        if self.authorization is not None and self.jwt_verification_key_secret_ref is None:
+            _reject(
+                self,
+                "jwtVerificationKeySecretRef",
+                "authorization turns on JWT access control, which needs a verification key:"
+                " set jwtVerificationKeySecretRef to a Secret key holding it",
             )
         return self
 

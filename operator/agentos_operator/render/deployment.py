@@ -26,6 +26,8 @@ SCAN_EXPLANATIONS = {
 # A fixed non-root uid/gid (the image's `agentos` user) so fsGroup makes /data writable.
 RUNTIME_UID = 10001
 CONTAINER_NAME = "agentos"
+METRICS_PORT_NAME = "metrics"
+METRICS_PORT_ENV = "AGENTOS_METRICS_PORT"
 
 
 def render_deployment(resource: AgentOSResource, *, image: str, config_hash: str) -> dict[str, Any]:
@@ -42,7 +44,11 @@ def render_deployment(resource: AgentOSResource, *, image: str, config_hash: str
         "template": {
             "metadata": {
                 "labels": layout.labels(name),
-                "annotations": {**(spec.pod_annotations or {}), layout.CONFIG_HASH_ANNOTATION: config_hash},
+                "annotations": {
+                    **_scrape_annotations(resource),
+                    **(spec.pod_annotations or {}),
+                    layout.CONFIG_HASH_ANNOTATION: config_hash,
+                },
             },
             "spec": _pod_spec(resource, image),
         },
@@ -109,14 +115,16 @@ def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
             "--port",
             str(layout.PORT),
         ],
-        "ports": [{"name": layout.PORT_NAME, "containerPort": layout.PORT, "protocol": "TCP"}],
+        "ports": _ports(resource),
         "envFrom": [
             {"secretRef": {"name": layout.env_secret_name(resource.name)}},
             *(spec.env_from or []),
         ],
-        "readinessProbe": _health_probe(period_seconds=5, failure_threshold=3),
-        # Liveness is slower to give up than readiness: a busy pod leaves the Service, not the node.
-        "livenessProbe": _health_probe(period_seconds=10, failure_threshold=6),
+        # Readiness includes the databases (`/ready`): a pod that cannot reach its storage leaves
+        # the Service. Liveness (`/health`) does not, so a database outage never restarts pods, and
+        # it is slower to give up: a busy pod leaves the Service, not the node.
+        "readinessProbe": _probe("/ready", period_seconds=5, failure_threshold=3),
+        "livenessProbe": _probe("/health", period_seconds=10, failure_threshold=6),
         "resources": _resources(resource),
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -134,9 +142,24 @@ def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
     return container
 
 
-def _health_probe(*, period_seconds: int, failure_threshold: int) -> dict[str, Any]:
+def _scrape_annotations(resource: AgentOSResource) -> dict[str, str]:
+    """The conventional `prometheus.io/*` hints, for scrapers configured by annotation."""
+    metrics = resource.spec.prometheus
+    if not metrics.enabled:
+        return {}
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(metrics.port), "prometheus.io/path": "/metrics"}
+
+
+def _ports(resource: AgentOSResource) -> list[dict[str, Any]]:
+    ports = [{"name": layout.PORT_NAME, "containerPort": layout.PORT, "protocol": "TCP"}]
+    if resource.spec.prometheus.enabled:
+        ports.append({"name": METRICS_PORT_NAME, "containerPort": resource.spec.prometheus.port, "protocol": "TCP"})
+    return ports
+
+
+def _probe(path: str, *, period_seconds: int, failure_threshold: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": "/health", "port": layout.PORT_NAME},
+        "httpGet": {"path": path, "port": layout.PORT_NAME},
         "periodSeconds": period_seconds,
         "failureThreshold": failure_threshold,
     }
@@ -148,6 +171,9 @@ def _env(resource: AgentOSResource) -> list[dict[str, Any]]:
     ours = []
     if resource.spec.uses_sqlite and layout.DATA_DIR_ENV not in user_names:
         ours.append({"name": layout.DATA_DIR_ENV, "value": layout.DATA_DIR})
+    if METRICS_PORT_ENV not in user_names:
+        metrics = resource.spec.prometheus
+        ours.append({"name": METRICS_PORT_ENV, "value": str(metrics.port if metrics.enabled else 0)})
     return [*ours, *user]
 
 

@@ -18,6 +18,8 @@ SecretRef = tuple[str, str]
 # CloudNativePG's application Secret (`<cluster>-app`) holds the connection URI under this key.
 CNPG_URI_KEY = "uri"
 MODEL_KEY_ENV = "OPENAI_API_KEY"
+# Where the runtime (as Agno) reads the key that verifies JWTs.
+JWT_KEY_ENV = "JWT_VERIFICATION_KEY"
 DATABASE_URL_ENV = {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
 
 
@@ -68,6 +70,9 @@ def plan_environment(resource: AgentOSResource) -> Environment:
         sources[env] = EnvSource(ref, postgres_url=database.type == "postgres")
         database_env[database.id] = env
     sources[layout.SECURITY_KEY_ENV] = EnvSource(security_key_ref(resource))
+    if spec.jwt_verification_key_secret_ref is not None:
+        jwt_ref = spec.jwt_verification_key_secret_ref
+        sources[JWT_KEY_ENV] = EnvSource((jwt_ref.name, jwt_ref.key))
     return Environment(model_env=model_env, database_env=database_env, sources=sources)
 
 

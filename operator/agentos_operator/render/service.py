@@ -36,6 +36,10 @@ def render_network_policy(resource: AgentOSResource) -> dict[str, Any] | None:
     if policy is None or not policy.enabled:
         return None
     peers = policy.ingress_from if policy.ingress_from is not None else [{"podSelector": {}}]
+    # The same peers may scrape the metrics port (a Prometheus in another namespace is one of ingressFrom).
+    ports = [{"port": layout.PORT, "protocol": "TCP"}]
+    if resource.spec.prometheus.enabled:
+        ports.append({"port": resource.spec.prometheus.port, "protocol": "TCP"})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -43,7 +47,7 @@ def render_network_policy(resource: AgentOSResource) -> dict[str, Any] | None:
         "spec": {
             "podSelector": {"matchLabels": layout.selector_labels(resource.name)},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": [{"port": layout.PORT, "protocol": "TCP"}]}],
+            "ingress": [{"from": peers, "ports": ports}],
         },
     }
 

@@ -195,6 +195,11 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
     ("name too long", resource_body(spec(), name="a" * 51)),
     ("node port on a NodePort service", resource_body(spec(service={"type": "NodePort", "nodePort": 30777}))),
     ("node port on a ClusterIP service", resource_body(spec(service={"nodePort": 30777}))),
+    ("authorization without a JWT key", resource_body(spec(authorization={"userIsolation": True}))),
+    (
+        "authorization with a JWT key",
+        resource_body(spec(authorization={}, jwtVerificationKeySecretRef={"name": "jwt", "key": "pub"})),
+    ),
 ]
 
 

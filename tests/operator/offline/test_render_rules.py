@@ -161,7 +161,7 @@ def test_external_databases_need_no_claim_and_roll_without_downtime() -> None:
     assert "PersistentVolumeClaim" not in manifests
     assert manifests["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
     assert manifests["Deployment"]["spec"]["replicas"] == 3
-    assert "env" not in pod(manifests)["containers"][0]
+    assert [e["name"] for e in pod(manifests)["containers"][0]["env"]] == ["AGENTOS_METRICS_PORT"]
     assert [v["name"] for v in pod(manifests)["volumes"]] == ["config", "tmp"]
     assert manifests["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
@@ -188,7 +188,10 @@ def test_a_single_replica_gets_no_budget_or_autoscaler() -> None:
 
 def test_the_network_policy_admits_the_namespace_by_default_or_the_given_peers() -> None:
     default = rendered(resource(networkPolicy={"enabled": True}))["NetworkPolicy"]["spec"]
-    assert default["ingress"] == [{"from": [{"podSelector": {}}], "ports": [{"port": 7777, "protocol": "TCP"}]}]
+    api_and_metrics = [{"port": 7777, "protocol": "TCP"}, {"port": 9464, "protocol": "TCP"}]
+    assert default["ingress"] == [{"from": [{"podSelector": {}}], "ports": api_and_metrics}]
+    no_metrics = resource(networkPolicy={"enabled": True}, prometheus={"enabled": False})
+    assert rendered(no_metrics)["NetworkPolicy"]["spec"]["ingress"][0]["ports"] == api_and_metrics[:1]
     assert default["podSelector"]["matchLabels"] == render.selector_labels("demo")
     peers = [{"namespaceSelector": {"matchLabels": {"team": "gateway"}}}]
     custom = rendered(resource(networkPolicy={"enabled": True, "ingressFrom": peers}))["NetworkPolicy"]["spec"]
@@ -255,7 +258,7 @@ def test_the_pod_runs_the_runtime_under_the_restricted_profile() -> None:
     container = spec["containers"][0]
     assert container["image"] == SETTINGS.default_image
     assert container["args"] == ["serve", "--config", "/etc/agentos/config.yaml", "--host", "0.0.0.0", "--port", "7777"]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -275,3 +278,28 @@ def test_the_service_exposes_the_runtime_port_by_name() -> None:
 def test_the_os_id_defaults_to_the_resource_name_unless_given() -> None:
     assert runtime_config(rendered(resource())).os_id == "demo"
     assert runtime_config(rendered(resource(osId="custom"))).os_id == "custom"
+
+
+def test_runtime_metrics_get_a_named_port_scrape_hints_and_their_env() -> None:
+    manifests = rendered(resource(databases=[PG]))
+    container = pod(manifests)["containers"][0]
+    assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
+    assert {"name": "AGENTOS_METRICS_PORT", "value": "9464"} in container["env"]
+    annotations = manifests["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9464"
+    off = rendered(resource(databases=[PG], prometheus={"enabled": False}))
+    container = pod(off)["containers"][0]
+    assert [p["name"] for p in container["ports"]] == ["http"]
+    assert {"name": "AGENTOS_METRICS_PORT", "value": "0"} in container["env"]
+    assert "prometheus.io/scrape" not in off["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_a_jwt_verification_key_reaches_the_runtime_only_through_the_env_secret() -> None:
+    res = resource(authorization={"userIsolation": True}, jwtVerificationKeySecretRef={"name": "jwt", "key": "pub"})
+    assert ("jwt", "pub") in render.required_secret_refs(res)
+    secrets = {**render.placeholder_secrets(res), ("jwt", "pub"): "-----BEGIN PUBLIC KEY-----x"}
+    manifests = rendered(res, secrets)
+    assert env_secret(manifests)["JWT_VERIFICATION_KEY"] == "-----BEGIN PUBLIC KEY-----x"
+    assert "BEGIN PUBLIC KEY" not in manifests["ConfigMap"]["data"]["config.yaml"]
+    config = runtime_config(manifests)
+    assert config.authorization is not None and config.authorization.user_isolation is True

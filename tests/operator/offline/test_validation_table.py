@@ -194,6 +194,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "must not exceed maxReplicas (3)",
     ),
     (
+        "JWT authorization without a verification key",
+        resource_body(spec_with(authorization={"userIsolation": True})),
+        "spec.jwtVerificationKeySecretRef",
+        "needs a verification key",
+    ),
+    (
         "node port without a node-port service type",
         resource_body(spec_with(service={"type": "ClusterIP", "nodePort": 30777})),
         "spec.service",
