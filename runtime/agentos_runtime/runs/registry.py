@@ -5,19 +5,32 @@ handle's flag, which the loop checks between events; when the run is waiting on 
 tool, the task is also cancelled so the wait ends now, and the loop (seeing its own flag) turns
 that into a ``RunCancelled`` event and a CANCELLED run. Cancelling a run that is not running
 records the intent, as AgentOS does: a run started later with that id is cancelled at once.
-``shutdown()`` cancels what is in flight and waits until it has been recorded.
+``shutdown()`` cancels what is in flight and waits until it has been recorded. A run may be
+started with its ``RunOwner`` (component, session, user), which the API checks a cancel against
+under user isolation: a stored run says whose it is, a run in flight only says it here.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from agentos_runtime.errors import Conflict
 
 # Cancel intents kept for runs not (yet) running; the oldest are forgotten first.
 MAX_PENDING_CANCELS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RunOwner:
+    """Whose run it is: the component running it, its session and the user it runs for."""
+
+    kind: Literal["agent", "team", "workflow"]
+    component_id: str
+    session_id: str
+    user_id: str | None
 
 
 class RunCancelled(Exception):
@@ -27,12 +40,19 @@ class RunCancelled(Exception):
 class RunHandle:
     """One run in flight."""
 
-    __slots__ = ("cancel_requested", "finished", "interrupted", "interruptible", "run_id", "task")
+    __slots__ = ("cancel_requested", "finished", "interrupted", "interruptible", "owner", "run_id", "task")
 
-    def __init__(self, run_id: str, task: asyncio.Task[Any] | None, finished: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        task: asyncio.Task[Any] | None,
+        finished: asyncio.Future[None],
+        owner: RunOwner | None = None,
+    ) -> None:
         self.run_id = run_id
         self.task = task
         self.finished = finished
+        self.owner = owner
         self.cancel_requested = False
         self.interruptible = False
         """True while the run waits on the model or a tool: a cancel may then interrupt the task."""
@@ -64,11 +84,11 @@ class RunRegistry:
         self._pending: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
 
-    def start(self, run_id: str) -> RunHandle:
+    def start(self, run_id: str, owner: RunOwner | None = None) -> RunHandle:
         """Register a run driven by the current task; raises ``Conflict`` if the id is running."""
         if run_id in self._active:
             raise Conflict(f"run '{run_id}' is already running")
-        handle = RunHandle(run_id, asyncio.current_task(), asyncio.get_running_loop().create_future())
+        handle = RunHandle(run_id, asyncio.current_task(), asyncio.get_running_loop().create_future(), owner)
         if run_id in self._pending:
             del self._pending[run_id]
             handle.cancel_requested = True
@@ -83,6 +103,10 @@ class RunRegistry:
 
     def is_running(self, run_id: str) -> bool:
         return run_id in self._active
+
+    def running(self, run_id: str) -> RunHandle | None:
+        """The handle of the run in flight with this id; ``None`` when none is running."""
+        return self._active.get(run_id)
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a run; ``True`` if it was running, ``False`` if only the intent was recorded."""
