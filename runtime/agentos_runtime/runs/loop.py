@@ -34,7 +34,7 @@ from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import chat_messages, history_messages, new_message
 from agentos_runtime.runs.prompt import build_system_message
 from agentos_runtime.runs.record import RunRecord
-from agentos_runtime.runs.registry import RunCancelled, RunRegistry
+from agentos_runtime.runs.registry import RunCancelled, RunOwner, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, new_session_row, stored_session_state
 from agentos_runtime.runs.turns import RunContext, Toolbox, record_partial_answer, run_turns
 from agentos_runtime.storage.ports import MemoryStore, SessionRow, SessionStore
@@ -136,7 +136,8 @@ class Agent:
             model_provider=self.model.provider,
         )
         record = self._new_record(request)
-        run = _Run(record=record, events=events, handle=self.registry.start(request.run_id), chat=[], stream=stream)
+        handle = self.registry.start(request.run_id, RunOwner("agent", self.id, request.session_id, request.user_id))
+        run = _Run(record=record, events=events, handle=handle, chat=[], stream=stream)
         if sink is not None:
             sink.append(run)
         try:
