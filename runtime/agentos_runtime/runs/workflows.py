@@ -25,7 +25,7 @@ from agentos_runtime.config.components import WorkflowConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.loop import STORAGE_ERROR_TYPE, RunRequest
-from agentos_runtime.runs.registry import RunCancelled, RunRegistry
+from agentos_runtime.runs.registry import RunCancelled, RunOwner, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, stored_session_state
 from agentos_runtime.runs.workflow_events import WorkflowEventFactory
 from agentos_runtime.runs.workflow_record import WorkflowRecord
@@ -112,7 +112,8 @@ class Workflow:
         events = WorkflowEventFactory(
             workflow_id=self.id, workflow_name=self.name, run_id=request.run_id, session_id=request.session_id
         )
-        handle = self.registry.start(request.run_id)
+        owner = RunOwner("workflow", self.id, request.session_id, request.user_id)
+        handle = self.registry.start(request.run_id, owner)
         run = _WorkflowRun(record=record, events=events, handle=handle, request=request, stream=stream)
         if sink is not None:
             sink.append(run)
