@@ -1,10 +1,11 @@
-"""What an agent's run does about user memories, before it starts and after it completes.
+"""What an agent's or a team's run does about user memories, before it starts and after it completes.
 
 ``UserMemory.prepare`` (before): the user's memories for the system message, and with agentic
 memory the ``update_user_memory`` tool bound to that user. ``UserMemory.remember`` (after a
 completed run): extract memories from what the user said in a background task tracked by the
 run registry, so the answer never waits for it and shutdown does. Memories are keyed by the
-run's ``user_id``, ``"default"`` without one, as in Agno.
+run's ``user_id``, ``"default"`` without one, as in Agno; a team's run writes them with its
+``team_id`` (and no ``agent_id``), as Agno's teams do.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentos_runtime.config.components import AgentConfig
+from agentos_runtime.config.components import ComponentFields
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.memory import managing, prompts
 from agentos_runtime.runs.memory.tools import MemoryScope
@@ -61,22 +62,24 @@ class PreparedMemory:
 
 
 class UserMemory:
-    """One agent's memory settings, its memory store and the model that manages memories."""
+    """One agent's (or team's) memory settings, its memory store and the model that manages memories."""
 
     def __init__(
         self,
         *,
         store: MemoryStore,
         model: ChatModel,
-        agent_id: str,
+        agent_id: str | None,
         registry: RunRegistry,
         add_to_context: bool,
         extract: bool,
         agentic: bool,
+        team_id: str | None = None,
     ) -> None:
         self.store = store
         self.model = model
         self.agent_id = agent_id
+        self.team_id = team_id
         self.registry = registry
         self.add_to_context = add_to_context
         self.extract = extract
@@ -99,6 +102,7 @@ class UserMemory:
             store=self.store,
             user_id=record.user_id or DEFAULT_USER_ID,
             agent_id=self.agent_id,
+            team_id=self.team_id,
             input_text=record.input_content,
         )
         task = asyncio.get_running_loop().create_task(self._extract(scope, record.run_id))
@@ -108,11 +112,14 @@ class UserMemory:
         try:
             await managing.extract_memories(self.model, scope, scope.input_text or "")
         except Exception:  # a background task's boundary: nobody awaits it, so it is logged here, once
-            log.warning("extracting memories after run %s of agent %s failed", run_id, self.agent_id, exc_info=True)
+            owner = self.agent_id or self.team_id
+            log.warning("extracting memories after run %s of %s failed", run_id, owner, exc_info=True)
 
     def _memory_tool(self, user_id: str) -> Tool:
         async def update_user_memory(task: str) -> str:
-            scope = MemoryScope(store=self.store, user_id=user_id, agent_id=self.agent_id, input_text=task)
+            scope = MemoryScope(
+                store=self.store, user_id=user_id, agent_id=self.agent_id, team_id=self.team_id, input_text=task
+            )
             return await managing.run_memory_task(self.model, scope, task)
 
         description = (
@@ -123,9 +130,15 @@ class UserMemory:
 
 
 def user_memory_for(
-    config: AgentConfig, *, model: ChatModel, store: MemoryStore | None, registry: RunRegistry
+    config: ComponentFields,
+    *,
+    model: ChatModel,
+    store: MemoryStore | None,
+    registry: RunRegistry,
+    team: bool = False,
 ) -> UserMemory | None:
-    """The memory behaviour ``config`` asks for; ``None`` when it asks for none or there is no store.
+    """The memory behaviour ``config`` (an agent's, or a team's with ``team=True``) asks for;
+    ``None`` when it asks for none or there is no store.
 
     ``add_memories_to_context`` defaults to on when either kind of memory is on; a fixed
     ``system_message`` gets no memories, as in Agno. Extraction after runs is skipped when
@@ -138,7 +151,8 @@ def user_memory_for(
     return UserMemory(
         store=store,
         model=model,
-        agent_id=config.id,
+        agent_id=None if team else config.id,
+        team_id=config.id if team else None,
         registry=registry,
         add_to_context=add_to_context and config.system_message is None,
         extract=config.enable_user_memories and not config.enable_agentic_memory,
