@@ -10,11 +10,14 @@ run, so one write stores the whole team run or nothing.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.team_events import UNSTORED_TEAM_EVENTS
+from agentos_runtime.storage.ports import SessionRow
 
 JSON = dict[str, Any]
 
@@ -81,3 +84,25 @@ class TeamRecord(RunRecord):
             "status": self.status,
         }
         return {key: value for key, value in output.items() if value is not None}
+
+
+def new_team_session(
+    session_id: str, team_id: str, team_name: str, model: ChatModel, record: TeamRecord, metadata: JSON | None
+) -> SessionRow:
+    """The ``agno_sessions`` row of a session a team run creates (Agno's ``TeamSession``)."""
+    return SessionRow(
+        session_id=session_id,
+        session_type="team",
+        created_at=record.created_at,
+        team_id=team_id,
+        user_id=record.user_id,
+        session_data={"session_state": record.session_state},
+        team_data={
+            "name": team_name,
+            "team_id": team_id,
+            "model": {"name": model.name, "id": model.model, "provider": model.provider},
+        },
+        metadata=copy.deepcopy(metadata) if metadata else None,
+        runs=[],
+        updated_at=record.created_at,
+    )

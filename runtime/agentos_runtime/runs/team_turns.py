@@ -9,7 +9,11 @@ result the leader reads. The modes differ only in what follows:
 * ``coordinate``: the leader is asked again until it answers without delegating;
 * ``route``: the members' answers are the team's answer and end the run;
 * ``broadcast``: the runtime first puts the user's message to every member at once (one
-  ``delegate_task_to_members`` call), then the leader writes the answer without tools.
+  ``delegate_task_to_members`` call), then the leader writes the answer (with no tool to
+  delegate).
+
+The leader may also have tools of its own for the run (``LeaderRun.tools``: the
+``update_user_memory`` tool of agentic memory), run like an agent's tools between requests.
 
 The loop is bounded (``MAX_LEADER_REQUESTS``); waits on the model are interruptible on the
 team run's handle, so a cancel through the registry ends them at once.
@@ -38,7 +42,8 @@ from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import check_delegation, member_answer
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
-from agentos_runtime.tools.executing import parse_arguments
+from agentos_runtime.tools.executing import execute_tool_call, parse_arguments
+from agentos_runtime.tools.tool import Tool
 
 JSON = dict[str, Any]
 
@@ -62,6 +67,8 @@ class LeaderRun:
     turn_text: list[str] = field(default_factory=list)
     routed: list[str] = field(default_factory=list)
     """In route mode: the answers of the members the leader handed the request to."""
+    tools: Mapping[str, Tool] = field(default_factory=dict)
+    """The leader's own tools for this run, by name, beside delegation."""
 
 
 @dataclass(frozen=True)
@@ -76,20 +83,16 @@ class Delegation:
 
 async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
     """Yield the team run's events up to its answer; raises ``ModelProviderError`` or ``RunCancelled``."""
+    own = [tool.schema() for tool in run.tools.values()]
     if delegation.mode == "broadcast":
         async with aclosing(_broadcast(run, delegation)) as steps:
             async for event in steps:
                 yield event
-        async with aclosing(_request(run, model, None)) as answer:
-            async for item in answer:
-                if isinstance(item, RunEvent):
-                    yield item
-                else:
-                    _refuse_calls(run, item)
-        return
-    schemas = [delegate_to_member_schema()]
+        schemas = own
+    else:
+        schemas = [delegate_to_member_schema(), *own]
     for number in range(1, MAX_LEADER_REQUESTS + 1):
-        tools = schemas if number < MAX_LEADER_REQUESTS else None
+        tools = schemas if schemas and number < MAX_LEADER_REQUESTS else None
         completion: Completion | None = None
         async with aclosing(_request(run, model, tools)) as answer:
             async for item in answer:
@@ -231,14 +234,40 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
     )
 
 
-async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
-    """Run the member a ``delegate_task_to_member`` call names; any other call is an error result."""
+async def _use_own_tool(run: LeaderRun, call: ToolCall) -> AsyncGenerator[RunEvent, None]:
+    """Run one of the leader's own tools; its failures are results the leader reads."""
     run.handle.check()
-    record, events = run.record, run.events
     started_at, started = time.time(), time.perf_counter()
     try:
         arguments = parse_arguments(call.arguments)
-        problem = None if call.name == DELEGATE_TO_MEMBER else f"Error: unknown tool '{call.name}'."
+    except ValueError:
+        arguments = {}
+    tool = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(started_at))
+    yield run.record.add(run.events.tool_call_started(tool))
+    run.handle.interruptible = True
+    try:
+        outcome = await execute_tool_call(call, run.tools)
+    finally:
+        run.handle.interruptible = False
+    result = (outcome.result, outcome.error, None)
+    yield _tool_completed(run, call, outcome.arguments, result, started_at, started)
+
+
+async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
+    """Run the member a ``delegate_task_to_member`` call names, or one of the leader's own tools;
+    any other call is an error result."""
+    if call.name in run.tools:
+        async with aclosing(_use_own_tool(run, call)) as steps:
+            async for event in steps:
+                yield event
+        return
+    run.handle.check()
+    record, events = run.record, run.events
+    started_at, started = time.time(), time.perf_counter()
+    delegating = call.name == DELEGATE_TO_MEMBER and delegation.mode != "broadcast"
+    try:
+        arguments = parse_arguments(call.arguments)
+        problem = None if delegating else f"Error: unknown tool '{call.name}'."
     except ValueError as invalid:
         arguments, problem = {}, f"Error: the arguments of {call.name} are not a valid JSON object: {invalid}"
     problem = problem or check_delegation(arguments, list(delegation.members))

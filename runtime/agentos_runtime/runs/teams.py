@@ -12,12 +12,15 @@ A team run is stored like an agent run: once, at its end, in a session of type `
 failed: ``TeamRunError``) and CANCELLED (``TeamRunCancelled``, or a client gone: saved by a
 detached task) runs are all stored. A save that fails ends the stream with a
 ``TeamRunError``; ``complete`` raises ``StorageUnavailable`` (503).
+
+User memories work as for an agent (``runs.memory.hooks``, written with the team's id): the
+leader's system message gets the user's memories, agentic memory gives the leader the
+``update_user_memory`` tool, and a completed, saved run is handed over for extraction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
@@ -29,16 +32,17 @@ from agentos_runtime.errors import ModelProviderError, StorageUnavailable
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.loop import STORAGE_ERROR_TYPE, RunRequest
+from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import chat_messages, history_messages, new_message
 from agentos_runtime.runs.nesting import Executor
-from agentos_runtime.runs.registry import RunCancelled, RunRegistry
+from agentos_runtime.runs.registry import RunCancelled, RunOwner, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, stored_session_state
 from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import member_card, member_history
 from agentos_runtime.runs.team_prompt import build_leader_message
-from agentos_runtime.runs.team_record import TeamRecord
+from agentos_runtime.runs.team_record import TeamRecord, new_team_session
 from agentos_runtime.runs.team_turns import Delegation, LeaderRun, keep_partial_answer, lead
-from agentos_runtime.storage.ports import JSON, SessionRow, SessionStore
+from agentos_runtime.storage.ports import JSON, MemoryStore, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,7 @@ class Team:
         model: ChatModel,
         members: Sequence[Executor],
         sessions: SessionStore | None = None,
+        memories: MemoryStore | None = None,
         registry: RunRegistry | None = None,
         db_id: str | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -74,9 +79,11 @@ class Team:
         self.model = model
         self.members = list(members)
         self.sessions = sessions
+        self.memories = memories
         self.registry = registry if registry is not None else RunRegistry()
         self.db_id = db_id
         self._clock = clock
+        self.memory = user_memory_for(config, model=model, store=memories, registry=self.registry, team=True)
         self._delegation = Delegation(
             mode=config.mode,
             members={member.id: member for member in self.members},
@@ -90,6 +97,7 @@ class Team:
             model=self.model,
             members=self.members,
             sessions=store,
+            memories=self.memories,
             registry=self.registry,
             db_id=self.db_id,
             clock=self._clock,
@@ -135,7 +143,7 @@ class Team:
             input_content=request.message,
             metadata=metadata,
         )
-        handle = self.registry.start(request.run_id)
+        handle = self.registry.start(request.run_id, RunOwner("team", self.id, request.session_id, request.user_id))
         run = _TeamRun(record=record, events=events, handle=handle, request=request, chat=[], stream=stream)
         if sink is not None:
             sink.append(run)
@@ -188,9 +196,13 @@ class Team:
         record.session_state = merge_session_state(
             config.session_state, stored_session_state(row), request.session_state
         )
-        run.new_row = self._new_row(request, record)
+        run.new_row = new_team_session(request.session_id, self.id, self.name, self.model, record, config.metadata)
         cards = [member_card(member) for member in self.members]
         system = build_leader_message(config, cards, now=self._clock())
+        if self.memory is not None:
+            prepared = await self.memory.prepare(request.user_id)
+            system = prepared.system_message(system) or system
+            run.tools = {tool.name: tool for tool in prepared.tools}
         record.messages.append(new_message("system", system, created_at=record.created_at))
         own_runs = [r for r in (row.runs or []) if r.get("team_id") == self.id] if row is not None else []
         with_history = request.add_history_to_context
@@ -202,26 +214,6 @@ class Team:
         run.member_history = member_history(own_runs, self.members)
         record.messages.append(new_message("user", request.message, created_at=record.created_at))
         run.chat = chat_messages(record.messages)
-
-    def _new_row(self, request: RunRequest, record: TeamRecord) -> SessionRow:
-        """The ``agno_sessions`` row of a session the run creates (Agno's ``TeamSession``)."""
-        model = self.model
-        return SessionRow(
-            session_id=request.session_id,
-            session_type="team",
-            created_at=record.created_at,
-            team_id=self.id,
-            user_id=request.user_id,
-            session_data={"session_state": record.session_state},
-            team_data={
-                "name": self.name,
-                "team_id": self.id,
-                "model": {"name": model.name, "id": model.model, "provider": model.provider},
-            },
-            metadata=copy.deepcopy(self.config.metadata) if self.config.metadata else None,
-            runs=[],
-            updated_at=record.created_at,
-        )
 
     async def _end(self, run: _TeamRun, status: str, *, error: Exception | None = None) -> AsyncIterator[RunEvent]:
         """Finish the record, save it, and yield the terminal event."""
@@ -253,6 +245,8 @@ class Team:
             detail = f"the run could not be saved: {failure.detail}"
             yield events.run_error(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
             return
+        if status == "COMPLETED" and self.memory is not None:
+            self.memory.remember(record)
         yield last
 
     async def _save(self, run: _TeamRun) -> None:
