@@ -20,7 +20,7 @@ from agentos_runtime.runs.registry import RunRegistry
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.runs.workflow_steps import ConditionPlan, LeafPlan, ParallelPlan, StepPlan
 from agentos_runtime.runs.workflows import Workflow
-from agentos_runtime.storage.ports import Database
+from agentos_runtime.storage.ports import Database, MemoryStore
 
 
 class _TeamBuilder:
@@ -61,6 +61,7 @@ class _TeamBuilder:
             model=model,
             members=[member for member in members if member is not None],
             sessions=database.sessions if database is not None else None,
+            memories=self._memories(spec, database),
             registry=self.registry,
             db_id=spec.db or self.fallback_db,
         )
@@ -81,6 +82,11 @@ class _TeamBuilder:
         if model is None:
             self.problems.append(Problem((*at, "model"), f"no model '{model_id}' was built for this team"))
         return model
+
+    def _memories(self, spec: TeamConfig, database: Database | None) -> MemoryStore | None:
+        """The team's memory store: ``memory_db``'s when it names an open database, else ``db``'s."""
+        memory_db = self.databases.get(spec.memory_db) if spec.memory_db is not None else database
+        return memory_db.memories if memory_db is not None else None
 
     def _database(self, spec: TeamConfig, at: Path) -> tuple[bool, Database | None]:
         """Whether the team's database is usable, and the database (``None`` when it has none)."""
