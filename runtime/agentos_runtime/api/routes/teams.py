@@ -23,6 +23,7 @@ from agentos_runtime.api.routes.component_runs import (
 )
 from agentos_runtime.api.routes.component_schemas import team_detail
 from agentos_runtime.api.routes.run_schemas import team_run_view
+from agentos_runtime.api.run_ownership import guard_team_cancel
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
 
@@ -67,9 +68,16 @@ async def create_team_run(team: TeamDep, request: Request, caller: CallerDep) ->
     )
 
 
-@router.post("/teams/{team_id}/runs/{run_id}/cancel", dependencies=[Depends(get_team)], responses=NOT_FOUND)
+@router.post(
+    "/teams/{team_id}/runs/{run_id}/cancel",
+    dependencies=[Depends(get_team), Depends(guard_team_cancel)],
+    responses=NOT_FOUND,
+)
 async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
-    """Cancel a run in flight (and its members' runs); a run not running yet is cancelled when it starts."""
+    """Cancel a run in flight (and its members' runs); a run not running yet is cancelled when it starts.
+
+    Under user isolation only the caller's own run, named with its ``session_id`` (``run_ownership``).
+    """
     context.runs.cancel(run_id)
     return {}
 

@@ -23,6 +23,7 @@ from agentos_runtime.api.routes.component_runs import (
 )
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
 from agentos_runtime.api.routes.run_schemas import workflow_run_view
+from agentos_runtime.api.run_ownership import guard_workflow_cancel
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.workflows import Workflow
 
@@ -65,7 +66,11 @@ async def create_workflow_run(workflow: WorkflowDep, request: Request, caller: C
     )
 
 
-@router.post("/workflows/{workflow_id}/runs/{run_id}/cancel", dependencies=[Depends(get_workflow)], responses=NOT_FOUND)
+@router.post(
+    "/workflows/{workflow_id}/runs/{run_id}/cancel",
+    dependencies=[Depends(get_workflow), Depends(guard_workflow_cancel)],
+    responses=NOT_FOUND,
+)
 async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight (and its steps' runs); a run not running yet is cancelled when it starts."""
     context.runs.cancel(run_id)
