@@ -20,6 +20,7 @@ from agentos_runtime.api.authz import CallerDep, check_session_owner
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
 from agentos_runtime.api.routes.run_forms import RunFormFields, decode_extras, read_fields, run_request
 from agentos_runtime.api.routes.run_schemas import agent_run_view
+from agentos_runtime.api.run_ownership import guard_agent_cancel
 from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import BadRequest, NotFound
 from agentos_runtime.runs import Agent
@@ -72,7 +73,7 @@ async def create_agent_run(agent: AgentDep, request: Request, caller: CallerDep)
     return Response(_encode(output).encode(), media_type="application/json")
 
 
-@router.post("/agents/{agent_id}/runs/{run_id}/cancel", dependencies=[Depends(get_agent)])
+@router.post("/agents/{agent_id}/runs/{run_id}/cancel", dependencies=[Depends(get_agent), Depends(guard_agent_cancel)])
 async def cancel_agent_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight; a run not running yet is cancelled when it starts."""
     context.runs.cancel(run_id)
