@@ -102,33 +102,48 @@ async def test_an_unknown_memory_or_one_of_another_user_is_404(app: Served) -> N
     assert other.status_code == 404
 
 
-async def test_patching_replaces_text_and_topics_and_keeps_the_agent(app: Served) -> None:
+async def test_patching_replaces_text_and_topics_and_clears_the_origin_as_agno_does(app: Served) -> None:
     await app.database().memories.upsert_memory(
         MemoryRow(
             memory_id="m1",
             memory="Ana likes tea",
             user_id="ana",
             agent_id="helper",
+            team_id="crew",
             input="I like tea",
+            feedback="good",
             created_at=5,
             updated_at=5,
         )
     )
 
     patched = await app.client.patch(
-        "/memories/m1", json={"memory": "Ana likes green tea", "user_id": "ana", "topics": ["drinks"]}
+        "/memories/m1", json={"memory": "Ana likes green tea", "user_id": "bob", "topics": ["drinks"]}
     )
 
     assert patched.status_code == 200
     body = patched.json()
-    assert (body["memory"], body["topics"], body["agent_id"]) == ("Ana likes green tea", ["drinks"], "helper")
+    assert (body["memory"], body["topics"], body["agent_id"], body["team_id"]) == (
+        "Ana likes green tea",
+        ["drinks"],
+        None,
+        None,
+    )
+    assert body["user_id"] == "ana", "an existing memory keeps its owner (Agno's upsert leaves user_id)"
     stored = await app.database().memories.get_memory("m1")
-    assert stored is not None and stored.input == "I like tea" and stored.created_at == 5
+    assert stored is not None and (stored.input, stored.feedback, stored.created_at) == (None, None, 5)
     assert stored.updated_at is not None and stored.updated_at > 5
-    missing = await app.client.patch("/memories/nope", json={"memory": "x", "user_id": "ana"})
-    assert missing.status_code == 404 and missing.json() == {"detail": "Memory not found"}
     no_user = await app.client.patch("/memories/m1", json={"memory": "x"})
     assert no_user.status_code == 400
+
+
+async def test_patching_an_unknown_memory_creates_it_as_agno_does(app: Served) -> None:
+    created = await app.client.patch("/memories/new-1", json={"memory": "Ana sails", "user_id": "ana"})
+
+    assert created.status_code == 200
+    assert (created.json()["memory_id"], created.json()["user_id"]) == ("new-1", "ana")
+    stored = await app.database().memories.get_memory("new-1", user_id="ana")
+    assert stored is not None and stored.memory == "Ana sails" and stored.topics == []
 
 
 async def test_deleting_one_or_many_answers_204_and_respects_the_user(app: Served) -> None:

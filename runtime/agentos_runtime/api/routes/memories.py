@@ -3,14 +3,15 @@
 Each route makes one call (two for a change) on the selected database's memory store and
 shapes the answer with ``memory_schemas``. Status codes and texts are Agno's. With user
 isolation a non-admin caller works on its own memories only: its token's ``sub`` replaces any
-``user_id`` it sends (``Caller.scoped_user_id``).
+``user_id`` it sends (``Caller.scoped_user_id``). ``PATCH`` writes the memory as Agno 3.1.10
+does (``memory_schemas.patched_memory``): an upsert that clears what the memory recorded about
+its origin, and creates the memory when no such id exists (except for an isolated caller: 404).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -22,6 +23,7 @@ from agentos_runtime.api.routes.memory_schemas import (
     MemoryWrite,
     memory_view,
     memory_views,
+    patched_memory,
     split_topics,
     stats_view,
 )
@@ -89,16 +91,15 @@ async def get_memory(memory_id: str, database: DatabaseDep, caller: CallerDep, u
 
 @router.patch("/memories/{memory_id}")
 async def update_memory(memory_id: str, payload: MemoryWrite, database: DatabaseDep, caller: CallerDep) -> JSON:
-    """Replace a memory's text and topics (its agent, team and input are kept)."""
+    """Replace a memory's text and topics; its agent, team, input and feedback are cleared."""
     user_id = caller.scoped_user_id(payload.user_id)
     if user_id is None:
         raise BadRequest(USER_REQUIRED)
     store = database.database.memories
     stored = await store.get_memory(memory_id, user_id=user_id if caller.isolated else None)
-    if stored is None:
+    if stored is None and caller.isolated:
         raise NotFound("Memory not found")
-    changed = replace(stored, memory=payload.memory, topics=payload.topics or [], user_id=user_id, updated_at=None)
-    return memory_view(await store.upsert_memory(changed))
+    return memory_view(await store.upsert_memory(patched_memory(memory_id, payload, stored, user_id=user_id)))
 
 
 @router.delete("/memories/{memory_id}", status_code=204)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -27,6 +28,28 @@ class MemoryWrite(BaseModel):
 class DeleteMemoriesRequest(BaseModel):
     memory_ids: list[str] = Field(min_length=1, description="Ids of the memories to delete.")
     user_id: str | None = Field(default=None, description="Delete only memories of this user.")
+
+
+def patched_memory(memory_id: str, payload: MemoryWrite, stored: MemoryRow | None, *, user_id: str) -> MemoryRow:
+    """The row ``PATCH /memories/{id}`` writes, as Agno 3.1.10 writes it.
+
+    Agno upserts a new ``UserMemory(memory_id, memory, topics, user_id)``: an existing memory
+    keeps its owner and ``created_at`` but loses its ``agent_id``, ``team_id``, ``input`` and
+    ``feedback``; a memory that does not exist (``stored`` is ``None``) is created for ``user_id``.
+    """
+    topics = list(payload.topics or [])
+    if stored is None:
+        return MemoryRow(memory_id=memory_id, memory=payload.memory, user_id=user_id, topics=topics)
+    return replace(
+        stored,
+        memory=payload.memory,
+        topics=topics,
+        agent_id=None,
+        team_id=None,
+        input=None,
+        feedback=None,
+        updated_at=None,
+    )
 
 
 def memory_view(row: MemoryRow) -> JSON:
