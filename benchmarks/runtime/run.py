@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 import yaml
@@ -97,23 +97,39 @@ def agno_server(model_url: str, work: Path) -> Server:
     return Server("agno-sqlite", argv, {}, port)
 
 
+@dataclass
+class Running:
+    """A started process; its stderr goes to a temporary file, not a pipe: a pipe nobody reads
+    fills up and blocks a server that logs, which then measures as a hang, not as its speed."""
+
+    process: subprocess.Popen[bytes]
+    errors: IO[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stderr_tail(self, size: int = 2000) -> str:
+        self.errors.seek(0)
+        return self.errors.read().decode(errors="replace")[-size:]
+
+
 @contextmanager
-def running(argv: list[str], env: dict[str, str], cpu: str) -> Iterator[subprocess.Popen[bytes]]:
+def running(argv: list[str], env: dict[str, str], cpu: str) -> Iterator[Running]:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    process = subprocess.Popen(
-        pinned(cpu, argv), env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(pinned(cpu, argv), env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            yield Running(process, errors)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> float:
+def wait_healthy(url: str, server: Running, timeout: float = 60) -> float:
     """Seconds until `url` first answered 200 (polled every 5 ms)."""
     import http.client
     from urllib.parse import urlsplit
@@ -121,9 +137,8 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60
     parts = urlsplit(url)
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
-        if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"server exited with {process.returncode}: {err[-2000:]}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}: {server.stderr_tail()}")
         try:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1)
             conn.request("GET", parts.path)
