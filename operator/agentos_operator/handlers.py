@@ -51,6 +51,9 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     result.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     result.posting.enabled = False  # the reconciler posts one Event per decision, never one per retry
     result.networking.request_timeout = settings.api_timeout_seconds
+    # kopf keeps a worker per object until it idled this long, holding the object's last event:
+    # at its default (5 s) a burst of thousands of events keeps thousands alive at once.
+    result.queueing.idle_timeout = 0.5
     for kind in watching.CHILD_KINDS:
         result.watching.label_selectors[watching.resource_of(kind)] = watching.CHILD_SELECTOR
     return result

@@ -111,6 +111,10 @@ def configure_logging(settings: OperatorSettings) -> None:
     log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(debug=settings.log_level == "DEBUG", log_format=log_format)
     logging.getLogger().setLevel(settings.log_level)
+    if settings.log_level != "DEBUG":
+        # kopf logs each handler call of each watch event ("Handler 'x' succeeded."): thousands
+        # of lines at start with many resources, none saying what the reconciler's lines do not.
+        logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
 
 
 async def operate(

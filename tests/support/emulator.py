@@ -274,7 +274,9 @@ class Emulator(kmock.KubernetesEmulator):
             if action == enums.action.DELETE:
                 return aiohttp.web.json_response(await self._delete(key))
             if action == enums.action.FETCH:
-                return aiohttp.web.json_response(self._live(key))
+                if not self._is_live(key):
+                    raise kmock.KubernetesObjectNotFoundError()
+                return aiohttp.web.json_response(self._objects[key].raw)
             return aiohttp.web.json_response(self._serve_listing(request))
 
     def _raise_injected_fault(self, request: rendering.Request) -> None:
@@ -472,7 +474,7 @@ class Emulator(kmock.KubernetesEmulator):
                 continue
             if fields.get("metadata.name", name) != name:
                 continue
-            found.append(copy.deepcopy(body))
+            found.append(body)  # only serialised: stored versions are never changed in place
         return found
 
     def _stored(self, resource: references.resource, namespace: str | None) -> list[tuple[str, Any]]:
@@ -519,12 +521,12 @@ class Emulator(kmock.KubernetesEmulator):
         try:
             for event in backlog:
                 if self._event_matches(request, event, labels):
-                    yield copy.deepcopy(event)
+                    yield event
             async for item in bus.stream(since=marker):
                 if isinstance(item, _DropWatches):
                     return
                 if self._event_matches(request, item, labels):
-                    yield copy.deepcopy(item)
+                    yield item
         finally:
             await bus.unmark(marker)
 
@@ -536,6 +538,17 @@ class Emulator(kmock.KubernetesEmulator):
         if request.name is not None and meta.get("name") != request.name:
             return False
         return selector_matches(meta.get("labels") or {}, labels)
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        # An API server's Status, without the traceback kmock attaches: formatting one per 404
+        # would make "not found" the emulator's most expensive answer.
+        if not isinstance(exc, kmock.KubernetesError):
+            return await super()._render_error(exc)
+        status = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": exc.status}
+        status.update(
+            reason=exc.reason or type(exc).__name__, message=exc.message or repr(exc), details=exc.details or {}
+        )
+        return aiohttp.web.json_response(status, status=exc.status)
 
     # -- discovery --------------------------------------------------------------------------------
 

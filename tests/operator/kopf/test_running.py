@@ -182,6 +182,7 @@ async def test_the_command_runs_from_a_kubeconfig_logs_json_and_stops_on_sigterm
     assert process.returncode == 0
     lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
     assert any("Created" in line["message"] and "Deployment 'demo'" in line["message"] for line in lines)
+    assert not [line for line in lines if line["message"].startswith("Handler ")]  # kopf's per-event chatter
     assert not [line for line in stderr.decode().splitlines() if line.strip() and not line.startswith("{")]
 
 
