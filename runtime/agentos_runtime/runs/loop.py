@@ -31,13 +31,13 @@ from agentos_runtime.errors import ModelProviderError, StorageUnavailable
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import EventFactory, RunEvent
 from agentos_runtime.runs.memory.hooks import user_memory_for
-from agentos_runtime.runs.messages import chat_messages, history_messages, new_message
+from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages, new_message
 from agentos_runtime.runs.prompt import build_system_message
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunCancelled, RunOwner, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, new_session_row, stored_session_state
 from agentos_runtime.runs.turns import RunContext, Toolbox, record_partial_answer, run_turns
-from agentos_runtime.storage.ports import MemoryStore, SessionRow, SessionStore
+from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
 
@@ -183,9 +183,15 @@ class Agent:
     async def _open(self, run: _Run, request: RunRequest) -> None:
         """Read the session, merge the state, and build the messages sent first."""
         record = run.record
+        with_history = request.add_history_to_context
+        if with_history is None:
+            with_history = self.config.add_history_to_context
+        history_runs = (request.num_history_runs or self.config.num_history_runs) if with_history else 0
         row = None
         if self.sessions is not None:
-            row = await self.sessions.get_session(request.session_id, user_id=request.user_id)
+            # Only the runs history replays are read: a session's cost does not grow with it.
+            window = RecentRuns(limit=history_runs, skip_statuses=HISTORY_SKIP_STATUSES)
+            row = await self.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=window)
         record.session_state = merge_session_state(
             self.config.session_state, stored_session_state(row), request.session_state
         )
@@ -205,12 +211,8 @@ class Agent:
             system, run.toolbox = prepared.system_message(system), prepared.toolbox(self._toolbox)
         if system is not None:
             record.messages.append(new_message("system", system, created_at=record.created_at))
-        with_history = request.add_history_to_context
-        if with_history is None:
-            with_history = self.config.add_history_to_context
-        if with_history and row is not None:
-            runs = request.num_history_runs or self.config.num_history_runs
-            record.messages.extend(history_messages(row.runs or [], num_runs=runs))
+        if history_runs and row is not None:
+            record.messages.extend(history_messages(row.runs or [], num_runs=history_runs))
         record.messages.append(new_message("user", request.message, created_at=record.created_at))
         run.chat = chat_messages(record.messages)
 

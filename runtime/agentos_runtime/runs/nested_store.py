@@ -14,7 +14,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from agentos_runtime.storage.ports import JSON, Page, SessionChanges, SessionQuery, SessionRow, SessionType
+from agentos_runtime.storage import records
+from agentos_runtime.storage.ports import (
+    JSON,
+    Page,
+    RecentRuns,
+    SessionChanges,
+    SessionQuery,
+    SessionRow,
+    SessionType,
+)
 
 
 class NestedRunStore:
@@ -30,16 +39,22 @@ class NestedRunStore:
         return self._saved.get(run_id)
 
     async def get_session(
-        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
+        self,
+        session_id: str,
+        *,
+        session_type: SessionType | None = None,
+        user_id: str | None = None,
+        recent_runs: RecentRuns | None = None,
     ) -> SessionRow | None:
         if not self._history:
             return None
+        runs = records.select_recent(self._history, recent_runs) if recent_runs is not None else self._history
         return SessionRow(
             session_id=session_id,
             session_type=session_type or "agent",
             created_at=int(self._history[0].get("created_at") or 0),
             user_id=user_id,
-            runs=copy.deepcopy(self._history),
+            runs=copy.deepcopy(runs),
         )
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:

@@ -23,6 +23,7 @@ from agentos_runtime.storage.ports import (
     MemoryStore,
     MetricsStore,
     Page,
+    RecentRuns,
     SessionChanges,
     SessionQuery,
     SessionRow,
@@ -53,13 +54,20 @@ class InMemorySessionStore:
         return int(self._clock())
 
     async def get_session(
-        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
+        self,
+        session_id: str,
+        *,
+        session_type: SessionType | None = None,
+        user_id: str | None = None,
+        recent_runs: RecentRuns | None = None,
     ) -> SessionRow | None:
         row = self._rows.get(session_id)
         if row is None or (session_type is not None and row.session_type != session_type):
             return None
         if user_id is not None and row.user_id != user_id:
             return None
+        if recent_runs is not None:
+            row = replace(row, runs=records.select_recent(row.runs or [], recent_runs))
         return _copy_session(row)
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
@@ -78,7 +86,7 @@ class InMemorySessionStore:
         updated = records.apply_run(self._rows.get(new.session_id), new, run, state=session_state, now=self._now())
         stored = _copy_session(updated)
         self._rows[new.session_id] = stored
-        return _copy_session(stored)
+        return replace(_copy_session(replace(stored, runs=[])), runs=None)
 
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None

@@ -71,6 +71,18 @@ class SessionQuery:
 
 
 @dataclass(frozen=True)
+class RecentRuns:
+    """Which runs ``get_session`` reads with a session: the latest ``limit`` top-level runs (no
+    ``parent_run_id``) whose ``status`` is not in ``skip_statuses``, oldest first.
+
+    What a run's history needs, read without the rest of a session that keeps growing.
+    """
+
+    limit: int
+    skip_statuses: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class SessionChanges:
     """Fields ``PATCH /sessions/{id}`` and rename may change; ``None`` leaves a field as it is."""
 
@@ -122,8 +134,15 @@ class UserMemoryStats:
 
 class SessionStore(Protocol):
     async def get_session(
-        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
-    ) -> SessionRow | None: ...
+        self,
+        session_id: str,
+        *,
+        session_type: SessionType | None = None,
+        user_id: str | None = None,
+        recent_runs: RecentRuns | None = None,
+    ) -> SessionRow | None:
+        """The session with all its runs, or only the runs ``recent_runs`` selects."""
+        ...
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         """``session_name`` matches part of ``session_data["session_name"]``, ignoring case."""
@@ -139,12 +158,14 @@ class SessionStore(Protocol):
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
         """Atomically add ``run`` to its session, replacing a stored run with the same ``run_id``.
 
-        The stored session is read and written in one transaction (or optimistic retry on
-        Redis), so two concurrent runs on one session both survive. ``new`` is written when the
-        session does not exist yet (otherwise the stored columns are kept); ``session_state``
-        (when given) replaces ``session_data["session_state"]``; ``updated_at`` becomes now.
-        Returns the session with all its runs. A run without a string ``run_id`` raises
-        ``ValueError`` and writes nothing.
+        The session row is read and written in one transaction (or optimistic retry on Redis),
+        so two concurrent runs on one session both survive. ``new`` is written when the session
+        does not exist yet (otherwise the stored columns are kept); ``session_state`` (when
+        given) replaces ``session_data["session_state"]``; ``updated_at`` becomes now. The
+        other runs are neither read nor rewritten, so a save costs the same on the first run of
+        a session and on its thousandth. Returns the session as written, without its runs
+        (``runs`` is ``None``). A run without a string ``run_id`` raises ``ValueError`` and
+        writes nothing.
         """
         ...
 

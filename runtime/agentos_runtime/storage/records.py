@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any, cast
 
-from agentos_runtime.storage.ports import JSON, MemoryRow, SessionChanges, SessionRow, SessionType
+from agentos_runtime.storage.ports import JSON, MemoryRow, RecentRuns, SessionChanges, SessionRow, SessionType
 
 SESSION_TYPES: tuple[SessionType, ...] = ("agent", "team", "workflow")
 
@@ -75,9 +75,8 @@ def _json_object(value: Any) -> JSON | None:
 
 
 def session_columns(row: SessionRow) -> JSON:
-    """The session row as Agno's sessions-table columns (no runs)."""
-    values = asdict(row)
-    return {name: values[name] for name in SESSION_COLUMNS}
+    """The session row as Agno's sessions-table columns (no runs; values not copied)."""
+    return {name: getattr(row, name) for name in SESSION_COLUMNS}
 
 
 def session_from_columns(columns: Mapping[Any, Any], runs: Sequence[JSON] | None) -> SessionRow:
@@ -164,11 +163,34 @@ def merge_legacy_runs(stored_runs: Sequence[JSON], legacy: Any) -> list[JSON]:
     return merged + [run for run in stored_runs if run.get("run_id") not in legacy_ids]
 
 
+def is_recent_candidate(run: Mapping[str, Any], window: RecentRuns) -> bool:
+    """Whether ``window`` may pick ``run``: a top-level run with a status it does not skip."""
+    return run.get("parent_run_id") is None and run.get("status") not in window.skip_statuses
+
+
+def select_recent(runs: Sequence[JSON], window: RecentRuns) -> list[JSON]:
+    """The runs ``window`` picks from a session's runs (in run order), oldest first."""
+    if window.limit <= 0:
+        return []
+    return [run for run in runs if is_recent_candidate(run, window)][-window.limit :]
+
+
 def with_session_data(session_data: JSON | None, **entries: Any) -> JSON:
     """``session_data`` with ``entries`` set (entries whose value is ``None`` are left alone)."""
     updated = dict(session_data or {})
     updated.update({key: value for key, value in entries.items() if value is not None})
     return updated
+
+
+def with_state(session_data: JSON | None, state: JSON | None) -> JSON | None:
+    """``session_data`` after a run that ended with ``state`` (``None``: left as it is)."""
+    return with_session_data(session_data, session_state=state) if state is not None else session_data
+
+
+def saved_session(stored: SessionRow | None, new: SessionRow, *, state: JSON | None, now: int) -> SessionRow:
+    """The session row (without runs) ``save_run`` writes: ``new`` when nothing is stored."""
+    base = stored if stored is not None else new
+    return replace(base, runs=None, session_data=with_state(base.session_data, state), updated_at=now)
 
 
 def apply_run(stored: SessionRow | None, new: SessionRow, run: JSON, *, state: JSON | None, now: int) -> SessionRow:

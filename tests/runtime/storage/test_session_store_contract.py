@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from agentos_runtime.errors import BadRequest
-from agentos_runtime.storage.ports import Database, SessionChanges, SessionQuery, SessionRow
+from agentos_runtime.storage.ports import Database, RecentRuns, SessionChanges, SessionQuery, SessionRow
 
 from tests.support.databases import BACKENDS, fresh_database
 
@@ -210,8 +211,9 @@ async def test_delete_sessions_deletes_only_the_users_sessions_with_their_runs(d
     assert await db.sessions.delete_sessions([]) == 0
     assert (await db.sessions.list_sessions(SessionQuery())).total == 0
 
-    recreated = await db.sessions.save_run(session("s1", user_id="ana"), run("r9"), session_state=None)
-    assert [r["run_id"] for r in recreated.runs or []] == ["r9"]
+    await db.sessions.save_run(session("s1", user_id="ana"), run("r9"), session_state=None)
+    recreated = await db.sessions.get_session("s1")
+    assert recreated is not None and [r["run_id"] for r in recreated.runs or []] == ["r9"]
 
 
 async def test_save_run_creates_the_session_from_new_when_it_does_not_exist(db: Database) -> None:
@@ -219,10 +221,32 @@ async def test_save_run_creates_the_session_from_new_when_it_does_not_exist(db: 
 
     saved = await db.sessions.save_run(new, run("r1", content="hello"), session_state={"n": 1})
 
-    assert saved.runs == [run("r1", content="hello")]
+    assert saved.runs is None  # the runs are not read back: a save costs the same at any session size
     assert saved.session_data == {"session_name": "First", "session_state": {"n": 1}}
     assert (saved.user_id, saved.agent_data, saved.created_at) == ("ana", {"name": "A"}, 1_000)
-    assert await db.sessions.get_session("s1") == saved
+    assert await db.sessions.get_session("s1") == replace(saved, runs=[run("r1", content="hello")])
+
+
+async def test_get_session_with_recent_runs_reads_the_latest_top_level_runs_it_may_replay(db: Database) -> None:
+    new = session("s1", session_data={"session_state": {"n": 1}})
+    for index in range(1, 8):
+        status = {3: "ERROR", 6: "CANCELLED"}.get(index, "COMPLETED")
+        await db.sessions.save_run(new, run(f"r{index}", status=status), session_state=None)
+    await db.sessions.save_run(new, run("child", parent_run_id="r7"), session_state=None)
+    await db.sessions.save_run(new, run("r2", content="rewritten"), session_state=None)
+    window = RecentRuns(limit=3, skip_statuses=frozenset({"ERROR", "CANCELLED"}))
+
+    recent = await db.sessions.get_session("s1", recent_runs=window)
+
+    assert recent is not None
+    assert [r["run_id"] for r in recent.runs or []] == ["r4", "r5", "r7"]
+    assert recent.session_data == {"session_state": {"n": 1}}
+    wide = await db.sessions.get_session("s1", recent_runs=RecentRuns(limit=100, skip_statuses=window.skip_statuses))
+    assert wide is not None and [r["run_id"] for r in wide.runs or []] == ["r1", "r2", "r4", "r5", "r7"]
+    assert wide.runs is not None and wide.runs[1]["content"] == "rewritten"
+    nothing = await db.sessions.get_session("s1", recent_runs=RecentRuns(limit=0))
+    assert nothing is not None and nothing.runs == []
+    assert await db.sessions.get_session("s1", user_id="someone-else", recent_runs=window) is None
 
 
 async def test_save_run_appends_runs_in_order_and_replaces_one_with_the_same_run_id(db: Database) -> None:
@@ -234,9 +258,9 @@ async def test_save_run_appends_runs_in_order_and_replaces_one_with_the_same_run
     saved = await db.sessions.save_run(new, run("r2", content="two, finished"), session_state=None)
 
     expected = [run("r1", content="one"), run("r2", content="two, finished"), run("r3", content="three")]
-    assert saved.runs == expected
     stored = await db.sessions.get_session("s1")
     assert stored is not None and stored.runs == expected
+    assert stored == replace(saved, runs=expected)
 
 
 async def test_save_run_replaces_the_session_state_and_keeps_it_when_none_is_given(db: Database) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agentos_runtime.storage.ports import Database, SessionQuery, SessionRow
+from agentos_runtime.storage.ports import Database, RecentRuns, SessionQuery, SessionRow
 from agentos_runtime.storage.sql.database import SqlDatabase
 from sqlalchemy import text
 
@@ -60,11 +60,19 @@ async def test_new_and_rewritten_runs_of_an_agno2_session_keep_their_order(agno2
     new = SessionRow(session_id="s1", session_type="agent", created_at=1000)
 
     await agno2.sessions.save_run(new, run("r3", "three"), session_state=None)
-    saved = await agno2.sessions.save_run(new, run("r1", "one, edited"), session_state=None)
+    await agno2.sessions.save_run(new, run("r1", "one, edited"), session_state=None)
 
     expected = [("r1", "one, edited"), ("r2", "two"), ("r3", "three")]
-    assert run_ids(saved) == expected
     assert run_ids(await agno2.sessions.get_session("s1")) == expected
+
+
+async def test_the_recent_runs_of_an_agno2_session_include_those_in_its_row(agno2: Database) -> None:
+    new = SessionRow(session_id="s1", session_type="agent", created_at=1000)
+    await agno2.sessions.save_run(new, run("r3", "three"), session_state=None)
+
+    recent = await agno2.sessions.get_session("s1", recent_runs=RecentRuns(limit=2))
+
+    assert run_ids(recent) == [("r2", "two"), ("r3", "three")]
 
 
 async def test_replacing_an_agno2_sessions_runs_drops_the_old_copy(agno2: Database) -> None:

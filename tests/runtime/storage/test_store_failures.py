@@ -69,7 +69,8 @@ def at_port(url: str, port: int, *, password: str | None = None) -> str:
 
 
 async def test_a_run_that_fails_to_write_leaves_the_stored_session_unchanged(db: Database) -> None:
-    before = await db.sessions.save_run(session(), run("r1", content="kept"), session_state={"n": 1})
+    await db.sessions.save_run(session(), run("r1", content="kept"), session_state={"n": 1})
+    before = await db.sessions.get_session("s1")
 
     with pytest.raises(TypeError):
         await db.sessions.save_run(session(), run("r2", content=object()), session_state={"n": 2})
@@ -173,7 +174,8 @@ async def test_every_call_fails_fast_while_the_server_is_down_and_works_again_wh
         storage_config(kind, name=name), environ={"DATABASE_URL": url, "REDIS_URL": url}, data_dir=tmp_path
     )
     try:
-        written = await database.sessions.save_run(session(), run("r1"), session_state=None)
+        await database.sessions.save_run(session(), run("r1"), session_state=None)
+        written = await database.sessions.get_session("s1")
 
         await proxy.stop()
         for call in calls_while_down(database):

@@ -15,11 +15,21 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from agentos_runtime.storage import querying, records
-from agentos_runtime.storage.ports import JSON, Page, SessionChanges, SessionQuery, SessionRow, SessionType
+from agentos_runtime.storage.ports import (
+    JSON,
+    Page,
+    RecentRuns,
+    SessionChanges,
+    SessionQuery,
+    SessionRow,
+    SessionType,
+)
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
 
 Record = dict[str, Any]
+# Runs read per round trip when looking for a session's recent runs (most are picked).
+_RECENT_BATCH = 8
 T = TypeVar("T")
 Attempt = Callable[[Pipeline], Awaitable[tuple[T, Writes | None]]]
 
@@ -29,7 +39,12 @@ class RedisSessionStore:
         self._backend = backend
 
     async def get_session(
-        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
+        self,
+        session_id: str,
+        *,
+        session_type: SessionType | None = None,
+        user_id: str | None = None,
+        recent_runs: RecentRuns | None = None,
     ) -> SessionRow | None:
         with self._backend.errors():
             stored = await self._backend.load_one(self._backend.client, keys.SESSIONS, session_id)
@@ -37,8 +52,12 @@ class RedisSessionStore:
                 return None
             if user_id is not None and stored.get("user_id") != user_id:
                 return None
-            runs = await self._runs_of(self._backend.client, [stored])
-        return records.session_from_columns(stored, runs[session_id])
+            if recent_runs is not None and not stored.get("runs"):
+                return records.session_from_columns(stored, await self._recent_runs(session_id, recent_runs))
+            runs = (await self._runs_of(self._backend.client, [stored]))[session_id]
+        if recent_runs is not None:  # an Agno 2 session: its runs are merged in process
+            runs = records.select_recent(runs, recent_runs)
+        return records.session_from_columns(stored, runs)
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         backend = self._backend
@@ -83,22 +102,19 @@ class RedisSessionStore:
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
         run_id = records.run_id_of(run)
         now = self._backend.now()
+        order_key = keys.runs_by_session_key(self._backend.prefix, new.session_id)
 
         async def attempt(pipe: Pipeline) -> tuple[SessionRow, Writes]:
             stored = await self._backend.load_one(pipe, keys.SESSIONS, new.session_id)
-            old_runs = await self._run_records(pipe, new.session_id)
-            current = None
-            if stored is not None:
-                ordered = [record["run_data"] for record in old_runs.values()]
-                current = records.session_from_columns(stored, records.merge_legacy_runs(ordered, stored.get("runs")))
-            target = records.apply_run(current, new, run, state=session_state, now=now)
+            current = records.session_from_columns(stored, None) if stored is not None else None
+            target = records.saved_session(current, new, state=session_state, now=now)
+            # The stored columns Agno 2 may have left (its ``runs``) are kept as they are.
             session = {**(stored or {}), **records.session_columns(target)}
             if stored is None:
-                indexed = list(enumerate(target.runs or []))
+                indexed = list(enumerate(records.merge_run(new.runs or [], run)))
+                previous: dict[str, Record] = {}
             else:
-                indexes = [int(record.get("run_index") or 0) for record in old_runs.values()]
-                previous = old_runs.get(run_id)
-                index = int(previous.get("run_index") or 0) if previous else max(indexes, default=-1) + 1
+                index, previous = await self._position(pipe, order_key, run_id)
                 indexed = [(index, run)]
             new_runs = [self._run_record(target, item, index, now) for index, item in indexed]
             encoded = encode(session), [encode(record) for record in new_runs]
@@ -106,7 +122,7 @@ class RedisSessionStore:
             def writes(tx: Pipeline) -> None:
                 self._write_session(tx, stored, session, encoded[0])
                 for record, text in zip(new_runs, encoded[1], strict=True):
-                    self._write_run(tx, old_runs.get(record["run_id"]), record, text)
+                    self._write_run(tx, previous.get(record["run_id"]), record, text)
 
             return target, writes
 
@@ -165,6 +181,38 @@ class RedisSessionStore:
         )
         loaded = await self._backend.load(keys.RUNS, run_ids, client=client)
         return {record["run_id"]: record for record in loaded}
+
+    async def _position(self, pipe: Pipeline, order_key: str, run_id: str) -> tuple[int, dict[str, Record]]:
+        """Where run ``run_id`` goes in its session (its stored index, else the next one) and its
+        stored record by id when it is a rewrite; reads two keys, not the session's runs."""
+        score = await pipe.zscore(order_key, run_id)
+        if score is not None:
+            stored = await self._backend.load(keys.RUNS, [run_id], client=pipe)
+            return int(score), {record["run_id"]: record for record in stored}
+        last = await pipe.zrange(order_key, -1, -1, withscores=True)
+        return (int(last[0][1]) + 1 if last else 0), {}
+
+    async def _recent_runs(self, session_id: str, window: RecentRuns) -> list[JSON]:
+        """The runs ``window`` picks, oldest first, read from the newest back in small batches."""
+        if window.limit <= 0:
+            return []
+        order_key = keys.runs_by_session_key(self._backend.prefix, session_id)
+        batch = max(window.limit, _RECENT_BATCH)
+        picked: list[JSON] = []
+        start = 0
+        while len(picked) < window.limit:
+            run_ids = [
+                str(member) for member in await self._backend.client.zrevrange(order_key, start, start + batch - 1)
+            ]
+            if not run_ids:
+                break
+            for record in await self._backend.load(keys.RUNS, run_ids):
+                if records.is_recent_candidate(record["run_data"], window):
+                    picked.append(record["run_data"])
+                    if len(picked) == window.limit:
+                        break
+            start += batch
+        return picked[::-1]
 
     async def _runs_of(self, client: Redis | Pipeline, stored: list[Record]) -> dict[str, list[JSON]]:
         """Each stored session's runs, in order (a legacy ``runs`` field merged in).

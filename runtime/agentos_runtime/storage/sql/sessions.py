@@ -17,7 +17,15 @@ from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentos_runtime.storage import querying, records
-from agentos_runtime.storage.ports import JSON, Page, SessionChanges, SessionQuery, SessionRow, SessionType
+from agentos_runtime.storage.ports import (
+    JSON,
+    Page,
+    RecentRuns,
+    SessionChanges,
+    SessionQuery,
+    SessionRow,
+    SessionType,
+)
 from agentos_runtime.storage.sql.connecting import SqlBackend
 
 
@@ -28,7 +36,12 @@ class SqlSessionStore:
         self._runs = backend.tables.runs
 
     async def get_session(
-        self, session_id: str, *, session_type: SessionType | None = None, user_id: str | None = None
+        self,
+        session_id: str,
+        *,
+        session_type: SessionType | None = None,
+        user_id: str | None = None,
+        recent_runs: RecentRuns | None = None,
     ) -> SessionRow | None:
         conditions = [self._sessions.c.session_id == session_id, *self._owner(user_id)]
         if session_type is not None:
@@ -38,8 +51,14 @@ class SqlSessionStore:
                 found = (await connection.execute(select(self._sessions).where(*conditions))).mappings().first()
                 if found is None:
                     return None
+                if recent_runs is not None and not found.get("runs"):
+                    recent = await self._load_recent_runs(connection, session_id, recent_runs)
+                    return records.session_from_columns(found, recent)
                 runs = await self._load_runs(connection, [session_id])
-        return _session(found, runs.get(session_id, []))
+        session = _session(found, runs.get(session_id, []))
+        if recent_runs is not None:  # an Agno 2 session: its runs are merged in process
+            return replace(session, runs=records.select_recent(session.runs or [], recent_runs))
+        return session
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         offset = querying.page_offset(query.limit, query.page)
@@ -90,19 +109,20 @@ class SqlSessionStore:
         now = self._backend.now()
         with self._backend.errors():
             async with self._backend.writer().begin() as connection:
-                stored, created = await self._lock_or_create(connection, new)
-                target = records.apply_run(stored, new, run, state=session_state, now=now)
-                await connection.execute(
-                    update(self._sessions)
-                    .where(self._sessions.c.session_id == new.session_id)
-                    .values(session_data=target.session_data, updated_at=now)
-                )
-                runs = target.runs or []
-                if created:
+                stored = await self._lock_or_create(connection, new, state=session_state, now=now)
+                if stored is None:
+                    target = records.saved_session(None, new, state=session_state, now=now)
+                    runs = records.merge_run(new.runs or [], run)
                     await self._write_runs(connection, target, list(enumerate(runs)))
                 else:
-                    await self._write_runs(connection, target, [(await self._index_for(connection, target, run), run)])
-        return records.session_from_columns(records.copy_json(records.session_columns(target)), records.copy_json(runs))
+                    target = records.saved_session(stored, new, state=session_state, now=now)
+                    await connection.execute(
+                        update(self._sessions)
+                        .where(self._sessions.c.session_id == new.session_id)
+                        .values(session_data=target.session_data, updated_at=now)
+                    )
+                    await self._write_runs(connection, target, [(None, run)])
+        return records.session_from_columns(records.copy_json(records.session_columns(target)), None)
 
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
@@ -180,50 +200,70 @@ class SqlSessionStore:
             grouped[session_id].append(records.decode_json(run_data))
         return grouped
 
-    async def _lock_or_create(self, connection: AsyncConnection, new: SessionRow) -> tuple[SessionRow, bool]:
-        """The stored session (with runs), locked; ``new`` inserted first when there is none."""
+    async def _load_recent_runs(self, connection: AsyncConnection, session_id: str, window: RecentRuns) -> list[JSON]:
+        """The runs ``window`` picks, oldest first, read newest first up to its limit."""
+        if window.limit <= 0:
+            return []
+        runs = self._runs
+        statement: Select[Any] = (
+            select(runs.c.run_data)
+            .where(
+                runs.c.session_id == session_id,
+                runs.c.parent_run_id.is_(None),
+                or_(runs.c.status.is_(None), runs.c.status.not_in(sorted(window.skip_statuses))),
+            )
+            .order_by(runs.c.run_index.desc(), runs.c.created_at.desc(), runs.c.run_id.desc())
+            .limit(window.limit)
+        )
+        found = [records.decode_json(run_data) for (run_data,) in (await connection.execute(statement)).all()]
+        return found[::-1]
+
+    async def _lock_or_create(
+        self, connection: AsyncConnection, new: SessionRow, *, state: JSON | None, now: int
+    ) -> SessionRow | None:
+        """The stored session (without runs), locked; ``None`` when ``new`` was inserted instead."""
         locked = select(self._sessions).where(self._sessions.c.session_id == new.session_id).with_for_update()
         found = (await connection.execute(locked)).mappings().first()
         if found is None:
-            creating = replace(new, runs=list(new.runs or []))
+            creating = records.saved_session(None, new, state=state, now=now)
             insert = self._backend.dialect.insert(self._sessions).values(records.session_columns(creating))
             inserted = await connection.execute(
                 insert.on_conflict_do_nothing(index_elements=["session_id"]).returning(self._sessions.c.session_id)
             )
             if inserted.first() is not None:
-                return creating, True
+                return None
             # Another writer created it between our read and our insert: take its row, locked.
             found = (await connection.execute(locked)).mappings().one()
-        runs = await self._load_runs(connection, [new.session_id])
-        return _session(found, runs[new.session_id]), False
-
-    async def _index_for(self, connection: AsyncConnection, session: SessionRow, run: Mapping[str, Any]) -> int:
-        """The stored position of ``run`` when it is a rewrite, else the next one."""
-        runs = self._runs
-        current = await connection.scalar(select(runs.c.run_index).where(runs.c.run_id == run["run_id"]))
-        if current is not None:
-            return int(current)
-        latest = await connection.scalar(
-            select(func.max(runs.c.run_index)).where(runs.c.session_id == session.session_id)
-        )
-        return 0 if latest is None else int(latest) + 1
+        return records.session_from_columns(found, None)
 
     async def _write_runs(
-        self, connection: AsyncConnection, session: SessionRow, indexed_runs: list[tuple[int, JSON]]
+        self, connection: AsyncConnection, session: SessionRow, indexed_runs: list[tuple[int | None, JSON]]
     ) -> None:
+        """Upsert run rows; a ``None`` index keeps a stored run's position, else takes the next one."""
         if not indexed_runs:
             return
         now = self._backend.now()
-        rows = [
-            records.run_columns(run, session_id=session.session_id, user_id=session.user_id, run_index=index, now=now)
-            for index, run in indexed_runs
-        ]
-        insert = self._backend.dialect.insert(self._runs)
+        runs = self._runs
+        rows = []
+        for index, run in indexed_runs:
+            row = records.run_columns(run, session_id=session.session_id, user_id=session.user_id, run_index=0, now=now)
+            row["run_index"] = index if index is not None else self._position(run["run_id"], session.session_id)
+            rows.append(row)
+        insert = self._backend.dialect.insert(runs)
         kept = {"run_id", "created_at"}
-        changed = {
-            column.name: insert.excluded[column.name] for column in self._runs.columns if column.name not in kept
-        }
-        await connection.execute(insert.on_conflict_do_update(index_elements=["run_id"], set_=changed), rows)
+        changed = {column.name: insert.excluded[column.name] for column in runs.columns if column.name not in kept}
+        statement = insert.on_conflict_do_update(index_elements=["run_id"], set_=changed)
+        if len(rows) == 1:
+            await connection.execute(statement.values(rows[0]))
+        else:
+            await connection.execute(statement, rows)
+
+    def _position(self, run_id: str, session_id: str) -> ColumnElement[Any]:
+        """The stored position of run ``run_id`` when it is a rewrite, else the session's next one."""
+        runs = self._runs
+        current = select(runs.c.run_index).where(runs.c.run_id == run_id).scalar_subquery()
+        following = select(func.max(runs.c.run_index) + 1).where(runs.c.session_id == session_id).scalar_subquery()
+        return func.coalesce(current, following, 0)
 
 
 def _session(found: Mapping[Any, Any], runs: list[JSON] | None, *, like: SessionRow | None = None) -> SessionRow:
