@@ -17,7 +17,9 @@ from pathlib import Path
 
 from agentos_runtime.api.context import OpenDatabase, RuntimeContext
 from agentos_runtime.config import DatabaseConfig, RuntimeConfig
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.settings import Settings
+from agentos_runtime.storage.deferred import DeferredDatabase
 from agentos_runtime.storage.ports import Database
 
 logger = logging.getLogger("agentos_runtime")
@@ -127,14 +129,26 @@ async def open_databases(
         *(connectors.open_database(c, environ=connectors.environ, data_dir=data_dir) for c in configs),
         return_exceptions=True,
     )
-    opened = {
-        c.id: OpenDatabase(c, r) for c, r in zip(configs, results, strict=True) if not isinstance(r, BaseException)
-    }
-    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    opened: dict[str, OpenDatabase] = {}
+    for config, result in zip(configs, results, strict=True):
+        if isinstance(result, StorageUnavailable):
+            # Down at start-up: serve anyway, not ready, and open it once it answers.
+            logger.warning("database %s is unavailable, retrying on use: %s", config.id, result.detail)
+            opened[config.id] = OpenDatabase(config, _deferred(config, connectors, data_dir, result))
+        elif not isinstance(result, BaseException):
+            opened[config.id] = OpenDatabase(config, result)
+    failure = next((r for r in results if isinstance(r, BaseException) and not isinstance(r, StorageUnavailable)), None)
     if failure is not None:
         await close_databases(opened)
         raise failure
     return opened
+
+
+def _deferred(config: DatabaseConfig, connectors: Connectors, data_dir: Path, error: StorageUnavailable) -> Database:
+    def opener() -> Awaitable[Database]:
+        return connectors.open_database(config, environ=connectors.environ, data_dir=data_dir)
+
+    return DeferredDatabase(config.id, opener, first_error=error)
 
 
 async def close_databases(databases: Mapping[str, OpenDatabase]) -> None:

@@ -106,3 +106,34 @@ async def test_runs_report_the_outage_a_non_streamed_run_is_503_a_streamed_one_e
     assert streamed.status_code == 200
     last = parse_frames(streamed.text)[-1]
     assert last.event == "RunError" and last.data["error_type"] == "storage_unavailable"
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+async def test_a_database_down_at_start_up_is_opened_once_it_answers(
+    kind: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    target = urlsplit(postgres_url() if kind == "postgres" else redis_url())
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 0)
+    await proxy.start()
+    await proxy.stop()  # the port is known, and nothing listens on it: the database is "down"
+    if kind == "postgres":
+        urls = {"DATABASE_URL": through_proxy(postgres_url(), proxy.port, password=PASSWORD)}
+    else:
+        urls = {"REDIS_URL": through_proxy(redis_url(), proxy.port, password=None)}
+    try:
+        async with serve_on(kind, agent_config(fake_openai.base_url), tmp_path, urls=urls, over_sockets=True) as served:
+            outage = Outage(served, proxy)
+            assert (await outage.answer("GET", "/health")).status_code == 200
+            assert (await outage.answer("GET", "/ready")).status_code == 503
+            refused = await outage.answer("GET", "/sessions")
+            assert refused.status_code == 503 and refused.json()["detail"]
+            await proxy.start()
+            deadline = time.monotonic() + ANSWER_DEADLINE
+            while (created := await outage.answer("POST", "/sessions", json={"session_id": "late"})).status_code == 503:
+                assert time.monotonic() < deadline, created.text
+                await asyncio.sleep(0.2)  # retries of the opener are spaced by one second
+            assert created.status_code == 201
+            assert (await outage.answer("GET", "/ready")).status_code == 200
+            assert (await outage.answer("GET", "/sessions/late")).status_code == 200
+    finally:
+        await proxy.stop()
