@@ -1,13 +1,14 @@
 """A run's save and its history read cost the same whatever the size of its session (SQL).
 
-Counted as the statements sent to the database, which do not depend on timing: saving a
+Counted as the statements sent to the database (through SQLAlchemy or the run path's own
+executor), which do not depend on timing: saving a
 run into a session of 40 runs sends the same statements as into a session of one, and none
 of them reads stored runs back; reading the history of a long session reads only its window.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from agentos_runtime.storage.ports import Database, RecentRuns, SessionRow
 from agentos_runtime.storage.sql.database import SqlDatabase
+from agentos_runtime.storage.sql.executing import Step
 from sqlalchemy import event
 
 from tests.support.databases import fresh_database
@@ -33,41 +35,54 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 
 
 @contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """The SQL statements ``database`` sends while the block runs."""
+def statements(database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL of every statement ``database`` sends, through the engine or the run path's executor."""
     assert isinstance(database, SqlDatabase)
     sent: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sent.append(" ".join(statement.split()))
 
-    engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    def recording(method: Callable[[Sequence[Step]], Awaitable[Any]]) -> Callable[[Sequence[Step]], Awaitable[Any]]:
+        async def call(steps: Sequence[Step]) -> Any:
+            sent.extend(" ".join(statement.sql.split()) for statement, _ in steps)
+            return await method(steps)
+
+        return call
+
+    executor = database.executor
+    with monkeypatch.context() as patch:
+        patch.setattr(executor, "fetch", recording(executor.fetch))
+        patch.setattr(executor, "write", recording(executor.write))
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield sent
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
 
 
-async def test_saving_a_run_sends_the_same_statements_into_a_long_session_and_reads_no_runs(db: Database) -> None:
+async def test_saving_a_run_sends_the_same_statements_into_a_long_session_and_reads_no_runs(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await db.sessions.save_run(NEW, run("r0"), session_state=None)
-    with statements(db) as short:
+    with statements(db, monkeypatch) as short:
         await db.sessions.save_run(NEW, run("r1"), session_state={"n": 1})
     for index in range(2, 40):
         await db.sessions.save_run(NEW, run(f"r{index}"), session_state=None)
 
-    with statements(db) as long:
+    with statements(db, monkeypatch) as long:
         await db.sessions.save_run(NEW, run("r40"), session_state={"n": 2})
 
     assert long == short
     assert not [sql for sql in long if sql.startswith("SELECT") and "run_data" in sql]
 
 
-async def test_reading_a_sessions_history_reads_only_its_window(db: Database) -> None:
+async def test_reading_a_sessions_history_reads_only_its_window(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     for index in range(30):
         await db.sessions.save_run(NEW, run(f"r{index}"), session_state=None)
 
-    with statements(db) as sent:
+    with statements(db, monkeypatch) as sent:
         row = await db.sessions.get_session("s1", recent_runs=RecentRuns(limit=3))
 
     assert row is not None and [r["run_id"] for r in row.runs or []] == ["r27", "r28", "r29"]

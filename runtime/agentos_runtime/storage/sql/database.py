@@ -19,9 +19,11 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.sql import connecting
 from agentos_runtime.storage.sql.evals import SqlEvalStore
+from agentos_runtime.storage.sql.executing import Executor
 from agentos_runtime.storage.sql.memories import SqlMemoryStore
 from agentos_runtime.storage.sql.metrics import SqlMetricsStore
 from agentos_runtime.storage.sql.sessions import SqlSessionStore
+from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 from agentos_runtime.storage.sql.tables import build_tables
 
 Clock = Callable[[], float]
@@ -42,27 +44,44 @@ class SqlDatabase:
     def engine(self) -> AsyncEngine:
         return self._backend.engine
 
+    @property
+    def executor(self) -> Executor:
+        """What runs a run's session read and save (``statements``), apart from the engine."""
+        return self._backend.executor
+
     async def ping(self) -> None:
         with self._backend.errors():
             async with self._backend.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
 
     async def close(self) -> None:
-        await self._backend.engine.dispose()
+        try:
+            await self._backend.executor.close()
+        finally:
+            await self._backend.engine.dispose()
 
 
 async def _open(
-    config: DatabaseConfig, engine: AsyncEngine, *, schema: str | None, clock: Clock, url: str | None
+    config: DatabaseConfig,
+    engine: AsyncEngine,
+    executor: Executor,
+    *,
+    schema: str | None,
+    clock: Clock,
+    url: str | None,
 ) -> SqlDatabase:
     """Create the missing tables, then build the stores for the tables as they are."""
     tables = build_tables(config.tables, schema=schema)
-    backend = connecting.SqlBackend(db_id=config.id, engine=engine, tables=tables, clock=clock, url=url)
+    backend = connecting.SqlBackend(
+        db_id=config.id, engine=engine, executor=executor, tables=tables, clock=clock, url=url
+    )
     try:
         with backend.errors():
             await connecting.create_tables(engine, tables, schema=schema)
             if await connecting.has_legacy_runs(engine, tables):
                 backend = replace(backend, tables=build_tables(config.tables, schema=schema, legacy_runs=True))
     except BaseException:
+        await executor.close()
         await engine.dispose()
         raise
     return SqlDatabase(backend)
@@ -75,10 +94,14 @@ async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time
     except OSError as error:
         raise StorageUnavailable(f"database '{config.id}': cannot create {path.parent}: {error.strerror}") from error
     engine = connecting.create_sqlite_engine(path.resolve())
-    return await _open(config, engine, schema=None, clock=clock, url=None)
+    executor = SqliteExecutor(path.resolve(), db_id=config.id)
+    return await _open(config, engine, executor, schema=None, clock=clock, url=None)
 
 
 async def open_postgres(config: DatabaseConfig, *, url: str, clock: Clock = time.time) -> SqlDatabase:
     """The PostgreSQL database at ``url`` (a ``postgresql+psycopg://`` URL), tables ready in ``db_schema``."""
+    from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor  # loads psycopg
+
     engine = connecting.create_postgres_engine(url)
-    return await _open(config, engine, schema=config.db_schema, clock=clock, url=url)
+    executor = PostgresExecutor(url.replace("postgresql+psycopg://", "postgresql://", 1), db_id=config.id)
+    return await _open(config, engine, executor, schema=config.db_schema, clock=clock, url=url)

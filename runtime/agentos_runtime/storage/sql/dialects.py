@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Executable, Table, Text, cast, exists, func, literal, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import psycopg as postgres_psycopg
+from sqlalchemy.engine.interfaces import Dialect as DriverDialect
 from sqlalchemy.schema import CreateSchema
 
 from agentos_runtime.storage.records import encode_json
@@ -32,6 +34,11 @@ class Dialect:
     has_topic: Callable[[ColumnElement[Any], str], ColumnElement[bool]]
     # Statements run before creating tables in ``schema``, in the same transaction.
     ddl_preamble: Callable[[str | None], list[Executable]]
+    # The SQLAlchemy dialect that compiles statements for the run path's own driver
+    # (``executing``): psycopg's ``%(name)s`` with casts, the sqlite3 module's ``:name``.
+    driver: Callable[[], DriverDialect]
+    # A JSON object column with one top-level key set to a JSON value (the object made if NULL).
+    json_with_key: Callable[[ColumnElement[Any], str, ColumnElement[Any]], ColumnElement[Any]]
 
 
 def _postgres_json_string(column: ColumnElement[Any]) -> ColumnElement[str]:
@@ -46,6 +53,15 @@ def _postgres_ddl_preamble(schema: str | None) -> list[Executable]:
     # Replicas starting together take turns: the lock lasts until the transaction ends.
     lock = select(func.pg_advisory_xact_lock(func.hashtext(f"agentos:create_tables:{schema}")))
     return [lock, CreateSchema(schema, if_not_exists=True)] if schema else [lock]
+
+
+def _postgres_json_with_key(column: ColumnElement[Any], key: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    empty: ColumnElement[Any] = literal_column("'{}'::jsonb")
+    return func.jsonb_set(func.coalesce(column, empty), literal_column(f"'{{{key}}}'::text[]"), value)
+
+
+def _sqlite_json_with_key(column: ColumnElement[Any], key: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.json_set(func.coalesce(column, literal_column("'{}'")), f"$.{key}", func.json(value))
 
 
 def _sqlite_ddl_preamble(_schema: str | None) -> list[Executable]:
@@ -67,6 +83,8 @@ POSTGRES = Dialect(
     json_string=_postgres_json_string,
     has_topic=_postgres_has_topic,
     ddl_preamble=_postgres_ddl_preamble,
+    driver=postgres_psycopg.dialect,
+    json_with_key=_postgres_json_with_key,
 )
 SQLITE = Dialect(
     name="sqlite",
@@ -74,5 +92,7 @@ SQLITE = Dialect(
     json_string=_sqlite_json_string,
     has_topic=_sqlite_has_topic,
     ddl_preamble=_sqlite_ddl_preamble,
+    driver=lambda: sqlite.dialect(paramstyle="named"),
+    json_with_key=_sqlite_json_with_key,
 )
 DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE)}

@@ -1,10 +1,13 @@
 """Sessions on SQL: the session row in ``agno_sessions``, its runs as rows of ``agno_runs``.
 
-Every write is one transaction. ``save_run`` locks the session row (``FOR UPDATE``; SQLite's
-``BEGIN IMMEDIATE`` serialises writers instead), creating it first when it is new, so two
-runs saved at once on one session, even from two replicas, both end up stored. Runs Agno 2
-left in the session row (its ``runs`` column, when present) are merged in on reads, as Agno 3
-does, and cleared when the whole session is rewritten.
+Every write is one transaction. ``get_session`` and ``save_run``, which every run calls, go
+through the backend's ``Executor`` with statements compiled once (``statements``): a save
+upserts the session row and the run row only, so two runs saved at once on one session, even
+from two replicas, both end up stored, and its cost does not grow with the session. The rest
+(listings, edits, deletes) runs on SQLAlchemy, with ``FOR UPDATE`` locks (SQLite's ``BEGIN
+IMMEDIATE`` serialises writers instead). Runs Agno 2 left in the session row (its ``runs``
+column, when present) are merged in on reads, as Agno 3 does, and cleared when the whole
+session is rewritten.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from agentos_runtime.storage.ports import (
     SessionType,
 )
 from agentos_runtime.storage.sql.connecting import SqlBackend
+from agentos_runtime.storage.sql.executing import Step
+from agentos_runtime.storage.sql.statements import SessionStatements, run_params, session_params, window_params
 
 
 class SqlSessionStore:
@@ -34,6 +39,7 @@ class SqlSessionStore:
         self._backend = backend
         self._sessions = backend.tables.sessions
         self._runs = backend.tables.runs
+        self._statements = SessionStatements(backend.tables, backend.dialect, backend.dialect.driver())
 
     async def get_session(
         self,
@@ -43,22 +49,32 @@ class SqlSessionStore:
         user_id: str | None = None,
         recent_runs: RecentRuns | None = None,
     ) -> SessionRow | None:
-        conditions = [self._sessions.c.session_id == session_id, *self._owner(user_id)]
-        if session_type is not None:
-            conditions.append(self._sessions.c.session_type == session_type)
-        with self._backend.errors():
-            async with self._backend.engine.connect() as connection:
-                found = (await connection.execute(select(self._sessions).where(*conditions))).mappings().first()
-                if found is None:
-                    return None
-                if recent_runs is not None and not found.get("runs"):
-                    recent = await self._load_recent_runs(connection, session_id, recent_runs)
-                    return records.session_from_columns(found, recent)
-                runs = await self._load_runs(connection, [session_id])
-        session = _session(found, runs.get(session_id, []))
-        if recent_runs is not None:  # an Agno 2 session: its runs are merged in process
-            return replace(session, runs=records.select_recent(session.runs or [], recent_runs))
-        return session
+        statements = self._statements
+        select_session = statements.select_session(by_type=session_type is not None, by_user=user_id is not None)
+        steps: list[Step] = [
+            (select_session, {"session_id": session_id, "session_type": session_type, "user_id": user_id})
+        ]
+        if recent_runs is None:
+            steps.append((statements.all_runs, {"session_id": session_id}))
+        elif recent_runs.limit > 0:
+            window = statements.recent_runs(len(recent_runs.skip_statuses))
+            steps.append((window, window_params(session_id, recent_runs)))
+        found = await self._backend.executor.fetch(steps)
+        if not found[0]:
+            return None
+        columns = dict(zip(statements.session_columns, found[0][0], strict=True))
+        runs = [records.decode_json(run_data) for (run_data,) in (found[1] if len(found) > 1 else [])]
+        if recent_runs is not None:
+            runs.reverse()  # read newest first
+        if columns.get("runs"):
+            # Agno 2 left runs in the session row: merged with every stored run, then picked.
+            if recent_runs is not None:
+                stored = await self._backend.executor.fetch([(statements.all_runs, {"session_id": session_id})])
+                runs = [records.decode_json(run_data) for (run_data,) in stored[0]]
+            runs = records.merge_legacy_runs(runs, columns["runs"])
+            if recent_runs is not None:
+                runs = records.select_recent(runs, recent_runs)
+        return records.session_from_columns(columns, runs)
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         offset = querying.page_offset(query.limit, query.page)
@@ -101,28 +117,21 @@ class SqlSessionStore:
                         self._runs.c.session_id == target.session_id, self._runs.c.run_id.not_in(run_ids)
                     )
                 )
-                await self._write_runs(connection, target, list(enumerate(runs)))
+                await self._write_runs(connection, target, runs)
         return records.session_from_columns(records.copy_json(columns), records.copy_json(runs))
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
-        records.run_id_of(run)
         now = self._backend.now()
-        with self._backend.errors():
-            async with self._backend.writer().begin() as connection:
-                stored = await self._lock_or_create(connection, new, state=session_state, now=now)
-                if stored is None:
-                    target = records.saved_session(None, new, state=session_state, now=now)
-                    runs = records.merge_run(new.runs or [], run)
-                    await self._write_runs(connection, target, list(enumerate(runs)))
-                else:
-                    target = records.saved_session(stored, new, state=session_state, now=now)
-                    await connection.execute(
-                        update(self._sessions)
-                        .where(self._sessions.c.session_id == new.session_id)
-                        .values(session_data=target.session_data, updated_at=now)
-                    )
-                    await self._write_runs(connection, target, [(None, run)])
-        return records.session_from_columns(records.copy_json(records.session_columns(target)), None)
+        run_values = run_params(run, session_id=new.session_id, now=now)
+        created = records.saved_session(None, new, state=session_state, now=now)
+        session_values = session_params(created, now=now, state=session_state)
+        upsert = self._statements.upsert_session(with_state=session_state is not None)
+        written = await self._backend.executor.write(
+            [(upsert, session_values), (self._statements.upsert_run, run_values)]
+        )
+        return records.session_from_columns(
+            dict(zip(self._statements.session_columns, written[0][0], strict=True)), None
+        )
 
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
@@ -200,70 +209,21 @@ class SqlSessionStore:
             grouped[session_id].append(records.decode_json(run_data))
         return grouped
 
-    async def _load_recent_runs(self, connection: AsyncConnection, session_id: str, window: RecentRuns) -> list[JSON]:
-        """The runs ``window`` picks, oldest first, read newest first up to its limit."""
-        if window.limit <= 0:
-            return []
-        runs = self._runs
-        statement: Select[Any] = (
-            select(runs.c.run_data)
-            .where(
-                runs.c.session_id == session_id,
-                runs.c.parent_run_id.is_(None),
-                or_(runs.c.status.is_(None), runs.c.status.not_in(sorted(window.skip_statuses))),
-            )
-            .order_by(runs.c.run_index.desc(), runs.c.created_at.desc(), runs.c.run_id.desc())
-            .limit(window.limit)
-        )
-        found = [records.decode_json(run_data) for (run_data,) in (await connection.execute(statement)).all()]
-        return found[::-1]
-
-    async def _lock_or_create(
-        self, connection: AsyncConnection, new: SessionRow, *, state: JSON | None, now: int
-    ) -> SessionRow | None:
-        """The stored session (without runs), locked; ``None`` when ``new`` was inserted instead."""
-        locked = select(self._sessions).where(self._sessions.c.session_id == new.session_id).with_for_update()
-        found = (await connection.execute(locked)).mappings().first()
-        if found is None:
-            creating = records.saved_session(None, new, state=state, now=now)
-            insert = self._backend.dialect.insert(self._sessions).values(records.session_columns(creating))
-            inserted = await connection.execute(
-                insert.on_conflict_do_nothing(index_elements=["session_id"]).returning(self._sessions.c.session_id)
-            )
-            if inserted.first() is not None:
-                return None
-            # Another writer created it between our read and our insert: take its row, locked.
-            found = (await connection.execute(locked)).mappings().one()
-        return records.session_from_columns(found, None)
-
-    async def _write_runs(
-        self, connection: AsyncConnection, session: SessionRow, indexed_runs: list[tuple[int | None, JSON]]
-    ) -> None:
-        """Upsert run rows; a ``None`` index keeps a stored run's position, else takes the next one."""
-        if not indexed_runs:
+    async def _write_runs(self, connection: AsyncConnection, session: SessionRow, runs: list[JSON]) -> None:
+        """Upsert the session's runs at their positions in ``runs``."""
+        if not runs:
             return
         now = self._backend.now()
-        runs = self._runs
-        rows = []
-        for index, run in indexed_runs:
-            row = records.run_columns(run, session_id=session.session_id, user_id=session.user_id, run_index=0, now=now)
-            row["run_index"] = index if index is not None else self._position(run["run_id"], session.session_id)
-            rows.append(row)
-        insert = self._backend.dialect.insert(runs)
+        rows = [
+            records.run_columns(run, session_id=session.session_id, user_id=session.user_id, run_index=index, now=now)
+            for index, run in enumerate(runs)
+        ]
+        insert = self._backend.dialect.insert(self._runs)
         kept = {"run_id", "created_at"}
-        changed = {column.name: insert.excluded[column.name] for column in runs.columns if column.name not in kept}
-        statement = insert.on_conflict_do_update(index_elements=["run_id"], set_=changed)
-        if len(rows) == 1:
-            await connection.execute(statement.values(rows[0]))
-        else:
-            await connection.execute(statement, rows)
-
-    def _position(self, run_id: str, session_id: str) -> ColumnElement[Any]:
-        """The stored position of run ``run_id`` when it is a rewrite, else the session's next one."""
-        runs = self._runs
-        current = select(runs.c.run_index).where(runs.c.run_id == run_id).scalar_subquery()
-        following = select(func.max(runs.c.run_index) + 1).where(runs.c.session_id == session_id).scalar_subquery()
-        return func.coalesce(current, following, 0)
+        changed = {
+            column.name: insert.excluded[column.name] for column in self._runs.columns if column.name not in kept
+        }
+        await connection.execute(insert.on_conflict_do_update(index_elements=["run_id"], set_=changed), rows)
 
 
 def _session(found: Mapping[Any, Any], runs: list[JSON] | None, *, like: SessionRow | None = None) -> SessionRow:

@@ -1,0 +1,32 @@
+"""The executor port: how the compiled run statements (``statements``) reach a database.
+
+SQLite runs them on one thread with the standard library's driver (``sqlite_executor``),
+PostgreSQL on a few psycopg connections of its own (``postgres_executor``). Both take a batch
+of statements per call, so a run's read or save is one hop to the driver, not one per
+statement; both raise ``StorageUnavailable`` when the database cannot be reached and let a
+value that is not JSON fail with ``TypeError`` before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from agentos_runtime.storage.sql.statements import Statement
+
+Step = tuple[Statement, Mapping[str, Any]]
+Rows = list[tuple[Any, ...]]
+
+
+class Executor(Protocol):
+    async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
+        """Each statement's rows, in order, read together; stops after the first that finds none
+        (the rows of statements not run are left out)."""
+        ...
+
+    async def write(self, steps: Sequence[Step]) -> list[Rows]:
+        """Run the statements in one transaction (every one applied, or none); each one's rows
+        (``RETURNING``), an empty list for a statement that returns none."""
+        ...
+
+    async def close(self) -> None: ...

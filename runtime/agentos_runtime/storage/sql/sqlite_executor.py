@@ -1,0 +1,105 @@
+"""SQLite for the run path: one connection on one thread, with the standard library's driver.
+
+One thread means one writer: saves never wait on each other's locks (SQLite's busy handler
+sleeps in steps of up to 100 ms, which showed as second-long tail latencies under load), and a
+whole read or save is one hop to the thread instead of one per statement. The file is in WAL
+mode with ``synchronous=NORMAL``: a commit appends to the log without an fsync, which happens at
+checkpoints; a crash of the process loses nothing, a power cut at most the last commits, the
+trade-off SQLite documents for WAL. Other connections (SQLAlchemy's, Agno's) may write the same
+file: this one waits for their locks up to ``BUSY_TIMEOUT_MS``, on its thread, not the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.sql.executing import Rows, Step
+
+T = TypeVar("T")
+
+# How long a statement waits for another connection's write lock before giving up.
+BUSY_TIMEOUT_MS = 20_000
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+)
+
+
+class SqliteExecutor:
+    """The ``Executor`` on the SQLite file at ``path``; the connection opens on first use."""
+
+    def __init__(self, path: Path, *, db_id: str) -> None:
+        self._path = path
+        self._db_id = db_id
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-sqlite-{db_id}")
+        self._connection: sqlite3.Connection | None = None
+
+    async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
+        return await self._call(self._fetch, steps)
+
+    async def write(self, steps: Sequence[Step]) -> list[Rows]:
+        return await self._call(self._write, steps)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    async def _call(self, work: Callable[[Sequence[Step]], T], steps: Sequence[Step]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, work, steps)
+        except sqlite3.OperationalError as error:
+            raise StorageUnavailable(f"database '{self._db_id}' is unavailable: {error}") from error
+
+    # The methods below run on the executor's thread only.
+
+    def _open(self) -> sqlite3.Connection:
+        connection = self._connection
+        if connection is None:
+            # ``isolation_level=None``: transactions are begun here, explicitly.
+            connection = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            for pragma in PRAGMAS:
+                connection.execute(pragma)
+            self._connection = connection
+        return connection
+
+    def _fetch(self, steps: Sequence[Step]) -> list[Rows]:
+        connection = self._open()
+        found: list[Rows] = []
+        connection.execute("BEGIN")  # one snapshot for every statement
+        try:
+            for statement, params in steps:
+                rows = connection.execute(statement.sql, statement.bind(params)).fetchall()
+                found.append(rows)
+                if not rows:
+                    break
+        finally:
+            if connection.in_transaction:
+                connection.execute("COMMIT")
+        return found
+
+    def _write(self, steps: Sequence[Step]) -> list[Rows]:
+        connection = self._open()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            found = [
+                connection.execute(statement.sql, statement.bind(params)).fetchall() for statement, params in steps
+            ]
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:  # some errors end the transaction by themselves
+                connection.execute("ROLLBACK")
+            raise
+        return found
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
