@@ -11,7 +11,7 @@ Handlers only orchestrate; every decision is in ``reconcile`` and the pure modul
   SIGUSR1 asks for one at once (when the operator runs in the main thread, as ``agentos operator`` does).
 
 No handler needs a finalizer, and kopf keeps no state on the resource: the operator registers
-no create/update/delete handler, only event and index handlers. Children go with their owner
+no create/update/delete handler, only event handlers. Children go with their owner
 through ownerReferences, so deleting a resource never waits on the operator. Should kopf ever
 write bookkeeping, it goes under ``agentos.dev`` annotations, not ``kopf.zalando.org``.
 """
@@ -29,9 +29,9 @@ from typing import Any
 import kopf
 
 from agentos_operator import GROUP, watching
+from agentos_operator.kube import kinds
 from agentos_operator.kube.auth import Login
 from agentos_operator.kube.client import ApiClient
-from agentos_operator.kube.secrets import SecretCache
 from agentos_operator.kube.store import Store
 from agentos_operator.metrics import Metrics
 from agentos_operator.ownership import OPERATOR_NAME
@@ -77,27 +77,29 @@ def register_lifecycle(
         return login(**kwargs)
 
     @kopf.on.startup(id="start", registry=registry)
-    async def start(memo: Any, settings: kopf.OperatorSettings, logger: kopf.Logger, **kwargs: Any) -> None:
-        keys: kopf.Index[None, Key] = kwargs["agentos_keys"]
+    async def start(memo: Any, settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
         credentials = functools.partial(login, settings=settings, logger=logger)
         api = ApiClient(credentials, timeout=operator_settings.api_timeout_seconds, on_error=metrics.api_error)
         store = Store(api, consistency_seconds=operator_settings.consistency_seconds)
-        for kind in watching.watched_kinds(operator_settings):
-            store.watch(kind, kwargs[watching.index_id(kind)], selected=kind in watching.CHILD_KINDS)
+        store.watch(kinds.AGENTOS_CONFIG, trust_absence=True)  # reconciles are asked for by its own events
+        for kind in watching.CHILD_KINDS:
+            store.watch(kind)
+        if operator_settings.watch_secrets:
+            store.watch(kinds.SECRET, keep_data=False)
         context = Context(
             api=api,
             store=store,
-            secrets=SecretCache(),
             settings=operator_settings,
             logger=logging.getLogger("agentos_operator.reconcile"),
             instance=operator_settings.pod_name or OPERATOR_NAME,
         )
         reconciler = Reconciler(context, metrics=metrics)
         store.on_unconfirmed = reconciler.request
-        memo.api, memo.store, memo.secrets, memo.reconciler = api, store, context.secrets, reconciler
+        memo.api, memo.store, memo.reconciler = api, store, reconciler
+        memo.references = watching.SecretReferences()
 
         def every_key() -> list[Key]:
-            return list(keys.get(None, []))
+            return store.keys(kinds.AGENTOS_CONFIG)
 
         memo.resync = asyncio.create_task(reconciler.resync_forever(every_key))
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only

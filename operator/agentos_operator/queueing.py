@@ -3,9 +3,8 @@
 Many things ask for a reconcile: events of the resource, of its children and of referenced
 Secrets, writes the watches never confirmed, and the resync. Asking is cheap and idempotent:
 requests made before a reconcile of that resource starts are merged into it, so a burst of
-watch events costs one follow-up reconcile, not one per event. Nothing runs before ``open``:
-the operator opens once kopf has listed every watched kind, so no reconcile acts on a partial
-view. A concurrency limit keeps a resync of many resources from flooding the API server.
+watch events costs one follow-up reconcile, not one per event. A concurrency limit keeps a
+resync of many resources from flooding the API server.
 """
 
 from __future__ import annotations
@@ -33,11 +32,6 @@ class Reconciler:
         self._failures: dict[Key, int] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._opened = asyncio.Event()
-
-    def open(self) -> None:
-        """Let requested reconciles run: the watches have been listed once. Idempotent."""
-        self._opened.set()
 
     def request(self, key: Key, *, delay: float = 0.0) -> None:
         """Ask for a reconcile of ``key``, now or after ``delay`` seconds; never blocks."""
@@ -102,7 +96,6 @@ class Reconciler:
         self.request(key)
 
     async def _run_requested(self, key: Key) -> None:
-        await self._opened.wait()
         async with self._lock(key):
             if key not in self._pending:
                 return  # a reconcile that started after this request already covered it

@@ -27,12 +27,7 @@ from agentos_operator.kube.children import (
     prune_children,
 )
 from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
-from agentos_operator.kube.secrets import (
-    SecretCache,
-    UnresolvedSecretsError,
-    ensure_security_key,
-    read_secret_values,
-)
+from agentos_operator.kube.secrets import UnresolvedSecretsError, ensure_security_key, read_secret_values
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
@@ -51,7 +46,6 @@ class Context:
 
     api: ApiClient
     store: Store
-    secrets: SecretCache
     settings: OperatorSettings
     logger: Logger
     instance: str = "agentos-operator"
@@ -124,7 +118,7 @@ async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Chang
     if await ensure_security_key(api, store, resource, field_manager=manager):
         changes.append(Change("created", "Secret", render.generated_security_key_name(resource.name)))
     refs = render.required_secret_refs(resource)
-    values = await read_secret_values(api, store, ctx.secrets, resource.namespace, refs)
+    values = await read_secret_values(store, resource.namespace, refs)
     manifests = render.render(
         resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image)
     )

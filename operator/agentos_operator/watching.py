@@ -1,30 +1,31 @@
 """The watches: what the operator streams from the API server, what it keeps, and what wakes a reconcile.
 
-Every kind a reconcile reads is watched and indexed by kopf, and ``kube.store`` reads the indexes:
+Every kind a reconcile reads is watched, and each event lands in the store (``kube.store``):
 
-- ``AgentOSConfig``: its body, its key (for the resync) and the Secrets it references.
+- ``AgentOSConfig``: its body, and the Secrets its spec references (``SecretReferences``).
 - The children (ConfigMaps, Services, claims, Deployments, autoscalers, disruption budgets,
   network policies), with the operator's label selector: the operator never streams the
   cluster's other objects of those kinds.
-- Secrets, when the Secret watch is on: the operator's own in full, every other one by metadata
-  only (its resourceVersion tells when a referenced one changed).
+- Secrets, when the Secret watch is on, kept by metadata only: their resourceVersion tells
+  when a referenced one changed.
 
-Each event, once kopf updated the index, confirms the operator's own write (``Store.observe``)
-or asks for a reconcile of whom it concerns: the resource itself, a child's owner, every
-resource referencing a Secret. An event that is exactly a write of the operator's tells nothing
-new and wakes nothing. The first event opens the reconciler: kopf delivers none before every
-indexed kind has been listed once.
+Each event, once in the store, asks for a reconcile of whom it concerns (the resource itself,
+a child's owner, every resource referencing a Secret), unless it is exactly a write of the
+operator's own, which tells nothing new. No kopf index is used: kopf holds back every event
+until each indexed object is indexed, re-checking all of them at each step, which at start
+costs time quadratic in the number of objects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 from agentos_runtime.config import ConfigError
 
 from agentos_operator import render
-from agentos_operator.kube import kinds, store
+from agentos_operator.kube import kinds
 from agentos_operator.kube.kinds import Kind
 from agentos_operator.ownership import MANAGED_BY, OPERATOR_NAME, managed_by_operator, owner_key
 from agentos_operator.resources import parse_resource
@@ -49,23 +50,43 @@ def resource_of(kind: Kind) -> tuple[str, str, str]:
     return group, version, kind.plural
 
 
-def index_id(kind: Kind) -> str:
-    """The id of ``kind``'s object index: also the keyword kopf passes it to handlers under."""
-    return f"{kind.plural}_store"
-
-
-def watched_kinds(settings: OperatorSettings) -> list[Kind]:
-    """Every kind the store reads from an index."""
-    return [kinds.AGENTOS_CONFIG, *CHILD_KINDS, *([kinds.SECRET] if settings.watch_secrets else [])]
-
-
-def referenced_secrets(body: Any) -> set[str]:
+def referenced_secrets(body: Mapping[str, Any]) -> set[str]:
     """Names of the Secrets a resource reads; none while its spec is invalid (it must be edited anyway)."""
     try:
         resource = parse_resource(body)
     except ConfigError:
         return set()
     return {name for name, _ in render.required_secret_refs(resource)}
+
+
+class SecretReferences:
+    """Which resources read which Secret; a resource's spec is parsed again only when its generation moves."""
+
+    def __init__(self) -> None:
+        self._readers: dict[Key, set[str]] = {}  # (namespace, secret) -> resource names
+        self._read: dict[Key, tuple[Any, set[str]]] = {}  # resource -> (generation, secrets)
+
+    def update(self, key: Key, body: Mapping[str, Any]) -> None:
+        generation = (body.get("metadata") or {}).get("generation")
+        known = self._read.get(key)
+        if known is not None and generation is not None and known[0] == generation:
+            return
+        self.remove(key)
+        secrets = referenced_secrets(body)
+        self._read[key] = (generation, secrets)
+        for secret in secrets:
+            self._readers.setdefault((key[0], secret), set()).add(key[1])
+
+    def remove(self, key: Key) -> None:
+        _, secrets = self._read.pop(key, (None, set()))
+        for secret in secrets:
+            readers = self._readers.get((key[0], secret), set())
+            readers.discard(key[1])
+            if not readers:
+                self._readers.pop((key[0], secret), None)
+
+    def readers(self, namespace: str, secret: str) -> list[Key]:
+        return [(namespace, name) for name in sorted(self._readers.get((namespace, secret), ()))]
 
 
 def register_watches(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
@@ -77,69 +98,43 @@ def register_watches(registry: kopf.OperatorRegistry, settings: OperatorSettings
 
 
 def register_resource_watch(registry: kopf.OperatorRegistry) -> None:
-    """Index every resource (body, key, referenced Secrets); reconcile it on each event not of our making."""
-    resource = resource_of(kinds.AGENTOS_CONFIG)
+    """Keep every resource and what it references; reconcile it on each event not of our making."""
 
-    @kopf.index(*resource, id=index_id(kinds.AGENTOS_CONFIG), registry=registry)
-    async def agentos_store(body: kopf.Body, **_: Any) -> dict[Any, bytes]:
-        return store.index_entries(body, None)
-
-    @kopf.index(*resource, id="agentos_keys", registry=registry)
-    async def agentos_keys(namespace: str | None, name: str, **_: Any) -> dict[None, Key]:
-        return {None: (namespace or "", name)}
-
-    @kopf.index(*resource, id="agentos_by_secret", registry=registry)
-    async def agentos_by_secret(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, Key]:
-        return {(namespace or "", secret): (namespace or "", name) for secret in referenced_secrets(body)}
-
-    @kopf.on.event(*resource, id="agentos-changed", registry=registry)
+    @kopf.on.event(*resource_of(kinds.AGENTOS_CONFIG), id="agentos-changed", registry=registry)
     async def agentos_changed(
         type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
     ) -> None:
-        memo.reconciler.open()
-        if not memo.store.observe(kinds.AGENTOS_CONFIG, type, body):
-            memo.reconciler.request((namespace or "", name))
+        key = (namespace or "", name)
+        if type == "DELETED":
+            memo.references.remove(key)
+        else:
+            memo.references.update(key, body)
+        if not memo.store.observe(kinds.AGENTOS_CONFIG, type, body, owner=None):
+            memo.reconciler.request(key)
 
 
 def register_child_watch(registry: kopf.OperatorRegistry, kind: Kind) -> None:
-    """Index the operator's children of ``kind``; a change not of our making wakes their owner."""
-    resource = resource_of(kind)
+    """Keep the operator's children of ``kind``; a change not of our making wakes their owner."""
 
-    @kopf.index(*resource, id=index_id(kind), registry=registry)
-    async def child_store(body: kopf.Body, **_: Any) -> dict[Any, bytes]:
-        owner = owner_key(body)
-        return store.index_entries(body, owner[1] if owner is not None else None)
-
-    @kopf.on.event(*resource, id=f"{kind.plural}-changed", registry=registry)
+    @kopf.on.event(*resource_of(kind), id=f"{kind.plural}-changed", registry=registry)
     async def child_changed(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
-        memo.reconciler.open()
         owner = owner_key(body)
-        if not memo.store.observe(kind, type, body) and owner is not None:
+        ours = memo.store.observe(kind, type, body, owner=owner[1] if owner is not None else None)
+        if not ours and owner is not None:
             memo.reconciler.request(owner)
 
 
 def register_secret_watch(registry: kopf.OperatorRegistry) -> None:
-    """Index Secrets (others' by metadata only); a change wakes its owner and every resource referencing it."""
-    resource = resource_of(kinds.SECRET)
+    """Keep Secrets' metadata; a change wakes the Secret's owner and every resource reading it."""
 
-    @kopf.index(*resource, id=index_id(kinds.SECRET), registry=registry)
-    async def secrets_store(body: kopf.Body, **_: Any) -> dict[Any, bytes]:
-        owner = owner_key(body)
-        mine = managed_by_operator(body)
-        return store.index_entries(body, owner[1] if owner is not None and mine else None, keep_data=mine)
-
-    @kopf.on.event(*resource, id="secrets-changed", registry=registry)
+    @kopf.on.event(*resource_of(kinds.SECRET), id="secrets-changed", registry=registry)
     async def secret_changed(
-        type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **kwargs: Any
+        type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
     ) -> None:
-        memo.reconciler.open()
-        if type == "DELETED":
-            memo.secrets.forget(namespace or "", name)
-        if memo.store.observe(kinds.SECRET, type, body):
+        owner = owner_key(body) if managed_by_operator(body) else None
+        if memo.store.observe(kinds.SECRET, type, body, owner=owner[1] if owner is not None else None):
             return
-        index: kopf.Index[Key, Key] = kwargs["agentos_by_secret"]
-        keys = set(index.get((namespace or "", name), []))
-        owner = owner_key(body)
+        keys = set(memo.references.readers(namespace or "", name))
         if owner is not None:
             keys.add(owner)
         for key in keys:

@@ -4,10 +4,8 @@ Only Secrets in the resource's own namespace are read (a reference cannot reach 
 namespaces). Values are returned to the caller and go nowhere else: errors name the Secret and
 key that is missing, never what any Secret holds.
 
-With a Secret watch, the store knows every Secret's resourceVersion but keeps data only of
-the operator's own; a referenced Secret is read once per version and its data kept in a
-``SecretCache``, so an unchanged Secret costs no request. Without a watch, each read asks the
-API server.
+Secrets are read through the store: with a Secret watch, a referenced Secret is read once per
+version, so an unchanged one costs no request; without, each read asks the API server.
 """
 
 from __future__ import annotations
@@ -44,46 +42,8 @@ class UnresolvedSecretsError(OperatorError):
         return "; ".join(parts)
 
 
-class SecretCache:
-    """The data of referenced Secrets, each as read at one resourceVersion."""
-
-    def __init__(self) -> None:
-        self._data: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-
-    def get(self, namespace: str, name: str, version: str) -> dict[str, Any] | None:
-        """The data read at ``version``; None when not read at that version."""
-        found = self._data.get((namespace, name))
-        return found[1] if found is not None and found[0] == version else None
-
-    def put(self, body: dict[str, Any]) -> None:
-        meta = body["metadata"]
-        self._data[(meta["namespace"], meta["name"])] = (str(meta.get("resourceVersion")), body.get("data") or {})
-
-    def forget(self, namespace: str, name: str) -> None:
-        self._data.pop((namespace, name), None)
-
-
-async def secret_data(
-    api: ApiClient, store: Store, cache: SecretCache, namespace: str, name: str
-) -> dict[str, Any] | None:
-    """A Secret's data; None when the Secret does not exist."""
-    body = await store.get(SECRET, namespace, name)
-    if body is None or "data" in body or not store.watches(SECRET):
-        return None if body is None else body.get("data") or {}
-    # The store keeps this Secret by metadata only: its data as read at this version, or read now.
-    version = str(body["metadata"].get("resourceVersion"))
-    data = cache.get(namespace, name, version)
-    if data is None:
-        fresh = await api.get(SECRET, namespace, name)
-        if fresh is None:
-            return None
-        cache.put(fresh)
-        data = fresh.get("data") or {}
-    return data
-
-
 async def read_secret_values(
-    api: ApiClient, store: Store, cache: SecretCache, namespace: str, refs: Iterable[tuple[str, str]]
+    store: Store, namespace: str, refs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
     """The decoded value of every (Secret, key); raises ``UnresolvedSecretsError`` listing all that are missing."""
     wanted: dict[str, list[str]] = {}
@@ -92,10 +52,11 @@ async def read_secret_values(
     values: dict[tuple[str, str], str] = {}
     problem = UnresolvedSecretsError()
     for name, keys in wanted.items():
-        data = await secret_data(api, store, cache, namespace, name)
-        if data is None:
+        body = await store.get(SECRET, namespace, name)
+        if body is None:
             problem.missing_secrets.append(name)
             continue
+        data = body.get("data") or {}
         for key in keys:
             value = _decode(data.get(key))
             if value is None:

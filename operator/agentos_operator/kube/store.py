@@ -1,21 +1,24 @@
 """What the operator knows of the cluster between API requests: the objects its watches delivered.
 
-A reconcile reads the resource, its children and Secret versions from here, not from the API
-server. kopf indexes hold the last version each watch delivered (compact JSON, no
-``managedFields``), and kopf runs no handler before every indexed kind has been listed once, so
-"not in the index" means absent, not "not seen yet".
+A reconcile reads the resource, its children and its Secrets from here, not from the API
+server. Every watch event lands here (``observe``): the last version of each object, as
+compact JSON without ``managedFields``.
 
-The index lags the API server by one watch event. So what the operator itself writes is
+Absence is not trusted for children and Secrets: a label-selected watch never sees an object
+of the same name without the operator's labels (someone else's), and at start a watch may not
+have listed everything yet. So "not here" is confirmed with a GET before the operator creates
+anything or calls a Secret missing. (kopf indexes would say when a kind is fully listed, but
+each indexed object holds a toggle every waiting event re-checks: quadratic at start.)
+
+The store lags the API server by one watch event. So what the operator itself writes is
 overlaid on it until the watch delivers that version, or one holding everything written: a
 reconcile starting before the event sees its own write and writes nothing twice. A write the
 watch does not confirm within ``consistency_seconds`` leaves the overlay and its resource is
-reconciled again, from the index.
+reconciled again, from the watch's view.
 
-Kinds without a watch (Secrets, when the operator may only get them) are read from the API.
-Kinds watched with the operator's label selector hold only its labelled objects: an object of
-the same name without those labels (someone else's) is invisible to them, so there "absent"
-is confirmed with a GET before the operator creates anything. Secrets the operator does not own
-are indexed by metadata only: no other Secret's data stays in memory.
+Secrets are kept by metadata only, whoever owns them; the data of the few a reconcile reads
+(referenced, or the operator's own) is read once per resourceVersion and kept beside. Kinds
+without a watch (Secrets, when the operator may only get them) are read from the API.
 """
 
 from __future__ import annotations
@@ -23,10 +26,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-import kopf
 
 from agentos_operator import drift
 from agentos_operator.kube.client import ApiClient
@@ -35,37 +36,32 @@ from agentos_operator.kube.kinds import Kind
 Body = dict[str, Any]
 Key = tuple[str, str]
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
-Blob = bytes
+# What a metadata-only copy keeps: enough to find, own and version the object.
+KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")
 
 
-def object_entry(namespace: str, name: str) -> tuple[str, str, str]:
-    """The index key of one object."""
-    return ("name", namespace, name)
-
-
-def owner_entry(namespace: str, owner: str) -> tuple[str, str, str]:
-    """The index key under which every child of ``owner`` is found."""
-    return ("owner", namespace, owner)
-
-
-def compact(body: Mapping[str, Any], *, keep_data: bool = True) -> Blob:
-    """``body`` as stored in an index: JSON without ``managedFields`` (and without data unless ``keep_data``)."""
-    meta = dict(body.get("metadata") or {})
-    meta.pop("managedFields", None)
+def compact(body: Mapping[str, Any], *, keep_data: bool = True) -> bytes:
+    """``body`` as the store keeps it: JSON without ``managedFields`` (metadata only unless ``keep_data``)."""
+    meta = body.get("metadata") or {}
     if not keep_data:
-        kept = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")
-        return json.dumps({"metadata": {k: meta[k] for k in kept if k in meta}}, separators=(",", ":")).encode()
+        return json.dumps(
+            {"metadata": {k: meta[k] for k in KEPT_METADATA if k in meta}}, separators=(",", ":")
+        ).encode()
+    meta = {k: v for k, v in meta.items() if k != "managedFields"}
     return json.dumps({**body, "metadata": meta}, separators=(",", ":")).encode()
 
 
-def index_entries(body: Mapping[str, Any], owner: str | None, *, keep_data: bool = True) -> dict[Any, Blob]:
-    """What a kopf index function returns for ``body``: its blob by name, and by owner when it has one."""
-    meta = body.get("metadata") or {}
-    blob = compact(body, keep_data=keep_data)
-    entries: dict[Any, Blob] = {object_entry(meta.get("namespace") or "", meta["name"]): blob}
-    if owner is not None:
-        entries[owner_entry(meta.get("namespace") or "", owner)] = blob
-    return entries
+@dataclass
+class _Watched:
+    """One kind's objects as its watch delivered them, and the children of each owner."""
+
+    keep_data: bool
+    trust_absence: bool
+    objects: dict[Key, bytes] = field(default_factory=dict)
+    by_owner: dict[Key, set[str]] = field(default_factory=dict)
+    owners: dict[Key, str] = field(default_factory=dict)
+    # Full bodies read from the API (keep_data False), used while their resourceVersion is current.
+    read: dict[Key, Body] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,7 +76,7 @@ class _Written:
 
 
 class Store:
-    """Reads for reconciles; create it inside the operator's event loop, after kopf built its indexes."""
+    """Reads for reconciles; create it inside the operator's event loop."""
 
     def __init__(
         self, api: ApiClient, *, consistency_seconds: float, on_unconfirmed: Callable[[Key], None] | None = None
@@ -88,58 +84,105 @@ class Store:
         self._api = api
         self._consistency_seconds = consistency_seconds
         self.on_unconfirmed = on_unconfirmed
-        self._indexes: dict[str, Any] = {}
-        self._selected: set[str] = set()
+        self._kinds: dict[str, _Watched] = {}
         self._written: dict[ObjectKey, _Written] = {}
 
-    def watch(self, kind: Kind, index: kopf.Index[Any, Blob], *, selected: bool = False) -> None:
-        """Read ``kind`` from ``index`` (keyed by ``object_entry`` and ``owner_entry``) from now on.
+    def watch(self, kind: Kind, *, keep_data: bool = True, trust_absence: bool = False) -> None:
+        """Keep ``kind`` from its watch's events from now on (metadata only unless ``keep_data``).
 
-        ``selected``: the watch sees only objects with the operator's labels.
+        ``trust_absence``: an object not here does not exist, no GET needed.
         """
-        self._indexes[kind.kind] = index
-        if selected:
-            self._selected.add(kind.kind)
+        self._kinds[kind.kind] = _Watched(keep_data=keep_data, trust_absence=trust_absence)
 
     def watches(self, kind: Kind) -> bool:
-        return kind.kind in self._indexes
+        return kind.kind in self._kinds
+
+    def keys(self, kind: Kind) -> list[Key]:
+        """(namespace, name) of every object of a watched kind."""
+        return list(self._kinds[kind.kind].objects)
+
+    def observe(self, kind: Kind, event_type: str | None, body: Mapping[str, Any], *, owner: str | None) -> bool:
+        """Take in a watch event of ``kind`` (``owner``: the name of its controlling AgentOSConfig).
+
+        Returns True when the event is exactly a write of ours (the version written, or the
+        delete): it tells the operator nothing new, and needs no reconcile.
+        """
+        watched = self._kinds[kind.kind]
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+        self._forget(watched, key)
+        if event_type == "DELETED":
+            watched.read.pop(key, None)
+        else:
+            watched.objects[key] = compact(body, keep_data=watched.keep_data)
+            if owner is not None:
+                watched.owners[key] = owner
+                watched.by_owner.setdefault((key[0], owner), set()).add(key[1])
+        return self._confirm(kind, event_type, body)
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
-        """The object as last written or watched; None when absent. Unwatched kinds are read from the API."""
+        """The object as last written or watched; None when absent."""
         written = self._written.get((kind.kind, namespace, name))
         if written is not None:
             return written.body
-        index = self._indexes.get(kind.kind)
-        if index is None:
+        watched = self._kinds.get(kind.kind)
+        if watched is None:
             return await self._api.get(kind, namespace, name)
-        found = _first(index.get(object_entry(namespace, name)))
-        if found is None and kind.kind in self._selected:
-            return await self._api.get(kind, namespace, name)  # someone else's object, unlabelled?
-        return found
+        blob = watched.objects.get((namespace, name))
+        if blob is None:
+            return None if watched.trust_absence else await self._read(kind, watched, namespace, name)
+        found: Body = json.loads(blob)
+        if watched.keep_data:
+            return found
+        read = watched.read.get((namespace, name))
+        version = found["metadata"].get("resourceVersion")
+        if read is not None and read["metadata"].get("resourceVersion") == version:
+            return read
+        return await self._read(kind, watched, namespace, name)
 
     async def children(self, kind: Kind, namespace: str, owner: str, *, label_selector: str) -> list[Body]:
         """Objects of ``kind`` whose controller is the AgentOSConfig ``owner`` (unwatched: listed by labels)."""
-        index = self._indexes.get(kind.kind)
-        if index is None:
+        watched = self._kinds.get(kind.kind)
+        if watched is None:
             return await self._api.list(kind, namespace, label_selector=label_selector)
-        found = [json.loads(blob) for blob in index.get(owner_entry(namespace, owner)) or ()]
+        names = watched.by_owner.get((namespace, owner), set())
+        found = [json.loads(watched.objects[(namespace, name)]) for name in sorted(names)]
         return [body for body in found if not self._deleted(kind, body)]
 
     def wrote(self, kind: Kind, body: Mapping[str, Any], *, sent: Mapping[str, Any], owner: Key) -> None:
         """Record the API server's answer to a write of ``sent``, until the watch delivers it."""
         meta = body.get("metadata") or {}
-        self._remember(kind, str(meta.get("namespace") or ""), meta["name"], dict(body), meta.get("uid"), sent, owner)
+        namespace, name = str(meta.get("namespace") or ""), meta["name"]
+        watched = self._kinds.get(kind.kind)
+        if watched is not None and not watched.keep_data:
+            watched.read[(namespace, name)] = dict(body)
+        self._remember(kind, namespace, name, dict(body), meta.get("uid"), sent, owner)
 
     def deleted(self, kind: Kind, namespace: str, name: str, *, uid: str | None, owner: Key) -> None:
         """Record a delete of ours, until the watch delivers it."""
         self._remember(kind, namespace, name, None, uid, {}, owner)
 
-    def observe(self, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> bool:
-        """A watch event of ``kind``, seen after kopf updated its index: confirm the write it delivers.
+    def close(self) -> None:
+        for written in self._written.values():
+            written.timer.cancel()
+        self._written.clear()
 
-        Returns True when the event is exactly a write of ours (the version written, or the
-        delete): it tells the operator nothing new, and needs no reconcile.
-        """
+    async def _read(self, kind: Kind, watched: _Watched, namespace: str, name: str) -> Body | None:
+        body = await self._api.get(kind, namespace, name)
+        if body is not None and not watched.keep_data:
+            watched.read[(namespace, name)] = body
+        return body
+
+    def _forget(self, watched: _Watched, key: Key) -> None:
+        watched.objects.pop(key, None)
+        owner = watched.owners.pop(key, None)
+        if owner is not None:
+            names = watched.by_owner.get((key[0], owner), set())
+            names.discard(key[1])
+            if not names:
+                watched.by_owner.pop((key[0], owner), None)
+
+    def _confirm(self, kind: Kind, event_type: str | None, body: Mapping[str, Any]) -> bool:
         meta = body.get("metadata") or {}
         key = (kind.kind, str(meta.get("namespace") or ""), str(meta.get("name")))
         written = self._written.get(key)
@@ -151,7 +194,7 @@ class Store:
             exact = same_object and event_type == "DELETED"
             confirmed = exact or not same_object
         elif event_type == "DELETED":
-            confirmed = same_object  # what we wrote is gone: the index says so already
+            confirmed = same_object  # what we wrote is gone: the store says so already
         else:
             exact = meta.get("resourceVersion") == written.body["metadata"].get("resourceVersion")
             confirmed = exact or (same_object and not drift.drifted(body, written.sent))
@@ -159,11 +202,6 @@ class Store:
             written.timer.cancel()
             del self._written[key]
         return exact
-
-    def close(self) -> None:
-        for written in self._written.values():
-            written.timer.cancel()
-        self._written.clear()
 
     def _remember(
         self,
@@ -175,7 +213,7 @@ class Store:
         sent: Mapping[str, Any],
         owner: Key,
     ) -> None:
-        if kind.kind not in self._indexes:
+        if kind.kind not in self._kinds:
             return  # read from the API anyway: nothing to overlay
         key = (kind.kind, namespace, name)
         previous = self._written.pop(key, None)
@@ -193,10 +231,3 @@ class Store:
         meta = body.get("metadata") or {}
         written = self._written.get((kind.kind, str(meta.get("namespace") or ""), str(meta.get("name"))))
         return written is not None and written.body is None and written.uid == meta.get("uid")
-
-
-def _first(blobs: Any) -> Body | None:
-    for blob in blobs or ():
-        decoded: Body = json.loads(blob)
-        return decoded
-    return None

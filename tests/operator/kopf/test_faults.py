@@ -130,3 +130,22 @@ async def test_fifty_resources_created_at_once_all_become_ready(
     for name in names:
         assert_children_exactly_once(cluster, name)
     assert operator.reconciles("error") == 0
+
+
+async def test_a_restarted_operator_writes_nothing_for_resources_it_already_converged(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    first = start_operator()
+    names = [f"steady-{i}" for i in range(5)]
+    for name in names:
+        await cluster.create_agentos(name)
+    for name in names:
+        await cluster.ready(name)
+    await first.stop()
+    mark = cluster.api.mark()
+
+    second = start_operator()
+
+    await eventually(lambda: second.reconciles("converged") >= len(names), what="every resource looked at")
+    assert [f"{r.method.value} {r.url.path}" for r in cluster.api.writes_since(mark)] == []

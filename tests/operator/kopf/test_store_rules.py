@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,38 +15,22 @@ from tests.operator.kopf.conftest import eventually
 OWNER = ("ns1", "demo")
 
 
-def config_map(rv: str, data: str = "a", *, uid: str = "cm-1", labelled: bool = True) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/managed-by": "agentos-operator"} if labelled else {}
+def config_map(rv: str, data: str = "a", *, uid: str = "cm-1", name: str = "demo-config") -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": "demo-config", "namespace": "ns1", "uid": uid, "resourceVersion": rv, "labels": labels},
+        "metadata": {"name": name, "namespace": "ns1", "uid": uid, "resourceVersion": rv, "managedFields": [{}]},
         "data": {"config.yaml": data},
     }
 
 
-class FakeIndex:
-    """What kopf's index holds: per key, the blobs of the objects that produced it."""
-
-    def __init__(self) -> None:
-        self.entries: dict[Any, list[bytes]] = {}
-
-    def get(self, key: Any, default: Any = None) -> list[bytes] | None:
-        return self.entries.get(key, default)
-
-    def put(self, body: dict[str, Any], owner: str | None = "demo") -> None:
-        """Index ``body`` as kopf does on an event (replacing what the same object indexed before)."""
-        self.drop(body)
-        for key, blob in store.index_entries(body, owner).items():
-            self.entries.setdefault(key, []).append(blob)
-
-    def drop(self, body: dict[str, Any]) -> None:
-        for key in list(self.entries):
-            self.entries[key] = [
-                b for b in self.entries[key] if json.loads(b)["metadata"]["uid"] != body["metadata"]["uid"]
-            ]
-            if not self.entries[key]:
-                del self.entries[key]
+def secret(rv: str, value: str = "c2stMQ==") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "openai", "namespace": "ns1", "uid": "s-1", "resourceVersion": rv},
+        "data": {"api-key": value},
+    }
 
 
 class FakeApi:
@@ -71,134 +54,139 @@ def api() -> FakeApi:
 
 
 @pytest.fixture
-def index() -> FakeIndex:
-    return FakeIndex()
-
-
-@pytest.fixture
-async def cache(api: FakeApi, index: FakeIndex) -> AsyncIterator[Store]:
+async def cache(api: FakeApi) -> AsyncIterator[Store]:
     result = Store(api, consistency_seconds=0.2)  # type: ignore[arg-type]
-    result.watch(kinds.CONFIG_MAP, index, selected=True)  # type: ignore[arg-type]
+    result.watch(kinds.CONFIG_MAP)
+    result.watch(kinds.SECRET, keep_data=False)
     yield result
     result.close()
 
 
-async def test_an_indexed_object_is_read_without_a_request(cache: Store, index: FakeIndex, api: FakeApi) -> None:
-    index.put(config_map("5"))
+async def data_of(cache: Store) -> Any:
+    body = await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config")
+    return body["data"]["config.yaml"] if body is not None else None
 
-    assert await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config") == json.loads(store.compact(config_map("5")))
+
+async def test_a_watched_object_is_read_without_a_request_and_without_managed_fields(
+    cache: Store, api: FakeApi
+) -> None:
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo")
+
+    found = await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config")
+
+    assert found is not None and found["data"] == {"config.yaml": "a"}
+    assert "managedFields" not in found["metadata"]
     assert api.gets == []
 
 
-async def test_a_write_is_read_back_until_the_watch_delivers_it(cache: Store, index: FakeIndex) -> None:
-    index.put(config_map("5", "old"))
+async def test_a_write_is_read_back_until_the_watch_delivers_it(cache: Store) -> None:
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5", "old"), owner="demo")
     cache.wrote(kinds.CONFIG_MAP, config_map("6", "new"), sent=config_map("", "new"), owner=OWNER)
 
-    assert (await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config"))["data"] == {"config.yaml": "new"}  # type: ignore[index]
-
-    index.put(config_map("6", "new"))
-    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("6", "new")) is True  # exactly ours: nothing new
-    index.put(config_map("7", "edited by hand"))
-    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("7", "edited by hand")) is False
-    assert (await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config"))["data"] == {"config.yaml": "edited by hand"}  # type: ignore[index]
+    assert await data_of(cache) == "new"
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("6", "new"), owner="demo") is True  # just ours
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("7", "by hand"), owner="demo") is False
+    assert await data_of(cache) == "by hand"
 
 
-async def test_an_older_event_arriving_after_the_write_does_not_hide_it(cache: Store, index: FakeIndex) -> None:
+async def test_an_older_event_arriving_after_the_write_does_not_hide_it(cache: Store) -> None:
     cache.wrote(kinds.CONFIG_MAP, config_map("6", "new"), sent=config_map("", "new"), owner=OWNER)
 
-    index.put(config_map("5", "old"))
-    cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("5", "old"))
+    cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("5", "old"), owner="demo")
 
-    assert (await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config"))["data"] == {"config.yaml": "new"}  # type: ignore[index]
+    assert await data_of(cache) == "new"
 
 
-async def test_a_later_version_holding_the_write_confirms_it_but_still_wakes_the_owner(
-    cache: Store, index: FakeIndex
-) -> None:
+async def test_a_later_version_holding_the_write_confirms_it_but_is_news(cache: Store) -> None:
     cache.wrote(kinds.CONFIG_MAP, config_map("6", "new"), sent={"data": {"config.yaml": "new"}}, owner=OWNER)
-    later = {**config_map("8", "new"), "metadata": {**config_map("8")["metadata"], "annotations": {"x": "y"}}}
+    later = config_map("8", "new")
+    later["metadata"]["annotations"] = {"added": "by someone"}
 
-    index.put(later)
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", later, owner="demo") is False
+    found = await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config")
+    assert found is not None and found["metadata"]["resourceVersion"] == "8"
 
-    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", later) is False
-    assert (await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config"))["metadata"]["resourceVersion"] == "8"  # type: ignore[index]
 
-
-async def test_a_write_the_watch_never_confirms_is_dropped_and_its_owner_reconciled(
-    cache: Store, index: FakeIndex
-) -> None:
+async def test_a_write_the_watch_never_confirms_is_dropped_and_its_owner_reconciled(cache: Store) -> None:
     woken: list[tuple[str, str]] = []
     cache.on_unconfirmed = woken.append
-    index.put(config_map("5", "old"))
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5", "old"), owner="demo")
     cache.wrote(kinds.CONFIG_MAP, config_map("6", "new"), sent=config_map("", "new"), owner=OWNER)
 
     await eventually(lambda: woken == [OWNER], timeout=2, what="the owner woken")
 
-    assert (await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config"))["data"] == {"config.yaml": "old"}  # type: ignore[index]
+    assert await data_of(cache) == "old"
 
 
-async def test_a_delete_hides_the_child_until_its_deleted_event(cache: Store, index: FakeIndex) -> None:
-    index.put(config_map("5"))
+async def test_a_delete_hides_the_child_until_its_deleted_event(cache: Store) -> None:
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo")
     cache.deleted(kinds.CONFIG_MAP, "ns1", "demo-config", uid="cm-1", owner=OWNER)
 
     assert await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config") is None
     assert await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="") == []
-
-    index.drop(config_map("5"))
-    assert cache.observe(kinds.CONFIG_MAP, "DELETED", config_map("5")) is True
+    assert cache.observe(kinds.CONFIG_MAP, "DELETED", config_map("5"), owner="demo") is True
     assert await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="") == []
 
 
-async def test_children_are_found_by_owner(cache: Store, index: FakeIndex) -> None:
-    index.put(config_map("5"))
-    other = config_map("6", uid="cm-2")
-    other["metadata"]["name"] = "other-config"
-    index.put(other, owner="other")
+async def test_children_are_found_by_owner_and_leave_with_their_deleted_event(cache: Store) -> None:
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo")
+    cache.observe(kinds.CONFIG_MAP, None, config_map("6", uid="cm-2", name="other-config"), owner="other")
 
     children = await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="")
-
     assert [child["metadata"]["name"] for child in children] == ["demo-config"]
 
+    cache.observe(kinds.CONFIG_MAP, "DELETED", config_map("7"), owner="demo")
+    assert await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="") == []
 
-async def test_absence_from_a_label_selected_watch_is_confirmed_with_a_get(cache: Store, api: FakeApi) -> None:
-    squatter = config_map("3", "theirs", labelled=False)
+
+async def test_absence_is_confirmed_with_a_get(cache: Store, api: FakeApi) -> None:
+    squatter = config_map("3", "theirs")
     api.objects[("ConfigMap", "ns1", "demo-config")] = squatter
 
     assert await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config") == squatter
     assert api.gets == [("ConfigMap", "ns1", "demo-config")]
 
 
-async def test_absence_from_an_unselected_watch_is_trusted(cache: Store, api: FakeApi) -> None:
-    cache.watch(kinds.SECRET, FakeIndex())  # type: ignore[arg-type]
+async def test_absence_is_trusted_where_told_to(cache: Store, api: FakeApi) -> None:
+    cache.watch(kinds.AGENTOS_CONFIG, trust_absence=True)
 
-    assert await cache.get(kinds.SECRET, "ns1", "openai") is None
+    assert await cache.get(kinds.AGENTOS_CONFIG, "ns1", "demo") is None
     assert api.gets == []
 
 
 async def test_an_unwatched_kind_is_read_from_the_api(cache: Store, api: FakeApi) -> None:
-    await cache.get(kinds.SECRET, "ns1", "openai")
+    await cache.get(kinds.SERVICE, "ns1", "demo")
 
+    assert api.gets == [("Service", "ns1", "demo")]
+
+
+async def test_a_secret_is_kept_by_metadata_and_read_once_per_version(cache: Store, api: FakeApi) -> None:
+    cache.observe(kinds.SECRET, None, secret("9"), owner=None)
+    api.objects[("Secret", "ns1", "openai")] = secret("9")
+
+    first = await cache.get(kinds.SECRET, "ns1", "openai")
+    again = await cache.get(kinds.SECRET, "ns1", "openai")
+    assert first == again == secret("9")
     assert api.gets == [("Secret", "ns1", "openai")]
 
+    cache.observe(kinds.SECRET, "MODIFIED", secret("10", "c2stMg=="), owner=None)
+    api.objects[("Secret", "ns1", "openai")] = secret("10", "c2stMg==")
+    rotated = await cache.get(kinds.SECRET, "ns1", "openai")
+    assert rotated is not None and rotated["data"] == {"api-key": "c2stMg=="}
+    assert len(api.gets) == 2
 
-def test_the_index_keeps_no_data_of_secrets_it_does_not_own() -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "openai", "namespace": "ns1", "uid": "s-1", "resourceVersion": "9", "managedFields": [{}]},
-        "data": {"api-key": "c2stc2VjcmV0"},
-    }
 
-    kept = json.loads(store.compact(secret, keep_data=False))
+def test_a_metadata_only_copy_keeps_no_data() -> None:
+    kept = json.loads(
+        store.compact({**secret("9"), "metadata": {**secret("9")["metadata"], "managedFields": [{}]}}, keep_data=False)
+    )
 
     assert kept == {"metadata": {"name": "openai", "namespace": "ns1", "uid": "s-1", "resourceVersion": "9"}}
-    assert "managedFields" not in json.loads(store.compact(secret))["metadata"]
 
 
-async def test_writes_are_not_overlaid_for_kinds_read_from_the_api(cache: Store, api: FakeApi) -> None:
-    secret = {"metadata": {"name": "demo-env", "namespace": "ns1", "uid": "s-2", "resourceVersion": "4"}}
-    cache.wrote(kinds.SECRET, secret, sent=secret, owner=OWNER)
-    await asyncio.sleep(0)
+async def test_a_secret_written_is_read_back_without_a_request(cache: Store, api: FakeApi) -> None:
+    cache.wrote(kinds.SECRET, secret("4"), sent=secret(""), owner=OWNER)
+    cache.observe(kinds.SECRET, "ADDED", secret("4"), owner="demo")
 
-    assert await cache.get(kinds.SECRET, "ns1", "demo-env") is None  # the API's answer, not the write
-    assert api.gets == [("Secret", "ns1", "demo-env")]
+    assert await cache.get(kinds.SECRET, "ns1", "openai") == secret("4")
+    assert api.gets == []
