@@ -35,7 +35,7 @@ from agentos_operator.kube.client import ApiClient
 from agentos_operator.kube.store import Store
 from agentos_operator.metrics import Metrics
 from agentos_operator.ownership import OPERATOR_NAME
-from agentos_operator.queueing import Key, Reconciler
+from agentos_operator.queueing import Reconciler
 from agentos_operator.reconcile import Context
 from agentos_operator.settings import OperatorSettings
 
@@ -98,12 +98,15 @@ def register_lifecycle(
         memo.api, memo.store, memo.reconciler = api, store, reconciler
         memo.references = watching.SecretReferences()
 
-        def every_key() -> list[Key]:
-            return store.keys(kinds.AGENTOS_CONFIG)
+        async def resync() -> None:
+            await watching.resync(store, reconciler, logger=context.logger)
 
-        memo.resync = asyncio.create_task(reconciler.resync_forever(every_key))
+        def resync_now() -> None:
+            memo.resync_asked = asyncio.create_task(resync())  # kept referenced until it ends
+
+        memo.resync = asyncio.create_task(watching.resync_forever(operator_settings.resync_seconds, resync))
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            asyncio.get_running_loop().add_signal_handler(RESYNC_SIGNAL, lambda: reconciler.request_all(every_key()))
+            asyncio.get_running_loop().add_signal_handler(RESYNC_SIGNAL, resync_now)
 
     @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: Any, **_: Any) -> None:
@@ -113,9 +116,11 @@ def register_lifecycle(
             stop_flag.set()
         if threading.current_thread() is threading.main_thread():
             asyncio.get_running_loop().remove_signal_handler(RESYNC_SIGNAL)
-        memo.resync.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await memo.resync
+        for task in (memo.resync, memo.get("resync_asked")):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await memo.reconciler.close()
         memo.store.close()
         await memo.api.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from agentos_operator.kube.client import ApiError
 from agentos_operator.metrics import Metrics
@@ -70,12 +70,6 @@ class Reconciler:
         """Ask for a reconcile of each of ``keys``: a resync."""
         for key in list(keys):
             self.request(key)
-
-    async def resync_forever(self, keys: Callable[[], Iterable[Key]]) -> None:
-        """Every ``resync_seconds``, ask for a reconcile of every resource ``keys`` lists."""
-        while True:
-            await asyncio.sleep(self._ctx.settings.resync_seconds)
-            self.request_all(keys())
 
     async def close(self) -> None:
         """Stop: cancel planned retries and running reconciles."""

@@ -18,7 +18,9 @@ costs time quadratic in the number of objects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -26,8 +28,11 @@ from agentos_runtime.config import ConfigError
 
 from agentos_operator import render
 from agentos_operator.kube import kinds
+from agentos_operator.kube.client import ApiError
 from agentos_operator.kube.kinds import Kind
+from agentos_operator.kube.store import Store
 from agentos_operator.ownership import MANAGED_BY, OPERATOR_NAME, managed_by_operator, owner_key
+from agentos_operator.queueing import Reconciler
 from agentos_operator.resources import parse_resource
 from agentos_operator.settings import OperatorSettings
 
@@ -87,6 +92,30 @@ class SecretReferences:
 
     def readers(self, namespace: str, secret: str) -> list[Key]:
         return [(namespace, name) for name in sorted(self._readers.get((namespace, secret), ()))]
+
+
+async def resync(store: Store, reconciler: Reconciler, *, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """The safety net: forget what the watches missed (``Store.audit``), then reconcile every resource.
+
+    Secrets are not audited: listing them lists every Secret's data.
+    """
+    audited = [(kinds.AGENTOS_CONFIG, None), *((kind, CHILD_SELECTOR) for kind in CHILD_KINDS)]
+    for kind, selector in audited:
+        try:
+            owners = await store.audit(kind, label_selector=selector)
+        except ApiError as error:
+            logger.warning("could not list %s to check the watch: %s", kind.plural, error)
+            continue
+        for key in owners:
+            reconciler.request(key)
+    reconciler.request_all(store.keys(kinds.AGENTOS_CONFIG))
+
+
+async def resync_forever(every: float, run: Callable[[], Awaitable[None]]) -> None:
+    """``run`` every ``every`` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        await run()
 
 
 def register_watches(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:

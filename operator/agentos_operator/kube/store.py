@@ -19,6 +19,9 @@ reconciled again, from the watch's view.
 Secrets are kept by metadata only, whoever owns them; the data of the few a reconcile reads
 (referenced, or the operator's own) is read once per resourceVersion and kept beside. Kinds
 without a watch (Secrets, when the operator may only get them) are read from the API.
+
+A watch whose resourceVersion expired lists again, and a list never says what was deleted in
+between: ``audit`` (run with each resync) lists the kinds again and forgets what is gone.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class _Watched:
     keep_data: bool
     trust_absence: bool
     objects: dict[Key, bytes] = field(default_factory=dict)
+    seen: dict[Key, int] = field(default_factory=dict)  # the store's event count when last observed
     by_owner: dict[Key, set[str]] = field(default_factory=dict)
     owners: dict[Key, str] = field(default_factory=dict)
     # Full bodies read from the API (keep_data False), used while their resourceVersion is current.
@@ -86,6 +90,7 @@ class Store:
         self.on_unconfirmed = on_unconfirmed
         self._kinds: dict[str, _Watched] = {}
         self._written: dict[ObjectKey, _Written] = {}
+        self._events = 0
 
     def watch(self, kind: Kind, *, keep_data: bool = True, trust_absence: bool = False) -> None:
         """Keep ``kind`` from its watch's events from now on (metadata only unless ``keep_data``).
@@ -110,10 +115,12 @@ class Store:
         watched = self._kinds[kind.kind]
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+        self._events += 1
         self._forget(watched, key)
         if event_type == "DELETED":
             watched.read.pop(key, None)
         else:
+            watched.seen[key] = self._events
             watched.objects[key] = compact(body, keep_data=watched.keep_data)
             if owner is not None:
                 watched.owners[key] = owner
@@ -139,6 +146,29 @@ class Store:
         if read is not None and read["metadata"].get("resourceVersion") == version:
             return read
         return await self._read(kind, watched, namespace, name)
+
+    async def audit(self, kind: Kind, *, label_selector: str | None = None) -> list[Key]:
+        """Forget the objects of ``kind`` the API server no longer lists; returns their owners' keys.
+
+        Lists each namespace the store holds objects of ``kind`` in. An object an event touched
+        after its namespace's listing began is kept: that event is newer than the list.
+        """
+        watched = self._kinds[kind.kind]
+        owners: list[Key] = []
+        for namespace in sorted({ns for ns, _ in watched.objects}):
+            started = self._events
+            items = await self._api.list(kind, namespace or None, label_selector=label_selector)
+            listed = {item["metadata"]["name"] for item in items}
+            gone = [key for key in watched.objects if key[0] == namespace and key[1] not in listed]
+            for key in gone:
+                if watched.seen.get(key, 0) > started:
+                    continue
+                owner = watched.owners.get(key)
+                self._forget(watched, key)
+                watched.read.pop(key, None)
+                if owner is not None:
+                    owners.append((namespace, owner))
+        return owners
 
     async def children(self, kind: Kind, namespace: str, owner: str, *, label_selector: str) -> list[Body]:
         """Objects of ``kind`` whose controller is the AgentOSConfig ``owner`` (unwatched: listed by labels)."""
@@ -175,6 +205,7 @@ class Store:
 
     def _forget(self, watched: _Watched, key: Key) -> None:
         watched.objects.pop(key, None)
+        watched.seen.pop(key, None)
         owner = watched.owners.pop(key, None)
         if owner is not None:
             names = watched.by_owner.get((key[0], owner), set())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -34,18 +34,20 @@ def secret(rv: str, value: str = "c2stMQ==") -> dict[str, Any]:
 
 
 class FakeApi:
-    """Answers GETs from a dict, and remembers them."""
+    """Answers GETs and LISTs from a dict, and remembers the GETs."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.gets: list[tuple[str, str, str]] = []
+        self.during_list: Callable[[], None] = lambda: None
 
     async def get(self, kind: kinds.Kind, namespace: str, name: str) -> dict[str, Any] | None:
         self.gets.append((kind.kind, namespace, name))
         return self.objects.get((kind.kind, namespace, name))
 
-    async def list(self, kind: kinds.Kind, namespace: str, *, label_selector: str) -> list[dict[str, Any]]:
-        return []
+    async def list(self, kind: kinds.Kind, namespace: str, *, label_selector: str | None) -> list[dict[str, Any]]:
+        self.during_list()
+        return [body for (k, ns, _), body in self.objects.items() if (k, ns) == (kind.kind, namespace)]
 
 
 @pytest.fixture
@@ -190,3 +192,32 @@ async def test_a_secret_written_is_read_back_without_a_request(cache: Store, api
 
     assert await cache.get(kinds.SECRET, "ns1", "openai") == secret("4")
     assert api.gets == []
+
+
+async def test_an_audit_forgets_what_the_api_server_no_longer_has_and_names_its_owner(
+    cache: Store, api: FakeApi
+) -> None:
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo")  # deleted while the watch was away
+    kept = config_map("6", uid="cm-2", name="kept-config")
+    cache.observe(kinds.CONFIG_MAP, None, kept, owner="kept")
+    api.objects[("ConfigMap", "ns1", "kept-config")] = kept
+
+    assert await cache.audit(kinds.CONFIG_MAP) == [OWNER]
+
+    assert [
+        c["metadata"]["name"] for c in await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="")
+    ] == []
+    assert [
+        c["metadata"]["name"] for c in await cache.children(kinds.CONFIG_MAP, "ns1", "kept", label_selector="")
+    ] == ["kept-config"]
+
+
+async def test_an_audit_keeps_what_an_event_delivered_while_it_listed(cache: Store, api: FakeApi) -> None:
+    kept = config_map("6", uid="cm-2", name="kept-config")
+    cache.observe(kinds.CONFIG_MAP, None, kept, owner="kept")
+    api.objects[("ConfigMap", "ns1", "kept-config")] = kept
+    api.during_list = lambda: cache.observe(kinds.CONFIG_MAP, "ADDED", config_map("7"), owner="demo")
+
+    assert await cache.audit(kinds.CONFIG_MAP) == []
+
+    assert await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="") != []
