@@ -10,8 +10,9 @@ Every kind a reconcile reads is watched, and each event lands in the store (``ku
   when a referenced one changed.
 
 Each event, once in the store, asks for a reconcile of whom it concerns (the resource itself,
-a child's owner, every resource referencing a Secret), unless it is exactly a write of the
-operator's own, which tells nothing new. No kopf index is used: kopf holds back every event
+a child's owner, every resource referencing a Secret) when it is news (``Store.observe``): not
+a write of the operator's own, not the first listing of a child (each resource's own listing
+reconciles it). No kopf index is used: kopf holds back every event
 until each indexed object is indexed, re-checking all of them at each step, which at start
 costs time quadratic in the number of objects.
 """
@@ -138,7 +139,8 @@ def register_resource_watch(registry: kopf.OperatorRegistry) -> None:
             memo.references.remove(key)
         else:
             memo.references.update(key, body)
-        if not memo.store.observe(kinds.AGENTOS_CONFIG, type, body, owner=None):
+        news = memo.store.observe(kinds.AGENTOS_CONFIG, type, body, owner=None)
+        if news or type is None:  # a listed resource is reconciled, changed or not
             memo.reconciler.request(key)
 
 
@@ -148,8 +150,8 @@ def register_child_watch(registry: kopf.OperatorRegistry, kind: Kind) -> None:
     @kopf.on.event(*resource_of(kind), id=f"{kind.plural}-changed", registry=registry)
     async def child_changed(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
         owner = owner_key(body)
-        ours = memo.store.observe(kind, type, body, owner=owner[1] if owner is not None else None)
-        if not ours and owner is not None:
+        news = memo.store.observe(kind, type, body, owner=owner[1] if owner is not None else None)
+        if news and owner is not None:
             memo.reconciler.request(owner)
 
 
@@ -161,7 +163,7 @@ def register_secret_watch(registry: kopf.OperatorRegistry) -> None:
         type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
     ) -> None:
         owner = owner_key(body) if managed_by_operator(body) else None
-        if memo.store.observe(kinds.SECRET, type, body, owner=owner[1] if owner is not None else None):
+        if not memo.store.observe(kinds.SECRET, type, body, owner=owner[1] if owner is not None else None):
             return
         keys = set(memo.references.readers(namespace or "", name))
         if owner is not None:

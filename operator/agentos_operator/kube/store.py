@@ -62,6 +62,7 @@ class _Watched:
     trust_absence: bool
     objects: dict[Key, bytes] = field(default_factory=dict)
     seen: dict[Key, int] = field(default_factory=dict)  # the store's event count when last observed
+    versions: dict[Key, Any] = field(default_factory=dict)  # resourceVersion when last observed
     by_owner: dict[Key, set[str]] = field(default_factory=dict)
     owners: dict[Key, str] = field(default_factory=dict)
     # Full bodies read from the API (keep_data False), used while their resourceVersion is current.
@@ -109,23 +110,30 @@ class Store:
     def observe(self, kind: Kind, event_type: str | None, body: Mapping[str, Any], *, owner: str | None) -> bool:
         """Take in a watch event of ``kind`` (``owner``: the name of its controlling AgentOSConfig).
 
-        Returns True when the event is exactly a write of ours (the version written, or the
-        delete): it tells the operator nothing new, and needs no reconcile.
+        Returns whether the event is news that may change a decision. It is not when it is
+        exactly a write of ours (the version written, or the delete), nor when it is a listing
+        (``event_type`` None) of an object first seen, or seen at this version already: at
+        start, each resource's own listing reconciles it anyway.
         """
         watched = self._kinds[kind.kind]
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+        version = meta.get("resourceVersion")
+        previous = watched.versions.get(key)
         self._events += 1
         self._forget(watched, key)
         if event_type == "DELETED":
             watched.read.pop(key, None)
         else:
             watched.seen[key] = self._events
+            watched.versions[key] = version
             watched.objects[key] = compact(body, keep_data=watched.keep_data)
             if owner is not None:
                 watched.owners[key] = owner
                 watched.by_owner.setdefault((key[0], owner), set()).add(key[1])
-        return self._confirm(kind, event_type, body)
+        ours = self._confirm(kind, event_type, body)
+        listed_unchanged = event_type is None and previous in (None, version)
+        return not ours and not listed_unchanged
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
         """The object as last written or watched; None when absent."""
@@ -206,6 +214,7 @@ class Store:
     def _forget(self, watched: _Watched, key: Key) -> None:
         watched.objects.pop(key, None)
         watched.seen.pop(key, None)
+        watched.versions.pop(key, None)
         owner = watched.owners.pop(key, None)
         if owner is not None:
             names = watched.by_owner.get((key[0], owner), set())

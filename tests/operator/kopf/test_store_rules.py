@@ -86,8 +86,8 @@ async def test_a_write_is_read_back_until_the_watch_delivers_it(cache: Store) ->
     cache.wrote(kinds.CONFIG_MAP, config_map("6", "new"), sent=config_map("", "new"), owner=OWNER)
 
     assert await data_of(cache) == "new"
-    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("6", "new"), owner="demo") is True  # just ours
-    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("7", "by hand"), owner="demo") is False
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("6", "new"), owner="demo") is False  # ours
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("7", "by hand"), owner="demo") is True
     assert await data_of(cache) == "by hand"
 
 
@@ -104,7 +104,7 @@ async def test_a_later_version_holding_the_write_confirms_it_but_is_news(cache: 
     later = config_map("8", "new")
     later["metadata"]["annotations"] = {"added": "by someone"}
 
-    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", later, owner="demo") is False
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", later, owner="demo") is True
     found = await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config")
     assert found is not None and found["metadata"]["resourceVersion"] == "8"
 
@@ -126,7 +126,7 @@ async def test_a_delete_hides_the_child_until_its_deleted_event(cache: Store) ->
 
     assert await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config") is None
     assert await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="") == []
-    assert cache.observe(kinds.CONFIG_MAP, "DELETED", config_map("5"), owner="demo") is True
+    assert cache.observe(kinds.CONFIG_MAP, "DELETED", config_map("5"), owner="demo") is False  # ours
     assert await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="") == []
 
 
@@ -221,3 +221,10 @@ async def test_an_audit_keeps_what_an_event_delivered_while_it_listed(cache: Sto
     assert await cache.audit(kinds.CONFIG_MAP) == []
 
     assert await cache.children(kinds.CONFIG_MAP, "ns1", "demo", label_selector="") != []
+
+
+def test_a_listing_is_news_only_where_an_object_changed_since_it_was_last_seen(cache: Store) -> None:
+    assert cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo") is False  # first seen, at start
+    assert cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo") is False  # listed again, unchanged
+    assert cache.observe(kinds.CONFIG_MAP, None, config_map("9", "b"), owner="demo") is True  # changed meanwhile
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("10", "c"), owner="demo") is True
