@@ -1,6 +1,7 @@
 """Run the operator benchmark and check it against its targets.
 
     .venv/bin/python -m benchmarks.operator.run [--resources 1000] [--scenarios cold-start,create]
+                                                [--foreign-secrets 0]
 
 Writes benchmarks/results/operator-latest.json and prints the figures as Markdown. Exits 1 when
 a target is not met, so a regression shows in the exit status too.
@@ -30,7 +31,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.operator.run", description=__doc__.split("\n")[0])
     parser.add_argument("--resources", type=int, default=1000, help="AgentOSConfig resources per scenario")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list of: " + ", ".join(SCENARIOS))
+    parser.add_argument(
+        "--foreign-secrets", type=int, default=0, help="other tenants' Secrets in the cluster (4 KiB each)"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up on a phase after this many seconds")
+    parser.add_argument(
+        "--quiet-seconds", type=float, default=2.0, help="a phase ends once the operator made no request this long"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON results")
     return parser.parse_args(argv)
 
@@ -59,9 +66,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="operator-bench-") as work:
+        setup = scenarios.Setup(args.resources, args.foreign_secrets, Path(work), args.timeout, args.quiet_seconds)
         for name in names:
             print(f"running {name} with {args.resources} resources...", file=sys.stderr, flush=True)
-            results[name] = await SCENARIOS[name](args.resources, Path(work), timeout=args.timeout)
+            results[name] = await SCENARIOS[name](setup)
     return results
 
 
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "command": " ".join([".venv/bin/python -m benchmarks.operator.run", *(argv or sys.argv[1:])]),
         "resources": args.resources,
+        "foreign_secrets": args.foreign_secrets,
         "versions": versions(),
         "scenarios": results,
         "targets": targets,

@@ -1,11 +1,13 @@
-"""The benchmark's scenarios, each on a fresh API server with its own operator process.
+"""The benchmark's scenarios, each on a fresh API server with its own operator process(es).
 
-- ``cold start``: N resources exist, none reconciled, when the operator starts; then every spec
-  is changed, then one resync of all N is asked for (SIGUSR1) once nothing changed any more.
+- ``cold-start``: N resources exist, none reconciled, when the operator starts; then every spec
+  is changed; then one resync of all N is asked for (SIGUSR1) once nothing changes any more;
+  then the operator is stopped and a new one started on the converged cluster (a restart).
 - ``create``: the operator runs on an empty cluster, then N resources are created at once.
 
-Every phase waits until each resource's status caught up with its generation, then until the
-operator made no request for a while, so the follow-up work a phase causes is counted in it.
+Every phase waits until each resource's status caught up with its generation (or, for the
+resync and the restart, until the operator counted N reconciles), then until the operator made
+no request for a while, so the follow-up work a phase causes is counted in it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from benchmarks.operator import apiserver, operator_process, workload
 from benchmarks.operator.operator_process import OperatorProcess
 from tests.support.emulator import Emulator
 
-Key = tuple[str, str]
 # Kinds the operator writes for a resource; events are counted apart (they are not children).
 CHILD_KINDS = (
     "v1/configmaps",
@@ -33,7 +34,17 @@ CHILD_KINDS = (
     "policy/v1/poddisruptionbudgets",
     "networking.k8s.io/v1/networkpolicies",
 )
-QUIET_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every scenario runs with; ``quiet``: how long without a request ends a phase."""
+
+    resources: int
+    foreign_secrets: int
+    work: Path
+    timeout: float
+    quiet: float = 2.0
 
 
 @dataclass
@@ -51,9 +62,6 @@ class Phase:
     reconciles: dict[str, float]
     operator_cpu_seconds: float
     notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -97,7 +105,7 @@ class Meter:
     async def start(cls, api: Emulator, operator: OperatorProcess) -> Meter:
         return cls(api, operator, api.mark(), await operator.reconciles(), operator.cpu_seconds())
 
-    async def phase(self, name: str, count: int, *, total: float, latencies: list[float]) -> Phase:
+    async def phase(self, name: str, count: int, *, total: float, latencies: list[float], note: str) -> Phase:
         requests = self.api.requests_since(self.mark)
         verbs = apiserver.count_verbs(requests)
         after = await self.operator.reconciles()
@@ -113,95 +121,115 @@ class Meter:
             requests_by_kind=apiserver.count_by_kind(requests),
             reconciles={k: v - self.reconciles.get(k, 0.0) for k, v in after.items() if v != self.reconciles.get(k)},
             operator_cpu_seconds=round(self.operator.cpu_seconds() - self.cpu, 2),
+            notes=[note],
         )
 
 
-async def cold_start(count: int, work: Path, *, timeout: float) -> dict[str, Any]:
-    """N resources waiting when the operator starts; then a spec change of all, then a resync."""
+async def cold_start(setup: Setup) -> dict[str, Any]:
+    """N resources waiting when the operator starts; then a spec change of all, a resync, a restart."""
+    count = setup.resources
     async with apiserver.serve() as (api, progress, url):
-        await workload.prepare_namespaces(api, count)
+        await workload.prepare_namespaces(api, count, foreign_secrets=setup.foreign_secrets)
         await workload.create_resources(api, count)
-        mark, cpu = api.mark(), 0.0
-        operator = await operator_process.start(url, work)
+        mark = api.mark()
+        operator = await operator_process.start(url, setup.work)
         try:
-            meter = Meter(api, operator, mark, {}, cpu)
-            moments = await progress.wait(dict.fromkeys(workload.keys(count), 1), timeout=timeout)
+            meter = Meter(api, operator, mark, {}, 0.0)
+            moments = await progress.wait(dict.fromkeys(workload.keys(count), 1), timeout=setup.timeout)
             total = max(moments.values()) - operator.started
-            await apiserver.wait_quiet(api, quiet=QUIET_SECONDS, timeout=timeout)
-            start_phase = await meter.phase(
-                "cold start", count, total=total, latencies=[m - operator.started for m in moments.values()]
-            )
-            start_phase.notes.append("latency: from the operator's process start to the status written")
-            rss_reconciled = operator.memory_mb()
-            change_phase = await _change(api, progress, operator, count, timeout=timeout)
-            resync_phase = await _resync(api, operator, count, timeout=timeout)
-            rss_end = operator.memory_mb()
+            await apiserver.wait_quiet(api, quiet=setup.quiet, timeout=setup.timeout)
+            latencies = [moment - operator.started for moment in moments.values()]
+            note = "latency: from the operator's process start to the resource's status written"
+            phases = [await meter.phase("cold start", count, total=total, latencies=latencies, note=note)]
+            rss_reconciled = operator.memory_mb()[0]
+            phases.append(await _change(api, progress, operator, setup))
+            phases.append(await _resync(api, operator, setup))
         finally:
-            exit_code = await operator.stop()
+            first = await _finish(operator, after_cold_start=rss_reconciled)
+        restarted = await operator_process.start(url, setup.work)
+        try:
+            phases.append(await _restart(api, restarted, setup))
+        finally:
+            second = await _finish(restarted)
         return {
-            "phases": [start_phase.to_json(), change_phase.to_json(), resync_phase.to_json()],
+            "phases": [asdict(phase) for phase in phases],
             "children_per_resource": children_per_resource(api, count),
-            "rss_mb": {"after_cold_start": rss_reconciled[0], "after_resync": rss_end[0], "peak": rss_end[1]},
-            "exit_code": exit_code,
-            "log": operator_process.scan_log(operator.log_path),
+            "operators": {"first": first, "restarted": second},
         }
 
 
-async def create(count: int, work: Path, *, timeout: float) -> dict[str, Any]:
+async def create(setup: Setup) -> dict[str, Any]:
     """The operator runs on an empty cluster; N resources are created in one burst."""
+    count = setup.resources
     async with apiserver.serve() as (api, progress, url):
-        await workload.prepare_namespaces(api, count)
-        operator = await operator_process.start(url, work)
+        await workload.prepare_namespaces(api, count, foreign_secrets=setup.foreign_secrets)
+        operator = await operator_process.start(url, setup.work)
         try:
-            await apiserver.wait_quiet(api, quiet=QUIET_SECONDS, timeout=timeout)
+            await apiserver.wait_quiet(api, quiet=setup.quiet, timeout=setup.timeout)
             meter = await Meter.start(api, operator)
             created = await workload.create_resources(api, count)
-            moments = await progress.wait(dict.fromkeys(created, 1), timeout=timeout)
+            moments = await progress.wait(dict.fromkeys(created, 1), timeout=setup.timeout)
             total = max(moments.values()) - min(created.values())
-            await apiserver.wait_quiet(api, quiet=QUIET_SECONDS, timeout=timeout)
-            phase = await meter.phase(
-                "create", count, total=total, latencies=[moments[key] - created[key] for key in created]
-            )
-            phase.notes.append("all resources created in one burst; latency: from its creation to its status")
-            rss = operator.memory_mb()
+            await apiserver.wait_quiet(api, quiet=setup.quiet, timeout=setup.timeout)
+            latencies = [moments[key] - created[key] for key in created]
+            note = "all resources created in one burst; latency: from its creation to its status written"
+            phase = await meter.phase("create", count, total=total, latencies=latencies, note=note)
         finally:
-            exit_code = await operator.stop()
+            only = await _finish(operator)
         return {
-            "phases": [phase.to_json()],
+            "phases": [asdict(phase)],
             "children_per_resource": children_per_resource(api, count),
-            "rss_mb": {"after_create": rss[0], "peak": rss[1]},
-            "exit_code": exit_code,
-            "log": operator_process.scan_log(operator.log_path),
+            "operators": {"only": only},
         }
 
 
-async def _change(
-    api: Emulator, progress: apiserver.Progress, operator: OperatorProcess, count: int, *, timeout: float
-) -> Phase:
+async def _finish(operator: OperatorProcess, **rss: float) -> dict[str, Any]:
+    """Stop the operator; its memory (MiB, current and peak), exit status and log findings."""
+    current, peak = operator.memory_mb() if operator.process.returncode is None else (0.0, 0.0)
+    exit_code = await operator.stop()
+    return {
+        "rss_mb": {**rss, "at_stop": current, "peak": peak},
+        "exit_code": exit_code,
+        "log": operator_process.scan_log(operator.log_path),
+    }
+
+
+async def _change(api: Emulator, progress: apiserver.Progress, operator: OperatorProcess, setup: Setup) -> Phase:
     meter = await Meter.start(api, operator)
-    changed = await workload.change_resources(api, count)
-    moments = await progress.wait({key: generation for key, (generation, _) in changed.items()}, timeout=timeout)
-    first_edit = min(moment for _, moment in changed.values())
-    total = max(moments.values()) - first_edit
-    await apiserver.wait_quiet(api, quiet=QUIET_SECONDS, timeout=timeout)
+    changed = await workload.change_resources(api, setup.resources)
+    wanted = {key: generation for key, (generation, _) in changed.items()}
+    moments = await progress.wait(wanted, timeout=setup.timeout)
+    total = max(moments.values()) - min(moment for _, moment in changed.values())
+    await apiserver.wait_quiet(api, quiet=setup.quiet, timeout=setup.timeout)
     latencies = [moments[key] - edited for key, (_, edited) in changed.items()]
-    phase = await meter.phase("spec change", count, total=total, latencies=latencies)
-    phase.notes.append("every resource's spec edited in one burst; latency: from its edit to its status")
-    return phase
+    note = "every resource's spec edited in one burst; latency: from its edit to its status written"
+    return await meter.phase("spec change", setup.resources, total=total, latencies=latencies, note=note)
 
 
-async def _resync(api: Emulator, operator: OperatorProcess, count: int, *, timeout: float) -> Phase:
+async def _resync(api: Emulator, operator: OperatorProcess, setup: Setup) -> Phase:
     meter = await Meter.start(api, operator)
-    wanted = sum(meter.reconciles.values()) + count
     started = time.monotonic()
     operator.resync()
-    deadline = started + timeout
+    await _reconciled(operator, sum(meter.reconciles.values()) + setup.resources, timeout=setup.timeout)
+    total = time.monotonic() - started
+    await apiserver.wait_quiet(api, quiet=setup.quiet, timeout=setup.timeout)
+    note = "one resync of every unchanged resource, asked for with SIGUSR1"
+    return await meter.phase("no-op resync", setup.resources, total=total, latencies=[], note=note)
+
+
+async def _restart(api: Emulator, operator: OperatorProcess, setup: Setup) -> Phase:
+    meter = Meter(api, operator, api.mark(), {}, 0.0)
+    await _reconciled(operator, setup.resources, timeout=setup.timeout)
+    total = time.monotonic() - operator.started
+    await apiserver.wait_quiet(api, quiet=setup.quiet, timeout=setup.timeout)
+    note = "a new operator process on the converged cluster; total: from its start to N reconciles"
+    return await meter.phase("restart", setup.resources, total=total, latencies=[], note=note)
+
+
+async def _reconciled(operator: OperatorProcess, wanted: float, *, timeout: float) -> None:
+    """Wait until the operator counted ``wanted`` reconciles in all."""
+    deadline = time.monotonic() + timeout
     while sum((await operator.reconciles()).values()) < wanted:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the resync did not reconcile {count} resources within {timeout:.0f}s")
+            raise TimeoutError(f"the operator did not reach {wanted:g} reconciles within {timeout:.0f}s")
         await asyncio.sleep(0.1)
-    total = time.monotonic() - started
-    await apiserver.wait_quiet(api, quiet=QUIET_SECONDS, timeout=timeout)
-    phase = await meter.phase("no-op resync", count, total=total, latencies=[])
-    phase.notes.append("one resync of every unchanged resource, asked for with SIGUSR1")
-    return phase

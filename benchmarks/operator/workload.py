@@ -19,6 +19,8 @@ NAMESPACES = "v1/namespaces"
 SECRETS = "v1/secrets"
 SECRET_NAME = "openai"
 RESOURCES_PER_NAMESPACE = 100
+FOREIGN_SECRET_BYTES = 3 * 1024  # 4 KiB once base64-encoded
+FOREIGN_NAMESPACES = 50
 Key = tuple[str, str]
 
 
@@ -44,8 +46,21 @@ def agentos_body(name: str, *, instructions: str = "Be brief.") -> dict[str, Any
     }
 
 
-async def prepare_namespaces(api: Emulator, count: int) -> None:
-    """The namespaces and, in each, the Secret every resource there references."""
+async def prepare_namespaces(api: Emulator, count: int, *, foreign_secrets: int = 0) -> None:
+    """The namespaces and, in each, the Secret every resource there references; plus foreign Secrets.
+
+    Foreign Secrets belong to other tenants (a Helm release's, 4 KiB each), in namespaces of
+    their own: a cluster-wide Secret watch streams them all the same.
+    """
+    for index in range(foreign_secrets):
+        foreign = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"release-{index:05d}", "labels": {"owner": "helm"}},
+            "type": "helm.sh/release.v1",
+            "data": {"release": base64.b64encode(bytes(FOREIGN_SECRET_BYTES)).decode()},
+        }
+        await api.create(SECRETS, foreign, namespace=f"tenant-{index % FOREIGN_NAMESPACES:02d}")
     for namespace in namespaces(count):
         await api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         secret = {
