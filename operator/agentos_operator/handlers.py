@@ -54,6 +54,9 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # kopf keeps a worker per object until it idled this long, holding the object's last event:
     # at its default (5 s) a burst of thousands of events keeps thousands alive at once.
     result.queueing.idle_timeout = 0.5
+    # Lists in pages (as kubectl does), so that listing every Secret of a cluster never holds
+    # them all in memory at once.
+    result.watching.chunk_size = 500
     for kind in watching.CHILD_KINDS:
         result.watching.label_selectors[watching.resource_of(kind)] = watching.CHILD_SELECTOR
     return result

@@ -494,16 +494,22 @@ class Emulator(kmock.KubernetesEmulator):
         return [item for ns in namespaces for item in by_namespace.get(ns, {}).items()]
 
     def _serve_listing(self, request: rendering.Request) -> Body:
+        """A list, in pages when asked (``limit``, ``continue``: ``<resourceVersion>:<offset>``).
+
+        Later pages slice the current objects, not a snapshot taken with the first page as a
+        real API server does: good enough while nothing changes during a listing.
+        """
         assert request.resource is not None
         info = self._resources[request.resource]
         kind = info.kind or request.resource.plural.capitalize()
         group_version = "/".join(filter(None, (request.resource.group, request.resource.version)))
-        return {
-            "apiVersion": group_version,
-            "kind": f"{kind}List",
-            "metadata": {"resourceVersion": str(self._revision)},
-            "items": self._matching(request),
-        }
+        version, _, offset = (request.params.get("continue") or f"{self._revision}:0").partition(":")
+        items = self._matching(request)[int(offset) :]
+        limit = int(request.params.get("limit") or 0)
+        metadata = {"resourceVersion": version, "continue": ""}
+        if limit and len(items) > limit:
+            items, metadata["continue"] = items[:limit], f"{version}:{int(offset) + limit}"
+        return {"apiVersion": group_version, "kind": f"{kind}List", "metadata": metadata, "items": items}
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
         yield b""  # send the headers now: a quiet watch must still be a started stream

@@ -172,3 +172,33 @@ async def test_injected_faults_answer_the_next_matching_requests_then_stop(
 
     assert statuses == [500, 500, 200]
     assert [r.method.value for r in cluster.api.writes_since(0)] == []
+
+
+async def test_a_list_comes_in_pages_when_asked_each_object_once(cluster: Cluster, http: aiohttp.ClientSession) -> None:
+    for index in range(5):
+        await cluster.api.create(CONFIGMAPS, config_map(f"page-{index}"), namespace="ns1")
+    names: list[str] = []
+    versions: set[str] = set()
+    params = {"limit": "2"}
+
+    while True:
+        async with http.get(CM_PATH, params=params) as response:
+            page = await response.json()
+        assert len(page["items"]) <= 2
+        names += [item["metadata"]["name"] for item in page["items"]]
+        versions.add(page["metadata"]["resourceVersion"])
+        if not page["metadata"]["continue"]:
+            break
+        params = {"limit": "2", "continue": page["metadata"]["continue"]}
+
+    assert names == [f"page-{index}" for index in range(5)]
+    assert len(versions) == 1  # every page speaks of the list's one version
+
+
+async def test_an_object_not_found_is_a_status_without_a_traceback(http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{CM_PATH}/absent") as response:
+        body = await response.json()
+
+    assert response.status == 404
+    assert (body["kind"], body["code"]) == ("Status", 404)
+    assert "traceback" not in json.dumps(body)
