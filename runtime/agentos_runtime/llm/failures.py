@@ -1,4 +1,4 @@
-"""OpenAI SDK and transport failures to the runtime's one provider-error family.
+"""Model endpoint failures (error answers, transport errors) to the runtime's one provider-error family.
 
 Callers decide on the class alone: ``ModelRateLimitError`` (429, retried by the client before
 it reaches here), ``ModelAuthenticationError`` (401, never retried), ``ModelConnectionError``
@@ -30,36 +30,21 @@ _CONTEXT_PATTERNS = re.compile(
 _MESSAGE_MAX = 500
 
 
-def provider_error(
-    error: BaseException, *, model_id: str, api_key_env: str | None, api_key: str | None
-) -> ModelProviderError | None:
-    """Our error for an SDK (``openai.OpenAIError``) or transport (``httpx2``) failure.
+def transport_error(error: BaseException, *, model_id: str, api_key: str | None) -> ModelConnectionError | None:
+    """Our error for an HTTP transport failure (``httpx2``: refused, reset, timed out).
 
     ``None`` for anything else: an unknown failure is a bug to surface unchanged, not to rename.
     """
-    # Errors raised while a raw stream is read come from the HTTP library under the SDK.
     import httpx2
-    import openai
 
     where = f"model '{model_id}'"
-    if isinstance(error, openai.APITimeoutError | httpx2.TimeoutException):
+    if isinstance(error, httpx2.TimeoutException):
         return ModelConnectionError(f"{where}: the endpoint did not answer in time", model_id=model_id)
-    if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
+    if isinstance(error, httpx2.TransportError):
         return ModelConnectionError(
             f"{where}: cannot reach the endpoint: {_clean(str(error) or type(error).__name__, api_key)}",
             model_id=model_id,
         )
-    if isinstance(error, openai.APIStatusError):
-        return status_error(
-            error.status_code,
-            error.message,
-            code=error.code,
-            model_id=model_id,
-            api_key_env=api_key_env,
-            api_key=api_key,
-        )
-    if isinstance(error, openai.OpenAIError):
-        return ModelProviderError(f"{where}: {_clean(str(error), api_key)}", model_id=model_id)
     return None
 
 

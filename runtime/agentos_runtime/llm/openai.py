@@ -1,12 +1,10 @@
 """The OpenAI-compatible chat model: OpenAI, vLLM, llama.cpp, Ollama behind one adapter.
 
-The SDK's ``AsyncOpenAI`` keeps what it does well: base URL, auth header, timeout, retries
-(429 honouring ``Retry-After``, 5xx, connection errors; never 401) and typed status errors,
-which ``llm.failures`` maps to ours. What it costs per request is skipped: requests go through its documented raw ``client.post(...,
-cast_to=Response)`` (no parameter transformation, about 0.7 ms a request) and answers are
-parsed once with ``json.loads`` by ``llm.chunks`` instead of into pydantic models per chunk.
-The SDK import costs about 0.4 s, so it happens on first use (or in ``prepare()``), never at
-import.
+Requests go to the endpoint's ``/chat/completions`` through ``endpoint.Endpoint``, which keeps
+the OpenAI SDK's configuration semantics (key, base URL, timeout, retries with backoff, error
+texts) without the SDK (see ``endpoint`` for why). Answers are parsed once with ``json.loads``
+by ``llm.chunks``, never into per-chunk models. The HTTP library is imported on first use (or
+in ``prepare()``, in a worker thread after start-up), never at import.
 """
 
 from __future__ import annotations
@@ -14,22 +12,26 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config.llm import ModelConfig
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks
-from agentos_runtime.llm.failures import missing_key_error, provider_error
+from agentos_runtime.llm.failures import missing_key_error, status_error, transport_error
 from agentos_runtime.llm.ports import Completion, Message, ToolSchema
 
 if TYPE_CHECKING:
-    import openai
+    import httpx2
+
+    from agentos_runtime.llm.endpoint import Endpoint
 
 _PATH = "/chat/completions"
+# Where requests go when the config names no base URL (nor does ``OPENAI_BASE_URL``).
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 # Sent as the bearer token to endpoints configured without a key variable (``api_key_env:
-# null``); passing it explicitly also stops the SDK from reading ``OPENAI_API_KEY`` on its own.
+# null``), as the SDK needs some key.
 _NO_KEY = "not-needed"
 
 
@@ -40,15 +42,26 @@ class OpenAIChatModel:
     provider = "OpenAI"
     provider_name = "OpenAI Chat"
 
-    def __init__(self, config: ModelConfig, *, api_key: str | None, client: openai.AsyncOpenAI | None = None) -> None:
-        """``api_key`` is the value of ``config.api_key_env`` (``None`` when unset); ``client``
-        replaces the one built from the config (tests, shared connection pools)."""
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        api_key: str | None,
+        client: httpx2.AsyncClient | None = None,
+        default_base_url: str = OPENAI_BASE_URL,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """``api_key`` is the value of ``config.api_key_env`` (``None`` when unset); ``client`` is
+        an HTTP client to share (its owner closes it); ``default_base_url`` applies when the
+        config names none; ``headers`` go with every request (organization, project)."""
         self.id = config.id
         self.model = config.model_name
         self._config = config
         self._api_key = api_key or None
         self._client = client
-        self._owns_client = client is None
+        self._base_url = config.base_url or default_base_url
+        self._headers = dict(headers or {})
+        self._endpoint: Endpoint | None = None
         self._building = threading.Lock()
         self._sampling = {
             key: value
@@ -61,31 +74,33 @@ class OpenAIChatModel:
         }
 
     def prepare(self) -> None:
-        """Import the SDK and build the client now rather than on the first request.
+        """Import the HTTP library and build the client now rather than on the first request.
 
         Safe to call from a worker thread at start-up. Does not raise for a missing key: that
         is reported by the first request, so one unconfigured model does not stop the server.
         """
-        if self._client is None and (self._api_key or self._config.api_key_env is None):
-            self._get_client()
+        if self._endpoint is None and (self._api_key or self._config.api_key_env is None):
+            self._get_endpoint()
 
-    def _get_client(self) -> openai.AsyncOpenAI:
-        client = self._client
-        if client is not None:
-            return client
+    def _get_endpoint(self) -> Endpoint:
+        endpoint = self._endpoint
+        if endpoint is not None:
+            return endpoint
         if self._config.api_key_env is not None and not self._api_key:
             raise missing_key_error(model_id=self.id, api_key_env=self._config.api_key_env)
         with self._building:  # ``prepare`` may be building it in a worker thread right now
-            if self._client is None:
-                import openai
+            if self._endpoint is None:
+                from agentos_runtime.llm.endpoint import Endpoint
 
-                self._client = openai.AsyncOpenAI(
+                self._endpoint = Endpoint(
+                    base_url=self._base_url,
                     api_key=self._api_key or _NO_KEY,
-                    base_url=self._config.base_url,
                     timeout=self._config.timeout,
                     max_retries=self._config.max_retries,
+                    headers=self._headers,
+                    client=self._client,
                 )
-            return self._client
+            return self._endpoint
 
     def build_params(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> dict[str, Any]:
         """The request body (without the stream flags)."""
@@ -95,18 +110,14 @@ class OpenAIChatModel:
         return params
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
-        client = self._get_client()
-        params = self.build_params(messages, tools)
-        import httpx2  # loaded with the SDK by ``_get_client``
-
+        endpoint = self._get_endpoint()
         try:
-            response = await client.post(_PATH, cast_to=httpx2.Response, body=params)
-            body = response.content
+            response = await endpoint.post(_PATH, self.build_params(messages, tools), stream=False)
         except Exception as error:
             self._raise_translated(error)
             raise
         try:
-            payload = json.loads(body)
+            payload = json.loads(response.content)
         except ValueError as error:
             raise self._translate_body(error) from error
         if not isinstance(payload, dict):
@@ -116,17 +127,15 @@ class OpenAIChatModel:
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None
     ) -> AsyncIterator[str | Completion]:
-        client = self._get_client()
+        endpoint = self._get_endpoint()
         params = self.build_params(messages, tools)
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
-        import httpx2  # loaded with the SDK by ``_get_client``
-
         assembler = ChunkAssembler()
         first_token: float | None = None
         started = time.perf_counter()
         try:
-            response = await client.post(_PATH, cast_to=httpx2.Response, body=params, stream=True)
+            response = await endpoint.post(_PATH, params, stream=True)
             try:
                 async for chunk in iter_chunks(response.aiter_lines()):
                     text = assembler.feed(chunk)
@@ -143,14 +152,23 @@ class OpenAIChatModel:
 
     async def close(self) -> None:
         """Close the client this model built (a client passed in belongs to the caller)."""
-        if self._client is not None and self._owns_client:
-            await self._client.close()
+        if self._endpoint is not None:
+            await self._endpoint.close()
 
     def _raise_translated(self, error: Exception) -> None:
-        """Raise our error for an SDK or transport failure; return for anything else."""
-        translated = provider_error(
-            error, model_id=self.id, api_key_env=self._config.api_key_env, api_key=self._api_key
-        )
+        """Raise our error for an error answer or a transport failure; return for anything else."""
+        from agentos_runtime.llm.endpoint import StatusFailure
+
+        if isinstance(error, StatusFailure):
+            raise status_error(
+                error.status,
+                error.message,
+                code=error.code,
+                model_id=self.id,
+                api_key_env=self._config.api_key_env,
+                api_key=self._api_key,
+            ) from error
+        translated = transport_error(error, model_id=self.id, api_key=self._api_key)
         if translated is not None:
             raise translated from error
 

@@ -62,6 +62,27 @@ print(sorted(m for m in ("openai", "httpx", "httpx2") if m in sys.modules))
     assert result.stdout.strip() == "[]"
 
 
+def test_a_model_request_does_not_import_the_openai_sdk(fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.say("answered"), Reply.say("streamed"))
+    script = f"""
+import asyncio
+import sys
+from agentos_runtime.config import parse_config
+from agentos_runtime.llm.factory import build_models
+config = parse_config({{"models": [{{"id": "m", "base_url": "{fake_openai.base_url}", "api_key_env": None}}]}})
+model = build_models(config, {{}})["m"]
+async def ask():
+    print((await model.complete([{{"role": "user", "content": "hi"}}], None)).content)
+    print([item async for item in model.stream([{{"role": "user", "content": "hi"}}], None)][0])
+    await model.close()
+asyncio.run(ask())
+print("openai" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    assert result.stdout.split() == ["answered", "streamed", "False"]
+
+
 async def test_an_unset_key_variable_fails_the_models_first_request_naming_it(fake_openai: FakeOpenAIServer) -> None:
     config = runtime_config(models=[{"id": "main", "base_url": fake_openai.base_url, "api_key_env": "TEAM_KEY"}])
     models = build_models(config, {"TEAM_KEY": ""})
@@ -171,8 +192,8 @@ async def test_prepare_builds_the_client_in_a_worker_thread_once(fake_openai: Fa
 
     main = models["main"]
     assert isinstance(main, OpenAIChatModel)
-    client = main._client
-    assert client is not None
+    endpoint = main._endpoint
+    assert endpoint is not None
     assert (await main.complete([{"role": "user", "content": "hi"}], None)).content == "prepared"
-    assert main._client is client
+    assert main._endpoint is endpoint
     await close_models(models)

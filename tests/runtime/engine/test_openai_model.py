@@ -14,9 +14,11 @@ from agentos_runtime.errors import (
     ModelProviderError,
     ModelRateLimitError,
 )
+from agentos_runtime.llm.factory import build_models
 from agentos_runtime.llm.openai import OpenAIChatModel
 from agentos_runtime.llm.ports import Completion, ToolCall
 
+from tests.runtime.engine.fakes import runtime_config
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 KEY = "sk-test-0123456789abcdef"
@@ -263,18 +265,61 @@ async def test_provider_messages_have_the_key_removed(fake_openai: FakeOpenAISer
 
 
 async def test_a_client_passed_in_is_used_and_left_open_for_its_owner(fake_openai: FakeOpenAIServer) -> None:
-    import openai
+    import httpx2
 
-    fake_openai.script(Reply.say("via the shared client"), Reply.say("still open"))
-    shared = openai.AsyncOpenAI(
-        api_key="sk-shared", base_url=fake_openai.base_url, max_retries=0, default_headers={"X-Team": "platform"}
-    )
-    model = OpenAIChatModel(ModelConfig(id="m", base_url="http://127.0.0.1:9/v1"), api_key=None, client=shared)
+    fake_openai.script(Reply.say("via the shared client"))
+    shared = httpx2.AsyncClient(headers={"X-Team": "platform"})
+    config = ModelConfig(id="m", base_url=fake_openai.base_url, max_retries=0)
+    model = OpenAIChatModel(config, api_key=KEY, client=shared)
 
     completion = await model.complete(HELLO, None)
     await model.close()
 
     assert completion.content == "via the shared client"
     assert fake_openai.requests[0].headers["x-team"] == "platform"
-    assert (await shared.chat.completions.create(model="m", messages=HELLO)).choices[0].message.content == "still open"
-    await shared.close()
+    assert fake_openai.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert not shared.is_closed
+    await shared.aclose()
+
+
+async def test_server_errors_and_dropped_connections_are_retried_with_backoff(fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(
+        Reply.fail(503, "Overloaded", type="server_error", headers={"retry-after-ms": "10"}),
+        Reply.fail(500, "Oops", type="server_error", headers={"retry-after": "0.05"}),
+        Reply.say("third time lucky"),
+    )
+    model = model_for(fake_openai, max_retries=2)
+
+    completion = await model.complete(HELLO, None)
+
+    assert completion.content == "third time lucky"
+    assert len(fake_openai.requests) == 3
+    await model.close()
+
+
+async def test_an_endpoint_saying_not_to_retry_is_not_retried(fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.fail(500, "Do not bother", type="server_error", headers={"x-should-retry": "false"}))
+    model = model_for(fake_openai, max_retries=2)
+
+    with pytest.raises(ModelProviderError, match="Error code: 500 - Do not bother"):
+        await model.complete(HELLO, None)
+
+    assert len(fake_openai.requests) == 1
+    await model.close()
+
+
+async def test_the_base_url_defaults_to_openai_and_the_organization_header_is_sent(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    fake_openai.script(Reply.say("from the default endpoint"))
+    config = runtime_config(models=[{"id": "main", "api_key_env": "TEAM_KEY"}])
+    environ = {"TEAM_KEY": KEY, "OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_ORG_ID": "org-platform"}
+    model = build_models(config, environ)["main"]
+
+    completion = await model.complete(HELLO, None)
+    await model.close()
+
+    assert completion.content == "from the default endpoint"
+    assert fake_openai.requests[0].headers["openai-organization"] == "org-platform"
+    assert "openai-project" not in fake_openai.requests[0].headers
+    assert OpenAIChatModel(ModelConfig(id="m"), api_key=KEY)._base_url == "https://api.openai.com/v1"
