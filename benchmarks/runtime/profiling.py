@@ -62,7 +62,9 @@ def main() -> None:
                 base = f"http://127.0.0.1:{server.port}"
                 wait_healthy(f"{base}/health", process)
                 record = [str(PY_SPY), "record", "--pid", str(process.pid), "--format", "raw", "-o", str(args.out)]
-                spy = subprocess.Popen([*record, "--rate", "500", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                spy = subprocess.Popen(
+                    [*record, "--rate", "500", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
                 outcome = asyncio.run(run_scenario(base, "bench", scenario, headers={}))
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
