@@ -2,16 +2,17 @@
 
 This is what the OpenAI SDK did for the runtime, without the SDK: importing it cost about
 0.4 s and 20 MB, and each request went through layers (option models, auth hooks, response
-wrappers) the runtime never used. What the SDK is relied on for is kept, on the same HTTP
-library it uses (``httpx2``): ``Authorization: Bearer <key>``, the base URL, one timeout for
-connecting and for each read (so a stream stalling between chunks fails), retries with the
-SDK's rules (``retrying``), its ``OpenAI-Organization`` / ``OpenAI-Project`` headers, and its
-error texts (``Error code: 429 - <message>``), which ``failures`` maps to ours.
+wrappers) the runtime never used. What the SDK is relied on for is kept: ``Authorization:
+Bearer <key>``, the base URL, one timeout for connecting and for each read (so a stream
+stalling between chunks fails), retries with the SDK's rules (``retrying``), its
+``OpenAI-Organization`` / ``OpenAI-Project`` headers, and its error texts (``Error code: 429 -
+<message>``), which ``failures`` maps to ours.
 
-A plain ``http://`` endpoint (vLLM, Ollama in the cluster) gets a client without TLS material
-(loading CA certificates costs 50 ms and 5 MB) that does not follow redirects, so it never
-follows one to an ``https://`` host it could not verify; ``https://`` endpoints verify
-certificates and follow redirects as the SDK does.
+Two transports carry the requests. A plain ``http://`` endpoint (vLLM, Ollama in the cluster)
+with no proxy configured gets ``http11``'s small client, which parses each network read once.
+Everything else (``https://``, proxies from ``HTTP_PROXY``/``ALL_PROXY``, a shared client
+passed in) goes through ``httpx2``, the HTTP library the SDK is built on, which verifies
+certificates and follows redirects as the SDK does.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Mapping
-from typing import Any
-
-import httpx2
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from agentos_runtime import __version__
 from agentos_runtime.llm import retrying
+from agentos_runtime.llm.http11 import Http11Pool, TransportFailure
+
+if TYPE_CHECKING:
+    import httpx2
 
 JSON = dict[str, Any]
+# The proxy variables httpx2 honours for ``http://`` URLs.
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 class StatusFailure(Exception):
@@ -56,19 +62,89 @@ def status_failure(status: int, body: bytes) -> StatusFailure:
     return StatusFailure(status, message, code)
 
 
-def build_client(base_url: str, *, timeout: float) -> httpx2.AsyncClient:
-    secure = base_url.startswith("https://")
-    return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(timeout),
-        verify=secure,
-        follow_redirects=secure,
-        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
-    )
+def proxy_configured(environ: Mapping[str, str]) -> bool:
+    """Whether plain-HTTP requests must go through a proxy the environment names."""
+    return any(environ.get(name) for name in PROXY_VARIABLES)
+
+
+class Answer(Protocol):
+    status: int
+    headers: Mapping[str, str]
+    """Header names in lowercase (or looked up without regard to case)."""
+
+    async def read(self) -> bytes:
+        """The whole body; the answer is closed afterwards."""
+        ...
+
+    def lines(self) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _HttpxAnswer:
+    def __init__(self, response: httpx2.Response) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.aread()
+        finally:
+            await self._response.aclose()
+
+    def lines(self) -> AsyncIterator[str]:
+        return self._response.aiter_lines()
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class _HttpxTransport:
+    def __init__(self, base_url: str, *, timeout: float, client: httpx2.AsyncClient | None) -> None:
+        import httpx2
+
+        self._httpx = httpx2
+        self._owns_client = client is None
+        self._client = client if client is not None else self._build(base_url, timeout)
+
+    def _build(self, base_url: str, timeout: float) -> httpx2.AsyncClient:
+        secure = base_url.startswith("https://")
+        return self._httpx.AsyncClient(
+            timeout=self._httpx.Timeout(timeout),
+            verify=secure,  # no CA bundle (50 ms, 5 MB) for an endpoint reached through a proxy
+            follow_redirects=secure,  # never from http:// to an https:// host it could not verify
+            limits=self._httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        )
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        request = self._client.build_request("POST", url, content=body, headers=headers)
+        try:
+            return _HttpxAnswer(await self._client.send(request, stream=True))
+        except self._httpx.TimeoutException as error:
+            raise TransportFailure("the endpoint did not answer in time", timed_out=True) from error
+        except self._httpx.TransportError as error:
+            raise TransportFailure(str(error) or type(error).__name__) from error
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+class _DirectTransport:
+    def __init__(self, host: str, port: int, *, timeout: float) -> None:
+        self._pool = Http11Pool(host, port, timeout=timeout)
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        return await self._pool.post(urlsplit(url).path, headers, body)
+
+    async def close(self) -> None:
+        await self._pool.close()
 
 
 class Endpoint:
     """Posts JSON to ``base_url``; retries what the SDK retries; raises ``StatusFailure`` for an
-    error answer and ``httpx2.TransportError`` (timeouts included) when it cannot get one."""
+    error answer and ``TransportFailure`` when it cannot get one."""
 
     def __init__(
         self,
@@ -79,12 +155,20 @@ class Endpoint:
         max_retries: int,
         headers: Mapping[str, str] | None = None,
         client: httpx2.AsyncClient | None = None,
+        proxied: bool = False,
     ) -> None:
-        """``client``: an HTTP client to share (its owner closes it); else one is built."""
+        """``client``: an ``httpx2`` client to share (its owner closes it); ``proxied``: plain-HTTP
+        requests must honour the proxy variables."""
         self._base_url = base_url.rstrip("/")
         self._max_retries = max_retries
-        self._client = client if client is not None else build_client(base_url, timeout=timeout)
-        self._owns_client = client is None
+        parts = urlsplit(self._base_url)
+        direct = parts.scheme == "http" and client is None and not proxied
+        if direct and parts.hostname and not (parts.username or parts.query or parts.fragment):
+            self._transport: _DirectTransport | _HttpxTransport = _DirectTransport(
+                parts.hostname, parts.port or 80, timeout=timeout
+            )
+        else:
+            self._transport = _HttpxTransport(self._base_url, timeout=timeout, client=client)
         self._headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
@@ -93,36 +177,31 @@ class Endpoint:
             **(headers or {}),
         }
 
-    async def post(self, path: str, body: JSON, *, stream: bool) -> httpx2.Response:
-        """The successful answer; with ``stream`` its body is still unread (the caller closes it)."""
+    async def post(self, path: str, body: JSON) -> Answer:
+        """The successful answer, its body still unread (the caller reads or closes it)."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         url = self._base_url + path
         retries = 0
         while True:
-            request = self._client.build_request("POST", url, content=content, headers=self._headers)
             try:
-                response = await self._client.send(request, stream=stream)
-            except httpx2.TransportError:
+                answer = await self._transport.post(url, self._headers, content)
+            except TransportFailure:
                 if retries >= self._max_retries:
                     raise
                 await self._wait(retries, None)
                 retries += 1
                 continue
-            if response.status_code < 400:
-                return response
-            await response.aread()
-            await response.aclose()
-            if retries < self._max_retries and retrying.should_retry(
-                response.status_code, response.headers, now=time.time()
-            ):
-                await self._wait(retries, response.headers)
+            if answer.status < 400:
+                return answer
+            text = await answer.read()
+            if retries < self._max_retries and retrying.should_retry(answer.status, answer.headers, now=time.time()):
+                await self._wait(retries, answer.headers)
                 retries += 1
                 continue
-            raise status_failure(response.status_code, response.content)
+            raise status_failure(answer.status, text)
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        await self._transport.close()
 
     async def _wait(self, retries_done: int, headers: Mapping[str, str] | None) -> None:
         await asyncio.sleep(retrying.retry_delay(retries_done, headers, now=time.time(), draw=random.random()))

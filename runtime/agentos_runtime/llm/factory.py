@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agentos_runtime.config.document import RuntimeConfig
+from agentos_runtime.llm.endpoint import proxy_configured
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, OpenAIChatModel
 from agentos_runtime.llm.ports import ChatModel
 
@@ -18,10 +19,11 @@ def build_models(config: RuntimeConfig, environ: Mapping[str, str]) -> dict[str,
     """
     built: dict[str, ChatModel] = {}
     base_url = environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+    proxied = proxy_configured(environ)
     for model in config.models:
         api_key = environ.get(model.api_key_env) if model.api_key_env else None
         built[model.id] = OpenAIChatModel(
-            model, api_key=api_key or None, default_base_url=base_url, headers=openai_headers(environ)
+            model, api_key=api_key or None, default_base_url=base_url, headers=openai_headers(environ), proxied=proxied
         )
     return built
 

@@ -31,21 +31,18 @@ _MESSAGE_MAX = 500
 
 
 def transport_error(error: BaseException, *, model_id: str, api_key: str | None) -> ModelConnectionError | None:
-    """Our error for an HTTP transport failure (``httpx2``: refused, reset, timed out).
+    """Our error for a transport failure (``TransportFailure``: refused, reset, timed out).
 
     ``None`` for anything else: an unknown failure is a bug to surface unchanged, not to rename.
     """
-    import httpx2
+    from agentos_runtime.llm.http11 import TransportFailure
 
     where = f"model '{model_id}'"
-    if isinstance(error, httpx2.TimeoutException):
+    if not isinstance(error, TransportFailure):
+        return None
+    if error.timed_out:
         return ModelConnectionError(f"{where}: the endpoint did not answer in time", model_id=model_id)
-    if isinstance(error, httpx2.TransportError):
-        return ModelConnectionError(
-            f"{where}: cannot reach the endpoint: {_clean(str(error) or type(error).__name__, api_key)}",
-            model_id=model_id,
-        )
-    return None
+    return ModelConnectionError(f"{where}: cannot reach the endpoint: {_clean(str(error), api_key)}", model_id=model_id)
 
 
 def missing_key_error(*, model_id: str, api_key_env: str) -> ModelAuthenticationError:

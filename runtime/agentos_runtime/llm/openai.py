@@ -50,10 +50,12 @@ class OpenAIChatModel:
         client: httpx2.AsyncClient | None = None,
         default_base_url: str = OPENAI_BASE_URL,
         headers: Mapping[str, str] | None = None,
+        proxied: bool = False,
     ) -> None:
         """``api_key`` is the value of ``config.api_key_env`` (``None`` when unset); ``client`` is
-        an HTTP client to share (its owner closes it); ``default_base_url`` applies when the
-        config names none; ``headers`` go with every request (organization, project)."""
+        an ``httpx2`` client to share (its owner closes it); ``default_base_url`` applies when the
+        config names none; ``headers`` go with every request (organization, project);
+        ``proxied``: the environment names a proxy for plain-HTTP requests."""
         self.id = config.id
         self.model = config.model_name
         self._config = config
@@ -61,6 +63,7 @@ class OpenAIChatModel:
         self._client = client
         self._base_url = config.base_url or default_base_url
         self._headers = dict(headers or {})
+        self._proxied = proxied
         self._endpoint: Endpoint | None = None
         self._building = threading.Lock()
         self._sampling = {
@@ -74,7 +77,7 @@ class OpenAIChatModel:
         }
 
     def prepare(self) -> None:
-        """Import the HTTP library and build the client now rather than on the first request.
+        """Build the endpoint's client now (importing ``httpx2`` if it needs it), not on the first request.
 
         Safe to call from a worker thread at start-up. Does not raise for a missing key: that
         is reported by the first request, so one unconfigured model does not stop the server.
@@ -99,6 +102,7 @@ class OpenAIChatModel:
                     max_retries=self._config.max_retries,
                     headers=self._headers,
                     client=self._client,
+                    proxied=self._proxied,
                 )
             return self._endpoint
 
@@ -112,12 +116,12 @@ class OpenAIChatModel:
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
         endpoint = self._get_endpoint()
         try:
-            response = await endpoint.post(_PATH, self.build_params(messages, tools), stream=False)
+            body = await (await endpoint.post(_PATH, self.build_params(messages, tools))).read()
         except Exception as error:
             self._raise_translated(error)
             raise
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(body)
         except ValueError as error:
             raise self._translate_body(error) from error
         if not isinstance(payload, dict):
@@ -135,16 +139,16 @@ class OpenAIChatModel:
         first_token: float | None = None
         started = time.perf_counter()
         try:
-            response = await endpoint.post(_PATH, params, stream=True)
+            answer = await endpoint.post(_PATH, params)
             try:
-                async for chunk in iter_chunks(response.aiter_lines()):
+                async for chunk in iter_chunks(answer.lines()):
                     text = assembler.feed(chunk)
                     if first_token is None and assembler.started:
                         first_token = time.perf_counter() - started
                     if text is not None:
                         yield text
             finally:
-                await response.aclose()
+                await answer.aclose()
         except Exception as error:
             self._raise_translated(error)
             raise
