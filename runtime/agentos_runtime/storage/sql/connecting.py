@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
-from agentos_runtime.storage.sql.executing import Executor
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
 
@@ -70,7 +69,7 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # Runs cascade with their session, as in Agno; WAL lets readers run beside a writer.
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
-    # Commits append to the log without an fsync (see ``sqlite_executor``).
+    # Commits append to the log without an fsync, as the run path's connection does (``sqlite_executor``).
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
 
@@ -157,12 +156,10 @@ async def has_legacy_runs(engine: AsyncEngine, tables: Tables) -> bool:
 
 @dataclass(frozen=True)
 class SqlBackend:
-    """What every SQL store needs: the engine, the run path's executor, tables and dialect, the
-    clock, error context."""
+    """What every SQLAlchemy store needs: the engine, its tables and dialect, the clock, error context."""
 
     db_id: str
     engine: AsyncEngine
-    executor: Executor
     tables: Tables
     clock: Callable[[], float]
     url: str | None = None

@@ -1,30 +1,33 @@
 """Open a SQL ``Database``: SQLite from a file path, PostgreSQL from a URL, tables created.
 
-The engine is built here and handed to the stores; nothing connects before ``open_*`` is
-awaited. The URL is kept only to redact it from error messages.
+Opening needs no SQLAlchemy: the run path's executor creates the missing tables with the
+generated DDL (``schema``) and serves every run's session read and save. SQLAlchemy, which
+the other stores are written with, is loaded the first time one of them is called (a session
+listing, a memory, metrics, evals), and its engine is created then. Nothing connects before
+``open_*`` is awaited. The URL is kept only to redact it from error messages.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING, Any, cast
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
-from agentos_runtime.storage.sql import connecting
-from agentos_runtime.storage.sql.evals import SqlEvalStore
 from agentos_runtime.storage.sql.executing import Executor
-from agentos_runtime.storage.sql.memories import SqlMemoryStore
-from agentos_runtime.storage.sql.metrics import SqlMetricsStore
-from agentos_runtime.storage.sql.sessions import SqlSessionStore
+from agentos_runtime.storage.sql.lazy_stores import LazyStore
+from agentos_runtime.storage.sql.schema import PING, ensure_schema
+from agentos_runtime.storage.sql.sessions import SessionEdits, SqlSessionStore
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
-from agentos_runtime.storage.sql.tables import build_tables
+from agentos_runtime.storage.sql.statements import SqlText
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from agentos_runtime.storage.sql.connecting import SqlBackend
 
 Clock = Callable[[], float]
 
@@ -32,59 +35,94 @@ Clock = Callable[[], float]
 class SqlDatabase:
     """A ``Database`` on SQLite or PostgreSQL."""
 
-    def __init__(self, backend: connecting.SqlBackend) -> None:
-        self.id = backend.db_id
-        self.sessions: SessionStore = SqlSessionStore(backend)
-        self.memories: MemoryStore = SqlMemoryStore(backend)
-        self.metrics: MetricsStore = SqlMetricsStore(backend)
-        self.evals: EvalStore = SqlEvalStore(backend)
-        self._backend = backend
+    def __init__(
+        self,
+        config: DatabaseConfig,
+        executor: Executor,
+        text: SqlText,
+        *,
+        legacy_runs: bool,
+        create_engine: Callable[[], AsyncEngine],
+        clock: Clock,
+        url: str | None,
+    ) -> None:
+        """``create_engine``: SQLAlchemy's engine for the stores written with it, made on first use."""
+        self.id = config.id
+        self._config = config
+        self._executor = executor
+        self._legacy_runs = legacy_runs
+        self._create_engine = create_engine
+        self._clock = clock
+        self._url = url
+        self._schema = config.db_schema if text.dialect == "postgresql" else None
+        self._backend: SqlBackend | None = None
+        self.sessions: SessionStore = SqlSessionStore(
+            executor, text, legacy_runs=legacy_runs, clock=clock, edits=self._session_edits
+        )
+        self.memories = cast(MemoryStore, LazyStore(lambda: _store("memories", "SqlMemoryStore", self.backend())))
+        self.metrics = cast(MetricsStore, LazyStore(lambda: _store("metrics", "SqlMetricsStore", self.backend())))
+        self.evals = cast(EvalStore, LazyStore(lambda: _store("evals", "SqlEvalStore", self.backend())))
+
+    def backend(self) -> SqlBackend:
+        """The SQLAlchemy side (engine, tables), made on first use; loads SQLAlchemy."""
+        if self._backend is None:
+            from agentos_runtime.storage.sql.connecting import SqlBackend
+            from agentos_runtime.storage.sql.tables import build_tables
+
+            tables = build_tables(self._config.tables, schema=self._schema, legacy_runs=self._legacy_runs)
+            self._backend = SqlBackend(
+                db_id=self.id, engine=self._create_engine(), tables=tables, clock=self._clock, url=self._url
+            )
+        return self._backend
 
     @property
     def engine(self) -> AsyncEngine:
-        return self._backend.engine
+        return self.backend().engine
 
     @property
     def executor(self) -> Executor:
-        """What runs a run's session read and save (``statements``), apart from the engine."""
-        return self._backend.executor
+        """What runs a run's session read and save, apart from SQLAlchemy's engine."""
+        return self._executor
 
     async def ping(self) -> None:
-        with self._backend.errors():
-            async with self._backend.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+        await self._executor.fetch([(PING, {})])
 
     async def close(self) -> None:
         try:
-            await self._backend.executor.close()
+            await self._executor.close()
         finally:
-            await self._backend.engine.dispose()
+            if self._backend is not None:
+                await self._backend.engine.dispose()
+
+    def _session_edits(self) -> SessionEdits:
+        edits: SessionEdits = _store("session_edits", "SqlSessionEdits", self.backend())
+        return edits
+
+
+def _store(module: str, name: str, backend: SqlBackend) -> Any:
+    """``agentos_runtime.storage.sql.<module>.<name>(backend)``, imported now (with SQLAlchemy)."""
+    from importlib import import_module
+
+    return getattr(import_module(f"agentos_runtime.storage.sql.{module}"), name)(backend)
 
 
 async def _open(
     config: DatabaseConfig,
-    engine: AsyncEngine,
     executor: Executor,
+    text: SqlText,
     *,
-    schema: str | None,
+    create_engine: Callable[[], AsyncEngine],
     clock: Clock,
     url: str | None,
 ) -> SqlDatabase:
     """Create the missing tables, then build the stores for the tables as they are."""
-    tables = build_tables(config.tables, schema=schema)
-    backend = connecting.SqlBackend(
-        db_id=config.id, engine=engine, executor=executor, tables=tables, clock=clock, url=url
-    )
+    schema = config.db_schema if text.dialect == "postgresql" else None
     try:
-        with backend.errors():
-            await connecting.create_tables(engine, tables, schema=schema)
-            if await connecting.has_legacy_runs(engine, tables):
-                backend = replace(backend, tables=build_tables(config.tables, schema=schema, legacy_runs=True))
+        legacy = await ensure_schema(executor, text, schema=schema, sessions_table=config.tables.sessions)
     except BaseException:
         await executor.close()
-        await engine.dispose()
         raise
-    return SqlDatabase(backend)
+    return SqlDatabase(config, executor, text, legacy_runs=legacy, create_engine=create_engine, clock=clock, url=url)
 
 
 async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time.time) -> SqlDatabase:
@@ -93,15 +131,27 @@ async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StorageUnavailable(f"database '{config.id}': cannot create {path.parent}: {error.strerror}") from error
-    engine = connecting.create_sqlite_engine(path.resolve())
-    executor = SqliteExecutor(path.resolve(), db_id=config.id)
-    return await _open(config, engine, executor, schema=None, clock=clock, url=None)
+    resolved = path.resolve()
+
+    def create_engine() -> AsyncEngine:
+        from agentos_runtime.storage.sql.connecting import create_sqlite_engine
+
+        return create_sqlite_engine(resolved)
+
+    executor = SqliteExecutor(resolved, db_id=config.id)
+    text = SqlText("sqlite", config.tables, schema=None)
+    return await _open(config, executor, text, create_engine=create_engine, clock=clock, url=None)
 
 
 async def open_postgres(config: DatabaseConfig, *, url: str, clock: Clock = time.time) -> SqlDatabase:
     """The PostgreSQL database at ``url`` (a ``postgresql+psycopg://`` URL), tables ready in ``db_schema``."""
     from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor  # loads psycopg
 
-    engine = connecting.create_postgres_engine(url)
+    def create_engine() -> AsyncEngine:
+        from agentos_runtime.storage.sql.connecting import create_postgres_engine
+
+        return create_postgres_engine(url)
+
     executor = PostgresExecutor(url.replace("postgresql+psycopg://", "postgresql://", 1), db_id=config.id)
-    return await _open(config, engine, executor, schema=config.db_schema, clock=clock, url=url)
+    text = SqlText("postgresql", config.tables, schema=config.db_schema)
+    return await _open(config, executor, text, create_engine=create_engine, clock=clock, url=url)

@@ -1,0 +1,239 @@
+"""Generates ``generated_sql``: the run path's statements and the tables' DDL, compiled once.
+
+    .venv/bin/python -m agentos_runtime.storage.sql.sql_generation > runtime/agentos_runtime/storage/sql/generated_sql.py
+
+SQLAlchemy stays the one definition of the tables (``tables``) and of the dialect differences
+(``dialects``), but importing it costs about 0.2 s and 25 MB, which a runtime that only runs
+agents never needs. So the statements every run sends (read a session with its recent runs,
+save a run) and the DDL that creates the tables are compiled here, for both dialects, into
+plain SQL text with placeholders for the names a config may change (table names, the
+PostgreSQL schema); ``statements`` renders them at start-up. A test fails when the generated
+file is stale.
+
+A save is two statements in one transaction: an upsert of the session row (``new`` when it is
+absent; otherwise ``session_state`` set inside the stored ``session_data`` and ``updated_at``
+moved), returning the row, then an upsert of the run row whose position and owner are computed
+in SQL (its stored index when it is a rewrite, else one past the session's last; the session's
+``user_id``). The session upsert locks the session row on PostgreSQL, and SQLite's ``BEGIN
+IMMEDIATE`` holds the write lock, so two saves into one session take turns and each sees the
+other's run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ClauseElement,
+    Index,
+    Integer,
+    String,
+    bindparam,
+    create_mock_engine,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.engine.interfaces import Dialect as DriverDialect
+from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
+
+from agentos_runtime.config.databases import TableNames
+from agentos_runtime.storage import records
+from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
+from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables, build_tables
+
+# The names a config may change, compiled as sentinels and turned into ``@@prefix|key|suffix@@``.
+SENTINEL = "aos__{}__"
+NAMES = TableNames(**{key: SENTINEL.format(key) for key in ("sessions", "memories", "metrics", "evals")})
+SCHEMA = SENTINEL.format("schema")
+_SENTINEL_IN_IDENTIFIER = re.compile(r"(?<![\w\"])(\w*?)aos__(sessions|memories|metrics|evals|schema)__(\w*)")
+# Statuses a recent-runs read can skip; unused slots repeat the first status.
+STATUS_SLOTS = 8
+_URLS = {"sqlite": "sqlite://", "postgresql": "postgresql+psycopg://"}
+
+Compiled = tuple[str, dict[str, Any]]
+
+
+def placeholders(sql: str) -> str:
+    """``sql`` on one line, the names a config may change as ``@@prefix|key|suffix@@``."""
+    return _SENTINEL_IN_IDENTIFIER.sub(r"@@\1|\2|\3@@", " ".join(sql.split()))
+
+
+def compile_template(statement: ClauseElement, driver: DriverDialect) -> Compiled:
+    compiled = statement.compile(dialect=driver)
+    defaults = {key: value for key, value in compiled.params.items() if value is not None}
+    return placeholders(compiled.string), defaults
+
+
+class RunStatements:
+    """The statements of a run's session read and save, built on one set of tables."""
+
+    def __init__(self, tables: Tables, dialect: Dialect) -> None:
+        self._tables = tables
+        self._dialect = dialect
+
+    def select_session(self, *, by_type: bool, by_user: bool) -> ClauseElement:
+        """``session_id`` and, when asked, ``session_type`` / ``user_id``: every column."""
+        sessions = self._tables.sessions
+        conditions = [sessions.c.session_id == bindparam("session_id", type_=String)]
+        if by_type:
+            conditions.append(sessions.c.session_type == bindparam("session_type", type_=String))
+        if by_user:
+            conditions.append(sessions.c.user_id == bindparam("user_id", type_=String))
+        return select(sessions).where(*conditions)
+
+    def all_runs(self) -> ClauseElement:
+        """``session_id``: every run's ``run_data`` in run order."""
+        runs = self._tables.runs
+        return (
+            select(runs.c.run_data)
+            .where(runs.c.session_id == bindparam("session_id", type_=String))
+            .order_by(runs.c.run_index, runs.c.created_at, runs.c.run_id)
+        )
+
+    def recent_runs(self) -> ClauseElement:
+        """``session_id``, ``limit``, ``skip_0`` ... ``skip_7``: top-level runs, newest first."""
+        runs = self._tables.runs
+        statuses = [bindparam(f"skip_{index}", type_=String) for index in range(STATUS_SLOTS)]
+        return (
+            select(runs.c.run_data)
+            .where(
+                runs.c.session_id == bindparam("session_id", type_=String),
+                runs.c.parent_run_id.is_(None),
+                or_(runs.c.status.is_(None), runs.c.status.not_in(statuses)),
+            )
+            .order_by(runs.c.run_index.desc(), runs.c.created_at.desc(), runs.c.run_id.desc())
+            .limit(bindparam("limit", type_=Integer))
+        )
+
+    def upsert_session(self, *, with_state: bool) -> ClauseElement:
+        """Every session column by name (JSON as text), ``now``, ``state`` when ``with_state``."""
+        sessions = self._tables.sessions
+        values = {name: bindparam(name, type_=sessions.c[name].type) for name in records.SESSION_COLUMNS}
+        changes: dict[str, Any] = {"updated_at": bindparam("now", type_=BigInteger)}
+        if with_state:
+            state = bindparam("state", type_=sessions.c.session_data.type)
+            changes["session_data"] = self._dialect.json_with_key(sessions.c.session_data, "session_state", state)
+        insert = self._dialect.insert(sessions).values(values)
+        upsert = insert.on_conflict_do_update(index_elements=["session_id"], set_=changes)
+        return upsert.returning(*sessions.columns)
+
+    def upsert_run(self) -> ClauseElement:
+        """Every run column by name (JSON as text) but ``run_index`` and ``user_id``."""
+        runs, sessions = self._tables.runs, self._tables.sessions
+        run_id = bindparam("run_id", type_=String)
+        session_id = bindparam("session_id", type_=String)
+        current = select(runs.c.run_index).where(runs.c.run_id == run_id).scalar_subquery()
+        following = select(func.max(runs.c.run_index) + 1).where(runs.c.session_id == session_id).scalar_subquery()
+        computed = {"run_index", "user_id"}
+        values: dict[str, Any] = {
+            column.name: bindparam(column.name, type_=column.type)
+            for column in runs.columns
+            if column.name not in computed
+        }
+        values["run_index"] = func.coalesce(current, following, 0)
+        values["user_id"] = select(sessions.c.user_id).where(sessions.c.session_id == session_id).scalar_subquery()
+        insert = self._dialect.insert(runs).values(values)
+        kept = {"run_id", "created_at", "run_index"}
+        changed = {column.name: insert.excluded[column.name] for column in runs.columns if column.name not in kept}
+        return insert.on_conflict_do_update(index_elements=["run_id"], set_=changed)
+
+    def stamp_version(self) -> ClauseElement:
+        """``table_name``, ``version``, ``stamped_at``: a new table's schema version, kept if there is one."""
+        versions = self._tables.versions
+        stamped_at = bindparam("stamped_at", type_=String)
+        insert = self._dialect.insert(versions).values(
+            table_name=bindparam("table_name", type_=String),
+            version=bindparam("version", type_=String),
+            created_at=stamped_at,
+            updated_at=stamped_at,
+        )
+        return insert.on_conflict_do_nothing(index_elements=["table_name"])
+
+
+def ddl(tables: Tables, dialect_name: str) -> list[str]:
+    """What ``metadata.create_all`` sends on ``dialect_name``, each made ``IF NOT EXISTS``; each
+    table's indexes sorted by name (SQLAlchemy keeps them in a set, in no fixed order)."""
+    sent: list[ExecutableDDLElement] = []
+    engine = create_mock_engine(_URLS[dialect_name], lambda sql, *_, **__: sent.append(sql))
+    tables.metadata.create_all(engine, checkfirst=False)
+    driver = DIALECTS[dialect_name].driver()
+    ordered: list[ExecutableDDLElement] = []
+    indexes: list[Index] = []
+    for element in [*sent, None]:
+        if isinstance(element, CreateIndex):
+            indexes.append(element.element)
+            continue
+        ordered.extend(CreateIndex(index, if_not_exists=True) for index in sorted(indexes, key=lambda i: str(i.name)))
+        indexes = []
+        if isinstance(element, CreateTable):
+            ordered.append(CreateTable(element.element, if_not_exists=True))
+        elif element is not None:
+            ordered.append(element)
+    return [placeholders(str(element.compile(dialect=driver))) for element in ordered]
+
+
+def templates(dialect_name: str) -> dict[str, Any]:
+    """Every template of one dialect: ``ddl``, the statements by name, the session columns."""
+    dialect = DIALECTS[dialect_name]
+    schema = SCHEMA if dialect_name == "postgresql" else None
+    driver = dialect.driver()
+    compiled: dict[str, Compiled] = {}
+    for legacy in (False, True):
+        statements = RunStatements(build_tables(NAMES, schema=schema, legacy_runs=legacy), dialect)
+        for by_type in (False, True):
+            for by_user in (False, True):
+                key = f"select_session:{int(by_type)}{int(by_user)}{int(legacy)}"
+                compiled[key] = compile_template(statements.select_session(by_type=by_type, by_user=by_user), driver)
+    tables = build_tables(NAMES, schema=schema)
+    statements = RunStatements(tables, dialect)
+    builders: dict[str, Callable[[], ClauseElement]] = {
+        "all_runs": statements.all_runs,
+        "recent_runs": statements.recent_runs,
+        "upsert_session:0": lambda: statements.upsert_session(with_state=False),
+        "upsert_session:1": lambda: statements.upsert_session(with_state=True),
+        "upsert_run": statements.upsert_run,
+        "stamp_version": statements.stamp_version,
+    }
+    for key, build in builders.items():
+        compiled[key] = compile_template(build(), driver)
+    legacy_columns = build_tables(NAMES, schema=schema, legacy_runs=True).sessions.columns
+    return {
+        "ddl": ddl(tables, dialect_name),
+        "statements": compiled,
+        "stamped_tables": [placeholders(table.name) for table in _stamped(tables)],
+        "session_columns": [column.name for column in tables.sessions.columns],
+        "legacy_session_columns": [column.name for column in legacy_columns],
+    }
+
+
+def _stamped(tables: Tables) -> list[Any]:
+    """The tables whose schema version is recorded when they are created (as ``connecting`` does)."""
+    return [tables.sessions, tables.runs, tables.memories, tables.metrics, tables.evals]
+
+
+def module_text() -> str:
+    """The source of ``generated_sql``: the templates as JSON in a raw string (left alone by
+    formatters), read once at import."""
+    data = {
+        "agno_schema_version": AGNO_SCHEMA_VERSION,
+        "status_slots": STATUS_SLOTS,
+        "dialects": {name: templates(name) for name in ("sqlite", "postgresql")},
+    }
+    text = json.dumps(data, indent=1, sort_keys=True)
+    if '"""' in text or text.endswith("\\"):
+        raise ValueError("the templates cannot be written in a raw triple-quoted string")
+    return (
+        '"""Generated by ``agentos_runtime.storage.sql.sql_generation``: do not edit (see its docstring)."""\n\n'
+        "import json\n"
+        "from typing import Any\n\n"
+        f'TEMPLATES: dict[str, Any] = json.loads(\n    r"""\n{text}\n"""\n)\n'
+    )
+
+
+if __name__ == "__main__":
+    print(module_text(), end="")  # noqa: T201
