@@ -93,10 +93,11 @@ async def open_context(
 
 
 def warm_up_models(context: RuntimeContext) -> asyncio.Task[None]:
-    """Import the model SDK and build clients in a worker thread, after start-up.
+    """Build the model clients in a worker thread, after start-up.
 
-    Keeps the SDK import (about 0.4 s) out of the cold start and of the first request. A
-    failure here is only logged: the first request that needs the model reports it properly.
+    For an ``https://`` endpoint that imports ``httpx2`` and loads CA certificates (about
+    70 ms), kept out of the cold start and of the first request. A failure here is only
+    logged: the first request that needs the model reports it properly.
     """
     from agentos_runtime.llm.factory import prepare_models
 
