@@ -7,6 +7,7 @@ the user's index SET), then filter, sort and page in process as ``querying`` dec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -46,15 +47,24 @@ class RedisSessionStore:
         user_id: str | None = None,
         recent_runs: RecentRuns | None = None,
     ) -> SessionRow | None:
-        with self._backend.errors():
-            stored = await self._backend.load_one(self._backend.client, keys.SESSIONS, session_id)
+        backend = self._backend
+        with backend.errors():
+            # The session and its newest run ids in one round trip, the runs in a second one.
+            reads = backend.client.pipeline(transaction=False)
+            reads.get(backend.key(keys.SESSIONS, session_id))
+            if recent_runs is not None and recent_runs.limit > 0:
+                batch = max(recent_runs.limit, _RECENT_BATCH)
+                reads.zrevrange(keys.runs_by_session_key(backend.prefix, session_id), 0, batch - 1)
+            found = await reads.execute()
+            stored = None if found[0] is None else dict(json.loads(found[0]))
             if stored is None or (session_type is not None and stored.get("session_type") != session_type):
                 return None
             if user_id is not None and stored.get("user_id") != user_id:
                 return None
             if recent_runs is not None and not stored.get("runs"):
-                return records.session_from_columns(stored, await self._recent_runs(session_id, recent_runs))
-            runs = (await self._runs_of(self._backend.client, [stored]))[session_id]
+                newest = [str(member) for member in found[1]] if len(found) > 1 else []
+                return records.session_from_columns(stored, await self._recent_runs(session_id, recent_runs, newest))
+            runs = (await self._runs_of(backend.client, [stored]))[session_id]
         if recent_runs is not None:  # an Agno 2 session: its runs are merged in process
             runs = records.select_recent(runs, recent_runs)
         return records.session_from_columns(stored, runs)
@@ -102,27 +112,24 @@ class RedisSessionStore:
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
         run_id = records.run_id_of(run)
         now = self._backend.now()
-        order_key = keys.runs_by_session_key(self._backend.prefix, new.session_id)
 
-        async def attempt(pipe: Pipeline) -> tuple[SessionRow, Writes]:
-            stored = await self._backend.load_one(pipe, keys.SESSIONS, new.session_id)
+        async def attempt(_watching: Pipeline) -> tuple[SessionRow, Writes]:
+            stored, index, previous = await self._save_reads(new.session_id, run_id)
             current = records.session_from_columns(stored, None) if stored is not None else None
             target = records.saved_session(current, new, state=session_state, now=now)
             # The stored columns Agno 2 may have left (its ``runs``) are kept as they are.
             session = {**(stored or {}), **records.session_columns(target)}
             if stored is None:
                 indexed = list(enumerate(records.merge_run(new.runs or [], run)))
-                previous: dict[str, Record] = {}
             else:
-                index, previous = await self._position(pipe, order_key, run_id)
                 indexed = [(index, run)]
-            new_runs = [self._run_record(target, item, index, now) for index, item in indexed]
+            new_runs = [self._run_record(target, item, position, now) for position, item in indexed]
             encoded = encode(session), [encode(record) for record in new_runs]
 
             def writes(tx: Pipeline) -> None:
                 self._write_session(tx, stored, session, encoded[0])
                 for record, text in zip(new_runs, encoded[1], strict=True):
-                    self._write_run(tx, previous.get(record["run_id"]), record, text)
+                    self._write_run(tx, previous if record["run_id"] == run_id else None, record, text)
 
             return target, writes
 
@@ -182,36 +189,46 @@ class RedisSessionStore:
         loaded = await self._backend.load(keys.RUNS, run_ids, client=client)
         return {record["run_id"]: record for record in loaded}
 
-    async def _position(self, pipe: Pipeline, order_key: str, run_id: str) -> tuple[int, dict[str, Record]]:
-        """Where run ``run_id`` goes in its session (its stored index, else the next one) and its
-        stored record by id when it is a rewrite; reads two keys, not the session's runs."""
-        score = await pipe.zscore(order_key, run_id)
-        if score is not None:
-            stored = await self._backend.load(keys.RUNS, [run_id], client=pipe)
-            return int(score), {record["run_id"]: record for record in stored}
-        last = await pipe.zrange(order_key, -1, -1, withscores=True)
-        return (int(last[0][1]) + 1 if last else 0), {}
+    async def _save_reads(self, session_id: str, run_id: str) -> tuple[Record | None, int, Record | None]:
+        """The stored session, where run ``run_id`` goes (its stored index, else one past the last)
+        and its stored record when it is a rewrite: one round trip, never the session's runs.
 
-    async def _recent_runs(self, session_id: str, window: RecentRuns) -> list[JSON]:
-        """The runs ``window`` picks, oldest first, read from the newest back in small batches."""
+        Read on a connection of their own once the caller's keys are watched: a write to them
+        after the ``WATCH`` still fails the caller's transaction, which then reads again.
+        """
+        backend = self._backend
+        order_key = keys.runs_by_session_key(backend.prefix, session_id)
+        reads = backend.client.pipeline(transaction=False)
+        reads.get(backend.key(keys.SESSIONS, session_id))
+        reads.zscore(order_key, run_id)
+        reads.zrange(order_key, -1, -1, withscores=True)
+        reads.get(backend.key(keys.RUNS, run_id))
+        session, score, last, previous = await reads.execute()
+        if score is not None:
+            index = int(score)
+        else:
+            index = int(last[0][1]) + 1 if last else 0
+        stored = None if session is None else dict(json.loads(session))
+        return stored, index, (dict(json.loads(previous)) if previous is not None and score is not None else None)
+
+    async def _recent_runs(self, session_id: str, window: RecentRuns, newest: list[str]) -> list[JSON]:
+        """The runs ``window`` picks, oldest first: from ``newest`` (the session's newest run ids,
+        already read), then further back in batches while too few were picked."""
         if window.limit <= 0:
             return []
         order_key = keys.runs_by_session_key(self._backend.prefix, session_id)
         batch = max(window.limit, _RECENT_BATCH)
         picked: list[JSON] = []
-        start = 0
-        while len(picked) < window.limit:
-            run_ids = [
-                str(member) for member in await self._backend.client.zrevrange(order_key, start, start + batch - 1)
-            ]
-            if not run_ids:
-                break
+        run_ids, start = newest, 0
+        while run_ids:
             for record in await self._backend.load(keys.RUNS, run_ids):
                 if records.is_recent_candidate(record["run_data"], window):
                     picked.append(record["run_data"])
                     if len(picked) == window.limit:
-                        break
+                        return picked[::-1]
             start += batch
+            members = await self._backend.client.zrevrange(order_key, start, start + batch - 1)
+            run_ids = [str(member) for member in members]
         return picked[::-1]
 
     async def _runs_of(self, client: Redis | Pipeline, stored: list[Record]) -> dict[str, list[JSON]]:
