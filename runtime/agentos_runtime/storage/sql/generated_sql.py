@@ -10,31 +10,61 @@ TEMPLATES: dict[str, Any] = json.loads(
  "dialects": {
   "postgresql": {
    "ddl": [
-    "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|sessions|@@ ( session_id VARCHAR NOT NULL, session_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, session_data JSONB, agent_data JSONB, team_data JSONB, workflow_data JSONB, metadata JSONB, summary JSONB, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (session_id) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_created_at@@ ON @@|schema|@@.@@|sessions|@@ (created_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|schema|@@.@@|sessions|@@ (session_type)",
-    "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|memories|@@ ( memory_id VARCHAR NOT NULL, memory JSONB NOT NULL, feedback TEXT, input TEXT, agent_id VARCHAR, team_id VARCHAR, user_id VARCHAR, topics JSONB, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (memory_id) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|memories|_created_at@@ ON @@|schema|@@.@@|memories|@@ (created_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|memories|_updated_at@@ ON @@|schema|@@.@@|memories|@@ (updated_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|memories|_user_id@@ ON @@|schema|@@.@@|memories|@@ (user_id)",
-    "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|metrics|@@ ( id VARCHAR NOT NULL, agent_runs_count BIGINT DEFAULT 0 NOT NULL, team_runs_count BIGINT DEFAULT 0 NOT NULL, workflow_runs_count BIGINT DEFAULT 0 NOT NULL, agent_sessions_count BIGINT DEFAULT 0 NOT NULL, team_sessions_count BIGINT DEFAULT 0 NOT NULL, workflow_sessions_count BIGINT DEFAULT 0 NOT NULL, users_count BIGINT DEFAULT 0 NOT NULL, token_metrics JSONB NOT NULL, model_metrics JSONB NOT NULL, date DATE NOT NULL, aggregation_period VARCHAR NOT NULL, user_id VARCHAR DEFAULT '' NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, completed BOOLEAN DEFAULT false NOT NULL, PRIMARY KEY (id), CONSTRAINT @@|metrics|_uq_metrics_user_date_period@@ UNIQUE (user_id, date, aggregation_period) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_date@@ ON @@|schema|@@.@@|metrics|@@ (date)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_user_id@@ ON @@|schema|@@.@@|metrics|@@ (user_id)",
-    "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|evals|@@ ( run_id VARCHAR NOT NULL, eval_type VARCHAR NOT NULL, eval_data JSONB NOT NULL, eval_input JSONB NOT NULL, name VARCHAR, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, model_id VARCHAR, model_provider VARCHAR, evaluated_component_name VARCHAR, user_id VARCHAR, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|evals|_created_at@@ ON @@|schema|@@.@@|evals|@@ (created_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|evals|_user_id@@ ON @@|schema|@@.@@|evals|@@ (user_id)",
-    "CREATE TABLE IF NOT EXISTS @@|schema|@@.agno_schema_versions ( table_name VARCHAR NOT NULL, version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR, PRIMARY KEY (table_name) )",
-    "CREATE INDEX IF NOT EXISTS idx_agno_schema_versions_created_at ON @@|schema|@@.agno_schema_versions (created_at)",
-    "CREATE TABLE IF NOT EXISTS @@|schema|@@.agno_runs ( run_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, run_data JSONB NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id), FOREIGN KEY(session_id) REFERENCES @@|schema|@@.@@|sessions|@@ (session_id) ON DELETE CASCADE )",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_agent_id ON @@|schema|@@.agno_runs (agent_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_created_at ON @@|schema|@@.agno_runs (created_at)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_run_type ON @@|schema|@@.agno_runs (run_type)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id ON @@|schema|@@.agno_runs (session_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id_run_index ON @@|schema|@@.agno_runs (session_id, run_index)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_status ON @@|schema|@@.agno_runs (status)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_team_id ON @@|schema|@@.agno_runs (team_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_user_id ON @@|schema|@@.agno_runs (user_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_workflow_id ON @@|schema|@@.agno_runs (workflow_id)"
+    [
+     "@@|sessions|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|sessions|@@ ( session_id VARCHAR NOT NULL, session_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, session_data JSONB, agent_data JSONB, team_data JSONB, workflow_data JSONB, metadata JSONB, summary JSONB, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (session_id) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_created_at@@ ON @@|schema|@@.@@|sessions|@@ (created_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|schema|@@.@@|sessions|@@ (session_type)"
+     ]
+    ],
+    [
+     "@@|memories|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|memories|@@ ( memory_id VARCHAR NOT NULL, memory JSONB NOT NULL, feedback TEXT, input TEXT, agent_id VARCHAR, team_id VARCHAR, user_id VARCHAR, topics JSONB, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (memory_id) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|memories|_created_at@@ ON @@|schema|@@.@@|memories|@@ (created_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|memories|_updated_at@@ ON @@|schema|@@.@@|memories|@@ (updated_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|memories|_user_id@@ ON @@|schema|@@.@@|memories|@@ (user_id)"
+     ]
+    ],
+    [
+     "@@|metrics|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|metrics|@@ ( id VARCHAR NOT NULL, agent_runs_count BIGINT DEFAULT 0 NOT NULL, team_runs_count BIGINT DEFAULT 0 NOT NULL, workflow_runs_count BIGINT DEFAULT 0 NOT NULL, agent_sessions_count BIGINT DEFAULT 0 NOT NULL, team_sessions_count BIGINT DEFAULT 0 NOT NULL, workflow_sessions_count BIGINT DEFAULT 0 NOT NULL, users_count BIGINT DEFAULT 0 NOT NULL, token_metrics JSONB NOT NULL, model_metrics JSONB NOT NULL, date DATE NOT NULL, aggregation_period VARCHAR NOT NULL, user_id VARCHAR DEFAULT '' NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, completed BOOLEAN DEFAULT false NOT NULL, PRIMARY KEY (id), CONSTRAINT @@|metrics|_uq_metrics_user_date_period@@ UNIQUE (user_id, date, aggregation_period) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_date@@ ON @@|schema|@@.@@|metrics|@@ (date)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_user_id@@ ON @@|schema|@@.@@|metrics|@@ (user_id)"
+     ]
+    ],
+    [
+     "@@|evals|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|evals|@@ ( run_id VARCHAR NOT NULL, eval_type VARCHAR NOT NULL, eval_data JSONB NOT NULL, eval_input JSONB NOT NULL, name VARCHAR, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, model_id VARCHAR, model_provider VARCHAR, evaluated_component_name VARCHAR, user_id VARCHAR, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|evals|_created_at@@ ON @@|schema|@@.@@|evals|@@ (created_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|evals|_user_id@@ ON @@|schema|@@.@@|evals|@@ (user_id)"
+     ]
+    ],
+    [
+     "agno_schema_versions",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.agno_schema_versions ( table_name VARCHAR NOT NULL, version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR, PRIMARY KEY (table_name) )",
+      "CREATE INDEX IF NOT EXISTS idx_agno_schema_versions_created_at ON @@|schema|@@.agno_schema_versions (created_at)"
+     ]
+    ],
+    [
+     "agno_runs",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.agno_runs ( run_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, run_data JSONB NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id), FOREIGN KEY(session_id) REFERENCES @@|schema|@@.@@|sessions|@@ (session_id) ON DELETE CASCADE )",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_agent_id ON @@|schema|@@.agno_runs (agent_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_created_at ON @@|schema|@@.agno_runs (created_at)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_run_type ON @@|schema|@@.agno_runs (run_type)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id ON @@|schema|@@.agno_runs (session_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id_run_index ON @@|schema|@@.agno_runs (session_id, run_index)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_status ON @@|schema|@@.agno_runs (status)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_team_id ON @@|schema|@@.agno_runs (team_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_user_id ON @@|schema|@@.agno_runs (user_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_workflow_id ON @@|schema|@@.agno_runs (workflow_id)"
+     ]
+    ]
    ],
    "legacy_session_columns": [
     "session_id",
@@ -140,32 +170,62 @@ TEMPLATES: dict[str, Any] = json.loads(
   },
   "sqlite": {
    "ddl": [
-    "CREATE TABLE IF NOT EXISTS @@|sessions|@@ ( session_id VARCHAR NOT NULL, session_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, session_data JSON, agent_data JSON, team_data JSON, workflow_data JSON, metadata JSON, summary JSON, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (session_id) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_created_at@@ ON @@|sessions|@@ (created_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|sessions|@@ (session_type)",
-    "CREATE TABLE IF NOT EXISTS @@|memories|@@ ( memory_id VARCHAR NOT NULL, memory JSON NOT NULL, feedback VARCHAR, input VARCHAR, agent_id VARCHAR, team_id VARCHAR, user_id VARCHAR, topics JSON, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (memory_id) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|memories|_created_at@@ ON @@|memories|@@ (created_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|memories|_updated_at@@ ON @@|memories|@@ (updated_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|memories|_user_id@@ ON @@|memories|@@ (user_id)",
-    "CREATE TABLE IF NOT EXISTS @@|metrics|@@ ( id VARCHAR NOT NULL, agent_runs_count BIGINT DEFAULT 0 NOT NULL, team_runs_count BIGINT DEFAULT 0 NOT NULL, workflow_runs_count BIGINT DEFAULT 0 NOT NULL, agent_sessions_count BIGINT DEFAULT 0 NOT NULL, team_sessions_count BIGINT DEFAULT 0 NOT NULL, workflow_sessions_count BIGINT DEFAULT 0 NOT NULL, users_count BIGINT DEFAULT 0 NOT NULL, token_metrics JSON NOT NULL, model_metrics JSON NOT NULL, date DATE NOT NULL, aggregation_period VARCHAR NOT NULL, user_id VARCHAR DEFAULT '' NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, completed BOOLEAN DEFAULT 0 NOT NULL, PRIMARY KEY (id), CONSTRAINT @@|metrics|_uq_metrics_user_date_period@@ UNIQUE (user_id, date, aggregation_period) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_aggregation_period@@ ON @@|metrics|@@ (aggregation_period)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_date@@ ON @@|metrics|@@ (date)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_user_id@@ ON @@|metrics|@@ (user_id)",
-    "CREATE TABLE IF NOT EXISTS @@|evals|@@ ( run_id VARCHAR NOT NULL, eval_type VARCHAR NOT NULL, eval_data JSON NOT NULL, eval_input JSON NOT NULL, name VARCHAR, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, model_id VARCHAR, model_provider VARCHAR, evaluated_component_name VARCHAR, user_id VARCHAR, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id) )",
-    "CREATE INDEX IF NOT EXISTS @@idx_|evals|_created_at@@ ON @@|evals|@@ (created_at)",
-    "CREATE INDEX IF NOT EXISTS @@idx_|evals|_user_id@@ ON @@|evals|@@ (user_id)",
-    "CREATE TABLE IF NOT EXISTS agno_schema_versions ( table_name VARCHAR NOT NULL, version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR, PRIMARY KEY (table_name) )",
-    "CREATE INDEX IF NOT EXISTS idx_agno_schema_versions_created_at ON agno_schema_versions (created_at)",
-    "CREATE TABLE IF NOT EXISTS agno_runs ( run_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, run_data JSON NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id), FOREIGN KEY(session_id) REFERENCES @@|sessions|@@ (session_id) ON DELETE CASCADE )",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_agent_id ON agno_runs (agent_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_created_at ON agno_runs (created_at)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_run_type ON agno_runs (run_type)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id ON agno_runs (session_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id_run_index ON agno_runs (session_id, run_index)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_status ON agno_runs (status)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_team_id ON agno_runs (team_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_user_id ON agno_runs (user_id)",
-    "CREATE INDEX IF NOT EXISTS idx_agno_runs_workflow_id ON agno_runs (workflow_id)"
+    [
+     "@@|sessions|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|sessions|@@ ( session_id VARCHAR NOT NULL, session_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, session_data JSON, agent_data JSON, team_data JSON, workflow_data JSON, metadata JSON, summary JSON, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (session_id) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_created_at@@ ON @@|sessions|@@ (created_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|sessions|@@ (session_type)"
+     ]
+    ],
+    [
+     "@@|memories|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|memories|@@ ( memory_id VARCHAR NOT NULL, memory JSON NOT NULL, feedback VARCHAR, input VARCHAR, agent_id VARCHAR, team_id VARCHAR, user_id VARCHAR, topics JSON, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (memory_id) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|memories|_created_at@@ ON @@|memories|@@ (created_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|memories|_updated_at@@ ON @@|memories|@@ (updated_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|memories|_user_id@@ ON @@|memories|@@ (user_id)"
+     ]
+    ],
+    [
+     "@@|metrics|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|metrics|@@ ( id VARCHAR NOT NULL, agent_runs_count BIGINT DEFAULT 0 NOT NULL, team_runs_count BIGINT DEFAULT 0 NOT NULL, workflow_runs_count BIGINT DEFAULT 0 NOT NULL, agent_sessions_count BIGINT DEFAULT 0 NOT NULL, team_sessions_count BIGINT DEFAULT 0 NOT NULL, workflow_sessions_count BIGINT DEFAULT 0 NOT NULL, users_count BIGINT DEFAULT 0 NOT NULL, token_metrics JSON NOT NULL, model_metrics JSON NOT NULL, date DATE NOT NULL, aggregation_period VARCHAR NOT NULL, user_id VARCHAR DEFAULT '' NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, completed BOOLEAN DEFAULT 0 NOT NULL, PRIMARY KEY (id), CONSTRAINT @@|metrics|_uq_metrics_user_date_period@@ UNIQUE (user_id, date, aggregation_period) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_aggregation_period@@ ON @@|metrics|@@ (aggregation_period)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_date@@ ON @@|metrics|@@ (date)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|metrics|_user_id@@ ON @@|metrics|@@ (user_id)"
+     ]
+    ],
+    [
+     "@@|evals|@@",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|evals|@@ ( run_id VARCHAR NOT NULL, eval_type VARCHAR NOT NULL, eval_data JSON NOT NULL, eval_input JSON NOT NULL, name VARCHAR, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, model_id VARCHAR, model_provider VARCHAR, evaluated_component_name VARCHAR, user_id VARCHAR, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id) )",
+      "CREATE INDEX IF NOT EXISTS @@idx_|evals|_created_at@@ ON @@|evals|@@ (created_at)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|evals|_user_id@@ ON @@|evals|@@ (user_id)"
+     ]
+    ],
+    [
+     "agno_schema_versions",
+     [
+      "CREATE TABLE IF NOT EXISTS agno_schema_versions ( table_name VARCHAR NOT NULL, version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR, PRIMARY KEY (table_name) )",
+      "CREATE INDEX IF NOT EXISTS idx_agno_schema_versions_created_at ON agno_schema_versions (created_at)"
+     ]
+    ],
+    [
+     "agno_runs",
+     [
+      "CREATE TABLE IF NOT EXISTS agno_runs ( run_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, run_data JSON NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id), FOREIGN KEY(session_id) REFERENCES @@|sessions|@@ (session_id) ON DELETE CASCADE )",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_agent_id ON agno_runs (agent_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_created_at ON agno_runs (created_at)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_run_type ON agno_runs (run_type)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id ON agno_runs (session_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_session_id_run_index ON agno_runs (session_id, run_index)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_status ON agno_runs (status)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_team_id ON agno_runs (team_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_user_id ON agno_runs (user_id)",
+      "CREATE INDEX IF NOT EXISTS idx_agno_runs_workflow_id ON agno_runs (workflow_id)"
+     ]
+    ]
    ],
    "legacy_session_columns": [
     "session_id",

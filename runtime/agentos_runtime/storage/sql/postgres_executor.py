@@ -48,7 +48,7 @@ class PostgresExecutor:
         async def read(connection: psycopg.AsyncConnection[tuple[object, ...]]) -> list[Rows]:
             found: list[Rows] = []
             for statement, params in steps:
-                cursor = await connection.execute(statement.sql, statement.bind(params))
+                cursor = await connection.execute(statement.sql, statement.bind(params) or None)
                 rows = await cursor.fetchall()
                 found.append(rows)
                 if not rows:
@@ -67,7 +67,7 @@ class PostgresExecutor:
             # closes it, which rolls the transaction back on the server.
             found: list[Rows] = []
             for statement, params in steps:
-                cursor = await connection.execute(statement.sql, statement.bind(params))
+                cursor = await connection.execute(statement.sql, statement.bind(params) or None)
                 found.append(await cursor.fetchall() if cursor.description is not None else [])
             await connection.execute("COMMIT")
             return found

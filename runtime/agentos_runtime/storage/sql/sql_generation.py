@@ -29,7 +29,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ClauseElement,
-    Index,
     Integer,
     String,
     bindparam,
@@ -155,26 +154,35 @@ class RunStatements:
         return insert.on_conflict_do_nothing(index_elements=["table_name"])
 
 
-def ddl(tables: Tables, dialect_name: str) -> list[str]:
-    """What ``metadata.create_all`` sends on ``dialect_name``, each made ``IF NOT EXISTS``; each
-    table's indexes sorted by name (SQLAlchemy keeps them in a set, in no fixed order)."""
+def ddl(tables: Tables, dialect_name: str) -> list[list[Any]]:
+    """What ``metadata.create_all`` sends on ``dialect_name``, as ``[table, [statements]]`` in
+    creation order: each table's ``CREATE TABLE IF NOT EXISTS`` then its indexes, sorted by
+    name (SQLAlchemy keeps them in a set, in no fixed order)."""
     sent: list[ExecutableDDLElement] = []
     engine = create_mock_engine(_URLS[dialect_name], lambda sql, *_, **__: sent.append(sql))
     tables.metadata.create_all(engine, checkfirst=False)
     driver = DIALECTS[dialect_name].driver()
-    ordered: list[ExecutableDDLElement] = []
-    indexes: list[Index] = []
-    for element in [*sent, None]:
-        if isinstance(element, CreateIndex):
-            indexes.append(element.element)
-            continue
-        ordered.extend(CreateIndex(index, if_not_exists=True) for index in sorted(indexes, key=lambda i: str(i.name)))
-        indexes = []
+    groups: list[list[Any]] = []
+    for element in sent:
         if isinstance(element, CreateTable):
-            ordered.append(CreateTable(element.element, if_not_exists=True))
-        elif element is not None:
-            ordered.append(element)
-    return [placeholders(str(element.compile(dialect=driver))) for element in ordered]
+            groups.append([element.element, CreateTable(element.element, if_not_exists=True), []])
+        elif isinstance(element, CreateIndex) and groups and element.element.table is groups[-1][0]:
+            groups[-1][2].append(element.element)
+        else:
+            raise ValueError(f"unexpected DDL from create_all: {element}")
+    return [
+        [
+            placeholders(table.name),
+            [
+                placeholders(str(statement.compile(dialect=driver)))
+                for statement in [
+                    create,
+                    *(CreateIndex(index, if_not_exists=True) for index in sorted(indexes, key=lambda i: str(i.name))),
+                ]
+            ],
+        ]
+        for table, create, indexes in groups
+    ]
 
 
 def templates(dialect_name: str) -> dict[str, Any]:

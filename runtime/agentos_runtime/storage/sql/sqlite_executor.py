@@ -12,7 +12,9 @@ file: this one waits for their locks up to ``BUSY_TIMEOUT_MS``, on its thread, n
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +33,21 @@ PRAGMAS = (
     "PRAGMA foreign_keys = ON",
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
 )
+
+
+def _with_lock_retries(connection: sqlite3.Connection, statement: str) -> None:
+    """Run ``statement``, retrying while the file is locked: switching a new file to WAL needs
+    it to itself and fails at once (without SQLite's busy wait) while another connection, say a
+    replica starting at the same moment, holds it. Runs on the executor's thread."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    for attempt in itertools.count(1):
+        try:
+            connection.execute(statement)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(min(0.001 * attempt, 0.05))
 
 
 class SqliteExecutor:
@@ -65,8 +82,12 @@ class SqliteExecutor:
         if connection is None:
             # ``isolation_level=None``: transactions are begun here, explicitly.
             connection = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            for pragma in PRAGMAS:
-                connection.execute(pragma)
+            try:
+                for pragma in PRAGMAS:
+                    _with_lock_retries(connection, pragma)
+            except BaseException:
+                connection.close()
+                raise
             self._connection = connection
         return connection
 

@@ -54,7 +54,11 @@ class SqlText:
             "evals": names.evals,
             "schema": schema or "",
         }
-        self.ddl = [Statement(self._render(sql)) for sql in templates["ddl"]]
+        self.ddl: list[tuple[str, list[Statement]]] = [
+            (self._render(table, quoted=False), [Statement(self._render(sql)) for sql in statements])
+            for table, statements in templates["ddl"]
+        ]
+        """Each table (its name) with the statements creating it and its indexes, in creation order."""
         self.stamped_tables: list[str] = [self._render(name, quoted=False) for name in templates["stamped_tables"]]
         self.session_columns: tuple[str, ...] = tuple(templates["session_columns"])
         self.legacy_session_columns: tuple[str, ...] = tuple(templates["legacy_session_columns"])
