@@ -209,6 +209,7 @@ class Http11Pool:
         self._port = port
         self._timeout = timeout
         self._idle: list[_Connection] = []
+        self._closed = False
         self._host_header = f"{host}:{port}".encode("latin-1")
 
     async def post(self, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
@@ -237,13 +238,15 @@ class Http11Pool:
         return Answer(self, connection)
 
     def release(self, connection: _Connection) -> None:
-        if connection.reusable() and len(self._idle) < MAX_IDLE_CONNECTIONS:
+        if connection.reusable() and not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS:
             connection.reset()
             self._idle.append(connection)
         else:
             connection.close()
 
     async def close(self) -> None:
+        """Close the idle connections; those in use close when their answer is done."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
