@@ -38,6 +38,8 @@ AGNO_PYTHON = ROOT / "benchmarks" / ".venv-agno" / "bin" / "python"
 SERVER_CPU, DRIVER_CPU = "0", "1"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/15"
+# The packages whose versions a result records (ours; Agno's is asked of its own virtualenv).
+VERSIONS_OF = ("kube-agentos", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "httpx2", "psycopg", "redis")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def pinned(cpu: str, argv: list[str]) -> list[str]:
 def our_server(backend: str, model_url: str, work: Path) -> Server:
     port = free_port()
     databases: list[dict[str, Any]] = []
-    env = {"BENCH_MODEL_KEY": "benchmark-key"}
+    # Metrics stay on, as by default, on a port of their own so two servers never collide.
+    env = {"BENCH_MODEL_KEY": "benchmark-key", "AGENTOS_METRICS_PORT": str(free_port())}
     if backend == "postgres":
         databases = [{"id": "bench-db", "type": "postgres", "db_schema": f"bench_{uuid.uuid4().hex[:8]}"}]
         env["DATABASE_URL"] = POSTGRES_URL
@@ -228,7 +231,10 @@ def main() -> None:
     os.sched_setaffinity(0, {int(DRIVER_CPU)}) if hasattr(os, "sched_setaffinity") else None
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()},
-        "versions": {name: metadata.version(name) for name in ("kube-agentos", "fastapi", "uvicorn", "openai")},
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "versions": {name: metadata.version(name) for name in VERSIONS_OF},
         "requests_per_scenario": args.requests,
         "servers": {},
     }

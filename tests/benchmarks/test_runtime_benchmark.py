@@ -1,0 +1,54 @@
+"""The runtime benchmark's harness runs end to end on our SQLite server, and its report judges every target.
+
+Not a timed test: it checks the harness measures what it says (requests, errors, time to
+first content, CPU, memory, cold start), not how fast anything is. The figures come from
+``python -m benchmarks.runtime.run`` (see ``benchmarks/runtime/README.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tmp_path: pathlib.Path) -> None:
+    output = tmp_path / "runtime.json"
+    argv = ["--servers", "ours-sqlite", "--requests", "10", "--only", "c=1", "--output", str(output)]
+
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.runtime.run", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    document = json.loads(output.read_text())
+    server = document["servers"]["ours-sqlite"]
+    rows = {row["scenario"]: row for row in server["scenarios"]}
+    assert sorted(rows) == ["json c=1 fresh", "json c=1 reused", "stream c=1 fresh", "stream c=1 reused"]
+    assert all(row["requests"] == 10 and row["errors"] == 0 for row in rows.values())
+    assert (
+        rows["stream c=1 fresh"]["first_content_p50_ms"] > 0 and rows["json c=1 fresh"]["first_content_p50_ms"] is None
+    )
+    assert all(
+        row["server_cpu_ms_per_request"] > 0 and row["peak_rss_mb"] >= row["rss_mb"] > 0 for row in rows.values()
+    )
+    assert 0 < server["cold_start_s"] < 30
+
+    # The report compares with Agno's server; reuse our rows as a stand-in to exercise it.
+    document["servers"]["agno-sqlite"] = server
+    output.write_text(json.dumps(document))
+    report = subprocess.run(
+        [sys.executable, "-m", "benchmarks.runtime.report", str(output)], cwd=ROOT, capture_output=True, text=True
+    )
+
+    assert report.returncode == 0, report.stderr
+    verdicts = [
+        line
+        for line in report.stdout.splitlines()
+        if line.startswith("| ") and line.endswith(("| yes |", "| **no** |"))
+    ]
+    assert len(verdicts) == 7
+    assert "| json c=1 fresh |" in report.stdout and "1.0x" in report.stdout
