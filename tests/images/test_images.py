@@ -78,7 +78,20 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         check=True,
         capture_output=True,
     )
+    # The build stage's own bytecode step (the same for both images), on this virtualenv.
+    compile_step = build_stage_compile_command(DOCKERFILES["runtime"])
+    assert compile_step == build_stage_compile_command(DOCKERFILES["operator"])
+    argv = [arg.replace("/opt/agentos", str(work / "venv")) for arg in compile_step]
+    subprocess.run(argv, check=True, capture_output=True)
     yield work / "venv"
+
+
+def build_stage_compile_command(dockerfile: Path) -> list[str]:
+    """The ``python -m compileall`` command the build stage runs over the virtualenv."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    found = re.search(r"(/opt/agentos/bin/python -m compileall [^&\n]*?/opt/agentos/lib)\b", text)
+    assert found, f"{dockerfile.name}: the build stage compiles no bytecode for the virtualenv"
+    return found.group(1).split()
 
 
 def free_port() -> int:
@@ -117,6 +130,35 @@ def test_the_runtime_image_command_serves_health(image_venv: Path, tmp_path: Pat
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# What each image's command imports as it starts (the subcommands import lazily).
+STARTUP_IMPORTS = {
+    "runtime": "agentos_runtime.serving, agentos_runtime.app, uvicorn, uvloop, httptools",
+    "operator": "agentos_operator.running, agentos_operator.handlers, agentos_operator.kube.client, kopf, aiohttp.web",
+}
+
+
+@pytest.mark.parametrize("image", sorted(STARTUP_IMPORTS))
+def test_every_module_a_container_loads_at_start_was_compiled_when_the_image_was_built(
+    image_venv: Path, image: str
+) -> None:
+    # The image never writes bytecode (PYTHONDONTWRITEBYTECODE, a read-only root): a module
+    # without it is compiled again on every start.
+    check = (
+        f"import sys, os, {STARTUP_IMPORTS[image]}\n"
+        "venv = sys.prefix\n"
+        "missing = [name for name, module in list(sys.modules.items())\n"
+        "           if (getattr(module, '__file__', None) or '').startswith(venv) and module.__file__.endswith('.py')\n"
+        "           and not os.path.exists(module.__cached__)]\n"
+        "loaded = sum(1 for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '').startswith(venv))\n"
+        "print(loaded, missing)\n"
+        "sys.exit(1 if missing or loaded < 50 else 0)\n"
+    )
+    env = {"PATH": f"{image_venv / 'bin'}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([str(image_venv / "bin" / "python"), "-c", check], env=env, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_operator_image_command_prints_its_help(image_venv: Path) -> None:
