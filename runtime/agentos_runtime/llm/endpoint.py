@@ -18,6 +18,7 @@ certificates and follows redirects as the SDK does.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import random
 import time
@@ -47,11 +48,15 @@ class StatusFailure(Exception):
         self.code = code
 
 
-def status_failure(status: int, body: bytes) -> StatusFailure:
-    """The SDK's reading of an error answer: ``Error code: <status> - <error.message>``."""
+def status_failure(status: int, body: bytes, content_type: str | None = None) -> StatusFailure:
+    """The SDK's reading of an error answer: ``Error code: <status> - <error.message>``.
+
+    As the SDK does, the body is read as text first: in the charset ``Content-Type`` names,
+    else as UTF-8 with undecodable bytes replaced (a byte-order mark is not skipped).
+    """
     message, code = f"Error code: {status}", None
     try:
-        payload = json.loads(body)
+        payload = json.loads(body.decode(_charset(content_type), errors="replace"))
     except ValueError:
         return StatusFailure(status, message, None)
     error = payload.get("error", payload) if isinstance(payload, dict) else None
@@ -60,6 +65,18 @@ def status_failure(status: int, body: bytes) -> StatusFailure:
             message += f" - {error['message']}"
         code = str(error["code"]) if error.get("code") is not None else None
     return StatusFailure(status, message, code)
+
+
+def _charset(content_type: str | None) -> str:
+    """The charset a ``Content-Type`` names if Python knows it, else UTF-8."""
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                break
+    return "utf-8"
 
 
 def proxy_configured(environ: Mapping[str, str]) -> bool:
@@ -198,7 +215,7 @@ class Endpoint:
                 await self._wait(retries, answer.headers)
                 retries += 1
                 continue
-            raise status_failure(answer.status, text)
+            raise status_failure(answer.status, text, answer.headers.get("content-type"))
 
     async def close(self) -> None:
         await self._transport.close()
