@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runtime.run import ROOT, free_port, pinned, running, wait_healthy
+from benchmarks.runtime.run import ROOT, compile_bytecode, free_port, pinned, running, wait_healthy
 
 VARIANTS = ("endpoint", "sdk", "sdk-raw", "sdk-raw-http11")
 MODES = ("json", "stream")
@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "client-cost-latest.json")
     args = parser.parse_args()
+    compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "benchmarks", ROOT / "tests")
     port = free_port()
     model = [sys.executable, "-m", "benchmarks.runtime.model_server", "--port", str(port)]
     rows: list[dict[str, Any]] = []
