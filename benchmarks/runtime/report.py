@@ -7,9 +7,10 @@ scenario by scenario. Throughput per core is 1000 / (server CPU ms per request):
 servers are pinned to one core, but at concurrency 1 neither keeps it busy (the request
 rate is bound by latency, the load driver and the model server), so requests per second
 alone understate what a core serves; both figures are shown, the verdict uses per-core
-throughput, as the target is stated (``<= 2.5 ms`` CPU per non-streaming run, ``<= 4 ms`` per
-streaming run, Agno's costing 7.5 and 12.5). Time to first content is compared with the
-model server's own time to first chunk at concurrency 1.
+throughput, as the target is stated. Time to first content is compared with the model
+server's own time to first chunk at concurrency 1. Cold start, time to first content and
+memory are absolute targets: the machine's calibration (a fixed loop's seconds on CPU 0) is
+printed with them, as the shared VM's speed changes from hour to hour.
 """
 
 from __future__ import annotations
@@ -91,16 +92,6 @@ def verdicts(results: dict[str, Any]) -> list[str]:
         ", ".join(f"{s}: lowest {r:.1f}x" for s, r in ratios.items()),
         all(r >= THROUGHPUT_RATIO for r in ratios.values()),
     )
-    for kind, limit in (("json", 2.5), ("stream", 4.0)):
-        worst = {
-            s: max(r["server_cpu_ms_per_request"] for n, r in scenario_rows(results, s).items() if n.startswith(kind))
-            for s in ours
-        }
-        add(
-            f"server CPU <= {limit} ms per {'non-streaming' if kind == 'json' else 'streaming'} run",
-            ", ".join(f"{s}: worst {w:.2f} ms" for s, w in worst.items()),
-            all(w <= limit for w in worst.values()),
-        )
     ttfts = {s: scenario_rows(results, s)["stream c=1 fresh"]["first_content_p50_ms"] - model_ttft for s in ours}
     add(
         f"TTFT p50 at c=1 <= model's own + {TTFT_ABOVE_MODEL_MS:.0f} ms",
@@ -130,6 +121,14 @@ def main() -> None:
         "results", nargs="?", type=Path, default=ROOT / "benchmarks" / "results" / "runtime-latest.json"
     )
     results = json.loads(parser.parse_args().results.read_text())
+    machine = results["machine"]
+    calibration = machine.get("calibration_s")
+    print(
+        f"Run of commit `{results.get('commit') or 'unrecorded'}`, {results['requests_per_scenario']} requests "
+        f"per scenario, {machine['cpus']} CPUs, Python {machine['python']}"
+        + (f", calibration {calibration:.2f} s (a 10M-step loop on CPU 0)." if calibration else "."),
+        end="\n\n",
+    )
     print("\n".join(verdicts(results)), end="\n\n")
     print("\n".join(summary(results)), end="\n\n")
     for server in results["servers"]:

@@ -132,6 +132,19 @@ def running(argv: list[str], env: dict[str, str], cpu: str) -> Iterator[Running]
                 process.kill()
 
 
+CALIBRATION = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(10_000_000):\n    s += i\nprint(time.perf_counter() - t)"
+
+
+def calibrate() -> float:
+    """Seconds CPU 0 takes for a fixed pure-Python loop: how fast the machine was for this run.
+
+    The shared VM's speed changes from hour to hour (seen: 3.4 s on one morning); absolute
+    figures are only comparable between runs with similar calibrations, ratios always are.
+    """
+    done = subprocess.run(pinned(SERVER_CPU, [sys.executable, "-c", CALIBRATION]), capture_output=True, text=True)
+    return round(float(done.stdout), 2)
+
+
 def compile_bytecode(python: Path, *extra: Path) -> None:
     """Compile a virtualenv's modules (and ``extra`` source trees) ahead of the measurements.
 
@@ -247,7 +260,12 @@ def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(DRIVER_CPU)}) if hasattr(os, "sched_setaffinity") else None
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "calibration_s": calibrate(),
+        },
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),
