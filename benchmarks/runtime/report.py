@@ -61,7 +61,8 @@ def model_first_chunk_ms(results: dict[str, Any]) -> float:
 def summary(results: dict[str, Any]) -> list[str]:
     model_ttft = model_first_chunk_ms(results)
     lines = [
-        "| server | lowest per-core ratio to Agno | TTFT p50 c=1 (above model) | cold start | RSS after start / peak under load | errors |",
+        "| server | lowest per-core ratio to Agno | TTFT p50 c=1 (above model) | cold start: first / restart "
+        "| RSS after start / peak under load | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for server, data in results["servers"].items():
@@ -72,7 +73,7 @@ def summary(results: dict[str, Any]) -> list[str]:
         peak = max(row["peak_rss_mb"] for row in rows.values())
         errors = sum(row["errors"] for row in rows.values())
         lines.append(
-            f"| {server} | {ratio} | {ttft_text} | {data['cold_start_s']:.3f} s "
+            f"| {server} | {ratio} | {ttft_text} | {data['cold_start_s']:.3f} / {data['restart_s']:.3f} s "
             f"| {data['rss_after_start_mb']:.1f} / {peak:.1f} MB | {errors} |"
         )
     return lines
@@ -98,12 +99,13 @@ def verdicts(results: dict[str, Any]) -> list[str]:
         ", ".join(f"{s}: +{t:.2f} ms" for s, t in ttfts.items()),
         all(t <= TTFT_ABOVE_MODEL_MS for t in ttfts.values()),
     )
-    colds = {s: results["servers"][s]["cold_start_s"] for s in ours}
-    add(
-        f"cold start <= {COLD_START_S} s",
-        ", ".join(f"{s}: {c:.3f} s" for s, c in colds.items()),
-        all(c <= COLD_START_S for c in colds.values()),
-    )
+    for key, when in (("cold_start_s", "first start, storage set up"), ("restart_s", "restart, storage exists")):
+        colds = {s: results["servers"][s][key] for s in ours}
+        add(
+            f"cold start <= {COLD_START_S} s ({when})",
+            ", ".join(f"{s}: {c:.3f} s" for s, c in colds.items()),
+            all(c <= COLD_START_S for c in colds.values()),
+        )
     peaks = {s: max(r["peak_rss_mb"] for r in scenario_rows(results, s).values()) for s in ours}
     add(
         f"RSS under load <= {RSS_MB:.0f} MB",

@@ -35,7 +35,7 @@ def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tm
     assert all(
         row["server_cpu_ms_per_request"] > 0 and row["peak_rss_mb"] >= row["rss_mb"] > 0 for row in rows.values()
     )
-    assert 0 < server["cold_start_s"] < 30
+    assert 0 < server["cold_start_s"] < 30 and 0 < server["restart_s"] < 30
     assert document["machine"]["calibration_s"] > 0
 
     # The report compares with Agno's server; reuse our rows as a stand-in to exercise it.
@@ -51,5 +51,5 @@ def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tm
         for line in report.stdout.splitlines()
         if line.startswith("| ") and line.endswith(("| yes |", "| **no** |"))
     ]
-    assert len(verdicts) == 5
+    assert len(verdicts) == 6
     assert "| json c=1 fresh |" in report.stdout and "1.0x" in report.stdout
