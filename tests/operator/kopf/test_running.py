@@ -206,6 +206,12 @@ async def test_sigusr1_asks_the_running_command_for_a_resync_of_every_resource(
     try:
         await cluster.ready("demo", timeout=30)
         await cluster.ready("other", timeout=30)
+        # The reconcile that made each Ready posts its event after the status: wait for those too.
+        await eventually(
+            lambda: all(any(e["reason"] == "Available" for e in cluster.events_about(n)) for n in ("demo", "other")),
+            timeout=30,
+            what="the Available events",
+        )
         before = await eventually(lambda: reconciles_total(port), what="the metrics")
         mark = cluster.api.mark()
 
