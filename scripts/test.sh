@@ -8,4 +8,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff";  ruff check . && ruff format --check .
 echo "== mypy";  mypy operator/agentos_operator runtime/agentos_runtime
 echo "== import-linter"; lint-imports --no-cache
-echo "== pytest"; pytest -q -p no:cacheprovider "$@"
+# Tests run on every core (pytest-xdist); each test isolates its own ports, schemas and keys.
+echo "== pytest"; pytest -q -p no:cacheprovider -n auto "$@"
