@@ -53,3 +53,4 @@ def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tm
     ]
     assert len(verdicts) == 6
     assert "| json c=1 fresh |" in report.stdout and "1.0x" in report.stdout
+    assert "| ours-sqlite | 1.00, 1.00 | 1.00 | 1.00 |" in report.stdout  # each figure over itself
