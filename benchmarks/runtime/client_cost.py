@@ -30,8 +30,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from benchmarks.runtime.run import ROOT, compile_bytecode, free_port, pinned, running, wait_healthy
+from benchmarks.runtime.run import ROOT, compile_bytecode, model_server, pinned
 
 VARIANTS = ("endpoint", "sdk", "sdk-raw", "sdk-raw-http11")
 MODES = ("json", "stream")
@@ -153,12 +154,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "client-cost-latest.json")
     args = parser.parse_args()
     compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "benchmarks", ROOT / "tests")
-    port = free_port()
-    model = [sys.executable, "-m", "benchmarks.runtime.model_server", "--port", str(port)]
     rows: list[dict[str, Any]] = []
-    with running(model, {}, "1") as server:
-        wait_healthy(f"http://127.0.0.1:{port}/v1/models", server)
-        base_url = f"http://127.0.0.1:{port}/v1"
+    with model_server() as base_url:
+        port = urlsplit(base_url).port
         for mode in MODES:
             for variant in args.variants.split(","):
                 argv = [variant, mode, base_url, str(port), str(args.requests)]

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.runtime.driver import run_scenario
-from benchmarks.runtime.run import DRIVER_CPU, SERVER_CPU, free_port, our_server, running, scenarios, wait_healthy
+from benchmarks.runtime.run import SERVER_CPU, model_server, our_server, running, scenarios, wait_healthy
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
@@ -52,11 +52,7 @@ def main() -> None:
     scenario = next(s for s in scenarios(args.requests) if s.name == args.scenario)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model_port = free_port()
-        model_argv = [sys.executable, "-m", "benchmarks.runtime.model_server", "--port", str(model_port)]
-        with running(model_argv, {}, DRIVER_CPU) as model:
-            model_url = f"http://127.0.0.1:{model_port}/v1"
-            wait_healthy(f"{model_url}/models", model)
+        with model_server() as model_url:
             server = our_server(args.backend, model_url, work)
             with running(server.argv, server.env, SERVER_CPU) as process:
                 base = f"http://127.0.0.1:{server.port}"

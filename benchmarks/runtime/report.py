@@ -58,6 +58,16 @@ def model_first_chunk_ms(results: dict[str, Any]) -> float:
     return next(r["first_chunk_p50_ms"] for r in results["model_server"] if r["scenario"] == "model stream c=1")
 
 
+def first_content_above_model_ms(results: dict[str, Any], server: str) -> float:
+    """Time to first content p50 at c=1 (fresh session), less the model server's own first chunk."""
+    first = scenario_rows(results, server)["stream c=1 fresh"]["first_content_p50_ms"]
+    return float(first) - model_first_chunk_ms(results)
+
+
+def peak_rss_mb(results: dict[str, Any], server: str) -> float:
+    return max(float(row["peak_rss_mb"]) for row in scenario_rows(results, server).values())
+
+
 def summary(results: dict[str, Any]) -> list[str]:
     model_ttft = model_first_chunk_ms(results)
     lines = [
@@ -70,7 +80,7 @@ def summary(results: dict[str, Any]) -> list[str]:
         ratio = "-" if server == AGNO else f"{throughput_table(results, server)[1]:.1f}x"
         ttft = rows.get("stream c=1 fresh", {}).get("first_content_p50_ms")
         ttft_text = f"{ttft:.2f} ms (+{ttft - model_ttft:.2f})" if ttft is not None else "-"
-        peak = max(row["peak_rss_mb"] for row in rows.values())
+        peak = peak_rss_mb(results, server)
         errors = sum(row["errors"] for row in rows.values())
         lines.append(
             f"| {server} | {ratio} | {ttft_text} | {data['cold_start_s']:.3f} / {data['restart_s']:.3f} s "
@@ -86,18 +96,17 @@ def relative_to_agno(results: dict[str, Any]) -> list[str]:
     if AGNO not in results["servers"]:
         return []
     agno = results["servers"][AGNO]
-    model_ttft = model_first_chunk_ms(results)
-    agno_ttft = scenario_rows(results, AGNO)["stream c=1 fresh"]["first_content_p50_ms"] - model_ttft
+    agno_ttft = first_content_above_model_ms(results, AGNO)
     lines = [
         "| server | cold start / Agno's (first, restart) | TTFT above the model / Agno's | peak RSS / Agno's |",
         "| --- | ---: | ---: | ---: |",
     ]
-    agno_peak = max(row["peak_rss_mb"] for row in scenario_rows(results, AGNO).values())
+    agno_peak = peak_rss_mb(results, AGNO)
     for server, data in results["servers"].items():
         if server == AGNO:
             continue
-        ttft = scenario_rows(results, server)["stream c=1 fresh"]["first_content_p50_ms"] - model_ttft
-        peak = max(row["peak_rss_mb"] for row in scenario_rows(results, server).values())
+        ttft = first_content_above_model_ms(results, server)
+        peak = peak_rss_mb(results, server)
         lines.append(
             f"| {server} | {data['cold_start_s'] / agno['cold_start_s']:.2f}, "
             f"{data['restart_s'] / agno['restart_s']:.2f} | {ttft / agno_ttft:.2f} | {peak / agno_peak:.2f} |"
@@ -107,7 +116,6 @@ def relative_to_agno(results: dict[str, Any]) -> list[str]:
 
 def verdicts(results: dict[str, Any]) -> list[str]:
     ours = [server for server in results["servers"] if server != AGNO]
-    model_ttft = model_first_chunk_ms(results)
     lines = ["| target | measured | met |", "| --- | --- | --- |"]
 
     def add(target: str, measured: str, met: bool) -> None:
@@ -119,7 +127,7 @@ def verdicts(results: dict[str, Any]) -> list[str]:
         ", ".join(f"{s}: lowest {r:.1f}x" for s, r in ratios.items()),
         all(r >= THROUGHPUT_RATIO for r in ratios.values()),
     )
-    ttfts = {s: scenario_rows(results, s)["stream c=1 fresh"]["first_content_p50_ms"] - model_ttft for s in ours}
+    ttfts = {s: first_content_above_model_ms(results, s) for s in ours}
     add(
         f"TTFT p50 at c=1 <= model's own + {TTFT_ABOVE_MODEL_MS:.0f} ms",
         ", ".join(f"{s}: +{t:.2f} ms" for s, t in ttfts.items()),
@@ -132,7 +140,7 @@ def verdicts(results: dict[str, Any]) -> list[str]:
             ", ".join(f"{s}: {c:.3f} s" for s, c in colds.items()),
             all(c <= COLD_START_S for c in colds.values()),
         )
-    peaks = {s: max(r["peak_rss_mb"] for r in scenario_rows(results, s).values()) for s in ours}
+    peaks = {s: peak_rss_mb(results, s) for s in ours}
     add(
         f"RSS under load <= {RSS_MB:.0f} MB",
         ", ".join(f"{s}: {p:.1f} MB" for s, p in peaks.items()),

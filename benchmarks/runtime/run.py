@@ -164,6 +164,17 @@ def compile_bytecode(python: Path, *extra: Path) -> None:
     subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", *targets], check=True, stdout=subprocess.DEVNULL)
 
 
+@contextmanager
+def model_server() -> Iterator[str]:
+    """The zero-cost model server, started on the driver's CPU; yields its base URL once it answers."""
+    port = free_port()
+    argv = [sys.executable, "-m", "benchmarks.runtime.model_server", "--port", str(port)]
+    with running(argv, {}, DRIVER_CPU) as model:
+        url = f"http://127.0.0.1:{port}/v1"
+        wait_healthy(f"{url}/models", model)
+        yield url
+
+
 def wait_healthy(url: str, server: Running, timeout: float = 60) -> float:
     """Seconds until `url` first answered 200 (polled every 5 ms)."""
     import http.client
@@ -292,11 +303,7 @@ def main() -> None:
         compile_bytecode(AGNO_PYTHON, ROOT / "benchmarks")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model_port = free_port()
-        model_argv = [sys.executable, "-m", "benchmarks.runtime.model_server", "--port", str(model_port)]
-        with running(model_argv, {}, DRIVER_CPU) as model:
-            model_url = f"http://127.0.0.1:{model_port}/v1"
-            wait_healthy(f"{model_url}/models", model)
+        with model_server() as model_url:
             results["model_server"] = asyncio.run(model_ceiling(model_url, args.requests))
             print(json.dumps(results["model_server"]), flush=True)
             for name in args.servers.split(","):
