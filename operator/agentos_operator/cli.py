@@ -30,13 +30,19 @@ class Subcommand(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``only`` (when it names one) and no other.
+
+    Parsing a known subcommand imports just its module: ``agentos serve`` starts without the
+    operator's modules, which keeps them off the runtime's cold start.
+    """
     parser = argparse.ArgumentParser(
         prog="agentos",
         description="kube-agentos: run AgentOS agent servers on Kubernetes, or on their own.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name, summary in SUBCOMMANDS:
+    chosen = [entry for entry in SUBCOMMANDS if entry[0] == only] or SUBCOMMANDS
+    for name, module_name, summary in chosen:
         module = cast(Subcommand, importlib.import_module(module_name))
         sub = subparsers.add_parser(
             name,
@@ -50,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     module = cast(Subcommand, args._module)
     return module.run(args)
 

@@ -1,6 +1,8 @@
 """``agentos validate``, ``agentos render`` and ``agentos crd`` as a user runs them."""
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,29 @@ def test_crd_prints_the_committed_definition(capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "crd")
     assert code == 0
     assert out == (ROOT / "crds" / "agentosconfigs.agentos.dev.yaml").read_text(encoding="utf-8")
+
+
+def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("serve", "operator", "validate", "render", "crd"):
+        assert f"    {name} " in out
+
+
+def test_a_misspelt_subcommand_is_named_with_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serv"])
+    assert (
+        "invalid choice: 'serv' (choose from 'serve', 'operator', 'validate', 'render', 'crd')"
+        in capsys.readouterr().err
+    )
+
+
+def test_the_runtime_subcommand_loads_none_of_the_operator_modules() -> None:
+    probe = (
+        "import sys; from agentos_operator.cli import build_parser; build_parser('serve').parse_args(['serve', '--config', 'c']);"
+        "print(sorted(m for m in sys.modules if m.startswith('agentos_operator.') and m != 'agentos_operator.cli'))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
