@@ -17,6 +17,7 @@ import gc
 import os
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,11 +54,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import pydantic
 
-    from agentos_runtime.api.jwt_tokens import KeySetupError
-    from agentos_runtime.app import create_app
     from agentos_runtime.config import ConfigError
     from agentos_runtime.observability.logs import configure_logging, secret_values
     from agentos_runtime.settings import Settings
+    from agentos_runtime.storage.early import EarlySchemas
 
     try:
         config = load_runtime_config(args.config)
@@ -72,8 +72,17 @@ def _run(args: argparse.Namespace) -> int:
         _report("agentos serve: invalid settings:", lines)
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings, config, os.environ))
+    # PostgreSQL's tables are checked in a thread while the API's modules import below.
+    early = EarlySchemas.start(config.databases, os.environ)
+
+    from agentos_runtime.api.assembly import Connectors
+    from agentos_runtime.api.jwt_tokens import KeySetupError
+    from agentos_runtime.app import create_app
+    from agentos_runtime.storage.factory import open_database
+
+    connectors = Connectors(environ=dict(os.environ), open_database=partial(open_database, early=early))
     try:
-        app = create_app(settings, config, os_id=Path(args.config).stem)
+        app = create_app(settings, config, os_id=Path(args.config).stem, connectors=connectors)
     except KeySetupError as error:
         _report("agentos serve: cannot start:", [str(error)])
         return EXIT_CONFIG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.databases import drop_postgres_schema, postgres_url, unique_name
 
 DEADLINE = 20.0
 
@@ -197,6 +200,21 @@ def test_a_database_that_cannot_be_reached_leaves_the_runtime_up_but_not_ready(t
         assert process.wait(timeout=DEADLINE) == 0
         output = (process.stdout.read() if process.stdout else "") + (process.stderr.read() if process.stderr else "")
     assert "hunter2" not in output and "unavailable" in output
+
+
+def test_a_first_start_on_an_empty_postgresql_schema_creates_its_tables_and_is_ready(tmp_path: Path) -> None:
+    schema = unique_name("served")
+    config = tmp_path / "pg.yaml"
+    config.write_text(GOOD_CONFIG + f"databases:\n  - {{id: main, type: postgres, db_schema: {schema}}}\n")
+    port = free_port()
+    try:
+        with running(serve_command(config, "--port", str(port)), clean_env(DATABASE_URL=postgres_url()), tmp_path) as p:
+            assert wait_for_health(port, p).status_code == 200
+            assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=DEADLINE).status_code == 200
+            created = httpx.post(f"http://127.0.0.1:{port}/sessions", json={"agent_id": "assistant"}, timeout=DEADLINE)
+            assert created.status_code == 201, created.text
+    finally:
+        asyncio.run(drop_postgres_schema(schema))
 
 
 @pytest.mark.parametrize("value", ["not-a-port", "70000"])

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.storage.ports import Database
 from agentos_runtime.storage.urls import database_url
+
+if TYPE_CHECKING:
+    from agentos_runtime.storage.early import EarlySchemas
 
 
 def sqlite_path(config: DatabaseConfig, data_dir: Path) -> Path:
@@ -20,16 +24,21 @@ def sqlite_path(config: DatabaseConfig, data_dir: Path) -> Path:
     return Path(config.path) if config.path else data_dir / f"{config.id}.db"
 
 
-async def open_database(config: DatabaseConfig, *, environ: Mapping[str, str], data_dir: Path) -> Database:
+async def open_database(
+    config: DatabaseConfig, *, environ: Mapping[str, str], data_dir: Path, early: EarlySchemas | None = None
+) -> Database:
     """Connect to the database of ``config`` and create its tables when they are missing.
 
-    Raises ``StorageUnavailable`` when the URL variable is missing or the database does not
-    answer; the message never contains the URL.
+    ``early``: a PostgreSQL schema check already started (``EarlySchemas``), whose answer this
+    open takes instead of checking again. Raises ``StorageUnavailable`` when the URL variable is
+    missing or the database does not answer; the message never contains the URL.
     """
     if config.type == "sqlite":
         return await _open_sqlite(config, data_dir)
     if config.type == "postgres":
-        return await _open_postgres(config, database_url(config, environ))
+        url = database_url(config, environ)
+        legacy_runs = await early.take(config.id) if early is not None else None
+        return await _open_postgres(config, url, legacy_runs)
     return await _open_redis(config, database_url(config, environ))
 
 
@@ -39,10 +48,10 @@ async def _open_sqlite(config: DatabaseConfig, data_dir: Path) -> Database:
     return await open_sqlite(config, path=sqlite_path(config, data_dir))
 
 
-async def _open_postgres(config: DatabaseConfig, url: str) -> Database:
+async def _open_postgres(config: DatabaseConfig, url: str, legacy_runs: bool | None) -> Database:
     from agentos_runtime.storage.sql.database import open_postgres
 
-    return await open_postgres(config, url=url)
+    return await open_postgres(config, url=url, legacy_runs=legacy_runs)
 
 
 async def _open_redis(config: DatabaseConfig, url: str) -> Database:

@@ -114,15 +114,22 @@ async def _open(
     create_engine: Callable[[], AsyncEngine],
     clock: Clock,
     url: str | None,
+    legacy_runs: bool | None = None,
 ) -> SqlDatabase:
-    """Create the missing tables, then build the stores for the tables as they are."""
+    """Create the missing tables, then build the stores for the tables as they are.
+
+    ``legacy_runs`` given means the tables were checked already (``check_postgres_schema``).
+    """
     schema = config.db_schema if text.dialect == "postgresql" else None
-    try:
-        legacy = await ensure_schema(executor, text, schema=schema, sessions_table=config.tables.sessions)
-    except BaseException:
-        await executor.close()
-        raise
-    return SqlDatabase(config, executor, text, legacy_runs=legacy, create_engine=create_engine, clock=clock, url=url)
+    if legacy_runs is None:
+        try:
+            legacy_runs = await ensure_schema(executor, text, schema=schema, sessions_table=config.tables.sessions)
+        except BaseException:
+            await executor.close()
+            raise
+    return SqlDatabase(
+        config, executor, text, legacy_runs=legacy_runs, create_engine=create_engine, clock=clock, url=url
+    )
 
 
 async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time.time) -> SqlDatabase:
@@ -143,15 +150,42 @@ async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time
     return await _open(config, executor, text, create_engine=create_engine, clock=clock, url=None)
 
 
-async def open_postgres(config: DatabaseConfig, *, url: str, clock: Clock = time.time) -> SqlDatabase:
-    """The PostgreSQL database at ``url`` (a ``postgresql+psycopg://`` URL), tables ready in ``db_schema``."""
-    from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor  # loads psycopg
+async def open_postgres(
+    config: DatabaseConfig, *, url: str, clock: Clock = time.time, legacy_runs: bool | None = None
+) -> SqlDatabase:
+    """The PostgreSQL database at ``url`` (a ``postgresql+psycopg://`` URL), tables ready in ``db_schema``.
+
+    ``legacy_runs``, when ``check_postgres_schema`` already ran, is its answer: then opening
+    makes no round trip (connections are made on first use).
+    """
 
     def create_engine() -> AsyncEngine:
         from agentos_runtime.storage.sql.connecting import create_postgres_engine
 
         return create_postgres_engine(url)
 
-    executor = PostgresExecutor(url.replace("postgresql+psycopg://", "postgresql://", 1), db_id=config.id)
+    executor = _postgres_executor(config, url)
     text = SqlText("postgresql", config.tables, schema=config.db_schema)
-    return await _open(config, executor, text, create_engine=create_engine, clock=clock, url=url)
+    return await _open(
+        config, executor, text, create_engine=create_engine, clock=clock, url=url, legacy_runs=legacy_runs
+    )
+
+
+async def check_postgres_schema(config: DatabaseConfig, *, url: str) -> bool:
+    """Create what ``config``'s PostgreSQL schema lacks, on a connection closed afterwards.
+
+    Returns whether the sessions table has Agno 2's ``runs`` column, to pass to
+    ``open_postgres``. Raises ``StorageUnavailable`` when the database does not answer.
+    """
+    executor = _postgres_executor(config, url)
+    try:
+        text = SqlText("postgresql", config.tables, schema=config.db_schema)
+        return await ensure_schema(executor, text, schema=config.db_schema, sessions_table=config.tables.sessions)
+    finally:
+        await executor.close()
+
+
+def _postgres_executor(config: DatabaseConfig, url: str) -> Executor:
+    from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor  # loads psycopg
+
+    return PostgresExecutor(url.replace("postgresql+psycopg://", "postgresql://", 1), db_id=config.id)
