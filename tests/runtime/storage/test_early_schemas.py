@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -15,6 +13,7 @@ from agentos_runtime.storage.factory import open_database
 from agentos_runtime.storage.ports import SessionRow
 
 from tests.runtime.storage.test_sql_agno2_sessions import add_agno2_session, run_ids
+from tests.runtime.storage.test_store_failures import at_port, closed_port
 from tests.support.databases import IsolatedStorage, isolated_storage, postgres_url
 
 
@@ -22,13 +21,6 @@ def started(storage: IsolatedStorage, environ: dict[str, str] | None = None) -> 
     early = EarlySchemas.start([storage.config], storage.environ if environ is None else environ)
     assert early is not None
     return early
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def tables_in(schema: str) -> set[str]:
@@ -71,8 +63,7 @@ async def test_an_agno2_schema_found_early_is_opened_as_agno2s(tmp_path: Path) -
 
 async def test_a_server_the_check_could_not_reach_fails_the_first_open_only(tmp_path: Path) -> None:
     async with isolated_storage("postgres", tmp_path) as storage:
-        parts = urlsplit(postgres_url())
-        unreachable = parts._replace(netloc=f"agent:hunter2@127.0.0.1:{closed_port()}").geturl()
+        unreachable = at_port(postgres_url(), closed_port(), password="hunter2")
         early = started(storage, {"DATABASE_URL": unreachable})
 
         with pytest.raises(StorageUnavailable) as caught:
