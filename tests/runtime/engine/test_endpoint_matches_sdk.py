@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -288,6 +288,11 @@ def failing(status: int, **headers: str) -> Reply:
     return Reply.fail(status, f"scripted {status}", type="server_error", headers=headers)
 
 
+def named_cases(argnames: tuple[str, ...], table: Sequence[tuple[Any, ...]]) -> pytest.MarkDecorator:
+    """Parametrize over ``table``, whose rows are ``(test id, *values for argnames)``."""
+    return pytest.mark.parametrize(argnames, [row[1:] for row in table], ids=[row[0] for row in table])
+
+
 RETRY_SITUATIONS: list[tuple[str, list[Reply], int, int]] = [
     # (situation, replies, attempts both make, final status); max_retries=2 so at most 3 attempts.
     ("500 every time", [failing(500)] * 3, 3, 500),
@@ -310,11 +315,7 @@ RETRY_SITUATIONS: list[tuple[str, list[Reply], int, int]] = [
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize(
-    ("replies", "attempts", "status"),
-    [situation[1:] for situation in RETRY_SITUATIONS],
-    ids=[situation[0] for situation in RETRY_SITUATIONS],
-)
+@named_cases(("replies", "attempts", "status"), RETRY_SITUATIONS)
 async def test_both_retry_the_same_answers_as_often_and_wait_as_long(
     fake_openai: FakeOpenAIServer, waits: Waits, transport: str, replies: list[Reply], attempts: int, status: int
 ) -> None:
@@ -501,11 +502,7 @@ ERROR_ANSWERS: list[tuple[str, int, str, bytes]] = [
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize(
-    ("status", "content_type", "body"),
-    [answer[1:] for answer in ERROR_ANSWERS],
-    ids=[answer[0] for answer in ERROR_ANSWERS],
-)
+@named_cases(("status", "content_type", "body"), ERROR_ANSWERS)
 async def test_an_error_answer_reads_as_the_sdk_exception_text_and_code(
     canned: CannedAnswers, transport: str, status: int, content_type: str, body: bytes
 ) -> None:
