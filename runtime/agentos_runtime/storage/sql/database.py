@@ -165,7 +165,7 @@ async def open_postgres(
         return create_postgres_engine(url)
 
     executor = _postgres_executor(config, url)
-    text = SqlText("postgresql", config.tables, schema=config.db_schema)
+    text = _postgres_text(config)
     return await _open(
         config, executor, text, create_engine=create_engine, clock=clock, url=url, legacy_runs=legacy_runs
     )
@@ -179,8 +179,9 @@ async def check_postgres_schema(config: DatabaseConfig, *, url: str) -> bool:
     """
     executor = _postgres_executor(config, url)
     try:
-        text = SqlText("postgresql", config.tables, schema=config.db_schema)
-        return await ensure_schema(executor, text, schema=config.db_schema, sessions_table=config.tables.sessions)
+        return await ensure_schema(
+            executor, _postgres_text(config), schema=config.db_schema, sessions_table=config.tables.sessions
+        )
     finally:
         await executor.close()
 
@@ -189,3 +190,7 @@ def _postgres_executor(config: DatabaseConfig, url: str) -> Executor:
     from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor  # loads psycopg
 
     return PostgresExecutor(url.replace("postgresql+psycopg://", "postgresql://", 1), db_id=config.id)
+
+
+def _postgres_text(config: DatabaseConfig) -> SqlText:
+    return SqlText("postgresql", config.tables, schema=config.db_schema)
