@@ -17,6 +17,21 @@ if ! postgres_up; then
   for _ in $(seq 1 50); do postgres_up && break; sleep 0.2; done
   postgres_up || { echo "services.sh: PostgreSQL did not start" >&2; exit 1; }
 fi
+# The tests connect as user postgres over TCP without a password: Debian's packaged cluster asks
+# for one on 127.0.0.1 (scram-sha-256), so loopback connections get `trust` ahead of its rules.
+if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' </dev/null >/dev/null 2>&1; then
+  hba=$(runuser -u postgres -- psql -Atqc 'show hba_file')
+  if ! grep -q '^# kube-agentos: trust on loopback' "$hba"; then
+    { printf '# kube-agentos: trust on loopback\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n'
+      cat "$hba"; } >"$hba.new"
+    chown --reference="$hba" "$hba.new" && chmod --reference="$hba" "$hba.new" && mv "$hba.new" "$hba"
+  fi
+  runuser -u postgres -- psql -Atqc 'select pg_reload_conf()' >/dev/null
+  for _ in $(seq 1 50); do
+    psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' </dev/null >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
 # The tests use the `test` database as user postgres with trust authentication.
 if ! psql -h 127.0.0.1 -U postgres -d test -Atqc 'select 1' >/dev/null 2>&1; then
   psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database test' >/dev/null 2>&1 \
