@@ -172,7 +172,8 @@ def build_schema() -> Schema:
         "properties": {
             "apiVersion": {"type": "string", "description": f"`{GROUP}/{VERSION}`."},
             "kind": {"type": "string", "description": f"`{KIND}`."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The API server refuses anything else on the root metadata schema (even a description).
+            "metadata": {"type": "object"},
             "spec": spec,
             "status": status,
         },
