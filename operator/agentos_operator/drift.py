@@ -6,6 +6,28 @@ different is, and only then is the object written: a reconcile that changes noth
 nothing. A field the operator *stopped* setting is found through ``stamped``: each applied
 manifest carries a digest of itself, so any change to what is desired, removals included,
 differs from the live object and is applied (server-side apply then drops the released field).
+
+What the operator sends is compared in the form the API server stores it, or an object that
+can never match is re-applied (and an Event posted) on every resync, forever:
+
+- Empty values are dropped (Go's ``omitempty``): a desired ``""``, ``[]`` or ``{}``, or a map
+  holding only such values, is held by an absent field as well as by an equal one. A hand edit
+  that removes only such a field is therefore left alone; the stamp still catches every change
+  to what is desired.
+- ``False`` and ``0`` are values, not emptiness. Every bool and int the operator renders is a
+  pointer field the server keeps even when false or zero (``automountServiceAccountToken``,
+  ``enableServiceLinks``, ``allowPrivilegeEscalation``, ``replicas``, ``tolerationSeconds``),
+  and its absence means another default (a mounted token), so an absent one is drift. A bool
+  holds only a bool (Python's ``True == 1`` would hide a changed value); an integral float
+  holds its int (``2.0`` is ``2``).
+- Quantities are canonicalised (``1000m`` is ``1``, ``0.5Gi`` is ``512Mi``, ``1E3`` is
+  ``1e3``) where the server reads them as quantities: container and claim ``requests`` and
+  ``limits``, ``resourceFieldRef.divisor`` and ``emptyDir.sizeLimit``. Render already writes
+  its own quantities canonically; a divisor comes from the user's ``env`` as written. Nowhere
+  else is a string read as a quantity: an env value ``1000m`` is text.
+- A Secret's ``stringData`` is stored as base64 ``data``.
+- Service ``targetPort`` and probe ports are names (``http``) and the server keeps them as
+  strings; int ports stay ints.
 """
 
 from __future__ import annotations
@@ -17,12 +39,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentos_operator import GROUP
+from agentos_operator.quantities import QuantityError, canonical_quantity
 
 APPLIED_ANNOTATION = f"{GROUP}/applied"
 
 
 def holds(live: Any, desired: Any) -> bool:
-    """Whether ``live`` contains ``desired``: every desired key present and equal, lists item by item."""
+    """Whether ``live`` contains ``desired``: every desired key present and equal, lists item by item.
+
+    An absent (or null) live field holds a desired empty value, as the server omits those.
+    """
+    if live is None:
+        return _omitted(desired)
     if isinstance(desired, Mapping):
         if not isinstance(live, Mapping):
             return False
@@ -32,19 +60,52 @@ def holds(live: Any, desired: Any) -> bool:
             return False
         return all(holds(item, wanted) for item, wanted in zip(live, desired, strict=True))
     if desired is None:
-        return live is None
+        return False  # live is not None here
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return isinstance(desired, bool) and isinstance(live, bool) and live == desired
     return bool(live == desired)
 
 
+def _omitted(desired: Any) -> bool:
+    """Whether the server stores ``desired`` as nothing at all: null, ``""``, ``[]``, or a map of those."""
+    if desired is None or desired == "" or desired == []:
+        return True
+    return isinstance(desired, Mapping) and all(_omitted(value) for value in desired.values())
+
+
 def comparable(desired: Mapping[str, Any]) -> dict[str, Any]:
-    """``desired`` as the API server stores it: a Secret's ``stringData`` becomes base64 ``data``."""
-    result = dict(desired)
+    """``desired`` as the API server stores it: quantities canonical, a Secret's ``stringData`` as base64 ``data``."""
+    result: dict[str, Any] = server_quantities(desired)
     if result.get("kind") == "Secret" and result.get("stringData"):
         data = dict(result.get("data") or {})
         for key, value in result.pop("stringData").items():
             data[key] = base64.b64encode(str(value).encode()).decode("ascii")
         result["data"] = data
     return result
+
+
+# Where the server reads a value as a quantity, by the last keys of its path (list indices skipped).
+_QUANTITY_PLACES = (("resourceFieldRef", "divisor"), ("emptyDir", "sizeLimit"))
+_QUANTITY_MAPS = (("resources", "requests"), ("resources", "limits"))
+
+
+def server_quantities(value: Any, path: tuple[str, ...] = ()) -> Any:
+    """``value`` (a copy) with every quantity in the form the server stores it; other fields as they are.
+
+    A number there is a quantity too (the server stores ``1`` as ``"1"``). Text that is no
+    quantity is kept: the server refuses it, and drift need not guess.
+    """
+    if isinstance(value, Mapping):
+        return {key: server_quantities(item, (*path[-2:], str(key))) for key, item in value.items()}
+    if isinstance(value, list):
+        return [server_quantities(item, path) for item in value]
+    quantity_place = path[-2:] in _QUANTITY_PLACES or path[-3:-1] in _QUANTITY_MAPS
+    if not quantity_place or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value
+    try:
+        return canonical_quantity(str(value))
+    except QuantityError:
+        return value
 
 
 def drifted(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from agentos_operator.drift import drifted, holds, stamped
 
 DESIRED = {
@@ -81,3 +82,139 @@ def test_a_stamp_changes_with_any_change_to_the_manifest_removals_included() -> 
     assert digest(without) != digest(with_selector)
     assert stamped(without)["metadata"]["labels"] == {"app": "demo"}
     assert drifted(stamped(with_selector) | {"status": {}}, stamped(without))
+
+
+def pod(container: dict[str, object], **pod_spec: object) -> dict[str, object]:
+    """A Deployment whose pod holds ``container`` (named runtime) and ``pod_spec``."""
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "demo"},
+        "spec": {"template": {"spec": {"containers": [{"name": "runtime", **container}], **pod_spec}}},
+    }
+
+
+def test_an_env_value_of_empty_text_is_held_by_the_absent_value_the_server_stores() -> None:
+    desired = pod({"env": [{"name": "EMPTY", "value": ""}]})
+
+    assert not drifted(pod({"env": [{"name": "EMPTY"}]}), desired)
+    assert not drifted(pod({"env": [{"name": "EMPTY", "value": ""}]}), desired)
+    assert drifted(pod({"env": [{"name": "EMPTY", "value": "set by hand"}]}), desired)
+
+
+def test_a_toleration_value_of_empty_text_is_held_by_the_absent_value_the_server_stores() -> None:
+    wanted = {"key": "dedicated", "operator": "Exists", "value": "", "effect": ""}
+    desired = pod({}, tolerations=[wanted])
+
+    assert not drifted(pod({}, tolerations=[{"key": "dedicated", "operator": "Exists"}]), desired)
+    assert drifted(pod({}, tolerations=[{"key": "dedicated", "operator": "Exists", "value": "x"}]), desired)
+
+
+def test_empty_lists_and_maps_are_held_by_absent_fields() -> None:
+    desired = pod({"args": [], "resources": {}, "securityContext": {}}, nodeSelector={}, volumes=[])
+
+    assert not drifted(pod({}), desired)
+    assert not drifted(pod({"args": [], "resources": {}}, nodeSelector={}), desired)
+
+
+def test_maps_holding_only_empty_values_inside_lists_are_held_by_what_the_server_leaves() -> None:
+    term = {"matchExpressions": [{"key": "zone", "operator": "Exists", "values": []}], "matchFields": []}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+    stored_term = {"matchExpressions": [{"key": "zone", "operator": "Exists"}]}
+    stored = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [stored_term]}}}
+    desired = pod({"envFrom": [{"configMapRef": {"name": "extra"}, "prefix": ""}]}, affinity=affinity)
+
+    assert not drifted(pod({"envFrom": [{"configMapRef": {"name": "extra"}}]}, affinity=stored), desired)
+    assert holds(None, {"a": {"b": "", "c": []}, "d": None})
+    assert holds({"a": {}}, {"a": {"b": {}}})
+
+
+def test_empty_values_the_server_keeps_where_none_are_desired_are_no_drift() -> None:
+    stored = pod({"args": [], "resources": {}, "env": [{"name": "EMPTY", "value": ""}]}, securityContext={})
+
+    assert not drifted(stored, pod({"env": [{"name": "EMPTY"}]}))
+
+
+def test_a_removed_field_that_is_not_empty_is_drift() -> None:
+    desired = pod({"args": ["serve"], "env": [{"name": "EMPTY", "value": "x"}]}, nodeSelector={"zone": "a"})
+
+    assert drifted(pod({"env": [{"name": "EMPTY", "value": "x"}]}, nodeSelector={"zone": "a"}), desired)
+    assert drifted(pod({"args": ["serve"], "env": [{"name": "EMPTY"}]}, nodeSelector={"zone": "a"}), desired)
+    assert drifted(pod({"args": ["serve"], "env": [{"name": "EMPTY", "value": "x"}]}), desired)
+    assert not holds(None, [{}])  # the server never drops the items of a list
+
+
+def test_a_list_of_another_length_is_drift_even_when_the_extra_items_are_empty() -> None:
+    desired = pod({"args": ["serve", ""]})
+
+    assert drifted(pod({"args": ["serve"]}), desired)
+    assert drifted(pod({"args": ["serve", "", ""]}), desired)
+    assert drifted(pod({"args": ["serve"]}), pod({"args": []}))
+
+
+def test_false_and_zero_are_values_an_absent_field_does_not_hold() -> None:
+    desired = pod({}, automountServiceAccountToken=False, terminationGracePeriodSeconds=0)
+
+    assert not drifted(pod({}, automountServiceAccountToken=False, terminationGracePeriodSeconds=0), desired)
+    assert drifted(pod({}, terminationGracePeriodSeconds=0), desired)
+    assert drifted(pod({}, automountServiceAccountToken=False), desired)
+
+
+def test_a_bool_holds_only_a_bool_and_an_integral_float_holds_its_int() -> None:
+    assert not holds(1, True)
+    assert not holds(0, False)
+    assert not holds(True, 1)
+    assert holds(False, False)
+    assert holds(2, 2.0)
+    assert not holds(2, 2.5)
+
+
+# (as rendered or written by the user, as the API server stores it)
+QUANTITIES = [("1000m", "1"), ("0.5Gi", "512Mi"), ("1024Ki", "1Mi"), ("0.5", "500m"), ("1E3", "1e3"), (1, "1")]
+
+
+@pytest.mark.parametrize(("written", "stored"), QUANTITIES)
+def test_a_request_or_limit_is_compared_in_the_form_the_server_stores(written: object, stored: str) -> None:
+    desired = pod({"resources": {"requests": {"cpu": written}, "limits": {"memory": written}}})
+
+    assert not drifted(pod({"resources": {"requests": {"cpu": stored}, "limits": {"memory": stored}}}), desired)
+
+
+@pytest.mark.parametrize(("written", "stored"), QUANTITIES)
+def test_a_divisor_and_a_size_limit_are_compared_in_the_form_the_server_stores(written: object, stored: str) -> None:
+    def with_quantity(amount: object) -> dict[str, object]:
+        variable = {
+            "name": "MEMORY",
+            "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": amount}},
+        }
+        return pod({"env": [variable]}, volumes=[{"name": "tmp", "emptyDir": {"sizeLimit": amount}}])
+
+    assert not drifted(with_quantity(stored), with_quantity(written))
+
+
+def test_a_claim_size_is_compared_in_the_form_the_server_stores() -> None:
+    def claim(size: str) -> dict[str, object]:
+        return {"kind": "PersistentVolumeClaim", "spec": {"resources": {"requests": {"storage": size}}}}
+
+    assert not drifted(claim("512Mi"), claim("0.5Gi"))
+    assert drifted(claim("1Gi"), claim("0.5Gi"))
+
+
+def test_a_changed_quantity_is_drift() -> None:
+    desired = pod({"resources": {"requests": {"cpu": "1000m"}}})
+
+    assert drifted(pod({"resources": {"requests": {"cpu": "2"}}}), desired)
+    assert drifted(pod({"resources": {"requests": {"memory": "1"}}}), desired)
+
+
+def test_text_is_read_as_a_quantity_only_where_the_server_reads_one() -> None:
+    desired = pod({"env": [{"name": "CPU", "value": "1000m"}]}, nodeSelector={"size": "0.5Gi"})
+
+    assert drifted(pod({"env": [{"name": "CPU", "value": "1"}]}, nodeSelector={"size": "0.5Gi"}), desired)
+    assert drifted(pod({"env": [{"name": "CPU", "value": "1000m"}]}, nodeSelector={"size": "512Mi"}), desired)
+
+
+def test_text_that_is_no_quantity_is_compared_as_written() -> None:
+    desired = pod({"resources": {"limits": {"memory": "lots"}}})
+
+    assert not drifted(pod({"resources": {"limits": {"memory": "lots"}}}), desired)
+    assert drifted(pod({"resources": {"limits": {"memory": "1Gi"}}}), desired)
