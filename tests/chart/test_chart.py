@@ -13,6 +13,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from agentos_operator.kube import kinds
+from agentos_operator.kube.children import PRUNED_KINDS
+from agentos_operator.watching import CHILD_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agentos-operator"
@@ -22,6 +25,8 @@ KUBE_VERSIONS = ("1.31.0", "1.35.0")
 VALUE_SETS: dict[str, list[str]] = {
     "defaults": [],
     "namespaced": ["--set", "rbac.namespaces={team-a,team-b}"],
+    "two-replicas": ["--set", "replicaCount=2"],
+    "namespaced-two-replicas": ["--set", "rbac.namespaces={team-a,agentos-system}", "--set", "replicaCount=2"],
     "gitops-no-crds": ["--set", "crds.install=false", "--set", "metrics.serviceMonitor.enabled=true"],
     "network-policy": ["--set", "networkPolicy.enabled=true", "--set", "networkPolicy.apiServerCIDRs={10.96.0.1/32}"],
     "ha": [
@@ -96,7 +101,9 @@ def test_rbac_never_grants_wildcards(helm: list[str]) -> None:
             for rule in role["rules"]:
                 for field in ("verbs", "resources", "apiGroups"):
                     assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
-                assert not {"update", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+                assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+                if "update" in rule["verbs"]:  # what blockOwnerDeletion needs, and nothing else
+                    assert rule["resources"] == ["agentosconfigs/finalizers"], rule
 
 
 def secret_verbs(role: dict[str, Any]) -> set[str]:
@@ -125,7 +132,7 @@ def test_several_operator_replicas_turn_on_leader_election(helm: list[str]) -> N
 def test_namespaced_mode_renders_roles_per_namespace_and_no_cluster_grant(helm: list[str]) -> None:
     docs = render(helm, *VALUE_SETS["namespaced"])
     assert not of_kind(docs, "ClusterRoleBinding") and not of_kind(docs, "ClusterRole")
-    assert sorted(r["metadata"]["namespace"] for r in of_kind(docs, "Role")) == ["team-a", "team-b"]
+    assert sorted(r["metadata"]["namespace"] for r in watched_roles(docs)) == ["team-a", "team-b"]
     for binding in of_kind(docs, "RoleBinding"):
         assert binding["subjects"][0]["namespace"] == "agentos-system"
     [deployment] = of_kind(docs, "Deployment")
@@ -179,3 +186,212 @@ def test_the_values_schema_describes_every_value_and_rejects_unknown_ones(helm: 
         [*helm, "template", "rel", str(CHART), "--set", "replicaCount=two"], capture_output=True, text=True
     )
     assert bad.returncode != 0 and "replicaCount" in bad.stderr
+
+
+def containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for d in of_kind(docs, "Deployment") for c in d["spec"]["template"]["spec"]["containers"]]
+
+
+def repeated(values: list[Any]) -> list[Any]:
+    return sorted({value for value in values if values.count(value) > 1}, key=str)
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_no_container_repeats_an_env_name_or_a_port(helm: list[str], value_set: str) -> None:
+    # Server-side apply (Argo CD, Flux) merges env by name and ports by number: a repeat is refused.
+    docs = render(helm, *VALUE_SETS[value_set])
+    for container in containers(docs):
+        assert repeated([e["name"] for e in container.get("env", [])]) == [], container["name"]
+        ports = container.get("ports", [])
+        assert repeated([p["name"] for p in ports]) == [], container["name"]
+        assert repeated([(p["containerPort"], p.get("protocol", "TCP")) for p in ports]) == [], container["name"]
+    for service in of_kind(docs, "Service"):
+        ports = service["spec"]["ports"]
+        assert repeated([p["name"] for p in ports]) == repeated([p["port"] for p in ports]) == []
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "two-replicas", "namespaced"])
+def test_the_chart_renders_objects_a_1_31_api_server_accepts_strictly(helm: list[str], value_set: str) -> None:
+    for doc in render(helm, *VALUE_SETS[value_set]):
+        kubernetes_validate.validate(doc, "1.31.0", strict=True)
+
+
+def test_the_metrics_and_health_ports_must_differ(helm: list[str]) -> None:
+    same = subprocess.run(
+        [*helm, "template", "rel", str(CHART), "--set", "metrics.port=8081"], capture_output=True, text=True
+    )
+    assert same.returncode != 0
+    assert "metrics.port and health.port are both 8081" in same.stderr and "different ports" in same.stderr
+
+
+LEADER_ROLE = "rel-agentos-operator-leader-election"
+Grants = dict[tuple[str, str], set[str]]
+
+
+def watched_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ClusterRole, or the Role of each watched namespace (not the leader-election Role)."""
+    roles = of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
+    return [role for role in roles if role["metadata"]["name"] != LEADER_ROLE]
+
+
+def grants(role: dict[str, Any]) -> Grants:
+    """(API group, resource) -> verbs, over every rule of ``role`` (rules naming objects included)."""
+    table: Grants = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                table.setdefault((group, resource), set()).update(rule["verbs"])
+    return table
+
+
+def what_the_operator_does(*, watches_secrets: bool) -> Grants:
+    """The verbs the operator's code uses in a watched namespace, from the code's own tables.
+
+    Watched kinds are listed and watched (and read one by one when the watch is behind);
+    rendered children are written with server-side apply, which the API server authorises as
+    `patch`, and as `create` when the object is new; only ``PRUNED_KINDS`` are ever deleted.
+    """
+    table: Grants = {}
+
+    def grant(kind: kinds.Kind, *verbs: str) -> None:
+        table.setdefault((kind.api_version.rpartition("/")[0], kind.plural), set()).update(verbs)
+
+    grant(kinds.AGENTOS_CONFIG, "get", "list", "watch")
+    table[("agentos.dev", "agentosconfigs/status")] = {"patch"}
+    table[("agentos.dev", "agentosconfigs/finalizers")] = {"update"}
+    for kind in CHILD_KINDS:
+        grant(kind, "get", "list", "watch", "create", "patch")
+    for kind in PRUNED_KINDS:
+        grant(kind, "delete")
+    grant(kinds.SECRET, "get", "create", "patch", *(("list", "watch") if watches_secrets else ()))
+    grant(kinds.EVENT, "create")
+    return table
+
+
+KOPF_CRD_WATCH: Grants = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
+
+
+def test_cluster_wide_rbac_grants_exactly_what_the_operator_does(helm: list[str]) -> None:
+    [watching] = of_kind(render(helm), "ClusterRole")
+    assert grants(watching) == {**what_the_operator_does(watches_secrets=True), **KOPF_CRD_WATCH}
+    [not_watching] = of_kind(render(helm, "--set", "rbac.clusterWideSecretWatch=false"), "ClusterRole")
+    assert grants(not_watching) == {**what_the_operator_does(watches_secrets=False), **KOPF_CRD_WATCH}
+
+
+def test_namespaced_rbac_grants_exactly_what_the_operator_does_in_each_namespace(helm: list[str]) -> None:
+    # Namespaced mode always watches Secrets: the grant stops at the listed namespaces anyway.
+    for value_set in ("namespaced", "namespaced-two-replicas"):
+        for role in watched_roles(render(helm, *VALUE_SETS[value_set])):
+            assert grants(role) == what_the_operator_does(watches_secrets=True), role["metadata"]["namespace"]
+
+
+def test_owner_references_that_block_deletion_are_allowed_in_both_modes(helm: list[str]) -> None:
+    # OwnerReferencesPermissionEnforcement: blockOwnerDeletion needs update on the owner's finalizers.
+    for value_set in ("defaults", "namespaced"):
+        for role in watched_roles(render(helm, *VALUE_SETS[value_set])):
+            assert grants(role)[("agentos.dev", "agentosconfigs/finalizers")] == {"update"}
+
+
+def test_no_secret_is_ever_deleted(helm: list[str]) -> None:
+    for args in VALUE_SETS.values():
+        for role in watched_roles(render(helm, *args)):
+            assert "delete" not in grants(role)[("", "secrets")]
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "namespaced", "two-replicas", "namespaced-two-replicas"])
+def test_the_replicas_may_hold_their_own_lease_in_the_release_namespace_in_every_mode(
+    helm: list[str], value_set: str
+) -> None:
+    docs = render(helm, *VALUE_SETS[value_set])
+    [role] = [r for r in of_kind(docs, "Role") if r["metadata"]["name"] == LEADER_ROLE]
+    assert role["metadata"]["namespace"] == "agentos-system"
+    [deployment] = of_kind(docs, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    lease = env["AGENTOS_LEASE_NAME"]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [lease],
+            "verbs": ["get", "patch"],
+        },
+    ]
+    [binding] = [b for b in of_kind(docs, "RoleBinding") if b["metadata"]["name"] == LEADER_ROLE]
+    assert binding["metadata"]["namespace"] == "agentos-system"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LEADER_ROLE}
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rel-agentos-operator", "namespace": "agentos-system"}
+    ]
+    # The Lease is the only thing granted in the release namespace when it is not watched.
+    if value_set in ("defaults", "two-replicas", "namespaced"):
+        others = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "agentos-system"]
+        assert others == [role]
+
+
+def test_leases_are_granted_nowhere_but_the_release_namespace(helm: list[str]) -> None:
+    for args in VALUE_SETS.values():
+        for role in watched_roles(render(helm, *args)):
+            assert not any(group == "coordination.k8s.io" for group, _ in grants(role))
+
+
+def test_two_releases_in_one_namespace_elect_with_different_leases(helm: list[str]) -> None:
+    def lease_of(release: str) -> str:
+        out = subprocess.run(
+            [*helm, "template", release, str(CHART), "--namespace", "ops", "--set", "replicaCount=2"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        [deployment] = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
+        env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["AGENTOS_LEADER_ELECTION"] == "true"
+        return str(env["AGENTOS_LEASE_NAME"])
+
+    assert lease_of("team-a") != lease_of("team-b")
+
+
+def render_notes(helm: list[str], tmp_path: Path, *args: str) -> str:
+    """NOTES.txt as `helm install` prints it (helm template skips it: it is wrapped in a ConfigMap here)."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "NOTES.txt").unlink()
+    (chart / "templates" / "_notes.tpl").write_text('{{- define "notes" -}}\n' + notes + "{{- end -}}\n")
+    (chart / "templates" / "notes.yaml").write_text(
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ include "notes" . | quote }}\n'
+    )
+    out = subprocess.run(
+        [
+            *helm,
+            "template",
+            "rel",
+            str(chart),
+            "--namespace",
+            "agentos-system",
+            "--show-only",
+            "templates/notes.yaml",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return str(yaml.safe_load(out)["data"]["notes"])
+
+
+def test_the_install_notes_say_what_the_operator_may_do_with_secrets_in_each_mode(
+    helm: list[str], tmp_path: Path
+) -> None:
+    watching = render_notes(helm, tmp_path / "watching")
+    assert (
+        "creates\nand patches the ones it writes (`<name>-env`, `<name>-security-key`), and never deletes one"
+        in watching
+    )
+    assert "lists and watches them, asking for metadata only" in watching
+    assert "rbac.clusterWideSecretWatch=false to leave list and watch of Secrets out" in watching
+    not_watching = render_notes(helm, tmp_path / "not-watching", "--set", "rbac.clusterWideSecretWatch=false")
+    assert "does not list or watch them" in not_watching and "within 300 seconds" in not_watching
+    namespaced = render_notes(helm, tmp_path / "namespaced", *VALUE_SETS["namespaced"])
+    assert "Secrets, in the watched namespaces only:" in namespaced
+    assert "lists and watches them" in namespaced and "clusterWideSecretWatch" not in namespaced

@@ -46,22 +46,50 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if .Values.rbac.namespaces -}}true{{- end -}}
 {{- end -}}
 
+{{/* Whether the operator watches Secrets: always when namespaced, else as rbac.clusterWideSecretWatch says. */}}
+{{- define "agentos-operator.watchSecrets" -}}
+{{- if or (include "agentos-operator.namespaced" .) .Values.rbac.clusterWideSecretWatch -}}true{{- end -}}
+{{- end -}}
+
+{{/* Whether the replicas elect a leader: several replicas hold a Lease so that only one ever writes. */}}
+{{- define "agentos-operator.leaderElection" -}}
+{{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Lease the replicas elect a leader with, in the release namespace: one per release. */}}
+{{- define "agentos-operator.leaseName" -}}
+{{- include "agentos-operator.fullname" . -}}
+{{- end -}}
+
 {{/*
-The least the operator needs. Namespaced objects: the AgentOSConfigs it reconciles and the
-children it renders (create, patch through server-side apply, delete when pruned; never update
-or deletecollection). Secrets: it writes `<name>-env` and `<name>-security-key` and reads the ones a
-resource references; it lists and watches them so that a rotation rolls the pods at once.
+Exactly what the operator does in each namespace it watches, no more:
+- AgentOSConfigs: listed and watched (kopf, and the resync's audit); the status subresource is
+  patched; `update` on `agentosconfigs/finalizers` is what the OwnerReferencesPermissionEnforcement
+  admission plugin asks of whoever sets `blockOwnerDeletion: true` on a child's owner reference,
+  as the operator does. It never writes the resource itself.
+- Children: created and patched through server-side apply (a dry run first: the same verbs),
+  deleted when pruned; never `update` or `deletecollection`. PersistentVolumeClaims are never
+  pruned (they hold data, and go with their owner through garbage collection): no `delete`.
+- Events: created, one per decision (core `v1` Events; never patched).
+`get` stands beside every `list`: it reveals nothing `list` does not, and the store reads one
+object when its watch has not delivered it yet. Secrets are granted apart (`secretRules`).
 */}}
 {{- define "agentos-operator.namespacedRules" -}}
 - apiGroups: ["agentos.dev"]
   resources: ["agentosconfigs"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["agentos.dev"]
   resources: ["agentosconfigs/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
+- apiGroups: ["agentos.dev"]
+  resources: ["agentosconfigs/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
-  resources: ["configmaps", "services", "persistentvolumeclaims"]
+  resources: ["configmaps", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
@@ -74,10 +102,26 @@ resource references; it lists and watches them so that a rotation rolls the pods
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-- apiGroups: ["", "events.k8s.io"]
+- apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["coordination.k8s.io"]
-  resources: ["leases"]
+  verbs: ["create"]
+{{- end -}}
+
+{{/*
+Secrets: `get` the ones a resource references (and check whether the generated key exists);
+`create` the generated `<name>-security-key` once; `create` and `patch` (server-side apply) the
+`<name>-env` Secret it renders. No Secret is ever deleted (both go with their owner through
+garbage collection). With the Secret watch on, `list` and `watch` too, so that a rotated Secret
+rolls the pods at once: the operator asks for metadata only (PartialObjectMetadata), so no
+Secret's data crosses the wire; RBAC cannot narrow `list` to metadata, so the grant itself would
+allow more, which is why `rbac.clusterWideSecretWatch=false` can leave it out cluster-wide.
+*/}}
+{{- define "agentos-operator.secretRules" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  {{- if include "agentos-operator.watchSecrets" . }}
+  verbs: ["get", "list", "watch", "create", "patch"]
+  {{- else }}
   verbs: ["get", "create", "patch"]
+  {{- end }}
 {{- end -}}
