@@ -5,6 +5,11 @@ Secrets, writes the watches never confirmed, and the resync. Asking is cheap and
 requests made before a reconcile of that resource starts are merged into it, so a burst of
 watch events costs one follow-up reconcile, not one per event. A concurrency limit keeps a
 resync of many resources from flooding the API server.
+
+A reconcile that fails is retried with backoff, never abandoned: an API failure (an error
+status, or no answer at all while the API server restarts), and as a last resort any other
+exception, which is logged with its traceback. A server that throttles (429) or says when to
+come back is not asked again sooner than it said.
 """
 
 from __future__ import annotations
@@ -16,8 +21,29 @@ from collections.abc import Iterable
 from agentos_operator.kube.client import ApiError
 from agentos_operator.metrics import Metrics
 from agentos_operator.reconcile import Context, Outcome, reconcile_key
+from agentos_operator.settings import OperatorSettings
 
 Key = tuple[str, str]
+
+
+def retry_delay(
+    settings: OperatorSettings, *, failures: int, outcome: Outcome | None, retry_after: float | None = None
+) -> float | None:
+    """Pure: how long until a reconcile is retried after ``outcome`` (None: it failed); None means never.
+
+    ``failures``: how many reconciles of the resource failed in a row, this one included.
+    Delays double with each: a missing Secret's from ``secret_retry_seconds`` (its creation
+    is watched and wakes the resource anyway), a failure's from ``error_retry_seconds``; both
+    up to ``error_retry_max_seconds``. A failure the API server said to retry after
+    ``retry_after`` seconds waits at least that long, within the same cap: a server that asks
+    for an hour still gets asked again within the cap, as the resync would anyway.
+    """
+    attempt = max(failures - 1, 0)
+    if outcome is None or outcome.verdict == "blocked":
+        return max(settings.retry_delay(attempt), min(retry_after or 0.0, settings.error_retry_max_seconds))
+    if outcome.verdict == "waiting":
+        return float(min(settings.secret_retry_seconds * 2 ** min(attempt, 30), settings.error_retry_max_seconds))
+    return None
 
 
 class Reconciler:
@@ -51,20 +77,10 @@ class Reconciler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def retry_delay(self, key: Key, outcome: Outcome | None) -> float | None:
-        """How long until ``key`` is retried after ``outcome`` (None: an API failure); None means never.
-
-        Delays double with each failure in a row: a missing Secret from ``secret_retry_seconds``
-        (its creation is watched and wakes the resource anyway), anything else from
-        ``error_retry_seconds``; both up to ``error_retry_max_seconds``.
-        """
-        settings = self._ctx.settings
-        attempt = max(self._failures.get(key, 1) - 1, 0)
-        if outcome is None or outcome.verdict == "blocked":
-            return settings.retry_delay(attempt)
-        if outcome.verdict == "waiting":
-            return float(min(settings.secret_retry_seconds * 2 ** min(attempt, 30), settings.error_retry_max_seconds))
-        return None
+    def retry_delay(self, key: Key, outcome: Outcome | None, *, retry_after: float | None = None) -> float | None:
+        """How long until ``key`` is retried after ``outcome`` (None: it failed); see ``retry_delay``."""
+        failures = self._failures.get(key, 1)
+        return retry_delay(self._ctx.settings, failures=failures, outcome=outcome, retry_after=retry_after)
 
     def request_all(self, keys: Iterable[Key]) -> None:
         """Ask for a reconcile of each of ``keys``: a resync."""
@@ -93,14 +109,18 @@ class Reconciler:
         async with self._lock(key):
             if key not in self._pending:
                 return  # a reconcile that started after this request already covered it
+            retry_after = None
             try:
                 outcome: Outcome | None = await self._run_locked(key)
             except ApiError as error:
-                outcome = None
+                outcome, retry_after = None, error.retry_after
                 self._ctx.logger.warning("reconcile of %s/%s failed, will retry: %s", *key, error)
+            except Exception:  # a bug must not stop this resource's reconciles for good
+                outcome = None
+                self._ctx.logger.exception("reconcile of %s/%s crashed, will retry", *key)
         if outcome is not None:
             self._forget_if_gone(key, outcome)
-        delay = self.retry_delay(key, outcome)
+        delay = self.retry_delay(key, outcome, retry_after=retry_after)
         if delay is not None:
             self.request(key, delay=delay)
 
@@ -111,7 +131,7 @@ class Reconciler:
         async with self._slots:
             try:
                 outcome = await reconcile_key(*key, self._ctx)
-            except ApiError:
+            except Exception:
                 self._failures[key] = self._failures.get(key, 0) + 1
                 self._metrics.observe_reconcile("error", loop.time() - started)
                 raise

@@ -140,7 +140,8 @@ async def operate(
     try:
         if settings.leader_election:
             credentials = functools.partial(login_fn, settings=kopf_config, logger=logger)
-            api = ApiClient(credentials, timeout=settings.api_timeout_seconds, on_error=metrics.api_error)
+            # The elector's own client: its requests must end well within the renew deadline.
+            api = ApiClient(credentials, timeout=settings.lease_request_timeout_seconds, on_error=metrics.api_error)
             elector = build_elector(settings, api, namespace=credentials().default_namespace)
             async with standby_health(settings.health_port):
                 if not await elector.acquire(stopped=stop_flag.is_set, retry_seconds=settings.lease_retry_seconds):
@@ -190,7 +191,9 @@ async def run_kopf(
     from agentos_operator import handlers
 
     registry = handlers.build_registry(settings, login=login, metrics=metrics)
-    holding = asyncio.create_task(elector.hold()) if elector is not None else None
+    holding = (
+        asyncio.create_task(elector.hold(retry_seconds=settings.lease_retry_seconds)) if elector is not None else None
+    )
     if holding is not None:
         holding.add_done_callback(lambda _: stop_flag.set())  # no Lease, no writes: stop kopf
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None

@@ -73,7 +73,11 @@ class OperatorSettings(BaseSettings):
         validation_alias=AliasChoices("POD_NAME", "HOSTNAME", "pod_name"),
         description="This replica's identity in the Lease and in Events.",
     )
-    api_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one Kubernetes API request.")
+    api_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Timeout of one Kubernetes API request (the leader election's: at most a third of lease_duration_seconds).",
+    )
     consistency_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -94,6 +98,18 @@ class OperatorSettings(BaseSettings):
     @property
     def field_manager(self) -> str:
         return FIELD_MANAGER
+
+    @property
+    def lease_request_timeout_seconds(self) -> float:
+        """Timeout of the leader election's requests: ``api_timeout_seconds``, at most a third of the lease.
+
+        Derived rather than validated, as kube-controller-manager gives its leader-election
+        client the renew deadline as timeout: a renewal that hangs must fail while there is
+        time left for another before the holder's renew deadline (two thirds of the lease),
+        whatever timeout suits the operator's other requests. So no combination of the two
+        settings is refused, and the defaults (30 s, 15 s) stay valid together.
+        """
+        return min(self.api_timeout_seconds, self.lease_duration_seconds / 3)
 
     def retry_delay(self, attempt: int) -> float:
         """Exponential backoff after ``attempt`` failures in a row (0 is the first retry)."""

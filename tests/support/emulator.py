@@ -8,22 +8,28 @@ subresource, ``stringData``, quantities in canonical form (``0.5`` CPU is stored
 ownerReference garbage collection, server-side apply (creating what is missing, dropping the
 fields an applier stopped setting), ``/api/v1/namespaces`` and core discovery (``v1``, not
 ``/v1``). This subclass adds them, plus what only tests and benchmarks need: a request log
-counted by verb, listeners of every watch event, and injected faults (error statuses, dropped
-watches). It relies on kmock's private hooks, hence the pin.
+counted by verb, listeners of every watch event, and injected faults: error statuses (with
+``Retry-After``), dropped watches, connections closed before or after a request took effect,
+requests never answered, answers that are not JSON, and the whole server going down and
+coming back on the same port. It relies on kmock's and aiohttp's private hooks, hence the pin.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
+import contextlib
 import copy
+import dataclasses
 import datetime
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp.web
 import attrs
@@ -53,19 +59,40 @@ class _DropWatches:
     """Put on a resource's event bus to end every open watch of it, as an API server restart would."""
 
 
+FaultAction = Literal["status", "disconnect", "lose_answer", "stall", "garble", "crash"]
+
+
 @dataclass
 class Fault:
-    """An injected failure: the next ``times`` matching requests get ``status`` instead of an answer."""
+    """An injected failure: the next ``times`` matching requests get it instead of an answer.
+
+    ``action``: ``status`` answers ``status`` (with ``Retry-After: retry_after`` when set);
+    ``disconnect`` closes the connection unanswered before the request takes effect;
+    ``lose_answer`` closes it unanswered after the request took effect; ``stall`` never
+    answers (the client gives up); ``garble`` answers 200 with a body that is not JSON;
+    ``crash`` takes the whole server down (see ``Emulator.outage``). ``dry_run``: match only
+    dry runs (True), only real requests (False), or both (None). ``fired`` holds the
+    ``time.monotonic()`` of each firing.
+    """
 
     status: int
     verb: str | None
     plural: str | None
     times: int
+    action: FaultAction = "status"
+    retry_after: float | None = None
+    dry_run: bool | None = None
+    fired: list[float] = dataclasses.field(default_factory=list)
 
     def matches(self, request: rendering.Request) -> bool:
         verb = VERBS.get(request.action.name) if request.action is not None else None
         plural = request.resource.plural if request.resource is not None else None
-        return (self.verb is None or self.verb == verb) and (self.plural is None or self.plural == plural)
+        dry_run = bool(request.params.get("dryRun"))
+        return (
+            (self.verb is None or self.verb == verb)
+            and (self.plural is None or self.plural == plural)
+            and (self.dry_run is None or self.dry_run == dry_run)
+        )
 
 
 def declare_resources(api: kmock.KubernetesEmulator) -> None:
@@ -158,16 +185,99 @@ class Emulator(kmock.KubernetesEmulator):
         factory=lambda: collections.defaultdict(lambda: collections.defaultdict(dict)), init=False
     )
     _indexed: int = attrs.field(default=0, init=False)
+    # While down: the kmock server that stopped and the port it served on; the crash in progress.
+    _stopped: tuple[kmock.Server, int] | None = attrs.field(default=None, init=False)
+    _crash: asyncio.Task[None] | None = attrs.field(default=None, init=False)
 
     # -- what tests call --------------------------------------------------------------------------
 
-    def fail_next(self, status: int, *, verb: str | None = None, plural: str | None = None, times: int = 1) -> None:
-        """Answer the next ``times`` requests matching ``verb`` (create, patch, get...) and ``plural`` with ``status``."""
-        self._faults.append(Fault(status=status, verb=verb, plural=plural, times=times))
+    def fail_next(
+        self,
+        status: int,
+        *,
+        verb: str | None = None,
+        plural: str | None = None,
+        times: int = 1,
+        retry_after: float | None = None,
+        dry_run: bool | None = None,
+    ) -> Fault:
+        """Answer the next ``times`` requests matching ``verb`` (create, patch, get...) and ``plural`` with ``status``.
+
+        ``retry_after``: say so as a real API server does when it throttles, in the
+        ``Retry-After`` header and the Status's ``details.retryAfterSeconds``. ``dry_run``:
+        see ``Fault``.
+        """
+        fault = Fault(status=status, verb=verb, plural=plural, times=times, retry_after=retry_after, dry_run=dry_run)
+        return self._inject(fault)
+
+    def disconnect_next(
+        self, *, verb: str | None = None, plural: str | None = None, times: int = 1, after_write: bool = False
+    ) -> Fault:
+        """Close the connection of the next ``times`` matching requests without an answer.
+
+        ``after_write``: once the request took effect, so the client cannot know it did (a
+        server or load balancer dropping the connection before the answer was sent).
+        """
+        action: FaultAction = "lose_answer" if after_write else "disconnect"
+        return self._inject(Fault(status=0, verb=verb, plural=plural, times=times, action=action))
+
+    def stall_next(self, *, verb: str | None = None, plural: str | None = None, times: int = 1) -> Fault:
+        """Never answer the next ``times`` matching requests: the client must give up by its timeout."""
+        return self._inject(Fault(status=0, verb=verb, plural=plural, times=times, action="stall"))
+
+    def garble_next(self, *, verb: str | None = None, plural: str | None = None, times: int = 1) -> Fault:
+        """Answer the next ``times`` matching requests 200 with an HTML page, as a misconfigured proxy would."""
+        return self._inject(Fault(status=0, verb=verb, plural=plural, times=times, action="garble"))
+
+    def crash_on_next(self, *, verb: str | None = None, plural: str | None = None) -> Fault:
+        """Go down when the next matching request arrives, dropping it; ``outage`` brings the server back."""
+        return self._inject(Fault(status=0, verb=verb, plural=plural, times=1, action="crash"))
 
     def clear_faults(self) -> None:
         """Forget every injected fault not yet consumed."""
         self._faults.clear()
+
+    @property
+    def down(self) -> bool:
+        """Whether the server is down: not listening, every connection dropped."""
+        return self._stopped is not None
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """Be down for the block (already, after ``crash_on_next`` fired, or from now), then serve again.
+
+        Down is what a crashed or restarting API server looks like to its clients: new
+        connections are refused and every open one, watch streams included, is closed
+        unanswered. The server comes back on the same port with every object kept, as an
+        API server restarts over its etcd.
+        """
+        if self._crash is not None:
+            await self._crash
+        if self._stopped is None:
+            await self._go_down()
+        try:
+            yield
+        finally:
+            server, port = self._stopped or (None, 0)
+            self._stopped, self._crash = None, None
+            if server is not None:
+                server._port = port  # kmock picks a free port unless told; the clients know this one
+                await server.__aenter__()
+
+    def _inject(self, fault: Fault) -> Fault:
+        self._faults.append(fault)
+        return fault
+
+    async def _go_down(self) -> None:
+        server = self.servers[0]
+        self._stopped = (server, server.port)
+        runner = server.server.runner
+        assert runner is not None and runner.server is not None
+        for site in list(runner.sites):
+            await site.stop()  # refuse new connections first, so none slips in while the others close
+        for connection in runner.server.connections:
+            connection.force_close()
+        await server.__aexit__(None, None, None)
 
     async def drop_watches(self) -> None:
         """End every open watch stream cleanly; clients must resume from their last resourceVersion."""
@@ -258,7 +368,15 @@ class Emulator(kmock.KubernetesEmulator):
         )
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
-        self._raise_injected_fault(request)
+        fault = self._take_fault(request)
+        if fault is not None and fault.action != "lose_answer":
+            return await self._misbehave(fault, request)
+        response = await self._serve(request)
+        if fault is not None:
+            self._drop_connection(request)
+        return response
+
+    async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         resource, action = request.resource, request.action
         if resource is None or resource.plural is None or action is None or action == enums.action.WATCH:
             return await super(kmock.KubernetesEmulator, self)._handle(request)  # discovery, watch streams
@@ -279,14 +397,37 @@ class Emulator(kmock.KubernetesEmulator):
                 return aiohttp.web.json_response(self._objects[key].raw)
             return aiohttp.web.json_response(self._serve_listing(request))
 
-    def _raise_injected_fault(self, request: rendering.Request) -> None:
+    def _take_fault(self, request: rendering.Request) -> Fault | None:
         for fault in self._faults:
             if fault.times > 0 and fault.matches(request):
                 fault.times -= 1
-                reason = {409: "Conflict", 404: "NotFound", 422: "Invalid"}.get(fault.status, "InternalError")
-                raise kmock.KubernetesError(
-                    status=fault.status, reason=reason, message=f"injected fault {fault.status}"
-                )
+                fault.fired.append(time.monotonic())
+                return fault
+        return None
+
+    async def _misbehave(self, fault: Fault, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        if fault.action == "status":
+            reason = {409: "Conflict", 404: "NotFound", 422: "Invalid", 429: "TooManyRequests"}.get(
+                fault.status, "InternalError"
+            )
+            details = {"retryAfterSeconds": fault.retry_after} if fault.retry_after is not None else None
+            raise kmock.KubernetesError(
+                status=fault.status, reason=reason, message=f"injected fault {fault.status}", details=details
+            )
+        if fault.action == "garble":
+            return aiohttp.web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+        if fault.action == "stall":
+            await asyncio.get_running_loop().create_future()  # cancelled when the client hangs up
+        if fault.action == "crash" and self._crash is None:
+            self._crash = asyncio.create_task(self._go_down())
+        self._drop_connection(request)
+        return aiohttp.web.Response(status=500)  # never sent: its connection is closed
+
+    @staticmethod
+    def _drop_connection(request: rendering.Request) -> None:
+        transport = request._raw_request.transport if request._raw_request is not None else None
+        if transport is not None:
+            transport.close()
 
     def _require_known(self, resource: references.resource) -> None:
         # Declared resources first: kmock's full list walks every stored object, per request.
@@ -554,7 +695,9 @@ class Emulator(kmock.KubernetesEmulator):
         status.update(
             reason=exc.reason or type(exc).__name__, message=exc.message or repr(exc), details=exc.details or {}
         )
-        return aiohttp.web.json_response(status, status=exc.status)
+        retry_after = (exc.details or {}).get("retryAfterSeconds") if isinstance(exc.details, Mapping) else None
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+        return aiohttp.web.json_response(status, status=exc.status, headers=headers)
 
     # -- discovery --------------------------------------------------------------------------------
 

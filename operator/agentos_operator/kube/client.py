@@ -4,12 +4,19 @@ Why our own: kopf is not an API client, and the official ``kubernetes`` package 
 and by kopf's own measurement most of a kopf operator's memory. This client authenticates with
 the same ``kopf.ConnectionInfo`` kopf logs in with, over aiohttp (which kopf already brings),
 and re-reads the credentials once on a 401 (service-account tokens rotate).
+
+Every failure is an ``ApiError``, so that callers handle one type: an HTTP error status, and
+also no usable answer at all (``ApiUnavailableError``: the connection failed or dropped, the
+request timed out, the body was not a JSON object), which is what an API server restarting
+or a load balancer in trouble looks like. The client retries nothing itself but the 401:
+whoever called decides, and the reconciler re-reads before it writes again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,22 +38,45 @@ MERGE_PATCH = "application/merge-patch+json"
 TRANSIENT_STATUSES = frozenset({409, 429})
 # The API server's message is kept for the log and the status, cut to a readable length.
 MESSAGE_MAX_LENGTH = 300
+# The status of a request that got no usable answer: there is no HTTP status to tell.
+UNAVAILABLE = 0
 
 
 class ApiError(OperatorError):
-    """The API server refused or failed a request. The message names the object, never its data."""
+    """The API server refused or failed a request. The message names the object, never its data.
 
-    def __init__(self, *, verb: str, path: str, status: int, reason: str, message: str) -> None:
+    ``retry_after``: the seconds the server asked the client to wait before trying again
+    (429 and 5xx answers may say so), or None.
+    """
+
+    def __init__(
+        self, *, verb: str, path: str, status: int, reason: str, message: str, retry_after: float | None = None
+    ) -> None:
         self.verb = verb
         self.path = path
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
         super().__init__(f"{verb} {path}: {status} {reason}" + (f": {message}" if message else ""))
 
     @property
     def transient(self) -> bool:
         """Whether the same request may succeed later without anyone changing anything."""
         return self.status in TRANSIENT_STATUSES or self.status >= 500
+
+
+class ApiUnavailableError(ApiError):
+    """No usable answer: the connection failed or dropped, the request timed out, or the body was unreadable.
+
+    Status 0 and always transient. A write that ends so may or may not have taken effect
+    (the server may have applied it before the connection dropped): its caller must not
+    assume either. Ours re-read before writing again, and a create retried after it did take
+    effect gets a 409, which its callers treat as done.
+    """
+
+    @property
+    def transient(self) -> bool:
+        return True
 
 
 class ApiNotFoundError(ApiError):
@@ -59,6 +89,48 @@ class ApiConflictError(ApiError):
 
 def _error_class(status: int) -> type[ApiError]:
     return {404: ApiNotFoundError, 409: ApiConflictError}.get(status, ApiError)
+
+
+def retry_after_seconds(status: int, header: str | None, details: Any) -> float | None:
+    """Pure: how long the server asked to wait, from a 429 or 5xx answer; None when it did not say.
+
+    The API server says it twice, in the ``Retry-After`` header (delta-seconds) and in the
+    Status's ``details.retryAfterSeconds``; the header wins. As with client-go, only
+    throttling and server errors are read, and an HTTP-date (which the API server never
+    sends) counts as unsaid.
+    """
+    if status != 429 and not 500 <= status <= 599:
+        return None
+    candidates = [header, details.get("retryAfterSeconds") if isinstance(details, Mapping) else None]
+    for candidate in candidates:
+        try:
+            seconds = float(candidate) if candidate is not None else math.nan
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
+
+
+def unavailable_cause(error: BaseException) -> tuple[str, str]:
+    """Pure: (reason, message) of a request that got no usable answer because of ``error``.
+
+    The message says what happened, never what was received: a half-read body may be a Secret.
+    """
+    if isinstance(error, TimeoutError):  # first: aiohttp's timeouts are also connection errors
+        return "Timeout", "no answer in time"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = getattr(error, "os_error", None)
+        return "ConnectionFailed", f"could not connect: {getattr(cause, 'strerror', None) or type(error).__name__}"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "Disconnected", "the server closed the connection before answering"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return "IncompleteAnswer", "the answer was cut short"
+    if isinstance(error, aiohttp.ClientConnectionError):
+        return "Disconnected", f"the connection failed: {type(error).__name__}"
+    if isinstance(error, ValueError):  # the body did not parse: JSONDecodeError, UnicodeDecodeError
+        return "UnreadableAnswer", "the answer is not JSON"
+    return "Unavailable", f"the request failed: {type(error).__name__}"
 
 
 class ApiClient:
@@ -153,26 +225,41 @@ class ApiClient:
         payload: Any = None,
         content_type: str = "application/json",
     ) -> Any:
+        """One request; its JSON object answer, or an ``ApiError`` (``ApiUnavailableError`` when none came).
+
+        After a dropped connection the session stays usable: aiohttp discards a closed
+        connection from its pool, and the next request opens a new one.
+        """
         data = None if payload is None else json.dumps(payload)
         for attempt in (1, 2):
             session = await self._ensure_session()
-            async with session.request(
-                method,
-                self._server + path,
-                params=params,
-                data=data,
-                headers={"Content-Type": content_type} if data is not None else None,
-            ) as response:
-                if response.status == 401 and attempt == 1:
-                    await self.close()  # the token may have rotated: log in again, once
-                    continue
-                if response.status < 400:
-                    return await response.json(content_type=None)
-                raise await self._error(verb, path, response)
+            try:
+                async with session.request(
+                    method,
+                    self._server + path,
+                    params=params,
+                    data=data,
+                    headers={"Content-Type": content_type} if data is not None else None,
+                ) as response:
+                    if response.status == 401 and attempt == 1:
+                        await self.close()  # the token may have rotated: log in again, once
+                        continue
+                    if response.status >= 400:
+                        raise await self._error(verb, path, response)
+                    body = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as error:
+                raise self._unavailable(verb, path, error) from error
+            try:
+                answer = json.loads(body)
+            except ValueError as error:  # not JSON, or not even text
+                raise self._unavailable(verb, path, error) from error
+            if not isinstance(answer, dict):
+                raise self._unavailable(verb, path, ValueError("not a JSON object"))
+            return answer
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def _error(self, verb: str, path: str, response: aiohttp.ClientResponse) -> ApiError:
-        text = await response.text()
+        text = await response.text(errors="replace")
         try:
             payload = json.loads(text) if text else {}
         except ValueError:
@@ -188,7 +275,16 @@ class ApiClient:
             status=response.status,
             reason=str(payload.get("reason") or response.reason),
             message=message,
+            retry_after=retry_after_seconds(
+                response.status, response.headers.get("Retry-After"), payload.get("details")
+            ),
         )
+
+    def _unavailable(self, verb: str, path: str, error: BaseException) -> ApiUnavailableError:
+        reason, message = unavailable_cause(error)
+        if self._on_error is not None:
+            self._on_error(verb, UNAVAILABLE)
+        return ApiUnavailableError(verb=verb, path=path, status=UNAVAILABLE, reason=reason, message=message)
 
     async def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:

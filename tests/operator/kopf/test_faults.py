@@ -1,8 +1,17 @@
-"""The operator survives a misbehaving API server, restarts and bursts, with no lost and no duplicate child."""
+"""The operator survives a misbehaving API server, restarts and bursts, with no lost and no duplicate child.
+
+The faults are injected by the emulator, at chosen requests: error statuses, 429 with
+``Retry-After``, connections closed before or after a write took effect, requests never
+answered, answers that are not JSON, the whole server going down and coming back. A real
+API server produces each of these only by chance.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+
+import pytest
 
 from tests.operator.kopf.conftest import (
     AGENTOS,
@@ -11,6 +20,7 @@ from tests.operator.kopf.conftest import (
     SECRETS,
     SERVICES,
     Cluster,
+    RunningOperator,
     StartOperator,
     eventually,
 )
@@ -95,7 +105,7 @@ async def test_changes_made_while_the_watches_are_dropped_are_not_lost(
 
 async def test_an_operator_restarted_mid_reconcile_converges(cluster: Cluster, start_operator: StartOperator) -> None:
     await cluster.create_secret("openai", api_key="sk-test-1")
-    cluster.api.fail_next(500, verb="patch", plural="deployments", times=10_000)
+    cluster.api.fail_next(500, verb="patch", plural="deployments", times=10_000, dry_run=False)
     first = start_operator()
     await cluster.create_agentos("demo")
     await eventually(lambda: cluster.get(SERVICES, "demo"), what="the children before the Deployment")
@@ -149,3 +159,90 @@ async def test_a_restarted_operator_writes_nothing_for_resources_it_already_conv
 
     await eventually(lambda: second.reconciles("converged") >= len(names), what="every resource looked at")
     assert [f"{r.method.value} {r.url.path}" for r in cluster.api.writes_since(mark)] == []
+
+
+def unanswered(operator: RunningOperator) -> float:
+    """How many of the operator's own requests got no usable answer (code 0), from its metrics."""
+    return sum(
+        sample.value
+        for metric in operator.metrics.api_errors.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["code"] == "0"
+    )
+
+
+async def test_dropped_connections_lost_answers_timeouts_and_garbage_are_retried_until_every_child_exists_once(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: connections closed before and after a write took effect, a write never answered, a non-JSON answer."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.disconnect_next(verb="patch", plural="deployments", times=2)
+    cluster.api.disconnect_next(verb="create", plural="secrets", after_write=True)  # the generated key: a POST
+    cluster.api.disconnect_next(verb="patch", plural="configmaps", after_write=True)
+    cluster.api.stall_next(verb="patch", plural="services")
+    cluster.api.garble_next(verb="patch", plural="agentosconfigs")
+    operator = start_operator(api_timeout_seconds=0.5)
+
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    assert_children_exactly_once(cluster, "demo")
+    assert operator.reconciles("error") >= 5
+    assert unanswered(operator) >= 5
+    assert operator.thread.is_alive()
+
+
+async def test_a_throttled_write_is_retried_no_sooner_than_the_server_asked(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: a 429 with ``Retry-After`` at the Deployment's write."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    throttled = cluster.api.fail_next(429, verb="patch", plural="deployments", retry_after=1)
+    created: list[float] = []
+    cluster.api.listen(
+        lambda resource, event: (
+            created.append(time.monotonic()) if resource.plural == "deployments" and event["type"] == "ADDED" else None
+        )
+    )
+    start_operator(error_retry_max_seconds=5)  # the backoff alone would retry after 0.05 s
+    await cluster.watched("agentosconfigs")
+
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    assert len(throttled.fired) == 1
+    assert created[0] - throttled.fired[0] >= 1
+
+
+async def test_an_api_server_restart_in_the_middle_of_reconciles_ends_with_every_resource_reconciled(
+    cluster: Cluster, start_operator: StartOperator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Injected: the whole API server down at the first Deployment write (every connection dropped, new ones
+    refused, watch streams included), long enough for kopf to retry with backoff, then back on its port."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.crash_on_next(verb="patch", plural="deployments")
+    operator = start_operator()
+    await cluster.watched("agentosconfigs")
+    names = [f"restart-{i}" for i in range(5)]
+
+    await asyncio.gather(*(cluster.create_agentos(name) for name in names))
+
+    await eventually(lambda: cluster.api.down, what="the API server down")
+    edit = {"spec": {"agents": [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["While down."]}]}}
+    async with cluster.api.outage():
+        await cluster.api.patch(AGENTOS, "ns1", names[0], edit)  # only the watch, resumed, can tell
+
+        def kopf_retried() -> bool:
+            return any(
+                r.name.startswith("kopf") and "Request attempt #2" in r.getMessage() and "will retry" in r.getMessage()
+                for r in caplog.records
+            )
+
+        await eventually(kopf_retried, what="kopf's watches retrying with backoff")
+        await eventually(lambda: unanswered(operator) >= 3, what="reconciles failing for want of an answer")
+
+    for name in names:
+        await cluster.ready(name)
+        assert_children_exactly_once(cluster, name)
+    assert "While down." in str(cluster.get(CONFIGMAPS, f"{names[0]}-config"))
+    assert operator.thread.is_alive()
