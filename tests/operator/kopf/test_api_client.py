@@ -62,6 +62,7 @@ async def unavailable(request: Awaitable[object]) -> ApiUnavailableError:
 async def test_a_connection_closed_before_the_answer_is_a_transient_error_and_the_next_request_works(
     cluster: Cluster, api: ApiClient, failures: list[tuple[str, int]]
 ) -> None:
+    """Injected: the connection closed unanswered, twice in a row, before the read took effect."""
     await api.create(config_map("before"), field_manager="test")  # a pooled connection to reuse
     # Twice: aiohttp itself sends a GET again once when a kept-alive connection closes unanswered.
     cluster.api.disconnect_next(verb="get", plural="configmaps", times=2)
@@ -76,6 +77,7 @@ async def test_a_connection_closed_before_the_answer_is_a_transient_error_and_th
 async def test_a_create_whose_answer_was_lost_did_take_effect_and_its_retry_conflicts(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: the connection closed unanswered after the create took effect."""
     cluster.api.disconnect_next(verb="create", plural="configmaps", after_write=True)
 
     await unavailable(api.create(config_map("lost", key="value"), field_manager="test"))
@@ -86,6 +88,7 @@ async def test_a_create_whose_answer_was_lost_did_take_effect_and_its_retry_conf
 
 
 async def test_a_request_never_answered_times_out_as_a_transient_error(cluster: Cluster, api: ApiClient) -> None:
+    """Injected: a request the server never answers."""
     cluster.api.stall_next(verb="list", plural="configmaps")
 
     error = await unavailable(api.list(CONFIG_MAP, NAMESPACE))
@@ -97,6 +100,7 @@ async def test_a_request_never_answered_times_out_as_a_transient_error(cluster: 
 async def test_an_answer_that_is_not_json_is_a_transient_error_that_quotes_none_of_it(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: a 200 answer whose body is an HTML page, as from a misconfigured proxy."""
     cluster.api.garble_next(verb="get", plural="configmaps")
 
     error = await unavailable(api.get(CONFIG_MAP, NAMESPACE, "anything"))
@@ -108,6 +112,7 @@ async def test_an_answer_that_is_not_json_is_a_transient_error_that_quotes_none_
 async def test_an_unreachable_server_is_a_transient_error_and_a_restarted_one_is_used_again(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: the server down (connections refused, open ones dropped), then back on its port."""
     await api.create(config_map("kept"), field_manager="test")  # a pooled connection the restart breaks
 
     async with cluster.api.outage():
@@ -120,6 +125,7 @@ async def test_an_unreachable_server_is_a_transient_error_and_a_restarted_one_is
 async def test_a_restart_between_two_requests_on_a_kept_alive_connection_goes_unnoticed(
     cluster: Cluster, api: ApiClient, failures: list[tuple[str, int]]
 ) -> None:
+    """Injected: a restart on the same port that breaks the client's kept-alive connection."""
     await api.create(config_map("kept"), field_manager="test")
 
     async with cluster.api.outage():
@@ -132,6 +138,7 @@ async def test_a_restart_between_two_requests_on_a_kept_alive_connection_goes_un
 
 
 async def test_throttling_carries_the_wait_the_server_asked_for(cluster: Cluster, api: ApiClient) -> None:
+    """Injected: a 429 with Retry-After at a chosen request."""
     cluster.api.fail_next(429, verb="list", plural="configmaps", retry_after=3)
 
     with pytest.raises(ApiError) as raised:

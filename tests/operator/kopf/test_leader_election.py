@@ -287,6 +287,7 @@ async def test_an_operator_that_loses_its_lease_stops(cluster: Cluster, start_op
 async def test_a_standby_keeps_waiting_through_dropped_connections_timeouts_and_garbage(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: reads of the Lease dropped, never answered, answered with HTML, throttled."""
     leader, standby = elector(api, "leader"), elector(api, "standby")
     assert await leader.try_acquire()
     faults = [
@@ -306,6 +307,7 @@ async def test_a_standby_keeps_waiting_through_dropped_connections_timeouts_and_
 
 
 async def test_a_leader_keeps_its_lease_through_a_dropped_renewal(cluster: Cluster, api: ApiClient) -> None:
+    """Injected: one renewal's connection closed unanswered."""
     leader = elector(api, "leader", duration=2)
     assert await leader.try_acquire()
     dropped = cluster.api.disconnect_next(verb="patch", plural="leases")  # a PATCH is never resent by aiohttp
@@ -326,6 +328,7 @@ async def test_a_leader_keeps_its_lease_through_a_dropped_renewal(cluster: Clust
 async def test_a_leader_whose_renewals_hang_gives_up_before_another_replica_may_take_its_lease(
     cluster: Cluster,
 ) -> None:
+    """Injected: every read of the Lease never answered, on a client whose timeout outlasts the lease."""
     slow = client_of(cluster, timeout=30)  # far longer than the lease: the renew deadline must cut it
     leader = elector(slow, "leader", duration=2)
     try:
