@@ -8,6 +8,7 @@ where one problem does not hide the others.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,9 +78,9 @@ def parse_resource(body: Mapping[str, Any]) -> AgentOSResource:
         problems.append(Problem(("spec",), f"must be a mapping, not {type(raw_spec).__name__}"))
     else:
         try:
-            spec = AgentOSConfigSpec.model_validate(raw_spec, by_alias=True, by_name=False)
+            spec = _validate_spec(raw_spec)
         except pydantic.ValidationError as error:
-            problems.extend(_with_hints(problems_from_validation_error(error, prefix=("spec",))))
+            problems.extend(_with_hints(error, problems_from_validation_error(error, prefix=("spec",))))
             problems.extend(_reference_problems_despite(error, raw_spec))
         else:
             problems.extend(check_references(spec, camel_case=True, prefix=("spec",)))
@@ -116,18 +117,72 @@ def _reference_problems_despite(error: pydantic.ValidationError, raw_spec: Mappi
         return []
     rest = {key: value for key, value in raw_spec.items() if key not in failed}
     try:
-        spec = AgentOSConfigSpec.model_validate(rest, by_alias=True, by_name=False)
+        spec = _validate_spec(rest)
     except pydantic.ValidationError:
         return []  # already reported above
     return check_references(spec, camel_case=True, prefix=("spec",))
 
 
-def _with_hints(problems: list[Problem]) -> list[Problem]:
+def _validate_spec(raw_spec: Mapping[str, Any]) -> AgentOSConfigSpec:
+    """The spec checked as the API server checks it: camelCase names only, and types never coerced.
+
+    Strict: the API server's structural schema refuses ``replicas: "2"`` and ``paused: "true"``
+    (a string is not an integer or a boolean), where pydantic's default would quietly convert
+    them, and ``agentos validate`` would pass what ``kubectl apply`` then refuses. A float with
+    no fraction (``replicas: 2.0``) is an integer to the API server too, so it is one here. The
+    runtime's own file, read by ``agentos_runtime.config``, keeps its lenient loading.
+    """
+    return AgentOSConfigSpec.model_validate(_whole_floats_as_ints(raw_spec), by_alias=True, by_name=False, strict=True)
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    """``value`` with every float that has no fraction (``2.0``) as an int, as the API server decodes JSON."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: _whole_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_floats_as_ints(item) for item in value]
+    return value
+
+
+# Strict type errors on a string: what the field wants, and how to write it.
+_TYPE_NOUNS = {"int_type": "an integer", "float_type": "a number", "bool_type": "a boolean (true or false)"}
+# What a string must look like to be the value meant, quotes aside (then the message shows it unquoted).
+_LITERALS = {
+    "int_type": re.compile(r"[-+]?[0-9]+"),
+    "float_type": re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"),
+    "bool_type": re.compile(r"true|false", re.IGNORECASE),
+}
+# How long a string may be to be quoted back in a message (longer ones are not a mistyped literal).
+_QUOTED_MAX_LENGTH = 20
+
+
+def _with_hints(error: pydantic.ValidationError, problems: list[Problem]) -> list[Problem]:
+    """Problems with a fix where pydantic only says what failed (``problems`` has one per error, in order)."""
     hinted = []
-    for problem in problems:
+    for item, problem in zip(error.errors(include_url=False), problems, strict=True):
         hint = next((h for pattern, h in _PATTERN_HINTS.items() if f"pattern '{pattern}'" in problem.message), None)
+        hint = hint or _type_hint(item["type"], item.get("input"))
         hinted.append(Problem(problem.path, hint) if hint else problem)
     return hinted
+
+
+def _type_hint(error_type: str, value: Any) -> str | None:
+    """Where a number or boolean belongs but something else stands: say what, and how to write it."""
+    noun = _TYPE_NOUNS.get(error_type)
+    if noun is None:
+        return None
+    if isinstance(value, bool | int | float):
+        return f"must be {noun}, not {json.dumps(value)}"
+    if not isinstance(value, str):
+        return None
+    message = f"must be {noun}, not a string"
+    text = value.strip()
+    literal = _LITERALS[error_type].fullmatch(text)
+    if literal and len(text) <= _QUOTED_MAX_LENGTH:
+        message += f': write {text.lower() if error_type == "bool_type" else text} without quotes, not "{value}"'
+    return message
 
 
 def _envelope_problems(body: Mapping[str, Any]) -> list[Problem]:

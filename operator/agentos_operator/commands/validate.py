@@ -5,6 +5,13 @@ with its field path, e.g.
 
   cr.yaml: AgentOSConfig/demo: spec.agents[2].model: unknown model 'gpt-5': ...
 
+A resource the operator accepts is then rendered, and its children checked for what the API
+server would refuse (a request above its limit, a bad CIDR, a variable named twice, the metrics
+port on the HTTP port, an over-size ConfigMap): the problem is still reported at the spec field
+to change. Types are checked as the API server checks them: `replicas: "2"` is a string, not an
+integer. A file that is not UTF-8, not YAML, or hostile YAML (an alias bomb, absurd nesting) is
+one line of error, refused before anything expands it.
+
 Documents of other kinds (a Secret next to the resource) are skipped. Exit status: 0 when
 every AgentOSConfig is valid, 1 on any problem.
 """
@@ -16,11 +23,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from agentos_operator import GROUP, KIND
+from agentos_operator.commands import reading
+
+if TYPE_CHECKING:
+    from agentos_runtime.config import Problem
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agentos_operator.resources import validate_resource
-
     found = failed = 0
     for document in read_documents(args.files):
         if document.error is not None:
@@ -72,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if not document.is_agentos:
             continue
         found += 1
-        problems = validate_resource(document.body)
+        problems = resource_problems(document.body)
         failed += bool(problems)
         for problem in problems:
             sys.stdout.write(f"{document.source}: {document.label}: {problem}\n")
@@ -84,20 +91,49 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def resource_problems(body: Any) -> list[Problem]:
+    """What the operator would refuse of ``body``, else what the API server would refuse of its children.
+
+    The children are rendered as the operator would render them (placeholder Secret values:
+    none of the checks reads one) and checked offline (``render.check_manifests``).
+    """
+    from agentos_runtime.config import ConfigError
+
+    from agentos_operator import render
+    from agentos_operator.resources import parse_resource
+
+    try:
+        resource = parse_resource(body)
+        settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
+        manifests = render.render(resource, render.placeholder_secrets(resource), settings=settings)
+    except ConfigError as error:
+        return list(error.problems)
+    return render.check_manifests(resource, manifests)
+
+
 def read_documents(files: Sequence[str]) -> Iterator[Document]:
-    """Every non-empty document of every file, in order; unreadable files yield one error document."""
+    """Every non-empty document of every file, in order; an unreadable file yields one error document.
+
+    Unreadable means missing, not UTF-8, not YAML, or hostile YAML (``reading``): each is one
+    line naming the problem, never a traceback, and nothing of a hostile file is expanded.
+    """
     for source in files:
         try:
-            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-            bodies = list(yaml.safe_load_all(text))
+            bodies = reading.load_documents(reading.decode(_read_bytes(source)))
         except OSError as error:
-            yield Document(source, 0, None, f"cannot read: {error.strerror}")
+            yield Document(source, 0, None, f"cannot read: {error.strerror or error}")
             continue
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-            yield Document(source, 0, None, f"not valid YAML: {where}{getattr(error, 'problem', None) or error}")
+        except reading.InputError as error:
+            yield Document(source, 0, None, str(error))
             continue
         for index, body in enumerate(bodies):
             if body is not None:
                 yield Document(source, index, body)
+
+
+def _read_bytes(source: str) -> bytes:
+    """The file's bytes ('-' is standard input): decoding is ``reading.decode``'s, so its errors are ours."""
+    if source != "-":
+        return Path(source).read_bytes()
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")

@@ -1,0 +1,176 @@
+"""Reading the YAML files ``agentos validate`` and ``agentos render`` are given, refusing hostile ones.
+
+Why not plain ``yaml.safe_load_all``: it is safe from code execution, not from size. A few lines
+of nested anchors and aliases ("billion laughs") load in microseconds as shared references, and
+then expand exponentially in whatever walks them (validation, rendering, serialisation), so the
+command would hang; a deeply nested document exhausts Python's recursion limit in the composer
+and ends in a traceback. And a file that is not UTF-8 raised ``UnicodeDecodeError``, a traceback
+too. Here every such input becomes one line saying what is wrong and what to do, and the size
+checks run on the composed node graph (linear in the file) before anything expands it.
+
+The limits sit far above what an AgentOSConfig needs: the rendered config must fit a 1 MiB
+ConfigMap, and its deepest nesting (workflow steps in conditions in parallel groups) is a few
+dozen levels. Aliases in moderation, as kubectl allows them, still work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+# Deepest nesting of mappings and sequences in a document, aliases expanded.
+MAX_DEPTH = 100
+# Nodes that aliases may add to a document when expanded, beyond those written out in it.
+MAX_ALIAS_NODES = 100_000
+
+_UTF16_OR_32_MARKS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+class InputError(ValueError):
+    """Input that cannot be read as YAML documents; the message is one line, saying what to fix."""
+
+
+def decode(data: bytes) -> str:
+    """``data`` as UTF-8 text (the encoding Kubernetes manifests use); raises ``InputError`` naming the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if data.startswith(_UTF16_OR_32_MARKS):
+            raise InputError("not UTF-8: it starts with a UTF-16 or UTF-32 byte-order mark; save it as UTF-8") from None
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        column = len(data[line_start : error.start].decode("utf-8", errors="replace")) + 1
+        raise InputError(
+            f"not UTF-8: byte 0x{data[error.start]:02x} at line {line}, column {column} is not valid UTF-8"
+            f" ({error.reason}); save the file as UTF-8"
+        ) from None
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every document of ``text`` (``None`` for empty ones); raises ``InputError`` for bad or hostile YAML."""
+    try:
+        return list(yaml.load_all(text, Loader=_BoundedLoader))
+    except yaml.YAMLError as error:
+        raise InputError(_describe(error, text)) from None
+
+
+class _LimitError(yaml.MarkedYAMLError):
+    """YAML that may well be valid, refused for its size or shape before anything expands it."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses documents nested deeper than ``MAX_DEPTH`` or blown up by aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's name)
+        # Each open `[` or `{` may start a key the scanner must look ahead for: without a bound,
+        # a thousand of them cost a million steps before the composer sees the first one.
+        if self.flow_level >= MAX_DEPTH:
+            raise _LimitError(None, None, _too_deep(), self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        # The composer recurses once per level: stop before Python's recursion limit does.
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.current_event  # the caller peeked at it
+                raise _LimitError(None, None, _too_deep(), event.start_mark if event else self.get_mark())
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> Node | None:
+        node = super().compose_document()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+def _too_deep() -> str:
+    return f"nested deeper than {MAX_DEPTH} levels: flatten the document"
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _count_distinct(root: Node) -> int:
+    """How many nodes the document writes out (each aliased node once)."""
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        for child in _children(stack.pop()):
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return len(seen)
+
+
+def _check_expansion(root: Node) -> None:
+    """Refuse a document whose aliases expand it past the limits, or refer to themselves.
+
+    Walks the node graph once (each node is measured once, however many aliases name it), so
+    the check costs as much as reading the file did, whatever the document would expand to.
+    """
+    written = _count_distinct(root)
+    cap = written + MAX_ALIAS_NODES + 1  # counts stop here: past it, the exact size does not matter
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes once expanded, depth), both capped
+    started: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_measured = stack.pop()
+        key = id(node)
+        if children_measured:
+            parts = [measured[id(child)] for child in _children(node)]
+            size = min(cap, 1 + sum(nodes for nodes, _ in parts))
+            depth = 1 + max((child_depth for _, child_depth in parts), default=0)
+            measured[key] = (size, min(depth, MAX_DEPTH + 1))
+            started.discard(key)
+            continue
+        if key in measured:
+            continue
+        if key in started:  # still being measured: an alias inside its own anchor
+            raise _LimitError(
+                None, None, "an alias refers to the node that contains it: write the data out", node.start_mark
+            )
+        started.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in measured)
+    size, depth = measured[id(root)]
+    if depth > MAX_DEPTH:
+        raise _LimitError(None, None, _too_deep() + " (aliases included)", root.start_mark)
+    if size - written > MAX_ALIAS_NODES:
+        raise _LimitError(
+            None,
+            None,
+            f"aliases expand this document by more than {MAX_ALIAS_NODES} nodes (a YAML alias bomb?):"
+            " write the repeated parts out, or use fewer aliases",
+            root.start_mark,
+        )
+
+
+def _describe(error: yaml.YAMLError, text: str) -> str:
+    """One line: where (line and column) and what."""
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        return (
+            f"not valid YAML: line {line}, column {column}: character #x{error.character:04x}"
+            " is not allowed in YAML: remove it or write it as an escape in a double-quoted string"
+        )
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = " ".join((error.problem or error.context or "unreadable").split())
+        return f"{'refused' if isinstance(error, _LimitError) else 'not valid YAML'}: {where}{problem}"
+    return f"not valid YAML: {' '.join(str(error).split())}"

@@ -1,0 +1,248 @@
+"""Hostile or mistaken input to ``agentos validate`` and ``agentos render``: one clear line, a failing exit, no hang."""
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentos_operator.cli import main
+from agentos_operator.commands import reading
+from agentos_operator.resources import validate_resource
+from agentos_operator.settings import OperatorSettings
+from agentos_runtime.config import parse_config
+
+from tests.operator.offline.inputs import resource_body
+
+HEADER = "apiVersion: agentos.dev/v1alpha1\nkind: AgentOSConfig\nmetadata: {name: demo}\n"
+
+
+def billion_laughs(levels: int = 9, width: int = 9) -> str:
+    """Nine anchors, each naming the previous one nine times: 9^9 (387 million) nodes once expanded."""
+    lines = [f"a0: &a0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, levels)]
+    return HEADER + "\n".join(lines) + f"\nspec:\n  agents: [{{id: a, metadata: {{bomb: *a{levels - 1}}}}}]\n"
+
+
+def quadratic_aliases(items: int = 1000) -> str:
+    """One list of a thousand items, named a thousand times: a million nodes from a 10 kB file."""
+    return HEADER + f"x: &x [{', '.join(['1'] * items)}]\ny: [{', '.join(['*x'] * items)}]\nspec: {{}}\n"
+
+
+# (what the file is, its bytes, words of the one line each command prints)
+HOSTILE: list[tuple[str, bytes, str]] = [
+    (
+        "a Latin-1 file",
+        (HEADER + "spec:\n  agents: [{id: a, description: café}]\n").encode("latin-1"),
+        "not UTF-8: byte 0xe9 at line 5, column 36 is not valid UTF-8 (invalid continuation byte); save the file as UTF-8",
+    ),
+    (
+        "a UTF-16 file",
+        (HEADER + "spec: {}\n").encode("utf-16"),
+        "not UTF-8: it starts with a UTF-16 or UTF-32 byte-order mark; save it as UTF-8",
+    ),
+    (
+        "a billion laughs",
+        billion_laughs().encode(),
+        "refused: line 1, column 1: aliases expand this document by more than 100000 nodes (a YAML alias bomb?)",
+    ),
+    (
+        "a million nodes from a thousand aliases",
+        quadratic_aliases().encode(),
+        "aliases expand this document by more than 100000 nodes",
+    ),
+    (
+        "an alias inside its own anchor",
+        (HEADER + "spec: &s {agents: [*s]}\n").encode(),
+        "refused: line 4, column 7: an alias refers to the node that contains it",
+    ),
+    (
+        "a hundred thousand open brackets",
+        (HEADER + "spec: " + "[" * 100_000 + "]" * 100_000 + "\n").encode(),
+        "refused: line 4, column 107: nested deeper than 100 levels: flatten the document",
+    ),
+    (
+        "two hundred nested mappings",
+        (HEADER + "spec:\n" + "".join("  " * (i + 1) + "a:\n" for i in range(200))).encode(),
+        "nested deeper than 100 levels",
+    ),
+    (
+        "nesting made deep by aliases",
+        (HEADER + "d: &d " + "[" * 60 + "]" * 60 + "\nspec: " + "[" * 60 + "*d" + "]" * 60 + "\n").encode(),
+        "nested deeper than 100 levels: flatten the document (aliases included)",
+    ),
+    (
+        "a control character",
+        (HEADER + "spec: {image: \x1b[31m}\n").encode(),
+        "not valid YAML: line 4, column 15: character #x001b is not allowed in YAML",
+    ),
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], float]:
+    """Exit code, every line printed (stdout and stderr), and the seconds it took."""
+    started = time.perf_counter()
+    code = main(list(argv))
+    elapsed = time.perf_counter() - started
+    captured = capsys.readouterr()
+    return code, (captured.out + captured.err).splitlines(), elapsed
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+@pytest.mark.parametrize(("content", "words"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
+def test_hostile_input_fails_in_one_line_naming_the_file_well_under_a_second(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, content: bytes, words: str
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_bytes(content)
+    code, lines, elapsed = run(capsys, command, "-f", str(path))
+    assert code == 1
+    [line] = lines
+    assert line.startswith(f"{path}: ") and words in line, line
+    assert elapsed < 1.0, f"{elapsed:.2f}s"
+
+
+def test_the_table_covers_encoding_aliases_nesting_and_characters() -> None:
+    assert len({c[0] for c in HOSTILE}) == len(HOSTILE) >= 8
+
+
+def test_standard_input_that_is_not_utf8_is_named_as_such(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(HEADER.encode() + b"spec: {image: \xff}\n")))
+    code, lines, _ = run(capsys, "validate", "-f", "-")
+    assert code == 1
+    assert lines == [
+        "-: not UTF-8: byte 0xff at line 4, column 15 is not valid UTF-8 (invalid start byte); save the file as UTF-8"
+    ]
+
+
+def test_a_secrets_file_that_is_an_alias_bomb_is_refused_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = tmp_path / "cr.yaml"
+    good.write_text(HEADER + "spec: {}\n")
+    bomb = tmp_path / "secrets.yaml"
+    bomb.write_text(billion_laughs())
+    code, lines, elapsed = run(capsys, "render", "-f", str(good), "--secrets-from", str(bomb))
+    assert code == 1 and elapsed < 1.0
+    assert f"{bomb}: refused: line 1, column 1: aliases expand this document by more than 100000 nodes" in lines[0]
+
+
+def test_aliases_in_moderation_still_work(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(
+        HEADER
+        + "spec:\n"
+        + "  models: [{id: m}]\n"
+        + "  agents:\n"
+        + "    - {id: a, instructions: &house [Be brief., Cite sources.]}\n"
+        + "    - {id: b, instructions: *house}\n"
+        + "    - &c {id: c, markdown: true}\n"
+        + "    - {<<: *c, id: d}\n"
+    )
+    code, lines, _ = run(capsys, "validate", "-f", str(path))
+    assert code == 0 and lines == [f"{path}: AgentOSConfig/demo: valid"]
+
+
+def test_reading_refuses_a_bomb_before_expanding_it() -> None:
+    # Nine more levels would be 9^18 nodes: the check measures the graph, never the expansion.
+    started = time.perf_counter()
+    with pytest.raises(reading.InputError, match="alias bomb"):
+        reading.load_documents(billion_laughs(levels=18))
+    assert time.perf_counter() - started < 0.5
+
+
+def test_nesting_up_to_the_limit_is_read() -> None:
+    depth = reading.MAX_DEPTH
+    [document] = reading.load_documents("[" * depth + "]" * depth)
+    for _ in range(depth - 1):
+        [document] = document
+    assert document == []
+    with pytest.raises(reading.InputError, match="nested deeper than 100 levels"):
+        reading.load_documents("[" * (depth + 1) + "]" * (depth + 1))
+
+
+# (the field, what the file says, the path reported, words of the message)
+STRINGS_FOR_NUMBERS: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "replicas",
+        {"replicas": "2"},
+        "spec.replicas",
+        'must be an integer, not a string: write 2 without quotes, not "2"',
+    ),
+    ("paused", {"paused": "true"}, "spec.paused", "must be a boolean (true or false), not a string: write true"),
+    ("paused as yes", {"paused": "yes"}, "spec.paused", "must be a boolean (true or false), not a string"),
+    ("paused as a number", {"paused": 1}, "spec.paused", "must be a boolean (true or false), not 1"),
+    ("replicas as a boolean", {"replicas": True}, "spec.replicas", "must be an integer, not true"),
+    ("replicas with a fraction", {"replicas": 1.5}, "spec.replicas", "must be an integer, not 1.5"),
+    ("the metrics port", {"prometheus": {"port": "9100"}}, "spec.prometheus.port", "must be an integer, not a string"),
+    ("the service port", {"service": {"port": "80"}}, "spec.service.port", "write 80 without quotes"),
+    (
+        "a history length",
+        {"agents": [{"id": "a", "numHistoryRuns": "3"}]},
+        "spec.agents[0].numHistoryRuns",
+        "must be an integer, not a string",
+    ),
+    (
+        "a temperature",
+        {"models": [{"id": "m", "temperature": "0.7"}]},
+        "spec.models[0].temperature",
+        "must be a number, not a string: write 0.7 without quotes",
+    ),
+    (
+        "a flag of an agent",
+        {"agents": [{"id": "a", "markdown": "false"}]},
+        "spec.agents[0].markdown",
+        'write false without quotes, not "false"',
+    ),
+    (
+        "autoscaling bounds",
+        {
+            "databases": [{"id": "p", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}],
+            "autoscaling": {"enabled": "true", "minReplicas": "2"},
+        },
+        "spec.autoscaling.minReplicas",
+        "must be an integer",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "words"), [c[1:] for c in STRINGS_FOR_NUMBERS], ids=[c[0] for c in STRINGS_FOR_NUMBERS]
+)
+def test_a_string_where_the_crd_wants_a_number_or_boolean_is_refused_as_the_api_server_would(
+    spec: dict[str, Any], path: str, words: str
+) -> None:
+    reported = [str(p) for p in validate_resource(resource_body(spec))]
+    assert any(line.startswith(f"{path}: ") and words in line for line in reported), reported
+
+
+def test_validate_names_the_file_resource_and_field_of_a_quoted_number(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(HEADER + 'spec:\n  replicas: "1"\n  paused: "false"\n')
+    code, lines, _ = run(capsys, "validate", "-f", str(path))
+    assert code == 1
+    assert lines == [
+        f'{path}: AgentOSConfig/demo: spec.replicas: must be an integer, not a string: write 1 without quotes, not "1"',
+        f"{path}: AgentOSConfig/demo: spec.paused: must be a boolean (true or false), not a string:"
+        ' write false without quotes, not "false"',
+    ]
+
+
+def test_a_whole_number_written_with_a_fraction_is_an_integer_as_for_the_api_server() -> None:
+    assert validate_resource(resource_body({"replicas": 1.0, "service": {"port": 8080.0}})) == []
+
+
+def test_strictness_is_the_resources_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runtime's own file and the operator's environment settings keep reading strings as numbers.
+    config = parse_config(
+        {"models": [{"id": "m"}], "agents": [{"id": "a", "num_history_runs": "3", "markdown": "true"}]}
+    )
+    assert (config.agents[0].num_history_runs, config.agents[0].markdown) == (3, True)
+    monkeypatch.setenv("AGENTOS_METRICS_PORT", "9100")
+    monkeypatch.setenv("AGENTOS_LEADER_ELECTION", "true")
+    settings = OperatorSettings()
+    assert (settings.metrics_port, settings.leader_election) == (9100, True)
