@@ -5,7 +5,8 @@
 `--secrets-from` reads Secret objects (`data` base64 or `stringData`) standing for the
 cluster's; without it, marked placeholder values are used and the output says so. Every
 AgentOSConfig in the input is rendered. Exit status: 0 on success, 1 when a resource is
-invalid or a referenced Secret value is missing.
+invalid, a referenced Secret value is missing, or the API server would refuse a rendered object
+(the checks of `agentos validate`); nothing is printed then.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             resource = parse_resource(document.body)
             values = secrets if args.secrets_from is not None else render.placeholder_secrets(resource)
-            manifests.extend(render.render(resource, values, settings=settings))
+            rendered = render.render(resource, values, settings=settings)
+            # Manifests the API server would refuse are not printed: a pipe into kubectl stops here.
+            refused = render.check_manifests(resource, rendered)
+            errors.extend(f"{document.source}: {document.label}: {problem}" for problem in refused)
+            manifests.extend(rendered if not refused else [])
         except ConfigError as error:
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in error.problems)
         except MissingSecretsError as error:

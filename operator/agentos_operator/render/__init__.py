@@ -8,10 +8,12 @@ same functions. The public surface:
 - ``security_key_ref(resource)``: where the AgentOS security key lives (maybe generated);
 - ``config_hash(manifests)``: the digest rolling the pods when config or secrets change;
 - ``placeholder_secrets(resource)``: marked stand-ins for offline rendering;
-- ``dump_manifests(manifests)``: the YAML text of a rendering.
+- ``dump_manifests(manifests)``: the YAML text of a rendering;
+- ``check_manifests(resource, manifests)``: what the API server would refuse of them (offline).
 """
 
 from agentos_operator.errors import MissingSecretsError
+from agentos_operator.render.checks import check_manifests
 from agentos_operator.render.documents import dump_manifests
 from agentos_operator.render.environment import (
     SecretRef,
@@ -40,6 +42,7 @@ __all__ = [
     "RenderSettings",
     "SecretRef",
     "SecretValues",
+    "check_manifests",
     "config_hash",
     "config_map_name",
     "data_claim_name",
