@@ -27,6 +27,7 @@ SECRET_KEY_MISSING = "SecretKeyMissing"
 RESOLVED = "Resolved"
 CHILD_CONFLICT = "ChildConflict"
 APPLY_FAILED = "ApplyFailed"
+CHILD_REJECTED = "ChildRejected"  # the API server's dry run refused a child as rendered
 DEPLOYMENT_UNAVAILABLE = "DeploymentUnavailable"
 ROLLOUT_IN_PROGRESS = "RolloutInProgress"
 ROLLOUT_COMPLETE = "RolloutComplete"
@@ -34,7 +35,9 @@ AVAILABLE = "Available"
 AS_EXPECTED = "AsExpected"
 PAUSED = "Paused"
 # Reasons that mean "a person must act": they become Warning events.
-WARNING_REASONS = frozenset({INVALID_SPEC, SECRET_NOT_FOUND, SECRET_KEY_MISSING, CHILD_CONFLICT, APPLY_FAILED})
+WARNING_REASONS = frozenset(
+    {INVALID_SPEC, SECRET_NOT_FOUND, SECRET_KEY_MISSING, CHILD_CONFLICT, APPLY_FAILED, CHILD_REJECTED}
+)
 
 # Kubernetes caps condition messages at 32768 bytes; ours stay far shorter so `kubectl describe` reads well.
 MESSAGE_MAX_LENGTH = 1024

@@ -23,6 +23,7 @@ from agentos_operator.kube import kinds
 from agentos_operator.kube.children import (
     Change,
     ChildConflictError,
+    ChildRejectedError,
     apply_children,
     prune_children,
 )
@@ -93,6 +94,10 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         return await _blocked(ctx, body, resource, (conditions.SECRET_KEY_MISSING, str(error)), "waiting", changes)
     except ChildConflictError as error:
         return await _blocked(ctx, body, resource, (conditions.CHILD_CONFLICT, str(error)), "blocked", changes)
+    except ChildRejectedError as error:
+        # Nothing was written (the dry run refused it). The spec must change, or the cluster (a
+        # LimitRange, an admission policy): retried with backoff, which costs no write.
+        return await _blocked(ctx, body, resource, (conditions.CHILD_REJECTED, str(error)), "blocked", changes)
     except ApiError as error:
         if error.transient:
             await _post(ctx, body, events.for_changes(changes))

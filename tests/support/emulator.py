@@ -297,7 +297,7 @@ class Emulator(kmock.KubernetesEmulator):
         return list(self._requests[mark:])
 
     def writes_since(self, mark: int) -> list[rendering.Request]:
-        return [r for r in self._requests[mark:] if r.method.value in WRITE_METHODS]
+        return [r for r in self._requests[mark:] if r.method.value in WRITE_METHODS and not r.params.get("dryRun")]
 
     def read(self, resource: str, namespace: str | None, name: str) -> Body | None:
         """The current object, or None when absent."""
@@ -443,6 +443,14 @@ class Emulator(kmock.KubernetesEmulator):
                 )
             applied = patch if patch is not None else yaml.safe_load(request.text)
             manager = (key, request.params["fieldManager"])
+            if request.params.get("dryRun") == "All":  # judged, never stored
+                if not self._is_live(key):
+                    return aiohttp.web.json_response(copy.deepcopy(applied), status=201)
+                merged = dict(dicts.merge_patch_dict(released(self._applied.get(manager) or {}, applied), applied))
+                old = self._live(key)
+                return aiohttp.web.json_response(
+                    self._protect(key[0], old, self._apply_patch(old, merged), subresource=None)
+                )
             previous, self._applied[manager] = self._applied.get(manager), applied
             if not self._is_live(key):  # server-side apply creates what is missing
                 return aiohttp.web.json_response(await self._create(key[0], key[1], applied), status=201)

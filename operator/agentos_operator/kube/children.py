@@ -17,7 +17,7 @@ from typing import Any, Literal
 from agentos_operator import drift
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube import kinds
-from agentos_operator.kube.client import ApiClient
+from agentos_operator.kube.client import ApiClient, ApiError
 from agentos_operator.kube.store import Store
 from agentos_operator.ownership import INSTANCE, MANAGED_BY, OPERATOR_NAME, controller_uid, may_manage
 
@@ -44,6 +44,17 @@ class Change:
     name: str
 
 
+class ChildRejectedError(OperatorError):
+    """The API server would refuse a child as rendered: the spec must change, retrying cannot help."""
+
+    def __init__(self, kind: str, name: str, error: ApiError) -> None:
+        self.kind = kind
+        self.name = name
+        self.status = error.status
+        self.detail = error.detail
+        super().__init__(f"the API server refuses {kind} '{name}': {error.detail or error.reason}: fix the spec")
+
+
 class ChildConflictError(OperatorError):
     """A child's name is taken by an object this resource does not own; it is left untouched."""
 
@@ -68,7 +79,7 @@ async def apply_children(
     Returns the live objects by kind. Raises ``ChildConflictError`` before writing a child
     someone else owns; ``changes`` then still tells what was written before.
     """
-    live_by_kind: dict[str, dict[str, Any]] = {}
+    planned: list[tuple[dict[str, Any], kinds.Kind, dict[str, Any] | None]] = []
     for unstamped in manifests:
         manifest = drift.stamped(unstamped)
         kind = kinds.kind_of(manifest)
@@ -76,12 +87,30 @@ async def apply_children(
         live = await store.get(kind, meta["namespace"], meta["name"])
         if live is not None and not may_manage(live, owner[1], owner_uid):
             raise ChildConflictError(kind.kind, meta["name"])
-        if live is None or drift.drifted(live, manifest):
-            action: Literal["created", "updated"] = "created" if live is None else "updated"
-            live = await api.apply(manifest, field_manager=field_manager)
-            store.wrote(kind, live, sent=manifest, owner=owner)
-            changes.append(Change(action, kind.kind, meta["name"]))
-        live_by_kind[kind.kind] = live
+        planned.append((manifest, kind, live))
+    drifted = [(m, k, live) for m, k, live in planned if live is None or drift.drifted(live, m)]
+    # The API server judges every write first (a dry run stores nothing): a child it would refuse
+    # (requests above limits, a bad CIDR, an over-size ConfigMap...) stops the reconcile before
+    # the first real write, so a bad spec never leaves half of its children applied.
+    for manifest, kind, _ in drifted:
+        try:
+            await api.apply(manifest, field_manager=field_manager, dry_run=True)
+        except ApiError as error:
+            if error.transient:
+                raise
+            raise ChildRejectedError(kind.kind, manifest["metadata"]["name"], error) from error
+    written: dict[str, dict[str, Any]] = {}
+    for manifest, kind, live in drifted:
+        action: Literal["created", "updated"] = "created" if live is None else "updated"
+        result = await api.apply(manifest, field_manager=field_manager)
+        store.wrote(kind, result, sent=manifest, owner=owner)
+        changes.append(Change(action, kind.kind, manifest["metadata"]["name"]))
+        written[kind.kind] = result
+    live_by_kind: dict[str, dict[str, Any]] = {}
+    for _, kind, live in planned:
+        found = written.get(kind.kind, live)
+        if found is not None:
+            live_by_kind[kind.kind] = found
     return live_by_kind
 
 

@@ -57,6 +57,7 @@ class ApiError(OperatorError):
         self.status = status
         self.reason = reason
         self.retry_after = retry_after
+        self.detail = message  # the API server's own words (field path included), never a Secret's
         super().__init__(f"{verb} {path}: {status} {reason}" + (f": {message}" if message else ""))
 
     @property
@@ -169,15 +170,22 @@ class ApiClient:
         )
         return result
 
-    async def apply(self, body: Mapping[str, Any], *, field_manager: str) -> Body:
-        """Server-side apply: create or update the fields ``body`` sets, taking them over from other managers."""
+    async def apply(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> Body:
+        """Server-side apply: create or update the fields ``body`` sets, taking them over from other managers.
+
+        ``dry_run``: the API server validates and admits the object as it would store it, and
+        stores nothing; a 422 then says what it would refuse.
+        """
         kind = kind_of(body)
         meta = body["metadata"]
+        params = {"fieldManager": field_manager, "force": "true"}
+        if dry_run:
+            params["dryRun"] = "All"
         result: Body = await self._request(
-            "apply",
+            "dry-run apply" if dry_run else "apply",
             "PATCH",
             kind.path(meta.get("namespace"), meta["name"]),
-            params={"fieldManager": field_manager, "force": "true"},
+            params=params,
             payload=body,
             content_type=APPLY_PATCH,
         )

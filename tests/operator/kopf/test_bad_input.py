@@ -207,8 +207,11 @@ async def test_a_write_the_api_server_rejects_is_reported_and_retried(
     operator = start_operator()
     await cluster.create_agentos("demo")
 
-    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ApplyFailed", what="ApplyFailed")
-    assert "deployments/demo: 422" in cluster.condition("demo", "Ready")["message"]
+    # The first write judged is the dry run: refused, it stops the reconcile before any real write.
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ChildRejected", what="rejected")
+    message = cluster.condition("demo", "Ready")["message"]
+    assert message == "the API server refuses Deployment 'demo': injected fault 422: fix the spec"
+    assert cluster.get(DEPLOYMENTS, "demo") is None
 
     await cluster.ready("demo")
     assert operator.reconciles("blocked") >= 1
