@@ -57,6 +57,12 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # Lists in pages (as kubectl does), so that listing every Secret of a cluster never holds
     # them all in memory at once.
     result.watching.chunk_size = 500
+    # Watching named namespaces needs no cluster-wide view, and the chart grants none then:
+    # kopf would otherwise try to list namespaces and CRDs cluster-wide, be refused, and retry
+    # for about a minute before starting. Patterns (`team-*`) still need the namespace scan.
+    result.scanning.disabled = bool(settings.namespaces) and not any(
+        char in namespace for namespace in settings.namespaces for char in "*?[!"
+    )
     for kind in watching.CHILD_KINDS:
         result.watching.label_selectors[watching.resource_of(kind)] = watching.CHILD_SELECTOR
     return result

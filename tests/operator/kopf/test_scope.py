@@ -56,3 +56,13 @@ async def test_get_only_access_to_secrets_is_enough_without_the_secret_watch(
 
     await cluster.ready("demo")
     assert operator.reconciles("blocked") == operator.reconciles("error") == 0
+
+
+def test_named_namespaces_are_served_without_scanning_the_cluster_which_patterns_and_all_namespaces_need() -> None:
+    # Scanning lists namespaces and CRDs cluster-wide, which the chart's namespaced mode does not grant.
+    from agentos_operator.handlers import kopf_settings
+    from agentos_operator.settings import OperatorSettings
+
+    assert kopf_settings(OperatorSettings(namespaces=("team-a", "team-b"))).scanning.disabled
+    assert not kopf_settings(OperatorSettings(namespaces=("team-*",))).scanning.disabled
+    assert not kopf_settings(OperatorSettings(namespaces=())).scanning.disabled
