@@ -165,14 +165,15 @@ contexts:
   context: {cluster: test, user: admin}
 current-context: test
 EOF
-  # The audit log records every write with who made it: the tests count the operator's writes
-  # from the API server's own record, not from the operator's word.
+  # The audit log records every request but the controllers' reads, with who made it and the
+  # answer: the tests count the operator's writes and refusals from the API server's own record.
   cat >"$dir/audit-policy.yaml" <<EOF
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
 - level: None
+  users: [kube-agentos-admin, "system:apiserver"]
   verbs: [get, list, watch]
 - level: Metadata
 EOF
