@@ -36,6 +36,9 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 # Statuses worth retrying: conflicts, throttling, server trouble. Others need a person.
 TRANSIENT_STATUSES = frozenset({409, 429})
+# Server-side apply answers 500 when it cannot type the object it was sent (a list keyed by
+# name holding one name twice): the object is at fault, not the server, and no retry can help.
+UNTYPABLE_APPLY = "failed to create typed patch object"
 # The API server's message is kept for the log and the status, cut to a readable length.
 MESSAGE_MAX_LENGTH = 300
 # The status of a request that got no usable answer: there is no HTTP status to tell.
@@ -63,6 +66,8 @@ class ApiError(OperatorError):
     @property
     def transient(self) -> bool:
         """Whether the same request may succeed later without anyone changing anything."""
+        if self.status == 500 and self.detail.startswith(UNTYPABLE_APPLY):
+            return False
         return self.status in TRANSIENT_STATUSES or self.status >= 500
 
 

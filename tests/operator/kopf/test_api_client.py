@@ -174,3 +174,20 @@ def test_a_body_that_fails_to_decode_is_not_quoted() -> None:
 
     assert reason == "UnreadableAnswer"
     assert "sk-secret" not in message and "xff" not in message
+
+
+def test_an_apply_the_server_cannot_even_type_is_not_retried_though_answered_500() -> None:
+    # A real API server answers server-side apply of a list keyed by name holding a name twice so.
+    untypable = ApiError(
+        verb="apply",
+        path="/apis/apps/v1/namespaces/a/deployments/demo",
+        status=500,
+        reason="Internal Server Error",
+        message='failed to create typed patch object (a/demo; apps/v1, Kind=Deployment): .spec.template.spec.containers[name="agentos"].env: duplicate entries for key [name="DUP"]',
+    )
+    trouble = ApiError(
+        verb="apply", path="/x", status=500, reason="InternalError", message="etcdserver: leader changed"
+    )
+
+    assert not untypable.transient
+    assert trouble.transient

@@ -1,0 +1,412 @@
+"""The operator against a real Kubernetes control plane: fixtures and the vocabulary tests speak.
+
+``control_plane`` is kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok
+(``scripts/control-plane.sh``): the one ``AGENTOS_TEST_CONTROL_PLANE`` names (a directory that
+``control-plane.sh start`` filled, as ``scripts/test.sh`` does), else one started for the
+session. The CRD is installed with ``kubectl apply --server-side``, as a platform team would.
+
+``install_operator`` installs the chart with real helm and runs the real ``agentos operator``
+process with the chart's ServiceAccount token, so every request it makes passes the RBAC the
+chart grants, no more. The API server's audit log (every write, by whom) is how tests count the
+operator's writes. Nothing sleeps to wait: ``eventually`` polls a condition until a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CRD = ROOT / "crds" / "agentosconfigs.agentos.dev.yaml"
+CHART = ROOT / "charts" / "agentos-operator"
+SCRIPT = ROOT / "scripts" / "control-plane.sh"
+STATE_ENV = "AGENTOS_TEST_CONTROL_PLANE"
+VERSION_ENV = "AGENTOS_TEST_KUBERNETES_VERSION"
+IMAGE = "registry.example/agentos-runtime:test"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T], *, timeout: float = 30.0, what: str = "") -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what or probe}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Kubectl:
+    """Real kubectl (and helm) with one kubeconfig."""
+
+    kubeconfig: Path
+
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(BIN / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        home = Path(tempfile.gettempdir()) / "agentos-helm-home"
+        env = {**os.environ, "HOME": str(home), "HELM_CACHE_HOME": str(home / "cache")}
+        env.update(HELM_CONFIG_HOME=str(home / "config"), HELM_DATA_HOME=str(home / "data"))
+        result = subprocess.run(
+            [str(BIN / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        scope = ["-n", namespace] if namespace else []
+        result = self.run("get", kind, name, *scope, "-o", "json", "--ignore-not-found")
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    def items(self, kind: str, namespace: str, *selector: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json.loads(
+            self.run("get", kind, "-n", namespace, *selector, "-o", "json").stdout
+        )["items"]
+        return found
+
+    def apply(self, body: dict[str, Any] | str, namespace: str | None = None, *args: str) -> str:
+        """``kubectl apply --server-side``, as GitOps tools apply (no last-applied annotation to outgrow)."""
+        text = body if isinstance(body, str) else json.dumps(body)
+        scope = ["-n", namespace] if namespace else []
+        return self.run("apply", "--server-side", "--force-conflicts", *scope, *args, "-f", "-", input=text).stdout
+
+
+@dataclass
+class ControlPlane(Kubectl):
+    """The control plane's kubectl (cluster-admin), its state directory and its audit log."""
+
+    state: Path = Path()
+    version: str = ""
+
+    def audit_mark(self) -> int:
+        """A point in the audit log: writes after it are counted by ``writes``."""
+        path = self.state / "audit.log"
+        return path.stat().st_size if path.exists() else 0
+
+    def requests(self, user: str, since: int = 0) -> list[dict[str, Any]]:
+        """Every request ``user`` made since ``since`` (answered), as the API server's audit log recorded it."""
+        with (self.state / "audit.log").open("rb") as log:
+            log.seek(since)
+            lines = log.read().splitlines()
+        events = [json.loads(line) for line in lines if line.strip()]
+        return [e for e in events if e.get("stage") == "ResponseComplete" and e["user"]["username"] == user]
+
+    def writes(self, user: str, since: int = 0) -> list[dict[str, Any]]:
+        """Every write ``user`` made since ``since``; dry runs store nothing and are not writes."""
+        return [
+            event
+            for event in self.requests(user, since)
+            if event["verb"] in WRITE_VERBS and "dryRun=All" not in event["requestURI"]
+        ]
+
+    def refused(self, user: str, since: int = 0) -> list[str]:
+        """``verb uri: code`` of each of ``user``'s requests the API server answered 401 or 403."""
+        return [
+            f"{e['verb']} {e['requestURI']}: {e['responseStatus']['code']}"
+            for e in self.requests(user, since)
+            if e.get("responseStatus", {}).get("code") in (401, 403)
+        ]
+
+
+def start_control_plane(version: str, state: Path) -> None:
+    subprocess.run(["bash", str(SCRIPT), "start", version, str(state)], check=True, timeout=1800)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    given = os.environ.get(STATE_ENV)
+    version = os.environ.get(VERSION_ENV) or ""
+    if given:
+        state = Path(given)
+    else:
+        state = tmp_path_factory.mktemp("control-plane")
+        version = (
+            version
+            or subprocess.run(
+                ["bash", str(SCRIPT), "versions"], capture_output=True, text=True, check=True
+            ).stdout.split()[0]
+        )
+        start_control_plane(version, state)
+    cluster = ControlPlane(kubeconfig=state / "kubeconfig", state=state, version=version)
+    try:
+        cluster.run("apply", "--server-side", "--field-manager=platform-team", "-f", str(CRD))
+        cluster.run("wait", "--for=condition=Established", "--timeout=60s", "crd/agentosconfigs.agentos.dev")
+        add_volumes(cluster)
+        yield cluster
+    finally:
+        if not given:
+            subprocess.run(["bash", str(SCRIPT), "stop", str(state)], check=False, timeout=60)
+
+
+def add_volumes(cluster: ControlPlane, count: int = 40) -> None:
+    """PersistentVolumes a provisioner would have made: claims without a class bind to them."""
+    volumes = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"pool-{index}"},
+            "spec": {
+                "capacity": {"storage": "100Gi"},
+                "accessModes": ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"],
+                "persistentVolumeReclaimPolicy": "Delete",
+                "hostPath": {"path": f"/tmp/agentos-pool-{index}"},
+            },
+        }
+        for index in range(count)
+    ]
+    cluster.apply({"apiVersion": "v1", "kind": "List", "items": volumes})
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace for one test; deleted after it (children go with it)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    control_plane.run("create", "namespace", name)
+    yield name
+    control_plane.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@dataclass
+class OperatorProcess:
+    """One ``agentos operator`` process, its log and its metrics."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    metrics_port: int
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def resync(self) -> None:
+        """SIGUSR1: reconcile every resource now."""
+        self.process.send_signal(signal.SIGUSR1)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of ``name`` (with ``labels``) the operator's /metrics shows."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name):
+                continue
+            head, _, value = line.rpartition(" ")
+            sample, _, tail = head.partition("{")
+            if sample != name or not all(f'{k}="{v}"' in tail for k, v in labels.items()):
+                continue
+            total += float(value)
+        return total
+
+    def reconciles(self) -> float:
+        return self.metric("agentos_operator_reconciles_total")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.alive():
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@dataclass
+class Installed:
+    """The chart installed for one test: its release, the operator's identity and its processes."""
+
+    cluster: ControlPlane
+    release: str
+    release_namespace: str
+    watched: tuple[str, ...]
+    service_account: str
+    kubeconfig: Path
+    processes: list[OperatorProcess] = field(default_factory=list)
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.release_namespace}:{self.service_account}"
+
+    def start(self, *args: str, **env: str) -> OperatorProcess:
+        """Run ``agentos operator`` as the chart's ServiceAccount, watching what the chart grants."""
+        log = self.kubeconfig.with_name(f"operator-{len(self.processes)}.log")
+        port = free_port()
+        scope = [f"--namespace={ns}" for ns in self.watched] or ["--all-namespaces"]
+        environment = {
+            "PATH": os.environ.get("PATH", ""),
+            "KUBECONFIG": str(self.kubeconfig),
+            "AGENTOS_RUNTIME_IMAGE": IMAGE,
+            "AGENTOS_METRICS_PORT": str(port),
+            "AGENTOS_HEALTH_PORT": "0",
+            "AGENTOS_LOG_FORMAT": "json",
+            "AGENTOS_SECRET_RETRY_SECONDS": "1",
+            "AGENTOS_ERROR_RETRY_SECONDS": "0.2",
+            "AGENTOS_ERROR_RETRY_MAX_SECONDS": "2",
+            "POD_NAMESPACE": self.release_namespace,
+            "POD_NAME": f"{self.release}-{len(self.processes)}",
+            **env,
+        }
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [str(BIN / "agentos"), "operator", *scope, *args],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+        running = OperatorProcess(process, log, port)
+        self.processes.append(running)
+        eventually(lambda: running_or_fail(running), timeout=30, what="the operator's metrics endpoint")
+        return running
+
+    def writes(self, since: int = 0) -> list[dict[str, Any]]:
+        return self.cluster.writes(self.user, since)
+
+    def refused(self, since: int = 0) -> list[str]:
+        return self.cluster.refused(self.user, since)
+
+
+def running_or_fail(operator: OperatorProcess) -> bool:
+    if not operator.alive():
+        raise AssertionError(f"the operator exited:\n{operator.output()[-4000:]}")
+    with contextlib.suppress(OSError):
+        operator.metric("agentos_operator_reconciles_total")
+        return True
+    return False
+
+
+def token_kubeconfig(cluster: ControlPlane, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the ServiceAccount, with a token the API server issued."""
+    token = cluster.run("create", "token", account, "-n", namespace, "--duration=2h").stdout.strip()
+    config = yaml.safe_load((cluster.state / "kubeconfig").read_text())
+    config["users"] = [{"name": "operator", "user": {"token": token}}]
+    config["contexts"] = [
+        {"name": "operator", "context": {"cluster": config["clusters"][0]["name"], "user": "operator"}}
+    ]
+    config["current-context"] = "operator"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+InstallOperator = Callable[..., Installed]
+
+
+@pytest.fixture
+def install_operator(control_plane: ControlPlane, tmp_path: Path) -> Iterator[InstallOperator]:
+    """Install the chart (namespaced on the given namespaces, or cluster-wide) and return how to run it."""
+    installed: list[Installed] = []
+
+    def install(*watched: str, values: tuple[str, ...] = ()) -> Installed:
+        release = f"op-{uuid.uuid4().hex[:6]}"
+        release_namespace = release
+        rbac = ["--set", "rbac.namespaces={" + ",".join(watched) + "}"] if watched else []
+        control_plane.helm(
+            "install",
+            release,
+            str(CHART),
+            "-n",
+            release_namespace,
+            "--create-namespace",
+            "--set",
+            "crds.install=false",
+            *rbac,
+            *values,
+            "--wait=false",
+        )
+        account = release if release.startswith("agentos-operator") else f"{release}-agentos-operator"
+        sa = control_plane.items("serviceaccounts", release_namespace, "-l", f"app.kubernetes.io/instance={release}")
+        account = sa[0]["metadata"]["name"] if sa else account
+        kubeconfig = token_kubeconfig(control_plane, release_namespace, account, tmp_path / f"{release}.kubeconfig")
+        result = Installed(control_plane, release, release_namespace, tuple(watched), account, kubeconfig)
+        installed.append(result)
+        return result
+
+    yield install
+    for each in installed:
+        for process in each.processes:
+            process.stop()
+        control_plane.helm("uninstall", each.release, "-n", each.release_namespace, check=False)
+        control_plane.run("delete", "namespace", each.release_namespace, "--wait=false", check=False)
+    for each in installed:
+        for process in each.processes:
+            logs = tmp_path / f"{each.release}-{process.log.name}"
+            if process.log.exists() and not logs.exists():
+                shutil.copy(process.log, logs)
+
+
+def agentos_body(name: str, *, secret: str = "openai", **spec: Any) -> dict[str, Any]:
+    """A valid AgentOSConfig: one model keyed from ``secret``, one agent, embedded SQLite."""
+    return {
+        "apiVersion": "agentos.dev/v1alpha1",
+        "kind": "AgentOSConfig",
+        "metadata": {"name": name},
+        "spec": {
+            "models": [{"id": "gpt-4o-mini", "apiKeySecretRef": {"name": secret, "key": "api-key"}}],
+            "agents": [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Be brief."]}],
+            **spec,
+        },
+    }
+
+
+def create_secret(cluster: Kubectl, namespace: str, name: str, **data: str) -> None:
+    args = [f"--from-literal={key.replace('_', '-')}={value}" for key, value in data.items()]
+    cluster.run("create", "secret", "generic", name, "-n", namespace, *args)
+
+
+def condition(body: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    found = [c for c in ((body or {}).get("status") or {}).get("conditions") or [] if c["type"] == type_]
+    return found[0] if found else {}
+
+
+def wait_ready(cluster: Kubectl, namespace: str, name: str, timeout: str = "60s") -> dict[str, Any]:
+    """``kubectl wait --for=condition=Ready``, then the resource as it is now."""
+    cluster.run("wait", "--for=condition=Ready", f"--timeout={timeout}", "-n", namespace, f"agentosconfig/{name}")
+    body = cluster.get("agentosconfig", name, namespace)
+    assert body is not None
+    return body

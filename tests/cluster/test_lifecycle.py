@@ -1,0 +1,212 @@
+"""An AgentOSConfig's whole life on a real control plane, driven by the real operator process:
+Ready because its Deployment really becomes Available, drift restored, rotation rolled out,
+children collected by the garbage collector, scaled by kubectl, left to its autoscaler."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.cluster.conftest import (
+    ControlPlane,
+    InstallOperator,
+    agentos_body,
+    condition,
+    create_secret,
+    eventually,
+    wait_ready,
+)
+
+POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
+
+
+def deployment(cluster: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
+    found = cluster.get("deployment", name, namespace)
+    assert found is not None, f"no Deployment {namespace}/{name}"
+    return found
+
+
+def available(cluster: ControlPlane, namespace: str, name: str, replicas: int) -> bool:
+    status = (cluster.get("deployment", name, namespace) or {}).get("status") or {}
+    return status.get("availableReplicas") == replicas and status.get("updatedReplicas") == replicas
+
+
+def test_a_resource_is_ready_once_its_deployment_is_really_available(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed = install_operator(namespace)
+    operator = installed.start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    body = wait_ready(control_plane, namespace, "demo", timeout="20s")
+    assert condition(body, "Ready")["reason"] == "Available"
+    live = deployment(control_plane, namespace, "demo")
+    assert live["status"]["availableReplicas"] == 1
+    pods = control_plane.items("pods", namespace, "-l", "app.kubernetes.io/instance=demo")
+    assert [p["status"]["phase"] for p in pods] == ["Running"]
+    assert pods[0]["spec"]["nodeName"].startswith("kwok-node-")
+    assert body["status"]["url"] == f"http://demo.{namespace}.svc:7777"
+    for kind, name in [("configmap", "demo-config"), ("secret", "demo-env"), ("service", "demo")]:
+        assert control_plane.get(kind, name, namespace) is not None, kind
+    assert operator.alive()
+    # The chart's namespaced grants are enough: the API server refused the operator nothing.
+    assert installed.refused() == []
+
+
+def test_kubectl_get_shows_the_printer_columns(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+
+    table = control_plane.run("get", "agentosconfigs", "-n", namespace).stdout.splitlines()
+    short = control_plane.run("get", "aos", "-n", namespace, "-o", "name").stdout.split()
+
+    assert table[0].split() == ["NAME", "READY", "REASON", "REPLICAS", "URL", "AGE"]
+    row = table[1].split()
+    assert row[:5] == ["demo", "True", "Available", "1", f"http://demo.{namespace}.svc:7777"]
+    assert short == ["agentosconfig.agentos.dev/demo"]
+
+
+def test_kubectl_explain_shows_the_descriptions(control_plane: ControlPlane) -> None:
+    agents = control_plane.run("explain", "agentosconfig.spec.agents").stdout
+    status = control_plane.run("explain", "agentosconfig.status.conditions").stdout
+
+    assert "GROUP:      agentos.dev" in agents
+    assert "instructions" in agents and "<[]Object>" in agents
+    assert "DESCRIPTION:" in agents and len(agents.split("DESCRIPTION:")[1].strip()) > 20
+    assert "reason" in status and "lastTransitionTime" in status
+
+
+def test_a_deleted_or_hand_edited_child_is_restored(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    config_map = control_plane.get("configmap", "demo-config", namespace)
+    assert config_map is not None
+
+    control_plane.run("delete", "configmap", "demo-config", "-n", namespace)
+    control_plane.run(
+        "patch", "deployment", "demo", "-n", namespace, "--type=json",
+        "-p", json.dumps([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "evil:1"}]),
+    )  # fmt: skip
+
+    restored = eventually(
+        lambda: control_plane.get("configmap", "demo-config", namespace), what="the ConfigMap restored"
+    )
+    assert restored["metadata"]["uid"] != config_map["metadata"]["uid"]
+    assert restored["data"] == config_map["data"]
+    eventually(
+        lambda: (
+            deployment(control_plane, namespace, "demo")["spec"]["template"]["spec"]["containers"][0]["image"]
+            != "evil:1"
+        ),
+        what="the image restored",
+    )
+    wait_ready(control_plane, namespace, "demo")
+
+
+def test_a_rotated_secret_rolls_the_pods(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    before = {p["metadata"]["name"] for p in control_plane.items("pods", namespace)}
+    hash_before = deployment(control_plane, namespace, "demo")["spec"]["template"]["metadata"]["annotations"]
+
+    control_plane.run(
+        "patch", "secret", "openai", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"stringData": {"api-key": "sk-test-2"}}),
+    )  # fmt: skip
+
+    def rolled() -> bool:
+        template = deployment(control_plane, namespace, "demo")["spec"]["template"]["metadata"]["annotations"]
+        return template != hash_before and available(control_plane, namespace, "demo", 1)
+
+    eventually(rolled, what="a new rollout")
+    eventually(
+        lambda: {p["metadata"]["name"] for p in control_plane.items("pods", namespace)}.isdisjoint(before),
+        what="the old pods replaced",
+    )
+    wait_ready(control_plane, namespace, "demo")
+
+
+def test_deleting_the_resource_lets_the_garbage_collector_remove_every_child(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
+    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    wait_ready(control_plane, namespace, "demo")
+
+    control_plane.run("delete", "agentosconfig", "demo", "-n", namespace, "--timeout=30s")
+
+    def children() -> list[str]:
+        found = []
+        for kind in ("configmaps", "secrets", "services", "deployments", "replicasets", "pods"):
+            for item in control_plane.items(kind, namespace, "-l", "app.kubernetes.io/instance=demo"):
+                found.append(f"{kind}/{item['metadata']['name']}")
+        return found
+
+    eventually(lambda: not children(), timeout=60, what="every child collected")
+    assert control_plane.get("secret", "openai", namespace) is not None, "a referenced Secret is not a child"
+
+
+def test_kubectl_scale_scales_through_the_scale_subresource(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
+    wait_ready(control_plane, namespace, "demo")
+
+    control_plane.run("scale", "agentosconfig/demo", "-n", namespace, "--replicas=3")
+
+    eventually(lambda: available(control_plane, namespace, "demo", 3), timeout=60, what="3 available pods")
+    scale = json.loads(
+        control_plane.run("get", "agentosconfig", "demo", "-n", namespace, "--subresource=scale", "-o", "json").stdout
+    )
+    eventually(
+        lambda: (control_plane.get("agentosconfig", "demo", namespace) or {}).get("status", {}).get("replicas") == 3,
+        what="status.replicas 3",
+    )
+    assert scale["spec"]["replicas"] == 3
+    assert (
+        "app.kubernetes.io/instance=demo"
+        in (control_plane.get("agentosconfig", "demo", namespace) or {})["status"]["selector"]
+    )
+
+
+def test_an_autoscaler_and_the_operator_do_not_fight_over_replicas(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed = install_operator(namespace)
+    operator = installed.start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    autoscaled = agentos_body(
+        "demo", databases=POSTGRES, autoscaling={"enabled": True, "minReplicas": 2, "maxReplicas": 4}
+    )
+    control_plane.apply(autoscaled, namespace)
+
+    # The HorizontalPodAutoscaler controller raises the Deployment to minReplicas (no metrics needed).
+    eventually(lambda: available(control_plane, namespace, "demo", 2), timeout=90, what="the autoscaler's 2 pods")
+    wait_ready(control_plane, namespace, "demo")
+    mark = control_plane.audit_mark()
+    reconciled = operator.reconciles()
+    operator.resync()
+    eventually(lambda: operator.reconciles() > reconciled, what="a resync")
+
+    assert deployment(control_plane, namespace, "demo")["spec"]["replicas"] == 2
+    assert [w for w in installed.writes(mark) if w["objectRef"]["resource"] == "deployments"] == []

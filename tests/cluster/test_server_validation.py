@@ -1,0 +1,72 @@
+"""The real API server judges what the offline checks judge: the CRD's CEL rules (through
+cel-python offline), every example, every rendered child."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+import yaml
+from agentos_operator import render
+from agentos_operator.resources import parse_resource
+
+from tests.cluster.conftest import ControlPlane, Kubectl
+from tests.operator.offline.crd_schema import cel_violations
+from tests.operator.offline.inputs import EXAMPLE_NAMES, EXAMPLES, FIXED_UID, example_secret_values, load_example
+from tests.operator.offline.test_crd import CEL_CASES, open_api_schema
+
+
+def server_verdict(cluster: Kubectl, body: dict[str, Any], namespace: str) -> tuple[bool, str]:
+    """(accepted, the API server's message) for ``kubectl apply --dry-run=server``."""
+    sent = copy.deepcopy(body)
+    sent["metadata"]["namespace"] = namespace
+    result = cluster.run(
+        "apply", "--dry-run=server", "--server-side", "-n", namespace, "-f", "-", input=json.dumps(sent), check=False
+    )
+    return result.returncode == 0, result.stderr.strip()
+
+
+@pytest.mark.parametrize("body", [c[1] for c in CEL_CASES], ids=[c[0] for c in CEL_CASES])
+def test_the_api_server_and_cel_python_agree_on_each_cel_case(
+    control_plane: ControlPlane, namespace: str, body: dict[str, Any]
+) -> None:
+    offline = cel_violations(open_api_schema(), body)
+    accepted, message = server_verdict(control_plane, body, namespace)
+    assert accepted == (not offline), f"cel-python: {offline}; API server: {message or 'accepted'}"
+
+
+def test_the_api_server_names_the_rule_it_refused(control_plane: ControlPlane, namespace: str) -> None:
+    refused = next(body for name, body in CEL_CASES if name == "sqlite with three replicas")
+    accepted, message = server_verdict(control_plane, refused, namespace)
+    assert not accepted
+    assert "spec" in message and "replica" in message, message
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_example_is_accepted_by_the_api_server(control_plane: ControlPlane, namespace: str, name: str) -> None:
+    accepted, message = server_verdict(control_plane, load_example(name), namespace)
+    assert accepted, message
+
+
+def test_the_example_secrets_are_accepted_by_the_api_server(control_plane: ControlPlane, namespace: str) -> None:
+    text = (EXAMPLES / "secrets.yaml").read_text(encoding="utf-8")
+    control_plane.run("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=text)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_rendered_child_of_every_example_is_accepted_by_the_api_server(
+    control_plane: ControlPlane, namespace: str, name: str
+) -> None:
+    body = load_example(name)
+    body["metadata"].update(namespace=namespace, uid=FIXED_UID)
+    manifests = render.render(
+        parse_resource(body), example_secret_values(), settings=render.RenderSettings(default_image="example/runtime:1")
+    )
+    assert manifests
+    listing = {"apiVersion": "v1", "kind": "List", "items": manifests}
+    result = control_plane.run(
+        "apply", "--dry-run=server", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(listing)
+    )
+    assert result.stdout.count("serverside-applied") == len(manifests), result.stdout
