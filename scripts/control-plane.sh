@@ -7,6 +7,7 @@
 #   scripts/control-plane.sh build [VERSION]       build the binaries once into the cache
 #   scripts/control-plane.sh start [VERSION] DIR   start a control plane with its state in DIR
 #   scripts/control-plane.sh stop DIR              stop it (by the PIDs recorded in DIR)
+#   scripts/control-plane.sh restart DIR NAME      restart one component (apiserver, etcd, ...)
 #   scripts/control-plane.sh versions              the Kubernetes versions this project tests
 #
 # The cache lives outside the repository (AGENTOS_K8S_CACHE, default ~/.cache/kube-agentos/k8s)
@@ -14,8 +15,9 @@
 # `kubeconfig` (cluster-admin), the certificates, one log per component and one PID file each.
 set -euo pipefail
 
-# The lowest and the highest Kubernetes minor the chart claims (Chart.yaml kubeVersion).
-K8S_VERSIONS=(1.37.2 1.31.14)
+# The highest and the lowest Kubernetes minor the chart claims (Chart.yaml kubeVersion): the
+# Go module proxy serves every staging module of a release from 1.33 on, not all of 1.31 or 1.32.
+K8S_VERSIONS=(1.37.2 1.33.13)
 ETCD_VERSION=3.6.16
 KWOK_VERSION=0.8.0
 CACHE=${AGENTOS_K8S_CACHE:-$HOME/.cache/kube-agentos/k8s}
@@ -124,11 +126,38 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   done
 }
 
-spawn() {  # spawn DIR NAME COMMAND...: run in the background, log and PID in DIR
+spawn() {  # spawn DIR NAME COMMAND...: run in the background, log, PID and command line in DIR
   local dir=$1 name=$2
   shift 2
-  setsid "$@" >"$dir/$name.log" 2>&1 </dev/null &
+  printf '%s\0' "$@" >"$dir/$name.args"
+  setsid "$@" >>"$dir/$name.log" 2>&1 </dev/null &
   echo $! >"$dir/$name.pid"
+}
+
+stop_one() {  # stop_one DIR NAME: SIGTERM, then SIGKILL after 5 s
+  local dir=$1 name=$2 pid
+  [ -f "$dir/$name.pid" ] || return 0
+  pid=$(cat "$dir/$name.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$dir/$name.pid"
+}
+
+# Restart one component with the command line it was started with (the tests restart the API
+# server in the middle of a reconcile). Returns once the API server answers again.
+cmd_restart() {
+  local dir=${1:?usage: restart DIR COMPONENT} name=${2:?usage: restart DIR COMPONENT} args
+  [ -f "$dir/$name.args" ] || die "no $name was started in $dir"
+  mapfile -d '' args <"$dir/$name.args"
+  stop_one "$dir" "$name"
+  spawn "$dir" "$name" "${args[@]}"
+  local server
+  server=$(awk '/server:/ {print $2; exit}' "$dir/kubeconfig")
+  ready() {
+    curl -sf --cacert "$dir/ca.crt" --cert "$dir/admin.crt" --key "$dir/admin.key" "$server/readyz" >/dev/null
+  }
+  wait_for 120 "the API server" ready || die "the API server did not come back"
 }
 
 cmd_start() {
@@ -322,14 +351,9 @@ EOF
 }
 
 cmd_stop() {
-  local dir=${1:?usage: stop DIR} name pid
+  local dir=${1:?usage: stop DIR} name
   for name in kwok scheduler controller-manager apiserver etcd; do
-    [ -f "$dir/$name.pid" ] || continue
-    pid=$(cat "$dir/$name.pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$dir/$name.pid"
+    stop_one "$dir" "$name"
   done
 }
 
@@ -337,6 +361,7 @@ case ${1:-} in
   build) shift; cmd_build "$@" ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
+  restart) shift; cmd_restart "$@" ;;
   versions) echo "${K8S_VERSIONS[@]}" ;;
-  *) echo "usage: $0 build [VERSION] | start VERSION DIR | stop DIR | versions" >&2; exit 2 ;;
+  *) echo "usage: $0 build [VERSION] | start VERSION DIR | stop DIR | restart DIR NAME | versions" >&2; exit 2 ;;
 esac

@@ -46,6 +46,11 @@ class Metrics:
             ["verb", "code"],
             registry=self.registry,
         )
+        self.reconciling = Gauge(
+            "agentos_operator_reconciling",
+            "1 while this replica reconciles (with leader election: while it holds the Lease), else 0.",
+            registry=self.registry,
+        )
         self._ready: dict[Key, str] = {}
         self._lock = threading.Lock()
         for state in READY_STATES:

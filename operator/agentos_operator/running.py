@@ -7,7 +7,8 @@ override them. Credentials: the pod's service account, else $KUBECONFIG or ~/.ku
 High availability: one replica is the default and needs nothing. With several replicas, pass
 --leader-election (or AGENTOS_LEADER_ELECTION=true): a replica reconciles only while it holds a
 coordination.k8s.io Lease, the others wait on standby (their health endpoint still answers), and
-a replica that loses the Lease exits so that two replicas never both write.
+a replica that loses the Lease stops every write and stands by again, so that two replicas never
+both write and an API server away for a while costs no restart.
 
 Endpoints: Prometheus metrics on --metrics-port (/metrics), liveness and readiness on
 --health-port (/healthz).
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -36,6 +38,7 @@ if TYPE_CHECKING:  # heavy imports wait until the operator really runs: `agentos
     from agentos_operator.settings import OperatorSettings
 
 logger = logging.getLogger("agentos_operator")
+LEASE_LOST = 1  # what run_kopf returns when it stopped because the Lease was lost
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +127,11 @@ async def operate(
     stop_flag: threading.Event | None = None,
     metrics: Metrics | None = None,
 ) -> int:
-    """Run until ``stop_flag`` is set (or a signal arrives); 1 when leadership was lost, else 0."""
+    """Run until ``stop_flag`` is set (or a signal arrives), then 0.
+
+    With leader election, reconcile only while holding the Lease: a replica that loses it stops
+    every write and stands by until it holds it again.
+    """
     from agentos_operator import handlers
     from agentos_operator.kube.auth import login_from_environment
     from agentos_operator.kube.client import ApiClient, ApiError
@@ -143,12 +150,28 @@ async def operate(
             # The elector's own client: its requests must end well within the renew deadline.
             api = ApiClient(credentials, timeout=settings.lease_request_timeout_seconds, on_error=metrics.api_error)
             elector = build_elector(settings, api, namespace=credentials().default_namespace)
-            async with standby_health(settings.health_port):
-                if not await elector.acquire(stopped=stop_flag.is_set, retry_seconds=settings.lease_retry_seconds):
-                    return 0
-        return await run_kopf(
-            settings, kopf_config, login=login_fn, metrics=metrics, stop_flag=stop_flag, elector=elector
-        )
+        while True:
+            if elector is not None:
+                stop_on_signals(stop_flag)
+                async with standby_health(settings.health_port):
+                    if not await elector.acquire(stopped=stop_flag.is_set, retry_seconds=settings.lease_retry_seconds):
+                        return 0
+            # kopf stops on its own flag: set when the Lease is lost, or when this process stops.
+            run_flag = threading.Event()
+            forwarding = asyncio.create_task(forward_flag(stop_flag, run_flag))
+            try:
+                code = await run_kopf(
+                    settings, kopf_config, login=login_fn, metrics=metrics, stop_flag=run_flag, elector=elector
+                )
+            finally:
+                forwarding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await forwarding
+            if code != LEASE_LOST or stop_flag.is_set():
+                return code
+            # Every write stopped with kopf. A replica that lost the Lease (another took it, or the
+            # API server was away past the renew deadline) stands by again rather than exit.
+            logger.warning("lost the Lease: standing by until it can be held again")
     finally:
         if elector is not None:
             try:
@@ -159,6 +182,22 @@ async def operate(
             await api.close()
         if stop_metrics is not None:
             stop_metrics()
+
+
+async def forward_flag(source: threading.Event, target: threading.Event) -> None:
+    """Set ``target`` once ``source`` is set (until cancelled): the process's stop stops this run."""
+    while not source.is_set():
+        await asyncio.sleep(0.1)
+    target.set()
+
+
+def stop_on_signals(stop_flag: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop_flag`` while on standby (kopf takes the signals while it runs)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_flag.set)
 
 
 def build_elector(settings: OperatorSettings, api: Any, *, namespace: str | None) -> LeaseElector:
@@ -197,6 +236,7 @@ async def run_kopf(
     if holding is not None:
         holding.add_done_callback(lambda _: stop_flag.set())  # no Lease, no writes: stop kopf
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    metrics.reconciling.set(1)
     try:
         await kopf.operator(
             registry=registry,
@@ -209,14 +249,15 @@ async def run_kopf(
             memo=kopf.Memo(stop_flag=stop_flag),
         )
     finally:
+        metrics.reconciling.set(0)
         stop_flag.set()  # kopf waits on the flag in a thread: release it, or the loop's shutdown waits forever
         if holding is not None and not holding.done():
             holding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await holding
     if holding is not None and not holding.cancelled() and holding.exception() is not None:
-        logger.error("stopped: %s", holding.exception())
-        return 1
+        logger.error("stopped reconciling: %s", holding.exception())
+        return LEASE_LOST
     return 0
 
 

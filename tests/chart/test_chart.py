@@ -20,7 +20,7 @@ from agentos_operator.watching import CHILD_KINDS
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agentos-operator"
 HELM = shutil.which("helm", path=str(ROOT / ".venv" / "bin")) or shutil.which("helm")
-KUBE_VERSIONS = ("1.31.0", "1.35.0")
+KUBE_VERSIONS = ("1.33.0", "1.37.0")
 
 VALUE_SETS: dict[str, list[str]] = {
     "defaults": [],
@@ -213,7 +213,7 @@ def test_no_container_repeats_an_env_name_or_a_port(helm: list[str], value_set: 
 @pytest.mark.parametrize("value_set", ["defaults", "two-replicas", "namespaced"])
 def test_the_chart_renders_objects_a_1_31_api_server_accepts_strictly(helm: list[str], value_set: str) -> None:
     for doc in render(helm, *VALUE_SETS[value_set]):
-        kubernetes_validate.validate(doc, "1.31.0", strict=True)
+        kubernetes_validate.validate(doc, "1.33.0", strict=True)
 
 
 def test_the_metrics_and_health_ports_must_differ(helm: list[str]) -> None:

@@ -217,6 +217,7 @@ class OperatorProcess:
     process: subprocess.Popen[bytes]
     log: Path
     metrics_port: int
+    pod_name: str  # its identity, as POD_NAME gives it in a pod
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -293,6 +294,7 @@ class Installed:
             "POD_NAME": f"{self.release}-{len(self.processes)}",
             **env,
         }
+        pod_name = environment["POD_NAME"]
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 [str(BIN / "agentos"), "operator", *scope, *args],
@@ -300,7 +302,7 @@ class Installed:
                 stderr=subprocess.STDOUT,
                 env=environment,
             )
-        running = OperatorProcess(process, log, port)
+        running = OperatorProcess(process, log, port, pod_name)
         self.processes.append(running)
         eventually(lambda: running_or_fail(running), timeout=30, what="the operator's metrics endpoint")
         return running

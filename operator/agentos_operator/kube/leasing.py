@@ -14,8 +14,8 @@ stayed unchanged for a whole duration. So clocks of different nodes may disagree
 amount; they need only run at the same rate. Each renewal is cut off at the renew deadline,
 however slow the API server, and the elector's requests time out within a third of the
 duration (``OperatorSettings.lease_request_timeout_seconds``), so that a renewal that hangs
-still leaves time for another. A replica stops writing within that third (the operator exits
-on losing the Lease).
+still leaves time for another. A replica stops writing within that third (the operator stops
+kopf on losing the Lease, and stands by again).
 """
 
 from __future__ import annotations

@@ -160,6 +160,10 @@ class RunningOperator:
         assert not self.thread.is_alive(), "the operator did not stop"
         return self.result.get("exit")
 
+    def reconciling(self) -> bool:
+        """Whether kopf runs (with leader election: whether this replica holds the Lease)."""
+        return bool(self.metrics.reconciling._value.get())
+
     def reconciles(self, result: str | None = None) -> float:
         """How many reconciles ended with ``result`` (all of them when None), from the operator's metrics."""
         total = 0.0

@@ -1,0 +1,111 @@
+"""Two operator replicas, a leader killed, an API server restarted mid-reconcile, the chart
+installed cluster-wide: on a real control plane, every resource still ends reconciled."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from typing import Any
+
+from tests.cluster.conftest import (
+    SCRIPT,
+    ControlPlane,
+    Installed,
+    InstallOperator,
+    OperatorProcess,
+    agentos_body,
+    condition,
+    create_secret,
+    eventually,
+    wait_ready,
+)
+
+POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
+
+
+def lease(cluster: ControlPlane, installed: Installed) -> dict[str, Any]:
+    found = cluster.get("lease", installed.service_account, installed.release_namespace)
+    return (found or {}).get("spec") or {}
+
+
+def start_replicas(installed: Installed, count: int = 2, duration: int = 4) -> list[OperatorProcess]:
+    """``count`` replicas electing a leader with the chart's Lease (its name and its grant)."""
+    return [
+        installed.start(
+            "--leader-election",
+            AGENTOS_LEASE_NAME=installed.service_account,
+            AGENTOS_LEASE_DURATION_SECONDS=str(duration),
+            AGENTOS_LEASE_RETRY_SECONDS="0.3",
+        )
+        for _ in range(count)
+    ]
+
+
+def env_of(cluster: ControlPlane, namespace: str, name: str) -> dict[str, str]:
+    found = cluster.get("deployment", name, namespace) or {}
+    containers = found.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+    return {e["name"]: e.get("value", "") for e in containers[0].get("env") or []}
+
+
+def test_the_standby_takes_over_when_the_leader_is_killed(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed = install_operator(namespace)
+    replicas = start_replicas(installed)
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    holder = eventually(lambda: lease(control_plane, installed).get("holderIdentity"), what="a Lease holder")
+    leader = next(r for r in replicas if holder.startswith(f"{r.pod_name}_"))
+    standby = next(r for r in replicas if r is not leader)
+
+    leader.stop(signal.SIGKILL)  # no release: the standby must wait the Lease out
+    control_plane.apply(agentos_body("demo", databases=POSTGRES, env=[{"name": "AFTER", "value": "kill"}]), namespace)
+
+    eventually(lambda: env_of(control_plane, namespace, "demo").get("AFTER") == "kill", what="the standby reconciling")
+    taken = lease(control_plane, installed)
+    assert taken["holderIdentity"] != holder
+    assert taken["leaseTransitions"] >= 1
+    assert standby.alive()
+    wait_ready(control_plane, namespace, "demo")
+    assert installed.refused() == []
+
+
+def test_an_api_server_restart_in_the_middle_of_reconciles_ends_with_every_resource_reconciled(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed = install_operator(namespace)
+    replicas = start_replicas(installed, duration=15)
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    names = [f"burst-{i}" for i in range(12)]
+    bodies = {"apiVersion": "v1", "kind": "List", "items": [agentos_body(n, databases=POSTGRES) for n in names]}
+    control_plane.apply(bodies, namespace)
+    eventually(lambda: control_plane.items("deployments", namespace), timeout=30, what="the first Deployment")
+    done_before = len(control_plane.items("deployments", namespace))
+
+    subprocess.run(["bash", str(SCRIPT), "restart", str(control_plane.state), "apiserver"], check=True, timeout=180)
+
+    for name in names:
+        wait_ready(control_plane, namespace, name, timeout="120s")
+    for name in names:
+        assert condition(control_plane.get("agentosconfig", name, namespace), "Ready")["reason"] == "Available"
+        assert control_plane.get("deployment", name, namespace) is not None
+    assert all(replica.alive() for replica in replicas), [r.output()[-2000:] for r in replicas if not r.alive()]
+    assert done_before < len(names), "every resource was reconciled before the restart: nothing was in flight"
+
+
+def test_the_chart_installed_cluster_wide_serves_any_namespace_with_what_it_grants(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed = install_operator()
+    operator = installed.start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    wait_ready(control_plane, namespace, "demo")
+
+    # Namespaces other tests left terminating refuse new content (403): only this one counts.
+    assert [r for r in installed.refused() if f"/namespaces/{namespace}/" in r or "/namespaces/" not in r] == []
+    assert operator.alive()
