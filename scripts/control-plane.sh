@@ -344,8 +344,8 @@ add_nodes() {
 {"apiVersion": "v1", "kind": "Node",
  "metadata": {"name": "$node", "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
               "labels": {"kubernetes.io/hostname": "$node", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"}},
- "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}}}
+ "status": {"allocatable": {"cpu": "1000", "memory": "4Ti", "pods": "5000"},
+            "capacity": {"cpu": "1000", "memory": "4Ti", "pods": "5000"}}}
 EOF
   done
 }
