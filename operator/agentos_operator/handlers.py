@@ -4,7 +4,8 @@ Handlers only orchestrate; every decision is in ``reconcile`` and the pure modul
 
 - The watches (``watching``) feed the store every reconcile reads, and ask for reconciles:
   a resource's own events, a child's change (a deleted or hand-edited child is restored), a
-  referenced Secret's change (a rotated Secret rolls the pods).
+  referenced Secret's change (a rotated Secret rolls the pods). kopf runs all but the Secret
+  watch, which asks for metadata only and runs as a task from start to stop.
 - The reconciler (``queueing``) runs them, retries failures with backoff, and reports through
   status and Events; kopf never retries anything itself.
 - A resync asks for every resource periodically, the safety net of a level-triggered design;
@@ -54,8 +55,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # kopf keeps a worker per object until it idled this long, holding the object's last event:
     # at its default (5 s) a burst of thousands of events keeps thousands alive at once.
     result.queueing.idle_timeout = 0.5
-    # Lists in pages (as kubectl does), so that listing every Secret of a cluster never holds
-    # them all in memory at once.
+    # Lists in pages (as kubectl does), so that listing every object of a kind never holds them
+    # all in memory at once.
     result.watching.chunk_size = 500
     # Watching named namespaces needs no cluster-wide view, and the chart grants none then:
     # kopf would otherwise try to list namespaces and CRDs cluster-wide, be refused, and retry
@@ -72,7 +73,7 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
     """All handlers, bound to ``settings``; ``login`` gives both kopf and our client their credentials."""
     registry = kopf.OperatorRegistry()
     register_lifecycle(registry, settings, login=login, metrics=metrics)
-    watching.register_watches(registry, settings)
+    watching.register_watches(registry)
     return registry
 
 
@@ -105,7 +106,14 @@ def register_lifecycle(
         reconciler = Reconciler(context, metrics=metrics)
         store.on_unconfirmed = reconciler.request
         memo.api, memo.store, memo.reconciler = api, store, reconciler
-        memo.references = watching.SecretReferences()
+        memo.references = references = watching.SecretReferences()
+        if operator_settings.watch_secrets:  # by metadata only, apart from kopf: see ``watching``
+            deliver = functools.partial(watching.secret_changed, store, references, reconciler)
+            memo.secret_watch = asyncio.create_task(
+                watching.watch_secrets(
+                    api, operator_settings, deliver, logger=logging.getLogger("agentos_operator.watching")
+                )
+            )
 
         async def resync() -> None:
             await watching.resync(store, reconciler, logger=context.logger)
@@ -125,7 +133,7 @@ def register_lifecycle(
             stop_flag.set()
         if threading.current_thread() is threading.main_thread():
             asyncio.get_running_loop().remove_signal_handler(RESYNC_SIGNAL)
-        for task in (memo.resync, memo.get("resync_asked")):
+        for task in (memo.resync, memo.get("resync_asked"), memo.get("secret_watch")):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -6,8 +6,11 @@ Every kind a reconcile reads is watched, and each event lands in the store (``ku
 - The children (ConfigMaps, Services, claims, Deployments, autoscalers, disruption budgets,
   network policies), with the operator's label selector: the operator never streams the
   cluster's other objects of those kinds.
-- Secrets, when the Secret watch is on, kept by metadata only: their resourceVersion tells
-  when a referenced one changed.
+- Secrets, when the Secret watch is on, by metadata only: their resourceVersion tells when a
+  referenced one changed. Not through kopf, which would stream every Secret's data into the
+  operator, but by a metadata-only watch (``kube.metadata_watch``): the API server sends
+  ``PartialObjectMetadata``, and what annotations it carries is dropped on arrival. It covers
+  the namespaces the operator serves, by kopf's rules for ``settings.namespaces``.
 
 Each event, once in the store, asks for a reconcile of whom it concerns (the resource itself,
 a child's owner, every resource referencing a Secret) when it is news (``Store.observe``): not
@@ -29,8 +32,9 @@ from agentos_runtime.config import ConfigError
 
 from agentos_operator import render
 from agentos_operator.kube import kinds
-from agentos_operator.kube.client import ApiError
+from agentos_operator.kube.client import ApiClient, ApiError
 from agentos_operator.kube.kinds import Kind
+from agentos_operator.kube.metadata_watch import watch_in_scope
 from agentos_operator.kube.store import Store
 from agentos_operator.ownership import MANAGED_BY, OPERATOR_NAME, managed_by_operator, owner_key
 from agentos_operator.queueing import Reconciler
@@ -38,6 +42,7 @@ from agentos_operator.resources import parse_resource
 from agentos_operator.settings import OperatorSettings
 
 Key = tuple[str, str]
+Body = dict[str, Any]
 CHILD_KINDS = (
     kinds.CONFIG_MAP,
     kinds.SERVICE,
@@ -98,7 +103,8 @@ class SecretReferences:
 async def resync(store: Store, reconciler: Reconciler, *, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
     """The safety net: forget what the watches missed (``Store.audit``), then reconcile every resource.
 
-    Secrets are not audited: listing them lists every Secret's data.
+    Secrets are not audited here: their watch lists them again (by metadata) whenever it lost
+    track, and delivers the deletions it missed itself.
     """
     audited = [(kinds.AGENTOS_CONFIG, None), *((kind, CHILD_SELECTOR) for kind in CHILD_KINDS)]
     for kind, selector in audited:
@@ -119,12 +125,43 @@ async def resync_forever(every: float, run: Callable[[], Awaitable[None]]) -> No
         await run()
 
 
-def register_watches(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+def secret_changed(
+    store: Store, references: SecretReferences, reconciler: Reconciler, event_type: str | None, body: Body
+) -> None:
+    """Keep a Secret's metadata; when it is news, wake the Secret's owner and every resource reading it.
+
+    ``event_type``: None for a listed Secret, else the watch event's type. Only the operator's
+    own Secrets (its label) have an owner to wake: anyone may set an ownerReference.
+    """
+    owner = owner_key(body) if managed_by_operator(body) else None
+    if not store.observe(kinds.SECRET, event_type, body, owner=owner[1] if owner is not None else None):
+        return
+    meta = body.get("metadata") or {}
+    keys = set(references.readers(str(meta.get("namespace") or ""), str(meta.get("name"))))
+    if owner is not None:
+        keys.add(owner)
+    for key in sorted(keys):
+        reconciler.request(key)
+
+
+async def watch_secrets(
+    api: ApiClient,
+    settings: OperatorSettings,
+    deliver: Callable[[str | None, Body], None],
+    *,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Watch Secrets by metadata in the namespaces the operator serves, each event to ``deliver``, until cancelled."""
+    await watch_in_scope(
+        api, kinds.SECRET, settings.namespaces, deliver, retry_delay=settings.retry_delay, logger=logger
+    )
+
+
+def register_watches(registry: kopf.OperatorRegistry) -> None:
+    """kopf's watches: the resources and their children. Secrets are watched apart (``watch_secrets``)."""
     register_resource_watch(registry)
     for kind in CHILD_KINDS:
         register_child_watch(registry, kind)
-    if settings.watch_secrets:
-        register_secret_watch(registry)
 
 
 def register_resource_watch(registry: kopf.OperatorRegistry) -> None:
@@ -153,20 +190,3 @@ def register_child_watch(registry: kopf.OperatorRegistry, kind: Kind) -> None:
         news = memo.store.observe(kind, type, body, owner=owner[1] if owner is not None else None)
         if news and owner is not None:
             memo.reconciler.request(owner)
-
-
-def register_secret_watch(registry: kopf.OperatorRegistry) -> None:
-    """Keep Secrets' metadata; a change wakes the Secret's owner and every resource reading it."""
-
-    @kopf.on.event(*resource_of(kinds.SECRET), id="secrets-changed", registry=registry)
-    async def secret_changed(
-        type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
-    ) -> None:
-        owner = owner_key(body) if managed_by_operator(body) else None
-        if not memo.store.observe(kinds.SECRET, type, body, owner=owner[1] if owner is not None else None):
-            return
-        keys = set(memo.references.readers(namespace or "", name))
-        if owner is not None:
-            keys.add(owner)
-        for key in keys:
-            memo.reconciler.request(key)

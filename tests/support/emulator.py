@@ -12,6 +12,14 @@ counted by verb, listeners of every watch event, and injected faults: error stat
 ``Retry-After``), dropped watches, connections closed before or after a request took effect,
 requests never answered, answers that are not JSON, and the whole server going down and
 coming back on the same port. It relies on kmock's and aiohttp's private hooks, hence the pin.
+
+Metadata-only answers, as a real API server gives them: an Accept header asking for
+``as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`` (a list) or ``as=PartialObjectMetadata``
+(an object, or each object of a watch) gets objects cut to ``apiVersion``, ``kind`` and
+``metadata``; asking for the wrong one is a 406. Every answer about Secrets is recorded as
+sent (``secret_answers``), so a test can tell what crossed the wire. Watches also get what a
+real server sends them now and then: history expiring (``expire_history``: a watch from an
+older resourceVersion gets an ERROR event with a 410) and bookmarks (``bookmark``).
 """
 
 from __future__ import annotations
@@ -57,6 +65,47 @@ VERBS = {"CREATE": "create", "UPDATE": "patch", "DELETE": "delete", "FETCH": "ge
 
 class _DropWatches:
     """Put on a resource's event bus to end every open watch of it, as an API server restart would."""
+
+
+@dataclass(frozen=True)
+class _Bookmark:
+    """Put on a resource's event bus to send a bookmark at ``resource_version`` to the watches that allow them."""
+
+    resource_version: str
+
+
+PARTIAL = "PartialObjectMetadata"
+PARTIAL_LIST = "PartialObjectMetadataList"
+META_GROUP_VERSION = "meta.k8s.io/v1"
+
+
+def metadata_form(accept: str) -> str | None:
+    """The metadata-only form an Accept header asks for (``PARTIAL`` or ``PARTIAL_LIST``); None for whole objects.
+
+    Negotiated as the API server does: the first media type it can serve wins. Only JSON is
+    served here (no protobuf), and a conversion other than to meta.k8s.io/v1 metadata (a
+    Table) is skipped for the next.
+    """
+    for media in accept.split(","):
+        media_type, *parameters = (part.strip() for part in media.split(";"))
+        if media_type not in ("application/json", "application/*", "*/*"):
+            continue
+        options = dict(parameter.split("=", 1) for parameter in parameters if "=" in parameter)
+        target = options.get("as")
+        if target is None:
+            return None
+        if target in (PARTIAL, PARTIAL_LIST) and f"{options.get('g')}/{options.get('v')}" == META_GROUP_VERSION:
+            return target
+    return None
+
+
+def as_partial(body: Mapping[str, Any]) -> Body:
+    """``body`` as a PartialObjectMetadata: its metadata, and nothing else of it."""
+    return {"apiVersion": META_GROUP_VERSION, "kind": PARTIAL, "metadata": copy.deepcopy(body.get("metadata") or {})}
+
+
+def accept_header(request: rendering.Request) -> str:
+    return next((value for name, value in request.headers.items() if name.lower() == "accept"), "")
 
 
 FaultAction = Literal["status", "disconnect", "lose_answer", "stall", "garble", "crash"]
@@ -188,6 +237,10 @@ class Emulator(kmock.KubernetesEmulator):
     # While down: the kmock server that stopped and the port it served on; the crash in progress.
     _stopped: tuple[kmock.Server, int] | None = attrs.field(default=None, init=False)
     _crash: asyncio.Task[None] | None = attrs.field(default=None, init=False)
+    # The revision up to which each resource's watch history is forgotten (``expire_history``).
+    _expired: dict[references.resource, int] = attrs.field(factory=dict, init=False)
+    # Every answer about Secrets, as sent: the request, and the JSON body or watch event line.
+    _secret_answers: list[tuple[rendering.Request, bytes]] = attrs.field(factory=list, init=False)
 
     # -- what tests call --------------------------------------------------------------------------
 
@@ -285,6 +338,27 @@ class Emulator(kmock.KubernetesEmulator):
             for bus in list(self._buses.values()):
                 await bus.put(_DropWatches())
 
+    def expire_history(self, resource: str) -> None:
+        """Forget ``resource``'s watch history up to now, as etcd's compaction does.
+
+        A watch asking to resume from an older resourceVersion then gets an ERROR event with
+        a 410 (``Expired``, as the API server's watch cache sends it) and must list again.
+        """
+        key = references.resource(resource)
+        self._expired[key] = self._revision
+        self._journal[key] = [
+            e for e in self._journal[key] if int(e["object"]["metadata"]["resourceVersion"]) > self._revision
+        ]
+
+    async def bookmark(self, resource: str) -> None:
+        """Send a bookmark at the current revision to every open watch of ``resource`` that allows bookmarks."""
+        async with self._lock:
+            await self._buses[references.resource(resource)].put(_Bookmark(str(self._revision)))
+
+    def secret_answers(self) -> list[tuple[rendering.Request, bytes]]:
+        """Every answer about Secrets so far, as sent: objects, list pages, and each watch event's line."""
+        return list(self._secret_answers)
+
     def listen(self, listener: Listener) -> None:
         """Call ``listener(resource, event)`` with every watch event, as it is published (in the server's loop)."""
         self._listeners.append(listener)
@@ -372,12 +446,21 @@ class Emulator(kmock.KubernetesEmulator):
         if fault is not None and fault.action != "lose_answer":
             return await self._misbehave(fault, request)
         response = await self._serve(request)
+        if request.resource == SECRETS and isinstance(response, aiohttp.web.Response) and response.body is not None:
+            assert isinstance(response.body, bytes)
+            self._secret_answers.append((request, response.body))  # watch events are recorded as streamed
         if fault is not None:
             self._drop_connection(request)
         return response
 
     async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         resource, action = request.resource, request.action
+        form = metadata_form(accept_header(request)) if resource is not None else None
+        if form == (PARTIAL if action == enums.action.LIST else PARTIAL_LIST):
+            kind = "a list" if form == PARTIAL_LIST else "an object"
+            raise kmock.KubernetesError(
+                status=406, reason="NotAcceptable", message=f"you requested {form}, but the answer is not {kind}"
+            )
         if resource is None or resource.plural is None or action is None or action == enums.action.WATCH:
             return await super(kmock.KubernetesEmulator, self)._handle(request)  # discovery, watch streams
         self._require_known(resource)
@@ -394,7 +477,8 @@ class Emulator(kmock.KubernetesEmulator):
             if action == enums.action.FETCH:
                 if not self._is_live(key):
                     raise kmock.KubernetesObjectNotFoundError()
-                return aiohttp.web.json_response(self._objects[key].raw)
+                found = self._objects[key].raw
+                return aiohttp.web.json_response(as_partial(found) if form == PARTIAL else found)
             return aiohttp.web.json_response(self._serve_listing(request))
 
     def _take_fault(self, request: rendering.Request) -> Fault | None:
@@ -658,6 +742,9 @@ class Emulator(kmock.KubernetesEmulator):
         metadata = {"resourceVersion": version, "continue": ""}
         if limit and len(items) > limit:
             items, metadata["continue"] = items[:limit], f"{version}:{int(offset) + limit}"
+        if metadata_form(accept_header(request)) == PARTIAL_LIST:
+            items = [as_partial(item) for item in items]
+            return {"apiVersion": META_GROUP_VERSION, "kind": PARTIAL_LIST, "metadata": metadata, "items": items}
         return {"apiVersion": group_version, "kind": f"{kind}List", "metadata": metadata, "items": items}
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
@@ -666,6 +753,10 @@ class Emulator(kmock.KubernetesEmulator):
         since = request.params.get("resourceVersion")
         labels = request.params.get("labelSelector", "")
         bus = self._buses[request.resource]
+        expired = self._expired.get(request.resource, 0)
+        if since not in (None, "", "0") and int(since) < expired:
+            yield self._sent(request, self._expired_event(int(since), expired))
+            return
         async with self._lock:  # the snapshot and the bus mark are taken together: no event falls between
             marker = await bus.mark()
             if since in (None, "", "0"):
@@ -676,14 +767,40 @@ class Emulator(kmock.KubernetesEmulator):
         try:
             for event in backlog:
                 if self._event_matches(request, event, labels):
-                    yield event
+                    yield self._sent(request, event)
             async for item in bus.stream(since=marker):
                 if isinstance(item, _DropWatches):
                     return
-                if self._event_matches(request, item, labels):
-                    yield item
+                if isinstance(item, _Bookmark):
+                    if request.params.get("allowWatchBookmarks") == "true":
+                        yield self._sent(request, self._bookmark_event(request, item.resource_version))
+                elif self._event_matches(request, item, labels):
+                    yield self._sent(request, item)
         finally:
             await bus.unmark(marker)
+
+    def _sent(self, request: rendering.Request, event: Body) -> Body:
+        """A watch event as sent to ``request``: cut to metadata when it asked for that; recorded for Secrets."""
+        if event["type"] != "ERROR" and metadata_form(accept_header(request)) == PARTIAL:
+            event = {"type": event["type"], "object": as_partial(event["object"])}
+        if request.resource == SECRETS:
+            self._secret_answers.append((request, json.dumps(event).encode()))
+        return event
+
+    def _bookmark_event(self, request: rendering.Request, resource_version: str) -> Body:
+        """A bookmark: an object of the watched kind with nothing but the resourceVersion it marks."""
+        assert request.resource is not None
+        info = self._resources[request.resource]
+        group_version = "/".join(filter(None, (request.resource.group, request.resource.version)))
+        kind = info.kind or str(request.resource.plural).capitalize()
+        body = {"apiVersion": group_version, "kind": kind, "metadata": {"resourceVersion": resource_version}}
+        return {"type": "BOOKMARK", "object": body}
+
+    @staticmethod
+    def _expired_event(since: int, oldest: int) -> Body:
+        status = {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "code": 410}
+        status.update(reason="Expired", message=f"too old resource version: {since} ({oldest})")
+        return {"type": "ERROR", "object": status}
 
     @staticmethod
     def _event_matches(request: rendering.Request, event: Body, labels: str) -> bool:

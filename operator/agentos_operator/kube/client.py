@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -43,6 +43,12 @@ UNTYPABLE_APPLY = "failed to create typed patch object"
 MESSAGE_MAX_LENGTH = 300
 # The status of a request that got no usable answer: there is no HTTP status to tell.
 UNAVAILABLE = 0
+# Metadata only, as client-go's metadata client asks (controller-runtime's metadata-only watches):
+# a list as one PartialObjectMetadataList, each watch event's object as a PartialObjectMetadata.
+# Plain JSON comes last, as there: a server unable to convert answers full objects rather than
+# 406, and the caller cuts them down on arrival.
+METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 
 class ApiError(OperatorError):
@@ -167,6 +173,62 @@ class ApiClient:
         result = await self._request("list", "GET", kind.path(namespace), params=params)
         return list(result.get("items") or [])
 
+    async def list_metadata(
+        self, kind: Kind, namespace: str | None, *, limit: int, continue_token: str | None = None
+    ) -> Body:
+        """One page of ``kind``'s objects as a PartialObjectMetadataList: their metadata, never their data.
+
+        ``continue_token``: the previous page's ``metadata.continue``; the last page has none.
+        Its ``metadata.resourceVersion`` is the version to watch from. A server that cannot
+        convert sends the objects whole (``kind`` then says so).
+        """
+        params = {"limit": str(limit)}
+        if continue_token:
+            params["continue"] = continue_token
+        result: Body = await self._request(
+            "list", "GET", kind.path(namespace), params=params, accept=METADATA_LIST_ACCEPT
+        )
+        return result
+
+    async def watch_metadata(
+        self, kind: Kind, namespace: str | None, *, resource_version: str, timeout_seconds: int
+    ) -> AsyncIterator[Body]:
+        """The watch events of ``kind`` after ``resource_version``, each object a PartialObjectMetadata.
+
+        Bookmarks included (``allowWatchBookmarks``). Ends when the server ends the stream (at
+        ``timeout_seconds``, or when it restarts); an ERROR event raises the ``ApiError`` of its
+        Status (410: the version expired, list again). A watch has no total timeout, as a quiet
+        one is healthy: only a read waiting past the server's own timeout plus the request
+        timeout gives up, on a connection that died without closing.
+        """
+        path = kind.path(namespace)
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        limit = self._timeout.total
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=limit, sock_read=timeout_seconds + (limit if limit is not None else 0)
+        )
+        for attempt in (1, 2):
+            session = await self._ensure_session()
+            try:
+                async with session.get(
+                    self._server + path, params=params, headers={"Accept": METADATA_ACCEPT}, timeout=timeout
+                ) as response:
+                    if response.status == 401 and attempt == 1:
+                        await self.close()  # the token may have rotated: log in again, once
+                        continue
+                    if response.status >= 400:
+                        raise await self._error("watch", path, response)
+                    async for line in _lines(response.content):
+                        yield self._watch_event(path, line)
+                return
+            except (aiohttp.ClientError, TimeoutError) as error:
+                raise self._unavailable("watch", path, error) from error
+
     async def create(self, body: Mapping[str, Any], *, field_manager: str) -> Body:
         kind = kind_of(body)
         namespace = body["metadata"].get("namespace")
@@ -237,6 +299,7 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         payload: Any = None,
         content_type: str = "application/json",
+        accept: str | None = None,
     ) -> Any:
         """One request; its JSON object answer, or an ``ApiError`` (``ApiUnavailableError`` when none came).
 
@@ -244,15 +307,14 @@ class ApiClient:
         connection from its pool, and the next request opens a new one.
         """
         data = None if payload is None else json.dumps(payload)
+        headers = {"Content-Type": content_type} if data is not None else {}
+        if accept is not None:
+            headers["Accept"] = accept
         for attempt in (1, 2):
             session = await self._ensure_session()
             try:
                 async with session.request(
-                    method,
-                    self._server + path,
-                    params=params,
-                    data=data,
-                    headers={"Content-Type": content_type} if data is not None else None,
+                    method, self._server + path, params=params, data=data, headers=headers or None
                 ) as response:
                     if response.status == 401 and attempt == 1:
                         await self.close()  # the token may have rotated: log in again, once
@@ -278,20 +340,53 @@ class ApiClient:
         except ValueError:
             payload = {}
         payload = payload if isinstance(payload, dict) else {}
+        return self._status_error(
+            verb,
+            path,
+            response.status,
+            payload,
+            reason=response.reason,
+            retry_after=response.headers.get("Retry-After"),
+        )
+
+    def _status_error(
+        self,
+        verb: str,
+        path: str,
+        status: int,
+        payload: Mapping[str, Any],
+        *,
+        reason: str | None,
+        retry_after: str | None = None,
+    ) -> ApiError:
+        """The ``ApiError`` of an API server's Status ``payload``, answered with ``status``."""
         # A Secret's validation message may quote what was sent; keep only its status for Secrets.
         message = "" if "/secrets" in path else str(payload.get("message") or "")[:MESSAGE_MAX_LENGTH]
         if self._on_error is not None:
-            self._on_error(verb, response.status)
-        return _error_class(response.status)(
+            self._on_error(verb, status)
+        return _error_class(status)(
             verb=verb,
             path=path,
-            status=response.status,
-            reason=str(payload.get("reason") or response.reason),
+            status=status,
+            reason=str(payload.get("reason") or reason or ""),
             message=message,
-            retry_after=retry_after_seconds(
-                response.status, response.headers.get("Retry-After"), payload.get("details")
-            ),
+            retry_after=retry_after_seconds(status, retry_after, payload.get("details")),
         )
+
+    def _watch_event(self, path: str, line: bytes) -> Body:
+        """One line of a watch stream, decoded; an ERROR event raises its Status as an ``ApiError``."""
+        try:
+            event = json.loads(line)
+        except ValueError as error:
+            raise self._unavailable("watch", path, error) from error
+        if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+            raise self._unavailable("watch", path, ValueError("not a watch event"))
+        if event.get("type") == "ERROR":
+            status = event["object"]
+            code = status.get("code")
+            status_code = code if isinstance(code, int) and code >= 400 else 500
+            raise self._status_error("watch", path, status_code, status, reason="WatchError")
+        return event
 
     def _unavailable(self, verb: str, path: str, error: BaseException) -> ApiUnavailableError:
         reason, message = unavailable_cause(error)
@@ -311,3 +406,22 @@ class ApiClient:
                 trust_env=info.trust_env,
             )
         return self._session
+
+
+async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The non-empty lines of a stream, however long: a watch sends one JSON event per line.
+
+    Read by chunks rather than with ``readline``, which refuses a line over 128 KiB (an object
+    with large annotations) with an error quoting the line's start.
+    """
+    buffer = bytearray()
+    async for chunk in content.iter_any():
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            if buffer[start:end].strip():
+                yield bytes(buffer[start:end])
+            start = end + 1
+        del buffer[:start]
+    if buffer.strip():
+        yield bytes(buffer)

@@ -1,0 +1,352 @@
+"""Metadata-only watches: names, labels, owners and versions of a kind's objects, never their data.
+
+Why not kopf: kopf watches whole objects, and a Secret watch through it streams the data of
+every Secret in scope into the operator, which only needs to know that one changed (its
+resourceVersion moved) to read the few it references. The API server converts objects to
+``PartialObjectMetadata`` when asked to by the Accept header (``kube.client``); this module is
+the list-and-watch loop around it, as client-go's reflector runs for controller-runtime's
+metadata-only watches:
+
+- list in pages (``limit``, ``continue``), delivering each object as a listing (event type
+  None, as kopf does), then watch from the list's resourceVersion with bookmarks;
+- a stream that ends (the server's ``timeoutSeconds``, a restart) resumes at once from the last
+  resourceVersion seen, an event's or a bookmark's; a failure backs off, then resumes from it;
+- a 410 Gone (that version is no longer kept: as an HTTP status or an ERROR event) lists again,
+  and delivers as DELETED each object the new list lacks: it was deleted while the watch could
+  not say so;
+- a watch ending within a second with nothing received counts as a failure, as client-go's
+  "very short watch" does, so a server or proxy closing every stream at once is not hammered.
+
+Metadata carries annotations too, and ``kubectl apply`` keeps an object's whole manifest in
+one (a Secret's data included): each object is cut to ``KEPT_METADATA`` on arrival, before
+anyone keeps or sees it. What reaches ``deliver`` is ``{"metadata": {...}}`` and nothing else.
+
+Scope (``watch_in_scope``) follows kopf's rules for the operator's namespaces, so that Secrets
+are watched exactly where the operator serves resources: every namespace with one cluster-wide
+watch; named namespaces with one watch each; globs and negations (``team-*``, ``!kube-system``)
+by watching the namespaces (by metadata too) and one watch per matching namespace, started
+and stopped as they come and go. Per namespace rather than one cluster-wide watch filtered
+here: the grant can then stop at those namespaces, and the operator receives nothing of the
+others' Secrets, not even their names or annotations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from agentos_operator.kube.client import UNAVAILABLE, ApiClient, ApiError, ApiUnavailableError
+from agentos_operator.kube.kinds import Kind
+from agentos_operator.kube.store import KEPT_METADATA
+
+Body = dict[str, Any]
+Key = tuple[str, str]
+Deliver = Callable[[str | None, Body], None]
+RetryDelay = Callable[[int], float]
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
+GONE = 410
+PAGE_SIZE = 500  # as kubectl and kopf list: no answer holds the whole kind at once
+# client-go's reflector asks each watch to end after 5 to 10 minutes, spread so that many
+# watches do not all come back at once.
+WATCH_MIN_SECONDS = 300
+SHORT_WATCH_SECONDS = 1.0
+WATCH_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
+PARTIAL = "PartialObjectMetadata"
+PARTIAL_LIST = "PartialObjectMetadataList"
+# Characters that make a namespace setting a pattern rather than a name (no namespace name has
+# any): kopf's globs and negations, and fnmatch's character sets.
+PATTERN_CHARACTERS = frozenset("!*?,[")
+
+
+def trimmed(obj: Mapping[str, Any]) -> Body:
+    """Pure: ``obj`` as delivered and kept: its identifying metadata, nothing else (no annotations)."""
+    meta = obj.get("metadata") or {}
+    return {"metadata": {field: meta[field] for field in KEPT_METADATA if field in meta}}
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name"))
+
+
+def vanished(known: Mapping[Key, Body], listed: Mapping[Key, Body]) -> list[Body]:
+    """Pure: the objects known before a list that it no longer has, in key order: deleted meanwhile."""
+    return [known[key] for key in sorted(known) if key not in listed]
+
+
+def failure_delay(status: int, failures: int, retry_delay: RetryDelay) -> float:
+    """Pure: seconds to wait after a failure, ``failures`` being how many came right before it.
+
+    A first 410 lists again at once: a version expiring is routine on a busy cluster. Any
+    other failure, and a 410 right after another failure, backs off.
+    """
+    if status == GONE and failures == 0:
+        return 0.0
+    return retry_delay(failures)
+
+
+def short_watch(seconds: float, received: int) -> bool:
+    """Pure: whether a stream that ended cleanly after ``seconds`` with ``received`` events was refused in effect."""
+    return received == 0 and seconds < SHORT_WATCH_SECONDS
+
+
+def watch_seconds() -> int:
+    """The ``timeoutSeconds`` of one watch: 5 to 10 minutes, at random."""
+    return WATCH_MIN_SECONDS + random.randrange(WATCH_MIN_SECONDS)  # spreading the load, not secrecy
+
+
+def is_pattern(namespace: str) -> bool:
+    """Pure: whether a namespace setting is a glob or a negation rather than a name."""
+    return any(character in PATTERN_CHARACTERS for character in namespace)
+
+
+def namespace_matches(name: str, patterns: Iterable[str]) -> bool:
+    """Pure: whether namespace ``name`` is one the operator serves, by kopf's rules for ``patterns``.
+
+    Each pattern is comma-separated globs (``*``, ``?``); a ``!`` glob excludes; a pattern
+    starting with an exclusion starts from every namespace; a later inclusion only takes back
+    what an exclusion took from the first glob's matches. Any matching pattern serves it.
+    """
+    for pattern in patterns:
+        globs = [glob.strip() for glob in pattern.split(",")]
+        if globs[0].startswith("!"):
+            globs.insert(0, "*")
+        matches = first = fnmatch.fnmatchcase(name, globs[0])
+        for glob in globs[1:]:
+            if glob.startswith("!"):
+                matches = matches and not fnmatch.fnmatchcase(name, glob.lstrip("!"))
+            else:
+                matches = matches or (first and fnmatch.fnmatchcase(name, glob))
+        if matches:
+            return True
+    return False
+
+
+def fixed_namespaces(patterns: Sequence[str]) -> list[str | None] | None:
+    """Pure: the namespaces to watch when known up front (None: cluster-wide); None when they must be followed.
+
+    No setting: every namespace, one watch. Names only: one watch each. Any glob or negation:
+    the namespaces matching it, which change as namespaces come and go.
+    """
+    if not patterns:
+        return [None]
+    if any(is_pattern(pattern) for pattern in patterns):
+        return None
+    names: list[str | None] = [*sorted(set(patterns))]
+    return names
+
+
+class MetadataWatch:
+    """The objects of ``kind`` in ``namespace`` (None: all), delivered to ``deliver`` by metadata only.
+
+    ``deliver(event_type, body)`` is called in the loop, synchronously: event type None for a
+    listed object, else ADDED, MODIFIED or DELETED. ``known`` is the last metadata of each
+    object, so a new list can tell what was deleted. ``watch_timeout`` gives each watch's
+    ``timeoutSeconds``.
+
+    The backoff starts over once a watch proves healthy (an event, or a stream that lasted),
+    not after a list: a server answering every watch with 410 right after a list would
+    otherwise be listed from in a tight loop.
+    """
+
+    def __init__(
+        self,
+        api: ApiClient,
+        kind: Kind,
+        namespace: str | None,
+        deliver: Deliver,
+        *,
+        retry_delay: RetryDelay,
+        logger: Logger,
+        page_size: int = PAGE_SIZE,
+        watch_timeout: Callable[[], int] = watch_seconds,
+    ) -> None:
+        self.api = api
+        self.kind = kind
+        self.namespace = namespace
+        self.deliver = deliver
+        self.retry_delay = retry_delay
+        self.logger = logger
+        self.page_size = page_size
+        self.watch_timeout = watch_timeout
+        self.known: dict[Key, Body] = {}
+        self.resource_version: str | None = None  # None: list before watching
+        self._failures = 0
+        self._told_whole = False
+
+    @property
+    def scope(self) -> str:
+        return f"{self.kind.plural} in {self.namespace}" if self.namespace else f"{self.kind.plural} everywhere"
+
+    async def run(self) -> None:
+        """List, then watch, until cancelled; failures are logged and retried, never raised."""
+        while True:
+            try:
+                if self.resource_version is None:
+                    await self._list()
+                await self._watch()
+            except ApiError as error:
+                await self._pause(error)
+            except Exception:  # a fault of ours in taking an event in: start over from a list
+                self.logger.exception("the watch of %s failed; listing again", self.scope)
+                self.resource_version = None
+                await self._pause(None)
+
+    async def _list(self) -> None:
+        listed: dict[Key, Body] = {}
+        token: str | None = None
+        while True:
+            page = await self.api.list_metadata(self.kind, self.namespace, limit=self.page_size, continue_token=token)
+            self._check_partial(page, PARTIAL_LIST)
+            for item in page.get("items") or []:
+                body = trimmed(item)
+                listed[key_of(body)] = body
+                self.deliver(None, body)
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or None
+            if token is None:
+                break
+        gone = vanished(self.known, listed)
+        self.known = listed
+        self.resource_version = str(meta.get("resourceVersion") or "")
+        for body in gone:
+            self.deliver("DELETED", body)
+
+    async def _watch(self) -> None:
+        assert self.resource_version is not None
+        loop = asyncio.get_running_loop()
+        started, received = loop.time(), 0
+        events = self.api.watch_metadata(
+            self.kind, self.namespace, resource_version=self.resource_version, timeout_seconds=self.watch_timeout()
+        )
+        async for event in events:
+            received += 1
+            self._failures = 0
+            self._take(event)
+        if short_watch(loop.time() - started, received):
+            raise ApiUnavailableError(
+                verb="watch",
+                path=self.kind.path(self.namespace),
+                status=UNAVAILABLE,
+                reason="ShortWatch",
+                message="the watch ended at once, with nothing received",
+            )
+        self._failures = 0
+        self.logger.debug("the watch of %s ended; resuming", self.scope)
+
+    def _take(self, event: Mapping[str, Any]) -> None:
+        event_type, obj = event.get("type"), event["object"]
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if event_type in WATCH_EVENTS:
+            self._check_partial(obj, PARTIAL)
+            body = trimmed(obj)
+            if event_type == "DELETED":
+                self.known.pop(key_of(body), None)
+            else:
+                self.known[key_of(body)] = body
+            if version:
+                self.resource_version = str(version)
+            self.deliver(str(event_type), body)
+        elif event_type == "BOOKMARK" and version:
+            self.resource_version = str(version)
+
+    async def _pause(self, error: ApiError | None) -> None:
+        delay = failure_delay(error.status if error is not None else UNAVAILABLE, self._failures, self.retry_delay)
+        self._failures += 1
+        if error is not None and error.status == GONE:
+            self.resource_version = None
+            self.logger.info("the watch of %s is too old to resume; listing again", self.scope)
+        elif error is not None:
+            self.logger.warning("the watch of %s failed (%s); retrying in %.1fs", self.scope, error, delay)
+        await asyncio.sleep(delay)
+
+    def _check_partial(self, body: Mapping[str, Any], expected: str) -> None:
+        if body.get("kind") != expected and not self._told_whole:
+            self._told_whole = True
+            self.logger.warning(
+                "the API server sent whole %s rather than their metadata; all but the metadata is dropped on arrival",
+                self.kind.plural,
+            )
+
+
+async def watch_in_scope(
+    api: ApiClient,
+    kind: Kind,
+    patterns: Sequence[str],
+    deliver: Deliver,
+    *,
+    retry_delay: RetryDelay,
+    logger: Logger,
+) -> None:
+    """Watch ``kind`` by metadata in the namespaces ``patterns`` select (every one when empty), until cancelled.
+
+    With globs, kopf needs to list namespaces; where it may not, it serves the namespaces named
+    outright, and so do these watches.
+    """
+
+    def watch(namespace: str | None, to: Deliver) -> MetadataWatch:
+        return MetadataWatch(api, kind, namespace, to, retry_delay=retry_delay, logger=logger)
+
+    namespaces = fixed_namespaces(patterns)
+    if namespaces is None:
+        try:
+            await api.list_metadata(NAMESPACE, None, limit=1)
+        except ApiError as error:
+            if error.status == 403:
+                namespaces = [pattern for pattern in sorted(set(patterns)) if not is_pattern(pattern)]
+                logger.warning("may not list namespaces: watching %s only in %s", kind.plural, namespaces)
+    if namespaces is None:
+        follower = _Follower(patterns, watch, deliver)
+        await follower.run(
+            MetadataWatch(api, NAMESPACE, None, follower.namespace_changed, retry_delay=retry_delay, logger=logger)
+        )
+        return
+    async with asyncio.TaskGroup() as group:
+        for namespace in namespaces:
+            group.create_task(watch(namespace, deliver).run())
+
+
+class _Follower:
+    """One watch per namespace matching ``patterns``, started when it appears and stopped when it is gone."""
+
+    def __init__(
+        self, patterns: Sequence[str], watch: Callable[[str, Deliver], MetadataWatch], deliver: Deliver
+    ) -> None:
+        self._patterns = patterns
+        self._watch = watch
+        self._deliver = deliver
+        self._running: dict[str, tuple[asyncio.Task[None], MetadataWatch]] = {}
+
+    async def run(self, namespaces: MetadataWatch) -> None:
+        """Run ``namespaces``, the watch delivering to ``namespace_changed``; stop every namespace's watch after."""
+        try:
+            await namespaces.run()
+        finally:
+            tasks = [task for task, _ in self._running.values()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def namespace_changed(self, event_type: str | None, body: Body) -> None:
+        name = str(body["metadata"]["name"])
+        if event_type == "DELETED":
+            self._stop(name)
+        elif name not in self._running and namespace_matches(name, self._patterns):
+            watch = self._watch(name, self._deliver)
+            self._running[name] = (asyncio.create_task(watch.run(), name=f"watch {watch.scope}"), watch)
+
+    def _stop(self, name: str) -> None:
+        """Stop watching a namespace that is gone; what it held went with it."""
+        running = self._running.pop(name, None)
+        if running is None:
+            return
+        task, watch = running
+        task.cancel()
+        for body in vanished(watch.known, {}):
+            self._deliver("DELETED", body)

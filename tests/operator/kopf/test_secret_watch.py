@@ -1,0 +1,219 @@
+"""The Secret watch asks for metadata only: no Secret's data reaches the operator but the ones it reads.
+
+Through the real operator and the emulator, which answers the metadata Accept header as the
+API server does and records every answer about Secrets as sent. The resync is a minute away
+in every test, so whatever happens within seconds was woken by the watch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from kmock._internal import rendering
+
+from tests.operator.kopf.conftest import DEPLOYMENTS, SECRETS, Cluster, StartOperator, encoded, eventually
+from tests.support.emulator import VERBS, accept_header
+
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+
+def verb(request: rendering.Request) -> str | None:
+    return VERBS.get(request.action.name) if request.action is not None else None
+
+
+def secret_requests(cluster: Cluster, wanted: str) -> list[rendering.Request]:
+    """The requests of verb ``wanted`` (list, watch, get...) about Secrets, in any namespace."""
+    return [
+        r
+        for r in cluster.api.requests_since(0)
+        if r.resource is not None and r.resource.plural == "secrets" and verb(r) == wanted
+    ]
+
+
+def secret_paths(cluster: Cluster) -> set[str]:
+    return {r.url.path for r in secret_requests(cluster, "list") + secret_requests(cluster, "watch")}
+
+
+def listed_and_watched(answers: list[tuple[rendering.Request, bytes]]) -> list[dict[str, Any]]:
+    """Every object in ``answers`` to a list or a watch: list items, and watch events' objects."""
+    objects: list[dict[str, Any]] = []
+    for request, body in answers:
+        if verb(request) == "list":
+            objects += json.loads(body)["items"]
+        elif verb(request) == "watch":
+            objects.append(json.loads(body)["object"])
+    return objects
+
+
+def config_hash(cluster: Cluster, name: str, namespace: str = "ns1") -> str:
+    deployment = cluster.get(DEPLOYMENTS, name, namespace) or {}
+    return str(deployment["spec"]["template"]["metadata"]["annotations"]["agentos.dev/config-hash"])
+
+
+async def test_no_secret_data_crosses_the_wire_but_that_of_the_secrets_the_operator_reads(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    await cluster.create_secret("bystander", "ns1", token="bystander-token-1")
+    await cluster.create_secret("bystander", "ns2", token="bystander-token-2")
+    start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+
+    rotated = await cluster.api.patch(SECRETS, "ns2", "bystander", {"data": {"token": encoded("bystander-token-3")}})
+
+    def rotation_sent() -> bool:
+        objects = listed_and_watched(cluster.api.secret_answers())
+        return rotated["metadata"]["resourceVersion"] in [o["metadata"]["resourceVersion"] for o in objects]
+
+    await eventually(rotation_sent, what="the bystander's rotation sent to the watch")
+    wire = b"".join(body for _, body in cluster.api.secret_answers())
+    for value in ("bystander-token-1", "bystander-token-2", "bystander-token-3"):
+        assert encoded(value).encode() not in wire
+    objects = listed_and_watched(cluster.api.secret_answers())
+    assert {o["metadata"]["name"] for o in objects} >= {"openai", "bystander", "demo-env"}
+    assert {(o["apiVersion"], o["kind"], *sorted(o)) for o in objects} == {
+        ("meta.k8s.io/v1", "PartialObjectMetadata", "apiVersion", "kind", "metadata")
+    }
+    assert {r.name for r in secret_requests(cluster, "get")} <= {"openai", "demo-env", "demo-security-key"}
+
+
+async def test_the_secret_watch_asks_for_metadata_in_its_lists_and_its_watches(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    start_operator()
+    await cluster.watched("secrets")
+    await cluster.watched("agentosconfigs")
+
+    lists, watches = secret_requests(cluster, "list"), secret_requests(cluster, "watch")
+
+    assert [(r.url.path, accept_header(r)) for r in lists] == [("/api/v1/secrets", METADATA_LIST)]
+    assert [(r.url.path, accept_header(r)) for r in watches] == [("/api/v1/secrets", METADATA)]
+    assert watches[0].params["allowWatchBookmarks"] == "true"
+    assert 300 <= int(watches[0].params["timeoutSeconds"]) < 600
+
+
+async def test_a_rotated_secret_rolls_the_pods_of_every_resource_reading_it(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    await cluster.create_secret("other", api_key="sk-other")
+    start_operator()
+    for name, secret in (("first", "openai"), ("second", "openai"), ("unrelated", "other")):
+        await cluster.create_agentos(name, secret=secret)
+    before = {name: (await cluster.ready(name))["status"]["configHash"] for name in ("first", "second", "unrelated")}
+
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+
+    for name in ("first", "second"):
+
+        def rolled(name: str = name) -> bool:
+            return bool(config_hash(cluster, name) != before[name])
+
+        await eventually(rolled, what=f"{name}'s pods rolled")
+        assert (await cluster.ready(name))["metadata"]["generation"] == 1  # the resource was not edited
+    assert config_hash(cluster, "unrelated") == before["unrelated"]
+
+
+async def test_a_deleted_secret_a_resource_reads_makes_it_secret_not_found(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+
+    await cluster.api.delete(SECRETS, "ns1", "openai")
+
+    await eventually(lambda: cluster.condition("demo", "ReferencesResolved").get("status") == "False")
+    resolved = cluster.condition("demo", "ReferencesResolved")
+    assert (resolved["reason"], resolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
+
+
+async def test_a_dropped_secret_watch_resumes_from_the_last_version_it_got_and_still_sees_rotations(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    before = await cluster.ready("demo")
+    lists, watches = len(secret_requests(cluster, "list")), len(secret_requests(cluster, "watch"))
+    sent = listed_and_watched(cluster.api.secret_answers())
+
+    await cluster.api.drop_watches()
+    await eventually(lambda: len(secret_requests(cluster, "watch")) > watches, what="the watch reopened")
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+
+    await eventually(lambda: config_hash(cluster, "demo") != before["status"]["configHash"], what="the pods rolled")
+    resumed = secret_requests(cluster, "watch")[watches]
+    assert resumed.params["resourceVersion"] == sent[-1]["metadata"]["resourceVersion"]
+    assert len(secret_requests(cluster, "list")) == lists  # resumed, not listed again
+
+
+async def test_a_secret_watch_too_old_to_resume_lists_again_and_sees_what_it_missed(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    before = await cluster.ready("demo")
+    lists = len(secret_requests(cluster, "list"))
+    # The watch is kept away while the Secret rotates and its history is compacted.
+    refused = cluster.api.fail_next(503, verb="watch", plural="secrets", times=10_000)
+    await cluster.api.drop_watches()
+    await eventually(lambda: refused.fired, what="the watch refused")
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+    cluster.api.expire_history(SECRETS)
+    cluster.api.clear_faults()
+
+    await eventually(lambda: config_hash(cluster, "demo") != before["status"]["configHash"], what="the pods rolled")
+    assert len(secret_requests(cluster, "list")) == lists + 1
+    expired = [json.loads(body) for _, body in cluster.api.secret_answers() if b'"ERROR"' in body]
+    assert [(e["object"]["code"], e["object"]["reason"]) for e in expired] == [(410, "Expired")]
+
+
+async def test_a_namespaced_operator_watches_secrets_only_in_its_namespaces(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    start_operator(namespaces=("ns1",))
+    await cluster.watched("secrets")
+    await cluster.watched("agentosconfigs")
+
+    assert secret_paths(cluster) == {"/api/v1/namespaces/ns1/secrets"}
+
+
+async def test_a_glob_watches_the_secrets_of_each_matching_namespace_as_it_appears(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    start_operator(namespaces=("team-*",))
+    await cluster.api.create("v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+    await cluster.create_secret("openai", "team-a", api_key="sk-test-1")
+    await cluster.create_agentos("demo", "team-a")
+    before = await cluster.ready("demo", "team-a")
+
+    await cluster.api.patch(SECRETS, "team-a", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+
+    await eventually(lambda: config_hash(cluster, "demo", "team-a") != before["status"]["configHash"])
+    assert secret_paths(cluster) == {"/api/v1/namespaces/team-a/secrets"}
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/api/v1/namespaces/ns1/secrets", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"),
+        ("/api/v1/namespaces/ns1/secrets/openai", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"),
+    ],
+)
+async def test_the_emulator_refuses_a_list_asked_as_one_object_and_an_object_asked_as_a_list(
+    cluster: Cluster, path: str, accept: str
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    async with (
+        aiohttp.ClientSession(str(cluster.api.url)) as http,
+        http.get(path, headers={"Accept": accept}) as answer,
+    ):
+        assert (answer.status, (await answer.json())["reason"]) == (406, "NotAcceptable")
