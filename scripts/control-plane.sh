@@ -53,20 +53,12 @@ build_kubernetes() {
   done
 }
 
-build_etcd() {
-  local out=$1 work=$2
-  mkdir -p "$work/etcd" && cd "$work/etcd"
-  printf 'module kube-agentos.test/etcd\ngo 1.23\nrequire go.etcd.io/etcd/server/v3 v%s\n' \
-    "$ETCD_VERSION" >go.mod
-  go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
-}
-
-build_kwok() {
-  local out=$1 work=$2
-  mkdir -p "$work/kwok" && cd "$work/kwok"
-  printf 'module kube-agentos.test/kwok\ngo 1.23\nrequire sigs.k8s.io/kwok v%s\n' \
-    "$KWOK_VERSION" >go.mod
-  go build -trimpath -ldflags "-s -w" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok
+# build_command NAME MODULE VERSION PACKAGE OUT WORK: one command of a module that needs no replace.
+build_command() {
+  local name=$1 module=$2 version=$3 package=$4 out=$5 work=$6
+  mkdir -p "$work/$name" && cd "$work/$name"
+  printf 'module kube-agentos.test/%s\ngo 1.23\nrequire %s v%s\n' "$name" "$module" "$version" >go.mod
+  go build -trimpath -ldflags "-s -w" -o "$out/$name" "$package"
 }
 
 cmd_build() {
@@ -81,8 +73,8 @@ cmd_build() {
   rm -rf "$out.partial" && mkdir -p "$out.partial"
   log "building Kubernetes v$version, etcd v$ETCD_VERSION and kwok v$KWOK_VERSION into $out"
   (build_kubernetes "$version" "$out.partial" "$work")
-  (build_etcd "$out.partial" "$work")
-  (build_kwok "$out.partial" "$work")
+  (build_command etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 "$out.partial" "$work")
+  (build_command kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "$out.partial" "$work")
   rm -rf "$out" && mv "$out.partial" "$out"
   log "built in $(($(date +%s) - started)) s"
   echo "$out"
