@@ -12,7 +12,7 @@ import yaml
 from agentos_operator import render
 from agentos_operator.resources import parse_resource
 
-from tests.cluster.conftest import ControlPlane, Kubectl
+from tests.cluster.conftest import CHART, ControlPlane, Kubectl
 from tests.operator.offline.crd_schema import cel_violations
 from tests.operator.offline.inputs import EXAMPLE_NAMES, EXAMPLES, FIXED_UID, example_secret_values, load_example
 from tests.operator.offline.test_crd import CEL_CASES, open_api_schema
@@ -70,3 +70,38 @@ def test_every_rendered_child_of_every_example_is_accepted_by_the_api_server(
         "apply", "--dry-run=server", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump(listing)
     )
     assert result.stdout.count("serverside-applied") == len(manifests), result.stdout
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        (),
+        ("--set", "rbac.namespaces={team-a,team-b}"),
+        ("--set", "replicaCount=2", "--set", "podDisruptionBudget.enabled=true"),
+    ],
+    ids=["cluster-wide", "namespaced", "two-replicas"],
+)
+def test_every_object_the_chart_renders_is_accepted_by_the_api_server(
+    control_plane: ControlPlane, values: tuple[str, ...]
+) -> None:
+    # The chart's own copy of the CRD included: what `helm install` sends, judged as it would be.
+    rendered = control_plane.helm(
+        "template",
+        "agentos-operator",
+        str(CHART),
+        "-n",
+        "agentos-system",
+        "--set",
+        "networkPolicy.enabled=true",
+        *values,
+    ).stdout
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
+    assert {d["kind"] for d in documents} >= {"CustomResourceDefinition", "Deployment", "ServiceAccount"}
+    for namespace in ("agentos-system", "team-a", "team-b"):
+        control_plane.run("create", "namespace", namespace, check=False)
+
+    result = control_plane.run(
+        "apply", "--dry-run=server", "--server-side", "--force-conflicts", "-f", "-", input=rendered
+    )
+
+    assert result.stdout.count("serverside-applied") == len(documents), result.stdout
