@@ -76,8 +76,10 @@ async def apply_children(
 ) -> dict[str, dict[str, Any]]:
     """Apply each drifted manifest, in order, appending each write to ``changes`` as it is made.
 
-    Returns the live objects by kind. Raises ``ChildConflictError`` before writing a child
-    someone else owns; ``changes`` then still tells what was written before.
+    Returns the live objects by kind (the last of each kind). Nothing is written when a child
+    is someone else's (``ChildConflictError``) or when the API server's dry run refuses one
+    (``ChildRejectedError``); a transient failure half-way leaves ``changes`` telling what was
+    written before it.
     """
     planned: list[tuple[dict[str, Any], kinds.Kind, dict[str, Any] | None]] = []
     for unstamped in manifests:
