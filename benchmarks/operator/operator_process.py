@@ -1,9 +1,12 @@
 """The operator under test, as its own process: ``python -m agentos_operator`` from a kubeconfig.
 
-Its own process so that its memory is its own (RSS read from /proc) and its CPU too: it is
-pinned to CPU 0 while the benchmark and the API server emulator run on CPU 1. It logs JSON to a
-file, which is scanned afterwards for warnings, errors and retries; its reconcile counts come
-from its Prometheus endpoint.
+Its own process so that its memory is its own (RSS read from /proc) and its CPU too: against the
+emulator it is pinned to CPU 0 while the benchmark and the emulator run on CPU 1. It logs JSON
+to a file, which is scanned afterwards for warnings, errors and retries; its reconcile counts
+come from its Prometheus endpoint.
+
+The code it runs is the working tree's, or that of a commit (``export_source``): other work in
+progress in the same checkout then does not end up in figures said to be a commit's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -89,10 +93,33 @@ class OperatorProcess:
         return await asyncio.wait_for(self.process.wait(), timeout=30)
 
 
-async def start(server: str, work: Path, *, extra_env: dict[str, str] | None = None) -> OperatorProcess:
-    """Start the operator against ``server`` (all namespaces, resync only on request)."""
-    kubeconfig = work / "kubeconfig"
-    write_kubeconfig(kubeconfig, server)
+def export_source(revision: str, into: Path) -> str:
+    """Extract the operator's and the runtime's packages as of ``revision``; returns the PYTHONPATH to run them.
+
+    ``git archive`` reads the commit, not the checkout: nothing in the working tree or the index
+    is touched. The installed package is an editable one, found after PYTHONPATH's entries.
+    """
+    root = Path(__file__).resolve().parents[2]
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "operator", "runtime"], cwd=root, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return os.pathsep.join(str(into / package) for package in ("operator", "runtime"))
+
+
+async def start(
+    kubeconfig: Path,
+    work: Path,
+    *,
+    pin_cpu: bool = True,
+    pythonpath: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> OperatorProcess:
+    """Start the operator with ``kubeconfig`` (all namespaces, resync only on request).
+
+    ``pin_cpu``: run it on ``OPERATOR_CPU`` only; ``pythonpath``: run that code (``export_source``).
+    """
     metrics_port = free_port()
     log_path = work / f"operator-{int(time.time() * 1000)}.log"
     env = {
@@ -104,10 +131,11 @@ async def start(server: str, work: Path, *, extra_env: dict[str, str] | None = N
         # A day: the benchmark triggers the one resync it measures itself.
         "AGENTOS_RESYNC_SECONDS": "86400",
         "AGENTOS_LOG_FORMAT": "json",
+        **({"PYTHONPATH": pythonpath} if pythonpath else {}),
         **(extra_env or {}),
     }
     argv = [sys.executable, "-m", "agentos_operator", "--all-namespaces"]
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+    if pin_cpu and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         argv = ["taskset", "-c", OPERATOR_CPU, *argv]
     with log_path.open("wb") as log:
         started = time.monotonic()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.operator import counts
+
 COLD_START_SECONDS = 60.0
 EXTRA_WRITES_PER_CREATE = 2  # the status, and one Event saying what was created
 RSS_MB = 150.0
 # A retry storm is more than one retry per hundred resources.
 RETRIES_PER_RESOURCE = 0.01
-VERBS = ("GET", "LIST", "WATCH", "POST", "PATCH", "PUT", "DELETE")
-WRITES = ("POST", "PATCH", "PUT", "DELETE")
+VERBS = counts.VERBS  # dry runs apart: they store nothing and are no writes
+WRITES = counts.WRITE_VERBS
 
 
 def find_phase(results: dict[str, Any], scenario: str, name: str) -> dict[str, Any] | None:
@@ -60,23 +62,30 @@ def check_targets(results: dict[str, Any], count: int) -> list[dict[str, Any]]:
 
 
 def markdown(document: dict[str, Any]) -> str:
-    """The phases (requests per resource by verb) and the targets, as Markdown tables."""
+    """The phases (requests per resource by verb) and the targets, as Markdown tables.
+
+    ``ready s``: until every resource was Ready, on an API server that runs pods (else ``-``).
+    """
     lines = [f"Command: `{document['command']}`", ""]
     header = (
-        "| phase | resources | total s | p50 s | p99 s | " + " | ".join(VERBS) + " | writes/res | reconciles | CPU s |"
+        "| phase | resources | total s | p50 s | p99 s | ready s | "
+        + " | ".join(VERBS)
+        + " | writes/res | reconciles | CPU s |"
     )
-    lines += [header, "|" + " --- |" * (len(VERBS) + 8)]
+    lines += [header, "|" + " --- |" * (len(VERBS) + 9)]
     for scenario in document["scenarios"].values():
         for phase in scenario["phases"]:
             latency = phase["latency_seconds"]
             per = phase["requests_per_resource"]
+            ready = phase.get("ready_seconds")
             cells = [
                 phase["name"],
                 phase["resources"],
                 phase["total_seconds"],
                 latency.get("p50", "-"),
                 latency.get("p99", "-"),
-                *(f"{per[verb]:g}" for verb in VERBS),
+                "-" if ready is None else ready,
+                *(f"{per.get(verb, 0):g}" for verb in VERBS),
                 f"{phase['writes_per_resource']:g}",
                 f"{sum(phase['reconciles'].values()):g}",
                 phase["operator_cpu_seconds"],

@@ -5,15 +5,18 @@ embedded SQLite (so a volume claim too), and a CPU request written as ``0.5``, w
 server stores as ``500m``: an operator that compares quantities as text re-applies the
 Deployment on every resync. The spec change edits every agent's instructions, which changes
 the ConfigMap and rolls the Deployment.
+
+The objects are written through ``Writer``: the emulator itself, or a client of a real API server.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-from tests.support.emulator import AGENTOS, Emulator
+from tests.support.emulator import AGENTOS
 
 NAMESPACES = "v1/namespaces"
 SECRETS = "v1/secrets"
@@ -22,6 +25,25 @@ RESOURCES_PER_NAMESPACE = 100
 FOREIGN_SECRET_BYTES = 3 * 1024  # 4 KiB once base64-encoded
 FOREIGN_NAMESPACES = 50
 Key = tuple[str, str]
+# Kinds the operator writes for a resource; events are counted apart (they are not children).
+CHILD_KINDS = (
+    "v1/configmaps",
+    "v1/secrets",
+    "v1/services",
+    "v1/persistentvolumeclaims",
+    "apps/v1/deployments",
+    "autoscaling/v2/horizontalpodautoscalers",
+    "policy/v1/poddisruptionbudgets",
+    "networking.k8s.io/v1/networkpolicies",
+)
+
+
+class Writer(Protocol):
+    """Where the workload is written: resources are named ``group/version/plural`` (``v1/secrets``)."""
+
+    async def create(self, resource: str, body: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]: ...
+
+    async def patch(self, resource: str, namespace: str | None, name: str, patch: Any) -> dict[str, Any]: ...
 
 
 def keys(count: int) -> list[Key]:
@@ -46,7 +68,7 @@ def agentos_body(name: str, *, instructions: str = "Be brief.") -> dict[str, Any
     }
 
 
-async def prepare_namespaces(api: Emulator, count: int, *, foreign_secrets: int = 0) -> None:
+async def prepare_namespaces(api: Writer, count: int, *, foreign_secrets: int = 0) -> None:
     """The namespaces and, in each, the Secret every resource there references; plus foreign Secrets.
 
     Foreign Secrets belong to other tenants (a Helm release's, 4 KiB each), in namespaces of
@@ -73,7 +95,7 @@ async def prepare_namespaces(api: Emulator, count: int, *, foreign_secrets: int 
         await api.create(SECRETS, secret, namespace=namespace)
 
 
-async def create_resources(api: Emulator, count: int) -> dict[Key, float]:
+async def create_resources(api: Writer, count: int) -> dict[Key, float]:
     """Create every resource; returns when (monotonic seconds) each was created."""
     created: dict[Key, float] = {}
     for namespace, name in keys(count):
@@ -82,7 +104,7 @@ async def create_resources(api: Emulator, count: int) -> dict[Key, float]:
     return created
 
 
-async def change_resources(api: Emulator, count: int) -> dict[Key, tuple[int, float]]:
+async def change_resources(api: Writer, count: int) -> dict[Key, tuple[int, float]]:
     """Edit every resource's spec; returns each one's new generation and when it was edited."""
     changed: dict[Key, tuple[int, float]] = {}
     for namespace, name in keys(count):
@@ -90,3 +112,12 @@ async def change_resources(api: Emulator, count: int) -> dict[Key, tuple[int, fl
         patched = await api.patch(AGENTOS, namespace, name, {"spec": body["spec"]})
         changed[(namespace, name)] = (patched["metadata"]["generation"], time.monotonic())
     return changed
+
+
+def children_per_resource(objects: Iterable[dict[str, Any]], count: int) -> float:
+    """How many of ``objects`` an AgentOSConfig controls, per resource (what the operator made)."""
+    owned = 0
+    for body in objects:
+        refs = body["metadata"].get("ownerReferences") or []
+        owned += any(ref.get("kind") == "AgentOSConfig" and ref.get("controller") for ref in refs)
+    return owned / count
