@@ -42,6 +42,7 @@ STATE_ENV = "AGENTOS_TEST_CONTROL_PLANE"
 VERSION_ENV = "AGENTOS_TEST_KUBERNETES_VERSION"
 IMAGE = "registry.example/agentos-runtime:test"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+SCOPE_FLAGS = frozenset({"-n", "--namespace", "-A", "--all-namespaces"})
 T = TypeVar("T")
 
 
@@ -182,8 +183,12 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
             subprocess.run(["bash", str(SCRIPT), "stop", str(state)], check=False, timeout=60)
 
 
-def add_volumes(cluster: ControlPlane, count: int = 40) -> None:
-    """PersistentVolumes a provisioner would have made: claims without a class bind to them."""
+def add_volumes(cluster: ControlPlane, count: int = 120) -> None:
+    """PersistentVolumes a provisioner would have made: claims without a class bind to them.
+
+    A volume serves one claim: released with its namespace, it is deleted (its reclaim policy),
+    so the pool is what a whole session's embedded-SQLite resources may claim.
+    """
     volumes = [
         {
             "apiVersion": "v1",
@@ -208,6 +213,24 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.run("create", "namespace", name)
     yield name
     control_plane.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+NamespaceMaker = Callable[[str], str]
+
+
+@pytest.fixture
+def make_namespace(control_plane: ControlPlane) -> Iterator[NamespaceMaker]:
+    """Create namespaces by name for one test (a test that needs more than one, or chosen names)."""
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        control_plane.run("create", "namespace", name)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        control_plane.run("delete", "namespace", name, "--wait=false", check=False)
 
 
 @dataclass
@@ -242,8 +265,20 @@ class OperatorProcess:
             total += float(value)
         return total
 
-    def reconciles(self) -> float:
-        return self.metric("agentos_operator_reconciles_total")
+    def reconciles(self, result: str | None = None) -> float:
+        """How many reconciles ended (with ``result``, when given), from the operator's metrics."""
+        labels = {"result": result} if result is not None else {}
+        return self.metric("agentos_operator_reconciles_total", **labels)
+
+    def resynced(self, count: int, timeout: float = 30.0) -> None:
+        """SIGUSR1, then wait until ``count`` more reconciles ended (one per resource it serves)."""
+        before = self.reconciles()
+        self.resync()
+        eventually(lambda: self.reconciles() >= before + count, timeout=timeout, what=f"{count} resynced")
+
+    def reconciling(self) -> bool:
+        """Whether it runs its reconciler (with leader election: whether it holds the Lease)."""
+        return self.metric("agentos_operator_reconciling") > 0
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.alive():
@@ -276,10 +311,14 @@ class Installed:
         return f"system:serviceaccount:{self.release_namespace}:{self.service_account}"
 
     def start(self, *args: str, **env: str) -> OperatorProcess:
-        """Run ``agentos operator`` as the chart's ServiceAccount, watching what the chart grants."""
+        """Run ``agentos operator`` as the chart's ServiceAccount, watching what the chart grants.
+
+        ``args`` that name a scope (``--namespace=team-*``) replace the one the install implies.
+        """
         log = self.kubeconfig.with_name(f"operator-{len(self.processes)}.log")
         port = free_port()
-        scope = [f"--namespace={ns}" for ns in self.watched] or ["--all-namespaces"]
+        scoped = any(arg.partition("=")[0] in SCOPE_FLAGS for arg in args)
+        scope = [] if scoped else [f"--namespace={ns}" for ns in self.watched] or ["--all-namespaces"]
         environment = {
             "PATH": os.environ.get("PATH", ""),
             "KUBECONFIG": str(self.kubeconfig),
@@ -306,6 +345,21 @@ class Installed:
         self.processes.append(running)
         eventually(lambda: running_or_fail(running), timeout=30, what="the operator's metrics endpoint")
         return running
+
+    def start_elected(self, *, duration: int = 4, **env: str) -> OperatorProcess:
+        """A replica electing a leader with the chart's Lease (its name and its grant), ``duration`` seconds long."""
+        return self.start(
+            "--leader-election",
+            AGENTOS_LEASE_NAME=self.service_account,
+            AGENTOS_LEASE_DURATION_SECONDS=str(duration),
+            AGENTOS_LEASE_RETRY_SECONDS="0.3",
+            **env,
+        )
+
+    def lease(self) -> dict[str, Any]:
+        """The spec of the chart's leader Lease (empty before anyone took it)."""
+        found = self.cluster.get("lease", self.service_account, self.release_namespace)
+        return (found or {}).get("spec") or {}
 
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
         return self.cluster.writes(self.user, since)
@@ -412,3 +466,82 @@ def wait_ready(cluster: Kubectl, namespace: str, name: str, timeout: str = "60s"
     body = cluster.get("agentosconfig", name, namespace)
     assert body is not None
     return body
+
+
+def wait_quiet(installed: Installed, operator: OperatorProcess, count: int, timeout: float = 60.0) -> None:
+    """Wait until a resync of ``count`` resources writes nothing: readiness is reported as pods come up,
+    and each Available event is posted after its status, so a last write may still be on its way."""
+
+    def resync_writes_nothing() -> bool:
+        mark = installed.cluster.audit_mark()
+        operator.resynced(count)
+        return installed.writes(mark) == []
+
+    eventually(resync_writes_nothing, timeout=timeout, what="a resync writing nothing")
+
+
+def settled(cluster: Kubectl, namespace: str, name: str) -> dict[str, Any] | None:
+    """The resource when its status says Ready for its current spec and its pods run its current config."""
+    body = cluster.get("agentosconfig", name, namespace)
+    deployment = cluster.get("deployment", name, namespace)
+    if body is None or deployment is None:
+        return None
+    status = body.get("status") or {}
+    pods_hash = (deployment["spec"]["template"]["metadata"].get("annotations") or {}).get("agentos.dev/config-hash")
+    current = status.get("observedGeneration") == body["metadata"]["generation"]
+    ready = condition(body, "Ready").get("status") == "True"
+    return body if ready and current and status.get("configHash") == pods_hash else None
+
+
+def wait_settled(cluster: Kubectl, namespace: str, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Wait until the resource is Ready for its current spec (after an edit, Ready may still be the old one)."""
+    body = eventually(lambda: settled(cluster, namespace, name), timeout=timeout, what=f"{namespace}/{name} settled")
+    assert body is not None
+    return body
+
+
+def events_about(cluster: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The Events about the AgentOSConfig ``name`` (not about its children of the same name)."""
+    return [
+        event
+        for event in cluster.items("events", namespace, "--field-selector", f"involvedObject.name={name}")
+        if event["involvedObject"]["kind"] == "AgentOSConfig"
+    ]
+
+
+def warnings_about(cluster: Kubectl, namespace: str, name: str) -> list[tuple[str, str]]:
+    """(reason, message) of each Warning Event about the AgentOSConfig ``name``."""
+    return [(e["reason"], e["message"]) for e in events_about(cluster, namespace, name) if e["type"] == "Warning"]
+
+
+def children_told(cluster: Kubectl, namespace: str, name: str, reason: str) -> list[str]:
+    """Each child (``Kind 'name'``) the resource's Events of ``reason`` name, once per mention.
+
+    A change event names every child of one kind of change: ``Created ConfigMap 'a', Service 'b'``.
+    """
+    told: list[str] = []
+    for event in events_about(cluster, namespace, name):
+        if event["reason"] == reason:
+            told += event["message"].split(" ", 1)[1].split(", ")
+    return told
+
+
+CHILD_RESOURCES = (
+    "configmaps",
+    "secrets",
+    "services",
+    "deployments",
+    "persistentvolumeclaims",
+    "horizontalpodautoscalers",
+    "poddisruptionbudgets",
+    "networkpolicies",
+)
+
+
+def child_versions(cluster: Kubectl, namespace: str, name: str) -> dict[str, str]:
+    """Each child's ``kind/name`` -> resourceVersion: what changes whenever anyone writes a child."""
+    versions = {}
+    for kind in CHILD_RESOURCES:
+        for item in cluster.items(kind, namespace, "-l", f"app.kubernetes.io/instance={name}"):
+            versions[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+    return versions

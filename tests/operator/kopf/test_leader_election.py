@@ -4,7 +4,9 @@ The rules are pure and take the local monotonic time (``decide``, ``observe``); 
 is tested against the emulator with an injected monotonic clock. The emulator's faults (a
 connection closed unanswered, a request never answered, an answer that is not JSON, an
 outage of the whole server at a chosen moment) are what a real API server cannot be made to
-produce on demand.
+produce on demand. Replicas electing a leader on a real API server with the chart's Lease (one
+leads, a clean stop hands over at once, a taken Lease stops every write, a killed leader is
+waited out) are tested in tests/cluster/test_ported_leader_election.py and test_high_availability.py.
 """
 
 from __future__ import annotations
@@ -133,31 +135,10 @@ def elector(api: ApiClient, identity: str, *, monotonic: Any = time.monotonic, d
     )
 
 
-async def test_only_one_replica_holds_the_lease(cluster: Cluster, api: ApiClient) -> None:
-    a, b = elector(api, "a"), elector(api, "b")
-
-    assert await a.try_acquire()
-    assert not await b.try_acquire()
-    assert await a.try_acquire()  # renewal
-
-    spec = cluster.api.read(LEASES, "ns1", "op")["spec"]  # type: ignore[index]
-    assert (spec["holderIdentity"], spec["leaseDurationSeconds"], spec["leaseTransitions"]) == ("a", 5, 0)
-
-
-async def test_a_released_lease_is_taken_over_at_once(cluster: Cluster, api: ApiClient) -> None:
-    a, b = elector(api, "a"), elector(api, "b")
-    assert await a.try_acquire()
-
-    await a.release()
-
-    assert await b.try_acquire()
-    spec = cluster.api.read(LEASES, "ns1", "op")["spec"]  # type: ignore[index]
-    assert (spec["holderIdentity"], spec["leaseTransitions"]) == ("b", 1)
-
-
 async def test_a_lease_left_unrenewed_for_its_duration_by_the_local_clock_is_taken_over(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: the standby's monotonic clock, moved by the test to a tenth of a second before and at the duration."""
     clock = FakeMonotonic()
     assert await elector(api, "a").try_acquire()
     b = elector(api, "b", monotonic=clock)
@@ -172,6 +153,7 @@ async def test_a_lease_left_unrenewed_for_its_duration_by_the_local_clock_is_tak
 async def test_a_holder_whose_clock_is_an_hour_behind_keeps_its_lease_while_it_renews(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: the standby's monotonic clock, moved by the test, and a holder's renewTime an hour behind."""
     body = {
         "metadata": {"name": "op"},
         "spec": {"holderIdentity": "behind", "leaseDurationSeconds": 5, "renewTime": format_micro_time(NOW - HOUR)},
@@ -195,6 +177,7 @@ async def test_a_holder_whose_clock_is_an_hour_behind_keeps_its_lease_while_it_r
 async def test_a_holder_whose_clock_is_an_hour_ahead_loses_its_lease_when_it_stops_renewing(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: the standby's monotonic clock, moved by the test, and a holder's renewTime an hour ahead."""
     body = {
         "metadata": {"name": "op"},
         "spec": {"holderIdentity": "ahead", "leaseDurationSeconds": 5, "renewTime": format_micro_time(NOW + HOUR)},
@@ -225,6 +208,7 @@ class RacingClient(ApiClient):
 async def test_a_replica_that_read_the_lease_before_a_rival_took_it_does_not_win(
     cluster: Cluster, api: ApiClient
 ) -> None:
+    """Injected: a rival's takeover between this replica's read of the Lease and its write, and the clock."""
     stale = format_micro_time(datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(minutes=1))
     body = {
         "metadata": {"name": "op"},
@@ -246,50 +230,6 @@ async def test_a_replica_that_read_the_lease_before_a_rival_took_it_does_not_win
         await racing.close()
 
     assert cluster.api.read(LEASES, "ns1", "op")["spec"]["holderIdentity"] == "rival"  # type: ignore[index]
-
-
-async def test_a_standby_replica_writes_nothing_and_takes_over_when_the_leader_stops(
-    cluster: Cluster, start_operator: StartOperator
-) -> None:
-    await cluster.create_secret("openai", api_key="sk-test-1")
-    election = {"leader_election": True, "lease_duration_seconds": 1, "lease_retry_seconds": 0.05}
-    leader = start_operator(pod_name="leader", **election)
-    await eventually(lambda: "leader" in str(cluster.api.read(LEASES, "ns1", "agentos-operator")), what="a leader")
-    standby = start_operator(pod_name="standby", **election)
-    await cluster.create_agentos("demo")
-    await cluster.ready("demo")
-
-    assert leader.reconciles() > 0
-    assert standby.reconciles() == 0
-
-    assert await leader.stop() == 0
-    await eventually(lambda: "standby" in str(cluster.api.read(LEASES, "ns1", "agentos-operator")), what="a takeover")
-    await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"image": "registry.example/runtime:2"}})
-    await eventually(
-        lambda: cluster.agentos("demo")["status"]["observedGeneration"] == 2, what="the new leader at work"
-    )
-    await eventually(lambda: standby.reconciles() > 0, what="the reconcile counted")
-
-
-async def test_an_operator_that_loses_its_lease_stops_writing_and_stands_by_until_it_holds_it_again(
-    cluster: Cluster, start_operator: StartOperator
-) -> None:
-    await cluster.create_secret("openai", api_key="sk-test-1")
-    operator = start_operator(
-        pod_name="leader", leader_election=True, lease_duration_seconds=1, lease_retry_seconds=0.05
-    )
-    await eventually(lambda: "leader" in str(cluster.api.read(LEASES, "ns1", "agentos-operator")), what="a leader")
-
-    now = format_micro_time(datetime.datetime.now(tz=datetime.UTC))
-    await cluster.api.patch(
-        LEASES, "ns1", "agentos-operator", {"spec": {"holderIdentity": "usurper", "renewTime": now}}
-    )
-    await eventually(lambda: not operator.reconciling(), what="kopf stopped")
-    await cluster.create_agentos("demo")  # the usurper never renews: a whole duration later, the Lease is free
-
-    await cluster.ready("demo")
-    assert "leader" in str(cluster.api.read(LEASES, "ns1", "agentos-operator"))
-    assert operator.thread.is_alive()
 
 
 async def test_a_standby_keeps_waiting_through_dropped_connections_timeouts_and_garbage(

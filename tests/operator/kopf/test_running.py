@@ -1,13 +1,12 @@
-"""``agentos operator``: its flags and environment, and the endpoints it serves (metrics, health)."""
+"""``agentos operator``: its flags and environment, and its metrics of failed API requests.
+
+The process against a real API server (its health endpoint, JSON logs, SIGTERM, SIGUSR1) is
+tested in tests/cluster/test_ported_running.py and test_quiet_and_safe.py.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-import pathlib
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from agentos_operator import running
 from agentos_operator.handlers import kopf_settings
 from agentos_operator.settings import OperatorSettings
 
-from tests.operator.kopf.conftest import DEPLOYMENTS, Cluster, StartOperator, eventually
+from tests.operator.kopf.conftest import Cluster, StartOperator, eventually
 
 
 def parse(*argv: str) -> OperatorSettings:
@@ -36,21 +35,6 @@ def free_port() -> int:
 def fetch(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local test server
         return response.status, response.read().decode()
-
-
-def write_kubeconfig(cluster: Cluster, directory: pathlib.Path) -> pathlib.Path:
-    """A kubeconfig pointing at the emulator; returns its path."""
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "emulator", "cluster": {"server": str(cluster.api.url).rstrip("/")}}],
-        "users": [{"name": "tester", "user": {"token": "not-checked"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "emulator", "user": "tester", "namespace": "ns1"}}],
-        "current-context": "test",
-    }
-    path = directory / "kubeconfig"
-    path.write_text(json.dumps(kubeconfig))
-    return path
 
 
 def test_settings_come_from_the_environment_the_chart_sets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,6 +101,7 @@ def test_python_dash_m_runs_the_operator_command() -> None:
 async def test_metrics_count_reconciles_ready_resources_and_api_errors(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:
+    """Injected: a 500 at the Service's first write, counted by code and verb."""
     port = free_port()
     await cluster.create_secret("openai", api_key="sk-test-1")
     cluster.api.fail_next(500, verb="patch", plural="services")
@@ -135,95 +120,6 @@ async def test_metrics_count_reconciles_ready_resources_and_api_errors(
     assert "agentos_operator_reconcile_duration_seconds_count" in text
     # The first write of a child is its dry run (the API server judges it before anything is stored).
     assert 'agentos_operator_api_errors_total{code="500",verb="dry-run apply"} 1.0' in text
-
-
-async def test_the_health_endpoint_answers(cluster: Cluster, start_operator: StartOperator) -> None:
-    port = free_port()
-    start_operator(health_port=port)
-
-    def healthy() -> bool:
-        try:
-            return fetch(f"http://127.0.0.1:{port}/healthz")[0] == 200
-        except OSError:
-            return False
-
-    assert await eventually(healthy, what="/healthz answering 200")
-    await cluster.watched("agentosconfigs")
-
-
-async def test_the_command_runs_from_a_kubeconfig_logs_json_and_stops_on_sigterm(
-    cluster: Cluster, tmp_path: pathlib.Path
-) -> None:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(write_kubeconfig(cluster, tmp_path)),
-        "AGENTOS_METRICS_PORT": "0",
-        "AGENTOS_HEALTH_PORT": "0",
-    }
-    await cluster.create_secret("openai", api_key="sk-test-1")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "agentos_operator",
-        "-n",
-        "ns1",
-        "--log-format",
-        "json",
-        env=env,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        await cluster.create_agentos("demo")
-        await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), timeout=30, what="the Deployment")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        # Under kopf's 5 s grace for tasks left hanging: a clean stop leaves none.
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=4)
-
-    assert process.returncode == 0
-    lines = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
-    assert any("Created" in line["message"] and "Deployment 'demo'" in line["message"] for line in lines)
-    assert not [line for line in lines if line["message"].startswith("Handler ")]  # kopf's per-event chatter
-    assert not [line for line in stderr.decode().splitlines() if line.strip() and not line.startswith("{")]
-
-
-def reconciles_total(port: int) -> float:
-    _, text = fetch(f"http://127.0.0.1:{port}/metrics")
-    lines = [line for line in text.splitlines() if line.startswith("agentos_operator_reconciles_total{")]
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
-
-
-async def test_sigusr1_asks_the_running_command_for_a_resync_of_every_resource(
-    cluster: Cluster, tmp_path: pathlib.Path
-) -> None:
-    port = free_port()
-    env = {**os.environ, "KUBECONFIG": str(write_kubeconfig(cluster, tmp_path)), "AGENTOS_HEALTH_PORT": "0"}
-    await cluster.create_secret("openai", api_key="sk-test-1")
-    await cluster.create_agentos("demo")
-    await cluster.create_agentos("other")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agentos_operator", "-n", "ns1", "--metrics-port", str(port), env=env
-    )
-    try:
-        await cluster.ready("demo", timeout=30)
-        await cluster.ready("other", timeout=30)
-        # The reconcile that made each Ready posts its event after the status: wait for those too.
-        await eventually(
-            lambda: all(any(e["reason"] == "Available" for e in cluster.events_about(n)) for n in ("demo", "other")),
-            timeout=30,
-            what="the Available events",
-        )
-        before = await eventually(lambda: reconciles_total(port), what="the metrics")
-        mark = cluster.api.mark()
-
-        process.send_signal(signal.SIGUSR1)
-
-        await eventually(lambda: reconciles_total(port) >= before + 2, what="a resync of both resources")
-        assert cluster.api.writes_since(mark) == []
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), timeout=10)
-    assert process.returncode == 0
 
 
 def test_the_operator_process_does_not_load_the_kubernetes_client() -> None:

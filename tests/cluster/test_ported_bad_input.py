@@ -1,0 +1,229 @@
+"""Bad input on a real API server never crash-loops and never half-applies: an invalid spec the
+API server accepts (the operator's checks go further than the CRD's), a missing Secret or key, a
+child's name taken by someone else, a paused resource: each is reported, then fixed by the next
+change. Secret values never reach the status, the events or the logs, even at DEBUG."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from tests.cluster.conftest import (
+    ControlPlane,
+    InstallOperator,
+    agentos_body,
+    child_versions,
+    condition,
+    create_secret,
+    eventually,
+    wait_ready,
+    wait_settled,
+    warnings_about,
+)
+
+# Accepted by the CRD's schema and CEL rules; the operator refuses an agent naming no declared model.
+UNKNOWN_MODEL = [{"id": "assistant", "model": "gpt-5", "instructions": ["Be brief."]}]
+
+
+def ready_reason(cluster: ControlPlane, namespace: str, name: str) -> str:
+    return str(condition(cluster.get("agentosconfig", name, namespace), "Ready").get("reason", ""))
+
+
+def patch_secret(cluster: ControlPlane, namespace: str, name: str, **data: str) -> None:
+    string_data = {key.replace("_", "-"): value for key, value in data.items()}
+    cluster.run("patch", "secret", name, "-n", namespace, "--type=merge", "-p", json.dumps({"stringData": string_data}))
+
+
+def test_an_invalid_edit_sets_ready_false_with_the_field_path_and_leaves_children_untouched(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    operator = install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    before = child_versions(control_plane, namespace, "demo")
+
+    control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
+
+    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "InvalidSpec", what="InvalidSpec")
+    body = control_plane.get("agentosconfig", "demo", namespace)
+    ready = condition(body, "Ready")
+    assert ready["status"] == "False"
+    assert "spec.agents[0].model" in ready["message"] and "gpt-5" in ready["message"], ready["message"]
+    assert condition(body, "Degraded")["status"] == "True"
+    assert body is not None and body["status"]["observedGeneration"] == 2
+    assert child_versions(control_plane, namespace, "demo") == before, "a child changed under an invalid spec"
+    eventually(lambda: warnings_about(control_plane, namespace, "demo"), what="the Warning event")
+    assert warnings_about(control_plane, namespace, "demo") == [("InvalidSpec", ready["message"])]
+    assert operator.reconciles("invalid") <= 2  # a permanent error: not retried
+
+
+def test_an_invalid_spec_is_not_retried_and_warns_once(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    operator = install_operator(namespace).start("--resync-seconds=0.2")
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+
+    control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
+
+    eventually(lambda: operator.reconciles("invalid") >= 6, what="several resyncs of the invalid resource")
+    ready = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")
+    assert ready["reason"] == "InvalidSpec" and "spec.agents[0].model" in ready["message"]
+    assert warnings_about(control_plane, namespace, "demo") == [("InvalidSpec", ready["message"])]
+    assert control_plane.get("deployment", "demo", namespace) is None
+    assert control_plane.get("secret", "demo-env", namespace) is None
+
+
+def test_the_next_valid_edit_fixes_an_invalid_resource(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
+    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "InvalidSpec", what="InvalidSpec")
+
+    fixed = [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Be kind."]}]
+    control_plane.apply(agentos_body("demo", agents=fixed), namespace)
+
+    eventually(
+        lambda: "Be kind." in str(control_plane.get("configmap", "demo-config", namespace)), what="the fix applied"
+    )
+    body = wait_settled(control_plane, namespace, "demo")
+    assert body["status"]["observedGeneration"] == 3
+    assert condition(body, "Degraded")["status"] == "False"
+
+
+def test_a_missing_secret_is_reported_and_recovers_when_it_appears(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    def resolved() -> dict[str, Any]:
+        found = condition(control_plane.get("agentosconfig", "demo", namespace), "ReferencesResolved")
+        return found if found.get("status") == "False" else {}
+
+    unresolved = eventually(resolved, what="ReferencesResolved False")
+    assert (unresolved["reason"], unresolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
+    assert ready_reason(control_plane, namespace, "demo") == "SecretNotFound"
+    eventually(lambda: warnings_about(control_plane, namespace, "demo"), what="the Warning event")
+    assert warnings_about(control_plane, namespace, "demo") == [("SecretNotFound", "Secret 'openai' not found")]
+    assert control_plane.get("deployment", "demo", namespace) is None
+    assert control_plane.get("configmap", "demo-config", namespace) is None
+
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+
+    body = wait_settled(control_plane, namespace, "demo")
+    assert condition(body, "ReferencesResolved")["status"] == "True"
+
+
+def test_a_missing_secret_key_is_reported_and_recovers_when_it_is_added(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", token="sk-test-1")
+
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "SecretKeyMissing", what="SecretKeyMissing")
+    resolved = condition(control_plane.get("agentosconfig", "demo", namespace), "ReferencesResolved")
+    assert resolved["message"] == "Secret 'openai' has no key 'api-key'"
+
+    patch_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+
+    wait_settled(control_plane, namespace, "demo")
+
+
+def test_a_paused_resource_is_left_alone_and_says_so(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    config_map = control_plane.get("configmap", "demo-config", namespace)
+    edit = [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Changed."]}]
+
+    control_plane.apply(agentos_body("demo", paused=True, agents=edit), namespace)
+    eventually(
+        lambda: (
+            condition(control_plane.get("agentosconfig", "demo", namespace), "Progressing").get("reason") == "Paused"
+        ),
+        what="Progressing Paused",
+    )
+    control_plane.run("delete", "deployment", "demo", "-n", namespace)
+    eventually(
+        lambda: condition(control_plane.get("agentosconfig", "demo", namespace), "Ready").get("status") == "False",
+        what="Ready following the pods",
+    )
+
+    assert control_plane.get("configmap", "demo-config", namespace) == config_map
+    assert control_plane.get("deployment", "demo", namespace) is None
+    assert ready_reason(control_plane, namespace, "demo") == "Paused"
+
+    control_plane.apply(agentos_body("demo", paused=False, agents=edit), namespace)
+
+    wait_settled(control_plane, namespace, "demo")
+    assert "Changed." in str(control_plane.get("configmap", "demo-config", namespace))
+
+
+def test_secret_values_never_reach_status_events_or_logs(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    operator = install_operator(namespace).start("--log-level=DEBUG")
+    create_secret(control_plane, namespace, "openai", token="sk-very-secret-value")
+    control_plane.apply(agentos_body("demo"), namespace)
+    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "SecretKeyMissing", what="SecretKeyMissing")
+    patch_secret(control_plane, namespace, "openai", api_key="sk-very-secret-value")
+    wait_settled(control_plane, namespace, "demo")
+    key = control_plane.get("secret", "demo-security-key", namespace)
+    assert key is not None
+    generated = base64.b64decode(key["data"]["security-key"]).decode()
+
+    log = operator.output()
+    assert '"severity": "debug"' in log  # the DEBUG lines were written
+    visible = [
+        control_plane.get("agentosconfig", "demo", namespace),
+        control_plane.get("configmap", "demo-config", namespace),
+        control_plane.items("events", namespace),
+    ]
+    for secret in ("sk-very-secret-value", generated):
+        for form in (secret, base64.b64encode(secret.encode()).decode()):
+            assert form not in str(visible)
+            assert form not in log
+
+
+def test_a_child_name_taken_by_another_owner_is_reported_and_left_alone(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    control_plane.run("create", "configmap", "demo-config", "-n", namespace, "--from-literal=mine=yes")
+    install_operator(namespace).start()
+
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    eventually(
+        lambda: (
+            condition(control_plane.get("agentosconfig", "demo", namespace), "Degraded").get("reason")
+            == "ChildConflict"
+        ),
+        what="ChildConflict",
+    )
+    message = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")["message"]
+    assert "ConfigMap 'demo-config' exists and is not owned by this AgentOSConfig" in message, message
+    squatter = control_plane.get("configmap", "demo-config", namespace)
+    assert squatter is not None and squatter["data"] == {"mine": "yes"}
+    assert not squatter["metadata"].get("ownerReferences")
+    assert control_plane.get("deployment", "demo", namespace) is None  # nothing after the conflict was applied
+    eventually(
+        lambda: [w for w in warnings_about(control_plane, namespace, "demo") if w[0] == "ChildConflict"],
+        what="the ChildConflict Warning",
+    )
+
+    control_plane.run("delete", "configmap", "demo-config", "-n", namespace)
+
+    wait_settled(control_plane, namespace, "demo")
