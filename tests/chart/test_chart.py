@@ -268,7 +268,11 @@ def what_the_operator_does(*, watches_secrets: bool) -> Grants:
     return table
 
 
-KOPF_CRD_WATCH: Grants = {("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"}}
+# Cluster-wide only: kopf follows the CRD, and a namespace pattern follows the namespaces.
+KOPF_CRD_WATCH: Grants = {
+    ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
+    ("", "namespaces"): {"get", "list", "watch"},
+}
 
 
 def test_cluster_wide_rbac_grants_exactly_what_the_operator_does(helm: list[str]) -> None:

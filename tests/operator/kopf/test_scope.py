@@ -1,23 +1,11 @@
-"""Which resources an operator serves: namespaces matching a glob; how it scans for them.
+"""How an operator scans for the namespaces it serves.
 
-Named namespaces, every namespace and get-only access to Secrets are tested against a real API
-server with the chart's grants: tests/cluster/test_ported_scope.py and test_high_availability.py.
+What it serves (named namespaces, a glob, every namespace, get-only access to Secrets) is tested
+against a real API server with the chart's grants: tests/cluster/test_ported_scope.py and
+test_high_availability.py.
 """
 
 from __future__ import annotations
-
-from tests.operator.kopf.conftest import Cluster, StartOperator
-
-
-async def test_a_glob_selects_namespaces(cluster: Cluster, start_operator: StartOperator) -> None:
-    """Kept beside its real-server version (tests/cluster/test_ported_scope.py, the glob), which fails
-    under the chart's cluster-wide grants: following a glob lists and watches namespaces, which the
-    ClusterRole does not grant (the emulator checks no grant)."""
-    await cluster.create_secret("openai", "ns2", api_key="sk-test-1")
-    start_operator(namespaces=("ns2*",))
-    await cluster.create_agentos("demo", "ns2")
-
-    await cluster.ready("demo", "ns2")
 
 
 def test_named_namespaces_are_served_without_scanning_the_cluster_which_patterns_and_all_namespaces_need() -> None:
