@@ -64,23 +64,25 @@ def check_targets(results: dict[str, Any], count: int) -> list[dict[str, Any]]:
 def markdown(document: dict[str, Any]) -> str:
     """The phases (requests per resource by verb) and the targets, as Markdown tables.
 
-    ``ready s``: until every resource was Ready, on an API server that runs pods (else ``-``).
+    ``burst s``: how long the benchmark took to create or edit every resource; ``ready s``: until
+    every resource was Ready, on an API server that runs pods (else ``-``).
     """
     lines = [f"Command: `{document['command']}`", ""]
     header = (
-        "| phase | resources | total s | p50 s | p99 s | ready s | "
+        "| phase | resources | burst s | total s | p50 s | p99 s | ready s | "
         + " | ".join(VERBS)
         + " | writes/res | reconciles | CPU s |"
     )
-    lines += [header, "|" + " --- |" * (len(VERBS) + 9)]
+    lines += [header, "|" + " --- |" * (len(VERBS) + 10)]
     for scenario in document["scenarios"].values():
         for phase in scenario["phases"]:
             latency = phase["latency_seconds"]
             per = phase["requests_per_resource"]
-            ready = phase.get("ready_seconds")
+            ready, burst = phase.get("ready_seconds"), phase.get("burst_seconds")
             cells = [
                 phase["name"],
                 phase["resources"],
+                "-" if burst is None else burst,
                 phase["total_seconds"],
                 latency.get("p50", "-"),
                 latency.get("p99", "-"),

@@ -111,6 +111,8 @@ class Phase:
     ready_drops: int = 0  # times a resource's Ready went from True to False
     # By verb: the API server's time to answer the operator (ms), when the API server records it.
     server_latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    # How long the benchmark took to create or edit every resource (the burst itself).
+    burst_seconds: float | None = None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -155,6 +157,7 @@ class Meter:
         latencies: list[float],
         note: str,
         ready: tuple[float, list[float]] | None = None,
+        burst: list[float] | None = None,
     ) -> Phase:
         """What the phase cost; ``ready``: its time until all were Ready, and each resource's."""
         requests = self.api.requests_since(self.mark)
@@ -178,6 +181,7 @@ class Meter:
             responses_by_code=counts.count_codes(requests),
             ready_drops=self.api.progress.drops - self.drops,
             server_latency_ms=counts.server_latency(requests),
+            burst_seconds=round(max(burst) - min(burst), 3) if burst else None,
         )
 
 
@@ -238,7 +242,9 @@ async def create(setup: Setup) -> dict[str, Any]:
             ready = await _ready(api, wanted, setup, since=created)
             await api.wait_quiet(quiet=setup.quiet, timeout=setup.timeout)
             note = "all resources created in one burst; latency: from its creation to its status written"
-            phase = await meter.phase("create", count, total=total, latencies=latencies, note=note, ready=ready)
+            phase = await meter.phase(
+                "create", count, total=total, latencies=latencies, note=note, ready=ready, burst=list(created.values())
+            )
         finally:
             only = await _finish(operator)
         return {
@@ -281,7 +287,10 @@ async def _change(api: ApiServer, operator: OperatorProcess, setup: Setup) -> Ph
     ready = await _ready(api, wanted, setup, since={key: edited for key, (_, edited) in changed.items()})
     await api.wait_quiet(quiet=setup.quiet, timeout=setup.timeout)
     note = "every resource's spec edited in one burst; latency: from its edit to its status written"
-    return await meter.phase("spec change", setup.resources, total=total, latencies=latencies, note=note, ready=ready)
+    edits = [edited for _, edited in changed.values()]
+    return await meter.phase(
+        "spec change", setup.resources, total=total, latencies=latencies, note=note, ready=ready, burst=edits
+    )
 
 
 async def _resync(api: ApiServer, operator: OperatorProcess, setup: Setup) -> Phase:

@@ -76,7 +76,7 @@ def test_the_real_mode_counts_the_operators_requests_on_its_own_control_plane(tm
     assert start["requests_by_kind"]["agentosconfigs/status"]["PATCH"] >= 2
     # Pods really run (kwok): every resource turned Ready, after its status was first written.
     assert start["ready_seconds"] is not None and start["ready_seconds"] >= start["total_seconds"]
-    assert phases["spec change"]["ready_seconds"] is not None
+    assert phases["spec change"]["ready_seconds"] is not None and phases["spec change"]["burst_seconds"] is not None
     assert sum(phases["restart"]["reconciles"].values()) >= 2
     assert set(scenario["api_server_processes"]) == {"apiserver", "etcd", "controller-manager", "scheduler", "kwok"}
     assert "| no-op resync | 2 |" in result.stdout
