@@ -60,10 +60,9 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     result.watching.chunk_size = 500
     # Watching named namespaces needs no cluster-wide view, and the chart grants none then:
     # kopf would otherwise try to list namespaces and CRDs cluster-wide, be refused, and retry
-    # for about a minute before starting. Patterns (`team-*`) still need the namespace scan.
-    result.scanning.disabled = bool(settings.namespaces) and not any(
-        char in namespace for namespace in settings.namespaces for char in "*?[!"
-    )
+    # for about a minute before starting. Patterns (`team-*`) are served by cluster-wide watches
+    # filtered by ``watching.scope_of``; those follow the CRD.
+    result.scanning.disabled = bool(settings.namespaces) and not settings.namespace_patterns
     for kind in watching.CHILD_KINDS:
         result.watching.label_selectors[watching.resource_of(kind)] = watching.CHILD_SELECTOR
     return result
@@ -106,6 +105,7 @@ def register_lifecycle(
         reconciler = Reconciler(context, metrics=metrics)
         store.on_unconfirmed = reconciler.request
         memo.api, memo.store, memo.reconciler = api, store, reconciler
+        memo.serves = watching.scope_of(operator_settings)
         memo.references = references = watching.SecretReferences()
         if operator_settings.watch_secrets:  # by metadata only, apart from kopf: see ``watching``
             deliver = functools.partial(watching.secret_changed, store, references, reconciler)

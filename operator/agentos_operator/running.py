@@ -241,8 +241,9 @@ async def run_kopf(
         await kopf.operator(
             registry=registry,
             settings=kopf_config,
-            clusterwide=settings.cluster_wide,
-            namespaces=list(settings.namespaces),
+            clusterwide=settings.cluster_wide or settings.namespace_patterns,
+            # A pattern is served cluster-wide and filtered (watching.scope_of).
+            namespaces=[] if settings.namespace_patterns else list(settings.namespaces),
             standalone=True,  # no kopf peering: --leader-election is the HA mechanism
             liveness_endpoint=liveness,
             stop_flag=stop_flag,

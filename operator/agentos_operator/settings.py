@@ -96,6 +96,11 @@ class OperatorSettings(BaseSettings):
         return not self.namespaces
 
     @property
+    def namespace_patterns(self) -> bool:
+        """Whether ``namespaces`` holds a glob or a negation (``team-*``, ``!kube-*``), not only names."""
+        return any(char in namespace for namespace in self.namespaces for char in "*?[!")
+
+    @property
     def field_manager(self) -> str:
         return FIELD_MANAGER
 

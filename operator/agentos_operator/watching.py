@@ -31,7 +31,7 @@ import kopf
 from agentos_runtime.config import ConfigError
 
 from agentos_operator import render
-from agentos_operator.kube import kinds
+from agentos_operator.kube import kinds, metadata_watch
 from agentos_operator.kube.client import ApiClient, ApiError
 from agentos_operator.kube.kinds import Kind
 from agentos_operator.kube.metadata_watch import watch_in_scope
@@ -157,6 +157,20 @@ async def watch_secrets(
     )
 
 
+def scope_of(settings: OperatorSettings) -> Callable[[str | None], bool]:
+    """Which namespaces' events the operator takes in.
+
+    kopf follows a namespace pattern by listing namespaces, then watching them from a second
+    listing whose objects it ignores: a namespace created between the two is never served. So a
+    pattern is served by cluster-wide watches and this filter, as a namespace-filtered cache
+    would; names and all-namespaces are scoped by kopf's watches themselves.
+    """
+    if not settings.namespace_patterns:
+        return lambda _: True
+    patterns = settings.namespaces
+    return lambda namespace: namespace is not None and metadata_watch.namespace_matches(namespace, patterns)
+
+
 def register_watches(registry: kopf.OperatorRegistry) -> None:
     """kopf's watches: the resources and their children. Secrets are watched apart (``watch_secrets``)."""
     register_resource_watch(registry)
@@ -171,6 +185,8 @@ def register_resource_watch(registry: kopf.OperatorRegistry) -> None:
     async def agentos_changed(
         type: str | None, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
     ) -> None:
+        if not memo.serves(namespace):
+            return
         key = (namespace or "", name)
         if type == "DELETED":
             memo.references.remove(key)
@@ -185,7 +201,9 @@ def register_child_watch(registry: kopf.OperatorRegistry, kind: Kind) -> None:
     """Keep the operator's children of ``kind``; a change not of our making wakes their owner."""
 
     @kopf.on.event(*resource_of(kind), id=f"{kind.plural}-changed", registry=registry)
-    async def child_changed(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
+    async def child_changed(type: str | None, body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+        if not memo.serves(namespace):
+            return
         owner = owner_key(body)
         news = memo.store.observe(kind, type, body, owner=owner[1] if owner is not None else None)
         if news and owner is not None:

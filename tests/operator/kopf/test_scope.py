@@ -16,3 +16,16 @@ def test_named_namespaces_are_served_without_scanning_the_cluster_which_patterns
     assert kopf_settings(OperatorSettings(namespaces=("team-a", "team-b"))).scanning.disabled
     assert not kopf_settings(OperatorSettings(namespaces=("team-*",))).scanning.disabled
     assert not kopf_settings(OperatorSettings(namespaces=())).scanning.disabled
+
+
+def test_a_pattern_is_served_by_a_filter_over_cluster_wide_watches_and_names_by_kopf_alone() -> None:
+    # kopf follows a pattern from two namespace listings and ignores the second: a namespace
+    # created between them would never be served (seen on a real API server).
+    from agentos_operator.settings import OperatorSettings
+    from agentos_operator.watching import scope_of
+
+    pattern = scope_of(OperatorSettings(namespaces=("team-*",)))
+    assert pattern("team-a") and pattern("team-created-later")
+    assert not pattern("other") and not pattern(None)
+    named = scope_of(OperatorSettings(namespaces=("team-a",)))
+    assert named("team-a") and named("whatever kopf delivers")
