@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         operator_process.pin(operator_process.BENCHMARK_CPU)  # the operator gets the other CPU to itself
     load_before = os.getloadavg()
+    # Before the run: others may commit to the same checkout meanwhile.
+    found_versions = versions(args)
     if args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
         results = asyncio.run(run(args, args.work_dir.resolve()))
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": args.mode,
         "resources": args.resources,
         "foreign_secrets": args.foreign_secrets,
-        "versions": versions(args),
+        "versions": found_versions,
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "scenarios": results,
         "targets": targets,
