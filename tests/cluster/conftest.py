@@ -455,6 +455,17 @@ def create_secret(cluster: Kubectl, namespace: str, name: str, **data: str) -> N
     cluster.run("create", "secret", "generic", name, "-n", namespace, *args)
 
 
+# A PostgreSQL database by URL: a resource that may run several replicas (SQLite may not).
+POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
+
+
+def add_secrets(cluster: Kubectl, namespace: str, *, postgres: bool = False) -> None:
+    """The Secrets ``agentos_body`` resources read: the model's key, and the database URL of ``POSTGRES``."""
+    create_secret(cluster, namespace, "openai", api_key="sk-test-1")
+    if postgres:
+        create_secret(cluster, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+
+
 def condition(body: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     found = [c for c in ((body or {}).get("status") or {}).get("conditions") or [] if c["type"] == type_]
     return found[0] if found else {}

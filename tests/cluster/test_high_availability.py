@@ -8,19 +8,18 @@ import subprocess
 from typing import Any
 
 from tests.cluster.conftest import (
+    POSTGRES,
     SCRIPT,
     ControlPlane,
     Installed,
     InstallOperator,
     OperatorProcess,
+    add_secrets,
     agentos_body,
     condition,
-    create_secret,
     eventually,
     wait_ready,
 )
-
-POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
 
 
 def lease(cluster: ControlPlane, installed: Installed) -> dict[str, Any]:
@@ -52,8 +51,7 @@ def test_the_standby_takes_over_when_the_leader_is_killed(
 ) -> None:
     installed = install_operator(namespace)
     replicas = start_replicas(installed)
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
     wait_ready(control_plane, namespace, "demo")
     holder = eventually(lambda: lease(control_plane, installed).get("holderIdentity"), what="a Lease holder")
@@ -77,8 +75,7 @@ def test_an_api_server_restart_in_the_middle_of_reconciles_ends_with_every_resou
 ) -> None:
     installed = install_operator(namespace)
     replicas = start_replicas(installed, duration=15)
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     names = [f"burst-{i}" for i in range(12)]
     bodies = {"apiVersion": "v1", "kind": "List", "items": [agentos_body(n, databases=POSTGRES) for n in names]}
     control_plane.apply(bodies, namespace)
@@ -101,7 +98,7 @@ def test_the_chart_installed_cluster_wide_serves_any_namespace_with_what_it_gran
 ) -> None:
     installed = install_operator()
     operator = installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
 
     wait_ready(control_plane, namespace, "demo")

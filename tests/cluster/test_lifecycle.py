@@ -8,16 +8,16 @@ import json
 from typing import Any
 
 from tests.cluster.conftest import (
+    POSTGRES,
     ControlPlane,
     InstallOperator,
+    add_secrets,
     agentos_body,
     condition,
     create_secret,
     eventually,
     wait_ready,
 )
-
-POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
 
 
 def deployment(cluster: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def test_a_resource_is_ready_once_its_deployment_is_really_available(
 ) -> None:
     installed = install_operator(namespace)
     operator = installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
 
     control_plane.apply(agentos_body("demo"), namespace)
 
@@ -59,7 +59,7 @@ def test_kubectl_get_shows_the_printer_columns(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
 
@@ -86,7 +86,7 @@ def test_a_deleted_or_hand_edited_child_is_restored(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     config_map = control_plane.get("configmap", "demo-config", namespace)
@@ -117,7 +117,7 @@ def test_a_rotated_secret_rolls_the_pods(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     before = {p["metadata"]["name"] for p in control_plane.items("pods", namespace)}
@@ -144,7 +144,7 @@ def test_deleting_the_resource_lets_the_garbage_collector_remove_every_child(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
     create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
     wait_ready(control_plane, namespace, "demo")
@@ -166,8 +166,7 @@ def test_kubectl_scale_scales_through_the_scale_subresource(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
     wait_ready(control_plane, namespace, "demo")
 
@@ -193,8 +192,7 @@ def test_an_autoscaler_and_the_operator_do_not_fight_over_replicas(
 ) -> None:
     installed = install_operator(namespace)
     operator = installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     autoscaled = agentos_body(
         "demo", databases=POSTGRES, autoscaling={"enabled": True, "minReplicas": 2, "maxReplicas": 4}
     )

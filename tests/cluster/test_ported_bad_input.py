@@ -12,6 +12,7 @@ from typing import Any
 from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
+    add_secrets,
     agentos_body,
     child_versions,
     condition,
@@ -39,7 +40,7 @@ def test_an_invalid_edit_sets_ready_false_with_the_field_path_and_leaves_childre
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     operator = install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     before = child_versions(control_plane, namespace, "demo")
@@ -63,7 +64,7 @@ def test_an_invalid_spec_is_not_retried_and_warns_once(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     operator = install_operator(namespace).start("--resync-seconds=0.2")
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
 
     control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
 
@@ -79,7 +80,7 @@ def test_the_next_valid_edit_fixes_an_invalid_resource(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
@@ -115,7 +116,7 @@ def test_a_missing_secret_is_reported_and_recovers_when_it_appears(
     assert control_plane.get("deployment", "demo", namespace) is None
     assert control_plane.get("configmap", "demo-config", namespace) is None
 
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
 
     body = wait_settled(control_plane, namespace, "demo")
     assert condition(body, "ReferencesResolved")["status"] == "True"
@@ -142,7 +143,7 @@ def test_a_paused_resource_is_left_alone_and_says_so(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     config_map = control_plane.get("configmap", "demo-config", namespace)
@@ -200,7 +201,7 @@ def test_secret_values_never_reach_status_events_or_logs(
 def test_a_child_name_taken_by_another_owner_is_reported_and_left_alone(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.run("create", "configmap", "demo-config", "-n", namespace, "--from-literal=mine=yes")
     install_operator(namespace).start()
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cluster.conftest import (
+    POSTGRES,
     ControlPlane,
     InstallOperator,
+    add_secrets,
     agentos_body,
     children_told,
-    create_secret,
     events_about,
     eventually,
     wait_quiet,
@@ -19,7 +20,6 @@ from tests.cluster.conftest import (
     wait_settled,
 )
 
-POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
 # kwok's fake nodes carry this label: pods selecting it are scheduled and become Ready.
 ON_KWOK = {"type": "kwok"}
 # What one resync asks for: the AgentOSConfigs, then each of the seven kinds of children.
@@ -30,7 +30,7 @@ def test_turning_the_network_policy_off_prunes_it_and_says_so(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo", networkPolicy={"enabled": True}), namespace)
     wait_ready(control_plane, namespace, "demo")
     assert control_plane.get("networkpolicy", "demo", namespace) is not None
@@ -53,8 +53,7 @@ def test_turning_autoscaling_off_prunes_the_autoscaler_and_the_disruption_budget
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     autoscaling = {"enabled": True, "minReplicas": 2, "maxReplicas": 4}
     control_plane.apply(agentos_body("demo", databases=POSTGRES, autoscaling=autoscaling), namespace)
     wait_ready(control_plane, namespace, "demo")
@@ -87,7 +86,7 @@ def test_turning_autoscaling_off_prunes_the_autoscaler_and_the_disruption_budget
 def test_lookalike_objects_not_owned_by_the_resource_are_never_pruned(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     labels = {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "agentos-operator"}
     stranger: dict[str, Any] = {
         "apiVersion": "v1",
@@ -114,7 +113,7 @@ def test_a_setting_removed_from_the_spec_is_removed_from_the_child(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo", nodeSelector=ON_KWOK), namespace)
     before = wait_settled(control_plane, namespace, "demo")
 
@@ -136,7 +135,7 @@ def test_a_resync_of_an_unchanged_resource_writes_nothing_and_only_lists(
 ) -> None:
     installed = install_operator(namespace)
     operator = installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
 
@@ -158,7 +157,7 @@ def test_quantities_the_server_rewrites_cause_no_write_on_resync(
 ) -> None:
     installed = install_operator(namespace)
     operator = installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     resources = {"requests": {"cpu": "0.5", "memory": "0.125Gi"}, "limits": {"memory": "1024Mi"}}
     control_plane.apply(agentos_body("demo", resources=resources, persistence={"size": "0.5Gi"}), namespace)
     wait_ready(control_plane, namespace, "demo")

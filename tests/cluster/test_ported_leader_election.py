@@ -11,8 +11,8 @@ import time
 from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
+    add_secrets,
     agentos_body,
-    create_secret,
     eventually,
     wait_ready,
 )
@@ -30,7 +30,7 @@ def test_one_replica_holds_the_lease_and_reconciles_while_the_standby_does_nothi
     first = installed.start_elected()
     eventually(lambda: first.reconciling(), what="the first replica leading")
     second = installed.start_elected()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
 
     control_plane.apply(agentos_body("demo"), namespace)
 
@@ -50,7 +50,7 @@ def test_a_leader_that_stops_cleanly_hands_the_lease_over_at_once(
     leader = installed.start_elected(duration=duration)
     eventually(lambda: leader.reconciling(), what="a leader")
     standby = installed.start_elected(duration=duration)
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
 
@@ -77,7 +77,7 @@ def test_an_operator_that_loses_its_lease_stops_writing_and_stands_by_until_it_h
     installed = install_operator(namespace)
     operator = installed.start_elected()
     eventually(lambda: operator.reconciling(), what="a leader")
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
 
     # Another holder, as far as the Lease says; it never renews, so a whole duration later it is free.
     usurped = {"spec": {"holderIdentity": "usurper", "renewTime": micro_time(datetime.datetime.now(tz=datetime.UTC))}}

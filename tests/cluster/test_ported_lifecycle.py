@@ -10,12 +10,13 @@ from agentos_operator.spec import AgentOSConfigStatus
 
 from tests.cluster.conftest import (
     IMAGE,
+    POSTGRES,
     ControlPlane,
     InstallOperator,
+    add_secrets,
     agentos_body,
     children_told,
     condition,
-    create_secret,
     events_about,
     eventually,
     wait_quiet,
@@ -23,7 +24,6 @@ from tests.cluster.conftest import (
     wait_settled,
 )
 
-POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
 CHILDREN = (
     ("configmap", "demo-config"),
     ("secret", "demo-env"),
@@ -49,7 +49,7 @@ def test_create_makes_owned_children_and_a_ready_status(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
 
     control_plane.apply(agentos_body("demo"), namespace)
 
@@ -95,7 +95,7 @@ def test_the_operator_writes_nothing_on_the_resource_but_its_status(
 ) -> None:
     installed = install_operator(namespace)
     installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     mark = control_plane.audit_mark()
 
     control_plane.apply(agentos_body("demo"), namespace)
@@ -111,7 +111,7 @@ def test_an_edit_changes_the_config_and_its_hash_and_rolls_the_deployment(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     old_hash = wait_settled(control_plane, namespace, "demo")["status"]["configHash"]
 
@@ -136,7 +136,7 @@ def test_events_tell_what_was_decided_once_and_resyncs_add_none(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     operator = install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     eventually(lambda: announced(control_plane, namespace, "demo"), what="the Available event")
@@ -158,7 +158,7 @@ def test_the_generated_security_key_is_never_regenerated(
 ) -> None:
     installed = install_operator(namespace)
     first = installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     key = control_plane.get("secret", "demo-security-key", namespace)
@@ -183,8 +183,7 @@ def test_a_restarted_operator_writes_nothing_for_resources_it_already_converged(
 ) -> None:
     installed = install_operator(namespace)
     first = installed.start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     names = [f"steady-{i}" for i in range(5)]
     bodies = [agentos_body(n, databases=POSTGRES) for n in names]
     control_plane.apply({"apiVersion": "v1", "kind": "List", "items": bodies}, namespace)
@@ -216,8 +215,7 @@ def test_fifty_resources_created_at_once_all_become_ready_each_child_made_once(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     operator = install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     names = [f"burst-{i:02d}" for i in range(50)]
     bodies = [agentos_body(n, databases=POSTGRES) for n in names]
 

@@ -10,8 +10,8 @@ import urllib.request
 from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
+    add_secrets,
     agentos_body,
-    create_secret,
     eventually,
     free_port,
 )
@@ -39,7 +39,7 @@ def test_the_operator_logs_json_without_chatter_and_stops_cleanly_on_sigterm(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     operator = install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     eventually(lambda: control_plane.get("deployment", "demo", namespace), what="the Deployment")
 

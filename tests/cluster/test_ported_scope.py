@@ -12,6 +12,7 @@ from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
     NamespaceMaker,
+    add_secrets,
     agentos_body,
     create_secret,
     eventually,
@@ -87,7 +88,7 @@ def test_get_only_access_to_secrets_is_enough_without_the_secret_watch(
     assert not can_i(control_plane, installed.user, "list", "secrets", namespace)
     assert not can_i(control_plane, installed.user, "watch", "secrets", namespace)
     operator = installed.start(f"--namespace={namespace}", AGENTOS_WATCH_SECRETS="false")
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
 
     control_plane.apply(agentos_body("demo"), namespace)
 
@@ -101,7 +102,7 @@ def test_without_a_secret_watch_a_rotation_is_found_by_the_resync(
 ) -> None:
     installed = install_operator(values=GET_ONLY_SECRETS)
     installed.start(f"--namespace={namespace}", "--resync-seconds=1", AGENTOS_WATCH_SECRETS="false")
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+    add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     before = wait_settled(control_plane, namespace, "demo")["status"]["configHash"]
 

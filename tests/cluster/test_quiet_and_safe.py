@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import (
+    POSTGRES,
     ControlPlane,
     Installed,
     InstallOperator,
     OperatorProcess,
+    add_secrets,
     agentos_body,
     condition,
-    create_secret,
     eventually,
     wait_ready,
 )
@@ -81,7 +82,6 @@ def ready_children(cluster: ControlPlane, namespace: str, name: str) -> dict[str
     return versions
 
 
-POSTGRES = [{"id": "main", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}]
 # (what is wrong, the spec fields that make it so, words of the API server's message)
 REFUSED: list[tuple[str, dict[str, Any], str]] = [
     (
@@ -113,8 +113,7 @@ def test_a_spec_the_api_server_would_refuse_leaves_every_child_as_it_was(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator, spec: dict[str, Any], words: str
 ) -> None:
     install_operator(namespace).start()
-    create_secret(control_plane, namespace, "openai", api_key="sk-test-1")
-    create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
+    add_secrets(control_plane, namespace, postgres=True)
     good = agentos_body("demo", databases=POSTGRES)
     control_plane.apply(good, namespace)
     wait_ready(control_plane, namespace, "demo")
