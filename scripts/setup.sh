@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# Create .venv (when missing) and install kube-agentos with its test tools into it.
+# Create .venv (when missing) and install kube-agentos into it: what running needs, nothing more.
+# The test tools (the test extra, checkov, helm) are installed by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
-# checkov lives in a virtualenv of its own: install it alongside the project, not after it.
-bash scripts/install-checkov.sh >/dev/null &
-checkov=$!
-.venv/bin/python -m pip install -q -e '.[test]'
-bash scripts/install-helm.sh >/dev/null
-wait "$checkov"
+.venv/bin/python -m pip install -q -e .

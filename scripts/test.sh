@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The test tools: the test extra, checkov (in a virtualenv of its own, installed alongside) and helm.
+bash scripts/install-checkov.sh >/dev/null &
+checkov=$!
+.venv/bin/python -m pip install -q -e '.[test]'
+bash scripts/install-helm.sh >/dev/null
+wait "$checkov"
 bash scripts/services.sh
 export PATH="$PWD/.venv/bin:$PATH"
 versions=$(bash scripts/control-plane.sh versions)
