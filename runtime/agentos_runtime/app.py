@@ -62,9 +62,9 @@ def create_app(
     connect_with = connectors or default_connectors()
     # Metrics are kept whenever they are served (``serving`` starts their port).
     telemetry = RuntimeMetrics() if settings.metrics_port else None
-    if telemetry is not None:
-        opener = observe_opener(connect_with.open_database, metrics=telemetry)
-        connect_with = replace(connect_with, open_database=opener)
+    # Runs are logged as they are saved, with or without metrics.
+    opener = observe_opener(connect_with.open_database, metrics=telemetry)
+    connect_with = replace(connect_with, open_database=opener)
     resolved_os_id = config.os_id or os_id or "agentos"
 
     @asynccontextmanager

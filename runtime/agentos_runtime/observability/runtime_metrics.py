@@ -5,18 +5,15 @@ ids do not multiply the series). Runs are counted from the run as it is stored: 
 saved once when it ends (agents, teams and workflows alike), and that record carries its
 status and, per model request, the assistant message's duration, time to first token (streamed
 requests) and tokens; runs nested in a team or workflow run are walked so every model request
-counts once. A run is logged at INFO with its ids, status and numbers, never its content.
+counts once. ``run_log`` logs each run, with or without metrics.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from agentos_runtime.observability.instruments import Counter, Histogram, render
-
-log = logging.getLogger("agentos_runtime.runs")
 
 JSON = Mapping[str, Any]
 UNMATCHED_ROUTE = "<unmatched>"
@@ -77,7 +74,7 @@ class RuntimeMetrics:
         self.storage_errors.inc((db_id, operation))
 
     def observe_run(self, run: JSON) -> None:
-        """Count a run as it is stored, and log it (ids, status and numbers only)."""
+        """Count a run as it is stored."""
         component, component_id = run_component(run)
         status = str(run.get("status") or "UNKNOWN").lower()
         self.runs.inc((component, component_id, status))
@@ -85,28 +82,8 @@ class RuntimeMetrics:
         duration = metrics.get("duration")
         if isinstance(duration, int | float):
             self.run_seconds.observe((component, component_id), duration)
-        input_tokens = output_tokens = 0
         for model, provider, numbers in model_requests(run):
             self._observe_model_request(model, provider, numbers)
-            input_tokens += int(numbers.get("input_tokens") or 0)
-            output_tokens += int(numbers.get("output_tokens") or 0)
-        log.info(
-            "run %s of %s %s ended %s",
-            run.get("run_id"),
-            component,
-            component_id,
-            status,
-            extra={
-                "run_id": run.get("run_id"),
-                "session_id": run.get("session_id"),
-                "component": component,
-                "component_id": component_id,
-                "status": status,
-                "duration": duration,
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-            },
-        )
 
     def _observe_model_request(self, model: str, provider: str, numbers: JSON) -> None:
         labels = (model, provider)

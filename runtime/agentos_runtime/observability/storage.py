@@ -1,11 +1,12 @@
-"""Watching the databases: storage errors counted per operation, runs observed as they are saved.
+"""Watching the databases: runs logged (and counted) as they are saved, storage errors counted.
 
 ``observe_opener`` wraps the database opener the app starts with, so every open database is
-wrapped once, whatever backend: each coroutine method of the ``Database`` and of each of its
-stores (every attribute the ``Database`` port types as a store, so a store added to the port
-is watched too) counts a ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it.
-``sessions.save_run`` also hands the run to ``RuntimeMetrics.observe_run``: every run is saved
-exactly once when it ends. Other attributes pass through untouched.
+wrapped once, whatever backend. ``sessions.save_run`` hands the run to ``run_log.log_run`` and,
+when metrics are kept, to ``RuntimeMetrics.observe_run``: every run is saved exactly once when
+it ends. With metrics, each coroutine method of the ``Database`` and of each of its stores
+(every attribute the ``Database`` port types as a store, so a store added to the port is
+watched too) also counts a ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it;
+without, every other method is the store's own. Other attributes pass through untouched.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import cache
 from typing import Any, cast, get_type_hints
 
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.observability.run_log import log_run
 from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
 from agentos_runtime.storage.ports import Database
 
@@ -30,9 +32,9 @@ def store_names() -> tuple[str, ...]:
 
 
 class _Watched:
-    """Forwards attribute reads to ``target``; coroutine methods count storage errors."""
+    """Forwards attribute reads to ``target``; ``save_run`` logs, coroutine methods count storage errors."""
 
-    def __init__(self, target: Any, *, prefix: str, db_id: str, metrics: RuntimeMetrics) -> None:
+    def __init__(self, target: Any, *, prefix: str, db_id: str, metrics: RuntimeMetrics | None) -> None:
         self._target = target
         self._prefix = prefix
         self._db_id = db_id
@@ -49,11 +51,15 @@ class _Watched:
     def _watch(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         operation = f"{self._prefix}{name}"
         metrics, db_id = self._metrics, self._db_id
-        observe_run = metrics.observe_run if operation == "sessions.save_run" else None
+        saves_runs = operation == "sessions.save_run"
+        if metrics is None:
+            return _logging_runs(method) if saves_runs else method
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            if observe_run is not None:
-                observe_run(args[1] if len(args) > 1 else kwargs["run"])
+            if saves_runs:
+                run = _saved_run(args, kwargs)
+                log_run(run)
+                metrics.observe_run(run)
             try:
                 return await method(*args, **kwargs)
             except StorageUnavailable:
@@ -63,8 +69,21 @@ class _Watched:
         return call
 
 
-def observe_database(database: Database, *, db_id: str, metrics: RuntimeMetrics) -> Database:
-    """``database`` with its storage errors counted and its saved runs observed."""
+def _saved_run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The run argument of ``save_run(new, run, *, session_state)``."""
+    return args[1] if len(args) > 1 else kwargs["run"]
+
+
+def _logging_runs(save_run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        log_run(_saved_run(args, kwargs))
+        return await save_run(*args, **kwargs)
+
+    return call
+
+
+def observe_database(database: Database, *, db_id: str, metrics: RuntimeMetrics | None) -> Database:
+    """``database`` with its saved runs logged (and counted) and, with ``metrics``, its storage errors counted."""
     watched = _Watched(database, prefix="", db_id=db_id, metrics=metrics)
     for name in store_names():
         store = _Watched(getattr(database, name), prefix=f"{name}.", db_id=db_id, metrics=metrics)
@@ -72,14 +91,15 @@ def observe_database(database: Database, *, db_id: str, metrics: RuntimeMetrics)
     return cast(Database, watched)
 
 
-def observe_opener(open_database: Opener, *, metrics: RuntimeMetrics) -> Opener:
+def observe_opener(open_database: Opener, *, metrics: RuntimeMetrics | None) -> Opener:
     """An opener giving watched databases; a database that cannot be opened counts under ``open``."""
 
     async def opening(config: Any, **kwargs: Any) -> Database:
         try:
             database = await open_database(config, **kwargs)
         except StorageUnavailable:
-            metrics.count_storage_error(config.id, "open")
+            if metrics is not None:
+                metrics.count_storage_error(config.id, "open")
             raise
         return observe_database(database, db_id=config.id, metrics=metrics)
 

@@ -100,6 +100,37 @@ async def test_each_run_is_logged_with_its_ids_and_numbers_but_not_its_text(
     assert PROMPT not in run_log.getvalue() and ANSWER not in run_log.getvalue()
 
 
+async def test_runs_are_logged_when_metrics_are_off(
+    run_log: io.StringIO, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_openai.script(Reply.say(ANSWER, usage=(7, 3)))
+    async with observed_app("sqlite", agent_config(fake_openai.base_url), tmp_path, metrics_port=0) as app:
+        assert app.telemetry is None
+        output = (await app.client.post("/agents/assistant/runs", data={"message": PROMPT, "stream": "false"})).json()
+    [entry] = [json.loads(line) for line in run_log.getvalue().splitlines() if output["run_id"] in line]
+    assert entry["status"] == "completed" and entry["input_tokens"] == 7 and entry["output_tokens"] == 3
+    assert entry["message"].startswith(f"run {output['run_id']} of agent assistant ended completed in ")
+
+
+@pytest.mark.parametrize("metrics_port", [0, 9464], ids=["metrics-off", "metrics-on"])
+async def test_a_failed_run_is_logged_at_warning_with_why_it_failed(
+    run_log: io.StringIO, fake_openai: FakeOpenAIServer, tmp_path: Path, metrics_port: int
+) -> None:
+    fake_openai.script(Reply.fail(400, "This model's maximum context length is 8192 tokens", code="context_length"))
+    config = agent_config(fake_openai.base_url)
+    async with observed_app("sqlite", config, tmp_path, metrics_port=metrics_port) as app:
+        output = (await app.client.post("/agents/assistant/runs", data={"message": PROMPT, "stream": "false"})).json()
+        [run_id] = [
+            run["run_id"] for run in (await app.client.get("/sessions/" + output["session_id"] + "/runs")).json()
+        ]
+    [entry] = [json.loads(line) for line in run_log.getvalue().splitlines() if run_id in line]
+    assert entry["level"] == "WARNING" and entry["status"] == "error"
+    assert entry["error_type"] and entry["error_type"] != "Error"
+    assert "maximum context length is 8192 tokens" in entry["error"]
+    assert entry["message"].endswith(f"{entry['error_type']}: {entry['error']}")
+    assert PROMPT not in run_log.getvalue()
+
+
 def test_configure_logging_keeps_other_libraries_at_warning() -> None:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, logging.getLogger("agentos_runtime").level)

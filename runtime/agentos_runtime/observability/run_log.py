@@ -1,0 +1,82 @@
+"""One log line per ended run, whether or not metrics are kept.
+
+Every run is saved once when it ends (agents, teams and workflows alike); ``log_run`` reads the
+run as it is saved and logs its ids, status, duration and tokens, never its prompt or answer.
+A completed or cancelled run logs at INFO; a failed one at WARNING with why it failed: the
+error type and message of its terminal error event (the same the client was sent, which never
+holds a database URL or a key; the log formatter redacts the process's secrets besides).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from agentos_runtime.observability.runtime_metrics import model_requests, run_component
+
+log = logging.getLogger("agentos_runtime.runs")
+
+JSON = Mapping[str, Any]
+# The terminal error event of an agent, team or workflow run.
+ERROR_EVENTS = ("RunError", "TeamRunError", "WorkflowError")
+# A reason is one line of at most this many characters: an error message may quote a long body.
+MAX_REASON_CHARS = 300
+
+
+def failure_reason(run: JSON) -> tuple[str, str] | None:
+    """``(error_type, message)`` of a failed run; ``None`` for any other status."""
+    if str(run.get("status") or "").upper() != "ERROR":
+        return None
+    for event in reversed(run.get("events") or ()):
+        if isinstance(event, Mapping) and event.get("event") in ERROR_EVENTS:
+            message = event.get("content") or event.get("error") or run.get("content")
+            return str(event.get("error_type") or "Error"), _one_line(message)
+    return "Error", _one_line(run.get("content"))
+
+
+def _one_line(message: object) -> str:
+    text = " ".join(str(message or "no reason was recorded").split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
+def log_run(run: JSON) -> None:
+    """Log ``run`` as it is saved: INFO when it completed or was cancelled, WARNING with the reason when it failed."""
+    failure = failure_reason(run)
+    level = logging.INFO if failure is None else logging.WARNING
+    if not log.isEnabledFor(level):
+        return
+    component, component_id = run_component(run)
+    status = str(run.get("status") or "UNKNOWN").lower()
+    duration = (run.get("metrics") or {}).get("duration")
+    input_tokens = output_tokens = 0
+    for _model, _provider, numbers in model_requests(run):
+        input_tokens += int(numbers.get("input_tokens") or 0)
+        output_tokens += int(numbers.get("output_tokens") or 0)
+    fields: dict[str, Any] = {
+        "run_id": run.get("run_id"),
+        "session_id": run.get("session_id"),
+        "component": component,
+        "component_id": component_id,
+        "status": status,
+        "duration": duration,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+    }
+    took = f" in {duration:.3f} s" if isinstance(duration, int | float) else ""
+    if failure is None:
+        log.info("run %s of %s %s ended %s%s", run.get("run_id"), component, component_id, status, took, extra=fields)
+        return
+    error_type, message = failure
+    fields |= {"error_type": error_type, "error": message}
+    log.warning(
+        "run %s of %s %s ended %s%s: %s: %s",
+        run.get("run_id"),
+        component,
+        component_id,
+        status,
+        took,
+        error_type,
+        message,
+        extra=fields,
+    )

@@ -1,0 +1,63 @@
+"""Why a run failed, as its log line says it: read from the run as it is saved."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from agentos_runtime.observability.run_log import MAX_REASON_CHARS, failure_reason, log_run
+
+
+def failed(*events: dict[str, object], content: str | None = "the content") -> dict[str, object]:
+    return {"run_id": "r-1", "agent_id": "assistant", "status": "ERROR", "content": content, "events": list(events)}
+
+
+def test_a_completed_or_cancelled_run_has_no_failure_reason() -> None:
+    assert failure_reason({"status": "COMPLETED", "events": [{"event": "RunCompleted"}]}) is None
+    assert failure_reason({"status": "CANCELLED", "content": "Run r-1 was cancelled"}) is None
+
+
+def test_an_agent_run_fails_with_its_run_error_event() -> None:
+    run = failed(
+        {"event": "RunStarted"},
+        {"event": "RunError", "content": "model 'fake': rate limited", "error_type": "model_provider_error"},
+    )
+    assert failure_reason(run) == ("model_provider_error", "model 'fake': rate limited")
+
+
+def test_a_team_run_fails_with_its_team_error_not_a_member_error() -> None:
+    run = failed(
+        {"event": "RunError", "content": "member failed", "error_type": "member_error"},
+        {"event": "TeamRunError", "content": "the team failed", "error_type": "storage_unavailable"},
+    )
+    assert failure_reason(run) == ("storage_unavailable", "the team failed")
+
+
+def test_a_workflow_error_carries_its_message_under_error() -> None:
+    run = failed({"event": "WorkflowError", "error": "step 'draft' failed", "error_type": None}, content=None)
+    assert failure_reason(run) == ("Error", "step 'draft' failed")
+
+
+def test_without_an_error_event_the_content_is_the_reason() -> None:
+    assert failure_reason(failed(content="the run failed")) == ("Error", "the run failed")
+    assert failure_reason(failed(content=None)) == ("Error", "no reason was recorded")
+
+
+def test_a_long_or_multi_line_reason_becomes_one_bounded_line() -> None:
+    message = "Traceback line one\n  line two\n" + "x" * 1000
+    [_type, reason] = failure_reason(failed({"event": "RunError", "content": message, "error_type": "bug"})) or ()
+    assert "\n" not in reason and reason.startswith("Traceback line one line two x")
+    assert len(reason) == MAX_REASON_CHARS and reason.endswith("…")
+
+
+def test_log_run_writes_nothing_when_its_level_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="agentos_runtime.runs"):
+        log_run(failed({"event": "RunError", "content": "boom", "error_type": "bug"}))
+    assert caplog.records == []
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs"):
+        log_run(failed({"event": "RunError", "content": "boom", "error_type": "bug"}))
+        log_run({"run_id": "r-2", "agent_id": "assistant", "status": "COMPLETED"})
+    [record] = caplog.records
+    assert (
+        record.levelno == logging.WARNING and record.getMessage() == "run r-1 of agent assistant ended error: bug: boom"
+    )
