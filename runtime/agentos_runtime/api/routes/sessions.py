@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import DatabaseDep
+from agentos_runtime.api.responses import SessionRunPreview, run_preview
 from agentos_runtime.api.routes.run_schemas import run_view
 from agentos_runtime.api.routes.session_schemas import (
     CreateSessionRequest,
@@ -190,6 +191,37 @@ async def list_session_runs(
             continue
         runs.append(run_view(run))
     return runs
+
+
+@router.get(
+    "/sessions/{session_id}/run-previews",
+    response_model=list[SessionRunPreview],
+    response_model_exclude_none=True,
+)
+async def list_session_run_previews(
+    session_id: str,
+    database: DatabaseDep,
+    caller: CallerDep,
+    session_type: TypeParam = None,
+    user_id: UserParam = None,
+    created_after: int | None = None,
+    created_before: int | None = None,
+    status: Annotated[list[str] | None, Query()] = None,
+) -> list[JSON]:
+    """The runs of a session in brief, for polling clients: ids, status, time and the first
+    280 characters of input and answer, without messages, events, media or metrics. Same
+    filters and errors as ``GET /sessions/{session_id}/runs``."""
+    runs = await list_session_runs(
+        session_id,
+        database,
+        caller,
+        session_type=session_type,
+        user_id=user_id,
+        created_after=created_after,
+        created_before=created_before,
+        status=status,
+    )
+    return [run_preview(run) for run in runs]
 
 
 @router.get("/sessions/{session_id}/runs/{run_id}")
