@@ -17,7 +17,7 @@ from typing import Protocol, cast
 SUBCOMMANDS: tuple[tuple[str, str, str], ...] = (
     ("serve", "agentos_runtime.serving", "run the AgentOS runtime server from a config file"),
     ("operator", "agentos_operator.running", "run the Kubernetes operator"),
-    ("validate", "agentos_operator.commands.validate", "check an AgentOSConfig resource offline"),
+    ("validate", "agentos_operator.commands.validate", "check AgentOSConfig resources and runtime configs offline"),
     ("render", "agentos_operator.commands.render", "print the manifests an AgentOSConfig becomes"),
     ("crd", "agentos_operator.commands.crd", "print the AgentOSConfig CustomResourceDefinition"),
 )

@@ -1,48 +1,69 @@
-"""Check AgentOSConfig resources offline, as the operator and the API server would.
+"""Check AgentOSConfig resources and runtime config files offline, as the operator, the API server and the runtime would.
 
-Reads YAML files (several documents each; `-` is standard input) and prints every problem
-with its field path, e.g.
+  agentos validate examples/*.yaml
+  agentos validate -f cr.yaml -f config.yaml
+
+Reads YAML files (several documents each; `-` is standard input) and prints every problem of
+every file at once, each with its file and field path, e.g.
 
   cr.yaml: AgentOSConfig/demo: spec.agents[2].model: unknown model 'gpt-5': ...
+  config.yaml: runtime config: agents[0].tools[1]: unknown tool 'clock': ...
 
-A resource the operator accepts is then rendered, and its children checked for what the API
-server would refuse (a request above its limit, a bad CIDR, a variable named twice, the metrics
-port on the HTTP port, an over-size ConfigMap): the problem is still reported at the spec field
-to change. Types are checked as the API server checks them: `replicas: "2"` is a string, not an
-integer. A file that is not UTF-8, not YAML, or hostile YAML (an alias bomb, absurd nesting) is
-one line of error, refused before anything expands it.
+A document with `apiVersion`/`kind` (or a `metadata`/`spec`) is a Kubernetes object: an
+AgentOSConfig is checked as the operator would check it, then rendered and its children
+checked for what the API server would refuse (a request above its limit, a bad CIDR, a
+variable named twice, the metrics port on the HTTP port, an over-size ConfigMap), each problem
+reported at the spec field to change. Types are checked as the API server checks them:
+`replicas: "2"` is a string, not an integer. Objects of other kinds (a Secret next to the
+resource) are skipped. A document with none of those keys is a runtime config file, checked as
+`agentos serve --config` checks it (tool names included).
 
-Documents of other kinds (a Secret next to the resource) are skipped. Exit status: 0 when
-every AgentOSConfig is valid, 1 on any problem.
+A schema error does not hide the rest: the fields at fault are set aside and the document
+checked again, so an unknown field and an unknown model are both reported in one run. A file
+that is not UTF-8, not YAML, or hostile YAML (an alias bomb, absurd nesting) is one line of
+error, refused before anything expands it. Exit status: 0 when every document is valid, 1 on
+any problem (or when no AgentOSConfig and no runtime config was found), 2 when no file is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentos_operator import GROUP, KIND
-from agentos_operator.commands import reading
+from agentos_operator.commands import checking, reading
 
 if TYPE_CHECKING:
     from agentos_runtime.config import Problem
 
+# Top-level keys that make a document a Kubernetes object rather than a runtime config file
+# (whose own top-level keys are none of these).
+OBJECT_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec"})
+RUNTIME_CONFIG = "runtime config"
+
 
 @dataclass(frozen=True)
 class Document:
-    """One YAML document of an input file, or the reason it could not be read."""
+    """One YAML document of an input file, or the reason it could not be read.
+
+    ``siblings``: how many documents its file holds, empty ones included.
+    """
 
     source: str
     index: int
     body: Any
     error: str | None = None
+    siblings: int = 1
 
     @property
     def label(self) -> str:
+        if self.is_runtime_config:
+            return RUNTIME_CONFIG
         body = self.body if isinstance(self.body, dict) else {}
         metadata = body.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
@@ -50,53 +71,102 @@ class Document:
 
     @property
     def is_agentos(self) -> bool:
-        """Meant as an AgentOSConfig (even a misspelt one): its kind or its API group says so."""
+        """Meant as an AgentOSConfig (even a misspelt one): its kind or its API group says so, or nothing else does."""
         if not isinstance(self.body, dict):
             return self.body is not None
         api_version = str(self.body.get("apiVersion") or "")
+        if not api_version and not self.body.get("kind"):
+            return not self.is_runtime_config  # an object without apiVersion and kind: flag it
         return self.body.get("kind") == KIND or api_version.startswith(f"{GROUP}/")
+
+    @property
+    def is_runtime_config(self) -> bool:
+        """A runtime config file's content (``agentos serve --config``): a mapping with no Kubernetes object keys."""
+        return isinstance(self.body, dict) and not OBJECT_KEYS & self.body.keys()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="FILE",
+        help="YAML file with AgentOSConfig resources or a runtime config; '-' reads standard input",
+    )
     parser.add_argument(
         "-f",
         "--filename",
         dest="files",
         action="append",
-        required=True,
+        default=[],
         metavar="FILE",
-        help="YAML file with one or more resources; repeat for more files; '-' reads standard input",
+        help="the same as FILE; repeat for more files",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    files = [*args.files, *args.paths]
+    if not files:
+        sys.stderr.write("agentos validate: no file given: name one or more (FILE..., or -f FILE)\n")
+        return 2
     found = failed = 0
-    for document in read_documents(args.files):
+    for document in read_documents(files):
         if document.error is not None:
             failed += 1
             sys.stdout.write(f"{document.source}: {document.error}\n")
             continue
-        if not document.is_agentos:
+        if document.is_runtime_config:
+            problems = runtime_config_problems(document)
+        elif document.is_agentos:
+            problems = resource_problems(document.body)
+        else:
             continue
         found += 1
-        problems = resource_problems(document.body)
         failed += bool(problems)
         for problem in problems:
             sys.stdout.write(f"{document.source}: {document.label}: {problem}\n")
         if not problems:
             sys.stdout.write(f"{document.source}: {document.label}: valid\n")
     if not found and not failed:
-        sys.stdout.write(f"{', '.join(args.files)}: no {KIND} resource found\n")
+        sys.stdout.write(f"{', '.join(files)}: no {KIND} resource and no runtime config found\n")
         return 1
     return 1 if failed else 0
 
 
 def resource_problems(body: Any) -> list[Problem]:
-    """What the operator would refuse of ``body``, else what the API server would refuse of its children.
+    """Every problem of an AgentOSConfig ``body``: what the operator would refuse, and what the API server would refuse of its children.
 
     The children are rendered as the operator would render them (placeholder Secret values:
-    none of the checks reads one) and checked offline (``render.check_manifests``).
+    none of the checks reads one) and checked offline (``render.check_manifests``). Problems
+    of the envelope (apiVersion, kind, metadata) hide none of the spec's.
     """
+    problems = _check_resource(body)
+    if not problems:
+        return []
+    spec_body = _with_valid_envelope(body) if any(_in_envelope(p.path) for p in problems) else body
+    if spec_body is None:
+        return problems
+    more = checking.every_problem(spec_body, _check_resource, root=("spec",))
+    return problems + [problem for problem in more if problem not in problems]
+
+
+def runtime_config_problems(document: Document) -> list[Problem]:
+    """Every problem ``agentos serve --config`` would find in the file ``document`` comes from."""
+    from agentos_runtime.config import Problem
+
+    problems = checking.every_problem(document.body, _check_runtime_config)
+    if document.siblings > 1:
+        problems.insert(
+            0,
+            Problem(
+                (),
+                f"the file holds {document.siblings} YAML documents and the runtime reads exactly one:"
+                " keep the runtime config alone in its file",
+            ),
+        )
+    return problems
+
+
+def _check_resource(body: Any) -> list[Problem]:
     from agentos_runtime.config import ConfigError
 
     from agentos_operator import render
@@ -109,6 +179,44 @@ def resource_problems(body: Any) -> list[Problem]:
     except ConfigError as error:
         return list(error.problems)
     return render.check_manifests(resource, manifests)
+
+
+def _check_runtime_config(body: Any) -> list[Problem]:
+    """What ``agentos serve`` checks before it starts: the schema, references, then tools (``load_runtime_config``)."""
+    import pydantic
+    from agentos_runtime.config import ConfigError, RuntimeConfig, parse_config
+    from agentos_runtime.serving import check_components
+
+    try:
+        config = parse_config(body)
+    except ConfigError as error:
+        try:
+            schema_valid = RuntimeConfig.model_validate(body, by_alias=False, by_name=True)
+        except pydantic.ValidationError:
+            return list(error.problems)
+        return [*error.problems, *check_components(schema_valid)]
+    return check_components(config)
+
+
+def _in_envelope(path: Sequence[str | int]) -> bool:
+    return not path or path[0] != "spec"
+
+
+def _with_valid_envelope(body: Any) -> dict[str, Any] | None:
+    """``body``'s spec under a valid apiVersion, kind and name, to check the spec despite them; None without a spec."""
+    from agentos_operator.resources import API_VERSION, NAME_MAX_LENGTH, NAME_PATTERN
+
+    if not isinstance(body, Mapping) or not isinstance(body.get("spec"), Mapping):
+        return None
+    metadata = body.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    name = metadata.get("name")
+    valid_name = isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and re.match(NAME_PATTERN, name)
+    namespace = metadata.get("namespace")
+    envelope = {"name": name if valid_name else "resource"}
+    if isinstance(namespace, str):
+        envelope["namespace"] = namespace
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": envelope, "spec": body["spec"]}
 
 
 def read_documents(files: Sequence[str]) -> Iterator[Document]:
@@ -128,7 +236,7 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
             continue
         for index, body in enumerate(bodies):
             if body is not None:
-                yield Document(source, index, body)
+                yield Document(source, index, body, siblings=len(bodies))
 
 
 def _read_bytes(source: str) -> bytes:

@@ -63,7 +63,147 @@ def test_validate_reads_standard_input_and_several_documents(
 
 def test_validate_skips_other_kinds_but_needs_at_least_one_resource(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "validate", "-f", str(EXAMPLES / "secrets.yaml"))
-    assert code == 1 and "no AgentOSConfig resource found" in out
+    assert code == 1 and "no AgentOSConfig resource and no runtime config found" in out
+
+
+def test_validate_takes_files_as_arguments_and_with_f_and_tells_runtime_configs_from_resources(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    resources = sorted(str(p) for p in EXAMPLES.glob("*.yaml"))  # secrets.yaml among them, skipped
+    runtime_configs = sorted(str(p) for p in (EXAMPLES / "runtime").glob("*.yaml"))
+    code, out, _ = run(capsys, "validate", "-f", runtime_configs[0], *resources, *runtime_configs[1:])
+    assert code == 0
+    assert out.splitlines() == [
+        f"{runtime_configs[0]}: runtime config: valid",
+        f"{EXAMPLES / 'guide-appendix.yaml'}: AgentOSConfig/guide-appendix: valid",
+        f"{EXAMPLES / 'minimal-sqlite.yaml'}: AgentOSConfig/minimal: valid",
+        f"{EXAMPLES / 'team-workflow.yaml'}: AgentOSConfig/research-desk: valid",
+        *(f"{path}: runtime config: valid" for path in runtime_configs[1:]),
+    ]
+
+
+def test_validate_without_a_file_says_how_to_name_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "validate")
+    assert code == 2 and out == ""
+    assert "no file given" in err and "-f FILE" in err
+
+
+# A schema error (an unknown field), a reference error and a request above its limit, which the
+# operator's checks find in three stages: the schema, the references, the rendered children.
+THREE_STAGES = """\
+apiVersion: agentos.dev/v1alpha1
+kind: AgentOSConfig
+metadata: {name: demo}
+spec:
+  models: [{id: gpt-4o, apiKeySecretRef: {name: openai, key: api-key}}]
+  agents: [{id: a, model: gpt-4o, tool: [calculator]}, {id: c, model: gpt-5}]
+  resources: {requests: {cpu: "2"}, limits: {cpu: "1"}}
+"""
+
+RUNTIME_THREE_STAGES = """\
+models: [{id: gpt-4o, temprature: 0.2}]
+agents:
+  - {id: a, model: gpt-4o, tools: [calculator, clock]}
+  - {id: b, model: gpt-5}
+"""
+
+
+def test_validate_reports_problems_of_every_stage_of_a_resource_in_one_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(THREE_STAGES)
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{path}: AgentOSConfig/demo: spec.agents[0].tool: unknown field: remove it or check its spelling",
+        f"{path}: AgentOSConfig/demo: spec.agents[1].model: unknown model 'gpt-5': declare it in models or fix the id",
+        f"{path}: AgentOSConfig/demo: spec.resources.requests.cpu: the request 2 is above the limit 1"
+        " (spec.resources.limits.cpu), which the API server refuses: lower the request or raise the limit",
+    ]
+
+
+def test_validate_checks_a_runtime_config_as_serve_does_and_reports_every_stage_in_one_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(RUNTIME_THREE_STAGES)
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{path}: runtime config: models[0].temprature: unknown field: remove it or check its spelling",
+        f"{path}: runtime config: agents[1].model: unknown model 'gpt-5': declare it in models or fix the id",
+        f"{path}: runtime config: agents[0].tools[1]: unknown tool 'clock':"
+        " known tools are calculator, current_time, http_get",
+    ]
+
+
+def test_validate_finds_at_least_what_serve_refuses_a_runtime_config_for(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from agentos_runtime.config import ConfigError
+    from agentos_runtime.serving import load_runtime_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(RUNTIME_THREE_STAGES)
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_config(path)
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert {f"{path}: runtime config: {problem}" for problem in refused.value.problems} < set(out.splitlines())
+
+
+def test_validate_reports_every_file_and_every_document_in_one_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    resources = tmp_path / "resources.yaml"
+    resources.write_text(BAD + "---\n" + THREE_STAGES.replace("name: demo", "name: other"))
+    config = tmp_path / "config.yaml"
+    config.write_text(RUNTIME_THREE_STAGES)
+    code, out, _ = run(capsys, "validate", str(resources), str(config), str(tmp_path / "absent.yaml"))
+    assert code == 1
+    prefixes = [line.split(": ")[0] + ": " + line.split(": ")[1] for line in out.splitlines()]
+    assert prefixes == [
+        *[f"{resources}: AgentOSConfig/demo"] * 2,
+        *[f"{resources}: AgentOSConfig/other"] * 3,
+        *[f"{config}: runtime config"] * 3,
+        f"{tmp_path / 'absent.yaml'}: cannot read",
+    ]
+
+
+def test_validate_refuses_a_runtime_config_sharing_its_file_with_another_document(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text((EXAMPLES / "runtime" / "quickstart.yaml").read_text() + "\n---\nmodels: []\n")
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert out.count("the file holds 2 YAML documents and the runtime reads exactly one") == 2
+
+
+def test_validate_checks_the_spec_of_a_resource_whose_envelope_is_wrong(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(BAD.replace("agentos.dev/v1alpha1", "agentos.dev/v1").replace("name: demo", "name: Demo"))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert [line.split(": ")[2] for line in out.splitlines()] == [
+        "apiVersion",
+        "metadata.name",
+        "spec.replicas",
+        "spec.agents[2].model",
+    ]
+
+
+def test_validate_reports_no_reference_error_a_broken_declaration_would_cause(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("models: gpt-4o\nagents: [{id: a, model: gpt-4o, tools: [clock]}]\n")
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert out.splitlines() == [f"{path}: runtime config: models: Input should be a valid list"]
 
 
 def test_validate_reports_unreadable_and_malformed_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

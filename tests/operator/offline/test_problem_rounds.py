@@ -1,0 +1,99 @@
+"""How ``agentos validate`` finds the problems a schema error hides: which fields it sets aside, and which findings it keeps."""
+
+from typing import Any
+
+from agentos_operator.commands.checking import data_path, every_problem, removable_field, without_fields
+from agentos_runtime.config import Problem
+
+CONFIG: dict[str, Any] = {
+    "models": [{"id": "gpt-4o", "apiKeySecretRef": {"key": "api-key"}}],
+    "databases": [{"id": "pg", "type": "postgres"}],
+    "agents": [{"id": "a", "model": "gpt-4o", "bogus": 1, "tools": ["calculator", 5]}],
+}
+
+
+def test_a_union_member_named_between_real_keys_is_left_out_of_the_path() -> None:
+    assert data_path(CONFIG, ("databases", 0, "postgres", "type")) == ("databases", 0, "type")
+    assert data_path(CONFIG, ("agents", 0, "str", "model")) == ("agents", 0, "model")
+
+
+def test_a_path_to_a_missing_field_is_kept_as_given_from_where_the_data_ends() -> None:
+    assert data_path(CONFIG, ("models", 0, "apiKeySecretRef", "name")) == ("models", 0, "apiKeySecretRef", "name")
+    assert data_path(CONFIG, ("teams", 0, "members")) == ("teams", 0, "members")
+
+
+def test_a_field_inside_a_declaration_is_set_aside() -> None:
+    assert removable_field(CONFIG, ("agents", 0, "bogus")) == ("agents", 0, "bogus")
+
+
+def test_a_missing_field_sets_aside_the_field_that_holds_it() -> None:
+    path = ("models", 0, "apiKeySecretRef", "name")
+    assert removable_field(CONFIG, path) == ("models", 0, "apiKeySecretRef")
+
+
+def test_a_list_item_sets_aside_the_list_that_holds_it() -> None:
+    assert removable_field(CONFIG, ("agents", 0, "tools", 1)) == ("agents", 0, "tools")
+
+
+def test_declarations_ids_and_fields_outside_the_root_are_never_set_aside() -> None:
+    assert removable_field(CONFIG, ("models",)) is None
+    assert removable_field(CONFIG, ("agents", 0)) is None
+    assert removable_field(CONFIG, ("agents", 0, "id")) is None
+    assert removable_field({"models": "gpt-4o"}, ("models",)) is None
+    resource = {"metadata": {"name": "Bad"}, "spec": {"replicas": "2"}}
+    assert removable_field(resource, ("metadata", "name"), root=("spec",)) is None
+    assert removable_field(resource, ("spec", "replicas"), root=("spec",)) == ("spec", "replicas")
+    assert removable_field(resource, ("spec",), root=("spec",)) is None
+
+
+def test_setting_fields_aside_copies_the_document_and_leaves_it_whole() -> None:
+    reduced = without_fields(CONFIG, [("agents", 0, "bogus"), ("models", 0, "apiKeySecretRef")])
+    assert reduced == {
+        "models": [{"id": "gpt-4o"}],
+        "databases": [{"id": "pg", "type": "postgres"}],
+        "agents": [{"id": "a", "model": "gpt-4o", "tools": ["calculator", 5]}],
+    }
+    assert CONFIG["agents"][0]["bogus"] == 1 and "apiKeySecretRef" in CONFIG["models"][0]
+
+
+def staged_check(body: Any) -> list[Problem]:
+    """A check in two stages, as the real ones: the schema first, then references (only when the schema holds)."""
+    agent = body["agents"][0]
+    schema = [Problem(("agents", 0, key), "unknown field") for key in agent if key not in ("id", "model")]
+    if schema:
+        return schema
+    if "model" not in agent:
+        return [Problem(("agents", 0, "model"), "required field is missing")]  # caused by setting it aside
+    return [Problem(("agents", 0, "model"), f"unknown model {agent['model']!r}")] if agent["model"] != "m" else []
+
+
+def test_problems_a_schema_error_hides_are_found_in_the_same_run() -> None:
+    body = {"agents": [{"id": "a", "model": "gpt-5", "bogus": 1}]}
+
+    assert every_problem(body, staged_check) == [
+        Problem(("agents", 0, "bogus"), "unknown field"),
+        Problem(("agents", 0, "model"), "unknown model 'gpt-5'"),
+    ]
+
+
+def test_a_problem_at_a_field_set_aside_is_not_reported_as_the_files() -> None:
+    body = {"agents": [{"id": "a", "model": 5}]}
+
+    def check(document: Any) -> list[Problem]:
+        agent = document["agents"][0]
+        if not isinstance(agent.get("model", ""), str):
+            return [Problem(("agents", 0, "model"), "must be a string")]
+        return staged_check(document)
+
+    assert every_problem(body, check) == [Problem(("agents", 0, "model"), "must be a string")]
+
+
+def test_a_problem_no_removal_can_set_aside_ends_the_rounds() -> None:
+    calls: list[Any] = []
+
+    def check(document: Any) -> list[Problem]:
+        calls.append(document)
+        return [Problem(("agents", 0, "id"), "not a valid id")]
+
+    assert every_problem({"agents": [{"id": "A"}]}, check) == [Problem(("agents", 0, "id"), "not a valid id")]
+    assert len(calls) == 1
