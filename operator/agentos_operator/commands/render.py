@@ -1,12 +1,16 @@
 """Print the manifests an AgentOSConfig becomes: what the operator would apply.
 
-  agentos render -f cr.yaml [--secrets-from secrets.yaml] [--image IMG]
+  agentos render -f cr.yaml [-n NAMESPACE] [--secrets-from secrets.yaml] [--image IMG]
 
 `--secrets-from` reads Secret objects (`data` base64 or `stringData`) standing for the
-cluster's; without it, marked placeholder values are used and the output says so. Every
-AgentOSConfig in the input is rendered. Exit status: 0 on success, 1 when a resource is
-invalid, a referenced Secret value is missing, or the API server would refuse a rendered object
-(the checks of `agentos validate`); nothing is printed then.
+cluster's; without it, marked placeholder values are used, and the output says so three times:
+a comment at its top, a comment above each Secret, and an annotation on each Secret
+(`agentos.dev/placeholder-values`), which stays on the object if it is applied anyway.
+`-n` renders into NAMESPACE a resource that names none (as `kubectl apply -n` does); one naming
+another namespace is refused, as kubectl refuses it. Every AgentOSConfig in the input is
+rendered. Exit status: 0 on success, 1 when a resource is invalid, a referenced Secret value is
+missing, or the API server would refuse a rendered object (the checks of `agentos validate`);
+nothing is printed then.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import argparse
 import base64
 import binascii
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from agentos_operator.commands.validate import Document, read_documents
 
 PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to render real ones."
+# On each Secret rendered with placeholder values, so that one applied by mistake says what it holds.
+PLACEHOLDER_ANNOTATION = "agentos.dev/placeholder-values"
+PLACEHOLDER_SECRET_NOTE = "Placeholder values, not real ones: render with --secrets-from FILE to fill them."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="YAML file of Secret objects supplying the referenced keys (default: placeholder values)",
     )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        help="namespace of resources that name none (default: 'default'); one naming another is refused",
+    )
     parser.add_argument("--image", help="runtime image for resources that name none (default: the operator's)")
 
 
@@ -54,8 +66,12 @@ def run(args: argparse.Namespace) -> int:
     settings = render.RenderSettings(default_image=args.image or render.DEFAULT_RUNTIME_IMAGE)
     manifests: list[dict[str, Any]] = []
     for document in (d for d in documents if d.error is None and d.is_agentos):
+        body, conflict = in_namespace(document.body, args.namespace)
+        if conflict:
+            errors.append(f"{document.source}: {document.label}: {conflict}")
+            continue
         try:
-            resource = parse_resource(document.body)
+            resource = parse_resource(body)
             values = secrets if args.secrets_from is not None else render.placeholder_secrets(resource)
             rendered = render.render(resource, values, settings=settings)
             # Manifests the API server would refuse are not printed: a pipe into kubectl stops here.
@@ -72,9 +88,45 @@ def run(args: argparse.Namespace) -> int:
     if not manifests:
         sys.stderr.write(f"{', '.join(args.files)}: no AgentOSConfig resource found\n")
         return 1
-    header = PLACEHOLDER_NOTE if args.secrets_from is None else None
-    sys.stdout.write(render.dump_manifests(manifests, header=header))
+    if args.secrets_from is not None:
+        sys.stdout.write(render.dump_manifests(manifests))
+    else:
+        sys.stdout.write(dump_with_placeholders(manifests))
     return 0
+
+
+def in_namespace(body: Any, namespace: str | None) -> tuple[Any, str | None]:
+    """Pure: ``body`` placed in ``namespace`` when it names none, and why not when it names another.
+
+    Returns ``(body, None)`` or ``(body, problem)``; ``body`` itself is never changed.
+    """
+    if namespace is None or not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        return body, None
+    named = body["metadata"].get("namespace")
+    if named is None:
+        return {**body, "metadata": {**body["metadata"], "namespace": namespace}}, None
+    if named != namespace:
+        return body, (
+            f"metadata.namespace: the resource names namespace {named!r}, not {namespace!r} as -n asks:"
+            " drop one of the two"
+        )
+    return body, None
+
+
+def dump_with_placeholders(manifests: Sequence[Mapping[str, Any]]) -> str:
+    """The YAML of ``manifests`` rendered from placeholder values: each Secret annotated and commented as such."""
+    from agentos_operator import render
+
+    parts = []
+    for manifest in manifests:
+        if manifest.get("kind") != "Secret":
+            parts.append(render.dump_manifests([manifest]))
+            continue
+        metadata = dict(manifest["metadata"])
+        metadata["annotations"] = {**metadata.get("annotations", {}), PLACEHOLDER_ANNOTATION: PLACEHOLDER_SECRET_NOTE}
+        text = render.dump_manifests([{**manifest, "metadata": metadata}])
+        parts.append(text.replace("---\n", f"---\n# {PLACEHOLDER_SECRET_NOTE}\n", 1))
+    return f"# {PLACEHOLDER_NOTE}\n" + "".join(parts)
 
 
 def _read_secrets(path: str) -> tuple[dict[tuple[str, str], str], list[str]]:

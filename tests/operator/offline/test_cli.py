@@ -231,7 +231,58 @@ def test_render_without_secrets_uses_marked_placeholders_and_says_so(capsys: pyt
     documents = list(yaml.safe_load_all(out))
     resource = parse_resource(load_example("minimal-sqlite"))
     settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
-    assert documents == render.render(resource, render.placeholder_secrets(resource), settings=settings)
+    expected = render.render(resource, render.placeholder_secrets(resource), settings=settings)
+    secrets = [document for document in documents if document["kind"] == "Secret"]
+    assert secrets  # the env Secret at least
+    for secret in secrets:
+        annotation = secret["metadata"].pop("annotations")["agentos.dev/placeholder-values"]
+        assert "Placeholder values" in annotation and "--secrets-from FILE" in annotation
+    assert documents == expected
+
+
+def test_render_without_secrets_puts_a_comment_above_each_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", "-f", str(EXAMPLES / "guide-appendix.yaml"))
+    assert code == 0
+    documents = out.split("---\n")[1:]
+    secrets = [document for document in documents if "\nkind: Secret\n" in document]
+    assert secrets and all(
+        document.startswith("# Placeholder values, not real ones: render with --secrets-from FILE")
+        for document in secrets
+    )
+    assert not any(document.startswith("#") for document in documents if document not in secrets)
+
+
+def test_render_with_secrets_marks_no_placeholder(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "render", "-f", str(EXAMPLES / "guide-appendix.yaml"), "--secrets-from", str(EXAMPLES / "secrets.yaml")
+    )
+    assert code == 0
+    assert "placeholder" not in out.lower()
+
+
+def test_render_places_a_resource_without_a_namespace_in_the_one_given(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", "-n", "team-a", "-f", str(EXAMPLES / "minimal-sqlite.yaml"))
+    assert code == 0
+    documents = list(yaml.safe_load_all(out))
+    assert {document["metadata"]["namespace"] for document in documents} == {"team-a"}
+    body = load_example("minimal-sqlite")
+    resource = parse_resource({**body, "metadata": {**body["metadata"], "namespace": "team-a"}})
+    settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
+    rendered = render.render(resource, render.placeholder_secrets(resource), settings=settings)
+    assert [d["metadata"]["name"] for d in documents] == [d["metadata"]["name"] for d in rendered]
+
+
+def test_render_refuses_a_resource_naming_another_namespace_than_the_one_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(
+        (EXAMPLES / "minimal-sqlite.yaml").read_text().replace("metadata:\n", "metadata:\n  namespace: team-b\n", 1)
+    )
+    assert run(capsys, "render", "-n", "team-b", "-f", str(path))[0] == 0
+    code, out, err = run(capsys, "render", "-n", "team-a", "-f", str(path))
+    assert code == 1 and out == ""
+    assert "metadata.namespace: the resource names namespace 'team-b', not 'team-a' as -n asks" in err
 
 
 def test_render_with_secrets_from_a_file_prints_what_the_operator_applies(capsys: pytest.CaptureFixture[str]) -> None:
