@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from agno.utils.http import aclose_default_clients
 
 from tests.runtime.api.harness import Served, agent_config, serve_on
@@ -30,6 +31,21 @@ async def runtime(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -
     """
     config = agent_config(fake_openai.base_url, add_history_to_context=True, description="Answers briefly.")
     async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=SECURITY_KEY) as running:
+        try:
+            yield running
+        finally:
+            await aclose_default_clients()
+
+
+@pytest.fixture
+async def components_runtime(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:  # noqa: F811
+    """One agent, a team of it and a workflow of it on SQLite, behind the security key (for
+    answers that do not depend on the backend, which the other conformance tests vary)."""
+    document = yaml.safe_load(agent_config(fake_openai.base_url))
+    document["teams"] = [{"id": "crew", "name": "Crew", "members": ["assistant"]}]
+    document["workflows"] = [{"id": "flow", "name": "Flow", "steps": [{"name": "answer", "agent": "assistant"}]}]
+    config = yaml.safe_dump(document)
+    async with serve_on("sqlite", config, tmp_path, over_sockets=True, security_key=SECURITY_KEY) as running:
         try:
             yield running
         finally:
