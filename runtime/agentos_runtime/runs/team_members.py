@@ -38,9 +38,25 @@ def member_history(runs: Sequence[JSON], members: Sequence[Executor]) -> dict[st
     return found
 
 
+def member_history_runs(members: Sequence[Executor]) -> int:
+    """How many of the session's latest team runs the members that replay history need.
+
+    A member replays its ``num_history_runs`` latest runs, found inside the team runs
+    (``member_responses``); the team reads that many of its latest runs (0 when no member
+    replays history), so a member left out of some of them replays fewer.
+    """
+    return max((_history_runs(member) for member in members if _replays_history(member)), default=0)
+
+
 def _replays_history(member: Executor) -> bool:
     config = member.config if isinstance(member, Agent) else getattr(member, "config", None)
     return bool(getattr(config, "add_history_to_context", False))
+
+
+def _history_runs(member: Executor) -> int:
+    config = member.config if isinstance(member, Agent) else getattr(member, "config", None)
+    runs = getattr(config, "num_history_runs", 0)
+    return runs if isinstance(runs, int) else 0
 
 
 def member_answer(output: JSON) -> tuple[str, bool]:

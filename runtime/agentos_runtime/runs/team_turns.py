@@ -209,13 +209,6 @@ def _record_tool_message(run: LeaderRun, call: ToolCall, arguments: JSON, result
     run.chat.append(to_chat(message))
 
 
-def keep_partial_answer(run: LeaderRun) -> None:
-    """Keep the text of an interrupted leader request as an assistant message."""
-    if run.turn_text:
-        run.record.messages.append(new_message("assistant", "".join(run.turn_text), created_at=int(time.time())))
-        run.turn_text = []
-
-
 def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegation) -> NestedJob:
     request = run.request
     parent = {"parent_run_id": run.record.run_id}

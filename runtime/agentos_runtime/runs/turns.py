@@ -205,11 +205,3 @@ def _arguments_or_empty(call: ToolCall) -> JSON:
         return parse_arguments(call.arguments)
     except ValueError:
         return {}
-
-
-def record_partial_answer(ctx: RunContext) -> None:
-    """Keep the text of an interrupted model request as an assistant message."""
-    if ctx.turn_text:
-        message = new_message("assistant", "".join(ctx.turn_text), created_at=int(time.time()))
-        ctx.record.messages.append(message)
-        ctx.turn_text = []

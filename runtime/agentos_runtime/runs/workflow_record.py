@@ -116,8 +116,8 @@ class WorkflowRecord:
     def metrics_dict(self) -> JSON:
         return {"steps": dict(self.step_metrics), "duration": self.duration}
 
-    def to_dict(self) -> JSON:
-        """The ``WorkflowRunOutput`` dict (the same form is stored)."""
+    def to_dict(self, *, stored: bool = False) -> JSON:
+        """The ``WorkflowRunOutput`` dict; the same form is stored (``stored`` changes nothing)."""
         output: JSON = {
             "input": self.input_content,
             "content": self.content,

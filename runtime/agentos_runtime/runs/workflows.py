@@ -6,42 +6,44 @@ streamed ``POST /workflows/{id}/runs``; ``Workflow.complete(request)`` runs the 
 without streaming and returns the ``WorkflowRunOutput`` dict. How steps run is
 ``runs.workflow_steps``.
 
-A workflow run is stored once, at its end, in a session of type ``workflow`` (``workflow_id``,
-``workflow_data``), with ``save_run``; the runs of the agents and teams that ran its steps are
-inside it (``step_executor_runs``). A step that fails ends the run with ``StepError`` and
-``WorkflowError`` (status ERROR); a cancel ends it with ``WorkflowCancelled``; a save that
-fails ends the stream with ``WorkflowError``, and ``complete`` raises ``StorageUnavailable``.
+A workflow run goes through the lifecycle every run shares (``runs.lifecycle``): stored once,
+at its end, in a session of type ``workflow`` (``workflow_id``, ``workflow_data``), with
+``save_run``; the runs of the agents and teams that ran its steps are inside it
+(``step_executor_runs``). A step that fails ends the run with ``StepError`` and
+``WorkflowError`` (status ERROR), as does any other exception; a cancel ends it with
+``WorkflowCancelled``; a save that fails ends the stream with ``WorkflowError``, and
+``complete`` raises ``StorageUnavailable``. Opening a run reads the session's state, none of
+its runs.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
+from typing import ClassVar
 
 from agentos_runtime.config.components import WorkflowConfig
-from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.loop import STORAGE_ERROR_TYPE, RunRequest
-from agentos_runtime.runs.registry import RunCancelled, RunOwner, RunRegistry
+from agentos_runtime.runs.lifecycle import (
+    CANCELLED_BY_CALLER,
+    Ending,
+    Lifecycle,
+    Outcome,
+    complete,
+    describe_failure,
+    execute,
+)
+from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, stored_session_state
 from agentos_runtime.runs.workflow_events import WorkflowEventFactory
 from agentos_runtime.runs.workflow_record import WorkflowRecord
 from agentos_runtime.runs.workflow_steps import LeafPlan, ParallelPlan, StepFailed, StepPlan, StepsRun, run_steps
-from agentos_runtime.storage.ports import JSON, SessionRow, SessionStore
+from agentos_runtime.storage.ports import JSON, RecentRuns, SessionRow, SessionStore
 
-log = logging.getLogger(__name__)
-
-CANCELLED_BY_USER = "Operation cancelled by user"
-
-
-@dataclass
-class _WorkflowRun(StepsRun):
-    new_row: SessionRow | None = None
-    storage_error: StorageUnavailable | None = None
-    saving: bool = False
+# A workflow run replays no history: opening it reads the session's state and no run.
+NO_RUNS = RecentRuns(limit=0)
 
 
 def step_type(plan: StepPlan) -> str:
@@ -57,6 +59,80 @@ def failure_details(failure: StepFailed) -> tuple[str | None, str | None]:
         if event.get("event") in ("RunError", "TeamRunError"):
             return event.get("error_type"), event.get("error_id")
     return None, None
+
+
+@dataclass(kw_only=True)
+class _WorkflowRun(StepsRun):
+    """One workflow run as the lifecycle drives it (``runs.lifecycle``)."""
+
+    expected: ClassVar[tuple[type[Exception], ...]] = (StepFailed, ModelProviderError)
+    workflow: Workflow
+
+    @property
+    def label(self) -> str:
+        return f"workflow {self.workflow.id}"
+
+    async def open(self) -> SessionRow:
+        """Read the session's state; the row a new session is written with."""
+        workflow, request, record = self.workflow, self.request, self.record
+        row = None
+        if workflow.sessions is not None:
+            row = await workflow.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=NO_RUNS)
+        record.session_state = merge_session_state(None, stored_session_state(row), request.session_state)
+        return SessionRow(
+            session_id=request.session_id,
+            session_type="workflow",
+            created_at=record.created_at,
+            workflow_id=workflow.id,
+            user_id=request.user_id,
+            session_data={"session_state": record.session_state},
+            workflow_data={
+                "workflow_id": workflow.id,
+                "name": workflow.name,
+                "steps": [{"name": plan.name, "type": step_type(plan)} for plan in workflow.steps],
+            },
+            runs=[],
+            updated_at=record.created_at,
+        )
+
+    def started(self) -> RunEvent:
+        return self.events.workflow_started()
+
+    def body(self) -> AsyncGenerator[RunEvent, None]:
+        return run_steps(self, self.workflow.steps)
+
+    def end(self, outcome: Outcome) -> Ending:
+        record, events = self.record, self.events
+        if outcome.status == "COMPLETED":
+            record.finish("COMPLETED")
+            last = events.workflow_completed(
+                content=record.content,
+                step_results=record.step_results,
+                metrics=record.metrics_dict(),
+                metadata=record.metadata,
+            )
+            return Ending(last)
+        if outcome.status == "CANCELLED":
+            reason = outcome.reason or CANCELLED_BY_CALLER
+            record.finish("CANCELLED", content=reason)
+            return Ending(events.workflow_cancelled(reason, content=reason))
+        failure = outcome.error
+        if isinstance(failure, StepFailed):
+            record.finish("ERROR", content=failure.error)
+            error_type, error_id = failure_details(failure)
+            step_error = events.step_error(failure.step_name, failure.step_index, failure.step_id, failure.error)
+            last = events.workflow_error(failure.error, error_type=error_type, error_id=error_id)
+            return Ending(last, before=(step_error,))
+        message, error_type, error_id = describe_failure(failure)
+        record.finish("ERROR", content=message)
+        return Ending(events.workflow_error(message, error_type=error_type, error_id=error_id))
+
+    def unsaved(self, detail: str, *, error_type: str, error_id: str | None) -> RunEvent:
+        self.record.finish("ERROR", content=detail)
+        return self.events.workflow_error(detail, error_type=error_type, error_id=error_id)
+
+    def saved(self, outcome: Outcome) -> None:
+        """Nothing follows a workflow run's save."""
 
 
 class Workflow:
@@ -89,154 +165,30 @@ class Workflow:
 
         Raises ``StorageUnavailable`` when the session could not be read or the run saved.
         """
-        sink: list[_WorkflowRun] = []
-        async for _ in self._execute(request, stream=False, sink=sink):
-            pass
-        run = sink[0]
-        if run.storage_error is not None:
-            raise run.storage_error
-        return run.record.to_dict()
+        sink: list[Lifecycle] = []
+        return await complete(self._execute(request, stream=False, sink=sink), sink)
 
-    async def _execute(
-        self, request: RunRequest, *, stream: bool, sink: list[_WorkflowRun] | None
-    ) -> AsyncIterator[RunEvent]:
-        record = WorkflowRecord(
-            run_id=request.run_id,
-            workflow_id=self.id,
-            workflow_name=self.name,
-            session_id=request.session_id,
-            user_id=request.user_id,
-            input_content=request.message,
-            metadata=merge_dicts({}, request.metadata or {}) or None,
-        )
-        events = WorkflowEventFactory(
-            workflow_id=self.id, workflow_name=self.name, run_id=request.run_id, session_id=request.session_id
-        )
-        owner = RunOwner("workflow", self.id, request.session_id, request.user_id)
-        handle = self.registry.start(request.run_id, owner)
-        run = _WorkflowRun(record=record, events=events, handle=handle, request=request, stream=stream)
-        if sink is not None:
-            sink.append(run)
-        try:
-            async with aclosing(self._lifecycle(run)) as lifecycle:
-                async for event in lifecycle:
-                    yield event
-        finally:
-            self.registry.finish(handle)
-
-    async def _lifecycle(self, run: _WorkflowRun) -> AsyncGenerator[RunEvent, None]:
-        record, events = run.record, run.events
-        try:
-            try:
-                await self._open(run)
-            except StorageUnavailable as error:
-                run.storage_error = error
-                record.finish("ERROR", content=error.detail)
-                yield events.workflow_error(error.detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
-                return
-            yield record.add(events.workflow_started())
-            async with aclosing(run_steps(run, self.steps)) as steps:
-                async for event in steps:
-                    yield event
-            record.finish("COMPLETED")
-            metrics = record.metrics_dict()
-            last = events.workflow_completed(
-                content=record.content, step_results=record.step_results, metrics=metrics, metadata=record.metadata
+    def _execute(
+        self, request: RunRequest, *, stream: bool, sink: list[Lifecycle] | None
+    ) -> AsyncGenerator[RunEvent, None]:
+        def steps_for(handle: RunHandle) -> _WorkflowRun:
+            record = WorkflowRecord(
+                run_id=request.run_id,
+                workflow_id=self.id,
+                workflow_name=self.name,
+                session_id=request.session_id,
+                user_id=request.user_id,
+                input_content=request.message,
+                metadata=merge_dicts({}, request.metadata or {}) or None,
             )
-            async for event in self._end(run, last):
-                yield event
-        except StepFailed as failure:
-            yield record.add(events.step_error(failure.step_name, failure.step_index, failure.step_id, failure.error))
-            record.finish("ERROR", content=failure.error)
-            error_type, error_id = failure_details(failure)
-            async for event in self._end(
-                run, events.workflow_error(failure.error, error_type=error_type, error_id=error_id)
-            ):
-                yield event
-        except (RunCancelled, asyncio.CancelledError) as error:
-            if isinstance(error, asyncio.CancelledError) and not run.handle.take_back_cancel():
-                self._save_detached(run)
-                raise
-            reason = f"Run {record.run_id} was cancelled"
-            record.finish("CANCELLED", content=reason)
-            async for event in self._end(run, events.workflow_cancelled(reason, content=reason)):
-                yield event
-        except GeneratorExit:
-            self._save_detached(run)
-            raise
-        except Exception as error:  # the run boundary: a bug still ends the run, recorded as ERROR
-            log.exception("run %s of workflow %s failed", record.run_id, self.id)
-            message = f"{type(error).__name__}: {error}"
-            record.finish("ERROR", content=message)
-            async for event in self._end(
-                run, events.workflow_error(message, error_type=type(error).__name__, error_id=None)
-            ):
-                yield event
+            events = WorkflowEventFactory(
+                workflow_id=self.id, workflow_name=self.name, run_id=request.run_id, session_id=request.session_id
+            )
+            return _WorkflowRun(
+                record=record, events=events, handle=handle, request=request, stream=stream, workflow=self
+            )
 
-    async def _open(self, run: _WorkflowRun) -> None:
-        """Read the session and merge the state; the row a new session is written with."""
-        request, record = run.request, run.record
-        row = None
-        if self.sessions is not None:
-            row = await self.sessions.get_session(request.session_id, user_id=request.user_id)
-        record.session_state = merge_session_state(None, stored_session_state(row), request.session_state)
-        run.new_row = SessionRow(
-            session_id=request.session_id,
-            session_type="workflow",
-            created_at=record.created_at,
-            workflow_id=self.id,
-            user_id=request.user_id,
-            session_data={"session_state": record.session_state},
-            workflow_data={
-                "workflow_id": self.id,
-                "name": self.name,
-                "steps": [{"name": plan.name, "type": step_type(plan)} for plan in self.steps],
-            },
-            runs=[],
-            updated_at=record.created_at,
+        owner = RunOwner("workflow", self.id, request.session_id, request.user_id)
+        return execute(
+            steps_for, run_id=request.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
         )
-
-    async def _end(self, run: _WorkflowRun, last: RunEvent) -> AsyncIterator[RunEvent]:
-        """Keep the terminal event, save the run, and yield the event (or the save's failure)."""
-        run.record.add(last)
-        try:
-            await self._save(run)
-        except StorageUnavailable as failure:
-            run.storage_error = failure
-            detail = f"the run could not be saved: {failure.detail}"
-            yield run.events.workflow_error(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
-            return
-        yield last
-
-    async def _save(self, run: _WorkflowRun) -> None:
-        """Store the run once; shielded, so a cancelled caller does not cut a write in half."""
-        if self.sessions is None or run.new_row is None:
-            run.record.saved = True
-            return
-        run.saving = True
-        record = run.record
-        save = asyncio.get_running_loop().create_task(
-            self.sessions.save_run(run.new_row, record.to_dict(), session_state=record.session_state)
-        )
-        self.registry.track(save)
-        await asyncio.shield(save)
-        record.saved = True
-
-    def _save_detached(self, run: _WorkflowRun) -> None:
-        """Record a run whose caller went away (disconnect, shutdown) as CANCELLED, in the background."""
-        if run.saving or run.record.saved or run.new_row is None:
-            return
-        run.record.finish("CANCELLED", content=CANCELLED_BY_USER)
-        run.record.add(run.events.workflow_cancelled(CANCELLED_BY_USER, content=CANCELLED_BY_USER))
-        try:
-            task = asyncio.get_running_loop().create_task(self._save_quietly(run))
-        except RuntimeError:
-            log.warning("workflow run %s ended outside an event loop and was not saved", run.record.run_id)
-            return
-        self.registry.track(task)
-
-    async def _save_quietly(self, run: _WorkflowRun) -> None:
-        try:
-            await self._save(run)
-        except StorageUnavailable as error:
-            log.warning("cancelled workflow run %s could not be saved: %s", run.record.run_id, error.detail)

@@ -1,0 +1,378 @@
+"""One lifecycle for every run, agent, team or workflow: open, stream, end, save.
+
+A run opens (reads its session: only the runs it replays, never every run of a session that
+keeps growing), yields its first event, streams what its loop yields, and ends one way:
+
+* COMPLETED: the loop finished; the kind's completed event (``RunCompleted``,
+  ``TeamRunCompleted``, ``WorkflowCompleted``);
+* ERROR: a model failure, a failed step or any other exception; the kind's error event;
+* CANCELLED: through the ``RunRegistry``; the kind's cancelled event, with the text of an
+  interrupted model request kept as the partial answer.
+
+The ended run is stored once, with ``SessionStore.save_run``, shielded from the caller's
+cancel, before its terminal event is yielded. A save that fails, whatever the reason (a store
+writes nothing then), replaces the terminal event with the kind's error event saying so, so a
+streamed run always ends with a completed, error or cancelled event and never after a partial
+write. A caller that goes away (a disconnect, a shutdown cancelling its task) gets no event:
+the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.shutdown`` awaits.
+
+What differs between the kinds (their record, their events, the loop between the first and
+the last event) is the kind's ``RunSteps``; nothing here runs per streamed event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol
+
+from agentos_runtime.errors import ModelProviderError, StorageUnavailable
+from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.messages import new_message
+from agentos_runtime.runs.record import RunRecord
+from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunOwner, RunRegistry
+from agentos_runtime.storage.ports import SessionRow, SessionStore
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+Status = Literal["COMPLETED", "ERROR", "CANCELLED"]
+
+STORAGE_ERROR_TYPE = "storage_unavailable"
+CANCELLED_BY_CALLER = "Operation cancelled by user"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: ``error`` for ERROR, ``reason`` for CANCELLED."""
+
+    status: Status
+    error: Exception | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Ending:
+    """The events that end a run: ``before`` are kept and yielded before the save, ``last`` after it."""
+
+    last: RunEvent
+    before: Sequence[RunEvent] = ()
+
+
+class Record(Protocol):
+    """What the lifecycle needs of a run's record."""
+
+    saved: bool
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def session_state(self) -> JSON | None: ...
+
+    def add(self, event: RunEvent) -> RunEvent: ...
+
+    def to_dict(self, *, stored: bool = False) -> JSON: ...
+
+
+class RunSteps(Protocol):
+    """What differs between an agent's, a team's and a workflow's run."""
+
+    expected: ClassVar[tuple[type[Exception], ...]]
+    """Failures that are the run's outcome, not a bug (not logged with a traceback)."""
+
+    @property
+    def record(self) -> Record: ...
+
+    @property
+    def handle(self) -> RunHandle: ...
+
+    @property
+    def label(self) -> str:
+        """Who runs, for log lines: ``agent a``, ``team t``, ``workflow w``."""
+        ...
+
+    async def open(self) -> SessionRow | None:
+        """Read the session and prepare the run; the row a new session is written with.
+
+        ``None`` stores nothing. Raises ``StorageUnavailable`` when the session cannot be read.
+        """
+        ...
+
+    def started(self) -> RunEvent: ...
+
+    def body(self) -> AsyncGenerator[RunEvent, None]:
+        """The events between the first and the last; raises to end the run otherwise than COMPLETED."""
+        ...
+
+    def end(self, outcome: Outcome) -> Ending:
+        """Finish the record with ``outcome``; the events that end the run."""
+        ...
+
+    def unsaved(self, detail: str, *, error_type: str, error_id: str | None) -> RunEvent:
+        """Finish the record as ERROR (it was not stored); the error event saying why."""
+        ...
+
+    def saved(self, outcome: Outcome) -> None:
+        """Called once the ended run is stored."""
+        ...
+
+
+def describe_failure(error: Exception | None) -> tuple[str, str, str | None]:
+    """Message, ``error_type`` and ``error_id`` of a failed run, safe to encode as UTF-8."""
+    if isinstance(error, ModelProviderError):
+        return _printable(error.detail), error.error_type, error.error_id
+    if error is None:
+        return "the run failed", "RuntimeError", None
+    return _printable(f"{type(error).__name__}: {error}"), type(error).__name__, None
+
+
+def _printable(text: str) -> str:
+    """``text`` with lone surrogates (which no UTF-8 encoder takes) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _save_failure(error: Exception) -> str:
+    """Why a save failed, for the client: the message of a refused value, else only the error's type."""
+    if isinstance(error, ValueError | TypeError):
+        return _printable(f"{type(error).__name__}: {error}")
+    return type(error).__name__
+
+
+class Answering(Protocol):
+    """An agent's or a team's run: a record of the answer, and the text of the request in flight."""
+
+    @property
+    def record(self) -> RunRecord: ...
+
+    @property
+    def turn_text(self) -> list[str]: ...
+
+
+def record_partial_answer(run: Answering) -> None:
+    """Keep the text of an interrupted model request as an assistant message."""
+    if run.turn_text:
+        message = new_message("assistant", "".join(run.turn_text), created_at=int(time.time()))
+        run.record.messages.append(message)
+        run.turn_text.clear()
+
+
+class AnswerEvents(Protocol):
+    """The terminal events of an agent's or a team's run (``EventFactory``, ``TeamEventFactory``)."""
+
+    def content_completed(self) -> RunEvent: ...
+
+    def run_completed(
+        self,
+        *,
+        content: str | None,
+        provider_data: JSON | None,
+        metadata: JSON | None,
+        metrics: JSON,
+        session_state: JSON | None,
+    ) -> RunEvent: ...
+
+    def run_error(self, message: str, *, error_type: str, error_id: str | None) -> RunEvent: ...
+
+    def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent: ...
+
+
+def answer_ending(run: Answering, events: AnswerEvents, outcome: Outcome) -> Ending:
+    """How an agent's or a team's run ends (``RunContentCompleted`` first when it completed)."""
+    record = run.record
+    if outcome.status == "COMPLETED":
+        record.finish("COMPLETED")
+        last = events.run_completed(
+            content=record.content,
+            provider_data=record.provider_data,
+            metadata=record.metadata,
+            metrics=record.metrics_dict(),
+            session_state=record.session_state,
+        )
+        return Ending(last, before=(events.content_completed(),))
+    record_partial_answer(run)
+    if outcome.status == "CANCELLED":
+        reason = outcome.reason or CANCELLED_BY_CALLER
+        record.finish("CANCELLED", reason=reason)
+        return Ending(events.run_cancelled(reason, content=record.content))
+    message, error_type, error_id = describe_failure(outcome.error)
+    record.finish("ERROR", reason=message)
+    return Ending(events.run_error(message, error_type=error_type, error_id=error_id))
+
+
+def answer_unsaved(
+    run: Answering, events: AnswerEvents, detail: str, *, error_type: str, error_id: str | None
+) -> RunEvent:
+    """An agent's or a team's run that was not stored: ERROR, and the ``RunError`` saying why."""
+    run.record.finish("ERROR", reason=detail)
+    return events.run_error(detail, error_type=error_type, error_id=error_id)
+
+
+class Lifecycle:
+    """One run driven from its opening to its save; ``storage_error`` says why it was not stored."""
+
+    def __init__(self, steps: RunSteps, *, sessions: SessionStore | None, registry: RunRegistry) -> None:
+        self.steps = steps
+        self.sessions = sessions
+        self.registry = registry
+        self.storage_error: StorageUnavailable | None = None
+        self._new_row: SessionRow | None = None
+        self._saving = False
+
+    async def drive(self) -> AsyncGenerator[RunEvent, None]:
+        """The run's events, the last one terminal unless the caller went away."""
+        steps = self.steps
+        try:
+            try:
+                self._new_row = await steps.open()
+            except StorageUnavailable as error:
+                self.storage_error = error
+                yield steps.unsaved(error.detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
+                return
+            yield steps.record.add(steps.started())
+            async with aclosing(steps.body()) as body:
+                async for event in body:
+                    yield event
+            outcome = Outcome("COMPLETED")
+        except (RunCancelled, asyncio.CancelledError) as error:
+            if isinstance(error, asyncio.CancelledError) and not steps.handle.take_back_cancel():
+                self._save_detached()
+                raise
+            outcome = Outcome("CANCELLED", reason=f"Run {steps.record.run_id} was cancelled")
+        except GeneratorExit:
+            self._save_detached()
+            raise
+        except Exception as error:  # the run boundary: a bug still ends the run, recorded as ERROR
+            if not isinstance(error, steps.expected):
+                log.exception("run %s of %s failed", steps.record.run_id, steps.label)
+            outcome = Outcome("ERROR", error=error)
+        async with aclosing(self._end(outcome)) as ending:
+            async for event in ending:
+                yield event
+
+    async def _end(self, outcome: Outcome) -> AsyncGenerator[RunEvent, None]:
+        """Finish the record, save it, and yield the terminal event (or why it was not saved)."""
+        steps = self.steps
+        try:
+            ending = steps.end(outcome)
+        except Exception:  # a bug in building the ending: the run cannot be stored as it is
+            log.exception("run %s of %s could not be ended", steps.record.run_id, steps.label)
+            yield steps.unsaved("the run could not be ended", error_type="RuntimeError", error_id=None)
+            return
+        try:
+            for event in ending.before:
+                yield steps.record.add(event)
+        except GeneratorExit:
+            self._save_detached()
+            raise
+        steps.record.add(ending.last)
+        failure = await self._save_or_failure()
+        if failure is not None:
+            yield failure
+            return
+        try:
+            steps.saved(outcome)
+        except Exception:  # what follows a save (memory extraction) never takes the run's end away
+            log.exception("run %s of %s: the step after its save failed", steps.record.run_id, steps.label)
+        yield ending.last
+
+    async def _save_or_failure(self) -> RunEvent | None:
+        """Save the run; ``None`` once stored, else the error event that ends the run instead."""
+        steps = self.steps
+        try:
+            await self._save()
+        except StorageUnavailable as failure:
+            self.storage_error = failure
+            detail = f"the run could not be saved: {failure.detail}"
+            return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
+        except Exception as failure:  # a store refusing a value writes nothing: the run is not stored
+            log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
+            detail = f"the run could not be saved: {_save_failure(failure)}"
+            return steps.unsaved(detail, error_type=type(failure).__name__, error_id=None)
+        return None
+
+    async def _save(self) -> None:
+        """Store the run once; shielded, so a cancelled caller does not cut a write in half."""
+        record = self.steps.record
+        if self.sessions is None or self._new_row is None:
+            record.saved = True
+            return
+        self._saving = True
+        stored = record.to_dict(stored=True)
+        save = asyncio.get_running_loop().create_task(
+            self.sessions.save_run(self._new_row, stored, session_state=record.session_state)
+        )
+        self.registry.track(save)
+        await asyncio.shield(save)
+        record.saved = True
+
+    def _save_detached(self) -> None:
+        """Record a run whose caller went away (disconnect, shutdown) as CANCELLED, in the background."""
+        steps = self.steps
+        if self._saving or steps.record.saved or self._new_row is None:
+            return
+        try:
+            ending = steps.end(Outcome("CANCELLED", reason=CANCELLED_BY_CALLER))
+        except Exception:
+            log.exception("run %s of %s could not be ended", steps.record.run_id, steps.label)
+            return
+        for event in (*ending.before, ending.last):
+            steps.record.add(event)
+        try:
+            task = asyncio.get_running_loop().create_task(self._save_quietly())
+        except RuntimeError:
+            log.warning("run %s of %s ended outside an event loop and was not saved", steps.record.run_id, steps.label)
+            return
+        self.registry.track(task)
+
+    async def _save_quietly(self) -> None:
+        steps = self.steps
+        try:
+            await self._save()
+        except StorageUnavailable as error:
+            log.warning("cancelled run %s of %s could not be saved: %s", steps.record.run_id, steps.label, error.detail)
+        except Exception:
+            log.exception("cancelled run %s of %s could not be saved", steps.record.run_id, steps.label)
+
+
+async def execute(
+    steps_for: Callable[[RunHandle], RunSteps],
+    *,
+    run_id: str,
+    owner: RunOwner,
+    sessions: SessionStore | None,
+    registry: RunRegistry,
+    sink: list[Lifecycle] | None = None,
+) -> AsyncGenerator[RunEvent, None]:
+    """Register the run, drive it through its lifecycle, and forget it when its events end.
+
+    ``sink`` receives the ``Lifecycle`` (``complete`` reads the record and the storage error).
+    """
+    handle = registry.start(run_id, owner)
+    lifecycle = Lifecycle(steps_for(handle), sessions=sessions, registry=registry)
+    if sink is not None:
+        sink.append(lifecycle)
+    try:
+        async with aclosing(lifecycle.drive()) as events:
+            async for event in events:
+                yield event
+    finally:
+        registry.finish(handle)
+
+
+async def complete(events: AsyncGenerator[RunEvent, None], sink: list[Lifecycle]) -> JSON:
+    """Drain a run started with ``sink``; its output dict.
+
+    Raises ``StorageUnavailable`` when the session could not be read or the run saved.
+    """
+    async with aclosing(events) as running:
+        async for _ in running:
+            pass
+    lifecycle = sink[0]
+    if lifecycle.storage_error is not None:
+        raise lifecycle.storage_error
+    return lifecycle.steps.record.to_dict()
