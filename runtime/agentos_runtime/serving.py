@@ -86,6 +86,11 @@ def _run(args: argparse.Namespace) -> int:
     except KeySetupError as error:
         _report("agentos serve: cannot start:", [str(error)])
         return EXIT_CONFIG
+    from agentos_runtime.api.assembly import database_configs
+    from agentos_runtime.observability.startup import log_startup
+
+    databases = database_configs(config, settings.data_dir)
+    log_startup(args.config, config, databases, os.environ, data_dir=settings.data_dir)
     return _serve(app, settings)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["text", "json"]
@@ -54,23 +54,38 @@ class Settings(BaseModel):
         validation_alias=AliasChoices("OS_SECURITY_KEY", "os_security_key"),
         description="When set, every non-public route requires `Authorization: Bearer <key>`.",
     )
-    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("AGENT_OS_HOST", "host"))
-    port: int = Field(default=7777, ge=0, le=65535, validation_alias=AliasChoices("AGENT_OS_PORT", "port"))
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("AGENT_OS_HOST", "host"),
+        description="Address the API (and the metrics port) listens on; `--host` overrides it.",
+    )
+    port: int = Field(
+        default=7777,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("AGENT_OS_PORT", "port"),
+        description="Port the API listens on; `--port` overrides it.",
+    )
     data_dir: Path = Field(
         default=Path("data"),
         validation_alias=AliasChoices("AGENTOS_DATA_DIR", "data_dir"),
-        description="Where embedded SQLite files live.",
+        description="Where embedded SQLite files live; `--data-dir` overrides it.",
     )
     cors_origins: list[str] = Field(
         default_factory=list,
         validation_alias=AliasChoices("AGENTOS_CORS_ORIGINS", "cors_origins"),
         description="Origins allowed besides Agno's control plane; comma-separated in the environment.",
     )
-    log_level: LogLevel = Field(default="info", validation_alias=AliasChoices("AGENTOS_LOG_LEVEL", "log_level"))
+    log_level: LogLevel = Field(
+        default="info",
+        validation_alias=AliasChoices("AGENTOS_LOG_LEVEL", "log_level"),
+        description="Level of the runtime's own log lines (other libraries log from `warning`, or everything at `debug`).",
+    )
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         gt=0,
         validation_alias=AliasChoices("AGENTOS_MAX_BODY_BYTES", "max_body_bytes"),
+        description="Largest request body accepted, in bytes; a larger one is refused with 413.",
     )
     jwt_verification_key: SecretStr | None = Field(
         default=None,
@@ -89,7 +104,11 @@ class Settings(BaseModel):
         validation_alias=AliasChoices("AGENTOS_METRICS_PORT", "metrics_port"),
         description="Port serving Prometheus metrics at `/metrics` (on the API's host); 0 turns metrics off.",
     )
-    log_format: LogFormat = Field(default="text", validation_alias=AliasChoices("AGENTOS_LOG_FORMAT", "log_format"))
+    log_format: LogFormat = Field(
+        default="text",
+        validation_alias=AliasChoices("AGENTOS_LOG_FORMAT", "log_format"),
+        description="`text` lines, or `json`: one JSON object per line (uvicorn's lines too).",
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
@@ -115,6 +134,15 @@ class Settings(BaseModel):
     @classmethod
     def _empty_key_is_no_key(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port_is_not_the_api_port(cls, value: int, info: ValidationInfo) -> int:
+        if value and value == info.data.get("port"):
+            raise ValueError(
+                f"{value} is also the API's port (AGENT_OS_PORT): metrics need a port of their own, or 0 to turn them off"
+            )
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

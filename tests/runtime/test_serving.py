@@ -271,3 +271,34 @@ def test_requests_do_not_write_a_log_line_each_at_the_default_level(tmp_path: Pa
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=DEADLINE)
     assert "HTTP Request" not in stderr and "chat/completions" not in stderr
+
+
+def test_start_up_says_config_storage_and_models_and_a_busy_metrics_port_is_one_warning(tmp_path: Path) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD_CONFIG.replace("api_key_env: null", "api_key_env: FAKE_MODEL_KEY"))
+    port = free_port()
+    key = "sk-test-start-up-0123456789"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        metrics_port = busy.getsockname()[1]
+        env = clean_env(AGENTOS_METRICS_PORT=str(metrics_port), FAKE_MODEL_KEY=key)
+        with running(serve_command(config, "--port", str(port)), env, tmp_path) as process:
+            assert wait_for_health(port, process).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 0
+    lines = stderr.splitlines()
+    assert f"INFO:     agentos_runtime.startup: config {config}: 1 agent, 0 teams, 0 workflows" in lines
+    data = tmp_path / "data" / "agentos.db"
+    assert any(
+        line.endswith(f"database agentos-db: sqlite file {data} (no database declared: the embedded default)")
+        for line in lines
+    )
+    assert any(
+        line.endswith("model fake: fake-model at http://127.0.0.1:9/v1, key from FAKE_MODEL_KEY (set)")
+        for line in lines
+    )
+    [warning] = [line for line in lines if "metrics" in line]
+    assert warning.startswith("WARNING:") and f"port {metrics_port} on 127.0.0.1 is already in use" in warning
+    assert "Traceback" not in stderr and key not in stderr

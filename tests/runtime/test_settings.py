@@ -82,3 +82,16 @@ def test_settings_without_arguments_are_the_defaults_whatever_the_process_enviro
 def test_settings_are_frozen() -> None:
     with pytest.raises(pydantic.ValidationError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_the_metrics_port_cannot_be_the_api_port() -> None:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        Settings.from_environ({"AGENT_OS_PORT": "8000", "AGENTOS_METRICS_PORT": "8000"})
+    [error] = caught.value.errors()
+    assert error["loc"] == ("AGENTOS_METRICS_PORT",) and "also the API's port" in error["msg"]
+    assert Settings.from_environ({"AGENT_OS_PORT": "8000", "AGENTOS_METRICS_PORT": "8001"}).metrics_port == 8001
+    assert Settings.from_environ({"AGENT_OS_PORT": "0", "AGENTOS_METRICS_PORT": "0"}).metrics_port == 0
+
+
+def test_every_setting_has_a_description_for_the_reference() -> None:
+    assert [name for name, field in Settings.model_fields.items() if not field.description] == []

@@ -4,12 +4,13 @@ AgentOS's own API has a ``/metrics`` route (usage metrics), so Prometheus's text
 a separate port (``AGENTOS_METRICS_PORT``, 9464 by default), which also keeps it off the
 Service users call. The server runs in a daemon thread with the standard library's HTTP
 server, imported in that thread so start-up does not wait for it. A port that cannot be bound
-is logged as an error and the runtime serves on without metrics: scraping is not worth an
-outage of the API.
+(in use, or not allowed) is one WARNING line saying so and what to set, and the runtime serves
+on without metrics: scraping is not worth an outage of the API.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from typing import Any
@@ -63,7 +64,7 @@ class MetricsServer:
             server = ThreadingHTTPServer((self.host, self.port), _handler(self.metrics))
         except OSError as error:
             self.failure = error
-            log.error("metrics are not served: cannot listen on %s:%d: %s", self.host, self.port, error.strerror)
+            log.warning("%s", bind_failure(self.host, self.port, error))
             self._ready.set()
             return
         server.daemon_threads = True
@@ -71,6 +72,15 @@ class MetricsServer:
         self.bound_port = server.server_address[1]
         self._ready.set()
         server.serve_forever()
+
+
+def bind_failure(host: str, port: int, error: OSError) -> str:
+    """The one line saying metrics are off because ``host:port`` could not be bound, and what to do."""
+    if error.errno == errno.EADDRINUSE:
+        why = f"port {port} on {host} is already in use"
+    else:
+        why = f"cannot listen on {host}:{port}: {error.strerror or error}"
+    return f"metrics are not served ({why}); the API serves on. Set AGENTOS_METRICS_PORT to a free port, or 0 to turn metrics off"
 
 
 def _handler(metrics: RuntimeMetrics) -> Any:

@@ -1,0 +1,114 @@
+"""What the runtime says as it starts: which config, which storage, which models and their keys.
+
+``startup_lines`` decides the lines (a pure function of the config, the databases to open and
+the environment); ``log_startup`` logs them. A database is named by its id, kind and where it
+lives: the SQLite file, or the variable holding a PostgreSQL or Redis URL and whether it is
+set, never the URL. A model is named by its id, model name and endpoint (without any user,
+password or query in it), and whether its key variable is set, never the key. A model with
+OpenAI's endpoint and no key logs at WARNING: OpenAI refuses every request without one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from agentos_runtime.config import DatabaseConfig, ModelConfig, RuntimeConfig
+from agentos_runtime.storage.factory import sqlite_path
+
+log = logging.getLogger("agentos_runtime.startup")
+
+# Where a model's requests go when neither its base_url nor OPENAI_BASE_URL says otherwise.
+OPENAI_API = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One start-up log line: its level, its text and the fields a JSON log line carries."""
+
+    level: int
+    text: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def startup_lines(
+    config_path: str | Path,
+    config: RuntimeConfig,
+    databases: Sequence[DatabaseConfig],
+    environ: Mapping[str, str],
+    *,
+    data_dir: Path,
+) -> list[Line]:
+    """The lines logged at start, in order: the config, then each database, then each model."""
+    components = ", ".join(
+        _count(len(items), kind)
+        for kind, items in (("agent", config.agents), ("team", config.teams), ("workflow", config.workflows))
+    )
+    lines = [Line(logging.INFO, f"config {config_path}: {components}", {"config": str(config_path)})]
+    lines += [_database_line(db, environ, data_dir=data_dir, declared=bool(config.databases)) for db in databases]
+    lines += [_model_line(model, environ) for model in config.models]
+    return lines
+
+
+def _count(number: int, kind: str) -> str:
+    return f"{number} {kind}" + ("" if number == 1 else "s")
+
+
+def _database_line(db: DatabaseConfig, environ: Mapping[str, str], *, data_dir: Path, declared: bool) -> Line:
+    fields: dict[str, Any] = {"db_id": db.id, "db_type": db.type}
+    if db.type == "sqlite":
+        path = sqlite_path(db, data_dir).absolute()
+        default = "" if declared else " (no database declared: the embedded default)"
+        return Line(logging.INFO, f"database {db.id}: sqlite file {path}{default}", fields | {"path": str(path)})
+    variable = db.url_env_name or ""
+    state = "set" if environ.get(variable) else "NOT SET"
+    where = f"schema {db.db_schema}" if db.type == "postgres" else f"key prefix {db.key_prefix}"
+    level = logging.INFO if environ.get(variable) else logging.WARNING
+    text = f"database {db.id}: {db.type}, {where}, URL from {variable} ({state})"
+    return Line(level, text, fields | {"url_env": variable, "url_set": bool(environ.get(variable))})
+
+
+def _model_line(model: ModelConfig, environ: Mapping[str, str]) -> Line:
+    endpoint = public_endpoint(model.base_url or environ.get("OPENAI_BASE_URL") or OPENAI_API)
+    fields: dict[str, Any] = {"model_id": model.id, "model": model.model_name, "endpoint": endpoint}
+    head = f"model {model.id}: {model.model_name} at {endpoint}"
+    if model.api_key_env is None:
+        return Line(logging.INFO, f"{head}, no key (api_key_env is null)", fields | {"key_set": False})
+    key_set = bool(environ.get(model.api_key_env))
+    fields |= {"key_env": model.api_key_env, "key_set": key_set}
+    if key_set:
+        return Line(logging.INFO, f"{head}, key from {model.api_key_env} (set)", fields)
+    if urlsplit(endpoint).hostname == urlsplit(OPENAI_API).hostname:
+        text = f"{head}, key from {model.api_key_env} (NOT SET): OpenAI refuses requests without a key"
+        return Line(logging.WARNING, text, fields)
+    return Line(logging.INFO, f"{head}, key from {model.api_key_env} (not set)", fields)
+
+
+def public_endpoint(url: str) -> str:
+    """``url`` without a user, password, query or fragment: what may be logged of an endpoint."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the first request reports it
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def log_startup(
+    config_path: str | Path,
+    config: RuntimeConfig,
+    databases: Sequence[DatabaseConfig],
+    environ: Mapping[str, str],
+    *,
+    data_dir: Path,
+) -> None:
+    for line in startup_lines(config_path, config, databases, environ, data_dir=data_dir):
+        log.log(line.level, "%s", line.text, extra=line.fields)
