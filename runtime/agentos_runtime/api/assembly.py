@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentos_runtime.api.context import OpenDatabase, RuntimeContext
 from agentos_runtime.config import DatabaseConfig, RuntimeConfig
@@ -21,6 +23,9 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage.deferred import DeferredDatabase
 from agentos_runtime.storage.ports import Database
+
+if TYPE_CHECKING:
+    from agentos_runtime.tools.mcp.hub import McpHub
 
 logger = logging.getLogger("agentos_runtime")
 
@@ -69,12 +74,17 @@ async def open_context(
     databases = await open_databases(configs, connectors=connectors, data_dir=settings.data_dir)
     models = build_models(config, connectors.environ)
     registry = RunRegistry()
+    mcp = None
     try:
         stores = {db_id: opened.database for db_id, opened in databases.items()}
-        agents = build_agents(config, models=models, databases=stores, registry=registry)
+        mcp = await open_mcp(config, connectors.environ)
+        with mcp_tools_from(mcp):
+            agents = build_agents(config, models=models, databases=stores, registry=registry)
         teams = build_teams(config, agents=agents, models=models, databases=stores, registry=registry)
         workflows = build_workflows(config, agents=agents, teams=teams, databases=stores, registry=registry)
     except BaseException:
+        if mcp is not None:
+            await mcp.close()
         await close_models(models)
         await close_databases(databases)
         raise
@@ -89,7 +99,26 @@ async def open_context(
         runs=registry,
         teams=teams,
         workflows=workflows,
+        mcp=mcp,
     )
+
+
+async def open_mcp(config: RuntimeConfig, environ: Mapping[str, str]) -> McpHub | None:
+    """Connect to the declared MCP servers (``None`` when there are none: the SDK is not loaded)."""
+    if not config.mcp_servers:
+        return None
+    from agentos_runtime.tools.mcp.hub import McpHub
+
+    hub = McpHub(config.mcp_servers, environ)
+    await hub.start()
+    return hub
+
+
+def mcp_tools_from(hub: McpHub | None) -> AbstractContextManager[object]:
+    """While agents are built, ``mcp:`` tool entries take their tools from ``hub``."""
+    from agentos_runtime.tools.mcp.active import using
+
+    return using(hub) if hub is not None else nullcontext()
 
 
 def warm_up_models(context: RuntimeContext) -> asyncio.Task[None]:
@@ -118,6 +147,8 @@ async def close_context(context: RuntimeContext, *, drain_seconds: float = DRAIN
         if not await context.runs.shutdown(timeout=drain_seconds):
             logger.warning("some runs were still being saved after %.0f s; closing anyway", drain_seconds)
         await close_models(context.models)
+        if context.mcp is not None:
+            await context.mcp.close()
     finally:
         await close_databases(context.databases)
 

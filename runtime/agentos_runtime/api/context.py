@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from agentos_runtime.config import DatabaseConfig, RuntimeConfig
 from agentos_runtime.llm.ports import ChatModel
@@ -17,6 +18,9 @@ from agentos_runtime.runs import Agent, RunRegistry
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import Database
+
+if TYPE_CHECKING:
+    from agentos_runtime.tools.mcp.hub import McpHub
 
 
 @dataclass(frozen=True)
@@ -48,3 +52,5 @@ class RuntimeContext:
     """Every declared team by id, in declaration order."""
     workflows: Mapping[str, Workflow] = field(default_factory=dict)
     """Every declared workflow by id, in declaration order."""
+    mcp: McpHub | None = None
+    """The connections to the declared MCP servers (none declared: ``None``)."""

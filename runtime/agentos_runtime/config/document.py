@@ -18,6 +18,7 @@ from agentos_runtime.config.base import Schema
 from agentos_runtime.config.components import AgentConfig, LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
 from agentos_runtime.config.databases import DatabaseConfig, DatabaseFields
 from agentos_runtime.config.llm import ModelConfig, ModelFields
+from agentos_runtime.config.mcp import McpServerConfig, mcp_server_of
 from agentos_runtime.config.problems import Path, Problem
 from agentos_runtime.config.ui import ChatSettings, DomainSettings, KnowledgeSettings, ManifestEntry
 
@@ -71,6 +72,11 @@ class RuntimeConfig(RuntimeConfigFields):
         default_factory=list,
         max_length=32,
         description="Databases; none means one embedded SQLite file.",
+    )
+    mcp_servers: list[McpServerConfig] = Field(
+        default_factory=list,
+        max_length=32,
+        description="MCP tool servers; an agent lists `mcp:<id>` in its `tools` to use one's tools.",
     )
 
 
@@ -137,6 +143,7 @@ def check_references(doc: ConfigDocument, *, camel_case: bool = False, prefix: P
             if member == team.id:
                 problems.append(Problem(at("teams", i, "members", j), "a team cannot be its own member"))
     problems.extend(_team_cycles(doc.teams, at))
+    problems.extend(_mcp_references(doc, at))
     for i, workflow in enumerate(doc.workflows):
         ref(at("workflows", i, "db"), workflow.db, db_ids, "database", "databases")
         for j, step in enumerate(workflow.steps):
@@ -144,6 +151,23 @@ def check_references(doc: ConfigDocument, *, camel_case: bool = False, prefix: P
                 ref(path + (_spell("agent", camel_case),), leaf.agent, agent_ids, "agent", "agents")
                 ref(path + (_spell("team", camel_case),), leaf.team, team_ids, "team", "teams")
     problems.extend(_ui_references(doc, at, db_ids, agent_ids | team_ids | workflow_ids))
+    return problems
+
+
+def _mcp_references(doc: ConfigDocument, at: _At) -> list[Problem]:
+    """Server ids are unique and every ``mcp:<id>`` tool entry names a declared server."""
+    problems: list[Problem] = []
+    server_ids = _unique(problems, at, "mcp_servers", [s.id for s in getattr(doc, "mcp_servers", None) or []])
+    for i, agent in enumerate(doc.agents):
+        for j, name in enumerate(agent.tools):
+            server_id = mcp_server_of(name)
+            if server_id is not None and server_id not in server_ids:
+                problems.append(
+                    Problem(
+                        at("agents", i, "tools", j),
+                        f"unknown MCP server '{server_id}': declare it in mcp_servers or fix the id",
+                    )
+                )
     return problems
 
 

@@ -9,6 +9,11 @@ where the object is a ``Tool`` or a factory called with the tool's ``tool_config
 dict) and returning one. Built-in names cannot be overridden. Every problem (unknown name,
 bad settings, a plugin that fails to load) is reported at once as a ``ConfigError`` with the
 field path, like any other config mistake.
+
+``mcp:<server id>`` names the tools of a declared MCP server, narrowed by its ``tool_config``
+entry (``include_tools``, ``exclude_tools``, ``tool_name_prefix``): while a hub is active
+(``tools.mcp.active.using``) it becomes one tool per admitted tool of the server; otherwise
+only its settings are checked.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 import pydantic
 
+from agentos_runtime.config.mcp import McpToolSettings, mcp_server_of
 from agentos_runtime.config.problems import ConfigError, Path, Problem, problems_from_validation_error
 from agentos_runtime.tools.calculator import build_calculator
 from agentos_runtime.tools.clock import build_current_time
@@ -48,6 +54,10 @@ def resolve_tools(
             continue
         settings = dict(settings_of.get(name) or {})
         settings_at = path + ("tool_config", name)
+        server_id = mcp_server_of(name)
+        if server_id is not None:
+            tools.extend(_mcp_tools(server_id, settings, problems, at=at, settings_at=settings_at))
+            continue
         if name in BUILTIN_TOOLS:
             tool = _build_builtin(name, settings, settings_at, problems)
         else:
@@ -62,9 +72,45 @@ def resolve_tools(
     for name in settings_of:
         if name not in names:
             problems.append(Problem(path + ("tool_config", name), f"settings for '{name}', which is not in tools"))
+    problems.extend(_clashes(tools, path))
     if problems:
         raise ConfigError(problems)
     return tools
+
+
+def _mcp_tools(
+    server_id: str, settings: dict[str, Any], problems: list[Problem], *, at: Path, settings_at: Path
+) -> list[Tool]:
+    try:
+        selection = McpToolSettings.model_validate(settings, by_alias=False, by_name=True)
+    except pydantic.ValidationError as error:
+        problems.extend(problems_from_validation_error(error, prefix=settings_at))
+        return []
+    from agentos_runtime.tools.mcp.active import active_hub
+
+    hub = active_hub()
+    if hub is None:
+        return []
+    if server_id not in hub:
+        problems.append(Problem(at, f"unknown MCP server '{server_id}': declare it in mcp_servers or fix the id"))
+        return []
+    return hub.tools_for(server_id, selection)
+
+
+def _clashes(tools: list[Tool], path: Path) -> list[Problem]:
+    """Two tools the model would see under one name (an MCP server's tool named like another)."""
+    seen: set[str] = set()
+    clashes: list[Problem] = []
+    for tool in tools:
+        if tool.name in seen:
+            clashes.append(
+                Problem(
+                    path + ("tools",),
+                    f"two tools are named '{tool.name}': set tool_name_prefix in the tool_config of an mcp: entry",
+                )
+            )
+        seen.add(tool.name)
+    return clashes
 
 
 def _installed_plugins() -> dict[str, metadata.EntryPoint]:

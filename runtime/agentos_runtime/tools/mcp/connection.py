@@ -1,0 +1,281 @@
+"""One MCP server, kept connected: its tool list, and calls to its tools that never crash a run.
+
+A background task owns the SDK's ``Client`` (its transport's task group must be entered and
+left by one task): it connects, lists the tools, then waits. The server's list-changed signal
+(a ``notifications/tools/list_changed`` on a handshake-era connection, a
+``subscriptions/listen`` event on a 2026-era one) makes it list them again; a connection that
+fails (the transport reports an error, a call cannot reach the server, the listen stream
+drops) makes it reconnect, with exponential backoff, for as long as the runtime runs.
+
+Calls are made from the runs' own tasks through the connected client. Every way a call can go
+wrong (not connected, no answer within ``timeout_seconds``, a protocol error, a result flagged
+``isError``) raises ``McpToolError`` with a message the model reads, and counts in the metrics.
+Header and environment values are resolved once, kept out of every ``repr`` and log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from typing import Any
+
+import mcp_types as types
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from agentos_runtime.config.mcp import McpServerConfig, NamedValue
+from agentos_runtime.tools.mcp.metrics import McpMetrics
+from agentos_runtime.tools.mcp.results import cut, error_text, result_text
+
+log = logging.getLogger(__name__)
+
+# Reconnection backoff: first retry after FIRST_RETRY seconds, doubling up to MAX_RETRY.
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
+# Connecting and listing the tools: a server that takes longer is treated as down this time.
+CONNECT_TIMEOUT_SECONDS = 30.0
+# Pages of tools/list followed before the listing is taken as complete (a paginator that never
+# ends cannot hang the connection).
+MAX_LIST_PAGES = 100
+
+
+class McpToolError(Exception):
+    """A call to an MCP tool failed; the message is what the model reads (no secret in it).
+
+    ``outcome`` is the metric's label: ``error`` (the server refused or the tool reported an
+    error), ``timeout`` or ``unavailable`` (not connected, or the connection failed).
+    """
+
+    def __init__(self, message: str, *, outcome: str = "error") -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class MissingValue(ValueError):
+    """A header or env value names an environment variable that is not set."""
+
+
+def resolve_values(items: Sequence[NamedValue], environ: Mapping[str, str], what: str) -> dict[str, str]:
+    """``{name: value}`` for headers or env vars; raises ``MissingValue`` naming the variable, never a value."""
+    values: dict[str, str] = {}
+    for item in items:
+        if item.value is not None:
+            values[item.name] = item.value
+            continue
+        value = environ.get(item.value_env or "")
+        if value is None:
+            raise MissingValue(f"{what} {item.name}: environment variable {item.value_env} is not set")
+        values[item.name] = value
+    return values
+
+
+class McpConnection:
+    """A server's connection, tools and calls; ``start()`` it, ``close()`` it."""
+
+    def __init__(self, config: McpServerConfig, environ: Mapping[str, str], *, metrics: McpMetrics) -> None:
+        self.config = config
+        self.id = config.id
+        self.metrics = metrics
+        self.tools: dict[str, types.Tool] = {}
+        """The server's tools by name, as last listed."""
+        self.last_error: str | None = None
+        self.listings = 0
+        """How many times the tools were listed (tests wait on it; it is also a log field)."""
+        self._headers = resolve_values(config.headers, environ, "header")
+        self._env = resolve_values(config.env, environ, "env")
+        self._client: Client | None = None
+        self._changed = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._broken: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"McpConnection({self.id!r}, {self.config.transport}, connected={self.connected})"
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    async def start(self, *, wait_seconds: float) -> None:
+        """Start the connection task and wait up to ``wait_seconds`` for the first tool listing."""
+        self._task = asyncio.get_running_loop().create_task(self._maintain(), name=f"mcp-{self.id}")
+        try:
+            await self.wait_for(lambda: self.listings > 0, timeout=wait_seconds)
+        except TimeoutError:
+            log.warning(
+                "MCP server %s: no tool listing within %gs (%s); it keeps being retried",
+                self.id,
+                wait_seconds,
+                self.last_error or "no answer yet",
+            )
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def wait_for(self, predicate: Any, *, timeout: float) -> None:
+        """Wait until ``predicate()`` holds, re-checked after each change of state."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> str:
+        """The text of the tool's result; raises ``McpToolError`` for anything else."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._call(name, arguments)
+        except McpToolError as error:
+            outcome = error.outcome
+            raise
+        finally:
+            self.metrics.observe_call(self.id, name, outcome, time.perf_counter() - started)
+
+    async def _call(self, name: str, arguments: dict[str, Any]) -> str:
+        client = self._client
+        if client is None:
+            raise McpToolError(
+                f"MCP server '{self.id}' is not connected ({self._down_reason()})", outcome="unavailable"
+            )
+        if self.tools and name not in self.tools:
+            raise McpToolError(f"MCP server '{self.id}' does not offer the tool '{name}'")
+        timeout = self.config.timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                result = await client.call_tool(name, arguments)
+        except TimeoutError:
+            raise McpToolError(
+                f"MCP server '{self.id}' did not answer {name} within {timeout:g}s", outcome="timeout"
+            ) from None
+        except MCPError as error:
+            raise McpToolError(f"MCP server '{self.id}' refused {name}: {error.error.message}") from None
+        except Exception as error:  # the connection failed under the call: reconnect, tell the model
+            reason = _describe(error)
+            self._mark_broken(reason)
+            raise McpToolError(
+                f"MCP server '{self.id}' could not be reached: {reason}", outcome="unavailable"
+            ) from None
+        if not isinstance(result, types.CallToolResult):
+            raise McpToolError(f"MCP server '{self.id}' answered {name} with a {type(result).__name__}")
+        if result.is_error:
+            raise McpToolError(cut(error_text(result), self.config.max_result_chars))
+        return cut(result_text(result), self.config.max_result_chars)
+
+    def _down_reason(self) -> str:
+        return self.last_error or "connecting"
+
+    def _mark_broken(self, reason: str) -> None:
+        if self._broken is None:
+            self._broken = reason
+            self._wake.set()
+
+    async def _maintain(self) -> None:
+        delay = FIRST_RETRY_SECONDS
+        while True:
+            try:
+                async with AsyncExitStack() as stack:
+                    async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                        client = await stack.enter_async_context(self._new_client())
+                        await self._list(client)
+                    self._client, self.last_error, delay = client, None, FIRST_RETRY_SECONDS
+                    await self._notify()
+                    log.info("MCP server %s connected: %d tools", self.id, len(self.tools))
+                    await self._follow(client, stack)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the connection's boundary: every failure means reconnect
+                self.last_error = _describe(error)
+                self.metrics.connection_failed(self.id)
+                log.warning("MCP server %s: %s; reconnecting in %gs", self.id, self.last_error, delay)
+            finally:
+                self._client = None
+            await self._notify()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    def _new_client(self) -> Client:
+        if self.config.transport == "stdio":
+            assert self.config.command is not None  # checked by the config
+            params = StdioServerParameters(command=self.config.command, args=list(self.config.args), env=self._env)
+            transport: Any = stdio_client(params)
+        else:
+            assert self.config.url is not None  # checked by the config
+            transport = _http_transport(self.config.url, self._headers)
+        return Client(transport, cache=None, message_handler=self._on_message)
+
+    async def _on_message(self, message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            self._wake.set()
+        elif isinstance(message, Exception):
+            self._mark_broken(_describe(message))
+
+    async def _follow(self, client: Client, stack: AsyncExitStack) -> None:
+        """Re-list on every change signal until the connection breaks (then raise to reconnect)."""
+        if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            listener = asyncio.get_running_loop().create_task(self._listen(client))
+            stack.callback(listener.cancel)
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._broken is not None:
+                reason, self._broken = self._broken, None
+                raise ConnectionError(reason)
+            await self._list(client)
+            await self._notify()
+
+    async def _listen(self, client: Client) -> None:
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _ in subscription:
+                    self._wake.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the listen stream dropped: the connection is rebuilt
+            self._mark_broken(f"change notifications stopped: {_describe(error)}")
+            return
+        self._mark_broken("the server closed the change notification stream")
+
+    async def _list(self, client: Client) -> None:
+        tools: list[types.Tool] = []
+        cursor: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+            page = await client.session.list_tools(params=params)
+            tools.extend(page.tools)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        self.tools = {tool.name: tool for tool in tools}
+        self.listings += 1
+
+
+def _describe(error: BaseException) -> str:
+    """A one-line reason: the innermost error of an exception group, its type and message."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@asynccontextmanager
+async def _http_transport(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+    """Streamable HTTP to ``url`` with ``headers`` on every request; the HTTP client closes with it."""
+    import httpx2
+
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0)) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams

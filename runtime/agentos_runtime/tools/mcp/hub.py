@@ -1,0 +1,88 @@
+"""Every declared MCP server's connection, and the ``Tool`` objects an agent gets from them.
+
+The app opens one ``McpHub`` at start-up (``start`` waits, for all servers at once, until each
+has listed its tools or ``wait_seconds`` passed) and closes it at shutdown. While agents are
+built, the hub is the *active* one (``active.using(hub)``): ``tools.resolving`` turns an agent's
+``mcp:<server id>`` entry into one ``Tool`` per admitted tool of the server. Outside
+``using``, an ``mcp:`` entry is only checked (its settings), which is what ``agentos serve``
+does before anything connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mcp_types as types
+
+from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name
+from agentos_runtime.config.problems import ConfigError, Problem
+from agentos_runtime.tools.mcp.connection import McpConnection, MissingValue
+from agentos_runtime.tools.mcp.metrics import McpMetrics
+from agentos_runtime.tools.tool import Tool
+
+log = logging.getLogger(__name__)
+
+# How long start-up waits for the servers' first tool listing; a server still down by then is
+# retried in the background, and the agents start without its tools.
+START_WAIT_SECONDS = 15.0
+
+
+class McpHub:
+    """The connections to ``servers``; header and env values are read from ``environ``."""
+
+    def __init__(
+        self, servers: Sequence[McpServerConfig], environ: Mapping[str, str], *, metrics: McpMetrics | None = None
+    ) -> None:
+        """Raises ``ConfigError`` naming each header or env variable that is not set."""
+        self.metrics = metrics or McpMetrics()
+        self.connections: dict[str, McpConnection] = {}
+        problems: list[Problem] = []
+        for index, server in enumerate(servers):
+            try:
+                self.connections[server.id] = McpConnection(server, environ, metrics=self.metrics)
+            except MissingValue as error:
+                problems.append(Problem(("mcp_servers", index), str(error)))
+        if problems:
+            raise ConfigError(problems)
+
+    def __contains__(self, server_id: object) -> bool:
+        return server_id in self.connections
+
+    async def start(self, *, wait_seconds: float = START_WAIT_SECONDS) -> None:
+        await asyncio.gather(*(c.start(wait_seconds=wait_seconds) for c in self.connections.values()))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.connections.values()))
+
+    def tools_for(self, server_id: str, settings: McpToolSettings) -> list[Tool]:
+        """One ``Tool`` per tool of the server ``settings`` admits, as listed now."""
+        connection = self.connections[server_id]
+        for name in settings.include_tools or ():
+            if connection.tools and name not in connection.tools:
+                log.warning("MCP server %s does not offer the included tool %s (yet)", server_id, name)
+        return [
+            _as_tool(connection, tool, settings.exposed_name(tool.name))
+            for tool in connection.tools.values()
+            if settings.admits(tool.name) and is_valid_tool_name(settings.exposed_name(tool.name))
+        ]
+
+
+def _as_tool(connection: McpConnection, tool: types.Tool, exposed_name: str) -> Tool:
+    remote_name = tool.name
+
+    async def call(**arguments: Any) -> str:
+        return await connection.call(remote_name, arguments)
+
+    description = tool.description or tool.title or f"The {remote_name} tool of the {connection.id} MCP server."
+    return Tool(exposed_name, description, _parameters(tool.input_schema), call)
+
+
+def _parameters(schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The tool's input schema as a chat-completions ``parameters`` object."""
+    parameters = dict(schema or {})
+    parameters.setdefault("type", "object")
+    parameters.setdefault("properties", {})
+    return parameters

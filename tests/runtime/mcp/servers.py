@@ -1,0 +1,80 @@
+"""The suite's real MCP server over streamable HTTP and stdio, and the runtime's declarations of it."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+from agentos_runtime.config.mcp import McpServerConfig
+
+from tests.runtime.mcp.tool_server import build_server
+
+SERVER_SCRIPT = Path(__file__).with_name("tool_server.py")
+TOKEN = "Bearer s3cr3t-token-value"
+START_DEADLINE = 10.0
+
+
+@contextmanager
+def serve_tool_server(port: int = 0) -> Iterator[int]:
+    """The tool server over streamable HTTP on 127.0.0.1:``port`` (0: any free one), in a thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(build_server().streamable_http_app(), log_level="warning", timeout_graceful_shutdown=1)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="mcp-test-server")
+    thread.start()
+    deadline = time.monotonic() + START_DEADLINE
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the MCP test server did not start")
+        time.sleep(0.005)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        thread.join(timeout=START_DEADLINE)
+        sock.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_server(port: int, **fields: object) -> McpServerConfig:
+    """The runtime's declaration of the HTTP tool server, sending the secret token as a header."""
+    return McpServerConfig.model_validate(
+        {
+            "id": "facts",
+            "url": f"http://127.0.0.1:{port}/mcp",
+            "headers": [{"name": "Authorization", "value_env": "FACTS_TOKEN"}],
+            **fields,
+        }
+    )
+
+
+def stdio_server(**fields: object) -> McpServerConfig:
+    return McpServerConfig.model_validate(
+        {
+            "id": "local",
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": [str(SERVER_SCRIPT)],
+            "env": [{"name": "GREETING", "value_env": "LOCAL_GREETING"}],
+            **fields,
+        }
+    )
+
+
+ENVIRON = {"FACTS_TOKEN": TOKEN, "LOCAL_GREETING": "hello from the runtime"}

@@ -1,0 +1,168 @@
+"""A connection to a real MCP server: listing, calls, failures, refresh, reconnection, secrets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from agentos_runtime.config.mcp import McpServerConfig
+from agentos_runtime.config.problems import ConfigError
+from agentos_runtime.tools.mcp.connection import McpConnection, McpToolError
+from agentos_runtime.tools.mcp.hub import McpHub
+from agentos_runtime.tools.mcp.metrics import McpMetrics
+
+from tests.runtime.mcp.servers import ENVIRON, TOKEN, free_port, http_server, serve_tool_server, stdio_server
+
+WAIT = 20.0
+
+
+@pytest.fixture
+async def facts(http_port: int) -> AsyncIterator[McpConnection]:
+    connection = McpConnection(http_server(http_port, timeout_seconds=0.5), ENVIRON, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    yield connection
+    await connection.close()
+
+
+def calls(connection: McpConnection, tool: str, outcome: str) -> float:
+    return connection.metrics.calls.value((connection.id, tool, outcome))
+
+
+async def test_tools_are_listed_at_start_over_streamable_http(facts: McpConnection) -> None:
+    assert facts.connected
+    assert {"lookup", "fail", "stall", "huge", "whoami", "grow"} <= set(facts.tools)
+    assert facts.tools["lookup"].description == "Look up a fact by its key."
+
+
+async def test_a_calls_result_is_the_text_the_tool_returned(facts: McpConnection) -> None:
+    assert await facts.call("lookup", {"key": "capital-of-france"}) == "Paris"
+    assert calls(facts, "lookup", "ok") == 1
+
+
+async def test_headers_carry_the_values_of_their_environment_variables(facts: McpConnection) -> None:
+    assert await facts.call("whoami", {}) == "robot-1"
+
+
+async def test_a_tool_reporting_an_error_becomes_an_error_with_its_message(facts: McpConnection) -> None:
+    with pytest.raises(McpToolError, match="failed on purpose: disk full") as raised:
+        await facts.call("fail", {"reason": "disk full"})
+    assert raised.value.outcome == "error"
+    assert calls(facts, "fail", "error") == 1
+
+
+async def test_a_slow_tool_times_out_and_the_connection_stays_usable(facts: McpConnection) -> None:
+    with pytest.raises(McpToolError, match="did not answer stall within 0.5s") as raised:
+        await facts.call("stall", {})
+    assert raised.value.outcome == "timeout"
+    assert calls(facts, "stall", "timeout") == 1
+    assert await facts.call("lookup", {"key": "answer"}) == "42"
+
+
+async def test_a_huge_result_is_cut_with_a_note(http_port: int) -> None:
+    connection = McpConnection(http_server(http_port, max_result_chars=1000), ENVIRON, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        text = await connection.call("huge", {"size": 250_000})
+    finally:
+        await connection.close()
+    assert text == "x" * 1000 + "\n[result cut at 1000 of 250000 characters]"
+
+
+async def test_a_tool_the_server_does_not_offer_is_an_error(facts: McpConnection) -> None:
+    with pytest.raises(McpToolError, match="does not offer the tool 'teleport'"):
+        await facts.call("teleport", {})
+
+
+async def test_the_tool_list_is_refreshed_when_the_server_announces_a_change(facts: McpConnection) -> None:
+    listed = facts.listings
+    assert "second_lookup" not in facts.tools
+    await facts.call("grow", {})
+    await facts.wait_for(lambda: facts.listings > listed, timeout=WAIT)
+    assert "second_lookup" in facts.tools
+    assert await facts.call("second_lookup", {"key": "answer"}) == "42"
+
+
+async def test_a_server_down_at_start_makes_calls_fail_as_unavailable_and_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = McpServerConfig(id="gone", url=f"http://127.0.0.1:{free_port()}/mcp")
+    connection = McpConnection(config, {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=0.2)
+    try:
+        await connection.wait_for(lambda: connection.last_error is not None, timeout=WAIT)
+        with pytest.raises(McpToolError, match="MCP server 'gone' is not connected") as raised:
+            await connection.call("lookup", {"key": "answer"})
+    finally:
+        await connection.close()
+    assert raised.value.outcome == "unavailable"
+    assert connection.metrics.calls.value(("gone", "lookup", "unavailable")) == 1
+    assert connection.metrics.connection_failures.value(("gone",)) >= 1
+    assert "MCP server gone: ConnectError" in caplog.text
+
+
+async def test_a_server_that_restarts_is_reconnected_by_itself() -> None:
+    port = free_port()
+    connection = McpConnection(http_server(port), ENVIRON, metrics=McpMetrics())
+    with serve_tool_server(port):
+        await connection.start(wait_seconds=WAIT)
+        assert await connection.call("lookup", {"key": "answer"}) == "42"
+    try:
+        await connection.wait_for(lambda: not connection.connected, timeout=WAIT)
+        with pytest.raises(McpToolError) as raised:
+            await connection.call("lookup", {"key": "answer"})
+        assert raised.value.outcome == "unavailable"
+        with serve_tool_server(port):
+            await connection.wait_for(lambda: connection.connected, timeout=WAIT)
+            assert await connection.call("lookup", {"key": "answer"}) == "42"
+    finally:
+        await connection.close()
+
+
+async def test_a_stdio_server_is_started_with_its_environment_and_refreshed() -> None:
+    connection = McpConnection(stdio_server(), ENVIRON, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        assert "lookup" in connection.tools
+        assert await connection.call("environment", {"name": "GREETING"}) == "hello from the runtime"
+        listed = connection.listings
+        await connection.call("grow", {})
+        await connection.wait_for(lambda: connection.listings > listed, timeout=WAIT)
+        assert "second_lookup" in connection.tools
+    finally:
+        await connection.close()
+
+
+async def test_the_header_secret_is_never_logged_nor_told_to_the_model(
+    http_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = TOKEN.split()[1]
+    down = http_server(free_port())
+    hub = McpHub([http_server(http_port, timeout_seconds=0.5), down.model_copy(update={"id": "down"})], ENVIRON)
+    await hub.start(wait_seconds=0.5)
+    messages = []
+    try:
+        for server, tool, arguments in [
+            ("facts", "whoami", {}),
+            ("facts", "fail", {"reason": "x"}),
+            ("facts", "stall", {}),
+            ("down", "whoami", {}),
+        ]:
+            try:
+                messages.append(await hub.connections[server].call(tool, arguments))
+            except McpToolError as error:
+                messages.append(str(error))
+    finally:
+        await hub.close()
+    assert messages[0] == "robot-1"  # the header was sent
+    assert caplog.records, "the test must capture the debug logs of the SDK and HTTP client"
+    assert secret not in caplog.text
+    assert not any(secret in message for message in messages)
+    assert secret not in repr(hub.connections["facts"])
+
+
+def test_a_header_variable_that_is_not_set_is_a_config_problem_naming_it() -> None:
+    with pytest.raises(ConfigError) as raised:
+        McpHub([http_server(1)], {})
+    assert str(raised.value) == "mcp_servers[0]: header Authorization: environment variable FACTS_TOKEN is not set"

@@ -1,0 +1,76 @@
+"""A real MCP tool server for the tests, written with the ``mcp`` SDK's ``MCPServer``.
+
+Its tools: ``lookup`` (a fact by key), ``fail`` (reports an error), ``stall`` (never answers),
+``huge`` (a long result), ``whoami`` (which bearer token the request carried, by its name only),
+and ``grow`` (adds a ``second_lookup`` tool and announces the changed list). Served over
+streamable HTTP in-process by the tests, or run as a script over stdio:
+
+    python tests/runtime/mcp/tool_server.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+FACTS = {"capital-of-france": "Paris", "answer": "42"}
+# The bearer token ``whoami`` recognises; tests pass the same value to the runtime as a secret.
+KNOWN_TOKENS = {"Bearer s3cr3t-token-value": "robot-1"}
+
+
+def build_server() -> MCPServer:
+    server: MCPServer = MCPServer("facts")
+
+    @server.tool()
+    def lookup(key: str) -> str:
+        """Look up a fact by its key."""
+        return FACTS.get(key, f"no fact under {key}")
+
+    @server.tool()
+    def fail(reason: str) -> str:
+        """Always fails, with the reason given."""
+        raise ToolError(f"failed on purpose: {reason}")
+
+    @server.tool()
+    async def stall() -> str:
+        """Never answers."""
+        await asyncio.Event().wait()
+        return "unreachable"
+
+    @server.tool()
+    def huge(size: int) -> str:
+        """A result of ``size`` characters."""
+        return "x" * size
+
+    @server.tool()
+    def whoami(ctx: Context) -> str:
+        """The caller's name, from its bearer token."""
+        request = ctx.request_context.request
+        headers = getattr(request, "headers", {})
+        return KNOWN_TOKENS.get(headers.get("authorization", ""), "anonymous")
+
+    @server.tool()
+    def environment(name: str) -> str:
+        """The value of an environment variable of the server's process (stdio)."""
+        return os.environ.get(name, "unset")
+
+    @server.tool()
+    async def grow(ctx: Context) -> str:
+        """Adds the second_lookup tool and tells the clients the list changed."""
+
+        def second_lookup(key: str) -> str:
+            """Look up a fact by its key, again."""
+            return FACTS.get(key, "none")
+
+        server.add_tool(second_lookup)
+        await ctx.notify_tools_changed()
+        return "grown"
+
+    return server
+
+
+if __name__ == "__main__":
+    build_server().run("stdio")
