@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 .venv/bin/agentos crd > crds/agentosconfigs.agentos.dev.yaml
 cp crds/agentosconfigs.agentos.dev.yaml charts/agentos-operator/files/agentosconfigs.agentos.dev.yaml
 .venv/bin/python -m agentos_operator.reference > docs/reference.md
+.venv/bin/python -m agentos_runtime.reference > docs/runtime-config.md
 .venv/bin/python -m agentos_runtime.storage.sql.sql_generation > runtime/agentos_runtime/storage/sql/generated_sql.py
-echo "regenerated: crds/, the chart's CRD copy, docs/reference.md, the runtime's generated SQL"
+echo "regenerated: crds/, the chart's CRD copy, docs/reference.md, docs/runtime-config.md, the runtime's generated SQL"
