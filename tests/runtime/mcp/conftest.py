@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.runtime.mcp.servers import serve_tool_server
+from tests.support.fake_openai import fake_openai, fake_openai_server
+
+__all__ = ["fake_openai", "fake_openai_server"]
 
 
 @pytest.fixture(scope="module")
