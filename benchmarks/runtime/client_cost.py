@@ -1,22 +1,22 @@
-"""What a model request costs the client: the runtime's endpoint against the OpenAI SDK's client.
+"""What a model request costs the client: the runtime's adapter on the OpenAI SDK, and its neighbours.
 
     .venv/bin/python -m benchmarks.runtime.client_cost [--requests 2000]
 
-The question this answers (issue: "find the design that keeps the SDK's client and removes
-the waste"): how much CPU and memory the SDK's client adds per request when the per-chunk work
-is taken out of it. Each variant runs in a fresh process pinned to CPU 0, the model server on
-CPU 1, and sends the same request (a 20-chunk stream, or the JSON answer) one at a time:
+Each variant runs in a fresh process pinned to CPU 0, the model server on CPU 1, and sends the
+same request (a 20-chunk stream, or the JSON answer) one at a time:
 
-- ``endpoint``: ``llm.endpoint.Endpoint``, what the runtime uses (plain HTTP: ``llm.http11``);
-- ``sdk``: ``openai.AsyncOpenAI().chat.completions.create``, the SDK as documented;
-- ``sdk-raw``: the SDK's client kept for auth, base URL and retries, the answer read as raw
-  lines (``client.post(..., cast_to=httpx2.Response)``), so no per-chunk model objects;
-- ``sdk-raw-http11``: the same, over an ``httpx2`` transport backed by ``llm.http11``, so only
-  the SDK's request building and ``httpx2``'s request/response objects remain.
+- ``httpx2``: the SDK's HTTP library alone, posting the JSON and reading the answer's lines:
+  the floor under any client built on it (the baseline the others are shown above);
+- ``runtime``: ``llm.openai.OpenAIChatModel``, what the runtime uses: the SDK's
+  ``AsyncOpenAI`` (auth, base URL, timeout, retries, error types), the answer taken raw and
+  parsed once per chunk into the runtime's ``Completion``;
+- ``sdk-raw``: the SDK's client with its raw answer (``client.post(..., cast_to=httpx2.Response)``),
+  lines read and not parsed;
+- ``sdk``: ``chat.completions.create``, the SDK as documented (a model object per chunk).
 
 Reported per variant and mode: client CPU ms per request (``time.process_time``), seconds to
-import the client, and the process's peak RSS. Results are printed as Markdown and written to
-``benchmarks/results/client-cost-latest.json``.
+import and build the client, and the process's peak RSS. Results are printed as Markdown and
+written to ``benchmarks/results/client-cost-latest.json``.
 """
 
 from __future__ import annotations
@@ -27,74 +27,61 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from benchmarks.runtime.run import ROOT, compile_bytecode, model_server, pinned
 
-VARIANTS = ("endpoint", "sdk", "sdk-raw", "sdk-raw-http11")
+BASELINE = "httpx2"
+VARIANTS = (BASELINE, "runtime", "sdk-raw", "sdk")
 MODES = ("json", "stream")
 WARM_UP = 100
 MESSAGES = [{"role": "user", "content": "Say something."}]
 
 
-def _http11_transport(host: str, port: int) -> Any:
-    """An ``httpx2`` transport whose requests go through the runtime's HTTP/1.1 pool."""
-    import httpx2
-    from agentos_runtime.llm.http11 import Answer, Http11Pool
-
-    class PoolStream(httpx2.AsyncByteStream):
-        def __init__(self, answer: Answer) -> None:
-            self._answer = answer
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            async for line in self._answer.lines():
-                yield line.encode() + b"\n"
-
-        async def aclose(self) -> None:
-            await self._answer.aclose()
-
-    class PoolTransport(httpx2.AsyncBaseTransport):
-        def __init__(self) -> None:
-            self._pool = Http11Pool(host, port, timeout=30)
-
-        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-            body = await request.aread()
-            skip = {"host", "content-length", "connection"}  # the pool writes its own
-            headers = {name: value for name, value in request.headers.items() if name.lower() not in skip}
-            answer = await self._pool.post(request.url.raw_path.decode(), headers, body)
-            return httpx2.Response(answer.status, headers=answer.headers, stream=PoolStream(answer), request=request)
-
-    return PoolTransport()
-
-
-def _client(variant: str, base_url: str, port: int, stream: bool) -> Callable[[], Awaitable[None]]:
+def _client(variant: str, base_url: str, stream: bool) -> Callable[[], Awaitable[None]]:
     """One request of the variant, its answer read to the end."""
     body: dict[str, Any] = {"model": "fake-model", "messages": MESSAGES, "stream": stream}
-    if variant == "endpoint":
-        from agentos_runtime.llm.endpoint import Endpoint
+    if variant == BASELINE:
+        import httpx2
 
-        endpoint = Endpoint(base_url=base_url, api_key="benchmark-key", timeout=30, max_retries=2)
+        http = httpx2.AsyncClient(timeout=30, verify=False)
+        content = json.dumps(body).encode()
+        headers = {"Authorization": "Bearer benchmark-key", "Content-Type": "application/json"}
 
-        async def with_endpoint() -> None:
-            answer = await endpoint.post("/chat/completions", body)
+        async def with_httpx2() -> None:
+            request = http.build_request("POST", base_url + "/chat/completions", content=content, headers=headers)
+            response = await http.send(request, stream=True)
             if stream:
-                async for _line in answer.lines():
+                async for _line in response.aiter_lines():
                     pass
             else:
-                await answer.read()
+                await response.aread()
+            await response.aclose()
 
-        return with_endpoint
+        return with_httpx2
+
+    if variant == "runtime":
+        from agentos_runtime.config import ModelConfig
+        from agentos_runtime.llm.openai import OpenAIChatModel
+
+        model = OpenAIChatModel(ModelConfig(id="fake-model", base_url=base_url, timeout=30), api_key="benchmark-key")
+        model.prepare()
+
+        async def with_runtime() -> None:
+            if stream:
+                async for _item in model.stream(MESSAGES, None):
+                    pass
+            else:
+                await model.complete(MESSAGES, None)
+
+        return with_runtime
 
     import httpx2
     import openai
 
-    http_client = httpx2.AsyncClient(transport=_http11_transport("127.0.0.1", port)) if variant.endswith("11") else None
-    client = openai.AsyncOpenAI(
-        api_key="benchmark-key", base_url=base_url, max_retries=2, timeout=30, http_client=http_client
-    )
+    client = openai.AsyncOpenAI(api_key="benchmark-key", base_url=base_url, max_retries=2, timeout=30)
     if variant == "sdk":
 
         async def with_sdk() -> None:
@@ -120,9 +107,9 @@ def _client(variant: str, base_url: str, port: int, stream: bool) -> Callable[[]
     return with_sdk_raw
 
 
-async def _measure(variant: str, mode: str, base_url: str, port: int, requests: int) -> dict[str, Any]:
+async def _measure(variant: str, mode: str, base_url: str, requests: int) -> dict[str, Any]:
     started = time.perf_counter()
-    one = _client(variant, base_url, port, mode == "stream")
+    one = _client(variant, base_url, mode == "stream")
     import_s = time.perf_counter() - started
     for _ in range(WARM_UP):
         await one()
@@ -143,8 +130,8 @@ async def _measure(variant: str, mode: str, base_url: str, port: int, requests: 
 def _worker(argv: list[str]) -> None:
     import uvloop
 
-    variant, mode, base_url, port, requests = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4])
-    print(json.dumps(uvloop.run(_measure(variant, mode, base_url, port, requests))))
+    variant, mode, base_url, requests = argv[0], argv[1], argv[2], int(argv[3])
+    print(json.dumps(uvloop.run(_measure(variant, mode, base_url, requests))))
 
 
 def main() -> None:
@@ -156,10 +143,9 @@ def main() -> None:
     compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "benchmarks", ROOT / "tests")
     rows: list[dict[str, Any]] = []
     with model_server() as base_url:
-        port = urlsplit(base_url).port
         for mode in MODES:
             for variant in args.variants.split(","):
-                argv = [variant, mode, base_url, str(port), str(args.requests)]
+                argv = [variant, mode, base_url, str(args.requests)]
                 worker = [sys.executable, "-m", "benchmarks.runtime.client_cost", "--worker", *argv]
                 done = subprocess.run(pinned("0", worker), cwd=ROOT, capture_output=True, text=True, check=True)
                 rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -168,12 +154,12 @@ def main() -> None:
 
 
 def report(rows: list[dict[str, Any]]) -> str:
-    """The rows as a Markdown table, each with its cost above the runtime's endpoint."""
-    base = {row["mode"]: row["cpu_ms_per_request"] for row in rows if row["variant"] == "endpoint"}
+    """The rows as a Markdown table, each with its cost above the bare HTTP library's."""
+    base = {row["mode"]: row["cpu_ms_per_request"] for row in rows if row["variant"] == BASELINE}
     if set(base) != {row["mode"] for row in rows}:
-        raise ValueError("the rows must include the `endpoint` variant for each mode: it is the baseline")
+        raise ValueError(f"the rows must include the `{BASELINE}` variant for each mode: it is the baseline")
     lines = [
-        "| mode | client | CPU ms / request | above `endpoint` | import s | peak RSS MB |",
+        f"| mode | client | CPU ms / request | above `{BASELINE}` | import s | peak RSS MB |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:

@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 
 from agentos_runtime.config.document import RuntimeConfig
-from agentos_runtime.llm.endpoint import proxy_configured
+from agentos_runtime.llm.clients import SharedClients
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, OpenAIChatModel
 from agentos_runtime.llm.ports import ChatModel
+
+logger = logging.getLogger(__name__)
 
 
 def build_models(config: RuntimeConfig, environ: Mapping[str, str]) -> dict[str, ChatModel]:
     """One ``ChatModel`` per declared model, keyed by id; nothing connects yet.
 
-    A key variable that is unset or empty is not an error here: the model's first request
-    raises ``ModelAuthenticationError`` naming the variable, so one unconfigured model does not
-    stop the others from serving.
+    Models on the same endpoint share one SDK client. A key variable that is unset or empty is
+    no error for an endpoint other than OpenAI's (a local vLLM, Ollama, llama.cpp is called
+    without ``Authorization``); for OpenAI's it is reported now, as a warning naming the
+    variable, and by each request of that model as a ``ModelAuthenticationError``, so one
+    unconfigured model does not stop the others from serving.
     """
-    built: dict[str, ChatModel] = {}
+    built: dict[str, OpenAIChatModel] = {}
     base_url = environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
-    proxied = proxy_configured(environ)
+    clients = SharedClients()
+    headers = openai_headers(environ)
     for model in config.models:
         api_key = environ.get(model.api_key_env) if model.api_key_env else None
         built[model.id] = OpenAIChatModel(
-            model, api_key=api_key or None, default_base_url=base_url, headers=openai_headers(environ), proxied=proxied
+            model, api_key=api_key or None, clients=clients, default_base_url=base_url, headers=headers
         )
-    return built
+    for problem in missing_keys(built.values()):
+        logger.warning("%s", problem)
+    return dict(built)
+
+
+def missing_keys(models: Iterable[ChatModel]) -> list[str]:
+    """One line per model that cannot be called for want of a key, naming its variable."""
+    return [
+        f"model '{model.id}': no API key: set the environment variable {model.api_key_env} "
+        f"({model.base_url} answers nothing without one; until then each run on this model fails)"
+        for model in models
+        if isinstance(model, OpenAIChatModel) and model.key_missing
+    ]
 
 
 def openai_headers(environ: Mapping[str, str]) -> dict[str, str]:
@@ -44,9 +62,9 @@ async def close_models(models: Mapping[str, ChatModel]) -> None:
 def prepare_models(models: Mapping[str, ChatModel]) -> None:
     """Run every model's one-time set-up (``ChatModel.prepare``); meant for a worker thread.
 
-    Building an HTTP client (importing the library, loading TLS material for ``https://``
-    endpoints) takes tens of milliseconds: doing it here, in the background after start-up,
-    keeps it out of both the cold start and the first request.
+    Building the SDK's client (importing it, loading TLS material for ``https://`` endpoints)
+    takes a few hundred milliseconds: doing it here, in the background after start-up, keeps
+    it out of both the cold start and the first request.
     """
     for model in models.values():
         model.prepare()

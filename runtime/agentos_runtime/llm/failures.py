@@ -1,16 +1,22 @@
-"""Model endpoint failures (error answers, transport errors) to the runtime's one provider-error family.
+"""Model endpoint failures (the OpenAI SDK's errors, a broken stream) to the runtime's provider-error family.
 
-Callers decide on the class alone: ``ModelRateLimitError`` (429, retried by the client before
-it reaches here), ``ModelAuthenticationError`` (401, never retried), ``ModelConnectionError``
-(502: refused, reset, timed out), ``ContextWindowExceededError`` (400) and plain
-``ModelProviderError`` carrying the endpoint's status. Messages name the model and, for keys,
-the environment variable; they never contain the key itself: a 401 body is not repeated (OpenAI
+Callers decide on the class alone: ``ModelRateLimitError`` (429, after the SDK's own retries),
+``ModelAuthenticationError`` (401, never retried), ``ModelConnectionError`` (502: refused,
+reset, timed out, cut off mid-answer), ``ContextWindowExceededError`` (400) and plain
+``ModelProviderError`` carrying the endpoint's status (502 for an answer that is no error
+status a client could act on, such as a redirect). Messages name the model and, for keys, the
+environment variable; they never contain the key itself: a 401 body is not repeated (OpenAI
 echoes a masked key there) and any other message has the key replaced.
+
+The SDK's error classes are only looked up when an error has happened, so importing this
+module loads no HTTP library.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
+import sys
 
 from agentos_runtime.errors import (
     ContextWindowExceededError,
@@ -30,21 +36,6 @@ _CONTEXT_PATTERNS = re.compile(
 _MESSAGE_MAX = 500
 
 
-def transport_error(error: BaseException, *, model_id: str, api_key: str | None) -> ModelConnectionError | None:
-    """Our error for a transport failure (``TransportFailure``: refused, reset, timed out).
-
-    ``None`` for anything else: an unknown failure is a bug to surface unchanged, not to rename.
-    """
-    from agentos_runtime.llm.http11 import TransportFailure
-
-    where = f"model '{model_id}'"
-    if not isinstance(error, TransportFailure):
-        return None
-    if error.timed_out:
-        return ModelConnectionError(f"{where}: the endpoint did not answer in time", model_id=model_id)
-    return ModelConnectionError(f"{where}: cannot reach the endpoint: {_clean(str(error), api_key)}", model_id=model_id)
-
-
 def missing_key_error(*, model_id: str, api_key_env: str) -> ModelAuthenticationError:
     """The error for a model whose key variable is unset or empty (the value is never shown)."""
     return ModelAuthenticationError(
@@ -53,17 +44,31 @@ def missing_key_error(*, model_id: str, api_key_env: str) -> ModelAuthentication
 
 
 def status_error(
-    status: int, message: str, *, code: str | None, model_id: str, api_key_env: str | None, api_key: str | None
+    status: int,
+    message: str,
+    *,
+    code: str | None,
+    model_id: str,
+    api_key_env: str | None,
+    api_key: str | None,
+    location: str | None = None,
 ) -> ModelProviderError:
-    """Our error for an error status the endpoint answered (with its ``error.message``/``code``).
-
-    Independent of the SDK, so any transport reading the status itself maps it the same way.
-    """
+    """Our error for a status the endpoint answered instead of a completion (with its
+    ``error.message``/``code``; ``location`` is a redirect's target)."""
     where = f"model '{model_id}'"
     if status == 401:
         source = f" from {api_key_env}" if api_key_env else ""
         return ModelAuthenticationError(f"{where}: the endpoint rejected the API key{source} (401)", model_id=model_id)
     message = _clean(message, api_key)
+    if status < 400:
+        # A redirect (the SDK's client follows none): the request went to the wrong URL. The
+        # status is not the run's: a client of the runtime must not be redirected by it.
+        target = f" to {_clean(location, api_key)}" if location else ""
+        return ModelProviderError(
+            f"{where}: the endpoint answered {status} (a redirect{target}) instead of a completion: "
+            "set the model's base_url to the URL that serves it",
+            model_id=model_id,
+        )
     if status == 429:
         return ModelRateLimitError(f"{where}: rate limited by the endpoint (429): {message}", model_id=model_id)
     if code == "context_length_exceeded" or (status in (400, 413) and _CONTEXT_PATTERNS.search(message)):
@@ -73,6 +78,52 @@ def status_error(
     return ModelProviderError(
         f"{where}: the endpoint answered {status}: {message}", status_code=status, model_id=model_id
     )
+
+
+def sdk_error(
+    error: BaseException, *, model_id: str, api_key_env: str | None, api_key: str | None
+) -> ModelProviderError | None:
+    """Our error for what the OpenAI SDK raised, or for a transport failure while an answer is
+    read (a stream stalling or cut off after its first chunk).
+
+    ``None`` for anything else: an unknown failure is a bug to surface unchanged, not to rename.
+    """
+    openai = sys.modules.get("openai")
+    httpx2 = sys.modules.get("httpx2")
+    anyio = sys.modules.get("anyio")
+    where = f"model '{model_id}'"
+    if openai is not None and isinstance(error, openai.APIStatusError):
+        response = error.response
+        return status_error(
+            error.status_code,
+            error.message,
+            code=str(error.code) if error.code is not None else None,
+            model_id=model_id,
+            api_key_env=api_key_env,
+            api_key=api_key,
+            location=response.headers.get("location"),
+        )
+    if (openai is not None and isinstance(error, openai.APITimeoutError)) or (
+        httpx2 is not None and isinstance(error, httpx2.TimeoutException)
+    ):
+        return ModelConnectionError(f"{where}: the endpoint did not answer in time", model_id=model_id)
+    if openai is not None and isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__ or error
+        return ModelConnectionError(
+            f"{where}: cannot reach the endpoint: {_describe(cause, api_key)}", model_id=model_id
+        )
+    broken = (httpx2.TransportError,) if httpx2 is not None else ()
+    broken += (anyio.EndOfStream, anyio.BrokenResourceError) if anyio is not None else ()
+    if isinstance(error, (*broken, ssl.SSLError)):
+        return ModelConnectionError(
+            f"{where}: the connection to the endpoint broke off during the answer: {_describe(error, api_key)}",
+            model_id=model_id,
+        )
+    return None
+
+
+def _describe(error: BaseException, api_key: str | None) -> str:
+    return _clean(str(error) or type(error).__name__, api_key)
 
 
 def _clean(message: str, api_key: str | None) -> str:

@@ -1,10 +1,11 @@
 """The OpenAI-compatible chat model: OpenAI, vLLM, llama.cpp, Ollama behind one adapter.
 
-Requests go to the endpoint's ``/chat/completions`` through ``endpoint.Endpoint``, which keeps
-the OpenAI SDK's configuration semantics (key, base URL, timeout, retries with backoff, error
-texts) without the SDK (see ``endpoint`` for why). Answers are parsed once with ``json.loads``
-by ``llm.chunks``, never into per-chunk models. The HTTP library is imported on first use (or
-in ``prepare()``, in a worker thread after start-up), never at import.
+Requests go through the OpenAI SDK's ``AsyncOpenAI`` (``llm.clients``: one client per
+endpoint), which signs them, applies the base URL, the timeout and its retries with back-off,
+and raises its error types, mapped by ``llm.failures`` onto the runtime's. The body is posted
+as JSON text through the SDK's ``post`` and the answer taken raw (``httpx2.Response``): the
+JSON body, or the stream's lines, parsed once each with ``json.loads`` by ``llm.chunks``
+rather than into the SDK's per-chunk models.
 """
 
 from __future__ import annotations
@@ -14,25 +15,32 @@ import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from agentos_runtime.config.llm import ModelConfig
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks
-from agentos_runtime.llm.failures import missing_key_error, status_error, transport_error
+from agentos_runtime.llm.clients import Endpoint, SharedClients
+from agentos_runtime.llm.failures import missing_key_error, sdk_error
 from agentos_runtime.llm.ports import Completion, Message, ToolSchema
 
 if TYPE_CHECKING:
     import httpx2
-
-    from agentos_runtime.llm.endpoint import Endpoint
+    import openai
 
 _PATH = "/chat/completions"
 # Where requests go when the config names no base URL (nor does ``OPENAI_BASE_URL``).
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
-# Sent as the bearer token to endpoints configured without a key variable (``api_key_env:
-# null``), as the SDK needs some key.
-_NO_KEY = "not-needed"
+
+def needs_key(base_url: str) -> bool:
+    """Whether an endpoint is OpenAI's own, which answers nothing without a key.
+
+    Any other host (vLLM, Ollama, llama.cpp, a gateway) is called without ``Authorization``
+    when its key variable is unset: local servers usually need none.
+    """
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == "openai.com" or host.endswith(".openai.com")
 
 
 class OpenAIChatModel:
@@ -48,24 +56,26 @@ class OpenAIChatModel:
         *,
         api_key: str | None,
         client: httpx2.AsyncClient | None = None,
+        clients: SharedClients | None = None,
         default_base_url: str = OPENAI_BASE_URL,
         headers: Mapping[str, str] | None = None,
-        proxied: bool = False,
     ) -> None:
-        """``api_key`` is the value of ``config.api_key_env`` (``None`` when unset); ``client`` is
-        an ``httpx2`` client to share (its owner closes it); ``default_base_url`` applies when the
-        config names none; ``headers`` go with every request (organization, project);
-        ``proxied``: the environment names a proxy for plain-HTTP requests."""
+        """``api_key`` is the value of ``config.api_key_env`` (``None`` when unset); ``clients``
+        are the process's SDK clients, shared between models (a private set by default);
+        ``client`` is an ``httpx2`` client to send through (its owner closes it);
+        ``default_base_url`` applies when the config names none; ``headers`` go with every
+        request (organization, project)."""
         self.id = config.id
         self.model = config.model_name
         self._config = config
         self._api_key = api_key or None
-        self._client = client
         self._base_url = config.base_url or default_base_url
-        self._headers = dict(headers or {})
-        self._proxied = proxied
-        self._endpoint: Endpoint | None = None
+        self._clients = clients if clients is not None else SharedClients(http_client=client)
+        self._endpoint = Endpoint(self._base_url, self._api_key, tuple(sorted((headers or {}).items())))
+        self._client: openai.AsyncOpenAI | None = None
         self._building = threading.Lock()
+        # A keyless request omits ``Authorization`` (the SDK sends its header unless told not to).
+        self._request_options: openai.RequestOptions = {}
         self._sampling = {
             key: value
             for key, value in (
@@ -76,35 +86,46 @@ class OpenAIChatModel:
             if value is not None
         }
 
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def api_key_env(self) -> str | None:
+        """The variable the key is read from (``None``: the endpoint takes none)."""
+        return self._config.api_key_env
+
+    @property
+    def key_missing(self) -> bool:
+        """No key, and the endpoint is one that needs it (OpenAI's)."""
+        return self._api_key is None and self._config.api_key_env is not None and needs_key(self._base_url)
+
     def prepare(self) -> None:
-        """Build the endpoint's client now (importing ``httpx2`` if it needs it), not on the first request.
+        """Build the SDK client now (importing the SDK), not on the first request.
 
         Safe to call from a worker thread at start-up. Does not raise for a missing key: that
         is reported by the first request, so one unconfigured model does not stop the server.
         """
-        if self._endpoint is None and (self._api_key or self._config.api_key_env is None):
-            self._get_endpoint()
+        if not self.key_missing:
+            self._get_client()
 
-    def _get_endpoint(self) -> Endpoint:
-        endpoint = self._endpoint
-        if endpoint is not None:
-            return endpoint
-        if self._config.api_key_env is not None and not self._api_key:
+    def _get_client(self) -> openai.AsyncOpenAI:
+        client = self._client
+        if client is not None:
+            return client
+        if self.key_missing:
+            assert self._config.api_key_env is not None  # key_missing says so
             raise missing_key_error(model_id=self.id, api_key_env=self._config.api_key_env)
         with self._building:  # ``prepare`` may be building it in a worker thread right now
-            if self._endpoint is None:
-                from agentos_runtime.llm.endpoint import Endpoint
+            if self._client is None:
+                if self._api_key is None:
+                    from openai import omit
 
-                self._endpoint = Endpoint(
-                    base_url=self._base_url,
-                    api_key=self._api_key or _NO_KEY,
-                    timeout=self._config.timeout,
-                    max_retries=self._config.max_retries,
-                    headers=self._headers,
-                    client=self._client,
-                    proxied=self._proxied,
+                    self._request_options = {"headers": {"Authorization": omit}}
+                self._client = self._clients.acquire(
+                    self._endpoint, timeout=self._config.timeout, max_retries=self._config.max_retries
                 )
-            return self._endpoint
+            return self._client
 
     def build_params(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> dict[str, Any]:
         """The request body (without the stream flags)."""
@@ -113,10 +134,28 @@ class OpenAIChatModel:
             params["tools"] = list(tools)
         return params
 
+    async def _post(self, params: dict[str, Any], *, stream: bool) -> httpx2.Response:
+        """The SDK's raw answer (``cast_to=httpx2.Response``): its body unread when ``stream``."""
+        import httpx2
+        import openai
+
+        client = self._get_client()
+        content = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        answer = await client.post(
+            _PATH,
+            cast_to=httpx2.Response,
+            content=content,
+            options=self._request_options,
+            stream=stream,
+            stream_cls=openai.AsyncStream,  # unused: an ``httpx2.Response`` is returned as is
+        )
+        assert isinstance(answer, httpx2.Response)
+        return answer
+
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
-        endpoint = self._get_endpoint()
         try:
-            body = await (await endpoint.post(_PATH, self.build_params(messages, tools))).read()
+            answer = await self._post(self.build_params(messages, tools), stream=False)
+            body = answer.content
         except Exception as error:
             self._raise_translated(error)
             raise
@@ -131,7 +170,6 @@ class OpenAIChatModel:
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None
     ) -> AsyncIterator[str | Completion]:
-        endpoint = self._get_endpoint()
         params = self.build_params(messages, tools)
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
@@ -139,9 +177,9 @@ class OpenAIChatModel:
         first_token: float | None = None
         started = time.perf_counter()
         try:
-            answer = await endpoint.post(_PATH, params)
+            answer = await self._post(params, stream=True)
             try:
-                async for chunk in iter_chunks(answer.lines()):
+                async for chunk in iter_chunks(answer.aiter_lines()):
                     text = assembler.feed(chunk)
                     if first_token is None and assembler.started:
                         first_token = time.perf_counter() - started
@@ -155,24 +193,14 @@ class OpenAIChatModel:
         yield assembler.finish(time_to_first_token=first_token)
 
     async def close(self) -> None:
-        """Close the client this model built (a client passed in belongs to the caller)."""
-        if self._endpoint is not None:
-            await self._endpoint.close()
+        """Give the SDK client back; the last model on an endpoint closes its connections."""
+        if self._client is not None:
+            self._client = None
+            await self._clients.release(self._endpoint)
 
     def _raise_translated(self, error: Exception) -> None:
-        """Raise our error for an error answer or a transport failure; return for anything else."""
-        from agentos_runtime.llm.endpoint import StatusFailure
-
-        if isinstance(error, StatusFailure):
-            raise status_error(
-                error.status,
-                error.message,
-                code=error.code,
-                model_id=self.id,
-                api_key_env=self._config.api_key_env,
-                api_key=self._api_key,
-            ) from error
-        translated = transport_error(error, model_id=self.id, api_key=self._api_key)
+        """Raise our error for an SDK or transport error; return for anything else."""
+        translated = sdk_error(error, model_id=self.id, api_key_env=self._config.api_key_env, api_key=self._api_key)
         if translated is not None:
             raise translated from error
 

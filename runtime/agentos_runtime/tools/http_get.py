@@ -17,7 +17,7 @@ from agentos_runtime.config.base import Schema
 from agentos_runtime.tools.tool import Tool
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 # Redirect hops followed (each one allow-listed) before giving up.
 MAX_REDIRECTS = 5
@@ -84,9 +84,9 @@ def build_http_get(settings: HttpGetSettings) -> Tool:
 
 
 async def _fetch(url: str, settings: HttpGetSettings) -> str:
-    import httpx
+    import httpx2
 
-    async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False) as client:
+    async with httpx2.AsyncClient(timeout=settings.timeout, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
             check_url(url, settings.allowed_hosts)
             async with client.stream("GET", url) as response:
@@ -97,7 +97,7 @@ async def _fetch(url: str, settings: HttpGetSettings) -> str:
     raise RefusedURL(f"refused: more than {MAX_REDIRECTS} redirects")
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> str:
+async def _read_capped(response: httpx2.Response, max_bytes: int) -> str:
     body = bytearray()
     truncated = False
     async for chunk in response.aiter_bytes():

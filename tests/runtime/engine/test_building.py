@@ -62,7 +62,7 @@ print(sorted(m for m in ("openai", "httpx", "httpx2") if m in sys.modules))
     assert result.stdout.strip() == "[]"
 
 
-def test_a_model_request_does_not_import_the_openai_sdk(fake_openai: FakeOpenAIServer) -> None:
+def test_a_model_request_goes_through_the_openai_sdk(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.say("answered"), Reply.say("streamed"))
     script = f"""
 import asyncio
@@ -80,11 +80,12 @@ print("openai" in sys.modules)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
 
-    assert result.stdout.split() == ["answered", "streamed", "False"]
+    assert result.stdout.split() == ["answered", "streamed", "True"]
+    assert fake_openai.requests[0].headers["user-agent"].startswith("AsyncOpenAI/Python")
 
 
-async def test_an_unset_key_variable_fails_the_models_first_request_naming_it(fake_openai: FakeOpenAIServer) -> None:
-    config = runtime_config(models=[{"id": "main", "base_url": fake_openai.base_url, "api_key_env": "TEAM_KEY"}])
+async def test_an_unset_key_variable_fails_the_models_first_request_naming_it() -> None:
+    config = runtime_config(models=[{"id": "main", "api_key_env": "TEAM_KEY"}])
     models = build_models(config, {"TEAM_KEY": ""})
 
     with pytest.raises(ModelAuthenticationError, match="set the environment variable TEAM_KEY"):
@@ -192,8 +193,8 @@ async def test_prepare_builds_the_client_in_a_worker_thread_once(fake_openai: Fa
 
     main = models["main"]
     assert isinstance(main, OpenAIChatModel)
-    endpoint = main._endpoint
-    assert endpoint is not None
+    client = main._client
+    assert client is not None
     assert (await main.complete([{"role": "user", "content": "hi"}], None)).content == "prepared"
-    assert main._endpoint is endpoint
+    assert main._client is client
     await close_models(models)

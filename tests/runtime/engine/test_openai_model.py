@@ -227,8 +227,9 @@ async def test_a_closed_port_is_a_connection_error() -> None:
     await model.close()
 
 
-async def test_a_missing_key_names_the_variable_and_sends_nothing(fake_openai: FakeOpenAIServer) -> None:
-    config = ModelConfig(id="m", base_url=fake_openai.base_url, api_key_env="TEAM_OPENAI_KEY")
+async def test_a_missing_key_for_openai_names_the_variable_and_sends_nothing() -> None:
+    # No network here: a request that went out would fail as a connection error instead.
+    config = ModelConfig(id="m", api_key_env="TEAM_OPENAI_KEY")
     model = OpenAIChatModel(config, api_key=None)
 
     with pytest.raises(ModelAuthenticationError) as caught:
@@ -237,7 +238,7 @@ async def test_a_missing_key_names_the_variable_and_sends_nothing(fake_openai: F
         await collect(model)
 
     assert "TEAM_OPENAI_KEY" in caught.value.detail
-    assert fake_openai.requests == []
+    assert model._client is None
 
 
 async def test_an_endpoint_without_a_key_variable_needs_no_key(fake_openai: FakeOpenAIServer) -> None:
@@ -248,7 +249,7 @@ async def test_an_endpoint_without_a_key_variable_needs_no_key(fake_openai: Fake
     completion = await model.complete(HELLO, None)
 
     assert completion.content == "local model"
-    assert KEY not in fake_openai.requests[0].headers.get("authorization", "")
+    assert "authorization" not in fake_openai.requests[0].headers
     await model.close()
 
 

@@ -1,0 +1,125 @@
+"""The fake OpenAI app served the ways a real endpoint can be reached: over TLS with a
+self-signed certificate, on IPv6, and an endpoint that answers with a redirect."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Receive, Scope, Send
+
+_START_DEADLINE = 10.0
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for ``localhost`` and 127.0.0.1, and its key, as PEM files."""
+
+    certfile: Path
+    keyfile: Path
+
+
+def self_signed_certificate(directory: Path) -> Certificate:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = directory / "endpoint.crt", directory / "endpoint.key"
+    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return Certificate(certfile, keyfile)
+
+
+@contextmanager
+def serve(app: Any, *, host: str = "127.0.0.1", certificate: Certificate | None = None) -> Iterator[int]:
+    """Run an ASGI app under uvicorn in a background thread on ``host`` (IPv4 or IPv6); yields its port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    tls: dict[str, Any] = {}
+    if certificate is not None:
+        tls = {"ssl_certfile": str(certificate.certfile), "ssl_keyfile": str(certificate.keyfile)}
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, **tls)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="model-test-server")
+    thread.start()
+    deadline = time.monotonic() + _START_DEADLINE
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.005)
+    try:
+        yield port
+    finally:
+        if isinstance(app, FakeOpenAI):
+            app.close_waits()
+        server.should_exit = True
+        thread.join(timeout=_START_DEADLINE)
+        sock.close()
+
+
+@contextmanager
+def serve_fake(*, host: str = "127.0.0.1", certificate: Certificate | None = None) -> Iterator[FakeOpenAIServer]:
+    """A fresh fake OpenAI server; ``base_url`` uses https with a certificate, brackets on IPv6."""
+    app = FakeOpenAI()
+    with serve(app, host=host, certificate=certificate) as port:
+        fake = FakeOpenAIServer(app, port)
+        scheme = "https" if certificate is not None else "http"
+        name = "localhost" if certificate is not None else (f"[{host}]" if ":" in host else host)
+        fake.base_url = f"{scheme}://{name}:{port}/v1"
+        yield fake
+
+
+class Redirecting:
+    """An endpoint that answers every request with ``status`` and a ``Location`` elsewhere."""
+
+    def __init__(self, status: int, location: str) -> None:
+        self.status = status
+        self.location = location
+        self.requests = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        while (await receive()).get("more_body"):
+            pass
+        self.requests += 1
+        headers = [(b"location", self.location.encode()), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
