@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from agentos_runtime.errors import ModelProviderError, StorageUnavailable
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.messages import new_message
+from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storage.ports import SessionRow, SessionStore
@@ -322,6 +323,10 @@ class Lifecycle:
             return
         for event in (*ending.before, ending.last):
             steps.record.add(event)
+        if isinstance(self.sessions, NestedRunStore):  # kept at once: the outer run collects it as it unwinds
+            self.sessions.keep(steps.record.to_dict(stored=True))
+            steps.record.saved = True
+            return
         try:
             task = asyncio.get_running_loop().create_task(self._save_quietly())
         except RuntimeError:

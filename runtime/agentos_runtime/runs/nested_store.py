@@ -5,8 +5,10 @@ start and saves its run once at the end. Nested, it must not write to the databa
 its ``RunOutput`` travels inside the outer run (``member_responses``, ``step_executor_runs``),
 so the outer run's single write stores everything or nothing. ``NestedRunStore`` is the
 session store handed to the nested copy: reads give the history the outer run chose for it,
-saves are kept in memory for the outer run to collect. A nested run is never listed, edited
-or deleted on its own, so those operations are refused with ``TypeError``.
+saves are kept in memory for the outer run to collect, at once even when the nested run was
+cancelled under its caller (``keep``), so the outer run still gets its partial answer. A
+nested run is never listed, edited or deleted on its own, so those operations are refused
+with ``TypeError``.
 """
 
 from __future__ import annotations
@@ -57,11 +59,15 @@ class NestedRunStore:
             runs=copy.deepcopy(runs),
         )
 
-    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+    def keep(self, run: JSON) -> None:
+        """Keep ``run`` at once (what ``save_run`` does, without waiting on anything)."""
         run_id = run.get("run_id")
         if not isinstance(run_id, str) or not run_id:
             raise ValueError("a run must carry a non-empty string 'run_id'")
         self._saved[run_id] = copy.deepcopy(run)
+
+    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        self.keep(run)
         return new
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:

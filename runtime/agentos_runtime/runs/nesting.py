@@ -7,8 +7,8 @@ outer run streams them; otherwise it runs without streaming the model.
 
 Cancelling the outer run reaches the nested one: while the outer run waits on a nested run it
 is marked interruptible, so the registry's cancel interrupts the shared task, the nested run
-records itself cancelled (in the background, so its output is not part of the outer run) and
-the outer run ends with its own cancelled event. Runs fanned out
+records itself cancelled with its partial answer (handed to the outer run through
+``run_nested``'s ``unfinished``) and the outer run ends with its own cancelled event. Runs fanned out
 with ``run_concurrently`` each get a task; the outer run waits on their merged events and
 cancels the tasks when it stops waiting.
 """
@@ -16,7 +16,7 @@ cancels the tasks when it stops waiting.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -90,39 +90,52 @@ class NestedOutput:
 
 
 async def run_nested(
-    job: NestedJob, *, parent: RunHandle | None, index: int = 0
+    job: NestedJob,
+    *,
+    parent: RunHandle | None,
+    index: int = 0,
+    unfinished: Callable[[JSON], None] | None = None,
 ) -> AsyncGenerator[RunEvent | NestedOutput, None]:
     """The forwarded events of ``job``, then its ``NestedOutput``.
 
     ``parent`` is the outer run's handle when the nested run shares its task: it is then
     interruptible while waiting on the nested run, and checked between its events (raising
-    ``RunCancelled``). ``CancelledError`` propagates after the nested run recorded itself.
+    ``RunCancelled``). ``CancelledError`` propagates after the nested run recorded itself;
+    ``unfinished`` is then handed its output (the nested run CANCELLED, with its partial
+    answer), so the outer run can keep it.
     """
     store = NestedRunStore(history=job.history)
     runnable = persisting_into(job.executor, store)
-    if job.forward is None:
-        if parent is not None:
-            parent.check()
-            parent.interruptible = True
-        try:
-            await runnable.complete(job.request)
-        finally:
+    try:
+        if job.forward is None:
             if parent is not None:
-                parent.interruptible = False
-    else:
-        async with aclosing(runnable.run(job.request)) as events:  # type: ignore[type-var]
-            while True:
+                parent.check()
+                parent.interruptible = True
+            try:
+                await runnable.complete(job.request)
+            finally:
                 if parent is not None:
-                    parent.check()
-                    parent.interruptible = True
-                try:
-                    event = await anext(events)
-                except StopAsyncIteration:
-                    break
-                finally:
+                    parent.interruptible = False
+        else:
+            async with aclosing(runnable.run(job.request)) as events:  # type: ignore[type-var]
+                while True:
                     if parent is not None:
-                        parent.interruptible = False
-                yield stamped(event, job.forward)
+                        parent.check()
+                        parent.interruptible = True
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        if parent is not None:
+                            parent.interruptible = False
+                    yield stamped(event, job.forward)
+    except BaseException:
+        left = store.output(job.request.run_id)
+        if unfinished is not None and left is not None:
+            left.update(job.output_fields)
+            unfinished(left)
+        raise
     output = store.output(job.request.run_id)
     if output is None:
         raise RuntimeError(f"nested run {job.request.run_id} of '{job.executor.id}' ended without an output")

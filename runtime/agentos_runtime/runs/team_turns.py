@@ -270,7 +270,8 @@ async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> A
     if problem is None:
         member = delegation.members[arguments["member_id"]]
         job = _member_job(run, member, arguments["task"], delegation)
-        async with aclosing(run_nested(job, parent=run.handle)) as items:
+        kept = record.member_responses.append  # a member cut short keeps its partial answer
+        async with aclosing(run_nested(job, parent=run.handle, unfinished=kept)) as items:
             async for item in items:
                 if isinstance(item, NestedOutput):
                     record.member_responses.append(item.output)

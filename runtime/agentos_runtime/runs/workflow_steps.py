@@ -175,7 +175,12 @@ async def _run_leaf(
 ) -> AsyncGenerator[RunEvent, None]:
     step_id = str(uuid.uuid4())
     yield run.record.add(run.events.step_started(plan.name, index, step_id))
-    async with aclosing(run_nested(_job(run, plan, text, index, step_id), parent=run.handle)) as items:
+
+    def keep_unfinished(output: JSON) -> None:  # a step cut short keeps its partial answer
+        into.append(_leaf_output(run, plan, step_id, output))
+
+    job = _job(run, plan, text, index, step_id)
+    async with aclosing(run_nested(job, parent=run.handle, unfinished=keep_unfinished)) as items:
         async for item in items:
             if isinstance(item, NestedOutput):
                 into.append(_leaf_output(run, plan, step_id, item.output))
