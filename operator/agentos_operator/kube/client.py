@@ -6,17 +6,26 @@ the same ``kopf.ConnectionInfo`` kopf logs in with, over aiohttp (which kopf alr
 and re-reads the credentials once on a 401 (service-account tokens rotate).
 
 Every failure is an ``ApiError``, so that callers handle one type: an HTTP error status, and
-also no usable answer at all (``ApiUnavailableError``: the connection failed or dropped, the
-request timed out, the body was not a JSON object), which is what an API server restarting
-or a load balancer in trouble looks like. The client retries nothing itself but the 401:
-whoever called decides, and the reconciler re-reads before it writes again.
+also no usable answer at all (``ApiUnavailableError``), which is what an API server restarting
+or a load balancer in trouble looks like. As kopf does, every transport error is taken in:
+``aiohttp.ClientError`` and its kinds (connection refused or reset, the server disconnecting,
+a body cut short, an answer that is not HTTP) and timeouts, and also a body that is not a JSON
+object (not JSON, not UTF-8, nested past the decoder's depth). The client retries nothing
+itself but the 401: whoever called decides, and the reconciler re-reads before it writes again.
+
+Errors quote nothing received and no credential. The exceptions that would are not chained
+as the cause: a decoder's error holds the whole body (``JSONDecodeError.doc``), which may be a
+Secret, and aiohttp's ``ClientResponseError`` holds the request's headers (the bearer token)
+and the bytes it could not parse.
 """
 
 from __future__ import annotations
 
+import errno as errnos
 import json
 import logging
 import math
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -132,8 +141,9 @@ def unavailable_cause(error: BaseException) -> tuple[str, str]:
     if isinstance(error, TimeoutError):  # first: aiohttp's timeouts are also connection errors
         return "Timeout", "no answer in time"
     if isinstance(error, aiohttp.ClientConnectorError):
-        cause = getattr(error, "os_error", None)
-        return "ConnectionFailed", f"could not connect: {getattr(cause, 'strerror', None) or type(error).__name__}"
+        return "ConnectionFailed", f"could not connect: {_os_error_text(error.os_error) or type(error).__name__}"
+    if isinstance(error, aiohttp.ClientResponseError):  # raised for an answer aiohttp cannot parse as HTTP
+        return "NotHttp", "the answer is not HTTP: is the server address an API server's?"
     if isinstance(error, aiohttp.ServerDisconnectedError):
         return "Disconnected", "the server closed the connection before answering"
     if isinstance(error, aiohttp.ClientPayloadError):
@@ -143,6 +153,34 @@ def unavailable_cause(error: BaseException) -> tuple[str, str]:
     if isinstance(error, ValueError):  # the body did not parse: JSONDecodeError, UnicodeDecodeError
         return "UnreadableAnswer", "the answer is not JSON"
     return "Unavailable", f"the request failed: {type(error).__name__}"
+
+
+def _os_error_text(error: OSError) -> str:
+    """``Connection refused`` rather than asyncio's ``Connect call failed ('10.0.0.1', 443)``."""
+    if error.errno in errnos.errorcode:
+        return os.strerror(error.errno)
+    return str(error.strerror or "")
+
+
+def decode_object(body: bytes) -> Body | None:
+    """Pure: ``body`` as a JSON object, or None when it is none (not JSON, not UTF-8, too deep, not an object).
+
+    What the decoder raised is dropped here, not passed on: it holds the body.
+    """
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: JSON nested past the decoder's depth
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def chainable(error: BaseException) -> BaseException | None:
+    """Pure: ``error`` when it may be kept as an ``ApiError``'s cause, None when it holds what must not be logged.
+
+    aiohttp's ``ClientResponseError`` (and its kinds) carries the request's headers, bearer
+    token included, and quotes the bytes it could not parse.
+    """
+    return None if isinstance(error, aiohttp.ClientResponseError) else error
 
 
 class ApiClient:
@@ -216,18 +254,23 @@ class ApiClient:
             session = await self._ensure_session()
             try:
                 async with session.get(
-                    self._server + path, params=params, headers={"Accept": METADATA_ACCEPT}, timeout=timeout
+                    self._server + path,
+                    params=params,
+                    headers={"Accept": METADATA_ACCEPT},
+                    timeout=timeout,
+                    allow_redirects=False,
                 ) as response:
                     if response.status == 401 and attempt == 1:
                         await self.close()  # the token may have rotated: log in again, once
                         continue
-                    if response.status >= 400:
+                    if response.status >= 300:
                         raise await self._error("watch", path, response)
                     async for line in _lines(response.content):
                         yield self._watch_event(path, line)
                 return
             except (aiohttp.ClientError, TimeoutError) as error:
-                raise self._unavailable("watch", path, error) from error
+                failure = self._unavailable("watch", path, error)
+            raise failure  # outside the handler, so that only ``chainable`` decides what it carries
 
     async def create(self, body: Mapping[str, Any], *, field_manager: str) -> Body:
         kind = kind_of(body)
@@ -314,32 +357,31 @@ class ApiClient:
             session = await self._ensure_session()
             try:
                 async with session.request(
-                    method, self._server + path, params=params, data=data, headers=headers or None
+                    method,
+                    self._server + path,
+                    params=params,
+                    data=data,
+                    headers=headers or None,
+                    allow_redirects=False,  # the API server never redirects: a 3xx is an error, not a new host
                 ) as response:
                     if response.status == 401 and attempt == 1:
                         await self.close()  # the token may have rotated: log in again, once
                         continue
-                    if response.status >= 400:
+                    if response.status >= 300:
                         raise await self._error(verb, path, response)
                     body = await response.read()
             except (aiohttp.ClientError, TimeoutError) as error:
-                raise self._unavailable(verb, path, error) from error
-            try:
-                answer = json.loads(body)
-            except ValueError as error:  # not JSON, or not even text
-                raise self._unavailable(verb, path, error) from error
-            if not isinstance(answer, dict):
-                raise self._unavailable(verb, path, ValueError("not a JSON object"))
-            return answer
+                failure = self._unavailable(verb, path, error)
+            else:
+                answer = decode_object(body)
+                if answer is None:
+                    raise self._unavailable(verb, path, ValueError("not a JSON object"))
+                return answer
+            raise failure  # outside the handler, so that only ``chainable`` decides what it carries
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def _error(self, verb: str, path: str, response: aiohttp.ClientResponse) -> ApiError:
-        text = await response.text(errors="replace")
-        try:
-            payload = json.loads(text) if text else {}
-        except ValueError:
-            payload = {}
-        payload = payload if isinstance(payload, dict) else {}
+        payload = decode_object(await response.read()) or {}
         return self._status_error(
             verb,
             path,
@@ -375,11 +417,8 @@ class ApiClient:
 
     def _watch_event(self, path: str, line: bytes) -> Body:
         """One line of a watch stream, decoded; an ERROR event raises its Status as an ``ApiError``."""
-        try:
-            event = json.loads(line)
-        except ValueError as error:
-            raise self._unavailable("watch", path, error) from error
-        if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+        event = decode_object(line)
+        if event is None or not isinstance(event.get("object"), dict):
             raise self._unavailable("watch", path, ValueError("not a watch event"))
         if event.get("type") == "ERROR":
             status = event["object"]
@@ -389,10 +428,13 @@ class ApiClient:
         return event
 
     def _unavailable(self, verb: str, path: str, error: BaseException) -> ApiUnavailableError:
+        """The error of a request that got no usable answer, with ``error`` as its cause if ``chainable``."""
         reason, message = unavailable_cause(error)
         if self._on_error is not None:
             self._on_error(verb, UNAVAILABLE)
-        return ApiUnavailableError(verb=verb, path=path, status=UNAVAILABLE, reason=reason, message=message)
+        failure = ApiUnavailableError(verb=verb, path=path, status=UNAVAILABLE, reason=reason, message=message)
+        failure.__cause__ = chainable(error)  # as ``raise ... from``: the cause shown, no implicit context
+        return failure
 
     async def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
