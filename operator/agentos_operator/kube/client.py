@@ -157,7 +157,7 @@ def unavailable_cause(error: BaseException) -> tuple[str, str]:
 
 def _os_error_text(error: OSError) -> str:
     """``Connection refused`` rather than asyncio's ``Connect call failed ('10.0.0.1', 443)``."""
-    if error.errno in errnos.errorcode:
+    if error.errno is not None and error.errno in errnos.errorcode:
         return os.strerror(error.errno)
     return str(error.strerror or "")
 
