@@ -4,7 +4,8 @@ Reads run in plain transactions; writes go through ``writer(engine)``, which on 
 with ``BEGIN IMMEDIATE`` so a read-modify-write holds the write lock from its first read (two
 writers then queue instead of failing to upgrade their locks). PostgreSQL writers lock the
 rows they rewrite with ``SELECT ... FOR UPDATE``. A pool pre-ping replaces connections the
-server dropped, so a store recovers by itself once its database is back.
+server dropped, so a store recovers by itself once its database is back; connections are
+renewed after ``POOL_RECYCLE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
+from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
 
@@ -37,16 +39,30 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 20
 _WRITE_OPTION = "agentos_write"
 # How long a request waits for a free pooled connection under load before giving up.
 POOL_WAIT_SECONDS = 10
+# SQLAlchemy's PostgreSQL pool: connections kept, extra ones under load, lifetime.
+POOL_SIZE = 5
+POOL_OVERFLOW = 5
+POOL_RECYCLE_SECONDS = 30 * 60
 # Longest driver message kept in an error (they can quote whole statements).
 _MESSAGE_MAX_LENGTH = 300
 
 
 def create_postgres_engine(url: str) -> AsyncEngine:
+    """SQLAlchemy's pool for the stores written with it (not the run path, which has its own).
+
+    Up to ``POOL_SIZE`` connections kept, ``POOL_OVERFLOW`` more under load; each is pinged when
+    taken (these calls, listings and edits, have no retry of their own, and are not what a run
+    waits for), replaced after ``POOL_RECYCLE_SECONDS``, and its TCP keepalives find a peer that
+    vanished while it sat idle.
+    """
     return create_async_engine(
         url,
         pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         pool_timeout=POOL_WAIT_SECONDS,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES},
         json_serializer=encode_json,
     )
 

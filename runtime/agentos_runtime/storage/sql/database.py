@@ -177,7 +177,7 @@ async def check_postgres_schema(config: DatabaseConfig, *, url: str) -> bool:
     Returns whether the sessions table has Agno 2's ``runs`` column, to pass to
     ``open_postgres``. Raises ``StorageUnavailable`` when the database does not answer.
     """
-    executor = _postgres_executor(config, url)
+    executor = _postgres_executor(config, url, one_off=True)
     try:
         return await ensure_schema(
             executor, _postgres_text(config), schema=config.db_schema, sessions_table=config.tables.sessions
@@ -186,10 +186,12 @@ async def check_postgres_schema(config: DatabaseConfig, *, url: str) -> bool:
         await executor.close()
 
 
-def _postgres_executor(config: DatabaseConfig, url: str) -> Executor:
-    from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor  # loads psycopg
+def _postgres_executor(config: DatabaseConfig, url: str, *, one_off: bool = False) -> Executor:
+    """The run path's executor; ``one_off``: for one check, with a single connection made on demand."""
+    from agentos_runtime.storage.sql.postgres_executor import ONE_OFF, PoolSettings, PostgresExecutor  # psycopg
 
-    return PostgresExecutor(url.replace("postgresql+psycopg://", "postgresql://", 1), db_id=config.id)
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    return PostgresExecutor(conninfo, db_id=config.id, settings=ONE_OFF if one_off else PoolSettings())
 
 
 def _postgres_text(config: DatabaseConfig) -> SqlText:

@@ -9,13 +9,22 @@ value that is not JSON fail with ``TypeError`` before anything is sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from agentos_runtime.storage.sql.statements import Statement
 
 Step = tuple[Statement, Mapping[str, Any]]
 Rows = list[tuple[Any, ...]]
+
+# libpq's TCP keepalives, on every PostgreSQL connection (both pools): a connection whose server
+# vanished without a word while it sat idle is found within about a minute, not at its next use.
+POSTGRES_KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 class Executor(Protocol):
@@ -27,6 +36,12 @@ class Executor(Protocol):
     async def write(self, steps: Sequence[Step]) -> list[Rows]:
         """Run the statements in one transaction (every one applied, or none); each one's rows
         (``RETURNING``), an empty list for a statement that returns none."""
+        ...
+
+    async def write_after(self, reads: Sequence[Step], plan: Callable[[list[Rows]], Sequence[Step]]) -> list[Rows]:
+        """Run ``reads``, then the statements ``plan`` makes of their rows, in one transaction
+        (the write lock taken first on SQLite; on PostgreSQL a lock among ``reads`` is held to
+        the end); the rows of the planned statements. ``plan`` decides only: it does no I/O."""
         ...
 
     async def close(self) -> None: ...

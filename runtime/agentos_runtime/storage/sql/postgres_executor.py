@@ -1,32 +1,67 @@
-"""PostgreSQL for the run path: a few psycopg connections of its own, statements auto-prepared.
+"""PostgreSQL for the run path: a ``psycopg_pool`` pool of its own, statements auto-prepared.
 
 Connections are in autocommit mode: a read is plain statements, a save one explicit
-transaction. Up to ``MAX_CONNECTIONS`` are open at once; more callers wait for one. A
-connection the server dropped (a restart, a failover) is discovered when used: it is thrown
-away with every idle one (they most likely died with it), and the call is retried once on a
-new connection when nothing can have been applied yet (a read, or a save whose ``BEGIN``
-failed); otherwise the caller gets ``StorageUnavailable``, which never quotes the URL.
+transaction. The pool (``PoolSettings``) opens up to 10 connections as calls need them,
+closes them one by one after 5 minutes unused and replaces each after 30 minutes (so a
+failover, a changed ``pg_hba`` or a memory-hungry backend is left behind in time); a caller
+waits at most 10 s for one under load.
+
+Health: a connection is not pinged when it is taken (that would add a round trip to every run).
+A connection the server dropped (a restart, a failover) is discovered when used: every idle one
+is drained (they most likely died with it), and the call is retried once on a new connection
+when nothing can have been applied yet (a read, or a save whose ``BEGIN`` failed); otherwise the
+caller gets ``StorageUnavailable``. TCP keepalives find a peer that vanished silently while a
+connection sat idle. A database that cannot be reached fails the callers waiting for a
+connection as soon as the pool's attempt to connect fails (when no connection is out that could
+come back), not after the pool's wait; the pool gives up reconnecting at once, so the first
+call after the database returns connects again. ``StorageUnavailable`` never quotes the URL.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.storage.sql.executing import Rows, Step
+from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, Rows, Step
+from agentos_runtime.storage.sql.statements import Statement
 from agentos_runtime.storage.urls import redact
 
 T = TypeVar("T")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
-# Connections kept for the run path (besides SQLAlchemy's pool for everything else).
-MAX_CONNECTIONS = 10
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """The pool's sizes and clocks, in seconds."""
+
+    # Connections kept for the run path (besides SQLAlchemy's pool for everything else); none
+    # is made before the first call needs one.
+    min_size: int = 0
+    max_size: int = 10
+    # A connection is replaced after this long (minus up to 5 % so they do not all go at once) ...
+    max_lifetime: float = 30 * 60.0
+    # ... and one beyond ``min_size`` is closed after this long unused.
+    max_idle: float = 5 * 60.0
+    # How long a call waits for a free connection while every one is busy.
+    wait: float = 10.0
+
+
+# One connection, made on demand: checking a schema once at start-up.
+ONE_OFF = PoolSettings(max_size=1)
+
 # A server that does not answer within this many seconds is reported unavailable.
 CONNECT_TIMEOUT_SECONDS = 3
+_CONNECTION_OPTIONS: dict[str, Any] = {
+    "autocommit": True,
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    **POSTGRES_KEEPALIVES,
+}
 # Longest driver message kept in an error (they can quote whole statements).
 _MESSAGE_MAX_LENGTH = 300
 
@@ -35,17 +70,45 @@ class _NothingApplied(Exception):
     """The connection failed before the work could change anything: safe to retry."""
 
 
-class PostgresExecutor:
-    """The ``Executor`` on the PostgreSQL server at ``conninfo`` (a ``postgresql://`` URL)."""
+class PooledConnection(psycopg.AsyncConnection[tuple[Any, ...]]):
+    """A connection of the pool; ``used`` once it has served a call."""
 
-    def __init__(self, conninfo: str, *, db_id: str) -> None:
+    used = False
+
+
+class PostgresExecutor:
+    """The ``Executor`` on the PostgreSQL server at ``conninfo`` (a ``postgresql://`` URL).
+
+    The pool opens on first use, on the running event loop.
+    """
+
+    def __init__(self, conninfo: str, *, db_id: str, settings: PoolSettings = PoolSettings()) -> None:
         self._conninfo = conninfo
         self._db_id = db_id
-        self._idle: list[psycopg.AsyncConnection[tuple[object, ...]]] = []
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._pool: AsyncConnectionPool[PooledConnection] = AsyncConnectionPool(
+            conninfo,
+            connection_class=_reporting_failures(self._connect_failed),
+            kwargs=_CONNECTION_OPTIONS,
+            min_size=settings.min_size,
+            max_size=settings.max_size,
+            max_lifetime=settings.max_lifetime,
+            max_idle=settings.max_idle,
+            timeout=settings.wait,
+            # Give up a failed reconnection at once: a backoff would keep a returned server
+            # unused for as long as it lasts. The next call that needs a connection tries again.
+            reconnect_timeout=0,
+            name=f"agentos-{db_id}",
+            open=False,
+        )
+        self._opened = False
+        # Calls waiting for a connection (to fail when the server cannot be reached), how many
+        # connections are out, and the last failure to connect.
+        self._waiting: set[asyncio.Timeout] = set()
+        self._out = 0
+        self._connect_error: BaseException | None = None
 
     async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
-        async def read(connection: psycopg.AsyncConnection[tuple[object, ...]]) -> list[Rows]:
+        async def read(connection: PooledConnection) -> list[Rows]:
             found: list[Rows] = []
             for statement, params in steps:
                 cursor = await connection.execute(statement.sql, statement.bind(params) or None)
@@ -58,74 +121,113 @@ class PostgresExecutor:
         return await self._run(read, retry_safe=True)
 
     async def write(self, steps: Sequence[Step]) -> list[Rows]:
-        async def apply(connection: psycopg.AsyncConnection[tuple[object, ...]]) -> list[Rows]:
-            try:
-                await connection.execute("BEGIN")
-            except psycopg.OperationalError as error:
-                raise _NothingApplied() from error
-            # On any failure the connection is left inside the transaction and ``_release``
-            # closes it, which rolls the transaction back on the server.
-            found: list[Rows] = []
-            for statement, params in steps:
-                cursor = await connection.execute(statement.sql, statement.bind(params) or None)
-                found.append(await cursor.fetchall() if cursor.description is not None else [])
-            await connection.execute("COMMIT")
-            return found
+        async def apply(connection: PooledConnection) -> list[Rows]:
+            return await _transaction(connection, lambda _: steps, [])
+
+        return await self._run(apply, retry_safe=False)
+
+    async def write_after(self, reads: Sequence[Step], plan: Callable[[list[Rows]], Sequence[Step]]) -> list[Rows]:
+        async def apply(connection: PooledConnection) -> list[Rows]:
+            return await _transaction(connection, plan, reads)
 
         return await self._run(apply, retry_safe=False)
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.close()
+        if self._opened:
+            await self._pool.close()
 
-    async def _run(
-        self,
-        work: Callable[[psycopg.AsyncConnection[tuple[object, ...]]], Awaitable[T]],
-        *,
-        retry_safe: bool,
-    ) -> T:
-        async with self._slots:
-            for attempt in (1, 2):
-                connection, reused = await self._connection()
-                try:
-                    result = await work(connection)
-                except (_NothingApplied, psycopg.OperationalError, psycopg.InterfaceError) as error:
-                    await self._drop_all(connection)
-                    cause = error.__cause__ if isinstance(error, _NothingApplied) else error
-                    if reused and attempt == 1 and (retry_safe or isinstance(error, _NothingApplied)):
-                        continue
-                    raise self._unavailable(cause) from cause
-                except BaseException:
-                    await self._release(connection)
-                    raise
+    async def _run(self, work: Callable[[PooledConnection], Awaitable[T]], *, retry_safe: bool) -> T:
+        for attempt in (1, 2):
+            connection = await self._connection()
+            reused = connection.used
+            try:
+                result = await work(connection)
+            except (_NothingApplied, psycopg.OperationalError, psycopg.InterfaceError) as error:
                 await self._release(connection)
-                return result
+                await self._pool.drain()  # the idle ones most likely died with it
+                cause = error.__cause__ if isinstance(error, _NothingApplied) else error
+                if reused and attempt == 1 and (retry_safe or isinstance(error, _NothingApplied)):
+                    continue
+                raise self._unavailable(cause) from cause
+            except BaseException:
+                await self._release(connection)
+                raise
+            await self._release(connection)
+            return result
         raise AssertionError("unreachable: the second attempt returns or raises")
 
-    async def _connection(self) -> tuple[psycopg.AsyncConnection[tuple[object, ...]], bool]:
-        """An idle connection (reused) or a new one; the caller holds a slot."""
-        if self._idle:
-            return self._idle.pop(), True
+    async def _connection(self) -> PooledConnection:
+        if not self._opened:
+            self._opened = True
+            await self._pool.open()
         try:
-            connection = await psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-            )
-        except (psycopg.OperationalError, OSError) as error:
-            raise self._unavailable(error) from error
-        return connection, False
+            async with asyncio.timeout(None) as waiting:
+                self._waiting.add(waiting)
+                try:
+                    connection = await self._pool.getconn()
+                finally:
+                    self._waiting.discard(waiting)
+        except TimeoutError as error:  # failed by ``_connect_failed``
+            raise self._unavailable(self._connect_error) from self._connect_error or error
+        except (PoolTimeout, PoolClosed) as error:
+            raise self._unavailable(self._connect_error or error) from error
+        self._out += 1
+        return connection
 
-    async def _release(self, connection: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
-        if connection.closed or connection.broken or connection.info.transaction_status != _IDLE:
+    async def _release(self, connection: PooledConnection) -> None:
+        self._out -= 1
+        connection.used = True
+        if not connection.closed and connection.info.transaction_status != _IDLE:
             await connection.close()  # a failure or a cancel left it mid-transaction: never reuse it
-        else:
-            self._idle.append(connection)
+        await self._pool.putconn(connection)
 
-    async def _drop_all(self, connection: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
-        dropped, self._idle = [connection, *self._idle], []
-        for each in dropped:
-            await each.close()
+    def _connect_failed(self, error: BaseException) -> None:
+        """The pool could not connect: when no connection is out that could come back, the
+        callers waiting for one are failed now instead of at the end of the pool's wait."""
+        self._connect_error = error
+        if self._out == 0:
+            now = asyncio.get_running_loop().time()
+            for waiting in self._waiting:
+                waiting.reschedule(now)
 
     def _unavailable(self, error: BaseException | None) -> StorageUnavailable:
         message = redact(f"{type(error).__name__}: {error}", self._conninfo)[:_MESSAGE_MAX_LENGTH]
         return StorageUnavailable(f"database '{self._db_id}' is unavailable: {message}")
+
+
+async def _transaction(
+    connection: PooledConnection, plan: Callable[[list[Rows]], Sequence[Step]], reads: Sequence[Step]
+) -> list[Rows]:
+    """``reads`` then ``plan(their rows)`` in one transaction; the rows of the planned steps.
+
+    On any failure the connection is left inside the transaction and released closed, which
+    rolls the transaction back on the server.
+    """
+    try:
+        await connection.execute("BEGIN")
+    except psycopg.OperationalError as error:
+        raise _NothingApplied() from error
+    read = [await _rows(connection, statement, params) for statement, params in reads]
+    found = [await _rows(connection, statement, params) for statement, params in plan(read)]
+    await connection.execute("COMMIT")
+    return found
+
+
+async def _rows(connection: PooledConnection, statement: Statement, params: Mapping[str, Any]) -> Rows:
+    cursor = await connection.execute(statement.sql, statement.bind(params) or None)
+    return await cursor.fetchall() if cursor.description is not None else []
+
+
+def _reporting_failures(failed: Callable[[BaseException], None]) -> type[PooledConnection]:
+    """The connection class of one pool: a failed connect is reported to ``failed``."""
+
+    class Connection(PooledConnection):
+        @classmethod
+        async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+            try:
+                return await super().connect(conninfo, **kwargs)
+            except (psycopg.Error, OSError) as error:
+                failed(error)
+                raise
+
+    return Connection

@@ -65,6 +65,9 @@ class SqliteExecutor:
     async def write(self, steps: Sequence[Step]) -> list[Rows]:
         return await self._call(self._write, steps)
 
+    async def write_after(self, reads: Sequence[Step], plan: Callable[[list[Rows]], Sequence[Step]]) -> list[Rows]:
+        return await self._call(lambda steps: self._write(steps, plan), reads)
+
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=True)
@@ -106,13 +109,20 @@ class SqliteExecutor:
                 connection.execute("COMMIT")
         return found
 
-    def _write(self, steps: Sequence[Step]) -> list[Rows]:
+    def _write(self, steps: Sequence[Step], plan: Callable[[list[Rows]], Sequence[Step]] | None = None) -> list[Rows]:
+        """``steps`` in one transaction holding the write lock; with ``plan``, ``steps`` are
+        reads and the statements ``plan`` makes of their rows follow (their rows returned)."""
         connection = self._open()
         connection.execute("BEGIN IMMEDIATE")
         try:
             found = [
                 connection.execute(statement.sql, statement.bind(params)).fetchall() for statement, params in steps
             ]
+            if plan is not None:
+                found = [
+                    connection.execute(statement.sql, statement.bind(params)).fetchall()
+                    for statement, params in plan(found)
+                ]
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:  # some errors end the transaction by themselves

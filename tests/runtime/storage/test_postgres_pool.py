@@ -1,0 +1,166 @@
+"""The run path's PostgreSQL pool: connections reused and renewed, lost ones replaced without
+losing a call, and an unreachable server reported at once to every caller waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.sql.postgres_executor import PoolSettings, PostgresExecutor
+from agentos_runtime.storage.sql.statements import Statement
+
+from tests.support.databases import drop_postgres_schema, postgres_url, unique_name
+
+PID = Statement("SELECT pg_backend_pid()")
+# Far below the pool's wait (10 s): failing at once, not after the pool gave up waiting.
+FAST_SECONDS = 2.0
+# A local connection, made at once rather than at the pool's next backoff (1 s, then doubling).
+RECONNECT_SECONDS = 1.0
+
+
+@pytest.fixture
+async def schema() -> AsyncIterator[str]:
+    name = unique_name("pool")
+    async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as connection:
+        await connection.execute(f'CREATE SCHEMA "{name}"')
+        await connection.execute(f'CREATE TABLE "{name}".saved (id TEXT PRIMARY KEY)')
+    yield name
+    await drop_postgres_schema(name)
+
+
+async def backend_pid(executor: PostgresExecutor) -> int:
+    rows = (await executor.fetch([(PID, {})]))[0]
+    return int(rows[0][0])
+
+
+async def terminate(pid: int) -> None:
+    """What a server restart does to a connection: the server ends it."""
+    async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    parts = urlsplit(postgres_url())
+    user = f"{parts.username}@" if parts.username else ""
+    return parts._replace(netloc=f"{user}127.0.0.1:{port}").geturl()
+
+
+async def test_one_connection_serves_call_after_call() -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    try:
+        pids = {await backend_pid(executor) for _ in range(20)}
+    finally:
+        await executor.close()
+
+    assert len(pids) == 1
+
+
+async def test_a_connection_past_its_lifetime_is_replaced() -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main", settings=PoolSettings(max_lifetime=1e-6))
+    try:
+        pids = [await backend_pid(executor) for _ in range(3)]
+    finally:
+        await executor.close()
+
+    assert len(set(pids)) == 3
+
+
+async def test_more_callers_than_connections_all_get_served_in_turn() -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main", settings=PoolSettings(max_size=3))
+    try:
+        pids = await asyncio.gather(*(backend_pid(executor) for _ in range(30)))
+    finally:
+        await executor.close()
+
+    assert len(pids) == 30 and len(set(pids)) <= 3
+
+
+async def test_a_read_on_a_connection_the_server_ended_is_retried_on_a_new_one() -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    try:
+        first = await backend_pid(executor)
+        await terminate(first)
+
+        second = await backend_pid(executor)
+    finally:
+        await executor.close()
+
+    assert second != first
+
+
+async def test_a_save_on_a_connection_the_server_ended_is_applied_once_on_a_new_one(schema: str) -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    insert = Statement(f'INSERT INTO "{schema}".saved (id) VALUES (%(id)s) RETURNING id')
+    try:
+        await terminate(await backend_pid(executor))
+
+        returned = await executor.write([(insert, {"id": "a"})])
+        stored = await executor.fetch([(Statement(f'SELECT id FROM "{schema}".saved'), {})])
+    finally:
+        await executor.close()
+
+    assert returned == [[("a",)]]
+    assert stored == [[("a",)]]
+
+
+async def test_a_failed_save_applies_nothing_and_leaves_the_connection_usable(schema: str) -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    insert = Statement(f'INSERT INTO "{schema}".saved (id) VALUES (%(id)s)')
+    try:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await executor.write([(insert, {"id": "a"}), (insert, {"id": "a"})])
+
+        stored = await executor.fetch([(Statement(f'SELECT count(*) FROM "{schema}".saved'), {})])
+    finally:
+        await executor.close()
+
+    assert stored == [[(0,)]]
+
+
+async def test_every_caller_waiting_on_an_unreachable_server_fails_at_once_with_the_reason() -> None:
+    executor = PostgresExecutor(closed_port_url(), db_id="main")
+    started = time.monotonic()
+    try:
+        outcomes = await asyncio.gather(*(backend_pid(executor) for _ in range(5)), return_exceptions=True)
+    finally:
+        await executor.close()
+
+    assert time.monotonic() - started < FAST_SECONDS
+    assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes), outcomes
+    for outcome in outcomes:
+        assert "database 'main' is unavailable" in str(outcome)
+        assert "PoolTimeout" not in str(outcome)
+
+
+async def test_the_first_call_after_the_server_returns_connects_again() -> None:
+    from tests.runtime.storage.tcp_proxy import TcpProxy
+
+    server = urlsplit(postgres_url())
+    proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
+    await proxy.start()
+    user = f"{server.username}@" if server.username else ""
+    executor = PostgresExecutor(server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl(), db_id="main")
+    try:
+        await backend_pid(executor)
+        await proxy.stop()
+        for _ in range(4):  # the pool's reconnection attempts fail meanwhile
+            with pytest.raises(StorageUnavailable):
+                await backend_pid(executor)
+
+        await proxy.start()
+        started = time.monotonic()
+        await backend_pid(executor)
+    finally:
+        await executor.close()
+        await proxy.stop()
+
+    assert time.monotonic() - started < FAST_SECONDS
