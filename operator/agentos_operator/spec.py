@@ -11,6 +11,7 @@ from typing import Any, Literal, NoReturn
 
 from agentos_runtime.config import DatabaseFields, ModelFields, RuntimeConfigFields
 from agentos_runtime.config.base import Schema
+from agentos_runtime.config.mcp import HEADER_NAME_PATTERN, McpServerFields
 from pydantic import Field, model_validator
 from pydantic.config import JsonDict
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
@@ -82,6 +83,52 @@ class DatabaseSpec(DatabaseFields):
                 "a postgres database needs exactly one of urlSecretRef, cnpgClusterRef: "
                 + ("remove one" if url else "add one"),
             )
+        return self
+
+
+class McpValueFields(Schema):
+    """A header or environment variable of an MCP server: a literal value or a Secret key."""
+
+    value: str | None = Field(default=None, description="The value itself; for anything secret use `valueSecretRef`.")
+    value_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the value (passed to the runtime through its env Secret)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> McpValueFields:
+        if (self.value is None) == (self.value_secret_ref is None):
+            _reject(self, "value", "set exactly one of value, valueSecretRef")
+        return self
+
+
+class McpHeaderSpec(McpValueFields):
+    """An HTTP header sent with every request to the MCP server."""
+
+    name: str = Field(pattern=HEADER_NAME_PATTERN, max_length=256, description="Header name, e.g. `Authorization`.")
+
+
+class McpEnvSpec(McpValueFields):
+    """An environment variable of a stdio MCP server's process."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256, description="Variable name.")
+
+
+class McpServerSpec(McpServerFields):
+    """An MCP tool server: a URL (an in-cluster Service or outside) or a stdio command in the runtime image."""
+
+    headers: list[McpHeaderSpec] = Field(
+        default_factory=list, max_length=32, description="HTTP headers of a `streamable-http` server."
+    )
+    env: list[McpEnvSpec] = Field(
+        default_factory=list, max_length=64, description="Environment variables of a `stdio` server's process."
+    )
+
+    @model_validator(mode="after")
+    def _transport_settings(self) -> McpServerSpec:
+        if self.headers and self.transport != "streamable-http":
+            _reject(self, "headers", "headers are for streamable-http servers")
+        if self.env and self.transport != "stdio":
+            _reject(self, "env", "env is for stdio servers")
         return self
 
 
@@ -189,6 +236,11 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         default_factory=list,
         max_length=32,
         description="Databases; none means one embedded SQLite file on a PersistentVolumeClaim.",
+    )
+    mcp_servers: list[McpServerSpec] = Field(
+        default_factory=list,
+        max_length=32,
+        description="MCP tool servers; an agent lists `mcp:<id>` in its `tools` to use one's tools.",
     )
     image: str | None = Field(
         default=None, min_length=1, description="Runtime image; defaults to the operator's configured image."

@@ -15,6 +15,7 @@ from agentos_runtime.config import RuntimeConfigFields, parse_config
 from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment
 from agentos_operator.resources import AgentOSResource
+from agentos_operator.spec import McpServerSpec
 
 _SHARED_FIELDS = frozenset(RuntimeConfigFields.model_fields)
 
@@ -38,11 +39,29 @@ def runtime_config_data(resource: AgentOSResource, environment: Environment) -> 
         else:
             entry["url_env"] = environment.database_env[database.id]
         databases.append(entry)
+    mcp_servers = [_mcp_server_entry(server, environment) for server in spec.mcp_servers]
     if models:
         data["models"] = models
+    if mcp_servers:
+        data["mcp_servers"] = mcp_servers
     if databases:
         data["databases"] = databases
     return data
+
+
+def _mcp_server_entry(server: McpServerSpec, environment: Environment) -> dict[str, Any]:
+    """A server as the runtime declares it: each Secret reference becomes the variable holding it."""
+    entry = server.model_dump(mode="json", by_alias=False, exclude_defaults=True, exclude={"headers", "env"})
+    for kind, items in (("headers", server.headers), ("env", server.env)):
+        values = []
+        for item in items:
+            if item.value_secret_ref is None:
+                values.append({"name": item.name, "value": item.value})
+            else:
+                values.append({"name": item.name, "value_env": environment.mcp_env[(server.id, kind, item.name)]})
+        if values:
+            entry[kind] = values
+    return entry
 
 
 def render_config_text(resource: AgentOSResource, environment: Environment) -> str:

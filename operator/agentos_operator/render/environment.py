@@ -8,7 +8,8 @@ Secret and the list of Secrets to read all agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
@@ -39,6 +40,8 @@ class Environment:
     model_env: dict[str, str | None]
     database_env: dict[str, str]
     sources: dict[str, EnvSource]
+    mcp_env: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    """The variable of each MCP header or env value read from a Secret, by (server, kind, name)."""
 
 
 def plan_environment(resource: AgentOSResource) -> Environment:
@@ -73,7 +76,16 @@ def plan_environment(resource: AgentOSResource) -> Environment:
     if spec.jwt_verification_key_secret_ref is not None:
         jwt_ref = spec.jwt_verification_key_secret_ref
         sources[JWT_KEY_ENV] = EnvSource((jwt_ref.name, jwt_ref.key))
-    return Environment(model_env=model_env, database_env=database_env, sources=sources)
+    mcp_env: dict[tuple[str, str, str], str] = {}
+    for server in spec.mcp_servers:
+        for kind, items in (("headers", server.headers), ("env", server.env)):
+            for item in items:
+                if item.value_secret_ref is None:
+                    continue
+                env = f"MCP_{_env_suffix(server.id)}_{_env_suffix(item.name)}"
+                sources[env] = EnvSource((item.value_secret_ref.name, item.value_secret_ref.key))
+                mcp_env[(server.id, kind, item.name)] = env
+    return Environment(model_env=model_env, database_env=database_env, sources=sources, mcp_env=mcp_env)
 
 
 def security_key_ref(resource: AgentOSResource) -> SecretRef:
@@ -95,4 +107,4 @@ def placeholder_secrets(resource: AgentOSResource) -> dict[SecretRef, str]:
 
 
 def _env_suffix(component_id: str) -> str:
-    return component_id.upper().replace("-", "_")
+    return re.sub(r"[^A-Z0-9_]", "_", component_id.upper())

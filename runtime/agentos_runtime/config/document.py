@@ -143,7 +143,7 @@ def check_references(doc: ConfigDocument, *, camel_case: bool = False, prefix: P
             if member == team.id:
                 problems.append(Problem(at("teams", i, "members", j), "a team cannot be its own member"))
     problems.extend(_team_cycles(doc.teams, at))
-    problems.extend(_mcp_references(doc, at))
+    problems.extend(_mcp_references(doc, at, _spell("mcp_servers", camel_case)))
     for i, workflow in enumerate(doc.workflows):
         ref(at("workflows", i, "db"), workflow.db, db_ids, "database", "databases")
         for j, step in enumerate(workflow.steps):
@@ -154,7 +154,7 @@ def check_references(doc: ConfigDocument, *, camel_case: bool = False, prefix: P
     return problems
 
 
-def _mcp_references(doc: ConfigDocument, at: _At) -> list[Problem]:
+def _mcp_references(doc: ConfigDocument, at: _At, where: str) -> list[Problem]:
     """Server ids are unique and every ``mcp:<id>`` tool entry names a declared server."""
     problems: list[Problem] = []
     server_ids = _unique(problems, at, "mcp_servers", [s.id for s in getattr(doc, "mcp_servers", None) or []])
@@ -165,7 +165,7 @@ def _mcp_references(doc: ConfigDocument, at: _At) -> list[Problem]:
                 problems.append(
                     Problem(
                         at("agents", i, "tools", j),
-                        f"unknown MCP server '{server_id}': declare it in mcp_servers or fix the id",
+                        f"unknown MCP server '{server_id}': declare it in {where} or fix the id",
                     )
                 )
     return problems
