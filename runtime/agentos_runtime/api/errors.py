@@ -5,6 +5,11 @@
 Validation errors keep FastAPI's 422 list, which Agno's clients expect. Anything else is a
 bug: it is logged once with its traceback and answered with a fixed 500 text, because an
 exception message may carry a URL or a key that must not reach the caller.
+
+That 500 is sent by ``AnswerUnexpectedErrors``, inside the app, rather than by Starlette's
+outermost error middleware: that one re-raises after answering, and the server then drops the
+keep-alive connection without saying ``Connection: close``, so a client's next request on it
+is reset. Answered here, the error ends with the response and the connection stays usable.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentos_runtime.errors import AgentOSError, ModelProviderError
 
@@ -31,9 +37,44 @@ async def handle_agentos_error(request: Request, error: Exception) -> JSONRespon
     return JSONResponse(body, status_code=error.status_code)
 
 
+INTERNAL_ERROR = "Internal server error"
+
+
 async def handle_unexpected_error(request: Request, error: Exception) -> JSONResponse:
     logger.error("%s %s failed", request.method, request.url.path, exc_info=error)
-    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+    return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+
+
+class AnswerUnexpectedErrors:
+    """An exception no handler took becomes 500 ``{"detail": "Internal server error"}``.
+
+    Once a response has started (a stream failing midway) nothing can be answered any more:
+    the error is re-raised and the server closes the connection, as the response is cut short.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            if started:
+                raise
+            logger.error("%s %s failed", scope["method"], scope["path"], exc_info=error)
+            response = JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+            await response(scope, receive, send)
 
 
 async def handle_http_error(request: Request, error: Exception) -> JSONResponse:
@@ -44,6 +85,8 @@ async def handle_http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The handlers, and ``AnswerUnexpectedErrors`` (innermost of the middleware added so far)."""
+    app.add_middleware(AnswerUnexpectedErrors)
     app.add_exception_handler(AgentOSError, handle_agentos_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -41,13 +41,18 @@ def memory_sort_field(sort_by: str) -> str:
     return sort_by if sort_by in MEMORY_SORT_FIELDS else DEFAULT_MEMORY_SORT
 
 
+# The largest offset a query is sent with: SQLite and PostgreSQL take a signed 64-bit OFFSET,
+# and no table has this many rows, so any page beyond it is as empty as the page at it.
+MAX_OFFSET = 2**62
+
+
 def page_offset(limit: int, page: int) -> int:
-    """Rows to skip for 1-based ``page``; raise ``BadRequest`` for a page or limit below 1."""
+    """Rows to skip for 1-based ``page``, at most ``MAX_OFFSET``; ``BadRequest`` below 1."""
     if limit < 1:
         raise BadRequest(f"limit must be at least 1, got {limit}")
     if page < 1:
         raise BadRequest(f"page must be at least 1, got {page}")
-    return (page - 1) * limit
+    return min((page - 1) * limit, MAX_OFFSET)
 
 
 def paginate(items: Sequence[T], *, limit: int, page: int) -> Page[T]:

@@ -18,7 +18,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep, check_session_owner
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
-from agentos_runtime.api.routes.run_forms import RunFormFields, decode_extras, read_fields, run_request
+from agentos_runtime.api.routes.run_forms import (
+    MAX_FIELD_BYTES,
+    RunFormFields,
+    decode_extras,
+    read_fields,
+    run_request,
+)
 from agentos_runtime.api.routes.run_schemas import agent_run_view
 from agentos_runtime.api.run_ownership import guard_agent_cancel
 from agentos_runtime.api.sse import event_stream
@@ -55,7 +61,7 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("/agents/{agent_id}/runs", responses=RUN_RESPONSES, openapi_extra=RUN_FORM_OPENAPI)
 async def create_agent_run(agent: AgentDep, request: Request, caller: CallerDep) -> Response:
     """Run the agent on a message."""
-    async with request.form() as form:  # closes uploaded files' spools when done
+    async with request.form(max_part_size=MAX_FIELD_BYTES) as form:  # closes uploaded files' spools when done
         fields = read_fields(form)
         if form.getlist("files"):
             raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")

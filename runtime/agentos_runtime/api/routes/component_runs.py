@@ -16,7 +16,13 @@ from typing import Any
 from fastapi import Request, Response
 
 from agentos_runtime.api.authz import Caller, check_session_owner
-from agentos_runtime.api.routes.run_forms import RunFormFields, decode_extras, read_fields, run_request
+from agentos_runtime.api.routes.run_forms import (
+    MAX_FIELD_BYTES,
+    RunFormFields,
+    decode_extras,
+    read_fields,
+    run_request,
+)
 from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.runs import RunEvent, RunRequest
@@ -52,7 +58,7 @@ def run_responses(component: str) -> dict[int | str, JSON]:
 
 async def read_run(request: Request, caller: Caller) -> tuple[RunRequest, bool]:
     """The run a form asks for, and whether to stream it; raises 422/400 for a bad form."""
-    async with request.form() as form:  # closes uploaded files' spools when done
+    async with request.form(max_part_size=MAX_FIELD_BYTES) as form:  # closes uploaded files' spools when done
         fields = read_fields(form)
         if form.getlist("files"):
             raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
 
 from agentos_runtime.api.authz import Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
@@ -53,7 +54,9 @@ async def list_eval_runs(
     try:
         types = parse_eval_types(eval_types)
     except ValueError as problem:
-        raise HTTPException(status_code=422, detail=str(problem)) from None
+        # A 422 is always pydantic's list, so a client reads every validation error one way.
+        entry = {"type": "enum", "loc": ("query", "eval_types"), "msg": str(problem), "input": eval_types}
+        raise RequestValidationError([entry]) from None
     query = EvalQuery(
         agent_id=agent_id,
         team_id=team_id,

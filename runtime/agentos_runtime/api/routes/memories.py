@@ -106,7 +106,11 @@ async def update_memory(memory_id: str, payload: MemoryWrite, database: Database
 async def delete_memory(
     memory_id: str, database: DatabaseDep, caller: CallerDep, user_id: UserParam = None
 ) -> Response:
-    """Delete one memory."""
+    """Delete one memory; ``user_id`` deletes it only if it is that user's.
+
+    204 whether or not a memory was deleted, as in Agno: deleting is idempotent, and a 404 for a
+    memory of another user would tell the caller that the id exists.
+    """
     await database.database.memories.delete_memories([memory_id], user_id=caller.scoped_user_id(user_id))
     return Response(status_code=204)
 

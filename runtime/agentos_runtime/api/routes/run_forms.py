@@ -9,6 +9,11 @@ Besides those, a run form may carry any keyword of Agno's ``Agent.arun``: JSON s
 (``"true"``/``"false"``, ``"null"``). Unlike AgentOS, which logs and drops a field that is
 not valid JSON, a bad field here is a 400 naming it: a run must not silently start without
 the state it was given.
+
+Everything a run stores is checked here, before the run starts and so before any model is
+called (``text_checks``): no NUL or lone surrogate in the message, ids or any JSON field, JSON
+nested at most ``MAX_JSON_DEPTH`` levels, ids at most ``MAX_ID_LENGTH`` characters, and
+``num_history_runs`` at most ``MAX_HISTORY_RUNS``.
 """
 
 from __future__ import annotations
@@ -21,8 +26,15 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
+from agentos_runtime.api.text_checks import check_form_json, check_text
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.runs import RunRequest
+
+# More runs than any context window holds; a bound keeps the history read small on every backend.
+MAX_HISTORY_RUNS = 1000
+# Form fields as large as the whole body limit (``LimitBodySize`` answers 413 past it), instead
+# of the form parser's own 1 MiB limit per field, which answered 400.
+MAX_FIELD_BYTES = 1 << 62
 
 
 class RunFormFields(BaseModel):
@@ -41,11 +53,15 @@ def read_fields(form: Mapping[str, Any]) -> RunFormFields:
     """The declared fields; raises ``RequestValidationError`` (422) as FastAPI would."""
     given = {name: form[name] for name in _FIELD_NAMES if isinstance(form.get(name), str) and form[name] != ""}
     try:
-        return RunFormFields.model_validate(given)
+        fields = RunFormFields.model_validate(given)
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         ) from error
+    check_text(("body", "message"), fields.message)
+    check_text(("body", "session_id"), fields.session_id, is_id=True)
+    check_text(("body", "user_id"), fields.user_id, is_id=True)
+    return fields
 
 
 DECLARED_FIELDS = frozenset(
@@ -66,6 +82,7 @@ def decode_extras(fields: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         if not isinstance(value, str):
             raise BadRequest(f"Invalid {key} parameter: a file was sent where a value was expected")
         extras[key] = decode_json_field(key, value) if key in JSON_FIELDS else decode_scalar(value)
+        check_form_json(key, extras[key])
     return extras
 
 
@@ -76,6 +93,8 @@ def decode_json_field(key: str, text: str) -> Any:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise BadRequest(f"Invalid {key} parameter: not valid JSON ({error.msg} at position {error.pos})") from error
+    except RecursionError:
+        raise BadRequest(f"Invalid {key} parameter: JSON nested too deeply") from None
     if key in OBJECT_FIELDS and value is not None and not isinstance(value, dict):
         raise BadRequest(f"Invalid {key} parameter: expected a JSON object")
     return value
@@ -105,11 +124,11 @@ def run_request(*, message: str, session_id: str | None, user_id: str | None, ex
         session_state=extras.get("session_state"),
         metadata=extras.get("metadata"),
         add_history_to_context=history,
-        num_history_runs=_positive_int("num_history_runs", extras.get("num_history_runs")),
+        num_history_runs=_positive_int("num_history_runs", extras.get("num_history_runs"), maximum=MAX_HISTORY_RUNS),
     )
 
 
-def _positive_int(key: str, value: Any) -> int | None:
+def _positive_int(key: str, value: Any, *, maximum: int) -> int | None:
     if value is None:
         return None
     try:
@@ -118,4 +137,6 @@ def _positive_int(key: str, value: Any) -> int | None:
         raise BadRequest(f"Invalid {key} parameter: expected a whole number") from None
     if number < 1:
         raise BadRequest(f"Invalid {key} parameter: expected at least 1")
+    if number > maximum:
+        raise BadRequest(f"Invalid {key} parameter: expected at most {maximum}")
     return number

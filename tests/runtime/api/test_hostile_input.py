@@ -1,0 +1,222 @@
+"""Input no backend can store is refused with a 4xx naming the field, on every backend.
+
+A lone surrogate (``\\ud800``, valid JSON but not UTF-8), a NUL character (PostgreSQL refuses
+it in text and JSON), JSON nested deeper than any encoder recurses and over-long ids are all
+refused at the API, before anything is stored and before any model is called; huge page
+numbers answer an empty page. Bodies are sent as raw JSON text: a client library would refuse
+to encode a lone surrogate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from agentos_runtime.api.text_checks import MAX_ID_LENGTH, MAX_JSON_DEPTH
+
+from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.support.fake_openai import FakeOpenAIServer
+
+SURROGATE = "\ud800"
+NUL = "\x00"
+HUGE_PAGE = 10**19
+
+
+def raw_json(body: Any) -> dict[str, Any]:
+    """Request arguments sending ``body`` as JSON with ``\\u`` escapes, lone surrogates included."""
+    return {"content": json.dumps(body), "headers": {"content-type": "application/json"}}
+
+
+def nested(depth: int) -> str:
+    """JSON text of lists nested ``depth`` levels deep."""
+    return "[" * depth + "]" * depth
+
+
+def refused_at(response: httpx.Response, *loc: str | int) -> dict[str, Any]:
+    """The single 422 entry of ``response``, which must point at ``loc``."""
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == list(loc), problem
+    return dict(problem)
+
+
+@pytest.fixture
+async def app(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve_on(backend, agent_config(fake_openai.base_url), tmp_path) as running:
+        yield running
+
+
+async def stored_session_ids(app: Served) -> list[str]:
+    listed = await app.client.get("/sessions")
+    assert listed.status_code == 200
+    return [entry["session_id"] for entry in listed.json()["data"]]
+
+
+@pytest.mark.parametrize("bad", [SURROGATE, NUL], ids=["surrogate", "nul"])
+@pytest.mark.parametrize(
+    ("field", "value", "loc"),
+    [
+        ("session_state", {"note": "{bad}"}, ("session_state", "note")),
+        ("metadata", {"tags": ["ok", "{bad}"]}, ("metadata", "tags", 1)),
+        ("metadata", {"{bad}": 1}, ("metadata", "{bad}")),
+        ("session_name", "{bad}", ("session_name",)),
+        ("session_id", "s{bad}", ("session_id",)),
+        ("user_id", "u{bad}", ("user_id",)),
+    ],
+)
+async def test_creating_a_session_with_unstorable_text_is_422_naming_the_field(
+    app: Served, bad: str, field: str, value: Any, loc: tuple[str | int, ...]
+) -> None:
+    filled = json.loads(json.dumps(value).replace("{bad}", json.dumps(bad)[1:-1]))
+    response = await app.client.post("/sessions", **raw_json({field: filled}))
+
+    shown = tuple(part.replace("{bad}", json.dumps(bad)[1:-1]) if isinstance(part, str) else part for part in loc)
+    problem = refused_at(response, "body", *shown)
+    assert problem["type"] == ("string_surrogate" if bad == SURROGATE else "string_nul")
+    assert await stored_session_ids(app) == []
+
+
+@pytest.mark.parametrize("bad", [SURROGATE, NUL], ids=["surrogate", "nul"])
+async def test_changing_a_session_with_unstorable_text_is_422_and_changes_nothing(app: Served, bad: str) -> None:
+    assert (await app.client.post("/sessions", json={"session_id": "s1", "session_state": {"a": 1}})).status_code == 201
+
+    response = await app.client.patch("/sessions/s1", **raw_json({"session_state": {"a": f"x{bad}"}}))
+
+    refused_at(response, "body", "session_state", "a")
+    assert (await app.client.get("/sessions/s1")).json()["session_state"] == {"a": 1}
+
+
+@pytest.mark.parametrize("bad", [SURROGATE, NUL], ids=["surrogate", "nul"])
+async def test_writing_a_memory_with_unstorable_text_is_422_and_stores_nothing(app: Served, bad: str) -> None:
+    created = await app.client.post("/memories", **raw_json({"memory": f"likes {bad}", "user_id": "ana"}))
+    patched = await app.client.patch("/memories/m1", **raw_json({"memory": "ok", "user_id": "ana", "topics": [bad]}))
+
+    refused_at(created, "body", "memory")
+    refused_at(patched, "body", "topics", 0)
+    assert (await app.client.get("/memories")).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "loc"),
+    [
+        ("/sessions/a%00b", ("path", "session_id")),
+        ("/sessions/a%00b/runs", ("path", "session_id")),
+        ("/sessions?user_id=a%00b", ("query", "user_id")),
+        ("/sessions?session_name=a%00b", ("query", "session_name")),
+        ("/sessions?component_id=a%00b", ("query", "component_id")),
+        ("/memories/a%00b", ("path", "memory_id")),
+        ("/memories?search_content=a%00b", ("query", "search_content")),
+        ("/memories?topics=a%00b", ("query", "topics")),
+        ("/memory_topics?user_id=a%00b", ("query", "user_id")),
+        ("/eval-runs?agent_id=a%00b", ("query", "agent_id")),
+        ("/agents/assistant/runs?session_id=a%00b", ("query", "session_id")),
+    ],
+)
+async def test_a_nul_in_a_path_or_a_filter_is_422_naming_the_parameter(
+    app: Served, path: str, loc: tuple[str, ...]
+) -> None:
+    problem = refused_at(await app.client.get(path), *loc)
+    assert problem["type"] == "string_nul" and problem["input"] == "a\\u0000b"
+
+
+async def test_an_id_longer_than_the_limit_is_422_and_one_at_the_limit_is_stored(app: Served) -> None:
+    too_long = "s" * (MAX_ID_LENGTH + 1)
+    longest = "s" * MAX_ID_LENGTH
+
+    refused_at(await app.client.post("/sessions", json={"session_id": too_long}), "body", "session_id")
+    refused_at(await app.client.get(f"/sessions/{too_long}"), "path", "session_id")
+    assert (await app.client.post("/sessions", json={"session_id": longest})).status_code == 201
+    assert await stored_session_ids(app) == [longest]
+
+
+@pytest.mark.parametrize("path", ["/sessions", "/memories", "/eval-runs", "/user_memory_stats"])
+async def test_a_huge_page_number_answers_an_empty_page(app: Served, path: str) -> None:
+    assert (await app.client.post("/memories", json={"memory": "m", "user_id": "ana"})).status_code == 200
+    assert (await app.client.post("/sessions", json={"session_id": "s1"})).status_code == 201
+
+    response = await app.client.get(path, params={"page": HUGE_PAGE, "limit": 10_000})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == [] and response.json()["meta"]["page"] == HUGE_PAGE
+
+
+@pytest.mark.parametrize("path", ["/sessions", "/memories", "/eval-runs", "/user_memory_stats"])
+async def test_a_huge_limit_is_422_naming_it(app: Served, path: str) -> None:
+    refused_at(await app.client.get(path, params={"limit": HUGE_PAGE}), "query", "limit")
+
+
+async def test_json_nested_deeper_than_the_limit_is_refused_naming_the_field(app: Served) -> None:
+    # The body and its metadata object are two levels; the lists below them make up the rest.
+    deep = json.loads(nested(MAX_JSON_DEPTH - 1))
+    shallow = json.loads(nested(MAX_JSON_DEPTH - 2))
+
+    problem = refused_at(await app.client.post("/sessions", json={"metadata": {"x": deep}}), *_deep_loc())
+    assert problem["type"] == "json_too_deep"
+    assert (
+        await app.client.post("/sessions", json={"session_id": "ok", "metadata": {"x": shallow}})
+    ).status_code == 201
+    assert await stored_session_ids(app) == ["ok"]
+
+
+def _deep_loc() -> tuple[str | int, ...]:
+    # The innermost list, one level past the limit.
+    return ("body", "metadata", "x", *([0] * (MAX_JSON_DEPTH - 2)))
+
+
+async def test_json_nested_a_hundred_thousand_levels_is_a_4xx(app: Served) -> None:
+    text = '{"metadata": {"x": ' + nested(100_000) + "}}"
+    response = await app.client.post("/sessions", content=text, headers={"content-type": "application/json"})
+
+    assert 400 <= response.status_code < 500 and isinstance(response.json()["detail"], str | list)
+    assert await stored_session_ids(app) == []
+
+
+RUN_FORMS = [
+    pytest.param({"message": f"hi{NUL}"}, 422, "message", id="message-nul"),
+    pytest.param({"message": "hi", "session_id": f"s{NUL}"}, 422, "session_id", id="session-id-nul"),
+    pytest.param({"message": "hi", "session_id": "s" * (MAX_ID_LENGTH + 1)}, 422, "session_id", id="session-id-long"),
+    pytest.param({"message": "hi", "user_id": f"u{NUL}"}, 422, "user_id", id="user-id-nul"),
+    pytest.param({"message": "hi", "metadata": json.dumps({"a": SURROGATE})}, 400, "metadata", id="metadata-surrogate"),
+    pytest.param({"message": "hi", "metadata": json.dumps({"a": NUL})}, 400, "metadata", id="metadata-nul"),
+    pytest.param(
+        {"message": "hi", "session_state": json.dumps({"k": [SURROGATE]})}, 400, "session_state", id="state-surrogate"
+    ),
+    pytest.param({"message": "hi", "session_state": json.dumps({NUL: 1})}, 400, "session_state", id="state-key-nul"),
+    pytest.param(
+        {"message": "hi", "metadata": '{"x": ' + nested(MAX_JSON_DEPTH + 1) + "}"}, 400, "metadata", id="metadata-deep"
+    ),
+    pytest.param({"message": "hi", "metadata": nested(100_000)}, 400, "metadata", id="metadata-100k-deep"),
+    pytest.param({"message": "hi", "num_history_runs": str(10**20)}, 400, "num_history_runs", id="history-huge"),
+]
+
+
+@pytest.mark.parametrize("stream", ["true", "false"])
+@pytest.mark.parametrize(("form", "status", "field"), RUN_FORMS)
+async def test_a_run_with_unstorable_input_is_refused_before_the_model_is_called(
+    app: Served, fake_openai: FakeOpenAIServer, form: dict[str, str], status: int, field: str, stream: str
+) -> None:
+    response = await app.client.post("/agents/assistant/runs", data={**form, "stream": stream})
+
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    if status == 422:
+        assert [problem["loc"] for problem in detail] == [["body", field]]
+    else:
+        assert detail.startswith(f"Invalid {field} parameter")
+    assert fake_openai.requests == []
+    assert await stored_session_ids(app) == []
+
+
+async def test_a_refused_detail_quotes_the_bad_text_escaped_so_the_answer_stays_utf8(app: Served) -> None:
+    response = await app.client.post(
+        "/agents/assistant/runs", data={"message": "hi", "stream": "false", "metadata": json.dumps({"k": SURROGATE})}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "Invalid metadata parameter: metadata.k: Text may not contain a lone surrogate (\\ud800): send valid UTF-8 text"
+    )
