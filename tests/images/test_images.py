@@ -1,8 +1,9 @@
 """The container images, checked without a Docker engine (none runs here).
 
-hadolint lints the Dockerfiles; then the test does what their build stage does — build the
-project's wheel and install it into a fresh virtualenv — and starts each image's exact
-ENTRYPOINT + CMD from that virtualenv: the runtime must answer /health, the operator its --help.
+hadolint lints the Dockerfiles; then the test does what their build stage does — install the
+lock file with its hashes into a fresh virtualenv, then the project's wheel alone — and starts
+each image's exact ENTRYPOINT + CMD from that virtualenv: the runtime must answer /health, the
+operator its --help.
 """
 
 from __future__ import annotations
@@ -64,20 +65,26 @@ def test_the_image_is_multi_stage_non_root_pinned_and_labelled(name: str) -> Non
 
 @pytest.fixture(scope="module")
 def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh virtualenv holding only the project's wheel and its dependencies, as in the image."""
+    """A fresh virtualenv built as the build stage builds it: the lock with its hashes, then the
+    project's wheel alone (``--no-deps``), then ``pip check`` over the result."""
     work = tmp_path_factory.mktemp("image")
+    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
+    pip = str(work / "venv" / "bin" / "pip")
+    locked = subprocess.run(
+        [pip, "install", "-q", "--no-compile", "--require-hashes", "-r", str(ROOT / "requirements.lock")],
+        capture_output=True,
+        text=True,
+    )
+    assert locked.returncode == 0, "requirements.lock does not install: " + locked.stderr[-2000:]
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(work / "wheels"), str(ROOT)],
         check=True,
         capture_output=True,
     )
-    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
     [wheel] = (work / "wheels").glob("kube_agentos-*.whl")
-    subprocess.run(
-        [str(work / "venv" / "bin" / "pip"), "install", "-q", "--no-compile", str(wheel)],
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run([pip, "install", "-q", "--no-compile", "--no-deps", str(wheel)], check=True, capture_output=True)
+    checked = subprocess.run([pip, "check"], capture_output=True, text=True)
+    assert checked.returncode == 0, "the lock misses what the project requires: " + checked.stdout
     # The build stage's own bytecode step (the same for both images), on this virtualenv.
     compile_step = build_stage_compile_command(DOCKERFILES["runtime"])
     assert compile_step == build_stage_compile_command(DOCKERFILES["operator"])
