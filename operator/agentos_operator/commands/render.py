@@ -1,6 +1,6 @@
 """Print the manifests an AgentOSConfig becomes: what the operator would apply.
 
-  agentos render -f cr.yaml [-n NAMESPACE] [--secrets-from secrets.yaml] [--image IMG]
+  agentos render cr.yaml [-n NAMESPACE] [--secrets-from secrets.yaml] [--image IMG]
 
 `--secrets-from` reads Secret objects (`data` base64 or `stringData`) standing for the
 cluster's; without it, marked placeholder values are used, and the output says so three times:
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from agentos_operator.commands.validate import Document, read_documents
+from agentos_operator.commands.validate import Document, read_documents, resource_problems
 
 PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to render real ones."
 # On each Secret rendered with placeholder values, so that one applied by mistake says what it holds.
@@ -32,13 +32,16 @@ PLACEHOLDER_SECRET_NOTE = "Placeholder values, not real ones: render with --secr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "paths", nargs="*", metavar="FILE", help="YAML file with AgentOSConfig resources; '-' reads standard input"
+    )
+    parser.add_argument(
         "-f",
         "--filename",
         dest="files",
         action="append",
-        required=True,
+        default=[],
         metavar="FILE",
-        help="YAML file with AgentOSConfig resources; repeat for more; '-' reads standard input",
+        help="the same as FILE; repeat for more files",
     )
     parser.add_argument(
         "--secrets-from",
@@ -60,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     from agentos_operator.errors import MissingSecretsError
     from agentos_operator.resources import parse_resource
 
-    documents = list(read_documents(args.files))
+    files = [*args.files, *args.paths]
+    if not files:
+        sys.stderr.write("agentos render: no file given: name one or more (FILE..., or -f FILE)\n")
+        return 2
+    documents = list(read_documents(files))
     secrets, secret_errors = ({}, []) if args.secrets_from is None else _read_secrets(args.secrets_from)
     errors = [f"{d.source}: {d.error}" for d in documents if d.error is not None] + secret_errors
     settings = render.RenderSettings(default_image=args.image or render.DEFAULT_RUNTIME_IMAGE)
@@ -79,14 +86,16 @@ def run(args: argparse.Namespace) -> int:
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in refused)
             manifests.extend(rendered if not refused else [])
         except ConfigError as error:
-            errors.extend(f"{document.source}: {document.label}: {problem}" for problem in error.problems)
+            # Every problem, those the first ones hide included, as `agentos validate` reports them.
+            problems = resource_problems(body) or list(error.problems)
+            errors.extend(f"{document.source}: {document.label}: {problem}" for problem in problems)
         except MissingSecretsError as error:
             errors.append(f"{document.source}: {document.label}: {error} (in {args.secrets_from})")
     if errors:
         sys.stderr.write("".join(f"{line}\n" for line in errors))
         return 1
     if not manifests:
-        sys.stderr.write(f"{', '.join(args.files)}: no AgentOSConfig resource found\n")
+        sys.stderr.write(f"{', '.join(files)}: no AgentOSConfig resource found\n")
         return 1
     if args.secrets_from is not None:
         sys.stdout.write(render.dump_manifests(manifests))

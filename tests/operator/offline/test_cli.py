@@ -313,6 +313,27 @@ def test_render_names_missing_secret_keys_without_printing_values(
     assert "sk-VALUE" not in err and "c2stVkFMVUU" not in err
 
 
+def test_render_takes_files_as_arguments_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "render", str(EXAMPLES / "minimal-sqlite.yaml"))
+    assert code == 0
+    assert out == run(capsys, "render", "-f", str(EXAMPLES / "minimal-sqlite.yaml"))[1]
+    assert run(capsys, "render")[0] == 2
+
+
+def test_render_refuses_an_invalid_resource_naming_every_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(THREE_STAGES)
+    code, out, err = run(capsys, "render", str(path))
+    assert code == 1 and out == ""
+    assert [line.split(": ")[2] for line in err.splitlines()] == [
+        "spec.agents[0].tool",
+        "spec.agents[1].model",
+        "spec.resources.requests.cpu",
+    ]
+
+
 def test_render_refuses_an_invalid_resource(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "cr.yaml"
     path.write_text(BAD)
