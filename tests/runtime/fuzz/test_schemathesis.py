@@ -1,0 +1,114 @@
+"""Schemathesis over the whole OpenAPI document, once per backend (SQLite, PostgreSQL, Redis).
+
+Every operation gets generated requests, valid and invalid (``generation.mode: all``), from
+its examples, its boundary values (the coverage phase) and hypothesis' fuzzing, bounded in
+examples and derandomized with a fixed seed so a run repeats exactly. A 5xx, or a 2xx/4xx
+whose body or content type the document does not describe, fails the test. The runtime is
+served by uvicorn in a thread of its own, with an agent, a team and a workflow on the
+suite's fake OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+import yaml
+from schemathesis.config import SchemathesisConfig
+from schemathesis.generation.case import Case
+
+from tests.runtime.api.harness import agent_config, build_app, serve_on
+from tests.support.databases import SERVER_BACKENDS
+from tests.support.fake_openai import FakeOpenAIServer, fake_openai_server  # noqa: F401
+
+START_DEADLINE = 60.0
+CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "seed": 20261203,
+        "generation": {"mode": "all", "max-examples": 8, "deterministic": True, "database": "none"},
+        "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+        "phases": {"stateful": {"enabled": False}},
+        "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
+    }
+)
+
+
+def runtime_config(model_url: str) -> str:
+    """An agent, a team of it and a workflow of it, all on the fake model."""
+    document = yaml.safe_load(agent_config(model_url))
+    document["teams"] = [{"id": "crew", "name": "Crew", "members": ["assistant"]}]
+    document["workflows"] = [{"id": "flow", "name": "Flow", "steps": [{"name": "answer", "agent": "assistant"}]}]
+    return yaml.safe_dump(document)
+
+
+@contextmanager
+def runtime_in_a_thread(kind: str, config: str, data_dir: Path) -> Iterator[str]:
+    """The runtime on backend ``kind`` under uvicorn, in a thread with its own event loop."""
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def serve_until_stopped() -> None:
+        stopping = asyncio.Event()
+        state["stop"] = (asyncio.get_running_loop(), stopping)
+        async with serve_on(kind, config, data_dir, over_sockets=True) as served:
+            state["url"] = str(served.client.base_url)
+            ready.set()
+            await stopping.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(serve_until_stopped())
+        except BaseException as error:  # handed to the test thread
+            state["error"] = error
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, name=f"runtime-{kind}", daemon=True)
+    thread.start()
+    assert ready.wait(START_DEADLINE), "the runtime did not start"
+    if "error" in state:
+        raise state["error"]
+    try:
+        yield state["url"]
+    finally:
+        loop, stopping = state["stop"]
+        loop.call_soon_threadsafe(stopping.set)
+        thread.join(START_DEADLINE)
+        if "error" in state:
+            raise state["error"]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document the runtime serves at ``/openapi.json`` (the same for every backend)."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = build_app(runtime_config("http://127.0.0.1:9/v1"), data_dir=Path(data_dir))
+        document: dict[str, Any] = app.openapi()
+        return document
+
+
+@pytest.fixture(scope="module", params=SERVER_BACKENDS)
+def runtime_url(
+    request: pytest.FixtureRequest,
+    fake_openai_server: FakeOpenAIServer,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    kind: str = request.param
+    data_dir = tmp_path_factory.mktemp(f"schemathesis-{kind}")
+    with runtime_in_a_thread(kind, runtime_config(fake_openai_server.base_url), data_dir) as url:
+        yield url
+
+
+schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
+
+
+@schema.parametrize()
+def test_every_operation_answers_any_input_without_5xx_and_as_documented(case: Case[Any], runtime_url: str) -> None:
+    case.call_and_validate(base_url=runtime_url)
