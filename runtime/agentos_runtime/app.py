@@ -33,7 +33,6 @@ from agentos_runtime.api.routes import (
     workflows,
 )
 from agentos_runtime.api.routes import config as config_routes
-from agentos_runtime.api.text_checks import check_request_text
 from agentos_runtime.config import ConfigError, RuntimeConfig
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.observability.http import RecordRequests
@@ -65,7 +64,7 @@ def create_app(
     telemetry = RuntimeMetrics() if settings.metrics_port else None
     # Runs are logged as they are saved, with or without metrics.
     opener = observe_opener(connect_with.open_database, metrics=telemetry)
-    connect_with = replace(connect_with, open_database=opener)
+    connect_with = replace(connect_with, open_database=opener, mcp_metrics=telemetry.mcp if telemetry else None)
     resolved_os_id = config.os_id or os_id or "agentos"
 
     @asynccontextmanager
@@ -95,8 +94,7 @@ def create_app(
     app.state.access_policy = build_access_policy(settings, config, os_id=resolved_os_id)
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    # Authorized first, then input no backend can store is refused before any route runs.
-    protected = [Depends(authorize), Depends(check_request_text)]
+    protected = [Depends(authorize)]
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(config_routes.router, dependencies=protected)

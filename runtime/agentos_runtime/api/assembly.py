@@ -26,6 +26,7 @@ from agentos_runtime.storage.ports import Database
 
 if TYPE_CHECKING:
     from agentos_runtime.tools.mcp.hub import McpHub
+    from agentos_runtime.tools.mcp.metrics import McpMetrics
 
 logger = logging.getLogger("agentos_runtime")
 
@@ -47,6 +48,8 @@ class Connectors:
 
     environ: Mapping[str, str]
     open_database: DatabaseOpener
+    mcp_metrics: McpMetrics | None = None
+    """Where MCP tool calls are counted (the app's metrics, when it keeps them)."""
 
 
 def database_configs(config: RuntimeConfig, data_dir: Path) -> list[DatabaseConfig]:
@@ -77,7 +80,7 @@ async def open_context(
     mcp = None
     try:
         stores = {db_id: opened.database for db_id, opened in databases.items()}
-        mcp = await open_mcp(config, connectors.environ)
+        mcp = await open_mcp(config, connectors.environ, metrics=connectors.mcp_metrics)
         with mcp_tools_from(mcp):
             agents = build_agents(config, models=models, databases=stores, registry=registry)
         teams = build_teams(config, agents=agents, models=models, databases=stores, registry=registry)
@@ -103,13 +106,15 @@ async def open_context(
     )
 
 
-async def open_mcp(config: RuntimeConfig, environ: Mapping[str, str]) -> McpHub | None:
+async def open_mcp(
+    config: RuntimeConfig, environ: Mapping[str, str], *, metrics: McpMetrics | None = None
+) -> McpHub | None:
     """Connect to the declared MCP servers (``None`` when there are none: the SDK is not loaded)."""
     if not config.mcp_servers:
         return None
     from agentos_runtime.tools.mcp.hub import McpHub
 
-    hub = McpHub(config.mcp_servers, environ)
+    hub = McpHub(config.mcp_servers, environ, metrics=metrics)
     await hub.start()
     return hub
 

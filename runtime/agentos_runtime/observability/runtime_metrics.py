@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from agentos_runtime.observability.instruments import Counter, Histogram, render
+from agentos_runtime.tools.mcp.metrics import McpMetrics
 
 JSON = Mapping[str, Any]
 UNMATCHED_ROUTE = "<unmatched>"
@@ -65,6 +66,8 @@ class RuntimeMetrics:
             "Storage operations that failed because the database was unreachable or refused them.",
             ("db_id", "operation"),
         )
+        self.mcp = McpMetrics()
+        """MCP tool calls and connections (``tools.mcp``)."""
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.inc((method, route, str(status)))
@@ -109,6 +112,7 @@ class RuntimeMetrics:
                 self.first_token_seconds,
                 self.tokens,
                 self.storage_errors,
+                *self.mcp.instruments(),
             ]
         )
 

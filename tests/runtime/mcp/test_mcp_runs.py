@@ -12,6 +12,8 @@ from agentos_runtime.api.assembly import Connectors, close_context, open_context
 from agentos_runtime.config import parse_config
 from agentos_runtime.config.problems import ConfigError
 from agentos_runtime.llm.ports import Completion, Message, ToolSchema
+from agentos_runtime.observability.logs import secret_values
+from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
 from agentos_runtime.runs import RunEvent, RunRequest
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage.memory import InMemoryDatabase
@@ -20,7 +22,7 @@ from agentos_runtime.tools.mcp.active import using
 from agentos_runtime.tools.mcp.hub import McpHub
 
 from tests.runtime.engine.fakes import FakeChatModel, call, make_agent, say
-from tests.runtime.mcp.servers import ENVIRON, http_server
+from tests.runtime.mcp.servers import ENVIRON, http_server, stdio_server
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 WAIT = 20.0
@@ -164,9 +166,9 @@ async def test_the_runtime_connects_at_start_and_its_agent_runs_the_mcp_tool(
         return InMemoryDatabase(id=db.id)
 
     settings = Settings(data_dir=tmp_path)
-    context = await open_context(
-        settings, config, os_id="os", connectors=Connectors(environ=ENVIRON, open_database=in_memory)
-    )
+    telemetry = RuntimeMetrics()
+    connectors = Connectors(environ=ENVIRON, open_database=in_memory, mcp_metrics=telemetry.mcp)
+    context = await open_context(settings, config, os_id="os", connectors=connectors)
     try:
         assert context.mcp is not None
         agent = context.agents["assistant"]
@@ -177,3 +179,18 @@ async def test_the_runtime_connects_at_start_and_its_agent_runs_the_mcp_tool(
     assert output["content"] == "You are robot-1."
     assert fake_openai.bodies[1]["messages"][-1] == {"role": "tool", "content": "robot-1", "tool_call_id": "call_1"}
     assert not any(c.connected for c in context.mcp.connections.values())
+    assert 'agentos_mcp_tool_calls_total{server="facts",tool="whoami",outcome="ok"} 1' in telemetry.render().decode()
+
+
+def test_the_variables_holding_mcp_header_and_env_values_are_redacted_from_logs(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "models": [{"id": "m", "api_key_env": None}],
+            "mcp_servers": [http_server(1).model_dump(), stdio_server().model_dump()],
+        }
+    )
+
+    redacted = secret_values(Settings(data_dir=tmp_path), config, ENVIRON)
+
+    assert ENVIRON["FACTS_TOKEN"] in redacted
+    assert ENVIRON["LOCAL_GREETING"] in redacted

@@ -32,5 +32,8 @@ class McpMetrics:
     def connection_failed(self, server: str) -> None:
         self.connection_failures.inc((server,))
 
+    def instruments(self) -> list[Counter | Histogram]:
+        return [self.calls, self.call_seconds, self.connection_failures]
+
     def render(self) -> bytes:
-        return render([self.calls, self.call_seconds, self.connection_failures])
+        return render(self.instruments())
