@@ -33,6 +33,7 @@ from agentos_runtime.api.routes import (
     workflows,
 )
 from agentos_runtime.api.routes import config as config_routes
+from agentos_runtime.api.text_checks import check_request_text
 from agentos_runtime.config import ConfigError, RuntimeConfig
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.observability.http import RecordRequests
@@ -94,7 +95,8 @@ def create_app(
     app.state.access_policy = build_access_policy(settings, config, os_id=resolved_os_id)
     app.state.telemetry = telemetry
     install_error_handlers(app)
-    protected = [Depends(authorize)]
+    # Authorized first, then input no backend can store is refused before any route runs.
+    protected = [Depends(authorize), Depends(check_request_text)]
     app.include_router(home.router)
     app.include_router(health.router)
     app.include_router(config_routes.router, dependencies=protected)
