@@ -162,6 +162,16 @@ async def test_deleting_one_or_many_answers_204_and_respects_the_user(app: Serve
     assert (await app.client.request("DELETE", "/memories", json={"memory_ids": []})).status_code == 422
 
 
+async def test_deleting_a_memory_of_another_user_answers_204_as_agno_does_and_keeps_it(app: Served) -> None:
+    anas = await create(app, "Ana sails")
+
+    deleted = await app.client.delete(f"/memories/{anas['memory_id']}", params={"user_id": "bob"})
+
+    # 204 either way, as in Agno: a 404 would tell bob that the id exists for someone else.
+    assert deleted.status_code == 204
+    assert await listed(app, user_id="ana") == ["Ana sails"]
+
+
 async def test_topics_are_listed_once_sorted_and_per_user(app: Served) -> None:
     await create(app, "a", topics=["travel", "drinks"])
     await create(app, "b", topics=["drinks"])
