@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
-from agentos_runtime.errors import ModelRateLimitError, StorageUnavailable
+from agentos_runtime.errors import ModelRateLimitError
 from agentos_runtime.runs import Agent, RunEvent, RunRequest
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.tools.calculator import build_calculator
 from agno.run.agent import RunOutput
 
-from tests.runtime.engine.fakes import FakeChatModel, Script, UnavailableSessions, call, make_agent, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, call, make_agent, say
 
 CALCULATOR = build_calculator()
 
@@ -301,34 +300,6 @@ async def test_complete_returns_the_output_with_history_copies_marked() -> None:
     ]
     assert output["metrics"]["time_to_first_token"] > 0
     assert output["tools"] == []
-
-
-async def test_a_failed_save_ends_the_stream_with_a_run_error_and_fails_complete() -> None:
-    database = InMemoryDatabase(id="db")
-    model = FakeChatModel(say("hello"), say("hello"))
-    agent = make_agent(model, sessions=UnavailableSessions(database.sessions))
-
-    events = await events_of(agent, RunRequest(message="hi", session_id="s1"))
-
-    assert names(events)[-2:] == ["RunContentCompleted", "RunError"]
-    error = events[-1].to_dict()
-    assert error["error_type"] == "storage_unavailable"
-    assert error["content"].startswith("the run could not be saved")
-    with pytest.raises(StorageUnavailable):
-        await agent.complete(RunRequest(message="hi", session_id="s1"))
-
-
-async def test_an_unreadable_session_fails_before_the_model_is_called() -> None:
-    model = FakeChatModel(say("never"))
-    agent = make_agent(model, sessions=UnavailableSessions(InMemoryDatabase(id="db").sessions, fail_reads=True))
-
-    events = await events_of(agent, RunRequest(message="hi", session_id="s1"))
-
-    assert names(events) == ["RunError"]
-    assert events[0].to_dict()["error_type"] == "storage_unavailable"
-    assert model.prompts == []
-    with pytest.raises(StorageUnavailable):
-        await agent.complete(RunRequest(message="hi", session_id="s1"))
 
 
 async def test_an_agent_without_a_session_store_runs_and_stores_nothing() -> None:

@@ -163,8 +163,24 @@ async def test_a_failed_save_ends_the_stream_with_the_error_event_and_stores_not
 
     error = assert_ends_once(events, kind, kind.error)
     assert text_of(error).startswith("the run could not be saved")
+    down = isinstance(failure, StorageUnavailable)
+    assert error["error_type"] == ("storage_unavailable" if down else "TypeError")
     assert kind.completed not in names(events), "a run is never announced completed before it is stored"
     assert await database.sessions.get_session("s1") is None
+
+
+async def test_a_session_that_cannot_be_read_ends_the_run_before_the_model_is_asked(kind: Kind) -> None:
+    model = FakeChatModel(say("never"))
+    down = StorageUnavailable("the session database cannot be reached")
+    sessions = FailingSessions(InMemoryDatabase(id="db").sessions, read=down)
+
+    events = await run_to_end(kind, model, sessions)
+
+    assert names(events) == [kind.error]
+    assert events[0].to_dict()["error_type"] == "storage_unavailable"
+    assert model.prompts == []
+    with pytest.raises(StorageUnavailable):
+        await kind.build(model, sessions, RunRegistry()).complete(RunRequest(message="hi", session_id="s1"))
 
 
 async def test_complete_raises_when_the_database_is_down_at_save(kind: Kind) -> None:

@@ -1,5 +1,6 @@
 """The team engine with scripted models: cancellation reaching members, members running at the
-same time, clients going away, failed saves, member history and the leader's request bound.
+same time, clients going away mid-member, member history and the leader's request bound (how a
+team run ends and is saved is the lifecycle suite's, tests/runtime/lifecycle).
 
 Models are ``FakeChatModel``s (one per agent), so a test can hold a member mid-answer (a gate)
 and act while it waits; nothing sleeps, every wait has a deadline.
@@ -14,12 +15,11 @@ from typing import Any
 
 import pytest
 from agentos_runtime.config import AgentConfig, TeamConfig
-from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest, team_turns
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.engine.fakes import FakeChatModel, Script, UnavailableSessions, call, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, call, say
 
 DEADLINE = 5.0
 
@@ -147,16 +147,6 @@ async def test_cancelling_a_broadcast_cancels_every_member_and_stores_the_run_ca
     assert (await crew.stored_run())["status"] == "CANCELLED"
 
 
-async def test_a_cancel_sent_before_the_team_run_starts_cancels_it_at_once() -> None:
-    crew = Crew(FakeChatModel(), FakeChatModel())
-    crew.registry.cancel("early")
-    events = [e async for e in crew.team.run(RunRequest(message="hi", session_id="s1", run_id="early"))]
-
-    assert [e.event for e in events] == ["TeamRunStarted", "TeamRunCancelled"]
-    assert crew.leader.prompts == []
-    assert (await crew.stored_run())["status"] == "CANCELLED"
-
-
 async def test_a_client_that_goes_away_mid_member_leaves_the_team_run_stored_cancelled() -> None:
     crew = Crew(FakeChatModel(delegate("weather", "Forecast")), FakeChatModel(held("Hel", "lo")))
     stream = crew.team.run(RunRequest(message="hi", session_id="s1", run_id="team-3"))
@@ -171,19 +161,6 @@ async def test_a_client_that_goes_away_mid_member_leaves_the_team_run_stored_can
         await asyncio.sleep(0.01)
     assert row.runs[-1]["status"] == "CANCELLED" and row.runs[-1]["run_id"] == "team-3"
     assert not crew.registry.is_running("team-3")
-
-
-async def test_a_failed_save_ends_the_stream_with_team_run_error_and_complete_raises() -> None:
-    database = InMemoryDatabase(id="db")
-    failing = UnavailableSessions(database.sessions)
-    crew = Crew(FakeChatModel(say("one"), say("two")), FakeChatModel(), sessions=failing)
-
-    events = [e async for e in crew.team.run(RunRequest(message="hi", session_id="s1"))]
-    assert events[-1].event == "TeamRunError"
-    assert events[-1].to_dict()["error_type"] == "storage_unavailable"
-    with pytest.raises(StorageUnavailable):
-        await crew.team.complete(RunRequest(message="hi", session_id="s1"))
-    assert await database.sessions.get_session("s1") is None
 
 
 async def test_a_member_that_replays_history_sees_its_earlier_answers_in_the_team_session() -> None:

@@ -1,5 +1,6 @@
 """The workflow engine with scripted models: conditions and joins as pure rules, parallel steps
-running at the same time, cancellation reaching them, clients going away, failed saves.
+running at the same time, cancellation reaching them, clients going away (how a workflow run
+ends and is saved is the lifecycle suite's, tests/runtime/lifecycle).
 
 Each agent has its own ``FakeChatModel``, so a test can hold a step mid-answer (a gate) and act
 while it waits; nothing sleeps, every wait has a deadline.
@@ -13,7 +14,6 @@ from typing import Any
 
 import pytest
 from agentos_runtime.config import AgentConfig, StepCondition, WorkflowConfig
-from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest
 from agentos_runtime.runs.workflow_steps import (
     ConditionPlan,
@@ -26,7 +26,7 @@ from agentos_runtime.runs.workflow_steps import (
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.engine.fakes import FakeChatModel, Script, UnavailableSessions, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, say
 
 DEADLINE = 5.0
 
@@ -174,18 +174,6 @@ async def test_a_client_that_goes_away_mid_step_leaves_the_workflow_run_stored_c
         assert time.monotonic() < deadline, "the abandoned run was never stored"
         await asyncio.sleep(0.01)
     assert (row.runs[-1]["run_id"], row.runs[-1]["status"]) == ("wf-2", "CANCELLED")
-
-
-async def test_a_failed_save_ends_the_stream_with_workflow_error_and_complete_raises(registry: RunRegistry) -> None:
-    database = InMemoryDatabase(id="db")
-    model = FakeChatModel(say("one"), say("two"))
-    flow = Flow([leaf("only", "a", model, registry)], registry, sessions=UnavailableSessions(database.sessions))
-    events = [e async for e in flow.workflow.run(RunRequest(message="go", session_id="s1"))]
-
-    assert events[-1].event == "WorkflowError" and events[-1].to_dict()["error_type"] == "storage_unavailable"
-    with pytest.raises(StorageUnavailable):
-        await flow.workflow.complete(RunRequest(message="go", session_id="s1"))
-    assert await database.sessions.get_session("s1") is None
 
 
 async def test_a_condition_branch_chains_its_steps_and_hands_the_last_output_on(registry: RunRegistry) -> None:
