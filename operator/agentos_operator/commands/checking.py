@@ -23,8 +23,9 @@ from agentos_runtime.config import Problem
 Path = tuple[str | int, ...]
 Check = Callable[[Any], list[Problem]]
 
-# Keys never set aside: the sections declaring what references name, and the ids themselves.
-DECLARATIONS = frozenset({"models", "databases", "agents", "teams", "workflows", "id"})
+# Keys never set aside: the sections declaring what references name (by their file and their
+# resource names), and the ids themselves.
+DECLARATIONS = frozenset({"models", "databases", "agents", "teams", "workflows", "mcp_servers", "mcpServers", "id"})
 # Each round sets aside at least one more field; real files need one or two.
 MAX_ROUNDS = 5
 

@@ -1,9 +1,17 @@
 """How ``agentos validate`` finds the problems a schema error hides: which fields it sets aside, and which findings it keeps."""
 
+import typing
 from typing import Any
 
-from agentos_operator.commands.checking import data_path, every_problem, removable_field, without_fields
-from agentos_runtime.config import Problem
+from agentos_operator.commands.checking import (
+    DECLARATIONS,
+    data_path,
+    every_problem,
+    removable_field,
+    without_fields,
+)
+from agentos_operator.spec import AgentOSConfigSpec
+from agentos_runtime.config import Problem, RuntimeConfig
 
 CONFIG: dict[str, Any] = {
     "models": [{"id": "gpt-4o", "apiKeySecretRef": {"key": "api-key"}}],
@@ -97,3 +105,16 @@ def test_a_problem_no_removal_can_set_aside_ends_the_rounds() -> None:
 
     assert every_problem({"agents": [{"id": "A"}]}, check) == [Problem(("agents", 0, "id"), "not a valid id")]
     assert len(calls) == 1
+
+
+def test_every_section_declaring_ids_is_never_set_aside() -> None:
+    sections = set()
+    for model in (RuntimeConfig, AgentOSConfigSpec):
+        for name, field in model.model_fields.items():
+            items = [arg for arg in typing.get_args(field.annotation) if isinstance(arg, type)]
+            if typing.get_origin(field.annotation) is list and any(
+                "id" in getattr(i, "model_fields", {}) for i in items
+            ):
+                sections |= {name, field.alias or name}
+    assert {"models", "agents", "mcpServers"} <= sections
+    assert sections <= DECLARATIONS
