@@ -1,10 +1,11 @@
 """One log line per ended run, whether or not metrics are kept.
 
 Every run is saved once when it ends (agents, teams and workflows alike); ``log_run`` reads the
-run as it is saved and logs its ids, status, duration and tokens, never its prompt or answer.
+run once it is saved and logs its ids, status, duration and tokens, never its prompt or answer.
 A completed or cancelled run logs at INFO; a failed one at WARNING with why it failed: the
 error type and message of its terminal error event (the same the client was sent, which never
-holds a database URL or a key; the log formatter redacts the process's secrets besides).
+holds a database URL or a key; the log formatter redacts the process's secrets besides). A run
+whose save failed ended in error whatever its status, and its line says so (``unsaved``).
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ def _one_line(message: object) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
-def log_run(run: JSON) -> None:
-    """Log ``run`` as it is saved: INFO when it completed or was cancelled, WARNING with the reason when it failed."""
-    failure = failure_reason(run)
+def log_run(run: JSON, *, unsaved: tuple[str, str] | None = None) -> None:
+    """Log ``run``: INFO when it completed or was cancelled, WARNING with the reason when it failed.
+
+    ``unsaved``: ``(error_type, message)`` of a save that failed, which then is why the run failed.
+    """
+    failure = unsaved or failure_reason(run)
     level = logging.INFO if failure is None else logging.WARNING
     if not log.isEnabledFor(level):
         return
     component, component_id = run_component(run)
-    status = str(run.get("status") or "UNKNOWN").lower()
+    status = "error" if unsaved else str(run.get("status") or "UNKNOWN").lower()
     duration = (run.get("metrics") or {}).get("duration")
     input_tokens = output_tokens = 0
     for _model, _provider, numbers in model_requests(run):

@@ -1,9 +1,9 @@
 """Watching the databases: runs logged (and counted) as they are saved, storage errors counted.
 
 ``observe_opener`` wraps the database opener the app starts with, so every open database is
-wrapped once, whatever backend. ``sessions.save_run`` hands the run to ``run_log.log_run`` and,
-when metrics are kept, to ``RuntimeMetrics.observe_run``: every run is saved exactly once when
-it ends. With metrics, each coroutine method of the ``Database`` and of each of its stores
+wrapped once, whatever backend. ``sessions.save_run`` hands the run to ``run_log.log_run`` once
+the save is done (or failed: the run then ended in error) and, when metrics are kept, to
+``RuntimeMetrics.observe_run``: every run is saved exactly once when it ends. With metrics, each coroutine method of the ``Database`` and of each of its stores
 (every attribute the ``Database`` port types as a store, so a store added to the port is
 watched too) also counts a ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it;
 without, every other method is the store's own. Other attributes pass through untouched.
@@ -22,6 +22,8 @@ from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
 from agentos_runtime.storage.ports import Database
 
 Opener = Callable[..., Awaitable[Database]]
+# The error type of a run whose save failed because the database was unavailable (as its RunError says).
+UNSAVED_ERROR_TYPE = "storage_unavailable"
 
 
 @cache
@@ -52,16 +54,16 @@ class _Watched:
         operation = f"{self._prefix}{name}"
         metrics, db_id = self._metrics, self._db_id
         saves_runs = operation == "sessions.save_run"
+        target = _logging_runs(method) if saves_runs else method
         if metrics is None:
-            return _logging_runs(method) if saves_runs else method
+            return target
+        observe_run = metrics.observe_run if saves_runs else None
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            if saves_runs:
-                run = _saved_run(args, kwargs)
-                log_run(run)
-                metrics.observe_run(run)
+            if observe_run is not None:
+                observe_run(_saved_run(args, kwargs))
             try:
-                return await method(*args, **kwargs)
+                return await target(*args, **kwargs)
             except StorageUnavailable:
                 metrics.count_storage_error(db_id, operation)
                 raise
@@ -75,9 +77,20 @@ def _saved_run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 def _logging_runs(save_run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``save_run`` logging the run once saved, or as failed by the save (nothing was stored then)."""
+
     async def call(*args: Any, **kwargs: Any) -> Any:
-        log_run(_saved_run(args, kwargs))
-        return await save_run(*args, **kwargs)
+        run = _saved_run(args, kwargs)
+        try:
+            saved = await save_run(*args, **kwargs)
+        except StorageUnavailable as error:
+            log_run(run, unsaved=(UNSAVED_ERROR_TYPE, f"the run could not be saved: {error.detail}"))
+            raise
+        except Exception as error:  # its text may quote stored values: the type says enough
+            log_run(run, unsaved=(type(error).__name__, "the run could not be saved"))
+            raise
+        log_run(run)
+        return saved
 
     return call
 

@@ -4,7 +4,8 @@ Each event is a dict in the key order of Agno's ``BaseAgentRunEvent`` subclasses
 (``created_at, event, agent_id, agent_name, run_id, session_id, nested_depth, ...``) with
 top-level ``None`` fields left out, as ``to_dict()`` gives in Agno; nested ``tool`` dicts keep
 their ``null``s. ``to_sse()`` is the AgentOS wire frame,
-``event: <Name>\\ndata: <compact JSON>\\n\\n``, encoded once per event.
+``event: <Name>\\ndata: <compact JSON>\\n\\n``, encoded once per event (always valid UTF-8: a
+lone surrogate is sent as its JSON escape).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ TOOL_CALL_COMPLETED = "ToolCallCompleted"
 UNSTORED_EVENTS = frozenset({RUN_CONTENT})
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+# For the rare event holding a lone surrogate (no UTF-8 encoder takes it): JSON's \uXXXX escape.
+_encode_escaped = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
 
 
 class RunEvent:
@@ -49,7 +52,11 @@ class RunEvent:
     def to_sse(self) -> bytes:
         """The SSE frame: ``event: <Name>\\ndata: <JSON with separators (",", ":")>\\n\\n``."""
         if self._sse is None:
-            self._sse = b"".join((b"event: ", self.event.encode(), b"\ndata: ", _encode(self._data).encode(), b"\n\n"))
+            try:
+                data = _encode(self._data).encode()
+            except UnicodeEncodeError:  # a lone surrogate, from a model's answer or a request: escaped
+                data = _encode_escaped(self._data).encode()
+            self._sse = b"".join((b"event: ", self.event.encode(), b"\ndata: ", data, b"\n\n"))
         return self._sse
 
     def __repr__(self) -> str:

@@ -173,6 +173,15 @@ def test_sse_frame_is_event_line_then_compact_json_data_line() -> None:
     assert b'"event":"RunContent"' in payload
 
 
+def test_an_event_holding_a_lone_surrogate_is_sent_as_valid_utf8_with_it_escaped() -> None:
+    event = FACTORY.content("half \ud800 a pair ☃")
+
+    payload = event.to_sse().split(b"\n")[1][len(b"data: ") :]
+
+    assert b"\\ud800" in payload
+    assert json.loads(payload.decode("utf-8"))["content"] == "half \ud800 a pair ☃"
+
+
 def test_top_level_none_fields_are_left_out_but_nested_tool_nulls_stay() -> None:
     completed = FACTORY.model_request_completed(TOKENS, None).to_dict()
     started = FACTORY.tool_call_started(

@@ -1,11 +1,16 @@
-"""Why a run failed, as its log line says it: read from the run as it is saved."""
+"""Each ended run's log line, and why a failed run failed: read from the run as it is saved."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.observability.run_log import MAX_REASON_CHARS, failure_reason, log_run
+from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
+from agentos_runtime.observability.storage import observe_database
+from agentos_runtime.storage.memory import InMemoryDatabase
+from agentos_runtime.storage.ports import SessionRow
 
 
 def failed(*events: dict[str, object], content: str | None = "the content") -> dict[str, object]:
@@ -61,3 +66,46 @@ def test_log_run_writes_nothing_when_its_level_is_off(caplog: pytest.LogCaptureF
     assert (
         record.levelno == logging.WARNING and record.getMessage() == "run r-1 of agent assistant ended error: bug: boom"
     )
+
+
+def completed_run() -> dict[str, object]:
+    return {"run_id": "r-9", "agent_id": "assistant", "session_id": "s-1", "status": "COMPLETED", "events": []}
+
+
+def row() -> SessionRow:
+    return SessionRow(session_id="s-1", session_type="agent", created_at=1)
+
+
+@pytest.mark.parametrize("metrics", [None, RuntimeMetrics()], ids=["metrics-off", "metrics-on"])
+async def test_a_run_is_logged_once_it_is_saved(
+    caplog: pytest.LogCaptureFixture, metrics: RuntimeMetrics | None
+) -> None:
+    database = observe_database(InMemoryDatabase(id="main"), db_id="main", metrics=metrics)
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs"):
+        await database.sessions.save_run(row(), completed_run(), session_state=None)
+    [record] = caplog.records
+    assert record.levelno == logging.INFO and record.getMessage() == "run r-9 of agent assistant ended completed"
+    assert (await database.sessions.get_session("s-1")) is not None
+
+
+@pytest.mark.parametrize("metrics", [None, RuntimeMetrics()], ids=["metrics-off", "metrics-on"])
+async def test_a_run_whose_save_failed_is_logged_as_failed_by_the_save(
+    caplog: pytest.LogCaptureFixture, metrics: RuntimeMetrics | None
+) -> None:
+    memory = InMemoryDatabase(id="main")
+
+    async def refuse(new: SessionRow, run: dict[str, object], *, session_state: object) -> SessionRow:
+        raise StorageUnavailable("database 'main' is unavailable")
+
+    memory.sessions.save_run = refuse  # type: ignore[method-assign]
+    database = observe_database(memory, db_id="main", metrics=metrics)
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs"), pytest.raises(StorageUnavailable):
+        await database.sessions.save_run(row(), completed_run(), session_state=None)
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        "run r-9 of agent assistant ended error: storage_unavailable: "
+        "the run could not be saved: database 'main' is unavailable"
+    )
+    if metrics is not None:
+        assert 'agentos_storage_errors_total{db_id="main",operation="sessions.save_run"} 1' in metrics.render().decode()
