@@ -4,8 +4,9 @@
 the environment); ``log_startup`` logs them. A database is named by its id, kind and where it
 lives: the SQLite file, or the variable holding a PostgreSQL or Redis URL and whether it is
 set, never the URL. A model is named by its id, model name and endpoint (without any user,
-password or query in it), and whether its key variable is set, never the key. A model with
-OpenAI's endpoint and no key logs at WARNING: OpenAI refuses every request without one.
+password or query in it), and whether its key variable is set, never the key. A model on
+OpenAI's endpoint without its key logs at WARNING: OpenAI refuses every request without one
+(any other endpoint is called without a key, as local servers need none).
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agentos_runtime.config import DatabaseConfig, ModelConfig, RuntimeConfig
+from agentos_runtime.llm.openai import OPENAI_BASE_URL, needs_key
 from agentos_runtime.storage.factory import sqlite_path
 
 log = logging.getLogger("agentos_runtime.startup")
-
-# Where a model's requests go when neither its base_url nor OPENAI_BASE_URL says otherwise.
-OPENAI_API = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,8 @@ def _database_line(db: DatabaseConfig, environ: Mapping[str, str], *, data_dir: 
 
 
 def _model_line(model: ModelConfig, environ: Mapping[str, str]) -> Line:
-    endpoint = public_endpoint(model.base_url or environ.get("OPENAI_BASE_URL") or OPENAI_API)
+    base_url = model.base_url or environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+    endpoint = public_endpoint(base_url)
     fields: dict[str, Any] = {"model_id": model.id, "model": model.model_name, "endpoint": endpoint}
     head = f"model {model.id}: {model.model_name} at {endpoint}"
     if model.api_key_env is None:
@@ -82,10 +82,10 @@ def _model_line(model: ModelConfig, environ: Mapping[str, str]) -> Line:
     fields |= {"key_env": model.api_key_env, "key_set": key_set}
     if key_set:
         return Line(logging.INFO, f"{head}, key from {model.api_key_env} (set)", fields)
-    if urlsplit(endpoint).hostname == urlsplit(OPENAI_API).hostname:
+    if needs_key(base_url):
         text = f"{head}, key from {model.api_key_env} (NOT SET): OpenAI refuses requests without a key"
         return Line(logging.WARNING, text, fields)
-    return Line(logging.INFO, f"{head}, key from {model.api_key_env} (not set)", fields)
+    return Line(logging.INFO, f"{head}, key from {model.api_key_env} (not set: called without a key)", fields)
 
 
 def public_endpoint(url: str) -> str:

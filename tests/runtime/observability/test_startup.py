@@ -74,7 +74,7 @@ def test_models_say_their_endpoint_and_whether_their_key_is_set_never_the_key() 
     lines = lines_for(CONFIG, {"OPENAI_API_KEY": KEY, "DATABASE_URL": DB_URL})
     assert texts(lines)[4:] == [
         "model gpt: gpt-4o-mini at https://api.openai.com/v1, key from OPENAI_API_KEY (set)",
-        "model local: local at http://127.0.0.1:8000/v1, key from LOCAL_KEY (not set)",
+        "model local: local at http://127.0.0.1:8000/v1, key from LOCAL_KEY (not set: called without a key)",
         "model keyless: keyless at http://[::1]:11434/v1, no key (api_key_env is null)",
     ]
     assert [line.fields["key_set"] for line in lines[4:]] == [True, False, False]
@@ -88,7 +88,8 @@ def test_openai_without_a_key_is_a_warning_and_openai_base_url_moves_the_endpoin
     [gpt] = [line for line in moved if line.text.startswith("model gpt:")]
     assert (
         gpt.level == logging.INFO
-        and gpt.text == "model gpt: gpt-4o-mini at http://vllm:8000/v1, key from OPENAI_API_KEY (not set)"
+        and gpt.text
+        == "model gpt: gpt-4o-mini at http://vllm:8000/v1, key from OPENAI_API_KEY (not set: called without a key)"
     )
 
 
