@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep, check_session_owner
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
+from agentos_runtime.api.responses import Cancelled, ErrorDetail, RunOutput, RunView, answers
 from agentos_runtime.api.routes.run_forms import (
     MAX_FIELD_BYTES,
     RunFormFields,
@@ -49,12 +50,13 @@ RUN_FORM_OPENAPI: dict[str, Any] = {
 }
 RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
+        "model": RunOutput,
         "description": "The run's events (stream=true) or its RunOutput (stream=false)",
-        "content": {"text/event-stream": {}, "application/json": {}},
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
-    400: {"description": "A form field is not valid"},
-    404: {"description": "Agent not found"},
-    503: {"description": "The session could not be read or the run saved (stream=false)"},
+    400: {"model": ErrorDetail, "description": "A form field is not valid"},
+    404: {"model": ErrorDetail, "description": "Agent not found"},
+    503: {"model": ErrorDetail, "description": "The session could not be read or the run saved (stream=false)"},
 }
 
 
@@ -79,14 +81,18 @@ async def create_agent_run(agent: AgentDep, request: Request, caller: CallerDep)
     return Response(_encode(output).encode(), media_type="application/json")
 
 
-@router.post("/agents/{agent_id}/runs/{run_id}/cancel", dependencies=[Depends(get_agent), Depends(guard_agent_cancel)])
+@router.post(
+    "/agents/{agent_id}/runs/{run_id}/cancel",
+    dependencies=[Depends(get_agent), Depends(guard_agent_cancel)],
+    responses=answers(Cancelled, "The cancel is recorded", 404),
+)
 async def cancel_agent_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight; a run not running yet is cancelled when it starts."""
     context.runs.cancel(run_id)
     return {}
 
 
-@router.get("/agents/{agent_id}/runs")
+@router.get("/agents/{agent_id}/runs", responses=answers(list[RunView], "The agent's runs in the session", 404))
 async def list_agent_runs(
     agent: AgentDep,
     caller: CallerDep,
@@ -104,7 +110,7 @@ async def list_agent_runs(
     ]
 
 
-@router.get("/agents/{agent_id}/runs/{run_id}")
+@router.get("/agents/{agent_id}/runs/{run_id}", responses=answers(RunOutput, "The run as stored", 404))
 async def get_agent_run(
     agent: AgentDep,
     caller: CallerDep,

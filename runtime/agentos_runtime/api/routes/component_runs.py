@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from agentos_runtime.api.authz import Caller, check_session_owner
+from agentos_runtime.api.responses import ErrorDetail, RunOutput
 from agentos_runtime.api.routes.run_forms import (
     MAX_FIELD_BYTES,
     RunFormFields,
@@ -47,12 +48,13 @@ def run_responses(component: str) -> dict[int | str, JSON]:
     """The documented answers of ``POST /{component}s/{id}/runs``."""
     return {
         200: {
+            "model": RunOutput,
             "description": "The run's events (stream=true) or its output (stream=false)",
-            "content": {"text/event-stream": {}, "application/json": {}},
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        400: {"description": "A form field is not valid"},
-        404: {"description": f"{component.title()} not found"},
-        503: {"description": "The session could not be read or the run saved (stream=false)"},
+        400: {"model": ErrorDetail, "description": "A form field is not valid"},
+        404: {"model": ErrorDetail, "description": f"{component.title()} not found"},
+        503: {"model": ErrorDetail, "description": "The session could not be read or the run saved (stream=false)"},
     }
 
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.responses import Config, ModelSummary, answers
 from agentos_runtime.api.routes.config_schemas import config_view, used_models
 
 router = APIRouter(tags=["Core"])
 
 
-@router.get("/config")
+@router.get("/config", responses=answers(Config, "What this AgentOS serves and where it keeps its data"))
 async def get_config(context: ContextDep, caller: CallerDep) -> dict[str, Any]:
     """The OS configuration: databases, UI settings, and the agents, teams and workflows the caller may read."""
     view = config_view(context)
@@ -22,7 +23,7 @@ async def get_config(context: ContextDep, caller: CallerDep) -> dict[str, Any]:
     return view
 
 
-@router.get("/models")
+@router.get("/models", responses=answers(list[ModelSummary], "The models the agents and teams use"))
 async def list_models(context: ContextDep) -> list[dict[str, Any]]:
     """Unique models (id and provider) the agents and teams use."""
     return used_models(context)

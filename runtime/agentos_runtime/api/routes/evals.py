@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from agentos_runtime.api.authz import Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
+from agentos_runtime.api.responses import ErrorDetail, EvalRun, EvalRunPage, answers
 from agentos_runtime.api.routes.eval_schemas import (
     DeleteEvalRunsRequest,
     EvalRunInput,
@@ -35,7 +36,7 @@ router = APIRouter(tags=["Evals"])
 JSON = dict[str, Any]
 
 
-@router.get("/eval-runs")
+@router.get("/eval-runs", responses=answers(EvalRunPage, "One page of eval runs", 400, 503))
 async def list_eval_runs(
     database: DatabaseDep,
     caller: CallerDep,
@@ -77,13 +78,13 @@ async def list_eval_runs(
     return page_envelope(views, page=page, limit=limit, total=found.total, elapsed_ms=elapsed_ms)
 
 
-@router.get("/eval-runs/{eval_run_id}")
+@router.get("/eval-runs/{eval_run_id}", responses=answers(EvalRun, "The eval run", 404, 503))
 async def get_eval_run(eval_run_id: str, database: DatabaseDep, caller: CallerDep) -> JSON:
     """One eval run."""
     return eval_view(await _owned(database.database.evals, eval_run_id, caller))
 
 
-@router.patch("/eval-runs/{eval_run_id}")
+@router.patch("/eval-runs/{eval_run_id}", responses=answers(EvalRun, "The renamed eval run", 404, 503))
 async def rename_eval_run(
     eval_run_id: str, request: UpdateEvalRunRequest, database: DatabaseDep, caller: CallerDep
 ) -> JSON:
@@ -96,7 +97,7 @@ async def rename_eval_run(
     return eval_view(renamed)
 
 
-@router.delete("/eval-runs", status_code=204)
+@router.delete("/eval-runs", status_code=204, responses={503: {"model": ErrorDetail}})
 async def delete_eval_runs(request: DeleteEvalRunsRequest, database: DatabaseDep, caller: CallerDep) -> Response:
     """Delete eval runs."""
     store = database.database.evals
@@ -108,7 +109,7 @@ async def delete_eval_runs(request: DeleteEvalRunsRequest, database: DatabaseDep
     return Response(status_code=204)
 
 
-@router.post("/eval-runs")
+@router.post("/eval-runs", responses=answers(EvalRun, "The finished eval run", 400, 404, 503))
 async def create_eval_run(request: EvalRunInput, database: DatabaseDep, context: ContextDep, caller: CallerDep) -> JSON:
     """Run an evaluation of an agent or team and store its result."""
     spec = request.spec()

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from agentos_runtime.api.context import OpenDatabase
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.responses import Health, Readiness, answers
 from agentos_runtime.errors import StorageUnavailable
 
 router = APIRouter(tags=["Health"])
@@ -25,13 +26,19 @@ router = APIRouter(tags=["Health"])
 PING_TIMEOUT_SECONDS = 2.0
 
 
-@router.get("/health")
+@router.get("/health", responses=answers(Health, "The process is up"))
 async def health(context: ContextDep) -> dict[str, Any]:
     """Liveness: the process is up."""
     return {"status": "ok", "instantiated_at": context.started_at.isoformat().replace("+00:00", "Z")}
 
 
-@router.get("/ready", responses={503: {"description": "A database is unreachable"}})
+@router.get(
+    "/ready",
+    responses={
+        **answers(Readiness, "Every database answers"),
+        503: {"model": Readiness, "description": "A database is unreachable"},
+    },
+)
 async def ready(context: ContextDep) -> JSONResponse:
     """Readiness: every open database answers."""
     names = list(context.databases)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from agentos_runtime import __version__
 from agentos_runtime.api.authz import AccessPolicy
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.responses import Home, Info, answers
 
 router = APIRouter(tags=["Core"])
 
@@ -16,13 +17,13 @@ router = APIRouter(tags=["Core"])
 AGNO_API_VERSION = "2.9.0"
 
 
-@router.get("/")
+@router.get("/", responses=answers(Home, "Name, id and version of this AgentOS"))
 async def home(context: ContextDep) -> dict[str, Any]:
     """Name, id and version of this AgentOS."""
     return {"name": "AgentOS API", "id": context.os_id, "version": __version__}
 
 
-@router.get("/info")
+@router.get("/info", responses=answers(Info, "Component counts and the authentication mode"))
 async def info(context: ContextDep, request: Request) -> dict[str, Any]:
     """Lightweight metadata: component counts and the authentication mode."""
     config = context.config

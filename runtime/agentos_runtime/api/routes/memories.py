@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import DatabaseDep
+from agentos_runtime.api.responses import ErrorDetail, Memory, MemoryPage, UserMemoryStatsPage, answers
 from agentos_runtime.api.routes.memory_schemas import (
     DeleteMemoriesRequest,
     MemoryWrite,
@@ -38,7 +39,7 @@ UserParam = Annotated[str | None, Query(description="Only memories of this user.
 USER_REQUIRED = "User ID is required"
 
 
-@router.post("/memories")
+@router.post("/memories", responses=answers(Memory, "The stored memory", 400, 503))
 async def create_memory(payload: MemoryWrite, database: DatabaseDep, caller: CallerDep) -> JSON:
     """Store a new memory about a user."""
     user_id = caller.scoped_user_id(payload.user_id)
@@ -48,7 +49,7 @@ async def create_memory(payload: MemoryWrite, database: DatabaseDep, caller: Cal
     return memory_view(await database.database.memories.upsert_memory(row))
 
 
-@router.get("/memories")
+@router.get("/memories", responses=answers(MemoryPage, "One page of memories", 400, 503))
 async def list_memories(
     database: DatabaseDep,
     caller: CallerDep,
@@ -80,7 +81,7 @@ async def list_memories(
     return page_envelope(memory_views(found.items), page=page, limit=limit, total=found.total, elapsed_ms=elapsed_ms)
 
 
-@router.get("/memories/{memory_id}")
+@router.get("/memories/{memory_id}", responses=answers(Memory, "The memory", 404, 503))
 async def get_memory(memory_id: str, database: DatabaseDep, caller: CallerDep, user_id: UserParam = None) -> JSON:
     """One memory."""
     row = await database.database.memories.get_memory(memory_id, user_id=caller.scoped_user_id(user_id))
@@ -89,7 +90,7 @@ async def get_memory(memory_id: str, database: DatabaseDep, caller: CallerDep, u
     return memory_view(row)
 
 
-@router.patch("/memories/{memory_id}")
+@router.patch("/memories/{memory_id}", responses=answers(Memory, "The changed memory", 400, 404, 503))
 async def update_memory(memory_id: str, payload: MemoryWrite, database: DatabaseDep, caller: CallerDep) -> JSON:
     """Replace a memory's text and topics; its agent, team, input and feedback are cleared."""
     user_id = caller.scoped_user_id(payload.user_id)
@@ -102,7 +103,7 @@ async def update_memory(memory_id: str, payload: MemoryWrite, database: Database
     return memory_view(await store.upsert_memory(patched_memory(memory_id, payload, stored, user_id=user_id)))
 
 
-@router.delete("/memories/{memory_id}", status_code=204)
+@router.delete("/memories/{memory_id}", status_code=204, responses={503: {"model": ErrorDetail}})
 async def delete_memory(
     memory_id: str, database: DatabaseDep, caller: CallerDep, user_id: UserParam = None
 ) -> Response:
@@ -115,20 +116,20 @@ async def delete_memory(
     return Response(status_code=204)
 
 
-@router.delete("/memories", status_code=204)
+@router.delete("/memories", status_code=204, responses={503: {"model": ErrorDetail}})
 async def delete_memories(request: DeleteMemoriesRequest, database: DatabaseDep, caller: CallerDep) -> Response:
     """Delete several memories at once."""
     await database.database.memories.delete_memories(request.memory_ids, user_id=caller.scoped_user_id(request.user_id))
     return Response(status_code=204)
 
 
-@router.get("/memory_topics")
+@router.get("/memory_topics", responses=answers(list[str], "Every topic of the memories", 503))
 async def list_memory_topics(database: DatabaseDep, caller: CallerDep, user_id: UserParam = None) -> list[str]:
     """Every topic memories are filed under, once each."""
     return await database.database.memories.list_topics(user_id=caller.scoped_user_id(user_id))
 
 
-@router.get("/user_memory_stats")
+@router.get("/user_memory_stats", responses=answers(UserMemoryStatsPage, "Memory counts per user", 400, 503))
 async def get_user_memory_stats(
     database: DatabaseDep,
     caller: CallerDep,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.context import OpenDatabase
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
+from agentos_runtime.api.responses import DayMetrics, Metrics, RefreshStarted, RefreshStatus, answers
 from agentos_runtime.api.routes.metrics_schemas import (
     day_view,
     metrics_view,
@@ -46,7 +47,7 @@ async def get_refresh_tracker(request: Request) -> RefreshTracker:
 TrackerDep = Annotated[RefreshTracker, Depends(get_refresh_tracker)]
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses=answers(Metrics, "Daily metrics", 400, 503))
 async def get_metrics(
     database: DatabaseDep,
     tracker: TrackerDep,
@@ -65,7 +66,11 @@ async def get_metrics(
     return metrics_view(_shaped(rows, user_id))
 
 
-@router.post("/metrics/refresh", response_model=None)
+@router.post(
+    "/metrics/refresh",
+    response_model=None,
+    responses=answers(list[DayMetrics] | RefreshStarted, "The refreshed days, or that a refresh started", 503),
+)
 async def refresh_metrics(
     database: DatabaseDep,
     tracker: TrackerDep,
@@ -94,7 +99,7 @@ async def refresh_metrics(
     return [day_view(row) for row in _shaped(rows, user_id)]
 
 
-@router.get("/metrics/refresh/status")
+@router.get("/metrics/refresh/status", responses=answers(RefreshStatus, "The latest refresh"))
 async def get_refresh_status(database: DatabaseDep, tracker: TrackerDep) -> JSON:
     """The status of the latest metrics refresh of the database."""
     return refresh_status_view(tracker.status(database.config.id))

@@ -17,7 +17,15 @@ from fastapi import APIRouter, Body, Query, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import DatabaseDep
-from agentos_runtime.api.responses import SessionRunPreview, run_preview
+from agentos_runtime.api.responses import (
+    ErrorDetail,
+    RunView,
+    SessionDetail,
+    SessionPage,
+    SessionRunPreview,
+    answers,
+    run_preview,
+)
 from agentos_runtime.api.routes.run_schemas import run_view
 from agentos_runtime.api.routes.session_schemas import (
     CreateSessionRequest,
@@ -39,7 +47,7 @@ UserParam = Annotated[str | None, Query(description="Only sessions of this user.
 RUN_STATUSES = frozenset({"PENDING", "RUNNING", "COMPLETED", "PAUSED", "CANCELLED", "ERROR", "REGENERATED"})
 
 
-@router.get("/sessions")
+@router.get("/sessions", responses=answers(SessionPage, "One page of sessions", 400, 503))
 async def list_sessions(
     database: DatabaseDep,
     caller: CallerDep,
@@ -70,7 +78,9 @@ async def list_sessions(
     return page_envelope(views, page=page, limit=limit, total=found.total, elapsed_ms=elapsed_ms)
 
 
-@router.post("/sessions", status_code=201)
+@router.post(
+    "/sessions", status_code=201, responses=answers(SessionDetail, "The new session", 400, 409, 503, status=201)
+)
 async def create_session(
     database: DatabaseDep,
     caller: CallerDep,
@@ -90,7 +100,7 @@ async def create_session(
     return session_detail_view(await store.upsert_session(row))
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", responses=answers(SessionDetail, "The session with its chat history", 404, 503))
 async def get_session(
     session_id: str,
     database: DatabaseDep,
@@ -106,7 +116,7 @@ async def get_session(
     return session_detail_view(row)
 
 
-@router.patch("/sessions/{session_id}")
+@router.patch("/sessions/{session_id}", responses=answers(SessionDetail, "The changed session", 400, 404, 503))
 async def update_session(
     session_id: str,
     changes: UpdateSessionRequest,
@@ -127,7 +137,7 @@ async def update_session(
     )
 
 
-@router.post("/sessions/{session_id}/rename")
+@router.post("/sessions/{session_id}/rename", responses=answers(SessionDetail, "The renamed session", 404, 503))
 async def rename_session(
     session_id: str,
     rename: RenameSessionRequest,
@@ -143,7 +153,7 @@ async def rename_session(
     )
 
 
-@router.delete("/sessions/{session_id}", status_code=204)
+@router.delete("/sessions/{session_id}", status_code=204, responses={503: {"model": ErrorDetail}})
 async def delete_session(
     session_id: str, database: DatabaseDep, caller: CallerDep, user_id: UserParam = None
 ) -> Response:
@@ -152,7 +162,7 @@ async def delete_session(
     return Response(status_code=204)
 
 
-@router.delete("/sessions", status_code=204)
+@router.delete("/sessions", status_code=204, responses={400: {"model": ErrorDetail}, 503: {"model": ErrorDetail}})
 async def delete_sessions(
     request: DeleteSessionsRequest, database: DatabaseDep, caller: CallerDep, user_id: UserParam = None
 ) -> Response:
@@ -163,7 +173,9 @@ async def delete_sessions(
     return Response(status_code=204)
 
 
-@router.get("/sessions/{session_id}/runs")
+@router.get(
+    "/sessions/{session_id}/runs", responses=answers(list[RunView], "The session's runs, oldest first", 400, 404, 503)
+)
 async def list_session_runs(
     session_id: str,
     database: DatabaseDep,
@@ -197,6 +209,7 @@ async def list_session_runs(
     "/sessions/{session_id}/run-previews",
     response_model=list[SessionRunPreview],
     response_model_exclude_none=True,
+    responses=answers(list[SessionRunPreview], "The session's runs in brief, oldest first", 400, 404, 503),
 )
 async def list_session_run_previews(
     session_id: str,
@@ -224,7 +237,7 @@ async def list_session_run_previews(
     return [run_preview(run) for run in runs]
 
 
-@router.get("/sessions/{session_id}/runs/{run_id}")
+@router.get("/sessions/{session_id}/runs/{run_id}", responses=answers(RunView, "The run", 404, 503))
 async def get_session_run(
     session_id: str,
     run_id: str,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.responses import Cancelled, ErrorDetail, RunOutput, RunView, TeamDetail, answers
 from agentos_runtime.api.routes.component_runs import (
     RUN_FORM_OPENAPI,
     answer_run,
@@ -30,7 +31,7 @@ from agentos_runtime.runs.teams import Team
 router = APIRouter(tags=["Teams"])
 
 JSON = dict[str, Any]
-NOT_FOUND: dict[int | str, JSON] = {404: {"description": "Team not found"}}
+NOT_FOUND: dict[int | str, JSON] = {404: {"model": ErrorDetail, "description": "Team not found"}}
 
 
 async def get_team(team_id: str, context: ContextDep) -> Team:
@@ -44,7 +45,7 @@ TeamDep = Annotated[Team, Depends(get_team)]
 SessionParam = Annotated[str, Query(description="The session of the runs.")]
 
 
-@router.get("/teams")
+@router.get("/teams", responses=answers(list[TeamDetail], "Every team the caller may read, with its members"))
 async def list_teams(context: ContextDep, caller: CallerDep) -> list[JSON]:
     """Every team the caller may read, with its members."""
     return [
@@ -53,7 +54,7 @@ async def list_teams(context: ContextDep, caller: CallerDep) -> list[JSON]:
     ]
 
 
-@router.get("/teams/{team_id}", responses=NOT_FOUND)
+@router.get("/teams/{team_id}", responses={**answers(TeamDetail, "The team"), **NOT_FOUND})
 async def get_team_detail(team: TeamDep, context: ContextDep) -> JSON:
     """One team with its members."""
     return team_detail(team.config, context)
@@ -71,7 +72,7 @@ async def create_team_run(team: TeamDep, request: Request, caller: CallerDep) ->
 @router.post(
     "/teams/{team_id}/runs/{run_id}/cancel",
     dependencies=[Depends(get_team), Depends(guard_team_cancel)],
-    responses=NOT_FOUND,
+    responses={**answers(Cancelled, "The cancel is recorded"), **NOT_FOUND},
 )
 async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight (and its members' runs); a run not running yet is cancelled when it starts.
@@ -82,7 +83,9 @@ async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
     return {}
 
 
-@router.get("/teams/{team_id}/runs", responses=NOT_FOUND)
+@router.get(
+    "/teams/{team_id}/runs", responses={**answers(list[RunView], "The team's runs in the session"), **NOT_FOUND}
+)
 async def list_team_runs(
     team: TeamDep, caller: CallerDep, session_id: SessionParam, status: str | None = None
 ) -> list[JSON]:
@@ -98,7 +101,7 @@ async def list_team_runs(
     ]
 
 
-@router.get("/teams/{team_id}/runs/{run_id}", responses=NOT_FOUND)
+@router.get("/teams/{team_id}/runs/{run_id}", responses={**answers(RunOutput, "The run as stored"), **NOT_FOUND})
 async def get_team_run(team: TeamDep, caller: CallerDep, run_id: str, session_id: SessionParam) -> JSON:
     """One run's ``TeamRunOutput``."""
     user_id = caller.scoped_user_id(None)

@@ -14,6 +14,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.responses import (
+    Cancelled,
+    ErrorDetail,
+    RunOutput,
+    RunView,
+    WorkflowDetail,
+    WorkflowSummary,
+    answers,
+)
 from agentos_runtime.api.routes.component_runs import (
     RUN_FORM_OPENAPI,
     answer_run,
@@ -30,7 +39,7 @@ from agentos_runtime.runs.workflows import Workflow
 router = APIRouter(tags=["Workflows"])
 
 JSON = dict[str, Any]
-NOT_FOUND: dict[int | str, JSON] = {404: {"description": "Workflow not found"}}
+NOT_FOUND: dict[int | str, JSON] = {404: {"model": ErrorDetail, "description": "Workflow not found"}}
 
 
 async def get_workflow(workflow_id: str, context: ContextDep) -> Workflow:
@@ -44,14 +53,14 @@ WorkflowDep = Annotated[Workflow, Depends(get_workflow)]
 SessionParam = Annotated[str, Query(description="The session of the runs.")]
 
 
-@router.get("/workflows")
+@router.get("/workflows", responses=answers(list[WorkflowSummary], "Every workflow the caller may read"))
 async def list_workflows(context: ContextDep, caller: CallerDep) -> list[JSON]:
     """Every workflow the caller may read."""
     visible = caller.listing("workflows", context.workflows.values(), lambda workflow: workflow.id)
     return [workflow_summary(workflow.config, context) for workflow in visible]
 
 
-@router.get("/workflows/{workflow_id}", responses=NOT_FOUND)
+@router.get("/workflows/{workflow_id}", responses={**answers(WorkflowDetail, "The workflow"), **NOT_FOUND})
 async def get_workflow_detail(workflow: WorkflowDep, context: ContextDep) -> JSON:
     """One workflow with its steps."""
     return workflow_detail(workflow.config, context)
@@ -69,7 +78,7 @@ async def create_workflow_run(workflow: WorkflowDep, request: Request, caller: C
 @router.post(
     "/workflows/{workflow_id}/runs/{run_id}/cancel",
     dependencies=[Depends(get_workflow), Depends(guard_workflow_cancel)],
-    responses=NOT_FOUND,
+    responses={**answers(Cancelled, "The cancel is recorded"), **NOT_FOUND},
 )
 async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight (and its steps' runs); a run not running yet is cancelled when it starts."""
@@ -77,7 +86,10 @@ async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
     return {}
 
 
-@router.get("/workflows/{workflow_id}/runs", responses=NOT_FOUND)
+@router.get(
+    "/workflows/{workflow_id}/runs",
+    responses={**answers(list[RunView], "The workflow's runs in the session"), **NOT_FOUND},
+)
 async def list_workflow_runs(
     workflow: WorkflowDep, caller: CallerDep, session_id: SessionParam, status: str | None = None
 ) -> list[JSON]:
@@ -95,7 +107,9 @@ async def list_workflow_runs(
     ]
 
 
-@router.get("/workflows/{workflow_id}/runs/{run_id}", responses=NOT_FOUND)
+@router.get(
+    "/workflows/{workflow_id}/runs/{run_id}", responses={**answers(RunOutput, "The run as stored"), **NOT_FOUND}
+)
 async def get_workflow_run(workflow: WorkflowDep, caller: CallerDep, run_id: str, session_id: SessionParam) -> JSON:
     """One run's ``WorkflowRunOutput``."""
     user_id = caller.scoped_user_id(None)
