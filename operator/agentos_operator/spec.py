@@ -21,6 +21,11 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
 
+# A sidecar's container is named ``mcp-<id>``; container names are DNS labels (63 characters).
+MAX_SIDECAR_ID = 59
+# The runtime container's port (``render.layout.PORT``), which no sidecar may take.
+RUNTIME_PORT = 7777
+
 PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 OBJECT_ITEMS: JsonDict = {"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
 
@@ -83,52 +88,6 @@ class DatabaseSpec(DatabaseFields):
                 "a postgres database needs exactly one of urlSecretRef, cnpgClusterRef: "
                 + ("remove one" if url else "add one"),
             )
-        return self
-
-
-class McpValueFields(Schema):
-    """A header or environment variable of an MCP server: a literal value or a Secret key."""
-
-    value: str | None = Field(default=None, description="The value itself; for anything secret use `valueSecretRef`.")
-    value_secret_ref: SecretKeyRef | None = Field(
-        default=None, description="Secret key holding the value (passed to the runtime through its env Secret)."
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> McpValueFields:
-        if (self.value is None) == (self.value_secret_ref is None):
-            _reject(self, "value", "set exactly one of value, valueSecretRef")
-        return self
-
-
-class McpHeaderSpec(McpValueFields):
-    """An HTTP header sent with every request to the MCP server."""
-
-    name: str = Field(pattern=HEADER_NAME_PATTERN, max_length=256, description="Header name, e.g. `Authorization`.")
-
-
-class McpEnvSpec(McpValueFields):
-    """An environment variable of a stdio MCP server's process."""
-
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256, description="Variable name.")
-
-
-class McpServerSpec(McpServerFields):
-    """An MCP tool server: a URL (an in-cluster Service or outside) or a stdio command in the runtime image."""
-
-    headers: list[McpHeaderSpec] = Field(
-        default_factory=list, max_length=32, description="HTTP headers of a `streamable-http` server."
-    )
-    env: list[McpEnvSpec] = Field(
-        default_factory=list, max_length=64, description="Environment variables of a `stdio` server's process."
-    )
-
-    @model_validator(mode="after")
-    def _transport_settings(self) -> McpServerSpec:
-        if self.headers and self.transport != "streamable-http":
-            _reject(self, "headers", "headers are for streamable-http servers")
-        if self.env and self.transport != "stdio":
-            _reject(self, "env", "env is for stdio servers")
         return self
 
 
@@ -209,6 +168,15 @@ class NetworkPolicySpec(Schema):
         description="NetworkPolicyPeer entries allowed to reach the runtime; every pod in the namespace when omitted.",
         json_schema_extra=OBJECT_ITEMS,
     )
+    restrict_egress: bool = Field(
+        default=False,
+        description="Also restrict the pods' egress: DNS, the declared MCP servers and models' `baseUrl`s are allowed, plus the rules in `egress` (databases, anything else the runtime must reach).",
+    )
+    egress: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Extra NetworkPolicyEgressRule entries when `restrictEgress` is on.",
+        json_schema_extra=OBJECT_ITEMS,
+    )
 
 
 class RuntimeMetrics(Schema):
@@ -226,6 +194,103 @@ class EnvVar(Schema):
     value_from: dict[str, Any] | None = Field(
         default=None, description="Source of the value (an EnvVarSource).", json_schema_extra=PRESERVE
     )
+
+
+class McpValueFields(Schema):
+    """A header or environment variable of an MCP server: a literal value or a Secret key."""
+
+    value: str | None = Field(default=None, description="The value itself; for anything secret use `valueSecretRef`.")
+    value_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the value (passed to the runtime through its env Secret)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> McpValueFields:
+        if (self.value is None) == (self.value_secret_ref is None):
+            _reject(self, "value", "set exactly one of value, valueSecretRef")
+        return self
+
+
+class McpHeaderSpec(McpValueFields):
+    """An HTTP header sent with every request to the MCP server."""
+
+    name: str = Field(pattern=HEADER_NAME_PATTERN, max_length=256, description="Header name, e.g. `Authorization`.")
+
+
+class McpEnvSpec(McpValueFields):
+    """An environment variable of a stdio MCP server's process."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256, description="Variable name.")
+
+
+class McpSidecar(Schema):
+    """An MCP server run as a container of the runtime pod, from an image you name.
+
+    It runs as a native sidecar (started, and answering on its port, before the runtime starts)
+    under the same restricted Pod Security settings as the runtime: non-root, read-only root
+    filesystem (``/tmp`` is an emptyDir), no capabilities, no privilege escalation.
+    """
+
+    image: str = Field(min_length=1, description="Image of the MCP server.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, description="Image pull policy."
+    )
+    command: list[str] | None = Field(default=None, description="Entrypoint; the image's when omitted.")
+    args: list[str] | None = Field(default=None, description="Arguments; the image's when omitted.")
+    port: int = Field(
+        default=8080, ge=1024, le=65535, description="Port the server listens on for streamable HTTP, on localhost."
+    )
+    path: str = Field(default="/mcp", pattern=r"^/", max_length=256, description="Path of the MCP endpoint.")
+    env: list[McpEnvSpec] = Field(
+        default_factory=list, max_length=64, description="Environment variables of the sidecar (values or Secret keys)."
+    )
+    resources: Resources = Field(default_factory=Resources, description="Container resources.")
+
+
+class McpServerSpec(McpServerFields):
+    """An MCP tool server: a URL (an in-cluster Service or outside), a stdio command in the runtime
+    image, or a sidecar container of the runtime pod."""
+
+    headers: list[McpHeaderSpec] = Field(
+        default_factory=list, max_length=32, description="HTTP headers of a `streamable-http` server."
+    )
+    env: list[McpEnvSpec] = Field(
+        default_factory=list, max_length=64, description="Environment variables of a `stdio` server's process."
+    )
+
+    sidecar: McpSidecar | None = Field(
+        default=None,
+        description="Run the server as a container of the runtime pod; its URL is then `http://127.0.0.1:<port><path>` (leave `url` out).",
+    )
+
+    def url_required(self) -> bool:
+        return self.sidecar is None
+
+    @property
+    def server_url(self) -> str | None:
+        """The URL the runtime calls: the declared one, or the sidecar's on localhost."""
+        if self.sidecar is not None:
+            return f"http://127.0.0.1:{self.sidecar.port}{self.sidecar.path}"
+        return self.url
+
+    @model_validator(mode="after")
+    def _transport_settings(self) -> McpServerSpec:
+        if self.headers and self.transport != "streamable-http":
+            _reject(self, "headers", "headers are for streamable-http servers")
+        if self.env and self.transport != "stdio":
+            _reject(self, "env", "env is for stdio servers")
+        if self.sidecar is not None:
+            if self.transport != "streamable-http":
+                _reject(self, "sidecar", "a sidecar server speaks streamable-http: remove transport: stdio")
+            if self.url is not None:
+                _reject(self, "url", "a sidecar server is reached on localhost: remove url")
+            if len(self.id) > MAX_SIDECAR_ID:
+                _reject(
+                    self,
+                    "id",
+                    f"a sidecar server's id is at most {MAX_SIDECAR_ID} characters (its container is mcp-<id>)",
+                )
+        return self
 
 
 class AgentOSConfigSpec(RuntimeConfigFields):
@@ -288,6 +353,24 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     )
 
     @model_validator(mode="after")
+    def _mcp_sidecar_ports(self) -> AgentOSConfigSpec:
+        taken = {RUNTIME_PORT: "the runtime's port"}
+        if self.prometheus.enabled:
+            taken[self.prometheus.port] = "the metrics port"
+        for index, server in enumerate(self.mcp_servers):
+            if server.sidecar is None:
+                continue
+            port = server.sidecar.port
+            if port in taken:
+                _reject(
+                    self,
+                    ("mcpServers", index, "sidecar", "port"),
+                    f"port {port} is already {taken[port]}: pick another",
+                )
+            taken[port] = f"the port of the {server.id} sidecar"
+        return self
+
+    @model_validator(mode="after")
     def _deployment_rules(self) -> AgentOSConfigSpec:
         autoscaling = self.autoscaling is not None and self.autoscaling.enabled
         if autoscaling and self.replicas is not None:
@@ -323,7 +406,7 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         return not self.databases or any(d.type == "sqlite" for d in self.databases)
 
 
-def _reject(model: Schema, field: str | tuple[str, ...], message: str) -> NoReturn:
+def _reject(model: Schema, field: str | tuple[str | int, ...], message: str) -> NoReturn:
     """Fail a cross-field rule at the field a user must change (pydantic's locs, by alias)."""
     loc = (field,) if isinstance(field, str) else field
     raise ValidationError.from_exception_data(

@@ -51,7 +51,9 @@ def runtime_config_data(resource: AgentOSResource, environment: Environment) -> 
 
 def _mcp_server_entry(server: McpServerSpec, environment: Environment) -> dict[str, Any]:
     """A server as the runtime declares it: each Secret reference becomes the variable holding it."""
-    entry = server.model_dump(mode="json", by_alias=False, exclude_defaults=True, exclude={"headers", "env"})
+    entry = server.model_dump(mode="json", by_alias=False, exclude_defaults=True, exclude={"headers", "env", "sidecar"})
+    if server.sidecar is not None:
+        entry["url"] = server.server_url
     for kind, items in (("headers", server.headers), ("env", server.env)):
         values = []
         for item in items:

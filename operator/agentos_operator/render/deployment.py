@@ -11,6 +11,8 @@ from typing import Any
 
 from agentos_operator.quantities import canonical_quantity
 from agentos_operator.render import layout
+from agentos_operator.render.environment import Environment
+from agentos_operator.render.sidecars import render_sidecars, sidecar_volumes
 from agentos_operator.resources import AgentOSResource
 
 # Findings of the security scan (checkov) that are deliberate, each with its reason. They ride on
@@ -30,7 +32,9 @@ METRICS_PORT_NAME = "metrics"
 METRICS_PORT_ENV = "AGENTOS_METRICS_PORT"
 
 
-def render_deployment(resource: AgentOSResource, *, image: str, config_hash: str) -> dict[str, Any]:
+def render_deployment(
+    resource: AgentOSResource, *, image: str, config_hash: str, environment: Environment
+) -> dict[str, Any]:
     """The Deployment; ``replicas`` is left out when an autoscaler owns it."""
     spec = resource.spec
     name = resource.name
@@ -50,7 +54,7 @@ def render_deployment(resource: AgentOSResource, *, image: str, config_hash: str
                     layout.CONFIG_HASH_ANNOTATION: config_hash,
                 },
             },
-            "spec": _pod_spec(resource, image),
+            "spec": _pod_spec(resource, image, environment),
         },
     }
     if not autoscaling:
@@ -63,7 +67,7 @@ def render_deployment(resource: AgentOSResource, *, image: str, config_hash: str
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": deployment_spec}
 
 
-def _pod_spec(resource: AgentOSResource, image: str) -> dict[str, Any]:
+def _pod_spec(resource: AgentOSResource, image: str, environment: Environment) -> dict[str, Any]:
     spec = resource.spec
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": layout.config_map_name(resource.name)}},
@@ -71,6 +75,7 @@ def _pod_spec(resource: AgentOSResource, image: str) -> dict[str, Any]:
     ]
     if spec.uses_sqlite:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": layout.data_claim_name(resource.name)}})
+    volumes.extend(sidecar_volumes(resource))
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         # Service links would inject AGENTOS_PORT=tcp://... and the like into the runtime's env.
@@ -92,6 +97,9 @@ def _pod_spec(resource: AgentOSResource, image: str) -> dict[str, Any]:
         "affinity": spec.affinity,
     }
     pod.update({key: value for key, value in optional.items() if value is not None})
+    sidecars = render_sidecars(resource, environment)
+    if sidecars:
+        pod["initContainers"] = sidecars
     return pod
 
 

@@ -78,11 +78,13 @@ def plan_environment(resource: AgentOSResource) -> Environment:
         sources[JWT_KEY_ENV] = EnvSource((jwt_ref.name, jwt_ref.key))
     mcp_env: dict[tuple[str, str, str], str] = {}
     for server in spec.mcp_servers:
-        for kind, items in (("headers", server.headers), ("env", server.env)):
+        sidecar_env = server.sidecar.env if server.sidecar is not None else []
+        for kind, items in (("headers", server.headers), ("env", server.env), ("sidecar", sidecar_env)):
             for item in items:
                 if item.value_secret_ref is None:
                     continue
-                env = f"MCP_{_env_suffix(server.id)}_{_env_suffix(item.name)}"
+                middle = "_SIDECAR" if kind == "sidecar" else ""
+                env = f"MCP_{_env_suffix(server.id)}{middle}_{_env_suffix(item.name)}"
                 sources[env] = EnvSource((item.value_secret_ref.name, item.value_secret_ref.key))
                 mcp_env[(server.id, kind, item.name)] = env
     return Environment(model_env=model_env, database_env=database_env, sources=sources, mcp_env=mcp_env)

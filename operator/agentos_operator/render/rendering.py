@@ -70,7 +70,7 @@ def render(resource: AgentOSResource, secrets: SecretValues, *, settings: Render
         config_map,
         env_secret,
         render_service(resource),
-        render_deployment(resource, image=image, config_hash=digest),
+        render_deployment(resource, image=image, config_hash=digest, environment=environment),
         *(manifest for manifest in optional if manifest is not None),
     ]
     return sorted(manifests, key=_order)

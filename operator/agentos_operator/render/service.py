@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentos_operator.render import layout
+from agentos_operator.render.egress import egress_rules
 from agentos_operator.resources import AgentOSResource
 
 
@@ -40,15 +41,19 @@ def render_network_policy(resource: AgentOSResource) -> dict[str, Any] | None:
     ports = [{"port": layout.PORT, "protocol": "TCP"}]
     if resource.spec.prometheus.enabled:
         ports.append({"port": resource.spec.prometheus.port, "protocol": "TCP"})
+    spec: dict[str, Any] = {
+        "podSelector": {"matchLabels": layout.selector_labels(resource.name)},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": peers, "ports": ports}],
+    }
+    if policy.restrict_egress:
+        spec["policyTypes"] = ["Ingress", "Egress"]
+        spec["egress"] = egress_rules(resource)
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _metadata(resource),
-        "spec": {
-            "podSelector": {"matchLabels": layout.selector_labels(resource.name)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": ports}],
-        },
+        "spec": spec,
     }
 
 

@@ -97,7 +97,7 @@ class McpServerFields(Schema):
     @model_validator(mode="after")
     def _transport_fields(self) -> McpServerFields:
         if self.transport == "streamable-http":
-            if self.url is None:
+            if self.url is None and self.url_required():
                 raise ValueError("a streamable-http server needs url")
             if self.command is not None or self.args:
                 raise ValueError("command and args are for stdio servers; remove them or set transport: stdio")
@@ -107,6 +107,11 @@ class McpServerFields(Schema):
             if self.url is not None:
                 raise ValueError("url is for streamable-http servers; remove it or set transport: streamable-http")
         return self
+
+
+    def url_required(self) -> bool:
+        """Whether a streamable-http server must name its ``url`` (the resource derives a sidecar's)."""
+        return True
 
 
 class McpServerConfig(McpServerFields):

@@ -107,3 +107,108 @@ def test_an_agent_naming_an_undeclared_server_is_refused() -> None:
     assert str(raised.value) == (
         "spec.agents[0].tools[0]: unknown MCP server 'github': declare it in mcpServers or fix the id"
     )
+
+
+SIDECAR = {
+    "id": "time",
+    "sidecar": {
+        "image": "registry.example/mcp-time:1",
+        "args": ["--port", "8081"],
+        "port": 8081,
+        "env": [
+            {"name": "TZ", "value": "UTC"},
+            {"name": "API_TOKEN", "valueSecretRef": {"name": "time-api", "key": "token"}},
+        ],
+    },
+}
+
+
+def deployment_pod(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    pod: dict[str, Any] = manifests["Deployment"]["spec"]["template"]["spec"]
+    return pod
+
+
+def test_a_sidecar_server_runs_before_the_runtime_under_the_restricted_profile_on_localhost() -> None:
+    res = resource(mcpServers=[SIDECAR], agents=[{"id": "a", "tools": ["mcp:time"]}])
+    secrets = {**render.placeholder_secrets(res), ("time-api", "token"): "tok"}
+    manifests = {m["kind"]: m for m in render.render(res, secrets, settings=SETTINGS)}
+
+    [sidecar] = deployment_pod(manifests)["initContainers"]
+    config = parse_config_text(manifests["ConfigMap"]["data"]["config.yaml"])
+    env = {k: base64.b64decode(v).decode() for k, v in manifests["Secret"]["data"].items()}
+
+    assert (sidecar["name"], sidecar["image"], sidecar["restartPolicy"]) == (
+        "mcp-time",
+        "registry.example/mcp-time:1",
+        "Always",
+    )
+    assert sidecar["startupProbe"]["tcpSocket"] == {"port": 8081}
+    assert sidecar["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert sidecar["volumeMounts"] == [{"name": "mcp-time", "mountPath": "/tmp"}]
+    assert {"name": "mcp-time", "emptyDir": {}} in deployment_pod(manifests)["volumes"]
+    assert sidecar["env"] == [
+        {"name": "TZ", "value": "UTC"},
+        {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "demo-env", "key": "MCP_TIME_SIDECAR_API_TOKEN"}}},
+    ]
+    assert env["MCP_TIME_SIDECAR_API_TOKEN"] == "tok"
+    assert config.mcp_servers[0].url == "http://127.0.0.1:8081/mcp"
+
+
+@pytest.mark.parametrize(
+    ("server", "at", "message"),
+    [
+        ({**SIDECAR, "url": "http://x/mcp"}, "spec.mcpServers[0].url", "remove url"),
+        ({**SIDECAR, "sidecar": {"image": "i", "port": 7777}}, "spec.mcpServers[0].sidecar.port", "the runtime's port"),
+        ({**SIDECAR, "sidecar": {"image": "i", "port": 9464}}, "spec.mcpServers[0].sidecar.port", "the metrics port"),
+    ],
+)
+def test_a_sidecar_with_a_url_or_a_taken_port_is_refused(server: dict[str, Any], at: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        resource(mcpServers=[server], agents=[{"id": "a"}])
+    assert str(raised.value).startswith(at) and message in str(raised.value)
+
+
+def test_restricted_egress_allows_dns_the_mcp_servers_the_models_and_the_users_rules() -> None:
+    servers = [
+        GITHUB,
+        {"id": "same-ns", "url": "http://search:9000/mcp"},
+        {"id": "by-ip", "url": "https://10.0.0.7/mcp"},
+        {"id": "outside", "url": "https://mcp.example.com/mcp"},
+        SIDECAR,
+    ]
+    user_rule = {"to": [{"ipBlock": {"cidr": "10.1.0.0/16"}}], "ports": [{"port": 5432, "protocol": "TCP"}]}
+    res = resource(
+        mcpServers=servers,
+        agents=[{"id": "a"}],
+        networkPolicy={"enabled": True, "restrictEgress": True, "egress": [user_rule]},
+    )
+    secrets = {**render.placeholder_secrets(res), ("github-mcp", "token"): "t"}
+
+    policy = {m["kind"]: m for m in render.render(res, secrets, settings=SETTINGS)}["NetworkPolicy"]["spec"]
+
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["egress"] == [
+        {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+        {
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "tools"}}}],
+            "ports": [{"port": 8080, "protocol": "TCP"}],
+        },
+        {
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "agents"}}}],
+            "ports": [{"port": 9000, "protocol": "TCP"}],
+        },
+        {"to": [{"ipBlock": {"cidr": "10.0.0.7/32"}}], "ports": [{"port": 443, "protocol": "TCP"}]},
+        {"ports": [{"port": 443, "protocol": "TCP"}]},
+        user_rule,
+    ]
+
+
+def test_egress_stays_open_unless_restricted() -> None:
+    res = resource(mcpServers=[GITHUB], networkPolicy={"enabled": True})
+    policy = rendered(res)["NetworkPolicy"]["spec"]
+    assert policy["policyTypes"] == ["Ingress"] and "egress" not in policy
