@@ -16,6 +16,7 @@ cancels the tasks when it stops waiting.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -146,17 +147,24 @@ async def run_nested(
 _DONE = object()
 
 
-async def run_concurrently(jobs: Sequence[NestedJob], *, parent: RunHandle) -> AsyncGenerator[RunEvent | NestedOutput]:
+async def run_concurrently(
+    jobs: Sequence[NestedJob],
+    *,
+    parent: RunHandle,
+    unfinished: Callable[[int, JSON], None] | None = None,
+) -> AsyncGenerator[RunEvent | NestedOutput]:
     """Every job at once, in its own task: their forwarded events as they come, and each output.
 
     ``parent`` (the outer run's handle) is interruptible while waiting and checked between
-    items; leaving early (cancel, error, a client gone) cancels and awaits the tasks.
+    items; leaving early (cancel, error, a client gone) cancels and awaits the tasks, each
+    cut-short run handed to ``unfinished`` with its job's index (see ``run_nested``).
     """
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def drive(index: int, job: NestedJob) -> None:
+        kept = functools.partial(unfinished, index) if unfinished is not None else None
         try:
-            async with aclosing(run_nested(job, parent=None, index=index)) as items:
+            async with aclosing(run_nested(job, parent=None, index=index, unfinished=kept)) as items:
                 async for item in items:
                     await queue.put(item)
         except BaseException as error:

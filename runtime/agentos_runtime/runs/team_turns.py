@@ -321,8 +321,12 @@ async def _broadcast(run: LeaderRun, delegation: Delegation) -> AsyncGenerator[R
     members = list(delegation.members.values())
     outputs: list[JSON | None] = [None] * len(members)
     jobs = [_member_job(run, member, task, delegation) for member in members]
+
+    def keep_unfinished(index: int, output: JSON) -> None:  # a member cut short keeps its partial answer
+        outputs[index] = output
+
     try:
-        async with aclosing(run_concurrently(jobs, parent=run.handle)) as items:
+        async with aclosing(run_concurrently(jobs, parent=run.handle, unfinished=keep_unfinished)) as items:
             async for item in items:
                 if isinstance(item, NestedOutput):
                     outputs[item.index] = item.output

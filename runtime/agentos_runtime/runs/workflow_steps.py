@@ -200,28 +200,44 @@ async def _run_parallel(
         yield record.add(events.step_started(leaf.name, (index, position), ids[position]))
     jobs = [_job(run, leaf, text, (index, p), ids[p]) for p, leaf in enumerate(plan.leaves)]
     executed: list[JSON | None] = [None] * len(jobs)
-    async with aclosing(run_concurrently(jobs, parent=run.handle)) as items:
-        async for item in items:
-            if isinstance(item, NestedOutput):
-                executed[item.index] = item.output
-                leaf, position = plan.leaves[item.index], item.index
-                if item.output.get("status") == "COMPLETED":
-                    done = leaf_view(leaf, ids[position], item.output)
-                    yield record.add(events.step_completed(leaf.name, (index, position), ids[position], done))
-            else:
-                yield item
-    finished = [(p, leaf, output) for p, (leaf, output) in enumerate(zip(plan.leaves, executed, strict=True))]
-    outputs = [_leaf_output(run, leaf, ids[p], output) for p, leaf, output in finished if output is not None]
+
+    def keep_unfinished(position: int, output: JSON) -> None:
+        executed[position] = output
+
+    try:
+        async with aclosing(run_concurrently(jobs, parent=run.handle, unfinished=keep_unfinished)) as items:
+            async for item in items:
+                if isinstance(item, NestedOutput):
+                    executed[item.index] = item.output
+                    leaf, position = plan.leaves[item.index], item.index
+                    if item.output.get("status") == "COMPLETED":
+                        done = leaf_view(leaf, ids[position], item.output)
+                        yield record.add(events.step_completed(leaf.name, (index, position), ids[position], done))
+                else:
+                    yield item
+    except BaseException:  # a group cut short keeps what its steps answered so far
+        into.append(_join_group(run, plan, group_id, ids, executed))
+        raise
+    group = _join_group(run, plan, group_id, ids, executed)
+    into.append(group)
+    yield record.add(events.parallel_completed(plan.name, index, group_id, group["steps"]))
+    for p, (leaf, output) in enumerate(zip(plan.leaves, executed, strict=True)):
+        if output is not None:
+            _check_completed(run, leaf, ids[p], (index, p), output)
+
+
+def _join_group(
+    run: StepsRun, plan: ParallelPlan, group_id: str, ids: Sequence[str], executed: Sequence[JSON | None]
+) -> JSON:
+    """The ``StepOutput`` of a parallel group; its steps' runs are kept on the record."""
+    leaves = zip(plan.leaves, executed, strict=True)
+    outputs = [_leaf_output(run, leaf, ids[p], output) for p, (leaf, output) in enumerate(leaves) if output is not None]
     group = step_output(
         step_name=plan.name, step_id=group_id, step_type="Parallel", content=join_outputs(outputs), steps=outputs
     )
     group["executor_name"] = plan.name
     group["success"] = all(output["success"] for output in outputs)
-    into.append(group)
-    yield record.add(events.parallel_completed(plan.name, index, group_id, outputs))
-    for p, leaf, output in finished:
-        if output is not None:
-            _check_completed(run, leaf, ids[p], (index, p), output)
+    return group
 
 
 async def _run_condition(

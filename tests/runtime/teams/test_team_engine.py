@@ -105,6 +105,9 @@ async def test_cancelling_the_team_while_a_member_streams_stops_both_and_stores_
     stored = await crew.stored_run()
     assert stored["status"] == "CANCELLED" and stored["team_id"] == "crew"
     assert stored["events"][-1]["event"] == "TeamRunCancelled"
+    member = stored["member_responses"][-1]
+    assert (member["run_id"], member["status"], member["content"]) == (member_run_id, "CANCELLED", "Hel")
+    assert member["parent_run_id"] == "team-1"
 
 
 async def test_broadcast_members_answer_at_the_same_time_then_the_leader_synthesises() -> None:
@@ -144,7 +147,10 @@ async def test_cancelling_a_broadcast_cancels_every_member_and_stores_the_run_ca
     assert events[-1].event == "TeamRunCancelled"
     assert not any(crew.registry.is_running(run_id) for run_id in member_ids | {"team-2"})
     assert crew.leader.prompts == [], "the leader is not asked once the run is cancelled"
-    assert (await crew.stored_run())["status"] == "CANCELLED"
+    stored = await crew.stored_run()
+    assert stored["status"] == "CANCELLED"
+    kept = [(run["agent_id"], run["status"], run["content"]) for run in stored["member_responses"]]
+    assert kept == [("weather", "CANCELLED", "a"), ("poet", "CANCELLED", "c")], "each member keeps its partial answer"
 
 
 async def test_a_client_that_goes_away_mid_member_leaves_the_team_run_stored_cancelled() -> None:

@@ -145,7 +145,11 @@ async def test_cancelling_a_workflow_during_a_parallel_group_stops_every_step_an
     assert events[-1].event == "WorkflowCancelled"
     assert not any(registry.is_running(run_id) for run_id in step_runs | {"wf-1"})
     assert later.prompts == [], "no step starts after the cancel"
-    assert (await flow.stored())["status"] == "CANCELLED"
+    stored = await flow.stored()
+    assert stored["status"] == "CANCELLED"
+    kept = {run["agent_id"]: (run["status"], run["content"]) for run in stored["step_executor_runs"]}
+    assert kept == {"a": ("CANCELLED", "x"), "b": ("CANCELLED", "p")}, "each step keeps its partial answer"
+    assert [step["content"] for step in stored["step_results"][0]["steps"]] == ["x", "p"]
 
 
 async def test_cancelling_one_steps_own_run_cancels_the_workflow(registry: RunRegistry) -> None:
