@@ -10,6 +10,7 @@ renewed after ``POOL_RECYCLE_SECONDS``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
 from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES
+from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
 
@@ -134,7 +136,8 @@ def storage_errors(db_id: str, *, url: str | None = None) -> Iterator[None]:
 
 
 async def create_tables(engine: AsyncEngine, tables: Tables, *, schema: str | None) -> None:
-    """Create the missing tables and indexes (and the schema), stamping new tables' version.
+    """Create the missing tables and indexes (and the schema), stamping new tables' versions
+    (Agno's and ours); what ``schema.ensure_schema`` does without SQLAlchemy, migrations aside.
 
     Safe when several replicas start at once: on PostgreSQL they take turns on an advisory
     lock, on SQLite on the write lock.
@@ -157,6 +160,12 @@ async def create_tables(engine: AsyncEngine, tables: Tables, *, schema: str | No
             ]
             insert = dialect_of(engine).insert(tables.versions).values(rows)
             await connection.execute(insert.on_conflict_do_nothing(index_elements=["table_name"]))
+            # New tables have every migration: our latest version, as ``schema`` stamps it.
+            ours = [
+                {"table_name": name, "version": SCHEMA_VERSION, "migrated_at": int(time.time())} for name in created
+            ]
+            stamp = dialect_of(engine).insert(tables.migrations).values(ours)
+            await connection.execute(stamp.on_conflict_do_nothing(index_elements=["table_name"]))
 
 
 async def has_legacy_runs(engine: AsyncEngine, tables: Tables) -> bool:

@@ -1,9 +1,9 @@
-"""Open a SQL ``Database``: SQLite from a file path, PostgreSQL from a URL, tables created.
+"""Open a SQL ``Database``: SQLite from a file path, PostgreSQL from a URL, tables current.
 
 Opening needs no SQLAlchemy: the run path's executor creates the missing tables with the
-generated DDL (``schema``) and serves every run's session read and save. SQLAlchemy, which
-the other stores are written with, is loaded the first time one of them is called (a session
-listing, a memory, metrics, evals), and its engine is created then. Nothing connects before
+generated DDL and migrates older ones (``schema``), and serves every run's session read and
+save. SQLAlchemy, which the other stores are written with, is loaded the first time one of them
+is called (a session listing, a memory, metrics, evals), and its engine is created then. Nothing connects before
 ``open_*`` is awaited. The URL is kept only to redact it from error messages.
 """
 
@@ -123,7 +123,9 @@ async def _open(
     schema = config.db_schema if text.dialect == "postgresql" else None
     if legacy_runs is None:
         try:
-            legacy_runs = await ensure_schema(executor, text, schema=schema, sessions_table=config.tables.sessions)
+            legacy_runs = await ensure_schema(
+                executor, text, schema=schema, sessions_table=config.tables.sessions, db_id=config.id
+            )
         except BaseException:
             await executor.close()
             raise
@@ -180,7 +182,11 @@ async def check_postgres_schema(config: DatabaseConfig, *, url: str) -> bool:
     executor = _postgres_executor(config, url, one_off=True)
     try:
         return await ensure_schema(
-            executor, _postgres_text(config), schema=config.db_schema, sessions_table=config.tables.sessions
+            executor,
+            _postgres_text(config),
+            schema=config.db_schema,
+            sessions_table=config.tables.sessions,
+            db_id=config.id,
         )
     finally:
         await executor.close()

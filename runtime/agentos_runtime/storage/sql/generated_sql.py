@@ -15,7 +15,8 @@ TEMPLATES: dict[str, Any] = json.loads(
      [
       "CREATE TABLE IF NOT EXISTS @@|schema|@@.@@|sessions|@@ ( session_id VARCHAR NOT NULL, session_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, session_data JSONB, agent_data JSONB, team_data JSONB, workflow_data JSONB, metadata JSONB, summary JSONB, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (session_id) )",
       "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_created_at@@ ON @@|schema|@@.@@|sessions|@@ (created_at)",
-      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|schema|@@.@@|sessions|@@ (session_type)"
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|schema|@@.@@|sessions|@@ (session_type)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_user_id@@ ON @@|schema|@@.@@|sessions|@@ (user_id)"
      ]
     ],
     [
@@ -48,6 +49,12 @@ TEMPLATES: dict[str, Any] = json.loads(
      [
       "CREATE TABLE IF NOT EXISTS @@|schema|@@.agno_schema_versions ( table_name VARCHAR NOT NULL, version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR, PRIMARY KEY (table_name) )",
       "CREATE INDEX IF NOT EXISTS idx_agno_schema_versions_created_at ON @@|schema|@@.agno_schema_versions (created_at)"
+     ]
+    ],
+    [
+     "agentos_schema_versions",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.agentos_schema_versions ( table_name VARCHAR NOT NULL, version BIGINT NOT NULL, migrated_at BIGINT NOT NULL, PRIMARY KEY (table_name) )"
      ]
     ],
     [
@@ -175,7 +182,8 @@ TEMPLATES: dict[str, Any] = json.loads(
      [
       "CREATE TABLE IF NOT EXISTS @@|sessions|@@ ( session_id VARCHAR NOT NULL, session_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, session_data JSON, agent_data JSON, team_data JSON, workflow_data JSON, metadata JSON, summary JSON, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (session_id) )",
       "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_created_at@@ ON @@|sessions|@@ (created_at)",
-      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|sessions|@@ (session_type)"
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_session_type@@ ON @@|sessions|@@ (session_type)",
+      "CREATE INDEX IF NOT EXISTS @@idx_|sessions|_user_id@@ ON @@|sessions|@@ (user_id)"
      ]
     ],
     [
@@ -209,6 +217,12 @@ TEMPLATES: dict[str, Any] = json.loads(
      [
       "CREATE TABLE IF NOT EXISTS agno_schema_versions ( table_name VARCHAR NOT NULL, version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR, PRIMARY KEY (table_name) )",
       "CREATE INDEX IF NOT EXISTS idx_agno_schema_versions_created_at ON agno_schema_versions (created_at)"
+     ]
+    ],
+    [
+     "agentos_schema_versions",
+     [
+      "CREATE TABLE IF NOT EXISTS agentos_schema_versions ( table_name VARCHAR NOT NULL, version BIGINT NOT NULL, migrated_at BIGINT NOT NULL, PRIMARY KEY (table_name) )"
      ]
     ],
     [

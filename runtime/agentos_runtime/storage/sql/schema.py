@@ -1,21 +1,37 @@
-"""Creating the tables a database lacks, and learning what the existing ones look like.
+"""Bringing a database to the runtime's schema: missing tables created, older ones migrated.
 
-Runs the generated DDL (``statements.SqlText.ddl``, every statement ``IF NOT EXISTS``) of the
-tables that are missing, in one transaction through the run path's executor, so opening a
-database needs no SQLAlchemy; like SQLAlchemy's ``create_all``, a table that exists is left as
-it is. Tables created now get Agno's schema version stamped (tables that were there keep
-theirs), so Agno's migration manager leaves them alone. On PostgreSQL, replicas starting
-together take turns on the advisory lock ``connecting.create_tables`` takes too, and each
-table's statements go in one round trip. What differs between the two databases here
-(catalog queries, the lock, the schema) is the little SQL below.
+Opening a database reads which tables exist and their versions (``migrations``); when anything
+is missing or older, one transaction takes the schema's lock, reads again (another replica may
+have done the work meanwhile), and runs what ``migrations.plan`` makes of it: the generated DDL
+(``statements.SqlText.ddl``) of the missing tables, with Agno's schema version stamped on them
+so Agno's migration manager leaves them alone (tables that were there keep theirs), and the
+migrations each older table lacks. Every statement runs in that transaction, so a migration that
+fails leaves the database as it was. Replicas starting together take turns: on PostgreSQL on an
+advisory lock held to the end of the transaction (the one ``connecting.create_tables`` takes
+too), on SQLite on the write lock (``BEGIN IMMEDIATE``). A database that is current costs reads
+only. It all goes through the run path's executor, so opening a database needs no SQLAlchemy.
+What differs between the two databases here (catalog queries, the lock, the schema) is the
+little SQL below.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from agentos_runtime.storage.sql.executing import Executor, Step
-from agentos_runtime.storage.sql.statements import AGNO_SCHEMA_VERSION, SqlText, Statement, quote
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.sql.executing import Executor, Rows, Step
+from agentos_runtime.storage.sql.migrations import (
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+    Migration,
+    found_in,
+    latest_version,
+    plan,
+    read_versions,
+)
+from agentos_runtime.storage.sql.statements import SqlText, Statement, quote
 
 _TABLES = {
     "sqlite": Statement("SELECT name FROM sqlite_master WHERE type = 'table'"),
@@ -30,38 +46,63 @@ _COLUMNS = {
 _LOCK = Statement("SELECT pg_advisory_xact_lock(hashtext(%(key)s))")
 
 
-async def ensure_schema(executor: Executor, text: SqlText, *, schema: str | None, sessions_table: str) -> bool:
-    """Create what is missing; return whether the sessions table has Agno 2's ``runs`` column.
+async def ensure_schema(
+    executor: Executor,
+    text: SqlText,
+    *,
+    schema: str | None,
+    sessions_table: str,
+    db_id: str,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> bool:
+    """Create what is missing, migrate what is older; return whether the sessions table has
+    Agno 2's ``runs`` column.
 
-    Raises ``StorageUnavailable`` when the database does not answer.
+    Raises ``StorageUnavailable`` when the database does not answer, or when a migration fails
+    (then nothing was changed).
     """
     catalog = {"schema": schema or ""}
-    existing = {row[0] for row in (await executor.fetch([(_TABLES[text.dialect], catalog)]))[0]}
-    missing = [(table, statements) for table, statements in text.ddl if table not in existing]
-    if missing:
-        await executor.write(_creation(text, schema, missing))
+    tables = (await executor.fetch([(_TABLES[text.dialect], catalog)]))[0]
+    versions: Rows = []
+    if MIGRATIONS_TABLE in {row[0] for row in tables}:
+        versions = (await executor.fetch([(read_versions(text, schema), {})]))[0]
+    if _plan(text, schema, tables, versions, migrations):
+        await _migrate(executor, text, schema, migrations, db_id=db_id)
     columns = await executor.fetch([(_COLUMNS[text.dialect], {**catalog, "table": sessions_table})])
     return "runs" in {row[0] for row in columns[0]}
 
 
-def _creation(text: SqlText, schema: str | None, missing: list[tuple[str, list[Statement]]]) -> list[Step]:
-    steps: list[Step] = []
-    postgres = text.dialect == "postgresql"
-    if postgres:
-        steps.append((_LOCK, {"key": f"agentos:create_tables:{schema}"}))
-        steps.append((Statement(f"CREATE SCHEMA IF NOT EXISTS {quote(schema or '')}"), {}))
-    for _, statements in missing:
-        if postgres:  # several statements without parameters go in one round trip
-            steps.append((Statement("; ".join(statement.sql for statement in statements)), {}))
-        else:
-            steps.extend((statement, {}) for statement in statements)
-    stamped_at = datetime.now(UTC).isoformat()
-    created = {table for table, _ in missing}
-    for table in text.stamped_tables:
-        if table in created:
-            version = {"table_name": table, "version": AGNO_SCHEMA_VERSION, "stamped_at": stamped_at}
-            steps.append((text.stamp_version, version))
-    return steps
+def _plan(
+    text: SqlText, schema: str | None, tables: Rows, versions: Rows, migrations: Sequence[Migration]
+) -> list[Step]:
+    stamped_at = datetime.now(UTC)
+    found = found_in(tables, versions)
+    return plan(text, schema, found, migrations=migrations, now=int(time.time()), stamped_at=stamped_at.isoformat())
+
+
+async def _migrate(
+    executor: Executor, text: SqlText, schema: str | None, migrations: Sequence[Migration], *, db_id: str
+) -> None:
+    """Lock, read again, and run the plan, in one transaction."""
+    reads: list[Step] = []
+    if text.dialect == "postgresql":
+        reads.append((_LOCK, {"key": f"agentos:create_tables:{schema}"}))
+        reads.append((Statement(f"CREATE SCHEMA IF NOT EXISTS {quote(schema or '')}"), {}))
+    reads.extend((statement, {}) for statement in dict(text.ddl)[MIGRATIONS_TABLE])
+    reads.append((_TABLES[text.dialect], {"schema": schema or ""}))
+    reads.append((read_versions(text, schema), {}))
+
+    def decide(rows: list[Rows]) -> list[Step]:
+        return _plan(text, schema, rows[-2], rows[-1], migrations)
+
+    try:
+        await executor.write_after(reads, decide)
+    except Exception as error:  # an outage, or a statement the database refused: rolled back either way
+        reason = error.detail if isinstance(error, StorageUnavailable) else f"{type(error).__name__}: {error}"
+        raise StorageUnavailable(
+            f"database '{db_id}': upgrading its tables to schema version {latest_version(migrations)} failed, "
+            f"nothing was changed: {reason[:300]}"
+        ) from error
 
 
 PING = Statement("SELECT 1")

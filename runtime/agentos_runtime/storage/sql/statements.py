@@ -23,6 +23,8 @@ from agentos_runtime.storage.sql.generated_sql import TEMPLATES
 _PLACEHOLDER = re.compile(r"@@(\w*)\|(\w+)\|(\w*)@@")
 AGNO_SCHEMA_VERSION: str = TEMPLATES["agno_schema_version"]
 STATUS_SLOTS: int = TEMPLATES["status_slots"]
+# The tables that hold data, in the order of the templates' ``stamped_tables``.
+TABLE_KINDS = ("sessions", "runs", "memories", "metrics", "evals")
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,30 @@ class SqlText:
         ]
         """Each table (its name) with the statements creating it and its indexes, in creation order."""
         self.stamped_tables: list[str] = [self._render(name, quoted=False) for name in templates["stamped_tables"]]
+        """The tables that hold data, in ``TABLE_KINDS`` order: their schema versions are recorded."""
+        self.tables: dict[str, str] = dict(zip(TABLE_KINDS, self.stamped_tables, strict=True))
+        """Each kind of table (``TABLE_KINDS``) by its name in this database."""
         self.session_columns: tuple[str, ...] = tuple(templates["session_columns"])
         self.legacy_session_columns: tuple[str, ...] = tuple(templates["legacy_session_columns"])
         self._statements = {
             key: Statement(self._render(sql), defaults) for key, (sql, defaults) in templates["statements"].items()
         }
+
+    def qualified(self, table: str) -> str:
+        """``table`` quoted, in this database's schema (PostgreSQL)."""
+        schema = self._names["schema"]
+        return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+
+    def index_ddl(self, table: str, index: str) -> Statement:
+        """The statement of the generated DDL creating ``index`` (its name) on ``table``."""
+        # Names a config may change are quoted in the DDL, fixed ones are not.
+        created = tuple(f"CREATE INDEX IF NOT EXISTS {name} " for name in (quote(index), index))
+        for name, statements in self.ddl:
+            if name == table:
+                for statement in statements:
+                    if statement.sql.startswith(created):
+                        return statement
+        raise KeyError(f"no index {index!r} on table {table!r} in the generated DDL")
 
     def _render(self, sql: str, *, quoted: bool = True) -> str:
         def name(match: re.Match[str]) -> str:

@@ -4,7 +4,9 @@ Agno's ``agno_sessions`` row holds a session without its runs; each run is a row
 ``agno_runs`` (``run_data`` is the run's dict, ``run_index`` its position in the session);
 ``agno_memories`` holds one memory per row; ``agno_metrics`` and ``agno_eval_runs`` are in
 ``analytics_tables``; ``agno_schema_versions`` records which schema version each table has,
-so Agno's migration manager leaves tables we created alone.
+so Agno's migration manager leaves tables we created alone. ``agentos_schema_versions`` records
+the runtime's own version of each table (``migrations``): what is added here beyond Agno's
+tables (the sessions' ``user_id`` index) reaches existing tables through a migration.
 Dialect differences are types: JSONB and TEXT on PostgreSQL, JSON and VARCHAR on SQLite.
 PostgreSQL keeps the tables in a schema (``ai`` by default), SQLite has none.
 """
@@ -24,6 +26,8 @@ from agentos_runtime.storage.sql.analytics_tables import evals_table, metrics_ta
 # Agno's default names for the tables the runtime file does not name.
 RUNS_TABLE = "agno_runs"
 VERSIONS_TABLE = "agno_schema_versions"
+# The runtime's own schema version of each table.
+MIGRATIONS_TABLE = "agentos_schema_versions"
 # The schema version Agno 3 stamps on a table it creates; Agno migrates tables stamped lower.
 AGNO_SCHEMA_VERSION = "3.0.0"
 
@@ -46,6 +50,7 @@ class Tables:
     metrics: Table
     evals: Table
     versions: Table
+    migrations: Table
 
 
 def _indexed(table: Table, *columns: str) -> None:
@@ -76,7 +81,9 @@ def _sessions(metadata: MetaData, name: str, schema: str | None, *, legacy_runs:
         *legacy,
         schema=schema,
     )
-    _indexed(table, "session_type", "created_at")
+    # user_id: a user's sessions, listed and checked on every request under access control
+    # (an index Agno does not make; migration 2 adds it to existing tables).
+    _indexed(table, "session_type", "created_at", "user_id")
     return table
 
 
@@ -139,8 +146,19 @@ def _versions(metadata: MetaData, schema: str | None) -> Table:
     return table
 
 
+def _migrations(metadata: MetaData, schema: str | None) -> Table:
+    return Table(
+        MIGRATIONS_TABLE,
+        metadata,
+        Column("table_name", String, primary_key=True, nullable=False),
+        Column("version", BigInteger, nullable=False),
+        Column("migrated_at", BigInteger, nullable=False),
+        schema=schema,
+    )
+
+
 def build_tables(names: TableNames, *, schema: str | None, legacy_runs: bool = False) -> Tables:
-    """The tables named in ``names`` (plus Agno's runs and versions tables) in ``schema``.
+    """The tables named in ``names`` (plus Agno's runs and versions tables, and ours) in ``schema``.
 
     ``legacy_runs``: the stored sessions table still has Agno 2's ``runs`` column.
     """
@@ -154,4 +172,5 @@ def build_tables(names: TableNames, *, schema: str | None, legacy_runs: bool = F
         metrics=metrics_table(metadata, names.metrics, schema),
         evals=evals_table(metadata, names.evals, schema),
         versions=_versions(metadata, schema),
+        migrations=_migrations(metadata, schema),
     )
