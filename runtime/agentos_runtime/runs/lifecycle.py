@@ -17,7 +17,8 @@ write. A caller that goes away (a disconnect, a shutdown cancelling its task) ge
 the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.shutdown`` awaits.
 
 What differs between the kinds (their record, their events, the loop between the first and
-the last event) is the kind's ``RunSteps``; nothing here runs per streamed event.
+the last event) is the kind's ``RunSteps``. Each streamed event passes through
+``Lifecycle.drive`` untouched: nothing else here runs per event.
 """
 
 from __future__ import annotations
