@@ -21,14 +21,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentos_runtime.errors import AgentOSError, ModelProviderError
+from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
+from agentos_runtime.storage.urls import redact
 
 logger = logging.getLogger("agentos_runtime.api")
 
 
 async def handle_agentos_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, AgentOSError)
-    body: dict[str, str] = {"detail": error.detail}
+    # Storage errors are written without URLs; stripping credentials again costs nothing.
+    detail = redact(error.detail) if isinstance(error, StorageUnavailable) else error.detail
+    body: dict[str, str] = {"detail": detail}
     if isinstance(error, ModelProviderError):
         body["error_type"] = error.error_type
         body["error_id"] = error.error_id

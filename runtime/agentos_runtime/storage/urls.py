@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
@@ -19,6 +19,13 @@ _POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 # `scheme://user:password@` in free text.
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+# Where a database is, as drivers write it: IPv4 and IPv6 addresses, `<host>:6379`, `port 5432`,
+# and the role PostgreSQL names (`for user "app"`, `role "app" does not exist`).
+_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])")
+_IPV6 = re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:]{2,}(?![\w:])")
+_HOST_PORT = re.compile(r"<host>:\d+")
+_PORT_WORD = re.compile(r"\bport \d+", re.IGNORECASE)
+_QUOTED_ROLE = re.compile(r'\b(user|role) "[^"]*"')
 
 
 def database_url(config: DatabaseConfig, environ: Mapping[str, str]) -> str:
@@ -32,6 +39,8 @@ def database_url(config: DatabaseConfig, environ: Mapping[str, str]) -> str:
     if not url:
         raise StorageUnavailable(f"database '{config.id}': environment variable {env_name} is not set")
     scheme, separator, rest = url.partition("://")
+    if separator and not _port_is_valid(url):
+        raise StorageUnavailable(f"database '{config.id}': {env_name} has an invalid port (expected 1 to 65535)")
     if config.type == "postgres" and separator and scheme in _POSTGRES_SCHEMES:
         return f"postgresql+psycopg://{rest}"
     if config.type == "redis" and separator and scheme in _REDIS_SCHEMES:
@@ -41,8 +50,48 @@ def database_url(config: DatabaseConfig, environ: Mapping[str, str]) -> str:
     )
 
 
+def _port_is_valid(url: str) -> bool:
+    """No port, or a number a socket can connect to (the drivers raise on anything else)."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port > 0
+
+
 def redact(text: str, url: str | None = None) -> str:
-    """``text`` without URL credentials, and without ``url``'s password wherever it appears."""
+    """``text`` without URL credentials, IP addresses, and ``url``'s host, port and user.
+
+    A driver's message says where it failed to connect (``connection to server at "10.0.0.5",
+    port 5432``, ``password authentication failed for user "app"``); callers get the database
+    id instead, which names the same thing without telling anyone where the database is.
+    """
     cleaned = _CREDENTIALS.sub(lambda match: f"{match.group('scheme')}***@", text)
-    password = urlsplit(url).password if url else None
-    return cleaned.replace(password, "***") if password else cleaned
+    parts = urlsplit(url) if url else None
+    password = parts.password if parts is not None else None
+    if password:
+        cleaned = cleaned.replace(password, "***")
+    host, port, user = _location(parts)
+    if host:
+        cleaned = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", "<host>", cleaned, flags=re.IGNORECASE)
+    if user:
+        cleaned = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])", "<user>", cleaned)
+    cleaned = _IPV4.sub("<host>", cleaned)
+    cleaned = _IPV6.sub("<host>", cleaned)
+    cleaned = _QUOTED_ROLE.sub(lambda match: f'{match.group(1)} "<user>"', cleaned)
+    cleaned = _HOST_PORT.sub("<host>:<port>", cleaned)
+    cleaned = _PORT_WORD.sub("port <port>", cleaned)
+    if port is not None:
+        cleaned = re.sub(rf"(?<![\w.]){port}(?![\w.])", "<port>", cleaned)
+    return cleaned
+
+
+def _location(parts: SplitResult | None) -> tuple[str | None, int | None, str | None]:
+    """Host, port and user of a URL; ``None`` for each that is absent or not valid."""
+    if parts is None:
+        return None, None, None
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.hostname, port, parts.username

@@ -97,7 +97,11 @@ async def test_ready_is_503_when_a_database_is_down_while_health_stays_200(tmp_p
     async with serve(TWO_DATABASES, data_dir=tmp_path, open_database=opener) as running:
         ready = await running.client.get("/ready")
         assert ready.status_code == 503
-        assert ready.json() == {"status": "unavailable", "databases": {"main-db": "ok", "cache-db": "unavailable"}}
+        assert ready.json() == {
+            "status": "unavailable",
+            "databases": {"main-db": "ok", "cache-db": "unavailable"},
+            "reasons": {"cache-db": "database postgres://***@db/x is down"},
+        }
         assert "secret" not in ready.text
         assert (await running.client.get("/health")).status_code == 200
 

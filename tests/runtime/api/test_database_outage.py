@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from agentos_runtime.api.routes.health import PING_TIMEOUT_SECONDS
 
 from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on
 from tests.runtime.storage.tcp_proxy import TcpProxy
@@ -95,6 +96,27 @@ async def test_readiness_fails_while_liveness_holds(outage: Outage) -> None:
     assert (await outage.answer("GET", "/ready")).status_code == 200
 
 
+async def test_readiness_answers_within_its_deadline_while_the_database_hangs(outage: Outage) -> None:
+    assert (await outage.answer("GET", "/ready")).status_code == 200
+    outage.proxy.freeze()
+    try:
+        started = time.monotonic()
+        ready = await outage.answer("GET", "/ready")
+        elapsed = time.monotonic() - started
+        assert ready.status_code == 503 and ready.json()["databases"] == {"main-db": "unavailable"}
+        assert elapsed < PING_TIMEOUT_SECONDS + 1.0, elapsed
+        assert ready.json()["reasons"] == {
+            "main-db": f"database 'main-db' did not answer within {PING_TIMEOUT_SECONDS:g} s"
+        }
+        assert (await outage.answer("GET", "/health")).status_code == 200
+    finally:
+        outage.proxy.thaw()
+    deadline = time.monotonic() + ANSWER_DEADLINE
+    while (await outage.answer("GET", "/ready")).status_code != 200:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)  # the held requests drain, then the next ping answers
+
+
 async def test_runs_report_the_outage_a_non_streamed_run_is_503_a_streamed_one_ends_in_run_error(
     outage: Outage, fake_openai: FakeOpenAIServer
 ) -> None:
@@ -137,3 +159,36 @@ async def test_a_database_down_at_start_up_is_opened_once_it_answers(
             assert (await outage.answer("GET", "/sessions/late")).status_code == 200
     finally:
         await proxy.stop()
+
+
+@pytest.mark.parametrize(("kind", "env"), [("redis", "REDIS_URL"), ("postgres", "DATABASE_URL")])
+async def test_a_url_with_an_invalid_port_starts_not_ready_saying_why_without_the_url(
+    kind: str, env: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    scheme = "redis" if kind == "redis" else "postgresql"
+    urls = {env: f"{scheme}://agent:{PASSWORD}@db.internal:99999/0"}
+    async with serve_on(kind, agent_config(fake_openai.base_url), tmp_path, urls=urls) as served:
+        ready = await served.client.get("/ready")
+        listed = await served.client.get("/sessions")
+        assert (await served.client.get("/health")).status_code == 200
+
+    reason = f"database 'main-db': {env} has an invalid port (expected 1 to 65535)"
+    assert ready.status_code == 503 and ready.json()["reasons"] == {"main-db": reason}
+    assert listed.status_code == 503 and listed.json() == {"detail": reason}
+    for answer in (ready.text, listed.text):
+        assert PASSWORD not in answer and "db.internal" not in answer and "agent" not in answer
+
+
+async def test_storage_errors_name_the_database_never_its_host_port_or_user(outage: Outage) -> None:
+    await outage.proxy.stop()
+    answers = [
+        await outage.answer("GET", "/sessions"),
+        await outage.answer("POST", "/sessions", json={"session_id": "x"}),
+        await outage.answer("GET", "/ready"),
+    ]
+
+    details = [answers[0].json()["detail"], answers[1].json()["detail"], *answers[2].json()["reasons"].values()]
+    for detail in details:
+        assert "main-db" in detail, detail
+        for secret in ("127.0.0.1", str(outage.proxy.port), "postgres"):
+            assert secret not in detail, detail

@@ -1,7 +1,9 @@
 """A TCP proxy in front of a test server, to take the server "down" and bring it back.
 
 Stopping closes the listening port and cuts every open connection, which is what a client
-sees when its database restarts; starting again listens on the same port.
+sees when its database restarts; starting again listens on the same port. Freezing keeps every
+connection open and accepts new ones but forwards nothing until thawed: a database that hangs
+(a stuck disk, a network partition) rather than one that is down.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> None:
         """Listen (on the port of the previous start, if any) and forward to the target."""
@@ -38,6 +42,14 @@ class TcpProxy:
             self._server = None
         self._writers.clear()
 
+    def freeze(self) -> None:
+        """Hold every byte in both directions, on open and new connections, until ``thaw``."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Forward again, the held bytes first."""
+        self._flowing.set()
+
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
             server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
@@ -53,6 +65,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

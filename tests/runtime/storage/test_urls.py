@@ -60,4 +60,47 @@ def test_redact_removes_credentials_of_any_url_and_the_known_password_anywhere()
     cleaned = redact(text, url)
 
     assert "hunter2" not in cleaned and "other" not in cleaned
-    assert "postgresql://***@db:5432/x" in cleaned and "redis://***@cache/0" in cleaned
+    assert "postgresql://***@<host>:<port>/x" in cleaned and "redis://***@cache/0" in cleaned
+
+
+@pytest.mark.parametrize(
+    ("url", "message", "expected"),
+    [
+        (
+            "postgresql+psycopg://app:pw@db.internal:6543/x",
+            'connection to server at "db.internal" (10.0.0.5), port 6543 failed: '
+            'FATAL:  password authentication failed for user "app"',
+            'connection to server at "<host>" (<host>), port <port> failed: '
+            'FATAL:  password authentication failed for user "<user>"',
+        ),
+        (
+            "redis://cache:6380/0",
+            "Error 111 connecting to cache:6380. Connection refused.",
+            "Error 111 connecting to <host>:<port>. Connection refused.",
+        ),
+        (
+            "redis://[::1]:6380/0",
+            "Error 111 connecting to ::1:6380. Connection refused.",
+            "Error 111 connecting to <host>:<port>. Connection refused.",
+        ),
+        (
+            "postgresql+psycopg://postgres@127.0.0.1:5432/x",
+            'role "postgres" does not exist (server 127.0.0.1 port 5432)',
+            'role "<user>" does not exist (server <host> port <port>)',
+        ),
+    ],
+)
+def test_redact_hides_where_the_database_is_and_who_connects(url: str, message: str, expected: str) -> None:
+    assert redact(message, url) == expected
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "abc"])
+@pytest.mark.parametrize(("kind", "env"), [("redis", "REDIS_URL"), ("postgres", "DATABASE_URL")])
+def test_a_url_with_an_invalid_port_is_unavailable_and_named_without_quoting_it(kind: str, env: str, port: str) -> None:
+    config = DatabaseConfig(id="main", type=kind)  # type: ignore[arg-type]
+    scheme = "redis" if kind == "redis" else "postgresql"
+
+    with pytest.raises(StorageUnavailable) as raised:
+        database_url(config, {env: f"{scheme}://u:pw@somewhere:{port}/0"})
+
+    assert raised.value.detail == f"database 'main': {env} has an invalid port (expected 1 to 65535)"

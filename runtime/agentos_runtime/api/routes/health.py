@@ -3,7 +3,12 @@
 ``/health`` is Agno's (``{"status": "ok", "instantiated_at": ...}``) and never touches a
 database, so a slow database cannot get the pod restarted. ``/ready`` pings every open
 database with a deadline and answers 503 when one is down, so traffic goes elsewhere
-until it is back. Neither says why a database is down: the reason may quote its URL.
+until it is back; ``reasons`` says why, per database id (storage errors name the database,
+never its URL, host, port or user: ``storage.urls.redact``).
+
+The deadline holds even when a driver is slow to give up: a ping past it is cancelled and left
+to finish in the background (psycopg waits up to 10 s for a hung server to acknowledge a
+cancelled query).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from agentos_runtime.api.context import OpenDatabase
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.responses import Health, Readiness, answers
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.urls import redact
 
 router = APIRouter(tags=["Health"])
 
@@ -42,16 +48,36 @@ async def health(context: ContextDep) -> dict[str, Any]:
 async def ready(context: ContextDep) -> JSONResponse:
     """Readiness: every open database answers."""
     names = list(context.databases)
-    results = await asyncio.gather(*(ping(context.databases[name]) for name in names))
-    databases = dict(zip(names, results, strict=True))
-    healthy = all(state == "ok" for state in results)
-    body = {"status": "ok" if healthy else "unavailable", "databases": databases}
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    problems = await asyncio.gather(*(ping(context.databases[name]) for name in names))
+    reasons = {name: problem for name, problem in zip(names, problems, strict=True) if problem is not None}
+    return JSONResponse(readiness(names, reasons), status_code=503 if reasons else 200)
 
 
-async def ping(database: OpenDatabase) -> str:
+def readiness(names: list[str], reasons: dict[str, str]) -> dict[str, Any]:
+    """The body of ``/ready``: ``ok``/``unavailable`` per database, and why, for those down."""
+    databases = {name: "unavailable" if name in reasons else "ok" for name in names}
+    body: dict[str, Any] = {"status": "unavailable" if reasons else "ok", "databases": databases}
+    if reasons:
+        body["reasons"] = reasons
+    return body
+
+
+async def ping(database: OpenDatabase) -> str | None:
+    """Why ``database`` is not ready, or ``None`` when it answered within the deadline."""
+    pinging = asyncio.ensure_future(database.database.ping())
+    done, _ = await asyncio.wait({pinging}, timeout=PING_TIMEOUT_SECONDS)
+    if not done:
+        pinging.cancel()
+        pinging.add_done_callback(_discard_outcome)
+        return f"database '{database.config.id}' did not answer within {PING_TIMEOUT_SECONDS:g} s"
     try:
-        await asyncio.wait_for(database.database.ping(), timeout=PING_TIMEOUT_SECONDS)
-    except (StorageUnavailable, TimeoutError):
-        return "unavailable"
-    return "ok"
+        pinging.result()
+    except StorageUnavailable as error:
+        return redact(error.detail)
+    return None
+
+
+def _discard_outcome(task: asyncio.Future[None]) -> None:
+    """A ping given up on: its late error (or cancellation) is of no interest any more."""
+    if not task.cancelled():
+        task.exception()
