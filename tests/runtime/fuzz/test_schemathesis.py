@@ -26,7 +26,7 @@ from schemathesis.generation.case import Case
 
 from tests.runtime.api.harness import agent_config, build_app, serve_on
 from tests.support.databases import SERVER_BACKENDS
-from tests.support.fake_openai import FakeOpenAIServer, fake_openai_server  # noqa: F401
+from tests.support.fake_openai import FakeOpenAIServer
 
 START_DEADLINE = 60.0
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
@@ -97,7 +97,7 @@ def openapi_document() -> dict[str, Any]:
 @pytest.fixture(scope="module", params=SERVER_BACKENDS)
 def runtime_url(
     request: pytest.FixtureRequest,
-    fake_openai_server: FakeOpenAIServer,  # noqa: F811
+    fake_openai_server: FakeOpenAIServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     kind: str = request.param
