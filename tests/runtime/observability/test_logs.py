@@ -24,6 +24,7 @@ from tests.runtime.test_serving import clean_env, free_port, running, serve_comm
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 SECRET = "sk-test-0123456789abcdef"
+MODEL_KEY = "sk-model-key-9876543210"
 PROMPT = "Tell me about the purple elephant"
 ANSWER = "Purple elephants are rare"
 
@@ -147,12 +148,14 @@ def test_configure_logging_keeps_other_libraries_at_warning() -> None:
 def test_agentos_serve_logs_json_lines_and_serves_metrics_on_its_port(
     fake_openai: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    fake_openai.script(Reply.say(ANSWER))
+    # The second run fails with an error that quotes the model's key: its line says why, key redacted.
+    fake_openai.script(Reply.say(ANSWER), Reply.fail(400, f"Invalid value for api key {MODEL_KEY}"))
     config = tmp_path / "config.yaml"
-    config.write_text(agent_config(fake_openai.base_url))
+    config.write_text(agent_config(fake_openai.base_url).replace("api_key_env: null", "api_key_env: FAKE_MODEL_KEY"))
     port, metrics_port = free_port(), free_port()
     env = clean_env(
         OS_SECURITY_KEY=SECRET,
+        FAKE_MODEL_KEY=MODEL_KEY,
         AGENTOS_LOG_FORMAT="json",
         AGENTOS_METRICS_PORT=str(metrics_port),
         AGENT_OS_PORT=str(port),
@@ -160,21 +163,30 @@ def test_agentos_serve_logs_json_lines_and_serves_metrics_on_its_port(
     headers = {"Authorization": f"Bearer {SECRET}"}
     with running(serve_command(config, "--data-dir", str(tmp_path / "data")), env, tmp_path) as process:
         assert wait_for_health(port, process).status_code == 200
-        ran = httpx.post(
-            f"http://127.0.0.1:{port}/agents/assistant/runs",
-            data={"message": PROMPT, "stream": "false"},
-            headers=headers,
-            timeout=15,
-        )
-        assert ran.status_code == 200
+        runs = [
+            httpx.post(
+                f"http://127.0.0.1:{port}/agents/assistant/runs",
+                data={"message": PROMPT, "stream": "false", "session_id": "s-logged"},
+                headers=headers,
+                timeout=15,
+            )
+            for _ in range(2)
+        ]
+        assert runs[0].status_code == 200
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
         assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 401  # AgentOS's own route
+        stored = httpx.get(f"http://127.0.0.1:{port}/sessions/s-logged/runs", headers=headers, timeout=5).json()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         stderr = process.stderr.read() if process.stderr else ""
     assert scraped.status_code == 200
     assert 'agentos_runs_total{component="agent",id="assistant",status="completed"} 1' in scraped.text
     entries = [json.loads(line) for line in stderr.splitlines() if line.strip()]
-    assert any(entry.get("run_id") == ran.json()["run_id"] for entry in entries)
+    assert any(entry.get("run_id") == runs[0].json()["run_id"] for entry in entries)
+    [failed_id] = [run["run_id"] for run in stored if run["status"] == "ERROR"]
+    [failed] = [entry for entry in entries if entry.get("run_id") == failed_id]
+    assert failed["level"] == "WARNING" and failed["status"] == "error"
+    assert "Invalid value for api key ***" in failed["error"] and failed["message"].endswith(failed["error"])
+    assert any(entry["logger"] == "agentos_runtime.startup" for entry in entries)
     assert any(entry["logger"].startswith("uvicorn") for entry in entries)  # uvicorn's own lines are JSON too
-    assert SECRET not in stderr and PROMPT not in stderr and ANSWER not in stderr
+    assert SECRET not in stderr and MODEL_KEY not in stderr and PROMPT not in stderr and ANSWER not in stderr
