@@ -21,8 +21,8 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage import records
@@ -67,12 +67,17 @@ class RedisBackend:
 
     @contextmanager
     def errors(self) -> Iterator[None]:
-        """Connection trouble (refused, reset, timed out) is ``StorageUnavailable``."""
+        """Connection trouble (refused, reset, timed out) is ``StorageUnavailable``, and so is a
+        command the server refused (out of memory, a key of the wrong type): its message quotes
+        the command and its keys, so only the server's error code is kept."""
         try:
             yield
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             message = redact(f"{type(error).__name__}: {error}", self.url)
             raise StorageUnavailable(f"database '{self.db_id}' is unavailable: {message}") from error
+        except ResponseError as error:
+            code = server_error_code(str(error))
+            raise StorageUnavailable(f"database '{self.db_id}' refused the operation ({code})") from error
 
     def key(self, table: str, record_id: str) -> str:
         return keys.record_key(self.prefix, table, record_id)
@@ -134,6 +139,14 @@ class RedisBackend:
                     # Spread the retries of writers that collided (a few milliseconds at most).
                     await asyncio.sleep(random.random() * 0.001 * min(round_number + 1, 10))
         raise StorageUnavailable(f"database '{self.db_id}': too many concurrent writers, the write was not applied")
+
+
+def server_error_code(message: str) -> str:
+    """``WRONGTYPE``, ``OOM``, ... of a Redis error; ``ERR`` for one without a code of its own."""
+    # A pipeline's error quotes the command, then the reply (as a tuple: "('WRONGTYPE ...',)").
+    reply = message.rsplit("caused error: ", 1)[-1].lstrip("(\"'")
+    first = reply.split(" ", 1)[0]
+    return first if first.isupper() and first.isalpha() else "ERR"
 
 
 def encode(record: dict[str, Any]) -> str:

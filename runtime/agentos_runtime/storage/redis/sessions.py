@@ -29,8 +29,10 @@ from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
 
 Record = dict[str, Any]
-# Runs read per round trip when looking for a session's recent runs (most are picked).
+# Runs read per round trip when looking for a session's recent runs (most are picked): at
+# least the window, at most what one MGET reads (a huge window takes more round trips).
 _RECENT_BATCH = 8
+_MAX_RECENT_BATCH = 500
 T = TypeVar("T")
 Attempt = Callable[[Pipeline], Awaitable[tuple[T, Writes | None]]]
 
@@ -53,7 +55,7 @@ class RedisSessionStore:
             reads = backend.client.pipeline(transaction=False)
             reads.get(backend.key(keys.SESSIONS, session_id))
             if recent_runs is not None and recent_runs.limit > 0:
-                batch = max(recent_runs.limit, _RECENT_BATCH)
+                batch = _recent_batch(recent_runs.limit)
                 reads.zrevrange(keys.runs_by_session_key(backend.prefix, session_id), 0, batch - 1)
             found = await reads.execute()
             stored = None if found[0] is None else dict(json.loads(found[0]))
@@ -217,7 +219,7 @@ class RedisSessionStore:
         if window.limit <= 0:
             return []
         order_key = keys.runs_by_session_key(self._backend.prefix, session_id)
-        batch = max(window.limit, _RECENT_BATCH)
+        batch = _recent_batch(window.limit)
         picked: list[JSON] = []
         run_ids, start = newest, 0
         while run_ids:
@@ -281,3 +283,7 @@ class RedisSessionStore:
         tx.delete(self._backend.key(keys.RUNS, old["run_id"]))
         tx.zrem(keys.runs_by_session_key(prefix, old["session_id"]), old["run_id"])
         reindex(tx, keys.index_changes(prefix, keys.RUNS, old, None, keys.RUN_INDEX_FIELDS), old["run_id"])
+
+
+def _recent_batch(limit: int) -> int:
+    return min(max(limit, _RECENT_BATCH), _MAX_RECENT_BATCH)
