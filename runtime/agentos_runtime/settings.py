@@ -102,6 +102,7 @@ class Settings(BaseModel):
         ge=0,
         le=65535,
         validation_alias=AliasChoices("AGENTOS_METRICS_PORT", "metrics_port"),
+        validate_default=True,  # the default port, too, may not be the API's
         description="Port serving Prometheus metrics at `/metrics` (on the API's host); 0 turns metrics off.",
     )
     log_format: LogFormat = Field(
@@ -140,7 +141,8 @@ class Settings(BaseModel):
     def _metrics_port_is_not_the_api_port(cls, value: int, info: ValidationInfo) -> int:
         if value and value == info.data.get("port"):
             raise ValueError(
-                f"{value} is also the API's port (AGENT_OS_PORT): metrics need a port of their own, or 0 to turn them off"
+                f"metrics port {value} is also the API's port (AGENT_OS_PORT or --port): "
+                "set AGENTOS_METRICS_PORT to another port, or 0 to turn metrics off"
             )
         return value
 

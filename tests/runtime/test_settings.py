@@ -88,7 +88,9 @@ def test_the_metrics_port_cannot_be_the_api_port() -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
         Settings.from_environ({"AGENT_OS_PORT": "8000", "AGENTOS_METRICS_PORT": "8000"})
     [error] = caught.value.errors()
-    assert error["loc"] == ("AGENTOS_METRICS_PORT",) and "also the API's port" in error["msg"]
+    assert error["loc"] == ("AGENTOS_METRICS_PORT",) and "metrics port 8000 is also the API's port" in error["msg"]
+    with pytest.raises(pydantic.ValidationError, match="set AGENTOS_METRICS_PORT to another port"):
+        Settings.from_environ({"AGENT_OS_PORT": "9464"})  # the default metrics port
     assert Settings.from_environ({"AGENT_OS_PORT": "8000", "AGENTOS_METRICS_PORT": "8001"}).metrics_port == 8001
     assert Settings.from_environ({"AGENT_OS_PORT": "0", "AGENTOS_METRICS_PORT": "0"}).metrics_port == 0
 
