@@ -83,7 +83,10 @@ def _model_line(model: ModelConfig, environ: Mapping[str, str]) -> Line:
     if key_set:
         return Line(logging.INFO, f"{head}, key from {model.api_key_env} (set)", fields)
     if needs_key(base_url):
-        text = f"{head}, key from {model.api_key_env} (NOT SET): OpenAI refuses requests without a key"
+        text = (
+            f"{head}, key from {model.api_key_env} (NOT SET): OpenAI refuses requests without a key; "
+            f"set {model.api_key_env}, or point base_url at a local server"
+        )
         return Line(logging.WARNING, text, fields)
     return Line(logging.INFO, f"{head}, key from {model.api_key_env} (not set: called without a key)", fields)
 

@@ -83,7 +83,9 @@ def test_models_say_their_endpoint_and_whether_their_key_is_set_never_the_key() 
 
 def test_openai_without_a_key_is_a_warning_and_openai_base_url_moves_the_endpoint() -> None:
     [gpt] = [line for line in lines_for(CONFIG, {}) if line.text.startswith("model gpt:")]
-    assert gpt.level == logging.WARNING and gpt.text.endswith("(NOT SET): OpenAI refuses requests without a key")
+    assert gpt.level == logging.WARNING and gpt.text.endswith(
+        "(NOT SET): OpenAI refuses requests without a key; set OPENAI_API_KEY, or point base_url at a local server"
+    )
     moved = lines_for(CONFIG, {"OPENAI_BASE_URL": "http://vllm:8000/v1"})
     [gpt] = [line for line in moved if line.text.startswith("model gpt:")]
     assert (
