@@ -75,7 +75,7 @@ async def run_sql(storage: IsolatedStorage, statements: Sequence[str]) -> list[A
     async with await psycopg.AsyncConnection.connect(postgres_url()) as connection:
         rows = []
         for statement in statements:
-            cursor = await connection.execute(statement)  # type: ignore[arg-type]
+            cursor = await connection.execute(statement)
             rows = await cursor.fetchall() if cursor.description else []
         return rows
 

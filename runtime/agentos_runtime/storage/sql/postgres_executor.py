@@ -177,7 +177,7 @@ class PostgresExecutor:
     async def _release(self, connection: PooledConnection) -> None:
         self._out -= 1
         connection.used = True
-        if not connection.closed and connection.info.transaction_status != _IDLE:
+        if not connection.closed and connection.pgconn.transaction_status != _IDLE:
             await connection.close()  # a failure or a cancel left it mid-transaction: never reuse it
         await self._pool.putconn(connection)
 
