@@ -3,10 +3,11 @@
 ``observe_opener`` wraps the database opener the app starts with, so every open database is
 wrapped once, whatever backend. ``sessions.save_run`` hands the run to ``run_log.log_run`` once
 the save is done (or failed: the run then ended in error) and, when metrics are kept, to
-``RuntimeMetrics.observe_run``: every run is saved exactly once when it ends. With metrics, each coroutine method of the ``Database`` and of each of its stores
-(every attribute the ``Database`` port types as a store, so a store added to the port is
-watched too) also counts a ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it;
-without, every other method is the store's own. Other attributes pass through untouched.
+``RuntimeMetrics.observe_run``: every run is saved exactly once when it ends. With metrics,
+each coroutine method of the ``Database`` and of each of its stores (every attribute the
+``Database`` port types as a store, so a store added to the port is watched too) also counts a
+``StorageUnavailable`` under ``<store>.<method>`` and re-raises it; without, every other method
+is the store's own. Other attributes pass through untouched.
 """
 
 from __future__ import annotations
