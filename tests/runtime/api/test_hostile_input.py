@@ -19,6 +19,7 @@ import pytest
 from agentos_runtime.api.text_checks import MAX_ID_LENGTH, MAX_JSON_DEPTH
 
 from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.runtime.workflows.configs import workflow_config
 from tests.support.fake_openai import FakeOpenAIServer
 
 SURROGATE = "\ud800"
@@ -220,3 +221,24 @@ async def test_a_refused_detail_quotes_the_bad_text_escaped_so_the_answer_stays_
     assert response.json()["detail"] == (
         "Invalid metadata parameter: metadata.k: Text may not contain a lone surrogate (\\ud800): send valid UTF-8 text"
     )
+
+
+@pytest.mark.parametrize("path", ["/teams/crew/runs", "/workflows/pipeline/runs"])
+@pytest.mark.parametrize(
+    ("form", "status"),
+    [
+        pytest.param({"message": f"hi{NUL}"}, 422, id="message-nul"),
+        pytest.param({"message": "hi", "session_state": json.dumps({"k": SURROGATE})}, 400, id="state-surrogate"),
+    ],
+)
+async def test_a_team_or_workflow_run_with_unstorable_input_is_refused_before_any_model_call(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path, path: str, form: dict[str, str], status: int
+) -> None:
+    async with serve_on(backend, workflow_config(fake_openai.base_url), tmp_path) as running:
+        streamed = await running.client.post(path, data={**form, "stream": "true"})
+        plain = await running.client.post(path, data={**form, "stream": "false"})
+        listed = await running.client.get("/sessions")
+
+    assert (streamed.status_code, plain.status_code) == (status, status)
+    assert fake_openai.requests == []
+    assert listed.json()["data"] == []
