@@ -108,6 +108,10 @@ def create_app(
     app.include_router(memories.router, dependencies=protected)
     app.include_router(metrics.router, dependencies=protected)
     app.include_router(evals.router, dependencies=protected)
+    if config.mcp_server:
+        from agentos_runtime.api.routes.mcp import build_router as mcp_router  # loads the MCP SDK
+
+        app.include_router(mcp_router(), dependencies=protected)
     if telemetry is not None:
         # Innermost, so the router's matched route is on the scope it sees.
         app.add_middleware(RecordRequests, metrics=telemetry)

@@ -62,6 +62,10 @@ class RuntimeConfigFields(Schema):
         default=None,
         description="JWT access control: audience, admin scope, user isolation. Keys come from `JWT_VERIFICATION_KEY` or `JWT_JWKS_FILE`.",
     )
+    mcp_server: bool = Field(
+        default=False,
+        description="Serve the agents, teams and workflows as an MCP server at `/mcp` (Agno's `mcp_server=True`), behind the API's authentication.",
+    )
 
 
 class RuntimeConfig(RuntimeConfigFields):

@@ -1,0 +1,171 @@
+"""``/mcp``: the runtime's agents, teams and workflows as an MCP server (Agno's ``mcp_server=True``).
+
+Off by default; ``mcp_server: true`` in the config turns it on. It serves Agno's core tools
+with Agno's names: ``get_agentos_config`` (what can be run), ``run_agent``, ``run_team`` and
+``run_workflow`` (a run with a message; the answer's text is the result). The endpoint is an
+ordinary route of the API, behind the same authentication and route checks as the others; each
+tool then checks the caller may run that component (``POST /agents/{id}/runs`` and so on) and
+runs as the caller's user when JWT user isolation applies. The server is stateless (JSON
+answers, no MCP session kept), so any replica answers any request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import Message, Receive, Scope, Send
+
+from agentos_runtime.api.authz import UNRESTRICTED, Caller, CallerDep, check_route, check_session_owner
+from agentos_runtime.api.context import RuntimeContext
+from agentos_runtime.errors import AgentOSError
+from agentos_runtime.runs import RunRequest
+
+CALLER_STATE = "agentos_mcp_caller"
+KINDS = {"agent": "agents", "team": "teams", "workflow": "workflows"}
+
+
+def build_router() -> APIRouter:
+    """The ``/mcp`` route, with the MCP server's session manager running for the app's lifetime."""
+    server = build_server()
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        # The API is reached under any host name; requests are authenticated like every route.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    manager = server.session_manager
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with manager.run():
+            yield
+
+    router = APIRouter(lifespan=lifespan, tags=["MCP"])
+
+    @router.api_route("/mcp", methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    async def mcp(request: Request, caller: CallerDep) -> Response:
+        """The MCP endpoint (streamable HTTP)."""
+        setattr(request.state, CALLER_STATE, caller)
+        body = await request.body()  # read (and cached) by the request checks already
+        return _Delegated(manager.handle_request, request.scope, _replaying(body, request.receive))
+
+    return router
+
+
+def build_server() -> MCPServer:
+    server: MCPServer = MCPServer("agentos")
+
+    @server.tool(
+        name="get_agentos_config",
+        description="Discover this AgentOS: the agents, teams and workflows available to run, with their ids and descriptions. Call this first to learn what you can operate.",
+    )
+    async def get_agentos_config(ctx: Context) -> dict[str, Any]:
+        context, caller = _context(ctx), _caller(ctx)
+
+        def summaries(kind: str, items: Any) -> list[dict[str, Any]]:
+            visible = caller.visible(kind, list(items), lambda item: item.id)  # type: ignore[arg-type]
+            return [{"id": item.id, "name": item.name, "description": item.config.description} for item in visible]
+
+        return {
+            "os_id": context.os_id,
+            "description": context.config.description,
+            "databases": list(context.databases),
+            "agents": summaries("agents", context.agents.values()),
+            "teams": summaries("teams", context.teams.values()),
+            "workflows": summaries("workflows", context.workflows.values()),
+        }
+
+    @server.tool(name="run_agent", description="Run an agent with a message and get its response.")
+    async def run_agent(
+        agent_id: str, message: str, ctx: Context, user_id: str | None = None, session_id: str | None = None
+    ) -> str:
+        return await _run(ctx, "agent", agent_id, message, user_id, session_id)
+
+    @server.tool(name="run_team", description="Run a team of agents with a message and get its response.")
+    async def run_team(
+        team_id: str, message: str, ctx: Context, user_id: str | None = None, session_id: str | None = None
+    ) -> str:
+        return await _run(ctx, "team", team_id, message, user_id, session_id)
+
+    @server.tool(name="run_workflow", description="Run a workflow with an input message and get its result.")
+    async def run_workflow(
+        workflow_id: str, message: str, ctx: Context, user_id: str | None = None, session_id: str | None = None
+    ) -> str:
+        return await _run(ctx, "workflow", workflow_id, message, user_id, session_id)
+
+    return server
+
+
+async def _run(
+    ctx: Context, singular: str, component_id: str, message: str, user_id: str | None, session_id: str | None
+) -> str:
+    context, caller, kind = _context(ctx), _caller(ctx), KINDS[singular]
+    component = getattr(context, kind).get(component_id)
+    if component is None:
+        raise ToolError(f"no {singular} '{component_id}': call get_agentos_config for the ids")
+    try:
+        check_route(caller, "POST", f"/{kind}/{{{singular}_id}}/runs", f"/{kind}/{component_id}/runs")
+        run_user = caller.run_user_id(user_id)
+        run_session = caller.run_session_id(session_id)
+        request = RunRequest(message=message, user_id=run_user)
+        if run_session is not None:
+            request = RunRequest(message=message, user_id=run_user, session_id=run_session)
+        await check_session_owner(getattr(component, "sessions", None), request.session_id, caller)
+    except HTTPException as refused:
+        raise ToolError(str(refused.detail)) from None
+    try:
+        output = await component.complete(request)
+    except AgentOSError as error:
+        raise ToolError(error.detail) from None
+    if output.get("status") == "ERROR":
+        raise ToolError(str(output.get("content") or f"the {singular} run failed"))
+    content = output.get("content")
+    return content if isinstance(content, str) else str(content or "")
+
+
+def _context(ctx: Context) -> RuntimeContext:
+    context: RuntimeContext = _request(ctx).app.state.context
+    return context
+
+
+def _caller(ctx: Context) -> Caller:
+    caller: Caller = getattr(_request(ctx).state, CALLER_STATE, UNRESTRICTED)
+    return caller
+
+
+def _request(ctx: Context) -> Request:
+    request = ctx.request_context.request
+    if not isinstance(request, Request):
+        raise ToolError("this server answers over HTTP only")
+    return request
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that first hands out ``body`` again (the request checks have consumed it)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class _Delegated(Response):
+    """A response that lets an ASGI app answer the request."""
+
+    def __init__(self, app: Any, scope: Scope, receive: Receive) -> None:
+        super().__init__()
+        self._app, self._scope, self._receive = app, scope, receive
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(self._scope, self._receive, send)
