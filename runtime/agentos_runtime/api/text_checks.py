@@ -1,7 +1,8 @@
 """Input every backend can store, checked before anything is stored or any model is called.
 
 PostgreSQL refuses a NUL character in text and JSON, no backend can encode a lone UTF-16
-surrogate (``"\\ud800"`` is valid JSON but not UTF-8), a value nested thousands of levels deep
+surrogate (``"\\ud800"`` is valid JSON but not UTF-8), ``NaN`` and ``Infinity`` (which Python's
+JSON parser accepts) are not JSON to PostgreSQL, a value nested thousands of levels deep
 overflows the recursion of every JSON encoder on the way to a database, and an id longer than
 a B-tree index entry cannot be a key. Rather than let one backend store what another refuses,
 the API refuses such input on every backend with a 4xx naming the field.
@@ -15,6 +16,7 @@ JSON bodies of every protected route.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -68,7 +70,8 @@ def id_problem(text: str) -> Problem | None:
 
 
 def find_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> Problem | None:
-    """The first unstorable text (key or value) in a decoded JSON value, or nesting too deep."""
+    """The first unstorable text (key or value) or non-finite number in a decoded JSON value, or
+    nesting too deep."""
     stack: list[tuple[Any, Loc]] = [(value, ())]
     while stack:
         current, path = stack.pop()
@@ -77,6 +80,8 @@ def find_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> Problem | No
             if problem is not None:
                 return Problem(problem.kind, problem.message, path, current)
             continue
+        if isinstance(current, float) and not math.isfinite(current):
+            return Problem("number_not_finite", "Numbers must be finite: NaN and Infinity are not JSON", path)
         if not isinstance(current, dict | list):
             continue
         if len(path) >= max_depth:

@@ -242,3 +242,18 @@ async def test_a_team_or_workflow_run_with_unstorable_input_is_refused_before_an
     assert (streamed.status_code, plain.status_code) == (status, status)
     assert fake_openai.requests == []
     assert listed.json()["data"] == []
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+async def test_a_number_that_is_not_finite_is_refused_in_a_body_and_in_a_run_form(
+    app: Served, fake_openai: FakeOpenAIServer, number: str
+) -> None:
+    text = '{"session_state": {"n": ' + number + "}}"
+    created = await app.client.post("/sessions", content=text, headers={"content-type": "application/json"})
+    run = await app.client.post(
+        "/agents/assistant/runs", data={"message": "hi", "stream": "false", "metadata": '{"n": ' + number + "}"}
+    )
+
+    assert refused_at(created, "body", "session_state", "n")["type"] == "number_not_finite"
+    assert run.status_code == 400 and run.json()["detail"].startswith("Invalid metadata parameter: metadata.n:")
+    assert fake_openai.requests == [] and await stored_session_ids(app) == []
