@@ -7,6 +7,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -164,3 +165,38 @@ async def test_the_first_call_after_the_server_returns_connects_again() -> None:
         await proxy.stop()
 
     assert time.monotonic() - started < FAST_SECONDS
+
+
+async def test_after_a_server_restart_every_kind_of_call_succeeds_at_the_first_try(tmp_path: Path) -> None:
+    from agentos_runtime.storage.factory import open_database
+    from agentos_runtime.storage.ports import MemoryQuery, SessionQuery, SessionRow
+
+    from tests.runtime.storage.tcp_proxy import TcpProxy
+    from tests.support.databases import storage_config
+
+    server = urlsplit(postgres_url())
+    proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
+    await proxy.start()
+    user = f"{server.username}@" if server.username else ""
+    url = server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl()
+    name = unique_name("restart")
+    database = await open_database(
+        storage_config("postgres", name=name), environ={"DATABASE_URL": url}, data_dir=tmp_path
+    )
+    new = SessionRow(session_id="s1", session_type="agent", created_at=1_000, agent_id="assistant")
+    try:
+        await database.sessions.save_run(new, {"run_id": "r1", "agent_id": "assistant"}, session_state=None)
+        await database.sessions.list_sessions(SessionQuery())  # SQLAlchemy's pool has a connection too
+        await database.memories.list_memories(MemoryQuery())
+
+        await proxy.stop()  # every open connection is cut, as a restart does
+        await proxy.start()
+
+        assert (await database.sessions.get_session("s1")) is not None
+        assert (await database.sessions.list_sessions(SessionQuery())).total == 1
+        assert (await database.memories.list_memories(MemoryQuery())).total == 0
+        await database.sessions.save_run(new, {"run_id": "r2", "agent_id": "assistant"}, session_state=None)
+    finally:
+        await database.close()
+        await proxy.stop()
+        await drop_postgres_schema(name)
