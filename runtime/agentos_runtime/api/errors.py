@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentos_runtime.api.text_checks import MAX_JSON_DEPTH
 from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
 from agentos_runtime.storage.urls import redact
 
@@ -84,7 +85,17 @@ async def handle_http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code >= 500:
         logger.warning("%s %s answered %d: %s", request.method, request.url.path, error.status_code, error.detail)
-    return JSONResponse({"detail": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+    detail = body_parsing_detail(error.__cause__) or str(error.detail)
+    return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
+
+
+def body_parsing_detail(cause: BaseException | None) -> str | None:
+    """Why a body could not be parsed, for the causes FastAPI answers with a bare 400."""
+    if isinstance(cause, RecursionError):
+        return f"Invalid JSON body: nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+    if isinstance(cause, UnicodeDecodeError):
+        return "Invalid JSON body: not UTF-8 text"
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -172,8 +172,17 @@ async def test_json_nested_a_hundred_thousand_levels_is_a_4xx(app: Served) -> No
     text = '{"metadata": {"x": ' + nested(100_000) + "}}"
     response = await app.client.post("/sessions", content=text, headers={"content-type": "application/json"})
 
-    assert 400 <= response.status_code < 500 and isinstance(response.json()["detail"], str | list)
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"Invalid JSON body: nested too deeply (at most {MAX_JSON_DEPTH} levels)"}
     assert await stored_session_ids(app) == []
+
+
+async def test_a_json_body_that_is_not_utf8_is_400_saying_so(app: Served) -> None:
+    response = await app.client.post(
+        "/sessions", content=b'{"session_id": "\xff"}', headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400 and response.json() == {"detail": "Invalid JSON body: not UTF-8 text"}
 
 
 RUN_FORMS = [
