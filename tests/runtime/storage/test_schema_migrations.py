@@ -8,7 +8,7 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.factory import sqlite_path
 from agentos_runtime.storage.ports import Database, SessionRow
-from agentos_runtime.storage.sql.executing import Executor
+from agentos_runtime.storage.sql.executing import Executor, Rows, Step
 from agentos_runtime.storage.sql.migrations import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -302,6 +302,42 @@ async def test_a_new_column_reaches_an_existing_database_once_and_an_older_repli
     memories = shape(storage)["agno_memories"]
     assert "note" in [column[0] for column in memories["columns"]]
     assert await our_versions(storage) == dict.fromkeys(DATA_TABLES, SCHEMA_VERSION + 1)
+
+
+class WritesCounted:
+    """An executor that counts the transactions that write."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.writes = 0
+
+    async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
+        return await self.executor.fetch(steps)
+
+    async def write(self, steps: Sequence[Step]) -> list[Rows]:
+        self.writes += 1
+        return await self.executor.write(steps)
+
+    async def write_after(self, reads: Sequence[Step], plan: Callable[[list[Rows]], Sequence[Step]]) -> list[Rows]:
+        self.writes += 1
+        return await self.executor.write_after(reads, plan)
+
+    async def close(self) -> None:
+        await self.executor.close()
+
+
+async def test_opening_a_current_database_writes_nothing(storage: IsolatedStorage) -> None:
+    await storage.open()
+    counted = WritesCounted(executor_for(storage))
+    text = SqlText(dialect(storage), storage.config.tables, schema=schema_of(storage))
+    try:
+        await ensure_schema(
+            counted, text, schema=schema_of(storage), sessions_table="agno_sessions", db_id=storage.config.id
+        )
+    finally:
+        await counted.close()
+
+    assert counted.writes == 0
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
