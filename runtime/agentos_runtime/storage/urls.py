@@ -39,8 +39,9 @@ def database_url(config: DatabaseConfig, environ: Mapping[str, str]) -> str:
     if not url:
         raise StorageUnavailable(f"database '{config.id}': environment variable {env_name} is not set")
     scheme, separator, rest = url.partition("://")
-    if separator and not _port_is_valid(url):
-        raise StorageUnavailable(f"database '{config.id}': {env_name} has an invalid port (expected 1 to 65535)")
+    problem = url_problem(url) if separator else None
+    if problem is not None:
+        raise StorageUnavailable(f"database '{config.id}': {env_name} {problem}")
     if config.type == "postgres" and separator and scheme in _POSTGRES_SCHEMES:
         return f"postgresql+psycopg://{rest}"
     if config.type == "redis" and separator and scheme in _REDIS_SCHEMES:
@@ -50,13 +51,17 @@ def database_url(config: DatabaseConfig, environ: Mapping[str, str]) -> str:
     )
 
 
-def _port_is_valid(url: str) -> bool:
-    """No port, or a number a socket can connect to (the drivers raise on anything else)."""
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` one no driver can connect with (said without quoting it), or ``None``."""
     try:
-        port = urlsplit(url).port
+        parts = urlsplit(url)
     except ValueError:
-        return False
-    return port is None or port > 0
+        return "is not a valid URL (check the brackets around an IPv6 host)"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    return "has an invalid port (expected 1 to 65535)" if port == 0 else None
 
 
 def redact(text: str, url: str | None = None) -> str:

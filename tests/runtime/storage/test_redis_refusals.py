@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.ports import RecentRuns, SessionRow
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import server_error_code
-from agentos_runtime.storage.redis.database import RedisDatabase
+from agentos_runtime.storage.redis.database import RedisDatabase, open_redis
 
 from tests.support.databases import isolated_storage
 
@@ -48,6 +49,15 @@ async def test_a_refused_command_is_unavailable_without_quoting_the_command_or_k
         await db.sessions.get_session("s1", recent_runs=RecentRuns(limit=3))
 
     assert raised.value.detail == f"database '{db.id}' refused the operation (WRONGTYPE)"
+
+
+async def test_a_url_option_the_driver_cannot_read_is_unavailable_without_quoting_the_url() -> None:
+    config = DatabaseConfig(id="cache", type="redis")
+
+    with pytest.raises(StorageUnavailable) as raised:
+        await open_redis(config, url="redis://:pw@127.0.0.1:6379/0?socket_timeout=soon")
+
+    assert raised.value.detail == "database 'cache': REDIS_URL has an invalid option"
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,14 @@ def test_a_url_with_an_invalid_port_is_unavailable_and_named_without_quoting_it(
         database_url(config, {env: f"{scheme}://u:pw@somewhere:{port}/0"})
 
     assert raised.value.detail == f"database 'main': {env} has an invalid port (expected 1 to 65535)"
+
+
+def test_a_url_that_does_not_parse_is_unavailable_and_named_without_quoting_it() -> None:
+    config = DatabaseConfig(id="main", type="redis")
+
+    with pytest.raises(StorageUnavailable) as raised:
+        database_url(config, {"REDIS_URL": "redis://:pw@[::1/0"})
+
+    assert raised.value.detail == (
+        "database 'main': REDIS_URL is not a valid URL (check the brackets around an IPv6 host)"
+    )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.redis import client, keys
 from agentos_runtime.storage.redis.evals import RedisEvalStore
@@ -52,9 +53,12 @@ class RedisDatabase:
 
 async def open_redis(config: DatabaseConfig, *, url: str, clock: Callable[[], float] = time.time) -> RedisDatabase:
     """The Redis database at ``url``; raise ``StorageUnavailable`` when it does not answer."""
-    backend = client.RedisBackend(
-        db_id=config.id, client=client.create_client(url), prefix=config.key_prefix, clock=clock, url=url
-    )
+    try:
+        redis = client.create_client(url)
+    except ValueError as error:  # a query option the driver cannot read (?db=x, ?socket_timeout=x)
+        variable = config.url_env_name or "its URL"
+        raise StorageUnavailable(f"database '{config.id}': {variable} has an invalid option") from error
+    backend = client.RedisBackend(db_id=config.id, client=redis, prefix=config.key_prefix, clock=clock, url=url)
     database = RedisDatabase(backend)
     try:
         await database.ping()
