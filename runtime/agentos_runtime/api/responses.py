@@ -320,6 +320,18 @@ class Cancelled(Described):
     """An empty object: the cancel is recorded (a run not started yet is cancelled when it starts)."""
 
 
+# One server-sent event of a streamed run: its name (``RunStarted``, ``RunContent``, ...) and
+# the event as JSON text. Declared as ``itemSchema``, as FastAPI declares its own event streams.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "description": "The event's name, e.g. RunStarted"},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "The event as JSON"},
+    },
+}
+
+
 def answers(model: Any, description: str, *errors: int, status: int = 200) -> Responses:
     """``responses=`` for a route: its success body and the errors it documents."""
     documented: Responses = {status: {"model": model, "description": description}}

@@ -26,10 +26,13 @@ from schemathesis.generation.case import Case
 
 from tests.runtime.api.harness import agent_config, build_app, serve_on
 from tests.support.databases import SERVER_BACKENDS
-from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Reply, serve_fake_openai
 
 START_DEADLINE = 60.0
 CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
+# Path ids are the served agent, team, workflow and session most of the time, so runs reach the
+# model and stored data is read; the rest of the time they are generated, for the 404 paths.
+KNOWN_IDS = {"agent_id": "assistant", "team_id": "crew", "workflow_id": "flow", "session_id": "fuzz-session"}
 CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": 20261203,
@@ -37,6 +40,8 @@ CONFIG = SchemathesisConfig.from_dict(
         "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
         "phases": {"stateful": {"enabled": False}},
         "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
+        "dictionaries": {name: {"values": [value]} for name, value in KNOWN_IDS.items()},
+        "parameters": {f"path.{name}": {"dictionary": name, "probability": 0.7} for name in KNOWN_IDS},
     }
 )
 
@@ -94,15 +99,20 @@ def openapi_document() -> dict[str, Any]:
         return document
 
 
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[FakeOpenAIServer]:
+    """A fake model of this module's own, answering every request the same way."""
+    with serve_fake_openai(FakeOpenAI(default=Reply.say("Fuzzed, and fine."), record=False)) as server:
+        yield server
+
+
 @pytest.fixture(scope="module", params=SERVER_BACKENDS)
 def runtime_url(
-    request: pytest.FixtureRequest,
-    fake_openai_server: FakeOpenAIServer,
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, model_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     kind: str = request.param
     data_dir = tmp_path_factory.mktemp(f"schemathesis-{kind}")
-    with runtime_in_a_thread(kind, runtime_config(fake_openai_server.base_url), data_dir) as url:
+    with runtime_in_a_thread(kind, runtime_config(model_server.base_url), data_dir) as url:
         yield url
 
 

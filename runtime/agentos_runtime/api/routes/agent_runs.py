@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep, check_session_owner
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
-from agentos_runtime.api.responses import Cancelled, ErrorDetail, RunOutput, RunView, answers
+from agentos_runtime.api.responses import SSE_EVENT, Cancelled, ErrorDetail, RunOutput, RunView, answers
 from agentos_runtime.api.routes.run_forms import (
     MAX_FIELD_BYTES,
     RunFormFields,
@@ -52,7 +52,7 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "model": RunOutput,
         "description": "The run's events (stream=true) or its RunOutput (stream=false)",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"itemSchema": SSE_EVENT}},
     },
     400: {"model": ErrorDetail, "description": "A form field is not valid"},
     404: {"model": ErrorDetail, "description": "Agent not found"},

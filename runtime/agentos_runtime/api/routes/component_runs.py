@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from agentos_runtime.api.authz import Caller, check_session_owner
-from agentos_runtime.api.responses import ErrorDetail, RunOutput
+from agentos_runtime.api.responses import SSE_EVENT, ErrorDetail, RunOutput
 from agentos_runtime.api.routes.run_forms import (
     MAX_FIELD_BYTES,
     RunFormFields,
@@ -50,7 +50,7 @@ def run_responses(component: str) -> dict[int | str, JSON]:
         200: {
             "model": RunOutput,
             "description": "The run's events (stream=true) or its output (stream=false)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"itemSchema": SSE_EVENT}},
         },
         400: {"model": ErrorDetail, "description": "A form field is not valid"},
         404: {"model": ErrorDetail, "description": f"{component.title()} not found"},
