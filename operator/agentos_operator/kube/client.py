@@ -21,6 +21,7 @@ and the bytes it could not parse.
 
 from __future__ import annotations
 
+import contextlib
 import errno as errnos
 import json
 import logging
@@ -191,12 +192,38 @@ class ApiClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._on_error = on_error
         self._session: aiohttp.ClientSession | None = None
+        # Requests under way on each session: one retired after a 401 closes with its last request.
+        self._users: dict[aiohttp.ClientSession, int] = {}
         self._server = ""
 
     async def close(self) -> None:
         if self._session is not None:
-            await self._session.close()
+            session, self._session = self._session, None
+            await session.close()
+
+    def _log_in_again(self, refused: aiohttp.ClientSession) -> None:
+        """Retire the session a 401 came through, so that the next request reads the credentials again.
+
+        Only that one: requests refused together all call this, and the first may have opened
+        the new session already. The retired session is not closed here, as other requests
+        may still be reading answers through it: its last one closes it (``_using_session``).
+        """
+        if self._session is refused:
             self._session = None
+
+    @contextlib.asynccontextmanager
+    async def _using_session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """The current session (opened if none), counted as in use for the block; a retired one closes after its last use."""
+        session = self._ensure_session()
+        self._users[session] = self._users.get(session, 0) + 1
+        try:
+            yield session
+        finally:
+            self._users[session] -= 1
+            if not self._users[session]:
+                del self._users[session]
+                if session is not self._session:
+                    await session.close()
 
     async def get(self, kind: Kind, namespace: str | None, name: str) -> Body | None:
         """The object, or None when it does not exist."""
@@ -251,26 +278,26 @@ class ApiClient:
             total=None, sock_connect=limit, sock_read=timeout_seconds + (limit if limit is not None else 0)
         )
         for attempt in (1, 2):
-            session = await self._ensure_session()
-            try:
-                async with session.get(
-                    self._server + path,
-                    params=params,
-                    headers={"Accept": METADATA_ACCEPT},
-                    timeout=timeout,
-                    allow_redirects=False,
-                ) as response:
-                    if response.status == 401 and attempt == 1:
-                        await self.close()  # the token may have rotated: log in again, once
-                        continue
-                    if response.status >= 300:
-                        raise await self._error("watch", path, response)
-                    async for line in _lines(response.content):
-                        yield self._watch_event(path, line)
-                return
-            except (aiohttp.ClientError, TimeoutError) as error:
-                failure = self._unavailable("watch", path, error)
-            raise failure  # outside the handler, so that only ``chainable`` decides what it carries
+            async with self._using_session() as session:
+                try:
+                    async with session.get(
+                        self._server + path,
+                        params=params,
+                        headers={"Accept": METADATA_ACCEPT},
+                        timeout=timeout,
+                        allow_redirects=False,
+                    ) as response:
+                        if response.status == 401 and attempt == 1:
+                            self._log_in_again(session)  # the token may have rotated: once
+                            continue
+                        if response.status >= 300:
+                            raise await self._error("watch", path, response)
+                        async for line in _lines(response.content):
+                            yield self._watch_event(path, line)
+                    return
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    failure = self._unavailable("watch", path, error)
+                raise failure  # outside the handler, so that only ``chainable`` decides what it carries
 
     async def create(self, body: Mapping[str, Any], *, field_manager: str) -> Body:
         kind = kind_of(body)
@@ -354,30 +381,30 @@ class ApiClient:
         if accept is not None:
             headers["Accept"] = accept
         for attempt in (1, 2):
-            session = await self._ensure_session()
-            try:
-                async with session.request(
-                    method,
-                    self._server + path,
-                    params=params,
-                    data=data,
-                    headers=headers or None,
-                    allow_redirects=False,  # the API server never redirects: a 3xx is an error, not a new host
-                ) as response:
-                    if response.status == 401 and attempt == 1:
-                        await self.close()  # the token may have rotated: log in again, once
-                        continue
-                    if response.status >= 300:
-                        raise await self._error(verb, path, response)
-                    body = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as error:
-                failure = self._unavailable(verb, path, error)
-            else:
-                answer = decode_object(body)
-                if answer is None:
-                    raise self._unavailable(verb, path, ValueError("not a JSON object"))
-                return answer
-            raise failure  # outside the handler, so that only ``chainable`` decides what it carries
+            async with self._using_session() as session:
+                try:
+                    async with session.request(
+                        method,
+                        self._server + path,
+                        params=params,
+                        data=data,
+                        headers=headers or None,
+                        allow_redirects=False,  # the API server never redirects: a 3xx is an error, not a new host
+                    ) as response:
+                        if response.status == 401 and attempt == 1:
+                            self._log_in_again(session)  # the token may have rotated: once
+                            continue
+                        if response.status >= 300:
+                            raise await self._error(verb, path, response)
+                        body = await response.read()
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    failure = self._unavailable(verb, path, error)
+                else:
+                    answer = decode_object(body)
+                    if answer is None:
+                        raise self._unavailable(verb, path, ValueError("not a JSON object"))
+                    return answer
+                raise failure  # outside the handler, so that only ``chainable`` decides what it carries
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def _error(self, verb: str, path: str, response: aiohttp.ClientResponse) -> ApiError:
@@ -436,7 +463,7 @@ class ApiClient:
         failure.__cause__ = chainable(error)  # as ``raise ... from``: the cause shown, no implicit context
         return failure
 
-    async def _ensure_session(self) -> aiohttp.ClientSession:
+    def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             info = self._credentials()
             ssl: Any = info.as_ssl_context() if info.server.startswith("https") else None

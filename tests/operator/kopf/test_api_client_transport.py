@@ -453,3 +453,34 @@ def test_an_error_holding_the_request_headers_is_not_kept_as_a_cause() -> None:
     assert chainable(unparsable) is None
     assert unavailable_cause(refused) == ("ConnectionFailed", "could not connect: Connection refused")
     assert unavailable_cause(unparsable)[0] == "NotHttp"
+
+
+async def test_requests_refused_401_together_log_in_again_once_and_both_succeed(server: Misbehaving) -> None:
+    """Two requests answered 401 at the same moment (a rotated token): one new login, no session closed under the other."""
+    logins: list[int] = []
+    waiting: list[asyncio.Future[None]] = []
+
+    def credentials() -> kopf.ConnectionInfo:
+        logins.append(len(logins) + 1)
+        return kopf.ConnectionInfo(server=server.url, insecure=True, token=f"token-{len(logins)}")
+
+    async def behaviour(request: web.Request) -> web.StreamResponse:
+        if request.headers["Authorization"] == "Bearer token-1":
+            arrived = asyncio.get_running_loop().create_future()
+            waiting.append(arrived)
+            if len(waiting) == 2:  # both are in: answer both 401 at once
+                for future in waiting:
+                    future.set_result(None)
+            await arrived
+            return web.json_response({"kind": "Status", "code": 401}, status=401)
+        return web.json_response({"kind": "ConfigMapList", "items": []})
+
+    server.behaviour = behaviour
+    client = ApiClient(credentials, timeout=5)
+    try:
+        results = await asyncio.gather(client.list(CONFIG_MAP, NAMESPACE), client.list(CONFIG_MAP, "ns2"))
+    finally:
+        await client.close()
+
+    assert results == [[], []]
+    assert logins == [1, 2]
