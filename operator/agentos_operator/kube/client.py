@@ -12,6 +12,8 @@ or a load balancer in trouble looks like. As kopf does, every transport error is
 a body cut short, an answer that is not HTTP) and timeouts, and also a body that is not a JSON
 object (not JSON, not UTF-8, nested past the decoder's depth). The client retries nothing
 itself but the 401: whoever called decides, and the reconciler re-reads before it writes again.
+Nor does it follow redirects, which an API server never sends: a 3xx is an ``ApiError`` with
+its status, and the token goes nowhere else.
 
 Errors quote nothing received and no credential. The exceptions that would are not chained
 as the cause: a decoder's error holds the whole body (``JSONDecodeError.doc``), which may be a
