@@ -340,6 +340,13 @@ def answers(model: Any, description: str, *errors: int, status: int = 200) -> Re
     return documented
 
 
+# Every route that reads or writes a database picks it by ``db_id``/``table`` (``deps.py``).
+DATABASE_ERRORS: Responses = {
+    400: {"model": ErrorDetail, "description": "db_id is needed (several databases, or a table given)"},
+    404: {"model": ErrorDetail, "description": "No database with this db_id or table, or the item is not found"},
+    503: {"model": ErrorDetail, "description": "The database is unavailable; nothing was written"},
+}
+
 ERROR_TEXTS = {
     400: "The request cannot be acted on: the detail names the field and the fix",
     404: "Not found: the detail names what",

@@ -2,10 +2,10 @@
 
 Every operation gets generated requests, valid and invalid (``generation.mode: all``), from
 its examples, its boundary values (the coverage phase) and hypothesis' fuzzing, bounded in
-examples and derandomized with a fixed seed so a run repeats exactly. A 5xx, or a 2xx/4xx
-whose body or content type the document does not describe, fails the test. The runtime is
-served by uvicorn in a thread of its own, with an agent, a team and a workflow on the
-suite's fake OpenAI-compatible server.
+examples and derandomized with a fixed seed so a run repeats exactly. A 5xx, a status code
+the document does not list, or a body, content type or header it does not describe fails
+the test. The runtime is served by uvicorn in a thread of its own, with an agent, a team
+and a workflow on a fake OpenAI-compatible model of the module's own.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Reply, serve_fake_openai
 
 START_DEADLINE = 60.0
-CHECKS = ("not_a_server_error", "response_schema_conformance", "content_type_conformance")
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+)
 # Path ids are the served agent, team, workflow and session most of the time, so runs reach the
 # model and stored data is read; the rest of the time they are generated, for the 404 paths.
 KNOWN_IDS = {"agent_id": "assistant", "team_id": "crew", "workflow_id": "flow", "session_id": "fuzz-session"}

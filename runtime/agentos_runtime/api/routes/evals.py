@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from agentos_runtime.api.authz import Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
-from agentos_runtime.api.responses import ErrorDetail, EvalRun, EvalRunPage, answers
+from agentos_runtime.api.responses import DATABASE_ERRORS, ErrorDetail, EvalRun, EvalRunPage, answers
 from agentos_runtime.api.routes.eval_schemas import (
     DeleteEvalRunsRequest,
     EvalRunInput,
@@ -31,7 +31,7 @@ from agentos_runtime.evals.specs import Evaluated
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.storage.ports import EvalComponent, EvalQuery, EvalRow, EvalStore, SortOrder
 
-router = APIRouter(tags=["Evals"])
+router = APIRouter(tags=["Evals"], responses=DATABASE_ERRORS)
 
 JSON = dict[str, Any]
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.context import OpenDatabase
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
-from agentos_runtime.api.responses import DayMetrics, Metrics, RefreshStarted, RefreshStatus, answers
+from agentos_runtime.api.responses import DATABASE_ERRORS, DayMetrics, Metrics, RefreshStarted, RefreshStatus, answers
 from agentos_runtime.api.routes.metrics_schemas import (
     day_view,
     metrics_view,
@@ -29,7 +29,7 @@ from agentos_runtime.metrics import aggregating
 from agentos_runtime.metrics.refreshing import RefreshTracker
 from agentos_runtime.storage.ports import MetricsRow
 
-router = APIRouter(tags=["Metrics"])
+router = APIRouter(tags=["Metrics"], responses=DATABASE_ERRORS)
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
@@ -69,7 +69,10 @@ async def get_metrics(
 @router.post(
     "/metrics/refresh",
     response_model=None,
-    responses=answers(list[DayMetrics] | RefreshStarted, "The refreshed days, or that a refresh started", 503),
+    responses={
+        **answers(list[DayMetrics] | RefreshStarted, "The refreshed days, or that a refresh is running", 503),
+        202: {"model": RefreshStarted, "description": "background=true: the refresh started, or one is running"},
+    },
 )
 async def refresh_metrics(
     database: DatabaseDep,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Query, Response
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import DatabaseDep
 from agentos_runtime.api.responses import (
+    DATABASE_ERRORS,
     ErrorDetail,
     RunView,
     SessionDetail,
@@ -39,7 +40,7 @@ from agentos_runtime.api.routes.session_schemas import (
 from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.storage.ports import SessionChanges, SessionQuery, SessionRow, SessionType, SortOrder
 
-router = APIRouter(tags=["Sessions"])
+router = APIRouter(tags=["Sessions"], responses=DATABASE_ERRORS)
 
 JSON = dict[str, Any]
 TypeParam = Annotated[SessionType | None, Query(alias="type", description="agent, team or workflow")]
