@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from agentos_runtime.config.mcp import McpServerConfig
 from agentos_runtime.config.problems import ConfigError
+from agentos_runtime.observability.logs import Redactor, TextFormatter
 from agentos_runtime.tools.mcp.connection import McpConnection, McpToolError
 from agentos_runtime.tools.mcp.hub import McpHub
 from agentos_runtime.tools.mcp.metrics import McpMetrics
@@ -166,3 +168,42 @@ def test_a_header_variable_that_is_not_set_is_a_config_problem_naming_it() -> No
     with pytest.raises(ConfigError) as raised:
         McpHub([http_server(1)], {})
     assert str(raised.value) == "mcp_servers[0]: header Authorization: environment variable FACTS_TOKEN is not set"
+
+
+class _Lines(logging.Handler):
+    """Formats records as the runtime's log does and tells when a line containing ``wanted`` arrived."""
+
+    def __init__(self, formatter: logging.Formatter, wanted: str) -> None:
+        super().__init__()
+        self.setFormatter(formatter)
+        self.lines: list[str] = []
+        self.wanted = wanted
+        self.arrived = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        self.lines.append(line)
+        if self.wanted in line:
+            self.arrived.set()
+
+
+async def test_a_stdio_servers_stderr_reaches_the_log_with_its_secret_env_values_redacted() -> None:
+    secret = ENVIRON["LOCAL_GREETING"]
+    lines = _Lines(TextFormatter(Redactor([secret])), "my GREETING is")
+    logger = logging.getLogger("agentos_runtime.tools.mcp.connection")
+    logger.addHandler(lines)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    connection = McpConnection(stdio_server(), ENVIRON, metrics=McpMetrics())
+    try:
+        await connection.start(wait_seconds=WAIT)
+        await connection.call("confess", {"name": "GREETING"})
+        async with asyncio.timeout(WAIT):
+            await lines.arrived.wait()
+    finally:
+        await connection.close()
+        logger.removeHandler(lines)
+        logger.setLevel(previous)
+    [line] = [line for line in lines.lines if "my GREETING is" in line]
+    assert line.endswith("MCP server local: my GREETING is ***")
+    assert not any(secret in line for line in lines.lines)

@@ -2,8 +2,9 @@
 
 Its tools: ``lookup`` (a fact by key), ``fail`` (reports an error), ``stall`` (never answers),
 ``huge`` (a long result), ``whoami`` (which bearer token the request carried, by its name only),
-and ``grow`` (adds a ``second_lookup`` tool and announces the changed list). Served over
-streamable HTTP in-process by the tests, or run as a script over stdio:
+``environment`` and ``confess`` (an env value, returned or written to stderr), and ``grow`` (adds
+a ``second_lookup`` tool and announces the changed list). Served over streamable HTTP
+in-process by the tests, or run as a script over stdio:
 
     python tests/runtime/mcp/tool_server.py
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -56,6 +58,12 @@ def build_server() -> MCPServer:
     def environment(name: str) -> str:
         """The value of an environment variable of the server's process (stdio)."""
         return os.environ.get(name, "unset")
+
+    @server.tool()
+    def confess(name: str) -> str:
+        """Writes the value of an environment variable to the server's stderr."""
+        print(f"my {name} is {os.environ.get(name)}", file=sys.stderr, flush=True)
+        return "written"
 
     @server.tool()
     async def grow(ctx: Context) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -40,6 +41,8 @@ FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 30.0
 # Connecting and listing the tools: a server that takes longer is treated as down this time.
 CONNECT_TIMEOUT_SECONDS = 30.0
+# What is left of a stopped stdio server's stderr is relayed to the log for at most this long.
+STDERR_DRAIN_SECONDS = 2.0
 # Pages of tools/list followed before the listing is taken as complete (a paginator that never
 # ends cannot hang the connection).
 MAX_LIST_PAGES = 100
@@ -209,7 +212,7 @@ class McpConnection:
         if self.config.transport == "stdio":
             assert self.config.command is not None  # checked by the config
             params = StdioServerParameters(command=self.config.command, args=list(self.config.args), env=self._env)
-            transport: Any = stdio_client(params)
+            transport: Any = _stdio_transport(params, self.id)
         else:
             assert self.config.url is not None  # checked by the config
             transport = _http_transport(self.config.url, self._headers)
@@ -267,6 +270,35 @@ def _describe(error: BaseException) -> str:
         error = error.exceptions[0]
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@asynccontextmanager
+async def _stdio_transport(params: StdioServerParameters, server_id: str) -> AsyncIterator[Any]:
+    """The server's process over stdin/stdout; its stderr goes to the runtime's log, line by line,
+    so it is formatted and redacted (the env values it was given) like every other line."""
+    loop = asyncio.get_running_loop()
+    read_fd, write_fd = os.pipe()
+    stderr = os.fdopen(write_fd, "w")
+    lines = asyncio.StreamReader()
+    pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), os.fdopen(read_fd, "rb"))
+
+    async def relay() -> None:
+        async for line in lines:
+            log.info("MCP server %s: %s", server_id, line.decode(errors="replace").rstrip())
+
+    relaying = loop.create_task(relay(), name=f"mcp-{server_id}-stderr")
+    try:
+        async with stdio_client(params, errlog=stderr) as streams:
+            stderr.close()  # the process holds its own copy: the relay ends when the process does
+            yield streams
+    finally:
+        stderr.close()
+        try:
+            async with asyncio.timeout(STDERR_DRAIN_SECONDS):
+                await relaying
+        except TimeoutError:
+            relaying.cancel()
+        pipe.close()
 
 
 @asynccontextmanager
