@@ -207,3 +207,21 @@ async def test_a_stdio_servers_stderr_reaches_the_log_with_its_secret_env_values
     [line] = [line for line in lines.lines if "my GREETING is" in line]
     assert line.endswith("MCP server local: my GREETING is ***")
     assert not any(secret in line for line in lines.lines)
+
+
+async def test_a_call_cancelled_with_its_run_counts_as_cancelled_and_the_connection_stays_usable(
+    http_port: int,
+) -> None:
+    connection = McpConnection(http_server(http_port, timeout_seconds=60), ENVIRON, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        stalled = asyncio.get_running_loop().create_task(connection.call("stall", {}))
+        assert await connection.call("lookup", {"key": "answer"}) == "42"  # the stalled call is in flight
+        stalled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stalled
+        assert await connection.call("lookup", {"key": "answer"}) == "42"
+    finally:
+        await connection.close()
+    assert calls(connection, "stall", "cancelled") == 1
+    assert calls(connection, "stall", "ok") == 0

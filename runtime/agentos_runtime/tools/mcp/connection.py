@@ -137,9 +137,11 @@ class McpConnection:
     async def call(self, name: str, arguments: dict[str, Any]) -> str:
         """The text of the tool's result; raises ``McpToolError`` for anything else."""
         started = time.perf_counter()
-        outcome = "ok"
+        outcome = "cancelled"  # unless it ends otherwise: the run was cancelled during the call
         try:
-            return await self._call(name, arguments)
+            text = await self._call(name, arguments)
+            outcome = "ok"
+            return text
         except McpToolError as error:
             outcome = error.outcome
             raise

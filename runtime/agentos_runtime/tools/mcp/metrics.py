@@ -9,7 +9,8 @@ CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 
 
 class McpMetrics:
-    """Calls by server, tool and outcome (``ok``, ``error``, ``timeout``, ``unavailable``), their
+    """Calls by server, tool and outcome (``ok``, ``error``, ``timeout``, ``unavailable``,
+    ``cancelled``), their
     duration, and failed connection attempts by server."""
 
     def __init__(self) -> None:
