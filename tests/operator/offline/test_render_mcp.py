@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from agentos_operator import render
+from agentos_operator.errors import MissingSecretsError
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_runtime.config import ConfigError, parse_config_text
 
@@ -212,3 +213,15 @@ def test_egress_stays_open_unless_restricted() -> None:
     res = resource(mcpServers=[GITHUB], networkPolicy={"enabled": True})
     policy = rendered(res)["NetworkPolicy"]["spec"]
     assert policy["policyTypes"] == ["Ingress"] and "egress" not in policy
+
+
+def test_a_missing_header_secret_is_named_by_reference_and_no_value_is_told() -> None:
+    res = resource(mcpServers=[GITHUB])
+    secrets = {ref: value for ref, value in render.placeholder_secrets(res).items() if ref != ("github-mcp", "token")}
+    secrets[("openai", "api-key")] = "sk-real-looking-value"
+
+    with pytest.raises(MissingSecretsError) as raised:
+        render.render(res, secrets, settings=SETTINGS)
+
+    assert "Secret 'github-mcp' key 'token'" in str(raised.value)
+    assert "sk-real-looking-value" not in str(raised.value)
