@@ -32,7 +32,7 @@ def calls(connection: McpConnection, tool: str, outcome: str) -> float:
 
 
 async def test_tools_are_listed_at_start_over_streamable_http(facts: McpConnection) -> None:
-    assert facts.connected
+    assert facts.connected and facts.protocol_version == "2026-07-28"
     assert {"lookup", "fail", "stall", "huge", "whoami", "grow"} <= set(facts.tools)
     assert facts.tools["lookup"].description == "Look up a fact by its key."
 
@@ -225,3 +225,16 @@ async def test_a_call_cancelled_with_its_run_counts_as_cancelled_and_the_connect
         await connection.close()
     assert calls(connection, "stall", "cancelled") == 1
     assert calls(connection, "stall", "ok") == 0
+
+
+async def test_a_handshake_era_connection_is_refreshed_by_the_list_changed_notification(http_port: int) -> None:
+    connection = McpConnection(http_server(http_port), ENVIRON, metrics=McpMetrics(), mode="legacy")
+    await connection.start(wait_seconds=WAIT)
+    try:
+        assert connection.protocol_version == "2025-11-25"
+        listed = connection.listings
+        await connection.call("grow", {})
+        await connection.wait_for(lambda: connection.listings > listed, timeout=WAIT)
+        assert "second_lookup" in connection.tools
+    finally:
+        await connection.close()

@@ -74,7 +74,8 @@ def build_server() -> MCPServer:
             return FACTS.get(key, "none")
 
         server.add_tool(second_lookup)
-        await ctx.notify_tools_changed()
+        await ctx.notify_tools_changed()  # 2026-era clients: their subscriptions/listen stream
+        await ctx.session.send_tool_list_changed()  # handshake-era clients: a notification
         return "grown"
 
     return server

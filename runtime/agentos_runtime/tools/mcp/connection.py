@@ -81,8 +81,13 @@ def resolve_values(items: Sequence[NamedValue], environ: Mapping[str, str], what
 class McpConnection:
     """A server's connection, tools and calls; ``start()`` it, ``close()`` it."""
 
-    def __init__(self, config: McpServerConfig, environ: Mapping[str, str], *, metrics: McpMetrics) -> None:
+    def __init__(
+        self, config: McpServerConfig, environ: Mapping[str, str], *, metrics: McpMetrics, mode: str = "auto"
+    ) -> None:
+        """``mode`` is the SDK client's: ``auto`` negotiates the newest protocol both sides speak;
+        ``legacy`` forces the handshake-era one (tests use it to stand for older servers)."""
         self.config = config
+        self._mode = mode
         self.id = config.id
         self.metrics = metrics
         self.tools: dict[str, types.Tool] = {}
@@ -104,6 +109,11 @@ class McpConnection:
     @property
     def connected(self) -> bool:
         return self._client is not None
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The MCP protocol version of the current connection."""
+        return self._client.protocol_version if self._client is not None else None
 
     async def start(self, *, wait_seconds: float) -> None:
         """Start the connection task and wait up to ``wait_seconds`` for the first tool listing."""
@@ -218,7 +228,7 @@ class McpConnection:
         else:
             assert self.config.url is not None  # checked by the config
             transport = _http_transport(self.config.url, self._headers)
-        return Client(transport, cache=None, message_handler=self._on_message)
+        return Client(transport, cache=None, message_handler=self._on_message, mode=self._mode)
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
