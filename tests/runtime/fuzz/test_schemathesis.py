@@ -42,7 +42,7 @@ KNOWN_IDS = {"agent_id": "assistant", "team_id": "crew", "workflow_id": "flow", 
 CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": 20261203,
-        "generation": {"mode": "all", "max-examples": 8, "deterministic": True, "database": "none"},
+        "generation": {"mode": "all", "max-examples": 20, "deterministic": True, "database": "none"},
         "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
         "phases": {"stateful": {"enabled": False}},
         "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
