@@ -238,3 +238,18 @@ async def test_a_handshake_era_connection_is_refreshed_by_the_list_changed_notif
         assert "second_lookup" in connection.tools
     finally:
         await connection.close()
+
+
+async def test_a_stdio_server_that_dies_is_started_again_by_itself() -> None:
+    connection = McpConnection(stdio_server(), ENVIRON, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        listed = connection.listings
+        with pytest.raises(McpToolError, match="MCP server 'local' closed the connection during crash") as raised:
+            await connection.call("crash", {})
+        assert raised.value.outcome == "unavailable"
+        await connection.wait_for(lambda: connection.connected and connection.listings > listed, timeout=WAIT)
+        assert await connection.call("lookup", {"key": "answer"}) == "42"
+    finally:
+        await connection.close()
+    assert connection.metrics.connection_failures.value(("local",)) >= 1

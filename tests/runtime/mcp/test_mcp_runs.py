@@ -105,7 +105,7 @@ async def test_include_exclude_and_prefix_choose_the_tools_and_their_names(hub: 
             ["calculator", "mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"], "tool_name_prefix": "kb"}}
         )
     assert sorted(names(included)) == ["huge", "lookup"]
-    assert sorted(names(excluded)) == ["confess", "environment", "huge", "lookup", "whoami"]
+    assert sorted(names(excluded)) == ["confess", "crash", "environment", "huge", "lookup", "whoami"]
     assert names(prefixed) == ["calculator", "kb_lookup"]
     assert await prefixed[1].call({"key": "answer"}) == "42"
 

@@ -3,7 +3,7 @@
 Its tools: ``lookup`` (a fact by key), ``fail`` (reports an error), ``stall`` (never answers),
 ``huge`` (a long result), ``whoami`` (which bearer token the request carried, by its name only),
 ``environment`` and ``confess`` (an env value, returned or written to stderr), and ``grow`` (adds
-a ``second_lookup`` tool and announces the changed list). Served over streamable HTTP
+a ``second_lookup`` tool and announces the changed list); ``crash`` ends the process. Served over streamable HTTP
 in-process by the tests, or run as a script over stdio:
 
     python tests/runtime/mcp/tool_server.py
@@ -64,6 +64,11 @@ def build_server() -> MCPServer:
         """Writes the value of an environment variable to the server's stderr."""
         print(f"my {name} is {os.environ.get(name)}", file=sys.stderr, flush=True)
         return "written"
+
+    @server.tool()
+    def crash() -> str:
+        """Ends the server's process at once (a stdio server that dies)."""
+        os._exit(3)
 
     @server.tool()
     async def grow(ctx: Context) -> str:

@@ -28,6 +28,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types.jsonrpc import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from agentos_runtime.config.mcp import McpServerConfig, NamedValue
@@ -175,6 +176,11 @@ class McpConnection:
                 f"MCP server '{self.id}' did not answer {name} within {timeout:g}s", outcome="timeout"
             ) from None
         except MCPError as error:
+            if error.error.code == CONNECTION_CLOSED:  # the transport ended under the call
+                self._mark_broken(error.error.message)
+                raise McpToolError(
+                    f"MCP server '{self.id}' closed the connection during {name}", outcome="unavailable"
+                ) from None
             raise McpToolError(f"MCP server '{self.id}' refused {name}: {error.error.message}") from None
         except Exception as error:  # the connection failed under the call: reconnect, tell the model
             reason = _describe(error)
