@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
 
@@ -136,7 +136,7 @@ class McpConnection:
                 await self._task
             self._task = None
 
-    async def wait_for(self, predicate: Any, *, timeout: float) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], *, timeout: float) -> None:
         """Wait until ``predicate()`` holds, re-checked after each change of state."""
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(predicate)
