@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.runtime.driver import run_scenario
-from benchmarks.runtime.run import SERVER_CPU, model_server, our_server, running, scenarios, wait_healthy
+from benchmarks.runtime.run import SERVER_CPU, model_server, our_server, running, scenarios, wait_healthy, wait_settled
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
@@ -57,6 +57,7 @@ def main() -> None:
             with running(server.argv, server.env, SERVER_CPU) as process:
                 base = f"http://127.0.0.1:{server.port}"
                 wait_healthy(f"{base}/health", process)
+                wait_settled(process.pid)  # the start-up's background work is not what is profiled
                 record = [str(PY_SPY), "record", "--pid", str(process.pid), "--format", "raw", "-o", str(args.out)]
                 spy = subprocess.Popen(
                     [*record, "--rate", "500", "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

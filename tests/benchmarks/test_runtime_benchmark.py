@@ -51,6 +51,7 @@ def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tm
         for line in report.stdout.splitlines()
         if line.startswith("| ") and line.endswith(("| yes |", "| **no** |"))
     ]
-    assert len(verdicts) == 6
+    assert len(verdicts) == 7
+    assert "| peak RSS under load <= 60% of Agno's | ours-sqlite: 100% | **no** |" in verdicts
     assert "| json c=1 fresh |" in report.stdout and "1.0x" in report.stdout
     assert "| ours-sqlite | 1.00, 1.00 | 1.00 | 1.00 |" in report.stdout  # each figure over itself

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from agentos_runtime.config.document import RuntimeConfig
 from agentos_runtime.llm.clients import SharedClients
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, OpenAIChatModel
 from agentos_runtime.llm.ports import ChatModel
-
-logger = logging.getLogger(__name__)
 
 
 def build_models(config: RuntimeConfig, environ: Mapping[str, str]) -> dict[str, ChatModel]:
@@ -18,11 +15,11 @@ def build_models(config: RuntimeConfig, environ: Mapping[str, str]) -> dict[str,
 
     Models on the same endpoint share one SDK client. A key variable that is unset or empty is
     no error for an endpoint other than OpenAI's (a local vLLM, Ollama, llama.cpp is called
-    without ``Authorization``); for OpenAI's it is reported now, as a warning naming the
-    variable, and by each request of that model as a ``ModelAuthenticationError``, so one
+    without ``Authorization``); for OpenAI's, each request of that model raises
+    ``ModelAuthenticationError`` naming the variable (and the start-up log warns), so one
     unconfigured model does not stop the others from serving.
     """
-    built: dict[str, OpenAIChatModel] = {}
+    built: dict[str, ChatModel] = {}
     base_url = environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
     clients = SharedClients()
     headers = openai_headers(environ)
@@ -31,19 +28,7 @@ def build_models(config: RuntimeConfig, environ: Mapping[str, str]) -> dict[str,
         built[model.id] = OpenAIChatModel(
             model, api_key=api_key or None, clients=clients, default_base_url=base_url, headers=headers
         )
-    for problem in missing_keys(built.values()):
-        logger.warning("%s", problem)
-    return dict(built)
-
-
-def missing_keys(models: Iterable[ChatModel]) -> list[str]:
-    """One line per model that cannot be called for want of a key, naming its variable."""
-    return [
-        f"model '{model.id}': no API key: set the environment variable {model.api_key_env} "
-        f"({model.base_url} answers nothing without one; until then each run on this model fails)"
-        for model in models
-        if isinstance(model, OpenAIChatModel) and model.key_missing
-    ]
+    return built
 
 
 def openai_headers(environ: Mapping[str, str]) -> dict[str, str]:
