@@ -45,6 +45,7 @@ CONFIG = SchemathesisConfig.from_dict(
         "generation": {"mode": "all", "max-examples": 20, "deterministic": True, "database": "none"},
         "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
         "phases": {"stateful": {"enabled": False}},
+        "request-timeout": 30,
         "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
         "dictionaries": {name: {"values": [value]} for name, value in KNOWN_IDS.items()},
         "parameters": {f"path.{name}": {"dictionary": name, "probability": 0.7} for name in KNOWN_IDS},
