@@ -8,6 +8,7 @@ structured-content text and timestamps are Agno's by construction, not by a copi
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ from agno.run.team import TeamRunInput, TeamRunOutput
 from agno.run.workflow import WorkflowRunOutput
 
 from tests.runtime.api.harness import Served
+from tests.runtime.auth.apps import auth_config, jwt_app
+from tests.runtime.auth.tokens import bearer, mint
 from tests.runtime.conformance.conftest import SECURITY_KEY
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
@@ -180,3 +183,24 @@ def stored(
         workflow_id=workflow_id,
         runs=runs,
     )
+
+
+async def test_with_user_isolation_only_the_owner_and_an_admin_see_the_previews(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    scopes = ["sessions:read", "agents:run"]
+    alice, bob = bearer(mint(sub="alice", scopes=scopes)), bearer(mint(sub="bob", scopes=scopes))
+    admin = bearer(mint(sub="root", scopes=["agent_os:admin"]))
+    fake_openai.script(Reply.say("Yours."))
+    config = auth_config(fake_openai.base_url, user_isolation=True)
+    async with jwt_app(tmp_path, config, backend=backend) as app:
+        form = {"message": "Mine", "session_id": "alice-1", "user_id": "bob", "stream": "false"}
+        ran = await app.client.post("/agents/assistant/runs", data=form, headers=alice)
+        assert ran.status_code == 200 and ran.json()["user_id"] == "alice"
+
+        own = await app.client.get("/sessions/alice-1/run-previews", headers=alice)
+        assert [(p["run_id"], p["user_id"]) for p in own.json()] == [(ran.json()["run_id"], "alice")]
+        as_bob = await app.client.get("/sessions/alice-1/run-previews", params={"user_id": "alice"}, headers=bob)
+        assert as_bob.status_code == 404
+        as_admin = await app.client.get("/sessions/alice-1/run-previews", headers=admin)
+        assert [p["run_id"] for p in as_admin.json()] == [ran.json()["run_id"]]
