@@ -178,9 +178,13 @@ def check_components(config: RuntimeConfig) -> list[Problem]:
     from agentos_runtime.tools import resolve_tools
 
     problems: list[Problem] = []
-    for index, agent in enumerate(config.agents):
+    components = [
+        *(("agents", i, a) for i, a in enumerate(config.agents)),
+        *(("teams", i, t) for i, t in enumerate(config.teams)),
+    ]
+    for kind, index, component in components:
         try:
-            resolve_tools(agent.tools, agent.tool_config, path=("agents", index))
+            resolve_tools(component.tools, component.tool_config, path=(kind, index))
         except ConfigError as error:
             problems.extend(error.problems)
     return problems

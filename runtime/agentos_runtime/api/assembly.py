@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,9 +80,8 @@ async def open_context(
     try:
         stores = {db_id: opened.database for db_id, opened in databases.items()}
         mcp = await open_mcp(config, connectors.environ, metrics=connectors.mcp_metrics)
-        with mcp_tools_from(mcp):
-            agents = build_agents(config, models=models, databases=stores, registry=registry)
-        teams = build_teams(config, agents=agents, models=models, databases=stores, registry=registry)
+        agents = build_agents(config, models=models, databases=stores, registry=registry, mcp=mcp)
+        teams = build_teams(config, agents=agents, models=models, databases=stores, registry=registry, mcp=mcp)
         workflows = build_workflows(config, agents=agents, teams=teams, databases=stores, registry=registry)
     except BaseException:
         if mcp is not None:
@@ -117,13 +115,6 @@ async def open_mcp(
     hub = McpHub(config.mcp_servers, environ, metrics=metrics)
     await hub.start()
     return hub
-
-
-def mcp_tools_from(hub: McpHub | None) -> AbstractContextManager[object]:
-    """While agents are built, ``mcp:`` tool entries take their tools from ``hub``."""
-    from agentos_runtime.tools.mcp.active import using
-
-    return using(hub) if hub is not None else nullcontext()
 
 
 def warm_up_models(context: RuntimeContext) -> asyncio.Task[None]:

@@ -56,21 +56,21 @@ class ComponentFields(Schema):
         default=None, description="Send the user's memories to the model; defaults to on when memories are enabled."
     )
     metadata: dict[str, Any] | None = Field(default=None, description="Free-form metadata shown by the API.")
+    tools: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Tool names the model may call (a team's leader, beside delegating to its members): built-ins (`current_time`, `calculator`, `http_get`), tools installed through the `agentos.tools` entry-point group, or `mcp:<server id>` for the tools of a declared MCP server.",
+    )
+    tool_config: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`.",
+    )
 
 
 class AgentConfig(ComponentFields):
     """A declarative agent: a model, instructions, tools and storage."""
 
     role: str | None = Field(default=None, description="The agent's role when it is a team member.")
-    tools: list[str] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Tool names: built-ins (`current_time`, `calculator`, `http_get`) or tools installed through the `agentos.tools` entry-point group.",
-    )
-    tool_config: dict[str, dict[str, Any]] | None = Field(
-        default=None,
-        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}`.",
-    )
     tool_call_limit: int | None = Field(
         default=None, ge=1, le=100, description="Most tool calls the model may make in one run."
     )

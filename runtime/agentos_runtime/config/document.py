@@ -162,13 +162,16 @@ def _mcp_references(doc: ConfigDocument, at: _At, where: str) -> list[Problem]:
     """Server ids are unique and every ``mcp:<id>`` tool entry names a declared server."""
     problems: list[Problem] = []
     server_ids = _unique(problems, at, "mcp_servers", [s.id for s in getattr(doc, "mcp_servers", None) or []])
-    for i, agent in enumerate(doc.agents):
-        for j, name in enumerate(agent.tools):
+    for kind, i, component in [
+        *(("agents", i, a) for i, a in enumerate(doc.agents)),
+        *(("teams", i, t) for i, t in enumerate(doc.teams)),
+    ]:
+        for j, name in enumerate(component.tools):
             server_id = mcp_server_of(name)
             if server_id is not None and server_id not in server_ids:
                 problems.append(
                     Problem(
-                        at("agents", i, "tools", j),
+                        at(kind, i, "tools", j),
                         f"unknown MCP server '{server_id}': declare it in {where} or fix the id",
                     )
                 )

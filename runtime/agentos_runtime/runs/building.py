@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from agentos_runtime.config.document import RuntimeConfig
 from agentos_runtime.config.problems import ConfigError, Problem
@@ -11,6 +12,9 @@ from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.registry import RunRegistry
 from agentos_runtime.storage.ports import Database
 from agentos_runtime.tools.resolving import resolve_tools
+
+if TYPE_CHECKING:
+    from agentos_runtime.tools.mcp.hub import McpHub
 
 
 def default_db_id(config: RuntimeConfig, databases: Mapping[str, Database]) -> str | None:
@@ -33,9 +37,11 @@ def build_agents(
     models: Mapping[str, ChatModel],
     databases: Mapping[str, Database],
     registry: RunRegistry,
+    mcp: McpHub | None = None,
 ) -> dict[str, Agent]:
     """Every declared agent by id; raises ``ConfigError`` (with field paths) for unknown tools,
-    bad tool settings, or a model or database that was not built."""
+    bad tool settings, or a model or database that was not built. ``mcp`` holds the connected
+    MCP servers ``mcp:`` tool entries use (``None``: none declared)."""
     problems: list[Problem] = []
     agents: dict[str, Agent] = {}
     fallback_db = default_db_id(config, databases)
@@ -52,7 +58,7 @@ def build_agents(
             problems.append(Problem((*at, "db"), f"database '{db_id}' is not open"))
         memory_db = databases.get(spec.memory_db) if spec.memory_db is not None else database
         try:
-            tools = resolve_tools(spec.tools, spec.tool_config, path=at)
+            tools = resolve_tools(spec.tools, spec.tool_config, path=at, mcp=mcp)
         except ConfigError as error:
             problems.extend(error.problems)
             continue

@@ -1,4 +1,4 @@
-"""Teams and workflows from the config: each wired to its agents, member teams, model and database.
+"""Teams and workflows from the config: each wired to its agents, member teams, model, tools and database.
 
 Built after the agents (``runs.building``): a team's members are built agents or teams (a
 member team is built before the teams that contain it); a workflow's steps become plans naming
@@ -8,6 +8,7 @@ the built agent or team that runs each. Problems are reported with their field p
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from agentos_runtime.config.components import LeafStep, TeamConfig, WorkflowStep
 from agentos_runtime.config.document import RuntimeConfig
@@ -17,10 +18,16 @@ from agentos_runtime.runs.building import default_db_id
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.nesting import Executor
 from agentos_runtime.runs.registry import RunRegistry
+from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.runs.workflow_steps import ConditionPlan, LeafPlan, ParallelPlan, StepPlan
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import Database, MemoryStore
+from agentos_runtime.tools.resolving import resolve_tools
+from agentos_runtime.tools.toolsets import ToolSet
+
+if TYPE_CHECKING:
+    from agentos_runtime.tools.mcp.hub import McpHub
 
 
 class _TeamBuilder:
@@ -32,8 +39,10 @@ class _TeamBuilder:
         models: Mapping[str, ChatModel],
         databases: Mapping[str, Database],
         registry: RunRegistry,
+        mcp: McpHub | None,
     ) -> None:
         self.agents, self.models, self.databases, self.registry = agents, models, databases, registry
+        self.mcp = mcp
         self.specs = {team.id: (index, team) for index, team in enumerate(config.teams)}
         self.fallback_db = default_db_id(config, databases)
         self.first_model = config.models[0].id if config.models else None
@@ -54,12 +63,14 @@ class _TeamBuilder:
         members = [self._member(member_id, (*at, "members", j)) for j, member_id in enumerate(spec.members)]
         self.building.discard(team_id)
         model, (opened, database) = self._model(spec, at), self._database(spec, at)
-        if model is None or not opened or any(member is None for member in members):
+        tools = self._tools(spec, at)
+        if model is None or not opened or tools is None or any(member is None for member in members):
             return None
         team = Team(
             spec,
             model=model,
             members=[member for member in members if member is not None],
+            tools=tools,
             sessions=database.sessions if database is not None else None,
             memories=self._memories(spec, database),
             registry=self.registry,
@@ -75,6 +86,20 @@ class _TeamBuilder:
             return self.build(member_id)
         self.problems.append(Problem(at, f"member '{member_id}' was not built: no such agent or team"))
         return None
+
+    def _tools(self, spec: TeamConfig, at: Path) -> ToolSet | None:
+        """The leader's own tools; ``None`` when a problem was found."""
+        try:
+            tools = resolve_tools(spec.tools, spec.tool_config, path=at, mcp=self.mcp)
+        except ConfigError as error:
+            self.problems.extend(error.problems)
+            return None
+        reserved = [name for name in (DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS) if name in {t.name for t in tools.tools}]
+        for name in reserved:
+            self.problems.append(
+                Problem((*at, "tools"), f"a tool named '{name}' would hide delegation: rename it (tool_name_prefix)")
+            )
+        return None if reserved else tools
 
     def _model(self, spec: TeamConfig, at: Path) -> ChatModel | None:
         model_id = spec.model or self.first_model
@@ -107,10 +132,11 @@ def build_teams(
     models: Mapping[str, ChatModel],
     databases: Mapping[str, Database],
     registry: RunRegistry,
+    mcp: McpHub | None = None,
 ) -> dict[str, Team]:
     """Every declared team by id; raises ``ConfigError`` (with field paths) for a member, model or
-    database that was not built."""
-    builder = _TeamBuilder(config, agents=agents, models=models, databases=databases, registry=registry)
+    database that was not built, or the leader's tools (``mcp``: the connected MCP servers)."""
+    builder = _TeamBuilder(config, agents=agents, models=models, databases=databases, registry=registry, mcp=mcp)
     for team in config.teams:
         builder.build(team.id)
     if builder.problems:

@@ -11,6 +11,9 @@ CANCELLED (``RunCancelled``; or a client that went away: saved by a detached tas
 that fails ends the stream with a ``RunError`` saying so; ``complete`` raises
 ``StorageUnavailable`` (the API answers 503).
 
+The agent's tools are a ``ToolSet``: an MCP server's part follows what the server lists. The
+toolbox a run gets is taken when the run opens, rebuilt only when the tools changed since.
+
 User memories (``enable_user_memories``, ``enable_agentic_memory``, ``add_memories_to_context``)
 are ``runs.memory``'s: it adds to the system message and tools when the run opens, and is told
 of each completed run once it is saved.
@@ -47,6 +50,7 @@ from agentos_runtime.runs.turns import RunContext, Toolbox, run_turns
 from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
+from agentos_runtime.tools.toolsets import ToolSet
 
 JSON = dict[str, Any]
 
@@ -147,29 +151,27 @@ class Agent:
         config: AgentConfig,
         *,
         model: ChatModel,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool] | ToolSet = (),
         sessions: SessionStore | None = None,
         memories: MemoryStore | None = None,
         registry: RunRegistry | None = None,
         db_id: str | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        """``sessions=None`` runs without history or persistence (nothing is stored)."""
+        """``sessions=None`` runs without history or persistence (nothing is stored). A
+        ``ToolSet`` is shared (a copy of the agent sees the same tools change)."""
         self.config = config
         self.id = config.id
         self.name = config.name or config.id
         self.model = model
-        self.tools = list(tools)
+        self.tools = tools if isinstance(tools, ToolSet) else ToolSet(tools)
         self.sessions = sessions
         self.memories = memories
         self.registry = registry if registry is not None else RunRegistry()
         self.db_id = db_id
         self._clock = clock
-        self._toolbox = Toolbox(
-            tools={tool.name: tool for tool in tools},
-            schemas=[tool.schema() for tool in tools] or None,
-            limit=config.tool_call_limit,
-        )
+        self._toolbox = self._new_toolbox()
+        self._toolbox_generation = self.tools.generation
         self.memory = user_memory_for(config, model=model, store=memories, registry=self.registry)
 
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
@@ -187,6 +189,21 @@ class Agent:
     def clock(self) -> datetime:
         """Now, as the agent's system message tells it."""
         return self._clock()
+
+    def toolbox(self) -> Toolbox:
+        """The tools a run opening now gets: the same toolbox until the tools change."""
+        generation = self.tools.refresh()
+        if generation != self._toolbox_generation:
+            self._toolbox, self._toolbox_generation = self._new_toolbox(), generation
+        return self._toolbox
+
+    def _new_toolbox(self) -> Toolbox:
+        tools = self.tools.tools
+        return Toolbox(
+            tools={tool.name: tool for tool in tools},
+            schemas=[tool.schema() for tool in tools] or None,
+            limit=self.config.tool_call_limit,
+        )
 
     def _execute(
         self, request: RunRequest, *, stream: bool, sink: list[Lifecycle] | None
@@ -209,7 +226,7 @@ class Agent:
                 stream=stream,
                 agent=self,
                 request=request,
-                toolbox=self._toolbox,
+                toolbox=self.toolbox(),
             )
 
         owner = RunOwner("agent", self.id, request.session_id, request.user_id)

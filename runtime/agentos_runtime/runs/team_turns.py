@@ -12,8 +12,9 @@ result the leader reads. The modes differ only in what follows:
   ``delegate_task_to_members`` call), then the leader writes the answer (with no tool to
   delegate).
 
-The leader may also have tools of its own for the run (``LeaderRun.tools``: the
-``update_user_memory`` tool of agentic memory), run like an agent's tools between requests.
+The leader may also have tools of its own for the run (``LeaderRun.tools``: those of the
+team's ``tools``, and the ``update_user_memory`` tool of agentic memory), run like an agent's
+tools between requests.
 
 The loop is bounded (``MAX_LEADER_REQUESTS``); waits on the model are interruptible on the
 team run's handle, so a cancel through the registry ends them at once.

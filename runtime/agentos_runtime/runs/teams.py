@@ -15,6 +15,10 @@ that fails ends the stream with a ``TeamRunError``; ``complete`` raises ``Storag
 (503). Opening a run reads only the session's latest runs that the leader's history and the
 members' histories replay, never every run of the session.
 
+The leader may have tools of its own (``tools`` in the team's config: built-in, entry-point
+and MCP tools, as an agent's), called beside delegation; like an agent's, they are taken when
+a run opens, rebuilt only when an MCP server's listing changed.
+
 User memories work as for an agent (``runs.memory.hooks``, written with the team's id): the
 leader's system message gets the user's memories, agentic memory gives the leader the
 ``update_user_memory`` tool, and a completed, saved run is handed over for extraction.
@@ -22,7 +26,7 @@ leader's system message gets the user's memories, agentic memory gives the leade
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -53,6 +57,8 @@ from agentos_runtime.runs.team_record import TeamRecord, new_team_session
 from agentos_runtime.runs.team_turns import Delegation, LeaderRun, lead
 from agentos_runtime.storage.ports import JSON, MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
+from agentos_runtime.tools.tool import Tool
+from agentos_runtime.tools.toolsets import ToolSet
 
 
 @dataclass(kw_only=True)
@@ -89,7 +95,8 @@ class _TeamRun(LeaderRun):
         if team.memory is not None:
             prepared = await team.memory.prepare(request.user_id)
             system = prepared.system_message(system) or system
-            self.tools = {tool.name: tool for tool in prepared.tools}
+            if prepared.tools:
+                self.tools = {**self.tools, **{tool.name: tool for tool in prepared.tools}}
         record.messages.append(new_message("system", system, created_at=record.created_at))
         own_runs = [r for r in (row.runs or []) if r.get("team_id") == team.id] if row is not None else []
         if history_runs:
@@ -125,13 +132,15 @@ class Team:
         *,
         model: ChatModel,
         members: Sequence[Executor],
+        tools: Sequence[Tool] | ToolSet = (),
         sessions: SessionStore | None = None,
         memories: MemoryStore | None = None,
         registry: RunRegistry | None = None,
         db_id: str | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        """``sessions=None`` runs without history or persistence (nothing is stored)."""
+        """``sessions=None`` runs without history or persistence (nothing is stored); ``tools``
+        are the leader's own."""
         self.config = config
         self.id = config.id
         self.name = config.name or config.id
@@ -139,6 +148,9 @@ class Team:
         self.mode = config.mode
         self.model = model
         self.members = list(members)
+        self.tools = tools if isinstance(tools, ToolSet) else ToolSet(tools)
+        self._own_tools = {tool.name: tool for tool in self.tools.tools}
+        self._own_tools_generation = self.tools.generation
         self.sessions = sessions
         self.memories = memories
         self.registry = registry if registry is not None else RunRegistry()
@@ -157,6 +169,7 @@ class Team:
             self.config,
             model=self.model,
             members=self.members,
+            tools=self.tools,
             sessions=store,
             memories=self.memories,
             registry=self.registry,
@@ -167,6 +180,14 @@ class Team:
     def clock(self) -> datetime:
         """Now, as the leader's system message tells it."""
         return self._clock()
+
+    def own_tools(self) -> Mapping[str, Tool]:
+        """The leader's own tools by name for a run opening now (the same mapping until they change)."""
+        generation = self.tools.refresh()
+        if generation != self._own_tools_generation:
+            self._own_tools = {tool.name: tool for tool in self.tools.tools}
+            self._own_tools_generation = generation
+        return self._own_tools
 
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
         """The run's events, ending with ``TeamRunCompleted``, ``TeamRunError`` or ``TeamRunCancelled``."""
@@ -205,7 +226,14 @@ class Team:
                 metadata=metadata,
             )
             return _TeamRun(
-                record=record, events=events, handle=handle, request=request, chat=[], stream=stream, team=self
+                record=record,
+                events=events,
+                handle=handle,
+                request=request,
+                chat=[],
+                stream=stream,
+                tools=self.own_tools(),
+                team=self,
             )
 
         owner = RunOwner("team", self.id, request.session_id, request.user_id)

@@ -11,16 +11,16 @@ bad settings, a plugin that fails to load) is reported at once as a ``ConfigErro
 field path, like any other config mistake.
 
 ``mcp:<server id>`` names the tools of a declared MCP server, narrowed by its ``tool_config``
-entry (``include_tools``, ``exclude_tools``, ``tool_name_prefix``): while a hub is active
-(``tools.mcp.active.using``) it becomes one tool per admitted tool of the server; otherwise
-only its settings are checked.
+entry (``include_tools``, ``exclude_tools``, ``tool_name_prefix``): given the connected servers
+(``mcp``, an ``McpHub``) it becomes a ``ToolSource`` of the ``ToolSet``, one tool per admitted
+tool of the server as it lists them now and later; without them only its settings are checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 
@@ -30,23 +30,32 @@ from agentos_runtime.tools.calculator import build_calculator
 from agentos_runtime.tools.clock import build_current_time
 from agentos_runtime.tools.http_get import HttpGetSettings, build_http_get
 from agentos_runtime.tools.tool import Tool
+from agentos_runtime.tools.toolsets import ToolSet, ToolSource
+
+if TYPE_CHECKING:
+    from agentos_runtime.tools.mcp.hub import McpHub
 
 ENTRY_POINT_GROUP = "agentos.tools"
 BUILTIN_TOOLS = ("calculator", "current_time", "http_get")
 
 
 def resolve_tools(
-    names: Sequence[str], tool_config: Mapping[str, Mapping[str, Any]] | None = None, *, path: Path = ()
-) -> list[Tool]:
+    names: Sequence[str],
+    tool_config: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    path: Path = (),
+    mcp: McpHub | None = None,
+) -> ToolSet:
     """The tools ``names`` refers to, in order; raises ``ConfigError`` listing every problem.
 
     ``path`` locates the component in the config (e.g. ``("agents", 2)``): problems are reported
-    at ``path + ("tools", i)`` and ``path + ("tool_config", name, ...)``.
+    at ``path + ("tools", i)`` and ``path + ("tool_config", name, ...)``. ``mcp`` holds the
+    connections ``mcp:`` entries take their tools from; without it they are only checked.
     """
     settings_of = tool_config or {}
     problems: list[Problem] = []
     plugins: dict[str, metadata.EntryPoint] | None = None
-    tools: list[Tool] = []
+    parts: list[Tool | ToolSource] = []
     for index, name in enumerate(names):
         at = path + ("tools", index)
         if name in names[:index]:
@@ -56,7 +65,9 @@ def resolve_tools(
         settings_at = path + ("tool_config", name)
         server_id = mcp_server_of(name)
         if server_id is not None:
-            tools.extend(_mcp_tools(server_id, settings, problems, at=at, settings_at=settings_at))
+            source = _mcp_source(server_id, settings, problems, mcp, at=at, settings_at=settings_at)
+            if source is not None:
+                parts.append(source)
             continue
         if name in BUILTIN_TOOLS:
             tool = _build_builtin(name, settings, settings_at, problems)
@@ -68,49 +79,45 @@ def resolve_tools(
                 continue
             tool = _build_plugin(plugins[name], settings, problems, at=at, settings_at=settings_at)
         if tool is not None:
-            tools.append(tool)
+            parts.append(tool)
     for name in settings_of:
         if name not in names:
             problems.append(Problem(path + ("tool_config", name), f"settings for '{name}', which is not in tools"))
-    problems.extend(_clashes(tools, path))
     if problems:
         raise ConfigError(problems)
+    tools = ToolSet(parts)
+    if tools.left_out:
+        raise ConfigError([_clash(name, path) for name in dict.fromkeys(tools.left_out)])
     return tools
 
 
-def _mcp_tools(
-    server_id: str, settings: dict[str, Any], problems: list[Problem], *, at: Path, settings_at: Path
-) -> list[Tool]:
+def _mcp_source(
+    server_id: str,
+    settings: dict[str, Any],
+    problems: list[Problem],
+    mcp: McpHub | None,
+    *,
+    at: Path,
+    settings_at: Path,
+) -> ToolSource | None:
     try:
         selection = McpToolSettings.model_validate(settings, by_alias=False, by_name=True)
     except pydantic.ValidationError as error:
         problems.extend(problems_from_validation_error(error, prefix=settings_at))
-        return []
-    from agentos_runtime.tools.mcp.active import active_hub
-
-    hub = active_hub()
-    if hub is None:
-        return []
-    if server_id not in hub:
+        return None
+    if mcp is None:
+        return None
+    if server_id not in mcp:
         problems.append(Problem(at, f"unknown MCP server '{server_id}': declare it in mcp_servers or fix the id"))
-        return []
-    return hub.tools_for(server_id, selection)
+        return None
+    return mcp.source(server_id, selection)
 
 
-def _clashes(tools: list[Tool], path: Path) -> list[Problem]:
+def _clash(name: str, path: Path) -> Problem:
     """Two tools the model would see under one name (an MCP server's tool named like another)."""
-    seen: set[str] = set()
-    clashes: list[Problem] = []
-    for tool in tools:
-        if tool.name in seen:
-            clashes.append(
-                Problem(
-                    path + ("tools",),
-                    f"two tools are named '{tool.name}': set tool_name_prefix in the tool_config of an mcp: entry",
-                )
-            )
-        seen.add(tool.name)
-    return clashes
+    return Problem(
+        path + ("tools",), f"two tools are named '{name}': set tool_name_prefix in the tool_config of an mcp: entry"
+    )
 
 
 def _installed_plugins() -> dict[str, metadata.EntryPoint]:

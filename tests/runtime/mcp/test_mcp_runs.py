@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from agentos_runtime.runs import RunEvent, RunRequest
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.tools import resolve_tools
-from agentos_runtime.tools.mcp.active import using
 from agentos_runtime.tools.mcp.hub import McpHub
 
 from tests.runtime.engine.fakes import FakeChatModel, call, make_agent, say
@@ -49,14 +48,13 @@ class AnsweringFromTools(FakeChatModel):
         return await super().complete(messages, tools)
 
 
-def names(tools: Sequence[Any]) -> list[str]:
+def names(tools: Iterable[Any]) -> list[str]:
     return [tool.name for tool in tools]
 
 
 async def test_a_run_calls_the_mcp_tool_and_answers_with_its_result(hub: McpHub) -> None:
     database = InMemoryDatabase(id="db")
-    with using(hub):
-        tools = resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"]}})
+    tools = resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"]}}, mcp=hub)
     model = AnsweringFromTools("lookup", {"key": "capital-of-france"})
     agent = make_agent(model, tools=tools, database=database)
 
@@ -83,8 +81,7 @@ async def test_a_run_calls_the_mcp_tool_and_answers_with_its_result(hub: McpHub)
 
 
 async def test_an_mcp_tool_failure_is_a_tool_error_in_the_runs_events_not_a_failed_run(hub: McpHub) -> None:
-    with using(hub):
-        tools = resolve_tools(["mcp:facts"], {})
+    tools = resolve_tools(["mcp:facts"], {}, mcp=hub)
     model = FakeChatModel(call("stall", "{}"), say("The tool did not answer."))
     agent = make_agent(model, tools=tools)
 
@@ -98,12 +95,11 @@ async def test_an_mcp_tool_failure_is_a_tool_error_in_the_runs_events_not_a_fail
 
 
 async def test_include_exclude_and_prefix_choose_the_tools_and_their_names(hub: McpHub) -> None:
-    with using(hub):
-        included = resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tools": ["lookup", "huge"]}})
-        excluded = resolve_tools(["mcp:facts"], {"mcp:facts": {"exclude_tools": ["stall", "fail", "grow"]}})
-        prefixed = resolve_tools(
-            ["calculator", "mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"], "tool_name_prefix": "kb"}}
-        )
+    included = resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tools": ["lookup", "huge"]}}, mcp=hub)
+    excluded = resolve_tools(["mcp:facts"], {"mcp:facts": {"exclude_tools": ["stall", "fail", "grow"]}}, mcp=hub)
+    prefixed = resolve_tools(
+        ["calculator", "mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"], "tool_name_prefix": "kb"}}, mcp=hub
+    ).tools
     assert sorted(names(included)) == ["huge", "lookup"]
     assert sorted(names(excluded)) == ["confess", "crash", "environment", "huge", "lookup", "whoami"]
     assert names(prefixed) == ["calculator", "kb_lookup"]
@@ -111,21 +107,21 @@ async def test_include_exclude_and_prefix_choose_the_tools_and_their_names(hub: 
 
 
 async def test_two_tools_of_one_name_are_a_problem_asking_for_a_prefix(hub: McpHub) -> None:
-    with using(hub), pytest.raises(ConfigError) as raised:
-        resolve_tools(["mcp:facts", "mcp:facts"], {}, path=("agents", 0))
+    with pytest.raises(ConfigError) as raised:
+        resolve_tools(["mcp:facts", "mcp:facts"], {}, path=("agents", 0), mcp=hub)
     assert "agents[0].tools[1]: tool 'mcp:facts' is listed twice" in str(raised.value)
 
 
 async def test_an_undeclared_server_is_a_problem_while_agents_are_built(hub: McpHub) -> None:
-    with using(hub), pytest.raises(ConfigError) as raised:
-        resolve_tools(["mcp:github"], {}, path=("agents", 1))
+    with pytest.raises(ConfigError) as raised:
+        resolve_tools(["mcp:github"], {}, path=("agents", 1), mcp=hub)
     assert str(raised.value) == (
         "agents[1].tools[0]: unknown MCP server 'github': declare it in mcp_servers or fix the id"
     )
 
 
 def test_without_a_hub_only_the_settings_are_checked() -> None:
-    assert resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"]}}) == []
+    assert resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"]}}).tools == []
     with pytest.raises(ConfigError) as raised:
         resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tool": ["lookup"]}}, path=("agents", 0))
     assert "agents[0].tool_config.mcp:facts.include_tool" in str(raised.value)

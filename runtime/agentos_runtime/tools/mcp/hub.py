@@ -1,11 +1,12 @@
 """Every declared MCP server's connection, and the ``Tool`` objects an agent gets from them.
 
 The app opens one ``McpHub`` at start-up (``start`` waits, for all servers at once, until each
-has listed its tools or ``wait_seconds`` passed) and closes it at shutdown. While agents are
-built, the hub is the *active* one (``active.using(hub)``): ``tools.resolving`` turns an agent's
-``mcp:<server id>`` entry into one ``Tool`` per admitted tool of the server. Outside
-``using``, an ``mcp:`` entry is only checked (its settings), which is what ``agentos serve``
-does before anything connects.
+has listed its tools or ``wait_seconds`` passed) and closes it at shutdown. Agents and teams
+are built with it (``runs.building``, ``runs.composing``): ``tools.resolving`` turns an
+``mcp:<server id>`` entry into a ``source`` of the component's ``ToolSet``, one ``Tool`` per
+admitted tool of the server as last listed, so tools the server adds later (or lists once it is
+reachable) reach the next run. Built without a hub, an ``mcp:`` entry is only checked (its
+settings), which is what ``agentos serve`` does before anything connects.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class McpHub:
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections.values()))
 
+    def source(self, server_id: str, settings: McpToolSettings) -> McpToolSource:
+        """The server's tools ``settings`` admits, as it lists them over time (a ``ToolSource``)."""
+        return McpToolSource(self, self.connections[server_id], settings)
+
     def tools_for(self, server_id: str, settings: McpToolSettings) -> list[Tool]:
         """One ``Tool`` per tool of the server ``settings`` admits, as listed now."""
         connection = self.connections[server_id]
@@ -68,6 +73,22 @@ class McpHub:
             for tool in connection.tools.values()
             if settings.admits(tool.name) and is_valid_tool_name(settings.exposed_name(tool.name))
         ]
+
+
+class McpToolSource:
+    """One ``mcp:`` entry's tools: those of ``connection`` that ``settings`` admits."""
+
+    __slots__ = ("connection", "hub", "settings")
+
+    def __init__(self, hub: McpHub, connection: McpConnection, settings: McpToolSettings) -> None:
+        self.hub, self.connection, self.settings = hub, connection, settings
+
+    @property
+    def listings(self) -> int:
+        return self.connection.listings
+
+    def tools(self) -> list[Tool]:
+        return self.hub.tools_for(self.connection.id, self.settings)
 
 
 def _as_tool(connection: McpConnection, tool: types.Tool, exposed_name: str) -> Tool:
