@@ -305,7 +305,7 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     mcp_servers: list[McpServerSpec] = Field(
         default_factory=list,
         max_length=32,
-        description="MCP tool servers; an agent lists `mcp:<id>` in its `tools` to use one's tools.",
+        description="MCP tool servers; an agent or team lists `mcp:<id>` in its `tools` to use one's tools.",
     )
     image: str | None = Field(
         default=None, min_length=1, description="Runtime image; defaults to the operator's configured image."

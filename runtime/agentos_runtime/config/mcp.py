@@ -2,9 +2,9 @@
 
 A server is reached over streamable HTTP (``url``, ``headers``) or started as a stdio command
 inside the runtime's image (``command``, ``args``, ``env``); the field names are Agno's
-``MCPTools`` ones. An agent uses a server's tools by listing ``mcp:<server id>`` in its
-``tools``, and narrows them with ``tool_config["mcp:<server id>"]`` (``include_tools``,
-``exclude_tools``, ``tool_name_prefix``). Header and environment values that are secrets come
+``MCPTools`` ones. An agent or a team's leader uses a server's tools by listing
+``mcp:<server id>`` in its ``tools``, and narrows them with ``tool_config["mcp:<server id>"]``
+(``include_tools``, ``exclude_tools``, ``tool_name_prefix``). Header and environment values that are secrets come
 from environment variables (``value_env``), which the operator fills from Secret references.
 """
 
@@ -65,7 +65,7 @@ class McpServerFields(Schema):
     id: str = Field(
         pattern=ID_PATTERN,
         max_length=ID_MAX_LENGTH,
-        description="Unique id; agents list `mcp:<id>` in their `tools` to use the server's tools.",
+        description="Unique id; agents and teams list `mcp:<id>` in their `tools` to use the server's tools.",
     )
     transport: Literal["streamable-http", "stdio"] = Field(
         default="streamable-http",
@@ -107,7 +107,6 @@ class McpServerFields(Schema):
             if self.url is not None:
                 raise ValueError("url is for streamable-http servers; remove it or set transport: streamable-http")
         return self
-
 
     def url_required(self) -> bool:
         """Whether a streamable-http server must name its ``url`` (the resource derives a sidecar's)."""
