@@ -6,7 +6,9 @@ lives: the SQLite file, or the variable holding a PostgreSQL or Redis URL and wh
 set, never the URL. A model is named by its id, model name and endpoint (without any user,
 password or query in it), and whether its key variable is set, never the key. A model on
 OpenAI's endpoint without its key logs at WARNING: OpenAI refuses every request without one
-(any other endpoint is called without a key, as local servers need none).
+(any other endpoint is called without a key, as local servers need none). An MCP server is named
+by its id, transport and endpoint (or command), and the names of its headers or env variables
+with the variable each value comes from, never a value.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agentos_runtime.config import DatabaseConfig, ModelConfig, RuntimeConfig
+from agentos_runtime.config.mcp import McpServerConfig
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, needs_key
 from agentos_runtime.storage.factory import sqlite_path
 
@@ -42,7 +45,7 @@ def startup_lines(
     *,
     data_dir: Path,
 ) -> list[Line]:
-    """The lines logged at start, in order: the config, then each database, then each model."""
+    """The lines logged at start, in order: the config, then each database, model and MCP server."""
     components = ", ".join(
         _count(len(items), kind)
         for kind, items in (("agent", config.agents), ("team", config.teams), ("workflow", config.workflows))
@@ -50,6 +53,7 @@ def startup_lines(
     lines = [Line(logging.INFO, f"config {config_path}: {components}", {"config": str(config_path)})]
     lines += [_database_line(db, environ, data_dir=data_dir, declared=bool(config.databases)) for db in databases]
     lines += [_model_line(model, environ) for model in config.models]
+    lines += [_mcp_line(server, environ) for server in config.mcp_servers]
     return lines
 
 
@@ -89,6 +93,20 @@ def _model_line(model: ModelConfig, environ: Mapping[str, str]) -> Line:
         )
         return Line(logging.WARNING, text, fields)
     return Line(logging.INFO, f"{head}, key from {model.api_key_env} (not set: called without a key)", fields)
+
+
+def _mcp_line(server: McpServerConfig, environ: Mapping[str, str]) -> Line:
+    where = f" at {public_endpoint(server.url or '')}" if server.command is None else f", command {server.command}"
+    fields: dict[str, Any] = {"mcp_server": server.id, "transport": server.transport}
+    values = [*server.headers, *server.env]
+    missing = [v.value_env for v in values if v.value_env is not None and not environ.get(v.value_env)]
+    named = [
+        f"{v.name} from {v.value_env} ({'NOT SET' if v.value_env in missing else 'set'})" for v in values if v.value_env
+    ]
+    named += [f"{v.name} (literal)" for v in values if v.value_env is None]
+    kind = "headers" if server.headers else "env"
+    text = f"MCP server {server.id}: {server.transport}{where}" + (f", {kind} {', '.join(named)}" if named else "")
+    return Line(logging.WARNING if missing else logging.INFO, text, fields | {"unset_env": missing})
 
 
 def public_endpoint(url: str) -> str:
