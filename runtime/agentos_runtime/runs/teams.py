@@ -26,6 +26,7 @@ leader's system message gets the user's memories, agentic memory gives the leade
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,13 +53,15 @@ from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
 from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, stored_session_state
 from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import member_card, member_history, member_history_runs
-from agentos_runtime.runs.team_prompt import build_leader_message
+from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, build_leader_message
 from agentos_runtime.runs.team_record import TeamRecord, new_team_session
 from agentos_runtime.runs.team_turns import Delegation, LeaderRun, lead
 from agentos_runtime.storage.ports import JSON, MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
 from agentos_runtime.tools.toolsets import ToolSet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -149,7 +152,7 @@ class Team:
         self.model = model
         self.members = list(members)
         self.tools = tools if isinstance(tools, ToolSet) else ToolSet(tools)
-        self._own_tools = {tool.name: tool for tool in self.tools.tools}
+        self._own_tools = _beside_delegation(self.tools.tools, self.id)
         self._own_tools_generation = self.tools.generation
         self.sessions = sessions
         self.memories = memories
@@ -185,7 +188,7 @@ class Team:
         """The leader's own tools by name for a run opening now (the same mapping until they change)."""
         generation = self.tools.refresh()
         if generation != self._own_tools_generation:
-            self._own_tools = {tool.name: tool for tool in self.tools.tools}
+            self._own_tools = _beside_delegation(self.tools.tools, self.id)
             self._own_tools_generation = generation
         return self._own_tools
 
@@ -240,3 +243,15 @@ class Team:
         return execute(
             steps_for, run_id=request.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
         )
+
+
+def _beside_delegation(tools: Sequence[Tool], team_id: str) -> dict[str, Tool]:
+    """The leader's own tools by name, but for one named like delegation (an MCP server may add
+    one after start-up: the config check refuses it before)."""
+    own: dict[str, Tool] = {}
+    for tool in tools:
+        if tool.name in (DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS):
+            log.warning("team %s: the tool %s is left out: it would hide delegation", team_id, tool.name)
+            continue
+        own[tool.name] = tool
+    return own

@@ -13,6 +13,8 @@ from agentos_runtime.runs.composing import build_teams
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.serving import check_components
 from agentos_runtime.storage.memory import InMemoryDatabase
+from agentos_runtime.tools import Tool
+from agentos_runtime.tools.toolsets import ToolSet
 
 from tests.runtime.engine.fakes import FakeChatModel, call, runtime_config, say
 
@@ -130,3 +132,40 @@ def test_checking_a_config_checks_the_team_tools_too() -> None:
         "agents[0].tools[0]: unknown tool 'clock': known tools are calculator, current_time, http_get",
         "teams[0].tool_config.http_get.allowed_hosts: required field is missing",
     ]
+
+
+class ChangingTools:
+    """A ``ToolSource`` standing for an MCP server whose tool list changes."""
+
+    def __init__(self, *names: str) -> None:
+        self.names, self.listings = list(names), 1
+
+    def tools(self) -> list[Tool]:
+        return [
+            Tool(name, f"The {name} tool.", {"type": "object", "properties": {}}, lambda: "done") for name in self.names
+        ]
+
+
+async def test_a_tool_added_later_under_the_delegation_name_is_left_out_and_delegation_still_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = ChangingTools("lookup")
+    leader = FakeChatModel(
+        say("First."), call("delegate_task_to_member", json.dumps({"member_id": "a", "task": "Hi"})), say("Done.")
+    )
+    member = FakeChatModel(say("Hello from a."))
+    team, _ = team_with(leader, member)
+    team = Team(team.config, model=leader, members=team.members, tools=ToolSet([source]), sessions=team.sessions)
+
+    await team.complete(RunRequest(message="One", session_id="s1"))
+    source.names.append("delegate_task_to_member")
+    source.listings += 1
+    output = await team.complete(RunRequest(message="Two", session_id="s1"))
+
+    assert [[s["function"]["name"] for s in tools or ()] for tools in leader.offered_tools[:2]] == [
+        ["delegate_task_to_member", "lookup"],
+        ["delegate_task_to_member", "lookup"],
+    ]
+    assert list(team.own_tools()) == ["lookup"]
+    assert member.prompts and output["member_responses"][0]["content"] == "Hello from a."
+    assert "team t: the tool delegate_task_to_member is left out: it would hide delegation" in caplog.text
