@@ -41,7 +41,18 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 # Cold starts on storage that exists, after the first (median reported).
 RESTARTS = 3
 # The packages whose versions a result records (ours; Agno's is asked of its own virtualenv).
-VERSIONS_OF = ("kube-agentos", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "httpx2", "psycopg", "redis")
+VERSIONS_OF = (
+    "kube-agentos",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "openai",
+    "httpx2",
+    "psycopg",
+    "redis",
+)
 
 
 @dataclass(frozen=True)
