@@ -1,6 +1,7 @@
 """Runs: the agent loop, prompts, tool execution and run events.
 
-``build_agents(config, models=..., databases=..., registry=...)`` gives each declared ``Agent``;
+``build_agents(config, models=..., databases=..., registry=..., mcp=...)`` gives each declared
+``Agent`` (``mcp``: the connected MCP servers, when the config declares some);
 ``Agent.run(RunRequest(...))`` yields ``RunEvent``s (``.to_sse()`` is the wire frame) and
 ``Agent.complete(...)`` returns the ``RunOutput`` dict. ``RunRegistry.cancel(run_id)`` stops a
 run in flight; ``RunRegistry.shutdown(timeout=...)`` winds every run down and waits for its save.

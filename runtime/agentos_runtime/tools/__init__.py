@@ -1,7 +1,7 @@
 """Tools by name: built-ins and the ``agentos.tools`` entry-point group.
 
-``resolve_tools(names, tool_config)`` builds the ``Tool`` objects an agent's config names;
-``execute_tool_call`` runs one call the model made and never raises for a tool failure.
+``resolve_tools(names, tool_config, mcp=...)`` builds the ``ToolSet`` an agent's or team's config
+names (MCP servers' tools included, kept up to date by ``ToolSet.refresh``); ``execute_tool_call`` runs one call the model made and never raises for a tool failure.
 """
 
 from agentos_runtime.tools.executing import ToolOutcome, execute_tool_call, parse_arguments
