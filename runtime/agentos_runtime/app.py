@@ -79,6 +79,7 @@ def create_app(
             raise StartupFailed(f"cannot start: {error}") from None
         app.state.context = context
         warming = warm_up_models(context)
+        app.state.models_warming = warming  # ``/ready`` waits for it
         try:
             yield
         finally:

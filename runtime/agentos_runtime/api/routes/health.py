@@ -3,7 +3,8 @@
 ``/health`` is Agno's (``{"status": "ok", "instantiated_at": ...}``) and never touches a
 database, so a slow database cannot get the pod restarted. ``/ready`` pings every open
 database with a deadline and answers 503 when one is down, so traffic goes elsewhere
-until it is back; ``reasons`` says why, per database id (storage errors name the database,
+until it is back, and also while the model clients are still being built after start-up
+(``"models": "starting"``); ``reasons`` says why, per database id (storage errors name the database,
 never its URL, host, port or user: ``storage.urls.redact``).
 
 The deadline holds even when a driver is slow to give up: a ping past it is cancelled and left
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from agentos_runtime.api.context import OpenDatabase
@@ -45,18 +46,36 @@ async def health(context: ContextDep) -> dict[str, Any]:
         503: {"model": Readiness, "description": "A database is unreachable"},
     },
 )
-async def ready(context: ContextDep) -> JSONResponse:
-    """Readiness: every open database answers."""
+async def ready(context: ContextDep, request: Request) -> JSONResponse:
+    """Readiness: the model clients are built and every open database answers."""
     names = list(context.databases)
-    problems = await asyncio.gather(*(ping(context.databases[name]) for name in names))
+    warming: asyncio.Task[None] | None = getattr(request.app.state, "models_warming", None)
+    problems, models_ready = await asyncio.gather(
+        asyncio.gather(*(ping(context.databases[name]) for name in names)), models_prepared(warming)
+    )
     reasons = {name: problem for name, problem in zip(names, problems, strict=True) if problem is not None}
-    return JSONResponse(readiness(names, reasons), status_code=503 if reasons else 200)
+    body = readiness(names, reasons, models_ready=models_ready)
+    return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
-def readiness(names: list[str], reasons: dict[str, str]) -> dict[str, Any]:
-    """The body of ``/ready``: ``ok``/``unavailable`` per database, and why, for those down."""
+async def models_prepared(warming: asyncio.Task[None] | None) -> bool:
+    """Whether the model clients' start-up build (``assembly.warm_up_models``) has finished,
+    waiting for it up to the deadline. Until then a run would import the SDK itself, on the
+    event loop, stalling every request for several hundred milliseconds."""
+    if warming is None or warming.done():
+        return True
+    done, _ = await asyncio.wait({warming}, timeout=PING_TIMEOUT_SECONDS)
+    return bool(done)
+
+
+def readiness(names: list[str], reasons: dict[str, str], *, models_ready: bool = True) -> dict[str, Any]:
+    """The body of ``/ready``: ``ok``/``unavailable`` per database, and why, for those down;
+    ``models: starting`` while the model clients are still being built."""
     databases = {name: "unavailable" if name in reasons else "ok" for name in names}
-    body: dict[str, Any] = {"status": "unavailable" if reasons else "ok", "databases": databases}
+    ok = models_ready and not reasons
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "databases": databases}
+    if not models_ready:
+        body["models"] = "starting"
     if reasons:
         body["reasons"] = reasons
     return body

@@ -1,0 +1,79 @@
+"""``/ready`` says not ready until the model clients built after start-up are there.
+
+Until then a run would build them itself, importing the OpenAI SDK on the event loop and
+stalling every request in flight, so a Service must not send traffic yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from agentos_runtime.api.routes import health
+from agentos_runtime.llm import factory
+from agentos_runtime.llm.ports import ChatModel
+
+from tests.runtime.api.harness import BASIC_CONFIG, serve
+
+WAIT_SECONDS = 10.0
+
+
+class HeldWarmUp:
+    """A model warm-up that holds until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.prepared: list[str] = []
+
+    def __call__(self, models: Mapping[str, ChatModel]) -> None:
+        self.started.set()
+        self.release.wait(WAIT_SECONDS)
+        self.prepared.extend(models)
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> HeldWarmUp:
+    warm_up = HeldWarmUp()
+    monkeypatch.setattr(factory, "prepare_models", warm_up)
+    # The wait for the warm-up is bounded by the probe deadline; shortened so the test is quick.
+    monkeypatch.setattr(health, "PING_TIMEOUT_SECONDS", 0.05)
+    return warm_up
+
+
+async def test_ready_is_503_while_the_models_are_being_built_and_200_once_they_are(
+    held: HeldWarmUp, tmp_path: Path
+) -> None:
+    async with serve(BASIC_CONFIG, data_dir=tmp_path) as running:
+        try:
+            assert await asyncio.to_thread(held.started.wait, WAIT_SECONDS)
+            starting = await running.client.get("/ready")
+            assert starting.status_code == 503
+            assert starting.json() == {
+                "status": "unavailable",
+                "databases": {"agentos-db": "ok"},
+                "models": "starting",
+            }
+            assert (await running.client.get("/health")).status_code == 200
+        finally:
+            held.release.set()
+        # The probe waits for a warm-up about to finish instead of failing it.
+        ready = await running.client.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ok", "databases": {"agentos-db": "ok"}}
+        assert held.prepared == ["fake"]
+
+
+async def test_a_failed_warm_up_does_not_keep_the_server_unready(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def broken(models: Mapping[str, ChatModel]) -> None:
+        raise RuntimeError("cannot load certificates")
+
+    monkeypatch.setattr(factory, "prepare_models", broken)
+    async with serve(BASIC_CONFIG, data_dir=tmp_path) as running:
+        ready = await running.client.get("/ready")
+        assert ready.status_code == 200
