@@ -39,8 +39,8 @@ class HeldWarmUp:
 def held(monkeypatch: pytest.MonkeyPatch) -> HeldWarmUp:
     warm_up = HeldWarmUp()
     monkeypatch.setattr(factory, "prepare_models", warm_up)
-    # The wait for the warm-up is bounded by the probe deadline; shortened so the test is quick.
-    monkeypatch.setattr(health, "PING_TIMEOUT_SECONDS", 0.05)
+    # ``/ready`` waits a moment for the warm-up before saying it is not ready; shortened here.
+    monkeypatch.setattr(health, "MODELS_WAIT_SECONDS", 0.05)
     return warm_up
 
 
