@@ -62,8 +62,14 @@ class Health(Described):
 
 
 class Readiness(Described):
-    status: str = Field(description="ok, or unavailable when a database does not answer")
+    status: str = Field(
+        description="ok, or unavailable when a database does not answer or the model clients are still starting"
+    )
     databases: dict[str, str] = Field(description="Each database id: ok or unavailable")
+    reasons: dict[str, str] | None = Field(
+        default=None, description="Why, for each unavailable database id (never a host, port, user or URL)"
+    )
+    models: str | None = Field(default=None, description="starting while the model clients are being built")
 
 
 class ModelSummary(Described):

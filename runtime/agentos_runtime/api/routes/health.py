@@ -46,7 +46,7 @@ async def health(context: ContextDep) -> dict[str, Any]:
     "/ready",
     responses={
         **answers(Readiness, "Every database answers"),
-        503: {"model": Readiness, "description": "A database is unreachable"},
+        503: {"model": Readiness, "description": "A database is unreachable or the model clients are starting"},
     },
 )
 async def ready(context: ContextDep, request: Request) -> JSONResponse:
