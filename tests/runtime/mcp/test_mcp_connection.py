@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import suppress
 
 import pytest
 from agentos_runtime.config.mcp import McpServerConfig
 from agentos_runtime.config.problems import ConfigError
 from agentos_runtime.observability.logs import Redactor, TextFormatter
+from agentos_runtime.tools.mcp import connection as connection_module
 from agentos_runtime.tools.mcp.connection import McpConnection, McpToolError
 from agentos_runtime.tools.mcp.hub import McpHub
 from agentos_runtime.tools.mcp.metrics import McpMetrics
@@ -253,3 +255,24 @@ async def test_a_stdio_server_that_dies_is_started_again_by_itself() -> None:
     finally:
         await connection.close()
     assert connection.metrics.connection_failures.value(("local",)) >= 1
+
+
+async def test_closing_does_not_wait_forever_for_a_transport_that_will_not_let_go(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(connection_module, "CLOSE_SECONDS", 0.05)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with suppress(asyncio.CancelledError):
+                await release.wait()
+
+    connection = McpConnection(http_server(free_port()), ENVIRON, metrics=McpMetrics())
+    connection._task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)  # the task is waiting when it is cancelled
+
+    await connection.close()
+
+    assert "did not close within 0.05s" in caplog.text
+    release.set()

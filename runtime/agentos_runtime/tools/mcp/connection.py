@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import mcp_types as types
@@ -44,6 +44,8 @@ MAX_RETRY_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 30.0
 # What is left of a stopped stdio server's stderr is relayed to the log for at most this long.
 STDERR_DRAIN_SECONDS = 2.0
+# How long closing waits for the connection's task to end once cancelled.
+CLOSE_SECONDS = 5.0
 # Pages of tools/list followed before the listing is taken as complete (a paginator that never
 # ends cannot hang the connection).
 MAX_LIST_PAGES = 100
@@ -130,11 +132,17 @@ class McpConnection:
             )
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop the connection; a transport that does not let go within ``CLOSE_SECONDS`` is left
+        behind (logged) rather than holding the caller, a shutdown, forever."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_SECONDS)
+        if not done:
+            log.warning("MCP server %s: the connection did not close within %gs; left behind", self.id, CLOSE_SECONDS)
+        elif not task.cancelled() and task.exception() is not None:
+            log.debug("MCP server %s: the connection ended with %r", self.id, task.exception())
 
     async def wait_for(self, predicate: Callable[[], bool], *, timeout: float) -> None:
         """Wait until ``predicate()`` holds, re-checked after each change of state."""
