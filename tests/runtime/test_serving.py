@@ -105,6 +105,16 @@ def wait_for_health(port: int, process: subprocess.Popen[str]) -> httpx.Response
     raise AssertionError("the server did not answer /health in time")
 
 
+def wait_for_ready(port: int) -> httpx.Response:
+    """Poll /ready as a readiness probe does: a fresh process may answer 503 while its model clients are built."""
+    deadline = time.monotonic() + DEADLINE
+    answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=DEADLINE)
+    while answer.status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=DEADLINE)
+    return answer
+
+
 def run_serve(config_text: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "config.yaml"
     config.write_text(config_text)
@@ -210,7 +220,8 @@ def test_a_first_start_on_an_empty_postgresql_schema_creates_its_tables_and_is_r
     try:
         with running(serve_command(config, "--port", str(port)), clean_env(DATABASE_URL=postgres_url()), tmp_path) as p:
             assert wait_for_health(port, p).status_code == 200
-            assert httpx.get(f"http://127.0.0.1:{port}/ready", timeout=DEADLINE).status_code == 200
+            ready = wait_for_ready(port)
+            assert ready.status_code == 200, ready.text
             created = httpx.post(f"http://127.0.0.1:{port}/sessions", json={"agent_id": "assistant"}, timeout=DEADLINE)
             assert created.status_code == 201, created.text
     finally:
