@@ -55,6 +55,17 @@ class ComponentFields(Schema):
     add_memories_to_context: bool | None = Field(
         default=None, description="Send the user's memories to the model; defaults to on when memories are enabled."
     )
+    knowledge: str | None = Field(
+        default=None, description="Id of a knowledge base in `knowledge_bases` the model may search."
+    )
+    search_knowledge: bool = Field(
+        default=True,
+        description="With `knowledge`: give the model Agno's `search_knowledge_base` tool to search it when it needs to.",
+    )
+    add_knowledge_to_context: bool = Field(
+        default=False,
+        description="With `knowledge`: search it with the user's message before the model answers and add the best chunks to the message.",
+    )
     metadata: dict[str, Any] | None = Field(default=None, description="Free-form metadata shown by the API.")
     tools: list[str] = Field(
         default_factory=list,

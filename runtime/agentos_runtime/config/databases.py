@@ -22,6 +22,9 @@ class TableNames(Schema):
     memories: str = Field(default="agno_memories", description="Table of user memories.")
     metrics: str = Field(default="agno_metrics", description="Table of daily metrics.")
     evals: str = Field(default="agno_eval_runs", description="Table of evaluation runs.")
+    knowledge: str = Field(
+        default="agno_knowledge", description="Table of knowledge contents (one row per document, every base)."
+    )
 
 
 class DatabaseFields(Schema):

@@ -17,6 +17,7 @@ from agentos_runtime.config.authorization import AuthorizationSettings
 from agentos_runtime.config.base import Schema
 from agentos_runtime.config.components import AgentConfig, LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
 from agentos_runtime.config.databases import DatabaseConfig, DatabaseFields
+from agentos_runtime.config.knowledge import KnowledgeBaseConfig, KnowledgeBaseFields
 from agentos_runtime.config.llm import ModelConfig, ModelFields
 from agentos_runtime.config.mcp import McpServerConfig, mcp_server_of
 from agentos_runtime.config.problems import Path, Problem
@@ -81,6 +82,11 @@ class RuntimeConfig(RuntimeConfigFields):
         default_factory=list,
         max_length=32,
         description="MCP tool servers; an agent lists `mcp:<id>` in its `tools` to use one's tools.",
+    )
+    knowledge_bases: list[KnowledgeBaseConfig] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Knowledge bases: documents agents search; an agent names one in `knowledge`.",
     )
 
 
@@ -148,6 +154,7 @@ def check_references(doc: ConfigDocument, *, camel_case: bool = False, prefix: P
                 problems.append(Problem(at("teams", i, "members", j), "a team cannot be its own member"))
     problems.extend(_team_cycles(doc.teams, at))
     problems.extend(_mcp_references(doc, at, _spell("mcp_servers", camel_case)))
+    problems.extend(_knowledge_references(doc, at, db_ids, camel_case))
     for i, workflow in enumerate(doc.workflows):
         ref(at("workflows", i, "db"), workflow.db, db_ids, "database", "databases")
         for j, step in enumerate(workflow.steps):
@@ -173,6 +180,48 @@ def _mcp_references(doc: ConfigDocument, at: _At, where: str) -> list[Problem]:
                     Problem(
                         at(kind, i, "tools", j),
                         f"unknown MCP server '{server_id}': declare it in {where} or fix the id",
+                    )
+                )
+    return problems
+
+
+def _knowledge_references(doc: ConfigDocument, at: _At, db_ids: set[str], camel_case: bool) -> list[Problem]:
+    """Base ids are unique, live on a SQL database, and every ``knowledge`` names a declared base."""
+    problems: list[Problem] = []
+    bases: Sequence[KnowledgeBaseFields] = getattr(doc, "knowledge_bases", None) or []
+    where = _spell("knowledge_bases", camel_case)
+    base_ids = _unique(problems, at, where, [b.id for b in bases])
+    types = {d.id: d.type for d in doc.databases}
+    default_db = doc.db or next(iter(types), None)
+    tables: dict[tuple[str | None, str], str] = {}
+    for i, base in enumerate(bases):
+        if base.db is not None and base.db not in db_ids:
+            problems.append(
+                Problem(at(where, i, "db"), f"unknown database '{base.db}': declare it in databases or fix the id")
+            )
+        elif types.get(base.db or default_db or "", "sqlite") == "redis":
+            problems.append(
+                Problem(
+                    at(where, i, "db"),
+                    "knowledge needs a sqlite or postgres database (with pgvector): Redis cannot hold it",
+                )
+            )
+        key = (base.db, base.table_name)
+        if key in tables:
+            problems.append(
+                Problem(
+                    at(where, i, "table"),
+                    f"table '{base.table_name}' is already used by knowledge base '{tables[key]}'",
+                )
+            )
+        tables.setdefault(key, base.id)
+    for kind, items in (("agents", doc.agents), ("teams", doc.teams)):
+        for i, component in enumerate(items):
+            if component.knowledge is not None and component.knowledge not in base_ids:
+                problems.append(
+                    Problem(
+                        at(kind, i, "knowledge"),
+                        f"unknown knowledge base '{component.knowledge}': declare it in {where} or fix the id",
                     )
                 )
     return problems

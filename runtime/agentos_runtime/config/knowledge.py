@@ -1,0 +1,172 @@
+"""Knowledge bases: documents chunked, embedded and searched by agents (retrieval-augmented generation).
+
+A knowledge base keeps its contents (one row per document, Agno's ``agno_knowledge`` layout,
+``linked_to`` the base's id) and its chunks with their embeddings (one table per base, the layout
+of Agno's ``PgVector``) in one declared database: PostgreSQL with the pgvector extension, or the
+embedded SQLite file with sqlite-vec. Embeddings come from any OpenAI-compatible
+``/v1/embeddings`` endpoint. An agent or a team names the base it may search in ``knowledge``:
+the model gets Agno's ``search_knowledge_base`` tool, or the best chunks go into its context
+(``add_knowledge_to_context``), or both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
+from agentos_runtime.config.llm import ENV_NAME_PATTERN
+
+# SQL identifiers the runtime creates: lower case, a letter or underscore first (63 = PostgreSQL's limit).
+TABLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
+TABLE_NAME_MAX_LENGTH = 63
+# pgvector's ``vector`` type holds at most 16,000 dimensions (its HNSW index at most 2,000).
+MAX_DIMENSIONS = 16_000
+
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+DEFAULT_DIMENSIONS = 1536
+DEFAULT_CHUNK_SIZE = 5000
+DEFAULT_MAX_RESULTS = 10
+DEFAULT_MAX_CONTENT_BYTES = 20 * 1024 * 1024
+
+ChunkingStrategy = Literal["fixed", "recursive", "markdown"]
+
+
+class EmbedderFields(Schema):
+    """Fields of an embedder that the runtime file and the custom resource share."""
+
+    model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL, min_length=1, description="Embedding model name sent to the endpoint."
+    )
+    base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Endpoint base URL (OpenAI-compatible `/embeddings`), e.g. `http://tei:8080/v1`; defaults to OpenAI's.",
+    )
+    dimensions: int = Field(
+        default=DEFAULT_DIMENSIONS,
+        ge=1,
+        le=MAX_DIMENSIONS,
+        description="Length of the vectors the model returns; fixed once the base holds chunks.",
+    )
+    batch_size: int = Field(default=100, ge=1, le=2048, description="Texts sent per embeddings request.")
+    timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds to wait for one embeddings request.")
+    max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed request (rate limits, connection errors, 5xx)."
+    )
+
+
+class EmbedderConfig(EmbedderFields):
+    """An embedder in the runtime file; its API key comes from an environment variable."""
+
+    api_key_env: str | None = Field(
+        default="OPENAI_API_KEY",
+        pattern=ENV_NAME_PATTERN,
+        description="Environment variable holding the API key; null for endpoints that need none.",
+    )
+
+
+class ChunkingSettings(Schema):
+    """How documents are cut into the chunks that are embedded and searched."""
+
+    strategy: ChunkingStrategy = Field(
+        default="recursive",
+        description="`fixed`: pieces of `size` characters; `recursive`: cut at paragraph, line, sentence, then word boundaries; `markdown`: cut at headings first.",
+    )
+    size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=50, le=100_000, description="Most characters per chunk.")
+    overlap: int = Field(default=0, ge=0, description="Characters each chunk repeats from the one before.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
+        return self
+
+
+class KnowledgeSourceFields(Schema):
+    """Fields of a source loaded at start that the runtime file and the custom resource share."""
+
+    name: str | None = Field(
+        default=None, max_length=512, description="Content name; defaults to the file name or URL."
+    )
+    description: str | None = Field(default=None, max_length=4096, description="What the content is.")
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Metadata stored with the content and each of its chunks (search filters match it)."
+    )
+
+
+class KnowledgeSource(KnowledgeSourceFields):
+    """Content loaded at start (again when it changed): a file or directory, or a URL."""
+
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="File, or directory read recursively, inside the runtime's file system (a mounted ConfigMap or volume).",
+    )
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=2048,
+        description="URL to fetch; its host must be in the base's `allowed_hosts`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> KnowledgeSource:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("set exactly one of path, url")
+        return self
+
+
+class KnowledgeBaseFields(Schema):
+    """Fields of a knowledge base that the runtime file and the custom resource share."""
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        max_length=ID_MAX_LENGTH,
+        description="Unique id; agents and teams name it in `knowledge`, the API in `knowledge_id`.",
+    )
+    name: str | None = Field(default=None, description="Display name; defaults to `id`.")
+    description: str | None = Field(default=None, description="What the knowledge base holds; shown in the UI.")
+    db: str | None = Field(
+        default=None,
+        description="Id of the database holding contents and vectors (`postgres` with pgvector, or `sqlite`); defaults to the runtime's default database.",
+    )
+    table: str | None = Field(
+        default=None,
+        pattern=TABLE_NAME_PATTERN,
+        max_length=TABLE_NAME_MAX_LENGTH,
+        description="Table of chunks and embeddings (Agno's `PgVector` `table_name`); defaults to `knowledge_<id>` with `-` as `_`.",
+    )
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings, description="How documents are chunked.")
+    max_results: int = Field(
+        default=DEFAULT_MAX_RESULTS, ge=1, le=100, description="Chunks a search returns unless it asks for fewer."
+    )
+    max_content_bytes: int = Field(
+        default=DEFAULT_MAX_CONTENT_BYTES,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        description="Largest file, text or fetched page accepted; larger ones are refused with 413.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Hosts URL content may be fetched from (exact names, or `*.example.com`); empty refuses URL content.",
+    )
+
+    @property
+    def table_name(self) -> str:
+        return self.table or "knowledge_" + self.id.replace("-", "_")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+class KnowledgeBaseConfig(KnowledgeBaseFields):
+    """A knowledge base in the runtime file."""
+
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig, description="Embedding model endpoint.")
+    sources: list[KnowledgeSource] = Field(
+        default_factory=list, max_length=256, description="Contents loaded at start."
+    )

@@ -1,0 +1,1 @@
+"""Knowledge: documents read, chunked, embedded, stored and searched by agents."""
