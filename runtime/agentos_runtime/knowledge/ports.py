@@ -96,3 +96,22 @@ class Embedder(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class KnowledgeSearch(Protocol):
+    """What a run needs of a knowledge base: its id and a search by text."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def max_results(self) -> int:
+        """Chunks a search returns when the caller does not say."""
+        ...
+
+    async def search(
+        self, query: str, *, max_results: int | None = None, filters: Mapping[str, Any] | None = None
+    ) -> list[SearchHit]:
+        """The chunks nearest ``query``, nearest first. Errors: ``ModelProviderError`` (embedding
+        the query failed) or ``StorageUnavailable``."""
+        ...
