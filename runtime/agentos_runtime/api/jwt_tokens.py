@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentos_runtime.api.text_checks import id_problem
+
 # Agno's clock-skew allowance on ``exp`` and ``nbf``.
 LEEWAY_SECONDS = 10
 # Distinct tokens remembered after a successful check; the oldest are forgotten first.
@@ -207,6 +209,11 @@ def read_claims(payload: Mapping[str, Any], *, audience: frozenset[str] | None) 
     if user_id is not None and (user_id in RESERVED_SUBJECTS or user_id.startswith(RESERVED_SUBJECT_PREFIXES)):
         raise TokenRejected(RESERVED_SUBJECT)
     session_id = payload.get("session_id")
+    for claim, value in (("sub", user_id), ("session_id", session_id)):
+        # The claims become stored ids: the same limits as ids sent in requests.
+        problem = id_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise TokenRejected(f"Invalid token: the {claim} claim is not a usable id: {problem.message}")
     expires = payload.get("exp")
     return Claims(
         user_id=user_id,

@@ -124,6 +124,19 @@ def test_a_reserved_subject_is_refused() -> None:
         assert rejection(verifier(), mint(sub=subject)) == RESERVED_SUBJECT
 
 
+@pytest.mark.parametrize(
+    ("claim", "value", "words"),
+    [
+        ("sub", "x" * 513, "at most 512 characters"),
+        ("sub", "ali\x00ce", "NUL"),
+        ("session_id", "s\ud800", "lone surrogate"),
+    ],
+)
+def test_a_subject_or_session_that_cannot_be_stored_as_an_id_is_refused(claim: str, value: str, words: str) -> None:
+    detail = rejection(verifier(), mint(**{claim: value}))
+    assert detail.startswith(f"Invalid token: the {claim} claim") and words in detail
+
+
 def test_an_hmac_token_cannot_pass_as_rs256_with_the_public_key_as_secret() -> None:
     public = public_pem(rsa_private_key())
     # PyJWT refuses to sign with a PEM as HMAC secret, so the forgery is built by hand.
