@@ -273,6 +273,18 @@ async def test_session_runs_filter_by_status_and_time(served: Served) -> None:
     assert bad.status_code == 400
 
 
+async def test_a_run_without_a_creation_time_passes_the_time_filters_as_in_agno(served: Served) -> None:
+    undated = agent_run("r-0", "Old", "run", created_at=0)
+    del undated["created_at"]
+    dated = agent_run("r-1", "New", "run", created_at=1_700_000_001)
+    await served.database().sessions.upsert_session(
+        agent_session("s-9", created_at=1_700_000_000, runs=[undated, dated])
+    )
+    after = (await served.client.get("/sessions/s-9/runs", params={"created_after": 1_700_000_100})).json()
+    before = (await served.client.get("/sessions/s-9/runs", params={"created_before": 1_600_000_000})).json()
+    assert [r["run_id"] for r in after] == ["r-0"] and [r["run_id"] for r in before] == ["r-0"]
+
+
 async def test_one_session_run_and_its_404s(served: Served) -> None:
     await seed(served)
     found = await served.client.get("/sessions/s-2/runs/r-3")

@@ -195,10 +195,11 @@ async def list_session_runs(
         raise NotFound(f"Session with ID {session_id} not found")
     runs = []
     for run in row.runs or []:
+        # A run without a creation time passes the time filters, as in Agno.
         created = run.get("created_at")
-        if created_after is not None and (created is None or created < created_after):
+        if created_after is not None and created is not None and created < created_after:
             continue
-        if created_before is not None and (created is None or created > created_before):
+        if created_before is not None and created is not None and created > created_before:
             continue
         if wanted is not None and str(run.get("status") or "").upper() not in wanted:
             continue
