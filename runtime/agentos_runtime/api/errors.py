@@ -19,6 +19,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentos_runtime.api.text_checks import MAX_JSON_DEPTH
@@ -42,6 +43,7 @@ async def handle_agentos_error(request: Request, error: Exception) -> JSONRespon
 
 
 INTERNAL_ERROR = "Internal server error"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 async def handle_unexpected_error(request: Request, error: Exception) -> JSONResponse:
@@ -86,7 +88,22 @@ async def handle_http_error(request: Request, error: Exception) -> JSONResponse:
     if error.status_code >= 500:
         logger.warning("%s %s answered %d: %s", request.method, request.url.path, error.status_code, error.detail)
     detail = body_parsing_detail(error.__cause__) or str(error.detail)
-    return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
+    headers = error.headers
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return JSONResponse({"detail": detail}, status_code=error.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (Starlette names only those of the
+    first route that matched the path, and a path often has one route per method). Each method
+    is tried against the routes as the router would: the answer holds for nested routers too."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def body_parsing_detail(cause: BaseException | None) -> str | None:

@@ -228,3 +228,11 @@ async def test_workflows_are_listed_with_their_steps(tmp_path: Path) -> None:
     ]
     assert one["steps"] == [{"name": "first", "type": "Step", "agent": "assistant"}]
     assert missing.status_code == 404 and missing.json() == {"detail": "Workflow not found"}
+
+
+async def test_a_method_not_allowed_names_every_method_the_path_serves(embedded: Served) -> None:
+    """Starlette lists the methods of the first route matching the path; the path has more."""
+    response = await embedded.client.put("/sessions/some-id")
+    assert response.status_code == 405 and response.json() == {"detail": "Method Not Allowed"}
+    allowed = set(response.headers["allow"].split(", "))
+    assert {"GET", "DELETE"} <= allowed and "PUT" not in allowed
