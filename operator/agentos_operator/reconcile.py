@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentos_runtime.config import ConfigError
+from agentos_runtime.config import ConfigError, Problem
+from agentos_runtime.config.checking import every_problem
 
 from agentos_operator import conditions, events, render, status
 from agentos_operator.errors import MissingSecretsError
@@ -71,13 +72,27 @@ async def reconcile_key(namespace: str, name: str, ctx: Context) -> Outcome:
     return await reconcile(body, ctx)
 
 
+def invalid_spec_message(body: Any, first: Sequence[Problem]) -> str:
+    """The InvalidSpec message: every problem of the spec at once, those ``first`` hides too."""
+    problems = every_problem(body, _spec_problems, root=("spec",)) or first
+    return "; ".join(str(problem) for problem in problems)
+
+
+def _spec_problems(body: Any) -> list[Problem]:
+    try:
+        parse_resource(body)
+    except ConfigError as error:
+        return list(error.problems)
+    return []
+
+
 async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     """Converge ``body``'s children and status. Raises ``ApiError`` only for failures worth a retry."""
     meta = body["metadata"]
     try:
         resource = parse_resource(body)
     except ConfigError as error:
-        message = "; ".join(str(problem) for problem in error.problems)
+        message = invalid_spec_message(body, error.problems)
         found = await _deployment(ctx, meta["namespace"], meta["name"])
         return await _conclude(ctx, body, conditions.blocked(conditions.INVALID_SPEC, message), found, "invalid")
     if resource.spec.paused:

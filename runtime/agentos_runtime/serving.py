@@ -140,36 +140,43 @@ def _report(headline: str, lines: list[str]) -> None:
 def load_runtime_config(path: str | Path) -> RuntimeConfig:
     """``load_config`` plus the checks only building the components makes, reported together.
 
-    Raises ``ConfigError`` listing every problem: schema problems alone when the file does not
-    validate, otherwise reference problems and tool problems at once.
+    Raises ``ConfigError`` listing every problem at once: those of the schema, of references
+    and of tools, including those the first ones hide (``config.checking.every_problem``).
     """
+    import yaml
+
     from agentos_runtime.config import ConfigError, load_config
+    from agentos_runtime.config.checking import every_problem
 
     try:
         config = load_config(path)
     except ConfigError as error:
-        document = _schema_valid_document(path)
-        if document is None:
-            raise
-        raise ConfigError([*error.problems, *check_components(document)]) from error
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            raise error from None
+        raise ConfigError(every_problem(data, runtime_config_problems) or error.problems) from error
     problems = check_components(config)
     if problems:
         raise ConfigError(problems)
     return config
 
 
-def _schema_valid_document(path: str | Path) -> RuntimeConfig | None:
-    """The file as a ``RuntimeConfig`` when it validates, ignoring references; else ``None``."""
+def runtime_config_problems(data: Any) -> list[Problem]:
+    """What ``agentos serve`` checks before it starts, in one run: the schema, references, then tools."""
     import pydantic
-    import yaml
 
-    from agentos_runtime.config import RuntimeConfig
+    from agentos_runtime.config import ConfigError, RuntimeConfig, parse_config
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        return RuntimeConfig.model_validate(data or {}, by_alias=False, by_name=True)
-    except (OSError, yaml.YAMLError, pydantic.ValidationError):
-        return None
+        config = parse_config(data)
+    except ConfigError as error:
+        try:
+            schema_valid = RuntimeConfig.model_validate(data, by_alias=False, by_name=True)
+        except pydantic.ValidationError:
+            return list(error.problems)
+        return [*error.problems, *check_components(schema_valid)]
+    return check_components(config)
 
 
 def check_components(config: RuntimeConfig) -> list[Problem]:

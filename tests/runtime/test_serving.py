@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from agentos_runtime.config import ConfigError
+from agentos_runtime.serving import load_runtime_config
 
 from tests.support.databases import drop_postgres_schema, postgres_url, unique_name
 
@@ -141,6 +143,18 @@ def test_reference_and_tool_problems_are_reported_together(tmp_path: Path) -> No
     assert "agents[0].model: unknown model 'gpt-5'" in result.stderr
     assert "agents[1].tools[1]: unknown tool 'teleport'" in result.stderr
     assert port_is_free(port)
+
+
+def test_a_schema_problem_does_not_hide_reference_or_tool_problems(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(BROKEN_REFERENCES + "    colour: blue\n")
+    with pytest.raises(ConfigError) as caught:
+        load_runtime_config(config)
+    assert [str(problem) for problem in caught.value.problems] == [
+        "agents[1].colour: unknown field: remove it or check its spelling",
+        "agents[0].model: unknown model 'gpt-5': declare it in models or fix the id",
+        "agents[1].tools[1]: unknown tool 'teleport': known tools are calculator, current_time, http_get",
+    ]
 
 
 def test_an_unknown_tool_name_is_a_config_problem_with_its_path(tmp_path: Path) -> None:

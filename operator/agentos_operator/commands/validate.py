@@ -35,8 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentos_runtime.config import checking
+from agentos_runtime.serving import runtime_config_problems as serve_problems
+
 from agentos_operator import GROUP, KIND
-from agentos_operator.commands import checking, reading
+from agentos_operator.commands import reading
 
 if TYPE_CHECKING:
     from agentos_runtime.config import Problem
@@ -153,7 +156,7 @@ def runtime_config_problems(document: Document) -> list[Problem]:
     """Every problem ``agentos serve --config`` would find in the file ``document`` comes from."""
     from agentos_runtime.config import Problem
 
-    problems = checking.every_problem(document.body, _check_runtime_config)
+    problems = checking.every_problem(document.body, serve_problems)
     if document.siblings > 1:
         problems.insert(
             0,
@@ -179,23 +182,6 @@ def _check_resource(body: Any) -> list[Problem]:
     except ConfigError as error:
         return list(error.problems)
     return render.check_manifests(resource, manifests)
-
-
-def _check_runtime_config(body: Any) -> list[Problem]:
-    """What ``agentos serve`` checks before it starts: the schema, references, then tools (``load_runtime_config``)."""
-    import pydantic
-    from agentos_runtime.config import ConfigError, RuntimeConfig, parse_config
-    from agentos_runtime.serving import check_components
-
-    try:
-        config = parse_config(body)
-    except ConfigError as error:
-        try:
-            schema_valid = RuntimeConfig.model_validate(body, by_alias=False, by_name=True)
-        except pydantic.ValidationError:
-            return list(error.problems)
-        return [*error.problems, *check_components(schema_valid)]
-    return check_components(config)
 
 
 def _in_envelope(path: Sequence[str | int]) -> bool:

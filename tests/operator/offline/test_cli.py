@@ -139,7 +139,7 @@ def test_validate_checks_a_runtime_config_as_serve_does_and_reports_every_stage_
     ]
 
 
-def test_validate_finds_at_least_what_serve_refuses_a_runtime_config_for(
+def test_validate_finds_exactly_what_serve_refuses_a_runtime_config_for(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from agentos_runtime.config import ConfigError
@@ -151,7 +151,7 @@ def test_validate_finds_at_least_what_serve_refuses_a_runtime_config_for(
         load_runtime_config(path)
     code, out, _ = run(capsys, "validate", str(path))
     assert code == 1
-    assert {f"{path}: runtime config: {problem}" for problem in refused.value.problems} < set(out.splitlines())
+    assert [f"{path}: runtime config: {problem}" for problem in refused.value.problems] == out.splitlines()
 
 
 def test_validate_reports_every_file_and_every_document_in_one_run(

@@ -3,15 +3,15 @@
 import typing
 from typing import Any
 
-from agentos_operator.commands.checking import (
+from agentos_operator.spec import AgentOSConfigSpec
+from agentos_runtime.config import Problem, RuntimeConfig
+from agentos_runtime.config.checking import (
     DECLARATIONS,
     data_path,
     every_problem,
     removable_field,
     without_fields,
 )
-from agentos_operator.spec import AgentOSConfigSpec
-from agentos_runtime.config import Problem, RuntimeConfig
 
 CONFIG: dict[str, Any] = {
     "models": [{"id": "gpt-4o", "apiKeySecretRef": {"key": "api-key"}}],

@@ -18,14 +18,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agentos_runtime.config import Problem
+from agentos_runtime.config.problems import Problem
 
 Path = tuple[str | int, ...]
 Check = Callable[[Any], list[Problem]]
 
 # Keys never set aside: the sections declaring what references name (by their file and their
 # resource names), and the ids themselves.
-DECLARATIONS = frozenset({"models", "databases", "agents", "teams", "workflows", "mcp_servers", "mcpServers", "id"})
+DECLARATIONS = frozenset(
+    {
+        *("models", "databases", "agents", "teams", "workflows", "id"),
+        *("mcp_servers", "mcpServers", "knowledge_bases", "knowledgeBases"),
+    }
+)
 # Each round sets aside at least one more field; real files need one or two.
 MAX_ROUNDS = 5
 
