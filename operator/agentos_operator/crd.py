@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos_runtime.config.knowledge import ChunkingSettings
+
 from agentos_operator import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from agentos_operator.resources import NAME_MAX_LENGTH
 from agentos_operator.spec import AgentOSConfigSpec, AgentOSConfigStatus, Autoscaling
@@ -21,6 +23,7 @@ Schema = dict[str, Any]
 _DROPPED = frozenset({"title", "default", "$defs"})
 _AUTOSCALING_MIN = Autoscaling.model_fields["min_replicas"].default
 _AUTOSCALING_MAX = Autoscaling.model_fields["max_replicas"].default
+_CHUNK_SIZE = ChunkingSettings.model_fields["size"].default
 _AUTOSCALING_ON = "has(self.autoscaling) && has(self.autoscaling.enabled) && self.autoscaling.enabled"
 _USES_SQLITE = "!has(self.databases) || size(self.databases) == 0 || self.databases.exists(d, d.type == 'sqlite')"
 
@@ -89,6 +92,16 @@ RULES: dict[str, list[dict[str, str]]] = {
             ".nodePort",
         ),
     ],
+    "KnowledgeSourceSpec": [
+        _rule("has(self.configMap) != has(self.url)", "a knowledge source needs exactly one of configMap, url"),
+    ],
+    "ChunkingSettings": [
+        _rule(
+            f"(has(self.overlap) ? self.overlap : 0) < (has(self.size) ? self.size : {_CHUNK_SIZE})",
+            f"chunking.overlap must be smaller than chunking.size (default {_CHUNK_SIZE})",
+            ".overlap",
+        ),
+    ],
     "LeafStep": [
         _rule("has(self.agent) != has(self.team)", "a workflow step needs exactly one of agent, team"),
     ],
@@ -116,7 +129,7 @@ RULES: dict[str, list[dict[str, str]]] = {
 }
 
 # Lists keyed by `id`: the API server rejects duplicate ids, and server-side apply merges by id.
-_LISTS_KEYED_BY_ID = ("models", "databases", "agents", "teams", "workflows")
+_LISTS_KEYED_BY_ID = ("models", "databases", "agents", "teams", "workflows", "knowledgeBases")
 
 
 def build_crd() -> dict[str, Any]:

@@ -40,7 +40,7 @@ _NAME = re.compile(NAME_PATTERN)
 _DEPLOYMENT_ONLY_FIELDS = frozenset(
     field.alias or name
     for name, field in AgentOSConfigSpec.model_fields.items()
-    if name not in RuntimeConfigFields.model_fields and name not in ("models", "databases")
+    if name not in RuntimeConfigFields.model_fields and name not in ("models", "databases", "knowledge_bases")
 )
 
 # Pydantic reports a pattern mismatch by quoting the regex; say what is expected instead.

@@ -7,22 +7,25 @@ models are the single source of the CRD (``agentos crd``) and of offline validat
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, NoReturn
 
 from agentos_runtime.config import DatabaseFields, ModelFields, RuntimeConfigFields
 from agentos_runtime.config.base import Schema
+from agentos_runtime.config.knowledge import EmbedderFields, KnowledgeBaseFields, KnowledgeSourceFields
 from agentos_runtime.config.mcp import HEADER_NAME_PATTERN, McpServerFields
 from pydantic import Field, model_validator
 from pydantic.config import JsonDict
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-# Kubernetes object names (RFC 1123 subdomain) and Secret data keys.
+# Kubernetes object names (RFC 1123 subdomain) and Secret (or ConfigMap) data keys.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
 
 # A sidecar's container is named ``mcp-<id>``; container names are DNS labels (63 characters).
 MAX_SIDECAR_ID = 59
+_CONFIG_MAP_KEY = re.compile(SECRET_KEY_PATTERN)
 # The runtime container's port (``render.layout.PORT``), which no sidecar may take.
 RUNTIME_PORT = 7777
 
@@ -170,7 +173,7 @@ class NetworkPolicySpec(Schema):
     )
     restrict_egress: bool = Field(
         default=False,
-        description="Also restrict the pods' egress: DNS, the declared MCP servers and models' `baseUrl`s are allowed, plus the rules in `egress` (databases, anything else the runtime must reach).",
+        description="Also restrict the pods' egress: DNS, the declared MCP servers, models' and embedders' `baseUrl`s and knowledge source `url`s are allowed, plus the rules in `egress` (databases, hosts of URL content uploaded later, anything else the runtime must reach).",
     )
     egress: list[dict[str, Any]] | None = Field(
         default=None,
@@ -293,6 +296,70 @@ class McpServerSpec(McpServerFields):
         return self
 
 
+class EmbedderSpec(EmbedderFields):
+    """An embedding model endpoint; its API key is read from a Secret."""
+
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the API key. Omit only for endpoints that need no key (a local text-embeddings server).",
+    )
+
+
+class ConfigMapFiles(Schema):
+    """Files of a ConfigMap in the resource's namespace, mounted read-only into the runtime pods."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="ConfigMap name.")
+    items: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Keys to load, each a file of its name (`data` or `binaryData`, e.g. a PDF); every key when omitted.",
+        json_schema_extra={
+            "items": {"type": "string", "pattern": SECRET_KEY_PATTERN, "maxLength": 253},
+            "x-kubernetes-list-type": "set",
+        },
+    )
+
+    @model_validator(mode="after")
+    def _keys(self) -> ConfigMapFiles:
+        for index, key in enumerate(self.items or []):
+            if not _CONFIG_MAP_KEY.fullmatch(key) or key in (".", ".."):
+                _reject(self, ("items", index), "not a valid ConfigMap key: letters, digits, '-', '_' and '.'")
+        if self.items is not None and len(set(self.items)) != len(self.items):
+            _reject(self, "items", "a key is listed twice: list each once")
+        return self
+
+
+class KnowledgeSourceSpec(KnowledgeSourceFields):
+    """Content loaded at start: the files of a ConfigMap, or a URL."""
+
+    config_map: ConfigMapFiles | None = Field(
+        default=None,
+        description="ConfigMap whose keys are loaded as files (mounted read-only into the runtime pods).",
+    )
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=2048,
+        description="URL to fetch; its host must be in the base's `allowedHosts`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> KnowledgeSourceSpec:
+        if (self.config_map is None) == (self.url is None):
+            _reject(self, "configMap", "set exactly one of configMap, url")  # mirrored in crd.RULES
+        return self
+
+
+class KnowledgeBaseSpec(KnowledgeBaseFields):
+    """A knowledge base: documents chunked, embedded and searched by the agents that name it."""
+
+    embedder: EmbedderSpec = Field(default_factory=EmbedderSpec, description="Embedding model endpoint.")
+    sources: list[KnowledgeSourceSpec] = Field(
+        default_factory=list, max_length=64, description="Contents loaded at start (again when they changed)."
+    )
+
+
 class AgentOSConfigSpec(RuntimeConfigFields):
     """Desired state of an AgentOS server: its runtime config and how to deploy it."""
 
@@ -306,6 +373,11 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         default_factory=list,
         max_length=32,
         description="MCP tool servers; an agent or team lists `mcp:<id>` in its `tools` to use one's tools.",
+    )
+    knowledge_bases: list[KnowledgeBaseSpec] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Knowledge bases: documents agents search; an agent or team names one in `knowledge`.",
     )
     image: str | None = Field(
         default=None, min_length=1, description="Runtime image; defaults to the operator's configured image."

@@ -1,8 +1,9 @@
 """The ``<name>-config`` ConfigMap: the runtime's config file, derived from the spec.
 
 The file is the runtime's own format (snake_case, Agno's keys). Secret references become the
-names of environment variables (see ``environment``) and embedded SQLite files get a path on
-the data volume, so the file holds no secret and the runtime loads it unchanged.
+names of environment variables (see ``environment``), embedded SQLite files get a path on
+the data volume and knowledge sources in ConfigMaps the directory they are mounted at (see
+``knowledge``), so the file holds no secret and the runtime loads it unchanged.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from agentos_runtime.config import RuntimeConfigFields, parse_config
 
 from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment
+from agentos_operator.render.knowledge import knowledge_base_entries
 from agentos_operator.resources import AgentOSResource
 from agentos_operator.spec import McpServerSpec
 
@@ -40,12 +42,15 @@ def runtime_config_data(resource: AgentOSResource, environment: Environment) -> 
             entry["url_env"] = environment.database_env[database.id]
         databases.append(entry)
     mcp_servers = [_mcp_server_entry(server, environment) for server in spec.mcp_servers]
+    knowledge_bases = knowledge_base_entries(resource, environment)
     if models:
         data["models"] = models
     if mcp_servers:
         data["mcp_servers"] = mcp_servers
     if databases:
         data["databases"] = databases
+    if knowledge_bases:
+        data["knowledge_bases"] = knowledge_bases
     return data
 
 

@@ -2,7 +2,8 @@
 
 Pods run under the restricted Pod Security profile (non-root, read-only root filesystem, no
 capabilities); ``/tmp`` is an emptyDir and ``/data`` a PersistentVolumeClaim when SQLite is
-used. The config hash annotation rolls the pods whenever their config or secrets change.
+used; knowledge sources in ConfigMaps are read-only volumes. The config hash annotation rolls
+the pods whenever their config or secrets change.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from agentos_operator.quantities import canonical_quantity
 from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment
+from agentos_operator.render.knowledge import knowledge_mounts, knowledge_volumes
 from agentos_operator.render.sidecars import render_sidecars, sidecar_volumes
 from agentos_operator.resources import AgentOSResource
 
@@ -76,6 +78,7 @@ def _pod_spec(resource: AgentOSResource, image: str, environment: Environment) -
     if spec.uses_sqlite:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": layout.data_claim_name(resource.name)}})
     volumes.extend(sidecar_volumes(resource))
+    volumes.extend(knowledge_volumes(resource))
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         # Service links would inject AGENTOS_PORT=tcp://... and the like into the runtime's env.
@@ -111,6 +114,7 @@ def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
     ]
     if spec.uses_sqlite:
         mounts.append({"name": "data", "mountPath": layout.DATA_DIR})
+    mounts.extend(knowledge_mounts(resource))
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image,

@@ -1,8 +1,8 @@
 """Where the runtime pods may connect when ``networkPolicy.restrictEgress`` is on.
 
 DNS (port 53 anywhere: the cluster's resolver may be a node-local cache), every declared MCP
-server reached over HTTP, and every model ``baseUrl`` (OpenAI's when a model names none), then
-the user's own ``egress`` rules (databases, whose URLs are in Secrets the render does not read
+server reached over HTTP, every model and embedder ``baseUrl`` (OpenAI's when one names none)
+and every knowledge source URL, then the user's own ``egress`` rules (databases, whose URLs are in Secrets the render does not read
 for this). A NetworkPolicy cannot name a host, so each URL becomes the narrowest peer its host
 allows: an in-cluster Service name (``svc``, ``svc.ns``, ``svc.ns.svc[.cluster.local]``)
 becomes its namespace (this one for a bare name) on the URL's port; an IP address becomes that
@@ -29,6 +29,9 @@ def egress_rules(resource: AgentOSResource) -> list[dict[str, Any]]:
     spec = resource.spec
     urls = [server.url for server in spec.mcp_servers if server.sidecar is None and server.url is not None]
     urls += [model.base_url or OPENAI_URL for model in spec.models]
+    for base in spec.knowledge_bases:
+        urls.append(base.embedder.base_url or OPENAI_URL)
+        urls += [source.url for source in base.sources if source.url is not None]
     rules: list[dict[str, Any]] = [DNS_RULE]
     for url in urls:
         rule = url_rule(url, resource.namespace)

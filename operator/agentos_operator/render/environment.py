@@ -1,9 +1,10 @@
 """The runtime container's secret environment: which variable each Secret key becomes.
 
-Models and databases name Secret keys in the resource; the runtime file names environment
-variables instead. This module decides the mapping once (the guide's names first:
+Models, databases and embedders name Secret keys in the resource; the runtime file names
+environment variables instead. This module decides the mapping once (the guide's names first:
 ``OPENAI_API_KEY``, ``DATABASE_URL``, ``REDIS_URL``), so the ConfigMap, the ``<name>-env``
-Secret and the list of Secrets to read all agree.
+Secret and the list of Secrets to read all agree. A Secret key named by several models and
+embedders becomes one variable.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ SecretRef = tuple[str, str]
 # CloudNativePG's application Secret (`<cluster>-app`) holds the connection URI under this key.
 CNPG_URI_KEY = "uri"
 MODEL_KEY_ENV = "OPENAI_API_KEY"
+# An embedder's key, when no model reads the same Secret key: KNOWLEDGE_<BASE ID>_API_KEY.
+KNOWLEDGE_KEY_ENV = "KNOWLEDGE_{}_API_KEY"
 # Where the runtime (as Agno) reads the key that verifies JWTs.
 JWT_KEY_ENV = "JWT_VERIFICATION_KEY"
 DATABASE_URL_ENV = {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
@@ -42,6 +45,8 @@ class Environment:
     sources: dict[str, EnvSource]
     mcp_env: dict[tuple[str, str, str], str] = field(default_factory=dict)
     """The variable of each MCP header or env value read from a Secret, by (server, kind, name)."""
+    knowledge_env: dict[str, str | None] = field(default_factory=dict)
+    """The variable holding each knowledge base's embedder key, by base id; None when it takes none."""
 
 
 def plan_environment(resource: AgentOSResource) -> Environment:
@@ -59,6 +64,17 @@ def plan_environment(resource: AgentOSResource) -> Environment:
             env_of_ref[ref] = MODEL_KEY_ENV if not env_of_ref else f"{MODEL_KEY_ENV}_{_env_suffix(model.id)}"
             sources[env_of_ref[ref]] = EnvSource(ref)
         model_env[model.id] = env_of_ref[ref]
+    knowledge_env: dict[str, str | None] = {}
+    for knowledge_base in spec.knowledge_bases:
+        key_ref = knowledge_base.embedder.api_key_secret_ref
+        if key_ref is None:
+            knowledge_env[knowledge_base.id] = None
+            continue
+        ref = (key_ref.name, key_ref.key)
+        if ref not in env_of_ref:
+            env_of_ref[ref] = KNOWLEDGE_KEY_ENV.format(_env_suffix(knowledge_base.id))
+            sources[env_of_ref[ref]] = EnvSource(ref)
+        knowledge_env[knowledge_base.id] = env_of_ref[ref]
     database_env: dict[str, str] = {}
     for database in spec.databases:
         if database.type == "sqlite":
@@ -87,7 +103,13 @@ def plan_environment(resource: AgentOSResource) -> Environment:
                 env = f"MCP_{_env_suffix(server.id)}{middle}_{_env_suffix(item.name)}"
                 sources[env] = EnvSource((item.value_secret_ref.name, item.value_secret_ref.key))
                 mcp_env[(server.id, kind, item.name)] = env
-    return Environment(model_env=model_env, database_env=database_env, sources=sources, mcp_env=mcp_env)
+    return Environment(
+        model_env=model_env,
+        database_env=database_env,
+        sources=sources,
+        mcp_env=mcp_env,
+        knowledge_env=knowledge_env,
+    )
 
 
 def security_key_ref(resource: AgentOSResource) -> SecretRef:

@@ -1,0 +1,90 @@
+"""Knowledge bases in the rendered children: their runtime config entries and their ConfigMap sources.
+
+A source read from a ConfigMap is a read-only ``configMap`` volume of the runtime pods, mounted
+at ``/var/lib/agentos/knowledge/<base id>/<source index>``; the runtime file names that
+directory as the source's ``path`` (every key, or the listed ``items``, a file of its name). An
+embedder's key becomes the variable ``environment`` chose for it (``api_key_env``), so the
+file holds no secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from agentos_operator.render.environment import Environment
+from agentos_operator.resources import AgentOSResource
+from agentos_operator.spec import ConfigMapFiles, KnowledgeBaseSpec, KnowledgeSourceSpec
+
+# Beside the config (/etc/agentos) and the data volume (/data), never inside them: a volume mounted
+# inside another one is hidden by it, or hides part of it.
+KNOWLEDGE_DIR = "/var/lib/agentos/knowledge"
+
+
+@dataclass(frozen=True)
+class MountedSource:
+    """A ConfigMap source: the volume holding its files and where the runtime finds them."""
+
+    volume: str
+    directory: str
+    config_map: ConfigMapFiles
+
+
+def mounted_sources(resource: AgentOSResource) -> Iterator[MountedSource]:
+    """Each ConfigMap source of each base, in declaration order.
+
+    Volume names are ``knowledge-<base index>-<source index>``: a DNS label whatever the ids' length.
+    """
+    for base_index, base in enumerate(resource.spec.knowledge_bases):
+        for index, source in enumerate(base.sources):
+            if source.config_map is not None:
+                yield MountedSource(
+                    volume=f"knowledge-{base_index}-{index}",
+                    directory=f"{KNOWLEDGE_DIR}/{base.id}/{index}",
+                    config_map=source.config_map,
+                )
+
+
+def knowledge_volumes(resource: AgentOSResource) -> list[dict[str, Any]]:
+    """The pod's ``configMap`` volumes of the knowledge sources."""
+    volumes = []
+    for source in mounted_sources(resource):
+        config_map: dict[str, Any] = {"name": source.config_map.name}
+        if source.config_map.items is not None:
+            config_map["items"] = [{"key": key, "path": key} for key in source.config_map.items]
+        volumes.append({"name": source.volume, "configMap": config_map})
+    return volumes
+
+
+def knowledge_mounts(resource: AgentOSResource) -> list[dict[str, Any]]:
+    """The runtime container's read-only mounts of those volumes."""
+    return [
+        {"name": source.volume, "mountPath": source.directory, "readOnly": True} for source in mounted_sources(resource)
+    ]
+
+
+def knowledge_base_entries(resource: AgentOSResource, environment: Environment) -> list[dict[str, Any]]:
+    """``knowledge_bases`` of the runtime file: keys as variables, ConfigMaps as paths."""
+    directories = iter(source.directory for source in mounted_sources(resource))
+    return [_base_entry(base, environment, directories) for base in resource.spec.knowledge_bases]
+
+
+def _base_entry(base: KnowledgeBaseSpec, environment: Environment, directories: Iterator[str]) -> dict[str, Any]:
+    entry = base.model_dump(mode="json", by_alias=False, exclude_defaults=True, exclude={"embedder", "sources"})
+    embedder = base.embedder.model_dump(
+        mode="json", by_alias=False, exclude_defaults=True, exclude={"api_key_secret_ref"}
+    )
+    # Always written: the runtime's default variable (OPENAI_API_KEY) is not what an omitted reference means.
+    entry["embedder"] = {**embedder, "api_key_env": environment.knowledge_env[base.id]}
+    sources = [_source_entry(source, directories) for source in base.sources]
+    if sources:
+        entry["sources"] = sources
+    return entry
+
+
+def _source_entry(source: KnowledgeSourceSpec, directories: Iterator[str]) -> dict[str, Any]:
+    entry = source.model_dump(mode="json", by_alias=False, exclude_defaults=True, exclude={"config_map"})
+    if source.config_map is not None:
+        entry["path"] = next(directories)
+    return entry
