@@ -1,0 +1,1 @@
+"""The knowledge benchmark: ingest throughput and search latency, ours beside Agno's."""

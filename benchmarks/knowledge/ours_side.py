@@ -1,0 +1,168 @@
+"""Our knowledge, driven by the benchmark through the runtime's HTTP API (Agno's ``/knowledge`` routes).
+
+The worker starts ``agentos serve`` with one knowledge base (fixed-size chunks of the
+benchmark's size, the fake embedder, batches of 100) on PostgreSQL with pgvector or on the
+embedded SQLite file with sqlite-vec, pinned to CPU 0, and moves itself to CPU 1: the CPU
+measured is the server's. Documents are uploaded with ``POST /knowledge/content``
+(``text_content``, a few in flight) and are searchable once ``GET
+/knowledge/content/{id}/status`` says ``completed``; searches are ``POST /knowledge/search``.
+Chunks are counted in the database itself (no route counts them).
+
+    .venv/bin/python -m benchmarks.knowledge.ours_side pgvector|sqlite '<Spec as JSON>'
+
+prints the figures as one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from benchmarks.knowledge.dataset import Document
+from benchmarks.knowledge.measure import Spec, measure
+from benchmarks.runtime.run import DRIVER_CPU, ROOT, SERVER_CPU, Running, free_port, running, wait_healthy
+
+BASE_ID = "bench"
+UPLOADS_IN_FLIGHT = 4
+STATUS_POLL_S = 0.05
+
+
+def runtime_config(backend: str, spec: Spec) -> dict[str, Any]:
+    """The runtime file: one knowledge base, on the declared PostgreSQL or on the default SQLite file."""
+    base: dict[str, Any] = {
+        "id": BASE_ID,
+        "table": spec.table,
+        "chunking": {"strategy": "fixed", "size": spec.chunk_chars, "overlap": 0},
+        "max_results": spec.max_results,
+        "embedder": {
+            "model": "text-embedding-3-small",
+            "base_url": spec.embedder_url,
+            "dimensions": spec.dimensions,
+            "batch_size": 100,
+            "api_key_env": "BENCH_EMBEDDER_KEY",
+        },
+    }
+    databases: list[dict[str, Any]] = []
+    if backend == "pgvector":
+        databases = [{"id": "bench-db", "type": "postgres", "db_schema": spec.schema}]
+        base["db"] = "bench-db"
+    return {"os_id": "bench-knowledge", "databases": databases, "knowledge_bases": [base]}
+
+
+class OursOverHttp:
+    def __init__(self, backend: str, spec: Spec, server: Running, port: int) -> None:
+        self.backend = backend
+        self.spec = spec
+        self.server = server
+        self.base = f"http://127.0.0.1:{port}"
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=UPLOADS_IN_FLIGHT))
+
+    @property
+    def measured_pid(self) -> int:
+        return self.server.pid
+
+    async def ingest(self, batch: Sequence[Document]) -> None:
+        todo = iter(batch)
+        ids: list[str] = []
+
+        async def upload() -> None:
+            for document in todo:
+                form = aiohttp.FormData({"name": document.name, "text_content": document.text})
+                async with self.http.post(f"{self.base}/knowledge/content", data=form) as response:
+                    body = await response.json()
+                    if response.status != 202:
+                        raise RuntimeError(f"upload answered {response.status}: {body}")
+                    ids.append(body["id"])
+
+        await asyncio.gather(*(upload() for _ in range(UPLOADS_IN_FLIGHT)))
+        for content_id in ids:
+            await self._wait_completed(content_id)
+
+    async def _wait_completed(self, content_id: str) -> None:
+        while True:
+            async with self.http.get(f"{self.base}/knowledge/content/{content_id}/status") as response:
+                body = await response.json()
+            if body.get("status") == "completed":
+                return
+            if body.get("status") != "processing":
+                raise RuntimeError(f"content {content_id} ended {body}")
+            if self.server.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.server.stderr_tail()}")
+            await asyncio.sleep(STATUS_POLL_S)
+
+    async def chunk_count(self) -> int:
+        return count_chunks(self.backend, self.spec)
+
+    async def search(self, query: str, limit: int) -> list[str]:
+        payload = {"query": query, "max_results": limit}
+        async with self.http.post(f"{self.base}/knowledge/search", json=payload) as response:
+            body = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"search answered {response.status}: {body}")
+        return [hit["content"] for hit in body["data"]]
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def count_chunks(backend: str, spec: Spec) -> int:
+    if backend == "pgvector":
+        import psycopg
+        from psycopg import sql
+
+        assert spec.postgres_url is not None
+        with psycopg.connect(spec.postgres_url) as connection:
+            query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+                sql.Identifier(spec.schema), sql.Identifier(spec.table)
+            )
+            row = connection.execute(query).fetchone()
+        return int(row[0]) if row else 0
+    # Contents and chunks of the embedded database live in their own file beside it.
+    path = data_dir(spec) / "agentos.knowledge.db"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        return int(connection.execute(f'SELECT count(*) FROM "{spec.table}"').fetchone()[0])
+
+
+def data_dir(spec: Spec) -> Path:
+    return Path(spec.work_dir) / "data"
+
+
+def serve(backend: str, spec: Spec, stack: ExitStack) -> tuple[Running, int]:
+    config = Path(spec.work_dir) / "agentos.yaml"
+    config.write_text(yaml.safe_dump(runtime_config(backend, spec)))
+    port = free_port()
+    argv = [str(ROOT / ".venv" / "bin" / "agentos"), "serve", "--config", str(config), "--port", str(port)]
+    argv += ["--data-dir", str(data_dir(spec))]
+    env = {"BENCH_EMBEDDER_KEY": "benchmark-key", "AGENTOS_METRICS_PORT": str(free_port())}
+    if spec.postgres_url is not None:
+        env["DATABASE_URL"] = spec.postgres_url
+    server = stack.enter_context(running(argv, env, SERVER_CPU))
+    wait_healthy(f"http://127.0.0.1:{port}/health", server)
+    wait_healthy(f"http://127.0.0.1:{port}/ready", server)
+    return server, port
+
+
+async def _main(backend: str, spec: Spec) -> dict[str, Any]:
+    with ExitStack() as stack:
+        server, port = serve(backend, spec, stack)
+        side = OursOverHttp(backend, spec, server, port)
+        try:
+            return await measure(side, spec)
+        finally:
+            await side.close()
+
+
+if __name__ == "__main__":
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(DRIVER_CPU)})  # the server gets CPU 0 to itself
+    print(json.dumps(asyncio.run(_main(sys.argv[1], Spec.from_json(sys.argv[2])))))

