@@ -82,4 +82,5 @@ def agent_with_model(agent: Agent, model: ChatModel) -> Agent:
         memories=agent.memories,
         registry=agent.registry,
         db_id=agent.db_id,
+        knowledge=agent.knowledge_base,
     )

@@ -1,4 +1,5 @@
-"""Teams and workflows from the config: each wired to its agents, member teams, model, tools and database.
+"""Teams and workflows from the config: each wired to its agents, member teams, model, tools, database
+and knowledge base.
 
 Built after the agents (``runs.building``): a team's members are built agents or teams (a
 member team is built before the teams that contain it); a workflow's steps become plans naming
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING
 from agentos_runtime.config.components import LeafStep, TeamConfig, WorkflowStep
 from agentos_runtime.config.document import RuntimeConfig
 from agentos_runtime.config.problems import ConfigError, Path, Problem
+from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.llm.ports import ChatModel
-from agentos_runtime.runs.building import default_db_id
+from agentos_runtime.runs.building import default_db_id, knowledge_of
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.nesting import Executor
 from agentos_runtime.runs.registry import RunRegistry
@@ -40,9 +42,10 @@ class _TeamBuilder:
         databases: Mapping[str, Database],
         registry: RunRegistry,
         mcp: McpHub | None,
+        knowledge: Mapping[str, KnowledgeSearch] | None,
     ) -> None:
         self.agents, self.models, self.databases, self.registry = agents, models, databases, registry
-        self.mcp = mcp
+        self.mcp, self.knowledge = mcp, knowledge
         self.specs = {team.id: (index, team) for index, team in enumerate(config.teams)}
         self.fallback_db = default_db_id(config, databases)
         self.first_model = config.models[0].id if config.models else None
@@ -64,7 +67,9 @@ class _TeamBuilder:
         self.building.discard(team_id)
         model, (opened, database) = self._model(spec, at), self._database(spec, at)
         tools = self._tools(spec, at)
-        if model is None or not opened or tools is None or any(member is None for member in members):
+        base, knowledge_problems = knowledge_of(spec, tools, self.knowledge, at) if tools is not None else (None, [])
+        self.problems.extend(knowledge_problems)
+        if model is None or not opened or tools is None or knowledge_problems or None in members:
             return None
         team = Team(
             spec,
@@ -75,6 +80,7 @@ class _TeamBuilder:
             memories=self._memories(spec, database),
             registry=self.registry,
             db_id=spec.db or self.fallback_db,
+            knowledge=base,
         )
         self.built[team_id] = team
         return team
@@ -133,10 +139,14 @@ def build_teams(
     databases: Mapping[str, Database],
     registry: RunRegistry,
     mcp: McpHub | None = None,
+    knowledge: Mapping[str, KnowledgeSearch] | None = None,
 ) -> dict[str, Team]:
-    """Every declared team by id; raises ``ConfigError`` (with field paths) for a member, model or
-    database that was not built, or the leader's tools (``mcp``: the connected MCP servers)."""
-    builder = _TeamBuilder(config, agents=agents, models=models, databases=databases, registry=registry, mcp=mcp)
+    """Every declared team by id; raises ``ConfigError`` (with field paths) for a member, model,
+    database or knowledge base that was not built, or the leader's tools (``mcp``: the connected
+    MCP servers; ``knowledge``: the opened knowledge bases, ``None`` when not opened)."""
+    builder = _TeamBuilder(
+        config, agents=agents, models=models, databases=databases, registry=registry, mcp=mcp, knowledge=knowledge
+    )
     for team in config.teams:
         builder.build(team.id)
     if builder.problems:

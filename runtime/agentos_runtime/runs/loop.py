@@ -16,7 +16,8 @@ toolbox a run gets is taken when the run opens, rebuilt only when the tools chan
 
 User memories (``enable_user_memories``, ``enable_agentic_memory``, ``add_memories_to_context``)
 are ``runs.memory``'s: it adds to the system message and tools when the run opens, and is told
-of each completed run once it is saved.
+of each completed run once it is saved. A knowledge base (``knowledge``) is ``runs.knowledge``'s:
+the ``search_knowledge_base`` tool, and references added to the user's message.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from typing import Any, ClassVar
 
 from agentos_runtime.config.components import AgentConfig
 from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import EventFactory, RunEvent
+from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
     Ending,
     Lifecycle,
@@ -118,11 +121,16 @@ class _AgentRun(RunContext):
         if agent.memory is not None:
             prepared = await agent.memory.prepare(request.user_id)
             system, self.toolbox = prepared.system_message(system), prepared.toolbox(self.toolbox)
+        message = request.message
+        if agent.knowledge is not None:
+            system = agent.knowledge.system_message(system)
+            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references)
+            message = await agent.knowledge.user_message(message, record.references, label=self.label)
         if system is not None:
             record.messages.append(new_message("system", system, created_at=record.created_at))
         if history_runs and row is not None:
             record.messages.extend(history_messages(row.runs or [], num_runs=history_runs))
-        record.messages.append(new_message("user", request.message, created_at=record.created_at))
+        record.messages.append(new_message("user", message, created_at=record.created_at))
         self.chat = chat_messages(record.messages)
         return new_row
 
@@ -156,10 +164,12 @@ class Agent:
         memories: MemoryStore | None = None,
         registry: RunRegistry | None = None,
         db_id: str | None = None,
+        knowledge: KnowledgeSearch | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """``sessions=None`` runs without history or persistence (nothing is stored). A
-        ``ToolSet`` is shared (a copy of the agent sees the same tools change)."""
+        ``ToolSet`` is shared (a copy of the agent sees the same tools change). ``knowledge``
+        is the base the config's ``knowledge`` names (``None``: the agent runs without one)."""
         self.config = config
         self.id = config.id
         self.name = config.name or config.id
@@ -173,6 +183,8 @@ class Agent:
         self._toolbox = self._new_toolbox()
         self._toolbox_generation = self.tools.generation
         self.memory = user_memory_for(config, model=model, store=memories, registry=self.registry)
+        self.knowledge_base = knowledge
+        self.knowledge = run_knowledge_for(config, knowledge)
 
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
         """The run's events, ending with ``RunCompleted``, ``RunError`` or ``RunCancelled``."""

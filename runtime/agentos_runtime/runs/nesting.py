@@ -63,6 +63,7 @@ def persisting_into(executor: Executor, store: SessionStore) -> Runnable:
             memories=executor.memories,
             registry=executor.registry,
             db_id=executor.db_id,
+            knowledge=executor.knowledge_base,
         )
     return executor.persisting_into(store)
 

@@ -94,6 +94,8 @@ class RunRecord:
         self.fallback_content: str | None = None
         self.messages: list[JSON] = []
         self.tools: list[JSON] = []
+        self.references: list[JSON] = []
+        """What the run's knowledge searches found (``query``, ``references``, ``time``)."""
         self.events: list[JSON] = []
         self.metrics = RunMetrics()
         self.provider_data: JSON | None = None
@@ -146,6 +148,7 @@ class RunRecord:
             "events": list(self.events),
             "messages": [m for m in self.messages if not (stored and m.get("from_history"))],
             "tools": list(self.tools),
+            "references": list(self.references) or None,
             "input": {"input_content": self.input_content},
         }
         return {key: value for key, value in output.items() if value is not None}

@@ -4,7 +4,8 @@ A team run accumulates like an agent run (the leader's messages, tool executions
 events, token metrics), so it reuses ``RunRecord`` and only changes the shape it is written
 in: ``team_id, team_name`` instead of the agent's ids, and ``member_responses`` holding each
 member's own ``RunOutput`` (or nested ``TeamRunOutput``) dict, as AgentOS stores team runs
-(its team route turns ``store_member_responses`` on). The members' runs travel inside the team
+(its team route turns ``store_member_responses`` on); what the leader's knowledge searches found
+is its ``references``, as for an agent. The members' runs travel inside the team
 run, so one write stores the whole team run or nothing.
 """
 
@@ -76,6 +77,7 @@ class TeamRecord(RunRecord):
             "model_provider": self.model_provider,
             "member_responses": list(self.member_responses),
             "tools": list(self.tools),
+            "references": list(self.references) or None,
             "model_provider_data": self.provider_data or None,
             "metadata": self.metadata,
             "session_state": self.session_state,

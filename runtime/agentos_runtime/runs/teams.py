@@ -22,6 +22,8 @@ a run opens, rebuilt only when an MCP server's listing changed.
 User memories work as for an agent (``runs.memory.hooks``, written with the team's id): the
 leader's system message gets the user's memories, agentic memory gives the leader the
 ``update_user_memory`` tool, and a completed, saved run is handed over for extraction.
+A knowledge base (``knowledge``) works as for an agent (``runs.knowledge``): the leader gets
+``search_knowledge_base`` beside delegation, or references in the user's message.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from typing import ClassVar
 
 from agentos_runtime.config.components import TeamConfig
 from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
     Ending,
     Lifecycle,
@@ -100,12 +104,17 @@ class _TeamRun(LeaderRun):
             system = prepared.system_message(system) or system
             if prepared.tools:
                 self.tools = {**self.tools, **{tool.name: tool for tool in prepared.tools}}
+        message = request.message
+        if team.knowledge is not None:
+            system = team.knowledge.system_message(system) or system
+            self.tools = team.knowledge.tools(self.tools, record.references)
+            message = await team.knowledge.user_message(message, record.references, label=self.label)
         record.messages.append(new_message("system", system, created_at=record.created_at))
         own_runs = [r for r in (row.runs or []) if r.get("team_id") == team.id] if row is not None else []
         if history_runs:
             record.messages.extend(history_messages(own_runs, num_runs=history_runs))
         self.member_history = member_history(own_runs, team.members)
-        record.messages.append(new_message("user", request.message, created_at=record.created_at))
+        record.messages.append(new_message("user", message, created_at=record.created_at))
         self.chat = chat_messages(record.messages)
         return new_row
 
@@ -140,10 +149,11 @@ class Team:
         memories: MemoryStore | None = None,
         registry: RunRegistry | None = None,
         db_id: str | None = None,
+        knowledge: KnowledgeSearch | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """``sessions=None`` runs without history or persistence (nothing is stored); ``tools``
-        are the leader's own."""
+        are the leader's own, and ``knowledge`` the base the leader may search."""
         self.config = config
         self.id = config.id
         self.name = config.name or config.id
@@ -160,6 +170,8 @@ class Team:
         self.db_id = db_id
         self._clock = clock
         self.memory = user_memory_for(config, model=model, store=memories, registry=self.registry, team=True)
+        self.knowledge_base = knowledge
+        self.knowledge = run_knowledge_for(config, knowledge)
         self.delegation = Delegation(
             mode=config.mode,
             members={member.id: member for member in self.members},
@@ -177,6 +189,7 @@ class Team:
             memories=self.memories,
             registry=self.registry,
             db_id=self.db_id,
+            knowledge=self.knowledge_base,
             clock=self._clock,
         )
 
