@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate requirements.lock: every package the project needs at run time, pinned with its hashes,
+# Regenerate requirements.lock (every package the project needs at run time, pinned with its hashes)
+# and requirements-build.lock (what building its wheel needs),
 # which both images install with `pip install --require-hashes` (then the project with --no-deps).
 # Resolved with uv for the images' Python (read from runtime/Dockerfile) on every platform at once
 # (--universal), so one lock serves amd64 and arm64 builds. Versions already in the lock are kept
@@ -17,3 +18,10 @@ fi
 .venv/uv/bin/uv pip compile pyproject.toml --quiet --universal --python-version "$python_image" \
   --generate-hashes --custom-compile-command "bash scripts/lock.sh" --output-file requirements.lock "$@"
 echo "requirements.lock: $(grep -c '^[a-z0-9]' requirements.lock) packages for Python $python_image"
+# What building the project's wheel needs (pyproject.toml's [build-system] requires, and wheel),
+# hashed too: the images build with --no-build-isolation from this lock, so no unpinned build
+# backend is fetched at image build time.
+python3 -c 'import tomllib; [print(r) for r in tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]]; print("wheel")' \
+  | .venv/uv/bin/uv pip compile - --quiet --universal --python-version "$python_image" --generate-hashes \
+    --custom-compile-command "bash scripts/lock.sh" --output-file requirements-build.lock "$@"
+echo "requirements-build.lock: $(grep -c '^[a-z0-9]' requirements-build.lock) packages"

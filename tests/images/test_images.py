@@ -76,8 +76,18 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         text=True,
     )
     assert locked.returncode == 0, "requirements.lock does not install: " + locked.stderr[-2000:]
+    # The wheel as the build stage builds it: in a throwaway virtualenv holding the hashed build
+    # lock, without build isolation (so nothing unpinned is fetched).
+    subprocess.run([sys.executable, "-m", "venv", str(work / "build")], check=True)
+    build_pip = str(work / "build" / "bin" / "pip")
+    built = subprocess.run(
+        [build_pip, "install", "-q", "--require-hashes", "-r", str(ROOT / "requirements-build.lock")],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, "requirements-build.lock does not install: " + built.stderr[-2000:]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(work / "wheels"), str(ROOT)],
+        [build_pip, "wheel", "-q", "--no-build-isolation", "--no-deps", "--wheel-dir", str(work / "wheels"), str(ROOT)],
         check=True,
         capture_output=True,
     )

@@ -21,6 +21,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements.lock"
+BUILD_LOCK = ROOT / "requirements-build.lock"
 DOCKERFILES = {"runtime": ROOT / "runtime" / "Dockerfile", "operator": ROOT / "operator" / "Dockerfile"}
 MACHINES = ("x86_64", "aarch64")
 
@@ -117,6 +118,16 @@ def test_the_lock_holds_every_declared_dependency_within_its_range(machine: str)
     assert problems == [], "requirements.lock is stale: run bash scripts/lock.sh\n" + "\n".join(problems)
 
 
+@pytest.mark.parametrize("machine", MACHINES)
+def test_the_build_lock_holds_the_build_backend_within_its_range_with_hashes(machine: str) -> None:
+    pins = read_lock(BUILD_LOCK.read_text(encoding="utf-8"))
+    assert all(pin.hashes for pin in pins)
+    build_system = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]
+    requirements = [Requirement(line) for line in build_system["requires"]] + [Requirement("wheel")]
+    problems = lock_problems(pins, requirements, image_environment(machine))
+    assert problems == [], "requirements-build.lock is stale: run bash scripts/lock.sh\n" + "\n".join(problems)
+
+
 def test_a_lock_missing_a_dependency_or_out_of_its_range_is_caught() -> None:
     hashed = " \\\n    --hash=sha256:" + "0" * 64 + "\n    # via kube-agentos\n"
     drifted = read_lock(f"PyYAML==5.4.1{hashed}uvloop==0.19.0 ; sys_platform != 'win32'{hashed}")
@@ -136,12 +147,15 @@ def test_a_lock_missing_a_dependency_or_out_of_its_range_is_caught() -> None:
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))
 def test_the_image_installs_the_lock_with_hashes_then_the_project_alone(name: str) -> None:
     text = DOCKERFILES[name].read_text().replace("\\\n", " ")
-    assert re.search(r"^COPY requirements\.lock \./$", text, re.M)
+    assert re.search(r"^COPY requirements\.lock requirements-build\.lock \./$", text, re.M)
     install = re.search(r"pip install [^&\n]*--require-hashes -r requirements\.lock", text)
+    build = re.search(r"pip install [^&\n]*--require-hashes -r requirements-build\.lock", text)
+    wheel = re.search(r"pip wheel [^&\n]*--no-build-isolation", text)
     project = re.search(r"pip install [^&\n]*--no-deps /wheels/\*\.whl", text)
     check = re.search(r"/opt/agentos/bin/pip check", text)
     assert install and project and check, f"{name}: install the lock with hashes, the project with --no-deps, pip check"
-    assert install.start() < project.start() < check.start()
+    assert build and wheel, f"{name}: build the wheel from the hashed build lock without build isolation"
+    assert install.start() < build.start() < wheel.start() < project.start() < check.start()
 
 
 def test_the_lock_script_resolves_for_the_images_python() -> None:
