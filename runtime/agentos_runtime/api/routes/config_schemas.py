@@ -102,10 +102,28 @@ def domain_view(domain: str, settings: DomainSettings | None, databases: Mapping
 
 
 def knowledge_view(context: RuntimeContext) -> JSON:
+    """The file's ``knowledge`` block, with every declared base listed as Agno lists a ``Knowledge``
+    (``knowledge_instances``: id, name, description, database, contents table) and its database
+    under ``dbs`` (the file's entries win per ``db_id``, as for the other domains)."""
     settings = context.config.knowledge
     view: JSON = _dump(settings) if settings is not None else {}
-    view.setdefault("dbs", [])
-    view.setdefault("knowledge_instances", [])
+    dbs: list[JSON] = list(view.get("dbs") or [])
+    instances: list[JSON] = list(view.get("knowledge_instances") or [])
+    listed = {instance["id"] for instance in instances}
+    configured = {entry["db_id"] for entry in dbs}
+    for base in context.config.knowledge_bases:
+        db_id = base.db or context.default_db_id
+        table = context.databases[db_id].config.tables.knowledge
+        if base.id not in listed:
+            instance: JSON = {"id": base.id, "name": base.display_name, "db_id": db_id, "table": table}
+            if base.description is not None:
+                instance["description"] = base.description
+            instances.append(instance)
+        if db_id not in configured:
+            configured.add(db_id)
+            dbs.append({"db_id": db_id, "domain_config": {"display_name": db_id}, "tables": [table]})
+    view["dbs"] = dbs
+    view["knowledge_instances"] = instances
     return view
 
 
