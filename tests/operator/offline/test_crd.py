@@ -120,6 +120,8 @@ def spec(**fields: Any) -> dict[str, Any]:
 PG = {"id": "pg", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri"}}
 REF = {"name": "s", "key": "k"}
 CLUSTER = {"name": "c"}
+CM = {"configMap": {"name": "docs"}}
+URL = "https://docs.example.com/guide"
 
 
 def step(**fields: Any) -> dict[str, Any]:
@@ -127,6 +129,22 @@ def step(**fields: Any) -> dict[str, Any]:
 
 
 CEL_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("knowledge source from a ConfigMap", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [CM]}]))),
+    ("knowledge source from a URL", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{"url": URL}]}]))),
+    ("knowledge source with neither", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{"name": "n"}]}]))),
+    (
+        "knowledge source with both",
+        resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{**CM, "url": URL}]}])),
+    ),
+    ("chunk overlap below size", resource_body(spec(knowledgeBases=[{"id": "k", "chunking": {"overlap": 100}}]))),
+    (
+        "chunk overlap at the default size",
+        resource_body(spec(knowledgeBases=[{"id": "k", "chunking": {"overlap": 5000}}])),
+    ),
+    (
+        "chunk overlap above a smaller size",
+        resource_body(spec(knowledgeBases=[{"id": "k", "chunking": {"size": 100, "overlap": 150}}])),
+    ),
     ("postgres with three replicas", resource_body(spec(databases=[PG], replicas=3))),
     ("postgres autoscaled", resource_body(spec(databases=[PG], autoscaling={"enabled": True, "maxReplicas": 5}))),
     (

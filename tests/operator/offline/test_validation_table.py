@@ -212,6 +212,63 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "unknown agent, team or workflow 'stranger'",
     ),
     (
+        "agent naming an undeclared knowledge base",
+        resource_body(spec_with(agents=[{"id": "a", "knowledge": "handbook"}])),
+        "spec.agents[0].knowledge",
+        "unknown knowledge base 'handbook': declare it in knowledgeBases or fix the id",
+    ),
+    (
+        "knowledge base on redis",
+        resource_body(
+            spec_with(
+                databases=[{"id": "cache", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url"}}],
+                knowledgeBases=[{"id": "kb", "db": "cache"}],
+            )
+        ),
+        "spec.knowledgeBases[0].db",
+        "knowledge needs a sqlite or postgres database (with pgvector): Redis cannot hold it",
+    ),
+    (
+        "knowledge base on an undeclared database",
+        resource_body(spec_with(knowledgeBases=[{"id": "kb", "db": "vectors"}])),
+        "spec.knowledgeBases[0].db",
+        "unknown database 'vectors'",
+    ),
+    (
+        "two knowledge bases with one id",
+        resource_body(spec_with(knowledgeBases=[{"id": "kb"}, {"id": "kb", "table": "other"}])),
+        "spec.knowledgeBases[1].id",
+        "duplicate id 'kb'",
+    ),
+    (
+        "knowledge source with both a ConfigMap and a URL",
+        resource_body(
+            spec_with(knowledgeBases=[{"id": "kb", "sources": [{"configMap": {"name": "docs"}, "url": "https://x/"}]}])
+        ),
+        "spec.knowledgeBases[0].sources[0].configMap",
+        "set exactly one of configMap, url",
+    ),
+    (
+        "knowledge source ConfigMap with a key a ConfigMap cannot have",
+        resource_body(
+            spec_with(knowledgeBases=[{"id": "kb", "sources": [{"configMap": {"name": "docs", "items": ["a b.md"]}}]}])
+        ),
+        "spec.knowledgeBases[0].sources[0].configMap.items[0]",
+        "not a valid ConfigMap key",
+    ),
+    (
+        "chunk overlap as large as the chunk",
+        resource_body(spec_with(knowledgeBases=[{"id": "kb", "chunking": {"size": 500, "overlap": 500}}])),
+        "spec.knowledgeBases[0].chunking",
+        "overlap (500) must be smaller than size (500)",
+    ),
+    (
+        "embedder key reference without its key",
+        resource_body(spec_with(knowledgeBases=[{"id": "kb", "embedder": {"apiKeySecretRef": {"name": "openai"}}}])),
+        "spec.knowledgeBases[0].embedder.apiKeySecretRef.key",
+        "required field is missing",
+    ),
+    (
         "wrong apiVersion",
         resource_body(good_spec(), apiVersion="agentos.dev/v1"),
         "apiVersion",
