@@ -254,7 +254,14 @@ class McpConnection:
         """Re-list on every change signal until the connection breaks (then raise to reconnect)."""
         if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
             listener = asyncio.get_running_loop().create_task(self._listen(client))
-            stack.callback(listener.cancel)
+
+            async def stop_listening() -> None:
+                # Awaited before the client's transport closes: a listener cancelled but still
+                # running would otherwise unwind inside a transport already torn down.
+                listener.cancel()
+                await asyncio.wait({listener})
+
+            stack.push_async_callback(stop_listening)
         while True:
             await self._wake.wait()
             self._wake.clear()
