@@ -24,6 +24,8 @@ from agentos_runtime.storage.deferred import DeferredDatabase
 from agentos_runtime.storage.ports import Database
 
 if TYPE_CHECKING:
+    from agentos_runtime.knowledge.hub import KnowledgeHub
+    from agentos_runtime.knowledge.metrics import KnowledgeMetrics
     from agentos_runtime.tools.mcp.hub import McpHub
     from agentos_runtime.tools.mcp.metrics import McpMetrics
 
@@ -49,6 +51,8 @@ class Connectors:
     open_database: DatabaseOpener
     mcp_metrics: McpMetrics | None = None
     """Where MCP tool calls are counted (the app's metrics, when it keeps them)."""
+    knowledge_metrics: KnowledgeMetrics | None = None
+    """Where knowledge bases are measured (the app's metrics, when it keeps them)."""
 
 
 def database_configs(config: RuntimeConfig, data_dir: Path) -> list[DatabaseConfig]:
@@ -77,8 +81,11 @@ async def open_context(
     models = build_models(config, connectors.environ)
     registry = RunRegistry()
     mcp = None
+    knowledge = None
     try:
         stores = {db_id: opened.database for db_id, opened in databases.items()}
+        default_db = default_db_id(config, stores) or configs[0].id
+        knowledge = await open_knowledge_hub(config, configs, default_db, settings.data_dir, connectors)
         mcp = await open_mcp(config, connectors.environ, metrics=connectors.mcp_metrics)
         agents = build_agents(config, models=models, databases=stores, registry=registry, mcp=mcp)
         teams = build_teams(config, agents=agents, models=models, databases=stores, registry=registry, mcp=mcp)
@@ -86,6 +93,8 @@ async def open_context(
     except BaseException:
         if mcp is not None:
             await mcp.close()
+        if knowledge is not None:
+            await knowledge.close()
         await close_models(models)
         await close_databases(databases)
         raise
@@ -94,14 +103,42 @@ async def open_context(
         config=config,
         started_at=datetime.now(tz=UTC),
         databases=databases,
-        default_db_id=default_db_id(config, stores) or configs[0].id,
+        default_db_id=default_db,
         models=models,
         agents=agents,
         runs=registry,
         teams=teams,
         workflows=workflows,
         mcp=mcp,
+        knowledge=knowledge,
     )
+
+
+async def open_knowledge_hub(
+    config: RuntimeConfig, databases: list[DatabaseConfig], default_db: str, data_dir: Path, connectors: Connectors
+) -> KnowledgeHub | None:
+    """Open and start the declared knowledge bases (``None`` when there are none: nothing of
+    them is loaded). Start-up does not wait for their sources, nor for a database that is down."""
+    if not config.knowledge_bases:
+        return None
+    from agentos_runtime.knowledge.hub import open_knowledge
+
+    hub = await open_knowledge(
+        config.knowledge_bases,
+        databases,
+        default_db_id=default_db,
+        environ=connectors.environ,
+        data_dir=data_dir,
+        metrics=connectors.knowledge_metrics,
+    )
+    if hub is None:
+        return None
+    try:
+        await hub.start()
+    except BaseException:
+        await hub.close()
+        raise
+    return hub
 
 
 async def open_mcp(
@@ -146,7 +183,11 @@ async def close_context(context: RuntimeContext, *, drain_seconds: float = DRAIN
         if context.mcp is not None:
             await context.mcp.close()
     finally:
-        await close_databases(context.databases)
+        try:
+            if context.knowledge is not None:
+                await context.knowledge.close()
+        finally:
+            await close_databases(context.databases)
 
 
 async def open_databases(

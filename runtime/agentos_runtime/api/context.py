@@ -20,6 +20,7 @@ from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import Database
 
 if TYPE_CHECKING:
+    from agentos_runtime.knowledge.hub import KnowledgeHub
     from agentos_runtime.tools.mcp.hub import McpHub
 
 
@@ -54,3 +55,5 @@ class RuntimeContext:
     """Every declared workflow by id, in declaration order."""
     mcp: McpHub | None = None
     """The connections to the declared MCP servers (none declared: ``None``)."""
+    knowledge: KnowledgeHub | None = None
+    """The declared knowledge bases, open and started (none declared: ``None``)."""

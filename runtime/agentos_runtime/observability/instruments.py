@@ -109,7 +109,35 @@ class Histogram:
             yield f"{self.name}_count{_label_text(self.labels, labels)} {_number(cumulative)}"
 
 
-def render(instruments: Sequence[Counter | Histogram]) -> bytes:
+class Gauge:
+    """A value per label values that goes up and down (set to the latest reading)."""
+
+    def __init__(self, name: str, help_text: str, labels: Sequence[str]) -> None:
+        self.name = name
+        self.help_text = help_text
+        self.labels = tuple(labels)
+        self._values: dict[Labels, float] = {}
+        self._lock = threading.Lock()
+
+    def set(self, labels: Labels, value: float) -> None:
+        with self._lock:
+            self._values[labels] = value
+
+    def value(self, labels: Labels) -> float:
+        """The latest value (0 for a series never set)."""
+        with self._lock:
+            return self._values.get(labels, 0.0)
+
+    def render(self) -> Iterator[str]:
+        with self._lock:
+            series = sorted(self._values.items())
+        yield f"# HELP {self.name} {self.help_text}"
+        yield f"# TYPE {self.name} gauge"
+        for labels, value in series:
+            yield f"{self.name}{_label_text(self.labels, labels)} {_number(value)}"
+
+
+def render(instruments: Sequence[Counter | Histogram | Gauge]) -> bytes:
     """The exposition text of every instrument."""
     lines = [line for instrument in instruments for line in instrument.render()]
     return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,295 @@
+"""A knowledge base: its contents, how they are added, and how it is searched.
+
+``KnowledgeBase.add`` checks an upload before anything is stored (a file too large: 413; of a
+type no reader handles: 415; a URL on a host the base does not allow, or nothing to read:
+400, each message naming the request's field: ``file``, ``text_content`` or ``url``), stores
+its row ``processing`` and leaves reading, chunking and embedding to the background
+(``ingestion``). ``search`` embeds the query and asks the store for the nearest chunks: what
+runs call through ``ports.KnowledgeSearch``.
+
+Searches leave a content's ``access_count`` as it is, as Agno's own search does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
+from agentos_runtime.errors import BadRequest, NotFound, StorageUnavailable
+from agentos_runtime.knowledge.ingestion import Clock, IngestionQueue, Payload, Pipeline
+from agentos_runtime.knowledge.metrics import KnowledgeMetrics
+from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore, SortField
+from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent, detect_type, format_size
+from agentos_runtime.knowledge.records import Content, SearchHit
+from agentos_runtime.knowledge.sources import check_content_url
+
+logger = logging.getLogger("agentos_runtime.knowledge")
+
+# A text content without a name is named after its first line, cut to this many characters.
+TEXT_NAME_CHARS = 80
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Content to add: exactly one of ``data`` (a file's bytes), ``text`` or ``url``."""
+
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data: bytes | None = None
+    text: str | None = None
+    url: str | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    chunking: ChunkingSettings | None = None
+    """How to chunk this content; the base's ``chunking`` when ``None``."""
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload found acceptable: the row's name, type and size, and what processing reads."""
+
+    name: str
+    type: str
+    size: int | None
+    payload: Payload
+
+
+def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
+    """Decide whether ``upload`` can be added to a base of ``config``, without reading it.
+
+    Raises ``BadRequest`` (400: not exactly one of file, text and URL; empty; a URL the base
+    may not fetch), ``ContentTooLarge`` (413) or ``UnsupportedContent`` (415), each naming the
+    request field."""
+    given = [
+        kind
+        for kind, value in (("file", upload.data), ("text_content", upload.text), ("url", upload.url))
+        if value is not None
+    ]
+    if len(given) != 1:
+        named = f" (got {', '.join(given)})" if given else ""
+        raise BadRequest(f"provide exactly one of file, text_content or url{named}")
+    limit = config.max_content_bytes
+    if upload.data is not None:
+        _check_size("file", len(upload.data), limit)
+        if not upload.data:
+            raise BadRequest("file: the file is empty")
+        try:
+            kind = detect_type(upload.data, filename=upload.filename, content_type=upload.content_type)
+        except UnsupportedContent as error:
+            raise UnsupportedContent(f"file: {error.detail}") from None
+        name = upload.name or upload.filename or f"upload.{kind}"
+        payload = Payload(data=upload.data, filename=upload.filename, content_type=upload.content_type)
+        return CheckedUpload(name, kind, len(upload.data), payload)
+    if upload.text is not None:
+        data = upload.text.encode("utf-8", "surrogatepass")
+        _check_size("text_content", len(data), limit)
+        if not upload.text.strip():
+            raise BadRequest("text_content: the text is empty")
+        name = upload.name or upload.text.strip().splitlines()[0][:TEXT_NAME_CHARS]
+        return CheckedUpload(name, "text", len(data), Payload(data=data, content_type="text/plain; charset=utf-8"))
+    url = (upload.url or "").strip()
+    if not url:
+        raise BadRequest("url: the URL is empty")
+    check_content_url(url, config.allowed_hosts, field="url")
+    return CheckedUpload(upload.name or url, "url", None, Payload(url=url))
+
+
+def _check_size(field_name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise ContentTooLarge(
+            f"{field_name}: {format_size(size)} is over the knowledge base's limit of {format_size(limit)} "
+            "(max_content_bytes): upload a smaller document or raise the limit"
+        )
+
+
+class KnowledgeBase:
+    """One declared knowledge base, open: its store, its embedder, and background processing."""
+
+    def __init__(
+        self,
+        config: KnowledgeBaseConfig,
+        *,
+        db_id: str,
+        store: KnowledgeStore,
+        embedder: Embedder,
+        queue: IngestionQueue,
+        metrics: KnowledgeMetrics,
+        contents_table: str,
+        clock: Clock = time.time,
+    ) -> None:
+        self.config = config
+        self.id = config.id
+        self.name = config.display_name
+        self.description = config.description
+        self.db_id = db_id
+        self.table = contents_table
+        """The contents table (shared by the bases of the database); chunks are in ``config.table_name``."""
+        self.max_results = config.max_results
+        self.store = store
+        self.embedder = embedder
+        self.metrics = metrics
+        self.clock = clock
+        self.pending: set[str] = set()
+        """Ids of the contents this replica has queued or is processing (their heartbeat)."""
+        self._queue = queue
+        self._pipeline = Pipeline(config, store, embedder, metrics, clock)
+        self._prepared = False
+        self._preparing = asyncio.Lock()
+
+    async def prepare(self) -> bool:
+        """Create the store's tables if missing; ``True`` the first time it succeeds (start-up
+        work is due then). Raises ``StorageUnavailable`` while the database is down."""
+        if self._prepared:
+            return False
+        async with self._preparing:
+            if self._prepared:
+                return False
+            await self.store.prepare()
+            self._prepared = True
+            return True
+
+    @property
+    def prepared(self) -> bool:
+        return self._prepared
+
+    async def add(self, upload: Upload) -> Content:
+        """Store ``upload`` as a ``processing`` content and process it in the background."""
+        checked = check_upload(upload, self.config)
+        await self.prepare()
+        now = int(self.clock())
+        content = Content(
+            id=str(uuid.uuid4()),
+            name=checked.name,
+            linked_to=self.id,
+            description=upload.description,
+            type=checked.type,
+            size=checked.size,
+            metadata=dict(upload.metadata),
+            status="processing",
+            created_at=now,
+            updated_at=now,
+            external_id=checked.payload.url,
+        )
+        await self.store.add_content(content)
+        self.process(content, checked.payload, upload.chunking)
+        return replace(content)
+
+    def process(self, content: Content, payload: Payload, chunking: ChunkingSettings | None = None) -> None:
+        """Queue ``content`` (stored ``processing``) for reading, chunking and embedding."""
+        self.pending.add(content.id)
+        self.metrics.processing.set((self.id,), len(self.pending))
+        settings = chunking or self.config.chunking
+
+        async def job() -> None:
+            try:
+                await self._pipeline.process(content, payload, settings)
+            finally:
+                self.pending.discard(content.id)
+                self.metrics.processing.set((self.id,), len(self.pending))
+                await self.refresh_counts()
+
+        self._queue.submit(job, name=f"knowledge {self.id}: content {content.id}")
+
+    async def get(self, content_id: str) -> Content:
+        """The content, or ``NotFound``."""
+        await self.prepare()
+        content = await self.store.get_content(content_id)
+        if content is None:
+            raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
+        return content
+
+    async def status(self, content_id: str) -> Content:
+        """The content, for its ``status`` and ``status_message``; ``NotFound``."""
+        return await self.get(content_id)
+
+    async def list(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        sort_by: SortField = "created_at",
+        sort_order: Literal["asc", "desc"] = "desc",
+    ) -> tuple[builtins.list[Content], int]:
+        """One page (1-based) of the contents, and how many there are."""
+        if page < 1 or limit < 1:
+            raise BadRequest("page and limit must be at least 1")
+        await self.prepare()
+        return await self.store.list_contents(page=page, limit=limit, sort_by=sort_by, sort_order=sort_order)
+
+    async def update(
+        self,
+        content_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Content:
+        """Change the name, description or metadata (what is ``None`` stays); ``NotFound``.
+
+        Chunks keep the metadata they were embedded with, as in Agno."""
+        content = await self.get(content_id)
+        if name is not None:
+            if not name.strip():
+                raise BadRequest("name: must not be empty")
+            content.name = name
+        if description is not None:
+            content.description = description
+        if metadata is not None:
+            content.metadata = dict(metadata)
+        content.updated_at = max(int(self.clock()), content.updated_at)
+        if not await self.store.update_content(content):
+            raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
+        return content
+
+    async def delete(self, content_id: str) -> None:
+        """Delete the content and its chunks; ``NotFound`` when there is none."""
+        await self.prepare()
+        if not await self.store.delete_content(content_id):
+            raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
+        await self.refresh_counts()
+
+    async def delete_all(self) -> int:
+        """Delete every content and chunk of the base; how many contents went."""
+        await self.prepare()
+        deleted = await self.store.delete_all()
+        await self.refresh_counts()
+        return deleted
+
+    async def search(
+        self, query: str, *, max_results: int | None = None, filters: Mapping[str, Any] | None = None
+    ) -> builtins.list[SearchHit]:
+        """The chunks nearest ``query``, nearest first (at most ``max_results``, else the base's).
+
+        Errors: ``ModelProviderError`` (embedding the query failed), ``StorageUnavailable``."""
+        if not query.strip():
+            raise BadRequest("query: must not be empty")
+        limit = max_results if max_results is not None else self.max_results
+        if limit < 1:
+            raise BadRequest("max_results: must be at least 1")
+        await self.prepare()
+        started = time.perf_counter()
+        (vector,) = await self._pipeline.embed([query])
+        hits = await self.store.search(vector, limit=limit, filters=filters)
+        self.metrics.observe_search(self.id, time.perf_counter() - started)
+        return hits
+
+    async def wait_idle(self) -> None:
+        """Until no background processing is pending (tests, shutdown)."""
+        await self._queue.wait_idle()
+
+    async def refresh_counts(self) -> None:
+        """Read the contents and chunks the base holds into the metrics (skipped while the
+        database is down)."""
+        try:
+            contents, chunks = await self.store.counts()
+        except StorageUnavailable:
+            return
+        self.metrics.observe_counts(self.id, contents, chunks)

@@ -1,0 +1,256 @@
+"""The runtime's knowledge bases, open: started with the runtime, kept alive, closed with it.
+
+``open_knowledge`` builds one ``KnowledgeBase`` per declared base (its store on its database,
+its embedder) and ``KnowledgeHub.start`` readies them: tables created, contents left
+``processing`` by a runtime that stopped resumed or failed, configured sources loaded in the
+background (start-up never waits for an embedding). A base whose database is down at start
+is started again by the hub's maintenance loop once it answers.
+
+Several replicas share a database, so a content another replica is processing must not be
+touched: the replica processing a content refreshes its ``updated_at`` every
+``heartbeat_seconds`` (its lease); a ``processing`` row whose lease is older than
+``lease_seconds`` belongs to a replica that stopped, and is resumed (a URL or configured
+source: fetched or read again) or failed with a reason (an upload: its bytes are gone). Two
+replicas may both resume the same row; the content ends the same either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.config.knowledge import EmbedderConfig, KnowledgeBaseConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.knowledge.base import KnowledgeBase
+from agentos_runtime.knowledge.ingestion import DEFAULT_CONCURRENCY, Clock, IngestionQueue, Payload
+from agentos_runtime.knowledge.metrics import KnowledgeMetrics
+from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
+from agentos_runtime.knowledge.records import Content
+
+logger = logging.getLogger("agentos_runtime.knowledge")
+
+# Every this many seconds a replica refreshes the heartbeat of the contents it processes...
+HEARTBEAT_SECONDS = 10.0
+# ...and a content whose heartbeat is older than this is taken for abandoned (six missed beats:
+# a replica under load, or a slow database write, is not mistaken for a dead one).
+LEASE_SECONDS = 60.0
+RESTARTED_MESSAGE = "the runtime restarted while processing this content; upload it again"
+
+StoreOpener = Callable[..., Awaitable[KnowledgeStore]]
+EmbedderBuilder = Callable[[EmbedderConfig, Mapping[str, str]], Embedder]
+
+
+def knowledge_db_id(base: KnowledgeBaseConfig, default_db_id: str) -> str:
+    """The database holding ``base``: its ``db``, else the runtime's default database."""
+    return base.db or default_db_id
+
+
+class KnowledgeHub(Mapping[str, KnowledgeBase]):
+    """Every open knowledge base by id, in declaration order, and their background work."""
+
+    def __init__(
+        self,
+        bases: Sequence[KnowledgeBase],
+        *,
+        queue: IngestionQueue,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        lease_seconds: float = LEASE_SECONDS,
+        clock: Clock = time.time,
+    ) -> None:
+        self._bases = {base.id: base for base in bases}
+        self._queue = queue
+        self.heartbeat_seconds = heartbeat_seconds
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self._maintenance: asyncio.Task[None] | None = None
+
+    def __getitem__(self, base_id: str) -> KnowledgeBase:
+        return self._bases[base_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bases)
+
+    def __len__(self) -> int:
+        return len(self._bases)
+
+    async def start(self, *, maintain: bool = True) -> None:
+        """Ready every base whose database answers (the others are retried by the maintenance
+        loop); ``maintain``: run the heartbeat and stale-content loop (tests drive it by hand)."""
+        for base in self._bases.values():
+            await self.start_base(base)
+        if maintain and self._maintenance is None:
+            self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="knowledge maintenance")
+
+    async def start_base(self, base: KnowledgeBase) -> bool:
+        """Prepare ``base``'s store the first time its database answers, then resume or fail
+        what a stopped runtime left and load its sources in the background. ``True`` once started."""
+        try:
+            if not await base.prepare():
+                return base.prepared
+            await base.refresh_counts()
+            await self.sweep_base(base)
+        except StorageUnavailable as error:
+            logger.warning(
+                "knowledge base %s: database %s unavailable, retrying: %s", base.id, base.db_id, error.detail
+            )
+            return False
+        if base.config.sources:
+            from agentos_runtime.knowledge.sources import load_sources
+
+            self._queue.spawn(
+                load_sources(base, lease_seconds=self.lease_seconds), name=f"knowledge {base.id}: sources"
+            )
+        return True
+
+    async def heartbeat(self) -> None:
+        """Refresh the lease of every content this replica has queued or is processing."""
+        now = int(self.clock())
+        for base in self._bases.values():
+            if not base.pending:
+                continue
+            try:
+                await base.store.touch_contents(sorted(base.pending), updated_at=now)
+            except StorageUnavailable as error:
+                logger.warning("knowledge base %s: heartbeat not written: %s", base.id, error.detail)
+
+    async def sweep(self) -> None:
+        """Start the bases not started yet, and resume or fail the contents of the others whose
+        lease ran out."""
+        for base in self._bases.values():
+            if not base.prepared:
+                await self.start_base(base)
+                continue
+            try:
+                await self.sweep_base(base)
+            except StorageUnavailable as error:
+                logger.warning("knowledge base %s: stale contents not checked: %s", base.id, error.detail)
+
+    async def sweep_base(self, base: KnowledgeBase) -> None:
+        """Resume or fail ``base``'s contents left ``processing`` by a replica that stopped."""
+        stale = await base.store.stale_contents(updated_before=int(self.clock() - self.lease_seconds))
+        for content in stale:
+            if content.id in base.pending:
+                continue  # ours: its heartbeat is merely late
+            payload = resumable_payload(content)
+            if payload is None:
+                logger.warning("knowledge base %s: content %s was left processing: failed", base.id, content.id)
+                await base.store.fail_content(content.id, RESTARTED_MESSAGE, updated_at=int(self.clock()))
+                continue
+            logger.info("knowledge base %s: content %s was left processing: processing it again", base.id, content.id)
+            await base.store.touch_contents([content.id], updated_at=int(self.clock()))
+            base.process(content, payload)
+        if stale:
+            await base.refresh_counts()
+
+    async def _maintain(self) -> None:
+        swept = self.clock()
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+                if self.clock() - swept >= self.lease_seconds / 2:
+                    swept = self.clock()
+                    await self.sweep()
+            except Exception:  # the loop must outlive one bad round; the next one tries again
+                logger.exception("knowledge maintenance failed")
+
+    async def wait_idle(self) -> None:
+        """Until every queued content and source load has ended."""
+        await self._queue.wait_idle()
+
+    async def close(self) -> None:
+        """Stop the background work (contents in progress stay ``processing`` and are taken up
+        again once their lease runs out), then close every store and embedder."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        await self._queue.close()
+        for base in self._bases.values():
+            for resource in (base.store, base.embedder):
+                try:
+                    await resource.close()
+                except Exception:  # shutdown: closing the others matters more than one failure
+                    logger.exception("closing knowledge base %s failed", base.id)
+
+
+def resumable_payload(content: Content) -> Payload | None:
+    """How to process ``content`` again, when its origin can be read again: a URL (fetched
+    again) or a configured source file; ``None`` for an upload (its bytes are gone)."""
+    origin = content.external_id or ""
+    scheme = urlsplit(origin).scheme
+    if scheme in ("http", "https"):
+        return Payload(url=origin)
+    if scheme == "file":
+        return Payload(path=Path(unquote(urlsplit(origin).path)))
+    return None
+
+
+async def open_knowledge(
+    config_bases: Sequence[KnowledgeBaseConfig],
+    databases: Sequence[DatabaseConfig],
+    *,
+    default_db_id: str,
+    environ: Mapping[str, str],
+    data_dir: Path,
+    metrics: KnowledgeMetrics | None = None,
+    open_store: StoreOpener | None = None,
+    build_embedder: EmbedderBuilder | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    clock: Clock = time.time,
+) -> KnowledgeHub | None:
+    """The hub of the declared bases (``None`` when there is none), not started; on failure
+    what was opened is closed. ``open_store`` and ``build_embedder`` default to the real ones."""
+    if not config_bases:
+        return None
+    open_store = open_store or _real_store_opener()
+    build_embedder = build_embedder or _real_embedder_builder()
+    by_id = {database.id: database for database in databases}
+    queue = IngestionQueue(concurrency=concurrency)
+    measured = metrics or KnowledgeMetrics()
+    bases: list[KnowledgeBase] = []
+    try:
+        for base_config in config_bases:
+            database = by_id[knowledge_db_id(base_config, default_db_id)]
+            embedder = build_embedder(base_config.embedder, environ)
+            try:
+                store = await open_store(base_config, database, environ=environ, data_dir=data_dir)
+            except BaseException:
+                await embedder.close()
+                raise
+            bases.append(
+                KnowledgeBase(
+                    base_config,
+                    db_id=database.id,
+                    store=store,
+                    embedder=embedder,
+                    queue=queue,
+                    metrics=measured,
+                    contents_table=database.tables.knowledge,
+                    clock=clock,
+                )
+            )
+    except BaseException:
+        for base in bases:
+            await base.store.close()
+            await base.embedder.close()
+        raise
+    return KnowledgeHub(bases, queue=queue, clock=clock)
+
+
+def _real_store_opener() -> StoreOpener:
+    from agentos_runtime.knowledge.stores.opening import open_knowledge_store
+
+    return open_knowledge_store
+
+
+def _real_embedder_builder() -> EmbedderBuilder:
+    from agentos_runtime.knowledge.embedding import build_embedder
+
+    return build_embedder

@@ -1,0 +1,286 @@
+"""Processing a content in the background: read, chunk, embed, store; and the queue that runs it.
+
+A content is searchable only once it is whole: its chunks and the ``completed`` status are
+written in one transaction (``KnowledgeStore.complete_content``); any failure before that
+(fetching, reading, an embeddings request, the database) marks it ``failed`` with a message
+that says what went wrong (a provider error's own message, which never carries the key) and
+leaves none of its chunks behind. Reading and chunking are CPU work and run in a thread.
+
+``IngestionQueue`` runs at most ``concurrency`` contents at a time for the whole runtime (the
+embeddings endpoint and the CPU are shared), and knows when it is idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
+from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
+from agentos_runtime.knowledge.metrics import KnowledgeMetrics
+from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
+from agentos_runtime.knowledge.records import Chunk, Content
+from agentos_runtime.knowledge.sources import fetch_url
+
+logger = logging.getLogger("agentos_runtime.knowledge")
+
+# Contents processed at once per runtime: embedding is I/O bound, reading PDFs is CPU bound
+# on a pod that usually has one or two cores.
+DEFAULT_CONCURRENCY = 2
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What processing reads: bytes (with the file name and type they came with), a URL to
+    fetch, or a file to read."""
+
+    data: bytes | None = None
+    url: str | None = None
+    path: Path | None = None
+    filename: str | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A payload's bytes once fetched or read from disk, before they are parsed."""
+
+    data: bytes
+    filename: str | None
+    content_type: str | None
+
+
+class IngestionFailed(AgentOSError):
+    """Processing stopped for a reason its message gives (the content's ``status_message``)."""
+
+    status_code = 422
+
+
+@dataclass
+class Pipeline:
+    """The steps of processing one content of one base, with what they need."""
+
+    base: KnowledgeBaseConfig
+    store: KnowledgeStore
+    embedder: Embedder
+    metrics: KnowledgeMetrics
+    clock: Clock = time.time
+
+    async def process(self, content: Content, payload: Payload, chunking: ChunkingSettings) -> bool:
+        """Process ``content``; ``True`` when it is now completed. Never raises but for
+        cancellation: a failure is recorded on the content (``failed``, its message)."""
+        started = time.perf_counter()
+        try:
+            document = await self.load(payload)
+            chunks = await self.chunks(content, document, chunking)
+            completed = await self.store.complete_content(content.id, chunks, updated_at=int(self.clock()))
+        except (AgentOSError, OSError) as error:
+            await self.fail(content, failure_message(error))
+            self.metrics.observe_ingestion(self.base.id, completed=False, seconds=time.perf_counter() - started)
+            return False
+        except Exception as error:  # a bug must not leave the row processing forever
+            logger.exception("processing content %s of knowledge base %s failed", content.id, self.base.id)
+            await self.fail(content, f"processing failed unexpectedly ({type(error).__name__}); see the runtime's log")
+            self.metrics.observe_ingestion(self.base.id, completed=False, seconds=time.perf_counter() - started)
+            return False
+        if completed:
+            self.metrics.observe_ingestion(self.base.id, completed=True, seconds=time.perf_counter() - started)
+        return completed
+
+    async def load(self, payload: Payload) -> Document:
+        """The payload's bytes: as given, read from disk, or fetched from its URL."""
+        if payload.data is not None:
+            return Document(payload.data, payload.filename, payload.content_type)
+        if payload.path is not None:
+            data = await asyncio.to_thread(_read_file, payload.path, self.base.max_content_bytes)
+            return Document(data, payload.path.name, payload.content_type)
+        if payload.url is not None:
+            fetched = await fetch_url(
+                payload.url, allowed_hosts=self.base.allowed_hosts, max_bytes=self.base.max_content_bytes
+            )
+            return Document(fetched.data, fetched.filename, fetched.content_type)
+        raise IngestionFailed("nothing to read: no file, text or URL")
+
+    async def chunks(self, content: Content, document: Document, chunking: ChunkingSettings) -> list[Chunk]:
+        """Read, chunk and embed ``document`` into the chunks of ``content``."""
+        pieces = await asyncio.to_thread(self._read_and_chunk, document, chunking)
+        if not pieces:
+            raise IngestionFailed("no text found in the content")
+        vectors = await self.embed(pieces)
+        return build_chunks(content, pieces, vectors, content_hash=sha256_hex(document.data))
+
+    def _read_and_chunk(self, document: Document, chunking: ChunkingSettings) -> list[str]:
+        from agentos_runtime.knowledge.chunking import chunk_text
+        from agentos_runtime.knowledge.reading import read_content
+
+        read = read_content(
+            document.data,
+            filename=document.filename,
+            content_type=document.content_type,
+            max_bytes=self.base.max_content_bytes,
+        )
+        return [piece for piece in chunk_text(read.text, chunking) if piece.strip()]
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, a request per ``batch_size`` texts, each timed and counted."""
+        batch_size = self.base.embedder.batch_size
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start : start + batch_size]
+            began = time.perf_counter()
+            try:
+                answer = await self.embedder.embed(batch)
+            except BaseException:
+                self.metrics.observe_embedding(self.base.id, ok=False, seconds=time.perf_counter() - began)
+                raise
+            self.metrics.observe_embedding(self.base.id, ok=True, seconds=time.perf_counter() - began)
+            check_vectors(answer, expected=len(batch), dimensions=self.embedder.dimensions)
+            vectors.extend(answer)
+        return vectors
+
+    async def fail(self, content: Content, message: str) -> None:
+        """Record the failure; when even that cannot be written the row stays ``processing``
+        and, its heartbeat gone, is failed or resumed once its lease runs out."""
+        try:
+            await self.store.fail_content(content.id, message, updated_at=int(self.clock()))
+        except StorageUnavailable as error:
+            logger.warning(
+                "content %s of knowledge base %s failed (%s) and could not be marked failed: %s",
+                content.id,
+                self.base.id,
+                message,
+                error.detail,
+            )
+            return
+        logger.warning("content %s of knowledge base %s failed: %s", content.id, self.base.id, message)
+
+
+def failure_message(error: AgentOSError | OSError) -> str:
+    """The ``status_message`` of a content that failed with ``error``."""
+    if isinstance(error, ModelProviderError):
+        return f"embedding failed: {error.detail}"
+    if isinstance(error, StorageUnavailable):
+        return f"storing the chunks failed: {error.detail}"
+    if isinstance(error, AgentOSError):
+        return error.detail
+    return f"reading the file failed: {error.strerror or type(error).__name__}"
+
+
+def check_vectors(vectors: Sequence[Sequence[float]], *, expected: int, dimensions: int) -> None:
+    """Raise ``IngestionFailed`` unless there is one vector of ``dimensions`` floats per text."""
+    if len(vectors) != expected:
+        raise IngestionFailed(f"the embeddings endpoint returned {len(vectors)} vectors for {expected} texts")
+    for vector in vectors:
+        if len(vector) != dimensions:
+            raise IngestionFailed(
+                f"the embeddings endpoint returned vectors of {len(vector)} dimensions, not the {dimensions} "
+                "the knowledge base is declared with: set embedder.dimensions to match the model"
+            )
+
+
+def build_chunks(
+    content: Content, pieces: Sequence[str], vectors: Sequence[list[float]], *, content_hash: str
+) -> list[Chunk]:
+    """The chunks of ``content``: Agno's chunk metadata (``chunk``, ``chunk_size``, ``linked_to``)
+    over the content's own metadata, ids stable for the same content and text."""
+    chunks = []
+    for number, (piece, vector) in enumerate(zip(pieces, vectors, strict=True), start=1):
+        meta_data: dict[str, Any] = {
+            **content.metadata,
+            "chunk": number,
+            "chunk_size": len(piece),
+            "linked_to": content.linked_to,
+        }
+        chunk_id = hashlib.md5(f"{content.id}:{number}:{piece}".encode(), usedforsecurity=False).hexdigest()
+        chunks.append(
+            Chunk(
+                id=chunk_id,
+                content_id=content.id,
+                name=content.name,
+                content=piece,
+                embedding=list(vector),
+                meta_data=meta_data,
+                content_hash=content_hash,
+            )
+        )
+    return chunks
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    with path.open("rb") as file:
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise IngestionFailed(f"{path.name} is larger than the knowledge base's max_content_bytes ({max_bytes})")
+    return data
+
+
+class IngestionQueue:
+    """Background processing, ``concurrency`` at a time; ``wait_idle`` until none is left."""
+
+    def __init__(self, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+
+    def submit(self, job: Callable[[], Awaitable[Any]], *, name: str) -> None:
+        """Run ``job`` once a slot is free. After ``close`` nothing new starts."""
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(job), name=name)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._finished)
+
+    def spawn(self, job: Coroutine[Any, Any, Any], *, name: str) -> None:
+        """Run ``job`` now, outside the slots (it submits its own work): tracked for
+        ``wait_idle`` and ``close``."""
+        if self._closed:
+            job.close()
+            return
+        task = asyncio.get_running_loop().create_task(job, name=name)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._finished)
+
+    async def _run(self, job: Callable[[], Awaitable[Any]]) -> None:
+        async with self._slots:
+            await job()
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("knowledge background task %s failed", task.get_name(), exc_info=task.exception())
+        if not self._tasks:
+            self._idle.set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    async def wait_idle(self) -> None:
+        """Until every job submitted (and every job those submit) has ended."""
+        while self._tasks:
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        """Cancel what is queued or running (their contents stay ``processing`` and are
+        resumed or failed by the next runtime once their lease runs out)."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,331 @@
+"""Where contents come from besides an upload: URLs on an allow-list, and files at start.
+
+``fetch_url`` downloads a URL whose host the base allows (every redirect hop is checked
+again, as ``http_get`` does), within a timeout and at most ``max_bytes``: a longer answer is
+refused, not cut, since half a document would be searchable as if it were whole.
+
+``source_files`` lists the files of a configured source path. A directory is read
+recursively, the way Kubernetes mounts a ConfigMap: its top-level entries are symlinks into
+a hidden ``..data`` directory swapped atomically on update, so symlinks are followed, entries
+whose name starts with ``..`` are skipped (they are the same files again), and a symlink that
+leads outside the directory is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from agentos_runtime.config.knowledge import KnowledgeSource
+from agentos_runtime.errors import AgentOSError, BadRequest, Conflict
+from agentos_runtime.knowledge.records import Content
+from agentos_runtime.tools.http_get import MAX_REDIRECTS, RefusedURL, check_url
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from agentos_runtime.knowledge.base import KnowledgeBase
+
+logger = logging.getLogger("agentos_runtime.knowledge")
+
+# Seconds for a whole download (connect, redirects, body): a page or document, not a stream.
+FETCH_TIMEOUT_SECONDS = 60.0
+# A directory source is walked at most this deep, against symlink loops inside the tree.
+MAX_DEPTH = 32
+
+
+class FetchFailed(AgentOSError):
+    """The URL could not be downloaded (refused, unreachable, an error status, too large)."""
+
+    status_code = 400
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A downloaded document: its bytes, the content type the server declared, and a file name
+    taken from the URL's path (for telling PDF from HTML when the server does not say)."""
+
+    data: bytes
+    content_type: str | None
+    filename: str | None
+
+
+def check_content_url(url: str, allowed_hosts: list[str], *, field: str = "url") -> None:
+    """Raise ``BadRequest`` naming ``field`` unless ``url`` is http(s) on an allowed host."""
+    if not allowed_hosts:
+        raise BadRequest(
+            f"{field}: this knowledge base fetches no URLs (its allowed_hosts is empty); "
+            "list the host in the knowledge base's allowed_hosts, or upload the file"
+        )
+    try:
+        check_url(url, allowed_hosts)
+    except RefusedURL as error:
+        raise BadRequest(f"{field}: {error}") from None
+
+
+async def fetch_url(
+    url: str, *, allowed_hosts: list[str], max_bytes: int, timeout: float = FETCH_TIMEOUT_SECONDS
+) -> Fetched:
+    """Download ``url``; raises ``FetchFailed`` (a ``BadRequest``-like 400, or 413 when larger
+    than ``max_bytes``) with a message naming the URL, never a credential in it."""
+    import httpx2
+
+    shown = public_url(url)
+    try:
+        async with asyncio.timeout(timeout), httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                check_content_url(url, allowed_hosts)
+                async with client.stream("GET", url) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    if response.status_code >= 400:
+                        raise FetchFailed(f"fetching {shown} failed: HTTP {response.status_code}")
+                    data = await _read_limited(response, max_bytes, shown)
+                    content_type = response.headers.get("content-type")
+                    return Fetched(data, content_type, PurePosixPath(urlsplit(url).path).name or None)
+    except BadRequest as error:
+        raise FetchFailed(error.detail) from None
+    except TimeoutError:
+        raise FetchFailed(f"fetching {shown} failed: no complete answer within {timeout:g} s") from None
+    except httpx2.HTTPError as error:
+        raise FetchFailed(f"fetching {shown} failed: {type(error).__name__}") from None
+    raise FetchFailed(f"fetching {shown} failed: more than {MAX_REDIRECTS} redirects")
+
+
+async def _read_limited(response: httpx2.Response, max_bytes: int, shown: str) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchFailed(f"fetching {shown} failed: {declared} bytes is more than {max_bytes}", status_code=413)
+    body = bytearray()
+    async for piece in response.aiter_bytes():
+        body += piece
+        if len(body) > max_bytes:
+            raise FetchFailed(f"fetching {shown} failed: larger than {max_bytes} bytes", status_code=413)
+    return bytes(body)
+
+
+def public_url(url: str) -> str:
+    """``url`` without a user, password, query or fragment: what may be shown of it."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def source_files(root: Path, *, supported: Callable[[Path], bool]) -> list[Path]:
+    """The files of a source: ``root`` itself when it is a file, else every file under it that
+    is ``supported``, sorted; see the module docstring for the ConfigMap layout. Paths are spelled under ``root`` (``root/a/b.md``), never resolved,
+    so a ConfigMap update (a new ``..data`` target) keeps the same names."""
+    if not root.is_dir():
+        return [root]
+    boundary = root.resolve()
+    found: list[Path] = []
+    _walk(root, boundary, supported, found, depth=0)
+    return sorted(found)
+
+
+def _walk(directory: Path, boundary: Path, supported: Callable[[Path], bool], found: list[Path], *, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        return
+    for entry in os.scandir(directory):
+        if entry.name.startswith(".."):
+            continue  # Kubernetes' ``..data`` and ``..<timestamp>``: the same files again
+        path = directory / entry.name
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # a dangling symlink or a loop
+            continue
+        if not target.is_relative_to(boundary):
+            continue
+        if target.is_dir():
+            _walk(path, boundary, supported, found, depth=depth + 1)
+        elif target.is_file() and supported(path):
+            found.append(path)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# Metadata of a content loaded from a configured source: where it came from, and the SHA-256
+# of the bytes it was processed from (an unchanged source is not embedded again).
+SOURCE_KEY = "agentos_source"
+SHA256_KEY = "agentos_sha256"
+# Contents read per page when looking for those of the configured sources.
+_PAGE = 500
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One document of a configured source: a file (of a file or directory source) or a URL."""
+
+    identity: str
+    """``file://`` URI of the file as named under the source path, or the URL."""
+    name: str
+    source: KnowledgeSource
+    path: Path | None = None
+    url: str | None = None
+
+
+def source_items(source: KnowledgeSource, *, supported: Callable[[Path], bool]) -> list[SourceItem]:
+    """The documents of ``source`` (walks a directory: run it in a thread)."""
+    if source.url is not None:
+        return [SourceItem(source.url, source.name or source.url, source, url=source.url)]
+    root = Path(source.path or "")
+    items = []
+    for path in source_files(root, supported=supported):
+        name = path.name if path == root else path.relative_to(root).as_posix()
+        if source.name and path == root:
+            name = source.name
+        items.append(SourceItem(path.absolute().as_uri(), name, source, path=path))
+    return items
+
+
+def supported_file(path: Path) -> bool:
+    """Whether a file of a directory source is one the readers take (by its extension)."""
+    from agentos_runtime.knowledge.reading import UnsupportedContent, detect_type
+
+    try:
+        detect_type(b"", filename=path.name, content_type=None)
+    except UnsupportedContent:
+        return False
+    return True
+
+
+def content_id_for(base_id: str, identity: str) -> str:
+    """A source document's content id: the same on every replica and every start."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{base_id} {identity}"))
+
+
+async def load_sources(base: KnowledgeBase, *, lease_seconds: float) -> None:
+    """Load the configured sources of ``base``: new and changed documents are (re)processed,
+    unchanged ones left as they are; a source that cannot be read becomes a failed content and
+    a WARNING, never an error of the runtime."""
+    existing = await _sourced_contents(base)
+    for source in base.config.sources:
+        try:
+            items = await asyncio.to_thread(source_items, source, supported=supported_file)
+        except OSError as error:
+            root = Path(source.path or "")
+            item = SourceItem(root.absolute().as_uri(), source.name or root.name, source, path=root)
+            await _record_failure(base, item, existing.get(item.identity), f"reading {root} failed: {error.strerror}")
+            continue
+        for item in items:
+            await _load_item(base, item, existing.get(item.identity), lease_seconds=lease_seconds)
+
+
+async def _sourced_contents(base: KnowledgeBase) -> dict[str, Content]:
+    found: dict[str, Content] = {}
+    page = 1
+    while True:
+        contents, total = await base.store.list_contents(page=page, limit=_PAGE)
+        for content in contents:
+            identity = content.metadata.get(SOURCE_KEY)
+            if isinstance(identity, str):
+                found[identity] = content
+        if not contents or page * _PAGE >= total:
+            return found
+        page += 1
+
+
+async def _load_item(base: KnowledgeBase, item: SourceItem, old: Content | None, *, lease_seconds: float) -> None:
+    from agentos_runtime.knowledge.ingestion import Payload
+    from agentos_runtime.knowledge.reading import detect_type
+
+    limit = base.config.max_content_bytes
+    try:
+        if item.path is not None:
+            data = await asyncio.to_thread(_read_capped, item.path, limit)
+            content_type = None
+        else:
+            fetched = await fetch_url(item.url or "", allowed_hosts=base.config.allowed_hosts, max_bytes=limit)
+            data, content_type = fetched.data, fetched.content_type
+        kind = detect_type(data, filename=item.path.name if item.path else None, content_type=content_type)
+    except (AgentOSError, OSError) as error:
+        message = error.detail if isinstance(error, AgentOSError) else f"reading failed: {error.strerror}"
+        await _record_failure(base, item, old, message)
+        return
+    sha = sha256_of(data)
+    if old is not None and _leave_as_is(base, old, sha, lease_seconds=lease_seconds):
+        return
+    content = _content(base, item, kind="url" if item.url else kind, size=len(data), sha=sha, old=old)
+    if not await _store(base, content, old):
+        return
+    if item.path is not None:
+        base.process(content, Payload(path=item.path))
+    else:
+        base.process(content, Payload(data=data, filename=None, content_type=content_type))
+
+
+def _leave_as_is(base: KnowledgeBase, old: Content, sha: str, *, lease_seconds: float) -> bool:
+    """Whether the stored content of a source needs no processing: unchanged and completed,
+    or being processed (here, or by a replica whose heartbeat is fresh)."""
+    if old.status == "completed" and old.metadata.get(SHA256_KEY) == sha:
+        return True
+    if old.status != "processing":
+        return False
+    return old.id in base.pending or old.updated_at >= base.clock() - lease_seconds
+
+
+def _content(
+    base: KnowledgeBase, item: SourceItem, *, kind: str, size: int | None, sha: str, old: Content | None
+) -> Content:
+    now = int(base.clock())
+    metadata = {**(item.source.metadata or {}), SOURCE_KEY: item.identity, SHA256_KEY: sha}
+    return Content(
+        id=old.id if old is not None else content_id_for(base.id, item.identity),
+        name=item.name,
+        linked_to=base.id,
+        description=item.source.description,
+        type=kind,
+        size=size,
+        metadata=metadata,
+        status="processing",
+        created_at=old.created_at if old is not None else now,
+        updated_at=now,
+        external_id=item.identity,
+    )
+
+
+async def _store(base: KnowledgeBase, content: Content, old: Content | None) -> bool:
+    """Write the ``processing`` row; ``False`` when another replica added it first."""
+    if old is not None and await base.store.update_content(content):
+        return True
+    try:
+        await base.store.add_content(content)
+    except Conflict:
+        return False
+    return True
+
+
+async def _record_failure(base: KnowledgeBase, item: SourceItem, old: Content | None, message: str) -> None:
+    logger.warning("knowledge base %s: source %s failed: %s", base.id, _shown(item), message)
+    content = _content(base, item, kind="url" if item.url else "file", size=None, sha="", old=old)
+    content.metadata.pop(SHA256_KEY)
+    if not await _store(base, content, old):
+        return
+    await base.store.fail_content(content.id, message, updated_at=int(base.clock()))
+    await base.refresh_counts()
+
+
+def _shown(item: SourceItem) -> str:
+    return str(item.path) if item.path is not None else public_url(item.url or "")
+
+
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    from agentos_runtime.knowledge.reading import ContentTooLarge, format_size
+
+    with path.open("rb") as file:
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ContentTooLarge(
+            f"file '{path.name}' is over the knowledge base's limit of {format_size(max_bytes)} (max_content_bytes)"
+        )
+    return data

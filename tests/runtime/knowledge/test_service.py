@@ -1,0 +1,218 @@
+"""A knowledge base as the routes and runs use it: add, process, search, list, update, delete,
+on SQLite (sqlite-vec) and PostgreSQL (pgvector)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from agentos_runtime.errors import BadRequest, NotFound
+from agentos_runtime.knowledge.base import Upload
+from agentos_runtime.knowledge.metrics import KnowledgeMetrics
+from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent
+
+from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    async with knowledge_space(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def sqlite_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    async with knowledge_space("sqlite", tmp_path) as opened:
+        yield opened
+
+
+VACATION = "Vacation policy: every employee gets 30 days of paid vacation per year."
+EXPENSES = "Expense reports are due on the fifth working day of each month."
+
+
+async def test_added_text_is_processing_then_completed_and_found_by_a_search(space: KnowledgeSpace) -> None:
+    hub = await space.open()
+    docs = hub["docs"]
+
+    added = await docs.add(Upload(name="handbook", text=VACATION, metadata={"team": "hr"}))
+    await docs.add(Upload(name="finance", text=EXPENSES))
+
+    assert added.status == "processing"
+    assert (added.type, added.size, added.linked_to) == ("text", len(VACATION), "docs")
+    await docs.wait_idle()
+    stored = await docs.get(added.id)
+    assert (stored.status, stored.status_message, stored.metadata) == ("completed", None, {"team": "hr"})
+    hits = await docs.search("how many vacation days do employees get")
+    assert hits[0].content == VACATION
+    assert hits[0].content_id == added.id
+    assert hits[0].meta_data["team"] == "hr"
+    assert hits[0].distance < hits[1].distance
+
+
+async def test_a_file_is_read_by_its_type_and_named_after_it(space: KnowledgeSpace) -> None:
+    docs = (await space.open())["docs"]
+    html = b"<html><head><title>x</title></head><body><h1>Onboarding</h1><p>Badges are issued at reception.</p></body></html>"
+
+    added = await docs.add(Upload(data=html, filename="onboarding.html", content_type="text/html"))
+    await docs.wait_idle()
+
+    assert (added.name, added.type, added.size) == ("onboarding.html", "html", len(html))
+    (hit,) = await docs.search("where are badges issued", max_results=1)
+    assert "Badges are issued at reception." in hit.content
+    assert "<p>" not in hit.content
+
+
+async def test_a_file_over_the_limit_is_refused_with_413_naming_file_and_nothing_is_stored(
+    sqlite_space: KnowledgeSpace,
+) -> None:
+    docs = (await sqlite_space.open(sqlite_space.base(max_content_bytes=100)))["docs"]
+
+    with pytest.raises(ContentTooLarge) as refused:
+        await docs.add(Upload(data=b"x" * 101, filename="big.txt"))
+
+    assert refused.value.status_code == 413
+    assert refused.value.detail.startswith("file: 101 bytes is over")
+    assert "max_content_bytes" in refused.value.detail
+    assert await docs.list() == ([], 0)
+
+
+async def test_a_file_of_an_unsupported_type_is_refused_with_415(sqlite_space: KnowledgeSpace) -> None:
+    docs = (await sqlite_space.open())["docs"]
+
+    with pytest.raises(UnsupportedContent) as refused:
+        await docs.add(Upload(data=b"PK\x03\x04", filename="slides.pptx"))
+
+    assert refused.value.status_code == 415
+    assert refused.value.detail.startswith("file: ")
+    assert ".pptx" in refused.value.detail
+    assert await docs.list() == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (Upload(), "provide exactly one of file, text_content or url"),
+        (
+            Upload(text="a", url="https://docs.example.com/a"),
+            "provide exactly one of file, text_content or url (got text_content, url)",
+        ),
+        (Upload(text="  \n"), "text_content: the text is empty"),
+        (Upload(data=b"", filename="a.txt"), "file: the file is empty"),
+        (
+            Upload(url="https://docs.example.com/a"),
+            "url: this knowledge base fetches no URLs (its allowed_hosts is empty)",
+        ),
+    ],
+)
+async def test_an_upload_with_nothing_to_read_or_a_url_not_allowed_is_refused_with_400(
+    sqlite_space: KnowledgeSpace, upload: Upload, message: str
+) -> None:
+    docs = (await sqlite_space.open())["docs"]
+
+    with pytest.raises(BadRequest) as refused:
+        await docs.add(upload)
+
+    assert refused.value.status_code == 400
+    assert refused.value.detail.startswith(message)
+
+
+async def test_a_url_on_a_host_not_in_allowed_hosts_is_refused_naming_the_allowed_ones(
+    sqlite_space: KnowledgeSpace,
+) -> None:
+    docs = (await sqlite_space.open(sqlite_space.base(allowed_hosts=["*.example.com"])))["docs"]
+
+    with pytest.raises(BadRequest) as refused:
+        await docs.add(Upload(url="https://evil.test/page"))
+
+    assert refused.value.detail == "url: refused: host 'evil.test' is not in allowed_hosts (*.example.com)"
+
+
+async def test_a_failed_embedding_fails_the_content_with_the_provider_message_and_leaves_nothing_searchable(
+    space: KnowledgeSpace,
+) -> None:
+    docs = (await space.open())["docs"]
+    space.embedder.fail_with = provider_error("rate limited by the embeddings endpoint")
+
+    added = await docs.add(Upload(text=VACATION))
+    await docs.wait_idle()
+
+    failed = await docs.status(added.id)
+    assert failed.status == "failed"
+    assert failed.status_message == "embedding failed: rate limited by the embeddings endpoint"
+    assert await docs.store.counts() == (1, 0)
+    space.embedder.fail_with = None
+    assert await docs.search("vacation") == []
+
+
+async def test_deleting_a_content_removes_its_chunks_from_search(space: KnowledgeSpace) -> None:
+    docs = (await space.open())["docs"]
+    vacation = await docs.add(Upload(text=VACATION))
+    await docs.add(Upload(text=EXPENSES))
+    await docs.wait_idle()
+
+    await docs.delete(vacation.id)
+
+    assert [hit.content for hit in await docs.search("vacation days")] == [EXPENSES]
+    with pytest.raises(NotFound):
+        await docs.get(vacation.id)
+    with pytest.raises(NotFound):
+        await docs.delete(vacation.id)
+    assert await docs.delete_all() == 1
+    assert await docs.search("expense reports") == []
+
+
+async def test_update_changes_name_description_and_metadata_and_an_unknown_id_is_not_found(
+    space: KnowledgeSpace,
+) -> None:
+    docs = (await space.open())["docs"]
+    added = await docs.add(Upload(name="old", text=VACATION))
+    await docs.wait_idle()
+    space.clock.advance(5)
+
+    updated = await docs.update(added.id, name="handbook", metadata={"year": 2026})
+
+    assert (updated.name, updated.description, updated.metadata) == ("handbook", None, {"year": 2026})
+    assert updated.updated_at == int(space.clock())
+    assert (await docs.get(added.id)).name == "handbook"
+    with pytest.raises(NotFound) as missing:
+        await docs.update("no-such-id", name="x")
+    assert missing.value.detail == "content 'no-such-id' not found in knowledge base 'docs'"
+
+
+async def test_list_pages_through_the_contents(space: KnowledgeSpace) -> None:
+    docs = (await space.open())["docs"]
+    for number in range(5):
+        await docs.add(Upload(name=f"note {number}", text=f"note number {number}"))
+        space.clock.advance(1)
+    await docs.wait_idle()
+
+    first, total = await docs.list(page=1, limit=2, sort_by="created_at", sort_order="asc")
+    last, _ = await docs.list(page=3, limit=2, sort_by="created_at", sort_order="asc")
+
+    assert total == 5
+    assert [c.name for c in first] == ["note 0", "note 1"]
+    assert [c.name for c in last] == ["note 4"]
+
+
+async def test_metrics_count_contents_chunks_embedding_requests_and_searches(sqlite_space: KnowledgeSpace) -> None:
+    metrics = KnowledgeMetrics()
+    base = sqlite_space.base(embedder={"dimensions": 64, "batch_size": 2}, chunking={"strategy": "fixed", "size": 50})
+    docs = (await sqlite_space.open(base, metrics=metrics))["docs"]
+
+    await docs.add(Upload(text="word " * 40))  # 200 characters: 4 chunks of 50, 2 requests of 2
+    await docs.wait_idle()
+    await docs.search("word")
+    sqlite_space.embedder.fail_with = provider_error()
+    await docs.add(Upload(text="other"))
+    await docs.wait_idle()
+
+    assert metrics.contents.value(("docs",)) == 2
+    assert metrics.chunks.value(("docs",)) == 4
+    assert metrics.embedding_requests.value(("docs", "ok")) == 3  # two batches and the query
+    assert metrics.embedding_requests.value(("docs", "error")) == 1
+    assert metrics.ingestions.value(("docs", "completed")) == 1
+    assert metrics.ingestions.value(("docs", "failed")) == 1
+    assert metrics.search_seconds.count(("docs",)) == 1
+    assert metrics.processing.value(("docs",)) == 0
+    assert b'agentos_knowledge_chunks{knowledge_base="docs"} 4' in metrics.render()
