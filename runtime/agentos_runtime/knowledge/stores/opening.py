@@ -1,0 +1,104 @@
+"""Opening a knowledge base's store on its declared database.
+
+The bases of one database share what connects to it: one knowledge file connection (SQLite) or
+one connection pool (PostgreSQL) per database and event loop, opened with the first base and
+closed with the last. Nothing connects here: the first call does (``prepare``, at start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.config.knowledge import KnowledgeBaseConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.knowledge.ports import KnowledgeStore
+from agentos_runtime.knowledge.stores.sqlite_vec import SqliteKnowledgeFile, SqliteVecStore, knowledge_path
+from agentos_runtime.storage.factory import sqlite_path
+
+_Key = tuple[int, str, str]
+
+
+class _Shared:
+    """Connections shared by the stores of one database, counted so the last one closes them."""
+
+    def __init__(self) -> None:
+        self._entries: dict[_Key, tuple[Any, int]] = {}
+
+    def take(self, key: _Key, make: Callable[[], Any]) -> Any:
+        resource, users = self._entries.get(key, (None, 0))
+        if resource is None:
+            resource = make()
+        self._entries[key] = (resource, users + 1)
+        return resource
+
+    def releaser(self, key: _Key, close: Callable[[Any], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def release() -> None:
+            resource, users = self._entries[key]
+            if users > 1:
+                self._entries[key] = (resource, users - 1)
+                return
+            del self._entries[key]
+            await close(resource)
+
+        return release
+
+
+_SHARED = _Shared()
+
+
+async def open_knowledge_store(
+    base: KnowledgeBaseConfig, database: DatabaseConfig, *, environ: Mapping[str, str], data_dir: Path
+) -> KnowledgeStore:
+    """The store of ``base`` on ``database`` (its declared ``db``), not yet prepared.
+
+    Raises ``StorageUnavailable`` when the database is Redis or its URL variable is unset or
+    not a PostgreSQL URL (the message names the variable, never the URL).
+    """
+    loop_id = id(asyncio.get_running_loop())
+    if database.type == "sqlite":
+        path = knowledge_path(sqlite_path(database, data_dir)).resolve()
+        key: _Key = (loop_id, "sqlite", str(path))
+        file = _SHARED.take(key, lambda: SqliteKnowledgeFile(path, db_id=database.id))
+        return SqliteVecStore(
+            file,
+            base_id=base.id,
+            contents_table=database.tables.knowledge,
+            chunks_table=base.table_name,
+            dimensions=base.embedder.dimensions,
+            on_close=_SHARED.releaser(key, _close_file),
+        )
+    if database.type == "postgres":
+        from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
+        from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
+        from agentos_runtime.storage.urls import database_url
+
+        url = database_url(database, environ).replace("postgresql+psycopg://", "postgresql://", 1)
+        key = (loop_id, "postgres", url)
+        executor = _SHARED.take(key, lambda: PostgresExecutor(url, db_id=database.id))
+        return PgVectorStore(
+            executor,
+            db_id=database.id,
+            conninfo=url,
+            base_id=base.id,
+            schema=database.db_schema,
+            contents_table=database.tables.knowledge,
+            chunks_table=base.table_name,
+            dimensions=base.embedder.dimensions,
+            on_close=_SHARED.releaser(key, _close_pool),
+        )
+    raise StorageUnavailable(
+        f"knowledge base '{base.id}': database '{database.id}' is {database.type}; "
+        "knowledge needs a sqlite or postgres (pgvector) database"
+    )
+
+
+async def _close_file(file: Any) -> None:
+    await file.close()
+
+
+async def _close_pool(executor: Any) -> None:
+    await executor.close()

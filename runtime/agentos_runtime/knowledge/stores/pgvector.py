@@ -1,0 +1,496 @@
+"""Knowledge on PostgreSQL with pgvector, in Agno's tables.
+
+Contents are rows of the database's ``agno_knowledge`` table (Agno's ``PostgresDb`` layout,
+stamped in ``agno_schema_versions`` so Agno's migrations leave it alone); each base's chunks are
+a table with the columns and indexes of Agno's ``PgVector`` (``vector(dimensions)`` embeddings,
+an HNSW cosine index named ``<table>_hnsw_index`` with Agno's ``m`` and ``ef_construction``
+when pgvector can index that many dimensions), in the database's schema. A base Agno filled is
+therefore searchable here and the reverse.
+
+Statements go through the run path's ``PostgresExecutor`` (a psycopg pool per database, shared
+by its bases): its errors are ``StorageUnavailable`` with the URL redacted; data the database
+refuses is ``UnstorableData``. ``prepare`` runs under an advisory lock of the schema, so
+replicas starting together create each thing once.
+
+Search orders by pgvector's cosine distance with the HNSW index (filters applied during its
+iterative scan, results in exact order); when the index yields fewer chunks than asked, the
+matching chunks are ranked exactly instead, so a filtered search returns every match up to
+``limit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+import psycopg
+
+from agentos_runtime.errors import Conflict
+from agentos_runtime.knowledge.ports import SortField
+from agentos_runtime.knowledge.records import Chunk, Content, SearchHit
+from agentos_runtime.knowledge.stores.checking import (
+    IncompatibleStore,
+    UnstorableData,
+    check_chunks,
+    clean_text,
+    encode_json,
+    vector_text,
+)
+from agentos_runtime.knowledge.stores.rows import (
+    CONTENT_COLUMNS,
+    HIT_COLUMNS,
+    chunk_params,
+    content_from_row,
+    content_params,
+    hit_from_row,
+    order_by,
+    page_bounds,
+)
+from agentos_runtime.storage.sql.executing import Rows, Step
+from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
+from agentos_runtime.storage.sql.statements import Statement, quote
+from agentos_runtime.storage.urls import redact
+
+T = TypeVar("T")
+
+# pgvector's HNSW index holds vectors of at most this many dimensions (Agno indexes none above).
+HNSW_MAX_DIMENSIONS = 2000
+# Agno's ``HNSW()`` defaults, so an index made here is the one Agno's ``optimize`` makes.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 200
+# Candidates the HNSW scan keeps (pgvector's default is 40; it returns at most this many).
+MIN_EF_SEARCH = 40
+MAX_EF_SEARCH = 1000
+# Chunks written per statement (one ``unnest`` of arrays each).
+INSERT_BATCH = 500
+# Agno's stamp on tables it did not have to migrate (see storage.sql.tables).
+AGNO_SCHEMA_VERSION = "3.0.0"
+_MESSAGE_MAX_LENGTH = 300
+
+
+class PgVectorStore:
+    """A knowledge base's ``KnowledgeStore`` on PostgreSQL with pgvector."""
+
+    def __init__(
+        self,
+        executor: PostgresExecutor,
+        *,
+        db_id: str,
+        conninfo: str,
+        base_id: str,
+        schema: str,
+        contents_table: str,
+        chunks_table: str,
+        dimensions: int,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._executor = executor
+        self._db_id = db_id
+        self._conninfo = conninfo
+        self._base_id = base_id
+        self._schema = schema
+        self._contents_name = contents_table
+        self._chunks_name = chunks_table
+        self._contents = f"{quote(schema)}.{quote(contents_table)}"
+        self._chunks = f"{quote(schema)}.{quote(chunks_table)}"
+        self._dimensions = dimensions
+        self._on_close = on_close
+        self._columns = ", ".join(quote(column) for column in CONTENT_COLUMNS)
+        self._hit_columns = ", ".join(quote(column) for column in HIT_COLUMNS)
+        # pgvector 0.8 filters during the HNSW scan (``hnsw.iterative_scan``); older ones cannot.
+        self._iterative_scan = True
+
+    # -- preparing
+
+    async def prepare(self) -> None:
+        reads: list[Step] = [
+            (
+                Statement("SELECT pg_advisory_xact_lock(hashtext(%(key)s))"),
+                {"key": f"agentos-knowledge:{self._schema}"},
+            ),
+            (Statement("SELECT extversion FROM pg_extension WHERE extname = 'vector'"), {}),
+            (
+                Statement(
+                    "SELECT a.atttypmod FROM pg_attribute a WHERE a.attrelid = to_regclass(%(table)s) "
+                    "AND a.attname = 'embedding' AND NOT a.attisdropped"
+                ),
+                {"table": self._chunks},
+            ),
+        ]
+        await self._call(self._executor.write_after(reads, self._creation))
+
+    def _creation(self, found: list[Rows]) -> Sequence[Step]:
+        """What ``prepare`` runs once the schema's lock is held; ``IncompatibleStore`` when the
+        chunk table exists with other dimensions."""
+        _, extension, embedding = found
+        if extension:
+            self._iterative_scan = _version(str(extension[0][0])) >= (0, 8)
+        if embedding and int(embedding[0][0]) != self._dimensions:
+            existing = int(embedding[0][0])
+            raise IncompatibleStore(
+                f"knowledge base '{self._base_id}': table '{self._schema}.{self._chunks_name}' holds embeddings of "
+                f"{existing} dimensions, the embedder is configured for {self._dimensions}: set embedder.dimensions "
+                f"to {existing} (the model that filled it), or give the base another table to embed everything again"
+            )
+        contents, chunks, schema = self._contents_name, self._chunks_name, quote(self._schema)
+        sql = [] if extension else ["CREATE EXTENSION IF NOT EXISTS vector"]
+        sql += [
+            f"CREATE SCHEMA IF NOT EXISTS {schema}",
+            f"CREATE TABLE IF NOT EXISTS {self._contents} (id VARCHAR NOT NULL PRIMARY KEY, name VARCHAR NOT NULL, "
+            "description TEXT NOT NULL, metadata JSONB, type VARCHAR, size BIGINT, linked_to VARCHAR, "
+            "access_count BIGINT, status VARCHAR, status_message TEXT, created_at BIGINT, updated_at BIGINT, "
+            "external_id VARCHAR, user_id VARCHAR)",
+            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{contents}_user_id')} ON {self._contents} (user_id)",
+            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{contents}_user_id_linked_to')} "
+            f"ON {self._contents} (user_id, linked_to)",
+            f"CREATE TABLE IF NOT EXISTS {schema}.agno_schema_versions (table_name VARCHAR NOT NULL PRIMARY KEY, "
+            "version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR)",
+            f"CREATE TABLE IF NOT EXISTS {self._chunks} (id VARCHAR NOT NULL PRIMARY KEY, name VARCHAR, "
+            "meta_data JSONB DEFAULT '{}'::jsonb, filters JSONB DEFAULT '{}'::jsonb, content TEXT, "
+            f"embedding vector({self._dimensions}), usage JSONB, created_at TIMESTAMP WITH TIME ZONE DEFAULT now(), "
+            "updated_at TIMESTAMP WITH TIME ZONE, content_hash VARCHAR, content_id VARCHAR, user_id VARCHAR)",
+        ]
+        sql += [
+            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{chunks}_{column}')} ON {self._chunks} ({column})"
+            for column in ("id", "name", "content_hash", "content_id", "user_id")
+        ]
+        if self._dimensions <= HNSW_MAX_DIMENSIONS:
+            sql.append(
+                f"CREATE INDEX IF NOT EXISTS {quote(f'{chunks}_hnsw_index')} ON {self._chunks} "
+                f"USING hnsw (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
+            )
+        steps: list[Step] = [(Statement(statement), {}) for statement in sql]
+        steps.append(
+            (
+                Statement(
+                    f"INSERT INTO {schema}.agno_schema_versions (table_name, version, created_at, updated_at) "
+                    "VALUES (%(table)s, %(version)s, extract(epoch FROM now())::bigint::text, "
+                    "extract(epoch FROM now())::bigint::text) ON CONFLICT (table_name) DO NOTHING"
+                ),
+                {"table": contents, "version": AGNO_SCHEMA_VERSION},
+            )
+        )
+        return steps
+
+    # -- contents
+
+    async def add_content(self, content: Content) -> None:
+        params = content_params(content)
+        values = ", ".join(
+            f"%({column})s::jsonb" if column == "metadata" else f"%({column})s" for column in CONTENT_COLUMNS
+        )
+        rows = await self._call(
+            self._executor.write(
+                [
+                    (
+                        Statement(
+                            f"INSERT INTO {self._contents} ({self._columns}) VALUES ({values}) "
+                            "ON CONFLICT (id) DO NOTHING RETURNING id"
+                        ),
+                        params,
+                    )
+                ]
+            )
+        )
+        if not rows[0]:
+            raise Conflict(f"content '{content.id}' already exists")
+
+    async def get_content(self, content_id: str) -> Content | None:
+        rows = await self._call(
+            self._executor.fetch(
+                [
+                    (
+                        Statement(
+                            f"SELECT {self._columns} FROM {self._contents} WHERE id = %(id)s AND linked_to = %(base)s"
+                        ),
+                        {"id": content_id, "base": self._base_id},
+                    )
+                ]
+            )
+        )
+        return content_from_row(rows[0][0]) if rows[0] else None
+
+    async def list_contents(
+        self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
+    ) -> tuple[list[Content], int]:
+        ordering = order_by(sort_by, sort_order)
+        count, offset = page_bounds(page, limit)
+        rows = await self._call(
+            self._executor.fetch(
+                [
+                    (
+                        Statement(
+                            f"SELECT {self._columns}, count(*) OVER () FROM {self._contents} "
+                            f"WHERE linked_to = %(base)s ORDER BY {ordering} LIMIT %(limit)s OFFSET %(offset)s"
+                        ),
+                        {"base": self._base_id, "limit": count, "offset": offset},
+                    )
+                ]
+            )
+        )
+        page_rows = rows[0]
+        if page_rows:
+            return [content_from_row(row[:-1]) for row in page_rows], int(page_rows[0][-1])
+        if offset == 0:
+            return [], 0
+        # Past the last page: the window count came with no row, ask for the total alone.
+        total = await self._call(
+            self._executor.fetch(
+                [
+                    (
+                        Statement(f"SELECT count(*) FROM {self._contents} WHERE linked_to = %(base)s"),
+                        {"base": self._base_id},
+                    )
+                ]
+            )
+        )
+        return [], int(total[0][0][0])
+
+    async def update_content(self, content: Content) -> bool:
+        params = content_params(content)
+        rows = await self._call(
+            self._executor.write(
+                [
+                    (
+                        Statement(
+                            f"UPDATE {self._contents} SET name = %(name)s, description = %(description)s, "
+                            "metadata = %(metadata)s::jsonb, status = %(status)s, status_message = %(status_message)s, "
+                            "updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s RETURNING id"
+                        ),
+                        {**params, "base": self._base_id},
+                    )
+                ]
+            )
+        )
+        return bool(rows[0])
+
+    async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
+        check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
+        prepared = [(chunk_params(chunk), vector_text(chunk.embedding)) for chunk in chunks]
+        key = {"id": content_id, "base": self._base_id}
+        lock: Step = (
+            Statement(f"SELECT metadata FROM {self._contents} WHERE id = %(id)s AND linked_to = %(base)s FOR UPDATE"),
+            key,
+        )
+
+        def plan(found: list[Rows]) -> Sequence[Step]:
+            if not found[0]:
+                return []
+            filters = encode_json(found[0][0][0] or None, field="metadata")
+            steps: list[Step] = [(Statement(f"DELETE FROM {self._chunks} WHERE content_id = %(id)s"), key)]
+            for start in range(0, len(prepared), INSERT_BATCH):
+                steps.append(self._insert_chunks(prepared[start : start + INSERT_BATCH], filters, updated_at))
+            steps.append(
+                (
+                    Statement(
+                        f"UPDATE {self._contents} SET status = 'completed', status_message = NULL, "
+                        "updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s RETURNING id"
+                    ),
+                    {**key, "updated_at": updated_at},
+                )
+            )
+            return steps
+
+        rows = await self._call(self._executor.write_after([lock], plan))
+        return bool(rows) and bool(rows[-1])
+
+    def _insert_chunks(self, batch: Sequence[tuple[dict[str, Any], str]], filters: str | None, updated_at: int) -> Step:
+        columns = ("id", "name", "meta_data", "content", "usage", "content_hash", "content_id")
+        arrays = {column: [params[column] for params, _ in batch] for column in columns}
+        return (
+            Statement(
+                f"INSERT INTO {self._chunks} (id, name, meta_data, filters, content, embedding, usage, created_at, "
+                "updated_at, content_hash, content_id) SELECT c.id, c.name, c.meta_data::jsonb, %(filters)s::jsonb, "
+                "c.content, c.embedding::vector, c.usage::jsonb, to_timestamp(%(at)s), to_timestamp(%(at)s), "
+                "c.content_hash, c.content_id FROM unnest(%(id)s::text[], %(name)s::text[], %(meta_data)s::text[], "
+                "%(content)s::text[], %(embedding)s::text[], %(usage)s::text[], %(content_hash)s::text[], "
+                "%(content_id)s::text[]) AS c(id, name, meta_data, content, embedding, usage, content_hash, content_id)"
+            ),
+            {**arrays, "embedding": [vector for _, vector in batch], "filters": filters, "at": updated_at},
+        )
+
+    async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
+        key = {"id": content_id, "base": self._base_id}
+        await self._call(
+            self._executor.write(
+                [
+                    (
+                        Statement(
+                            f"UPDATE {self._contents} SET status = 'failed', status_message = %(message)s, "
+                            "updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s"
+                        ),
+                        {**key, "message": clean_text(message), "updated_at": updated_at},
+                    ),
+                    (Statement(f"DELETE FROM {self._chunks} WHERE content_id = %(id)s"), key),
+                ]
+            )
+        )
+
+    async def touch_contents(self, content_ids: Sequence[str], *, updated_at: int) -> None:
+        if not content_ids:
+            return
+        await self._call(
+            self._executor.write(
+                [
+                    (
+                        Statement(
+                            f"UPDATE {self._contents} SET updated_at = %(updated_at)s WHERE linked_to = %(base)s "
+                            "AND status = 'processing' AND id = ANY(%(ids)s::text[])"
+                        ),
+                        {"updated_at": updated_at, "base": self._base_id, "ids": list(content_ids)},
+                    )
+                ]
+            )
+        )
+
+    async def stale_contents(self, *, updated_before: int) -> list[Content]:
+        rows = await self._call(
+            self._executor.fetch(
+                [
+                    (
+                        Statement(
+                            f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = %(base)s "
+                            "AND status = 'processing' AND updated_at < %(before)s ORDER BY updated_at, id"
+                        ),
+                        {"base": self._base_id, "before": updated_before},
+                    )
+                ]
+            )
+        )
+        return [content_from_row(row) for row in rows[0]]
+
+    async def delete_content(self, content_id: str) -> bool:
+        key = {"id": content_id, "base": self._base_id}
+        rows = await self._call(
+            self._executor.write(
+                [
+                    (
+                        Statement(
+                            f"DELETE FROM {self._contents} WHERE id = %(id)s AND linked_to = %(base)s RETURNING id"
+                        ),
+                        key,
+                    ),
+                    (Statement(f"DELETE FROM {self._chunks} WHERE content_id = %(id)s"), key),
+                ]
+            )
+        )
+        return bool(rows[0])
+
+    async def delete_all(self) -> int:
+        rows = await self._call(
+            self._executor.write(
+                [
+                    (
+                        Statement(f"DELETE FROM {self._contents} WHERE linked_to = %(base)s RETURNING id"),
+                        {"base": self._base_id},
+                    ),
+                    (Statement(f"DELETE FROM {self._chunks}"), {}),
+                ]
+            )
+        )
+        return len(rows[0])
+
+    # -- search
+
+    async def search(
+        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None = None
+    ) -> list[SearchHit]:
+        if limit < 1:
+            return []
+        if len(embedding) != self._dimensions:
+            raise UnstorableData(
+                f"the query embedding has {len(embedding)} dimensions; "
+                f"table '{self._chunks_name}' holds {self._dimensions}"
+            )
+        params: dict[str, Any] = {"query": vector_text(embedding), "limit": limit}
+        where = "TRUE"
+        if filters:
+            where = "meta_data @> %(filters)s::jsonb"
+            params["filters"] = encode_json(dict(filters), field="filters")
+        distance = "embedding <=> %(query)s::vector"
+        if self._dimensions <= HNSW_MAX_DIMENSIONS:
+            ef_search = min(max(MIN_EF_SEARCH, 2 * limit), MAX_EF_SEARCH)
+            rows = await self._call(
+                self._executor.write(
+                    [
+                        (Statement(f"SET LOCAL hnsw.ef_search = {ef_search}"), {}),
+                        *self._iterative_setting(),
+                        (
+                            Statement(
+                                f"SELECT {self._hit_columns}, {distance} AS distance FROM {self._chunks} "
+                                f"WHERE {where} ORDER BY {distance} LIMIT %(limit)s"
+                            ),
+                            params,
+                        ),
+                    ]
+                )
+            )
+            if len(rows[-1]) >= limit:
+                return [hit_from_row(row) for row in rows[-1]]
+        # Exact: every matching chunk ranked (the materialised set keeps the planner off the index).
+        exact = await self._call(
+            self._executor.fetch(
+                [
+                    (
+                        Statement(
+                            f"WITH scored AS MATERIALIZED (SELECT {self._hit_columns}, {distance} AS distance "
+                            f"FROM {self._chunks} WHERE {where}) "
+                            "SELECT * FROM scored ORDER BY distance, id LIMIT %(limit)s"
+                        ),
+                        params,
+                    )
+                ]
+            )
+        )
+        return [hit_from_row(row) for row in exact[0]]
+
+    def _iterative_setting(self) -> list[Step]:
+        if not self._iterative_scan:
+            return []
+        return [(Statement("SET LOCAL hnsw.iterative_scan = strict_order"), {})]
+
+    async def counts(self) -> tuple[int, int]:
+        rows = await self._call(
+            self._executor.fetch(
+                [
+                    (
+                        Statement(
+                            f"SELECT (SELECT count(*) FROM {self._contents} WHERE linked_to = %(base)s), "
+                            f"(SELECT count(*) FROM {self._chunks})"
+                        ),
+                        {"base": self._base_id},
+                    )
+                ]
+            )
+        )
+        contents, chunks = rows[0][0]
+        return int(contents), int(chunks)
+
+    async def close(self) -> None:
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            await on_close()
+
+    async def _call(self, work: Awaitable[T]) -> T:
+        """``work``'s result; what the database refused turned into our errors, URL redacted."""
+        try:
+            return await work
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as error:
+            raise UnstorableData(f"database '{self._db_id}' refused the data: {self._redacted(error)}") from error
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as error:
+            raise IncompatibleStore(
+                f"database '{self._db_id}': {self._redacted(error)}; knowledge needs the pgvector extension: "
+                "install it on the server and run CREATE EXTENSION vector as a superuser, or let the user create it"
+            ) from error
+        except psycopg.Error as error:
+            raise IncompatibleStore(
+                f"database '{self._db_id}' refused the operation: {self._redacted(error)}"
+            ) from error
+
+    def _redacted(self, error: BaseException) -> str:
+        return redact(f"{type(error).__name__}: {error}", self._conninfo)[:_MESSAGE_MAX_LENGTH]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """``0.8.1`` as ``(0, 8, 1)``; parts that are not numbers count as 0."""
+    return tuple(int(part) if part.isdigit() else 0 for part in text.split("."))

@@ -1,0 +1,526 @@
+"""Knowledge on the embedded SQLite database, with sqlite-vec for the vectors.
+
+Contents and chunks live in their own file next to the database's (``agentos.db`` ->
+``agentos.knowledge.db``): the vector extension needs a SQLite that can load it (the standard
+library's module, or ``sqlean`` where the interpreter's cannot), and no other connection to
+the main file (SQLAlchemy's, the run path's) should load it or see its virtual tables; one file
+keeps a content's row and its chunks in one transaction. The file has the contents table
+(Agno's SQLite ``agno_knowledge`` layout) and, per base, a chunk table (the columns of Agno's
+``PgVector`` table, plus ``vector_id``, the stable row number linking a chunk to its vector)
+and a sqlite-vec ``vec0`` table of its embeddings (cosine distance).
+
+One connection on one thread per file, shared by the bases of the database: every call is one
+hop to the thread, writes one ``BEGIN IMMEDIATE`` transaction. WAL, ``synchronous=NORMAL``.
+
+Search is sqlite-vec's exact nearest-neighbour scan. With filters, the nearest ``k`` are taken
+(over-fetched) and filtered; when that leaves fewer than asked while more chunks exist, the
+filtered chunks are ranked exactly instead, so a filtered search always returns every match up
+to ``limit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, TypeVar
+
+from agentos_runtime.errors import Conflict, StorageUnavailable
+from agentos_runtime.knowledge.ports import SortField
+from agentos_runtime.knowledge.records import Chunk, Content, SearchHit
+from agentos_runtime.knowledge.stores.checking import (
+    IncompatibleStore,
+    UnstorableData,
+    check_chunks,
+    clean_text,
+    decode_json,
+    encode_json,
+    json_contains,
+    vector_text,
+)
+from agentos_runtime.knowledge.stores.rows import (
+    CONTENT_COLUMNS,
+    HIT_COLUMNS,
+    chunk_params,
+    content_from_row,
+    content_params,
+    hit_from_row,
+    order_by,
+    page_bounds,
+)
+
+T = TypeVar("T")
+Connection = Any  # sqlite3.Connection or sqlean's twin (no type information of its own)
+
+# How long a statement waits for another connection's write lock before giving up.
+BUSY_TIMEOUT_MS = 20_000
+# sqlite-vec refuses a nearest-neighbour query for more rows than this.
+MAX_K = 4096
+# A filtered search first takes this many times ``limit`` nearest chunks (at least
+# ``MIN_OVERFETCH``) and filters them; only when too few match is every match ranked.
+OVERFETCH_FACTOR = 8
+MIN_OVERFETCH = 64
+# Agno's stamp on tables it did not have to migrate (see storage.sql.tables).
+AGNO_SCHEMA_VERSION = "3.0.0"
+_JSON_CONTAINS = "agentos_json_contains"
+_SIMPLE_KEY = re.compile(r'^[^"\\]*$')
+_DIMENSIONS = re.compile(r"float\[(\d+)\]")
+
+
+def driver_module() -> ModuleType:
+    """The standard library's sqlite3 when it can load extensions, else ``sqlean`` (never both
+    on one file: they may link different SQLite builds)."""
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    return importlib.import_module("sqlean")
+
+
+def knowledge_path(database_path: Path) -> Path:
+    """The knowledge file beside the database file: ``agentos.db`` -> ``agentos.knowledge.db``."""
+    return database_path.with_name(f"{database_path.stem}.knowledge{database_path.suffix or '.db'}")
+
+
+class SqliteKnowledgeFile:
+    """The knowledge file of one database: one connection, on one thread, opened on first use."""
+
+    def __init__(self, path: Path, *, db_id: str) -> None:
+        self.path = path
+        self.db_id = db_id
+        self._driver = driver_module()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-knowledge-{db_id}")
+        self._connection: Connection | None = None
+
+    async def call(self, work: Callable[[Connection], T]) -> T:
+        """``work(connection)`` on the file's thread; driver errors turned into ours."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)
+        except self._driver.IntegrityError as error:
+            raise UnstorableData(f"database '{self.db_id}' refused the data: {error}") from error
+        except self._driver.DataError as error:
+            raise UnstorableData(f"database '{self.db_id}' refused the data: {error}") from error
+        except (self._driver.OperationalError, OSError) as error:
+            raise StorageUnavailable(f"database '{self.db_id}' (knowledge) is unavailable: {error}") from error
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    # The methods below run on the file's thread only.
+
+    def _run(self, work: Callable[[Connection], T]) -> T:
+        return work(self._open())
+
+    def _open(self) -> Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = self._driver.connect(str(self.path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                connection.enable_load_extension(True)
+                importlib.import_module("sqlite_vec").load(connection)
+                connection.enable_load_extension(False)
+                for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"):
+                    _with_lock_retries(connection, pragma, self._driver)
+                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                connection.create_function(_JSON_CONTAINS, 2, _json_contains_sql, deterministic=True)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _with_lock_retries(connection: Connection, statement: str, driver: ModuleType) -> None:
+    """Switching a new file to WAL needs it to itself and fails at once (no busy wait) while
+    another connection holds it: retry until ``BUSY_TIMEOUT_MS``."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            connection.execute(statement)
+            return
+        except driver.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(min(0.001 * attempt, 0.05))
+
+
+def _json_contains_sql(document: str | None, pattern: str) -> int:
+    return int(json_contains(decode_json(document), json.loads(pattern)))
+
+
+def _transaction(connection: Connection, work: Callable[[Connection], T]) -> T:
+    """``work`` in one write transaction (the write lock taken first), rolled back on any error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def filter_clause(filters: Mapping[str, Any], alias: str) -> tuple[str, list[Any]]:
+    """SQL keeping chunks whose ``meta_data`` contains ``filters`` (PostgreSQL's ``@>`` on one
+    level), and its parameters. Scalars are compared in SQL (type and value); other values and
+    unusual keys go through the ``jsonb @>`` twin registered on the connection."""
+    column = f"{alias}.meta_data"
+    clauses: list[str] = []
+    params: list[Any] = []
+    for key, value in filters.items():
+        path = f'$."{key}"'
+        if not _SIMPLE_KEY.match(key) or isinstance(value, dict | list):
+            clauses.append(f"{_JSON_CONTAINS}({column}, ?)")
+            params.append(json.dumps({key: value}))
+        elif value is None:
+            clauses.append(f"json_type({column}, ?) = 'null'")
+            params.append(path)
+        elif isinstance(value, bool):
+            clauses.append(f"json_type({column}, ?) = ?")
+            params.extend([path, "true" if value else "false"])
+        elif isinstance(value, int | float):
+            clauses.append(f"json_type({column}, ?) IN ('integer', 'real') AND json_extract({column}, ?) = ?")
+            params.extend([path, path, value])
+        else:
+            clauses.append(f"json_type({column}, ?) = 'text' AND json_extract({column}, ?) = ?")
+            params.extend([path, path, str(value)])
+    return " AND ".join(clauses) or "1", params
+
+
+class SqliteVecStore:
+    """A knowledge base's ``KnowledgeStore`` in its database's knowledge file."""
+
+    def __init__(
+        self,
+        file: SqliteKnowledgeFile,
+        *,
+        base_id: str,
+        contents_table: str,
+        chunks_table: str,
+        dimensions: int,
+        on_close: Callable[[], Any] | None = None,
+    ) -> None:
+        self._file = file
+        self._base_id = base_id
+        self._contents_name = contents_table
+        self._chunks_name = chunks_table
+        self._contents = _quote(contents_table)
+        self._chunks = _quote(chunks_table)
+        self._vectors = _quote(f"{chunks_table}__vectors")
+        self._dimensions = dimensions
+        self._on_close = on_close
+        self._columns = ", ".join(_quote(column) for column in CONTENT_COLUMNS)
+
+    async def prepare(self) -> None:
+        await self._file.call(lambda connection: _transaction(connection, self._create))
+
+    def _create(self, connection: Connection) -> None:
+        table = self._contents_name
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._contents} (id VARCHAR NOT NULL PRIMARY KEY, name VARCHAR NOT NULL, "
+            "description VARCHAR NOT NULL, metadata JSON, type VARCHAR, size BIGINT, linked_to VARCHAR, "
+            "access_count BIGINT, status VARCHAR, status_message VARCHAR, created_at BIGINT, updated_at BIGINT, "
+            "external_id VARCHAR, user_id VARCHAR)"
+        )
+        connection.execute(f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_user_id')} ON {self._contents} (user_id)")
+        connection.execute(
+            f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_user_id_linked_to')} "
+            f"ON {self._contents} (user_id, linked_to)"
+        )
+        connection.execute(
+            f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_linked_to_status')} "
+            f"ON {self._contents} (linked_to, status, updated_at)"
+        )
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS agno_schema_versions (table_name VARCHAR NOT NULL PRIMARY KEY, "
+            "version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR)"
+        )
+        stamped_at = str(int(time.time()))
+        connection.execute(
+            "INSERT INTO agno_schema_versions (table_name, version, created_at, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (table_name) DO NOTHING",
+            (table, AGNO_SCHEMA_VERSION, stamped_at, stamped_at),
+        )
+        chunks = self._chunks_name
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._chunks} (vector_id INTEGER PRIMARY KEY, id VARCHAR NOT NULL UNIQUE, "
+            "name VARCHAR, meta_data JSON NOT NULL DEFAULT '{}', filters JSON DEFAULT '{}', content TEXT, usage JSON, "
+            "created_at BIGINT, updated_at BIGINT, content_hash VARCHAR, content_id VARCHAR, user_id VARCHAR)"
+        )
+        for column in ("content_hash", "content_id", "user_id", "name"):
+            connection.execute(
+                f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{chunks}_{column}')} ON {self._chunks} ({column})"
+            )
+        found = connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (f"{chunks}__vectors",)
+        ).fetchone()
+        if found is None:
+            connection.execute(
+                f"CREATE VIRTUAL TABLE {self._vectors} USING vec0("
+                f"embedding float[{self._dimensions}] distance_metric=cosine)"
+            )
+            return
+        match = _DIMENSIONS.search(found[0] or "")
+        existing = int(match.group(1)) if match else None
+        if existing != self._dimensions:
+            raise IncompatibleStore(
+                f"knowledge base '{self._base_id}': table '{chunks}' holds embeddings of {existing} dimensions, "
+                f"the embedder is configured for {self._dimensions}: set embedder.dimensions to {existing}, "
+                "or give the base another table (or delete its knowledge file) to embed everything again"
+            )
+
+    async def add_content(self, content: Content) -> None:
+        params = content_params(content)
+
+        def insert(connection: Connection) -> None:
+            placeholders = ", ".join("?" for _ in CONTENT_COLUMNS)
+            existing = connection.execute(f"SELECT 1 FROM {self._contents} WHERE id = ?", (content.id,)).fetchone()
+            if existing is not None:
+                raise Conflict(f"content '{content.id}' already exists")
+            connection.execute(
+                f"INSERT INTO {self._contents} ({self._columns}) VALUES ({placeholders})",
+                [params[column] for column in CONTENT_COLUMNS],
+            )
+
+        await self._file.call(lambda connection: _transaction(connection, insert))
+
+    async def get_content(self, content_id: str) -> Content | None:
+        def read(connection: Connection) -> Content | None:
+            row = connection.execute(
+                f"SELECT {self._columns} FROM {self._contents} WHERE id = ? AND linked_to = ?",
+                (content_id, self._base_id),
+            ).fetchone()
+            return None if row is None else content_from_row(row)
+
+        return await self._file.call(read)
+
+    async def list_contents(
+        self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
+    ) -> tuple[list[Content], int]:
+        ordering = order_by(sort_by, sort_order)
+        count, offset = page_bounds(page, limit)
+
+        def read(connection: Connection) -> tuple[list[Content], int]:
+            connection.execute("BEGIN")  # one snapshot for the page and the total
+            try:
+                rows = connection.execute(
+                    f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = ? "
+                    f"ORDER BY {ordering} LIMIT ? OFFSET ?",
+                    (self._base_id, count, offset),
+                ).fetchall()
+                total = connection.execute(
+                    f"SELECT count(*) FROM {self._contents} WHERE linked_to = ?", (self._base_id,)
+                ).fetchone()[0]
+            finally:
+                connection.execute("COMMIT")
+            return [content_from_row(row) for row in rows], int(total)
+
+        return await self._file.call(read)
+
+    async def update_content(self, content: Content) -> bool:
+        params = content_params(content)
+
+        def update(connection: Connection) -> bool:
+            cursor = connection.execute(
+                f"UPDATE {self._contents} SET name = ?, description = ?, metadata = ?, status = ?, "
+                "status_message = ?, updated_at = ? WHERE id = ? AND linked_to = ?",
+                (
+                    params["name"],
+                    params["description"],
+                    params["metadata"],
+                    params["status"],
+                    params["status_message"],
+                    params["updated_at"],
+                    content.id,
+                    self._base_id,
+                ),
+            )
+            return bool(cursor.rowcount)
+
+        return await self._file.call(lambda connection: _transaction(connection, update))
+
+    async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
+        check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
+        rows = [(chunk_params(chunk), vector_text(chunk.embedding)) for chunk in chunks]
+
+        def complete(connection: Connection) -> bool:
+            found = connection.execute(
+                f"SELECT metadata FROM {self._contents} WHERE id = ? AND linked_to = ?", (content_id, self._base_id)
+            ).fetchone()
+            if found is None:
+                return False
+            filters = encode_json(decode_json(found[0]) or None, field="metadata")
+            self._delete_chunks(connection, "content_id = ?", (content_id,))
+            for params, vector in rows:
+                cursor = connection.execute(
+                    f"INSERT INTO {self._chunks} (id, name, meta_data, filters, content, usage, created_at, "
+                    "updated_at, content_hash, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        params["id"],
+                        params["name"],
+                        params["meta_data"],
+                        filters,
+                        params["content"],
+                        params["usage"],
+                        updated_at,
+                        updated_at,
+                        params["content_hash"],
+                        params["content_id"],
+                    ),
+                )
+                connection.execute(
+                    f"INSERT INTO {self._vectors} (rowid, embedding) VALUES (?, ?)", (cursor.lastrowid, vector)
+                )
+            connection.execute(
+                f"UPDATE {self._contents} SET status = 'completed', status_message = NULL, updated_at = ? "
+                "WHERE id = ? AND linked_to = ?",
+                (updated_at, content_id, self._base_id),
+            )
+            return True
+
+        return await self._file.call(lambda connection: _transaction(connection, complete))
+
+    async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
+        def fail(connection: Connection) -> None:
+            connection.execute(
+                f"UPDATE {self._contents} SET status = 'failed', status_message = ?, updated_at = ? "
+                "WHERE id = ? AND linked_to = ?",
+                (clean_text(message), updated_at, content_id, self._base_id),
+            )
+            self._delete_chunks(connection, "content_id = ?", (content_id,))
+
+        await self._file.call(lambda connection: _transaction(connection, fail))
+
+    async def touch_contents(self, content_ids: Sequence[str], *, updated_at: int) -> None:
+        if not content_ids:
+            return
+        ids = list(content_ids)
+
+        def touch(connection: Connection) -> None:
+            marks = ", ".join("?" for _ in ids)
+            connection.execute(
+                f"UPDATE {self._contents} SET updated_at = ? WHERE linked_to = ? AND status = 'processing' "
+                f"AND id IN ({marks})",
+                (updated_at, self._base_id, *ids),
+            )
+
+        await self._file.call(lambda connection: _transaction(connection, touch))
+
+    async def stale_contents(self, *, updated_before: int) -> list[Content]:
+        def read(connection: Connection) -> list[Content]:
+            rows = connection.execute(
+                f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = ? AND status = 'processing' "
+                "AND updated_at < ? ORDER BY updated_at, id",
+                (self._base_id, updated_before),
+            ).fetchall()
+            return [content_from_row(row) for row in rows]
+
+        return await self._file.call(read)
+
+    async def delete_content(self, content_id: str) -> bool:
+        def delete(connection: Connection) -> bool:
+            cursor = connection.execute(
+                f"DELETE FROM {self._contents} WHERE id = ? AND linked_to = ?", (content_id, self._base_id)
+            )
+            self._delete_chunks(connection, "content_id = ?", (content_id,))
+            return bool(cursor.rowcount)
+
+        return await self._file.call(lambda connection: _transaction(connection, delete))
+
+    async def delete_all(self) -> int:
+        def delete(connection: Connection) -> int:
+            cursor = connection.execute(f"DELETE FROM {self._contents} WHERE linked_to = ?", (self._base_id,))
+            connection.execute(f"DELETE FROM {self._vectors}")
+            connection.execute(f"DELETE FROM {self._chunks}")
+            return int(cursor.rowcount)
+
+        return await self._file.call(lambda connection: _transaction(connection, delete))
+
+    def _delete_chunks(self, connection: Connection, where: str, params: Sequence[Any]) -> None:
+        connection.execute(
+            f"DELETE FROM {self._vectors} WHERE rowid IN (SELECT vector_id FROM {self._chunks} WHERE {where})",
+            params,
+        )
+        connection.execute(f"DELETE FROM {self._chunks} WHERE {where}", params)
+
+    async def search(
+        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None = None
+    ) -> list[SearchHit]:
+        if limit < 1:
+            return []
+        if len(embedding) != self._dimensions:
+            raise UnstorableData(
+                f"the query embedding has {len(embedding)} dimensions; table '{self._chunks_name}' holds {self._dimensions}"
+            )
+        query = vector_text(embedding)
+        where, params = filter_clause(filters or {}, "c")
+        hit_columns = ", ".join(f"c.{column}" for column in HIT_COLUMNS)
+
+        def nearest(connection: Connection) -> list[SearchHit]:
+            connection.execute("BEGIN")  # one snapshot for both attempts
+            try:
+                k = max(limit * OVERFETCH_FACTOR, MIN_OVERFETCH) if filters else limit
+                if k <= MAX_K:
+                    rows = connection.execute(
+                        f"SELECT {hit_columns}, knn.distance FROM "
+                        f"(SELECT rowid, distance FROM {self._vectors} WHERE embedding MATCH ? AND k = ?) AS knn "
+                        f"JOIN {self._chunks} c ON c.vector_id = knn.rowid WHERE {where} "
+                        "ORDER BY knn.distance, c.id LIMIT ?",
+                        (query, k, *params, limit),
+                    ).fetchall()
+                    if len(rows) >= limit or self._fewer_than(connection, k + 1):
+                        return [hit_from_row(row) for row in rows]
+                # Too few of the nearest ``k`` match while more chunks exist: rank every match.
+                rows = connection.execute(
+                    f"SELECT {hit_columns}, vec_distance_cosine(v.embedding, ?) AS distance FROM {self._chunks} c "
+                    f"JOIN {self._vectors} v ON v.rowid = c.vector_id WHERE {where} "
+                    "ORDER BY distance, c.id LIMIT ?",
+                    (query, *params, limit),
+                ).fetchall()
+                return [hit_from_row(row) for row in rows]
+            finally:
+                connection.execute("COMMIT")
+
+        return await self._file.call(nearest)
+
+    def _fewer_than(self, connection: Connection, k: int) -> bool:
+        """Whether the base has fewer than ``k`` chunks (then a nearest-``k`` scan saw them all)."""
+        row = connection.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._chunks} LIMIT ?)", (k,)).fetchone()
+        return int(row[0]) < k
+
+    async def counts(self) -> tuple[int, int]:
+        def read(connection: Connection) -> tuple[int, int]:
+            connection.execute("BEGIN")
+            try:
+                contents = connection.execute(
+                    f"SELECT count(*) FROM {self._contents} WHERE linked_to = ?", (self._base_id,)
+                ).fetchone()[0]
+                chunks = connection.execute(f"SELECT count(*) FROM {self._chunks}").fetchone()[0]
+            finally:
+                connection.execute("COMMIT")
+            return int(contents), int(chunks)
+
+        return await self._file.call(read)
+
+    async def close(self) -> None:
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            await on_close()

@@ -1,0 +1,403 @@
+"""Every knowledge store keeps the same contract, on SQLite (sqlite-vec) and PostgreSQL (pgvector)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+from agentos_runtime.errors import AgentOSError, Conflict, StorageUnavailable
+from agentos_runtime.knowledge.records import Chunk, Content
+from agentos_runtime.knowledge.stores.checking import IncompatibleStore, UnstorableData
+
+from tests.runtime.knowledge.stores.conftest import DIMENSIONS, KnowledgeSpot
+from tests.support.fake_embeddings import fake_embedding
+
+TEXTS = {
+    "vacation": "The vacation policy gives every employee 25 days off per year.",
+    "expenses": "Expense reports need receipts and are paid at the end of the month.",
+    "badges": "Security badges open the office doors; report a lost badge at once.",
+}
+
+
+def content(content_id: str, base: str = "docs", **fields: Any) -> Content:
+    values: dict[str, Any] = {"name": f"{content_id}.md", "created_at": 100, "updated_at": 100, **fields}
+    return Content(id=content_id, linked_to=base, **values)
+
+
+def chunk(content_id: str, text: str, *, chunk_id: str | None = None, **meta: Any) -> Chunk:
+    return Chunk(
+        id=chunk_id or f"{content_id}-{abs(hash(text)) % 10**8}",
+        content_id=content_id,
+        name=f"{content_id}.md",
+        content=text,
+        embedding=fake_embedding(text, DIMENSIONS),
+        meta_data=dict(meta),
+        content_hash=f"hash-{content_id}",
+    )
+
+
+async def stored(spot: KnowledgeSpot, content_id: str, *texts: str, base: str = "docs", **meta: Any) -> Any:
+    """A store of ``base`` holding one completed content with a chunk per text."""
+    store = await spot.open(base)
+    await store.add_content(content(content_id, base))
+    assert await store.complete_content(content_id, [chunk(content_id, text, **meta) for text in texts], updated_at=200)
+    return store
+
+
+def query(text: str) -> list[float]:
+    return fake_embedding(text, DIMENSIONS)
+
+
+def cosine_distance(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return 1.0 - dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+async def test_a_content_reads_back_as_it_was_added(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    added = content(
+        "c1",
+        description="Leave rules",
+        type="md",
+        size=1234,
+        metadata={"team": "hr", "year": 2026, "tags": ["policy", "naïve ☃"]},
+        external_id="ext-1",
+    )
+    await store.add_content(added)
+
+    assert await store.get_content("c1") == added
+    assert await store.get_content("missing") is None
+
+
+async def test_adding_a_content_id_twice_is_a_conflict_and_keeps_the_first(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1", name="first"))
+
+    with pytest.raises(Conflict, match="'c1' already exists"):
+        await store.add_content(content("c1", name="second"))
+
+    found = await store.get_content("c1")
+    assert found is not None and found.name == "first"
+
+
+async def test_a_base_sees_only_its_own_rows_of_the_shared_contents_table(spot: KnowledgeSpot) -> None:
+    docs, other = await spot.open("docs"), await spot.open("other")
+    await docs.add_content(content("c1", "docs"))
+    await other.add_content(content("c2", "other"))
+
+    assert await other.get_content("c1") is None
+    assert [c.id for c in (await docs.list_contents(page=1, limit=10))[0]] == ["c1"]
+    assert await other.update_content(content("c1", "other", name="stolen")) is False
+    assert await other.delete_content("c1") is False
+    assert await other.delete_all() == 1
+    assert await docs.get_content("c1") is not None
+
+
+async def test_list_gives_one_sorted_page_and_the_total(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    for i, name in enumerate(["delta", "alpha", "echo", "charlie", "bravo"], start=1):
+        await store.add_content(content(f"c{i}", name=name, created_at=i, size=10 * i))
+
+    newest, total = await store.list_contents(page=1, limit=2)
+    assert [c.id for c in newest] == ["c5", "c4"] and total == 5
+    last, total = await store.list_contents(page=3, limit=2)
+    assert [c.id for c in last] == ["c1"] and total == 5
+    by_name, _ = await store.list_contents(page=1, limit=5, sort_by="name", sort_order="asc")
+    assert [c.name for c in by_name] == ["alpha", "bravo", "charlie", "delta", "echo"]
+    by_size, _ = await store.list_contents(page=2, limit=2, sort_by="size", sort_order="desc")
+    assert [c.size for c in by_size] == [30, 20]
+    assert await store.list_contents(page=9, limit=2) == ([], 5)
+
+
+async def test_an_update_overwrites_the_editable_fields_and_reports_a_missing_row(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1", type="md", size=5))
+    edited = content(
+        "c1", name="renamed", description="new", metadata={"k": "v"}, status="failed", status_message="why"
+    )
+    edited.updated_at = 300
+
+    assert await store.update_content(edited) is True
+    found = await store.get_content("c1")
+    assert found is not None
+    assert (found.name, found.description, found.metadata, found.status, found.status_message, found.updated_at) == (
+        "renamed",
+        "new",
+        {"k": "v"},
+        "failed",
+        "why",
+        300,
+    )
+    assert (found.type, found.size) == ("md", 5)
+    assert await store.update_content(content("missing")) is False
+
+
+async def test_completing_a_content_writes_its_chunks_and_marks_it_completed(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1", status_message="working"))
+    chunks = [chunk("c1", TEXTS["vacation"], page=1), chunk("c1", TEXTS["expenses"], page=2)]
+
+    assert await store.complete_content("c1", chunks, updated_at=200) is True
+
+    found = await store.get_content("c1")
+    assert found is not None
+    assert (found.status, found.status_message, found.updated_at) == ("completed", None, 200)
+    hits = await store.search(query("vacation policy days"), limit=5)
+    assert [hit.id for hit in hits] == [chunks[0].id, chunks[1].id]
+    assert (hits[0].content, hits[0].content_id, hits[0].name, hits[0].meta_data) == (
+        TEXTS["vacation"],
+        "c1",
+        "c1.md",
+        {"page": 1},
+    )
+    assert await store.counts() == (1, 2)
+
+
+async def test_completing_again_replaces_the_chunks(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", TEXTS["vacation"], TEXTS["expenses"])
+
+    assert await store.complete_content("c1", [chunk("c1", TEXTS["badges"])], updated_at=300)
+
+    hits = await store.search(query("anything"), limit=10)
+    assert [hit.content for hit in hits] == [TEXTS["badges"]]
+
+
+async def test_completing_a_deleted_content_writes_nothing_and_says_so(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    assert await store.delete_content("c1") is True
+
+    assert await store.complete_content("c1", [chunk("c1", TEXTS["vacation"])], updated_at=200) is False
+
+    assert await store.search(query("vacation"), limit=5) == []
+    assert await store.get_content("c1") is None
+    assert await store.counts() == (0, 0)
+
+
+async def test_failing_a_content_marks_it_failed_and_removes_its_chunks(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", TEXTS["vacation"])
+
+    await store.fail_content("c1", "embedding failed: rate limited", updated_at=300)
+
+    found = await store.get_content("c1")
+    assert found is not None
+    assert (found.status, found.status_message, found.updated_at) == ("failed", "embedding failed: rate limited", 300)
+    assert await store.search(query("vacation"), limit=5) == []
+
+
+async def test_a_chunk_refused_midway_leaves_nothing_searchable_and_the_status_unchanged(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", TEXTS["vacation"])
+    taken = (await store.search(query(TEXTS["vacation"]), limit=1))[0].id
+    await store.add_content(content("c2"))
+    chunks = [chunk("c2", TEXTS["expenses"]), chunk("c2", TEXTS["badges"]), chunk("c2", "clash", chunk_id=taken)]
+
+    with pytest.raises(UnstorableData, match="refused the data"):
+        await store.complete_content("c2", chunks, updated_at=300)
+
+    found = await store.get_content("c2")
+    assert found is not None and (found.status, found.updated_at) == ("processing", 100)
+    assert [hit.content_id for hit in await store.search(query("anything"), limit=10)] == ["c1"]
+
+
+async def test_an_embedding_of_the_wrong_length_is_refused_before_anything_is_written(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    short = Chunk(id="bad", content_id="c1", name="c1.md", content="x", embedding=[1.0] * (DIMENSIONS - 1))
+
+    with pytest.raises(UnstorableData, match=f"embedding of {DIMENSIONS - 1} dimensions.*holds {DIMENSIONS}"):
+        await store.complete_content("c1", [chunk("c1", TEXTS["vacation"]), short], updated_at=200)
+
+    found = await store.get_content("c1")
+    assert found is not None and found.status == "processing"
+    assert await store.counts() == (1, 0)
+
+
+async def test_deleting_a_content_removes_its_chunks_and_no_other(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", TEXTS["vacation"])
+    await store.add_content(content("c2"))
+    await store.complete_content("c2", [chunk("c2", TEXTS["expenses"])], updated_at=200)
+
+    assert await store.delete_content("c1") is True
+    assert await store.delete_content("c1") is False
+
+    assert [hit.content_id for hit in await store.search(query("anything"), limit=10)] == ["c2"]
+    assert await store.counts() == (1, 1)
+
+
+async def test_deleting_everything_removes_every_content_and_chunk_of_the_base(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", TEXTS["vacation"], TEXTS["expenses"])
+    await store.add_content(content("c2"))
+
+    assert await store.delete_all() == 2
+
+    assert await store.counts() == (0, 0)
+    assert await store.search(query("vacation"), limit=5) == []
+    assert await store.list_contents(page=1, limit=10) == ([], 0)
+
+
+async def test_search_returns_the_nearest_chunks_first_with_their_cosine_distances(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", *TEXTS.values())
+    asked = query("how many vacation days off per year")
+
+    hits = await store.search(asked, limit=2)
+
+    assert [hit.content for hit in hits][0] == TEXTS["vacation"]
+    assert len(hits) == 2
+    assert hits[0].distance <= hits[1].distance
+    for hit in hits:
+        assert hit.distance == pytest.approx(cosine_distance(asked, query(hit.content)), abs=1e-5)
+    exact = await store.search(query(TEXTS["badges"]), limit=1)
+    assert exact[0].content == TEXTS["badges"] and exact[0].distance == pytest.approx(0.0, abs=1e-5)
+
+
+async def test_search_keeps_the_chunks_whose_meta_data_has_every_filter(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    await store.complete_content(
+        "c1",
+        [
+            chunk("c1", TEXTS["vacation"], team="hr", year=2026, public=True, tags=["policy", "leave"]),
+            chunk("c1", TEXTS["expenses"], team="finance", year=2026, public=False, tags=["money"]),
+            chunk("c1", TEXTS["badges"], team="security", year="2026", public=1, tags=[]),
+        ],
+        updated_at=200,
+    )
+
+    async def found(**filters: Any) -> list[str]:
+        return sorted(hit.content for hit in await store.search(query("policy"), limit=10, filters=filters))
+
+    assert await found(team="hr") == [TEXTS["vacation"]]
+    assert await found(year=2026) == sorted([TEXTS["vacation"], TEXTS["expenses"]])
+    assert await found(year="2026") == [TEXTS["badges"]]
+    assert await found(public=True) == [TEXTS["vacation"]]
+    assert await found(public=1) == [TEXTS["badges"]]
+    assert await found(tags=["leave"]) == [TEXTS["vacation"]]
+    assert await found(team="finance", year=2026) == [TEXTS["expenses"]]
+    assert await found(team="nobody") == []
+
+
+async def test_a_filtered_search_finds_every_match_behind_many_nearer_chunks(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    near = [chunk("c1", f"vacation policy days {i}", chunk_id=f"near-{i}", team="a") for i in range(300)]
+    far = [chunk("c1", f"badge office door number {i}", chunk_id=f"far-{i}", team="b") for i in range(4)]
+    await store.complete_content("c1", near + far, updated_at=200)
+
+    hits = await store.search(query("vacation policy days"), limit=3, filters={"team": "b"})
+
+    assert len(hits) == 3 and {hit.meta_data["team"] for hit in hits} == {"b"}
+    assert [hit.distance for hit in hits] == sorted(hit.distance for hit in hits)
+    assert len(await store.search(query("vacation policy days"), limit=10, filters={"team": "b"})) == 4
+
+
+async def test_search_never_returns_chunks_of_another_base_on_the_same_database(spot: KnowledgeSpot) -> None:
+    await stored(spot, "c1", TEXTS["vacation"], base="docs")
+    other = await stored(spot, "c2", TEXTS["expenses"], base="other")
+
+    hits = await other.search(query(TEXTS["vacation"]), limit=10)
+
+    assert [hit.content_id for hit in hits] == ["c2"]
+
+
+async def test_stale_processing_contents_are_found_until_their_heartbeat_moves(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("old", updated_at=100))
+    await store.add_content(content("fresh", updated_at=500))
+    await store.add_content(content("done", updated_at=100, status="completed"))
+
+    assert [c.id for c in await store.stale_contents(updated_before=400)] == ["old"]
+    await store.touch_contents(["old", "done"], updated_at=450)
+    assert await store.stale_contents(updated_before=400) == []
+    done = await store.get_content("done")
+    assert done is not None and done.updated_at == 100
+    await store.touch_contents([], updated_at=999)
+
+
+async def test_counts_are_the_contents_and_chunks_of_the_base(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", *TEXTS.values())
+    await store.add_content(content("c2"))
+    await stored(spot, "c3", TEXTS["vacation"], base="other")
+
+    assert await store.counts() == (2, 3)
+
+
+async def test_preparing_twice_and_from_two_replicas_at_once_is_safe(spot: KnowledgeSpot) -> None:
+    first = await spot.open(prepare=False)
+    second = await spot.open(prepare=False)
+    third = await spot.open("other", prepare=False)
+
+    await asyncio.gather(first.prepare(), second.prepare(), third.prepare())
+    await first.prepare()
+
+    await first.add_content(content("c1"))
+    assert await second.get_content("c1") is not None
+
+
+async def test_hostile_text_is_stored_with_nul_and_lone_surrogates_replaced(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(
+        content("c1", name="bad\x00name\ud800", description="d\udfff", metadata={"k\x00": "v\x00\ud83d", "n": [1]})
+    )
+    huge = "vacation " + "ünïcødé ☃ 日本語 " * 60_000
+    chunks = [
+        chunk("c1", "nul\x00inside text", chunk_id="nul", note="x\x00y"),
+        chunk("c1", "lone \ud800 surrogate", chunk_id="surrogate"),
+        chunk("c1", huge, chunk_id="huge"),
+        chunk("c1", "emoji 😀 and 🇫🇷", chunk_id="emoji"),
+    ]
+
+    assert await store.complete_content("c1", chunks, updated_at=200)
+
+    found = await store.get_content("c1")
+    assert found is not None
+    assert (found.name, found.description, found.metadata) == (
+        "bad\ufffdname\ufffd",
+        "d\ufffd",
+        {"k\ufffd": "v\ufffd\ufffd", "n": [1]},
+    )
+    hits = {hit.id: hit for hit in await store.search(query("vacation"), limit=10)}
+    assert hits["nul"].content == "nul\ufffdinside text" and hits["nul"].meta_data == {"note": "x\ufffdy"}
+    assert hits["surrogate"].content == "lone \ufffd surrogate"
+    assert hits["huge"].content == huge and len(huge.encode()) > 1_000_000
+    assert hits["emoji"].content == "emoji 😀 and 🇫🇷"
+
+
+async def test_metadata_that_is_not_json_is_refused_naming_the_field(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+
+    with pytest.raises(UnstorableData, match="metadata is not JSON"):
+        await store.add_content(content("c1", metadata={"when": object()}))
+
+    assert await store.get_content("c1") is None
+
+
+async def test_a_chunk_table_of_other_dimensions_is_a_clear_error_at_prepare(spot: KnowledgeSpot) -> None:
+    await spot.open("docs", dimensions=DIMENSIONS)
+    store = await spot.open("docs", dimensions=DIMENSIONS * 2, prepare=False)
+
+    with pytest.raises(IncompatibleStore) as raised:
+        await store.prepare()
+
+    message = str(raised.value)
+    assert "knowledge_docs" in message and f"{DIMENSIONS} dimensions" in message
+    assert f"configured for {DIMENSIONS * 2}" in message and f"set embedder.dimensions to {DIMENSIONS}" in message
+
+
+async def test_an_unreachable_database_is_storage_unavailable_without_its_location(spot: KnowledgeSpot) -> None:
+    if spot.kind == "postgres":
+        spot.environ["DATABASE_URL"] = "postgresql://app:s3cret-pw@127.0.0.1:1/knowledge"
+        secrets = ["s3cret-pw", "127.0.0.1"]
+    else:
+        spot.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        spot.data_dir.write_text("a file where the data directory should be")
+        secrets = []
+    store = await spot.open(prepare=False)
+
+    with pytest.raises(StorageUnavailable) as raised:
+        await store.prepare()
+
+    assert not isinstance(raised.value, IncompatibleStore)
+    assert all(secret not in str(raised.value) for secret in secrets)
+    assert isinstance(raised.value, AgentOSError)
