@@ -1,0 +1,366 @@
+"""Documents to plain text: text, Markdown, HTML, PDF, JSON and CSV, read before they are chunked.
+
+``read_content`` is synchronous and CPU-only (a PDF can take seconds): callers on the event
+loop run it in a worker thread. It checks the size before parsing anything, takes the type
+from the file name's extension (else the content type, else the bytes themselves), and turns
+every way a document can be unreadable into one of three errors a client can act on:
+``UnsupportedContent`` (415), ``ContentTooLarge`` (413) and ``UnreadableContent`` (400), each
+naming the file and what to do. Text comes out without NUL characters or lone surrogates, so
+every store and every JSON encoder accepts it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Literal
+
+from agentos_runtime.errors import AgentOSError, BadRequest
+
+DocumentType = Literal["txt", "md", "html", "pdf", "json", "csv"]
+
+_EXTENSIONS: dict[str, DocumentType] = {
+    "txt": "txt",
+    "text": "txt",
+    "log": "txt",
+    "md": "md",
+    "markdown": "md",
+    "html": "html",
+    "htm": "html",
+    "xhtml": "html",
+    "pdf": "pdf",
+    "json": "json",
+    "csv": "csv",
+}
+_CONTENT_TYPES: dict[str, DocumentType] = {
+    "text/plain": "txt",
+    "text/markdown": "md",
+    "text/x-markdown": "md",
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "application/pdf": "pdf",
+    "application/json": "json",
+    "text/csv": "csv",
+}
+# Content types that say nothing about the document (what browsers send for an unknown file):
+# the bytes decide instead.
+_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/unknown"})
+SUPPORTED_TYPES = ".txt, .md, .html, .pdf, .json or .csv"
+
+# Text a PDF may expand to, per byte of the file: a compressed page stream can inflate a small
+# file into gigabytes of text (a "PDF bomb"); real documents stay far below this ratio.
+PDF_TEXT_EXPANSION_LIMIT = 50
+# Bytes examined to tell text from binary data when nothing else says what a file is.
+_SNIFF_BYTES = 8192
+# Share of control characters above which undeclared bytes are taken for binary data.
+_BINARY_CONTROL_RATIO = 0.1
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+class UnsupportedContent(AgentOSError):
+    """A document of a type the runtime cannot read (415)."""
+
+    status_code = 415
+
+
+class ContentTooLarge(AgentOSError):
+    """A document above the knowledge base's ``max_content_bytes`` (413)."""
+
+    status_code = 413
+
+
+class UnreadableContent(BadRequest):
+    """A document of a supported type that cannot be read: damaged, encrypted, binary, or empty (400)."""
+
+
+@dataclass(frozen=True)
+class ReadDocument:
+    """The text of a document and the type it was read as (``Content.type``)."""
+
+    text: str
+    type: DocumentType
+
+
+def read_content(data: bytes, *, filename: str | None, content_type: str | None, max_bytes: int) -> ReadDocument:
+    """The text of ``data``, read as the type its ``filename`` or ``content_type`` says.
+
+    Raises ``ContentTooLarge`` when ``data`` (or, for a PDF, its text) is over ``max_bytes``;
+    ``UnsupportedContent`` for a type that is not text, Markdown, HTML, PDF, JSON or CSV;
+    ``UnreadableContent`` for a damaged or encrypted PDF, binary data, or a document without
+    any text.
+    """
+    label = describe(filename)
+    if len(data) > max_bytes:
+        raise ContentTooLarge(
+            f"{label}: {format_size(len(data))} is over the knowledge base's limit of {format_size(max_bytes)} "
+            "(max_content_bytes): upload a smaller document or raise the limit"
+        )
+    kind = detect_type(data, filename=filename, content_type=content_type)
+    charset = _charset(content_type)
+    if kind == "pdf":
+        text = _read_pdf(data, label=label, max_chars=max_bytes * PDF_TEXT_EXPANSION_LIMIT)
+    elif kind == "html":
+        text = html_to_text(decode_text(data, label=label, charset=charset or _meta_charset(data)))
+    else:
+        text = decode_text(data, label=label, charset=charset)
+    text = clean_text(text)
+    if not text.strip():
+        raise UnreadableContent(f"{label}: no text to index (the document is empty{_empty_hint(kind)})")
+    return ReadDocument(text=text, type=kind)
+
+
+def detect_type(data: bytes, *, filename: str | None, content_type: str | None) -> DocumentType:
+    """What a document is: its extension's type, else its content type's, else what the bytes
+    look like (a PDF, or text). Raises ``UnsupportedContent`` naming the type and the supported ones."""
+    label = describe(filename)
+    extension = _extension(filename)
+    if extension:
+        kind = _EXTENSIONS.get(extension)
+        if kind is None:
+            raise UnsupportedContent(f"{label}: type .{extension} is not supported; upload {SUPPORTED_TYPES}")
+        return kind
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in _GENERIC_TYPES:
+        kind = _CONTENT_TYPES.get(media_type)
+        if kind is None:
+            raise UnsupportedContent(f"{label}: content type {media_type} is not supported; upload {SUPPORTED_TYPES}")
+        return kind
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if _looks_binary(data[:_SNIFF_BYTES]):
+        raise UnsupportedContent(
+            f"{label}: the data is not text and names no type (no file extension or content type); "
+            f"upload {SUPPORTED_TYPES}"
+        )
+    return "txt"
+
+
+def decode_text(data: bytes, *, label: str, charset: str | None = None) -> str:
+    """Bytes to text: the declared ``charset``, else UTF-8 (a byte-order mark is honoured,
+    UTF-16's included), else Windows-1252 (what legacy text files mostly are).
+
+    Raises ``UnreadableContent`` for binary data passed off as text."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    if charset:
+        try:
+            return data.decode(charset, errors="replace")
+        except LookupError:
+            pass  # an unknown charset name: decided by the bytes below
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _looks_binary(data[:_SNIFF_BYTES]):
+        raise UnreadableContent(f"{label}: the data is binary, not text: upload the document as {SUPPORTED_TYPES}")
+    return data.decode("cp1252", errors="replace")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without NUL characters (PostgreSQL refuses them) and with each lone surrogate
+    (JSON and UTF-8 refuse them) replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def describe(filename: str | None) -> str:
+    """How messages name a document: ``file 'report.pdf'``, or ``content`` without a name."""
+    return f"file '{filename}'" if filename else "content"
+
+
+def format_size(size: int) -> str:
+    """``512 bytes``, ``12.5 KiB``, ``20 MiB``: sizes as people read them."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}".replace(".0 ", " ")
+    raise AssertionError("unreachable")
+
+
+def _extension(filename: str | None) -> str:
+    if not filename:
+        return ""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, extension = name.rpartition(".")
+    return extension.lower() if dot and stem else ""
+
+
+def _charset(content_type: str | None) -> str | None:
+    for parameter in (content_type or "").split(";")[1:]:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
+def _meta_charset(data: bytes) -> str | None:
+    match = _META_CHARSET.search(data[:_SNIFF_BYTES])
+    return match.group(1).decode("ascii") if match else None
+
+
+def _looks_binary(sample: bytes) -> bool:
+    if b"\x00" in sample:
+        return True
+    return bool(sample) and len(_CONTROL_BYTES.findall(sample)) > len(sample) * _BINARY_CONTROL_RATIO
+
+
+def _empty_hint(kind: DocumentType) -> str:
+    return ", or its pages hold only images: run OCR on it first" if kind == "pdf" else ""
+
+
+def _read_pdf(data: bytes, *, label: str, max_chars: int) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, LimitReachedError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UnreadableContent(f"{label}: the PDF is encrypted: upload a copy without a password")
+        pages: list[str] = []
+        chars = 0
+        for page in reader.pages:
+            text = page.extract_text()
+            chars += len(text)
+            if chars > max_chars:
+                raise ContentTooLarge(
+                    f"{label}: the PDF's text is over {format_size(max_chars)} ({PDF_TEXT_EXPANSION_LIMIT} times "
+                    "max_content_bytes): split the document"
+                )
+            pages.append(text)
+    except AgentOSError:
+        raise
+    except FileNotDecryptedError as error:
+        raise UnreadableContent(f"{label}: the PDF is encrypted: upload a copy without a password") from error
+    except LimitReachedError as error:
+        raise ContentTooLarge(f"{label}: the PDF expands beyond what the reader accepts: split the document") from error
+    except Exception as error:
+        # A parser of untrusted bytes: a damaged file raises anything from PdfReadError to
+        # KeyError or RecursionError, and every one of them means the same to the uploader.
+        raise UnreadableContent(
+            f"{label}: not a readable PDF ({type(error).__name__}): upload an intact PDF"
+        ) from error
+    return "\n\n".join(page.strip() for page in pages if page.strip())
+
+
+# Elements whose text is never shown.
+_HIDDEN = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe", "object"})
+# Elements that start and end a block of text (a line break around them).
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt", "fieldset",
+        "figcaption", "figure", "footer", "form", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+        "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption",
+    }
+)  # fmt: skip
+# Elements after which a paragraph ends (a blank line).
+_PARAGRAPHS = frozenset({"p", "blockquote", "pre", "table", "ul", "ol", "dl", "section", "article", "figure", "hr"})
+# Elements that start their own line and need no break after them (the next one starts a line).
+_LINE_ITEMS = frozenset({"li", "tr", "td", "th", "dt", "dd"})
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
+_SPACES_AT_BREAKS = re.compile(r" *\n *")
+_RUNS_OF_SPACES = re.compile(r"  +")
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of an HTML page: scripts, styles and the head left out, headings as
+    Markdown (``## Title``, so the Markdown chunker cuts there), one paragraph per block,
+    list items as ``- item``, table cells separated by `` | ``, ``<pre>`` kept as it is."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return parser.text()
+
+
+class _Verbatim(str):
+    """Text of a ``<pre>`` element: its spaces and line breaks are kept."""
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._parts: list[str] = []
+        self._hidden: list[str] = []
+        self._pre = 0
+        self._cells = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self._hidden.clear()  # a page whose head is never closed: browsers end it here too
+        if tag in _HIDDEN:
+            if tag not in _VOID:
+                self._hidden.append(tag)
+            return
+        if self._hidden:
+            return
+        if tag in _HEADINGS:
+            self._parts.append("\n\n" + "#" * _HEADINGS[tag] + " ")
+        elif tag == "li":
+            self._parts.append("\n- ")
+        elif tag in ("td", "th"):
+            self._parts.append(" | " if self._cells else "")
+            self._cells += 1
+        elif tag == "tr":
+            self._cells = 0
+            self._parts.append("\n")
+        elif tag in _BLOCKS:
+            self._parts.append("\n\n" if tag in _PARAGRAPHS else "\n")
+        if tag == "pre":
+            self._pre += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _HIDDEN:
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._hidden:
+            if tag in self._hidden:
+                del self._hidden[self._hidden.index(tag) :]
+            return
+        if tag in _HEADINGS or tag in _PARAGRAPHS:
+            self._parts.append("\n\n")
+        elif tag in _BLOCKS and tag not in _LINE_ITEMS:
+            self._parts.append("\n")
+        if tag == "pre" and self._pre:
+            self._pre -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden:
+            return
+        self._parts.append(_Verbatim(data) if self._pre else _SPACES.sub(" ", data))
+
+    def text(self) -> str:
+        """The parts joined: layout normalised (no spaces at line ends, at most one blank line),
+        the text of ``<pre>`` elements as it was."""
+        out: list[str] = []
+        flowing: list[str] = []
+        for part in self._parts:
+            if isinstance(part, _Verbatim):
+                out.append(_normalise("".join(flowing)))
+                flowing.clear()
+                out.append(part)
+            else:
+                flowing.append(part)
+        out.append(_normalise("".join(flowing)))
+        return "".join(out).strip()
+
+
+def _normalise(flowing: str) -> str:
+    return _BLANK_LINES.sub("\n\n", _SPACES_AT_BREAKS.sub("\n", _RUNS_OF_SPACES.sub(" ", flowing)))

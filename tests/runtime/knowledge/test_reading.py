@@ -1,0 +1,246 @@
+"""Reading documents: text, Markdown, HTML, PDF, JSON and CSV to text; every bad file a clear 4xx."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from agentos_runtime.errors import AgentOSError
+from agentos_runtime.knowledge.reading import (
+    ContentTooLarge,
+    ReadDocument,
+    UnreadableContent,
+    UnsupportedContent,
+    clean_text,
+    detect_type,
+    format_size,
+    html_to_text,
+    read_content,
+)
+from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+LIMIT = 1024 * 1024
+
+
+def read(data: bytes, filename: str | None = None, content_type: str | None = None, limit: int = LIMIT) -> ReadDocument:
+    return read_content(data, filename=filename, content_type=content_type, max_bytes=limit)
+
+
+def pdf_of(*pages: str, user_password: str | None = None, owner_password: str | None = None) -> bytes:
+    """A PDF with one page per text (each line of it a line of Helvetica), compressed."""
+    writer = PdfWriter()
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
+    for text in pages:
+        page = writer.add_blank_page(width=612, height=792)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+        )
+        lines = [line.encode("latin-1").replace(b"(", rb"\(").replace(b")", rb"\)") for line in text.split("\n")]
+        stream = DecodedStreamObject()
+        stream.set_data(b"BT /F1 12 Tf 72 720 Td 14 TL " + b" ".join(b"(" + line + b") '" for line in lines) + b" ET")
+        page.replace_contents(stream.flate_encode())
+    if user_password is not None or owner_password is not None:
+        writer.encrypt(user_password=user_password or "", owner_password=owner_password, algorithm="AES-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_plain_text_is_read_as_utf8() -> None:
+    document = read("Vacation policy: 25 days, café included.".encode(), "policy.txt")
+
+    assert document == ReadDocument(text="Vacation policy: 25 days, café included.", type="txt")
+
+
+def test_a_byte_order_mark_decides_the_encoding() -> None:
+    assert read("\ufeffhello".encode(), "a.txt").text == "hello"
+    assert read("héllo wörld".encode("utf-16"), "b.txt").text == "héllo wörld"
+
+
+def test_text_that_is_not_utf8_is_read_as_windows_1252() -> None:
+    assert read("naïve “quotes” €".encode("cp1252"), "legacy.txt").text == "naïve “quotes” €"
+
+
+def test_a_declared_charset_is_honoured() -> None:
+    assert read("Grüße".encode("iso-8859-1"), None, "text/plain; charset=iso-8859-1").text == "Grüße"
+
+
+def test_nul_characters_are_removed() -> None:
+    assert read(b"before\x00after", "odd.txt").text == "beforeafter"
+
+
+def test_clean_text_replaces_lone_surrogates_so_the_text_encodes() -> None:
+    cleaned = clean_text("half \ud83d of an emoji\x00, and \U0001f600 whole")
+
+    assert cleaned == "half \ufffd of an emoji, and \U0001f600 whole"
+    cleaned.encode("utf-8")
+
+
+def test_markdown_is_kept_as_written() -> None:
+    source = "# Title\n\nSome *emphasis* and a [link](https://example.com).\n"
+
+    assert read(source.encode(), "guide.md") == ReadDocument(text=source, type="md")
+
+
+def test_json_and_csv_are_read_as_text_of_their_own_type() -> None:
+    assert read(b'{"a": 1}', "data.json") == ReadDocument(text='{"a": 1}', type="json")
+    assert read(b"name,days\nann,25\n", None, "text/csv") == ReadDocument(text="name,days\nann,25\n", type="csv")
+
+
+def test_html_keeps_visible_text_headings_and_paragraphs_but_no_scripts_or_styles() -> None:
+    page = b"""<!doctype html><html><head><title>Ignored</title><style>p { color: red }</style></head>
+    <body><h1>Vacation   <em>policy</em></h1><p>Everyone gets
+    25 days.</p><script>alert("no")</script><p>Ask &amp; plan early.</p>
+    <ul><li>Spring</li><li>Summer</li></ul>
+    <table><tr><th>Team</th><th>Days</th></tr><tr><td>Ops</td><td>27</td></tr></table>
+    <pre>  indented
+      code</pre></body></html>"""
+
+    document = read(page, "policy.html")
+
+    assert document.type == "html"
+    assert document.text == (
+        "# Vacation policy\n\nEveryone gets 25 days.\n\nAsk & plan early.\n\n- Spring\n- Summer\n\n"
+        "Team | Days\nOps | 27\n\n  indented\n      code"
+    )
+
+
+def test_html_charset_comes_from_its_meta_tag() -> None:
+    page = '<html><head><meta charset="iso-8859-1"></head><body><p>Grüße</p></body></html>'.encode("iso-8859-1")
+
+    assert read(page, "page.htm").text == "Grüße"
+
+
+def test_a_page_whose_head_is_never_closed_still_shows_its_body() -> None:
+    assert html_to_text("<head><title>t</title><body><h2>Hi</h2><p>there</p>") == "## Hi\n\nthere"
+
+
+def test_pdf_text_is_read_page_by_page() -> None:
+    document = read(pdf_of("Hello PDF world\nsecond line", "Page two"), "report.pdf")
+
+    assert document == ReadDocument(text="Hello PDF world\nsecond line\n\nPage two", type="pdf")
+
+
+def test_a_pdf_with_only_an_owner_password_is_read() -> None:
+    assert read(pdf_of("Open to read", owner_password="owner"), "open.pdf").text == "Open to read"
+
+
+def test_an_encrypted_pdf_is_refused_with_400_saying_so() -> None:
+    with pytest.raises(UnreadableContent) as caught:
+        read(pdf_of("secret", user_password="pw"), "locked.pdf")
+
+    assert caught.value.status_code == 400
+    assert caught.value.detail == "file 'locked.pdf': the PDF is encrypted: upload a copy without a password"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"not a pdf at all", b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R", b"%PDF-1.4\n" + bytes(range(256)) * 8],
+    ids=["text", "truncated", "binary"],
+)
+def test_garbage_named_pdf_is_refused_with_400_naming_the_file(garbage: bytes) -> None:
+    with pytest.raises(UnreadableContent) as caught:
+        read(garbage, "scan.pdf")
+
+    assert caught.value.status_code == 400
+    assert caught.value.detail.startswith("file 'scan.pdf': not a readable PDF")
+
+
+def test_a_pdf_whose_text_expands_far_beyond_its_size_is_refused_with_413() -> None:
+    bomb = pdf_of("\n".join(["lorem ipsum dolor sit amet"] * 3000))  # ~1 KB of file, ~80,000 characters of text
+    assert len(bomb) < 1200
+
+    with pytest.raises(ContentTooLarge) as caught:
+        read(bomb, "bomb.pdf", limit=1200)
+
+    assert caught.value.status_code == 413
+    assert "the PDF's text is over" in caught.value.detail
+
+
+def test_a_pdf_of_images_only_has_no_text_to_index() -> None:
+    with pytest.raises(UnreadableContent) as caught:
+        read(pdf_of(""), "scan.pdf")
+
+    assert caught.value.detail == (
+        "file 'scan.pdf': no text to index (the document is empty, or its pages hold only images: run OCR on it first)"
+    )
+
+
+def test_an_oversized_file_is_refused_with_413_before_it_is_parsed() -> None:
+    with pytest.raises(ContentTooLarge) as caught:
+        read(b"%PDF-" + b"x" * 2048, "big.pdf", limit=2048)
+
+    assert caught.value.status_code == 413
+    assert caught.value.detail == (
+        "file 'big.pdf': 2 KiB is over the knowledge base's limit of 2 KiB (max_content_bytes): "
+        "upload a smaller document or raise the limit"
+    )
+
+
+def test_an_unsupported_extension_is_refused_with_415_listing_what_is_supported() -> None:
+    with pytest.raises(UnsupportedContent) as caught:
+        read(b"PK\x03\x04", "notes.docx")
+
+    assert caught.value.status_code == 415
+    assert (
+        caught.value.detail
+        == "file 'notes.docx': type .docx is not supported; upload .txt, .md, .html, .pdf, .json or .csv"
+    )
+
+
+def test_an_unsupported_content_type_is_refused_with_415_naming_it() -> None:
+    with pytest.raises(UnsupportedContent) as caught:
+        read(b"\x89PNG\r\n", None, "image/png")
+
+    assert caught.value.detail.startswith("content: content type image/png is not supported")
+
+
+def test_the_extension_wins_over_the_content_type() -> None:
+    assert detect_type(b"# Hi", filename="README.md", content_type="text/plain") == "md"
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream"])
+def test_a_file_without_type_is_sniffed_as_pdf_or_text(content_type: str | None) -> None:
+    assert detect_type(b"%PDF-1.7 ...", filename="upload", content_type=content_type) == "pdf"
+    assert detect_type(b"plain words", filename=None, content_type=content_type) == "txt"
+
+
+def test_binary_data_without_type_is_refused_with_415() -> None:
+    with pytest.raises(UnsupportedContent) as caught:
+        read(b"\x00\x01\x02\x03binary", "blob", "application/octet-stream")
+
+    assert "the data is not text and names no type" in caught.value.detail
+
+
+def test_binary_data_named_as_text_is_refused_with_400() -> None:
+    with pytest.raises(UnreadableContent) as caught:
+        read(bytes(range(256)) * 4, "data.txt")
+
+    assert caught.value.detail.startswith("file 'data.txt': the data is binary, not text")
+
+
+def test_blank_text_has_nothing_to_index() -> None:
+    with pytest.raises(UnreadableContent) as caught:
+        read(b" \n\t ", "empty.txt")
+
+    assert caught.value.detail == "file 'empty.txt': no text to index (the document is empty)"
+
+
+def test_every_refusal_is_an_agentos_error_with_a_4xx_status() -> None:
+    for error in (UnsupportedContent, ContentTooLarge, UnreadableContent):
+        assert issubclass(error, AgentOSError)
+        assert 400 <= error("x").status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"), [(512, "512 bytes"), (2048, "2 KiB"), (1536, "1.5 KiB"), (20 * 1024 * 1024, "20 MiB")]
+)
+def test_sizes_are_shown_as_people_read_them(size: int, shown: str) -> None:
+    assert format_size(size) == shown
