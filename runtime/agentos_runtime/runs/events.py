@@ -144,6 +144,7 @@ class EventFactory:
         metadata: JSON | None,
         metrics: JSON,
         session_state: JSON | None,
+        references: list[JSON] | None = None,
     ) -> RunEvent:
         return self._event(
             RUN_COMPLETED,
@@ -154,6 +155,7 @@ class EventFactory:
                 "session_state": session_state,
                 "metadata": metadata,
                 "metrics": metrics,
+                "references": references or None,
             },
         )
 

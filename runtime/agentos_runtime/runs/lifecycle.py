@@ -176,6 +176,7 @@ class AnswerEvents(Protocol):
         metadata: JSON | None,
         metrics: JSON,
         session_state: JSON | None,
+        references: list[JSON] | None = None,
     ) -> RunEvent: ...
 
     def run_error(self, message: str, *, error_type: str, error_id: str | None) -> RunEvent: ...
@@ -194,6 +195,7 @@ def answer_ending(run: Answering, events: AnswerEvents, outcome: Outcome) -> End
             metadata=record.metadata,
             metrics=record.metrics_dict(),
             session_state=record.session_state,
+            references=record.references,
         )
         return Ending(last, before=(events.content_completed(),))
     record_partial_answer(run)

@@ -101,6 +101,7 @@ class TeamEventFactory:
         metadata: JSON | None,
         metrics: JSON,
         session_state: JSON | None,
+        references: list[JSON] | None = None,
     ) -> RunEvent:
         return self._event(
             TEAM_RUN_COMPLETED,
@@ -111,6 +112,7 @@ class TeamEventFactory:
                 "metadata": metadata,
                 "metrics": metrics,
                 "session_state": session_state,
+                "references": references or None,
             },
         )
 

@@ -1,0 +1,137 @@
+"""What the run tests search: a small knowledge base behind the search port, and the runtime they run in.
+
+``HandbookBase`` implements ``KnowledgeSearch`` over a few chunks with the suite's fake
+embeddings and cosine distance, as a vector store ranks them; it records the queries it was
+asked and can be told to fail as an embedding endpoint or a database does. ``built()`` builds
+the agents and teams of a runtime file through ``build_agents``/``build_teams``, with the
+models on the local OpenAI-compatible server, sessions in memory, and the given bases.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentos_runtime.config import parse_config
+from agentos_runtime.errors import AgentOSError
+from agentos_runtime.knowledge.ports import KnowledgeSearch
+from agentos_runtime.knowledge.records import SearchHit
+from agentos_runtime.llm.factory import build_models, close_models
+from agentos_runtime.runs import Agent, RunRegistry, build_agents
+from agentos_runtime.runs.composing import build_teams
+from agentos_runtime.runs.teams import Team
+from agentos_runtime.storage.memory import InMemoryDatabase
+
+from tests.support.fake_embeddings import fake_embedding
+from tests.support.fake_openai import FakeToolCall
+
+DIMENSIONS = 64
+VACATION = "Employees get 25 days of paid vacation per year; unused days carry over until March."
+EXPENSES = "Expenses above 500 euros need the approval of a manager before the purchase."
+LAPTOPS = "Every engineer gets a laptop on the first day; replacements are ordered through IT."
+
+
+@dataclass(frozen=True)
+class Passage:
+    name: str
+    content: str
+    meta_data: dict[str, Any] = field(default_factory=dict)
+
+
+HANDBOOK = (
+    Passage("handbook.md", VACATION, {"chunk": 1, "department": "hr"}),
+    Passage("handbook.md", EXPENSES, {"chunk": 2, "department": "finance"}),
+    Passage("it.md", LAPTOPS, {"chunk": 1, "department": "it"}),
+)
+
+
+class HandbookBase:
+    """A ``KnowledgeSearch`` over ``passages``, nearest first by the cosine distance of fake embeddings."""
+
+    def __init__(
+        self,
+        passages: Sequence[Passage] = HANDBOOK,
+        *,
+        id: str = "handbook",
+        max_results: int = 2,
+        failure: AgentOSError | None = None,
+    ) -> None:
+        self._id = id
+        self._max_results = max_results
+        self.passages = list(passages)
+        self.failure = failure
+        self.queries: list[str] = []
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def max_results(self) -> int:
+        return self._max_results
+
+    async def search(
+        self, query: str, *, max_results: int | None = None, filters: Mapping[str, Any] | None = None
+    ) -> list[SearchHit]:
+        self.queries.append(query)
+        if self.failure is not None:
+            raise self.failure
+        wanted = fake_embedding(query, DIMENSIONS)
+        ranked = sorted(
+            (1.0 - sum(a * b for a, b in zip(wanted, fake_embedding(p.content, DIMENSIONS), strict=True)), index, p)
+            for index, p in enumerate(self.passages)
+        )
+        return [
+            SearchHit(
+                id=f"chunk-{index}",
+                content_id=f"content-{p.name}",
+                name=p.name,
+                content=p.content,
+                meta_data=dict(p.meta_data),
+                distance=distance,
+            )
+            for distance, index, p in ranked[: max_results or self._max_results]
+        ]
+
+
+def search_call(query: str, *, call_id: str = "call_1") -> FakeToolCall:
+    """The model's ``search_knowledge_base`` call."""
+    return FakeToolCall("search_knowledge_base", json.dumps({"query": query}), id=call_id)
+
+
+def runtime_file(base_url: str, **document: Any) -> dict[str, Any]:
+    """A runtime file on the local server with the ``handbook`` base declared; ``document`` adds agents, teams."""
+    model = {"base_url": base_url, "api_key_env": None, "max_retries": 0}
+    return {
+        "models": [{"id": "fake", "model": "member-model", **model}, {"id": "lead", "model": "leader-model", **model}],
+        "knowledge_bases": [{"id": "handbook", "embedder": {"api_key_env": None, "dimensions": DIMENSIONS}}],
+        **document,
+    }
+
+
+@dataclass
+class Built:
+    agents: dict[str, Agent]
+    teams: dict[str, Team]
+    database: InMemoryDatabase
+
+
+@asynccontextmanager
+async def built(document: dict[str, Any], knowledge: Mapping[str, KnowledgeSearch] | None) -> AsyncIterator[Built]:
+    """The agents and teams of ``document``, their sessions in memory; the models closed after."""
+    config = parse_config(document)
+    models = build_models(config, {})
+    database = InMemoryDatabase(id="db")
+    registry = RunRegistry()
+    try:
+        agents = build_agents(config, models=models, databases={"db": database}, registry=registry, knowledge=knowledge)
+        teams = build_teams(
+            config, agents=agents, models=models, databases={"db": database}, registry=registry, knowledge=knowledge
+        )
+        yield Built(agents, teams, database)
+    finally:
+        await registry.shutdown(timeout=5.0)
+        await close_models(models)

@@ -1,0 +1,403 @@
+"""An agent with a knowledge base: the model searches it with ``search_knowledge_base``, or the
+chunks found for the user's message are added to it (``add_knowledge_to_context``).
+
+The model is the local OpenAI-compatible server, reached through the OpenAI SDK as in
+production; the knowledge base is the search port over a few handbook chunks. The tool's
+result and the references block are compared with what Agno's own code makes of the same
+chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentos_runtime.config import ConfigError
+from agentos_runtime.errors import ModelConnectionError, StorageUnavailable
+from agentos_runtime.knowledge.records import SearchHit
+from agentos_runtime.runs import Agent, RunRequest
+from agentos_runtime.runs.knowledge import NO_DOCUMENTS, REFERENCES_INTRO
+
+from tests.runtime.knowledge.search_fakes import (
+    VACATION,
+    HandbookBase,
+    built,
+    runtime_file,
+    search_call,
+)
+from tests.support.fake_openai import FakeOpenAIServer, Reply, fake_openai, fake_openai_server
+
+__all__ = ["fake_openai", "fake_openai_server"]
+
+JSON = dict[str, Any]
+
+PLUGIN_MODULE = "acme_search_tools"
+PLUGIN_SOURCE = """
+from agentos_runtime.tools import Tool
+
+impostor = Tool("search_knowledge_base", "Not the knowledge search.", {"type": "object", "properties": {}}, lambda: "no")
+"""
+
+
+def agent_file(base_url: str, **agent: Any) -> JSON:
+    return runtime_file(base_url, agents=[{"id": "helpdesk", "model": "fake", "knowledge": "handbook", **agent}])
+
+
+async def run_agent(agent: Agent, request: RunRequest, *, stream: bool) -> tuple[list[JSON], JSON]:
+    """The events (streamed) or none, and the run's output as the client gets it at the end."""
+    if not stream:
+        return [], await agent.complete(request)
+    events = [event.to_dict() async for event in agent.run(request)]
+    assert agent.sessions is not None
+    row = await agent.sessions.get_session(request.session_id)
+    assert row is not None and row.runs
+    return events, row.runs[-1]
+
+
+def agno_documents(hits: Sequence[SearchHit]) -> list[JSON]:
+    """Agno's ``Document.to_dict()`` of the chunks its ``PgVector`` search returns for ``hits``."""
+    from agno.knowledge.document import Document
+
+    return [
+        Document(
+            name=hit.name, meta_data={**hit.meta_data, "similarity_score": 1.0 - hit.distance}, content=hit.content
+        ).to_dict()
+        for hit in hits
+    ]
+
+
+class AgnoRetriever:
+    """What Agno's agent searches through (its knowledge protocol), answering with fixed documents."""
+
+    def __init__(self, hits: Sequence[SearchHit]) -> None:
+        self.hits = list(hits)
+        self.max_results = len(self.hits)
+
+    async def aretrieve(self, query: str, max_results: int | None = None, filters: Any = None) -> list[Any]:
+        from agno.knowledge.document import Document
+
+        return [Document.from_dict(document) for document in agno_documents(self.hits)]
+
+
+async def agno_tool_result(hits: Sequence[SearchHit], query: str) -> tuple[str, list[JSON]]:
+    """What Agno's own ``search_knowledge_base`` returns for ``hits``, and the references it keeps."""
+    from agno.agent import Agent as AgnoAgent
+    from agno.agent._default_tools import create_knowledge_search_tool
+    from agno.run.agent import RunOutput
+
+    output = RunOutput(run_id="agno-run")
+    tool = create_knowledge_search_tool(AgnoAgent(knowledge=AgnoRetriever(hits)), run_response=output, async_mode=True)
+    assert tool.entrypoint is not None
+    result = await tool.entrypoint(query=query)
+    return result, output.to_dict().get("references", [])
+
+
+async def agno_user_message(hits: Sequence[SearchHit], message: str) -> str:
+    """The user message Agno's agent with ``add_knowledge_to_context`` sends for ``hits``."""
+    from agno.agent import Agent as AgnoAgent
+    from agno.agent._messages import aget_user_message
+    from agno.run.agent import RunOutput
+
+    agent = AgnoAgent(knowledge=AgnoRetriever(hits), add_knowledge_to_context=True, search_knowledge=False)
+    built_message = await aget_user_message(agent, run_response=RunOutput(run_id="agno-run"), input=message)
+    assert built_message is not None and isinstance(built_message.content, str)
+    return built_message.content
+
+
+def split_references(text: str) -> tuple[str, list[JSON]]:
+    """A user message with references: the text before them, and the documents inside ``<references>``."""
+    before, _, rest = text.partition(f"\n\n{REFERENCES_INTRO}\n<references>\n")
+    block, end, after = rest.rpartition("\n</references>")
+    assert end and after == "", text
+    documents: list[JSON] = json.loads(block)
+    return before, documents
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_the_model_searches_the_knowledge_base_reads_the_chunk_and_cites_it(
+    fake_openai: FakeOpenAIServer, stream: bool
+) -> None:
+    base = HandbookBase()
+    fake_openai.script(
+        Reply.call(search_call("paid vacation days")), Reply.say("You get 25 days of paid vacation.", chunks=3)
+    )
+    async with built(agent_file(fake_openai.base_url), {"handbook": base}) as runtime:
+        events, output = await run_agent(
+            runtime.agents["helpdesk"],
+            RunRequest(message="How much vacation do I get?", session_id="s1"),
+            stream=stream,
+        )
+
+    assert base.queries == ["paid vacation days"]
+    first, second = fake_openai.bodies
+    assert [tool["function"]["name"] for tool in first["tools"]] == ["search_knowledge_base"]
+    assert "search_knowledge_base tool" in first["messages"][0]["content"]
+    assert first["messages"][-1] == {"role": "user", "content": "How much vacation do I get?"}
+    found = json.loads(second["messages"][-1]["content"])
+    assert len(found) == 2 and found[0]["content"] == VACATION
+    assert found[0]["name"] == "handbook.md" and found[0]["meta_data"]["department"] == "hr"
+    assert 0.0 < found[1]["meta_data"]["similarity_score"] < found[0]["meta_data"]["similarity_score"] <= 1.0
+    assert output["status"] == "COMPLETED" and output["content"] == "You get 25 days of paid vacation."
+    (tool,) = output["tools"]
+    assert (tool["tool_name"], tool["tool_args"], tool["tool_call_error"]) == (
+        "search_knowledge_base",
+        {"query": "paid vacation days"},
+        False,
+    )
+    assert json.loads(tool["result"]) == found
+    (reference,) = output["references"]
+    assert reference["query"] == "paid vacation days" and reference["references"] == found
+    assert isinstance(reference["time"], float) and reference["time"] >= 0.0
+    if stream:
+        names = [event["event"] for event in events]
+        assert names.index("ToolCallStarted") < names.index("ToolCallCompleted") < names.index("RunCompleted")
+        assert events[-1]["references"] == output["references"]
+
+
+async def test_the_tool_schema_result_and_references_are_agnos(fake_openai: FakeOpenAIServer) -> None:
+    base = HandbookBase()
+    hits = await HandbookBase().search("expenses approval")
+    fake_openai.script(Reply.call(search_call("expenses approval")), Reply.say("A manager approves them."))
+    async with built(agent_file(fake_openai.base_url), {"handbook": base}) as runtime:
+        output = await runtime.agents["helpdesk"].complete(RunRequest(message="Who approves expenses?"))
+
+    from agno.agent import Agent as AgnoAgent
+    from agno.agent._default_tools import create_knowledge_search_tool
+
+    agno_tool = create_knowledge_search_tool(AgnoAgent(knowledge=AgnoRetriever(hits)), async_mode=True)
+    agno_tool.process_entrypoint()
+    assert fake_openai.bodies[0]["tools"] == [{"type": "function", "function": agno_tool.to_dict()}]
+    agno_result, agno_references = await agno_tool_result(hits, "expenses approval")
+    ours = output["tools"][0]["result"]
+    assert json.loads(ours) == json.loads(agno_result)
+    assert ours.startswith("[\n  {\n    ") and agno_result.startswith("[\n  {\n    ")
+    assert [{k: v for k, v in r.items() if k != "time"} for r in output["references"]] == [
+        {k: v for k, v in r.items() if k != "time"} for r in agno_references
+    ]
+
+
+async def test_a_search_that_finds_nothing_answers_with_agnos_text_and_keeps_no_references(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    fake_openai.script(Reply.call(search_call("parking")), Reply.say("The handbook says nothing about parking."))
+    async with built(agent_file(fake_openai.base_url), {"handbook": HandbookBase([])}) as runtime:
+        output = await runtime.agents["helpdesk"].complete(RunRequest(message="Where do I park?"))
+
+    assert fake_openai.bodies[1]["messages"][-1]["content"] == NO_DOCUMENTS
+    assert output["tools"][0]["result"] == NO_DOCUMENTS and output["tools"][0]["tool_call_error"] is False
+    assert "references" not in output
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ModelConnectionError("embedding model 'text-embedding-3-small': connection refused"),
+        StorageUnavailable("database 'docs' is unavailable"),
+    ],
+    ids=["embedder-down", "database-down"],
+)
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_a_search_that_fails_is_an_error_result_the_model_reads_and_the_run_completes(
+    fake_openai: FakeOpenAIServer, failure: Exception, stream: bool
+) -> None:
+    assert isinstance(failure, ModelConnectionError | StorageUnavailable)
+    base = HandbookBase(failure=failure)
+    fake_openai.script(Reply.call(search_call("vacation")), Reply.say("I could not search the handbook right now."))
+    async with built(agent_file(fake_openai.base_url), {"handbook": base}) as runtime:
+        _, output = await run_agent(
+            runtime.agents["helpdesk"], RunRequest(message="Vacation?", session_id="s1"), stream=stream
+        )
+
+    read = fake_openai.bodies[1]["messages"][-1]["content"]
+    assert read == (f"Error: KnowledgeSearchError: knowledge base 'handbook' could not be searched: {failure.detail}")
+    assert output["status"] == "COMPLETED" and output["content"] == "I could not search the handbook right now."
+    assert output["tools"][0]["tool_call_error"] is True and output["tools"][0]["result"] == read
+    assert "references" not in output
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_knowledge_added_to_context_puts_the_chunks_found_into_the_users_message(
+    fake_openai: FakeOpenAIServer, stream: bool
+) -> None:
+    base = HandbookBase()
+    fake_openai.script(Reply.say("25 days, and unused days carry over until March."))
+    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
+    async with built(file, {"handbook": base}) as runtime:
+        events, output = await run_agent(
+            runtime.agents["helpdesk"], RunRequest(message="vacation days carry over?", session_id="s1"), stream=stream
+        )
+
+    assert base.queries == ["vacation days carry over?"]
+    (body,) = fake_openai.bodies
+    assert "tools" not in body
+    assert all("search_knowledge_base" not in (m["content"] or "") for m in body["messages"] if m["role"] == "system")
+    asked, documents = split_references(body["messages"][-1]["content"])
+    assert asked == "vacation days carry over?"
+    assert len(documents) == 2 and documents[0]["content"] == VACATION
+    (reference,) = output["references"]
+    assert reference["query"] == "vacation days carry over?" and reference["references"] == documents
+    assert output["input"] == {"input_content": "vacation days carry over?"}
+    user = [m for m in output["messages"] if m["role"] == "user"]
+    assert user[0]["content"] == body["messages"][-1]["content"]
+    if stream:
+        assert events[-1]["event"] == "RunCompleted" and events[-1]["references"] == output["references"]
+
+
+async def test_the_references_block_is_the_one_agno_writes(fake_openai: FakeOpenAIServer) -> None:
+    message = "Who approves expenses above 500 euros?"
+    hits = await HandbookBase().search(message)
+    fake_openai.script(Reply.say("A manager."))
+    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
+    async with built(file, {"handbook": HandbookBase()}) as runtime:
+        await runtime.agents["helpdesk"].complete(RunRequest(message=message))
+
+    ours = fake_openai.bodies[0]["messages"][-1]["content"]
+    agno = await agno_user_message(hits, message)
+    assert split_references(ours) == split_references(agno)
+    assert len(ours) == len(agno)
+
+
+async def test_a_failed_search_for_the_context_is_logged_and_the_model_answers_without_references(
+    fake_openai: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = HandbookBase(failure=ModelConnectionError("embedding model 'text-embedding-3-small': timed out"))
+    fake_openai.script(Reply.say("I am not sure, please ask HR."))
+    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.knowledge"):
+        async with built(file, {"handbook": base}) as runtime:
+            output = await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?"))
+
+    assert fake_openai.bodies[0]["messages"][-1] == {"role": "user", "content": "Vacation?"}
+    assert output["status"] == "COMPLETED" and "references" not in output
+    (warning,) = [r for r in caplog.records if r.name == "agentos_runtime.runs.knowledge"]
+    assert "agent helpdesk" in warning.getMessage() and "handbook" in warning.getMessage()
+    assert "timed out" in warning.getMessage()
+
+
+async def test_both_ways_at_once_search_the_message_first_and_offer_the_tool(fake_openai: FakeOpenAIServer) -> None:
+    base = HandbookBase()
+    fake_openai.script(Reply.call(search_call("laptop replacement")), Reply.say("IT orders it."))
+    file = agent_file(fake_openai.base_url, add_knowledge_to_context=True)
+    async with built(file, {"handbook": base}) as runtime:
+        output = await runtime.agents["helpdesk"].complete(RunRequest(message="My laptop broke"))
+
+    assert base.queries == ["My laptop broke", "laptop replacement"]
+    assert [r["query"] for r in output["references"]] == ["My laptop broke", "laptop replacement"]
+    assert REFERENCES_INTRO in fake_openai.bodies[0]["messages"][-1]["content"]
+    assert [tool["function"]["name"] for tool in fake_openai.bodies[0]["tools"]] == ["search_knowledge_base"]
+
+
+async def test_the_tool_comes_after_the_agents_own_tools_and_a_fixed_system_message_gets_no_instructions(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    fake_openai.script(Reply.say("Hello."))
+    file = agent_file(fake_openai.base_url, tools=["calculator"], system_message="You are the helpdesk.")
+    async with built(file, {"handbook": HandbookBase()}) as runtime:
+        await runtime.agents["helpdesk"].complete(RunRequest(message="Hi"))
+
+    (body,) = fake_openai.bodies
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["calculator", "search_knowledge_base"]
+    assert body["messages"][0] == {"role": "system", "content": "You are the helpdesk."}
+
+
+async def test_references_are_stored_with_the_run_in_the_session(fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.call(search_call("vacation")), Reply.say("25 days."))
+    async with built(agent_file(fake_openai.base_url), {"handbook": HandbookBase()}) as runtime:
+        await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?", session_id="s-ref"))
+        row = await runtime.database.sessions.get_session("s-ref")
+
+    assert row is not None and row.runs is not None
+    (stored,) = row.runs
+    assert stored["references"][0]["query"] == "vacation"
+    assert stored["references"][0]["references"][0]["content"] == VACATION
+
+
+async def test_an_agent_without_knowledge_gets_no_search_and_pays_nothing(fake_openai: FakeOpenAIServer) -> None:
+    base = HandbookBase()
+    fake_openai.script(Reply.say("Hi."))
+    file = runtime_file(fake_openai.base_url, agents=[{"id": "plain", "model": "fake"}])
+    async with built(file, {"handbook": base}) as runtime:
+        agent = runtime.agents["plain"]
+        output = await agent.complete(RunRequest(message="Hello"))
+
+    assert agent.knowledge is None and base.queries == []
+    assert "tools" not in fake_openai.bodies[0] and "references" not in output
+
+
+async def test_knowledge_off_both_ways_leaves_the_agent_without_it(fake_openai: FakeOpenAIServer) -> None:
+    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=False)
+    async with built(file, {"handbook": HandbookBase()}) as runtime:
+        assert runtime.agents["helpdesk"].knowledge is None
+
+
+async def test_a_member_agent_keeps_its_knowledge_when_a_team_runs_it(fake_openai: FakeOpenAIServer) -> None:
+    base = HandbookBase()
+    file = runtime_file(
+        fake_openai.base_url,
+        agents=[{"id": "helpdesk", "model": "fake", "knowledge": "handbook"}],
+        teams=[{"id": "desk", "model": "lead", "mode": "route", "members": ["helpdesk"]}],
+    )
+    delegate = json.dumps({"member_id": "helpdesk", "task": "How many vacation days?"})
+    from tests.support.fake_openai import FakeToolCall
+
+    fake_openai.script(
+        Reply.call(FakeToolCall("delegate_task_to_member", delegate)),
+        Reply.call(search_call("vacation days")),
+        Reply.say("25 days."),
+    )
+    async with built(file, {"handbook": base}) as runtime:
+        output = await runtime.teams["desk"].complete(RunRequest(message="Vacation?"))
+
+    assert base.queries == ["vacation days"]
+    (member,) = output["member_responses"]
+    assert member["references"][0]["query"] == "vacation days"
+    assert output["content"] == "25 days." and "references" not in output
+
+
+async def test_a_base_that_was_not_opened_is_a_config_problem_at_the_agents_path(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        async with built(agent_file(fake_openai.base_url), {}):
+            pass
+    assert str(raised.value) == "agents[0].knowledge: knowledge base 'handbook' is not open"
+
+
+async def test_without_opened_bases_the_agent_is_built_without_knowledge(fake_openai: FakeOpenAIServer) -> None:
+    async with built(agent_file(fake_openai.base_url), None) as runtime:
+        assert runtime.agents["helpdesk"].knowledge is None
+
+
+@pytest.fixture
+def impostor_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed ``agentos.tools`` entry point named like the knowledge search."""
+    (tmp_path / f"{PLUGIN_MODULE}.py").write_text(PLUGIN_SOURCE)
+    dist_info = tmp_path / "acme_search_tools-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-search-tools\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[agentos.tools]\nsearch_knowledge_base = {PLUGIN_MODULE}:impostor\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+@pytest.mark.usefixtures("impostor_plugin")
+async def test_an_own_tool_named_like_the_knowledge_search_is_refused_unless_search_is_off(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        async with built(
+            agent_file(fake_openai.base_url, tools=["search_knowledge_base"]), {"handbook": HandbookBase()}
+        ):
+            pass
+    assert str(raised.value) == (
+        "agents[0].tools: a tool named 'search_knowledge_base' would hide the knowledge search: "
+        "rename it (tool_name_prefix) or set search_knowledge to false"
+    )
+    file = agent_file(
+        fake_openai.base_url, tools=["search_knowledge_base"], search_knowledge=False, add_knowledge_to_context=True
+    )
+    async with built(file, {"handbook": HandbookBase()}) as runtime:
+        assert runtime.agents["helpdesk"].knowledge is not None
