@@ -65,7 +65,12 @@ def create_app(
     telemetry = RuntimeMetrics() if settings.metrics_port else None
     # Runs are logged as they are saved, with or without metrics.
     opener = observe_opener(connect_with.open_database, metrics=telemetry)
-    connect_with = replace(connect_with, open_database=opener, mcp_metrics=telemetry.mcp if telemetry else None)
+    connect_with = replace(
+        connect_with,
+        open_database=opener,
+        mcp_metrics=telemetry.mcp if telemetry else None,
+        knowledge_metrics=telemetry.knowledge if telemetry else None,
+    )
     resolved_os_id = config.os_id or os_id or "agentos"
 
     @asynccontextmanager
