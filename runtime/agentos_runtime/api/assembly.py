@@ -87,8 +87,10 @@ async def open_context(
         default_db = default_db_id(config, stores) or configs[0].id
         knowledge = await open_knowledge_hub(config, configs, default_db, settings.data_dir, connectors)
         mcp = await open_mcp(config, connectors.environ, metrics=connectors.mcp_metrics)
-        agents = build_agents(config, models=models, databases=stores, registry=registry, mcp=mcp)
-        teams = build_teams(config, agents=agents, models=models, databases=stores, registry=registry, mcp=mcp)
+        agents = build_agents(config, models=models, databases=stores, registry=registry, mcp=mcp, knowledge=knowledge)
+        teams = build_teams(
+            config, agents=agents, models=models, databases=stores, registry=registry, mcp=mcp, knowledge=knowledge
+        )
         workflows = build_workflows(config, agents=agents, teams=teams, databases=stores, registry=registry)
     except BaseException:
         if mcp is not None:
