@@ -17,7 +17,7 @@ import builtins
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ from agentos_runtime.knowledge.records import Content, SearchHit
 from agentos_runtime.knowledge.sources import check_content_url
 
 logger = logging.getLogger("agentos_runtime.knowledge")
+
+StoreOpener = Callable[[], Awaitable[KnowledgeStore]]
 
 # A text content without a name is named after its first line, cut to this many characters.
 TEXT_NAME_CHARS = 80
@@ -118,7 +120,7 @@ class KnowledgeBase:
         config: KnowledgeBaseConfig,
         *,
         db_id: str,
-        store: KnowledgeStore,
+        open_store: StoreOpener,
         embedder: Embedder,
         queue: IngestionQueue,
         metrics: KnowledgeMetrics,
@@ -133,32 +135,56 @@ class KnowledgeBase:
         self.table = contents_table
         """The contents table (shared by the bases of the database); chunks are in ``config.table_name``."""
         self.max_results = config.max_results
-        self.store = store
         self.embedder = embedder
         self.metrics = metrics
         self.clock = clock
         self.pending: set[str] = set()
         """Ids of the contents this replica has queued or is processing (their heartbeat)."""
         self._queue = queue
-        self._pipeline = Pipeline(config, store, embedder, metrics, clock)
+        self._open_store = open_store
+        self._store: KnowledgeStore | None = None
+        self._pipeline: Pipeline | None = None
         self._prepared = False
         self._preparing = asyncio.Lock()
 
+    @property
+    def store(self) -> KnowledgeStore:
+        """The open store; ``StorageUnavailable`` until its database has answered once."""
+        if self._store is None:
+            raise StorageUnavailable(f"knowledge base '{self.id}': database '{self.db_id}' has not answered yet")
+        return self._store
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            self._pipeline = Pipeline(self.config, self.store, self.embedder, self.metrics, self.clock)
+        return self._pipeline
+
     async def prepare(self) -> bool:
-        """Create the store's tables if missing; ``True`` the first time it succeeds (start-up
-        work is due then). Raises ``StorageUnavailable`` while the database is down."""
+        """Open the store and create its tables if missing; ``True`` the first time it succeeds
+        (start-up work is due then). Raises ``StorageUnavailable`` while the database is down."""
         if self._prepared:
             return False
         async with self._preparing:
             if self._prepared:
                 return False
-            await self.store.prepare()
+            if self._store is None:
+                self._store = await self._open_store()
+            await self._store.prepare()
             self._prepared = True
             return True
 
     @property
     def prepared(self) -> bool:
         return self._prepared
+
+    async def close(self) -> None:
+        """Close the store (when it was opened) and the embedder."""
+        try:
+            if self._store is not None:
+                await self._store.close()
+        finally:
+            await self.embedder.close()
 
     async def add(self, upload: Upload) -> Content:
         """Store ``upload`` as a ``processing`` content and process it in the background."""
@@ -190,7 +216,7 @@ class KnowledgeBase:
 
         async def job() -> None:
             try:
-                await self._pipeline.process(content, payload, settings)
+                await self.pipeline.process(content, payload, settings)
             finally:
                 self.pending.discard(content.id)
                 self.metrics.processing.set((self.id,), len(self.pending))
@@ -276,7 +302,7 @@ class KnowledgeBase:
             raise BadRequest("max_results: must be at least 1")
         await self.prepare()
         started = time.perf_counter()
-        (vector,) = await self._pipeline.embed([query])
+        (vector,) = await self.pipeline.embed([query])
         hits = await self.store.search(vector, limit=limit, filters=filters)
         self.metrics.observe_search(self.id, time.perf_counter() - started)
         return hits

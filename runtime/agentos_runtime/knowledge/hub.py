@@ -173,11 +173,10 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
                 await self._maintenance
         await self._queue.close()
         for base in self._bases.values():
-            for resource in (base.store, base.embedder):
-                try:
-                    await resource.close()
-                except Exception:  # shutdown: closing the others matters more than one failure
-                    logger.exception("closing knowledge base %s failed", base.id)
+            try:
+                await base.close()
+            except Exception:  # shutdown: closing the others matters more than one failure
+                logger.exception("closing knowledge base %s failed", base.id)
 
 
 def resumable_payload(content: Content) -> Payload | None:
@@ -218,18 +217,12 @@ async def open_knowledge(
     try:
         for base_config in config_bases:
             database = by_id[knowledge_db_id(base_config, default_db_id)]
-            embedder = build_embedder(base_config.embedder, environ)
-            try:
-                store = await open_store(base_config, database, environ=environ, data_dir=data_dir)
-            except BaseException:
-                await embedder.close()
-                raise
             bases.append(
                 KnowledgeBase(
                     base_config,
                     db_id=database.id,
-                    store=store,
-                    embedder=embedder,
+                    open_store=_opener(open_store, base_config, database, environ, data_dir),
+                    embedder=build_embedder(base_config.embedder, environ),
                     queue=queue,
                     metrics=measured,
                     contents_table=database.tables.knowledge,
@@ -238,10 +231,22 @@ async def open_knowledge(
             )
     except BaseException:
         for base in bases:
-            await base.store.close()
-            await base.embedder.close()
+            await base.close()
         raise
     return KnowledgeHub(bases, queue=queue, clock=clock)
+
+
+def _opener(
+    open_store: StoreOpener,
+    base: KnowledgeBaseConfig,
+    database: DatabaseConfig,
+    environ: Mapping[str, str],
+    data_dir: Path,
+) -> Callable[[], Awaitable[KnowledgeStore]]:
+    def opener() -> Awaitable[KnowledgeStore]:
+        return open_store(base, database, environ=environ, data_dir=data_dir)
+
+    return opener
 
 
 def _real_store_opener() -> StoreOpener:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.observability.instruments import Counter, Histogram, render
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 
@@ -68,6 +69,8 @@ class RuntimeMetrics:
         )
         self.mcp = McpMetrics()
         """MCP tool calls and connections (``tools.mcp``)."""
+        self.knowledge = KnowledgeMetrics()
+        """Knowledge bases: contents, chunks, embedding requests, searches (``knowledge``)."""
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.inc((method, route, str(status)))
@@ -113,6 +116,7 @@ class RuntimeMetrics:
                 self.tokens,
                 self.storage_errors,
                 *self.mcp.instruments(),
+                *self.knowledge.instruments(),
             ]
         )
 

@@ -8,7 +8,9 @@ password or query in it), and whether its key variable is set, never the key. A 
 OpenAI's endpoint without its key logs at WARNING: OpenAI refuses every request without one
 (any other endpoint is called without a key, as local servers need none). An MCP server is named
 by its id, transport and endpoint (or command), and the names of its headers or env variables
-with the variable each value comes from, never a value.
+with the variable each value comes from, never a value. A knowledge base is named by its id, its
+database, its embedder's model and endpoint, and whether the embedder's key variable is set,
+never the key.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agentos_runtime.config import DatabaseConfig, ModelConfig, RuntimeConfig
+from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.config.mcp import McpServerConfig
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, needs_key
 from agentos_runtime.storage.factory import sqlite_path
@@ -45,7 +48,8 @@ def startup_lines(
     *,
     data_dir: Path,
 ) -> list[Line]:
-    """The lines logged at start, in order: the config, then each database, model and MCP server."""
+    """The lines logged at start, in order: the config, then each database, model, MCP server
+    and knowledge base."""
     components = ", ".join(
         _count(len(items), kind)
         for kind, items in (("agent", config.agents), ("team", config.teams), ("workflow", config.workflows))
@@ -54,7 +58,47 @@ def startup_lines(
     lines += [_database_line(db, environ, data_dir=data_dir, declared=bool(config.databases)) for db in databases]
     lines += [_model_line(model, environ) for model in config.models]
     lines += [_mcp_line(server, environ) for server in config.mcp_servers]
+    default_db = _default_db_id(config, databases)
+    lines += [_knowledge_line(base, environ, default_db) for base in config.knowledge_bases]
     return lines
+
+
+def _default_db_id(config: RuntimeConfig, databases: Sequence[DatabaseConfig]) -> str:
+    """The database of a knowledge base that names none (as the runtime picks it)."""
+    if config.db is not None:
+        return config.db
+    if config.session is not None and config.session.dbs:
+        return config.session.dbs[0].db_id
+    return databases[0].id if databases else ""
+
+
+def _knowledge_line(base: KnowledgeBaseConfig, environ: Mapping[str, str], default_db: str) -> Line:
+    embedder = base.embedder
+    endpoint = public_endpoint(embedder.base_url or environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL)
+    db_id = base.db or default_db
+    fields: dict[str, Any] = {
+        "knowledge_base": base.id,
+        "db_id": db_id,
+        "embedder": embedder.model,
+        "endpoint": endpoint,
+        "sources": len(base.sources),
+    }
+    head = f"knowledge base {base.id}: database {db_id}, embedder {embedder.model} at {endpoint}"
+    if base.sources:
+        head += f", {_count(len(base.sources), 'source')}"
+    if embedder.api_key_env is None:
+        return Line(logging.INFO, f"{head}, no key (api_key_env is null)", fields | {"key_set": False})
+    key_set = bool(environ.get(embedder.api_key_env))
+    fields |= {"key_env": embedder.api_key_env, "key_set": key_set}
+    if key_set:
+        return Line(logging.INFO, f"{head}, key from {embedder.api_key_env} (set)", fields)
+    if needs_key(endpoint):
+        text = (
+            f"{head}, key from {embedder.api_key_env} (NOT SET): OpenAI refuses requests without a key; "
+            f"set {embedder.api_key_env}, or point embedder.base_url at a local server"
+        )
+        return Line(logging.WARNING, text, fields)
+    return Line(logging.INFO, f"{head}, key from {embedder.api_key_env} (not set: called without a key)", fields)
 
 
 def _count(number: int, kind: str) -> str:

@@ -3,14 +3,17 @@ on SQLite (sqlite-vec) and PostgreSQL (pgvector)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from agentos_runtime.config import RuntimeConfig
 from agentos_runtime.errors import BadRequest, NotFound
 from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent
+from agentos_runtime.observability.startup import startup_lines
 
 from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
 
@@ -216,3 +219,37 @@ async def test_metrics_count_contents_chunks_embedding_requests_and_searches(sql
     assert metrics.search_seconds.count(("docs",)) == 1
     assert metrics.processing.value(("docs",)) == 0
     assert b'agentos_knowledge_chunks{knowledge_base="docs"} 4' in metrics.render()
+
+
+def test_the_start_up_line_of_a_knowledge_base_names_its_database_and_embedder_and_never_the_key(
+    tmp_path: Path,
+) -> None:
+    config = RuntimeConfig.model_validate(
+        {
+            "databases": [{"id": "main", "type": "postgres"}, {"id": "local", "type": "sqlite"}],
+            "knowledge_bases": [
+                {"id": "handbook", "sources": [{"path": "/docs"}]},
+                {
+                    "id": "notes",
+                    "db": "local",
+                    "embedder": {"base_url": "http://tei:8080/v1", "api_key_env": "TEI_KEY"},
+                },
+            ],
+        }
+    )
+    environ = {"OPENAI_API_KEY": "sk-secret-value", "DATABASE_URL": "postgresql://u:pw@db/x"}
+
+    lines = startup_lines("c.yaml", config, config.databases, environ, data_dir=tmp_path)
+    knowledge = [line for line in lines if line.text.startswith("knowledge base")]
+
+    assert [line.text for line in knowledge] == [
+        "knowledge base handbook: database main, embedder text-embedding-3-small at https://api.openai.com/v1, "
+        "1 source, key from OPENAI_API_KEY (set)",
+        "knowledge base notes: database local, embedder text-embedding-3-small at http://tei:8080/v1, "
+        "key from TEI_KEY (not set: called without a key)",
+    ]
+    assert all("sk-secret-value" not in str(line) for line in lines)
+    unset = startup_lines("c.yaml", config, config.databases, {}, data_dir=tmp_path)
+    handbook = next(line for line in unset if line.text.startswith("knowledge base handbook"))
+    assert handbook.level == logging.WARNING
+    assert handbook.fields["key_set"] is False
