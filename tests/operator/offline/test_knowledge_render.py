@@ -18,7 +18,7 @@ from tests.operator.offline.inputs import resource_body
 
 SETTINGS = render.RenderSettings(default_image="registry.example/agentos:1")
 OPENAI_KEY = {"name": "openai", "key": "api-key"}
-HANDBOOK = {
+HANDBOOK: dict[str, Any] = {
     "id": "handbook",
     "description": "The team handbook",
     "chunking": {"strategy": "markdown", "size": 1200, "overlap": 100},
@@ -31,7 +31,7 @@ HANDBOOK = {
         {"url": "https://docs.example.com/onboarding.html"},
     ],
 }
-TICKETS = {
+TICKETS: dict[str, Any] = {
     "id": "support-tickets",
     "table": "tickets",
     "embedder": {
@@ -42,7 +42,7 @@ TICKETS = {
     },
     "sources": [{"configMap": {"name": "faq"}}],
 }
-LOCAL = {"id": "local", "embedder": {"baseUrl": "http://10.0.0.9:8000/v1", "dimensions": 768}}
+LOCAL: dict[str, Any] = {"id": "local", "embedder": {"baseUrl": "http://10.0.0.9:8000/v1", "dimensions": 768}}
 
 
 def resource(**spec: Any) -> AgentOSResource:
