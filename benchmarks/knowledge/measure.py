@@ -11,6 +11,7 @@ server's processes apart. Both virtualenvs import this module (the Agno side run
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -96,7 +97,7 @@ def _children(pid: int) -> list[int]:
 def percentile(values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of ``values`` (not empty)."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
     return ordered[rank - 1]
 
 

