@@ -2,26 +2,31 @@
 chunks found for the user's message are added to it (``add_knowledge_to_context``).
 
 The model is the local OpenAI-compatible server, reached through the OpenAI SDK as in
-production; the knowledge base is the search port over a few handbook chunks. The tool's
-result and the references block are compared with what Agno's own code makes of the same
-chunks.
+production; the knowledge base is the search port over a few handbook chunks, and at the end a
+real knowledge base (uploaded, chunked, embedded and searched) on SQLite with sqlite-vec and
+PostgreSQL with pgvector. The tool's result and the references block are compared with what
+Agno's own code makes of the same chunks.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from agentos_runtime.config import ConfigError
 from agentos_runtime.errors import ModelConnectionError, StorageUnavailable
+from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.records import SearchHit
 from agentos_runtime.runs import Agent, RunRequest
 from agentos_runtime.runs.knowledge import NO_DOCUMENTS, REFERENCES_INTRO
 
+from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
 from tests.runtime.knowledge.search_fakes import (
+    LAPTOPS,
     VACATION,
     HandbookBase,
     built,
@@ -381,3 +386,48 @@ async def test_an_own_tool_named_like_the_knowledge_search_is_refused_unless_sea
     )
     async with built(file, {"handbook": HandbookBase()}) as runtime:
         assert runtime.agents["helpdesk"].knowledge is not None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    async with knowledge_space(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+async def test_on_a_real_knowledge_base_the_model_finds_the_uploaded_chunk_and_cites_it(
+    fake_openai: FakeOpenAIServer, space: KnowledgeSpace, stream: bool
+) -> None:
+    hub = await space.open(space.base("handbook"))
+    handbook = hub["handbook"]
+    added = await handbook.add(Upload(name="vacation.md", text=VACATION, metadata={"department": "hr"}))
+    await handbook.add(Upload(name="laptops.md", text=LAPTOPS))
+    await handbook.wait_idle()
+    fake_openai.script(Reply.call(search_call("paid vacation days")), Reply.say("25 days (vacation.md)."))
+    async with built(agent_file(fake_openai.base_url), hub) as runtime:
+        _, output = await run_agent(
+            runtime.agents["helpdesk"], RunRequest(message="Vacation?", session_id="real"), stream=stream
+        )
+
+    found = json.loads(fake_openai.bodies[1]["messages"][-1]["content"])
+    assert found[0]["content"] == VACATION and found[0]["name"] == "vacation.md"
+    assert found[0]["meta_data"]["department"] == "hr"
+    assert found[0]["meta_data"]["similarity_score"] > found[1]["meta_data"]["similarity_score"]
+    assert output["status"] == "COMPLETED" and output["content"] == "25 days (vacation.md)."
+    assert output["references"][0]["references"] == found
+    assert (await handbook.get(added.id)).status == "completed"
+
+
+async def test_on_a_real_knowledge_base_an_embedder_failure_is_the_error_result_the_model_reads(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    async with knowledge_space("sqlite", tmp_path) as space:
+        hub = await space.open(space.base("handbook"))
+        space.embedder.fail_with = provider_error("the embeddings endpoint answered 500")
+        fake_openai.script(Reply.call(search_call("vacation")), Reply.say("The handbook is unavailable."))
+        async with built(agent_file(fake_openai.base_url), hub) as runtime:
+            output = await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?"))
+
+    assert output["status"] == "COMPLETED" and output["tools"][0]["tool_call_error"] is True
+    assert output["tools"][0]["result"].startswith("Error: KnowledgeSearchError: knowledge base 'handbook' could not")
+    assert output["tools"][0]["result"].endswith("the embeddings endpoint answered 500")
