@@ -1,0 +1,193 @@
+"""Background processing: bounded, kept alive by a heartbeat, and taken up again after a stop.
+
+Two hubs on one database are two replicas: a content one of them is processing (its lease
+fresh) is left alone by the other; a content whose replica stopped is failed (an upload, its
+bytes gone) or processed again (a URL) once its lease runs out. Time is the hubs' clock,
+moved by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentos_runtime.errors import ModelAuthenticationError
+from agentos_runtime.knowledge.base import Upload
+from agentos_runtime.knowledge.hub import LEASE_SECONDS, RESTARTED_MESSAGE
+from agentos_runtime.knowledge.ingestion import IngestionQueue, build_chunks, failure_message
+from agentos_runtime.knowledge.records import Content
+
+from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
+from tests.support.fake_openai import serve_asgi
+
+HANDBOOK = b"Parental leave is sixteen weeks, fully paid, for every parent."
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    async with knowledge_space(request.param, tmp_path) as opened:
+        yield opened
+
+
+class Site:
+    """Serves ``/handbook.txt``; counts the requests."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.requests += 1
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(HANDBOOK)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": HANDBOOK})
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[tuple[Site, int]]:
+    app = Site()
+    with serve_asgi(app) as port:
+        yield app, port
+
+
+def gated() -> FakeEmbedder:
+    embedder = FakeEmbedder()
+    embedder.gate = asyncio.Event()
+    return embedder
+
+
+async def test_a_replica_leaves_alone_a_content_another_replica_keeps_alive(space: KnowledgeSpace) -> None:
+    first = await space.open(embedder=gated())
+    added = await first["docs"].add(Upload(text="Parental leave is sixteen weeks."))
+    await space.embedders[0].entered.wait()
+    second = await space.open()
+
+    space.clock.advance(LEASE_SECONDS + 1)
+    await first.heartbeat()
+    await second.sweep()
+
+    assert (await second["docs"].get(added.id)).status == "processing"
+    assert (await second["docs"].get(added.id)).updated_at == int(space.clock())
+    space.embedders[0].gate.set()  # type: ignore[union-attr]
+    await first.wait_idle()
+    assert (await second["docs"].get(added.id)).status == "completed"
+
+
+async def test_an_upload_left_processing_by_a_stopped_replica_is_failed_once_its_lease_runs_out(
+    space: KnowledgeSpace,
+) -> None:
+    first = await space.open(embedder=gated())
+    added = await first["docs"].add(Upload(text="Parental leave is sixteen weeks."))
+    await space.embedders[0].entered.wait()
+    await first.close()  # stops mid-way: the row stays processing, no heartbeat any more
+    second = await space.open()
+
+    await second.sweep()
+    assert (await second["docs"].get(added.id)).status == "processing"
+    space.clock.advance(LEASE_SECONDS + 1)
+    await second.sweep()
+
+    failed = await second["docs"].get(added.id)
+    assert (failed.status, failed.status_message) == ("failed", RESTARTED_MESSAGE)
+    assert await second["docs"].store.counts() == (1, 0)
+
+
+async def test_a_url_left_processing_by_a_stopped_runtime_is_fetched_again_at_the_next_start(
+    space: KnowledgeSpace, site: tuple[Site, int]
+) -> None:
+    server, port = site
+    base = space.base(allowed_hosts=[f"127.0.0.1:{port}"])
+    first = await space.open(base, embedder=gated())
+    added = await first["docs"].add(Upload(url=f"http://127.0.0.1:{port}/handbook.txt"))
+    await space.embedders[0].entered.wait()
+    await first.close()
+    fetched = server.requests
+
+    space.clock.advance(LEASE_SECONDS + 1)
+    second = await space.open(base)  # start-up sweeps
+    await second.wait_idle()
+
+    resumed = await second["docs"].get(added.id)
+    assert (resumed.status, resumed.name, resumed.type) == ("completed", f"http://127.0.0.1:{port}/handbook.txt", "url")
+    assert server.requests == fetched + 1
+    (hit,) = await second["docs"].search("how long is parental leave", max_results=1)
+    assert hit.content == HANDBOOK.decode()
+
+
+async def test_the_heartbeat_refreshes_the_lease_of_every_content_queued_or_processing(space: KnowledgeSpace) -> None:
+    hub = await space.open(embedder=gated(), concurrency=1)
+    docs = hub["docs"]
+    running = await docs.add(Upload(text="first"))
+    queued = await docs.add(Upload(text="second"))
+    await space.embedder.entered.wait()
+
+    space.clock.advance(30)
+    await hub.heartbeat()
+
+    for content in (running, queued):
+        assert (await docs.get(content.id)).updated_at == int(space.clock())
+    space.embedder.gate.set()  # type: ignore[union-attr]
+    await hub.wait_idle()
+    assert docs.pending == set()
+
+
+async def test_a_content_deleted_while_processing_stays_deleted(space: KnowledgeSpace) -> None:
+    hub = await space.open(embedder=gated())
+    docs = hub["docs"]
+    added = await docs.add(Upload(text="Parental leave is sixteen weeks."))
+    await space.embedder.entered.wait()
+
+    await docs.delete(added.id)
+    space.embedder.gate.set()  # type: ignore[union-attr]
+    await hub.wait_idle()
+
+    assert await docs.list() == ([], 0)
+    assert await docs.store.counts() == (0, 0)
+
+
+async def test_the_queue_runs_at_most_its_concurrency_at_once_and_knows_when_it_is_idle() -> None:
+    queue = IngestionQueue(concurrency=2)
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    def job(number: int) -> Any:
+        async def run() -> None:
+            started.append(number)
+            await gate.wait()
+
+        return run
+
+    for number in range(3):
+        queue.submit(job(number), name=f"job {number}")
+    for _ in range(5):
+        await asyncio.sleep(0)  # let every task that can start run to its first wait
+
+    assert started == [0, 1]
+    assert queue.busy
+    gate.set()
+    await queue.wait_idle()
+    assert sorted(started) == [0, 1, 2]
+    assert not queue.busy
+
+
+def test_chunks_carry_the_content_metadata_with_agnos_chunk_fields_and_stable_ids() -> None:
+    content = Content(id="c1", name="handbook", linked_to="docs", metadata={"team": "hr", "chunk": "theirs"})
+
+    chunks = build_chunks(content, ["one", "two"], [[1.0, 0.0], [0.0, 1.0]], content_hash="h")
+    again = build_chunks(content, ["one", "two"], [[1.0, 0.0], [0.0, 1.0]], content_hash="h")
+
+    assert [c.meta_data for c in chunks] == [
+        {"team": "hr", "chunk": 1, "chunk_size": 3, "linked_to": "docs"},
+        {"team": "hr", "chunk": 2, "chunk_size": 3, "linked_to": "docs"},
+    ]
+    assert [(c.content_id, c.name, c.content_hash) for c in chunks] == [("c1", "handbook", "h")] * 2
+    assert [c.id for c in chunks] == [c.id for c in again]
+    assert len({c.id for c in chunks}) == 2
+
+
+def test_a_provider_failure_becomes_a_status_message_that_says_embedding_failed() -> None:
+    error = ModelAuthenticationError("the embeddings endpoint refused the API key (401)")
+
+    assert failure_message(error) == "embedding failed: the embeddings endpoint refused the API key (401)"
