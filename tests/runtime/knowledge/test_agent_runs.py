@@ -23,6 +23,7 @@ from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.records import SearchHit
 from agentos_runtime.runs import Agent, RunRequest
 from agentos_runtime.runs.knowledge import NO_DOCUMENTS, REFERENCES_INTRO
+from agno.run.agent import RunCompletedEvent, RunOutput, run_output_event_from_dict
 
 from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
 from tests.runtime.knowledge.search_fakes import (
@@ -154,6 +155,11 @@ async def test_the_model_searches_the_knowledge_base_reads_the_chunk_and_cites_i
         names = [event["event"] for event in events]
         assert names.index("ToolCallStarted") < names.index("ToolCallCompleted") < names.index("RunCompleted")
         assert events[-1]["references"] == output["references"]
+        completed = run_output_event_from_dict(events[-1])
+        assert isinstance(completed, RunCompletedEvent) and completed.references is not None
+        assert [r.model_dump() for r in completed.references] == output["references"]
+    parsed = RunOutput.from_dict(dict(output))
+    assert parsed.references is not None and [r.model_dump() for r in parsed.references] == output["references"]
 
 
 async def test_the_tool_schema_result_and_references_are_agnos(fake_openai: FakeOpenAIServer) -> None:

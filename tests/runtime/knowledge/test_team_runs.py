@@ -16,6 +16,7 @@ from agentos_runtime.errors import ModelConnectionError
 from agentos_runtime.runs import RunRequest
 from agentos_runtime.runs.knowledge import REFERENCES_INTRO
 from agentos_runtime.runs.teams import Team
+from agno.run.team import TeamRunOutput
 
 from tests.runtime.knowledge.search_fakes import (
     VACATION,
@@ -87,6 +88,8 @@ async def test_the_leader_searches_its_knowledge_beside_delegating_and_answers_f
         names = [event["event"] for event in events]
         assert "TeamToolCallStarted" in names and names[-1] == "TeamRunCompleted"
         assert events[-1]["references"] == output["references"]
+    parsed = TeamRunOutput.from_dict(dict(output))
+    assert parsed.references is not None and [r.model_dump() for r in parsed.references] == output["references"]
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
