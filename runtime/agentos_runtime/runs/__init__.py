@@ -1,7 +1,8 @@
 """Runs: the agent loop, prompts, tool execution and run events.
 
-``build_agents(config, models=..., databases=..., registry=..., mcp=...)`` gives each declared
-``Agent`` (``mcp``: the connected MCP servers, when the config declares some);
+``build_agents(config, models=..., databases=..., registry=..., mcp=..., knowledge=...)`` gives
+each declared ``Agent`` (``mcp``: the connected MCP servers, when the config declares some;
+``knowledge``: the opened knowledge bases, searched as ``runs.knowledge`` says);
 ``Agent.run(RunRequest(...))`` yields ``RunEvent``s (``.to_sse()`` is the wire frame) and
 ``Agent.complete(...)`` returns the ``RunOutput`` dict. ``RunRegistry.cancel(run_id)`` stops a
 run in flight; ``RunRegistry.shutdown(timeout=...)`` winds every run down and waits for its save.
