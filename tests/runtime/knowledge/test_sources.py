@@ -1,0 +1,185 @@
+"""Sources loaded at start: files and directories (as Kubernetes mounts a ConfigMap) and URLs.
+
+Start-up does not wait for them; unchanged documents are not embedded again by the next start,
+changed ones replace their content, and a source that cannot be read is a failed content and a
+WARNING, never a failed start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentos_runtime.knowledge.sources import SHA256_KEY, SOURCE_KEY, source_files, supported_file
+
+from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
+from tests.support.fake_openai import serve_asgi
+
+GUIDE = "# Setup guide\n\nInstall the agent with the platform installer."
+FAQ = "Badges are issued at the reception desk on the first day."
+NESTED = "Nested notes: the VPN profile is in the self-service portal."
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    async with knowledge_space(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def sqlite_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    async with knowledge_space("sqlite", tmp_path) as opened:
+        yield opened
+
+
+def config_map(root: Path, files: dict[str, str], *, version: str = "..2026_01_01_00_00_00.1") -> Path:
+    """A directory laid out as the kubelet mounts a ConfigMap: the files in a hidden versioned
+    directory, ``..data`` pointing at it, and one top-level symlink per key."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / version).mkdir()
+    for name, text in files.items():
+        (root / version / name).write_text(text)
+    data = root / "..data"
+    staged = root / "..data_tmp"
+    staged.symlink_to(version)
+    os.replace(staged, data)  # the kubelet swaps ..data atomically on an update
+    for name in files:
+        link = root / name
+        if not link.is_symlink():
+            link.symlink_to(Path("..data") / name)
+    return root
+
+
+def test_a_config_map_directory_lists_each_supported_file_once_and_nothing_outside_it(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.md"
+    outside.write_text("secret")
+    root = config_map(tmp_path / "docs", {"guide.md": GUIDE, "faq.txt": FAQ, "logo.png": "\x89PNG"})
+    (root / "escape.md").symlink_to(outside)
+    (root / "sub").mkdir()
+    (root / "sub" / "nested.md").write_text(NESTED)
+
+    files = source_files(root, supported=supported_file)
+
+    assert [f.relative_to(root).as_posix() for f in files] == ["faq.txt", "guide.md", "sub/nested.md"]
+
+
+async def test_sources_are_loaded_in_the_background_and_an_unchanged_one_is_not_embedded_again(
+    space: KnowledgeSpace, tmp_path: Path
+) -> None:
+    root = config_map(tmp_path / "docs", {"guide.md": GUIDE, "faq.txt": FAQ})
+    base = space.base(sources=[{"path": str(root), "metadata": {"origin": "configmap"}}])
+    embedder = FakeEmbedder()
+    embedder.gate = asyncio.Event()
+
+    first = await space.open(base, embedder=embedder)  # returns while the sources are processing
+    await embedder.entered.wait()
+    embedder.gate.set()
+    await first.wait_idle()
+    contents, total = await first["docs"].list(sort_by="name", sort_order="asc")
+
+    assert total == 2
+    assert [(c.name, c.status, c.type) for c in contents] == [
+        ("faq.txt", "completed", "txt"),
+        ("guide.md", "completed", "md"),
+    ]
+    assert contents[0].metadata["origin"] == "configmap"
+    assert contents[0].metadata[SOURCE_KEY] == (root / "faq.txt").absolute().as_uri()
+    await first.close()
+    second = await space.open(base)
+    await second.wait_idle()
+    assert space.embedder.calls == []
+    assert [c.id for c in (await second["docs"].list(sort_by="name", sort_order="asc"))[0]] == [c.id for c in contents]
+
+
+async def test_a_changed_source_file_replaces_its_content(space: KnowledgeSpace, tmp_path: Path) -> None:
+    root = config_map(tmp_path / "docs", {"guide.md": GUIDE, "faq.txt": FAQ})
+    base = space.base(sources=[{"path": str(root)}])
+    first = await space.open(base)
+    await first.wait_idle()
+    (guide,) = [c for c in (await first["docs"].list())[0] if c.name == "guide.md"]
+    await first.close()
+    changed = "# Setup guide\n\nInstall the agent from the internal package mirror."
+    config_map(root, {"guide.md": changed, "faq.txt": FAQ}, version="..2026_02_01_00_00_00.1")
+
+    second = await space.open(base)
+    await second.wait_idle()
+
+    assert space.embedder.texts == [changed]
+    updated = await second["docs"].get(guide.id)
+    assert updated.status == "completed"
+    assert updated.metadata[SHA256_KEY] != guide.metadata[SHA256_KEY]
+    hits = await second["docs"].search("install the agent package mirror")
+    assert [hit.content for hit in hits if hit.content_id == guide.id] == [changed]
+    assert await second["docs"].store.counts() == (2, 2)
+
+
+async def test_a_source_that_cannot_be_read_is_a_failed_content_and_a_warning(
+    sqlite_space: KnowledgeSpace, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    slides = tmp_path / "slides.pptx"
+    slides.write_bytes(b"PK\x03\x04")
+    missing = tmp_path / "missing.md"
+    base = sqlite_space.base(
+        sources=[
+            {"path": str(missing)},
+            {"path": str(slides)},
+            {"path": str(config_map(tmp_path / "ok", {"faq.txt": FAQ}))},
+        ]
+    )
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.knowledge"):
+        hub = await sqlite_space.open(base)
+        await hub.wait_idle()
+
+    contents = {c.name: c for c in (await hub["docs"].list())[0]}
+    assert contents["faq.txt"].status == "completed"
+    assert contents["missing.md"].status == "failed"
+    assert "No such file or directory" in (contents["missing.md"].status_message or "")
+    assert contents["slides.pptx"].status == "failed"
+    assert ".pptx is not supported" in (contents["slides.pptx"].status_message or "")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(missing) in message for message in warnings)
+    assert any(str(slides) in message for message in warnings)
+
+
+class Site:
+    """``/handbook.html`` and a 404 for anything else."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        found = scope["path"] == "/handbook.html"
+        body = b"<html><body><p>Parental leave is sixteen weeks.</p></body></html>" if found else b"no"
+        content_type = b"text/html; charset=utf-8" if found else b"text/plain"
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200 if found else 404, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def site_port() -> Iterator[int]:
+    with serve_asgi(Site()) as port:
+        yield port
+
+
+async def test_url_sources_are_fetched_and_one_that_fails_is_a_failed_content(
+    sqlite_space: KnowledgeSpace, site_port: int
+) -> None:
+    prefix = f"http://127.0.0.1:{site_port}"
+    base = sqlite_space.base(
+        allowed_hosts=[f"127.0.0.1:{site_port}"],
+        sources=[{"url": f"{prefix}/handbook.html", "name": "handbook"}, {"url": f"{prefix}/gone.html"}],
+    )
+
+    hub = await sqlite_space.open(base)
+    await hub.wait_idle()
+
+    contents = {c.name: c for c in (await hub["docs"].list())[0]}
+    assert (contents["handbook"].status, contents["handbook"].type) == ("completed", "url")
+    gone = contents[f"{prefix}/gone.html"]
+    assert (gone.status, gone.status_message) == ("failed", f"fetching {prefix}/gone.html failed: HTTP 404")
+    (hit,) = await hub["docs"].search("parental leave", max_results=1)
+    assert hit.content == "Parental leave is sixteen weeks."
