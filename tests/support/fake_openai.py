@@ -7,6 +7,12 @@ Each request takes the next scripted ``Reply`` (text split in chunks, tool calls
 arguments arrive in fragments, an error status, a hang, a slow stream) or the default one, and
 is recorded so tests can assert the prompt the runtime sent.
 
+``POST /v1/embeddings`` answers every input with ``fake_embedding`` (of the requested
+``dimensions``, else ``embedding_dimensions``), as floats or base64 as asked. It has its own
+script (``script_embeddings``: ``EmbeddingReply`` errors, hangs, wrong lengths, shuffled
+order), so a run that searches knowledge between two chat replies takes nothing from the
+chat script, and its own record, ``embedding_requests``.
+
 ``serve_fake_openai()`` runs it under uvicorn on 127.0.0.1, port 0, in a background thread
 (``serve_asgi()`` does the same for any ASGI app); the ``fake_openai`` fixture gives each test
 a freshly reset server with ``.base_url`` (``http://127.0.0.1:<port>/v1``). Import the fixtures
@@ -16,11 +22,13 @@ into a ``conftest.py`` to use them. ``FakeOpenAI.benchmark()`` is the benchmark'
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import socket
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
@@ -30,6 +38,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from tests.support.fake_embeddings import fake_embedding
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -38,6 +48,9 @@ BENCHMARK_TEXT = "The quick brown fox jumps over the lazy dog. " * 4
 BENCHMARK_CHUNKS = 20
 _STREAM_FLAG = re.compile(rb'"stream"\s*:\s*true')
 _START_DEADLINE = 10.0
+# What OpenAI's endpoint refuses: more inputs than this in one request.
+MAX_EMBEDDING_INPUTS = 2048
+DEFAULT_EMBEDDING_DIMENSIONS = 1536
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,52 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class EmbeddingReply:
+    """One scripted answer to an embeddings request. Build it with the class methods."""
+
+    status: int = 200
+    error: dict[str, Any] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    hang: float = 0.0
+    """Seconds to wait before answering (longer than the client timeout = a hang)."""
+    dimensions: int | None = None
+    """Vectors of this length, whatever was asked (a model that is not the one configured)."""
+    reverse: bool = False
+    """List the vectors last input first (each with its right ``index``)."""
+    count: int | None = None
+    """Answer only this many vectors."""
+
+    @classmethod
+    def fail(
+        cls,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> EmbeddingReply:
+        error = {"message": message, "type": type, "param": None, "code": code}
+        return cls(status=status, error=error, headers=tuple((headers or {}).items()))
+
+    @classmethod
+    def stall(cls, seconds: float) -> EmbeddingReply:
+        return cls(hang=seconds)
+
+    @classmethod
+    def wrong_length(cls, dimensions: int) -> EmbeddingReply:
+        return cls(dimensions=dimensions)
+
+    @classmethod
+    def reversed(cls) -> EmbeddingReply:
+        return cls(reverse=True)
+
+    @classmethod
+    def short(cls, count: int) -> EmbeddingReply:
+        return cls(count=count)
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     path: str
     headers: dict[str, str]
@@ -108,6 +167,9 @@ class FakeOpenAI:
         self.model = model
         self.replies: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
+        self.embedding_replies: deque[EmbeddingReply] = deque()
+        self.embedding_requests: list[RecordedRequest] = []
+        self.embedding_dimensions = DEFAULT_EMBEDDING_DIMENSIONS
         self._encoded: dict[tuple[Reply, bool], list[bytes]] = {}
         self.closing: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -121,9 +183,16 @@ class FakeOpenAI:
         """Queue replies for the next requests, in order."""
         self.replies.extend(replies)
 
+    def script_embeddings(self, *replies: EmbeddingReply) -> None:
+        """Queue answers for the next embeddings requests, in order (then: vectors as asked)."""
+        self.embedding_replies.extend(replies)
+
     def reset(self) -> None:
         self.replies.clear()
         self.requests.clear()
+        self.embedding_replies.clear()
+        self.embedding_requests.clear()
+        self.embedding_dimensions = DEFAULT_EMBEDDING_DIMENSIONS
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
@@ -136,6 +205,9 @@ class FakeOpenAI:
         path, method = scope["path"], scope["method"]
         if method == "GET" and path.endswith("/models"):
             await _send(send, 200, _json({"object": "list", "data": [_model_entry(self.model)]}))
+            return
+        if method == "POST" and path.endswith("/embeddings"):
+            await self._serve_embeddings(scope, receive, send)
             return
         if method != "POST" or not path.endswith("/chat/completions"):
             await _send(send, 404, _json({"error": {"message": f"no route {method} {path}", "type": "not_found"}}))
@@ -178,6 +250,45 @@ class FakeOpenAI:
                 await self._wait(reply.delay)
             await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _serve_embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = json.loads(await _read_body(receive))
+        if self.record:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            self.embedding_requests.append(RecordedRequest(path=scope["path"], headers=headers, body=body))
+        reply = self.embedding_replies.popleft() if self.embedding_replies else EmbeddingReply()
+        if reply.hang:
+            await self._wait(reply.hang)
+        if reply.error is not None:
+            await _send(send, reply.status, _json({"error": reply.error}), extra=reply.headers)
+            return
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        problem = _embedding_input_problem(inputs)
+        if problem is not None:
+            error = {"message": problem, "type": "invalid_request_error", "param": "input", "code": None}
+            await _send(send, 400, _json({"error": error}))
+            return
+        dimensions = reply.dimensions or body.get("dimensions") or self.embedding_dimensions
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(inputs):
+            vector = fake_embedding(text, dimensions)
+            encoded: Any = base64.b64encode(array("f", vector).tobytes()).decode() if as_base64 else vector
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        if reply.count is not None:
+            data = data[: reply.count]
+        if reply.reverse:
+            data.reverse()
+        tokens = sum(len(text.split()) for text in inputs)
+        answer = {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", self.model),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        await _send(send, 200, _json(answer))
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -279,6 +390,13 @@ class FakeOpenAIServer:
     def bodies(self) -> list[dict[str, Any]]:
         return self.app.bodies
 
+    def script_embeddings(self, *replies: EmbeddingReply) -> None:
+        self.app.script_embeddings(*replies)
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return self.app.embedding_requests
+
 
 @contextmanager
 def serve_asgi(app: Callable[[Scope, Receive, Send], Awaitable[None]], *, lifespan: str = "off") -> Iterator[int]:
@@ -353,6 +471,17 @@ def _json(payload: Any) -> bytes:
 def _usage(usage: tuple[int, int]) -> dict[str, int]:
     prompt, completion = usage
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _embedding_input_problem(inputs: Any) -> str | None:
+    """What OpenAI's endpoint would refuse in ``input`` (only lists of texts are served here)."""
+    if not isinstance(inputs, list) or not all(isinstance(text, str) for text in inputs):
+        return "'$.input' is invalid: send a string or a list of strings"
+    if not inputs or len(inputs) > MAX_EMBEDDING_INPUTS:
+        return f"'$.input' must hold between 1 and {MAX_EMBEDDING_INPUTS} texts"
+    if any(not text for text in inputs):
+        return "'$.input' is invalid: an input cannot be an empty string"
+    return None
 
 
 def _model_entry(model: str) -> dict[str, Any]:
