@@ -26,6 +26,7 @@ from agentos_runtime.api.routes import (
     evals,
     health,
     home,
+    knowledge,
     memories,
     metrics,
     sessions,
@@ -114,6 +115,7 @@ def create_app(
     app.include_router(memories.router, dependencies=protected)
     app.include_router(metrics.router, dependencies=protected)
     app.include_router(evals.router, dependencies=protected)
+    app.include_router(knowledge.router, dependencies=protected)
     if config.mcp_server:
         from agentos_runtime.api.routes.mcp import build_router as mcp_router  # loads the MCP SDK
 

@@ -30,10 +30,6 @@ CONTINUE = (
     "Runs never pause: the runtime has no human-in-the-loop tools, so there is no paused run to "
     "continue, and forking or regenerating a finished run is not implemented."
 )
-KNOWLEDGE = (
-    "No knowledge bases: the runtime config declares no vector database, embedder or content "
-    "store, so there is nothing to upload, list or search."
-)
 TRACES = (
     "No trace store: runs are observed through Prometheus metrics and one log line per run, not OpenTelemetry traces."
 )
@@ -49,17 +45,6 @@ NOT_SERVED: dict[str, tuple[str, ...]] = {
         "continue_team_run_stream",
         "continue_workflow_run",
         "continue_workflow_run_stream",
-    ),
-    KNOWLEDGE: (
-        "upload_knowledge_content",
-        "update_knowledge_content",
-        "list_knowledge_content",
-        "get_knowledge_content",
-        "delete_knowledge_content",
-        "delete_all_knowledge_content",
-        "get_knowledge_content_status",
-        "search_knowledge",
-        "get_knowledge_config",
     ),
     TRACES: ("get_traces", "get_trace", "get_trace_session_stats", "search_traces"),
     MIGRATE: ("migrate_database",),
@@ -82,15 +67,6 @@ CALLS: dict[str, Call] = {
     "continue_team_run_stream": lambda c: drain(c.continue_team_run_stream("crew", "r-1", [], headers=AUTH)),
     "continue_workflow_run": lambda c: c.continue_workflow_run("flow", "r-1", [], headers=AUTH),
     "continue_workflow_run_stream": lambda c: drain(c.continue_workflow_run_stream("flow", "r-1", [], headers=AUTH)),
-    "upload_knowledge_content": lambda c: c.upload_knowledge_content(name="n", text_content="t", headers=AUTH),
-    "update_knowledge_content": lambda c: c.update_knowledge_content("k-1", name="n", headers=AUTH),
-    "list_knowledge_content": lambda c: c.list_knowledge_content(headers=AUTH),
-    "get_knowledge_content": lambda c: c.get_knowledge_content("k-1", headers=AUTH),
-    "delete_knowledge_content": lambda c: c.delete_knowledge_content("k-1", headers=AUTH),
-    "delete_all_knowledge_content": lambda c: c.delete_all_knowledge_content(headers=AUTH),
-    "get_knowledge_content_status": lambda c: c.get_knowledge_content_status("k-1", headers=AUTH),
-    "search_knowledge": lambda c: c.search_knowledge("what", headers=AUTH),
-    "get_knowledge_config": lambda c: c.get_knowledge_config(headers=AUTH),
     "get_traces": lambda c: c.get_traces(headers=AUTH),
     "get_trace": lambda c: c.get_trace("t-1", headers=AUTH),
     "get_trace_session_stats": lambda c: c.get_trace_session_stats(headers=AUTH),

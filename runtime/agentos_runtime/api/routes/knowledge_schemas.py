@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, RootModel, ValidationError
 
 from agentos_runtime.api.responses import Described, PageMeta
 from agentos_runtime.api.text_checks import Problem, check_json, check_text, validation_error
@@ -173,6 +173,31 @@ class KnowledgeConfig(Described):
     filters: list[str] | None = None
     vector_dbs: list[VectorDb] | None = None
     remote_content_sources: list[dict[str, Any]] | None = None
+
+
+class ContentSource(Described):
+    """Agno's ``RemoteContentSourceSchema`` (none can be configured here)."""
+
+    id: str
+    name: str
+    type: str
+    metadata: dict[str, Any] | None = None
+    prefix: str | None = None
+
+
+class SourceFiles(Described):
+    """Agno's ``SourceFilesResponseSchema``: files and folders of a remote source."""
+
+    source_id: str
+    source_name: str
+    prefix: str | None = None
+    folders: list[dict[str, Any]]
+    files: list[dict[str, Any]]
+    meta: PageMeta
+
+
+class Success(RootModel[str]):
+    """``"success"``: every content of the base is deleted."""
 
 
 class SearchMeta(BaseModel):

@@ -1,0 +1,336 @@
+"""The ``/knowledge`` routes over HTTP, on SQLite (sqlite-vec) and PostgreSQL (pgvector).
+
+Contents are uploaded, processed in the background by the real pipeline (reader, chunker, the
+fake OpenAI server's ``/v1/embeddings``, the store), then listed, read, changed, searched and
+deleted through the routes. Tests wait for processing with ``KnowledgeBase.wait_idle``, never
+by sleeping. What does not depend on the backend (refusals, selection) runs on SQLite only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.runtime.api.harness import Served, agent_config
+from tests.runtime.knowledge.serving import (
+    KNOWLEDGE_BACKENDS,
+    UNREACHABLE,
+    embedder,
+    knowledge_config,
+    serve_knowledge,
+)
+from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server  # noqa: F401
+
+HANDBOOK = "Vacation policy: every employee gets twenty-five days of paid vacation per year."
+EXPENSES = "Expense reports are filed within thirty days, with receipts attached."
+
+
+@pytest.fixture(params=KNOWLEDGE_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+async def served(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:  # noqa: F811
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "description": "Team handbook"})
+    async with serve_knowledge(backend, config, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def on_sqlite(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:  # noqa: F811
+    """One base, small limits, on SQLite: for what does not depend on the backend."""
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "max_content_bytes": 2000})
+    async with serve_knowledge("sqlite", config, tmp_path) as running:
+        yield running
+
+
+async def upload(served: Served, *, params: dict[str, str] | None = None, files: Any = None, **form: Any) -> Any:
+    response = await served.client.post("/knowledge/content", data=form, files=files, params=params)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def settle(served: Served, base_id: str = "docs") -> None:
+    assert served.context.knowledge is not None
+    await served.context.knowledge[base_id].wait_idle()
+
+
+async def search(served: Served, query: str, **body: Any) -> Any:
+    response = await served.client.post("/knowledge/search", json={"query": query, **body})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# --- every route, on both backends -----------------------------------------------------------
+
+
+async def test_uploaded_text_is_accepted_processed_and_found_by_search(served: Served) -> None:
+    accepted = await upload(
+        served, text_content=HANDBOOK, name="Handbook", description="HR rules", metadata=json.dumps({"team": "hr"})
+    )
+    assert accepted["status"] == "processing" and accepted["linked_to"] == "docs"
+    assert (accepted["name"], accepted["description"], accepted["metadata"]) == ("Handbook", "HR rules", {"team": "hr"})
+    await upload(served, text_content=EXPENSES, name="Expenses")
+    await settle(served)
+
+    status = (await served.client.get(f"/knowledge/content/{accepted['id']}/status")).json()
+    assert status == {"id": accepted["id"], "status": "completed", "status_message": ""}
+    found = await search(served, "how many vacation days per year")
+    assert found["data"][0]["content"] == HANDBOOK
+    assert found["data"][0]["content_id"] == accepted["id"] and found["data"][0]["meta_data"]["team"] == "hr"
+    assert found["meta"]["total_count"] == 2 and found["meta"]["page"] == 1
+    filtered = await search(served, "vacation", filters={"team": "hr"})
+    assert [hit["content_id"] for hit in filtered["data"]] == [accepted["id"]]
+
+
+async def test_contents_are_listed_read_changed_and_deleted(served: Served) -> None:
+    first = await upload(served, text_content=HANDBOOK, name="Handbook")
+    second = await upload(
+        served, files={"file": ("expenses.md", b"# Expenses\n\n" + EXPENSES.encode(), "text/markdown")}
+    )
+    await settle(served)
+
+    listed = (await served.client.get("/knowledge/content", params={"sort_by": "name", "sort_order": "asc"})).json()
+    assert [item["name"] for item in listed["data"]] == ["Handbook", "expenses.md"]
+    assert listed["meta"] == {**listed["meta"], "page": 1, "limit": 20, "total_count": 2, "total_pages": 1}
+    paged = (await served.client.get("/knowledge/content", params={"limit": 1, "page": 2, "sort_by": "name"})).json()
+    assert [item["name"] for item in paged["data"]] == ["Handbook"] and paged["meta"]["total_pages"] == 2
+
+    read = (await served.client.get(f"/knowledge/content/{second['id']}")).json()
+    assert (read["type"], read["status"], read["size"]) == ("md", "completed", str(len(EXPENSES) + 12))
+
+    changed = await served.client.patch(
+        f"/knowledge/content/{first['id']}",
+        data={"name": "HR handbook", "description": "Rules", "metadata": json.dumps({"year": 2026})},
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["name"], changed.json()["metadata"]) == ("HR handbook", {"year": 2026})
+    again = (await served.client.get(f"/knowledge/content/{first['id']}")).json()
+    assert (again["name"], again["description"], again["metadata"]) == ("HR handbook", "Rules", {"year": 2026})
+
+    deleted = await served.client.delete(f"/knowledge/content/{first['id']}")
+    assert deleted.status_code == 200 and deleted.json() == {"id": first["id"]}
+    gone = await served.client.get(f"/knowledge/content/{first['id']}")
+    assert gone.status_code == 404 and gone.json() == {"detail": f"Content not found: {first['id']}"}
+    assert [hit["content_id"] for hit in (await search(served, "vacation days"))["data"]] == [second["id"]]
+
+    cleared = await served.client.delete("/knowledge/content")
+    assert cleared.status_code == 200 and cleared.json() == "success"
+    assert (await served.client.get("/knowledge/content")).json()["meta"]["total_count"] == 0
+    assert (await search(served, "expenses"))["data"] == []
+
+
+async def test_the_knowledge_config_says_what_the_base_reads_and_filters_on(served: Served, backend: str) -> None:
+    await upload(served, text_content=HANDBOOK, metadata=json.dumps({"team": "hr", "year": 2026}))
+    await settle(served)
+    config = (await served.client.get("/knowledge/config")).json()
+    assert {"text", "markdown", "html", "pdf"} <= set(config["readers"]) and "url" not in config["readers"]
+    assert set(config["chunkers"]) == {"FixedSizeChunker", "RecursiveChunker", "MarkdownChunker"}
+    assert config["filters"] == ["team", "year"]
+    [vector_db] = config["vector_dbs"]
+    assert vector_db["id"] == "knowledge_docs" and vector_db["search_types"] == ["vector"]
+    assert vector_db["name"] == ("PgVector" if backend == "pgvector" else "SqliteVec")
+
+
+async def test_config_lists_each_base_with_its_database_and_contents_table(served: Served) -> None:
+    knowledge = (await served.client.get("/config")).json()["knowledge"]
+    assert knowledge == {
+        "dbs": [{"db_id": "main-db", "domain_config": {"display_name": "main-db"}, "tables": ["agno_knowledge"]}],
+        "knowledge_instances": [
+            {
+                "id": "docs",
+                "name": "docs",
+                "description": "Team handbook",
+                "db_id": "main-db",
+                "table": "agno_knowledge",
+            }
+        ],
+    }
+
+
+# --- processing that fails ---------------------------------------------------------------------
+
+
+async def test_a_failed_embedding_fails_the_content_with_its_reason_and_nothing_is_searchable(
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    config = knowledge_config(
+        fake_openai.base_url,
+        {"id": "docs"},
+        {"id": "broken", "table": "broken_chunks", "embedder": embedder(UNREACHABLE)},
+    )
+    async with serve_knowledge("sqlite", config, tmp_path) as served:
+        accepted = await upload(served, params={"knowledge_id": "broken"}, text_content=HANDBOOK)
+        await settle(served, "broken")
+        status = await served.client.get(
+            f"/knowledge/content/{accepted['id']}/status", params={"knowledge_id": "broken"}
+        )
+        assert status.json()["status"] == "failed"
+        assert status.json()["status_message"].startswith("embedding failed")
+        refused = await served.client.post("/knowledge/search", json={"query": "vacation", "knowledge_id": "broken"})
+        assert refused.status_code == 502 and refused.json()["detail"].startswith("Embedding the query failed")
+        assert (await search(served, "vacation", knowledge_id="docs"))["data"] == []
+
+
+# --- refusals (SQLite only) --------------------------------------------------------------------
+
+
+async def test_a_file_of_an_unsupported_type_is_415_naming_it(on_sqlite: Served) -> None:
+    response = await on_sqlite.client.post(
+        "/knowledge/content", files={"file": ("slides.pptx", b"PK\x03\x04binary", "application/octet-stream")}
+    )
+    assert response.status_code == 415
+    assert "slides.pptx" in response.json()["detail"] and ".pdf" in response.json()["detail"]
+
+
+async def test_content_over_the_base_limit_is_413(on_sqlite: Served) -> None:
+    response = await on_sqlite.client.post("/knowledge/content", data={"text_content": "word " * 1000})
+    assert response.status_code == 413 and "max_content_bytes" in response.json()["detail"]
+    big_file = await on_sqlite.client.post("/knowledge/content", files={"file": ("big.txt", b"x" * 3000, "text/plain")})
+    assert big_file.status_code == 413
+
+
+async def test_a_body_over_the_apps_limit_is_413(fake_openai: FakeOpenAIServer, tmp_path: Path) -> None:  # noqa: F811
+    config = knowledge_config(fake_openai.base_url, {"id": "docs"})
+    async with serve_knowledge("sqlite", config, tmp_path, max_body_bytes=10_000) as served:
+        response = await served.client.post(
+            "/knowledge/content", files={"file": ("a.txt", b"a " * 20_000, "text/plain")}
+        )
+        assert response.status_code == 413 and "detail" in response.json()
+
+
+async def test_a_url_is_refused_when_the_base_allows_no_host(on_sqlite: Served) -> None:
+    response = await on_sqlite.client.post("/knowledge/content", data={"url": "https://docs.example.com/a"})
+    assert response.status_code == 400 and "allowed_hosts" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("form", "detail"),
+    [
+        ({}, "Provide a file, text_content, or URL to upload."),
+        ({"text_content": "a", "url": "https://x.example.com"}, "got text_content and url"),
+        ({"url": '["https://a.example.com"]'}, "submit each URL separately"),
+    ],
+)
+async def test_an_upload_without_exactly_one_input_is_400(on_sqlite: Served, form: dict[str, str], detail: str) -> None:
+    response = await on_sqlite.client.post("/knowledge/content", data=form)
+    assert response.status_code == 400 and detail in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"text_content": "a", "metadata": "team=hr"}, "metadata"),
+        ({"text_content": "a", "metadata": '{"team": "h\\u0000r"}'}, "metadata"),
+        ({"text_content": "a", "name": "bad\x00name"}, "name"),
+        ({"text_content": "a", "chunker": "SemanticChunker"}, "chunker"),
+        ({"text_content": "a", "chunk_size": "100", "chunk_overlap": "100"}, "chunk_overlap"),
+        ({"text_content": "a", "chunk_size": "many"}, "chunk_size"),
+        ({"text_content": "a", "reader_id": "docx"}, "reader_id"),
+    ],
+)
+async def test_a_bad_upload_field_is_422_naming_it(on_sqlite: Served, form: dict[str, str], field: str) -> None:
+    response = await on_sqlite.client.post("/knowledge/content", data=form)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+
+
+async def test_unknown_contents_are_404_on_every_content_route(on_sqlite: Served) -> None:
+    client = on_sqlite.client
+    for response in (
+        await client.get("/knowledge/content/nope"),
+        await client.get("/knowledge/content/nope/status"),
+        await client.patch("/knowledge/content/nope", data={"name": "x"}),
+        await client.delete("/knowledge/content/nope"),
+    ):
+        assert response.status_code == 404 and response.json() == {"detail": "Content not found: nope"}
+
+
+async def test_bad_searches_are_refused_with_the_reason(on_sqlite: Served) -> None:
+    client = on_sqlite.client
+    wrong_store = await client.post("/knowledge/search", json={"query": "q", "vector_db_ids": ["elsewhere"]})
+    assert wrong_store.status_code == 400 and "knowledge_docs" in wrong_store.json()["detail"]
+    keyword = await client.post("/knowledge/search", json={"query": "q", "search_type": "keyword"})
+    assert keyword.status_code == 400 and "vector" in keyword.json()["detail"]
+    empty = await client.post("/knowledge/search", json={"query": ""})
+    assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "query"]
+    nul = await client.post("/knowledge/search", json={"query": "a\u0000b"})
+    assert nul.status_code == 422
+    unsorted = await client.get("/knowledge/content", params={"sort_by": "colour"})
+    assert unsorted.status_code == 422 and unsorted.json()["detail"][0]["loc"] == ["query", "sort_by"]
+
+
+async def test_bases_are_chosen_by_knowledge_id_or_db_id_as_in_agno(
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    config = knowledge_config(fake_openai.base_url, {"id": "docs"}, {"id": "faq", "table": "faq_chunks"})
+    async with serve_knowledge("sqlite", config, tmp_path) as served:
+        client = served.client
+        ambiguous = await client.get("/knowledge/content")
+        assert ambiguous.status_code == 400 and "['docs', 'faq']" in ambiguous.json()["detail"]
+        by_db = await client.get("/knowledge/content", params={"db_id": "main-db"})
+        assert by_db.status_code == 400 and "Please specify knowledge_id" in by_db.json()["detail"]
+        unknown_db = await client.get("/knowledge/content", params={"db_id": "other"})
+        assert unknown_db.status_code == 404
+        unknown = await client.get("/knowledge/content", params={"knowledge_id": "wiki"})
+        assert unknown.status_code == 404 and unknown.json() == {"detail": "Knowledge base 'wiki' not found"}
+
+        faq = await upload(served, params={"knowledge_id": "faq"}, text_content=EXPENSES)
+        await settle(served, "faq")
+        in_faq = await client.get("/knowledge/content", params={"knowledge_id": "faq"})
+        assert [item["id"] for item in in_faq.json()["data"]] == [faq["id"]]
+        in_docs = await client.get("/knowledge/content", params={"knowledge_id": "docs"})
+        assert in_docs.json()["data"] == []
+        hits = await search(served, "expense reports", knowledge_id="faq")
+        assert hits["data"][0]["content_id"] == faq["id"]
+        listed = (await client.get("/config")).json()["knowledge"]["knowledge_instances"]
+        assert [instance["id"] for instance in listed] == ["docs", "faq"]
+
+
+async def test_remote_sources_answer_as_agentos_does_when_none_is_configured(on_sqlite: Served) -> None:
+    client = on_sqlite.client
+    assert (await client.get("/knowledge/docs/sources")).json() == []
+    files = await client.get("/knowledge/docs/sources/s3/files")
+    assert files.status_code == 404 and files.json() == {"detail": "Content source not found: s3"}
+    assert (await client.get("/knowledge/wiki/sources")).status_code == 404
+    remote = await client.post("/knowledge/remote-content", data={"config_id": "s3", "path": "a.pdf"})
+    assert remote.status_code == 400 and remote.json()["detail"].startswith("Unknown content source: s3")
+
+
+async def test_without_a_knowledge_base_the_routes_answer_503_as_agentos(
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    async with serve_knowledge("sqlite", agent_config(fake_openai.base_url), tmp_path) as served:
+        client = served.client
+        for response in (
+            await client.get("/knowledge/content"),
+            await client.get("/knowledge/config"),
+            await client.get("/knowledge/content/c-1/status"),
+            await client.post("/knowledge/content", data={"text_content": "x"}),
+            await client.post("/knowledge/search", json={"query": "x"}),
+        ):
+            assert response.status_code == 503 and "knowledge_bases" in response.json()["detail"]
+        named = await client.get("/knowledge/content", params={"knowledge_id": "docs"})
+        assert named.status_code == 404
+        assert (await client.get("/config")).json()["knowledge"] == {"dbs": [], "knowledge_instances": []}
+
+
+async def test_the_files_knowledge_block_wins_for_its_databases(fake_openai: FakeOpenAIServer, tmp_path: Path) -> None:  # noqa: F811
+    block = {"display_name": "Docs", "dbs": [{"db_id": "main-db", "domain_config": {"display_name": "Main"}}]}
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "name": "Handbook"}, knowledge=block)
+    async with serve_knowledge("sqlite", config, tmp_path) as served:
+        knowledge = (await served.client.get("/config")).json()["knowledge"]
+    assert knowledge["display_name"] == "Docs"
+    assert knowledge["dbs"] == [{"db_id": "main-db", "domain_config": {"display_name": "Main"}}]
+    assert knowledge["knowledge_instances"] == [
+        {"id": "docs", "name": "Handbook", "db_id": "main-db", "table": "agno_knowledge"}
+    ]
