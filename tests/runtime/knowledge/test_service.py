@@ -8,14 +8,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 from agentos_runtime.config import RuntimeConfig
 from agentos_runtime.errors import BadRequest, NotFound
 from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent
 from agentos_runtime.observability.startup import startup_lines
+from agentos_runtime.storage.factory import open_database
 
+from tests.runtime.api.harness import build_app
 from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
+from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, fake_openai, fake_openai_server
+
+__all__ = ["fake_openai", "fake_openai_server"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -253,3 +259,56 @@ def test_the_start_up_line_of_a_knowledge_base_names_its_database_and_embedder_a
     handbook = next(line for line in unset if line.text.startswith("knowledge base handbook"))
     assert handbook.level == logging.WARNING
     assert handbook.fields["key_set"] is False
+
+
+def app_config(base_url: str, *, api_key_env: str | None = None) -> str:
+    embedder = {"model": "text-embedding-3-small", "base_url": base_url, "api_key_env": api_key_env, "dimensions": 64}
+    return yaml.safe_dump({"knowledge_bases": [{"id": "docs", "embedder": embedder}]})
+
+
+async def test_the_app_opens_its_knowledge_bases_on_the_embedded_database_and_embeds_through_the_endpoint(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    app = build_app(app_config(fake_openai.base_url), data_dir=tmp_path, open_database=open_database)
+
+    async with app.router.lifespan_context(app):
+        docs = app.state.context.knowledge["docs"]
+        added = await docs.add(Upload(text=VACATION))
+        await docs.wait_idle()
+        hits = await docs.search("paid vacation days")
+        exposed = app.state.telemetry.render()
+
+    assert added.status == "processing"
+    assert docs.db_id == "agentos-db"
+    assert (tmp_path / "agentos.knowledge.db").exists()
+    assert [hit.content for hit in hits] == [VACATION]
+    assert [r.body["model"] for r in fake_openai.embedding_requests] == ["text-embedding-3-small"] * 2
+    assert b'agentos_knowledge_chunks{knowledge_base="docs"} 1' in exposed
+    assert b'agentos_knowledge_embedding_requests_total{knowledge_base="docs",outcome="ok"} 2' in exposed
+
+
+async def test_a_refused_embedder_key_fails_the_content_with_a_message_that_never_carries_the_key(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    key = "sk-test-0123456789abcdef"
+    fake_openai.script_embeddings(
+        EmbeddingReply.fail(401, f"Incorrect API key provided: {key}.", code="invalid_api_key")
+    )
+    app = build_app(
+        app_config(fake_openai.base_url, api_key_env="EMBED_KEY"),
+        data_dir=tmp_path,
+        open_database=open_database,
+        environ={"EMBED_KEY": key},
+    )
+
+    async with app.router.lifespan_context(app):
+        docs = app.state.context.knowledge["docs"]
+        added = await docs.add(Upload(text=VACATION))
+        await docs.wait_idle()
+        failed = await docs.get(added.id)
+
+    assert failed.status == "failed"
+    assert (failed.status_message or "").startswith("embedding failed: ")
+    assert key not in (failed.status_message or "")
+    assert key[-8:] not in (failed.status_message or "")
+    assert fake_openai.embedding_requests[0].headers["authorization"] == f"Bearer {key}"
