@@ -292,3 +292,17 @@ async def test_embedders_on_one_endpoint_share_a_client_until_the_last_closes(fa
     assert await second.embed(["c"]) == expected(["c"], 8)
     await second.close()
     assert len(fake_openai.embedding_requests) == 3
+
+
+async def test_the_fake_server_answers_plain_floats_to_clients_that_ask_for_them(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(api_key=KEY, base_url=fake_openai.base_url, max_retries=0)
+    response = await client.embeddings.create(model="any-model", input="plain floats", encoding_format="float")
+    await client.close()
+
+    assert response.data[0].embedding == fake_embedding("plain floats", 1536)
+    assert response.usage.prompt_tokens == 2
+    assert fake_openai.embedding_requests[0].body["input"] == "plain floats"

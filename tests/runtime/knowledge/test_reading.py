@@ -206,6 +206,19 @@ def test_the_extension_wins_over_the_content_type() -> None:
     assert detect_type(b"# Hi", filename="README.md", content_type="text/plain") == "md"
 
 
+def test_a_known_content_type_reads_a_page_whose_extension_is_a_web_servers() -> None:
+    document = read(b"<p>Served by PHP</p>", "index.php", "text/html; charset=utf-8")
+
+    assert document == ReadDocument(text="Served by PHP", type="html")
+
+
+def test_a_long_file_name_is_shortened_in_messages() -> None:
+    with pytest.raises(UnsupportedContent) as caught:
+        read(b"x", "n" * 300 + ".docx")
+
+    assert caught.value.detail.startswith("file '" + "n" * 117 + "...': type .docx is not supported")
+
+
 @pytest.mark.parametrize("content_type", [None, "application/octet-stream"])
 def test_a_file_without_type_is_sniffed_as_pdf_or_text(content_type: str | None) -> None:
     assert detect_type(b"%PDF-1.7 ...", filename="upload", content_type=content_type) == "pdf"
