@@ -24,6 +24,9 @@ TYPES = (READY, PROGRESSING, DEGRADED, REFERENCES_RESOLVED)
 INVALID_SPEC = "InvalidSpec"
 SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_KEY_MISSING = "SecretKeyMissing"
+CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"  # a ConfigMap a knowledge source mounts
+CONFIG_MAP_KEY_MISSING = "ConfigMapKeyMissing"  # a key a knowledge source lists in `items`
+UNRESOLVED_REASONS = (SECRET_NOT_FOUND, SECRET_KEY_MISSING, CONFIG_MAP_NOT_FOUND, CONFIG_MAP_KEY_MISSING)
 RESOLVED = "Resolved"
 CHILD_CONFLICT = "ChildConflict"
 APPLY_FAILED = "ApplyFailed"
@@ -35,9 +38,7 @@ AVAILABLE = "Available"
 AS_EXPECTED = "AsExpected"
 PAUSED = "Paused"
 # Reasons that mean "a person must act": they become Warning events.
-WARNING_REASONS = frozenset(
-    {INVALID_SPEC, SECRET_NOT_FOUND, SECRET_KEY_MISSING, CHILD_CONFLICT, APPLY_FAILED, CHILD_REJECTED}
-)
+WARNING_REASONS = frozenset({INVALID_SPEC, *UNRESOLVED_REASONS, CHILD_CONFLICT, APPLY_FAILED, CHILD_REJECTED})
 
 # Kubernetes caps condition messages at 32768 bytes; ours stay far shorter so `kubectl describe` reads well.
 MESSAGE_MAX_LENGTH = 1024
@@ -65,9 +66,9 @@ class Rollout:
 
 
 def blocked(reason: str, message: str) -> list[Condition]:
-    """Nothing could be applied (invalid spec, unresolved Secret, a child owned by someone else)."""
+    """Nothing could be applied (invalid spec, unresolved Secret or ConfigMap, a child owned by someone else)."""
     resolved: Condition
-    if reason in (SECRET_NOT_FOUND, SECRET_KEY_MISSING):
+    if reason in UNRESOLVED_REASONS:
         resolved = Condition(REFERENCES_RESOLVED, "False", reason, message)
     elif reason == INVALID_SPEC:
         resolved = Condition(REFERENCES_RESOLVED, "Unknown", reason, "the spec is invalid: references were not checked")

@@ -3,8 +3,10 @@
 Level-triggered: whatever woke it (an edit, a child's change, a rotated Secret, the resync
 timer), it reads the resource and its children as the watches last saw them (the store) and
 converges them. It writes only what differs, so a reconcile of an unchanged resource makes no
-write at all, status and events included, and with watches on, no request either. Bad input never half-applies: an invalid spec or a missing Secret stops it
-before the first child is written, and the status says why.
+write at all, status and events included, and with watches on, no request either (but a read
+of each ConfigMap its knowledge sources mount, which no watch of the operator's carries). Bad
+input never half-applies: an invalid spec, a missing Secret or a missing mounted ConfigMap
+stops it before the first child is written, and the status says why.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from agentos_operator.kube.children import (
     prune_children,
 )
 from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
+from agentos_operator.kube.config_maps import UnresolvedConfigMapsError, read_config_map_digests
 from agentos_operator.kube.secrets import UnresolvedSecretsError, ensure_security_key, read_secret_values
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
@@ -107,6 +110,9 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
     except MissingSecretsError as error:
         return await _blocked(ctx, body, resource, (conditions.SECRET_KEY_MISSING, str(error)), "waiting", changes)
+    except UnresolvedConfigMapsError as error:
+        reason = conditions.CONFIG_MAP_NOT_FOUND if error.missing_config_maps else conditions.CONFIG_MAP_KEY_MISSING
+        return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
     except ChildConflictError as error:
         return await _blocked(ctx, body, resource, (conditions.CHILD_CONFLICT, str(error)), "blocked", changes)
     except ChildRejectedError as error:
@@ -132,15 +138,16 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
 
 
 async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Change]) -> dict[str, Any] | None:
-    """Secrets, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment."""
+    """Secrets and mounted ConfigMaps, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment."""
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
     if await ensure_security_key(api, store, resource, field_manager=manager):
         changes.append(Change("created", "Secret", render.generated_security_key_name(resource.name)))
     refs = render.required_secret_refs(resource)
     values = await read_secret_values(store, resource.namespace, refs)
+    mounted = await read_config_map_digests(store, resource.namespace, render.required_config_maps(resource))
     manifests = render.render(
-        resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image)
+        resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image), mounted=mounted
     )
     live = await apply_children(
         api, store, manifests, owner=owner, owner_uid=resource.uid, field_manager=manager, changes=changes

@@ -5,6 +5,8 @@ same functions. The public surface:
 
 - ``render(resource, secrets, *, settings)``: the manifests, sorted, deterministic;
 - ``required_secret_refs(resource)``: every (Secret, key) the caller must read first;
+- ``required_config_maps(resource)``: every ConfigMap knowledge sources mount (and keys they
+  list), whose ``content_digest`` the caller passes to ``render``;
 - ``security_key_ref(resource)``: where the AgentOS security key lives (maybe generated);
 - ``config_hash(manifests)``: the digest rolling the pods when config or secrets change;
 - ``placeholder_secrets(resource)``: marked stand-ins for offline rendering;
@@ -21,7 +23,8 @@ from agentos_operator.render.environment import (
     required_secret_refs,
     security_key_ref,
 )
-from agentos_operator.render.hashing import config_hash
+from agentos_operator.render.hashing import config_hash, content_digest
+from agentos_operator.render.knowledge import required_config_maps
 from agentos_operator.render.layout import (
     CONFIG_HASH_ANNOTATION,
     config_map_name,
@@ -45,6 +48,7 @@ __all__ = [
     "check_manifests",
     "config_hash",
     "config_map_name",
+    "content_digest",
     "data_claim_name",
     "dump_manifests",
     "env_secret_name",
@@ -53,6 +57,7 @@ __all__ = [
     "labels",
     "placeholder_secrets",
     "render",
+    "required_config_maps",
     "required_secret_refs",
     "security_key_ref",
     "selector_labels",

@@ -1,8 +1,9 @@
-"""The config hash: one digest of everything the pods read at start (config file and env Secret).
+"""The config hash: one digest of everything the pods read at start (config file, env Secret,
+the ConfigMaps knowledge sources mount).
 
-Placed on the pod template (``agentos.dev/config-hash``), it changes whenever the config or a
-referenced Secret's value changes, so the Deployment rolls its pods; unchanged inputs keep it
-identical, so nothing restarts needlessly.
+Placed on the pod template (``agentos.dev/config-hash``), it changes whenever the config, a
+referenced Secret's value or a mounted ConfigMap's content changes, so the Deployment rolls its
+pods; unchanged inputs keep it identical, so nothing restarts needlessly.
 """
 
 from __future__ import annotations
@@ -15,10 +16,23 @@ from typing import Any
 _HASHED_KINDS = ("ConfigMap", "Secret")
 
 
-def config_hash(manifests: Iterable[Mapping[str, Any]]) -> str:
-    """The sha256 (hex) over the data of the ConfigMaps and Secrets among ``manifests``; others are ignored."""
-    parts = sorted(
+def config_hash(manifests: Iterable[Mapping[str, Any]], *, mounted: Mapping[str, str] | None = None) -> str:
+    """The sha256 (hex) over the data of the ConfigMaps and Secrets among ``manifests``; others are ignored.
+
+    ``mounted``: ConfigMap name -> ``content_digest`` of each ConfigMap the pods mount; without
+    any, the hash is what it was before knowledge sources existed (no pod rolls on upgrade).
+    """
+    parts: list[Any] = sorted(
         (m["kind"], m["metadata"]["name"], m.get("data") or {}) for m in manifests if m.get("kind") in _HASHED_KINDS
     )
+    if mounted:
+        parts.append(("MountedConfigMaps", dict(sorted(mounted.items()))))
     canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def content_digest(config_map: Mapping[str, Any]) -> str:
+    """The sha256 (hex) of a ConfigMap's files: its ``data`` and ``binaryData``, nothing of its metadata."""
+    files = {"data": config_map.get("data") or {}, "binaryData": config_map.get("binaryData") or {}}
+    canonical = json.dumps(files, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

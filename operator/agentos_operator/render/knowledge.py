@@ -46,6 +46,18 @@ def mounted_sources(resource: AgentOSResource) -> Iterator[MountedSource]:
                 )
 
 
+def required_config_maps(resource: AgentOSResource) -> dict[str, frozenset[str]]:
+    """Each ConfigMap the sources mount, by name, with the keys that must be in it (those listed in ``items``).
+
+    The kubelet does not start a pod whose ConfigMap volume is missing, or lacks a listed key.
+    """
+    wanted: dict[str, frozenset[str]] = {}
+    for source in mounted_sources(resource):
+        keys = frozenset(source.config_map.items or ())
+        wanted[source.config_map.name] = wanted.get(source.config_map.name, frozenset()) | keys
+    return dict(sorted(wanted.items()))
+
+
 def knowledge_volumes(resource: AgentOSResource) -> list[dict[str, Any]]:
     """The pod's ``configMap`` volumes of the knowledge sources."""
     volumes = []

@@ -48,17 +48,25 @@ class RenderSettings:
     default_image: str
 
 
-def render(resource: AgentOSResource, secrets: SecretValues, *, settings: RenderSettings) -> list[dict[str, Any]]:
+def render(
+    resource: AgentOSResource,
+    secrets: SecretValues,
+    *,
+    settings: RenderSettings,
+    mounted: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """Every child object of ``resource``, sorted by (kind order, name).
 
     Raises ``MissingSecretsError`` when a value listed by ``required_secret_refs`` is absent
-    from ``secrets``; values other than those are ignored.
+    from ``secrets``; values other than those are ignored. ``mounted``: the ``content_digest``
+    of each ConfigMap listed by ``required_config_maps``, by name, so that a change of one rolls
+    the pods (left out offline, where they are not read).
     """
     environment = plan_environment(resource)
     values = env_values(environment, secrets)
     config_map = render_config_map(resource, environment)
     env_secret = render_env_secret(resource.name, resource.namespace, resource.uid, values)
-    digest = config_hash([config_map, env_secret])
+    digest = config_hash([config_map, env_secret], mounted=mounted)
     image = resource.spec.image or settings.default_image
     optional = (
         render_data_claim(resource),

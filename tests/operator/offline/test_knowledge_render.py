@@ -265,3 +265,42 @@ def test_a_listed_configmap_key_twice_is_refused() -> None:
     assert [str(p) for p in validate_resource(body)] == [
         "spec.knowledgeBases[0].sources[0].configMap.items: a key is listed twice: list each once"
     ]
+
+
+def test_the_config_maps_to_read_are_each_mounted_one_with_every_key_listed_by_any_source() -> None:
+    bases = [
+        {"id": "a", "sources": [{"configMap": {"name": "docs", "items": ["x.md"]}}, {"configMap": {"name": "faq"}}]},
+        {"id": "b", "sources": [{"configMap": {"name": "docs", "items": ["y.pdf"]}}, {"url": "https://h/p"}]},
+    ]
+
+    wanted = render.required_config_maps(resource(knowledgeBases=bases, agents=[]))
+
+    assert wanted == {"docs": frozenset({"x.md", "y.pdf"}), "faq": frozenset()}
+
+
+def test_a_config_map_digest_follows_its_files_not_its_metadata() -> None:
+    body: dict[str, Any] = {"metadata": {"name": "docs", "resourceVersion": "1"}, "data": {"a.md": "# A"}}
+    relabelled = {**body, "metadata": {"name": "docs", "resourceVersion": "2", "labels": {"team": "x"}}}
+    edited = {**body, "data": {"a.md": "# A, edited"}}
+    with_pdf = {**body, "binaryData": {"b.pdf": base64.b64encode(b"%PDF-1.7").decode()}}
+
+    digest = render.content_digest(body)
+
+    assert render.content_digest(relabelled) == digest
+    assert len({digest, render.content_digest(edited), render.content_digest(with_pdf)}) == 3
+
+
+def test_mounted_config_maps_enter_the_config_hash_and_none_leaves_it_as_before() -> None:
+    res = resource()
+
+    def digest(mounted: dict[str, str] | None) -> str:
+        manifests = render.render(res, secrets_for(res), settings=SETTINGS, mounted=mounted)
+        [deployment] = [m for m in manifests if m["kind"] == "Deployment"]
+        return str(deployment["spec"]["template"]["metadata"]["annotations"][render.CONFIG_HASH_ANNOTATION])
+
+    plain = digest(None)
+    first = digest({"handbook-docs": "1", "policies": "2", "faq": "3"})
+
+    assert digest({}) == plain
+    assert first != plain
+    assert digest({"handbook-docs": "1", "policies": "2", "faq": "4"}) not in (first, plain)
