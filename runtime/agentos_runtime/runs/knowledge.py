@@ -153,6 +153,14 @@ class RunKnowledge:
                 error.detail,
             )
             return message
+        except Exception:  # not the port's errors: a fault of the base, logged in full; the run still answers
+            log.warning(
+                "%s: searching knowledge base %s for the user's message failed, answering without references",
+                label,
+                self.base.id,
+                exc_info=True,
+            )
+            return message
         if documents:
             references.append(message_references(message, documents, elapsed))
         return with_references(message, documents)

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from agentos_runtime.config import parse_config
-from agentos_runtime.errors import AgentOSError
 from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.knowledge.records import SearchHit
 from agentos_runtime.llm.factory import build_models, close_models
@@ -67,7 +66,7 @@ class HandbookBase:
         *,
         id: str = "handbook",
         max_results: int = 2,
-        failure: AgentOSError | None = None,
+        failure: Exception | None = None,
     ) -> None:
         self._id = id
         self._max_results = max_results

@@ -437,3 +437,18 @@ async def test_on_a_real_knowledge_base_an_embedder_failure_is_the_error_result_
     assert output["status"] == "COMPLETED" and output["tools"][0]["tool_call_error"] is True
     assert output["tools"][0]["result"].startswith("Error: KnowledgeSearchError: knowledge base 'handbook' could not")
     assert output["tools"][0]["result"].endswith("the embeddings endpoint answered 500")
+
+
+async def test_a_fault_of_the_base_while_searching_for_the_context_is_logged_in_full_and_the_run_answers(
+    fake_openai: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = HandbookBase(failure=KeyError("vector column"))
+    fake_openai.script(Reply.say("Please ask HR."))
+    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.knowledge"):
+        async with built(file, {"handbook": base}) as runtime:
+            output = await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?"))
+
+    assert output["status"] == "COMPLETED" and fake_openai.bodies[0]["messages"][-1]["content"] == "Vacation?"
+    (warning,) = [r for r in caplog.records if r.name == "agentos_runtime.runs.knowledge"]
+    assert warning.exc_info is not None and isinstance(warning.exc_info[1], KeyError)
