@@ -266,71 +266,72 @@ def _read_pdf(data: bytes, *, label: str, max_chars: int) -> str:
 
 # Elements whose text is never shown.
 _HIDDEN = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe", "object"})
-# Elements that start and end a block of text (a line break around them).
+# Elements that sit on lines of their own.
 _BLOCKS = frozenset(
     {
-        "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt", "fieldset",
+        "address", "article", "aside", "blockquote", "caption", "dd", "details", "div", "dl", "dt", "fieldset",
         "figcaption", "figure", "footer", "form", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
-        "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul", "caption",
+        "section", "summary", "table", "tbody", "tfoot", "thead", "tr", "ul",
     }
 )  # fmt: skip
-# Elements after which a paragraph ends (a blank line).
+# Blocks that are paragraphs of their own (a blank line around them).
 _PARAGRAPHS = frozenset({"p", "blockquote", "pre", "table", "ul", "ol", "dl", "section", "article", "figure", "hr"})
-# Elements that start their own line and need no break after them (the next one starts a line).
-_LINE_ITEMS = frozenset({"li", "tr", "td", "th", "dt", "dd"})
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-_VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
+_CELLS = frozenset({"td", "th"})
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
-_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
-_SPACES_AT_BREAKS = re.compile(r" *\n *")
-_RUNS_OF_SPACES = re.compile(r"  +")
 
 
 def html_to_text(html: str) -> str:
     """The visible text of an HTML page: scripts, styles and the head left out, headings as
     Markdown (``## Title``, so the Markdown chunker cuts there), one paragraph per block,
-    list items as ``- item``, table cells separated by `` | ``, ``<pre>`` kept as it is."""
+    list items as ``- item``, table rows as lines with cells separated by `` | ``, the text
+    of ``<pre>`` as it is."""
     parser = _TextExtractor()
     parser.feed(html)
     parser.close()
-    return parser.text()
-
-
-class _Verbatim(str):
-    """Text of a ``<pre>`` element: its spaces and line breaks are kept."""
+    return "".join(parser.parts).strip()
 
 
 class _TextExtractor(HTMLParser):
+    """Writes text as it comes; a block asks for line breaks and a prefix (``- ``, ``## ``,
+    `` | ``) that are written only when text follows, so empty and nested blocks leave no
+    stray lines or markers."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self._parts: list[str] = []
+        self.parts: list[str] = []
         self._hidden: list[str] = []
         self._pre = 0
+        self._pre_opened = False
+        self._breaks = 0
+        self._prefix = ""
         self._cells = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "body":
             self._hidden.clear()  # a page whose head is never closed: browsers end it here too
         if tag in _HIDDEN:
-            if tag not in _VOID:
-                self._hidden.append(tag)
+            self._hidden.append(tag)
             return
         if self._hidden:
             return
         if tag in _HEADINGS:
-            self._parts.append("\n\n" + "#" * _HEADINGS[tag] + " ")
+            self._block(2, "#" * _HEADINGS[tag] + " ")
         elif tag == "li":
-            self._parts.append("\n- ")
-        elif tag in ("td", "th"):
-            self._parts.append(" | " if self._cells else "")
+            self._block(1, "- ")
+        elif tag in _CELLS:
+            self._prefix = " | " if self._cells else ""
             self._cells += 1
         elif tag == "tr":
             self._cells = 0
-            self._parts.append("\n")
+            self._block(1)
+        elif tag == "br":
+            self._breaks = max(self._breaks, 1)
         elif tag in _BLOCKS:
-            self._parts.append("\n\n" if tag in _PARAGRAPHS else "\n")
+            self._block(2 if tag in _PARAGRAPHS else 1)
         if tag == "pre":
             self._pre += 1
+            self._pre_opened = True
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _HIDDEN:
@@ -341,33 +342,45 @@ class _TextExtractor(HTMLParser):
             if tag in self._hidden:
                 del self._hidden[self._hidden.index(tag) :]
             return
-        if tag in _HEADINGS or tag in _PARAGRAPHS:
-            self._parts.append("\n\n")
-        elif tag in _BLOCKS and tag not in _LINE_ITEMS:
-            self._parts.append("\n")
+        if tag in _HEADINGS or tag in _PARAGRAPHS or tag in _BLOCKS:
+            self._block(2 if tag not in _BLOCKS or tag in _PARAGRAPHS else 1)
+            self._prefix = ""  # an empty list item or heading leaves no marker behind
         if tag == "pre" and self._pre:
             self._pre -= 1
 
     def handle_data(self, data: str) -> None:
         if self._hidden:
             return
-        self._parts.append(_Verbatim(data) if self._pre else _SPACES.sub(" ", data))
+        if self._pre:
+            if self._pre_opened and data.startswith("\n"):
+                data = data[1:]  # the line break right after <pre> is not content (as in browsers)
+            self._pre_opened = False
+            if data:
+                self._flush()
+                self.parts.append(data)
+            return
+        text = _SPACES.sub(" ", data)
+        if not text.strip():
+            if self.parts and not self._breaks and not self.parts[-1].endswith((" ", "\n")):
+                self.parts.append(" ")  # the space between two inline elements
+            return
+        if self._breaks or self._prefix or not self.parts or self.parts[-1].endswith((" ", "\n")):
+            text = text.lstrip()
+        self._flush()
+        self.parts.append(text)
 
-    def text(self) -> str:
-        """The parts joined: layout normalised (no spaces at line ends, at most one blank line),
-        the text of ``<pre>`` elements as it was."""
-        out: list[str] = []
-        flowing: list[str] = []
-        for part in self._parts:
-            if isinstance(part, _Verbatim):
-                out.append(_normalise("".join(flowing)))
-                flowing.clear()
-                out.append(part)
-            else:
-                flowing.append(part)
-        out.append(_normalise("".join(flowing)))
-        return "".join(out).strip()
+    def _block(self, breaks: int, prefix: str = "") -> None:
+        """Text from here on starts ``breaks`` lines down; a block inside a list item or a
+        heading keeps its marker (``<li><p>``)."""
+        self._breaks = max(self._breaks, breaks)
+        if prefix:
+            self._prefix = prefix
 
-
-def _normalise(flowing: str) -> str:
-    return _BLANK_LINES.sub("\n\n", _SPACES_AT_BREAKS.sub("\n", _RUNS_OF_SPACES.sub(" ", flowing)))
+    def _flush(self) -> None:
+        if self._breaks and self.parts:
+            self.parts[-1] = self.parts[-1].rstrip(" ")
+            self.parts.append("\n" * self._breaks)
+        self._breaks = 0
+        if self._prefix:
+            self.parts.append(self._prefix)
+            self._prefix = ""

@@ -112,6 +112,15 @@ def test_html_keeps_visible_text_headings_and_paragraphs_but_no_scripts_or_style
     )
 
 
+def test_html_blocks_nested_or_empty_leave_no_stray_lines_or_markers() -> None:
+    page = """<ul><li><p>Nested   paragraph</p></li><li></li><li><div><b>Bold</b> <i>and italic</i></div></li></ul>
+    <h3></h3><div><div><p>Deep</p></div></div>line<br>break<pre>
+kept  as
+  is</pre>"""
+
+    assert html_to_text(page) == "- Nested paragraph\n\n- Bold and italic\n\nDeep\n\nline\nbreak\n\nkept  as\n  is"
+
+
 def test_html_charset_comes_from_its_meta_tag() -> None:
     page = '<html><head><meta charset="iso-8859-1"></head><body><p>Grüße</p></body></html>'.encode("iso-8859-1")
 
