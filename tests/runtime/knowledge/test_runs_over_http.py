@@ -1,6 +1,7 @@
 """Knowledge runs through the runtime's HTTP API, as a client sees them: the runtime serves an
-agent naming a knowledge base on embedded SQLite, its embeddings and chat answers both from the
-local OpenAI-compatible server; a document is added, the model searches, the answer cites it.
+agent naming a knowledge base on embedded SQLite (sqlite-vec) or PostgreSQL (pgvector), its
+embeddings and chat answers both from the local OpenAI-compatible server; a document is added,
+the model searches, the answer cites it.
 
 The run's ``references`` come back in the ``stream=false`` answer, in the streamed
 ``RunCompleted``, in ``GET /sessions/{id}/runs`` and through Agno's ``AgentOSClient``.
@@ -17,9 +18,11 @@ import pytest
 import yaml
 from agentos_runtime.knowledge.base import Upload
 from agno.client import AgentOSClient
+from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import Served, read_frames, serve_on
+from tests.runtime.api.harness import Served, read_frames
 from tests.runtime.knowledge.search_fakes import DIMENSIONS, LAPTOPS, VACATION, search_call
+from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, serve_knowledge
 from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, Reply, fake_openai, fake_openai_server
 
 __all__ = ["fake_openai", "fake_openai_server"]
@@ -39,9 +42,12 @@ def runtime_text(base_url: str) -> str:
     return yaml.safe_dump(document)
 
 
-@pytest.fixture
-async def served(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
-    async with serve_on("sqlite", runtime_text(fake_openai.base_url), tmp_path, over_sockets=True) as running:
+@pytest.fixture(params=KNOWLEDGE_BACKENDS)
+async def served(
+    request: pytest.FixtureRequest, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> AsyncIterator[Served]:
+    text = runtime_text(fake_openai.base_url)
+    async with serve_knowledge(request.param, text, tmp_path, over_sockets=True) as running:
         hub = running.context.knowledge
         assert hub is not None
         handbook = hub["handbook"]
@@ -111,7 +117,10 @@ async def test_agnos_client_reads_the_references_of_a_run(served: Served, fake_o
     fake_openai.script(Reply.call(search_call("vacation")), Reply.say("25 days."))
     client = AgentOSClient(str(served.client.base_url), timeout=15.0)
 
-    output = await client.run_agent("helpdesk", "Vacation?", session_id="h-4")
+    try:
+        output = await client.run_agent("helpdesk", "Vacation?", session_id="h-4")
+    finally:
+        await aclose_default_clients()  # Agno's shared httpx client belongs to this test's event loop
 
     assert output.references is not None
     (reference,) = output.references
