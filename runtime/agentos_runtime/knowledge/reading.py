@@ -62,6 +62,8 @@ _NAME_SHOWN = 120
 _BINARY_CONTROL_RATIO = 0.1
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_REPLACEMENTS = re.compile("\ufffd+")
+_NON_ASCII_BYTES = re.compile(rb"[\x80-\xff]")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
@@ -146,7 +148,9 @@ def detect_type(data: bytes, *, filename: str | None, content_type: str | None) 
 
 def decode_text(data: bytes, *, label: str, charset: str | None = None) -> str:
     """Bytes to text: the declared ``charset``, else UTF-8 (a byte-order mark is honoured,
-    UTF-16's included), else Windows-1252 (what legacy text files mostly are).
+    UTF-16's included), else Windows-1252 (what legacy text files mostly are). UTF-8 with a
+    few broken sequences stays UTF-8, each broken one a U+FFFD: it is Windows-1252 only when
+    the bytes hold more broken sequences than valid non-ASCII characters.
 
     Raises ``UnreadableContent`` for binary data passed off as text."""
     for bom, encoding in (
@@ -165,6 +169,13 @@ def decode_text(data: bytes, *, label: str, charset: str | None = None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if not _looks_binary(data[:_SNIFF_BYTES]):
+        text = data.decode("utf-8", errors="replace")
+        written = data.count("\ufffd".encode())  # replacement characters the text itself holds
+        broken = len(_REPLACEMENTS.findall(text)) - written
+        valid_non_ascii = len(text) - text.count("\ufffd") + written - _ascii_count(data)
+        if valid_non_ascii > broken:
+            return text
     if _looks_binary(data[:_SNIFF_BYTES]):
         raise UnreadableContent(f"{label}: the data is binary, not text: upload the document as {SUPPORTED_TYPES}")
     return data.decode("cp1252", errors="replace")
@@ -218,6 +229,10 @@ def _charset(content_type: str | None) -> str | None:
 def _meta_charset(data: bytes) -> str | None:
     match = _META_CHARSET.search(data[:_SNIFF_BYTES])
     return match.group(1).decode("ascii") if match else None
+
+
+def _ascii_count(data: bytes) -> int:
+    return len(data) - len(_NON_ASCII_BYTES.findall(data))
 
 
 def _looks_binary(sample: bytes) -> bool:

@@ -68,6 +68,19 @@ def test_text_that_is_not_utf8_is_read_as_windows_1252() -> None:
     assert read("naïve “quotes” €".encode("cp1252"), "legacy.txt").text == "naïve “quotes” €"
 
 
+def test_utf8_with_a_broken_sequence_stays_utf8() -> None:
+    data = "café and naïve, then ".encode() + b"\xff" + b" and the end"
+
+    assert read(data, "mostly.txt").text == "café and naïve, then \ufffd and the end"
+
+
+def test_text_holding_a_lone_surrogate_is_read_with_it_replaced() -> None:
+    data = "café \ud800 crème".encode("utf-8", "surrogatepass")
+
+    assert read(data, "pasted.txt").text.replace("\ufffd", "?") == "café ??? crème"
+    assert read(data, None, "text/plain; charset=utf-8").text.replace("\ufffd", "?") == "café ??? crème"
+
+
 def test_a_declared_charset_is_honoured() -> None:
     assert read("Grüße".encode("iso-8859-1"), None, "text/plain; charset=iso-8859-1").text == "Grüße"
 
