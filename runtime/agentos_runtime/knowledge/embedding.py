@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config.knowledge import EmbedderConfig, EmbedderFields
-from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.errors import BadRequest, ModelProviderError
 from agentos_runtime.llm.clients import Endpoint, SharedClients
 from agentos_runtime.llm.factory import openai_headers
 from agentos_runtime.llm.failures import missing_key_error, sdk_error
@@ -110,9 +110,13 @@ class OpenAIEmbedder:
 
         Raises ``ModelAuthenticationError`` (no key, or the key refused), ``ModelRateLimitError``
         and ``ModelConnectionError`` (after the retries), ``ModelProviderError`` (any other
-        failure, or an answer with missing, unordered or wrongly sized vectors)."""
+        failure, or an answer with missing, unordered or wrongly sized vectors); ``BadRequest``
+        for an empty text, before any request."""
         if not texts:
             return []
+        if not all(texts):
+            # Endpoints refuse an empty input with a message that names no text; say which.
+            raise BadRequest(f"model '{self.model}': cannot embed an empty text (text {list(texts).index('')})")
         client = self._get_client()
         size = self._config.batch_size
         vectors: list[list[float]] = []

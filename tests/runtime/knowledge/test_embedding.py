@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from agentos_runtime.config.knowledge import EmbedderConfig, EmbedderFields
 from agentos_runtime.errors import (
+    BadRequest,
     ModelAuthenticationError,
     ModelConnectionError,
     ModelProviderError,
@@ -209,14 +210,36 @@ async def test_an_endpoint_that_does_not_answer_in_time_is_a_connection_error(fa
 async def test_a_request_the_endpoint_refuses_is_a_provider_error_with_its_status(
     fake_openai: FakeOpenAIServer,
 ) -> None:
+    fake_openai.script_embeddings(EmbeddingReply.fail(400, "This model's maximum context length is 8192 tokens"))
     embedder = embedder_for(fake_openai)
 
     with pytest.raises(ModelProviderError) as caught:
-        await embedder.embed(["fine", ""])
+        await embedder.embed(["a very long text"])
 
     assert caught.value.status_code == 400
-    assert "an input cannot be an empty string" in caught.value.detail
+    assert "maximum context length is 8192 tokens" in caught.value.detail
     await embedder.close()
+
+
+async def test_an_empty_text_is_refused_before_any_request(fake_openai: FakeOpenAIServer) -> None:
+    embedder = embedder_for(fake_openai)
+
+    with pytest.raises(BadRequest) as caught:
+        await embedder.embed(["fine", ""])
+
+    assert caught.value.detail == "model 'text-embedding-3-small': cannot embed an empty text (text 1)"
+    assert fake_openai.embedding_requests == []
+
+
+async def test_the_fake_server_refuses_empty_inputs_as_openai_does(fake_openai: FakeOpenAIServer) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(api_key=KEY, base_url=fake_openai.base_url, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.embeddings.create(model="any-model", input=["fine", ""])
+    await client.close()
+
+    assert "an input cannot be an empty string" in caught.value.message
 
 
 async def test_an_unreachable_endpoint_is_a_connection_error() -> None:
