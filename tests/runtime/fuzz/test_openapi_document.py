@@ -2,7 +2,8 @@
 
 Schemathesis mostly sees empty databases; here an agent, a team and a workflow have run and a
 memory is stored, on each backend, and every read route's body is validated against the
-schema the document gives for its path, method and status.
+schema the document gives for its path, method and status; so are the knowledge routes' answers
+once a content is processed, on SQLite and pgvector.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from tests.runtime.api.harness import Served, serve_on
 from tests.runtime.fuzz.test_schemathesis import runtime_config
+from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, knowledge_config, serve_knowledge
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 JSON = dict[str, Any]
@@ -126,5 +128,47 @@ async def test_answers_on_real_data_match_the_document(runtime: Served) -> None:
     for key, body in answers.items():
         method, template = key.split(" ")[:2]
         schema = success_schema(document, template, method.lower(), 200)
+        errors = [error.message for error in jsonschema.Draft202012Validator(schema).iter_errors(body)]
+        assert errors == [], key
+
+
+@pytest.mark.parametrize("kind", KNOWLEDGE_BACKENDS)
+async def test_knowledge_answers_on_real_data_match_the_document(
+    kind: str,
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+) -> None:
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "description": "Handbook"})
+    async with serve_knowledge(kind, config, tmp_path) as runtime:
+        client = runtime.client
+        document = (await client.get("/openapi.json")).json()
+        form = {"text_content": "Vacation: twenty-five days a year.", "metadata": '{"team": "hr"}'}
+        uploaded = await client.post("/knowledge/content", data=form)
+        assert uploaded.status_code == 202, uploaded.text
+        content_id = uploaded.json()["id"]
+        assert runtime.context.knowledge is not None
+        await runtime.context.knowledge["docs"].wait_idle()
+        answers: dict[str, tuple[int, Any]] = {"POST /knowledge/content": (202, uploaded.json())}
+        calls: list[tuple[str, str, str, dict[str, Any]]] = [
+            ("/knowledge/content", "/knowledge/content", "get", {}),
+            ("/knowledge/content/{content_id}", f"/knowledge/content/{content_id}", "get", {}),
+            ("/knowledge/content/{content_id}/status", f"/knowledge/content/{content_id}/status", "get", {}),
+            ("/knowledge/content/{content_id}", f"/knowledge/content/{content_id}", "patch", {"data": {"name": "x"}}),
+            ("/knowledge/search", "/knowledge/search", "post", {"json": {"query": "vacation"}}),
+            ("/knowledge/config", "/knowledge/config", "get", {}),
+            ("/knowledge/{knowledge_id}/sources", "/knowledge/docs/sources", "get", {}),
+            ("/config", "/config", "get", {}),
+            ("/knowledge/content/{content_id}", f"/knowledge/content/{content_id}", "delete", {}),
+            ("/knowledge/content", "/knowledge/content", "delete", {}),
+        ]
+        for template, url, method, kwargs in calls:
+            response = await client.request(method.upper(), url, **kwargs)
+            assert response.status_code == 200, (url, response.text)
+            answers[f"{method.upper()} {template}"] = (200, response.json())
+    assert answers["POST /knowledge/search"][1]["data"][0]["content_id"] == content_id
+
+    for key, (status, body) in answers.items():
+        method, template = key.split(" ")
+        schema = success_schema(document, template, method.lower(), status)
         errors = [error.message for error in jsonschema.Draft202012Validator(schema).iter_errors(body)]
         assert errors == [], key

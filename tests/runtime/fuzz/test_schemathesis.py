@@ -5,7 +5,8 @@ its examples, its boundary values (the coverage phase) and hypothesis' fuzzing, 
 examples and derandomized with a fixed seed so a run repeats exactly. A 5xx, a status code
 the document does not list, or a body, content type or header it does not describe fails
 the test. The runtime is served by uvicorn in a thread of its own, with an agent, a team
-and a workflow on a fake OpenAI-compatible model of the module's own.
+and a workflow on a fake OpenAI-compatible model of the module's own; the ``/knowledge``
+operations are fuzzed once, on SQLite, against a runtime that also has a knowledge base.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ CHECKS = (
 )
 # Path ids are the served agent, team, workflow and session most of the time, so runs reach the
 # model and stored data is read; the rest of the time they are generated, for the 404 paths.
-KNOWN_IDS = {"agent_id": "assistant", "team_id": "crew", "workflow_id": "flow", "session_id": "fuzz-session"}
+KNOWN_IDS = {
+    "agent_id": "assistant",
+    "team_id": "crew",
+    "workflow_id": "flow",
+    "session_id": "fuzz-session",
+    "knowledge_id": "docs",
+}
 CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": 20261203,
@@ -58,6 +65,14 @@ def runtime_config(model_url: str) -> str:
     document = yaml.safe_load(agent_config(model_url))
     document["teams"] = [{"id": "crew", "name": "Crew", "members": ["assistant"]}]
     document["workflows"] = [{"id": "flow", "name": "Flow", "steps": [{"name": "answer", "agent": "assistant"}]}]
+    return yaml.safe_dump(document)
+
+
+def knowledge_runtime_config(model_url: str) -> str:
+    """``runtime_config`` with a knowledge base embedding on the same fake server."""
+    document = yaml.safe_load(runtime_config(model_url))
+    embedder = {"base_url": model_url, "api_key_env": None, "dimensions": 64, "max_retries": 0}
+    document["knowledge_bases"] = [{"id": "docs", "embedder": embedder, "max_content_bytes": 100_000}]
     return yaml.safe_dump(document)
 
 
@@ -123,9 +138,26 @@ def runtime_url(
         yield url
 
 
+@pytest.fixture(scope="module")
+def knowledge_runtime_url(model_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The runtime with a knowledge base, on SQLite (sqlite-vec): the shared PostgreSQL has no
+    pgvector and Redis holds no knowledge, so the knowledge routes are fuzzed here only."""
+    data_dir = tmp_path_factory.mktemp("schemathesis-knowledge")
+    with runtime_in_a_thread("sqlite", knowledge_runtime_config(model_server.base_url), data_dir) as url:
+        yield url
+
+
 schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
+KNOWLEDGE_PATHS = "^/knowledge"
 
 
-@schema.parametrize()
+@schema.exclude(path_regex=KNOWLEDGE_PATHS).parametrize()
 def test_every_operation_answers_any_input_without_5xx_and_as_documented(case: Case[Any], runtime_url: str) -> None:
     case.call_and_validate(base_url=runtime_url)
+
+
+@schema.include(path_regex=KNOWLEDGE_PATHS).parametrize()
+def test_every_knowledge_operation_answers_any_input_without_5xx_and_as_documented(
+    case: Case[Any], knowledge_runtime_url: str
+) -> None:
+    case.call_and_validate(base_url=knowledge_runtime_url)

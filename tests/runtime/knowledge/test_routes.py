@@ -234,12 +234,26 @@ async def test_an_upload_without_exactly_one_input_is_400(on_sqlite: Served, for
         ({"text_content": "a", "chunk_size": "100", "chunk_overlap": "100"}, "chunk_overlap"),
         ({"text_content": "a", "chunk_size": "many"}, "chunk_size"),
         ({"text_content": "a", "reader_id": "docx"}, "reader_id"),
+        ({"text_content": "a", "metadata": json.dumps({"n": 2**64})}, "metadata"),
     ],
 )
 async def test_a_bad_upload_field_is_422_naming_it(on_sqlite: Served, form: dict[str, str], field: str) -> None:
     response = await on_sqlite.client.post("/knowledge/content", data=form)
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][:2] == ["body", field]
+
+
+@pytest.mark.parametrize("filename", [b"a\x00b.txt", b"a" * 600 + b".txt"])
+async def test_a_file_name_no_content_name_can_be_is_422_naming_file(on_sqlite: Served, filename: bytes) -> None:
+    # Written by hand: httpx would percent-encode the NUL a hostile client sends as it is.
+    body = (
+        b'--XX\r\nContent-Disposition: form-data; name="file"; filename="' + filename + b'"\r\n'
+        b"Content-Type: text/plain\r\n\r\nhello\r\n--XX--\r\n"
+    )
+    headers = {"content-type": "multipart/form-data; boundary=XX"}
+    response = await on_sqlite.client.post("/knowledge/content", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "file"]
 
 
 async def test_unknown_contents_are_404_on_every_content_route(on_sqlite: Served) -> None:
@@ -265,6 +279,10 @@ async def test_bad_searches_are_refused_with_the_reason(on_sqlite: Served) -> No
     assert nul.status_code == 422
     unsorted = await client.get("/knowledge/content", params={"sort_by": "colour"})
     assert unsorted.status_code == 422 and unsorted.json()["detail"][0]["loc"] == ["query", "sort_by"]
+    huge = await client.post("/knowledge/search", json={"query": "q", "filters": {"n": [1, 10**30]}})
+    assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["body", "filters", "n", 1]
+    far = await client.get("/knowledge/content", params={"page": 10**19})
+    assert far.status_code == 422 and far.json()["detail"][0]["loc"] == ["query", "page"]
 
 
 async def test_bases_are_chosen_by_knowledge_id_or_db_id_as_in_agno(

@@ -95,7 +95,7 @@ async def _existing(base: KnowledgeBase, content_id: str) -> Any:
 async def upload_content(
     base: BaseDep,
     name: Annotated[
-        str | None, Form(max_length=512, description="Content name; defaults to the file name or URL")
+        str | None, Form(max_length=views.MAX_NAME_LENGTH, description="Content name; defaults to the file name or URL")
     ] = None,
     description: Annotated[str | None, Form(max_length=4096, description="What the content is")] = None,
     url: Annotated[
@@ -122,6 +122,7 @@ async def upload_content(
             "chunker": chunker,
         }
     )
+    views.check_file_name(file.filename if file is not None else None)
     parsed_metadata = views.parse_metadata(metadata)
     parsed_url = views.parse_url(url)
     content_type = views.reader_content_type(reader_id)
@@ -154,8 +155,8 @@ async def upload_content(
 @router.get("/knowledge/content", responses=_answers(ContentPage, "One page of contents"))
 async def list_content(
     base: BaseDep,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="Contents per page")] = 20,
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=views.MAX_PAGE_SIZE, description="Contents per page")] = 20,
+    page: Annotated[int, Query(ge=1, le=views.MAX_PAGE, description="Page number, from 1")] = 1,
     sort_by: Annotated[SortField, Query(description="Field to sort by")] = "created_at",
     sort_order: Annotated[Literal["asc", "desc"], Query(description="Sort order")] = "desc",
 ) -> JSON:
@@ -249,6 +250,7 @@ async def get_content_status(content_id: str, base: BaseDep) -> JSON:
 async def search_knowledge(request: SearchRequest, context: ContextDep) -> JSON:
     """Search a knowledge base by meaning; results are paged by ``meta``."""
     started = time.perf_counter()
+    views.check_integers(("body", "filters"), request.filters)
     base = views.select_base(context.knowledge or {}, request.db_id, request.knowledge_id)
     table = base.config.table_name
     if request.vector_db_ids and table not in request.vector_db_ids:

@@ -40,6 +40,14 @@ SEARCH_TYPE = "vector"
 MAX_QUERY_LENGTH = 32_768
 # ``GET /knowledge/config`` lists the metadata keys of at most this many contents (newest first).
 FILTER_SCAN_LIMIT = 1000
+# A content's name (a file's name when the upload names none), as the runtime file allows.
+MAX_NAME_LENGTH = 512
+# Pages of contents: page x limit stays far inside the 64-bit OFFSET of SQLite and PostgreSQL.
+MAX_PAGE = 1_000_000_000
+MAX_PAGE_SIZE = 10_000
+# Integers SQLite and PostgreSQL compare as numbers (64 bits): a larger one in metadata or a
+# filter is refused rather than stored by one backend and refused by the other.
+INT64 = (-(2**63), 2**63 - 1)
 
 
 class KnowledgeUnavailable(AgentOSError):
@@ -335,6 +343,17 @@ def check_form_text(fields: Mapping[str, str | None]) -> None:
         check_text(("body", name), value, is_id=name.endswith("_id"))
 
 
+def check_file_name(filename: str | None) -> None:
+    """A file's name becomes the content's: a 422 naming ``file`` when no backend can store it."""
+    if filename is None:
+        return
+    check_text(("body", "file"), filename)
+    if len(filename) > MAX_NAME_LENGTH:
+        raise form_error(
+            "file", f"The file name may have at most {MAX_NAME_LENGTH} characters, got {len(filename)}", None
+        )
+
+
 def parse_metadata(text: str | None) -> dict[str, Any]:
     """The ``metadata`` form field: a JSON object, or empty when absent."""
     if text is None or not text.strip():
@@ -346,7 +365,22 @@ def parse_metadata(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise form_error("metadata", f"metadata must be a JSON object, not {type(value).__name__}", text)
     check_json(("body", "metadata"), value)
+    check_integers(("body", "metadata"), value)
     return value
+
+
+def check_integers(loc: tuple[str | int, ...], value: Any) -> None:
+    """A 422 at the first integer in ``value`` (decoded JSON) outside 64 bits."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, loc)]
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, int) and not isinstance(current, bool) and not INT64[0] <= current <= INT64[1]:
+            problem = Problem("int_too_large", "Integers must fit in 64 bits (at most 9223372036854775807)")
+            raise validation_error(problem, path)
+        if isinstance(current, dict):
+            stack.extend((item, (*path, key)) for key, item in current.items())
+        elif isinstance(current, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(current))
 
 
 def parse_url(text: str | None) -> str | None:
