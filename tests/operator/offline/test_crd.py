@@ -121,7 +121,8 @@ PG = {"id": "pg", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri
 REF = {"name": "s", "key": "k"}
 CLUSTER = {"name": "c"}
 CM = {"configMap": {"name": "docs"}}
-URL = "https://docs.example.com/guide"
+HOST = "docs.example.com"
+URL = f"https://{HOST}/guide"
 
 
 def step(**fields: Any) -> dict[str, Any]:
@@ -130,7 +131,10 @@ def step(**fields: Any) -> dict[str, Any]:
 
 CEL_CASES: list[tuple[str, dict[str, Any]]] = [
     ("knowledge source from a ConfigMap", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [CM]}]))),
-    ("knowledge source from a URL", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{"url": URL}]}]))),
+    (
+        "knowledge source from an allowed URL",
+        resource_body(spec(knowledgeBases=[{"id": "k", "allowedHosts": [HOST], "sources": [{"url": URL}]}])),
+    ),
     ("knowledge source with neither", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{"name": "n"}]}]))),
     (
         "knowledge source with both",

@@ -270,7 +270,11 @@ def test_a_listed_configmap_key_twice_is_refused() -> None:
 def test_the_config_maps_to_read_are_each_mounted_one_with_every_key_listed_by_any_source() -> None:
     bases = [
         {"id": "a", "sources": [{"configMap": {"name": "docs", "items": ["x.md"]}}, {"configMap": {"name": "faq"}}]},
-        {"id": "b", "sources": [{"configMap": {"name": "docs", "items": ["y.pdf"]}}, {"url": "https://h/p"}]},
+        {
+            "id": "b",
+            "allowedHosts": ["h"],
+            "sources": [{"configMap": {"name": "docs", "items": ["y.pdf"]}}, {"url": "https://h/p"}],
+        },
     ]
 
     wanted = render.required_config_maps(resource(knowledgeBases=bases, agents=[]))

@@ -257,6 +257,18 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "not a valid ConfigMap key",
     ),
     (
+        "knowledge source URL on a host the base does not allow",
+        resource_body(
+            spec_with(
+                knowledgeBases=[
+                    {"id": "kb", "allowedHosts": ["*.example.com"], "sources": [{"url": "https://example.org/faq"}]}
+                ]
+            )
+        ),
+        "spec.knowledgeBases[0].sources[0].url",
+        "host 'example.org' is not in allowedHosts (*.example.com): add it",
+    ),
+    (
         "chunk overlap as large as the chunk",
         resource_body(spec_with(knowledgeBases=[{"id": "kb", "chunking": {"size": 500, "overlap": 500}}])),
         "spec.knowledgeBases[0].chunking",
