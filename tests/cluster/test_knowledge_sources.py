@@ -1,6 +1,6 @@
 """Knowledge sources from ConfigMaps on a real API server, with the chart's RBAC: a missing
 ConfigMap is reported and waited for, its files are mounted read-only once it exists, and a
-change of them rolls the pods at the next resync."""
+change of them rolls the pods at the next resync, after which nothing is written again."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tests.cluster.conftest import (
     agentos_body,
     condition,
     eventually,
+    wait_quiet,
     wait_settled,
     warnings_about,
 )
@@ -38,7 +39,8 @@ def pods_hash(cluster: ControlPlane, namespace: str) -> str:
 def test_a_config_map_source_is_waited_for_mounted_and_its_change_rolls_the_pods(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    operator = install_operator(namespace).start()
+    installed = install_operator(namespace)
+    operator = installed.start()
     add_secrets(control_plane, namespace)
 
     control_plane.apply(agentos_body("demo", **KNOWLEDGE), namespace)
@@ -74,3 +76,5 @@ def test_a_config_map_source_is_waited_for_mounted_and_its_change_rolls_the_pods
 
     eventually(lambda: pods_hash(control_plane, namespace) != first, what="the pods rolled")
     wait_settled(control_plane, namespace, "demo")
+    # The server's defaults on the volume (defaultMode) are no drift: a resync then writes nothing.
+    wait_quiet(installed, operator, 1)
