@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.runtime.api.harness import Served, agent_config
+from tests.runtime.auth.tokens import HS_SECRET, bearer, mint
 from tests.runtime.knowledge.serving import (
     KNOWLEDGE_BACKENDS,
     UNREACHABLE,
@@ -23,7 +24,7 @@ from tests.runtime.knowledge.serving import (
     knowledge_config,
     serve_knowledge,
 )
-from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server  # noqa: F401
+from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, fake_openai, fake_openai_server  # noqa: F401
 
 HANDBOOK = "Vacation policy: every employee gets twenty-five days of paid vacation per year."
 EXPENSES = "Expense reports are filed within thirty days, with receipts attached."
@@ -177,6 +178,30 @@ async def test_a_failed_embedding_fails_the_content_with_its_reason_and_nothing_
         refused = await served.client.post("/knowledge/search", json={"query": "vacation", "knowledge_id": "broken"})
         assert refused.status_code == 502 and refused.json()["detail"].startswith("Embedding the query failed")
         assert (await search(served, "vacation", knowledge_id="docs"))["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "detail"),
+    [
+        (EmbeddingReply.fail(401, "Incorrect API key", code="invalid_api_key"), 502, "Embedding the query failed"),
+        (EmbeddingReply.fail(404, "The model does not exist", code="model_not_found"), 502, "Embedding the query"),
+        (EmbeddingReply.fail(429, "Rate limit reached", type="requests"), 429, "Rate limit reached"),
+        (EmbeddingReply.fail(400, "Too long", code="context_length_exceeded"), 400, "Too long"),
+    ],
+)
+async def test_a_search_whose_embedding_fails_answers_as_the_caller_can_act_on_it(
+    on_sqlite: Served,
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    reply: EmbeddingReply,
+    status: int,
+    detail: str,
+) -> None:
+    """The embedder's own 401 or 404 would read as the caller's, so they are 502; a rate limit
+    stays 429 and a query too long for the model 400."""
+    fake_openai.script_embeddings(reply)
+    response = await on_sqlite.client.post("/knowledge/search", json={"query": "vacation"})
+    assert response.status_code == status, response.text
+    assert detail in response.json()["detail"]
 
 
 # --- refusals (SQLite only) --------------------------------------------------------------------
@@ -352,3 +377,38 @@ async def test_the_files_knowledge_block_wins_for_its_databases(fake_openai: Fak
     assert knowledge["knowledge_instances"] == [
         {"id": "docs", "name": "Handbook", "db_id": "main-db", "table": "agno_knowledge"}
     ]
+
+
+async def test_scopes_and_user_isolation_guard_contents_as_in_agno(
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Contents are shared: under user isolation a caller that is not admin reads and searches
+    them but may not change or delete them, and deleting all deletes none of them."""
+    config = knowledge_config(
+        fake_openai.base_url, {"id": "docs"}, authorization={"user_isolation": True, "algorithm": "HS256"}
+    )
+    admin = bearer(mint(scopes=["agent_os:admin"]))
+    reader = bearer(mint(scopes=["knowledge:read"], sub="bob"))
+    member = bearer(mint(scopes=["knowledge:read", "knowledge:write", "knowledge:delete"], sub="bob"))
+    async with serve_knowledge("sqlite", config, tmp_path, jwt_verification_key=HS_SECRET) as served:
+        client = served.client
+        created = await client.post("/knowledge/content", data={"text_content": HANDBOOK}, headers=admin)
+        content_id = created.json()["id"]
+        await settle(served)
+
+        assert (await client.get(f"/knowledge/content/{content_id}", headers=reader)).status_code == 200
+        found = await client.post("/knowledge/search", json={"query": "vacation"}, headers=reader)
+        assert found.json()["data"][0]["content_id"] == content_id
+        refused = await client.post("/knowledge/content", data={"text_content": "x"}, headers=reader)
+        assert refused.status_code == 403 and "knowledge:write" in refused.json()["detail"]
+
+        patched = await client.patch(f"/knowledge/content/{content_id}", data={"name": "mine"}, headers=member)
+        assert patched.status_code == 403 and patched.json() == {"detail": "Cannot modify shared content"}
+        deleted = await client.delete(f"/knowledge/content/{content_id}", headers=member)
+        assert deleted.status_code == 403 and deleted.json() == {"detail": "Cannot delete shared content"}
+        cleared = await client.delete("/knowledge/content", headers=member)
+        assert cleared.json() == "success"
+        assert (await client.get("/knowledge/content", headers=admin)).json()["meta"]["total_count"] == 1
+
+        assert (await client.delete(f"/knowledge/content/{content_id}", headers=admin)).status_code == 200

@@ -37,7 +37,14 @@ from agentos_runtime.api.routes.knowledge_schemas import (
     SourceFiles,
     Success,
 )
-from agentos_runtime.errors import AgentOSError, BadRequest, ModelProviderError, ModelRateLimitError, NotFound
+from agentos_runtime.errors import (
+    AgentOSError,
+    BadRequest,
+    ContextWindowExceededError,
+    ModelProviderError,
+    ModelRateLimitError,
+    NotFound,
+)
 from agentos_runtime.knowledge.base import KnowledgeBase, Upload
 from agentos_runtime.knowledge.ports import SortField
 
@@ -261,10 +268,10 @@ async def search_knowledge(request: SearchRequest, context: ContextDep) -> JSON:
         raise BadRequest(f"search_type '{request.search_type}' is not supported: knowledge bases here search by vector")
     try:
         hits = await base.search(request.query, max_results=request.max_results, filters=request.filters)
-    except ModelRateLimitError:
-        raise
+    except (ModelRateLimitError, ContextWindowExceededError):
+        raise  # 429: retry later; 400: the query is too long for the embedding model
     except ModelProviderError as error:
-        # The embedder's own status (401 for its key) would read as the caller's.
+        # The embedder's own status (401 for its key, 404 for its model) would read as the caller's.
         raise AgentOSError(f"Embedding the query failed: {error.detail}", status_code=502) from None
     return views.result_page(hits, request.meta, (time.perf_counter() - started) * 1000)
 
