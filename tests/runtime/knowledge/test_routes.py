@@ -155,6 +155,16 @@ async def test_config_lists_each_base_with_its_database_and_contents_table(serve
     }
 
 
+async def test_reader_id_says_how_to_read_a_file_without_an_extension(on_sqlite: Served) -> None:
+    markdown = b"# Travel\n\nTrains are booked by the travel desk."
+    as_markdown = await upload(on_sqlite, reader_id="markdown", files={"file": ("notes", markdown, "text/plain")})
+    as_sent = await upload(on_sqlite, files={"file": ("notes", markdown, "text/plain")})
+    await settle(on_sqlite)
+    assert (as_markdown["type"], as_sent["type"]) == ("md", "txt")
+    status = await on_sqlite.client.get(f"/knowledge/content/{as_markdown['id']}/status")
+    assert status.json()["status"] == "completed"
+
+
 # --- processing that fails ---------------------------------------------------------------------
 
 

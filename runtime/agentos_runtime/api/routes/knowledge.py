@@ -47,6 +47,7 @@ from agentos_runtime.errors import (
 )
 from agentos_runtime.knowledge.base import KnowledgeBase, Upload
 from agentos_runtime.knowledge.ports import SortField
+from agentos_runtime.knowledge.records import Content
 
 JSON = dict[str, Any]
 
@@ -87,7 +88,7 @@ def _not_found(content_id: str) -> NotFound:
     return NotFound(f"Content not found: {content_id}")
 
 
-async def _existing(base: KnowledgeBase, content_id: str) -> Any:
+async def _existing(base: KnowledgeBase, content_id: str) -> Content:
     try:
         return await base.get(content_id)
     except NotFound:
@@ -112,7 +113,7 @@ async def upload_content(
     file: Annotated[UploadFile | None, File(description="The document: .txt, .md, .html, .pdf, .json or .csv")] = None,
     text_content: Annotated[str | None, Form(description="Text to index")] = None,
     reader_id: Annotated[
-        str | None, Form(description="Reader (from /knowledge/config) for a file without extension or text")
+        str | None, Form(description="Reader (from /knowledge/config) a file without an extension is read with")
     ] = None,
     chunker: Annotated[str | None, Form(description="FixedSizeChunker, RecursiveChunker or MarkdownChunker")] = None,
     chunk_size: Annotated[int | None, Form(description="Most characters per chunk")] = None,
