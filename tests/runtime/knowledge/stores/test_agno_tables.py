@@ -1,0 +1,134 @@
+"""A knowledge base is shared with Agno on PostgreSQL: what Agno's ``Knowledge`` (``PgVector`` +
+``PostgresDb``) stored is listed and searched here, and what this store wrote Agno finds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.knowledge.ports import KnowledgeStore
+from agentos_runtime.knowledge.records import Chunk, Content
+from agentos_runtime.knowledge.stores.checking import IncompatibleStore
+from agno.db.postgres import PostgresDb
+from agno.knowledge.embedder.base import Embedder
+from agno.knowledge.knowledge import Knowledge
+from agno.vectordb.pgvector import PgVector
+
+from tests.runtime.knowledge.stores.conftest import DIMENSIONS, KnowledgeSpot, drop_schema
+from tests.support.databases import unique_name
+from tests.support.fake_embeddings import fake_embedding
+from tests.support.pgvector_server import pgvector_url
+
+HANDBOOK = "The vacation policy gives every employee 25 days off per year."
+EXPENSES = "Expense reports need receipts and are paid at the end of the month."
+
+
+@dataclass
+class FakeEmbedder(Embedder):
+    """Agno's side of the fake embeddings: the vectors this suite's fake server returns."""
+
+    dimensions: int | None = DIMENSIONS
+
+    def get_embedding(self, text: str) -> list[float]:
+        return fake_embedding(text, self.dimensions or DIMENSIONS)
+
+    def get_embedding_and_usage(self, text: str) -> tuple[list[float], dict[str, Any] | None]:
+        return self.get_embedding(text), None
+
+    async def async_get_embedding(self, text: str) -> list[float]:
+        return self.get_embedding(text)
+
+    async def async_get_embedding_and_usage(self, text: str) -> tuple[list[float], dict[str, Any] | None]:
+        return self.get_embedding(text), None
+
+
+@dataclass
+class Shared:
+    """One schema on the pgvector server, seen by Agno's classes and by our store."""
+
+    spot: KnowledgeSpot
+    agno: Knowledge
+
+    async def store(self) -> KnowledgeStore:
+        return await self.spot.open("handbook", table="handbook_chunks")
+
+
+@pytest.fixture
+async def shared(tmp_path: Path) -> AsyncIterator[Shared]:
+    schema = unique_name("agno_knowledge")
+    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres", "db_schema": schema})
+    spot = KnowledgeSpot("postgres", database, {"DATABASE_URL": pgvector_url()}, tmp_path)
+    agno_url = pgvector_url().replace("postgresql://", "postgresql+psycopg://", 1)
+    vector_db = PgVector(table_name="handbook_chunks", schema=schema, db_url=agno_url, embedder=FakeEmbedder())
+    contents_db = PostgresDb(db_url=agno_url, db_schema=schema, knowledge_table="agno_knowledge")
+    agno = Knowledge(name="handbook", vector_db=vector_db, contents_db=contents_db)
+    try:
+        yield Shared(spot, agno)
+    finally:
+        for store in spot.opened:
+            await store.close()
+        vector_db.db_engine.dispose()
+        contents_db.db_engine.dispose()
+        await drop_schema(schema)
+
+
+async def test_content_agno_inserted_is_listed_completed_and_found_by_our_search(shared: Shared) -> None:
+    await asyncio.to_thread(shared.agno.insert, name="handbook.txt", text_content=HANDBOOK)
+
+    store = await shared.store()
+    contents, total = await store.list_contents(page=1, limit=10)
+    hits = await store.search(fake_embedding("vacation policy", DIMENSIONS), limit=5)
+
+    assert total == 1
+    assert (contents[0].name, contents[0].status, contents[0].linked_to) == ("handbook.txt", "completed", "handbook")
+    assert len(hits) == 1 and "25 days off" in hits[0].content
+    assert hits[0].content_id == contents[0].id
+    assert await store.counts() == (1, 1)
+
+
+async def test_content_we_wrote_is_found_by_agno_and_listed_by_its_contents_db(shared: Shared) -> None:
+    store = await shared.store()
+    await store.add_content(Content(id="c1", name="handbook.md", linked_to="handbook", created_at=100, updated_at=100))
+    chunks = [
+        Chunk(
+            id=f"c1-{i}",
+            content_id="c1",
+            name="handbook.md",
+            content=text,
+            embedding=fake_embedding(text, DIMENSIONS),
+            meta_data={"chunk": i},
+            content_hash="h1",
+        )
+        for i, text in enumerate([HANDBOOK, EXPENSES])
+    ]
+    assert await store.complete_content("c1", chunks, updated_at=200)
+
+    documents = await asyncio.to_thread(shared.agno.search, "vacation policy days", max_results=1)
+    vector_hits = await asyncio.to_thread(shared.agno.vector_db.search, "expense receipts", 1)  # type: ignore[union-attr]
+    listed, total = await asyncio.to_thread(shared.agno.get_content)
+
+    assert [document.content for document in documents] == [HANDBOOK]
+    assert [document.content for document in vector_hits] == [EXPENSES]
+    assert total == 1 and (listed[0].id, listed[0].name, listed[0].status) == ("c1", "handbook.md", "completed")
+
+
+async def test_a_table_agno_made_with_other_dimensions_is_refused_at_prepare_with_the_fix(shared: Shared) -> None:
+    # A table of its own: the fixture's Knowledge already made handbook_chunks (Agno creates it on init).
+    wider = PgVector(
+        table_name="wide_chunks",
+        schema=shared.spot.schema,
+        db_url=pgvector_url().replace("postgresql://", "postgresql+psycopg://", 1),
+        embedder=FakeEmbedder(dimensions=DIMENSIONS * 2),
+    )
+    await asyncio.to_thread(wider.create)
+    wider.db_engine.dispose()
+
+    with pytest.raises(
+        IncompatibleStore, match=f"holds embeddings of {DIMENSIONS * 2} dimensions.*configured for {DIMENSIONS}"
+    ):
+        await shared.spot.open("handbook", table="wide_chunks")
