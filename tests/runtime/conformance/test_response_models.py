@@ -8,8 +8,21 @@ from typing import Any
 
 import pytest
 from agentos_runtime.api import responses
+from agentos_runtime.api.routes import knowledge_schemas as knowledge
 from agno.os.routers.agents.schema import AgentResponse
 from agno.os.routers.evals.schemas import EvalSchema
+from agno.os.routers.knowledge.schemas import (
+    ChunkerSchema,
+    ConfigResponseSchema,
+    ContentResponseSchema,
+    ContentStatusResponse,
+    ReaderSchema,
+    RemoteContentSourceSchema,
+    SourceFilesResponseSchema,
+    VectorDbSchema,
+    VectorSearchRequestSchema,
+    VectorSearchResult,
+)
 from agno.os.routers.memory.schemas import UserMemorySchema, UserStatsSchema
 from agno.os.routers.metrics.schemas import (
     DayAggregatedMetrics,
@@ -69,6 +82,18 @@ AGNO_SCHEMAS: dict[type[BaseModel], tuple[Any, ...]] = {
     responses.RefreshStarted: (MetricsRefreshResponse,),
     responses.RefreshStatus: (MetricsRefreshStatusResponse,),
     responses.EvalRun: (EvalSchema,),
+    knowledge.ContentView: (ContentResponseSchema,),
+    knowledge.ContentStatusView: (ContentStatusResponse,),
+    knowledge.DeletedContent: (ContentResponseSchema,),
+    knowledge.SearchResult: (VectorSearchResult,),
+    knowledge.Reader: (ReaderSchema,),
+    knowledge.Chunker: (ChunkerSchema,),
+    knowledge.VectorDb: (VectorDbSchema,),
+    knowledge.KnowledgeConfig: (ConfigResponseSchema,),
+    knowledge.ContentSource: (RemoteContentSourceSchema,),
+    knowledge.SourceFiles: (SourceFilesResponseSchema,),
+    knowledge.SearchRequest: (VectorSearchRequestSchema,),
+    knowledge.SearchMeta: (VectorSearchRequestSchema.Meta,),
 }
 
 
