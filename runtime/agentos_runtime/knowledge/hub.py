@@ -69,6 +69,8 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         self.lease_seconds = lease_seconds
         self.clock = clock
         self._maintenance: asyncio.Task[None] | None = None
+        self._swept = clock()
+        """When stale contents were last looked for."""
 
     def __getitem__(self, base_id: str) -> KnowledgeBase:
         return self._bases[base_id]
@@ -83,7 +85,9 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         """Ready every base whose database answers (the others are retried by the maintenance
         loop); ``maintain``: run the heartbeat and stale-content loop (tests drive it by hand)."""
         for base in self._bases.values():
+            self._queue.spawn(_prepare_embedder(base), name=f"knowledge {base.id}: embedder")
             await self.start_base(base)
+        self._swept = self.clock()
         if maintain and self._maintenance is None:
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="knowledge maintenance")
 
@@ -149,13 +153,12 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             await base.refresh_counts()
 
     async def _maintain(self) -> None:
-        swept = self.clock()
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
                 await self.heartbeat()
-                if self.clock() - swept >= self.lease_seconds / 2:
-                    swept = self.clock()
+                if self.clock() - self._swept >= self.lease_seconds / 2:
+                    self._swept = self.clock()
                     await self.sweep()
             except Exception:  # the loop must outlive one bad round; the next one tries again
                 logger.exception("knowledge maintenance failed")
@@ -177,6 +180,19 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
                 await base.close()
             except Exception:  # shutdown: closing the others matters more than one failure
                 logger.exception("closing knowledge base %s failed", base.id)
+
+
+async def _prepare_embedder(base: KnowledgeBase) -> None:
+    """Build the embedder's client in a worker thread (the SDK's import and TLS set-up take
+    a few hundred milliseconds), so the first search does not do it on the event loop. A
+    failure is only logged: the first embedding reports it properly."""
+    prepare = getattr(base.embedder, "prepare", None)
+    if not callable(prepare):
+        return
+    try:
+        await asyncio.to_thread(prepare)
+    except Exception as error:  # background warm-up: the request path raises the real error later
+        logger.warning("knowledge base %s: preparing the embedder failed: %s", base.id, type(error).__name__)
 
 
 def resumable_payload(content: Content) -> Payload | None:

@@ -32,6 +32,12 @@ async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield opened
 
 
+@pytest.fixture
+async def sqlite_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    async with knowledge_space("sqlite", tmp_path) as opened:
+        yield opened
+
+
 class Site:
     """Serves ``/handbook.txt``; counts the requests."""
 
@@ -191,3 +197,32 @@ def test_a_provider_failure_becomes_a_status_message_that_says_embedding_failed(
     error = ModelAuthenticationError("the embeddings endpoint refused the API key (401)")
 
     assert failure_message(error) == "embedding failed: the embeddings endpoint refused the API key (401)"
+
+
+async def test_the_maintenance_loop_beats_for_live_contents_and_fails_those_a_stopped_replica_left(
+    sqlite_space: KnowledgeSpace,
+) -> None:
+    stopped = await sqlite_space.open(embedder=gated())
+    orphan = await stopped["docs"].add(Upload(text="left behind"))
+    await sqlite_space.embedders[0].entered.wait()
+    await stopped.close()
+    live = await sqlite_space.open(embedder=gated())
+    docs = live["docs"]
+    kept = await docs.add(Upload(text="kept alive"))
+    await sqlite_space.embedder.entered.wait()
+    failed = asyncio.Event()
+    fail_content = docs.store.fail_content
+
+    async def failing(content_id: str, message: str, *, updated_at: int) -> None:
+        await fail_content(content_id, message, updated_at=updated_at)
+        failed.set()
+
+    docs.store.fail_content = failing  # type: ignore[method-assign]
+    live.heartbeat_seconds = 0.001
+    await live.start()  # the bases are started already: this starts the loop
+    sqlite_space.clock.advance(LEASE_SECONDS + 1)
+
+    await asyncio.wait_for(failed.wait(), timeout=10)
+    assert (await docs.get(orphan.id)).status_message == RESTARTED_MESSAGE
+    assert (await docs.get(kept.id)).status == "processing"
+    assert (await docs.get(kept.id)).updated_at == int(sqlite_space.clock())
