@@ -76,8 +76,9 @@ def postmaster_pid(url: str) -> int:
 
     with psycopg.connect(url) as connection:
         row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    stat = Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()
+        assert row is not None
+        # Read while the connection is open: the backend exits with it.
+        stat = Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()
     return int(stat[1])
 
 
