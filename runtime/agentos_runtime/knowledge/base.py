@@ -26,7 +26,13 @@ from agentos_runtime.errors import BadRequest, NotFound, StorageUnavailable
 from agentos_runtime.knowledge.ingestion import Clock, IngestionQueue, Payload, Pipeline
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore, SortField
-from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent, detect_type, format_size
+from agentos_runtime.knowledge.reading import (
+    ContentTooLarge,
+    UnsupportedContent,
+    clean_text,
+    detect_type,
+    format_size,
+)
 from agentos_runtime.knowledge.records import Content, SearchHit
 from agentos_runtime.knowledge.sources import check_content_url
 
@@ -91,11 +97,12 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
         payload = Payload(data=upload.data, filename=upload.filename, content_type=upload.content_type)
         return CheckedUpload(name, kind, len(upload.data), payload)
     if upload.text is not None:
-        data = upload.text.encode("utf-8", "surrogatepass")
+        text = clean_text(upload.text)
+        data = text.encode("utf-8")
         _check_size("text_content", len(data), limit)
-        if not upload.text.strip():
+        if not text.strip():
             raise BadRequest("text_content: the text is empty")
-        name = upload.name or upload.text.strip().splitlines()[0][:TEXT_NAME_CHARS]
+        name = upload.name or text.strip().splitlines()[0][:TEXT_NAME_CHARS]
         return CheckedUpload(name, "text", len(data), Payload(data=data, content_type="text/plain; charset=utf-8"))
     url = (upload.url or "").strip()
     if not url:

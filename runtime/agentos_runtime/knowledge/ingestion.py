@@ -26,7 +26,7 @@ from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnav
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
 from agentos_runtime.knowledge.records import Chunk, Content
-from agentos_runtime.knowledge.sources import fetch_url
+from agentos_runtime.knowledge.sources import fetch_url, read_file_capped, sha256_of
 
 logger = logging.getLogger("agentos_runtime.knowledge")
 
@@ -100,7 +100,7 @@ class Pipeline:
         if payload.data is not None:
             return Document(payload.data, payload.filename, payload.content_type)
         if payload.path is not None:
-            data = await asyncio.to_thread(_read_file, payload.path, self.base.max_content_bytes)
+            data = await asyncio.to_thread(read_file_capped, payload.path, self.base.max_content_bytes)
             return Document(data, payload.path.name, payload.content_type)
         if payload.url is not None:
             fetched = await fetch_url(
@@ -115,7 +115,7 @@ class Pipeline:
         if not pieces:
             raise IngestionFailed("no text found in the content")
         vectors = await self.embed(pieces)
-        return build_chunks(content, pieces, vectors, content_hash=sha256_hex(document.data))
+        return build_chunks(content, pieces, vectors, content_hash=sha256_of(document.data))
 
     def _read_and_chunk(self, document: Document, chunking: ChunkingSettings) -> list[str]:
         from agentos_runtime.knowledge.chunking import chunk_text
@@ -212,18 +212,6 @@ def build_chunks(
             )
         )
     return chunks
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_file(path: Path, max_bytes: int) -> bytes:
-    with path.open("rb") as file:
-        data = file.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise IngestionFailed(f"{path.name} is larger than the knowledge base's max_content_bytes ({max_bytes})")
-    return data
 
 
 class IngestionQueue:

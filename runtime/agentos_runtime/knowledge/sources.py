@@ -9,6 +9,13 @@ recursively, the way Kubernetes mounts a ConfigMap: its top-level entries are sy
 a hidden ``..data`` directory swapped atomically on update, so symlinks are followed, entries
 whose name starts with ``..`` are skipped (they are the same files again), and a symlink that
 leads outside the directory is ignored.
+
+``load_sources`` loads a base's configured sources at start, in the background. Each document
+is one content with a stable id (the same on every replica); its metadata keeps where it came
+from and the SHA-256 of its bytes, so the next start leaves an unchanged document as it is and
+processes a changed one again (its old chunks stay searchable until the new ones replace them
+in one transaction, or are removed if it fails). A document whose source was removed from the
+config is left in the base: delete it through the API.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from agentos_runtime.config.knowledge import KnowledgeSource
 from agentos_runtime.errors import AgentOSError, BadRequest, Conflict
+from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent, detect_type, format_size
 from agentos_runtime.knowledge.records import Content
 from agentos_runtime.tools.http_get import MAX_REDIRECTS, RefusedURL, check_url
 
@@ -190,8 +198,6 @@ def source_items(source: KnowledgeSource, *, supported: Callable[[Path], bool]) 
 
 def supported_file(path: Path) -> bool:
     """Whether a file of a directory source is one the readers take (by its extension)."""
-    from agentos_runtime.knowledge.reading import UnsupportedContent, detect_type
-
     try:
         detect_type(b"", filename=path.name, content_type=None)
     except UnsupportedContent:
@@ -237,12 +243,11 @@ async def _sourced_contents(base: KnowledgeBase) -> dict[str, Content]:
 
 async def _load_item(base: KnowledgeBase, item: SourceItem, old: Content | None, *, lease_seconds: float) -> None:
     from agentos_runtime.knowledge.ingestion import Payload
-    from agentos_runtime.knowledge.reading import detect_type
 
     limit = base.config.max_content_bytes
     try:
         if item.path is not None:
-            data = await asyncio.to_thread(_read_capped, item.path, limit)
+            data = await asyncio.to_thread(read_file_capped, item.path, limit)
             content_type = None
         else:
             fetched = await fetch_url(item.url or "", allowed_hosts=base.config.allowed_hosts, max_bytes=limit)
@@ -319,9 +324,8 @@ def _shown(item: SourceItem) -> str:
     return str(item.path) if item.path is not None else public_url(item.url or "")
 
 
-def _read_capped(path: Path, max_bytes: int) -> bytes:
-    from agentos_runtime.knowledge.reading import ContentTooLarge, format_size
-
+def read_file_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the file at ``path``; ``ContentTooLarge`` when over ``max_bytes`` (read no further)."""
     with path.open("rb") as file:
         data = file.read(max_bytes + 1)
     if len(data) > max_bytes:

@@ -312,3 +312,14 @@ async def test_a_refused_embedder_key_fails_the_content_with_a_message_that_neve
     assert key not in (failed.status_message or "")
     assert key[-8:] not in (failed.status_message or "")
     assert fake_openai.embedding_requests[0].headers["authorization"] == f"Bearer {key}"
+
+
+async def test_text_with_a_nul_or_a_lone_surrogate_is_stored_cleaned(space: KnowledgeSpace) -> None:
+    docs = (await space.open())["docs"]
+
+    added = await docs.add(Upload(text="Caf\ud800 menu\x00 of the day"))
+    await docs.wait_idle()
+
+    assert added.name == "Caf\ufffd menu of the day"
+    (hit,) = await docs.search("menu of the day")
+    assert hit.content == "Caf\ufffd menu of the day"

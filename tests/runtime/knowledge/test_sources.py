@@ -183,3 +183,19 @@ async def test_url_sources_are_fetched_and_one_that_fails_is_a_failed_content(
     assert (gone.status, gone.status_message) == ("failed", f"fetching {prefix}/gone.html failed: HTTP 404")
     (hit,) = await hub["docs"].search("parental leave", max_results=1)
     assert hit.content == "Parental leave is sixteen weeks."
+
+
+async def test_a_failed_url_source_is_named_without_its_credentials_or_query(
+    sqlite_space: KnowledgeSpace, site_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"http://reader:hunter2@127.0.0.1:{site_port}/gone.html?token=s3cr3t"
+    base = sqlite_space.base(allowed_hosts=[f"127.0.0.1:{site_port}"], sources=[{"url": url, "name": "gone"}])
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.knowledge"):
+        hub = await sqlite_space.open(base)
+        await hub.wait_idle()
+
+    (gone,) = (await hub["docs"].list())[0]
+    assert gone.status_message == f"fetching http://127.0.0.1:{site_port}/gone.html failed: HTTP 404"
+    for secret in ("hunter2", "s3cr3t"):
+        assert all(secret not in record.getMessage() for record in caplog.records)
