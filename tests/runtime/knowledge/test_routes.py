@@ -8,7 +8,9 @@ by sleeping. What does not depend on the backend (refusals, selection) runs on S
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,13 @@ from tests.runtime.knowledge.serving import (
     knowledge_config,
     serve_knowledge,
 )
-from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, fake_openai, fake_openai_server  # noqa: F401
+from tests.support.fake_openai import (  # noqa: F401
+    EmbeddingReply,
+    FakeOpenAIServer,
+    fake_openai,
+    fake_openai_server,
+    serve_asgi,
+)
 
 HANDBOOK = "Vacation policy: every employee gets twenty-five days of paid vacation per year."
 EXPENSES = "Expense reports are filed within thirty days, with receipts attached."
@@ -163,6 +171,55 @@ async def test_reader_id_says_how_to_read_a_file_without_an_extension(on_sqlite:
     assert (as_markdown["type"], as_sent["type"]) == ("md", "txt")
     status = await on_sqlite.client.get(f"/knowledge/content/{as_markdown['id']}/status")
     assert status.json()["status"] == "completed"
+
+
+class Page:
+    """An HTTP server with one page whose text the test changes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.open = threading.Event()
+        """Answers wait until it is set (the server runs in a thread of its own)."""
+        self.open.set()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.to_thread(self.open.wait)
+        body = self.text.encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def test_a_url_content_is_fetched_and_refreshed_from_its_source(
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    page = Page(HANDBOOK)
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "allowed_hosts": ["127.0.0.1"]})
+    with serve_asgi(page) as port:
+        async with serve_knowledge("sqlite", config, tmp_path) as served:
+            url = f"http://127.0.0.1:{port}/handbook.txt"
+            page.open.clear()
+            fetched = await upload(served, url=url)
+            assert (fetched["name"], fetched["type"]) == (url, "url")
+            busy = await served.client.post(f"/knowledge/content/{fetched['id']}/refresh")
+            assert busy.status_code == 409 and "being processed" in busy.json()["detail"]
+            page.open.set()
+            await settle(served)
+            assert (await search(served, "vacation"))["data"][0]["content"] == HANDBOOK
+
+            page.text = EXPENSES
+            refreshed = await served.client.post(f"/knowledge/content/{fetched['id']}/refresh")
+            assert refreshed.status_code == 202 and refreshed.json()["status"] == "processing"
+            await settle(served)
+            assert [hit["content"] for hit in (await search(served, "vacation"))["data"]] == [EXPENSES]
+            status = await served.client.get(f"/knowledge/content/{fetched['id']}/status")
+            assert status.json()["status"] == "completed"
+
+            text = await upload(served, text_content=HANDBOOK)
+            not_again = await served.client.post(f"/knowledge/content/{text['id']}/refresh")
+            assert not_again.status_code == 400 and "upload it again" in not_again.json()["detail"]
+            missing = await served.client.post("/knowledge/content/nope/refresh")
+            assert missing.status_code == 404
 
 
 # --- processing that fails ---------------------------------------------------------------------
@@ -415,6 +472,8 @@ async def test_scopes_and_user_isolation_guard_contents_as_in_agno(
 
         patched = await client.patch(f"/knowledge/content/{content_id}", data={"name": "mine"}, headers=member)
         assert patched.status_code == 403 and patched.json() == {"detail": "Cannot modify shared content"}
+        refreshed = await client.post(f"/knowledge/content/{content_id}/refresh", headers=member)
+        assert refreshed.status_code == 403 and refreshed.json() == {"detail": "Cannot refresh shared content"}
         deleted = await client.delete(f"/knowledge/content/{content_id}", headers=member)
         assert deleted.status_code == 403 and deleted.json() == {"detail": "Cannot delete shared content"}
         cleared = await client.delete("/knowledge/content", headers=member)

@@ -9,6 +9,8 @@ without any base declared they answer 503, as AgentOS does without a ``Knowledge
 
 Contents are shared by the callers of a runtime: under user isolation a caller that is not
 admin may read and search them but, as in Agno for shared content, not change or delete them.
+``POST /knowledge/content/{id}/refresh`` reads a URL's content (or a configured source file)
+again; an upload's bytes are not kept, so it cannot be refreshed (400).
 Remote content sources (S3, GitHub...) are not served: none can be configured, so the routes
 that use them answer as AgentOS does when none is.
 """
@@ -40,12 +42,14 @@ from agentos_runtime.api.routes.knowledge_schemas import (
 from agentos_runtime.errors import (
     AgentOSError,
     BadRequest,
+    Conflict,
     ContextWindowExceededError,
     ModelProviderError,
     ModelRateLimitError,
     NotFound,
 )
 from agentos_runtime.knowledge.base import KnowledgeBase, Upload
+from agentos_runtime.knowledge.hub import resumable_payload
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Content
 
@@ -61,6 +65,7 @@ def _errors(*codes: int) -> Responses:
     texts = {
         400: "The request cannot be acted on, or names no single knowledge base: the detail says which",
         403: "The caller may not change shared content",
+        409: "The content is being processed",
         404: "No such knowledge base or content",
         413: "The content is over the knowledge base's max_content_bytes",
         415: "The content's type cannot be read",
@@ -240,6 +245,30 @@ async def delete_all_content(base: BaseDep, caller: CallerDep) -> str:
     if not caller.isolated:
         await base.delete_all()
     return "success"
+
+
+@router.post(
+    "/knowledge/content/{content_id}/refresh",
+    status_code=202,
+    responses=_answers(ContentView, "Accepted: processing again", 403, 409, status=202),
+)
+async def refresh_content(content_id: str, base: BaseDep, caller: CallerDep) -> JSON:
+    """Read a URL's (or a configured source file's) content again; its chunks are replaced
+    once the new ones are embedded."""
+    content = await _existing(base, content_id)
+    if caller.isolated:
+        raise HTTPException(status_code=403, detail="Cannot refresh shared content")
+    payload = resumable_payload(content)
+    if payload is None:
+        raise BadRequest("Content has no source URL to refresh from: upload it again instead")
+    if content.id in base.pending:
+        raise Conflict(f"Content {content_id} is being processed: refresh it once it is completed or failed")
+    content.status, content.status_message = "processing", None
+    content.updated_at = max(int(time.time()), content.updated_at)
+    if not await base.store.update_content(content):
+        raise _not_found(content_id)
+    base.process(content, payload)
+    return views.content_view(content)
 
 
 @router.get("/knowledge/content/{content_id}/status", responses=_answers(ContentStatusView, "Where processing stands"))
