@@ -263,19 +263,46 @@ def test_every_runtime_example_passes_the_serve_time_checks(name: str) -> None:
     assert config.agents
 
 
-def test_the_readme_quickstart_serves_its_agent_with_nothing_installed(tmp_path: Path) -> None:
+def test_the_readme_quickstart_serves_its_agent_and_knowledge_with_nothing_installed(tmp_path: Path) -> None:
+    """The README's first command, with the OpenAI endpoint swapped for the local fake: the agent
+    is served and the docs the knowledge base names are embedded into the embedded SQLite."""
+    from tests.support.fake_openai import serve_fake_openai
+
     port = free_port()
     command = serve_command(EXAMPLES / "quickstart.yaml", "--port", str(port))
-    with running(command, clean_env(), tmp_path) as process:
-        assert wait_for_health(port, process).status_code == 200
-        agent = httpx.get(f"http://127.0.0.1:{port}/agents/assistant").json()
-        assert agent["name"] == "Assistant"
-        assert [t["name"] for t in agent["tools"]["tools"]] == ["current_time", "calculator"]
-        config = httpx.get(f"http://127.0.0.1:{port}/config").json()
-        assert config["os_id"] == "quickstart" and config["databases"] == ["agentos-db"]
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=DEADLINE) == 0
-    assert (tmp_path / "data" / "agentos.db").is_file()
+    with serve_fake_openai() as fake:
+        env = clean_env(
+            OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test-key", AGENTOS_DATA_DIR=str(tmp_path / "data")
+        )
+        with running(command, env, EXAMPLES.parents[1]) as process:
+            assert wait_for_health(port, process).status_code == 200
+            agent = httpx.get(f"http://127.0.0.1:{port}/agents/assistant").json()
+            assert agent["name"] == "Assistant"
+            assert [t["name"] for t in agent["tools"]["tools"]] == [
+                "current_time",
+                "calculator",
+                "search_knowledge_base",
+            ]
+            config = httpx.get(f"http://127.0.0.1:{port}/config").json()
+            assert config["os_id"] == "quickstart" and config["databases"] == ["agentos-db"]
+            assert [k["id"] for k in config["knowledge"]["knowledge_instances"]] == ["docs"]
+            contents = wait_for_contents(port)
+            assert [(c["name"], c["status"]) for c in contents] == [("Knowledge guide", "completed")]
+            found = httpx.post(f"http://127.0.0.1:{port}/knowledge/search", json={"query": "ConfigMap sources"})
+            assert found.status_code == 200 and found.json()["data"], found.text
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=DEADLINE) == 0
+    assert (tmp_path / "data" / "agentos.db").is_file() and (tmp_path / "data" / "agentos.knowledge.db").is_file()
+
+
+def wait_for_contents(port: int) -> list[dict[str, object]]:
+    """The knowledge contents once none is processing (sources load in the background)."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        contents = httpx.get(f"http://127.0.0.1:{port}/knowledge/content", timeout=DEADLINE).json()["data"]
+        if (contents and all(c["status"] != "processing" for c in contents)) or time.monotonic() > deadline:
+            return list(contents)
+        time.sleep(0.1)
 
 
 def test_requests_do_not_write_a_log_line_each_at_the_default_level(tmp_path: Path) -> None:

@@ -127,3 +127,12 @@ async def test_agnos_client_reads_the_references_of_a_run(served: Served, fake_o
     assert reference.query == "vacation" and reference.references is not None
     first = reference.references[0]
     assert isinstance(first, dict) and first["content"] == VACATION
+
+
+async def test_the_agent_view_lists_the_search_tool_and_where_its_knowledge_is_kept(served: Served) -> None:
+    """As Agno's AgentResponse: the tool among the agent's tools, and a ``knowledge`` block."""
+    hub = served.context.knowledge
+    assert hub is not None
+    view = (await served.client.get("/agents/helpdesk")).json()
+    assert [tool["name"] for tool in view["tools"]["tools"]] == ["search_knowledge_base"]
+    assert view["knowledge"] == {"db_id": hub["handbook"].db_id, "knowledge_table": "agno_knowledge"}

@@ -7,11 +7,17 @@ agent declared here exactly as it renders the same agent written in Python.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.api.context import OpenDatabase
+from agentos_runtime.config.components import ComponentFields
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs import Agent
+from agentos_runtime.runs.knowledge import search_tool_schema
+
+if TYPE_CHECKING:
+    from agentos_runtime.knowledge.base import KnowledgeBase
 
 JSON = dict[str, Any]
 
@@ -50,10 +56,35 @@ def agent_summary(agent: Agent) -> JSON:
     )
 
 
-def agent_detail(agent: Agent, database: OpenDatabase) -> JSON:
+def knowledge_tools(config: ComponentFields, knowledge: Mapping[str, KnowledgeBase] | None) -> list[JSON]:
+    """The knowledge search tool, as Agno lists it among an agent's or a leader's tools."""
+    if (
+        config.knowledge is None
+        or not config.search_knowledge
+        or knowledge is None
+        or config.knowledge not in knowledge
+    ):
+        return []
+    return [_tool_view(search_tool_schema())]
+
+
+def knowledge_detail(config: ComponentFields, knowledge: Mapping[str, KnowledgeBase] | None) -> JSON | None:
+    """Agno's ``knowledge`` block: where the base's contents are, and the settings that differ from its defaults."""
+    base = knowledge.get(config.knowledge) if knowledge is not None and config.knowledge is not None else None
+    if base is None:
+        return None
+    block: JSON = {"db_id": base.db_id, "knowledge_table": base.table}
+    if not config.search_knowledge:
+        block["search_knowledge"] = False
+    if config.add_knowledge_to_context:
+        block["add_knowledge_to_context"] = True
+    return block
+
+
+def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, KnowledgeBase] | None = None) -> JSON:
     config = agent.config
     memory_enabled = config.enable_user_memories or config.enable_agentic_memory
-    tools = [_tool_view(tool.schema()) for tool in agent.tools]
+    tools = [_tool_view(tool.schema()) for tool in agent.tools] + knowledge_tools(config, knowledge)
     system_message = {
         "system_message": config.system_message,
         "system_message_role": "system",
@@ -87,6 +118,7 @@ def agent_detail(agent: Agent, database: OpenDatabase) -> JSON:
                 }
             ),
             "memory": _meaningful(memory) if memory_enabled else None,
+            "knowledge": knowledge_detail(config, knowledge),
             "reasoning": {"reasoning": False},
             "system_message": _meaningful(system_message, {"system_message_role": "system"}),
             "metadata": config.metadata,

@@ -18,7 +18,7 @@ router = APIRouter(tags=["Agents"])
 async def list_agents(context: ContextDep, caller: CallerDep) -> list[dict[str, Any]]:
     """Every agent the caller may read, with its model, tools and settings."""
     return [
-        agent_detail(agent, context.databases[agent.db_id or context.default_db_id])
+        agent_detail(agent, context.databases[agent.db_id or context.default_db_id], context.knowledge)
         for agent in caller.listing("agents", context.agents.values(), lambda agent: agent.id)
     ]
 
@@ -26,4 +26,4 @@ async def list_agents(context: ContextDep, caller: CallerDep) -> list[dict[str, 
 @router.get("/agents/{agent_id}", responses=answers(AgentDetail, "The agent", 404))
 async def get_agent(agent: AgentDep, context: ContextDep) -> dict[str, Any]:
     """One agent with its model, tools and settings."""
-    return agent_detail(agent, context.databases[agent.db_id or context.default_db_id])
+    return agent_detail(agent, context.databases[agent.db_id or context.default_db_id], context.knowledge)

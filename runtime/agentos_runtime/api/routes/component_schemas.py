@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from agentos_runtime.api.context import RuntimeContext
-from agentos_runtime.api.routes.agent_schemas import agent_detail, model_detail, model_summary
+from agentos_runtime.api.routes.agent_schemas import (
+    agent_detail,
+    knowledge_detail,
+    knowledge_tools,
+    model_detail,
+    model_summary,
+)
 from agentos_runtime.config import LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
 from agentos_runtime.runs.team_prompt import delegate_to_member_schema, delegate_to_members_schema
 
@@ -52,7 +58,9 @@ def team_detail(team: TeamConfig, context: RuntimeContext) -> JSON:
     for member_id in team.members:
         agent = context.agents.get(member_id)
         if agent is not None:
-            members.append(agent_detail(agent, context.databases[agent.db_id or context.default_db_id]))
+            members.append(
+                agent_detail(agent, context.databases[agent.db_id or context.default_db_id], context.knowledge)
+            )
             continue
         member_team = next((t for t in context.config.teams if t.id == member_id), None)
         if member_team is not None:
@@ -64,7 +72,8 @@ def team_detail(team: TeamConfig, context: RuntimeContext) -> JSON:
     view: JSON = {
         **summary,
         "model": model_detail(model) if model is not None else None,
-        "tools": {"tools": [dict(delegate["function"])]},
+        "tools": {"tools": [dict(delegate["function"]), *knowledge_tools(team, context.knowledge)]},
+        "knowledge": knowledge_detail(team, context.knowledge),
         "sessions": {"session_table": database.config.tables.sessions} if database is not None else None,
         "members": members,
         "streaming": {"stream_member_events": True} if team.stream_member_events else None,
