@@ -2,7 +2,7 @@
 
 ``Knowledge`` with ``PgVector`` (chunks, schema ``ai`` by default) and ``PostgresDb`` (the
 ``agno_knowledge`` contents table) on the benchmark's pgvector server, Agno's
-``OpenAIEmbedder`` on the fake embeddings server, batched as ours (``enable_batch``, 100 texts
+``OpenAIEmbedder`` on the fake OpenAI server's embeddings, batched as ours (``enable_batch``, 100 texts
 per request; Agno's default is one request per chunk), and Agno's ``TextReader`` with
 ``FixedSizeChunking`` at the benchmark's chunk size. Documents go in one after another through
 ``Knowledge.ainsert(text_content=...)``, which returns once they are stored; searches through

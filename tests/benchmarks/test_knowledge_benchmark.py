@@ -1,4 +1,4 @@
-"""The knowledge benchmark's harness: its data, its embedder, its measuring loop, and a run end to end.
+"""The knowledge benchmark's harness: its data, its measuring loop, and a run end to end.
 
 Not timed tests: they check the harness measures what it says (chunks stored, CPU, latency
 percentiles, whether the hits are the right ones), not how fast anything is. The figures come
@@ -8,20 +8,15 @@ from ``python -m benchmarks.knowledge.run`` (see ``benchmarks/knowledge/README.m
 from __future__ import annotations
 
 import json
-import math
 import os
 import pathlib
 import subprocess
 import sys
 from collections.abc import Sequence
 
-from openai import AsyncOpenAI
-
 from benchmarks.knowledge.dataset import Document, documents, queries, relevant
-from benchmarks.knowledge.embedding_server import app
 from benchmarks.knowledge.measure import Spec, measure, percentile
 from tests.support.fake_embeddings import fake_embedding
-from tests.support.fake_openai import serve_asgi
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -46,21 +41,6 @@ def test_percentiles_are_nearest_rank() -> None:
 
     assert (percentile(values, 0.5), percentile(values, 0.99), percentile(values, 1.0)) == (50.0, 99.0, 100.0)
     assert percentile([7.0], 0.99) == 7.0
-
-
-async def test_the_embedding_server_answers_the_suites_fake_embeddings_through_the_openai_sdk() -> None:
-    texts = ["the vacation policy", "expense reports are due monthly"]
-
-    with serve_asgi(app) as port:
-        client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="benchmark-key")
-        as_floats = await client.embeddings.create(model="fake", input=texts, dimensions=64, encoding_format="float")
-        as_base64 = await client.embeddings.create(model="fake", input=texts, dimensions=64)  # the SDK's default
-        await client.close()
-
-    expected = [fake_embedding(text, 64) for text in texts]
-    assert [item.embedding for item in as_floats.data] == expected
-    for item, vector in zip(as_base64.data, expected, strict=True):
-        assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(item.embedding, vector, strict=True))
 
 
 class InMemory:
