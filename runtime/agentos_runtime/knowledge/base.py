@@ -167,19 +167,18 @@ class KnowledgeBase:
             self._pipeline = Pipeline(self.config, self.store, self.embedder, self.metrics, self.clock)
         return self._pipeline
 
-    async def prepare(self) -> bool:
-        """Open the store and create its tables if missing; ``True`` the first time it succeeds
-        (start-up work is due then). Raises ``StorageUnavailable`` while the database is down."""
+    async def prepare(self) -> None:
+        """Open the store and create its tables if missing (once; every operation calls it).
+        Raises ``StorageUnavailable`` while the database is down."""
         if self._prepared:
-            return False
+            return
         async with self._preparing:
             if self._prepared:
-                return False
+                return
             if self._store is None:
                 self._store = await self._open_store()
             await self._store.prepare()
             self._prepared = True
-            return True
 
     @property
     def prepared(self) -> bool:

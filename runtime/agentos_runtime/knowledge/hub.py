@@ -71,6 +71,10 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         self._maintenance: asyncio.Task[None] | None = None
         self._swept = clock()
         """When stale contents were last looked for."""
+        self._started: set[str] = set()
+        """Bases whose database has answered this hub once (their start-up work is done or due)."""
+        self._sources_due: set[str] = set()
+        """Bases whose configured sources are to be loaded (again)."""
 
     def __getitem__(self, base_id: str) -> KnowledgeBase:
         return self._bases[base_id]
@@ -92,25 +96,36 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="knowledge maintenance")
 
     async def start_base(self, base: KnowledgeBase) -> bool:
-        """Prepare ``base``'s store the first time its database answers, then resume or fail
-        what a stopped runtime left and load its sources in the background. ``True`` once started."""
+        """Prepare ``base``'s store (once, when its database first answers), resume or fail the
+        contents a stopped replica left, read its counts into the metrics, and load its sources
+        in the background when they are due (first start, or a load the database broke off).
+        ``False`` while the database is down (retried by the next sweep)."""
         try:
-            if not await base.prepare():
-                return base.prepared
-            await base.refresh_counts()
+            await base.prepare()
+            if base.id not in self._started:
+                self._started.add(base.id)
+                if base.config.sources:
+                    self._sources_due.add(base.id)
             await self.sweep_base(base)
+            await base.refresh_counts()
         except StorageUnavailable as error:
             logger.warning(
                 "knowledge base %s: database %s unavailable, retrying: %s", base.id, base.db_id, error.detail
             )
             return False
-        if base.config.sources:
-            from agentos_runtime.knowledge.sources import load_sources
-
-            self._queue.spawn(
-                load_sources(base, lease_seconds=self.lease_seconds), name=f"knowledge {base.id}: sources"
-            )
+        if base.id in self._sources_due:
+            self._sources_due.discard(base.id)
+            self._queue.spawn(self._load_sources(base), name=f"knowledge {base.id}: sources")
         return True
+
+    async def _load_sources(self, base: KnowledgeBase) -> None:
+        from agentos_runtime.knowledge.sources import load_sources
+
+        try:
+            await load_sources(base, lease_seconds=self.lease_seconds)
+        except StorageUnavailable as error:
+            logger.warning("knowledge base %s: loading its sources stopped, retrying: %s", base.id, error.detail)
+            self._sources_due.add(base.id)
 
     async def heartbeat(self) -> None:
         """Refresh the lease of every content this replica has queued or is processing."""
@@ -124,16 +139,10 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
                 logger.warning("knowledge base %s: heartbeat not written: %s", base.id, error.detail)
 
     async def sweep(self) -> None:
-        """Start the bases not started yet, and resume or fail the contents of the others whose
-        lease ran out."""
+        """Start the bases not started yet, resume or fail the contents whose lease ran out,
+        refresh the counts (another replica's changes), retry source loads that were broken off."""
         for base in self._bases.values():
-            if not base.prepared:
-                await self.start_base(base)
-                continue
-            try:
-                await self.sweep_base(base)
-            except StorageUnavailable as error:
-                logger.warning("knowledge base %s: stale contents not checked: %s", base.id, error.detail)
+            await self.start_base(base)
 
     async def sweep_base(self, base: KnowledgeBase) -> None:
         """Resume or fail ``base``'s contents left ``processing`` by a replica that stopped."""
@@ -149,8 +158,6 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             logger.info("knowledge base %s: content %s was left processing: processing it again", base.id, content.id)
             await base.store.touch_contents([content.id], updated_at=int(self.clock()))
             base.process(content, payload)
-        if stale:
-            await base.refresh_counts()
 
     async def _maintain(self) -> None:
         while True:

@@ -1,7 +1,8 @@
 """What knowledge bases are measured by, in the runtime's metrics format.
 
 Contents and chunks are gauges read from the store (``counts()``) after each change this
-replica makes and at start; another replica's changes show at this replica's next refresh.
+replica makes and at every sweep of the hub (every half lease, 30 s), which also shows other
+replicas' changes.
 Embedding requests are counted per request the runtime sends (one per batch), ingestions per
 content processed, by how they ended.
 """

@@ -18,7 +18,7 @@ import psycopg
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import EmbedderConfig, KnowledgeBaseConfig
 from agentos_runtime.errors import ModelProviderError
-from agentos_runtime.knowledge.hub import KnowledgeHub, open_knowledge
+from agentos_runtime.knowledge.hub import KnowledgeHub, StoreOpener, open_knowledge
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 
 from tests.support.databases import unique_name
@@ -101,6 +101,7 @@ class KnowledgeSpace:
         metrics: KnowledgeMetrics | None = None,
         start: bool = True,
         concurrency: int = 2,
+        open_store: StoreOpener | None = None,
     ) -> KnowledgeHub:
         """A hub of ``bases`` (one ``docs`` base by default), started without its maintenance
         loop (tests call ``heartbeat``/``sweep`` themselves)."""
@@ -118,6 +119,7 @@ class KnowledgeSpace:
             data_dir=self.data_dir,
             metrics=metrics,
             build_embedder=build,
+            open_store=open_store,
             concurrency=concurrency,
             clock=self.clock,
         )

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentos_runtime.errors import ModelAuthenticationError
+import yaml
+from agentos_runtime.errors import ModelAuthenticationError, StorageUnavailable
 from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.hub import LEASE_SECONDS, RESTARTED_MESSAGE
 from agentos_runtime.knowledge.ingestion import IngestionQueue, build_chunks, failure_message
 from agentos_runtime.knowledge.records import Content
+from agentos_runtime.knowledge.stores.opening import open_knowledge_store
+from agentos_runtime.storage.factory import open_database
 
+from tests.runtime.api.harness import build_app
 from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
 from tests.support.fake_openai import serve_asgi
 
@@ -226,3 +230,49 @@ async def test_the_maintenance_loop_beats_for_live_contents_and_fails_those_a_st
     assert (await docs.get(orphan.id)).status_message == RESTARTED_MESSAGE
     assert (await docs.get(kept.id)).status == "processing"
     assert (await docs.get(kept.id)).updated_at == int(sqlite_space.clock())
+
+
+async def test_a_base_whose_database_is_down_at_start_is_started_by_a_later_sweep_and_loads_its_sources(
+    sqlite_space: KnowledgeSpace, tmp_path: Path
+) -> None:
+    (tmp_path / "faq.txt").write_text("Badges are issued at the reception desk.")
+    attempts: list[str] = []
+
+    async def flaky(base: Any, database: Any, **where: Any) -> Any:
+        attempts.append(base.id)
+        if len(attempts) == 1:
+            raise StorageUnavailable(f"database '{database.id}' is unavailable")
+        return await open_knowledge_store(base, database, **where)
+
+    base = sqlite_space.base(sources=[{"path": str(tmp_path / "faq.txt")}])
+    hub = await sqlite_space.open(base, open_store=flaky)  # starts without its database
+    docs = hub["docs"]
+    assert not docs.prepared
+    assert await docs.list() == ([], 0)  # the store opens on first use once the database answers
+
+    await hub.sweep()
+    await hub.wait_idle()
+
+    (faq,) = (await docs.list())[0]
+    assert (faq.name, faq.status) == ("faq.txt", "completed")
+    assert len(attempts) == 2
+
+
+async def test_the_app_starts_with_a_knowledge_base_whose_database_is_down(tmp_path: Path) -> None:
+    config = yaml.safe_dump(
+        {
+            "databases": [{"id": "main", "type": "postgres"}],
+            "knowledge_bases": [{"id": "docs", "embedder": {"base_url": "http://127.0.0.1:1/v1", "api_key_env": None}}],
+        }
+    )
+    environ = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/test"}
+    app = build_app(config, data_dir=tmp_path, open_database=open_database, environ=environ)
+
+    async with app.router.lifespan_context(app):
+        docs = app.state.context.knowledge["docs"]
+        assert not docs.prepared
+        with pytest.raises(StorageUnavailable) as down:
+            await docs.add(Upload(text="anything"))
+
+    assert "127.0.0.1:1" not in down.value.detail
+    assert "postgresql://" not in down.value.detail
