@@ -39,6 +39,7 @@ from agentos_runtime.api.routes.knowledge_schemas import (
     SourceFiles,
     Success,
 )
+from agentos_runtime.api.routes.session_schemas import page_envelope
 from agentos_runtime.errors import (
     AgentOSError,
     BadRequest,
@@ -152,7 +153,7 @@ async def upload_content(
         )
     data = await file.read() if file is not None else None
     upload = Upload(
-        name=name or (file.filename if file is not None else None) or parsed_url,
+        name=name or None,
         description=description or None,
         metadata=parsed_metadata,
         data=data,
@@ -177,16 +178,8 @@ async def list_content(
     started = time.perf_counter()
     contents, total = await base.list(page=page, limit=limit, sort_by=sort_by, sort_order=sort_order)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return {
-        "data": [views.content_view(content) for content in contents],
-        "meta": {
-            "page": page,
-            "limit": limit,
-            "total_pages": (total + limit - 1) // limit,
-            "total_count": total,
-            "search_time_ms": round(elapsed_ms, 3),
-        },
-    }
+    shown = [views.content_view(content) for content in contents]
+    return page_envelope(shown, page=page, limit=limit, total=total, elapsed_ms=elapsed_ms)
 
 
 @router.get("/knowledge/content/{content_id}", responses=_answers(ContentView, "The content"))
