@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from agentos_runtime.config import DatabaseFields, ModelFields, RuntimeConfigFields
 from agentos_runtime.config.base import Schema
+from agentos_runtime.config.hosts import RefusedURL, check_url
 from agentos_runtime.config.knowledge import EmbedderFields, KnowledgeBaseFields, KnowledgeSourceFields
 from agentos_runtime.config.mcp import HEADER_NAME_PATTERN, McpServerFields
-from agentos_runtime.tools.http_get import RefusedURL, check_url
 from pydantic import Field, model_validator
 from pydantic.config import JsonDict
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError

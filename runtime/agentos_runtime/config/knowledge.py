@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
+from agentos_runtime.config.hosts import RefusedURL, check_url
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
 
 # SQL identifiers the runtime creates: lower case, a letter or underscore first (63 = PostgreSQL's limit).
@@ -170,3 +171,16 @@ class KnowledgeBaseConfig(KnowledgeBaseFields):
     sources: list[KnowledgeSource] = Field(
         default_factory=list, max_length=256, description="Contents loaded at start."
     )
+
+    @model_validator(mode="after")
+    def _source_hosts_allowed(self) -> KnowledgeBaseConfig:
+        """A source URL is fetched as URL content is: only from a host in ``allowed_hosts``."""
+        for index, source in enumerate(self.sources):
+            if source.url is not None:
+                try:
+                    check_url(source.url, self.allowed_hosts)
+                except RefusedURL as error:
+                    raise ValueError(
+                        f"sources[{index}].url {error}: add the host to allowed_hosts or remove the source"
+                    ) from None
+        return self

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from pydantic import Field
 
 from agentos_runtime.config.base import Schema
+from agentos_runtime.config.hosts import RefusedURL, check_url
 from agentos_runtime.tools.tool import Tool
 
 if TYPE_CHECKING:
@@ -40,35 +41,6 @@ class HttpGetSettings(Schema):
     max_bytes: int = Field(
         default=100_000, gt=0, le=10_000_000, description="Bytes of the body kept; the rest is cut off."
     )
-
-
-class RefusedURL(ValueError):
-    """The URL is not one the tool may fetch."""
-
-
-def check_url(url: str, allowed_hosts: list[str]) -> None:
-    """Raise ``RefusedURL`` unless ``url`` is http(s) on an allowed host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise RefusedURL(f"refused: only http and https URLs are allowed, not '{parts.scheme or url}'")
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise RefusedURL(f"refused: '{url}' has no host")
-    try:
-        port = parts.port
-    except ValueError as error:
-        raise RefusedURL(f"refused: '{url}' has an invalid port") from error
-    if not any(_host_matches(entry.lower(), host, port) for entry in allowed_hosts):
-        raise RefusedURL(f"refused: host '{host}' is not in allowed_hosts ({', '.join(allowed_hosts)})")
-
-
-def _host_matches(entry: str, host: str, port: int | None) -> bool:
-    name, _, entry_port = entry.partition(":")
-    if entry_port and (port is None or str(port) != entry_port):
-        return False
-    if name.startswith("*."):
-        return host.endswith(name[1:])
-    return host == name
 
 
 def build_http_get(settings: HttpGetSettings) -> Tool:

@@ -59,6 +59,12 @@ def test_two_bases_cannot_share_a_table_and_ids_are_unique() -> None:
         ("{id: k, sources: [{path: /docs, url: 'https://x.example'}]}", "knowledge_bases.0.sources.0", "exactly one"),
         ("{id: k, embedder: {dimensions: 20000}}", "knowledge_bases.0.embedder.dimensions", "16000"),
         ("{id: k, table: Bad-Name}", "knowledge_bases.0.table", "pattern"),
+        ("{id: k, sources: [{url: 'https://evil.example/x'}]}", "knowledge_bases.0", "host 'evil.example' is not in"),
+        (
+            "{id: k, allowed_hosts: [docs.example], sources: [{url: 'https://docs.example/a'}, {url: 'http://x.example'}]}",
+            "knowledge_bases.0",
+            "sources[1].url refused: host 'x.example'",
+        ),
     ],
 )
 def test_bad_settings_are_named_at_their_field(entry: str, field: str, words: str) -> None:
