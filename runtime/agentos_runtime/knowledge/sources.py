@@ -31,11 +31,12 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from agentos_runtime.config.hosts import RefusedURL, check_url
 from agentos_runtime.config.knowledge import KnowledgeSource
 from agentos_runtime.errors import AgentOSError, BadRequest, Conflict
 from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent, detect_type, format_size
 from agentos_runtime.knowledge.records import Content
-from agentos_runtime.tools.http_get import MAX_REDIRECTS, RefusedURL, check_url
+from agentos_runtime.tools.http_get import MAX_REDIRECTS
 
 if TYPE_CHECKING:
     import httpx2
