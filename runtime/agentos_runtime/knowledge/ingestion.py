@@ -26,7 +26,7 @@ from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnav
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
 from agentos_runtime.knowledge.records import Chunk, Content
-from agentos_runtime.knowledge.sources import fetch_url, read_file_capped, sha256_of
+from agentos_runtime.knowledge.sources import fetch_url, read_file_capped, sha256_of, within_sources
 
 logger = logging.getLogger("agentos_runtime.knowledge")
 
@@ -100,6 +100,8 @@ class Pipeline:
         if payload.data is not None:
             return Document(payload.data, payload.filename, payload.content_type)
         if payload.path is not None:
+            if not within_sources(payload.path, self.base.sources):
+                raise IngestionFailed(f"{payload.path} is not under a source path of this knowledge base")
             data = await asyncio.to_thread(read_file_capped, payload.path, self.base.max_content_bytes)
             return Document(data, payload.path.name, payload.content_type)
         if payload.url is not None:

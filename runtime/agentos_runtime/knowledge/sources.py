@@ -159,6 +159,23 @@ def _walk(directory: Path, boundary: Path, supported: Callable[[Path], bool], fo
             found.append(path)
 
 
+def within_sources(path: Path, sources: list[KnowledgeSource]) -> bool:
+    """Whether ``path`` is a configured source file, or a file under a configured source
+    directory (its real location too: a symlink may not lead out). A content's recorded origin
+    is only read again when it is."""
+    for source in sources:
+        if source.path is None:
+            continue
+        root = Path(os.path.normpath(Path(source.path).absolute()))
+        candidate = Path(os.path.normpath(path.absolute()))
+        if candidate == root or candidate.is_relative_to(root):
+            try:
+                return path.resolve().is_relative_to(root.resolve())
+            except (OSError, RuntimeError):
+                return False
+    return False
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -276,3 +276,31 @@ async def test_the_app_starts_with_a_knowledge_base_whose_database_is_down(tmp_p
 
     assert "127.0.0.1:1" not in down.value.detail
     assert "postgresql://" not in down.value.detail
+
+
+async def test_a_stale_content_whose_recorded_file_is_outside_every_source_path_is_failed_not_read(
+    sqlite_space: KnowledgeSpace, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the knowledge base")
+    (tmp_path / "docs").mkdir()
+    hub = await sqlite_space.open(sqlite_space.base(sources=[{"path": str(tmp_path / "docs")}]))
+    docs = hub["docs"]
+    planted = Content(
+        id="planted",
+        name="secret.txt",
+        linked_to="docs",
+        external_id=secret.as_uri(),
+        created_at=int(sqlite_space.clock()),
+        updated_at=int(sqlite_space.clock()),
+    )
+    await docs.store.add_content(planted)
+
+    sqlite_space.clock.advance(LEASE_SECONDS + 1)
+    await hub.sweep()
+    await hub.wait_idle()
+
+    failed = await docs.get("planted")
+    assert failed.status == "failed"
+    assert failed.status_message == f"{secret} is not under a source path of this knowledge base"
+    assert sqlite_space.embedder.calls == []
