@@ -25,6 +25,7 @@ import importlib
 import json
 import re
 import sqlite3
+import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,6 @@ from agentos_runtime.knowledge.stores.checking import (
     decode_json,
     encode_json,
     json_contains,
-    vector_text,
 )
 from agentos_runtime.knowledge.stores.rows import (
     CONTENT_COLUMNS,
@@ -155,6 +155,11 @@ def _with_lock_retries(connection: Connection, statement: str, driver: ModuleTyp
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(min(0.001 * attempt, 0.05))
+
+
+def float32_blob(embedding: Sequence[float]) -> bytes:
+    """An embedding as sqlite-vec stores it: little-endian float32s (cheaper than JSON text)."""
+    return struct.pack(f"<{len(embedding)}f", *embedding)
 
 
 def _json_contains_sql(document: str | None, pattern: str) -> int:
@@ -359,7 +364,7 @@ class SqliteVecStore:
 
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
-        rows = [(chunk_params(chunk), vector_text(chunk.embedding)) for chunk in chunks]
+        rows = [(chunk_params(chunk), float32_blob(chunk.embedding)) for chunk in chunks]
 
         def complete(connection: Connection) -> bool:
             found = connection.execute(
@@ -369,11 +374,14 @@ class SqliteVecStore:
                 return False
             filters = encode_json(decode_json(found[0]) or None, field="metadata")
             self._delete_chunks(connection, "content_id = ?", (content_id,))
-            for params, vector in rows:
-                cursor = connection.execute(
-                    f"INSERT INTO {self._chunks} (id, name, meta_data, filters, content, usage, created_at, "
-                    "updated_at, content_hash, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # The write lock is held: the next row numbers are this transaction's to take.
+            first = connection.execute(f"SELECT coalesce(max(vector_id), 0) + 1 FROM {self._chunks}").fetchone()[0]
+            connection.executemany(
+                f"INSERT INTO {self._chunks} (vector_id, id, name, meta_data, filters, content, usage, created_at, "
+                "updated_at, content_hash, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
+                        first + position,
                         params["id"],
                         params["name"],
                         params["meta_data"],
@@ -384,11 +392,14 @@ class SqliteVecStore:
                         updated_at,
                         params["content_hash"],
                         params["content_id"],
-                    ),
-                )
-                connection.execute(
-                    f"INSERT INTO {self._vectors} (rowid, embedding) VALUES (?, ?)", (cursor.lastrowid, vector)
-                )
+                    )
+                    for position, (params, _) in enumerate(rows)
+                ],
+            )
+            connection.executemany(
+                f"INSERT INTO {self._vectors} (rowid, embedding) VALUES (?, ?)",
+                [(first + position, vector) for position, (_, vector) in enumerate(rows)],
+            )
             connection.execute(
                 f"UPDATE {self._contents} SET status = 'completed', status_message = NULL, updated_at = ? "
                 "WHERE id = ? AND linked_to = ?",
@@ -470,7 +481,7 @@ class SqliteVecStore:
             raise UnstorableData(
                 f"the query embedding has {len(embedding)} dimensions; table '{self._chunks_name}' holds {self._dimensions}"
             )
-        query = vector_text(embedding)
+        query = float32_blob(embedding)
         where, params = filter_clause(filters or {}, "c")
         hit_columns = ", ".join(f"c.{column}" for column in HIT_COLUMNS)
 
