@@ -1,0 +1,58 @@
+"""Opening a base's store: the right database, a file beside SQLite's, clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.knowledge.records import Content
+from agentos_runtime.knowledge.stores.opening import open_knowledge_store
+
+from tests.runtime.knowledge.stores.conftest import KnowledgeSpot
+
+
+def content(content_id: str, base: str) -> Content:
+    return Content(id=content_id, name=content_id, linked_to=base, created_at=1, updated_at=1)
+
+
+async def test_closing_one_base_leaves_the_other_bases_of_its_database_working(spot: KnowledgeSpot) -> None:
+    first, second = await spot.open("first"), await spot.open("second")
+
+    await first.close()
+    await second.add_content(content("c1", "second"))
+
+    assert await second.get_content("c1") is not None
+    await second.close()
+    reopened = await spot.open("second")
+    assert await reopened.get_content("c1") is not None
+
+
+async def test_the_sqlite_knowledge_file_lives_beside_the_database_file(tmp_path: Path) -> None:
+    database = DatabaseConfig.model_validate({"id": "main", "type": "sqlite", "path": str(tmp_path / "agentos.db")})
+    spot = KnowledgeSpot("sqlite", database, {}, tmp_path / "unused")
+    store = await spot.open()
+    try:
+        await store.add_content(content("c1", "docs"))
+    finally:
+        await store.close()
+
+    assert (tmp_path / "agentos.knowledge.db").is_file()
+    assert not (tmp_path / "agentos.db").exists()
+
+
+async def test_a_redis_database_cannot_hold_knowledge(tmp_path: Path) -> None:
+    database = DatabaseConfig.model_validate({"id": "cache", "type": "redis"})
+    spot = KnowledgeSpot("redis", database, {}, tmp_path)
+
+    with pytest.raises(StorageUnavailable, match="database 'cache' is redis; knowledge needs a sqlite or postgres"):
+        await open_knowledge_store(spot.base(), database, environ={"REDIS_URL": "redis://x"}, data_dir=tmp_path)
+
+
+async def test_a_postgres_database_without_its_url_variable_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres", "url_env": "KNOWLEDGE_DB_URL"})
+    spot = KnowledgeSpot("postgres", database, {}, tmp_path)
+
+    with pytest.raises(StorageUnavailable, match="KNOWLEDGE_DB_URL is not set"):
+        await open_knowledge_store(spot.base(), database, environ={}, data_dir=tmp_path)
