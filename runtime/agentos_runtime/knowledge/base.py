@@ -34,7 +34,7 @@ from agentos_runtime.knowledge.reading import (
     format_size,
 )
 from agentos_runtime.knowledge.records import Content, SearchHit
-from agentos_runtime.knowledge.sources import check_content_url
+from agentos_runtime.knowledge.sources import check_content_url, public_url
 
 logger = logging.getLogger("agentos_runtime.knowledge")
 
@@ -108,7 +108,7 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
     if not url:
         raise BadRequest("url: the URL is empty")
     check_content_url(url, config.allowed_hosts, field="url")
-    return CheckedUpload(upload.name or url, "url", None, Payload(url=url))
+    return CheckedUpload(upload.name or public_url(url), "url", None, Payload(url=url))
 
 
 def _check_size(field_name: str, size: int, limit: int) -> None:

@@ -103,8 +103,10 @@ async def fetch_url(
                     return Fetched(data, content_type, PurePosixPath(urlsplit(url).path).name or None)
     except BadRequest as error:
         raise FetchFailed(error.detail) from None
-    except TimeoutError:
+    except (TimeoutError, httpx2.TimeoutException):
         raise FetchFailed(f"fetching {shown} failed: no complete answer within {timeout:g} s") from None
+    except httpx2.TransportError as error:
+        raise FetchFailed(f"fetching {shown} failed: no connection ({type(error).__name__})") from None
     except httpx2.HTTPError as error:
         raise FetchFailed(f"fetching {shown} failed: {type(error).__name__}") from None
     raise FetchFailed(f"fetching {shown} failed: more than {MAX_REDIRECTS} redirects")
@@ -193,7 +195,7 @@ class SourceItem:
     """One document of a configured source: a file (of a file or directory source) or a URL."""
 
     identity: str
-    """``file://`` URI of the file as named under the source path, or the URL."""
+    """``file://`` URI of the file as named under the source path, or the URL's ``url_identity``."""
     name: str
     source: KnowledgeSource
     path: Path | None = None
@@ -203,7 +205,7 @@ class SourceItem:
 def source_items(source: KnowledgeSource, *, supported: Callable[[Path], bool]) -> list[SourceItem]:
     """The documents of ``source`` (walks a directory: run it in a thread)."""
     if source.url is not None:
-        return [SourceItem(source.url, source.name or source.url, source, url=source.url)]
+        return [SourceItem(url_identity(source.url), source.name or public_url(source.url), source, url=source.url)]
     root = Path(source.path or "")
     items = []
     for path in source_files(root, supported=supported):
@@ -212,6 +214,13 @@ def source_items(source: KnowledgeSource, *, supported: Callable[[Path], bool]) 
             name = source.name
         items.append(SourceItem(path.absolute().as_uri(), name, source, path=path))
     return items
+
+
+def url_identity(url: str) -> str:
+    """How a URL source is named in its content's metadata (which the API shows): the URL, or,
+    when it carries a user, password or query, the URL without them and a digest of the whole."""
+    shown = public_url(url)
+    return shown if shown == url else f"{shown}#sha256={sha256_of(url.encode())[:16]}"
 
 
 def supported_file(path: Path) -> bool:
@@ -252,7 +261,8 @@ async def _sourced_contents(base: KnowledgeBase) -> dict[str, Content]:
         contents, total = await base.store.list_contents(page=page, limit=_PAGE)
         for content in contents:
             identity = content.metadata.get(SOURCE_KEY)
-            if isinstance(identity, str):
+            # The id settles it: metadata alone could be any upload's.
+            if isinstance(identity, str) and content.id == content_id_for(base.id, identity):
                 found[identity] = content
         if not contents or page * _PAGE >= total:
             return found
@@ -313,7 +323,7 @@ def _content(
         status="processing",
         created_at=old.created_at if old is not None else now,
         updated_at=now,
-        external_id=item.identity,
+        external_id=item.url or item.identity,
     )
 
 

@@ -323,3 +323,18 @@ async def test_text_with_a_nul_or_a_lone_surrogate_is_stored_cleaned(space: Know
     assert added.name == "Caf\ufffd menu of the day"
     (hit,) = await docs.search("menu of the day")
     assert hit.content == "Caf\ufffd menu of the day"
+
+
+async def test_a_url_upload_without_a_name_is_named_without_its_credentials_or_query(
+    sqlite_space: KnowledgeSpace,
+) -> None:
+    docs = (await sqlite_space.open(sqlite_space.base(allowed_hosts=["127.0.0.1:1"])))["docs"]
+
+    added = await docs.add(Upload(url="http://reader:hunter2@127.0.0.1:1/guide.html?token=s3cr3t"))
+
+    assert (added.name, added.type) == ("http://127.0.0.1:1/guide.html", "url")
+    await docs.wait_idle()  # nothing listens on port 1: the fetch fails, naming the URL the same way
+    failed = await docs.get(added.id)
+    assert failed.status_message == "fetching http://127.0.0.1:1/guide.html failed: no connection (ConnectError)"
+    assert "hunter2" not in (failed.status_message or "")
+    assert "s3cr3t" not in (failed.status_message or "")

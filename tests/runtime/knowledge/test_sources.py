@@ -197,5 +197,7 @@ async def test_a_failed_url_source_is_named_without_its_credentials_or_query(
 
     (gone,) = (await hub["docs"].list())[0]
     assert gone.status_message == f"fetching http://127.0.0.1:{site_port}/gone.html failed: HTTP 404"
+    assert gone.metadata[SOURCE_KEY].startswith(f"http://127.0.0.1:{site_port}/gone.html#sha256=")
     for secret in ("hunter2", "s3cr3t"):
         assert all(secret not in record.getMessage() for record in caplog.records)
+        assert secret not in repr(gone.metadata)
