@@ -13,7 +13,7 @@ refuses is ``UnstorableData``. ``prepare`` runs under an advisory lock of the sc
 replicas starting together create each thing once.
 
 Search orders by pgvector's cosine distance with the HNSW index (filters applied during its
-iterative scan, results in exact order); when the index yields fewer chunks than asked, the
+iterative scan, results in exact order; pgvector 0.8 or later, older ones filter after the scan); when the index yields fewer chunks than asked, the
 matching chunks are ranked exactly instead, so a filtered search returns every match up to
 ``limit``.
 """
@@ -410,11 +410,15 @@ class PgVectorStore:
         distance = "embedding <=> %(query)s::vector"
         if self._dimensions <= HNSW_MAX_DIMENSIONS:
             ef_search = min(max(MIN_EF_SEARCH, 2 * limit), MAX_EF_SEARCH)
+            # Session settings (a read needs no transaction, so it is retried on a dropped
+            # connection); every search sets them, and nothing else reads them.
+            settings = "set_config('hnsw.ef_search', %(ef_search)s, false)"
+            if self._iterative_scan:
+                settings += ", set_config('hnsw.iterative_scan', 'strict_order', false)"
             rows = await self._call(
-                self._executor.write(
+                self._executor.fetch(
                     [
-                        (Statement(f"SET LOCAL hnsw.ef_search = {ef_search}"), {}),
-                        *self._iterative_setting(),
+                        (Statement(f"SELECT {settings}"), {"ef_search": str(ef_search)}),
                         (
                             Statement(
                                 f"SELECT {self._hit_columns}, {distance} AS distance FROM {self._chunks} "
@@ -443,11 +447,6 @@ class PgVectorStore:
             )
         )
         return [hit_from_row(row) for row in exact[0]]
-
-    def _iterative_setting(self) -> list[Step]:
-        if not self._iterative_scan:
-            return []
-        return [(Statement("SET LOCAL hnsw.iterative_scan = strict_order"), {})]
 
     async def counts(self) -> tuple[int, int]:
         rows = await self._call(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.knowledge.ports import KnowledgeStore
@@ -132,3 +133,22 @@ async def test_a_table_agno_made_with_other_dimensions_is_refused_at_prepare_wit
         IncompatibleStore, match=f"holds embeddings of {DIMENSIONS * 2} dimensions.*configured for {DIMENSIONS}"
     ):
         await shared.spot.open("handbook", table="wide_chunks")
+
+
+async def test_our_chunk_table_has_the_hnsw_cosine_index_agno_optimize_makes(shared: Shared) -> None:
+    await shared.store()
+    vector_db = shared.agno.vector_db
+    assert isinstance(vector_db, PgVector)
+
+    async with await psycopg.AsyncConnection.connect(pgvector_url()) as connection:
+        cursor = await connection.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'handbook_chunks'",
+            [shared.spot.schema],
+        )
+        indexes = dict(await cursor.fetchall())
+
+    definition = indexes["handbook_chunks_hnsw_index"]
+    assert "USING hnsw (embedding vector_cosine_ops)" in definition
+    assert "m='16'" in definition and "ef_construction='200'" in definition
+    assert await asyncio.to_thread(vector_db._index_exists, "handbook_chunks_hnsw_index")
+    assert {f"idx_handbook_chunks_{column}" for column in ("id", "name", "content_hash", "content_id")} <= set(indexes)
