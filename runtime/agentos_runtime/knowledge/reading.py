@@ -260,8 +260,8 @@ def _read_pdf(data: bytes, *, label: str, max_chars: int) -> str:
             chars += len(text)
             if chars > max_chars:
                 raise ContentTooLarge(
-                    f"{label}: the PDF's text is over {format_size(max_chars)} ({PDF_TEXT_EXPANSION_LIMIT} times "
-                    "max_content_bytes): split the document"
+                    f"{label}: the PDF's text is over {max_chars:,} characters ({PDF_TEXT_EXPANSION_LIMIT} per byte "
+                    "of max_content_bytes): split the document"
                 )
             pages.append(text)
     except AgentOSError:

@@ -183,7 +183,9 @@ def test_a_pdf_whose_text_expands_far_beyond_its_size_is_refused_with_413() -> N
         read(bomb, "bomb.pdf", limit=1200)
 
     assert caught.value.status_code == 413
-    assert "the PDF's text is over" in caught.value.detail
+    assert caught.value.detail == (
+        "file 'bomb.pdf': the PDF's text is over 60,000 characters (50 per byte of max_content_bytes): split the document"
+    )
 
 
 def test_a_pdf_of_images_only_has_no_text_to_index() -> None:
