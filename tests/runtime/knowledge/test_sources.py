@@ -201,3 +201,20 @@ async def test_a_failed_url_source_is_named_without_its_credentials_or_query(
     for secret in ("hunter2", "s3cr3t"):
         assert all(secret not in record.getMessage() for record in caplog.records)
         assert secret not in repr(gone.metadata)
+
+
+async def test_two_replicas_starting_together_load_each_source_document_once(
+    space: KnowledgeSpace, tmp_path: Path
+) -> None:
+    root = config_map(tmp_path / "docs", {"guide.md": GUIDE, "faq.txt": FAQ})
+    base = space.base(sources=[{"path": str(root)}])
+    first, second = await space.open(base, start=False), await space.open(base, start=False)
+
+    await asyncio.gather(first.start(maintain=False), second.start(maintain=False))
+    await asyncio.gather(first.wait_idle(), second.wait_idle())
+
+    contents, total = await first["docs"].list(sort_by="name", sort_order="asc")
+    assert total == 2
+    assert [(c.name, c.status) for c in contents] == [("faq.txt", "completed"), ("guide.md", "completed")]
+    assert await first["docs"].store.counts() == (2, 2)
+    assert sorted(space.embedders[0].texts + space.embedders[1].texts) == sorted([GUIDE, FAQ])
