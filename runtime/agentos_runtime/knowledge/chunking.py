@@ -64,9 +64,9 @@ def _trimmed(text: str, spans: Iterator[Span]) -> list[Span]:
     result: list[Span] = []
     last_end = 0
     for start, end in spans:
-        while start < end and text[start] in _WHITESPACE:
+        while start < end and text[start].isspace():
             start += 1
-        while end > start and text[end - 1] in _WHITESPACE:
+        while end > start and text[end - 1].isspace():
             end -= 1
         if start < end and (not result or end > last_end):
             result.append((start, end))

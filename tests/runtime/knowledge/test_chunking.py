@@ -18,7 +18,7 @@ PROPERTY_RUNS = settings(max_examples=150, deadline=None, database=None)
 # headings, code fences, long words, tabs, non-Latin scripts and lone whitespace.
 _TOKENS = st.sampled_from(
     ["word", "alpha", "beta", "Gamma.", "end!", "why?", " ", " ", " ", "\n", "\n\n", "\n\n\n", "\t",
-     "# Title\n", "## Sub\n", "```\n", "~~~\n", "x" * 70, "日本語。", "é", "  "]
+     "# Title\n", "## Sub\n", "```\n", "~~~\n", "x" * 70, "日本語。", "é", "  ", "\u00a0", "\u3000"]
 )  # fmt: skip
 TEXTS = st.lists(_TOKENS, max_size=120).map("".join)
 SETTINGS = st.builds(
