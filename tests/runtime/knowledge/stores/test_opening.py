@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.records import Content
+from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
 
 from tests.runtime.knowledge.stores.conftest import KnowledgeSpot
+from tests.support.databases import unique_name
+from tests.support.pgvector_server import pgvector_url
 
 
 def content(content_id: str, base: str) -> Content:
@@ -56,3 +61,24 @@ async def test_a_postgres_database_without_its_url_variable_is_refused_naming_th
 
     with pytest.raises(StorageUnavailable, match="KNOWLEDGE_DB_URL is not set"):
         await open_knowledge_store(spot.base(), database, environ={}, data_dir=tmp_path)
+
+
+async def test_a_database_without_pgvector_and_a_user_who_cannot_create_it_is_told_the_fix(tmp_path: Path) -> None:
+    name = unique_name("noext")
+    admin_url = pgvector_url()
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+        await admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+    parts = urlsplit(admin_url)
+    user_url = urlunsplit(parts._replace(netloc=f"{name}@", path=f"/{name}"))
+    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres"})
+    spot = KnowledgeSpot("postgres", database, {"DATABASE_URL": user_url}, tmp_path)
+    try:
+        with pytest.raises(IncompatibleStore, match="knowledge needs the pgvector extension.*CREATE EXTENSION vector"):
+            await spot.open()
+    finally:
+        for store in spot.opened:
+            await store.close()
+        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
