@@ -9,9 +9,10 @@ is recorded so tests can assert the prompt the runtime sent.
 
 ``POST /v1/embeddings`` answers every input with ``fake_embedding`` (of the requested
 ``dimensions``, else ``embedding_dimensions``), as floats or base64 as asked. It has its own
-script (``script_embeddings``: ``EmbeddingReply`` errors, hangs, wrong lengths, shuffled
-order), so a run that searches knowledge between two chat replies takes nothing from the
-chat script, and its own record, ``embedding_requests``.
+script (``script_embeddings``: ``EmbeddingReply`` errors, hangs, vectors of the wrong length,
+in reverse order or too few; an empty script answers as asked), so a run that searches
+knowledge between two chat replies takes nothing from the chat script, and its own record,
+``embedding_requests`` (``requests`` keeps only chat requests).
 
 ``serve_fake_openai()`` runs it under uvicorn on 127.0.0.1, port 0, in a background thread
 (``serve_asgi()`` does the same for any ASGI app); the ``fake_openai`` fixture gives each test
