@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,6 +13,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
+from agentos_runtime.knowledge.stores.sqlite_vec import SqliteKnowledgeFile, SqliteVecStore
 
 from tests.runtime.knowledge.stores.conftest import KnowledgeSpot
 from tests.support.databases import unique_name
@@ -82,3 +84,21 @@ async def test_a_database_without_pgvector_and_a_user_who_cannot_create_it_is_to
         async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+async def test_two_processes_preparing_one_sqlite_knowledge_file_at_once_both_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "agentos.knowledge.db"
+    files = [SqliteKnowledgeFile(path, db_id="main") for _ in range(2)]
+    stores = [
+        SqliteVecStore(
+            file, base_id="docs", contents_table="agno_knowledge", chunks_table="knowledge_docs", dimensions=8
+        )
+        for file in files
+    ]
+    try:
+        await asyncio.gather(*(store.prepare() for store in stores))
+        await stores[0].add_content(content("c1", "docs"))
+        assert await stores[1].get_content("c1") is not None
+    finally:
+        for file in files:
+            await file.close()
