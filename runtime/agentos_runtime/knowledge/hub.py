@@ -32,6 +32,7 @@ from agentos_runtime.knowledge.ingestion import DEFAULT_CONCURRENCY, Clock, Inge
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
 from agentos_runtime.knowledge.records import Content
+from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 
 logger = logging.getLogger("agentos_runtime.knowledge")
 
@@ -73,6 +74,8 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         """When stale contents were last looked for."""
         self._started: set[str] = set()
         """Bases whose database has answered this hub once (their start-up work is done or due)."""
+        self._unavailable: set[str] = set()
+        """Bases whose database failed the last time they were started or swept."""
         self._sources_due: set[str] = set()
         """Bases whose configured sources are to be loaded (again)."""
 
@@ -109,14 +112,29 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             await self.sweep_base(base)
             await base.refresh_counts()
         except StorageUnavailable as error:
-            logger.warning(
-                "knowledge base %s: database %s unavailable, retrying: %s", base.id, base.db_id, error.detail
-            )
+            self._report_down(base, error)
             return False
+        if base.id in self._unavailable:
+            self._unavailable.discard(base.id)
+            logger.info("knowledge base %s: database %s answers again", base.id, base.db_id)
         if base.id in self._sources_due:
             self._sources_due.discard(base.id)
             self._queue.spawn(self._load_sources(base), name=f"knowledge {base.id}: sources")
         return True
+
+    def _report_down(self, base: KnowledgeBase, error: StorageUnavailable) -> None:
+        """Log a base's database failing once per outage (sweeps retry every half lease); a
+        database that cannot hold the base as configured (no pgvector, other dimensions) is an
+        ERROR: it needs a change, not patience."""
+        if base.id in self._unavailable:
+            return
+        self._unavailable.add(base.id)
+        if isinstance(error, IncompatibleStore):
+            logger.error("knowledge base %s cannot be opened: %s", base.id, error.detail)
+        else:
+            logger.warning(
+                "knowledge base %s: database %s unavailable, retrying: %s", base.id, base.db_id, error.detail
+            )
 
     async def _load_sources(self, base: KnowledgeBase) -> None:
         from agentos_runtime.knowledge.sources import load_sources

@@ -9,6 +9,7 @@ moved by the test.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.hub import LEASE_SECONDS, RESTARTED_MESSAGE
 from agentos_runtime.knowledge.ingestion import IngestionQueue, build_chunks, failure_message
 from agentos_runtime.knowledge.records import Content
+from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
 from agentos_runtime.storage.factory import open_database
 
@@ -304,3 +306,24 @@ async def test_a_stale_content_whose_recorded_file_is_outside_every_source_path_
     assert failed.status == "failed"
     assert failed.status_message == f"{secret} is not under a source path of this knowledge base"
     assert sqlite_space.embedder.calls == []
+
+
+async def test_a_base_its_database_cannot_hold_is_an_error_logged_once_and_its_requests_say_why(
+    space: KnowledgeSpace, caplog: pytest.LogCaptureFixture
+) -> None:
+    filled = await space.open()
+    await filled["docs"].add(Upload(text="Parental leave is sixteen weeks."))
+    await filled.wait_idle()
+    other_model = space.base(embedder={"dimensions": 32})
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.knowledge"):
+        hub = await space.open(other_model, embedder=FakeEmbedder(dimensions=32))
+        await hub.sweep()
+
+    errors = [r for r in caplog.records if r.name == "agentos_runtime.knowledge" and r.levelno >= logging.WARNING]
+    assert [r.levelno for r in errors] == [logging.ERROR]
+    assert errors[0].getMessage().startswith("knowledge base docs cannot be opened: ")
+    with pytest.raises(IncompatibleStore) as refused:
+        await hub["docs"].search("parental leave")
+    assert refused.value.status_code == 503
+    assert "64" in refused.value.detail and "32" in refused.value.detail
