@@ -23,8 +23,10 @@ from typing import Any
 
 from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
 from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
+from agentos_runtime.knowledge.chunking import chunk_text
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
+from agentos_runtime.knowledge.reading import read_content
 from agentos_runtime.knowledge.records import Chunk, Content
 from agentos_runtime.knowledge.sources import fetch_url, read_file_capped, sha256_of, within_sources
 
@@ -120,9 +122,6 @@ class Pipeline:
         return build_chunks(content, pieces, vectors, content_hash=sha256_of(document.data))
 
     def _read_and_chunk(self, document: Document, chunking: ChunkingSettings) -> list[str]:
-        from agentos_runtime.knowledge.chunking import chunk_text
-        from agentos_runtime.knowledge.reading import read_content
-
         read = read_content(
             document.data,
             filename=document.filename,
