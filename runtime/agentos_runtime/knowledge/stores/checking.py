@@ -88,13 +88,17 @@ def check_chunks(chunks: Sequence[Chunk], *, dimensions: int, table: str) -> Non
     for position, chunk in enumerate(chunks):
         if len(chunk.embedding) != dimensions:
             raise UnstorableData(
-                f"chunk {position} ('{chunk.id}') has an embedding of {len(chunk.embedding)} dimensions; "
+                f"chunk {position} ('{clean_text(chunk.id)}') has an embedding of {len(chunk.embedding)} dimensions; "
                 f"table '{table}' holds {dimensions}: the embedder must return vectors of the configured dimensions"
             )
         if not all(math.isfinite(value) for value in chunk.embedding):
-            raise UnstorableData(f"chunk {position} ('{chunk.id}') has an embedding that is not finite (NaN or inf)")
+            raise UnstorableData(
+                f"chunk {position} ('{clean_text(chunk.id)}') has an embedding that is not finite (NaN or inf)"
+            )
         if chunk.id in seen:
-            raise UnstorableData(f"chunk {position}: id '{chunk.id}' appears twice; chunk ids must be unique")
+            raise UnstorableData(
+                f"chunk {position}: id '{clean_text(chunk.id)}' appears twice; chunk ids must be unique"
+            )
         seen.add(chunk.id)
 
 

@@ -193,9 +193,10 @@ class PgVectorStore:
             )
         )
         if not rows[0]:
-            raise Conflict(f"content '{content.id}' already exists")
+            raise Conflict(f"content '{params['id']}' already exists")
 
     async def get_content(self, content_id: str) -> Content | None:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
         rows = await self._call(
             self._executor.fetch(
                 [
@@ -265,6 +266,7 @@ class PgVectorStore:
         return bool(rows[0])
 
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
         prepared = [(chunk_params(chunk), vector_text(chunk.embedding)) for chunk in chunks]
         key = {"id": content_id, "base": self._base_id}
@@ -310,6 +312,7 @@ class PgVectorStore:
         )
 
     async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
         key = {"id": content_id, "base": self._base_id}
         await self._call(
             self._executor.write(
@@ -337,7 +340,11 @@ class PgVectorStore:
                             f"UPDATE {self._contents} SET updated_at = %(updated_at)s WHERE linked_to = %(base)s "
                             "AND status = 'processing' AND id = ANY(%(ids)s::text[])"
                         ),
-                        {"updated_at": updated_at, "base": self._base_id, "ids": list(content_ids)},
+                        {
+                            "updated_at": updated_at,
+                            "base": self._base_id,
+                            "ids": [clean_text(content_id) for content_id in content_ids],
+                        },
                     )
                 ]
             )
@@ -360,6 +367,7 @@ class PgVectorStore:
         return [content_from_row(row) for row in rows[0]]
 
     async def delete_content(self, content_id: str) -> bool:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
         key = {"id": content_id, "base": self._base_id}
         rows = await self._call(
             self._executor.write(

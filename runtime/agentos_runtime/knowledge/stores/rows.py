@@ -37,7 +37,7 @@ SORT_COLUMNS: frozenset[str] = frozenset({"created_at", "updated_at", "name", "s
 def content_params(content: Content) -> dict[str, Any]:
     """A content as the values of ``CONTENT_COLUMNS`` (text cleaned, metadata as JSON text)."""
     return {
-        "id": content.id,
+        "id": clean_text(content.id),
         "name": clean_text(content.name),
         # Agno declares ``description`` NOT NULL: an absent one is stored as "".
         "description": clean_text(content.description or ""),
@@ -81,14 +81,14 @@ def content_from_row(row: Sequence[Any]) -> Content:
 def chunk_params(chunk: Chunk, *, content_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A chunk as the values of its table's columns (the embedding apart)."""
     return {
-        "id": chunk.id,
+        "id": clean_text(chunk.id),
         "name": clean_text(chunk.name),
         "meta_data": encode_json(chunk.meta_data or {}, field=f"chunk '{chunk.id}' meta_data"),
         "filters": encode_json(content_metadata or None, field="metadata"),
         "content": clean_text(chunk.content),
         "usage": encode_json(chunk.usage, field=f"chunk '{chunk.id}' usage"),
         "content_hash": clean_optional(chunk.content_hash),
-        "content_id": chunk.content_id,
+        "content_id": clean_optional(chunk.content_id),
     }
 
 

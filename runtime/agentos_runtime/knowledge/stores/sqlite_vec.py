@@ -297,9 +297,9 @@ class SqliteVecStore:
 
         def insert(connection: Connection) -> None:
             placeholders = ", ".join("?" for _ in CONTENT_COLUMNS)
-            existing = connection.execute(f"SELECT 1 FROM {self._contents} WHERE id = ?", (content.id,)).fetchone()
+            existing = connection.execute(f"SELECT 1 FROM {self._contents} WHERE id = ?", (params["id"],)).fetchone()
             if existing is not None:
-                raise Conflict(f"content '{content.id}' already exists")
+                raise Conflict(f"content '{params['id']}' already exists")
             connection.execute(
                 f"INSERT INTO {self._contents} ({self._columns}) VALUES ({placeholders})",
                 [params[column] for column in CONTENT_COLUMNS],
@@ -308,6 +308,8 @@ class SqliteVecStore:
         await self._file.call(lambda connection: _transaction(connection, insert))
 
     async def get_content(self, content_id: str) -> Content | None:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
+
         def read(connection: Connection) -> Content | None:
             row = connection.execute(
                 f"SELECT {self._columns} FROM {self._contents} WHERE id = ? AND linked_to = ?",
@@ -354,7 +356,7 @@ class SqliteVecStore:
                     params["status"],
                     params["status_message"],
                     params["updated_at"],
-                    content.id,
+                    params["id"],
                     self._base_id,
                 ),
             )
@@ -363,6 +365,7 @@ class SqliteVecStore:
         return await self._file.call(lambda connection: _transaction(connection, update))
 
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
         rows = [(chunk_params(chunk), float32_blob(chunk.embedding)) for chunk in chunks]
 
@@ -410,6 +413,8 @@ class SqliteVecStore:
         return await self._file.call(lambda connection: _transaction(connection, complete))
 
     async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
+
         def fail(connection: Connection) -> None:
             connection.execute(
                 f"UPDATE {self._contents} SET status = 'failed', status_message = ?, updated_at = ? "
@@ -423,7 +428,7 @@ class SqliteVecStore:
     async def touch_contents(self, content_ids: Sequence[str], *, updated_at: int) -> None:
         if not content_ids:
             return
-        ids = list(content_ids)
+        ids = [clean_text(content_id) for content_id in content_ids]
 
         def touch(connection: Connection) -> None:
             marks = ", ".join("?" for _ in ids)
@@ -447,6 +452,8 @@ class SqliteVecStore:
         return await self._file.call(read)
 
     async def delete_content(self, content_id: str) -> bool:
+        content_id = clean_text(content_id)  # an id no database can hold matches nothing
+
         def delete(connection: Connection) -> bool:
             cursor = connection.execute(
                 f"DELETE FROM {self._contents} WHERE id = ? AND linked_to = ?", (content_id, self._base_id)

@@ -401,3 +401,16 @@ async def test_an_unreachable_database_is_storage_unavailable_without_its_locati
     assert not isinstance(raised.value, IncompatibleStore)
     assert all(secret not in str(raised.value) for secret in secrets)
     assert isinstance(raised.value, AgentOSError)
+
+
+@pytest.mark.parametrize("odd_id", ["nul\x00id", "lone\ud800id", "😀" * 300])
+async def test_an_id_no_database_can_hold_is_simply_not_found(spot: KnowledgeSpot, odd_id: str) -> None:
+    store = await stored(spot, "c1", TEXTS["vacation"])
+
+    assert await store.get_content(odd_id) is None
+    assert await store.delete_content(odd_id) is False
+    assert await store.complete_content(odd_id, [], updated_at=300) is False
+    await store.fail_content(odd_id, "gone", updated_at=300)
+    await store.touch_contents([odd_id], updated_at=300)
+    assert await store.update_content(content(odd_id)) is False
+    assert await store.counts() == (1, 1)
