@@ -338,3 +338,12 @@ async def test_a_url_upload_without_a_name_is_named_without_its_credentials_or_q
     assert failed.status_message == "fetching http://127.0.0.1:1/guide.html failed: no connection (ConnectError)"
     assert "hunter2" not in (failed.status_message or "")
     assert "s3cr3t" not in (failed.status_message or "")
+
+
+async def test_an_app_without_knowledge_bases_has_no_hub(tmp_path: Path) -> None:
+    app = build_app(yaml.safe_dump({"agents": []}), data_dir=tmp_path, open_database=open_database)
+
+    async with app.router.lifespan_context(app):
+        assert app.state.context.knowledge is None
+
+    assert not (tmp_path / "agentos.knowledge.db").exists()
