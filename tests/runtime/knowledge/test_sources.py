@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentos_runtime.knowledge.sources import SHA256_KEY, SOURCE_KEY, source_files, supported_file
+from agentos_runtime.knowledge.sources import (
+    SHA256_KEY,
+    SOURCE_KEY,
+    FetchFailed,
+    fetch_url,
+    source_files,
+    supported_file,
+)
 
 from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
 from tests.support.fake_openai import serve_asgi
@@ -218,3 +225,44 @@ async def test_two_replicas_starting_together_load_each_source_document_once(
     assert [(c.name, c.status) for c in contents] == [("faq.txt", "completed"), ("guide.md", "completed")]
     assert await first["docs"].store.counts() == (2, 2)
     assert sorted(space.embedders[0].texts + space.embedders[1].texts) == sorted([GUIDE, FAQ])
+
+
+class Redirects:
+    """``/in`` redirects to ``/page`` on the same host, ``/out`` to another host, ``/big`` is 2 KiB."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope["path"]
+        headers = [(b"content-type", b"text/plain")]
+        if path in ("/in", "/out"):
+            target = b"/page" if path == "/in" else b"http://elsewhere.test/page"
+            await send({"type": "http.response.start", "status": 302, "headers": [*headers, (b"location", target)]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = b"x" * 2048 if path == "/big" else b"the page"
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(scope="module")
+def redirects_port() -> Iterator[int]:
+    with serve_asgi(Redirects()) as port:
+        yield port
+
+
+async def test_a_download_follows_redirects_on_allowed_hosts_only_and_refuses_more_than_the_limit(
+    redirects_port: int,
+) -> None:
+    prefix = f"http://127.0.0.1:{redirects_port}"
+    allowed = [f"127.0.0.1:{redirects_port}"]
+
+    fetched = await fetch_url(f"{prefix}/in", allowed_hosts=allowed, max_bytes=1024)
+    with pytest.raises(FetchFailed) as out:
+        await fetch_url(f"{prefix}/out", allowed_hosts=allowed, max_bytes=1024)
+    with pytest.raises(FetchFailed) as big:
+        await fetch_url(f"{prefix}/big", allowed_hosts=allowed, max_bytes=1024)
+
+    assert (fetched.data, fetched.filename) == (b"the page", "page")
+    assert out.value.status_code == 400
+    assert "host 'elsewhere.test' is not in allowed_hosts" in out.value.detail
+    assert big.value.status_code == 413
+    assert big.value.detail == f"fetching {prefix}/big failed: larger than 1024 bytes"
