@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from agentos_runtime.errors import BadRequest
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Chunk, Content, ContentStatus, SearchHit
 from agentos_runtime.knowledge.stores.checking import clean_optional, clean_text, decode_json, encode_json
@@ -111,7 +112,7 @@ def hit_from_row(row: Sequence[Any]) -> SearchHit:
 def order_by(sort_by: SortField, sort_order: Literal["asc", "desc"]) -> str:
     """The ``ORDER BY`` of a contents page: a known column, NULLs last, ties by id."""
     if sort_by not in SORT_COLUMNS:
-        raise ValueError(f"cannot sort contents by {sort_by!r}: use one of {', '.join(sorted(SORT_COLUMNS))}")
+        raise BadRequest(f"cannot sort contents by {sort_by!r}: use one of {', '.join(sorted(SORT_COLUMNS))}")
     direction = "DESC" if sort_order == "desc" else "ASC"
     return f'"{sort_by}" {direction} NULLS LAST, "id" {direction}'
 
@@ -119,5 +120,5 @@ def order_by(sort_by: SortField, sort_order: Literal["asc", "desc"]) -> str:
 def page_bounds(page: int, limit: int) -> tuple[int, int]:
     """``LIMIT`` and ``OFFSET`` of a 1-based page."""
     if page < 1 or limit < 1:
-        raise ValueError(f"page ({page}) and limit ({limit}) must be at least 1")
+        raise BadRequest(f"page ({page}) and limit ({limit}) must be at least 1")
     return limit, (page - 1) * limit

@@ -40,6 +40,7 @@ from agentos_runtime.knowledge.stores.checking import (
     IncompatibleStore,
     UnstorableData,
     check_chunks,
+    clean_json,
     clean_text,
     decode_json,
     encode_json,
@@ -489,7 +490,7 @@ class SqliteVecStore:
                 f"the query embedding has {len(embedding)} dimensions; table '{self._chunks_name}' holds {self._dimensions}"
             )
         query = float32_blob(embedding)
-        where, params = filter_clause(filters or {}, "c")
+        where, params = filter_clause(clean_json(filters or {}), "c")
         hit_columns = ", ".join(f"c.{column}" for column in HIT_COLUMNS)
 
         def nearest(connection: Connection) -> list[SearchHit]:

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import pytest
-from agentos_runtime.errors import AgentOSError, Conflict, StorageUnavailable
+from agentos_runtime.errors import AgentOSError, BadRequest, Conflict, StorageUnavailable
 from agentos_runtime.knowledge.records import Chunk, Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore, UnstorableData
 
@@ -414,3 +414,18 @@ async def test_an_id_no_database_can_hold_is_simply_not_found(spot: KnowledgeSpo
     await store.touch_contents([odd_id], updated_at=300)
     assert await store.update_content(content(odd_id)) is False
     assert await store.counts() == (1, 1)
+
+
+async def test_filters_with_nul_or_lone_surrogates_match_the_text_as_it_was_stored(spot: KnowledgeSpot) -> None:
+    store = await stored(spot, "c1", TEXTS["vacation"], note="x\x00y", **{"k\ud800": "v"})
+
+    assert len(await store.search(query("vacation"), limit=5, filters={"note": "x\x00y"})) == 1
+    assert len(await store.search(query("vacation"), limit=5, filters={"k\ud800": "v"})) == 1
+    assert await store.search(query("vacation"), limit=5, filters={"note": "xy"}) == []
+
+
+async def test_a_page_below_one_is_a_bad_request(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+
+    with pytest.raises(BadRequest, match="page"):
+        await store.list_contents(page=0, limit=10)
