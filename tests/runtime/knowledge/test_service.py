@@ -224,7 +224,9 @@ async def test_metrics_count_contents_chunks_embedding_requests_and_searches(sql
     assert metrics.ingestions.value(("docs", "failed")) == 1
     assert metrics.search_seconds.count(("docs",)) == 1
     assert metrics.processing.value(("docs",)) == 0
-    assert b'agentos_knowledge_chunks{knowledge_base="docs"} 4' in metrics.render()
+    exposed = metrics.render()
+    assert b"# TYPE agentos_knowledge_chunks gauge\n" in exposed
+    assert b'agentos_knowledge_chunks{knowledge_base="docs"} 4\n' in exposed
 
 
 def test_the_start_up_line_of_a_knowledge_base_names_its_database_and_embedder_and_never_the_key(
