@@ -108,6 +108,8 @@ class SqliteKnowledgeFile:
             raise UnstorableData(f"database '{self.db_id}' refused the data: {error}") from error
         except (self._driver.OperationalError, OSError) as error:
             raise StorageUnavailable(f"database '{self.db_id}' (knowledge) is unavailable: {error}") from error
+        except self._driver.Error as error:  # a file that is not a database, say
+            raise StorageUnavailable(f"database '{self.db_id}' (knowledge) cannot be used: {error}") from error
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)

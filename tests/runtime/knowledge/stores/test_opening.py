@@ -102,3 +102,15 @@ async def test_two_processes_preparing_one_sqlite_knowledge_file_at_once_both_su
     finally:
         for file in files:
             await file.close()
+
+
+async def test_a_knowledge_file_that_is_not_a_database_is_storage_unavailable(tmp_path: Path) -> None:
+    database = DatabaseConfig.model_validate({"id": "main", "type": "sqlite", "path": str(tmp_path / "agentos.db")})
+    (tmp_path / "agentos.knowledge.db").write_bytes(b"this is not a SQLite file" * 100)
+    spot = KnowledgeSpot("sqlite", database, {}, tmp_path)
+    store = await spot.open(prepare=False)
+    try:
+        with pytest.raises(StorageUnavailable, match="database 'main' \\(knowledge\\)"):
+            await store.prepare()
+    finally:
+        await store.close()
