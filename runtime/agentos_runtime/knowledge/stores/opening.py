@@ -8,6 +8,7 @@ closed with the last. Nothing connects here: the first call does (``prepare``, a
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.stores.sqlite_vec import SqliteKnowledgeFile, SqliteVecStore, knowledge_path
 from agentos_runtime.storage.factory import sqlite_path
 
-_Key = tuple[int, str, str]
+_Key = tuple[str, str]
 
 
 class _Shared:
@@ -47,7 +48,12 @@ class _Shared:
         return release
 
 
-_SHARED = _Shared()
+# Per event loop (a pool belongs to the loop it was opened on); forgotten with the loop.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = weakref.WeakKeyDictionary()
+
+
+def _shared() -> _Shared:
+    return _SHARED.setdefault(asyncio.get_running_loop(), _Shared())
 
 
 async def open_knowledge_store(
@@ -58,18 +64,18 @@ async def open_knowledge_store(
     Raises ``StorageUnavailable`` when the database is Redis or its URL variable is unset or
     not a PostgreSQL URL (the message names the variable, never the URL).
     """
-    loop_id = id(asyncio.get_running_loop())
+    shared = _shared()
     if database.type == "sqlite":
         path = knowledge_path(sqlite_path(database, data_dir)).resolve()
-        key: _Key = (loop_id, "sqlite", str(path))
-        file = _SHARED.take(key, lambda: SqliteKnowledgeFile(path, db_id=database.id))
+        key: _Key = ("sqlite", str(path))
+        file = shared.take(key, lambda: SqliteKnowledgeFile(path, db_id=database.id))
         return SqliteVecStore(
             file,
             base_id=base.id,
             contents_table=database.tables.knowledge,
             chunks_table=base.table_name,
             dimensions=base.embedder.dimensions,
-            on_close=_SHARED.releaser(key, _close_file),
+            on_close=shared.releaser(key, _close_file),
         )
     if database.type == "postgres":
         from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
@@ -77,8 +83,8 @@ async def open_knowledge_store(
         from agentos_runtime.storage.urls import database_url
 
         url = database_url(database, environ).replace("postgresql+psycopg://", "postgresql://", 1)
-        key = (loop_id, "postgres", url)
-        executor = _SHARED.take(key, lambda: PostgresExecutor(url, db_id=database.id))
+        key = ("postgres", url)
+        executor = shared.take(key, lambda: PostgresExecutor(url, db_id=database.id))
         return PgVectorStore(
             executor,
             db_id=database.id,
@@ -88,7 +94,7 @@ async def open_knowledge_store(
             contents_table=database.tables.knowledge,
             chunks_table=base.table_name,
             dimensions=base.embedder.dimensions,
-            on_close=_SHARED.releaser(key, _close_pool),
+            on_close=shared.releaser(key, _close_pool),
         )
     raise StorageUnavailable(
         f"knowledge base '{base.id}': database '{database.id}' is {database.type}; "
