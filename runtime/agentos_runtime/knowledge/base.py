@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
-from agentos_runtime.errors import BadRequest, NotFound, StorageUnavailable
-from agentos_runtime.knowledge.ingestion import Clock, IngestionQueue, Payload, Pipeline
+from agentos_runtime.errors import BadRequest, Conflict, NotFound, StorageUnavailable
+from agentos_runtime.knowledge.ingestion import Clock, IngestionQueue, Payload, Pipeline, resumable_payload
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore, SortField
 from agentos_runtime.knowledge.reading import (
@@ -236,6 +236,23 @@ class KnowledgeBase:
         content = await self.store.get_content(content_id)
         if content is None:
             raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
+        return content
+
+    async def refresh(self, content_id: str) -> Content:
+        """Process a URL's (or a configured source file's) content again; its chunks are replaced
+        once the new ones are embedded. ``NotFound``; ``BadRequest`` for an upload (its bytes
+        are gone); ``Conflict`` while it is being processed."""
+        content = await self.get(content_id)
+        payload = resumable_payload(content)
+        if payload is None:
+            raise BadRequest("Content has no source URL to refresh from: upload it again instead")
+        if content.id in self.pending:
+            raise Conflict(f"Content {content_id} is being processed: refresh it once it is completed or failed")
+        content.status, content.status_message = "processing", None
+        content.updated_at = max(int(self.clock()), content.updated_at)
+        if not await self.store.update_content(content):
+            raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
+        self.process(content, payload)
         return content
 
     async def status(self, content_id: str) -> Content:

@@ -22,16 +22,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import EmbedderConfig, KnowledgeBaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.base import KnowledgeBase
-from agentos_runtime.knowledge.ingestion import DEFAULT_CONCURRENCY, Clock, IngestionQueue, Payload
+from agentos_runtime.knowledge.ingestion import DEFAULT_CONCURRENCY, Clock, IngestionQueue, resumable_payload
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
-from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 
 logger = logging.getLogger("agentos_runtime.knowledge")
@@ -218,18 +216,6 @@ async def _prepare_embedder(base: KnowledgeBase) -> None:
         await asyncio.to_thread(prepare)
     except Exception as error:  # background warm-up: the request path raises the real error later
         logger.warning("knowledge base %s: preparing the embedder failed: %s", base.id, type(error).__name__)
-
-
-def resumable_payload(content: Content) -> Payload | None:
-    """How to process ``content`` again, when its origin can be read again: a URL (fetched
-    again) or a configured source file; ``None`` for an upload (its bytes are gone)."""
-    origin = content.external_id or ""
-    scheme = urlsplit(origin).scheme
-    if scheme in ("http", "https"):
-        return Payload(url=origin)
-    if scheme == "file":
-        return Payload(path=Path(unquote(urlsplit(origin).path)))
-    return None
 
 
 async def open_knowledge(

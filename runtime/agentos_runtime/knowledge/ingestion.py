@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
 from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
@@ -273,3 +274,15 @@ class IngestionQueue:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def resumable_payload(content: Content) -> Payload | None:
+    """How to process ``content`` again, when its origin can be read again: a URL (fetched
+    again) or a configured source file; ``None`` for an upload (its bytes are gone)."""
+    origin = content.external_id or ""
+    scheme = urlsplit(origin).scheme
+    if scheme in ("http", "https"):
+        return Payload(url=origin)
+    if scheme == "file":
+        return Payload(path=Path(unquote(urlsplit(origin).path)))
+    return None

@@ -43,14 +43,12 @@ from agentos_runtime.api.routes.session_schemas import page_envelope
 from agentos_runtime.errors import (
     AgentOSError,
     BadRequest,
-    Conflict,
     ContextWindowExceededError,
     ModelProviderError,
     ModelRateLimitError,
     NotFound,
 )
 from agentos_runtime.knowledge.base import KnowledgeBase, Upload
-from agentos_runtime.knowledge.hub import resumable_payload
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Content
 
@@ -248,19 +246,13 @@ async def delete_all_content(base: BaseDep, caller: CallerDep) -> str:
 async def refresh_content(content_id: str, base: BaseDep, caller: CallerDep) -> JSON:
     """Read a URL's (or a configured source file's) content again; its chunks are replaced
     once the new ones are embedded."""
-    content = await _existing(base, content_id)
+    await _existing(base, content_id)
     if caller.isolated:
         raise HTTPException(status_code=403, detail="Cannot refresh shared content")
-    payload = resumable_payload(content)
-    if payload is None:
-        raise BadRequest("Content has no source URL to refresh from: upload it again instead")
-    if content.id in base.pending:
-        raise Conflict(f"Content {content_id} is being processed: refresh it once it is completed or failed")
-    content.status, content.status_message = "processing", None
-    content.updated_at = max(int(time.time()), content.updated_at)
-    if not await base.store.update_content(content):
-        raise _not_found(content_id)
-    base.process(content, payload)
+    try:
+        content = await base.refresh(content_id)
+    except NotFound:
+        raise _not_found(content_id) from None
     return views.content_view(content)
 
 
