@@ -65,7 +65,8 @@ BUSY_TIMEOUT_MS = 20_000
 # sqlite-vec refuses a nearest-neighbour query for more rows than this.
 MAX_K = 4096
 # A filtered search first takes this many times ``limit`` nearest chunks (at least
-# ``MIN_OVERFETCH``) and filters them; only when too few match is every match ranked.
+# ``MIN_OVERFETCH``) and filters them; only when too few match is every match ranked (measured:
+# a larger ``k`` costs more than ranking the matches of a selective filter).
 OVERFETCH_FACTOR = 8
 MIN_OVERFETCH = 64
 # Agno's stamp on tables it did not have to migrate (see storage.sql.tables).
@@ -509,10 +510,11 @@ class SqliteVecStore:
                     ).fetchall()
                     if len(rows) >= limit or self._fewer_than(connection, k + 1):
                         return [hit_from_row(row) for row in rows]
-                # Too few of the nearest ``k`` match while more chunks exist: rank every match.
+                # Too few of the nearest ``k`` match while more chunks exist: rank every match
+                # (``CROSS JOIN`` keeps the chunks outside, each match's vector looked up by row).
                 rows = connection.execute(
                     f"SELECT {hit_columns}, vec_distance_cosine(v.embedding, ?) AS distance FROM {self._chunks} c "
-                    f"JOIN {self._vectors} v ON v.rowid = c.vector_id WHERE {where} "
+                    f"CROSS JOIN {self._vectors} v ON v.rowid = c.vector_id WHERE {where} "
                     "ORDER BY distance, c.id LIMIT ?",
                     (query, *params, limit),
                 ).fetchall()
