@@ -13,7 +13,9 @@ built from the same runtime file.
   ``GET /knowledge/content/{id}/status`` says ``completed`` and searches with ``POST
   /knowledge/search``; the CPU measured is the server's.
 
-Chunks are counted in the database itself (no route counts them).
+Chunks are counted by the store (in-process) or read from the runtime's Prometheus metrics
+(``agentos_knowledge_chunks``; no route counts them). Nothing else opens the database: a
+second SQLite library on the same file in one process would break SQLite's locking.
 
     .venv/bin/python -m benchmarks.knowledge.ours_side pgvector|sqlite inprocess|http '<Spec as JSON>'
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -70,11 +71,11 @@ def runtime_config(backend: str, spec: Spec) -> dict[str, Any]:
 
 
 class OursOverHttp:
-    def __init__(self, backend: str, spec: Spec, server: Running, port: int) -> None:
-        self.backend = backend
+    def __init__(self, spec: Spec, server: Running, port: int, metrics_port: int) -> None:
         self.spec = spec
         self.server = server
         self.base = f"http://127.0.0.1:{port}"
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=UPLOADS_IN_FLIGHT))
 
     @property
@@ -111,7 +112,7 @@ class OursOverHttp:
             await asyncio.sleep(STATUS_POLL_S)
 
     async def chunk_count(self) -> int:
-        return count_chunks(self.backend, self.spec)
+        return await metrics_chunks(self.http, self.metrics_url)
 
     async def search(self, query: str, limit: int) -> list[str]:
         payload = {"query": query, "max_results": limit}
@@ -125,47 +126,38 @@ class OursOverHttp:
         await self.http.close()
 
 
-def count_chunks(backend: str, spec: Spec) -> int:
-    if backend == "pgvector":
-        import psycopg
-        from psycopg import sql
-
-        assert spec.postgres_url is not None
-        with psycopg.connect(spec.postgres_url) as connection:
-            query = sql.SQL("SELECT count(*) FROM {}.{}").format(
-                sql.Identifier(spec.schema), sql.Identifier(spec.table)
-            )
-            row = connection.execute(query).fetchone()
-        return int(row[0]) if row else 0
-    # Contents and chunks of the embedded database live in their own file beside it.
-    path = data_dir(spec) / "agentos.knowledge.db"
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-        return int(connection.execute(f'SELECT count(*) FROM "{spec.table}"').fetchone()[0])
+async def metrics_chunks(http: aiohttp.ClientSession, metrics_url: str) -> int:
+    """The base's chunks as the runtime's Prometheus metrics report them (refreshed after each content)."""
+    async with http.get(metrics_url) as response:
+        text = await response.text()
+    for line in text.splitlines():
+        if line.startswith(f'agentos_knowledge_chunks{{knowledge_base="{BASE_ID}"}}'):
+            return int(float(line.rsplit(" ", 1)[1]))
+    raise RuntimeError("the runtime's metrics do not report the knowledge base's chunks")
 
 
 def data_dir(spec: Spec) -> Path:
     return Path(spec.work_dir) / "data"
 
 
-def serve(backend: str, spec: Spec, stack: ExitStack) -> tuple[Running, int]:
+def serve(backend: str, spec: Spec, stack: ExitStack) -> tuple[Running, int, int]:
     config = Path(spec.work_dir) / "agentos.yaml"
     config.write_text(yaml.safe_dump(runtime_config(backend, spec)))
     port = free_port()
     argv = [str(ROOT / ".venv" / "bin" / "agentos"), "serve", "--config", str(config), "--port", str(port)]
     argv += ["--data-dir", str(data_dir(spec))]
-    env = {"BENCH_EMBEDDER_KEY": "benchmark-key", "AGENTOS_METRICS_PORT": str(free_port())}
+    metrics_port = free_port()
+    env = {"BENCH_EMBEDDER_KEY": "benchmark-key", "AGENTOS_METRICS_PORT": str(metrics_port)}
     if spec.postgres_url is not None:
         env["DATABASE_URL"] = spec.postgres_url
     server = stack.enter_context(running(argv, env, SERVER_CPU))
     wait_healthy(f"http://127.0.0.1:{port}/health", server)
     wait_healthy(f"http://127.0.0.1:{port}/ready", server)
-    return server, port
+    return server, port, metrics_port
 
 
 class OursInProcess:
-    def __init__(self, backend: str, spec: Spec, hub: KnowledgeHub) -> None:
-        self.backend = backend
-        self.spec = spec
+    def __init__(self, hub: KnowledgeHub) -> None:
         self.hub = hub
         self.base = hub[BASE_ID]
 
@@ -184,7 +176,8 @@ class OursInProcess:
                 raise RuntimeError(f"content {content.name} ended {status}")
 
     async def chunk_count(self) -> int:
-        return count_chunks(self.backend, self.spec)
+        _, chunks = await self.base.store.counts()
+        return chunks
 
     async def search(self, query: str, limit: int) -> list[str]:
         return [hit.content for hit in await self.base.search(query, max_results=limit)]
@@ -211,12 +204,12 @@ async def _main(backend: str, surface: str, spec: Spec) -> dict[str, Any]:
     if surface == "inprocess":
         hub = await open_hub(backend, spec)
         try:
-            return await measure(OursInProcess(backend, spec, hub), spec)
+            return await measure(OursInProcess(hub), spec)
         finally:
             await hub.close()
     with ExitStack() as stack:
-        server, port = serve(backend, spec, stack)
-        side = OursOverHttp(backend, spec, server, port)
+        server, port, metrics_port = serve(backend, spec, stack)
+        side = OursOverHttp(spec, server, port, metrics_port)
         try:
             return await measure(side, spec)
         finally:
