@@ -12,10 +12,10 @@ and a sqlite-vec ``vec0`` table of its embeddings (cosine distance).
 One connection on one thread per file, shared by the bases of the database: every call is one
 hop to the thread, writes one ``BEGIN IMMEDIATE`` transaction. WAL, ``synchronous=NORMAL``.
 
-Search is sqlite-vec's exact nearest-neighbour scan. With filters, the nearest ``k`` are taken
-(over-fetched) and filtered; when that leaves fewer than asked while more chunks exist, the
-filtered chunks are ranked exactly instead, so a filtered search always returns every match up
-to ``limit``.
+Search is sqlite-vec's exact nearest-neighbour scan. Filters are applied in SQL on the chunk
+table and restrict the scan to the matching chunks' vectors (``rowid IN``), so a filtered
+search returns the nearest matches up to ``limit`` however few chunks match, and reads fewer
+vectors the more selective the filter.
 """
 
 from __future__ import annotations
@@ -64,11 +64,6 @@ Connection = Any  # sqlite3.Connection or sqlean's twin (no type information of 
 BUSY_TIMEOUT_MS = 20_000
 # sqlite-vec refuses a nearest-neighbour query for more rows than this.
 MAX_K = 4096
-# A filtered search first takes this many times ``limit`` nearest chunks (at least
-# ``MIN_OVERFETCH``) and filters them; only when too few match is every match ranked (measured:
-# a larger ``k`` costs more than ranking the matches of a selective filter).
-OVERFETCH_FACTOR = 8
-MIN_OVERFETCH = 64
 # Agno's stamp on tables it did not have to migrate (see storage.sql.tables).
 AGNO_SCHEMA_VERSION = "3.0.0"
 _JSON_CONTAINS = "agentos_json_contains"
@@ -497,37 +492,28 @@ class SqliteVecStore:
         hit_columns = ", ".join(f"c.{column}" for column in HIT_COLUMNS)
 
         def nearest(connection: Connection) -> list[SearchHit]:
-            connection.execute("BEGIN")  # one snapshot for both attempts
-            try:
-                k = max(limit * OVERFETCH_FACTOR, MIN_OVERFETCH) if filters else limit
-                if k <= MAX_K:
-                    rows = connection.execute(
-                        f"SELECT {hit_columns}, knn.distance FROM "
-                        f"(SELECT rowid, distance FROM {self._vectors} WHERE embedding MATCH ? AND k = ?) AS knn "
-                        f"JOIN {self._chunks} c ON c.vector_id = knn.rowid WHERE {where} "
-                        "ORDER BY knn.distance, c.id LIMIT ?",
-                        (query, k, *params, limit),
+            if limit > MAX_K:  # beyond sqlite-vec's ``k``: every (matching) chunk ranked
+                return [
+                    hit_from_row(row)
+                    for row in connection.execute(
+                        f"SELECT {hit_columns}, vec_distance_cosine(v.embedding, ?) AS distance "
+                        f"FROM {self._chunks} c CROSS JOIN {self._vectors} v ON v.rowid = c.vector_id "
+                        f"WHERE {where} ORDER BY distance, c.id LIMIT ?",
+                        (query, *params, limit),
                     ).fetchall()
-                    if len(rows) >= limit or self._fewer_than(connection, k + 1):
-                        return [hit_from_row(row) for row in rows]
-                # Too few of the nearest ``k`` match while more chunks exist: rank every match
-                # (``CROSS JOIN`` keeps the chunks outside, each match's vector looked up by row).
-                rows = connection.execute(
-                    f"SELECT {hit_columns}, vec_distance_cosine(v.embedding, ?) AS distance FROM {self._chunks} c "
-                    f"CROSS JOIN {self._vectors} v ON v.rowid = c.vector_id WHERE {where} "
-                    "ORDER BY distance, c.id LIMIT ?",
-                    (query, *params, limit),
-                ).fetchall()
-                return [hit_from_row(row) for row in rows]
-            finally:
-                connection.execute("COMMIT")
+                ]
+            # Filters restrict the scan to the matching chunks' vectors (``rowid IN``), so the
+            # nearest ``limit`` matches are found however few chunks match.
+            only = f"AND rowid IN (SELECT c.vector_id FROM {self._chunks} c WHERE {where})" if filters else ""
+            rows = connection.execute(
+                f"SELECT {hit_columns}, knn.distance FROM "
+                f"(SELECT rowid, distance FROM {self._vectors} WHERE embedding MATCH ? AND k = ? {only}) AS knn "
+                f"JOIN {self._chunks} c ON c.vector_id = knn.rowid ORDER BY knn.distance, c.id",
+                (query, limit, *(params if filters else ())),
+            ).fetchall()
+            return [hit_from_row(row) for row in rows]
 
         return await self._file.call(nearest)
-
-    def _fewer_than(self, connection: Connection, k: int) -> bool:
-        """Whether the base has fewer than ``k`` chunks (then a nearest-``k`` scan saw them all)."""
-        row = connection.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._chunks} LIMIT ?)", (k,)).fetchone()
-        return int(row[0]) < k
 
     async def counts(self) -> tuple[int, int]:
         def read(connection: Connection) -> tuple[int, int]:

@@ -429,3 +429,14 @@ async def test_a_page_below_one_is_a_bad_request(spot: KnowledgeSpot) -> None:
 
     with pytest.raises(BadRequest, match="page"):
         await store.list_contents(page=0, limit=10)
+
+
+async def test_a_search_asking_for_more_chunks_than_any_scan_returns_gives_them_all_nearest_first(
+    spot: KnowledgeSpot,
+) -> None:
+    store = await stored(spot, "c1", *TEXTS.values(), team="hr")
+
+    for filters in (None, {"team": "hr"}):
+        hits = await store.search(query("vacation policy"), limit=5000, filters=filters)
+        assert len(hits) == 3 and hits[0].content == TEXTS["vacation"]
+        assert [hit.distance for hit in hits] == sorted(hit.distance for hit in hits)
