@@ -140,6 +140,8 @@ class PgVectorStore:
             "description TEXT NOT NULL, metadata JSONB, type VARCHAR, size BIGINT, linked_to VARCHAR, "
             "access_count BIGINT, status VARCHAR, status_message TEXT, created_at BIGINT, updated_at BIGINT, "
             "external_id VARCHAR, user_id VARCHAR)",
+            # Tables Agno 2 made have no ``user_id`` yet (Agno 3 adds it the same way).
+            f"ALTER TABLE {self._contents} ADD COLUMN IF NOT EXISTS user_id VARCHAR",
             f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{contents}_user_id')} ON {self._contents} (user_id)",
             f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{contents}_user_id_linked_to')} "
             f"ON {self._contents} (user_id, linked_to)",
@@ -150,6 +152,7 @@ class PgVectorStore:
             f"embedding vector({self._dimensions}), usage JSONB, created_at TIMESTAMP WITH TIME ZONE DEFAULT now(), "
             "updated_at TIMESTAMP WITH TIME ZONE, content_hash VARCHAR, content_id VARCHAR, user_id VARCHAR)",
         ]
+        sql += [f"ALTER TABLE {self._chunks} ADD COLUMN IF NOT EXISTS user_id VARCHAR"]
         sql += [
             f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{chunks}_{column}')} ON {self._chunks} ({column})"
             for column in ("id", "name", "content_hash", "content_id", "user_id")

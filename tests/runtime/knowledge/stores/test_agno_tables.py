@@ -152,3 +152,41 @@ async def test_our_chunk_table_has_the_hnsw_cosine_index_agno_optimize_makes(sha
     assert "m='16'" in definition and "ef_construction='200'" in definition
     assert await asyncio.to_thread(vector_db._index_exists, "handbook_chunks_hnsw_index")
     assert {f"idx_handbook_chunks_{column}" for column in ("id", "name", "content_hash", "content_id")} <= set(indexes)
+
+
+async def test_tables_agno_2_made_without_user_id_are_brought_to_agno_3s_columns(shared: Shared) -> None:
+    schema = shared.spot.schema
+    async with await psycopg.AsyncConnection.connect(pgvector_url(), autocommit=True) as connection:
+        await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await connection.execute(
+            f'CREATE TABLE "{schema}".legacy_knowledge (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, '
+            "description TEXT NOT NULL, metadata JSONB, type VARCHAR, size BIGINT, linked_to VARCHAR, "
+            "access_count BIGINT, status VARCHAR, status_message TEXT, created_at BIGINT, updated_at BIGINT, "
+            "external_id VARCHAR)"
+        )
+        await connection.execute(
+            f'CREATE TABLE "{schema}".legacy_chunks (id VARCHAR PRIMARY KEY, name VARCHAR, meta_data JSONB, '
+            f"filters JSONB, content TEXT, embedding vector({DIMENSIONS}), usage JSONB, created_at TIMESTAMPTZ, "
+            "updated_at TIMESTAMPTZ, content_hash VARCHAR, content_id VARCHAR)"
+        )
+    database = DatabaseConfig.model_validate(
+        {"id": "main", "type": "postgres", "db_schema": schema, "tables": {"knowledge": "legacy_knowledge"}}
+    )
+    spot = KnowledgeSpot("postgres", database, shared.spot.environ, shared.spot.data_dir)
+    try:
+        store = await spot.open("handbook", table="legacy_chunks")
+        await store.add_content(Content(id="c1", name="h.md", linked_to="handbook", created_at=1, updated_at=1))
+        chunk = Chunk(
+            id="k1", content_id="c1", name="h.md", content=HANDBOOK, embedding=fake_embedding(HANDBOOK, DIMENSIONS)
+        )
+        assert await store.complete_content("c1", [chunk], updated_at=2)
+        assert [hit.id for hit in await store.search(fake_embedding("vacation", DIMENSIONS), limit=3)] == ["k1"]
+    finally:
+        for store in spot.opened:
+            await store.close()
+    async with await psycopg.AsyncConnection.connect(pgvector_url()) as connection:
+        cursor = await connection.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = %s AND column_name = 'user_id'",
+            [schema],
+        )
+        assert {"legacy_knowledge", "legacy_chunks"} <= {row[0] for row in await cursor.fetchall()}
