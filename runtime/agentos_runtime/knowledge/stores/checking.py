@@ -102,11 +102,6 @@ def check_chunks(chunks: Sequence[Chunk], *, dimensions: int, table: str) -> Non
         seen.add(chunk.id)
 
 
-def vector_text(embedding: Sequence[float]) -> str:
-    """An embedding as pgvector and sqlite-vec both read it: ``[0.1,0.2,...]``."""
-    return "[" + ",".join(map(repr, map(float, embedding))) + "]"
-
-
 def json_contains(document: Any, pattern: Any) -> bool:
     """PostgreSQL's ``jsonb @>`` on decoded JSON: objects contain the pattern's keys with
     contained values, arrays contain each of the pattern's items, scalars are equal (``1``
