@@ -20,11 +20,11 @@ matching chunks are ranked exactly instead, so a filtered search returns every m
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import psycopg
+from pgvector import Vector
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
@@ -81,15 +81,14 @@ class Embedding:
 
 
 class _EmbeddingDumper(Dumper):
-    """pgvector's ``vector_recv`` input: dimensions and a reserved word (uint16 each), then the
-    float32s, big-endian. No type oid: the statement casts the parameter (``%(x)b::vector``), so
-    the server reads it as its database's ``vector``, whatever oid the extension got there."""
+    """pgvector's ``vector_recv`` input, as the pgvector package writes it. No type oid: the
+    statement casts the parameter (``%(x)b::vector``), so the server reads it as its database's
+    ``vector``, whatever oid the extension got there."""
 
     format = Format.BINARY
 
     def dump(self, obj: Any) -> bytes:
-        values = obj.values
-        return struct.pack(f">HH{len(values)}f", len(values), 0, *values)
+        return bytes(Vector(list(obj.values)).to_binary())
 
 
 # Only for our own ``Embedding`` type: no other value is dumped differently.

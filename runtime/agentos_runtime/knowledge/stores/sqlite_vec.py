@@ -25,7 +25,6 @@ import importlib
 import json
 import re
 import sqlite3
-import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -157,8 +156,9 @@ def _with_lock_retries(connection: Connection, statement: str, driver: ModuleTyp
 
 
 def float32_blob(embedding: Sequence[float]) -> bytes:
-    """An embedding as sqlite-vec stores it: little-endian float32s (cheaper than JSON text)."""
-    return struct.pack(f"<{len(embedding)}f", *embedding)
+    """An embedding as sqlite-vec stores it: float32s (cheaper than JSON text)."""
+    blob: bytes = importlib.import_module("sqlite_vec").serialize_float32(list(embedding))
+    return blob
 
 
 def _json_contains_sql(document: str | None, pattern: str) -> int:
