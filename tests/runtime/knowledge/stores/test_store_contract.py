@@ -440,3 +440,29 @@ async def test_a_search_asking_for_more_chunks_than_any_scan_returns_gives_them_
         hits = await store.search(query("vacation policy"), limit=5000, filters=filters)
         assert len(hits) == 3 and hits[0].content == TEXTS["vacation"]
         assert [hit.distance for hit in hits] == sorted(hit.distance for hit in hits)
+
+
+async def test_list_and_nested_filters_match_as_postgresql_containment(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    await store.complete_content(
+        "c1",
+        [
+            chunk("c1", TEXTS["vacation"], tags=["policy", "leave", 3], info={"a": 1, "b": [2]}, **{"it's": "x"}),
+            chunk("c1", TEXTS["expenses"], tags="leave", info={"a": 2}),
+        ],
+        updated_at=200,
+    )
+
+    async def found(**filters: Any) -> list[str]:
+        return [hit.content for hit in await store.search(query("policy"), limit=10, filters=filters)]
+
+    assert await found(tags=["leave", "policy"]) == [TEXTS["vacation"]]
+    assert await found(tags=[3.0]) == [TEXTS["vacation"]]
+    assert await found(tags=["leave", "missing"]) == []
+    assert await found(tags="leave") == [TEXTS["expenses"]]
+    assert await found(tags=[]) == [TEXTS["vacation"]]
+    assert await found(info={"a": 1}) == [TEXTS["vacation"]]
+    assert await found(info={"b": [2]}) == [TEXTS["vacation"]]
+    assert await found(info={"a": 3}) == []
+    assert await found(**{"it's": "x"}) == [TEXTS["vacation"]]
