@@ -17,7 +17,8 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import KnowledgeStore
-from agentos_runtime.knowledge.stores.sqlite_vec import SqliteKnowledgeFile, SqliteVecStore, knowledge_path
+from agentos_runtime.knowledge.stores.sqlite_files import SqliteKnowledgeFile, knowledge_path
+from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
 from agentos_runtime.storage.factory import sqlite_path
 
 _Key = tuple[str, str]

@@ -1,11 +1,9 @@
 """Knowledge on PostgreSQL with pgvector, in Agno's tables.
 
-Contents are rows of the database's ``agno_knowledge`` table (Agno's ``PostgresDb`` layout,
-stamped in ``agno_schema_versions`` so Agno's migrations leave it alone); each base's chunks are
-a table with the columns and indexes of Agno's ``PgVector`` (``vector(dimensions)`` embeddings,
-an HNSW cosine index named ``<table>_hnsw_index`` with Agno's ``m`` and ``ef_construction``
-when pgvector can index that many dimensions), in the database's schema. A base Agno filled is
-therefore searchable here and the reverse.
+Contents are rows of the database's ``agno_knowledge`` table (Agno's ``PostgresDb`` layout);
+each base's chunks are a table with the columns and indexes of Agno's ``PgVector``, in the
+database's schema (``pgvector_tables``). A base Agno filled is therefore searchable here and
+the reverse.
 
 Statements go through the run path's ``PostgresExecutor`` (a psycopg pool per database, shared
 by its bases): its errors are ``StorageUnavailable`` with the URL redacted; data the database
@@ -13,9 +11,9 @@ refuses is ``UnstorableData``. ``prepare`` runs under an advisory lock of the sc
 replicas starting together create each thing once.
 
 Search orders by pgvector's cosine distance with the HNSW index (filters applied during its
-iterative scan, results in exact order; pgvector 0.8 or later, older ones filter after the scan); when the index yields fewer chunks than asked, the
-matching chunks are ranked exactly instead, so a filtered search returns every match up to
-``limit``.
+iterative scan, results in exact order, with pgvector 0.8 or later; older ones filter after
+the scan); when the index yields fewer chunks than asked, the matching chunks are ranked
+exactly instead, so a filtered search returns every match up to ``limit``.
 """
 
 from __future__ import annotations
@@ -24,9 +22,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import psycopg
-from pgvector import Vector
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.knowledge.ports import SortField
@@ -38,6 +33,7 @@ from agentos_runtime.knowledge.stores.checking import (
     clean_text,
     encode_json,
 )
+from agentos_runtime.knowledge.stores.pgvector_tables import HNSW_MAX_DIMENSIONS, Embedding, creation_steps
 from agentos_runtime.knowledge.stores.rows import (
     CONTENT_COLUMNS,
     HIT_COLUMNS,
@@ -55,44 +51,12 @@ from agentos_runtime.storage.urls import redact
 
 T = TypeVar("T")
 
-# pgvector's HNSW index holds vectors of at most this many dimensions (Agno indexes none above).
-HNSW_MAX_DIMENSIONS = 2000
-# Agno's ``HNSW()`` defaults, so an index made here is the one Agno's ``optimize`` makes.
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 200
 # Candidates the HNSW scan keeps (pgvector's default is 40; it returns at most this many).
 MIN_EF_SEARCH = 40
 MAX_EF_SEARCH = 1000
 # Chunks written per statement (8 parameters each, within PostgreSQL's 65,535).
 INSERT_BATCH = 500
-# Agno's stamp on tables it did not have to migrate (see storage.sql.tables).
-AGNO_SCHEMA_VERSION = "3.0.0"
 _MESSAGE_MAX_LENGTH = 300
-
-
-class Embedding:
-    """An embedding sent in pgvector's binary format (formatting 1,536 floats as text costs about
-    a millisecond of CPU per chunk; packing them, a few microseconds)."""
-
-    __slots__ = ("values",)
-
-    def __init__(self, values: Sequence[float]) -> None:
-        self.values = values
-
-
-class _EmbeddingDumper(Dumper):
-    """pgvector's ``vector_recv`` input, as the pgvector package writes it. No type oid: the
-    statement casts the parameter (``%(x)b::vector``), so the server reads it as its database's
-    ``vector``, whatever oid the extension got there."""
-
-    format = Format.BINARY
-
-    def dump(self, obj: Any) -> bytes:
-        return bytes(Vector(list(obj.values)).to_binary())
-
-
-# Only for our own ``Embedding`` type: no other value is dumped differently.
-psycopg.adapters.register_dumper(Embedding, _EmbeddingDumper)
 
 
 class PgVectorStore:
@@ -159,48 +123,13 @@ class PgVectorStore:
                 f"{existing} dimensions, the embedder is configured for {self._dimensions}: set embedder.dimensions "
                 f"to {existing} (the model that filled it), or give the base another table to embed everything again"
             )
-        contents, chunks, schema = self._contents_name, self._chunks_name, quote(self._schema)
-        sql = [] if extension else ["CREATE EXTENSION IF NOT EXISTS vector"]
-        sql += [
-            f"CREATE SCHEMA IF NOT EXISTS {schema}",
-            f"CREATE TABLE IF NOT EXISTS {self._contents} (id VARCHAR NOT NULL PRIMARY KEY, name VARCHAR NOT NULL, "
-            "description TEXT NOT NULL, metadata JSONB, type VARCHAR, size BIGINT, linked_to VARCHAR, "
-            "access_count BIGINT, status VARCHAR, status_message TEXT, created_at BIGINT, updated_at BIGINT, "
-            "external_id VARCHAR, user_id VARCHAR)",
-            # Tables Agno 2 made have no ``user_id`` yet (Agno 3 adds it the same way).
-            f"ALTER TABLE {self._contents} ADD COLUMN IF NOT EXISTS user_id VARCHAR",
-            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{contents}_user_id')} ON {self._contents} (user_id)",
-            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{contents}_user_id_linked_to')} "
-            f"ON {self._contents} (user_id, linked_to)",
-            f"CREATE TABLE IF NOT EXISTS {schema}.agno_schema_versions (table_name VARCHAR NOT NULL PRIMARY KEY, "
-            "version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR)",
-            f"CREATE TABLE IF NOT EXISTS {self._chunks} (id VARCHAR NOT NULL PRIMARY KEY, name VARCHAR, "
-            "meta_data JSONB DEFAULT '{}'::jsonb, filters JSONB DEFAULT '{}'::jsonb, content TEXT, "
-            f"embedding vector({self._dimensions}), usage JSONB, created_at TIMESTAMP WITH TIME ZONE DEFAULT now(), "
-            "updated_at TIMESTAMP WITH TIME ZONE, content_hash VARCHAR, content_id VARCHAR, user_id VARCHAR)",
-        ]
-        sql += [f"ALTER TABLE {self._chunks} ADD COLUMN IF NOT EXISTS user_id VARCHAR"]
-        sql += [
-            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{chunks}_{column}')} ON {self._chunks} ({column})"
-            for column in ("id", "name", "content_hash", "content_id", "user_id")
-        ]
-        if self._dimensions <= HNSW_MAX_DIMENSIONS:
-            sql.append(
-                f"CREATE INDEX IF NOT EXISTS {quote(f'{chunks}_hnsw_index')} ON {self._chunks} "
-                f"USING hnsw (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
-            )
-        steps: list[Step] = [(Statement(statement), {}) for statement in sql]
-        steps.append(
-            (
-                Statement(
-                    f"INSERT INTO {schema}.agno_schema_versions (table_name, version, created_at, updated_at) "
-                    "VALUES (%(table)s, %(version)s, extract(epoch FROM now())::bigint::text, "
-                    "extract(epoch FROM now())::bigint::text) ON CONFLICT (table_name) DO NOTHING"
-                ),
-                {"table": contents, "version": AGNO_SCHEMA_VERSION},
-            )
+        return creation_steps(
+            schema=self._schema,
+            contents_table=self._contents_name,
+            chunks_table=self._chunks_name,
+            dimensions=self._dimensions,
+            create_extension=not extension,
         )
-        return steps
 
     # -- contents
 

@@ -9,8 +9,9 @@ keeps a content's row and its chunks in one transaction. The file has the conten
 ``PgVector`` table, plus ``vector_id``, the stable row number linking a chunk to its vector)
 and a sqlite-vec ``vec0`` table of its embeddings (cosine distance).
 
-One connection on one thread per file, shared by the bases of the database: every call is one
-hop to the thread, writes one ``BEGIN IMMEDIATE`` transaction. WAL, ``synchronous=NORMAL``.
+One connection on one thread per file (``sqlite_files``), shared by the bases of the database:
+every call is one hop to the thread, writes one ``BEGIN IMMEDIATE`` transaction. WAL,
+``synchronous=NORMAL``.
 
 Search is sqlite-vec's exact nearest-neighbour scan. Filters are applied in SQL on the chunk
 table and restrict the scan to the matching chunks' vectors (``rowid IN``), so a filtered
@@ -20,19 +21,13 @@ vectors the more selective the filter.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import json
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from types import ModuleType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from agentos_runtime.errors import Conflict, StorageUnavailable
+from agentos_runtime.errors import Conflict
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Chunk, Content, SearchHit
 from agentos_runtime.knowledge.stores.checking import (
@@ -43,7 +38,6 @@ from agentos_runtime.knowledge.stores.checking import (
     clean_text,
     decode_json,
     encode_json,
-    json_contains,
 )
 from agentos_runtime.knowledge.stores.rows import (
     CONTENT_COLUMNS,
@@ -55,104 +49,14 @@ from agentos_runtime.knowledge.stores.rows import (
     order_by,
     page_bounds,
 )
+from agentos_runtime.knowledge.stores.sqlite_files import Connection, SqliteKnowledgeFile, transaction
+from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
 
-T = TypeVar("T")
-Connection = Any  # sqlite3.Connection or sqlean's twin (no type information of its own)
-
-# How long a statement waits for another connection's write lock before giving up.
-BUSY_TIMEOUT_MS = 20_000
 # sqlite-vec refuses a nearest-neighbour query for more rows than this.
 MAX_K = 4096
 # Agno's stamp on tables it did not have to migrate (see storage.sql.tables).
 AGNO_SCHEMA_VERSION = "3.0.0"
-_JSON_CONTAINS = "agentos_json_contains"
-_SIMPLE_KEY = re.compile(r'^[^"\\]*$')
 _DIMENSIONS = re.compile(r"float\[(\d+)\]")
-
-
-def driver_module() -> ModuleType:
-    """The standard library's sqlite3 when it can load extensions, else ``sqlean`` (never both
-    on one file: they may link different SQLite builds)."""
-    if hasattr(sqlite3.Connection, "enable_load_extension"):
-        return sqlite3
-    return importlib.import_module("sqlean")
-
-
-def knowledge_path(database_path: Path) -> Path:
-    """The knowledge file beside the database file: ``agentos.db`` -> ``agentos.knowledge.db``."""
-    return database_path.with_name(f"{database_path.stem}.knowledge{database_path.suffix or '.db'}")
-
-
-class SqliteKnowledgeFile:
-    """The knowledge file of one database: one connection, on one thread, opened on first use."""
-
-    def __init__(self, path: Path, *, db_id: str) -> None:
-        self.path = path
-        self.db_id = db_id
-        self._driver = driver_module()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-knowledge-{db_id}")
-        self._connection: Connection | None = None
-
-    async def call(self, work: Callable[[Connection], T]) -> T:
-        """``work(connection)`` on the file's thread; driver errors turned into ours."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)
-        except self._driver.IntegrityError as error:
-            raise UnstorableData(f"database '{self.db_id}' refused the data: {error}") from error
-        except self._driver.DataError as error:
-            raise UnstorableData(f"database '{self.db_id}' refused the data: {error}") from error
-        except (self._driver.OperationalError, OSError) as error:
-            raise StorageUnavailable(f"database '{self.db_id}' (knowledge) is unavailable: {error}") from error
-        except self._driver.Error as error:  # a file that is not a database, say
-            raise StorageUnavailable(f"database '{self.db_id}' (knowledge) cannot be used: {error}") from error
-
-    async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
-
-    # The methods below run on the file's thread only.
-
-    def _run(self, work: Callable[[Connection], T]) -> T:
-        return work(self._open())
-
-    def _open(self) -> Connection:
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = self._driver.connect(str(self.path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            try:
-                connection.enable_load_extension(True)
-                importlib.import_module("sqlite_vec").load(connection)
-                connection.enable_load_extension(False)
-                for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"):
-                    _with_lock_retries(connection, pragma, self._driver)
-                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                connection.create_function(_JSON_CONTAINS, 2, _json_contains_sql, deterministic=True)
-            except BaseException:
-                connection.close()
-                raise
-            self._connection = connection
-        return self._connection
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-def _with_lock_retries(connection: Connection, statement: str, driver: ModuleType) -> None:
-    """Switching a new file to WAL needs it to itself and fails at once (no busy wait) while
-    another connection holds it: retry until ``BUSY_TIMEOUT_MS``."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            connection.execute(statement)
-            return
-        except driver.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(min(0.001 * attempt, 0.05))
 
 
 def float32_blob(embedding: Sequence[float]) -> bytes:
@@ -161,67 +65,8 @@ def float32_blob(embedding: Sequence[float]) -> bytes:
     return blob
 
 
-def _json_contains_sql(document: str | None, pattern: str) -> int:
-    return int(json_contains(decode_json(document), json.loads(pattern)))
-
-
-def _transaction(connection: Connection, work: Callable[[Connection], T]) -> T:
-    """``work`` in one write transaction (the write lock taken first), rolled back on any error."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(connection)
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-    return result
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, bool | int | float | str)
-
-
-def _scalar_match(kind: str, value_sql: str, wanted: Any) -> tuple[str, list[Any]]:
-    """SQL true when a JSON value (its ``json_type`` in ``kind``, SQL value in ``value_sql``)
-    equals the scalar ``wanted`` as ``jsonb`` compares them (``true`` is not ``1``)."""
-    if wanted is None:
-        return f"{kind} = 'null'", []
-    if isinstance(wanted, bool):
-        return f"{kind} = ?", ["true" if wanted else "false"]
-    if isinstance(wanted, int | float):
-        return f"{kind} IN ('integer', 'real') AND {value_sql} = ?", [wanted]
-    return f"{kind} = 'text' AND {value_sql} = ?", [str(wanted)]
-
-
-def filter_clause(filters: Mapping[str, Any], alias: str) -> tuple[str, list[Any]]:
-    """SQL keeping chunks whose ``meta_data`` contains ``filters`` (PostgreSQL's ``@>``), and its
-    parameters. Scalars and lists of scalars are compared in SQL; nested objects and unusual
-    keys go through the ``jsonb @>`` twin registered on the connection."""
-    column = f"{alias}.meta_data"
-    clauses: list[str] = []
-    params: list[Any] = []
-    for key, value in filters.items():
-        # A JSON path as an SQL literal (no ``"`` or ``\\`` in a simple key; quotes doubled).
-        path = "'$.\"" + key.replace("'", "''") + "\"'"
-        if _SIMPLE_KEY.match(key) and _is_scalar(value):
-            sql, values = _scalar_match(f"json_type({column}, {path})", f"json_extract({column}, {path})", value)
-            clauses.append(sql)
-            params.extend(values)
-        elif _SIMPLE_KEY.match(key) and isinstance(value, list) and all(_is_scalar(item) for item in value):
-            clauses.append(f"json_type({column}, {path}) = 'array'")
-            for item in value:
-                sql, values = _scalar_match("item.type", "item.value", item)
-                clauses.append(f"EXISTS (SELECT 1 FROM json_each({column}, {path}) AS item WHERE {sql})")
-                params.extend(values)
-        else:
-            clauses.append(f"{_JSON_CONTAINS}({column}, ?)")
-            params.append(json.dumps({key: value}))
-    return " AND ".join(clauses) or "1", params
 
 
 class SqliteVecStore:
@@ -249,7 +94,7 @@ class SqliteVecStore:
         self._columns = ", ".join(_quote(column) for column in CONTENT_COLUMNS)
 
     async def prepare(self) -> None:
-        await self._file.call(lambda connection: _transaction(connection, self._create))
+        await self._file.call(lambda connection: transaction(connection, self._create))
 
     def _create(self, connection: Connection) -> None:
         table = self._contents_name
@@ -319,7 +164,7 @@ class SqliteVecStore:
                 [params[column] for column in CONTENT_COLUMNS],
             )
 
-        await self._file.call(lambda connection: _transaction(connection, insert))
+        await self._file.call(lambda connection: transaction(connection, insert))
 
     async def get_content(self, content_id: str) -> Content | None:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
@@ -376,7 +221,7 @@ class SqliteVecStore:
             )
             return bool(cursor.rowcount)
 
-        return await self._file.call(lambda connection: _transaction(connection, update))
+        return await self._file.call(lambda connection: transaction(connection, update))
 
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
@@ -424,7 +269,7 @@ class SqliteVecStore:
             )
             return True
 
-        return await self._file.call(lambda connection: _transaction(connection, complete))
+        return await self._file.call(lambda connection: transaction(connection, complete))
 
     async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
@@ -437,7 +282,7 @@ class SqliteVecStore:
             )
             self._delete_chunks(connection, "content_id = ?", (content_id,))
 
-        await self._file.call(lambda connection: _transaction(connection, fail))
+        await self._file.call(lambda connection: transaction(connection, fail))
 
     async def touch_contents(self, content_ids: Sequence[str], *, updated_at: int) -> None:
         if not content_ids:
@@ -452,7 +297,7 @@ class SqliteVecStore:
                 (updated_at, self._base_id, *ids),
             )
 
-        await self._file.call(lambda connection: _transaction(connection, touch))
+        await self._file.call(lambda connection: transaction(connection, touch))
 
     async def stale_contents(self, *, updated_before: int) -> list[Content]:
         def read(connection: Connection) -> list[Content]:
@@ -475,7 +320,7 @@ class SqliteVecStore:
             self._delete_chunks(connection, "content_id = ?", (content_id,))
             return bool(cursor.rowcount)
 
-        return await self._file.call(lambda connection: _transaction(connection, delete))
+        return await self._file.call(lambda connection: transaction(connection, delete))
 
     async def delete_all(self) -> int:
         def delete(connection: Connection) -> int:
@@ -484,7 +329,7 @@ class SqliteVecStore:
             connection.execute(f"DELETE FROM {self._chunks}")
             return int(cursor.rowcount)
 
-        return await self._file.call(lambda connection: _transaction(connection, delete))
+        return await self._file.call(lambda connection: transaction(connection, delete))
 
     def _delete_chunks(self, connection: Connection, where: str, params: Sequence[Any]) -> None:
         connection.execute(

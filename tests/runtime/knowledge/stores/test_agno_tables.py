@@ -145,7 +145,7 @@ async def test_our_chunk_table_has_the_hnsw_cosine_index_agno_optimize_makes(sha
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'handbook_chunks'",
             [shared.spot.schema],
         )
-        indexes = dict(await cursor.fetchall())
+        indexes: dict[str, str] = dict(await cursor.fetchall())
 
     definition = indexes["handbook_chunks_hnsw_index"]
     assert "USING hnsw (embedding vector_cosine_ops)" in definition

@@ -13,7 +13,8 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
-from agentos_runtime.knowledge.stores.sqlite_vec import SqliteKnowledgeFile, SqliteVecStore
+from agentos_runtime.knowledge.stores.sqlite_files import SqliteKnowledgeFile
+from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
 
 from tests.runtime.knowledge.stores.conftest import KnowledgeSpot
 from tests.support.databases import unique_name
