@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from agentos_runtime.config import ConfigError
-
 from agentos_operator.reconcile import invalid_spec_message
 from agentos_operator.resources import parse_resource
+from agentos_runtime.config import ConfigError
 
 
 def resource(spec: dict[str, Any]) -> dict[str, Any]:
