@@ -83,6 +83,24 @@ def postmaster_pid(url: str) -> int:
     return int(stat[1])
 
 
+def postgres_version(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT current_setting('server_version'), extversion FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()
+    return f"{row[0]} (pgvector {row[1]})" if row else "unknown"
+
+
+def save(results: dict[str, Any], output: Path) -> dict[str, Any]:
+    """Write the results as they stand (the load average now recorded as the run's last)."""
+    results["machine"]["load_average_after"] = os.getloadavg()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
 def describe_postgres_table(url: str, schema: str, table: str) -> dict[str, Any]:
     """The chunk table's size on disk and its indexes (a vector index changes what search costs)."""
     import psycopg
@@ -155,6 +173,18 @@ def main() -> None:
             check=True,
         ).stdout.strip()
     postgres = pgvector_url() if any("pgvector" in side for side in sides) else None
+    if postgres is not None:
+        results["versions"]["postgresql"] = postgres_version(postgres)
+    if args.add and args.output.exists():
+        earlier = json.loads(args.output.read_text())
+        if (earlier["sizes"], earlier["dimensions"], earlier["chunk_chars"]) != (
+            sizes,
+            args.dimensions,
+            args.chunk_chars,
+        ):
+            raise SystemExit(f"{args.output} was measured with other sizes, dimensions or chunk size: not merged")
+        results["sides"] = dict(earlier["sides"])
+        results["earlier_machine"] = earlier.get("earlier_machine", []) + [earlier["machine"]]
     port = free_port()
     # The test suite's fake OpenAI server (benchmark mode: nothing recorded) answers
     # /v1/embeddings with tests/support/fake_embeddings.py's vectors.
@@ -186,20 +216,8 @@ def main() -> None:
                 figures["storage"] = describe_postgres_table(postgres, spec.schema, spec.table)
             results["sides"][side] = figures
             print(json.dumps({"side": side, **figures}), flush=True)
-    results["machine"]["load_average_after"] = os.getloadavg()
-    if args.add and args.output.exists():
-        earlier = json.loads(args.output.read_text())
-        if (earlier["sizes"], earlier["dimensions"], earlier["chunk_chars"]) != (
-            sizes,
-            args.dimensions,
-            args.chunk_chars,
-        ):
-            raise SystemExit(f"{args.output} was measured with other sizes, dimensions or chunk size: not merged")
-        results["sides"] = {**earlier["sides"], **results["sides"]}
-        results["earlier_machine"] = earlier.get("earlier_machine", []) + [earlier["machine"]]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(report(results))
+            save(results, args.output)  # after each side: a long run stopped later keeps what it measured
+    print(report(save(results, args.output)))
     print(f"wrote {args.output}")
 
 
