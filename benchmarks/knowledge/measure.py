@@ -35,6 +35,8 @@ class Spec:
     dimensions: int
     chunk_chars: int
     chunks_per_document: int = 20
+    ours_chunking: str = "fixed"
+    """Our base's chunking strategy (``fixed`` cuts at exactly ``chunk_chars``; ``recursive`` at word boundaries)."""
     queries: int = 200
     warmup: int = 20
     max_results: int = 10

@@ -53,7 +53,7 @@ def runtime_config(backend: str, spec: Spec) -> dict[str, Any]:
     base: dict[str, Any] = {
         "id": BASE_ID,
         "table": spec.table,
-        "chunking": {"strategy": "fixed", "size": spec.chunk_chars, "overlap": 0},
+        "chunking": {"strategy": spec.ours_chunking, "size": spec.chunk_chars, "overlap": 0},
         "max_results": spec.max_results,
         "embedder": {
             "model": "text-embedding-3-small",

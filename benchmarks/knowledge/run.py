@@ -128,6 +128,12 @@ def main() -> None:
     parser.add_argument("--sides", default=",".join(DEFAULT_SIDES), help="comma-separated, of: " + ", ".join(SIDES))
     parser.add_argument("--dimensions", type=int, default=1536)
     parser.add_argument("--chunk-chars", type=int, default=500)
+    parser.add_argument(
+        "--ours-chunking",
+        choices=("fixed", "recursive"),
+        default="fixed",
+        help="our base's chunking strategy (Agno's side always uses FixedSizeChunking)",
+    )
     parser.add_argument("--queries", type=int, default=200, help="searches measured at each size (after 20 of warm-up)")
     parser.add_argument(
         "--agno-python", type=Path, default=AGNO_PYTHON, help="Python with Agno (setup-agno.sh's virtualenv by default)"
@@ -163,6 +169,7 @@ def main() -> None:
         "sizes": sizes,
         "dimensions": args.dimensions,
         "chunk_chars": args.chunk_chars,
+        "ours_chunking": args.ours_chunking,
         "sides": {},
     }
     if "agno-pgvector" in sides:
@@ -177,12 +184,14 @@ def main() -> None:
         results["versions"]["postgresql"] = postgres_version(postgres)
     if args.add and args.output.exists():
         earlier = json.loads(args.output.read_text())
-        if (earlier["sizes"], earlier["dimensions"], earlier["chunk_chars"]) != (
-            sizes,
-            args.dimensions,
-            args.chunk_chars,
-        ):
-            raise SystemExit(f"{args.output} was measured with other sizes, dimensions or chunk size: not merged")
+        measured_as = (
+            earlier["sizes"],
+            earlier["dimensions"],
+            earlier["chunk_chars"],
+            earlier.get("ours_chunking", "fixed"),
+        )
+        if measured_as != (sizes, args.dimensions, args.chunk_chars, args.ours_chunking):
+            raise SystemExit(f"{args.output} was measured with other sizes, dimensions or chunking: not merged")
         results["sides"] = dict(earlier["sides"])
         results["earlier_machine"] = earlier.get("earlier_machine", []) + [earlier["machine"]]
     port = free_port()
@@ -196,6 +205,7 @@ def main() -> None:
             embedder_url=f"http://127.0.0.1:{port}/v1",
             dimensions=args.dimensions,
             chunk_chars=args.chunk_chars,
+            ours_chunking=args.ours_chunking,
             queries=args.queries,
         )
         for side in sides:
