@@ -1,7 +1,7 @@
 """Our knowledge, driven by the benchmark: in-process (``KnowledgeBase``) or through the runtime's HTTP API.
 
-Both use one knowledge base (fixed-size chunks of the benchmark's size, the fake embedder,
-batches of 100) on PostgreSQL with pgvector or on the embedded SQLite file with sqlite-vec,
+Both use one knowledge base (chunks of the benchmark's size, cut by the ``fixed`` strategy
+unless the spec says ``recursive``; the fake embedder, batches of 100) on PostgreSQL with pgvector or on the embedded SQLite file with sqlite-vec,
 built from the same runtime file.
 
 - ``inprocess``, as Agno's side is measured: the worker opens the base as the runtime does
