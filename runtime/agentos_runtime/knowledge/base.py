@@ -226,7 +226,10 @@ class KnowledgeBase:
             finally:
                 self.pending.discard(content.id)
                 self.metrics.processing.set((self.id,), len(self.pending))
-                await self.refresh_counts()
+                if not self.pending:
+                    # Counting reads the whole base: once a batch is done, not per content
+                    # (per content, a bulk load would slow down as the base grows).
+                    await self.refresh_counts()
 
         self._queue.submit(job, name=f"knowledge {self.id}: content {content.id}")
 
