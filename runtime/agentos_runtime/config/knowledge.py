@@ -32,6 +32,7 @@ DEFAULT_MAX_RESULTS = 10
 DEFAULT_MAX_CONTENT_BYTES = 20 * 1024 * 1024
 
 ChunkingStrategy = Literal["fixed", "recursive", "markdown"]
+VectorIndex = Literal["none", "hnsw"]
 
 
 class EmbedderFields(Schema):
@@ -142,6 +143,10 @@ class KnowledgeBaseFields(Schema):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings, description="How documents are chunked.")
     max_results: int = Field(
         default=DEFAULT_MAX_RESULTS, ge=1, le=100, description="Chunks a search returns unless it asks for fewer."
+    )
+    vector_index: VectorIndex = Field(
+        default="none",
+        description="`none` (Agno's default): a search compares the query with every chunk, exact, and adding chunks costs no index upkeep; `hnsw`: on PostgreSQL (up to 2000 dimensions), an HNSW cosine index (Agno's `optimize` one) that searches are made to use: approximate, much faster on large bases, each added chunk costs the database index work. SQLite always compares with every chunk.",
     )
     max_content_bytes: int = Field(
         default=DEFAULT_MAX_CONTENT_BYTES,

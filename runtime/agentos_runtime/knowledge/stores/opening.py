@@ -95,6 +95,7 @@ async def open_knowledge_store(
             contents_table=database.tables.knowledge,
             chunks_table=base.table_name,
             dimensions=base.embedder.dimensions,
+            hnsw=base.vector_index == "hnsw",
             on_close=shared.releaser(key, _close_pool),
         )
     raise StorageUnavailable(

@@ -73,6 +73,7 @@ class PgVectorStore:
         contents_table: str,
         chunks_table: str,
         dimensions: int,
+        hnsw: bool = False,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._executor = executor
@@ -85,6 +86,8 @@ class PgVectorStore:
         self._contents = f"{quote(schema)}.{quote(contents_table)}"
         self._chunks = f"{quote(schema)}.{quote(chunks_table)}"
         self._dimensions = dimensions
+        # The HNSW index, when configured (``vector_index: hnsw``) and the vectors fit in one.
+        self._hnsw = hnsw and dimensions <= HNSW_MAX_DIMENSIONS
         self._on_close = on_close
         self._columns = ", ".join(quote(column) for column in CONTENT_COLUMNS)
         self._hit_columns = ", ".join(quote(column) for column in HIT_COLUMNS)
@@ -129,6 +132,7 @@ class PgVectorStore:
             chunks_table=self._chunks_name,
             dimensions=self._dimensions,
             create_extension=not extension,
+            hnsw=self._hnsw,
         )
 
     # -- contents
@@ -392,11 +396,13 @@ class PgVectorStore:
             where = "meta_data @> %(filters)s::jsonb"
             params["filters"] = encode_json(dict(filters), field="filters")
         distance = "embedding <=> %(query)b::vector"
-        if self._dimensions <= HNSW_MAX_DIMENSIONS:
+        if self._hnsw:
             ef_search = min(max(MIN_EF_SEARCH, 2 * limit), MAX_EF_SEARCH)
             # Session settings (a read needs no transaction, so it is retried on a dropped
-            # connection); every search sets them, and nothing else reads them.
-            settings = "set_config('hnsw.ef_search', %(ef_search)s, false)"
+            # connection); every search sets them. The planner underrates a scan over vectors
+            # kept out of line (TOAST) and would skip the index: sequential scans are off for
+            # this one statement, and back on after it.
+            settings = "set_config('hnsw.ef_search', %(ef_search)s, false), set_config('enable_seqscan', 'off', false)"
             if self._iterative_scan:
                 settings += ", set_config('hnsw.iterative_scan', 'strict_order', false)"
             rows = await self._call(
@@ -410,11 +416,12 @@ class PgVectorStore:
                             ),
                             params,
                         ),
+                        (Statement("SELECT set_config('enable_seqscan', 'on', false)"), {}),
                     ]
                 )
             )
-            if len(rows[-1]) >= limit:
-                return [hit_from_row(row) for row in rows[-1]]
+            if len(rows[1]) >= limit:
+                return [hit_from_row(row) for row in rows[1]]
         # Exact: every matching chunk ranked (the materialised set keeps the planner off the index).
         exact = await self._call(
             self._executor.fetch(

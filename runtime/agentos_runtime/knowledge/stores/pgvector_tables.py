@@ -29,7 +29,7 @@ AGNO_SCHEMA_VERSION = "3.0.0"
 
 
 def creation_steps(
-    *, schema: str, contents_table: str, chunks_table: str, dimensions: int, create_extension: bool
+    *, schema: str, contents_table: str, chunks_table: str, dimensions: int, create_extension: bool, hnsw: bool
 ) -> list[Step]:
     """The statements creating what is missing of a base's tables and indexes (idempotent)."""
     contents, chunks, namespace = contents_table, chunks_table, quote(schema)
@@ -59,7 +59,7 @@ def creation_steps(
         f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{chunks}_{column}')} ON {chunks_sql} ({column})"
         for column in ("id", "name", "content_hash", "content_id", "user_id")
     ]
-    if dimensions <= HNSW_MAX_DIMENSIONS:
+    if hnsw and dimensions <= HNSW_MAX_DIMENSIONS:
         sql.append(
             f"CREATE INDEX IF NOT EXISTS {quote(f'{chunks}_hnsw_index')} ON {chunks_sql} "
             f"USING hnsw (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
