@@ -36,6 +36,8 @@ class Spec:
     chunk_chars: int
     chunks_per_document: int = 20
     ours_chunking: str = "fixed"
+    ours_vector_index: str = "none"
+    """Our base's ``vector_index`` (``none``: exact scans, Agno's default; ``hnsw`` on PostgreSQL)."""
     """Our base's chunking strategy (``fixed`` cuts at exactly ``chunk_chars``; ``recursive`` at word boundaries)."""
     queries: int = 200
     warmup: int = 20

@@ -55,6 +55,7 @@ def runtime_config(backend: str, spec: Spec) -> dict[str, Any]:
         "table": spec.table,
         "chunking": {"strategy": spec.ours_chunking, "size": spec.chunk_chars, "overlap": 0},
         "max_results": spec.max_results,
+        "vector_index": spec.ours_vector_index,
         "embedder": {
             "model": "text-embedding-3-small",
             "base_url": spec.embedder_url,

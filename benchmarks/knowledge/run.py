@@ -134,6 +134,12 @@ def main() -> None:
         default="fixed",
         help="our base's chunking strategy (Agno's side always uses FixedSizeChunking)",
     )
+    parser.add_argument(
+        "--ours-vector-index",
+        choices=("none", "hnsw"),
+        default="none",
+        help="our base's vector_index (none, as Agno's PgVector by default; hnsw on PostgreSQL)",
+    )
     parser.add_argument("--queries", type=int, default=200, help="searches measured at each size (after 20 of warm-up)")
     parser.add_argument(
         "--agno-python", type=Path, default=AGNO_PYTHON, help="Python with Agno (setup-agno.sh's virtualenv by default)"
@@ -170,6 +176,7 @@ def main() -> None:
         "dimensions": args.dimensions,
         "chunk_chars": args.chunk_chars,
         "ours_chunking": args.ours_chunking,
+        "ours_vector_index": args.ours_vector_index,
         "sides": {},
     }
     if "agno-pgvector" in sides:
@@ -189,8 +196,9 @@ def main() -> None:
             earlier["dimensions"],
             earlier["chunk_chars"],
             earlier.get("ours_chunking", "fixed"),
+            earlier.get("ours_vector_index", "none"),
         )
-        if measured_as != (sizes, args.dimensions, args.chunk_chars, args.ours_chunking):
+        if measured_as != (sizes, args.dimensions, args.chunk_chars, args.ours_chunking, args.ours_vector_index):
             raise SystemExit(f"{args.output} was measured with other sizes, dimensions or chunking: not merged")
         results["sides"] = dict(earlier["sides"])
         results["earlier_machine"] = earlier.get("earlier_machine", []) + [earlier["machine"]]
@@ -206,6 +214,7 @@ def main() -> None:
             dimensions=args.dimensions,
             chunk_chars=args.chunk_chars,
             ours_chunking=args.ours_chunking,
+            ours_vector_index=args.ours_vector_index,
             queries=args.queries,
         )
         for side in sides:
