@@ -93,7 +93,10 @@ RULES: dict[str, list[dict[str, str]]] = {
         ),
     ],
     "KnowledgeSourceSpec": [
-        _rule("has(self.configMap) != has(self.url)", "a knowledge source needs exactly one of configMap, url"),
+        _rule(
+            "(has(self.configMap) ? 1 : 0) + (has(self.persistentVolumeClaim) ? 1 : 0) + (has(self.url) ? 1 : 0) == 1",
+            "a knowledge source needs exactly one of configMap, persistentVolumeClaim, url",
+        ),
     ],
     "ChunkingSettings": [
         _rule(

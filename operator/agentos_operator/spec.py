@@ -332,12 +332,34 @@ class ConfigMapFiles(Schema):
         return self
 
 
+class VolumeFiles(Schema):
+    """Files on a PersistentVolumeClaim in the resource's namespace, mounted read-only into the runtime pods."""
+
+    claim_name: str = Field(pattern=NAME_PATTERN, max_length=253, description="PersistentVolumeClaim name.")
+    sub_path: str | None = Field(
+        default=None,
+        pattern=r"^[^/]",
+        max_length=1024,
+        description="Directory (or file) inside the volume to load, relative to its root; the whole volume when omitted.",
+    )
+
+    @model_validator(mode="after")
+    def _inside(self) -> VolumeFiles:
+        if self.sub_path is not None and ".." in self.sub_path.split("/"):
+            _reject(self, "subPath", "must stay inside the volume: no '..' segment")
+        return self
+
+
 class KnowledgeSourceSpec(KnowledgeSourceFields):
-    """Content loaded at start: the files of a ConfigMap, or a URL."""
+    """Content loaded at start: the files of a ConfigMap or of a volume, or a URL."""
 
     config_map: ConfigMapFiles | None = Field(
         default=None,
         description="ConfigMap whose keys are loaded as files (mounted read-only into the runtime pods).",
+    )
+    persistent_volume_claim: VolumeFiles | None = Field(
+        default=None,
+        description="PersistentVolumeClaim whose files are loaded (mounted read-only into the runtime pods: with several replicas, a claim the pods can share, e.g. ReadOnlyMany).",
     )
     url: str | None = Field(
         default=None,
@@ -348,8 +370,11 @@ class KnowledgeSourceSpec(KnowledgeSourceFields):
 
     @model_validator(mode="after")
     def _one_location(self) -> KnowledgeSourceSpec:
-        if (self.config_map is None) == (self.url is None):
-            _reject(self, "configMap", "set exactly one of configMap, url")  # mirrored in crd.RULES
+        given = [self.config_map, self.persistent_volume_claim, self.url]
+        if sum(location is not None for location in given) != 1:
+            _reject(
+                self, "configMap", "set exactly one of configMap, persistentVolumeClaim, url"
+            )  # mirrored in crd.RULES
         return self
 
 

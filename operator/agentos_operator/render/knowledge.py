@@ -1,8 +1,9 @@
-"""Knowledge bases in the rendered children: their runtime config entries and their ConfigMap sources.
+"""Knowledge bases in the rendered children: their runtime config entries and their mounted sources.
 
-A source read from a ConfigMap is a read-only ``configMap`` volume of the runtime pods, mounted
-at ``/var/lib/agentos/knowledge/<base id>/<source index>``; the runtime file names that
-directory as the source's ``path`` (every key, or the listed ``items``, a file of its name). An
+A source read from a ConfigMap (or a PersistentVolumeClaim) is a read-only volume of the runtime
+pods, mounted at ``/var/lib/agentos/knowledge/<base id>/<source index>``; the runtime file names
+that directory as the source's ``path`` (every key, or the listed ``items``, a file of its name;
+the claim's files, or those under its ``subPath``). An
 embedder's key becomes the variable ``environment`` chose for it (``api_key_env``), so the
 file holds no secret.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from agentos_operator.render.environment import Environment
 from agentos_operator.resources import AgentOSResource
-from agentos_operator.spec import ConfigMapFiles, KnowledgeBaseSpec, KnowledgeSourceSpec
+from agentos_operator.spec import ConfigMapFiles, KnowledgeBaseSpec, KnowledgeSourceSpec, VolumeFiles
 
 # Beside the config (/etc/agentos) and the data volume (/data), never inside them: a volume mounted
 # inside another one is hidden by it, or hides part of it.
@@ -24,25 +25,27 @@ KNOWLEDGE_DIR = "/var/lib/agentos/knowledge"
 
 @dataclass(frozen=True)
 class MountedSource:
-    """A ConfigMap source: the volume holding its files and where the runtime finds them."""
+    """A ConfigMap or volume source: the pod volume holding its files and where the runtime finds them."""
 
     volume: str
     directory: str
-    config_map: ConfigMapFiles
+    config_map: ConfigMapFiles | None = None
+    claim: VolumeFiles | None = None
 
 
 def mounted_sources(resource: AgentOSResource) -> Iterator[MountedSource]:
-    """Each ConfigMap source of each base, in declaration order.
+    """Each ConfigMap or volume source of each base, in declaration order.
 
     Volume names are ``knowledge-<base index>-<source index>``: a DNS label whatever the ids' length.
     """
     for base_index, base in enumerate(resource.spec.knowledge_bases):
         for index, source in enumerate(base.sources):
-            if source.config_map is not None:
+            if source.config_map is not None or source.persistent_volume_claim is not None:
                 yield MountedSource(
                     volume=f"knowledge-{base_index}-{index}",
                     directory=f"{KNOWLEDGE_DIR}/{base.id}/{index}",
                     config_map=source.config_map,
+                    claim=source.persistent_volume_claim,
                 )
 
 
@@ -53,15 +56,22 @@ def required_config_maps(resource: AgentOSResource) -> dict[str, frozenset[str]]
     """
     wanted: dict[str, frozenset[str]] = {}
     for source in mounted_sources(resource):
+        if source.config_map is None:
+            continue
         keys = frozenset(source.config_map.items or ())
         wanted[source.config_map.name] = wanted.get(source.config_map.name, frozenset()) | keys
     return dict(sorted(wanted.items()))
 
 
 def knowledge_volumes(resource: AgentOSResource) -> list[dict[str, Any]]:
-    """The pod's ``configMap`` volumes of the knowledge sources."""
-    volumes = []
+    """The pod's ``configMap`` and ``persistentVolumeClaim`` volumes of the knowledge sources."""
+    volumes: list[dict[str, Any]] = []
     for source in mounted_sources(resource):
+        if source.claim is not None:
+            claim = {"claimName": source.claim.claim_name, "readOnly": True}
+            volumes.append({"name": source.volume, "persistentVolumeClaim": claim})
+            continue
+        assert source.config_map is not None  # a mounted source is one or the other
         config_map: dict[str, Any] = {"name": source.config_map.name}
         if source.config_map.items is not None:
             config_map["items"] = [{"key": key, "path": key} for key in source.config_map.items]
@@ -71,9 +81,13 @@ def knowledge_volumes(resource: AgentOSResource) -> list[dict[str, Any]]:
 
 def knowledge_mounts(resource: AgentOSResource) -> list[dict[str, Any]]:
     """The runtime container's read-only mounts of those volumes."""
-    return [
-        {"name": source.volume, "mountPath": source.directory, "readOnly": True} for source in mounted_sources(resource)
-    ]
+    mounts: list[dict[str, Any]] = []
+    for source in mounted_sources(resource):
+        mount: dict[str, Any] = {"name": source.volume, "mountPath": source.directory, "readOnly": True}
+        if source.claim is not None and source.claim.sub_path is not None:
+            mount["subPath"] = source.claim.sub_path
+        mounts.append(mount)
+    return mounts
 
 
 def knowledge_base_entries(resource: AgentOSResource, environment: Environment) -> list[dict[str, Any]]:
@@ -96,7 +110,9 @@ def _base_entry(base: KnowledgeBaseSpec, environment: Environment, directories: 
 
 
 def _source_entry(source: KnowledgeSourceSpec, directories: Iterator[str]) -> dict[str, Any]:
-    entry = source.model_dump(mode="json", by_alias=False, exclude_defaults=True, exclude={"config_map"})
-    if source.config_map is not None:
+    entry = source.model_dump(
+        mode="json", by_alias=False, exclude_defaults=True, exclude={"config_map", "persistent_volume_claim"}
+    )
+    if source.config_map is not None or source.persistent_volume_claim is not None:
         entry["path"] = next(directories)
     return entry

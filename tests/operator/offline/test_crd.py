@@ -121,6 +121,7 @@ PG = {"id": "pg", "type": "postgres", "urlSecretRef": {"name": "pg", "key": "uri
 REF = {"name": "s", "key": "k"}
 CLUSTER = {"name": "c"}
 CM = {"configMap": {"name": "docs"}}
+PVC = {"persistentVolumeClaim": {"claimName": "manuals", "subPath": "en"}}
 HOST = "docs.example.com"
 URL = f"https://{HOST}/guide"
 
@@ -136,6 +137,11 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
         resource_body(spec(knowledgeBases=[{"id": "k", "allowedHosts": [HOST], "sources": [{"url": URL}]}])),
     ),
     ("knowledge source with neither", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{"name": "n"}]}]))),
+    ("knowledge source from a volume", resource_body(spec(knowledgeBases=[{"id": "k", "sources": [PVC]}]))),
+    (
+        "knowledge source from a ConfigMap and a volume",
+        resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{**CM, **PVC}]}])),
+    ),
     (
         "knowledge source with both",
         resource_body(spec(knowledgeBases=[{"id": "k", "sources": [{**CM, "url": URL}]}])),

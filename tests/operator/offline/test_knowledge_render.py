@@ -158,6 +158,35 @@ def test_each_config_map_source_is_mounted_read_only_where_the_runtime_file_read
         assert volumes[mounts[path]["name"]]["configMap"] == config_map
 
 
+def test_a_volume_source_is_its_claim_mounted_read_only_where_the_runtime_file_reads_it() -> None:
+    manuals = {
+        "id": "manuals",
+        "embedder": {"apiKeySecretRef": OPENAI_KEY},
+        "sources": [
+            {"persistentVolumeClaim": {"claimName": "manuals", "subPath": "en/current"}, "name": "Manuals"},
+            {"persistentVolumeClaim": {"claimName": "archive"}},
+        ],
+    }
+    res = resource(knowledgeBases=[manuals], agents=[{"id": "a", "knowledge": "manuals"}])
+    manifests = rendered(res)
+    [container] = pod(manifests)["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod(manifests)["volumes"]}
+
+    sources = runtime_config(manifests).knowledge_bases[0].sources
+    assert [(s.path, s.name) for s in sources] == [
+        ("/var/lib/agentos/knowledge/manuals/0", "Manuals"),
+        ("/var/lib/agentos/knowledge/manuals/1", None),
+    ]
+    first, second = (mounts[s.path or ""] for s in sources)
+    assert first["readOnly"] is True and first["subPath"] == "en/current" and "subPath" not in second
+    assert volumes[first["name"]]["persistentVolumeClaim"] == {"claimName": "manuals", "readOnly": True}
+    assert volumes[second["name"]]["persistentVolumeClaim"] == {"claimName": "archive", "readOnly": True}
+    assert render.required_config_maps(res) == {}
+    for manifest in manifests.values():
+        kubernetes_validate.validate(manifest, "1.35.0", strict=True)
+
+
 def test_sources_keep_their_names_metadata_and_urls() -> None:
     handbook = runtime_config(rendered(resource())).knowledge_bases[0]
 

@@ -246,7 +246,22 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
             spec_with(knowledgeBases=[{"id": "kb", "sources": [{"configMap": {"name": "docs"}, "url": "https://x/"}]}])
         ),
         "spec.knowledgeBases[0].sources[0].configMap",
-        "set exactly one of configMap, url",
+        "set exactly one of configMap, persistentVolumeClaim, url",
+    ),
+    (
+        "knowledge source volume path leaving the volume",
+        resource_body(
+            spec_with(
+                knowledgeBases=[
+                    {
+                        "id": "kb",
+                        "sources": [{"persistentVolumeClaim": {"claimName": "docs", "subPath": "a/../../etc"}}],
+                    }
+                ]
+            )
+        ),
+        "spec.knowledgeBases[0].sources[0].persistentVolumeClaim.subPath",
+        "must stay inside the volume",
     ),
     (
         "knowledge source ConfigMap with a key a ConfigMap cannot have",
