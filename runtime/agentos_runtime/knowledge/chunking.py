@@ -4,7 +4,10 @@ Every chunk is a slice of the text with its surrounding whitespace trimmed, at m
 ``size`` characters long, and the chunks cover the text in order: what no chunk holds is
 whitespace. A chunk repeats at most ``overlap`` characters of the one before it.
 
-- ``fixed`` cuts every ``size - overlap`` characters, wherever that falls.
+- ``fixed`` cuts chunks of ``size`` characters, each starting ``overlap`` characters before
+  the end of the one before; a cut that would fall inside a word moves back to the last
+  whitespace of the chunk's second half (a word longer than that is cut where it falls), so
+  no chunk ends with a fragment of a word.
 - ``recursive`` cuts the text into paragraphs, a paragraph too long into lines, then
   sentences, then words (a word longer than ``size`` is cut anywhere), and joins neighbouring
   pieces again while they fit: a chunk ends where the largest unit that fits ends. Its
@@ -48,14 +51,29 @@ def chunk_text(text: str, settings: ChunkingSettings) -> list[str]:
 def chunk_spans(text: str, settings: ChunkingSettings) -> list[Span]:
     """Where the chunks of ``text`` start and end (``text[start:end]`` is a chunk)."""
     size, overlap = settings.size, settings.overlap
+    spans: Iterator[Span]
     if settings.strategy == "fixed":
-        step = size - overlap
-        spans: Iterator[Span] = ((start, min(start + size, len(text))) for start in range(0, len(text), step))
+        spans = _fixed_spans(text, size, overlap)
     elif settings.strategy == "markdown":
         spans = _markdown_spans(text, size, overlap)
     else:
         spans = _merge(text, _pieces(text, 0, len(text), size), size, overlap)
     return _trimmed(text, spans)
+
+
+def _fixed_spans(text: str, size: int, overlap: int) -> Iterator[Span]:
+    start, length = 0, len(text)
+    while start < length:
+        end = min(start + size, length)
+        if end < length and not text[end].isspace() and not text[end - 1].isspace():
+            floor = start + size // 2
+            space = max(text.rfind(c, floor, end) for c in _WHITESPACE)
+            if space > floor:
+                end = space
+        yield start, end
+        if end == length:
+            return
+        start = max(end - overlap, start + 1)
 
 
 def _trimmed(text: str, spans: Iterator[Span]) -> list[Span]:

@@ -90,6 +90,16 @@ def test_fixed_cuts_every_size_minus_overlap_characters() -> None:
     assert chunks == [text[0:100], text[80:180], text[160:250]]
 
 
+def test_fixed_moves_a_cut_that_falls_inside_a_word_back_to_the_space_before_it() -> None:
+    text = " ".join(f"word{i:03d}" for i in range(60))  # words of 7 characters and a space
+
+    chunks = chunk_text(text, ChunkingSettings(strategy="fixed", size=100, overlap=0))
+
+    assert all(len(chunk) <= 100 for chunk in chunks)
+    assert " ".join(chunks) == text and all(word.startswith("word") for c in chunks for word in c.split())
+    assert [len(chunk) for chunk in chunks[:-1]] == [95] * (len(chunks) - 1)
+
+
 def test_recursive_cuts_between_paragraphs_before_lines_or_sentences() -> None:
     first = "The first paragraph. It has two sentences."
     second = "The second one.\nIt spans two lines."
