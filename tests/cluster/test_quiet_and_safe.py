@@ -8,6 +8,8 @@ import copy
 from typing import Any
 
 import pytest
+from agentos_operator import render
+from agentos_operator.resources import parse_resource
 
 from tests.cluster.conftest import (
     POSTGRES,
@@ -47,6 +49,20 @@ def resync_and_count_writes(
     return [f"{w['verb']} {w['requestURI']}" for w in installed.writes(mark)]
 
 
+def example_config_maps(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Stand-ins for the ConfigMaps ``body``'s knowledge sources mount, with the keys they list."""
+    wanted = render.required_config_maps(parse_resource(body))
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "data": {key: f"# {key}\n\nA stand-in document.\n" for key in sorted(keys) or ["readme.md"]},
+        }
+        for name, keys in wanted.items()
+    ]
+
+
 def test_a_no_op_resync_makes_no_write_for_any_example_or_for_values_the_server_drops(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
@@ -56,6 +72,9 @@ def test_a_no_op_resync_makes_no_write_for_any_example_or_for_values_the_server_
     bodies = [load_example(name) for name in EXAMPLE_NAMES]
     for body in bodies:
         body["metadata"].pop("namespace", None)
+        # The ConfigMaps an example's knowledge sources mount are the user's to create, as its Secrets.
+        for config_map in example_config_maps(body):
+            control_plane.apply(config_map, namespace)
     bodies.append(agentos_body("empties", **copy.deepcopy(EMPTY_AND_DEFAULTED)))
     for body in bodies:
         control_plane.apply(body, namespace)
