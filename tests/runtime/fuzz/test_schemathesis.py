@@ -6,7 +6,8 @@ examples and derandomized with a fixed seed so a run repeats exactly. A 5xx, a s
 the document does not list, or a body, content type or header it does not describe fails
 the test. The runtime is served by uvicorn in a thread of its own, with an agent, a team
 and a workflow on a fake OpenAI-compatible model of the module's own; the ``/knowledge``
-operations are fuzzed once, on SQLite, against a runtime that also has a knowledge base.
+operations are fuzzed against a runtime that also has a knowledge base, once per knowledge
+backend (SQLite with sqlite-vec, PostgreSQL with pgvector).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ import yaml
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.case import Case
 
-from tests.runtime.api.harness import agent_config, build_app, serve_on
+from tests.runtime.api.harness import Served, agent_config, build_app, serve_on
+from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, serve_knowledge
 from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Reply, serve_fake_openai
 
@@ -76,16 +78,20 @@ def knowledge_runtime_config(model_url: str) -> str:
     return yaml.safe_dump(document)
 
 
+Serving = Callable[..., AbstractAsyncContextManager[Served]]
+
+
 @contextmanager
-def runtime_in_a_thread(kind: str, config: str, data_dir: Path) -> Iterator[str]:
-    """The runtime on backend ``kind`` under uvicorn, in a thread with its own event loop."""
+def runtime_in_a_thread(kind: str, config: str, data_dir: Path, *, serving: Serving = serve_on) -> Iterator[str]:
+    """The runtime on backend ``kind`` under uvicorn (``serving`` sets up the backend), in a
+    thread with its own event loop."""
     ready = threading.Event()
     state: dict[str, Any] = {}
 
     async def serve_until_stopped() -> None:
         stopping = asyncio.Event()
         state["stop"] = (asyncio.get_running_loop(), stopping)
-        async with serve_on(kind, config, data_dir, over_sockets=True) as served:
+        async with serving(kind, config, data_dir, over_sockets=True) as served:
             state["url"] = str(served.client.base_url)
             ready.set()
             await stopping.wait()
@@ -138,12 +144,16 @@ def runtime_url(
         yield url
 
 
-@pytest.fixture(scope="module")
-def knowledge_runtime_url(model_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The runtime with a knowledge base, on SQLite (sqlite-vec): the shared PostgreSQL has no
-    pgvector and Redis holds no knowledge, so the knowledge routes are fuzzed here only."""
-    data_dir = tmp_path_factory.mktemp("schemathesis-knowledge")
-    with runtime_in_a_thread("sqlite", knowledge_runtime_config(model_server.base_url), data_dir) as url:
+@pytest.fixture(scope="module", params=KNOWLEDGE_BACKENDS)
+def knowledge_runtime_url(
+    request: pytest.FixtureRequest, model_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The runtime with a knowledge base, on SQLite (sqlite-vec) or on the pgvector server (the
+    shared PostgreSQL has no pgvector, and Redis holds no knowledge)."""
+    kind: str = request.param
+    data_dir = tmp_path_factory.mktemp(f"schemathesis-knowledge-{kind}")
+    config = knowledge_runtime_config(model_server.base_url)
+    with runtime_in_a_thread(kind, config, data_dir, serving=serve_knowledge) as url:
         yield url
 
 
