@@ -4,8 +4,10 @@ Handlers only orchestrate; every decision is in ``reconcile`` and the pure modul
 
 - The watches (``watching``) feed the store every reconcile reads, and ask for reconciles:
   a resource's own events, a child's change (a deleted or hand-edited child is restored), a
-  referenced Secret's change (a rotated Secret rolls the pods). kopf runs all but the Secret
-  watch, which asks for metadata only and runs as a task from start to stop.
+  referenced Secret's change (a rotated Secret rolls the pods), a change of a ConfigMap that
+  knowledge sources mount (created, edited or deleted: the readers resolve it, or roll their
+  pods). kopf runs all but the Secret and ConfigMap watches, which ask for metadata only and
+  run as tasks from start to stop.
 - The reconciler (``queueing``) runs them, retries failures with backoff, and reports through
   status and Events; kopf never retries anything itself.
 - A resync asks for every resource periodically, the safety net of a level-triggered design;
@@ -106,14 +108,19 @@ def register_lifecycle(
         store.on_unconfirmed = reconciler.request
         memo.api, memo.store, memo.reconciler = api, store, reconciler
         memo.serves = watching.scope_of(operator_settings)
-        memo.references = references = watching.SecretReferences()
+        memo.references = references = watching.References()
+        watch_logger = logging.getLogger("agentos_operator.watching")
         if operator_settings.watch_secrets:  # by metadata only, apart from kopf: see ``watching``
             deliver = functools.partial(watching.secret_changed, store, references, reconciler)
             memo.secret_watch = asyncio.create_task(
-                watching.watch_secrets(
-                    api, operator_settings, deliver, logger=logging.getLogger("agentos_operator.watching")
-                )
+                watching.watch_by_metadata(api, kinds.SECRET, operator_settings, deliver, logger=watch_logger)
             )
+        on_config_map = functools.partial(
+            watching.config_map_changed, watching.Versions(), references, reconciler.request
+        )
+        memo.config_map_watch = asyncio.create_task(
+            watching.watch_by_metadata(api, kinds.CONFIG_MAP, operator_settings, on_config_map, logger=watch_logger)
+        )
 
         async def resync() -> None:
             await watching.resync(store, reconciler, logger=context.logger)
@@ -133,7 +140,7 @@ def register_lifecycle(
             stop_flag.set()
         if threading.current_thread() is threading.main_thread():
             asyncio.get_running_loop().remove_signal_handler(RESYNC_SIGNAL)
-        for task in (memo.resync, memo.get("resync_asked"), memo.get("secret_watch")):
+        for task in (memo.resync, memo.get("resync_asked"), memo.get("secret_watch"), memo.get("config_map_watch")):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

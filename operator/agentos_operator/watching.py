@@ -2,7 +2,8 @@
 
 Every kind a reconcile reads is watched, and each event lands in the store (``kube.store``):
 
-- ``AgentOSConfig``: its body, and the Secrets its spec references (``SecretReferences``).
+- ``AgentOSConfig``: its body, and what its spec reads by name (``References``): the Secrets it
+  references and the ConfigMaps its knowledge sources mount.
 - The children (ConfigMaps, Services, claims, Deployments, autoscalers, disruption budgets,
   network policies), with the operator's label selector: the operator never streams the
   cluster's other objects of those kinds.
@@ -11,11 +12,18 @@ Every kind a reconcile reads is watched, and each event lands in the store (``ku
   operator, but by a metadata-only watch (``kube.metadata_watch``): the API server sends
   ``PartialObjectMetadata``, and what annotations it carries is dropped on arrival. It covers
   the namespaces the operator serves, by kopf's rules for ``settings.namespaces``.
+- ConfigMaps, every one in those namespaces, by metadata too (``watch_by_metadata``): a knowledge
+  source's ConfigMap is the user's, outside the children's label selector, and only its
+  resourceVersion is needed to know that it appeared, changed or went. Their metadata is not
+  kept in the store, whose ConfigMaps are the children with their data: only each one's last
+  resourceVersion (``Versions``), and a reconcile reads a source's ConfigMap with ``get``.
 
 Each event, once in the store, asks for a reconcile of whom it concerns (the resource itself,
-a child's owner, every resource referencing a Secret) when it is news (``Store.observe``): not
-a write of the operator's own, not the first listing of a child (each resource's own listing
-reconciles it). No kopf index is used: kopf holds back every event
+a child's owner, every resource referencing a Secret, every resource mounting a ConfigMap) when
+it is news (``Store.observe``, ``Versions.observe``): not a write of the operator's own, not the
+first listing of an object (each resource's own listing reconciles it). A ConfigMap's event
+wakes its readers only, never an owner: the operator's own ConfigMaps wake their owner through
+the children's watch. No kopf index is used: kopf holds back every event
 until each indexed object is indexed, re-checking all of them at each step, which at start
 costs time quadratic in the number of objects.
 """
@@ -25,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -61,21 +70,43 @@ def resource_of(kind: Kind) -> tuple[str, str, str]:
     return group, version, kind.plural
 
 
-def referenced_secrets(body: Mapping[str, Any]) -> set[str]:
-    """Names of the Secrets a resource reads; none while its spec is invalid (it must be edited anyway)."""
+@dataclass(frozen=True)
+class Referenced:
+    """What a resource reads by name in its own namespace."""
+
+    secrets: frozenset[str] = frozenset()
+    config_maps: frozenset[str] = frozenset()
+
+
+def referenced(body: Mapping[str, Any]) -> Referenced:
+    """Pure: the Secrets and ConfigMaps a resource reads; none while its spec is invalid (it must be edited anyway)."""
     try:
         resource = parse_resource(body)
     except ConfigError:
-        return set()
-    return {name for name, _ in render.required_secret_refs(resource)}
+        return Referenced()
+    return Referenced(
+        secrets=frozenset(name for name, _ in render.required_secret_refs(resource)),
+        config_maps=frozenset(render.required_config_maps(resource)),
+    )
 
 
-class SecretReferences:
-    """Which resources read which Secret; a resource's spec is parsed again only when its generation moves."""
+def referenced_secrets(body: Mapping[str, Any]) -> set[str]:
+    """Pure: names of the Secrets a resource reads (``referenced``)."""
+    return set(referenced(body).secrets)
+
+
+def referenced_config_maps(body: Mapping[str, Any]) -> set[str]:
+    """Pure: names of the ConfigMaps a resource's knowledge sources mount (``referenced``)."""
+    return set(referenced(body).config_maps)
+
+
+class References:
+    """Which resources read which Secret and which ConfigMap; a spec is parsed again only when its generation moves."""
 
     def __init__(self) -> None:
-        self._readers: dict[Key, set[str]] = {}  # (namespace, secret) -> resource names
-        self._read: dict[Key, tuple[Any, set[str]]] = {}  # resource -> (generation, secrets)
+        self._secret_readers: dict[Key, set[str]] = {}  # (namespace, secret) -> resource names
+        self._config_map_readers: dict[Key, set[str]] = {}  # (namespace, config map) -> resource names
+        self._read: dict[Key, tuple[Any, Referenced]] = {}  # resource -> (generation, what it reads)
 
     def update(self, key: Key, body: Mapping[str, Any]) -> None:
         generation = (body.get("metadata") or {}).get("generation")
@@ -83,28 +114,80 @@ class SecretReferences:
         if known is not None and generation is not None and known[0] == generation:
             return
         self.remove(key)
-        secrets = referenced_secrets(body)
-        self._read[key] = (generation, secrets)
-        for secret in secrets:
-            self._readers.setdefault((key[0], secret), set()).add(key[1])
+        reads = referenced(body)
+        self._read[key] = (generation, reads)
+        _add(self._secret_readers, key, reads.secrets)
+        _add(self._config_map_readers, key, reads.config_maps)
 
     def remove(self, key: Key) -> None:
-        _, secrets = self._read.pop(key, (None, set()))
-        for secret in secrets:
-            readers = self._readers.get((key[0], secret), set())
-            readers.discard(key[1])
-            if not readers:
-                self._readers.pop((key[0], secret), None)
+        _, reads = self._read.pop(key, (None, Referenced()))
+        _discard(self._secret_readers, key, reads.secrets)
+        _discard(self._config_map_readers, key, reads.config_maps)
 
-    def readers(self, namespace: str, secret: str) -> list[Key]:
-        return [(namespace, name) for name in sorted(self._readers.get((namespace, secret), ()))]
+    def secret_readers(self, namespace: str, secret: str) -> list[Key]:
+        return _readers(self._secret_readers, namespace, secret)
+
+    def config_map_readers(self, namespace: str, config_map: str) -> list[Key]:
+        return _readers(self._config_map_readers, namespace, config_map)
+
+
+def _add(index: dict[Key, set[str]], resource: Key, names: frozenset[str]) -> None:
+    for name in names:
+        index.setdefault((resource[0], name), set()).add(resource[1])
+
+
+def _discard(index: dict[Key, set[str]], resource: Key, names: frozenset[str]) -> None:
+    for name in names:
+        readers = index.get((resource[0], name), set())
+        readers.discard(resource[1])
+        if not readers:
+            index.pop((resource[0], name), None)
+
+
+def _readers(index: dict[Key, set[str]], namespace: str, name: str) -> list[Key]:
+    return [(namespace, reader) for reader in sorted(index.get((namespace, name), ()))]
+
+
+def news(event_type: str | None, version: str | None, previous: str | None) -> bool:
+    """Pure: whether an event about an object whose last seen resourceVersion is ``previous`` may change a decision.
+
+    A deletion is; a watch event is unless it repeats the version seen already; a listing
+    (``event_type`` None) is only when it shows an object seen before at another version, as
+    ``Store.observe`` decides for the kinds it keeps: at start, each resource's own listing
+    reconciles it.
+    """
+    if event_type == "DELETED":
+        return True
+    if event_type is None:
+        return previous is not None and previous != version
+    return previous != version
+
+
+class Versions:
+    """The last resourceVersion of each object a metadata watch delivered, by (namespace, name)."""
+
+    def __init__(self) -> None:
+        self._versions: dict[Key, str | None] = {}
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """Take in an event (None: a listing); returns whether it is ``news``."""
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+        version = meta.get("resourceVersion")
+        version = None if version is None else str(version)
+        if event_type == "DELETED":
+            previous = self._versions.pop(key, None)
+        else:
+            previous = self._versions.get(key)
+            self._versions[key] = version
+        return news(event_type, version, previous)
 
 
 async def resync(store: Store, reconciler: Reconciler, *, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
     """The safety net: forget what the watches missed (``Store.audit``), then reconcile every resource.
 
-    Secrets are not audited here: their watch lists them again (by metadata) whenever it lost
-    track, and delivers the deletions it missed itself.
+    Secrets and ConfigMaps watched by metadata are not audited here: their watch lists them
+    again whenever it lost track, and delivers the deletions it missed itself.
     """
     audited = [(kinds.AGENTOS_CONFIG, None), *((kind, CHILD_SELECTOR) for kind in CHILD_KINDS)]
     for kind, selector in audited:
@@ -126,7 +209,7 @@ async def resync_forever(every: float, run: Callable[[], Awaitable[None]]) -> No
 
 
 def secret_changed(
-    store: Store, references: SecretReferences, reconciler: Reconciler, event_type: str | None, body: Body
+    store: Store, references: References, reconciler: Reconciler, event_type: str | None, body: Body
 ) -> None:
     """Keep a Secret's metadata; when it is news, wake the Secret's owner and every resource reading it.
 
@@ -137,24 +220,39 @@ def secret_changed(
     if not store.observe(kinds.SECRET, event_type, body, owner=owner[1] if owner is not None else None):
         return
     meta = body.get("metadata") or {}
-    keys = set(references.readers(str(meta.get("namespace") or ""), str(meta.get("name"))))
+    keys = set(references.secret_readers(str(meta.get("namespace") or ""), str(meta.get("name"))))
     if owner is not None:
         keys.add(owner)
     for key in sorted(keys):
         reconciler.request(key)
 
 
-async def watch_secrets(
+def config_map_changed(
+    versions: Versions, references: References, request: Callable[[Key], None], event_type: str | None, body: Body
+) -> None:
+    """Keep a ConfigMap's resourceVersion; when it is news, ``request`` a reconcile of every resource mounting it.
+
+    ``event_type``: None for a listed ConfigMap, else the watch event's type. A change of labels
+    alone wakes the readers too (the resourceVersion cannot tell): their reconcile finds the same
+    digest and writes nothing.
+    """
+    if not versions.observe(event_type, body):
+        return
+    meta = body.get("metadata") or {}
+    for key in references.config_map_readers(str(meta.get("namespace") or ""), str(meta.get("name"))):
+        request(key)
+
+
+async def watch_by_metadata(
     api: ApiClient,
+    kind: Kind,
     settings: OperatorSettings,
     deliver: Callable[[str | None, Body], None],
     *,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
-    """Watch Secrets by metadata in the namespaces the operator serves, each event to ``deliver``, until cancelled."""
-    await watch_in_scope(
-        api, kinds.SECRET, settings.namespaces, deliver, retry_delay=settings.retry_delay, logger=logger
-    )
+    """Watch ``kind`` by metadata in the namespaces the operator serves, each event to ``deliver``, until cancelled."""
+    await watch_in_scope(api, kind, settings.namespaces, deliver, retry_delay=settings.retry_delay, logger=logger)
 
 
 def scope_of(settings: OperatorSettings) -> Callable[[str | None], bool]:
@@ -172,7 +270,7 @@ def scope_of(settings: OperatorSettings) -> Callable[[str | None], bool]:
 
 
 def register_watches(registry: kopf.OperatorRegistry) -> None:
-    """kopf's watches: the resources and their children. Secrets are watched apart (``watch_secrets``)."""
+    """kopf's watches: the resources and their children. Secrets and ConfigMaps by metadata apart (``watch_by_metadata``)."""
     register_resource_watch(registry)
     for kind in CHILD_KINDS:
         register_child_watch(registry, kind)
