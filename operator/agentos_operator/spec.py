@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal, NoReturn
-from urllib.parse import urlsplit
 
 from agentos_runtime.config import DatabaseFields, ModelFields, RuntimeConfigFields
 from agentos_runtime.config.base import Schema
-from agentos_runtime.config.hosts import RefusedURL, check_url
-from agentos_runtime.config.knowledge import EmbedderFields, KnowledgeBaseFields, KnowledgeSourceFields
+from agentos_runtime.config.knowledge import (
+    EmbedderFields,
+    KnowledgeBaseFields,
+    KnowledgeSourceFields,
+    find_refused_source,
+)
 from agentos_runtime.config.mcp import HEADER_NAME_PATTERN, McpServerFields
 from pydantic import Field, model_validator
 from pydantic.config import JsonDict
@@ -389,23 +392,11 @@ class KnowledgeBaseSpec(KnowledgeBaseFields):
     @model_validator(mode="after")
     def _source_hosts_allowed(self) -> KnowledgeBaseSpec:
         """A source URL is fetched as URL content is: only from the hosts in ``allowedHosts`` (the runtime's rule)."""
-        for index, source in enumerate(self.sources):
-            if source.url is None:
-                continue
-            parts = urlsplit(source.url)
-            try:
-                parts.port  # noqa: B018 -- raises ValueError for a port that is no number or out of range
-                check_url(source.url, self.allowed_hosts)
-            except ValueError as error:
-                if not isinstance(error, RefusedURL) or not parts.hostname:
-                    _reject(self, ("sources", index, "url"), "not a valid URL: check its host and port")
-                listed = ", ".join(self.allowed_hosts) or "none"
-                _reject(
-                    self,
-                    ("sources", index, "url"),
-                    f"host '{parts.hostname}' is not in allowedHosts ({listed}): add it (or a '*.' pattern"
-                    " covering it), or remove the source",
-                )
+        refused = find_refused_source(
+            [source.url for source in self.sources], self.allowed_hosts, hosts_field="allowedHosts"
+        )
+        if refused is not None:
+            _reject(self, ("sources", refused.index, "url"), refused.problem)
         return self
 
 

@@ -7,18 +7,30 @@ knowledge sources, in the runtime file and the custom resource alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-__all__ = ["RefusedURL", "check_url"]
+__all__ = ["RefusedURL", "check_url", "host_allowed", "split_host"]
 
 
 class RefusedURL(ValueError):
     """The URL is not one the tool may fetch."""
 
 
-def check_url(url: str, allowed_hosts: list[str]) -> None:
+def check_url(url: str, allowed_hosts: Sequence[str]) -> None:
     """Raise ``RefusedURL`` unless ``url`` is http(s) on an allowed host."""
-    parts = urlsplit(url)
+    host, port = split_host(url)
+    if not host_allowed(host, port, allowed_hosts):
+        raise RefusedURL(f"refused: host '{host}' is not in allowed_hosts ({', '.join(allowed_hosts)})")
+
+
+def split_host(url: str) -> tuple[str, int | None]:
+    """The host (lower case) and port of an http(s) URL; ``RefusedURL`` for another scheme, or
+    a URL without a host or with a port that is no number in range."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # an unclosed IPv6 bracket
+        raise RefusedURL(f"refused: '{url}' is not a valid URL") from error
     if parts.scheme not in ("http", "https"):
         raise RefusedURL(f"refused: only http and https URLs are allowed, not '{parts.scheme or url}'")
     host = (parts.hostname or "").lower()
@@ -28,8 +40,12 @@ def check_url(url: str, allowed_hosts: list[str]) -> None:
         port = parts.port
     except ValueError as error:
         raise RefusedURL(f"refused: '{url}' has an invalid port") from error
-    if not any(_host_matches(entry.lower(), host, port) for entry in allowed_hosts):
-        raise RefusedURL(f"refused: host '{host}' is not in allowed_hosts ({', '.join(allowed_hosts)})")
+    return host, port
+
+
+def host_allowed(host: str, port: int | None, allowed_hosts: Sequence[str]) -> bool:
+    """Whether ``host`` (lower case) on ``port`` matches an entry of ``allowed_hosts``."""
+    return any(_host_matches(entry.lower(), host, port) for entry in allowed_hosts)
 
 
 def _host_matches(entry: str, host: str, port: int | None) -> bool:

@@ -11,12 +11,13 @@ the model gets Agno's ``search_knowledge_base`` tool, or the best chunks go into
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
-from agentos_runtime.config.hosts import RefusedURL, check_url
+from agentos_runtime.config.hosts import RefusedURL, host_allowed, split_host
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
 
 # SQL identifiers the runtime creates: lower case, a letter or underscore first (63 = PostgreSQL's limit).
@@ -180,12 +181,40 @@ class KnowledgeBaseConfig(KnowledgeBaseFields):
     @model_validator(mode="after")
     def _source_hosts_allowed(self) -> KnowledgeBaseConfig:
         """A source URL is fetched as URL content is: only from a host in ``allowed_hosts``."""
-        for index, source in enumerate(self.sources):
-            if source.url is not None:
-                try:
-                    check_url(source.url, self.allowed_hosts)
-                except RefusedURL as error:
-                    raise ValueError(
-                        f"sources[{index}].url {error}: add the host to allowed_hosts or remove the source"
-                    ) from None
+        refused = find_refused_source(
+            [source.url for source in self.sources], self.allowed_hosts, hosts_field="allowed_hosts"
+        )
+        if refused is not None:
+            raise ValueError(f"sources[{refused.index}].url refused: {refused.problem}")
         return self
+
+
+class RefusedSource(NamedTuple):
+    """A source URL its base may not fetch: its place in ``sources`` and why."""
+
+    index: int
+    problem: str
+
+
+def find_refused_source(
+    urls: Sequence[str | None], allowed_hosts: Sequence[str], *, hosts_field: str
+) -> RefusedSource | None:
+    """The first of a base's source ``urls`` (``None`` for a source that is no URL) that is not
+    on one of its ``allowed_hosts``, with the fix, naming the list ``hosts_field`` (its name
+    where the base is written); ``None`` when every URL may be fetched. The runtime file and
+    the custom resource both check their sources with it."""
+    for index, url in enumerate(urls):
+        if url is None:
+            continue
+        try:
+            host, port = split_host(url)
+        except RefusedURL:
+            return RefusedSource(index, "not a valid URL: check its host and port")
+        if not host_allowed(host, port, allowed_hosts):
+            listed = ", ".join(allowed_hosts) or "none"
+            return RefusedSource(
+                index,
+                f"host '{host}' is not in {hosts_field} ({listed}): add it (or a '*.' pattern covering it),"
+                " or remove the source",
+            )
+    return None

@@ -11,7 +11,7 @@ import pytest
 from agentos_operator import render
 from agentos_operator.errors import MissingSecretsError
 from agentos_operator.resources import AgentOSResource, parse_resource, validate_resource
-from agentos_runtime.config import RuntimeConfig, parse_config_text
+from agentos_runtime.config import ConfigError, RuntimeConfig, parse_config_text
 from agentos_runtime.config.checking import every_problem
 
 from tests.operator.offline.inputs import resource_body
@@ -293,6 +293,48 @@ def test_a_listed_configmap_key_twice_is_refused() -> None:
 
     assert [str(p) for p in validate_resource(body)] == [
         "spec.knowledgeBases[0].sources[0].configMap.items: a key is listed twice: list each once"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "https://wiki.example.org/start",
+            "host 'wiki.example.org' is not in {hosts} (docs.example.com): add it (or a '*.' pattern covering it),"
+            " or remove the source",
+        ),
+        ("https://docs.example.com:99999/start", "not a valid URL: check its host and port"),
+    ],
+)
+def test_the_resource_and_the_runtime_file_refuse_the_same_source_url_each_at_its_own_field(
+    url: str, problem: str
+) -> None:
+    body = resource_body(
+        {
+            "models": [{"id": "m"}],
+            "knowledgeBases": [
+                {
+                    "id": "kb",
+                    "allowedHosts": ["docs.example.com"],
+                    "sources": [{"configMap": {"name": "d"}}, {"url": url}],
+                }
+            ],
+        }
+    )
+    runtime_file = (
+        "knowledge_bases: [{id: kb, allowed_hosts: [docs.example.com], "
+        f"sources: [{{path: /srv/docs}}, {{url: '{url}'}}]}}]\n"
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config_text(runtime_file)
+
+    assert [str(p) for p in validate_resource(body)] == [
+        "spec.knowledgeBases[0].sources[1].url: " + problem.format(hosts="allowedHosts")
+    ]
+    assert [str(p) for p in caught.value.problems] == [
+        "knowledge_bases[0]: sources[1].url refused: " + problem.format(hosts="allowed_hosts")
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from agentos_runtime.config import ConfigError, parse_config_text
+from agentos_runtime.config.knowledge import RefusedSource, find_refused_source
 
 BASE = """
 models: [{id: gpt}]
@@ -70,3 +71,51 @@ def test_two_bases_cannot_share_a_table_and_ids_are_unique() -> None:
 def test_bad_settings_are_named_at_their_field(entry: str, field: str, words: str) -> None:
     problems = problems_of(f"knowledge_bases: [{entry}]\n")
     assert field in problems and words in problems[field], problems
+
+
+SOURCES = [None, "https://docs.example.com/a", "https://Wiki.Example.org:8443/b", "https://other.test/c"]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "refused"),
+    [
+        (["docs.example.com", "*.example.org:8443", "other.test"], None),
+        (
+            ["docs.example.com", "*.example.org:8443"],
+            RefusedSource(
+                3,
+                "host 'other.test' is not in allowed_hosts (docs.example.com, *.example.org:8443): add it"
+                " (or a '*.' pattern covering it), or remove the source",
+            ),
+        ),
+        (
+            ["docs.example.com", "*.example.org:443", "other.test"],
+            RefusedSource(
+                2,
+                "host 'wiki.example.org' is not in allowed_hosts (docs.example.com, *.example.org:443, other.test): add it"
+                " (or a '*.' pattern covering it), or remove the source",
+            ),
+        ),
+        (
+            [],
+            RefusedSource(
+                1,
+                "host 'docs.example.com' is not in allowed_hosts (none): add it (or a '*.' pattern covering it),"
+                " or remove the source",
+            ),
+        ),
+    ],
+)
+def test_the_first_source_url_off_the_allowed_hosts_is_named_and_sources_without_a_url_are_skipped(
+    allowed: list[str], refused: RefusedSource | None
+) -> None:
+    assert find_refused_source(SOURCES, allowed, hosts_field="allowed_hosts") == refused
+
+
+@pytest.mark.parametrize(
+    "url", ["https://docs.example.com:99999/a", "https://docs.example.com:port/a", "https://[::1/a"]
+)
+def test_a_source_url_without_a_usable_host_or_port_is_not_a_valid_url(url: str) -> None:
+    refused = find_refused_source([url], ["docs.example.com"], hosts_field="allowedHosts")
+
+    assert refused == RefusedSource(0, "not a valid URL: check its host and port")
