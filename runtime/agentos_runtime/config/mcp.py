@@ -5,12 +5,15 @@ inside the runtime's image (``command``, ``args``, ``env``); the field names are
 ``MCPTools`` ones. An agent or a team's leader uses a server's tools by listing
 ``mcp:<server id>`` in its ``tools``, and narrows them with ``tool_config["mcp:<server id>"]``
 (``include_tools``, ``exclude_tools``, ``tool_name_prefix``). Header and environment values that are secrets come
-from environment variables (``value_env``), which the operator fills from Secret references.
+from environment variables (``value_env``), which the operator fills from Secret references. A variable that is set but empty (or only whitespace) counts as not set
+(``variable_state``): an empty secret is almost always a mistake, and sending an empty header or
+passing an empty variable would only make the server refuse every call later, less clearly.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -24,6 +27,9 @@ MCP_TOOL_PREFIX = "mcp:"
 HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 # Names the model sees for a tool (the chat-completions rule).
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+# Whether a ``value_env`` variable holds a value to use; anything but ``set`` is a config problem.
+VariableState = Literal["set", "empty", "not set"]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_RESULT_CHARS = 50_000
@@ -167,6 +173,18 @@ class McpToolSettings(Schema):
     def exposed_name(self, tool_name: str) -> str:
         """The name the model sees for the server's tool ``tool_name``."""
         return f"{self.tool_name_prefix}_{tool_name}" if self.tool_name_prefix else tool_name
+
+
+def variable_state(variable: str, environ: Mapping[str, str]) -> VariableState:
+    """Whether ``variable`` holds a header or env value: ``set``, ``empty`` (set to nothing or only
+    whitespace, which HTTP trims from a header anyway) or ``not set``.
+
+    The one rule both the start-up lines and the connection follow: only ``set`` is used.
+    """
+    value = environ.get(variable)
+    if value is None:
+        return "not set"
+    return "set" if value.strip() else "empty"
 
 
 def mcp_server_of(tool_name: str) -> str | None:

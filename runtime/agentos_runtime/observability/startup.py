@@ -8,9 +8,10 @@ password or query in it), and whether its key variable is set, never the key. A 
 OpenAI's endpoint without its key logs at WARNING: OpenAI refuses every request without one
 (any other endpoint is called without a key, as local servers need none). An MCP server is named
 by its id, transport and endpoint (or command), and the names of its headers or env variables
-with the variable each value comes from, never a value. A knowledge base is named by its id, its
-database, its embedder's model and endpoint, and whether the embedder's key variable is set,
-never the key.
+with the variable each value comes from and whether it is set, empty or not set (the last two
+at WARNING: start-up then stops, naming the variable), never a value. A knowledge base is named
+by its id, its database, its embedder's model and endpoint, and whether the embedder's key
+variable is set, never the key.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from agentos_runtime.config import DatabaseConfig, ModelConfig, RuntimeConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
-from agentos_runtime.config.mcp import McpServerConfig
+from agentos_runtime.config.mcp import McpServerConfig, VariableState, variable_state
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, needs_key
 from agentos_runtime.storage.factory import sqlite_path
 
@@ -140,17 +141,23 @@ def _model_line(model: ModelConfig, environ: Mapping[str, str]) -> Line:
 
 
 def _mcp_line(server: McpServerConfig, environ: Mapping[str, str]) -> Line:
+    """Empty variables are told apart from unset ones, and both warn: opening the server's
+    connection refuses either (``variable_state`` is the rule of both)."""
     where = f" at {public_endpoint(server.url or '')}" if server.command is None else f", command {server.command}"
     fields: dict[str, Any] = {"mcp_server": server.id, "transport": server.transport}
     values = [*server.headers, *server.env]
-    missing = [v.value_env for v in values if v.value_env is not None and not environ.get(v.value_env)]
-    named = [
-        f"{v.name} from {v.value_env} ({'NOT SET' if v.value_env in missing else 'set'})" for v in values if v.value_env
-    ]
+    states = {v.value_env: variable_state(v.value_env, environ) for v in values if v.value_env is not None}
+    named = [f"{v.name} from {v.value_env} ({_STATE_WORDS[states[v.value_env]]})" for v in values if v.value_env]
     named += [f"{v.name} (literal)" for v in values if v.value_env is None]
     kind = "headers" if server.headers else "env"
     text = f"MCP server {server.id}: {server.transport}{where}" + (f", {kind} {', '.join(named)}" if named else "")
-    return Line(logging.WARNING if missing else logging.INFO, text, fields | {"unset_env": missing})
+    unset = [variable for variable, state in states.items() if state == "not set"]
+    empty = [variable for variable, state in states.items() if state == "empty"]
+    level = logging.WARNING if unset or empty else logging.INFO
+    return Line(level, text, fields | {"unset_env": unset, "empty_env": empty})
+
+
+_STATE_WORDS: dict[VariableState, str] = {"set": "set", "empty": "EMPTY", "not set": "NOT SET"}
 
 
 def public_endpoint(url: str) -> str:

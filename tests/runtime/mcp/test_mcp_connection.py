@@ -169,7 +169,26 @@ async def test_the_header_secret_is_never_logged_nor_told_to_the_model(
 def test_a_header_variable_that_is_not_set_is_a_config_problem_naming_it() -> None:
     with pytest.raises(ConfigError) as raised:
         McpHub([http_server(1)], {})
-    assert str(raised.value) == "mcp_servers[0]: header Authorization: environment variable FACTS_TOKEN is not set"
+    assert str(raised.value) == (
+        "mcp_servers[0]: header Authorization: environment variable FACTS_TOKEN is not set; "
+        "give it the value, or take the header out of the server's declaration"
+    )
+
+
+@pytest.mark.parametrize("blank", ["", "  ", "\n"])
+def test_a_header_variable_set_to_nothing_counts_as_not_set_and_no_empty_header_is_sent(blank: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        McpHub([http_server(1)], {**ENVIRON, "FACTS_TOKEN": blank})
+    assert str(raised.value) == (
+        "mcp_servers[0]: header Authorization: environment variable FACTS_TOKEN is empty; "
+        "give it the value, or take the header out of the server's declaration"
+    )
+
+
+def test_a_stdio_env_variable_set_to_nothing_counts_as_not_set() -> None:
+    with pytest.raises(ConfigError) as raised:
+        McpHub([stdio_server()], {**ENVIRON, "LOCAL_GREETING": ""})
+    assert str(raised.value).startswith("mcp_servers[0]: env GREETING: environment variable LOCAL_GREETING is empty;")
 
 
 class _Lines(logging.Handler):

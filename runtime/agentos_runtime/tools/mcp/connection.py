@@ -31,7 +31,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from agentos_runtime.config.mcp import McpServerConfig, NamedValue
+from agentos_runtime.config.mcp import McpServerConfig, NamedValue, variable_state
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 from agentos_runtime.tools.mcp.results import cut, error_text, result_text
 
@@ -64,20 +64,27 @@ class McpToolError(Exception):
 
 
 class MissingValue(ValueError):
-    """A header or env value names an environment variable that is not set."""
+    """A header or env value names an environment variable that is not set, or is empty."""
 
 
 def resolve_values(items: Sequence[NamedValue], environ: Mapping[str, str], what: str) -> dict[str, str]:
-    """``{name: value}`` for headers or env vars; raises ``MissingValue`` naming the variable, never a value."""
+    """``{name: value}`` for headers or env vars; raises ``MissingValue`` naming the variable, never a value.
+
+    A variable set to nothing counts as not set (``variable_state``): no empty header is sent.
+    """
     values: dict[str, str] = {}
     for item in items:
         if item.value is not None:
             values[item.name] = item.value
             continue
-        value = environ.get(item.value_env or "")
-        if value is None:
-            raise MissingValue(f"{what} {item.name}: environment variable {item.value_env} is not set")
-        values[item.name] = value
+        variable = item.value_env or ""
+        state = variable_state(variable, environ)
+        if state != "set":
+            raise MissingValue(
+                f"{what} {item.name}: environment variable {variable} is {state}; "
+                f"give it the value, or take the {what} out of the server's declaration"
+            )
+        values[item.name] = environ[variable]
     return values
 
 
