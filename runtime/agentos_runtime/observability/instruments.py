@@ -1,4 +1,4 @@
-"""Counters and histograms in Prometheus's text exposition format (version 0.0.4).
+"""Counters, gauges and histograms in Prometheus's text exposition format (version 0.0.4).
 
 Written here rather than taken from ``prometheus_client`` because of the hot path: that
 package costs about 40 ms to import (it loads its HTTP and WSGI servers), and each update goes
@@ -13,6 +13,7 @@ import math
 import threading
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 Labels = tuple[str, ...]
 
@@ -39,8 +40,11 @@ def _bound(value: float) -> str:
     return "+Inf" if value == math.inf else repr(float(value))
 
 
-class Counter:
-    """A monotonically increasing count per label values."""
+class _SingleValue:
+    """One number per label values, exposed as one sample each: what counters and gauges share."""
+
+    kind: ClassVar[str]
+    """The exposition ``TYPE``."""
 
     def __init__(self, name: str, help_text: str, labels: Sequence[str]) -> None:
         self.name = name
@@ -49,12 +53,8 @@ class Counter:
         self._values: dict[Labels, float] = {}
         self._lock = threading.Lock()
 
-    def inc(self, labels: Labels, amount: float = 1.0) -> None:
-        with self._lock:
-            self._values[labels] = self._values.get(labels, 0.0) + amount
-
     def value(self, labels: Labels) -> float:
-        """The current count (0 for a series never incremented)."""
+        """The series' number (0 for a series never updated)."""
         with self._lock:
             return self._values.get(labels, 0.0)
 
@@ -62,9 +62,19 @@ class Counter:
         with self._lock:
             series = sorted(self._values.items())
         yield f"# HELP {self.name} {self.help_text}"
-        yield f"# TYPE {self.name} counter"
+        yield f"# TYPE {self.name} {self.kind}"
         for labels, value in series:
             yield f"{self.name}{_label_text(self.labels, labels)} {_number(value)}"
+
+
+class Counter(_SingleValue):
+    """A monotonically increasing count per label values."""
+
+    kind = "counter"
+
+    def inc(self, labels: Labels, amount: float = 1.0) -> None:
+        with self._lock:
+            self._values[labels] = self._values.get(labels, 0.0) + amount
 
 
 class Histogram:
@@ -109,32 +119,14 @@ class Histogram:
             yield f"{self.name}_count{_label_text(self.labels, labels)} {_number(cumulative)}"
 
 
-class Gauge:
+class Gauge(_SingleValue):
     """A value per label values that goes up and down (set to the latest reading)."""
 
-    def __init__(self, name: str, help_text: str, labels: Sequence[str]) -> None:
-        self.name = name
-        self.help_text = help_text
-        self.labels = tuple(labels)
-        self._values: dict[Labels, float] = {}
-        self._lock = threading.Lock()
+    kind = "gauge"
 
     def set(self, labels: Labels, value: float) -> None:
         with self._lock:
             self._values[labels] = value
-
-    def value(self, labels: Labels) -> float:
-        """The latest value (0 for a series never set)."""
-        with self._lock:
-            return self._values.get(labels, 0.0)
-
-    def render(self) -> Iterator[str]:
-        with self._lock:
-            series = sorted(self._values.items())
-        yield f"# HELP {self.name} {self.help_text}"
-        yield f"# TYPE {self.name} gauge"
-        for labels, value in series:
-            yield f"{self.name}{_label_text(self.labels, labels)} {_number(value)}"
 
 
 def render(instruments: Sequence[Counter | Histogram | Gauge]) -> bytes:

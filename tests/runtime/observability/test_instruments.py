@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentos_runtime.observability.instruments import Counter, Histogram, render
+from agentos_runtime.observability.instruments import Counter, Gauge, Histogram, render
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -48,3 +48,29 @@ def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
 def test_instruments_without_series_still_declare_their_type() -> None:
     text = render([Counter("none_total", "Nothing yet.", ("a",))]).decode()
     assert text == "# HELP none_total Nothing yet.\n# TYPE none_total counter\n"
+
+
+def test_a_counter_adds_up_and_a_gauge_keeps_its_last_reading_each_rendered_sorted_under_its_type() -> None:
+    labels = ("queue", "outcome")
+    counter = Counter("jobs_total", "Jobs done.", labels)
+    gauge = Gauge("jobs_waiting", "Jobs waiting.", labels)
+    counter.inc(("b", "ok"))
+    counter.inc(("a", "ok"), 2.5)
+    counter.inc(("a", 'x"y'))
+    gauge.set(("b", "ok"), 3)
+    gauge.set(("a", "ok"), 7)
+    gauge.set(("a", "ok"), 0.25)
+
+    assert render([counter, gauge]).decode() == (
+        "# HELP jobs_total Jobs done.\n"
+        "# TYPE jobs_total counter\n"
+        'jobs_total{queue="a",outcome="ok"} 2.5\n'
+        'jobs_total{queue="a",outcome="x\\"y"} 1\n'
+        'jobs_total{queue="b",outcome="ok"} 1\n'
+        "# HELP jobs_waiting Jobs waiting.\n"
+        "# TYPE jobs_waiting gauge\n"
+        'jobs_waiting{queue="a",outcome="ok"} 0.25\n'
+        'jobs_waiting{queue="b",outcome="ok"} 3\n'
+    )
+    assert (counter.value(("a", "ok")), gauge.value(("a", "ok"))) == (2.5, 0.25)
+    assert (counter.value(("c", "ok")), gauge.value(("c", "ok"))) == (0, 0)
