@@ -12,7 +12,8 @@ the model gets Agno's ``search_knowledge_base`` tool, or the best chunks go into
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -189,7 +190,8 @@ class KnowledgeBaseConfig(KnowledgeBaseFields):
         return self
 
 
-class RefusedSource(NamedTuple):
+@dataclass(frozen=True)
+class RefusedSource:
     """A source URL its base may not fetch: its place in ``sources`` and why."""
 
     index: int
