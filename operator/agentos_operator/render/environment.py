@@ -5,6 +5,12 @@ environment variables instead. This module decides the mapping once (the guide's
 ``OPENAI_API_KEY``, ``DATABASE_URL``, ``REDIS_URL``), so the ConfigMap, the ``<name>-env``
 Secret and the list of Secrets to read all agree. A Secret key named by several models and
 embedders becomes one variable.
+
+The runtime container loads the whole ``<name>-env`` Secret, so only what the runtime reads goes
+in it. An MCP sidecar's Secret values stay out: the sidecar's container names each Secret key it
+reads (``sidecar_env``), so the runtime never sees the sidecar's secrets, nor the sidecar the
+runtime's. Those keys are still read by the operator: a missing one stops the reconcile as any
+other does, and the config hash covers their values, so rotating one rolls the pods.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Environment:
     """The variable of each MCP header or env value read from a Secret, by (server, kind, name)."""
     knowledge_env: dict[str, str | None] = field(default_factory=dict)
     """The variable holding each knowledge base's embedder key, by base id; None when it takes none."""
+    sidecar_env: dict[tuple[str, str], SecretRef] = field(default_factory=dict)
+    """The Secret key of each MCP sidecar variable read from a Secret, by (server, variable name)."""
 
 
 def plan_environment(resource: AgentOSResource) -> Environment:
@@ -93,22 +101,25 @@ def plan_environment(resource: AgentOSResource) -> Environment:
         jwt_ref = spec.jwt_verification_key_secret_ref
         sources[JWT_KEY_ENV] = EnvSource((jwt_ref.name, jwt_ref.key))
     mcp_env: dict[tuple[str, str, str], str] = {}
+    sidecar_env: dict[tuple[str, str], SecretRef] = {}
     for server in spec.mcp_servers:
-        sidecar_env = server.sidecar.env if server.sidecar is not None else []
-        for kind, items in (("headers", server.headers), ("env", server.env), ("sidecar", sidecar_env)):
+        for kind, items in (("headers", server.headers), ("env", server.env)):
             for item in items:
                 if item.value_secret_ref is None:
                     continue
-                middle = "_SIDECAR" if kind == "sidecar" else ""
-                env = f"MCP_{_env_suffix(server.id)}{middle}_{_env_suffix(item.name)}"
+                env = f"MCP_{_env_suffix(server.id)}_{_env_suffix(item.name)}"
                 sources[env] = EnvSource((item.value_secret_ref.name, item.value_secret_ref.key))
                 mcp_env[(server.id, kind, item.name)] = env
+        for item in server.sidecar.env if server.sidecar is not None else []:
+            if item.value_secret_ref is not None:
+                sidecar_env[(server.id, item.name)] = (item.value_secret_ref.name, item.value_secret_ref.key)
     return Environment(
         model_env=model_env,
         database_env=database_env,
         sources=sources,
         mcp_env=mcp_env,
         knowledge_env=knowledge_env,
+        sidecar_env=sidecar_env,
     )
 
 
@@ -122,7 +133,12 @@ def security_key_ref(resource: AgentOSResource) -> SecretRef:
 
 def required_secret_refs(resource: AgentOSResource) -> list[SecretRef]:
     """Every (Secret, key) render reads, sorted and unique."""
-    return sorted({source.ref for source in plan_environment(resource).sources.values()})
+    return sorted(environment_refs(plan_environment(resource)))
+
+
+def environment_refs(environment: Environment) -> set[SecretRef]:
+    """The (Secret, key) of every variable: the ``<name>-env`` Secret's and the sidecars' own."""
+    return {source.ref for source in environment.sources.values()} | set(environment.sidecar_env.values())
 
 
 def placeholder_secrets(resource: AgentOSResource) -> dict[SecretRef, str]:

@@ -66,7 +66,8 @@ def render(
     values = env_values(environment, secrets)
     config_map = render_config_map(resource, environment)
     env_secret = render_env_secret(resource.name, resource.namespace, resource.uid, values)
-    digest = config_hash([config_map, env_secret], mounted=mounted)
+    sidecar_values = {ref: secrets[ref] for ref in environment.sidecar_env.values()}
+    digest = config_hash([config_map, env_secret], mounted=mounted, referenced=sidecar_values)
     image = resource.spec.image or settings.default_image
     optional = (
         render_data_claim(resource),

@@ -13,7 +13,7 @@ from typing import Any
 
 from agentos_operator.errors import MissingSecretsError
 from agentos_operator.render import layout
-from agentos_operator.render.environment import Environment, EnvSource, SecretRef
+from agentos_operator.render.environment import Environment, EnvSource, SecretRef, environment_refs
 
 # CloudNativePG and most providers write `postgresql://` or `postgres://`; the runtime's
 # SQLAlchemy engine needs the driver named.
@@ -22,8 +22,9 @@ _POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
 
 
 def env_values(environment: Environment, secrets: Mapping[SecretRef, str]) -> dict[str, str]:
-    """Each variable's value; raises ``MissingSecretsError`` naming every absent (Secret, key)."""
-    missing = [source.ref for source in environment.sources.values() if source.ref not in secrets]
+    """Each variable's value; raises ``MissingSecretsError`` naming every absent (Secret, key),
+    the MCP sidecars' included (they read theirs from the referenced Secrets themselves)."""
+    missing = [ref for ref in environment_refs(environment) if ref not in secrets]
     if missing:
         raise MissingSecretsError(missing)
     return {env: _value(source, secrets[source.ref]) for env, source in sorted(environment.sources.items())}

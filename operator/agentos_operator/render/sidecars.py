@@ -4,7 +4,10 @@ Each is a native sidecar (an init container with ``restartPolicy: Always``): the
 it, waits for its startup probe (its port accepts connections), and only then starts the
 runtime, so the runtime lists the server's tools at start-up. It gets the restricted Pod
 Security settings of the runtime container, an emptyDir at ``/tmp`` (its root filesystem is
-read-only), and its secret environment from the ``<name>-env`` Secret, by key.
+read-only), and each secret variable straight from the Secret key the resource names
+(``valueFrom.secretKeyRef``), not through the ``<name>-env`` Secret: the runtime container loads
+that one whole and must not see a sidecar's secrets, and the sidecar, naming its keys one by
+one, sees none of the runtime's.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from agentos_operator.quantities import canonical_quantity
-from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment
 from agentos_operator.resources import AgentOSResource
 from agentos_operator.spec import McpServerSpec, McpSidecar
@@ -35,7 +37,7 @@ def sidecar_name(server_id: str) -> str:
 def render_sidecars(resource: AgentOSResource, environment: Environment) -> list[dict[str, Any]]:
     """One init container per sidecar server, in declaration order."""
     return [
-        _container(resource, server, server.sidecar, environment)
+        _container(server, server.sidecar, environment)
         for server in resource.spec.mcp_servers
         if server.sidecar is not None
     ]
@@ -50,9 +52,7 @@ def sidecar_volumes(resource: AgentOSResource) -> list[dict[str, Any]]:
     ]
 
 
-def _container(
-    resource: AgentOSResource, server: McpServerSpec, sidecar: McpSidecar, environment: Environment
-) -> dict[str, Any]:
+def _container(server: McpServerSpec, sidecar: McpSidecar, environment: Environment) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": sidecar_name(server.id),
         "image": sidecar.image,
@@ -75,9 +75,8 @@ def _container(
         if item.value_secret_ref is None:
             env.append({"name": item.name, "value": item.value})
         else:
-            key = environment.mcp_env[(server.id, "sidecar", item.name)]
-            secret = {"name": layout.env_secret_name(resource.name), "key": key}
-            env.append({"name": item.name, "valueFrom": {"secretKeyRef": secret}})
+            name, key = environment.sidecar_env[(server.id, item.name)]
+            env.append({"name": item.name, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})
     if env:
         container["env"] = env
     resources = sidecar.resources.model_dump(mode="json", by_alias=True, exclude_none=True)

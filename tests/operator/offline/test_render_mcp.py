@@ -1,5 +1,6 @@
 """MCP servers in the resource: declared URLs and commands reach the runtime file, header and env
-Secret references reach the env Secret, and no Secret value is ever in the ConfigMap."""
+Secret references reach the env Secret, a sidecar's reach its own container alone, and no Secret
+value is ever in the ConfigMap."""
 
 import base64
 from typing import Any
@@ -136,7 +137,6 @@ def test_a_sidecar_server_runs_before_the_runtime_under_the_restricted_profile_o
 
     [sidecar] = deployment_pod(manifests)["initContainers"]
     config = parse_config_text(manifests["ConfigMap"]["data"]["config.yaml"])
-    env = {k: base64.b64decode(v).decode() for k, v in manifests["Secret"]["data"].items()}
 
     assert (sidecar["name"], sidecar["image"], sidecar["restartPolicy"]) == (
         "mcp-time",
@@ -154,10 +154,64 @@ def test_a_sidecar_server_runs_before_the_runtime_under_the_restricted_profile_o
     assert {"name": "mcp-time", "emptyDir": {}} in deployment_pod(manifests)["volumes"]
     assert sidecar["env"] == [
         {"name": "TZ", "value": "UTC"},
-        {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "demo-env", "key": "MCP_TIME_SIDECAR_API_TOKEN"}}},
+        {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "time-api", "key": "token"}}},
     ]
-    assert env["MCP_TIME_SIDECAR_API_TOKEN"] == "tok"
     assert config.mcp_servers[0].url == "http://127.0.0.1:8081/mcp"
+
+
+SIDECAR_SECRETS = {("openai", "api-key"): "sk-runtime-model-key", ("time-api", "token"): "sidecar-only-token"}
+
+
+def sidecar_and_runtime(res: AgentOSResource) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The sidecar container, the runtime container and the decoded ``<name>-env`` Secret."""
+    secrets = {**render.placeholder_secrets(res), **SIDECAR_SECRETS}
+    manifests = {m["kind"]: m for m in render.render(res, secrets, settings=SETTINGS)}
+    [sidecar] = deployment_pod(manifests)["initContainers"]
+    [runtime] = deployment_pod(manifests)["containers"]
+    env_secret = {k: base64.b64decode(v).decode() for k, v in manifests["Secret"]["data"].items()}
+    return sidecar, runtime, env_secret
+
+
+def test_the_runtime_container_gets_no_secret_of_a_sidecar() -> None:
+    _, runtime, env_secret = sidecar_and_runtime(
+        resource(mcpServers=[SIDECAR], agents=[{"id": "a", "tools": ["mcp:time"]}])
+    )
+
+    assert runtime["envFrom"] == [{"secretRef": {"name": "demo-env"}}]
+    assert "sidecar-only-token" not in env_secret.values()
+    assert not [name for name in env_secret if "TIME" in name]
+    assert "time-api" not in repr(runtime.get("env"))
+    assert env_secret["OPENAI_API_KEY"] == "sk-runtime-model-key"
+
+
+def test_a_sidecar_gets_none_of_the_runtimes_variables_only_its_own_secret_keys() -> None:
+    sidecar, _, env_secret = sidecar_and_runtime(
+        resource(mcpServers=[SIDECAR, GITHUB], agents=[{"id": "a", "tools": ["mcp:time"]}])
+    )
+
+    refs = [v["valueFrom"]["secretKeyRef"] for v in sidecar["env"] if "valueFrom" in v]
+    assert refs == [{"name": "time-api", "key": "token"}]
+    assert "envFrom" not in sidecar
+    assert not {v["name"] for v in sidecar["env"]} & set(env_secret)
+    assert "demo-env" not in repr(sidecar)
+
+
+def test_a_sidecars_secret_is_read_first_and_its_rotation_rolls_the_pods() -> None:
+    res = resource(mcpServers=[SIDECAR], agents=[{"id": "a", "tools": ["mcp:time"]}])
+    secrets = {**render.placeholder_secrets(res), **SIDECAR_SECRETS}
+
+    def digest(values: dict[tuple[str, str], str]) -> str:
+        (deployment,) = [m for m in render.render(res, values, settings=SETTINGS) if m["kind"] == "Deployment"]
+        return str(deployment["spec"]["template"]["metadata"]["annotations"][render.CONFIG_HASH_ANNOTATION])
+
+    assert ("time-api", "token") in render.required_secret_refs(res)
+    assert "sidecar-only-token" not in render.dump_manifests(render.render(res, secrets, settings=SETTINGS))
+    assert digest(secrets) == digest(dict(secrets))
+    assert digest(secrets) != digest({**secrets, ("time-api", "token"): "rotated-token"})
+    without = {ref: value for ref, value in secrets.items() if ref != ("time-api", "token")}
+    with pytest.raises(MissingSecretsError, match="Secret 'time-api' key 'token'") as raised:
+        render.render(res, without, settings=SETTINGS)
+    assert "sk-runtime-model-key" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
