@@ -231,6 +231,15 @@ class McpEnvSpec(McpValueFields):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256, description="Variable name.")
 
 
+class McpSidecarEnvSpec(McpEnvSpec):
+    """An environment variable of a sidecar MCP server's container."""
+
+    value_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the value, read by the sidecar's container alone (never by the runtime container).",
+    )
+
+
 class McpSidecar(Schema):
     """An MCP server run as a container of the runtime pod, from an image you name.
 
@@ -249,7 +258,7 @@ class McpSidecar(Schema):
         default=8080, ge=1024, le=65535, description="Port the server listens on for streamable HTTP, on localhost."
     )
     path: str = Field(default="/mcp", pattern=r"^/", max_length=256, description="Path of the MCP endpoint.")
-    env: list[McpEnvSpec] = Field(
+    env: list[McpSidecarEnvSpec] = Field(
         default_factory=list, max_length=64, description="Environment variables of the sidecar (values or Secret keys)."
     )
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
