@@ -1,5 +1,5 @@
-"""ConfigMaps that knowledge sources mount: a missing one (or key) is reported and waited for, and a
-change of one's files rolls the pods at the next resync, as a rotated Secret does at once."""
+"""ConfigMaps that knowledge sources mount: a missing one (or key) is reported and nothing is
+written until it is there. Their watch (a change rolls the pods at once): test_config_map_watch.py."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from tests.operator.kopf.conftest import (
     StartOperator,
     eventually,
 )
-
-HASH = "agentos.dev/config-hash"
 
 
 def knowledge(items: list[str] | None = None) -> dict[str, Any]:
@@ -31,11 +29,6 @@ def knowledge(items: list[str] | None = None) -> dict[str, Any]:
 async def create_handbook(cluster: Cluster, **files: str) -> None:
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "handbook"}, "data": files}
     await cluster.api.create(CONFIGMAPS, body, namespace="ns1")
-
-
-def pods_hash(cluster: Cluster) -> str | None:
-    deployment = cluster.get(DEPLOYMENTS, "demo")
-    return None if deployment is None else deployment["spec"]["template"]["metadata"]["annotations"][HASH]
 
 
 async def test_a_missing_config_map_is_reported_and_nothing_is_written_until_it_exists(
@@ -71,29 +64,3 @@ async def test_a_listed_key_the_config_map_lacks_is_reported_by_name(
     await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ConfigMapKeyMissing", what="missing")
     assert cluster.condition("demo", "Ready")["message"] == "ConfigMap 'handbook' has no key 'travel.md'"
     assert cluster.get(DEPLOYMENTS, "demo") is None
-
-
-async def test_changed_files_roll_the_pods_at_the_next_resync_and_a_label_alone_does_not(
-    cluster: Cluster, start_operator: StartOperator
-) -> None:
-    await cluster.create_secret("openai", api_key="sk-test-1")
-    await create_handbook(cluster, **{"leave.md": "# Leave\nTwenty-five days a year."})
-    start_operator(resync_seconds=0.2)
-    await cluster.create_agentos("demo", **knowledge())
-    await cluster.ready("demo")
-    first = pods_hash(cluster)
-
-    await cluster.api.patch(CONFIGMAPS, "ns1", "handbook", {"metadata": {"labels": {"team": "platform"}}})
-    mark = len(cluster.api.requests_since(0))
-    # Two resyncs read the ConfigMap after the label: the hash stayed.
-    await eventually(
-        lambda: len([r for r in cluster.api.requests_since(mark) if r.url.path.endswith("/configmaps/handbook")]) >= 2,
-        what="two reads of the ConfigMap",
-    )
-    assert pods_hash(cluster) == first
-
-    await cluster.api.patch(CONFIGMAPS, "ns1", "handbook", {"data": {"leave.md": "# Leave\nThirty days a year."}})
-
-    await eventually(lambda: pods_hash(cluster) not in (None, first), what="the pods rolled")
-    body = await cluster.ready("demo")
-    assert body["status"]["configHash"] == pods_hash(cluster)
