@@ -132,7 +132,9 @@ class Pipeline:
         return [piece for piece in chunk_text(read.text, chunking) if piece.strip()]
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One vector per text, a request per ``batch_size`` texts, each timed and counted."""
+        """One vector per text, a request per ``batch_size`` texts, each timed and counted. The
+        embedder checks its answers (one vector per text, each of its ``dimensions``): a wrong
+        one raises ``ModelProviderError``, which fails the content before anything is stored."""
         batch_size = self.base.embedder.batch_size
         vectors: list[list[float]] = []
         for start in range(0, len(texts), batch_size):
@@ -144,7 +146,6 @@ class Pipeline:
                 self.metrics.observe_embedding(self.base.id, ok=False, seconds=time.perf_counter() - began)
                 raise
             self.metrics.observe_embedding(self.base.id, ok=True, seconds=time.perf_counter() - began)
-            check_vectors(answer, expected=len(batch), dimensions=self.embedder.dimensions)
             vectors.extend(answer)
         return vectors
 
@@ -174,18 +175,6 @@ def failure_message(error: AgentOSError | OSError) -> str:
     if isinstance(error, AgentOSError):
         return error.detail
     return f"reading the file failed: {error.strerror or type(error).__name__}"
-
-
-def check_vectors(vectors: Sequence[Sequence[float]], *, expected: int, dimensions: int) -> None:
-    """Raise ``IngestionFailed`` unless there is one vector of ``dimensions`` floats per text."""
-    if len(vectors) != expected:
-        raise IngestionFailed(f"the embeddings endpoint returned {len(vectors)} vectors for {expected} texts")
-    for vector in vectors:
-        if len(vector) != dimensions:
-            raise IngestionFailed(
-                f"the embeddings endpoint returned vectors of {len(vector)} dimensions, not the {dimensions} "
-                "the knowledge base is declared with: set embedder.dimensions to match the model"
-            )
 
 
 def build_chunks(

@@ -27,7 +27,9 @@ from agentos_runtime.storage.factory import open_database
 
 from tests.runtime.api.harness import build_app
 from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
-from tests.support.fake_openai import serve_asgi
+from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, fake_openai, fake_openai_server, serve_asgi
+
+__all__ = ["fake_openai", "fake_openai_server"]
 
 HANDBOOK = b"Parental leave is sixteen weeks, fully paid, for every parent."
 
@@ -203,6 +205,35 @@ def test_a_provider_failure_becomes_a_status_message_that_says_embedding_failed(
     error = ModelAuthenticationError("the embeddings endpoint refused the API key (401)")
 
     assert failure_message(error) == "embedding failed: the embeddings endpoint refused the API key (401)"
+
+
+@pytest.mark.parametrize(
+    ("wrong", "problem"),
+    [
+        (EmbeddingReply.wrong_length(768), "the endpoint returned vectors of 768 dimensions where 64 are configured"),
+        (EmbeddingReply.short(1), "the endpoint answered 1 vectors for 2 texts"),
+    ],
+    ids=["length", "number"],
+)
+async def test_an_embedder_answering_the_wrong_number_or_length_of_vectors_fails_the_content_and_stores_nothing(
+    fake_openai: FakeOpenAIServer, tmp_path: Path, wrong: EmbeddingReply, problem: str
+) -> None:
+    fake_openai.script_embeddings(EmbeddingReply(), wrong)  # the first request is answered right
+    embedder = {"base_url": fake_openai.base_url, "api_key_env": None, "dimensions": 64, "batch_size": 2}
+    base = {"id": "docs", "embedder": embedder, "chunking": {"strategy": "fixed", "size": 50}}
+    app = build_app(yaml.safe_dump({"knowledge_bases": [base]}), data_dir=tmp_path, open_database=open_database)
+
+    async with app.router.lifespan_context(app):
+        docs = app.state.context.knowledge["docs"]
+        added = await docs.add(Upload(text="Parental leave is sixteen weeks. " * 6))  # 4 chunks or more
+        await docs.wait_idle()
+        failed = await docs.get(added.id)
+        held = await docs.store.counts()
+
+    assert len(fake_openai.embedding_requests) == 2
+    assert failed.status == "failed"
+    assert (failed.status_message or "").startswith(f"embedding failed: model 'text-embedding-3-small': {problem}")
+    assert held == (1, 0)
 
 
 async def test_the_maintenance_loop_beats_for_live_contents_and_fails_those_a_stopped_replica_left(
