@@ -43,7 +43,7 @@ class NamedValue(Schema):
     value_env: str | None = Field(
         default=None,
         pattern=ENV_NAME_PATTERN,
-        description="Runtime environment variable holding the value (never logged); the operator fills it from a Secret.",
+        description="Runtime environment variable holding the value (never logged); the operator fills it from a Secret. Set to nothing, it counts as not set: start-up stops naming it.",
     )
 
     @model_validator(mode="after")
