@@ -33,8 +33,8 @@ from array import array
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Self
 
 import pytest
 import uvicorn
@@ -61,9 +61,37 @@ class FakeToolCall:
     id: str = "call_1"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Scripted:
+    """What every scripted answer can be: an OpenAI error body with its status, or a hang first."""
+
+    status: int = 200
+    error: dict[str, Any] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    hang: float = 0.0
+    """Seconds to wait before answering at all (longer than the client timeout = a hang)."""
+
+    @classmethod
+    def fail(
+        cls,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> Self:
+        error = {"message": message, "type": type, "param": None, "code": code}
+        return cls(status=status, error=error, headers=tuple((headers or {}).items()))
+
+    @classmethod
+    def stall(cls, seconds: float) -> Self:
+        return cls(hang=seconds)
+
+
 @dataclass(frozen=True)
-class Reply:
-    """One scripted answer. Build it with the class methods."""
+class Reply(Scripted):
+    """One scripted chat answer. Build it with the class methods."""
 
     text: str | None = None
     tool_calls: tuple[FakeToolCall, ...] = ()
@@ -72,11 +100,6 @@ class Reply:
     usage: tuple[int, int] | None = (10, 5)
     delay: float = 0.0
     """Seconds between streamed chunks (or before a JSON answer)."""
-    status: int = 200
-    error: dict[str, Any] | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    hang: float = 0.0
-    """Seconds to wait before answering at all (longer than the client timeout = a hang)."""
 
     @classmethod
     def say(cls, text: str, *, chunks: int = 1, usage: tuple[int, int] | None = (10, 5), delay: float = 0.0) -> Reply:
@@ -89,55 +112,21 @@ class Reply:
         return cls(text=text, tool_calls=calls, fragments=fragments, usage=usage)
 
     @classmethod
-    def fail(
-        cls,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        type: str = "invalid_request_error",
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        error = {"message": message, "type": type, "param": None, "code": code}
-        return cls(status=status, error=error, headers=tuple((headers or {}).items()))
-
-    @classmethod
-    def stall(cls, seconds: float) -> Reply:
-        return cls(text="too late", hang=seconds)
+    def stall(cls, seconds: float) -> Self:
+        # A client still waiting when the hang ends reads this text.
+        return replace(super().stall(seconds), text="too late")
 
 
 @dataclass(frozen=True)
-class EmbeddingReply:
+class EmbeddingReply(Scripted):
     """One scripted answer to an embeddings request. Build it with the class methods."""
 
-    status: int = 200
-    error: dict[str, Any] | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    hang: float = 0.0
-    """Seconds to wait before answering (longer than the client timeout = a hang)."""
     dimensions: int | None = None
     """Vectors of this length, whatever was asked (a model that is not the one configured)."""
     reverse: bool = False
     """List the vectors last input first (each with its right ``index``)."""
     count: int | None = None
     """Answer only this many vectors."""
-
-    @classmethod
-    def fail(
-        cls,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        type: str = "invalid_request_error",
-        headers: dict[str, str] | None = None,
-    ) -> EmbeddingReply:
-        error = {"message": message, "type": type, "param": None, "code": code}
-        return cls(status=status, error=error, headers=tuple((headers or {}).items()))
-
-    @classmethod
-    def stall(cls, seconds: float) -> EmbeddingReply:
-        return cls(hang=seconds)
 
     @classmethod
     def wrong_length(cls, dimensions: int) -> EmbeddingReply:
@@ -228,10 +217,7 @@ class FakeOpenAI:
         await self._answer(reply, streaming, send)
 
     async def _answer(self, reply: Reply, streaming: bool, send: Send) -> None:
-        if reply.hang:
-            await self._wait(reply.hang)
-        if reply.error is not None:
-            await _send(send, reply.status, _json({"error": reply.error}), extra=reply.headers)
+        if await self._stalled_or_failed(reply, send):
             return
         if not streaming:
             if reply.delay:
@@ -258,10 +244,7 @@ class FakeOpenAI:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             self.embedding_requests.append(RecordedRequest(path=scope["path"], headers=headers, body=body))
         reply = self.embedding_replies.popleft() if self.embedding_replies else EmbeddingReply()
-        if reply.hang:
-            await self._wait(reply.hang)
-        if reply.error is not None:
-            await _send(send, reply.status, _json({"error": reply.error}), extra=reply.headers)
+        if await self._stalled_or_failed(reply, send):
             return
         inputs = body.get("input")
         if isinstance(inputs, str):
@@ -290,6 +273,15 @@ class FakeOpenAI:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
         await _send(send, 200, _json(answer))
+
+    async def _stalled_or_failed(self, reply: Scripted, send: Send) -> bool:
+        """Wait out the reply's hang, then send its error if it has one; whether that answered."""
+        if reply.hang:
+            await self._wait(reply.hang)
+        if reply.error is None:
+            return False
+        await _send(send, reply.status, _json({"error": reply.error}), extra=reply.headers)
+        return True
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
         while True:
