@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from agentos_runtime.config.components import AgentConfig
@@ -44,11 +45,13 @@ from agentos_runtime.runs.lifecycle import (
     execute,
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
-from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages, new_message
+from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
+from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata
 from agentos_runtime.runs.prompt import build_system_message
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
-from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, new_session_row, stored_session_state
+from agentos_runtime.runs.sessions import merge_session_state, new_session_row, stored_session_state
+from agentos_runtime.runs.toolbox import TakenTools, agent_toolbox
 from agentos_runtime.runs.turns import RunContext, Toolbox, run_turns
 from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
@@ -95,14 +98,11 @@ class _AgentRun(RunContext):
     async def open(self) -> SessionRow:
         """Read the session (only the runs history replays), merge the state, build the first messages."""
         agent, request, record = self.agent, self.request, self.record
-        with_history = request.add_history_to_context
-        if with_history is None:
-            with_history = agent.config.add_history_to_context
-        history_runs = (request.num_history_runs or agent.config.num_history_runs) if with_history else 0
+        replayed = history_runs(request, agent.config)
         row = None
         if agent.sessions is not None:
             # Only the runs history replays are read: a session's cost does not grow with it.
-            window = RecentRuns(limit=history_runs, skip_statuses=HISTORY_SKIP_STATUSES)
+            window = RecentRuns(limit=replayed, skip_statuses=HISTORY_SKIP_STATUSES)
             row = await agent.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=window)
         record.session_state = merge_session_state(
             agent.config.session_state, stored_session_state(row), request.session_state
@@ -126,12 +126,8 @@ class _AgentRun(RunContext):
             system = agent.knowledge.system_message(system)
             self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references)
             message = await agent.knowledge.user_message(message, record.references, label=self.label)
-        if system is not None:
-            record.messages.append(new_message("system", system, created_at=record.created_at))
-        if history_runs and row is not None:
-            record.messages.extend(history_messages(row.runs or [], num_runs=history_runs))
-        record.messages.append(new_message("user", message, created_at=record.created_at))
-        self.chat = chat_messages(record.messages)
+        history = history_messages(row.runs or [], num_runs=replayed) if replayed and row is not None else ()
+        self.chat = first_messages(record, system, history, message)
         return new_row
 
     def started(self) -> RunEvent:
@@ -174,14 +170,13 @@ class Agent:
         self.id = config.id
         self.name = config.name or config.id
         self.model = model
-        self.tools = tools if isinstance(tools, ToolSet) else ToolSet(tools)
+        self._taken_tools = TakenTools(tools, partial(agent_toolbox, limit=config.tool_call_limit))
+        self.tools = self._taken_tools.toolset
         self.sessions = sessions
         self.memories = memories
         self.registry = registry if registry is not None else RunRegistry()
         self.db_id = db_id
         self._clock = clock
-        self._toolbox = self._new_toolbox()
-        self._toolbox_generation = self.tools.generation
         self.memory = user_memory_for(config, model=model, store=memories, registry=self.registry)
         self.knowledge_base = knowledge
         self.knowledge = run_knowledge_for(config, knowledge)
@@ -204,18 +199,7 @@ class Agent:
 
     def toolbox(self) -> Toolbox:
         """The tools a run opening now gets: the same toolbox until the tools change."""
-        generation = self.tools.refresh()
-        if generation != self._toolbox_generation:
-            self._toolbox, self._toolbox_generation = self._new_toolbox(), generation
-        return self._toolbox
-
-    def _new_toolbox(self) -> Toolbox:
-        tools = self.tools.tools
-        return Toolbox(
-            tools={tool.name: tool for tool in tools},
-            schemas=[tool.schema() for tool in tools] or None,
-            limit=self.config.tool_call_limit,
-        )
+        return self._taken_tools.take()
 
     def _execute(
         self, request: RunRequest, *, stream: bool, sink: list[Lifecycle] | None
@@ -238,7 +222,7 @@ class Agent:
                 stream=stream,
                 agent=self,
                 request=request,
-                toolbox=self.toolbox(),
+                toolbox=self._taken_tools.take(),
             )
 
         owner = RunOwner("agent", self.id, request.session_id, request.user_id)
@@ -247,7 +231,6 @@ class Agent:
         )
 
     def _new_record(self, request: RunRequest) -> RunRecord:
-        metadata = merge_dicts(dict(self.config.metadata or {}), request.metadata or {}) or None
         return RunRecord(
             run_id=request.run_id,
             agent_id=self.id,
@@ -257,5 +240,5 @@ class Agent:
             model=self.model.model,
             model_provider=self.model.provider,
             input_content=request.message,
-            metadata=metadata,
+            metadata=run_metadata(self.config.metadata, request.metadata),
         )

@@ -32,6 +32,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import ClassVar
 
 from agentos_runtime.config.components import TeamConfig
@@ -51,15 +52,17 @@ from agentos_runtime.runs.lifecycle import (
 )
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.memory.hooks import user_memory_for
-from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages, new_message
+from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
 from agentos_runtime.runs.nesting import Executor
+from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
-from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, stored_session_state
+from agentos_runtime.runs.sessions import merge_session_state, stored_session_state
 from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import member_card, member_history, member_history_runs
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, build_leader_message
 from agentos_runtime.runs.team_record import TeamRecord, new_team_session
 from agentos_runtime.runs.team_turns import Delegation, LeaderRun, lead
+from agentos_runtime.runs.toolbox import TakenTools
 from agentos_runtime.storage.ports import JSON, MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
@@ -83,14 +86,11 @@ class _TeamRun(LeaderRun):
         """Read the session's latest runs (what the histories replay), merge the state, build
         the leader's first messages."""
         team, record, request, config = self.team, self.record, self.request, self.team.config
-        with_history = request.add_history_to_context
-        if with_history is None:
-            with_history = config.add_history_to_context
-        history_runs = (request.num_history_runs or config.num_history_runs) if with_history else 0
+        replayed = history_runs(request, config)
         row = None
         if team.sessions is not None:
             # Only the runs the leader or a member replays are read: a session's cost does not grow with it.
-            limit = max(history_runs, member_history_runs(team.members))
+            limit = max(replayed, member_history_runs(team.members))
             window = RecentRuns(limit=limit, skip_statuses=HISTORY_SKIP_STATUSES)
             row = await team.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=window)
         record.session_state = merge_session_state(
@@ -109,13 +109,10 @@ class _TeamRun(LeaderRun):
             system = team.knowledge.system_message(system) or system
             self.tools = team.knowledge.tools(self.tools, record.references)
             message = await team.knowledge.user_message(message, record.references, label=self.label)
-        record.messages.append(new_message("system", system, created_at=record.created_at))
         own_runs = [r for r in (row.runs or []) if r.get("team_id") == team.id] if row is not None else []
-        if history_runs:
-            record.messages.extend(history_messages(own_runs, num_runs=history_runs))
+        history = history_messages(own_runs, num_runs=replayed) if replayed else ()
         self.member_history = member_history(own_runs, team.members)
-        record.messages.append(new_message("user", message, created_at=record.created_at))
-        self.chat = chat_messages(record.messages)
+        self.chat = first_messages(record, system, history, message)
         return new_row
 
     def started(self) -> RunEvent:
@@ -161,9 +158,8 @@ class Team:
         self.mode = config.mode
         self.model = model
         self.members = list(members)
-        self.tools = tools if isinstance(tools, ToolSet) else ToolSet(tools)
-        self._own_tools = _beside_delegation(self.tools.tools, self.id)
-        self._own_tools_generation = self.tools.generation
+        self._own_tools = TakenTools(tools, partial(_beside_delegation, team_id=self.id))
+        self.tools = self._own_tools.toolset
         self.sessions = sessions
         self.memories = memories
         self.registry = registry if registry is not None else RunRegistry()
@@ -199,11 +195,7 @@ class Team:
 
     def own_tools(self) -> Mapping[str, Tool]:
         """The leader's own tools by name for a run opening now (the same mapping until they change)."""
-        generation = self.tools.refresh()
-        if generation != self._own_tools_generation:
-            self._own_tools = _beside_delegation(self.tools.tools, self.id)
-            self._own_tools_generation = generation
-        return self._own_tools
+        return self._own_tools.take()
 
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
         """The run's events, ending with ``TeamRunCompleted``, ``TeamRunError`` or ``TeamRunCancelled``."""
@@ -229,32 +221,33 @@ class Team:
                 model=self.model.model,
                 model_provider=self.model.provider,
             )
-            metadata = merge_dicts(dict(self.config.metadata or {}), request.metadata or {}) or None
-            record = TeamRecord(
-                run_id=request.run_id,
-                team_id=self.id,
-                team_name=self.name,
-                session_id=request.session_id,
-                user_id=request.user_id,
-                model=self.model.model,
-                model_provider=self.model.provider,
-                input_content=request.message,
-                metadata=metadata,
-            )
             return _TeamRun(
-                record=record,
+                record=self._new_record(request),
                 events=events,
                 handle=handle,
                 request=request,
                 chat=[],
                 stream=stream,
-                tools=self.own_tools(),
+                tools=self._own_tools.take(),
                 team=self,
             )
 
         owner = RunOwner("team", self.id, request.session_id, request.user_id)
         return execute(
             steps_for, run_id=request.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
+        )
+
+    def _new_record(self, request: RunRequest) -> TeamRecord:
+        return TeamRecord(
+            run_id=request.run_id,
+            team_id=self.id,
+            team_name=self.name,
+            session_id=request.session_id,
+            user_id=request.user_id,
+            model=self.model.model,
+            model_provider=self.model.provider,
+            input_content=request.message,
+            metadata=run_metadata(self.config.metadata, request.metadata),
         )
 
 

@@ -35,8 +35,9 @@ from agentos_runtime.runs.lifecycle import (
     execute,
 )
 from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.opening import run_metadata
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
-from agentos_runtime.runs.sessions import merge_dicts, merge_session_state, stored_session_state
+from agentos_runtime.runs.sessions import merge_session_state, stored_session_state
 from agentos_runtime.runs.workflow_events import WorkflowEventFactory
 from agentos_runtime.runs.workflow_record import WorkflowRecord
 from agentos_runtime.runs.workflow_steps import LeafPlan, ParallelPlan, StepFailed, StepPlan, StepsRun, run_steps
@@ -179,7 +180,7 @@ class Workflow:
                 session_id=request.session_id,
                 user_id=request.user_id,
                 input_content=request.message,
-                metadata=merge_dicts({}, request.metadata or {}) or None,
+                metadata=run_metadata(None, request.metadata),
             )
             events = WorkflowEventFactory(
                 workflow_id=self.id, workflow_name=self.name, run_id=request.run_id, session_id=request.session_id

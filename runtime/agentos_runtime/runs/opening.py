@@ -1,0 +1,47 @@
+"""What an agent's run and a team leader's run do alike as they open.
+
+Both replay the same number of earlier runs (the request's ``add_history_to_context`` and
+``num_history_runs`` over the config's), keep the same metadata (the request's over the
+config's) and start their messages the same way: the system message, the history replayed,
+the user's message. What differs between the two kinds (the session row, the leader's member
+cards and the members' histories, an agent's toolbox against a leader's tools by name) stays
+with each kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from agentos_runtime.config.components import ComponentFields
+from agentos_runtime.runs.messages import chat_messages, new_message
+from agentos_runtime.runs.record import RunRecord
+from agentos_runtime.runs.sessions import merge_dicts
+
+if TYPE_CHECKING:
+    from agentos_runtime.runs.loop import RunRequest
+
+JSON = dict[str, Any]
+
+
+def history_runs(request: RunRequest, config: ComponentFields) -> int:
+    """How many earlier runs of the session the run replays; 0 when it replays none."""
+    with_history = request.add_history_to_context
+    if with_history is None:
+        with_history = config.add_history_to_context
+    return (request.num_history_runs or config.num_history_runs) if with_history else 0
+
+
+def run_metadata(defaults: Mapping[str, Any] | None, requested: Mapping[str, Any] | None) -> JSON | None:
+    """The run's metadata: the request's over the config's, nested dicts merged; ``None`` when empty."""
+    return merge_dicts(dict(defaults or {}), requested or {}) or None
+
+
+def first_messages(record: RunRecord, system: str | None, history: Sequence[JSON], message: str) -> list[JSON]:
+    """Put the system message (when there is one), the history replayed and the user's message
+    on ``record``; the chat the first model request sends."""
+    if system is not None:
+        record.messages.append(new_message("system", system, created_at=record.created_at))
+    record.messages.extend(history)
+    record.messages.append(new_message("user", message, created_at=record.created_at))
+    return chat_messages(record.messages)
