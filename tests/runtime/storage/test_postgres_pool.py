@@ -41,9 +41,9 @@ async def backend_pid(executor: PostgresExecutor) -> int:
 
 
 async def terminate(pid: int) -> None:
-    """What a server restart does to a connection: the server ends it."""
+    """What a server restart does to a connection: the server ends it (and this waits until it has)."""
     async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as admin:
-        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
 
 
 def closed_port_url() -> str:
@@ -125,6 +125,61 @@ async def test_a_failed_save_applies_nothing_and_leaves_the_connection_usable(sc
         await executor.close()
 
     assert stored == [[(0,)]]
+
+
+async def test_the_statements_of_a_save_see_what_the_ones_before_them_wrote(schema: str) -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    insert = Statement(f'INSERT INTO "{schema}".saved (id) VALUES (%(id)s)')
+    count = Statement(f'SELECT count(*) FROM "{schema}".saved WHERE id LIKE %(pattern)s')
+    try:
+        found = await executor.write([(insert, {"id": "a"}), (insert, {"id": "b"}), (count, {"pattern": "%"})])
+    finally:
+        await executor.close()
+
+    assert found == [[], [], [(2,)]]
+
+
+HOSTILE_VALUES = [
+    "it's",
+    "back\\slash \\' quote",
+    "100% %(id)s %s {}",
+    "'); DROP TABLE saved; --",
+    "$$ dollar $$ $tag$",
+    "line\nbreak\ttab",
+    "\u00e9\u4e2d\U0001f600",
+    "x" * 100_000,
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=range(len(HOSTILE_VALUES)))
+async def test_a_saved_value_comes_back_exactly_whatever_its_characters(schema: str, value: str) -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    insert = Statement(f'INSERT INTO "{schema}".saved (id) VALUES (%(id)s) RETURNING id')
+    try:
+        returned = await executor.write([(insert, {"id": value})])
+        stored = await executor.fetch([(Statement(f'SELECT id FROM "{schema}".saved'), {})])
+    finally:
+        await executor.close()
+
+    assert returned == [[(value,)]]
+    assert stored == [[(value,)]]
+
+
+async def test_a_connection_the_server_ended_while_idle_is_never_used(schema: str) -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    insert = Statement(f'INSERT INTO "{schema}".saved (id) VALUES (%(id)s) RETURNING id')
+    try:
+        pids = [await backend_pid(executor)]
+        for value in ("a", "b", "c"):
+            await terminate(pids[-1])
+            await executor.write([(insert, {"id": value})])
+            pids.append(await backend_pid(executor))
+        stored = await executor.fetch([(Statement(f'SELECT id FROM "{schema}".saved ORDER BY id'), {})])
+    finally:
+        await executor.close()
+
+    assert stored == [[("a",), ("b",), ("c",)]]
+    assert len(set(pids)) == 4
 
 
 async def test_every_caller_waiting_on_an_unreachable_server_fails_at_once_with_the_reason() -> None:

@@ -1,16 +1,22 @@
 """PostgreSQL for the run path: a ``psycopg_pool`` pool of its own, statements auto-prepared.
 
-Connections are in autocommit mode: a read is plain statements, a save one explicit
-transaction. The pool (``PoolSettings``) opens up to 10 connections as calls need them,
+Connections are in autocommit mode: a read is plain statements (prepared by psycopg once
+they repeat). A write is one message: its statements, each bound on the client by psycopg's
+``ClientCursor`` and joined by semicolons, which PostgreSQL runs as one implicit transaction
+(all or nothing, each statement seeing what the ones before it wrote), so a save costs one
+round trip instead of four (``BEGIN``, the statements, ``COMMIT``). A write whose statements
+depend on rows read first (``write_after``) is an explicit transaction. The pool (``PoolSettings``) opens up to 10 connections as calls need them,
 closes them one by one after 5 minutes unused and replaces each after 30 minutes (so a
 failover, a changed ``pg_hba`` or a memory-hungry backend is left behind in time); a caller
 waits at most 10 s for one under load.
 
-Health: a connection is not pinged when it is taken (that would add a round trip to every run).
-A connection the server dropped (a restart, a failover) is discovered when used: every idle one
-is drained (they most likely died with it), and the call is retried once on a new connection
-when nothing can have been applied yet (a read, or a save whose ``BEGIN`` failed); otherwise the
-caller gets ``StorageUnavailable``. TCP keepalives find a peer that vanished silently while a
+Health: a connection is not pinged when it is taken (that would add a round trip to every run);
+instead its socket is polled without waiting: an idle connection has nothing to read unless
+the server ended it (a restart or a failover sends a termination notice, or closes it), so
+one that does is thrown away, with every idle one (they most likely died with it), before
+anything is sent. A connection that fails while in use is discovered then: the idle ones are
+drained, and the call is retried once on a new connection when nothing can have been applied
+(a read, or a transaction whose ``BEGIN`` failed); otherwise the caller gets ``StorageUnavailable``. TCP keepalives find a peer that vanished silently while a
 connection sat idle. A database that cannot be reached fails the callers waiting for a
 connection as soon as the pool's attempt to connect fails (when no connection is out that could
 come back), not after the pool's wait; the pool gives up reconnecting at once, so the first
@@ -20,6 +26,7 @@ call after the database returns connects again. ``StorageUnavailable`` never quo
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
@@ -121,8 +128,11 @@ class PostgresExecutor:
         return await self._run(read, retry_safe=True)
 
     async def write(self, steps: Sequence[Step]) -> list[Rows]:
+        if not steps:
+            return []
+
         async def apply(connection: PooledConnection) -> list[Rows]:
-            return await _transaction(connection, lambda _: steps, [])
+            return await _one_message(connection, steps)
 
         return await self._run(apply, retry_safe=False)
 
@@ -157,6 +167,16 @@ class PostgresExecutor:
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def _connection(self) -> PooledConnection:
+        """A connection from the pool, never one the server has already ended."""
+        while True:
+            connection = await self._checkout()
+            if not (connection.used and _has_news(connection)):
+                return connection
+            await connection.close()
+            await self._release(connection)
+            await self._pool.drain()
+
+    async def _checkout(self) -> PooledConnection:
         if not self._opened:
             self._opened = True
             await self._pool.open()
@@ -193,6 +213,26 @@ class PostgresExecutor:
     def _unavailable(self, error: BaseException | None) -> StorageUnavailable:
         message = redact(f"{type(error).__name__}: {error}", self._conninfo)[:_MESSAGE_MAX_LENGTH]
         return StorageUnavailable(f"database '{self._db_id}' is unavailable: {message}")
+
+
+def _has_news(connection: PooledConnection) -> bool:
+    """Whether the server sent something to a connection that was idle: only ever the notice
+    that it ended it, or the end of the stream (polled, not waited for)."""
+    ready, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    return bool(ready)
+
+
+async def _one_message(connection: PooledConnection, steps: Sequence[Step]) -> list[Rows]:
+    """``steps`` sent as one query string: PostgreSQL applies them all or none; each one's rows."""
+    cursor = psycopg.AsyncClientCursor(connection)
+    await cursor.execute(
+        ";".join(cursor.mogrify(statement.sql, statement.bind(params) or None) for statement, params in steps)
+    )
+    found: list[Rows] = []
+    while True:
+        found.append(await cursor.fetchall() if cursor.description is not None else [])
+        if not cursor.nextset():
+            return found
 
 
 async def _transaction(
