@@ -10,6 +10,7 @@ with each kind.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,14 @@ def history_runs(request: RunRequest, config: ComponentFields) -> int:
 
 
 def run_metadata(defaults: Mapping[str, Any] | None, requested: Mapping[str, Any] | None) -> JSON | None:
-    """The run's metadata: the request's over the config's, nested dicts merged; ``None`` when empty."""
-    return merge_dicts(dict(defaults or {}), requested or {}) or None
+    """The run's metadata: the request's over the config's, nested dicts merged; ``None`` when empty.
+
+    The config's metadata is copied deeply only when the request merges into it (a merge
+    writes into nested dicts, which would change the config for every later run).
+    """
+    if not requested:
+        return dict(defaults) if defaults else None
+    return merge_dicts(copy.deepcopy(dict(defaults)) if defaults else {}, requested) or None
 
 
 def first_messages(record: RunRecord, system: str | None, history: Sequence[JSON], message: str) -> list[JSON]:

@@ -12,6 +12,8 @@ from agentos_runtime.runs.toolbox import TakenTools, agent_toolbox
 from agentos_runtime.tools import Tool
 from agentos_runtime.tools.toolsets import ToolSet
 
+from tests.runtime.engine.fakes import FakeChatModel, make_agent, say
+
 EMPTY = {"type": "object", "properties": {}}
 
 
@@ -62,6 +64,25 @@ def test_the_requests_metadata_wins_over_the_configs_nested_dicts_merged_and_emp
     assert run_metadata(None, {"ticket": "T-1"}) == {"ticket": "T-1"}
     assert run_metadata({}, {}) is None
     assert run_metadata(None, None) is None
+
+
+def test_a_requests_nested_metadata_leaves_the_configs_metadata_as_it_was() -> None:
+    configured = {"team": {"owner": "ops"}}
+
+    run_metadata(configured, {"team": {"ticket": "T-1"}})
+
+    assert configured == {"team": {"owner": "ops"}}
+
+
+async def test_an_agents_next_run_does_not_carry_metadata_an_earlier_request_merged_in() -> None:
+    agent = make_agent(FakeChatModel(say("One."), say("Two.")), metadata={"team": {"owner": "ops"}})
+
+    first = await agent.complete(RunRequest(message="Hi", session_id="s1", metadata={"team": {"ticket": "T-1"}}))
+    second = await agent.complete(RunRequest(message="Hi", session_id="s1"))
+
+    assert first["metadata"] == {"team": {"owner": "ops", "ticket": "T-1"}}
+    assert second["metadata"] == {"team": {"owner": "ops"}}
+    assert agent.config.metadata == {"team": {"owner": "ops"}}
 
 
 def test_first_messages_are_the_system_message_the_history_and_the_users_message_in_that_order() -> None:
