@@ -264,6 +264,7 @@ def what_the_operator_does(*, watches_secrets: bool) -> Grants:
     for kind in PRUNED_KINDS:
         grant(kind, "delete")
     grant(kinds.SECRET, "get", "create", "patch", *(("list", "watch") if watches_secrets else ()))
+    grant(kinds.CONFIG_MAP, "get", "list", "watch")  # knowledge sources: read, and watched by metadata
     grant(kinds.EVENT, "create")
     return table
 

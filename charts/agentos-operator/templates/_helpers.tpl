@@ -71,6 +71,8 @@ Exactly what the operator does in each namespace it watches, no more:
   deleted when pruned; never `update` or `deletecollection`. PersistentVolumeClaims are never
   pruned (they hold data, and go with their owner through garbage collection): no `delete`.
 - Events: created, one per decision (core `v1` Events; never patched).
+- ConfigMaps knowledge sources mount: read (`get`), and every ConfigMap listed and watched by
+  metadata, so that creating, editing or deleting one reconciles the resources mounting it.
 `get` stands beside every `list`: it reveals nothing `list` does not, and the store reads one
 object when its watch has not delivered it yet. Secrets are granted apart (`secretRules`).
 */}}

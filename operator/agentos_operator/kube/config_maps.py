@@ -7,8 +7,9 @@ ConfigMap's content digest goes into the config hash, so a change of its files r
 (the runtime loads sources at start).
 
 They are the user's ConfigMaps, outside the operator's label-selected watch: each is read from
-the API server (``get``, which the chart grants on ConfigMaps), when the resource is reconciled,
-so a change is seen at the next resync. Only ConfigMaps in the resource's namespace are read.
+the API server (``get``, which the chart grants on ConfigMaps), when the resource is reconciled;
+a metadata-only watch of ConfigMaps (``watching``) reconciles every resource mounting one as
+soon as it is created, changed or deleted. Only ConfigMaps in the resource's namespace are read.
 """
 
 from __future__ import annotations
