@@ -11,33 +11,33 @@ Agno's own code makes of the same chunks.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agentos_runtime.config import ConfigError
 from agentos_runtime.errors import ModelConnectionError, StorageUnavailable
 from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.records import SearchHit
-from agentos_runtime.runs import Agent, RunRequest
+from agentos_runtime.runs import RunRequest
 from agentos_runtime.runs.knowledge import NO_DOCUMENTS, REFERENCES_INTRO
 from agno.run.agent import RunCompletedEvent, RunOutput, run_output_event_from_dict
 
 from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
-from tests.runtime.knowledge.search_fakes import (
-    LAPTOPS,
-    VACATION,
-    HandbookBase,
-    built,
+from tests.runtime.knowledge.run_setup import (
+    Warnings,
+    build_problem,
+    fake_openai,
+    fake_openai_server,
     impostor_plugin,
-    runtime_file,
-    search_call,
+    knowledge_warnings,
+    run_once,
+    stored_session,
 )
-from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply, fake_openai, fake_openai_server
+from tests.runtime.knowledge.search_fakes import LAPTOPS, VACATION, HandbookBase, built, runtime_file, search_call
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
-__all__ = ["fake_openai", "fake_openai_server", "impostor_plugin"]
+__all__ = ["fake_openai", "fake_openai_server", "impostor_plugin", "knowledge_warnings"]
 
 JSON = dict[str, Any]
 
@@ -46,15 +46,13 @@ def agent_file(base_url: str, **agent: Any) -> JSON:
     return runtime_file(base_url, agents=[{"id": "helpdesk", "model": "fake", "knowledge": "handbook", **agent}])
 
 
-async def run_agent(agent: Agent, request: RunRequest, *, stream: bool) -> tuple[list[JSON], JSON]:
-    """The events (streamed) or none, and the run's output as the client gets it at the end."""
-    if not stream:
-        return [], await agent.complete(request)
-    events = [event.to_dict() async for event in agent.run(request)]
-    assert agent.sessions is not None
-    row = await agent.sessions.get_session(request.session_id)
-    assert row is not None and row.runs
-    return events, row.runs[-1]
+async def answer_beside_a_failing_context_search(server: FakeOpenAIServer, failure: Exception, answer: str) -> JSON:
+    """The helpdesk's output for "Vacation?" when it adds knowledge to the context (no search tool),
+    its base fails with ``failure`` and the model answers ``answer``."""
+    server.script(Reply.say(answer))
+    file = agent_file(server.base_url, search_knowledge=False, add_knowledge_to_context=True)
+    _, output = await run_once(file, HandbookBase(failure=failure), "helpdesk", RunRequest(message="Vacation?"))
+    return output
 
 
 def agno_documents(hits: Sequence[SearchHit]) -> list[JSON]:
@@ -124,12 +122,8 @@ async def test_the_model_searches_the_knowledge_base_reads_the_chunk_and_cites_i
     fake_openai.script(
         Reply.call(search_call("paid vacation days")), Reply.say("You get 25 days of paid vacation.", chunks=3)
     )
-    async with built(agent_file(fake_openai.base_url), {"handbook": base}) as runtime:
-        events, output = await run_agent(
-            runtime.agents["helpdesk"],
-            RunRequest(message="How much vacation do I get?", session_id="s1"),
-            stream=stream,
-        )
+    request = RunRequest(message="How much vacation do I get?", session_id="s1")
+    events, output = await run_once(agent_file(fake_openai.base_url), base, "helpdesk", request, stream=stream)
 
     assert base.queries == ["paid vacation days"]
     first, second = fake_openai.bodies
@@ -166,8 +160,8 @@ async def test_the_tool_schema_result_and_references_are_agnos(fake_openai: Fake
     base = HandbookBase()
     hits = await HandbookBase().search("expenses approval")
     fake_openai.script(Reply.call(search_call("expenses approval")), Reply.say("A manager approves them."))
-    async with built(agent_file(fake_openai.base_url), {"handbook": base}) as runtime:
-        output = await runtime.agents["helpdesk"].complete(RunRequest(message="Who approves expenses?"))
+    file = agent_file(fake_openai.base_url)
+    _, output = await run_once(file, base, "helpdesk", RunRequest(message="Who approves expenses?"))
 
     from agno.agent import Agent as AgnoAgent
     from agno.agent._default_tools import create_knowledge_search_tool
@@ -188,8 +182,8 @@ async def test_a_search_that_finds_nothing_answers_with_agnos_text_and_keeps_no_
     fake_openai: FakeOpenAIServer,
 ) -> None:
     fake_openai.script(Reply.call(search_call("parking")), Reply.say("The handbook says nothing about parking."))
-    async with built(agent_file(fake_openai.base_url), {"handbook": HandbookBase([])}) as runtime:
-        output = await runtime.agents["helpdesk"].complete(RunRequest(message="Where do I park?"))
+    file = agent_file(fake_openai.base_url)
+    _, output = await run_once(file, HandbookBase([]), "helpdesk", RunRequest(message="Where do I park?"))
 
     assert fake_openai.bodies[1]["messages"][-1]["content"] == NO_DOCUMENTS
     assert output["tools"][0]["result"] == NO_DOCUMENTS and output["tools"][0]["tool_call_error"] is False
@@ -211,10 +205,8 @@ async def test_a_search_that_fails_is_an_error_result_the_model_reads_and_the_ru
     assert isinstance(failure, ModelConnectionError | StorageUnavailable)
     base = HandbookBase(failure=failure)
     fake_openai.script(Reply.call(search_call("vacation")), Reply.say("I could not search the handbook right now."))
-    async with built(agent_file(fake_openai.base_url), {"handbook": base}) as runtime:
-        _, output = await run_agent(
-            runtime.agents["helpdesk"], RunRequest(message="Vacation?", session_id="s1"), stream=stream
-        )
+    request = RunRequest(message="Vacation?", session_id="s1")
+    _, output = await run_once(agent_file(fake_openai.base_url), base, "helpdesk", request, stream=stream)
 
     read = fake_openai.bodies[1]["messages"][-1]["content"]
     assert read == (f"Error: KnowledgeSearchError: knowledge base 'handbook' could not be searched: {failure.detail}")
@@ -230,10 +222,8 @@ async def test_knowledge_added_to_context_puts_the_chunks_found_into_the_users_m
     base = HandbookBase()
     fake_openai.script(Reply.say("25 days, and unused days carry over until March."))
     file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
-    async with built(file, {"handbook": base}) as runtime:
-        events, output = await run_agent(
-            runtime.agents["helpdesk"], RunRequest(message="vacation days carry over?", session_id="s1"), stream=stream
-        )
+    request = RunRequest(message="vacation days carry over?", session_id="s1")
+    events, output = await run_once(file, base, "helpdesk", request, stream=stream)
 
     assert base.queries == ["vacation days carry over?"]
     (body,) = fake_openai.bodies
@@ -256,8 +246,7 @@ async def test_the_references_block_is_the_one_agno_writes(fake_openai: FakeOpen
     hits = await HandbookBase().search(message)
     fake_openai.script(Reply.say("A manager."))
     file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
-    async with built(file, {"handbook": HandbookBase()}) as runtime:
-        await runtime.agents["helpdesk"].complete(RunRequest(message=message))
+    await run_once(file, HandbookBase(), "helpdesk", RunRequest(message=message))
 
     ours = fake_openai.bodies[0]["messages"][-1]["content"]
     agno = await agno_user_message(hits, message)
@@ -266,18 +255,14 @@ async def test_the_references_block_is_the_one_agno_writes(fake_openai: FakeOpen
 
 
 async def test_a_failed_search_for_the_context_is_logged_and_the_model_answers_without_references(
-    fake_openai: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+    fake_openai: FakeOpenAIServer, knowledge_warnings: Warnings
 ) -> None:
-    base = HandbookBase(failure=ModelConnectionError("embedding model 'text-embedding-3-small': timed out"))
-    fake_openai.script(Reply.say("I am not sure, please ask HR."))
-    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
-    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.knowledge"):
-        async with built(file, {"handbook": base}) as runtime:
-            output = await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?"))
+    failure = ModelConnectionError("embedding model 'text-embedding-3-small': timed out")
+    output = await answer_beside_a_failing_context_search(fake_openai, failure, "I am not sure, please ask HR.")
 
     assert fake_openai.bodies[0]["messages"][-1] == {"role": "user", "content": "Vacation?"}
     assert output["status"] == "COMPLETED" and "references" not in output
-    (warning,) = [r for r in caplog.records if r.name == "agentos_runtime.runs.knowledge"]
+    (warning,) = knowledge_warnings()
     assert "agent helpdesk" in warning.getMessage() and "handbook" in warning.getMessage()
     assert "timed out" in warning.getMessage()
 
@@ -286,8 +271,7 @@ async def test_both_ways_at_once_search_the_message_first_and_offer_the_tool(fak
     base = HandbookBase()
     fake_openai.script(Reply.call(search_call("laptop replacement")), Reply.say("IT orders it."))
     file = agent_file(fake_openai.base_url, add_knowledge_to_context=True)
-    async with built(file, {"handbook": base}) as runtime:
-        output = await runtime.agents["helpdesk"].complete(RunRequest(message="My laptop broke"))
+    _, output = await run_once(file, base, "helpdesk", RunRequest(message="My laptop broke"))
 
     assert base.queries == ["My laptop broke", "laptop replacement"]
     assert [r["query"] for r in output["references"]] == ["My laptop broke", "laptop replacement"]
@@ -300,8 +284,7 @@ async def test_the_tool_comes_after_the_agents_own_tools_and_a_fixed_system_mess
 ) -> None:
     fake_openai.script(Reply.say("Hello."))
     file = agent_file(fake_openai.base_url, tools=["calculator"], system_message="You are the helpdesk.")
-    async with built(file, {"handbook": HandbookBase()}) as runtime:
-        await runtime.agents["helpdesk"].complete(RunRequest(message="Hi"))
+    await run_once(file, HandbookBase(), "helpdesk", RunRequest(message="Hi"))
 
     (body,) = fake_openai.bodies
     assert [tool["function"]["name"] for tool in body["tools"]] == ["calculator", "search_knowledge_base"]
@@ -310,9 +293,7 @@ async def test_the_tool_comes_after_the_agents_own_tools_and_a_fixed_system_mess
 
 async def test_references_are_stored_with_the_run_in_the_session(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.call(search_call("vacation")), Reply.say("25 days."))
-    async with built(agent_file(fake_openai.base_url), {"handbook": HandbookBase()}) as runtime:
-        await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?", session_id="s-ref"))
-        row = await runtime.database.sessions.get_session("s-ref")
+    row = await stored_session(agent_file(fake_openai.base_url), HandbookBase(), "helpdesk", "Vacation?")
 
     assert row is not None and row.runs is not None
     (stored,) = row.runs
@@ -351,8 +332,7 @@ async def test_a_member_agent_keeps_its_knowledge_when_a_team_runs_it(fake_opena
         Reply.call(search_call("vacation days")),
         Reply.say("25 days."),
     )
-    async with built(file, {"handbook": base}) as runtime:
-        output = await runtime.teams["desk"].complete(RunRequest(message="Vacation?"))
+    _, output = await run_once(file, base, "desk", RunRequest(message="Vacation?"))
 
     assert base.queries == ["vacation days"]
     (member,) = output["member_responses"]
@@ -363,10 +343,8 @@ async def test_a_member_agent_keeps_its_knowledge_when_a_team_runs_it(fake_opena
 async def test_a_base_that_was_not_opened_is_a_config_problem_at_the_agents_path(
     fake_openai: FakeOpenAIServer,
 ) -> None:
-    with pytest.raises(ConfigError) as raised:
-        async with built(agent_file(fake_openai.base_url), {}):
-            pass
-    assert str(raised.value) == "agents[0].knowledge: knowledge base 'handbook' is not open"
+    problem = await build_problem(agent_file(fake_openai.base_url), {})
+    assert problem == "agents[0].knowledge: knowledge base 'handbook' is not open"
 
 
 async def test_without_opened_bases_the_agent_is_built_without_knowledge(fake_openai: FakeOpenAIServer) -> None:
@@ -378,12 +356,8 @@ async def test_without_opened_bases_the_agent_is_built_without_knowledge(fake_op
 async def test_an_own_tool_named_like_the_knowledge_search_is_refused_unless_search_is_off(
     fake_openai: FakeOpenAIServer,
 ) -> None:
-    with pytest.raises(ConfigError) as raised:
-        async with built(
-            agent_file(fake_openai.base_url, tools=["search_knowledge_base"]), {"handbook": HandbookBase()}
-        ):
-            pass
-    assert str(raised.value) == (
+    problem = await build_problem(agent_file(fake_openai.base_url, tools=["search_knowledge_base"]), HandbookBase())
+    assert problem == (
         "agents[0].tools: a tool named 'search_knowledge_base' would hide the knowledge search: "
         "rename it (tool_name_prefix) or set search_knowledge to false"
     )
@@ -410,10 +384,8 @@ async def test_on_a_real_knowledge_base_the_model_finds_the_uploaded_chunk_and_c
     await handbook.add(Upload(name="laptops.md", text=LAPTOPS))
     await handbook.wait_idle()
     fake_openai.script(Reply.call(search_call("paid vacation days")), Reply.say("25 days (vacation.md)."))
-    async with built(agent_file(fake_openai.base_url), hub) as runtime:
-        _, output = await run_agent(
-            runtime.agents["helpdesk"], RunRequest(message="Vacation?", session_id="real"), stream=stream
-        )
+    request = RunRequest(message="Vacation?", session_id="real")
+    _, output = await run_once(agent_file(fake_openai.base_url), hub, "helpdesk", request, stream=stream)
 
     found = json.loads(fake_openai.bodies[1]["messages"][-1]["content"])
     assert found[0]["content"] == VACATION and found[0]["name"] == "vacation.md"
@@ -431,8 +403,7 @@ async def test_on_a_real_knowledge_base_an_embedder_failure_is_the_error_result_
         hub = await space.open(space.base("handbook"))
         space.embedder.fail_with = provider_error("the embeddings endpoint answered 500")
         fake_openai.script(Reply.call(search_call("vacation")), Reply.say("The handbook is unavailable."))
-        async with built(agent_file(fake_openai.base_url), hub) as runtime:
-            output = await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?"))
+        _, output = await run_once(agent_file(fake_openai.base_url), hub, "helpdesk", RunRequest(message="Vacation?"))
 
     assert output["status"] == "COMPLETED" and output["tools"][0]["tool_call_error"] is True
     assert output["tools"][0]["result"].startswith("Error: KnowledgeSearchError: knowledge base 'handbook' could not")
@@ -440,15 +411,10 @@ async def test_on_a_real_knowledge_base_an_embedder_failure_is_the_error_result_
 
 
 async def test_a_fault_of_the_base_while_searching_for_the_context_is_logged_in_full_and_the_run_answers(
-    fake_openai: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+    fake_openai: FakeOpenAIServer, knowledge_warnings: Warnings
 ) -> None:
-    base = HandbookBase(failure=KeyError("vector column"))
-    fake_openai.script(Reply.say("Please ask HR."))
-    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
-    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.knowledge"):
-        async with built(file, {"handbook": base}) as runtime:
-            output = await runtime.agents["helpdesk"].complete(RunRequest(message="Vacation?"))
+    output = await answer_beside_a_failing_context_search(fake_openai, KeyError("vector column"), "Please ask HR.")
 
     assert output["status"] == "COMPLETED" and fake_openai.bodies[0]["messages"][-1]["content"] == "Vacation?"
-    (warning,) = [r for r in caplog.records if r.name == "agentos_runtime.runs.knowledge"]
+    (warning,) = knowledge_warnings()
     assert warning.exc_info is not None and isinstance(warning.exc_info[1], KeyError)

@@ -11,22 +11,21 @@ import json
 from typing import Any
 
 import pytest
-from agentos_runtime.config import ConfigError
 from agentos_runtime.errors import ModelConnectionError
 from agentos_runtime.runs import RunRequest
 from agentos_runtime.runs.knowledge import REFERENCES_INTRO
-from agentos_runtime.runs.teams import Team
 from agno.run.team import TeamRunOutput
 
-from tests.runtime.knowledge.search_fakes import (
-    VACATION,
-    HandbookBase,
-    built,
+from tests.runtime.knowledge.run_setup import (
+    build_problem,
+    fake_openai,
+    fake_openai_server,
     impostor_plugin,
-    runtime_file,
-    search_call,
+    run_once,
+    stored_session,
 )
-from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply, fake_openai, fake_openai_server
+from tests.runtime.knowledge.search_fakes import VACATION, HandbookBase, built, runtime_file, search_call
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 __all__ = ["fake_openai", "fake_openai_server", "impostor_plugin"]
 
@@ -45,17 +44,6 @@ def delegate(task: str, *, call_id: str = "call_d") -> FakeToolCall:
     return FakeToolCall("delegate_task_to_member", json.dumps({"member_id": "hr", "task": task}), id=call_id)
 
 
-async def run_team(team: Team, request: RunRequest, *, stream: bool) -> tuple[list[JSON], JSON]:
-    """The events (streamed) or none, and the team run's output as stored or returned."""
-    if not stream:
-        return [], await team.complete(request)
-    events = [event.to_dict() async for event in team.run(request)]
-    assert team.sessions is not None
-    row = await team.sessions.get_session(request.session_id)
-    assert row is not None and row.runs
-    return events, row.runs[-1]
-
-
 def bodies_of(server: FakeOpenAIServer, model: str) -> list[JSON]:
     return [body for body in server.bodies if body["model"] == model]
 
@@ -66,10 +54,8 @@ async def test_the_leader_searches_its_knowledge_beside_delegating_and_answers_f
 ) -> None:
     base = HandbookBase()
     fake_openai.script(Reply.call(search_call("vacation days")), Reply.say("You get 25 days.", chunks=2))
-    async with built(team_file(fake_openai.base_url), {"handbook": base}) as runtime:
-        events, output = await run_team(
-            runtime.teams["office"], RunRequest(message="How much vacation?", session_id="t1"), stream=stream
-        )
+    request = RunRequest(message="How much vacation?", session_id="t1")
+    events, output = await run_once(team_file(fake_openai.base_url), base, "office", request, stream=stream)
 
     assert base.queries == ["vacation days"]
     first, second = bodies_of(fake_openai, "leader-model")
@@ -103,10 +89,8 @@ async def test_knowledge_in_the_leaders_context_does_not_reach_the_member(
         Reply.say("25 days, carried over until March (HR confirmed)."),
     )
     file = team_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
-    async with built(file, {"handbook": base}) as runtime:
-        _, output = await run_team(
-            runtime.teams["office"], RunRequest(message="vacation days carry over?", session_id="t2"), stream=stream
-        )
+    request = RunRequest(message="vacation days carry over?", session_id="t2")
+    _, output = await run_once(file, base, "office", request, stream=stream)
 
     assert base.queries == ["vacation days carry over?"]
     leader_first = bodies_of(fake_openai, "leader-model")[0]
@@ -126,8 +110,7 @@ async def test_a_failed_search_of_the_leader_is_an_error_result_and_the_team_run
 ) -> None:
     base = HandbookBase(failure=ModelConnectionError("embedding model 'text-embedding-3-small': connection refused"))
     fake_openai.script(Reply.call(search_call("vacation")), Reply.say("The handbook cannot be searched right now."))
-    async with built(team_file(fake_openai.base_url), {"handbook": base}) as runtime:
-        output = await runtime.teams["office"].complete(RunRequest(message="Vacation?"))
+    _, output = await run_once(team_file(fake_openai.base_url), base, "office", RunRequest(message="Vacation?"))
 
     read = bodies_of(fake_openai, "leader-model")[1]["messages"][-1]["content"]
     assert read == (
@@ -147,8 +130,8 @@ async def test_a_broadcast_leader_writes_the_answer_with_the_knowledge_search_as
         Reply.call(search_call("laptop")),
         Reply.say("IT orders a replacement laptop."),
     )
-    async with built(team_file(fake_openai.base_url, mode="broadcast"), {"handbook": base}) as runtime:
-        output = await runtime.teams["office"].complete(RunRequest(message="My laptop broke"))
+    file = team_file(fake_openai.base_url, mode="broadcast")
+    _, output = await run_once(file, base, "office", RunRequest(message="My laptop broke"))
 
     assert base.queries == ["laptop"]
     leader_first = bodies_of(fake_openai, "leader-model")[0]
@@ -158,9 +141,7 @@ async def test_a_broadcast_leader_writes_the_answer_with_the_knowledge_search_as
 
 async def test_the_references_are_stored_with_the_team_run(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.call(search_call("vacation")), Reply.say("25 days."))
-    async with built(team_file(fake_openai.base_url), {"handbook": HandbookBase()}) as runtime:
-        await runtime.teams["office"].complete(RunRequest(message="Vacation?", session_id="t-stored"))
-        row = await runtime.database.sessions.get_session("t-stored")
+    row = await stored_session(team_file(fake_openai.base_url), HandbookBase(), "office", "Vacation?")
 
     assert row is not None and row.runs is not None
     (stored,) = row.runs
@@ -168,20 +149,14 @@ async def test_the_references_are_stored_with_the_team_run(fake_openai: FakeOpen
 
 
 async def test_a_team_naming_a_base_that_was_not_opened_is_a_config_problem(fake_openai: FakeOpenAIServer) -> None:
-    with pytest.raises(ConfigError) as raised:
-        async with built(team_file(fake_openai.base_url), {}):
-            pass
-    assert str(raised.value) == "teams[0].knowledge: knowledge base 'handbook' is not open"
+    problem = await build_problem(team_file(fake_openai.base_url), {})
+    assert problem == "teams[0].knowledge: knowledge base 'handbook' is not open"
 
 
 @pytest.mark.usefixtures("impostor_plugin")
 async def test_a_leaders_tool_named_like_the_knowledge_search_is_refused(fake_openai: FakeOpenAIServer) -> None:
-    with pytest.raises(ConfigError) as raised:
-        async with built(
-            team_file(fake_openai.base_url, tools=["search_knowledge_base"]), {"handbook": HandbookBase()}
-        ):
-            pass
-    assert str(raised.value) == (
+    problem = await build_problem(team_file(fake_openai.base_url, tools=["search_knowledge_base"]), HandbookBase())
+    assert problem == (
         "teams[0].tools: a tool named 'search_knowledge_base' would hide the knowledge search: "
         "rename it (tool_name_prefix) or set search_knowledge to false"
     )
