@@ -92,16 +92,22 @@ async def _one(
         return Sample(time.perf_counter() - start, first, False, type(error).__name__)
 
 
-async def run_scenario(base_url: str, agent_id: str, scenario: Scenario, *, headers: dict[str, str]) -> Outcome:
-    """Warm up, then send `scenario.requests` runs from `scenario.concurrency` workers."""
+async def run_scenario(
+    base_url: str, agent_id: str, scenario: Scenario, *, headers: dict[str, str], sessions: list[str] | None = None
+) -> Outcome:
+    """Warm up, then send `scenario.requests` runs from `scenario.concurrency` workers.
+
+    ``sessions``: one session id per worker, kept across calls, for a scenario that reuses
+    sessions and is driven in several rounds (each round's runs join the same growing sessions).
+    """
     url = f"{base_url}/agents/{agent_id}/runs"
     connector = aiohttp.TCPConnector(limit=scenario.concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        await _drive(http, url, scenario, scenario.warmup, headers, record=None)
+        await _drive(http, url, scenario, scenario.warmup, headers, record=None, sessions=sessions)
         outcome = Outcome(scenario, wall=0.0)
         start = time.perf_counter()
-        await _drive(http, url, scenario, scenario.requests, headers, record=outcome.samples)
+        await _drive(http, url, scenario, scenario.requests, headers, record=outcome.samples, sessions=sessions)
         outcome.wall = time.perf_counter() - start
     return outcome
 
@@ -114,11 +120,12 @@ async def _drive(
     headers: dict[str, str],
     *,
     record: list[Sample] | None,
+    sessions: list[str] | None = None,
 ) -> None:
     remaining = iter(range(total))
 
-    async def worker() -> None:
-        session_id = str(uuid.uuid4())
+    async def worker(number: int) -> None:
+        session_id = sessions[number] if sessions else str(uuid.uuid4())
         for _ in remaining:
             if not scenario.reuse_session:
                 session_id = str(uuid.uuid4())
@@ -126,7 +133,7 @@ async def _drive(
             if record is not None:
                 record.append(sample)
 
-    await asyncio.gather(*(worker() for _ in range(scenario.concurrency)))
+    await asyncio.gather(*(worker(number) for number in range(scenario.concurrency)))
 
 
 def summarise(outcome: Outcome) -> dict[str, float | int | str | None]:

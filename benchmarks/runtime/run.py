@@ -21,8 +21,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -31,7 +31,7 @@ import aiohttp
 import yaml
 
 from benchmarks.runtime import procstat
-from benchmarks.runtime.driver import Scenario, run_scenario, summarise
+from benchmarks.runtime.driver import Outcome, Sample, Scenario, run_scenario, summarise
 
 ROOT = Path(__file__).resolve().parents[2]
 AGNO_PYTHON = ROOT / "benchmarks" / ".venv-agno" / "bin" / "python"
@@ -273,35 +273,93 @@ async def _model_load(model_url: str, requests: int, *, stream: bool, concurrenc
     }
 
 
-def bench_server(server: Server, requests: int, only: str | None) -> dict[str, Any]:
-    with running(server.argv, server.env, SERVER_CPU) as process:
-        base = f"http://127.0.0.1:{server.port}"
-        cold_start = wait_healthy(f"{base}/health", process)
-        settle_cpu = wait_settled(process.pid)
-        rss_start, _ = procstat.memory_mb(process.pid)
-        rows = []
+# Requests before each round's measured ones (the first round of a scenario: the scenario's own).
+ROUND_WARMUP = 10
+
+
+@dataclass
+class Live:
+    """A server started for the whole run, with what its start measured."""
+
+    server: Server
+    process: Running
+    start: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+def start_live(server: Server, stack: ExitStack) -> Live:
+    """Start ``server`` (its cold start measured), wait for its start-up work to finish, keep it running."""
+    process = stack.enter_context(running(server.argv, server.env, SERVER_CPU))
+    cold_start = wait_healthy(f"http://127.0.0.1:{server.port}/health", process)
+    settle_cpu = wait_settled(process.pid)
+    rss_start, _ = procstat.memory_mb(process.pid)
+    start = {
+        "cold_start_s": round(cold_start, 3),
+        "rss_after_start_mb": round(rss_start, 1),
+        "background_start_cpu_s": round(settle_cpu, 3),
+    }
+    return Live(server, process, start, [])
+
+
+def bench_interleaved(servers: list[Server], requests: int, only: str | None, rounds: int) -> dict[str, Any]:
+    """Every scenario on every server, in ``rounds`` rounds that take turns (the order rotating).
+
+    The VM's speed moves by up to 2x within minutes; a scenario measured on one server, then
+    minutes later on another, compares two machines. Taking turns in short rounds puts each
+    server's share of the scenario in the same minutes as the others', and each round gives a
+    ratio of its own (``server_cpu_ms_per_request_rounds``), whose median the report takes.
+    """
+    with ExitStack() as stack:
+        live = [start_live(server, stack) for server in servers]
         for scenario in scenarios(requests):
             if only and only not in scenario.name:
                 continue
-            cpu_before = procstat.cpu_seconds(process.pid)
-            outcome = asyncio.run(run_scenario(base, "bench", scenario, headers={}))
-            cpu_ms = (
-                (procstat.cpu_seconds(process.pid) - cpu_before) * 1000 / max(1, len(outcome.samples) + scenario.warmup)
+            _bench_scenario(live, scenario, rounds)
+    for each in live:
+        restarts = sorted(restart_seconds(each.server) for _ in range(RESTARTS))
+        each.start["restart_s"] = round(restarts[len(restarts) // 2], 3)
+    return {each.server.name: {**each.start, "scenarios": each.rows} for each in live}
+
+
+def _bench_scenario(live: list[Live], scenario: Scenario, rounds: int) -> None:
+    names = [each.server.name for each in live]
+    sessions = {name: [str(uuid.uuid4()) for _ in range(scenario.concurrency)] for name in names}
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    wall = dict.fromkeys(names, 0.0)
+    cpu_s = dict.fromkeys(names, 0.0)
+    sent = dict.fromkeys(names, 0)
+    per_round: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        requests = scenario.requests // rounds + (1 if number < scenario.requests % rounds else 0)
+        part = replace(scenario, requests=requests, warmup=scenario.warmup if number == 0 else ROUND_WARMUP)
+        for each in live[number % len(live) :] + live[: number % len(live)]:
+            name = each.server.name
+            cpu_before = procstat.cpu_seconds(each.process.pid)
+            outcome = asyncio.run(
+                run_scenario(
+                    f"http://127.0.0.1:{each.server.port}",
+                    "bench",
+                    part,
+                    headers={},
+                    sessions=sessions[name] if part.reuse_session else None,
+                )
             )
-            row = summarise(outcome)
-            row["server_cpu_ms_per_request"] = round(cpu_ms, 2)
-            row["rss_mb"], row["peak_rss_mb"] = (round(v, 1) for v in procstat.memory_mb(process.pid))
-            row["errors_detail"] = sorted({s.error for s in outcome.samples if s.error})[:3]
-            rows.append(row)
-            print(json.dumps({"server": server.name, **row}), flush=True)
-    restarts = sorted(restart_seconds(server) for _ in range(RESTARTS))
-    return {
-        "cold_start_s": round(cold_start, 3),
-        "restart_s": round(restarts[len(restarts) // 2], 3),
-        "rss_after_start_mb": round(rss_start, 1),
-        "background_start_cpu_s": round(settle_cpu, 3),
-        "scenarios": rows,
-    }
+            used = procstat.cpu_seconds(each.process.pid) - cpu_before
+            count = len(outcome.samples) + part.warmup  # the warm-up's CPU is counted, so are its runs
+            per_round[name].append(used * 1000 / max(1, count))
+            cpu_s[name] += used
+            sent[name] += count
+            samples[name] += outcome.samples
+            wall[name] += outcome.wall
+    for each in live:
+        name = each.server.name
+        row: dict[str, Any] = dict(summarise(Outcome(scenario, wall=wall[name], samples=samples[name])))
+        row["server_cpu_ms_per_request"] = round(cpu_s[name] * 1000 / max(1, sent[name]), 2)
+        row["server_cpu_ms_per_request_rounds"] = [round(value, 3) for value in per_round[name]]
+        row["rss_mb"], row["peak_rss_mb"] = (round(v, 1) for v in procstat.memory_mb(each.process.pid))
+        row["errors_detail"] = sorted({s.error for s in samples[name] if s.error})[:3]
+        each.rows.append(row)
+        print(json.dumps({"server": name, **row}), flush=True)
 
 
 def restart_seconds(server: Server) -> float:
@@ -315,6 +373,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--servers", default="ours-sqlite,agno-sqlite,ours-postgres,ours-redis")
     parser.add_argument("--only", help="run only scenarios whose name contains this text")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds each scenario is split into, servers taking turns"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "runtime-latest.json")
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(DRIVER_CPU)}) if hasattr(os, "sched_setaffinity") else None
@@ -330,6 +391,7 @@ def main() -> None:
         ).stdout.strip(),
         "versions": {name: metadata.version(name) for name in VERSIONS_OF},
         "requests_per_scenario": args.requests,
+        "rounds": args.rounds,
         "servers": {},
     }
     compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "operator", ROOT / "benchmarks", ROOT / "tests")
@@ -340,6 +402,7 @@ def main() -> None:
         with model_server() as model_url:
             results["model_server"] = asyncio.run(model_ceiling(model_url, args.requests))
             print(json.dumps(results["model_server"]), flush=True)
+            servers = []
             for name in args.servers.split(","):
                 if name == "agno-sqlite":
                     out = subprocess.run(
@@ -352,7 +415,8 @@ def main() -> None:
                     server = agno_server(model_url, work)
                 else:
                     server = our_server(name.removeprefix("ours-"), model_url, work)
-                results["servers"][name] = bench_server(server, args.requests, args.only)
+                servers.append(server)
+            results["servers"] = bench_interleaved(servers, args.requests, args.only, args.rounds)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.output}")

@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tmp_path: pathlib.Path) -> None:
     output = tmp_path / "runtime.json"
-    argv = ["--servers", "ours-sqlite", "--requests", "10", "--only", "c=1", "--output", str(output)]
+    argv = ["--servers", "ours-sqlite", "--requests", "10", "--rounds", "3", "--only", "c=1", "--output", str(output)]
 
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.runtime.run", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
@@ -29,6 +29,10 @@ def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tm
     rows = {row["scenario"]: row for row in server["scenarios"]}
     assert sorted(rows) == ["json c=1 fresh", "json c=1 reused", "stream c=1 fresh", "stream c=1 reused"]
     assert all(row["requests"] == 10 and row["errors"] == 0 for row in rows.values())
+    assert all(
+        len(row["server_cpu_ms_per_request_rounds"]) == 3 and min(row["server_cpu_ms_per_request_rounds"]) > 0
+        for row in rows.values()
+    )
     assert (
         rows["stream c=1 fresh"]["first_content_p50_ms"] > 0 and rows["json c=1 fresh"]["first_content_p50_ms"] is None
     )
@@ -55,3 +59,18 @@ def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tm
     assert "| peak RSS under load <= 60% of Agno's | ours-sqlite: 100% | **no** |" in verdicts
     assert "| json c=1 fresh |" in report.stdout and "1.0x" in report.stdout
     assert "| ours-sqlite | 1.00, 1.00 | 1.00 | 1.00 |" in report.stdout  # each figure over itself
+
+
+def test_the_per_core_ratio_of_a_scenario_in_rounds_is_the_median_of_the_rounds_ratios() -> None:
+    from benchmarks.runtime.report import per_core_ratio
+
+    ours = {"server_cpu_ms_per_request": 2.0, "server_cpu_ms_per_request_rounds": [1.0, 2.0, 4.0]}
+    agno = {"server_cpu_ms_per_request": 9.0, "server_cpu_ms_per_request_rounds": [3.0, 12.0, 8.0]}
+
+    assert per_core_ratio(ours, agno) == (3.0, 2.0, 6.0)
+
+
+def test_a_result_without_rounds_gives_the_ratio_of_its_totals() -> None:
+    from benchmarks.runtime.report import per_core_ratio
+
+    assert per_core_ratio({"server_cpu_ms_per_request": 2.0}, {"server_cpu_ms_per_request": 7.0}) == (3.5, 3.5, 3.5)
