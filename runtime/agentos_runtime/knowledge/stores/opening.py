@@ -1,6 +1,6 @@
 """Opening a knowledge base's store on its declared database.
 
-The bases of one database share what connects to it: one knowledge file connection (SQLite) or
+The bases of one database share what connects to it: one executor of the knowledge file (SQLite) or
 one connection pool (PostgreSQL) per database and event loop, opened with the first base and
 closed with the last. Nothing connects here: the first call does (``prepare``, at start).
 """
@@ -17,7 +17,7 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import KnowledgeStore
-from agentos_runtime.knowledge.stores.sqlite_files import SqliteKnowledgeFile, knowledge_path
+from agentos_runtime.knowledge.stores.sqlite_files import knowledge_executor, knowledge_path
 from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
 from agentos_runtime.storage.factory import sqlite_path
 
@@ -69,14 +69,15 @@ async def open_knowledge_store(
     if database.type == "sqlite":
         path = knowledge_path(sqlite_path(database, data_dir)).resolve()
         key: _Key = ("sqlite", str(path))
-        file = shared.take(key, lambda: SqliteKnowledgeFile(path, db_id=database.id))
+        executor = shared.take(key, lambda: knowledge_executor(path, db_id=database.id))
         return SqliteVecStore(
-            file,
+            executor,
+            db_id=database.id,
             base_id=base.id,
             contents_table=database.tables.knowledge,
             chunks_table=base.table_name,
             dimensions=base.embedder.dimensions,
-            on_close=shared.releaser(key, _close_file),
+            on_close=shared.releaser(key, _close_executor),
         )
     if database.type == "postgres":
         from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
@@ -96,7 +97,7 @@ async def open_knowledge_store(
             chunks_table=base.table_name,
             dimensions=base.embedder.dimensions,
             hnsw=base.vector_index == "hnsw",
-            on_close=shared.releaser(key, _close_pool),
+            on_close=shared.releaser(key, _close_executor),
         )
     raise StorageUnavailable(
         f"knowledge base '{base.id}': database '{database.id}' is {database.type}; "
@@ -104,9 +105,5 @@ async def open_knowledge_store(
     )
 
 
-async def _close_file(file: Any) -> None:
-    await file.close()
-
-
-async def _close_pool(executor: Any) -> None:
+async def _close_executor(executor: Any) -> None:
     await executor.close()

@@ -9,8 +9,9 @@ keeps a content's row and its chunks in one transaction. The file has the conten
 ``PgVector`` table, plus ``vector_id``, the stable row number linking a chunk to its vector)
 and a sqlite-vec ``vec0`` table of its embeddings (cosine distance).
 
-One connection on one thread per file (``sqlite_files``), shared by the bases of the database:
-every call is one hop to the thread, writes one ``BEGIN IMMEDIATE`` transaction. WAL,
+The file is run by the run path's ``SqliteExecutor`` (``sqlite_files``), shared by the bases of
+the database: one connection on one thread, every call one hop to it, a read one snapshot, a
+write one ``BEGIN IMMEDIATE`` transaction of statements (all applied, or none). WAL,
 ``synchronous=NORMAL``.
 
 Search is sqlite-vec's exact nearest-neighbour scan. Filters are applied in SQL on the chunk
@@ -24,10 +25,10 @@ from __future__ import annotations
 import importlib
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
-from agentos_runtime.errors import Conflict
+from agentos_runtime.errors import Conflict, StorageUnavailable
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Chunk, Content, SearchHit
 from agentos_runtime.knowledge.stores.checking import (
@@ -49,14 +50,21 @@ from agentos_runtime.knowledge.stores.rows import (
     order_by,
     page_bounds,
 )
-from agentos_runtime.knowledge.stores.sqlite_files import Connection, SqliteKnowledgeFile, transaction
+from agentos_runtime.knowledge.stores.sqlite_files import driver_module
 from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
+from agentos_runtime.storage.sql.executing import Rows, Step
+from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
+from agentos_runtime.storage.sql.statements import Statement
+
+T = TypeVar("T")
 
 # sqlite-vec refuses a nearest-neighbour query for more rows than this.
 MAX_K = 4096
 # Agno's stamp on tables it did not have to migrate (see storage.sql.tables).
 AGNO_SCHEMA_VERSION = "3.0.0"
 _DIMENSIONS = re.compile(r"float\[(\d+)\]")
+# Chunks written per statement (9 parameters each, within SQLite's 32,766).
+INSERT_BATCH = 500
 
 
 def float32_blob(embedding: Sequence[float]) -> bytes:
@@ -74,15 +82,18 @@ class SqliteVecStore:
 
     def __init__(
         self,
-        file: SqliteKnowledgeFile,
+        executor: SqliteExecutor,
         *,
+        db_id: str,
         base_id: str,
         contents_table: str,
         chunks_table: str,
         dimensions: int,
         on_close: Callable[[], Any] | None = None,
     ) -> None:
-        self._file = file
+        self._executor = executor
+        self._driver = driver_module()
+        self._db_id = db_id
         self._base_id = base_id
         self._contents_name = contents_table
         self._chunks_name = chunks_table
@@ -92,251 +103,251 @@ class SqliteVecStore:
         self._dimensions = dimensions
         self._on_close = on_close
         self._columns = ", ".join(_quote(column) for column in CONTENT_COLUMNS)
+        self._base = {"base": base_id}
+
+    # -- preparing
 
     async def prepare(self) -> None:
-        await self._file.call(lambda connection: transaction(connection, self._create))
+        vectors: Step = (
+            Statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+            {"name": f"{self._chunks_name}__vectors"},
+        )
+        stamped_at = str(int(time.time()))
+        await self._call(self._executor.write_after([vectors], lambda found: self._creation(found, stamped_at)))
 
-    def _create(self, connection: Connection) -> None:
-        table = self._contents_name
-        connection.execute(
+    def _creation(self, found: list[Rows], stamped_at: str) -> list[Step]:
+        """What is missing of the base's tables (idempotent); ``IncompatibleStore`` when its
+        vector table exists with other dimensions."""
+        vectors = found[0]
+        if vectors:
+            match = _DIMENSIONS.search(vectors[0][0] or "")
+            existing = int(match.group(1)) if match else None
+            if existing != self._dimensions:
+                raise IncompatibleStore(
+                    f"knowledge base '{self._base_id}': table '{self._chunks_name}' holds embeddings of {existing} "
+                    f"dimensions, the embedder is configured for {self._dimensions}: set embedder.dimensions to "
+                    f"{existing}, or give the base another table (or delete its knowledge file) to embed "
+                    "everything again"
+                )
+        table, chunks = self._contents_name, self._chunks_name
+        sql = [
             f"CREATE TABLE IF NOT EXISTS {self._contents} (id VARCHAR NOT NULL PRIMARY KEY, name VARCHAR NOT NULL, "
             "description VARCHAR NOT NULL, metadata JSON, type VARCHAR, size BIGINT, linked_to VARCHAR, "
             "access_count BIGINT, status VARCHAR, status_message VARCHAR, created_at BIGINT, updated_at BIGINT, "
-            "external_id VARCHAR, user_id VARCHAR)"
-        )
-        connection.execute(f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_user_id')} ON {self._contents} (user_id)")
-        connection.execute(
+            "external_id VARCHAR, user_id VARCHAR)",
+            f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_user_id')} ON {self._contents} (user_id)",
             f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_user_id_linked_to')} "
-            f"ON {self._contents} (user_id, linked_to)"
-        )
-        connection.execute(
+            f"ON {self._contents} (user_id, linked_to)",
             f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_linked_to_status')} "
-            f"ON {self._contents} (linked_to, status, updated_at)"
-        )
-        connection.execute(
+            f"ON {self._contents} (linked_to, status, updated_at)",
             "CREATE TABLE IF NOT EXISTS agno_schema_versions (table_name VARCHAR NOT NULL PRIMARY KEY, "
-            "version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR)"
-        )
-        stamped_at = str(int(time.time()))
-        connection.execute(
-            "INSERT INTO agno_schema_versions (table_name, version, created_at, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (table_name) DO NOTHING",
-            (table, AGNO_SCHEMA_VERSION, stamped_at, stamped_at),
-        )
-        chunks = self._chunks_name
-        connection.execute(
+            "version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR)",
             f"CREATE TABLE IF NOT EXISTS {self._chunks} (vector_id INTEGER PRIMARY KEY, id VARCHAR NOT NULL UNIQUE, "
             "name VARCHAR, meta_data JSON NOT NULL DEFAULT '{}', filters JSON DEFAULT '{}', content TEXT, usage JSON, "
-            "created_at BIGINT, updated_at BIGINT, content_hash VARCHAR, content_id VARCHAR, user_id VARCHAR)"
-        )
-        for column in ("content_hash", "content_id", "user_id", "name"):
-            connection.execute(
+            "created_at BIGINT, updated_at BIGINT, content_hash VARCHAR, content_id VARCHAR, user_id VARCHAR)",
+            *(
                 f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{chunks}_{column}')} ON {self._chunks} ({column})"
-            )
-        found = connection.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (f"{chunks}__vectors",)
-        ).fetchone()
-        if found is None:
-            connection.execute(
+                for column in ("content_hash", "content_id", "user_id", "name")
+            ),
+        ]
+        if not vectors:
+            sql.append(
                 f"CREATE VIRTUAL TABLE {self._vectors} USING vec0("
                 f"embedding float[{self._dimensions}] distance_metric=cosine)"
             )
-            return
-        match = _DIMENSIONS.search(found[0] or "")
-        existing = int(match.group(1)) if match else None
-        if existing != self._dimensions:
-            raise IncompatibleStore(
-                f"knowledge base '{self._base_id}': table '{chunks}' holds embeddings of {existing} dimensions, "
-                f"the embedder is configured for {self._dimensions}: set embedder.dimensions to {existing}, "
-                "or give the base another table (or delete its knowledge file) to embed everything again"
+        steps: list[Step] = [(Statement(statement), {}) for statement in sql]
+        steps.append(
+            (
+                Statement(
+                    "INSERT INTO agno_schema_versions (table_name, version, created_at, updated_at) "
+                    "VALUES (:table, :version, :at, :at) ON CONFLICT (table_name) DO NOTHING"
+                ),
+                {"table": table, "version": AGNO_SCHEMA_VERSION, "at": stamped_at},
             )
+        )
+        return steps
+
+    # -- contents
 
     async def add_content(self, content: Content) -> None:
         params = content_params(content)
-
-        def insert(connection: Connection) -> None:
-            placeholders = ", ".join("?" for _ in CONTENT_COLUMNS)
-            existing = connection.execute(f"SELECT 1 FROM {self._contents} WHERE id = ?", (params["id"],)).fetchone()
-            if existing is not None:
-                raise Conflict(f"content '{params['id']}' already exists")
-            connection.execute(
-                f"INSERT INTO {self._contents} ({self._columns}) VALUES ({placeholders})",
-                [params[column] for column in CONTENT_COLUMNS],
-            )
-
-        await self._file.call(lambda connection: transaction(connection, insert))
+        values = ", ".join(f":{column}" for column in CONTENT_COLUMNS)
+        insert = Statement(
+            f"INSERT INTO {self._contents} ({self._columns}) VALUES ({values}) ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        rows = await self._call(self._executor.write([(insert, params)]))
+        if not rows[0]:
+            raise Conflict(f"content '{params['id']}' already exists")
 
     async def get_content(self, content_id: str) -> Content | None:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
-
-        def read(connection: Connection) -> Content | None:
-            row = connection.execute(
-                f"SELECT {self._columns} FROM {self._contents} WHERE id = ? AND linked_to = ?",
-                (content_id, self._base_id),
-            ).fetchone()
-            return None if row is None else content_from_row(row)
-
-        return await self._file.call(read)
+        select = Statement(f"SELECT {self._columns} FROM {self._contents} WHERE id = :id AND linked_to = :base")
+        rows = await self._call(self._executor.fetch([(select, {"id": content_id, **self._base})]))
+        return content_from_row(rows[0][0]) if rows[0] else None
 
     async def list_contents(
         self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
     ) -> tuple[list[Content], int]:
         ordering = order_by(sort_by, sort_order)
         count, offset = page_bounds(page, limit)
-
-        def read(connection: Connection) -> tuple[list[Content], int]:
-            connection.execute("BEGIN")  # one snapshot for the page and the total
-            try:
-                rows = connection.execute(
-                    f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = ? "
-                    f"ORDER BY {ordering} LIMIT ? OFFSET ?",
-                    (self._base_id, count, offset),
-                ).fetchall()
-                total = connection.execute(
-                    f"SELECT count(*) FROM {self._contents} WHERE linked_to = ?", (self._base_id,)
-                ).fetchone()[0]
-            finally:
-                connection.execute("COMMIT")
-            return [content_from_row(row) for row in rows], int(total)
-
-        return await self._file.call(read)
+        # One snapshot for the total (always a row, so the page is read after it) and the page.
+        rows = await self._call(
+            self._executor.fetch(
+                [
+                    (Statement(f"SELECT count(*) FROM {self._contents} WHERE linked_to = :base"), self._base),
+                    (
+                        Statement(
+                            f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = :base "
+                            f"ORDER BY {ordering} LIMIT :limit OFFSET :offset"
+                        ),
+                        {**self._base, "limit": count, "offset": offset},
+                    ),
+                ]
+            )
+        )
+        return [content_from_row(row) for row in rows[1]], int(rows[0][0][0])
 
     async def update_content(self, content: Content) -> bool:
         params = content_params(content)
-
-        def update(connection: Connection) -> bool:
-            cursor = connection.execute(
-                f"UPDATE {self._contents} SET name = ?, description = ?, metadata = ?, status = ?, "
-                "status_message = ?, updated_at = ? WHERE id = ? AND linked_to = ?",
-                (
-                    params["name"],
-                    params["description"],
-                    params["metadata"],
-                    params["status"],
-                    params["status_message"],
-                    params["updated_at"],
-                    params["id"],
-                    self._base_id,
-                ),
-            )
-            return bool(cursor.rowcount)
-
-        return await self._file.call(lambda connection: transaction(connection, update))
+        update = Statement(
+            f"UPDATE {self._contents} SET name = :name, description = :description, metadata = :metadata, "
+            "status = :status, status_message = :status_message, updated_at = :updated_at "
+            "WHERE id = :id AND linked_to = :base RETURNING id"
+        )
+        rows = await self._call(self._executor.write([(update, {**params, **self._base})]))
+        return bool(rows[0])
 
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
         rows = [(chunk_params(chunk), float32_blob(chunk.embedding)) for chunk in chunks]
+        key = {"id": content_id, **self._base}
+        reads: list[Step] = [
+            (Statement(f"SELECT metadata FROM {self._contents} WHERE id = :id AND linked_to = :base"), key),
+            # The write lock is held: the row numbers above the last are this transaction's to take.
+            (Statement(f"SELECT coalesce(max(vector_id), 0) + 1 FROM {self._chunks}"), {}),
+        ]
 
-        def complete(connection: Connection) -> bool:
-            found = connection.execute(
-                f"SELECT metadata FROM {self._contents} WHERE id = ? AND linked_to = ?", (content_id, self._base_id)
-            ).fetchone()
-            if found is None:
-                return False
-            filters = encode_json(decode_json(found[0]) or None, field="metadata")
-            self._delete_chunks(connection, "content_id = ?", (content_id,))
-            # The write lock is held: the next row numbers are this transaction's to take.
-            first = connection.execute(f"SELECT coalesce(max(vector_id), 0) + 1 FROM {self._chunks}").fetchone()[0]
-            connection.executemany(
-                f"INSERT INTO {self._chunks} (vector_id, id, name, meta_data, filters, content, usage, created_at, "
-                "updated_at, content_hash, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        first + position,
-                        params["id"],
-                        params["name"],
-                        params["meta_data"],
-                        filters,
-                        params["content"],
-                        params["usage"],
-                        updated_at,
-                        updated_at,
-                        params["content_hash"],
-                        params["content_id"],
-                    )
-                    for position, (params, _) in enumerate(rows)
-                ],
+        def plan(found: list[Rows]) -> list[Step]:
+            if not found[0]:
+                return []
+            filters = encode_json(decode_json(found[0][0][0]) or None, field="metadata")
+            first = int(found[1][0][0])
+            steps = self._chunk_deletion("content_id = :id", key)
+            for start in range(0, len(rows), INSERT_BATCH):
+                steps += self._chunk_insertion(rows[start : start + INSERT_BATCH], first + start, filters, updated_at)
+            steps.append(
+                (
+                    Statement(
+                        f"UPDATE {self._contents} SET status = 'completed', status_message = NULL, "
+                        "updated_at = :updated_at WHERE id = :id AND linked_to = :base RETURNING id"
+                    ),
+                    {**key, "updated_at": updated_at},
+                )
             )
-            connection.executemany(
-                f"INSERT INTO {self._vectors} (rowid, embedding) VALUES (?, ?)",
-                [(first + position, vector) for position, (_, vector) in enumerate(rows)],
-            )
-            connection.execute(
-                f"UPDATE {self._contents} SET status = 'completed', status_message = NULL, updated_at = ? "
-                "WHERE id = ? AND linked_to = ?",
-                (updated_at, content_id, self._base_id),
-            )
-            return True
+            return steps
 
-        return await self._file.call(lambda connection: transaction(connection, complete))
+        written = await self._call(self._executor.write_after(reads, plan))
+        return bool(written) and bool(written[-1])
+
+    def _chunk_insertion(
+        self, batch: Sequence[tuple[dict[str, Any], bytes]], first: int, filters: str | None, updated_at: int
+    ) -> list[Step]:
+        """The two ``INSERT`` statements of a batch of chunks: their rows (numbered from
+        ``first``) and their vectors under the same numbers."""
+        chunk_rows: list[str] = []
+        vector_rows: list[str] = []
+        params: dict[str, Any] = {"filters": filters, "at": updated_at}
+        vectors: dict[str, Any] = {}
+        for n, (chunk, vector) in enumerate(batch):
+            chunk_rows.append(
+                f"(:row{n}, :id{n}, :name{n}, :meta{n}, :filters, :content{n}, :usage{n}, :at, :at, :hash{n}, "
+                f":content_id{n})"
+            )
+            vector_rows.append(f"(:row{n}, :vector{n})")
+            params.update(
+                {
+                    f"row{n}": first + n,
+                    f"id{n}": chunk["id"],
+                    f"name{n}": chunk["name"],
+                    f"meta{n}": chunk["meta_data"],
+                    f"content{n}": chunk["content"],
+                    f"usage{n}": chunk["usage"],
+                    f"hash{n}": chunk["content_hash"],
+                    f"content_id{n}": chunk["content_id"],
+                }
+            )
+            vectors.update({f"row{n}": first + n, f"vector{n}": vector})
+        return [
+            (
+                Statement(
+                    f"INSERT INTO {self._chunks} (vector_id, id, name, meta_data, filters, content, usage, "
+                    f"created_at, updated_at, content_hash, content_id) VALUES {', '.join(chunk_rows)}"
+                ),
+                params,
+            ),
+            (Statement(f"INSERT INTO {self._vectors} (rowid, embedding) VALUES {', '.join(vector_rows)}"), vectors),
+        ]
+
+    def _chunk_deletion(self, where: str, params: Mapping[str, Any]) -> list[Step]:
+        """The statements deleting the chunks ``where`` selects, and their vectors."""
+        return [
+            (
+                Statement(
+                    f"DELETE FROM {self._vectors} WHERE rowid IN (SELECT vector_id FROM {self._chunks} WHERE {where})"
+                ),
+                params,
+            ),
+            (Statement(f"DELETE FROM {self._chunks} WHERE {where}"), params),
+        ]
 
     async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
-        content_id = clean_text(content_id)  # an id no database can hold matches nothing
-
-        def fail(connection: Connection) -> None:
-            connection.execute(
-                f"UPDATE {self._contents} SET status = 'failed', status_message = ?, updated_at = ? "
-                "WHERE id = ? AND linked_to = ?",
-                (clean_text(message), updated_at, content_id, self._base_id),
-            )
-            self._delete_chunks(connection, "content_id = ?", (content_id,))
-
-        await self._file.call(lambda connection: transaction(connection, fail))
+        key = {"id": clean_text(content_id), **self._base}  # an id no database can hold matches nothing
+        fail = Statement(
+            f"UPDATE {self._contents} SET status = 'failed', status_message = :message, updated_at = :updated_at "
+            "WHERE id = :id AND linked_to = :base"
+        )
+        steps = [(fail, {**key, "message": clean_text(message), "updated_at": updated_at})]
+        await self._call(self._executor.write(steps + self._chunk_deletion("content_id = :id", key)))
 
     async def touch_contents(self, content_ids: Sequence[str], *, updated_at: int) -> None:
         if not content_ids:
             return
-        ids = [clean_text(content_id) for content_id in content_ids]
-
-        def touch(connection: Connection) -> None:
-            marks = ", ".join("?" for _ in ids)
-            connection.execute(
-                f"UPDATE {self._contents} SET updated_at = ? WHERE linked_to = ? AND status = 'processing' "
-                f"AND id IN ({marks})",
-                (updated_at, self._base_id, *ids),
-            )
-
-        await self._file.call(lambda connection: transaction(connection, touch))
+        ids = {f"id{n}": clean_text(content_id) for n, content_id in enumerate(content_ids)}
+        marks = ", ".join(f":{name}" for name in ids)
+        touch = Statement(
+            f"UPDATE {self._contents} SET updated_at = :updated_at WHERE linked_to = :base AND status = 'processing' "
+            f"AND id IN ({marks})"
+        )
+        await self._call(self._executor.write([(touch, {**ids, **self._base, "updated_at": updated_at})]))
 
     async def stale_contents(self, *, updated_before: int) -> list[Content]:
-        def read(connection: Connection) -> list[Content]:
-            rows = connection.execute(
-                f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = ? AND status = 'processing' "
-                "AND updated_at < ? ORDER BY updated_at, id",
-                (self._base_id, updated_before),
-            ).fetchall()
-            return [content_from_row(row) for row in rows]
-
-        return await self._file.call(read)
+        select = Statement(
+            f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = :base AND status = 'processing' "
+            "AND updated_at < :before ORDER BY updated_at, id"
+        )
+        rows = await self._call(self._executor.fetch([(select, {**self._base, "before": updated_before})]))
+        return [content_from_row(row) for row in rows[0]]
 
     async def delete_content(self, content_id: str) -> bool:
-        content_id = clean_text(content_id)  # an id no database can hold matches nothing
-
-        def delete(connection: Connection) -> bool:
-            cursor = connection.execute(
-                f"DELETE FROM {self._contents} WHERE id = ? AND linked_to = ?", (content_id, self._base_id)
-            )
-            self._delete_chunks(connection, "content_id = ?", (content_id,))
-            return bool(cursor.rowcount)
-
-        return await self._file.call(lambda connection: transaction(connection, delete))
+        key = {"id": clean_text(content_id), **self._base}  # an id no database can hold matches nothing
+        delete = Statement(f"DELETE FROM {self._contents} WHERE id = :id AND linked_to = :base RETURNING id")
+        rows = await self._call(self._executor.write([(delete, key), *self._chunk_deletion("content_id = :id", key)]))
+        return bool(rows[0])
 
     async def delete_all(self) -> int:
-        def delete(connection: Connection) -> int:
-            cursor = connection.execute(f"DELETE FROM {self._contents} WHERE linked_to = ?", (self._base_id,))
-            connection.execute(f"DELETE FROM {self._vectors}")
-            connection.execute(f"DELETE FROM {self._chunks}")
-            return int(cursor.rowcount)
-
-        return await self._file.call(lambda connection: transaction(connection, delete))
-
-    def _delete_chunks(self, connection: Connection, where: str, params: Sequence[Any]) -> None:
-        connection.execute(
-            f"DELETE FROM {self._vectors} WHERE rowid IN (SELECT vector_id FROM {self._chunks} WHERE {where})",
-            params,
+        rows = await self._call(
+            self._executor.write(
+                [
+                    (Statement(f"DELETE FROM {self._contents} WHERE linked_to = :base RETURNING id"), self._base),
+                    (Statement(f"DELETE FROM {self._vectors}"), {}),
+                    (Statement(f"DELETE FROM {self._chunks}"), {}),
+                ]
+            )
         )
-        connection.execute(f"DELETE FROM {self._chunks} WHERE {where}", params)
+        return len(rows[0])
+
+    # -- search
 
     async def search(
         self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None = None
@@ -347,49 +358,58 @@ class SqliteVecStore:
             raise UnstorableData(
                 f"the query embedding has {len(embedding)} dimensions; table '{self._chunks_name}' holds {self._dimensions}"
             )
-        query = float32_blob(embedding)
-        where, params = filter_clause(clean_json(filters or {}), "c")
+        where, filter_params = filter_clause(clean_json(filters or {}), "c")
+        params = {"query": float32_blob(embedding), "limit": limit, **filter_params}
         hit_columns = ", ".join(f"c.{column}" for column in HIT_COLUMNS)
-
-        def nearest(connection: Connection) -> list[SearchHit]:
-            if limit > MAX_K:  # beyond sqlite-vec's ``k``: every (matching) chunk ranked
-                return [
-                    hit_from_row(row)
-                    for row in connection.execute(
-                        f"SELECT {hit_columns}, vec_distance_cosine(v.embedding, ?) AS distance "
-                        f"FROM {self._chunks} c CROSS JOIN {self._vectors} v ON v.rowid = c.vector_id "
-                        f"WHERE {where} ORDER BY distance, c.id LIMIT ?",
-                        (query, *params, limit),
-                    ).fetchall()
-                ]
+        if limit > MAX_K:  # beyond sqlite-vec's ``k``: every (matching) chunk ranked
+            sql = (
+                f"SELECT {hit_columns}, vec_distance_cosine(v.embedding, :query) AS distance "
+                f"FROM {self._chunks} c CROSS JOIN {self._vectors} v ON v.rowid = c.vector_id "
+                f"WHERE {where} ORDER BY distance, c.id LIMIT :limit"
+            )
+        else:
             # Filters restrict the scan to the matching chunks' vectors (``rowid IN``), so the
             # nearest ``limit`` matches are found however few chunks match.
             only = f"AND rowid IN (SELECT c.vector_id FROM {self._chunks} c WHERE {where})" if filters else ""
-            rows = connection.execute(
+            sql = (
                 f"SELECT {hit_columns}, knn.distance FROM "
-                f"(SELECT rowid, distance FROM {self._vectors} WHERE embedding MATCH ? AND k = ? {only}) AS knn "
-                f"JOIN {self._chunks} c ON c.vector_id = knn.rowid ORDER BY knn.distance, c.id",
-                (query, limit, *(params if filters else ())),
-            ).fetchall()
-            return [hit_from_row(row) for row in rows]
-
-        return await self._file.call(nearest)
+                f"(SELECT rowid, distance FROM {self._vectors} WHERE embedding MATCH :query AND k = :limit {only}) "
+                f"AS knn JOIN {self._chunks} c ON c.vector_id = knn.rowid ORDER BY knn.distance, c.id"
+            )
+        rows = await self._call(self._executor.fetch([(Statement(sql), params)]))
+        return [hit_from_row(row) for row in rows[0]]
 
     async def counts(self) -> tuple[int, int]:
-        def read(connection: Connection) -> tuple[int, int]:
-            connection.execute("BEGIN")
-            try:
-                contents = connection.execute(
-                    f"SELECT count(*) FROM {self._contents} WHERE linked_to = ?", (self._base_id,)
-                ).fetchone()[0]
-                chunks = connection.execute(f"SELECT count(*) FROM {self._chunks}").fetchone()[0]
-            finally:
-                connection.execute("COMMIT")
-            return int(contents), int(chunks)
-
-        return await self._file.call(read)
+        rows = await self._call(
+            self._executor.fetch(
+                [
+                    (
+                        Statement(
+                            f"SELECT (SELECT count(*) FROM {self._contents} WHERE linked_to = :base), "
+                            f"(SELECT count(*) FROM {self._chunks})"
+                        ),
+                        self._base,
+                    )
+                ]
+            )
+        )
+        contents, chunks = rows[0][0]
+        return int(contents), int(chunks)
 
     async def close(self) -> None:
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None
             await on_close()
+
+    async def _call(self, work: Awaitable[T]) -> T:
+        """``work``'s result; the driver's errors turned into ours (the run path's executor
+        already turns the standard library's ``OperationalError`` into ``StorageUnavailable``)."""
+        driver = self._driver
+        try:
+            return await work
+        except (driver.IntegrityError, driver.DataError) as error:
+            raise UnstorableData(f"database '{self._db_id}' refused the data: {error}") from error
+        except (driver.OperationalError, OSError) as error:
+            raise StorageUnavailable(f"database '{self._db_id}' (knowledge) is unavailable: {error}") from error
+        except driver.Error as error:  # a file that is not a database, say
+            raise StorageUnavailable(f"database '{self._db_id}' (knowledge) cannot be used: {error}") from error

@@ -44,18 +44,20 @@ def _with_lock_retries(connection: sqlite3.Connection, statement: str) -> None:
         try:
             connection.execute(statement)
             return
-        except sqlite3.OperationalError as error:
+        except connection.OperationalError as error:  # the driver's own (DB-API), whichever made it
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(min(0.001 * attempt, 0.05))
 
 
 class SqliteExecutor:
-    """The ``Executor`` on the SQLite file at ``path``; the connection opens on first use."""
+    """The ``Executor`` on the SQLite file at ``path``; the connection opens on first use, made
+    by ``connect`` (called as ``sqlite3.connect``: a driver with the same interface may be used)."""
 
-    def __init__(self, path: Path, *, db_id: str) -> None:
+    def __init__(self, path: Path, *, db_id: str, connect: Callable[..., sqlite3.Connection] = sqlite3.connect) -> None:
         self._path = path
         self._db_id = db_id
+        self._connect = connect
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-sqlite-{db_id}")
         self._connection: sqlite3.Connection | None = None
 
@@ -84,7 +86,7 @@ class SqliteExecutor:
         connection = self._connection
         if connection is None:
             # ``isolation_level=None``: transactions are begun here, explicitly.
-            connection = sqlite3.connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            connection = self._connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             try:
                 for pragma in PRAGMAS:
                     _with_lock_retries(connection, pragma)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -13,8 +15,9 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
-from agentos_runtime.knowledge.stores.sqlite_files import SqliteKnowledgeFile
+from agentos_runtime.knowledge.stores.sqlite_files import connect_knowledge, driver_module, knowledge_executor
 from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
+from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 
 from tests.runtime.knowledge.stores.conftest import KnowledgeSpot
 from tests.support.databases import unique_name
@@ -89,20 +92,66 @@ async def test_a_database_without_pgvector_and_a_user_who_cannot_create_it_is_to
 
 async def test_two_processes_preparing_one_sqlite_knowledge_file_at_once_both_succeed(tmp_path: Path) -> None:
     path = tmp_path / "agentos.knowledge.db"
-    files = [SqliteKnowledgeFile(path, db_id="main") for _ in range(2)]
+    executors = [knowledge_executor(path, db_id="main") for _ in range(2)]
     stores = [
         SqliteVecStore(
-            file, base_id="docs", contents_table="agno_knowledge", chunks_table="knowledge_docs", dimensions=8
+            executor,
+            db_id="main",
+            base_id="docs",
+            contents_table="agno_knowledge",
+            chunks_table="knowledge_docs",
+            dimensions=8,
         )
-        for file in files
+        for executor in executors
     ]
     try:
         await asyncio.gather(*(store.prepare() for store in stores))
         await stores[0].add_content(content("c1", "docs"))
         assert await stores[1].get_content("c1") is not None
     finally:
-        for file in files:
-            await file.close()
+        for executor in executors:
+            await executor.close()
+
+
+async def test_a_knowledge_file_another_connection_holds_is_switched_to_wal_once_it_is_let_go(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agentos.knowledge.db"
+    driver = driver_module()
+    refused = threading.Event()
+
+    class WatchedConnection(driver.Connection):  # type: ignore[misc, name-defined]
+        def execute(self, *args: Any) -> Any:
+            try:
+                return super().execute(*args)
+            except driver.OperationalError as error:
+                if "locked" in str(error):
+                    refused.set()
+                raise
+
+    def connect(file: Path, **options: Any) -> Any:
+        # No busy wait: the switch is refused at once, as when two connections race for a new file.
+        return connect_knowledge(file, factory=WatchedConnection, **{**options, "timeout": 0})
+
+    holder = driver.connect(str(path), isolation_level=None)
+    holder.execute("CREATE TABLE held (x)")
+    holder.execute("BEGIN")
+    holder.execute("SELECT * FROM held").fetchall()  # a reader: the switch to WAL must wait for it
+    executor = SqliteExecutor(path, db_id="main", connect=connect)
+    store = SqliteVecStore(
+        executor, db_id="main", base_id="docs", contents_table="agno_knowledge", chunks_table="docs", dimensions=8
+    )
+    try:
+        preparing = asyncio.ensure_future(store.prepare())
+        assert await asyncio.to_thread(refused.wait, 10), "the switch to WAL was never refused"
+        holder.execute("COMMIT")
+        await preparing
+
+        assert driver.connect(str(path)).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        await store.add_content(content("c1", "docs"))
+    finally:
+        holder.close()
+        await executor.close()
 
 
 async def test_a_knowledge_file_that_is_not_a_database_is_storage_unavailable(tmp_path: Path) -> None:
