@@ -41,8 +41,11 @@ async def test_a_missing_config_map_is_reported_and_nothing_is_written_until_it_
     await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ConfigMapNotFound", what="reported")
     resolved = cluster.condition("demo", "ReferencesResolved")
     assert (resolved["status"], resolved["message"]) == ("False", "ConfigMap 'handbook' not found")
-    warnings = [(e["reason"], e["message"]) for e in cluster.events_about("demo") if e["type"] == "Warning"]
-    assert warnings == [("ConfigMapNotFound", "ConfigMap 'handbook' not found")]
+
+    def warnings() -> list[tuple[str, str]]:  # the Event is posted after the status
+        return [(e["reason"], e["message"]) for e in cluster.events_about("demo") if e["type"] == "Warning"]
+
+    assert await eventually(warnings, what="the Warning") == [("ConfigMapNotFound", "ConfigMap 'handbook' not found")]
     assert cluster.get(DEPLOYMENTS, "demo") is None
 
     await create_handbook(cluster, **{"leave.md": "# Leave\nTwenty-five days a year."})
