@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import pytest
 import uvicorn
@@ -392,7 +392,9 @@ class FakeOpenAIServer:
 
 
 @contextmanager
-def serve_asgi(app: Callable[[Scope, Receive, Send], Awaitable[None]], *, lifespan: str = "off") -> Iterator[int]:
+def serve_asgi(
+    app: Callable[[Scope, Receive, Send], Awaitable[None]], *, lifespan: Literal["on", "off"] = "off"
+) -> Iterator[int]:
     """Run any ASGI ``app`` under uvicorn on 127.0.0.1 in a background thread; yields its port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
