@@ -23,7 +23,7 @@ the ``search_knowledge_base`` tool, and references added to the user's message.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -37,19 +37,17 @@ from agentos_runtime.runs.events import EventFactory, RunEvent
 from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
     Ending,
-    Lifecycle,
     Outcome,
     answer_ending,
     answer_unsaved,
-    complete,
-    execute,
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
 from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata
 from agentos_runtime.runs.prompt import build_system_message
 from agentos_runtime.runs.record import RunRecord
-from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
+from agentos_runtime.runs.registry import RunHandle, RunRegistry
+from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import merge_session_state, new_session_row, stored_session_state
 from agentos_runtime.runs.toolbox import TakenTools, agent_toolbox
 from agentos_runtime.runs.turns import RunContext, Toolbox, run_turns
@@ -147,8 +145,15 @@ class _AgentRun(RunContext):
             self.agent.memory.remember(self.record)
 
 
-class Agent:
-    """A declared agent, ready to run: its config, model, tools and session store."""
+class Agent(Runner):
+    """A declared agent, ready to run: its config, model, tools and session store.
+
+    ``run`` yields the run's events, ending with ``RunCompleted``, ``RunError`` or
+    ``RunCancelled``; ``complete`` returns the ``RunOutput`` dict (``status`` ERROR on a model
+    failure).
+    """
+
+    kind = "agent"
 
     def __init__(
         self,
@@ -181,18 +186,6 @@ class Agent:
         self.knowledge_base = knowledge
         self.knowledge = run_knowledge_for(config, knowledge)
 
-    def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
-        """The run's events, ending with ``RunCompleted``, ``RunError`` or ``RunCancelled``."""
-        return self._execute(request, stream=True, sink=None)
-
-    async def complete(self, request: RunRequest) -> JSON:
-        """Run without streaming; the ``RunOutput`` dict (``status`` ERROR on a model failure).
-
-        Raises ``StorageUnavailable`` when the session could not be read or the run saved.
-        """
-        sink: list[Lifecycle] = []
-        return await complete(self._execute(request, stream=False, sink=sink), sink)
-
     def clock(self) -> datetime:
         """Now, as the agent's system message tells it."""
         return self._clock()
@@ -201,33 +194,24 @@ class Agent:
         """The tools a run opening now gets: the same toolbox until the tools change."""
         return self._taken_tools.take()
 
-    def _execute(
-        self, request: RunRequest, *, stream: bool, sink: list[Lifecycle] | None
-    ) -> AsyncGenerator[RunEvent, None]:
-        def steps_for(handle: RunHandle) -> _AgentRun:
-            events = EventFactory(
-                agent_id=self.id,
-                agent_name=self.name,
-                run_id=request.run_id,
-                session_id=request.session_id,
-                model=self.model.model,
-                model_provider=self.model.provider,
-            )
-            record = self._new_record(request)
-            return _AgentRun(
-                record=record,
-                events=events,
-                handle=handle,
-                chat=[],
-                stream=stream,
-                agent=self,
-                request=request,
-                toolbox=self._taken_tools.take(),
-            )
-
-        owner = RunOwner("agent", self.id, request.session_id, request.user_id)
-        return execute(
-            steps_for, run_id=request.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
+    def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _AgentRun:
+        events = EventFactory(
+            agent_id=self.id,
+            agent_name=self.name,
+            run_id=request.run_id,
+            session_id=request.session_id,
+            model=self.model.model,
+            model_provider=self.model.provider,
+        )
+        return _AgentRun(
+            record=self._new_record(request),
+            events=events,
+            handle=handle,
+            chat=[],
+            stream=stream,
+            agent=self,
+            request=request,
+            toolbox=self._taken_tools.take(),
         )
 
     def _new_record(self, request: RunRequest) -> RunRecord:

@@ -29,7 +29,7 @@ A knowledge base (``knowledge``) works as for an agent (``runs.knowledge``): the
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -43,19 +43,17 @@ from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
     Ending,
-    Lifecycle,
     Outcome,
     answer_ending,
     answer_unsaved,
-    complete,
-    execute,
 )
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
 from agentos_runtime.runs.nesting import Executor
 from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata
-from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
+from agentos_runtime.runs.registry import RunHandle, RunRegistry
+from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import merge_session_state, stored_session_state
 from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import member_card, member_history, member_history_runs
@@ -63,7 +61,7 @@ from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEM
 from agentos_runtime.runs.team_record import TeamRecord, new_team_session
 from agentos_runtime.runs.team_turns import Delegation, LeaderRun, lead
 from agentos_runtime.runs.toolbox import TakenTools
-from agentos_runtime.storage.ports import JSON, MemoryStore, RecentRuns, SessionRow, SessionStore
+from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
 from agentos_runtime.tools.toolsets import ToolSet
@@ -132,8 +130,15 @@ class _TeamRun(LeaderRun):
             self.team.memory.remember(self.record)
 
 
-class Team:
-    """A declared team, ready to run: its config, leader model, members and session store."""
+class Team(Runner):
+    """A declared team, ready to run: its config, leader model, members and session store.
+
+    ``run`` yields the run's events, ending with ``TeamRunCompleted``, ``TeamRunError`` or
+    ``TeamRunCancelled``; ``complete`` returns the ``TeamRunOutput`` dict (``status`` ERROR on a
+    model failure).
+    """
+
+    kind = "team"
 
     def __init__(
         self,
@@ -197,44 +202,24 @@ class Team:
         """The leader's own tools by name for a run opening now (the same mapping until they change)."""
         return self._own_tools.take()
 
-    def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
-        """The run's events, ending with ``TeamRunCompleted``, ``TeamRunError`` or ``TeamRunCancelled``."""
-        return self._execute(request, stream=True, sink=None)
-
-    async def complete(self, request: RunRequest) -> JSON:
-        """Run without streaming; the ``TeamRunOutput`` dict (``status`` ERROR on a model failure).
-
-        Raises ``StorageUnavailable`` when the session could not be read or the run saved.
-        """
-        sink: list[Lifecycle] = []
-        return await complete(self._execute(request, stream=False, sink=sink), sink)
-
-    def _execute(
-        self, request: RunRequest, *, stream: bool, sink: list[Lifecycle] | None
-    ) -> AsyncGenerator[RunEvent, None]:
-        def steps_for(handle: RunHandle) -> _TeamRun:
-            events = TeamEventFactory(
-                team_id=self.id,
-                team_name=self.name,
-                run_id=request.run_id,
-                session_id=request.session_id,
-                model=self.model.model,
-                model_provider=self.model.provider,
-            )
-            return _TeamRun(
-                record=self._new_record(request),
-                events=events,
-                handle=handle,
-                request=request,
-                chat=[],
-                stream=stream,
-                tools=self._own_tools.take(),
-                team=self,
-            )
-
-        owner = RunOwner("team", self.id, request.session_id, request.user_id)
-        return execute(
-            steps_for, run_id=request.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
+    def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _TeamRun:
+        events = TeamEventFactory(
+            team_id=self.id,
+            team_name=self.name,
+            run_id=request.run_id,
+            session_id=request.session_id,
+            model=self.model.model,
+            model_provider=self.model.provider,
+        )
+        return _TeamRun(
+            record=self._new_record(request),
+            events=events,
+            handle=handle,
+            request=request,
+            chat=[],
+            stream=stream,
+            tools=self._own_tools.take(),
+            team=self,
         )
 
     def _new_record(self, request: RunRequest) -> TeamRecord:

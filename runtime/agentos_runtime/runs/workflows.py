@@ -18,7 +18,7 @@ its runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,20 +28,18 @@ from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import (
     CANCELLED_BY_CALLER,
     Ending,
-    Lifecycle,
     Outcome,
-    complete,
     describe_failure,
-    execute,
 )
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.opening import run_metadata
-from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
+from agentos_runtime.runs.registry import RunHandle, RunRegistry
+from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import merge_session_state, stored_session_state
 from agentos_runtime.runs.workflow_events import WorkflowEventFactory
 from agentos_runtime.runs.workflow_record import WorkflowRecord
 from agentos_runtime.runs.workflow_steps import LeafPlan, ParallelPlan, StepFailed, StepPlan, StepsRun, run_steps
-from agentos_runtime.storage.ports import JSON, RecentRuns, SessionRow, SessionStore
+from agentos_runtime.storage.ports import RecentRuns, SessionRow, SessionStore
 
 # A workflow run replays no history: opening it reads the session's state and no run.
 NO_RUNS = RecentRuns(limit=0)
@@ -136,8 +134,15 @@ class _WorkflowRun(StepsRun):
         """Nothing follows a workflow run's save."""
 
 
-class Workflow:
-    """A declared workflow, ready to run: its config, planned steps and session store."""
+class Workflow(Runner):
+    """A declared workflow, ready to run: its config, planned steps and session store.
+
+    ``run`` yields the run's events, ending with ``WorkflowCompleted``, ``WorkflowError`` or
+    ``WorkflowCancelled``; ``complete`` returns the ``WorkflowRunOutput`` dict (``status`` ERROR
+    when a step failed).
+    """
+
+    kind = "workflow"
 
     def __init__(
         self,
@@ -157,39 +162,17 @@ class Workflow:
         self.registry = registry if registry is not None else RunRegistry()
         self.db_id = db_id
 
-    def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
-        """The run's events, ending with ``WorkflowCompleted``, ``WorkflowError`` or ``WorkflowCancelled``."""
-        return self._execute(request, stream=True, sink=None)
-
-    async def complete(self, request: RunRequest) -> JSON:
-        """Run without streaming; the ``WorkflowRunOutput`` dict (``status`` ERROR when a step failed).
-
-        Raises ``StorageUnavailable`` when the session could not be read or the run saved.
-        """
-        sink: list[Lifecycle] = []
-        return await complete(self._execute(request, stream=False, sink=sink), sink)
-
-    def _execute(
-        self, request: RunRequest, *, stream: bool, sink: list[Lifecycle] | None
-    ) -> AsyncGenerator[RunEvent, None]:
-        def steps_for(handle: RunHandle) -> _WorkflowRun:
-            record = WorkflowRecord(
-                run_id=request.run_id,
-                workflow_id=self.id,
-                workflow_name=self.name,
-                session_id=request.session_id,
-                user_id=request.user_id,
-                input_content=request.message,
-                metadata=run_metadata(None, request.metadata),
-            )
-            events = WorkflowEventFactory(
-                workflow_id=self.id, workflow_name=self.name, run_id=request.run_id, session_id=request.session_id
-            )
-            return _WorkflowRun(
-                record=record, events=events, handle=handle, request=request, stream=stream, workflow=self
-            )
-
-        owner = RunOwner("workflow", self.id, request.session_id, request.user_id)
-        return execute(
-            steps_for, run_id=request.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
+    def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _WorkflowRun:
+        record = WorkflowRecord(
+            run_id=request.run_id,
+            workflow_id=self.id,
+            workflow_name=self.name,
+            session_id=request.session_id,
+            user_id=request.user_id,
+            input_content=request.message,
+            metadata=run_metadata(None, request.metadata),
         )
+        events = WorkflowEventFactory(
+            workflow_id=self.id, workflow_name=self.name, run_id=request.run_id, session_id=request.session_id
+        )
+        return _WorkflowRun(record=record, events=events, handle=handle, request=request, stream=stream, workflow=self)
