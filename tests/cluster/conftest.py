@@ -175,7 +175,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     cluster = ControlPlane(kubeconfig=state / "kubeconfig", state=state, version=version)
     try:
         cluster.run("apply", "--server-side", "--field-manager=platform-team", "-f", str(CRD))
-        cluster.run("wait", "--for=condition=Established", "--timeout=60s", "crd/agentosconfigs.agentos.dev")
+        wait_for_condition(cluster, "Established", "crd/agentosconfigs.agentos.dev", timeout="60s")
         add_volumes(cluster)
         yield cluster
     finally:
@@ -368,6 +368,27 @@ class Installed:
         return self.cluster.refused(self.user, since)
 
 
+# kubectl wait fails at once, instead of waiting, on an object whose status has no conditions
+# yet ("status.conditions accessor error: <nil>"), as a CRD has for an instant after it is applied.
+NO_CONDITIONS_YET = "accessor error"
+
+
+def wait_for_condition(
+    cluster: Kubectl, condition: str, resource: str, *, timeout: str, namespace: str | None = None
+) -> None:
+    """``kubectl wait --for=condition=<condition>``, asked again while the object has no conditions at all."""
+    scope = ["-n", namespace] if namespace else []
+    for _ in range(50):
+        result = cluster.run(
+            "wait", f"--for=condition={condition}", f"--timeout={timeout}", *scope, resource, check=False
+        )
+        if result.returncode == 0:
+            return
+        if NO_CONDITIONS_YET not in result.stderr:
+            break
+    raise AssertionError(f"kubectl wait for {condition} on {resource} failed: {result.stderr.strip()}")
+
+
 def running_or_fail(operator: OperatorProcess) -> bool:
     if not operator.alive():
         raise AssertionError(f"the operator exited:\n{operator.output()[-4000:]}")
@@ -473,7 +494,7 @@ def condition(body: dict[str, Any] | None, type_: str) -> dict[str, Any]:
 
 def wait_ready(cluster: Kubectl, namespace: str, name: str, timeout: str = "60s") -> dict[str, Any]:
     """``kubectl wait --for=condition=Ready``, then the resource as it is now."""
-    cluster.run("wait", "--for=condition=Ready", f"--timeout={timeout}", "-n", namespace, f"agentosconfig/{name}")
+    wait_for_condition(cluster, "Ready", f"agentosconfig/{name}", timeout=timeout, namespace=namespace)
     body = cluster.get("agentosconfig", name, namespace)
     assert body is not None
     return body
