@@ -20,9 +20,20 @@ class OperatorError(Exception):
 
 
 class MissingSecretsError(OperatorError):
-    """Values render needs are absent: ``refs`` lists each (Secret name, key), sorted."""
+    """Values render needs are absent (``refs``) or empty where a value is required (``empty``):
+    each (Secret name, key), sorted."""
 
-    def __init__(self, refs: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, refs: Iterable[tuple[str, str]], *, empty: Iterable[tuple[str, str]] = ()) -> None:
         self.refs: list[tuple[str, str]] = sorted(set(refs))
-        listed = ", ".join(f"Secret '{name}' key '{key}'" for name, key in self.refs)
-        super().__init__(f"missing secret values: {listed}")
+        self.empty: list[tuple[str, str]] = sorted(set(empty))
+        parts = []
+        if self.refs:
+            parts.append(
+                "missing secret values: " + ", ".join(f"Secret '{name}' key '{key}'" for name, key in self.refs)
+            )
+        if self.empty:
+            listed = ", ".join(f"Secret '{name}' key '{key}'" for name, key in self.empty)
+            parts.append(
+                f"empty secret values (an MCP header or env value must not be empty; put the value in the Secret): {listed}"
+            )
+        super().__init__("; ".join(parts))

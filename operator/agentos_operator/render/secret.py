@@ -27,7 +27,13 @@ def env_values(environment: Environment, secrets: Mapping[SecretRef, str]) -> di
     missing = [ref for ref in environment_refs(environment) if ref not in secrets]
     if missing:
         raise MissingSecretsError(missing)
-    return {env: _value(source, secrets[source.ref]) for env, source in sorted(environment.sources.items())}
+    values = {env: _value(source, secrets[source.ref]) for env, source in sorted(environment.sources.items())}
+    # The runtime refuses to start with an MCP header or env variable that is empty (it would
+    # send an empty credential): said here, on the resource, instead of by a crash-looping pod.
+    empty = [environment.sources[env].ref for env in set(environment.mcp_env.values()) if not values.get(env)]
+    if empty:
+        raise MissingSecretsError([], empty=empty)
+    return values
 
 
 def render_env_secret(resource_name: str, namespace: str, uid: str | None, values: Mapping[str, str]) -> dict[str, Any]:

@@ -279,3 +279,17 @@ def test_a_missing_header_secret_is_named_by_reference_and_no_value_is_told() ->
 
     assert "Secret 'github-mcp' key 'token'" in str(raised.value)
     assert "sk-real-looking-value" not in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["", "  \n"], ids=["empty", "whitespace"])
+def test_an_empty_header_secret_is_refused_by_reference_before_any_pod_runs(value: str) -> None:
+    res = resource(mcpServers=[GITHUB])
+    secrets = {**render.placeholder_secrets(res), ("github-mcp", "token"): value}
+    secrets[("openai", "api-key")] = "sk-real-looking-value"
+
+    with pytest.raises(MissingSecretsError) as raised:
+        render.render(res, secrets, settings=SETTINGS)
+
+    assert raised.value.empty == [("github-mcp", "token")] and raised.value.refs == []
+    assert "empty secret values" in str(raised.value) and "Secret 'github-mcp' key 'token'" in str(raised.value)
+    assert "sk-real-looking-value" not in str(raised.value)
