@@ -42,6 +42,9 @@ def test_the_operator_logs_json_without_chatter_and_stops_cleanly_on_sigterm(
     add_secrets(control_plane, namespace)
     control_plane.apply(agentos_body("demo"), namespace)
     eventually(lambda: control_plane.get("deployment", "demo", namespace), what="the Deployment")
+    # The reconcile reports its changes once it has written them all: stopping before that
+    # would cancel it (cleanly) before the line this test reads.
+    eventually(lambda: "Deployment 'demo'" in operator.output(), what="the reconcile's report of its changes")
 
     stopping = time.monotonic()
     code = operator.stop()
