@@ -107,9 +107,17 @@ def test_the_harness_measures_every_side_end_to_end_and_reports_them(tmp_path: p
         assert [phase["size"] for phase in phases] == [40, 80], name
         # About one chunk per 500 characters on each side; the exact cut is each side's chunker's.
         assert all(0.8 * phase["size"] <= phase["chunks"] <= 1.3 * phase["size"] for phase in phases), name
-        assert all(phase["ingest"]["cpu_s"] > 0 and phase["ingest"]["chunks_per_cpu_s"] > 0 for phase in phases), name
+        # CPU is read in clock ticks (10 ms): a few dozen small chunks may take less than one.
+        assert all(
+            phase["ingest"]["wall_s"] > 0
+            and phase["ingest"]["cpu_s"] >= 0
+            and (phase["ingest"]["chunks_per_cpu_s"] is None) == (phase["ingest"]["cpu_s"] == 0)
+            and (phase["ingest"]["chunks_per_cpu_s"] or 1) > 0
+            for phase in phases
+        ), name
         assert all(phase["search"]["top_hit_relevant"] == 1.0 for phase in phases), name
         assert ("db_cpu_s" in phases[0]["ingest"]) == ("pgvector" in name), name
+    assert any(phase["ingest"]["cpu_s"] > 0 for side in document["sides"].values() for phase in side["phases"])
     assert all(document["sides"][name]["storage"]["table_mb"] > 0 for name in ("agno-pgvector", "ours-pgvector"))
     assert document["machine"]["calibration_s"] > 0
     assert "| chunks per CPU second, to 80 chunks |" in run.stdout
