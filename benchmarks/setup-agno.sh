@@ -11,6 +11,8 @@ AGNO_VERSION=${AGNO_VERSION:-3.1.10}
 "$VENV/bin/python" -m pip install -q "agno==$AGNO_VERSION" openai fastapi uvicorn "sqlalchemy[asyncio]" python-multipart pyyaml
 # Agno's MCPTools (the MCP tool-call benchmark, runtime/mcp_cost.py) connects through fastmcp.
 "$VENV/bin/python" -m pip install -q "fastmcp>=4,<5" "mcp>=2.3,<3"
-# Agno's PgVector (the knowledge benchmark, knowledge/run.py) needs psycopg and pgvector.
-"$VENV/bin/python" -m pip install -q "psycopg[binary]" pgvector
+# Agno's PgVector (the knowledge benchmark, knowledge/run.py) needs psycopg and pgvector; its
+# PostgresDb and RedisDb (runtime/run.py's agno-postgres, agno-redis) psycopg and redis-py, given
+# the same C reply parser (hiredis) as ours.
+"$VENV/bin/python" -m pip install -q "psycopg[binary]" pgvector "redis[hiredis]"
 "$VENV/bin/python" -c "import agno, importlib.metadata as m; print('agno', m.version('agno'))"

@@ -106,11 +106,21 @@ def our_server(backend: str, model_url: str, work: Path) -> Server:
     return Server(f"ours-{backend}", argv, env, port)
 
 
-def agno_server(model_url: str, work: Path) -> Server:
+def agno_server(storage: str, model_url: str, work: Path) -> Server:
+    """Agno's AgentOS on ``storage`` (``sqlite``, ``postgres`` or ``redis``): Agno's own
+    ``SqliteDb``, ``PostgresDb`` or ``RedisDb``, in a fresh file, schema or key prefix."""
     port = free_port()
-    argv = [str(AGNO_PYTHON), "-m", "benchmarks.runtime.agno_server", "--port", str(port)]
-    argv += ["--model-url", model_url, "--db-file", str(work / "agno.db")]
-    return Server("agno-sqlite", argv, {}, port)
+    argv = [str(AGNO_PYTHON), "-m", "benchmarks.runtime.agno_server", "--port", str(port), "--model-url", model_url]
+    namespace = f"agno_{uuid.uuid4().hex[:8]}"
+    if storage == "sqlite":
+        argv += ["--db-file", str(work / "agno.db")]
+    elif storage == "postgres":
+        argv += ["--postgres-url", POSTGRES_URL, "--namespace", namespace]
+    elif storage == "redis":
+        argv += ["--redis-url", REDIS_URL, "--namespace", namespace]
+    else:
+        raise ValueError(f"no Agno server on {storage!r}: sqlite, postgres or redis")
+    return Server(f"agno-{storage}", argv, {}, port)
 
 
 @dataclass
@@ -197,7 +207,7 @@ def wait_healthy(url: str, server: Running, timeout: float = 60) -> float:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited with {server.process.returncode}: {server.stderr_tail()}")
         try:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1)
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=1)
             conn.request("GET", parts.path)
             if conn.getresponse().status == 200:
                 return time.perf_counter() - start
@@ -371,7 +381,9 @@ def restart_seconds(server: Server) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--servers", default="ours-sqlite,agno-sqlite,ours-postgres,ours-redis")
+    parser.add_argument(
+        "--servers", default="ours-sqlite,agno-sqlite,ours-postgres,agno-postgres,ours-redis,agno-redis"
+    )
     parser.add_argument("--only", help="run only scenarios whose name contains this text")
     parser.add_argument(
         "--rounds", type=int, default=5, help="rounds each scenario is split into, servers taking turns"
@@ -395,7 +407,8 @@ def main() -> None:
         "servers": {},
     }
     compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "operator", ROOT / "benchmarks", ROOT / "tests")
-    if "agno-sqlite" in args.servers.split(","):
+    names = args.servers.split(",")
+    if any(name.startswith("agno-") for name in names):
         compile_bytecode(AGNO_PYTHON, ROOT / "benchmarks")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -403,8 +416,8 @@ def main() -> None:
             results["model_server"] = asyncio.run(model_ceiling(model_url, args.requests))
             print(json.dumps(results["model_server"]), flush=True)
             servers = []
-            for name in args.servers.split(","):
-                if name == "agno-sqlite":
+            for name in names:
+                if name.startswith("agno-"):
                     out = subprocess.run(
                         [str(AGNO_PYTHON), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
                         capture_output=True,
@@ -412,7 +425,7 @@ def main() -> None:
                         check=True,
                     )
                     results["versions"]["agno"] = out.stdout.strip()
-                    server = agno_server(model_url, work)
+                    server = agno_server(name.removeprefix("agno-"), model_url, work)
                 else:
                     server = our_server(name.removeprefix("ours-"), model_url, work)
                 servers.append(server)

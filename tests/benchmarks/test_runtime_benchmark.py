@@ -74,3 +74,69 @@ def test_a_result_without_rounds_gives_the_ratio_of_its_totals() -> None:
     from benchmarks.runtime.report import per_core_ratio
 
     assert per_core_ratio({"server_cpu_ms_per_request": 2.0}, {"server_cpu_ms_per_request": 7.0}) == (3.5, 3.5, 3.5)
+
+
+def _server(cpu_ms_rounds: list[float], peak_rss_mb: float = 50.0) -> dict[str, object]:
+    row = {
+        "scenario": "json c=1 fresh",
+        "requests": 10,
+        "errors": 0,
+        "rps": 100.0,
+        "p50_ms": 5.0,
+        "p99_ms": 9.0,
+        "first_content_p50_ms": None,
+        "server_cpu_ms_per_request": sum(cpu_ms_rounds) / len(cpu_ms_rounds),
+        "server_cpu_ms_per_request_rounds": cpu_ms_rounds,
+        "rss_mb": peak_rss_mb,
+        "peak_rss_mb": peak_rss_mb,
+    }
+    return {"cold_start_s": 0.5, "restart_s": 0.5, "rss_after_start_mb": 40.0, "scenarios": [row]}
+
+
+def test_each_of_our_servers_is_judged_against_agno_on_sqlite_and_against_agno_on_its_own_storage() -> None:
+    from benchmarks.runtime.report import throughput_table, verdicts
+
+    results = {
+        "servers": {
+            "ours-postgres": _server([1.0, 1.0, 1.0]),
+            "agno-sqlite": _server([2.5, 2.5, 2.5], peak_rss_mb=100.0),
+            "agno-postgres": _server([4.0, 4.0, 4.0], peak_rss_mb=100.0),
+        }
+    }
+
+    lines = verdicts(results)
+
+    assert (
+        "| throughput per core >= 3x Agno's on SQLite, every scenario | ours-postgres: lowest 2.5x | **no** |" in lines
+    )
+    assert (
+        "| throughput per core >= 3x Agno's on the same storage, every scenario "
+        "| ours-postgres / agno-postgres: lowest 4.0x | yes |"
+    ) in lines
+    assert throughput_table(results, "ours-postgres", "agno-postgres")[1] == 4.0
+
+
+def test_without_agno_on_the_same_storage_only_the_sqlite_comparison_is_judged() -> None:
+    from benchmarks.runtime.report import verdicts
+
+    results = {"servers": {"ours-redis": _server([1.0]), "agno-sqlite": _server([3.5], peak_rss_mb=100.0)}}
+
+    lines = verdicts(results)
+
+    assert not any("same storage" in line for line in lines)
+    assert "| throughput per core >= 3x Agno's on SQLite, every scenario | ours-redis: lowest 3.5x | yes |" in lines
+
+
+def test_agno_servers_run_on_sqlite_postgres_or_redis_and_nothing_else(tmp_path: pathlib.Path) -> None:
+    import pytest
+
+    from benchmarks.runtime.run import agno_server
+
+    postgres = agno_server("postgres", "http://127.0.0.1:1/v1", tmp_path)
+    redis = agno_server("redis", "http://127.0.0.1:1/v1", tmp_path)
+
+    assert postgres.name == "agno-postgres" and "--postgres-url" in postgres.argv and "--namespace" in postgres.argv
+    assert redis.name == "agno-redis" and "--redis-url" in redis.argv
+    assert agno_server("sqlite", "http://127.0.0.1:1/v1", tmp_path).argv[-1] == str(tmp_path / "agno.db")
+    with pytest.raises(ValueError, match="sqlite, postgres or redis"):
+        agno_server("mysql", "http://127.0.0.1:1/v1", tmp_path)
