@@ -8,7 +8,7 @@ lets in-flight runs finish (or records them cancelled) before closing connection
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -59,8 +59,13 @@ def create_app(
     *,
     os_id: str | None = None,
     connectors: Connectors | None = None,
+    after_warm_up: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """The AgentOS-compatible API for ``config``; connections open when the app starts."""
+    """The AgentOS-compatible API for ``config``; connections open when the app starts.
+
+    ``after_warm_up`` is called once the model clients are built (``serving`` freezes what is
+    loaded by then out of the garbage collector's walks).
+    """
     connect_with = connectors or default_connectors()
     # Metrics are kept whenever they are served (``serving`` starts their port).
     telemetry = RuntimeMetrics() if settings.metrics_port else None
@@ -84,7 +89,7 @@ def create_app(
         except ConfigError as error:
             raise StartupFailed(f"cannot start: {error}") from None
         app.state.context = context
-        warming = warm_up_models(context)
+        warming = warm_up_models(context, then=after_warm_up)
         app.state.models_warming = warming  # ``/ready`` waits for it
         try:
             yield

@@ -82,7 +82,9 @@ def _run(args: argparse.Namespace) -> int:
 
     connectors = Connectors(environ=dict(os.environ), open_database=partial(open_database, early=early))
     try:
-        app = create_app(settings, config, os_id=Path(args.config).stem, connectors=connectors)
+        # The OpenAI SDK and the model clients, loaded after start-up, live as long as the
+        # process too: frozen like the start-up's objects (``_serve``) once they are built.
+        app = create_app(settings, config, os_id=Path(args.config).stem, connectors=connectors, after_warm_up=gc.freeze)
     except KeySetupError as error:
         _report("agentos serve: cannot start:", [str(error)])
         return EXIT_CONFIG

@@ -156,8 +156,8 @@ async def open_mcp(
     return hub
 
 
-def warm_up_models(context: RuntimeContext) -> asyncio.Task[None]:
-    """Build the model clients in a worker thread, after start-up.
+def warm_up_models(context: RuntimeContext, *, then: Callable[[], None] | None = None) -> asyncio.Task[None]:
+    """Build the model clients in a worker thread, after start-up; call ``then`` when done.
 
     For an ``https://`` endpoint that imports ``httpx2`` and loads CA certificates (about
     70 ms), kept out of the cold start and of the first request. A failure here is only
@@ -170,6 +170,8 @@ def warm_up_models(context: RuntimeContext) -> asyncio.Task[None]:
             await asyncio.to_thread(prepare_models, context.models)
         except Exception:  # background warm-up: the request path raises the real error later
             logger.exception("preparing the model clients failed")
+        if then is not None:
+            then()
 
     return asyncio.get_running_loop().create_task(prepare())
 

@@ -77,3 +77,32 @@ async def test_a_failed_warm_up_does_not_keep_the_server_unready(
     async with serve(BASIC_CONFIG, data_dir=tmp_path) as running:
         ready = await running.client.get("/ready")
         assert ready.status_code == 200
+
+
+async def test_what_follows_the_warm_up_runs_once_the_models_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from agentos_runtime.api.assembly import warm_up_models
+
+    steps: list[str] = []
+    monkeypatch.setattr(factory, "prepare_models", lambda models: steps.append(f"built {sorted(models)}"))
+
+    await warm_up_models(SimpleNamespace(models={"fake": None}), then=lambda: steps.append("then"))  # type: ignore[arg-type]
+
+    assert steps == ["built ['fake']", "then"]
+
+
+async def test_what_follows_the_warm_up_runs_after_a_failed_one_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from agentos_runtime.api.assembly import warm_up_models
+
+    def broken(models: Mapping[str, ChatModel]) -> None:
+        raise RuntimeError("cannot load certificates")
+
+    steps: list[str] = []
+    monkeypatch.setattr(factory, "prepare_models", broken)
+
+    await warm_up_models(SimpleNamespace(models={}), then=lambda: steps.append("then"))  # type: ignore[arg-type]
+
+    assert steps == ["then"]
