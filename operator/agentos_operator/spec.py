@@ -17,6 +17,7 @@ from agentos_runtime.config.knowledge import (
     KnowledgeBaseFields,
     KnowledgeSourceFields,
     find_refused_source,
+    source_url_field,
 )
 from agentos_runtime.config.mcp import HEADER_NAME_PATTERN, McpServerFields
 from pydantic import Field, model_validator
@@ -373,12 +374,7 @@ class KnowledgeSourceSpec(KnowledgeSourceFields):
         default=None,
         description="PersistentVolumeClaim whose files are loaded (mounted read-only into the runtime pods: with several replicas, a claim the pods can share, e.g. ReadOnlyMany).",
     )
-    url: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        max_length=2048,
-        description="URL to fetch; its host must be in the base's `allowedHosts`.",
-    )
+    url: str | None = source_url_field(hosts_field="allowedHosts")
 
     @model_validator(mode="after")
     def _one_location(self) -> KnowledgeSourceSpec:

@@ -100,6 +100,17 @@ class KnowledgeSourceFields(Schema):
     )
 
 
+def source_url_field(*, hosts_field: str) -> Any:
+    """A source's ``url`` field: the one rule for the runtime file and the resource, whose
+    descriptions name the allowed-hosts field as each spells it."""
+    return Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=2048,
+        description=f"URL to fetch; its host must be in the base's `{hosts_field}`.",
+    )
+
+
 class KnowledgeSource(KnowledgeSourceFields):
     """Content loaded at start (again when it changed): a file or directory, or a URL."""
 
@@ -108,12 +119,7 @@ class KnowledgeSource(KnowledgeSourceFields):
         min_length=1,
         description="File, or directory read recursively, inside the runtime's file system (a mounted ConfigMap or volume).",
     )
-    url: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        max_length=2048,
-        description="URL to fetch; its host must be in the base's `allowed_hosts`.",
-    )
+    url: str | None = source_url_field(hosts_field="allowed_hosts")
 
     @model_validator(mode="after")
     def _one_location(self) -> KnowledgeSource:
