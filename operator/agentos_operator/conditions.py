@@ -63,6 +63,24 @@ class Rollout:
     available: int
     updated: int
     current: bool  # the Deployment controller has seen the latest spec
+    total: int  # every pod of the Deployment, the previous spec's included
+
+    @property
+    def done(self) -> bool:
+        """The latest spec's pods are all there and available, and no earlier pod is left
+        (the checks of ``kubectl rollout status``)."""
+        return (
+            self.current
+            and self.updated >= self.desired
+            and self.total <= self.updated
+            and self.available >= self.updated
+            and self.ready >= self.desired
+        )
+
+    @property
+    def serving(self) -> bool:
+        """As many available pods as desired, of whichever spec."""
+        return self.available >= self.desired and self.ready >= self.desired
 
 
 def blocked(reason: str, message: str) -> list[Condition]:
@@ -83,7 +101,12 @@ def blocked(reason: str, message: str) -> list[Condition]:
 
 
 def applied(rollout: Rollout | None) -> list[Condition]:
-    """Every child is as desired; readiness follows the Deployment's rollout."""
+    """Every child is as desired; readiness follows the Deployment's rollout.
+
+    ``Ready`` is true once the latest spec is rolled out: false for the whole of a rollout (its
+    reason saying whether the previous pods still serve meanwhile), never true again before it
+    is done, so ``kubectl wait --for=condition=Ready`` after a change waits for that change.
+    """
     resolved = Condition(REFERENCES_RESOLVED, "True", RESOLVED, "every referenced Secret key exists")
     if rollout is None:
         waiting = "the Deployment does not exist yet"
@@ -94,24 +117,34 @@ def applied(rollout: Rollout | None) -> list[Condition]:
             resolved,
         ]
     pods = f"{rollout.ready} of {rollout.desired} pods ready"
-    done = rollout.current and rollout.updated >= rollout.desired and rollout.ready >= rollout.desired
-    available = rollout.current and rollout.available >= rollout.desired and rollout.ready >= rollout.desired
+    if rollout.done:
+        ready = Condition(READY, "True", AVAILABLE, pods)
+    elif rollout.serving and rollout.total > 0:
+        ready = Condition(
+            READY, "False", ROLLOUT_IN_PROGRESS, f"{pods}, {_rolled_out(rollout)}: the previous pods serve meanwhile"
+        )
+    else:
+        ready = Condition(READY, "False", DEPLOYMENT_UNAVAILABLE, pods)
     return [
-        Condition(READY, "True", AVAILABLE, pods)
-        if available
-        else Condition(READY, "False", DEPLOYMENT_UNAVAILABLE, pods),
+        ready,
         Condition(PROGRESSING, "False", ROLLOUT_COMPLETE, pods)
-        if done
-        else Condition(PROGRESSING, "True", ROLLOUT_IN_PROGRESS, pods),
+        if rollout.done
+        else Condition(PROGRESSING, "True", ROLLOUT_IN_PROGRESS, f"{pods}, {_rolled_out(rollout)}"),
         Condition(DEGRADED, "False", AS_EXPECTED),
         resolved,
     ]
 
 
+def _rolled_out(rollout: Rollout) -> str:
+    if not rollout.current:
+        return "the latest spec not yet seen by the Deployment controller"
+    return f"{min(rollout.updated, rollout.desired)} of {rollout.desired} on the latest spec"
+
+
 def paused(existing: Sequence[Mapping[str, Any]], rollout: Rollout | None) -> list[Condition]:
     """Reconciliation is stopped: Ready still reports the pods, the rest keep what they said."""
     note = "spec.paused is true: children are left as they are"
-    ready = rollout is not None and rollout.ready >= rollout.desired and rollout.available >= rollout.desired
+    ready = rollout is not None and rollout.serving
     kept = [
         Condition(c["type"], c["status"], c["reason"], c.get("message", ""))
         for c in existing

@@ -30,6 +30,7 @@ def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
         available=int(status.get("availableReplicas") or 0),
         updated=int(status.get("updatedReplicas") or 0),
         current=int(status.get("observedGeneration") or 0) >= int(generation),
+        total=int(status.get("replicas") or 0),
     )
 
 

@@ -44,32 +44,60 @@ def test_a_long_message_is_cut() -> None:
     assert len(entries[0]["message"]) == conditions.MESSAGE_MAX_LENGTH
 
 
+def _ready(rollout: Rollout) -> tuple[str, str]:
+    found = next(c for c in conditions.applied(rollout) if c.type == "Ready")
+    return found.status, found.reason
+
+
+def _progressing(rollout: Rollout) -> tuple[str, str]:
+    found = next(c for c in conditions.applied(rollout) if c.type == "Progressing")
+    return found.status, found.reason
+
+
 def test_a_rollout_is_ready_only_when_the_controller_saw_the_latest_spec() -> None:
-    stale = Rollout(desired=2, ready=2, available=2, updated=2, current=False)
-    done = Rollout(desired=2, ready=2, available=2, updated=2, current=True)
-    half = Rollout(desired=2, ready=1, available=1, updated=2, current=True)
+    stale = Rollout(desired=2, ready=2, available=2, updated=2, current=False, total=2)
+    done = Rollout(desired=2, ready=2, available=2, updated=2, current=True, total=2)
+    half = Rollout(desired=2, ready=1, available=1, updated=2, current=True, total=2)
 
-    def ready(rollout: Rollout) -> tuple[str, str]:
-        found = next(c for c in conditions.applied(rollout) if c.type == "Ready")
-        return found.status, found.reason
-
-    assert ready(stale) == ("False", "DeploymentUnavailable")
-    assert ready(done) == ("True", "Available")
-    assert ready(half) == ("False", "DeploymentUnavailable")
-    assert next(c for c in conditions.applied(half) if c.type == "Progressing").reason == "RolloutInProgress"
+    assert _ready(stale) == ("False", "RolloutInProgress")
+    assert _ready(done) == ("True", "Available")
+    assert _ready(half) == ("False", "DeploymentUnavailable")
+    assert _progressing(half) == ("True", "RolloutInProgress")
+    stale_message = next(c for c in conditions.applied(stale) if c.type == "Ready").message
+    assert "not yet seen by the Deployment controller" in stale_message and "previous pods serve" in stale_message
 
 
-def test_a_missing_secret_blocks_with_references_unresolved() -> None:
-    found = {c.type: c for c in conditions.blocked("SecretNotFound", "Secret 'openai' not found")}
+def test_a_rollout_is_not_done_while_a_pod_of_the_previous_spec_is_left_or_a_new_one_is_not_available() -> None:
+    old_pod_left = Rollout(desired=2, ready=3, available=3, updated=2, current=True, total=3)
+    new_pod_starting = Rollout(desired=2, ready=2, available=1, updated=2, current=True, total=2)
 
-    assert (found["ReferencesResolved"].status, found["ReferencesResolved"].reason) == ("False", "SecretNotFound")
-    assert (found["Ready"].status, found["Degraded"].status) == ("False", "True")
+    assert _ready(old_pod_left) == ("False", "RolloutInProgress")
+    assert _progressing(old_pod_left) == ("True", "RolloutInProgress")
+    assert _ready(new_pod_starting) == ("False", "DeploymentUnavailable")
+
+
+def test_ready_never_comes_back_in_the_middle_of_a_rolling_update() -> None:
+    # One replica, maxSurge 1: the controller sees the new spec, starts a new pod beside the
+    # old one, the new pod becomes available, the old one goes away.
+    steps = [
+        Rollout(desired=1, ready=1, available=1, updated=1, current=True, total=1),  # before the change
+        Rollout(desired=1, ready=1, available=1, updated=0, current=False, total=1),  # spec changed
+        Rollout(desired=1, ready=1, available=1, updated=0, current=True, total=1),  # controller saw it
+        Rollout(desired=1, ready=1, available=1, updated=1, current=True, total=2),  # new pod starting
+        Rollout(desired=1, ready=2, available=2, updated=1, current=True, total=2),  # new pod ready
+        Rollout(desired=1, ready=1, available=1, updated=1, current=True, total=1),  # old pod gone
+    ]
+
+    readiness = [_ready(step)[0] for step in steps]
+
+    assert readiness == ["True", "False", "False", "False", "False", "True"]
+    assert [_ready(step)[1] for step in steps[1:-1]] == ["RolloutInProgress"] * 4
 
 
 def test_pausing_keeps_what_the_other_conditions_said() -> None:
     existing = conditions.merge([], conditions.blocked("SecretKeyMissing", "no key"), now=T0, generation=1)
 
-    found = {c.type: c for c in conditions.paused(existing, Rollout(1, 1, 1, 1, True))}
+    found = {c.type: c for c in conditions.paused(existing, Rollout(1, 1, 1, 1, True, total=1))}
 
     assert (found["Ready"].status, found["Ready"].reason) == ("True", "Paused")
     assert found["ReferencesResolved"].reason == "SecretKeyMissing"
@@ -78,7 +106,7 @@ def test_pausing_keeps_what_the_other_conditions_said() -> None:
 def test_a_deployment_without_status_reads_as_nothing_ready() -> None:
     deployment = {"metadata": {"generation": 2}, "spec": {}, "status": {}}
 
-    assert status.rollout_of(deployment) == Rollout(desired=1, ready=0, available=0, updated=0, current=False)
+    assert status.rollout_of(deployment) == Rollout(desired=1, ready=0, available=0, updated=0, current=False, total=0)
     assert status.rollout_of(None) is None
 
 
