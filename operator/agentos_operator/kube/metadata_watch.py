@@ -147,8 +147,9 @@ class MetadataWatch:
 
     ``deliver(event_type, body)`` is called in the loop, synchronously: event type None for a
     listed object, else ADDED, MODIFIED or DELETED. ``known`` is the last metadata of each
-    object, so a new list can tell what was deleted. ``watch_timeout`` gives each watch's
-    ``timeoutSeconds``.
+    object, so a new list (after a 410) can tell what the watch missed: an object gone is
+    delivered as DELETED, one not known before as ADDED (the first list's objects are all
+    listings). ``watch_timeout`` gives each watch's ``timeoutSeconds``.
 
     The backoff starts over once a watch proves healthy (an event, or a stream that lasted),
     not after a list: a server answering every watch with 410 right after a list would
@@ -179,6 +180,7 @@ class MetadataWatch:
         self.resource_version: str | None = None  # None: list before watching
         self._failures = 0
         self._told_whole = False
+        self._listed = False  # a list was taken before: a new one reports what the watch missed
 
     @property
     def scope(self) -> str:
@@ -206,14 +208,16 @@ class MetadataWatch:
             self._check_partial(page, PARTIAL_LIST)
             for item in page.get("items") or []:
                 body = trimmed(item)
-                listed[key_of(body)] = body
-                self.deliver(None, body)
+                key = key_of(body)
+                listed[key] = body
+                self.deliver("ADDED" if self._listed and key not in self.known else None, body)
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
             if token is None:
                 break
         gone = vanished(self.known, listed)
         self.known = listed
+        self._listed = True
         self.resource_version = str(meta.get("resourceVersion") or "")
         for body in gone:
             self.deliver("DELETED", body)

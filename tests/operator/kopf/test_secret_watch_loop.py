@@ -187,7 +187,7 @@ async def test_a_bookmark_moves_the_version_a_watch_resumes_from(cluster: Cluste
     assert (await watching(cluster, 2)).params["resourceVersion"] == marked
 
 
-async def test_a_version_too_old_to_resume_lists_again_and_delivers_the_deletions_missed(
+async def test_a_version_too_old_to_resume_lists_again_and_delivers_the_additions_and_deletions_missed(
     cluster: Cluster, api: ApiClient, run: Run
 ) -> None:
     await secret(cluster, "deleted")
@@ -210,8 +210,8 @@ async def test_a_version_too_old_to_resume_lists_again_and_delivers_the_deletion
 
     assert sorted(watch.known) == [("ns1", "created"), ("ns1", "live"), ("ns1", "rotated")]
     relisted = delivered.events[3:-1]  # after the first listing and the live Secret, before the deletion
-    assert sorted(relisted) == [
-        (None, "ns1", "created", watch.known[("ns1", "created")]["metadata"]["resourceVersion"]),
+    assert sorted(relisted, key=lambda event: event[2]) == [
+        ("ADDED", "ns1", "created", watch.known[("ns1", "created")]["metadata"]["resourceVersion"]),
         (None, "ns1", "live", live["metadata"]["resourceVersion"]),
         (None, "ns1", "rotated", rotated["metadata"]["resourceVersion"]),
     ]
