@@ -62,14 +62,14 @@ def same_storage_agno(results: dict[str, Any], server: str) -> str | None:
 
 def throughput_table(results: dict[str, Any], server: str, against: str = AGNO) -> tuple[list[str], float]:
     """One server's scenarios side by side with an Agno server's; the lowest per-core throughput ratio."""
-    ours, agno = scenario_rows(results, server), scenario_rows(results, against)
+    mine, agno = scenario_rows(results, server), scenario_rows(results, against)
     lines = [
         "| scenario | ours req/s | Agno req/s | req/s ratio | ours CPU ms/req | Agno CPU ms/req "
         "| per-core ratio (rounds: lowest-highest) | ours p50 / p99 ms | errors (ours / Agno) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lowest = float("inf")
-    for name, row in ours.items():
+    for name, row in mine.items():
         other = agno[name]
         rps_ratio = row["rps"] / other["rps"]
         per_core, low, high = per_core_ratio(row, other)
@@ -109,7 +109,7 @@ def summary(results: dict[str, Any]) -> list[str]:
     for server, data in results["servers"].items():
         rows = scenario_rows(results, server)
         ratio = "-"
-        if server.startswith("ours-"):
+        if server in ours(results):
             twin = same_storage_agno(results, server)
             ratio = f"{throughput_table(results, server)[1]:.1f}x / " + (
                 f"{throughput_table(results, server, twin)[1]:.1f}x" if twin else "-"

@@ -94,6 +94,13 @@ def test_ready_never_comes_back_in_the_middle_of_a_rolling_update() -> None:
     assert [_ready(step)[1] for step in steps[1:-1]] == ["RolloutInProgress"] * 4
 
 
+def test_a_missing_secret_blocks_with_references_unresolved() -> None:
+    found = {c.type: c for c in conditions.blocked("SecretNotFound", "Secret 'openai' not found")}
+
+    assert (found["ReferencesResolved"].status, found["ReferencesResolved"].reason) == ("False", "SecretNotFound")
+    assert (found["Ready"].status, found["Degraded"].status) == ("False", "True")
+
+
 def test_pausing_keeps_what_the_other_conditions_said() -> None:
     existing = conditions.merge([], conditions.blocked("SecretKeyMissing", "no key"), now=T0, generation=1)
 
