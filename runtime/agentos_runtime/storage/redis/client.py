@@ -1,9 +1,10 @@
 """The Redis client, its errors turned into ours, scans, and optimistic transactions.
 
-A read-modify-write WATCHes the keys it reads and applies its writes in MULTI/EXEC; when
-another writer changed a watched key first, it reads again and retries, so concurrent writers
-(also on other replicas) never lose each other's writes. A dropped connection is re-opened on
-the next command, so the store recovers by itself once Redis is back.
+A read-modify-write reads through a ``guarded.Snapshot`` and applies its writes with the
+compare-and-set script; when another writer changed what it read first, it reads again and
+retries, so concurrent writers (also on other replicas) never lose each other's writes. A
+dropped connection is re-opened on the next command, so the store recovers by itself once
+Redis is back.
 """
 
 from __future__ import annotations
@@ -14,23 +15,25 @@ import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage import records
-from agentos_runtime.storage.redis import keys
+from agentos_runtime.storage.redis import guarded, keys
+from agentos_runtime.storage.redis.guarded import Snapshot, WriteBatch
 from agentos_runtime.storage.urls import redact
 
 T = TypeVar("T")
-Writes = Callable[[Pipeline], None]
+Writes = Callable[[WriteBatch], None]
+Reader = Redis | Snapshot
 
 # A Redis that does not answer within this many seconds is reported unavailable.
 TIMEOUT_SECONDS = 3
@@ -91,9 +94,7 @@ class RedisBackend:
             if keys.is_record_key(key, self.prefix, table)
         ]
 
-    async def load(
-        self, table: str, record_ids: list[str], *, client: Redis | Pipeline | None = None
-    ) -> list[dict[str, Any]]:
+    async def load(self, table: str, record_ids: list[str], *, client: Reader | None = None) -> list[dict[str, Any]]:
         """The records with these ids that exist, in the same order (read through ``client``)."""
         reader = client if client is not None else self.client
         loaded: list[dict[str, Any]] = []
@@ -106,38 +107,36 @@ class RedisBackend:
         """The record ids an index SET lists, sorted."""
         return sorted(str(member) for member in await self.client.smembers(index))
 
-    async def ordered_members(self, client: Redis | Pipeline, key: str) -> list[str]:
+    async def ordered_members(self, client: Reader, key: str) -> list[str]:
         """The members of a sorted set, lowest score first."""
         return [str(member) for member in cast(list[str], await client.zrange(key, 0, -1))]
 
-    async def load_one(self, client: Redis | Pipeline, table: str, record_id: str) -> dict[str, Any] | None:
+    async def load_one(self, client: Reader, table: str, record_id: str) -> dict[str, Any] | None:
         value = await client.get(self.key(table, record_id))
         return None if value is None else dict(json.loads(value))
 
-    async def transact(
-        self, watched: list[str], attempt: Callable[[Pipeline], Awaitable[tuple[T, Writes | None]]]
-    ) -> T:
-        """Run ``attempt`` (reads on the watching pipeline) and apply its writes atomically.
+    @cached_property
+    def scripts(self) -> guarded.Scripts:
+        return guarded.Scripts.register(self.client)
+
+    async def transact(self, attempt: Callable[[Snapshot], Awaitable[tuple[T, Writes | None]]]) -> T:
+        """Run ``attempt`` (its reads through a snapshot) and apply its writes atomically.
 
         ``attempt`` returns its result and the writes to queue (``None``: nothing to write).
-        Retries when a watched key changed meanwhile; raises ``StorageUnavailable`` when it
-        never got through.
+        Reads again when something read changed before the writes got through; raises
+        ``StorageUnavailable`` when they never did.
         """
-        async with self.client.pipeline(transaction=True) as pipe:
-            for round_number in range(MAX_ATTEMPTS):
-                try:
-                    await pipe.watch(*watched)
-                    result, writes = await attempt(pipe)
-                    if writes is None:
-                        await pipe.unwatch()  # type: ignore[no-untyped-call]
-                        return result
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    writes(pipe)
-                    await pipe.execute()
-                    return result
-                except WatchError:
-                    # Spread the retries of writers that collided (a few milliseconds at most).
-                    await asyncio.sleep(random.random() * 0.001 * min(round_number + 1, 10))
+        for round_number in range(MAX_ATTEMPTS):
+            snapshot = Snapshot(self.scripts)
+            result, writes = await attempt(snapshot)
+            if writes is None:
+                return result
+            batch = WriteBatch()
+            writes(batch)
+            if await guarded.apply(self.scripts, snapshot, batch):
+                return result
+            # Spread the retries of writers that collided (a few milliseconds at most).
+            await asyncio.sleep(random.random() * 0.001 * min(round_number + 1, 10))
         raise StorageUnavailable(f"database '{self.db_id}': too many concurrent writers, the write was not applied")
 
 
@@ -153,10 +152,10 @@ def encode(record: dict[str, Any]) -> str:
     return records.encode_json(record)
 
 
-def reindex(pipe: Pipeline, changes: tuple[set[str], set[str]], record_id: str) -> None:
+def reindex(batch: WriteBatch, changes: tuple[set[str], set[str]], record_id: str) -> None:
     """Queue the index SET updates ``keys.index_changes`` computed for one record."""
     removals, additions = changes
-    for index in removals:
-        pipe.srem(index, record_id)
-    for index in additions:
-        pipe.sadd(index, record_id)
+    for index in sorted(removals):
+        batch.srem(index, record_id)
+    for index in sorted(additions):
+        batch.sadd(index, record_id)

@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from redis.asyncio.client import Pipeline
-
 from agentos_runtime.storage import eval_records
 from agentos_runtime.storage.ports import EvalQuery, EvalRow, Page
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
+from agentos_runtime.storage.redis.guarded import Snapshot, WriteBatch
 
 EVALS = "evals"
 EVAL_INDEX_FIELDS = ("agent_id", "team_id", "workflow_id", "model_id", "eval_type")
@@ -50,43 +49,42 @@ class RedisEvalStore:
         key = self._backend.key(EVALS, run_id)
         now = self._backend.now()
 
-        async def attempt(pipe: Pipeline) -> tuple[EvalRow | None, Writes | None]:
-            stored = await self._backend.load_one(pipe, EVALS, run_id)
+        async def attempt(snapshot: Snapshot) -> tuple[EvalRow | None, Writes | None]:
+            stored = await self._backend.load_one(snapshot, EVALS, run_id)
             if stored is None:
                 return None, None
             renamed = replace(eval_records.eval_from_columns(stored), name=name, updated_at=now)
             text = encode(eval_records.eval_columns(renamed))
 
-            def writes(tx: Pipeline) -> None:
-                tx.set(key, text)
+            def writes(batch: WriteBatch) -> None:
+                batch.set(key, text)
 
             return renamed, writes
 
         with self._backend.errors():
-            return await self._backend.transact([key], attempt)
+            return await self._backend.transact(attempt)
 
     async def delete_evals(self, run_ids: Sequence[str]) -> int:
         unique = list(dict.fromkeys(run_ids))
         if not unique:
             return 0
         backend = self._backend
-        watched = [backend.key(EVALS, run_id) for run_id in unique]
 
-        async def attempt(pipe: Pipeline) -> tuple[int, Writes | None]:
-            doomed = await backend.load(EVALS, unique, client=pipe)
+        async def attempt(snapshot: Snapshot) -> tuple[int, Writes | None]:
+            doomed = await backend.load(EVALS, unique, client=snapshot)
             if not doomed:
                 return 0, None
 
-            def writes(tx: Pipeline) -> None:
+            def writes(batch: WriteBatch) -> None:
                 for record in doomed:
-                    tx.delete(backend.key(EVALS, record["run_id"]))
+                    batch.delete(backend.key(EVALS, record["run_id"]))
                     changes = keys.index_changes(backend.prefix, EVALS, record, None, EVAL_INDEX_FIELDS)
-                    reindex(tx, changes, record["run_id"])
+                    reindex(batch, changes, record["run_id"])
 
             return len(doomed), writes
 
         with backend.errors():
-            return await backend.transact(watched, attempt)
+            return await backend.transact(attempt)
 
     async def _write(self, row: EvalRow) -> EvalRow:
         backend = self._backend
@@ -94,15 +92,15 @@ class RedisEvalStore:
         record = eval_records.eval_columns(row)
         text = encode(record)
 
-        async def attempt(pipe: Pipeline) -> tuple[EvalRow, Writes]:
-            stored = await backend.load_one(pipe, EVALS, row.run_id)
+        async def attempt(snapshot: Snapshot) -> tuple[EvalRow, Writes]:
+            stored = await backend.load_one(snapshot, EVALS, row.run_id)
             changes = keys.index_changes(backend.prefix, EVALS, stored, record, EVAL_INDEX_FIELDS)
 
-            def writes(tx: Pipeline) -> None:
-                tx.set(key, text)
-                reindex(tx, changes, row.run_id)
+            def writes(batch: WriteBatch) -> None:
+                batch.set(key, text)
+                reindex(batch, changes, row.run_id)
 
             return eval_records.eval_from_columns(record), writes
 
         with backend.errors():
-            return await backend.transact([key], attempt)
+            return await backend.transact(attempt)

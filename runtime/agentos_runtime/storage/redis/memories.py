@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio.client import Pipeline
-
 from agentos_runtime.storage import querying, records
 from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, Page, UserMemoryStats
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
+from agentos_runtime.storage.redis.guarded import Snapshot, WriteBatch
 
 
 class RedisMemoryStore:
@@ -30,46 +29,45 @@ class RedisMemoryStore:
         key = self._backend.key(keys.MEMORIES, row.memory_id)
         now = self._backend.now()
 
-        async def attempt(pipe: Pipeline) -> tuple[MemoryRow, Writes]:
-            stored = await self._backend.load_one(pipe, keys.MEMORIES, row.memory_id)
+        async def attempt(snapshot: Snapshot) -> tuple[MemoryRow, Writes]:
+            stored = await self._backend.load_one(snapshot, keys.MEMORIES, row.memory_id)
             previous = None if stored is None else records.memory_from_columns(stored)
             record = records.memory_columns(records.stamp_memory(row, previous, now=now))
             text = encode(record)
             changes = keys.index_changes(self._backend.prefix, keys.MEMORIES, stored, record, keys.MEMORY_INDEX_FIELDS)
 
-            def writes(tx: Pipeline) -> None:
-                tx.set(key, text)
-                reindex(tx, changes, row.memory_id)
+            def writes(batch: WriteBatch) -> None:
+                batch.set(key, text)
+                reindex(batch, changes, row.memory_id)
 
             return records.memory_from_columns(records.copy_json(record)), writes
 
         with self._backend.errors():
-            return await self._backend.transact([key], attempt)
+            return await self._backend.transact(attempt)
 
     async def delete_memories(self, memory_ids: Sequence[str], *, user_id: str | None = None) -> int:
         unique = list(dict.fromkeys(memory_ids))
         if not unique:
             return 0
-        watched = [self._backend.key(keys.MEMORIES, memory_id) for memory_id in unique]
 
-        async def attempt(pipe: Pipeline) -> tuple[int, Writes | None]:
-            stored = await self._backend.load(keys.MEMORIES, unique, client=pipe)
+        async def attempt(snapshot: Snapshot) -> tuple[int, Writes | None]:
+            stored = await self._backend.load(keys.MEMORIES, unique, client=snapshot)
             doomed = [record for record in stored if user_id is None or record.get("user_id") == user_id]
             if not doomed:
                 return 0, None
 
-            def writes(tx: Pipeline) -> None:
+            def writes(batch: WriteBatch) -> None:
                 for record in doomed:
-                    tx.delete(self._backend.key(keys.MEMORIES, record["memory_id"]))
+                    batch.delete(self._backend.key(keys.MEMORIES, record["memory_id"]))
                     changes = keys.index_changes(
                         self._backend.prefix, keys.MEMORIES, record, None, keys.MEMORY_INDEX_FIELDS
                     )
-                    reindex(tx, changes, record["memory_id"])
+                    reindex(batch, changes, record["memory_id"])
 
             return len(doomed), writes
 
         with self._backend.errors():
-            return await self._backend.transact(watched, attempt)
+            return await self._backend.transact(attempt)
 
     async def list_topics(self, *, user_id: str | None = None) -> list[str]:
         return querying.list_topics(await self._load(user_id), user_id=user_id)

@@ -15,13 +15,12 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
 from agentos_runtime.storage import metrics_records
 from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, SessionActivity
 from agentos_runtime.storage.records import decode_json
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode
+from agentos_runtime.storage.redis.guarded import Snapshot, WriteBatch
 
 METRICS = "metrics"
 
@@ -64,11 +63,12 @@ class RedisMetricsStore:
             return
         backend = self._backend
         ids = [metrics_id(row) for row in rows]
-        watched = [backend.key(METRICS, record_id) for record_id in ids]
+        record_keys = [backend.key(METRICS, record_id) for record_id in ids]
 
-        async def attempt(pipe: Pipeline) -> tuple[None, Writes]:
+        async def attempt(snapshot: Snapshot) -> tuple[None, Writes]:
             loaded = [
-                metrics_records.metrics_from_columns(record) for record in await backend.load(METRICS, ids, client=pipe)
+                metrics_records.metrics_from_columns(record)
+                for record in await backend.load(METRICS, ids, client=snapshot)
             ]
             stored = {metrics_id(row): row for row in loaded}
             texts = [
@@ -76,14 +76,14 @@ class RedisMetricsStore:
                 for record_id, row in zip(ids, rows, strict=True)
             ]
 
-            def writes(tx: Pipeline) -> None:
-                for key, text in zip(watched, texts, strict=True):
-                    tx.set(key, text)
+            def writes(batch: WriteBatch) -> None:
+                for key, text in zip(record_keys, texts, strict=True):
+                    batch.set(key, text)
 
             return None, writes
 
         with backend.errors():
-            await backend.transact(watched, attempt)
+            await backend.transact(attempt)
 
     async def list_metrics(
         self, *, starting_date: date | None = None, ending_date: date | None = None, user_id: str | None = None

@@ -1,6 +1,6 @@
 """Sessions on Redis: the session record, one record per run, and the session's run order.
 
-Writes WATCH the session key and its runs-by-session set, then write in MULTI/EXEC, so
+Writes read through a snapshot and apply with the compare-and-set script (``guarded``), so
 ``save_run`` from two replicas at once keeps both runs. Listings scan (or, for one user, read
 the user's index SET), then filter, sort and page in process as ``querying`` decides.
 """
@@ -11,9 +11,6 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
-
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from agentos_runtime.storage import querying, records
 from agentos_runtime.storage.ports import (
@@ -26,7 +23,8 @@ from agentos_runtime.storage.ports import (
     SessionType,
 )
 from agentos_runtime.storage.redis import keys
-from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
+from agentos_runtime.storage.redis.client import Reader, RedisBackend, Writes, encode, reindex
+from agentos_runtime.storage.redis.guarded import Snapshot, WriteBatch, str_or_none
 
 Record = dict[str, Any]
 # Runs read per round trip when looking for a session's recent runs (most are picked): at
@@ -34,7 +32,7 @@ Record = dict[str, Any]
 _RECENT_BATCH = 8
 _MAX_RECENT_BATCH = 500
 T = TypeVar("T")
-Attempt = Callable[[Pipeline], Awaitable[tuple[T, Writes | None]]]
+Attempt = Callable[[Snapshot], Awaitable[tuple[T, Writes | None]]]
 
 
 class RedisSessionStore:
@@ -92,31 +90,31 @@ class RedisSessionStore:
         run_ids = [records.run_id_of(run) for run in runs]
         now = self._backend.now()
 
-        async def attempt(pipe: Pipeline) -> tuple[SessionRow, Writes]:
-            stored = await self._backend.load_one(pipe, keys.SESSIONS, row.session_id)
-            old_runs = await self._run_records(pipe, row.session_id)
+        async def attempt(snapshot: Snapshot) -> tuple[SessionRow, Writes]:
+            stored = await self._backend.load_one(snapshot, keys.SESSIONS, row.session_id)
+            old_runs = await self._run_records(snapshot, row.session_id)
             session = records.session_columns(target)
             new_runs = [self._run_record(target, run, index, now) for index, run in enumerate(runs)]
             encoded = encode(session), [encode(record) for record in new_runs]
 
-            def writes(tx: Pipeline) -> None:
-                self._write_session(tx, stored, session, encoded[0])
+            def writes(batch: WriteBatch) -> None:
+                self._write_session(batch, stored, session, encoded[0])
                 for run_id, old in old_runs.items():
                     if run_id not in run_ids:
-                        self._delete_run(tx, old)
+                        self._delete_run(batch, old)
                 for record, text in zip(new_runs, encoded[1], strict=True):
-                    self._write_run(tx, old_runs.get(record["run_id"]), record, text)
+                    self._write_run(batch, old_runs.get(record["run_id"]), record, text)
 
             return records.session_from_columns(records.copy_json(session), records.copy_json(runs)), writes
 
-        return await self._transact(row.session_id, attempt)
+        return await self._transact(attempt)
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
         run_id = records.run_id_of(run)
         now = self._backend.now()
 
-        async def attempt(_watching: Pipeline) -> tuple[SessionRow, Writes]:
-            stored, index, previous = await self._save_reads(new.session_id, run_id)
+        async def attempt(snapshot: Snapshot) -> tuple[SessionRow, Writes]:
+            stored, index, previous = await self._save_reads(snapshot, new.session_id, run_id)
             current = records.session_from_columns(stored, None) if stored is not None else None
             target = records.saved_session(current, new, state=session_state, now=now)
             # The stored columns Agno 2 may have left (its ``runs``) are kept as they are.
@@ -128,62 +126,58 @@ class RedisSessionStore:
             new_runs = [self._run_record(target, item, position, now) for position, item in indexed]
             encoded = encode(session), [encode(record) for record in new_runs]
 
-            def writes(tx: Pipeline) -> None:
-                self._write_session(tx, stored, session, encoded[0])
+            def writes(batch: WriteBatch) -> None:
+                self._write_session(batch, stored, session, encoded[0])
                 for record, text in zip(new_runs, encoded[1], strict=True):
-                    self._write_run(tx, previous if record["run_id"] == run_id else None, record, text)
+                    self._write_run(batch, previous if record["run_id"] == run_id else None, record, text)
 
             return target, writes
 
-        return await self._transact(new.session_id, attempt)
+        return await self._transact(attempt)
 
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
     ) -> SessionRow | None:
         now = self._backend.now()
 
-        async def attempt(pipe: Pipeline) -> tuple[SessionRow | None, Writes | None]:
-            stored = await self._backend.load_one(pipe, keys.SESSIONS, session_id)
+        async def attempt(snapshot: Snapshot) -> tuple[SessionRow | None, Writes | None]:
+            stored = await self._backend.load_one(snapshot, keys.SESSIONS, session_id)
             if stored is None or (user_id is not None and stored.get("user_id") != user_id):
                 return None, None
-            runs = (await self._runs_of(pipe, [stored]))[session_id]
+            runs = (await self._runs_of(snapshot, [stored]))[session_id]
             target = records.apply_changes(records.session_from_columns(stored, runs), changes, now=now)
             session = {**stored, **records.session_columns(target)}
             encoded = encode(session)
-            return target, lambda tx: self._write_session(tx, stored, session, encoded)
+            return target, lambda batch: self._write_session(batch, stored, session, encoded)
 
-        return await self._transact(session_id, attempt)
+        return await self._transact(attempt)
 
     async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int:
         deleted = 0
         for session_id in dict.fromkeys(session_ids):
 
-            async def attempt(pipe: Pipeline, session_id: str = session_id) -> tuple[bool, Writes | None]:
-                stored = await self._backend.load_one(pipe, keys.SESSIONS, session_id)
+            async def attempt(snapshot: Snapshot, session_id: str = session_id) -> tuple[bool, Writes | None]:
+                stored = await self._backend.load_one(snapshot, keys.SESSIONS, session_id)
                 if stored is None or (user_id is not None and stored.get("user_id") != user_id):
                     return False, None
-                old_runs = await self._run_records(pipe, session_id)
+                old_runs = await self._run_records(snapshot, session_id)
 
-                def writes(tx: Pipeline) -> None:
-                    self._write_session(tx, stored, None, None)
+                def writes(batch: WriteBatch) -> None:
+                    self._write_session(batch, stored, None, None)
                     for old in old_runs.values():
-                        self._delete_run(tx, old)
-                    tx.delete(keys.runs_by_session_key(self._backend.prefix, session_id))
+                        self._delete_run(batch, old)
+                    batch.delete(keys.runs_by_session_key(self._backend.prefix, session_id))
 
                 return True, writes
 
-            deleted += await self._transact(session_id, attempt)
+            deleted += await self._transact(attempt)
         return deleted
 
-    async def _transact(self, session_id: str, attempt: Attempt[T]) -> T:
-        watched = [
-            self._backend.key(keys.SESSIONS, session_id),
-            keys.runs_by_session_key(self._backend.prefix, session_id),
-        ]
+    async def _transact(self, attempt: Attempt[T]) -> T:
         with self._backend.errors():
-            return await self._backend.transact(watched, attempt)
+            return await self._backend.transact(attempt)
 
-    async def _run_records(self, client: Redis | Pipeline, session_id: str) -> dict[str, Record]:
+    async def _run_records(self, client: Reader, session_id: str) -> dict[str, Record]:
         """The session's run records by run id, in run order."""
         run_ids = await self._backend.ordered_members(
             client, keys.runs_by_session_key(self._backend.prefix, session_id)
@@ -191,27 +185,28 @@ class RedisSessionStore:
         loaded = await self._backend.load(keys.RUNS, run_ids, client=client)
         return {record["run_id"]: record for record in loaded}
 
-    async def _save_reads(self, session_id: str, run_id: str) -> tuple[Record | None, int, Record | None]:
+    async def _save_reads(
+        self, snapshot: Snapshot, session_id: str, run_id: str
+    ) -> tuple[Record | None, int, Record | None]:
         """The stored session, where run ``run_id`` goes (its stored index, else one past the last)
-        and its stored record when it is a rewrite: one round trip, never the session's runs.
-
-        Read on a connection of their own once the caller's keys are watched: a write to them
-        after the ``WATCH`` still fails the caller's transaction, which then reads again.
-        """
+        and its stored record when it is a rewrite: one round trip, never the session's runs."""
         backend = self._backend
         order_key = keys.runs_by_session_key(backend.prefix, session_id)
-        reads = backend.client.pipeline(transaction=False)
-        reads.get(backend.key(keys.SESSIONS, session_id))
-        reads.zscore(order_key, run_id)
-        reads.zrange(order_key, -1, -1, withscores=True)
-        reads.get(backend.key(keys.RUNS, run_id))
-        session, score, last, previous = await reads.execute()
+        session, score, last, previous = await snapshot.read(
+            [
+                ("GET", backend.key(keys.SESSIONS, session_id), ()),
+                ("ZSCORE", order_key, (run_id,)),
+                ("ZRANGE", order_key, ("-1", "-1", "WITHSCORES")),
+                ("GET", backend.key(keys.RUNS, run_id), ()),
+            ]
+        )
         if score is not None:
-            index = int(score)
+            index = int(float(score))
         else:
-            index = int(last[0][1]) + 1 if last else 0
+            index = int(float(last[1])) + 1 if last else 0
         stored = None if session is None else dict(json.loads(session))
-        return stored, index, (dict(json.loads(previous)) if previous is not None and score is not None else None)
+        found = str_or_none(previous)
+        return stored, index, (dict(json.loads(found)) if found is not None and score is not None else None)
 
     async def _recent_runs(self, session_id: str, window: RecentRuns, newest: list[str]) -> list[JSON]:
         """The runs ``window`` picks, oldest first: from ``newest`` (the session's newest run ids,
@@ -233,16 +228,14 @@ class RedisSessionStore:
             run_ids = [str(member) for member in members]
         return picked[::-1]
 
-    async def _runs_of(self, client: Redis | Pipeline, stored: list[Record]) -> dict[str, list[JSON]]:
-        """Each stored session's runs, in order (a legacy ``runs`` field merged in).
-
-        On the plain client the run orders of all sessions come in one round trip and the runs
-        in one more; a watching pipeline executes immediately, so it reads them one by one.
-        """
+    async def _runs_of(self, client: Reader, stored: list[Record]) -> dict[str, list[JSON]]:
+        """Each stored session's runs, in order (a legacy ``runs`` field merged in): the run
+        orders of all sessions in one round trip, the runs in one more."""
         prefix = self._backend.prefix
         order_keys = [keys.runs_by_session_key(prefix, record["session_id"]) for record in stored]
-        if isinstance(client, Pipeline):
-            orders = [await self._backend.ordered_members(client, key) for key in order_keys]
+        if isinstance(client, Snapshot):
+            replies = await client.read([("ZRANGE", key, ("0", "-1")) for key in order_keys])
+            orders = [[str(member) for member in order] for order in replies]
         else:
             batch = client.pipeline(transaction=False)
             for key in order_keys:
@@ -262,27 +255,27 @@ class RedisSessionStore:
             run, session_id=session.session_id, user_id=session.user_id, run_index=index, now=now
         )
 
-    def _write_session(self, tx: Pipeline, old: Record | None, new: Record | None, text: str | None) -> None:
+    def _write_session(self, batch: WriteBatch, old: Record | None, new: Record | None, text: str | None) -> None:
         prefix = self._backend.prefix
         session_id = str((new or old or {})["session_id"])
         key = self._backend.key(keys.SESSIONS, session_id)
         if new is None or text is None:
-            tx.delete(key)
+            batch.delete(key)
         else:
-            tx.set(key, text)
-        reindex(tx, keys.index_changes(prefix, keys.SESSIONS, old, new, keys.SESSION_INDEX_FIELDS), session_id)
+            batch.set(key, text)
+        reindex(batch, keys.index_changes(prefix, keys.SESSIONS, old, new, keys.SESSION_INDEX_FIELDS), session_id)
 
-    def _write_run(self, tx: Pipeline, old: Record | None, new: Record, text: str) -> None:
+    def _write_run(self, batch: WriteBatch, old: Record | None, new: Record, text: str) -> None:
         prefix = self._backend.prefix
-        tx.set(self._backend.key(keys.RUNS, new["run_id"]), text)
-        tx.zadd(keys.runs_by_session_key(prefix, new["session_id"]), {new["run_id"]: float(new["run_index"])})
-        reindex(tx, keys.index_changes(prefix, keys.RUNS, old, new, keys.RUN_INDEX_FIELDS), new["run_id"])
+        batch.set(self._backend.key(keys.RUNS, new["run_id"]), text)
+        batch.zadd(keys.runs_by_session_key(prefix, new["session_id"]), {new["run_id"]: float(new["run_index"])})
+        reindex(batch, keys.index_changes(prefix, keys.RUNS, old, new, keys.RUN_INDEX_FIELDS), new["run_id"])
 
-    def _delete_run(self, tx: Pipeline, old: Record) -> None:
+    def _delete_run(self, batch: WriteBatch, old: Record) -> None:
         prefix = self._backend.prefix
-        tx.delete(self._backend.key(keys.RUNS, old["run_id"]))
-        tx.zrem(keys.runs_by_session_key(prefix, old["session_id"]), old["run_id"])
-        reindex(tx, keys.index_changes(prefix, keys.RUNS, old, None, keys.RUN_INDEX_FIELDS), old["run_id"])
+        batch.delete(self._backend.key(keys.RUNS, old["run_id"]))
+        batch.zrem(keys.runs_by_session_key(prefix, old["session_id"]), old["run_id"])
+        reindex(batch, keys.index_changes(prefix, keys.RUNS, old, None, keys.RUN_INDEX_FIELDS), old["run_id"])
 
 
 def _recent_batch(limit: int) -> int:
