@@ -20,11 +20,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.storage.factory import open_database
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import Database
+
+if TYPE_CHECKING:
+    from agentos_runtime.storage.redis.database import RedisDatabase
 
 BACKENDS = ("memory", "sqlite", "postgres", "redis")
 SERVER_BACKENDS = ("sqlite", "postgres", "redis")
@@ -98,6 +102,16 @@ async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
     """A new, empty ``Database`` on ``kind``, closed and removed on exit."""
     async with isolated_storage(kind, tmp_path) as storage:
         yield await storage.open()
+
+
+@asynccontextmanager
+async def fresh_redis_database(tmp_path: Path) -> AsyncIterator[RedisDatabase]:
+    """A new, empty Redis ``Database``, for tests of what only Redis has."""
+    from agentos_runtime.storage.redis.database import RedisDatabase
+
+    async with fresh_database("redis", tmp_path) as database:
+        assert isinstance(database, RedisDatabase)
+        yield database
 
 
 async def drop_postgres_schema(schema: str) -> None:

@@ -14,14 +14,12 @@ from agentos_runtime.storage.redis.database import RedisDatabase
 from agentos_runtime.storage.redis.guarded import Scripts, Snapshot, WriteBatch, apply
 from redis.asyncio import Redis
 
-from tests.support.databases import isolated_storage
+from tests.support.databases import fresh_redis_database
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[RedisDatabase]:
-    async with isolated_storage("redis", tmp_path) as storage:
-        database = await storage.open()
-        assert isinstance(database, RedisDatabase)
+    async with fresh_redis_database(tmp_path) as database:
         yield database
 
 
