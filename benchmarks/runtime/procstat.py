@@ -24,3 +24,17 @@ def memory_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0]) / 1024
     return values["VmRSS"], values["VmHWM"]
+
+
+def tasks_named(names: frozenset[str], proc: Path = Path("/proc")) -> list[int]:
+    """Every thread id of every process whose command name is one of ``names``."""
+    tasks: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() in names:
+                tasks += [int(task.name) for task in (entry / "task").iterdir() if task.name.isdigit()]
+        except OSError:  # the process ended while we looked
+            continue
+    return sorted(tasks)

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.runtime.run [--requests 1000] [--servers ours-sqlite,agno-sqlite,...]
 
-The server under test is pinned to CPU 0, the model server and this driver to CPU 1. Results are
+The server under test is pinned to CPU 0; everything it talks to (the model server, PostgreSQL,
+Redis) and this driver to CPU 1, so no other process shares the measured server's core. Results are
 written to benchmarks/results/runtime-latest.json and printed as Markdown.
 """
 
@@ -21,7 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -38,6 +39,8 @@ AGNO_PYTHON = ROOT / "benchmarks" / ".venv-agno" / "bin" / "python"
 SERVER_CPU, DRIVER_CPU = "0", "1"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/15"
+# The storage services' processes, moved to the driver's CPU for the run.
+SERVICES = frozenset({"postgres", "redis-server"})
 # Cold starts on storage that exists, after the first (median reported).
 RESTARTS = 3
 # The packages whose versions a result records (ours; Agno's is asked of its own virtualenv).
@@ -61,6 +64,28 @@ class Server:
     argv: list[str]
     env: dict[str, str]
     port: int
+
+
+@contextmanager
+def services_on(cpu: str) -> Iterator[int]:
+    """Pin every thread of the running PostgreSQL and Redis to ``cpu`` (a new PostgreSQL backend
+    inherits it from the postmaster); yield how many were moved; put each back when done."""
+    moved: dict[int, set[int]] = {}
+    for task in procstat.tasks_named(SERVICES):
+        try:
+            before = os.sched_getaffinity(task)
+            os.sched_setaffinity(task, {int(cpu)})
+        except OSError:  # ended meanwhile, or not ours to move
+            continue
+        moved[task] = before
+    try:
+        yield len(moved)
+    finally:
+        for task, before in moved.items():
+            try:
+                os.sched_setaffinity(task, before)
+            except OSError:
+                pass
 
 
 def free_port() -> int:
@@ -410,7 +435,9 @@ def main() -> None:
     names = args.servers.split(",")
     if any(name.startswith("agno-") for name in names):
         compile_bytecode(AGNO_PYTHON, ROOT / "benchmarks")
-    with tempfile.TemporaryDirectory() as tmp:
+    uses_services = any(name.endswith(("-postgres", "-redis")) for name in names)
+    with tempfile.TemporaryDirectory() as tmp, services_on(DRIVER_CPU) if uses_services else nullcontext(0) as moved:
+        results["machine"]["service_threads_on_driver_cpu"] = moved
         work = Path(tmp)
         with model_server() as model_url:
             results["model_server"] = asyncio.run(model_ceiling(model_url, args.requests))

@@ -12,6 +12,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -140,3 +142,35 @@ def test_agno_servers_run_on_sqlite_postgres_or_redis_and_nothing_else(tmp_path:
     assert agno_server("sqlite", "http://127.0.0.1:1/v1", tmp_path).argv[-1] == str(tmp_path / "agno.db")
     with pytest.raises(ValueError, match="sqlite, postgres or redis"):
         agno_server("mysql", "http://127.0.0.1:1/v1", tmp_path)
+
+
+def test_the_threads_of_processes_with_a_given_command_name_are_found_in_proc(tmp_path: pathlib.Path) -> None:
+    from benchmarks.runtime.procstat import tasks_named
+
+    for pid, name, threads in [(10, "postgres", [10]), (11, "redis-server", [11, 12, 13]), (14, "python3", [14])]:
+        (tmp_path / str(pid) / "task").mkdir(parents=True)
+        (tmp_path / str(pid) / "comm").write_text(name + "\n")
+        for thread in threads:
+            (tmp_path / str(pid) / "task" / str(thread)).mkdir()
+    (tmp_path / "self").mkdir()
+    (tmp_path / "15").mkdir()  # ended while listed: no comm file any more
+
+    assert tasks_named(frozenset({"postgres", "redis-server"}), proc=tmp_path) == [10, 11, 12, 13]
+
+
+def test_services_are_moved_to_the_drivers_cpu_for_the_run_and_put_back_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from benchmarks.runtime import procstat, run
+
+    service = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        everywhere = os.sched_getaffinity(service.pid)
+        monkeypatch.setattr(procstat, "tasks_named", lambda names: [service.pid, 2**22 + 7])  # the second: gone
+        with run.services_on("0") as moved:
+            assert moved == 1
+            assert os.sched_getaffinity(service.pid) == {0}
+        assert os.sched_getaffinity(service.pid) == everywhere
+    finally:
+        service.kill()
+        service.wait()
