@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -119,15 +119,21 @@ class RedisBackend:
     def scripts(self) -> guarded.Scripts:
         return guarded.Scripts.register(self.client)
 
-    async def transact(self, attempt: Callable[[Snapshot], Awaitable[tuple[T, Writes | None]]]) -> T:
+    async def transact(
+        self,
+        attempt: Callable[[Snapshot], Awaitable[tuple[T, Writes | None]]],
+        *,
+        expected: Mapping[guarded.Command, Any] | None = None,
+    ) -> T:
         """Run ``attempt`` (its reads through a snapshot) and apply its writes atomically.
 
         ``attempt`` returns its result and the writes to queue (``None``: nothing to write).
         Reads again when something read changed before the writes got through; raises
-        ``StorageUnavailable`` when they never did.
+        ``StorageUnavailable`` when they never did. ``expected``: replies the first attempt
+        assumes instead of reading them (checked by its write; later attempts read).
         """
         for round_number in range(MAX_ATTEMPTS):
-            snapshot = Snapshot(self.scripts)
+            snapshot = Snapshot(self.scripts, expected or {}) if round_number == 0 else Snapshot(self.scripts)
             result, writes = await attempt(snapshot)
             if writes is None:
                 return result

@@ -9,13 +9,19 @@ changed, in one atomic step; otherwise it writes nothing and the caller reads ag
 the optimistic check ``WATCH`` gives, in two round trips instead of three and one command for
 the writes instead of one per write. The scripts know only commands, never our layout.
 
+A snapshot may be told what some reads are expected to answer (``expected``): those reads then
+cost no round trip, their digest is computed here, and the write script checks the expectation
+as it checks any read. A wrong expectation costs one refused write and a real read, never a
+wrong write.
+
 Before writing, the write script checks that every key it writes holds the kind of value the
 command needs (or nothing), so a key of the wrong type refuses the whole write, never half of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,26 +138,48 @@ class _Encoder:
             self.args.extend((name, position, len(arguments), *arguments))
 
 
+def canonical(reply: Any) -> str:
+    """A reply as the scripts' ``canonical`` writes it (lengths in UTF-8 bytes, as Lua counts)."""
+    if isinstance(reply, list | tuple):
+        return f"[{len(reply)};" + "".join(canonical(item) for item in reply) + "]"
+    if reply is None:
+        return "-"
+    text = str(reply)
+    return f"{len(text.encode())}:{text}"
+
+
+def digest_of(replies: Sequence[Any]) -> str:
+    """The digest the scripts give ``replies`` of a batch of reads."""
+    return hashlib.sha1("".join(canonical(reply) for reply in replies).encode()).hexdigest()
+
+
 @dataclass
 class Snapshot:
     """The reads of one transaction attempt, with the digests the writes are checked against.
 
     Its methods answer as redis-py's client does (``decode_responses``), so helpers that read
-    through a client read through a snapshot too.
+    through a client read through a snapshot too. ``expected``: replies assumed for some reads
+    (a batch whose every read is there is answered from it, no round trip); the write checks
+    them like any other read.
     """
 
     scripts: Scripts
+    expected: Mapping[Command, Any] = field(default_factory=dict)
     guards: list[tuple[list[Command], str]] = field(default_factory=list)
 
     async def read(self, commands: Sequence[Command]) -> list[Any]:
-        """The raw replies of ``commands`` (read together, in one round trip)."""
+        """The raw replies of ``commands`` (read together, in one round trip, unless expected)."""
         if not commands:
             return []
+        if self.expected and all(command in self.expected for command in commands):
+            replies = [self.expected[command] for command in commands]
+            self.guards.append((list(commands), digest_of(replies)))
+            return replies
         encoder = _Encoder()
         encoder.args.append(len(commands))
         encoder.add(commands)
-        replies, digest = await self.scripts.read(keys=list(encoder.keys), args=encoder.args)
-        self.guards.append((list(commands), str(digest)))
+        replies, answered = await self.scripts.read(keys=list(encoder.keys), args=encoder.args)
+        self.guards.append((list(commands), str(answered)))
         return list(replies)
 
     async def get(self, key: str) -> str | None:

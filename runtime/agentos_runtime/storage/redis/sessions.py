@@ -3,6 +3,10 @@
 Writes read through a snapshot and apply with the compare-and-set script (``guarded``), so
 ``save_run`` from two replicas at once keeps both runs. Listings scan (or, for one user, read
 the user's index SET), then filter, sort and page in process as ``querying`` decides.
+
+A session a read found missing is remembered (the newest ``_MISSING_KEPT``): the save of its
+first run expects it still to be missing, and so writes without reading it again first (one
+round trip instead of two; the write script checks the expectation, and reads when it was wrong).
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ from agentos_runtime.storage.ports import (
 )
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import Reader, RedisBackend, Writes, encode, reindex
-from agentos_runtime.storage.redis.guarded import Snapshot, WriteBatch, str_or_none
+from agentos_runtime.storage.redis.guarded import Command, Snapshot, WriteBatch, str_or_none
 
 Record = dict[str, Any]
 # Runs read per round trip when looking for a session's recent runs (most are picked): at
 # least the window, at most what one MGET reads (a huge window takes more round trips).
 _RECENT_BATCH = 8
 _MAX_RECENT_BATCH = 500
+# Session ids a read found missing, kept for the save of their first run.
+_MISSING_KEPT = 1024
 T = TypeVar("T")
 Attempt = Callable[[Snapshot], Awaitable[tuple[T, Writes | None]]]
 
@@ -38,6 +44,7 @@ Attempt = Callable[[Snapshot], Awaitable[tuple[T, Writes | None]]]
 class RedisSessionStore:
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
+        self._missing: dict[str, None] = {}  # insertion-ordered: the oldest goes first
 
     async def get_session(
         self,
@@ -56,6 +63,8 @@ class RedisSessionStore:
                 batch = _recent_batch(recent_runs.limit)
                 reads.zrevrange(keys.runs_by_session_key(backend.prefix, session_id), 0, batch - 1)
             found = await reads.execute()
+            if found[0] is None:
+                self._remember_missing(session_id)
             stored = None if found[0] is None else dict(json.loads(found[0]))
             if stored is None or (session_type is not None and stored.get("session_type") != session_type):
                 return None
@@ -133,7 +142,7 @@ class RedisSessionStore:
 
             return target, writes
 
-        return await self._transact(attempt)
+        return await self._transact(attempt, expected=self._expected_if_missing(new.session_id, run_id))
 
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
@@ -173,9 +182,24 @@ class RedisSessionStore:
             deleted += await self._transact(attempt)
         return deleted
 
-    async def _transact(self, attempt: Attempt[T]) -> T:
+    async def _transact(self, attempt: Attempt[T], *, expected: dict[Command, Any] | None = None) -> T:
         with self._backend.errors():
-            return await self._backend.transact(attempt)
+            return await self._backend.transact(attempt, expected=expected)
+
+    def _expected_if_missing(self, session_id: str, run_id: str) -> dict[Command, Any] | None:
+        """What a save's reads answer for a session a read found missing (nothing stored for it:
+        no session, no run order, no run), once; ``None`` for any other session."""
+        if session_id not in self._missing:
+            return None
+        del self._missing[session_id]
+        commands = self._save_read_commands(session_id, run_id)
+        return dict(zip(commands, (None, None, [], None), strict=True))
+
+    def _remember_missing(self, session_id: str) -> None:
+        self._missing.pop(session_id, None)
+        self._missing[session_id] = None
+        if len(self._missing) > _MISSING_KEPT:
+            del self._missing[next(iter(self._missing))]
 
     async def _run_records(self, client: Reader, session_id: str) -> dict[str, Record]:
         """The session's run records by run id, in run order."""
@@ -190,16 +214,7 @@ class RedisSessionStore:
     ) -> tuple[Record | None, int, Record | None]:
         """The stored session, where run ``run_id`` goes (its stored index, else one past the last)
         and its stored record when it is a rewrite: one round trip, never the session's runs."""
-        backend = self._backend
-        order_key = keys.runs_by_session_key(backend.prefix, session_id)
-        session, score, last, previous = await snapshot.read(
-            [
-                ("GET", backend.key(keys.SESSIONS, session_id), ()),
-                ("ZSCORE", order_key, (run_id,)),
-                ("ZRANGE", order_key, ("-1", "-1", "WITHSCORES")),
-                ("GET", backend.key(keys.RUNS, run_id), ()),
-            ]
-        )
+        session, score, last, previous = await snapshot.read(self._save_read_commands(session_id, run_id))
         if score is not None:
             index = int(float(score))
         else:
@@ -207,6 +222,17 @@ class RedisSessionStore:
         stored = None if session is None else dict(json.loads(session))
         found = str_or_none(previous)
         return stored, index, (dict(json.loads(found)) if found is not None and score is not None else None)
+
+    def _save_read_commands(self, session_id: str, run_id: str) -> list[Command]:
+        """The stored session, the run's place in its run order, the last place, the stored run."""
+        backend = self._backend
+        order_key = keys.runs_by_session_key(backend.prefix, session_id)
+        return [
+            ("GET", backend.key(keys.SESSIONS, session_id), ()),
+            ("ZSCORE", order_key, (run_id,)),
+            ("ZRANGE", order_key, ("-1", "-1", "WITHSCORES")),
+            ("GET", backend.key(keys.RUNS, run_id), ()),
+        ]
 
     async def _recent_runs(self, session_id: str, window: RecentRuns, newest: list[str]) -> list[JSON]:
         """The runs ``window`` picks, oldest first: from ``newest`` (the session's newest run ids,
