@@ -2,9 +2,9 @@
 
     .venv/bin/python -m benchmarks.runtime.profiling --backend sqlite --scenario "json c=8 fresh" [--requests 2000]
 
-The same set-up as ``run.py`` (model server on CPU 1, our server on CPU 0); py-spy samples
-the server while the driver runs the scenario, writes collapsed stacks to ``--out`` and this
-prints the functions with the largest inclusive and self share of the samples.
+The same set-up as ``run.py`` (model server, PostgreSQL and Redis on CPU 1, our server on CPU
+0); py-spy samples the server while the driver runs the scenario, writes collapsed stacks to
+``--out`` and this prints the functions with the largest inclusive and self share of the samples.
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.runtime.driver import run_scenario
-from benchmarks.runtime.run import SERVER_CPU, model_server, our_server, running, scenarios, wait_healthy, wait_settled
+from benchmarks.runtime.run import (
+    DRIVER_CPU,
+    SERVER_CPU,
+    model_server,
+    our_server,
+    running,
+    scenarios,
+    services_on,
+    wait_healthy,
+    wait_settled,
+)
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
@@ -50,7 +60,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     args = parser.parse_args()
     scenario = next(s for s in scenarios(args.requests) if s.name == args.scenario)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, services_on(DRIVER_CPU):
         work = Path(tmp)
         with model_server() as model_url:
             server = our_server(args.backend, model_url, work)
