@@ -78,7 +78,9 @@ def _fixed_spans(text: str, size: int, overlap: int) -> Iterator[Span]:
 
 def _trimmed(text: str, spans: Iterator[Span]) -> list[Span]:
     """The spans without surrounding whitespace; blank ones, and ones inside the previous
-    chunk (the tail of a fixed cut that the overlap already holds), dropped."""
+    chunk (the tail of a fixed cut that the overlap already holds), dropped. A span that,
+    trimmed, starts where the previous chunk starts holds all of it, and takes its place (an
+    overlap that reached back over the previous chunk's leading whitespace)."""
     result: list[Span] = []
     last_end = 0
     for start, end in spans:
@@ -87,7 +89,10 @@ def _trimmed(text: str, spans: Iterator[Span]) -> list[Span]:
         while end > start and text[end - 1].isspace():
             end -= 1
         if start < end and (not result or end > last_end):
-            result.append((start, end))
+            if result and start <= result[-1][0]:
+                result[-1] = (start, end)
+            else:
+                result.append((start, end))
             last_end = end
     return result
 
