@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from benchmarks.runtime.driver import run_scenario
@@ -60,7 +61,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=45)
     args = parser.parse_args()
     scenario = next(s for s in scenarios(args.requests) if s.name == args.scenario)
-    with tempfile.TemporaryDirectory() as tmp, services_on(DRIVER_CPU):
+    services = services_on(DRIVER_CPU) if args.backend != "sqlite" else nullcontext(0)
+    with tempfile.TemporaryDirectory() as tmp, services:
         work = Path(tmp)
         with model_server() as model_url:
             server = our_server(args.backend, model_url, work)

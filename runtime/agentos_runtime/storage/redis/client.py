@@ -133,7 +133,8 @@ class RedisBackend:
         assumes instead of reading them (checked by its write; later attempts read).
         """
         for round_number in range(MAX_ATTEMPTS):
-            snapshot = Snapshot(self.scripts, expected or {}) if round_number == 0 else Snapshot(self.scripts)
+            snapshot = Snapshot(self.scripts, expected or {})
+            expected = None  # a refused attempt was told something wrong: the next ones read
             result, writes = await attempt(snapshot)
             if writes is None:
                 return result
