@@ -11,74 +11,32 @@ sessions' runs can be read.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from agentos_runtime.api.authz import CallerDep, check_session_owner
+from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
-from agentos_runtime.api.responses import SSE_EVENT, Cancelled, ErrorDetail, RunOutput, RunView, answers
-from agentos_runtime.api.routes.run_forms import (
-    MAX_FIELD_BYTES,
-    RunFormFields,
-    decode_extras,
-    read_fields,
-    run_request,
-)
+from agentos_runtime.api.responses import Cancelled, RunOutput, RunView, answers
+from agentos_runtime.api.routes.component_runs import RUN_FORM_OPENAPI, answer_run, read_run, run_responses
 from agentos_runtime.api.routes.run_schemas import agent_run_view
 from agentos_runtime.api.run_ownership import guard_agent_cancel
-from agentos_runtime.api.sse import event_stream
-from agentos_runtime.errors import BadRequest, NotFound
+from agentos_runtime.errors import NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.storage.ports import SessionRow
 
 router = APIRouter(tags=["Agents"])
 
 JSON = dict[str, Any]
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-
-_FORM_SCHEMA = RunFormFields.model_json_schema()
-RUN_FORM_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
-            "multipart/form-data": {"schema": _FORM_SCHEMA},
-        },
-    }
-}
-RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": RunOutput,
-        "description": "The run's events (stream=true) or its RunOutput (stream=false)",
-        "content": {"text/event-stream": {"itemSchema": SSE_EVENT}},
-    },
-    400: {"model": ErrorDetail, "description": "A form field is not valid"},
-    404: {"model": ErrorDetail, "description": "Agent not found"},
-    503: {"model": ErrorDetail, "description": "The session could not be read or the run saved (stream=false)"},
-}
 
 
-@router.post("/agents/{agent_id}/runs", responses=RUN_RESPONSES, openapi_extra=RUN_FORM_OPENAPI)
+@router.post("/agents/{agent_id}/runs", responses=run_responses("agent"), openapi_extra=RUN_FORM_OPENAPI)
 async def create_agent_run(agent: AgentDep, request: Request, caller: CallerDep) -> Response:
     """Run the agent on a message."""
-    async with request.form(max_part_size=MAX_FIELD_BYTES) as form:  # closes uploaded files' spools when done
-        fields = read_fields(form)
-        if form.getlist("files"):
-            raise BadRequest("Unsupported file type: file uploads are not supported by this runtime yet")
-        extras = decode_extras(form.multi_items())
-    run = run_request(
-        message=fields.message,
-        session_id=caller.run_session_id(fields.session_id),
-        user_id=caller.run_user_id(fields.user_id),
-        extras=extras,
+    run, stream = await read_run(request, caller)
+    return await answer_run(
+        run, stream=stream, caller=caller, sessions=agent.sessions, events=agent.run, output=agent.complete
     )
-    await check_session_owner(agent.sessions, run.session_id, caller)
-    if fields.stream:
-        return event_stream(agent.run(run))
-    output = await agent.complete(run)
-    return Response(_encode(output).encode(), media_type="application/json")
 
 
 @router.post(

@@ -1,10 +1,9 @@
-"""What the team and workflow run routes share: reading the run form, answering, reading stored runs.
+"""What the agent, team and workflow run routes share: reading the run form, answering, reading stored runs.
 
-A team or workflow run takes the same form as an agent run (``run_forms``): ``message``
-required (422), ``stream`` default true, ``session_id``, ``user_id`` and Agno's extra keywords;
-a token's ``sub``/``session_id`` win over the form's, and under user isolation a run into
-another user's session is 404. A streamed run answers ``text/event-stream``; ``stream=false``
-answers the run's output dict.
+Every run takes the same form (``run_forms``): ``message`` required (422), ``stream`` default
+true, ``session_id``, ``user_id`` and Agno's extra keywords; a token's ``sub``/``session_id``
+win over the form's, and under user isolation a run into another user's session is 404. A
+streamed run answers ``text/event-stream``; ``stream=false`` answers the run's output dict.
 """
 
 from __future__ import annotations
