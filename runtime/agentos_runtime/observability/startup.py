@@ -87,19 +87,7 @@ def _knowledge_line(base: KnowledgeBaseConfig, environ: Mapping[str, str], defau
     head = f"knowledge base {base.id}: database {db_id}, embedder {embedder.model} at {endpoint}"
     if base.sources:
         head += f", {_count(len(base.sources), 'source')}"
-    if embedder.api_key_env is None:
-        return Line(logging.INFO, f"{head}, no key (api_key_env is null)", fields | {"key_set": False})
-    key_set = bool(environ.get(embedder.api_key_env))
-    fields |= {"key_env": embedder.api_key_env, "key_set": key_set}
-    if key_set:
-        return Line(logging.INFO, f"{head}, key from {embedder.api_key_env} (set)", fields)
-    if needs_key(endpoint):
-        text = (
-            f"{head}, key from {embedder.api_key_env} (NOT SET): OpenAI refuses requests without a key; "
-            f"set {embedder.api_key_env}, or point embedder.base_url at a local server"
-        )
-        return Line(logging.WARNING, text, fields)
-    return Line(logging.INFO, f"{head}, key from {embedder.api_key_env} (not set: called without a key)", fields)
+    return _key_line(head, fields, embedder.api_key_env, environ, endpoint=endpoint, setting="embedder.base_url")
 
 
 def _count(number: int, kind: str) -> str:
@@ -125,19 +113,33 @@ def _model_line(model: ModelConfig, environ: Mapping[str, str]) -> Line:
     endpoint = public_endpoint(base_url)
     fields: dict[str, Any] = {"model_id": model.id, "model": model.model_name, "endpoint": endpoint}
     head = f"model {model.id}: {model.model_name} at {endpoint}"
-    if model.api_key_env is None:
+    return _key_line(head, fields, model.api_key_env, environ, endpoint=endpoint, setting="base_url")
+
+
+def _key_line(
+    head: str,
+    fields: dict[str, Any],
+    key_env: str | None,
+    environ: Mapping[str, str],
+    *,
+    endpoint: str,
+    setting: str,
+) -> Line:
+    """An endpoint's line ending with where its key comes from: a warning only when the
+    endpoint is OpenAI's and the key is not set (``setting`` names where to point it instead)."""
+    if key_env is None:
         return Line(logging.INFO, f"{head}, no key (api_key_env is null)", fields | {"key_set": False})
-    key_set = bool(environ.get(model.api_key_env))
-    fields |= {"key_env": model.api_key_env, "key_set": key_set}
+    key_set = bool(environ.get(key_env))
+    fields = fields | {"key_env": key_env, "key_set": key_set}
     if key_set:
-        return Line(logging.INFO, f"{head}, key from {model.api_key_env} (set)", fields)
-    if needs_key(base_url):
+        return Line(logging.INFO, f"{head}, key from {key_env} (set)", fields)
+    if needs_key(endpoint):
         text = (
-            f"{head}, key from {model.api_key_env} (NOT SET): OpenAI refuses requests without a key; "
-            f"set {model.api_key_env}, or point base_url at a local server"
+            f"{head}, key from {key_env} (NOT SET): OpenAI refuses requests without a key; "
+            f"set {key_env}, or point {setting} at a local server"
         )
         return Line(logging.WARNING, text, fields)
-    return Line(logging.INFO, f"{head}, key from {model.api_key_env} (not set: called without a key)", fields)
+    return Line(logging.INFO, f"{head}, key from {key_env} (not set: called without a key)", fields)
 
 
 def _mcp_line(server: McpServerConfig, environ: Mapping[str, str]) -> Line:

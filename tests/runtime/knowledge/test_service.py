@@ -260,6 +260,10 @@ def test_the_start_up_line_of_a_knowledge_base_names_its_database_and_embedder_a
     unset = startup_lines("c.yaml", config, config.databases, {}, data_dir=tmp_path)
     handbook = next(line for line in unset if line.text.startswith("knowledge base handbook"))
     assert handbook.level == logging.WARNING
+    assert handbook.text.endswith(
+        "(NOT SET): OpenAI refuses requests without a key; "
+        "set OPENAI_API_KEY, or point embedder.base_url at a local server"
+    )
     assert handbook.fields["key_set"] is False
 
 
