@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+# -qq: errors only; setuptools' notice on editable installs (folders named like the package may
+# shadow it: none here) would otherwise be the only output.
+.venv/bin/python -m pip install -qq -e .
