@@ -6,11 +6,14 @@ whose timeout or retry budget differs gets the SDK's ``with_options`` copy, whic
 pool. The last model to close an endpoint closes its client.
 
 The SDK and its HTTP library (``httpx2``) are imported when the first client is built, which
-``prepare`` does in a worker thread after start-up, so neither is on the cold start.
+``prepare`` does in a worker thread after start-up, so neither is on the cold start. The SDK's
+optional aiohttp transport is kept out: the SDK imports it (and aiohttp with it) whenever
+aiohttp is installed, as it is here for the operator, and the runtime never sends through it.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +25,10 @@ if TYPE_CHECKING:
 # The SDK wants a key to build a client; a keyless endpoint's client is given this one and
 # every request omits the ``Authorization`` header, so it never leaves the process.
 UNUSED_KEY = "no-key"
+# The SDK's aiohttp transport (``openai.DefaultAioHttpClient``), which it imports only if it can:
+# a module set to ``None`` cannot be imported, so the SDK takes aiohttp as not installed. Spares
+# the runtime ~9 MB of memory and ~50 ms of CPU at warm-up; a renamed module is simply imported.
+UNUSED_SDK_TRANSPORT = "openai._vendor.httpx_aiohttp"
 # Connections kept per endpoint: the SDK's own defaults.
 MAX_CONNECTIONS = 1000
 MAX_KEEPALIVE_CONNECTIONS = 100
@@ -105,3 +112,12 @@ def _build(
         default_headers=dict(endpoint.headers),
         http_client=http_client,
     )
+
+
+def skip_unused_transport() -> None:
+    """Make the SDK, when imported next, leave out its aiohttp transport (once imported, it stays)."""
+    sys.modules.setdefault(UNUSED_SDK_TRANSPORT, None)  # type: ignore[arg-type]
+
+
+# Done as this module loads: every module of the runtime that imports the SDK imports this one.
+skip_unused_transport()
