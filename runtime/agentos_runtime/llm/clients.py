@@ -29,6 +29,9 @@ UNUSED_KEY = "no-key"
 # a module set to ``None`` cannot be imported, so the SDK takes aiohttp as not installed. Spares
 # the runtime ~9 MB of memory and ~50 ms of CPU at warm-up; a renamed module is simply imported.
 UNUSED_SDK_TRANSPORT = "openai._vendor.httpx_aiohttp"
+# Set as this module loads (every module of the runtime that imports the SDK imports this one);
+# an SDK already imported keeps what it has.
+sys.modules.setdefault(UNUSED_SDK_TRANSPORT, None)  # type: ignore[arg-type]
 # Connections kept per endpoint: the SDK's own defaults.
 MAX_CONNECTIONS = 1000
 MAX_KEEPALIVE_CONNECTIONS = 100
@@ -112,12 +115,3 @@ def _build(
         default_headers=dict(endpoint.headers),
         http_client=http_client,
     )
-
-
-def skip_unused_transport() -> None:
-    """Make the SDK, when imported next, leave out its aiohttp transport (once imported, it stays)."""
-    sys.modules.setdefault(UNUSED_SDK_TRANSPORT, None)  # type: ignore[arg-type]
-
-
-# Done as this module loads: every module of the runtime that imports the SDK imports this one.
-skip_unused_transport()
