@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import ssl
 import sys
+from typing import Any
 
 from agentos_runtime.errors import (
     ContextWindowExceededError,
@@ -103,9 +104,8 @@ def sdk_error(
             api_key=api_key,
             location=response.headers.get("location"),
         )
-    if (openai is not None and isinstance(error, openai.APITimeoutError)) or (
-        httpx2 is not None and isinstance(error, httpx2.TimeoutException)
-    ):
+    aiohttp = sys.modules.get("aiohttp")
+    if _timed_out(error, openai, httpx2, aiohttp):
         return ModelConnectionError(f"{where}: the endpoint did not answer in time", model_id=model_id)
     if openai is not None and isinstance(error, openai.APIConnectionError):
         cause = error.__cause__ or error
@@ -119,11 +119,38 @@ def sdk_error(
             f"{where}: the connection to the endpoint broke off during the answer: {_describe(error, api_key)}",
             model_id=model_id,
         )
+    if aiohttp is not None and isinstance(error, aiohttp.ClientError):
+        # What the SDK's aiohttp transport passes on unmapped: an answer that is not HTTP
+        # (a bad status line, a header past aiohttp's limit), before or during the answer.
+        text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
+        return ModelConnectionError(
+            f"{where}: the endpoint's answer could not be read: {_describe(text, api_key)}", model_id=model_id
+        )
     return None
 
 
-def _describe(error: BaseException, api_key: str | None) -> str:
-    return _clean(str(error) or type(error).__name__, api_key)
+def _timed_out(error: BaseException, openai: Any, httpx2: Any, aiohttp: Any) -> bool:
+    """Whether ``error`` is a timeout, and began as one: the SDK's aiohttp transport reports
+    every failure to connect (refused, reset, an untrusted certificate) as a connect timeout,
+    raised from aiohttp's own error, which is a ``TimeoutError`` only for a real timeout."""
+    reported = (openai is not None and isinstance(error, openai.APITimeoutError)) or (
+        httpx2 is not None and isinstance(error, httpx2.TimeoutException)
+    )
+    if not reported or aiohttp is None:
+        return reported
+    link: BaseException | None = error
+    seen: set[int] = set()
+    while link is not None and id(link) not in seen:
+        if isinstance(link, aiohttp.ClientError):
+            return isinstance(link, TimeoutError)
+        seen.add(id(link))
+        link = link.__cause__
+    return True
+
+
+def _describe(error: BaseException | str, api_key: str | None) -> str:
+    """The error's text on one line (aiohttp's span several), or its type when it has none."""
+    return _clean(" ".join(str(error).split()) or type(error).__name__, api_key)
 
 
 def _clean(message: str, api_key: str | None) -> str:

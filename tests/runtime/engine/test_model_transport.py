@@ -1,0 +1,194 @@
+"""The SDK's aiohttp transport under the model adapter: how it is built, that proxies still work
+through it, and that an endpoint misbehaving below HTTP ends as the error that says what
+happened (the transport reports every failure to connect as a timeout; the adapter does not)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import openai
+import pytest
+from agentos_runtime.config import ModelConfig
+from agentos_runtime.errors import ModelConnectionError
+from agentos_runtime.llm.openai import OpenAIChatModel
+
+from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+HELLO = [{"role": "user", "content": "hi"}]
+ANSWER = json.dumps(
+    {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-test",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "via the proxy"}, "finish_reason": "stop"}
+        ],
+    }
+).encode()
+
+Behaviour = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request's head (its body read and dropped); the head's first line is returned."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    await reader.readexactly(length)
+    return head.split(b"\r\n")[0]
+
+
+async def closes_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+async def closes_unanswered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.close()
+
+
+async def resets(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
+
+
+async def answers_not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    await reader.read()  # until the client gives up and closes
+
+
+async def cuts_the_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER)
+    writer.write(head + ANSWER[:20])
+    await writer.drain()
+    writer.close()
+
+
+@asynccontextmanager
+async def served(behaviour: Behaviour) -> AsyncIterator[str]:
+    """A server on a free port that treats each connection with ``behaviour``, then closes it."""
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await behaviour(reader, writer)
+        finally:
+            writer.close()
+            with suppress(OSError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.close()
+        await server.wait_closed()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+
+async def failure_of(behaviour: Behaviour, *, stream: bool) -> ModelConnectionError:
+    async with served(behaviour) as base_url:
+        model = OpenAIChatModel(ModelConfig(id="m", base_url=base_url, max_retries=0, timeout=0.5), api_key="k")
+        with pytest.raises(ModelConnectionError) as caught:
+            if stream:
+                [item async for item in model.stream(HELLO, None)]
+            else:
+                await model.complete(HELLO, None)
+        await model.close()
+    return caught.value
+
+
+async def test_each_endpoint_sends_through_the_sdks_aiohttp_transport_following_no_redirect(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    fake_openai.script(Reply.say("answered"))
+    model = OpenAIChatModel(ModelConfig(id="m", base_url=fake_openai.base_url, max_retries=0), api_key="k")
+
+    completion = await model.complete(HELLO, None)
+    http_client: Any = model._get_client()._client
+    await model.close()
+
+    assert completion.content == "answered"
+    assert isinstance(http_client, openai.DefaultAioHttpClient)
+    assert http_client.follow_redirects is False
+    assert http_client.is_closed, "the last model on the endpoint closes its client"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("behaviour", "said"),
+    [
+        (closes_at_once, "cannot reach the endpoint: Server disconnected"),
+        (closes_unanswered, "cannot reach the endpoint: Server disconnected"),
+        (resets, "cannot reach the endpoint: [Errno 104] Connection reset by peer"),
+        (answers_not_http, "the endpoint's answer could not be read: Bad status line"),
+    ],
+    ids=["closes at once", "closes unanswered", "resets", "answers not HTTP"],
+)
+async def test_an_endpoint_failing_below_http_is_a_connection_error_saying_how_not_a_timeout(
+    behaviour: Behaviour, said: str, stream: bool
+) -> None:
+    error = await failure_of(behaviour, stream=stream)
+
+    assert error.detail.startswith(f"model 'm': {said}")
+    assert "in time" not in error.detail and "\n" not in error.detail
+    assert error.status_code == 502
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_endpoint_that_never_answers_is_a_timeout(stream: bool) -> None:
+    error = await failure_of(stalls, stream=stream)
+
+    assert error.detail == "model 'm': the endpoint did not answer in time"
+
+
+async def test_a_body_cut_short_is_a_connection_error_naming_it() -> None:
+    completed = await failure_of(cuts_the_body, stream=False)
+    streamed = await failure_of(cuts_the_body, stream=True)
+
+    assert completed.detail.startswith("model 'm': cannot reach the endpoint: Response payload is not completed")
+    assert streamed.detail.startswith(
+        "model 'm': the connection to the endpoint broke off during the answer: Response payload is not completed"
+    )
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_model_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    request_lines: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_lines.append(await read_request(reader))
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER)
+        writer.write(head + ANSWER)
+        await writer.drain()
+        writer.close()
+
+    async with served(proxy) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url.removesuffix("/v1"))
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        config = ModelConfig(id="m", base_url="http://models.internal.example:8000/v1", max_retries=0, timeout=2)
+        model = OpenAIChatModel(config, api_key="k")
+        completion = await model.complete(HELLO, None)
+        await model.close()
+
+    assert completion.content == "via the proxy"
+    assert request_lines == [b"POST http://models.internal.example:8000/v1/chat/completions HTTP/1.1"]
