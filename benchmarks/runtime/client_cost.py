@@ -8,10 +8,10 @@ same request (a 20-chunk stream, or the JSON answer) one at a time:
 - ``httpx2``: the SDK's HTTP library alone, posting the JSON and reading the answer's lines:
   the floor under any client built on it (the baseline the others are shown above);
 - ``runtime``: ``llm.openai.OpenAIChatModel``, what the runtime uses: the SDK's
-  ``AsyncOpenAI`` (auth, base URL, timeout, retries, error types), the answer taken raw and
-  parsed once per chunk into the runtime's ``Completion``;
+  ``AsyncOpenAI`` (auth, base URL, timeout, retries, error types) on the SDK's aiohttp
+  transport, the answer taken raw and parsed once per chunk into the runtime's ``Completion``;
 - ``sdk-raw``: the SDK's client with its raw answer (``client.post(..., cast_to=httpx2.Response)``),
-  lines read and not parsed;
+  lines read and not parsed, on the SDK's default transport (``httpx2``'s own);
 - ``sdk``: ``chat.completions.create``, the SDK as documented (a model object per chunk).
 
 Reported per variant and mode: client CPU ms per request (``time.process_time``), seconds to

@@ -53,6 +53,7 @@ VERSIONS_OF = (
     "httptools",
     "openai",
     "httpx2",
+    "aiohttp",
     "psycopg",
     "redis",
 )
