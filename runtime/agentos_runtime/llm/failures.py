@@ -2,9 +2,9 @@
 
 Callers decide on the class alone: ``ModelRateLimitError`` (429, after the SDK's own retries),
 ``ModelAuthenticationError`` (401, never retried), ``ModelConnectionError`` (502: refused,
-reset, timed out, cut off mid-answer), ``ContextWindowExceededError`` (400) and plain
-``ModelProviderError`` carrying the endpoint's status (502 for an answer that is no error
-status a client could act on, such as a redirect). Messages name the model and, for keys, the
+reset, timed out, cut off mid-answer, an answer that is not HTTP),
+``ContextWindowExceededError`` (400) and plain ``ModelProviderError`` carrying the endpoint's
+status (502 for an answer that is no error status a client could act on, such as a redirect). Messages name the model and, for keys, the
 environment variable; they never contain the key itself: a 401 body is not repeated (OpenAI
 echoes a masked key there) and any other message has the key replaced.
 
@@ -122,9 +122,10 @@ def sdk_error(
     if aiohttp is not None and isinstance(error, aiohttp.ClientError):
         # What the SDK's aiohttp transport passes on unmapped: an answer that is not HTTP
         # (a bad status line, a header past aiohttp's limit), before or during the answer.
-        text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
+        message = error.message if isinstance(error, aiohttp.ClientResponseError) else ""
         return ModelConnectionError(
-            f"{where}: the endpoint's answer could not be read: {_describe(text, api_key)}", model_id=model_id
+            f"{where}: the endpoint's answer could not be read: {_describe(message or error, api_key)}",
+            model_id=model_id,
         )
     return None
 
