@@ -10,7 +10,9 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 import pytest
@@ -18,6 +20,7 @@ from agentos_runtime.config import ModelConfig
 from agentos_runtime.errors import ModelConnectionError
 from agentos_runtime.llm.openai import OpenAIChatModel
 
+from tests.runtime.engine.model_servers import self_signed_certificate, serve_fake
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -192,3 +195,45 @@ async def test_a_proxy_named_in_the_environment_carries_the_model_requests(monke
 
     assert completion.content == "via the proxy"
     assert request_lines == [b"POST http://models.internal.example:8000/v1/chat/completions HTTP/1.1"]
+
+
+async def test_an_https_endpoint_is_reached_through_a_connect_proxy_with_its_certificate_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenAI behind a corporate proxy: ``HTTPS_PROXY`` gets a ``CONNECT``, TLS runs end to end."""
+    certificate = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.certfile))
+    tunnels: list[bytes] = []
+
+    async def connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_line = head.split(b"\r\n")[0]
+        tunnels.append(request_line)
+        host, port = request_line.split()[1].rsplit(b":", 1)
+        upstream_reader, upstream_writer = await asyncio.open_connection(host.decode(), int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+    with serve_fake(certificate=certificate) as endpoint:
+        endpoint.script(Reply.say("through the tunnel", chunks=2))
+        async with served(connect_proxy) as proxy_url:
+            monkeypatch.setenv("HTTPS_PROXY", proxy_url.removesuffix("/v1"))
+            monkeypatch.delenv("NO_PROXY", raising=False)
+            monkeypatch.delenv("no_proxy", raising=False)
+            model = OpenAIChatModel(
+                ModelConfig(id="m", base_url=endpoint.base_url, max_retries=0, timeout=5), api_key="k"
+            )
+            streamed = [item async for item in model.stream(HELLO, None) if isinstance(item, str)]
+            await model.close()
+
+    assert "".join(streamed) == "through the tunnel"
+    assert tunnels == [f"CONNECT localhost:{urlsplit(endpoint.base_url).port} HTTP/1.1".encode()]
+    assert endpoint.requests[0].headers["authorization"] == "Bearer k"
