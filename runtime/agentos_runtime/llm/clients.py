@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 # The SDK wants a key to build a client; a keyless endpoint's client is given this one and
 # every request omits the ``Authorization`` header, so it never leaves the process.
 UNUSED_KEY = "no-key"
-# Connections kept per endpoint: the SDK's own defaults.
+# Connections open at once per endpoint: the SDK's own default. The aiohttp transport keeps any
+# idle one for ``httpx2``'s keep-alive expiry (5 s); it has no separate cap on idle connections.
 MAX_CONNECTIONS = 1000
-MAX_KEEPALIVE_CONNECTIONS = 100
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _build(
         secure = endpoint.base_url.startswith("https://")
         http_client = openai.DefaultAioHttpClient(
             timeout=httpx2.Timeout(timeout),
-            limits=httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS),
+            limits=httpx2.Limits(max_connections=MAX_CONNECTIONS),
             # A redirect is an error answer: a POST would be replayed as a GET, and the key
             # sent on to wherever it points. The base URL must name the endpoint itself.
             follow_redirects=False,

@@ -4,9 +4,10 @@ Callers decide on the class alone: ``ModelRateLimitError`` (429, after the SDK's
 ``ModelAuthenticationError`` (401, never retried), ``ModelConnectionError`` (502: refused,
 reset, timed out, cut off mid-answer, an answer that is not HTTP),
 ``ContextWindowExceededError`` (400) and plain ``ModelProviderError`` carrying the endpoint's
-status (502 for an answer that is no error status a client could act on, such as a redirect). Messages name the model and, for keys, the
-environment variable; they never contain the key itself: a 401 body is not repeated (OpenAI
-echoes a masked key there) and any other message has the key replaced.
+status (502 for an answer that is no error status a client could act on, such as a redirect).
+Messages name the model and, for keys, the environment variable; they never contain the key
+itself: a 401 body is not repeated (OpenAI echoes a masked key there) and any other message has
+the key replaced.
 
 The SDK's error classes are only looked up when an error has happened, so importing this
 module loads no HTTP library.
