@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from benchmarks.runtime.run import (
     AGNO_PYTHON,
     DRIVER_CPU,
     ROOT,
+    VERSIONS_OF,
     Server,
     agno_server,
     bench_interleaved,
@@ -136,10 +139,11 @@ def main() -> None:
     names = args.servers.split(",")
     os.sched_setaffinity(0, {int(DRIVER_CPU)})
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "calibration_s": calibrate()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "calibration_s": calibrate()},
         "commit": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip(),
+        "versions": {name: metadata.version(name) for name in VERSIONS_OF},
         "requests_per_scenario": args.requests,
         "rounds": args.rounds,
     }
