@@ -404,6 +404,31 @@ def restart_seconds(server: Server) -> float:
         return wait_healthy(f"http://127.0.0.1:{server.port}/health", process)
 
 
+def describe_run(requests: int, rounds: int) -> dict[str, Any]:
+    """What a result records of its run: the machine and its speed now, the commit, the versions."""
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+            "calibration_s": calibrate(),
+        },
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "versions": {name: metadata.version(name) for name in VERSIONS_OF},
+        "requests_per_scenario": requests,
+        "rounds": rounds,
+    }
+
+
+def compile_for(names: list[str]) -> None:
+    """Compile the bytecode of our virtualenv and sources, and of Agno's when ``names`` has its servers."""
+    compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "operator", ROOT / "benchmarks", ROOT / "tests")
+    if any(name.startswith("agno-") for name in names):
+        compile_bytecode(AGNO_PYTHON, ROOT / "benchmarks")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
@@ -417,25 +442,9 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "runtime-latest.json")
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(DRIVER_CPU)}) if hasattr(os, "sched_setaffinity") else None
-    results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "kernel": platform.release(),
-            "calibration_s": calibrate(),
-        },
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "versions": {name: metadata.version(name) for name in VERSIONS_OF},
-        "requests_per_scenario": args.requests,
-        "rounds": args.rounds,
-        "servers": {},
-    }
-    compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "operator", ROOT / "benchmarks", ROOT / "tests")
+    results: dict[str, Any] = {**describe_run(args.requests, args.rounds), "servers": {}}
     names = args.servers.split(",")
-    if any(name.startswith("agno-") for name in names):
-        compile_bytecode(AGNO_PYTHON, ROOT / "benchmarks")
+    compile_for(names)
     uses_services = any(name.endswith(("-postgres", "-redis")) for name in names)
     with tempfile.TemporaryDirectory() as tmp, services_on(DRIVER_CPU) if uses_services else nullcontext(0) as moved:
         results["machine"]["service_threads_on_driver_cpu"] = moved

@@ -22,27 +22,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchmarks.runtime.report import per_core_ratio
 from benchmarks.runtime.run import (
-    AGNO_PYTHON,
     DRIVER_CPU,
     ROOT,
-    VERSIONS_OF,
     Server,
     agno_server,
     bench_interleaved,
-    calibrate,
-    compile_bytecode,
+    compile_for,
+    describe_run,
     model_server,
     our_server,
     scenarios,
@@ -138,18 +132,8 @@ def main() -> None:
         parser.error(str(error))
     names = args.servers.split(",")
     os.sched_setaffinity(0, {int(DRIVER_CPU)})
-    results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "calibration_s": calibrate()},
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "versions": {name: metadata.version(name) for name in VERSIONS_OF},
-        "requests_per_scenario": args.requests,
-        "rounds": args.rounds,
-    }
-    compile_bytecode(Path(sys.executable), ROOT / "runtime", ROOT / "operator", ROOT / "benchmarks")
-    if any(name.startswith("agno-") for name in names):
-        compile_bytecode(AGNO_PYTHON, ROOT / "benchmarks")
+    results = describe_run(args.requests, args.rounds)
+    compile_for(names)
     with tempfile.TemporaryDirectory() as tmp, services_on(DRIVER_CPU) as moved, model_server() as model_url:
         results["machine"]["service_threads_on_driver_cpu"] = moved
         servers = [server(name, model_url, Path(tmp)) for name in names]
