@@ -145,18 +145,14 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
     Raises ``ConfigError`` listing every problem at once: those of the schema, of references
     and of tools, including those the first ones hide (``config.checking.every_problem``).
     """
-    import yaml
-
-    from agentos_runtime.config import ConfigError, load_config
+    from agentos_runtime.config import ConfigError, parse_config
     from agentos_runtime.config.checking import every_problem
+    from agentos_runtime.config.loading import read_config_file
 
+    data = read_config_file(path)  # unreadable, not UTF-8, bad or hostile YAML: one problem
     try:
-        config = load_config(path)
+        config = parse_config(data)
     except ConfigError as error:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            raise error from None
         raise ConfigError(every_problem(data, runtime_config_problems) or error.problems) from error
     problems = check_components(config)
     if problems:

@@ -35,11 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentos_runtime.config import checking
+from agentos_runtime.config import checking, reading
 from agentos_runtime.serving import runtime_config_problems as serve_problems
 
 from agentos_operator import GROUP, KIND
-from agentos_operator.commands import reading
 
 if TYPE_CHECKING:
     from agentos_runtime.config import Problem
@@ -66,8 +65,10 @@ class Document:
     @property
     def label(self) -> str:
         if self.is_runtime_config:
-            return RUNTIME_CONFIG
-        body = self.body if isinstance(self.body, dict) else {}
+            return RUNTIME_CONFIG if self.siblings == 1 else f"{RUNTIME_CONFIG} (document {self.index + 1})"
+        if not isinstance(self.body, dict):
+            return f"document {self.index + 1}"
+        body = self.body
         metadata = body.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         return f"{body.get('kind') or '?'}/{metadata.get('name') or f'#{self.index}'}"
@@ -117,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             sys.stdout.write(f"{document.source}: {document.error}\n")
             continue
-        if document.is_runtime_config:
+        if not isinstance(document.body, dict):
+            problems = [_not_a_mapping(document.body)]
+        elif document.is_runtime_config:
             problems = runtime_config_problems(document)
         elif document.is_agentos:
             problems = resource_problems(document.body)
@@ -167,6 +170,26 @@ def runtime_config_problems(document: Document) -> list[Problem]:
             ),
         )
     return problems
+
+
+_KINDS_OF_VALUE: dict[type, str] = {
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+}
+
+
+def _not_a_mapping(body: Any) -> Problem:
+    from agentos_runtime.config import Problem
+
+    return Problem(
+        (),
+        f"{_KINDS_OF_VALUE.get(type(body), 'a value')} where an AgentOSConfig resource or a runtime config"
+        " (a mapping) was expected:"
+        " write the document as key: value pairs",
+    )
 
 
 def _check_resource(body: Any) -> list[Problem]:

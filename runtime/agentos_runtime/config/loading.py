@@ -8,6 +8,7 @@ from typing import Any
 import pydantic
 import yaml
 
+from agentos_runtime.config import reading
 from agentos_runtime.config.document import RuntimeConfig, check_references
 from agentos_runtime.config.problems import ConfigError, Problem, problems_from_validation_error
 
@@ -29,24 +30,34 @@ def parse_config(data: Any) -> RuntimeConfig:
 
 
 def parse_config_text(text: str, *, source: str = "<config>") -> RuntimeConfig:
-    """Parse YAML (or JSON) text; syntax errors are reported with their line and column."""
+    """Parse YAML (or JSON) text; bad or hostile YAML (``reading``) is one problem naming its line and column."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
-        raise ConfigError([Problem((), f"{where}: not valid YAML: {getattr(error, 'problem', error)}")]) from error
+        data = reading.load_document(text)
+    except reading.InputError as error:
+        raise ConfigError([Problem((), f"{source}: {error}")]) from None
     return parse_config(data)
+
+
+def read_config_file(path: str | FilePath) -> Any:
+    """The parsed document of a runtime config file (UTF-8 YAML, `.yaml`/`.yml`/`.json`), not yet checked.
+
+    Raises ``ConfigError`` with one problem when the file cannot be read, is not UTF-8, or is
+    bad or hostile YAML (``reading``).
+    """
+    file = FilePath(path)
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise ConfigError([Problem((), f"cannot read config file {file}: {error.strerror}")]) from error
+    try:
+        return reading.read_file(data)
+    except reading.InputError as error:
+        raise ConfigError([Problem((), f"{file}: {error}")]) from None
 
 
 def load_config(path: str | FilePath) -> RuntimeConfig:
     """Read and check a runtime config file (UTF-8 YAML, `.yaml`/`.yml`/`.json`)."""
-    file = FilePath(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError([Problem((), f"cannot read config file {file}: {error.strerror}")]) from error
-    return parse_config_text(text, source=str(file))
+    return parse_config(read_config_file(path))
 
 
 def dump_config(config: RuntimeConfig) -> str:

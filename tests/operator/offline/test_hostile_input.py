@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 from agentos_operator.cli import main
-from agentos_operator.commands import reading
 from agentos_operator.resources import validate_resource
 from agentos_operator.settings import OperatorSettings
-from agentos_runtime.config import parse_config
+from agentos_runtime.config import parse_config, reading
 
 from tests.operator.offline.inputs import resource_body
 
@@ -76,6 +75,11 @@ HOSTILE: list[tuple[str, bytes, str]] = [
         (HEADER + "spec: {image: \x1b[31m}\n").encode(),
         "not valid YAML: line 4, column 15: character #x001b is not allowed in YAML",
     ),
+    (
+        "a key written twice, which would drop the first block",
+        (HEADER + "spec:\n  agents: [{id: a}]\n  models: [{id: m}]\n  agents: [{id: b}]\n").encode(),
+        "not valid YAML: line 7, column 3: the key 'agents' is written twice in one mapping (first on line 5)",
+    ),
 ]
 
 
@@ -102,8 +106,8 @@ def test_hostile_input_fails_in_one_line_naming_the_file_well_under_a_second(
     assert elapsed < 1.0, f"{elapsed:.2f}s"
 
 
-def test_the_table_covers_encoding_aliases_nesting_and_characters() -> None:
-    assert len({c[0] for c in HOSTILE}) == len(HOSTILE) >= 8
+def test_the_table_covers_encoding_aliases_nesting_characters_and_repeated_keys() -> None:
+    assert len({c[0] for c in HOSTILE}) == len(HOSTILE) >= 9
 
 
 def test_standard_input_that_is_not_utf8_is_named_as_such(
@@ -151,6 +155,30 @@ def test_reading_refuses_a_bomb_before_expanding_it() -> None:
     with pytest.raises(reading.InputError, match="alias bomb"):
         reading.load_documents(billion_laughs(levels=18))
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_document_that_is_not_a_mapping_is_one_problem_saying_what_was_expected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_text("42\n---\n- a\n- b\n")
+    code, lines, _ = run(capsys, "validate", str(path))
+    expected = "where an AgentOSConfig resource or a runtime config (a mapping) was expected: write the document as key: value pairs"
+    assert code == 1
+    assert lines == [f"{path}: document 1: a number {expected}", f"{path}: document 2: a list {expected}"]
+
+
+def test_each_document_of_a_runtime_config_split_in_two_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("agents: []\n---\nteams: []\n")
+    code, lines, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert [line.split(": the file holds")[0] for line in lines] == [
+        f"{path}: runtime config (document 1)",
+        f"{path}: runtime config (document 2)",
+    ]
 
 
 def test_nesting_up_to_the_limit_is_read() -> None:

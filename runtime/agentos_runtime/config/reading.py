@@ -1,16 +1,20 @@
-"""Reading the YAML files ``agentos validate`` and ``agentos render`` are given, refusing hostile ones.
+"""Reading YAML written by people: the runtime's config file and the files ``agentos validate`` and ``agentos render`` are given.
 
-Why not plain ``yaml.safe_load_all``: it is safe from code execution, not from size. A few lines
+Why not plain ``yaml.safe_load``: it is safe from code execution, not from size. A few lines
 of nested anchors and aliases ("billion laughs") load in microseconds as shared references, and
 then expand exponentially in whatever walks them (validation, rendering, serialisation), so the
-command would hang; a deeply nested document exhausts Python's recursion limit in the composer
+reader would hang; a deeply nested document exhausts Python's recursion limit in the composer
 and ends in a traceback. And a file that is not UTF-8 raised ``UnicodeDecodeError``, a traceback
 too. Here every such input becomes one line saying what is wrong and what to do, and the size
 checks run on the composed node graph (linear in the file) before anything expands it.
 
-The limits sit far above what an AgentOSConfig needs: the rendered config must fit a 1 MiB
-ConfigMap, and its deepest nesting (workflow steps in conditions in parallel groups) is a few
-dozen levels. Aliases in moderation, as kubectl allows them, still work.
+A key written twice in one mapping is refused too (YAML requires keys to be unique): a plain
+loader keeps the last value and silently drops the first, such as a whole ``agents:`` block.
+Keys a merge (``<<: *base``) brings in may still be overridden, as merges intend.
+
+The limits sit far above what a config needs: the rendered config must fit a 1 MiB ConfigMap,
+and its deepest nesting (workflow steps in conditions in parallel groups) is a few dozen
+levels. Aliases in moderation, as kubectl allows them, still work.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 # Deepest nesting of mappings and sequences in a document, aliases expanded.
 MAX_DEPTH = 100
@@ -56,6 +60,27 @@ def load_documents(text: str) -> list[Any]:
         raise InputError(_describe(error, text)) from None
 
 
+def load_document(text: str) -> Any:
+    """The one document of ``text`` (``None`` when empty); raises ``InputError`` for bad or
+    hostile YAML, or for a second document."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)
+    except yaml.composer.ComposerError as error:
+        if error.context != "expected a single document in the stream" or error.problem_mark is None:
+            raise InputError(_describe(error, text)) from None
+        raise InputError(
+            f"line {error.problem_mark.line + 1}: a second YAML document starts here, and this file is read as"
+            " one document: keep one document in the file"
+        ) from None
+    except yaml.YAMLError as error:
+        raise InputError(_describe(error, text)) from None
+
+
+def read_file(data: bytes) -> Any:
+    """The one document of a file's bytes: ``decode`` then ``load_document``."""
+    return load_document(decode(data))
+
+
 class _LimitError(yaml.MarkedYAMLError):
     """YAML that may well be valid, refused for its size or shape before anything expands it."""
 
@@ -90,6 +115,34 @@ class _BoundedLoader(yaml.SafeLoader):
         if node is not None:
             _check_expansion(node)
         return node
+
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
+        node: MappingNode = super().compose_mapping_node(anchor)
+        _refuse_repeated_keys(node)  # as written: merges have not flattened their keys in yet
+        return node
+
+
+def _refuse_repeated_keys(node: MappingNode) -> None:
+    """Raise when a scalar key is written twice in ``node`` itself (merged-in keys are not its own)."""
+    first: dict[tuple[str, str], Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        earlier = first.setdefault((key.tag, key.value), key)
+        if earlier is not key:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"the key '{_shown(key.value)}' is written twice in one mapping (first on line"
+                f" {earlier.start_mark.line + 1}), and only one value can be kept: remove or merge one",
+                key.start_mark,
+            )
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A key as an error quotes it: on one line, cut short."""
+    flat = " ".join(value.split()).encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates too
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _too_deep() -> str:
