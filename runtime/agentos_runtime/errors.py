@@ -14,9 +14,14 @@ Tree::
         └── ContextWindowExceededError   400: the prompt does not fit the model
 
 HTTP mapping happens once, in ``api/errors.py``: ``{"detail": ...}`` with ``status_code``.
+A detail may quote what we did not write (an endpoint's error message, a client's id), and it
+is answered, logged and stored with a failed run: its NUL characters and lone surrogates become
+U+FFFD (``storable.clean_text``), so no backend refuses to store it and no answer fails to encode.
 """
 
 from __future__ import annotations
+
+from agentos_runtime.storable import clean_text
 
 
 class AgentOSError(Exception):
@@ -25,6 +30,7 @@ class AgentOSError(Exception):
     status_code: int = 500
 
     def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+        detail = clean_text(detail)
         super().__init__(detail)
         self.detail = detail
         if status_code is not None:

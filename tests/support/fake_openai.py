@@ -100,6 +100,8 @@ class Reply(Scripted):
     usage: tuple[int, int] | None = (10, 5)
     delay: float = 0.0
     """Seconds between streamed chunks (or before a JSON answer)."""
+    usage_json: str | None = None
+    """The ``usage`` object as raw JSON text, sent instead of ``usage`` (any shape, ``NaN`` included)."""
 
     @classmethod
     def say(cls, text: str, *, chunks: int = 1, usage: tuple[int, int] | None = (10, 5), delay: float = 0.0) -> Reply:
@@ -324,8 +326,9 @@ class FakeOpenAI:
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         }
-        if reply.usage is not None:
-            body["usage"] = _usage(reply.usage)
+        usage = _reply_usage(reply)
+        if usage is not None:
+            body["usage"] = usage
         return body
 
     def _frames(self, reply: Reply) -> list[bytes]:
@@ -350,8 +353,9 @@ class FakeOpenAI:
         finish = "tool_calls" if reply.tool_calls else "stop"
         chunks = [self._chunk([{"index": 0, "delta": d, "finish_reason": None}]) for d in deltas]
         chunks.append(self._chunk([{"index": 0, "delta": {}, "finish_reason": finish}]))
-        if reply.usage is not None:
-            chunks.append({**self._chunk([]), "usage": _usage(reply.usage)})
+        usage = _reply_usage(reply)
+        if usage is not None:
+            chunks.append({**self._chunk([]), "usage": usage})
         return chunks
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
@@ -461,6 +465,12 @@ async def _send(send: Send, status: int, body: bytes, *, extra: tuple[tuple[str,
 
 def _json(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _reply_usage(reply: Reply) -> Any:
+    if reply.usage_json is not None:
+        return json.loads(reply.usage_json)
+    return None if reply.usage is None else _usage(reply.usage)
 
 
 def _usage(usage: tuple[int, int]) -> dict[str, int]:

@@ -22,8 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentos_runtime.api.text_checks import MAX_JSON_DEPTH
 from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
+from agentos_runtime.storable import MAX_JSON_DEPTH
 from agentos_runtime.storage.urls import redact
 
 logger = logging.getLogger("agentos_runtime.api")

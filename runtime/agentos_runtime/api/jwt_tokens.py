@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentos_runtime.api.text_checks import id_problem
+from agentos_runtime.storable import id_problem
 
 # Agno's clock-skew allowance on ``exp`` and ``nbf``.
 LEEWAY_SECONDS = 10

@@ -1,110 +1,30 @@
 """Input every backend can store, checked before anything is stored or any model is called.
 
-PostgreSQL refuses a NUL character in text and JSON, no backend can encode a lone UTF-16
-surrogate (``"\\ud800"`` is valid JSON but not UTF-8), ``NaN`` and ``Infinity`` (which Python's
-JSON parser accepts) are not JSON to PostgreSQL, a value nested thousands of levels deep
-overflows the recursion of every JSON encoder on the way to a database, and an id longer than
-a B-tree index entry cannot be a key. Rather than let one backend store what another refuses,
-the API refuses such input on every backend with a 4xx naming the field.
-
-``find_problem`` walks a decoded JSON value without recursion and returns the first problem
-with the path to it; the ``check_*`` functions raise FastAPI's 422 list (``loc`` names the
-field, as pydantic does) or, for a run form's JSON fields, ``BadRequest``.
+The rules are ``storable``'s (NUL, lone surrogates, NaN and Infinity, nesting, id length): rather
+than let one backend store what another refuses, the API refuses such input on every backend
+with a 4xx naming the field. The ``check_*`` functions raise FastAPI's 422 list (``loc`` names
+the field, as pydantic does) or, for a run form's JSON fields, ``BadRequest``.
 ``check_request_text`` is the router dependency that checks path and query parameters and
 JSON bodies of every protected route.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
 from agentos_runtime.errors import BadRequest
-
-# Deep enough for any real state or metadata, far below the ~1000 frames at which Python's
-# JSON encoders and pydantic give up.
-MAX_JSON_DEPTH = 64
-# Ids are keys in B-tree indexes: PostgreSQL refuses entries over ~2700 bytes, and 512
-# characters stay under that even at 4 bytes per character.
-MAX_ID_LENGTH = 512
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a value cannot be stored, and where in it (keys and list positions)."""
-
-    kind: str
-    message: str
-    path: Loc = ()
-    text: str | None = None
-    """The text at fault, when it is a string."""
-
-
-def text_problem(text: str) -> Problem | None:
-    """A NUL or a lone surrogate in ``text``, else ``None``."""
-    found = _UNSTORABLE.search(text)
-    if found is None:
-        return None
-    if found.group() == "\x00":
-        return Problem("string_nul", "Text may not contain a NUL character (\\u0000)")
-    return Problem(
-        "string_surrogate",
-        f"Text may not contain a lone surrogate (\\u{ord(found.group()):04x}): send valid UTF-8 text",
-    )
-
-
-def id_problem(text: str) -> Problem | None:
-    """``text_problem`` for an id, plus its length."""
-    if len(text) > MAX_ID_LENGTH:
-        return Problem("string_too_long", f"An id may have at most {MAX_ID_LENGTH} characters, got {len(text)}")
-    return text_problem(text)
-
-
-def find_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> Problem | None:
-    """The first unstorable text (key or value) or non-finite number in a decoded JSON value, or
-    nesting too deep."""
-    stack: list[tuple[Any, Loc]] = [(value, ())]
-    while stack:
-        current, path = stack.pop()
-        if isinstance(current, str):
-            problem = text_problem(current)
-            if problem is not None:
-                return Problem(problem.kind, problem.message, path, current)
-            continue
-        if isinstance(current, float) and not math.isfinite(current):
-            return Problem("number_not_finite", "Numbers must be finite: NaN and Infinity are not JSON", path)
-        if not isinstance(current, dict | list):
-            continue
-        if len(path) >= max_depth:
-            return Problem("json_too_deep", f"JSON may be nested at most {max_depth} levels deep", path)
-        for key, item in _children(current):
-            if isinstance(key, str):
-                problem = text_problem(key)
-                if problem is not None:
-                    return Problem(problem.kind, f"Key: {problem.message}", (*path, key), key)
-            stack.append((item, (*path, key)))
-    return None
-
-
-def _children(value: dict[Any, Any] | list[Any]) -> Iterator[tuple[str | int, Any]]:
-    if isinstance(value, dict):
-        yield from value.items()
-    else:
-        yield from enumerate(value)
-
-
-def printable(text: str) -> str:
-    """``text`` with NUL and lone surrogates escaped, safe to put in a UTF-8 answer."""
-    return _UNSTORABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+from agentos_runtime.storable import (
+    Loc,
+    Problem,
+    find_problem,
+    id_problem,
+    printable,
+    text_problem,
+)
 
 
 def validation_error(problem: Problem, loc: Loc, value: Any = None) -> RequestValidationError:

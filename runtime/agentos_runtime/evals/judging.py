@@ -77,7 +77,7 @@ def read_verdict(text: str | None) -> Verdict:
     start, end = stripped.find("{"), stripped.rfind("}")
     try:
         found: Any = json.loads(stripped[start : end + 1]) if start >= 0 else None
-    except ValueError:
+    except (ValueError, RecursionError):
         found = None
     score = found.get("accuracy_score") if isinstance(found, dict) else None
     reason = found.get("accuracy_reason") if isinstance(found, dict) else None

@@ -4,6 +4,14 @@ Pure functions over parsed JSON, so the adapter can feed them raw bytes parsed o
 ``json.loads`` instead of the SDK's per-chunk models. Streamed tool calls arrive in fragments
 keyed by ``index`` (id and name first, the arguments JSON split over many chunks); they are
 joined here in index order.
+
+This is where a model's answer enters the runtime, so it is checked here as any input is: a
+part of the wrong type (a ``choices`` that is not a list, content that is not text, a tool
+call's ``index`` that is not a number) is a ``ModelProviderError`` naming the part, never a
+crash; text is kept with NUL and lone surrogates replaced by U+FFFD (``storable.clean_text``),
+so an answer is stored alike on every backend and never lost for a stray character; a token
+count that is not a whole number from 0 to 2^63-1 counts as 0 rather than poisoning the
+metrics.
 """
 
 from __future__ import annotations
@@ -12,10 +20,11 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.ports import Completion, ToolCall, Usage
+from agentos_runtime.storable import MAX_COUNT, clean_text, count_or_zero
 
 JSON = dict[str, Any]
 
@@ -23,42 +32,68 @@ _DATA = "data:"
 _DONE = "[DONE]"
 
 
-def usage_from(payload: JSON | None) -> Usage | None:
+def usage_from(payload: Any) -> Usage | None:
     """Our ``Usage`` from an OpenAI ``usage`` object; ``None`` when the endpoint sent none."""
-    if not payload:
+    if not payload or not isinstance(payload, dict):
         return None
-    prompt_details = payload.get("prompt_tokens_details") or {}
-    completion_details = payload.get("completion_tokens_details") or {}
-    input_tokens = payload.get("prompt_tokens") or 0
-    output_tokens = payload.get("completion_tokens") or 0
+    prompt_details = payload.get("prompt_tokens_details")
+    completion_details = payload.get("completion_tokens_details")
+    input_tokens = count_or_zero(payload.get("prompt_tokens"))
+    output_tokens = count_or_zero(payload.get("completion_tokens"))
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        total_tokens=payload.get("total_tokens") or input_tokens + output_tokens,
-        cache_read_tokens=prompt_details.get("cached_tokens") or 0,
-        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+        total_tokens=count_or_zero(payload.get("total_tokens")) or min(input_tokens + output_tokens, MAX_COUNT),
+        cache_read_tokens=count_or_zero(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0,
+        reasoning_tokens=(
+            count_or_zero(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+        ),
     )
 
 
 def completion_from_body(body: JSON) -> Completion:
     """The ``Completion`` of a non-streamed ``chat.completion`` body."""
     _raise_on_error_payload(body)
-    choices = body.get("choices") or []
-    message = (choices[0].get("message") if choices else None) or {}
+    choices = _expect(body.get("choices") or [], list, "choices")
+    choice = _expect(choices[0], dict, "choices[0]") if choices else {}
+    message = _expect(choice.get("message") or {}, dict, "choices[0].message")
+    where = "choices[0].message.tool_calls"
     calls = [
-        ToolCall(
-            id=call.get("id") or _new_call_id(),
-            name=(call.get("function") or {}).get("name") or "",
-            arguments=(call.get("function") or {}).get("arguments") or "",
-        )
-        for call in message.get("tool_calls") or []
+        _tool_call(_expect(call, dict, f"{where}[{position}]"), f"{where}[{position}]")
+        for position, call in enumerate(_expect(message.get("tool_calls") or [], list, where))
     ]
     return Completion(
-        content=message.get("content"),
+        content=_text(message.get("content"), "choices[0].message.content"),
         tool_calls=calls,
         usage=usage_from(body.get("usage")),
         provider_data=_provider_data(body),
     )
+
+
+def _tool_call(call: JSON, where: str) -> ToolCall:
+    function = _expect(call.get("function") or {}, dict, f"{where}.function")
+    return ToolCall(
+        id=_text(call.get("id"), f"{where}.id") or _new_call_id(),
+        name=_text(function.get("name"), f"{where}.function.name") or "",
+        arguments=_text(function.get("arguments"), f"{where}.function.arguments") or "",
+    )
+
+
+_T = TypeVar("_T")
+_KINDS: dict[type, str] = {dict: "an object", list: "a list", str: "text"}
+
+
+def _expect(value: Any, kind: type[_T], where: str) -> _T:
+    """``value`` when it is a ``kind``; else a provider error naming the part of the answer."""
+    if isinstance(value, kind):
+        return value
+    found = "null" if value is None else _KINDS.get(type(value), type(value).__name__)
+    raise ModelProviderError(f"the model endpoint sent a malformed answer: {where} is {found}, not {_KINDS[kind]}")
+
+
+def _text(value: Any, where: str) -> str | None:
+    """Text of the answer, cleaned (``storable.clean_text``); ``None`` when absent."""
+    return None if value is None else clean_text(_expect(value, str, where))
 
 
 @dataclass
@@ -95,31 +130,36 @@ class ChunkAssembler:
             if "error" in chunk:
                 _raise_on_error_payload(chunk)
             return None
-        delta = choices[0].get("delta") or {}
+        choice = _expect(_expect(choices, list, "choices")[0], dict, "choices[0]")
+        delta = _expect(choice.get("delta") or {}, dict, "choices[0].delta")
         fragments = delta.get("tool_calls")
         if fragments:
             self.started = True
-            self._add_fragments(fragments)
-        text = delta.get("content")
+            self._add_fragments(_expect(fragments, list, "choices[0].delta.tool_calls"))
+        text = _text(delta.get("content"), "choices[0].delta.content")
         if text:
             self.started = True
             self._text.append(text)
-            return str(text)
+            return text
         return None
 
-    def _add_fragments(self, fragments: list[JSON]) -> None:
+    def _add_fragments(self, fragments: list[Any]) -> None:
         for position, fragment in enumerate(fragments):
+            where = f"choices[0].delta.tool_calls[{position}]"
+            fragment = _expect(fragment, dict, where)
             index = fragment.get("index", position)
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise ModelProviderError(f"the model endpoint sent a malformed answer: {where}.index is not a number")
             call = self._calls.get(index)
             if call is None:
                 call = self._calls[index] = _PartialCall()
             if fragment.get("id"):
-                call.id = fragment["id"]
-            function = fragment.get("function") or {}
+                call.id = _text(fragment["id"], f"{where}.id") or ""
+            function = _expect(fragment.get("function") or {}, dict, f"{where}.function")
             if function.get("name"):
-                call.name += function["name"]
+                call.name += _text(function["name"], f"{where}.function.name") or ""
             if function.get("arguments"):
-                call.arguments.append(function["arguments"])
+                call.arguments.append(_text(function["arguments"], f"{where}.function.arguments") or "")
 
     def finish(self, *, time_to_first_token: float | None) -> Completion:
         """The whole answer: joined text, tool calls in index order, usage."""
@@ -157,16 +197,21 @@ async def iter_chunks(lines: AsyncIterator[str]) -> AsyncIterator[JSON]:
             payload = json.loads(data)
         except ValueError as error:
             raise ModelProviderError(f"the model endpoint sent a malformed stream chunk: {error}") from error
+        except RecursionError:
+            raise ModelProviderError(
+                "the model endpoint sent a malformed stream chunk: JSON nested too deeply"
+            ) from None
         if isinstance(payload, dict):
             yield payload
 
 
 def _provider_data(payload: JSON) -> JSON:
+    """The answer's id and system fingerprint, when they are text (anything else is dropped)."""
     data: JSON = {}
-    if payload.get("id"):
-        data["id"] = payload["id"]
-    if payload.get("system_fingerprint"):
-        data["system_fingerprint"] = payload["system_fingerprint"]
+    for key in ("id", "system_fingerprint"):
+        value = payload.get(key)
+        if value and isinstance(value, str):
+            data[key] = clean_text(value)
     return data
 
 
@@ -174,8 +219,8 @@ def _raise_on_error_payload(payload: JSON) -> None:
     error = payload.get("error")
     if error is None:
         return
-    message = error.get("message") if isinstance(error, dict) else str(error)
-    raise ModelProviderError(f"the model endpoint reported an error: {message or 'no message'}")
+    message = error.get("message") if isinstance(error, dict) else error
+    raise ModelProviderError(f"the model endpoint reported an error: {clean_text(str(message or 'no message'))}")
 
 
 def _new_call_id() -> str:

@@ -161,7 +161,7 @@ class OpenAIChatModel:
             raise
         try:
             payload = json.loads(body)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise self._translate_body(error) from error
         if not isinstance(payload, dict):
             raise self._translate_body(TypeError("not a JSON object"))
@@ -205,4 +205,5 @@ class OpenAIChatModel:
             raise translated from error
 
     def _translate_body(self, error: Exception) -> ModelProviderError:
-        return ModelProviderError(f"model '{self.id}': the endpoint answered with a body that is not JSON: {error}")
+        problem = "JSON nested too deeply to read" if isinstance(error, RecursionError) else error
+        return ModelProviderError(f"model '{self.id}': the endpoint answered with a body that is not JSON: {problem}")

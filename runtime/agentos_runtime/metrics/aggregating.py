@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from agentos_runtime.storable import count_or_zero
 from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, SessionActivity
 
 TOKEN_FIELDS = (
@@ -91,11 +92,7 @@ def session_tokens(session: SessionActivity) -> dict[str, int]:
     sources: Sequence[JSON] = (
         [session.session_metrics] if session.session_metrics else [run.metrics for run in session.runs if run.metrics]
     )
-    return {name: sum(_count(source.get(name)) for source in sources) for name in TOKEN_FIELDS}
-
-
-def _count(value: object) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    return {name: sum(count_or_zero(source.get(name)) for source in sources) for name in TOKEN_FIELDS}
 
 
 def day_rows(day: date, sessions: Iterable[SessionActivity], *, now: int, today: date) -> list[MetricsRow]:
@@ -153,12 +150,12 @@ def totals_by_day(rows: Iterable[MetricsRow]) -> list[MetricsRow]:
 def _sum(total: MetricsRow, row: MetricsRow) -> MetricsRow:
     tokens = dict(total.token_metrics)
     for name, value in row.token_metrics.items():
-        tokens[name] = _count(tokens.get(name)) + _count(value)
+        tokens[name] = count_or_zero(tokens.get(name)) + count_or_zero(value)
     models: dict[tuple[object, object], JSON] = {}
     for entry in [*total.model_metrics, *row.model_metrics]:
         key = (entry.get("model_id"), entry.get("model_provider"))
         merged = models.setdefault(key, {**entry, "count": 0})
-        merged["count"] = _count(merged["count"]) + _count(entry.get("count"))
+        merged["count"] = count_or_zero(merged["count"]) + count_or_zero(entry.get("count"))
     counts = {name: getattr(total, name) + getattr(row, name) for name in COUNT_FIELDS}
     updated = [value for value in (total.updated_at, row.updated_at) if value is not None]
     return replace(

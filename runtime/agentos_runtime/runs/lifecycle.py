@@ -37,6 +37,7 @@ from agentos_runtime.runs.messages import new_message
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunOwner, RunRegistry
+from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.ports import SessionRow, SessionStore
 
 log = logging.getLogger(__name__)
@@ -127,21 +128,16 @@ class RunSteps(Protocol):
 def describe_failure(error: Exception | None) -> tuple[str, str, str | None]:
     """Message, ``error_type`` and ``error_id`` of a failed run, safe to encode as UTF-8."""
     if isinstance(error, ModelProviderError):
-        return _printable(error.detail), error.error_type, error.error_id
+        return error.detail, error.error_type, error.error_id
     if error is None:
         return "the run failed", "RuntimeError", None
-    return _printable(f"{type(error).__name__}: {error}"), type(error).__name__, None
-
-
-def _printable(text: str) -> str:
-    """``text`` with lone surrogates (which no UTF-8 encoder takes) escaped."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return clean_text(f"{type(error).__name__}: {error}"), type(error).__name__, None
 
 
 def _save_failure(error: Exception) -> str:
     """Why a save failed, for the client: the message of a refused value, else only the error's type."""
     if isinstance(error, ValueError | TypeError):
-        return _printable(f"{type(error).__name__}: {error}")
+        return clean_text(f"{type(error).__name__}: {error}")
     return type(error).__name__
 
 

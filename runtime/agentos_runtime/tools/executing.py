@@ -1,10 +1,13 @@
 """Running one tool call the model made, whatever goes wrong.
 
 A tool failure is something the model should read and react to, not a crashed run: unknown
-tool, arguments that are not a JSON object, arguments the function does not take, and any
+tool, arguments that are not a JSON object (or hold what no backend can store: NaN, a NUL,
+nesting past ``storable.MAX_JSON_DEPTH``), arguments the function does not take, and any
 exception the tool raises all become an ``Error: ...`` result with ``error=True``. This is the
-one boundary where tool exceptions are caught; each is logged with its traceback.
-Cancellation is not a failure and propagates.
+one boundary where tool exceptions are caught; each is logged with its traceback (the model's
+own mistakes, caught before the call, are not). A result's NUL characters and lone surrogates
+become U+FFFD (``storable.clean_text``): a fetched binary page or an MCP server's odd bytes
+are stored like any other result. Cancellation is not a failure and propagates.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentos_runtime.llm.ports import ToolCall
+from agentos_runtime.storable import MAX_JSON_DEPTH, clean_text, find_problem
 from agentos_runtime.tools.tool import Tool
 
 log = logging.getLogger(__name__)
@@ -37,12 +41,20 @@ class ToolOutcome:
 
 
 def parse_arguments(text: str) -> dict[str, Any]:
-    """The arguments JSON as a dict; ``ValueError`` when it is not a JSON object."""
+    """The arguments JSON as a dict; ``ValueError`` saying why when it is not a JSON object or
+    holds what no backend can store (``storable.find_problem``)."""
     if not text.strip():
         return {}
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep") from None
     if not isinstance(value, dict):
         raise ValueError(f"the arguments must be a JSON object, not {type(value).__name__}")
+    problem = find_problem(value)
+    if problem is not None:
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem.path)
+        raise ValueError(f"{clean_text(where.lstrip('.'))}: {problem.message}" if where else problem.message)
     return value
 
 
@@ -61,9 +73,13 @@ async def execute_tool_call(call: ToolCall, tools: Mapping[str, Tool]) -> ToolOu
         except ValueError as problem:
             result = f"Error: the arguments of {call.name} are not a valid JSON object: {problem}"
         else:
-            result, error = await _run(tool, arguments)
+            unfit = tool.argument_problem(arguments)
+            if unfit is None:
+                result, error = await _run(tool, arguments)
+            else:
+                result = f"Error: the arguments of {call.name} do not fit it: {unfit}"
     duration = time.perf_counter() - started
-    return ToolOutcome(call, arguments, result, error, started_at, started_at + duration, duration)
+    return ToolOutcome(call, arguments, clean_text(result), error, started_at, started_at + duration, duration)
 
 
 async def _run(tool: Tool, arguments: dict[str, Any]) -> tuple[str, bool]:

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 ToolFunction = Callable[..., Any]
@@ -24,7 +24,7 @@ class Tool:
     model reads: a ``str`` is passed as is, anything else is sent as JSON.
     """
 
-    __slots__ = ("_run", "description", "function", "name", "parameters")
+    __slots__ = ("_run", "_signature", "description", "function", "name", "parameters")
 
     def __init__(self, name: str, description: str, parameters: dict[str, Any], function: ToolFunction) -> None:
         self.name = name
@@ -34,6 +34,17 @@ class Tool:
         self._run: Callable[..., Awaitable[Any]] = (
             function if inspect.iscoroutinefunction(function) else _in_worker_thread(function)
         )
+        self._signature = _signature_of(function)
+
+    def argument_problem(self, arguments: Mapping[str, Any]) -> str | None:
+        """Why the function cannot take ``arguments`` (one missing, one it does not know), or ``None``."""
+        if self._signature is None:
+            return None
+        try:
+            self._signature.bind(**arguments)
+        except TypeError as problem:
+            return str(problem)
+        return None
 
     async def call(self, arguments: dict[str, Any]) -> str:
         """Run the tool; exceptions propagate (``tools.executing`` turns them into results)."""
@@ -54,6 +65,14 @@ class Tool:
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
+
+
+def _signature_of(function: ToolFunction) -> inspect.Signature | None:
+    """The function's signature, or ``None`` for a callable that has none to read (a builtin)."""
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
 
 
 def _in_worker_thread(function: ToolFunction) -> Callable[..., Awaitable[Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from agentos_runtime.api.text_checks import MAX_ID_LENGTH, MAX_JSON_DEPTH
+from agentos_runtime.storable import MAX_ID_LENGTH, MAX_JSON_DEPTH
 
 from tests.runtime.api.harness import Served, agent_config, serve_on
 from tests.runtime.workflows.configs import workflow_config

@@ -50,14 +50,62 @@ async def test_an_exception_in_the_tool_becomes_an_error_result() -> None:
     [
         ('{"a": 2,', "Error: the arguments of add are not a valid JSON object:"),
         ("[1, 2]", "Error: the arguments of add are not a valid JSON object: the arguments must be a JSON object"),
-        ('{"a": 2, "c": 3}', "Error: TypeError:"),
+        ('{"a": 2, "c": 3}', "Error: the arguments of add do not fit it: missing a required argument: 'b'"),
+        (
+            '{"a": 2, "b": 3, "c": 4}',
+            "Error: the arguments of add do not fit it: got an unexpected keyword argument 'c'",
+        ),
+        (
+            '{"a": 2, "b": NaN}',
+            "Error: the arguments of add are not a valid JSON object: b: Numbers must be finite: NaN and Infinity",
+        ),
+        ('{"a": 2, "b": 1e400}', "Error: the arguments of add are not a valid JSON object: b: Numbers must be finite"),
+        (
+            '{"a": "x\\u0000", "b": 1}',
+            "Error: the arguments of add are not a valid JSON object: a: Text may not contain a NUL character",
+        ),
+        (
+            '{"a": {"\\ud800": 1}, "b": 1}',
+            "Error: the arguments of add are not a valid JSON object: a.\ufffd: Key: Text may not contain a lone surrogate",
+        ),
+        (
+            '{"a": ' + "[" * 80 + "]" * 80 + ', "b": 1}',
+            "Error: the arguments of add are not a valid JSON object: a"
+            + "[0]" * 63
+            + ": JSON may be nested at most 64",
+        ),
+        (
+            '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "Error: the arguments of add are not a valid JSON object: JSON may be nested at most 64 levels deep",
+        ),
     ],
 )
-async def test_bad_arguments_become_an_error_result(arguments: str, expected: str) -> None:
+async def test_bad_arguments_become_an_error_result_before_the_tool_is_called(
+    arguments: str, expected: str, caplog: pytest.LogCaptureFixture
+) -> None:
     outcome = await execute_tool_call(ToolCall("c1", "add", arguments), TOOLS)
 
     assert outcome.error is True
-    assert outcome.result.startswith(expected)
+    assert outcome.result.startswith(expected), outcome.result
+    assert outcome.result.encode("utf-8")  # storable and sendable as it is
+    assert not [record for record in caplog.records if record.exc_info]  # the model's mistake: no traceback
+
+
+async def test_a_type_error_inside_the_tool_is_still_the_tools_failure() -> None:
+    outcome = await execute_tool_call(ToolCall("c1", "add", '{"a": 2, "b": "3"}'), TOOLS)
+
+    assert outcome.error is True
+    assert outcome.result.startswith("Error: TypeError: unsupported operand type(s)")
+
+
+async def test_a_result_with_nul_or_lone_surrogates_is_kept_with_them_replaced() -> None:
+    async def binary_page() -> str:
+        return "%PDF\x00\x01 half \ud83d emoji"
+
+    tools = {"fetch": Tool("fetch", "Fetch.", OBJECT, binary_page)}
+    outcome = await execute_tool_call(ToolCall("c1", "fetch", "{}"), tools)
+
+    assert (outcome.result, outcome.error) == ("%PDF\ufffd\x01 half \ufffd emoji", False)
 
 
 async def test_an_unknown_tool_becomes_an_error_result_naming_the_available_ones() -> None:

@@ -80,6 +80,18 @@ async def test_a_run_calls_the_mcp_tool_and_answers_with_its_result(hub: McpHub)
     ]
 
 
+async def test_an_mcp_servers_nul_characters_reach_neither_the_model_nor_the_stored_run(hub: McpHub) -> None:
+    tools = resolve_tools(["mcp:facts"], {"mcp:facts": {"include_tools": ["odd"]}}, mcp=hub)
+    model = AnsweringFromTools("odd", {})
+    agent = make_agent(model, tools=tools)
+
+    output = await agent.complete(RunRequest(message="Odd?", session_id="s1"))
+
+    assert output["status"] == "COMPLETED"
+    assert output["tools"][0]["result"] == "binary\ufffdpage"
+    assert model.offered_tools[0][0]["function"]["description"] == "Answers bytes no database stores:\ufffd a NUL."
+
+
 async def test_an_mcp_tool_failure_is_a_tool_error_in_the_runs_events_not_a_failed_run(hub: McpHub) -> None:
     tools = resolve_tools(["mcp:facts"], {}, mcp=hub)
     model = FakeChatModel(call("stall", "{}"), say("The tool did not answer."))
@@ -101,7 +113,7 @@ async def test_include_exclude_and_prefix_choose_the_tools_and_their_names(hub: 
         ["calculator", "mcp:facts"], {"mcp:facts": {"include_tools": ["lookup"], "tool_name_prefix": "kb"}}, mcp=hub
     ).tools
     assert sorted(names(included)) == ["huge", "lookup"]
-    assert sorted(names(excluded)) == ["confess", "crash", "environment", "huge", "lookup", "whoami"]
+    assert sorted(names(excluded)) == ["confess", "crash", "environment", "huge", "lookup", "odd", "whoami"]
     assert names(prefixed) == ["calculator", "kb_lookup"]
     assert await prefixed[1].call({"key": "answer"}) == "42"
 

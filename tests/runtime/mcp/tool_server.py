@@ -42,6 +42,10 @@ def build_server() -> MCPServer:
         await asyncio.Event().wait()
         return "unreachable"
 
+    @server.tool(description="Answers bytes no database stores:\x00 a NUL.")
+    def odd() -> str:
+        return "binary\x00page"
+
     @server.tool()
     def huge(size: int) -> str:
         """A result of ``size`` characters."""

@@ -40,7 +40,7 @@ def test_a_days_rows_count_per_owner_sessions_runs_models_and_tokens() -> None:
     sessions = [
         activity("a1", runs=[usage(total=10), usage("gpt-y", "Other", total=4)]),
         activity("a2", runs=[usage(total=6)]),
-        activity("t1", kind="team", runs=[usage(total=1)]),
+        activity("t1", kind="team", runs=[usage(total=5)]),
         activity("w1", user=None, kind="workflow", runs=[usage(total=2), RunUsage(None, None, None)]),
         activity("other-day", at=MARCH_1 + DAY, runs=[usage()]),
     ]
@@ -55,7 +55,7 @@ def test_a_days_rows_count_per_owner_sessions_runs_models_and_tokens() -> None:
         1,
         1,
     )
-    assert ana.token_metrics["total_tokens"] == 21 and ana.token_metrics["input_tokens"] == 9
+    assert ana.token_metrics["total_tokens"] == 25 and ana.token_metrics["input_tokens"] == 13
     assert ana.token_metrics["reasoning_tokens"] == 0
     assert ana.model_metrics == [
         {"model_id": "gpt-x", "model_provider": "OpenAI", "count": 3},
@@ -63,6 +63,18 @@ def test_a_days_rows_count_per_owner_sessions_runs_models_and_tokens() -> None:
     ]
     assert (unowned.user_id, unowned.users_count, unowned.workflow_runs_count) == ("", 0, 2)
     assert unowned.model_metrics == [{"model_id": "gpt-x", "model_provider": "OpenAI", "count": 1}]
+
+
+def test_counts_that_cannot_be_trusted_are_not_counted_and_the_day_is_still_computed() -> None:
+    # Stored by an older version, another writer or a model's usage: NaN once failed every refresh.
+    bad = [float("nan"), float("inf"), -5, 2**63, "12", True, [1], {"n": 1}, None, 1.5]
+    runs = [RunUsage("gpt-x", "OpenAI", {"input_tokens": value, "total_tokens": value}) for value in bad]
+    runs.append(RunUsage("gpt-x", "OpenAI", {"input_tokens": 7.0, "total_tokens": 2**63 - 1}))
+
+    (row,) = aggregating.day_rows(date(2026, 3, 1), [activity("a1", runs=runs)], now=1, today=TODAY)
+
+    assert (row.token_metrics["input_tokens"], row.token_metrics["total_tokens"]) == (7, 2**63 - 1)
+    assert row.agent_runs_count == 11
 
 
 def test_session_metrics_agno_kept_win_over_the_runs_metrics() -> None:

@@ -23,11 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, RootModel, ValidationError
 
 from agentos_runtime.api.responses import Described, PageMeta
-from agentos_runtime.api.text_checks import Problem, check_json, check_text, validation_error
+from agentos_runtime.api.text_checks import check_json, check_text, validation_error
 from agentos_runtime.api.timestamps import iso_utc
 from agentos_runtime.config.knowledge import ChunkingSettings, ChunkingStrategy
 from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
 from agentos_runtime.knowledge.records import Content, SearchHit
+from agentos_runtime.storable import Problem
 
 JSON = dict[str, Any]
 

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentos_runtime.errors import BadRequest, StorageUnavailable
 from agentos_runtime.knowledge.records import Chunk
-
-REPLACEMENT = "\ufffd"
-# A Python string's surrogates are always lone (a pair would have been decoded as one character).
-_SURROGATE = re.compile("[\ud800-\udfff]")
+from agentos_runtime.storable import clean_json, clean_text
 
 
 class UnstorableData(BadRequest):
@@ -35,30 +31,8 @@ class IncompatibleStore(StorageUnavailable):
     table with other dimensions, no pgvector); the message says what to change."""
 
 
-def clean_text(text: str) -> str:
-    """``text`` with NUL and lone surrogates replaced by U+FFFD (unchanged, and fast, when clean)."""
-    if "\x00" in text:
-        text = text.replace("\x00", REPLACEMENT)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = _SURROGATE.sub(REPLACEMENT, text)
-    return text
-
-
 def clean_optional(text: str | None) -> str | None:
     return None if text is None else clean_text(text)
-
-
-def clean_json(value: Any) -> Any:
-    """``value`` with every string (keys too) cleaned; containers copied, scalars kept."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, Mapping):
-        return {clean_text(str(key)): clean_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_json(item) for item in value]
-    return value
 
 
 def encode_json(value: Any, *, field: str) -> str | None:

@@ -30,7 +30,6 @@ from agentos_runtime.knowledge.stores.checking import (
     IncompatibleStore,
     UnstorableData,
     check_chunks,
-    clean_text,
     encode_json,
 )
 from agentos_runtime.knowledge.stores.pgvector_tables import HNSW_MAX_DIMENSIONS, Embedding, creation_steps
@@ -44,6 +43,7 @@ from agentos_runtime.knowledge.stores.rows import (
     order_by,
     page_bounds,
 )
+from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
 from agentos_runtime.storage.sql.statements import Statement, quote

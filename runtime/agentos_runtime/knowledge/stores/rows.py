@@ -13,7 +13,8 @@ from typing import Any, Literal
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Chunk, Content, ContentStatus, SearchHit
-from agentos_runtime.knowledge.stores.checking import clean_optional, clean_text, decode_json, encode_json
+from agentos_runtime.knowledge.stores.checking import clean_optional, decode_json, encode_json
+from agentos_runtime.storable import clean_text
 
 CONTENT_COLUMNS = (
     "id",

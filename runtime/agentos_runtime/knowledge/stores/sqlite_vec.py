@@ -35,8 +35,6 @@ from agentos_runtime.knowledge.stores.checking import (
     IncompatibleStore,
     UnstorableData,
     check_chunks,
-    clean_json,
-    clean_text,
     decode_json,
     encode_json,
 )
@@ -52,6 +50,7 @@ from agentos_runtime.knowledge.stores.rows import (
 )
 from agentos_runtime.knowledge.stores.sqlite_files import driver_module
 from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
+from agentos_runtime.storable import clean_json, clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 from agentos_runtime.storage.sql.statements import Statement

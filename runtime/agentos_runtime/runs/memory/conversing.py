@@ -8,7 +8,6 @@ other exception (an unreachable database, a model error) propagates to the calle
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 
 from agentos_runtime.llm.ports import ChatModel, Message
@@ -52,7 +51,9 @@ async def _call(tools: Mapping[str, Tool], name: str, arguments: str) -> str:
         return f"Error: unknown tool '{name}'. Available tools: {', '.join(sorted(tools))}."
     try:
         parsed = parse_arguments(arguments)
-        inspect.signature(tool.function).bind(**parsed)
-    except (ValueError, TypeError) as problem:  # JSON that is not an object, or arguments it does not take
+    except ValueError as problem:  # JSON that is not an object, or that no backend can store
         return f"Error: the arguments of {name} do not fit it: {problem}"
+    unfit = tool.argument_problem(parsed)
+    if unfit is not None:
+        return f"Error: the arguments of {name} do not fit it: {unfit}"
     return await tool.call(parsed)

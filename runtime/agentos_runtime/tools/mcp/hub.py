@@ -20,6 +20,7 @@ import mcp_types as types
 
 from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name
 from agentos_runtime.config.problems import ConfigError, Problem
+from agentos_runtime.storable import clean_json, clean_text
 from agentos_runtime.tools.mcp.connection import McpConnection, MissingValue
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 from agentos_runtime.tools.tool import Tool
@@ -98,7 +99,8 @@ def _as_tool(connection: McpConnection, tool: types.Tool, exposed_name: str) -> 
         return await connection.call(remote_name, arguments)
 
     description = tool.description or tool.title or f"The {remote_name} tool of the {connection.id} MCP server."
-    return Tool(exposed_name, description, _parameters(tool.input_schema), call)
+    # The server's words reach the model and the agent listings: cleaned as any text we did not write.
+    return Tool(exposed_name, clean_text(description), clean_json(_parameters(tool.input_schema)), call)
 
 
 def _parameters(schema: Mapping[str, Any] | None) -> dict[str, Any]:
