@@ -33,7 +33,14 @@ class ModelFields(Schema):
         description="Endpoint base URL, e.g. `http://vllm:8000/v1`; defaults to OpenAI's.",
     )
     timeout: float = Field(
-        default=60.0, gt=0, le=3600, description="Seconds to wait for one model request before failing it."
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a model request may wait to connect or for the next part of the answer before it"
+            " fails (and is retried); a streamed answer that keeps coming is never cut, a JSON answer"
+            " must be complete within twice this per attempt."
+        ),
     )
     max_retries: int = Field(
         default=2,

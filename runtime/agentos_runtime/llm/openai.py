@@ -10,6 +10,7 @@ rather than into the SDK's per-chunk models.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agentos_runtime.config.llm import ModelConfig
-from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.errors import ModelConnectionError, ModelProviderError
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks
 from agentos_runtime.llm.clients import Endpoint, SharedClients
 from agentos_runtime.llm.failures import missing_key_error, sdk_error
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 _PATH = "/chat/completions"
 # Where requests go when the config names no base URL (nor does ``OPENAI_BASE_URL``).
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+# The longest the SDK waits before a retry: an answer's ``Retry-After``, honoured up to two minutes.
+RETRY_WAIT_SECONDS = 120.0
 
 
 def needs_key(base_url: str) -> bool:
@@ -41,6 +44,12 @@ def needs_key(base_url: str) -> bool:
     """
     host = (urlsplit(base_url).hostname or "").lower()
     return host == "openai.com" or host.endswith(".openai.com")
+
+
+def answer_deadline(timeout: float, max_retries: int) -> float:
+    """Seconds a JSON answer may take in all: twice ``timeout`` for each attempt (the SDK's own
+    timeout fails one that has not begun to answer after one), the SDK's longest wait before each retry."""
+    return 2 * timeout * (max_retries + 1) + RETRY_WAIT_SECONDS * max_retries
 
 
 class OpenAIChatModel:
@@ -153,10 +162,21 @@ class OpenAIChatModel:
         return answer
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> Completion:
+        # The SDK's timeout bounds each wait (to connect, between two reads): an endpoint that
+        # keeps sending a byte now and then would hold a JSON answer forever. ``answer_deadline``
+        # bounds the whole answer, retries included.
+        deadline = asyncio.timeout(answer_deadline(self._config.timeout, self._config.max_retries))
         try:
-            answer = await self._post(self.build_params(messages, tools), stream=False)
-            body = answer.content
+            async with deadline:
+                answer = await self._post(self.build_params(messages, tools), stream=False)
+                body = answer.content
         except Exception as error:
+            if deadline.expired():
+                raise ModelConnectionError(
+                    f"model '{self.id}': the endpoint did not finish its answer within"
+                    f" {answer_deadline(self._config.timeout, self._config.max_retries):g}s",
+                    model_id=self.id,
+                ) from error
             self._raise_translated(error)
             raise
         try:

@@ -18,7 +18,7 @@ import openai
 import pytest
 from agentos_runtime.config import ModelConfig
 from agentos_runtime.errors import ModelConnectionError
-from agentos_runtime.llm.openai import OpenAIChatModel
+from agentos_runtime.llm.openai import RETRY_WAIT_SECONDS, OpenAIChatModel, answer_deadline
 
 from tests.runtime.engine.model_servers import self_signed_certificate, serve_fake
 from tests.support.fake_openai import FakeOpenAIServer, Reply
@@ -82,6 +82,16 @@ async def cuts_the_body(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     writer.write(head + ANSWER[:20])
     await writer.drain()
     writer.close()
+
+
+async def trickles_the_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The whole answer in the end, one byte every 0.1 s: each read comes well within the timeout."""
+    await read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(ANSWER))
+    for byte in ANSWER:
+        writer.write(bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(0.1)
 
 
 @asynccontextmanager
@@ -162,6 +172,20 @@ async def test_an_endpoint_that_never_answers_is_a_timeout(stream: bool) -> None
     error = await failure_of(stalls, stream=stream)
 
     assert error.detail == "model 'm': the endpoint did not answer in time"
+
+
+async def test_a_json_answer_trickling_in_is_cut_at_its_deadline_though_each_read_is_in_time() -> None:
+    error = await failure_of(trickles_the_body, stream=False)  # the whole answer would take ~17 s
+
+    assert error.detail == "model 'm': the endpoint did not finish its answer within 1s"
+
+
+def test_the_answer_deadline_counts_every_attempt_and_the_sdks_longest_wait_before_each_retry() -> None:
+    from openai import _constants
+
+    assert RETRY_WAIT_SECONDS == _constants.MAX_RETRY_AFTER_DELAY  # noticed when the SDK changes it
+    assert answer_deadline(60.0, 0) == 120.0
+    assert answer_deadline(60.0, 2) == 120.0 * 3 + RETRY_WAIT_SECONDS * 2
 
 
 async def test_a_body_cut_short_is_a_connection_error_naming_it() -> None:
