@@ -27,6 +27,11 @@ from typing import Any
 MAX_JSON_DEPTH = 64
 # The largest count a BIGINT column (and a 64-bit integer anywhere) holds.
 MAX_COUNT = 2**63 - 1
+# Agno's Redis layout keeps a table's indexes at ``<prefix>:<table>:index:...`` and each session's
+# run ids at ``<prefix>:runs:by_session:<id>``, beside the records at ``<prefix>:<table>:<id>``: a
+# record whose id began so would take an index's key (one user could then break every write of
+# another), so no id may, on any backend.
+RESERVED_ID_PREFIXES = ("index:", "by_session:")
 # Ids are keys in B-tree indexes: PostgreSQL refuses entries over ~2700 bytes, and 512
 # characters stay under that even at 4 bytes per character.
 MAX_ID_LENGTH = 512
@@ -63,9 +68,15 @@ def text_problem(text: str) -> Problem | None:
 
 
 def id_problem(text: str) -> Problem | None:
-    """``text_problem`` for an id, plus its length."""
+    """``text_problem`` for an id, plus its length and the prefixes no id may take."""
     if len(text) > MAX_ID_LENGTH:
         return Problem("string_too_long", f"An id may have at most {MAX_ID_LENGTH} characters, got {len(text)}")
+    if text.startswith(RESERVED_ID_PREFIXES):
+        return Problem(
+            "string_reserved",
+            f"An id may not begin with {' or '.join(repr(p) for p in RESERVED_ID_PREFIXES)}:"
+            " the Redis layout keeps its indexes under those names",
+        )
     return text_problem(text)
 
 

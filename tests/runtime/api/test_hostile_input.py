@@ -20,7 +20,7 @@ from agentos_runtime.storable import MAX_ID_LENGTH, MAX_JSON_DEPTH
 
 from tests.runtime.api.harness import Served, agent_config, serve_on
 from tests.runtime.workflows.configs import workflow_config
-from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 SURROGATE = "\ud800"
 NUL = "\x00"
@@ -132,6 +132,34 @@ async def test_an_id_longer_than_the_limit_is_422_and_one_at_the_limit_is_stored
     refused_at(await app.client.get(f"/sessions/{too_long}"), "path", "session_id")
     assert (await app.client.post("/sessions", json={"session_id": longest})).status_code == 201
     assert await stored_session_ids(app) == [longest]
+
+
+async def test_an_id_named_like_an_index_is_refused_so_one_user_cannot_break_anothers_writes(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    # On Redis, a session stored at the key of user ana's index made every later run of ana's
+    # fail (WRONGTYPE) and her session list answer 503.
+    for session_id in ("index:user_id:ana", "by_session:s1"):
+        problem = refused_at(
+            await app.client.post("/sessions", json={"session_id": session_id, "user_id": "mallory"}),
+            "body",
+            "session_id",
+        )
+        assert problem["type"] == "string_reserved"
+        refused_at(
+            await app.client.post(
+                "/agents/assistant/runs", data={"message": "hi", "session_id": session_id, "stream": "false"}
+            ),
+            "body",
+            "session_id",
+        )
+    refused_at(await app.client.post("/memories", json={"memory": "m", "memory_id": "index:x"}), "body", "memory_id")
+    assert fake_openai.requests == []
+
+    fake_openai.script(Reply.say("hello ana"))
+    ran = await app.client.post("/agents/assistant/runs", data={"message": "hi", "user_id": "ana", "stream": "false"})
+    assert ran.status_code == 200 and ran.json()["status"] == "COMPLETED"
+    assert [entry["user_id"] for entry in (await app.client.get("/sessions?user_id=ana")).json()["data"]] == ["ana"]
 
 
 @pytest.mark.parametrize("path", ["/sessions", "/memories", "/eval-runs", "/user_memory_stats"])
