@@ -22,8 +22,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Deep enough for any real state or metadata, far below the ~1000 frames at which Python's
-# JSON encoders and pydantic give up.
+# Deep enough for any real state or metadata, far below where pydantic's serializer (about 250
+# levels, measured) and Python's JSON encoders (about 1000) give up.
 MAX_JSON_DEPTH = 64
 # The largest count a BIGINT column (and a 64-bit integer anywhere) holds.
 MAX_COUNT = 2**63 - 1
