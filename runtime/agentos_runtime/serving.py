@@ -71,6 +71,10 @@ def _run(args: argparse.Namespace) -> int:
         lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)]
         _report("agentos serve: invalid settings:", lines)
         return EXIT_CONFIG
+    unusable = host_problem(settings.host)
+    if unusable is not None:
+        _report("agentos serve: cannot start:", [unusable])
+        return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings, config, os.environ))
     # PostgreSQL's tables are checked in a thread while the API's modules import below.
     early = EarlySchemas.start(config.databases, os.environ)
@@ -131,6 +135,27 @@ def _serve(app: Any, settings: Any) -> int:
         if metrics_server is not None:
             metrics_server.stop()
     return 0 if server.started else EXIT_STARTUP
+
+
+def host_problem(host: str) -> str | None:
+    """Why the server cannot listen on ``host`` (it names no address), or ``None``.
+
+    Said before anything starts, naming the setting: otherwise the metrics server warned about
+    its port and uvicorn ended with a bare ``[Errno -2] Name or service not known``.
+    """
+    import socket
+
+    if not host:  # every interface, as asyncio reads an empty host
+        return None
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, socket.gaierror) else str(error)
+        return (
+            f"AGENT_OS_HOST (or --host) {host!r} names no address to listen on ({reason}):"
+            " use 0.0.0.0 (every interface), 127.0.0.1 or an address of this machine"
+        )
+    return None
 
 
 def _report(headline: str, lines: list[str]) -> None:

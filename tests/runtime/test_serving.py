@@ -163,6 +163,16 @@ def test_an_unknown_tool_name_is_a_config_problem_with_its_path(tmp_path: Path) 
     assert "agents[0].tools[1]: unknown tool 'teleport'" in result.stderr
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "no such host.invalid"])
+def test_a_host_that_names_no_address_is_reported_naming_the_setting_before_starting(tmp_path: Path, host: str) -> None:
+    port = free_port()
+    result = run_serve(GOOD_CONFIG, tmp_path, "--host", host, "--port", str(port))
+    assert result.returncode == 2
+    assert f"AGENT_OS_HOST (or --host) {host!r} names no address to listen on" in result.stderr
+    assert "Errno" not in result.stderr and "metrics are not served" not in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
 def test_a_missing_config_file_is_reported(tmp_path: Path) -> None:
     result = subprocess.run(
         serve_command(tmp_path / "nope.yaml"), env=clean_env(), cwd=tmp_path, capture_output=True, text=True
