@@ -71,11 +71,18 @@ def check_parameters(location: str, parameters: Mapping[str, str] | Iterator[tup
 
 
 def check_body(body: Any) -> None:
-    """A JSON body: every text storable, ``*_id`` fields at its top level short enough."""
+    """A JSON body: every text storable, the ids of its top level (``*_id``, and each of a
+    ``*_ids`` list) valid ids (``storable.id_problem``)."""
     if isinstance(body, dict):
         for name, value in body.items():
-            if isinstance(name, str) and is_id_name(name) and isinstance(value, str):
+            if not isinstance(name, str):
+                continue
+            if is_id_name(name) and isinstance(value, str):
                 check_text(("body", name), value, is_id=True)
+            elif name.endswith("_ids") and isinstance(value, list):
+                for index, item in enumerate(value):
+                    if isinstance(item, str):
+                        check_text(("body", name, index), item, is_id=True)
     check_json(("body",), body)
 
 

@@ -154,6 +154,11 @@ async def test_an_id_named_like_an_index_is_refused_so_one_user_cannot_break_ano
             "session_id",
         )
     refused_at(await app.client.post("/memories", json={"memory": "m", "memory_id": "index:x"}), "body", "memory_id")
+    deleting = {"session_ids": ["s1", "index:user_id:ana"], "session_types": ["agent"]}
+    refused_at(await app.client.request("DELETE", "/sessions", json=deleting), "body", "session_ids", 1)
+    refused_at(
+        await app.client.request("DELETE", "/memories", json={"memory_ids": ["index:x"]}), "body", "memory_ids", 0
+    )
     assert fake_openai.requests == []
 
     fake_openai.script(Reply.say("hello ana"))
