@@ -24,7 +24,8 @@ from agentos_runtime.config.knowledge import EmbedderConfig, EmbedderFields
 from agentos_runtime.errors import BadRequest, ModelProviderError
 from agentos_runtime.llm.clients import Endpoint, SharedClients
 from agentos_runtime.llm.factory import openai_headers
-from agentos_runtime.llm.failures import missing_key_error, sdk_error
+from agentos_runtime.llm.failures import missing_key_error, sdk_error, unusable_key_error
+from agentos_runtime.llm.keys import key_from, key_problem
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, needs_key
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class OpenAIEmbedder:
     def prepare(self) -> None:
         """Build the SDK client now (importing the SDK), not on the first call; safe in a
         worker thread. A missing key is reported by the first call, not here."""
-        if not self.key_missing:
+        if not self.key_missing and key_problem(self._api_key) is None:
             self._get_client()
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
@@ -137,6 +138,9 @@ class OpenAIEmbedder:
         if self.key_missing:
             assert self._api_key_env is not None  # key_missing says so
             raise missing_key_error(model_id=self.model, api_key_env=self._api_key_env)
+        problem = key_problem(self._api_key)
+        if problem is not None:
+            raise unusable_key_error(model_id=self.model, api_key_env=self._api_key_env, problem=problem)
         with self._building:  # ``prepare`` may be building it in a worker thread right now
             if self._client is None:
                 if self._api_key is None:
@@ -221,7 +225,7 @@ def build_embedder(
     """The embedder a knowledge base's config declares, its key read from ``environ``; nothing
     connects yet. The base URL defaults to ``OPENAI_BASE_URL``, then OpenAI's; organization and
     project headers come from ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``, as for chat models."""
-    api_key = environ.get(config.api_key_env) if config.api_key_env else None
+    api_key = key_from(environ, config.api_key_env)
     return OpenAIEmbedder(
         config,
         api_key or None,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from agentos_runtime.config.document import RuntimeConfig
 from agentos_runtime.llm.clients import SharedClients
+from agentos_runtime.llm.keys import key_from
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, OpenAIChatModel
 from agentos_runtime.llm.ports import ChatModel
 
@@ -24,7 +25,7 @@ def build_models(config: RuntimeConfig, environ: Mapping[str, str]) -> dict[str,
     clients = SharedClients()
     headers = openai_headers(environ)
     for model in config.models:
-        api_key = environ.get(model.api_key_env) if model.api_key_env else None
+        api_key = key_from(environ, model.api_key_env)
         built[model.id] = OpenAIChatModel(
             model, api_key=api_key or None, clients=clients, default_base_url=base_url, headers=headers
         )

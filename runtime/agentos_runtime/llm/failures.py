@@ -45,6 +45,15 @@ def missing_key_error(*, model_id: str, api_key_env: str) -> ModelAuthentication
     )
 
 
+def unusable_key_error(*, model_id: str, api_key_env: str | None, problem: str) -> ModelAuthenticationError:
+    """The error for a key no HTTP header can carry (``llm.keys``); the value is never shown."""
+    return ModelAuthenticationError(
+        f"model '{model_id}': the API key in {api_key_env or 'its variable'} cannot be sent: {problem}"
+        " (a key is printable ASCII): check how its Secret or variable was made",
+        model_id=model_id,
+    )
+
+
 def status_error(
     status: int,
     message: str,

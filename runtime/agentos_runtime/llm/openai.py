@@ -22,7 +22,8 @@ from agentos_runtime.config.llm import ModelConfig
 from agentos_runtime.errors import ModelConnectionError, ModelProviderError
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks
 from agentos_runtime.llm.clients import Endpoint, SharedClients
-from agentos_runtime.llm.failures import missing_key_error, sdk_error
+from agentos_runtime.llm.failures import missing_key_error, sdk_error, unusable_key_error
+from agentos_runtime.llm.keys import key_problem
 from agentos_runtime.llm.ports import Completion, Message, ToolSchema
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class OpenAIChatModel:
         Safe to call from a worker thread at start-up. Does not raise for a missing key: that
         is reported by the first request, so one unconfigured model does not stop the server.
         """
-        if not self.key_missing:
+        if not self.key_missing and key_problem(self._api_key) is None:
             self._get_client()
 
     def _get_client(self) -> openai.AsyncOpenAI:
@@ -125,6 +126,9 @@ class OpenAIChatModel:
         if self.key_missing:
             assert self._config.api_key_env is not None  # key_missing says so
             raise missing_key_error(model_id=self.id, api_key_env=self._config.api_key_env)
+        problem = key_problem(self._api_key)
+        if problem is not None:
+            raise unusable_key_error(model_id=self.id, api_key_env=self._config.api_key_env, problem=problem)
         with self._building:  # ``prepare`` may be building it in a worker thread right now
             if self._client is None:
                 if self._api_key is None:

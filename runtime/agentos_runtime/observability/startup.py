@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from agentos_runtime.config import DatabaseConfig, ModelConfig, RuntimeConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.config.mcp import McpServerConfig, VariableState, variable_state
+from agentos_runtime.llm.keys import key_from, key_problem
 from agentos_runtime.llm.openai import OPENAI_BASE_URL, needs_key
 from agentos_runtime.storage.factory import sqlite_path
 
@@ -129,9 +130,14 @@ def _key_line(
     endpoint is OpenAI's and the key is not set (``setting`` names where to point it instead)."""
     if key_env is None:
         return Line(logging.INFO, f"{head}, no key (api_key_env is null)", fields | {"key_set": False})
-    key_set = bool(environ.get(key_env))
-    fields = fields | {"key_env": key_env, "key_set": key_set}
-    if key_set:
+    key = key_from(environ, key_env)
+    fields = fields | {"key_env": key_env, "key_set": key is not None}
+    problem = key_problem(key)
+    if problem is not None:
+        return Line(
+            logging.WARNING, f"{head}, key from {key_env} (set, but {problem}: every request will fail)", fields
+        )
+    if key is not None:
         return Line(logging.INFO, f"{head}, key from {key_env} (set)", fields)
     if needs_key(endpoint):
         text = (

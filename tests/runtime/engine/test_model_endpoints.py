@@ -204,6 +204,49 @@ async def test_a_local_endpoint_gets_the_key_when_its_variable_is_set(fake_opena
     assert fake_openai.requests[0].headers["authorization"] == "Bearer vllm-secret"
 
 
+async def test_a_key_ending_in_a_newline_is_sent_without_it(fake_openai: FakeOpenAIServer) -> None:
+    # A Secret made from a file, or with echo, ends so; sent as is, every request failed.
+    fake_openai.script(Reply.say("keyed"))
+    config = runtime_config(models=[{"id": "vllm", "base_url": fake_openai.base_url, "api_key_env": "VLLM_KEY"}])
+    models = build_models(config, {"VLLM_KEY": "  vllm-secret\r\n"})
+
+    await models["vllm"].complete(HELLO, None)
+    await close_models(models)
+
+    assert fake_openai.requests[0].headers["authorization"] == "Bearer vllm-secret"
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("vllm-\x01secret", "it holds a control character at position 6"),
+        ("vllm secret", "it holds a space at position 5"),
+        ("vllm-s\u00e9cret", "it holds a character that is not ASCII at position 7"),
+        ("vllm-secret\u200b\n", "it holds a character that is not ASCII at position 12"),
+    ],
+)
+async def test_a_key_no_header_can_carry_fails_each_request_naming_the_variable_not_the_key(
+    fake_openai: FakeOpenAIServer, key: str, problem: str
+) -> None:
+    config = runtime_config(models=[{"id": "vllm", "base_url": fake_openai.base_url, "api_key_env": "VLLM_KEY"}])
+    models = build_models(config, {"VLLM_KEY": key})
+    models["vllm"].prepare()  # the warm-up after start-up: builds nothing, raises nothing
+
+    with pytest.raises(ModelAuthenticationError) as completed:
+        await models["vllm"].complete(HELLO, None)
+    with pytest.raises(ModelAuthenticationError) as streamed_error:
+        await streamed(models["vllm"])
+    await close_models(models)
+
+    for caught in (completed, streamed_error):
+        assert caught.value.detail == (
+            f"model 'vllm': the API key in VLLM_KEY cannot be sent: {problem} (a key is printable ASCII):"
+            " check how its Secret or variable was made"
+        )
+        assert "secret" not in caught.value.detail
+    assert fake_openai.requests == []
+
+
 async def test_openai_without_a_key_fails_each_request_naming_the_variable() -> None:
     # The start-up log's warning for the same case is tested with the start-up lines.
     config = runtime_config(models=[{"id": "main", "model": "gpt-4o-mini", "api_key_env": "TEAM_KEY"}])

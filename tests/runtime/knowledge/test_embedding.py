@@ -275,6 +275,28 @@ async def test_openai_without_a_key_fails_naming_the_variable() -> None:
     )
 
 
+async def test_an_embedders_key_is_read_as_a_models_is_trailing_newline_dropped_control_characters_named(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    environ = {"KB_KEY": "sk-kb\n", "BAD_KEY": "sk-\x7fkb", "OPENAI_BASE_URL": fake_openai.base_url}
+    embedder = build_embedder(EmbedderConfig(dimensions=16, api_key_env="KB_KEY"), environ)
+    broken = build_embedder(EmbedderConfig(dimensions=16, api_key_env="BAD_KEY"), environ)
+    broken.prepare()
+
+    await embedder.embed(["hello"])
+    with pytest.raises(ModelAuthenticationError) as caught:
+        await broken.embed(["hello"])
+    await embedder.close()
+    await broken.close()
+
+    assert fake_openai.embedding_requests[0].headers["authorization"] == "Bearer sk-kb"
+    assert caught.value.detail.startswith(
+        "model 'text-embedding-3-small': the API key in BAD_KEY cannot be sent: it holds a control character at"
+        " position 4"
+    )
+    assert len(fake_openai.embedding_requests) == 1
+
+
 async def test_build_embedder_reads_the_key_base_url_and_headers_from_the_environment(
     fake_openai: FakeOpenAIServer,
 ) -> None:

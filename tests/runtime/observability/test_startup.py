@@ -81,6 +81,19 @@ def test_models_say_their_endpoint_and_whether_their_key_is_set_never_the_key() 
     assert not any(KEY in repr(line) or "pa55word" in repr(line) or "token" in repr(line) for line in lines)
 
 
+def test_a_key_no_header_can_carry_is_a_warning_saying_where_and_a_trailing_newline_is_not() -> None:
+    broken = lines_for(CONFIG, {"OPENAI_API_KEY": f"{KEY[:5]}\x00{KEY[5:]}", "DATABASE_URL": DB_URL})
+    [gpt] = [line for line in broken if line.text.startswith("model gpt:")]
+    assert gpt.level == logging.WARNING and gpt.text == (
+        "model gpt: gpt-4o-mini at https://api.openai.com/v1, key from OPENAI_API_KEY"
+        " (set, but it holds a control character at position 6: every request will fail)"
+    )
+    assert not any(KEY[5:] in repr(line) for line in broken)
+    newline = lines_for(CONFIG, {"OPENAI_API_KEY": KEY + "\n", "DATABASE_URL": DB_URL})
+    [gpt] = [line for line in newline if line.text.startswith("model gpt:")]
+    assert gpt.level == logging.INFO and gpt.text.endswith("key from OPENAI_API_KEY (set)")
+
+
 def test_openai_without_a_key_is_a_warning_and_openai_base_url_moves_the_endpoint() -> None:
     [gpt] = [line for line in lines_for(CONFIG, {}) if line.text.startswith("model gpt:")]
     assert gpt.level == logging.WARNING and gpt.text.endswith(
