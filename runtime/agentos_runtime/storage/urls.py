@@ -31,11 +31,13 @@ _QUOTED_ROLE = re.compile(r'\b(user|role) "[^"]*"')
 def database_url(config: DatabaseConfig, environ: Mapping[str, str]) -> str:
     """The URL of a postgres/redis database, from its environment variable, driver normalised.
 
-    Raises ``StorageUnavailable`` when the variable is unset or its scheme is not one we speak;
-    the message names the variable, never its value.
+    Surrounding whitespace is dropped: a URL Secret made from a file, or with ``echo``, ends in a
+    newline, which PostgreSQL read as part of the database's name. Raises ``StorageUnavailable``
+    when the variable is unset or its scheme is not one we speak; the message names the
+    variable, never its value.
     """
     env_name = config.url_env_name
-    url = environ.get(env_name, "") if env_name else ""
+    url = environ.get(env_name, "").strip() if env_name else ""
     if not url:
         raise StorageUnavailable(f"database '{config.id}': environment variable {env_name} is not set")
     scheme, separator, rest = url.partition("://")

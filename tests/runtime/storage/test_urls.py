@@ -23,6 +23,19 @@ def test_every_postgres_scheme_is_spoken_through_psycopg(given: str) -> None:
     assert database_url(config, {"DATABASE_URL": given}) == "postgresql+psycopg://app:pw@db:5432/agentos"
 
 
+def test_whitespace_around_a_url_is_dropped_and_a_blank_one_is_unset() -> None:
+    # A Secret made from a file ends in a newline: PostgreSQL took it as part of the database name.
+    postgres = DatabaseConfig(id="main", type="postgres")
+    redis = DatabaseConfig(id="cache", type="redis")
+
+    assert database_url(postgres, {"DATABASE_URL": " postgres://app:pw@db/agentos\n"}) == (
+        "postgresql+psycopg://app:pw@db/agentos"
+    )
+    assert database_url(redis, {"REDIS_URL": "redis://cache:6379/0\r\n"}) == "redis://cache:6379/0"
+    with pytest.raises(StorageUnavailable, match="environment variable DATABASE_URL is not set"):
+        database_url(postgres, {"DATABASE_URL": " \n"})
+
+
 def test_redis_urls_are_kept_and_read_from_redis_url_by_default() -> None:
     config = DatabaseConfig(id="cache", type="redis")
 
