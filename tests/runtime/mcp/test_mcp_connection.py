@@ -48,6 +48,17 @@ async def test_headers_carry_the_values_of_their_environment_variables(facts: Mc
     assert await facts.call("whoami", {}) == "robot-1"
 
 
+async def test_a_header_value_ending_in_a_newline_is_sent_without_it(http_port: int) -> None:
+    # A token Secret made from a file ends so; no header can carry it.
+    environ = {**ENVIRON, "FACTS_TOKEN": ENVIRON["FACTS_TOKEN"] + "\n"}
+    connection = McpConnection(http_server(http_port, timeout_seconds=0.5), environ, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        assert await connection.call("whoami", {}) == "robot-1"
+    finally:
+        await connection.close()
+
+
 async def test_a_tool_reporting_an_error_becomes_an_error_with_its_message(facts: McpConnection) -> None:
     with pytest.raises(McpToolError, match="failed on purpose: disk full") as raised:
         await facts.call("fail", {"reason": "disk full"})

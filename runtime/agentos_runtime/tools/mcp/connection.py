@@ -71,6 +71,8 @@ def resolve_values(items: Sequence[NamedValue], environ: Mapping[str, str], what
     """``{name: value}`` for headers or env vars; raises ``MissingValue`` naming the variable, never a value.
 
     A variable set to nothing counts as not set (``variable_state``): no empty header is sent.
+    A header's value is sent without surrounding whitespace (a token Secret made from a file ends
+    in a newline, which no header can carry); an env value is passed as it is.
     """
     values: dict[str, str] = {}
     for item in items:
@@ -84,7 +86,7 @@ def resolve_values(items: Sequence[NamedValue], environ: Mapping[str, str], what
                 f"{what} {item.name}: environment variable {variable} is {state}; "
                 f"give it the value, or take the {what} out of the server's declaration"
             )
-        values[item.name] = environ[variable]
+        values[item.name] = environ[variable].strip() if what == "header" else environ[variable]
     return values
 
 
