@@ -118,6 +118,11 @@ def printable(text: str) -> str:
     return _UNSTORABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
+def path_text(path: Loc) -> str:
+    """A ``Problem``'s path as text to follow a field's name: ``.tags[1]``, keys ``printable``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{printable(part)}" for part in path)
+
+
 def clean_text(text: str) -> str:
     """``text`` with NUL and lone surrogates replaced by U+FFFD (unchanged, and fast, when clean)."""
     if text.isascii():

@@ -22,6 +22,7 @@ from agentos_runtime.storable import (
     Problem,
     find_problem,
     id_problem,
+    path_text,
     printable,
     text_problem,
 )
@@ -54,8 +55,7 @@ def check_form_json(name: str, value: Any) -> None:
     """For a run form's JSON field: ``BadRequest`` naming the field and the place inside it."""
     problem = find_problem(value)
     if problem is not None:
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{printable(part)}" for part in problem.path)
-        raise BadRequest(f"Invalid {name} parameter: {name}{where}: {problem.message}")
+        raise BadRequest(f"Invalid {name} parameter: {name}{path_text(problem.path)}: {problem.message}")
 
 
 def is_id_name(name: str) -> bool:

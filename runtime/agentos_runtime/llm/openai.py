@@ -169,7 +169,8 @@ class OpenAIChatModel:
         # The SDK's timeout bounds each wait (to connect, between two reads): an endpoint that
         # keeps sending a byte now and then would hold a JSON answer forever. ``answer_deadline``
         # bounds the whole answer, retries included.
-        deadline = asyncio.timeout(answer_deadline(self._config.timeout, self._config.max_retries))
+        seconds = answer_deadline(self._config.timeout, self._config.max_retries)
+        deadline = asyncio.timeout(seconds)
         try:
             async with deadline:
                 answer = await self._post(self.build_params(messages, tools), stream=False)
@@ -177,9 +178,7 @@ class OpenAIChatModel:
         except Exception as error:
             if deadline.expired():
                 raise ModelConnectionError(
-                    f"model '{self.id}': the endpoint did not finish its answer within"
-                    f" {answer_deadline(self._config.timeout, self._config.max_retries):g}s",
-                    model_id=self.id,
+                    f"model '{self.id}': the endpoint did not finish its answer within {seconds:g}s", model_id=self.id
                 ) from error
             self._raise_translated(error)
             raise

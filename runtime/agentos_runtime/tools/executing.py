@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentos_runtime.llm.ports import ToolCall
-from agentos_runtime.storable import MAX_JSON_DEPTH, clean_text, find_problem
+from agentos_runtime.storable import MAX_JSON_DEPTH, clean_text, find_problem, path_text
 from agentos_runtime.tools.tool import Tool
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ def parse_arguments(text: str) -> dict[str, Any]:
         raise ValueError(f"the arguments must be a JSON object, not {type(value).__name__}")
     problem = find_problem(value)
     if problem is not None:
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem.path)
-        raise ValueError(f"{clean_text(where.lstrip('.'))}: {problem.message}" if where else problem.message)
+        where = path_text(problem.path).removeprefix(".")
+        raise ValueError(f"{where}: {problem.message}" if where else problem.message)
     return value
 
 

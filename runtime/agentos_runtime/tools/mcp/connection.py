@@ -67,12 +67,14 @@ class MissingValue(ValueError):
     """A header or env value names an environment variable that is not set, or is empty."""
 
 
-def resolve_values(items: Sequence[NamedValue], environ: Mapping[str, str], what: str) -> dict[str, str]:
+def resolve_values(
+    items: Sequence[NamedValue], environ: Mapping[str, str], what: str, *, strip: bool = False
+) -> dict[str, str]:
     """``{name: value}`` for headers or env vars; raises ``MissingValue`` naming the variable, never a value.
 
     A variable set to nothing counts as not set (``variable_state``): no empty header is sent.
-    A header's value is sent without surrounding whitespace (a token Secret made from a file ends
-    in a newline, which no header can carry); an env value is passed as it is.
+    ``strip`` drops a value's surrounding whitespace: for headers (a token Secret made from a
+    file ends in a newline, which no header can carry); an env value is passed as it is.
     """
     values: dict[str, str] = {}
     for item in items:
@@ -86,7 +88,7 @@ def resolve_values(items: Sequence[NamedValue], environ: Mapping[str, str], what
                 f"{what} {item.name}: environment variable {variable} is {state}; "
                 f"give it the value, or take the {what} out of the server's declaration"
             )
-        values[item.name] = environ[variable].strip() if what == "header" else environ[variable]
+        values[item.name] = environ[variable].strip() if strip else environ[variable]
     return values
 
 
@@ -107,7 +109,7 @@ class McpConnection:
         self.last_error: str | None = None
         self.listings = 0
         """How many times the tools were listed (tests wait on it; it is also a log field)."""
-        self._headers = resolve_values(config.headers, environ, "header")
+        self._headers = resolve_values(config.headers, environ, "header", strip=True)
         self._env = resolve_values(config.env, environ, "env")
         self._client: Client | None = None
         self._changed = asyncio.Condition()
