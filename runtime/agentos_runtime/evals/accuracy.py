@@ -18,7 +18,9 @@ from agentos_runtime.runs.loop import RunRequest
 JSON = dict[str, Any]
 
 
-async def evaluate_accuracy(spec: EvalSpec, target: Evaluated, judge: ChatModel, *, run_id: str) -> tuple[JSON, JSON]:
+async def evaluate_accuracy(
+    spec: EvalSpec, target: Evaluated, judge: ChatModel, *, run_id: str, user_id: str | None = None
+) -> tuple[JSON, JSON]:
     """The result (``eval_data``) and what was asked (``eval_input``).
 
     Raises ``EvalFailed`` when a run of the target fails or the judge gives no valid score, and
@@ -28,7 +30,8 @@ async def evaluate_accuracy(spec: EvalSpec, target: Evaluated, judge: ChatModel,
     instructions = judging.judge_instructions(guidelines=spec.additional_guidelines, context=spec.additional_context)
     results: list[JSON] = []
     for iteration in range(1, spec.num_iterations + 1):
-        output = await target.complete(RunRequest(message=spec.input, session_id=f"eval_{run_id}_{iteration}"))
+        request = RunRequest(message=spec.input, session_id=f"eval_{run_id}_{iteration}", user_id=user_id)
+        output = await target.complete(request)
         answer = answer_of(output)
         shown = judging.judge_input(agent_input=spec.input, expected_output=expected, agent_output=answer)
         completion = await judge.complete(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentos_runtime.evals.specs import EvalFailed
+from agentos_runtime.storable import clean_text
 
 MIN_SCORE, MAX_SCORE = 1, 10
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
@@ -85,7 +86,10 @@ def read_verdict(text: str | None) -> Verdict:
         score = int(score)
     if not isinstance(score, int) or isinstance(score, bool) or not MIN_SCORE <= score <= MAX_SCORE:
         raise EvalFailed(f"the judge's answer is not a score from {MIN_SCORE} to {MAX_SCORE}: {(text or '')[:200]!r}")
-    return Verdict(score=score, reason=reason if isinstance(reason, str) else "")
+    # JSON escapes decode here, after the answer's own text was cleaned: ``\\u0000`` or a lone
+    # ``\\ud800`` in the reason would be stored as is (PostgreSQL refuses a NUL, no backend a
+    # lone surrogate).
+    return Verdict(score=score, reason=clean_text(reason) if isinstance(reason, str) else "")
 
 
 def score_summary(scores: Sequence[int]) -> dict[str, float | None]:

@@ -46,14 +46,14 @@ def summarise(values: Sequence[float], unit: str) -> JSON:
     return {f"{name}_{unit}": value for name, value in zip(names, found, strict=True)}
 
 
-async def evaluate_performance(spec: EvalSpec, target: Evaluated) -> tuple[JSON, JSON]:
+async def evaluate_performance(spec: EvalSpec, target: Evaluated, *, user_id: str | None = None) -> tuple[JSON, JSON]:
     """The result (``eval_data``) and what was asked (``eval_input``).
 
     Raises ``EvalFailed`` when a run fails and ``Conflict`` when another memory measurement runs.
     """
 
     async def run_once() -> None:
-        answer_of(await target.complete(RunRequest(message=spec.input)))
+        answer_of(await target.complete(RunRequest(message=spec.input, user_id=user_id)))
 
     for _ in range(spec.warmup_runs):
         await run_once()

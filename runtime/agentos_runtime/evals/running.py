@@ -37,15 +37,16 @@ async def run_eval(
 ) -> EvalRow:
     """Run the evaluation of ``target`` and store it; returns the stored eval run.
 
-    ``judge`` scores accuracy answers. Raises ``BadRequest`` (see ``check_spec``),
-    ``EvalFailed``, ``ModelProviderError`` or ``StorageUnavailable``; nothing is stored then.
+    The target runs as ``user_id`` (its memories, its sessions). ``judge`` scores accuracy
+    answers. Raises ``BadRequest`` (see ``check_spec``), ``EvalFailed``, ``ModelProviderError``
+    or ``StorageUnavailable``; nothing is stored then.
     """
     check_spec(spec)
     run_id = str(uuid.uuid4())
     if spec.eval_type == "accuracy":
-        data, asked = await evaluate_accuracy(spec, target, judge, run_id=run_id)
+        data, asked = await evaluate_accuracy(spec, target, judge, run_id=run_id, user_id=user_id)
     else:
-        data, asked = await evaluate_performance(spec, target)
+        data, asked = await evaluate_performance(spec, target, user_id=user_id)
     row = EvalRow(
         run_id=run_id,
         eval_type=spec.eval_type,

@@ -7,11 +7,13 @@ being down fails these tests.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.runtime.api.harness import Served
 from tests.runtime.auth.apps import auth_config, jwt_app
@@ -178,3 +180,32 @@ async def test_without_isolation_sessions_are_shared(tmp_path: Path) -> None:
         session_id = await alices_session(app)
         assert await listed(app, BOB) == [session_id]
         assert (await app.client.get("/info")).json()["user_isolation"] is False
+
+
+@pytest.mark.parametrize("eval_type", ["accuracy", "performance"])
+async def test_an_eval_runs_its_agent_as_the_caller_never_as_the_shared_default_user(
+    tmp_path: Path, fake_openai: FakeOpenAIServer, eval_type: str
+) -> None:
+    document = yaml.safe_load(auth_config(fake_openai.base_url, user_isolation=True))
+    document["agents"][0]["add_memories_to_context"] = True
+    alice = bearer(mint(sub="alice", scopes=[*SESSION_SCOPES, "evals:write", "evals:read"]))
+    async with jwt_app(tmp_path, yaml.safe_dump(document), backend="sqlite") as app:
+        shared = {"memory": "The default user's PIN is 1234", "user_id": "default"}
+        assert (await app.client.post("/memories", json=shared, headers=ADMIN)).status_code == 200
+        await alices_memory(app)
+        fake_openai.script(Reply.say("Paris"), Reply.say('{"accuracy_score": 9}'), Reply.say("Paris"))
+        body = {"agent_id": "assistant", "eval_type": eval_type, "input": "Capital of France?"}
+        body |= {"expected_output": "Paris"} if eval_type == "accuracy" else {"num_iterations": 1}
+
+        response = await app.client.post("/eval-runs", json=body, headers=alice)
+
+        assert response.status_code == 200, response.text
+        assert response.json()["user_id"] == "alice"
+        agent_requests = [b for b in fake_openai.bodies if "accuracy_score" not in b["messages"][0]["content"]]
+        assert agent_requests, "the agent was never asked"
+        for asked in agent_requests:
+            assert "Alice likes tea" in asked["messages"][0]["content"]
+            assert "1234" not in json.dumps(asked)
+        if eval_type == "accuracy":
+            session = await app.database().sessions.get_session(f"eval_{response.json()['id']}_1")
+            assert session is not None and session.user_id == "alice"

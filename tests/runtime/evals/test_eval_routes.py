@@ -117,6 +117,20 @@ async def test_a_judge_without_a_valid_score_fails_the_eval_with_502_and_stores_
     assert (await app.client.get("/eval-runs")).json()["data"] == []
 
 
+async def test_a_judges_reason_with_an_escaped_nul_or_lone_surrogate_is_stored_cleaned(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    # The escapes are in the JSON the judge writes: they decode only when the verdict is read.
+    judged = Reply.say('{"accuracy_score": 8, "accuracy_reason": "close\\u0000 but \\ud800 odd"}')
+    fake_openai.script(Reply.say("Paris"), judged)
+
+    response = await app.client.post("/eval-runs", json=accuracy())
+
+    assert response.status_code == 200, response.text
+    stored = (await app.client.get(f"/eval-runs/{response.json()['id']}")).json()
+    assert stored["eval_data"]["results"][0]["reason"] == "close\ufffd but \ufffd odd"
+
+
 async def test_a_failed_agent_run_fails_the_eval(app: Served, fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.fail(400, "the prompt is not allowed"))
 

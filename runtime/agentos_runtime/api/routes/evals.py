@@ -115,9 +115,10 @@ async def create_eval_run(request: EvalRunInput, database: DatabaseDep, context:
     spec = request.spec()
     check_spec(spec)
     target, kind, judge = _target(context, request)
-    row = await run_eval(
-        spec, target=target, kind=kind, judge=judge, store=database.database.evals, user_id=caller.user_id
-    )
+    # The target runs as the caller, as a run it asked for would: under user isolation its
+    # memories and sessions are the caller's own, never the shared "default" user's.
+    user_id = caller.run_user_id(None)
+    row = await run_eval(spec, target=target, kind=kind, judge=judge, store=database.database.evals, user_id=user_id)
     return eval_view(row)
 
 
