@@ -36,7 +36,7 @@ from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.knowledge.records import SearchHit
 from agentos_runtime.llm.ports import ToolSchema
 from agentos_runtime.runs.turns import Toolbox
-from agentos_runtime.tools.tool import Tool
+from agentos_runtime.tools.tool import Tool, ToolFailed
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ _INSTRUCTIONS = (
 )
 
 
-class KnowledgeSearchError(Exception):
+class KnowledgeSearchError(ToolFailed):
     """A search of the knowledge base failed; the model reads it as the tool's error result."""
 
 

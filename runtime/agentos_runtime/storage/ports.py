@@ -92,6 +92,10 @@ class SessionChanges:
     summary: JSON | None = None
 
 
+MEMORY_MAX_LENGTH = 5000
+"""Characters one memory's text may have (Agno's bound), whoever writes it: a client or a model."""
+
+
 @dataclass(frozen=True)
 class MemoryRow:
     """One row of ``agno_memories``; ``memory`` is the text (stored as JSON, as Agno does)."""

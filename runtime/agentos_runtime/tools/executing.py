@@ -4,8 +4,10 @@ A tool failure is something the model should read and react to, not a crashed ru
 tool, arguments that are not a JSON object (or hold what no backend can store: NaN, a NUL,
 nesting past ``storable.MAX_JSON_DEPTH``), arguments the function does not take, and any
 exception the tool raises all become an ``Error: ...`` result with ``error=True``. This is the
-one boundary where tool exceptions are caught; each is logged with its traceback (the model's
-own mistakes, caught before the call, are not). A result's NUL characters and lone surrogates
+one boundary where tool exceptions are caught. An unforeseen one is logged with its traceback;
+a failure the tool described (``ToolFailed``, or one of the runtime's own errors: a database
+that is unavailable, a model endpoint that failed) in one line; the model's own mistakes,
+caught before the call, are not logged. A result's NUL characters and lone surrogates
 become U+FFFD (``storable.clean_text``): a fetched binary page or an MCP server's odd bytes
 are stored like any other result. Cancellation is not a failure and propagates.
 """
@@ -19,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentos_runtime.errors import AgentOSError
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.storable import MAX_JSON_DEPTH, clean_text, find_problem, path_text
-from agentos_runtime.tools.tool import Tool
+from agentos_runtime.tools.tool import Tool, ToolFailed, UnfitArguments
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +76,12 @@ async def execute_tool_call(call: ToolCall, tools: Mapping[str, Tool]) -> ToolOu
         except ValueError as problem:
             result = f"Error: the arguments of {call.name} are not a valid JSON object: {problem}"
         else:
-            unfit = tool.argument_problem(arguments)
-            if unfit is None:
-                result, error = await _run(tool, arguments)
-            else:
+            try:
+                fitted = tool.fitted(arguments)
+            except UnfitArguments as unfit:
                 result = f"Error: the arguments of {call.name} do not fit it: {unfit}"
+            else:
+                result, error = await _run(tool, fitted)
     duration = time.perf_counter() - started
     return ToolOutcome(call, arguments, clean_text(result), error, started_at, started_at + duration, duration)
 
@@ -85,6 +89,9 @@ async def execute_tool_call(call: ToolCall, tools: Mapping[str, Tool]) -> ToolOu
 async def _run(tool: Tool, arguments: dict[str, Any]) -> tuple[str, bool]:
     try:
         return await tool.call(arguments), False
+    except (ToolFailed, AgentOSError) as problem:
+        log.warning("tool %s failed: %s", tool.name, clean_text(str(problem)))
+        return f"Error: {type(problem).__name__}: {problem}", True
     except Exception as problem:  # the tool boundary: any failure is a result the model reads
         log.warning("tool %s failed", tool.name, exc_info=True)
         return f"Error: {type(problem).__name__}: {problem}", True

@@ -3,6 +3,14 @@
 Tools are built from the config (built-ins, or third-party ones from the ``agentos.tools``
 entry-point group). A tool's function may be sync or async; sync functions are run in a worker
 thread, and this module is the one place that bridge is made.
+
+The model's arguments are fitted to the function before the call, as Agno's tools are (through
+pydantic): a name the function does not take, a missing one, or a value of the wrong type for
+the parameter's annotation (``memory: str`` given ``123``, ``topics: list[str]`` given
+``"abc"``) is ``UnfitArguments`` naming the parameter, never a call that fails somewhere
+inside the tool (or inside a database driver). Values are passed as pydantic's lax mode reads
+them (``"2"`` for an ``int``), also as in Agno. A parameter without an annotation, or with one
+pydantic has no schema for, takes anything.
 """
 
 from __future__ import annotations
@@ -11,10 +19,23 @@ import asyncio
 import functools
 import inspect
 import json
+import typing
 from collections.abc import Awaitable, Callable, Mapping
+from types import CodeType
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 ToolFunction = Callable[..., Any]
+
+
+class UnfitArguments(ValueError):
+    """The model's arguments do not fit the tool's function; the message says which and why."""
+
+
+class ToolFailed(Exception):
+    """A failure the tool foresaw and described in its message (a search the database refused):
+    the model reads the message and the log gets one line, no traceback."""
 
 
 class Tool:
@@ -36,15 +57,22 @@ class Tool:
         )
         self._signature = _signature_of(function)
 
-    def argument_problem(self, arguments: Mapping[str, Any]) -> str | None:
-        """Why the function cannot take ``arguments`` (one missing, one it does not know), or ``None``."""
+    def fitted(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """``arguments`` as the function takes them; ``UnfitArguments`` saying why they do not fit."""
         if self._signature is None:
-            return None
+            return dict(arguments)
         try:
             self._signature.bind(**arguments)
         except TypeError as problem:
-            return str(problem)
-        return None
+            raise UnfitArguments(str(problem)) from None
+        fitted = dict(arguments)
+        for name, adapter in _adapters(self.function, self._signature).items():
+            if name in fitted:
+                try:
+                    fitted[name] = adapter.validate_python(fitted[name])
+                except ValidationError as invalid:
+                    raise UnfitArguments(_first_error(name, invalid)) from None
+        return fitted
 
     async def call(self, arguments: dict[str, Any]) -> str:
         """Run the tool; exceptions propagate (``tools.executing`` turns them into results)."""
@@ -73,6 +101,40 @@ def _signature_of(function: ToolFunction) -> inspect.Signature | None:
         return inspect.signature(function)
     except (TypeError, ValueError):
         return None
+
+
+_ADAPTERS: dict[CodeType, dict[str, TypeAdapter[Any]]] = {}
+"""Per function body: a tool made anew for each run (a closure) shares its parameters' adapters."""
+
+
+def _adapters(function: ToolFunction, signature: inspect.Signature) -> dict[str, TypeAdapter[Any]]:
+    """A validator for each annotated parameter the function takes by name."""
+    code = getattr(function, "__code__", None)
+    if code is not None and (known := _ADAPTERS.get(code)) is not None:
+        return known
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # an annotation that names what is not importable: nothing to check against
+        hints = {}
+    adapters: dict[str, TypeAdapter[Any]] = {}
+    for name, parameter in signature.parameters.items():
+        hint = hints.get(name)
+        if hint is None or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        try:
+            adapters[name] = TypeAdapter(hint)
+        except Exception:  # a type pydantic cannot describe (a third-party tool's own class)
+            continue
+    if code is not None:
+        _ADAPTERS[code] = adapters
+    return adapters
+
+
+def _first_error(name: str, invalid: ValidationError) -> str:
+    """``topics.1: Input should be a valid string``: where in the argument, and what was expected."""
+    error = invalid.errors(include_url=False, include_input=False)[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+    return f"{name}{where}: {error['msg']}"
 
 
 def _in_worker_thread(function: ToolFunction) -> Callable[..., Awaitable[Any]]:

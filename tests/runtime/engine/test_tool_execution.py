@@ -6,8 +6,10 @@ import asyncio
 import threading
 
 import pytest
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.tools import Tool, execute_tool_call
+from agentos_runtime.tools.tool import ToolFailed
 
 OBJECT = {"type": "object", "properties": {}}
 
@@ -55,6 +57,9 @@ async def test_an_exception_in_the_tool_becomes_an_error_result() -> None:
             '{"a": 2, "b": 3, "c": 4}',
             "Error: the arguments of add do not fit it: got an unexpected keyword argument 'c'",
         ),
+        ('{"a": 2, "b": "three"}', "Error: the arguments of add do not fit it: b: Input should be a valid integer"),
+        ('{"a": [2], "b": 1}', "Error: the arguments of add do not fit it: a: Input should be a valid integer"),
+        ('{"a": 2, "b": null}', "Error: the arguments of add do not fit it: b: Input should be a valid integer"),
         (
             '{"a": 2, "b": NaN}',
             "Error: the arguments of add are not a valid JSON object: b: Numbers must be finite: NaN and Infinity",
@@ -91,11 +96,50 @@ async def test_bad_arguments_become_an_error_result_before_the_tool_is_called(
     assert not [record for record in caplog.records if record.exc_info]  # the model's mistake: no traceback
 
 
-async def test_a_type_error_inside_the_tool_is_still_the_tools_failure() -> None:
+async def test_arguments_are_passed_as_pydantic_reads_the_annotations_as_agnos_tools_are() -> None:
     outcome = await execute_tool_call(ToolCall("c1", "add", '{"a": 2, "b": "3"}'), TOOLS)
 
+    assert (outcome.result, outcome.error, outcome.arguments) == ("5", False, {"a": 2, "b": "3"})
+
+
+async def test_a_parameter_without_annotation_takes_anything() -> None:
+    async def length(items):  # type: ignore[no-untyped-def]
+        return len(items)
+
+    tools = {"length": Tool("length", "Length.", OBJECT, length)}
+    outcome = await execute_tool_call(ToolCall("c1", "length", '{"items": [1, 2, 3]}'), tools)
+
+    assert (outcome.result, outcome.error) == ("3", False)
+
+
+async def test_a_type_error_inside_the_tool_is_still_the_tools_failure(caplog: pytest.LogCaptureFixture) -> None:
+    async def length(items):  # type: ignore[no-untyped-def]
+        return len(items)
+
+    tools = {"length": Tool("length", "Length.", OBJECT, length)}
+    outcome = await execute_tool_call(ToolCall("c1", "length", '{"items": 3}'), tools)
+
     assert outcome.error is True
-    assert outcome.result.startswith("Error: TypeError: unsupported operand type(s)")
+    assert outcome.result == "Error: TypeError: object of type 'int' has no len()"
+    assert [record.exc_info is not None for record in caplog.records] == [True]  # unforeseen: a traceback
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ToolFailed("knowledge base 'kb' could not be searched: the embedder \x00 failed"), StorageUnavailable("db down")],
+)
+async def test_a_failure_the_tool_foresaw_is_logged_in_one_line_without_traceback(
+    failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def fail() -> str:
+        raise failure
+
+    outcome = await execute_tool_call(ToolCall("c1", "fail", "{}"), {"fail": Tool("fail", "Fails.", OBJECT, fail)})
+
+    cleaned = str(failure).replace("\x00", "\ufffd")
+    assert outcome.error is True and outcome.result == f"Error: {type(failure).__name__}: {cleaned}"
+    (record,) = caplog.records
+    assert record.exc_info is None and record.getMessage() == f"tool fail failed: {cleaned}"
 
 
 async def test_a_result_with_nul_or_lone_surrogates_is_kept_with_them_replaced() -> None:

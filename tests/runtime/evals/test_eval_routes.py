@@ -197,6 +197,8 @@ async def test_bad_bodies_are_422(app: Served) -> None:
     assert (await app.client.post("/eval-runs", json=accuracy(eval_type="vibes"))).status_code == 422
     assert (await app.client.post("/eval-runs", json=accuracy(input=""))).status_code == 422
     assert (await app.client.post("/eval-runs", json=accuracy(threshold=11))).status_code == 422
+    too_long = await app.client.post("/eval-runs", json=accuracy(name="n" * 256))  # as a rename is bounded
+    assert too_long.status_code == 422 and too_long.json()["detail"][0]["loc"] == ["body", "name"]
 
 
 async def seed(app: Served) -> None:

@@ -12,6 +12,8 @@ from agentos_runtime.storage.ports import EvalRow
 
 JSON = dict[str, Any]
 EVAL_TYPES: tuple[EvalType, ...] = ("accuracy", "agent_as_judge", "performance", "reliability")
+EVAL_NAME_MAX_LENGTH = 255
+"""An eval run's name, given when it is created or renamed."""
 
 
 class EvalRunInput(BaseModel):
@@ -29,7 +31,7 @@ class EvalRunInput(BaseModel):
     num_iterations: int = Field(default=1, ge=1, le=100, description="Runs evaluated (measured for performance).")
     warmup_runs: int = Field(default=0, ge=0, le=10, description="Unmeasured runs first (performance).")
     threshold: int = Field(default=7, ge=1, le=10, description="Average score the answer passes at (accuracy).")
-    name: str | None = Field(default=None, description="Name of the eval run.")
+    name: str | None = Field(default=None, max_length=EVAL_NAME_MAX_LENGTH, description="Name of the eval run.")
     criteria: str | None = None
     scoring_strategy: Literal["numeric", "binary"] | None = "binary"
     expected_tool_calls: list[str] | None = None
@@ -51,7 +53,7 @@ class EvalRunInput(BaseModel):
 
 
 class UpdateEvalRunRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=255, description="New name of the eval run.")
+    name: str = Field(min_length=1, max_length=EVAL_NAME_MAX_LENGTH, description="New name of the eval run.")
 
 
 class DeleteEvalRunsRequest(BaseModel):

@@ -9,12 +9,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentos_runtime.api.timestamps import iso_utc
-from agentos_runtime.storage.ports import MemoryRow, UserMemoryStats
+from agentos_runtime.storage.ports import MEMORY_MAX_LENGTH, MemoryRow, UserMemoryStats
 
 JSON = dict[str, Any]
-
-# Agno's bound on one memory's text.
-MEMORY_MAX_LENGTH = 5000
 
 
 class MemoryWrite(BaseModel):

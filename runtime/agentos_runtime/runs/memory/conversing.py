@@ -16,6 +16,9 @@ from agentos_runtime.tools.tool import Tool
 
 # Requests one conversation may make: each lets the model act on the results of the last.
 MAX_REQUESTS = 5
+# Tool calls one conversation runs; later ones are answered without running (a model that
+# answers with thousands of calls must not hold a run's memory task for minutes).
+MAX_TOOL_CALLS = 50
 
 
 async def converse(
@@ -26,6 +29,7 @@ async def converse(
     schemas = [tool.schema() for tool in tools] or None
     chat = list(messages)
     text = ""
+    calls_left = MAX_TOOL_CALLS
     for number in range(1, max_requests + 1):
         completion = await model.complete(chat, schemas if number < max_requests else None)
         text = completion.content or ""
@@ -39,9 +43,12 @@ async def converse(
             }
         )
         for call in completion.tool_calls:
-            chat.append(
-                {"role": "tool", "tool_call_id": call.id, "content": await _call(by_name, call.name, call.arguments)}
-            )
+            if calls_left > 0:
+                result = await _call(by_name, call.name, call.arguments)
+            else:
+                result = f"Error: not run: a conversation runs at most {MAX_TOOL_CALLS} tool calls."
+            calls_left -= 1
+            chat.append({"role": "tool", "tool_call_id": call.id, "content": result})
     return text
 
 
@@ -50,10 +57,8 @@ async def _call(tools: Mapping[str, Tool], name: str, arguments: str) -> str:
     if tool is None:
         return f"Error: unknown tool '{name}'. Available tools: {', '.join(sorted(tools))}."
     try:
-        parsed = parse_arguments(arguments)
-    except ValueError as problem:  # JSON that is not an object, or that no backend can store
+        # JSON that is not an object, that no backend can store, or that the tool does not take
+        fitted = tool.fitted(parse_arguments(arguments))
+    except ValueError as problem:
         return f"Error: the arguments of {name} do not fit it: {problem}"
-    unfit = tool.argument_problem(parsed)
-    if unfit is not None:
-        return f"Error: the arguments of {name} do not fit it: {unfit}"
-    return await tool.call(parsed)
+    return await tool.call(fitted)

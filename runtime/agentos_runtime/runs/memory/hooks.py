@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentos_runtime.config.components import ComponentFields
+from agentos_runtime.errors import AgentOSError
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.memory import managing, prompts
 from agentos_runtime.runs.memory.tools import MemoryScope
@@ -109,10 +110,12 @@ class UserMemory:
         self.registry.track(task)
 
     async def _extract(self, scope: MemoryScope, run_id: str) -> None:
+        owner = self.agent_id or self.team_id
         try:
             await managing.extract_memories(self.model, scope, scope.input_text or "")
+        except AgentOSError as error:  # foreseen (the model endpoint or the database failed): one line
+            log.warning("extracting memories after run %s of %s failed: %s", run_id, owner, error.detail)
         except Exception:  # a background task's boundary: nobody awaits it, so it is logged here, once
-            owner = self.agent_id or self.team_id
             log.warning("extracting memories after run %s of %s failed", run_id, owner, exc_info=True)
 
     def _memory_tool(self, user_id: str) -> Tool:

@@ -20,6 +20,10 @@ from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, MemoryStore
 # changed ones, so a prompt stays bounded however many a user accumulates.
 MAX_MEMORIES_SHOWN = 100
 
+# Characters of the memory manager's answer an agent reads back from ``update_user_memory``: a
+# confirmation, not a document.
+MAX_TASK_ANSWER = 2000
+
 EXTRACTION_TOOLS = (prompts.ADD, prompts.UPDATE, prompts.DELETE)
 TASK_TOOLS = (prompts.ADD, prompts.UPDATE)
 
@@ -46,5 +50,7 @@ async def extract_memories(model: ChatModel, scope: MemoryScope, user_message: s
 
 
 async def run_memory_task(model: ChatModel, scope: MemoryScope, task: str) -> str:
-    """Carry out an agent's ``update_user_memory`` task."""
-    return await update_memories(model, scope, task, tools=TASK_TOOLS) or "The memories were updated."
+    """Carry out an agent's ``update_user_memory`` task; the manager's answer (the tool's result
+    the agent reads) is cut at ``MAX_TASK_ANSWER`` characters."""
+    answer = await update_memories(model, scope, task, tools=TASK_TOOLS)
+    return answer[:MAX_TASK_ANSWER] or "The memories were updated."

@@ -1,8 +1,11 @@
 """The memory manager's tools: add, update, delete or clear one user's memories.
 
 Each tool writes through the ``MemoryStore`` and answers the model in words. Tools only ever
-touch the memories of the user they were made for: an ID of another user's memory is
-answered as unknown. Storage errors are not answers: they propagate (see ``conversing``).
+touch the memories of the user they were made for: an ID of another user's memory, or one no
+memory can have (``storable.id_problem``: too long, or a name the Redis layout keeps for its
+indexes), is answered as unknown. A memory's text is bounded as over HTTP
+(``MEMORY_MAX_LENGTH``): the model is asked for a shorter one. Storage errors are not
+answers: they propagate (see ``conversing``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agentos_runtime.runs.memory.prompts import ADD, CLEAR, DELETE, UPDATE
-from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, MemoryStore
+from agentos_runtime.storable import id_problem
+from agentos_runtime.storage.ports import MEMORY_MAX_LENGTH, MemoryQuery, MemoryRow, MemoryStore
 from agentos_runtime.tools.tool import Tool
 
 # Memories one ``clear_memory`` call removes at most (a user never has nearly this many).
@@ -47,6 +51,8 @@ def memory_tools(scope: MemoryScope, *, allowed: Collection[str]) -> list[Tool]:
     async def add_memory(memory: str, topics: list[str] | None = None) -> str:
         if not memory.strip():
             return "A memory cannot be empty."
+        if len(memory) > MEMORY_MAX_LENGTH:
+            return _too_long(memory)
         row = MemoryRow(
             memory_id=str(uuid.uuid4()),
             memory=memory,
@@ -62,7 +68,9 @@ def memory_tools(scope: MemoryScope, *, allowed: Collection[str]) -> list[Tool]:
     async def update_memory(memory_id: str, memory: str, topics: list[str] | None = None) -> str:
         if not memory.strip():
             return "A memory cannot be empty: delete it instead."
-        stored = await store.get_memory(memory_id, user_id=user_id)
+        if len(memory) > MEMORY_MAX_LENGTH:
+            return _too_long(memory)
+        stored = None if id_problem(memory_id) else await store.get_memory(memory_id, user_id=user_id)
         if stored is None:
             return f"There is no memory with ID {memory_id}."
         new_topics = list(topics) if topics is not None else stored.topics
@@ -72,7 +80,7 @@ def memory_tools(scope: MemoryScope, *, allowed: Collection[str]) -> list[Tool]:
         return "Memory updated successfully"
 
     async def delete_memory(memory_id: str) -> str:
-        deleted = await store.delete_memories([memory_id], user_id=user_id)
+        deleted = 0 if id_problem(memory_id) else await store.delete_memories([memory_id], user_id=user_id)
         return "Memory deleted successfully" if deleted else f"There is no memory with ID {memory_id}."
 
     async def clear_memory() -> str:
@@ -102,6 +110,13 @@ def memory_tools(scope: MemoryScope, *, allowed: Collection[str]) -> list[Tool]:
         CLEAR: Tool(CLEAR, "Remove every memory about the user.", _object({}, []), clear_memory),
     }
     return [tool for name, tool in tools.items() if name in allowed]
+
+
+def _too_long(memory: str) -> str:
+    return (
+        f"A memory may have at most {MEMORY_MAX_LENGTH} characters, this one has {len(memory)}: "
+        "keep one short statement about the user."
+    )
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
