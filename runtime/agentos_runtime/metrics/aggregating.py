@@ -4,7 +4,14 @@ Agno's rules, kept so a database both write reads the same: a session counts on 
 was created, with all its runs; tokens are the session's ``session_metrics`` (what Agno keeps
 there), else the sum of its runs' metrics; each run with a model counts once for its (model,
 provider); rows are per owner (``""`` for sessions without a user, counting no user); a day
-becomes ``completed`` once it is over, and days stored completed are never recomputed.
+becomes ``completed`` once it is over, and days stored completed are never recomputed. A
+session of a type the runtime does not know (``SESSION_TYPES``; another writer's or an older
+version's) is not counted at all, neither its session, runs, tokens nor models, as Agno, which
+only walks the known types, does not count it.
+
+Rows are built in one pass over the sessions, bucketed by (day, owner): a day without sessions
+has no row and costs nothing, so a lone session in 1970 does not make a refresh walk every day
+since.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ COUNT_FIELDS = (
     "workflow_sessions_count",
     "users_count",
 )
+# The session types with counts of their own (``<type>_sessions_count``, ``<type>_runs_count``).
+SESSION_TYPES = ("agent", "team", "workflow")
 DAILY = "daily"
 
 
@@ -66,10 +75,6 @@ def resume_day(days: MetricsDays, first_session_at: int | None, *, today: date) 
     return min(resume, today)
 
 
-def days_from(first: date, *, today: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((today - first).days + 1)]
-
-
 @dataclass
 class _Bucket:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_FIELDS, 0))
@@ -95,12 +100,31 @@ def session_tokens(session: SessionActivity) -> dict[str, int]:
     return {name: sum(count_or_zero(source.get(name)) for source in sources) for name in TOKEN_FIELDS}
 
 
+def daily_rows(sessions: Iterable[SessionActivity], *, first: date, now: int, today: date) -> list[MetricsRow]:
+    """One row per day from ``first`` to ``today`` and owner with sessions that day, by day then owner."""
+    return _rows(_buckets(sessions, first=first, last=today), now=now, today=today)
+
+
 def day_rows(day: date, sessions: Iterable[SessionActivity], *, now: int, today: date) -> list[MetricsRow]:
     """One row per owner with sessions created on ``day``."""
-    buckets: dict[str, _Bucket] = {}
+    return _rows(_buckets(sessions, first=day, last=day), now=now, today=today)
+
+
+def is_counted(session: SessionActivity) -> bool:
+    return session.session_type in SESSION_TYPES
+
+
+def _buckets(sessions: Iterable[SessionActivity], *, first: date, last: date) -> dict[tuple[date, str], _Bucket]:
+    """The counted sessions created from ``first`` to ``last`` (inclusive), by (day, owner)."""
+    buckets: dict[tuple[date, str], _Bucket] = {}
     for session in sessions:
-        if utc_day(session.created_at) == day:
-            buckets.setdefault(session.user_id or "", _Bucket()).add(session)
+        day = utc_day(session.created_at)
+        if first <= day <= last and is_counted(session):
+            buckets.setdefault((day, session.user_id or ""), _Bucket()).add(session)
+    return buckets
+
+
+def _rows(buckets: dict[tuple[date, str], _Bucket], *, now: int, today: date) -> list[MetricsRow]:
     return [
         MetricsRow(
             id=str(uuid.uuid4()),
@@ -117,7 +141,7 @@ def day_rows(day: date, sessions: Iterable[SessionActivity], *, now: int, today:
             updated_at=now,
             **{**bucket.counts, "users_count": 0 if owner == "" else 1},
         )
-        for owner, bucket in sorted(buckets.items())
+        for (day, owner), bucket in sorted(buckets.items(), key=lambda item: item[0])
     ]
 
 

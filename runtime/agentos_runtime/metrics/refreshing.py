@@ -5,10 +5,15 @@ today out of the stored sessions, upserts the rows and returns what is stored fo
 ``RefreshTracker`` holds, per database id, the latest refresh's status (Agno's ``idle``,
 ``running``, ``completed``, ``failed``) and when metrics were last refreshed, so a read
 refreshes lazily at most once a minute and concurrent refreshes of one database do not pile up.
+
+The rows are built in a worker thread: a first refresh over a year of sessions is CPU work
+(about 0.2 s for 20,000 sessions, mostly summing tokens) that would otherwise stall every other
+request meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,11 +41,10 @@ async def refresh_metrics(store: MetricsStore, *, now: float) -> list[MetricsRow
     first_day = aggregating.resume_day(days, first_session_at, today=today)
     if first_day is None:
         return []
-    dates = aggregating.days_from(first_day, today=today)
     activity = await store.session_activity(
         start=aggregating.day_start(first_day), end=aggregating.day_start(today + timedelta(days=1))
     )
-    rows = [row for day in dates for row in aggregating.day_rows(day, activity, now=int(now), today=today)]
+    rows = await asyncio.to_thread(aggregating.daily_rows, activity, first=first_day, now=int(now), today=today)
     await store.write_metrics(rows)
     return await store.list_metrics(starting_date=first_day, ending_date=today)
 

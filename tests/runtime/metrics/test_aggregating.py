@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from agentos_runtime.metrics import aggregating
 from agentos_runtime.storage.ports import MetricsDays, MetricsRow, RunUsage, SessionActivity
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 # 2026-03-01T00:00:00Z
 MARCH_1 = 1_772_323_200
 DAY = 86_400
 TODAY = date(2026, 3, 3)
+KNOWN = ("agent", "team", "workflow")
 
 
 def usage(model: str = "gpt-x", provider: str = "OpenAI", total: int = 10) -> RunUsage:
@@ -88,6 +92,112 @@ def test_session_metrics_agno_kept_win_over_the_runs_metrics() -> None:
 def test_today_is_never_final() -> None:
     (row,) = aggregating.day_rows(TODAY, [activity("a1", at=MARCH_1 + 2 * DAY)], now=1, today=TODAY)
     assert row.completed is False
+
+
+def test_a_session_of_a_type_the_runtime_does_not_know_is_not_counted_at_all() -> None:
+    # Written by another writer or an older version (the API cannot create one): it once failed
+    # every refresh with a KeyError on ``weird_sessions_count``.
+    sessions = [
+        activity("a1", runs=[usage(total=10)]),
+        activity("odd", kind="weird", runs=[usage("gpt-odd", total=99)], session_metrics={"total_tokens": 99}),
+        activity("only-odd", user="bob", kind="weird", runs=[usage()]),
+    ]
+
+    (ana,) = aggregating.daily_rows(sessions, first=date(2026, 3, 1), now=1, today=TODAY)
+
+    assert (ana.user_id, ana.agent_sessions_count, ana.agent_runs_count) == ("ana", 1, 1)
+    assert ana.token_metrics["total_tokens"] == 10
+    assert ana.model_metrics == [{"model_id": "gpt-x", "model_provider": "OpenAI", "count": 1}]
+
+
+def test_days_without_sessions_have_no_rows_even_after_a_session_at_epoch_zero() -> None:
+    sessions = [activity("epoch", at=0), activity("a1", at=MARCH_1 + 2 * DAY)]
+
+    rows = aggregating.daily_rows(sessions, first=date(1970, 1, 1), now=1, today=TODAY)
+
+    assert [(row.date, row.completed) for row in rows] == [(date(1970, 1, 1), True), (TODAY, False)]
+
+
+def test_daily_rows_skip_sessions_outside_first_to_today() -> None:
+    sessions = [activity("before", at=MARCH_1 - 1), activity("in", at=MARCH_1), activity("after", at=MARCH_1 + 3 * DAY)]
+
+    rows = aggregating.daily_rows(sessions, first=date(2026, 3, 1), now=1, today=TODAY)
+
+    assert [(row.date, row.agent_sessions_count) for row in rows] == [(date(2026, 3, 1), 1)]
+
+
+def reference_rows(sessions: Sequence[SessionActivity], *, first: date, now: int, today: date) -> list[MetricsRow]:
+    """The rows as the refresh built them before: every day from ``first`` to ``today`` in turn,
+    each scanning every session; one row per owner with sessions of a known type that day."""
+    dated = [(aggregating.utc_day(session.created_at), session) for session in sessions]
+    rows = []
+    day = first
+    while day <= today:
+        todays = [session for created, session in dated if created == day and session.session_type in KNOWN]
+        for owner in sorted({session.user_id or "" for session in todays}):
+            rows.append(reference_row(day, [s for s in todays if (s.user_id or "") == owner], owner, now, today))
+        day += timedelta(days=1)
+    return rows
+
+
+def reference_row(day: date, sessions: list[SessionActivity], owner: str, now: int, today: date) -> MetricsRow:
+    agent, team, workflow = ([session for session in sessions if session.session_type == kind] for kind in KNOWN)
+    models: dict[tuple[str, str], int] = {}
+    for session in sessions:
+        for run in session.runs:
+            if run.model:
+                key = (run.model, run.model_provider or "")
+                models[key] = models.get(key, 0) + 1
+    tokens = [aggregating.session_tokens(session) for session in sessions]
+    return MetricsRow(
+        id="",
+        date=day,
+        user_id=owner,
+        agent_sessions_count=len(agent),
+        team_sessions_count=len(team),
+        workflow_sessions_count=len(workflow),
+        agent_runs_count=sum(len(session.runs) for session in agent),
+        team_runs_count=sum(len(session.runs) for session in team),
+        workflow_runs_count=sum(len(session.runs) for session in workflow),
+        users_count=0 if owner == "" else 1,
+        token_metrics={name: sum(each[name] for each in tokens) for name in aggregating.TOKEN_FIELDS},
+        model_metrics=[{"model_id": m, "model_provider": p, "count": count} for (m, p), count in models.items()],
+        completed=day < today,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+TODAY_START = aggregating.day_start(TODAY)
+TOKENS = st.dictionaries(st.sampled_from(["input_tokens", "output_tokens", "total_tokens"]), st.integers(0, 50))
+RUNS = st.builds(RunUsage, st.sampled_from([None, "m1", "m2"]), st.sampled_from([None, "p", "q"]), st.none() | TOKENS)
+# Created today, on one of the six days before (some left empty: gaps), tomorrow, or at epoch 0.
+CREATED_AT = st.just(0) | st.builds(
+    lambda days_ago, second: TODAY_START - days_ago * DAY + second, st.integers(-1, 6), st.integers(0, DAY - 1)
+)
+SESSIONS = st.lists(
+    st.builds(
+        SessionActivity,
+        session_id=st.just("s"),
+        session_type=st.sampled_from(["agent", "team", "workflow", "weird"]),
+        created_at=CREATED_AT,
+        user_id=st.sampled_from([None, "", "ana", "bob"]),
+        session_metrics=st.none() | TOKENS,
+        runs=st.lists(RUNS, max_size=3),
+    ),
+    max_size=15,
+)
+FIRST_DAYS = st.sampled_from([date(1970, 1, 1), TODAY - timedelta(days=6), TODAY - timedelta(days=2), TODAY])
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(sessions=SESSIONS, first=FIRST_DAYS)
+@example(sessions=[activity("epoch", at=0), activity("today", at=TODAY_START)], first=date(1970, 1, 1))
+def test_one_pass_gives_the_rows_of_scanning_every_day_in_turn(sessions: list[SessionActivity], first: date) -> None:
+    rows = aggregating.daily_rows(sessions, first=first, now=7, today=TODAY)
+
+    assert [replace(row, id="") for row in rows] == reference_rows(sessions, first=first, now=7, today=TODAY)
+    assert len({row.id for row in rows}) == len(rows)
 
 
 def test_daily_totals_sum_every_owner_and_merge_models() -> None:

@@ -7,15 +7,23 @@ tokens the fake model reported, and runs per model.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
+from agentos_runtime.storage.ports import SessionRow
+from agentos_runtime.storage.redis import keys
+from agentos_runtime.storage.sql.database import SqlDatabase
+from redis.asyncio import Redis
+from sqlalchemy import update
 
 from tests.runtime.api.harness import Served, serve_on
+from tests.support.databases import redis_url
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 DEADLINE = 10.0
@@ -137,6 +145,50 @@ async def test_the_date_range_selects_days(app: Served, fake_openai: FakeOpenAIS
     assert (await app.client.get("/metrics", params={"starting_date": tomorrow})).json()["metrics"] == []
     within = await app.client.get("/metrics", params={"starting_date": today(), "ending_date": tomorrow})
     assert [day["agent_runs_count"] for day in within.json()["metrics"]] == [4]
+
+
+async def retype_stored_session(app: Served, backend: str, session_id: str, session_type: str) -> None:
+    """Change a stored session's type as another writer would: straight in the backend."""
+    opened = app.context.databases[app.context.default_db_id]
+    if backend == "redis":
+        client = Redis.from_url(redis_url())
+        try:
+            key = keys.record_key(opened.config.key_prefix, keys.SESSIONS, session_id)
+            stored = await client.get(key)
+            assert stored is not None
+            record = json.loads(stored)
+            await client.set(key, json.dumps({**record, "session_type": session_type}))
+        finally:
+            await client.aclose()
+        return
+    database = cast(SqlDatabase, opened.database)  # behind the runtime's watcher, which forwards
+    sessions = database.backend().tables.sessions
+    async with database.engine.begin() as connection:
+        retyped = update(sessions).where(sessions.c.session_id == session_id).values(session_type=session_type)
+        await connection.execute(retyped)
+
+
+async def test_a_stored_session_of_an_unknown_type_is_not_counted_and_the_refresh_succeeds(
+    app: Served, backend: str, fake_openai: FakeOpenAIServer
+) -> None:
+    # The API cannot create one; another writer or an older version can. It once made every
+    # refresh answer 500 with the status "failed", error "KeyError".
+    await make_runs(app, fake_openai)
+    odd = [{"run_id": "odd-1", "model": "odd-model", "model_provider": "Odd", "metrics": {"total_tokens": 999}}]
+    await app.database().sessions.upsert_session(
+        SessionRow(session_id="odd", session_type="agent", created_at=int(time.time()), user_id="ana", runs=odd)
+    )
+    await retype_stored_session(app, backend, "odd", "weird")
+
+    refreshed = await app.client.post("/metrics/refresh")
+
+    assert refreshed.status_code == 200, refreshed.text
+    (day,) = refreshed.json()
+    assert (day["agent_runs_count"], day["agent_sessions_count"], day["token_metrics"]["total_tokens"]) == (4, 3, 51)
+    assert "odd-model" not in {model["model_id"] for model in day["model_metrics"]}
+    status = (await app.client.get("/metrics/refresh/status")).json()
+    assert (status["status"], status["error"]) == ("completed", None)
+    assert (await app.client.get("/metrics")).status_code == 200
 
 
 async def test_bad_dates_are_422_and_an_unknown_database_404(app: Served) -> None:

@@ -51,6 +51,17 @@ async def test_a_refresh_writes_a_row_per_day_with_sessions_and_finalises_past_d
     assert by_day(await db.metrics.list_metrics()) == by_day(rows)
 
 
+async def test_a_session_at_epoch_zero_adds_its_day_and_no_rows_for_the_empty_days_since() -> None:
+    db = InMemoryDatabase(id="db")
+    await db.sessions.upsert_session(session("epoch", 0))
+    await db.sessions.upsert_session(session("today", NOW - 60, runs=2))
+
+    rows = await refresh_metrics(db.metrics, now=NOW)
+
+    assert by_day(rows) == {date(1970, 1, 1): 1, date(2026, 3, 3): 2}
+    assert by_day(await db.metrics.list_metrics()) == by_day(rows)
+
+
 async def test_final_days_are_not_recomputed_but_today_is() -> None:
     db = InMemoryDatabase(id="db")
     await db.sessions.upsert_session(session("first", MARCH_1 + 10))
