@@ -7,10 +7,15 @@ knowledge sources, in the runtime file and the custom resource alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 __all__ = ["RefusedURL", "check_url", "host_allowed", "split_host"]
+
+# ASCII control characters (CR, LF, TAB, NUL, DEL...): ``urlsplit`` silently drops some of them
+# and HTTP clients refuse them all, so a URL holding one is refused before it is kept or fetched.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RefusedURL(ValueError):
@@ -26,7 +31,13 @@ def check_url(url: str, allowed_hosts: Sequence[str]) -> None:
 
 def split_host(url: str) -> tuple[str, int | None]:
     """The host (lower case) and port of an http(s) URL; ``RefusedURL`` for another scheme, or
-    a URL without a host or with a port that is no number in range."""
+    a URL holding a control character, without a host or with a port that is no number in range."""
+    control = _CONTROL.search(url)
+    if control is not None:
+        raise RefusedURL(
+            f"refused: the URL holds a control character ({control.group()!r}) at position {control.start()}: "
+            "remove it, or percent-encode it"
+        )
     try:
         parts = urlsplit(url)
     except ValueError as error:  # an unclosed IPv6 bracket

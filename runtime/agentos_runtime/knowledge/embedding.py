@@ -6,13 +6,15 @@ which signs them, retries rate limits, connection errors and 5xx answers with ba
 asks for base64 vectors (decoding plain float lists too, from servers that ignore the
 request). Failures become the chat models' errors (``llm.failures``): 401 is never retried
 and no message carries the key. Texts are sent ``batch_size`` at a time; every answer is
-checked (one vector per text, in ``index`` order, each of the configured length) before
-anything is returned, so a wrong model fails the document instead of filling the base with
-vectors that no search can compare.
+checked (one vector per text, in ``index`` order, each of the configured length, every value a
+finite number, not all zeros) before anything is returned, so a wrong model or a broken server
+fails the document (or the search) with a ``ModelProviderError`` naming the model, instead of
+filling the base with vectors that no search can compare.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -30,6 +32,11 @@ from agentos_runtime.llm.openai import OPENAI_BASE_URL, needs_key
 
 if TYPE_CHECKING:
     import openai
+
+# The largest magnitude a 32-bit float holds: both stores keep vectors as 32-bit floats.
+_FLOAT32_MAX = 3.4028234663852886e38
+# Characters of a refused value repeated in a message.
+_VALUE_SHOWN = 40
 
 # Models that take the ``dimensions`` parameter (OpenAI's text-embedding-3 family, also when a
 # gateway names it ``openai/text-embedding-3-small``); other servers refuse it or ignore it.
@@ -53,6 +60,39 @@ EmbeddingObserver = Callable[[EmbeddingCall], None]
 def sends_dimensions(model: str) -> bool:
     """Whether requests for ``model`` carry ``dimensions`` (only models known to accept it)."""
     return _SHORTENABLE_MODEL.search(model) is not None
+
+
+def vector_problem(vector: Any) -> str | None:
+    """What makes ``vector`` (from an endpoint's answer) unusable for a cosine search, or
+    ``None``: not a list, a value that is not a finite number a 32-bit float holds (NaN,
+    infinity, a string, null; JSON's true and false read as 1 and 0), or only zeros (its cosine distance to anything is undefined,
+    so no search would ever find its chunk)."""
+    if not isinstance(vector, list):
+        return f"a vector that is not a list of numbers ({type(vector).__name__})"
+    if _plainly_usable(vector):
+        return None
+    for position, value in enumerate(vector):
+        # NaN compares false with everything, so the bound refuses it along with infinities.
+        if not isinstance(value, int | float) or not abs(value) <= _FLOAT32_MAX:
+            return (
+                f"a vector holding a value that is not a finite number at position {position} "
+                f"({repr(value)[:_VALUE_SHOWN]})"
+            )
+    if not any(vector):
+        return "a vector of zeros only, which no cosine search can compare"
+    return None
+
+
+def _plainly_usable(vector: list[Any]) -> bool:
+    """The common case at C speed (a search or a batch of 1536-value vectors must not pay a
+    Python loop per value): numbers only, within a 32-bit float's range, not all zeros."""
+    try:
+        total, low, high = math.fsum(vector), min(vector), max(vector)
+    except (TypeError, ValueError, OverflowError):  # a string or null; an empty list; a sum past 1e308
+        return False
+    # NaN compares false with everything, so it fails the bounds; a NaN hidden from min and max
+    # by its place in the list still makes the sum NaN.
+    return math.isfinite(total) and -_FLOAT32_MAX <= low and high <= _FLOAT32_MAX and (low != 0 or high != 0)
 
 
 class OpenAIEmbedder:
@@ -170,7 +210,8 @@ class OpenAIEmbedder:
         return vectors
 
     def _checked(self, response: Any, expected: int) -> list[list[float]]:
-        """The answer's vectors in input order, after checking their number, indexes and lengths."""
+        """The answer's vectors in input order, after checking their number, indexes, lengths
+        and values (``vector_problem``)."""
         where = f"model '{self.model}'"
         data = list(getattr(response, "data", None) or [])
         if len(data) != expected:
@@ -184,6 +225,9 @@ class OpenAIEmbedder:
             )
         vectors: list[list[float]] = [item.embedding for item in data]
         for vector in vectors:
+            problem = vector_problem(vector)
+            if problem is not None:
+                raise ModelProviderError(f"{where}: the endpoint answered {problem}", model_id=self.model)
             if len(vector) != self._config.dimensions:
                 raise ModelProviderError(
                     f"{where}: the endpoint returned vectors of {len(vector)} dimensions where "
@@ -194,7 +238,8 @@ class OpenAIEmbedder:
         return vectors
 
     def _translated(self, error: Exception) -> ModelProviderError | None:
-        """Our error for an SDK failure; ``None`` for one of ours already, or a bug."""
+        """Our error for an SDK failure or an answer of the wrong shape; ``None`` for one of
+        ours already, or a bug."""
         if isinstance(error, ModelProviderError):
             return None
         translated = sdk_error(error, model_id=self.model, api_key_env=self._api_key_env, api_key=self._api_key)
@@ -202,8 +247,9 @@ class OpenAIEmbedder:
             return translated
         import openai
 
-        if isinstance(error, (openai.APIError, ValueError)):
-            # The SDK could not read the answer as an embeddings list (not JSON, no ``data``).
+        if isinstance(error, (openai.APIError, ValueError, AttributeError, TypeError)):
+            # The SDK could not read the answer as an embeddings list (not JSON, no ``data``, an
+            # HTML page read as text, items without ``index``).
             return ModelProviderError(
                 f"model '{self.model}': the endpoint's answer is not a list of embeddings ({type(error).__name__})",
                 model_id=self.model,

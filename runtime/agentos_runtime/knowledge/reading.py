@@ -51,9 +51,19 @@ _CONTENT_TYPES: dict[str, DocumentType] = {
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/unknown"})
 SUPPORTED_TYPES = ".txt, .md, .html, .pdf, .json or .csv"
 
-# Text a PDF may expand to, per byte of the file: a compressed page stream can inflate a small
-# file into gigabytes of text (a "PDF bomb"); real documents stay far below this ratio.
-PDF_TEXT_EXPANSION_LIMIT = 50
+# Bytes one stream of a PDF may decompress to, per byte of ``max_content_bytes`` (and never more
+# than pypdf's own limits): a few kilobytes of compressed page stream can inflate to gigabytes
+# (a "PDF bomb") that cost seconds of CPU per page to parse. A page's drawing may be several
+# times larger than its text, so the bound is a multiple of the text's (``max_content_bytes``).
+PDF_STREAM_EXPANSION_LIMIT = 4
+# pypdf's limits on the output of each decompression filter, bound by the one above.
+_PDF_DECOMPRESSION_LIMITS = (
+    "zlib_maximum_output_length",
+    "lzw_maximum_output_length",
+    "run_length_maximum_output_length",
+    "brotli_maximum_output_length",
+    "array_based_stream_maximum_output_length",
+)
 # Bytes examined to tell text from binary data when nothing else says what a file is.
 _SNIFF_BYTES = 8192
 # Longest file name repeated in a message (names are the uploader's, and may be anything).
@@ -95,7 +105,8 @@ class ReadDocument:
 def read_content(data: bytes, *, filename: str | None, content_type: str | None, max_bytes: int) -> ReadDocument:
     """The text of ``data``, read as the type its ``filename`` or ``content_type`` says.
 
-    Raises ``ContentTooLarge`` when ``data`` (or, for a PDF, its text) is over ``max_bytes``;
+    Raises ``ContentTooLarge`` when ``data`` (or, for a PDF, its text in UTF-8, or one of its
+    streams decompressed beyond ``PDF_STREAM_EXPANSION_LIMIT`` times) is over ``max_bytes``;
     ``UnsupportedContent`` for a type that is not text, Markdown, HTML, PDF, JSON or CSV;
     ``UnreadableContent`` for a damaged or encrypted PDF, binary data, or a document without
     any text.
@@ -109,7 +120,7 @@ def read_content(data: bytes, *, filename: str | None, content_type: str | None,
     kind = detect_type(data, filename=filename, content_type=content_type)
     charset = _charset(content_type)
     if kind == "pdf":
-        text = _read_pdf(data, label=label, max_chars=max_bytes * PDF_TEXT_EXPANSION_LIMIT)
+        text = _read_pdf(data, label=label, max_bytes=max_bytes)
     elif kind == "html":
         text = html_to_text(decode_text(data, label=label, charset=charset or _meta_charset(data)))
     else:
@@ -147,10 +158,11 @@ def detect_type(data: bytes, *, filename: str | None, content_type: str | None) 
 
 
 def decode_text(data: bytes, *, label: str, charset: str | None = None) -> str:
-    """Bytes to text: the declared ``charset``, else UTF-8 (a byte-order mark is honoured,
-    UTF-16's included), else Windows-1252 (what legacy text files mostly are). UTF-8 with a
-    few broken sequences stays UTF-8, each broken one a U+FFFD: it is Windows-1252 only when
-    the bytes hold more broken sequences than valid non-ASCII characters.
+    """Bytes to text: the declared ``charset`` (unless no text codec of that name can read
+    it), else UTF-8 (a byte-order mark is honoured, UTF-16's included), else Windows-1252
+    (what legacy text files mostly are). UTF-8 with a few broken sequences stays UTF-8, each
+    broken one a U+FFFD: it is Windows-1252 only when the bytes hold more broken sequences
+    than valid non-ASCII characters.
 
     Raises ``UnreadableContent`` for binary data passed off as text."""
     for bom, encoding in (
@@ -163,8 +175,11 @@ def decode_text(data: bytes, *, label: str, charset: str | None = None) -> str:
     if charset:
         try:
             return data.decode(charset, errors="replace")
-        except LookupError:
-            pass  # an unknown charset name: decided by the bytes below
+        except (LookupError, UnicodeError):
+            # An unknown name, a codec that is no text encoding (``bz2``, ``uu``: LookupError),
+            # or one that cannot replace what it fails on (``idna``, ``undefined``, ``punycode``):
+            # decided by the bytes below.
+            pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -245,38 +260,53 @@ def _empty_hint(kind: DocumentType) -> str:
     return ", or its pages hold only images: run OCR on it first" if kind == "pdf" else ""
 
 
-def _read_pdf(data: bytes, *, label: str, max_chars: int) -> str:
-    from pypdf import PdfReader
+def _read_pdf(data: bytes, *, label: str, max_bytes: int) -> str:
+    """The text of a PDF, page after page, refused (``ContentTooLarge``) as soon as it is over
+    ``max_bytes`` in UTF-8, as a text upload is: the pages after that are never parsed."""
+    from pypdf import PdfReader, apply_configuration, get_configuration
     from pypdf.errors import FileNotDecryptedError, LimitReachedError
 
+    stream_limit = max_bytes * PDF_STREAM_EXPANSION_LIMIT
+    defaults = get_configuration()
+    limits = {
+        name: min(getattr(defaults, name), stream_limit)
+        for name in _PDF_DECOMPRESSION_LIMITS
+        if hasattr(defaults, name)  # a limit an older pypdf (from 6.18 on) does not know yet
+    }
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableContent(f"{label}: the PDF is encrypted: upload a copy without a password")
-        pages: list[str] = []
-        chars = 0
-        for page in reader.pages:
-            text = page.extract_text()
-            chars += len(text)
-            if chars > max_chars:
-                raise ContentTooLarge(
-                    f"{label}: the PDF's text is over {max_chars:,} characters ({PDF_TEXT_EXPANSION_LIMIT} per byte "
-                    "of max_content_bytes): split the document"
-                )
-            pages.append(text)
+        with apply_configuration(**limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise UnreadableContent(f"{label}: the PDF is encrypted: upload a copy without a password")
+            pages: list[str] = []
+            size = 0
+            for number, page in enumerate(reader.pages, start=1):
+                text = page.extract_text().strip()
+                if not text:
+                    continue
+                size += len(text.encode("utf-8", "surrogatepass")) + (2 if pages else 0)  # "\n\n" between pages
+                if size > max_bytes:
+                    raise ContentTooLarge(
+                        f"{label}: the PDF's text is over the knowledge base's limit of {format_size(max_bytes)} "
+                        f"(max_content_bytes) by page {number}: split the document or raise the limit"
+                    )
+                pages.append(text)
     except AgentOSError:
         raise
     except FileNotDecryptedError as error:
         raise UnreadableContent(f"{label}: the PDF is encrypted: upload a copy without a password") from error
     except LimitReachedError as error:
-        raise ContentTooLarge(f"{label}: the PDF expands beyond what the reader accepts: split the document") from error
+        raise ContentTooLarge(
+            f"{label}: the PDF expands beyond what the reader accepts (each stream at most {format_size(stream_limit)} "
+            f"decompressed, {PDF_STREAM_EXPANSION_LIMIT} times max_content_bytes): split the document or raise the limit"
+        ) from error
     except Exception as error:
         # A parser of untrusted bytes: a damaged file raises anything from PdfReadError to
         # KeyError or RecursionError, and every one of them means the same to the uploader.
         raise UnreadableContent(
             f"{label}: not a readable PDF ({type(error).__name__}): upload an intact PDF"
         ) from error
-    return "\n\n".join(page.strip() for page in pages if page.strip())
+    return "\n\n".join(pages)
 
 
 # Elements whose text is never shown.

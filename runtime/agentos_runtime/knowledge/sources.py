@@ -109,6 +109,8 @@ async def fetch_url(
         raise FetchFailed(f"fetching {shown} failed: no connection ({type(error).__name__})") from None
     except httpx2.HTTPError as error:
         raise FetchFailed(f"fetching {shown} failed: {type(error).__name__}") from None
+    except httpx2.InvalidURL:  # not an HTTPError: one the allow-list check let through (a length, say)
+        raise FetchFailed(f"fetching {shown} failed: the HTTP client refuses the URL as invalid") from None
     raise FetchFailed(f"fetching {shown} failed: more than {MAX_REDIRECTS} redirects")
 
 

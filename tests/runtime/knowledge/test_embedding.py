@@ -17,8 +17,17 @@ from agentos_runtime.errors import (
 from agentos_runtime.knowledge.embedding import EmbeddingCall, OpenAIEmbedder, build_embedder, sends_dimensions
 from agentos_runtime.llm.clients import SharedClients
 
+from tests.runtime.knowledge.broken_embeddings import (
+    BrokenServer,
+    base64_vector,
+    broken_embeddings,
+    broken_embeddings_server,
+    raw_vector,
+)
 from tests.support.fake_embeddings import fake_embedding
 from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, serve_fake_openai
+
+__all__ = ["broken_embeddings", "broken_embeddings_server"]
 
 KEY = "sk-test-embed-0123456789"
 TEXTS = ["vacation policy", "expense reports", "on-call rota", "laptop refresh", "parental leave"]
@@ -132,6 +141,46 @@ async def test_an_answer_missing_vectors_fails(fake_openai: FakeOpenAIServer) ->
         await embedder.embed(TEXTS[:3])
 
     assert caught.value.detail == "model 'text-embedding-3-small': the endpoint answered 1 vectors for 3 texts"
+    await embedder.close()
+
+
+@pytest.mark.parametrize(
+    ("vector", "problem"),
+    [
+        (raw_vector("NaN"), "a vector holding a value that is not a finite number at position 63 (nan)"),
+        (raw_vector("Infinity"), "a vector holding a value that is not a finite number at position 63 (inf)"),
+        (raw_vector("1e400"), "a vector holding a value that is not a finite number at position 63 (inf)"),
+        (raw_vector("1e39"), "a vector holding a value that is not a finite number at position 63 (1e+39)"),
+        (raw_vector('"0.5"'), "a vector holding a value that is not a finite number at position 63 ('0.5')"),
+        (raw_vector("null"), "a vector holding a value that is not a finite number at position 63 (None)"),
+        (base64_vector(float("nan")), "a vector holding a value that is not a finite number at position 63 (nan)"),
+        ("[" + ",".join(["0"] * 64) + "]", "a vector of zeros only, which no cosine search can compare"),
+    ],
+    ids=["nan", "infinity", "beyond-float", "beyond-float32", "string", "null", "base64-nan", "zeros"],
+)
+async def test_a_vector_no_search_can_compare_fails_naming_the_model_and_the_value(
+    broken_embeddings: BrokenServer, vector: str, problem: str
+) -> None:
+    broken_embeddings.app.vector = vector
+    embedder = OpenAIEmbedder(EmbedderFields(base_url=broken_embeddings.base_url, dimensions=64, max_retries=0), None)
+
+    with pytest.raises(ModelProviderError) as caught:
+        await embedder.embed(["hello", "world"])
+
+    assert caught.value.detail == f"model 'text-embedding-3-small': the endpoint answered {problem}"
+    await embedder.close()
+
+
+async def test_an_html_page_answered_with_200_is_a_provider_error_not_a_crash(broken_embeddings: BrokenServer) -> None:
+    broken_embeddings.app.html = "<html><body>Welcome to the proxy</body></html>"
+    embedder = OpenAIEmbedder(EmbedderFields(base_url=broken_embeddings.base_url, dimensions=64, max_retries=0), None)
+
+    with pytest.raises(ModelProviderError) as caught:
+        await embedder.embed(["hello"])
+
+    assert caught.value.detail == (
+        "model 'text-embedding-3-small': the endpoint's answer is not a list of embeddings (AttributeError)"
+    )
     await embedder.close()
 
 

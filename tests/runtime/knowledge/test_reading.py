@@ -85,6 +85,17 @@ def test_a_declared_charset_is_honoured() -> None:
     assert read("Grüße".encode("iso-8859-1"), None, "text/plain; charset=iso-8859-1").text == "Grüße"
 
 
+@pytest.mark.parametrize("charset", ["idna", "undefined", "punycode", "bz2", "uu_codec", "no-such-charset"])
+def test_a_declared_charset_no_text_codec_can_read_is_ignored_and_the_bytes_decide(charset: str) -> None:
+    assert read("Grüße".encode(), None, f"text/plain; charset={charset}").text == "Grüße"
+
+
+def test_an_html_meta_charset_no_text_codec_can_read_is_ignored() -> None:
+    page = "<html><head><meta charset=idna></head><body><p>Grüße</p></body></html>".encode()
+
+    assert read(page, "page.html").text == "Grüße"
+
+
 def test_nul_characters_are_removed() -> None:
     assert read(b"before\x00after", "odd.txt").text == "beforeafter"
 
@@ -175,16 +186,40 @@ def test_garbage_named_pdf_is_refused_with_400_naming_the_file(garbage: bytes) -
     assert caught.value.detail.startswith("file 'scan.pdf': not a readable PDF")
 
 
-def test_a_pdf_whose_text_expands_far_beyond_its_size_is_refused_with_413() -> None:
-    bomb = pdf_of("\n".join(["lorem ipsum dolor sit amet"] * 3000))  # ~1 KB of file, ~80,000 characters of text
-    assert len(bomb) < 1200
+def test_a_pdf_whose_text_is_over_the_limit_is_refused_at_the_page_that_passes_it_leaving_the_rest_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pypdf import PageObject
+
+    page_text = "\n".join(["lorem ipsum dolor sit amet"] * 200)  # 5.4 KB a page, compressed to little
+    document = pdf_of(*[page_text] * 10)
+    assert len(document) < 12_000 < len(page_text) * 3
+    read_pages: list[int] = []
+    extract = PageObject.extract_text
+    monkeypatch.setattr(PageObject, "extract_text", lambda page: read_pages.append(1) or extract(page))
 
     with pytest.raises(ContentTooLarge) as caught:
-        read(bomb, "bomb.pdf", limit=1200)
+        read(document, "report.pdf", limit=12_000)
 
     assert caught.value.status_code == 413
     assert caught.value.detail == (
-        "file 'bomb.pdf': the PDF's text is over 60,000 characters (50 per byte of max_content_bytes): split the document"
+        "file 'report.pdf': the PDF's text is over the knowledge base's limit of 11.7 KiB (max_content_bytes) "
+        "by page 3: split the document or raise the limit"
+    )
+    assert len(read_pages) == 3
+
+
+def test_a_pdf_stream_that_decompresses_far_beyond_the_limit_is_refused_before_it_is_parsed() -> None:
+    bomb = pdf_of("A" * 45_000)  # a few hundred bytes of file, one 45 KB page stream
+    assert len(bomb) < 1000
+
+    with pytest.raises(ContentTooLarge) as caught:
+        read(bomb, "bomb.pdf", limit=10_000)
+
+    assert caught.value.status_code == 413
+    assert caught.value.detail == (
+        "file 'bomb.pdf': the PDF expands beyond what the reader accepts (each stream at most 39.1 KiB decompressed, "
+        "4 times max_content_bytes): split the document or raise the limit"
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from agentos_runtime.api.routes import knowledge_schemas as views
 from agentos_runtime.config.knowledge import ChunkingSettings
-from agentos_runtime.errors import BadRequest, NotFound
+from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
 from agentos_runtime.knowledge.records import Content, SearchHit
 from fastapi.exceptions import RequestValidationError
 
@@ -94,6 +94,53 @@ def test_form_text_with_a_lone_surrogate_is_422_naming_the_field() -> None:
     with pytest.raises(RequestValidationError) as caught:
         views.check_form_text({"name": "fine", "description": "bad \ud800"})
     assert loc_of(caught.value) == ("body", "description")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {f"k{i}": i for i in range(views.MAX_FILTER_TERMS)},
+        {"tags": list(range(views.MAX_FILTER_TERMS - 1))},
+        {"a": {"b": {"c": [1, 2]}}},
+        None,
+    ],
+    ids=["keys", "list", "nested", "none"],
+)
+def test_filters_of_up_to_the_limit_of_terms_are_accepted(filters: dict[str, object] | None) -> None:
+    views.check_filter_terms(("body", "filters"), filters)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {f"k{i}": i for i in range(views.MAX_FILTER_TERMS + 1)},
+        {"tags": list(range(views.MAX_FILTER_TERMS))},
+        {"a": {f"k{i}": [i, i] for i in range(40)}},
+        {"tags": list(range(1_000_000))},
+    ],
+    ids=["keys", "keys-and-list", "nested", "huge-list"],
+)
+def test_filters_of_more_terms_than_the_limit_are_422_naming_filters_and_the_limit(filters: dict[str, object]) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        views.check_filter_terms(("body", "filters"), filters)
+
+    assert loc_of(caught.value) == ("body", "filters")
+    assert caught.value.errors()[0]["msg"] == (
+        "filters may hold at most 100 terms (keys and list items, nested ones included): search with fewer"
+    )
+
+
+def test_a_form_field_over_max_content_bytes_in_utf8_is_413_naming_it() -> None:
+    views.check_field_size("metadata", '{"a": "' + "x" * 90 + '"}', 100)
+    views.check_field_size("metadata", None, 100)
+    with pytest.raises(AgentOSError) as caught:
+        views.check_field_size("metadata", '{"a": "' + "é" * 50 + '"}', 100)  # 59 characters, 109 bytes
+
+    assert caught.value.status_code == 413
+    assert caught.value.detail == (
+        "metadata: 109 bytes is over the knowledge base's limit of 100 bytes (max_content_bytes): "
+        "send less or raise the limit"
+    )
 
 
 def test_a_url_may_come_plain_or_json_encoded() -> None:

@@ -15,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentos_runtime.config.knowledge import KnowledgeBaseConfig
+from agentos_runtime.errors import BadRequest
 from agentos_runtime.knowledge.sources import (
     SHA256_KEY,
     SOURCE_KEY,
     FetchFailed,
+    check_content_url,
     fetch_url,
     source_files,
     supported_file,
 )
+from pydantic import ValidationError
 
 from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
 from tests.support.fake_openai import serve_asgi
@@ -266,3 +270,38 @@ async def test_a_download_follows_redirects_on_allowed_hosts_only_and_refuses_mo
     assert "host 'elsewhere.test' is not in allowed_hosts" in out.value.detail
     assert big.value.status_code == 413
     assert big.value.detail == f"fetching {prefix}/big failed: larger than 1024 bytes"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://docs.example.com/a\r\nX-Injected: 1", "'\\r') at position 26"),
+        ("https://docs.example.com/a\tb", "'\\t') at position 26"),
+        ("https://docs.\nexample.com/", "'\\n') at position 13"),
+    ],
+    ids=["crlf", "tab", "lf-in-host"],
+)
+def test_a_url_holding_a_control_character_is_refused_as_content_and_as_a_source(url: str, shown: str) -> None:
+    """``urlsplit`` drops CR, LF and TAB without a word, and the HTTP client refuses them:
+    such a URL is refused before it is stored, wherever it comes from."""
+    with pytest.raises(BadRequest) as caught:
+        check_content_url(url, ["docs.example.com"])
+    with pytest.raises(ValidationError) as invalid:
+        KnowledgeBaseConfig.model_validate(
+            {"id": "docs", "allowed_hosts": ["docs.example.com"], "sources": [{"url": url}]}
+        )
+
+    assert caught.value.detail == (
+        f"url: refused: the URL holds a control character ({shown}: remove it, or percent-encode it"
+    )
+    assert "sources[0].url refused" in str(invalid.value)
+
+
+async def test_a_url_the_http_client_refuses_fails_the_download_with_a_plain_reason() -> None:
+    url = "http://127.0.0.1:9/" + "a" * 70_000  # past the client's longest URL, on an allowed host
+
+    with pytest.raises(FetchFailed) as caught:
+        await fetch_url(url, allowed_hosts=["127.0.0.1:9"], max_bytes=1024)
+
+    assert caught.value.status_code == 400
+    assert caught.value.detail == f"fetching {url} failed: the HTTP client refuses the URL as invalid"

@@ -39,6 +39,7 @@ from agentos_runtime.api.routes.knowledge_schemas import (
     SourceFiles,
     Success,
 )
+from agentos_runtime.api.routes.run_forms import MAX_FIELD_BYTES
 from agentos_runtime.api.routes.session_schemas import page_envelope
 from agentos_runtime.errors import (
     AgentOSError,
@@ -99,10 +100,13 @@ async def _existing(base: KnowledgeBase, content_id: str) -> Content:
         raise _not_found(content_id) from None
 
 
+# Forms are parsed with fields as large as the body (as run forms are): text and metadata are
+# bounded by the base's max_content_bytes (413 naming the field), not by the parser's 1 MiB (400).
 @router.post(
     "/knowledge/content",
     status_code=202,
     responses=_answers(ContentView, "Accepted: processing", 403, 413, 415, status=202),
+    form_limits={"max_part_size": MAX_FIELD_BYTES},
 )
 async def upload_content(
     base: BaseDep,
@@ -135,6 +139,7 @@ async def upload_content(
         }
     )
     views.check_file_name(file.filename if file is not None else None)
+    views.check_field_size("metadata", metadata, base.config.max_content_bytes)
     parsed_metadata = views.parse_metadata(metadata)
     parsed_url = views.parse_url(url)
     content_type = views.reader_content_type(reader_id)
@@ -186,7 +191,11 @@ async def get_content(content_id: str, base: BaseDep) -> JSON:
     return views.content_view(await _existing(base, content_id))
 
 
-@router.patch("/knowledge/content/{content_id}", responses=_answers(ContentView, "The changed content", 403))
+@router.patch(
+    "/knowledge/content/{content_id}",
+    responses=_answers(ContentView, "The changed content", 403, 413),
+    form_limits={"max_part_size": MAX_FIELD_BYTES},
+)
 async def update_content(
     content_id: str,
     base: BaseDep,
@@ -198,6 +207,7 @@ async def update_content(
 ) -> JSON:
     """Change a content's name, description or metadata (its chunks keep the metadata they had)."""
     views.check_form_text({"name": name, "description": description, "reader_id": reader_id})
+    views.check_field_size("metadata", metadata, base.config.max_content_bytes)
     parsed_metadata = views.parse_metadata(metadata) if metadata and metadata.strip() else None
     views.reader_content_type(reader_id)
     await _existing(base, content_id)
@@ -273,6 +283,7 @@ async def search_knowledge(request: SearchRequest, context: ContextDep) -> JSON:
     """Search a knowledge base by meaning; results are paged by ``meta``."""
     started = time.perf_counter()
     views.check_integers(("body", "filters"), request.filters)
+    views.check_filter_terms(("body", "filters"), request.filters)
     base = views.select_base(context.knowledge or {}, request.db_id, request.knowledge_id)
     table = base.config.table_name
     if request.vector_db_ids and table not in request.vector_db_ids:

@@ -27,6 +27,7 @@ from agentos_runtime.api.text_checks import check_json, check_text, validation_e
 from agentos_runtime.api.timestamps import iso_utc
 from agentos_runtime.config.knowledge import ChunkingSettings, ChunkingStrategy
 from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
+from agentos_runtime.knowledge.reading import ContentTooLarge, format_size
 from agentos_runtime.knowledge.records import Content, SearchHit
 from agentos_runtime.storable import Problem
 
@@ -46,6 +47,10 @@ MAX_NAME_LENGTH = 512
 # Pages of contents: page x limit stays far inside the 64-bit OFFSET of SQLite and PostgreSQL.
 MAX_PAGE = 1_000_000_000
 MAX_PAGE_SIZE = 10_000
+# Terms a search's ``filters`` may hold (keys and list items, nested ones too): far more than a
+# real search names, and few enough for every store (SQLite refuses a WHERE clause nested
+# deeper than 1000, which about 300 terms reach).
+MAX_FILTER_TERMS = 100
 # Integers SQLite and PostgreSQL compare as numbers (64 bits): a larger one in metadata or a
 # filter is refused rather than stored by one backend and refused by the other.
 INT64 = (-(2**63), 2**63 - 1)
@@ -355,6 +360,18 @@ def check_file_name(filename: str | None) -> None:
         )
 
 
+def check_field_size(field: str, text: str | None, limit: int) -> None:
+    """A form field over the base's ``max_content_bytes`` (in UTF-8) is a 413 naming it, as a file is."""
+    if text is None:
+        return
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ContentTooLarge(
+            f"{field}: {format_size(size)} is over the knowledge base's limit of {format_size(limit)} "
+            "(max_content_bytes): send less or raise the limit"
+        )
+
+
 def parse_metadata(text: str | None) -> dict[str, Any]:
     """The ``metadata`` form field: a JSON object, or empty when absent."""
     if text is None or not text.strip():
@@ -382,6 +399,30 @@ def check_integers(loc: tuple[str | int, ...], value: Any) -> None:
             stack.extend((item, (*path, key)) for key, item in current.items())
         elif isinstance(current, list):
             stack.extend((item, (*path, index)) for index, item in enumerate(current))
+
+
+def check_filter_terms(loc: tuple[str | int, ...], filters: Mapping[str, Any] | None) -> None:
+    """A 422 at ``loc`` when ``filters`` (decoded JSON) hold more than ``MAX_FILTER_TERMS``
+    keys and list items, counted at every depth (and no further than the limit)."""
+    terms = 0
+    stack: list[Any] = [filters]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            children = list(current.values())
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        terms += len(children)
+        if terms > MAX_FILTER_TERMS:
+            problem = Problem(
+                "too_many_filters",
+                f"filters may hold at most {MAX_FILTER_TERMS} terms (keys and list items, nested ones included): "
+                "search with fewer",
+            )
+            raise validation_error(problem, loc)
+        stack.extend(children)
 
 
 def parse_url(text: str | None) -> str | None:

@@ -1,0 +1,154 @@
+"""The ``/knowledge`` routes against hostile input: every refusal a 4xx naming the field and the
+fix, every expected processing failure a ``failed`` content with a plain reason, never a 5xx.
+
+Broken embeddings come from ``BrokenEmbeddings`` (vectors with NaN or only zeros), contents and
+searches run on SQLite and PostgreSQL alike where the stores could differ.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.runtime.api.harness import Served
+from tests.runtime.knowledge.broken_embeddings import BrokenServer, broken_embeddings, broken_embeddings_server
+from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, embedder, knowledge_config, serve_knowledge
+from tests.runtime.knowledge.test_reading import pdf_of
+from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server
+
+__all__ = ["broken_embeddings", "broken_embeddings_server", "fake_openai", "fake_openai_server"]
+
+MIB = 1024 * 1024
+HANDBOOK = "Vacation policy: every employee gets twenty-five days of paid vacation per year."
+
+
+@pytest.fixture(params=KNOWLEDGE_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+async def served(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    config = knowledge_config(fake_openai.base_url, {"id": "docs"})
+    async with serve_knowledge(backend, config, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def roomy(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    """A base taking 1.5 MiB per content (more than the form parser's own 1 MiB), on SQLite."""
+    base = {"id": "docs", "max_content_bytes": MIB + MIB // 2, "allowed_hosts": ["docs.example.com"]}
+    async with serve_knowledge("sqlite", knowledge_config(fake_openai.base_url, base), tmp_path) as running:
+        yield running
+
+
+async def settled_status(served: Served, content_id: str) -> Any:
+    assert served.context.knowledge is not None
+    await served.context.knowledge["docs"].wait_idle()
+    return (await served.client.get(f"/knowledge/content/{content_id}/status")).json()
+
+
+@pytest.mark.parametrize("url", ["https://docs.example.com/a\r\nX-Injected: 1", "https://docs.example.com/\tb"])
+async def test_a_url_holding_a_control_character_is_400_naming_url(roomy: Served, url: str) -> None:
+    response = await roomy.client.post("/knowledge/content", data={"url": url})
+
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("url: refused: the URL holds a control character")
+
+
+@pytest.mark.parametrize(
+    ("vector", "problem"),
+    [
+        ("[" + ",".join(["0.5"] * 63 + ["NaN"]) + "]", "a vector holding a value that is not a finite number"),
+        ("[" + ",".join(["0"] * 64) + "]", "a vector of zeros only"),
+    ],
+    ids=["nan", "zeros"],
+)
+async def test_an_embedder_answering_unusable_vectors_fails_the_content_and_the_search_says_so(
+    backend: str,
+    broken_embeddings: BrokenServer,
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+    vector: str,
+    problem: str,
+) -> None:
+    broken_embeddings.app.vector = vector
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "embedder": embedder(broken_embeddings.base_url)})
+    async with serve_knowledge(backend, config, tmp_path) as served:
+        accepted = await served.client.post("/knowledge/content", data={"text_content": HANDBOOK})
+        status = await settled_status(served, accepted.json()["id"])
+        searched = await served.client.post("/knowledge/search", json={"query": "vacation"})
+
+    reason = f"model 'text-embedding-3-small': the endpoint answered {problem}"
+    assert status["status"] == "failed" and status["status_message"].startswith(f"embedding failed: {reason}")
+    assert searched.status_code == 502, searched.text
+    assert searched.json()["detail"].startswith(f"Embedding the query failed: {reason}")
+
+
+async def test_filters_are_capped_at_100_terms_on_every_store(served: Served) -> None:
+    search = served.client.post
+    keys = await search("/knowledge/search", json={"query": "q", "filters": {f"k{i}": i for i in range(100)}})
+    items = await search("/knowledge/search", json={"query": "q", "filters": {"tags": list(range(99))}})
+    too_many_keys = await search("/knowledge/search", json={"query": "q", "filters": {f"k{i}": i for i in range(300)}})
+    too_many_items = await search("/knowledge/search", json={"query": "q", "filters": {"tags": list(range(500))}})
+
+    assert (keys.status_code, items.status_code) == (200, 200), (keys.text, items.text)
+    for refused in (too_many_keys, too_many_items):
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["detail"]
+        assert error["loc"] == ["body", "filters"] and "at most 100 terms" in error["msg"]
+
+
+async def test_text_and_metadata_over_a_mebibyte_are_taken_up_to_max_content_bytes_then_413_naming_them(
+    roomy: Served,
+) -> None:
+    client = roomy.client
+    big_text = await client.post("/knowledge/content", data={"text_content": "word " * 250_000, "chunk_size": "100000"})
+    big_metadata = json.dumps({"notes": "n" * (MIB + 1000)})
+    with_metadata = await client.post("/knowledge/content", data={"text_content": HANDBOOK, "metadata": big_metadata})
+    too_much_text = await client.post("/knowledge/content", data={"text_content": "word " * 400_000})
+    too_much_metadata = json.dumps({"notes": "n" * (2 * MIB)})
+    refused_metadata = await client.post(
+        "/knowledge/content", data={"text_content": HANDBOOK, "metadata": too_much_metadata}
+    )
+
+    assert (big_text.status_code, with_metadata.status_code) == (202, 202), (big_text.text, with_metadata.text)
+    assert (await settled_status(roomy, big_text.json()["id"]))["status"] == "completed"
+    content_id = with_metadata.json()["id"]
+    patched = await client.patch(f"/knowledge/content/{content_id}", data={"metadata": big_metadata})
+    refused_patch = await client.patch(f"/knowledge/content/{content_id}", data={"metadata": too_much_metadata})
+    assert patched.status_code == 200, patched.text
+    for refused, field in (
+        (too_much_text, "text_content"),
+        (refused_metadata, "metadata"),
+        (refused_patch, "metadata"),
+    ):
+        assert refused.status_code == 413, refused.text
+        detail = refused.json()["detail"]
+        assert detail.startswith(f"{field}: ") and "is over the knowledge base's limit of 1.5 MiB" in detail
+
+
+async def test_a_pdf_whose_text_is_over_max_content_bytes_fails_with_the_limit_and_how_to_raise_it(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    page = "\n".join(["lorem ipsum dolor sit amet"] * 400)  # 10.8 KB of text a page, a few hundred bytes of PDF
+    document = pdf_of(*[page] * 40)
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "max_content_bytes": 20_000})
+    async with serve_knowledge("sqlite", config, tmp_path) as served:
+        accepted = await served.client.post(
+            "/knowledge/content", files={"file": ("big.pdf", document, "application/pdf")}
+        )
+        status = await settled_status(served, accepted.json()["id"])
+
+    assert len(document) < 20_000
+    assert status == {
+        "id": accepted.json()["id"],
+        "status": "failed",
+        "status_message": "file 'big.pdf': the PDF's text is over the knowledge base's limit of 19.5 KiB "
+        "(max_content_bytes) by page 2: split the document or raise the limit",
+    }
