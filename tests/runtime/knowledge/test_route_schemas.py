@@ -149,6 +149,16 @@ def test_a_url_may_come_plain_or_json_encoded() -> None:
     assert views.parse_url("   ") is None
 
 
+def test_a_url_longer_than_servers_take_is_refused_before_it_becomes_a_name() -> None:
+    at_limit = "https://docs.example.com/" + "a" * (views.MAX_URL_LENGTH - 25)
+    assert views.parse_url(at_limit) == at_limit
+    with pytest.raises(RequestValidationError) as caught:
+        views.parse_url(at_limit + "a")
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("body", "url")
+    assert error["msg"] == f"A URL may have at most {views.MAX_URL_LENGTH} characters, got {views.MAX_URL_LENGTH + 1}"
+
+
 def test_a_list_of_urls_is_400_as_in_agno() -> None:
     with pytest.raises(BadRequest, match="submit each URL separately"):
         views.parse_url('["https://a.example.com", "https://b.example.com"]')

@@ -44,6 +44,8 @@ MAX_QUERY_LENGTH = 32_768
 FILTER_SCAN_LIMIT = 1000
 # A content's name (a file's name when the upload names none), as the runtime file allows.
 MAX_NAME_LENGTH = 512
+# A content's URL (the name it gets unless one is given): what common HTTP servers accept.
+MAX_URL_LENGTH = 8192
 # Pages of contents: page x limit stays far inside the 64-bit OFFSET of SQLite and PostgreSQL.
 MAX_PAGE = 1_000_000_000
 MAX_PAGE_SIZE = 10_000
@@ -435,7 +437,12 @@ def parse_url(text: str | None) -> str | None:
         value = text
     if not isinstance(value, str) or not value.strip():
         raise BadRequest("URL must be a single non-empty string; submit each URL separately.")
-    return value.strip()
+    url = value.strip()
+    if len(url) > MAX_URL_LENGTH:
+        # It would also become the content's name; HTTP servers refuse far shorter ones.
+        problem = Problem("string_too_long", f"A URL may have at most {MAX_URL_LENGTH} characters, got {len(url)}")
+        raise validation_error(problem, ("body", "url"))
+    return url
 
 
 def chunking_for(
