@@ -132,6 +132,30 @@ def test_an_edit_changes_the_config_and_its_hash_and_rolls_the_deployment(
     )
 
 
+def test_characters_beyond_the_basic_plane_reach_every_child_as_written(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # An emoji was once sent in a surrogate-pair escape the API server's YAML reader refuses:
+    # the resource stayed Ready=False for good.
+    install_operator(namespace).start()
+    add_secrets(control_plane, namespace)
+    robot = [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["End answers with \U0001f916"]}]
+    body = agentos_body(
+        "demo", agents=robot, podAnnotations={"note": "robot \U0001f916"}, env=[{"name": "HI", "value": "\U0001f44b"}]
+    )
+
+    control_plane.apply(body, namespace)
+
+    wait_ready(control_plane, namespace, "demo")
+    config = control_plane.get("configmap", "demo-config", namespace)
+    assert config is not None and "End answers with \U0001f916" in config["data"]["config.yaml"]
+    deployment = control_plane.get("deployment", "demo", namespace)
+    assert deployment is not None
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"]["note"] == "robot \U0001f916"
+    assert {"name": "HI", "value": "\U0001f44b"} in template["spec"]["containers"][0]["env"]
+
+
 def test_events_tell_what_was_decided_once_and_resyncs_add_none(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:

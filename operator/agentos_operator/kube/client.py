@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -46,6 +47,10 @@ Body = dict[str, Any]
 
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+# What a YAML reader may not take raw inside a document (YAML 1.2 §5.1, c-printable), or reads
+# as a line break (NEL, LINE and PARAGRAPH SEPARATOR): C1 controls, a byte-order mark, U+FFFE,
+# U+FFFF, and surrogates (which only an unpaired one would leave in a str).
+_NOT_YAML_PRINTABLE = re.compile("[\x80-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 # Statuses worth retrying: conflicts, throttling, server trouble. Others need a person.
 TRANSIENT_STATUSES = frozenset({409, 429})
 # Server-side apply answers 500 when it cannot type the object it was sent (a list keyed by
@@ -61,6 +66,20 @@ UNAVAILABLE = 0
 # 406, and the caller cuts them down on arrival.
 METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+
+def apply_patch_body(payload: Any) -> bytes:
+    """A server-side apply body: JSON, which is YAML, in UTF-8, as the API server's YAML reader
+    takes it.
+
+    Plain ``json.dumps`` writes a character beyond U+FFFF (an emoji in an agent's
+    instructions) as a surrogate-pair escape, ``\\ud83e\\udd16``, which that reader refuses
+    ("found invalid Unicode character escape code"): such characters are sent as themselves.
+    The few a YAML reader may not take raw are escaped, which only ever happens inside strings
+    (JSON writes nothing else outside ASCII).
+    """
+    text = json.dumps(payload, ensure_ascii=False)
+    return _NOT_YAML_PRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text).encode("utf-8")
 
 
 class ApiError(OperatorError):
@@ -378,7 +397,9 @@ class ApiClient:
         After a dropped connection the session stays usable: aiohttp discards a closed
         connection from its pool, and the next request opens a new one.
         """
-        data = None if payload is None else json.dumps(payload)
+        data: str | bytes | None = None
+        if payload is not None:
+            data = apply_patch_body(payload) if content_type == APPLY_PATCH else json.dumps(payload)
         headers = {"Content-Type": content_type} if data is not None else {}
         if accept is not None:
             headers["Accept"] = accept
