@@ -228,3 +228,30 @@ def test_a_child_name_taken_by_another_owner_is_reported_and_left_alone(
     control_plane.run("delete", "configmap", "demo-config", "-n", namespace)
 
     wait_settled(control_plane, namespace, "demo")
+
+
+def test_a_security_key_secret_planted_beforehand_is_never_used_as_the_key(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # Whoever made it knows the key: pods once started with it, Ready, no word said.
+    add_secrets(control_plane, namespace)
+    create_secret(control_plane, namespace, "demo-security-key", security_key="planted-key")
+    install_operator(namespace).start()
+
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "ChildConflict", what="ChildConflict")
+    message = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")["message"]
+    assert message == (
+        "Secret 'demo-security-key' exists and is not owned by this AgentOSConfig: "
+        "delete it, or name it in spec.securityKeySecretRef to use its key"
+    )
+    assert control_plane.get("deployment", "demo", namespace) is None
+
+    control_plane.run("delete", "secret", "demo-security-key", "-n", namespace)
+
+    wait_settled(control_plane, namespace, "demo")
+    generated = control_plane.get("secret", "demo-security-key", namespace)
+    assert generated is not None and generated["metadata"]["ownerReferences"][0]["name"] == "demo"
+    key = base64.b64decode(generated["data"]["security-key"]).decode()
+    assert key != "planted-key"

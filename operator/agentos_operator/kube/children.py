@@ -58,10 +58,10 @@ class ChildRejectedError(OperatorError):
 class ChildConflictError(OperatorError):
     """A child's name is taken by an object this resource does not own; it is left untouched."""
 
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, *, fix: str = "rename or delete it") -> None:
         self.kind = kind
         self.name = name
-        super().__init__(f"{kind} '{name}' exists and is not owned by this AgentOSConfig: rename or delete it")
+        super().__init__(f"{kind} '{name}' exists and is not owned by this AgentOSConfig: {fix}")
 
 
 async def apply_children(

@@ -19,9 +19,11 @@ from typing import Any
 
 from agentos_operator import render
 from agentos_operator.errors import OperatorError
+from agentos_operator.kube.children import ChildConflictError
 from agentos_operator.kube.client import ApiClient, ApiConflictError
 from agentos_operator.kube.kinds import SECRET
 from agentos_operator.kube.store import Store
+from agentos_operator.ownership import may_manage
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
 
@@ -105,12 +107,19 @@ async def ensure_security_key(api: ApiClient, store: Store, resource: AgentOSRes
     """Create the generated security-key Secret if it does not exist; never touch an existing one.
 
     Returns True when it was created now. A key that changed would log every client out, so
-    an existing Secret is kept even if someone edited it.
+    an existing Secret of ours is kept even if someone edited it. One this resource does not
+    own (made beforehand by someone else, with a key they know) is never used as the key:
+    ``ChildConflictError``, as for any other child whose name is taken.
     """
     manifest = generated_security_key(resource)
     if manifest is None:
         return False
-    if await store.get(SECRET, resource.namespace, manifest["metadata"]["name"]) is not None:
+    name = manifest["metadata"]["name"]
+    existing = await store.get(SECRET, resource.namespace, name)
+    if existing is not None:
+        if not may_manage(existing, resource.name, resource.uid):
+            fix = "delete it, or name it in spec.securityKeySecretRef to use its key"
+            raise ChildConflictError("Secret", name, fix=fix)
         return False
     try:
         created = await api.create(manifest, field_manager=field_manager)
