@@ -37,10 +37,16 @@ class UnresolvedSecretsError(OperatorError):
 
     missing_secrets: list[str] = field(default_factory=list)
     missing_keys: list[tuple[str, str]] = field(default_factory=list)
+    unreadable_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    """(Secret, key, why): a value that is there but no environment variable can carry."""
 
     def __str__(self) -> str:
         parts = [f"Secret '{name}' not found" for name in self.missing_secrets]
         parts += [f"Secret '{name}' has no key '{key}'" for name, key in self.missing_keys]
+        parts += [
+            f"key '{key}' of Secret '{name}' {why}: store the value as text (it becomes an environment variable)"
+            for name, key, why in self.unreadable_keys
+        ]
         return "; ".join(parts)
 
 
@@ -60,24 +66,32 @@ async def read_secret_values(
             continue
         data = body.get("data") or {}
         for key in keys:
-            value = _decode(data.get(key))
-            if value is None:
+            encoded = data.get(key)
+            if not isinstance(encoded, str):
                 problem.missing_keys.append((name, key))
+                continue
+            value, why = _decode(encoded)
+            if why is not None:
+                problem.unreadable_keys.append((name, key, why))
             else:
                 values[(name, key)] = value
-    if problem.missing_secrets or problem.missing_keys:
+    if problem.missing_secrets or problem.missing_keys or problem.unreadable_keys:
         raise problem
     return values
 
 
-def _decode(encoded: Any) -> str | None:
-    """A Secret data value as text; None when absent or not UTF-8 (the runtime reads env vars as text)."""
-    if not isinstance(encoded, str):
-        return None
+def _decode(encoded: str) -> tuple[str, str | None]:
+    """A Secret data value as text, or why it cannot be one: the runtime reads it from an
+    environment variable, which holds UTF-8 text without NUL. The why never quotes the value."""
     try:
-        return base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
+        value = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except binascii.Error:
+        return "", "is not base64"
+    except UnicodeDecodeError as error:
+        return "", f"is not UTF-8 text (byte {error.start + 1} of it)"
+    if "\x00" in value:
+        return "", f"holds a NUL character (at character {value.index(chr(0)) + 1})"
+    return value, None
 
 
 def generated_security_key(resource: AgentOSResource) -> dict[str, Any] | None:

@@ -1,0 +1,56 @@
+"""Reading the values a resource references: each missing or unusable one is named, no value ever."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from agentos_operator.kube.kinds import Kind
+from agentos_operator.kube.secrets import UnresolvedSecretsError, read_secret_values
+
+
+class Secrets:
+    """The store's one read, over Secrets given as raw bytes per key."""
+
+    def __init__(self, **secrets: dict[str, bytes]) -> None:
+        self.secrets = {
+            name: {"data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
+            for name, data in secrets.items()
+        }
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.secrets.get(name)
+
+
+async def test_text_values_are_read() -> None:
+    store = Secrets(openai={"api-key": "sk-é".encode()})
+
+    assert await read_secret_values(store, "ns", [("openai", "api-key")]) == {("openai", "api-key"): "sk-é"}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (b"\xff\xfe\x00binary\x80", "is not UTF-8 text (byte 1 of it)"),
+        (b"sk-ok\x00tail", "holds a NUL character (at character 6)"),
+    ],
+)
+async def test_a_value_no_environment_variable_can_carry_is_named_as_such_without_the_value(
+    value: bytes, why: str
+) -> None:
+    store = Secrets(binsec={"api-key": value})
+
+    with pytest.raises(UnresolvedSecretsError) as caught:
+        await read_secret_values(store, "ns", [("binsec", "api-key"), ("gone", "uri")])  # type: ignore[arg-type]
+
+    assert str(caught.value) == (
+        f"Secret 'gone' not found; key 'api-key' of Secret 'binsec' {why}: "
+        "store the value as text (it becomes an environment variable)"
+    )
+    assert "binary" not in str(caught.value) and "tail" not in str(caught.value)
+
+
+async def test_a_missing_key_is_still_a_missing_key() -> None:
+    with pytest.raises(UnresolvedSecretsError, match="^Secret 'openai' has no key 'api-key'$"):
+        await read_secret_values(Secrets(openai={}), "ns", [("openai", "api-key")])  # type: ignore[arg-type]
