@@ -26,7 +26,14 @@ SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_KEY_MISSING = "SecretKeyMissing"
 CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"  # a ConfigMap a knowledge source mounts
 CONFIG_MAP_KEY_MISSING = "ConfigMapKeyMissing"  # a key a knowledge source lists in `items`
-UNRESOLVED_REASONS = (SECRET_NOT_FOUND, SECRET_KEY_MISSING, CONFIG_MAP_NOT_FOUND, CONFIG_MAP_KEY_MISSING)
+SECRET_TOO_LARGE = "SecretTooLarge"  # the referenced values do not fit in the one Secret they are copied to
+UNRESOLVED_REASONS = (
+    SECRET_NOT_FOUND,
+    SECRET_KEY_MISSING,
+    CONFIG_MAP_NOT_FOUND,
+    CONFIG_MAP_KEY_MISSING,
+    SECRET_TOO_LARGE,
+)
 RESOLVED = "Resolved"
 CHILD_CONFLICT = "ChildConflict"
 APPLY_FAILED = "ApplyFailed"

@@ -3,7 +3,8 @@
 Tree::
 
     OperatorError
-    └── MissingSecretsError   a Secret (or one of its keys) that render needs is absent
+    ├── MissingSecretsError     a Secret (or one of its keys) that render needs is absent
+    └── SecretsTooLargeError    the values render copies into one Secret are over what it holds
 
 Invalid resources are reported as ``agentos_runtime.config.ConfigError`` (every problem with
 its field path), the same error the runtime raises for its file. Messages name Secrets and
@@ -37,3 +38,26 @@ class MissingSecretsError(OperatorError):
                 f"empty secret values (an MCP header or env value must not be empty; put the value in the Secret): {listed}"
             )
         super().__init__("; ".join(parts))
+
+
+# The API server's limit on a Secret's data (keys and values, in bytes), as on a ConfigMap's.
+SECRET_MAX_BYTES = 1024 * 1024
+
+
+class SecretsTooLargeError(OperatorError):
+    """The values copied into the ``<name>-env`` Secret take more than ``SECRET_MAX_BYTES``.
+
+    ``largest`` is each copied value as (Secret name, key, variable, bytes), largest first: the
+    message names the three largest, never a value."""
+
+    def __init__(self, size: int, largest: Iterable[tuple[str, str, str, int]]) -> None:
+        self.size = size
+        self.largest = list(largest)
+        named = ", ".join(
+            f"Secret '{name}' key '{key}' as {variable} ({size_of} bytes)"
+            for name, key, variable, size_of in self.largest[:3]
+        )
+        super().__init__(
+            f"the values copied from the referenced Secrets take {size} bytes, over the {SECRET_MAX_BYTES} (1 MiB) "
+            f"the API server accepts in one Secret; the largest: {named}: store smaller values"
+        )

@@ -21,7 +21,7 @@ from agentos_runtime.config import ConfigError, Problem
 from agentos_runtime.config.checking import every_problem
 
 from agentos_operator import conditions, events, render, status
-from agentos_operator.errors import MissingSecretsError
+from agentos_operator.errors import MissingSecretsError, SecretsTooLargeError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import (
     Change,
@@ -110,6 +110,8 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
     except MissingSecretsError as error:
         return await _blocked(ctx, body, resource, (conditions.SECRET_KEY_MISSING, str(error)), "waiting", changes)
+    except SecretsTooLargeError as error:
+        return await _blocked(ctx, body, resource, (conditions.SECRET_TOO_LARGE, str(error)), "waiting", changes)
     except UnresolvedConfigMapsError as error:
         reason = conditions.CONFIG_MAP_NOT_FOUND if error.missing_config_maps else conditions.CONFIG_MAP_KEY_MISSING
         return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)

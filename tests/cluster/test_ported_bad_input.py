@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from tests.cluster.conftest import (
+    POSTGRES,
     ControlPlane,
     InstallOperator,
     add_secrets,
@@ -255,3 +256,27 @@ def test_a_security_key_secret_planted_beforehand_is_never_used_as_the_key(
     assert generated is not None and generated["metadata"]["ownerReferences"][0]["name"] == "demo"
     key = base64.b64decode(generated["data"]["security-key"]).decode()
     assert key != "planted-key"
+
+
+def test_values_too_large_for_the_env_secret_are_named_and_recover_when_stored_smaller(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # Each under a Secret's 1 MiB, together over it: the API server once refused the copy with
+    # "Invalid: fix the spec", naming nothing.
+    for name, key, value in (("openai", "api-key", "k" * 600_000), ("pg", "uri", "postgresql://db/" + "d" * 600_000)):
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {key: value}}
+        control_plane.apply(secret, namespace)  # through stdin: too long for a command line
+    install_operator(namespace).start()
+
+    control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
+
+    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "SecretTooLarge", what="SecretTooLarge")
+    message = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")["message"]
+    assert "over the 1048576 (1 MiB) the API server accepts in one Secret" in message, message
+    assert "Secret 'openai' key 'api-key' as OPENAI_API_KEY (600000 bytes)" in message, message
+    assert "kkkk" not in message and "dddd" not in message
+    assert control_plane.get("secret", "demo-env", namespace) is None
+
+    patch_secret(control_plane, namespace, "openai", api_key="sk-test-1")
+
+    wait_settled(control_plane, namespace, "demo")

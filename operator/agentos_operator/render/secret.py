@@ -11,7 +11,7 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from agentos_operator.errors import MissingSecretsError
+from agentos_operator.errors import SECRET_MAX_BYTES, MissingSecretsError, SecretsTooLargeError
 from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment, EnvSource, SecretRef, environment_refs
 
@@ -23,7 +23,8 @@ _POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
 
 def env_values(environment: Environment, secrets: Mapping[SecretRef, str]) -> dict[str, str]:
     """Each variable's value; raises ``MissingSecretsError`` naming every absent (Secret, key),
-    the MCP sidecars' included (they read theirs from the referenced Secrets themselves)."""
+    the MCP sidecars' included (they read theirs from the referenced Secrets themselves), and
+    ``SecretsTooLargeError`` when the values would not fit in one Secret."""
     missing = [ref for ref in environment_refs(environment) if ref not in secrets]
     if missing:
         raise MissingSecretsError(missing)
@@ -33,6 +34,13 @@ def env_values(environment: Environment, secrets: Mapping[SecretRef, str]) -> di
     empty = [environment.sources[env].ref for env in set(environment.mcp_env.values()) if not values.get(env)]
     if empty:
         raise MissingSecretsError([], empty=empty)
+    sizes = {env: len(env.encode()) + len(value.encode()) for env, value in values.items()}
+    if sum(sizes.values()) > SECRET_MAX_BYTES:
+        largest = sorted(sizes, key=lambda env: (-sizes[env], env))
+        raise SecretsTooLargeError(
+            sum(sizes.values()),
+            [(*environment.sources[env].ref, env, len(values[env].encode())) for env in largest],
+        )
     return values
 
 

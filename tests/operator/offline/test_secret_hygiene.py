@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from agentos_operator import render
-from agentos_operator.errors import MissingSecretsError
+from agentos_operator.errors import MissingSecretsError, SecretsTooLargeError
 from agentos_operator.resources import parse_resource, validate_resource
 
 from tests.operator.offline.inputs import load_example, resource_body
@@ -44,6 +44,29 @@ def test_the_missing_secrets_error_names_refs_but_no_value() -> None:
     message = str(caught.value)
     assert "Secret 'research-db' key 'uri'" in message
     assert not [t for t in TELLTALES if t in message]
+
+
+def test_values_too_large_for_one_secret_are_named_by_reference_largest_first_never_shown() -> None:
+    huge = {**FAKE_VALUES, ("openai", "api-key"): "sk-LEAKCHECK-" + "k" * 700_000}
+    huge[("research-db", "uri")] = "postgres://PW-LEAKCHECK-41d2@db/" + "u" * 400_000
+    with pytest.raises(SecretsTooLargeError) as caught:
+        render.render(parse_resource(load_example("team-workflow")), huge, settings=SETTINGS)
+
+    message = str(caught.value)
+    assert message.startswith("the values copied from the referenced Secrets take ")
+    assert (
+        "over the 1048576 (1 MiB) the API server accepts in one Secret; the largest: Secret 'openai' key 'api-key' as OPENAI_API_KEY (700013 bytes), Secret 'research-db' key 'uri' as "
+        in message
+    )
+    assert message.endswith(": store smaller values")
+    assert not [t for t in TELLTALES if t in message]
+
+
+def test_values_just_within_one_secret_render() -> None:
+    others = sum(len(v) for k, v in FAKE_VALUES.items() if k != ("openai", "api-key"))
+    fitting = {**FAKE_VALUES, ("openai", "api-key"): "k" * (1024 * 1024 - others - 200)}
+    manifests = render.render(parse_resource(load_example("team-workflow")), fitting, settings=SETTINGS)
+    assert [m for m in manifests if m["kind"] == "Secret"]
 
 
 @pytest.mark.parametrize(
