@@ -28,6 +28,9 @@ can never match is re-applied (and an Event posted) on every resync, forever:
 - A Secret's ``stringData`` is stored as base64 ``data``.
 - Service ``targetPort`` and probe ports are names (``http``) and the server keeps them as
   strings; int ports stay ints.
+- Lists of named items (containers, env, volumes, ports) are matched by name: an item another
+  manager added (``kubectl set env``, a mutating webhook's sidecar) survives server-side apply,
+  so holding it besides ours is no drift; it was re-applied, with an Event, on every resync.
 """
 
 from __future__ import annotations
@@ -56,7 +59,14 @@ def holds(live: Any, desired: Any) -> bool:
             return False
         return all(holds(live.get(key), value) for key, value in desired.items())
     if isinstance(desired, list):
-        if not isinstance(live, list) or len(live) != len(desired):
+        if not isinstance(live, list):
+            return False
+        if _named(desired) and _named(live):
+            # Merged by name (containers, env, volumes, ports...): another manager's items
+            # (``kubectl set env``, an injected sidecar) stay after an apply, so they are no drift.
+            by_name = {item["name"]: item for item in live}
+            return all(holds(by_name.get(wanted["name"]), wanted) for wanted in desired)
+        if len(live) != len(desired):
             return False
         return all(holds(item, wanted) for item, wanted in zip(live, desired, strict=True))
     if desired is None:
@@ -64,6 +74,12 @@ def holds(live: Any, desired: Any) -> bool:
     if isinstance(desired, bool) or isinstance(live, bool):
         return isinstance(desired, bool) and isinstance(live, bool) and live == desired
     return bool(live == desired)
+
+
+def _named(items: list[Any]) -> bool:
+    """Whether every item is a mapping with a text ``name``, each name once."""
+    names = [item.get("name") if isinstance(item, Mapping) else None for item in items]
+    return all(isinstance(name, str) for name in names) and len(set(names)) == len(names)
 
 
 def _omitted(desired: Any) -> bool:

@@ -175,3 +175,26 @@ def test_quantities_the_server_rewrites_cause_no_write_on_resync(
         operator.resynced(1)
 
     assert [f"{w['verb']} {w['requestURI']}" for w in installed.writes(mark)] == []
+
+
+def test_an_env_variable_another_manager_set_is_left_and_costs_no_write_on_resync(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # kubectl set env (a debugging step): server-side apply keeps the other manager's variable,
+    # so it was drift forever, re-applied with an "Updated" event on every resync.
+    installed = install_operator(namespace)
+    operator = installed.start()
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_settled(control_plane, namespace, "demo")
+    control_plane.run("set", "env", "deployment/demo", "-n", namespace, "DEBUG_ME=1")
+    wait_quiet(installed, operator, 1)
+    mark = control_plane.audit_mark()
+
+    for _ in range(3):
+        operator.resynced(1)
+
+    assert [f"{w['verb']} {w['requestURI']}" for w in installed.writes(mark)] == []
+    deployment = control_plane.get("deployment", "demo", namespace)
+    assert deployment is not None
+    assert {"name": "DEBUG_ME", "value": "1"} in deployment["spec"]["template"]["spec"]["containers"][0]["env"]

@@ -218,3 +218,26 @@ def test_text_that_is_no_quantity_is_compared_as_written() -> None:
 
     assert not drifted(pod({"resources": {"limits": {"memory": "lots"}}}), desired)
     assert drifted(pod({"resources": {"limits": {"memory": "1Gi"}}}), desired)
+
+
+def test_named_items_another_manager_added_are_not_drift_wherever_they_sit() -> None:
+    ours = {"name": "LOG_LEVEL", "value": "info"}
+    desired = pod({"env": [ours]})
+    set_env = {"name": "DEBUG_ME", "value": "1"}  # kubectl set env, or a webhook
+
+    assert not drifted(pod({"env": [ours, set_env]}), desired)
+    assert not drifted(pod({"env": [set_env, ours]}), desired)
+    sidecar = {"name": "istio-proxy", "image": "proxy:1"}
+    assert holds([sidecar, {"name": "runtime", "image": "img:1"}], [{"name": "runtime", "image": "img:1"}])
+
+
+def test_a_named_item_of_ours_that_is_missing_or_changed_is_still_drift() -> None:
+    desired = pod({"env": [{"name": "LOG_LEVEL", "value": "info"}, {"name": "PORT", "value": "7777"}]})
+
+    assert drifted(pod({"env": [{"name": "LOG_LEVEL", "value": "info"}]}), desired)
+    assert drifted(pod({"env": [{"name": "LOG_LEVEL", "value": "debug"}, {"name": "PORT", "value": "7777"}]}), desired)
+
+
+def test_unnamed_items_are_still_matched_by_position_and_number() -> None:
+    assert not holds([{"key": "a"}, {"key": "b"}], [{"key": "a"}])
+    assert not holds([{"name": "a"}, {"name": "a"}], [{"name": "a"}])  # a name twice: not a keyed list
