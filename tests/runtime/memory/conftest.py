@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from tests.runtime.api.harness import agent_config, serve_on
 from tests.support.databases import SERVER_BACKENDS
-from tests.support.fake_openai import fake_openai, fake_openai_server
+from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server
 
 __all__ = ["fake_openai", "fake_openai_server"]
 
@@ -14,3 +19,13 @@ __all__ = ["fake_openai", "fake_openai_server"]
 def backend(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
     return kind
+
+
+@pytest.fixture
+def serve(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> Callable[..., Any]:
+    """Serve the one-agent config on ``backend``, the agent's fields as given."""
+
+    def serving(**agent: Any) -> Any:
+        return serve_on(backend, agent_config(fake_openai.base_url, **agent), tmp_path)
+
+    return serving

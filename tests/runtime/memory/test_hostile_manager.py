@@ -9,7 +9,6 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,17 +16,9 @@ from agentos_runtime.runs.memory.conversing import MAX_TOOL_CALLS
 from agentos_runtime.runs.memory.managing import MAX_TASK_ANSWER
 from agentos_runtime.storage.ports import MEMORY_MAX_LENGTH
 
-from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.runtime.api.harness import Served
 from tests.runtime.memory.test_memory_in_runs import DEADLINE, memories_of, run, wait_for_requests
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
-
-
-@pytest.fixture
-def serve(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> Callable[..., Any]:
-    def serving(**agent: Any) -> Any:
-        return serve_on(backend, agent_config(fake_openai.base_url, **agent), tmp_path)
-
-    return serving
 
 
 @pytest.fixture

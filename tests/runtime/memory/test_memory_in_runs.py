@@ -11,23 +11,14 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.runtime.api.harness import Served
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 DEADLINE = 10.0
-
-
-@pytest.fixture
-def serve(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> Callable[..., Any]:
-    def serving(**agent: Any) -> Any:
-        return serve_on(backend, agent_config(fake_openai.base_url, **agent), tmp_path)
-
-    return serving
 
 
 @pytest.fixture
