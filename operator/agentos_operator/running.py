@@ -108,11 +108,27 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
     return OperatorSettings(**overrides)
 
 
+class RetriedRequests(logging.Filter):
+    """kopf's own API requests log each failed attempt at ERROR, also those it retries (an API
+    server restarting, a connection it re-opens): those become WARNINGs, so an alert on ERROR
+    lines fires for a request that finally failed ("escalating"), not for every blip."""
+
+    RETRIED = ("failed; will retry", "; will re-authenticate")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.getMessage().startswith("Request attempt "):
+            if any(marker in record.getMessage() for marker in self.RETRIED):
+                record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        return True
+
+
 def configure_logging(settings: OperatorSettings) -> None:
     import kopf
 
     log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(debug=settings.log_level == "DEBUG", log_format=log_format)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RetriedRequests())
     logging.getLogger().setLevel(settings.log_level)
     if settings.log_level != "DEBUG":
         # kopf logs each handler call of each watch event ("Handler 'x' succeeded."): thousands
