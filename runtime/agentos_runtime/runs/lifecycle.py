@@ -1,7 +1,8 @@
 """One lifecycle for every run, agent, team or workflow: open, stream, end, save.
 
 A run opens (reads its session: only the runs it replays, never every run of a session that
-keeps growing), yields its first event, streams what its loop yields, and ends one way:
+keeps growing; a session another component owns refuses the run, which is then not stored),
+yields its first event, streams what its loop yields, and ends one way:
 
 * COMPLETED: the loop finished; the kind's completed event (``RunCompleted``,
   ``TeamRunCompleted``, ``WorkflowCompleted``);
@@ -31,7 +32,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
-from agentos_runtime.errors import ModelProviderError, StorageUnavailable
+from agentos_runtime.errors import AgentOSError, Conflict, ModelProviderError, StorageUnavailable
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.messages import new_message
 from agentos_runtime.runs.nested_store import NestedRunStore
@@ -46,6 +47,7 @@ JSON = dict[str, Any]
 Status = Literal["COMPLETED", "ERROR", "CANCELLED"]
 
 STORAGE_ERROR_TYPE = "storage_unavailable"
+SESSION_CONFLICT_TYPE = "session_conflict"
 CANCELLED_BY_CALLER = "Operation cancelled by user"
 
 
@@ -213,13 +215,14 @@ def answer_unsaved(
 
 
 class Lifecycle:
-    """One run driven from its opening to its save; ``storage_error`` says why it was not stored."""
+    """One run driven from its opening to its save; ``refusal`` says why it was not stored."""
 
     def __init__(self, steps: RunSteps, *, sessions: SessionStore | None, registry: RunRegistry) -> None:
         self.steps = steps
         self.sessions = sessions
         self.registry = registry
-        self.storage_error: StorageUnavailable | None = None
+        self.refusal: AgentOSError | None = None
+        """Why the run was not stored: its session could not be read or is another's, or the save failed."""
         self._new_row: SessionRow | None = None
         self._saving = False
 
@@ -229,9 +232,10 @@ class Lifecycle:
         try:
             try:
                 self._new_row = await steps.open()
-            except StorageUnavailable as error:
-                self.storage_error = error
-                yield steps.unsaved(error.detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
+            except (StorageUnavailable, Conflict) as error:
+                self.refusal = error
+                kind = STORAGE_ERROR_TYPE if isinstance(error, StorageUnavailable) else SESSION_CONFLICT_TYPE
+                yield steps.unsaved(error.detail, error_type=kind, error_id=kind)
                 return
             yield steps.record.add(steps.started())
             async with aclosing(steps.body()) as body:
@@ -286,7 +290,7 @@ class Lifecycle:
         try:
             await self._save()
         except StorageUnavailable as failure:
-            self.storage_error = failure
+            self.refusal = failure
             detail = f"the run could not be saved: {failure.detail}"
             return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
         except Exception as failure:  # a store refusing a value writes nothing: the run is not stored
@@ -371,12 +375,13 @@ async def execute(
 async def complete(events: AsyncGenerator[RunEvent, None], sink: list[Lifecycle]) -> JSON:
     """Drain a run started with ``sink``; its output dict.
 
-    Raises ``StorageUnavailable`` when the session could not be read or the run saved.
+    Raises ``StorageUnavailable`` when the session could not be read or the run saved, and
+    ``Conflict`` when the session is another component's.
     """
     async with aclosing(events) as running:
         async for _ in running:
             pass
     lifecycle = sink[0]
-    if lifecycle.storage_error is not None:
-        raise lifecycle.storage_error
+    if lifecycle.refusal is not None:
+        raise lifecycle.refusal
     return lifecycle.steps.record.to_dict()

@@ -48,7 +48,12 @@ from agentos_runtime.runs.prompt import build_system_message
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
-from agentos_runtime.runs.sessions import merge_session_state, new_session_row, stored_session_state
+from agentos_runtime.runs.sessions import (
+    check_session_owner,
+    merge_session_state,
+    new_session_row,
+    stored_session_state,
+)
 from agentos_runtime.runs.toolbox import TakenTools, agent_toolbox
 from agentos_runtime.runs.turns import RunContext, Toolbox, run_turns
 from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, SessionStore
@@ -102,6 +107,7 @@ class _AgentRun(RunContext):
             # Only the runs history replays are read: a session's cost does not grow with it.
             window = RecentRuns(limit=replayed, skip_statuses=HISTORY_SKIP_STATUSES)
             row = await agent.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=window)
+            check_session_owner(row, kind="agent", component_id=agent.id)
         record.session_state = merge_session_state(
             agent.config.session_state, stored_session_state(row), request.session_state
         )

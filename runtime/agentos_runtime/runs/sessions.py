@@ -10,8 +10,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from agentos_runtime.errors import Conflict
 from agentos_runtime.llm.ports import ChatModel
-from agentos_runtime.storage.ports import SessionRow
+from agentos_runtime.storage.ports import SessionRow, SessionType
 
 JSON = dict[str, Any]
 
@@ -35,6 +36,26 @@ def merge_session_state(
     merge_dicts(state, stored or {})
     merge_dicts(state, requested or {})
     return state
+
+
+def check_session_owner(row: SessionRow | None, *, kind: SessionType, component_id: str) -> None:
+    """``Conflict`` (409) when the stored session is another component's: the run would be
+    written into it (its routes could never read the run back) and read its state.
+
+    A session that names no owner (made empty through ``POST /sessions``, or a nested run's
+    history) is open to any run, as is one that does not exist yet.
+    """
+    if row is None:
+        return
+    owners = (("agent", row.agent_id), ("team", row.team_id), ("workflow", row.workflow_id))
+    named = [(owner_kind, owner_id) for owner_kind, owner_id in owners if owner_id is not None]
+    if not named or (row.session_type == kind and (kind, component_id) in named):
+        return
+    owner_kind, owner_id = next(((k, i) for k, i in named if k == row.session_type), named[0])
+    raise Conflict(
+        f"session '{row.session_id}' belongs to {owner_kind} '{owner_id}': a run of {kind} '{component_id}' "
+        "cannot continue it: send another session_id, or none for a new session"
+    )
 
 
 def stored_session_state(row: SessionRow | None) -> JSON | None:

@@ -2,7 +2,8 @@
 
 Every run takes the same form (``run_forms``): ``message`` required (422), ``stream`` default
 true, ``session_id``, ``user_id`` and Agno's extra keywords; a token's ``sub``/``session_id``
-win over the form's, and under user isolation a run into another user's session is 404. A
+win over the form's, and under user isolation a run into another user's session is 404; a
+run into another agent's, team's or workflow's session is 409 (``runs.sessions``). A
 streamed run answers ``text/event-stream``; ``stream=false`` answers the run's output dict.
 """
 
@@ -53,6 +54,10 @@ def run_responses(component: str) -> dict[int | str, JSON]:
         },
         400: {"model": ErrorDetail, "description": "A form field is not valid"},
         404: {"model": ErrorDetail, "description": f"{component.title()} not found"},
+        409: {
+            "model": ErrorDetail,
+            "description": "The session belongs to another agent, team or workflow (stream=false)",
+        },
         503: {"model": ErrorDetail, "description": "The session could not be read or the run saved (stream=false)"},
     }
 
