@@ -265,6 +265,9 @@ async def test_a_refused_detail_quotes_the_bad_text_escaped_so_the_answer_stays_
     )
 
 
+RUN_PATHS = ("/agents/writer/runs", "/teams/crew/runs", "/workflows/pipeline/runs")
+
+
 @pytest.mark.parametrize("path", ["/teams/crew/runs", "/workflows/pipeline/runs"])
 @pytest.mark.parametrize(
     ("form", "status"),
@@ -299,3 +302,18 @@ async def test_a_number_that_is_not_finite_is_refused_in_a_body_and_in_a_run_for
     assert refused_at(created, "body", "session_state", "n")["type"] == "number_not_finite"
     assert run.status_code == 400 and run.json()["detail"].startswith("Invalid metadata parameter: metadata.n:")
     assert fake_openai.requests == [] and await stored_session_ids(app) == []
+
+
+@pytest.mark.parametrize("field", ["session_state", "metadata", "dependencies", "knowledge_filters"])
+async def test_an_integer_longer_than_python_reads_in_a_run_form_is_400_naming_the_field(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path, field: str
+) -> None:
+    form = {"message": "hi", "stream": "false", field: '{"a": ' + "9" * 5000 + "}"}
+
+    async with serve_on(backend, workflow_config(fake_openai.base_url), tmp_path) as running:
+        answers = [await running.client.post(path, data=form) for path in RUN_PATHS]
+
+    for response in answers:
+        assert response.status_code == 400, response.text
+        assert response.json() == {"detail": f"Invalid {field} parameter: a number in it has more than 4300 digits"}
+    assert fake_openai.requests == []

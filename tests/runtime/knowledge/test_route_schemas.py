@@ -84,6 +84,13 @@ def test_metadata_that_is_not_a_json_object_is_422_naming_the_field(text: str) -
     assert "metadata must be a JSON object" in caught.value.errors()[0]["msg"]
 
 
+def test_metadata_with_an_integer_of_more_digits_than_python_reads_is_422_saying_so() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        views.parse_metadata('{"n": ' + "9" * 5000 + "}")
+    assert loc_of(caught.value) == ("body", "metadata")
+    assert caught.value.errors()[0]["msg"] == "Integers must fit in 64 bits (at most 9223372036854775807)"
+
+
 def test_metadata_with_a_nul_character_is_422_at_its_key() -> None:
     with pytest.raises(RequestValidationError) as caught:
         views.parse_metadata('{"team": "do\\u0000cs"}')

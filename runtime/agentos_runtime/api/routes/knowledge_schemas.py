@@ -380,8 +380,11 @@ def parse_metadata(text: str | None) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(text)
-    except (ValueError, RecursionError):
+    except (json.JSONDecodeError, RecursionError):
         raise form_error("metadata", 'metadata must be a JSON object, e.g. {"team": "docs"}', text) from None
+    except ValueError:  # an integer of more digits than Python reads: far outside 64 bits anyway
+        problem = Problem("int_too_large", "Integers must fit in 64 bits (at most 9223372036854775807)")
+        raise validation_error(problem, ("body", "metadata")) from None
     if not isinstance(value, dict):
         raise form_error("metadata", f"metadata must be a JSON object, not {type(value).__name__}", text)
     check_json(("body", "metadata"), value)

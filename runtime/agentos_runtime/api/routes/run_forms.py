@@ -19,6 +19,7 @@ nested at most ``MAX_JSON_DEPTH`` levels, ids at most ``MAX_ID_LENGTH`` characte
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -95,6 +96,9 @@ def decode_json_field(key: str, text: str) -> Any:
         raise BadRequest(f"Invalid {key} parameter: not valid JSON ({error.msg} at position {error.pos})") from error
     except RecursionError:
         raise BadRequest(f"Invalid {key} parameter: JSON nested too deeply") from None
+    except ValueError:  # Python's bound on the digits of an integer it reads
+        limit = sys.get_int_max_str_digits()
+        raise BadRequest(f"Invalid {key} parameter: a number in it has more than {limit} digits") from None
     if key in OBJECT_FIELDS and value is not None and not isinstance(value, dict):
         raise BadRequest(f"Invalid {key} parameter: expected a JSON object")
     return value
