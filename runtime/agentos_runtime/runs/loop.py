@@ -83,6 +83,23 @@ class RunRequest:
     metadata: JSON | None = None
     add_history_to_context: bool | None = None
     num_history_runs: int | None = None
+    member_runs: MemberRuns | None = field(default=None, compare=False, repr=False)
+    """A team member's request: what is left of the outermost team run's member runs, which
+    its nested teams share (``None``: a run of its own, with a fresh allowance)."""
+
+
+@dataclass
+class MemberRuns:
+    """Member runs a team run may still start, its nested teams' included (one count, shared)."""
+
+    left: int
+
+    def take(self) -> bool:
+        """Spend one run; ``False`` when none is left."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
 
 
 @dataclass(kw_only=True)

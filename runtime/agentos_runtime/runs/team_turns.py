@@ -16,8 +16,12 @@ The leader may also have tools of its own for the run (``LeaderRun.tools``: thos
 team's ``tools``, and the ``update_user_memory`` tool of agentic memory), run like an agent's
 tools between requests.
 
-The loop is bounded (``MAX_LEADER_REQUESTS``); waits on the model are interruptible on the
-team run's handle, so a cancel through the registry ends them at once.
+The loop is bounded (``MAX_LEADER_REQUESTS``), and so is the work one team run starts: at
+most ``MAX_MEMBER_RUNS`` member runs, counted over the nested teams it delegates to as well
+(their requests carry the outermost run's ``MemberRuns``), so a leader answering with thousands
+of delegations, or teams of teams multiplying them, cannot hold the server; a delegation past
+it is an error result the leader reads. Waits on the model are interruptible on the team run's
+handle, so a cancel through the registry ends them at once.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.loop import MemberRuns, RunRequest
 from agentos_runtime.runs.messages import new_message, to_chat
 from agentos_runtime.runs.metrics import message_metrics, usage_tokens
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
@@ -51,6 +55,8 @@ JSON = dict[str, Any]
 # Most leader requests in one team run; the last one is made without tools, so the leader
 # has to answer with what its members said.
 MAX_LEADER_REQUESTS = 16
+# Most member runs one team run starts, those of the teams nested in it included.
+MAX_MEMBER_RUNS = 64
 
 
 @dataclass
@@ -85,8 +91,9 @@ class Delegation:
 async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
     """Yield the team run's events up to its answer; raises ``ModelProviderError`` or ``RunCancelled``."""
     own = [tool.schema() for tool in run.tools.values()]
+    budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS)
     if delegation.mode == "broadcast":
-        async with aclosing(_broadcast(run, delegation)) as steps:
+        async with aclosing(_broadcast(run, delegation, budget)) as steps:
             async for event in steps:
                 yield event
         schemas = own
@@ -107,7 +114,7 @@ async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> Asyn
             _refuse_calls(run, completion)
             return
         for call in completion.tool_calls:
-            async with aclosing(_delegate(run, call, delegation)) as steps:
+            async with aclosing(_delegate(run, call, delegation, budget)) as steps:
                 async for event in steps:
                     yield event
         if run.routed:
@@ -210,7 +217,7 @@ def _record_tool_message(run: LeaderRun, call: ToolCall, arguments: JSON, result
     run.chat.append(to_chat(message))
 
 
-def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegation) -> NestedJob:
+def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegation, budget: MemberRuns) -> NestedJob:
     request = run.request
     parent = {"parent_run_id": run.record.run_id}
     return NestedJob(
@@ -221,6 +228,7 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
             user_id=request.user_id,
             session_state=run.record.session_state,
             metadata=request.metadata,
+            member_runs=budget,
         ),
         forward=parent if run.stream and delegation.forward_member_events else None,
         output_fields=parent,
@@ -247,7 +255,9 @@ async def _use_own_tool(run: LeaderRun, call: ToolCall) -> AsyncGenerator[RunEve
     yield _tool_completed(run, call, outcome.arguments, result, started_at, started)
 
 
-async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
+async def _delegate(
+    run: LeaderRun, call: ToolCall, delegation: Delegation, budget: MemberRuns
+) -> AsyncGenerator[RunEvent, None]:
     """Run the member a ``delegate_task_to_member`` call names, or one of the leader's own tools;
     any other call is an error result."""
     if call.name in run.tools:
@@ -265,12 +275,17 @@ async def _delegate(run: LeaderRun, call: ToolCall, delegation: Delegation) -> A
     except ValueError as invalid:
         arguments, problem = {}, f"Error: the arguments of {call.name} are not a valid JSON object: {invalid}"
     problem = problem or check_delegation(arguments, list(delegation.members))
+    if problem is None and not budget.take():
+        problem = (
+            f"Error: not run: a team run starts at most {MAX_MEMBER_RUNS} member runs, its nested teams' "
+            "included. Answer with what the members said."
+        )
     tool = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(started_at))
     yield record.add(events.tool_call_started(tool))
     result, error, child_run_id = problem or "", problem is not None, None
     if problem is None:
         member = delegation.members[arguments["member_id"]]
-        job = _member_job(run, member, arguments["task"], delegation)
+        job = _member_job(run, member, arguments["task"], delegation, budget)
         kept = record.member_responses.append  # a member cut short keeps its partial answer
         async with aclosing(run_nested(job, parent=run.handle, unfinished=kept)) as items:
             async for item in items:
@@ -306,8 +321,9 @@ def _tool_completed(
     return run.record.add(run.events.tool_call_completed(done, call_summary(call.name, arguments, duration)))
 
 
-async def _broadcast(run: LeaderRun, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
-    """Put the user's message to every member at once, as one ``delegate_task_to_members`` call."""
+async def _broadcast(run: LeaderRun, delegation: Delegation, budget: MemberRuns) -> AsyncGenerator[RunEvent, None]:
+    """Put the user's message to every member at once, as one ``delegate_task_to_members`` call
+    (to as many as ``budget`` still allows, in member order)."""
     run.handle.check()
     task = run.request.message
     call = ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=DELEGATE_TO_MEMBERS, arguments=json.dumps({"task": task}))
@@ -321,7 +337,8 @@ async def _broadcast(run: LeaderRun, delegation: Delegation) -> AsyncGenerator[R
     yield run.record.add(run.events.tool_call_started(tool))
     members = list(delegation.members.values())
     outputs: list[JSON | None] = [None] * len(members)
-    jobs = [_member_job(run, member, task, delegation) for member in members]
+    allowed = [member for member in members if budget.take()]
+    jobs = [_member_job(run, member, task, delegation, budget) for member in allowed]
 
     def keep_unfinished(index: int, output: JSON) -> None:  # a member cut short keeps its partial answer
         outputs[index] = output

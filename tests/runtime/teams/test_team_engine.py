@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from agentos_runtime.config import AgentConfig, TeamConfig
+from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest, team_turns
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.storage.memory import InMemoryDatabase
@@ -221,3 +222,67 @@ async def test_a_broadcast_leader_calling_tools_anyway_gets_refusals_so_the_chat
     roles = [m["role"] for m in output["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "tool"]
     assert "limit" in output["messages"][-1]["content"] and len(crew.weather.prompts) == 1
+
+
+def delegations(member_id: str, count: int) -> Script:
+    """One leader answer delegating ``count`` tasks to ``member_id``."""
+    calls = [
+        ToolCall(
+            id=f"call_{n}",
+            name="delegate_task_to_member",
+            arguments=json.dumps({"member_id": member_id, "task": f"task {n}"}),
+        )
+        for n in range(count)
+    ]
+    return Script(tool_calls=calls)
+
+
+async def test_one_answer_delegating_past_the_member_run_limit_runs_only_the_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(team_turns, "MAX_MEMBER_RUNS", 3)
+    crew = Crew(
+        FakeChatModel(delegations("weather", 5), say("Done.")), FakeChatModel(*(say(f"answer {n}") for n in range(3)))
+    )
+
+    output = await crew.team.complete(RunRequest(message="hi", session_id="s1"))
+
+    assert len(crew.weather.prompts) == 3
+    results = [m["content"] for m in output["messages"] if m["role"] == "tool"]
+    assert results[:3] == ["answer 0", "answer 1", "answer 2"]
+    assert all(r.startswith("Error: not run: a team run starts at most 3 member runs") for r in results[3:])
+    assert len(results) == 5 and output["status"] == "COMPLETED" and output["content"] == "Done."
+
+
+async def test_teams_nested_in_a_team_share_its_member_run_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(team_turns, "MAX_MEMBER_RUNS", 3)
+    crew = Crew(FakeChatModel(delegations("weather", 2), say("Crew done.")), FakeChatModel(say("a"), say("b")))
+    board_leader = FakeChatModel(delegations("crew", 2), say("Board done."))
+    board = Team(
+        TeamConfig(id="board", name="Board", members=["crew"]),
+        model=board_leader,
+        members=[crew.team],
+        sessions=crew.database.sessions,
+        registry=crew.registry,
+    )
+
+    output = await board.complete(RunRequest(message="hi", session_id="s1"))
+
+    # board -> crew (1), crew -> weather twice (3): the second delegation to crew is not run.
+    assert len(crew.leader.prompts) == 2 and len(crew.weather.prompts) == 2
+    results = [m["content"] for m in output["messages"] if m["role"] == "tool"]
+    assert results[0] == "Crew done." and results[1].startswith("Error: not run: a team run starts at most 3")
+    assert output["status"] == "COMPLETED"
+
+
+async def test_a_run_of_its_own_gets_a_fresh_allowance(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(team_turns, "MAX_MEMBER_RUNS", 2)
+    crew = Crew(
+        FakeChatModel(delegations("weather", 2), say("One."), delegations("weather", 2), say("Two.")),
+        FakeChatModel(*(say(f"answer {n}") for n in range(4))),
+    )
+
+    await crew.team.complete(RunRequest(message="hi", session_id="s1"))
+    await crew.team.complete(RunRequest(message="again", session_id="s1"))
+
+    assert len(crew.weather.prompts) == 4
