@@ -83,7 +83,7 @@ class AgentConfig(ComponentFields):
 
     role: str | None = Field(default=None, description="The agent's role when it is a team member.")
     tool_call_limit: int | None = Field(
-        default=None, ge=1, le=100, description="Most tool calls the model may make in one run."
+        default=None, ge=1, le=100, description="Most tool calls the model may make in one run (100 when unset)."
     )
 
 

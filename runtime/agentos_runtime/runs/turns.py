@@ -3,8 +3,9 @@
 Each model request is framed by ``ModelRequestStarted``/``ModelRequestCompleted``; text arrives
 as ``RunContent`` deltas; each tool call as ``ToolCallStarted``/``ToolCallCompleted``. The loop
 ends when the model answers without tool calls. It is bounded: past ``tool_call_limit`` calls
-(or ``MAX_MODEL_REQUESTS`` requests) tools are no longer offered and further calls are answered
-with Agno's "Tool call limit reached" result, so every call in the history has its result.
+(``MAX_TOOL_CALLS`` without one), or ``MAX_MODEL_REQUESTS`` requests, tools are no longer
+offered and further calls are answered with Agno's "Tool call limit reached" result, so every
+call in the history has its result.
 
 Waits on the model and on tools are marked interruptible on the run's handle, so a cancel
 through the registry ends them at once; between events the handle's flag is checked.
@@ -33,6 +34,9 @@ JSON = dict[str, Any]
 # Most model requests in one run. A model that keeps calling tools is asked for its final
 # answer without tools on the last one.
 MAX_MODEL_REQUESTS = 32
+# Most tool calls in one run without a ``tool_call_limit`` (the highest one the config takes):
+# one answer holding thousands of calls would otherwise run them all.
+MAX_TOOL_CALLS = 100
 
 
 def limit_message(tool_name: str) -> str:
@@ -63,8 +67,9 @@ class Toolbox:
 async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> AsyncGenerator[RunEvent, None]:
     """Yield the events of the loop; raises ``ModelProviderError`` or ``RunCancelled``."""
     calls = 0
+    limit = toolbox.limit if toolbox.limit is not None else MAX_TOOL_CALLS
     for number in range(1, MAX_MODEL_REQUESTS + 1):
-        may_call = (toolbox.limit is None or calls < toolbox.limit) and number < MAX_MODEL_REQUESTS
+        may_call = calls < limit and number < MAX_MODEL_REQUESTS
         ctx.handle.check()
         yield ctx.record.add(ctx.events.model_request_started())
         ctx.turn_text = []
@@ -85,7 +90,7 @@ async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> Asyn
             return
         for call in completion.tool_calls:
             ctx.handle.check()
-            if not may_call or (toolbox.limit is not None and calls >= toolbox.limit):
+            if not may_call or calls >= limit:
                 _record_refused(ctx, call)
                 continue
             calls += 1

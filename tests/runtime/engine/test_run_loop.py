@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from agentos_runtime.errors import ModelRateLimitError
-from agentos_runtime.runs import Agent, RunEvent, RunRequest
+from agentos_runtime.runs import Agent, RunEvent, RunRequest, turns
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.tools.calculator import build_calculator
 from agno.run.agent import RunOutput
@@ -185,6 +185,24 @@ async def test_tool_call_limit_refuses_further_calls_and_stops_offering_tools() 
             "tool_call_id": "c2",
         },
     ]
+    assert events[-1].event == "RunCompleted"
+
+
+async def test_without_a_tool_call_limit_one_answer_runs_at_most_the_highest_limit() -> None:
+    flood = Script(
+        tool_calls=[
+            call("calculator", '{"expression": "1 + 1"}', call_id=f"c{n}").tool_calls[0]
+            for n in range(turns.MAX_TOOL_CALLS + 5)
+        ]
+    )
+    model = FakeChatModel(flood, say("done"))
+    agent = make_agent(model, tools=[CALCULATOR])
+
+    events = await events_of(agent, RunRequest(message="add", session_id="s1"))
+
+    assert names(events).count("ToolCallStarted") == turns.MAX_TOOL_CALLS == 100
+    refused = [m for m in model.prompts[1] if m["role"] == "tool" and m["content"].startswith("Tool call limit")]
+    assert len(refused) == 5 and model.offered_tools[1] is None
     assert events[-1].event == "RunCompleted"
 
 
