@@ -193,6 +193,7 @@ async def _conclude(
     merged = conditions.merge(before, new_conditions, now=ctx.clock(), generation=meta.get("generation"))
     new_status = status.build(
         previous=previous,
+        owner=(meta["name"], meta["namespace"]),
         generation=meta.get("generation"),
         conditions=merged,
         deployment=deployment,

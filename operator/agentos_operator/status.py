@@ -7,6 +7,7 @@ carries names, counts, a hash and conditions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,15 +42,23 @@ def format_selector(match_labels: Mapping[str, str]) -> str:
 def build(
     *,
     previous: Mapping[str, Any],
+    owner: tuple[str, str],
     generation: int | None,
     conditions: Sequence[Mapping[str, Any]],
     deployment: Mapping[str, Any] | None,
     url: str | None = None,
     config_hash: str | None = None,
 ) -> dict[str, Any]:
-    """The new status. Fields a reconcile could not learn this time (``url``, ``configHash``) keep their value."""
+    """The new status. Fields a reconcile could not learn this time (``url``, ``configHash``) keep their value.
+
+    A kept ``url`` must be the Service URL of ``owner`` (name, namespace), as the operator
+    writes it: one someone else patched into the status is dropped, not carried along.
+    """
     status: dict[str, Any] = {"observedGeneration": generation, "conditions": list(conditions)}
-    url = url if url is not None else previous.get("url")
+    kept_url = previous.get("url")
+    if not (isinstance(kept_url, str) and _service_url_of(kept_url, *owner)):
+        kept_url = None
+    url = url if url is not None else kept_url
     config_hash = config_hash if config_hash is not None else previous.get("configHash")
     if deployment is not None:
         live = deployment.get("status") or {}
@@ -79,3 +88,7 @@ def patch(previous: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, A
 
 def service_url(name: str, namespace: str, port: int) -> str:
     return f"http://{name}.{namespace}.svc:{port}"
+
+
+def _service_url_of(url: str, name: str, namespace: str) -> bool:
+    return re.fullmatch(rf"http://{re.escape(name)}\.{re.escape(namespace)}\.svc:[0-9]{{1,5}}", url) is not None

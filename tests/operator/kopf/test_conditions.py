@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from agentos_operator import conditions, status
 from agentos_operator.conditions import Condition, Rollout
 
@@ -124,7 +125,13 @@ def test_status_reports_pods_selector_url_and_hash_and_is_written_only_on_change
         "status": {"replicas": 2, "readyReplicas": 1},
     }
     built = status.build(
-        previous={}, generation=5, conditions=[], deployment=deployment, url="http://x.ns.svc:7777", config_hash="abc"
+        previous={},
+        owner=("x", "ns"),
+        generation=5,
+        conditions=[],
+        deployment=deployment,
+        url="http://x.ns.svc:7777",
+        config_hash="abc",
     )
 
     assert built == {
@@ -143,6 +150,16 @@ def test_status_reports_pods_selector_url_and_hash_and_is_written_only_on_change
 def test_a_blocked_reconcile_keeps_the_last_known_url_and_hash() -> None:
     previous = {"url": "http://x.ns.svc:7777", "configHash": "abc", "selector": "a=1"}
 
-    built = status.build(previous=previous, generation=2, conditions=[], deployment=None)
+    built = status.build(previous=previous, owner=("x", "ns"), generation=2, conditions=[], deployment=None)
 
     assert (built["url"], built["configHash"], built["selector"]) == ("http://x.ns.svc:7777", "abc", "a=1")
+
+
+@pytest.mark.parametrize("forged", ["http://evil.example", "http://x.ns.svc:7777.evil.example", "http://y.ns.svc:7777"])
+def test_a_url_someone_else_patched_into_the_status_is_dropped_not_kept(forged: str) -> None:
+    previous = {"url": forged, "configHash": "abc"}
+
+    built = status.build(previous=previous, owner=("x", "ns"), generation=2, conditions=[], deployment=None)
+
+    assert "url" not in built and built["configHash"] == "abc"
+    assert status.patch(previous, built) == {"url": None, "observedGeneration": 2, "conditions": []}
