@@ -25,6 +25,7 @@ from agentos_runtime.api.authz import UNRESTRICTED, Caller, CallerDep, check_rou
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.runs import RunRequest
+from agentos_runtime.storable import id_problem
 
 CALLER_STATE = "agentos_mcp_caller"
 KINDS = {"agent": "agents", "team": "teams", "workflow": "workflows"}
@@ -48,7 +49,9 @@ def build_router() -> APIRouter:
 
     router = APIRouter(lifespan=lifespan, tags=["MCP"])
 
-    @router.api_route("/mcp", methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    # POST only: a stateless server has no stream to open (GET would hold an SSE stream that
+    # can never carry anything) and no session to end (DELETE): both are 405.
+    @router.api_route("/mcp", methods=["POST"], include_in_schema=False)
     async def mcp(request: Request, caller: CallerDep) -> Response:
         """The MCP endpoint (streamable HTTP)."""
         setattr(request.state, CALLER_STATE, caller)
@@ -67,6 +70,10 @@ def build_server() -> MCPServer:
     )
     async def get_agentos_config(ctx: Context) -> dict[str, Any]:
         context, caller = _context(ctx), _caller(ctx)
+        try:
+            check_route(caller, "GET", "/config", "/config")  # what GET /config asks of a caller
+        except HTTPException as refused:
+            raise ToolError(str(refused.detail)) from None
 
         def summaries(kind: str, items: Any) -> list[dict[str, Any]]:
             visible = caller.visible(kind, list(items), lambda item: item.id)  # type: ignore[arg-type]
@@ -106,13 +113,22 @@ async def _run(
     ctx: Context, singular: str, component_id: str, message: str, user_id: str | None, session_id: str | None
 ) -> str:
     context, caller, kind = _context(ctx), _caller(ctx), KINDS[singular]
+    try:
+        # Before the lookup, as the REST route: a caller may not learn which ids exist it may not run.
+        check_route(caller, "POST", f"/{kind}/{{{singular}_id}}/runs", f"/{kind}/{component_id}/runs")
+    except HTTPException as refused:
+        raise ToolError(str(refused.detail)) from None
     component = getattr(context, kind).get(component_id)
     if component is None:
         raise ToolError(f"no {singular} '{component_id}': call get_agentos_config for the ids")
+    # The ids a run form takes, with its rules: empty means none, and no id is too long or reserved.
+    for name, value in (("user_id", user_id), ("session_id", session_id)):
+        problem = id_problem(value) if value else None
+        if problem is not None:
+            raise ToolError(f"{name}: {problem.message}")
     try:
-        check_route(caller, "POST", f"/{kind}/{{{singular}_id}}/runs", f"/{kind}/{component_id}/runs")
-        run_user = caller.run_user_id(user_id)
-        run_session = caller.run_session_id(session_id)
+        run_user = caller.run_user_id(user_id or None)
+        run_session = caller.run_session_id(session_id or None)
         request = RunRequest(message=message, user_id=run_user)
         if run_session is not None:
             request = RunRequest(message=message, user_id=run_user, session_id=run_session)
