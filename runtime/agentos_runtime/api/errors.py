@@ -19,6 +19,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,7 +53,9 @@ async def handle_unexpected_error(request: Request, error: Exception) -> JSONRes
 
 
 class AnswerUnexpectedErrors:
-    """An exception no handler took becomes 500 ``{"detail": "Internal server error"}``.
+    """An exception no handler took becomes 500 ``{"detail": "Internal server error"}``; a
+    client that disconnects before its body arrived (``ClientDisconnect``) gets nothing and is
+    no error.
 
     Once a response has started (a stream failing midway) nothing can be answered any more:
     the error is re-raised and the server closes the connection, as the response is cut short.
@@ -75,6 +78,9 @@ class AnswerUnexpectedErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # The client went away before its body arrived: nobody to answer, nothing failed.
+            logger.debug("%s %s: the client went away before sending its body", scope["method"], scope["path"])
         except Exception as error:
             if started:
                 raise

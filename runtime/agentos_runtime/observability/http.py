@@ -14,6 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentos_runtime.observability.runtime_metrics import UNMATCHED_ROUTE, RuntimeMetrics
 
+# The status recorded for a request the app returned from without answering: its client went
+# away before the request was read (no HTTP status was sent; nginx's code for the case).
+CLIENT_CLOSED_REQUEST = 499
+
 
 class RecordRequests:
     """Observe each HTTP request's route, status and duration into ``metrics``."""
@@ -28,15 +32,18 @@ class RecordRequests:
             return
         started = time.perf_counter()
         status = 500  # what the server answers when the app fails before starting a response
+        answered = False
 
         async def sending(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
+            if not answered:  # no one to answer: the client went away (nginx's 499)
+                status = CLIENT_CLOSED_REQUEST
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
             self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - started)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from agentos_runtime.config import DatabaseConfig
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import Database, Page, SessionQuery, SessionRow
@@ -69,3 +71,33 @@ async def test_an_unexpected_error_is_500_without_its_message_and_the_connection
         finally:
             writer.close()
             await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "partial"),
+    [
+        ("application/x-www-form-urlencoded", b"message=h"),
+        ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="message"\r\n\r\nhi'),
+    ],
+    ids=["urlencoded", "multipart"],
+)
+async def test_a_client_gone_before_its_body_arrived_is_no_error_and_is_counted_as_499(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content_type: str, partial: bytes
+) -> None:
+    app = build_app(BASIC_CONFIG, data_dir=tmp_path)
+    requests = app.state.telemetry.requests
+    async with uvicorn_in_loop(app) as listening:
+        url = urlsplit(listening.base_url)
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        head = f"POST /agents/assistant/runs HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n"
+        writer.write(f"{head}Content-Length: 1000\r\n\r\n".encode() + partial)  # part of the body, then gone
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        route = "/agents/{agent_id}/runs"
+        async with asyncio.timeout(5):
+            while requests.value(("POST", route, "499")) == 0:
+                await asyncio.sleep(0.01)
+
+    assert requests.value(("POST", route, "500")) == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
