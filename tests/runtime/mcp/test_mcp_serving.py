@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,16 @@ async def test_the_stateless_endpoint_opens_no_stream_and_ends_no_session(
 
     assert (stream.status_code, ended.status_code) == (405, 405)
     assert stream.headers["allow"] == "POST"
+
+
+async def test_asking_for_a_prompt_is_the_callers_mistake_not_a_server_failure(
+    fake_openai: FakeOpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = config_text(fake_openai.base_url, mcp_server=True)
+    body = {"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": {"name": "x"}}
+    async with serve(text, data_dir=tmp_path, over_sockets=True) as served:
+        answer = await served.client.post("/mcp", json=body, headers=JSONRPC_HEADERS)
+
+    assert answer.status_code == 200
+    assert answer.json()["error"] == {"code": -32602, "message": "Unknown prompt: x: this server offers tools only"}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -19,13 +19,15 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from starlette.types import Message, Receive, Scope, Send
 
 from agentos_runtime.api.authz import UNRESTRICTED, Caller, CallerDep, check_route, check_session_owner
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.runs import RunRequest
-from agentos_runtime.storable import id_problem
+from agentos_runtime.storable import clean_text, id_problem
 
 CALLER_STATE = "agentos_mcp_caller"
 KINDS = {"agent": "agents", "team": "teams", "workflow": "workflows"}
@@ -61,8 +63,16 @@ def build_router() -> APIRouter:
     return router
 
 
+class _ToolsOnly(MCPServer):
+    """The SDK's server with no prompts: asking for one is the caller's mistake (-32602), not a
+    failure of the server (the SDK answered code 0 or -32603 and logged two tracebacks)."""
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        raise MCPError(INVALID_PARAMS, f"Unknown prompt: {clean_text(name)[:200]}: this server offers tools only")
+
+
 def build_server() -> MCPServer:
-    server: MCPServer = MCPServer("agentos")
+    server: MCPServer = _ToolsOnly("agentos")
 
     @server.tool(
         name="get_agentos_config",
