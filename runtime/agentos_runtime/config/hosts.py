@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-__all__ = ["RefusedURL", "check_url", "host_allowed", "split_host"]
+__all__ = ["RefusedURL", "check_url", "control_problem", "host_allowed", "split_host"]
 
 # ASCII control characters (CR, LF, TAB, NUL, DEL...): ``urlsplit`` silently drops some of them
 # and HTTP clients refuse them all, so a URL holding one is refused before it is kept or fetched.
@@ -32,12 +32,9 @@ def check_url(url: str, allowed_hosts: Sequence[str]) -> None:
 def split_host(url: str) -> tuple[str, int | None]:
     """The host (lower case) and port of an http(s) URL; ``RefusedURL`` for another scheme, or
     a URL holding a control character, without a host or with a port that is no number in range."""
-    control = _CONTROL.search(url)
+    control = control_problem(url)
     if control is not None:
-        raise RefusedURL(
-            f"refused: the URL holds a control character ({control.group()!r}) at position {control.start()}: "
-            "remove it, or percent-encode it"
-        )
+        raise RefusedURL(f"refused: {control}")
     try:
         parts = urlsplit(url)
     except ValueError as error:  # an unclosed IPv6 bracket
@@ -52,6 +49,17 @@ def split_host(url: str) -> tuple[str, int | None]:
     except ValueError as error:
         raise RefusedURL(f"refused: '{url}' has an invalid port") from error
     return host, port
+
+
+def control_problem(url: str) -> str | None:
+    """Why ``url`` cannot be sent (it holds a control character), quoting only that character."""
+    control = _CONTROL.search(url)
+    if control is None:
+        return None
+    return (
+        f"the URL holds a control character ({control.group()!r}) at position {control.start()}: "
+        "remove it, or percent-encode it"
+    )
 
 
 def host_allowed(host: str, port: int | None, allowed_hosts: Sequence[str]) -> bool:

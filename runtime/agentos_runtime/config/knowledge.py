@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
-from agentos_runtime.config.hosts import RefusedURL, host_allowed, split_host
+from agentos_runtime.config.hosts import RefusedURL, control_problem, host_allowed, split_host
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
 
 # SQL identifiers the runtime creates: lower case, a letter or underscore first (63 = PostgreSQL's limit).
@@ -217,7 +217,8 @@ def find_refused_source(
         try:
             host, port = split_host(url)
         except RefusedURL:
-            return RefusedSource(index, "not a valid URL: check its host and port")
+            # Never the URL itself: it may hold credentials.
+            return RefusedSource(index, control_problem(url) or "not a valid URL: check its host and port")
         if not host_allowed(host, port, allowed_hosts):
             listed = ", ".join(allowed_hosts) or "none"
             return RefusedSource(

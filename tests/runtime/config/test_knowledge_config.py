@@ -119,3 +119,13 @@ def test_a_source_url_without_a_usable_host_or_port_is_not_a_valid_url(url: str)
     refused = find_refused_source([url], ["docs.example.com"], hosts_field="allowedHosts")
 
     assert refused == RefusedSource(0, "not a valid URL: check its host and port")
+
+
+def test_a_source_url_holding_a_control_character_is_refused_saying_so_without_quoting_it() -> None:
+    url = "https://user:secret@docs.example.com/a\r\nX-Injected: 1"
+
+    refused = find_refused_source([url], ["docs.example.com"], hosts_field="allowedHosts")
+
+    assert refused == RefusedSource(
+        0, "the URL holds a control character ('\\r') at position 38: remove it, or percent-encode it"
+    )
