@@ -103,14 +103,15 @@ def _signature_of(function: ToolFunction) -> inspect.Signature | None:
         return None
 
 
-_ADAPTERS: dict[CodeType, dict[str, TypeAdapter[Any]]] = {}
-"""Per function body: a tool made anew for each run (a closure) shares its parameters' adapters."""
+_ADAPTERS: dict[tuple[CodeType, str, tuple[tuple[str, Any], ...]], dict[str, TypeAdapter[Any]]] = {}
+"""Per function body, module and annotations: a tool made anew for each run (a closure) shares
+its parameters' adapters; functions one decorator wraps share a body, not their annotations."""
 
 
 def _adapters(function: ToolFunction, signature: inspect.Signature) -> dict[str, TypeAdapter[Any]]:
     """A validator for each annotated parameter the function takes by name."""
-    code = getattr(function, "__code__", None)
-    if code is not None and (known := _ADAPTERS.get(code)) is not None:
+    key = _cache_key(function)
+    if key is not None and (known := _ADAPTERS.get(key)) is not None:
         return known
     try:
         hints = typing.get_type_hints(function)
@@ -125,9 +126,22 @@ def _adapters(function: ToolFunction, signature: inspect.Signature) -> dict[str,
             adapters[name] = TypeAdapter(hint)
         except Exception:  # a type pydantic cannot describe (a third-party tool's own class)
             continue
-    if code is not None:
-        _ADAPTERS[code] = adapters
+    if key is not None:
+        _ADAPTERS[key] = adapters
     return adapters
+
+
+def _cache_key(function: ToolFunction) -> tuple[CodeType, str, tuple[tuple[str, Any], ...]] | None:
+    code = getattr(function, "__code__", None)
+    annotations = getattr(function, "__annotations__", None)
+    if code is None or not isinstance(annotations, dict):
+        return None
+    key = (code, str(getattr(function, "__module__", "")), tuple(annotations.items()))
+    try:
+        hash(key)
+    except TypeError:  # an annotation that is no hashable value: built each time
+        return None
+    return key
 
 
 def _first_error(name: str, invalid: ValidationError) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+from typing import Any
 
 import pytest
 from agentos_runtime.errors import StorageUnavailable
@@ -182,3 +184,28 @@ async def test_cancelling_a_tool_call_is_not_turned_into_a_result() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_tools_one_decorator_wraps_are_each_fitted_to_their_own_annotations() -> None:
+    def logged(function: Any) -> Any:
+        @functools.wraps(function)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await function(*args, **kwargs)
+
+        return wrapper
+
+    @logged
+    async def repeat(text: str, times: int) -> str:
+        return text * times
+
+    @logged
+    async def scale(factor: float, values: list[float]) -> list[float]:
+        return [factor * value for value in values]
+
+    tools = {"repeat": Tool("repeat", "R.", OBJECT, repeat), "scale": Tool("scale", "S.", OBJECT, scale)}
+    repeated = await execute_tool_call(ToolCall("c1", "repeat", '{"text": "ab", "times": 2}'), tools)
+    scaled = await execute_tool_call(ToolCall("c2", "scale", '{"factor": 2, "values": [1, 2.5]}'), tools)
+    wrong = await execute_tool_call(ToolCall("c3", "scale", '{"factor": 2, "values": "x"}'), tools)
+
+    assert (repeated.result, scaled.result) == ("abab", "[2.0, 5.0]")
+    assert wrong.result == "Error: the arguments of scale do not fit it: values: Input should be a valid list"
