@@ -49,7 +49,7 @@ from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import (
-    check_session_owner,
+    check_session_component,
     merge_session_state,
     new_session_row,
     stored_session_state,
@@ -124,7 +124,7 @@ class _AgentRun(RunContext):
             # Only the runs history replays are read: a session's cost does not grow with it.
             window = RecentRuns(limit=replayed, skip_statuses=HISTORY_SKIP_STATUSES)
             row = await agent.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=window)
-            check_session_owner(row, kind="agent", component_id=agent.id)
+            check_session_component(row, kind="agent", component_id=agent.id)
         record.session_state = merge_session_state(
             agent.config.session_state, stored_session_state(row), request.session_state
         )

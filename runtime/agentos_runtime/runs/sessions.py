@@ -38,7 +38,7 @@ def merge_session_state(
     return state
 
 
-def check_session_owner(row: SessionRow | None, *, kind: SessionType, component_id: str) -> None:
+def check_session_component(row: SessionRow | None, *, kind: SessionType, component_id: str) -> None:
     """``Conflict`` (409) when the stored session is another component's: the run would be
     written into it (its routes could never read the run back) and read its state.
 

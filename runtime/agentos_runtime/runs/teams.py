@@ -54,7 +54,7 @@ from agentos_runtime.runs.nesting import Executor
 from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
-from agentos_runtime.runs.sessions import check_session_owner, merge_session_state, stored_session_state
+from agentos_runtime.runs.sessions import check_session_component, merge_session_state, stored_session_state
 from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import member_card, member_history, member_history_runs
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, build_leader_message
@@ -91,7 +91,7 @@ class _TeamRun(LeaderRun):
             limit = max(replayed, member_history_runs(team.members))
             window = RecentRuns(limit=limit, skip_statuses=HISTORY_SKIP_STATUSES)
             row = await team.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=window)
-            check_session_owner(row, kind="team", component_id=team.id)
+            check_session_component(row, kind="team", component_id=team.id)
         record.session_state = merge_session_state(
             config.session_state, stored_session_state(row), request.session_state
         )

@@ -35,7 +35,7 @@ from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.opening import run_metadata
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
-from agentos_runtime.runs.sessions import check_session_owner, merge_session_state, stored_session_state
+from agentos_runtime.runs.sessions import check_session_component, merge_session_state, stored_session_state
 from agentos_runtime.runs.workflow_events import WorkflowEventFactory
 from agentos_runtime.runs.workflow_record import WorkflowRecord
 from agentos_runtime.runs.workflow_steps import LeafPlan, ParallelPlan, StepFailed, StepPlan, StepsRun, run_steps
@@ -77,7 +77,7 @@ class _WorkflowRun(StepsRun):
         row = None
         if workflow.sessions is not None:
             row = await workflow.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=NO_RUNS)
-            check_session_owner(row, kind="workflow", component_id=workflow.id)
+            check_session_component(row, kind="workflow", component_id=workflow.id)
         record.session_state = merge_session_state(None, stored_session_state(row), request.session_state)
         return SessionRow(
             session_id=request.session_id,
