@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
 from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
@@ -273,5 +274,7 @@ def resumable_payload(content: Content) -> Payload | None:
     if scheme in ("http", "https"):
         return Payload(url=origin)
     if scheme == "file":
-        return Payload(path=Path(unquote(urlsplit(origin).path)))
+        # The bytes the name was quoted from (``Path.as_uri``): a name that is not UTF-8 is
+        # found again as it is on disk, not with its odd bytes replaced.
+        return Payload(path=Path(os.fsdecode(unquote_to_bytes(urlsplit(origin).path))))
     return None

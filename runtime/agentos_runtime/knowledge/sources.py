@@ -24,6 +24,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import stat
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,13 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from agentos_runtime.config.hosts import RefusedURL, check_url
 from agentos_runtime.config.knowledge import KnowledgeSource
 from agentos_runtime.errors import AgentOSError, BadRequest, Conflict
-from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent, detect_type, format_size
+from agentos_runtime.knowledge.reading import (
+    ContentTooLarge,
+    UnreadableContent,
+    UnsupportedContent,
+    detect_type,
+    format_size,
+)
 from agentos_runtime.knowledge.records import Content
 from agentos_runtime.tools.http_get import MAX_REDIRECTS
 
@@ -140,11 +147,28 @@ def source_files(root: Path, *, supported: Callable[[Path], bool]) -> list[Path]
         return [root]
     boundary = root.resolve()
     found: list[Path] = []
-    _walk(root, boundary, supported, found, depth=0)
+    _walk(root, boundary, supported, found, seen={_identity(boundary)}, depth=0)
     return sorted(found)
 
 
-def _walk(directory: Path, boundary: Path, supported: Callable[[Path], bool], found: list[Path], *, depth: int) -> None:
+def _identity(path: Path) -> tuple[int, int]:
+    """What a directory or file is, whatever it is called: its device and inode."""
+    status = path.stat()
+    return status.st_dev, status.st_ino
+
+
+def _walk(
+    directory: Path,
+    boundary: Path,
+    supported: Callable[[Path], bool],
+    found: list[Path],
+    *,
+    seen: set[tuple[int, int]],
+    depth: int,
+) -> None:
+    """Every supported file under ``directory``, each real directory and file once: a symlink
+    back to a directory already walked (a loop, ``ln -s . again``) or to a file already found
+    adds nothing (it made the walk double at every level, and loaded a document many times)."""
     if depth > MAX_DEPTH:
         return
     for entry in os.scandir(directory):
@@ -153,13 +177,16 @@ def _walk(directory: Path, boundary: Path, supported: Callable[[Path], bool], fo
         path = directory / entry.name
         try:
             target = path.resolve(strict=True)
+            identity = _identity(target)
         except (OSError, RuntimeError):  # a dangling symlink or a loop
             continue
-        if not target.is_relative_to(boundary):
+        if not target.is_relative_to(boundary) or identity in seen:
             continue
         if target.is_dir():
-            _walk(path, boundary, supported, found, depth=depth + 1)
+            seen.add(identity)
+            _walk(path, boundary, supported, found, seen=seen, depth=depth + 1)
         elif target.is_file() and supported(path):
+            seen.add(identity)
             found.append(path)
 
 
@@ -355,8 +382,16 @@ def _shown(item: SourceItem) -> str:
 
 
 def read_file_capped(path: Path, max_bytes: int) -> bytes:
-    """The bytes of the file at ``path``; ``ContentTooLarge`` when over ``max_bytes`` (read no further)."""
-    with path.open("rb") as file:
+    """The bytes of the file at ``path``; ``ContentTooLarge`` when over ``max_bytes`` (read no
+    further), ``UnreadableContent`` when it is no regular file: a pipe would block the read
+    (and the server's shutdown) until someone wrote to it, a device would never end."""
+    # Non-blocking, so opening a pipe nobody writes to returns at once; a file ignores the flag.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise UnreadableContent(
+                f"'{path.name}' is not a regular file (a pipe, a socket or a device): only files are read"
+            )
         data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ContentTooLarge(

@@ -17,12 +17,17 @@ from typing import Any
 import pytest
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.errors import BadRequest
+from agentos_runtime.knowledge import sources
+from agentos_runtime.knowledge.ingestion import resumable_payload
+from agentos_runtime.knowledge.reading import UnreadableContent
+from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.sources import (
     SHA256_KEY,
     SOURCE_KEY,
     FetchFailed,
     check_content_url,
     fetch_url,
+    read_file_capped,
     source_files,
     supported_file,
 )
@@ -305,3 +310,50 @@ async def test_a_url_the_http_client_refuses_fails_the_download_with_a_plain_rea
 
     assert caught.value.status_code == 400
     assert caught.value.detail == f"fetching {url} failed: the HTTP client refuses the URL as invalid"
+
+
+async def test_a_pipe_is_refused_at_once_instead_of_blocking_the_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.md"
+    os.mkfifo(fifo)
+    reading = asyncio.ensure_future(asyncio.to_thread(read_file_capped, fifo, 1000))
+    try:
+        with pytest.raises(UnreadableContent, match="'fifo.md' is not a regular file"):
+            await asyncio.wait_for(asyncio.shield(reading), 5)
+    finally:  # a read that blocked ends once a writer comes and goes
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        await asyncio.gather(reading, return_exceptions=True)
+
+
+def test_symlinks_back_into_a_source_directory_add_nothing_and_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "MAX_DEPTH", 6)  # so a walk that doubles at every level still ends
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "doc.md").write_text("doc")
+    (root / "sub" / "deep.md").write_text("deep")
+    for name in ("again", "and-again"):
+        (root / name).symlink_to(".")
+    (root / "sub" / "up").symlink_to("..")
+    (root / "alias.md").symlink_to("doc.md")
+
+    files = source_files(root, supported=supported_file)
+
+    assert sorted(path.relative_to(root).as_posix() for path in files) in (
+        ["alias.md", "sub/deep.md"],
+        ["doc.md", "sub/deep.md"],
+    )
+
+
+def test_a_source_file_whose_name_is_not_utf8_is_found_again_to_be_refreshed(tmp_path: Path) -> None:
+    path = tmp_path / os.fsdecode(b"notes-\xff\xfe.md")
+    path.write_text("notes")
+    content = Content(id="c1", name="notes", linked_to="kb", external_id=path.absolute().as_uri())
+
+    payload = resumable_payload(content)
+
+    assert payload is not None and payload.path == path.absolute()
+    assert read_file_capped(payload.path, 100) == b"notes"
