@@ -172,8 +172,11 @@ def _walk(
     if depth > MAX_DEPTH:
         return
     for entry in os.scandir(directory):
-        if entry.name.startswith(".."):
-            continue  # Kubernetes' ``..data`` and ``..<timestamp>``: the same files again
+        if entry.name.startswith("."):
+            # Kubernetes' ``..data`` and ``..<timestamp>`` (the same files again), and hidden
+            # files and directories: ``.env``, ``.git`` in a mounted checkout are no documents,
+            # and what a base holds is searched and quoted to its users.
+            continue
         path = directory / entry.name
         try:
             target = path.resolve(strict=True)

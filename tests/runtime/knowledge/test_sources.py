@@ -357,3 +357,15 @@ def test_a_source_file_whose_name_is_not_utf8_is_found_again_to_be_refreshed(tmp
 
     assert payload is not None and payload.path == path.absolute()
     assert read_file_capped(payload.path, 100) == b"notes"
+
+
+def test_hidden_files_and_directories_of_a_source_are_not_documents(tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    (root / ".git").mkdir(parents=True)
+    (root / ".git" / "config").write_text("[remote]\nurl = https://token@example.com/repo")
+    (root / ".env").write_text("OPENAI_API_KEY=sk-secret")
+    (root / "README.md").write_text("# Read me")
+
+    files = source_files(root, supported=supported_file)
+
+    assert [path.relative_to(root).as_posix() for path in files] == ["README.md"]
