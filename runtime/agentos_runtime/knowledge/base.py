@@ -86,7 +86,7 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
         raise BadRequest(f"provide exactly one of file, text_content or url{named}")
     limit = config.max_content_bytes
     if upload.data is not None:
-        _check_size("file", len(upload.data), limit)
+        check_size("file", len(upload.data), limit)
         if not upload.data:
             raise BadRequest("file: the file is empty")
         try:
@@ -99,7 +99,7 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
     if upload.text is not None:
         text = clean_text(upload.text)
         data = text.encode("utf-8")
-        _check_size("text_content", len(data), limit)
+        check_size("text_content", len(data), limit)
         if not text.strip():
             raise BadRequest("text_content: the text is empty")
         name = upload.name or text.strip().splitlines()[0][:TEXT_NAME_CHARS]
@@ -111,7 +111,8 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
     return CheckedUpload(upload.name or public_url(url), "url", None, Payload(url=url))
 
 
-def _check_size(field_name: str, size: int, limit: int) -> None:
+def check_size(field_name: str, size: int, limit: int) -> None:
+    """``ContentTooLarge`` (413) naming ``field_name`` when ``size`` bytes are over ``limit``."""
     if size > limit:
         raise ContentTooLarge(
             f"{field_name}: {format_size(size)} is over the knowledge base's limit of {format_size(limit)} "

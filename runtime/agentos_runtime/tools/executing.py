@@ -89,9 +89,9 @@ async def execute_tool_call(call: ToolCall, tools: Mapping[str, Tool]) -> ToolOu
 async def _run(tool: Tool, arguments: dict[str, Any]) -> tuple[str, bool]:
     try:
         return await tool.call(arguments), False
-    except (ToolFailed, AgentOSError) as problem:
-        log.warning("tool %s failed: %s", tool.name, clean_text(str(problem)))
-        return f"Error: {type(problem).__name__}: {problem}", True
     except Exception as problem:  # the tool boundary: any failure is a result the model reads
-        log.warning("tool %s failed", tool.name, exc_info=True)
+        if isinstance(problem, ToolFailed | AgentOSError):  # foreseen: its message says it all
+            log.warning("tool %s failed: %s", tool.name, clean_text(str(problem)))
+        else:
+            log.warning("tool %s failed", tool.name, exc_info=True)
         return f"Error: {type(problem).__name__}: {problem}", True

@@ -146,7 +146,7 @@ def test_a_form_field_over_max_content_bytes_in_utf8_is_413_naming_it() -> None:
     assert caught.value.status_code == 413
     assert caught.value.detail == (
         "metadata: 109 bytes is over the knowledge base's limit of 100 bytes (max_content_bytes): "
-        "send less or raise the limit"
+        "upload a smaller document or raise the limit"
     )
 
 

@@ -27,7 +27,7 @@ from agentos_runtime.api.text_checks import check_json, check_text, validation_e
 from agentos_runtime.api.timestamps import iso_utc
 from agentos_runtime.config.knowledge import ChunkingSettings, ChunkingStrategy
 from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
-from agentos_runtime.knowledge.reading import ContentTooLarge, format_size
+from agentos_runtime.knowledge.base import check_size
 from agentos_runtime.knowledge.records import Content, SearchHit
 from agentos_runtime.storable import Problem
 
@@ -364,14 +364,8 @@ def check_file_name(filename: str | None) -> None:
 
 def check_field_size(field: str, text: str | None, limit: int) -> None:
     """A form field over the base's ``max_content_bytes`` (in UTF-8) is a 413 naming it, as a file is."""
-    if text is None:
-        return
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise ContentTooLarge(
-            f"{field}: {format_size(size)} is over the knowledge base's limit of {format_size(limit)} "
-            "(max_content_bytes): send less or raise the limit"
-        )
+    if text is not None:
+        check_size(field, len(text.encode("utf-8", "surrogatepass")), limit)
 
 
 def parse_metadata(text: str | None) -> dict[str, Any]:
