@@ -85,24 +85,30 @@ cmd_build() {
 # account signing key pair.
 make_certs() {
   local dir=$1
-  local ssl=(openssl)
+  local ssl=(quiet openssl)
   "${ssl[@]}" req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kube-agentos-test-ca" \
-    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    -keyout "$dir/ca.key" -out "$dir/ca.crt"
   cat >"$dir/serving.ext" <<EOF
 subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 extendedKeyUsage=serverAuth
 EOF
   "${ssl[@]}" req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
-    -keyout "$dir/apiserver.key" -out "$dir/apiserver.csr" 2>/dev/null
+    -keyout "$dir/apiserver.key" -out "$dir/apiserver.csr"
   "${ssl[@]}" x509 -req -in "$dir/apiserver.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
-    -CAcreateserial -days 3650 -extfile "$dir/serving.ext" -out "$dir/apiserver.crt" 2>/dev/null
+    -CAcreateserial -days 3650 -extfile "$dir/serving.ext" -out "$dir/apiserver.crt"
   echo "extendedKeyUsage=clientAuth" >"$dir/client.ext"
   "${ssl[@]}" req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-agentos-admin" \
-    -keyout "$dir/admin.key" -out "$dir/admin.csr" 2>/dev/null
+    -keyout "$dir/admin.key" -out "$dir/admin.csr"
   "${ssl[@]}" x509 -req -in "$dir/admin.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
-    -CAcreateserial -days 3650 -extfile "$dir/client.ext" -out "$dir/admin.crt" 2>/dev/null
-  "${ssl[@]}" genrsa -out "$dir/sa.key" 2048 2>/dev/null
-  "${ssl[@]}" rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+    -CAcreateserial -days 3650 -extfile "$dir/client.ext" -out "$dir/admin.crt"
+  "${ssl[@]}" genrsa -out "$dir/sa.key" 2048
+  "${ssl[@]}" rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub"
+}
+
+# quiet COMMAND...: run it with its output kept back, shown only when it fails.
+quiet() {
+  local out
+  out=$("$@" 2>&1) || { local rc=$?; log "$1 failed ($rc): $out"; return "$rc"; }
 }
 
 free_port() {
@@ -152,12 +158,53 @@ cmd_restart() {
   wait_for 120 "the API server" ready || die "the API server did not come back"
 }
 
+# Wait for the API server's /readyz; fail at once, saying which, when etcd or the API server
+# has exited (a port taken between choosing and binding it, a damaged cached binary).
+api_ready() {  # api_ready DIR PORT
+  local dir=$1 port=$2 name deadline=$(($(date +%s) + 120))
+  # curl, not kubectl: kubectl may be missing where only the control plane is wanted.
+  until curl -sf --cacert "$dir/ca.crt" --cert "$dir/admin.crt" --key "$dir/admin.key" \
+    "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+    for name in etcd apiserver; do
+      kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || { log "$name exited"; return 1; }
+    done
+    [ "$(date +%s)" -lt "$deadline" ] || { log "the API server was not ready within 120 s"; return 1; }
+    sleep 0.2
+  done
+}
+
+# What a failed start leaves to read: the end of each component's log, on standard error.
+report_failure() {
+  local dir=$1 name
+  for name in etcd apiserver controller-manager scheduler kwok; do
+    [ -s "$dir/$name.log" ] || continue
+    log "--- the last lines of $name.log"
+    tail -n 25 "$dir/$name.log" >&2
+  done
+}
+
+# A start that fails (a race for a port, a slow disk) is reported, cleaned up and tried again
+# with new ports, up to three times. Each attempt runs in a bash of its own so that `set -e`
+# holds inside it.
 cmd_start() {
-  local version=${1:-${K8S_VERSIONS[0]}} dir=${2:?usage: start VERSION DIR} bin started
-  started=$(date +%s.%N)
-  bin=$(cmd_build "$version")
+  local version=${1:-${K8S_VERSIONS[0]}} dir=${2:?usage: start VERSION DIR} attempt
+  cmd_build "$version" >/dev/null
   mkdir -p "$dir" && dir=$(cd "$dir" && pwd)
   [ ! -e "$dir/apiserver.pid" ] || die "$dir already holds a control plane: stop it first"
+  for attempt in 1 2 3; do
+    if bash "$0" start-once "$version" "$dir"; then return 0; fi
+    log "attempt $attempt of 3 to start Kubernetes v$version failed"
+    report_failure "$dir"
+    cmd_stop "$dir"
+    find "$dir" -mindepth 1 -delete
+  done
+  die "Kubernetes v$version did not start (the logs of each attempt are above)"
+}
+
+cmd_start_once() {
+  local version=$1 dir=$2 bin started
+  started=$(date +%s.%N)
+  bin=$(bin_dir "$version")
   make_certs "$dir"
   local etcd_port etcd_peer port
   etcd_port=$(free_port); etcd_peer=$(free_port); port=$(free_port)
@@ -212,14 +259,7 @@ EOF
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NamespaceLifecycle,ServiceAccount,OwnerReferencesPermissionEnforcement,ResourceQuota,LimitRanger \
     --allow-privileged=true --profiling=false --v 1
-  export KUBECONFIG="$dir/kubeconfig"
-  # curl, not kubectl: kubectl may be missing where only the control plane is wanted.
-  ready() {
-    kill -0 "$(cat "$dir/apiserver.pid")" || { tail -n 30 "$dir/apiserver.log" >&2; die "the API server exited"; }
-    curl -sf --cacert "$dir/ca.crt" --cert "$dir/admin.crt" --key "$dir/admin.key" \
-      "https://127.0.0.1:$port/readyz" >/dev/null
-  }
-  wait_for 120 "the API server" ready || { tail -n 30 "$dir/apiserver.log" >&2; die "the API server did not become ready"; }
+  api_ready "$dir" "$port"
   spawn "$dir" controller-manager "$bin/kube-controller-manager" \
     --kubeconfig "$dir/kubeconfig" --authentication-kubeconfig "$dir/kubeconfig" \
     --authorization-kubeconfig "$dir/kubeconfig" --bind-address 127.0.0.1 --secure-port 0 \
@@ -328,18 +368,26 @@ EOF
 }
 
 # Two fake nodes (so a PodDisruptionBudget or a rollout has somewhere to go), managed by kwok.
+# Created (201) or already there (409) both do; anything else is said, with the answer's body.
 add_nodes() {
-  local dir=$1 port=$2 node
+  local dir=$1 port=$2 node code
   for node in kwok-node-0 kwok-node-1; do
-    curl -sf --cacert "$dir/ca.crt" --cert "$dir/admin.crt" --key "$dir/admin.key" \
-      -X POST -H 'Content-Type: application/json' "https://127.0.0.1:$port/api/v1/nodes" -d @- >/dev/null <<EOF
+    code=$(curl -sS -o "$dir/node.answer" -w '%{http_code}' --cacert "$dir/ca.crt" \
+      --cert "$dir/admin.crt" --key "$dir/admin.key" --retry 5 --retry-connrefused \
+      -X POST -H 'Content-Type: application/json' "https://127.0.0.1:$port/api/v1/nodes" -d @- <<EOF
 {"apiVersion": "v1", "kind": "Node",
  "metadata": {"name": "$node", "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
               "labels": {"kubernetes.io/hostname": "$node", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"}},
  "status": {"allocatable": {"cpu": "1000", "memory": "4Ti", "pods": "5000"},
             "capacity": {"cpu": "1000", "memory": "4Ti", "pods": "5000"}}}
 EOF
+    ) || { log "creating node $node failed"; return 1; }
+    case $code in
+      201 | 409) ;;
+      *) log "creating node $node answered $code: $(head -c 2000 "$dir/node.answer")"; return 1 ;;
+    esac
   done
+  rm -f "$dir/node.answer"
 }
 
 cmd_stop() {
@@ -352,6 +400,7 @@ cmd_stop() {
 case ${1:-} in
   build) shift; cmd_build "$@" ;;
   start) shift; cmd_start "$@" ;;
+  start-once) shift; cmd_start_once "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   restart) shift; cmd_restart "$@" ;;
   versions) echo "${K8S_VERSIONS[@]}" ;;
