@@ -361,6 +361,9 @@ class Installed:
         found = self.cluster.get("lease", self.service_account, self.release_namespace)
         return (found or {}).get("spec") or {}
 
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        return self.cluster.requests(self.user, since)
+
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
         return self.cluster.writes(self.user, since)
 

@@ -107,6 +107,40 @@ def test_the_operator_writes_nothing_on_the_resource_but_its_status(
     assert writes and {(w["verb"], w["objectRef"].get("subresource")) for w in writes} == {("patch", "status")}
 
 
+def test_a_new_resources_children_are_created_without_first_reading_each_one(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # That a child does not exist yet is told by its dry run's answer (no resourceVersion), and
+    # that the generated key does not, by its create: no GET answered 404 on the way.
+    installed = install_operator(namespace)
+    installed.start()
+    add_secrets(control_plane, namespace)
+    mark = control_plane.audit_mark()
+
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    wait_settled(control_plane, namespace, "demo")
+    requests = installed.requests(mark)
+    children = {(kind + "s", name) for kind, name in CHILDREN}
+    reads = [
+        r
+        for r in requests
+        if r["verb"] == "get" and (r["objectRef"]["resource"], r["objectRef"].get("name")) in children
+    ]
+    assert reads == []
+    assert [r["requestURI"] for r in requests if r["responseStatus"]["code"] == 404] == []
+    writes = [
+        w
+        for w in installed.writes(mark)
+        if w["objectRef"]["resource"] != "events" and not w["objectRef"].get("subresource")
+    ]
+    assert sorted((w["objectRef"]["resource"], w["objectRef"]["name"]) for w in writes) == sorted(children)
+    # The Deployment is sent once every other child was written: its pods start on what they hold.
+    (deployment,) = [w for w in writes if w["objectRef"]["resource"] == "deployments"]
+    others = [w for w in writes if w is not deployment]
+    assert all(w["stageTimestamp"] <= deployment["requestReceivedTimestamp"] for w in others)
+
+
 def test_an_edit_changes_the_config_and_its_hash_and_rolls_the_deployment(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:

@@ -10,9 +10,10 @@ Neither are Secrets (see ``PRUNED_KINDS``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from agentos_operator import drift
 from agentos_operator.errors import OperatorError
@@ -33,6 +34,8 @@ PRUNED_KINDS = (
     kinds.NETWORK_POLICY,
 )
 Key = tuple[str, str]
+T = TypeVar("T")
+ACTING_ON_THE_DEPLOYMENT = (kinds.HORIZONTAL_POD_AUTOSCALER, kinds.POD_DISRUPTION_BUDGET)
 
 
 @dataclass(frozen=True)
@@ -74,46 +77,98 @@ async def apply_children(
     field_manager: str,
     changes: list[Change],
 ) -> dict[str, dict[str, Any]]:
-    """Apply each drifted manifest, in order, appending each write to ``changes`` as it is made.
+    """Apply each drifted manifest, appending each write to ``changes`` as it is made.
 
     Returns the live objects by kind (the last of each kind). Nothing is written when a child
     is someone else's (``ChildConflictError``) or when the API server's dry run refuses one
     (``ChildRejectedError``); a transient failure half-way leaves ``changes`` telling what was
     written before it.
+
+    The dry runs go out together, then the writes in three waves (``_waves``): what the pods use
+    or are held to, together; the Deployment once they are all written; then, together, what
+    acts on the Deployment.
     """
-    planned: list[tuple[dict[str, Any], kinds.Kind, dict[str, Any] | None]] = []
+    planned: list[_Planned] = []
     for unstamped in manifests:
         manifest = drift.stamped(unstamped)
         kind = kinds.kind_of(manifest)
         meta = manifest["metadata"]
-        live = await store.get(kind, meta["namespace"], meta["name"])
-        if live is not None and not may_manage(live, owner[1], owner_uid):
-            raise ChildConflictError(kind.kind, meta["name"])
-        planned.append((manifest, kind, live))
-    drifted = [(m, k, live) for m, k, live in planned if live is None or drift.drifted(live, m)]
+        # A child the store does not hold is not looked up: its dry run says whether it exists.
+        live = await store.get(kind, meta["namespace"], meta["name"], confirm_absence=False)
+        _check_owner(live, kind, meta["name"], owner, owner_uid)
+        planned.append(_Planned(manifest, kind, live))
+    drifted = [child for child in planned if child.live is None or drift.drifted(child.live, child.manifest)]
     # The API server judges every write first (a dry run stores nothing): a child it would refuse
     # (requests above limits, a bad CIDR, an over-size ConfigMap...) stops the reconcile before
     # the first real write, so a bad spec never leaves half of its children applied.
-    for manifest, kind, _ in drifted:
-        try:
-            await api.apply(manifest, field_manager=field_manager, dry_run=True)
-        except ApiError as error:
-            if error.transient:
-                raise
-            raise ChildRejectedError(kind.kind, manifest["metadata"]["name"], error) from error
-    written: dict[str, dict[str, Any]] = {}
-    for manifest, kind, live in drifted:
-        action: Literal["created", "updated"] = "created" if live is None else "updated"
-        result = await api.apply(manifest, field_manager=field_manager)
-        store.wrote(kind, result, sent=manifest, owner=owner)
-        changes.append(Change(action, kind.kind, manifest["metadata"]["name"]))
-        written[kind.kind] = result
+    answers = await _together(api.apply(child.manifest, field_manager=field_manager, dry_run=True) for child in drifted)
+    judged: list[tuple[_Planned, Mapping[str, Any]]] = []
+    for child, answer in zip(drifted, answers, strict=True):
+        if isinstance(answer, ApiError) and not answer.transient:
+            raise ChildRejectedError(child.kind.kind, child.manifest["metadata"]["name"], answer)
+        if isinstance(answer, BaseException):
+            raise answer
+        judged.append((child, answer))
+    for child, judgement in judged:
+        if child.live is None and (judgement.get("metadata") or {}).get("resourceVersion"):
+            # It exists though no watch of ours holds it (unlabelled, or not listed yet): read it.
+            meta = child.manifest["metadata"]
+            child.live = await store.get(child.kind, meta["namespace"], meta["name"])
+            _check_owner(child.live, child.kind, meta["name"], owner, owner_uid)
+    to_write = [child for child in drifted if child.live is None or drift.drifted(child.live, child.manifest)]
+    for wave in _waves(to_write):
+        written = await _together(_write(api, store, child, field_manager, owner, changes) for child in wave)
+        for error in written:
+            if isinstance(error, BaseException):
+                raise error
     live_by_kind: dict[str, dict[str, Any]] = {}
-    for _, kind, live in planned:
-        found = written.get(kind.kind, live)
-        if found is not None:
-            live_by_kind[kind.kind] = found
+    for child in planned:
+        if child.live is not None:
+            live_by_kind[child.kind.kind] = child.live
     return live_by_kind
+
+
+@dataclass
+class _Planned:
+    """A child as rendered and as the store (or, when the store lacked it, the API server) holds it."""
+
+    manifest: dict[str, Any]
+    kind: kinds.Kind
+    live: dict[str, Any] | None
+
+
+def _check_owner(
+    live: Mapping[str, Any] | None, kind: kinds.Kind, name: str, owner: Key, owner_uid: str | None
+) -> None:
+    if live is not None and not may_manage(live, owner[1], owner_uid):
+        raise ChildConflictError(kind.kind, name)
+
+
+async def _write(
+    api: ApiClient, store: Store, child: _Planned, field_manager: str, owner: Key, changes: list[Change]
+) -> None:
+    action: Literal["created", "updated"] = "created" if child.live is None else "updated"
+    result = await api.apply(child.manifest, field_manager=field_manager)
+    store.wrote(child.kind, result, sent=child.manifest, owner=owner)
+    changes.append(Change(action, child.kind.kind, child.manifest["metadata"]["name"]))
+    child.live = result
+
+
+def _waves(children: Sequence[_Planned]) -> list[list[_Planned]]:
+    """What the pods use or are held to, then the Deployment, then what acts on it (empty waves left out).
+
+    A pod starts with its ConfigMap, Secrets and claim in place and its NetworkPolicy already
+    enforced; an autoscaler or a disruption budget is written once their Deployment is.
+    """
+    first = [c for c in children if c.kind is not kinds.DEPLOYMENT and c.kind not in ACTING_ON_THE_DEPLOYMENT]
+    middle = [c for c in children if c.kind is kinds.DEPLOYMENT]
+    last = [c for c in children if c.kind in ACTING_ON_THE_DEPLOYMENT]
+    return [wave for wave in (first, middle, last) if wave]
+
+
+async def _together(calls: Iterable[Awaitable[T]]) -> list[T | BaseException]:
+    """Await ``calls`` at once; each one's result or exception, in order (none is lost or left running)."""
+    return await asyncio.gather(*calls, return_exceptions=True)
 
 
 async def prune_children(

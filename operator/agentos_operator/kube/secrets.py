@@ -129,15 +129,19 @@ async def ensure_security_key(api: ApiClient, store: Store, resource: AgentOSRes
     if manifest is None:
         return False
     name = manifest["metadata"]["name"]
-    existing = await store.get(SECRET, resource.namespace, name)
-    if existing is not None:
-        if not may_manage(existing, resource.name, resource.uid):
-            fix = "delete it, or name it in spec.securityKeySecretRef to use its key"
-            raise ChildConflictError("Secret", name, fix=fix)
-        return False
-    try:
-        created = await api.create(manifest, field_manager=field_manager)
-    except ApiConflictError:
-        return False  # another replica or a retry created it first: theirs is the key
-    store.wrote(SECRET, created, sent=manifest, owner=(resource.namespace, resource.name))
-    return True
+    # Not in the store: created at once, the create's 409 telling that it exists after all.
+    existing = await store.get(SECRET, resource.namespace, name, confirm_absence=False)
+    if existing is None:
+        try:
+            created = await api.create(manifest, field_manager=field_manager)
+        except ApiConflictError:
+            # Made beforehand (someone else's, unlabelled, so no watch of ours saw it), not listed
+            # yet, or created first by another replica or an earlier attempt.
+            existing = await store.get(SECRET, resource.namespace, name)
+        else:
+            store.wrote(SECRET, created, sent=manifest, owner=(resource.namespace, resource.name))
+            return True
+    if existing is not None and not may_manage(existing, resource.name, resource.uid):
+        fix = "delete it, or name it in spec.securityKeySecretRef to use its key"
+        raise ChildConflictError("Secret", name, fix=fix)
+    return False

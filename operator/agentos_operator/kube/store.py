@@ -6,9 +6,12 @@ compact JSON without ``managedFields``.
 
 Absence is not trusted for children and Secrets: a label-selected watch never sees an object
 of the same name without the operator's labels (someone else's), and at start a watch may not
-have listed everything yet. So "not here" is confirmed with a GET before the operator creates
-anything or calls a Secret missing. (kopf indexes would say when a kind is fully listed, but
-each indexed object holds a toggle every waiting event re-checks: quadratic at start.)
+have listed everything yet. So "not here" is confirmed with a GET before the operator calls a
+Secret missing; before it creates a child, the write's own answer confirms it instead
+(``get(..., confirm_absence=False)``: the dry run that precedes every child's write, or the
+create of the security key, says whether the object exists), which spares a cold start one
+GET per child. (kopf indexes would say when a kind is fully listed, but each indexed object
+holds a toggle every waiting event re-checks: quadratic at start.)
 
 The store lags the API server by one watch event. So what the operator itself writes is
 overlaid on it until the watch delivers that version, or one holding everything written: a
@@ -135,8 +138,12 @@ class Store:
         listed_unchanged = event_type is None and previous in (None, version)
         return not ours and not listed_unchanged
 
-    async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
-        """The object as last written or watched; None when absent."""
+    async def get(self, kind: Kind, namespace: str, name: str, *, confirm_absence: bool = True) -> Body | None:
+        """The object as last written or watched; None when absent.
+
+        ``confirm_absence`` False: None also when a watched kind's store does not hold it, without
+        the GET that would prove it absent; the caller's next write must prove it instead.
+        """
         written = self._written.get((kind.kind, namespace, name))
         if written is not None:
             return written.body
@@ -145,7 +152,9 @@ class Store:
             return await self._api.get(kind, namespace, name)
         blob = watched.objects.get((namespace, name))
         if blob is None:
-            return None if watched.trust_absence else await self._read(kind, watched, namespace, name)
+            if watched.trust_absence or not confirm_absence:
+                return None
+            return await self._read(kind, watched, namespace, name)
         found: Body = json.loads(blob)
         if watched.keep_data:
             return found

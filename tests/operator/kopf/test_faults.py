@@ -139,18 +139,23 @@ async def test_dropped_connections_lost_answers_timeouts_and_garbage_are_retried
 ) -> None:
     """Injected: connections closed before and after a write took effect, a write never answered, a non-JSON answer."""
     await cluster.create_secret("openai", api_key="sk-test-1")
-    cluster.api.disconnect_next(verb="patch", plural="deployments", times=2)
-    cluster.api.disconnect_next(verb="create", plural="secrets", after_write=True)  # the generated key: a POST
-    cluster.api.disconnect_next(verb="patch", plural="configmaps", after_write=True)
-    cluster.api.stall_next(verb="patch", plural="services")
-    cluster.api.garble_next(verb="patch", plural="agentosconfigs")
+    faults = [
+        cluster.api.disconnect_next(verb="patch", plural="deployments", times=2),
+        cluster.api.disconnect_next(verb="create", plural="secrets", after_write=True),  # the generated key: a POST
+        cluster.api.disconnect_next(verb="patch", plural="configmaps", after_write=True),
+        cluster.api.stall_next(verb="patch", plural="services"),
+        cluster.api.garble_next(verb="patch", plural="agentosconfigs"),
+    ]
     operator = start_operator(api_timeout_seconds=0.5)
 
     await cluster.create_agentos("demo")
 
     await cluster.ready("demo")
     assert_children_exactly_once(cluster, "demo")
-    assert operator.reconciles("error") >= 5
+    assert [len(fault.fired) for fault in faults] == [2, 1, 1, 1, 1]
+    # Requests of one wave fail together (a child's dry run beside another's), so a failed
+    # reconcile may hold more than one fault: fewer failed reconciles than faults.
+    assert operator.reconciles("error") >= 3
     assert unanswered(operator) >= 5
     assert operator.thread.is_alive()
 

@@ -228,3 +228,10 @@ def test_a_listing_is_news_only_where_an_object_changed_since_it_was_last_seen(c
     assert cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo") is False  # listed again, unchanged
     assert cache.observe(kinds.CONFIG_MAP, None, config_map("9", "b"), owner="demo") is True  # changed meanwhile
     assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("10", "c"), owner="demo") is True
+
+
+async def test_absence_left_unconfirmed_costs_no_request(cache: Store, api: FakeApi) -> None:
+    api.objects[("ConfigMap", "ns1", "demo-config")] = config_map("3", "theirs")
+
+    assert await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config", confirm_absence=False) is None
+    assert api.gets == []

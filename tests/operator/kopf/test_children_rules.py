@@ -1,0 +1,151 @@
+"""How a resource's children are written: dry runs together, then what the pods use or are held
+to (ConfigMap, Secrets, claim, Service, NetworkPolicy) together, the Deployment once they are
+all written, then what acts on it (autoscaler, disruption budget)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+from agentos_operator import render, watching
+from agentos_operator.kube import kinds
+from agentos_operator.kube.children import Change, ChildConflictError, apply_children
+from agentos_operator.kube.client import ApiError
+from agentos_operator.kube.store import Store
+from agentos_operator.resources import AgentOSResource, parse_resource
+
+from tests.operator.offline.inputs import resource_body
+
+OWNER = ("ns1", "demo")
+
+
+def demo() -> AgentOSResource:
+    spec = {
+        "models": [{"id": "m", "apiKeySecretRef": {"name": "openai", "key": "k"}}],
+        "agents": [{"id": "a"}],
+        "databases": [{"id": "r", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url"}}],
+        "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4},
+        "networkPolicy": {"enabled": True},
+    }
+    body = resource_body(spec)
+    body["metadata"].update(name="demo", namespace="ns1", uid="uid-demo")
+    return parse_resource(body)
+
+
+def manifests() -> list[dict[str, Any]]:
+    resource = demo()
+    settings = render.RenderSettings(default_image="registry.example/agentos:1")
+    return render.render(resource, render.placeholder_secrets(resource), settings=settings)
+
+
+class Api:
+    """Applies into ``objects``, each call taking a few turns of the loop; logs when each starts and ends."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.log: list[tuple[str, str, str]] = []  # (start | end, dry | real, kind)
+        self.gets: list[str] = []
+        self.refuse: str | None = None
+
+    async def apply(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
+        mode = "dry" if dry_run else "real"
+        self.log.append(("start", mode, body["kind"]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.log.append(("end", mode, body["kind"]))
+        if dry_run and body["kind"] == self.refuse:
+            raise ApiError(verb="dry-run apply", path="/", status=422, reason="Invalid", message="no")
+        key = (body["kind"], body["metadata"]["name"])
+        live = self.objects.get(key)
+        answer = {**body, "metadata": {**body["metadata"], "uid": "u", "resourceVersion": "7"}}
+        if dry_run:
+            return answer if live is not None else {**body}
+        self.objects[key] = answer
+        return answer
+
+    async def get(self, kind: kinds.Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        self.gets.append(kind.kind)
+        return self.objects.get((kind.kind, name))
+
+
+@pytest.fixture
+def api() -> Api:
+    return Api()
+
+
+@pytest.fixture
+async def cache(api: Api) -> AsyncIterator[Store]:
+    result = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
+    for kind in watching.CHILD_KINDS:  # as the operator watches them
+        result.watch(kind)
+    result.watch(kinds.SECRET, keep_data=False)
+    yield result
+    result.close()
+
+
+async def apply(api: Api, cache: Store, changes: list[Change] | None = None) -> dict[str, dict[str, Any]]:
+    return await apply_children(
+        api,  # type: ignore[arg-type]
+        cache,
+        manifests(),
+        owner=OWNER,
+        owner_uid="uid-demo",
+        field_manager="op",
+        changes=[] if changes is None else changes,
+    )
+
+
+async def test_the_dry_runs_go_out_together_before_any_write(api: Api, cache: Store) -> None:
+    await apply(api, cache)
+
+    dry = [entry for entry in api.log if entry[1] == "dry"]
+    kinds_sent = [kind for _, _, kind in dry[: len(dry) // 2]]
+    assert [verb for verb, _, _ in dry] == ["start"] * len(kinds_sent) + ["end"] * len(kinds_sent)
+    assert kinds_sent == [m["kind"] for m in manifests()]
+    first_write = next(i for i, entry in enumerate(api.log) if entry[1] == "real")
+    assert first_write == len(dry)
+
+
+async def test_the_deployment_is_written_after_what_its_pods_use_and_before_what_acts_on_it(
+    api: Api, cache: Store
+) -> None:
+    changes: list[Change] = []
+    live = await apply(api, cache, changes)
+
+    real = [(verb, kind) for verb, mode, kind in api.log if mode == "real"]
+    at = real.index(("start", "Deployment"))
+    before = {kind for verb, kind in real[:at] if verb == "end"}
+    assert before == {"ConfigMap", "Secret", "Service", "NetworkPolicy"}
+    assert real[at + 1] == ("end", "Deployment")
+    assert {kind for _, kind in real[at + 2 :]} == {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert sorted(c.kind for c in changes) == sorted(m["kind"] for m in manifests())
+    assert {c.action for c in changes} == {"created"}
+    assert live["Deployment"]["metadata"]["resourceVersion"] == "7"
+    assert api.gets == []  # absent from the store: the dry runs said they did not exist
+
+
+async def test_a_child_only_its_dry_run_shows_to_exist_is_read_and_refused_when_not_ours(
+    api: Api, cache: Store
+) -> None:
+    squatter = {"kind": "ConfigMap", "metadata": {"name": "demo-config", "namespace": "ns1", "uid": "theirs"}}
+    api.objects[("ConfigMap", "demo-config")] = {
+        **squatter,
+        "metadata": {**squatter["metadata"], "resourceVersion": "1"},
+    }
+
+    with pytest.raises(ChildConflictError, match="ConfigMap 'demo-config' exists and is not owned"):
+        await apply(api, cache)
+
+    assert api.gets == ["ConfigMap"]
+    assert [entry for entry in api.log if entry[1] == "real"] == []
+
+
+async def test_a_refused_dry_run_writes_nothing(api: Api, cache: Store) -> None:
+    api.refuse = "Service"
+
+    with pytest.raises(Exception, match="the API server refuses Service 'demo'"):
+        await apply(api, cache)
+
+    assert [entry for entry in api.log if entry[1] == "real"] == []

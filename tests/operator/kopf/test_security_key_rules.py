@@ -1,0 +1,92 @@
+"""The generated security key: created at once when no watch of the operator's holds it, and a
+create the API server answers 409 read back to tell ours (kept) from someone else's (refused)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+from agentos_operator.kube import kinds
+from agentos_operator.kube.children import ChildConflictError
+from agentos_operator.kube.client import ApiConflictError
+from agentos_operator.kube.secrets import ensure_security_key
+from agentos_operator.kube.store import Store
+from agentos_operator.resources import AgentOSResource, parse_resource
+
+from tests.operator.offline.inputs import resource_body
+
+KEY = ("ns1", "demo-security-key")
+
+
+def demo() -> AgentOSResource:
+    body = resource_body(
+        {"models": [{"id": "m", "apiKeySecretRef": {"name": "openai", "key": "k"}}], "agents": [{"id": "a"}]}
+    )
+    body["metadata"].update(name="demo", namespace="ns1", uid="uid-demo")
+    return parse_resource(body)
+
+
+class Api:
+    """Creates into ``objects`` (409 for a name taken) and answers GETs from it, counting both."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[str] = []
+
+    async def create(self, body: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
+        self.calls.append("create")
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if key in self.objects:
+            raise ApiConflictError(verb="create", path="/secrets", status=409, reason="AlreadyExists", message="exists")
+        self.objects[key] = {**body, "metadata": {**body["metadata"], "uid": "s-1", "resourceVersion": "5"}}
+        return self.objects[key]
+
+    async def get(self, kind: kinds.Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        self.calls.append("get")
+        return self.objects.get((namespace, name))
+
+
+@pytest.fixture
+def api() -> Api:
+    return Api()
+
+
+@pytest.fixture
+async def cache(api: Api) -> AsyncIterator[Store]:
+    result = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
+    result.watch(kinds.SECRET, keep_data=False)
+    yield result
+    result.close()
+
+
+async def test_a_key_no_watch_holds_is_created_without_being_looked_up(api: Api, cache: Store) -> None:
+    assert await ensure_security_key(api, cache, demo(), field_manager="op")  # type: ignore[arg-type]
+
+    assert api.calls == ["create"]
+    owner = api.objects[KEY]["metadata"]["ownerReferences"][0]
+    assert (owner["name"], owner["uid"]) == ("demo", "uid-demo")
+
+
+async def test_a_key_created_first_by_another_replica_is_kept(api: Api, cache: Store) -> None:
+    assert await ensure_security_key(api, cache, demo(), field_manager="op")  # type: ignore[arg-type]
+    theirs = api.objects[KEY]
+    fresh = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
+    fresh.watch(kinds.SECRET, keep_data=False)  # a replica whose watch has not listed it yet
+
+    assert not await ensure_security_key(api, fresh, demo(), field_manager="op")  # type: ignore[arg-type]
+
+    assert api.objects[KEY] is theirs
+    assert api.calls == ["create", "create", "get"]
+    fresh.close()
+
+
+async def test_a_key_planted_where_no_watch_sees_it_is_refused_and_left_alone(api: Api, cache: Store) -> None:
+    planted = {"metadata": {"name": "demo-security-key", "namespace": "ns1", "uid": "x", "resourceVersion": "2"}}
+    api.objects[KEY] = planted
+
+    with pytest.raises(ChildConflictError, match="Secret 'demo-security-key' exists and is not owned by this"):
+        await ensure_security_key(api, cache, demo(), field_manager="op")  # type: ignore[arg-type]
+
+    assert api.objects[KEY] is planted
+    assert api.calls == ["create", "get"]
