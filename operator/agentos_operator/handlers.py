@@ -46,12 +46,31 @@ from agentos_operator.settings import OperatorSettings
 RESYNC_SIGNAL = signal.SIGUSR1
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """A diff base of nothing: the operator registers event handlers only, and they see no diff.
+
+    kopf builds every event's "essence" (a deep copy of the body), clears it and diffs it with
+    the last one whatever handlers are registered: a sixth of the operator's CPU in a cold
+    start, spent on diffs no handler of this operator is given. With this storage the essence is
+    empty and the diff is too.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     """kopf's settings for this operator: our annotation prefix, our Events, our selectors."""
     result = kopf.OperatorSettings()
     result.persistence.finalizer = f"{GROUP}/finalizer"
     result.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    result.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    result.persistence.diffbase_storage = NoDiffBase()
     result.posting.enabled = False  # the reconciler posts one Event per decision, never one per retry
     result.networking.request_timeout = settings.api_timeout_seconds
     # kopf keeps a worker per object until it idled this long, holding the object's last event:

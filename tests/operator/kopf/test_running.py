@@ -14,6 +14,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import kopf
 import pytest
 from agentos_operator import running
 from agentos_operator.handlers import kopf_settings
@@ -75,13 +76,20 @@ def test_defaults_watch_every_namespace_without_leader_election() -> None:
     assert settings.runtime_image.startswith("ghcr.io/kube-agentos/runtime:")
 
 
-def test_kopf_keeps_its_state_under_the_agentos_prefix() -> None:
+def test_kopf_keeps_its_state_under_the_agentos_prefix_and_builds_no_diff_base() -> None:
     config = kopf_settings(OperatorSettings())
 
     assert config.persistence.finalizer == "agentos.dev/finalizer"
     assert "kopf.zalando.org" not in repr(vars(config.persistence.progress_storage))
-    assert "agentos.dev" in repr(vars(config.persistence.diffbase_storage))
     assert config.posting.enabled is False
+    # Event handlers only: no copy of each event's body is made to diff, and nothing is kept.
+    body = kopf.Body({"metadata": {"name": "demo", "annotations": {"a": "b"}}, "spec": {"replicas": 1}})
+    diffbase = config.persistence.diffbase_storage
+    assert diffbase.build(body=body) == {}
+    assert diffbase.fetch(body=body) is None
+    patch = kopf.Patch()
+    diffbase.store(body=body, patch=patch, essence=diffbase.build(body=body))
+    assert not patch
 
 
 def test_invalid_settings_exit_with_status_2(monkeypatch: pytest.MonkeyPatch) -> None:
