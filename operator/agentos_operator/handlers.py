@@ -113,7 +113,8 @@ def register_lifecycle(
         store = Store(api, consistency_seconds=operator_settings.consistency_seconds)
         store.watch(kinds.AGENTOS_CONFIG, trust_absence=True)  # reconciles are asked for by its own events
         for kind in watching.CHILD_KINDS:
-            store.watch(kind)
+            # A Deployment's status is the resource's readiness; no other child's status is read.
+            store.watch(kind, read_status=kind is kinds.DEPLOYMENT)
         if operator_settings.watch_secrets:
             store.watch(kinds.SECRET, keep_data=False)
         context = Context(

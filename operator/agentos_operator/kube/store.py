@@ -57,12 +57,23 @@ def compact(body: Mapping[str, Any], *, keep_data: bool = True) -> bytes:
     return json.dumps({**body, "metadata": meta}, separators=(",", ":")).encode()
 
 
+# Metadata the API server changes with every write, the status's included.
+_BOOKKEEPING = frozenset({"resourceVersion", "managedFields"})
+
+
+def _beside_status(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` without its status and the metadata every write changes: what a status update leaves as it was."""
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _BOOKKEEPING}
+    return {**{k: v for k, v in body.items() if k != "status"}, "metadata": meta}
+
+
 @dataclass
 class _Watched:
     """One kind's objects as its watch delivered them, and the children of each owner."""
 
     keep_data: bool
     trust_absence: bool
+    read_status: bool
     objects: dict[Key, bytes] = field(default_factory=dict)
     seen: dict[Key, int] = field(default_factory=dict)  # the store's event count when last observed
     versions: dict[Key, Any] = field(default_factory=dict)  # resourceVersion when last observed
@@ -96,12 +107,16 @@ class Store:
         self._written: dict[ObjectKey, _Written] = {}
         self._events = 0
 
-    def watch(self, kind: Kind, *, keep_data: bool = True, trust_absence: bool = False) -> None:
+    def watch(
+        self, kind: Kind, *, keep_data: bool = True, trust_absence: bool = False, read_status: bool = True
+    ) -> None:
         """Keep ``kind`` from its watch's events from now on (metadata only unless ``keep_data``).
 
-        ``trust_absence``: an object not here does not exist, no GET needed.
+        ``trust_absence``: an object not here does not exist, no GET needed. ``read_status``
+        False: no decision reads this kind's status, so a change of nothing else is no news (a
+        claim turning Bound, an autoscaler's metrics every 15 seconds).
         """
-        self._kinds[kind.kind] = _Watched(keep_data=keep_data, trust_absence=trust_absence)
+        self._kinds[kind.kind] = _Watched(keep_data=keep_data, trust_absence=trust_absence, read_status=read_status)
 
     def watches(self, kind: Kind) -> bool:
         return kind.kind in self._kinds
@@ -116,13 +131,15 @@ class Store:
         Returns whether the event is news that may change a decision. It is not when it is
         exactly a write of ours (the version written, or the delete), nor when it is a listing
         (``event_type`` None) of an object first seen, or seen at this version already: at
-        start, each resource's own listing reconciles it anyway.
+        start, each resource's own listing reconciles it anyway; nor when it changes only the
+        status of a kind watched with ``read_status`` False.
         """
         watched = self._kinds[kind.kind]
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name")))
         version = meta.get("resourceVersion")
         previous = watched.versions.get(key)
+        before = watched.objects.get(key) if event_type == "MODIFIED" and not watched.read_status else None
         self._events += 1
         self._forget(watched, key)
         if event_type == "DELETED":
@@ -136,7 +153,8 @@ class Store:
                 watched.by_owner.setdefault((key[0], owner), set()).add(key[1])
         ours = self._confirm(kind, event_type, body)
         listed_unchanged = event_type is None and previous in (None, version)
-        return not ours and not listed_unchanged
+        status_only = before is not None and _beside_status(json.loads(before)) == _beside_status(body)
+        return not ours and not listed_unchanged and not status_only
 
     async def get(self, kind: Kind, namespace: str, name: str, *, confirm_absence: bool = True) -> Body | None:
         """The object as last written or watched; None when absent.

@@ -235,3 +235,38 @@ async def test_absence_left_unconfirmed_costs_no_request(cache: Store, api: Fake
 
     assert await cache.get(kinds.CONFIG_MAP, "ns1", "demo-config", confirm_absence=False) is None
     assert api.gets == []
+
+
+def claim(rv: str, *, phase: str = "Pending", labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": "demo-data",
+            "namespace": "ns1",
+            "uid": "c-1",
+            "resourceVersion": rv,
+            "labels": labels or {},
+        },
+        "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": phase},
+    }
+
+
+async def test_a_status_no_decision_reads_is_no_news_but_anything_else_it_changes_is(cache: Store) -> None:
+    cache.watch(kinds.PERSISTENT_VOLUME_CLAIM, read_status=False)
+    cache.observe(kinds.PERSISTENT_VOLUME_CLAIM, "ADDED", claim("1"), owner="demo")
+
+    assert not cache.observe(kinds.PERSISTENT_VOLUME_CLAIM, "MODIFIED", claim("2", phase="Bound"), owner="demo")
+    found = await cache.get(kinds.PERSISTENT_VOLUME_CLAIM, "ns1", "demo-data")
+    assert found is not None and found["status"] == {"phase": "Bound"}  # kept all the same
+    assert cache.observe(
+        kinds.PERSISTENT_VOLUME_CLAIM, "MODIFIED", claim("3", phase="Bound", labels={"x": "y"}), owner="demo"
+    )
+
+
+async def test_a_status_a_decision_reads_is_news(cache: Store) -> None:
+    cache.watch(kinds.PERSISTENT_VOLUME_CLAIM)
+    cache.observe(kinds.PERSISTENT_VOLUME_CLAIM, "ADDED", claim("1"), owner="demo")
+
+    assert cache.observe(kinds.PERSISTENT_VOLUME_CLAIM, "MODIFIED", claim("2", phase="Bound"), owner="demo")
