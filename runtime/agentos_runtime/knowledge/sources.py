@@ -147,8 +147,26 @@ def source_files(root: Path, *, supported: Callable[[Path], bool]) -> list[Path]
         return [root]
     boundary = root.resolve()
     found: list[Path] = []
-    _walk(root, boundary, supported, found, seen={_identity(boundary)}, depth=0)
+    too_deep: list[Path] = []
+    _walk(root, boundary, supported, found, seen={_identity(boundary)}, depth=0, too_deep=too_deep)
+    if too_deep:
+        logger.warning(
+            "knowledge source %s: %d directories lie more than %d levels below it and are not read, the first %s",
+            loggable(root),
+            len(too_deep),
+            MAX_DEPTH,
+            loggable(min(too_deep)),
+        )
     return sorted(found)
+
+
+def loggable(path: Path | str) -> str:
+    """``path`` for a log line: a control character in a file's name (a newline would forge a
+    line of its own, an escape sequence would rewrite the terminal) is shown escaped."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -165,11 +183,14 @@ def _walk(
     *,
     seen: set[tuple[int, int]],
     depth: int,
+    too_deep: list[Path],
 ) -> None:
     """Every supported file under ``directory``, each real directory and file once: a symlink
     back to a directory already walked (a loop, ``ln -s . again``) or to a file already found
-    adds nothing (it made the walk double at every level, and loaded a document many times)."""
+    adds nothing (it made the walk double at every level, and loaded a document many times).
+    A directory more than ``MAX_DEPTH`` levels down is not walked but listed in ``too_deep``."""
     if depth > MAX_DEPTH:
+        too_deep.append(directory)
         return
     for entry in os.scandir(directory):
         if entry.name.startswith("."):
@@ -187,7 +208,7 @@ def _walk(
             continue
         if target.is_dir():
             seen.add(identity)
-            _walk(path, boundary, supported, found, seen=seen, depth=depth + 1)
+            _walk(path, boundary, supported, found, seen=seen, depth=depth + 1, too_deep=too_deep)
         elif target.is_file() and supported(path):
             seen.add(identity)
             found.append(path)
@@ -371,7 +392,7 @@ async def _store(base: KnowledgeBase, content: Content, old: Content | None) -> 
 
 
 async def _record_failure(base: KnowledgeBase, item: SourceItem, old: Content | None, message: str) -> None:
-    logger.warning("knowledge base %s: source %s failed: %s", base.id, _shown(item), message)
+    logger.warning("knowledge base %s: source %s failed: %s", base.id, _shown(item), loggable(message))
     content = _content(base, item, kind="url" if item.url else "file", size=None, sha="", old=old)
     content.metadata.pop(SHA256_KEY)
     if not await _store(base, content, old):
@@ -381,7 +402,7 @@ async def _record_failure(base: KnowledgeBase, item: SourceItem, old: Content | 
 
 
 def _shown(item: SourceItem) -> str:
-    return str(item.path) if item.path is not None else public_url(item.url or "")
+    return loggable(item.path) if item.path is not None else public_url(item.url or "")
 
 
 def read_file_capped(path: Path, max_bytes: int) -> bytes:

@@ -369,3 +369,29 @@ def test_hidden_files_and_directories_of_a_source_are_not_documents(tmp_path: Pa
     files = source_files(root, supported=supported_file)
 
     assert [path.relative_to(root).as_posix() for path in files] == ["README.md"]
+
+
+def test_directories_too_deep_to_walk_are_said_in_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sources, "MAX_DEPTH", 2)
+    root = tmp_path / "docs"
+    deep = root / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (root / "a" / "b" / "shallow.md").write_text("read")
+    (deep / "deep.md").write_text("not read")
+    (root / "x" / "y" / "z").mkdir(parents=True)
+
+    files = source_files(root, supported=supported_file)
+
+    assert [path.relative_to(root).as_posix() for path in files] == ["a/b/shallow.md"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == (
+        f"knowledge source {root}: 2 directories lie more than 2 levels below it and are not read, the first {deep}"
+    )
+
+
+def test_a_file_name_with_control_characters_is_escaped_in_log_lines(tmp_path: Path) -> None:
+    assert sources.loggable(tmp_path / "a\nWARNING forged\x1b[2J.md") == f"{tmp_path}/a\\nWARNING forged\\x1b[2J.md"
+    assert sources.loggable("plain name.md") == "plain name.md"
+    assert sources.loggable("caf\u00e9 \udcff") == "caf\u00e9 \\udcff"
