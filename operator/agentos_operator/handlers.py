@@ -94,7 +94,16 @@ def build_registry(settings: OperatorSettings, *, login: Login, metrics: Metrics
     registry = kopf.OperatorRegistry()
     register_lifecycle(registry, settings, login=login, metrics=metrics)
     watching.register_watches(registry)
+    check_event_handlers_only(registry)
     return registry
+
+
+def check_event_handlers_only(registry: kopf.OperatorRegistry) -> None:
+    """Refuse a registry with create/update/delete/resume handlers, daemons or timers: with
+    ``NoDiffBase`` they would see every event as a creation and never idle."""
+    extra = [*registry._changing.get_all_handlers(), *registry._spawning.get_all_handlers()]
+    if extra:
+        raise RuntimeError(f"NoDiffBase serves event handlers only, not {', '.join(h.id for h in extra)}")
 
 
 def register_lifecycle(

@@ -102,25 +102,28 @@ async def apply_children(
     # (requests above limits, a bad CIDR, an over-size ConfigMap...) stops the reconcile before
     # the first real write, so a bad spec never leaves half of its children applied.
     answers = await _together(api.apply(child.manifest, field_manager=field_manager, dry_run=True) for child in drifted)
-    judged: list[tuple[_Planned, Mapping[str, Any]]] = []
     for child, answer in zip(drifted, answers, strict=True):
-        if isinstance(answer, ApiError) and not answer.transient:
-            raise ChildRejectedError(child.kind.kind, child.manifest["metadata"]["name"], answer)
+        meta = child.manifest["metadata"]
+        if child.live is None and (not isinstance(answer, BaseException) or _refused(answer)):
+            exists = isinstance(answer, BaseException) or bool((answer.get("metadata") or {}).get("resourceVersion"))
+            if exists:
+                # Not in the store, yet there (unlabelled, not listed yet, or made again since our
+                # delete): read from the API itself, so that someone else's object is found as
+                # such, even where the dry run failed on it (an immutable field of theirs).
+                child.live = await api.get(child.kind, meta["namespace"], meta["name"])
+                _check_owner(child.live, child.kind, meta["name"], owner, owner_uid)
+        if isinstance(answer, ApiError) and _refused(answer):
+            raise ChildRejectedError(child.kind.kind, meta["name"], answer)
         if isinstance(answer, BaseException):
             raise answer
-        judged.append((child, answer))
-    for child, judgement in judged:
-        if child.live is None and (judgement.get("metadata") or {}).get("resourceVersion"):
-            # It exists though no watch of ours holds it (unlabelled, or not listed yet): read it.
-            meta = child.manifest["metadata"]
-            child.live = await store.get(child.kind, meta["namespace"], meta["name"])
-            _check_owner(child.live, child.kind, meta["name"], owner, owner_uid)
     to_write = [child for child in drifted if child.live is None or drift.drifted(child.live, child.manifest)]
     for wave in _waves(to_write):
-        written = await _together(_write(api, store, child, field_manager, owner, changes) for child in wave)
-        for error in written:
-            if isinstance(error, BaseException):
-                raise error
+        results = await _together(_write(api, store, child, field_manager, owner) for child in wave)
+        # In the order of the wave, whichever finished first: the writes made are all told.
+        changes += [result for result in results if isinstance(result, Change)]
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
     live_by_kind: dict[str, dict[str, Any]] = {}
     for child in planned:
         if child.live is not None:
@@ -144,14 +147,17 @@ def _check_owner(
         raise ChildConflictError(kind.kind, name)
 
 
-async def _write(
-    api: ApiClient, store: Store, child: _Planned, field_manager: str, owner: Key, changes: list[Change]
-) -> None:
+def _refused(error: BaseException) -> bool:
+    """Whether a dry run's failure says the API server refuses the child (retrying cannot help)."""
+    return isinstance(error, ApiError) and not error.transient
+
+
+async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: str, owner: Key) -> Change:
     action: Literal["created", "updated"] = "created" if child.live is None else "updated"
     result = await api.apply(child.manifest, field_manager=field_manager)
     store.wrote(child.kind, result, sent=child.manifest, owner=owner)
-    changes.append(Change(action, child.kind.kind, child.manifest["metadata"]["name"]))
     child.live = result
+    return Change(action, child.kind.kind, child.manifest["metadata"]["name"])
 
 
 def _waves(children: Sequence[_Planned]) -> list[list[_Planned]]:

@@ -114,7 +114,7 @@ class Store:
 
         ``trust_absence``: an object not here does not exist, no GET needed. ``read_status``
         False: no decision reads this kind's status, so a change of nothing else is no news (a
-        claim turning Bound, an autoscaler's metrics every 15 seconds).
+        claim's phase, an autoscaler's metrics every 15 seconds).
         """
         self._kinds[kind.kind] = _Watched(keep_data=keep_data, trust_absence=trust_absence, read_status=read_status)
 

@@ -48,11 +48,12 @@ class Api:
         self.log: list[tuple[str, str, str]] = []  # (start | end, dry | real, kind)
         self.gets: list[str] = []
         self.refuse: str | None = None
+        self.turns: dict[str, int] = {}  # loop turns a kind's call takes (3 unless said)
 
     async def apply(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
         mode = "dry" if dry_run else "real"
         self.log.append(("start", mode, body["kind"]))
-        for _ in range(3):
+        for _ in range(self.turns.get(body["kind"], 3)):
             await asyncio.sleep(0)
         self.log.append(("end", mode, body["kind"]))
         if dry_run and body["kind"] == self.refuse:
@@ -148,4 +149,33 @@ async def test_a_refused_dry_run_writes_nothing(api: Api, cache: Store) -> None:
     with pytest.raises(Exception, match="the API server refuses Service 'demo'"):
         await apply(api, cache)
 
+    assert [entry for entry in api.log if entry[1] == "real"] == []
+
+
+async def test_the_writes_are_told_in_the_order_of_the_children_whichever_finished_first(
+    api: Api, cache: Store
+) -> None:
+    api.turns = {"ConfigMap": 9, "Secret": 6}  # the first two children finish last
+    changes: list[Change] = []
+
+    await apply(api, cache, changes)
+
+    order = [m["kind"] for m in manifests()]
+    before = [kind for kind in order if kind not in ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget")]
+    assert [c.kind for c in changes] == [*before, "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+
+
+async def test_a_child_of_someone_else_its_dry_run_fails_on_is_reported_as_theirs(api: Api, cache: Store) -> None:
+    # Their Deployment's selector is immutable: the dry run fails on it, yet the name is what is wrong.
+    theirs = {
+        "kind": "Deployment",
+        "metadata": {"name": "demo", "namespace": "ns1", "uid": "x", "resourceVersion": "1"},
+    }
+    api.objects[("Deployment", "demo")] = theirs
+    api.refuse = "Deployment"
+
+    with pytest.raises(ChildConflictError, match="Deployment 'demo' exists and is not owned"):
+        await apply(api, cache)
+
+    assert api.gets == ["Deployment"]
     assert [entry for entry in api.log if entry[1] == "real"] == []

@@ -17,7 +17,7 @@ from pathlib import Path
 import kopf
 import pytest
 from agentos_operator import running
-from agentos_operator.handlers import kopf_settings
+from agentos_operator.handlers import check_event_handlers_only, kopf_settings
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.kopf.conftest import Cluster, StartOperator, eventually
@@ -148,3 +148,13 @@ def test_the_operator_process_does_not_load_the_kubernetes_client(tmp_path: Path
 
     assert modules_after("import kopf") == "['kubernetes']"  # kopf loads it when it is there
     assert modules_after("from agentos_operator import running; running.forgo_kubernetes_client(); import kopf") == "[]"
+
+
+def test_a_registry_with_a_handler_that_needs_a_diff_base_is_refused() -> None:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.update("agentos.dev", "v1alpha1", "agentosconfigs", registry=registry, id="on-update")
+    def updated(**_: object) -> None: ...
+
+    with pytest.raises(RuntimeError, match="NoDiffBase serves event handlers only, not on-update"):
+        check_event_handlers_only(registry)

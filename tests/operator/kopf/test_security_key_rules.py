@@ -28,7 +28,7 @@ def demo() -> AgentOSResource:
 
 
 class Api:
-    """Creates into ``objects`` (409 for a name taken) and answers GETs from it, counting both."""
+    """Creates into ``objects`` (409 for a name taken), answers GETs from it, applies over it; counts each call."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -45,6 +45,14 @@ class Api:
     async def get(self, kind: kinds.Kind, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append("get")
         return self.objects.get((namespace, name))
+
+    async def apply(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
+        """What taking a Secret over would call: overwrites, as server-side apply with force does."""
+        self.calls.append("apply")
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if not dry_run:
+            self.objects[key] = {**body}
+        return self.objects.get(key, {**body})
 
 
 @pytest.fixture
