@@ -35,6 +35,20 @@ API_VERSION = f"{GROUP}/{VERSION}"
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 NAME_MAX_LENGTH = 50
 _NAME = re.compile(NAME_PATTERN)
+# A namespace's name is a DNS label (RFC 1123), as the API server checks it.
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAMESPACE_MAX_LENGTH = 63
+
+
+def namespace_problem(namespace: str) -> str:
+    """Pure: why ``namespace`` is no valid namespace name, or "" when it is one."""
+    if len(namespace) <= NAMESPACE_MAX_LENGTH and _NAMESPACE.fullmatch(namespace):
+        return ""
+    return (
+        f"{namespace[:100]!r} is not a valid namespace: lowercase letters, digits and '-', starting and ending"
+        f" with a letter or digit, at most {NAMESPACE_MAX_LENGTH} characters"
+    )
+
 
 # Spec fields (camelCase) that only shape the Deployment and its neighbours, not the runtime config.
 _DEPLOYMENT_ONLY_FIELDS = frozenset(
@@ -197,19 +211,23 @@ def _envelope_problems(body: Mapping[str, Any]) -> list[Problem]:
     if not isinstance(metadata, Mapping):
         return [*problems, Problem(("metadata",), "required mapping is missing: give at least metadata.name")]
     name = metadata.get("name")
-    if not isinstance(name, str) or not name:
+    if name is None or name == "":
         problems.append(Problem(("metadata", "name"), "required field is missing"))
-    elif len(name) > NAME_MAX_LENGTH or not _NAME.match(name):
+    elif not isinstance(name, str):
+        problems.append(Problem(("metadata", "name"), "must be a string: write the name in quotes"))
+    elif len(name) > NAME_MAX_LENGTH or not _NAME.fullmatch(name):
         problems.append(
             Problem(
                 ("metadata", "name"),
-                f"'{name}' is not a valid name: lowercase letters, digits and '-', starting with a letter,"
+                f"{name[:100]!r} is not a valid name: lowercase letters, digits and '-', starting with a letter,"
                 f" at most {NAME_MAX_LENGTH} characters",
             )
         )
     namespace = metadata.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
-        problems.append(Problem(("metadata", "namespace"), "must be a string"))
+        problems.append(Problem(("metadata", "namespace"), "must be a string: write the namespace in quotes"))
+    elif namespace is not None and namespace_problem(namespace):
+        problems.append(Problem(("metadata", "namespace"), namespace_problem(namespace)))
     for field, kind in (("uid", str), ("generation", int)):
         value = metadata.get(field)
         if value is not None and not isinstance(value, kind):

@@ -118,6 +118,17 @@ def printable(text: str) -> str:
     return _UNSTORABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
+def one_line(text: object) -> str:
+    """``text`` for a log line or a terminal: every character that is not printable (a newline
+    that would forge a line of its own, an escape sequence that rewrites the terminal, a lone
+    surrogate a UTF-8 stream cannot carry) is shown escaped, as Python writes it (``\\n``,
+    ``\\x1b``, ``\\udcff``). Unchanged, and fast, when already printable."""
+    shown = str(text)
+    if shown.isprintable():
+        return shown
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in shown)
+
+
 def path_text(path: Loc) -> str:
     """A ``Problem``'s path as text to follow a field's name: ``.tags[1]``, keys ``printable``."""
     return "".join(f"[{part}]" if isinstance(part, int) else f".{printable(part)}" for part in path)

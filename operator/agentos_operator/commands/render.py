@@ -19,10 +19,10 @@ import argparse
 import base64
 import binascii
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentos_operator.commands.validate import Document, read_documents, resource_problems
+from agentos_operator.commands.validate import Document, Duplicates, read_documents, resource_problems, say
 
 PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to render real ones."
 # On each Secret rendered with placeholder values, so that one applied by mistake says what it holds.
@@ -60,22 +60,33 @@ def run(args: argparse.Namespace) -> int:
     from agentos_runtime.config import ConfigError
 
     from agentos_operator import render
-    from agentos_operator.errors import MissingSecretsError
-    from agentos_operator.resources import parse_resource
+    from agentos_operator.errors import MissingSecretsError, OperatorError
+    from agentos_operator.resources import namespace_problem, parse_resource
 
     files = [*args.files, *args.paths]
     if not files:
         sys.stderr.write("agentos render: no file given: name one or more (FILE..., or -f FILE)\n")
+        return 2
+    if args.namespace is not None and namespace_problem(args.namespace):
+        say(f"agentos render: -n: {namespace_problem(args.namespace)}", sys.stderr)
+        return 2
+    if args.image is not None and not args.image.strip():
+        say("agentos render: --image: empty: name an image, or leave the option out for the default", sys.stderr)
         return 2
     documents = list(read_documents(files))
     secrets, secret_errors = ({}, []) if args.secrets_from is None else _read_secrets(args.secrets_from)
     errors = [f"{d.source}: {d.error}" for d in documents if d.error is not None] + secret_errors
     settings = render.RenderSettings(default_image=args.image or render.DEFAULT_RUNTIME_IMAGE)
     manifests: list[dict[str, Any]] = []
+    seen = Duplicates()
     for document in (d for d in documents if d.error is None and d.is_agentos):
         body, conflict = in_namespace(document.body, args.namespace)
         if conflict:
             errors.append(f"{document.source}: {document.label}: {conflict}")
+            continue
+        twice = seen.check(Document(document.source, document.index, body, siblings=document.siblings))
+        if twice:
+            errors.extend(f"{document.source}: {document.label}: {problem}" for problem in twice)
             continue
         try:
             resource = parse_resource(body)
@@ -91,11 +102,14 @@ def run(args: argparse.Namespace) -> int:
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in problems)
         except MissingSecretsError as error:
             errors.append(f"{document.source}: {document.label}: {error} (in {args.secrets_from})")
+        except OperatorError as error:  # the Secret values do not fit the one Secret they go to
+            errors.append(f"{document.source}: {document.label}: {error}")
     if errors:
-        sys.stderr.write("".join(f"{line}\n" for line in errors))
+        for line in errors:
+            say(line, sys.stderr)
         return 1
     if not manifests:
-        sys.stderr.write(f"{', '.join(files)}: no AgentOSConfig resource found\n")
+        say(f"{', '.join(files)}: no AgentOSConfig resource found", sys.stderr)
         return 1
     if args.secrets_from is not None:
         sys.stdout.write(render.dump_manifests(manifests))
@@ -139,32 +153,57 @@ def dump_with_placeholders(manifests: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _read_secrets(path: str) -> tuple[dict[tuple[str, str], str], list[str]]:
-    """(Secret name, key) → value from every Secret in the file, and what could not be read."""
+    """(Secret name, key) → value from every Secret in the file, and what could not be read.
+
+    A Secret is checked as the API server checks one: a mapping ``metadata`` with a name,
+    ``data`` of base64 strings, ``stringData`` of strings. Problems name the Secret and the
+    key, never a value.
+    """
     values: dict[tuple[str, str], str] = {}
     errors: list[str] = []
     for document in read_documents([path]):
         if document.error is not None:
             errors.append(f"{path}: {document.error}")
             continue
-        for secret in _secrets_in(document):
-            name = str((secret.get("metadata") or {}).get("name") or "")
-            if not name:
+        secrets, problems = _secrets_in(document)
+        errors += [f"{path}: {problem}" for problem in problems]
+        for secret in secrets:
+            metadata = secret.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            if not isinstance(name, str) or not name:
                 errors.append(f"{path}: a Secret without metadata.name")
                 continue
-            for key, encoded in sorted((secret.get("data") or {}).items()):
-                try:
-                    values[(name, key)] = base64.b64decode(str(encoded), validate=True).decode("utf-8")
-                except (binascii.Error, UnicodeDecodeError):
-                    # Name the key, never the content.
-                    errors.append(f"{path}: Secret/{name}: data.{key} is not base64-encoded UTF-8")
-            for key, value in sorted((secret.get("stringData") or {}).items()):
-                values[(name, key)] = str(value)
+            for field in ("data", "stringData"):
+                entries = secret.get(field)
+                if entries is None:
+                    continue
+                if not isinstance(entries, dict):
+                    errors.append(f"{path}: Secret/{name}: {field} must be a mapping of keys to values")
+                    continue
+                for key, value in entries.items():
+                    if not isinstance(key, str) or not isinstance(value, str):
+                        errors.append(f"{path}: Secret/{name}: {field}.{key} must be a string key with a string value")
+                    elif field == "stringData":
+                        values[(name, key)] = value
+                    else:
+                        try:
+                            values[(name, key)] = base64.b64decode(value, validate=True).decode("utf-8")
+                        except (binascii.Error, UnicodeDecodeError):
+                            # Name the key, never the content.
+                            errors.append(f"{path}: Secret/{name}: data.{key} is not base64-encoded UTF-8")
     return values, errors
 
 
-def _secrets_in(document: Document) -> Iterable[dict[str, Any]]:
+def _secrets_in(document: Document) -> tuple[list[dict[str, Any]], list[str]]:
+    """The Secrets of a document (itself, or the items of a ``List``), and what is wrong with its shape."""
     body = document.body
     if not isinstance(body, dict):
-        return []
-    items = body.get("items") if body.get("kind") == "List" else [body]
-    return [item for item in items or [] if isinstance(item, dict) and item.get("kind") == "Secret"]
+        return [], []
+    if body.get("kind") != "List":
+        return ([body] if body.get("kind") == "Secret" else []), []
+    items = body.get("items")
+    if items is None:
+        return [], []
+    if not isinstance(items, list):
+        return [], [f"document {document.index + 1}: a List's items must be a list"]
+    return [item for item in items if isinstance(item, dict) and item.get("kind") == "Secret"], []

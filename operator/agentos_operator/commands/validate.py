@@ -20,29 +20,37 @@ resource) are skipped. A document with none of those keys is a runtime config fi
 
 A schema error does not hide the rest: the fields at fault are set aside and the document
 checked again, so an unknown field and an unknown model are both reported in one run. A file
-that is not UTF-8, not YAML, or hostile YAML (an alias bomb, absurd nesting) is one line of
-error, refused before anything expands it. Exit status: 0 when every document is valid, 1 on
+that is not UTF-8, not YAML, or hostile YAML (an alias bomb, absurd nesting, a number of
+thousands of digits) is one line of error, refused before anything expands it; so is anything
+but a regular file (a pipe is not waited on) and a file over 8 MiB. The same AgentOSConfig
+(namespace and name) given twice is a problem of the second. Unprintable characters in what is
+printed (a key's control character, a lone surrogate) are escaped. Exit status: 0 when every document is valid, 1 on
 any problem (or when no AgentOSConfig and no runtime config was found), 2 when no file is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config import checking, reading
 from agentos_runtime.serving import runtime_config_problems as serve_problems
+from agentos_runtime.storable import one_line
 
 from agentos_operator import GROUP, KIND
 
 if TYPE_CHECKING:
     from agentos_runtime.config import Problem
 
+# The most read of one input file: a resource must fit the API server's request limit (3 MiB),
+# a runtime config the 1 MiB ConfigMap it is mounted from.
+MAX_INPUT_BYTES = 8 * 2**20
 # Top-level keys that make a document a Kubernetes object rather than a runtime config file
 # (whose own top-level keys are none of these).
 OBJECT_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec"})
@@ -113,29 +121,58 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("agentos validate: no file given: name one or more (FILE..., or -f FILE)\n")
         return 2
     found = failed = 0
+    seen = Duplicates()
     for document in read_documents(files):
         if document.error is not None:
             failed += 1
-            sys.stdout.write(f"{document.source}: {document.error}\n")
+            say(f"{document.source}: {document.error}")
             continue
         if not isinstance(document.body, dict):
             problems = [_not_a_mapping(document.body)]
         elif document.is_runtime_config:
             problems = runtime_config_problems(document)
         elif document.is_agentos:
-            problems = resource_problems(document.body)
+            problems = resource_problems(document.body) + seen.check(document)
         else:
             continue
         found += 1
         failed += bool(problems)
         for problem in problems:
-            sys.stdout.write(f"{document.source}: {document.label}: {problem}\n")
+            say(f"{document.source}: {document.label}: {problem}")
         if not problems:
-            sys.stdout.write(f"{document.source}: {document.label}: valid\n")
+            say(f"{document.source}: {document.label}: valid")
     if not found and not failed:
-        sys.stdout.write(f"{', '.join(files)}: no {KIND} resource and no runtime config found\n")
+        say(f"{', '.join(files)}: no {KIND} resource and no runtime config found")
         return 1
     return 1 if failed else 0
+
+
+def say(line: str, stream: Any = None) -> None:
+    """Write one line (standard output by default), its unprintable characters escaped: a
+    control character in a key would reach the terminal, a lone surrogate would stop the write."""
+    (stream or sys.stdout).write(one_line(line) + "\n")
+
+
+class Duplicates:
+    """Which AgentOSConfigs (by namespace and name) the input holds already: the second of a
+    name would replace the first when applied, so it is a problem of the input."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, str], str] = {}
+
+    def check(self, document: Document) -> list[Problem]:
+        from agentos_runtime.config import Problem
+
+        metadata = document.body.get("metadata") if isinstance(document.body, dict) else None
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            return []
+        namespace = metadata.get("namespace")
+        key = (namespace if isinstance(namespace, str) else "", metadata["name"])
+        first = self._first.get(key)
+        if first is None:
+            self._first[key] = f"{document.source}, document {document.index + 1}"
+            return []
+        return [Problem(("metadata", "name"), f"the same resource is given twice (first in {first}): keep one")]
 
 
 def resource_problems(body: Any) -> list[Problem]:
@@ -220,7 +257,7 @@ def _with_valid_envelope(body: Any) -> dict[str, Any] | None:
     metadata = body.get("metadata")
     metadata = metadata if isinstance(metadata, Mapping) else {}
     name = metadata.get("name")
-    valid_name = isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and re.match(NAME_PATTERN, name)
+    valid_name = isinstance(name, str) and len(name) <= NAME_MAX_LENGTH and re.fullmatch(NAME_PATTERN, name)
     namespace = metadata.get("namespace")
     envelope = {"name": name if valid_name else "resource"}
     if isinstance(namespace, str):
@@ -240,6 +277,9 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
         except OSError as error:
             yield Document(source, 0, None, f"cannot read: {error.strerror or error}")
             continue
+        except UnreadableInput as error:
+            yield Document(source, 0, None, f"cannot read: {error}")
+            continue
         except reading.InputError as error:
             yield Document(source, 0, None, str(error))
             continue
@@ -249,8 +289,28 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
 
 
 def _read_bytes(source: str) -> bytes:
-    """The file's bytes ('-' is standard input): decoding is ``reading.decode``'s, so its errors are ours."""
-    if source != "-":
-        return Path(source).read_bytes()
-    stream = getattr(sys.stdin, "buffer", None)
-    return stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+    """The file's bytes ('-' is standard input): decoding is ``reading.decode``'s, so its errors are ours.
+
+    Only a regular file is read (a pipe nobody writes to would wait forever, ``/dev/zero`` would
+    fill the memory), and at most ``MAX_INPUT_BYTES`` of it, standard input included.
+    """
+    if source == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        data = stream.read(MAX_INPUT_BYTES + 1) if stream is not None else sys.stdin.read().encode("utf-8")
+    else:
+        # Non-blocking, so that opening a FIFO returns at once; a regular file ignores the flag.
+        descriptor = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise UnreadableInput("not a regular file (a directory, pipe or device): give a YAML file")
+            data = file.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise UnreadableInput(
+            f"larger than {MAX_INPUT_BYTES // 2**20} MiB: an AgentOSConfig must fit the API server's"
+            " request limit (3 MiB); split the file"
+        )
+    return data
+
+
+class UnreadableInput(Exception):
+    """A file not read at all; the message is one line, saying why and what to do."""

@@ -121,6 +121,19 @@ class _BoundedLoader(yaml.SafeLoader):
         _refuse_repeated_keys(node)  # as written: merges have not flattened their keys in yet
         return node
 
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        # Python refuses to convert a number of more than 4300 digits (a ValueError, not YAML's).
+        try:
+            value: int = super().construct_yaml_int(node)
+        except ValueError:
+            raise _LimitError(
+                None, None, f"a number of {len(node.value)} characters: far too large for any field", node.start_mark
+            ) from None
+        return value
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+
 
 def _refuse_repeated_keys(node: MappingNode) -> None:
     """Raise when a scalar key is written twice in ``node`` itself (merged-in keys are not its own)."""

@@ -43,6 +43,7 @@ from agentos_runtime.knowledge.reading import (
     format_size,
 )
 from agentos_runtime.knowledge.records import Content
+from agentos_runtime.storable import one_line
 from agentos_runtime.tools.http_get import MAX_REDIRECTS
 
 if TYPE_CHECKING:
@@ -152,21 +153,12 @@ def source_files(root: Path, *, supported: Callable[[Path], bool]) -> list[Path]
     if too_deep:
         logger.warning(
             "knowledge source %s: %d directories lie more than %d levels below it and are not read, the first %s",
-            loggable(root),
+            one_line(root),
             len(too_deep),
             MAX_DEPTH,
-            loggable(min(too_deep)),
+            one_line(min(too_deep)),
         )
     return sorted(found)
-
-
-def loggable(path: Path | str) -> str:
-    """``path`` for a log line: a control character in a file's name (a newline would forge a
-    line of its own, an escape sequence would rewrite the terminal) is shown escaped."""
-    text = str(path)
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -392,7 +384,7 @@ async def _store(base: KnowledgeBase, content: Content, old: Content | None) -> 
 
 
 async def _record_failure(base: KnowledgeBase, item: SourceItem, old: Content | None, message: str) -> None:
-    logger.warning("knowledge base %s: source %s failed: %s", base.id, _shown(item), loggable(message))
+    logger.warning("knowledge base %s: source %s failed: %s", base.id, _shown(item), one_line(message))
     content = _content(base, item, kind="url" if item.url else "file", size=None, sha="", old=old)
     content.metadata.pop(SHA256_KEY)
     if not await _store(base, content, old):
@@ -402,7 +394,7 @@ async def _record_failure(base: KnowledgeBase, item: SourceItem, old: Content | 
 
 
 def _shown(item: SourceItem) -> str:
-    return loggable(item.path) if item.path is not None else public_url(item.url or "")
+    return one_line(item.path) if item.path is not None else public_url(item.url or "")
 
 
 def read_file_capped(path: Path, max_bytes: int) -> bytes:

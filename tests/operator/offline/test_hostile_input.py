@@ -1,6 +1,8 @@
 """Hostile or mistaken input to ``agentos validate`` and ``agentos render``: one clear line, a failing exit, no hang."""
 
+import base64
 import io
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,11 @@ HOSTILE: list[tuple[str, bytes, str]] = [
         "a control character",
         (HEADER + "spec: {image: \x1b[31m}\n").encode(),
         "not valid YAML: line 4, column 15: character #x001b is not allowed in YAML",
+    ),
+    (
+        "a number of five thousand digits",
+        (HEADER + "spec: {replicas: 1" + "0" * 5000 + "}\n").encode(),
+        "refused: line 4, column 18: a number of 5001 characters: far too large for any field",
     ),
     (
         "a key written twice, which would drop the first block",
@@ -274,3 +281,152 @@ def test_strictness_is_the_resources_alone(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AGENTOS_LEADER_ELECTION", "true")
     settings = OperatorSettings()
     assert (settings.metrics_port, settings.leader_election) == (9100, True)
+
+
+GOOD = (
+    HEADER
+    + "spec:\n  models: [{id: m, apiKeySecretRef: {name: openai, key: api-key}}]\n  agents: [{id: a, model: m}]\n"
+)
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_a_pipe_is_refused_at_once_not_waited_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    fifo = tmp_path / "cr.yaml"
+    os.mkfifo(fifo)  # nobody ever writes to it
+
+    code, lines, elapsed = run(capsys, command, str(fifo))
+
+    assert code == 1 and elapsed < 1.0
+    assert lines == [f"{fifo}: cannot read: not a regular file (a directory, pipe or device): give a YAML file"]
+
+
+def test_a_file_larger_than_any_resource_is_refused_unread(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(GOOD + "#" * (9 * 2**20) + "\n")
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert code == 1
+    assert lines == [
+        f"{path}: cannot read: larger than 8 MiB: an AgentOSConfig must fit the API server's request limit"
+        " (3 MiB); split the file"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("secret", "said"),
+    [
+        ("metadata: [a]", "a Secret without metadata.name"),
+        ("metadata: {name: openai}\ndata: [a, b]", "Secret/openai: data must be a mapping of keys to values"),
+        ("metadata: {name: openai}\nstringData: x", "Secret/openai: stringData must be a mapping of keys to values"),
+        ("metadata: {name: openai}\nstringData: {api-key: null}", "Secret/openai: stringData.api-key must be a string"),
+        (
+            "metadata: {name: openai}\nstringData: {api-key: [a, b]}",
+            "Secret/openai: stringData.api-key must be a string",
+        ),
+        ("metadata: {name: openai}\ndata: {1: eA==, b: eA==}", "Secret/openai: data.1 must be a string key"),
+    ],
+)
+def test_a_secrets_file_of_the_wrong_shape_is_named_never_stringified(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, secret: str, said: str
+) -> None:
+    resource = tmp_path / "cr.yaml"
+    resource.write_text(GOOD)
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("apiVersion: v1\nkind: Secret\n" + secret + "\n")
+
+    code, lines, _ = run(capsys, "render", str(resource), "--secrets-from", str(secrets))
+
+    assert code == 1
+    assert [line for line in lines if said in line] and all(line.startswith(f"{secrets}: ") for line in lines[:1])
+    assert not any("Traceback" in line for line in lines)
+
+
+def test_a_list_whose_items_are_no_list_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    resource = tmp_path / "cr.yaml"
+    resource.write_text(GOOD)
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text("apiVersion: v1\nkind: List\nitems: 5\n")
+
+    code, lines, _ = run(capsys, "render", str(resource), "--secrets-from", str(secrets))
+
+    assert code == 1
+    assert lines[0] == f"{secrets}: document 1: a List's items must be a list"
+
+
+def test_secret_values_too_large_for_one_secret_are_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    resource = tmp_path / "cr.yaml"
+    resource.write_text(GOOD)
+    secrets = tmp_path / "secrets.yaml"
+    value = base64.b64encode(b"k" * (1100 * 1024)).decode()
+    secrets.write_text(
+        f"apiVersion: v1\nkind: Secret\nmetadata: {{name: openai}}\ndata: {{api-key: {value}}}\n---\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: demo-security-key}\nstringData: {security-key: s}\n"
+    )
+
+    code, lines, _ = run(capsys, "render", str(resource), "--secrets-from", str(secrets))
+
+    assert code == 1
+    [line] = lines
+    assert (
+        line.startswith(f"{resource}: AgentOSConfig/demo: the values copied from the referenced Secrets take")
+        and "k" * 20 not in line
+    )
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_the_same_resource_given_twice_is_a_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(GOOD)
+
+    code, lines, _ = run(capsys, command, str(path), str(path))
+
+    assert code == 1
+    assert (
+        f"{path}: AgentOSConfig/demo: metadata.name: the same resource is given twice (first in {path}, document 1): keep one"
+        in lines
+    )
+
+
+def test_a_namespace_the_api_server_would_refuse_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(GOOD.replace("metadata: {name: demo}", "metadata: {name: demo, namespace: Team_A}"))
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert code == 1
+    assert lines == [
+        f"{path}: AgentOSConfig/demo: metadata.namespace: 'Team_A' is not a valid namespace: lowercase letters,"
+        " digits and '-', starting and ending with a letter or digit, at most 63 characters"
+    ]
+    code, lines, _ = run(capsys, "render", str(path.with_name("absent.yaml")), "-n", "Bad_NS!")
+    assert code == 2 and lines[0].startswith("agentos render: -n: 'Bad_NS!' is not a valid namespace")
+
+
+def test_unprintable_characters_are_escaped_in_what_is_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(GOOD.replace("{name: demo}", '{name: "de\\ud800mo\\e[2J"}'))
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert code == 1
+    assert lines and all(line.isprintable() for line in lines)
+    assert "'de\\ud800mo\\x1b[2J' is not a valid name" in lines[0]
+
+
+def test_a_name_that_is_not_text_is_said_to_be_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(GOOD.replace("{name: demo}", "{name: 2024-01-01}"))
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert code == 1
+    assert "metadata.name: must be a string: write the name in quotes" in lines[0]

@@ -31,6 +31,7 @@ from agentos_runtime.knowledge.sources import (
     source_files,
     supported_file,
 )
+from agentos_runtime.storable import one_line
 from pydantic import ValidationError
 
 from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
@@ -392,6 +393,6 @@ def test_directories_too_deep_to_walk_are_said_in_one_warning(
 
 
 def test_a_file_name_with_control_characters_is_escaped_in_log_lines(tmp_path: Path) -> None:
-    assert sources.loggable(tmp_path / "a\nWARNING forged\x1b[2J.md") == f"{tmp_path}/a\\nWARNING forged\\x1b[2J.md"
-    assert sources.loggable("plain name.md") == "plain name.md"
-    assert sources.loggable("caf\u00e9 \udcff") == "caf\u00e9 \\udcff"
+    assert one_line(tmp_path / "a\nWARNING forged\x1b[2J.md") == f"{tmp_path}/a\\nWARNING forged\\x1b[2J.md"
+    assert one_line("plain name.md") == "plain name.md"
+    assert one_line("caf\u00e9 \udcff") == "caf\u00e9 \\udcff"
