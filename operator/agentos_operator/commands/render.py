@@ -22,7 +22,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentos_operator.commands.validate import Document, Duplicates, read_documents, resource_problems, say
+from agentos_operator.commands.validate import (
+    Document,
+    Duplicates,
+    read_documents,
+    resource_problems,
+    say,
+    unknown_fields,
+)
 
 PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to render real ones."
 # On each Secret rendered with placeholder values, so that one applied by mistake says what it holds.
@@ -84,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         if conflict:
             errors.append(f"{document.source}: {document.label}: {conflict}")
             continue
-        twice = seen.check(Document(document.source, document.index, body, siblings=document.siblings))
-        if twice:
-            errors.extend(f"{document.source}: {document.label}: {problem}" for problem in twice)
+        refused = seen.check(Document(document.source, document.index, body, siblings=document.siblings))
+        refused += unknown_fields(body)  # kubectl apply would refuse the object itself
+        if refused:
+            errors.extend(f"{document.source}: {document.label}: {problem}" for problem in refused)
             continue
         try:
             resource = parse_resource(body)

@@ -235,13 +235,59 @@ def _check_resource(body: Any) -> list[Problem]:
     from agentos_operator import render
     from agentos_operator.resources import parse_resource
 
+    unknown = unknown_fields(body)
     try:
         resource = parse_resource(body)
         settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
         manifests = render.render(resource, render.placeholder_secrets(resource), settings=settings)
     except ConfigError as error:
-        return list(error.problems)
-    return render.check_manifests(resource, manifests)
+        return unknown + list(error.problems)
+    return unknown + render.check_manifests(resource, manifests)
+
+
+# The fields of an object's top level and of its ObjectMeta, as the API server knows them: with
+# kubectl's default strict field validation, any other is refused.
+OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+OBJECT_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+
+
+def unknown_fields(body: Any) -> list[Problem]:
+    """Pure: the fields of the envelope that ``kubectl apply`` would refuse as unknown (the spec's own are the schema's)."""
+    from agentos_runtime.config import Problem
+
+    if not isinstance(body, Mapping):
+        return []
+    problems = [
+        Problem((key,), "unknown field: an object has apiVersion, kind, metadata and spec")
+        for key in body
+        if key not in OBJECT_FIELDS
+    ]
+    metadata = body.get("metadata")
+    if isinstance(metadata, Mapping):
+        problems += [
+            Problem(("metadata", key), "unknown field of metadata: check its spelling")
+            for key in metadata
+            if key not in OBJECT_META_FIELDS
+        ]
+    return problems
 
 
 def _in_envelope(path: Sequence[str | int]) -> bool:

@@ -430,3 +430,19 @@ def test_a_name_that_is_not_text_is_said_to_be_so(capsys: pytest.CaptureFixture[
 
     assert code == 1
     assert "metadata.name: must be a string: write the name in quotes" in lines[0]
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_fields_kubectl_would_refuse_as_unknown_are_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(GOOD.replace("metadata: {name: demo}", "foo: 1\nmetadata: {name: demo, bogus: 2}"))
+
+    code, lines, _ = run(capsys, command, str(path))
+
+    assert code == 1
+    assert lines == [
+        f"{path}: AgentOSConfig/demo: foo: unknown field: an object has apiVersion, kind, metadata and spec",
+        f"{path}: AgentOSConfig/demo: metadata.bogus: unknown field of metadata: check its spelling",
+    ]
