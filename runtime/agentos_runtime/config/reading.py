@@ -19,6 +19,7 @@ levels. Aliases in moderation, as kubectl allows them, still work.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -133,6 +134,14 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 _BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+# A number with an exponent and no dot or no exponent sign (`5e-1`, `1e3`, `2.5E6`) is a float to
+# Kubernetes' YAML reader and to YAML 1.2, but a string to PyYAML's YAML 1.1 rules: read it as
+# the API server would.
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _refuse_repeated_keys(node: MappingNode) -> None:

@@ -446,3 +446,19 @@ def test_fields_kubectl_would_refuse_as_unknown_are_named(
         f"{path}: AgentOSConfig/demo: foo: unknown field: an object has apiVersion, kind, metadata and spec",
         f"{path}: AgentOSConfig/demo: metadata.bogus: unknown field of metadata: check its spelling",
     ]
+
+
+def test_a_number_with_an_exponent_is_a_number_as_kubernetes_reads_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(
+        GOOD.replace("{id: m,", "{id: m, temperature: 5e-1,").replace("spec:\n", "spec:\n  replicas: 1e0\n")
+    )
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert (code, lines) == (0, [f"{path}: AgentOSConfig/demo: valid"])
+    assert reading.load_documents("a: 5e-1\nb: 2.5E6\nc: '5e-1'\nd: 0x1e5\ne: e5\n") == [
+        {"a": 0.5, "b": 2.5e6, "c": "5e-1", "d": 485, "e": "e5"}
+    ]
