@@ -31,9 +31,7 @@ any problem (or when no AgentOSConfig and no runtime config was found), 2 when n
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,9 +46,6 @@ from agentos_operator import GROUP, KIND
 if TYPE_CHECKING:
     from agentos_runtime.config import Problem
 
-# The most read of one input file: a resource must fit the API server's request limit (3 MiB),
-# a runtime config the 1 MiB ConfigMap it is mounted from.
-MAX_INPUT_BYTES = 8 * 2**20
 # Top-level keys that make a document a Kubernetes object rather than a runtime config file
 # (whose own top-level keys are none of these).
 OBJECT_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec"})
@@ -323,9 +318,6 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
         except OSError as error:
             yield Document(source, 0, None, f"cannot read: {error.strerror or error}")
             continue
-        except UnreadableInput as error:
-            yield Document(source, 0, None, f"cannot read: {error}")
-            continue
         except reading.InputError as error:
             yield Document(source, 0, None, str(error))
             continue
@@ -335,28 +327,10 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
 
 
 def _read_bytes(source: str) -> bytes:
-    """The file's bytes ('-' is standard input): decoding is ``reading.decode``'s, so its errors are ours.
-
-    Only a regular file is read (a pipe nobody writes to would wait forever, ``/dev/zero`` would
-    fill the memory), and at most ``MAX_INPUT_BYTES`` of it, standard input included.
-    """
-    if source == "-":
-        stream = getattr(sys.stdin, "buffer", None)
-        data = stream.read(MAX_INPUT_BYTES + 1) if stream is not None else sys.stdin.read().encode("utf-8")
-    else:
-        # Non-blocking, so that opening a FIFO returns at once; a regular file ignores the flag.
-        descriptor = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(descriptor, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise UnreadableInput("not a regular file (a directory, pipe or device): give a YAML file")
-            data = file.read(MAX_INPUT_BYTES + 1)
-    if len(data) > MAX_INPUT_BYTES:
-        raise UnreadableInput(
-            f"larger than {MAX_INPUT_BYTES // 2**20} MiB: an AgentOSConfig must fit the API server's"
-            " request limit (3 MiB); split the file"
-        )
-    return data
-
-
-class UnreadableInput(Exception):
-    """A file not read at all; the message is one line, saying why and what to do."""
+    """The file's bytes ('-' is standard input), regular files only and at most
+    ``reading.MAX_FILE_BYTES``: decoding is ``reading.decode``'s, so its errors are ours."""
+    if source != "-":
+        return reading.file_bytes(source)
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read(reading.MAX_FILE_BYTES + 1) if stream is not None else sys.stdin.read().encode("utf-8")
+    return reading.within_limit(data)

@@ -46,11 +46,9 @@ def read_config_file(path: str | FilePath) -> Any:
     """
     file = FilePath(path)
     try:
-        data = file.read_bytes()
+        return reading.read_file(reading.file_bytes(file))
     except OSError as error:
         raise ConfigError([Problem((), f"cannot read config file {file}: {error.strerror}")]) from error
-    try:
-        return reading.read_file(data)
     except reading.InputError as error:
         raise ConfigError([Problem((), f"{file}: {error}")]) from None
 

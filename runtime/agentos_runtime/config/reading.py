@@ -19,12 +19,17 @@ levels. Aliases in moderation, as kubectl allows them, still work.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+# The most read of one file: a resource must fit the API server's request limit (3 MiB), a
+# runtime config the 1 MiB ConfigMap it is mounted from.
+MAX_FILE_BYTES = 8 * 2**20
 # Deepest nesting of mappings and sequences in a document, aliases expanded.
 MAX_DEPTH = 100
 # Nodes that aliases may add to a document when expanded, beyond those written out in it.
@@ -80,6 +85,28 @@ def load_document(text: str) -> Any:
 def read_file(data: bytes) -> Any:
     """The one document of a file's bytes: ``decode`` then ``load_document``."""
     return load_document(decode(data))
+
+
+def file_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``max_bytes``; raises ``InputError``
+    for anything else (a pipe nobody writes to would be waited on forever, ``/dev/zero`` would
+    fill the memory), ``OSError`` when it cannot be opened."""
+    # Non-blocking, so that opening a FIFO returns at once; a regular file ignores the flag.
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise InputError("not a regular file (a directory, pipe or device): give a YAML file")
+        return within_limit(file.read(max_bytes + 1), max_bytes)
+
+
+def within_limit(data: bytes, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """``data``, or ``InputError`` when it is longer than ``max_bytes``."""
+    if len(data) > max_bytes:
+        raise InputError(
+            f"larger than {max_bytes // 2**20} MiB: an AgentOSConfig must fit the API server's request limit"
+            " (3 MiB), a runtime config its 1 MiB ConfigMap; split the file"
+        )
+    return data
 
 
 class _LimitError(yaml.MarkedYAMLError):

@@ -299,7 +299,7 @@ def test_a_pipe_is_refused_at_once_not_waited_on(
     code, lines, elapsed = run(capsys, command, str(fifo))
 
     assert code == 1 and elapsed < 1.0
-    assert lines == [f"{fifo}: cannot read: not a regular file (a directory, pipe or device): give a YAML file"]
+    assert lines == [f"{fifo}: not a regular file (a directory, pipe or device): give a YAML file"]
 
 
 def test_a_file_larger_than_any_resource_is_refused_unread(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -310,8 +310,8 @@ def test_a_file_larger_than_any_resource_is_refused_unread(capsys: pytest.Captur
 
     assert code == 1
     assert lines == [
-        f"{path}: cannot read: larger than 8 MiB: an AgentOSConfig must fit the API server's request limit"
-        " (3 MiB); split the file"
+        f"{path}: larger than 8 MiB: an AgentOSConfig must fit the API server's request limit (3 MiB),"
+        " a runtime config its 1 MiB ConfigMap; split the file"
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -116,3 +117,25 @@ def test_a_key_written_twice_is_refused_wherever_it_is(text: str, words: str) ->
 
 def test_keys_equal_only_as_text_are_different_keys() -> None:
     assert reading.load_document("{1: a, '1': b, null: c, 'null': d}") == {1: "a", "1": "b", None: "c", "null": "d"}
+
+
+def test_a_pipe_as_the_config_file_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)  # nobody ever writes to it: reading it would wait forever
+    started = time.perf_counter()
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(fifo)
+
+    assert time.perf_counter() - started < 1.0
+    assert [str(p) for p in raised.value.problems] == [
+        f"{fifo}: not a regular file (a directory, pipe or device): give a YAML file"
+    ]
+
+
+def test_a_config_file_larger_than_any_configmap_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(GOOD + "#" * reading.MAX_FILE_BYTES + "\n")
+
+    with pytest.raises(ConfigError, match="larger than 8 MiB"):
+        load_config(path)
