@@ -265,8 +265,11 @@ OBJECT_META_FIELDS = frozenset(
 
 
 def unknown_fields(body: Any) -> list[Problem]:
-    """Pure: the fields of the envelope that ``kubectl apply`` would refuse as unknown (the spec's own are the schema's)."""
+    """Pure: what ``kubectl apply`` would refuse of the envelope: unknown fields (the spec's own
+    are the schema's), labels that are no labels."""
     from agentos_runtime.config import Problem
+
+    from agentos_operator.render.checks import label_key_problem, label_value_problem
 
     if not isinstance(body, Mapping):
         return []
@@ -282,6 +285,14 @@ def unknown_fields(body: Any) -> list[Problem]:
             for key in metadata
             if key not in OBJECT_META_FIELDS
         ]
+        labels = metadata.get("labels")
+        for key, value in labels.items() if isinstance(labels, Mapping) else ():
+            if not isinstance(key, str) or not isinstance(value, str):
+                why = "a label's key and value must be strings: write them in quotes"
+            else:
+                why = label_key_problem(key) or label_value_problem(value)
+            if why:
+                problems.append(Problem(("metadata", "labels", str(key)), why))
     return problems
 
 

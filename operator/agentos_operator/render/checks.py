@@ -13,7 +13,9 @@ involved. Each mirrors one rule of Kubernetes' own:
 - a variable named twice in one container's ``env``, or two ports on one number or name:
   server-side apply, which the operator writes with, merges those lists by that key and refuses
   a list where a key repeats (and a port name must be unique anyway);
-- a ConfigMap holding more than 1 MiB (its keys and values together).
+- a ConfigMap holding more than 1 MiB (its keys and values together);
+- a ``nodeSelector`` key that is no label key, or a value that is no label value (the rules of
+  labels: ``label_key_problem``, ``label_value_problem``).
 
 Problems are ``agentos_runtime.config.Problem`` with a path in the resource, as ``agentos
 validate`` prints every other problem.
@@ -61,6 +63,7 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
     for manifest in manifests:
         kind = manifest.get("kind")
         if kind == "Deployment":
+            problems.extend(_node_selector_problems(manifest["spec"]["template"]["spec"].get("nodeSelector") or {}))
             for container in manifest["spec"]["template"]["spec"]["containers"]:
                 problems.extend(_resource_problems(resource, container))
                 problems.extend(_env_problems(resource, container))
@@ -70,6 +73,46 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
         elif kind == "ConfigMap":
             problems.extend(_config_map_problems(manifest))
     return problems
+
+
+# A label's name part, and a DNS subdomain for its optional prefix (Kubernetes' validation).
+_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+LABEL_NAME_MAX_LENGTH = 63
+LABEL_PREFIX_MAX_LENGTH = 253
+
+
+def label_key_problem(key: str) -> str:
+    """Pure: why ``key`` is no label key (``[prefix/]name``), or "" when it is one."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > LABEL_PREFIX_MAX_LENGTH or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return (
+            f"{key[:100]!r} is not a valid label key: its prefix before '/' must be a DNS subdomain"
+            " (lowercase letters, digits, '-' and '.')"
+        )
+    if len(name) > LABEL_NAME_MAX_LENGTH or not _LABEL_NAME.fullmatch(name):
+        return (
+            f"{key[:100]!r} is not a valid label key: letters, digits, '-', '_' and '.', starting and ending"
+            f" with a letter or digit, at most {LABEL_NAME_MAX_LENGTH} characters (after an optional prefix/)"
+        )
+    return ""
+
+
+def label_value_problem(value: str) -> str:
+    """Pure: why ``value`` is no label value, or "" when it is one (empty is one)."""
+    if value == "" or (len(value) <= LABEL_NAME_MAX_LENGTH and _LABEL_NAME.fullmatch(value)):
+        return ""
+    return (
+        f"{value[:100]!r} is not a valid label value: letters, digits, '-', '_' and '.', starting and ending"
+        f" with a letter or digit, at most {LABEL_NAME_MAX_LENGTH} characters"
+    )
+
+
+def _node_selector_problems(selector: Mapping[str, str]) -> Iterator[Problem]:
+    for key, value in selector.items():
+        why = label_key_problem(key) or label_value_problem(value)
+        if why:
+            yield Problem(("spec", "nodeSelector", key), why)
 
 
 def quantity_value(text: str) -> Fraction:

@@ -462,3 +462,45 @@ def test_a_number_with_an_exponent_is_a_number_as_kubernetes_reads_it(
     assert reading.load_documents("a: 5e-1\nb: 2.5E6\nc: '5e-1'\nd: 0x1e5\ne: e5\n") == [
         {"a": 0.5, "b": 2.5e6, "c": "5e-1", "d": 485, "e": "e5"}
     ]
+
+
+def test_labels_and_node_selectors_the_api_server_would_refuse_are_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    labels = '{"app.kubernetes.io/name": ok, tier: "v v", "Example.com/x": y}'
+    body = GOOD.replace("metadata: {name: demo}", f"metadata: {{name: demo, labels: {labels}}}")
+    path.write_text(body.replace("spec:\n", 'spec:\n  nodeSelector: {"kubernetes.io/os": linux, "bad key!": v}\n'))
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert code == 1
+    assert [line.split(": ", 3)[2] for line in lines] == [
+        "metadata.labels.tier",
+        "metadata.labels.Example.com/x",
+        "spec.nodeSelector.bad key!",
+    ]
+    assert "'v v' is not a valid label value" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "valid"),
+    [
+        ("app", True),
+        ("app.kubernetes.io/name", True),
+        ("a_b.c-d", True),
+        ("x" * 63, True),
+        ("x" * 64, False),
+        ("-app", False),
+        ("app-", False),
+        ("/app", False),
+        ("Example.com/app", False),
+        ("example.com/", False),
+        ("a b", False),
+        ("app\n", False),
+    ],
+)
+def test_label_keys_follow_kubernetes_rules(key: str, valid: bool) -> None:
+    from agentos_operator.render.checks import label_key_problem
+
+    assert (label_key_problem(key) == "") is valid
