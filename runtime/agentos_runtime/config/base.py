@@ -26,4 +26,7 @@ class Schema(BaseModel):
         validate_by_alias=True,
         extra="forbid",
         frozen=True,
+        # `.nan` and `.inf` are YAML numbers but no setting's value (JSON, and so a Kubernetes
+        # resource, cannot even carry them): "a finite number", not "less than or equal to 2".
+        allow_inf_nan=False,
     )

@@ -139,3 +139,11 @@ def test_a_config_file_larger_than_any_configmap_is_refused_unread(tmp_path: Pat
 
     with pytest.raises(ConfigError, match="larger than 8 MiB"):
         load_config(path)
+
+
+@pytest.mark.parametrize("number", [".nan", ".inf", "-.inf"])
+def test_nan_and_infinity_are_no_setting_s_value(number: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config_text(GOOD.replace("api_key_env: null", f"api_key_env: null\n    temperature: {number}"))
+
+    assert [str(p) for p in raised.value.problems] == ["models[0].temperature: Input should be a finite number"]
