@@ -104,14 +104,12 @@ async def apply_children(
     answers = await _together(api.apply(child.manifest, field_manager=field_manager, dry_run=True) for child in drifted)
     for child, answer in zip(drifted, answers, strict=True):
         meta = child.manifest["metadata"]
-        if child.live is None and (not isinstance(answer, BaseException) or _refused(answer)):
-            exists = isinstance(answer, BaseException) or bool((answer.get("metadata") or {}).get("resourceVersion"))
-            if exists:
-                # Not in the store, yet there (unlabelled, not listed yet, or made again since our
-                # delete): read from the API itself, so that someone else's object is found as
-                # such, even where the dry run failed on it (an immutable field of theirs).
-                child.live = await api.get(child.kind, meta["namespace"], meta["name"])
-                _check_owner(child.live, child.kind, meta["name"], owner, owner_uid)
+        if child.live is None and _may_exist(answer):
+            # Not in the store, yet perhaps there (unlabelled, not listed yet, or made again since
+            # our delete): read from the API itself, so that someone else's object is found as
+            # such, even where the dry run failed on it (an immutable field of theirs).
+            child.live = await api.get(child.kind, meta["namespace"], meta["name"])
+            _check_owner(child.live, child.kind, meta["name"], owner, owner_uid)
         if isinstance(answer, ApiError) and _refused(answer):
             raise ChildRejectedError(child.kind.kind, meta["name"], answer)
         if isinstance(answer, BaseException):
@@ -145,6 +143,14 @@ def _check_owner(
 ) -> None:
     if live is not None and not may_manage(live, owner[1], owner_uid):
         raise ChildConflictError(kind.kind, name)
+
+
+def _may_exist(answer: Mapping[str, Any] | BaseException) -> bool:
+    """Whether a dry run's answer leaves the child possibly existing: an object it would create
+    has no ``resourceVersion`` yet; a refusal may be an existing object's doing."""
+    if isinstance(answer, BaseException):
+        return _refused(answer)
+    return bool((answer.get("metadata") or {}).get("resourceVersion"))
 
 
 def _refused(error: BaseException) -> bool:
