@@ -226,8 +226,8 @@ def _envelope_problems(body: Mapping[str, Any]) -> list[Problem]:
     namespace = metadata.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
         problems.append(Problem(("metadata", "namespace"), "must be a string: write the namespace in quotes"))
-    elif namespace is not None and namespace_problem(namespace):
-        problems.append(Problem(("metadata", "namespace"), namespace_problem(namespace)))
+    elif namespace is not None and (why := namespace_problem(namespace)):
+        problems.append(Problem(("metadata", "namespace"), why))
     for field, kind in (("uid", str), ("generation", int)):
         value = metadata.get(field)
         if value is not None and not isinstance(value, kind):

@@ -25,10 +25,10 @@ from typing import Any
 from agentos_operator.commands.validate import (
     Document,
     Duplicates,
+    envelope_problems,
     read_documents,
     resource_problems,
     say,
-    unknown_fields,
 )
 
 PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to render real ones."
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         sys.stderr.write("agentos render: no file given: name one or more (FILE..., or -f FILE)\n")
         return 2
-    if args.namespace is not None and namespace_problem(args.namespace):
-        say(f"agentos render: -n: {namespace_problem(args.namespace)}", sys.stderr)
+    if args.namespace is not None and (why := namespace_problem(args.namespace)):
+        say(f"agentos render: -n: {why}", sys.stderr)
         return 2
     if args.image is not None and not args.image.strip():
         say("agentos render: --image: empty: name an image, or leave the option out for the default", sys.stderr)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             errors.append(f"{document.source}: {document.label}: {conflict}")
             continue
         refused = seen.check(Document(document.source, document.index, body, siblings=document.siblings))
-        refused += unknown_fields(body)  # kubectl apply would refuse the object itself
+        refused += envelope_problems(body)  # kubectl apply would refuse the object itself
         if refused:
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in refused)
             continue

@@ -23,9 +23,9 @@ checked again, so an unknown field and an unknown model are both reported in one
 that is not UTF-8, not YAML, or hostile YAML (an alias bomb, absurd nesting, a number of
 thousands of digits) is one line of error, refused before anything expands it; so is anything
 but a regular file (a pipe is not waited on) and a file over 8 MiB. The same AgentOSConfig
-(namespace and name) given twice is a problem of the second. Unprintable characters in what is
-printed (a key's control character, a lone surrogate) are escaped. Exit status: 0 when every document is valid, 1 on
-any problem (or when no AgentOSConfig and no runtime config was found), 2 when no file is given.
+(namespace and name) given twice is a problem of the second. Unprintable characters in what
+is printed (a key's control character, a lone surrogate) are escaped. Exit status: 0 when
+every document is valid, 1 on any problem (or when no AgentOSConfig and no runtime config was found), 2 when no file is given.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class Duplicates:
         if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
             return []
         namespace = metadata.get("namespace")
-        key = (namespace if isinstance(namespace, str) else "", metadata["name"])
+        key = (namespace if isinstance(namespace, str) and namespace else "default", metadata["name"])
         first = self._first.get(key)
         if first is None:
             self._first[key] = f"{document.source}, document {document.index + 1}"
@@ -230,7 +230,7 @@ def _check_resource(body: Any) -> list[Problem]:
     from agentos_operator import render
     from agentos_operator.resources import parse_resource
 
-    unknown = unknown_fields(body)
+    unknown = envelope_problems(body)
     try:
         resource = parse_resource(body)
         settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
@@ -264,7 +264,7 @@ OBJECT_META_FIELDS = frozenset(
 )
 
 
-def unknown_fields(body: Any) -> list[Problem]:
+def envelope_problems(body: Any) -> list[Problem]:
     """Pure: what ``kubectl apply`` would refuse of the envelope: unknown fields (the spec's own
     are the schema's), labels that are no labels."""
     from agentos_runtime.config import Problem

@@ -504,3 +504,16 @@ def test_label_keys_follow_kubernetes_rules(key: str, valid: bool) -> None:
     from agentos_operator.render.checks import label_key_problem
 
     assert (label_key_problem(key) == "") is valid
+
+
+def test_a_resource_without_a_namespace_and_the_same_in_default_are_the_same_resource(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(GOOD)
+    second.write_text(GOOD.replace("metadata: {name: demo}", "metadata: {name: demo, namespace: default}"))
+
+    code, lines, _ = run(capsys, "validate", str(first), str(second))
+
+    assert code == 1
+    assert lines[-1].endswith(f"the same resource is given twice (first in {first}, document 1): keep one")
