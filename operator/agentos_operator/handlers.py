@@ -141,8 +141,11 @@ def register_lifecycle(
         watch_logger = logging.getLogger("agentos_operator.watching")
         if operator_settings.watch_secrets:  # by metadata only, apart from kopf: see ``watching``
             deliver = functools.partial(watching.secret_changed, store, references, reconciler)
+            listed = functools.partial(store.listed, kinds.SECRET)
             memo.secret_watch = asyncio.create_task(
-                watching.watch_by_metadata(api, kinds.SECRET, operator_settings, deliver, logger=watch_logger)
+                watching.watch_by_metadata(
+                    api, kinds.SECRET, operator_settings, deliver, logger=watch_logger, on_listed=listed
+                )
             )
         on_config_map = functools.partial(
             watching.config_map_changed, watching.Versions(), references, reconciler.request

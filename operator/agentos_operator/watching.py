@@ -250,9 +250,15 @@ async def watch_by_metadata(
     deliver: Callable[[str | None, Body], None],
     *,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    on_listed: Callable[[str | None], None] | None = None,
 ) -> None:
-    """Watch ``kind`` by metadata in the namespaces the operator serves, each event to ``deliver``, until cancelled."""
-    await watch_in_scope(api, kind, settings.namespaces, deliver, retry_delay=settings.retry_delay, logger=logger)
+    """Watch ``kind`` by metadata in the namespaces the operator serves, each event to ``deliver``, until cancelled.
+
+    ``on_listed(namespace)``: the watch of that namespace (None: of every one) has listed.
+    """
+    await watch_in_scope(
+        api, kind, settings.namespaces, deliver, retry_delay=settings.retry_delay, logger=logger, on_listed=on_listed
+    )
 
 
 def scope_of(settings: OperatorSettings) -> Callable[[str | None], bool]:

@@ -46,6 +46,7 @@ from agentos_operator.kube.store import KEPT_METADATA
 Body = dict[str, Any]
 Key = tuple[str, str]
 Deliver = Callable[[str | None, Body], None]
+Listed = Callable[[str | None], None]
 RetryDelay = Callable[[int], float]
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -149,7 +150,8 @@ class MetadataWatch:
     listed object, else ADDED, MODIFIED or DELETED. ``known`` is the last metadata of each
     object, so a new list (after a 410) can tell what the watch missed: an object gone is
     delivered as DELETED, one not known before as ADDED (the first list's objects are all
-    listings). ``watch_timeout`` gives each watch's ``timeoutSeconds``.
+    listings). ``on_listed(namespace)`` is called after each list, once its objects are all
+    delivered. ``watch_timeout`` gives each watch's ``timeoutSeconds``.
 
     The backoff starts over once a watch proves healthy (an event, or a stream that lasted),
     not after a list: a server answering every watch with 410 right after a list would
@@ -167,6 +169,7 @@ class MetadataWatch:
         logger: Logger,
         page_size: int = PAGE_SIZE,
         watch_timeout: Callable[[], int] = watch_seconds,
+        on_listed: Listed | None = None,
     ) -> None:
         self.api = api
         self.kind = kind
@@ -176,6 +179,7 @@ class MetadataWatch:
         self.logger = logger
         self.page_size = page_size
         self.watch_timeout = watch_timeout
+        self.on_listed = on_listed
         self.known: dict[Key, Body] = {}
         self.resource_version: str | None = None  # None: list before watching
         self._failures = 0
@@ -221,6 +225,8 @@ class MetadataWatch:
         self.resource_version = str(meta.get("resourceVersion") or "")
         for body in gone:
             self.deliver("DELETED", body)
+        if self.on_listed is not None:
+            self.on_listed(self.namespace)
 
     async def _watch(self) -> None:
         assert self.resource_version is not None
@@ -287,15 +293,18 @@ async def watch_in_scope(
     *,
     retry_delay: RetryDelay,
     logger: Logger,
+    on_listed: Listed | None = None,
 ) -> None:
     """Watch ``kind`` by metadata in the namespaces ``patterns`` select (every one when empty), until cancelled.
+
+    ``on_listed(namespace)``: each watch of ``kind`` (one per namespace, or None for all) has listed.
 
     With globs, kopf needs to list namespaces; where it may not, it serves the namespaces named
     outright, and so do these watches.
     """
 
     def watch(namespace: str | None, to: Deliver) -> MetadataWatch:
-        return MetadataWatch(api, kind, namespace, to, retry_delay=retry_delay, logger=logger)
+        return MetadataWatch(api, kind, namespace, to, retry_delay=retry_delay, logger=logger, on_listed=on_listed)
 
     namespaces = fixed_namespaces(patterns)
     if namespaces is None:

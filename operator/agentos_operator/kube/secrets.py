@@ -129,8 +129,11 @@ async def ensure_security_key(api: ApiClient, store: Store, resource: AgentOSRes
     if manifest is None:
         return False
     name = manifest["metadata"]["name"]
-    # Not in the store: created at once, the create's 409 telling that it exists after all.
-    existing = await store.get(SECRET, resource.namespace, name, confirm_absence=False)
+    # Not in a store whose Secrets are listed: created at once, a 409 telling that it exists
+    # after all. Before that list is in (an operator just restarted), looked up first: a key
+    # that exists is the rule then, and a create would be a write refused.
+    listed = store.has_listed(SECRET, resource.namespace)
+    existing = await store.get(SECRET, resource.namespace, name, confirm_absence=not listed)
     if existing is None:
         try:
             created = await api.create(manifest, field_manager=field_manager)

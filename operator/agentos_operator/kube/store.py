@@ -10,7 +10,9 @@ have listed everything yet. So "not here" is confirmed with a GET before the ope
 Secret missing; before it creates a child, the write's own answer confirms it instead
 (``get(..., confirm_absence=False)``: the dry run that precedes every child's write, or the
 create of the security key, says whether the object exists), which spares a cold start one
-GET per child. (kopf indexes would say when a kind is fully listed, but each indexed object
+GET per child. The key is created so only once its namespace's Secrets are listed
+(``has_listed``, which the metadata-only watch says): an operator that restarts before then
+would send a create for each key that exists. (kopf indexes would say when a kind is fully listed, but each indexed object
 holds a toggle every waiting event re-checks: quadratic at start.)
 
 The store lags the API server by one watch event. So what the operator itself writes is
@@ -81,6 +83,8 @@ class _Watched:
     owners: dict[Key, str] = field(default_factory=dict)
     # Full bodies read from the API (keep_data False), used while their resourceVersion is current.
     read: dict[Key, Body] = field(default_factory=dict)
+    # The namespaces (None: every one) whose first list is complete, where the watch says so.
+    listed: set[str | None] = field(default_factory=set)
 
 
 @dataclass
@@ -120,6 +124,15 @@ class Store:
 
     def watches(self, kind: Kind) -> bool:
         return kind.kind in self._kinds
+
+    def listed(self, kind: Kind, namespace: str | None) -> None:
+        """The watch of ``kind`` in ``namespace`` (None: every one) has delivered its first list."""
+        self._kinds[kind.kind].listed.add(namespace)
+
+    def has_listed(self, kind: Kind, namespace: str) -> bool:
+        """Whether a watch of ``kind`` said its first list covering ``namespace`` is in; False when none says."""
+        watched = self._kinds.get(kind.kind)
+        return watched is not None and (None in watched.listed or namespace in watched.listed)
 
     def keys(self, kind: Kind) -> list[Key]:
         """(namespace, name) of every object of a watched kind."""

@@ -38,6 +38,7 @@ class Delivered:
 
     events: list[tuple[str | None, str, str, str]] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    lists: list[tuple[str | None, int]] = field(default_factory=list)  # (namespace, events delivered before)
 
     def __call__(self, event_type: str | None, body: dict[str, Any]) -> None:
         meta = body["metadata"]
@@ -46,6 +47,9 @@ class Delivered:
 
     def names(self, event_type: str | None) -> list[str]:
         return [name for kind, _, name, _ in self.events if kind == event_type]
+
+    def listed(self, namespace: str | None) -> None:
+        self.lists.append((namespace, len(self.events)))
 
 
 @dataclass
@@ -90,7 +94,16 @@ def requests(cluster: Cluster, verb: str, plural: str = "secrets") -> list[rende
 
 
 def secret_watch(api: ApiClient, delivered: Delivered, delays: Delays, *, page_size: int = 500) -> MetadataWatch:
-    return MetadataWatch(api, SECRET, "ns1", delivered, retry_delay=delays, logger=LOGGER, page_size=page_size)
+    return MetadataWatch(
+        api,
+        SECRET,
+        "ns1",
+        delivered,
+        retry_delay=delays,
+        logger=LOGGER,
+        page_size=page_size,
+        on_listed=delivered.listed,
+    )
 
 
 async def secret(cluster: Cluster, name: str, namespace: str = "ns1", **metadata: Any) -> dict[str, Any]:
@@ -125,6 +138,7 @@ async def test_a_list_comes_in_pages_and_delivers_each_object_once_as_a_listing(
 
     assert sorted(delivered.names(None)) == ["s0", "s1", "s2", "s3", "s4"]
     assert len(delivered.events) == 5
+    assert delivered.lists == [("ns1", 5)]  # said once, after the last page's objects
     pages = requests(cluster, "list")
     assert [(r.params["limit"], bool(r.params.get("continue"))) for r in pages] == [
         ("2", False),
@@ -280,7 +294,11 @@ async def test_a_glob_follows_the_matching_namespaces_as_they_come_and_go(
     cluster: Cluster, api: ApiClient, run: Run
 ) -> None:
     delivered = Delivered()
-    run(watch_in_scope(api, SECRET, ("team-*",), delivered, retry_delay=Delays(), logger=LOGGER))
+    run(
+        watch_in_scope(
+            api, SECRET, ("team-*",), delivered, retry_delay=Delays(), logger=LOGGER, on_listed=delivered.listed
+        )
+    )
     for namespace in ("team-a", "team-b"):
         namespace_body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
         await cluster.api.create("v1/namespaces", namespace_body)
@@ -295,6 +313,8 @@ async def test_a_glob_follows_the_matching_namespaces_as_they_come_and_go(
     await eventually(lambda: "marker" in delivered.names(None) + delivered.names("ADDED"), what="team-b's Secret")
 
     assert {namespace for _, namespace, _, _ in delivered.events} == {"team-a", "team-b"}
+    # Each namespace's watch says it listed; the watch of the namespaces never does.
+    assert {namespace for namespace, _ in delivered.lists} == {"team-a", "team-b"}
     assert "late" not in [name for _, _, name, _ in delivered.events]
     assert {r.url.path for r in requests(cluster, "list")} == {
         "/api/v1/namespaces/team-a/secrets",

@@ -1,5 +1,6 @@
-"""The generated security key: created at once when no watch of the operator's holds it, and a
-create the API server answers 409 read back to tell ours (kept) from someone else's (refused)."""
+"""The generated security key: created at once when the operator's listed Secrets do not hold
+it, and a create the API server answers 409 read back to tell ours (kept) from someone else's
+(refused). Before the Secrets are listed (an operator just started), it is looked up first."""
 
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def api() -> Api:
 async def cache(api: Api) -> AsyncIterator[Store]:
     result = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
     result.watch(kinds.SECRET, keep_data=False)
+    result.listed(kinds.SECRET, "ns1")
     yield result
     result.close()
 
@@ -80,7 +82,8 @@ async def test_a_key_created_first_by_another_replica_is_kept(api: Api, cache: S
     assert await ensure_security_key(api, cache, demo(), field_manager="op")  # type: ignore[arg-type]
     theirs = api.objects[KEY]
     fresh = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
-    fresh.watch(kinds.SECRET, keep_data=False)  # a replica whose watch has not listed it yet
+    fresh.watch(kinds.SECRET, keep_data=False)  # a replica whose watch listed before it was made
+    fresh.listed(kinds.SECRET, None)
 
     assert not await ensure_security_key(api, fresh, demo(), field_manager="op")  # type: ignore[arg-type]
 
@@ -98,3 +101,29 @@ async def test_a_key_planted_where_no_watch_sees_it_is_refused_and_left_alone(ap
 
     assert api.objects[KEY] is planted
     assert api.calls == ["create", "get"]
+
+
+async def test_before_the_secrets_are_listed_an_existing_key_is_read_and_no_create_is_sent(api: Api) -> None:
+    first = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
+    first.watch(kinds.SECRET, keep_data=False)
+    first.listed(kinds.SECRET, "ns1")
+    assert await ensure_security_key(api, first, demo(), field_manager="op")  # type: ignore[arg-type]
+    restarted = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
+    restarted.watch(kinds.SECRET, keep_data=False)
+    restarted.listed(kinds.SECRET, "elsewhere")  # another namespace's list says nothing of ns1
+
+    assert not await ensure_security_key(api, restarted, demo(), field_manager="op")  # type: ignore[arg-type]
+
+    assert api.calls == ["create", "get"]
+    first.close()
+    restarted.close()
+
+
+async def test_before_the_secrets_are_listed_a_missing_key_is_looked_up_then_created(api: Api) -> None:
+    restarted = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
+    restarted.watch(kinds.SECRET, keep_data=False)
+
+    assert await ensure_security_key(api, restarted, demo(), field_manager="op")  # type: ignore[arg-type]
+
+    assert api.calls == ["get", "create"]
+    restarted.close()
