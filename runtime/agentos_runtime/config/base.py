@@ -8,8 +8,13 @@ for the custom resource, so neither document accepts the other's spelling by acc
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from agentos_runtime import storable
 
 # Identifiers become Kubernetes names, env var suffixes and URL path segments: keep them to
 # DNS-label characters (RFC 1123, at most 63 characters).
@@ -30,3 +35,36 @@ class Schema(BaseModel):
         # resource, cannot even carry them): "a finite number", not "less than or equal to 2".
         allow_inf_nan=False,
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_is_storable(cls, value: Any) -> Any:
+        """No NUL or lone surrogate in any text of the field (keys too): UTF-8 cannot carry a lone
+        surrogate (every answer naming the setting would fail) and PostgreSQL refuses NUL. A YAML
+        ``"\\ud800"`` or ``"\\0"`` escape, or a JSON ``\\u0000``, is how either gets in."""
+        problem = _text_problem(value, ())
+        if problem is not None:
+            where = f"at {storable.path_text(problem.path).lstrip('.')}: " if problem.path else ""
+            message = f"{where}{problem.message.removesuffix(': send valid UTF-8 text')}: remove it"
+            raise PydanticCustomError("unstorable_text", "{message}", {"message": message})
+        return value
+
+
+def _text_problem(value: Any, path: storable.Loc) -> storable.Problem | None:
+    """The first NUL or lone surrogate in ``value``'s text, with its path inside the field.
+
+    Text inside a nested model is not looked at: that model's own fields were checked."""
+    if isinstance(value, str):
+        found = storable.text_problem(value)
+        return None if found is None else storable.Problem(found.kind, found.message, path)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _text_problem(key, (*path, str(key))) or _text_problem(item, (*path, key))
+            if problem is not None:
+                return problem
+    elif isinstance(value, list | tuple | frozenset | set):
+        for index, item in enumerate(value):
+            problem = _text_problem(item, (*path, index))
+            if problem is not None:
+                return problem
+    return None

@@ -36,6 +36,7 @@ MAX_DEPTH = 100
 MAX_ALIAS_NODES = 100_000
 
 _UTF16_OR_32_MARKS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InputError(ValueError):
@@ -148,6 +149,15 @@ class _BoundedLoader(yaml.SafeLoader):
         node: MappingNode = super().compose_mapping_node(anchor)
         _refuse_repeated_keys(node)  # as written: merges have not flattened their keys in yet
         return node
+
+    def construct_scalar(self, node: ScalarNode | MappingNode) -> Any:
+        # A character beyond the 16-bit range written as a JSON-style pair of escapes
+        # ("\ud83d\ude00", as `json.dumps` writes it) is one character, as in JSON; PyYAML keeps
+        # the two halves. A half with no partner stays, for the schema to refuse with its field.
+        value = super().construct_scalar(node)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+        return value
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
         # Python refuses to convert a number of more than 4300 digits (a ValueError, not YAML's).

@@ -517,3 +517,12 @@ def test_a_resource_without_a_namespace_and_the_same_in_default_are_the_same_res
 
     assert code == 1
     assert lines[-1].endswith(f"the same resource is given twice (first in {first}, document 1): keep one")
+
+
+def test_a_nul_in_a_resources_text_is_refused_naming_the_field() -> None:
+    # JSON, and so the API server, carries "\u0000"; no answer of the runtime naming it could be stored.
+    body = resource_body({"agents": [{"id": "a", "instructions": ["fine", "bad \x00 one"]}]})
+
+    assert [str(p) for p in validate_resource(body)] == [
+        "spec.agents[0].instructions: at [1]: Text may not contain a NUL character (\\u0000): remove it"
+    ]

@@ -147,3 +147,59 @@ def test_nan_and_infinity_are_no_setting_s_value(number: str) -> None:
         parse_config_text(GOOD.replace("api_key_env: null", f"api_key_env: null\n    temperature: {number}"))
 
     assert [str(p) for p in raised.value.problems] == ["models[0].temperature: Input should be a finite number"]
+
+
+# (what the setting holds, the YAML that puts it there, the one problem reported)
+UNSTORABLE_TEXT = [
+    (
+        "a lone surrogate in a name",
+        '    name: "x\\udfffy"\n',
+        "agents[0].name: Text may not contain a lone surrogate (\\udfff): remove it",
+    ),
+    (
+        "a NUL in a description",
+        '    description: "nul \\0 here"\n',
+        "agents[0].description: Text may not contain a NUL character (\\u0000): remove it",
+    ),
+    (
+        "a lone surrogate in one of the instructions",
+        '    instructions: ["fine", "bad \\ud800"]\n',
+        "agents[0].instructions: at [1]: Text may not contain a lone surrogate (\\ud800): remove it",
+    ),
+    (
+        "a NUL deep in free-form metadata",
+        '    metadata: {team: {tags: ["a\\0"]}}\n',
+        "agents[0].metadata: at team.tags[0]: Text may not contain a NUL character (\\u0000): remove it",
+    ),
+    (
+        "a lone surrogate in a metadata key",
+        '    metadata: {"k\\ud800": 1}\n',
+        "agents[0].metadata: at k\\ud800: Text may not contain a lone surrogate (\\ud800): remove it",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "words"), [case[1:] for case in UNSTORABLE_TEXT], ids=[case[0] for case in UNSTORABLE_TEXT]
+)
+def test_text_no_answer_or_database_can_carry_is_refused_naming_the_field(yaml_text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config_text(GOOD + yaml_text)
+
+    assert [str(p) for p in raised.value.problems] == [words]
+
+
+def test_text_of_any_script_and_emoji_is_kept() -> None:
+    config = parse_config_text(GOOD + '    description: "café 東京 \\U0001F600 \\t tab"\n')
+
+    assert config.agents[0].description == "café 東京 \U0001f600 \t tab"
+
+
+def test_a_character_written_as_a_json_pair_of_escapes_is_one_character_and_a_reversed_pair_is_refused() -> None:
+    config = parse_config_text(GOOD + '    description: "\\ud83d\\ude00"\n')
+    assert config.agents[0].description == "\U0001f600"
+
+    with pytest.raises(
+        ConfigError, match=r"agents\[0\]\.description: Text may not contain a lone surrogate \(\\ude00\)"
+    ):
+        parse_config_text(GOOD + '    description: "\\ude00\\ud83d"\n')
