@@ -31,6 +31,9 @@ can never match is re-applied (and an Event posted) on every resync, forever:
 - Lists of named items (containers, env, volumes, ports) are matched by name: an item another
   manager added (``kubectl set env``, a mutating webhook's sidecar) survives server-side apply,
   so holding it besides ours is no drift; it was re-applied, with an Event, on every resync.
+- Except in the data of a Secret or ConfigMap the operator writes (``foreign_keys``): every key
+  of those reaches the runtime (the env Secret as environment variables, the config ConfigMap
+  as files beside its config), so a key someone added by hand is drift, and is removed.
 """
 
 from __future__ import annotations
@@ -125,12 +128,28 @@ def server_quantities(value: Any, path: tuple[str, ...] = ()) -> Any:
 
 
 def drifted(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
-    """Whether ``desired`` must be applied: the object is absent or lacks some of it."""
+    """Whether ``desired`` must be written: the object is absent, lacks some of it, or holds data keys it lacks."""
     if live is None:
         return True
     wanted = comparable(desired)
     wanted.pop("apiVersion", None)  # the same object is readable under several API versions
-    return not holds(live, wanted)
+    return not holds(live, wanted) or bool(foreign_keys(live, desired))
+
+
+# The maps of a kind whose every key the operator owns: server-side apply keeps keys another
+# manager set, and each of these keys reaches the runtime.
+_EXCLUSIVE_MAPS = {"Secret": ("data",), "ConfigMap": ("data", "binaryData")}
+
+
+def foreign_keys(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The keys of ``live``'s data maps that ``desired`` does not set, by map (``data``, ``binaryData``); sorted."""
+    wanted = comparable(desired)
+    found: dict[str, list[str]] = {}
+    for field in _EXCLUSIVE_MAPS.get(str(desired.get("kind")), ()):
+        extra = sorted(set(live.get(field) or {}) - set(wanted.get(field) or {}))
+        if extra:
+            found[field] = extra
+    return found
 
 
 def stamped(manifest: Mapping[str, Any]) -> dict[str, Any]:

@@ -113,6 +113,31 @@ def test_a_deleted_or_hand_edited_child_is_restored(
     wait_ready(control_plane, namespace, "demo")
 
 
+def test_keys_added_by_hand_to_the_env_secret_and_the_config_map_are_removed(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    env_keys = set(control_plane.get("secret", "demo-env", namespace)["data"])  # type: ignore[index]
+
+    control_plane.run(
+        "patch", "secret", "demo-env", "-n", namespace, "--type=merge",
+        "-p", json.dumps({"stringData": {"OPENAI_BASE_URL": "http://elsewhere.example"}}),
+    )  # fmt: skip
+    control_plane.run(
+        "patch", "configmap", "demo-config", "-n", namespace, "--type=merge", "-p", '{"data": {"extra.yaml": "x"}}'
+    )
+
+    def keys(kind: str, name: str) -> set[str]:
+        return set((control_plane.get(kind, name, namespace) or {}).get("data") or {})
+
+    eventually(lambda: keys("secret", "demo-env") == env_keys, what="the env Secret's keys as the operator wrote them")
+    eventually(lambda: "extra.yaml" not in keys("configmap", "demo-config"), what="the ConfigMap's extra key gone")
+    assert keys("configmap", "demo-config")  # its own keys stay
+
+
 def test_a_rotated_secret_rolls_the_pods(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:

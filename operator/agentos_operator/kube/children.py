@@ -161,6 +161,14 @@ def _refused(error: BaseException) -> bool:
 async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: str, owner: Key) -> Change:
     action: Literal["created", "updated"] = "created" if child.live is None else "updated"
     result = await api.apply(child.manifest, field_manager=field_manager)
+    foreign = drift.foreign_keys(result, child.manifest)
+    if foreign:
+        # Keys another manager set, which apply leaves: removed by a patch that fails (409, tried
+        # again) if the object changed since the apply.
+        meta = result["metadata"]
+        removal: dict[str, Any] = {field: dict.fromkeys(keys) for field, keys in foreign.items()}
+        removal["metadata"] = {"resourceVersion": meta["resourceVersion"]}
+        result = await api.patch(child.kind, meta["namespace"], meta["name"], removal, field_manager=field_manager)
     store.wrote(child.kind, result, sent=child.manifest, owner=owner)
     child.live = result
     return Change(action, child.kind.kind, child.manifest["metadata"]["name"])

@@ -61,10 +61,27 @@ class Api:
         key = (body["kind"], body["metadata"]["name"])
         live = self.objects.get(key)
         answer = {**body, "metadata": {**body["metadata"], "uid": "u", "resourceVersion": "7"}}
+        if live is not None and live.get("data"):  # as server-side apply keeps another manager's keys
+            answer["data"] = {**live["data"], **(body.get("data") or {})}
         if dry_run:
             return answer if live is not None else {**body}
         self.objects[key] = answer
         return answer
+
+    async def patch(
+        self, kind: kinds.Kind, namespace: str, name: str, patch: Mapping[str, Any], *, field_manager: str
+    ) -> dict[str, Any]:
+        """A merge patch of ``data``, refused unless the object is still at the version in it."""
+        self.log.append(("patch", "real", kind.kind))
+        live = self.objects[(kind.kind, name)]
+        assert patch["metadata"]["resourceVersion"] == live["metadata"]["resourceVersion"]
+        data = {k: v for k, v in {**live.get("data", {}), **patch.get("data", {})}.items() if v is not None}
+        self.objects[(kind.kind, name)] = {
+            **live,
+            "data": data,
+            "metadata": {**live["metadata"], "resourceVersion": "8"},
+        }
+        return self.objects[(kind.kind, name)]
 
     async def get(self, kind: kinds.Kind, namespace: str, name: str) -> dict[str, Any] | None:
         self.gets.append(kind.kind)
@@ -179,3 +196,22 @@ async def test_a_child_of_someone_else_its_dry_run_fails_on_is_reported_as_their
 
     assert api.gets == ["Deployment"]
     assert [entry for entry in api.log if entry[1] == "real"] == []
+
+
+async def test_a_key_added_by_hand_to_the_env_secret_is_removed_and_nothing_else_is_written(api: Api) -> None:
+    await apply(api, Store(api, consistency_seconds=5))  # type: ignore[arg-type]
+    env = api.objects[("Secret", "demo-env")]
+    api.objects[("Secret", "demo-env")] = {**env, "data": {"OPENAI_BASE_URL": "aHR0cDovL2V2aWw="}}
+    api.log.clear()
+    restarted = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
+    changes: list[Change] = []
+
+    await apply(api, restarted, changes)
+
+    assert [entry for entry in api.log if entry[1] == "real" and entry[0] != "end"] == [
+        ("start", "real", "Secret"),
+        ("patch", "real", "Secret"),
+    ]
+    assert "OPENAI_BASE_URL" not in api.objects[("Secret", "demo-env")].get("data", {})
+    assert changes == [Change("updated", "Secret", "demo-env")]
+    restarted.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from agentos_operator.drift import drifted, holds, stamped
+from agentos_operator.drift import drifted, foreign_keys, holds, stamped
 
 DESIRED = {
     "apiVersion": "apps/v1",
@@ -58,6 +58,21 @@ def test_string_data_is_compared_as_the_base64_data_the_server_stores() -> None:
 
     assert not drifted(stored, desired)
     assert drifted({**stored, "data": {"k": base64.b64encode(b"other").decode()}}, desired)
+
+
+def test_a_data_key_no_manifest_sets_is_drift_in_a_secret_or_config_map_alone() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "value"}}
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"config.yaml": "x"}}
+    ours = base64.b64encode(b"value").decode()
+
+    assert foreign_keys({**secret, "data": {"k": ours, "EXTRA": "eA=="}}, secret) == {"data": ["EXTRA"]}
+    assert drifted({**secret, "data": {"k": ours, "EXTRA": "eA=="}}, secret)
+    assert not drifted({**secret, "data": {"k": ours}}, secret)
+    extra = {**config, "data": {"config.yaml": "x", "b.yaml": "y", "a.yaml": "z"}, "binaryData": {"bin": "AA=="}}
+    assert foreign_keys(extra, config) == {"data": ["a.yaml", "b.yaml"], "binaryData": ["bin"]}
+    assert not drifted({**config, "metadata": {"name": "c", "labels": {"other": "x"}}}, config)
+    # Elsewhere a map may hold another manager's keys (an annotation, a label, a selector's).
+    assert not drifted(live(data={"anything": "x"}), DESIRED)
 
 
 def test_a_desired_null_means_absent() -> None:
