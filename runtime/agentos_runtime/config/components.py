@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from agentos_runtime import patterns
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
 
 TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
@@ -105,16 +105,16 @@ class StepCondition(Schema):
 
     contains: str | None = Field(default=None, description="True when the output contains this text.")
     not_contains: str | None = Field(default=None, description="True when the output does not contain this text.")
-    matches: str | None = Field(default=None, description="True when this regular expression matches the output.")
+    matches: str | None = Field(
+        default=None,
+        description="True when this regular expression (RE2 syntax: no backreferences or lookaround) matches the output.",
+    )
 
     @field_validator("matches")
     @classmethod
     def _compiles(cls, pattern: str | None) -> str | None:
         if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"not a valid regular expression: {error}") from error
+            patterns.compiled(pattern)  # PatternError, a ValueError, says why not
         return pattern
 
     @model_validator(mode="after")

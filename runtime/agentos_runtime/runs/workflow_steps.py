@@ -14,13 +14,13 @@ cancelled on its own cancels the workflow (``RunCancelled``).
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agentos_runtime import patterns
 from agentos_runtime.config.components import StepCondition
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.loop import RunRequest
@@ -74,7 +74,7 @@ def condition_holds(condition: StepCondition, text: str) -> bool:
         return condition.contains in text
     if condition.not_contains is not None:
         return condition.not_contains not in text
-    return re.search(condition.matches or "", text) is not None
+    return patterns.search(condition.matches or "", text)
 
 
 def join_outputs(outputs: Sequence[JSON]) -> str:

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from agentos_runtime.config import AgentConfig, StepCondition, WorkflowConfig
+from agentos_runtime.config import AgentConfig, ConfigError, StepCondition, WorkflowConfig, parse_config
 from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest
 from agentos_runtime.runs.workflow_steps import (
     ConditionPlan,
@@ -45,6 +45,53 @@ DEADLINE = 5.0
 )
 def test_a_condition_tests_the_previous_output(condition: dict[str, str], text: str, holds: bool) -> None:
     assert condition_holds(StepCondition(**condition), text) is holds
+
+
+def test_a_pattern_that_backtracks_exponentially_in_python_is_matched_at_once() -> None:
+    # Python's `re` takes minutes on this; the event loop, health checks included, would wait.
+    condition = StepCondition(matches=r"^((([a-z ]*)*)*)*[0-9]$")
+    started = time.perf_counter()
+
+    assert condition_holds(condition, "hello there " * 2000) is False
+    assert time.perf_counter() - started < DEADLINE
+
+
+@pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        (r"(a)\1", "invalid escape sequence: \\1"),
+        (r"(?=done)", "invalid perl operator: (?="),
+        (r"(?<!not )done", "invalid perl operator: (?<!"),
+        (r"(unclosed", "missing ): (unclosed"),
+    ],
+)
+def test_a_pattern_needing_backtracking_or_not_compiling_is_refused_with_the_reason(pattern: str, words: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(workflow_matching(pattern))
+
+    [problem] = [str(p) for p in raised.value.problems]
+    assert problem.startswith("workflows[0].steps[1].condition.matches: ")
+    assert words in problem and "backreferences and lookaround are not supported" in problem
+
+
+def test_text_the_model_answered_with_a_lone_surrogate_is_still_tested() -> None:
+    assert condition_holds(StepCondition(matches=r"^ok"), "ok \udc80") is True
+
+
+def workflow_matching(pattern: str) -> dict[str, object]:
+    return {
+        "models": [{"id": "m", "api_key_env": None}],
+        "agents": [{"id": "a", "model": "m"}],
+        "workflows": [
+            {
+                "id": "w",
+                "steps": [
+                    {"name": "first", "agent": "a"},
+                    {"name": "check", "condition": {"matches": pattern}, "steps": [{"name": "second", "agent": "a"}]},
+                ],
+            }
+        ],
+    }
 
 
 def test_parallel_outputs_are_joined_under_their_step_names_in_declaration_order() -> None:
