@@ -8,6 +8,7 @@ for the custom resource, so neither document accepts the other's spelling by acc
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -38,33 +39,38 @@ class Schema(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _text_is_storable(cls, value: Any) -> Any:
-        """No NUL or lone surrogate in any text of the field (keys too): UTF-8 cannot carry a lone
-        surrogate (every answer naming the setting would fail) and PostgreSQL refuses NUL. A YAML
-        ``"\\ud800"`` or ``"\\0"`` escape, or a JSON ``\\u0000``, is how either gets in."""
-        problem = _text_problem(value, ())
+    def _storable(cls, value: Any) -> Any:
+        """No NUL or lone surrogate in any text of the field (keys too), no NaN or infinity in its
+        free-form values: UTF-8 cannot carry a lone surrogate (every answer naming the setting
+        would fail), PostgreSQL refuses NUL, and JSON has no NaN (an agent's ``metadata`` or
+        ``session_state`` reaches answers and sessions as JSON). A YAML ``"\\ud800"``, ``"\\0"``
+        or ``.nan``, or a JSON ``\\u0000``, is how they get in."""
+        problem = _value_problem(value, ())
         if problem is not None:
             where = f"at {storable.path_text(problem.path).lstrip('.')}: " if problem.path else ""
-            message = f"{where}{problem.message.removesuffix(': send valid UTF-8 text')}: remove it"
+            fix = ": remove it" if problem.kind.startswith("string_") else ""
+            message = f"{where}{problem.message.removesuffix(': send valid UTF-8 text')}{fix}"
             raise PydanticCustomError("unstorable_text", "{message}", {"message": message})
         return value
 
 
-def _text_problem(value: Any, path: storable.Loc) -> storable.Problem | None:
-    """The first NUL or lone surrogate in ``value``'s text, with its path inside the field.
+def _value_problem(value: Any, path: storable.Loc) -> storable.Problem | None:
+    """The first NUL or lone surrogate in ``value``'s text, or non-finite number, with its path inside the field.
 
-    Text inside a nested model is not looked at: that model's own fields were checked."""
+    A nested model is not looked into: its own fields were checked."""
     if isinstance(value, str):
         found = storable.text_problem(value)
         return None if found is None else storable.Problem(found.kind, found.message, path)
+    if isinstance(value, float) and not math.isfinite(value):
+        return storable.Problem("number_not_finite", f"{value} is not a number JSON can hold: write a finite one", path)
     if isinstance(value, dict):
         for key, item in value.items():
-            problem = _text_problem(key, (*path, str(key))) or _text_problem(item, (*path, key))
+            problem = _value_problem(key, (*path, str(key))) or _value_problem(item, (*path, key))
             if problem is not None:
                 return problem
     elif isinstance(value, list | tuple | frozenset | set):
         for index, item in enumerate(value):
-            problem = _text_problem(item, (*path, index))
+            problem = _value_problem(item, (*path, index))
             if problem is not None:
                 return problem
     return None

@@ -181,6 +181,33 @@ _BoundedLoader.add_implicit_resolver(
 )
 
 
+# A date or time written out (`2024-01-01`) is text to the API server's YAML reader, and JSON
+# has no date: read it as the text it is, not as a `datetime` no config, answer or database row
+# can carry as JSON.
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_BoundedLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP]
+    for first, resolvers in _BoundedLoader.yaml_implicit_resolvers.items()
+}
+# Tags that make values JSON has no form for (bytes, a set, ordered pairs, a datetime): refused
+# where they are written.
+_NOT_JSON = {"binary": "bytes", "timestamp": "a date", "set": "a set", "omap": "ordered pairs", "pairs": "pairs"}
+
+
+def _refuse_not_json(_loader: _BoundedLoader, node: Node) -> Any:
+    name = node.tag.rsplit(":", 1)[-1]
+    raise _LimitError(
+        None,
+        None,
+        f"!!{name} makes {_NOT_JSON[name]}, which JSON (and so the config) cannot hold: write the value as text",
+        node.start_mark,
+    )
+
+
+for _name in _NOT_JSON:
+    _BoundedLoader.add_constructor(f"tag:yaml.org,2002:{_name}", _refuse_not_json)
+
+
 def _refuse_repeated_keys(node: MappingNode) -> None:
     """Raise when a scalar key is written twice in ``node`` itself (merged-in keys are not its own)."""
     first: dict[tuple[str, str], Node] = {}

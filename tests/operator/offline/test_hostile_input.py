@@ -424,7 +424,7 @@ def test_unprintable_characters_are_escaped_in_what_is_printed(
 
 def test_a_name_that_is_not_text_is_said_to_be_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "cr.yaml"
-    path.write_text(GOOD.replace("{name: demo}", "{name: 2024-01-01}"))
+    path.write_text(GOOD.replace("{name: demo}", "{name: 20240101}"))
 
     code, lines, _ = run(capsys, "validate", str(path))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -203,3 +204,33 @@ def test_a_character_written_as_a_json_pair_of_escapes_is_one_character_and_a_re
         ConfigError, match=r"agents\[0\]\.description: Text may not contain a lone surrogate \(\\ude00\)"
     ):
         parse_config_text(GOOD + '    description: "\\ude00\\ud83d"\n')
+
+
+def test_a_date_or_time_written_out_is_text_as_the_api_server_reads_it() -> None:
+    config = parse_config_text(GOOD + "    metadata: {day: 2024-01-01, at: 2024-01-01T10:00:00Z}\n")
+
+    assert config.agents[0].metadata == {"day": "2024-01-01", "at": "2024-01-01T10:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("!!binary aGVsbG8=", "line 8, column 19: !!binary makes bytes, which JSON"),
+        ("!!set {a, b}", "line 8, column 19: !!set makes a set, which JSON"),
+        ("!!timestamp 2024-01-01", "line 8, column 19: !!timestamp makes a date, which JSON"),
+        ("!!omap [a: 1]", "line 8, column 19: !!omap makes ordered pairs, which JSON"),
+    ],
+)
+def test_a_tag_making_a_value_json_cannot_hold_is_refused_where_it_is_written(value: str, words: str) -> None:
+    with pytest.raises(ConfigError, match="refused: " + re.escape(words)):
+        parse_config_text(GOOD + f"    metadata: {{x: {value}}}\n")
+
+
+@pytest.mark.parametrize("number", [".nan", ".inf", "-.inf"])
+def test_nan_and_infinity_are_refused_in_free_form_values_too(number: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config_text(GOOD + f"    session_state: {{scores: [1, {number}]}}\n")
+
+    [problem] = [str(p) for p in raised.value.problems]
+    assert problem.startswith("agents[0].session_state: at scores[1]: ")
+    assert "is not a number JSON can hold: write a finite one" in problem
