@@ -72,6 +72,7 @@ class Record(Protocol):
     """What the lifecycle needs of a run's record."""
 
     saved: bool
+    events: list[JSON]
 
     @property
     def run_id(self) -> str: ...
@@ -273,10 +274,14 @@ class Lifecycle:
         except GeneratorExit:
             self._save_detached()
             raise
+        events = steps.record.events
+        kept = len(events)
         steps.record.add(ending.last)
         failure = await self._save_or_failure()
         if failure is not None:
-            yield failure
+            # The run did not end as told before the save: its answer ends with why, not with that.
+            del events[kept:]
+            yield steps.record.add(failure)
             return
         try:
             steps.saved(outcome)

@@ -201,6 +201,8 @@ async def test_complete_answers_an_error_output_when_the_store_refuses_the_run(k
     output = await runnable.complete(RunRequest(message="hi", session_id="s1"))
 
     assert output["status"] == "ERROR"
+    told = [event["event"] for event in output["events"]]
+    assert told[-1] == kind.error and kind.completed not in told, "the answer says the run ended as it did"
     assert await database.sessions.get_session("s1") is None
 
 
