@@ -21,6 +21,8 @@ from agentos_runtime import storable
 # DNS-label characters (RFC 1123, at most 63 characters).
 ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ID_MAX_LENGTH = 63
+# Table names: unquoted SQL identifiers in every dialect.
+TABLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
 
 
 class Schema(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
+from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, TABLE_NAME_PATTERN, Schema
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
 
 DatabaseType = Literal["sqlite", "postgres", "redis"]
@@ -15,16 +15,59 @@ DatabaseType = Literal["sqlite", "postgres", "redis"]
 DEFAULT_URL_ENV: dict[str, str] = {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
 
 
+# Tables the runtime keeps beside the declared ones, under these names whatever is declared: each
+# run of a session (Agno's name), the schema version of each table (Agno's), and the runtime's own.
+RUNS_TABLE = "agno_runs"
+VERSIONS_TABLE = "agno_schema_versions"
+MIGRATIONS_TABLE = "agentos_schema_versions"
+RESERVED_TABLES = (RUNS_TABLE, VERSIONS_TABLE, MIGRATIONS_TABLE)
+# SQLite keeps its own tables under this prefix and refuses it to any other.
+SQLITE_PREFIX = "sqlite_"
+# Indexes are named `idx_<table>_<column>` (the longest column, `aggregation_period`): a longer
+# table name would make PostgreSQL cut index names at 63 characters, and two could become one.
+DECLARED_TABLE_MAX_LENGTH = 40
+
+
+def _table(default: str, description: str) -> str:
+    found: str = Field(
+        default=default, pattern=TABLE_NAME_PATTERN, max_length=DECLARED_TABLE_MAX_LENGTH, description=description
+    )
+    return found
+
+
+def reserved_table_problem(name: str) -> str | None:
+    """Why no declared table may be named ``name`` (the runtime or SQLite keeps one so), else None."""
+    if name in RESERVED_TABLES:
+        return f"'{name}' is a table the runtime keeps beside the declared ones: choose another name"
+    if name.startswith(SQLITE_PREFIX):
+        return f"'{name}': SQLite keeps the tables named '{SQLITE_PREFIX}...' for itself: choose another name"
+    return None
+
+
 class TableNames(Schema):
     """Table (or, on Redis, key-space) names; Agno's defaults so Agno can share the database."""
 
-    sessions: str = Field(default="agno_sessions", description="Table of sessions with their runs.")
-    memories: str = Field(default="agno_memories", description="Table of user memories.")
-    metrics: str = Field(default="agno_metrics", description="Table of daily metrics.")
-    evals: str = Field(default="agno_eval_runs", description="Table of evaluation runs.")
-    knowledge: str = Field(
-        default="agno_knowledge", description="Table of knowledge contents (one row per document, every base)."
-    )
+    sessions: str = _table("agno_sessions", "Table of sessions with their runs.")
+    memories: str = _table("agno_memories", "Table of user memories.")
+    metrics: str = _table("agno_metrics", "Table of daily metrics.")
+    evals: str = _table("agno_eval_runs", "Table of evaluation runs.")
+    knowledge: str = _table("agno_knowledge", "Table of knowledge contents (one row per document, every base).")
+
+    @model_validator(mode="after")
+    def _apart(self) -> TableNames:
+        named: dict[str, str] = {}
+        for field, name in self.by_field().items():
+            problem = reserved_table_problem(name)
+            if problem is not None:
+                raise ValueError(f"{field}: {problem}")
+            if name in named:
+                raise ValueError(f"{named[name]} and {field} are both '{name}': give each table its own name")
+            named[name] = field
+        return self
+
+    def by_field(self) -> dict[str, str]:
+        """Each declared table's name, by its field."""
+        return {field: getattr(self, field) for field in type(self).model_fields}
 
 
 class DatabaseFields(Schema):

@@ -16,8 +16,8 @@ from pydantic.alias_generators import to_camel
 from agentos_runtime.config.authorization import AuthorizationSettings
 from agentos_runtime.config.base import Schema
 from agentos_runtime.config.components import AgentConfig, LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
-from agentos_runtime.config.databases import DatabaseConfig, DatabaseFields
-from agentos_runtime.config.knowledge import KnowledgeBaseConfig, KnowledgeBaseFields
+from agentos_runtime.config.databases import DatabaseConfig, DatabaseFields, TableNames, reserved_table_problem
+from agentos_runtime.config.knowledge import SQLITE_MAX_DIMENSIONS, KnowledgeBaseConfig, KnowledgeBaseFields
 from agentos_runtime.config.llm import ModelConfig, ModelFields
 from agentos_runtime.config.mcp import McpServerConfig, mcp_server_of
 from agentos_runtime.config.problems import Path, Problem
@@ -192,9 +192,28 @@ def _knowledge_references(doc: ConfigDocument, at: _At, db_ids: set[str], camel_
     where = _spell("knowledge_bases", camel_case)
     base_ids = _unique(problems, at, where, [b.id for b in bases])
     types = {d.id: d.type for d in doc.databases}
+    declared = {d.id: d.tables.by_field() for d in doc.databases}
     default_db = doc.db or next(iter(types), None)
     tables: dict[tuple[str | None, str], str] = {}
     for i, base in enumerate(bases):
+        db = base.db or default_db
+        db_type = types.get(db or "", "sqlite")
+        own = declared.get(db or "") or TableNames().by_field()
+        taken = [field for field, name in own.items() if name == base.table_name]
+        clash = reserved_table_problem(base.table_name) or (
+            f"'{base.table_name}' is the database's {taken[0]} table: choose another name" if taken else None
+        )
+        if clash is not None:
+            problems.append(Problem(at(where, i, "table"), clash))
+        dimensions = getattr(getattr(base, "embedder", None), "dimensions", 0)
+        if db_type == "sqlite" and dimensions > SQLITE_MAX_DIMENSIONS:
+            problems.append(
+                Problem(
+                    at(where, i, "embedder", "dimensions"),
+                    f"{dimensions} dimensions: an SQLite knowledge base holds vectors of at most"
+                    f" {SQLITE_MAX_DIMENSIONS} (sqlite-vec): use a model with fewer, or a postgres database",
+                )
+            )
         if base.db is not None and base.db not in db_ids:
             problems.append(
                 Problem(at(where, i, "db"), f"unknown database '{base.db}': declare it in databases or fix the id")

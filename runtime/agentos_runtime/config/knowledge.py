@@ -17,15 +17,16 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
+from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, TABLE_NAME_PATTERN, Schema
 from agentos_runtime.config.hosts import RefusedURL, control_problem, host_allowed, split_host
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
 
 # SQL identifiers the runtime creates: lower case, a letter or underscore first (63 = PostgreSQL's limit).
-TABLE_NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
 TABLE_NAME_MAX_LENGTH = 63
 # pgvector's ``vector`` type holds at most 16,000 dimensions (its HNSW index at most 2,000).
 MAX_DIMENSIONS = 16_000
+# sqlite-vec's ``vec0`` tables hold vectors of at most 8,192 dimensions.
+SQLITE_MAX_DIMENSIONS = 8192
 
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_DIMENSIONS = 1536

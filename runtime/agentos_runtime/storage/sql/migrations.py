@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from agentos_runtime.config.databases import MIGRATIONS_TABLE
 from agentos_runtime.storage.sql.executing import Step
 from agentos_runtime.storage.sql.statements import AGNO_SCHEMA_VERSION, TABLE_KINDS, SqlText, Statement, quote
 
 # The version of a table made before this runtime kept versions (by it or by Agno).
 BASELINE_VERSION = 1
-MIGRATIONS_TABLE = "agentos_schema_versions"
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from agentos_runtime.config.databases import MIGRATIONS_TABLE
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.sql.executing import Executor, Rows, Step
 from agentos_runtime.storage.sql.migrations import (
     MIGRATIONS,
-    MIGRATIONS_TABLE,
     Migration,
     found_in,
     latest_version,

@@ -20,14 +20,9 @@ from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, MetaData, St
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
-from agentos_runtime.config.databases import TableNames
+from agentos_runtime.config.databases import MIGRATIONS_TABLE, RUNS_TABLE, VERSIONS_TABLE, TableNames
 from agentos_runtime.storage.sql.analytics_tables import evals_table, metrics_table
 
-# Agno's default names for the tables the runtime file does not name.
-RUNS_TABLE = "agno_runs"
-VERSIONS_TABLE = "agno_schema_versions"
-# The runtime's own schema version of each table.
-MIGRATIONS_TABLE = "agentos_schema_versions"
 # The schema version Agno 3 stamps on a table it creates; Agno migrates tables stamped lower.
 AGNO_SCHEMA_VERSION = "3.0.0"
 
