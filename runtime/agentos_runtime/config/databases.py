@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, TABLE_NAME_PATTERN, Schema
+from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
 
 DatabaseType = Literal["sqlite", "postgres", "redis"]
@@ -26,20 +26,24 @@ SQLITE_PREFIX = "sqlite_"
 # Indexes are named `idx_<table>_<column>` (the longest column, `aggregation_period`): a longer
 # table name would make PostgreSQL cut index names at 63 characters, and two could become one.
 DECLARED_TABLE_MAX_LENGTH = 40
+# Letters, digits, `_`, `-` and spaces (quoted in SQL), starting with a letter or `_`: Agno's names,
+# and names of one's own, but no quote or control character.
+DECLARED_TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_ -]*$"
 
 
 def _table(default: str, description: str) -> str:
     found: str = Field(
-        default=default, pattern=TABLE_NAME_PATTERN, max_length=DECLARED_TABLE_MAX_LENGTH, description=description
+        default=default, pattern=DECLARED_TABLE_PATTERN, max_length=DECLARED_TABLE_MAX_LENGTH, description=description
     )
     return found
 
 
 def reserved_table_problem(name: str) -> str | None:
     """Why no declared table may be named ``name`` (the runtime or SQLite keeps one so), else None."""
-    if name in RESERVED_TABLES:
+    # SQLite's names, and so the same names in any case, are one table.
+    if name.casefold() in RESERVED_TABLES:
         return f"'{name}' is a table the runtime keeps beside the declared ones: choose another name"
-    if name.startswith(SQLITE_PREFIX):
+    if name.casefold().startswith(SQLITE_PREFIX):
         return f"'{name}': SQLite keeps the tables named '{SQLITE_PREFIX}...' for itself: choose another name"
     return None
 
@@ -60,9 +64,11 @@ class TableNames(Schema):
             problem = reserved_table_problem(name)
             if problem is not None:
                 raise ValueError(f"{field}: {problem}")
-            if name in named:
-                raise ValueError(f"{named[name]} and {field} are both '{name}': give each table its own name")
-            named[name] = field
+            same = named.get(name.casefold())
+            if same is not None:
+                both = f"'{name}'" if getattr(self, same) == name else f"'{getattr(self, same)}' and '{name}'"
+                raise ValueError(f"{same} and {field} are both {both} (one table to SQLite): give each its own name")
+            named[name.casefold()] = field
         return self
 
     def by_field(self) -> dict[str, str]:

@@ -199,7 +199,7 @@ def _knowledge_references(doc: ConfigDocument, at: _At, db_ids: set[str], camel_
         db = base.db or default_db
         db_type = types.get(db or "", "sqlite")
         own = declared.get(db or "") or TableNames().by_field()
-        taken = [field for field, name in own.items() if name == base.table_name]
+        taken = [field for field, name in own.items() if name.casefold() == base.table_name]
         clash = reserved_table_problem(base.table_name) or (
             f"'{base.table_name}' is the database's {taken[0]} table: choose another name" if taken else None
         )

@@ -28,7 +28,7 @@ def problems_of(document: dict[str, Any]) -> list[str]:
     [
         (
             {"sessions": "x", "memories": "x"},
-            "databases[0].tables: sessions and memories are both 'x': give each table its own name",
+            "databases[0].tables: sessions and memories are both 'x' (one table to SQLite): give each its own name",
         ),
         (
             {"sessions": "agno_runs"},
@@ -45,8 +45,20 @@ def problems_of(document: dict[str, Any]) -> list[str]:
             "databases[0].tables: evals: 'sqlite_stat1': SQLite keeps the tables named 'sqlite_...' for itself:"
             " choose another name",
         ),
-        ({"memories": ""}, "databases[0].tables.memories: String should match pattern '^[a-z_][a-z0-9_]*$'"),
-        ({"memories": "my memories"}, "databases[0].tables.memories: String should match pattern '^[a-z_][a-z0-9_]*$'"),
+        (
+            {"sessions": "Notes", "memories": "notes"},
+            "databases[0].tables: sessions and memories are both 'Notes' and 'notes' (one table to SQLite):"
+            " give each its own name",
+        ),
+        (
+            {"sessions": "AGNO_RUNS"},
+            "databases[0].tables: sessions: 'AGNO_RUNS' is a table the runtime keeps beside the declared ones: choose another name",
+        ),
+        ({"memories": ""}, "databases[0].tables.memories: String should match pattern '^[A-Za-z_][A-Za-z0-9_ -]*$'"),
+        (
+            {"memories": 'my "memories"'},
+            "databases[0].tables.memories: String should match pattern '^[A-Za-z_][A-Za-z0-9_ -]*$'",
+        ),
         ({"sessions": "s" * 41}, "databases[0].tables.sessions: String should have at most 40 characters"),
     ],
 )
@@ -57,7 +69,7 @@ def test_a_table_name_no_database_can_hold_apart_is_refused(tables: dict[str, st
 
 
 def test_agnos_default_names_and_names_of_ones_own_are_accepted() -> None:
-    tables = {"sessions": "team_a_sessions", "memories": "team_a_memories", "metrics": "m", "evals": "e"}
+    tables = {"sessions": "team_a_sessions", "memories": "Team A memories", "metrics": "m", "evals": "e-vals"}
     parsed = parse_config(config(databases=[{"id": "main", "type": "postgres", "tables": tables}]))
 
     assert parsed.databases[0].tables.by_field() == {**tables, "knowledge": "agno_knowledge"}
@@ -104,5 +116,5 @@ def test_a_resource_is_held_to_the_same_rules() -> None:
     }
 
     assert [str(p) for p in validate_resource(resource_body(spec))] == [
-        "spec.databases[0].tables: sessions and evals are both 'x': give each table its own name"
+        "spec.databases[0].tables: sessions and evals are both 'x' (one table to SQLite): give each its own name"
     ]
