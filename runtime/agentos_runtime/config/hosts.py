@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Annotated
 from urllib.parse import urlsplit
 
-__all__ = ["RefusedURL", "check_url", "control_problem", "host_allowed", "split_host"]
+from pydantic import AfterValidator, StringConstraints
+
+__all__ = [
+    "EndpointURL",
+    "RefusedURL",
+    "check_url",
+    "control_problem",
+    "endpoint_problem",
+    "host_allowed",
+    "split_host",
+]
 
 # ASCII control characters (CR, LF, TAB, NUL, DEL...): ``urlsplit`` silently drops some of them
 # and HTTP clients refuse them all, so a URL holding one is refused before it is kept or fetched.
@@ -62,6 +73,25 @@ def control_problem(url: str) -> str | None:
     )
 
 
+def endpoint_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a model's or an embedder's base URL (the API paths are appended to it), else None.
+
+    Never quotes the URL: credentials written into it are a secret."""
+    try:
+        split_host(url)
+    except RefusedURL as refused:
+        return str(refused).removeprefix("refused: ").replace(f"'{url}' ", "the URL ")
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return (
+            "the URL holds credentials (user:password@), which are not sent: remove them, and give the key"
+            " in the API key's environment variable or Secret"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "the URL holds a query or fragment, which the API paths appended to it would drop: remove it"
+    return None
+
+
 def host_allowed(host: str, port: int | None, allowed_hosts: Sequence[str]) -> bool:
     """Whether ``host`` (lower case) on ``port`` matches an entry of ``allowed_hosts``."""
     return any(_host_matches(entry.lower(), host, port) for entry in allowed_hosts)
@@ -74,3 +104,14 @@ def _host_matches(entry: str, host: str, port: int | None) -> bool:
     if name.startswith("*."):
         return host.endswith(name[1:])
     return host == name
+
+
+def _endpoint(url: str) -> str:
+    problem = endpoint_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+# A model's or an embedder's base URL: an http(s) URL the API paths can be appended to.
+EndpointURL = Annotated[str, StringConstraints(pattern=r"^https?://"), AfterValidator(_endpoint)]

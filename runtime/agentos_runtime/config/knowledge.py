@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, TABLE_NAME_PATTERN, Schema
-from agentos_runtime.config.hosts import RefusedURL, control_problem, host_allowed, split_host
+from agentos_runtime.config.hosts import EndpointURL, RefusedURL, control_problem, host_allowed, split_host
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
 
 # SQL identifiers the runtime creates: lower case, a letter or underscore first (63 = PostgreSQL's limit).
@@ -44,9 +44,8 @@ class EmbedderFields(Schema):
     model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL, min_length=1, description="Embedding model name sent to the endpoint."
     )
-    base_url: str | None = Field(
+    base_url: EndpointURL | None = Field(
         default=None,
-        pattern=r"^https?://",
         description="Endpoint base URL (OpenAI-compatible `/embeddings`), e.g. `http://tei:8080/v1`; defaults to OpenAI's.",
     )
     dimensions: int = Field(

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
+from agentos_runtime.config.hosts import EndpointURL
 
 # An environment variable name as POSIX shells accept it.
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -27,9 +28,8 @@ class ModelFields(Schema):
     model: str | None = Field(
         default=None, min_length=1, description="Model name sent to the endpoint; defaults to `id`."
     )
-    base_url: str | None = Field(
+    base_url: EndpointURL | None = Field(
         default=None,
-        pattern=r"^https?://",
         description="Endpoint base URL, e.g. `http://vllm:8000/v1`; defaults to OpenAI's.",
     )
     timeout: float = Field(
