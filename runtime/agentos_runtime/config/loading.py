@@ -22,7 +22,8 @@ def parse_config(data: Any) -> RuntimeConfig:
     try:
         config = RuntimeConfig.model_validate(data, by_alias=False, by_name=True)
     except pydantic.ValidationError as error:
-        raise ConfigError(problems_from_validation_error(error)) from error
+        # Not chained: pydantic's text quotes each refused value (a URL with a password in it).
+        raise ConfigError(problems_from_validation_error(error)) from None
     problems = check_references(config)
     if problems:
         raise ConfigError(problems)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,14 +87,49 @@ def secret_values(settings: Settings, config: RuntimeConfig, environ: Mapping[st
     return [settings.security_key, jwt_key, *(environ.get(name) for name in names if name)]
 
 
+class LibraryThrottle(logging.Filter):
+    """At most ``limit`` records per ``window`` seconds from each library logger; the runtime's own pass.
+
+    A library can log once per line of someone else's output: the MCP SDK logs an ERROR with a
+    traceback for each line a stdio server prints that is not JSON-RPC (``yes`` as a server: tens
+    of thousands a minute). What is held back is counted, and the next record let through says how
+    many were.
+    """
+
+    def __init__(self, *, limit: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._windows: dict[str, tuple[float, int, int]] = {}  # logger: (window start, passed, held back)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "agentos_runtime" or record.name.startswith("agentos_runtime."):
+            return True
+        now = self.clock()
+        started, passed, held = self._windows.get(record.name, (now, 0, 0))
+        if now - started >= self.window:
+            started, passed = now, 0
+        if passed >= self.limit:
+            self._windows[record.name] = (started, passed, held + 1)
+            return False
+        if held:
+            record.msg = f"{record.getMessage()} ({held} more from {record.name} held back before this one)"
+            record.args = None
+        self._windows[record.name] = (started, passed + 1, 0)
+        return True
+
+
 def configure_logging(level: str, log_format: str, *, secrets: Iterable[str | None] = ()) -> logging.Handler:
     """Log to stderr in ``log_format`` (``text`` or ``json``): the runtime's own loggers at ``level``,
     other libraries' only from WARNING (at ``debug``, everything), so no client library logs a
-    line per request. Replaces the root logger's handlers; returns the one installed.
+    line per request, and at most ten a minute each (``LibraryThrottle``). Replaces the root
+    logger's handlers; returns the one installed.
     """
     redact = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact))
+    handler.addFilter(LibraryThrottle())
     root = logging.getLogger()
     for previous in list(root.handlers):
         root.removeHandler(previous)

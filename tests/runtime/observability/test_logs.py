@@ -16,7 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agentos_runtime.observability.logs import JsonFormatter, Redactor, TextFormatter, configure_logging
+from agentos_runtime.observability.logs import (
+    JsonFormatter,
+    LibraryThrottle,
+    Redactor,
+    TextFormatter,
+    configure_logging,
+)
 
 from tests.runtime.api.harness import agent_config
 from tests.runtime.observability.apps import observed_app
@@ -190,3 +196,45 @@ def test_agentos_serve_logs_json_lines_and_serves_metrics_on_its_port(
     assert any(entry["logger"] == "agentos_runtime.startup" for entry in entries)
     assert any(entry["logger"].startswith("uvicorn") for entry in entries)  # uvicorn's own lines are JSON too
     assert SECRET not in stderr and MODEL_KEY not in stderr and PROMPT not in stderr and ANSWER not in stderr
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def library_record(name: str, message: str = "Failed to parse JSONRPC message from server") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, message, None, None)
+
+
+def test_a_library_logging_a_line_per_line_of_output_is_held_to_a_few_a_minute_and_says_how_many_it_held() -> None:
+    clock = Clock()
+    throttle = LibraryThrottle(limit=3, window=60, clock=clock)
+
+    passed = [throttle.filter(library_record("mcp.client.stdio")) for _ in range(1000)]
+    own = [throttle.filter(library_record("agentos_runtime.mcp", "a line of ours")) for _ in range(50)]
+    other = throttle.filter(library_record("httpx"))
+    clock.now = 60.0
+    next_one = library_record("mcp.client.stdio")
+
+    assert passed.count(True) == 3 and passed[:3] == [True, True, True]
+    assert all(own) and other
+    assert throttle.filter(next_one)
+    assert next_one.getMessage() == (
+        "Failed to parse JSONRPC message from server (997 more from mcp.client.stdio held back before this one)"
+    )
+
+
+def test_configured_logging_holds_a_flooding_library_back(capsys: pytest.CaptureFixture[str]) -> None:
+    handler = configure_logging("info", "text")
+    try:
+        for index in range(500):
+            logging.getLogger("mcp.client.stdio").error("line %d is not JSON-RPC", index)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    lines = [line for line in capsys.readouterr().err.splitlines() if "mcp.client.stdio" in line]
+    assert len(lines) == 10

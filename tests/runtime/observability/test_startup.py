@@ -18,7 +18,7 @@ models:
   - id: gpt
     model: gpt-4o-mini
   - id: local
-    base_url: http://ops:pa55word@127.0.0.1:8000/v1?token=abc
+    base_url: http://127.0.0.1:8000/v1
     api_key_env: LOCAL_KEY
   - id: keyless
     base_url: http://[::1]:11434/v1
@@ -78,7 +78,7 @@ def test_models_say_their_endpoint_and_whether_their_key_is_set_never_the_key() 
         "model keyless: keyless at http://[::1]:11434/v1, no key (api_key_env is null)",
     ]
     assert [line.fields["key_set"] for line in lines[4:]] == [True, False, False]
-    assert not any(KEY in repr(line) or "pa55word" in repr(line) or "token" in repr(line) for line in lines)
+    assert not any(KEY in repr(line) for line in lines)
 
 
 def test_a_key_no_header_can_carry_is_a_warning_saying_where_and_a_trailing_newline_is_not() -> None:
@@ -99,13 +99,14 @@ def test_openai_without_a_key_is_a_warning_and_openai_base_url_moves_the_endpoin
     assert gpt.level == logging.WARNING and gpt.text.endswith(
         "(NOT SET): OpenAI refuses requests without a key; set OPENAI_API_KEY, or point base_url at a local server"
     )
-    moved = lines_for(CONFIG, {"OPENAI_BASE_URL": "http://vllm:8000/v1"})
+    moved = lines_for(CONFIG, {"OPENAI_BASE_URL": "http://ops:pa55word@vllm:8000/v1?token=abc"})
     [gpt] = [line for line in moved if line.text.startswith("model gpt:")]
     assert (
         gpt.level == logging.INFO
         and gpt.text
         == "model gpt: gpt-4o-mini at http://vllm:8000/v1, key from OPENAI_API_KEY (not set: called without a key)"
     )
+    assert not any("pa55word" in repr(line) or "token" in repr(line) for line in moved)
 
 
 @pytest.mark.parametrize(
