@@ -77,8 +77,9 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # at its default (5 s) a burst of thousands of events keeps thousands alive at once.
     result.queueing.idle_timeout = 0.5
     # Lists in pages (as kubectl does), so that listing every object of a kind never holds them
-    # all in memory at once.
-    result.watching.chunk_size = 500
+    # all in memory at once: decoded, a page is several times its JSON (in a restart's lists of
+    # 300 resources' children, one page per kind, 21 MiB at once).
+    result.watching.chunk_size = 100
     # Watching named namespaces needs no cluster-wide view, and the chart grants none then:
     # kopf would otherwise try to list namespaces and CRDs cluster-wide, be refused, and retry
     # for about a minute before starting. Patterns (`team-*`) are served by cluster-wide watches

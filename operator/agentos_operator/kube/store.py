@@ -248,6 +248,8 @@ class Store:
     async def _read(self, kind: Kind, watched: _Watched, namespace: str, name: str) -> Body | None:
         body = await self._api.get(kind, namespace, name)
         if body is not None and not watched.keep_data:
+            # Kept until the object changes: without ``managedFields``, often most of a Secret's size.
+            body = json.loads(compact(body))
             watched.read[(namespace, name)] = body
         return body
 

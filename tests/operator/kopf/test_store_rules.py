@@ -186,6 +186,21 @@ def test_a_metadata_only_copy_keeps_no_data() -> None:
     assert kept == {"metadata": {"name": "openai", "namespace": "ns1", "uid": "s-1", "resourceVersion": "9"}}
 
 
+async def test_a_secret_read_is_kept_without_its_managed_fields(cache: Store, api: FakeApi) -> None:
+    managed = [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:data": {"f:api-key": {}}}}]
+    cache.observe(kinds.SECRET, None, secret("9"), owner=None)
+    api.objects[("Secret", "ns1", "openai")] = {
+        **secret("9"),
+        "metadata": {**secret("9")["metadata"], "managedFields": managed},
+    }
+
+    first = await cache.get(kinds.SECRET, "ns1", "openai")
+    again = await cache.get(kinds.SECRET, "ns1", "openai")
+
+    assert first == again == secret("9")
+    assert len(api.gets) == 1
+
+
 async def test_a_secret_written_is_read_back_without_a_request(cache: Store, api: FakeApi) -> None:
     cache.wrote(kinds.SECRET, secret("4"), sent=secret(""), owner=OWNER)
     cache.observe(kinds.SECRET, "ADDED", secret("4"), owner="demo")
