@@ -73,6 +73,13 @@ class DatabaseSpec(DatabaseFields):
         description="CloudNativePG cluster whose `<name>-app` Secret (key `uri`) gives the URL; postgres only.",
     )
 
+    def server(self) -> object:
+        if self.url_secret_ref is not None:
+            return ("secret", self.url_secret_ref.name, self.url_secret_ref.key)
+        if self.cnpg_cluster_ref is not None:
+            return ("cnpg", self.cnpg_cluster_ref.name)
+        return self.id
+
     @model_validator(mode="after")
     def _one_url_source(self) -> DatabaseSpec:
         url, cnpg = self.url_secret_ref is not None, self.cnpg_cluster_ref is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
@@ -86,10 +86,25 @@ class DatabaseFields(Schema):
     )
     type: DatabaseType = Field(description="`sqlite` (embedded file), `postgres` or `redis`.")
     db_schema: str = Field(
-        default="ai", pattern=r"^[a-z_][a-z0-9_]*$", description="PostgreSQL schema holding the tables."
+        default="ai",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        # PostgreSQL cuts longer names to 63 characters: two longer names could be one schema.
+        max_length=63,
+        description="PostgreSQL schema holding the tables.",
     )
     key_prefix: str = Field(default="agno", min_length=1, description="Redis key prefix.")
     tables: TableNames = Field(default_factory=TableNames, description="Table names.")
+
+    @field_validator("db_schema")
+    @classmethod
+    def _not_the_systems(cls, schema: str) -> str:
+        if schema.startswith("pg_") or schema == "information_schema":
+            raise ValueError(f"'{schema}' is PostgreSQL's own (pg_*, information_schema): choose another schema")
+        return schema
+
+    def server(self) -> object:
+        """What tells this database's server apart from another's (the URL itself is never in the config)."""
+        return self.id
 
 
 class DatabaseConfig(DatabaseFields):
@@ -107,3 +122,6 @@ class DatabaseConfig(DatabaseFields):
     @property
     def url_env_name(self) -> str | None:
         return self.url_env or DEFAULT_URL_ENV.get(self.type)
+
+    def server(self) -> object:
+        return self.url_env_name

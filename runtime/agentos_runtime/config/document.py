@@ -124,6 +124,7 @@ def check_references(doc: ConfigDocument, *, camel_case: bool = False, prefix: P
     problems: list[Problem] = []
     model_ids = _unique(problems, at, "models", [m.id for m in doc.models])
     db_ids = _unique(problems, at, "databases", [d.id for d in doc.databases])
+    problems.extend(_shared_storage(doc.databases, at))
     agent_ids = _unique(problems, at, "agents", [a.id for a in doc.agents])
     team_ids = _unique(problems, at, "teams", [t.id for t in doc.teams])
     workflow_ids = _unique(problems, at, "workflows", [w.id for w in doc.workflows])
@@ -244,6 +245,32 @@ def _knowledge_references(doc: ConfigDocument, at: _At, db_ids: set[str], camel_
                     )
                 )
     return problems
+
+
+def _shared_storage(databases: Sequence[DatabaseFields], at: _At) -> Iterator[Problem]:
+    """Two declared databases on one server that would share tables or keys: a PostgreSQL schema
+    (the runs table has one name in every schema, and its foreign key follows one sessions table),
+    or Redis key prefixes one of which holds the other's keys (``p`` holds ``p:sessions:...``)."""
+    for j, later in enumerate(databases):
+        for earlier in databases[:j]:
+            if later.type != earlier.type or later.server() != earlier.server():
+                continue
+            if later.type == "postgres" and later.db_schema == earlier.db_schema:
+                yield Problem(
+                    at("databases", j, "db_schema"),
+                    f"database '{earlier.id}' uses schema '{later.db_schema}' of the same server:"
+                    " give each database a schema of its own",
+                )
+            if later.type == "redis" and _nested_prefixes(later.key_prefix, earlier.key_prefix):
+                yield Problem(
+                    at("databases", j, "key_prefix"),
+                    f"database '{earlier.id}' keeps its keys under '{earlier.key_prefix}:' on the same server,"
+                    f" and '{later.key_prefix}' would share them: give each database a prefix of its own",
+                )
+
+
+def _nested_prefixes(one: str, other: str) -> bool:
+    return one == other or one.startswith(other + ":") or other.startswith(one + ":")
 
 
 def _spell(name: str, camel_case: bool) -> str:
