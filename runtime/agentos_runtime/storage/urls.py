@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
@@ -63,7 +63,19 @@ def url_problem(url: str) -> str | None:
         port = parts.port
     except ValueError:
         port = 0
-    return "has an invalid port (expected 1 to 65535)" if port == 0 else None
+    if port == 0:
+        return "has an invalid port (expected 1 to 65535)"
+    if parts.netloc.count("@") > 1:
+        # Drivers disagree on which '@' ends the password: libpq takes the first and would look
+        # up the rest of the password as the host name, and say so in its error.
+        return "holds '@' in its user or password: percent-encode each one there as %40"
+    if parts.scheme in ("redis", "rediss"):
+        path = parts.path.strip("/")
+        if path and not path.isdigit():
+            return "names a Redis database that is not a number: end it with /0, /1, ..."
+        if path and "db" in parse_qs(parts.query):
+            return "names its Redis database twice (in the path and in ?db=): keep one"
+    return None
 
 
 def redact(text: str, url: str | None = None) -> str:

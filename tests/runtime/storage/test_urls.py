@@ -128,3 +128,36 @@ def test_a_url_that_does_not_parse_is_unavailable_and_named_without_quoting_it()
     assert raised.value.detail == (
         "database 'main': REDIS_URL is not a valid URL (check the brackets around an IPv6 host)"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "url", "problem"),
+    [
+        (
+            "postgres",
+            "postgresql://app:Zq9Se@cretPw@db.internal:5432/agents",
+            "holds '@' in its user or password: percent-encode each one there as %40",
+        ),
+        ("redis", "redis://:Zq9@cret@cache:6379/0", "holds '@' in its user or password"),
+        ("redis", "redis://cache:6379/abc", "names a Redis database that is not a number: end it with /0, /1, ..."),
+        ("redis", "redis://cache:6379/7?db=3", "names its Redis database twice (in the path and in ?db=): keep one"),
+    ],
+)
+def test_a_url_drivers_would_read_otherwise_than_written_is_refused_without_quoting_it(
+    kind: str, url: str, problem: str
+) -> None:
+    config = DatabaseConfig(id="main", type=kind)  # type: ignore[arg-type]
+    env = "REDIS_URL" if kind == "redis" else "DATABASE_URL"
+
+    with pytest.raises(StorageUnavailable) as raised:
+        database_url(config, {env: url})
+
+    assert raised.value.detail.startswith(f"database '{config.id}': {env} {problem}")
+    assert "cret" not in raised.value.detail and "cache" not in raised.value.detail
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://cache:6379", "redis://cache:6379/", "redis://:p%40ss@cache:6379/15", "unix:///run/redis.sock?db=2"]
+)
+def test_redis_urls_naming_one_database_or_none_are_kept(url: str) -> None:
+    assert database_url(DatabaseConfig(id="main", type="redis"), {"REDIS_URL": url}) == url
