@@ -298,6 +298,10 @@ class Lifecycle:
             self.refusal = failure
             detail = f"the run could not be saved: {failure.detail}"
             return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
+        except Conflict as failure:  # the session became another user's since the run began
+            self.refusal = failure
+            detail = f"the run could not be saved: {failure.detail}"
+            return steps.unsaved(detail, error_type=SESSION_CONFLICT_TYPE, error_id=SESSION_CONFLICT_TYPE)
         except Exception as failure:  # a store refusing a value writes nothing: the run is not stored
             log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
             detail = f"the run could not be saved: {_save_failure(failure)}"

@@ -83,7 +83,10 @@ class InMemorySessionStore:
         return _copy_session(stored)
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
-        updated = records.apply_run(self._rows.get(new.session_id), new, run, state=session_state, now=self._now())
+        stored = self._rows.get(new.session_id)
+        if records.owned_by_another(stored, new):
+            raise records.another_users_session(new.session_id)
+        updated = records.apply_run(stored, new, run, state=session_state, now=self._now())
         stored = _copy_session(updated)
         self._rows[new.session_id] = stored
         return replace(_copy_session(replace(stored, runs=[])), runs=None)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any, cast
 
+from agentos_runtime.errors import Conflict
 from agentos_runtime.storage.ports import JSON, MemoryRow, RecentRuns, SessionChanges, SessionRow, SessionType
 
 SESSION_TYPES: tuple[SessionType, ...] = ("agent", "team", "workflow")
@@ -185,6 +186,19 @@ def with_session_data(session_data: JSON | None, **entries: Any) -> JSON:
 def with_state(session_data: JSON | None, state: JSON | None) -> JSON | None:
     """``session_data`` after a run that ended with ``state`` (``None``: left as it is)."""
     return with_session_data(session_data, session_state=state) if state is not None else session_data
+
+
+def owned_by_another(stored: SessionRow | None, new: SessionRow) -> bool:
+    """Whether ``save_run`` of ``new`` would write into another user's session: one is stored, and
+    the run names a user it does not have (a run naming none may continue any session)."""
+    return stored is not None and new.user_id is not None and stored.user_id != new.user_id
+
+
+def another_users_session(session_id: str) -> Conflict:
+    """What ``save_run`` raises, writing nothing, for a session ``owned_by_another``."""
+    return Conflict(
+        f"session '{session_id}' belongs to another user: send another session_id, or none for a new session"
+    )
 
 
 def saved_session(stored: SessionRow | None, new: SessionRow, *, state: JSON | None, now: int) -> SessionRow:

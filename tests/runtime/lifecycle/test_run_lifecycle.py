@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-from agentos_runtime.errors import ModelProviderError, StorageUnavailable
+from agentos_runtime.errors import Conflict, ModelProviderError, StorageUnavailable
 from agentos_runtime.llm.ports import Completion, Message, ToolSchema
 from agentos_runtime.runs import RunEvent, RunRegistry, RunRequest
 from agentos_runtime.storage.memory import InMemoryDatabase
@@ -167,6 +167,19 @@ async def test_a_failed_save_ends_the_stream_with_the_error_event_and_stores_not
     assert error["error_type"] == ("storage_unavailable" if down else "TypeError")
     assert kind.completed not in names(events), "a run is never announced completed before it is stored"
     assert await database.sessions.get_session("s1") is None
+
+
+async def test_a_session_another_user_took_while_the_run_went_ends_it_with_a_session_conflict(kind: Kind) -> None:
+    database = InMemoryDatabase(id="db")
+    taken = Conflict("session 's1' belongs to another user: send another session_id, or none for a new session")
+    sessions = FailingSessions(database.sessions, save=taken)
+
+    events = await run_to_end(kind, FakeChatModel(say("Hello")), sessions)
+
+    error = assert_ends_once(events, kind, kind.error)
+    assert text_of(error) == f"the run could not be saved: {taken.detail}"
+    assert error["error_type"] == "session_conflict"
+    assert kind.completed not in names(events)
 
 
 async def test_a_session_that_cannot_be_read_ends_the_run_before_the_model_is_asked(kind: Kind) -> None:

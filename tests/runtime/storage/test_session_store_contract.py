@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from agentos_runtime.errors import BadRequest
+from agentos_runtime.errors import BadRequest, Conflict
 from agentos_runtime.storage.ports import Database, RecentRuns, SessionChanges, SessionQuery, SessionRow
 
 from tests.support.databases import BACKENDS, fresh_database
@@ -197,6 +197,29 @@ async def test_update_session_of_another_user_or_a_missing_one_returns_none(db: 
     assert await db.sessions.update_session("missing", SessionChanges(session_name="x")) is None
     stored = await db.sessions.get_session("s1")
     assert stored is not None and stored.session_data == {"session_name": "Mine"}
+
+
+async def test_a_run_saved_into_another_users_session_is_refused_and_writes_nothing(db: Database) -> None:
+    # Two runs each found no session "s1" when they began, and ana's was saved first.
+    await db.sessions.save_run(session("s1", user_id="ana"), run("r1"), session_state={"ana": "private"})
+
+    with pytest.raises(Conflict, match="session 's1' belongs to another user"):
+        await db.sessions.save_run(session("s1", user_id="bob"), run("r2"), session_state={"bob": "x"})
+
+    stored = await db.sessions.get_session("s1")
+    assert stored is not None and stored.user_id == "ana"
+    assert [r["run_id"] for r in stored.runs or []] == ["r1"]
+    assert (stored.session_data or {}).get("session_state") == {"ana": "private"}
+
+
+async def test_a_run_of_the_same_user_or_naming_none_continues_the_session(db: Database) -> None:
+    await db.sessions.save_run(session("s1", user_id="ana"), run("r1"), session_state=None)
+    await db.sessions.save_run(session("s1", user_id="ana"), run("r2"), session_state=None)
+    await db.sessions.save_run(session("s1"), run("r3"), session_state=None)
+
+    stored = await db.sessions.get_session("s1")
+    assert stored is not None and stored.user_id == "ana"
+    assert [r["run_id"] for r in stored.runs or []] == ["r1", "r2", "r3"]
 
 
 async def test_delete_sessions_deletes_only_the_users_sessions_with_their_runs(db: Database) -> None:

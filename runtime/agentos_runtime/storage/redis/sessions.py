@@ -125,6 +125,8 @@ class RedisSessionStore:
         async def attempt(snapshot: Snapshot) -> tuple[SessionRow, Writes]:
             stored, index, previous = await self._save_reads(snapshot, new.session_id, run_id)
             current = records.session_from_columns(stored, None) if stored is not None else None
+            if records.owned_by_another(current, new):
+                raise records.another_users_session(new.session_id)
             target = records.saved_session(current, new, state=session_state, now=now)
             # The stored columns Agno 2 may have left (its ``runs``) are kept as they are.
             session = {**(stored or {}), **records.session_columns(target)}

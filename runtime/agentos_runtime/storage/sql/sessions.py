@@ -97,11 +97,13 @@ class SqlSessionStore:
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
         now = int(self._clock())
-        run_values = run_params(run, session_id=new.session_id, now=now)
+        run_values = run_params(run, session_id=new.session_id, owner=new.user_id, now=now)
         created = records.saved_session(None, new, state=session_state, now=now)
         session_values = session_params(created, now=now, state=session_state)
         upsert = self._text.upsert_session(with_state=session_state is not None)
         written = await self._executor.write([(upsert, session_values), (self._text.upsert_run, run_values)])
+        if not written[0]:  # another user's session: neither statement wrote anything
+            raise records.another_users_session(new.session_id)
         return records.session_from_columns(dict(zip(self._text.session_columns, written[0][0], strict=True)), None)
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:

@@ -118,7 +118,10 @@ class RunStatements:
             state = bindparam("state", type_=sessions.c.session_data.type)
             changes["session_data"] = self._dialect.json_with_key(sessions.c.session_data, "session_state", state)
         insert = self._dialect.insert(sessions).values(values)
-        upsert = insert.on_conflict_do_update(index_elements=["session_id"], set_=changes)
+        # A stored session is another user's when the run names a user it does not have: then
+        # nothing is updated or returned (and ``upsert_run`` inserts nothing): the caller refuses.
+        mine = or_(insert.excluded.user_id.is_(None), sessions.c.user_id == insert.excluded.user_id)
+        upsert = insert.on_conflict_do_update(index_elements=["session_id"], set_=changes, where=mine)
         return upsert.returning(*sessions.columns)
 
     def upsert_run(self) -> ClauseElement:
@@ -136,7 +139,14 @@ class RunStatements:
         }
         values["run_index"] = func.coalesce(current, following, 0)
         values["user_id"] = select(sessions.c.user_id).where(sessions.c.session_id == session_id).scalar_subquery()
-        insert = self._dialect.insert(runs).values(values)
+        # Only into a session of the run's user (or any, for a run naming none), as ``upsert_session``.
+        owner = bindparam("owner", type_=String)
+        ours = select(sessions.c.session_id).where(
+            sessions.c.session_id == session_id, or_(owner.is_(None), sessions.c.user_id == owner)
+        )
+        names = [column.name for column in runs.columns]
+        rows = select(*(values[name].label(name) for name in names)).where(ours.exists())
+        insert = self._dialect.insert(runs).from_select(names, rows)
         kept = {"run_id", "created_at", "run_index"}
         changed = {column.name: insert.excluded[column.name] for column in runs.columns if column.name not in kept}
         return insert.on_conflict_do_update(index_elements=["run_id"], set_=changed)

@@ -136,12 +136,13 @@ def session_params(row: SessionRow, *, now: int, state: JSON | None) -> dict[str
     return params
 
 
-def run_params(run: JSON, *, session_id: str, now: int) -> dict[str, Any]:
+def run_params(run: JSON, *, session_id: str, owner: str | None, now: int) -> dict[str, Any]:
     """The parameters of ``upsert_run`` (``run_data`` encoded; raises ``TypeError`` if not JSON,
-    ``ValueError`` without a ``run_id``)."""
+    ``ValueError`` without a ``run_id``); ``owner``: the run's user, whose session it must be."""
     columns = records.run_columns(run, session_id=session_id, user_id=None, run_index=0, now=now)
     del columns["run_index"], columns["user_id"]
     columns["run_data"] = records.encode_json(run)
+    columns["owner"] = owner
     return columns
 
 
