@@ -8,7 +8,6 @@ for the custom resource, so neither document accepts the other's spelling by acc
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -47,32 +46,10 @@ class Schema(BaseModel):
         would fail), PostgreSQL refuses NUL, and JSON has no NaN (an agent's ``metadata`` or
         ``session_state`` reaches answers and sessions as JSON). A YAML ``"\\ud800"``, ``"\\0"``
         or ``.nan``, or a JSON ``\\u0000``, is how they get in."""
-        problem = _value_problem(value, ())
+        problem = storable.find_problem(value) if isinstance(value, str | dict | list | float) else None
         if problem is not None:
             where = f"at {storable.path_text(problem.path).lstrip('.')}: " if problem.path else ""
             fix = ": remove it" if problem.kind.startswith("string_") else ""
             message = f"{where}{problem.message.removesuffix(': send valid UTF-8 text')}{fix}"
             raise PydanticCustomError("unstorable_text", "{message}", {"message": message})
         return value
-
-
-def _value_problem(value: Any, path: storable.Loc) -> storable.Problem | None:
-    """The first NUL or lone surrogate in ``value``'s text, or non-finite number, with its path inside the field.
-
-    A nested model is not looked into: its own fields were checked."""
-    if isinstance(value, str):
-        found = storable.text_problem(value)
-        return None if found is None else storable.Problem(found.kind, found.message, path)
-    if isinstance(value, float) and not math.isfinite(value):
-        return storable.Problem("number_not_finite", f"{value} is not a number JSON can hold: write a finite one", path)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _value_problem(key, (*path, str(key))) or _value_problem(item, (*path, key))
-            if problem is not None:
-                return problem
-    elif isinstance(value, list | tuple | frozenset | set):
-        for index, item in enumerate(value):
-            problem = _value_problem(item, (*path, index))
-            if problem is not None:
-                return problem
-    return None

@@ -175,7 +175,7 @@ UNSTORABLE_TEXT = [
     (
         "a lone surrogate in a metadata key",
         '    metadata: {"k\\ud800": 1}\n',
-        "agents[0].metadata: at k\\ud800: Text may not contain a lone surrogate (\\ud800): remove it",
+        "agents[0].metadata: at k\\ud800: Key: Text may not contain a lone surrogate (\\ud800): remove it",
     ),
 ]
 
@@ -233,4 +233,4 @@ def test_nan_and_infinity_are_refused_in_free_form_values_too(number: str) -> No
 
     [problem] = [str(p) for p in raised.value.problems]
     assert problem.startswith("agents[0].session_state: at scores[1]: ")
-    assert "is not a number JSON can hold: write a finite one" in problem
+    assert problem.endswith("Numbers must be finite: NaN and Infinity are not JSON")
