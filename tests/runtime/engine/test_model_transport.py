@@ -118,9 +118,14 @@ async def served(behaviour: Behaviour) -> AsyncIterator[str]:
         await asyncio.gather(*handlers, return_exceptions=True)
 
 
-async def failure_of(behaviour: Behaviour, *, stream: bool) -> ModelConnectionError:
+async def failure_of(behaviour: Behaviour, *, stream: bool, timeout: float = 30.0) -> ModelConnectionError:
+    """The error a model call ends with against ``behaviour``.
+
+    The timeout is long by default, so a loaded machine never turns a close or a reset into a
+    timeout; the tests of the timeout itself pass a short one.
+    """
     async with served(behaviour) as base_url:
-        model = OpenAIChatModel(ModelConfig(id="m", base_url=base_url, max_retries=0, timeout=0.5), api_key="k")
+        model = OpenAIChatModel(ModelConfig(id="m", base_url=base_url, max_retries=0, timeout=timeout), api_key="k")
         with pytest.raises(ModelConnectionError) as caught:
             if stream:
                 [item async for item in model.stream(HELLO, None)]
@@ -169,13 +174,13 @@ async def test_an_endpoint_failing_below_http_is_a_connection_error_saying_how_n
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_an_endpoint_that_never_answers_is_a_timeout(stream: bool) -> None:
-    error = await failure_of(stalls, stream=stream)
+    error = await failure_of(stalls, stream=stream, timeout=0.5)
 
     assert error.detail == "model 'm': the endpoint did not answer in time"
 
 
 async def test_a_json_answer_trickling_in_is_cut_at_its_deadline_though_each_read_is_in_time() -> None:
-    error = await failure_of(trickles_the_body, stream=False)  # the whole answer would take ~17 s
+    error = await failure_of(trickles_the_body, stream=False, timeout=0.5)  # the whole answer would take ~17 s
 
     assert error.detail == "model 'm': the endpoint did not finish its answer within 1s"
 
