@@ -73,6 +73,9 @@ class NestedRunStore:
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         raise TypeError("a nested run's session is never listed: it lives in the outer run")
 
+    async def create_session(self, row: SessionRow) -> SessionRow | None:
+        raise TypeError("a nested run never writes a session: the outer run does")
+
     async def upsert_session(self, row: SessionRow) -> SessionRow:
         raise TypeError("a nested run never writes a session: the outer run does")
 

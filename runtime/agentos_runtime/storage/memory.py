@@ -77,6 +77,13 @@ class InMemorySessionStore:
             items = [replace(row, runs=None) for row in items]
         return Page(items=items, total=page.total)
 
+    async def create_session(self, row: SessionRow) -> SessionRow | None:
+        if row.session_id in self._rows:
+            return None
+        stored = _copy_session(records.stamp_session(replace(row, runs=[]), now=self._now()))
+        self._rows[row.session_id] = stored
+        return _copy_session(stored)
+
     async def upsert_session(self, row: SessionRow) -> SessionRow:
         stored = _copy_session(records.stamp_session(row, now=self._now()))
         self._rows[row.session_id] = stored

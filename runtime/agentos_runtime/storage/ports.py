@@ -152,6 +152,14 @@ class SessionStore(Protocol):
         """``session_name`` matches part of ``session_data["session_name"]``, ignoring case."""
         ...
 
+    async def create_session(self, row: SessionRow) -> SessionRow | None:
+        """Write ``row`` (its runs left out) as a new session: ``None``, writing nothing, when a
+        session of its id is stored, even one written at the same instant by another request.
+
+        ``updated_at`` defaults to now. Returns what was written, with no runs.
+        """
+        ...
+
     async def upsert_session(self, row: SessionRow) -> SessionRow:
         """Write the whole row (runs included; ``None`` means none), replacing any stored one.
 

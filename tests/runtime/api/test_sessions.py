@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,19 @@ async def test_creating_an_existing_session_id_is_409_and_keeps_the_stored_runs(
     assert response.status_code == 409 and "already exists" in response.json()["detail"]
     stored = await served.database().sessions.get_session("s-1")
     assert stored is not None and stored.runs and stored.runs[0]["run_id"] == "r-1"
+
+
+async def test_of_two_creations_of_one_session_id_at_once_one_is_201_and_the_other_409(served: Served) -> None:
+    ana, bob = await asyncio.gather(
+        served.client.post("/sessions", json={"session_id": "new", "user_id": "ana", "session_state": {"who": "ana"}}),
+        served.client.post("/sessions", json={"session_id": "new", "user_id": "bob", "session_state": {"who": "bob"}}),
+    )
+
+    assert sorted([ana.status_code, bob.status_code]) == [201, 409]
+    winner = ana if ana.status_code == 201 else bob
+    stored = await served.database().sessions.get_session("new")
+    assert stored is not None and stored.user_id == winner.json()["user_id"]
+    assert (stored.session_data or {})["session_state"] == winner.json()["session_state"]
 
 
 async def test_patch_changes_state_and_metadata_only(served: Served) -> None:

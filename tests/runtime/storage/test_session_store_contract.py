@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -210,6 +211,31 @@ async def test_a_run_saved_into_another_users_session_is_refused_and_writes_noth
     assert stored is not None and stored.user_id == "ana"
     assert [r["run_id"] for r in stored.runs or []] == ["r1"]
     assert (stored.session_data or {}).get("session_state") == {"ana": "private"}
+
+
+async def test_create_session_writes_a_new_session_without_runs_and_refuses_a_taken_id(db: Database) -> None:
+    created = await db.sessions.create_session(session("s1", user_id="ana", session_data={"session_name": "Mine"}))
+    await db.sessions.save_run(session("s1", user_id="ana"), run("r1"), session_state=None)
+
+    again = await db.sessions.create_session(session("s1", user_id="bob", session_data={"session_name": "His"}))
+
+    assert created is not None and created.user_id == "ana" and created.runs == []
+    assert again is None
+    stored = await db.sessions.get_session("s1")
+    assert stored is not None and stored.user_id == "ana"
+    assert stored.session_data == {"session_name": "Mine"}
+    assert [r["run_id"] for r in stored.runs or []] == ["r1"]
+
+
+async def test_of_creations_of_one_session_id_at_the_same_instant_exactly_one_writes(db: Database) -> None:
+    users = [f"user-{index}" for index in range(6)]
+
+    created = await asyncio.gather(*(db.sessions.create_session(session("s1", user_id=user)) for user in users))
+
+    winners = [row for row in created if row is not None]
+    assert len(winners) == 1
+    stored = await db.sessions.get_session("s1")
+    assert stored is not None and stored.user_id == winners[0].user_id
 
 
 async def test_a_run_of_the_same_user_or_naming_none_continues_the_session(db: Database) -> None:

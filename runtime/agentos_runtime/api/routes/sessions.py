@@ -92,13 +92,13 @@ async def create_session(
     request = request or CreateSessionRequest()
     if caller.isolated:
         request = request.model_copy(update={"user_id": caller.scoped_user_id(request.user_id)})
-    store = database.database.sessions
-    if request.session_id is not None and await store.get_session(request.session_id) is not None:
-        raise Conflict(
-            f"Session with id '{request.session_id}' already exists. Use PATCH /sessions/{request.session_id} to update it."
-        )
     row = new_session_row(request, session_type, now=int(time.time()))
-    return session_detail_view(await store.upsert_session(row))
+    created = await database.database.sessions.create_session(row)
+    if created is None:
+        raise Conflict(
+            f"Session with id '{row.session_id}' already exists. Use PATCH /sessions/{row.session_id} to update it."
+        )
+    return session_detail_view(created)
 
 
 @router.get("/sessions/{session_id}", responses=answers(SessionDetail, "The session with its chat history", 404, 503))

@@ -93,6 +93,22 @@ class RedisSessionStore:
             runs = await self._runs_of(backend.client, [stored[row.session_id] for row in page.items])
         return Page(items=[replace(row, runs=runs[row.session_id]) for row in page.items], total=page.total)
 
+    async def create_session(self, row: SessionRow) -> SessionRow | None:
+        target = records.stamp_session(replace(row, runs=None), now=self._backend.now())
+        session = records.session_columns(target)
+        text = encode(session)
+
+        async def attempt(snapshot: Snapshot) -> tuple[SessionRow | None, Writes | None]:
+            if await self._backend.load_one(snapshot, keys.SESSIONS, row.session_id) is not None:
+                return None, None
+
+            def writes(batch: WriteBatch) -> None:
+                self._write_session(batch, None, session, text)
+
+            return records.session_from_columns(records.copy_json(session), []), writes
+
+        return await self._transact(attempt)
+
     async def upsert_session(self, row: SessionRow) -> SessionRow:
         target = records.stamp_session(row, now=self._backend.now())
         runs = list(target.runs or [])

@@ -49,6 +49,21 @@ class SqlSessionEdits:
         ]
         return Page(items=items, total=int(total or 0))
 
+    async def create_session(self, row: SessionRow) -> SessionRow | None:
+        target = records.stamp_session(replace(row, runs=None), now=self._backend.now())
+        columns = records.session_columns(target)
+        # One statement: of two creations of one id at once, the database lets one insert.
+        insert = (
+            self._backend.dialect.insert(self._sessions)
+            .values(columns)
+            .on_conflict_do_nothing(index_elements=["session_id"])
+            .returning(self._sessions.c.session_id)
+        )
+        with self._backend.errors():
+            async with self._backend.writer().begin() as connection:
+                created = (await connection.execute(insert)).first()
+        return records.session_from_columns(records.copy_json(columns), []) if created is not None else None
+
     async def upsert_session(self, row: SessionRow) -> SessionRow:
         target = records.stamp_session(row, now=self._backend.now())
         runs = list(target.runs or [])

@@ -32,6 +32,7 @@ class SessionEdits(Protocol):
     """The session operations besides a run's read and save (``session_edits.SqlSessionEdits``)."""
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]: ...
+    async def create_session(self, row: SessionRow) -> SessionRow | None: ...
     async def upsert_session(self, row: SessionRow) -> SessionRow: ...
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
@@ -108,6 +109,9 @@ class SqlSessionStore:
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         return await self._edit().list_sessions(query)
+
+    async def create_session(self, row: SessionRow) -> SessionRow | None:
+        return await self._edit().create_session(row)
 
     async def upsert_session(self, row: SessionRow) -> SessionRow:
         return await self._edit().upsert_session(row)
