@@ -92,8 +92,21 @@ class DatabaseFields(Schema):
         max_length=63,
         description="PostgreSQL schema holding the tables.",
     )
-    key_prefix: str = Field(default="agno", min_length=1, description="Redis key prefix.")
-    tables: TableNames = Field(default_factory=TableNames, description="Table names.")
+    key_prefix: str = Field(
+        default="agno",
+        min_length=1,
+        description=(
+            "Redis key prefix: keys are `<key_prefix>:<kind>:<id>` (`agno:sessions:s1`), as Agno's RedisDb "
+            "writes them; two Redis databases on one server need prefixes that do not nest."
+        ),
+    )
+    tables: TableNames = Field(
+        default_factory=TableNames,
+        description=(
+            "Table names (SQLite and PostgreSQL). Redis has no tables: its keys are named by kind "
+            "(`sessions`, `memories`, ...) whatever is set here, as in Agno's RedisDb; `key_prefix` keeps two apart."
+        ),
+    )
 
     @field_validator("db_schema")
     @classmethod

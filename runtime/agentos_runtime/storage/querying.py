@@ -94,7 +94,7 @@ def session_matches(row: SessionRow, query: SessionQuery) -> bool:
         return False
     if query.session_name is not None:
         name = session_name_of(row) or ""
-        if query.session_name.casefold() not in name.casefold():
+        if query.session_name.lower() not in name.lower():
             return False
     return True
 
@@ -133,7 +133,7 @@ def memory_matches(row: MemoryRow, query: MemoryQuery) -> bool:
         return False
     if query.topics is not None and not set(query.topics) <= set(row.topics):
         return False
-    if query.search_content is not None and query.search_content.casefold() not in row.memory.casefold():
+    if query.search_content is not None and query.search_content.lower() not in row.memory.lower():
         return False
     return True
 

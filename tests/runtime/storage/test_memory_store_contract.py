@@ -113,6 +113,15 @@ async def test_search_content_matches_part_of_the_text_ignoring_case(db: Databas
     assert await ids(db, MemoryQuery(search_content="li")) == ["m1", "m3"]
 
 
+async def test_search_content_ignores_the_case_of_letters_beyond_ascii_on_every_backend(db: Database) -> None:
+    await db.memories.upsert_memory(memory("m1", "Vit à GENÈVE, près du LÉMAN", updated_at=2))
+    await db.memories.upsert_memory(memory("m2", "Читает Толстого", updated_at=1))
+
+    assert await ids(db, MemoryQuery(search_content="genève")) == ["m1"]
+    assert await ids(db, MemoryQuery(search_content="léman")) == ["m1"]
+    assert await ids(db, MemoryQuery(search_content="ТОЛСТ")) == ["m2"]
+
+
 async def test_list_memories_sorts_and_pages_with_the_total_of_all_matches(db: Database) -> None:
     for index in range(5):
         await db.memories.upsert_memory(memory(f"m{index}", created_at=100 + index, updated_at=900 - index))

@@ -94,6 +94,18 @@ async def test_session_name_filter_matches_part_of_the_name_in_session_data_igno
     assert await named("nowhere") == []
 
 
+async def test_the_session_name_filter_ignores_the_case_of_letters_beyond_ascii_on_every_backend(db: Database) -> None:
+    await db.sessions.upsert_session(session("s1", session_data={"session_name": "Élan à ZÜRICH"}))
+    await db.sessions.upsert_session(session("s2", session_data={"session_name": "Москва"}))
+
+    async def named(name: str) -> list[str]:
+        return [row.session_id for row in (await db.sessions.list_sessions(SessionQuery(session_name=name))).items]
+
+    assert await named("élan") == ["s1"]
+    assert await named("zürich") == ["s1"]
+    assert await named("МОСК") == ["s2"]
+
+
 async def test_list_sessions_sorts_and_pages_with_the_total_of_all_matches(db: Database) -> None:
     for index in range(5):
         await db.sessions.upsert_session(session(f"s{index}", created_at=1_000 + index, updated_at=5_000 - index))

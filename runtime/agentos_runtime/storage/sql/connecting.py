@@ -90,6 +90,13 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # Commits append to the log without an fsync, as the run path's connection does (``sqlite_executor``).
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+    # Searches ignoring case compare lower() of both sides: SQLite's own folds ASCII only, so
+    # "élan" would not find "Élan"; Python's folds every letter, as PostgreSQL's and Redis's do.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
