@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     import pydantic
 
     from agentos_runtime.config import ConfigError
-    from agentos_runtime.observability.logs import configure_logging, secret_values
+    from agentos_runtime.observability.logs import configure_logging, database_urls, secret_values
     from agentos_runtime.settings import Settings
     from agentos_runtime.storage.early import EarlySchemas
 
@@ -75,7 +75,12 @@ def _run(args: argparse.Namespace) -> int:
     if unusable is not None:
         _report("agentos serve: cannot start:", [unusable])
         return EXIT_CONFIG
-    configure_logging(settings.log_level, settings.log_format, secrets=secret_values(settings, config, os.environ))
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        secrets=secret_values(settings, config, os.environ),
+        locations=database_urls(config, os.environ),
+    )
     # PostgreSQL's tables are checked in a thread while the API's modules import below.
     early = EarlySchemas.start(config.databases, os.environ)
 

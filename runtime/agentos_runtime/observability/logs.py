@@ -20,6 +20,7 @@ from typing import Any
 
 from agentos_runtime.config import RuntimeConfig
 from agentos_runtime.settings import Settings
+from agentos_runtime.storage import urls
 
 REDACTED = "***"
 # Shorter values are too likely to occur in ordinary text to be replaced safely.
@@ -27,6 +28,8 @@ MIN_SECRET_LENGTH = 6
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 TEXT_FORMAT = "%(levelname)s:     %(name)s: %(message)s"
+# Libraries whose records may say where a database is (its host, port, user, database name).
+DRIVER_LOGGERS = frozenset({"psycopg", "psycopg_pool", "sqlalchemy", "redis", "aiosqlite"})
 
 
 class Redactor:
@@ -120,16 +123,51 @@ class LibraryThrottle(logging.Filter):
         return True
 
 
-def configure_logging(level: str, log_format: str, *, secrets: Iterable[str | None] = ()) -> logging.Handler:
+class DriverRedaction(logging.Filter):
+    """Database drivers' records without where the database is.
+
+    psycopg's pool logs each failed connection with the driver's text (``connection to server
+    at "10.0.0.5", port 5432 failed``) and a broken connection with its description (host, user,
+    database name). The runtime's own messages name the database id instead; these records get
+    the same treatment (``storage.urls.redact``, with each database URL the process was given).
+    """
+
+    def __init__(self, database_urls: Iterable[str | None] = ()) -> None:
+        super().__init__()
+        self.database_urls: list[str | None] = [url for url in database_urls if url] or [None]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] in DRIVER_LOGGERS:
+            message = record.getMessage()
+            for url in self.database_urls:
+                message = urls.redact(message, url)
+            record.msg, record.args = message, None
+        return True
+
+
+def database_urls(config: RuntimeConfig, environ: Mapping[str, str]) -> list[str | None]:
+    """The URL of each database the config reads from the environment (``None`` when unset)."""
+    return [environ.get(db.url_env_name, "").strip() or None for db in config.databases if db.url_env_name]
+
+
+def configure_logging(
+    level: str,
+    log_format: str,
+    *,
+    secrets: Iterable[str | None] = (),
+    locations: Iterable[str | None] = (),
+) -> logging.Handler:
     """Log to stderr in ``log_format`` (``text`` or ``json``): the runtime's own loggers at ``level``,
     other libraries' only from WARNING (at ``debug``, everything), so no client library logs a
-    line per request, and at most ten a minute each (``LibraryThrottle``). Replaces the root
-    logger's handlers; returns the one installed.
+    line per request, and at most ten a minute each (``LibraryThrottle``); database drivers'
+    records without where the databases at ``locations`` (their URLs) are (``DriverRedaction``).
+    Replaces the root logger's handlers; returns the one installed.
     """
     redact = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(redact) if log_format == "json" else TextFormatter(redact))
     handler.addFilter(LibraryThrottle())
+    handler.addFilter(DriverRedaction(locations))
     root = logging.getLogger()
     for previous in list(root.handlers):
         root.removeHandler(previous)

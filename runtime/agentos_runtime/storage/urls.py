@@ -26,6 +26,10 @@ _IPV6 = re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A
 _HOST_PORT = re.compile(r"<host>:\d+")
 _PORT_WORD = re.compile(r"\bport \d+", re.IGNORECASE)
 _QUOTED_ROLE = re.compile(r'\b(user|role) "[^"]*"')
+_QUOTED_DATABASE = re.compile(r'\bdatabase "[^"]*"')
+# A libpq connection's description (``host=db user=app database=appdb``), as psycopg gives it.
+_CONNINFO = re.compile(r"\b(host|hostaddr|port|user|dbname|database)=(?:\"[^\"]*\"|'[^']*'|[^\s>)]+)")
+_CONNINFO_NAMES = {"host": "host", "hostaddr": "host", "port": "port", "user": "user", "dbname": "database"}
 
 
 def database_url(config: DatabaseConfig, environ: Mapping[str, str]) -> str:
@@ -79,13 +83,16 @@ def url_problem(url: str) -> str | None:
 
 
 def redact(text: str, url: str | None = None) -> str:
-    """``text`` without URL credentials, IP addresses, and ``url``'s host, port and user.
+    """``text`` without URL credentials, IP addresses, database names, and ``url``'s host, port and user.
 
     A driver's message says where it failed to connect (``connection to server at "10.0.0.5",
     port 5432``, ``password authentication failed for user "app"``); callers get the database
     id instead, which names the same thing without telling anyone where the database is.
     """
     cleaned = _CREDENTIALS.sub(lambda match: f"{match.group('scheme')}***@", text)
+    cleaned = _CONNINFO.sub(
+        lambda match: f"{match.group(1)}=<{_CONNINFO_NAMES.get(match.group(1), 'database')}>", cleaned
+    )
     parts = urlsplit(url) if url else None
     password = parts.password if parts is not None else None
     if password:
@@ -98,6 +105,7 @@ def redact(text: str, url: str | None = None) -> str:
     cleaned = _IPV4.sub("<host>", cleaned)
     cleaned = _IPV6.sub("<host>", cleaned)
     cleaned = _QUOTED_ROLE.sub(lambda match: f'{match.group(1)} "<user>"', cleaned)
+    cleaned = _QUOTED_DATABASE.sub('database "<database>"', cleaned)
     cleaned = _HOST_PORT.sub("<host>:<port>", cleaned)
     cleaned = _PORT_WORD.sub("port <port>", cleaned)
     if port is not None:

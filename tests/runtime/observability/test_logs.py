@@ -16,13 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.observability.logs import (
+    DriverRedaction,
     JsonFormatter,
     LibraryThrottle,
     Redactor,
     TextFormatter,
     configure_logging,
 )
+from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
 
 from tests.runtime.api.harness import agent_config
 from tests.runtime.observability.apps import observed_app
@@ -238,3 +241,34 @@ def test_configured_logging_holds_a_flooding_library_back(capsys: pytest.Capture
 
     lines = [line for line in capsys.readouterr().err.splitlines() if "mcp.client.stdio" in line]
     assert len(lines) == 10
+
+
+async def test_the_postgresql_pools_own_warnings_say_which_database_but_not_where_it_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql://app_owner:pw-0123456789@localhost:{port}/orders_db"
+    handler = configure_logging("info", "text", locations=[url])
+    executor = PostgresExecutor(url, db_id="orders")
+    try:
+        with pytest.raises(StorageUnavailable):
+            await executor.fetch([])
+    finally:
+        await executor.close()
+        logging.getLogger().removeHandler(handler)
+
+    pool_lines = [line for line in capsys.readouterr().err.splitlines() if "psycopg.pool" in line]
+    assert any("error connecting in 'agentos-orders'" in line for line in pool_lines)
+    logged = "\n".join(pool_lines)
+    for where in ("127.0.0.1", "localhost", str(port), "app_owner", "orders_db"):
+        assert where not in logged
+
+
+def test_other_libraries_records_keep_their_addresses() -> None:
+    redaction = DriverRedaction(["postgresql://app@db.internal:5432/x"])
+    served = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, "Uvicorn running on %s", ("http://10.0.0.7:7777",), None
+    )
+
+    assert redaction.filter(served)
+    assert served.getMessage() == "Uvicorn running on http://10.0.0.7:7777"

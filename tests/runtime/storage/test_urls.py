@@ -101,6 +101,18 @@ def test_redact_removes_credentials_of_any_url_and_the_known_password_anywhere()
             'role "postgres" does not exist (server 127.0.0.1 port 5432)',
             'role "<user>" does not exist (server <host> port <port>)',
         ),
+        (
+            "postgresql+psycopg://app@db.internal:6543/appdb",
+            'FATAL:  database "appdb" does not exist',
+            'FATAL:  database "<database>" does not exist',
+        ),
+        (
+            "postgresql+psycopg://app@db.internal:6543/appdb",
+            "discarding broken connection: <psycopg.AsyncConnection [BAD] (host=db.internal port=6543 user=app "
+            "database=appdb) at 0x7f00>",
+            "discarding broken connection: <psycopg.AsyncConnection [BAD] (host=<host> port=<port> user=<user> "
+            "database=<database>) at 0x7f00>",
+        ),
     ],
 )
 def test_redact_hides_where_the_database_is_and_who_connects(url: str, message: str, expected: str) -> None:
