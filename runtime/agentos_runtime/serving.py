@@ -7,15 +7,19 @@ and uvicorn serves until SIGTERM or Ctrl-C, letting in-flight runs finish on the
 Environment: AGENT_OS_HOST / AGENT_OS_PORT (defaults 127.0.0.1:7777), AGENTOS_DATA_DIR
 (default ./data), OS_SECURITY_KEY or JWT_VERIFICATION_KEY / JWT_JWKS_FILE, AGENTOS_CORS_ORIGINS,
 AGENTOS_LOG_LEVEL, AGENTOS_LOG_FORMAT (text or json), AGENTOS_METRICS_PORT (Prometheus metrics
-at /metrics on that port, default 9464; 0 turns them off).
+at /metrics on that port, default 9464; 0 turns them off), AGENTOS_RUN_GRACE_SECONDS (how long
+runs may finish after SIGTERM, default 15).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
+import logging
 import os
 import signal
+import socket
 import sys
 from functools import partial
 from pathlib import Path
@@ -24,13 +28,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agentos_runtime.config import Problem, RuntimeConfig
 
+logger = logging.getLogger(__name__)
+
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
 
-# Seconds uvicorn lets open requests (streaming runs) finish after SIGTERM before cancelling
-# them; then the app records the cancelled runs (up to 5 s) and closes. Together they stay
-# within Kubernetes' default 30 s between SIGTERM and SIGKILL.
-GRACEFUL_SHUTDOWN_SECONDS = 20
+# After SIGTERM, runs may finish for ``Settings.run_grace_seconds``; those still going are then
+# cancelled, and their requests get these seconds more to record them and close their streams
+# before uvicorn cancels what is left. Then the app waits for detached saves (``DRAIN_SECONDS``).
+STREAM_CLOSE_SECONDS = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,12 +111,42 @@ def _run(args: argparse.Namespace) -> int:
     return _serve(app, settings)
 
 
+def _server_ending_runs(app: Any, grace: float, config: Any) -> Any:
+    """uvicorn's server, which cancels the runs still going ``grace`` seconds into its shutdown.
+
+    uvicorn itself would cancel their requests when its graceful window ends: the client's stream
+    broke off without a terminal event and uvicorn logged the cancellation as an exception in the
+    application. Cancelled as a run, each is recorded CANCELLED and its stream ends with
+    ``RunCancelled`` (a non-streamed run answers with its partial content), within the window.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            timer = asyncio.get_running_loop().call_later(grace, _end_runs, app, grace)
+            try:
+                await super().shutdown(sockets=sockets)
+            finally:
+                timer.cancel()
+
+    return Server(config)
+
+
+def _end_runs(app: Any, grace: float) -> None:
+    context = getattr(app.state, "context", None)
+    ended = context.runs.cancel_all() if context is not None else 0
+    if ended:
+        logger.warning("stopping: cancelled %d run(s) still going %.0f s after the stop signal", ended, grace)
+
+
 def _serve(app: Any, settings: Any) -> int:
     import uvicorn
 
     # In JSON mode uvicorn keeps its hands off logging, so its lines go through our handler too.
     logging_setup: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
-    server = uvicorn.Server(
+    server = _server_ending_runs(
+        app,
+        settings.run_grace_seconds,
         uvicorn.Config(
             app,
             host=settings.host,
@@ -118,9 +154,9 @@ def _serve(app: Any, settings: Any) -> int:
             log_level=settings.log_level,
             access_log=False,
             lifespan="on",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_graceful_shutdown=settings.run_grace_seconds + STREAM_CLOSE_SECONDS,
             **logging_setup,
-        )
+        ),
     )
     # uvicorn re-raises the signal that stopped it once it has shut down gracefully; by then
     # everything is closed, so SIGTERM (how Kubernetes stops a pod) ends with status 0.

@@ -39,6 +39,11 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 # 9464 is the port OpenTelemetry's Prometheus exporter made common.
 DEFAULT_METRICS_PORT = 9464
 
+# Seconds runs still going after SIGTERM may go on before they are ended (recorded CANCELLED,
+# each stream closed with its RunCancelled event). With the seconds to close their streams and
+# to record them after, shutdown stays within Kubernetes' default 30 s before SIGKILL.
+DEFAULT_RUN_GRACE_SECONDS = 15.0
+
 
 class Settings(BaseModel):
     """Everything the process needs besides the config file.
@@ -104,6 +109,17 @@ class Settings(BaseModel):
         validation_alias=AliasChoices("AGENTOS_METRICS_PORT", "metrics_port"),
         validate_default=True,  # the default port, too, may not be the API's
         description="Port serving Prometheus metrics at `/metrics` (on the API's host); 0 turns metrics off.",
+    )
+    run_grace_seconds: float = Field(
+        default=DEFAULT_RUN_GRACE_SECONDS,
+        ge=0,
+        le=3600,
+        validation_alias=AliasChoices("AGENTOS_RUN_GRACE_SECONDS", "run_grace_seconds"),
+        description=(
+            "Seconds after SIGTERM that runs in flight may still finish; those still going are then "
+            "cancelled, recorded and their streams end with RunCancelled. Keep it at least 10 s under "
+            "the pod's terminationGracePeriodSeconds."
+        ),
     )
     log_format: LogFormat = Field(
         default="text",

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -364,3 +365,38 @@ def test_start_up_says_config_storage_and_models_and_a_busy_metrics_port_is_one_
     [warning] = [line for line in lines if "metrics" in line]
     assert warning.startswith("WARNING:") and f"port {metrics_port} on 127.0.0.1 is already in use" in warning
     assert "Traceback" not in stderr and key not in stderr
+
+
+@pytest.mark.parametrize("grace", ["0", "2"])
+def test_a_run_still_streaming_when_the_grace_after_sigterm_ends_is_cancelled_recorded_and_its_stream_ends(
+    tmp_path: Path, grace: str
+) -> None:
+    from tests.support.fake_openai import Reply, serve_fake_openai
+
+    with serve_fake_openai() as fake:
+        fake.app.default = Reply.say("word " * 400, chunks=400, delay=0.25)  # 100 s of answer
+        config = tmp_path / "config.yaml"
+        config.write_text(GOOD_CONFIG.replace("http://127.0.0.1:9/v1", fake.base_url))
+        port = free_port()
+        env = clean_env(AGENTOS_RUN_GRACE_SECONDS=grace)
+        with running(serve_command(config, "--port", str(port)), env, tmp_path) as process:
+            wait_for_health(port, process)
+            form = {"message": "hi", "stream": "true", "session_id": "long"}
+            events: list[str] = []
+            with httpx.stream("POST", f"http://127.0.0.1:{port}/agents/assistant/runs", data=form) as answer:
+                for line in answer.iter_lines():
+                    if line.startswith("event: "):
+                        events.append(line.removeprefix("event: "))
+                        if events[-1] == "RunContent" and events.count("RunContent") == 1:
+                            stopped = time.monotonic()
+                            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=DEADLINE)
+            took = time.monotonic() - stopped
+
+    assert events[-1] == "RunCancelled"
+    assert process.returncode == 0
+    assert float(grace) <= took < float(grace) + 8, "ended when its grace was over, not when uvicorn gave up"
+    assert "stopping: cancelled 1 run(s) still going" in stderr
+    assert "Traceback" not in stderr and "Exception in ASGI application" not in stderr
+    with sqlite3.connect(tmp_path / "data" / "agentos.db") as database:
+        assert database.execute("select status from agno_runs where session_id = 'long'").fetchall() == [("CANCELLED",)]

@@ -123,6 +123,13 @@ class RunRegistry:
             handle.task.cancel()
         return True
 
+    def cancel_all(self) -> int:
+        """Cancel every run in flight; how many there were."""
+        running = list(self._active)
+        for run_id in running:
+            self.cancel(run_id)
+        return len(running)
+
     def track(self, task: asyncio.Task[Any]) -> None:
         """Keep a background task (a detached save) alive and awaited by ``shutdown``."""
         self._background.add(task)
@@ -134,8 +141,7 @@ class RunRegistry:
         Returns ``True`` when everything finished in time.
         """
         deadline = asyncio.get_running_loop().time() + timeout
-        for run_id in list(self._active):
-            self.cancel(run_id)
+        self.cancel_all()
         runs = [handle.finished for handle in self._active.values()]
         if runs:
             await asyncio.wait(runs, timeout=timeout)
