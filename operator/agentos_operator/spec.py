@@ -470,6 +470,16 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     )
     affinity: dict[str, Any] | None = Field(default=None, description="Pod affinity rules.", json_schema_extra=PRESERVE)
     pod_annotations: dict[str, str] | None = Field(default=None, description="Extra annotations on the pods.")
+    termination_grace_period_seconds: int | None = Field(
+        default=None,
+        ge=20,
+        le=86400,
+        description=(
+            "Seconds a stopping pod has (default 30). It stops taking requests after 5 s, while the Service "
+            "forgets it; runs in flight then have this minus 17 s to finish before they are cancelled and "
+            "recorded (`AGENTOS_RUN_GRACE_SECONDS`). Raise it when runs take minutes."
+        ),
+    )
     service_account_name: str | None = Field(
         default=None,
         pattern=NAME_PATTERN,

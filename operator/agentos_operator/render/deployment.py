@@ -32,6 +32,14 @@ RUNTIME_UID = 10001
 CONTAINER_NAME = "agentos"
 METRICS_PORT_NAME = "metrics"
 METRICS_PORT_ENV = "AGENTOS_METRICS_PORT"
+# A stopping pod: the preStop hook holds SIGTERM back while the Service and the proxies forget
+# the pod (a request routed to it in that time is still served); then the runtime stops taking
+# requests and lets runs finish for AGENTOS_RUN_GRACE_SECONDS, then takes 5 s to close their
+# streams and 5 s to record the last ones. Kubernetes kills at terminationGracePeriodSeconds.
+DEFAULT_TERMINATION_GRACE_SECONDS = 30
+PRE_STOP_SECONDS = 5
+SHUTDOWN_OVERHEAD_SECONDS = PRE_STOP_SECONDS + 5 + 5 + 2  # and a margin
+RUN_GRACE_ENV = "AGENTOS_RUN_GRACE_SECONDS"
 
 
 def render_deployment(
@@ -92,6 +100,7 @@ def _pod_spec(resource: AgentOSResource, image: str, environment: Environment) -
         },
         "containers": [_container(resource, image)],
         "volumes": volumes,
+        "terminationGracePeriodSeconds": _termination_grace(resource),
     }
     optional = {
         "serviceAccountName": spec.service_account_name,
@@ -137,6 +146,8 @@ def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
         # it is slower to give up: a busy pod leaves the Service, not the node.
         "readinessProbe": _probe("/ready", period_seconds=5, failure_threshold=3),
         "livenessProbe": _probe("/health", period_seconds=10, failure_threshold=6),
+        # Kubernetes' own sleep: the image needs no shell or sleep binary.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "resources": _resources(resource),
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -186,7 +197,14 @@ def _env(resource: AgentOSResource) -> list[dict[str, Any]]:
     if METRICS_PORT_ENV not in user_names:
         metrics = resource.spec.prometheus
         ours.append({"name": METRICS_PORT_ENV, "value": str(metrics.port if metrics.enabled else 0)})
+    if RUN_GRACE_ENV not in user_names:
+        ours.append({"name": RUN_GRACE_ENV, "value": str(_termination_grace(resource) - SHUTDOWN_OVERHEAD_SECONDS)})
     return [*ours, *user]
+
+
+def _termination_grace(resource: AgentOSResource) -> int:
+    seconds = resource.spec.termination_grace_period_seconds
+    return DEFAULT_TERMINATION_GRACE_SECONDS if seconds is None else seconds
 
 
 def _resources(resource: AgentOSResource) -> dict[str, Any]:

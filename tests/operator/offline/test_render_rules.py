@@ -7,7 +7,7 @@ import pytest
 from agentos_operator import render
 from agentos_operator.errors import MissingSecretsError, OperatorError
 from agentos_operator.resources import AgentOSResource, parse_resource
-from agentos_runtime.config import parse_config_text
+from agentos_runtime.config import ConfigError, parse_config_text
 
 from tests.operator.offline.inputs import resource_body
 
@@ -161,7 +161,10 @@ def test_external_databases_need_no_claim_and_roll_without_downtime() -> None:
     assert "PersistentVolumeClaim" not in manifests
     assert manifests["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
     assert manifests["Deployment"]["spec"]["replicas"] == 3
-    assert [e["name"] for e in pod(manifests)["containers"][0]["env"]] == ["AGENTOS_METRICS_PORT"]
+    assert [e["name"] for e in pod(manifests)["containers"][0]["env"]] == [
+        "AGENTOS_METRICS_PORT",
+        "AGENTOS_RUN_GRACE_SECONDS",
+    ]
     assert [v["name"] for v in pod(manifests)["volumes"]] == ["config", "tmp"]
     assert manifests["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
@@ -292,6 +295,37 @@ def test_runtime_metrics_get_a_named_port_scrape_hints_and_their_env() -> None:
     assert [p["name"] for p in container["ports"]] == ["http"]
     assert {"name": "AGENTOS_METRICS_PORT", "value": "0"} in container["env"]
     assert "prometheus.io/scrape" not in off["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_a_stopping_pod_waits_for_the_service_to_forget_it_then_gives_runs_what_its_grace_period_leaves() -> None:
+    default = pod(rendered(resource(databases=[PG])))
+    longer = pod(rendered(resource(databases=[PG], terminationGracePeriodSeconds=300)))
+    told = pod(
+        rendered(
+            resource(
+                databases=[PG],
+                env=[{"name": "AGENTOS_RUN_GRACE_SECONDS", "value": "60"}],
+                terminationGracePeriodSeconds=90,
+            )
+        )
+    )
+
+    assert default["terminationGracePeriodSeconds"] == 30
+    assert default["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    # 5 s of preStop, then the runs' grace, then 5 s to close their streams and 5 s to record them.
+    assert {"name": "AGENTOS_RUN_GRACE_SECONDS", "value": "13"} in default["containers"][0]["env"]
+    assert longer["terminationGracePeriodSeconds"] == 300
+    assert {"name": "AGENTOS_RUN_GRACE_SECONDS", "value": "283"} in longer["containers"][0]["env"]
+    assert [e for e in told["containers"][0]["env"] if e["name"] == "AGENTOS_RUN_GRACE_SECONDS"] == [
+        {"name": "AGENTOS_RUN_GRACE_SECONDS", "value": "60"}
+    ]
+
+
+def test_a_grace_period_too_short_for_a_clean_stop_is_refused_naming_the_field() -> None:
+    with pytest.raises(
+        ConfigError, match="spec.terminationGracePeriodSeconds: Input should be greater than or equal to 20"
+    ):
+        resource(terminationGracePeriodSeconds=10)
 
 
 def test_a_jwt_verification_key_reaches_the_runtime_only_through_the_env_secret() -> None:
