@@ -5,7 +5,8 @@ Pure functions over parsed JSON, so the adapter can feed them raw bytes parsed o
 keyed by ``index`` (id and name first, the arguments JSON split over many chunks); they are
 joined here in index order.
 
-This is where a model's answer enters the runtime, so it is checked here as any input is: a
+This is where a model's answer enters the runtime, so it is checked here as any input is: an
+answer past ``MAX_ANSWER_CHARS`` is a ``ModelProviderError`` (an endpoint that never stops); a
 part of the wrong type (a ``choices`` that is not a list, content that is not text, a tool
 call's ``index`` that is not a number) is a ``ModelProviderError`` naming the part, never a
 crash; text is kept with NUL and lone surrogates replaced by U+FFFD (``storable.clean_text``),
@@ -30,6 +31,11 @@ JSON = dict[str, Any]
 
 _DATA = "data:"
 _DONE = "[DONE]"
+
+# The most text and tool-call arguments one answer may carry, in characters. Models stop far
+# sooner (a 128k-token answer is about 500,000): an endpoint past this is looping, and the run
+# ends with an error rather than hold ever more of it in memory, on the stream and in the save.
+MAX_ANSWER_CHARS = 1_000_000
 
 
 def usage_from(payload: Any) -> Usage | None:
@@ -62,12 +68,22 @@ def completion_from_body(body: JSON) -> Completion:
         _tool_call(_expect(call, dict, f"{where}[{position}]"), f"{where}[{position}]")
         for position, call in enumerate(_expect(message.get("tool_calls") or [], list, where))
     ]
+    content = _text(message.get("content"), "choices[0].message.content")
+    _check_size(len(content or "") + sum(len(call.arguments) for call in calls))
     return Completion(
-        content=_text(message.get("content"), "choices[0].message.content"),
+        content=content,
         tool_calls=calls,
         usage=usage_from(body.get("usage")),
         provider_data=_provider_data(body),
     )
+
+
+def _check_size(chars: int) -> None:
+    if chars > MAX_ANSWER_CHARS:
+        raise ModelProviderError(
+            f"the model endpoint's answer passed {MAX_ANSWER_CHARS:,} characters of text and tool arguments: "
+            "it is likely looping; set the model's max_tokens to stop it sooner"
+        )
 
 
 def _tool_call(call: JSON, where: str) -> ToolCall:
@@ -115,6 +131,7 @@ class ChunkAssembler:
         self._calls: dict[int, _PartialCall] = {}
         self._usage: Usage | None = None
         self._provider_data: JSON = {}
+        self._size = 0
         self.started = False
         """True once a chunk carried content or a tool call."""
 
@@ -139,9 +156,14 @@ class ChunkAssembler:
         text = _text(delta.get("content"), "choices[0].delta.content")
         if text:
             self.started = True
+            self._grow(len(text))
             self._text.append(text)
             return text
         return None
+
+    def _grow(self, chars: int) -> None:
+        self._size += chars
+        _check_size(self._size)
 
     def _add_fragments(self, fragments: list[Any]) -> None:
         for position, fragment in enumerate(fragments):
@@ -157,9 +179,13 @@ class ChunkAssembler:
                 call.id = _text(fragment["id"], f"{where}.id") or ""
             function = _expect(fragment.get("function") or {}, dict, f"{where}.function")
             if function.get("name"):
-                call.name += _text(function["name"], f"{where}.function.name") or ""
+                name = _text(function["name"], f"{where}.function.name") or ""
+                self._grow(len(name))
+                call.name += name
             if function.get("arguments"):
-                call.arguments.append(_text(function["arguments"], f"{where}.function.arguments") or "")
+                arguments = _text(function["arguments"], f"{where}.function.arguments") or ""
+                self._grow(len(arguments))
+                call.arguments.append(arguments)
 
     def finish(self, *, time_to_first_token: float | None) -> Completion:
         """The whole answer: joined text, tool calls in index order, usage."""

@@ -140,6 +140,12 @@ def sdk_error(
     return None
 
 
+def answer_error(error: ModelProviderError, *, model_id: str, api_key: str | None) -> ModelProviderError:
+    """``error``, raised while an answer was read (``llm.chunks``), naming the model and without
+    the key: an endpoint may quote the key it was sent in an error it puts in the answer."""
+    return type(error)(f"model '{model_id}': {_clean(error.detail, api_key)}", model_id=model_id)
+
+
 def _timed_out(error: BaseException, openai: Any, httpx2: Any, aiohttp: Any) -> bool:
     """Whether ``error`` is a timeout, and began as one: the SDK's aiohttp transport reports
     every failure to connect (refused, reset, an untrusted certificate) as a connect timeout,

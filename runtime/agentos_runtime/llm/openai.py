@@ -22,7 +22,7 @@ from agentos_runtime.config.llm import ModelConfig
 from agentos_runtime.errors import ModelConnectionError, ModelProviderError
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks
 from agentos_runtime.llm.clients import Endpoint, SharedClients
-from agentos_runtime.llm.failures import missing_key_error, sdk_error, unusable_key_error
+from agentos_runtime.llm.failures import answer_error, missing_key_error, sdk_error, unusable_key_error
 from agentos_runtime.llm.keys import key_problem
 from agentos_runtime.llm.ports import Completion, Message, ToolSchema
 
@@ -35,6 +35,8 @@ _PATH = "/chat/completions"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 # The longest the SDK waits before a retry: an answer's ``Retry-After``, honoured up to two minutes.
 RETRY_WAIT_SECONDS = 120.0
+# The largest JSON answer read: ``MAX_ANSWER_CHARS`` of text escaped as JSON, with room to spare.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def needs_key(base_url: str) -> bool:
@@ -173,8 +175,11 @@ class OpenAIChatModel:
         deadline = asyncio.timeout(seconds)
         try:
             async with deadline:
-                answer = await self._post(self.build_params(messages, tools), stream=False)
-                body = answer.content
+                answer = await self._post(self.build_params(messages, tools), stream=True)
+                try:
+                    body = await _read_bounded(answer, MAX_BODY_BYTES)
+                finally:
+                    await answer.aclose()
         except Exception as error:
             if deadline.expired():
                 raise ModelConnectionError(
@@ -188,7 +193,10 @@ class OpenAIChatModel:
             raise self._translate_body(error) from error
         if not isinstance(payload, dict):
             raise self._translate_body(TypeError("not a JSON object"))
-        return completion_from_body(payload)
+        try:
+            return completion_from_body(payload)
+        except ModelProviderError as error:
+            raise answer_error(error, model_id=self.id, api_key=self._api_key) from None
 
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None
@@ -222,7 +230,9 @@ class OpenAIChatModel:
             await self._clients.release(self._endpoint)
 
     def _raise_translated(self, error: Exception) -> None:
-        """Raise our error for an SDK or transport error; return for anything else."""
+        """Raise our error for an SDK or transport error, or for what the answer said; return for anything else."""
+        if isinstance(error, ModelProviderError) and error.model_id is None:  # from ``llm.chunks``
+            raise answer_error(error, model_id=self.id, api_key=self._api_key) from None
         translated = sdk_error(error, model_id=self.id, api_key_env=self._config.api_key_env, api_key=self._api_key)
         if translated is not None:
             raise translated from error
@@ -230,3 +240,18 @@ class OpenAIChatModel:
     def _translate_body(self, error: Exception) -> ModelProviderError:
         problem = "JSON nested too deeply to read" if isinstance(error, RecursionError) else error
         return ModelProviderError(f"model '{self.id}': the endpoint answered with a body that is not JSON: {problem}")
+
+
+async def _read_bounded(answer: httpx2.Response, limit: int) -> bytes:
+    """The answer's body, refused past ``limit`` bytes (read no further)."""
+    parts: list[bytes] = []
+    size = 0
+    async for part in answer.aiter_bytes():
+        size += len(part)
+        if size > limit:
+            raise ModelProviderError(
+                f"the model endpoint's answer passed {limit // (1024 * 1024)} MiB: "
+                "it is likely looping; set the model's max_tokens to stop it sooner"
+            )
+        parts.append(part)
+    return b"".join(parts)
