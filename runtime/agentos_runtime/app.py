@@ -19,7 +19,7 @@ from agentos_runtime import __version__
 from agentos_runtime.api.assembly import Connectors, close_context, open_context, warm_up_models
 from agentos_runtime.api.authz import authorize, build_access_policy
 from agentos_runtime.api.errors import install_error_handlers
-from agentos_runtime.api.middleware import LimitBodySize, StripTrailingSlash
+from agentos_runtime.api.middleware import BodyLimit, LimitBodySize, StripTrailingSlash
 from agentos_runtime.api.routes import (
     agent_runs,
     agents,
@@ -136,6 +136,25 @@ def create_app(
         allow_headers=["*"],
         expose_headers=["*"],
     )
-    app.add_middleware(LimitBodySize, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        LimitBodySize,
+        default=BodyLimit(settings.max_body_bytes, "AGENTOS_MAX_BODY_BYTES"),
+        paths=upload_limits(settings, config),
+    )
     app.add_middleware(StripTrailingSlash)
     return app
+
+
+# Room beside a knowledge upload's document for its other form fields (metadata: 64 KiB at most).
+UPLOAD_FORM_BYTES = 1024 * 1024
+
+
+def upload_limits(settings: Settings, config: RuntimeConfig) -> dict[str, BodyLimit]:
+    """The knowledge upload's body limit: its largest base's ``max_content_bytes`` and room for the
+    form's other fields, when that is more than ``AGENTOS_MAX_BODY_BYTES`` (a document a base takes
+    must not be refused before it reaches the base)."""
+    largest = max((base.max_content_bytes for base in config.knowledge_bases), default=0)
+    if largest + UPLOAD_FORM_BYTES <= settings.max_body_bytes:
+        return {}
+    set_by = "the largest knowledge base's max_content_bytes, and 1 MiB for the form's other fields"
+    return {"/knowledge/content": BodyLimit(largest + UPLOAD_FORM_BYTES, set_by)}

@@ -3,17 +3,33 @@
 Both are plain ASGI wrappers (no per-request objects beyond a closure) so they cost next
 to nothing on the run hot path. Agno's clients and UI sometimes add a trailing slash
 (``/agents/``); AgentOS strips it before routing instead of redirecting, and so do we.
-A body larger than the limit is refused with 413 before the route parses it.
+A body larger than the limit is refused with 413 before the route parses it, saying the limit
+and what sets it: ``AGENTOS_MAX_BODY_BYTES`` for every route but the knowledge upload, whose
+bodies may be as large as the largest knowledge base's ``max_content_bytes`` allows.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-TOO_LARGE = "Request body too large"
+from agentos_runtime.knowledge.reading import format_size
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """The most bytes a request body may have, and what sets it (said in the 413)."""
+
+    max_bytes: int
+    set_by: str
+
+    @property
+    def detail(self) -> str:
+        return f"Request body too large: at most {format_size(self.max_bytes)} here ({self.set_by})"
 
 
 class StripTrailingSlash:
@@ -32,19 +48,22 @@ class StripTrailingSlash:
 
 
 class LimitBodySize:
-    """Answer 413 ``{"detail": ...}`` for bodies over ``max_bytes``, declared or streamed."""
+    """Answer 413 ``{"detail": ...}`` for bodies over their limit, declared or streamed: ``paths``
+    (by exact path) have their own, every other path ``default``'s."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, default: BodyLimit, paths: Mapping[str, BodyLimit] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default = default
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope["path"], self.default)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _send_too_large(send)
+        if declared is not None and declared > limit.max_bytes:
+            await _send_too_large(send, limit.detail)
             return
         received = 0
 
@@ -53,9 +72,9 @@ class LimitBodySize:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit.max_bytes:
                     # Raised inside the route's body parsing; the error handlers answer 413.
-                    raise HTTPException(status_code=413, detail=TOO_LARGE)
+                    raise HTTPException(status_code=413, detail=limit.detail)
             return message
 
         await self.app(scope, counting_receive, send)
@@ -71,8 +90,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_too_large(send: Send) -> None:
-    body = json.dumps({"detail": TOO_LARGE}).encode()
+async def _send_too_large(send: Send, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -11,11 +11,12 @@ the model gets Agno's ``search_knowledge_base`` tool, or the best chunks go into
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, TABLE_NAME_PATTERN, Schema
 from agentos_runtime.config.hosts import EndpointURL, RefusedURL, control_problem, host_allowed, split_host
@@ -33,6 +34,26 @@ DEFAULT_DIMENSIONS = 1536
 DEFAULT_CHUNK_SIZE = 5000
 DEFAULT_MAX_RESULTS = 10
 DEFAULT_MAX_CONTENT_BYTES = 20 * 1024 * 1024
+# A content's metadata is copied into each of its chunks (as Agno does, so searches filter on
+# it): it is for a few filter keys, not for documents, and its copies are bounded in all.
+MAX_METADATA_BYTES = 64 * 1024
+MAX_COPIED_METADATA_BYTES = 64 * 1024 * 1024
+
+
+def metadata_size(metadata: Mapping[str, Any]) -> int:
+    """The bytes of ``metadata`` as stored (compact JSON, UTF-8)."""
+    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+
+
+def metadata_problem(size: int) -> str | None:
+    """Why metadata of ``size`` bytes is refused; ``None`` when it is not."""
+    if size <= MAX_METADATA_BYTES:
+        return None
+    return (
+        f"{size:,} bytes of metadata, over the {MAX_METADATA_BYTES // 1024} KiB allowed: metadata is copied into "
+        "every chunk of the content for search filters; keep it to a few keys and put text in the content"
+    )
+
 
 ChunkingStrategy = Literal["fixed", "recursive", "markdown"]
 VectorIndex = Literal["none", "hnsw"]
@@ -96,8 +117,17 @@ class KnowledgeSourceFields(Schema):
     )
     description: str | None = Field(default=None, max_length=4096, description="What the content is.")
     metadata: dict[str, Any] | None = Field(
-        default=None, description="Metadata stored with the content and each of its chunks (search filters match it)."
+        default=None,
+        description="Metadata stored with the content and each of its chunks (search filters match it); at most 64 KiB as JSON.",
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_fits(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        problem = metadata_problem(metadata_size(metadata)) if metadata else None
+        if problem is not None:
+            raise ValueError(problem)
+        return metadata
 
 
 def source_url_field(*, hosts_field: str) -> Any:

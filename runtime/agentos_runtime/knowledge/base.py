@@ -114,8 +114,11 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
 def check_size(field_name: str, size: int, limit: int) -> None:
     """``ContentTooLarge`` (413) naming ``field_name`` when ``size`` bytes are over ``limit``."""
     if size > limit:
+        given, allowed = format_size(size), format_size(limit)
+        if given == allowed:  # rounded alike: say it in bytes
+            given, allowed = f"{size:,} bytes", f"{limit:,} bytes"
         raise ContentTooLarge(
-            f"{field_name}: {format_size(size)} is over the knowledge base's limit of {format_size(limit)} "
+            f"{field_name}: {given} is over the knowledge base's limit of {allowed} "
             "(max_content_bytes): upload a smaller document or raise the limit"
         )
 

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
+from agentos_runtime.config.knowledge import (
+    MAX_COPIED_METADATA_BYTES,
+    ChunkingSettings,
+    KnowledgeBaseConfig,
+    metadata_size,
+)
 from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
 from agentos_runtime.knowledge.chunking import chunk_text
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
@@ -120,6 +125,9 @@ class Pipeline:
         pieces = await asyncio.to_thread(self._read_and_chunk, document, chunking)
         if not pieces:
             raise IngestionFailed("no text found in the content")
+        problem = copies_problem(metadata_size(content.metadata), len(pieces))
+        if problem is not None:  # before any embedding is paid for
+            raise IngestionFailed(problem)
         vectors = await self.embed(pieces)
         return build_chunks(content, pieces, vectors, content_hash=sha256_of(document.data))
 
@@ -176,6 +184,20 @@ def failure_message(error: AgentOSError | OSError) -> str:
     if isinstance(error, AgentOSError):
         return error.detail
     return f"reading the file failed: {error.strerror or type(error).__name__}"
+
+
+def copies_problem(metadata_bytes: int, chunks: int) -> str | None:
+    """Why a content whose metadata (of ``metadata_bytes``) would be copied into ``chunks``
+    chunks is refused: the copies, stored twice per chunk (its metadata and its filters), would
+    pass ``MAX_COPIED_METADATA_BYTES``."""
+    copied = 2 * metadata_bytes * chunks
+    if copied <= MAX_COPIED_METADATA_BYTES:
+        return None
+    return (
+        f"its metadata ({metadata_bytes:,} bytes) would be copied into each of its {chunks:,} chunks, "
+        f"{copied / 2**20:,.0f} MiB in all, over {MAX_COPIED_METADATA_BYTES // 2**20} MiB: "
+        "shorten the metadata or use larger chunks"
+    )
 
 
 def build_chunks(

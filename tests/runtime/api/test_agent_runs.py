@@ -255,7 +255,8 @@ async def test_file_uploads_are_refused_with_400(app: Served) -> None:
 async def test_an_oversized_run_body_is_413(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> None:
     async with serve_on(backend, agent_config(fake_openai.base_url), tmp_path, max_body_bytes=2048) as running:
         response = await running.client.post("/agents/assistant/runs", data={"message": "x" * 4096})
-    assert response.status_code == 413 and response.json() == {"detail": "Request body too large"}
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body too large: at most 2 KiB here (AGENTOS_MAX_BODY_BYTES)"}
     assert fake_openai.bodies == []
 
 

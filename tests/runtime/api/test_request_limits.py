@@ -17,7 +17,7 @@ async def test_a_declared_oversized_body_is_413_and_nothing_is_written(tmp_path:
         body = {"session_id": "big", "session_state": {"blob": "x" * (LIMIT * 2)}}
         response = await running.client.post("/sessions", json=body)
         assert response.status_code == 413
-        assert response.json() == {"detail": "Request body too large"}
+        assert response.json() == {"detail": "Request body too large: at most 1000 bytes here (AGENTOS_MAX_BODY_BYTES)"}
         assert await running.database().sessions.get_session("big") is None
 
 
@@ -33,7 +33,7 @@ async def test_a_streamed_oversized_body_is_413(tmp_path: Path) -> None:
             "/sessions", content=chunks(), headers={"Content-Type": "application/json"}
         )
         assert response.status_code == 413
-        assert response.json() == {"detail": "Request body too large"}
+        assert response.json() == {"detail": "Request body too large: at most 1000 bytes here (AGENTOS_MAX_BODY_BYTES)"}
         assert await running.database().sessions.get_session("big") is None
 
 
@@ -64,5 +64,6 @@ async def test_a_multipart_message_over_one_mib_is_run_and_one_over_the_limit_is
 
     assert accepted.status_code == 200 and accepted.json()["status"] == "COMPLETED"
     assert fake_openai.bodies[0]["messages"][-1]["content"] == two_mib
-    assert refused.status_code == 413 and refused.json() == {"detail": "Request body too large"}
+    assert refused.status_code == 413
+    assert refused.json() == {"detail": "Request body too large: at most 3 MiB here (AGENTOS_MAX_BODY_BYTES)"}
     assert len(fake_openai.bodies) == 1

@@ -129,3 +129,16 @@ def test_a_source_url_holding_a_control_character_is_refused_saying_so_without_q
     assert refused == RefusedSource(
         0, "the URL holds a control character ('\\r') at position 38: remove it, or percent-encode it"
     )
+
+
+def test_a_sources_metadata_over_64_kib_is_refused_at_its_field_saying_it_is_copied_into_every_chunk() -> None:
+    blob = "n" * (64 * 1024)
+    problems = problems_of(
+        "knowledge_bases:\n"
+        "  - id: handbook\n"
+        f"    sources: [{{path: /docs, metadata: {{team: hr}}}}, {{path: /more, metadata: {{notes: {blob}}}}}]\n"
+        "agents: [{id: a, knowledge: handbook}]\n"
+    )
+
+    assert list(problems) == ["knowledge_bases.0.sources.1.metadata"]
+    assert problems["knowledge_bases.0.sources.1.metadata"].startswith("65,548 bytes of metadata, over the 64 KiB")

@@ -104,15 +104,15 @@ async def test_filters_are_capped_at_100_terms_on_every_store(served: Served) ->
         assert error["loc"] == ["body", "filters"] and "at most 100 terms" in error["msg"]
 
 
-async def test_text_and_metadata_over_a_mebibyte_are_taken_up_to_max_content_bytes_then_413_naming_them(
+async def test_text_over_a_mebibyte_is_taken_up_to_max_content_bytes_and_metadata_up_to_64_kib_then_413(
     roomy: Served,
 ) -> None:
     client = roomy.client
     big_text = await client.post("/knowledge/content", data={"text_content": "word " * 250_000, "chunk_size": "100000"})
-    big_metadata = json.dumps({"notes": "n" * (MIB + 1000)})
+    big_metadata = json.dumps({"notes": "n" * 60_000})
     with_metadata = await client.post("/knowledge/content", data={"text_content": HANDBOOK, "metadata": big_metadata})
     too_much_text = await client.post("/knowledge/content", data={"text_content": "word " * 400_000})
-    too_much_metadata = json.dumps({"notes": "n" * (2 * MIB)})
+    too_much_metadata = json.dumps({"notes": "n" * (MIB + 1000)})
     refused_metadata = await client.post(
         "/knowledge/content", data={"text_content": HANDBOOK, "metadata": too_much_metadata}
     )
@@ -123,14 +123,30 @@ async def test_text_and_metadata_over_a_mebibyte_are_taken_up_to_max_content_byt
     patched = await client.patch(f"/knowledge/content/{content_id}", data={"metadata": big_metadata})
     refused_patch = await client.patch(f"/knowledge/content/{content_id}", data={"metadata": too_much_metadata})
     assert patched.status_code == 200, patched.text
-    for refused, field in (
-        (too_much_text, "text_content"),
-        (refused_metadata, "metadata"),
-        (refused_patch, "metadata"),
-    ):
+    assert too_much_text.status_code == 413
+    assert too_much_text.json()["detail"].startswith("text_content: ")
+    assert "is over the knowledge base's limit of 1.5 MiB" in too_much_text.json()["detail"]
+    for refused in (refused_metadata, refused_patch):
         assert refused.status_code == 413, refused.text
-        detail = refused.json()["detail"]
-        assert detail.startswith(f"{field}: ") and "is over the knowledge base's limit of 1.5 MiB" in detail
+        assert refused.json()["detail"].startswith("metadata: 1,049,589 bytes of metadata, over the 64 KiB allowed")
+
+
+async def test_metadata_that_would_be_copied_into_too_many_chunks_fails_the_content_before_any_embedding(
+    roomy: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    metadata = json.dumps({"notes": "m" * 60_000})  # 60 KiB into each of ~700 chunks of 50 characters
+    text = " ".join(f"w{i}" for i in range(7_000))
+    embeddings_before = len(fake_openai.embedding_requests)
+
+    answer = await roomy.client.post(
+        "/knowledge/content", data={"text_content": text, "metadata": metadata, "chunk_size": "50"}
+    )
+
+    settled = await settled_status(roomy, answer.json()["id"])
+    assert settled["status"] == "failed"
+    assert "would be copied into each of its" in settled["status_message"]
+    assert settled["status_message"].endswith("shorten the metadata or use larger chunks")
+    assert len(fake_openai.embedding_requests) == embeddings_before
 
 
 async def test_a_pdf_whose_text_is_over_max_content_bytes_fails_with_the_limit_and_how_to_raise_it(
@@ -152,3 +168,25 @@ async def test_a_pdf_whose_text_is_over_max_content_bytes_fails_with_the_limit_a
         "status_message": "file 'big.pdf': the PDF's text is over the knowledge base's limit of 19.5 KiB "
         "(max_content_bytes) by page 2: split the document or raise the limit",
     }
+
+
+async def test_an_upload_a_knowledge_base_takes_is_not_refused_by_the_smaller_body_limit_of_other_routes(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "max_content_bytes": 3 * MIB})
+    document = ("Vacation policy. " * (MIB // 8))[: 2 * MIB].encode()  # 2 MiB, under the base's 3 MiB
+    async with serve_knowledge("sqlite", config, tmp_path, max_body_bytes=MIB) as running:
+        taken = await running.client.post("/knowledge/content", files={"file": ("policy.txt", document, "text/plain")})
+        too_large = await running.client.post(
+            "/knowledge/content", files={"file": ("policy.txt", document * 3, "text/plain")}
+        )
+        elsewhere = await running.client.post("/sessions", json={"session_state": {"blob": "x" * (2 * MIB)}})
+
+    assert taken.status_code == 202, taken.text
+    assert too_large.status_code == 413
+    assert too_large.json()["detail"] == (
+        "Request body too large: at most 4 MiB here "
+        "(the largest knowledge base's max_content_bytes, and 1 MiB for the form's other fields)"
+    )
+    assert elsewhere.status_code == 413
+    assert elsewhere.json()["detail"] == "Request body too large: at most 1 MiB here (AGENTOS_MAX_BODY_BYTES)"

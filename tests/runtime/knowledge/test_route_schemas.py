@@ -137,16 +137,16 @@ def test_filters_of_more_terms_than_the_limit_are_422_naming_filters_and_the_lim
     )
 
 
-def test_a_form_field_over_max_content_bytes_in_utf8_is_413_naming_it() -> None:
-    views.check_field_size("metadata", '{"a": "' + "x" * 90 + '"}', 100)
-    views.check_field_size("metadata", None, 100)
+def test_metadata_over_64_kib_in_utf8_is_413_saying_it_is_copied_into_every_chunk() -> None:
+    views.check_metadata_size('{"a": "' + "x" * (64 * 1024 - 10) + '"}')
+    views.check_metadata_size(None)
     with pytest.raises(AgentOSError) as caught:
-        views.check_field_size("metadata", '{"a": "' + "é" * 50 + '"}', 100)  # 59 characters, 109 bytes
+        views.check_metadata_size('{"a": "' + "é" * 32_768 + '"}')  # 32,777 characters, 65,545 bytes
 
     assert caught.value.status_code == 413
     assert caught.value.detail == (
-        "metadata: 109 bytes is over the knowledge base's limit of 100 bytes (max_content_bytes): "
-        "upload a smaller document or raise the limit"
+        "metadata: 65,545 bytes of metadata, over the 64 KiB allowed: metadata is copied into every chunk of "
+        "the content for search filters; keep it to a few keys and put text in the content"
     )
 
 

@@ -289,13 +289,14 @@ async def test_content_over_the_base_limit_is_413(on_sqlite: Served) -> None:
     assert big_file.status_code == 413
 
 
-async def test_a_body_over_the_apps_limit_is_413(fake_openai: FakeOpenAIServer, tmp_path: Path) -> None:  # noqa: F811
-    config = knowledge_config(fake_openai.base_url, {"id": "docs"})
+async def test_an_upload_over_both_limits_is_413_naming_the_file(fake_openai: FakeOpenAIServer, tmp_path: Path) -> None:  # noqa: F811
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "max_content_bytes": 10_000})
     async with serve_knowledge("sqlite", config, tmp_path, max_body_bytes=10_000) as served:
         response = await served.client.post(
             "/knowledge/content", files={"file": ("a.txt", b"a " * 20_000, "text/plain")}
         )
-        assert response.status_code == 413 and "detail" in response.json()
+        assert response.status_code == 413
+        assert response.json()["detail"].startswith("file: 39.1 KiB is over the knowledge base's limit of 9.8 KiB")
 
 
 async def test_a_url_is_refused_when_the_base_allows_no_host(on_sqlite: Served) -> None:

@@ -139,7 +139,7 @@ async def upload_content(
         }
     )
     views.check_file_name(file.filename if file is not None else None)
-    views.check_field_size("metadata", metadata, base.config.max_content_bytes)
+    views.check_metadata_size(metadata)
     parsed_metadata = views.parse_metadata(metadata)
     parsed_url = views.parse_url(url)
     content_type = views.reader_content_type(reader_id)
@@ -207,7 +207,7 @@ async def update_content(
 ) -> JSON:
     """Change a content's name, description or metadata (its chunks keep the metadata they had)."""
     views.check_form_text({"name": name, "description": description, "reader_id": reader_id})
-    views.check_field_size("metadata", metadata, base.config.max_content_bytes)
+    views.check_metadata_size(metadata)
     parsed_metadata = views.parse_metadata(metadata) if metadata and metadata.strip() else None
     views.reader_content_type(reader_id)
     await _existing(base, content_id)

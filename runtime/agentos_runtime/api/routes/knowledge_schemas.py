@@ -25,9 +25,9 @@ from pydantic import BaseModel, Field, RootModel, ValidationError
 from agentos_runtime.api.responses import Described, PageMeta
 from agentos_runtime.api.text_checks import check_json, check_text, validation_error
 from agentos_runtime.api.timestamps import iso_utc
-from agentos_runtime.config.knowledge import ChunkingSettings, ChunkingStrategy
+from agentos_runtime.config.knowledge import ChunkingSettings, ChunkingStrategy, metadata_problem
 from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
-from agentos_runtime.knowledge.base import check_size
+from agentos_runtime.knowledge.reading import ContentTooLarge
 from agentos_runtime.knowledge.records import Content, SearchHit
 from agentos_runtime.storable import Problem
 
@@ -362,10 +362,11 @@ def check_file_name(filename: str | None) -> None:
         )
 
 
-def check_field_size(field: str, text: str | None, limit: int) -> None:
-    """A form field over the base's ``max_content_bytes`` (in UTF-8) is a 413 naming it, as a file is."""
-    if text is not None:
-        check_size(field, len(text.encode("utf-8", "surrogatepass")), limit)
+def check_metadata_size(text: str | None) -> None:
+    """The ``metadata`` form field over ``MAX_METADATA_BYTES`` (in UTF-8) is a 413 saying why."""
+    problem = metadata_problem(len(text.encode("utf-8", "surrogatepass"))) if text is not None else None
+    if problem is not None:
+        raise ContentTooLarge(f"metadata: {problem}")
 
 
 def parse_metadata(text: str | None) -> dict[str, Any]:
