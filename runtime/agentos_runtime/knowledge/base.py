@@ -111,6 +111,10 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
     return CheckedUpload(upload.name or public_url(url), "url", None, Payload(url=url))
 
 
+# The longest search query, from the API or from a model's ``search_knowledge_base`` call.
+MAX_QUERY_LENGTH = 32_768
+
+
 def check_size(field_name: str, size: int, limit: int) -> None:
     """``ContentTooLarge`` (413) naming ``field_name`` when ``size`` bytes are over ``limit``."""
     if size > limit:
@@ -327,6 +331,10 @@ class KnowledgeBase:
         Errors: ``ModelProviderError`` (embedding the query failed), ``StorageUnavailable``."""
         if not query.strip():
             raise BadRequest("query: must not be empty")
+        if len(query) > MAX_QUERY_LENGTH:
+            raise BadRequest(
+                f"query: at most {MAX_QUERY_LENGTH:,} characters, got {len(query):,}: search with fewer words"
+            )
         limit = max_results if max_results is not None else self.max_results
         if limit < 1:
             raise BadRequest("max_results: must be at least 1")

@@ -353,3 +353,17 @@ async def test_an_app_without_knowledge_bases_has_no_hub(tmp_path: Path) -> None
         assert app.state.context.knowledge is None
 
     assert not (tmp_path / "agentos.knowledge.db").exists()
+
+
+async def test_a_search_longer_than_the_apis_limit_is_refused_wherever_it_comes_from_before_any_embedding(
+    sqlite_space: KnowledgeSpace,
+) -> None:
+    docs = (await sqlite_space.open())["docs"]
+    await docs.search("x" * 32_768)
+    embedder = sqlite_space.embedders[-1]
+    asked = len(embedder.calls)
+
+    with pytest.raises(BadRequest, match="query: at most 32,768 characters, got 100,000: search with fewer words"):
+        await docs.search("word " * 20_000)
+
+    assert asked == 1 and len(embedder.calls) == asked

@@ -27,6 +27,7 @@ from agentos_runtime.api.text_checks import check_json, check_text, validation_e
 from agentos_runtime.api.timestamps import iso_utc
 from agentos_runtime.config.knowledge import ChunkingSettings, ChunkingStrategy, metadata_problem
 from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
+from agentos_runtime.knowledge.base import MAX_QUERY_LENGTH
 from agentos_runtime.knowledge.reading import ContentTooLarge
 from agentos_runtime.knowledge.records import Content, SearchHit
 from agentos_runtime.storable import Problem
@@ -39,7 +40,6 @@ NO_KNOWLEDGE = (
 )
 SEARCH_TYPE = "vector"
 # A query is embedded as one text; embedding models take a few thousand tokens at most.
-MAX_QUERY_LENGTH = 32_768
 # ``GET /knowledge/config`` lists the metadata keys of at most this many contents (newest first).
 FILTER_SCAN_LIMIT = 1000
 # A content's name (a file's name when the upload names none), as the runtime file allows.
