@@ -8,6 +8,7 @@ import pytest
 from agentos_runtime.api.routes import knowledge_schemas as views
 from agentos_runtime.config.knowledge import ChunkingSettings
 from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
+from agentos_runtime.knowledge.base import check_size
 from agentos_runtime.knowledge.records import Content, SearchHit
 from fastapi.exceptions import RequestValidationError
 
@@ -292,3 +293,10 @@ def test_filters_are_the_metadata_keys_of_the_contents() -> None:
         Content(id="b", name="b", linked_to="docs", metadata={"team": "it", "lang": "en"}),
     ]
     assert views.metadata_keys(contents) == ["lang", "team", "year"]
+
+
+def test_a_size_just_over_the_limit_is_said_in_bytes_rather_than_rounded_to_the_limit() -> None:
+    with pytest.raises(AgentOSError) as caught:
+        check_size("file", 1_048_577, 1_048_576)
+
+    assert caught.value.detail.startswith("file: 1,048,577 bytes is over the knowledge base's limit of 1,048,576 bytes")
