@@ -255,3 +255,31 @@ async def test_after_a_server_restart_every_kind_of_call_succeeds_at_the_first_t
         await database.close()
         await proxy.stop()
         await drop_postgres_schema(name)
+
+
+async def test_a_value_past_a_limit_of_the_server_is_the_values_error_not_an_outage(schema: str) -> None:
+    executor = PostgresExecutor(postgres_url(), db_id="main")
+    insert = Statement(f'INSERT INTO "{schema}".saved (id) VALUES (repeat(%(id)s, 1100000000))')
+    try:
+        with pytest.raises(ValueError, match="too large for the database: requested length too large"):
+            await executor.write([(insert, {"id": "x"})])
+
+        stored = await executor.fetch([(Statement(f'SELECT count(*) FROM "{schema}".saved'), {})])
+    finally:
+        await executor.close()
+
+    assert stored == [[(0,)]]
+
+
+async def test_the_listings_and_edits_engine_says_the_same_of_a_value_past_a_limit() -> None:
+    from agentos_runtime.storage.sql.connecting import create_postgres_engine, storage_errors
+    from sqlalchemy import text
+
+    engine = create_postgres_engine(postgres_url())
+    try:
+        with pytest.raises(ValueError, match="too large for the database: requested length too large"):
+            with storage_errors("main"):
+                async with engine.connect() as connection:
+                    await connection.execute(text("SELECT repeat('x', 1100000000)"))
+    finally:
+        await engine.dispose()

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
-from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES
+from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_value
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
@@ -129,6 +129,9 @@ def storage_errors(db_id: str, *, url: str | None = None) -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError, PoolTimeoutError) as error:
+        refused = refused_value(getattr(error, "orig", None) or error)
+        if refused is not None:
+            raise refused from error
         raise _unavailable(db_id, error, url) from error
     except DBAPIError as error:
         if error.connection_invalidated:

@@ -27,6 +27,22 @@ POSTGRES_KEEPALIVES: dict[str, Any] = {
 }
 
 
+# SQLSTATE class 54, "program limit exceeded": the server is up and refused this value (a JSONB
+# object over 256 MB, a row past a limit), so it is the value's error, not an outage.
+_LIMIT_EXCEEDED_CLASS = "54"
+
+
+def refused_value(error: BaseException) -> ValueError | None:
+    """The ``ValueError`` for a driver error saying the database refused the value as too large;
+    ``None`` for any other (``StorageUnavailable`` then, if it is the connection's)."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if not isinstance(sqlstate, str) or not sqlstate.startswith(_LIMIT_EXCEEDED_CLASS):
+        return None
+    diag = getattr(error, "diag", None)
+    reason = getattr(diag, "message_primary", None) or "a limit of the database was exceeded"
+    return ValueError(f"too large for the database: {reason}")
+
+
 class Executor(Protocol):
     async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
         """Each statement's rows, in order, read together; stops after the first that finds none

@@ -35,7 +35,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, Rows, Step
+from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, Rows, Step, refused_value
 from agentos_runtime.storage.sql.statements import Statement
 from agentos_runtime.storage.urls import redact
 
@@ -154,6 +154,9 @@ class PostgresExecutor:
                 result = await work(connection)
             except (_NothingApplied, psycopg.OperationalError, psycopg.InterfaceError) as error:
                 await self._release(connection)
+                refused = refused_value(error)
+                if refused is not None:
+                    raise refused from error
                 await self._pool.drain()  # the idle ones most likely died with it
                 cause = error.__cause__ if isinstance(error, _NothingApplied) else error
                 if reused and attempt == 1 and (retry_safe or isinstance(error, _NothingApplied)):
