@@ -310,16 +310,19 @@ class KnowledgeBase:
         return content
 
     async def delete(self, content_id: str) -> None:
-        """Delete the content and its chunks; ``NotFound`` when there is none."""
+        """Delete the content and its chunks; ``NotFound`` when there is none. Its reading, when
+        this replica is reading it, stops at its next check."""
         await self.prepare()
         if not await self.store.delete_content(content_id):
             raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
+        self.pipeline.stop(content_id)
         await self.refresh_counts()
 
     async def delete_all(self) -> int:
         """Delete every content and chunk of the base; how many contents went."""
         await self.prepare()
         deleted = await self.store.delete_all()
+        self.pipeline.stop_all()
         await self.refresh_counts()
         return deleted
 

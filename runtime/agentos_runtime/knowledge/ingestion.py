@@ -4,7 +4,10 @@ A content is searchable only once it is whole: its chunks and the ``completed`` 
 written in one transaction (``KnowledgeStore.complete_content``); any failure before that
 (fetching, reading, an embeddings request, the database) marks it ``failed`` with a message
 that says what went wrong (a provider error's own message, which never carries the key) and
-leaves none of its chunks behind. Reading and chunking are CPU work and run in a thread.
+leaves none of its chunks behind. Reading and chunking are CPU work and run in a thread; the
+reading of a PDF stops at its next page or drawing operation once the content is deleted
+(``Pipeline.stop``) or its processing is cancelled (the runtime stopping), so that neither
+waits for a thread that works on for nothing.
 
 ``IngestionQueue`` runs at most ``concurrency`` contents at a time for the whole runtime (the
 embeddings endpoint and the CPU are shared), and knows when it is idle.
@@ -16,9 +19,10 @@ import asyncio
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -82,6 +86,22 @@ class Pipeline:
     embedder: Embedder
     metrics: KnowledgeMetrics
     clock: Clock = time.time
+    _stops: dict[str, threading.Event] = field(default_factory=dict, init=False, repr=False)
+    """The stop signal of each content being read, by id."""
+
+    def reading(self, content_id: str) -> bool:
+        """Whether ``content_id`` is being read (and can be stopped)."""
+        return content_id in self._stops
+
+    def stop(self, content_id: str) -> None:
+        """Stop reading ``content_id`` (it was deleted): its thread ends at its next check."""
+        if (event := self._stops.get(content_id)) is not None:
+            event.set()
+
+    def stop_all(self) -> None:
+        """Stop reading every content of the base (all were deleted)."""
+        for event in list(self._stops.values()):
+            event.set()
 
     async def process(self, content: Content, payload: Payload, chunking: ChunkingSettings) -> bool:
         """Process ``content``; ``True`` when it is now completed. Never raises but for
@@ -122,7 +142,13 @@ class Pipeline:
 
     async def chunks(self, content: Content, document: Document, chunking: ChunkingSettings) -> list[Chunk]:
         """Read, chunk and embed ``document`` into the chunks of ``content``."""
-        pieces = await asyncio.to_thread(self._read_and_chunk, document, chunking)
+        stop = self._stops.setdefault(content.id, threading.Event())
+        try:
+            pieces = await asyncio.to_thread(self._read_and_chunk, document, chunking, stop)
+        finally:
+            stop.set()  # cancelled (the runtime stopping): the thread stops at its next check
+            if self._stops.get(content.id) is stop:
+                del self._stops[content.id]
         if not pieces:
             raise IngestionFailed("no text found in the content")
         problem = copies_problem(metadata_size(content.metadata), len(pieces))
@@ -131,12 +157,13 @@ class Pipeline:
         vectors = await self.embed(pieces)
         return build_chunks(content, pieces, vectors, content_hash=sha256_of(document.data))
 
-    def _read_and_chunk(self, document: Document, chunking: ChunkingSettings) -> list[str]:
+    def _read_and_chunk(self, document: Document, chunking: ChunkingSettings, stop: threading.Event) -> list[str]:
         read = read_content(
             document.data,
             filename=document.filename,
             content_type=document.content_type,
             max_bytes=self.base.max_content_bytes,
+            stop=stop,
         )
         return [piece for piece in chunk_text(read.text, chunking) if piece.strip()]
 

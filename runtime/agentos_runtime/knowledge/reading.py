@@ -8,6 +8,12 @@ every way a document can be unreadable into one of three errors a client can act
 naming the file and what to do. Text comes out without NUL characters or lone surrogates, so
 every store and every JSON encoder accepts it. HTML goes through the standard library's
 parser, at about 1 MB of markup per second on one core.
+
+A PDF is bounded by the work of reading it, not only by its size (``PdfWork``): its pages, and
+the bytes of drawing instructions and font maps ``pypdf`` is about to parse, counted before they
+are parsed and each time they are (pages that share one stream, a form drawn many times). A
+caller can stop the reading of a PDF from another thread (``stop``): it ends at the next page or
+drawing operation.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from agentos_runtime.errors import AgentOSError, BadRequest
+from agentos_runtime.errors import AgentOSError, BadRequest, Conflict
+
+if TYPE_CHECKING:
+    from pypdf import PageObject
+    from pypdf.generic import DictionaryObject
 
 DocumentType = Literal["txt", "md", "html", "pdf", "json", "csv"]
 
@@ -64,6 +75,19 @@ _PDF_DECOMPRESSION_LIMITS = (
     "brotli_maximum_output_length",
     "array_based_stream_maximum_output_length",
 )
+# What reading one PDF may cost, decided before the work is done. ``pypdf`` parses about 0.5 to
+# 1 MiB of drawing instructions per second on one core whatever they draw, and does it again for
+# each page that shares a stream and each time a form is drawn: a few kilobytes of file can ask
+# for hours. Text pages hold 5 to 20 KiB of instructions; a page of detailed vector drawing may
+# hold a few hundred.
+PDF_MAX_PAGES = 2_000
+# Bytes of drawing instructions and font maps (``/ToUnicode``) parsed for one page: its content,
+# the fonts it uses, and each form it draws, with their fonts, each time it is drawn.
+PDF_MAX_PAGE_WORK = 1024 * 1024
+# The same for the whole document, pages sharing a stream counting it each time: about half a
+# minute of one core at most, above what a text document of PDF_MAX_PAGES pages needs.
+PDF_MAX_WORK = 16 * 1024 * 1024
+_PDF_WORK_FIX = "split the document or upload its text (.txt) instead"
 # Bytes examined to tell text from binary data when nothing else says what a file is.
 _SNIFF_BYTES = 8192
 # Longest file name repeated in a message (names are the uploader's, and may be anything).
@@ -94,6 +118,11 @@ class UnreadableContent(BadRequest):
     """A document of a supported type that cannot be read: damaged, encrypted, binary, or empty (400)."""
 
 
+class ReadingStopped(Conflict):
+    """Reading was stopped from outside (``stop``): the content was deleted, or the runtime is
+    stopping (409)."""
+
+
 @dataclass(frozen=True)
 class ReadDocument:
     """The text of a document and the type it was read as (``Content.type``)."""
@@ -102,14 +131,22 @@ class ReadDocument:
     type: DocumentType
 
 
-def read_content(data: bytes, *, filename: str | None, content_type: str | None, max_bytes: int) -> ReadDocument:
+def read_content(
+    data: bytes,
+    *,
+    filename: str | None,
+    content_type: str | None,
+    max_bytes: int,
+    stop: threading.Event | None = None,
+) -> ReadDocument:
     """The text of ``data``, read as the type its ``filename`` or ``content_type`` says.
 
     Raises ``ContentTooLarge`` when ``data`` (or, for a PDF, its text in UTF-8, or one of its
-    streams decompressed beyond ``PDF_STREAM_EXPANSION_LIMIT`` times) is over ``max_bytes``;
-    ``UnsupportedContent`` for a type that is not text, Markdown, HTML, PDF, JSON or CSV;
-    ``UnreadableContent`` for a damaged or encrypted PDF, binary data, or a document without
-    any text.
+    streams decompressed beyond ``PDF_STREAM_EXPANSION_LIMIT`` times) is over ``max_bytes``, or
+    a PDF asks for more work than ``PdfWork`` allows; ``UnsupportedContent`` for a type that is
+    not text, Markdown, HTML, PDF, JSON or CSV; ``UnreadableContent`` for a damaged or encrypted
+    PDF, binary data, or a document without any text; ``ReadingStopped`` once ``stop`` is set
+    while a PDF is read (it is checked between pages and drawing operations).
     """
     label = describe(filename)
     if len(data) > max_bytes:
@@ -120,7 +157,7 @@ def read_content(data: bytes, *, filename: str | None, content_type: str | None,
     kind = detect_type(data, filename=filename, content_type=content_type)
     charset = _charset(content_type)
     if kind == "pdf":
-        text = _read_pdf(data, label=label, max_bytes=max_bytes)
+        text = _read_pdf(data, label=label, max_bytes=max_bytes, stop=stop)
     elif kind == "html":
         text = html_to_text(decode_text(data, label=label, charset=charset or _meta_charset(data)))
     else:
@@ -260,9 +297,193 @@ def _empty_hint(kind: DocumentType) -> str:
     return ", or its pages hold only images: run OCR on it first" if kind == "pdf" else ""
 
 
-def _read_pdf(data: bytes, *, label: str, max_bytes: int) -> str:
+@dataclass
+class PdfWork:
+    """The work reading one PDF has asked for so far, in bytes that ``pypdf`` is about to parse
+    (drawing instructions and font maps), for the page being read and the whole document.
+    ``charge`` is called before the bytes are parsed, so work over a limit is never done."""
+
+    label: str
+    page_number: int = 0
+    page: int = 0
+    document: int = 0
+
+    def check_pages(self, count: int) -> None:
+        """``ContentTooLarge`` for a document of more than ``PDF_MAX_PAGES`` pages."""
+        if count > PDF_MAX_PAGES:
+            raise ContentTooLarge(
+                f"{self.label}: the PDF has {count:,} pages, more than the {PDF_MAX_PAGES:,} one document may have: "
+                f"{_PDF_WORK_FIX}"
+            )
+
+    def start_page(self, number: int) -> None:
+        self.page_number = number
+        self.page = 0
+
+    def charge(self, size: int) -> None:
+        """Count ``size`` bytes about to be parsed; ``ContentTooLarge`` when the page or the
+        document would then be over its limit."""
+        self.page += size
+        self.document += size
+        if self.page > PDF_MAX_PAGE_WORK:
+            raise ContentTooLarge(
+                f"{self.label}: the PDF asks for more work than reading one page allows: page {self.page_number} "
+                f"has more than {format_size(PDF_MAX_PAGE_WORK)} of drawing instructions and font maps to parse "
+                f"(forms counted each time they are drawn): {_PDF_WORK_FIX}"
+            )
+        if self.document > PDF_MAX_WORK:
+            raise ContentTooLarge(
+                f"{self.label}: the PDF asks for more work than reading one document allows: more than "
+                f"{format_size(PDF_MAX_WORK)} of drawing instructions and font maps to parse by page "
+                f"{self.page_number} (pages sharing them count them each time): {_PDF_WORK_FIX}"
+            )
+
+
+class _Abort(BaseException):
+    """Ends text extraction from inside ``pypdf``: a ``BaseException``, so that its handlers
+    around forms (``except Exception``) cannot swallow it. Carries the error to raise."""
+
+    def __init__(self, error: AgentOSError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
+@dataclass
+class _PdfWatch:
+    """What ``pypdf`` calls before and after each operation of a page (its visitors): charges
+    each form before ``pypdf`` parses it, and ends the reading once ``stop`` is set. Follows the
+    resources in force as ``pypdf`` does: a form's own, while its operations are visited."""
+
+    work: PdfWork
+    stop: threading.Event | None
+    stream_limit: int
+    resources: list[DictionaryObject | None] = field(default_factory=list)
+
+    def start_page(self, page: PageObject, number: int) -> None:
+        self.check_stop()
+        self.work.start_page(number)
+        resources = _resources(page)
+        self.resources = [resources]
+        contents = page.get_contents()
+        self.charge(len(contents.get_data()) if contents is not None else 0)
+        self.charge(_font_map_bytes(resources))
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise _Abort(
+                ReadingStopped(
+                    f"{self.work.label}: reading stopped at page {self.work.page_number}: "
+                    "the content was deleted or the runtime is stopping"
+                )
+            )
+
+    def charge(self, size: int) -> None:
+        try:
+            self.work.charge(size)
+        except ContentTooLarge as error:
+            raise _Abort(error) from None
+
+    def before(self, operator: bytes, operands: Any, cm: Any, tm: Any) -> None:
+        self.check_stop()
+        if operator == b"Do" and operands:  # pypdf draws a form for exactly these
+            from pypdf.errors import LimitReachedError
+
+            form = _form(self.resources[-1], operands[0])
+            self.resources.append(_resources(form) if form is not None else None)
+            if form is None:
+                return
+            try:
+                size = _stream_bytes(form) + _font_map_bytes(self.resources[-1])
+            except LimitReachedError as error:
+                raise _Abort(_too_expanded(self.work.label, self.stream_limit)) from error
+            self.charge(size)
+
+    def after(self, operator: bytes, operands: Any, cm: Any, tm: Any) -> None:
+        if operator == b"Do" and operands and len(self.resources) > 1:
+            self.resources.pop()
+
+
+def _resources(owner: Any) -> DictionaryObject | None:
+    """A page's or a form's ``/Resources`` (inherited, as ``pypdf`` reads them), or ``None``."""
+    from pypdf.generic import DictionaryObject
+
+    try:
+        resources = _resolved(owner.get_inherited("/Resources"))
+    except Exception:  # a /Parent chain that is damaged: pypdf finds no resources either
+        return None
+    return resources if isinstance(resources, DictionaryObject) else None
+
+
+def _form(resources: DictionaryObject | None, name: Any) -> Any:
+    """The form XObject ``name`` draws with ``resources`` in force; ``None`` for an image or
+    anything ``pypdf`` will not parse."""
+    from pypdf.generic import StreamObject
+
+    if resources is None:
+        return None
+    try:
+        forms: Any = resources["/XObject"].get_object()
+        form = forms[name].get_object()
+    except Exception:  # pypdf fails on it the same way, and parses nothing
+        return None
+    if not isinstance(form, StreamObject) or form.get("/Subtype") == "/Image":
+        return None
+    return form
+
+
+def _stream_bytes(stream: Any) -> int:
+    """Decoded bytes of ``stream`` (decoded once: ``pypdf`` keeps them), 0 when it cannot be
+    decoded (``pypdf`` then parses nothing of it either). A stream that decompresses beyond the
+    limits raises ``LimitReachedError``: each try would cost the decompression again."""
+    from pypdf.errors import LimitReachedError
+
+    try:
+        return len(stream.get_data())
+    except LimitReachedError:
+        raise
+    except Exception:
+        return 0
+
+
+def _font_map_bytes(resources: DictionaryObject | None) -> int:
+    """Bytes of the font maps (``/ToUnicode`` and ``/Encoding`` streams) of the fonts in
+    ``resources``: ``pypdf`` parses each of them again for every page or form drawn with them."""
+    from pypdf.generic import DictionaryObject, StreamObject
+
+    fonts = _resolved(resources.get("/Font")) if resources is not None else None
+    if not isinstance(fonts, DictionaryObject):
+        return 0
+    total = 0
+    for reference in fonts.values():
+        font = _resolved(reference)
+        if not isinstance(font, DictionaryObject):
+            continue  # damaged: pypdf skips it too
+        for key in ("/ToUnicode", "/Encoding"):
+            value = _resolved(font.get(key))
+            if isinstance(value, StreamObject):
+                total += _stream_bytes(value)
+    return total
+
+
+def _resolved(value: Any) -> Any:
+    """``value`` with its indirect reference followed; ``None`` when it cannot be."""
+    try:
+        return value.get_object() if value is not None else None
+    except Exception:  # a reference to a damaged or missing object
+        return None
+
+
+def _too_expanded(label: str, stream_limit: int) -> ContentTooLarge:
+    return ContentTooLarge(
+        f"{label}: the PDF expands beyond what the reader accepts (each stream at most {format_size(stream_limit)} "
+        f"decompressed, {PDF_STREAM_EXPANSION_LIMIT} times max_content_bytes): split the document or raise the limit"
+    )
+
+
+def _read_pdf(data: bytes, *, label: str, max_bytes: int, stop: threading.Event | None = None) -> str:
     """The text of a PDF, page after page, refused (``ContentTooLarge``) as soon as it is over
-    ``max_bytes`` in UTF-8, as a text upload is: the pages after that are never parsed."""
+    ``max_bytes`` in UTF-8, as a text upload is, or asks for more work than ``PdfWork`` allows:
+    the pages after that are never parsed. ``ReadingStopped`` once ``stop`` is set."""
     from pypdf import PdfReader, apply_configuration, get_configuration
     from pypdf.errors import FileNotDecryptedError, LimitReachedError
 
@@ -273,15 +494,22 @@ def _read_pdf(data: bytes, *, label: str, max_bytes: int) -> str:
         for name in _PDF_DECOMPRESSION_LIMITS
         if hasattr(defaults, name)  # a limit an older pypdf (from 6.18 on) does not know yet
     }
+    work = PdfWork(label)
+    watch = _PdfWatch(work, stop, stream_limit)
     try:
         with apply_configuration(**limits):
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise UnreadableContent(f"{label}: the PDF is encrypted: upload a copy without a password")
+            work.check_pages(len(reader.pages))
             pages: list[str] = []
             size = 0
             for number, page in enumerate(reader.pages, start=1):
-                text = page.extract_text().strip()
+                watch.start_page(page, number)
+                # With a visitor, pypdf parses every stream, also those without text (which it
+                # skips otherwise): each is charged all the same.
+                text = page.extract_text(visitor_operand_before=watch.before, visitor_operand_after=watch.after)
+                text = text.strip()
                 if not text:
                     continue
                 size += len(text.encode("utf-8", "surrogatepass")) + (2 if pages else 0)  # "\n\n" between pages
@@ -291,15 +519,14 @@ def _read_pdf(data: bytes, *, label: str, max_bytes: int) -> str:
                         f"(max_content_bytes) by page {number}: split the document or raise the limit"
                     )
                 pages.append(text)
+    except _Abort as abort:
+        raise abort.error from None
     except AgentOSError:
         raise
     except FileNotDecryptedError as error:
         raise UnreadableContent(f"{label}: the PDF is encrypted: upload a copy without a password") from error
     except LimitReachedError as error:
-        raise ContentTooLarge(
-            f"{label}: the PDF expands beyond what the reader accepts (each stream at most {format_size(stream_limit)} "
-            f"decompressed, {PDF_STREAM_EXPANSION_LIMIT} times max_content_bytes): split the document or raise the limit"
-        ) from error
+        raise _too_expanded(label, stream_limit) from error
     except Exception as error:
         # A parser of untrusted bytes: a damaged file raises anything from PdfReadError to
         # KeyError or RecursionError, and every one of them means the same to the uploader.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,67 @@ async def test_a_content_deleted_while_processing_stays_deleted(space: Knowledge
 
     assert await docs.list() == ([], 0)
     assert await docs.store.counts() == (0, 0)
+
+
+async def test_deleting_a_content_stops_the_reading_of_its_pdf(
+    sqlite_space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentos_runtime.knowledge import reading
+
+    from tests.runtime.knowledge.test_reading import shared_stream_pdf
+
+    # Within raised limits, a PDF that takes pypdf seconds a page for 8 pages (half a minute or more).
+    monkeypatch.setattr(reading, "PDF_MAX_PAGE_WORK", 64 * 1024 * 1024)
+    monkeypatch.setattr(reading, "PDF_MAX_WORK", 64 * 1024 * 1024)
+    hub = await sqlite_space.open()
+    docs = hub["docs"]
+    added = await docs.add(Upload(data=shared_stream_pdf(150_000, 8), filename="slow.pdf"))
+    while not docs.pipeline.reading(added.id):
+        await asyncio.sleep(0.01)
+
+    started = asyncio.get_running_loop().time()
+    await docs.delete(added.id)
+    await asyncio.wait_for(hub.wait_idle(), timeout=60)
+
+    assert asyncio.get_running_loop().time() - started < 20  # the page being parsed at most, not the 7 after it
+    assert not docs.pipeline.reading(added.id)
+    assert await docs.list() == ([], 0)
+
+
+async def test_closing_the_hub_stops_the_reading_thread_instead_of_waiting_for_it(
+    sqlite_space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentos_runtime.knowledge import reading
+
+    from tests.runtime.knowledge.test_reading import shared_stream_pdf
+
+    monkeypatch.setattr(reading, "PDF_MAX_PAGE_WORK", 64 * 1024 * 1024)
+    monkeypatch.setattr(reading, "PDF_MAX_WORK", 64 * 1024 * 1024)
+    hub = await sqlite_space.open()
+    docs = hub["docs"]
+    added = await docs.add(Upload(data=shared_stream_pdf(150_000, 8), filename="slow.pdf"))
+    while not docs.pipeline.reading(added.id):
+        await asyncio.sleep(0.01)
+    assert _reading_threads() == 1
+
+    started = asyncio.get_running_loop().time()
+    await hub.close()
+    while _reading_threads():
+        await asyncio.sleep(0.05)
+        assert asyncio.get_running_loop().time() - started < 20  # the page being parsed at most, not the 7 after it
+    assert not docs.pipeline.reading(added.id)
+
+
+def _reading_threads() -> int:
+    """Threads running the document reader's code now."""
+    from agentos_runtime.knowledge import reading
+
+    busy = 0
+    for frame in sys._current_frames().values():
+        while frame is not None and frame.f_code.co_filename != reading.__file__:
+            frame = frame.f_back  # type: ignore[assignment]
+        busy += frame is not None
+    return busy
 
 
 async def test_the_queue_runs_at_most_its_concurrency_at_once_and_knows_when_it_is_idle() -> None:

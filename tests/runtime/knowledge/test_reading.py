@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import threading
+import zlib
 
 import pytest
 from agentos_runtime.errors import AgentOSError
+from agentos_runtime.knowledge import reading
 from agentos_runtime.knowledge.reading import (
     ContentTooLarge,
     ReadDocument,
+    ReadingStopped,
     UnreadableContent,
     UnsupportedContent,
     clean_text,
@@ -196,7 +200,9 @@ def test_a_pdf_whose_text_is_over_the_limit_is_refused_at_the_page_that_passes_i
     assert len(document) < 12_000 < len(page_text) * 3
     read_pages: list[int] = []
     extract = PageObject.extract_text
-    monkeypatch.setattr(PageObject, "extract_text", lambda page: read_pages.append(1) or extract(page))
+    monkeypatch.setattr(
+        PageObject, "extract_text", lambda page, **visitors: read_pages.append(1) or extract(page, **visitors)
+    )
 
     with pytest.raises(ContentTooLarge) as caught:
         read(document, "report.pdf", limit=12_000)
@@ -316,3 +322,195 @@ def test_every_refusal_is_an_agentos_error_with_a_4xx_status() -> None:
 )
 def test_sizes_are_shown_as_people_read_them(size: int, shown: str) -> None:
     assert format_size(size) == shown
+
+
+def shared_stream_pdf(
+    repetitions: int,
+    pages: int,
+    operation: bytes = b"1 0 0 1 72 720 Tm () Tj\n",
+    *,
+    page_operations: bytes | None = None,
+    fonts: int = 1,
+    to_unicode: bytes | None = None,
+) -> bytes:
+    """A PDF whose ``pages`` all draw one Flate stream of ``operation`` repeated ``repetitions``
+    times (the hostile tester's bomb): a few kilobytes that ask ``pypdf`` to parse the stream
+    once per page. With ``page_operations``, that is each page's content and the shared stream
+    is the form ``/X1``; ``fonts`` names of one font,
+    whose ``/ToUnicode`` map is ``to_unicode``."""
+    shared = zlib.compress(operation * repetitions, 9)
+    font = (
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica" + (b" /ToUnicode 5 0 R" if to_unicode else b"") + b" >>"
+    )
+    font_names = b" ".join(b"/F%d 4 0 R" % number for number in range(1, fonts + 1))
+    resources = b"<< /Font << " + font_names + b" >> /XObject << /X1 6 0 R >> >>"
+    page_stream, form_stream = (shared, b"") if page_operations is None else (zlib.compress(page_operations), shared)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (8 + n) for n in range(pages)) + b"] /Count %d >>" % pages,
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(page_stream) + page_stream + b"\nendstream",
+        font,
+        b"<< /Length %d >>\nstream\n" % len(to_unicode or b"") + (to_unicode or b"") + b"\nendstream",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources 7 0 R /Length %d /Filter /FlateDecode >>"
+        b"\nstream\n" % len(form_stream) + form_stream + b"\nendstream",
+        resources,
+    ]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R /Resources 7 0 R >>"] * pages
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+@pytest.fixture
+def pages_parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of each page pypdf extracts text from, in order."""
+    from pypdf import PageObject
+
+    parsed: list[int] = []
+    extract = PageObject.extract_text
+
+    def counted(page: PageObject, *args: object, **kwargs: object) -> str:
+        parsed.append(page.page_number or 0)
+        return extract(page, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PageObject, "extract_text", counted)
+    return parsed
+
+
+def test_pages_sharing_one_huge_stream_are_refused_before_pypdf_parses_any(pages_parsed: list[int]) -> None:
+    bomb = shared_stream_pdf(150_000, 8)  # 10 KB of file, 3.6 MB of instructions a page, no text
+    assert len(bomb) < 12_000
+
+    with pytest.raises(ContentTooLarge) as caught:
+        read(bomb, "bomb.pdf", limit=20 * 1024 * 1024)  # the default max_content_bytes: no stream is too large
+
+    assert caught.value.status_code == 413
+    assert caught.value.detail == (
+        "file 'bomb.pdf': the PDF asks for more work than reading one page allows: page 1 has more than 1 MiB of "
+        "drawing instructions and font maps to parse (forms counted each time they are drawn): "
+        "split the document or upload its text (.txt) instead"
+    )
+    assert pages_parsed == []
+
+
+def test_a_stream_every_page_shares_counts_each_time_it_is_parsed(
+    monkeypatch: pytest.MonkeyPatch, pages_parsed: list[int]
+) -> None:
+    monkeypatch.setattr(reading, "PDF_MAX_WORK", 200_000)
+    document = shared_stream_pdf(2_000, 8)  # 50 KB a page: 4 pages fit in 200,000 bytes
+
+    with pytest.raises(ContentTooLarge) as caught:
+        read(document, "shared.pdf")
+
+    assert caught.value.detail == (
+        "file 'shared.pdf': the PDF asks for more work than reading one document allows: more than 195.3 KiB of "
+        "drawing instructions and font maps to parse by page 5 (pages sharing them count them each time): "
+        "split the document or upload its text (.txt) instead"
+    )
+    assert pages_parsed == [0, 1, 2, 3]
+
+
+def test_a_form_drawn_many_times_counts_each_time_it_is_drawn(pages_parsed: list[int]) -> None:
+    # One page (7 KB) draws a 9.6 KB form 1,000 times: 9.6 MB to parse, stopped past 1 MiB.
+    document = shared_stream_pdf(400, 1, page_operations=b"/X1 Do\n" * 1_000)
+    charges: list[int] = []
+    original = reading.PdfWork.charge
+
+    def charge(self: reading.PdfWork, size: int) -> None:
+        charges.append(size)
+        original(self, size)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reading.PdfWork, "charge", charge)
+        with pytest.raises(ContentTooLarge) as caught:
+            read(document, "forms.pdf")
+
+    assert "page 1 has more than 1 MiB of drawing instructions" in caught.value.detail
+    assert pages_parsed == [0]
+    assert charges[:2] == [7_000, 0]  # the page's content, its fonts' maps (none)
+    assert charges[2:] == [9_600] * ((reading.PDF_MAX_PAGE_WORK - 7_000) // 9_600 + 1)  # each draw, to the limit
+
+
+def test_a_font_map_counts_for_each_font_and_page_using_it(pages_parsed: list[int]) -> None:
+    entries = b"\n".join(b"<%04X> <0041>" % code for code in range(100))
+    to_unicode = (b"begincmap\n100 beginbfchar\n" + entries + b"\nendbfchar\nendcmap\n") * 60  # 84 KB
+    document = shared_stream_pdf(1, 1, b"BT /F1 12 Tf (a) Tj ET\n", fonts=20, to_unicode=to_unicode)
+
+    with pytest.raises(ContentTooLarge) as caught:
+        read(document, "fonts.pdf")
+
+    assert "page 1 has more than 1 MiB of drawing instructions and font maps" in caught.value.detail
+    assert pages_parsed == []
+
+
+def test_a_pdf_of_more_pages_than_allowed_is_refused_before_any_is_read(pages_parsed: list[int]) -> None:
+    document = shared_stream_pdf(1, reading.PDF_MAX_PAGES + 1, b"BT /F1 12 Tf (a) Tj ET\n")
+
+    with pytest.raises(ContentTooLarge) as caught:
+        read(document, "long.pdf")
+
+    assert caught.value.detail == (
+        "file 'long.pdf': the PDF has 2,001 pages, more than the 2,000 one document may have: "
+        "split the document or upload its text (.txt) instead"
+    )
+    assert pages_parsed == []
+
+
+def test_pages_sharing_a_small_stream_with_text_are_read_within_the_limits() -> None:
+    document = shared_stream_pdf(1, reading.PDF_MAX_PAGES, b"BT /F1 12 Tf 72 720 Td (Shared page) Tj ET\n")
+
+    text = read(document, "shared.pdf").text
+
+    assert text == "\n\n".join(["Shared page"] * reading.PDF_MAX_PAGES)
+
+
+def test_a_normal_pdf_of_many_text_pages_is_read_whole() -> None:
+    pages = [f"Chapter {number}\n" + "\n".join(["lorem ipsum dolor sit amet"] * 40) for number in range(1, 121)]
+
+    text = read(pdf_of(*pages), "book.pdf").text
+
+    assert text == "\n\n".join(pages)
+
+
+class StopAfter(threading.Event):
+    """A stop signal that is set once it has been asked ``checks`` times."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.left = checks
+        self.asked = 0
+
+    def is_set(self) -> bool:
+        self.asked += 1
+        self.left -= 1
+        return self.left < 0 or super().is_set()
+
+
+def test_a_stopped_reading_ends_within_the_page_it_is_on() -> None:
+    document = shared_stream_pdf(15_000, 8)  # 300,000 operations a page, within the limits
+    stop = StopAfter(1_000)
+
+    with pytest.raises(ReadingStopped) as caught:
+        read_content(document, filename="slow.pdf", content_type=None, max_bytes=LIMIT, stop=stop)
+
+    assert caught.value.detail == (
+        "file 'slow.pdf': reading stopped at page 1: the content was deleted or the runtime is stopping"
+    )
+    assert stop.asked == 1_001  # once before the page, then before each operation: the rest never ran
+
+
+def test_a_reading_stopped_before_it_starts_reads_nothing(pages_parsed: list[int]) -> None:
+    stop = threading.Event()
+    stop.set()
+
+    with pytest.raises(ReadingStopped):
+        read_content(pdf_of("Hello"), filename="a.pdf", content_type=None, max_bytes=LIMIT, stop=stop)
+
+    assert pages_parsed == []
