@@ -49,6 +49,16 @@ class Conflict(AgentOSError):
     status_code = 409
 
 
+class Busy(AgentOSError):
+    """The server holds all it takes of this kind of work for now: 503 with ``Retry-After``."""
+
+    status_code = 503
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class StorageUnavailable(AgentOSError):
     """The database could not be reached or refused the operation; the write did not happen."""
 

@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
+from agentos_runtime.errors import AgentOSError, Busy, ModelProviderError, StorageUnavailable
 from agentos_runtime.storable import MAX_JSON_DEPTH
 from agentos_runtime.storage.urls import redact
 
@@ -40,7 +40,8 @@ async def handle_agentos_error(request: Request, error: Exception) -> JSONRespon
         body["error_id"] = error.error_id
     if error.status_code >= 500:
         logger.warning("%s %s answered %d: %s", request.method, request.url.path, error.status_code, error.detail)
-    return JSONResponse(body, status_code=error.status_code)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, Busy) else None
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
 
 
 INTERNAL_ERROR = "Internal server error"

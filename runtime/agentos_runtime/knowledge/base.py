@@ -218,12 +218,21 @@ class KnowledgeBase:
             updated_at=now,
             external_id=checked.payload.url,
         )
-        await self.store.add_content(content)
-        self.process(content, checked.payload, upload.chunking)
+        held = len(checked.payload.data) if checked.payload.data is not None else 0
+        self._queue.reserve(held)  # ``Busy`` before anything is stored
+        try:
+            await self.store.add_content(content)
+        except BaseException:
+            self._queue.release(held)
+            raise
+        self.process(content, checked.payload, upload.chunking, held=held)
         return replace(content)
 
-    def process(self, content: Content, payload: Payload, chunking: ChunkingSettings | None = None) -> None:
-        """Queue ``content`` (stored ``processing``) for reading, chunking and embedding."""
+    def process(
+        self, content: Content, payload: Payload, chunking: ChunkingSettings | None = None, *, held: int = 0
+    ) -> None:
+        """Queue ``content`` (stored ``processing``) for reading, chunking and embedding; ``held``
+        bytes of it were reserved on the queue."""
         self.pending.add(content.id)
         self.metrics.processing.set((self.id,), len(self.pending))
         settings = chunking or self.config.chunking
@@ -239,7 +248,7 @@ class KnowledgeBase:
                     # (per content, a bulk load would slow down as the base grows).
                     await self.refresh_counts()
 
-        self._queue.submit(job, name=f"knowledge {self.id}: content {content.id}")
+        self._queue.submit(job, name=f"knowledge {self.id}: content {content.id}", held=held)
 
     async def get(self, content_id: str) -> Content:
         """The content, or ``NotFound``."""

@@ -27,7 +27,13 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import EmbedderConfig, KnowledgeBaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.base import KnowledgeBase
-from agentos_runtime.knowledge.ingestion import DEFAULT_CONCURRENCY, Clock, IngestionQueue, resumable_payload
+from agentos_runtime.knowledge.ingestion import (
+    DEFAULT_CONCURRENCY,
+    MAX_HELD_BYTES,
+    Clock,
+    IngestionQueue,
+    resumable_payload,
+)
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
@@ -229,6 +235,7 @@ async def open_knowledge(
     open_store: StoreOpener | None = None,
     build_embedder: EmbedderBuilder | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    max_held_bytes: int = MAX_HELD_BYTES,
     clock: Clock = time.time,
 ) -> KnowledgeHub | None:
     """The hub of the declared bases (``None`` when there is none), not started; on failure
@@ -238,7 +245,7 @@ async def open_knowledge(
     open_store = open_store or _real_store_opener()
     build_embedder = build_embedder or _real_embedder_builder()
     by_id = {database.id: database for database in databases}
-    queue = IngestionQueue(concurrency=concurrency)
+    queue = IngestionQueue(concurrency=concurrency, max_held_bytes=max_held_bytes)
     measured = metrics or KnowledgeMetrics()
     bases: list[KnowledgeBase] = []
     try:

@@ -33,11 +33,11 @@ from agentos_runtime.config.knowledge import (
     KnowledgeBaseConfig,
     metadata_size,
 )
-from agentos_runtime.errors import AgentOSError, ModelProviderError, StorageUnavailable
+from agentos_runtime.errors import AgentOSError, Busy, ModelProviderError, StorageUnavailable
 from agentos_runtime.knowledge.chunking import chunk_text
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
-from agentos_runtime.knowledge.reading import read_content
+from agentos_runtime.knowledge.reading import format_size, read_content
 from agentos_runtime.knowledge.records import Chunk, Content
 from agentos_runtime.knowledge.sources import fetch_url, read_file_capped, sha256_of, within_sources
 
@@ -46,6 +46,11 @@ logger = logging.getLogger("agentos_runtime.knowledge")
 # Contents processed at once per runtime: embedding is I/O bound, reading PDFs is CPU bound
 # on a pod that usually has one or two cores.
 DEFAULT_CONCURRENCY = 2
+# Uploaded bytes held in memory until their content is processed, for the whole runtime: past
+# it, an upload is refused with 503 and Retry-After rather than held (one upload, however large
+# within its base's limit, is always taken when nothing is held).
+MAX_HELD_BYTES = 256 * 1024 * 1024
+HELD_RETRY_SECONDS = 30
 
 Clock = Callable[[], float]
 
@@ -258,20 +263,42 @@ def build_chunks(
 class IngestionQueue:
     """Background processing, ``concurrency`` at a time; ``wait_idle`` until none is left."""
 
-    def __init__(self, *, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(self, *, concurrency: int = DEFAULT_CONCURRENCY, max_held_bytes: int = MAX_HELD_BYTES) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self.max_held_bytes = max_held_bytes
+        self.held_bytes = 0
+        """Uploaded bytes reserved by jobs not yet ended."""
 
-    def submit(self, job: Callable[[], Awaitable[Any]], *, name: str) -> None:
-        """Run ``job`` once a slot is free. After ``close`` nothing new starts."""
+    def reserve(self, size: int) -> None:
+        """Count ``size`` uploaded bytes that a job about to be submitted holds (``submit(held=)``
+        gives them back when it ends, ``release`` if it never is); ``Busy`` when that would pass
+        ``max_held_bytes`` while something is already held."""
+        if size and self.held_bytes and self.held_bytes + size > self.max_held_bytes:
+            raise Busy(
+                f"{format_size(self.held_bytes)} of uploads are waiting to be processed, the most this server "
+                f"holds at once is {format_size(self.max_held_bytes)}: retry in a while",
+                retry_after=HELD_RETRY_SECONDS,
+            )
+        self.held_bytes += size
+
+    def release(self, size: int) -> None:
+        self.held_bytes -= size
+
+    def submit(self, job: Callable[[], Awaitable[Any]], *, name: str, held: int = 0) -> None:
+        """Run ``job`` once a slot is free; the ``held`` bytes it ``reserve``d are released when it
+        ends. After ``close`` nothing new starts."""
         if self._closed:
+            self.release(held)
             return
         task = asyncio.get_running_loop().create_task(self._run(job), name=name)
         self._tasks.add(task)
         self._idle.clear()
+        if held:
+            task.add_done_callback(lambda _: self.release(held))
         task.add_done_callback(self._finished)
 
     def spawn(self, job: Coroutine[Any, Any, Any], *, name: str) -> None:

@@ -19,6 +19,7 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import EmbedderConfig, KnowledgeBaseConfig
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.knowledge.hub import KnowledgeHub, StoreOpener, open_knowledge
+from agentos_runtime.knowledge.ingestion import MAX_HELD_BYTES
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 
 from tests.support.databases import unique_name
@@ -102,6 +103,7 @@ class KnowledgeSpace:
         start: bool = True,
         concurrency: int = 2,
         open_store: StoreOpener | None = None,
+        max_held_bytes: int = MAX_HELD_BYTES,
     ) -> KnowledgeHub:
         """A hub of ``bases`` (one ``docs`` base by default), started without its maintenance
         loop (tests call ``heartbeat``/``sweep`` themselves)."""
@@ -121,6 +123,7 @@ class KnowledgeSpace:
             build_embedder=build,
             open_store=open_store,
             concurrency=concurrency,
+            max_held_bytes=max_held_bytes,
             clock=self.clock,
         )
         assert hub is not None

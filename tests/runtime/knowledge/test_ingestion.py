@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
-from agentos_runtime.errors import ModelAuthenticationError, StorageUnavailable
+from agentos_runtime.errors import Busy, ModelAuthenticationError, StorageUnavailable
 from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.hub import LEASE_SECONDS, RESTARTED_MESSAGE
 from agentos_runtime.knowledge.ingestion import IngestionQueue, build_chunks, failure_message
@@ -420,3 +421,41 @@ async def test_a_base_its_database_cannot_hold_is_an_error_logged_once_and_its_r
         await hub["docs"].search("parental leave")
     assert refused.value.status_code == 503
     assert "64" in refused.value.detail and "32" in refused.value.detail
+
+
+async def test_uploads_waiting_past_the_held_bytes_budget_are_refused_with_503_and_retry_after_storing_nothing(
+    sqlite_space: KnowledgeSpace,
+) -> None:
+    hub = await sqlite_space.open(embedder=gated(), concurrency=1, max_held_bytes=100)
+    docs = hub["docs"]
+    first = await docs.add(Upload(text="a" * 80))  # one upload is always taken, and now waits
+    await sqlite_space.embedders[0].entered.wait()
+
+    with pytest.raises(Busy) as refused:
+        await docs.add(Upload(text="b" * 40))
+    small = await docs.add(Upload(text="c" * 20))  # still within the budget
+
+    assert refused.value.status_code == 503 and refused.value.retry_after == 30
+    assert refused.value.detail.startswith("80 bytes of uploads are waiting to be processed")
+    assert {c.id for c in (await docs.list())[0]} == {first.id, small.id}
+    sqlite_space.embedders[0].gate.set()  # type: ignore[union-attr]
+    await hub.wait_idle()
+    assert await docs.add(Upload(text="d" * 90)) is not None  # given back once processed
+
+
+async def test_a_busy_answer_says_when_to_retry() -> None:
+    from agentos_runtime.api.errors import install_error_handlers
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/upload")
+    async def upload() -> None:
+        raise Busy("80 bytes of uploads are waiting to be processed", retry_after=30)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        answer = await client.post("/upload")
+
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
+    assert answer.json() == {"detail": "80 bytes of uploads are waiting to be processed"}
