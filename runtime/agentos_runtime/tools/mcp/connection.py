@@ -4,8 +4,14 @@ A background task owns the SDK's ``Client`` (its transport's task group must be 
 left by one task): it connects, lists the tools, then waits. The server's list-changed signal
 (a ``notifications/tools/list_changed`` on a handshake-era connection, a
 ``subscriptions/listen`` event on a 2026-era one) makes it list them again; a connection that
-fails (the transport reports an error, a call cannot reach the server, the listen stream
-drops) makes it reconnect, with exponential backoff, for as long as the runtime runs.
+fails (a call cannot reach the server, the listen stream drops) makes it reconnect, with
+exponential backoff, for as long as the runtime runs. The backoff starts again from its first
+step only after a connection stayed up ``HEALTHY_SECONDS``: a server that dies each time right
+after connecting is retried ever less often, not every second (``retry_delay``).
+
+What the server sends that is not an MCP message (a stdio server printing a banner to stdout,
+a malformed event) is logged, at most once a minute per server, and ignored: the SDK hands it
+over as an exception, and the messages around it are still good.
 
 Calls are made from the runs' own tasks through the connected client. Every way a call can go
 wrong (not connected, no answer within ``timeout_seconds``, a protocol error, a result flagged
@@ -37,9 +43,15 @@ from agentos_runtime.tools.mcp.results import cut, error_text, result_text
 
 log = logging.getLogger(__name__)
 
-# Reconnection backoff: first retry after FIRST_RETRY seconds, doubling up to MAX_RETRY.
+# Reconnection backoff: first retry after FIRST_RETRY seconds, doubling up to MAX_RETRY; back to
+# FIRST_RETRY only after a connection that stayed up HEALTHY seconds.
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 30.0
+HEALTHY_SECONDS = 60.0
+# What a server sends that is not an MCP message is logged at most once per this many seconds.
+STRAY_LOG_SECONDS = 60.0
+# How much of such a message's parse error a log line quotes.
+STRAY_QUOTE_CHARS = 200
 # Connecting and listing the tools: a server that takes longer is treated as down this time.
 CONNECT_TIMEOUT_SECONDS = 30.0
 # What is left of a stopped stdio server's stderr is relayed to the log for at most this long.
@@ -61,6 +73,18 @@ class McpToolError(Exception):
     def __init__(self, message: str, *, outcome: str = "error") -> None:
         super().__init__(message)
         self.outcome = outcome
+
+
+def retry_delay(previous: float | None, connected_for: float | None) -> float:
+    """Seconds to wait before connecting again, after a wait of ``previous`` (``None``: the first
+    failure) and a connection that lasted ``connected_for`` seconds (``None``: none was made).
+
+    Doubling up to ``MAX_RETRY_SECONDS``; a connection counts as recovery, starting again from
+    ``FIRST_RETRY_SECONDS``, only if it stayed up ``HEALTHY_SECONDS``.
+    """
+    if previous is None or (connected_for is not None and connected_for >= HEALTHY_SECONDS):
+        return FIRST_RETRY_SECONDS
+    return min(previous * 2, MAX_RETRY_SECONDS)
 
 
 class MissingValue(ValueError):
@@ -116,6 +140,10 @@ class McpConnection:
         self._wake = asyncio.Event()
         self._broken: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self.stray_messages = 0
+        """How many things the server sent were not MCP messages (ignored)."""
+        self._stray_held = 0
+        self._stray_logged_at: float | None = None
 
     def __repr__(self) -> str:
         return f"McpConnection({self.id!r}, {self.config.transport}, connected={self.connected})"
@@ -222,14 +250,15 @@ class McpConnection:
             self._wake.set()
 
     async def _maintain(self) -> None:
-        delay = FIRST_RETRY_SECONDS
+        delay: float | None = None
         while True:
+            connected_at: float | None = None
             try:
                 async with AsyncExitStack() as stack:
                     async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
                         client = await stack.enter_async_context(self._new_client())
                         await self._list(client)
-                    self._client, self.last_error, delay = client, None, FIRST_RETRY_SECONDS
+                    self._client, self.last_error, connected_at = client, None, _clock()
                     await self._notify()
                     log.info("MCP server %s connected: %d tools", self.id, len(self.tools))
                     await self._follow(client, stack)
@@ -238,12 +267,13 @@ class McpConnection:
             except Exception as error:  # the connection's boundary: every failure means reconnect
                 self.last_error = _describe(error)
                 self.metrics.connection_failed(self.id)
+                connected_for = None if connected_at is None else _clock() - connected_at
+                delay = retry_delay(delay, connected_for)
                 log.warning("MCP server %s: %s; reconnecting in %gs", self.id, self.last_error, delay)
             finally:
                 self._client = None
             await self._notify()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            await _pause(delay or FIRST_RETRY_SECONDS)
 
     def _new_client(self) -> Client:
         if self.config.transport == "stdio":
@@ -258,8 +288,26 @@ class McpConnection:
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             self._wake.set()
-        elif isinstance(message, Exception):
-            self._mark_broken(_describe(message))
+        elif isinstance(message, Exception):  # something that is not an MCP message: ignored
+            self._stray(message)
+            await self._notify()
+
+    def _stray(self, error: Exception) -> None:
+        """Count what the server sent that is not an MCP message; log it at most once per
+        ``STRAY_LOG_SECONDS`` (a server printing a line per request would flood the log)."""
+        self.stray_messages += 1
+        self._stray_held += 1
+        now = _clock()
+        if self._stray_logged_at is not None and now - self._stray_logged_at < STRAY_LOG_SECONDS:
+            return
+        held, self._stray_held, self._stray_logged_at = self._stray_held, 0, now
+        log.warning(
+            "MCP server %s sent %d message(s) that are not MCP, ignored (a stdio server writes only "
+            "JSON-RPC to stdout; anything else belongs on stderr); the last: %s",
+            self.id,
+            held,
+            _quote(_describe(error)),
+        )
 
     async def _follow(self, client: Client, stack: AsyncExitStack) -> None:
         """Re-list on every change signal until the connection breaks (then raise to reconnect)."""
@@ -306,6 +354,21 @@ class McpConnection:
                 break
         self.tools = {tool.name: tool for tool in tools}
         self.listings += 1
+
+
+def _quote(text: str) -> str:
+    """``text`` on one line (a parse error's message spans several), cut to ``STRAY_QUOTE_CHARS``."""
+    line = " ".join(text.split())
+    return line if len(line) <= STRAY_QUOTE_CHARS else line[:STRAY_QUOTE_CHARS] + "..."
+
+
+def _clock() -> float:
+    return time.monotonic()
+
+
+async def _pause(seconds: float) -> None:
+    """The wait before reconnecting (tests replace it to see the delays without waiting them)."""
+    await asyncio.sleep(seconds)
 
 
 def _describe(error: BaseException) -> str:
