@@ -13,6 +13,10 @@ Tree::
         ├── ModelConnectionError         502: connection refused, timeout
         └── ContextWindowExceededError   400: the prompt does not fit the model
 
+Apart from the tree, ``DescribedFailure`` marks an error whose message says all there is to say
+(a refused URL, an expression that is not arithmetic, an MCP server's refusal): where it is
+caught and logged, one line, no traceback. Tools raise its subclass ``ToolFailed``.
+
 HTTP mapping happens once, in ``api/errors.py``: ``{"detail": ...}`` with ``status_code``.
 A detail may quote what we did not write (an endpoint's error message, a client's id), and it
 is answered, logged and stored with a failed run: its NUL characters and lone surrogates become
@@ -22,6 +26,10 @@ U+FFFD (``storable.clean_text``), so no backend refuses to store it and no answe
 from __future__ import annotations
 
 from agentos_runtime.storable import clean_text
+
+
+class DescribedFailure(Exception):
+    """A failure foreseen and described in its message: logged in one line, never with a traceback."""
 
 
 class AgentOSError(Exception):

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, StringConstraints
 
+from agentos_runtime.errors import DescribedFailure
+
 __all__ = [
     "EndpointURL",
     "RefusedURL",
@@ -29,8 +31,8 @@ __all__ = [
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class RefusedURL(ValueError):
-    """The URL is not one the tool may fetch."""
+class RefusedURL(DescribedFailure, ValueError):
+    """The URL is not one the tool may fetch (the message says why)."""
 
 
 def check_url(url: str, allowed_hosts: Sequence[str]) -> None:

@@ -2,7 +2,8 @@
 
 Only number literals, ``+ - * / // % **``, parentheses and unary minus are accepted. Sizes are
 bounded so a prompt cannot make the server compute ``9 ** 9 ** 9``: the input length, the
-exponent, and the bit length of every integer result.
+exponent, and the bit length of every integer result; and the nesting, so ``- - - ... 1``
+(999 characters) is refused, not a ``RecursionError`` a thousand frames deep.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from agentos_runtime.errors import DescribedFailure
 from agentos_runtime.tools.tool import Tool
 
 Number = int | float
@@ -23,6 +25,9 @@ MAX_EXPRESSION_LENGTH = 1000
 MAX_EXPONENT = 1000
 # Largest integer result (about 1233 decimal digits): keeps every step cheap to compute and print.
 MAX_INT_BITS = 4096
+# Deepest nesting of operators (``-(-(...))``, or a sum of that many terms): evaluating recurses
+# once per level, so this keeps far from Python's recursion limit.
+MAX_DEPTH = 200
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -46,7 +51,7 @@ PARAMETERS = {
 }
 
 
-class CalculationError(ValueError):
+class CalculationError(DescribedFailure, ValueError):
     """The expression is not plain arithmetic, or its result is out of bounds."""
 
 
@@ -58,7 +63,22 @@ def evaluate(expression: str) -> Number:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as error:
         raise CalculationError(f"not an arithmetic expression: {error.msg}") from error
+    except RecursionError:  # the parser's own limit, past ours
+        raise CalculationError(f"the expression is nested more than {MAX_DEPTH} levels deep") from None
+    if depth(tree.body) > MAX_DEPTH:
+        raise CalculationError(f"the expression is nested more than {MAX_DEPTH} levels deep")
     return _evaluate(tree.body)
+
+
+def depth(node: ast.AST) -> int:
+    """How deep the tree under ``node`` goes (``1`` for a number), walked without recursion."""
+    deepest = 0
+    pending = [(node, 1)]
+    while pending:
+        current, level = pending.pop()
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+    return deepest
 
 
 def _evaluate(node: ast.expr) -> Number:

@@ -5,8 +5,9 @@ tool, arguments that are not a JSON object (or hold what no backend can store: N
 nesting past ``storable.MAX_JSON_DEPTH``), arguments the function does not take, and any
 exception the tool raises all become an ``Error: ...`` result with ``error=True``. This is the
 one boundary where tool exceptions are caught. An unforeseen one is logged with its traceback;
-a failure the tool described (``ToolFailed``, or one of the runtime's own errors: a database
-that is unavailable, a model endpoint that failed) in one line; the model's own mistakes,
+a failure the tool described (a ``DescribedFailure``: ``ToolFailed``, a refused URL, an
+expression that is not arithmetic, an MCP server's refusal or absence; or one of the runtime's
+own errors: a database that is unavailable, a model endpoint that failed) in one line; the model's own mistakes,
 caught before the call, are not logged. A result's NUL characters and lone surrogates
 become U+FFFD (``storable.clean_text``): a fetched binary page or an MCP server's odd bytes
 are stored like any other result. Cancellation is not a failure and propagates.
@@ -21,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentos_runtime.errors import AgentOSError
+from agentos_runtime.errors import AgentOSError, DescribedFailure
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.storable import MAX_JSON_DEPTH, clean_text, find_problem, path_text
-from agentos_runtime.tools.tool import Tool, ToolFailed, UnfitArguments
+from agentos_runtime.tools.tool import Tool, UnfitArguments
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ async def _run(tool: Tool, arguments: dict[str, Any]) -> tuple[str, bool]:
     try:
         return await tool.call(arguments), False
     except Exception as problem:  # the tool boundary: any failure is a result the model reads
-        if isinstance(problem, ToolFailed | AgentOSError):  # foreseen: its message says it all
+        if isinstance(problem, DescribedFailure | AgentOSError):  # foreseen: its message says it all
             log.warning("tool %s failed: %s", tool.name, clean_text(str(problem)))
         else:
             log.warning("tool %s failed", tool.name, exc_info=True)

@@ -26,6 +26,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from agentos_runtime.errors import DescribedFailure
+
 ToolFunction = Callable[..., Any]
 
 
@@ -33,7 +35,7 @@ class UnfitArguments(ValueError):
     """The model's arguments do not fit the tool's function; the message says which and why."""
 
 
-class ToolFailed(Exception):
+class ToolFailed(DescribedFailure):
     """A failure the tool foresaw and described in its message (a search the database refused):
     the model reads the message and the log gets one line, no traceback."""
 

@@ -22,6 +22,8 @@ from agentos_runtime.tools.clock import build_current_time
         ("-(2 ** 3)", -8),
         ("1.5 * 2", 3.0),
         ("((1 + 2) * (3 - 4)) / -3", 1.0),
+        ("1" + " + 1" * 150, 151),
+        ("-" * 150 + "1", 1),
         ("2 ** -2", 0.25),
     ],
 )
@@ -51,6 +53,9 @@ def test_calculator_evaluates_arithmetic(expression: str, value: float) -> None:
         ("5 % 0", "division by zero"),
         ("2 +", "not an arithmetic expression"),
         ("1 + " * 400 + "1", "longer than"),
+        ("-" * 998 + "1", "nested more than 200 levels deep"),
+        ("~" + "-" * 300 + "1", "nested more than 200 levels deep"),
+        ("(" * 150 + "-" * 200 + "1" + ")" * 150, "not an arithmetic expression|nested more than"),
     ],
 )
 def test_calculator_rejects_anything_but_bounded_arithmetic(expression: str, reason: str) -> None:

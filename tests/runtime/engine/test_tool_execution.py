@@ -11,6 +11,9 @@ import pytest
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.tools import Tool, execute_tool_call
+from agentos_runtime.tools.calculator import build_calculator
+from agentos_runtime.tools.http_get import HttpGetSettings, build_http_get
+from agentos_runtime.tools.mcp.connection import McpToolError
 from agentos_runtime.tools.tool import ToolFailed
 
 OBJECT = {"type": "object", "properties": {}}
@@ -142,6 +145,43 @@ async def test_a_failure_the_tool_foresaw_is_logged_in_one_line_without_tracebac
     assert outcome.error is True and outcome.result == f"Error: {type(failure).__name__}: {cleaned}"
     (record,) = caplog.records
     assert record.exc_info is None and record.getMessage() == f"tool fail failed: {cleaned}"
+
+
+async def unreachable_mcp_tool() -> str:
+    raise McpToolError("MCP server 'facts' is not connected (connecting)", outcome="unavailable")
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "result"),
+    [
+        (build_calculator(), '{"expression": "1 / 0"}', "Error: CalculationError: division by zero"),
+        (
+            build_calculator(),
+            '{"expression": "' + "-" * 998 + '1"}',
+            "Error: CalculationError: the expression is nested more than 200 levels deep",
+        ),
+        (
+            build_http_get(HttpGetSettings(allowed_hosts=["api.example.com"])),
+            '{"url": "http://169.254.169.254/latest"}',
+            "Error: RefusedURL: refused: host '169.254.169.254' is not in allowed_hosts (api.example.com)",
+        ),
+        (
+            Tool("lookup", "Looks up.", OBJECT, unreachable_mcp_tool),
+            "{}",
+            "Error: McpToolError: MCP server 'facts' is not connected (connecting)",
+        ),
+    ],
+    ids=["calculator", "calculator-nesting", "http_get", "mcp"],
+)
+async def test_a_failure_a_built_in_tool_describes_is_one_log_line_without_traceback(
+    tool: Tool, arguments: str, result: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcome = await execute_tool_call(ToolCall("c1", tool.name, arguments), {tool.name: tool})
+
+    assert (outcome.error, outcome.result) == (True, result)
+    (record,) = caplog.records
+    assert record.exc_info is None
+    assert record.getMessage() == f"tool {tool.name} failed: {result.split(': ', 2)[2]}"
 
 
 async def test_a_result_with_nul_or_lone_surrogates_is_kept_with_them_replaced() -> None:

@@ -38,6 +38,7 @@ from mcp_types.jsonrpc import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from agentos_runtime.config.mcp import McpServerConfig, NamedValue, variable_state
+from agentos_runtime.errors import DescribedFailure
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 from agentos_runtime.tools.mcp.results import cut, error_text, result_text
 
@@ -63,7 +64,7 @@ CLOSE_SECONDS = 5.0
 MAX_LIST_PAGES = 100
 
 
-class McpToolError(Exception):
+class McpToolError(DescribedFailure):
     """A call to an MCP tool failed; the message is what the model reads (no secret in it).
 
     ``outcome`` is the metric's label: ``error`` (the server refused or the tool reported an
