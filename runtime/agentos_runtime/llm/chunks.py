@@ -9,7 +9,10 @@ This is where a model's answer enters the runtime, so it is checked here as any 
 answer past ``MAX_ANSWER_CHARS`` is a ``ModelProviderError`` (an endpoint that never stops); a
 part of the wrong type (a ``choices`` that is not a list, content that is not text, a tool
 call's ``index`` that is not a number) is a ``ModelProviderError`` naming the part, never a
-crash; text is kept with NUL and lone surrogates replaced by U+FFFD (``storable.clean_text``),
+crash; a stream that ends with no chunk carrying a choice (an HTML page, a server speaking
+another protocol) or stops before the answer finished (no ``finish_reason``, no ``data: [DONE]``:
+the connection was cut) is an error saying so (``stream_end_problem``), never an empty answer
+taken as complete; text is kept with NUL and lone surrogates replaced by U+FFFD (``storable.clean_text``),
 so an answer is stored alike on every backend and never lost for a stray character; a token
 count that is not a whole number from 0 to 2^63-1 counts as 0 rather than poisoning the
 metrics.
@@ -23,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.errors import ModelConnectionError, ModelProviderError
 from agentos_runtime.llm.ports import Completion, ToolCall, Usage
 from agentos_runtime.storable import MAX_COUNT, clean_text, count_or_zero
 
@@ -61,7 +64,9 @@ def completion_from_body(body: JSON) -> Completion:
     """The ``Completion`` of a non-streamed ``chat.completion`` body."""
     _raise_on_error_payload(body)
     choices = _expect(body.get("choices") or [], list, "choices")
-    choice = _expect(choices[0], dict, "choices[0]") if choices else {}
+    if not choices:
+        raise ModelProviderError("the endpoint answered with no completion: is base_url an OpenAI-compatible endpoint?")
+    choice = _expect(choices[0], dict, "choices[0]")
     message = _expect(choice.get("message") or {}, dict, "choices[0].message")
     where = "choices[0].message.tool_calls"
     calls = [
@@ -134,6 +139,10 @@ class ChunkAssembler:
         self._size = 0
         self.started = False
         """True once a chunk carried content or a tool call."""
+        self.chose = False
+        """True once a chunk carried a choice (usage-only and error chunks carry none)."""
+        self.finish_reason: str | None = None
+        """The ``finish_reason`` a choice ended with (``stop``, ``tool_calls``, ``length``...)."""
 
     def feed(self, chunk: JSON) -> str | None:
         """Take one chunk; return its text delta, if any."""
@@ -148,6 +157,10 @@ class ChunkAssembler:
                 _raise_on_error_payload(chunk)
             return None
         choice = _expect(_expect(choices, list, "choices")[0], dict, "choices[0]")
+        self.chose = True
+        reason = choice.get("finish_reason")
+        if reason:
+            self.finish_reason = clean_text(str(reason))
         delta = _expect(choice.get("delta") or {}, dict, "choices[0].delta")
         fragments = delta.get("tool_calls")
         if fragments:
@@ -202,33 +215,62 @@ class ChunkAssembler:
         )
 
 
-async def iter_chunks(lines: AsyncIterator[str]) -> AsyncIterator[JSON]:
-    """The JSON payloads of an SSE stream's ``data:`` lines, up to ``data: [DONE]``.
+def stream_end_problem(assembler: ChunkAssembler, *, done: bool) -> ModelProviderError | None:
+    """What is wrong with a stream that ended here (``done``: it said ``data: [DONE]``), if anything.
+
+    No chunk carried a choice: the endpoint answered, but not with chat-completion chunks (a
+    web page, another API), a provider error. Choices came, but none said how the answer
+    finished and the stream never said ``[DONE]``: the connection was cut mid-answer, a
+    connection error. A ``finish_reason`` on the last choice chunk is what OpenAI, vLLM,
+    llama.cpp and Ollama all send; either it or ``[DONE]`` is taken as the end.
+    """
+    if not assembler.chose:
+        return ModelProviderError(
+            "the endpoint answered with no completion chunks: is base_url an OpenAI-compatible endpoint?"
+        )
+    if assembler.finish_reason is None and not done:
+        return ModelConnectionError("the endpoint's stream ended before the answer finished")
+    return None
+
+
+class ChunkStream:
+    """The JSON payloads of an SSE stream's ``data:`` lines, up to ``data: [DONE]`` (then ``done``).
 
     Comments, ``event:`` and blank lines are skipped. A payload that is not JSON means the
     endpoint is not speaking the protocol: that is a provider error (502), not a crash. Lines
     after ``[DONE]`` are read and dropped, so the connection ends cleanly and can be reused.
     """
-    done = False
-    async for line in lines:
-        if done or not line.startswith(_DATA):
-            continue
-        data = line[len(_DATA) :].strip()
-        if data == _DONE:
-            done = True
-            continue
-        if not data:
-            continue
-        try:
-            payload = json.loads(data)
-        except ValueError as error:
-            raise ModelProviderError(f"the model endpoint sent a malformed stream chunk: {error}") from error
-        except RecursionError:
-            raise ModelProviderError(
-                "the model endpoint sent a malformed stream chunk: JSON nested too deeply"
-            ) from None
-        if isinstance(payload, dict):
-            yield payload
+
+    def __init__(self, lines: AsyncIterator[str]) -> None:
+        self._lines = lines
+        self.done = False
+        """True once the stream said ``data: [DONE]``."""
+
+    async def __aiter__(self) -> AsyncIterator[JSON]:
+        async for line in self._lines:
+            if self.done or not line.startswith(_DATA):
+                continue
+            data = line[len(_DATA) :].strip()
+            if data == _DONE:
+                self.done = True
+                continue
+            if not data:
+                continue
+            try:
+                payload = json.loads(data)
+            except ValueError as error:
+                raise ModelProviderError(f"the model endpoint sent a malformed stream chunk: {error}") from error
+            except RecursionError:
+                raise ModelProviderError(
+                    "the model endpoint sent a malformed stream chunk: JSON nested too deeply"
+                ) from None
+            if isinstance(payload, dict):
+                yield payload
+
+
+def iter_chunks(lines: AsyncIterator[str]) -> ChunkStream:
+    """``ChunkStream(lines)``: iterate it for the payloads, then read its ``done``."""
+    return ChunkStream(lines)
 
 
 def _provider_data(payload: JSON) -> JSON:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from agentos_runtime.config.llm import ModelConfig
 from agentos_runtime.errors import ModelConnectionError, ModelProviderError
-from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks
+from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks, stream_end_problem
 from agentos_runtime.llm.clients import Endpoint, SharedClients
 from agentos_runtime.llm.failures import answer_error, missing_key_error, sdk_error, unusable_key_error
 from agentos_runtime.llm.keys import key_problem
@@ -210,7 +210,8 @@ class OpenAIChatModel:
         try:
             answer = await self._post(params, stream=True)
             try:
-                async for chunk in iter_chunks(answer.aiter_lines()):
+                chunks = iter_chunks(answer.aiter_lines())
+                async for chunk in chunks:
                     text = assembler.feed(chunk)
                     if first_token is None and assembler.started:
                         first_token = time.perf_counter() - started
@@ -218,6 +219,9 @@ class OpenAIChatModel:
                         yield text
             finally:
                 await answer.aclose()
+            problem = stream_end_problem(assembler, done=chunks.done)
+            if problem is not None:
+                raise problem
         except Exception as error:
             self._raise_translated(error)
             raise

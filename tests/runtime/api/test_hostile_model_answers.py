@@ -9,6 +9,7 @@ the session.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on
+from tests.runtime.engine.model_servers import answering
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 NUL, SURROGATE = "\x00", "\ud800"
@@ -124,3 +126,23 @@ async def test_an_endpoints_error_message_with_nul_ends_a_stored_failed_run(
 
     assert stored["status"] == "ERROR"
     assert "bad \ufffd request \ufffd" in stored["content"]
+
+
+async def html_page(writer: asyncio.StreamWriter) -> None:
+    page = b"<html><body>Welcome to nginx!</body></html>"
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(page) + page)
+    await writer.drain()
+
+
+async def test_an_endpoint_answering_a_web_page_ends_a_stored_failed_run_asking_about_base_url(
+    backend: str, tmp_path: Path, streamed: bool
+) -> None:
+    async with answering(html_page) as base_url, serve_on(backend, agent_config(base_url), tmp_path) as app:
+        stored = await run(app, "web-page", streamed=streamed)
+
+    assert stored["status"] == "ERROR"
+    assert stored["content"] == (
+        "model 'fake': the endpoint answered with no completion chunks: is base_url an OpenAI-compatible endpoint?"
+        if streamed
+        else "model 'fake': the endpoint answered with a body that is not JSON: Expecting value: line 1 column 1 (char 0)"
+    )

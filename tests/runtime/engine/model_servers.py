@@ -1,15 +1,17 @@
 """The fake OpenAI app served the ways a real endpoint can be reached: over TLS with a
-self-signed certificate, on IPv6, and an endpoint that answers with a redirect."""
+self-signed certificate, on IPv6, and an endpoint that answers with a redirect; and a raw
+endpoint that answers every request with the bytes a test writes (``answering``)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import uvicorn
 from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Receive, Scope, Send
 
 _START_DEADLINE = 10.0
+RawSend = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,24 @@ class Redirecting:
         headers = [(b"location", self.location.encode()), (b"content-length", b"0")]
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+@asynccontextmanager
+async def answering(send: RawSend) -> AsyncIterator[str]:
+    """An endpoint answering every request with ``send`` (after reading the request)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        with suppress(ConnectionError):
+            await send(writer)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    finally:
+        server.close()

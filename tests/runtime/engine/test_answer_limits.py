@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
 
 import pytest
 from agentos_runtime.config import ModelConfig
@@ -15,9 +13,10 @@ from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.chunks import MAX_ANSWER_CHARS, ChunkAssembler, completion_from_body
 from agentos_runtime.llm.openai import MAX_BODY_BYTES, OpenAIChatModel
 
+from tests.runtime.engine.model_servers import answering
+
 HELLO = [{"role": "user", "content": "hi"}]
 KEY = "sk-probe-0123456789abcdef"
-Send = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
 
 def text_chunk(text: str) -> dict[str, object]:
@@ -54,27 +53,6 @@ def test_a_json_answer_past_the_limit_is_a_provider_error_and_one_at_it_is_taken
     assert completion_from_body(body("a" * MAX_ANSWER_CHARS)).content == "a" * MAX_ANSWER_CHARS
     with pytest.raises(ModelProviderError, match="passed 1,000,000 characters"):
         completion_from_body(body("a" * (MAX_ANSWER_CHARS + 1)))
-
-
-@asynccontextmanager
-async def answering(send: Send) -> AsyncIterator[str]:
-    """An endpoint answering every request with ``send`` (after reading the request)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
-        )
-        await reader.readexactly(length)
-        with suppress(ConnectionError):
-            await send(writer)
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
-    finally:
-        server.close()
 
 
 async def endless_stream(writer: asyncio.StreamWriter) -> None:
