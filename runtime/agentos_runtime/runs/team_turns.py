@@ -47,13 +47,14 @@ from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import check_delegation, member_answer
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
+from agentos_runtime.runs.turns import unfinished
 from agentos_runtime.tools.executing import execute_tool_call, parse_arguments
 from agentos_runtime.tools.tool import Tool
 
 JSON = dict[str, Any]
 
 # Most leader requests in one team run; the last one is made without tools, so the leader
-# has to answer with what its members said.
+# has to answer with what its members said (tool calls in that answer fail the run).
 MAX_LEADER_REQUESTS = 16
 # Most member runs one team run starts, those of the teams nested in it included.
 MAX_MEMBER_RUNS = 64
@@ -112,6 +113,8 @@ async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> Asyn
             return
         if tools is None:
             _refuse_calls(run, completion)
+            if number == MAX_LEADER_REQUESTS:
+                raise unfinished(model.id, MAX_LEADER_REQUESTS)
             return
         for call in completion.tool_calls:
             async with aclosing(_delegate(run, call, delegation, budget)) as steps:

@@ -5,7 +5,10 @@ as ``RunContent`` deltas; each tool call as ``ToolCallStarted``/``ToolCallComple
 ends when the model answers without tool calls. It is bounded: past ``tool_call_limit`` calls
 (``MAX_TOOL_CALLS`` without one), or ``MAX_MODEL_REQUESTS`` requests, tools are no longer
 offered and further calls are answered with Agno's "Tool call limit reached" result, so every
-call in the history has its result.
+call in the history has its result. A model that still answers with tool calls on the last
+request (made without tools) gave no answer: the run ends with a ``ModelProviderError`` saying
+so (``unfinished``), not as a completed run with no content. (Agno bounds only the tool calls
+and asks again until the model answers; the bound on requests is the runtime's own.)
 
 Waits on the model and on tools are marked interruptible on the run's handle, so a cancel
 through the registry ends them at once; between events the handle's flag is checked.
@@ -32,11 +35,20 @@ from agentos_runtime.tools.tool import Tool
 JSON = dict[str, Any]
 
 # Most model requests in one run. A model that keeps calling tools is asked for its final
-# answer without tools on the last one.
+# answer without tools on the last one; tool calls in that answer fail the run.
 MAX_MODEL_REQUESTS = 32
 # Most tool calls in one run without a ``tool_call_limit`` (the highest one the config takes):
 # one answer holding thousands of calls would otherwise run them all.
 MAX_TOOL_CALLS = 100
+
+
+def unfinished(model_id: str, requests: int) -> ModelProviderError:
+    """The error of a run whose model still called tools on its last request (made without tools)."""
+    return ModelProviderError(
+        f"model '{model_id}' was still calling tools on the run's last model request ({requests} are "
+        "allowed, the last one without tools): the run ends without an answer",
+        model_id=model_id,
+    )
 
 
 def limit_message(tool_name: str) -> str:
@@ -97,6 +109,7 @@ async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> Asyn
             async with aclosing(_call_tool(ctx, call, toolbox.tools)) as steps:
                 async for event in steps:
                     yield event
+    raise unfinished(model.id, MAX_MODEL_REQUESTS)
 
 
 async def _ask(

@@ -206,6 +206,29 @@ async def test_without_a_tool_call_limit_one_answer_runs_at_most_the_highest_lim
     assert events[-1].event == "RunCompleted"
 
 
+async def test_a_model_still_calling_tools_on_the_last_allowed_request_ends_the_run_with_an_error_saying_so() -> None:
+    database = InMemoryDatabase(id="db")
+    last = turns.MAX_MODEL_REQUESTS
+    model = FakeChatModel(*(call("calculator", '{"expression": "1 + 1"}', call_id=f"c{n}") for n in range(1, last + 1)))
+    agent = make_agent(model, tools=[CALCULATOR], database=database)
+
+    events = await events_of(agent, RunRequest(message="add forever", session_id="s1"))
+
+    assert len(model.prompts) == last == 32
+    assert model.offered_tools[last - 2] is not None and model.offered_tools[last - 1] is None
+    assert names(events).count("ToolCallStarted") == last - 1
+    error = events[-1].to_dict()
+    assert (events[-1].event, error["error_id"]) == ("RunError", "model_provider_error")
+    assert error["content"] == (
+        "model 'fake' was still calling tools on the run's last model request (32 are allowed, "
+        "the last one without tools): the run ends without an answer"
+    )
+    [stored] = await stored_runs(database, "s1")
+    assert stored["status"] == "ERROR"
+    assert stored["messages"][-1]["role"] == "tool" and stored["messages"][-1]["tool_call_id"] == f"c{last}"
+    assert stored["messages"][-1]["content"].startswith("Tool call limit reached")
+
+
 async def test_a_tool_failure_is_a_result_the_model_reads_not_a_failed_run() -> None:
     model = FakeChatModel(call("calculator", '{"expression": "1 / 0"}'), say("Cannot divide by zero."))
     agent = make_agent(model, tools=[CALCULATOR])

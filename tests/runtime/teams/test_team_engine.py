@@ -188,7 +188,7 @@ async def test_a_member_that_replays_history_sees_its_earlier_answers_in_the_tea
     ]
 
 
-async def test_the_leaders_last_request_offers_no_tools_and_late_calls_are_refused(
+async def test_the_leaders_last_request_offers_no_tools_and_late_calls_are_refused_ending_the_run_with_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(team_turns, "MAX_LEADER_REQUESTS", 2)
@@ -201,7 +201,11 @@ async def test_the_leaders_last_request_offers_no_tools_and_late_calls_are_refus
     assert crew.leader.offered_tools[0] is not None and crew.leader.offered_tools[1] is None
     assert len(crew.weather.prompts) == 1, "the call made without tools is not run"
     assert output["messages"][-1]["role"] == "tool" and "limit" in output["messages"][-1]["content"]
-    assert output["status"] == "COMPLETED"
+    assert output["status"] == "ERROR"
+    assert output["content"] == (
+        "model 'fake' was still calling tools on the run's last model request (2 are allowed, "
+        "the last one without tools): the run ends without an answer"
+    )
 
 
 async def test_route_puts_the_leaders_own_words_before_the_members_answer() -> None:
