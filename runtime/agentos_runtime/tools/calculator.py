@@ -26,8 +26,9 @@ MAX_EXPONENT = 1000
 # Largest integer result (about 1233 decimal digits): keeps every step cheap to compute and print.
 MAX_INT_BITS = 4096
 # Deepest nesting of operators (``-(-(...))``, or a sum of that many terms): evaluating recurses
-# once per level, so this keeps far from Python's recursion limit.
-MAX_DEPTH = 200
+# once per level, so this keeps clear of Python's recursion limit (1000) while every sum the
+# length limit allows (``1+1+...``: 500 terms in 1000 characters) is still taken.
+MAX_DEPTH = 600
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,

@@ -53,14 +53,18 @@ def test_calculator_evaluates_arithmetic(expression: str, value: float) -> None:
         ("5 % 0", "division by zero"),
         ("2 +", "not an arithmetic expression"),
         ("1 + " * 400 + "1", "longer than"),
-        ("-" * 998 + "1", "nested more than 200 levels deep"),
-        ("~" + "-" * 300 + "1", "nested more than 200 levels deep"),
-        ("(" * 150 + "-" * 200 + "1" + ")" * 150, "not an arithmetic expression|nested more than"),
+        ("-" * 998 + "1", "nested more than 600 levels deep"),
+        ("~" + "-" * 700 + "1", "nested more than 600 levels deep"),
+        ("(" * 150 + "-" * 600 + "1" + ")" * 150, "not an arithmetic expression|nested more than"),
     ],
 )
 def test_calculator_rejects_anything_but_bounded_arithmetic(expression: str, reason: str) -> None:
     with pytest.raises(CalculationError, match=reason):
         evaluate(expression)
+
+
+def test_the_longest_sum_the_length_limit_allows_is_still_calculated() -> None:
+    assert evaluate("1+" * 499 + "1") == 500
 
 
 async def test_calculator_tool_answers_text() -> None:
