@@ -158,7 +158,7 @@ async def unreachable_mcp_tool() -> str:
         (
             build_calculator(),
             '{"expression": "' + "-" * 998 + '1"}',
-            "Error: CalculationError: the expression is nested more than 200 levels deep",
+            "Error: CalculationError: the expression is nested more than 600 levels deep",
         ),
         (
             build_http_get(HttpGetSettings(allowed_hosts=["api.example.com"])),
