@@ -19,8 +19,8 @@ import httpx
 import pytest
 import yaml
 from agentos_runtime.errors import Busy, ModelAuthenticationError, StorageUnavailable
-from agentos_runtime.knowledge.base import Upload
-from agentos_runtime.knowledge.hub import LEASE_SECONDS, RESTARTED_MESSAGE
+from agentos_runtime.knowledge.base import KnowledgeBase, Upload
+from agentos_runtime.knowledge.hub import LEASE_SECONDS, RESTARTED_MESSAGE, KnowledgeHub
 from agentos_runtime.knowledge.ingestion import IngestionQueue, build_chunks, failure_message
 from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
@@ -163,21 +163,29 @@ async def test_a_content_deleted_while_processing_stays_deleted(space: Knowledge
     assert await docs.store.counts() == (0, 0)
 
 
-async def test_deleting_a_content_stops_the_reading_of_its_pdf(
-    sqlite_space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def reading_a_slow_pdf(
+    space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
+) -> tuple[KnowledgeHub, KnowledgeBase, Content]:
+    """A hub whose ``docs`` base is reading a PDF that takes pypdf seconds a page for 8 pages
+    (half a minute or more, within raised limits), once its reading thread has begun."""
     from agentos_runtime.knowledge import reading
 
     from tests.runtime.knowledge.test_reading import shared_stream_pdf
 
-    # Within raised limits, a PDF that takes pypdf seconds a page for 8 pages (half a minute or more).
     monkeypatch.setattr(reading, "PDF_MAX_PAGE_WORK", 64 * 1024 * 1024)
     monkeypatch.setattr(reading, "PDF_MAX_WORK", 64 * 1024 * 1024)
-    hub = await sqlite_space.open()
+    hub = await space.open()
     docs = hub["docs"]
     added = await docs.add(Upload(data=shared_stream_pdf(150_000, 8), filename="slow.pdf"))
     while not docs.pipeline.reading(added.id):
         await asyncio.sleep(0.01)
+    return hub, docs, added
+
+
+async def test_deleting_a_content_stops_the_reading_of_its_pdf(
+    sqlite_space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, docs, added = await reading_a_slow_pdf(sqlite_space, monkeypatch)
 
     started = asyncio.get_running_loop().time()
     await docs.delete(added.id)
@@ -191,17 +199,7 @@ async def test_deleting_a_content_stops_the_reading_of_its_pdf(
 async def test_closing_the_hub_stops_the_reading_thread_instead_of_waiting_for_it(
     sqlite_space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentos_runtime.knowledge import reading
-
-    from tests.runtime.knowledge.test_reading import shared_stream_pdf
-
-    monkeypatch.setattr(reading, "PDF_MAX_PAGE_WORK", 64 * 1024 * 1024)
-    monkeypatch.setattr(reading, "PDF_MAX_WORK", 64 * 1024 * 1024)
-    hub = await sqlite_space.open()
-    docs = hub["docs"]
-    added = await docs.add(Upload(data=shared_stream_pdf(150_000, 8), filename="slow.pdf"))
-    while not docs.pipeline.reading(added.id):
-        await asyncio.sleep(0.01)
+    hub, docs, added = await reading_a_slow_pdf(sqlite_space, monkeypatch)
     assert _reading_threads() == 1
 
     started = asyncio.get_running_loop().time()
