@@ -35,6 +35,9 @@ RESERVED_ID_PREFIXES = ("index:", "by_session:")
 # Ids are keys in B-tree indexes: PostgreSQL refuses entries over ~2700 bytes, and 512
 # characters stay under that even at 4 bytes per character.
 MAX_ID_LENGTH = 512
+# The most ids one request may name (a bulk delete): within one statement's parameters on every
+# backend (PostgreSQL takes 65,535, SQLite builds may take 32,766), and a bounded amount of work.
+MAX_IDS_PER_REQUEST = 1000
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # A Python string's surrogates are always lone (a pair would have been decoded as one character).

@@ -41,8 +41,12 @@ class InMemoryEvalStore:
         self._rows[run_id] = renamed
         return _copy(renamed)
 
-    async def delete_evals(self, run_ids: Sequence[str]) -> int:
-        doomed = {run_id for run_id in run_ids if run_id in self._rows}
+    async def delete_evals(self, run_ids: Sequence[str], *, user_id: str | None = None) -> int:
+        doomed = {
+            run_id
+            for run_id in run_ids
+            if run_id in self._rows and (user_id is None or self._rows[run_id].user_id == user_id)
+        }
         for run_id in doomed:
             del self._rows[run_id]
         return len(doomed)

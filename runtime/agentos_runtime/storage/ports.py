@@ -340,7 +340,9 @@ class EvalStore(Protocol):
         """Set the name (and ``updated_at``); ``None`` when the run is absent."""
         ...
 
-    async def delete_evals(self, run_ids: Sequence[str]) -> int: ...
+    async def delete_evals(self, run_ids: Sequence[str], *, user_id: str | None = None) -> int:
+        """Delete these eval runs (of ``user_id`` only, when given); return how many."""
+        ...
 
 
 class Database(Protocol):

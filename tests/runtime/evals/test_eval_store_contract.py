@@ -110,3 +110,12 @@ async def test_deleting_removes_the_runs_and_counts_them(db: Database) -> None:
     assert await ids(db) == ["e2"]
     assert await ids(db, agent_id="helper") == ["e2"]
     assert await db.evals.delete_evals([]) == 0
+
+
+async def test_deleting_for_a_user_removes_only_that_users_runs_in_one_call(db: Database) -> None:
+    await db.evals.create_eval(eval_row("mine", 1, user_id="ana"))
+    await db.evals.create_eval(eval_row("theirs", 2, user_id="bob"))
+    await db.evals.create_eval(eval_row("shared", 3))
+
+    assert await db.evals.delete_evals(["mine", "theirs", "shared", "missing"], user_id="ana") == 1
+    assert sorted(await ids(db)) == ["shared", "theirs"]

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from agentos_runtime.api.timestamps import iso_utc
 from agentos_runtime.evals.specs import EvalSpec, EvalType
+from agentos_runtime.storable import MAX_IDS_PER_REQUEST
 from agentos_runtime.storage.ports import EvalRow
 
 JSON = dict[str, Any]
@@ -57,7 +58,9 @@ class UpdateEvalRunRequest(BaseModel):
 
 
 class DeleteEvalRunsRequest(BaseModel):
-    eval_run_ids: list[str] = Field(min_length=1, description="Ids of the eval runs to delete.")
+    eval_run_ids: list[str] = Field(
+        min_length=1, max_length=MAX_IDS_PER_REQUEST, description="Ids of the eval runs to delete (at most 1000)."
+    )
 
 
 def eval_view(row: EvalRow) -> JSON:

@@ -100,12 +100,8 @@ async def rename_eval_run(
 @router.delete("/eval-runs", status_code=204, responses={503: {"model": ErrorDetail}})
 async def delete_eval_runs(request: DeleteEvalRunsRequest, database: DatabaseDep, caller: CallerDep) -> Response:
     """Delete eval runs."""
-    store = database.database.evals
-    doomed = request.eval_run_ids
-    if caller.isolated:
-        owner = _owner(caller)
-        doomed = [run_id for run_id in doomed if (row := await store.get_eval(run_id)) and row.user_id == owner]
-    await store.delete_evals(doomed)
+    owner = _owner(caller) if caller.isolated else None
+    await database.database.evals.delete_evals(request.eval_run_ids, user_id=owner)
     return Response(status_code=204)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentos_runtime.api.timestamps import iso_utc
+from agentos_runtime.storable import MAX_IDS_PER_REQUEST
 from agentos_runtime.storage.ports import MEMORY_MAX_LENGTH, MemoryRow, UserMemoryStats
 
 JSON = dict[str, Any]
@@ -23,7 +24,9 @@ class MemoryWrite(BaseModel):
 
 
 class DeleteMemoriesRequest(BaseModel):
-    memory_ids: list[str] = Field(min_length=1, description="Ids of the memories to delete.")
+    memory_ids: list[str] = Field(
+        min_length=1, max_length=MAX_IDS_PER_REQUEST, description="Ids of the memories to delete (at most 1000)."
+    )
     user_id: str | None = Field(default=None, description="Delete only memories of this user.")
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from agentos_runtime.api.routes.run_schemas import input_text
 from agentos_runtime.api.timestamps import iso_utc
+from agentos_runtime.storable import MAX_IDS_PER_REQUEST
 from agentos_runtime.storage.ports import SessionRow, SessionType
 
 JSON = dict[str, Any]
@@ -42,8 +43,8 @@ class RenameSessionRequest(BaseModel):
 
 
 class DeleteSessionsRequest(BaseModel):
-    session_ids: list[str] = Field(min_length=1)
-    session_types: list[SessionType] = Field(min_length=1)
+    session_ids: list[str] = Field(min_length=1, max_length=MAX_IDS_PER_REQUEST)
+    session_types: list[SessionType] = Field(min_length=1, max_length=MAX_IDS_PER_REQUEST)
 
 
 def session_summary_view(row: SessionRow) -> JSON:

@@ -64,14 +64,15 @@ class RedisEvalStore:
         with self._backend.errors():
             return await self._backend.transact(attempt)
 
-    async def delete_evals(self, run_ids: Sequence[str]) -> int:
+    async def delete_evals(self, run_ids: Sequence[str], *, user_id: str | None = None) -> int:
         unique = list(dict.fromkeys(run_ids))
         if not unique:
             return 0
         backend = self._backend
 
         async def attempt(snapshot: Snapshot) -> tuple[int, Writes | None]:
-            doomed = await backend.load(EVALS, unique, client=snapshot)
+            loaded = await backend.load(EVALS, unique, client=snapshot)
+            doomed = [record for record in loaded if user_id is None or record.get("user_id") == user_id]
             if not doomed:
                 return 0, None
 

@@ -64,12 +64,15 @@ class SqlEvalStore:
                 found = (await connection.execute(renaming)).mappings().first()
         return None if found is None else eval_records.eval_from_columns(found)
 
-    async def delete_evals(self, run_ids: Sequence[str]) -> int:
+    async def delete_evals(self, run_ids: Sequence[str], *, user_id: str | None = None) -> int:
         if not run_ids:
             return 0
+        conditions: list[ColumnElement[bool]] = [self._evals.c.run_id.in_(list(run_ids))]
+        if user_id is not None:
+            conditions.append(self._evals.c.user_id == user_id)
         with self._backend.errors():
             async with self._backend.writer().begin() as connection:
-                deleted = await connection.execute(delete(self._evals).where(self._evals.c.run_id.in_(list(run_ids))))
+                deleted = await connection.execute(delete(self._evals).where(*conditions))
         return int(deleted.rowcount)
 
     def _conditions(self, query: EvalQuery) -> list[ColumnElement[bool]]:
