@@ -94,6 +94,22 @@ class SessionChanges:
 
 MEMORY_MAX_LENGTH = 5000
 """Characters one memory's text may have (Agno's bound), whoever writes it: a client or a model."""
+MAX_TOPICS = 20
+TOPIC_MAX_LENGTH = 100
+"""Topics one memory is filed under, and characters per topic: short tags, whoever writes them
+(a listing returns every memory's topics, so they are bounded as the text is)."""
+
+
+def topics_problem(topics: Sequence[str]) -> str | None:
+    """Why ``topics`` cannot be a memory's; ``None`` when they can."""
+    if len(topics) > MAX_TOPICS:
+        return f"a memory has at most {MAX_TOPICS} topics, not {len(topics)}"
+    for topic in topics:
+        if not topic.strip():
+            return "a topic cannot be empty"
+        if len(topic) > TOPIC_MAX_LENGTH:
+            return f"a topic has at most {TOPIC_MAX_LENGTH} characters, not {len(topic)}"
+    return None
 
 
 @dataclass(frozen=True)

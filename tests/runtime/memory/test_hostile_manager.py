@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from agentos_runtime.runs.memory.conversing import MAX_TOOL_CALLS
 from agentos_runtime.runs.memory.managing import MAX_TASK_ANSWER
-from agentos_runtime.storage.ports import MEMORY_MAX_LENGTH
+from agentos_runtime.storage.ports import MAX_TOPICS, MEMORY_MAX_LENGTH, TOPIC_MAX_LENGTH
 
 from tests.runtime.api.harness import Served
 from tests.runtime.memory.test_memory_in_runs import DEADLINE, memories_of, run, wait_for_requests
@@ -106,6 +106,27 @@ async def test_a_memory_longer_than_the_api_allows_is_refused_and_one_at_the_lim
     assert refused.startswith(f"A memory may have at most {MEMORY_MAX_LENGTH} characters, this one has ")
     assert added == "Memory added successfully"
     assert [m["memory"] for m in await memories_of(remembering, "ana")] == [at_limit]
+
+
+async def test_topics_past_their_bounds_are_refused_in_words_and_nothing_is_written(
+    remembering: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    calls = manager_calls(
+        ("add_memory", {"memory": "User sails", "topics": [f"t{n}" for n in range(MAX_TOPICS + 1)]}),
+        ("add_memory", {"memory": "User sails", "topics": ["x" * (TOPIC_MAX_LENGTH + 1)]}),
+        ("add_memory", {"memory": "User sails", "topics": ["  "]}),
+        ("add_memory", {"memory": "User sails", "topics": ["sailing"]}),
+    )
+
+    results = await results_the_manager_read(remembering, fake_openai, calls)
+
+    assert results == [
+        f"The memory was not added: a memory has at most {MAX_TOPICS} topics, not {MAX_TOPICS + 1}.",
+        f"The memory was not added: a topic has at most {TOPIC_MAX_LENGTH} characters, not {TOPIC_MAX_LENGTH + 1}.",
+        "The memory was not added: a topic cannot be empty.",
+        "Memory added successfully",
+    ]
+    assert [m["topics"] for m in await memories_of(remembering, "ana")] == [["sailing"]]
 
 
 async def test_a_flood_of_calls_in_one_answer_runs_only_the_first_ones(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentos_runtime.storage.ports import MemoryRow
+from agentos_runtime.storage.ports import MemoryQuery, MemoryRow
 
 from tests.runtime.api.harness import BASIC_CONFIG, Served, serve_on
 
@@ -55,6 +55,33 @@ async def test_creating_without_a_user_is_400_and_without_text_422(app: Served) 
     assert no_user.status_code == 400 and no_user.json() == {"detail": "User ID is required"}
     assert (await app.client.post("/memories", json={"memory": "", "user_id": "ana"})).status_code == 422
     assert (await app.client.post("/memories", json={"memory": "x" * 5001, "user_id": "ana"})).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("topics", "where"),
+    [
+        ([f"t{n}" for n in range(21)], ["body", "topics"]),
+        (["x" * 101], ["body", "topics", 0]),
+        (["ok", " "], ["body", "topics", 1]),
+    ],
+    ids=["21 topics", "a topic of 101 characters", "a blank topic"],
+)
+async def test_topics_past_their_bounds_are_422_naming_the_topic_and_nothing_is_stored(
+    app: Served, topics: list[str], where: list[object]
+) -> None:
+    refused = await app.client.post("/memories", json={"memory": "Ana sails", "user_id": "ana", "topics": topics})
+
+    assert refused.status_code == 422
+    assert [error["loc"] for error in refused.json()["detail"]] == [where]
+    assert (await app.database().memories.list_memories(MemoryQuery(user_id="ana"))).total == 0
+
+
+async def test_twenty_topics_of_a_hundred_characters_are_taken(app: Served) -> None:
+    topics = [f"{n:02d}" + "x" * 98 for n in range(20)]
+
+    taken = await app.client.post("/memories", json={"memory": "Ana sails", "user_id": "ana", "topics": topics})
+
+    assert taken.status_code == 200 and taken.json()["topics"] == topics
 
 
 async def test_listing_filters_by_user_topics_and_content_and_pages(app: Served) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from agentos_runtime.api.timestamps import iso_utc
 from agentos_runtime.storable import MAX_IDS_PER_REQUEST
-from agentos_runtime.storage.ports import MEMORY_MAX_LENGTH, MemoryRow, UserMemoryStats
+from agentos_runtime.storage.ports import MAX_TOPICS, MEMORY_MAX_LENGTH, TOPIC_MAX_LENGTH, MemoryRow, UserMemoryStats
 
 JSON = dict[str, Any]
 
@@ -20,7 +20,11 @@ class MemoryWrite(BaseModel):
 
     memory: str = Field(min_length=1, max_length=MEMORY_MAX_LENGTH, description="The memory's text.")
     user_id: str | None = Field(default=None, description="The user the memory is about.")
-    topics: list[str] | None = Field(default=None, description="Topics to file it under.")
+    topics: list[Annotated[str, Field(max_length=TOPIC_MAX_LENGTH, pattern=r"\S")]] | None = Field(
+        default=None,
+        max_length=MAX_TOPICS,
+        description=f"Topics to file it under (at most {MAX_TOPICS}, each of 1 to {TOPIC_MAX_LENGTH} characters).",
+    )
 
 
 class DeleteMemoriesRequest(BaseModel):

@@ -17,7 +17,15 @@ from typing import Any
 
 from agentos_runtime.runs.memory.prompts import ADD, CLEAR, DELETE, UPDATE
 from agentos_runtime.storable import id_problem
-from agentos_runtime.storage.ports import MEMORY_MAX_LENGTH, MemoryQuery, MemoryRow, MemoryStore
+from agentos_runtime.storage.ports import (
+    MAX_TOPICS,
+    MEMORY_MAX_LENGTH,
+    TOPIC_MAX_LENGTH,
+    MemoryQuery,
+    MemoryRow,
+    MemoryStore,
+    topics_problem,
+)
 from agentos_runtime.tools.tool import Tool
 
 # Memories one ``clear_memory`` call removes at most (a user never has nearly this many).
@@ -25,7 +33,8 @@ _CLEAR_LIMIT = 10_000
 
 _TOPICS: dict[str, Any] = {
     "type": "array",
-    "items": {"type": "string"},
+    "items": {"type": "string", "maxLength": TOPIC_MAX_LENGTH},
+    "maxItems": MAX_TOPICS,
     "description": "Topics of the memory, e.g. ['name', 'hobbies', 'location'].",
 }
 _MEMORY: dict[str, Any] = {"type": "string", "description": "The memory, one short statement about the user."}
@@ -53,6 +62,9 @@ def memory_tools(scope: MemoryScope, *, allowed: Collection[str]) -> list[Tool]:
             return "A memory cannot be empty."
         if len(memory) > MEMORY_MAX_LENGTH:
             return _too_long(memory)
+        problem = topics_problem(topics or [])
+        if problem is not None:
+            return f"The memory was not added: {problem}."
         row = MemoryRow(
             memory_id=str(uuid.uuid4()),
             memory=memory,
@@ -70,6 +82,9 @@ def memory_tools(scope: MemoryScope, *, allowed: Collection[str]) -> list[Tool]:
             return "A memory cannot be empty: delete it instead."
         if len(memory) > MEMORY_MAX_LENGTH:
             return _too_long(memory)
+        problem = topics_problem(topics or [])
+        if problem is not None:
+            return f"The memory was not updated: {problem}."
         stored = None if id_problem(memory_id) else await store.get_memory(memory_id, user_id=user_id)
         if stored is None:
             return f"There is no memory with ID {memory_id}."
