@@ -131,7 +131,7 @@ class MemoryRow:
 @dataclass(frozen=True)
 class MemoryQuery:
     """Filters, order and page of ``GET /memories``: a memory must carry every listed topic;
-    ``search_content`` matches part of the text, ignoring case (every letter, as ``str.lower`` folds it).
+    ``search_content`` matches part of the text, ignoring case (every letter, ``querying.fold``).
     """
 
     user_id: str | None = None
@@ -165,7 +165,7 @@ class SessionStore(Protocol):
         ...
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
-        """``session_name`` matches part of ``session_data["session_name"]``, ignoring case (``str.lower``)."""
+        """``session_name`` matches part of ``session_data["session_name"]``, ignoring case (``querying.fold``)."""
         ...
 
     async def create_session(self, row: SessionRow) -> SessionRow | None:

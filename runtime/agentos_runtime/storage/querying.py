@@ -84,6 +84,14 @@ def session_name_of(row: SessionRow) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def fold(text: str) -> str:
+    """``text`` in lower case as SQL's ``lower()`` gives it, each letter on its own: Python's
+    ``lower()`` but for the two letters it maps otherwise, ``İ`` (to ``i``, not ``i̇``) and a
+    word-final ``Σ`` (to ``σ``, not ``ς``). Searches that ignore case compare folded texts on
+    every backend (SQLite runs this as its ``lower()``), so each finds what the others do."""
+    return text.replace("\u0130", "i").replace("\u03a3", "\u03c3").lower()
+
+
 def session_matches(row: SessionRow, query: SessionQuery) -> bool:
     """Whether ``row`` passes every filter of ``query`` (Agno's semantics for ``component_id``)."""
     if query.session_type is not None and row.session_type != query.session_type:
@@ -94,7 +102,7 @@ def session_matches(row: SessionRow, query: SessionQuery) -> bool:
         return False
     if query.session_name is not None:
         name = session_name_of(row) or ""
-        if query.session_name.lower() not in name.lower():
+        if fold(query.session_name) not in fold(name):
             return False
     return True
 
@@ -133,7 +141,7 @@ def memory_matches(row: MemoryRow, query: MemoryQuery) -> bool:
         return False
     if query.topics is not None and not set(query.topics) <= set(row.topics):
         return False
-    if query.search_content is not None and query.search_content.lower() not in row.memory.lower():
+    if query.search_content is not None and fold(query.search_content) not in fold(row.memory):
         return False
     return True
 

@@ -122,6 +122,17 @@ async def test_search_content_ignores_the_case_of_letters_beyond_ascii_on_every_
     assert await ids(db, MemoryQuery(search_content="ТОЛСТ")) == ["m2"]
 
 
+async def test_search_content_folds_the_letters_python_lowers_unlike_sql_as_sql_does(db: Database) -> None:
+    await db.memories.upsert_memory(memory("m1", "Flies to İSTANBUL", updated_at=3))
+    await db.memories.upsert_memory(memory("m2", "Lives in istanbul", updated_at=2))
+    await db.memories.upsert_memory(memory("m3", "Reads ΟΔΟΣ", updated_at=1))
+
+    assert await ids(db, MemoryQuery(search_content="İstanbul")) == ["m1", "m2"]
+    assert await ids(db, MemoryQuery(search_content="odos")) == []
+    assert await ids(db, MemoryQuery(search_content="οδοσ")) == ["m3"]
+    assert await ids(db, MemoryQuery(search_content="ΟΔΟΣ")) == ["m3"]
+
+
 async def test_list_memories_sorts_and_pages_with_the_total_of_all_matches(db: Database) -> None:
     for index in range(5):
         await db.memories.upsert_memory(memory(f"m{index}", created_at=100 + index, updated_at=900 - index))

@@ -25,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.querying import fold
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
 from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_value
@@ -91,12 +92,12 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
     # Searches ignoring case compare lower() of both sides: SQLite's own folds ASCII only, so
-    # "élan" would not find "Élan"; Python's folds every letter, as PostgreSQL's and Redis's do.
+    # "élan" would not find "Élan"; ``querying.fold`` folds every letter, as PostgreSQL does.
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
 
 def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
+    return fold(value) if isinstance(value, str) else value
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
