@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentos_operator import GROUP
-from agentos_operator.quantities import QuantityError, canonical_quantity
+from agentos_operator.quantities import QuantityError, canonical_quantity, canonical_resource_quantity
 
 APPLIED_ANNOTATION = f"{GROUP}/applied"
 
@@ -118,11 +118,12 @@ def server_quantities(value: Any, path: tuple[str, ...] = ()) -> Any:
         return {key: server_quantities(item, (*path[-2:], str(key))) for key, item in value.items()}
     if isinstance(value, list):
         return [server_quantities(item, path) for item in value]
-    quantity_place = path[-2:] in _QUANTITY_PLACES or path[-3:-1] in _QUANTITY_MAPS
+    in_resource_list = path[-3:-1] in _QUANTITY_MAPS
+    quantity_place = path[-2:] in _QUANTITY_PLACES or in_resource_list
     if not quantity_place or isinstance(value, bool) or not isinstance(value, str | int | float):
         return value
     try:
-        return canonical_quantity(str(value))
+        return canonical_resource_quantity(str(value)) if in_resource_list else canonical_quantity(str(value))
     except QuantityError:
         return value
 

@@ -11,6 +11,10 @@ leaves an integer: decimal (``n u m "" k M G T P E``, powers of 1000) for plain 
 decimal suffixes, binary (``Ki Mi Gi Ti Pi Ei``, powers of 1024) for binary suffixes unless the
 value is under 1Ki or not a whole number, which falls back to decimal. Exponent notation keeps
 ``e<n>`` suffixes. Zero is ``0``.
+
+Resource lists (a container's requests and limits, a claim's storage request) are rounded up
+further, to a whole milli unit, as the API server's defaulting does to them (``0.0001`` CPU is
+stored as ``1m``): ``canonical_resource_quantity``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ _QUANTITY = re.compile(
 )
 # Values are kept to the nano (10^-9); a finer non-zero value rounds away from zero.
 _NANOS = 10**9
+_MILLI_NANOS = 10**6
 # The API server caps binary quantities, silently, at the largest int64.
 _MAX_BINARY = 2**63 - 1
 
@@ -39,8 +44,14 @@ class QuantityError(OperatorError):
     """Text that is not a Kubernetes quantity."""
 
 
-def canonical_quantity(text: str) -> str:
-    """``text`` as the API server would store it; raises ``QuantityError`` when it is no quantity."""
+def canonical_resource_quantity(text: str) -> str:
+    """``text`` as the API server stores it in a resource list: rounded up to a whole milli unit."""
+    return canonical_quantity(text, unit_nanos=_MILLI_NANOS)
+
+
+def canonical_quantity(text: str, *, unit_nanos: int = 1) -> str:
+    """``text`` as the API server would store it, rounded up to whole ``unit_nanos``; raises
+    ``QuantityError`` when it is no quantity."""
     match = _QUANTITY.fullmatch(text)
     if match is None or not (match["whole"] or match["fraction"]):
         raise QuantityError(f"not a Kubernetes quantity: {text!r}")
@@ -52,7 +63,8 @@ def canonical_quantity(text: str) -> str:
         value *= 2 ** _BINARY[suffix]
     else:
         value *= Fraction(10) ** (int(suffix[1:]) if style == "exponent" else _DECIMAL[suffix])
-    nanos = math.ceil(value * _NANOS)  # value >= 0: rounding up is rounding away from zero
+    # value >= 0: rounding up is rounding away from zero
+    nanos = math.ceil(value * _NANOS / unit_nanos) * unit_nanos
     if style == "binary":
         nanos = min(nanos, _MAX_BINARY * _NANOS)
     if nanos == 0:

@@ -44,7 +44,7 @@ import attrs
 import jsonpatch
 import kmock
 import yaml
-from agentos_operator.quantities import canonical_quantity
+from agentos_operator.quantities import canonical_resource_quantity
 from kmock._internal import dicts, enums, parsing, references, rendering
 
 Body = dict[str, Any]
@@ -201,7 +201,7 @@ def canonicalise_quantities(body: Body) -> None:
     for resources in filter(None, lists):
         for amounts in (resources.get("requests"), resources.get("limits")):
             for name, amount in (amounts or {}).items():
-                amounts[name] = canonical_quantity(str(amount))
+                amounts[name] = canonical_resource_quantity(str(amount))
 
 
 def released(previous: Mapping[str, Any], current: Mapping[str, Any]) -> Body:

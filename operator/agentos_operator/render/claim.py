@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentos_operator.quantities import canonical_quantity
+from agentos_operator.quantities import canonical_resource_quantity
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
 
@@ -17,7 +17,7 @@ def render_data_claim(resource: AgentOSResource) -> dict[str, Any] | None:
     claim_spec: dict[str, Any] = {
         # One pod writes SQLite at a time (the spec allows one replica with SQLite).
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": canonical_quantity(persistence.size)}},
+        "resources": {"requests": {"storage": canonical_resource_quantity(persistence.size)}},
     }
     if persistence.storage_class_name is not None:
         claim_spec["storageClassName"] = persistence.storage_class_name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentos_operator.quantities import canonical_quantity
+from agentos_operator.quantities import canonical_resource_quantity
 from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment
 from agentos_operator.render.knowledge import knowledge_mounts, knowledge_volumes
@@ -211,7 +211,7 @@ def _resources(resource: AgentOSResource) -> dict[str, Any]:
     """Requests and limits, quantities as the API server stores them (``0.5`` CPU is ``500m``)."""
     resources = resource.spec.resources.model_dump(mode="json", by_alias=True, exclude_none=True)
     return {
-        kind: {name: canonical_quantity(amount) for name, amount in amounts.items()}
+        kind: {name: canonical_resource_quantity(amount) for name, amount in amounts.items()}
         for kind, amounts in resources.items()
         if amounts
     }

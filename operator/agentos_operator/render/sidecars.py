@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentos_operator.quantities import canonical_quantity
+from agentos_operator.quantities import canonical_resource_quantity
 from agentos_operator.render.environment import Environment
 from agentos_operator.resources import AgentOSResource
 from agentos_operator.spec import McpServerSpec, McpSidecar
@@ -81,7 +81,7 @@ def _container(server: McpServerSpec, sidecar: McpSidecar, environment: Environm
         container["env"] = env
     resources = sidecar.resources.model_dump(mode="json", by_alias=True, exclude_none=True)
     resources = {
-        kind: {name: canonical_quantity(amount) for name, amount in amounts.items()}
+        kind: {name: canonical_resource_quantity(amount) for name, amount in amounts.items()}
         for kind, amounts in resources.items()
         if amounts
     }

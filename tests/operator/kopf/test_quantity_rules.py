@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from agentos_operator.quantities import QuantityError, canonical_quantity
+from agentos_operator.quantities import QuantityError, canonical_quantity, canonical_resource_quantity
 
 # (as written, as the API server stores it): pairs the API server's own quantity tests document.
 STORED_AS = [
@@ -70,3 +70,24 @@ def test_a_stored_quantity_is_already_canonical(stored: str) -> None:
 def test_text_that_is_no_quantity_is_refused(text: str) -> None:
     with pytest.raises(QuantityError, match="not a Kubernetes quantity"):
         canonical_quantity(text)
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("0.0001", "1m"),
+        ("0.000000001m", "1m"),
+        ("100u", "1m"),
+        ("1.5m", "2m"),
+        ("0.0001Gi", "107374183m"),
+        ("0.5", "500m"),
+        ("1Gi", "1Gi"),
+        ("0", "0"),
+    ],
+)
+def test_a_resource_lists_amount_is_rounded_up_to_a_milli_unit_as_the_api_server_stores_it(
+    written: str, stored: str
+) -> None:
+    # What a 1.37 API server stored for each (seen by a probe): a finer amount made the operator
+    # re-apply its Deployment or claim every ten seconds, forever.
+    assert canonical_resource_quantity(written) == stored

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from agentos_operator import drift, render
-from agentos_operator.quantities import canonical_quantity
+from agentos_operator.quantities import canonical_quantity, canonical_resource_quantity
 from agentos_operator.resources import parse_resource
 
 from tests.operator.offline.inputs import FIXED_UID, example_secret_values, load_example
@@ -70,7 +70,7 @@ def canonical_quantities(manifest: dict[str, Any]) -> None:
     for resources in resource_lists:
         for amounts in resources.values():
             for name, amount in amounts.items():
-                amounts[name] = canonical_quantity(str(amount))
+                amounts[name] = canonical_resource_quantity(str(amount))
 
 
 def server_form(manifest: dict[str, Any]) -> dict[str, Any]:
