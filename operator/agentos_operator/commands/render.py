@@ -98,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             resource = parse_resource(body)
-            values = secrets if args.secrets_from is not None else render.placeholder_secrets(resource)
+            values = (
+                secrets_of_namespace(secrets, resource.namespace)
+                if args.secrets_from is not None
+                else render.placeholder_secrets(resource)
+            )
             rendered = render.render(resource, values, settings=settings)
             # Manifests the API server would refuse are not printed: a pipe into kubectl stops here.
             refused = render.check_manifests(resource, rendered)
@@ -160,14 +164,26 @@ def dump_with_placeholders(manifests: Sequence[Mapping[str, Any]]) -> str:
     return f"# {PLACEHOLDER_NOTE}\n" + "".join(parts)
 
 
-def _read_secrets(path: str) -> tuple[dict[tuple[str, str], str], list[str]]:
-    """(Secret name, key) → value from every Secret in the file, and what could not be read.
+def secrets_of_namespace(
+    secrets: Mapping[tuple[str | None, str, str], str], namespace: str
+) -> dict[tuple[str, str], str]:
+    """Pure: (Secret name, key) → value for a resource in ``namespace``, as the operator reads its
+    references, in its own namespace only: a Secret that names ``namespace``, else one that names
+    none (a file of stand-ins for any namespace); never another namespace's Secret of that name."""
+    anywhere = {(name, key): value for (where, name, key), value in secrets.items() if where is None}
+    own = {(name, key): value for (where, name, key), value in secrets.items() if where == namespace}
+    return {**anywhere, **own}
+
+
+def _read_secrets(path: str) -> tuple[dict[tuple[str | None, str, str], str], list[str]]:
+    """(namespace, Secret name, key) → value from every Secret in the file (``None`` for a Secret
+    that names no namespace), and what could not be read.
 
     A Secret is checked as the API server checks one: a mapping ``metadata`` with a name,
     ``data`` of base64 strings, ``stringData`` of strings. Problems name the Secret and the
     key, never a value.
     """
-    values: dict[tuple[str, str], str] = {}
+    values: dict[tuple[str | None, str, str], str] = {}
     errors: list[str] = []
     for document in read_documents([path]):
         if document.error is not None:
@@ -181,6 +197,10 @@ def _read_secrets(path: str) -> tuple[dict[tuple[str, str], str], list[str]]:
             if not isinstance(name, str) or not name:
                 errors.append(f"{path}: a Secret without metadata.name")
                 continue
+            namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+            if namespace is not None and (not isinstance(namespace, str) or not namespace):
+                errors.append(f"{path}: Secret/{name}: metadata.namespace must be a namespace's name")
+                continue
             for field in ("data", "stringData"):
                 entries = secret.get(field)
                 if entries is None:
@@ -192,10 +212,10 @@ def _read_secrets(path: str) -> tuple[dict[tuple[str, str], str], list[str]]:
                     if not isinstance(key, str) or not isinstance(value, str):
                         errors.append(f"{path}: Secret/{name}: {field}.{key} must be a string key with a string value")
                     elif field == "stringData":
-                        values[(name, key)] = value
+                        values[(namespace, name, key)] = value
                     else:
                         try:
-                            values[(name, key)] = base64.b64decode(value, validate=True).decode("utf-8")
+                            values[(namespace, name, key)] = base64.b64decode(value, validate=True).decode("utf-8")
                         except (binascii.Error, UnicodeDecodeError):
                             # Name the key, never the content.
                             errors.append(f"{path}: Secret/{name}: data.{key} is not base64-encoded UTF-8")

@@ -42,6 +42,7 @@ from agentos_runtime.serving import runtime_config_problems as serve_problems
 from agentos_runtime.storable import one_line
 
 from agentos_operator import GROUP, KIND
+from agentos_operator.resources import namespace_problem
 
 if TYPE_CHECKING:
     from agentos_runtime.config import Problem
@@ -74,7 +75,10 @@ class Document:
         body = self.body
         metadata = body.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
-        return f"{body.get('kind') or '?'}/{metadata.get('name') or f'#{self.index}'}"
+        label = f"{body.get('kind') or '?'}/{metadata.get('name') or f'#{self.index + 1}'}"
+        namespace = metadata.get("namespace")
+        named = isinstance(namespace, str) and namespace and not namespace_problem(namespace)
+        return f"{label} (namespace {namespace})" if named else label
 
     @property
     def is_agentos(self) -> bool:

@@ -1,5 +1,6 @@
 """``agentos validate``, ``agentos render`` and ``agentos crd`` as a user runs them."""
 
+import base64
 import io
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_validate_accepts_every_example_and_says_so(capsys: pytest.CaptureFixtur
     files = [str(p) for p in sorted(EXAMPLES.glob("*.yaml"))]
     code, out, _ = run(capsys, "validate", *(arg for f in files for arg in ("-f", f)))
     assert code == 0
-    assert out.count(": valid\n") == 5 and "AgentOSConfig/research-desk: valid" in out
+    assert out.count(": valid\n") == 5 and "AgentOSConfig/research-desk (namespace agents): valid" in out
 
 
 def test_validate_prints_each_problem_with_file_resource_and_path(
@@ -75,11 +76,11 @@ def test_validate_takes_files_as_arguments_and_with_f_and_tells_runtime_configs_
     assert code == 0
     assert out.splitlines() == [
         f"{runtime_configs[0]}: runtime config: valid",
-        f"{EXAMPLES / 'guide-appendix.yaml'}: AgentOSConfig/guide-appendix: valid",
+        f"{EXAMPLES / 'guide-appendix.yaml'}: AgentOSConfig/guide-appendix (namespace agents): valid",
         f"{EXAMPLES / 'knowledge.yaml'}: AgentOSConfig/handbook: valid",
         f"{EXAMPLES / 'mcp-tools.yaml'}: AgentOSConfig/mcp-tools: valid",
         f"{EXAMPLES / 'minimal-sqlite.yaml'}: AgentOSConfig/minimal: valid",
-        f"{EXAMPLES / 'team-workflow.yaml'}: AgentOSConfig/research-desk: valid",
+        f"{EXAMPLES / 'team-workflow.yaml'}: AgentOSConfig/research-desk (namespace agents): valid",
         *(f"{path}: runtime config: valid" for path in runtime_configs[1:]),
     ]
 
@@ -374,3 +375,45 @@ def test_the_runtime_subcommand_loads_none_of_the_operator_modules() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == "[]"
+
+
+def test_render_takes_each_resources_secrets_from_its_own_namespace_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    minimal = load_example("minimal-sqlite")
+    key = minimal["spec"]["models"][0]["apiKeySecretRef"]
+
+    def in_team(team: str) -> str:
+        return yaml.safe_dump({**minimal, "metadata": {**minimal["metadata"], "namespace": team}})
+
+    def secret(name: str, data: dict[str, str], namespace: str | None = None) -> str:
+        metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+        return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "stringData": data})
+
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text(
+        "---\n".join(
+            [
+                secret(key["name"], {key["key"]: "sk-team-a-0123456789"}, "team-a"),
+                secret(key["name"], {key["key"]: "sk-team-b-0123456789"}, "team-b"),
+                # A stand-in naming no namespace serves any (the generated security key's here).
+                secret("minimal-security-key", {"security-key": "example-security-key"}),
+            ]
+        )
+    )
+    resources = tmp_path / "resources.yaml"
+
+    resources.write_text("---\n".join(in_team(team) for team in ("team-a", "team-b", "team-c")))
+    code, out, err = run(capsys, "render", str(resources), "--secrets-from", str(secrets))
+    assert code == 1 and out == ""  # team-c has no Secret of its own, and borrows none
+    assert f"AgentOSConfig/minimal (namespace team-c): missing secret values: Secret '{key['name']}'" in err
+    assert "namespace team-a" not in err and "namespace team-b" not in err and "sk-team" not in err
+
+    resources.write_text("---\n".join(in_team(team) for team in ("team-a", "team-b")))
+    code, out, _ = run(capsys, "render", str(resources), "--secrets-from", str(secrets))
+    env = {
+        doc["metadata"]["namespace"]: base64.b64decode(doc["data"]["OPENAI_API_KEY"]).decode()
+        for doc in yaml.safe_load_all(out)
+        if doc and doc["kind"] == "Secret" and doc["metadata"]["name"].endswith("-env")
+    }
+    assert code == 0 and env == {"team-a": "sk-team-a-0123456789", "team-b": "sk-team-b-0123456789"}
