@@ -16,6 +16,7 @@ other does, and the config hash covers their values, so rotating one rolls the p
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agentos_operator.render import layout
@@ -69,7 +70,9 @@ def plan_environment(resource: AgentOSResource) -> Environment:
             continue
         ref = (model.api_key_secret_ref.name, model.api_key_secret_ref.key)
         if ref not in env_of_ref:
-            env_of_ref[ref] = MODEL_KEY_ENV if not env_of_ref else f"{MODEL_KEY_ENV}_{_env_suffix(model.id)}"
+            env_of_ref[ref] = (
+                MODEL_KEY_ENV if not env_of_ref else _unused(sources, f"{MODEL_KEY_ENV}_{_env_suffix(model.id)}")
+            )
             sources[env_of_ref[ref]] = EnvSource(ref)
         model_env[model.id] = env_of_ref[ref]
     knowledge_env: dict[str, str | None] = {}
@@ -80,7 +83,7 @@ def plan_environment(resource: AgentOSResource) -> Environment:
             continue
         ref = (key_ref.name, key_ref.key)
         if ref not in env_of_ref:
-            env_of_ref[ref] = KNOWLEDGE_KEY_ENV.format(_env_suffix(knowledge_base.id))
+            env_of_ref[ref] = _unused(sources, KNOWLEDGE_KEY_ENV.format(_env_suffix(knowledge_base.id)))
             sources[env_of_ref[ref]] = EnvSource(ref)
         knowledge_env[knowledge_base.id] = env_of_ref[ref]
     database_env: dict[str, str] = {}
@@ -88,7 +91,7 @@ def plan_environment(resource: AgentOSResource) -> Environment:
         if database.type == "sqlite":
             continue
         base = DATABASE_URL_ENV[database.type]
-        env = base if base not in sources else f"{base}_{_env_suffix(database.id)}"
+        env = base if base not in sources else _unused(sources, f"{base}_{_env_suffix(database.id)}")
         if database.cnpg_cluster_ref is not None:
             ref = (f"{database.cnpg_cluster_ref.name}-app", CNPG_URI_KEY)
         else:
@@ -107,7 +110,7 @@ def plan_environment(resource: AgentOSResource) -> Environment:
             for item in items:
                 if item.value_secret_ref is None:
                     continue
-                env = f"MCP_{_env_suffix(server.id)}_{_env_suffix(item.name)}"
+                env = _unused(sources, f"MCP_{_env_suffix(server.id)}_{_env_suffix(item.name)}")
                 sources[env] = EnvSource((item.value_secret_ref.name, item.value_secret_ref.key))
                 mcp_env[(server.id, kind, item.name)] = env
         for item in server.sidecar.env if server.sidecar is not None else []:
@@ -144,6 +147,20 @@ def environment_refs(environment: Environment) -> set[SecretRef]:
 def placeholder_secrets(resource: AgentOSResource) -> dict[SecretRef, str]:
     """Stand-in values for offline rendering, marked so nobody mistakes them for real ones."""
     return {(name, key): f"<placeholder:{name}/{key}>" for name, key in required_secret_refs(resource)}
+
+
+def _unused(sources: Mapping[str, EnvSource], name: str) -> str:
+    """``name``, or ``name_2``, ``name_3``, ... when a variable of that name is planned already.
+
+    Upper-casing and replacing what a variable name cannot hold is not one-to-one (server ``a``
+    with header ``b-c`` and server ``a-b`` with header ``c`` are both ``MCP_A_B_C``): two values
+    must never share a variable, or one server is sent the other's credential.
+    """
+    candidate, number = name, 1
+    while candidate in sources:
+        number += 1
+        candidate = f"{name}_{number}"
+    return candidate
 
 
 def _env_suffix(component_id: str) -> str:

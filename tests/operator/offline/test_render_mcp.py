@@ -293,3 +293,40 @@ def test_an_empty_header_secret_is_refused_by_reference_before_any_pod_runs(valu
     assert raised.value.empty == [("github-mcp", "token")] and raised.value.refs == []
     assert "empty secret values" in str(raised.value) and "Secret 'github-mcp' key 'token'" in str(raised.value)
     assert "sk-real-looking-value" not in str(raised.value)
+
+
+def test_headers_whose_variable_names_would_collide_each_get_their_own_credential() -> None:
+    # Server "a" with header "b-c" and server "a-b" with header "c" both spell MCP_A_B_C; "X-Tok"
+    # and "X_Tok" both spell ..._X_TOK: one server was sent the other's token.
+    trusted = {
+        "id": "a",
+        "url": "http://trusted.example/mcp",
+        "headers": [{"name": "b-c", "valueSecretRef": {"name": "trusted", "key": "token"}}],
+    }
+    other = {
+        "id": "a-b",
+        "url": "http://other.example/mcp",
+        "headers": [
+            {"name": "c", "valueSecretRef": {"name": "other", "key": "token"}},
+            {"name": "X-Tok", "valueSecretRef": {"name": "other", "key": "token"}},
+            {"name": "X_Tok", "valueSecretRef": {"name": "trusted", "key": "token"}},
+        ],
+    }
+    res = resource(mcpServers=[trusted, other], agents=[{"id": "x", "tools": ["mcp:a", "mcp:a-b"]}])
+    secrets = {**render.placeholder_secrets(res), ("trusted", "token"): "TRUSTED", ("other", "token"): "OTHER"}
+    manifests = {m["kind"]: m for m in render.render(res, secrets, settings=SETTINGS)}
+    env = {k: base64.b64decode(v).decode() for k, v in manifests["Secret"]["data"].items()}
+    config = parse_config_text(manifests["ConfigMap"]["data"]["config.yaml"])
+
+    sent = {
+        (server.id, header.name): env[header.value_env]
+        for server in config.mcp_servers
+        for header in server.headers
+        if header.value_env is not None
+    }
+    assert sent == {
+        ("a", "b-c"): "TRUSTED",
+        ("a-b", "c"): "OTHER",
+        ("a-b", "X-Tok"): "OTHER",
+        ("a-b", "X_Tok"): "TRUSTED",
+    }
