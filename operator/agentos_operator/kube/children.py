@@ -119,7 +119,11 @@ async def apply_children(
         results = await _together(_write(api, store, child, field_manager, owner) for child in wave)
         # In the order of the wave, whichever finished first: the writes made are all told.
         changes += [result for result in results if isinstance(result, Change)]
-        for result in results:
+        for child, result in zip(wave, results, strict=True):
+            if isinstance(result, ApiError) and _refused(result):
+                # Refused past its dry run (etcd's size limit, which a dry run never reaches): the
+                # spec must change, as for a refusal the dry run saw; what was written stays told.
+                raise ChildRejectedError(child.kind.kind, child.manifest["metadata"]["name"], result)
             if isinstance(result, BaseException):
                 raise result
     live_by_kind: dict[str, dict[str, Any]] = {}

@@ -57,6 +57,9 @@ TRANSIENT_STATUSES = frozenset({409, 429})
 # Server-side apply answers 500 when it cannot type the object it was sent (a list keyed by
 # name holding one name twice): the object is at fault, not the server, and no retry can help.
 UNTYPABLE_APPLY = "failed to create typed patch object"
+# etcd refuses an object past its request limit (1.5 MiB by default) with a 500 that a dry run,
+# which never reaches etcd, cannot foresee: the object is too large, and stays so on a retry.
+ETCD_TOO_LARGE = "etcdserver: request is too large"
 # The API server's message is kept for the log and the status, cut to a readable length.
 MESSAGE_MAX_LENGTH = 300
 # Requests under way at once, watches aside. Each needs a connection of its own (HTTP/1.1), and
@@ -109,7 +112,7 @@ class ApiError(OperatorError):
     @property
     def transient(self) -> bool:
         """Whether the same request may succeed later without anyone changing anything."""
-        if self.status == 500 and self.detail.startswith(UNTYPABLE_APPLY):
+        if self.status == 500 and (self.detail.startswith(UNTYPABLE_APPLY) or ETCD_TOO_LARGE in self.detail):
             return False
         return self.status in TRANSIENT_STATUSES or self.status >= 500
 

@@ -24,6 +24,7 @@ validate`` prints every other problem.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
@@ -39,6 +40,21 @@ from agentos_operator.spec import RuntimeMetrics
 
 # The API server's limit on a ConfigMap's data (and a Secret's): keys and values, in bytes.
 CONFIG_MAP_MAX_BYTES = 1024 * 1024
+# The most a Deployment may take as rendered: etcd stores an object with the server's field
+# bookkeeping (managedFields, which repeat the keys of list items, such as each variable's
+# name) and refuses one past its request limit (1.5 MiB by default), a refusal no dry run sees.
+DEPLOYMENT_MAX_BYTES = 512 * 1024
+# The resource's fields that end up in the Deployment, in the order they are named.
+_DEPLOYMENT_FIELDS = (
+    "env",
+    "envFrom",
+    "mcpServers",
+    "knowledgeBases",
+    "podAnnotations",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+)
 DEFAULT_METRICS_PORT: int = RuntimeMetrics.model_fields["port"].default
 
 _DECIMAL_EXPONENTS = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -63,6 +79,7 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
     for manifest in manifests:
         kind = manifest.get("kind")
         if kind == "Deployment":
+            problems.extend(_deployment_size_problems(resource, manifest))
             problems.extend(_node_selector_problems(manifest["spec"]["template"]["spec"].get("nodeSelector") or {}))
             for container in manifest["spec"]["template"]["spec"]["containers"]:
                 problems.extend(_resource_problems(resource, container))
@@ -246,6 +263,22 @@ def _strict_subnet(inner: Network, outer: Network) -> bool:
 
 def _not_a_cidr(text: Any) -> str:
     return f"{text!r} is not a CIDR: write an address and a prefix length, e.g. 10.0.0.0/8 or fd00::/64"
+
+
+def _deployment_size_problems(resource: AgentOSResource, manifest: Mapping[str, Any]) -> Iterator[Problem]:
+    size = len(json.dumps(manifest, separators=(",", ":"), ensure_ascii=False).encode())
+    if size <= DEPLOYMENT_MAX_BYTES:
+        return
+    spec = resource.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    sizes = {name: len(json.dumps(spec[name]).encode()) for name in _DEPLOYMENT_FIELDS if spec.get(name)}
+    largest = max(sizes, key=lambda name: sizes[name]) if sizes else ""
+    yield Problem(
+        ("spec", largest) if largest else ("spec",),
+        f"the Deployment '{manifest['metadata']['name']}' would take {size} bytes, over the {DEPLOYMENT_MAX_BYTES}"
+        " (512 KiB) it may take: etcd stores it with the server's field bookkeeping, 1.5 MiB at most"
+        + (f"; this field is its largest part ({sizes[largest]} bytes)" if largest else "")
+        + ": shorten it",
+    )
 
 
 def _config_map_problems(manifest: Mapping[str, Any]) -> Iterator[Problem]:

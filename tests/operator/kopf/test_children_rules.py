@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from agentos_operator import render, watching
 from agentos_operator.kube import kinds
-from agentos_operator.kube.children import Change, ChildConflictError, apply_children
+from agentos_operator.kube.children import Change, ChildConflictError, ChildRejectedError, apply_children
 from agentos_operator.kube.client import ApiError
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
@@ -48,6 +48,8 @@ class Api:
         self.log: list[tuple[str, str, str]] = []  # (start | end, dry | real, kind)
         self.gets: list[str] = []
         self.refuse: str | None = None
+        self.refuse_write: ApiError | None = None
+        """Refuses the real write of the Deployment with this (the dry run passes)."""
         self.turns: dict[str, int] = {}  # loop turns a kind's call takes (3 unless said)
 
     async def apply(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
@@ -58,6 +60,8 @@ class Api:
         self.log.append(("end", mode, body["kind"]))
         if dry_run and body["kind"] == self.refuse:
             raise ApiError(verb="dry-run apply", path="/", status=422, reason="Invalid", message="no")
+        if not dry_run and body["kind"] == "Deployment" and self.refuse_write is not None:
+            raise self.refuse_write
         key = (body["kind"], body["metadata"]["name"])
         live = self.objects.get(key)
         answer = {**body, "metadata": {**body["metadata"], "uid": "u", "resourceVersion": "7"}}
@@ -215,3 +219,18 @@ async def test_a_key_added_by_hand_to_the_env_secret_is_removed_and_nothing_else
     assert "OPENAI_BASE_URL" not in api.objects[("Secret", "demo-env")].get("data", {})
     assert changes == [Change("updated", "Secret", "demo-env")]
     restarted.close()
+
+
+async def test_a_write_etcd_refuses_past_its_dry_run_is_the_specs_to_fix_not_a_retry(api: Api, cache: Store) -> None:
+    api.refuse_write = ApiError(
+        verb="apply", path="/", status=500, reason="InternalError", message="etcdserver: request is too large"
+    )
+    changes: list[Change] = []
+
+    with pytest.raises(ChildRejectedError) as refused:
+        await apply(api, cache, changes)
+
+    assert not api.refuse_write.transient
+    assert (refused.value.kind, refused.value.name, refused.value.status) == ("Deployment", "demo", 500)
+    assert "etcdserver: request is too large" in str(refused.value)
+    assert "Deployment" not in {change.kind for change in changes}  # what was written before stays told

@@ -120,6 +120,14 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.agents",
         "ConfigMap 'demo-config') takes",
     ),
+    (
+        # etcd refused it (500, request too large) though its dry run passed: half the children
+        # were written and the status stayed Ready.
+        "a Deployment past what etcd stores",
+        spec(env=[{"name": "A" * 800_000, "value": "x"}]),
+        "spec.env",
+        "the Deployment 'demo' would take",
+    ),
 ]
 
 # (what is fine, the spec): close to each refusal above, and accepted by the API server.
@@ -142,6 +150,7 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("a variable the operator would set, overridden", spec(env=[{"name": "AGENTOS_METRICS_PORT", "value": "9100"}])),
     ("the HTTP port for metrics that are off", spec(prometheus={"enabled": False, "port": 7777})),
     ("a config just under 1 MiB", spec(agents=instructions(CONFIG_MAP_MAX_BYTES * 9 // 10))),
+    ("a Deployment just under 512 KiB", spec(env=[{"name": "A" * 400_000, "value": "x"}])),
 ]
 
 
