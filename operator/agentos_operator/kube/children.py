@@ -11,6 +11,7 @@ Neither are Secrets (see ``PRUNED_KINDS``).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -54,8 +55,24 @@ class ChildRejectedError(OperatorError):
         self.kind = kind
         self.name = name
         self.status = error.status
-        self.detail = error.detail
-        super().__init__(f"the API server refuses {kind} '{name}': {error.detail or error.reason}: fix the spec")
+        self.detail = in_fixed_order(error.detail)
+        super().__init__(f"the API server refuses {kind} '{name}': {self.detail or error.reason}: fix the spec")
+
+
+# The API server lists several field errors as ``<object> is invalid: [<error>, <error>]``, in an
+# order that changes from one answer to the next; each error begins with its field's path.
+_ERROR_LIST = re.compile(r"(?P<head>.*?: )\[(?P<errors>.*)\]", re.DOTALL)
+_NEXT_ERROR = re.compile(r", (?=[a-z][A-Za-z0-9]*(?:\[[0-9]+\])?[.:\[])")
+
+
+def in_fixed_order(detail: str) -> str:
+    """Pure: the server's message with its list of field errors sorted, so a refusal repeated on
+    a retry reads the same (a status written and a Warning event sent only when it changed)."""
+    listed = _ERROR_LIST.fullmatch(detail)
+    if listed is None:
+        return detail
+    errors = sorted(_NEXT_ERROR.split(listed["errors"]))
+    return f"{listed['head']}[{', '.join(errors)}]"
 
 
 class ChildConflictError(OperatorError):

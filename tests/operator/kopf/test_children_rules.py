@@ -234,3 +234,18 @@ async def test_a_write_etcd_refuses_past_its_dry_run_is_the_specs_to_fix_not_a_r
     assert (refused.value.kind, refused.value.name, refused.value.status) == ("Deployment", "demo", 500)
     assert "etcdserver: request is too large" in str(refused.value)
     assert "Deployment" not in {change.kind for change in changes}  # what was written before stays told
+
+
+def test_a_refusal_listing_several_field_errors_reads_the_same_whatever_order_the_server_gave() -> None:
+    cpu = 'spec.template.spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1'
+    memory = 'spec.template.spec.containers[0].resources.requests: Invalid value: "1Gi": must be less than or equal to memory limit of 1000Mi'
+
+    def refused(first: str, second: str) -> ChildRejectedError:
+        message = f'Deployment.apps "demo" is invalid: [{first}, {second}]'
+        error = ApiError(verb="apply", path="/", status=422, reason="Invalid", message=message)
+        return ChildRejectedError("Deployment", "demo", error)
+
+    assert str(refused(cpu, memory)) == str(refused(memory, cpu))
+    assert refused(cpu, memory).detail == f'Deployment.apps "demo" is invalid: [{memory}, {cpu}]'
+    plain = ApiError(verb="apply", path="/", status=422, reason="Invalid", message="spec.replicas: must be >= 0")
+    assert ChildRejectedError("Deployment", "demo", plain).detail == "spec.replicas: must be >= 0"
