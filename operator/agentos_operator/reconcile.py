@@ -118,8 +118,9 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     except ChildConflictError as error:
         return await _blocked(ctx, body, resource, (conditions.CHILD_CONFLICT, str(error)), "blocked", changes)
     except ChildRejectedError as error:
-        # Nothing was written (the dry run refused it). The spec must change, or the cluster (a
-        # LimitRange, an admission policy): retried with backoff, which costs no write.
+        # The dry run refused it and nothing was written, or (etcd's size limit, which no dry run
+        # reaches) the write itself was, after the children before it. The spec must change, or
+        # the cluster (a LimitRange, an admission policy): retried with backoff.
         return await _blocked(ctx, body, resource, (conditions.CHILD_REJECTED, str(error)), "blocked", changes)
     except ApiError as error:
         if error.transient:
