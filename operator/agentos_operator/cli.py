@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -55,12 +56,33 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that print their result: a failure to print it (a closed pipe, a full disk) is said
+# in one line, not a traceback. The servers write only logs, to stderr.
+PRINTING = frozenset({"validate", "render", "crd"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     module = cast(Subcommand, args._module)
-    return module.run(args)
+    if args.command not in PRINTING:
+        return module.run(args)
+    if sys.stdout is None:  # started with its standard output closed (`agentos crd >&-`)
+        sys.stderr.write(f"agentos {args.command}: standard output is closed: nothing to print to\n")
+        return 2
+    try:
+        code = module.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do, and keep
+        # the interpreter from failing again on its own flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as error:
+        sys.stderr.write(f"agentos {args.command}: cannot write the output: {error.strerror or error}\n")
+        return 1
+    return code
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import base64
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -417,3 +418,23 @@ def test_render_takes_each_resources_secrets_from_its_own_namespace_only(
         if doc and doc["kind"] == "Secret" and doc["metadata"]["name"].endswith("-env")
     }
     assert code == 0 and env == {"team-a": "sk-team-a-0123456789", "team-b": "sk-team-b-0123456789"}
+
+
+def test_a_printing_command_that_cannot_print_says_so_in_one_line_without_a_traceback() -> None:
+    command = [sys.executable, "-m", "agentos_operator.cli", "crd"]
+    with open("/dev/full", "w") as full:
+        no_space = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    closed = subprocess.run(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )
+
+    assert (no_space.returncode, no_space.stderr) == (
+        1,
+        "agentos crd: cannot write the output: No space left on device\n",
+    )
+    assert (closed.returncode, closed.stderr) == (2, "agentos crd: standard output is closed: nothing to print to\n")
