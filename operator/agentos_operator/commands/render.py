@@ -223,15 +223,6 @@ def _read_secrets(path: str) -> tuple[dict[tuple[str | None, str, str], str], li
 
 
 def _secrets_in(document: Document) -> tuple[list[dict[str, Any]], list[str]]:
-    """The Secrets of a document (itself, or the items of a ``List``), and what is wrong with its shape."""
+    """The Secret a document is (a ``List``'s items come as documents of their own), if any."""
     body = document.body
-    if not isinstance(body, dict):
-        return [], []
-    if body.get("kind") != "List":
-        return ([body] if body.get("kind") == "Secret" else []), []
-    items = body.get("items")
-    if items is None:
-        return [], []
-    if not isinstance(items, list):
-        return [], [f"document {document.index + 1}: a List's items must be a list"]
-    return [item for item in items if isinstance(item, dict) and item.get("kind") == "Secret"], []
+    return ([body] if isinstance(body, dict) and body.get("kind") == "Secret" else []), []

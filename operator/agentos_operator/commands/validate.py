@@ -322,7 +322,8 @@ def _with_valid_envelope(body: Any) -> dict[str, Any] | None:
 
 
 def read_documents(files: Sequence[str]) -> Iterator[Document]:
-    """Every non-empty document of every file, in order; an unreadable file yields one error document.
+    """Every non-empty document of every file, in order, the items of a ``List`` (what ``kubectl
+    get -o yaml`` prints) each as a document of its own; an unreadable file yields one error document.
 
     Unreadable means missing, not UTF-8, not YAML, or hostile YAML (``reading``): each is one
     line naming the problem, never a traceback, and nothing of a hostile file is expanded.
@@ -337,7 +338,14 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
             yield Document(source, 0, None, str(error))
             continue
         for index, body in enumerate(bodies):
-            if body is not None:
+            if isinstance(body, dict) and body.get("kind") == "List" and "items" in body:
+                items = body["items"]
+                if not isinstance(items, list):
+                    yield Document(source, index, None, f"document {index + 1}: a List's items must be a list")
+                    continue
+                for item in items:
+                    yield Document(source, index, item, siblings=len(bodies) + len(items))
+            elif body is not None:
                 yield Document(source, index, body, siblings=len(bodies))
 
 

@@ -438,3 +438,20 @@ def test_a_printing_command_that_cannot_print_says_so_in_one_line_without_a_trac
         "agentos crd: cannot write the output: No space left on device\n",
     )
     assert (closed.returncode, closed.stderr) == (2, "agentos crd: standard output is closed: nothing to print to\n")
+
+
+def test_the_items_of_a_list_as_kubectl_prints_them_are_each_validated_and_rendered(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = load_example("minimal-sqlite")
+    bad = {**good, "metadata": {"name": "broken"}, "spec": {**good["spec"], "agents": [{"id": "a", "model": "nope"}]}}
+    listed = tmp_path / "list.yaml"
+    listed.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [good, bad]}))
+
+    code, out, err = run(capsys, "validate", str(listed))
+    assert code == 1 and f"{listed}: AgentOSConfig/minimal: valid" in out
+    assert f"{listed}: AgentOSConfig/broken: spec.agents[0].model: unknown model 'nope'" in out + err
+
+    listed.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [good]}))
+    code, out, _ = run(capsys, "render", str(listed))
+    assert code == 0 and out == run(capsys, "render", str(EXAMPLES / "minimal-sqlite.yaml"))[1]
