@@ -120,6 +120,7 @@ class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._aliased = False  # whether the document being composed holds an alias
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's name)
         # Each open `[` or `{` may start a key the scanner must look ahead for: without a bound,
@@ -131,6 +132,8 @@ class _BoundedLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         # The composer recurses once per level: stop before Python's recursion limit does.
         self._depth += 1
+        if self.check_event(yaml.events.AliasEvent):
+            self._aliased = True
         try:
             if self._depth > MAX_DEPTH:
                 event = self.current_event  # the caller peeked at it
@@ -140,8 +143,9 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
     def compose_document(self) -> Node | None:
+        self._aliased = False
         node = super().compose_document()
-        if node is not None:
+        if node is not None and self._aliased:  # without an alias, the document is as written
             _check_expansion(node)
         return node
 
