@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -38,6 +39,18 @@ VALUE_SETS: dict[str, list[str]] = {
         "image.tag=1.2.3",
         "--set",
         "rbac.clusterWideSecretWatch=false",
+    ],
+    "pinned-and-prioritised": [
+        "--set",
+        "image.tag=sha256:" + "0123456789abcdef" * 4,
+        "--set",
+        "priorityClassName=system-cluster-critical",
+        "--set",
+        "replicaCount=3",
+        "--set",
+        "podDisruptionBudget.enabled=true",
+        "--set",
+        "podDisruptionBudget.minAvailable=50%",
     ],
 }
 
@@ -400,3 +413,168 @@ def test_the_install_notes_say_what_the_operator_may_do_with_secrets_in_each_mod
     namespaced = render_notes(helm, tmp_path / "namespaced", *VALUE_SETS["namespaced"])
     assert "Secrets, in the watched namespaces only:" in namespaced
     assert "lists and watches them" in namespaced and "clusterWideSecretWatch" not in namespaced
+
+
+def template(helm: list[str], values: dict[str, Any], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`helm template` with ``values`` as a values file (newlines and all, as a hostile user would write them).
+
+    Written as JSON (which is YAML), so that every string stays a string: PyYAML leaves `1e3` unquoted,
+    and helm reads that as a number.
+    """
+    path = tmp_path / f"values-{len(list(tmp_path.glob('values-*.yaml')))}.yaml"
+    path.write_text(json.dumps(values))
+    return subprocess.run(
+        [*helm, "template", "rel", str(CHART), "--namespace", "agentos-system", "-f", str(path), *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+# Each value the tester printed unquoted, with what it tried to add below it at that place's indentation.
+INJECTIONS: dict[str, dict[str, Any]] = {
+    "priorityClassName": {"priorityClassName": "x\n      hostPID: true"},
+    "image.repository": {"image": {"repository": "x\n          command: [sh, -c, id]"}},
+    "image.tag": {"image": {"tag": "1.0\n          command: [sh, -c, id]"}},
+    "runtimeImage.repository": {"runtimeImage": {"repository": "x\n              valueFrom: {}"}},
+    "networkPolicy.apiServerCIDRs.0": {
+        "networkPolicy": {
+            "enabled": True,
+            "apiServerCIDRs": ["10.0.0.1/32\n        - ipBlock:\n            cidr: 0.0.0.0/0"],
+        }
+    },
+    "podDisruptionBudget.minAvailable": {
+        "replicaCount": 3,
+        "podDisruptionBudget": {"enabled": True, "minAvailable": "1\n  maxUnavailable: 3"},
+    },
+}
+
+
+@pytest.mark.parametrize("value", sorted(INJECTIONS))
+def test_a_value_that_would_inject_yaml_is_refused_by_the_schema(helm: list[str], tmp_path: Path, value: str) -> None:
+    result = template(helm, INJECTIONS[value], tmp_path)
+    assert result.returncode != 0
+    assert f"- {value}:" in result.stderr, result.stderr
+
+
+def test_the_testers_privileged_init_container_is_refused(helm: list[str], tmp_path: Path) -> None:
+    hostile = (
+        "x\n      hostPID: true\n      initContainers: [{name: x, image: busybox, securityContext: {privileged: true}}]"
+    )
+    result = template(helm, {"priorityClassName": hostile}, tmp_path)
+    assert result.returncode != 0 and "priorityClassName" in result.stderr
+
+
+@pytest.mark.parametrize("value", sorted(INJECTIONS))
+def test_a_value_the_schema_would_refuse_still_renders_as_one_scalar(
+    helm: list[str], tmp_path: Path, value: str
+) -> None:
+    # Quoting is the second wall: without the schema, the value stays one string where it is printed.
+    result = template(helm, INJECTIONS[value], tmp_path, "--skip-schema-validation")
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    [deployment] = of_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert "hostPID" not in pod and "command" not in container and "valueFrom" not in env["AGENTOS_RUNTIME_IMAGE"]
+    if value == "priorityClassName":
+        assert pod["priorityClassName"] == INJECTIONS[value]["priorityClassName"]
+    elif value.startswith("image."):
+        assert INJECTIONS[value]["image"][value.partition(".")[2]] in container["image"]
+    elif value.startswith("runtimeImage."):
+        assert env["AGENTOS_RUNTIME_IMAGE"]["value"].startswith(INJECTIONS[value]["runtimeImage"]["repository"])
+    elif value.startswith("networkPolicy."):
+        [policy] = of_kind(docs, "NetworkPolicy")
+        assert policy["spec"]["egress"][1]["to"] == [
+            {"ipBlock": {"cidr": INJECTIONS[value]["networkPolicy"]["apiServerCIDRs"][0]}}
+        ]
+    else:
+        [budget] = of_kind(docs, "PodDisruptionBudget")
+        assert set(budget["spec"]) == {"minAvailable", "selector"}
+        assert budget["spec"]["minAvailable"] == INJECTIONS[value]["podDisruptionBudget"]["minAvailable"]
+
+
+def test_values_the_schema_accepts_that_yaml_would_read_as_other_types_render_as_strings(
+    helm: list[str], tmp_path: Path
+) -> None:
+    values = {"priorityClassName": "true", "rbac": {"namespaces": ["null", "yes", "123"]}, "image": {"tag": "1e3"}}
+    result = template(helm, values, tmp_path)
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    [deployment] = of_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == "true"
+    assert pod["containers"][0]["args"] == ["operator", "--namespace=null", "--namespace=yes", "--namespace=123"]
+    assert sorted(r["metadata"]["namespace"] for r in watched_roles(docs)) == ["123", "null", "yes"]
+    assert pod["containers"][0]["image"] == "ghcr.io/kube-agentos/operator:1e3"
+
+
+def test_an_image_pinned_by_digest_is_referenced_with_an_at_sign(helm: list[str]) -> None:
+    digest = "sha256:" + "0123456789abcdef" * 4
+    [deployment] = of_kind(
+        render(helm, "--set", f"image.tag={digest}", "--set", f"runtimeImage.tag={digest}"), "Deployment"
+    )
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/kube-agentos/operator@{digest}"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AGENTOS_RUNTIME_IMAGE"] == f"ghcr.io/kube-agentos/runtime@{digest}"
+
+
+@pytest.mark.parametrize(
+    ("value", "good", "bad"),
+    [
+        (
+            "image.repository",
+            ["registry.local:5000/team/operator", "operator", "a/b__c/d-e.f"],
+            ["team/Operator", "x:1.0", "x@sha256:00", "a//b"],
+        ),
+        ("image.tag", ["1.2.3", "v1_rc.2-x", "sha256:" + "a" * 64], [".hidden", "-x", "a" * 129, "sha256:ABC", "a b"]),
+        ("priorityClassName", ["system-cluster-critical", "a.b-c"], ["Upper", "-x", "a_b", "a" * 254]),
+        (
+            "networkPolicy.apiServerCIDRs",
+            ["10.96.0.1/32", "0.0.0.0/0", "fd00::1/128", "2001:db8::/32", "::/0"],
+            ["10.96.0.1", "256.0.0.0/8", "10.0.0.0/33", "fd00::/129", "host/32"],
+        ),
+        ("podDisruptionBudget.minAvailable", ["0", "1", "50%", "100%"], ["-1", "101%", "1.5", "50 %", "half"]),
+    ],
+)
+def test_the_schema_refuses_malformed_values_and_takes_wellformed_ones(
+    helm: list[str], value: str, good: list[str], bad: list[str]
+) -> None:
+    def outcome(text: str) -> subprocess.CompletedProcess[str]:
+        setting = f"{{{text}}}" if value.endswith("CIDRs") else text
+        kind = "--set" if value.endswith("minAvailable") and text.lstrip("-").isdigit() else "--set-string"
+        args = [kind, f"{value}={setting}"]
+        if value.startswith("networkPolicy."):
+            args += ["--set", "networkPolicy.enabled=true"]
+        if value.startswith("podDisruptionBudget."):
+            args += ["--set", "podDisruptionBudget.enabled=true", "--set", "replicaCount=3"]
+        return subprocess.run([*helm, "template", "rel", str(CHART), *args], capture_output=True, text=True)
+
+    for text in good:
+        assert outcome(text).returncode == 0, (text, outcome(text).stderr)
+    for text in bad:
+        result = outcome(text)
+        assert result.returncode != 0 and value in result.stderr, (text, result.stderr)
+
+
+# A printed value is quoted, or serialised (toJson, toYaml), or a number (int); a block is included with nindent.
+SAFE_PRINT = re.compile(r"\|\s*(quote|toJson|int|nindent \d+|indent \d+)\s*$")
+CONTROL = re.compile(r"^(if|else|end|range|with|define|fail|/\*|\$[A-Za-z_]*\s*:?=)")
+
+
+def test_every_value_the_templates_print_is_quoted_or_serialised() -> None:
+    unsafe = []
+    for path in sorted((CHART / "templates").iterdir()):
+        if path.name == "NOTES.txt":  # printed to the installer, not parsed as YAML
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            # In _helpers.tpl, names are built for callers to quote; only its `key: {{ value }}` lines print YAML.
+            if path.name == "_helpers.tpl" and not re.search(r"^\s*[\w./-]+:\s+\{\{", line):
+                continue
+            for action in re.findall(r"\{\{-?\s*(.*?)\s*-?\}\}", line):
+                if CONTROL.match(action) or action.startswith("toYaml"):
+                    continue
+                if not SAFE_PRINT.search(action):
+                    unsafe.append(f"{path.name}:{number}: {{{{ {action} }}}}")
+    assert unsafe == []

@@ -13,16 +13,16 @@
 {{- end -}}
 
 {{- define "agentos-operator.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "agentos-operator.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "agentos-operator.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{- define "agentos-operator.labels" -}}
 {{ include "agentos-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 app.kubernetes.io/part-of: kube-agentos
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | quote }}
 {{- end -}}
 
 {{- define "agentos-operator.serviceAccountName" -}}
@@ -33,12 +33,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/* An image reference: `repository:tag`, or `repository@sha256:...` when the tag is a digest; the appVersion when no tag. */}}
+{{- define "agentos-operator.imageRef" -}}
+{{- $tag := default .appVersion .image.tag -}}
+{{- printf "%s%s%s" .image.repository (ternary "@" ":" (hasPrefix "sha256:" $tag)) $tag -}}
+{{- end -}}
+
 {{- define "agentos-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- include "agentos-operator.imageRef" (dict "image" .Values.image "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{- define "agentos-operator.runtimeImage" -}}
-{{- printf "%s:%s" .Values.runtimeImage.repository (default .Chart.AppVersion .Values.runtimeImage.tag) -}}
+{{- include "agentos-operator.imageRef" (dict "image" .Values.runtimeImage "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{/* The namespaced-mode flag: true when rbac.namespaces lists namespaces. */}}
