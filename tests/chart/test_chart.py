@@ -578,3 +578,51 @@ def test_every_value_the_templates_print_is_quoted_or_serialised() -> None:
                 if not SAFE_PRINT.search(action):
                     unsafe.append(f"{path.name}:{number}: {{{{ {action} }}}}")
     assert unsafe == []
+
+
+def bound_accounts(docs: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    bindings = of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding")
+    return {(s["namespace"], s["name"]) for b in bindings for s in b["subjects"]}
+
+
+def test_a_service_account_the_chart_does_not_create_must_be_named(helm: list[str]) -> None:
+    # Falling back to `default` would grant the operator's roles to every pod that runs as `default`.
+    for mode in (VALUE_SETS["defaults"], VALUE_SETS["namespaced"]):
+        unnamed = subprocess.run(
+            [*helm, "template", "rel", str(CHART), "-n", "ops", "--set", "serviceAccount.create=false", *mode],
+            capture_output=True,
+            text=True,
+        )
+        assert unnamed.returncode != 0
+        assert "serviceAccount.create=false and serviceAccount.name is empty" in unnamed.stderr
+        assert 'the "ops" namespace\'s "default" ServiceAccount' in unnamed.stderr
+        assert "set serviceAccount.name" in unnamed.stderr
+
+
+def test_a_named_service_account_the_chart_does_not_create_is_the_one_bound(helm: list[str]) -> None:
+    for mode in (VALUE_SETS["defaults"], VALUE_SETS["namespaced"]):
+        docs = render(helm, "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=ops-sa", *mode)
+        assert not of_kind(docs, "ServiceAccount")
+        assert bound_accounts(docs) == {("agentos-system", "ops-sa")}
+        [deployment] = of_kind(docs, "Deployment")
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "ops-sa"
+
+
+def test_without_rbac_an_unnamed_service_account_is_the_namespace_default_and_nothing_is_bound(
+    helm: list[str],
+) -> None:
+    docs = render(helm, "--set", "serviceAccount.create=false", "--set", "rbac.create=false")
+    assert bound_accounts(docs) == set()
+    [deployment] = of_kind(docs, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "default"
+
+
+def test_the_service_account_name_must_be_a_dns_subdomain(helm: list[str]) -> None:
+    for bad in ("Ops_SA", "-ops", "ops sa", "a" * 254):
+        result = subprocess.run(
+            [*helm, "template", "rel", str(CHART), "--set-string", f"serviceAccount.name={bad}"],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0 and "serviceAccount.name" in result.stderr, bad
+    assert render(helm, "--set", "serviceAccount.name=agentos.operator-1")

@@ -25,11 +25,19 @@ app.kubernetes.io/part-of: kube-agentos
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | quote }}
 {{- end -}}
 
+{{/*
+The operator's ServiceAccount. One the chart does not create must be named: falling back to the
+namespace's `default` would bind the operator's roles to every pod that runs as `default` there.
+*/}}
 {{- define "agentos-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "agentos-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else if .Values.serviceAccount.name -}}
+{{- .Values.serviceAccount.name -}}
+{{- else if .Values.rbac.create -}}
+{{- fail (printf "serviceAccount.create=false and serviceAccount.name is empty: rbac.create would bind the operator's roles to the %q namespace's \"default\" ServiceAccount, which every pod there runs as by default; set serviceAccount.name to the ServiceAccount the operator runs as (or serviceAccount.create=true)" .Release.Namespace) -}}
 {{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+default
 {{- end -}}
 {{- end -}}
 
