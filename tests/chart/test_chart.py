@@ -626,3 +626,85 @@ def test_the_service_account_name_must_be_a_dns_subdomain(helm: list[str]) -> No
         )
         assert result.returncode != 0 and "serviceAccount.name" in result.stderr, bad
     assert render(helm, "--set", "serviceAccount.name=agentos.operator-1")
+
+
+DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+# What the API server asks of each kind's name. A Deployment's may be a subdomain, but its pods'
+# hostnames come from it: Kubernetes advises a DNS label. RBAC names need only be path segments.
+NAME_RULES: dict[str, tuple[re.Pattern[str], int]] = {
+    "Service": (DNS_1035_LABEL, 63),
+    "Deployment": (DNS_1123_LABEL, 63),
+    "ServiceAccount": (DNS_1123_SUBDOMAIN, 253),
+    "NetworkPolicy": (DNS_1123_SUBDOMAIN, 253),
+    "PodDisruptionBudget": (DNS_1123_SUBDOMAIN, 253),
+    "ServiceMonitor": (DNS_1123_SUBDOMAIN, 253),
+    "CustomResourceDefinition": (DNS_1123_SUBDOMAIN, 253),
+    "ClusterRole": (re.compile(r"[^/%]+"), 253),
+    "ClusterRoleBinding": (re.compile(r"[^/%]+"), 253),
+    "Role": (re.compile(r"[^/%]+"), 253),
+    "RoleBinding": (re.compile(r"[^/%]+"), 253),
+}
+EVERYTHING_ON = [
+    "--set",
+    "metrics.serviceMonitor.enabled=true",
+    "--set",
+    "networkPolicy.enabled=true",
+    "--set",
+    "replicaCount=2",
+    "--set",
+    "podDisruptionBudget.enabled=true",
+]
+
+
+def render_release(helm: list[str], release: str, *args: str) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [*helm, "template", release, str(CHART), "--namespace", "agentos-system", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.mark.parametrize("release", ["r" * 53, "x" * 20 + "-agentos-operator-" + "y" * 15, "a"])
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_every_generated_name_fits_its_kind_even_for_the_longest_release_name(
+    helm: list[str], release: str, mode: str
+) -> None:
+    assert len(release) <= 53  # helm's own limit on release names
+    scope = VALUE_SETS["namespaced"] if mode == "namespaced" else []
+    docs = render_release(helm, release, *EVERYTHING_ON, *scope)
+    assert {doc["kind"] for doc in docs} >= {"Service", "Deployment", "NetworkPolicy", "ServiceMonitor"}
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        pattern, limit = NAME_RULES[doc["kind"]]
+        assert len(name) <= limit and pattern.fullmatch(name), (doc["kind"], name, len(name))
+        for key, value in doc["metadata"].get("labels", {}).items():
+            assert len(value) <= 63 and LABEL_VALUE.fullmatch(value), (doc["kind"], key, value)
+    [deployment] = of_kind(docs, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    lease = env["AGENTOS_LEASE_NAME"]
+    assert len(lease) <= 253 and DNS_1123_SUBDOMAIN.fullmatch(lease)
+    names = [(doc["kind"], doc["metadata"].get("namespace"), doc["metadata"]["name"]) for doc in docs]
+    assert repeated(names) == []
+
+
+def test_two_long_release_names_get_different_metrics_services(helm: list[str]) -> None:
+    def service_of(release: str) -> str:
+        [service] = of_kind(render_release(helm, release), "Service")
+        return str(service["metadata"]["name"])
+
+    assert service_of("r" * 52 + "a") != service_of("r" * 52 + "b")
+
+
+def test_a_release_name_no_service_may_bear_is_refused_with_the_fix(helm: list[str]) -> None:
+    for release in ("1rel", "team.a"):
+        result = subprocess.run([*helm, "template", release, str(CHART)], capture_output=True, text=True)
+        assert result.returncode != 0
+        assert (
+            "which is no DNS-1035 label" in result.stderr and "release name that starts with a letter" in result.stderr
+        )
+        assert render_release(helm, release, "--set", "metrics.enabled=false")

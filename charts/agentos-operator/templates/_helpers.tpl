@@ -12,6 +12,18 @@
 {{- end -}}
 {{- end -}}
 
+{{/*
+The metrics Service's name: a DNS-1035 label (at most 63 characters, a letter first, no dots), so the
+full name is cut to leave room for `-metrics`.
+*/}}
+{{- define "agentos-operator.metricsServiceName" -}}
+{{- $name := printf "%s-metrics" (include "agentos-operator.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $name) -}}
+{{- fail (printf "the metrics Service would be named %q, which is no DNS-1035 label (a letter first, then letters, digits and dashes, no dots): install under a release name that starts with a letter and holds no dots, or set metrics.enabled=false" $name) -}}
+{{- end -}}
+{{- $name -}}
+{{- end -}}
+
 {{- define "agentos-operator.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "agentos-operator.name" . | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
