@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from agentos_operator import spec
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import PRUNED_KINDS
 from agentos_operator.watching import CHILD_KINDS
@@ -535,7 +536,7 @@ def test_an_image_pinned_by_digest_is_referenced_with_an_at_sign(helm: list[str]
             ["10.96.0.1/32", "0.0.0.0/0", "fd00::1/128", "2001:db8::/32", "::/0"],
             ["10.96.0.1", "256.0.0.0/8", "10.0.0.0/33", "fd00::/129", "host/32"],
         ),
-        ("podDisruptionBudget.minAvailable", ["0", "1", "50%", "100%"], ["-1", "101%", "1.5", "50 %", "half"]),
+        ("podDisruptionBudget.minAvailable", ["0", "2", "50%", "66%"], ["-1", "101%", "1.5", "50 %", "half"]),
     ],
 )
 def test_the_schema_refuses_malformed_values_and_takes_wellformed_ones(
@@ -708,3 +709,88 @@ def test_a_release_name_no_service_may_bear_is_refused_with_the_fix(helm: list[s
             "which is no DNS-1035 label" in result.stderr and "release name that starts with a letter" in result.stderr
         )
         assert render_release(helm, release, "--set", "metrics.enabled=false")
+
+
+def refusal(helm: list[str], tmp_path: Path, values: dict[str, Any]) -> str:
+    """What `helm template` says when it refuses ``values`` (it must refuse them)."""
+    result = template(helm, values, tmp_path)
+    assert result.returncode != 0, f"accepted {values}"
+    return result.stderr
+
+
+def test_resource_quantities_are_checked_with_the_operators_own_pattern(helm: list[str], tmp_path: Path) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for key in ("requests", "limits"):
+        quantities = schema["properties"]["resources"]["properties"][key]["additionalProperties"]
+        assert quantities["pattern"] == spec.QUANTITY_PATTERN
+    for bad in ("lots", "1Gb", "1 Gi", "-1", "", "128Mi\n    cpu: 64"):
+        assert "resources.limits.memory" in refusal(helm, tmp_path, {"resources": {"limits": {"memory": bad}}})
+    assert "resources.requests.cpu" in refusal(helm, tmp_path, {"resources": {"requests": {"cpu": -1}}})
+    good = {"requests": {"cpu": "250m", "memory": "1.5Gi"}, "limits": {"cpu": 2, "memory": "512M"}}
+    assert template(helm, {"resources": good}, tmp_path).returncode == 0
+
+
+def test_replicas_and_watched_namespaces_stay_within_what_kubernetes_takes(helm: list[str], tmp_path: Path) -> None:
+    assert "replicaCount" in refusal(helm, tmp_path, {"replicaCount": 101})
+    assert "rbac.namespaces.0" in refusal(helm, tmp_path, {"rbac": {"namespaces": ["a" * 64]}})
+    assert template(helm, {"replicaCount": 100, "rbac": {"namespaces": ["a" * 63]}}, tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("cidrs", [None, []])
+def test_a_network_policy_without_api_server_addresses_is_refused(
+    helm: list[str], tmp_path: Path, cidrs: list[str] | None
+) -> None:
+    # `to:` with no address would let the operator reach every address on the API server's port.
+    stderr = refusal(helm, tmp_path, {"networkPolicy": {"enabled": True, "apiServerCIDRs": cidrs}})
+    assert "networkPolicy.apiServerCIDRs" in stderr
+    if cidrs is None:  # `null` drops the value, so the schema never sees it: the chart says it
+        assert "an egress rule with no addresses allows every address" in stderr
+
+
+@pytest.mark.parametrize("label", ["app.kubernetes.io/name", "app.kubernetes.io/instance"])
+def test_pod_labels_may_not_override_the_labels_the_deployment_selects_by(
+    helm: list[str], tmp_path: Path, label: str
+) -> None:
+    stderr = refusal(helm, tmp_path, {"podLabels": {label: "other"}})
+    assert f'podLabels sets "{label}", a label the Deployment selects its pods by' in stderr
+    assert "remove it from podLabels" in stderr
+    [deployment] = of_kind(render(helm, "--set", "podLabels.team=a"), "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"]["team"] == "a"
+
+
+def test_a_service_monitor_labels_may_not_repeat_the_charts(helm: list[str], tmp_path: Path) -> None:
+    values = {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"app.kubernetes.io/name": "x"}}}}
+    assert "metrics.serviceMonitor.labels sets" in refusal(helm, tmp_path, values)
+    values["metrics"]["serviceMonitor"]["labels"] = {"release": "prometheus"}
+    [monitor] = of_kind([d for d in yaml.safe_load_all(template(helm, values, tmp_path).stdout) if d], "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+
+
+def test_a_service_monitor_without_the_metrics_service_is_refused(helm: list[str], tmp_path: Path) -> None:
+    stderr = refusal(helm, tmp_path, {"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}})
+    assert "metrics.serviceMonitor.enabled=true with metrics.enabled=false" in stderr
+    assert "set metrics.enabled=true, or metrics.serviceMonitor.enabled=false" in stderr
+
+
+@pytest.mark.parametrize(
+    ("replicas", "min_available", "kept"),
+    [(1, 1, 1), (2, 2, 2), (2, 3, 3), (3, "67%", 3), (2, "100%", 2), (1, "1%", 1)],
+)
+def test_a_disruption_budget_that_would_block_every_drain_is_refused(
+    helm: list[str], tmp_path: Path, replicas: int, min_available: int | str, kept: int
+) -> None:
+    values = {"replicaCount": replicas, "podDisruptionBudget": {"enabled": True, "minAvailable": min_available}}
+    stderr = refusal(helm, tmp_path, values)
+    assert f"podDisruptionBudget.minAvailable={min_available} keeps {kept} of replicaCount={replicas}" in stderr
+    assert "a node drain would wait forever" in stderr
+
+
+@pytest.mark.parametrize(("replicas", "min_available"), [(2, 1), (3, 2), (3, "66%"), (2, "50%"), (1, 0), (1, "0%")])
+def test_a_disruption_budget_that_leaves_a_pod_to_evict_is_rendered(
+    helm: list[str], tmp_path: Path, replicas: int, min_available: int | str
+) -> None:
+    values = {"replicaCount": replicas, "podDisruptionBudget": {"enabled": True, "minAvailable": min_available}}
+    result = template(helm, values, tmp_path)
+    assert result.returncode == 0, result.stderr
+    [budget] = of_kind([d for d in yaml.safe_load_all(result.stdout) if d], "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == min_available
