@@ -283,10 +283,10 @@ def what_the_operator_does(*, watches_secrets: bool) -> Grants:
     return table
 
 
-# Cluster-wide only: kopf follows the CRD, and a namespace pattern follows the namespaces.
+# Cluster-wide only: kopf follows the CRD. Namespaces are not followed: the chart runs the operator
+# with --all-namespaces, never a pattern (tests/operator/kopf/test_scope.py shows it asks nothing of them).
 KOPF_CRD_WATCH: Grants = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
-    ("", "namespaces"): {"get", "list", "watch"},
 }
 
 
@@ -794,3 +794,16 @@ def test_a_disruption_budget_that_leaves_a_pod_to_evict_is_rendered(
     assert result.returncode == 0, result.stderr
     [budget] = of_kind([d for d in yaml.safe_load_all(result.stdout) if d], "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == min_available
+
+
+def test_no_mode_grants_namespaces_since_the_chart_never_runs_a_namespace_pattern(
+    helm: list[str], tmp_path: Path
+) -> None:
+    for args in VALUE_SETS.values():
+        docs = render(helm, *args)
+        for role in of_kind(docs, "ClusterRole") + of_kind(docs, "Role"):
+            assert ("", "namespaces") not in grants(role), role["metadata"]["name"]
+        [deployment] = of_kind(docs, "Deployment")
+        scope = deployment["spec"]["template"]["spec"]["containers"][0]["args"][1:]
+        assert scope == ["--all-namespaces"] or all(re.fullmatch(r"--namespace=[-a-z0-9]+", arg) for arg in scope)
+    assert "rbac.namespaces.0" in refusal(helm, tmp_path, {"rbac": {"namespaces": ["team-*"]}})

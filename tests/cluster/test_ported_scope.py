@@ -60,19 +60,29 @@ def test_a_glob_serves_the_namespaces_it_matches_and_those_created_later(
 ) -> None:
     prefix = f"g{uuid.uuid4().hex[:6]}"
     early = make_namespace(f"{prefix}-early")
-    installed = install_operator()  # following namespaces takes a cluster-wide list and watch of them
-    installed.start(f"--namespace={prefix}-*")
-    late = make_namespace(f"{prefix}-late")
-    for each in (early, late, namespace):
-        create_secret(control_plane, each, "openai", api_key="sk-test-1")
-        control_plane.apply(agentos_body("demo"), each)
+    installed = install_operator()
+    # Following namespaces takes a cluster-wide list and watch of them, which the chart does not grant
+    # (it runs the operator with --all-namespaces or names, never a pattern): granted here beside it.
+    follow = f"{installed.release}-follow-namespaces"
+    control_plane.run("create", "clusterrole", follow, "--verb=get,list,watch", "--resource=namespaces")
+    account = f"{installed.release_namespace}:{installed.service_account}"
+    control_plane.run("create", "clusterrolebinding", follow, f"--clusterrole={follow}", f"--serviceaccount={account}")
+    try:
+        eventually(lambda: can_i(control_plane, installed.user, "watch", "namespaces", namespace), what="the grant")
+        installed.start(f"--namespace={prefix}-*")
+        late = make_namespace(f"{prefix}-late")
+        for each in (early, late, namespace):
+            create_secret(control_plane, each, "openai", api_key="sk-test-1")
+            control_plane.apply(agentos_body("demo"), each)
 
-    wait_ready(control_plane, early, "demo", timeout="30s")
-    wait_ready(control_plane, late, "demo", timeout="30s")
+        wait_ready(control_plane, early, "demo", timeout="30s")
+        wait_ready(control_plane, late, "demo", timeout="30s")
 
-    assert untouched(control_plane, namespace, "demo")
-    assert namespace not in touched_namespaces(control_plane, installed.user)
-    assert [r for r in installed.refused() if "/namespaces/" not in r or prefix in r] == []
+        assert untouched(control_plane, namespace, "demo")
+        assert namespace not in touched_namespaces(control_plane, installed.user)
+        assert [r for r in installed.refused() if "/namespaces/" not in r or prefix in r] == []
+    finally:
+        control_plane.run("delete", "clusterrolebinding,clusterrole", follow, "--ignore-not-found", check=False)
 
 
 def can_i(cluster: ControlPlane, user: str, verb: str, resource: str, namespace: str) -> bool:

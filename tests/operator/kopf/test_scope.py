@@ -7,6 +7,8 @@ test_high_availability.py.
 
 from __future__ import annotations
 
+from tests.operator.kopf.conftest import Cluster, StartOperator, eventually
+
 
 def test_named_namespaces_are_served_without_scanning_the_cluster_which_patterns_and_all_namespaces_need() -> None:
     # Scanning lists namespaces and CRDs cluster-wide, which the chart's namespaced mode does not grant.
@@ -29,3 +31,33 @@ def test_a_pattern_is_served_by_a_filter_over_cluster_wide_watches_and_names_by_
     assert not pattern("other") and not pattern(None)
     named = scope_of(OperatorSettings(namespaces=("team-a",)))
     assert named("team-a") and named("whatever kopf delivers")
+
+
+async def test_an_operator_serving_every_namespace_never_asks_about_namespaces(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    # So the chart's ClusterRole (it always runs the operator with --all-namespaces) grants none.
+    start_operator(namespaces=())
+    for namespace in ("ns1", "ns2"):
+        await cluster.create_secret("openai", namespace, api_key="sk-test-1")
+        await cluster.create_agentos("demo", namespace)
+        await cluster.ready("demo", namespace)
+    for plural in ("secrets", "configmaps", "agentosconfigs"):
+        await cluster.watched(plural)
+
+    requests = cluster.api.requests_since(0)
+    assert requests
+    assert [r.url.path for r in requests if r.resource is not None and r.resource.plural == "namespaces"] == []
+
+
+async def test_an_operator_following_a_pattern_lists_and_watches_namespaces(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    # The probe above sees namespace requests when there are some.
+    start_operator(namespaces=("team-*",))
+
+    def namespace_paths() -> set[str]:
+        requests = cluster.api.requests_since(0)
+        return {r.url.path for r in requests if r.resource is not None and r.resource.plural == "namespaces"}
+
+    assert await eventually(namespace_paths, what="a request about namespaces") == {"/api/v1/namespaces"}
