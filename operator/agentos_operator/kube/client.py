@@ -60,6 +60,9 @@ UNTYPABLE_APPLY = "failed to create typed patch object"
 # etcd refuses an object past its request limit (1.5 MiB by default) with a 500 that a dry run,
 # which never reaches etcd, cannot foresee: the object is too large, and stays so on a retry.
 ETCD_TOO_LARGE = "etcdserver: request is too large"
+# A namespace being deleted refuses new objects in it (403): not the spec's doing, and over once
+# the namespace and the resource in it are gone.
+NAMESPACE_TERMINATING = "because it is being terminated"
 # The API server's message is kept for the log and the status, cut to a readable length.
 MESSAGE_MAX_LENGTH = 300
 # Requests under way at once, watches aside. Each needs a connection of its own (HTTP/1.1), and
@@ -114,6 +117,8 @@ class ApiError(OperatorError):
         """Whether the same request may succeed later without anyone changing anything."""
         if self.status == 500 and (self.detail.startswith(UNTYPABLE_APPLY) or ETCD_TOO_LARGE in self.detail):
             return False
+        if self.status == 403 and NAMESPACE_TERMINATING in self.detail:
+            return True
         return self.status in TRANSIENT_STATUSES or self.status >= 500
 
 

@@ -249,3 +249,11 @@ def test_a_refusal_listing_several_field_errors_reads_the_same_whatever_order_th
     assert refused(cpu, memory).detail == f'Deployment.apps "demo" is invalid: [{memory}, {cpu}]'
     plain = ApiError(verb="apply", path="/", status=422, reason="Invalid", message="spec.replicas: must be >= 0")
     assert ChildRejectedError("Deployment", "demo", plain).detail == "spec.replicas: must be >= 0"
+
+
+def test_a_namespace_being_deleted_is_waited_out_not_reported_as_the_specs_fault() -> None:
+    message = 'configmaps "demo-config" is forbidden: unable to create new content in namespace t because it is being terminated'
+    terminating = ApiError(verb="dry-run apply", path="/", status=403, reason="Forbidden", message=message)
+    denied = ApiError(verb="dry-run apply", path="/", status=403, reason="Forbidden", message="forbidden: RBAC")
+
+    assert terminating.transient and not denied.transient
