@@ -158,18 +158,14 @@ def test_quantities_the_server_rewrites_cause_no_write_on_resync(
     installed = install_operator(namespace)
     operator = installed.start()
     add_secrets(control_plane, namespace)
-    # Below a milli unit, the server rounds a resource list's amounts up to one: "1m".
-    requests = {"cpu": "0.5", "memory": "0.125Gi", "ephemeral-storage": "0.000001"}
-    resources = {"requests": requests, "limits": {"memory": "1024Mi"}}
+    # A resource list's amounts are rounded up to a whole milli unit: 0.5000001 CPU is "501m".
+    resources = {"requests": {"cpu": "0.5000001", "memory": "0.125Gi"}, "limits": {"memory": "1024Mi"}}
     control_plane.apply(agentos_body("demo", resources=resources, persistence={"size": "0.5Gi"}), namespace)
     wait_ready(control_plane, namespace, "demo")
     deployment = control_plane.get("deployment", "demo", namespace)
     assert deployment is not None
     stored = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert stored == {
-        "requests": {"cpu": "500m", "memory": "128Mi", "ephemeral-storage": "1m"},
-        "limits": {"memory": "1Gi"},
-    }
+    assert stored == {"requests": {"cpu": "501m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}
     claim = control_plane.get("persistentvolumeclaim", "demo-data", namespace)
     assert claim is not None and claim["spec"]["resources"]["requests"]["storage"] == "512Mi"
 
