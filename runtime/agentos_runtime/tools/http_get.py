@@ -15,6 +15,7 @@ from pydantic import Field
 
 from agentos_runtime.config.base import Schema
 from agentos_runtime.config.hosts import RefusedURL, check_url
+from agentos_runtime.errors import DescribedFailure
 from agentos_runtime.tools.tool import Tool
 
 if TYPE_CHECKING:
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
 
 # Redirect hops followed (each one allow-listed) before giving up.
 MAX_REDIRECTS = 5
+
+
+class FetchTimeout(DescribedFailure, TimeoutError):
+    """No complete answer within the tool's timeout (the message says from where and how long)."""
+
+
+class FetchFailed(DescribedFailure, ConnectionError):
+    """The host could not be reached, or broke off its answer (the message says how)."""
+
 
 PARAMETERS = {
     "type": "object",
@@ -46,11 +56,18 @@ class HttpGetSettings(Schema):
 def build_http_get(settings: HttpGetSettings) -> Tool:
     async def http_get(url: str) -> str:
         check_url(url, settings.allowed_hosts)
+        import httpx2
+
         try:
             async with asyncio.timeout(settings.timeout):
                 return await _fetch(url, settings)
         except TimeoutError as error:
-            raise TimeoutError(f"no complete answer from {url} within {settings.timeout:g}s") from error
+            raise FetchTimeout(f"no complete answer from {url} within {settings.timeout:g}s") from error
+        except httpx2.TimeoutException as error:
+            raise FetchTimeout(f"no complete answer from {url} within {settings.timeout:g}s") from error
+        except httpx2.TransportError as error:
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise FetchFailed(f"could not fetch {url}: {reason}") from error
 
     return Tool("http_get", "Fetch a web page or API response with an HTTP GET.", PARAMETERS, http_get)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import threading
 from typing import Any
 
@@ -249,3 +250,22 @@ async def test_tools_one_decorator_wraps_are_each_fitted_to_their_own_annotation
 
     assert (repeated.result, scaled.result) == ("abab", "[2.0, 5.0]")
     assert wrong.result == "Error: the arguments of scale do not fit it: values: Input should be a valid list"
+
+
+async def test_a_host_that_cannot_be_reached_is_one_log_line_and_a_result_saying_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    tool = build_http_get(HttpGetSettings(allowed_hosts=[f"127.0.0.1:{port}"]))
+
+    outcome = await execute_tool_call(
+        ToolCall("c1", tool.name, f'{{"url": "http://127.0.0.1:{port}/"}}'), {tool.name: tool}
+    )
+
+    assert outcome.error and outcome.result.startswith(
+        f"Error: FetchFailed: could not fetch http://127.0.0.1:{port}/: "
+    )
+    (record,) = caplog.records
+    assert record.exc_info is None and record.getMessage().startswith("tool http_get failed: could not fetch")
