@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from agentos_runtime.errors import AgentOSError
+from agentos_runtime.errors import AgentOSError, StorageUnavailable
 from agentos_runtime.metrics import aggregating
 from agentos_runtime.storage.ports import MetricsRow, MetricsStore
 
@@ -65,6 +65,8 @@ class RefreshTracker:
         self._lazy_interval = lazy_interval
         self._statuses: dict[str, RefreshStatus] = {}
         self._refreshed_at: dict[str, float] = {}
+        self._ended: dict[str, asyncio.Event] = {}  # set when the refresh running ends
+        self._rows: dict[str, list[MetricsRow]] = {}  # what the last successful refresh computed
 
     def status(self, db_id: str) -> RefreshStatus:
         return self._statuses.get(db_id, RefreshStatus())
@@ -80,6 +82,18 @@ class RefreshTracker:
     def start(self, db_id: str) -> None:
         """Mark a refresh of ``db_id`` as running (before its task is even scheduled)."""
         self._statuses[db_id] = RefreshStatus(status="running", started_at=self._clock())
+        self._ended[db_id] = asyncio.Event()
+
+    async def outcome(self, db_id: str) -> list[MetricsRow]:
+        """The rows of the refresh of ``db_id`` running now (or last), once it has ended; raises
+        ``StorageUnavailable`` saying why when it failed."""
+        ended = self._ended.get(db_id)
+        if ended is not None:
+            await ended.wait()
+        status = self.status(db_id)
+        if status.status == "failed":
+            raise StorageUnavailable(f"the metrics refresh under way failed: {status.error}")
+        return list(self._rows.get(db_id, []))
 
     async def run(self, db_id: str, store: MetricsStore) -> list[MetricsRow]:
         """Refresh ``db_id`` (already marked by ``start``) and record the outcome.
@@ -94,6 +108,7 @@ class RefreshTracker:
             detail = error.detail if isinstance(error, AgentOSError) else type(error).__name__
             self._finish(db_id, started, error=detail)
             raise
+        self._rows[db_id] = rows
         self._finish(db_id, started, error=None)
         return rows
 
@@ -104,3 +119,6 @@ class RefreshTracker:
             finished_at=self._clock(),
             error=error,
         )
+        ended = self._ended.get(db_id)
+        if ended is not None:
+            ended.set()

@@ -117,6 +117,19 @@ async def test_reads_refresh_at_most_once_a_minute_and_a_refresh_catches_up(
     assert (await app.client.get("/metrics")).json()["metrics"][0]["agent_runs_count"] == 5
 
 
+async def test_refreshes_asked_for_at_once_all_answer_with_the_days_metrics(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    await make_runs(app, fake_openai)
+
+    answers = await asyncio.gather(*(app.client.post("/metrics/refresh") for _ in range(6)))
+
+    assert [answer.status_code for answer in answers] == [200] * 6
+    days = [answer.json() for answer in answers]
+    assert all(isinstance(body, list) and body == days[0] for body in days), days
+    assert days[0][0]["agent_runs_count"] == 4
+
+
 async def test_a_background_refresh_answers_202_and_its_status_ends_completed(
     app: Served, fake_openai: FakeOpenAIServer
 ) -> None:
