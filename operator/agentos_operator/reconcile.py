@@ -32,7 +32,12 @@ from agentos_operator.kube.children import (
 )
 from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
 from agentos_operator.kube.config_maps import UnresolvedConfigMapsError, read_config_map_digests
-from agentos_operator.kube.secrets import UnresolvedSecretsError, ensure_security_key, read_secret_values
+from agentos_operator.kube.secrets import (
+    UnresolvedSecretsError,
+    ensure_security_key,
+    generated_security_key,
+    read_secret_values,
+)
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
@@ -144,10 +149,15 @@ async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Chang
     """Secrets and mounted ConfigMaps, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment."""
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
+    refs = render.required_secret_refs(resource)
+    generated = render.security_key_ref(resource) if generated_security_key(resource) is not None else None
+    # The Secrets the spec names first: one missing stops the reconcile before anything, the
+    # generated key included, is written for a resource that cannot run yet.
+    values = await read_secret_values(store, resource.namespace, [ref for ref in refs if ref != generated])
     if await ensure_security_key(api, store, resource, field_manager=manager):
         changes.append(Change("created", "Secret", render.generated_security_key_name(resource.name)))
-    refs = render.required_secret_refs(resource)
-    values = await read_secret_values(store, resource.namespace, refs)
+    if generated is not None:
+        values |= await read_secret_values(store, resource.namespace, [generated])
     mounted = await read_config_map_digests(store, resource.namespace, render.required_config_maps(resource))
     manifests = render.render(
         resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image), mounted=mounted

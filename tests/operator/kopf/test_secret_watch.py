@@ -217,3 +217,18 @@ async def test_the_emulator_refuses_a_list_asked_as_one_object_and_an_object_ask
         http.get(path, headers={"Accept": accept}) as answer,
     ):
         assert (answer.status, (await answer.json())["reason"]) == (406, "NotAcceptable")
+
+
+async def test_a_resource_waiting_for_a_secret_writes_nothing_not_even_its_security_key_until_it_comes(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    start_operator()
+    await cluster.create_agentos("demo")
+
+    await eventually(lambda: cluster.condition("demo", "ReferencesResolved").get("reason") == "SecretNotFound")
+    assert cluster.get(SECRETS, "demo-security-key", "ns1") is None
+    await cluster.create_secret("openai", api_key="sk-test-1")
+
+    await cluster.ready("demo")
+    key = cluster.get(SECRETS, "demo-security-key", "ns1")
+    assert key is not None and key["metadata"]["ownerReferences"][0]["name"] == "demo"
