@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 from agentos_runtime import patterns
 from agentos_runtime.config.components import StepCondition
-from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.events import RUN_ERROR, RunEvent
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
 from agentos_runtime.runs.registry import RunCancelled, RunHandle
+from agentos_runtime.runs.team_events import TEAM_RUN_ERROR
 from agentos_runtime.runs.workflow_events import StepIndex, WorkflowEventFactory, workflow_fields
 from agentos_runtime.runs.workflow_record import WorkflowRecord, step_output
 
@@ -148,8 +149,21 @@ def leaf_view(plan: LeafPlan, step_id: str, executed: JSON) -> JSON:
         step_run_id=executed.get("run_id"),
         metrics=executed.get("metrics") or None,
         success=status == "COMPLETED",
-        error=text if status == "ERROR" else None,
+        error=(failure_reason(executed) or "failed") if status == "ERROR" else None,
     )
+
+
+_ERROR_EVENTS = frozenset({RUN_ERROR, TEAM_RUN_ERROR})
+
+
+def failure_reason(executed: JSON) -> str | None:
+    """Why an executor's run failed, as its own error event said it; never its content, which is
+    the partial answer of a run cut short (a model stopped at the answer limit: a megabyte)."""
+    for event in reversed(executed.get("events") or []):
+        if isinstance(event, dict) and event.get("event") in _ERROR_EVENTS and isinstance(event.get("content"), str):
+            reason: str = event["content"]
+            return reason
+    return None
 
 
 def _leaf_output(run: StepsRun, plan: LeafPlan, step_id: str, executed: JSON) -> JSON:
@@ -164,8 +178,7 @@ def _check_completed(run: StepsRun, plan: LeafPlan, step_id: str, index: StepInd
     if status == "CANCELLED":
         raise RunCancelled(run.record.run_id)
     if status != "COMPLETED":
-        content = executed.get("content")
-        reason = content if isinstance(content, str) and content else f"the {plan.kind} ended in {status}"
+        reason = failure_reason(executed) or f"the {plan.kind} ended in {status}"
         error = f"step '{plan.name}' failed: {reason}"
         raise StepFailed(step_name=plan.name, step_index=index, step_id=step_id, error=error, output=executed)
 

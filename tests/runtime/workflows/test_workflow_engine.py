@@ -240,3 +240,22 @@ async def test_a_condition_branch_chains_its_steps_and_hands_the_last_output_on(
     check = output["step_results"][0]
     assert [(s["step_name"], s["content"]) for s in check["steps"]] == [("s1", "step one"), ("s2", "step two")]
     assert output["content"] == "end"
+
+
+def test_a_failed_step_says_why_its_executor_failed_never_the_partial_answer_it_kept() -> None:
+    from types import SimpleNamespace
+
+    from agentos_runtime.runs.workflow_steps import failure_reason, leaf_view
+
+    reason = "model 'm': the model endpoint's answer passed 1,000,000 characters of text and tool arguments"
+    executed = {
+        "run_id": "r1",
+        "status": "ERROR",
+        "content": "X" * 100_000,  # what the model had said when it was stopped
+        "events": [{"event": "RunStarted"}, {"event": "RunError", "content": reason}],
+    }
+    plan: Any = SimpleNamespace(name="s1", kind="agent", executor=SimpleNamespace(name="Writer"))
+
+    assert failure_reason(executed) == reason
+    assert leaf_view(plan, "step-1", executed)["error"] == reason
+    assert failure_reason({"status": "ERROR", "content": "partial", "events": []}) is None
