@@ -34,9 +34,8 @@ from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
 from agentos_operator.kube.config_maps import UnresolvedConfigMapsError, read_config_map_digests
 from agentos_operator.kube.secrets import (
     UnresolvedSecretsError,
-    ensure_security_key,
-    generated_security_key,
     read_secret_values,
+    security_key,
 )
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
@@ -150,20 +149,26 @@ async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Chang
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
     refs = render.required_secret_refs(resource)
-    generated = render.security_key_ref(resource) if generated_security_key(resource) is not None else None
-    # The Secrets the spec names first: one missing stops the reconcile before anything, the
-    # generated key included, is written for a resource that cannot run yet.
+    generated = render.security_key_ref(resource) if resource.spec.security_key_secret_ref is None else None
+    # The Secrets the spec names first: one missing stops the reconcile before anything is
+    # written. The generated key, when new, is created with the children, past their dry runs.
     values = await read_secret_values(store, resource.namespace, [ref for ref in refs if ref != generated])
-    if await ensure_security_key(api, store, resource, field_manager=manager):
-        changes.append(Change("created", "Secret", render.generated_security_key_name(resource.name)))
-    if generated is not None:
-        values |= await read_secret_values(store, resource.namespace, [generated])
+    key = await security_key(store, resource)
+    if key is not None and generated is not None:
+        values[generated] = key.value
     mounted = await read_config_map_digests(store, resource.namespace, render.required_config_maps(resource))
     manifests = render.render(
         resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image), mounted=mounted
     )
     live = await apply_children(
-        api, store, manifests, owner=owner, owner_uid=resource.uid, field_manager=manager, changes=changes
+        api,
+        store,
+        manifests,
+        owner=owner,
+        owner_uid=resource.uid,
+        field_manager=manager,
+        changes=changes,
+        created_once=[key.to_create] if key is not None and key.to_create is not None else [],
     )
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")

@@ -133,6 +133,25 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+def test_a_new_resource_the_api_server_would_refuse_writes_nothing_not_even_its_security_key(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    add_secrets(control_plane, namespace, postgres=True)
+    bad = agentos_body("demo", databases=POSTGRES)
+    bad["spec"].update(copy.deepcopy(REFUSED[0][1]))
+    control_plane.apply(bad, namespace)
+
+    eventually(
+        lambda: (
+            condition(control_plane.get("agentosconfig", "demo", namespace), "Ready").get("reason") == "ChildRejected"
+        ),
+        what="Ready=False ChildRejected",
+    )
+    assert ready_children(control_plane, namespace, "demo") == {}
+    assert control_plane.get("secret", "demo-security-key", namespace) is None
+
+
 @pytest.mark.parametrize(("spec", "words"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_a_spec_the_api_server_would_refuse_leaves_every_child_as_it_was(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator, spec: dict[str, Any], words: str

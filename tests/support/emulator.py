@@ -467,6 +467,12 @@ class Emulator(kmock.KubernetesEmulator):
         async with self._lock:
             key = (resource, request.namespace, request.name or "")
             if action == enums.action.CREATE:
+                if request.params.get("dryRun") == "All":  # judged, never stored
+                    if self._is_live(
+                        (resource, request.namespace, (request.data or {}).get("metadata", {}).get("name"))
+                    ):
+                        raise kmock.KubernetesError(status=409, reason="AlreadyExists", message="already exists")
+                    return aiohttp.web.json_response(copy.deepcopy(request.data), status=201)
                 return aiohttp.web.json_response(
                     await self._create(resource, request.namespace, request.data), status=201
                 )

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from agentos_operator import drift
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube import kinds
-from agentos_operator.kube.client import ApiClient, ApiError
+from agentos_operator.kube.client import ApiClient, ApiConflictError, ApiError
 from agentos_operator.kube.store import Store
 from agentos_operator.ownership import INSTANCE, MANAGED_BY, OPERATOR_NAME, controller_uid, may_manage
 
@@ -75,6 +75,16 @@ def in_fixed_order(detail: str) -> str:
     return f"{listed['head']}[{', '.join(errors)}]"
 
 
+@dataclass(frozen=True)
+class CreatedOnce:
+    """A child created when missing and never written again (the generated security key: a new
+    one would log every client out). ``conflict_fix`` is what the refusal of a name someone else
+    holds advises."""
+
+    manifest: dict[str, Any]
+    conflict_fix: str = "rename or delete it"
+
+
 class ChildConflictError(OperatorError):
     """A child's name is taken by an object this resource does not own; it is left untouched."""
 
@@ -93,6 +103,7 @@ async def apply_children(
     owner_uid: str | None,
     field_manager: str,
     changes: list[Change],
+    created_once: Sequence[CreatedOnce] = (),
 ) -> dict[str, dict[str, Any]]:
     """Apply each drifted manifest, appending each write to ``changes`` as it is made.
 
@@ -101,9 +112,10 @@ async def apply_children(
     (``ChildRejectedError``); a transient failure half-way leaves ``changes`` telling what was
     written before it.
 
-    The dry runs go out together, then the writes in three waves (``_waves``): what the pods use
-    or are held to, together; the Deployment once they are all written; then, together, what
-    acts on the Deployment.
+    The dry runs go out together, then the writes: ``created_once`` (children the caller found
+    missing, created and never updated) first, then the manifests in three waves (``_waves``):
+    what the pods use or are held to, together; the Deployment once they are all written; then,
+    together, what acts on the Deployment.
     """
     planned: list[_Planned] = []
     for unstamped in manifests:
@@ -118,7 +130,13 @@ async def apply_children(
     # The API server judges every write first (a dry run stores nothing): a child it would refuse
     # (requests above limits, a bad CIDR, an over-size ConfigMap...) stops the reconcile before
     # the first real write, so a bad spec never leaves half of its children applied.
-    answers = await _together(api.apply(child.manifest, field_manager=field_manager, dry_run=True) for child in drifted)
+    answers = await _together(
+        [api.apply(child.manifest, field_manager=field_manager, dry_run=True) for child in drifted]
+        + [api.create(once.manifest, field_manager=field_manager, dry_run=True) for once in created_once]
+    )
+    for once, answer in zip(created_once, answers[len(drifted) :], strict=True):
+        await _check_creation(api, once, answer, owner, owner_uid)
+    answers = answers[: len(drifted)]
     for child, answer in zip(drifted, answers, strict=True):
         meta = child.manifest["metadata"]
         if child.live is None and _may_exist(answer):
@@ -132,6 +150,15 @@ async def apply_children(
         if isinstance(answer, BaseException):
             raise answer
     to_write = [child for child in drifted if child.live is None or drift.drifted(child.live, child.manifest)]
+    for once in created_once:
+        try:
+            created = await api.create(once.manifest, field_manager=field_manager)
+        except ApiError as error:
+            await _check_creation(api, once, error, owner, owner_uid)
+            raise
+        kind = kinds.kind_of(once.manifest)
+        store.wrote(kind, created, sent=once.manifest, owner=owner)
+        changes.append(Change("created", kind.kind, once.manifest["metadata"]["name"]))
     for wave in _waves(to_write):
         results = await _together(_write(api, store, child, field_manager, owner) for child in wave)
         # In the order of the wave, whichever finished first: the writes made are all told.
@@ -164,6 +191,26 @@ def _check_owner(
 ) -> None:
     if live is not None and not may_manage(live, owner[1], owner_uid):
         raise ChildConflictError(kind.kind, name)
+
+
+async def _check_creation(
+    api: ApiClient, once: CreatedOnce, answer: Mapping[str, Any] | BaseException, owner: Key, owner_uid: str | None
+) -> None:
+    """Raise what a creation's failure means: someone else's object holding the name is a
+    ``ChildConflictError``; one of ours made since the caller looked (another replica, an earlier
+    attempt) is the 409 itself, transient: the retry reads it instead of creating it; a refusal
+    is a ``ChildRejectedError``."""
+    if not isinstance(answer, BaseException):
+        return
+    meta = once.manifest["metadata"]
+    kind = kinds.kind_of(once.manifest)
+    if isinstance(answer, ApiConflictError):
+        live = await api.get(kind, meta["namespace"], meta["name"])
+        if live is not None and not may_manage(live, owner[1], owner_uid):
+            raise ChildConflictError(kind.kind, meta["name"], fix=once.conflict_fix)
+    elif isinstance(answer, ApiError) and _refused(answer):
+        raise ChildRejectedError(kind.kind, meta["name"], answer)
+    raise answer
 
 
 def _may_exist(answer: Mapping[str, Any] | BaseException) -> bool:

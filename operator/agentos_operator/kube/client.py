@@ -335,11 +335,18 @@ class ApiClient:
                     failure = self._unavailable("watch", path, error)
                 raise failure  # outside the handler, so that only ``chainable`` decides what it carries
 
-    async def create(self, body: Mapping[str, Any], *, field_manager: str) -> Body:
+    async def create(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> Body:
+        """Create ``body``; 409 (``ApiConflictError``) when its name is taken.
+
+        ``dry_run``: the API server judges the creation (a name taken included) and stores nothing.
+        """
         kind = kind_of(body)
         namespace = body["metadata"].get("namespace")
+        params = {"fieldManager": field_manager}
+        if dry_run:
+            params["dryRun"] = "All"
         result: Body = await self._request(
-            "create", "POST", kind.path(namespace), params={"fieldManager": field_manager}, payload=body
+            "dry-run create" if dry_run else "create", "POST", kind.path(namespace), params=params, payload=body
         )
         return result
 

@@ -19,8 +19,7 @@ from typing import Any
 
 from agentos_operator import render
 from agentos_operator.errors import OperatorError
-from agentos_operator.kube.children import ChildConflictError
-from agentos_operator.kube.client import ApiClient, ApiConflictError
+from agentos_operator.kube.children import ChildConflictError, CreatedOnce
 from agentos_operator.kube.kinds import SECRET
 from agentos_operator.kube.store import Store
 from agentos_operator.ownership import may_manage
@@ -64,20 +63,31 @@ async def read_secret_values(
         if body is None:
             problem.missing_secrets.append(name)
             continue
-        data = body.get("data") or {}
-        for key in keys:
-            encoded = data.get(key)
-            if not isinstance(encoded, str):
-                problem.missing_keys.append((name, key))
-                continue
-            value, why = _decode(encoded)
-            if why is not None:
-                problem.unreadable_keys.append((name, key, why))
-            else:
-                values[(name, key)] = value
+        _take_values(body, name, keys, values, problem)
     if problem.missing_secrets or problem.missing_keys or problem.unreadable_keys:
         raise problem
     return values
+
+
+def _take_values(
+    body: dict[str, Any],
+    name: str,
+    keys: Iterable[str],
+    values: dict[tuple[str, str], str],
+    problem: UnresolvedSecretsError,
+) -> None:
+    """Decode ``keys`` of the Secret ``body`` into ``values``; each one missing or unreadable into ``problem``."""
+    data = body.get("data") or {}
+    for key in keys:
+        encoded = data.get(key)
+        if not isinstance(encoded, str):
+            problem.missing_keys.append((name, key))
+            continue
+        value, why = _decode(encoded)
+        if why is not None:
+            problem.unreadable_keys.append((name, key, why))
+        else:
+            values[(name, key)] = value
 
 
 def _decode(encoded: str) -> tuple[str, str | None]:
@@ -117,34 +127,44 @@ def generated_security_key(resource: AgentOSResource) -> dict[str, Any] | None:
     }
 
 
-async def ensure_security_key(api: ApiClient, store: Store, resource: AgentOSResource, *, field_manager: str) -> bool:
-    """Create the generated security-key Secret if it does not exist; never touch an existing one.
+@dataclass(frozen=True)
+class SecurityKey:
+    """The generated security key's value, and the Secret to create for it when it does not exist yet."""
 
-    Returns True when it was created now. A key that changed would log every client out, so
-    an existing Secret of ours is kept even if someone edited it. One this resource does not
-    own (made beforehand by someone else, with a key they know) is never used as the key:
-    ``ChildConflictError``, as for any other child whose name is taken.
+    value: str
+    to_create: CreatedOnce | None = None
+
+
+async def security_key(store: Store, resource: AgentOSResource) -> SecurityKey | None:
+    """The generated key this resource's server uses: the existing Secret's, else a new one to create.
+
+    None when the spec names its own key. The Secret is created with the resource's other
+    children, after their dry runs (``apply_children``): a spec the API server refuses leaves
+    nothing behind. A key that changed would log every client out, so an existing Secret of
+    ours is kept even if someone edited it. One this resource does not own (made beforehand by
+    someone else, with a key they know) is never used as the key: ``ChildConflictError``, as for
+    any other child whose name is taken.
     """
     manifest = generated_security_key(resource)
     if manifest is None:
-        return False
-    name = manifest["metadata"]["name"]
-    # Not in a store whose Secrets are listed: created at once, a 409 telling that it exists
+        return None
+    name, key = render.security_key_ref(resource)
+    # Not in a store whose Secrets are listed: to be created, a 409 then telling that it exists
     # after all. Before that list is in (an operator just restarted), looked up first: a key
     # that exists is the rule then, and a create would be a write refused.
     listed = store.has_listed(SECRET, resource.namespace)
     existing = await store.get(SECRET, resource.namespace, name, confirm_absence=not listed)
     if existing is None:
-        try:
-            created = await api.create(manifest, field_manager=field_manager)
-        except ApiConflictError:
-            # Made beforehand (someone else's, unlabelled, so no watch of ours saw it), not listed
-            # yet, or created first by another replica or an earlier attempt.
-            existing = await store.get(SECRET, resource.namespace, name)
-        else:
-            store.wrote(SECRET, created, sent=manifest, owner=(resource.namespace, resource.name))
-            return True
-    if existing is not None and not may_manage(existing, resource.name, resource.uid):
-        fix = "delete it, or name it in spec.securityKeySecretRef to use its key"
-        raise ChildConflictError("Secret", name, fix=fix)
-    return False
+        value, _ = _decode(manifest["data"][key])
+        return SecurityKey(value, CreatedOnce(manifest, conflict_fix=SECURITY_KEY_CONFLICT_FIX))
+    if not may_manage(existing, resource.name, resource.uid):
+        raise ChildConflictError("Secret", name, fix=SECURITY_KEY_CONFLICT_FIX)
+    values: dict[tuple[str, str], str] = {}
+    problem = UnresolvedSecretsError()
+    _take_values(existing, name, [key], values, problem)  # the store's get answers with the data
+    if problem.missing_keys or problem.unreadable_keys:
+        raise problem
+    return SecurityKey(values[(name, key)])
+
+
+SECURITY_KEY_CONFLICT_FIX = "delete it, or name it in spec.securityKeySecretRef to use its key"

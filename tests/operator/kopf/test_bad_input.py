@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tests.operator.kopf.conftest import (
     DEPLOYMENTS,
+    SECRETS,
     Cluster,
     StartOperator,
     eventually,
@@ -18,7 +19,9 @@ from tests.operator.kopf.conftest import (
 async def test_a_write_the_api_server_rejects_is_reported_and_retried(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:
-    """Injected: three 422s at the Deployment's write, then none: a real API server refuses the same spec every time."""
+    """Injected: three 422s at the Deployment's write, then none: a real API server refuses the same spec every time.
+
+    Refused at its dry run, the resource leaves nothing written, its generated security key included."""
     await cluster.create_secret("openai", api_key="sk-test-1")
     cluster.api.fail_next(422, verb="patch", plural="deployments", times=3)
     operator = start_operator()
@@ -29,6 +32,7 @@ async def test_a_write_the_api_server_rejects_is_reported_and_retried(
     message = cluster.condition("demo", "Ready")["message"]
     assert message == "the API server refuses Deployment 'demo': injected fault 422: fix the spec"
     assert cluster.get(DEPLOYMENTS, "demo") is None
+    assert cluster.get(SECRETS, "demo-security-key", "ns1") is None  # not even the generated key
 
     await cluster.ready("demo")
     assert operator.reconciles("blocked") >= 1

@@ -1,17 +1,19 @@
-"""The generated security key: created at once when the operator's listed Secrets do not hold
-it, and a create the API server answers 409 read back to tell ours (kept) from someone else's
-(refused). Before the Secrets are listed (an operator just started), it is looked up first."""
+"""The generated security key: created, with the children, when the operator's listed Secrets do
+not hold it, and a create the API server answers 409 read back to tell ours (kept, read on the
+retry) from someone else's (refused). Before the Secrets are listed (an operator just started),
+it is looked up first."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
 from agentos_operator.kube import kinds
-from agentos_operator.kube.children import ChildConflictError
+from agentos_operator.kube.children import Change, ChildConflictError, apply_children
 from agentos_operator.kube.client import ApiConflictError
-from agentos_operator.kube.secrets import ensure_security_key
+from agentos_operator.kube.secrets import security_key
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
 
@@ -35,11 +37,13 @@ class Api:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[str] = []
 
-    async def create(self, body: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
-        self.calls.append("create")
+    async def create(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
+        self.calls.append("dry-run create" if dry_run else "create")
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if key in self.objects:
             raise ApiConflictError(verb="create", path="/secrets", status=409, reason="AlreadyExists", message="exists")
+        if dry_run:
+            return {**body}
         self.objects[key] = {**body, "metadata": {**body["metadata"], "uid": "s-1", "resourceVersion": "5"}}
         return self.objects[key]
 
@@ -70,25 +74,56 @@ async def cache(api: Api) -> AsyncIterator[Store]:
     result.close()
 
 
-async def test_a_key_no_watch_holds_is_created_without_being_looked_up(api: Api, cache: Store) -> None:
-    assert await ensure_security_key(api, cache, demo(), field_manager="op")  # type: ignore[arg-type]
+async def ensure(api: Api, store: Store) -> bool:
+    """What a reconcile of a resource with no other child does: plan the key, create it if new."""
+    key = await security_key(store, demo())
+    assert key is not None
+    changes: list[Change] = []
+    once = [key.to_create] if key.to_create is not None else []
+    await apply_children(
+        api,  # type: ignore[arg-type]
+        store,
+        [],
+        owner=("ns1", "demo"),
+        owner_uid="uid-demo",
+        field_manager="op",
+        changes=changes,
+        created_once=once,
+    )
+    return changes == [Change("created", "Secret", "demo-security-key")]
 
-    assert api.calls == ["create"]
+
+async def test_a_key_no_watch_holds_is_created_without_being_looked_up(api: Api, cache: Store) -> None:
+    assert await ensure(api, cache)
+
+    assert api.calls == ["dry-run create", "create"]
     owner = api.objects[KEY]["metadata"]["ownerReferences"][0]
     assert (owner["name"], owner["uid"]) == ("demo", "uid-demo")
 
 
-async def test_a_key_created_first_by_another_replica_is_kept(api: Api, cache: Store) -> None:
-    assert await ensure_security_key(api, cache, demo(), field_manager="op")  # type: ignore[arg-type]
+async def test_the_value_planned_is_the_value_created(api: Api, cache: Store) -> None:
+    key = await security_key(cache, demo())
+    assert key is not None and key.to_create is not None
+
+    stored = base64.b64decode(key.to_create.manifest["data"]["security-key"]).decode()
+
+    assert stored == key.value
+    assert len(key.value) >= 43
+
+
+async def test_a_key_created_first_by_another_replica_is_kept_and_read_on_the_retry(api: Api, cache: Store) -> None:
+    assert await ensure(api, cache)
     theirs = api.objects[KEY]
     fresh = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
     fresh.watch(kinds.SECRET, keep_data=False)  # a replica whose watch listed before it was made
     fresh.listed(kinds.SECRET, None)
 
-    assert not await ensure_security_key(api, fresh, demo(), field_manager="op")  # type: ignore[arg-type]
+    with pytest.raises(ApiConflictError) as raised:
+        await ensure(api, fresh)
 
+    assert raised.value.transient
     assert api.objects[KEY] is theirs
-    assert api.calls == ["create", "create", "get"]
+    assert api.calls == ["dry-run create", "create", "dry-run create", "get"]
     fresh.close()
 
 
@@ -97,24 +132,24 @@ async def test_a_key_planted_where_no_watch_sees_it_is_refused_and_left_alone(ap
     api.objects[KEY] = planted
 
     with pytest.raises(ChildConflictError, match="Secret 'demo-security-key' exists and is not owned by this"):
-        await ensure_security_key(api, cache, demo(), field_manager="op")  # type: ignore[arg-type]
+        await ensure(api, cache)
 
     assert api.objects[KEY] is planted
-    assert api.calls == ["create", "get"]
+    assert api.calls == ["dry-run create", "get"]
 
 
 async def test_before_the_secrets_are_listed_an_existing_key_is_read_and_no_create_is_sent(api: Api) -> None:
     first = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
     first.watch(kinds.SECRET, keep_data=False)
     first.listed(kinds.SECRET, "ns1")
-    assert await ensure_security_key(api, first, demo(), field_manager="op")  # type: ignore[arg-type]
+    assert await ensure(api, first)
     restarted = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
     restarted.watch(kinds.SECRET, keep_data=False)
     restarted.listed(kinds.SECRET, "elsewhere")  # another namespace's list says nothing of ns1
 
-    assert not await ensure_security_key(api, restarted, demo(), field_manager="op")  # type: ignore[arg-type]
+    assert not await ensure(api, restarted)
 
-    assert api.calls == ["create", "get"]
+    assert api.calls == ["dry-run create", "create", "get"]
     first.close()
     restarted.close()
 
@@ -123,7 +158,7 @@ async def test_before_the_secrets_are_listed_a_missing_key_is_looked_up_then_cre
     restarted = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
     restarted.watch(kinds.SECRET, keep_data=False)
 
-    assert await ensure_security_key(api, restarted, demo(), field_manager="op")  # type: ignore[arg-type]
+    assert await ensure(api, restarted)
 
-    assert api.calls == ["get", "create"]
+    assert api.calls == ["get", "dry-run create", "create"]
     restarted.close()
