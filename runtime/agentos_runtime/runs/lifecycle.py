@@ -62,10 +62,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Ending:
-    """The events that end a run: ``before`` are kept and yielded before the save, ``last`` after it."""
+    """The events that end a run: ``before`` are kept and yielded before the save, ``last`` after it;
+    ``forwarded`` (nested runs' events, never kept in this run's record) are yielded first."""
 
     last: RunEvent
     before: Sequence[RunEvent] = ()
+    forwarded: Sequence[RunEvent] = ()
 
 
 class Record(Protocol):
@@ -269,6 +271,8 @@ class Lifecycle:
             yield steps.unsaved("the run could not be ended", error_type="RuntimeError", error_id=None)
             return
         try:
+            for event in ending.forwarded:
+                yield event
             for event in ending.before:
                 yield steps.record.add(event)
         except GeneratorExit:

@@ -8,7 +8,10 @@ outer run streams them; otherwise it runs without streaming the model.
 Cancelling the outer run reaches the nested one: while the outer run waits on a nested run it
 is marked interruptible, so the registry's cancel interrupts the shared task, the nested run
 records itself cancelled with its partial answer (handed to the outer run through
-``run_nested``'s ``unfinished``) and the outer run ends with its own cancelled event. Runs fanned out
+``run_nested``'s ``unfinished``) and the outer run ends with its own cancelled event. A client
+that was following the nested run's events is told it ended too: its cancelled event (and
+those of the runs nested in it that were cut with it) is kept in the job's ``unended``, for the
+outer run to send before its own last event. Runs fanned out
 with ``run_concurrently`` each get a task; the outer run waits on their merged events and
 cancels the tasks when it stops waiting.
 """
@@ -17,19 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence, Set
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.events import RUN_CANCELLED, RUN_COMPLETED, RUN_ERROR, RunEvent
 from agentos_runtime.runs.loop import Agent, RunRequest
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.registry import RunHandle
-from agentos_runtime.runs.team_events import stamped
+from agentos_runtime.runs.team_events import TEAM_RUN_CANCELLED, TEAM_RUN_COMPLETED, TEAM_RUN_ERROR, stamped
 from agentos_runtime.storage.ports import SessionStore
 
 JSON = dict[str, Any]
+# The events that end an agent's or a team's run.
+TERMINAL_EVENTS = frozenset(
+    {RUN_COMPLETED, RUN_ERROR, RUN_CANCELLED, TEAM_RUN_COMPLETED, TEAM_RUN_ERROR, TEAM_RUN_CANCELLED}
+)
 
 
 class Runnable(Protocol):
@@ -80,6 +88,9 @@ class NestedJob:
     """Fields added to the nested run's output (``parent_run_id``, ``workflow_step_id``)."""
     history: Sequence[JSON] = ()
     """Earlier runs of the executor it may replay as history."""
+    unended: list[RunEvent] | None = None
+    """Where a forwarded run cut short (by a cancel, an error beside it) leaves the cancelled
+    events its client never saw; the outer run sends them as it ends."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ async def run_nested(
     """
     store = NestedRunStore(history=job.history)
     runnable = persisting_into(job.executor, store)
+    ended: set[Any] = set()  # the runs whose last event was forwarded
     try:
         if job.forward is None:
             if parent is not None:
@@ -131,18 +143,50 @@ async def run_nested(
                     finally:
                         if parent is not None:
                             parent.interruptible = False
+                    if event.event in TERMINAL_EVENTS:
+                        ended.add(event.to_dict().get("run_id"))
                     yield stamped(event, job.forward)
     except BaseException:
         left = store.output(job.request.run_id)
-        if unfinished is not None and left is not None:
+        if left is not None:
             left.update(job.output_fields)
-            unfinished(left)
+            if job.forward is not None and job.unended is not None:
+                job.unended.extend(cancelled_events(left, job.forward, told=ended))
+            if unfinished is not None:
+                unfinished(left)
         raise
     output = store.output(job.request.run_id)
     if output is None:
         raise RuntimeError(f"nested run {job.request.run_id} of '{job.executor.id}' ended without an output")
     output.update(job.output_fields)
     yield NestedOutput(output, index)
+
+
+def cancelled_events(output: JSON, forward: JSON, *, told: Set[Any] = frozenset()) -> list[RunEvent]:
+    """Pure: the cancelled events of ``output`` and of the runs nested in it, innermost first,
+    for each one CANCELLED whose last event was not ``told`` (its run id), stamped with ``forward``.
+
+    A run cut short by its outer run's cancel (or a failure beside it) records itself
+    CANCELLED but cannot send its event any more; its client, which saw it start, is told so.
+    """
+    if output.get("status") != "CANCELLED" or output.get("run_id") in told:
+        return []
+    events: list[RunEvent] = []
+    for nested in [*(output.get("member_responses") or ()), *(output.get("step_executor_runs") or ())]:
+        if isinstance(nested, dict):
+            events += cancelled_events(nested, {"parent_run_id": nested.get("parent_run_id")}, told=told)
+    run_id = output.get("run_id")
+    reason = f"Run {run_id} was cancelled"
+    common: JSON = {"created_at": int(time.time()), "run_id": run_id, "session_id": output.get("session_id")}
+    if output.get("team_id") is not None:
+        name = TEAM_RUN_CANCELLED
+        common |= {"team_id": output.get("team_id"), "team_name": output.get("team_name")}
+    else:
+        name = RUN_CANCELLED
+        common |= {"agent_id": output.get("agent_id"), "agent_name": output.get("agent_name")}
+    data = {"event": name, **common, "nested_depth": 0, "content": output.get("content") or reason, "reason": reason}
+    events.append(RunEvent(name, data))
+    return [stamped(event, forward) for event in events]
 
 
 _DONE = object()

@@ -77,6 +77,8 @@ class LeaderRun:
     """In route mode: the answers of the members the leader handed the request to."""
     tools: Mapping[str, Tool] = field(default_factory=dict)
     """The leader's own tools for this run, by name, beside delegation."""
+    unended: list[RunEvent] = field(default_factory=list)
+    """The cancelled events of forwarded member runs cut short, sent as the team run ends."""
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
         forward=parent if run.stream and delegation.forward_member_events else None,
         output_fields=parent,
         history=run.member_history.get(member.id, ()),
+        unended=run.unended,
     )
 
 

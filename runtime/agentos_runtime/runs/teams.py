@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import ClassVar
@@ -121,7 +121,7 @@ class _TeamRun(LeaderRun):
         return lead(self, self.team.model, self.team.delegation)
 
     def end(self, outcome: Outcome) -> Ending:
-        return answer_ending(self, self.events, outcome)
+        return replace(answer_ending(self, self.events, outcome), forwarded=tuple(self.unended))
 
     def unsaved(self, detail: str, *, error_type: str, error_id: str | None) -> RunEvent:
         return answer_unsaved(self, self.events, detail, error_type=error_type, error_id=error_id)

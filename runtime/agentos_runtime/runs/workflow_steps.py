@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agentos_runtime import patterns
@@ -92,6 +92,8 @@ class StepsRun:
     handle: RunHandle
     request: RunRequest
     stream: bool
+    unended: list[RunEvent] = field(default_factory=list)
+    """The cancelled events of forwarded step runs cut short, sent as the workflow run ends."""
 
 
 async def run_steps(run: StepsRun, plans: Sequence[StepPlan]) -> AsyncGenerator[RunEvent, None]:
@@ -132,6 +134,7 @@ def _job(run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, step_id: st
         ),
         forward=stamp if run.stream else None,
         output_fields={"parent_run_id": record.run_id, "workflow_step_id": step_id},
+        unended=run.unended,
     )
 
 

@@ -19,7 +19,7 @@ its runs.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from agentos_runtime.config.components import WorkflowConfig
@@ -102,6 +102,9 @@ class _WorkflowRun(StepsRun):
         return run_steps(self, self.workflow.steps)
 
     def end(self, outcome: Outcome) -> Ending:
+        return replace(self._ending(outcome), forwarded=tuple(self.unended))
+
+    def _ending(self, outcome: Outcome) -> Ending:
         record, events = self.record, self.events
         if outcome.status == "COMPLETED":
             record.finish("COMPLETED")

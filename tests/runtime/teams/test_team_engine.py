@@ -101,6 +101,9 @@ async def test_cancelling_the_team_while_a_member_streams_stops_both_and_stores_
 
     names = [event.event for event in events]
     assert names[-1] == "TeamRunCancelled" and "TeamRunCompleted" not in names and "RunCompleted" not in names
+    told = events[-2].to_dict()  # a client following the member sees it end, before the team
+    assert (told["event"], told["run_id"], told["agent_id"]) == ("RunCancelled", member_run_id, "weather")
+    assert (told["parent_run_id"], told["content"]) == ("team-1", "Hel")
     assert crew.weather.streamed_to_end == 0 and len(crew.leader.prompts) == 1
     assert not crew.registry.is_running("team-1") and not crew.registry.is_running(member_run_id)
     stored = await crew.stored_run()
@@ -146,6 +149,8 @@ async def test_cancelling_a_broadcast_cancels_every_member_and_stores_the_run_ca
     events = await asyncio.wait_for(consumer, DEADLINE)
 
     assert events[-1].event == "TeamRunCancelled"
+    told = {(e.to_dict()["agent_id"], e.to_dict()["content"]) for e in events if e.event == "RunCancelled"}
+    assert told == {("weather", "a"), ("poet", "c")}, "a client following the members sees each one end"
     assert not any(crew.registry.is_running(run_id) for run_id in member_ids | {"team-2"})
     assert crew.leader.prompts == [], "the leader is not asked once the run is cancelled"
     stored = await crew.stored_run()

@@ -190,6 +190,14 @@ async def test_cancelling_a_workflow_during_a_parallel_group_stops_every_step_an
     events = await asyncio.wait_for(consumer, DEADLINE)
 
     assert events[-1].event == "WorkflowCancelled"
+    told = [e.to_dict() for e in events if e.event == "RunCancelled"]
+    assert {(e["run_id"], e["content"], e["step_name"]) for e in told} == {
+        (run_id, content, step)
+        for run_id, content, step in (
+            (e.to_dict()["run_id"], e.to_dict()["content"][0], e.to_dict()["step_name"]) for e in flow.contents
+        )
+    }, "a client following the steps sees each one end"
+    assert all(e["workflow_id"] == flow.workflow.id for e in told)
     assert not any(registry.is_running(run_id) for run_id in step_runs | {"wf-1"})
     assert later.prompts == [], "no step starts after the cancel"
     stored = await flow.stored()
@@ -208,6 +216,7 @@ async def test_cancelling_one_steps_own_run_cancels_the_workflow(registry: RunRe
     events = await asyncio.wait_for(consumer, DEADLINE)
 
     assert [e.event for e in events][-2:] == ["RunCancelled", "WorkflowCancelled"]
+    assert [e.event for e in events].count("RunCancelled") == 1, "the step's end is told once"
     stored = await flow.stored()
     assert stored["status"] == "CANCELLED" and stored["step_executor_runs"][0]["status"] == "CANCELLED"
 
