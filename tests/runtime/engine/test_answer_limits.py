@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
 from agentos_runtime.config import ModelConfig
@@ -74,27 +75,39 @@ def model(base_url: str) -> OpenAIChatModel:
     return OpenAIChatModel(ModelConfig(id="m", base_url=base_url, max_retries=0, timeout=30), api_key=KEY)
 
 
-async def test_an_endless_stream_ends_as_a_provider_error_once_past_the_limit() -> None:
-    async with answering(endless_stream) as base_url:
-        chat = model(base_url)
-        received = 0
-        with pytest.raises(ModelProviderError) as caught:
-            async for item in chat.stream(HELLO, None):
-                received += len(item) if isinstance(item, str) else 0
-        await chat.close()
+Endpoint = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
-    assert caught.value.detail.startswith("model 'm': the model endpoint's answer passed 1,000,000 characters")
+
+async def failure_of(endpoint: Endpoint, *, stream: bool) -> tuple[ModelProviderError, int]:
+    """Ask ``endpoint`` for an answer (streamed or whole) that must fail: the error, and the
+    characters of text received before it."""
+    received = 0
+    async with answering(endpoint) as base_url:
+        chat = model(base_url)
+        try:
+            if stream:
+                async for item in chat.stream(HELLO, None):
+                    received += len(item) if isinstance(item, str) else 0
+            else:
+                await chat.complete(HELLO, None)
+        except ModelProviderError as error:
+            return error, received
+        finally:
+            await chat.close()
+    raise AssertionError("the answer did not fail")
+
+
+async def test_an_endless_stream_ends_as_a_provider_error_once_past_the_limit() -> None:
+    error, received = await failure_of(endless_stream, stream=True)
+
+    assert error.detail.startswith("model 'm': the model endpoint's answer passed 1,000,000 characters")
     assert received <= MAX_ANSWER_CHARS
 
 
 async def test_an_endless_json_body_is_read_no_further_than_its_limit() -> None:
-    async with answering(endless_json) as base_url:
-        chat = model(base_url)
-        with pytest.raises(ModelProviderError) as caught:
-            await chat.complete(HELLO, None)
-        await chat.close()
+    error, _ = await failure_of(endless_json, stream=False)
 
-    assert caught.value.detail == (
+    assert error.detail == (
         f"model 'm': the model endpoint's answer passed {MAX_BODY_BYTES // 2**20} MiB: "
         "it is likely looping; set the model's max_tokens to stop it sooner"
     )
@@ -114,16 +127,8 @@ async def error_in_stream(writer: asyncio.StreamWriter) -> None:
 
 
 async def test_an_error_the_endpoint_puts_in_its_answer_is_shown_without_the_key() -> None:
-    async with answering(error_in_json) as base_url:
-        chat = model(base_url)
-        with pytest.raises(ModelProviderError) as completed:
-            await chat.complete(HELLO, None)
-        await chat.close()
-    async with answering(error_in_stream) as base_url:
-        chat = model(base_url)
-        with pytest.raises(ModelProviderError) as streamed:
-            [item async for item in chat.stream(HELLO, None)]
-        await chat.close()
+    completed, _ = await failure_of(error_in_json, stream=False)
+    streamed, _ = await failure_of(error_in_stream, stream=True)
 
-    assert completed.value.detail == "model 'm': the model endpoint reported an error: invalid key *** provided"
-    assert streamed.value.detail == "model 'm': the model endpoint reported an error: quota of key=*** spent"
+    assert completed.detail == "model 'm': the model endpoint reported an error: invalid key *** provided"
+    assert streamed.detail == "model 'm': the model endpoint reported an error: quota of key=*** spent"
