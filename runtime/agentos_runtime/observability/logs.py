@@ -82,9 +82,10 @@ class TextFormatter(logging.Formatter):
 
 
 def secret_values(settings: Settings, config: RuntimeConfig, environ: Mapping[str, str]) -> list[str | None]:
-    """The values to redact: the security and JWT keys, every model key and database URL variable, and
-    the variables holding MCP header and env values."""
+    """The values to redact: the security and JWT keys, every model, embedder and database URL
+    variable, and the variables holding MCP header and env values."""
     names = [model.api_key_env for model in config.models] + [db.url_env_name for db in config.databases]
+    names += [base.embedder.api_key_env for base in config.knowledge_bases]
     names += [name for server in config.mcp_servers for name in server.secret_env_names()]
     jwt_key = settings.jwt_verification_key.get_secret_value() if settings.jwt_verification_key else None
     return [settings.security_key, jwt_key, *(environ.get(name) for name in names if name)]

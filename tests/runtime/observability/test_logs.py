@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from agentos_runtime.config.loading import parse_config
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.observability.logs import (
     DriverRedaction,
@@ -24,7 +25,9 @@ from agentos_runtime.observability.logs import (
     Redactor,
     TextFormatter,
     configure_logging,
+    secret_values,
 )
+from agentos_runtime.settings import Settings
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
 
 from tests.runtime.api.harness import agent_config
@@ -272,3 +275,18 @@ def test_other_libraries_records_keep_their_addresses() -> None:
 
     assert redaction.filter(served)
     assert served.getMessage() == "Uvicorn running on http://10.0.0.7:7777"
+
+
+def test_every_variable_holding_a_key_or_url_the_config_names_is_redacted(tmp_path: Path) -> None:
+    environ = {"MODEL_KEY": "model-key-value-1", "EMBED_KEY": "plain-embedder-key-2", "DB_URL": "sqlite:///x.db"}
+    config = parse_config(
+        {
+            "models": [{"id": "m", "api_key_env": "MODEL_KEY"}],
+            "databases": [{"id": "db", "type": "sqlite", "url_env": "DB_URL"}],
+            "knowledge_bases": [{"id": "kb", "db": "db", "embedder": {"api_key_env": "EMBED_KEY"}}],
+        }
+    )
+
+    redacted = secret_values(Settings(data_dir=tmp_path), config, environ)
+
+    assert set(environ.values()) <= set(redacted), "an embedder key without a known prefix is a secret too"
