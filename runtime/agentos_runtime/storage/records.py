@@ -70,8 +70,16 @@ def decode_json(value: Any) -> Any:
     return value
 
 
-def _json_object(value: Any) -> JSON | None:
+def decode_json_value(value: Any) -> Any:
+    """A JSON column's object or list, also when it holds that value's JSON text as a JSON
+    string: Agno 2's ``SqliteDb`` encoded session columns before its JSON column encoded them
+    again, and Agno's 3.0 migration keeps them so."""
     decoded = decode_json(value)
+    return decode_json(decoded) if isinstance(decoded, str) else decoded
+
+
+def _json_object(value: Any) -> JSON | None:
+    decoded = decode_json_value(value)
     return cast(JSON, decoded) if isinstance(decoded, dict) else None
 
 
@@ -155,7 +163,7 @@ def merge_legacy_runs(stored_runs: Sequence[JSON], legacy: Any) -> list[JSON]:
     Agno 3 keeps that field as a backup after moving runs out; the legacy order comes first,
     a stored run replaces the legacy run with its ``run_id``, and runs only stored follow.
     """
-    legacy_runs = decode_json(legacy)
+    legacy_runs = decode_json_value(legacy)
     if not isinstance(legacy_runs, list) or not legacy_runs:
         return list(stored_runs)
     by_id = {run.get("run_id"): run for run in stored_runs}

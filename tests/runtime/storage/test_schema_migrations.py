@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.factory import sqlite_path
-from agentos_runtime.storage.ports import Database, SessionRow
+from agentos_runtime.storage.ports import Database, RecentRuns, SessionRow
 from agentos_runtime.storage.sql.executing import Executor, Rows, Step
 from agentos_runtime.storage.sql.migrations import (
     MIGRATIONS,
@@ -184,6 +184,51 @@ async def test_a_database_of_the_previous_schema_gains_the_new_index_and_keeps_i
     stored = await database.sessions.get_session("s1")
     assert stored is not None and stored.user_id == "ana"
     assert [run["content"] for run in stored.runs or []] == ["kept"]
+
+
+def agno2_sqlite_session(session_id: str) -> str:
+    """An INSERT of a session as Agno 2's ``SqliteDb`` stored it (and Agno's 3.0 migration left
+    it): each JSON column holds its value's JSON text as a JSON string, the runs in the row."""
+    name = {"session_name": "Old one", "session_state": {"k": 1}}
+    runs = [{"run_id": "r0", "agent_id": "assistant", "content": "old answer"}]
+    twice = [json.dumps(json.dumps(value)).replace("'", "''") for value in (name, runs, {"m": 1})]
+    return (
+        "INSERT INTO agno_sessions (session_id, session_type, agent_id, user_id, session_data, runs, metadata,"
+        f" created_at) VALUES ('{session_id}', 'agent', 'assistant', 'ana', '{twice[0]}', '{twice[1]}', '{twice[2]}',"
+        " 1000)"
+    )
+
+
+async def test_sqlite_sessions_agno_2_stored_as_json_text_keep_their_values_and_take_a_runs_state(
+    tmp_path: Path,
+) -> None:
+    async with isolated_storage("sqlite", tmp_path) as storage:
+        await make_v1_database(storage)
+        await run_sql(storage, ["ALTER TABLE agno_sessions ADD COLUMN runs JSON", agno2_sqlite_session("old")])
+
+        database = await storage.open()
+        new = SessionRow(session_id="old", session_type="agent", created_at=1000, user_id="ana")
+        await database.sessions.save_run(new, {"run_id": "r1", "agent_id": "assistant"}, session_state={"k": 2})
+        stored = await database.sessions.get_session("old")
+
+    assert stored is not None and stored.session_data == {"session_name": "Old one", "session_state": {"k": 2}}
+    assert stored.metadata == {"m": 1}
+    assert [run["run_id"] for run in stored.runs or []] == ["r0", "r1"]
+
+
+async def test_a_sqlite_session_agno_2_writes_as_json_text_after_the_migration_is_read_with_its_values(
+    tmp_path: Path,
+) -> None:
+    async with isolated_storage("sqlite", tmp_path) as storage:
+        database = await storage.open()
+        await run_sql(storage, ["ALTER TABLE agno_sessions ADD COLUMN runs JSON"])
+        database = await storage.open()  # sees the runs column
+        await run_sql(storage, [agno2_sqlite_session("late")])
+
+        stored = await database.sessions.get_session("late", recent_runs=RecentRuns(limit=3))
+
+    assert stored is not None and stored.session_data == {"session_name": "Old one", "session_state": {"k": 1}}
+    assert [run["run_id"] for run in stored.runs or []] == ["r0"]
 
 
 async def test_an_upgraded_database_has_exactly_the_shape_of_a_new_one(storage: IsolatedStorage) -> None:
@@ -370,7 +415,10 @@ def test_an_unversioned_table_gets_every_migration_after_the_first_version_then_
         'CREATE INDEX IF NOT EXISTS "idx_agno_sessions_user_id"'
     )
     assert steps[-1][1] == {"table_name": "agno_sessions", "version": SCHEMA_VERSION, "now": 7}
-    assert len(steps) == 2
+    # SQLite also unwraps the six JSON columns Agno 2 stored as JSON text (migration 3).
+    unwrapped = [statement.sql for statement, _ in steps[1:-1]]
+    assert len(unwrapped) == (6 if kind == "sqlite" else 0)
+    assert all(sql.startswith('UPDATE "agno_sessions" SET ') for sql in unwrapped)
 
 
 def _default_names() -> Any:

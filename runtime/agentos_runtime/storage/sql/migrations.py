@@ -60,12 +60,49 @@ def add_column(table: str, column: str, types: Mapping[str, str]) -> Callable[[S
     return statements
 
 
+def unwrap_json_text(table: str, columns: Sequence[str]) -> Callable[[SqlText], list[Statement]]:
+    """On SQLite, ``columns`` holding an object or list as its JSON text inside a JSON string
+    rewritten as the object or list itself; nothing on PostgreSQL, which never stored them so.
+
+    Agno 2's ``SqliteDb`` encoded a session's JSON columns before its JSON column encoded them
+    again, and Agno's own 3.0 migration leaves them so: SQLite's JSON functions (a run's state
+    set inside ``session_data``, a session's metrics read in SQL) find a string there, not an
+    object, and change or read nothing. A value that is anything else is left as it is.
+    """
+
+    def statements(text: SqlText) -> list[Statement]:
+        if text.dialect != "sqlite":
+            return []
+        name = text.qualified(text.tables[table])
+        unwrapped = []
+        for column in map(quote, columns):
+            inner = f"json_extract({column}, '$')"
+            # Nested CASEs: json_type() of text that is not JSON is an error, so each test runs
+            # only once the one before it held.
+            wrapped = (
+                f"CASE WHEN json_valid({column}) THEN CASE WHEN json_type({column}) = 'text' THEN "
+                f"CASE WHEN json_valid({inner}) THEN json_type({inner}) IN ('object', 'array') END END END"
+            )
+            unwrapped.append(Statement(f"UPDATE {name} SET {column} = json({inner}) WHERE {wrapped}"))
+        return unwrapped
+
+    return statements
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         version=2,
         table="sessions",
         description="index the sessions' user_id (a user's sessions, listed and checked under access control)",
         statements=create_index("sessions", "idx_{table}_user_id"),
+    ),
+    Migration(
+        version=3,
+        table="sessions",
+        description="SQLite: session columns Agno 2 stored as JSON text in a JSON string hold the object itself",
+        statements=unwrap_json_text(
+            "sessions", ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
+        ),
     ),
 )
 
