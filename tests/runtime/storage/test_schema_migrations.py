@@ -231,6 +231,44 @@ async def test_a_sqlite_session_agno_2_writes_as_json_text_after_the_migration_i
     assert [run["run_id"] for run in stored.runs or []] == ["r0"]
 
 
+def agno_2_2_tables(storage: IsolatedStorage) -> list[str]:
+    """The sessions and memories tables as Agno 2.2 made them (before its 2.3 and 3.0 migrations):
+    JSON (not JSONB) on PostgreSQL, no ``created_at`` or ``feedback`` on memories."""
+    json_type = "JSON" if storage.kind == "sqlite" else "json"
+    json_columns = ", ".join(f"{name} {json_type}" for name in (*SESSION_JSON, "runs"))
+    schema = [f"CREATE SCHEMA {quote(schema_of(storage) or '')}"] if storage.kind == "postgres" else []
+    return [
+        *schema,
+        f"CREATE TABLE {table(storage, 'agno_sessions')} (session_id VARCHAR NOT NULL UNIQUE, session_type VARCHAR"
+        f" NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, {json_columns},"
+        " created_at BIGINT NOT NULL, updated_at BIGINT)",
+        f"CREATE TABLE {table(storage, 'agno_memories')} (memory_id VARCHAR NOT NULL PRIMARY KEY, memory {json_type}"
+        f" NOT NULL, input VARCHAR, agent_id VARCHAR, team_id VARCHAR, user_id VARCHAR, topics {json_type},"
+        " updated_at BIGINT)",
+    ]
+
+
+SESSION_JSON = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
+
+
+async def test_tables_agno_2_left_unmigrated_are_refused_at_open_saying_what_they_lack_and_nothing_is_written(
+    storage: IsolatedStorage,
+) -> None:
+    await run_sql(storage, agno_2_2_tables(storage))
+    before = shape(storage)
+
+    with pytest.raises(StorageUnavailable) as raised:
+        await storage.open()
+
+    message = str(raised.value)
+    assert f"database '{storage.config.id}'" in message
+    assert "table 'agno_memories' has no column feedback, created_at" in message
+    assert "MigrationManager(db).up()" in message
+    if storage.kind == "postgres":  # where a run's save failed: its state is set as JSONB
+        assert f"table 'agno_sessions' has JSON, not JSONB, in {', '.join(SESSION_JSON)}" in message
+    assert shape(storage) == before
+
+
 async def test_an_upgraded_database_has_exactly_the_shape_of_a_new_one(storage: IsolatedStorage) -> None:
     await make_v1_database(storage)
     await storage.open()

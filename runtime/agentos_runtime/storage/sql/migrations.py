@@ -5,8 +5,9 @@ Each table that holds data (``statements.TABLE_KINDS``) has a version in
 says which of Agno's shapes a table has, and which this runtime leaves as Agno stamped it). A
 table this runtime creates has every migration already (``tables`` is the latest shape) and is
 stamped ``SCHEMA_VERSION``. A table with no version of ours was made before versions were kept,
-by this runtime or by Agno 3 (or by Agno 2, with its extra ``runs`` column), which is version 1:
-every migration after 1 is applied to it.
+by this runtime or by Agno 3 (or by Agno 2 and brought to Agno 3 by Agno's own migration, its
+``runs`` column kept), which is version 1: every migration after 1 is applied to it. Agno 2's
+tables as Agno 2 left them lack columns and types of version 1: ``schema`` refuses them.
 
 A migration is additive (a column that may be NULL or has a default, an index), so a replica
 still on the previous version keeps working while a rolling update runs, and so do Agno's own

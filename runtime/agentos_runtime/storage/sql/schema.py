@@ -38,11 +38,18 @@ _TABLES = {
     "postgresql": Statement("SELECT table_name FROM information_schema.tables WHERE table_schema = %(schema)s"),
 }
 _COLUMNS = {
-    "sqlite": Statement("SELECT name FROM pragma_table_info(:table)"),
+    "sqlite": Statement(
+        "SELECT tables.name, columns.name, columns.type FROM sqlite_master AS tables "
+        "JOIN pragma_table_info(tables.name) AS columns WHERE tables.type = 'table'"
+    ),
     "postgresql": Statement(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = %(schema)s AND table_name = %(table)s"
+        "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = %(schema)s"
     ),
 }
+# What to do with tables Agno 2 made: Agno's own migration brings them to Agno 3's shape.
+_AGNO_MIGRATION = (
+    "run Agno's MigrationManager(db).up() on this database (Agno 2's tables to Agno 3's), then start again"
+)
 _LOCK = Statement("SELECT pg_advisory_xact_lock(hashtext(%(key)s))")
 
 
@@ -58,18 +65,57 @@ async def ensure_schema(
     """Create what is missing, migrate what is older; return whether the sessions table has
     Agno 2's ``runs`` column.
 
-    Raises ``StorageUnavailable`` when the database does not answer, or when a migration fails
-    (then nothing was changed).
+    Raises ``StorageUnavailable`` when the database does not answer, when a migration fails
+    (then nothing was changed), or when a table lacks what the runtime reads and writes
+    (``shape_problems``: tables Agno 2 made that Agno's own migration has not brought to Agno 3;
+    then nothing is written).
     """
     catalog = {"schema": schema or ""}
-    tables = (await executor.fetch([(_TABLES[text.dialect], catalog)]))[0]
+    read = await executor.fetch([(_TABLES[text.dialect], catalog), (_COLUMNS[text.dialect], catalog)])
+    tables, columns = read[0], _columns(text, read[1] if len(read) > 1 else [])
+    problems = shape_problems(text, columns)
+    if problems:  # refused before anything is written
+        raise StorageUnavailable(f"database '{db_id}': {'; '.join(problems)}: {_AGNO_MIGRATION}")
     versions: Rows = []
     if MIGRATIONS_TABLE in {row[0] for row in tables}:
         versions = (await executor.fetch([(read_versions(text, schema), {})]))[0]
     if _plan(text, schema, tables, versions, migrations):
         await _migrate(executor, text, schema, migrations, db_id=db_id)
-    columns = await executor.fetch([(_COLUMNS[text.dialect], {**catalog, "table": sessions_table})])
-    return "runs" in {row[0] for row in columns[0]}
+    # A sessions table created just now has no ``runs`` column: it was not among ``columns``.
+    return "runs" in columns.get(_table_key(text, sessions_table), {})
+
+
+def _table_key(text: SqlText, table: str) -> str:
+    # SQLite's names are one table in any case.
+    return table.casefold() if text.dialect == "sqlite" else table
+
+
+def _columns(text: SqlText, rows: Rows) -> dict[str, dict[str, str]]:
+    """Each table's columns with their types, lower case, from the rows of ``_COLUMNS``."""
+    found: dict[str, dict[str, str]] = {}
+    for table, column, kind in rows:
+        found.setdefault(_table_key(text, str(table)), {})[str(column)] = str(kind).lower()
+    return found
+
+
+def shape_problems(text: SqlText, found: dict[str, dict[str, str]]) -> list[str]:
+    """What the data tables in ``found`` lack that the runtime reads and writes: columns (Agno
+    before 2.3 had no ``created_at``, ``feedback`` on memories, Agno 2 no ``user_id`` on evals
+    and metrics), and on PostgreSQL JSONB where Agno before 2.3 made JSON (the run's save, which
+    sets the state inside ``session_data`` as JSONB, fails on it)."""
+    problems = []
+    for table, expected in text.data_columns.items():
+        present = found.get(_table_key(text, table))
+        if present is None:
+            continue
+        missing = [column for column in expected if column not in present]
+        if missing:
+            problems.append(f"table '{table}' has no column {', '.join(missing)}")
+        if text.dialect == "postgresql":
+            plain = [column for column, kind in expected.items() if kind == "JSONB" and present.get(column) == "json"]
+            if plain:
+                problems.append(f"table '{table}' has JSON, not JSONB, in {', '.join(plain)}")
+    return problems
 
 
 def _plan(

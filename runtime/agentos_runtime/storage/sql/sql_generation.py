@@ -196,7 +196,8 @@ def ddl(tables: Tables, dialect_name: str) -> list[list[Any]]:
 
 
 def templates(dialect_name: str) -> dict[str, Any]:
-    """Every template of one dialect: ``ddl``, the statements by name, the session columns."""
+    """Every template of one dialect: ``ddl``, the statements by name, the session columns, and
+    each data table's columns with their types (what ``schema`` checks an existing table has)."""
     dialect = DIALECTS[dialect_name]
     schema = SCHEMA if dialect_name == "postgresql" else None
     driver = dialect.driver()
@@ -225,6 +226,10 @@ def templates(dialect_name: str) -> dict[str, Any]:
         "statements": compiled,
         "stamped_tables": [placeholders(table.name) for table in _stamped(tables)],
         "session_columns": [column.name for column in tables.sessions.columns],
+        "data_columns": [
+            [placeholders(table.name), [[column.name, column.type.compile(dialect=driver)] for column in table.columns]]
+            for table in _stamped(tables)
+        ],
         "legacy_session_columns": [column.name for column in legacy_columns],
     }
 

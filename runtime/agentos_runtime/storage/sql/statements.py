@@ -66,6 +66,10 @@ class SqlText:
         self.tables: dict[str, str] = dict(zip(TABLE_KINDS, self.stamped_tables, strict=True))
         """Each kind of table (``TABLE_KINDS``) by its name in this database."""
         self.session_columns: tuple[str, ...] = tuple(templates["session_columns"])
+        self.data_columns: dict[str, dict[str, str]] = {
+            self._render(table, quoted=False): dict(columns) for table, columns in templates["data_columns"]
+        }
+        """Each data table (its name) with its columns and their types (``JSONB``, ``VARCHAR``...)."""
         self.legacy_session_columns: tuple[str, ...] = tuple(templates["legacy_session_columns"])
         self._statements = {
             key: Statement(self._render(sql), defaults) for key, (sql, defaults) in templates["statements"].items()
