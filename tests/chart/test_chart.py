@@ -134,12 +134,15 @@ def test_cluster_wide_secret_listing_is_granted_only_when_the_values_ask_for_it(
     assert env["AGENTOS_WATCH_SECRETS"] == "false"
 
 
-def test_several_operator_replicas_turn_on_leader_election(helm: list[str]) -> None:
+def test_the_operator_elects_a_leader_even_with_one_replica(helm: list[str]) -> None:
+    """A rolling update runs the new pod beside the old one (maxSurge 1, maxUnavailable 0): with
+    one replica too, only the Lease holder may write, or the two versions fight over every child."""
+
     def env_of(args: list[str]) -> dict[str, str]:
         [deployment] = of_kind(render(helm, *args), "Deployment")
         return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
 
-    assert env_of(VALUE_SETS["defaults"])["AGENTOS_LEADER_ELECTION"] == "false"
+    assert env_of(VALUE_SETS["defaults"])["AGENTOS_LEADER_ELECTION"] == "true"
     assert env_of(VALUE_SETS["ha"])["AGENTOS_LEADER_ELECTION"] == "true"
 
 

@@ -8,6 +8,7 @@ import subprocess
 from typing import Any
 
 from tests.cluster.conftest import (
+    IMAGE,
     POSTGRES,
     SCRIPT,
     ControlPlane,
@@ -18,6 +19,7 @@ from tests.cluster.conftest import (
     agentos_body,
     condition,
     eventually,
+    wait_quiet,
     wait_ready,
 )
 
@@ -112,3 +114,31 @@ def test_the_chart_installed_cluster_wide_serves_any_namespace_with_what_it_gran
     # Namespaces other tests left terminating refuse new content (403): only this one counts.
     assert [r for r in installed.refused() if f"/namespaces/{namespace}/" in r or "/namespaces/" not in r] == []
     assert operator.alive()
+
+
+def image_of(cluster: ControlPlane, namespace: str, name: str) -> str:
+    found = cluster.get("deployment", name, namespace) or {}
+    return str(found["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_an_upgrade_of_a_single_replica_never_runs_two_writers_at_once(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed = install_operator(namespace)  # the chart's defaults: one replica
+    chart = env_of(control_plane, installed.release_namespace, installed.service_account)
+    as_the_chart_runs_it = {key: chart[key] for key in ("AGENTOS_LEADER_ELECTION", "AGENTOS_LEASE_NAME")}
+    old = installed.start(**as_the_chart_runs_it)
+    eventually(lambda: old.reconciling(), what="the only replica reconciling")
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+
+    # `helm upgrade --set runtimeImage.tag=...`: the rolling update starts the new pod beside the old one.
+    new = installed.start(**as_the_chart_runs_it, AGENTOS_RUNTIME_IMAGE=f"{IMAGE}-next")
+
+    wait_quiet(installed, old, 1)
+    assert (new.reconciling(), new.reconciles()) == (False, 0)
+    assert image_of(control_plane, namespace, "demo") == IMAGE
+    assert old.stop() == 0
+    eventually(lambda: image_of(control_plane, namespace, "demo") == f"{IMAGE}-next", what="the new pod taking over")
+    wait_quiet(installed, new, 1)

@@ -77,9 +77,11 @@ default
 {{- if or (include "agentos-operator.namespaced" .) .Values.rbac.clusterWideSecretWatch -}}true{{- end -}}
 {{- end -}}
 
-{{/* Whether the replicas elect a leader: several replicas hold a Lease so that only one ever writes. */}}
+{{/* Whether the replicas elect a leader: always, so that only the Lease holder ever writes. One
+replica too: a rolling update (maxSurge 1, maxUnavailable 0) runs the new pod beside the old one,
+and two versions rendering differently (a new runtimeImage.tag) would rewrite every child in turn. */}}
 {{- define "agentos-operator.leaderElection" -}}
-{{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}
+true
 {{- end -}}
 
 {{/* The Lease the replicas elect a leader with, in the release namespace: one per release. */}}
