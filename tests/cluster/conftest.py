@@ -321,6 +321,8 @@ class Installed:
         scope = [] if scoped else [f"--namespace={ns}" for ns in self.watched] or ["--all-namespaces"]
         environment = {
             "PATH": os.environ.get("PATH", ""),
+            # The code of this checkout, whichever one the virtualenv's `agentos` was installed from.
+            "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("operator", "runtime", "")),
             "KUBECONFIG": str(self.kubeconfig),
             "AGENTOS_RUNTIME_IMAGE": IMAGE,
             "AGENTOS_METRICS_PORT": str(port),
