@@ -187,6 +187,44 @@ def test_deleting_the_resource_lets_the_garbage_collector_remove_every_child(
     assert control_plane.get("secret", "openai", namespace) is not None, "a referenced Secret is not a child"
 
 
+def controller_of(cluster: ControlPlane, kind: str, name: str, namespace: str) -> str | None:
+    found = cluster.get(kind, name, namespace) or {}
+    refs = found.get("metadata", {}).get("ownerReferences") or []
+    return next((ref["uid"] for ref in refs if ref.get("controller")), None)
+
+
+def test_children_orphaned_by_a_deletion_that_the_operator_may_not_adopt_are_named_with_the_fix(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    install_operator(namespace).start()
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    control_plane.run("delete", "agentosconfig", "demo", "-n", namespace, "--cascade=orphan", "--timeout=30s")
+    eventually(lambda: controller_of(control_plane, "pvc", "demo-data", namespace) is None, what="children orphaned")
+
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    def conflict() -> dict[str, Any] | None:
+        body = control_plane.get("agentosconfig", "demo", namespace)
+        return body if condition(body, "Ready").get("reason") == "ChildConflict" else None
+
+    body = eventually(conflict, what="the orphans reported as a conflict")
+    message = condition(body, "Ready")["message"]
+    assert "Secret 'demo-env', PersistentVolumeClaim 'demo-data' are labelled as this AgentOSConfig's" in message
+    assert f"uid {body['metadata']['uid']}" in message
+    assert "fix the spec" not in message
+    # A person does as the message says: this AgentOSConfig becomes their controller, and the claim keeps its data.
+    owner = {"apiVersion": "agentos.dev/v1alpha1", "kind": "AgentOSConfig", "name": "demo"}
+    owner |= {"uid": body["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    for kind, name in (("secret", "demo-env"), ("pvc", "demo-data")):
+        patch = json.dumps({"metadata": {"ownerReferences": [owner]}})
+        control_plane.run("patch", kind, name, "-n", namespace, "--type=merge", "-p", patch)
+    wait_ready(control_plane, namespace, "demo")
+    for kind, name in (("deployment", "demo"), ("configmap", "demo-config"), ("service", "demo")):
+        assert controller_of(control_plane, kind, name, namespace) == body["metadata"]["uid"], f"{kind}/{name}"
+
+
 def test_kubectl_scale_scales_through_the_scale_subresource(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:

@@ -94,6 +94,30 @@ class ChildConflictError(OperatorError):
         super().__init__(f"{kind} '{name}' exists and is not owned by this AgentOSConfig: {fix}")
 
 
+# What the OwnerReferencesPermissionEnforcement admission plugin answers to an owner reference
+# set by someone who may not delete the object.
+OWNER_REFERENCE_REFUSED = "cannot set an ownerRef on a resource you can't delete"
+
+
+class OrphansNotAdoptableError(ChildConflictError):
+    """Children of ours left without an owner (their resource deleted with ``--cascade=orphan``),
+    which the API server does not let the operator adopt: a person must delete them or own them."""
+
+    def __init__(self, children: Sequence[tuple[str, str]], owner_uid: str | None) -> None:
+        self.children = tuple(children)
+        self.kind, self.name = children[0]
+        named = ", ".join(f"{kind} '{name}'" for kind, name in children)
+        one = len(children) == 1
+        owner = f"this AgentOSConfig (uid {owner_uid})" if owner_uid else "this AgentOSConfig"
+        OperatorError.__init__(
+            self,
+            f"{named} {'is' if one else 'are'} labelled as this AgentOSConfig's but {'has' if one else 'have'}"
+            " no owner (left by a deletion with --cascade=orphan?), and the API server lets only who may"
+            f" delete an object set its owner, which the operator may not: delete {'it' if one else 'them'}"
+            f" (a claim with its data), or add {owner} as controller to {'its' if one else 'their'} ownerReferences",
+        )
+
+
 async def apply_children(
     api: ApiClient,
     store: Store,
@@ -145,6 +169,13 @@ async def apply_children(
             # such, even where the dry run failed on it (an immutable field of theirs).
             child.live = await api.get(child.kind, meta["namespace"], meta["name"])
             _check_owner(child.live, child.kind, meta["name"], owner, owner_uid)
+    unadoptable = [
+        child for child, answer in zip(drifted, answers, strict=True) if _adoption_refused(child.live, answer)
+    ]
+    if unadoptable:
+        raise OrphansNotAdoptableError([(c.kind.kind, c.manifest["metadata"]["name"]) for c in unadoptable], owner_uid)
+    for child, answer in zip(drifted, answers, strict=True):
+        meta = child.manifest["metadata"]
         if isinstance(answer, ApiError) and _refused(answer):
             raise ChildRejectedError(child.kind.kind, meta["name"], answer)
         if isinstance(answer, BaseException):
@@ -211,6 +242,21 @@ async def _check_creation(
     elif isinstance(answer, ApiError) and _refused(answer):
         raise ChildRejectedError(kind.kind, meta["name"], answer)
     raise answer
+
+
+def _adoption_refused(live: Mapping[str, Any] | None, answer: Mapping[str, Any] | BaseException) -> bool:
+    """Whether the dry run refused to make an orphan of ours (labelled, no owner) this resource's.
+
+    The OwnerReferencesPermissionEnforcement admission plugin lets only whoever may delete an
+    object set its owner references (403), and the operator deletes no Secret and no claim. The
+    API server's words are kept from a Secret's refusal (they may quote it), so any 403 on an
+    orphan is this one unless the words say otherwise.
+    """
+    if live is None or controller_uid(live) is not None or not isinstance(answer, ApiError):
+        return False
+    if answer.status != 403 or answer.transient:
+        return False
+    return not answer.detail or OWNER_REFERENCE_REFUSED in answer.detail
 
 
 def _may_exist(answer: Mapping[str, Any] | BaseException) -> bool:
