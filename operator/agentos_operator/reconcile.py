@@ -169,6 +169,7 @@ async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Chang
         field_manager=manager,
         changes=changes,
         created_once=[key.to_create] if key is not None and key.to_create is not None else [],
+        orphans=[("Secret", render.generated_security_key_name(resource.name))] if key and key.orphaned else [],
     )
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")

@@ -211,18 +211,22 @@ def test_children_orphaned_by_a_deletion_that_the_operator_may_not_adopt_are_nam
 
     body = eventually(conflict, what="the orphans reported as a conflict")
     message = condition(body, "Ready")["message"]
-    assert "Secret 'demo-env', PersistentVolumeClaim 'demo-data' are labelled as this AgentOSConfig's" in message
+    orphans = "Secret 'demo-env', PersistentVolumeClaim 'demo-data', Secret 'demo-security-key'"
+    assert f"{orphans} are labelled as this AgentOSConfig's" in message
     assert f"uid {body['metadata']['uid']}" in message
     assert "fix the spec" not in message
     # A person does as the message says: this AgentOSConfig becomes their controller, and the claim keeps its data.
     owner = {"apiVersion": "agentos.dev/v1alpha1", "kind": "AgentOSConfig", "name": "demo"}
     owner |= {"uid": body["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
-    for kind, name in (("secret", "demo-env"), ("pvc", "demo-data")):
+    for kind, name in (("secret", "demo-env"), ("pvc", "demo-data"), ("secret", "demo-security-key")):
         patch = json.dumps({"metadata": {"ownerReferences": [owner]}})
         control_plane.run("patch", kind, name, "-n", namespace, "--type=merge", "-p", patch)
     wait_ready(control_plane, namespace, "demo")
     for kind, name in (("deployment", "demo"), ("configmap", "demo-config"), ("service", "demo")):
         assert controller_of(control_plane, kind, name, namespace) == body["metadata"]["uid"], f"{kind}/{name}"
+    # Owned again, the key goes with the resource: none is left behind.
+    control_plane.run("delete", "agentosconfig", "demo", "-n", namespace, "--timeout=30s")
+    eventually(lambda: control_plane.get("secret", "demo-security-key", namespace) is None, what="the key collected")
 
 
 def test_kubectl_scale_scales_through_the_scale_subresource(

@@ -128,6 +128,7 @@ async def apply_children(
     field_manager: str,
     changes: list[Change],
     created_once: Sequence[CreatedOnce] = (),
+    orphans: Sequence[tuple[str, str]] = (),
 ) -> dict[str, dict[str, Any]]:
     """Apply each drifted manifest, appending each write to ``changes`` as it is made.
 
@@ -139,7 +140,9 @@ async def apply_children(
     The dry runs go out together, then the writes: ``created_once`` (children the caller found
     missing, created and never updated) first, then the manifests in three waves (``_waves``):
     what the pods use or are held to, together; the Deployment once they are all written; then,
-    together, what acts on the Deployment.
+    together, what acts on the Deployment. ``orphans`` (kind, name) are children of ours the
+    caller found without an owner and never writes (the generated key): named with those the
+    dry runs find so (``OrphansNotAdoptableError``).
     """
     planned: list[_Planned] = []
     for unstamped in manifests:
@@ -172,8 +175,9 @@ async def apply_children(
     unadoptable = [
         child for child, answer in zip(drifted, answers, strict=True) if _adoption_refused(child.live, answer)
     ]
-    if unadoptable:
-        raise OrphansNotAdoptableError([(c.kind.kind, c.manifest["metadata"]["name"]) for c in unadoptable], owner_uid)
+    if unadoptable or orphans:
+        named = [(c.kind.kind, c.manifest["metadata"]["name"]) for c in unadoptable]
+        raise OrphansNotAdoptableError([*named, *orphans], owner_uid)
     for child, answer in zip(drifted, answers, strict=True):
         meta = child.manifest["metadata"]
         if isinstance(answer, ApiError) and _refused(answer):

@@ -22,7 +22,7 @@ from agentos_operator.errors import OperatorError
 from agentos_operator.kube.children import ChildConflictError, CreatedOnce
 from agentos_operator.kube.kinds import SECRET
 from agentos_operator.kube.store import Store
-from agentos_operator.ownership import may_manage
+from agentos_operator.ownership import controller_uid, may_manage
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
 
@@ -133,6 +133,9 @@ class SecurityKey:
 
     value: str
     to_create: CreatedOnce | None = None
+    orphaned: bool = False
+    """It exists without an owner (its resource deleted with --cascade=orphan, then made again):
+    the operator, which deletes no Secret, may not make it this resource's."""
 
 
 async def security_key(store: Store, resource: AgentOSResource) -> SecurityKey | None:
@@ -164,7 +167,7 @@ async def security_key(store: Store, resource: AgentOSResource) -> SecurityKey |
     _take_values(existing, name, [key], values, problem)  # the store's get answers with the data
     if problem.missing_keys or problem.unreadable_keys:
         raise problem
-    return SecurityKey(values[(name, key)])
+    return SecurityKey(values[(name, key)], orphaned=controller_uid(existing) is None)
 
 
 SECURITY_KEY_CONFLICT_FIX = "delete it, or name it in spec.securityKeySecretRef to use its key"
