@@ -3,8 +3,10 @@
 Each run registers a ``RunHandle`` holding the task that drives it. ``cancel(run_id)`` sets the
 handle's flag, which the loop checks between events; when the run is waiting on the model or a
 tool, the task is also cancelled so the wait ends now, and the loop (seeing its own flag) turns
-that into a ``RunCancelled`` event and a CANCELLED run. Cancelling a run that is not running
-records the intent, as AgentOS does: a run started later with that id is cancelled at once.
+that into a ``RunCancelled`` event and a CANCELLED run; a task is cancelled once, however many
+of the runs it drives (an outer run and its nested one) are cancelled at once. Cancelling a run
+that is not running records the intent, as AgentOS does: a run started later with that id is
+cancelled at once.
 ``shutdown()`` cancels what is in flight and waits until it has been recorded. A run may be
 started with its ``RunOwner`` (component, session, user), which the API checks a cancel against
 under user isolation: a stored run says whose it is, a run in flight only says it here.
@@ -118,9 +120,14 @@ class RunRegistry:
                 self._pending.popitem(last=False)
             return False
         handle.cancel_requested = True
-        if handle.interruptible and not handle.interrupted and handle.task is not None and not handle.task.done():
-            handle.interrupted = True
-            handle.task.cancel()
+        task = handle.task
+        # A nested run (a team's member, a workflow's step) shares its outer run's task: a task
+        # being cancelled already (the other run's cancel, a client gone) is not cancelled twice,
+        # or neither run could take that cancel back and the stream would end without its event.
+        if handle.interruptible and not handle.interrupted and task is not None and not task.done():
+            if task.cancelling() == 0:
+                handle.interrupted = True
+                task.cancel()
         return True
 
     def cancel_all(self) -> int:

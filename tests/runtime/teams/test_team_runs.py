@@ -312,3 +312,21 @@ async def test_cancel_route_stops_a_streaming_team_run_and_the_run_is_stored_can
     assert len(fake_openai.bodies) == 2, "the leader is not asked again after the cancel"
     stored = (await app.client.get("/teams/crew/runs", params={"session_id": "t-c"})).json()
     assert [run["status"] for run in stored] == ["CANCELLED"]
+
+
+async def test_cancelling_every_run_at_once_as_a_shutdown_does_ends_a_team_stream_with_team_run_cancelled(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(
+        Reply.call(delegate("weather", "Slow forecast")), Reply.say("one two three four", chunks=4, delay=0.5)
+    )
+    frames: list[Frame] = []
+    async with app.client.stream("POST", "/teams/crew/runs", data={"message": "Forecast", "session_id": "t-all"}) as r:
+        async for frame in read_frames(r):
+            frames.append(frame)
+            if frame.event == "RunContent" and sum(f.event == "RunContent" for f in frames) == 1:
+                assert app.context.runs.cancel_all() == 2, "the team run and its member's run"
+
+    assert frames[-1].event == "TeamRunCancelled"
+    stored = (await app.client.get("/teams/crew/runs", params={"session_id": "t-all"})).json()
+    assert [run["status"] for run in stored] == ["CANCELLED"]

@@ -262,6 +262,25 @@ async def test_cancel_route_stops_a_streaming_workflow_run_and_it_is_stored_canc
     assert stored["status"] == "CANCELLED"
 
 
+async def test_cancelling_every_run_at_once_as_a_shutdown_does_ends_a_workflow_stream_with_workflow_cancelled(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("one two three four", chunks=4, delay=0.5))
+    frames: list[Frame] = []
+    async with app.client.stream(
+        "POST", "/workflows/pipeline/runs", data={"message": "go", "session_id": "w-all"}
+    ) as r:
+        async for frame in read_frames(r):
+            frames.append(frame)
+            if frame.event == "RunContent" and sum(f.event == "RunContent" for f in frames) == 1:
+                assert app.context.runs.cancel_all() == 2, "the workflow run and its step's run"
+
+    assert frames[-1].event == "WorkflowCancelled"
+    assert len(fake_openai.bodies) == 1, "the next step never starts"
+    [stored] = (await app.client.get("/workflows/pipeline/runs", params={"session_id": "w-all"})).json()
+    assert stored["status"] == "CANCELLED"
+
+
 async def test_an_unknown_workflow_is_404_on_every_workflow_route(app: Served) -> None:
     responses = [
         await app.client.get("/workflows/nope"),
