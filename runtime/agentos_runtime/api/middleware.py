@@ -5,11 +5,14 @@ to nothing on the run hot path. Agno's clients and UI sometimes add a trailing s
 (``/agents/``); AgentOS strips it before routing instead of redirecting, and so do we.
 A body larger than the limit is refused with 413 before the route parses it, saying the limit
 and what sets it: ``AGENTOS_MAX_BODY_BYTES`` for every route but the knowledge upload, whose
-bodies may be as large as the largest knowledge base's ``max_content_bytes`` allows.
+bodies may be as large as the largest knowledge base's ``max_content_bytes`` allows. A body
+whose next bytes do not come within ``BODY_IDLE_SECONDS`` is refused with 408: a client that
+sent half a request and stopped holds no request open for good.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +21,9 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentos_runtime.knowledge.reading import format_size
+
+# The longest wait for a request body's next bytes.
+BODY_IDLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,18 @@ class LimitBodySize:
     """Answer 413 ``{"detail": ...}`` for bodies over their limit, declared or streamed: ``paths``
     (by exact path) have their own, every other path ``default``'s."""
 
-    def __init__(self, app: ASGIApp, *, default: BodyLimit, paths: Mapping[str, BodyLimit] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: BodyLimit,
+        paths: Mapping[str, BodyLimit] | None = None,
+        idle_seconds: float = BODY_IDLE_SECONDS,
+    ) -> None:
         self.app = app
         self.default = default
         self.paths = dict(paths or {})
+        self.idle_seconds = idle_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,15 +80,26 @@ class LimitBodySize:
             await _send_too_large(send, limit.detail)
             return
         received = 0
+        complete = False
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # waiting for a disconnect, while streaming an answer: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout(self.idle_seconds):
+                    message = await receive()
+            except TimeoutError:
+                detail = f"Request body incomplete: no bytes came for {self.idle_seconds:g}s; send the whole body"
+                raise HTTPException(status_code=408, detail=detail) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > limit.max_bytes:
                     # Raised inside the route's body parsing; the error handlers answer 413.
                     raise HTTPException(status_code=413, detail=limit.detail)
+            else:
+                complete = True
             return message
 
         await self.app(scope, counting_receive, send)

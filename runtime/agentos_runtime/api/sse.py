@@ -7,14 +7,48 @@ client as soon as the model produced it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from fastapi.responses import StreamingResponse
+from starlette.types import Send
 
 from agentos_runtime.runs import RunEvent
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# How long a client may read nothing of a stream before it counts as gone.
+STALLED_SECONDS = 60.0
+
+log = logging.getLogger(__name__)
+
+
+class RunStream(StreamingResponse):
+    """A run's stream that stops when its client stops reading.
+
+    A frame waits until the client has read the ones before it. A client that reads nothing for
+    ``stalled_seconds`` is taken as gone: the run ends as for a client that disconnected
+    (recorded CANCELLED with its partial answer, the model no longer asked), instead of staying
+    open for as long as the connection does.
+    """
+
+    def __init__(self, frames: AsyncIterator[bytes], *, stalled_seconds: float = STALLED_SECONDS) -> None:
+        super().__init__(frames, media_type="text/event-stream", headers=STREAM_HEADERS)
+        self.stalled_seconds = stalled_seconds
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async with aclosing(self.body_iterator) as frames:  # type: ignore[type-var]
+            async for frame in frames:
+                try:
+                    async with asyncio.timeout(self.stalled_seconds):
+                        await send({"type": "http.response.body", "body": frame, "more_body": True})
+                except TimeoutError:
+                    log.warning("a client read nothing of its stream for %gs: its run is stopped", self.stalled_seconds)
+                    break
+        # A client still not reading holds only its connection from here, not a run.
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def sse_frames(events: AsyncIterator[RunEvent]) -> AsyncIterator[bytes]:
@@ -24,6 +58,6 @@ async def sse_frames(events: AsyncIterator[RunEvent]) -> AsyncIterator[bytes]:
             yield event.to_sse()
 
 
-def event_stream(events: AsyncIterator[RunEvent]) -> StreamingResponse:
+def event_stream(events: AsyncIterator[RunEvent], *, stalled_seconds: float = STALLED_SECONDS) -> StreamingResponse:
     """``text/event-stream; charset=utf-8``, status 200 even when the run ends in ``RunError``."""
-    return StreamingResponse(sse_frames(events), media_type="text/event-stream", headers=STREAM_HEADERS)
+    return RunStream(sse_frames(events), stalled_seconds=stalled_seconds)
