@@ -4,6 +4,11 @@ Conditions have the standard Kubernetes shape (``type``, ``status``, ``reason``,
 ``lastTransitionTime``, ``observedGeneration``), so ``kubectl wait --for=condition=Ready`` works.
 Pure: the reconciler decides *what* happened and this module says how each condition reads.
 ``lastTransitionTime`` moves only when a condition's status changes, never on a resync.
+
+``Reconciling`` and ``Stalled`` are the two conditions kstatus reads (Flux's health checks,
+``kpt``/``cli-utils`` apply waits): true while a change is being rolled out, and true when the
+resource waits on a person (an invalid spec, a missing Secret, a refused child), so a GitOps
+pipeline waits for a rollout and fails at once on a spec that cannot run.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 REFERENCES_RESOLVED = "ReferencesResolved"
-TYPES = (READY, PROGRESSING, DEGRADED, REFERENCES_RESOLVED)
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+TYPES = (READY, PROGRESSING, DEGRADED, REFERENCES_RESOLVED, RECONCILING, STALLED)
 
 # Why a condition reads as it does (CamelCase, stable: dashboards and alerts match on them).
 INVALID_SPEC = "InvalidSpec"
@@ -104,6 +111,8 @@ def blocked(reason: str, message: str) -> list[Condition]:
         Condition(PROGRESSING, "False", reason, message),
         Condition(DEGRADED, "True", reason, message),
         resolved,
+        Condition(RECONCILING, "False", reason, message),
+        Condition(STALLED, "True", reason, message),
     ]
 
 
@@ -122,6 +131,8 @@ def applied(rollout: Rollout | None) -> list[Condition]:
             Condition(PROGRESSING, "True", ROLLOUT_IN_PROGRESS, waiting),
             Condition(DEGRADED, "False", AS_EXPECTED),
             resolved,
+            Condition(RECONCILING, "True", ROLLOUT_IN_PROGRESS, waiting),
+            Condition(STALLED, "False", AS_EXPECTED),
         ]
     pods = f"{rollout.ready} of {rollout.desired} pods ready"
     if rollout.done:
@@ -132,13 +143,18 @@ def applied(rollout: Rollout | None) -> list[Condition]:
         )
     else:
         ready = Condition(READY, "False", DEPLOYMENT_UNAVAILABLE, pods)
-    return [
-        ready,
+    progress = (
         Condition(PROGRESSING, "False", ROLLOUT_COMPLETE, pods)
         if rollout.done
-        else Condition(PROGRESSING, "True", ROLLOUT_IN_PROGRESS, f"{pods}, {_rolled_out(rollout)}"),
+        else Condition(PROGRESSING, "True", ROLLOUT_IN_PROGRESS, f"{pods}, {_rolled_out(rollout)}")
+    )
+    return [
+        ready,
+        progress,
         Condition(DEGRADED, "False", AS_EXPECTED),
         resolved,
+        Condition(RECONCILING, progress.status, progress.reason, progress.message),
+        Condition(STALLED, "False", AS_EXPECTED),
     ]
 
 
@@ -161,6 +177,8 @@ def paused(existing: Sequence[Mapping[str, Any]], rollout: Rollout | None) -> li
         Condition(READY, "True" if ready else "False", PAUSED, note),
         Condition(PROGRESSING, "False", PAUSED, note),
         *kept,
+        Condition(RECONCILING, "False", PAUSED, note),
+        Condition(STALLED, "False", PAUSED, note),
     ]
 
 

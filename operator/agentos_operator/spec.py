@@ -555,7 +555,9 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 class Condition(Schema):
     """A standard Kubernetes condition."""
 
-    type: str = Field(description="Condition type: Ready, Progressing, Degraded or ReferencesResolved.")
+    type: str = Field(
+        description="Condition type: Ready, Progressing, Degraded, ReferencesResolved, Reconciling or Stalled."
+    )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="Machine-readable reason in CamelCase.")
     message: str = Field(default="", description="Human-readable details.")

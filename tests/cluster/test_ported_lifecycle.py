@@ -83,6 +83,8 @@ def test_create_makes_owned_children_and_a_ready_status(
         "Progressing": ("False", "RolloutComplete"),
         "Degraded": ("False", "AsExpected"),
         "ReferencesResolved": ("True", "Resolved"),
+        "Reconciling": ("False", "RolloutComplete"),
+        "Stalled": ("False", "AsExpected"),
     }
     for found in status["conditions"]:
         assert set(found) >= {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"}

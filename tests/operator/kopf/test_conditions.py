@@ -33,10 +33,51 @@ def test_last_transition_time_moves_when_the_status_changes() -> None:
 def test_conditions_come_in_a_stable_order_with_every_standard_field() -> None:
     entries = conditions.merge([], conditions.applied(None), now=T0, generation=1)
 
-    assert [c["type"] for c in entries] == ["Ready", "Progressing", "Degraded", "ReferencesResolved"]
+    assert [c["type"] for c in entries] == [
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "ReferencesResolved",
+        "Reconciling",
+        "Stalled",
+    ]
     assert all(
         set(c) == {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"} for c in entries
     )
+
+
+def kstatus(entries: list[Condition]) -> str:
+    """What kstatus (Flux's health checks, cli-utils' apply waits) reads of a resource of a kind
+    it does not know, whose observedGeneration is current: its ``Reconciling`` and ``Stalled``."""
+    found = {c.type: c.status for c in entries}
+    if found.get("Reconciling") == "True":
+        return "InProgress"
+    if found.get("Stalled") == "True":
+        return "Failed"
+    return "Current"
+
+
+ROLLING = Rollout(desired=2, ready=1, available=1, updated=1, current=True, total=2)
+DONE = Rollout(desired=2, ready=2, available=2, updated=2, current=True, total=2)
+
+
+@pytest.mark.parametrize(
+    ("entries", "read"),
+    [
+        (conditions.applied(None), "InProgress"),
+        (conditions.applied(ROLLING), "InProgress"),
+        (conditions.applied(DONE), "Current"),
+        (conditions.blocked(conditions.INVALID_SPEC, "spec.agents[0].model: unknown"), "Failed"),
+        (conditions.blocked(conditions.SECRET_NOT_FOUND, "Secret 'openai' not found"), "Failed"),
+        (conditions.blocked(conditions.CHILD_REJECTED, "the API server refuses"), "Failed"),
+        (conditions.paused([], DONE), "Current"),
+    ],
+    ids=["no-deployment", "rolling-out", "rolled-out", "invalid", "secret-missing", "rejected", "paused"],
+)
+def test_a_gitops_health_check_waits_for_a_rollout_and_fails_at_once_on_a_spec_that_cannot_run(
+    entries: list[Condition], read: str
+) -> None:
+    assert kstatus(entries) == read
 
 
 def test_a_long_message_is_cut() -> None:
