@@ -51,6 +51,7 @@ ROLLOUT_COMPLETE = "RolloutComplete"
 AVAILABLE = "Available"
 AS_EXPECTED = "AsExpected"
 PAUSED = "Paused"
+STATUS_REFUSED = "StatusRefused"  # an Event only: the API server refused to store the status itself
 # Reasons that mean "a person must act": they become Warning events.
 WARNING_REASONS = frozenset({INVALID_SPEC, *UNRESOLVED_REASONS, CHILD_CONFLICT, APPLY_FAILED, CHILD_REJECTED})
 

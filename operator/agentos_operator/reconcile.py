@@ -230,6 +230,14 @@ async def _conclude(
             )
         except ApiNotFoundError:
             return Outcome("gone")
+        except ApiError as error:
+            if error.transient:
+                raise
+            # The API server will not store this status (the resource is at etcd's size limit):
+            # said in an Event, which is stored apart; the next edit of the resource tries again.
+            why = f"the status cannot be written: {error.detail or error.reason}: make the spec smaller"
+            await _post(ctx, body, [events.Notice("Warning", conditions.STATUS_REFUSED, why)])
+            return Outcome("invalid", why, "Unknown", tuple(changes))
         ctx.store.wrote(kinds.AGENTOS_CONFIG, written, sent=sent, owner=(meta["namespace"], meta["name"]))
     notices = [*events.for_changes(changes), *events.for_transition(before, merged)]
     await _post(ctx, body, notices)

@@ -131,6 +131,8 @@ class Fault:
     action: FaultAction = "status"
     retry_after: float | None = None
     dry_run: bool | None = None
+    message: str | None = None
+    """The Status's message, when not the default ``injected fault <status>``."""
     fired: list[float] = dataclasses.field(default_factory=list)
 
     def matches(self, request: rendering.Request) -> bool:
@@ -253,14 +255,23 @@ class Emulator(kmock.KubernetesEmulator):
         times: int = 1,
         retry_after: float | None = None,
         dry_run: bool | None = None,
+        message: str | None = None,
     ) -> Fault:
         """Answer the next ``times`` requests matching ``verb`` (create, patch, get...) and ``plural`` with ``status``.
 
         ``retry_after``: say so as a real API server does when it throttles, in the
         ``Retry-After`` header and the Status's ``details.retryAfterSeconds``. ``dry_run``:
-        see ``Fault``.
+        see ``Fault``. ``message``: the Status's message (the API server's own words).
         """
-        fault = Fault(status=status, verb=verb, plural=plural, times=times, retry_after=retry_after, dry_run=dry_run)
+        fault = Fault(
+            status=status,
+            verb=verb,
+            plural=plural,
+            times=times,
+            retry_after=retry_after,
+            dry_run=dry_run,
+            message=message,
+        )
         return self._inject(fault)
 
     def disconnect_next(
@@ -502,7 +513,10 @@ class Emulator(kmock.KubernetesEmulator):
             )
             details = {"retryAfterSeconds": fault.retry_after} if fault.retry_after is not None else None
             raise kmock.KubernetesError(
-                status=fault.status, reason=reason, message=f"injected fault {fault.status}", details=details
+                status=fault.status,
+                reason=reason,
+                message=fault.message or f"injected fault {fault.status}",
+                details=details,
             )
         if fault.action == "garble":
             return aiohttp.web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")

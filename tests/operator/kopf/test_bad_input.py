@@ -7,6 +7,10 @@ resource, Secret values kept out of sight) is tested against one: tests/cluster/
 
 from __future__ import annotations
 
+from typing import Any
+
+from agentos_operator.kube.client import ETCD_TOO_LARGE
+
 from tests.operator.kopf.conftest import (
     DEPLOYMENTS,
     SECRETS,
@@ -36,3 +40,21 @@ async def test_a_write_the_api_server_rejects_is_reported_and_retried(
 
     await cluster.ready("demo")
     assert operator.reconciles("blocked") >= 1
+
+
+async def test_a_status_the_api_server_will_not_store_is_told_in_an_event_and_not_retried(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: etcd's refusal of every status write, as for a resource at its size limit."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(500, verb="patch", plural="agentosconfigs", times=100, message=ETCD_TOO_LARGE)
+    operator = start_operator()
+    await cluster.create_agentos("demo")
+
+    def refused() -> list[dict[str, Any]]:
+        return [e for e in cluster.events_about("demo") if e["reason"] == "StatusRefused"]
+
+    told = await eventually(refused, what="the StatusRefused event")
+    assert told[0]["type"] == "Warning"
+    assert told[0]["message"] == f"the status cannot be written: {ETCD_TOO_LARGE}: make the spec smaller"
+    assert operator.reconciles("invalid") >= 1, "waits for an edit instead of retrying"
