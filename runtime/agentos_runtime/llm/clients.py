@@ -30,8 +30,12 @@ if TYPE_CHECKING:
 # every request omits the ``Authorization`` header, so it never leaves the process.
 UNUSED_KEY = "no-key"
 # Connections open at once per endpoint: the SDK's own default. The aiohttp transport keeps any
-# idle one for ``httpx2``'s keep-alive expiry (5 s); it has no separate cap on idle connections.
+# idle one for ``KEEPALIVE_SECONDS``; it has no separate cap on idle connections.
 MAX_CONNECTIONS = 1000
+# How long an idle connection is kept: under the 5 s after which servers built on uvicorn (vLLM,
+# llama-cpp-python) or Node close one. At the same 5 s (httpx2's default) a request could take a
+# connection in the instant the server closed it, and fail ("Can not write request body").
+KEEPALIVE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def _build(
         secure = endpoint.base_url.startswith("https://")
         http_client = openai.DefaultAioHttpClient(
             timeout=httpx2.Timeout(timeout),
-            limits=httpx2.Limits(max_connections=MAX_CONNECTIONS),
+            limits=httpx2.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_SECONDS),
             # A redirect is an error answer: a POST would be replayed as a GET, and the key
             # sent on to wherever it points. The base URL must name the endpoint itself.
             follow_redirects=False,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import openai
 import pytest
+import uvicorn
 from agentos_runtime.config import ModelConfig
 from agentos_runtime.errors import ModelConnectionError
 from agentos_runtime.llm.openai import RETRY_WAIT_SECONDS, OpenAIChatModel, answer_deadline
@@ -149,6 +150,19 @@ async def test_each_endpoint_sends_through_the_sdks_aiohttp_transport_following_
     assert isinstance(http_client, openai.DefaultAioHttpClient)
     assert http_client.follow_redirects is False
     assert http_client.is_closed, "the last model on the endpoint closes its client"
+
+
+async def test_idle_connections_are_let_go_before_servers_on_uvicorn_close_them(fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.say("answered"))
+    model = OpenAIChatModel(ModelConfig(id="m", base_url=fake_openai.base_url, max_retries=0), api_key="k")
+
+    await model.complete(HELLO, None)
+    kept = model._get_client()._client._transport.client.connector._keepalive_timeout
+    await model.close()
+
+    # vLLM and llama-cpp-python serve through uvicorn: at the same expiry a request could take a
+    # connection in the instant the server closes it.
+    assert kept < uvicorn.Config(app=None).timeout_keep_alive
 
 
 @pytest.mark.parametrize("stream", [False, True])
