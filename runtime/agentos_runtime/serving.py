@@ -37,6 +37,11 @@ EXIT_STARTUP = 3
 # cancelled, and their requests get these seconds more to record them and close their streams
 # before uvicorn cancels what is left. Then the app waits for detached saves (``DRAIN_SECONDS``).
 STREAM_CLOSE_SECONDS = 5.0
+# How long an idle client connection stays open: longer than clients keep theirs (httpx 5 s,
+# aiohttp 15 s) and than load balancers' idle timeouts (60 s), so the client or the balancer
+# always lets go first. At uvicorn's 5 s a client's next request could be sent on a connection
+# in the instant the server closed it, and fail.
+KEEP_ALIVE_SECONDS = 75
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,6 +160,7 @@ def _serve(app: Any, settings: Any) -> int:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=settings.run_grace_seconds + STREAM_CLOSE_SECONDS,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             **logging_setup,
         ),
     )
