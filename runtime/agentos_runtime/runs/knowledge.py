@@ -138,11 +138,13 @@ class RunKnowledge:
         hits = await self.base.search(query)
         return [document(hit) for hit in hits], time.perf_counter() - started
 
-    async def user_message(self, message: str, references: list[JSON], *, label: str) -> str:
-        """The user's message as the model reads it: with the references found, when
-        ``add_knowledge_to_context``; a failed search is logged and leaves it as it was."""
+    async def user_message(self, message: str, references: list[JSON], *, label: str, shown: str | None = None) -> str:
+        """The user's message as the model reads it (``shown``, its placeholders resolved, else
+        ``message``): with the references found for ``message``, when ``add_knowledge_to_context``;
+        a failed search is logged and leaves it as it was."""
+        text = message if shown is None else shown
         if not self.add_to_context:
-            return message
+            return text
         try:
             documents, elapsed = await self.search(message)
         except AgentOSError as error:
@@ -152,7 +154,7 @@ class RunKnowledge:
                 self.base.id,
                 error.detail,
             )
-            return message
+            return text
         except Exception:  # not the port's errors: a fault of the base, logged in full; the run still answers
             log.warning(
                 "%s: searching knowledge base %s for the user's message failed, answering without references",
@@ -160,10 +162,10 @@ class RunKnowledge:
                 self.base.id,
                 exc_info=True,
             )
-            return message
+            return text
         if documents:
             references.append(message_references(message, documents, elapsed))
-        return with_references(message, documents)
+        return with_references(text, documents)
 
     def tool(self, references: list[JSON]) -> Tool:
         """``search_knowledge_base`` for one run: what it finds joins ``references``."""

@@ -43,8 +43,8 @@ from agentos_runtime.runs.lifecycle import (
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
-from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata
-from agentos_runtime.runs.prompt import build_system_message
+from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata, run_placeholders
+from agentos_runtime.runs.prompt import build_system_message, resolve_placeholders
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
@@ -81,6 +81,8 @@ class RunRequest:
     user_id: str | None = None
     session_state: JSON | None = None
     metadata: JSON | None = None
+    dependencies: JSON | None = None
+    """Values ``{name}`` placeholders in the prompt may name (Agno's run ``dependencies``)."""
     add_history_to_context: bool | None = None
     num_history_runs: int | None = None
     member_runs: MemberRuns | None = field(default=None, compare=False, repr=False)
@@ -138,15 +140,20 @@ class _AgentRun(RunContext):
             metadata=agent.config.metadata,
             created_at=record.created_at,
         )
+        values = run_placeholders(request, session_state=record.session_state, metadata=record.metadata)
         system = build_system_message(agent.config, now=agent.clock())
+        # As Agno: the part built from the config is resolved, not what memories or knowledge add.
+        system = resolve_placeholders(system, values) if system is not None else None
         if agent.memory is not None:
             prepared = await agent.memory.prepare(request.user_id)
             system, self.toolbox = prepared.system_message(system), prepared.toolbox(self.toolbox)
-        message = request.message
+        message = resolve_placeholders(request.message, values)
         if agent.knowledge is not None:
             system = agent.knowledge.system_message(system)
             self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references)
-            message = await agent.knowledge.user_message(message, record.references, label=self.label)
+            message = await agent.knowledge.user_message(
+                request.message, record.references, label=self.label, shown=message
+            )
         history = history_messages(row.runs or [], num_runs=replayed) if replayed and row is not None else ()
         self.chat = first_messages(record, system, history, message)
         return new_row

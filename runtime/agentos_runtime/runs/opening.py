@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config.components import ComponentFields
 from agentos_runtime.runs.messages import chat_messages, new_message
+from agentos_runtime.runs.prompt import placeholder_values
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.sessions import merge_dicts
 
@@ -42,6 +43,21 @@ def run_metadata(defaults: Mapping[str, Any] | None, requested: Mapping[str, Any
     if not requested:
         return dict(defaults) if defaults else None
     return merge_dicts(copy.deepcopy(dict(defaults)) if defaults else {}, requested) or None
+
+
+def run_placeholders(
+    request: RunRequest, *, session_state: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
+    """What ``{name}`` may name in the run's prompt: its (merged) session state, the request's
+    dependencies, the run's metadata and ids (``runs.prompt``)."""
+    return placeholder_values(
+        session_state=session_state,
+        dependencies=request.dependencies,
+        metadata=metadata,
+        user_id=request.user_id,
+        session_id=request.session_id,
+        run_id=request.run_id,
+    )
 
 
 def first_messages(record: RunRecord, system: str | None, history: Sequence[JSON], message: str) -> list[JSON]:

@@ -4,14 +4,91 @@
 the instructions (one instruction as is, several as ``- `` bullets, multi-line ones as blocks),
 then an ``<additional_information>`` list (Markdown, the current time). Nothing at all gives no
 system message. The clock is an argument, so the same inputs give the same text.
+
+``{name}`` placeholders are resolved as Agno's ``resolve_in_context`` (on by default) resolves
+them: in that system message (or ``system_message``) and in the user's message, each ``{name}``
+whose name is a key of the run's session state, dependencies, metadata or ``user_id`` (first
+found, in that order) becomes ``str()`` of its value; anything else is left as written. Nothing
+is evaluated (``{0.__class__}`` stays text), the values put in are not resolved again, and ``$``
+is left alone (Agno's ``string.Template`` also turns ``$name`` into the value and ``$$`` into
+``$``, and writes a key that is not a Python identifier as ``${key}``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import re
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from agentos_runtime.config.components import AgentConfig
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+# Most characters placeholders may add to one text: "{big}" a million times over a large state
+# value would otherwise build a prompt of terabytes. Past it, placeholders are left as written.
+MAX_RESOLVED_GROWTH = 8 * 1024 * 1024
+
+
+def placeholder_values(
+    *,
+    session_state: Mapping[str, Any] | None,
+    dependencies: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    run_id: str | None = None,
+) -> Mapping[str, Any]:
+    """What ``{name}`` may name in a run, Agno's order: the session state (with Agno's
+    ``current_user_id``, ``current_session_id`` and ``current_run_id``), the dependencies, the
+    metadata, then ``user_id``."""
+    current = {
+        name: value
+        for name, value in (
+            ("current_user_id", user_id or None),
+            ("current_session_id", session_id),
+            ("current_run_id", run_id),
+        )
+        if value is not None
+    }
+    return ChainMap(
+        current,
+        dict(session_state or {}),
+        dict(dependencies or {}),
+        dict(metadata or {}),
+        {"user_id": user_id} if user_id is not None else {},
+    )
+
+
+def resolve_placeholders(text: str, values: Mapping[str, Any]) -> str:
+    """``text`` with each ``{name}`` naming a key of ``values`` replaced by ``str()`` of its value."""
+    if "{" not in text or not values:
+        return text
+    rendered: dict[str, str] = {}
+    budget = MAX_RESOLVED_GROWTH
+    skipped = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal budget, skipped
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)
+        if name not in rendered:
+            rendered[name] = str(values[name])
+        value = rendered[name]
+        if len(value) > budget:
+            skipped = True
+            return match.group(0)
+        budget -= len(value)
+        return value
+
+    resolved = _PLACEHOLDER.sub(replace, text)
+    if skipped:
+        log.warning("placeholders past %d added characters were left unresolved in a prompt text", MAX_RESOLVED_GROWTH)
+    return resolved
 
 
 def render_instructions(instructions: Sequence[str]) -> str:

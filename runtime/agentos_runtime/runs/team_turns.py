@@ -233,6 +233,7 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
             user_id=request.user_id,
             session_state=run.record.session_state,
             metadata=request.metadata,
+            dependencies=request.dependencies,
             member_runs=budget,
         ),
         forward=parent if run.stream and delegation.forward_member_events else None,

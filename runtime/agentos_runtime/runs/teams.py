@@ -51,7 +51,8 @@ from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
 from agentos_runtime.runs.nesting import Executor
-from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata
+from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata, run_placeholders
+from agentos_runtime.runs.prompt import resolve_placeholders
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import check_session_component, merge_session_state, stored_session_state
@@ -103,11 +104,16 @@ class _TeamRun(LeaderRun):
             system = prepared.system_message(system) or system
             if prepared.tools:
                 self.tools = {**self.tools, **{tool.name: tool for tool in prepared.tools}}
-        message = request.message
+        values = run_placeholders(request, session_state=record.session_state, metadata=record.metadata)
+        message = resolve_placeholders(request.message, values)
         if team.knowledge is not None:
             system = team.knowledge.system_message(system) or system
             self.tools = team.knowledge.tools(self.tools, record.references)
-            message = await team.knowledge.user_message(message, record.references, label=self.label)
+            message = await team.knowledge.user_message(
+                request.message, record.references, label=self.label, shown=message
+            )
+        # As Agno: a leader's whole system message is resolved, its members, memories and knowledge too.
+        system = resolve_placeholders(system, values)
         own_runs = [r for r in (row.runs or []) if r.get("team_id") == team.id] if row is not None else []
         history = history_messages(own_runs, num_runs=replayed) if replayed else ()
         self.member_history = member_history(own_runs, team.members)

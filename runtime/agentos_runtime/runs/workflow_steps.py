@@ -131,6 +131,7 @@ def _job(run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, step_id: st
             user_id=request.user_id,
             session_state=record.session_state,
             metadata=request.metadata,
+            dependencies=request.dependencies,
         ),
         forward=stamp if run.stream else None,
         output_fields={"parent_run_id": record.run_id, "workflow_step_id": step_id},

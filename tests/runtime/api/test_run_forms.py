@@ -78,3 +78,9 @@ def test_session_state_and_metadata_pass_through() -> None:
     extras = decode_extras([("session_state", '{"a": 1}'), ("metadata", '{"k": "v"}')])
     request = run_request(message="hi", session_id="s", user_id=None, extras=extras)
     assert request.session_state == {"a": 1} and request.metadata == {"k": "v"}
+
+
+def test_dependencies_reach_the_run_for_its_placeholders() -> None:
+    extras = decode_extras([("dependencies", '{"tone": "dry"}')])
+    request = run_request(message="hi", session_id=None, user_id=None, extras=extras)
+    assert request.dependencies == {"tone": "dry"}

@@ -93,14 +93,19 @@ async def agno_tool_result(hits: Sequence[SearchHit], query: str) -> tuple[str, 
     return result, output.to_dict().get("references", [])
 
 
-async def agno_user_message(hits: Sequence[SearchHit], message: str) -> str:
-    """The user message Agno's agent with ``add_knowledge_to_context`` sends for ``hits``."""
+async def agno_user_message(hits: Sequence[SearchHit], message: str, *, state: JSON | None = None) -> str:
+    """The user message Agno's agent with ``add_knowledge_to_context`` sends for ``hits`` (in a
+    run whose session state is ``state``)."""
     from agno.agent import Agent as AgnoAgent
     from agno.agent._messages import aget_user_message
+    from agno.run import RunContext
     from agno.run.agent import RunOutput
 
     agent = AgnoAgent(knowledge=AgnoRetriever(hits), add_knowledge_to_context=True, search_knowledge=False)
-    built_message = await aget_user_message(agent, run_response=RunOutput(run_id="agno-run"), input=message)
+    context = RunContext(run_id="agno-run", session_id="s", session_state=state)
+    built_message = await aget_user_message(
+        agent, run_response=RunOutput(run_id="agno-run"), run_context=context, input=message
+    )
     assert built_message is not None and isinstance(built_message.content, str)
     return built_message.content
 
@@ -252,6 +257,22 @@ async def test_the_references_block_is_the_one_agno_writes(fake_openai: FakeOpen
     agno = await agno_user_message(hits, message)
     assert split_references(ours) == split_references(agno)
     assert len(ours) == len(agno)
+
+
+async def test_the_base_is_searched_with_the_message_as_written_and_the_model_reads_it_resolved(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    message = "Which expenses need approval, {name}?"
+    hits = await HandbookBase().search(message)
+    base = HandbookBase()
+    fake_openai.script(Reply.say("Those above 500 euros."))
+    file = agent_file(fake_openai.base_url, search_knowledge=False, add_knowledge_to_context=True)
+    await run_once(file, base, "helpdesk", RunRequest(message=message, session_state={"name": "Ana"}))
+
+    assert base.queries == [message]
+    ours = fake_openai.bodies[0]["messages"][-1]["content"]
+    assert split_references(ours)[0] == "Which expenses need approval, Ana?"
+    assert split_references(ours) == split_references(await agno_user_message(hits, message, state={"name": "Ana"}))
 
 
 async def test_a_failed_search_for_the_context_is_logged_and_the_model_answers_without_references(

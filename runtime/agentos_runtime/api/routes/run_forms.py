@@ -127,6 +127,7 @@ def run_request(*, message: str, session_id: str | None, user_id: str | None, ex
         user_id=user_id or None,
         session_state=extras.get("session_state"),
         metadata=extras.get("metadata"),
+        dependencies=extras.get("dependencies"),
         add_history_to_context=history,
         num_history_runs=_positive_int("num_history_runs", extras.get("num_history_runs"), maximum=MAX_HISTORY_RUNS),
     )
