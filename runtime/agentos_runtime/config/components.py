@@ -46,6 +46,10 @@ class ComponentFields(Schema):
     session_state: dict[str, Any] | None = Field(
         default=None, description="Initial session state, merged with what the session stored."
     )
+    add_session_state_to_context: bool = Field(
+        default=False,
+        description="Add the run's session state to the system message (Agno's `<session_state>` block); not with `system_message`.",
+    )
     enable_user_memories: bool = Field(
         default=False, description="Extract durable facts about the user after each run."
     )

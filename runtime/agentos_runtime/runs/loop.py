@@ -43,7 +43,13 @@ from agentos_runtime.runs.lifecycle import (
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
-from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata, run_placeholders
+from agentos_runtime.runs.opening import (
+    first_messages,
+    history_runs,
+    run_metadata,
+    run_placeholders,
+    with_context_blocks,
+)
 from agentos_runtime.runs.prompt import build_system_message, resolve_placeholders
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
@@ -83,6 +89,8 @@ class RunRequest:
     metadata: JSON | None = None
     dependencies: JSON | None = None
     """Values ``{name}`` placeholders in the prompt may name (Agno's run ``dependencies``)."""
+    add_session_state_to_context: bool | None = None
+    add_dependencies_to_context: bool | None = None
     add_history_to_context: bool | None = None
     num_history_runs: int | None = None
     member_runs: MemberRuns | None = field(default=None, compare=False, repr=False)
@@ -154,6 +162,9 @@ class _AgentRun(RunContext):
             message = await agent.knowledge.user_message(
                 request.message, record.references, label=self.label, shown=message
             )
+        system, message = with_context_blocks(
+            system, message, request, agent.config, session_state=record.session_state
+        )
         history = history_messages(row.runs or [], num_runs=replayed) if replayed and row is not None else ()
         self.chat = first_messages(record, system, history, message)
         return new_row

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config.components import ComponentFields
 from agentos_runtime.runs.messages import chat_messages, new_message
-from agentos_runtime.runs.prompt import placeholder_values
+from agentos_runtime.runs.prompt import current_ids, placeholder_values, with_dependencies, with_session_state
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.sessions import merge_dicts
 
@@ -58,6 +58,28 @@ def run_placeholders(
         session_id=request.session_id,
         run_id=request.run_id,
     )
+
+
+def with_context_blocks(
+    system: str | None,
+    message: str,
+    request: RunRequest,
+    config: ComponentFields,
+    *,
+    session_state: Mapping[str, Any] | None,
+) -> tuple[str | None, str]:
+    """The system message and the user's message with Agno's context blocks: the session state
+    (``add_session_state_to_context``, the request's over the config's; not with a complete
+    ``system_message``) and the request's dependencies (``add_dependencies_to_context``)."""
+    add_state = request.add_session_state_to_context
+    if add_state is None:
+        add_state = config.add_session_state_to_context
+    if add_state and config.system_message is None:
+        ids = current_ids(user_id=request.user_id, session_id=request.session_id, run_id=request.run_id)
+        system = with_session_state(system, session_state, ids)
+    if request.add_dependencies_to_context and request.dependencies is not None:
+        message = with_dependencies(message, request.dependencies)
+    return system, message
 
 
 def first_messages(record: RunRecord, system: str | None, history: Sequence[JSON], message: str) -> list[JSON]:

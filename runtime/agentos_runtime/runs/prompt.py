@@ -16,6 +16,7 @@ is left alone (Agno's ``string.Template`` also turns ``$name`` into the value an
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import ChainMap
@@ -33,6 +34,13 @@ _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 MAX_RESOLVED_GROWTH = 8 * 1024 * 1024
 
 
+def current_ids(*, user_id: str | None, session_id: str | None, run_id: str | None) -> dict[str, str]:
+    """The ids Agno puts in a run's session state while it runs (never stored):
+    ``current_user_id`` (with a user), ``current_session_id``, ``current_run_id``."""
+    named = (("current_user_id", user_id or None), ("current_session_id", session_id), ("current_run_id", run_id))
+    return {name: value for name, value in named if value is not None}
+
+
 def placeholder_values(
     *,
     session_state: Mapping[str, Any] | None,
@@ -43,24 +51,27 @@ def placeholder_values(
     run_id: str | None = None,
 ) -> Mapping[str, Any]:
     """What ``{name}`` may name in a run, Agno's order: the session state (with Agno's
-    ``current_user_id``, ``current_session_id`` and ``current_run_id``), the dependencies, the
-    metadata, then ``user_id``."""
-    current = {
-        name: value
-        for name, value in (
-            ("current_user_id", user_id or None),
-            ("current_session_id", session_id),
-            ("current_run_id", run_id),
-        )
-        if value is not None
-    }
+    ``current_ids``), the dependencies, the metadata, then ``user_id``."""
     return ChainMap(
-        current,
+        current_ids(user_id=user_id, session_id=session_id, run_id=run_id),
         dict(session_state or {}),
         dict(dependencies or {}),
         dict(metadata or {}),
         {"user_id": user_id} if user_id is not None else {},
     )
+
+
+def with_session_state(system: str | None, state: Mapping[str, Any] | None, current: Mapping[str, str]) -> str:
+    """The system message with Agno's ``<session_state>`` block: the run's session state with
+    its ``current_ids``, as Python writes a dict."""
+    block = f"<session_state>\n{ {**(state or {}), **current} }\n</session_state>"
+    return block if not system else f"{system}\n\n{block}"
+
+
+def with_dependencies(message: str, dependencies: Mapping[str, Any]) -> str:
+    """The user's message with Agno's ``<additional context>`` block of the run's dependencies."""
+    text = json.dumps(dict(dependencies), indent=2, default=str, ensure_ascii=False)
+    return f"{message}\n\n<additional context>\n{text}\n</additional context>"
 
 
 def resolve_placeholders(text: str, values: Mapping[str, Any]) -> str:

@@ -51,7 +51,13 @@ from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
 from agentos_runtime.runs.nesting import Executor
-from agentos_runtime.runs.opening import first_messages, history_runs, run_metadata, run_placeholders
+from agentos_runtime.runs.opening import (
+    first_messages,
+    history_runs,
+    run_metadata,
+    run_placeholders,
+    with_context_blocks,
+)
 from agentos_runtime.runs.prompt import resolve_placeholders
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
@@ -114,6 +120,8 @@ class _TeamRun(LeaderRun):
             )
         # As Agno: a leader's whole system message is resolved, its members, memories and knowledge too.
         system = resolve_placeholders(system, values)
+        blocked, message = with_context_blocks(system, message, request, config, session_state=record.session_state)
+        system = blocked or system
         own_runs = [r for r in (row.runs or []) if r.get("team_id") == team.id] if row is not None else []
         history = history_messages(own_runs, num_runs=replayed) if replayed else ()
         self.member_history = member_history(own_runs, team.members)

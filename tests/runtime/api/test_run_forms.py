@@ -80,6 +80,17 @@ def test_session_state_and_metadata_pass_through() -> None:
     assert request.session_state == {"a": 1} and request.metadata == {"k": "v"}
 
 
+@pytest.mark.parametrize(
+    "flag", ["add_history_to_context", "add_session_state_to_context", "add_dependencies_to_context"]
+)
+def test_context_flags_reach_the_run_and_anything_but_a_boolean_is_a_bad_request(flag: str) -> None:
+    on = run_request(message="hi", session_id=None, user_id=None, extras=decode_extras([(flag, "true")]))
+    assert getattr(on, flag) is True
+    with pytest.raises(BadRequest) as caught:
+        run_request(message="hi", session_id=None, user_id=None, extras=decode_extras([(flag, "yes")]))
+    assert caught.value.detail == f"Invalid {flag} parameter: expected true or false"
+
+
 def test_dependencies_reach_the_run_for_its_placeholders() -> None:
     extras = decode_extras([("dependencies", '{"tone": "dry"}')])
     request = run_request(message="hi", session_id=None, user_id=None, extras=extras)

@@ -118,9 +118,6 @@ def run_request(*, message: str, session_id: str | None, user_id: str | None, ex
     for key in UNSUPPORTED_FIELDS:
         if extras.get(key):
             raise BadRequest(f"Unsupported {key} parameter: this runtime does not accept it yet")
-    history = extras.get("add_history_to_context")
-    if history is not None and not isinstance(history, bool):
-        raise BadRequest("Invalid add_history_to_context parameter: expected true or false")
     return RunRequest(
         message=message,
         session_id=session_id or str(uuid.uuid4()),
@@ -128,9 +125,18 @@ def run_request(*, message: str, session_id: str | None, user_id: str | None, ex
         session_state=extras.get("session_state"),
         metadata=extras.get("metadata"),
         dependencies=extras.get("dependencies"),
-        add_history_to_context=history,
+        add_history_to_context=_flag("add_history_to_context", extras),
+        add_session_state_to_context=_flag("add_session_state_to_context", extras),
+        add_dependencies_to_context=_flag("add_dependencies_to_context", extras),
         num_history_runs=_positive_int("num_history_runs", extras.get("num_history_runs"), maximum=MAX_HISTORY_RUNS),
     )
+
+
+def _flag(key: str, extras: Mapping[str, Any]) -> bool | None:
+    value = extras.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest(f"Invalid {key} parameter: expected true or false")
+    return value
 
 
 def _positive_int(key: str, value: Any, *, maximum: int) -> int | None:
