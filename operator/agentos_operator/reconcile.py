@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agentos_runtime.config import ConfigError, Problem
@@ -42,6 +43,8 @@ from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
+# How long 403s in a row are retried quietly before they are reported (``_forbidden_for_now``).
+FORBIDDEN_GRACE_SECONDS = 30.0
 Verdict = Literal["converged", "invalid", "waiting", "blocked", "paused", "gone"]
 
 
@@ -59,6 +62,9 @@ class Context:
     logger: Logger
     instance: str = "agentos-operator"
     clock: Callable[[], str] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    forbidden_since: dict[tuple[str, str], float] = field(default_factory=dict)
+    """When each resource's writes were first refused 403 in a row (see ``FORBIDDEN_GRACE_SECONDS``)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         previous = (body.get("status") or {}).get("conditions") or []
         return await _conclude(ctx, body, conditions.paused(previous, status.rollout_of(found)), found, "paused")
     changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
+    key, refusals_go_on = (resource.namespace, resource.name), False
     try:
         deployment = await _converge(resource, ctx, changes)
     except UnresolvedSecretsError as error:
@@ -127,10 +134,15 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         # the cluster (a LimitRange, an admission policy): retried with backoff.
         return await _blocked(ctx, body, resource, (conditions.CHILD_REJECTED, str(error)), "blocked", changes)
     except ApiError as error:
-        if error.transient:
+        # 403s in a row (``_forbidden_for_now``) are timed across retries and other transient failures.
+        refusals_go_on = error.transient or error.status == 403
+        if error.transient or _forbidden_for_now(ctx, key, error):
             await _post(ctx, body, events.for_changes(changes))
             raise
         return await _blocked(ctx, body, resource, (conditions.APPLY_FAILED, str(error)), "blocked", changes)
+    finally:
+        if not refusals_go_on:
+            ctx.forbidden_since.pop(key, None)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     return await _conclude(
         ctx,
@@ -142,6 +154,16 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         url=status.service_url(resource.name, resource.namespace, resource.spec.service.port),
         config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
     )
+
+
+def _forbidden_for_now(ctx: Context, key: tuple[str, str], error: ApiError) -> bool:
+    """Whether a 403 is retried before it is reported: an API server that just started refuses
+    every request until its authorizer has read the RBAC objects, for a few seconds. A refusal
+    that lasts ``FORBIDDEN_GRACE_SECONDS`` is the operator's permissions' doing: ApplyFailed."""
+    if error.status != 403:
+        return False
+    first = ctx.forbidden_since.setdefault(key, ctx.monotonic())
+    return ctx.monotonic() - first < FORBIDDEN_GRACE_SECONDS
 
 
 async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Change]) -> dict[str, Any] | None:

@@ -7,9 +7,12 @@ resource, Secret values kept out of sight) is tested against one: tests/cluster/
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, cast
 
-from agentos_operator.kube.client import ETCD_TOO_LARGE
+from agentos_operator.kube.client import ETCD_TOO_LARGE, ApiError
+from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS, Context, _forbidden_for_now
+from agentos_operator.settings import OperatorSettings
 
 from tests.operator.kopf.conftest import (
     DEPLOYMENTS,
@@ -58,3 +61,36 @@ async def test_a_status_the_api_server_will_not_store_is_told_in_an_event_and_no
     assert told[0]["type"] == "Warning"
     assert told[0]["message"] == f"the status cannot be written: {ETCD_TOO_LARGE}: make the spec smaller"
     assert operator.reconciles("invalid") >= 1, "waits for an edit instead of retrying"
+
+
+async def test_a_few_403s_as_from_an_api_server_still_reading_its_rbac_are_retried_quietly(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: three 403s at the Deployment's write, as an API server that just restarted answers."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(403, verb="patch", plural="deployments", times=3)
+    start_operator()
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    assert not [e for e in cluster.events_about("demo") if e["reason"] == "ApplyFailed"]
+
+
+def test_403s_are_reported_once_they_have_lasted_the_grace_period() -> None:
+    now = [100.0]
+    ctx = Context(
+        api=cast(Any, None),
+        store=cast(Any, None),
+        settings=OperatorSettings(),
+        logger=logging.getLogger("test"),
+        monotonic=lambda: now[0],
+    )
+    forbidden = ApiError(verb="patch", path="/x", status=403, reason="Forbidden", message="cannot patch")
+    other = ApiError(verb="patch", path="/x", status=422, reason="Invalid", message="bad")
+
+    assert _forbidden_for_now(ctx, ("ns1", "demo"), forbidden)
+    now[0] += FORBIDDEN_GRACE_SECONDS - 1
+    assert _forbidden_for_now(ctx, ("ns1", "demo"), forbidden), "still within the grace"
+    assert not _forbidden_for_now(ctx, ("ns1", "other"), other), "only 403s"
+    now[0] += 1
+    assert not _forbidden_for_now(ctx, ("ns1", "demo"), forbidden), "reported once it lasts"
