@@ -34,13 +34,16 @@ def new_message(role: str, content: str | None, *, created_at: int, **fields: An
 
 
 def to_chat(message: JSON) -> JSON:
-    """The chat-completions form of a stored message."""
+    """The chat-completions form of a stored message.
+
+    A message stored without content (``null``, as Agno stores an assistant turn that only
+    calls tools) is sent with ``""``, as Agno's OpenAI model sends every such message: some
+    OpenAI-compatible request validators refuse ``null`` there (mistral-common's, until its #324)."""
     role = message.get("role", "user")
-    chat: JSON = {"role": role, "content": message.get("content")}
+    content = message.get("content")
+    chat: JSON = {"role": role, "content": "" if content is None else content}
     if role == "tool":
         chat["tool_call_id"] = message.get("tool_call_id")
-        if chat["content"] is None:
-            chat["content"] = ""
     elif role == "assistant" and message.get("tool_calls"):
         chat["tool_calls"] = message["tool_calls"]
     return chat

@@ -103,7 +103,7 @@ def test_history_skips_messages_that_were_history_already_and_keeps_tool_turns()
 
     assert [to_chat(m) for m in history] == [
         {"role": "user", "content": "add"},
-        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
         {"role": "tool", "content": "3", "tool_call_id": "call_1"},
         {"role": "assistant", "content": "3"},
     ]

@@ -94,7 +94,7 @@ async def test_the_model_is_sent_the_system_message_and_the_tool_result() -> Non
     assert model.prompts[1][2:] == [
         {
             "role": "assistant",
-            "content": None,
+            "content": "",
             "tool_calls": [
                 {
                     "id": "call_9",
