@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -38,7 +39,25 @@ class ComponentFields(Schema):
         default=None, description="Id of the database storing user memories; defaults to `db`."
     )
     markdown: bool = Field(default=False, description="Ask the model to format answers as Markdown.")
-    add_datetime_to_context: bool = Field(default=False, description="Tell the model the current date and time.")
+    add_datetime_to_context: bool = Field(
+        default=False,
+        description="Tell the model the current date and time, in `timezone_identifier` (Agno's `The current time is ...` line).",
+    )
+    timezone_identifier: str | None = Field(
+        default=None,
+        description="IANA time zone (e.g. `Europe/Paris`) of the time `add_datetime_to_context` tells, written with its UTC offset; without it, the runtime's local time without offset, as Agno writes it.",
+    )
+    add_name_to_context: bool = Field(
+        default=False, description="With `name`: tell the model its name (Agno's `Your name is: ...` line)."
+    )
+    expected_output: str | None = Field(
+        default=None,
+        description="What the answer should look like, added to the system message in Agno's `<expected_output>` block; not with `system_message`.",
+    )
+    additional_context: str | None = Field(
+        default=None,
+        description="Text appended to the system message as Agno appends it (a team's in an `<additional_context>` block); not with `system_message`.",
+    )
     add_history_to_context: bool = Field(default=False, description="Send earlier runs of the session to the model.")
     num_history_runs: int = Field(
         default=3, ge=1, le=100, description="How many earlier runs to send when history is on."
@@ -80,6 +99,16 @@ class ComponentFields(Schema):
         default=None,
         description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`.",
     )
+
+    @field_validator("timezone_identifier")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{name}': use an IANA name such as Europe/Paris") from None
+        return name
 
 
 class AgentConfig(ComponentFields):

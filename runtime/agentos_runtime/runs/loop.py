@@ -149,9 +149,8 @@ class _AgentRun(RunContext):
             created_at=record.created_at,
         )
         values = run_placeholders(request, session_state=record.session_state, metadata=record.metadata)
-        system = build_system_message(agent.config, now=agent.clock())
         # As Agno: the part built from the config is resolved, not what memories or knowledge add.
-        system = resolve_placeholders(system, values) if system is not None else None
+        system = build_system_message(agent.config, now=agent.clock(), values=values)
         if agent.memory is not None:
             prepared = await agent.memory.prepare(request.user_id)
             system, self.toolbox = prepared.system_message(system), prepared.toolbox(self.toolbox)

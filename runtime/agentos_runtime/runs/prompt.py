@@ -2,8 +2,9 @@
 
 ``system_message`` replaces everything. Otherwise the message is the description, the role,
 the instructions (one instruction as is, several as ``- `` bullets, multi-line ones as blocks),
-then an ``<additional_information>`` list (Markdown, the current time). Nothing at all gives no
-system message. The clock is an argument, so the same inputs give the same text.
+then an ``<additional_information>`` list (Markdown, the current time, the agent's name), then
+the ``<expected_output>`` block and the ``additional_context``. Nothing at all gives no system
+message. The clock is an argument, so the same inputs give the same text.
 
 ``{name}`` placeholders are resolved as Agno's ``resolve_in_context`` (on by default) resolves
 them: in that system message (or ``system_message``) and in the user's message, each ``{name}``
@@ -23,8 +24,9 @@ from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from agentos_runtime.config.components import AgentConfig
+from agentos_runtime.config.components import AgentConfig, ComponentFields
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +113,33 @@ def render_instructions(instructions: Sequence[str]) -> str:
     return "\n\n".join(item if "\n" in item.strip() else f"- {item.strip()}" for item in instructions)
 
 
-def build_system_message(config: AgentConfig, *, now: datetime) -> str | None:
-    """The system message text for ``config`` at time ``now``; ``None`` when there is nothing to say."""
-    if config.system_message is not None:
-        return config.system_message
-    additional: list[str] = []
+def current_time(now: datetime, timezone_identifier: str | None) -> str:
+    """``now`` (aware) as Agno writes the current time: ``str()`` of it in the named zone, with
+    its UTC offset, or without a zone the local time without offset (Agno's ``datetime.now()``)."""
+    if timezone_identifier is not None:
+        return str(now.astimezone(ZoneInfo(timezone_identifier)))
+    return str(now.astimezone().replace(tzinfo=None))
+
+
+def additional_information(config: ComponentFields, *, now: datetime) -> list[str]:
+    """The items of Agno's ``<additional_information>`` list, in its order."""
+    items: list[str] = []
     if config.markdown:
-        additional.append("Use markdown to format your answers.")
+        items.append("Use markdown to format your answers.")
     if config.add_datetime_to_context:
-        additional.append(f"The current time is {now}.")
+        items.append(f"The current time is {current_time(now, config.timezone_identifier)}.")
+    if config.name is not None and config.add_name_to_context:
+        items.append(f"Your name is: {config.name}.")
+    return items
+
+
+def build_system_message(config: AgentConfig, *, now: datetime, values: Mapping[str, Any] | None = None) -> str | None:
+    """The system message text for ``config`` at time ``now``, its ``{name}`` placeholders
+    resolved from ``values`` as Agno resolves them (``expected_output`` and
+    ``additional_context`` are added after, as written); ``None`` when there is nothing to say."""
+    if config.system_message is not None:
+        return resolve_placeholders(config.system_message, values) if values else config.system_message
+    additional = additional_information(config, now=now)
     text = ""
     if config.description is not None:
         text += f"{config.description}\n"
@@ -130,5 +150,11 @@ def build_system_message(config: AgentConfig, *, now: datetime) -> str | None:
     if additional:
         text += "<additional_information>" + "".join(f"\n- {item}" for item in additional)
         text += "\n</additional_information>\n\n"
+    if values:
+        text = resolve_placeholders(text, values)
+    if config.expected_output is not None:
+        text += f"<expected_output>\n{config.expected_output.strip()}\n</expected_output>\n\n"
+    if config.additional_context is not None:
+        text += f"{config.additional_context}\n"
     text = text.strip()
     return text or None

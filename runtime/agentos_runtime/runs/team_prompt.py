@@ -4,7 +4,9 @@ The leader learns who its members are (a ``<team_members>`` roster: id, name, ro
 description) and how its mode works. It delegates with Agno's tools: in ``coordinate`` and
 ``route`` mode ``delegate_task_to_member(member_id, task)``; in ``broadcast`` mode the runtime
 itself puts the user's message to every member through ``delegate_task_to_members(task)`` and
-the leader only writes the answer from their replies. ``system_message`` replaces everything,
+the leader only writes the answer from their replies. After the ``<additional_information>``
+list (Markdown, the current time, the team's name, as an agent's) come Agno's team blocks
+``<expected_output>`` and ``<additional_context>``. ``system_message`` replaces everything,
 as it does for an agent.
 """
 
@@ -16,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from agentos_runtime.config.components import TeamConfig
-from agentos_runtime.runs.prompt import render_instructions
+from agentos_runtime.runs.prompt import additional_information, render_instructions
 
 DELEGATE_TO_MEMBER = "delegate_task_to_member"
 DELEGATE_TO_MEMBERS = "delegate_task_to_members"
@@ -124,12 +126,12 @@ def build_leader_message(config: TeamConfig, members: Sequence[MemberCard], *, n
         + roster(members)
         + f"\n<how_to_work>\n{_MODE_GUIDANCE[config.mode]}\n</how_to_work>\n</team>"
     )
-    additional: list[str] = []
-    if config.markdown:
-        additional.append("Use markdown to format your answers.")
-    if config.add_datetime_to_context:
-        additional.append(f"The current time is {now}.")
+    additional = additional_information(config, now=now)
     if additional:
         parts.append("<additional_information>" + "".join(f"\n- {item}" for item in additional))
         parts[-1] += "\n</additional_information>"
+    if config.expected_output is not None:
+        parts.append(f"<expected_output>\n{config.expected_output.strip()}\n</expected_output>")
+    if config.additional_context is not None:
+        parts.append(f"<additional_context>\n{config.additional_context.strip()}\n</additional_context>")
     return "\n\n".join(parts)

@@ -283,6 +283,31 @@ def test_the_os_id_defaults_to_the_resource_name_unless_given() -> None:
     assert runtime_config(rendered(resource(osId="custom"))).os_id == "custom"
 
 
+def test_the_system_message_settings_of_agents_and_teams_reach_the_runtime_config() -> None:
+    prompt = {
+        "expectedOutput": "A table.",
+        "additionalContext": "Prices in EUR.",
+        "addNameToContext": True,
+        "addDatetimeToContext": True,
+        "timezoneIdentifier": "Europe/Paris",
+    }
+    res = resource(agents=[{"id": "a", "name": "Ada", **prompt}], teams=[{"id": "t", "members": ["a"], **prompt}])
+
+    config = runtime_config(rendered(res))
+
+    for component in (config.agents[0], config.teams[0]):
+        assert component.expected_output == "A table."
+        assert component.additional_context == "Prices in EUR."
+        assert component.add_name_to_context is True
+        assert component.add_datetime_to_context is True
+        assert component.timezone_identifier == "Europe/Paris"
+
+
+def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"spec.agents\[0\].timezoneIdentifier: unknown time zone"):
+        resource(agents=[{"id": "a", "timezoneIdentifier": "Mars/Olympus_Mons"}])
+
+
 def test_runtime_metrics_get_a_named_port_scrape_hints_and_their_env() -> None:
     manifests = rendered(resource(databases=[PG]))
     container = pod(manifests)["containers"][0]

@@ -6,16 +6,25 @@ message built from the config (or ``system_message``) and in the user's message;
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from agentos_runtime.config import AgentConfig, TeamConfig
 from agentos_runtime.runs import Agent, RunRegistry, RunRequest
-from agentos_runtime.runs.prompt import MAX_RESOLVED_GROWTH, placeholder_values, resolve_placeholders
+from agentos_runtime.runs.prompt import (
+    MAX_RESOLVED_GROWTH,
+    build_system_message,
+    placeholder_values,
+    resolve_placeholders,
+)
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.storage.memory import InMemoryDatabase
-from agno.agent._messages import format_message_with_state_variables
+from agno.agent import Agent as AgnoAgent
+from agno.agent._messages import format_message_with_state_variables, get_system_message
+from agno.models.openai import OpenAIChat
 from agno.run import RunContext
+from agno.session import AgentSession
 
 from tests.runtime.engine.fakes import FakeChatModel, call, make_agent, say
 
@@ -59,6 +68,24 @@ def test_placeholders_resolve_as_agnos_do(text: str) -> None:
     )
 
     assert resolve_placeholders(text, values) == agnos(text, state=state, metadata=metadata, dependencies=dependencies)
+
+
+def test_the_expected_output_and_additional_context_are_sent_as_written_as_agno_sends_them() -> None:
+    fields = {
+        "description": "You help {name}.",
+        "instructions": ["Greet {name}."],
+        "expected_output": "A note to {name}.",
+        "additional_context": "{name} is a customer.",
+    }
+    context = RunContext(run_id="r1", session_id="s1", session_state={"name": "Ana", "current_run_id": "r1"})
+    agno = AgnoAgent(model=OpenAIChat(id="gpt-test", api_key="unused"), **fields)
+    expected = get_system_message(agno, AgentSession(session_id="s1"), run_context=context)
+    values = placeholder_values(session_state={"name": "Ana"}, session_id="s1", run_id="r1")
+
+    ours = build_system_message(AgentConfig(id="a", **fields), now=datetime.now(UTC), values=values)
+
+    assert expected is not None and ours == expected.content
+    assert ours.endswith("<expected_output>\nA note to {name}.\n</expected_output>\n\n{name} is a customer.")
 
 
 def test_dollar_signs_and_names_that_are_not_identifiers_are_left_sane_where_agnos_template_is_not() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+import sys
+import types
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from agno.agent import Agent as AgnoAgent
 from agno.agent._messages import get_system_message
 from agno.models.openai import OpenAIChat
 from agno.session import AgentSession
+from pydantic import ValidationError
 
 NOW = datetime(2026, 5, 4, 9, 15, 0, tzinfo=UTC)
 
@@ -29,6 +32,12 @@ NOW = datetime(2026, 5, 4, 9, 15, 0, tzinfo=UTC)
         {"instructions": ["Be brief.", "Steps:\n1. read\n2. answer"]},
         {"description": "You help.", "role": "Analyst", "instructions": ["Be brief.", "Cite."], "markdown": True},
         {"markdown": True},
+        {"expected_output": "  A haiku.\n"},
+        {"instructions": ["Be brief."], "expected_output": "One line.", "additional_context": "Prices in EUR."},
+        {"additional_context": "  Prices in EUR.  "},
+        {"name": "Ada", "add_name_to_context": True, "markdown": True},
+        {"add_name_to_context": True},
+        {"description": "You help {user}.", "expected_output": "About {user}.", "additional_context": "{user}"},
     ],
 )
 def test_system_message_is_the_one_agno_builds(fields: dict[str, Any]) -> None:
@@ -40,6 +49,39 @@ def test_system_message_is_the_one_agno_builds(fields: dict[str, Any]) -> None:
     assert ours == (expected.content if expected is not None else None)
 
 
+@pytest.mark.parametrize("zone", [None, "Europe/Paris", "America/St_Johns", "UTC"])
+def test_the_current_time_is_written_as_agno_writes_it_in_the_agents_time_zone(
+    zone: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return NOW.astimezone(tz) if tz is not None else NOW.astimezone().replace(tzinfo=None)
+
+    # Agno imports datetime from its module as it builds the message: it reads the frozen clock.
+    frozen = types.ModuleType("datetime")
+    frozen.datetime = Frozen  # type: ignore[attr-defined]
+    fields = {"instructions": ["Be brief."], "add_datetime_to_context": True, "timezone_identifier": zone}
+    agno = AgnoAgent(model=OpenAIChat(id="gpt-test", api_key="unused"), **fields)
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "datetime", frozen)
+        expected = get_system_message(agno, AgentSession(session_id="s"))
+
+    ours = build_system_message(AgentConfig(id="a", **fields), now=NOW)
+
+    assert expected is not None and ours == expected.content
+    if zone == "Europe/Paris":
+        assert "The current time is 2026-05-04 11:15:00+02:00." in ours
+
+
+def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as refused:
+        AgentConfig(id="a", add_datetime_to_context=True, timezone_identifier="Mars/Olympus_Mons")
+
+    assert refused.value.errors()[0]["loc"] == ("timezone_identifier",)
+    assert "unknown time zone 'Mars/Olympus_Mons'" in str(refused.value)
+
+
 def test_system_message_replaces_everything_else() -> None:
     config = AgentConfig(id="a", system_message="You are terse.", instructions=["ignored"], markdown=True)
 
@@ -47,10 +89,12 @@ def test_system_message_replaces_everything_else() -> None:
 
 
 def test_datetime_in_context_uses_the_given_clock() -> None:
-    config = AgentConfig(id="a", instructions=["Be brief."], add_datetime_to_context=True)
+    config = AgentConfig(
+        id="a", instructions=["Be brief."], add_datetime_to_context=True, timezone_identifier="Asia/Tokyo"
+    )
 
     assert build_system_message(config, now=NOW) == (
-        "Be brief.\n\n<additional_information>\n- The current time is 2026-05-04 09:15:00+00:00.\n"
+        "Be brief.\n\n<additional_information>\n- The current time is 2026-05-04 18:15:00+09:00.\n"
         "</additional_information>"
     )
 

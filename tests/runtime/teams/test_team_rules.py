@@ -3,13 +3,20 @@ member's run becomes for the leader, and which earlier runs a member replays."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sys
+import types
+from datetime import UTC, datetime, tzinfo
 
 import pytest
 from agentos_runtime.config import AgentConfig, TeamConfig
 from agentos_runtime.runs import Agent
 from agentos_runtime.runs.team_members import check_delegation, member_answer, member_history
 from agentos_runtime.runs.team_prompt import MemberCard, build_leader_message
+from agno.agent import Agent as AgnoAgent
+from agno.models.openai import OpenAIChat
+from agno.session import TeamSession
+from agno.team import Team as AgnoTeam
+from agno.team._messages import get_system_message as get_team_system_message
 
 from tests.runtime.engine.fakes import FakeChatModel
 
@@ -48,8 +55,41 @@ def test_a_system_message_replaces_everything_the_leader_would_be_told() -> None
 
 
 def test_the_current_time_is_added_when_asked() -> None:
-    config = TeamConfig(id="t", members=["weather"], add_datetime_to_context=True)
-    assert "The current time is 2026-01-02 03:04:05+00:00." in build_leader_message(config, CARDS, now=NOW)
+    config = TeamConfig(id="t", members=["weather"], add_datetime_to_context=True, timezone_identifier="Europe/Paris")
+    assert "The current time is 2026-01-02 04:04:05+01:00." in build_leader_message(config, CARDS, now=NOW)
+
+
+def test_the_leader_is_told_its_name_time_expected_output_and_additional_context_as_agnos_leader_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return NOW.astimezone(tz) if tz is not None else NOW.astimezone().replace(tzinfo=None)
+
+    # Agno imports datetime from its module as it builds the message: it reads the frozen clock.
+    frozen = types.ModuleType("datetime")
+    frozen.datetime = Frozen  # type: ignore[attr-defined]
+    fields = {
+        "name": "Crew",
+        "add_name_to_context": True,
+        "markdown": True,
+        "add_datetime_to_context": True,
+        "timezone_identifier": "America/New_York",
+        "expected_output": " A table. ",
+        "additional_context": " Prices in EUR.\n",
+    }
+    model = OpenAIChat(id="gpt-test", api_key="unused")
+    agno = AgnoTeam(model=model, members=[AgnoAgent(name="Weather", model=model)], **fields)
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "datetime", frozen)
+        expected = get_team_system_message(agno, TeamSession(session_id="s"))
+
+    ours = build_leader_message(TeamConfig(id="t", members=["weather"], **fields), CARDS, now=NOW)
+
+    assert expected is not None and isinstance(expected.content, str)
+    tail = "<additional_information>"
+    assert ours[ours.index(tail) :] == expected.content[expected.content.index(tail) :]
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ _DEFAULTS: JSON = {
     "enable_agentic_memory": False,
     "update_memory_on_run": False,
     "markdown": False,
+    "add_name_to_context": False,
     "add_datetime_to_context": False,
 }
 
@@ -90,8 +91,12 @@ def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, K
         "system_message_role": "system",
         "description": config.description,
         "instructions": config.instructions,
+        "expected_output": config.expected_output,
+        "additional_context": config.additional_context,
         "markdown": config.markdown,
+        "add_name_to_context": config.add_name_to_context,
         "add_datetime_to_context": config.add_datetime_to_context,
+        "timezone_identifier": config.timezone_identifier,
     }
     memory = {
         "enable_agentic_memory": config.enable_agentic_memory,
