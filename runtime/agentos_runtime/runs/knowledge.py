@@ -15,6 +15,10 @@ Two ways, as in Agno, both on by configuration:
   the run goes on without references: the model can still answer, and with the tool it can
   search again.
 
+A run's ``knowledge_filters`` (Agno's, a JSON object of metadata values) keep both searches
+to the chunks whose metadata has each of those values, as the knowledge search API's
+``filters`` do.
+
 Every search that found something is kept on the run as Agno's ``references``
 (``MessageReferences``: ``query``, ``references``, ``time`` in seconds), stored with the run
 and returned by the API. The decisions and texts are pure functions; ``RunKnowledge`` does the
@@ -132,13 +136,22 @@ class RunKnowledge:
         """The system message with the search instructions when the model gets the tool."""
         return with_search_instructions(system) if self.instructions else system
 
-    async def search(self, query: str) -> tuple[list[JSON], float]:
-        """The documents found for ``query`` and the seconds the search took; raises what the base raises."""
+    async def search(self, query: str, filters: Mapping[str, Any] | None = None) -> tuple[list[JSON], float]:
+        """The documents found for ``query`` (with metadata matching ``filters``, when given) and
+        the seconds the search took; raises what the base raises."""
         started = time.perf_counter()
-        hits = await self.base.search(query)
+        hits = await self.base.search(query, filters=filters or None)
         return [document(hit) for hit in hits], time.perf_counter() - started
 
-    async def user_message(self, message: str, references: list[JSON], *, label: str, shown: str | None = None) -> str:
+    async def user_message(
+        self,
+        message: str,
+        references: list[JSON],
+        *,
+        label: str,
+        shown: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> str:
         """The user's message as the model reads it (``shown``, its placeholders resolved, else
         ``message``): with the references found for ``message``, when ``add_knowledge_to_context``;
         a failed search is logged and leaves it as it was."""
@@ -146,7 +159,7 @@ class RunKnowledge:
         if not self.add_to_context:
             return text
         try:
-            documents, elapsed = await self.search(message)
+            documents, elapsed = await self.search(message, filters)
         except AgentOSError as error:
             log.warning(
                 "%s: knowledge base %s could not be searched for the user's message, answering without references: %s",
@@ -167,13 +180,14 @@ class RunKnowledge:
             references.append(message_references(message, documents, elapsed))
         return with_references(text, documents)
 
-    def tool(self, references: list[JSON]) -> Tool:
-        """``search_knowledge_base`` for one run: what it finds joins ``references``."""
+    def tool(self, references: list[JSON], filters: Mapping[str, Any] | None = None) -> Tool:
+        """``search_knowledge_base`` for one run (its searches keep to ``filters``): what it
+        finds joins ``references``."""
         base_id = self.base.id
 
         async def search_knowledge_base(query: str) -> str:
             try:
-                documents, elapsed = await self.search(query)
+                documents, elapsed = await self.search(query, filters)
             except AgentOSError as error:
                 raise KnowledgeSearchError(
                     f"knowledge base '{base_id}' could not be searched: {error.detail}"
@@ -184,16 +198,18 @@ class RunKnowledge:
 
         return Tool(SEARCH_KNOWLEDGE_BASE, _DESCRIPTION, _PARAMETERS, search_knowledge_base)
 
-    def tools(self, tools: Mapping[str, Tool], references: list[JSON]) -> dict[str, Tool]:
+    def tools(
+        self, tools: Mapping[str, Tool], references: list[JSON], *, filters: Mapping[str, Any] | None = None
+    ) -> dict[str, Tool]:
         """A team leader's tools for one run, with ``search_knowledge_base`` when it gets the tool."""
         if not self.search_tool:
             return dict(tools)
         return {
             **{name: t for name, t in tools.items() if name != SEARCH_KNOWLEDGE_BASE},
-            SEARCH_KNOWLEDGE_BASE: self.tool(references),
+            SEARCH_KNOWLEDGE_BASE: self.tool(references, filters),
         }
 
-    def toolbox(self, base: Toolbox, references: list[JSON]) -> Toolbox:
+    def toolbox(self, base: Toolbox, references: list[JSON], *, filters: Mapping[str, Any] | None = None) -> Toolbox:
         """An agent's toolbox for one run, with ``search_knowledge_base`` when it gets the tool
         (it takes the place of any other tool of that name)."""
         if not self.search_tool:
@@ -207,7 +223,7 @@ class RunKnowledge:
             self._others = (others, schemas)
         others, schemas = self._others
         return Toolbox(
-            tools={**others, SEARCH_KNOWLEDGE_BASE: self.tool(references)},
+            tools={**others, SEARCH_KNOWLEDGE_BASE: self.tool(references, filters)},
             schemas=[*schemas, self._schema],
             limit=base.limit,
         )

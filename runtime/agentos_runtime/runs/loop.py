@@ -91,6 +91,9 @@ class RunRequest:
     """Values ``{name}`` placeholders in the prompt may name (Agno's run ``dependencies``)."""
     add_session_state_to_context: bool | None = None
     add_dependencies_to_context: bool | None = None
+    knowledge_filters: JSON | None = None
+    """Metadata every chunk a knowledge search of the run finds must have (Agno's run
+    ``knowledge_filters`` as a dict), for the search tool and ``add_knowledge_to_context``."""
     add_history_to_context: bool | None = None
     num_history_runs: int | None = None
     member_runs: MemberRuns | None = field(default=None, compare=False, repr=False)
@@ -157,9 +160,10 @@ class _AgentRun(RunContext):
         message = resolve_placeholders(request.message, values)
         if agent.knowledge is not None:
             system = agent.knowledge.system_message(system)
-            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references)
+            filters = request.knowledge_filters
+            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references, filters=filters)
             message = await agent.knowledge.user_message(
-                request.message, record.references, label=self.label, shown=message
+                request.message, record.references, label=self.label, shown=message, filters=filters
             )
         system, message = with_context_blocks(
             system, message, request, agent.config, session_state=record.session_state

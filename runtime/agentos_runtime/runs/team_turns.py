@@ -234,6 +234,7 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
             session_state=run.record.session_state,
             metadata=request.metadata,
             dependencies=request.dependencies,
+            knowledge_filters=request.knowledge_filters,
             member_runs=budget,
         ),
         forward=parent if run.stream and delegation.forward_member_events else None,

@@ -114,9 +114,10 @@ class _TeamRun(LeaderRun):
         message = resolve_placeholders(request.message, values)
         if team.knowledge is not None:
             system = team.knowledge.system_message(system) or system
-            self.tools = team.knowledge.tools(self.tools, record.references)
+            filters = request.knowledge_filters
+            self.tools = team.knowledge.tools(self.tools, record.references, filters=filters)
             message = await team.knowledge.user_message(
-                request.message, record.references, label=self.label, shown=message
+                request.message, record.references, label=self.label, shown=message, filters=filters
             )
         # As Agno: a leader's whole system message is resolved, its members, memories and knowledge too.
         system = resolve_placeholders(system, values)

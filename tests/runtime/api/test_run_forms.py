@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from agentos_runtime.api.routes.run_forms import decode_extras, run_request
 from agentos_runtime.errors import BadRequest
+from fastapi.exceptions import RequestValidationError
 
 
 def test_declared_fields_are_left_to_the_route() -> None:
@@ -95,3 +98,33 @@ def test_dependencies_reach_the_run_for_its_placeholders() -> None:
     extras = decode_extras([("dependencies", '{"tone": "dry"}')])
     request = run_request(message="hi", session_id=None, user_id=None, extras=extras)
     assert request.dependencies == {"tone": "dry"}
+
+
+def run_with_filters(text: str) -> dict[str, object] | None:
+    extras = decode_extras([("knowledge_filters", text)])
+    return run_request(message="hi", session_id="s", user_id=None, extras=extras).knowledge_filters
+
+
+def test_knowledge_filters_of_metadata_values_reach_the_run() -> None:
+    assert run_with_filters('{"department": "hr", "year": 2026}') == {"department": "hr", "year": 2026}
+    assert run_with_filters("{}") is None and run_with_filters("") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"op": "EQ", "key": "department", "value": "hr"}', "Unsupported knowledge_filters parameter"),
+        ('[{"op": "EQ", "key": "department", "value": "hr"}]', "Unsupported knowledge_filters parameter"),
+        ('"hr"', "Invalid knowledge_filters parameter"),
+    ],
+)
+def test_knowledge_filters_the_search_cannot_apply_are_refused_naming_the_field(text: str, problem: str) -> None:
+    with pytest.raises(BadRequest, match=problem):
+        run_with_filters(text)
+
+
+def test_knowledge_filters_are_bounded_as_the_search_apis_filters_are() -> None:
+    with pytest.raises(RequestValidationError) as refused:
+        run_with_filters(json.dumps({f"k{i}": i for i in range(101)}))
+
+    assert refused.value.errors()[0]["loc"] == ("body", "knowledge_filters")

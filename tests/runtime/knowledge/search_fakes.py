@@ -1,8 +1,8 @@
 """What the run tests search: a small knowledge base behind the search port, and the runtime they run in.
 
 ``HandbookBase`` implements ``KnowledgeSearch`` over a few chunks with the suite's fake
-embeddings and cosine distance, as a vector store ranks them; it records the queries it was
-asked and can be told to fail as an embedding endpoint or a database does. ``built()`` builds
+embeddings and cosine distance, as a vector store ranks them (keeping to the chunks whose
+metadata has the filters' values); it records the queries and filters it was asked and can be told to fail as an embedding endpoint or a database does. ``built()`` builds
 the agents and teams of a runtime file through ``build_agents``/``build_teams``, with the
 models on the local OpenAI-compatible server, sessions in memory, and the given bases.
 ``impostor_plugin`` installs a third-party tool named like the knowledge search.
@@ -73,6 +73,7 @@ class HandbookBase:
         self.passages = list(passages)
         self.failure = failure
         self.queries: list[str] = []
+        self.filters: list[Mapping[str, Any] | None] = []
 
     @property
     def id(self) -> str:
@@ -86,12 +87,14 @@ class HandbookBase:
         self, query: str, *, max_results: int | None = None, filters: Mapping[str, Any] | None = None
     ) -> list[SearchHit]:
         self.queries.append(query)
+        self.filters.append(filters)
         if self.failure is not None:
             raise self.failure
         wanted = fake_embedding(query, DIMENSIONS)
         ranked = sorted(
             (1.0 - sum(a * b for a, b in zip(wanted, fake_embedding(p.content, DIMENSIONS), strict=True)), index, p)
             for index, p in enumerate(self.passages)
+            if all(p.meta_data.get(key) == value for key, value in (filters or {}).items())
         )
         return [
             SearchHit(

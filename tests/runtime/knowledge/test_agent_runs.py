@@ -340,6 +340,40 @@ async def test_knowledge_off_both_ways_leaves_the_agent_without_it(fake_openai: 
         assert runtime.agents["helpdesk"].knowledge is None
 
 
+async def test_the_runs_knowledge_filters_keep_the_search_tool_and_the_context_search_to_matching_chunks(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    base = HandbookBase()
+    fake_openai.script(Reply.call(search_call("vacation days")), Reply.say("Ask HR."))
+    file = agent_file(fake_openai.base_url, add_knowledge_to_context=True)
+    request = RunRequest(message="vacation days?", knowledge_filters={"department": "it"})
+    _, output = await run_once(file, base, "helpdesk", request)
+
+    assert base.filters == [{"department": "it"}, {"department": "it"}]
+    _, in_context = split_references(fake_openai.bodies[0]["messages"][-1]["content"])
+    found = json.loads(fake_openai.bodies[1]["messages"][-1]["content"])
+    assert [d["content"] for d in in_context] == [d["content"] for d in found] == [LAPTOPS]
+    assert [r["query"] for r in output["references"]] == ["vacation days?", "vacation days"]
+
+
+async def test_a_member_agent_searches_with_the_team_runs_knowledge_filters(fake_openai: FakeOpenAIServer) -> None:
+    base = HandbookBase()
+    file = runtime_file(
+        fake_openai.base_url,
+        agents=[{"id": "helpdesk", "model": "fake", "knowledge": "handbook"}],
+        teams=[{"id": "desk", "model": "lead", "mode": "route", "members": ["helpdesk"]}],
+    )
+    delegate = json.dumps({"member_id": "helpdesk", "task": "How many vacation days?"})
+    fake_openai.script(
+        Reply.call(FakeToolCall("delegate_task_to_member", delegate)),
+        Reply.call(search_call("vacation days")),
+        Reply.say("25 days."),
+    )
+    await run_once(file, base, "desk", RunRequest(message="Vacation?", knowledge_filters={"department": "hr"}))
+
+    assert base.filters == [{"department": "hr"}]
+
+
 async def test_a_member_agent_keeps_its_knowledge_when_a_team_runs_it(fake_openai: FakeOpenAIServer) -> None:
     base = HandbookBase()
     file = runtime_file(

@@ -27,6 +27,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
+from agentos_runtime.api.routes.knowledge_schemas import check_filter_terms, check_integers
 from agentos_runtime.api.text_checks import check_form_json, check_text
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.runs import RunRequest
@@ -128,8 +129,28 @@ def run_request(*, message: str, session_id: str | None, user_id: str | None, ex
         add_history_to_context=_flag("add_history_to_context", extras),
         add_session_state_to_context=_flag("add_session_state_to_context", extras),
         add_dependencies_to_context=_flag("add_dependencies_to_context", extras),
+        knowledge_filters=knowledge_filters(extras.get("knowledge_filters")),
         num_history_runs=_positive_int("num_history_runs", extras.get("num_history_runs"), maximum=MAX_HISTORY_RUNS),
     )
+
+
+def knowledge_filters(value: Any) -> dict[str, Any] | None:
+    """The run's knowledge filters: a JSON object of metadata values every chunk a search finds
+    must have (checked as the knowledge search API checks its ``filters``). Agno's filter
+    expressions (objects with ``op``, lists of them) are refused: this runtime's knowledge
+    bases match metadata values only, and a search must not quietly ignore a filter."""
+    if value is None or value == {}:
+        return None
+    if isinstance(value, list) or (isinstance(value, dict) and "op" in value):
+        raise BadRequest(
+            "Unsupported knowledge_filters parameter: filter expressions are not supported by this runtime yet; "
+            'send a JSON object of metadata values, e.g. {"category": "billing"}'
+        )
+    if not isinstance(value, dict):
+        raise BadRequest("Invalid knowledge_filters parameter: expected a JSON object of metadata values")
+    check_integers(("body", "knowledge_filters"), value)
+    check_filter_terms(("body", "knowledge_filters"), value)
+    return value
 
 
 def _flag(key: str, extras: Mapping[str, Any]) -> bool | None:
