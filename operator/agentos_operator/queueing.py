@@ -114,7 +114,10 @@ class Reconciler:
                 outcome: Outcome | None = await self._run_locked(key)
             except ApiError as error:
                 outcome, retry_after = None, error.retry_after
-                self._ctx.logger.warning("reconcile of %s/%s failed, will retry: %s", *key, error)
+                if error.namespace_terminating:  # the namespace's deletion takes the resource with it
+                    self._ctx.logger.info("reconcile of %s/%s waits for its namespace to be deleted", *key)
+                else:
+                    self._ctx.logger.warning("reconcile of %s/%s failed, will retry: %s", *key, error)
             except Exception:  # a bug must not stop this resource's reconciles for good
                 outcome = None
                 self._ctx.logger.exception("reconcile of %s/%s crashed, will retry", *key)

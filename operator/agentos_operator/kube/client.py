@@ -117,9 +117,14 @@ class ApiError(OperatorError):
         """Whether the same request may succeed later without anyone changing anything."""
         if self.status == 500 and (self.detail.startswith(UNTYPABLE_APPLY) or ETCD_TOO_LARGE in self.detail):
             return False
-        if self.status == 403 and NAMESPACE_TERMINATING in self.detail:
+        if self.namespace_terminating:
             return True
         return self.status in TRANSIENT_STATUSES or self.status >= 500
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """Whether the object's namespace is being deleted: expected, and over once it is gone."""
+        return self.status == 403 and NAMESPACE_TERMINATING in self.detail
 
 
 class ApiUnavailableError(ApiError):

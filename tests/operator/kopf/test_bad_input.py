@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
+import pytest
 from agentos_operator.kube.client import ETCD_TOO_LARGE, ApiError
 from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS, Context, _forbidden_for_now
 from agentos_operator.settings import OperatorSettings
@@ -94,3 +95,20 @@ def test_403s_are_reported_once_they_have_lasted_the_grace_period() -> None:
     assert not _forbidden_for_now(ctx, ("ns1", "other"), other), "only 403s"
     now[0] += 1
     assert not _forbidden_for_now(ctx, ("ns1", "demo"), forbidden), "reported once it lasts"
+
+
+async def test_a_namespace_being_deleted_is_waited_out_without_a_warning_per_retry(
+    cluster: Cluster, start_operator: StartOperator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Injected: the API server's refusal of new objects in a namespace being deleted."""
+    terminating = 'configmaps "demo-config" is forbidden: unable to create new content in namespace ns1 because it is being terminated'
+    caplog.set_level(logging.INFO)
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(403, verb="patch", plural="configmaps", times=3, message=terminating)
+    start_operator()
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    waited = [r for r in caplog.records if "waits for its namespace to be deleted" in r.getMessage()]
+    assert waited and all(r.levelname == "INFO" for r in waited)
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and "being terminated" in r.getMessage()]
