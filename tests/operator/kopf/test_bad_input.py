@@ -61,7 +61,7 @@ async def test_a_status_the_api_server_will_not_store_is_told_in_an_event_and_no
     told = await eventually(refused, what="the StatusRefused event")
     assert told[0]["type"] == "Warning"
     assert told[0]["message"] == f"the status cannot be written: {ETCD_TOO_LARGE}: make the spec smaller"
-    assert operator.reconciles("invalid") >= 1, "waits for an edit instead of retrying"
+    await eventually(lambda: operator.reconciles("invalid") >= 1, what="the reconcile waiting for an edit")
 
 
 async def test_a_few_403s_as_from_an_api_server_still_reading_its_rbac_are_retried_quietly(
