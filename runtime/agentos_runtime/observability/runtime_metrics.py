@@ -79,10 +79,10 @@ class RuntimeMetrics:
     def count_storage_error(self, db_id: str, operation: str) -> None:
         self.storage_errors.inc((db_id, operation))
 
-    def observe_run(self, run: JSON) -> None:
-        """Count a run as it is stored."""
+    def observe_run(self, run: JSON, *, status: str | None = None) -> None:
+        """Count a run as it is stored; ``status`` overrides its own (``error``: its save failed)."""
         component, component_id = run_component(run)
-        status = str(run.get("status") or "UNKNOWN").lower()
+        status = status or str(run.get("status") or "UNKNOWN").lower()
         self.runs.inc((component, component_id, status))
         metrics = run.get("metrics") or {}
         duration = metrics.get("duration")

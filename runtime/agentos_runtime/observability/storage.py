@@ -3,7 +3,8 @@
 ``observe_opener`` wraps the database opener the app starts with, so every open database is
 wrapped once, whatever backend. ``sessions.save_run`` hands the run to ``run_log.log_run`` once
 the save is done (or failed: the run then ended in error) and, when metrics are kept, to
-``RuntimeMetrics.observe_run``: every run is saved exactly once when it ends. With metrics,
+``RuntimeMetrics.observe_run``: every run is saved exactly once when it ends (a run whose save
+failed is counted as ``error``, as its client and its log line are told). With metrics,
 each coroutine method of the ``Database`` and of each of its stores (every attribute the
 ``Database`` port types as a store, so a store added to the port is watched too) also counts a
 ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it; without, every other method
@@ -25,6 +26,8 @@ from agentos_runtime.storage.ports import Database
 Opener = Callable[..., Awaitable[Database]]
 # The error type of a run whose save failed because the database was unavailable (as its RunError says).
 UNSAVED_ERROR_TYPE = "storage_unavailable"
+# The status a run whose save failed is counted under: it ended in error, whatever its record says.
+UNSAVED_STATUS = "error"
 
 
 @cache
@@ -61,13 +64,17 @@ class _Watched:
         observe_run = metrics.observe_run if saves_runs else None
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            if observe_run is not None:
-                observe_run(_saved_run(args, kwargs))
+            unsaved = True
             try:
-                return await target(*args, **kwargs)
+                result = await target(*args, **kwargs)
+                unsaved = False
+                return result
             except StorageUnavailable:
                 metrics.count_storage_error(db_id, operation)
                 raise
+            finally:
+                if observe_run is not None:
+                    observe_run(_saved_run(args, kwargs), status=UNSAVED_STATUS if unsaved else None)
 
         return call
 

@@ -109,3 +109,25 @@ async def test_a_run_whose_save_failed_is_logged_as_failed_by_the_save(
     )
     if metrics is not None:
         assert 'agentos_storage_errors_total{db_id="main",operation="sessions.save_run"} 1' in metrics.render().decode()
+
+
+@pytest.mark.parametrize("refusal", [StorageUnavailable("database 'main' is unavailable"), ValueError("refused")])
+async def test_a_completed_run_whose_save_failed_is_counted_as_an_error_run_not_a_completed_one(
+    refusal: Exception,
+) -> None:
+    memory = InMemoryDatabase(id="main")
+
+    async def refuse(new: SessionRow, run: dict[str, object], *, session_state: object) -> SessionRow:
+        raise refusal
+
+    memory.sessions.save_run = refuse  # type: ignore[method-assign]
+    metrics = RuntimeMetrics()
+    database = observe_database(memory, db_id="main", metrics=metrics)
+    with pytest.raises(type(refusal)):
+        await database.sessions.save_run(row(), completed_run(), session_state=None)
+    await observe_database(InMemoryDatabase(id="other"), db_id="other", metrics=metrics).sessions.save_run(
+        row(), completed_run(), session_state=None
+    )
+
+    assert metrics.runs.value(("agent", "assistant", "error")) == 1
+    assert metrics.runs.value(("agent", "assistant", "completed")) == 1, "only the saved run completed"
