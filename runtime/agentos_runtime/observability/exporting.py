@@ -3,7 +3,11 @@
 AgentOS's own API has a ``/metrics`` route (usage metrics), so Prometheus's text is served on
 a separate port (``AGENTOS_METRICS_PORT``, 9464 by default), which also keeps it off the
 Service users call. The server runs in a daemon thread with the standard library's HTTP
-server, imported in that thread so start-up does not wait for it. A port that cannot be bound
+server, imported in that thread so start-up does not wait for it. Each connection has a thread
+of its own while it lasts, so connections are bounded: one that sends nothing for
+``IDLE_SECONDS`` is closed, and beyond ``MAX_CONNECTIONS`` at once a new one is closed at once
+(idle connections held open by anyone who reaches the port would otherwise each keep a thread
+forever, until the process can start no more). A port that cannot be bound
 (in use, or not allowed) is one WARNING line saying so and what to set, and the runtime serves
 on without metrics: scraping is not worth an outage of the API.
 """
@@ -20,15 +24,29 @@ from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
 log = logging.getLogger("agentos_runtime.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# A scrape is one short request; Prometheus's own scrape timeout defaults to 10 s.
+IDLE_SECONDS = 10.0
+# Scrapers at once (a Prometheus pair, an agent, someone with curl), with room to spare.
+MAX_CONNECTIONS = 8
 
 
 class MetricsServer:
     """``start()`` serves ``metrics`` at ``http://host:port/metrics``; ``stop()`` ends it."""
 
-    def __init__(self, metrics: RuntimeMetrics, *, host: str, port: int) -> None:
+    def __init__(
+        self,
+        metrics: RuntimeMetrics,
+        *,
+        host: str,
+        port: int,
+        idle_seconds: float = IDLE_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.metrics = metrics
         self.host = host
         self.port = port
+        self.idle_seconds = idle_seconds
+        self.max_connections = max_connections
         self.bound_port: int | None = None
         """The port listened on once bound (``port`` 0 picks a free one)."""
         self.failure: OSError | None = None
@@ -58,10 +76,10 @@ class MetricsServer:
             self._thread.join()
 
     def _serve(self) -> None:
-        from http.server import ThreadingHTTPServer
-
         try:
-            server = ThreadingHTTPServer((self.host, self.port), _handler(self.metrics))
+            server = _bounded_server(
+                self.host, self.port, _handler(self.metrics, self.idle_seconds), self.max_connections
+            )
         except OSError as error:
             self.failure = error
             log.warning("%s", bind_failure(self.host, self.port, error))
@@ -83,10 +101,41 @@ def bind_failure(host: str, port: int, error: OSError) -> str:
     return f"metrics are not served ({why}); the API serves on. Set AGENTOS_METRICS_PORT to a free port, or 0 to turn metrics off"
 
 
-def _handler(metrics: RuntimeMetrics) -> Any:
+def _bounded_server(host: str, port: int, handler: Any, max_connections: int) -> Any:
+    """A threading HTTP server serving at most ``max_connections`` connections at once."""
+    from http.server import ThreadingHTTPServer
+
+    slots = threading.BoundedSemaphore(max_connections)
+
+    class BoundedServer(ThreadingHTTPServer):
+        def process_request(self, request: Any, client_address: Any) -> None:
+            if not slots.acquire(blocking=False):  # no thread for it: closed at once
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:  # no thread started: its slot is free again
+                slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                slots.release()  # before the close: a client that sees it closed can connect again
+                self.shutdown_request(request)
+
+    return BoundedServer((host, port), handler)
+
+
+def _handler(metrics: RuntimeMetrics, idle_seconds: float) -> Any:
     from http.server import BaseHTTPRequestHandler
 
     class MetricsHandler(BaseHTTPRequestHandler):
+        timeout = idle_seconds  # a connection that sends nothing for this long is closed
+
         def do_GET(self) -> None:
             if self.path.split("?", 1)[0] != "/metrics":
                 self._answer(404, b"Not found: metrics are at /metrics\n", "text/plain; charset=utf-8")
@@ -106,8 +155,15 @@ def _handler(metrics: RuntimeMetrics) -> Any:
     return MetricsHandler
 
 
-def serve_metrics(metrics: RuntimeMetrics, *, host: str, port: int) -> MetricsServer:
+def serve_metrics(
+    metrics: RuntimeMetrics,
+    *,
+    host: str,
+    port: int,
+    idle_seconds: float = IDLE_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
+) -> MetricsServer:
     """Start serving ``metrics`` in the background and return the server (to stop it)."""
-    server = MetricsServer(metrics, host=host, port=port)
+    server = MetricsServer(metrics, host=host, port=port, idle_seconds=idle_seconds, max_connections=max_connections)
     server.start()
     return server
