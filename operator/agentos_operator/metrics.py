@@ -71,6 +71,21 @@ class Metrics:
             for state in READY_STATES:
                 self.resources.labels(ready=state).set(counts.get(state, 0))
 
+    def start_reconciling(self) -> None:
+        self.reconciling.set(1)
+
+    def stop_reconciling(self) -> None:
+        """This replica reconciles no more (it lost the Lease, or stops): it no longer counts resources.
+
+        What it knew goes stale at once (a resource deleted under the next leader would stay
+        counted here, and again when this replica leads later), and two replicas both counting
+        add up to twice the resources."""
+        with self._lock:
+            self._ready.clear()
+            for state in READY_STATES:
+                self.resources.labels(ready=state).set(0)
+        self.reconciling.set(0)
+
     def api_error(self, verb: str, status: int) -> None:
         self.api_errors.labels(verb=verb, code=str(status)).inc()
 

@@ -252,7 +252,7 @@ async def run_kopf(
     if holding is not None:
         holding.add_done_callback(lambda _: stop_flag.set())  # no Lease, no writes: stop kopf
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
-    metrics.reconciling.set(1)
+    metrics.start_reconciling()
     try:
         await kopf.operator(
             registry=registry,
@@ -266,7 +266,7 @@ async def run_kopf(
             memo=kopf.Memo(stop_flag=stop_flag),
         )
     finally:
-        metrics.reconciling.set(0)
+        metrics.stop_reconciling()
         stop_flag.set()  # kopf waits on the flag in a thread: release it, or the loop's shutdown waits forever
         if holding is not None and not holding.done():
             holding.cancel()

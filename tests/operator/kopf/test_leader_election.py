@@ -315,3 +315,27 @@ async def test_an_outage_past_the_renew_deadline_stops_the_leader_and_the_standb
     )
     # Neither replica crashed: the one that lost the Lease stood by again.
     assert leader.thread.is_alive() and standby.thread.is_alive()
+
+
+async def test_a_replica_that_lost_the_lease_counts_no_resources_and_the_new_leader_counts_them_once(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: the whole API server down past the renew deadline, then back."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    election = {"leader_election": True, "lease_duration_seconds": 1, "lease_retry_seconds": 0.05}
+    leader = start_operator(pod_name="leader", **election)
+    await eventually(lambda: "leader" in str(cluster.api.read(LEASES, "ns1", "agentos-operator")), what="a leader")
+    standby = start_operator(pod_name="standby", **election)
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+
+    def ready_resources(replica: Any) -> float | None:
+        return replica.metrics.registry.get_sample_value("agentos_operator_resources", {"ready": "True"})
+
+    assert (ready_resources(leader), ready_resources(standby)) == (1, 0)
+    async with cluster.api.outage():
+        await eventually(lambda: not leader.reconciling(), what="the leader giving up the Lease")
+    assert ready_resources(leader) == 0, "what it knew is another replica's to count now"
+
+    await eventually(lambda: standby.reconciling() or leader.reconciling(), what="a leader again")
+    await eventually(lambda: (ready_resources(leader) or 0) + (ready_resources(standby) or 0) == 1, what="one count")
