@@ -147,8 +147,9 @@ def _end_runs(app: Any, grace: float) -> None:
 def _serve(app: Any, settings: Any) -> int:
     import uvicorn
 
-    # In JSON mode uvicorn keeps its hands off logging, so its lines go through our handler too.
-    logging_setup: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
+    # uvicorn keeps its hands off logging (in either format), so its lines go through our handler
+    # too: secrets redacted, and held to a few a minute (a client sending garbage makes one
+    # "Invalid HTTP request" line per connection; with uvicorn's own handler, without end).
     server = _server_ending_runs(
         app,
         settings.run_grace_seconds,
@@ -161,7 +162,7 @@ def _serve(app: Any, settings: Any) -> int:
             lifespan="on",
             timeout_graceful_shutdown=settings.run_grace_seconds + STREAM_CLOSE_SECONDS,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            **logging_setup,
+            log_config=None,
         ),
     )
     # uvicorn re-raises the signal that stopped it once it has shut down gracefully; by then

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -290,3 +291,25 @@ def test_every_variable_holding_a_key_or_url_the_config_names_is_redacted(tmp_pa
     redacted = secret_values(Settings(data_dir=tmp_path), config, environ)
 
     assert set(environ.values()) <= set(redacted), "an embedder key without a known prefix is a secret too"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_client_sending_garbage_requests_gets_a_few_lines_a_minute_in_either_format(
+    log_format: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(agent_config(fake_openai.base_url))
+    port = free_port()
+    env = clean_env(AGENTOS_LOG_FORMAT=log_format, AGENTOS_METRICS_PORT="0", AGENT_OS_PORT=str(port))
+    with running(serve_command(config, "--data-dir", str(tmp_path / "data")), env, tmp_path) as process:
+        assert wait_for_health(port, process).status_code == 200
+        for _ in range(50):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as garbage:
+                garbage.sendall(b"NOT HTTP AT ALL\x00\r\n\r\n")
+                while garbage.recv(4096):  # until the server hangs up
+                    pass
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        stderr = process.stderr.read() if process.stderr else ""
+    invalid = [line for line in stderr.splitlines() if "Invalid HTTP request" in line]
+    assert 1 <= len(invalid) <= 10, "uvicorn's lines go through the runtime's handler, held to ten a minute"
