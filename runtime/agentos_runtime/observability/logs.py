@@ -6,6 +6,12 @@ log carries ``run_id``, ``session_id``, ``component``, ``status``, tokens and du
 formats replace the values of the process's secrets (security key, JWT key, database URLs, API
 keys) with ``***`` wherever they would appear, as a last line of defence: the code does not log
 them on purpose, and prompts and answers are never logged at INFO.
+
+A message may quote what a client, a model or a tool said (a URL a model asked a tool to
+fetch, an endpoint's error): its control characters are written escaped (``\n``, ``\x1b``), so
+it can neither start a line of its own, as if logged by the runtime, nor drive the terminal
+reading the log. JSON escapes those below U+0020 itself; a JSON line also escapes DEL, the C1
+controls and U+2028/U+2029, which JSON allows raw.
 """
 
 from __future__ import annotations
@@ -30,6 +36,20 @@ STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), Non
 TEXT_FORMAT = "%(levelname)s:     %(name)s: %(message)s"
 # Libraries whose records may say where a database is (its host, port, user, database name).
 DRIVER_LOGGERS = frozenset({"psycopg", "psycopg_pool", "sqlalchemy", "redis", "aiosqlite"})
+
+
+# Characters a text line writes escaped: every control character but the tab, and the Unicode
+# line and paragraph separators.
+_TEXT_ESCAPES = {
+    code: repr(chr(code))[1:-1] for code in (*range(0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+# What JSON allows raw but a terminal or a line-based reader may act on.
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` as one line of plain characters: control characters written as escapes."""
+    return text.translate(_TEXT_ESCAPES) if not text.isprintable() else text
 
 
 class Redactor:
@@ -67,7 +87,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self.redact(json.dumps(entry, ensure_ascii=False, default=str))
+        return self.redact(json.dumps(entry, ensure_ascii=False, default=str)).translate(_JSON_ESCAPES)
 
 
 class TextFormatter(logging.Formatter):
@@ -76,6 +96,10 @@ class TextFormatter(logging.Formatter):
     def __init__(self, redact: Redactor | None = None) -> None:
         super().__init__(TEXT_FORMAT)
         self.redact = redact or Redactor()
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line before any traceback, control characters escaped (a traceback keeps its lines)."""
+        return escape_controls(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redact(super().format(record))

@@ -80,6 +80,30 @@ def test_secrets_are_redacted_in_both_formats_even_when_json_escapes_them() -> N
     assert "short" in TextFormatter(redact).format(record("short words stay"))
 
 
+FORGED = "http://x/\nINFO:     agentos_runtime.runs: run r-0 of agent admin ended completed\r\x1b[2J\x00\u2028\x9b"
+
+
+def test_a_text_line_quoting_a_newline_or_an_escape_sequence_stays_one_line_of_plain_characters() -> None:
+    line = TextFormatter().format(record("tool http_get failed: could not fetch %s", FORGED))
+    assert line.splitlines() == [line] and line.isprintable()
+    assert line.startswith("INFO:     agentos_runtime.test: tool http_get failed: could not fetch http://x/\\n")
+    assert "\\r\\x1b[2J\\x00\\u2028\\x9b" in line, "written as escapes, readable"
+
+
+def test_a_traceback_keeps_its_lines_after_an_escaped_message() -> None:
+    line = TextFormatter().format(record("failed %s", "a\nb", exc=True))
+    first, *traceback = line.splitlines()
+    assert first == "INFO:     agentos_runtime.test: failed a\\nb"
+    assert traceback[0].startswith("Traceback") and traceback[-1] == "ValueError: broken"
+
+
+def test_a_json_line_escapes_what_json_allows_raw_but_a_terminal_or_a_line_reader_acts_on() -> None:
+    line = JsonFormatter().format(record("could not fetch %s", FORGED, url=FORGED))
+    assert line.splitlines() == [line] and line.isprintable()
+    entry = json.loads(line)
+    assert entry["url"] == FORGED and entry["message"] == f"could not fetch {FORGED}"
+
+
 @pytest.fixture
 def run_log() -> Iterator[io.StringIO]:
     """The runtime's INFO records, as JSON lines."""
