@@ -107,3 +107,19 @@ async def test_with_metrics_off_nothing_is_kept(fake_openai: FakeOpenAIServer, t
     async with observed_app("sqlite", agent_config(fake_openai.base_url), tmp_path, metrics_port=0) as app:
         assert app.telemetry is None
         assert (await app.client.get("/health")).status_code == 200
+
+
+async def test_methods_the_api_does_not_serve_share_one_series_whatever_a_client_names(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    async with observed_app("sqlite", agent_config(fake_openai.base_url), tmp_path) as app:
+        for method in ("PROPFIND", "MKCOL", "PURGE", "X-MADE-UP-1", "X-MADE-UP-2"):
+            assert (await app.client.request(method, "/agents")).status_code == 405
+            assert (await app.client.request(method, "/no/such/route")).status_code == 404
+        assert (await app.client.request("PUT", "/agents")).status_code == 405
+        samples = await scrape(app.telemetry)
+
+    methods = {dict(labels)["method"] for name, labels in samples if name == "agentos_http_requests_total"}
+    assert methods == {"other", "PUT"}
+    assert value(samples, "agentos_http_requests_total", method="other", route="/agents", status="405") == 5
+    assert value(samples, "agentos_http_requests_total", method="other", route="<unmatched>", status="404") == 5
