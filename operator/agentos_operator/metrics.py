@@ -3,6 +3,12 @@
 Reconciles by result, how long they take, resources by their ``Ready`` status, and failed API
 requests by verb and status code. A fresh ``CollectorRegistry`` per ``Metrics`` (not the
 process-global one) keeps two operators in one process, as tests run them, from colliding.
+
+``/metrics`` is served by ``prometheus_client``'s WSGI app on a server of our own, because its
+``start_http_server`` gives each connection a thread for as long as the connection stays open:
+anyone reaching the port could hold idle connections until the process could start no more
+threads. Here a connection that sends nothing for ``IDLE_SECONDS`` is closed, and beyond
+``MAX_CONNECTIONS`` at once a new one is closed at once.
 """
 
 from __future__ import annotations
@@ -10,13 +16,18 @@ from __future__ import annotations
 import threading
 from collections import Counter as Tally
 from collections.abc import Callable
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 Key = tuple[str, str]
 READY_STATES = ("True", "False", "Unknown")
 # Reconciles take milliseconds when nothing changed and seconds against a slow API server.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# A scrape is one short request; Prometheus's own scrape timeout defaults to 10 s.
+IDLE_SECONDS = 10.0
+# Scrapers at once (a Prometheus pair, an agent, someone with curl), with room to spare.
+MAX_CONNECTIONS = 8
 
 
 class Metrics:
@@ -89,12 +100,21 @@ class Metrics:
     def api_error(self, verb: str, status: int) -> None:
         self.api_errors.labels(verb=verb, code=str(status)).inc()
 
-    def serve(self, port: int, address: str = "0.0.0.0") -> Callable[[], None]:
+    def serve(
+        self,
+        port: int,
+        address: str = "0.0.0.0",
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> Callable[[], None]:
         """Serve ``/metrics`` on ``port`` (all interfaces: Prometheus scrapes from outside the pod).
 
         Runs in a background thread; returns the function that stops it.
         """
-        server, thread = start_http_server(port, addr=address, registry=self.registry)
+        server = _bounded_server(address, port, make_wsgi_app(self.registry), idle_seconds, max_connections)
+        thread = threading.Thread(target=server.serve_forever, name="operator-metrics", daemon=True)
+        thread.start()
 
         def stop() -> None:
             server.shutdown()
@@ -102,3 +122,50 @@ class Metrics:
             thread.join()
 
         return stop
+
+
+def _bounded_server(address: str, port: int, app: Any, idle_seconds: float, max_connections: int) -> Any:
+    """A threading WSGI server for ``app``: connections idle for ``idle_seconds`` closed, at most
+    ``max_connections`` at once."""
+    import socket
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    slots = threading.BoundedSemaphore(max_connections)
+
+    class Handler(WSGIRequestHandler):
+        timeout = idle_seconds  # a connection that sends nothing for this long is closed
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except TimeoutError:  # wsgiref's handler lets it out: it would be a traceback on stderr
+                self.close_connection = True
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Scrapes are not logged."""
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        address_family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            if not slots.acquire(blocking=False):  # no thread for it: closed at once
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:  # no thread started: its slot is free again
+                slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                slots.release()  # before the close: a client that sees it closed can connect again
+                self.shutdown_request(request)
+
+    return make_server(address, port, app, server_class=Server, handler_class=Handler)
