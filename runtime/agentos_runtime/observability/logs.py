@@ -56,7 +56,10 @@ class Redactor:
     """Replaces each known secret value in a text."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        unique = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        # Also without surrounding whitespace: a value read from a file often ends with a newline,
+        # and keys and URLs are used stripped (``llm.keys``), so that is how they would appear.
+        given = {value for s in secrets if s for value in (s, s.strip())}
+        unique = {s for s in given if len(s) >= MIN_SECRET_LENGTH}
         # Also as it reads inside a JSON string (quotes, backslashes and newlines escaped).
         unique |= {json.dumps(s, ensure_ascii=False)[1:-1] for s in unique}
         self.secrets = sorted(unique, key=len, reverse=True)  # a longer secret containing a shorter one first

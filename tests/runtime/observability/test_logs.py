@@ -104,6 +104,12 @@ def test_a_json_line_escapes_what_json_allows_raw_but_a_terminal_or_a_line_reade
     assert entry["url"] == FORGED and entry["message"] == f"could not fetch {FORGED}"
 
 
+def test_a_secret_whose_variable_ends_with_a_newline_is_redacted_as_it_is_used_without_it() -> None:
+    redact = Redactor([f"{MODEL_KEY}\n", f"  {SECRET}\r\n"])
+    line = TextFormatter(redact).format(record("the endpoint said: bad key %s, also %s", MODEL_KEY, SECRET))
+    assert MODEL_KEY not in line and SECRET not in line and line.endswith("bad key ***, also ***")
+
+
 @pytest.fixture
 def run_log() -> Iterator[io.StringIO]:
     """The runtime's INFO records, as JSON lines."""
