@@ -6,17 +6,26 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from pathlib import Path
 
 import pytest
 from agentos_runtime.config.mcp import McpServerConfig
 from agentos_runtime.config.problems import ConfigError
 from agentos_runtime.observability.logs import Redactor, TextFormatter
 from agentos_runtime.tools.mcp import connection as connection_module
-from agentos_runtime.tools.mcp.connection import McpConnection, McpToolError
+from agentos_runtime.tools.mcp.connection import MAX_STDERR_LINE_CHARS, McpConnection, McpToolError
 from agentos_runtime.tools.mcp.hub import McpHub
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 
-from tests.runtime.mcp.servers import ENVIRON, TOKEN, free_port, http_server, serve_tool_server, stdio_server
+from tests.runtime.mcp.servers import (
+    ENVIRON,
+    SERVER_SCRIPT,
+    TOKEN,
+    free_port,
+    http_server,
+    serve_tool_server,
+    stdio_server,
+)
 
 WAIT = 20.0
 
@@ -239,6 +248,45 @@ async def test_a_stdio_servers_stderr_reaches_the_log_with_its_secret_env_values
     [line] = [line for line in lines.lines if "my GREETING is" in line]
     assert line.endswith("MCP server local: my GREETING is ***")
     assert not any(secret in line for line in lines.lines)
+
+
+# The suite's tool server after one stderr line of 300 KB (a progress bar, a dump), longer than
+# asyncio's line limit (64 KiB).
+LONG_LINE_SERVER = f"""
+import sys
+sys.path.insert(0, {str(SERVER_SCRIPT.parent)!r})
+sys.stderr.write("progress " + "#" * 300_000 + "\\n")
+sys.stderr.flush()
+from tool_server import build_server
+build_server().run("stdio")
+"""
+
+
+async def test_a_stdio_server_writing_a_huge_stderr_line_is_logged_cut_keeps_answering_and_closes(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "long_line_server.py"
+    script.write_text(LONG_LINE_SERVER)
+    lines = _Lines(TextFormatter(), "my GREETING-")
+    logger = logging.getLogger("agentos_runtime.tools.mcp.connection")
+    logger.addHandler(lines)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    connection = McpConnection(stdio_server(args=[str(script)]), ENVIRON, metrics=McpMetrics())
+    try:
+        await connection.start(wait_seconds=WAIT)
+        for _ in range(20):  # far more than a pipe holds, were nobody reading it
+            assert await connection.call("confess", {"name": "GREETING" + "-" * 5000}) == "written"
+        async with asyncio.timeout(WAIT):
+            await lines.arrived.wait()
+        await connection.close()
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(previous)
+    [progress] = [line for line in lines.lines if "progress" in line]
+    assert progress.endswith(" [cut]") and len(progress) < MAX_STDERR_LINE_CHARS + 100
+    assert not any("left behind" in line or "reconnecting" in line for line in lines.lines)
+    assert connection.metrics.connection_failures.value(("local",)) == 0
 
 
 async def test_a_call_cancelled_with_its_run_counts_as_cancelled_and_the_connection_stays_usable(

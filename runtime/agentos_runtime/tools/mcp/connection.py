@@ -57,6 +57,10 @@ STRAY_QUOTE_CHARS = 200
 CONNECT_TIMEOUT_SECONDS = 30.0
 # What is left of a stopped stdio server's stderr is relayed to the log for at most this long.
 STDERR_DRAIN_SECONDS = 2.0
+# The most of one stderr line a log line keeps (a progress bar or a dump can be one line of
+# megabytes); the rest of it, up to its newline, is dropped.
+MAX_STDERR_LINE_CHARS = 2000
+_STDERR_READ_BYTES = 64 * 1024
 # How long closing waits for the connection's task to end once cancelled.
 CLOSE_SECONDS = 5.0
 # Pages of tools/list followed before the listing is taken as complete (a paginator that never
@@ -391,8 +395,8 @@ async def _stdio_transport(params: StdioServerParameters, server_id: str) -> Asy
     pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), os.fdopen(read_fd, "rb"))
 
     async def relay() -> None:
-        async for line in lines:
-            log.info("MCP server %s: %s", server_id, line.decode(errors="replace").rstrip())
+        async for line in _stderr_lines(lines):
+            log.info("MCP server %s: %s", server_id, line)
 
     relaying = loop.create_task(relay(), name=f"mcp-{server_id}-stderr")
     try:
@@ -406,7 +410,39 @@ async def _stdio_transport(params: StdioServerParameters, server_id: str) -> Asy
                 await relaying
         except TimeoutError:
             relaying.cancel()
+        except Exception:  # the relay's own failure must not become the connection's (nor swallow a cancel)
+            log.debug("MCP server %s: relaying its stderr failed", server_id, exc_info=True)
         pipe.close()
+
+
+async def _stderr_lines(reader: asyncio.StreamReader) -> AsyncIterator[str]:
+    """Each line ``reader`` gives, decoded, without its line ending, cut to ``MAX_STDERR_LINE_CHARS``.
+
+    Read in chunks rather than with ``readline``: a line longer than the reader's limit (64 KiB)
+    ended its iteration with a ``ValueError``, after which nothing read the pipe any more, the
+    server blocked on its next write to stderr, and the error surfaced at close in place of the
+    cancel, so the connection could neither answer nor be closed.
+    """
+    pending = b""
+    cut_off = False  # the rest of a line already logged cut is being dropped
+    while chunk := await reader.read(_STDERR_READ_BYTES):
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            if not cut_off:
+                yield _stderr_text(line)
+            cut_off = False
+        if not cut_off and len(pending) > MAX_STDERR_LINE_CHARS * 4:  # 4 bytes: the longest UTF-8 character
+            yield _stderr_text(pending)
+            pending, cut_off = b"", True
+        elif cut_off:
+            pending = b""
+    if pending and not cut_off:
+        yield _stderr_text(pending)
+
+
+def _stderr_text(line: bytes) -> str:
+    text = line.decode(errors="replace").rstrip()
+    return text if len(text) <= MAX_STDERR_LINE_CHARS else text[:MAX_STDERR_LINE_CHARS] + " [cut]"
 
 
 @asynccontextmanager
