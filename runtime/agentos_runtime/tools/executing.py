@@ -87,12 +87,22 @@ async def execute_tool_call(call: ToolCall, tools: Mapping[str, Tool]) -> ToolOu
     return ToolOutcome(call, arguments, clean_text(result), error, started_at, started_at + duration, duration)
 
 
+# The most of a tool's failure message its log line keeps: the message may quote what the model
+# passed or what a server answered (an MCP tool's error text, up to its max_result_chars).
+MAX_LOGGED_FAILURE_CHARS = 500
+
+
+def _for_log(message: str) -> str:
+    text = clean_text(message)
+    return text if len(text) <= MAX_LOGGED_FAILURE_CHARS else text[: MAX_LOGGED_FAILURE_CHARS - 1] + "…"
+
+
 async def _run(tool: Tool, arguments: dict[str, Any]) -> tuple[str, bool]:
     try:
         return await tool.call(arguments), False
     except Exception as problem:  # the tool boundary: any failure is a result the model reads
         if isinstance(problem, DescribedFailure | AgentOSError):  # foreseen: its message says it all
-            log.warning("tool %s failed: %s", tool.name, clean_text(str(problem)))
+            log.warning("tool %s failed: %s", tool.name, _for_log(str(problem)))
         else:
             log.warning("tool %s failed", tool.name, exc_info=True)
         return f"Error: {type(problem).__name__}: {problem}", True

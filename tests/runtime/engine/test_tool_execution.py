@@ -13,6 +13,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.tools import Tool, execute_tool_call
 from agentos_runtime.tools.calculator import build_calculator
+from agentos_runtime.tools.executing import MAX_LOGGED_FAILURE_CHARS
 from agentos_runtime.tools.http_get import HttpGetSettings, build_http_get
 from agentos_runtime.tools.mcp.connection import McpToolError
 from agentos_runtime.tools.tool import ToolFailed
@@ -146,6 +147,21 @@ async def test_a_failure_the_tool_foresaw_is_logged_in_one_line_without_tracebac
     assert outcome.error is True and outcome.result == f"Error: {type(failure).__name__}: {cleaned}"
     (record,) = caplog.records
     assert record.exc_info is None and record.getMessage() == f"tool fail failed: {cleaned}"
+
+
+async def test_a_long_failure_message_reaches_the_model_whole_and_the_log_cut(caplog: pytest.LogCaptureFixture) -> None:
+    reason = "failed on purpose: " + "the model asked for this " * 4000  # an MCP tool's error text, echoing its input
+
+    async def fail() -> str:
+        raise McpToolError(reason)
+
+    outcome = await execute_tool_call(ToolCall("c1", "fail", "{}"), {"fail": Tool("fail", "Fails.", OBJECT, fail)})
+
+    assert outcome.result == f"Error: McpToolError: {reason}"
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert message.startswith("tool fail failed: failed on purpose: the model asked")
+    assert len(message) == len("tool fail failed: ") + MAX_LOGGED_FAILURE_CHARS and message.endswith("…")
 
 
 async def unreachable_mcp_tool() -> str:
