@@ -33,6 +33,9 @@ REDACTED = "***"
 MIN_SECRET_LENGTH = 6
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Extra fields a JSON line leaves out: uvicorn's ``color_message``, its message's format string
+# with terminal colour codes (``Uvicorn running on \x1b[1m%s://%s:%d\x1b[0m``), for its own handler.
+DROPPED_EXTRAS = frozenset({"color_message"})
 TEXT_FORMAT = "%(levelname)s:     %(name)s: %(message)s"
 # Libraries whose records may say where a database is (its host, port, user, database name).
 DRIVER_LOGGERS = frozenset({"psycopg", "psycopg_pool", "sqlalchemy", "redis", "aiosqlite"})
@@ -86,7 +89,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in STANDARD_ATTRIBUTES and not key.startswith("_"):
+            if key not in STANDARD_ATTRIBUTES and key not in DROPPED_EXTRAS and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

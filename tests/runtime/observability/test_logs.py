@@ -232,6 +232,7 @@ def test_agentos_serve_logs_json_lines_and_serves_metrics_on_its_port(
     assert "Invalid value for api key ***" in failed["error"] and failed["message"].endswith(failed["error"])
     assert any(entry["logger"] == "agentos_runtime.startup" for entry in entries)
     assert any(entry["logger"].startswith("uvicorn") for entry in entries)  # uvicorn's own lines are JSON too
+    assert not any("color_message" in entry for entry in entries), "no terminal colour codes in a JSON line"
     assert SECRET not in stderr and MODEL_KEY not in stderr and PROMPT not in stderr and ANSWER not in stderr
 
 
