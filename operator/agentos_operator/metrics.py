@@ -131,7 +131,7 @@ def _bounded_server(address: str, port: int, app: Any, idle_seconds: float, max_
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-    slots = threading.BoundedSemaphore(max_connections)
+    from agentos_runtime.observability.exporting import bounded
 
     class Handler(WSGIRequestHandler):
         timeout = idle_seconds  # a connection that sends nothing for this long is closed
@@ -149,23 +149,4 @@ def _bounded_server(address: str, port: int, app: Any, idle_seconds: float, max_
         daemon_threads = True
         address_family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
 
-        def process_request(self, request: Any, client_address: Any) -> None:
-            if not slots.acquire(blocking=False):  # no thread for it: closed at once
-                self.shutdown_request(request)
-                return
-            try:
-                super().process_request(request, client_address)
-            except BaseException:  # no thread started: its slot is free again
-                slots.release()
-                raise
-
-        def process_request_thread(self, request: Any, client_address: Any) -> None:
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                slots.release()  # before the close: a client that sees it closed can connect again
-                self.shutdown_request(request)
-
-    return make_server(address, port, app, server_class=Server, handler_class=Handler)
+    return make_server(address, port, app, server_class=bounded(Server, max_connections), handler_class=Handler)

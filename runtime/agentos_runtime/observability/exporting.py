@@ -105,9 +105,16 @@ def _bounded_server(host: str, port: int, handler: Any, max_connections: int) ->
     """A threading HTTP server serving at most ``max_connections`` connections at once."""
     from http.server import ThreadingHTTPServer
 
+    return bounded(ThreadingHTTPServer, max_connections)((host, port), handler)
+
+
+def bounded(server_class: type[Any], max_connections: int) -> type[Any]:
+    """``server_class`` (a thread-per-connection ``socketserver`` server) holding at most
+    ``max_connections`` connections at once: past them a new one is closed at once, without a
+    thread. The operator's metrics server is bounded with it too."""
     slots = threading.BoundedSemaphore(max_connections)
 
-    class BoundedServer(ThreadingHTTPServer):
+    class Bounded(server_class):  # type: ignore[misc]
         def process_request(self, request: Any, client_address: Any) -> None:
             if not slots.acquire(blocking=False):  # no thread for it: closed at once
                 self.shutdown_request(request)
@@ -127,7 +134,7 @@ def _bounded_server(host: str, port: int, handler: Any, max_connections: int) ->
                 slots.release()  # before the close: a client that sees it closed can connect again
                 self.shutdown_request(request)
 
-    return BoundedServer((host, port), handler)
+    return Bounded
 
 
 def _handler(metrics: RuntimeMetrics, idle_seconds: float) -> Any:
