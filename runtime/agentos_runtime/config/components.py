@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,6 +47,11 @@ class ComponentFields(Schema):
     timezone_identifier: str | None = Field(
         default=None,
         description="IANA time zone (e.g. `Europe/Paris`) of the time `add_datetime_to_context` tells, written with its UTC offset; without it, the runtime's local time without offset, as Agno writes it.",
+    )
+    datetime_format: str | None = Field(
+        default=None,
+        max_length=200,
+        description="strftime format of the time `add_datetime_to_context` tells (e.g. `%A %d %B %Y, %H:%M`), as Agno's `datetime_format`; without it, Python's default form.",
     )
     add_name_to_context: bool = Field(
         default=False, description="With `name`: tell the model its name (Agno's `Your name is: ...` line)."
@@ -99,6 +105,16 @@ class ComponentFields(Schema):
         default=None,
         description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`.",
     )
+
+    @field_validator("datetime_format")
+    @classmethod
+    def _usable_format(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                datetime.now().strftime(text)
+            except ValueError as error:
+                raise ValueError(f"not a strftime format: {error}: use directives such as %Y-%m-%d %H:%M") from None
+        return text
 
     @field_validator("timezone_identifier")
     @classmethod

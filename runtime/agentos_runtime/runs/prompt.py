@@ -113,12 +113,15 @@ def render_instructions(instructions: Sequence[str]) -> str:
     return "\n\n".join(item if "\n" in item.strip() else f"- {item.strip()}" for item in instructions)
 
 
-def current_time(now: datetime, timezone_identifier: str | None) -> str:
-    """``now`` (aware) as Agno writes the current time: ``str()`` of it in the named zone, with
-    its UTC offset, or without a zone the local time without offset (Agno's ``datetime.now()``)."""
+def current_time(now: datetime, timezone_identifier: str | None, datetime_format: str | None = None) -> str:
+    """``now`` (aware) as Agno writes the current time: in the named zone, with its UTC offset, or
+    without a zone the local time without offset (Agno's ``datetime.now()``); ``str()`` of it, or
+    formatted by ``datetime_format``."""
     if timezone_identifier is not None:
-        return str(now.astimezone(ZoneInfo(timezone_identifier)))
-    return str(now.astimezone().replace(tzinfo=None))
+        local = now.astimezone(ZoneInfo(timezone_identifier))
+    else:
+        local = now.astimezone().replace(tzinfo=None)
+    return local.strftime(datetime_format) if datetime_format else str(local)
 
 
 def additional_information(config: ComponentFields, *, now: datetime) -> list[str]:
@@ -127,7 +130,7 @@ def additional_information(config: ComponentFields, *, now: datetime) -> list[st
     if config.markdown:
         items.append("Use markdown to format your answers.")
     if config.add_datetime_to_context:
-        items.append(f"The current time is {current_time(now, config.timezone_identifier)}.")
+        items.append(f"The current time is {current_time(now, config.timezone_identifier, config.datetime_format)}.")
     if config.name is not None and config.add_name_to_context:
         items.append(f"Your name is: {config.name}.")
     return items

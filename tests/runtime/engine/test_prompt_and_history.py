@@ -49,9 +49,10 @@ def test_system_message_is_the_one_agno_builds(fields: dict[str, Any]) -> None:
     assert ours == (expected.content if expected is not None else None)
 
 
+@pytest.mark.parametrize("form", [None, "%A %d %B %Y, %H:%M"])
 @pytest.mark.parametrize("zone", [None, "Europe/Paris", "America/St_Johns", "UTC"])
 def test_the_current_time_is_written_as_agno_writes_it_in_the_agents_time_zone(
-    zone: str | None, monkeypatch: pytest.MonkeyPatch
+    zone: str | None, form: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Frozen(datetime):
         @classmethod
@@ -61,7 +62,12 @@ def test_the_current_time_is_written_as_agno_writes_it_in_the_agents_time_zone(
     # Agno imports datetime from its module as it builds the message: it reads the frozen clock.
     frozen = types.ModuleType("datetime")
     frozen.datetime = Frozen  # type: ignore[attr-defined]
-    fields = {"instructions": ["Be brief."], "add_datetime_to_context": True, "timezone_identifier": zone}
+    fields = {
+        "instructions": ["Be brief."],
+        "add_datetime_to_context": True,
+        "timezone_identifier": zone,
+        "datetime_format": form,
+    }
     agno = AgnoAgent(model=OpenAIChat(id="gpt-test", api_key="unused"), **fields)
     with monkeypatch.context() as patched:
         patched.setitem(sys.modules, "datetime", frozen)
@@ -71,7 +77,8 @@ def test_the_current_time_is_written_as_agno_writes_it_in_the_agents_time_zone(
 
     assert expected is not None and ours == expected.content
     if zone == "Europe/Paris":
-        assert "The current time is 2026-05-04 11:15:00+02:00." in ours
+        written = "Monday 04 May 2026, 11:15" if form else "2026-05-04 11:15:00+02:00"
+        assert f"The current time is {written}." in ours
 
 
 def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
@@ -80,6 +87,13 @@ def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
 
     assert refused.value.errors()[0]["loc"] == ("timezone_identifier",)
     assert "unknown time zone 'Mars/Olympus_Mons'" in str(refused.value)
+
+
+def test_a_datetime_format_strftime_cannot_use_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as refused:
+        AgentConfig(id="a", add_datetime_to_context=True, datetime_format="%Y\x00")
+
+    assert refused.value.errors()[0]["loc"] == ("datetime_format",)
 
 
 def test_system_message_replaces_everything_else() -> None:
