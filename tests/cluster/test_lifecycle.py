@@ -201,7 +201,11 @@ def test_children_orphaned_by_a_deletion_that_the_operator_may_not_adopt_are_nam
     control_plane.apply(agentos_body("demo"), namespace)
     wait_ready(control_plane, namespace, "demo")
     control_plane.run("delete", "agentosconfig", "demo", "-n", namespace, "--cascade=orphan", "--timeout=30s")
-    eventually(lambda: controller_of(control_plane, "pvc", "demo-data", namespace) is None, what="children orphaned")
+    orphaned = (("pvc", "demo-data"), ("secret", "demo-env"), ("secret", "demo-security-key"))
+    eventually(
+        lambda: all(controller_of(control_plane, kind, name, namespace) is None for kind, name in orphaned),
+        what="children orphaned (the garbage collector drops the owner of each in turn)",
+    )
 
     control_plane.apply(agentos_body("demo"), namespace)
 
