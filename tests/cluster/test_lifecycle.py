@@ -209,13 +209,18 @@ def test_children_orphaned_by_a_deletion_that_the_operator_may_not_adopt_are_nam
 
     control_plane.apply(agentos_body("demo"), namespace)
 
+    orphans = "Secret 'demo-env', PersistentVolumeClaim 'demo-data', Secret 'demo-security-key'"
+
     def conflict() -> dict[str, Any] | None:
+        # Until the operator's watch has seen each owner dropped, a child may still read as the
+        # old resource's: a ChildConflict naming that one child, retried.
         body = control_plane.get("agentosconfig", "demo", namespace)
-        return body if condition(body, "Ready").get("reason") == "ChildConflict" else None
+        ready = condition(body, "Ready")
+        named = ready.get("reason") == "ChildConflict" and orphans in ready.get("message", "")
+        return body if named else None
 
     body = eventually(conflict, what="the orphans reported as a conflict")
     message = condition(body, "Ready")["message"]
-    orphans = "Secret 'demo-env', PersistentVolumeClaim 'demo-data', Secret 'demo-security-key'"
     assert f"{orphans} are labelled as this AgentOSConfig's" in message
     assert f"uid {body['metadata']['uid']}" in message
     assert "fix the spec" not in message
