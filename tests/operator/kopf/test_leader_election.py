@@ -33,7 +33,7 @@ from agentos_operator.kube.leasing import (
 )
 from agentos_operator.settings import OperatorSettings
 
-from tests.operator.kopf.conftest import AGENTOS, Cluster, StartOperator, eventually
+from tests.operator.kopf.conftest import AGENTOS, Cluster, RunningOperator, StartOperator, eventually
 
 LEASES = "coordination.k8s.io/v1/leases"
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -294,10 +294,11 @@ async def test_a_leader_whose_renewals_hang_gives_up_before_another_replica_may_
         await slow.close()
 
 
-async def test_an_outage_past_the_renew_deadline_stops_the_leader_and_the_standby_takes_over_after(
+@pytest.fixture
+async def leader_and_standby(
     cluster: Cluster, start_operator: StartOperator
-) -> None:
-    """Injected: the whole API server down (connections refused and dropped), then back on its port."""
+) -> tuple[RunningOperator, RunningOperator]:
+    """Two replicas on a one-second Lease, the first one leading, and one resource Ready."""
     await cluster.create_secret("openai", api_key="sk-test-1")
     election = {"leader_election": True, "lease_duration_seconds": 1, "lease_retry_seconds": 0.05}
     leader = start_operator(pod_name="leader", **election)
@@ -305,6 +306,14 @@ async def test_an_outage_past_the_renew_deadline_stops_the_leader_and_the_standb
     standby = start_operator(pod_name="standby", **election)
     await cluster.create_agentos("demo")
     await cluster.ready("demo")
+    return leader, standby
+
+
+async def test_an_outage_past_the_renew_deadline_stops_the_leader_and_the_standby_takes_over_after(
+    cluster: Cluster, leader_and_standby: tuple[RunningOperator, RunningOperator]
+) -> None:
+    """Injected: the whole API server down (connections refused and dropped), then back on its port."""
+    leader, standby = leader_and_standby
 
     async with cluster.api.outage():
         await eventually(lambda: not leader.reconciling(), what="the leader giving up the Lease")
@@ -318,18 +327,12 @@ async def test_an_outage_past_the_renew_deadline_stops_the_leader_and_the_standb
 
 
 async def test_a_replica_that_lost_the_lease_counts_no_resources_and_the_new_leader_counts_them_once(
-    cluster: Cluster, start_operator: StartOperator
+    cluster: Cluster, leader_and_standby: tuple[RunningOperator, RunningOperator]
 ) -> None:
     """Injected: the whole API server down past the renew deadline, then back."""
-    await cluster.create_secret("openai", api_key="sk-test-1")
-    election = {"leader_election": True, "lease_duration_seconds": 1, "lease_retry_seconds": 0.05}
-    leader = start_operator(pod_name="leader", **election)
-    await eventually(lambda: "leader" in str(cluster.api.read(LEASES, "ns1", "agentos-operator")), what="a leader")
-    standby = start_operator(pod_name="standby", **election)
-    await cluster.create_agentos("demo")
-    await cluster.ready("demo")
+    leader, standby = leader_and_standby
 
-    def ready_resources(replica: Any) -> float | None:
+    def ready_resources(replica: RunningOperator) -> float | None:
         return replica.metrics.registry.get_sample_value("agentos_operator_resources", {"ready": "True"})
 
     assert (ready_resources(leader), ready_resources(standby)) == (1, 0)
