@@ -279,6 +279,33 @@ async def test_teams_are_listed_with_members_mode_and_delegation_tool(app: Serve
     assert board["members"][0]["id"] == "crew" and board["members"][0]["mode"] == "coordinate"
 
 
+async def test_a_teams_view_shows_its_history_memory_and_prompt_settings_that_differ_from_agnos_defaults(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    settings = {
+        "instructions": ["Delegate weather questions."],
+        "expected_output": "One sentence.",
+        "markdown": True,
+        "add_name_to_context": True,  # an agent's setting Agno's team view does not show
+        "add_history_to_context": True,
+        "num_history_runs": 5,
+        "enable_user_memories": True,
+    }
+    async with serve_on(backend, team_config(fake_openai.base_url, **settings), tmp_path) as app:
+        crew = (await app.client.get("/teams/crew")).json()
+        desk = (await app.client.get("/teams/desk")).json()
+
+    assert crew["system_message"] == {
+        "instructions": ["Delegate weather questions."],
+        "expected_output": "One sentence.",
+        "markdown": True,
+    }
+    assert crew["sessions"] == {"session_table": "agno_sessions", "add_history_to_context": True, "num_history_runs": 5}
+    assert crew["memory"] == {"update_memory_on_run": True, "memory_table": "agno_memories"}
+    assert "system_message" not in desk and "memory" not in desk
+    assert desk["sessions"] == {"session_table": "agno_sessions"}
+
+
 async def test_config_lists_teams_with_mode_and_models_include_the_leaders(app: Served) -> None:
     config = (await app.client.get("/config")).json()
     assert [(t["id"], t["mode"]) for t in config["teams"]][:3] == [

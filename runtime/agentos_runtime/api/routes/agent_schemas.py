@@ -82,11 +82,13 @@ def knowledge_detail(config: ComponentFields, knowledge: Mapping[str, KnowledgeB
     return block
 
 
-def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, KnowledgeBase] | None = None) -> JSON:
-    config = agent.config
-    memory_enabled = config.enable_user_memories or config.enable_agentic_memory
-    tools = [_tool_view(tool.schema()) for tool in agent.tools] + knowledge_tools(config, knowledge)
-    system_message = {
+def system_message_view(config: ComponentFields, *, team: bool = False) -> JSON | None:
+    """Agno's ``system_message`` block: the prompt settings that differ from its defaults.
+
+    A team's block names fewer settings than an agent's (Agno's ``TeamResponse`` shows neither
+    ``add_name_to_context`` nor ``timezone_identifier``).
+    """
+    block: JSON = {
         "system_message": config.system_message,
         "system_message_role": "system",
         "description": config.description,
@@ -94,16 +96,43 @@ def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, K
         "expected_output": config.expected_output,
         "additional_context": config.additional_context,
         "markdown": config.markdown,
-        "add_name_to_context": config.add_name_to_context,
         "add_datetime_to_context": config.add_datetime_to_context,
-        "timezone_identifier": config.timezone_identifier,
     }
-    memory = {
-        "enable_agentic_memory": config.enable_agentic_memory,
-        "update_memory_on_run": config.enable_user_memories,
-        "metadata": config.metadata,
-        "memory_table": database.config.tables.memories if config.enable_user_memories else None,
-    }
+    if not team:
+        block["add_name_to_context"] = config.add_name_to_context
+        block["timezone_identifier"] = config.timezone_identifier
+    return _meaningful(block, {"system_message_role": "system"})
+
+
+def sessions_view(config: ComponentFields, database: OpenDatabase | None) -> JSON | None:
+    """Agno's ``sessions`` block: where sessions are kept and the history settings that differ."""
+    return _meaningful(
+        {
+            "session_table": database.config.tables.sessions if database is not None else None,
+            "add_history_to_context": config.add_history_to_context,
+            "num_history_runs": config.num_history_runs,
+        }
+    )
+
+
+def memory_view(config: ComponentFields, database: OpenDatabase | None) -> JSON | None:
+    """Agno's ``memory`` block, shown only when memories are on."""
+    if not (config.enable_user_memories or config.enable_agentic_memory):
+        return None
+    memories = database.config.tables.memories if database is not None and config.enable_user_memories else None
+    return _meaningful(
+        {
+            "enable_agentic_memory": config.enable_agentic_memory,
+            "update_memory_on_run": config.enable_user_memories,
+            "metadata": config.metadata,
+            "memory_table": memories,
+        }
+    )
+
+
+def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, KnowledgeBase] | None = None) -> JSON:
+    config = agent.config
+    tools = [_tool_view(tool.schema()) for tool in agent.tools] + knowledge_tools(config, knowledge)
     return _without_none(
         {
             "id": agent.id,
@@ -115,17 +144,11 @@ def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, K
             "is_factory": False,
             "model": model_detail(agent.model),
             "tools": _meaningful({"tools": tools or None, "tool_call_limit": config.tool_call_limit}),
-            "sessions": _meaningful(
-                {
-                    "session_table": database.config.tables.sessions,
-                    "add_history_to_context": config.add_history_to_context,
-                    "num_history_runs": config.num_history_runs,
-                }
-            ),
-            "memory": _meaningful(memory) if memory_enabled else None,
+            "sessions": sessions_view(config, database),
+            "memory": memory_view(config, database),
             "knowledge": knowledge_detail(config, knowledge),
             "reasoning": {"reasoning": False},
-            "system_message": _meaningful(system_message, {"system_message_role": "system"}),
+            "system_message": system_message_view(config),
             "metadata": config.metadata,
             "is_component": False,
             "sandboxed": False,

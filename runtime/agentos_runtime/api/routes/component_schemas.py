@@ -2,8 +2,9 @@
 ``WorkflowSummaryResponse``/``WorkflowResponse``, built from the config.
 
 A team shows its leader's delegation tool (``delegate_task_to_member``, or
-``delegate_task_to_members`` in broadcast mode) and its session table, like an agent shows its
-tools; its members are shown in full.
+``delegate_task_to_members`` in broadcast mode), its sessions, memory and system-message
+settings where they differ from Agno's defaults, like an agent shows its own; its members are
+shown in full.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from agentos_runtime.api.routes.agent_schemas import (
     agent_detail,
     knowledge_detail,
     knowledge_tools,
+    memory_view,
     model_detail,
     model_summary,
+    sessions_view,
+    system_message_view,
 )
 from agentos_runtime.config import LeafStep, TeamConfig, WorkflowConfig, WorkflowStep
 from agentos_runtime.runs.team_prompt import delegate_to_member_schema, delegate_to_members_schema
@@ -74,7 +78,9 @@ def team_detail(team: TeamConfig, context: RuntimeContext) -> JSON:
         "model": model_detail(model) if model is not None else None,
         "tools": {"tools": [dict(delegate["function"]), *knowledge_tools(team, context.knowledge)]},
         "knowledge": knowledge_detail(team, context.knowledge),
-        "sessions": {"session_table": database.config.tables.sessions} if database is not None else None,
+        "sessions": sessions_view(team, database),
+        "memory": memory_view(team, database),
+        "system_message": system_message_view(team, team=True),
         "members": members,
         "streaming": {"stream_member_events": True} if team.stream_member_events else None,
         "is_factory": False,
