@@ -505,6 +505,16 @@ def wait_ready(cluster: Kubectl, namespace: str, name: str, timeout: str = "60s"
     return body
 
 
+def running_and_ready(
+    cluster: ControlPlane, namespace: str, install_operator: InstallOperator, *, postgres: bool = False, **spec: Any
+) -> tuple[OperatorProcess, dict[str, Any]]:
+    """The chart installed, its operator running, and ``demo`` (``agentos_body`` with ``spec``) Ready."""
+    operator = install_operator(namespace).start()
+    add_secrets(cluster, namespace, postgres=postgres)
+    cluster.apply(agentos_body("demo", **spec), namespace)
+    return operator, wait_ready(cluster, namespace, "demo")
+
+
 def wait_quiet(installed: Installed, operator: OperatorProcess, count: int, timeout: float = 60.0) -> None:
     """Wait until a resync of ``count`` resources writes nothing: readiness is reported as pods come up,
     and each Available event is posted after its status, so a last write may still be on its way."""

@@ -16,6 +16,7 @@ from tests.cluster.conftest import (
     condition,
     create_secret,
     eventually,
+    running_and_ready,
     wait_ready,
 )
 
@@ -58,10 +59,7 @@ def test_a_resource_is_ready_once_its_deployment_is_really_available(
 def test_kubectl_get_shows_the_printer_columns(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator)
 
     table = control_plane.run("get", "agentosconfigs", "-n", namespace).stdout.splitlines()
     short = control_plane.run("get", "aos", "-n", namespace, "-o", "name").stdout.split()
@@ -85,10 +83,7 @@ def test_kubectl_explain_shows_the_descriptions(control_plane: ControlPlane) -> 
 def test_a_deleted_or_hand_edited_child_is_restored(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator)
     config_map = control_plane.get("configmap", "demo-config", namespace)
     assert config_map is not None
 
@@ -116,10 +111,7 @@ def test_a_deleted_or_hand_edited_child_is_restored(
 def test_keys_added_by_hand_to_the_env_secret_and_the_config_map_are_removed(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator)
     env_keys = set(control_plane.get("secret", "demo-env", namespace)["data"])  # type: ignore[index]
 
     control_plane.run(
@@ -141,10 +133,7 @@ def test_keys_added_by_hand_to_the_env_secret_and_the_config_map_are_removed(
 def test_a_rotated_secret_rolls_the_pods(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator)
     before = {p["metadata"]["name"] for p in control_plane.items("pods", namespace)}
     hash_before = deployment(control_plane, namespace, "demo")["spec"]["template"]["metadata"]["annotations"]
 
@@ -196,10 +185,7 @@ def controller_of(cluster: ControlPlane, kind: str, name: str, namespace: str) -
 def test_children_orphaned_by_a_deletion_that_the_operator_may_not_adopt_are_named_with_the_fix(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator)
     control_plane.run("delete", "agentosconfig", "demo", "-n", namespace, "--cascade=orphan", "--timeout=30s")
     orphaned = (("pvc", "demo-data"), ("secret", "demo-env"), ("secret", "demo-security-key"))
     eventually(
@@ -241,10 +227,7 @@ def test_children_orphaned_by_a_deletion_that_the_operator_may_not_adopt_are_nam
 def test_kubectl_scale_scales_through_the_scale_subresource(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace, postgres=True)
-    control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator, postgres=True, databases=POSTGRES)
 
     control_plane.run("scale", "agentosconfig/demo", "-n", namespace, "--replicas=3")
 

@@ -19,7 +19,7 @@ from tests.cluster.conftest import (
     condition,
     create_secret,
     eventually,
-    wait_ready,
+    running_and_ready,
     wait_settled,
     warnings_about,
 )
@@ -40,10 +40,7 @@ def patch_secret(cluster: ControlPlane, namespace: str, name: str, **data: str) 
 def test_an_invalid_edit_sets_ready_false_with_the_field_path_and_leaves_children_untouched(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    operator = install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    operator, _ = running_and_ready(control_plane, namespace, install_operator)
     before = child_versions(control_plane, namespace, "demo")
 
     control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
@@ -80,10 +77,7 @@ def test_an_invalid_spec_is_not_retried_and_warns_once(
 def test_the_next_valid_edit_fixes_an_invalid_resource(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator)
     control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
     eventually(lambda: ready_reason(control_plane, namespace, "demo") == "InvalidSpec", what="InvalidSpec")
 
@@ -143,10 +137,7 @@ def test_a_missing_secret_key_is_reported_and_recovers_when_it_is_added(
 def test_a_paused_resource_is_left_alone_and_says_so(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator)
     config_map = control_plane.get("configmap", "demo-config", namespace)
     edit = [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Changed."]}]
 

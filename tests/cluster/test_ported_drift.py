@@ -15,6 +15,7 @@ from tests.cluster.conftest import (
     children_told,
     events_about,
     eventually,
+    running_and_ready,
     wait_quiet,
     wait_ready,
     wait_settled,
@@ -29,10 +30,7 @@ LISTS_PER_RESYNC = 8
 def test_turning_the_network_policy_off_prunes_it_and_says_so(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo", networkPolicy={"enabled": True}), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    running_and_ready(control_plane, namespace, install_operator, networkPolicy={"enabled": True})
     assert control_plane.get("networkpolicy", "demo", namespace) is not None
 
     control_plane.apply(agentos_body("demo", networkPolicy={"enabled": False}), namespace)

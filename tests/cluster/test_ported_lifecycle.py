@@ -19,6 +19,7 @@ from tests.cluster.conftest import (
     condition,
     events_about,
     eventually,
+    running_and_ready,
     wait_quiet,
     wait_ready,
     wait_settled,
@@ -197,10 +198,7 @@ def test_characters_beyond_the_basic_plane_reach_every_child_as_written(
 def test_events_tell_what_was_decided_once_and_resyncs_add_none(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    operator = install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
-    control_plane.apply(agentos_body("demo"), namespace)
-    wait_ready(control_plane, namespace, "demo")
+    operator, _ = running_and_ready(control_plane, namespace, install_operator)
     eventually(lambda: announced(control_plane, namespace, "demo"), what="the Available event")
 
     for _ in range(3):
