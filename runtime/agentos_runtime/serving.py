@@ -119,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
 def _server_ending_runs(app: Any, grace: float, config: Any) -> Any:
     """uvicorn's server, which cancels the runs still going ``grace`` seconds into its shutdown.
 
+    Runs going on in the background (no request waits for them) are waited for as long, too.
     uvicorn itself would cancel their requests when its graceful window ends: the client's stream
     broke off without a terminal event and uvicorn logged the cancellation as an exception in the
     application. Cancelled as a run, each is recorded CANCELLED and its stream ends with
@@ -128,9 +129,15 @@ def _server_ending_runs(app: Any, grace: float, config: Any) -> Any:
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            timer = asyncio.get_running_loop().call_later(grace, _end_runs, app, grace)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace + STREAM_CLOSE_SECONDS
+            timer = loop.call_later(grace, _end_runs, app, grace)
             try:
                 await super().shutdown(sockets=sockets)
+                # Runs going on in the background hold no connection: they get the same grace.
+                context = getattr(app.state, "context", None)
+                if context is not None:
+                    await context.runs.settle_background_runs(timeout=deadline - loop.time())
             finally:
                 timer.cancel()
 

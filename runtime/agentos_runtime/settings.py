@@ -34,6 +34,7 @@ CONTROL_PLANE_ORIGINS = (
 # A run request is a message plus a few JSON fields; 10 MiB leaves room for attached files
 # while keeping one request from filling the process's memory.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_BACKGROUND_RUNS = 32
 
 # Prometheus metrics live on their own port: AgentOS's API already has a `/metrics` route.
 # 9464 is the port OpenTelemetry's Prometheus exporter made common.
@@ -119,6 +120,16 @@ class Settings(BaseModel):
             "Seconds after SIGTERM that runs in flight may still finish; those still going are then "
             "cancelled, recorded and their streams end with RunCancelled. Keep it at least 10 s under "
             "the pod's terminationGracePeriodSeconds."
+        ),
+    )
+    max_background_runs: int = Field(
+        default=DEFAULT_MAX_BACKGROUND_RUNS,
+        ge=1,
+        le=10_000,
+        validation_alias=AliasChoices("AGENTOS_MAX_BACKGROUND_RUNS", "max_background_runs"),
+        description=(
+            "Runs a replica lets go on in the background at once (background=true); beyond them a run "
+            "asked for in the background is answered 503 with Retry-After."
         ),
     )
     log_format: LogFormat = Field(

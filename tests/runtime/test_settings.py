@@ -45,6 +45,7 @@ def test_the_variables_are_the_documented_upper_case_names() -> None:
         "JWT_JWKS_FILE",
         "AGENTOS_METRICS_PORT",
         "AGENTOS_RUN_GRACE_SECONDS",
+        "AGENTOS_MAX_BACKGROUND_RUNS",
     }
 
 

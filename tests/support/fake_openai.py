@@ -180,6 +180,8 @@ class FakeOpenAI:
         self.embedding_replies.extend(replies)
 
     def reset(self) -> None:
+        if self.loop is not None and self.closing is not None:  # hangs hang again after ``close_waits``
+            self.loop.call_soon_threadsafe(self.closing.clear)
         self.replies.clear()
         self.requests.clear()
         self.embedding_replies.clear()

@@ -79,7 +79,7 @@ async def open_context(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     databases = await open_databases(configs, connectors=connectors, data_dir=settings.data_dir)
     models = build_models(config, connectors.environ)
-    registry = RunRegistry()
+    registry = RunRegistry(max_background=settings.max_background_runs)
     mcp = None
     knowledge = None
     try:

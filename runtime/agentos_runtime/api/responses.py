@@ -178,6 +178,14 @@ class RunOutput(Described):
     created_at: int | None = Field(default=None, description="Epoch seconds")
 
 
+class BackgroundRun(Described):
+    """A run started in the background (``background=true``, ``stream=false``): poll it by its ids."""
+
+    run_id: str
+    session_id: str
+    status: str = Field(description="PENDING: the run started; GET .../runs/{run_id} tells how it goes")
+
+
 class RunView(Described):
     """One run of ``/sessions/{id}/runs`` and the component run listings: Agno's
     ``RunSchema``, ``TeamRunSchema`` or ``WorkflowRunSchema``."""

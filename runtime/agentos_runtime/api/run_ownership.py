@@ -1,4 +1,4 @@
-"""Who may cancel a run: under user isolation only the user it runs for, as in AgentOS.
+"""Who may cancel or resume a run: under user isolation only the user it runs for, as in AgentOS.
 
 ``POST /{agents|teams|workflows}/{id}/runs/{run_id}/cancel`` runs a guard (``guard_agent_cancel``,
 ``guard_team_cancel``, ``guard_workflow_cancel``) after the route's own 404 for an unknown
@@ -10,6 +10,9 @@ revealed). A run in flight is judged by the ``RunOwner`` it registered with the 
 is neither (cancel-before-start) is refused to such a caller, as Agno refuses it. Any JWT caller
 is also held to the path's component: another component's run cannot be cancelled through this
 one's route (404). Without JWT nothing is checked, as in Agno.
+
+``POST .../runs/{run_id}/resume`` is guarded the same way (``guard_agent_resume``, ...), its
+``session_id`` read from its form.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request
+from fastapi import Form, Query, Request
 
 from agentos_runtime.api.authz import AccessPolicy, Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
@@ -36,6 +39,10 @@ RUN_NOT_FOUND = "Run not found"
 
 SessionQuery = Annotated[
     str | None, Query(description="Session ID the run belongs to. Required for non-admin JWT users.")
+]
+SessionForm = Annotated[
+    str | None,
+    Form(description="The run's session: required for non-admin JWT users, and where a run not held here is read."),
 ]
 
 
@@ -128,26 +135,41 @@ def _sessions_of(context: RuntimeContext, kind: RunKind, component_id: str) -> t
     return (False, None) if component is None else (True, component.sessions)
 
 
+async def _guard(
+    kind: RunKind, request: Request, run_id: str, caller: Caller, context: RuntimeContext, session_id: str | None
+) -> None:
+    policy: AccessPolicy = request.app.state.access_policy
+    if policy.mode != "jwt":
+        return
+    component_id: str = request.path_params[f"{kind}_id"]
+    found, sessions = _sessions_of(context, kind, component_id)
+    if not found:  # the route's own lookup answers 404 first
+        return
+    await check_cancel(
+        caller,
+        runs=context.runs,
+        sessions=sessions,
+        kind=kind,
+        component_id=component_id,
+        run_id=run_id,
+        session_id=session_id,
+    )
+
+
 def _cancel_guard(kind: RunKind) -> Callable[..., Awaitable[None]]:
     async def guard(
         request: Request, run_id: str, caller: CallerDep, context: ContextDep, session_id: SessionQuery = None
     ) -> None:
-        policy: AccessPolicy = request.app.state.access_policy
-        if policy.mode != "jwt":
-            return
-        component_id: str = request.path_params[f"{kind}_id"]
-        found, sessions = _sessions_of(context, kind, component_id)
-        if not found:  # the route's own lookup answers 404 first
-            return
-        await check_cancel(
-            caller,
-            runs=context.runs,
-            sessions=sessions,
-            kind=kind,
-            component_id=component_id,
-            run_id=run_id,
-            session_id=session_id,
-        )
+        await _guard(kind, request, run_id, caller, context, session_id)
+
+    return guard
+
+
+def _resume_guard(kind: RunKind) -> Callable[..., Awaitable[None]]:
+    async def guard(
+        request: Request, run_id: str, caller: CallerDep, context: ContextDep, session_id: SessionForm = None
+    ) -> None:
+        await _guard(kind, request, run_id, caller, context, session_id)
 
     return guard
 
@@ -155,3 +177,6 @@ def _cancel_guard(kind: RunKind) -> Callable[..., Awaitable[None]]:
 guard_agent_cancel = _cancel_guard("agent")
 guard_team_cancel = _cancel_guard("team")
 guard_workflow_cancel = _cancel_guard("workflow")
+guard_agent_resume = _resume_guard("agent")
+guard_team_resume = _resume_guard("team")
+guard_workflow_resume = _resume_guard("workflow")

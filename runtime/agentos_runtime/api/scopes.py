@@ -4,7 +4,9 @@ A scope is ``resource:action`` (every resource of a kind), ``resource:<id>:actio
 ``resource:*:action`` (any), or the admin scope (``agent_os:admin`` unless configured), which
 grants everything; the legacy ``system:`` resource means ``config:``. Each route requires the
 scopes Agno's ``get_default_scope_mappings()`` lists for it (first exact, then glob patterns in
-order; ``*`` spans slashes); a route not listed requires none. On ``/agents|teams|workflows/<id>``
+order; ``*`` spans slashes), or, for the few routes Agno's table leaves out but Agno's route
+checks itself (``ROUTE_GUARDS``: resuming a run's stream needs the run scope), those; a route
+listed in neither requires none. On ``/agents|teams|workflows/<id>``
 a scope of that family may name the id. Nothing here reads a request: ``authz`` does.
 """
 
@@ -133,6 +135,14 @@ ROUTE_SCOPES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 _EXACT = dict(ROUTE_SCOPES)
 
+# Routes Agno's table does not list but whose handlers require these scopes (its route dependency
+# ``require_resource_access(<kind>, "run", <id>)``), so that a token without them gets 403 as there.
+ROUTE_GUARDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("POST /agents/*/runs/*/resume", ("agents:run",)),
+    ("POST /teams/*/runs/*/resume", ("teams:run",)),
+    ("POST /workflows/*/runs/*/resume", ("workflows:run",)),
+)
+
 _RESOURCE_PATH = re.compile(r"^/(agents|teams|workflows)(?:/([^/]+))?")
 
 
@@ -178,6 +188,9 @@ def required_scopes(method: str, path: str) -> tuple[str, ...]:
     if exact is not None:
         return exact
     for pattern, scopes in ROUTE_SCOPES:
+        if fnmatchcase(key, pattern):
+            return scopes
+    for pattern, scopes in ROUTE_GUARDS:
         if fnmatchcase(key, pattern):
             return scopes
     return ()

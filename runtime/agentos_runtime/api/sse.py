@@ -33,9 +33,14 @@ class RunStream(StreamingResponse):
     open for as long as the connection does.
     """
 
-    def __init__(self, frames: AsyncIterator[bytes], *, stalled_seconds: float = STALLED_SECONDS) -> None:
+    def __init__(
+        self, frames: AsyncIterator[bytes], *, stalled_seconds: float = STALLED_SECONDS, follows: bool = False
+    ) -> None:
         super().__init__(frames, media_type="text/event-stream", headers=STREAM_HEADERS)
         self.stalled_seconds = stalled_seconds
+        self.follows = follows
+        """The frames follow a run going on without this client (in the background): only the
+        following stops, the run goes on."""
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -45,7 +50,8 @@ class RunStream(StreamingResponse):
                     async with asyncio.timeout(self.stalled_seconds):
                         await send({"type": "http.response.body", "body": frame, "more_body": True})
                 except TimeoutError:
-                    log.warning("a client read nothing of its stream for %gs: its run is stopped", self.stalled_seconds)
+                    stopped = "it is no longer followed" if self.follows else "its run is stopped"
+                    log.warning("a client read nothing of its stream for %gs: %s", self.stalled_seconds, stopped)
                     break
         # A client still not reading holds only its connection from here, not a run.
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -61,3 +67,8 @@ async def sse_frames(events: AsyncIterator[RunEvent]) -> AsyncIterator[bytes]:
 def event_stream(events: AsyncIterator[RunEvent], *, stalled_seconds: float = STALLED_SECONDS) -> StreamingResponse:
     """``text/event-stream; charset=utf-8``, status 200 even when the run ends in ``RunError``."""
     return RunStream(sse_frames(events), stalled_seconds=stalled_seconds)
+
+
+def follow_stream(frames: AsyncIterator[bytes], *, stalled_seconds: float = STALLED_SECONDS) -> StreamingResponse:
+    """Frames of a run going on in the background: a client that leaves or stalls only stops reading."""
+    return RunStream(frames, stalled_seconds=stalled_seconds, follows=True)

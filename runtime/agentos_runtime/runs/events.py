@@ -49,6 +49,16 @@ class RunEvent:
         """The event's fields (a shallow copy; ``event`` repeated inside, ``None`` fields left out)."""
         return dict(self._data)
 
+    def kept(self) -> JSON:
+        """The event's fields as a run's record keeps them: the event's own dict, not a copy, so
+        an ``event_index`` given later (``number``) is stored with the run too."""
+        return self._data
+
+    def number(self, index: int) -> None:
+        """Give the event its place in a replayable stream: ``event_index`` joins its fields."""
+        self._data["event_index"] = index
+        self._sse = None
+
     def to_sse(self) -> bytes:
         """The SSE frame: ``event: <Name>\\ndata: <JSON with separators (",", ":")>\\n\\n``."""
         if self._sse is None:

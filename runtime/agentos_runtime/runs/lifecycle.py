@@ -17,6 +17,11 @@ streamed run always ends with a completed, error or cancelled event and never af
 write. A caller that goes away (a disconnect, a shutdown cancelling its task) gets no event:
 the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.shutdown`` awaits.
 
+A run started in the background (``runs.background``) is also stored as it starts, ``RUNNING``
+(``announce``), so whoever polls it finds it at once, on any replica sharing the database; its
+final save replaces that record. A start that cannot be stored refuses the run as an unreadable
+session does.
+
 What differs between the kinds (their record, their events, the loop between the first and
 the last event) is the kind's ``RunSteps``. Each streamed event passes through
 ``Lifecycle.drive`` untouched: nothing else here runs per event.
@@ -81,6 +86,11 @@ class Record(Protocol):
 
     @property
     def session_state(self) -> JSON | None: ...
+
+    @property
+    def status(self) -> str:
+        """``RUNNING`` until the run ends, then how it ended."""
+        ...
 
     def add(self, event: RunEvent) -> RunEvent: ...
 
@@ -220,14 +230,24 @@ def answer_unsaved(
 class Lifecycle:
     """One run driven from its opening to its save; ``refusal`` says why it was not stored."""
 
-    def __init__(self, steps: RunSteps, *, sessions: SessionStore | None, registry: RunRegistry) -> None:
+    def __init__(
+        self,
+        steps: RunSteps,
+        *,
+        sessions: SessionStore | None,
+        registry: RunRegistry,
+        announce: asyncio.Future[AgentOSError | None] | None = None,
+    ) -> None:
         self.steps = steps
         self.sessions = sessions
         self.registry = registry
+        self.announce = announce
+        """Set once the run is stored as started: ``None``, or why it could not be (then it is refused)."""
         self.refusal: AgentOSError | None = None
         """Why the run was not stored: its session could not be read or is another's, or the save failed."""
         self._new_row: SessionRow | None = None
         self._saving = False
+        self._announcing: asyncio.Task[Any] | None = None
 
     async def drive(self) -> AsyncGenerator[RunEvent, None]:
         """The run's events, the last one terminal unless the caller went away."""
@@ -237,10 +257,22 @@ class Lifecycle:
                 self._new_row = await steps.open()
             except (StorageUnavailable, Conflict) as error:
                 self.refusal = error
+                if self.announce is not None and not self.announce.done():
+                    self.announce.set_result(error)
                 kind = STORAGE_ERROR_TYPE if isinstance(error, StorageUnavailable) else SESSION_CONFLICT_TYPE
                 yield steps.unsaved(error.detail, error_type=kind, error_id=kind)
                 return
-            yield steps.record.add(steps.started())
+            started = steps.record.add(steps.started())
+            if self.announce is not None:
+                refused = await self._announce()
+                if not self.announce.done():
+                    self.announce.set_result(refused)
+                if refused is not None:
+                    self.refusal = refused
+                    kind = SESSION_CONFLICT_TYPE if isinstance(refused, Conflict) else STORAGE_ERROR_TYPE
+                    yield steps.unsaved(refused.detail, error_type=kind, error_id=kind)
+                    return
+            yield started
             async with aclosing(steps.body()) as body:
                 async for event in body:
                     yield event
@@ -312,6 +344,25 @@ class Lifecycle:
             return steps.unsaved(detail, error_type=type(failure).__name__, error_id=None)
         return None
 
+    async def _announce(self) -> AgentOSError | None:
+        """Store the run as it starts (``RUNNING``, the session's state untouched); why it could not be."""
+        record = self.steps.record
+        if self.sessions is None or self._new_row is None:
+            return None
+        save = asyncio.get_running_loop().create_task(
+            self.sessions.save_run(self._new_row, record.to_dict(stored=True), session_state=None)
+        )
+        self._announcing = save
+        self.registry.track(save)
+        try:
+            await asyncio.shield(save)
+        except (StorageUnavailable, Conflict) as error:
+            return error
+        except Exception as error:  # a store refusing a value writes nothing: the run is not started
+            log.exception("run %s of %s could not be stored as started", record.run_id, self.steps.label)
+            return AgentOSError(f"the run could not be saved: {_save_failure(error)}")
+        return None
+
     async def _save(self) -> None:
         """Store the run once; shielded, so a cancelled caller does not cut a write in half."""
         record = self.steps.record
@@ -319,6 +370,9 @@ class Lifecycle:
             record.saved = True
             return
         self._saving = True
+        if self._announcing is not None and not self._announcing.done():
+            # The start's record must not land after the final one (a run cancelled while it was written).
+            await asyncio.wait([self._announcing])
         stored = record.to_dict(stored=True)
         save = asyncio.get_running_loop().create_task(
             self.sessions.save_run(self._new_row, stored, session_state=record.session_state)
@@ -368,13 +422,15 @@ async def execute(
     sessions: SessionStore | None,
     registry: RunRegistry,
     sink: list[Lifecycle] | None = None,
+    announce: asyncio.Future[AgentOSError | None] | None = None,
 ) -> AsyncGenerator[RunEvent, None]:
     """Register the run, drive it through its lifecycle, and forget it when its events end.
 
-    ``sink`` receives the ``Lifecycle`` (``complete`` reads the record and the storage error).
+    ``sink`` receives the ``Lifecycle`` (``complete`` reads the record and the storage error);
+    ``announce`` (a run in the background) is set once the run is stored as started.
     """
     handle = registry.start(run_id, owner)
-    lifecycle = Lifecycle(steps_for(handle), sessions=sessions, registry=registry)
+    lifecycle = Lifecycle(steps_for(handle), sessions=sessions, registry=registry, announce=announce)
     if sink is not None:
         sink.append(lifecycle)
     try:

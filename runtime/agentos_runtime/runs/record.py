@@ -106,7 +106,7 @@ class RunRecord:
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run (content deltas are not kept) and return it."""
         if event.event not in UNSTORED_EVENTS:
-            self.events.append(event.to_dict())
+            self.events.append(event.kept())
         return event
 
     @property

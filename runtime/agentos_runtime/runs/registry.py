@@ -7,7 +7,9 @@ that into a ``RunCancelled`` event and a CANCELLED run; a task is cancelled once
 of the runs it drives (an outer run and its nested one) are cancelled at once. Cancelling a run
 that is not running records the intent, as AgentOS does: a run started later with that id is
 cancelled at once.
-``shutdown()`` cancels what is in flight and waits until it has been recorded. A run may be
+``shutdown()`` cancels what is in flight and waits until it has been recorded. Runs started in
+the background (``runs.background``) are counted here too: at most ``max_background`` at once.
+A run may be
 started with its ``RunOwner`` (component, session, user), which the API checks a cancel against
 under user isolation: a stored run says whose it is, a run in flight only says it here.
 """
@@ -20,9 +22,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentos_runtime.errors import Conflict
+from agentos_runtime.runs.event_logs import EventLogs
 
 # Cancel intents kept for runs not (yet) running; the oldest are forgotten first.
 MAX_PENDING_CANCELS = 1024
+# Runs going on in the background at once, unless the settings say otherwise (as Agno's default).
+DEFAULT_MAX_BACKGROUND = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +86,14 @@ class RunHandle:
 
 
 class RunRegistry:
-    def __init__(self) -> None:
+    def __init__(self, *, max_background: int = DEFAULT_MAX_BACKGROUND) -> None:
         self._active: dict[str, RunHandle] = {}
         self._pending: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
+        self.max_background = max_background
+        self._background_runs: set[asyncio.Task[Any]] = set()
+        self.event_logs = EventLogs()
+        """The events of this process's streamed background runs, for clients that resume them."""
 
     def start(self, run_id: str, owner: RunOwner | None = None) -> RunHandle:
         """Register a run driven by the current task; raises ``Conflict`` if the id is running."""
@@ -141,6 +150,23 @@ class RunRegistry:
         """Keep a background task (a detached save) alive and awaited by ``shutdown``."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def has_background_room(self) -> bool:
+        """Whether one more run may start in the background."""
+        return len(self._background_runs) < self.max_background
+
+    def track_background_run(self, task: asyncio.Task[Any]) -> None:
+        """Keep a run going in the background alive, counted, and awaited by ``shutdown``."""
+        self._background_runs.add(task)
+        task.add_done_callback(self._background_runs.discard)
+        self.track(task)
+
+    async def settle_background_runs(self, *, timeout: float) -> bool:
+        """Wait (up to ``timeout`` s) for the runs going on in the background; whether they all ended."""
+        runs = set(self._background_runs)
+        if runs and timeout > 0:
+            await asyncio.wait(runs, timeout=timeout)
+        return not self._background_runs
 
     async def shutdown(self, *, timeout: float) -> bool:
         """Cancel every run in flight and wait (up to ``timeout`` s) until each is recorded.

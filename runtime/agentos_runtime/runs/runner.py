@@ -2,15 +2,20 @@
 
 The kinds differ in the steps of one run (``Runner.new_run``: the kind's ``RunSteps``, with its
 record, events and loop); registering the run under its owner and driving it through the
-lifecycle (``runs.lifecycle``) is the same for all three.
+lifecycle (``runs.lifecycle``) is the same for all three, and so is starting one in the
+background (``start_background``, ``runs.background``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from agentos_runtime.errors import AgentOSError
+from agentos_runtime.runs import background
+from agentos_runtime.runs.event_logs import LogOwner
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import Lifecycle, RunSteps, complete, execute
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
@@ -42,12 +47,39 @@ class Runner:
         sink: list[Lifecycle] = []
         return await complete(self._execute(request, stream=False, sink=sink), sink)
 
+    async def start_background(self, request: RunRequest, *, stream: bool) -> background.Started:
+        """Start the run in a task of its own; return once it is stored as started.
+
+        ``stream``: its events are numbered and kept in a log (``runs.event_logs``) to follow.
+        Raises ``Busy`` when too many runs go on in the background, and, without ``stream``,
+        ``StorageUnavailable`` or ``Conflict`` when the run could not be stored (a streamed
+        run's log tells that with its error event, as a streamed run does).
+        """
+        registry = self.registry
+        background.check_room(registry)
+        sink: list[Lifecycle] = []
+        announce: asyncio.Future[AgentOSError | None] = asyncio.get_running_loop().create_future()
+        events = self._execute(request, stream=stream, sink=sink, announce=announce)
+        owner = LogOwner(self.kind, self.id, request.session_id)
+        event_log = registry.event_logs.open(request.run_id, owner) if stream else None
+        refusal = await background.start(
+            events, sink=sink, announce=announce, registry=registry, logs=registry.event_logs, event_log=event_log
+        )
+        if refusal is not None and not stream:
+            raise refusal
+        return background.Started(request.run_id, request.session_id, event_log)
+
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> RunSteps:
         """One run's steps as the lifecycle drives them (``stream``: the model streams its answer)."""
         raise NotImplementedError(f"{type(self).__name__} does not say how its runs go")
 
     def _execute(
-        self, request: RunRequest, *, stream: bool, sink: list[Lifecycle] | None
+        self,
+        request: RunRequest,
+        *,
+        stream: bool,
+        sink: list[Lifecycle] | None,
+        announce: asyncio.Future[AgentOSError | None] | None = None,
     ) -> AsyncGenerator[RunEvent, None]:
         owner = RunOwner(self.kind, self.id, request.session_id, request.user_id)
         return execute(
@@ -57,4 +89,5 @@ class Runner:
             sessions=self.sessions,
             registry=self.registry,
             sink=sink,
+            announce=announce,
         )

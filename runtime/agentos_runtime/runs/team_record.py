@@ -57,7 +57,7 @@ class TeamRecord(RunRecord):
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run (content deltas are not kept) and return it."""
         if event.event not in UNSTORED_TEAM_EVENTS:
-            self.events.append(event.to_dict())
+            self.events.append(event.kept())
         return event
 
     def to_dict(self, *, stored: bool = False) -> JSON:

@@ -93,7 +93,7 @@ class WorkflowRecord:
 
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run and return it."""
-        self.events.append(event.to_dict())
+        self.events.append(event.kept())
         return event
 
     def add_executor_run(self, step_name: str, executor_type: str, output: JSON) -> None:

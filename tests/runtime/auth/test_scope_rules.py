@@ -73,6 +73,12 @@ def test_required_scopes_come_first_from_exact_entries_then_from_patterns() -> N
     assert scopes.required_scopes("GET", "/ready") == ()
 
 
+def test_resuming_a_runs_stream_needs_the_run_scope_as_agnos_route_requires_it() -> None:
+    for kind in ("agents", "teams", "workflows"):
+        assert scopes.required_scopes("POST", f"/{kind}/x/runs/r/resume") == (f"{kind}:run",)
+        assert route_scopes("POST", f"/{kind}/{{id}}/runs/{{run_id}}/resume") == (f"{kind}:run",)
+
+
 def test_a_route_template_requires_what_its_paths_require() -> None:
     assert route_scopes("GET", "/sessions/{session_id}/runs/{run_id}") == ("sessions:read",)
     assert route_scopes("POST", "/agents/{agent_id}/runs") == ("agents:run",)

@@ -18,9 +18,18 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import AgentDep, ContextDep, get_agent
 from agentos_runtime.api.responses import Cancelled, RunOutput, RunView, answers
-from agentos_runtime.api.routes.component_runs import RUN_FORM_OPENAPI, answer_run, read_run, run_responses
+from agentos_runtime.api.routes.component_runs import (
+    RESUME_RESPONSES,
+    RUN_FORM_OPENAPI,
+    LastEventIndex,
+    ResumeSession,
+    answer_run,
+    read_run,
+    resume_run,
+    run_responses,
+)
 from agentos_runtime.api.routes.run_schemas import agent_run_view
-from agentos_runtime.api.run_ownership import guard_agent_cancel
+from agentos_runtime.api.run_ownership import guard_agent_cancel, guard_agent_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.storage.ports import SessionRow
@@ -33,10 +42,8 @@ JSON = dict[str, Any]
 @router.post("/agents/{agent_id}/runs", responses=run_responses("agent"), openapi_extra=RUN_FORM_OPENAPI)
 async def create_agent_run(agent: AgentDep, request: Request, caller: CallerDep) -> Response:
     """Run the agent on a message."""
-    run, stream = await read_run(request, caller)
-    return await answer_run(
-        run, stream=stream, caller=caller, sessions=agent.sessions, events=agent.run, output=agent.complete
-    )
+    run, fields = await read_run(request, caller)
+    return await answer_run(run, fields, caller=caller, runner=agent)
 
 
 @router.post(
@@ -48,6 +55,22 @@ async def cancel_agent_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight; a run not running yet is cancelled when it starts."""
     context.runs.cancel(run_id)
     return {}
+
+
+@router.post(
+    "/agents/{agent_id}/runs/{run_id}/resume",
+    dependencies=[Depends(guard_agent_resume)],
+    responses=RESUME_RESPONSES,
+)
+async def resume_agent_run(
+    agent: AgentDep,
+    run_id: str,
+    caller: CallerDep,
+    last_event_index: LastEventIndex = None,
+    session_id: ResumeSession = None,
+) -> Response:
+    """Resume a streamed background run: the events after ``last_event_index``, then the live ones."""
+    return resume_run(agent, run_id, last_event_index, session_id=session_id, caller=caller)
 
 
 @router.get("/agents/{agent_id}/runs", responses=answers(list[RunView], "The agent's runs in the session", 404))

@@ -1,7 +1,7 @@
 """The run form of ``POST /agents/{id}/runs``, read as AgentOS reads it.
 
 The declared fields (``message`` required, ``stream`` default true, ``session_id``,
-``user_id``) are validated here rather than by FastAPI's form machinery, which costs more
+``user_id``, ``background`` default false) are validated here rather than by FastAPI's form machinery, which costs more
 than the rest of the route; a missing or invalid field still answers FastAPI's 422 list
 (``loc`` ``["body", "message"]``), and an empty value counts as absent, as in FastAPI.
 Besides those, a run form may carry any keyword of Agno's ``Agent.arun``: JSON strings
@@ -46,6 +46,13 @@ class RunFormFields(BaseModel):
     stream: bool = Field(default=True, description="Stream the run's events as server-sent events.")
     session_id: str | None = Field(default=None, description="Session to continue; a new one when empty.")
     user_id: str | None = Field(default=None, description="The user the run is for.")
+    background: bool = Field(
+        default=False,
+        description=(
+            "Run in the background: answered 202 at once (poll the run), or with stream=true a stream "
+            "that a client may leave and resume (POST .../runs/{run_id}/resume)."
+        ),
+    )
 
 
 _FIELD_NAMES = tuple(RunFormFields.model_fields)

@@ -16,15 +16,19 @@ from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.responses import Cancelled, ErrorDetail, RunOutput, RunView, TeamDetail, answers
 from agentos_runtime.api.routes.component_runs import (
+    RESUME_RESPONSES,
     RUN_FORM_OPENAPI,
+    LastEventIndex,
+    ResumeSession,
     answer_run,
     component_session,
     read_run,
+    resume_run,
     run_responses,
 )
 from agentos_runtime.api.routes.component_schemas import team_detail
 from agentos_runtime.api.routes.run_schemas import team_run_view
-from agentos_runtime.api.run_ownership import guard_team_cancel
+from agentos_runtime.api.run_ownership import guard_team_cancel, guard_team_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
 
@@ -63,10 +67,8 @@ async def get_team_detail(team: TeamDep, context: ContextDep) -> JSON:
 @router.post("/teams/{team_id}/runs", responses=run_responses("team"), openapi_extra=RUN_FORM_OPENAPI)
 async def create_team_run(team: TeamDep, request: Request, caller: CallerDep) -> Response:
     """Run the team on a message."""
-    run, stream = await read_run(request, caller)
-    return await answer_run(
-        run, stream=stream, caller=caller, sessions=team.sessions, events=team.run, output=team.complete
-    )
+    run, fields = await read_run(request, caller)
+    return await answer_run(run, fields, caller=caller, runner=team)
 
 
 @router.post(
@@ -81,6 +83,22 @@ async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
     """
     context.runs.cancel(run_id)
     return {}
+
+
+@router.post(
+    "/teams/{team_id}/runs/{run_id}/resume",
+    dependencies=[Depends(guard_team_resume)],
+    responses=RESUME_RESPONSES,
+)
+async def resume_team_run(
+    team: TeamDep,
+    run_id: str,
+    caller: CallerDep,
+    last_event_index: LastEventIndex = None,
+    session_id: ResumeSession = None,
+) -> Response:
+    """Resume a streamed background run: the events after ``last_event_index``, then the live ones."""
+    return resume_run(team, run_id, last_event_index, session_id=session_id, caller=caller)
 
 
 @router.get(

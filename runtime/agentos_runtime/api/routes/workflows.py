@@ -24,15 +24,19 @@ from agentos_runtime.api.responses import (
     answers,
 )
 from agentos_runtime.api.routes.component_runs import (
+    RESUME_RESPONSES,
     RUN_FORM_OPENAPI,
+    LastEventIndex,
+    ResumeSession,
     answer_run,
     component_session,
     read_run,
+    resume_run,
     run_responses,
 )
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
 from agentos_runtime.api.routes.run_schemas import workflow_run_view
-from agentos_runtime.api.run_ownership import guard_workflow_cancel
+from agentos_runtime.api.run_ownership import guard_workflow_cancel, guard_workflow_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.workflows import Workflow
 
@@ -69,10 +73,8 @@ async def get_workflow_detail(workflow: WorkflowDep, context: ContextDep) -> JSO
 @router.post("/workflows/{workflow_id}/runs", responses=run_responses("workflow"), openapi_extra=RUN_FORM_OPENAPI)
 async def create_workflow_run(workflow: WorkflowDep, request: Request, caller: CallerDep) -> Response:
     """Run the workflow on a message."""
-    run, stream = await read_run(request, caller)
-    return await answer_run(
-        run, stream=stream, caller=caller, sessions=workflow.sessions, events=workflow.run, output=workflow.complete
-    )
+    run, fields = await read_run(request, caller)
+    return await answer_run(run, fields, caller=caller, runner=workflow)
 
 
 @router.post(
@@ -84,6 +86,22 @@ async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight (and its steps' runs); a run not running yet is cancelled when it starts."""
     context.runs.cancel(run_id)
     return {}
+
+
+@router.post(
+    "/workflows/{workflow_id}/runs/{run_id}/resume",
+    dependencies=[Depends(guard_workflow_resume)],
+    responses=RESUME_RESPONSES,
+)
+async def resume_workflow_run(
+    workflow: WorkflowDep,
+    run_id: str,
+    caller: CallerDep,
+    last_event_index: LastEventIndex = None,
+    session_id: ResumeSession = None,
+) -> Response:
+    """Resume a streamed background run: the events after ``last_event_index``, then the live ones."""
+    return resume_run(workflow, run_id, last_event_index, session_id=session_id, caller=caller)
 
 
 @router.get(
