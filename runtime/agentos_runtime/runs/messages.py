@@ -14,8 +14,9 @@ from typing import Any
 
 JSON = dict[str, Any]
 
-# Runs whose messages are never replayed as history (Agno's ``HISTORY_SKIP_STATUSES``).
-HISTORY_SKIP_STATUSES = frozenset({"PAUSED", "CANCELLED", "ERROR", "REGENERATED"})
+# Runs whose messages are never replayed as history: Agno's ``HISTORY_SKIP_STATUSES``, and runs
+# still going (a background run is stored RUNNING as it starts: its question has no answer yet).
+HISTORY_SKIP_STATUSES = frozenset({"PAUSED", "CANCELLED", "ERROR", "REGENERATED", "PENDING", "RUNNING"})
 
 
 def new_message(role: str, content: str | None, *, created_at: int, **fields: Any) -> JSON:

@@ -72,6 +72,26 @@ async def test_a_background_run_is_answered_202_pending_and_polled_from_running_
     assert [run["run_id"] for run in listed] == [body["run_id"]]
 
 
+async def test_a_run_still_going_in_the_background_is_no_history_for_the_next_run_in_its_session(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.stall(30), Reply.say("Nothing earlier."))
+    started = await app.client.post(
+        "/agents/writer/runs",
+        data={"message": "the first question", "stream": "false", "background": "true", "session_id": "s-h"},
+    )
+    assert started.status_code == 202
+
+    form = {"message": "What did I ask?", "stream": "false", "session_id": "s-h", "add_history_to_context": "true"}
+    second = await app.client.post("/agents/writer/runs", data=form)
+
+    assert second.status_code == 200 and second.json()["status"] == "COMPLETED"
+    sent = [message["content"] for message in fake_openai.bodies[1]["messages"] if message["role"] == "user"]
+    assert sent == ["What did I ask?"], "a question with no answer yet is not history"
+    fake_openai.app.close_waits()
+    await settle(app)
+
+
 async def test_cancelling_a_background_run_stores_it_cancelled(app: Served, fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.stall(30))
     started = await app.client.post(
