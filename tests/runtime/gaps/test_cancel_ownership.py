@@ -1,4 +1,4 @@
-"""Cancelling a run under JWT user isolation, on every storage backend: only the run's owner may.
+"""Cancelling (or resuming) a run under JWT user isolation, on every storage backend: only the run's owner may.
 
 Alice starts a slow streamed run of an agent, a team or a workflow; while it streams, Bob (same
 scopes) cannot cancel it, with or without naming its session, and neither can Alice through the
@@ -127,3 +127,40 @@ def test_a_run_in_flight_without_a_known_owner_is_refused_only_to_isolated_calle
     assert not owner_permits(
         RunOwner("agent", "a", "s", None), kind="agent", component_id="a", caller=isolated, session_id="s"
     )
+
+
+async def resume(
+    app: Served, component: str, run_id: str, headers: dict[str, str], session_id: str | None = None
+) -> httpx.Response:
+    form = {"last_event_index": "-1"} | ({"session_id": session_id} if session_id is not None else {})
+    return await app.client.post(f"{component}/runs/{run_id}/resume", data=form, headers=headers)
+
+
+async def test_only_the_owner_can_resume_a_background_run_and_only_with_the_run_scope(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.stall(30))
+    form = {"message": "hi", "session_id": "alice-s", "stream": "false", "background": "true"}
+    started = await app.client.post("/agents/assistant/runs", data=form, headers=ALICE)
+    assert started.status_code == 202
+    run_id = started.json()["run_id"]
+    reader = bearer(mint(sub="alice", scopes=["agents:read"]))
+
+    refused = [
+        await resume(app, "/agents/assistant", run_id, BOB, "alice-s"),
+        await resume(app, "/agents/assistant", run_id, BOB),
+        await resume(app, "/agents/second", run_id, ALICE, "alice-s"),
+        await resume(app, "/agents/assistant", run_id, reader, "alice-s"),
+    ]
+    owner = await resume(app, "/agents/assistant", run_id, ALICE, "alice-s")
+
+    assert [(a.status_code, a.json()["detail"]) for a in refused[:3]] == [
+        (404, "Run not found"),
+        (400, "session_id is required for this action"),
+        (404, "Run not found"),
+    ]
+    assert refused[3].status_code == 403
+    assert owner.status_code == 200 and owner.headers["content-type"].startswith("text/event-stream")
+    assert "event: replay" in owner.text and '"status": "RUNNING"' in owner.text
+    fake_openai.app.close_waits()
+    assert await app.context.runs.settle_background_runs(timeout=10.0)
