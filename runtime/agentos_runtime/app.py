@@ -7,6 +7,7 @@ lets in-flight runs finish (or records them cancelled) before closing connection
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -95,6 +96,10 @@ def create_app(
             yield
         finally:
             await warming
+            # A server being stopped (``serving``) says until when runs in the background may go on.
+            deadline = getattr(app.state, "stop_deadline", None)
+            if deadline is not None:
+                await context.runs.settle_background_runs(timeout=deadline - asyncio.get_running_loop().time())
             await close_context(context)
 
     app = FastAPI(

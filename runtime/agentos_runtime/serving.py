@@ -130,14 +130,12 @@ def _server_ending_runs(app: Any, grace: float, config: Any) -> Any:
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + grace + STREAM_CLOSE_SECONDS
+            # Runs going on in the background hold no connection, so uvicorn does not wait for
+            # them: the application's shutdown does, until then (``app.state.stop_deadline``).
+            app.state.stop_deadline = loop.time() + grace + STREAM_CLOSE_SECONDS
             timer = loop.call_later(grace, _end_runs, app, grace)
             try:
                 await super().shutdown(sockets=sockets)
-                # Runs going on in the background hold no connection: they get the same grace.
-                context = getattr(app.state, "context", None)
-                if context is not None:
-                    await context.runs.settle_background_runs(timeout=deadline - loop.time())
             finally:
                 timer.cancel()
 

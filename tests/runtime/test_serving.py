@@ -400,3 +400,27 @@ def test_a_run_still_streaming_when_the_grace_after_sigterm_ends_is_cancelled_re
     assert "Traceback" not in stderr and "Exception in ASGI application" not in stderr
     with sqlite3.connect(tmp_path / "data" / "agentos.db") as database:
         assert database.execute("select status from agno_runs where session_id = 'long'").fetchall() == [("CANCELLED",)]
+
+
+def test_a_background_run_that_ends_within_the_grace_after_sigterm_is_stored_completed(tmp_path: Path) -> None:
+    from tests.support.fake_openai import Reply, serve_fake_openai
+
+    with serve_fake_openai() as fake:
+        fake.app.default = Reply.say("word " * 8, chunks=8, delay=0.25)  # 2 s of answer, no client waiting
+        config = tmp_path / "config.yaml"
+        config.write_text(GOOD_CONFIG.replace("http://127.0.0.1:9/v1", fake.base_url))
+        port = free_port()
+        with running(
+            serve_command(config, "--port", str(port)), clean_env(AGENTOS_RUN_GRACE_SECONDS="20"), tmp_path
+        ) as process:
+            wait_for_health(port, process)
+            form = {"message": "hi", "stream": "false", "background": "true", "session_id": "bg"}
+            started = httpx.post(f"http://127.0.0.1:{port}/agents/assistant/runs", data=form, timeout=DEADLINE)
+            assert started.status_code == 202
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=DEADLINE)
+
+    assert process.returncode == 0
+    assert "Traceback" not in stderr
+    with sqlite3.connect(tmp_path / "data" / "agentos.db") as database:
+        assert database.execute("select status from agno_runs where session_id = 'bg'").fetchall() == [("COMPLETED",)]
