@@ -28,7 +28,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.querying import fold
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
-from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_value
+from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
@@ -122,7 +122,8 @@ def _unavailable(db_id: str, error: Exception, url: str | None) -> StorageUnavai
 
 @contextmanager
 def storage_errors(db_id: str, *, url: str | None = None) -> Iterator[None]:
-    """Turn driver errors into ours: connection trouble is ``StorageUnavailable``.
+    """Turn driver errors into ours: connection trouble is ``StorageUnavailable``, and so is
+    an operation the server refused for its state (read-only, a table missing: ``refused_by_server``).
 
     A value that is not JSON raises the serialiser's own ``TypeError``/``ValueError``; any
     other database error (a bug, not an outage) propagates as it is.
@@ -137,6 +138,9 @@ def storage_errors(db_id: str, *, url: str | None = None) -> Iterator[None]:
     except DBAPIError as error:
         if error.connection_invalidated:
             raise _unavailable(db_id, error, url) from error
+        refusal = refused_by_server(db_id, error.orig)
+        if refusal is not None:
+            raise refusal from error
         raise
     except StatementError as error:
         if isinstance(error.orig, TypeError | ValueError):

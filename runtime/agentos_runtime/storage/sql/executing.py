@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.sql.statements import Statement
 
 Step = tuple[Statement, Mapping[str, Any]]
@@ -41,6 +42,30 @@ def refused_value(error: BaseException) -> ValueError | None:
     diag = getattr(error, "diag", None)
     reason = getattr(diag, "message_primary", None) or "a limit of the database was exceeded"
     return ValueError(f"too large for the database: {reason}")
+
+
+# SQLSTATEs of a server that is up but refuses what its state or its tables no longer allow: not
+# a bug of ours and not an outage, so the caller is told what it means and what to do.
+_REFUSALS: dict[str, str] = {
+    "25006": "the server is read-only (a standby, as after a failover, or default_transaction_read_only is on): "
+    "point the database's URL at the primary",
+    "42501": "the database user lacks a privilege on the runtime's tables: grant it",
+    "3F000": "the runtime's schema is missing: restart the runtime to create it again",
+    "42P01": "a table of the runtime is missing: restart the runtime to create it again",
+    "42703": "a column of the runtime's tables is missing or renamed: restore the table as the runtime made it",
+}
+
+
+def refused_by_server(db_id: str, error: BaseException | None) -> StorageUnavailable | None:
+    """``StorageUnavailable`` saying why and what to do, for a driver error whose SQLSTATE says
+    the server refused the operation (``_REFUSALS``); ``None`` for any other."""
+    sqlstate = getattr(error, "sqlstate", None)
+    fix = _REFUSALS.get(sqlstate) if isinstance(sqlstate, str) else None
+    if fix is None:
+        return None
+    # The primary message names the table or column, never the statement or its values.
+    reason = getattr(getattr(error, "diag", None), "message_primary", None) or type(error).__name__
+    return StorageUnavailable(f"database '{db_id}' refused the operation ({reason}): {fix}")
 
 
 class Executor(Protocol):

@@ -20,7 +20,9 @@ drained, and the call is retried once on a new connection when nothing can have 
 connection sat idle. A database that cannot be reached fails the callers waiting for a
 connection as soon as the pool's attempt to connect fails (when no connection is out that could
 come back), not after the pool's wait; the pool gives up reconnecting at once, so the first
-call after the database returns connects again. ``StorageUnavailable`` never quotes the URL.
+call after the database returns connects again. A server that refuses for its state (read-only
+after a failover, a table dropped: ``executing.refused_by_server``) is ``StorageUnavailable``
+too, saying what to do. ``StorageUnavailable`` never quotes the URL.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, Rows, Step, refused_value
+from agentos_runtime.storage.sql.executing import (
+    POSTGRES_KEEPALIVES,
+    Rows,
+    Step,
+    refused_by_server,
+    refused_value,
+)
 from agentos_runtime.storage.sql.statements import Statement
 from agentos_runtime.storage.urls import redact
 
@@ -162,6 +170,12 @@ class PostgresExecutor:
                 if reused and attempt == 1 and (retry_safe or isinstance(error, _NothingApplied)):
                     continue
                 raise self._unavailable(cause) from cause
+            except psycopg.Error as error:
+                await self._release(connection)
+                refusal = refused_by_server(self._db_id, error)
+                if refusal is not None:
+                    raise refusal from error
+                raise
             except BaseException:
                 await self._release(connection)
                 raise
