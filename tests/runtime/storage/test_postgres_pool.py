@@ -182,6 +182,41 @@ async def test_a_connection_the_server_ended_while_idle_is_never_used(schema: st
     assert len(set(pids)) == 4
 
 
+async def idle_backends(application_name: str) -> list[int]:
+    """The idle server processes of connections made under ``application_name``."""
+    async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as admin:
+        cursor = await admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'", (application_name,)
+        )
+        return [int(row[0]) for row in await cursor.fetchall()]
+
+
+async def test_a_connection_opened_in_the_background_and_ended_before_its_first_use_is_never_used(
+    schema: str,
+) -> None:
+    name = unique_name("fresh")
+    # Past its lifetime, a returned connection is replaced by a new one the pool opens in the
+    # background, as it does for every idle one after a failure: it waits there, never used.
+    executor = PostgresExecutor(
+        f"{postgres_url()}?application_name={name}", db_id="main", settings=PoolSettings(max_lifetime=1e-6)
+    )
+    insert = Statement(f'INSERT INTO "{schema}".saved (id) VALUES (%(id)s) RETURNING id')
+    try:
+        first = await backend_pid(executor)
+        waiting: list[int] = []
+        while not waiting:  # until the replacement is connected and idle in the pool
+            waiting = [pid for pid in await idle_backends(name) if pid != first]
+            await asyncio.sleep(0.01)
+        for pid in waiting:
+            await terminate(pid)  # as a restart or a failover ends it
+
+        returned = await executor.write([(insert, {"id": "a"})])
+    finally:
+        await executor.close()
+
+    assert returned == [[("a",)]]
+
+
 async def test_every_caller_waiting_on_an_unreachable_server_fails_at_once_with_the_reason() -> None:
     executor = PostgresExecutor(closed_port_url(), db_id="main")
     started = time.monotonic()

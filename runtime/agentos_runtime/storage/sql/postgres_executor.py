@@ -187,7 +187,9 @@ class PostgresExecutor:
         """A connection from the pool, never one the server has already ended."""
         while True:
             connection = await self._checkout()
-            if not (connection.used and _has_news(connection)):
+            # Polled whether used or not: the pool opens connections in the background (after a
+            # failure, past a lifetime) that may wait there, unused, until the server ends them.
+            if not _has_news(connection):
                 return connection
             await connection.close()
             await self._release(connection)
