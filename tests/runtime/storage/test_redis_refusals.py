@@ -13,8 +13,9 @@ from agentos_runtime.storage.ports import RecentRuns, SessionRow
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import server_error_code
 from agentos_runtime.storage.redis.database import RedisDatabase, open_redis
+from redis._parsers.base import BaseParser
 
-from tests.support.databases import fresh_redis_database
+from tests.support.databases import fresh_redis_database, redis_url
 
 
 @pytest.fixture
@@ -68,3 +69,45 @@ async def test_a_url_option_the_driver_cannot_read_is_unavailable_without_quotin
 )
 def test_the_server_error_code_is_kept_and_the_quoted_command_dropped(message: str, code: str) -> None:
     assert server_error_code(message) == code
+
+
+@pytest.mark.parametrize(
+    ("reply", "detail"),
+    [
+        (
+            "READONLY You can't write against a read only replica.",
+            "refused the operation (READONLY): the server is a read-only replica (as after a failover): "
+            "point the URL at the primary",
+        ),
+        (
+            "OOM command not allowed when used memory > 'maxmemory'. script: 345f, on @user_script:61.",
+            "refused the operation (OOM): Redis reached its maxmemory: free memory or raise maxmemory",
+        ),
+        (
+            "NOPERM User agent has no permissions to run the 'evalsha' command",
+            "refused the operation (NOPERM): the Redis user lacks a permission the runtime needs "
+            "(@scripting, the keys under its prefix): grant it",
+        ),
+    ],
+)
+async def test_a_refusal_after_a_failover_or_at_a_limit_says_what_it_means_and_what_to_do(
+    db: RedisDatabase, reply: str, detail: str
+) -> None:
+    error = BaseParser.parse_error(reply)  # what the client raises for the server's reply
+
+    with pytest.raises(StorageUnavailable) as raised, db._backend.errors():
+        raise error
+
+    assert raised.value.detail == f"database '{db.id}' {detail}"
+
+
+async def test_a_wrong_password_is_unavailable_saying_to_check_it_and_never_showing_it(db: RedisDatabase) -> None:
+    config = DatabaseConfig(id="cache", type="redis")
+    url = redis_url().replace("redis://", "redis://nobody:Wr0ngPassw0rd@", 1)
+
+    with pytest.raises(StorageUnavailable) as raised:
+        await open_redis(config, url=url)
+
+    assert raised.value.detail.startswith("database 'cache' is unavailable: AuthenticationError: ")
+    assert raised.value.detail.endswith(": check the user and password in its URL")
+    assert "Wr0ngPassw0rd" not in raised.value.detail

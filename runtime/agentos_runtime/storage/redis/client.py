@@ -21,8 +21,8 @@ from typing import Any, TypeVar, cast
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agentos_runtime.errors import StorageUnavailable
@@ -75,12 +75,16 @@ class RedisBackend:
         the command and its keys, so only the server's error code is kept."""
         try:
             yield
+        except AuthenticationError as error:
+            message = redact(f"{type(error).__name__}: {error}", self.url)
+            raise StorageUnavailable(
+                f"database '{self.db_id}' is unavailable: {message}: check the user and password in its URL"
+            ) from error
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             message = redact(f"{type(error).__name__}: {error}", self.url)
             raise StorageUnavailable(f"database '{self.db_id}' is unavailable: {message}") from error
         except ResponseError as error:
-            code = server_error_code(str(error))
-            raise StorageUnavailable(f"database '{self.db_id}' refused the operation ({code})") from error
+            raise StorageUnavailable(refusal_detail(self.db_id, error_code(error))) from error
 
     def key(self, table: str, record_id: str) -> str:
         return keys.record_key(self.prefix, table, record_id)
@@ -145,6 +149,33 @@ class RedisBackend:
             # Spread the retries of writers that collided (a few milliseconds at most).
             await asyncio.sleep(random.random() * 0.001 * min(round_number + 1, 10))
         raise StorageUnavailable(f"database '{self.db_id}': too many concurrent writers, the write was not applied")
+
+
+# What a refusal means for the runtime and what to do, by the server's error code; a code not
+# here (WRONGTYPE: a key of another program under the prefix) is named alone.
+_REFUSAL_FIXES = {
+    "READONLY": "the server is a read-only replica (as after a failover): point the URL at the primary",
+    "MASTERDOWN": "the replica lost its primary: point the URL at the primary",
+    "OOM": "Redis reached its maxmemory: free memory or raise maxmemory",
+    "NOPERM": "the Redis user lacks a permission the runtime needs (@scripting, the keys under its prefix): grant it",
+    "MOVED": "the server is a Redis Cluster node, and Redis Cluster is not supported: point the URL at a standalone Redis",
+    "CROSSSLOT": "the server is a Redis Cluster node, and Redis Cluster is not supported: point the URL at a standalone Redis",
+}
+
+
+def refusal_detail(db_id: str, code: str) -> str:
+    """What ``StorageUnavailable`` says of a command the server refused with ``code``."""
+    fix = _REFUSAL_FIXES.get(code)
+    return f"database '{db_id}' refused the operation ({code})" + (f": {fix}" if fix else "")
+
+
+def error_code(error: ResponseError) -> str:
+    """The server's error code of ``error``: redis-py keeps it apart (``status_code``) for the
+    errors it has classes for (``OOM``, ``READONLY``, ``NOPERM``), cut from the message."""
+    code = error.status_code
+    if isinstance(code, str) and code.isupper() and code.isalpha():
+        return code
+    return server_error_code(str(error))
 
 
 def server_error_code(message: str) -> str:
