@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -30,6 +30,7 @@ from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
 from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
+from agentos_runtime.storage.sql.sqlite_executor import file_fault
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
 
@@ -78,7 +79,15 @@ def create_sqlite_engine(path: Path) -> AsyncEngine:
     )
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+    event.listen(engine.sync_engine, "handle_error", _drop_connection_on_file_problem)
     return engine
+
+
+def _drop_connection_on_file_problem(context: ExceptionContext) -> None:
+    """A file that failed a connection (read-only when it was opened, damaged) fails it for
+    good: the connection is dropped, as after a disconnect, so the next one opens the file again."""
+    if file_fault(context.original_exception) is not None:
+        context.is_disconnect = True
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

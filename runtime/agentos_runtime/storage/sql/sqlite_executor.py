@@ -7,6 +7,9 @@ mode with ``synchronous=NORMAL``: a commit appends to the log without an fsync, 
 checkpoints; a crash of the process loses nothing, a power cut at most the last commits, the
 trade-off SQLite documents for WAL. Other connections (SQLAlchemy's, Agno's) may write the same
 file: this one waits for their locks up to ``BUSY_TIMEOUT_MS``, on its thread, not the loop.
+A file that cannot serve (damaged, not a database, read-only) is ``StorageUnavailable`` naming
+it and the fix (``file_problem``), and the connection is closed, so the file is opened again,
+fixed, by the next call.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.sql.executing import Rows, Step
@@ -50,6 +53,36 @@ def _with_lock_retries(connection: sqlite3.Connection, statement: str) -> None:
             time.sleep(min(0.001 * attempt, 0.05))
 
 
+# Primary result codes (the low byte of an extended one) of a file that cannot serve: damaged
+# or not a database at all, or not writable (for this connection: it was opened read-only).
+_DAMAGED = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+_READ_ONLY = sqlite3.SQLITE_READONLY
+
+
+def file_fault(error: BaseException) -> Literal["damaged", "read-only"] | None:
+    """Whether ``error`` is the database file's: ``damaged`` or ``read-only``; ``None`` for any
+    other error (a lock, a statement's)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in _DAMAGED:
+        return "damaged"
+    return "read-only" if primary == _READ_ONLY else None
+
+
+def file_problem(error: BaseException, path: Path) -> str | None:
+    """What ``error`` says of the database file at ``path`` and what to do about it; ``None``
+    when it is not the file's problem."""
+    fault = file_fault(error)
+    if fault == "damaged":
+        return (
+            f"the file {path} is not a SQLite database or is damaged ({error}): "
+            "restore it from a backup, or move it aside to start with an empty one"
+        )
+    if fault == "read-only":
+        return f"the file {path} cannot be written ({error}): make it and its directory writable by the runtime's user"
+    return None
+
+
 class SqliteExecutor:
     """The ``Executor`` on the SQLite file at ``path``; the connection opens on first use, made
     by ``connect`` (called as ``sqlite3.connect``: a driver with the same interface may be used)."""
@@ -76,11 +109,27 @@ class SqliteExecutor:
 
     async def _call(self, work: Callable[[Sequence[Step]], T], steps: Sequence[Step]) -> T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, work, steps)
-        except sqlite3.OperationalError as error:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._reopening, work, steps)
+        except sqlite3.DatabaseError as error:  # the driver's own, whichever ``connect`` made it
+            problem = file_problem(error, self._path)
+            if problem is not None:
+                raise StorageUnavailable(f"database '{self._db_id}': {problem}") from error
+            if not isinstance(error, sqlite3.OperationalError):
+                raise
             raise StorageUnavailable(f"database '{self._db_id}' is unavailable: {error}") from error
 
     # The methods below run on the executor's thread only.
+
+    def _reopening(self, work: Callable[[Sequence[Step]], T], steps: Sequence[Step]) -> T:
+        """``work``, closing the connection when the file failed it (``file_problem``): a file
+        opened read-only stays so for the connection, a replaced one stays the old one, so the
+        next call opens the file again and works once it is fixed."""
+        try:
+            return work(steps)
+        except sqlite3.DatabaseError as error:
+            if file_fault(error) is not None:
+                self._close()
+            raise
 
     def _open(self) -> sqlite3.Connection:
         connection = self._connection

@@ -1,0 +1,100 @@
+"""SQLite: a file that cannot serve (damaged, not a database, read-only) is ``StorageUnavailable``
+naming the file and what to do, never a driver error, and once it is fixed the next call works."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.factory import open_database
+from agentos_runtime.storage.ports import MemoryQuery, MemoryRow
+from agentos_runtime.storage.sql.database import SqlDatabase
+from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
+from agentos_runtime.storage.sql.statements import Statement
+
+CREATE = Statement("CREATE TABLE IF NOT EXISTS saved (id TEXT PRIMARY KEY)")
+INSERT = Statement("INSERT INTO saved (id) VALUES (:id)")
+COUNT = Statement("SELECT count(*) FROM saved")
+
+
+def config(path: Path) -> DatabaseConfig:
+    return DatabaseConfig(id="main", type="sqlite", path=str(path))
+
+
+async def test_a_file_that_is_not_a_database_at_start_is_unavailable_naming_it_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "agentos.db"
+    path.write_bytes(b"this is no SQLite file, whatever its name says" * 100)
+
+    with pytest.raises(StorageUnavailable) as raised:
+        await open_database(config(path), environ={}, data_dir=tmp_path)
+
+    assert raised.value.detail == (
+        f"database 'main': the file {path} is not a SQLite database or is damaged (file is not a database): "
+        "restore it from a backup, or move it aside to start with an empty one"
+    )
+
+
+async def test_once_the_damaged_file_is_moved_aside_the_database_opens(tmp_path: Path) -> None:
+    path = tmp_path / "agentos.db"
+    path.write_bytes(b"\x00garbage" * 1000)
+    with pytest.raises(StorageUnavailable):
+        await open_database(config(path), environ={}, data_dir=tmp_path)
+
+    path.rename(tmp_path / "agentos.db.damaged")
+    database = await open_database(config(path), environ={}, data_dir=tmp_path)
+    try:
+        assert (await database.memories.list_memories(MemoryQuery())).total == 0
+    finally:
+        await database.close()
+
+
+async def test_a_file_opened_read_only_fails_the_write_saying_so_and_the_next_write_opens_it_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agentos.db"
+    opened: list[sqlite3.Connection] = []
+
+    def connect(database: Path, **options: Any) -> sqlite3.Connection:
+        connection = sqlite3.connect(database, **options)
+        if not opened:  # the first connection finds the file read-only, as a file without write permission
+            connection.execute("PRAGMA query_only = ON")
+        opened.append(connection)
+        return connection
+
+    executor = SqliteExecutor(path, db_id="main", connect=connect)
+    try:
+        with pytest.raises(StorageUnavailable) as refused:
+            await executor.write([(CREATE, {})])
+
+        await executor.write([(CREATE, {}), (INSERT, {"id": "a"})])
+        count = await executor.fetch([(COUNT, {})])
+    finally:
+        await executor.close()
+
+    assert refused.value.detail == (
+        f"database 'main': the file {path} cannot be written (attempt to write a readonly database): "
+        "make it and its directory writable by the runtime's user"
+    )
+    assert count == [[(1,)]]
+
+
+async def test_the_listings_and_edits_engine_opens_a_file_again_after_it_was_read_only(tmp_path: Path) -> None:
+    database = await open_database(config(tmp_path / "agentos.db"), environ={}, data_dir=tmp_path)
+    assert isinstance(database, SqlDatabase)
+    try:
+        async with database.engine.connect() as connection:  # this pooled connection now finds the file read-only
+            await connection.exec_driver_sql("PRAGMA query_only = ON")
+        row = MemoryRow(memory_id="m1", memory="likes tea", user_id="ana")
+
+        with pytest.raises(StorageUnavailable, match="attempt to write a readonly database"):
+            await database.memories.upsert_memory(row)
+        await database.memories.upsert_memory(row)
+        stored = await database.memories.list_memories(MemoryQuery())
+    finally:
+        await database.close()
+
+    assert stored.total == 1
