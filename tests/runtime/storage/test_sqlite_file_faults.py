@@ -98,3 +98,50 @@ async def test_the_listings_and_edits_engine_opens_a_file_again_after_it_was_rea
         await database.close()
 
     assert stored.total == 1
+
+
+def remove_database_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def test_a_file_removed_while_in_use_fails_every_call_instead_of_writing_where_nothing_is_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agentos.db"
+    executor = SqliteExecutor(path, db_id="main")
+    try:
+        await executor.write([(CREATE, {}), (INSERT, {"id": "a"})])
+        remove_database_files(path)
+
+        with pytest.raises(StorageUnavailable) as writing:
+            await executor.write([(INSERT, {"id": "b"})])
+        with pytest.raises(StorageUnavailable) as reading:
+            await executor.fetch([(COUNT, {})])
+    finally:
+        await executor.close()
+
+    assert writing.value.detail == (
+        f"database 'main': the file {path} was removed while in use: "
+        "restore it, or restart the runtime to start a new one"
+    )
+    assert reading.value.detail == writing.value.detail
+    assert not path.exists()
+
+
+async def test_a_file_restored_in_place_of_the_removed_one_is_the_one_used(tmp_path: Path) -> None:
+    path = tmp_path / "agentos.db"
+    executor = SqliteExecutor(path, db_id="main")
+    try:
+        await executor.write([(CREATE, {}), (INSERT, {"id": "a"})])
+        remove_database_files(path)
+        with sqlite3.connect(path) as restored:
+            restored.execute(CREATE.sql)
+            restored.executemany(INSERT.sql, [{"id": "x"}, {"id": "y"}])
+        restored.close()
+
+        count = await executor.fetch([(COUNT, {})])
+    finally:
+        await executor.close()
+
+    assert count == [[(2,)]]

@@ -9,13 +9,15 @@ trade-off SQLite documents for WAL. Other connections (SQLAlchemy's, Agno's) may
 file: this one waits for their locks up to ``BUSY_TIMEOUT_MS``, on its thread, not the loop.
 A file that cannot serve (damaged, not a database, read-only) is ``StorageUnavailable`` naming
 it and the fix (``file_problem``), and the connection is closed, so the file is opened again,
-fixed, by the next call.
+fixed, by the next call. A file removed while in use fails every call (the connection would
+go on writing to the removed file, never read again) until a file is back at its path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -93,6 +95,7 @@ class SqliteExecutor:
         self._connect = connect
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-sqlite-{db_id}")
         self._connection: sqlite3.Connection | None = None
+        self._opened_file: tuple[int, int] | None = None
 
     async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
         return await self._call(self._fetch, steps)
@@ -132,6 +135,16 @@ class SqliteExecutor:
             raise
 
     def _open(self) -> sqlite3.Connection:
+        found = _identity(self._path)
+        if self._opened_file is not None and found != self._opened_file:
+            # Removed or replaced since it was opened: the connection would go on writing to what
+            # was removed (nothing of it ever read again), and a new empty file has no tables.
+            self._close()
+            if found is None:
+                raise StorageUnavailable(
+                    f"database '{self._db_id}': the file {self._path} was removed while in use: "
+                    "restore it, or restart the runtime to start a new one"
+                )
         connection = self._connection
         if connection is None:
             # ``isolation_level=None``: transactions are begun here, explicitly.
@@ -143,6 +156,7 @@ class SqliteExecutor:
                 connection.close()
                 raise
             self._connection = connection
+            self._opened_file = _identity(self._path)
         return connection
 
     def _fetch(self, steps: Sequence[Step]) -> list[Rows]:
@@ -185,3 +199,12 @@ class SqliteExecutor:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path``; ``None`` when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
