@@ -5,8 +5,10 @@ runs under ``tracemalloc`` whose peak (less the tracer's own baseline) is the me
 The result is Agno's stored form: ``result`` (average, minimum, maximum, standard deviation,
 median and 95th percentile of both) and ``runs`` (``runtime``, ``memory`` per run).
 
-``tracemalloc`` is process-wide: it also counts what other requests allocate meanwhile, and
-only one measurement can run at a time (a second one is refused with 409).
+``tracemalloc`` is process-wide: it also counts what other requests allocate meanwhile, and its
+cost would slow the runs another measurement times. So a process runs one performance eval at a
+time: a second one is refused with 409 at once, before it runs the target at all (refused
+between two of the first one's runs, it would have cost its model calls and still failed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from agentos_runtime.errors import Conflict
@@ -49,17 +53,19 @@ def summarise(values: Sequence[float], unit: str) -> JSON:
 async def evaluate_performance(spec: EvalSpec, target: Evaluated, *, user_id: str | None = None) -> tuple[JSON, JSON]:
     """The result (``eval_data``) and what was asked (``eval_input``).
 
-    Raises ``EvalFailed`` when a run fails and ``Conflict`` when another memory measurement runs.
+    Raises ``EvalFailed`` when a run fails and ``Conflict`` (before any run) when another
+    performance eval runs.
     """
 
     async def run_once() -> None:
         answer_of(await target.complete(RunRequest(message=spec.input, user_id=user_id)))
 
-    for _ in range(spec.warmup_runs):
-        await run_once()
-    run_times = [await _timed(run_once) for _ in range(spec.num_iterations)]
-    baseline = _tracer_baseline()
-    memory_usages = [await _traced(run_once, baseline) for _ in range(spec.num_iterations)]
+    with _measuring():
+        for _ in range(spec.warmup_runs):
+            await run_once()
+        run_times = [await _timed(run_once) for _ in range(spec.num_iterations)]
+        baseline = _tracer_baseline()
+        memory_usages = [await _traced(run_once, baseline) for _ in range(spec.num_iterations)]
     data: JSON = {
         "result": {**summarise(run_times, "run_time"), **summarise(memory_usages, "memory_usage")},
         "runs": [
@@ -67,6 +73,28 @@ async def evaluate_performance(spec: EvalSpec, target: Evaluated, *, user_id: st
         ],
     }
     return data, {"num_iterations": spec.num_iterations, "warmup_runs": spec.warmup_runs}
+
+
+@dataclass
+class _Slot:
+    """Whether a performance eval runs in this process (one event loop: no lock needed)."""
+
+    busy: bool = False
+
+
+_SLOT = _Slot()
+
+
+@contextmanager
+def _measuring() -> Iterator[None]:
+    """Hold the process's one measurement slot for a whole eval; ``Conflict`` when it is taken."""
+    if _SLOT.busy or tracemalloc.is_tracing():
+        raise Conflict("another performance eval is running in this process; try again once it ends")
+    _SLOT.busy = True
+    try:
+        yield
+    finally:
+        _SLOT.busy = False
 
 
 async def _timed(run: Callable[[], Awaitable[None]]) -> float:

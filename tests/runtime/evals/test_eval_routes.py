@@ -265,3 +265,9 @@ async def test_a_team_is_evaluated_on_its_answer_and_judged_by_its_leaders_model
     assert run["eval_data"]["results"][0]["output"] == "Paris, of course."
     assert fake_openai.bodies[-1]["model"] == LEADER_MODEL
     assert "<agent_output>\nParis, of course.\n</agent_output>" in fake_openai.bodies[-1]["messages"][1]["content"]
+
+
+async def test_the_document_names_the_statuses_of_an_eval_that_conflicts_or_fails(app: Served) -> None:
+    operation = (await app.client.get("/openapi.json")).json()["paths"]["/eval-runs"]["post"]
+
+    assert {"400", "404", "409", "502", "503"} <= set(operation["responses"])

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from agentos_runtime.api.authz import Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
-from agentos_runtime.api.responses import DATABASE_ERRORS, ErrorDetail, EvalRun, EvalRunPage, answers
+from agentos_runtime.api.responses import DATABASE_ERRORS, ErrorDetail, EvalRun, EvalRunPage, Responses, answers
 from agentos_runtime.api.routes.eval_schemas import (
     DeleteEvalRunsRequest,
     EvalRunInput,
@@ -105,7 +105,13 @@ async def delete_eval_runs(request: DeleteEvalRunsRequest, database: DatabaseDep
     return Response(status_code=204)
 
 
-@router.post("/eval-runs", responses=answers(EvalRun, "The finished eval run", 400, 404, 503))
+_RUN_ERRORS: Responses = {
+    409: {"model": ErrorDetail, "description": "A performance eval already runs in this process"},
+    502: {"model": ErrorDetail, "description": "A run of the target or the judge failed; nothing was stored"},
+}
+
+
+@router.post("/eval-runs", responses={**answers(EvalRun, "The finished eval run", 400, 404, 503), **_RUN_ERRORS})
 async def create_eval_run(request: EvalRunInput, database: DatabaseDep, context: ContextDep, caller: CallerDep) -> JSON:
     """Run an evaluation of an agent or team and store its result."""
     spec = request.spec()
