@@ -12,6 +12,7 @@ from agentos_runtime.runs.loop import RunRequest
 
 EvalType = Literal["accuracy", "agent_as_judge", "performance", "reliability"]
 SUPPORTED_TYPES: Sequence[EvalType] = ("accuracy", "performance")
+DEFAULT_THRESHOLD = 7
 
 
 class EvalFailed(AgentOSError):
@@ -31,7 +32,7 @@ class EvalSpec:
     additional_context: str | None = None
     num_iterations: int = 1
     warmup_runs: int = 0
-    threshold: int = 7
+    threshold: int = DEFAULT_THRESHOLD
     name: str | None = None
 
 

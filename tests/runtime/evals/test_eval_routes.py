@@ -271,3 +271,12 @@ async def test_the_document_names_the_statuses_of_an_eval_that_conflicts_or_fail
     operation = (await app.client.get("/openapi.json")).json()["paths"]["/eval-runs"]["post"]
 
     assert {"400", "404", "409", "502", "503"} <= set(operation["responses"])
+
+
+async def test_a_null_threshold_is_the_default_of_7(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.say("Paris"), verdict(7))
+
+    response = await app.client.post("/eval-runs", json=accuracy(threshold=None))
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["eval_data"]["threshold"], response.json()["eval_data"]["passed"]) == (7, True)

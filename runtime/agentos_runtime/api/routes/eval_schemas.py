@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agentos_runtime.api.timestamps import iso_utc
-from agentos_runtime.evals.specs import EvalSpec, EvalType
+from agentos_runtime.evals.specs import DEFAULT_THRESHOLD, EvalSpec, EvalType
 from agentos_runtime.storable import MAX_IDS_PER_REQUEST
 from agentos_runtime.storage.ports import EvalRow
 
@@ -31,7 +31,9 @@ class EvalRunInput(BaseModel):
     additional_context: str | None = Field(default=None, description="More context for the judge (accuracy).")
     num_iterations: int = Field(default=1, ge=1, le=100, description="Runs evaluated (measured for performance).")
     warmup_runs: int = Field(default=0, ge=0, le=10, description="Unmeasured runs first (performance).")
-    threshold: int = Field(default=7, ge=1, le=10, description="Average score the answer passes at (accuracy).")
+    threshold: int | None = Field(
+        default=DEFAULT_THRESHOLD, ge=1, le=10, description="Score the answer passes at (null: 7)."
+    )
     name: str | None = Field(default=None, max_length=EVAL_NAME_MAX_LENGTH, description="Name of the eval run.")
     criteria: str | None = None
     scoring_strategy: Literal["numeric", "binary"] | None = "binary"
@@ -48,7 +50,7 @@ class EvalRunInput(BaseModel):
             additional_context=self.additional_context,
             num_iterations=self.num_iterations,
             warmup_runs=self.warmup_runs,
-            threshold=self.threshold,
+            threshold=DEFAULT_THRESHOLD if self.threshold is None else self.threshold,
             name=self.name,
         )
 
