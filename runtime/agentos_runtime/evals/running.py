@@ -8,8 +8,10 @@ from typing import Literal
 
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.evals.accuracy import evaluate_accuracy
+from agentos_runtime.evals.agent_as_judge import evaluate_agent_as_judge
 from agentos_runtime.evals.performance import evaluate_performance
-from agentos_runtime.evals.specs import SUPPORTED_TYPES, EvalSpec, Evaluated
+from agentos_runtime.evals.reliability import evaluate_reliability
+from agentos_runtime.evals.specs import EvalSpec, Evaluated
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.storage.ports import EvalRow, EvalStore
@@ -19,11 +21,12 @@ TargetKind = Literal["agent", "team"]
 
 def check_spec(spec: EvalSpec) -> None:
     """Raise ``BadRequest`` for an evaluation that cannot run (before any model is called)."""
-    if spec.eval_type not in SUPPORTED_TYPES:
-        supported = ", ".join(SUPPORTED_TYPES)
-        raise BadRequest(f"eval_type '{spec.eval_type}' is not supported by this runtime; supported: {supported}")
     if spec.eval_type == "accuracy" and not spec.expected_output:
         raise BadRequest("expected_output is required for accuracy evaluation")
+    if spec.eval_type == "agent_as_judge" and not spec.criteria:
+        raise BadRequest("criteria is required for agent-as-judge evaluation")
+    if spec.eval_type == "reliability" and spec.expected_tool_calls is None:
+        raise BadRequest("expected_tool_calls is required for reliability evaluations")
 
 
 async def run_eval(
@@ -38,13 +41,17 @@ async def run_eval(
     """Run the evaluation of ``target`` and store it; returns the stored eval run.
 
     The target runs as ``user_id`` (its memories, its sessions). ``judge`` scores accuracy
-    answers. Raises ``BadRequest`` (see ``check_spec``), ``EvalFailed``, ``ModelProviderError``
+    answers and holds agent-as-judge answers to their criteria. Raises ``BadRequest`` (see ``check_spec``), ``EvalFailed``, ``ModelProviderError``
     or ``StorageUnavailable``; nothing is stored then.
     """
     check_spec(spec)
     run_id = str(uuid.uuid4())
     if spec.eval_type == "accuracy":
         data, asked = await evaluate_accuracy(spec, target, judge, run_id=run_id, user_id=user_id)
+    elif spec.eval_type == "agent_as_judge":
+        data, asked = await evaluate_agent_as_judge(spec, target, judge, run_id=run_id, user_id=user_id)
+    elif spec.eval_type == "reliability":
+        data, asked = await evaluate_reliability(spec, target, run_id=run_id, user_id=user_id)
     else:
         data, asked = await evaluate_performance(spec, target, user_id=user_id)
     row = EvalRow(

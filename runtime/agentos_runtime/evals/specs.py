@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -11,8 +11,10 @@ from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.loop import RunRequest
 
 EvalType = Literal["accuracy", "agent_as_judge", "performance", "reliability"]
-SUPPORTED_TYPES: Sequence[EvalType] = ("accuracy", "performance")
+ScoringStrategy = Literal["numeric", "binary"]
 DEFAULT_THRESHOLD = 7
+ExpectedArguments = Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
+"""Per tool name, the arguments one of its calls must have (or a list: each matched by a call)."""
 
 
 class EvalFailed(AgentOSError):
@@ -34,6 +36,11 @@ class EvalSpec:
     warmup_runs: int = 0
     threshold: int = DEFAULT_THRESHOLD
     name: str | None = None
+    criteria: str | None = None
+    scoring_strategy: ScoringStrategy = "binary"
+    expected_tool_calls: tuple[str, ...] | None = None
+    allow_additional_tool_calls: bool = False
+    expected_tool_call_arguments: ExpectedArguments | None = None
 
 
 class Evaluated(Protocol):
@@ -46,11 +53,16 @@ class Evaluated(Protocol):
     async def complete(self, request: RunRequest) -> dict[str, Any]: ...
 
 
-def answer_of(output: dict[str, Any]) -> str:
-    """The answer of a finished run; ``EvalFailed`` when the run did not complete with one."""
+def finished(output: dict[str, Any]) -> dict[str, Any]:
+    """``output`` of a completed run; ``EvalFailed`` when the run did not complete."""
     if output.get("status") != "COMPLETED":
         raise EvalFailed(f"the evaluated run ended {output.get('status')}: {output.get('content')}")
-    content = output.get("content")
+    return output
+
+
+def answer_of(output: dict[str, Any]) -> str:
+    """The answer of a finished run; ``EvalFailed`` when the run did not complete with one."""
+    content = finished(output).get("content")
     if not isinstance(content, str) or not content.strip():
         raise EvalFailed("the evaluated run gave no answer")
     return content

@@ -14,7 +14,7 @@ from agno.os.routers.evals.schemas import EvalSchema
 from agno.utils.http import aclose_default_clients
 
 from tests.runtime.api.harness import agent_config, serve_on
-from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 KEY = "evals-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -75,3 +75,24 @@ async def test_a_performance_eval_run_through_agnos_client_parses(
     assert run is not None and run.eval_type == EvalType.PERFORMANCE
     assert len(run.eval_data["runs"]) == 2 and run.eval_data["result"]["avg_run_time"] > 0
     assert run.eval_input == {"num_iterations": 2, "warmup_runs": 0}
+
+
+async def test_a_reliability_eval_run_through_agnos_client_parses(
+    client: AgentOSClient, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.call(FakeToolCall("calculator", '{"expression": "6 * 7"}')), Reply.say("42"))
+
+    run = await client.run_eval(
+        EvalType.RELIABILITY,
+        "What is 6 * 7?",
+        agent_id="assistant",
+        expected_tool_calls=["calculator"],
+        expected_tool_call_arguments={"calculator": {"expression": "6 * 7"}},
+        headers=AUTH,
+    )
+
+    assert run is not None and run.eval_type == EvalType.RELIABILITY
+    assert (run.eval_data["eval_status"], run.eval_data["passed_tool_calls"]) == ("PASSED", ["calculator"])
+    assert run.eval_data["passed_argument_checks"] == ["calculator"]
+    listed = await client.list_eval_runs(eval_types=[EvalType.RELIABILITY], headers=AUTH)
+    assert [item.id for item in listed.data] == [run.id]

@@ -16,7 +16,7 @@ from agentos_runtime.storage.ports import EvalRow
 
 from tests.runtime.api.harness import Served, serve_on
 from tests.runtime.teams.configs import LEADER_MODEL, delegate, team_config
-from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 
 def config(base_url: str) -> str:
@@ -24,7 +24,7 @@ def config(base_url: str) -> str:
         {"id": model_id, "model": name, "base_url": base_url, "api_key_env": None, "max_retries": 0}
         for model_id, name in (("fake", "fake-model"), ("other", "other-model"))
     ]
-    agents = [{"id": "assistant", "name": "Assistant", "model": "fake"}]
+    agents = [{"id": "assistant", "name": "Assistant", "model": "fake", "tools": ["calculator"]}]
     return yaml.safe_dump({"os_id": "evals-os", "models": models, "agents": agents})
 
 
@@ -177,11 +177,9 @@ async def test_model_id_runs_the_agent_on_another_declared_model_judged_by_its_o
         (accuracy(agent_id="nope"), 404, "Agent with id 'nope' not found"),
         (accuracy(agent_id=None, team_id="nope"), 404, "Team with id 'nope' not found"),
         (accuracy(model_id="gpt-9"), 400, "unknown model 'gpt-9': declare it in models or fix the id"),
-        (
-            accuracy(eval_type="reliability"),
-            400,
-            "eval_type 'reliability' is not supported by this runtime; supported: accuracy, performance",
-        ),
+        (accuracy(eval_type="agent_as_judge"), 400, "criteria is required for agent-as-judge evaluation"),
+        (accuracy(eval_type="agent_as_judge", criteria=""), 400, "criteria is required for agent-as-judge evaluation"),
+        (accuracy(eval_type="reliability"), 400, "expected_tool_calls is required for reliability evaluations"),
     ],
 )
 async def test_an_eval_that_cannot_run_is_refused_before_any_model_call(
@@ -280,3 +278,143 @@ async def test_a_null_threshold_is_the_default_of_7(app: Served, fake_openai: Fa
 
     assert response.status_code == 200, response.text
     assert (response.json()["eval_data"]["threshold"], response.json()["eval_data"]["passed"]) == (7, True)
+
+
+def judged(eval_type: str = "agent_as_judge", **fields: Any) -> dict[str, Any]:
+    body = {"agent_id": "assistant", "eval_type": eval_type, "input": "Greet me.", "criteria": "Is polite."}
+    return body | fields
+
+
+async def test_an_agent_as_judge_eval_holds_the_answer_to_the_criteria(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("Hello there!"), Reply.say('{"passed": true, "reason": "Friendly."}'))
+
+    response = await app.client.post("/eval-runs", json=judged(name="manners", additional_guidelines="Be strict."))
+
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert (run["eval_type"], run["name"], run["agent_id"], run["model_id"]) == (
+        "agent_as_judge",
+        "manners",
+        "assistant",
+        "fake-model",
+    )
+    assert run["eval_data"] == {
+        "run_id": run["id"],
+        "results": [
+            {
+                "input": "Greet me.",
+                "output": "Hello there!",
+                "criteria": "Is polite.",
+                "score": None,
+                "reason": "Friendly.",
+                "passed": True,
+            }
+        ],
+        "avg_score": None,
+        "min_score": None,
+        "max_score": None,
+        "std_dev_score": None,
+        "pass_rate": 100.0,
+    }
+    assert run["eval_input"] == {
+        "criteria": "Is polite.",
+        "scoring_strategy": "binary",
+        "threshold": None,
+        "additional_guidelines": "Be strict.",
+    }
+    judge = fake_openai.bodies[1]["messages"]
+    assert "## Criteria\nIs polite." in judge[0]["content"] and "Be strict." in judge[0]["content"]
+    assert "\nHello there!\n</output-" in judge[1]["content"]
+    assert (await app.client.get(f"/eval-runs/{run['id']}")).json() == run
+    assert await listed_ids(app, eval_types="agent_as_judge") == [run["id"]]
+
+
+async def test_a_numeric_agent_as_judge_eval_fails_below_its_threshold(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("Hi."), Reply.say('{"score": 6, "reason": "Curt."}'))
+
+    run = (await app.client.post("/eval-runs", json=judged(scoring_strategy="numeric", threshold=8))).json()
+
+    assert run["eval_data"]["results"][0] | {"output": None} == {
+        "input": "Greet me.",
+        "output": None,
+        "criteria": "Is polite.",
+        "score": 6,
+        "reason": "Curt.",
+        "passed": False,
+    }
+    assert (run["eval_data"]["avg_score"], run["eval_data"]["pass_rate"]) == (6, 0.0)
+    assert run["eval_input"]["threshold"] == 8
+
+
+async def test_a_judge_answering_no_verdict_fails_the_agent_as_judge_eval_and_stores_nothing(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("Hi."), Reply.say('{"score": 42, "reason": "Off the scale."}'))
+
+    response = await app.client.post("/eval-runs", json=judged(scoring_strategy="numeric"))
+
+    assert response.status_code == 502 and "not a score from 1 to 10" in response.json()["detail"]
+    assert (await app.client.get("/eval-runs")).json()["data"] == []
+
+
+async def test_a_reliability_eval_checks_the_tools_the_run_called(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.call(FakeToolCall("calculator", '{"expression": "2 + 3"}')), Reply.say("It is 5."))
+    body = judged(
+        "reliability",
+        input="What is 2 + 3?",
+        expected_tool_calls=["calculator", "current_time"],
+        expected_tool_call_arguments={"calculator": {"expression": "2 + 3"}},
+    )
+
+    response = await app.client.post("/eval-runs", json=body)
+
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert run["eval_data"] == {
+        "run_id": run["id"],
+        "eval_status": "FAILED",
+        "failed_tool_calls": [],
+        "passed_tool_calls": ["calculator"],
+        "additional_tool_calls": [],
+        "missing_tool_calls": ["current_time"],
+        "failed_argument_checks": [],
+        "passed_argument_checks": ["calculator"],
+    }
+    assert run["eval_input"] == {
+        "expected_tool_calls": ["calculator", "current_time"],
+        "allow_additional_tool_calls": False,
+        "expected_tool_call_arguments": {"calculator": {"expression": "2 + 3"}},
+    }
+    assert (run["model_id"], run["evaluated_component_name"]) == ("fake-model", "Assistant")
+    session = await app.database().sessions.get_session(f"eval_{run['id']}_1")
+    assert session is not None and session.runs is not None and session.runs[0]["content"] == "It is 5."
+
+
+async def test_a_reliability_eval_of_a_run_that_failed_is_a_502(app: Served, fake_openai: FakeOpenAIServer) -> None:
+    fake_openai.script(Reply.fail(500, "boom"))
+
+    response = await app.client.post("/eval-runs", json=judged("reliability", expected_tool_calls=[]))
+
+    assert response.status_code == 502 and "the evaluated run ended ERROR" in response.json()["detail"]
+    assert (await app.client.get("/eval-runs")).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"expected_tool_call_arguments": {"calculator": "2 + 3"}}, "expected_tool_call_arguments"),
+        ({"expected_tool_calls": ["t"] * 1001}, "expected_tool_calls"),
+        ({"scoring_strategy": "fuzzy"}, "scoring_strategy"),
+    ],
+)
+async def test_malformed_judge_and_tool_expectations_are_422(
+    app: Served, fake_openai: FakeOpenAIServer, fields: dict[str, Any], where: str
+) -> None:
+    response = await app.client.post("/eval-runs", json=judged("reliability", **fields))
+
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][:2] == ["body", where]
+    assert fake_openai.bodies == []

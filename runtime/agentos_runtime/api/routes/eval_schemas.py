@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from agentos_runtime.api.timestamps import iso_utc
-from agentos_runtime.evals.specs import DEFAULT_THRESHOLD, EvalSpec, EvalType
+from agentos_runtime.evals.specs import DEFAULT_THRESHOLD, EvalSpec, EvalType, ScoringStrategy
 from agentos_runtime.storable import MAX_IDS_PER_REQUEST
 from agentos_runtime.storage.ports import EvalRow
 
@@ -15,6 +15,8 @@ JSON = dict[str, Any]
 EVAL_TYPES: tuple[EvalType, ...] = ("accuracy", "agent_as_judge", "performance", "reliability")
 EVAL_NAME_MAX_LENGTH = 255
 """An eval run's name, given when it is created or renamed."""
+MAX_EXPECTED_TOOL_CALLS = 1000
+"""Tools a reliability eval names (each one's outcome is listed in the stored result)."""
 
 
 class EvalRunInput(BaseModel):
@@ -24,7 +26,7 @@ class EvalRunInput(BaseModel):
     team_id: str | None = Field(default=None, description="Team to evaluate.")
     model_id: str | None = Field(default=None, description="A declared model to run the agent with instead of its own.")
     model_provider: str | None = Field(default=None, description="Provider of that model (informative).")
-    eval_type: EvalType = Field(description="accuracy or performance (agent_as_judge and reliability are refused).")
+    eval_type: EvalType = Field(description="accuracy, agent_as_judge, performance or reliability.")
     input: str = Field(min_length=1, description="What the agent or team is asked.")
     expected_output: str | None = Field(default=None, description="The correct answer (accuracy).")
     additional_guidelines: str | None = Field(default=None, description="More guidance for the judge (accuracy).")
@@ -35,11 +37,19 @@ class EvalRunInput(BaseModel):
         default=DEFAULT_THRESHOLD, ge=1, le=10, description="Score the answer passes at (null: 7)."
     )
     name: str | None = Field(default=None, max_length=EVAL_NAME_MAX_LENGTH, description="Name of the eval run.")
-    criteria: str | None = None
-    scoring_strategy: Literal["numeric", "binary"] | None = "binary"
-    expected_tool_calls: list[str] | None = None
-    allow_additional_tool_calls: bool = False
-    expected_tool_call_arguments: dict[str, Any] | None = None
+    criteria: str | None = Field(default=None, description="What the judge holds the answer to (agent_as_judge).")
+    scoring_strategy: ScoringStrategy | None = Field(
+        default="binary", description="numeric (a score from 1 to 10, passing at threshold) or binary (null: binary)."
+    )
+    expected_tool_calls: list[str] | None = Field(
+        default=None, max_length=MAX_EXPECTED_TOOL_CALLS, description="Tools the run must call (reliability)."
+    )
+    allow_additional_tool_calls: bool = Field(default=False, description="Other tool calls do not fail the eval.")
+    expected_tool_call_arguments: dict[str, dict[str, Any] | list[dict[str, Any]]] | None = Field(
+        default=None,
+        max_length=MAX_EXPECTED_TOOL_CALLS,
+        description="Per tool, the arguments one of its calls must have (a list: each matched by a call).",
+    )
 
     def spec(self) -> EvalSpec:
         return EvalSpec(
@@ -52,6 +62,11 @@ class EvalRunInput(BaseModel):
             warmup_runs=self.warmup_runs,
             threshold=DEFAULT_THRESHOLD if self.threshold is None else self.threshold,
             name=self.name,
+            criteria=self.criteria,
+            scoring_strategy=self.scoring_strategy or "binary",
+            expected_tool_calls=None if self.expected_tool_calls is None else tuple(self.expected_tool_calls),
+            allow_additional_tool_calls=self.allow_additional_tool_calls,
+            expected_tool_call_arguments=self.expected_tool_call_arguments,
         )
 
 
