@@ -11,7 +11,7 @@ from agentos_runtime.evals.accuracy import evaluate_accuracy
 from agentos_runtime.evals.agent_as_judge import evaluate_agent_as_judge
 from agentos_runtime.evals.performance import evaluate_performance
 from agentos_runtime.evals.reliability import evaluate_reliability
-from agentos_runtime.evals.specs import EvalSpec, Evaluated
+from agentos_runtime.evals.specs import MAX_REPEATED_TEXT, EvalSpec, Evaluated
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.storage.ports import EvalRow, EvalStore
@@ -23,6 +23,13 @@ def check_spec(spec: EvalSpec) -> None:
     """Raise ``BadRequest`` for an evaluation that cannot run (before any model is called)."""
     if spec.eval_type == "accuracy" and not spec.expected_output:
         raise BadRequest("expected_output is required for accuracy evaluation")
+    if spec.eval_type == "accuracy":
+        repeated = spec.num_iterations * (len(spec.input) + len(spec.expected_output or ""))
+        if repeated > MAX_REPEATED_TEXT:
+            raise BadRequest(
+                f"each iteration's result stores input and expected_output again: num_iterations times their "
+                f"length is {repeated:,} characters, over {MAX_REPEATED_TEXT:,}; lower num_iterations or shorten them"
+            )
     if spec.eval_type == "agent_as_judge" and not spec.criteria:
         raise BadRequest("criteria is required for agent-as-judge evaluation")
     if spec.eval_type == "reliability" and spec.expected_tool_calls is None:

@@ -13,6 +13,10 @@ from agentos_runtime.runs.loop import RunRequest
 EvalType = Literal["accuracy", "agent_as_judge", "performance", "reliability"]
 ScoringStrategy = Literal["numeric", "binary"]
 DEFAULT_THRESHOLD = 7
+MAX_REPEATED_TEXT = 16_000_000
+"""Characters an accuracy eval's stored result repeats: each iteration's result holds the input
+and the expected output again (Agno's shape), so 100 iterations of a 5 MiB request would make
+a row of a gigabyte, over PostgreSQL's limit for one jsonb value and read whole by each list."""
 ExpectedArguments = Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
 """Per tool name, the arguments one of its calls must have (or a list: each matched by a call)."""
 

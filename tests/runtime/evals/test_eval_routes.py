@@ -177,6 +177,12 @@ async def test_model_id_runs_the_agent_on_another_declared_model_judged_by_its_o
         (accuracy(agent_id="nope"), 404, "Agent with id 'nope' not found"),
         (accuracy(agent_id=None, team_id="nope"), 404, "Team with id 'nope' not found"),
         (accuracy(model_id="gpt-9"), 400, "unknown model 'gpt-9': declare it in models or fix the id"),
+        (
+            accuracy(input="q" * 150_000, expected_output="a" * 10_001, num_iterations=100),
+            400,
+            "each iteration's result stores input and expected_output again: num_iterations times their length is "
+            "16,000,100 characters, over 16,000,000; lower num_iterations or shorten them",
+        ),
         (accuracy(eval_type="agent_as_judge"), 400, "criteria is required for agent-as-judge evaluation"),
         (accuracy(eval_type="agent_as_judge", criteria=""), 400, "criteria is required for agent-as-judge evaluation"),
         (accuracy(eval_type="reliability"), 400, "expected_tool_calls is required for reliability evaluations"),
