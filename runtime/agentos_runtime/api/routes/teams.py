@@ -29,6 +29,7 @@ from agentos_runtime.api.routes.component_runs import (
 from agentos_runtime.api.routes.component_schemas import team_detail
 from agentos_runtime.api.routes.run_schemas import team_run_view
 from agentos_runtime.api.run_ownership import guard_team_cancel, guard_team_resume
+from agentos_runtime.api.sse import RunStream
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
 
@@ -89,6 +90,8 @@ async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
     "/teams/{team_id}/runs/{run_id}/resume",
     dependencies=[Depends(guard_team_resume)],
     responses=RESUME_RESPONSES,
+    response_class=RunStream,
+    status_code=200,
 )
 async def resume_team_run(
     team: TeamDep,

@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 
-from agentos_runtime.errors import Conflict
+from agentos_runtime.errors import Conflict, StorageUnavailable
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Chunk, Content, SearchHit
 from agentos_runtime.knowledge.stores.checking import (
@@ -468,14 +468,24 @@ class PgVectorStore:
         except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as error:
             raise UnstorableData(f"database '{self._db_id}' refused the data: {self._redacted(error)}") from error
         except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as error:
-            raise IncompatibleStore(
-                f"database '{self._db_id}': {self._redacted(error)}; knowledge needs the pgvector extension: "
-                "install it on the server and run CREATE EXTENSION vector as a superuser, or let the user create it"
-            ) from error
+            raise self._needs_extension(error) from error
+        except StorageUnavailable as error:
+            # The executor tells a refused privilege as the runtime's tables need it; for a
+            # knowledge base the privilege refused is the one that creates the extension.
+            cause = error.__cause__
+            if isinstance(cause, psycopg.errors.InsufficientPrivilege | psycopg.errors.FeatureNotSupported):
+                raise self._needs_extension(cause) from cause
+            raise
         except psycopg.Error as error:
             raise IncompatibleStore(
                 f"database '{self._db_id}' refused the operation: {self._redacted(error)}"
             ) from error
+
+    def _needs_extension(self, error: BaseException) -> IncompatibleStore:
+        return IncompatibleStore(
+            f"database '{self._db_id}': {self._redacted(error)}; knowledge needs the pgvector extension: "
+            "install it on the server and run CREATE EXTENSION vector as a superuser, or let the user create it"
+        )
 
     def _redacted(self, error: BaseException) -> str:
         return redact(f"{type(error).__name__}: {error}", self._conninfo)[:_MESSAGE_MAX_LENGTH]
