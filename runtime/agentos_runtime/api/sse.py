@@ -33,8 +33,6 @@ class RunStream(StreamingResponse):
     open for as long as the connection does.
     """
 
-    media_type = "text/event-stream"  # what a route that only streams declares (its ``response_class``)
-
     def __init__(
         self, frames: AsyncIterator[bytes], *, stalled_seconds: float = STALLED_SECONDS, follows: bool = False
     ) -> None:

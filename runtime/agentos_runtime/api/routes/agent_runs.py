@@ -30,7 +30,6 @@ from agentos_runtime.api.routes.component_runs import (
 )
 from agentos_runtime.api.routes.run_schemas import agent_run_view
 from agentos_runtime.api.run_ownership import guard_agent_cancel, guard_agent_resume
-from agentos_runtime.api.sse import RunStream
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.storage.ports import SessionRow
@@ -62,7 +61,7 @@ async def cancel_agent_run(run_id: str, context: ContextDep) -> JSON:
     "/agents/{agent_id}/runs/{run_id}/resume",
     dependencies=[Depends(guard_agent_resume)],
     responses=RESUME_RESPONSES,
-    response_class=RunStream,
+    response_class=Response,  # no media type of its own: the stream and the JSON errors say theirs
     status_code=200,
 )
 async def resume_agent_run(

@@ -29,7 +29,6 @@ from agentos_runtime.api.routes.component_runs import (
 from agentos_runtime.api.routes.component_schemas import team_detail
 from agentos_runtime.api.routes.run_schemas import team_run_view
 from agentos_runtime.api.run_ownership import guard_team_cancel, guard_team_resume
-from agentos_runtime.api.sse import RunStream
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
 
@@ -90,7 +89,7 @@ async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
     "/teams/{team_id}/runs/{run_id}/resume",
     dependencies=[Depends(guard_team_resume)],
     responses=RESUME_RESPONSES,
-    response_class=RunStream,
+    response_class=Response,  # no media type of its own: the stream and the JSON errors say theirs
     status_code=200,
 )
 async def resume_team_run(

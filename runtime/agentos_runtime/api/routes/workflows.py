@@ -37,7 +37,6 @@ from agentos_runtime.api.routes.component_runs import (
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
 from agentos_runtime.api.routes.run_schemas import workflow_run_view
 from agentos_runtime.api.run_ownership import guard_workflow_cancel, guard_workflow_resume
-from agentos_runtime.api.sse import RunStream
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.workflows import Workflow
 
@@ -93,7 +92,7 @@ async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
     "/workflows/{workflow_id}/runs/{run_id}/resume",
     dependencies=[Depends(guard_workflow_resume)],
     responses=RESUME_RESPONSES,
-    response_class=RunStream,
+    response_class=Response,  # no media type of its own: the stream and the JSON errors say theirs
     status_code=200,
 )
 async def resume_workflow_run(
