@@ -12,7 +12,8 @@ is also held to the path's component: another component's run cannot be cancelle
 one's route (404). Without JWT nothing is checked, as in Agno.
 
 ``POST .../runs/{run_id}/resume`` is guarded the same way (``guard_agent_resume``, ...), its
-``session_id`` read from its form.
+``session_id`` read from its form (``ResumeSession``: once for the guard and the route, 422
+when no backend could look it up).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 
 from agentos_runtime.api.authz import AccessPolicy, Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.text_checks import check_text
 from agentos_runtime.errors import BadRequest, NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.runs.registry import RunOwner, RunRegistry
@@ -44,6 +46,16 @@ SessionForm = Annotated[
     str | None,
     Form(description="The run's session: required for non-admin JWT users, and where a run not held here is read."),
 ]
+
+
+async def form_session_id(session_id: SessionForm = None) -> str | None:
+    """The form's ``session_id``, read once for the guard and the route: 422 when no backend could
+    look it up (a NUL failed the session's read on PostgreSQL after the stream had begun)."""
+    check_text(("body", "session_id"), session_id, is_id=True)
+    return session_id
+
+
+ResumeSession = Annotated[str | None, Depends(form_session_id)]
 
 
 def owner_permits(
@@ -167,7 +179,7 @@ def _cancel_guard(kind: RunKind) -> Callable[..., Awaitable[None]]:
 
 def _resume_guard(kind: RunKind) -> Callable[..., Awaitable[None]]:
     async def guard(
-        request: Request, run_id: str, caller: CallerDep, context: ContextDep, session_id: SessionForm = None
+        request: Request, run_id: str, caller: CallerDep, context: ContextDep, session_id: ResumeSession
     ) -> None:
         await _guard(kind, request, run_id, caller, context, session_id)
 

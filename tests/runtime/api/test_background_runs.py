@@ -241,3 +241,14 @@ def test_meta_frames_are_encoded_as_agentos_encodes_them() -> None:
 
     assert error_frame("Run r not found") == b'event: error\ndata: {"event": "error", "error": "Run r not found"}\n\n'
     assert json.loads(error_frame("x").split(b"data: ")[1]) == {"event": "error", "error": "x"}
+
+
+@pytest.mark.parametrize(
+    ("session_id", "kind"), [("s\x00nul", "string_nul"), ("x" * 513, "string_too_long"), ("index:s", "string_reserved")]
+)
+async def test_a_resume_naming_a_session_no_backend_can_look_up_is_422_naming_the_field(
+    app: Served, session_id: str, kind: str
+) -> None:
+    response = await app.client.post("/agents/writer/runs/r/resume", data={"session_id": session_id})
+    assert response.status_code == 422
+    assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [(["body", "session_id"], kind)]

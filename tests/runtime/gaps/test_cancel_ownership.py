@@ -164,3 +164,9 @@ async def test_only_the_owner_can_resume_a_background_run_and_only_with_the_run_
     assert "event: replay" in owner.text and '"status": "RUNNING"' in owner.text
     fake_openai.app.close_waits()
     assert await app.context.runs.settle_background_runs(timeout=10.0)
+
+
+async def test_a_resume_naming_a_session_no_backend_can_look_up_is_422_before_the_owner_is_checked(app: Served) -> None:
+    refused = await resume(app, "/agents/assistant", "r", ALICE, "alice\x00s")
+    assert refused.status_code == 422
+    assert [(e["loc"], e["type"]) for e in refused.json()["detail"]] == [(["body", "session_id"], "string_nul")]

@@ -22,14 +22,13 @@ from agentos_runtime.api.routes.component_runs import (
     RESUME_RESPONSES,
     RUN_FORM_OPENAPI,
     LastEventIndex,
-    ResumeSession,
     answer_run,
     read_run,
     resume_run,
     run_responses,
 )
 from agentos_runtime.api.routes.run_schemas import agent_run_view
-from agentos_runtime.api.run_ownership import guard_agent_cancel, guard_agent_resume
+from agentos_runtime.api.run_ownership import ResumeSession, guard_agent_cancel, guard_agent_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.storage.ports import SessionRow
@@ -68,8 +67,8 @@ async def resume_agent_run(
     agent: AgentDep,
     run_id: str,
     caller: CallerDep,
+    session_id: ResumeSession,
     last_event_index: LastEventIndex = None,
-    session_id: ResumeSession = None,
 ) -> Response:
     """Resume a streamed background run: the events after ``last_event_index``, then the live ones."""
     return resume_run(agent, run_id, last_event_index, session_id=session_id, caller=caller)

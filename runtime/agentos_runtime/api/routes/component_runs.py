@@ -32,7 +32,6 @@ from agentos_runtime.api.routes.run_forms import (
     read_fields,
     run_request,
 )
-from agentos_runtime.api.run_ownership import SessionForm
 from agentos_runtime.api.sse import event_stream, follow_stream
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.runs import RunRequest
@@ -95,7 +94,6 @@ RESUME_RESPONSES: dict[int | str, JSON] = {
 # up to the largest integer every JSON client reads exactly.
 MAX_EVENT_INDEX = 2**53 - 1
 
-ResumeSession = SessionForm
 LastEventIndex = Annotated[
     int | None,
     Form(ge=-1, le=MAX_EVENT_INDEX, description="The event_index of the last event received; none: from the start."),

@@ -19,7 +19,6 @@ from agentos_runtime.api.routes.component_runs import (
     RESUME_RESPONSES,
     RUN_FORM_OPENAPI,
     LastEventIndex,
-    ResumeSession,
     answer_run,
     component_session,
     read_run,
@@ -28,7 +27,7 @@ from agentos_runtime.api.routes.component_runs import (
 )
 from agentos_runtime.api.routes.component_schemas import team_detail
 from agentos_runtime.api.routes.run_schemas import team_run_view
-from agentos_runtime.api.run_ownership import guard_team_cancel, guard_team_resume
+from agentos_runtime.api.run_ownership import ResumeSession, guard_team_cancel, guard_team_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
 
@@ -96,8 +95,8 @@ async def resume_team_run(
     team: TeamDep,
     run_id: str,
     caller: CallerDep,
+    session_id: ResumeSession,
     last_event_index: LastEventIndex = None,
-    session_id: ResumeSession = None,
 ) -> Response:
     """Resume a streamed background run: the events after ``last_event_index``, then the live ones."""
     return resume_run(team, run_id, last_event_index, session_id=session_id, caller=caller)

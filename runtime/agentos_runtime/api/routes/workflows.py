@@ -27,7 +27,6 @@ from agentos_runtime.api.routes.component_runs import (
     RESUME_RESPONSES,
     RUN_FORM_OPENAPI,
     LastEventIndex,
-    ResumeSession,
     answer_run,
     component_session,
     read_run,
@@ -36,7 +35,7 @@ from agentos_runtime.api.routes.component_runs import (
 )
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
 from agentos_runtime.api.routes.run_schemas import workflow_run_view
-from agentos_runtime.api.run_ownership import guard_workflow_cancel, guard_workflow_resume
+from agentos_runtime.api.run_ownership import ResumeSession, guard_workflow_cancel, guard_workflow_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.workflows import Workflow
 
@@ -99,8 +98,8 @@ async def resume_workflow_run(
     workflow: WorkflowDep,
     run_id: str,
     caller: CallerDep,
+    session_id: ResumeSession,
     last_event_index: LastEventIndex = None,
-    session_id: ResumeSession = None,
 ) -> Response:
     """Resume a streamed background run: the events after ``last_event_index``, then the live ones."""
     return resume_run(workflow, run_id, last_event_index, session_id=session_id, caller=caller)
