@@ -1,11 +1,13 @@
 """One log line per ended run, whether or not metrics are kept.
 
-Every run is saved once when it ends (agents, teams and workflows alike); ``log_run`` reads the
-run once it is saved and logs its ids, status, duration and tokens, never its prompt or answer.
-A completed or cancelled run logs at INFO; a failed one at WARNING with why it failed: the
-error type and message of its terminal error event (the same the client was sent, which never
-holds a database URL or a key; the log formatter redacts the process's secrets besides). A run
-whose save failed ended in error whatever its status, and its line says so (``unsaved``).
+Every run is saved once when it ends (agents, teams and workflows alike), a background run also
+once as it starts (``RUNNING``: ``has_ended`` tells it apart, and it is neither logged nor
+counted); ``log_run`` reads the run once it is saved and logs its ids, status, duration and
+tokens, never its prompt or answer. A completed or cancelled run logs at INFO; a failed one at
+WARNING with why it failed: the error type and message of its terminal error event (the same
+the client was sent, which never holds a database URL or a key; the log formatter redacts the
+process's secrets besides). A run whose save failed ended in error whatever its status, and its
+line says so (``unsaved``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ log = logging.getLogger("agentos_runtime.runs")
 JSON = Mapping[str, Any]
 # The terminal error event of an agent, team or workflow run.
 ERROR_EVENTS = ("RunError", "TeamRunError", "WorkflowError")
+# A run saved with one of these has not ended: a background run is stored RUNNING as it starts.
+UNENDED_STATUSES = frozenset({"PENDING", "RUNNING"})
 # A reason is one line of at most this many characters: an error message may quote a long body.
 MAX_REASON_CHARS = 300
+
+
+def has_ended(run: JSON) -> bool:
+    """Whether ``run``, as saved, is its final record (not the one a background run starts with)."""
+    return str(run.get("status") or "").upper() not in UNENDED_STATUSES
 
 
 def failure_reason(run: JSON) -> tuple[str, str] | None:

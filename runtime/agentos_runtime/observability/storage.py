@@ -4,8 +4,9 @@
 wrapped once, whatever backend. ``sessions.save_run`` hands the run to ``run_log.log_run`` once
 the save is done (or failed: the run then ended in error) and, when metrics are kept, to
 ``RuntimeMetrics.observe_run``: every run is saved exactly once when it ends (a run whose save
-failed is counted as ``error``, as its client and its log line are told). With metrics,
-each coroutine method of the ``Database`` and of each of its stores (every attribute the
+failed is counted as ``error``, as its client and its log line are told); the record a
+background run is stored with as it starts (``RUNNING``) is neither logged nor counted. With
+metrics, each coroutine method of the ``Database`` and of each of its stores (every attribute the
 ``Database`` port types as a store, so a store added to the port is watched too) also counts a
 ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it; without, every other method
 is the store's own. Other attributes pass through untouched.
@@ -19,7 +20,7 @@ from functools import cache
 from typing import Any, cast, get_type_hints
 
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.observability.run_log import log_run
+from agentos_runtime.observability.run_log import has_ended, log_run
 from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
 from agentos_runtime.storage.ports import Database
 
@@ -73,7 +74,7 @@ class _Watched:
                 metrics.count_storage_error(db_id, operation)
                 raise
             finally:
-                if observe_run is not None:
+                if observe_run is not None and has_ended(_saved_run(args, kwargs)):
                     observe_run(_saved_run(args, kwargs), status=UNSAVED_STATUS if unsaved else None)
 
         return call
@@ -89,6 +90,8 @@ def _logging_runs(save_run: Callable[..., Awaitable[Any]]) -> Callable[..., Awai
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         run = _saved_run(args, kwargs)
+        if not has_ended(run):  # a background run stored as it starts: its final save logs it
+            return await save_run(*args, **kwargs)
         try:
             saved = await save_run(*args, **kwargs)
         except StorageUnavailable as error:

@@ -131,3 +131,37 @@ async def test_a_completed_run_whose_save_failed_is_counted_as_an_error_run_not_
 
     assert metrics.runs.value(("agent", "assistant", "error")) == 1
     assert metrics.runs.value(("agent", "assistant", "completed")) == 1, "only the saved run completed"
+
+
+@pytest.mark.parametrize("metrics", [None, RuntimeMetrics()], ids=["metrics-off", "metrics-on"])
+async def test_a_background_run_stored_as_it_starts_is_logged_and_counted_once_when_it_ends(
+    caplog: pytest.LogCaptureFixture, metrics: RuntimeMetrics | None
+) -> None:
+    database = observe_database(InMemoryDatabase(id="main"), db_id="main", metrics=metrics)
+    started = {**completed_run(), "status": "RUNNING"}
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs"):
+        await database.sessions.save_run(row(), started, session_state=None)
+        assert caplog.records == [], "a run stored RUNNING has not ended"
+        await database.sessions.save_run(row(), completed_run(), session_state=None)
+    assert [record.getMessage() for record in caplog.records] == ["run r-9 of agent assistant ended completed"]
+    if metrics is not None:
+        assert metrics.runs.value(("agent", "assistant", "running")) == 0
+        assert metrics.runs.value(("agent", "assistant", "completed")) == 1
+
+
+async def test_a_background_run_that_could_not_be_stored_as_it_starts_is_a_storage_error_not_an_ended_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    memory = InMemoryDatabase(id="main")
+
+    async def refuse(new: SessionRow, run: dict[str, object], *, session_state: object) -> SessionRow:
+        raise StorageUnavailable("database 'main' is unavailable")
+
+    memory.sessions.save_run = refuse  # type: ignore[method-assign]
+    metrics = RuntimeMetrics()
+    database = observe_database(memory, db_id="main", metrics=metrics)
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs"), pytest.raises(StorageUnavailable):
+        await database.sessions.save_run(row(), {**completed_run(), "status": "RUNNING"}, session_state=None)
+    assert caplog.records == []
+    assert metrics.runs.value(("agent", "assistant", "error")) == 0
+    assert 'agentos_storage_errors_total{db_id="main",operation="sessions.save_run"} 1' in metrics.render().decode()
