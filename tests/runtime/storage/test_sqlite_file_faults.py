@@ -1,8 +1,10 @@
-"""SQLite: a file that cannot serve (damaged, not a database, read-only) is ``StorageUnavailable``
-naming the file and what to do, never a driver error, and once it is fixed the next call works."""
+"""SQLite: a file that cannot serve (damaged, not a database, read-only, removed while in use) is
+``StorageUnavailable`` naming the file and what to do, never a driver error, on the run path and
+SQLAlchemy's alike, and once it is fixed or put back the next call works."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from agentos_runtime.storage.ports import MemoryQuery, MemoryRow
 from agentos_runtime.storage.sql.database import SqlDatabase
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 from agentos_runtime.storage.sql.statements import Statement
+
+from tests.runtime.api.harness import BASIC_CONFIG, serve_on
 
 CREATE = Statement("CREATE TABLE IF NOT EXISTS saved (id TEXT PRIMARY KEY)")
 INSERT = Statement("INSERT INTO saved (id) VALUES (:id)")
@@ -145,3 +149,67 @@ async def test_a_file_restored_in_place_of_the_removed_one_is_the_one_used(tmp_p
         await executor.close()
 
     assert count == [[(2,)]]
+
+
+def backup(path: Path, to: Path) -> None:
+    with sqlite3.connect(path) as source, sqlite3.connect(to) as copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+
+
+async def test_a_data_directory_removed_under_the_app_answers_503_naming_the_file_until_it_is_restored(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    path = (data_dir / "main-db.db").resolve()
+    async with serve_on("sqlite", BASIC_CONFIG, data_dir) as served:
+        client = served.client
+        assert (await client.post("/sessions", json={"session_id": "kept"})).status_code == 201
+        backup(path, tmp_path / "backup.db")
+        shutil.rmtree(data_dir)
+
+        refused = [
+            await client.post("/sessions", json={"session_id": "lost"}),
+            await client.post("/memories", json={"memory": "likes tea", "user_id": "ana"}),
+            await client.get("/sessions"),
+        ]
+        assert not path.exists()  # nothing connected to make an empty file in its place
+
+        data_dir.mkdir()
+        (tmp_path / "backup.db").rename(path)
+        created = await client.post("/sessions", json={"session_id": "after"})
+        remembered = await client.post("/memories", json={"memory": "likes tea", "user_id": "ana"})
+        listed = await client.get("/sessions")
+
+    assert [(response.status_code, response.json()) for response in refused] == 3 * [
+        (
+            503,
+            {
+                "detail": f"database 'main-db': the file {path} was removed while in use: "
+                "restore it, or restart the runtime to start a new one"
+            },
+        )
+    ]
+    assert created.status_code == 201
+    assert remembered.status_code == 200
+    assert sorted(session["session_id"] for session in listed.json()["data"]) == ["after", "kept"]
+
+
+async def test_the_listings_and_edits_engine_reads_the_file_that_replaced_the_one_it_opened(tmp_path: Path) -> None:
+    path = tmp_path / "agentos.db"
+    database = await open_database(config(path), environ={}, data_dir=tmp_path)
+    try:
+        await database.memories.upsert_memory(MemoryRow(memory_id="m1", memory="likes tea", user_id="ana"))
+        backup(path, tmp_path / "other.db")
+        with sqlite3.connect(tmp_path / "other.db") as other:
+            other.execute("UPDATE agno_memories SET memory = json_quote('likes coffee')")
+        other.close()
+        remove_database_files(path)
+        (tmp_path / "other.db").rename(path)
+
+        stored = await database.memories.list_memories(MemoryQuery())
+    finally:
+        await database.close()
+
+    assert [row.memory for row in stored.items] == ["likes coffee"]

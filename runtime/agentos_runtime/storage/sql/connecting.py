@@ -5,7 +5,9 @@ with ``BEGIN IMMEDIATE`` so a read-modify-write holds the write lock from its fi
 writers then queue instead of failing to upgrade their locks). PostgreSQL writers lock the
 rows they rewrite with ``SELECT ... FOR UPDATE``. A pool pre-ping replaces connections the
 server dropped, so a store recovers by itself once its database is back; connections are
-renewed after ``POOL_RECYCLE_SECONDS``.
+renewed after ``POOL_RECYCLE_SECONDS``. A SQLite connection is checked each time it is taken
+from the pool, as the run path's is (``sqlite_file``): one whose file was removed or replaced
+is dropped, and none is made while no file is at the path.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection, ExceptionContext
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.querying import fold
@@ -31,6 +33,7 @@ from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
 from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
 from agentos_runtime.storage.sql.sqlite_executor import file_fault
+from agentos_runtime.storage.sql.sqlite_file import SqliteFile
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
 
@@ -41,6 +44,8 @@ CONNECT_TIMEOUT_SECONDS = 3
 SQLITE_BUSY_TIMEOUT_SECONDS = 20
 # Execution option marking a writer; the SQLite ``begin`` hook reads it.
 _WRITE_OPTION = "agentos_write"
+# Where a pooled SQLite connection keeps the identity of the file it opened.
+_OPENED_FILE = "agentos_opened_file"
 # How long a request waits for a free pooled connection under load before giving up.
 POOL_WAIT_SECONDS = 10
 # SQLAlchemy's PostgreSQL pool: connections kept, extra ones under load, lifetime.
@@ -71,15 +76,33 @@ def create_postgres_engine(url: str) -> AsyncEngine:
     )
 
 
-def create_sqlite_engine(path: Path) -> AsyncEngine:
+def create_sqlite_engine(file: SqliteFile) -> AsyncEngine:
+    """SQLAlchemy's pool on the SQLite ``file`` (shared with the run path's executor, so a file
+    removed under one is refused by both)."""
     engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}",
+        f"sqlite+aiosqlite:///{file.path}",
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
         json_serializer=encode_json,
     )
-    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
-    event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
-    event.listen(engine.sync_engine, "handle_error", _drop_connection_on_file_problem)
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "do_connect")
+    def refuse_a_removed_file(*_: Any) -> None:
+        file.before_connect()
+
+    @event.listens_for(sync_engine, "connect")
+    def configure(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        _configure_sqlite_connection(dbapi_connection, record)
+        record.info[_OPENED_FILE] = file.connected()
+
+    @event.listens_for(sync_engine, "checkout")
+    def drop_if_file_is_gone(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if not file.is_open_on(record.info.get(_OPENED_FILE)):
+            # The pool closes it and connects again (``refuse_a_removed_file`` first).
+            raise DisconnectionError(f"the file {file.path} was removed or replaced")
+
+    event.listen(sync_engine, "begin", _begin_sqlite_transaction)
+    event.listen(sync_engine, "handle_error", _drop_connection_on_file_problem)
     return engine
 
 

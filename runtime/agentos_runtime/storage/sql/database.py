@@ -140,14 +140,13 @@ async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StorageUnavailable(f"database '{config.id}': cannot create {path.parent}: {error.strerror}") from error
-    resolved = path.resolve()
+    executor = SqliteExecutor(path.resolve(), db_id=config.id)
 
     def create_engine() -> AsyncEngine:
         from agentos_runtime.storage.sql.connecting import create_sqlite_engine
 
-        return create_sqlite_engine(resolved)
+        return create_sqlite_engine(executor.file)
 
-    executor = SqliteExecutor(resolved, db_id=config.id)
     text = SqlText("sqlite", config.tables, schema=None)
     return await _open(config, executor, text, create_engine=create_engine, clock=clock, url=None)
 

@@ -10,14 +10,14 @@ file: this one waits for their locks up to ``BUSY_TIMEOUT_MS``, on its thread, n
 A file that cannot serve (damaged, not a database, read-only) is ``StorageUnavailable`` naming
 it and the fix (``file_problem``), and the connection is closed, so the file is opened again,
 fixed, by the next call. A file removed while in use fails every call (the connection would
-go on writing to the removed file, never read again) until a file is back at its path.
+go on writing to the removed file, never read again) until a file is back at its path, which
+is then opened (``sqlite_file``: the check SQLAlchemy's connections to the file make too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.sql.executing import Rows, Step
+from agentos_runtime.storage.sql.sqlite_file import FileIdentity, SqliteFile
 
 T = TypeVar("T")
 
@@ -87,7 +88,8 @@ def file_problem(error: BaseException, path: Path) -> str | None:
 
 class SqliteExecutor:
     """The ``Executor`` on the SQLite file at ``path``; the connection opens on first use, made
-    by ``connect`` (called as ``sqlite3.connect``: a driver with the same interface may be used)."""
+    by ``connect`` (called as ``sqlite3.connect``: a driver with the same interface may be used).
+    ``file`` is what every connection to the file checks (SQLAlchemy's too, when given it)."""
 
     def __init__(self, path: Path, *, db_id: str, connect: Callable[..., sqlite3.Connection] = sqlite3.connect) -> None:
         self._path = path
@@ -95,7 +97,8 @@ class SqliteExecutor:
         self._connect = connect
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-sqlite-{db_id}")
         self._connection: sqlite3.Connection | None = None
-        self._opened_file: tuple[int, int] | None = None
+        self.file = SqliteFile(path, db_id=db_id)
+        self._opened_file: FileIdentity | None = None
 
     async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
         return await self._call(self._fetch, steps)
@@ -135,18 +138,13 @@ class SqliteExecutor:
             raise
 
     def _open(self) -> sqlite3.Connection:
-        found = _identity(self._path)
-        if self._opened_file is not None and found != self._opened_file:
-            # Removed or replaced since it was opened: the connection would go on writing to what
-            # was removed (nothing of it ever read again), and a new empty file has no tables.
+        if self._connection is not None and not self.file.is_open_on(self._opened_file):
+            # Removed or replaced since it was opened: the connection would go on with what was
+            # removed (nothing of it ever read again).
             self._close()
-            if found is None:
-                raise StorageUnavailable(
-                    f"database '{self._db_id}': the file {self._path} was removed while in use: "
-                    "restore it, or restart the runtime to start a new one"
-                )
         connection = self._connection
         if connection is None:
+            self.file.before_connect()
             # ``isolation_level=None``: transactions are begun here, explicitly.
             connection = self._connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             try:
@@ -156,7 +154,7 @@ class SqliteExecutor:
                 connection.close()
                 raise
             self._connection = connection
-            self._opened_file = _identity(self._path)
+            self._opened_file = self.file.connected()
         return connection
 
     def _fetch(self, steps: Sequence[Step]) -> list[Rows]:
@@ -199,12 +197,3 @@ class SqliteExecutor:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """The device and inode of the file at ``path``; ``None`` when there is none."""
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return found.st_dev, found.st_ino
