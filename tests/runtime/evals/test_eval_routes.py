@@ -235,6 +235,25 @@ async def test_listing_filters_by_component_type_and_eval_types(app: Served) -> 
     assert problem["loc"] == ["query", "eval_types"] and "vibes" in problem["msg"]
 
 
+async def test_eval_types_with_an_empty_item_name_no_type_and_answer_422_instead_of_every_eval_run(
+    app: Served,
+) -> None:
+    await seed(app)
+
+    answers = [
+        await app.client.get("/eval-runs", params={"eval_types": given})
+        for given in (",", " ", "accuracy,", "accuracy,,performance")
+    ]
+
+    assert [answer.status_code for answer in answers] == [422, 422, 422, 422]
+    for answer in answers:
+        [problem] = answer.json()["detail"]
+        assert problem["loc"] == ["query", "eval_types"]
+        assert problem["msg"].startswith("Invalid eval_type ''. Valid types: accuracy")
+    assert await listed_ids(app, eval_types="") == ["team", "perf", "acc"]
+    assert await listed_ids(app, eval_types=" performance ") == ["perf"]
+
+
 async def test_renaming_and_deleting_eval_runs(app: Served) -> None:
     await seed(app)
 

@@ -101,11 +101,13 @@ def eval_view(row: EvalRow) -> JSON:
 
 
 def parse_eval_types(given: str | None) -> list[str] | None:
-    """``accuracy,performance`` as a list; ``ValueError`` naming an unknown type."""
+    """``accuracy,performance`` as a list, ``None`` for no filter (nothing given); ``ValueError``
+    naming an unknown type, an empty item among them (``,``, ``accuracy,``) too: it names no
+    type, and listing every eval run for it would answer what was not asked."""
     if not given:
         return None
-    types = [item.strip() for item in given.split(",") if item.strip()]
+    types = [item.strip() for item in given.split(",")]
     unknown = [item for item in types if item not in EVAL_TYPES]
     if unknown:
         raise ValueError(f"Invalid eval_type {unknown[0]!r}. Valid types: {', '.join(EVAL_TYPES)}")
-    return types or None
+    return types
