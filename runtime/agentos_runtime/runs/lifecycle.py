@@ -247,6 +247,7 @@ class Lifecycle:
         """Why the run was not stored: its session could not be read or is another's, or the save failed."""
         self._new_row: SessionRow | None = None
         self._saving = False
+        self._attempted: tuple[JSON, JSON | None] | None = None  # the last save's run and session state
         self._announcing: asyncio.Task[Any] | None = None
 
     async def drive(self) -> AsyncGenerator[RunEvent, None]:
@@ -332,6 +333,8 @@ class Lifecycle:
             await self._save()
         except StorageUnavailable as failure:
             self.refusal = failure
+            if self.announce is not None:  # stored RUNNING as it started: keep trying to replace that
+                self.registry.track(asyncio.get_running_loop().create_task(self._save_retrying()))
             detail = f"the run could not be saved: {failure.detail}"
             return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
         except Conflict as failure:  # the session became another user's since the run began
@@ -374,6 +377,7 @@ class Lifecycle:
             # The start's record must not land after the final one (a run cancelled while it was written).
             await asyncio.wait([self._announcing])
         stored = record.to_dict(stored=True)
+        self._attempted = (stored, record.session_state)
         save = asyncio.get_running_loop().create_task(
             self.sessions.save_run(self._new_row, stored, session_state=record.session_state)
         )
@@ -403,6 +407,36 @@ class Lifecycle:
             log.warning("run %s of %s ended outside an event loop and was not saved", steps.record.run_id, steps.label)
             return
         self.registry.track(task)
+
+    async def _save_retrying(self) -> None:
+        """Store a background run whose final save failed, once the database takes it again.
+
+        Its start is stored ``RUNNING``; until this succeeds whoever polls it sees it so. The run
+        is stored as that save would have stored it (how it ended, not the storage error its
+        followers were told), tried after each of the registry's ``save_retry_delays``, and once
+        more at once when the registry stops.
+        """
+        steps = self.steps
+        if self.sessions is None or self._new_row is None or self._attempted is None:
+            return
+        # What the failed save held: the run as it ended, not as the failure then finished it.
+        stored, session_state = self._attempted
+        for delay in self.registry.save_retry_delays:
+            await self.registry.pause(delay)
+            try:
+                await self.sessions.save_run(self._new_row, stored, session_state=session_state)
+            except StorageUnavailable:
+                if self.registry.stopping.is_set():
+                    break
+                continue
+            except Exception:
+                log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
+                return
+            log.info("run %s of %s saved on a later attempt", steps.record.run_id, steps.label)
+            return
+        log.warning(
+            "run %s of %s could not be saved: it stays stored as it started, RUNNING", steps.record.run_id, steps.label
+        )
 
     async def _save_quietly(self) -> None:
         steps = self.steps

@@ -17,6 +17,7 @@ under user isolation: a stored run says whose it is, a run in flight only says i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,6 +29,9 @@ from agentos_runtime.runs.event_logs import EventLogs
 MAX_PENDING_CANCELS = 1024
 # Runs going on in the background at once, unless the settings say otherwise (as Agno's default).
 DEFAULT_MAX_BACKGROUND = 32
+# The pauses before each new attempt to store a background run whose final save failed (its
+# start is stored RUNNING: a poller would see it so for ever): about five minutes in all.
+SAVE_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,9 @@ class RunHandle:
 
 
 class RunRegistry:
-    def __init__(self, *, max_background: int = DEFAULT_MAX_BACKGROUND) -> None:
+    def __init__(
+        self, *, max_background: int = DEFAULT_MAX_BACKGROUND, save_retry_delays: tuple[float, ...] = SAVE_RETRY_DELAYS
+    ) -> None:
         self._active: dict[str, RunHandle] = {}
         self._pending: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
@@ -94,6 +100,9 @@ class RunRegistry:
         self._background_runs: set[asyncio.Task[Any]] = set()
         self.event_logs = EventLogs()
         """The events of this process's streamed background runs, for clients that resume them."""
+        self.save_retry_delays = save_retry_delays
+        self.stopping = asyncio.Event()
+        """Set by ``shutdown``: what waits between attempts (``pause``) stops waiting."""
 
     def start(self, run_id: str, owner: RunOwner | None = None) -> RunHandle:
         """Register a run driven by the current task; raises ``Conflict`` if the id is running."""
@@ -151,6 +160,12 @@ class RunRegistry:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less once the registry is stopping."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.stopping.wait()
+
     def has_background_room(self) -> bool:
         """Whether one more run may start in the background."""
         return len(self._background_runs) < self.max_background
@@ -174,6 +189,7 @@ class RunRegistry:
         Returns ``True`` when everything finished in time.
         """
         deadline = asyncio.get_running_loop().time() + timeout
+        self.stopping.set()
         self.cancel_all()
         runs = [handle.finished for handle in self._active.values()]
         if runs:

@@ -8,12 +8,15 @@ then waits for the registry's background runs to end (no sleeping).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from agentos_runtime.errors import StorageUnavailable
 
 from tests.runtime.api.harness import Frame, Served, parse_frames, read_frames, serve_on
 from tests.runtime.workflows.configs import workflow_config
@@ -101,6 +104,36 @@ async def test_cancelling_a_background_run_stores_it_cancelled(app: Served, fake
     assert (await app.client.post(f"/agents/writer/runs/{run_id}/cancel")).status_code == 200
     await settle(app)
     assert (await poll(app, "agent", run_id, "s-c"))["status"] == "CANCELLED"
+
+
+async def test_a_background_run_whose_final_save_failed_is_stored_once_the_database_takes_it_again(
+    app: Served, fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_openai.script(Reply.stall(30))
+    started = await app.client.post(
+        "/agents/writer/runs", data={"message": "hi", "stream": "false", "background": "true", "session_id": "s-r"}
+    )
+    run_id = started.json()["run_id"]
+    sessions = app.context.agents["writer"].sessions
+    assert sessions is not None
+    save_run = sessions.save_run
+    refusals = iter(range(2))  # the final save, then its first retry, find the database away
+
+    async def flaky_save_run(*args: Any, **kwargs: Any) -> Any:
+        if next(refusals, None) is not None:
+            raise StorageUnavailable("database 'db' is away for a moment")
+        return await save_run(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "save_run", flaky_save_run)
+    app.context.runs.save_retry_delays = (0.0, 0.0, 0.0)
+    fake_openai.app.close_waits()
+    await settle(app)
+
+    deadline = time.monotonic() + DEADLINE
+    while (run := await poll(app, "agent", run_id, "s-r"))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the run is still stored RUNNING"
+        await asyncio.sleep(0.01)
+    assert (run["status"], run["content"]) == ("COMPLETED", "too late")
 
 
 async def test_a_shutdown_ends_background_runs_stored_cancelled_never_running(
