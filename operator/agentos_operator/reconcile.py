@@ -39,6 +39,7 @@ from agentos_operator.kube.secrets import (
     security_key,
 )
 from agentos_operator.kube.store import Store
+from agentos_operator.ownership import may_manage
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
 
@@ -115,7 +116,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
     key, refusals_go_on = (resource.namespace, resource.name), False
     try:
-        deployment = await _converge(resource, ctx, changes)
+        deployment = await _converge(resource, ctx, changes, reconciled_before=bool(body.get("status")))
     except UnresolvedSecretsError as error:
         reason = conditions.SECRET_NOT_FOUND if error.missing_secrets else conditions.SECRET_KEY_MISSING
         return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
@@ -166,8 +167,13 @@ def _forbidden_for_now(ctx: Context, key: tuple[str, str], error: ApiError) -> b
     return ctx.monotonic() - first < FORBIDDEN_GRACE_SECONDS
 
 
-async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Change]) -> dict[str, Any] | None:
-    """Secrets and mounted ConfigMaps, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment."""
+async def _converge(
+    resource: AgentOSResource, ctx: Context, changes: list[Change], *, reconciled_before: bool
+) -> dict[str, Any] | None:
+    """Secrets and mounted ConfigMaps, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment.
+
+    ``reconciled_before``: the resource has a status, so perhaps a Deployment the watch has yet to list.
+    """
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
     refs = render.required_secret_refs(resource)
@@ -179,8 +185,16 @@ async def _converge(resource: AgentOSResource, ctx: Context, changes: list[Chang
     if key is not None and generated is not None:
         values[generated] = key.value
     mounted = await read_config_map_digests(store, resource.namespace, render.required_config_maps(resource))
+    # The pods' template is kept at the revision it was rendered at (``render.render``): a
+    # resource reconciled before has a Deployment, read from the API when the watch has not
+    # listed it yet (just after a start), so that an operator upgrade restarts no pod.
+    running = await store.get(kinds.DEPLOYMENT, resource.namespace, resource.name, confirm_absence=reconciled_before)
     manifests = render.render(
-        resource, values, settings=render.RenderSettings(default_image=ctx.settings.runtime_image), mounted=mounted
+        resource,
+        values,
+        settings=render.RenderSettings(default_image=ctx.settings.runtime_image),
+        mounted=mounted,
+        live_deployment=running if running is not None and may_manage(running, resource.name, resource.uid) else None,
     )
     live = await apply_children(
         api,

@@ -4,12 +4,31 @@ Pods run under the restricted Pod Security profile (non-root, read-only root fil
 capabilities); ``/tmp`` is an emptyDir and ``/data`` a PersistentVolumeClaim when SQLite is
 used; knowledge sources in ConfigMaps are read-only volumes. The config hash annotation rolls
 the pods whenever their config or secrets change.
+
+Pod template revisions: a change to the pod template restarts every pod of the Deployment, so
+a change to how the operator renders it would restart every AgentOS server in the cluster on an
+operator upgrade, with nothing asked of them. What the operator adds to the pod template of its
+own accord is therefore versioned (``POD_TEMPLATE_REVISION``), and each Deployment records the
+revision its template was rendered at (``agentos.dev/pod-template-revision``, with the digest of
+that template). ``keep_revision`` renders an existing Deployment at its own revision for as long
+as that renders the template it records: an upgrade of the operator alone changes no pod. The
+first change that rolls the pods anyway (the spec, the runtime image, a rotated Secret, the
+config) renders at the newest revision. What a spec field asks for is rendered at every
+revision: only the operator's own additions are gated.
+
+- Revision 1: the rendering before revisions were recorded (no annotation).
+- Revision 2: a ``preStop`` sleep, ``terminationGracePeriodSeconds`` and
+  ``AGENTOS_RUN_GRACE_SECONDS`` (graceful shutdown of runs in flight).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from agentos_operator import GROUP, drift
 from agentos_operator.quantities import canonical_resource_quantity
 from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment
@@ -40,12 +59,22 @@ DEFAULT_TERMINATION_GRACE_SECONDS = 30
 PRE_STOP_SECONDS = 5
 SHUTDOWN_OVERHEAD_SECONDS = PRE_STOP_SECONDS + 5 + 5 + 2  # and a margin
 RUN_GRACE_ENV = "AGENTOS_RUN_GRACE_SECONDS"
+# The newest revision of the pod template's rendering (see the module's docstring), and the first.
+POD_TEMPLATE_REVISION = 2
+UNRECORDED_REVISION = 1
+REVISION_ANNOTATION = f"{GROUP}/pod-template-revision"
+TEMPLATE_DIGEST_ANNOTATION = f"{GROUP}/pod-template-digest"
 
 
 def render_deployment(
-    resource: AgentOSResource, *, image: str, config_hash: str, environment: Environment
+    resource: AgentOSResource,
+    *,
+    image: str,
+    config_hash: str,
+    environment: Environment,
+    revision: int = POD_TEMPLATE_REVISION,
 ) -> dict[str, Any]:
-    """The Deployment; ``replicas`` is left out when an autoscaler owns it."""
+    """The Deployment, its pod template rendered at ``revision``; ``replicas`` is left out when an autoscaler owns it."""
     spec = resource.spec
     name = resource.name
     autoscaling = spec.autoscaling is not None and spec.autoscaling.enabled
@@ -64,7 +93,7 @@ def render_deployment(
                     layout.CONFIG_HASH_ANNOTATION: config_hash,
                 },
             },
-            "spec": _pod_spec(resource, image, environment),
+            "spec": _pod_spec(resource, image, environment, revision),
         },
     }
     if not autoscaling:
@@ -74,10 +103,44 @@ def render_deployment(
         f"checkov.io/skip{index}": f"{check}={reason}"
         for index, (check, reason) in enumerate(sorted(SCAN_EXPLANATIONS.items()), start=1)
     }
+    if revision > UNRECORDED_REVISION:
+        metadata["annotations"][REVISION_ANNOTATION] = str(revision)
+        metadata["annotations"][TEMPLATE_DIGEST_ANNOTATION] = template_digest(deployment_spec["template"])
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": deployment_spec}
 
 
-def _pod_spec(resource: AgentOSResource, image: str, environment: Environment) -> dict[str, Any]:
+def template_digest(template: Mapping[str, Any]) -> str:
+    """The sha256 (hex) of a pod template as rendered."""
+    canonical = json.dumps(template, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def keep_revision(live: Mapping[str, Any] | None, render_at: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+    """The Deployment ``render_at`` gives at ``live``'s revision while that renders the template
+    ``live`` runs, else at the newest revision (a new Deployment, or one whose pods roll anyway).
+
+    ``live`` records its revision and its template's digest; one without them was rendered
+    before revisions were recorded (revision 1), and is compared field by field instead. A
+    revision this operator does not know (a newer operator's, after a rollback) renders the newest.
+    """
+    if live is None:
+        return render_at(POD_TEMPLATE_REVISION)
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    recorded = annotations.get(REVISION_ANNOTATION)
+    revision = int(recorded) if recorded is not None and recorded.isdigit() else UNRECORDED_REVISION
+    if not UNRECORDED_REVISION <= revision < POD_TEMPLATE_REVISION:
+        return render_at(POD_TEMPLATE_REVISION)
+    kept = render_at(revision)
+    digest = annotations.get(TEMPLATE_DIGEST_ANNOTATION)
+    template = kept["spec"]["template"]
+    if digest is not None:
+        same = digest == template_digest(template)
+    else:
+        same = drift.holds((live.get("spec") or {}).get("template"), drift.server_quantities(template))
+    return kept if same else render_at(POD_TEMPLATE_REVISION)
+
+
+def _pod_spec(resource: AgentOSResource, image: str, environment: Environment, revision: int) -> dict[str, Any]:
     spec = resource.spec
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": layout.config_map_name(resource.name)}},
@@ -98,10 +161,11 @@ def _pod_spec(resource: AgentOSResource, image: str, environment: Environment) -
             "fsGroup": RUNTIME_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_container(resource, image)],
+        "containers": [_container(resource, image, revision)],
         "volumes": volumes,
-        "terminationGracePeriodSeconds": _termination_grace(resource),
     }
+    if revision >= 2 or spec.termination_grace_period_seconds is not None:
+        pod["terminationGracePeriodSeconds"] = _termination_grace(resource)
     optional = {
         "serviceAccountName": spec.service_account_name,
         "nodeSelector": spec.node_selector,
@@ -115,7 +179,7 @@ def _pod_spec(resource: AgentOSResource, image: str, environment: Environment) -
     return pod
 
 
-def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
+def _container(resource: AgentOSResource, image: str, revision: int) -> dict[str, Any]:
     spec = resource.spec
     mounts = [
         {"name": "config", "mountPath": layout.CONFIG_DIR, "readOnly": True},
@@ -146,8 +210,6 @@ def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
         # it is slower to give up: a busy pod leaves the Service, not the node.
         "readinessProbe": _probe("/ready", period_seconds=5, failure_threshold=3),
         "livenessProbe": _probe("/health", period_seconds=10, failure_threshold=6),
-        # Kubernetes' own sleep: the image needs no shell or sleep binary.
-        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "resources": _resources(resource),
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -157,7 +219,10 @@ def _container(resource: AgentOSResource, image: str) -> dict[str, Any]:
         },
         "volumeMounts": mounts,
     }
-    env = _env(resource)
+    if revision >= 2:
+        # Kubernetes' own sleep: the image needs no shell or sleep binary.
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}}
+    env = _env(resource, revision)
     if env:
         container["env"] = env
     if spec.image_pull_policy is not None:
@@ -188,7 +253,7 @@ def _probe(path: str, *, period_seconds: int, failure_threshold: int) -> dict[st
     }
 
 
-def _env(resource: AgentOSResource) -> list[dict[str, Any]]:
+def _env(resource: AgentOSResource, revision: int) -> list[dict[str, Any]]:
     user = [variable.model_dump(mode="json", by_alias=True, exclude_none=True) for variable in resource.spec.env or []]
     user_names = {variable["name"] for variable in user}
     ours = []
@@ -197,7 +262,8 @@ def _env(resource: AgentOSResource) -> list[dict[str, Any]]:
     if METRICS_PORT_ENV not in user_names:
         metrics = resource.spec.prometheus
         ours.append({"name": METRICS_PORT_ENV, "value": str(metrics.port if metrics.enabled else 0)})
-    if RUN_GRACE_ENV not in user_names:
+    asked = revision >= 2 or resource.spec.termination_grace_period_seconds is not None
+    if RUN_GRACE_ENV not in user_names and asked:
         ours.append({"name": RUN_GRACE_ENV, "value": str(_termination_grace(resource) - SHUTDOWN_OVERHEAD_SECONDS)})
     return [*ours, *user]
 

@@ -13,7 +13,7 @@ from typing import Any
 from agentos_operator import __version__
 from agentos_operator.render.claim import render_data_claim
 from agentos_operator.render.configmap import render_config_map
-from agentos_operator.render.deployment import render_deployment
+from agentos_operator.render.deployment import keep_revision, render_deployment
 from agentos_operator.render.environment import SecretRef, plan_environment
 from agentos_operator.render.hashing import config_hash
 from agentos_operator.render.scaling import render_autoscaler, render_disruption_budget
@@ -54,8 +54,13 @@ def render(
     *,
     settings: RenderSettings,
     mounted: Mapping[str, str] | None = None,
+    live_deployment: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Every child object of ``resource``, sorted by (kind order, name).
+
+    ``live_deployment``: the resource's Deployment as it runs, whose pod template is rendered at
+    the revision it was rendered at while nothing else changed it (``keep_revision``): an
+    operator upgrade alone restarts no pod. Without it, the newest rendering.
 
     Raises ``MissingSecretsError`` when a value listed by ``required_secret_refs`` is absent
     from ``secrets``; values other than those are ignored. ``mounted``: the ``content_digest``
@@ -79,7 +84,12 @@ def render(
         config_map,
         env_secret,
         render_service(resource),
-        render_deployment(resource, image=image, config_hash=digest, environment=environment),
+        keep_revision(
+            live_deployment,
+            lambda revision: render_deployment(
+                resource, image=image, config_hash=digest, environment=environment, revision=revision
+            ),
+        ),
         *(manifest for manifest in optional if manifest is not None),
     ]
     return sorted(manifests, key=_order)
