@@ -11,9 +11,10 @@ is neither (cancel-before-start) is refused to such a caller, as Agno refuses it
 is also held to the path's component: another component's run cannot be cancelled through this
 one's route (404). Without JWT nothing is checked, as in Agno.
 
-``POST .../runs/{run_id}/resume`` is guarded the same way (``guard_agent_resume``, ...), its
-``session_id`` read from its form (``ResumeSession``: once for the guard and the route, 422
-when no backend could look it up).
+``POST .../runs/{run_id}/resume`` and ``POST /agents/{id}/runs/{run_id}/continue`` are guarded
+the same way (``guard_agent_resume``, ..., ``guard_agent_continue``), their ``session_id`` read
+from their form (``ResumeSession``: once for the guard and the route, 422 when no backend could
+look it up).
 """
 
 from __future__ import annotations
@@ -190,5 +191,6 @@ guard_agent_cancel = _cancel_guard("agent")
 guard_team_cancel = _cancel_guard("team")
 guard_workflow_cancel = _cancel_guard("workflow")
 guard_agent_resume = _resume_guard("agent")
+guard_agent_continue = _resume_guard("agent")
 guard_team_resume = _resume_guard("team")
 guard_workflow_resume = _resume_guard("workflow")

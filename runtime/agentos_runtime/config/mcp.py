@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN, Schema
 from agentos_runtime.config.llm import ENV_NAME_PATTERN
@@ -33,6 +33,8 @@ VariableState = Literal["set", "empty", "not set"]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_RESULT_CHARS = 50_000
+# Most tool names one list of an entry's settings may give.
+MAX_LISTED_TOOLS = 256
 
 
 class NamedValue(Schema):
@@ -156,6 +158,10 @@ class McpToolSettings(Schema):
         pattern=r"^[A-Za-z0-9_-]{1,32}$",
         description="Prefix of the names the model sees (`<prefix>_<tool>`), to tell apart two servers' tools of the same name.",
     )
+    requires_confirmation: bool | list[str] = Field(
+        default=False,
+        description="Tools of the server (its names) whose calls wait for a person's confirmation, or `true` for all: an agent's run pauses when the model calls one (`RunPaused`) and goes on through `POST /agents/{id}/runs/{run_id}/continue`.",
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> McpToolSettings:
@@ -163,6 +169,19 @@ class McpToolSettings(Schema):
         if both:
             raise ValueError(f"tools both included and excluded: {', '.join(both)}")
         return self
+
+    @field_validator("requires_confirmation")
+    @classmethod
+    def _bounded(cls, value: bool | list[str]) -> bool | list[str]:
+        if isinstance(value, list) and len(value) > MAX_LISTED_TOOLS:
+            raise ValueError(f"at most {MAX_LISTED_TOOLS} tool names, or true for all the server's tools")
+        return value
+
+    def confirms(self, tool_name: str) -> bool:
+        """Whether a call of the server's tool ``tool_name`` waits for a person's confirmation."""
+        if isinstance(self.requires_confirmation, bool):
+            return self.requires_confirmation
+        return tool_name in self.requires_confirmation
 
     def admits(self, tool_name: str) -> bool:
         """Whether the agent may use the server's tool ``tool_name``."""

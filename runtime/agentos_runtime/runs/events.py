@@ -22,6 +22,8 @@ RUN_CONTENT_COMPLETED = "RunContentCompleted"
 RUN_COMPLETED = "RunCompleted"
 RUN_ERROR = "RunError"
 RUN_CANCELLED = "RunCancelled"
+RUN_PAUSED = "RunPaused"
+RUN_CONTINUED = "RunContinued"
 MODEL_REQUEST_STARTED = "ModelRequestStarted"
 MODEL_REQUEST_COMPLETED = "ModelRequestCompleted"
 TOOL_CALL_STARTED = "ToolCallStarted"
@@ -174,3 +176,10 @@ class EventFactory:
 
     def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent:
         return self._event(RUN_CANCELLED, {"content": content or reason, "reason": reason})
+
+    def run_paused(self, *, content: str | None, tools: list[JSON], requirements: list[JSON]) -> RunEvent:
+        """The run waits for a person's decision on the calls in ``tools`` (Agno's ``RunPausedEvent``)."""
+        return self._event(RUN_PAUSED, {"content": content, "tools": tools, "requirements": requirements})
+
+    def run_continued(self) -> RunEvent:
+        return self._event(RUN_CONTINUED, {})

@@ -8,7 +8,9 @@ yields its first event, streams what its loop yields, and ends one way:
   ``TeamRunCompleted``, ``WorkflowCompleted``);
 * ERROR: a model failure, a failed step or any other exception; the kind's error event;
 * CANCELLED: through the ``RunRegistry``; the kind's cancelled event, with the text of an
-  interrupted model request kept as the partial answer.
+  interrupted model request kept as the partial answer;
+* PAUSED: the loop raised ``Paused`` (an agent's tool call waits for a confirmation); the
+  agent's ``RunPaused``.
 
 The ended run is stored once, with ``SessionStore.save_run``, shielded from the caller's
 cancel, before its terminal event is yielded. A save that fails, whatever the reason (a store
@@ -49,11 +51,16 @@ from agentos_runtime.storage.ports import SessionRow, SessionStore
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-Status = Literal["COMPLETED", "ERROR", "CANCELLED"]
+Status = Literal["COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
 
 STORAGE_ERROR_TYPE = "storage_unavailable"
 SESSION_CONFLICT_TYPE = "session_conflict"
 CANCELLED_BY_CALLER = "Operation cancelled by user"
+
+
+class Paused(Exception):
+    """Raised by a run's loop: the run waits for a person's decision (an agent's calls held for a
+    confirmation, ``runs.pausing``); it ends ``PAUSED`` and is stored to go on later."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,8 @@ class Lifecycle:
                 async for event in body:
                     yield event
             outcome = Outcome("COMPLETED")
+        except Paused:
+            outcome = Outcome("PAUSED")
         except (RunCancelled, asyncio.CancelledError) as error:
             if isinstance(error, asyncio.CancelledError) and not steps.handle.take_back_cancel():
                 self._save_detached()

@@ -14,6 +14,13 @@ that fails ends the stream with a ``RunError`` saying so; ``complete`` raises
 The agent's tools are a ``ToolSet``: an MCP server's part follows what the server lists. The
 toolbox a run gets is taken when the run opens, rebuilt only when the tools changed since.
 
+A run whose model calls a tool needing a confirmation ends ``PAUSED`` (``runs.pausing``) and is
+stored with what it needs to go on; ``Agent.continue_run(paused)`` takes it up again: the
+decided calls are made or answered, then the loop goes on, and the run is stored again under its
+``run_id`` (COMPLETED, ERROR, CANCELLED, or PAUSED once more). Only a run of its own with a
+database may pause: a team's member or a workflow's step (their store is the outer run's) and
+an agent without a database answer such a call unmade.
+
 User memories (``enable_user_memories``, ``enable_agentic_memory``, ``add_memories_to_context``)
 are ``runs.memory``'s: it adds to the system message and tools when the run opens, and is told
 of each completed run once it is saved. A knowledge base (``knowledge``) is ``runs.knowledge``'s:
@@ -23,26 +30,31 @@ the ``search_knowledge_base`` tool, and references added to the user's message.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
 from agentos_runtime.config.components import AgentConfig
-from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.errors import Conflict, ModelProviderError
 from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import EventFactory, RunEvent
 from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
     Ending,
+    Lifecycle,
     Outcome,
     answer_ending,
     answer_unsaved,
+    complete,
+    execute,
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
-from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
+from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages
+from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.opening import (
     first_messages,
     history_runs,
@@ -50,9 +62,10 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
+from agentos_runtime.runs.pausing import PAUSED_CONTENT, Decision, held_calls, requirements
 from agentos_runtime.runs.prompt import build_system_message, resolve_placeholders
 from agentos_runtime.runs.record import RunRecord
-from agentos_runtime.runs.registry import RunHandle, RunRegistry
+from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import (
     check_session_component,
@@ -61,7 +74,7 @@ from agentos_runtime.runs.sessions import (
     stored_session_state,
 )
 from agentos_runtime.runs.toolbox import TakenTools, agent_toolbox
-from agentos_runtime.runs.turns import RunContext, Toolbox, run_turns
+from agentos_runtime.runs.turns import RunContext, Toolbox, resolve_held, run_turns
 from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
@@ -179,6 +192,8 @@ class _AgentRun(RunContext):
         return run_turns(self, self.agent.model, self.toolbox)
 
     def end(self, outcome: Outcome) -> Ending:
+        if outcome.status == "PAUSED":
+            return paused_ending(self.record, self.events)
         return answer_ending(self, self.events, outcome)
 
     def unsaved(self, detail: str, *, error_type: str, error_id: str | None) -> RunEvent:
@@ -187,6 +202,69 @@ class _AgentRun(RunContext):
     def saved(self, outcome: Outcome) -> None:
         if outcome.status == "COMPLETED" and self.agent.memory is not None:
             self.agent.memory.remember(self.record)
+
+
+def paused_ending(record: RunRecord, events: EventFactory) -> Ending:
+    """How a run waiting for confirmations ends: ``RunContentCompleted``, then ``RunPaused``."""
+    record.finish("PAUSED", reason=PAUSED_CONTENT)
+    record.requirements = requirements(record.tools)
+    paused = events.run_paused(content=record.content, tools=list(record.tools), requirements=record.requirements)
+    return Ending(paused, before=(events.content_completed(),))
+
+
+@dataclass(frozen=True)
+class PausedRun:
+    """A stored ``PAUSED`` run of the agent and the decisions on its held calls (``runs.pausing``)."""
+
+    run: JSON
+    decisions: dict[str, Decision]
+    session_id: str
+    user_id: str | None
+
+
+@dataclass(kw_only=True)
+class _ContinuedRun(_AgentRun):
+    """A paused run going on: the decided calls, then the loop, from the messages it was stored with."""
+
+    paused: PausedRun
+
+    async def open(self) -> SessionRow:
+        """Read the run again (it may have gone on elsewhere since it was asked for), take up its messages."""
+        agent, paused, record = self.agent, self.paused, self.record
+        assert agent.sessions is not None  # only a run of its own with a database pauses
+        row = await agent.sessions.get_session(paused.session_id, user_id=paused.user_id)
+        check_session_component(row, kind="agent", component_id=agent.id)
+        stored = next((r for r in (row.runs or []) if r.get("run_id") == record.run_id), None) if row else None
+        if stored is None or stored.get("status") != "PAUSED" or not held_calls(stored.get("tools") or ()):
+            raise Conflict(f"run '{record.run_id}' no longer waits for a confirmation: it went on meanwhile")
+        record.session_state = stored_session_state(row)
+        if agent.memory is not None:
+            self.toolbox = (await agent.memory.prepare(paused.user_id)).toolbox(self.toolbox)
+        if agent.knowledge is not None:
+            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references)
+        self.chat = chat_messages(record.messages)
+        self.calls = len(record.tools)
+        return new_session_row(
+            session_id=paused.session_id,
+            agent_id=agent.id,
+            agent_name=agent.name,
+            user_id=paused.user_id,
+            model=agent.model,
+            session_state=record.session_state or {},
+            metadata=agent.config.metadata,
+            created_at=record.created_at,
+        )
+
+    def started(self) -> RunEvent:
+        return self.events.run_continued()
+
+    async def body(self) -> AsyncGenerator[RunEvent, None]:
+        async with aclosing(resolve_held(self, self.paused.decisions, self.toolbox.tools)) as decided:
+            async for event in decided:
+                yield event
+        async with aclosing(run_turns(self, self.agent.model, self.toolbox)) as turns:
+            async for event in turns:
+                yield event
 
 
 class Agent(Runner):
@@ -238,24 +316,70 @@ class Agent(Runner):
         """The tools a run opening now gets: the same toolbox until the tools change."""
         return self._taken_tools.take()
 
+    @property
+    def may_pause(self) -> bool:
+        """Whether its runs may wait for a confirmation: stored by the agent itself, to go on later."""
+        return self.sessions is not None and not isinstance(self.sessions, NestedRunStore)
+
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _AgentRun:
-        events = EventFactory(
-            agent_id=self.id,
-            agent_name=self.name,
-            run_id=request.run_id,
-            session_id=request.session_id,
-            model=self.model.model,
-            model_provider=self.model.provider,
-        )
         return _AgentRun(
             record=self._new_record(request),
-            events=events,
+            events=self._events(request.run_id, request.session_id),
             handle=handle,
             chat=[],
             stream=stream,
+            may_pause=self.may_pause,
             agent=self,
             request=request,
             toolbox=self._taken_tools.take(),
+        )
+
+    def continue_run(self, paused: PausedRun) -> AsyncIterator[RunEvent]:
+        """The events of a paused run going on: ``RunContinued``, the decided calls, the loop's, the last one."""
+        return self._continue(paused, stream=True, sink=None)
+
+    async def complete_continued(self, paused: PausedRun) -> JSON:
+        """A paused run going on, without streaming; its ``RunOutput`` dict.
+
+        Raises ``StorageUnavailable`` when it could not be read or saved, ``Conflict`` when it
+        no longer waits (it went on elsewhere meanwhile).
+        """
+        sink: list[Lifecycle] = []
+        return await complete(self._continue(paused, stream=False, sink=sink), sink)
+
+    def _continue(self, paused: PausedRun, *, stream: bool, sink: list[Lifecycle] | None) -> AsyncGenerator[RunEvent]:
+        record = RunRecord.from_stored(paused.run)
+        request = RunRequest(
+            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
+        )
+
+        def steps(handle: RunHandle) -> _ContinuedRun:
+            return _ContinuedRun(
+                record=record,
+                events=self._events(record.run_id, paused.session_id),
+                handle=handle,
+                chat=[],
+                stream=stream,
+                may_pause=self.may_pause,
+                agent=self,
+                request=request,
+                toolbox=self._taken_tools.take(),
+                paused=paused,
+            )
+
+        owner = RunOwner(self.kind, self.id, paused.session_id, paused.user_id)
+        return execute(
+            steps, run_id=record.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
+        )
+
+    def _events(self, run_id: str, session_id: str) -> EventFactory:
+        return EventFactory(
+            agent_id=self.id,
+            agent_name=self.name,
+            run_id=run_id,
+            session_id=session_id,
+            model=self.model.model,
+            model_provider=self.model.provider,
         )
 
     def _new_record(self, request: RunRequest) -> RunRecord:

@@ -46,6 +46,14 @@ def message_metrics(usage: Usage | None, *, duration: float, time_to_first_token
     return _nonzero({**usage_tokens(usage), "duration": duration, "time_to_first_token": time_to_first_token})
 
 
+def _counts(values: dict[str, Any]) -> dict[str, int]:
+    return {
+        key: values[key]
+        for key in TOKEN_FIELDS
+        if isinstance(values.get(key), int) and not isinstance(values.get(key), bool)
+    }
+
+
 class RunMetrics:
     """Accumulates a run's tokens across its model requests."""
 
@@ -53,6 +61,25 @@ class RunMetrics:
         self.tokens = dict.fromkeys(TOKEN_FIELDS, 0)
         self.time_to_first_token: float | None = None
         self._by_model: dict[tuple[str, str], dict[str, int]] = {}
+
+    @classmethod
+    def restored(cls, metrics: Any) -> RunMetrics:
+        """A stored run's ``metrics`` taken up again (a paused run going on); what is not a count is left out."""
+        restored = cls()
+        if not isinstance(metrics, dict):
+            return restored
+        restored.tokens.update(_counts(metrics))
+        ttft = metrics.get("time_to_first_token")
+        if isinstance(ttft, int | float) and not isinstance(ttft, bool):
+            restored.time_to_first_token = float(ttft)
+        details = metrics.get("details")
+        for entry in (details.get("model") if isinstance(details, dict) else None) or ():
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("provider"), str):
+                per_model = restored._by_model.setdefault(
+                    (entry["provider"], entry["id"]), dict.fromkeys(TOKEN_FIELDS, 0)
+                )
+                per_model.update(_counts(entry))
+        return restored
 
     def add(self, usage: Usage | None, *, model: str, provider: str) -> None:
         tokens = usage_tokens(usage)

@@ -4,8 +4,10 @@ The run loop appends to a ``RunRecord`` (messages, tool executions, stored event
 and finishes it with a status; ``to_dict()`` gives Agno's ``RunOutput.to_dict()`` shape:
 ``run_id, agent_id, agent_name, session_id, user_id, content, content_type,
 model_provider_data, model, model_provider, session_state, created_at, status, metrics,
-events, messages, tools, input``. The stored form leaves out the history copies (Agno's
-``store_history_messages=False``), so a session does not grow quadratically.
+events, messages, tools, input`` (and ``requirements`` while it is ``PAUSED``). The stored
+form leaves out the history copies (Agno's ``store_history_messages=False``), so a session does
+not grow quadratically; a paused run keeps them, so it goes on with the messages its model saw
+(``from_stored``), and leaves them out once it ends.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from agentos_runtime.runs.events import UNSTORED_EVENTS, RunEvent
 from agentos_runtime.runs.metrics import RunMetrics
 
 JSON = dict[str, Any]
-RunStatus = Literal["RUNNING", "COMPLETED", "ERROR", "CANCELLED"]
+RunStatus = Literal["RUNNING", "COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
 
 
 def tool_execution(
@@ -101,7 +103,41 @@ class RunRecord:
         self.provider_data: JSON | None = None
         self.session_state: JSON | None = None
         self.duration: float | None = None
+        self.requirements: list[JSON] | None = None
+        """Agno's ``RunRequirement`` dicts of the calls a ``PAUSED`` run waits on."""
         self.saved = False
+
+    @classmethod
+    def from_stored(cls, run: JSON) -> RunRecord:
+        """A stored ``PAUSED`` run, taken up again to go on (``RUNNING``; its content is built anew)."""
+        record = cls(
+            run_id=str(run["run_id"]),
+            agent_id=str(run.get("agent_id") or ""),
+            agent_name=str(run.get("agent_name") or run.get("agent_id") or ""),
+            session_id=str(run.get("session_id") or ""),
+            user_id=run.get("user_id"),
+            model=str(run.get("model") or ""),
+            model_provider=str(run.get("model_provider") or ""),
+            input_content=str((run.get("input") or {}).get("input_content") or ""),
+            metadata=run.get("metadata"),
+        )
+        created_at = run.get("created_at")
+        if isinstance(created_at, int) and not isinstance(created_at, bool):
+            record.created_at = created_at
+        record.messages = [dict(m) for m in run.get("messages") or () if isinstance(m, dict)]
+        record.text = [
+            m["content"]
+            for m in record.messages
+            if m.get("role") == "assistant" and not m.get("from_history") and isinstance(m.get("content"), str)
+        ]
+        record.tools = [dict(t) for t in run.get("tools") or () if isinstance(t, dict)]
+        record.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
+        record.references = [dict(r) for r in run.get("references") or () if isinstance(r, dict)]
+        record.metrics = RunMetrics.restored(run.get("metrics"))
+        provider_data = run.get("model_provider_data")
+        record.provider_data = provider_data if isinstance(provider_data, dict) else None
+        record.session_state = run.get("session_state") if isinstance(run.get("session_state"), dict) else None
+        return record
 
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run (content deltas are not kept) and return it."""
@@ -129,6 +165,7 @@ class RunRecord:
 
     def to_dict(self, *, stored: bool = False) -> JSON:
         """The ``RunOutput`` dict; ``stored=True`` gives the form written to the session."""
+        paused = self.status == "PAUSED"
         output: JSON = {
             "run_id": self.run_id,
             "agent_id": self.agent_id,
@@ -146,8 +183,9 @@ class RunRecord:
             "status": self.status,
             "metrics": self.metrics_dict(),
             "events": list(self.events),
-            "messages": [m for m in self.messages if not (stored and m.get("from_history"))],
+            "messages": [m for m in self.messages if not (stored and m.get("from_history") and not paused)],
             "tools": list(self.tools),
+            "requirements": self.requirements if paused else None,
             "references": list(self.references) or None,
             "input": {"input_content": self.input_content},
         }

@@ -10,12 +10,20 @@ request (made without tools) gave no answer: the run ends with a ``ModelProvider
 so (``unfinished``), not as a completed run with no content. (Agno bounds only the tool calls
 and asks again until the model answers; the bound on requests is the runtime's own.)
 
+A call of a tool that ``requires_confirmation`` is held, not made (``runs.pausing``): the other
+calls of the same answer run, then the loop raises ``Paused`` instead of asking the model again.
+In a run that cannot pause (``may_pause`` false: a team's member, a workflow's step) such a call
+is answered with a result saying it was not executed. ``resolve_held`` runs the decided calls
+of a paused run going on: the confirmed ones as any call, the rejected ones answered with the
+rejection.
+
 Waits on the model and on tools are marked interruptible on the run's handle, so a cancel
 through the registry ends them at once; between events the handle's flag is checked.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
@@ -25,8 +33,18 @@ from typing import Any
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
 from agentos_runtime.runs.events import EventFactory, RunEvent
+from agentos_runtime.runs.lifecycle import Paused
 from agentos_runtime.runs.messages import new_message, to_chat
 from agentos_runtime.runs.metrics import message_metrics, usage_tokens
+from agentos_runtime.runs.pausing import (
+    Decision,
+    decided,
+    held_call,
+    is_held,
+    model_call,
+    rejected_result,
+    unconfirmable_result,
+)
 from agentos_runtime.runs.record import RunRecord, call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.tools.executing import execute_tool_call, parse_arguments
@@ -67,6 +85,10 @@ class RunContext:
     stream: bool
     turn_text: list[str] = field(default_factory=list)
     """Text of the model request in progress (kept as a message if the run is cancelled)."""
+    may_pause: bool = False
+    """Whether a call needing a confirmation pauses the run (else it is answered, not made)."""
+    calls: int = 0
+    """Tool calls made so far (held ones included), against the run's limit."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +99,10 @@ class Toolbox:
 
 
 async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> AsyncGenerator[RunEvent, None]:
-    """Yield the events of the loop; raises ``ModelProviderError`` or ``RunCancelled``."""
-    calls = 0
+    """Yield the events of the loop; raises ``ModelProviderError``, ``RunCancelled`` or ``Paused``."""
     limit = toolbox.limit if toolbox.limit is not None else MAX_TOOL_CALLS
     for number in range(1, MAX_MODEL_REQUESTS + 1):
-        may_call = calls < limit and number < MAX_MODEL_REQUESTS
+        may_call = ctx.calls < limit and number < MAX_MODEL_REQUESTS
         ctx.handle.check()
         yield ctx.record.add(ctx.events.model_request_started())
         ctx.turn_text = []
@@ -100,16 +121,60 @@ async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> Asyn
         yield ctx.record.add(ctx.events.model_request_completed(tokens, completion.time_to_first_token))
         if not completion.tool_calls:
             return
+        held = False
         for call in completion.tool_calls:
             ctx.handle.check()
-            if not may_call or calls >= limit:
+            if not may_call or ctx.calls >= limit:
                 _record_refused(ctx, call)
                 continue
-            calls += 1
+            ctx.calls += 1
+            tool = toolbox.tools.get(call.name)
+            if tool is not None and tool.requires_confirmation:
+                held = _hold(ctx, call) or held
+                continue
             async with aclosing(_call_tool(ctx, call, toolbox.tools)) as steps:
                 async for event in steps:
                     yield event
+        if held:
+            raise Paused()
     raise unfinished(model.id, MAX_MODEL_REQUESTS)
+
+
+async def resolve_held(
+    ctx: RunContext, decisions: Mapping[str, Decision], tools: Mapping[str, Tool]
+) -> AsyncGenerator[RunEvent, None]:
+    """Run the confirmed held calls of a paused run and answer the rejected ones, in the model's order.
+
+    A confirmed call runs with the arguments of the model's answer; each held call's
+    ``ToolExecution`` on the record becomes its decided form.
+    """
+    record = ctx.record
+    for index, tool in enumerate(list(record.tools)):
+        decision = decisions.get(str(tool.get("tool_call_id")))
+        if decision is None or not is_held(tool):
+            continue
+        ctx.handle.check()
+        record.tools[index] = decided(tool, decision)
+        call = model_call(record.messages, decision.tool_call_id)
+        if call is None:  # a stored run whose answer lost the call: run what the record kept
+            call = ToolCall(decision.tool_call_id, str(tool.get("tool_name")), json.dumps(tool.get("tool_args") or {}))
+        if not decision.confirmed:
+            _record_tool_message(ctx, call, _arguments_or_empty(call), rejected_result(decision), error=True)
+            continue
+        async with aclosing(_call_tool(ctx, call, tools, replacing=index)) as steps:
+            async for event in steps:
+                yield event
+
+
+def _hold(ctx: RunContext, call: ToolCall) -> bool:
+    """Hold ``call`` for a confirmation (``True``), or answer it unmade where the run cannot pause."""
+    arguments = _arguments_or_empty(call)
+    if not ctx.may_pause:
+        _record_tool_message(ctx, call, arguments, unconfirmable_result(call.name), error=True)
+        return False
+    held = held_call(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(time.time()))
+    ctx.record.tools.append(held)
+    return True
 
 
 async def _ask(
@@ -192,11 +257,17 @@ def _record_refused(ctx: RunContext, call: ToolCall) -> None:
     _record_tool_message(ctx, call, _arguments_or_empty(call), limit_message(call.name), error=True)
 
 
-async def _call_tool(ctx: RunContext, call: ToolCall, tools: Mapping[str, Tool]) -> AsyncGenerator[RunEvent, None]:
+async def _call_tool(
+    ctx: RunContext, call: ToolCall, tools: Mapping[str, Tool], *, replacing: int | None = None
+) -> AsyncGenerator[RunEvent, None]:
+    """Make the call; its ``ToolExecution`` is added to the record, or replaces the one at ``replacing``
+    (a held call, confirmed: its decision is kept)."""
     record, events, handle = ctx.record, ctx.events, ctx.handle
     created_at = int(time.time())
     arguments = _arguments_or_empty(call)
     started = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=created_at)
+    decision = {} if replacing is None else _decision_fields(record.tools[replacing])
+    started.update(decision)
     yield record.add(events.tool_call_started(started))
     handle.interruptible = True
     try:
@@ -213,9 +284,18 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: Mapping[str, Tool])
         result=outcome.result,
         metrics=timing,
     )
-    record.tools.append(done)
+    done.update(decision)
+    if replacing is None:
+        record.tools.append(done)
+    else:
+        record.tools[replacing] = done
     _record_tool_message(ctx, call, arguments, outcome.result, error=outcome.error)
     yield record.add(events.tool_call_completed(done, call_summary(call.name, arguments, outcome.duration)))
+
+
+def _decision_fields(tool: JSON) -> JSON:
+    """What a decided call's ``ToolExecution`` says of its confirmation."""
+    return {key: tool.get(key) for key in ("requires_confirmation", "confirmed", "confirmation_note")}
 
 
 def _arguments_or_empty(call: ToolCall) -> JSON:

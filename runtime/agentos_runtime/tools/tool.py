@@ -44,16 +44,27 @@ class Tool:
     """A callable the model sees as ``{"type": "function", "function": {...}}``.
 
     ``function`` takes the model's arguments as keyword arguments and returns the result the
-    model reads: a ``str`` is passed as is, anything else is sent as JSON.
+    model reads: a ``str`` is passed as is, anything else is sent as JSON. A tool that
+    ``requires_confirmation`` is not called when the model asks: the agent's run pauses until a
+    person confirms or rejects the call (``runs.pausing``).
     """
 
-    __slots__ = ("_run", "_signature", "description", "function", "name", "parameters")
+    __slots__ = ("_run", "_signature", "description", "function", "name", "parameters", "requires_confirmation")
 
-    def __init__(self, name: str, description: str, parameters: dict[str, Any], function: ToolFunction) -> None:
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        parameters: dict[str, Any],
+        function: ToolFunction,
+        *,
+        requires_confirmation: bool = False,
+    ) -> None:
         self.name = name
         self.description = description
         self.parameters = parameters
         self.function = function
+        self.requires_confirmation = requires_confirmation
         self._run: Callable[..., Awaitable[Any]] = (
             function if inspect.iscoroutinefunction(function) else _in_worker_thread(function)
         )
@@ -91,7 +102,13 @@ class Tool:
         }
 
     def renamed(self, name: str) -> Tool:
-        return Tool(name, self.description, self.parameters, self.function)
+        return Tool(
+            name, self.description, self.parameters, self.function, requires_confirmation=self.requires_confirmation
+        )
+
+    def confirmed_first(self) -> Tool:
+        """The same tool, called only once a person confirmed the call."""
+        return Tool(self.name, self.description, self.parameters, self.function, requires_confirmation=True)
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"

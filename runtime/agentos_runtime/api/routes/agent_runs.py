@@ -1,4 +1,4 @@
-"""Agent runs: start one (streamed or not), cancel one, and read the runs of a session.
+"""Agent runs: start one (streamed or not), cancel, resume or continue one, and read the runs of a session.
 
 ``POST /agents/{id}/runs`` takes AgentOS's form (multipart or urlencoded): ``message`` is
 required (422 otherwise), ``stream`` defaults to true. A streamed run answers 200
@@ -27,8 +27,25 @@ from agentos_runtime.api.routes.component_runs import (
     resume_run,
     run_responses,
 )
+from agentos_runtime.api.routes.continuing import (
+    CONTINUE_RESPONSES,
+    ContinueFrom,
+    Input,
+    Stream,
+    Tools,
+    Unsupported,
+    check_options,
+    output_body,
+    paused_run,
+)
 from agentos_runtime.api.routes.run_schemas import agent_run_view
-from agentos_runtime.api.run_ownership import ResumeSession, guard_agent_cancel, guard_agent_resume
+from agentos_runtime.api.run_ownership import (
+    ResumeSession,
+    guard_agent_cancel,
+    guard_agent_continue,
+    guard_agent_resume,
+)
+from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.storage.ports import SessionRow
@@ -72,6 +89,34 @@ async def resume_agent_run(
 ) -> Response:
     """Resume a streamed background run: the events after ``last_event_index``, then the live ones."""
     return resume_run(agent, run_id, last_event_index, session_id=session_id, caller=caller)
+
+
+@router.post(
+    "/agents/{agent_id}/runs/{run_id}/continue",
+    dependencies=[Depends(guard_agent_continue)],
+    responses=CONTINUE_RESPONSES,
+    response_class=Response,  # no media type of its own: the stream and the JSON answers say theirs
+    status_code=200,
+)
+async def continue_agent_run(
+    agent: AgentDep,
+    run_id: str,
+    caller: CallerDep,
+    session_id: ResumeSession,
+    tools: Tools = "",
+    stream: Stream = True,
+    input: Input = None,
+    continue_from: ContinueFrom = "end",
+    fork: Unsupported = False,
+    regenerate: Unsupported = False,
+    background: Unsupported = False,
+) -> Response:
+    """Go on with a paused run once its held tool calls are confirmed or rejected."""
+    check_options(input=input, continue_from=continue_from, fork=fork, regenerate=regenerate, background=background)
+    paused = await paused_run(agent, run_id, session_id=caller.run_session_id(session_id), tools=tools, caller=caller)
+    if stream:
+        return event_stream(agent.continue_run(paused))
+    return Response(output_body(await agent.complete_continued(paused)), media_type="application/json")
 
 
 @router.get("/agents/{agent_id}/runs", responses=answers(list[RunView], "The agent's runs in the session", 404))

@@ -26,6 +26,7 @@ from agentos_runtime.api.routes.component_runs import (
     run_responses,
 )
 from agentos_runtime.api.routes.component_schemas import team_detail
+from agentos_runtime.api.routes.continuing import NEVER_PAUSES
 from agentos_runtime.api.routes.run_schemas import team_run_view
 from agentos_runtime.api.run_ownership import ResumeSession, guard_team_cancel, guard_team_resume
 from agentos_runtime.errors import NotFound
@@ -82,6 +83,16 @@ async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
     """
     context.runs.cancel(run_id)
     return {}
+
+
+@router.post(
+    "/teams/{team_id}/runs/{run_id}/continue",
+    dependencies=[Depends(get_team)],
+    responses={404: {"model": ErrorDetail, "description": "Team runs never pause: there is no paused run to continue"}},
+)
+async def continue_team_run() -> JSON:
+    """Refused: team runs never pause (only an agent's tool calls wait for a confirmation)."""
+    raise NotFound(NEVER_PAUSES.format(kind="Team"))
 
 
 @router.post(

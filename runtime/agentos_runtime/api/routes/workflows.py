@@ -34,6 +34,7 @@ from agentos_runtime.api.routes.component_runs import (
     run_responses,
 )
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
+from agentos_runtime.api.routes.continuing import NEVER_PAUSES
 from agentos_runtime.api.routes.run_schemas import workflow_run_view
 from agentos_runtime.api.run_ownership import ResumeSession, guard_workflow_cancel, guard_workflow_resume
 from agentos_runtime.errors import NotFound
@@ -85,6 +86,18 @@ async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
     """Cancel a run in flight (and its steps' runs); a run not running yet is cancelled when it starts."""
     context.runs.cancel(run_id)
     return {}
+
+
+@router.post(
+    "/workflows/{workflow_id}/runs/{run_id}/continue",
+    dependencies=[Depends(get_workflow)],
+    responses={
+        404: {"model": ErrorDetail, "description": "Workflow runs never pause: there is no paused run to continue"}
+    },
+)
+async def continue_workflow_run() -> JSON:
+    """Refused: workflow runs never pause (only an agent's tool calls wait for a confirmation)."""
+    raise NotFound(NEVER_PAUSES.format(kind="Workflow"))
 
 
 @router.post(

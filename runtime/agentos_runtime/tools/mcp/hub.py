@@ -70,7 +70,7 @@ class McpHub:
             if connection.tools and name not in connection.tools:
                 log.warning("MCP server %s does not offer the included tool %s (yet)", server_id, name)
         return [
-            _as_tool(connection, tool, settings.exposed_name(tool.name))
+            _as_tool(connection, tool, settings.exposed_name(tool.name), confirmed_first=settings.confirms(tool.name))
             for tool in connection.tools.values()
             if settings.admits(tool.name) and is_valid_tool_name(settings.exposed_name(tool.name))
         ]
@@ -92,7 +92,7 @@ class McpToolSource:
         return self.hub.tools_for(self.connection.id, self.settings)
 
 
-def _as_tool(connection: McpConnection, tool: types.Tool, exposed_name: str) -> Tool:
+def _as_tool(connection: McpConnection, tool: types.Tool, exposed_name: str, *, confirmed_first: bool) -> Tool:
     remote_name = tool.name
 
     async def call(**arguments: Any) -> str:
@@ -100,7 +100,8 @@ def _as_tool(connection: McpConnection, tool: types.Tool, exposed_name: str) -> 
 
     description = tool.description or tool.title or f"The {remote_name} tool of the {connection.id} MCP server."
     # The server's words reach the model and the agent listings: cleaned as any text we did not write.
-    return Tool(exposed_name, clean_text(description), clean_json(_parameters(tool.input_schema)), call)
+    parameters = clean_json(_parameters(tool.input_schema))
+    return Tool(exposed_name, clean_text(description), parameters, call, requires_confirmation=confirmed_first)
 
 
 def _parameters(schema: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,0 +1,176 @@
+"""A run that waits for a person: tool calls held for confirmation, and the decisions that end the wait.
+
+A tool whose config sets ``requires_confirmation`` is not called when the model asks for it.
+The other calls of the same model answer run as usual; the held ones are kept on the run as
+Agno's ``ToolExecution`` dicts with ``requires_confirmation: true`` and ``confirmed: null``,
+and the run ends ``PAUSED`` with ``RunPaused`` (its ``tools`` and ``requirements``), stored
+with every message so far, so any replica can go on with it.
+
+``POST /agents/{id}/runs/{run_id}/continue`` sends the run's tools back (form ``tools``, the
+JSON list of those dicts) with ``confirmed`` set on the held ones. ``read_decisions`` holds that
+list to the paused run: every held call decided (``true`` or ``false``), no call named that the
+run did not make, each at most once, and its ``tool_args``, when sent, those the model asked for: a person confirms the call
+the model made, so a client cannot change what runs (Agno runs the arguments the client sends
+back). A confirmed call runs with the model's own arguments; a rejected one gives the model
+``confirmation_note`` or Agno's "Function call was rejected by the user" as its result.
+
+Everything here is pure: the loop (``runs.turns``) and the continued run (``runs.continuing``)
+do the running.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agentos_runtime.errors import BadRequest
+from agentos_runtime.llm.ports import ToolCall
+from agentos_runtime.runs.record import tool_execution
+from agentos_runtime.storable import printable
+
+JSON = dict[str, Any]
+
+PAUSED_CONTENT = "I have tools to execute, but I need confirmation."
+"""A paused run's content, as Agno words it for calls waiting for a confirmation."""
+REJECTED_RESULT = "Function call was rejected by the user"
+"""What the model reads for a rejected call without a ``confirmation_note``."""
+REJECTED_NOTE = "Tool call was rejected"
+"""The ``confirmation_note`` kept on a rejected call that came without one."""
+# The longest confirmation_note kept: the model reads it as the call's result.
+MAX_NOTE_CHARS = 10_000
+
+
+def unconfirmable_result(tool_name: str) -> str:
+    """The result of a call needing a confirmation in a run that cannot pause (a team's member, a
+    workflow's step, an agent without a database): the call is not made."""
+    return (
+        f"Tool call {tool_name} needs a person's confirmation, which this run cannot ask for "
+        "(it runs inside a team or a workflow, or without a database): not executed. "
+        "Don't try to execute it again."
+    )
+
+
+def held_call(*, tool_call_id: str, tool_name: str, tool_args: JSON, created_at: int) -> JSON:
+    """The ``ToolExecution`` of a call waiting for a confirmation."""
+    held = tool_execution(tool_call_id=tool_call_id, tool_name=tool_name, tool_args=tool_args, created_at=created_at)
+    held["requires_confirmation"] = True
+    return held
+
+
+def is_held(tool: Mapping[str, Any]) -> bool:
+    """Whether a run's ``ToolExecution`` still waits for its confirmation."""
+    return tool.get("requires_confirmation") is True and tool.get("confirmed") is None
+
+
+def held_calls(tools: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The calls of a run still waiting for a confirmation, in the order the model made them."""
+    return [tool for tool in tools if is_held(tool)]
+
+
+def requirements(tools: Iterable[Mapping[str, Any]]) -> list[JSON]:
+    """Agno's ``RunRequirement`` dicts for the held calls (the ``requirements`` of ``RunPaused``)."""
+    now = datetime.now(UTC).isoformat()
+    return [{"id": str(uuid.uuid4()), "created_at": now, "tool_execution": dict(tool)} for tool in held_calls(tools)]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a person decided about one held call."""
+
+    tool_call_id: str
+    confirmed: bool
+    note: str | None = None
+
+
+def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]]) -> dict[str, Decision]:
+    """The decisions ``sent`` (the decoded ``tools`` form field) makes on the held calls among the
+    run's ``tools``, by call id.
+
+    Agno's clients send back the run's whole ``tools`` list: entries for calls that already ran
+    are taken as they are. Raises ``BadRequest`` naming the entry or the call: not a list of
+    objects, an entry naming no call of the run or deciding one twice, ``confirmed`` not
+    ``true``/``false``, ``tool_args`` other than the model's, a ``confirmation_note`` not text,
+    or a held call left undecided.
+    """
+    if not isinstance(sent, list):
+        raise BadRequest("Invalid tools parameter: expected a JSON list of the paused run's tool executions")
+    held = {str(tool["tool_call_id"]): tool for tool in held_calls(tools)}
+    known = {str(tool.get("tool_call_id")) for tool in tools}
+    decisions: dict[str, Decision] = {}
+    for index, entry in enumerate(sent):
+        if not isinstance(entry, dict):
+            raise BadRequest(f"Invalid tools parameter: entry {index} is not a JSON object")
+        call_id = entry.get("tool_call_id")
+        if not isinstance(call_id, str) or call_id not in known:
+            shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
+            raise BadRequest(
+                f"Invalid tools parameter: entry {index} names tool_call_id {shown}, which is no tool call "
+                f"of this run (it waits on: {', '.join(held)})"
+            )
+        if call_id not in held:
+            continue  # a call that already ran, sent back with the rest of the run's tools
+        if call_id in decisions:
+            raise BadRequest(f"Invalid tools parameter: tool call {call_id} is decided twice")
+        decisions[call_id] = _decision(call_id, entry, held[call_id])
+    undecided = [call_id for call_id in held if call_id not in decisions]
+    if undecided:
+        raise BadRequest(
+            f"Invalid tools parameter: tool call {', '.join(undecided)} waits for a decision: "
+            "send it back with confirmed true or false"
+        )
+    return decisions
+
+
+def _decision(call_id: str, entry: Mapping[str, Any], held: Mapping[str, Any]) -> Decision:
+    confirmed = entry.get("confirmed")
+    if not isinstance(confirmed, bool):
+        raise BadRequest(f"Invalid tools parameter: tool call {call_id} needs confirmed true or false")
+    if "tool_args" in entry and entry["tool_args"] is not None and entry["tool_args"] != held.get("tool_args"):
+        raise BadRequest(
+            f"Invalid tools parameter: the tool_args of tool call {call_id} differ from the model's: "
+            "a confirmation runs the call as the model made it; send its tool_args unchanged (or none)"
+        )
+    note = entry.get("confirmation_note")
+    if note is not None and not isinstance(note, str):
+        raise BadRequest(f"Invalid tools parameter: the confirmation_note of tool call {call_id} must be text")
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise BadRequest(
+            f"Invalid tools parameter: the confirmation_note of tool call {call_id} is longer than "
+            f"{MAX_NOTE_CHARS} characters"
+        )
+    return Decision(call_id, confirmed, note or None)
+
+
+def decided(held: Mapping[str, Any], decision: Decision) -> JSON:
+    """The held call's ``ToolExecution`` once decided (before a confirmed one runs)."""
+    tool = dict(held)
+    tool["requires_confirmation"] = False
+    tool["confirmed"] = decision.confirmed
+    if not decision.confirmed:
+        tool["confirmation_note"] = decision.note or REJECTED_NOTE
+        tool["tool_call_error"] = True
+    elif decision.note is not None:
+        tool["confirmation_note"] = decision.note
+    return tool
+
+
+def rejected_result(decision: Decision) -> str:
+    """What the model reads for a rejected call."""
+    return decision.note or REJECTED_RESULT
+
+
+def model_call(messages: Iterable[Mapping[str, Any]], tool_call_id: str) -> ToolCall | None:
+    """The call the model made with this id, as its latest answer holds it (its arguments as it wrote them)."""
+    for message in reversed(list(messages)):
+        if message.get("role") != "assistant":
+            continue
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and call.get("id") == tool_call_id:
+                function = call.get("function") or {}
+                return ToolCall(
+                    id=tool_call_id, name=str(function.get("name", "")), arguments=str(function.get("arguments", ""))
+                )
+    return None
