@@ -27,8 +27,8 @@ RUNTIME_TESTS = Path(__file__).resolve().parents[1]
 README = RUNTIME_TESTS.parents[1] / "README.md"
 
 CONTINUE = (
-    "Runs never pause: the runtime has no human-in-the-loop tools, so there is no paused run to "
-    "continue, and forking or regenerating a finished run is not implemented."
+    "Team and workflow runs never pause (only an agent's tool calls wait for a confirmation), so there is "
+    "no paused team or workflow run to continue."
 )
 TRACES = (
     "No trace store: runs are observed through Prometheus metrics and one log line per run, not OpenTelemetry traces."
@@ -39,8 +39,6 @@ OPTIMIZE = "Not implemented: memories are extracted after runs and edited throug
 # Reason -> the client methods it covers; the README lists each row the same way.
 NOT_SERVED: dict[str, tuple[str, ...]] = {
     CONTINUE: (
-        "continue_agent_run",
-        "continue_agent_run_stream",
         "continue_team_run",
         "continue_team_run_stream",
         "continue_workflow_run",
@@ -61,8 +59,6 @@ async def drain(stream: AsyncIterator[Any]) -> None:
 
 # How each method not served is called (the least each one takes).
 CALLS: dict[str, Call] = {
-    "continue_agent_run": lambda c: c.continue_agent_run("assistant", "r-1", [], headers=AUTH),
-    "continue_agent_run_stream": lambda c: drain(c.continue_agent_run_stream("assistant", "r-1", [], headers=AUTH)),
     "continue_team_run": lambda c: c.continue_team_run("crew", "r-1", [], headers=AUTH),
     "continue_team_run_stream": lambda c: drain(c.continue_team_run_stream("crew", "r-1", [], headers=AUTH)),
     "continue_workflow_run": lambda c: c.continue_workflow_run("flow", "r-1", [], headers=AUTH),
