@@ -153,3 +153,37 @@ async def test_a_plugin_cannot_replace_a_built_in() -> None:
     (calculator,) = resolve_tools(["calculator"])
 
     assert await calculator.call({"expression": "1 + 1"}) == "2"
+
+
+@pytest.mark.usefixtures("installed_plugin")
+def test_requires_confirmation_marks_a_tool_and_is_not_passed_to_its_factory() -> None:
+    calculator, greeter, clock = resolve_tools(
+        ["calculator", "greeter", "current_time"],
+        {"calculator": {"requires_confirmation": True}, "greeter": {"requires_confirmation": True, "greeting": "hej"}},
+    )
+
+    assert (calculator.requires_confirmation, greeter.requires_confirmation) == (True, True)
+    assert clock.requires_confirmation is False
+
+
+def test_requires_confirmation_must_be_true_or_false() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_tools(["calculator"], {"calculator": {"requires_confirmation": "yes"}}, path=("agents", 0))
+
+    assert [str(problem) for problem in caught.value.problems] == [
+        "agents[0].tool_config.calculator.requires_confirmation: must be true or false"
+    ]
+
+
+def test_a_team_leaders_tool_cannot_wait_for_a_confirmation() -> None:
+    settings = {"calculator": {"requires_confirmation": True}, "mcp:facts": {"requires_confirmation": ["lookup"]}}
+    with pytest.raises(ConfigError) as caught:
+        resolve_tools(["calculator", "mcp:facts"], settings, path=("teams", 0), confirmations=False)
+
+    messages = [str(problem) for problem in caught.value.problems]
+    assert [m.split(":")[0] for m in messages] == [
+        "teams[0].tool_config.calculator.requires_confirmation",
+        "teams[0].tool_config.mcp",
+    ]
+    assert all("a team's leader cannot wait for a confirmation" in m for m in messages)
+    assert resolve_tools(["calculator"], {"calculator": {"requires_confirmation": False}}, confirmations=False)

@@ -118,6 +118,17 @@ async def test_include_exclude_and_prefix_choose_the_tools_and_their_names(hub: 
     assert await prefixed[1].call({"key": "answer"}) == "42"
 
 
+async def test_requires_confirmation_names_the_servers_tools_that_wait_for_a_person(hub: McpHub) -> None:
+    listed = {"mcp:facts": {"include_tools": ["lookup", "huge"], "requires_confirmation": ["huge"]}}
+    every = {
+        "mcp:facts": {"include_tools": ["lookup", "huge"], "tool_name_prefix": "kb", "requires_confirmation": True}
+    }
+    some = resolve_tools(["mcp:facts"], listed, mcp=hub).tools
+    all_of_them = resolve_tools(["mcp:facts"], every, mcp=hub).tools
+    assert sorted((t.name, t.requires_confirmation) for t in some) == [("huge", True), ("lookup", False)]
+    assert sorted((t.name, t.requires_confirmation) for t in all_of_them) == [("kb_huge", True), ("kb_lookup", True)]
+
+
 async def test_two_tools_of_one_name_are_a_problem_asking_for_a_prefix(hub: McpHub) -> None:
     with pytest.raises(ConfigError) as raised:
         resolve_tools(["mcp:facts", "mcp:facts"], {}, path=("agents", 0), mcp=hub)
