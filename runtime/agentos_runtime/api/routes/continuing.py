@@ -36,7 +36,10 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 
 RUN_NOT_FOUND = "Run not found"
 SESSION_ID_REQUIRED = "session_id is required to continue a run: send the session_id the run belongs to"
-NEVER_PAUSES = "{kind} runs never pause in this runtime (only an agent's tools may wait for a confirmation): there is no paused run to continue"
+NEVER_PAUSES = (
+    "{kind} runs never pause in this runtime (only an agent's tools may wait for a confirmation): "
+    "run '{run_id}' is no paused run to continue"
+)
 
 CONTINUE_RESPONSES: dict[int | str, JSON] = {
     200: {

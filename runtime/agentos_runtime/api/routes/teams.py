@@ -8,7 +8,7 @@ of type ``team``; ``GET /teams/{id}/runs?session_id=`` lists them as Agno's ``Te
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -31,6 +31,7 @@ from agentos_runtime.api.routes.run_schemas import team_run_view
 from agentos_runtime.api.run_ownership import ResumeSession, guard_team_cancel, guard_team_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
+from agentos_runtime.storable import printable
 
 router = APIRouter(tags=["Teams"])
 
@@ -88,11 +89,13 @@ async def cancel_team_run(run_id: str, context: ContextDep) -> JSON:
 @router.post(
     "/teams/{team_id}/runs/{run_id}/continue",
     dependencies=[Depends(get_team)],
+    status_code=404,
+    response_model=None,
     responses={404: {"model": ErrorDetail, "description": "Team runs never pause: there is no paused run to continue"}},
 )
-async def continue_team_run() -> JSON:
+async def continue_team_run(run_id: str) -> NoReturn:
     """Refused: team runs never pause (only an agent's tool calls wait for a confirmation)."""
-    raise NotFound(NEVER_PAUSES.format(kind="Team"))
+    raise NotFound(NEVER_PAUSES.format(kind="Team", run_id=printable(run_id)))
 
 
 @router.post(

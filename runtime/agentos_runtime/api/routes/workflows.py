@@ -8,7 +8,7 @@ the ``WorkflowRunOutput`` dict. Runs are stored in sessions of type ``workflow``
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -39,6 +39,7 @@ from agentos_runtime.api.routes.run_schemas import workflow_run_view
 from agentos_runtime.api.run_ownership import ResumeSession, guard_workflow_cancel, guard_workflow_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.workflows import Workflow
+from agentos_runtime.storable import printable
 
 router = APIRouter(tags=["Workflows"])
 
@@ -91,13 +92,15 @@ async def cancel_workflow_run(run_id: str, context: ContextDep) -> JSON:
 @router.post(
     "/workflows/{workflow_id}/runs/{run_id}/continue",
     dependencies=[Depends(get_workflow)],
+    status_code=404,
+    response_model=None,
     responses={
         404: {"model": ErrorDetail, "description": "Workflow runs never pause: there is no paused run to continue"}
     },
 )
-async def continue_workflow_run() -> JSON:
+async def continue_workflow_run(run_id: str) -> NoReturn:
     """Refused: workflow runs never pause (only an agent's tool calls wait for a confirmation)."""
-    raise NotFound(NEVER_PAUSES.format(kind="Workflow"))
+    raise NotFound(NEVER_PAUSES.format(kind="Workflow", run_id=printable(run_id)))
 
 
 @router.post(
