@@ -67,6 +67,14 @@ async def stored_runs(app: Served, session_id: str = "s1") -> list[JSON]:
     return runs
 
 
+async def test_the_agent_shows_which_tools_wait_for_a_confirmation_as_agno_does(app: Served) -> None:
+    tools = (await app.client.get("/agents/assistant")).json()["tools"]["tools"]
+    assert [(t["name"], t.get("requires_confirmation")) for t in tools] == [
+        ("calculator", True),
+        ("current_time", None),
+    ]
+
+
 async def test_a_call_needing_confirmation_pauses_the_run_without_calling_the_tool(
     app: Served, fake_openai: FakeOpenAIServer
 ) -> None:
@@ -263,3 +271,19 @@ async def test_team_and_workflow_runs_are_not_continued(app: Served) -> None:
     # The app declares neither: an unknown team or workflow is 404 as on every route.
     assert (await app.client.post("/teams/crew/runs/r/continue")).json() == {"detail": "Team not found"}
     assert (await app.client.post("/workflows/flow/runs/r/continue")).json() == {"detail": "Workflow not found"}
+
+
+async def test_a_background_run_that_pauses_is_stored_paused_and_continued(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.call(ADD))
+    form = {"message": "add", "session_id": "s1", "stream": "false", "background": "true"}
+    started = await app.client.post("/agents/assistant/runs", data=form)
+    assert started.status_code == 202
+    assert await app.context.runs.settle_background_runs(timeout=10.0)
+    run_id = started.json()["run_id"]
+    paused = (await app.client.get(f"/agents/assistant/runs/{run_id}", params={"session_id": "s1"})).json()
+    assert paused["status"] == "PAUSED" and paused["tools"][0]["requires_confirmation"] is True
+    fake_openai.script(Reply.say("5"))
+    output = (await go_on(app, paused, decided(paused, True))).json()
+    assert output["status"] == "COMPLETED" and output["tools"][0]["result"] == "5"

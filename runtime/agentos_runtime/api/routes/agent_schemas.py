@@ -132,7 +132,8 @@ def memory_view(config: ComponentFields, database: OpenDatabase | None) -> JSON 
 
 def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, KnowledgeBase] | None = None) -> JSON:
     config = agent.config
-    tools = [_tool_view(tool.schema()) for tool in agent.tools] + knowledge_tools(config, knowledge)
+    tools = [_tool_view(tool.schema(), tool.requires_confirmation) for tool in agent.tools]
+    tools += knowledge_tools(config, knowledge)
     return _without_none(
         {
             "id": agent.id,
@@ -156,13 +157,17 @@ def agent_detail(agent: Agent, database: OpenDatabase, knowledge: Mapping[str, K
     )
 
 
-def _tool_view(schema: JSON) -> JSON:
+def _tool_view(schema: JSON, requires_confirmation: bool = False) -> JSON:
+    """Agno's ``Function.to_dict()``: ``requires_confirmation`` only on a tool whose calls wait for a person."""
     function = schema.get("function", schema)
-    return {
+    view: JSON = {
         "name": function.get("name"),
         "description": function.get("description"),
         "parameters": function.get("parameters", {"type": "object", "properties": {}}),
     }
+    if requires_confirmation:
+        view["requires_confirmation"] = True
+    return view
 
 
 def _meaningful(block: JSON, extra_defaults: JSON | None = None) -> JSON | None:
