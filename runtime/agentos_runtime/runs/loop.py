@@ -334,9 +334,18 @@ class Agent(Runner):
             toolbox=self._taken_tools.take(),
         )
 
-    def continue_run(self, paused: PausedRun) -> AsyncIterator[RunEvent]:
-        """The events of a paused run going on: ``RunContinued``, the decided calls, the loop's, the last one."""
-        return self._continue(paused, stream=True, sink=None)
+    async def continue_run(self, paused: PausedRun) -> AsyncIterator[RunEvent]:
+        """The events of a paused run going on: ``RunContinued``, the decided calls, the loop's, the last one.
+
+        A run going on here already (another request continued it first) gets one ``RunError``.
+        """
+        try:
+            async with aclosing(self._continue(paused, stream=True, sink=None)) as events:
+                async for event in events:
+                    yield event
+        except Conflict as taken:  # only the registry's: the lifecycle answers the others in the stream
+            events_of = self._events(str(paused.run["run_id"]), paused.session_id)
+            yield events_of.run_error(taken.detail, error_type="run_conflict", error_id="run_conflict")
 
     async def complete_continued(self, paused: PausedRun) -> JSON:
         """A paused run going on, without streaming; its ``RunOutput`` dict.

@@ -85,3 +85,19 @@ async def test_a_run_that_went_on_meanwhile_is_not_continued_twice() -> None:
     assert "no longer waits for a confirmation" in events[0].to_dict()["content"]
     assert len(model.prompts) == 2
     assert (await stored_run(database))["status"] == "COMPLETED"
+
+
+async def test_a_second_request_for_a_run_going_on_here_gets_one_run_error() -> None:
+    database = InMemoryDatabase(id="db")
+    model = FakeChatModel(call("calculator", ADD, call_id="c1"))
+    agent = make_agent(model, tools=[CONFIRMED_FIRST], database=database)
+    await agent.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
+    going_on = PausedRun(await stored_run(database), {"c1": Decision("c1", True)}, session_id="s1", user_id=None)
+    first = agent.registry.start("r1")  # the first request's run, going on
+
+    events = [e async for e in agent.continue_run(going_on)]
+
+    agent.registry.finish(first)
+    assert [(e.event, e.to_dict()["error_type"]) for e in events] == [("RunError", "run_conflict")]
+    assert "already running" in events[0].to_dict()["content"]
+    assert (await stored_run(database))["status"] == "PAUSED" and len(model.prompts) == 1
