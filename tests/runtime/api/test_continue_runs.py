@@ -212,6 +212,11 @@ async def test_continuing_goes_on_with_the_history_the_run_was_paused_with(
         ),
         ("[" * 100_000 + "]" * 100_000, "Invalid tools parameter"),
         ('[{"tool_call_id": "call_add", "confirmed": false, "confirmation_note": "a\\u0000b"}]', "NUL"),
+        (
+            '[{"tool_call_id": "call_add", "confirmed": false, "confirmation_note": "%s"}]' % ("n" * 10_001),
+            "longer than",
+        ),
+        (json.dumps([{"tool_call_id": "call_add", "confirmed": True, "note": "x" * 2_000_000}]), "maximum size"),
     ],
 )
 async def test_decisions_that_do_not_fit_the_paused_run_are_refused_and_nothing_runs(
