@@ -77,3 +77,26 @@ def test_a_workflow_step_whose_team_was_not_built_is_reported_with_its_path() ->
     with pytest.raises(ConfigError) as caught:
         build_workflows(config, agents=agents, teams={}, databases=databases, registry=RunRegistry())
     assert [str(p) for p in caught.value.problems] == ["workflows[0].steps[0].team: team 'outer' was not built"]
+
+
+def test_a_team_leaders_tool_that_would_wait_for_a_confirmation_is_a_config_problem() -> None:
+    from agentos_runtime.serving import check_components
+
+    confirming = {"tools": ["calculator"], "tool_config": {"calculator": {"requires_confirmation": True}}}
+    document = {
+        **DOCUMENT,
+        "agents": [{"id": "a", **confirming}, {"id": "b", "db": "other"}],
+        "teams": [{**DOCUMENT["teams"][0], **confirming}, DOCUMENT["teams"][1]],
+    }
+    config = runtime_config(**document)
+    models = {"m": FakeChatModel(), "lead": FakeChatModel()}
+    databases = {"main": InMemoryDatabase(id="main"), "other": InMemoryDatabase(id="other")}
+    agents = build_agents(config, models=models, databases=databases, registry=RunRegistry())
+
+    with pytest.raises(ConfigError) as caught:
+        build_teams(config, agents=agents, models=models, databases=databases, registry=RunRegistry())
+
+    expected = "teams[0].tool_config.calculator.requires_confirmation: a team's leader cannot wait for a confirmation"
+    assert [str(p).split(" (")[0] for p in caught.value.problems] == [expected]
+    assert [str(p).split(" (")[0] for p in check_components(config)] == [expected]
+    assert agents["a"].tools.tools[0].requires_confirmation
