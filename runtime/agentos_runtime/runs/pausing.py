@@ -99,6 +99,7 @@ def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]]) -> dict[str, D
         raise BadRequest("Invalid tools parameter: expected a JSON list of the paused run's tool executions")
     held = {str(tool["tool_call_id"]): tool for tool in held_calls(tools)}
     known = {str(tool.get("tool_call_id")) for tool in tools}
+    settled = {str(tool.get("tool_call_id")) for tool in tools if not is_held(tool)}
     decisions: dict[str, Decision] = {}
     for index, entry in enumerate(sent):
         if not isinstance(entry, dict):
@@ -110,7 +111,7 @@ def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]]) -> dict[str, D
                 f"Invalid tools parameter: entry {index} names tool_call_id {shown}, which is no tool call "
                 f"of this run (it waits on: {', '.join(held)})"
             )
-        if call_id not in held:
+        if call_id not in held or (call_id in settled and not _deciding(entry)):
             continue  # a call that already ran, sent back with the rest of the run's tools
         if call_id in decisions:
             raise BadRequest(f"Invalid tools parameter: tool call {call_id} is decided twice")
@@ -122,6 +123,15 @@ def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]]) -> dict[str, D
             "send it back with confirmed true or false"
         )
     return decisions
+
+
+def _deciding(entry: Mapping[str, Any]) -> bool:
+    """Whether an entry naming an id the model gave both a held call and an earlier one (some
+    servers number calls per answer) decides the held call: it still says it waits
+    (``requires_confirmation: true``), or, sent without that field, it says ``confirmed``."""
+    if "requires_confirmation" in entry:
+        return entry["requires_confirmation"] is True
+    return isinstance(entry.get("confirmed"), bool)
 
 
 def _decision(call_id: str, entry: Mapping[str, Any], held: Mapping[str, Any]) -> Decision:

@@ -292,3 +292,22 @@ async def test_a_background_run_that_pauses_is_stored_paused_and_continued(
     fake_openai.script(Reply.say("5"))
     output = (await go_on(app, paused, decided(paused, True))).json()
     assert output["status"] == "COMPLETED" and output["tools"][0]["result"] == "5"
+
+
+async def test_a_held_call_whose_id_the_model_used_before_in_the_run_is_decided_on_the_whole_tools_list(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    # Some OpenAI-compatible servers number calls per answer: a later answer reuses an earlier id.
+    first = FakeToolCall("calculator", '{"expression": "2 + 3"}', id="call_1")
+    again = FakeToolCall("calculator", '{"expression": "5 * 2"}', id="call_1")
+    paused = await pause(app, fake_openai, first)
+    fake_openai.script(Reply.call(again))
+    twice = (await go_on(app, paused, decided(paused, True))).json()
+    assert [(t["tool_call_id"], t["confirmed"]) for t in twice["tools"]] == [("call_1", True), ("call_1", None)]
+    fake_openai.script(Reply.say("10"))
+    rejected = [{**t, "confirmed": False} if t["requires_confirmation"] else t for t in twice["tools"]]
+    response = await go_on(app, twice, rejected)
+    assert response.status_code == 200, response.text
+    final = response.json()
+    assert final["status"] == "COMPLETED"
+    assert [(t["confirmed"], t["result"]) for t in final["tools"]] == [(True, "5"), (False, None)]
