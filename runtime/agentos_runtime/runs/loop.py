@@ -322,8 +322,21 @@ class Agent(Runner):
         return self.sessions is not None and not isinstance(self.sessions, NestedRunStore)
 
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _AgentRun:
-        return _AgentRun(
-            record=self._new_record(request),
+        return self._steps(request, self._new_record(request), handle, stream=stream)
+
+    def _steps(
+        self,
+        request: RunRequest,
+        record: RunRecord,
+        handle: RunHandle,
+        *,
+        stream: bool,
+        paused: PausedRun | None = None,
+    ) -> _AgentRun:
+        """One run's steps: a new run's, or (``paused``) those of a paused run going on."""
+        make = _AgentRun if paused is None else partial(_ContinuedRun, paused=paused)
+        return make(
+            record=record,
             events=self._events(request.run_id, request.session_id),
             handle=handle,
             chat=[],
@@ -362,19 +375,8 @@ class Agent(Runner):
             message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
         )
 
-        def steps(handle: RunHandle) -> _ContinuedRun:
-            return _ContinuedRun(
-                record=record,
-                events=self._events(record.run_id, paused.session_id),
-                handle=handle,
-                chat=[],
-                stream=stream,
-                may_pause=self.may_pause,
-                agent=self,
-                request=request,
-                toolbox=self._taken_tools.take(),
-                paused=paused,
-            )
+        def steps(handle: RunHandle) -> _AgentRun:
+            return self._steps(request, record, handle, stream=stream, paused=paused)
 
         owner = RunOwner(self.kind, self.id, paused.session_id, paused.user_id)
         return execute(
