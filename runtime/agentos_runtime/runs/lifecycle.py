@@ -22,7 +22,11 @@ the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.sh
 A run started in the background (``runs.background``) is also stored as it starts, ``RUNNING``
 (``announce``), so whoever polls it finds it at once, on any replica sharing the database; its
 final save replaces that record. A start that cannot be stored refuses the run as an unreadable
-session does.
+session does. A paused run going on (``takes_up="PAUSED"``) is stored ``RUNNING`` as it starts
+too, with ``SessionStore.replace_run``: only while it is still stored ``PAUSED``, so of two
+requests taking it up at once, on one replica or two, one goes on and the other is refused with
+``Conflict`` before anything of it runs. A final save that fails for a run stored as it started
+is tried again later (``save_retry_delays``), so it does not stay ``RUNNING``.
 
 What differs between the kinds (their record, their events, the loop between the first and
 the last event) is the kind's ``RunSteps``. Each streamed event passes through
@@ -34,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
@@ -55,6 +59,7 @@ Status = Literal["COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
 
 STORAGE_ERROR_TYPE = "storage_unavailable"
 SESSION_CONFLICT_TYPE = "session_conflict"
+RUN_CONFLICT_TYPE = "run_conflict"
 CANCELLED_BY_CALLER = "Operation cancelled by user"
 
 
@@ -244,12 +249,15 @@ class Lifecycle:
         sessions: SessionStore | None,
         registry: RunRegistry,
         announce: asyncio.Future[AgentOSError | None] | None = None,
+        takes_up: str | None = None,
     ) -> None:
         self.steps = steps
         self.sessions = sessions
         self.registry = registry
         self.announce = announce
         """Set once the run is stored as started: ``None``, or why it could not be (then it is refused)."""
+        self.takes_up = takes_up
+        """The status the stored run must still have for this run to go on (a paused run: ``PAUSED``)."""
         self.refusal: AgentOSError | None = None
         """Why the run was not stored: its session could not be read or is another's, or the save failed."""
         self._new_row: SessionRow | None = None
@@ -271,13 +279,15 @@ class Lifecycle:
                 yield steps.unsaved(error.detail, error_type=kind, error_id=kind)
                 return
             started = steps.record.add(steps.started())
-            if self.announce is not None:
-                refused = await self._announce()
-                if not self.announce.done():
+            if self.announce is not None or self.takes_up is not None:
+                refused = await self._store_start()
+                if self.announce is not None and not self.announce.done():
                     self.announce.set_result(refused)
                 if refused is not None:
                     self.refusal = refused
-                    kind = SESSION_CONFLICT_TYPE if isinstance(refused, Conflict) else STORAGE_ERROR_TYPE
+                    kind = STORAGE_ERROR_TYPE
+                    if isinstance(refused, Conflict):
+                        kind = SESSION_CONFLICT_TYPE if self.takes_up is None else RUN_CONFLICT_TYPE
                     yield steps.unsaved(refused.detail, error_type=kind, error_id=kind)
                     return
             yield started
@@ -342,7 +352,7 @@ class Lifecycle:
             await self._save()
         except StorageUnavailable as failure:
             self.refusal = failure
-            if self.announce is not None:  # stored RUNNING as it started: keep trying to replace that
+            if self._announcing is not None:  # stored RUNNING as it started: keep trying to replace that
                 self.registry.track(asyncio.get_running_loop().create_task(self._save_retrying()))
             detail = f"the run could not be saved: {failure.detail}"
             return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
@@ -356,14 +366,19 @@ class Lifecycle:
             return steps.unsaved(detail, error_type=type(failure).__name__, error_id=None)
         return None
 
-    async def _announce(self) -> AgentOSError | None:
-        """Store the run as it starts (``RUNNING``, the session's state untouched); why it could not be."""
+    async def _store_start(self) -> AgentOSError | None:
+        """Store the run as it starts (``RUNNING``, the session's state untouched), in place of the
+        stored run when it ``takes_up`` one; why it could not be."""
         record = self.steps.record
         if self.sessions is None or self._new_row is None:
             return None
-        save = asyncio.get_running_loop().create_task(
-            self.sessions.save_run(self._new_row, record.to_dict(stored=True), session_state=None)
-        )
+        stored = record.to_dict(stored=True)
+        write: Coroutine[Any, Any, object]
+        if self.takes_up is None:
+            write = self.sessions.save_run(self._new_row, stored, session_state=None)
+        else:
+            write = _take_up(self.sessions, self._new_row.session_id, stored, status=self.takes_up)
+        save = asyncio.get_running_loop().create_task(write)
         self._announcing = save
         self.registry.track(save)
         try:
@@ -418,7 +433,7 @@ class Lifecycle:
         self.registry.track(task)
 
     async def _save_retrying(self) -> None:
-        """Store a background run whose final save failed, once the database takes it again.
+        """Store a run stored as it started whose final save failed, once the database takes it again.
 
         Its start is stored ``RUNNING``; until this succeeds whoever polls it sees it so. The run
         is stored as that save would have stored it (how it ended, not the storage error its
@@ -457,6 +472,12 @@ class Lifecycle:
             log.exception("cancelled run %s of %s could not be saved", steps.record.run_id, steps.label)
 
 
+async def _take_up(sessions: SessionStore, session_id: str, run: JSON, *, status: str) -> None:
+    """Store ``run`` in place of its stored run while that has ``status``; ``Conflict`` otherwise."""
+    if not await sessions.replace_run(session_id, run, status=status):
+        raise Conflict(f"run '{run['run_id']}' is no longer {status}: another request took it up first")
+
+
 async def execute(
     steps_for: Callable[[RunHandle], RunSteps],
     *,
@@ -466,14 +487,16 @@ async def execute(
     registry: RunRegistry,
     sink: list[Lifecycle] | None = None,
     announce: asyncio.Future[AgentOSError | None] | None = None,
+    takes_up: str | None = None,
 ) -> AsyncGenerator[RunEvent, None]:
     """Register the run, drive it through its lifecycle, and forget it when its events end.
 
     ``sink`` receives the ``Lifecycle`` (``complete`` reads the record and the storage error);
-    ``announce`` (a run in the background) is set once the run is stored as started.
+    ``announce`` (a run in the background) is set once the run is stored as started;
+    ``takes_up``: the status its stored run must still have (``Lifecycle.takes_up``).
     """
     handle = registry.start(run_id, owner)
-    lifecycle = Lifecycle(steps_for(handle), sessions=sessions, registry=registry, announce=announce)
+    lifecycle = Lifecycle(steps_for(handle), sessions=sessions, registry=registry, announce=announce, takes_up=takes_up)
     if sink is not None:
         sink.append(lifecycle)
     try:

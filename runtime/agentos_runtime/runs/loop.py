@@ -44,6 +44,7 @@ from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import EventFactory, RunEvent
 from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
+    RUN_CONFLICT_TYPE,
     Ending,
     Lifecycle,
     Outcome,
@@ -358,7 +359,7 @@ class Agent(Runner):
                     yield event
         except Conflict as taken:  # only the registry's: the lifecycle answers the others in the stream
             events_of = self._events(str(paused.run["run_id"]), paused.session_id)
-            yield events_of.run_error(taken.detail, error_type="run_conflict", error_id="run_conflict")
+            yield events_of.run_error(taken.detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
 
     async def complete_continued(self, paused: PausedRun) -> JSON:
         """A paused run going on, without streaming; its ``RunOutput`` dict.
@@ -380,7 +381,13 @@ class Agent(Runner):
 
         owner = RunOwner(self.kind, self.id, paused.session_id, paused.user_id)
         return execute(
-            steps, run_id=record.run_id, owner=owner, sessions=self.sessions, registry=self.registry, sink=sink
+            steps,
+            run_id=record.run_id,
+            owner=owner,
+            sessions=self.sessions,
+            registry=self.registry,
+            sink=sink,
+            takes_up="PAUSED",
         )
 
     def _events(self, run_id: str, session_id: str) -> EventFactory:

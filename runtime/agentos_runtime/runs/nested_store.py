@@ -70,6 +70,9 @@ class NestedRunStore:
         self.keep(run)
         return new
 
+    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+        raise TypeError("a nested run never pauses: nothing of it is replaced on its own")
+
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         raise TypeError("a nested run's session is never listed: it lives in the outer run")
 

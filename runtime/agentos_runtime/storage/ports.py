@@ -197,6 +197,17 @@ class SessionStore(Protocol):
         """
         ...
 
+    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+        """Replace the stored run of ``run["run_id"]`` in session ``session_id`` by ``run``, only
+        while it is stored with ``status``: a compare-and-set, atomic between replicas too.
+
+        ``True`` when replaced (at its place in the session); ``False``, writing nothing, when
+        no such run is stored there or its status is another (another request changed it
+        first). Runs Agno 2 left in the session row are never replaced. A run without a string
+        ``run_id`` raises ``ValueError`` and writes nothing.
+        """
+        ...
+
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
     ) -> SessionRow | None:

@@ -12,7 +12,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,22 @@ async def serve_on(  # type: ignore[no-untyped-def]
 
     ``urls`` replaces the environment's database URLs (``DATABASE_URL``, ``REDIS_URL``).
     """
+    async with serve_replicas(kind, config_text, tmp_path, databases=databases, urls=urls, **kw) as [served]:
+        yield served
+
+
+@asynccontextmanager
+async def serve_replicas(  # type: ignore[no-untyped-def]
+    kind: str,
+    config_text: str,
+    tmp_path: Path,
+    *,
+    count: int = 1,
+    databases: Mapping[str, dict[str, Any]] | None = None,
+    urls: Mapping[str, str] | None = None,
+    **kw: Any,
+):
+    """``count`` apps on ``config_text`` sharing its isolated databases, as replicas do (``serve_on``)."""
     databases = databases or {"main-db": {}}
     ids = tuple(databases)
     async with isolated_storage(kind, tmp_path) as storage:
@@ -183,8 +199,14 @@ async def serve_on(  # type: ignore[no-untyped-def]
         text = with_databases(config_text, entries)
         try:
             environ = {**storage.environ, **(urls or {})}
-            async with serve(text, data_dir=tmp_path, open_database=open_database, environ=environ, **kw) as s:
-                yield s
+            async with AsyncExitStack() as replicas:
+                served = [
+                    await replicas.enter_async_context(
+                        serve(text, data_dir=tmp_path, open_database=open_database, environ=environ, **kw)
+                    )
+                    for _ in range(count)
+                ]
+                yield served
         finally:
             await _drop(kind, base, len(ids))
 

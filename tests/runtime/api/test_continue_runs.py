@@ -5,14 +5,16 @@ every storage backend, against the fake OpenAI server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from agentos_runtime.errors import StorageUnavailable
 
-from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on
+from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on, serve_replicas
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 JSON = dict[str, Any]
@@ -311,3 +313,54 @@ async def test_a_held_call_whose_id_the_model_used_before_in_the_run_is_decided_
     final = response.json()
     assert final["status"] == "COMPLETED"
     assert [(t["confirmed"], t["result"]) for t in final["tools"]] == [(True, "5"), (False, None)]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_paused_run_continued_on_two_replicas_at_once_goes_on_once(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path, stream: bool
+) -> None:
+    config = agent_config(fake_openai.base_url, tools=["calculator"], tool_config=CONFIRMING)
+    async with serve_replicas(backend, config, tmp_path, count=2) as replicas:
+        paused = await pause(replicas[0], fake_openai)
+        fake_openai.script(Reply.say("2 + 3 is 5."))
+
+        answers = await asyncio.gather(
+            *(go_on(replica, paused, decided(paused, True), stream=stream) for replica in replicas)
+        )
+
+        if stream:
+            endings = sorted((parse_frames(answer.text)[-1] for answer in answers), key=lambda frame: frame.event)
+            assert [frame.event for frame in endings] == ["RunCompleted", "RunError"]
+            assert endings[1].data["error_type"] == "run_conflict"
+        else:
+            assert sorted(answer.status_code for answer in answers) == [200, 409]
+        assert len(fake_openai.requests) == 2  # the pause, then the one run that went on
+        [stored] = await stored_runs(replicas[1])
+        assert stored["status"] == "COMPLETED" and stored["content"] == "2 + 3 is 5."
+        assert [tool["result"] for tool in stored["tools"]] == ["5"]
+
+
+async def test_a_continued_run_whose_final_save_failed_is_stored_later_not_left_running(
+    app: Served, fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paused = await pause(app, fake_openai)
+    sessions = app.context.agents["assistant"].sessions
+    assert sessions is not None
+    save_run = sessions.save_run
+    refusals = iter(range(1))  # the final save finds the database away; its retry does not
+
+    async def flaky_save_run(*args: Any, **kwargs: Any) -> Any:
+        if next(refusals, None) is not None:
+            raise StorageUnavailable("database 'main-db' is away for a moment")
+        return await save_run(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "save_run", flaky_save_run)
+    app.context.runs.save_retry_delays = (0.0,)
+    fake_openai.script(Reply.say("2 + 3 is 5."))
+
+    response = await go_on(app, paused, decided(paused, True))
+    assert response.status_code == 503
+    assert await app.context.runs.shutdown(timeout=10.0)
+
+    [stored] = await stored_runs(app)
+    assert (stored["status"], stored["content"]) == ("COMPLETED", "2 + 3 is 5.")

@@ -387,3 +387,54 @@ async def test_returned_rows_are_copies_the_caller_cannot_change_the_store_throu
     assert stored is not None
     assert stored.session_data == {"session_state": {"n": 1}}
     assert [r["run_id"] for r in stored.runs or []] == ["r1"]
+
+
+async def test_replace_run_rewrites_a_run_stored_with_the_expected_status_in_its_place(db: Database) -> None:
+    await db.sessions.save_run(session("s1", user_id="ana"), run("r1"), session_state=None)
+    await db.sessions.save_run(
+        session("s1", user_id="ana"), run("r2", status="PAUSED", content="wait"), session_state=None
+    )
+    await db.sessions.save_run(session("s1", user_id="ana"), run("r3"), session_state=None)
+
+    replaced = await db.sessions.replace_run("s1", run("r2", status="RUNNING", content="going on"), status="PAUSED")
+
+    stored = await db.sessions.get_session("s1")
+    assert replaced is True
+    assert stored is not None and [(r["run_id"], r["status"]) for r in stored.runs or []] == [
+        ("r1", "COMPLETED"),
+        ("r2", "RUNNING"),
+        ("r3", "COMPLETED"),
+    ]
+    assert (stored.runs or [])[1]["content"] == "going on"
+    assert stored.user_id == "ana"
+
+
+async def test_replace_run_writes_nothing_when_the_run_has_another_status_or_is_not_there(db: Database) -> None:
+    await db.sessions.save_run(session("s1"), run("r1", status="PAUSED"), session_state=None)
+    await db.sessions.save_run(session("s2"), run("r2", status="COMPLETED"), session_state=None)
+    before = [await db.sessions.get_session(session_id) for session_id in ("s1", "s2")]
+
+    assert await db.sessions.replace_run("s2", run("r2", status="RUNNING"), status="PAUSED") is False
+    assert await db.sessions.replace_run("s2", run("r1", status="RUNNING"), status="PAUSED") is False  # not its session
+    assert await db.sessions.replace_run("s1", run("missing", status="RUNNING"), status="PAUSED") is False
+    assert await db.sessions.replace_run("nowhere", run("r1", status="RUNNING"), status="PAUSED") is False
+
+    assert [await db.sessions.get_session(session_id) for session_id in ("s1", "s2")] == before
+
+
+async def test_replace_run_refuses_a_run_without_a_run_id(db: Database) -> None:
+    with pytest.raises(ValueError, match="run_id"):
+        await db.sessions.replace_run("s1", {"status": "RUNNING"}, status="PAUSED")
+
+
+async def test_only_one_of_two_replacements_expecting_the_same_status_wins(db: Database) -> None:
+    await db.sessions.save_run(session("s1"), run("r1", status="PAUSED"), session_state=None)
+
+    first, second = await asyncio.gather(
+        db.sessions.replace_run("s1", run("r1", status="RUNNING", by="first"), status="PAUSED"),
+        db.sessions.replace_run("s1", run("r1", status="RUNNING", by="second"), status="PAUSED"),
+    )
+
+    stored = await db.sessions.get_session("s1")
+    assert sorted([first, second]) == [False, True]
+    assert stored is not None and (stored.runs or [])[0]["by"] == ("first" if first else "second")

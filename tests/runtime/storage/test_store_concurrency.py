@@ -122,3 +122,30 @@ async def test_a_rename_racing_concurrent_runs_is_never_lost(kind: str, tmp_path
         assert stored is not None and stored.session_data is not None
         assert stored.session_data["session_name"].startswith("name-")
         assert len(stored.runs or []) == RUNS
+
+
+@pytest.mark.parametrize("kind", SERVER_BACKENDS)
+async def test_a_paused_run_taken_up_through_two_databases_at_once_is_taken_by_one_only(
+    kind: str, tmp_path: Path
+) -> None:
+    async with isolated_storage(kind, tmp_path) as storage:
+        replicas = [await storage.open(), await storage.open()]
+        paused = [run(index) | {"status": "PAUSED"} for index in range(RUNS)]
+        for stored in paused:
+            await replicas[0].sessions.save_run(new_session(), stored, session_state=None)
+
+        taken = await asyncio.gather(
+            *(
+                replicas[attempt % 2].sessions.replace_run(
+                    "shared", paused[attempt // 2] | {"status": "RUNNING", "by": attempt % 2}, status="PAUSED"
+                )
+                for attempt in range(2 * RUNS)
+            )
+        )
+
+        stored = await replicas[1].sessions.get_session("shared")
+        assert stored is not None and stored.runs is not None
+        for index, found in enumerate(stored.runs):
+            first, second = taken[2 * index], taken[2 * index + 1]
+            assert [first, second].count(True) == 1
+            assert found["status"] == "RUNNING" and found["by"] == (0 if first else 1)

@@ -3,7 +3,8 @@
 The run is read from the database (any replica may have paused it), by its ``session_id``
 (required: 400), as the caller may read it (under user isolation, its own: 404 otherwise).
 404 ``Run not found`` when it is not a run of this agent there; 409 when it is not ``PAUSED``
-(or is going on here already); 400 when ``tools`` is not JSON or does not decide every held
+(or is going on here already, or another request, on any replica, took it up first: the run is
+stored ``RUNNING`` only while it is still stored ``PAUSED``, ``Lifecycle.takes_up``); 400 when ``tools`` is not JSON or does not decide every held
 call (``runs.pausing.read_decisions``). Then it goes on as the user it ran for (a ``user_id``
 in the form changes nothing): streamed
 (``RunContinued``, the decided calls, the loop's events, the last event) or, with

@@ -162,6 +162,25 @@ class RedisSessionStore:
 
         return await self._transact(attempt, expected=self._expected_if_missing(new.session_id, run_id))
 
+    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+        run_id = records.run_id_of(run)
+        now = self._backend.now()
+
+        async def attempt(snapshot: Snapshot) -> tuple[bool, Writes | None]:
+            stored = await self._backend.load_one(snapshot, keys.RUNS, run_id)
+            if stored is None or stored.get("session_id") != session_id or stored.get("status") != status:
+                return False, None
+            record = {
+                **records.run_columns(
+                    run, session_id=session_id, user_id=stored.get("user_id"), run_index=stored["run_index"], now=now
+                ),
+                "created_at": stored.get("created_at"),
+            }
+            text = encode(record)
+            return True, lambda batch: self._write_run(batch, stored, record, text)
+
+        return await self._transact(attempt)
+
     async def update_session(
         self, session_id: str, changes: SessionChanges, *, user_id: str | None = None
     ) -> SessionRow | None:

@@ -417,6 +417,10 @@ TEMPLATES: dict[str, Any] = json.loads(
      "SELECT @@|schema|@@.agno_runs.run_data FROM @@|schema|@@.agno_runs WHERE @@|schema|@@.agno_runs.session_id = %(session_id)s::VARCHAR AND @@|schema|@@.agno_runs.parent_run_id IS NULL AND (@@|schema|@@.agno_runs.status IS NULL OR (@@|schema|@@.agno_runs.status NOT IN (%(skip_0)s::VARCHAR, %(skip_1)s::VARCHAR, %(skip_2)s::VARCHAR, %(skip_3)s::VARCHAR, %(skip_4)s::VARCHAR, %(skip_5)s::VARCHAR, %(skip_6)s::VARCHAR, %(skip_7)s::VARCHAR))) ORDER BY @@|schema|@@.agno_runs.run_index DESC, @@|schema|@@.agno_runs.created_at DESC, @@|schema|@@.agno_runs.run_id DESC LIMIT %(limit)s::INTEGER",
      {}
     ],
+    "replace_run": [
+     "UPDATE @@|schema|@@.agno_runs SET status=%(new_status)s::VARCHAR, run_data=%(new_run_data)s::JSONB, updated_at=%(now)s::BIGINT WHERE @@|schema|@@.agno_runs.run_id = %(run_id)s::VARCHAR AND @@|schema|@@.agno_runs.session_id = %(session_id)s::VARCHAR AND @@|schema|@@.agno_runs.status = %(expected_status)s::VARCHAR RETURNING @@|schema|@@.agno_runs.run_id",
+     {}
+    ],
     "select_session:000": [
      "SELECT @@|schema|@@.@@|sessions|@@.session_id, @@|schema|@@.@@|sessions|@@.session_type, @@|schema|@@.@@|sessions|@@.agent_id, @@|schema|@@.@@|sessions|@@.team_id, @@|schema|@@.@@|sessions|@@.workflow_id, @@|schema|@@.@@|sessions|@@.user_id, @@|schema|@@.@@|sessions|@@.session_data, @@|schema|@@.@@|sessions|@@.agent_data, @@|schema|@@.@@|sessions|@@.team_data, @@|schema|@@.@@|sessions|@@.workflow_data, @@|schema|@@.@@|sessions|@@.metadata, @@|schema|@@.@@|sessions|@@.summary, @@|schema|@@.@@|sessions|@@.created_at, @@|schema|@@.@@|sessions|@@.updated_at FROM @@|schema|@@.@@|sessions|@@ WHERE @@|schema|@@.@@|sessions|@@.session_id = %(session_id)s::VARCHAR",
      {}
@@ -881,6 +885,10 @@ TEMPLATES: dict[str, Any] = json.loads(
      {
       "param_1": 0
      }
+    ],
+    "replace_run": [
+     "UPDATE agno_runs SET status=:new_status, run_data=:new_run_data, updated_at=:now WHERE agno_runs.run_id = :run_id AND agno_runs.session_id = :session_id AND agno_runs.status = :expected_status RETURNING run_id",
+     {}
     ],
     "select_session:000": [
      "SELECT @@|sessions|@@.session_id, @@|sessions|@@.session_type, @@|sessions|@@.agent_id, @@|sessions|@@.team_id, @@|sessions|@@.workflow_id, @@|sessions|@@.user_id, @@|sessions|@@.session_data, @@|sessions|@@.agent_data, @@|sessions|@@.team_data, @@|sessions|@@.workflow_data, @@|sessions|@@.metadata, @@|sessions|@@.summary, @@|sessions|@@.created_at, @@|sessions|@@.updated_at FROM @@|sessions|@@ WHERE @@|sessions|@@.session_id = :session_id",

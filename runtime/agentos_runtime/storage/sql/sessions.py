@@ -25,7 +25,7 @@ from agentos_runtime.storage.ports import (
     SessionType,
 )
 from agentos_runtime.storage.sql.executing import Executor, Rows, Step
-from agentos_runtime.storage.sql.statements import SqlText, run_params, session_params, window_params
+from agentos_runtime.storage.sql.statements import SqlText, replace_params, run_params, session_params, window_params
 
 
 class SessionEdits(Protocol):
@@ -106,6 +106,11 @@ class SqlSessionStore:
         if not written[0]:  # another user's session: neither statement wrote anything
             raise records.another_users_session(new.session_id)
         return records.session_from_columns(dict(zip(self._text.session_columns, written[0][0], strict=True)), None)
+
+    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+        params = replace_params(run, session_id=session_id, expected_status=status, now=int(self._clock()))
+        written = await self._executor.write([(self._text.replace_run, params)])
+        return bool(written[0])
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         return await self._edit().list_sessions(query)

@@ -36,6 +36,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    update,
 )
 from sqlalchemy.engine.interfaces import Dialect as DriverDialect
 from sqlalchemy.schema import CreateIndex, CreateTable, ExecutableDDLElement
@@ -151,6 +152,25 @@ class RunStatements:
         changed = {column.name: insert.excluded[column.name] for column in runs.columns if column.name not in kept}
         return insert.on_conflict_do_update(index_elements=["run_id"], set_=changed)
 
+    def replace_run(self) -> ClauseElement:
+        """``run_id``, ``session_id``, ``expected_status``, ``status``, ``run_data``, ``now``: the
+        run's row rewritten only while its status is the expected one; its ``run_id`` returned then."""
+        runs = self._tables.runs
+        return (
+            update(runs)
+            .where(
+                runs.c.run_id == bindparam("run_id", type_=String),
+                runs.c.session_id == bindparam("session_id", type_=String),
+                runs.c.status == bindparam("expected_status", type_=String),
+            )
+            .values(
+                status=bindparam("new_status", type_=String),
+                run_data=bindparam("new_run_data", type_=runs.c.run_data.type),
+                updated_at=bindparam("now", type_=BigInteger),
+            )
+            .returning(runs.c.run_id)
+        )
+
     def stamp_version(self) -> ClauseElement:
         """``table_name``, ``version``, ``stamped_at``: a new table's schema version, kept if there is one."""
         versions = self._tables.versions
@@ -216,6 +236,7 @@ def templates(dialect_name: str) -> dict[str, Any]:
         "upsert_session:0": lambda: statements.upsert_session(with_state=False),
         "upsert_session:1": lambda: statements.upsert_session(with_state=True),
         "upsert_run": statements.upsert_run,
+        "replace_run": statements.replace_run,
         "stamp_version": statements.stamp_version,
     }
     for key, build in builders.items():

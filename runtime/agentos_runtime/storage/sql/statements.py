@@ -122,6 +122,11 @@ class SqlText:
         return self._statements["upsert_run"]
 
     @property
+    def replace_run(self) -> Statement:
+        """``replace_params``: the run row rewritten while it has the expected status (its ``run_id`` returned)."""
+        return self._statements["replace_run"]
+
+    @property
     def stamp_version(self) -> Statement:
         """``table_name``, ``version``, ``stamped_at``: a created table's schema version."""
         return self._statements["stamp_version"]
@@ -165,3 +170,15 @@ def window_params(session_id: str, window: RecentRuns) -> dict[str, Any]:
 
 def _encoded(value: Any) -> str | None:
     return None if value is None else records.encode_json(value)
+
+
+def replace_params(run: JSON, *, session_id: str, expected_status: str, now: int) -> dict[str, Any]:
+    """The parameters of ``replace_run`` (``run_data`` encoded; raises as ``run_params``)."""
+    return {
+        "run_id": records.run_id_of(run),
+        "session_id": session_id,
+        "expected_status": expected_status,
+        "new_status": run.get("status"),
+        "new_run_data": records.encode_json(run),
+        "now": now,
+    }
