@@ -1,0 +1,158 @@
+"""The run routes agents, teams and workflows serve alike, declared once for each kind.
+
+Under ``/{kind}s/{kind_id}/runs``: cancel one (``/{run_id}/cancel``), resume a streamed
+background run (``/{run_id}/resume``), list the runs of a session and read one back. Teams and
+workflows also answer ``/{run_id}/continue`` with 404, as their runs never pause (an agent's
+continue is its own, ``agent_runs``). What differs between the kinds is a ``RunRoutes``: the
+component's dependency, its run view and the words its documentation uses.
+
+No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, built
+per kind in ``add_run_routes``, as objects.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from agentos_runtime.api.authz import CallerDep
+from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.responses import Cancelled, ErrorDetail, Responses, RunOutput, RunView, answers
+from agentos_runtime.api.routes.component_runs import RESUME_RESPONSES, LastEventIndex, component_session, resume_run
+from agentos_runtime.api.routes.continuing import NEVER_PAUSES
+from agentos_runtime.api.run_ownership import ResumeSession, RunKind
+from agentos_runtime.errors import NotFound
+from agentos_runtime.runs.runner import Runner
+from agentos_runtime.storable import printable
+from agentos_runtime.storage.ports import SessionRow
+
+JSON = dict[str, Any]
+SessionParam = Annotated[str, Query(description="The session of the runs.")]
+
+
+@dataclass(frozen=True)
+class RunRoutes:
+    """One kind's run routes: what they read and how their documentation words it."""
+
+    kind: RunKind
+    component: Callable[..., Awaitable[Runner]]
+    """The dependency giving the component of the path's ``{kind}_id`` (404 when unknown)."""
+    run_view: Callable[[JSON], JSON]
+    """A stored run as ``GET .../runs`` lists it (Agno's ``RunSchema`` of the kind)."""
+    cancel_guard: Callable[..., Awaitable[None]]
+    resume_guard: Callable[..., Awaitable[None]]
+    output: str
+    """The name of the kind's stored output in Agno (``RunOutput``, ``TeamRunOutput`` ...)."""
+    nested: str | None = None
+    """What a cancel also cancels (``its members' runs``), when the kind nests runs."""
+
+    @property
+    def title(self) -> str:
+        return self.kind.capitalize()
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.kind}s/{{{self.kind}_id}}/runs"
+
+    @property
+    def not_found(self) -> Responses:
+        return {404: {"model": ErrorDetail, "description": f"The {self.kind}, the session or the run is not found"}}
+
+
+def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
+    """Declare ``routes``' cancel, resume, list and read routes on ``router`` (and, for a kind
+    that never pauses, its refused continue), named as each kind's own functions were."""
+    kind, prefix = routes.kind, routes.prefix
+    component_of = routes.component
+    Component = Annotated[Runner, Depends(component_of)]  # noqa: N806 - a type, named as one
+    cascade = f" (and {routes.nested})" if routes.nested else ""
+
+    @router.post(
+        f"{prefix}/{{run_id}}/cancel",
+        name=f"cancel_{kind}_run",
+        dependencies=[Depends(component_of), Depends(routes.cancel_guard)],
+        responses={**answers(Cancelled, "The cancel is recorded"), **routes.not_found},
+        description=f"Cancel a run in flight{cascade}; a run not running yet is cancelled when it starts.\n\n"
+        "Under user isolation only the caller's own run, named with its `session_id`.",
+    )
+    async def cancel(run_id: str, context: ContextDep) -> JSON:
+        context.runs.cancel(run_id)
+        return {}
+
+    @router.post(
+        f"{prefix}/{{run_id}}/resume",
+        name=f"resume_{kind}_run",
+        dependencies=[Depends(routes.resume_guard)],
+        responses=RESUME_RESPONSES,
+        response_class=Response,  # no media type of its own: the stream and the JSON errors say theirs
+        status_code=200,
+        description="Resume a streamed background run: the events after ``last_event_index``, then the live ones.",
+    )
+    async def resume(
+        component: Component,
+        run_id: str,
+        caller: CallerDep,
+        session_id: ResumeSession,
+        last_event_index: LastEventIndex = None,
+    ) -> Response:
+        return resume_run(component, run_id, last_event_index, session_id=session_id, caller=caller)
+
+    @router.get(
+        prefix,
+        name=f"list_{kind}_runs",
+        responses={**answers(list[RunView], f"The {kind}'s runs in the session"), **routes.not_found},
+        description=f"The {kind}'s runs in one session, oldest first.",
+    )
+    async def list_runs(
+        component: Component, caller: CallerDep, session_id: SessionParam, status: str | None = None
+    ) -> list[JSON]:
+        row = await _session(component, kind, session_id, user_id=caller.scoped_user_id(None))
+        if row is None:
+            raise NotFound("Session not found")
+        return [
+            routes.run_view(run)
+            for run in row.runs or []
+            if run.get(f"{kind}_id") == component.id and (status is None or run.get("status") == status)
+        ]
+
+    @router.get(
+        f"{prefix}/{{run_id}}",
+        name=f"get_{kind}_run",
+        responses={**answers(RunOutput, "The run as stored"), **routes.not_found},
+        description=f"One run's ``{routes.output}``.",
+    )
+    async def get_run(component: Component, caller: CallerDep, run_id: str, session_id: SessionParam) -> JSON:
+        row = await _session(component, kind, session_id, user_id=caller.scoped_user_id(None))
+        for run in (row.runs or []) if row is not None else []:
+            if run.get("run_id") == run_id and run.get(f"{kind}_id") == component.id:
+                stored: JSON = run
+                return stored
+        raise NotFound("Run not found")
+
+
+def add_never_paused_route(router: APIRouter, routes: RunRoutes) -> None:
+    """Declare ``.../runs/{run_id}/continue`` answering 404: the kind's runs never pause."""
+
+    @router.post(
+        f"{routes.prefix}/{{run_id}}/continue",
+        name=f"continue_{routes.kind}_run",
+        dependencies=[Depends(routes.component)],
+        status_code=404,
+        response_model=None,
+        responses={
+            404: {
+                "model": ErrorDetail,
+                "description": f"{routes.title} runs never pause: there is no paused run to continue",
+            }
+        },
+        description=f"Refused: {routes.kind} runs never pause (only an agent's tool calls wait for a confirmation).",
+    )
+    async def refuse(run_id: str) -> NoReturn:
+        raise NotFound(NEVER_PAUSES.format(kind=routes.title, run_id=printable(run_id)))
+
+
+async def _session(component: Runner, kind: RunKind, session_id: str, *, user_id: str | None) -> SessionRow | None:
+    return await component_session(
+        component.sessions, session_id, kind=kind, component_id=component.id, user_id=user_id
+    )
