@@ -275,7 +275,7 @@ class Lifecycle:
                 self.refusal = error
                 if self.announce is not None and not self.announce.done():
                     self.announce.set_result(error)
-                kind = STORAGE_ERROR_TYPE if isinstance(error, StorageUnavailable) else SESSION_CONFLICT_TYPE
+                kind = STORAGE_ERROR_TYPE if isinstance(error, StorageUnavailable) else self._conflict_type
                 yield steps.unsaved(error.detail, error_type=kind, error_id=kind)
                 return
             started = steps.record.add(steps.started())
@@ -285,9 +285,7 @@ class Lifecycle:
                     self.announce.set_result(refused)
                 if refused is not None:
                     self.refusal = refused
-                    kind = STORAGE_ERROR_TYPE
-                    if isinstance(refused, Conflict):
-                        kind = SESSION_CONFLICT_TYPE if self.takes_up is None else RUN_CONFLICT_TYPE
+                    kind = self._conflict_type if isinstance(refused, Conflict) else STORAGE_ERROR_TYPE
                     yield steps.unsaved(refused.detail, error_type=kind, error_id=kind)
                     return
             yield started
@@ -312,6 +310,11 @@ class Lifecycle:
         async with aclosing(self._end(outcome)) as ending:
             async for event in ending:
                 yield event
+
+    @property
+    def _conflict_type(self) -> str:
+        """The ``error_type`` of a refusal for a ``Conflict``: the run's, when it takes one up, else the session's."""
+        return RUN_CONFLICT_TYPE if self.takes_up is not None else SESSION_CONFLICT_TYPE
 
     async def _end(self, outcome: Outcome) -> AsyncGenerator[RunEvent, None]:
         """Finish the record, save it, and yield the terminal event (or why it was not saved)."""

@@ -125,11 +125,6 @@ class RunRecord:
         if isinstance(created_at, int) and not isinstance(created_at, bool):
             record.created_at = created_at
         record.messages = [dict(m) for m in run.get("messages") or () if isinstance(m, dict)]
-        record.text = [
-            m["content"]
-            for m in record.messages
-            if m.get("role") == "assistant" and not m.get("from_history") and isinstance(m.get("content"), str)
-        ]
         record.tools = [dict(t) for t in run.get("tools") or () if isinstance(t, dict)]
         record.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
         record.references = [dict(r) for r in run.get("references") or () if isinstance(r, dict)]
