@@ -4,7 +4,7 @@
 away neither cancels nor holds it. The run is registered as every run is (so ``cancel`` stops
 it and ``RunRegistry.shutdown`` ends it, recorded CANCELLED), counted among the registry's
 background runs (``Busy`` beyond ``max_background``), and stored as ``RUNNING`` as it starts
-(``Lifecycle.announce``), so it can be polled from any replica sharing the database until its
+(``RunWatch.started``), so it can be polled from any replica sharing the database until its
 final record replaces that one. With a log (``stream=true``), each event is numbered and kept
 there for the client that started the run and for those that resume it (``runs.event_logs``).
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from agentos_runtime.errors import AgentOSError, Busy
 from agentos_runtime.runs.event_logs import EventLog, EventLogs
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.lifecycle import Lifecycle
+from agentos_runtime.runs.lifecycle import RunWatch
 from agentos_runtime.runs.registry import RunRegistry
 
 log = logging.getLogger(__name__)
@@ -53,25 +53,26 @@ def check_room(registry: RunRegistry) -> None:
 async def start(
     events: AsyncGenerator[RunEvent, None],
     *,
-    sink: list[Lifecycle],
-    announce: asyncio.Future[AgentOSError | None],
+    watch: RunWatch,
     registry: RunRegistry,
     logs: EventLogs,
     event_log: EventLog | None,
 ) -> AgentOSError | None:
-    """Drive ``events`` (a run started with ``sink`` and ``announce``) in a task of its own.
+    """Drive ``events`` (a run started with ``watch``, a background one) in a task of its own.
 
     Returns once the run is stored as started: ``None``, or why it was refused (not stored; with
     a log, the log holds the run's error event). The caller checked the room (``check_room``).
     """
-    task = asyncio.get_running_loop().create_task(_drive(events, sink, announce, logs, event_log))
+    started = watch.started
+    assert started is not None  # a watch of a run in the background
+    task = asyncio.get_running_loop().create_task(_drive(events, watch, started, logs, event_log))
     registry.track_background_run(task)
-    return await asyncio.shield(announce)
+    return await asyncio.shield(started)
 
 
 async def _drive(
     events: AsyncGenerator[RunEvent, None],
-    sink: list[Lifecycle],
+    watch: RunWatch,
     announce: asyncio.Future[AgentOSError | None],
     logs: EventLogs,
     event_log: EventLog | None,
@@ -89,7 +90,6 @@ async def _drive(
             log.exception("a run in the background failed outside its lifecycle")
     finally:
         if not announce.done():  # ended before it could be stored (cancelled at once)
-            refusal = sink[0].refusal if sink else None
-            announce.set_result(refusal or AgentOSError("the run ended before it started"))
+            announce.set_result(watch.refusal or AgentOSError("the run ended before it started"))
         if event_log is not None:
-            logs.close(event_log, sink[0].steps.record.status if sink else "ERROR")
+            logs.close(event_log, watch.status)

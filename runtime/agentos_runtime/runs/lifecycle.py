@@ -481,6 +481,28 @@ async def _take_up(sessions: SessionStore, session_id: str, run: JSON, *, status
         raise Conflict(f"run '{run['run_id']}' is no longer {status}: another request took it up first")
 
 
+class RunWatch:
+    """What the caller of ``execute`` learns of the run it started: its ``lifecycle`` once the run
+    is registered (``complete`` reads its record and refusal) and, for a run in the background,
+    ``started``: set once the run is stored as started, ``None`` or why it could not be."""
+
+    def __init__(self, *, background: bool = False) -> None:
+        self.lifecycle: Lifecycle | None = None
+        self.started: asyncio.Future[AgentOSError | None] | None = (
+            asyncio.get_running_loop().create_future() if background else None
+        )
+
+    @property
+    def refusal(self) -> AgentOSError | None:
+        """Why the run was not stored (``Lifecycle.refusal``); ``None`` before it was registered."""
+        return self.lifecycle.refusal if self.lifecycle is not None else None
+
+    @property
+    def status(self) -> str:
+        """The run's status, ``ERROR`` when it never got as far as registered."""
+        return self.lifecycle.steps.record.status if self.lifecycle is not None else "ERROR"
+
+
 async def execute(
     steps_for: Callable[[RunHandle], RunSteps],
     *,
@@ -488,20 +510,19 @@ async def execute(
     owner: RunOwner,
     sessions: SessionStore | None,
     registry: RunRegistry,
-    sink: list[Lifecycle] | None = None,
-    announce: asyncio.Future[AgentOSError | None] | None = None,
+    watch: RunWatch | None = None,
     takes_up: str | None = None,
 ) -> AsyncGenerator[RunEvent, None]:
     """Register the run, drive it through its lifecycle, and forget it when its events end.
 
-    ``sink`` receives the ``Lifecycle`` (``complete`` reads the record and the storage error);
-    ``announce`` (a run in the background) is set once the run is stored as started;
-    ``takes_up``: the status its stored run must still have (``Lifecycle.takes_up``).
+    ``watch`` learns of the run (``RunWatch``); ``takes_up``: the status its stored run must
+    still have (``Lifecycle.takes_up``).
     """
     handle = registry.start(run_id, owner)
+    announce = watch.started if watch is not None else None
     lifecycle = Lifecycle(steps_for(handle), sessions=sessions, registry=registry, announce=announce, takes_up=takes_up)
-    if sink is not None:
-        sink.append(lifecycle)
+    if watch is not None:
+        watch.lifecycle = lifecycle
     try:
         async with aclosing(lifecycle.drive()) as events:
             async for event in events:
@@ -510,8 +531,8 @@ async def execute(
         registry.finish(handle)
 
 
-async def complete(events: AsyncGenerator[RunEvent, None], sink: list[Lifecycle]) -> JSON:
-    """Drain a run started with ``sink``; its output dict.
+async def complete(events: AsyncGenerator[RunEvent, None], watch: RunWatch) -> JSON:
+    """Drain a run started with ``watch``; its output dict.
 
     Raises ``StorageUnavailable`` when the session could not be read or the run saved, and
     ``Conflict`` when the session is another component's.
@@ -519,7 +540,8 @@ async def complete(events: AsyncGenerator[RunEvent, None], sink: list[Lifecycle]
     async with aclosing(events) as running:
         async for _ in running:
             pass
-    lifecycle = sink[0]
+    lifecycle = watch.lifecycle
+    assert lifecycle is not None  # registered as the run's events began
     if lifecycle.refusal is not None:
         raise lifecycle.refusal
     return lifecycle.steps.record.to_dict()

@@ -46,8 +46,8 @@ from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
     RUN_CONFLICT_TYPE,
     Ending,
-    Lifecycle,
     Outcome,
+    RunWatch,
     answer_ending,
     answer_unsaved,
     complete,
@@ -354,7 +354,7 @@ class Agent(Runner):
         A run going on here already (another request continued it first) gets one ``RunError``.
         """
         try:
-            async with aclosing(self._continue(paused, stream=True, sink=None)) as events:
+            async with aclosing(self._continue(paused, stream=True, watch=None)) as events:
                 async for event in events:
                     yield event
         except Conflict as taken:  # only the registry's: the lifecycle answers the others in the stream
@@ -367,10 +367,10 @@ class Agent(Runner):
         Raises ``StorageUnavailable`` when it could not be read or saved, ``Conflict`` when it
         no longer waits (it went on elsewhere meanwhile).
         """
-        sink: list[Lifecycle] = []
-        return await complete(self._continue(paused, stream=False, sink=sink), sink)
+        watch = RunWatch()
+        return await complete(self._continue(paused, stream=False, watch=watch), watch)
 
-    def _continue(self, paused: PausedRun, *, stream: bool, sink: list[Lifecycle] | None) -> AsyncGenerator[RunEvent]:
+    def _continue(self, paused: PausedRun, *, stream: bool, watch: RunWatch | None) -> AsyncGenerator[RunEvent]:
         record = RunRecord.from_stored(paused.run)
         request = RunRequest(
             message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
@@ -386,7 +386,7 @@ class Agent(Runner):
             owner=owner,
             sessions=self.sessions,
             registry=self.registry,
-            sink=sink,
+            watch=watch,
             takes_up="PAUSED",
         )
 

@@ -8,16 +8,14 @@ background (``start_background``, ``runs.background``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from agentos_runtime.errors import AgentOSError
 from agentos_runtime.runs import background
 from agentos_runtime.runs.event_logs import LogOwner
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.lifecycle import Lifecycle, RunSteps, complete, execute
+from agentos_runtime.runs.lifecycle import RunSteps, RunWatch, complete, execute
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storage.ports import SessionStore
 
@@ -37,15 +35,15 @@ class Runner:
 
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
         """The run's events, ending with the kind's completed, error or cancelled event."""
-        return self._execute(request, stream=True, sink=None)
+        return self._execute(request, stream=True, watch=None)
 
     async def complete(self, request: RunRequest) -> JSON:
         """Run without streaming; the kind's run output dict (``status`` ERROR when the run failed).
 
         Raises ``StorageUnavailable`` when the session could not be read or the run saved.
         """
-        sink: list[Lifecycle] = []
-        return await complete(self._execute(request, stream=False, sink=sink), sink)
+        watch = RunWatch()
+        return await complete(self._execute(request, stream=False, watch=watch), watch)
 
     async def start_background(self, request: RunRequest, *, stream: bool) -> background.Started:
         """Start the run in a task of its own; return once it is stored as started.
@@ -57,13 +55,12 @@ class Runner:
         """
         registry = self.registry
         background.check_room(registry)
-        sink: list[Lifecycle] = []
-        announce: asyncio.Future[AgentOSError | None] = asyncio.get_running_loop().create_future()
-        events = self._execute(request, stream=stream, sink=sink, announce=announce)
+        watch = RunWatch(background=True)
+        events = self._execute(request, stream=stream, watch=watch)
         owner = LogOwner(self.kind, self.id, request.session_id)
         event_log = registry.event_logs.open(request.run_id, owner) if stream else None
         refusal = await background.start(
-            events, sink=sink, announce=announce, registry=registry, logs=registry.event_logs, event_log=event_log
+            events, watch=watch, registry=registry, logs=registry.event_logs, event_log=event_log
         )
         if refusal is not None and not stream:
             raise refusal
@@ -78,8 +75,7 @@ class Runner:
         request: RunRequest,
         *,
         stream: bool,
-        sink: list[Lifecycle] | None,
-        announce: asyncio.Future[AgentOSError | None] | None = None,
+        watch: RunWatch | None,
     ) -> AsyncGenerator[RunEvent, None]:
         owner = RunOwner(self.kind, self.id, request.session_id, request.user_id)
         return execute(
@@ -88,6 +84,5 @@ class Runner:
             owner=owner,
             sessions=self.sessions,
             registry=self.registry,
-            sink=sink,
-            announce=announce,
+            watch=watch,
         )
