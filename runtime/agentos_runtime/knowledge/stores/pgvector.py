@@ -59,6 +59,10 @@ INSERT_BATCH = 500
 _MESSAGE_MAX_LENGTH = 300
 
 
+# What a server without pgvector (or a user who may not create it) answers CREATE EXTENSION with.
+_EXTENSION_REFUSALS = (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported)
+
+
 class PgVectorStore:
     """A knowledge base's ``KnowledgeStore`` on PostgreSQL with pgvector."""
 
@@ -93,6 +97,8 @@ class PgVectorStore:
         self._hit_columns = ", ".join(quote(column) for column in HIT_COLUMNS)
         # pgvector 0.8 filters during the HNSW scan (``hnsw.iterative_scan``); older ones cannot.
         self._iterative_scan = True
+        # Whether ``prepare`` creates the extension: only then is a refused privilege the extension's.
+        self._creating_extension = False
 
     # -- preparing
 
@@ -111,12 +117,16 @@ class PgVectorStore:
                 {"table": self._chunks},
             ),
         ]
-        await self._call(self._executor.write_after(reads, self._creation))
+        try:
+            await self._call(self._executor.write_after(reads, self._creation))
+        finally:
+            self._creating_extension = False
 
     def _creation(self, found: list[Rows]) -> Sequence[Step]:
         """What ``prepare`` runs once the schema's lock is held; ``IncompatibleStore`` when the
         chunk table exists with other dimensions."""
         _, extension, embedding = found
+        self._creating_extension = not extension
         if extension:
             self._iterative_scan = _version(str(extension[0][0])) >= (0, 8)
         if embedding and int(embedding[0][0]) != self._dimensions:
@@ -467,15 +477,19 @@ class PgVectorStore:
             return await work
         except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as error:
             raise UnstorableData(f"database '{self._db_id}' refused the data: {self._redacted(error)}") from error
-        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported) as error:
-            raise self._needs_extension(error) from error
         except StorageUnavailable as error:
-            # The executor tells a refused privilege as the runtime's tables need it; for a
-            # knowledge base the privilege refused is the one that creates the extension.
+            # The executor tells a refused privilege as the tables need it; while ``prepare``
+            # creates the extension, the privilege refused is the one that creates it.
             cause = error.__cause__
-            if isinstance(cause, psycopg.errors.InsufficientPrivilege | psycopg.errors.FeatureNotSupported):
+            if self._creating_extension and isinstance(cause, _EXTENSION_REFUSALS):
                 raise self._needs_extension(cause) from cause
             raise
+        except _EXTENSION_REFUSALS as error:
+            if self._creating_extension:
+                raise self._needs_extension(error) from error
+            raise IncompatibleStore(
+                f"database '{self._db_id}' refused the operation: {self._redacted(error)}"
+            ) from error
         except psycopg.Error as error:
             raise IncompatibleStore(
                 f"database '{self._db_id}' refused the operation: {self._redacted(error)}"

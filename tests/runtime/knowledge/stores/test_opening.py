@@ -90,6 +90,32 @@ async def test_a_database_without_pgvector_and_a_user_who_cannot_create_it_is_to
             await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
+async def test_a_user_refused_the_knowledge_tables_where_pgvector_is_installed_is_told_to_grant_them(
+    tmp_path: Path,
+) -> None:
+    name = unique_name("nogrant")
+    admin_url = pgvector_url()
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+        await admin.execute(f'CREATE ROLE "{name}" LOGIN')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres"})
+    owner = KnowledgeSpot("postgres", database, {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}, tmp_path)
+    user_url = urlunsplit(parts._replace(netloc=f"{name}@", path=f"/{name}"))
+    user = KnowledgeSpot("postgres", database, {"DATABASE_URL": user_url}, tmp_path)
+    try:
+        await owner.open()  # the extension and the tables, made by their owner
+        with pytest.raises(StorageUnavailable, match="lacks a privilege.*grant it") as refused:
+            await user.open()
+        assert "pgvector extension" not in str(refused.value)
+    finally:
+        for store in [*owner.opened, *user.opened]:
+            await store.close()
+        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
 async def test_two_processes_preparing_one_sqlite_knowledge_file_at_once_both_succeed(tmp_path: Path) -> None:
     path = tmp_path / "agentos.knowledge.db"
     executors = [knowledge_executor(path, db_id="main") for _ in range(2)]
