@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
     early = EarlySchemas.start(config.databases, os.environ)
 
     from agentos_runtime.api.assembly import Connectors
-    from agentos_runtime.api.jwt_tokens import KeySetupError
+    from agentos_runtime.api.jwt_keys import KeySetupError
     from agentos_runtime.app import create_app
     from agentos_runtime.storage.factory import open_database
 

@@ -101,7 +101,7 @@ class Settings(BaseModel):
     jwt_jwks_file: Path | None = Field(
         default=None,
         validation_alias=AliasChoices("JWT_JWKS_FILE", "jwt_jwks_file"),
-        description="JWKS file whose keys verify bearer JWTs (by `kid`).",
+        description="JWKS file whose keys verify bearer JWTs (by `kid`); read again without a restart when a token names a kid it lacks (at most every 5 s) and at the first token a minute after the last read.",
     )
     metrics_port: int = Field(
         default=DEFAULT_METRICS_PORT,

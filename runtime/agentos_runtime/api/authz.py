@@ -22,7 +22,8 @@ from fastapi import Depends, HTTPException, Request
 
 from agentos_runtime.api import scopes as rules
 from agentos_runtime.api.auth import check_security_key
-from agentos_runtime.api.jwt_tokens import Claims, KeySetupError, TokenRejected, TokenVerifier, load_keys
+from agentos_runtime.api.jwt_keys import JwksFile, KeySetupError, load_keys
+from agentos_runtime.api.jwt_tokens import Claims, TokenRejected, TokenVerifier
 from agentos_runtime.config import DEFAULT_ADMIN_SCOPE, RuntimeConfig
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage.ports import SessionStore
@@ -62,13 +63,15 @@ def build_access_policy(settings: Settings, config: RuntimeConfig, *, os_id: str
     if settings.security_key is not None:
         log.warning("both a JWT key and OS_SECURITY_KEY are set: only JWTs are accepted")
     algorithm = authorization.algorithm if authorization is not None else None
-    keys = load_keys(verification_key=jwt_key, jwks_file=settings.jwt_jwks_file, algorithm=algorithm)
+    keys = load_keys(verification_key=jwt_key, jwks_file=None, algorithm=algorithm) if jwt_key is not None else []
+    jwks_file = settings.jwt_jwks_file
+    jwks = JwksFile(jwks_file, algorithm=algorithm) if jwks_file is not None else None
     audience: list[str] | None = None
     if authorization is not None:
         audience = authorization.audience or ([os_id] if authorization.verify_audience else None)
     return AccessPolicy(
         mode="jwt",
-        verifier=TokenVerifier(keys, audience=audience),
+        verifier=TokenVerifier(keys, audience=audience, jwks=jwks),
         admin_scope=authorization.admin_scope if authorization is not None else DEFAULT_ADMIN_SCOPE,
         user_isolation=authorization.user_isolation if authorization is not None else False,
     )

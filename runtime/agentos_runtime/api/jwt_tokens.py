@@ -1,9 +1,9 @@
-"""Verifying bearer JWTs: keys from the environment, Agno's claims, Agno's 401 texts.
+"""Verifying bearer JWTs: Agno's claims, Agno's 401 texts.
 
 Keys come from ``JWT_VERIFICATION_KEY`` (a PEM public key or a shared secret) or a JWKS file
-(``JWT_JWKS_FILE``), are checked once at start-up (a bad key stops the server instead of
-failing every request) and are each bound to one algorithm: the token's ``alg`` header never
-picks it, so a token cannot downgrade an RSA key to an HMAC secret. Claims read as Agno reads
+(``JWT_JWKS_FILE``, read again as its keys rotate), as ``jwt_keys`` reads them, each bound to
+one algorithm. A token naming a ``kid`` the keys lack has the JWKS file read again first; when
+that changes the keys, every cached verdict is dropped. Claims read as Agno reads
 them: ``sub`` the user, ``scopes`` a list or a space-separated string, ``session_id``, ``aud``
 checked when an audience is configured, ``exp`` with 10 s of leeway. A verified token is kept
 in a small cache (its expiry still checked on every use) so a client reusing its token pays
@@ -12,14 +12,13 @@ for the signature check once. PyJWT is imported only when JWT mode is on.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from agentos_runtime.api.jwt_keys import JwksFile, VerificationKey
 from agentos_runtime.storable import id_problem
 
 # Agno's clock-skew allowance on ``exp`` and ``nbf``.
@@ -47,10 +46,6 @@ class TokenRejected(Exception):
         self.detail = detail
 
 
-class KeySetupError(Exception):
-    """The configured key or JWKS file cannot verify anything; the message names the setting only."""
-
-
 @dataclass(frozen=True, eq=False)
 class Claims:
     """What a verified token says about its caller.
@@ -65,79 +60,11 @@ class Claims:
     expires_at: float | None
 
 
-@dataclass(frozen=True)
-class VerificationKey:
-    key: Any
-    """The key as PyJWT uses it (a parsed public key, or the secret's bytes)."""
-    algorithm: str
-    kid: str | None = None
-
-
-def infer_algorithm(key_text: str) -> str:
-    """RS256 for a PEM RSA key, ES256 for a PEM EC key, EdDSA for an Ed25519 one, else HS256."""
-    if "-----BEGIN" not in key_text:
-        return "HS256"
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    try:
-        public = load_pem_public_key(key_text.encode())
-    except ValueError:
-        return "RS256"  # not a public key PEM; preparing it for RS256 reports the problem
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"secp384r1": "ES384", "secp521r1": "ES512"}.get(public.curve.name, "ES256")
-    if isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        return "EdDSA"
-    return "RS256"
-
-
-def load_keys(*, verification_key: str | None, jwks_file: Path | None, algorithm: str | None) -> list[VerificationKey]:
-    """Every key tokens may be signed with; raises ``KeySetupError`` when one is unusable or none is given."""
-    import jwt
-
-    keys: list[VerificationKey] = []
-    if verification_key:
-        chosen = algorithm or infer_algorithm(verification_key)
-        try:
-            prepared = jwt.get_algorithm_by_name(chosen).prepare_key(verification_key)
-        except (jwt.InvalidKeyError, ValueError, TypeError) as error:
-            raise KeySetupError(f"JWT_VERIFICATION_KEY is not a usable {chosen} key: {error}") from None
-        keys.append(VerificationKey(prepared, chosen))
-    if jwks_file is not None:
-        keys.extend(_jwks_keys(jwks_file, algorithm))
-    if not keys:
-        raise KeySetupError("JWT access control needs JWT_VERIFICATION_KEY or JWT_JWKS_FILE")
-    return keys
-
-
-def _jwks_keys(path: Path, algorithm: str | None) -> list[VerificationKey]:
-    import jwt
-
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise KeySetupError(f"JWT_JWKS_FILE {path} cannot be read: {error.strerror}") from None
-    except ValueError:
-        raise KeySetupError(f"JWT_JWKS_FILE {path} is not JSON") from None
-    entries = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise KeySetupError(f'JWT_JWKS_FILE {path} has no "keys" list')
-    keys = []
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise KeySetupError(f"JWT_JWKS_FILE {path}: keys[{index}] is not an object")
-        if entry.get("use") == "enc":
-            continue  # an encryption key verifies no signature
-        try:
-            jwk = jwt.PyJWK(entry, algorithm=entry.get("alg") or algorithm)
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as error:
-            raise KeySetupError(f"JWT_JWKS_FILE {path}: keys[{index}] is not usable: {error}") from None
-        keys.append(VerificationKey(jwk.key, jwk.algorithm_name, kid=entry.get("kid")))
-    return keys
-
-
 class TokenVerifier:
-    """Checks tokens against the keys; ``verify`` gives the ``Claims`` or raises ``TokenRejected``."""
+    """Checks tokens against the keys; ``verify`` gives the ``Claims`` or raises ``TokenRejected``.
+
+    ``keys`` are fixed (``JWT_VERIFICATION_KEY``); ``jwks``, the JWKS file's, follow the file.
+    """
 
     def __init__(
         self,
@@ -145,13 +72,21 @@ class TokenVerifier:
         *,
         audience: Sequence[str] | None = None,
         clock: Callable[[], float] = time.time,
+        jwks: JwksFile | None = None,
     ) -> None:
-        self.keys = list(keys)
+        self._fixed = list(keys)
+        self._jwks = jwks
         self.audience = frozenset(audience) if audience else None
         self._clock = clock
         self._cache: OrderedDict[str, Claims] = OrderedDict()
 
+    @property
+    def keys(self) -> list[VerificationKey]:
+        """The keys a token is checked against now."""
+        return [*self._fixed, *(self._jwks.keys if self._jwks is not None else ())]
+
     def verify(self, token: str) -> Claims:
+        self._refresh(kid=None)  # keys read long ago are read again, so a withdrawn one stops verifying
         cached = self._cache.get(token)
         if cached is not None:
             if cached.expires_at is not None and self._clock() > cached.expires_at + LEEWAY_SECONDS:
@@ -171,9 +106,11 @@ class TokenVerifier:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.InvalidTokenError as error:
             raise TokenRejected(f"Invalid token: {error}") from None
-        named = [key for key in self.keys if kid is not None and key.kid == kid]
+        self._refresh(kid)
+        keys = self.keys
+        named = [key for key in keys if kid is not None and key.kid == kid]
         failure: jwt.InvalidTokenError | None = None
-        for key in named or self.keys:
+        for key in named or keys:
             try:
                 payload: dict[str, Any] = jwt.decode(
                     token,
@@ -193,6 +130,11 @@ class TokenVerifier:
                 raise TokenRejected(EXPIRED)
             return payload
         raise TokenRejected(f"Invalid token: {failure}")
+
+    def _refresh(self, kid: object) -> None:
+        """Read the JWKS file again if ``kid`` (or the keys' age) calls for it; new keys void the cache."""
+        if self._jwks is not None and self._jwks.refresh(kid):
+            self._cache.clear()
 
 
 def read_claims(payload: Mapping[str, Any], *, audience: frozenset[str] | None) -> Claims:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentos_runtime.api.jwt_tokens import KeySetupError
+from agentos_runtime.api.jwt_keys import KeySetupError
 from agentos_runtime.app import create_app
 from agentos_runtime.config import parse_config_text
 from agentos_runtime.settings import Settings

@@ -13,16 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from agentos_runtime.api.jwt_keys import KeySetupError, infer_algorithm, load_keys
 from agentos_runtime.api.jwt_tokens import (
     EXPIRED,
     MISSING_AUDIENCE,
     RESERVED_SUBJECT,
     WRONG_AUDIENCE,
-    KeySetupError,
     TokenRejected,
     TokenVerifier,
-    infer_algorithm,
-    load_keys,
     scope_list,
 )
 
