@@ -49,10 +49,17 @@ RULES: dict[str, list[dict[str, str]]] = {
             " replica only: set spec.replicas to at most 1 and disable autoscaling, or use postgres or redis",
         ),
         _rule(
-            "!has(self.authorization) || has(self.jwtVerificationKeySecretRef)",
+            "!has(self.authorization) || has(self.jwtVerificationKeySecretRef) || has(self.jwtJwksSecretRef)",
             "spec.authorization turns on JWT access control, which needs a verification key:"
-            " set spec.jwtVerificationKeySecretRef to a Secret key holding it",
+            " set spec.jwtVerificationKeySecretRef to a Secret key holding it, or spec.jwtJwksSecretRef to one"
+            " holding a JWKS document",
             ".jwtVerificationKeySecretRef",
+        ),
+        _rule(
+            "!(has(self.jwtVerificationKeySecretRef) && has(self.jwtJwksSecretRef))",
+            "spec.jwtJwksSecretRef and spec.jwtVerificationKeySecretRef are mutually exclusive: keep one, remove"
+            " the other",
+            ".jwtJwksSecretRef",
         ),
     ],
     "DatabaseSpec": [

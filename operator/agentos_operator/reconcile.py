@@ -180,7 +180,12 @@ async def _converge(
     generated = render.security_key_ref(resource) if resource.spec.security_key_secret_ref is None else None
     # The Secrets the spec names first: one missing stops the reconcile before anything is
     # written. The generated key, when new, is created with the children, past their dry runs.
-    values = await read_secret_values(store, resource.namespace, [ref for ref in refs if ref != generated])
+    values = await read_secret_values(
+        store,
+        resource.namespace,
+        [ref for ref in refs if ref != generated],
+        mounted=render.mounted_secret_refs(resource),
+    )
     key = await security_key(store, resource)
     if key is not None and generated is not None:
         values[generated] = key.value

@@ -457,7 +457,18 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     )
     jwt_verification_key_secret_ref: SecretKeyRef | None = Field(
         default=None,
-        description="Secret key holding the JWT verification key (a PEM public key, or the shared secret for HS256), exported as `JWT_VERIFICATION_KEY`; turns on JWT access control. Required with `authorization`.",
+        description="Secret key holding the JWT verification key (a PEM public key, or the shared secret for HS256), exported as `JWT_VERIFICATION_KEY`; turns on JWT access control. One key: changing it restarts the pods. Either this or `jwtJwksSecretRef` (mutually exclusive) satisfies `authorization`.",
+    )
+    jwt_jwks_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description=(
+            'Secret key holding a JWKS document (`{"keys": [...]}`) whose keys verify JWTs by `kid`; turns on JWT '
+            "access control. Mounted read-only into the pods (only that key) as the file `JWT_JWKS_FILE`, never "
+            "copied by the operator: an update of the Secret reaches running pods without a restart (the kubelet "
+            "refreshes the file within a minute or two; the runtime reads it again when a token names a new kid, "
+            "and every minute), so the identity provider's keys can rotate. Either this or "
+            "`jwtVerificationKeySecretRef` (mutually exclusive) satisfies `authorization`."
+        ),
     )
     prometheus: RuntimeMetrics = Field(
         default_factory=RuntimeMetrics,
@@ -525,14 +536,28 @@ class AgentOSConfigSpec(RuntimeConfigFields):
                 "replicas",
                 f"an embedded SQLite database allows one replica only, not {self.replicas}: use postgres or redis to scale out",
             )
-        if self.authorization is not None and self.jwt_verification_key_secret_ref is None:
+        self._jwt_key_rules()
+        return self
+
+    def _jwt_key_rules(self) -> None:
+        """One source of JWT keys: a single key, or a JWKS that may rotate; ``authorization`` needs one."""
+        single, jwks = self.jwt_verification_key_secret_ref, self.jwt_jwks_secret_ref
+        if single is not None and jwks is not None:
+            _reject(
+                self,
+                "jwtJwksSecretRef",
+                "jwtJwksSecretRef and jwtVerificationKeySecretRef are mutually exclusive: keep jwtJwksSecretRef"
+                " (keys by kid, rotated without a restart; put the single key in its JWKS) or"
+                " jwtVerificationKeySecretRef, and remove the other",
+            )
+        if self.authorization is not None and single is None and jwks is None:
             _reject(
                 self,
                 "jwtVerificationKeySecretRef",
                 "authorization turns on JWT access control, which needs a verification key:"
-                " set jwtVerificationKeySecretRef to a Secret key holding it",
+                " set jwtVerificationKeySecretRef to a Secret key holding it, or jwtJwksSecretRef to one holding"
+                " a JWKS document",
             )
-        return self
 
     @property
     def uses_sqlite(self) -> bool:

@@ -85,7 +85,11 @@ def referenced(body: Mapping[str, Any]) -> Referenced:
     except ConfigError:
         return Referenced()
     return Referenced(
-        secrets=frozenset(name for name, _ in render.required_secret_refs(resource)),
+        # A mounted Secret (the JWKS) too: its creation ends a SecretNotFound wait. Its updates
+        # reconcile to the same children (its value is in no hash), so they restart no pod.
+        secrets=frozenset(
+            name for name, _ in [*render.required_secret_refs(resource), *render.mounted_secret_refs(resource)]
+        ),
         config_maps=frozenset(render.required_config_maps(resource)),
     )
 

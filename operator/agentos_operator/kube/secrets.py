@@ -50,20 +50,36 @@ class UnresolvedSecretsError(OperatorError):
 
 
 async def read_secret_values(
-    store: Store, namespace: str, refs: Iterable[tuple[str, str]]
+    store: Store,
+    namespace: str,
+    refs: Iterable[tuple[str, str]],
+    *,
+    mounted: Iterable[tuple[str, str]] = (),
 ) -> dict[tuple[str, str], str]:
-    """The decoded value of every (Secret, key); raises ``UnresolvedSecretsError`` listing all that are missing."""
+    """The decoded value of every (Secret, key) of ``refs``; raises ``UnresolvedSecretsError`` listing all that are missing.
+
+    ``mounted``: (Secret, key) the pods mount as files (``render.mounted_secret_refs``), checked to
+    exist (the kubelet starts no pod whose Secret volume lacks a projected key) but never decoded
+    nor returned: their values stay out of the operator's output.
+    """
     wanted: dict[str, list[str]] = {}
+    present_only: dict[str, list[str]] = {}
     for name, key in sorted(set(refs)):
         wanted.setdefault(name, []).append(key)
+    for name, key in sorted(set(mounted)):
+        present_only.setdefault(name, []).append(key)
     values: dict[tuple[str, str], str] = {}
     problem = UnresolvedSecretsError()
-    for name, keys in wanted.items():
+    for name in sorted(wanted.keys() | present_only.keys()):
         body = await store.get(SECRET, namespace, name)
         if body is None:
             problem.missing_secrets.append(name)
             continue
-        _take_values(body, name, keys, values, problem)
+        _take_values(body, name, wanted.get(name, ()), values, problem)
+        data = body.get("data") or {}
+        problem.missing_keys += [
+            (name, key) for key in present_only.get(name, ()) if not isinstance(data.get(key), str)
+        ]
     if problem.missing_secrets or problem.missing_keys or problem.unreadable_keys:
         raise problem
     return values

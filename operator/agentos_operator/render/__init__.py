@@ -5,6 +5,8 @@ same functions. The public surface:
 
 - ``render(resource, secrets, *, settings)``: the manifests, sorted, deterministic;
 - ``required_secret_refs(resource)``: every (Secret, key) the caller must read first;
+- ``mounted_secret_refs(resource)``: every (Secret, key) the pods mount as a file (the JWKS),
+  which must exist but whose value render never takes;
 - ``required_config_maps(resource)``: every ConfigMap knowledge sources mount (and keys they
   list), whose ``content_digest`` the caller passes to ``render``;
 - ``security_key_ref(resource)``: where the AgentOS security key lives (maybe generated);
@@ -24,6 +26,7 @@ from agentos_operator.render.environment import (
     security_key_ref,
 )
 from agentos_operator.render.hashing import config_hash, content_digest
+from agentos_operator.render.jwks import mounted_secret_refs
 from agentos_operator.render.knowledge import required_config_maps
 from agentos_operator.render.layout import (
     CONFIG_HASH_ANNOTATION,
@@ -55,6 +58,7 @@ __all__ = [
     "generated_security_key_name",
     "label_selector",
     "labels",
+    "mounted_secret_refs",
     "placeholder_secrets",
     "render",
     "required_config_maps",

@@ -2,8 +2,9 @@
 
 Pods run under the restricted Pod Security profile (non-root, read-only root filesystem, no
 capabilities); ``/tmp`` is an emptyDir and ``/data`` a PersistentVolumeClaim when SQLite is
-used; knowledge sources in ConfigMaps are read-only volumes. The config hash annotation rolls
-the pods whenever their config or secrets change.
+used; knowledge sources in ConfigMaps and the JWKS Secret are read-only volumes. The config
+hash annotation rolls the pods whenever their config or secrets change (not the JWKS, which
+rotates in place: ``render.jwks``).
 
 Pod template revisions: a change to the pod template restarts every pod of the Deployment, so
 a change to how the operator renders it would restart every AgentOS server in the cluster on an
@@ -32,6 +33,7 @@ from agentos_operator import GROUP, drift
 from agentos_operator.quantities import canonical_resource_quantity
 from agentos_operator.render import layout
 from agentos_operator.render.environment import Environment
+from agentos_operator.render.jwks import JWKS_FILE_ENV, jwks_env, jwks_mounts, jwks_volumes
 from agentos_operator.render.knowledge import knowledge_mounts, knowledge_volumes
 from agentos_operator.render.sidecars import render_sidecars, sidecar_volumes
 from agentos_operator.resources import AgentOSResource
@@ -150,6 +152,7 @@ def _pod_spec(resource: AgentOSResource, image: str, environment: Environment, r
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": layout.data_claim_name(resource.name)}})
     volumes.extend(sidecar_volumes(resource))
     volumes.extend(knowledge_volumes(resource))
+    volumes.extend(jwks_volumes(resource))
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         # Service links would inject AGENTOS_PORT=tcp://... and the like into the runtime's env.
@@ -188,6 +191,7 @@ def _container(resource: AgentOSResource, image: str, revision: int) -> dict[str
     if spec.uses_sqlite:
         mounts.append({"name": "data", "mountPath": layout.DATA_DIR})
     mounts.extend(knowledge_mounts(resource))
+    mounts.extend(jwks_mounts(resource))
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image,
@@ -262,6 +266,8 @@ def _env(resource: AgentOSResource, revision: int) -> list[dict[str, Any]]:
     if METRICS_PORT_ENV not in user_names:
         metrics = resource.spec.prometheus
         ours.append({"name": METRICS_PORT_ENV, "value": str(metrics.port if metrics.enabled else 0)})
+    if JWKS_FILE_ENV not in user_names:
+        ours.extend(jwks_env(resource))
     asked = revision >= 2 or resource.spec.termination_grace_period_seconds is not None
     if RUN_GRACE_ENV not in user_names and asked:
         ours.append({"name": RUN_GRACE_ENV, "value": str(_termination_grace(resource) - SHUTDOWN_OVERHEAD_SECONDS)})

@@ -234,6 +234,16 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
         "authorization with a JWT key",
         resource_body(spec(authorization={}, jwtVerificationKeySecretRef={"name": "jwt", "key": "pub"})),
     ),
+    (
+        "authorization with a JWKS",
+        resource_body(spec(authorization={}, jwtJwksSecretRef={"name": "idp", "key": "jwks.json"})),
+    ),
+    (
+        "both a JWT key and a JWKS",
+        resource_body(
+            spec(jwtVerificationKeySecretRef={"name": "jwt", "key": "pub"}, jwtJwksSecretRef={"name": "i", "key": "j"})
+        ),
+    ),
 ]
 
 

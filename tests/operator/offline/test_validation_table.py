@@ -200,6 +200,18 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "needs a verification key",
     ),
     (
+        "both a JWT key and a JWKS",
+        resource_body(
+            spec_with(
+                authorization={},
+                jwtVerificationKeySecretRef={"name": "jwt", "key": "pub"},
+                jwtJwksSecretRef={"name": "idp", "key": "jwks.json"},
+            )
+        ),
+        "spec.jwtJwksSecretRef",
+        "mutually exclusive: keep jwtJwksSecretRef",
+    ),
+    (
         "node port without a node-port service type",
         resource_body(spec_with(service={"type": "ClusterIP", "nodePort": 30777})),
         "spec.service",
