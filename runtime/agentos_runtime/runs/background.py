@@ -8,7 +8,8 @@ background runs (``Busy`` beyond ``max_background``), and stored as ``RUNNING`` 
 final record replaces that one. With a log (``stream=true``), each event is numbered and kept
 there for the client that started the run and for those that resume it (``runs.event_logs``).
 
-Nothing here is durable: a replica that dies leaves its background runs stored ``RUNNING``.
+Nothing here is durable: a replica that dies leaves its background runs stored ``RUNNING``,
+shown ended to readers once their lease expires (``runs.leases``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ session does. A paused run going on (``takes_up="PAUSED"``) is stored ``RUNNING`
 too, with ``SessionStore.replace_run``: only while it is still stored ``PAUSED``, so of two
 requests taking it up at once, on one replica or two, one goes on and the other is refused with
 ``Conflict`` before anything of it runs. A final save that fails for a run stored as it started
-is tried again later (``save_retry_delays``), so it does not stay ``RUNNING``.
+is tried again later (``save_retry_delays``), so it does not stay ``RUNNING``. A run stored as it
+starts holds a lease (``runs.leases``) renewed while it goes on, so if its replica dies,
+readers show it ended.
 
 What differs between the kinds (their record, their events, the loop between the first and
 the last event) is the kind's ``RunSteps``. Each streamed event passes through
@@ -36,6 +38,7 @@ the last event) is the kind's ``RunSteps``. Each streamed event passes through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
@@ -45,6 +48,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from agentos_runtime.errors import AgentOSError, Conflict, ModelProviderError, StorageUnavailable
 from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.leases import with_lease
 from agentos_runtime.runs.messages import new_message
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.record import RunRecord
@@ -264,6 +268,7 @@ class Lifecycle:
         self._saving = False
         self._attempted: tuple[JSON, JSON | None] | None = None  # the last save's run and session state
         self._announcing: asyncio.Task[Any] | None = None
+        self._ended = asyncio.Event()  # set as the run ends: its lease is no longer renewed
 
     async def drive(self) -> AsyncGenerator[RunEvent, None]:
         """The run's events, the last one terminal unless the caller went away."""
@@ -318,6 +323,7 @@ class Lifecycle:
 
     async def _end(self, outcome: Outcome) -> AsyncGenerator[RunEvent, None]:
         """Finish the record, save it, and yield the terminal event (or why it was not saved)."""
+        self._ended.set()
         steps = self.steps
         try:
             ending = steps.end(outcome)
@@ -375,7 +381,7 @@ class Lifecycle:
         record = self.steps.record
         if self.sessions is None or self._new_row is None:
             return None
-        stored = record.to_dict(stored=True)
+        stored = with_lease(record.to_dict(stored=True), now=time.time(), seconds=self.registry.lease_seconds)
         write: Coroutine[Any, Any, object]
         if self.takes_up is None:
             write = self.sessions.save_run(self._new_row, stored, session_state=None)
@@ -391,7 +397,33 @@ class Lifecycle:
         except Exception as error:  # a store refusing a value writes nothing: the run is not started
             log.exception("run %s of %s could not be stored as started", record.run_id, self.steps.label)
             return AgentOSError(f"the run could not be saved: {_save_failure(error)}")
+        self.registry.track(asyncio.get_running_loop().create_task(self._keep_lease(stored)))
         return None
+
+    async def _keep_lease(self, stored: JSON) -> None:
+        """Renew the lease of the run's start record (``stored``) until the run ends, every third
+        of the registry's ``lease_seconds``; a renewal only replaces a record still ``RUNNING``."""
+        sessions, row = self.sessions, self._new_row
+        if sessions is None or row is None:
+            return
+        seconds = self.registry.lease_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds / 3):
+                    await self._ended.wait()
+            if self._ended.is_set():
+                return
+            renewed = with_lease(stored, now=time.time(), seconds=seconds)
+            try:
+                if not await sessions.replace_run(row.session_id, renewed, status="RUNNING"):
+                    return  # ended, or taken over, meanwhile
+            except StorageUnavailable as error:
+                log.warning(
+                    "run %s of %s: its lease could not be renewed: %s", stored["run_id"], self.steps.label, error.detail
+                )
+            except Exception:
+                log.exception("run %s of %s: its lease could not be renewed", stored["run_id"], self.steps.label)
+                return
 
     async def _save(self) -> None:
         """Store the run once; shielded, so a cancelled caller does not cut a write in half."""
@@ -414,6 +446,7 @@ class Lifecycle:
 
     def _save_detached(self) -> None:
         """Record a run whose caller went away (disconnect, shutdown) as CANCELLED, in the background."""
+        self._ended.set()
         steps = self.steps
         if self._saving or steps.record.saved or self._new_row is None:
             return

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.runs.event_logs import EventLogs
+from agentos_runtime.runs.leases import LEASE_SECONDS
 
 # Cancel intents kept for runs not (yet) running; the oldest are forgotten first.
 MAX_PENDING_CANCELS = 1024
@@ -101,6 +102,8 @@ class RunRegistry:
         self.event_logs = EventLogs()
         """The events of this process's streamed background runs, for clients that resume them."""
         self.save_retry_delays = save_retry_delays
+        self.lease_seconds = LEASE_SECONDS
+        """How long a run stored as it starts stays ``RUNNING`` to readers without a renewal (``runs.leases``)."""
         self.stopping = asyncio.Event()
         """Set by ``shutdown``: what waits between attempts (``pause``) stops waiting."""
 

@@ -285,3 +285,59 @@ async def test_a_resume_naming_a_session_no_backend_can_look_up_is_422_naming_th
     response = await app.client.post("/agents/writer/runs/r/resume", data={"session_id": session_id})
     assert response.status_code == 422
     assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [(["body", "session_id"], kind)]
+
+
+async def start_held_run(app: Served, fake_openai: FakeOpenAIServer, session_id: str) -> str:
+    """A background run of the writer held in the model; its run id."""
+    fake_openai.script(Reply.stall(30))
+    started = await app.client.post(
+        "/agents/writer/runs", data={"message": "hi", "stream": "false", "background": "true", "session_id": session_id}
+    )
+    assert started.status_code == 202
+    run_id: str = started.json()["run_id"]
+    return run_id
+
+
+async def test_a_run_whose_replica_stopped_renewing_its_lease_is_polled_as_ended_saying_why(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    run_id = await start_held_run(app, fake_openai, "s-lost")
+    stored = await poll(app, "agent", run_id, "s-lost")
+    assert stored["status"] == "RUNNING" and stored["lease_expires_at"] > time.time()
+    # As its replica would leave it, had it died: the lease it took last ran out.
+    sessions = app.context.agents["writer"].sessions
+    assert sessions is not None
+    assert await sessions.replace_run("s-lost", {**stored, "lease_expires_at": int(time.time()) - 1}, status="RUNNING")
+
+    lost = await poll(app, "agent", run_id, "s-lost")
+    assert lost["status"] == "ERROR" and "the replica running it went away" in lost["content"]
+    listed = (await app.client.get("/sessions/s-lost/runs", params={"status": "ERROR"})).json()
+    assert [run["run_id"] for run in listed] == [run_id]
+    resumed = frames_of(
+        (await app.client.post(f"/agents/writer/runs/{run_id}/resume", data={"session_id": "s-lost"})).text
+    )
+    assert resumed[0].data["status"] == "ERROR"
+
+    fake_openai.app.close_waits()  # it was only cut off: its final save still lands
+    await settle(app)
+    assert (await poll(app, "agent", run_id, "s-lost"))["status"] == "COMPLETED"
+
+
+async def test_a_run_going_on_renews_its_lease_and_is_never_shown_ended(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    app.context.runs.lease_seconds = 0.6
+    run_id = await start_held_run(app, fake_openai, "s-lease")
+    first = (await poll(app, "agent", run_id, "s-lease"))["lease_expires_at"]
+
+    deadline = time.monotonic() + DEADLINE
+    while time.time() <= first:  # past the lease it was started with
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    going_on = await poll(app, "agent", run_id, "s-lease")
+
+    assert going_on["status"] == "RUNNING" and going_on["lease_expires_at"] > first
+    fake_openai.app.close_waits()
+    await settle(app)
+    done = await poll(app, "agent", run_id, "s-lease")
+    assert done["status"] == "COMPLETED" and "lease_expires_at" not in done

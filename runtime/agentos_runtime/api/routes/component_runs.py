@@ -17,6 +17,8 @@ the replica's ``max_background_runs`` such a run is refused with 503 and ``Retry
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Form, Request, Response
@@ -35,6 +37,7 @@ from agentos_runtime.api.routes.run_forms import (
 from agentos_runtime.api.sse import event_stream, follow_stream
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.runs import RunRequest
+from agentos_runtime.runs.leases import settled_runs
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.storage.ports import SessionRow, SessionStore, SessionType
 
@@ -161,11 +164,12 @@ def resume_run(
 async def component_session(
     sessions: SessionStore | None, session_id: str, *, kind: SessionType, component_id: str, user_id: str | None
 ) -> SessionRow | None:
-    """The session, when it exists, is of ``kind``, belongs to ``component_id`` (and ``user_id``)."""
+    """The session, when it exists, is of ``kind``, belongs to ``component_id`` (and ``user_id``);
+    its runs as readers see them (``runs.leases.settled``)."""
     if sessions is None:
         return None
     row = await sessions.get_session(session_id, session_type=kind, user_id=user_id)
     if row is None:
         return None
     owner = {"agent": row.agent_id, "team": row.team_id, "workflow": row.workflow_id}[kind]
-    return row if owner == component_id else None
+    return replace(row, runs=settled_runs(row.runs, now=time.time())) if owner == component_id else None

@@ -38,6 +38,7 @@ from agentos_runtime.api.routes.session_schemas import (
     session_summary_view,
 )
 from agentos_runtime.errors import BadRequest, Conflict, NotFound
+from agentos_runtime.runs.leases import settled_runs
 from agentos_runtime.storage.ports import SessionChanges, SessionQuery, SessionRow, SessionType, SortOrder
 
 router = APIRouter(tags=["Sessions"], responses=DATABASE_ERRORS)
@@ -194,7 +195,7 @@ async def list_session_runs(
     if row is None:
         raise NotFound(f"Session with ID {session_id} not found")
     runs = []
-    for run in row.runs or []:
+    for run in settled_runs(row.runs, now=time.time()):
         # A run without a creation time passes the time filters, as in Agno.
         created = run.get("created_at")
         if created_after is not None and created is not None and created < created_after:
@@ -255,7 +256,7 @@ async def get_session_run(
         raise NotFound(f"Session with ID {session_id} not found")
     if not row.runs:
         raise NotFound(f"Session with ID {session_id} has no runs")
-    for run in row.runs:
+    for run in settled_runs(row.runs, now=time.time()):
         if run.get("run_id") == run_id:
             return run_view(run)
     raise NotFound(f"Run with ID {run_id} not found in session {session_id}")
