@@ -35,6 +35,9 @@ CONTROL_PLANE_ORIGINS = (
 # while keeping one request from filling the process's memory.
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_BACKGROUND_RUNS = 32
+# An eval makes a model call or two per iteration while its request waits: 4 at once keeps a
+# replica's eval spending (tokens, memory, model rate limits) within what a few users need.
+DEFAULT_MAX_EVAL_RUNS = 4
 
 # Prometheus metrics live on their own port: AgentOS's API already has a `/metrics` route.
 # 9464 is the port OpenTelemetry's Prometheus exporter made common.
@@ -130,6 +133,16 @@ class Settings(BaseModel):
         description=(
             "Runs a replica lets go on in the background at once (background=true); beyond them a run "
             "asked for in the background is answered 503 with Retry-After."
+        ),
+    )
+    max_eval_runs: int = Field(
+        default=DEFAULT_MAX_EVAL_RUNS,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("AGENTOS_MAX_EVAL_RUNS", "max_eval_runs"),
+        description=(
+            "Evals a replica runs at once (POST /eval-runs); beyond them an eval is answered 503 with "
+            "Retry-After before it calls any model or stores anything."
         ),
     )
     log_format: LogFormat = Field(

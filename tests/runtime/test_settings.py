@@ -22,6 +22,7 @@ def test_every_documented_variable_sets_its_field() -> None:
             "AGENTOS_MAX_BODY_BYTES": "1024",
             "JWT_JWKS_FILE": "/etc/jwks.json",
             "AGENTOS_METRICS_PORT": "0",
+            "AGENTOS_MAX_EVAL_RUNS": "8",
         }
     )
     assert settings.security_key == "s3cret"
@@ -29,6 +30,7 @@ def test_every_documented_variable_sets_its_field() -> None:
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert (settings.log_level, settings.log_format) == ("debug", "json")
     assert (settings.max_body_bytes, settings.jwt_jwks_file, settings.metrics_port) == (1024, Path("/etc/jwks.json"), 0)
+    assert settings.max_eval_runs == 8
 
 
 def test_the_variables_are_the_documented_upper_case_names() -> None:
@@ -46,6 +48,7 @@ def test_the_variables_are_the_documented_upper_case_names() -> None:
         "AGENTOS_METRICS_PORT",
         "AGENTOS_RUN_GRACE_SECONDS",
         "AGENTOS_MAX_BACKGROUND_RUNS",
+        "AGENTOS_MAX_EVAL_RUNS",
     }
 
 
@@ -95,6 +98,14 @@ def test_the_metrics_port_cannot_be_the_api_port() -> None:
         Settings.from_environ({"AGENT_OS_PORT": "9464"})  # the default metrics port
     assert Settings.from_environ({"AGENT_OS_PORT": "8000", "AGENTOS_METRICS_PORT": "8001"}).metrics_port == 8001
     assert Settings.from_environ({"AGENT_OS_PORT": "0", "AGENTOS_METRICS_PORT": "0"}).metrics_port == 0
+
+
+def test_a_replica_runs_four_evals_at_once_unless_told_and_at_least_one() -> None:
+    assert Settings().max_eval_runs == 4
+    with pytest.raises(pydantic.ValidationError) as caught:
+        Settings.from_environ({"AGENTOS_MAX_EVAL_RUNS": "0"})
+    [error] = caught.value.errors()
+    assert error["loc"] == ("AGENTOS_MAX_EVAL_RUNS",) and error["msg"] == "Input should be greater than or equal to 1"
 
 
 def test_every_setting_has_a_description_for_the_reference() -> None:

@@ -5,7 +5,8 @@ fake) serving ``POST /v1/chat/completions`` as JSON or SSE (``data: {...}`` fram
 chunk when ``stream_options.include_usage``, then ``data: [DONE]``) and ``GET /v1/models``.
 Each request takes the next scripted ``Reply`` (text split in chunks, tool calls whose
 arguments arrive in fragments, an error status, a hang, a slow stream) or the default one, and
-is recorded so tests can assert the prompt the runtime sent.
+is recorded so tests can assert the prompt the runtime sent (``received(count)`` waits, without
+sleeping, until that many have arrived).
 
 ``POST /v1/embeddings`` answers every input with ``fake_embedding`` (of the requested
 ``dimensions``, else ``embedding_dimensions``), as floats or base64 as asked. It has its own
@@ -165,6 +166,8 @@ class FakeOpenAI:
         self._encoded: dict[tuple[Reply, bool], list[bytes]] = {}
         self.closing: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.arrived = threading.Condition()
+        """Notified (in the server's thread) as each chat request is recorded."""
 
     @classmethod
     def benchmark(cls) -> FakeOpenAI:
@@ -210,7 +213,9 @@ class FakeOpenAI:
         if self.record:
             body = json.loads(raw)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            self.requests.append(RecordedRequest(path=path, headers=headers, body=body))
+            with self.arrived:
+                self.requests.append(RecordedRequest(path=path, headers=headers, body=body))
+                self.arrived.notify_all()
             streaming = bool(body.get("stream"))
         else:
             streaming = _STREAM_FLAG.search(raw) is not None
@@ -391,6 +396,17 @@ class FakeOpenAIServer:
 
     def script_embeddings(self, *replies: EmbeddingReply) -> None:
         self.app.script_embeddings(*replies)
+
+    async def received(self, count: int, *, timeout: float = _START_DEADLINE) -> None:
+        """Return once ``count`` chat requests have arrived (waiting in a worker thread, so the
+        test's event loop, and an app served in it, go on); fail after ``timeout`` seconds."""
+
+        def wait() -> bool:
+            with self.app.arrived:
+                return self.app.arrived.wait_for(lambda: len(self.app.requests) >= count, timeout)
+
+        arrived = await asyncio.to_thread(wait)
+        assert arrived, f"{len(self.app.requests)} of {count} model requests arrived within {timeout:g} s"
 
     @property
     def embedding_requests(self) -> list[RecordedRequest]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from agentos_runtime.api.context import OpenDatabase, RuntimeContext
 from agentos_runtime.config import DatabaseConfig, RuntimeConfig
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.evals.slots import EvalSlots
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage.deferred import DeferredDatabase
 from agentos_runtime.storage.ports import Database
@@ -109,6 +110,7 @@ async def open_context(
         models=models,
         agents=agents,
         runs=registry,
+        eval_slots=EvalSlots(limit=settings.max_eval_runs),
         teams=teams,
         workflows=workflows,
         mcp=mcp,

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from agentos_runtime.config import DatabaseConfig, RuntimeConfig
+from agentos_runtime.evals.slots import EvalSlots
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs import Agent, RunRegistry
 from agentos_runtime.runs.teams import Team
@@ -49,6 +50,8 @@ class RuntimeContext:
     agents: Mapping[str, Agent]
     runs: RunRegistry
     """The runs in flight, to cancel one or wind them all down."""
+    eval_slots: EvalSlots
+    """The evals this replica runs at once, up to ``AGENTOS_MAX_EVAL_RUNS``."""
     teams: Mapping[str, Team] = field(default_factory=dict)
     """Every declared team by id, in declaration order."""
     workflows: Mapping[str, Workflow] = field(default_factory=dict)

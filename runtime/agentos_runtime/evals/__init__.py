@@ -7,4 +7,5 @@
 ``performance`` (the latency and peak memory of repeated runs). The decisions (verdicts,
 statistics, tool checks) are pure functions in ``judging``, ``reliability`` and
 ``performance.summarise``. Every failure is an ``EvalFailed`` carrying its HTTP status.
+``slots.EvalSlots`` bounds the evals a replica runs at once (``AGENTOS_MAX_EVAL_RUNS``).
 """

@@ -2,7 +2,8 @@
 
 ``POST /eval-runs`` runs the evaluation while the request waits (as Agno does) and answers
 the stored eval run. The selected database stores it; the target's own database stores the
-runs it makes. With user isolation a non-admin caller sees and changes its own eval runs only.
+runs it makes. A replica runs at most ``AGENTOS_MAX_EVAL_RUNS`` evals at once (503 beyond).
+With user isolation a non-admin caller sees and changes its own eval runs only.
 """
 
 from __future__ import annotations
@@ -108,10 +109,20 @@ async def delete_eval_runs(request: DeleteEvalRunsRequest, database: DatabaseDep
 _RUN_ERRORS: Responses = {
     409: {"model": ErrorDetail, "description": "A performance eval already runs in this process"},
     502: {"model": ErrorDetail, "description": "A run of the target or the judge failed; nothing was stored"},
+    503: {
+        "model": ErrorDetail,
+        "description": (
+            "The database is unavailable, or AGENTOS_MAX_EVAL_RUNS evals already run on this replica "
+            "(with Retry-After; no model was called, nothing was stored)"
+        ),
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}
+        },
+    },
 }
 
 
-@router.post("/eval-runs", responses={**answers(EvalRun, "The finished eval run", 400, 404, 503), **_RUN_ERRORS})
+@router.post("/eval-runs", responses={**answers(EvalRun, "The finished eval run", 400, 404), **_RUN_ERRORS})
 async def create_eval_run(request: EvalRunInput, database: DatabaseDep, context: ContextDep, caller: CallerDep) -> JSON:
     """Run an evaluation of an agent or team and store its result."""
     spec = request.spec()
@@ -120,7 +131,9 @@ async def create_eval_run(request: EvalRunInput, database: DatabaseDep, context:
     # The target runs as the caller, as a run it asked for would: under user isolation its
     # memories and sessions are the caller's own, never the shared "default" user's.
     user_id = caller.run_user_id(None)
-    row = await run_eval(spec, target=target, kind=kind, judge=judge, store=database.database.evals, user_id=user_id)
+    store = database.database.evals
+    with context.eval_slots.holding():
+        row = await run_eval(spec, target=target, kind=kind, judge=judge, store=store, user_id=user_id)
     return eval_view(row)
 
 
