@@ -55,8 +55,8 @@ async def handle_unexpected_error(request: Request, error: Exception) -> JSONRes
 
 class AnswerUnexpectedErrors:
     """An exception no handler took becomes 500 ``{"detail": "Internal server error"}``; a
-    client that disconnects before its body arrived (``ClientDisconnect``) gets nothing and is
-    no error.
+    client that disconnects before its body arrived, or while a route that watches for it works
+    (``ClientDisconnect``), gets nothing and is no error.
 
     Once a response has started (a stream failing midway) nothing can be answered any more:
     the error is re-raised and the server closes the connection, as the response is cut short.
@@ -80,8 +80,8 @@ class AnswerUnexpectedErrors:
         try:
             await self.app(scope, receive, tracking_send)
         except ClientDisconnect:
-            # The client went away before its body arrived: nobody to answer, nothing failed.
-            logger.debug("%s %s: the client went away before sending its body", scope["method"], scope["path"])
+            # The client went away before it was answered: nobody to answer, nothing failed.
+            logger.debug("%s %s: the client went away before it was answered", scope["method"], scope["path"])
         except Exception as error:
             if started:
                 raise

@@ -1,6 +1,6 @@
 """Evaluations of agents and teams, stored as Agno's eval runs (``agno_eval_runs``).
 
-``running.run_eval(spec, target=..., store=...)`` runs one evaluation and stores it:
+``running.evaluate(spec, target=...)`` runs one evaluation, the eval run to store:
 ``accuracy`` (the target answers ``input`` and a judge model scores the answer against
 ``expected_output`` from 1 to 10), ``agent_as_judge`` (a judge holds one answer to
 ``criteria``), ``reliability`` (the tool calls of one run against the expected ones) or

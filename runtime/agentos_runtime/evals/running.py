@@ -14,7 +14,7 @@ from agentos_runtime.evals.reliability import evaluate_reliability
 from agentos_runtime.evals.specs import MAX_REPEATED_TEXT, EvalSpec, Evaluated
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.loop import Agent
-from agentos_runtime.storage.ports import EvalRow, EvalStore
+from agentos_runtime.storage.ports import EvalRow
 
 TargetKind = Literal["agent", "team"]
 
@@ -36,20 +36,21 @@ def check_spec(spec: EvalSpec) -> None:
         raise BadRequest("expected_tool_calls is required for reliability evaluations")
 
 
-async def run_eval(
+async def evaluate(
     spec: EvalSpec,
     *,
     target: Evaluated,
     kind: TargetKind,
     judge: ChatModel,
-    store: EvalStore,
     user_id: str | None = None,
 ) -> EvalRow:
-    """Run the evaluation of ``target`` and store it; returns the stored eval run.
+    """Run the evaluation of ``target``; returns the eval run to store (``EvalStore.create_eval``).
 
-    The target runs as ``user_id`` (its memories, its sessions). ``judge`` scores accuracy
-    answers and holds agent-as-judge answers to their criteria. Raises ``BadRequest`` (see ``check_spec``), ``EvalFailed``, ``ModelProviderError``
-    or ``StorageUnavailable``; nothing is stored then.
+    Nothing of the eval is stored here, so stopping it midway (cancelling it) leaves no eval run;
+    the runs of the target it made are stored as every run is. The target runs as ``user_id``
+    (its memories, its sessions). ``judge`` scores accuracy answers and holds agent-as-judge
+    answers to their criteria. Raises ``BadRequest`` (see ``check_spec``), ``EvalFailed``,
+    ``ModelProviderError`` or ``Conflict`` (another performance eval runs).
     """
     check_spec(spec)
     run_id = str(uuid.uuid4())
@@ -61,7 +62,7 @@ async def run_eval(
         data, asked = await evaluate_reliability(spec, target, run_id=run_id, user_id=user_id)
     else:
         data, asked = await evaluate_performance(spec, target, user_id=user_id)
-    row = EvalRow(
+    return EvalRow(
         run_id=run_id,
         eval_type=spec.eval_type,
         eval_data=data,
@@ -74,7 +75,6 @@ async def run_eval(
         evaluated_component_name=target.name,
         user_id=user_id,
     )
-    return await store.create_eval(row)
 
 
 def find_model(models: Mapping[str, ChatModel], model_id: str) -> ChatModel:

@@ -2,21 +2,25 @@
 
 ``POST /eval-runs`` runs the evaluation while the request waits (as Agno does) and answers
 the stored eval run. The selected database stores it; the target's own database stores the
-runs it makes. A replica runs at most ``AGENTOS_MAX_EVAL_RUNS`` evals at once (503 beyond).
-With user isolation a non-admin caller sees and changes its own eval runs only.
+runs it makes. A replica runs at most ``AGENTOS_MAX_EVAL_RUNS`` evals at once (503 beyond), and
+an eval whose client goes away is stopped and stores no eval run. With user isolation a
+non-admin caller sees and changes its own eval runs only.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from starlette.requests import ClientDisconnect
 
 from agentos_runtime.api.authz import Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
+from agentos_runtime.api.disconnects import unless_disconnected
 from agentos_runtime.api.responses import DATABASE_ERRORS, ErrorDetail, EvalRun, EvalRunPage, Responses, answers
 from agentos_runtime.api.routes.eval_schemas import (
     DeleteEvalRunsRequest,
@@ -27,12 +31,13 @@ from agentos_runtime.api.routes.eval_schemas import (
 )
 from agentos_runtime.api.routes.session_schemas import page_envelope
 from agentos_runtime.errors import BadRequest, NotFound
-from agentos_runtime.evals.running import TargetKind, agent_with_model, check_spec, find_model, run_eval
+from agentos_runtime.evals.running import TargetKind, agent_with_model, check_spec, evaluate, find_model
 from agentos_runtime.evals.specs import Evaluated
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.storage.ports import EvalComponent, EvalQuery, EvalRow, EvalStore, SortOrder
 
 router = APIRouter(tags=["Evals"], responses=DATABASE_ERRORS)
+log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 
@@ -123,7 +128,9 @@ _RUN_ERRORS: Responses = {
 
 
 @router.post("/eval-runs", responses={**answers(EvalRun, "The finished eval run", 400, 404), **_RUN_ERRORS})
-async def create_eval_run(request: EvalRunInput, database: DatabaseDep, context: ContextDep, caller: CallerDep) -> JSON:
+async def create_eval_run(
+    request: EvalRunInput, database: DatabaseDep, context: ContextDep, caller: CallerDep, connection: Request
+) -> JSON:
     """Run an evaluation of an agent or team and store its result."""
     spec = request.spec()
     check_spec(spec)
@@ -131,10 +138,16 @@ async def create_eval_run(request: EvalRunInput, database: DatabaseDep, context:
     # The target runs as the caller, as a run it asked for would: under user isolation its
     # memories and sessions are the caller's own, never the shared "default" user's.
     user_id = caller.run_user_id(None)
-    store = database.database.evals
     with context.eval_slots.holding():
-        row = await run_eval(spec, target=target, kind=kind, judge=judge, store=store, user_id=user_id)
-    return eval_view(row)
+        evaluation = evaluate(spec, target=target, kind=kind, judge=judge, user_id=user_id)
+        try:
+            row = await unless_disconnected(evaluation, connection.receive)
+        except ClientDisconnect:
+            log.info(
+                "%s eval of %s '%s' stopped: the client went away; no eval run stored", spec.eval_type, kind, target.id
+            )
+            raise
+        return eval_view(await database.database.evals.create_eval(row))
 
 
 def _target(context: RuntimeContext, request: EvalRunInput) -> tuple[Evaluated, TargetKind, ChatModel]:
