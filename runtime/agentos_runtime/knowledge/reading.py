@@ -573,6 +573,10 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._hidden: list[str] = []
+        """The hidden elements open, each once, in the order they were first opened: an end tag
+        closes the first one of its name and everything opened after it, so an element opened
+        again inside itself changes nothing. At most ``len(_HIDDEN)`` entries, however many
+        times a page opens them (a list of every opening made each end tag's lookup quadratic)."""
         self._pre = 0
         self._pre_opened = False
         self._breaks = 0
@@ -583,7 +587,8 @@ class _TextExtractor(HTMLParser):
         if tag == "body":
             self._hidden.clear()  # a page whose head is never closed: browsers end it here too
         if tag in _HIDDEN:
-            self._hidden.append(tag)
+            if tag not in self._hidden:
+                self._hidden.append(tag)
             return
         if self._hidden:
             return
