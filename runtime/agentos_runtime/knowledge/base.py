@@ -102,7 +102,9 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
         check_size("text_content", len(data), limit)
         if not text.strip():
             raise BadRequest("text_content: the text is empty")
-        name = upload.name or text.strip().splitlines()[0][:TEXT_NAME_CHARS]
+        # The first line of the first TEXT_NAME_CHARS characters is the first line cut to them:
+        # splitting the whole text would hold a string per line (20 times the text in memory).
+        name = upload.name or text.strip()[:TEXT_NAME_CHARS].splitlines()[0]
         return CheckedUpload(name, "text", len(data), Payload(data=data, content_type="text/plain; charset=utf-8"))
     url = (upload.url or "").strip()
     if not url:

@@ -4,14 +4,16 @@ on SQLite (sqlite-vec) and PostgreSQL (pgvector)."""
 from __future__ import annotations
 
 import logging
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
 from agentos_runtime.config import RuntimeConfig
+from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.errors import BadRequest, NotFound
-from agentos_runtime.knowledge.base import Upload
+from agentos_runtime.knowledge.base import Upload, check_upload
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.reading import ContentTooLarge, UnsupportedContent
 from agentos_runtime.observability.startup import startup_lines
@@ -329,6 +331,23 @@ async def test_text_with_a_nul_or_a_lone_surrogate_is_stored_cleaned(space: Know
     assert added.name == "Caf\ufffd menu of the day"
     (hit,) = await docs.search("menu of the day")
     assert hit.content == "Caf\ufffd menu of the day"
+
+
+def test_a_text_of_a_million_lines_is_named_after_its_first_line_without_splitting_all_of_it() -> None:
+    config = KnowledgeBaseConfig.model_validate({"id": "docs", "embedder": {"dimensions": 8}})
+    text = "  \n Leave policy for every employee of the company, in force from January on, and for all contractors\r\n"
+    text += "ab\n" * 1_000_000
+
+    tracemalloc.start()
+    try:
+        checked = check_upload(Upload(text=text), config)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert checked.name == "Leave policy for every employee of the company, in force from January on, and fo"
+    # The text cleaned, encoded and stripped: a few copies. A list of every line was 20 times the text.
+    assert peak < 6 * len(text), f"{peak:,} bytes to name {len(text):,}"
 
 
 async def test_a_url_upload_without_a_name_is_named_without_its_credentials_or_query(
