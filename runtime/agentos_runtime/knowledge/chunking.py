@@ -17,7 +17,9 @@ whitespace. A chunk repeats at most ``overlap`` characters of the one before it.
   ``recursive`` does, with the overlap inside that section only.
 
 The work is linear in the text's length: pieces are kept as positions into the text and
-only the chunks themselves are copied, so 10 MB of text is chunked in about a second.
+only the chunks themselves are copied, so 10 MB of text is chunked in about a second. How
+many chunks a text makes depends on the settings too (50 characters repeating 49 make one
+per character): ``max_chunks`` stops the cutting as soon as there would be more.
 """
 
 from __future__ import annotations
@@ -43,13 +45,23 @@ _WORD_START = re.compile(r"\s+(?=\S)")
 _HEADING_OR_FENCE = re.compile(r"^ {0,3}(?:(#{1,6})(?=[ \t]|$)|(`{3,}|~{3,}))", re.MULTILINE)
 
 
-def chunk_text(text: str, settings: ChunkingSettings) -> list[str]:
-    """The chunks of ``text`` by ``settings`` (strategy, size, overlap); none for blank text."""
-    return [text[start:end] for start, end in chunk_spans(text, settings)]
+class TooManyChunks(ValueError):
+    """The text would be cut into more than ``limit`` chunks."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit:,} chunks")
+        self.limit = limit
 
 
-def chunk_spans(text: str, settings: ChunkingSettings) -> list[Span]:
-    """Where the chunks of ``text`` start and end (``text[start:end]`` is a chunk)."""
+def chunk_text(text: str, settings: ChunkingSettings, *, max_chunks: int | None = None) -> list[str]:
+    """The chunks of ``text`` by ``settings`` (strategy, size, overlap); none for blank text.
+    ``TooManyChunks`` once there would be more than ``max_chunks``."""
+    return [text[start:end] for start, end in chunk_spans(text, settings, max_chunks=max_chunks)]
+
+
+def chunk_spans(text: str, settings: ChunkingSettings, *, max_chunks: int | None = None) -> list[Span]:
+    """Where the chunks of ``text`` start and end (``text[start:end]`` is a chunk).
+    ``TooManyChunks`` as soon as there would be more than ``max_chunks``."""
     size, overlap = settings.size, settings.overlap
     spans: Iterator[Span]
     if settings.strategy == "fixed":
@@ -58,7 +70,7 @@ def chunk_spans(text: str, settings: ChunkingSettings) -> list[Span]:
         spans = _markdown_spans(text, size, overlap)
     else:
         spans = _merge(text, _pieces(text, 0, len(text), size), size, overlap)
-    return _trimmed(text, spans)
+    return _trimmed(text, spans, max_chunks)
 
 
 def _fixed_spans(text: str, size: int, overlap: int) -> Iterator[Span]:
@@ -76,7 +88,7 @@ def _fixed_spans(text: str, size: int, overlap: int) -> Iterator[Span]:
         start = max(end - overlap, start + 1)
 
 
-def _trimmed(text: str, spans: Iterator[Span]) -> list[Span]:
+def _trimmed(text: str, spans: Iterator[Span], max_chunks: int | None = None) -> list[Span]:
     """The spans without surrounding whitespace; blank ones, and ones inside the previous
     chunk (the tail of a fixed cut that the overlap already holds), dropped. A span that,
     trimmed, starts where the previous chunk starts holds all of it, and takes its place (an
@@ -93,6 +105,8 @@ def _trimmed(text: str, spans: Iterator[Span]) -> list[Span]:
                 result[-1] = (start, end)
             else:
                 result.append((start, end))
+                if max_chunks is not None and len(result) > max_chunks:
+                    raise TooManyChunks(max_chunks)
             last_end = end
     return result
 

@@ -34,7 +34,7 @@ from agentos_runtime.config.knowledge import (
     metadata_size,
 )
 from agentos_runtime.errors import AgentOSError, Busy, ModelProviderError, StorageUnavailable
-from agentos_runtime.knowledge.chunking import chunk_text
+from agentos_runtime.knowledge.chunking import TooManyChunks, chunk_text
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
 from agentos_runtime.knowledge.reading import format_size, read_content
@@ -51,6 +51,12 @@ DEFAULT_CONCURRENCY = 2
 # within its base's limit, is always taken when nothing is held).
 MAX_HELD_BYTES = 256 * 1024 * 1024
 HELD_RETRY_SECONDS = 30
+# Chunks one content may be cut into (unless its base's own chunking makes more of its largest
+# content, see ``max_chunks``): every chunk and its vector are held in memory until the content
+# is stored in one transaction, a vector of 1,536 dimensions about 50 KB as Python floats. A
+# content at the default limit (20 MiB) and chunk size (5,000) makes about 4,200; the smallest
+# chunks an upload may ask for (50 characters repeating 49) would make one per character.
+MAX_CHUNKS = 10_000
 
 Clock = Callable[[], float]
 
@@ -170,7 +176,11 @@ class Pipeline:
             max_bytes=self.base.max_content_bytes,
             stop=stop,
         )
-        return [piece for piece in chunk_text(read.text, chunking) if piece.strip()]
+        try:
+            pieces = chunk_text(read.text, chunking, max_chunks=max_chunks(self.base))
+        except TooManyChunks as error:
+            raise IngestionFailed(too_many_chunks_message(error.limit, chunking)) from None
+        return [piece for piece in pieces if piece.strip()]
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, a request per ``batch_size`` texts, each timed and counted. The
@@ -216,6 +226,23 @@ def failure_message(error: AgentOSError | OSError) -> str:
     if isinstance(error, AgentOSError):
         return error.detail
     return f"reading the file failed: {error.strerror or type(error).__name__}"
+
+
+def max_chunks(base: KnowledgeBaseConfig) -> int:
+    """The most chunks one content of ``base`` may be cut into: ``MAX_CHUNKS``, or twice what the
+    base's own chunking makes of the largest content it takes, when that is more (a base whose
+    limit or chunks were chosen for more chunks keeps them; an upload's own chunk_size and
+    chunk_overlap cannot multiply them)."""
+    own = -(-base.max_content_bytes // base.chunking.size)
+    return max(MAX_CHUNKS, 2 * own)
+
+
+def too_many_chunks_message(limit: int, chunking: ChunkingSettings) -> str:
+    """The ``status_message`` of a content its chunking would cut into more than ``limit`` chunks."""
+    return (
+        f"the content would be cut into more than {limit:,} chunks (chunk_size {chunking.size}, chunk_overlap "
+        f"{chunking.overlap}): upload it with a larger chunk_size or a smaller chunk_overlap, or split the document"
+    )
 
 
 def copies_problem(metadata_bytes: int, chunks: int) -> str | None:

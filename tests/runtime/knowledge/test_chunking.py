@@ -7,7 +7,7 @@ import time
 
 import pytest
 from agentos_runtime.config.knowledge import ChunkingSettings
-from agentos_runtime.knowledge.chunking import chunk_spans, chunk_text
+from agentos_runtime.knowledge.chunking import TooManyChunks, chunk_spans, chunk_text
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -183,6 +183,30 @@ def test_markdown_cuts_a_long_section_recursively_with_overlap_inside_it() -> No
     assert len(long_chunks) > 3
     for previous, chunk in zip(long_chunks, long_chunks[1:], strict=False):
         assert chunk.split()[0] in previous.split(), "each piece of the long section repeats a word of the one before"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_chunking_stops_as_soon_as_the_text_would_make_more_chunks_than_allowed(strategy: str) -> None:
+    # 50 characters repeating 49: a chunk per character, a million of them, unless stopped.
+    chunking = ChunkingSettings(strategy=strategy, size=50, overlap=49)
+    text = "ab " * 333_333
+
+    started = time.process_time()
+    with pytest.raises(TooManyChunks) as refused:
+        chunk_spans(text, chunking, max_chunks=1_000)
+    elapsed = time.process_time() - started
+
+    assert refused.value.limit == 1_000
+    assert elapsed < 1.0  # the work of about a thousand chunks, not of all of them
+
+
+def test_a_text_of_exactly_the_allowed_chunks_is_chunked_in_full() -> None:
+    chunking = ChunkingSettings(strategy="fixed", size=50, overlap=0)
+    text = " ".join(["x" * 49] * 20)
+
+    assert len(chunk_spans(text, chunking, max_chunks=20)) == 20
+    with pytest.raises(TooManyChunks):
+        chunk_spans(text, chunking, max_chunks=19)
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
 from agentos_runtime.errors import Busy, ModelAuthenticationError, StorageUnavailable
 from agentos_runtime.knowledge.base import KnowledgeBase, Upload
 from agentos_runtime.knowledge.hub import LEASE_SECONDS, RESTARTED_MESSAGE, KnowledgeHub
-from agentos_runtime.knowledge.ingestion import IngestionQueue, build_chunks, failure_message
+from agentos_runtime.knowledge.ingestion import IngestionQueue, build_chunks, failure_message, max_chunks
 from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
@@ -161,6 +162,39 @@ async def test_a_content_deleted_while_processing_stays_deleted(space: Knowledge
 
     assert await docs.list() == ([], 0)
     assert await docs.store.counts() == (0, 0)
+
+
+async def test_a_content_its_chunking_would_cut_into_too_many_chunks_fails_before_any_embedding(
+    space: KnowledgeSpace,
+) -> None:
+    hub = await space.open()
+    docs = hub["docs"]
+    kept = await docs.add(Upload(text="Parental leave is sixteen weeks."))
+    await hub.wait_idle()
+    calls = len(space.embedder.calls)
+    limit = max_chunks(docs.config)
+    # A chunk for every few characters: chunk_size 50 repeating 49 of them.
+    text = "leave " * (limit * 2)
+    added = await docs.add(Upload(text=text, chunking=ChunkingSettings(strategy="fixed", size=50, overlap=49)))
+    await hub.wait_idle()
+
+    failed = await docs.get(added.id)
+    assert failed.status == "failed"
+    assert failed.status_message == (
+        f"the content would be cut into more than {limit:,} chunks (chunk_size 50, chunk_overlap 49): "
+        "upload it with a larger chunk_size or a smaller chunk_overlap, or split the document"
+    )
+    assert len(space.embedder.calls) == calls
+    assert (await docs.get(kept.id)).status == "completed"
+    assert await docs.store.counts() == (2, 1)
+
+
+def test_a_content_may_have_ten_thousand_chunks_or_twice_what_its_base_cuts_its_largest_content_into() -> None:
+    def base(**fields: object) -> KnowledgeBaseConfig:
+        return KnowledgeBaseConfig.model_validate({"id": "docs", "embedder": {"dimensions": 8}, **fields})
+
+    assert max_chunks(base()) == 10_000  # 20 MiB in chunks of 5,000 characters: 4,195
+    assert max_chunks(base(max_content_bytes=100 * 2**20, chunking={"size": 1000})) == 209_716
 
 
 async def reading_a_slow_pdf(
