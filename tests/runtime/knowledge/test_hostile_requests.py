@@ -104,6 +104,25 @@ async def test_filters_are_capped_at_100_terms_on_every_store(served: Served) ->
         assert error["loc"] == ["body", "filters"] and "at most 100 terms" in error["msg"]
 
 
+@pytest.mark.parametrize(
+    ("meta", "field", "bound"),
+    [({"limit": 10_001}, "limit", 10_000), ({"limit": 10**400}, "limit", 10_000), ({"page": 10**20}, "page", 10**9)],
+    ids=["limit-over-a-page", "limit-of-400-digits", "page-of-21-digits"],
+)
+async def test_a_search_page_or_page_size_beyond_the_listings_bounds_is_422_naming_it_not_echoed(
+    served: Served, meta: dict[str, int], field: str, bound: int
+) -> None:
+    # Python reads any integer: one of 400 digits was echoed in the answer's meta, a number no
+    # JSON client reads back (the UI's JavaScript sees Infinity).
+    body = '{"query": "vacation", "meta": {"%s": %d}}' % (field, meta[field])  # noqa: UP031  (JSON text as sent)
+    answer = await served.client.post("/knowledge/search", content=body, headers={"content-type": "application/json"})
+
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "meta", field]
+    assert error["msg"] == f"Input should be less than or equal to {bound}"
+
+
 async def test_text_over_a_mebibyte_is_taken_up_to_max_content_bytes_and_metadata_up_to_64_kib_then_413(
     roomy: Served,
 ) -> None:

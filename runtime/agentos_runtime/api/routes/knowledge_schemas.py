@@ -217,8 +217,11 @@ class Success(RootModel[str]):
 
 
 class SearchMeta(BaseModel):
-    limit: int = Field(default=20, ge=1, description="Results per page")
-    page: int = Field(default=1, ge=1, description="Page number, from 1")
+    """Which page of the results; bounded as a listing's pages are (an integer beyond them, which
+    Python reads whatever its length, would come back in the answer's ``meta``)."""
+
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE, description="Results per page")
+    page: int = Field(default=1, ge=1, le=MAX_PAGE, description="Page number, from 1")
 
 
 class SearchRequest(BaseModel):
