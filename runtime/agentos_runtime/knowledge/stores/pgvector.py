@@ -484,13 +484,15 @@ class PgVectorStore:
             if self._creating_extension and isinstance(cause, _EXTENSION_REFUSALS):
                 raise self._needs_extension(cause) from cause
             raise
-        except _EXTENSION_REFUSALS as error:
-            if self._creating_extension:
-                raise self._needs_extension(error) from error
-            raise IncompatibleStore(
-                f"database '{self._db_id}' refused the operation: {self._redacted(error)}"
-            ) from error
+        except ValueError as error:
+            if not isinstance(error.__cause__, psycopg.Error):
+                raise
+            # The executor's word for a value past a limit of the server (SQLSTATE class 54),
+            # such as a name over what Agno's btree index on it takes: the data's fault.
+            raise UnstorableData(f"database '{self._db_id}' refused the data: {error}") from error
         except psycopg.Error as error:
+            if self._creating_extension and isinstance(error, _EXTENSION_REFUSALS):
+                raise self._needs_extension(error) from error
             raise IncompatibleStore(
                 f"database '{self._db_id}' refused the operation: {self._redacted(error)}"
             ) from error

@@ -201,6 +201,24 @@ async def test_a_chunk_refused_midway_leaves_nothing_searchable_and_the_status_u
     assert [hit.content_id for hit in await store.search(query("anything"), limit=10)] == ["c1"]
 
 
+@pytest.mark.parametrize("spot", ["postgres"], indirect=True)
+async def test_a_value_past_a_limit_of_postgresql_is_refused_as_data_and_nothing_is_written(
+    spot: KnowledgeSpot,
+) -> None:
+    # Agno's btree index on the chunks' name takes at most 2,704 bytes a row.
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    unindexable = "".join(chr(0x4E00 + (i * 7919) % 20_000) for i in range(1_000))  # 3,000 bytes, not compressible
+    named = Chunk(id="c1-1", content_id="c1", name=unindexable, content="x", embedding=query("x"))
+
+    with pytest.raises(UnstorableData, match="refused the data: too large for the database: index row size"):
+        await store.complete_content("c1", [named], updated_at=200)
+
+    found = await store.get_content("c1")
+    assert found is not None and found.status == "processing"
+    assert await store.counts() == (1, 0)
+
+
 async def test_an_embedding_of_the_wrong_length_is_refused_before_anything_is_written(spot: KnowledgeSpot) -> None:
     store = await spot.open()
     await store.add_content(content("c1"))
