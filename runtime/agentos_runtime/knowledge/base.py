@@ -33,7 +33,7 @@ from agentos_runtime.knowledge.reading import (
     detect_type,
     format_size,
 )
-from agentos_runtime.knowledge.records import Content, SearchHit
+from agentos_runtime.knowledge.records import Content, SearchHit, clipped_name
 from agentos_runtime.knowledge.sources import check_content_url, public_url
 
 logger = logging.getLogger("agentos_runtime.knowledge")
@@ -110,7 +110,7 @@ def check_upload(upload: Upload, config: KnowledgeBaseConfig) -> CheckedUpload:
     if not url:
         raise BadRequest("url: the URL is empty")
     check_content_url(url, config.allowed_hosts, field="url")
-    return CheckedUpload(upload.name or public_url(url), "url", None, Payload(url=url))
+    return CheckedUpload(upload.name or clipped_name(public_url(url)), "url", None, Payload(url=url))
 
 
 # The longest search query, from the API or from a model's ``search_knowledge_base`` call.

@@ -12,6 +12,17 @@ from typing import Any, Literal
 
 ContentStatus = Literal["processing", "completed", "failed"]
 
+# The longest name a content (and each of its chunks) is stored with: Agno's btree index on the
+# chunks' name takes at most 2,704 bytes a row on PostgreSQL, and 512 characters are at most
+# 2,048 bytes of UTF-8. As long as a name an upload may give.
+MAX_NAME_CHARS = 512
+
+
+def clipped_name(name: str) -> str:
+    """``name``, or its first ``MAX_NAME_CHARS`` characters ending in ``...`` when longer (a name
+    made of a URL or a file's path, which may be far longer)."""
+    return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 3] + "..."
+
 
 @dataclass
 class Content:

@@ -42,7 +42,7 @@ from agentos_runtime.knowledge.reading import (
     detect_type,
     format_size,
 )
-from agentos_runtime.knowledge.records import Content
+from agentos_runtime.knowledge.records import Content, clipped_name
 from agentos_runtime.storable import one_line
 from agentos_runtime.tools.http_get import MAX_REDIRECTS
 
@@ -250,11 +250,12 @@ class SourceItem:
 def source_items(source: KnowledgeSource, *, supported: Callable[[Path], bool]) -> list[SourceItem]:
     """The documents of ``source`` (walks a directory: run it in a thread)."""
     if source.url is not None:
-        return [SourceItem(url_identity(source.url), source.name or public_url(source.url), source, url=source.url)]
+        name = source.name or clipped_name(public_url(source.url))
+        return [SourceItem(url_identity(source.url), name, source, url=source.url)]
     root = Path(source.path or "")
     items = []
     for path in source_files(root, supported=supported):
-        name = path.name if path == root else path.relative_to(root).as_posix()
+        name = clipped_name(path.name if path == root else path.relative_to(root).as_posix())
         if source.name and path == root:
             name = source.name
         items.append(SourceItem(path.absolute().as_uri(), name, source, path=path))
@@ -292,7 +293,7 @@ async def load_sources(base: KnowledgeBase, *, lease_seconds: float) -> None:
             items = await asyncio.to_thread(source_items, source, supported=supported_file)
         except OSError as error:
             root = Path(source.path or "")
-            item = SourceItem(root.absolute().as_uri(), source.name or root.name, source, path=root)
+            item = SourceItem(root.absolute().as_uri(), source.name or clipped_name(root.name), source, path=root)
             await _record_failure(base, item, existing.get(item.identity), f"reading {root} failed: {error.strerror}")
             continue
         for item in items:

@@ -8,6 +8,9 @@ searches run on SQLite and PostgreSQL alike where the stores could differ.
 from __future__ import annotations
 
 import json
+import logging
+import random
+import string
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from tests.runtime.api.harness import Served
 from tests.runtime.knowledge.broken_embeddings import BrokenServer, broken_embeddings, broken_embeddings_server
 from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, embedder, knowledge_config, serve_knowledge
 from tests.runtime.knowledge.test_reading import pdf_of
-from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server
+from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server, serve_asgi
 
 __all__ = ["broken_embeddings", "broken_embeddings_server", "fake_openai", "fake_openai_server"]
 
@@ -121,6 +124,32 @@ async def test_a_search_page_or_page_size_beyond_the_listings_bounds_is_422_nami
     (error,) = answer.json()["detail"]
     assert error["loc"] == ["body", "meta", field]
     assert error["msg"] == f"Input should be less than or equal to {bound}"
+
+
+async def page_for_any_path(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": HANDBOOK.encode()})
+
+
+async def test_a_url_of_thousands_of_characters_is_fetched_stored_and_found_on_every_store(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A name as long as the URL passed PostgreSQL's 2,704 bytes for an index row (Agno's index on
+    # the chunks' name): the content failed "unexpectedly" with a traceback in the log.
+    path = "".join(random.Random(5).choices(string.ascii_letters + string.digits, k=8_000))  # not compressible
+    with serve_asgi(page_for_any_path) as port:
+        base = {"id": "docs", "allowed_hosts": [f"127.0.0.1:{port}"]}
+        async with serve_knowledge(backend, knowledge_config(fake_openai.base_url, base), tmp_path) as served:
+            accepted = await served.client.post("/knowledge/content", data={"url": f"http://127.0.0.1:{port}/{path}"})
+            status = await settled_status(served, accepted.json()["id"])
+            found = await served.client.post("/knowledge/search", json={"query": "vacation policy"})
+
+    assert accepted.status_code == 202, accepted.text
+    assert len(accepted.json()["name"]) == 512 and accepted.json()["name"].endswith("...")
+    assert status["status"] == "completed", status
+    assert [hit["content"] for hit in found.json()["data"]] == [HANDBOOK]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_text_over_a_mebibyte_is_taken_up_to_max_content_bytes_and_metadata_up_to_64_kib_then_413(

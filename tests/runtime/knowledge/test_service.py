@@ -350,6 +350,18 @@ def test_a_text_of_a_million_lines_is_named_after_its_first_line_without_splitti
     assert peak < 6 * len(text), f"{peak:,} bytes to name {len(text):,}"
 
 
+def test_a_url_upload_without_a_name_is_named_after_at_most_512_characters_of_it_and_keeps_all_of_it_to_fetch() -> None:
+    config = KnowledgeBaseConfig.model_validate(
+        {"id": "docs", "embedder": {"dimensions": 8}, "allowed_hosts": ["docs.example.com"]}
+    )
+    url = "https://docs.example.com/" + "wiki/" * 1_600
+
+    checked = check_upload(Upload(url=url), config)
+
+    assert len(checked.name) == 512 and checked.name == url[:509] + "..."
+    assert checked.payload.url == url
+
+
 async def test_a_url_upload_without_a_name_is_named_without_its_credentials_or_query(
     sqlite_space: KnowledgeSpace,
 ) -> None:

@@ -29,7 +29,7 @@ from agentos_runtime.config.knowledge import ChunkingSettings, ChunkingStrategy,
 from agentos_runtime.errors import AgentOSError, BadRequest, NotFound
 from agentos_runtime.knowledge.base import MAX_QUERY_LENGTH
 from agentos_runtime.knowledge.reading import ContentTooLarge
-from agentos_runtime.knowledge.records import Content, SearchHit
+from agentos_runtime.knowledge.records import MAX_NAME_CHARS, Content, SearchHit
 from agentos_runtime.storable import Problem
 
 JSON = dict[str, Any]
@@ -43,7 +43,7 @@ SEARCH_TYPE = "vector"
 # ``GET /knowledge/config`` lists the metadata keys of at most this many contents (newest first).
 FILTER_SCAN_LIMIT = 1000
 # A content's name (a file's name when the upload names none), as the runtime file allows.
-MAX_NAME_LENGTH = 512
+MAX_NAME_LENGTH = MAX_NAME_CHARS
 # A content's URL (the name it gets unless one is given): what common HTTP servers accept.
 MAX_URL_LENGTH = 8192
 # Pages of contents: page x limit stays far inside the 64-bit OFFSET of SQLite and PostgreSQL.
