@@ -2,7 +2,9 @@
 
 ``AgentOSError`` subclasses carry their status (``NotFound`` 404, ``StorageUnavailable``
 503, ...), so routes raise domain errors and never build error responses themselves.
-Validation errors keep FastAPI's 422 list, which Agno's clients expect. Anything else is a
+Validation errors keep FastAPI's 422 list, which Agno's clients expect, with two of its
+entries made readable (``readable_validation_errors``): a form's text field sent as a file, and
+a file field sent as text. Anything else is a
 bug: it is logged once with its traceback and answered with a fixed 500 text, because an
 exception message may carry a URL or a key that must not reach the caller.
 
@@ -15,9 +17,14 @@ is reset. Answered here, the error ends with the response and the connection sta
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
@@ -127,4 +134,34 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(AnswerUnexpectedErrors)
     app.add_exception_handler(AgentOSError, handle_agentos_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(Exception, handle_unexpected_error)
+
+
+async def handle_validation_error(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, its entries made readable by ``readable_validation_errors``."""
+    assert isinstance(error, RequestValidationError)
+    readable = RequestValidationError(readable_validation_errors(error.errors()), body=error.body)
+    return await request_validation_exception_handler(request, readable)
+
+
+# pydantic's message for a file field of a form that received text.
+_EXPECTED_FILE = "Value error, Expected UploadFile"
+
+
+def readable_validation_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's validation errors, with a form's text field sent as a file answered by its file
+    name and what to send instead (not the upload object's attributes, temporary file and all),
+    and a file field sent as text by what to send instead (not a Python class name)."""
+    readable = []
+    for entry in errors:
+        field = str(entry["loc"][-1]) if entry.get("loc") else "the field"
+        value = entry.get("input")
+        if isinstance(value, UploadFile):
+            msg = f"Input should be text, not a file: send {field} as a plain form field"
+            entry = {"type": entry["type"], "loc": entry["loc"], "msg": msg, "input": value.filename}
+        elif str(entry.get("msg", "")).startswith(_EXPECTED_FILE):
+            msg = f"Input should be a file, not text: send {field} as a file part (with a filename)"
+            entry = {"type": entry["type"], "loc": entry["loc"], "msg": msg, "input": value}
+        readable.append(dict(entry))
+    return readable

@@ -152,6 +152,38 @@ async def test_a_url_of_thousands_of_characters_is_fetched_stored_and_found_on_e
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
+async def test_a_text_field_sent_as_a_file_is_422_saying_so_without_the_upload_objects_insides(served: Served) -> None:
+    answer = await served.client.post("/knowledge/content", files={"text_content": ("notes.txt", b"hi", "text/plain")})
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {
+        "detail": [
+            {
+                "type": "string_type",
+                "loc": ["body", "text_content"],
+                "msg": "Input should be text, not a file: send text_content as a plain form field",
+                "input": "notes.txt",
+            }
+        ]
+    }
+
+
+async def test_the_file_field_sent_as_text_is_422_saying_to_send_a_file(served: Served) -> None:
+    answer = await served.client.post("/knowledge/content", data={"file": "not a file"})
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {
+        "detail": [
+            {
+                "type": "value_error",
+                "loc": ["body", "file"],
+                "msg": "Input should be a file, not text: send file as a file part (with a filename)",
+                "input": "not a file",
+            }
+        ]
+    }
+
+
 async def test_text_over_a_mebibyte_is_taken_up_to_max_content_bytes_and_metadata_up_to_64_kib_then_413(
     roomy: Served,
 ) -> None:
