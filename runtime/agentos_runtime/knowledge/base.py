@@ -270,9 +270,18 @@ class KnowledgeBase:
             raise BadRequest("Content has no source URL to refresh from: upload it again instead")
         if content.id in self.pending:
             raise Conflict(f"Content {content_id} is being processed: refresh it once it is completed or failed")
+        # Taken before the next await: refreshes sent at once would all pass the check above
+        # and each fetch and embed the content again.
+        self.pending.add(content.id)
         content.status, content.status_message = "processing", None
         content.updated_at = max(int(self.clock()), content.updated_at)
-        if not await self.store.update_content(content):
+        try:
+            stored = await self.store.update_content(content)
+        except BaseException:
+            self.pending.discard(content.id)
+            raise
+        if not stored:
+            self.pending.discard(content.id)
             raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
         self.process(content, payload)
         return content

@@ -133,6 +133,27 @@ async def test_a_url_left_processing_by_a_stopped_runtime_is_fetched_again_at_th
     assert hit.content == HANDBOOK.decode()
 
 
+async def test_refreshes_sent_at_once_fetch_the_url_once_and_the_others_are_a_conflict(
+    space: KnowledgeSpace, site: tuple[Site, int]
+) -> None:
+    server, port = site
+    hub = await space.open(space.base(allowed_hosts=[f"127.0.0.1:{port}"]))
+    docs = hub["docs"]
+    added = await docs.add(Upload(url=f"http://127.0.0.1:{port}/handbook.txt"))
+    await hub.wait_idle()
+    fetched = server.requests
+    space.embedder.gate = asyncio.Event()  # the refresh that is taken waits in its embedding
+
+    answers = await asyncio.gather(*[docs.refresh(added.id) for _ in range(6)], return_exceptions=True)
+
+    assert sorted(type(answer).__name__ for answer in answers) == ["Conflict"] * 5 + ["Content"]
+    space.embedder.gate.set()
+    await hub.wait_idle()
+    assert server.requests == fetched + 1
+    assert (await docs.get(added.id)).status == "completed"
+    assert await docs.store.counts() == (1, 1)
+
+
 async def test_the_heartbeat_refreshes_the_lease_of_every_content_queued_or_processing(space: KnowledgeSpace) -> None:
     hub = await space.open(embedder=gated(), concurrency=1)
     docs = hub["docs"]
