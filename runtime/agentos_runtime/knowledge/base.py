@@ -314,7 +314,9 @@ class KnowledgeBase:
     ) -> Content:
         """Change the name, description or metadata (what is ``None`` stays); ``NotFound``.
 
-        Chunks keep the metadata they were embedded with, as in Agno."""
+        Chunks keep the metadata they were embedded with, as in Agno. The status is left to
+        processing, which may end between the read and the write: the content as stored after
+        the edit is returned."""
         content = await self.get(content_id)
         if name is not None:
             if not name.strip():
@@ -325,9 +327,9 @@ class KnowledgeBase:
         if metadata is not None:
             content.metadata = dict(metadata)
         content.updated_at = max(int(self.clock()), content.updated_at)
-        if not await self.store.update_content(content):
+        if not await self.store.edit_content(content):
             raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
-        return content
+        return await self.get(content_id)
 
     async def delete(self, content_id: str) -> None:
         """Delete the content and its chunks; ``NotFound`` when there is none. Its reading, when

@@ -43,6 +43,12 @@ class KnowledgeStore(Protocol):
         updated_at); ``False`` when it no longer exists."""
         ...
 
+    async def edit_content(self, content: Content) -> bool:
+        """Overwrite the row's name, description, metadata and updated_at only: its status and
+        message stay as they are now (processing may have ended since ``content`` was read);
+        ``False`` when it no longer exists."""
+        ...
+
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         """In one transaction: replace the content's chunks with ``chunks`` and mark it
         ``completed``; ``False`` (and nothing written) when the row was deleted meanwhile."""

@@ -133,6 +133,31 @@ async def test_a_url_left_processing_by_a_stopped_runtime_is_fetched_again_at_th
     assert hit.content == HANDBOOK.decode()
 
 
+async def test_an_edit_that_crosses_the_end_of_processing_leaves_the_content_completed_and_its_chunks(
+    space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = await space.open(embedder=gated())
+    docs = hub["docs"]
+    added = await docs.add(Upload(text="Parental leave is sixteen weeks."))
+    await space.embedder.entered.wait()
+    edit = docs.store.edit_content
+
+    async def edit_once_processing_ended(content: Content) -> bool:
+        space.embedder.gate.set()  # type: ignore[union-attr]  # read before, written after: completed meanwhile
+        await hub.wait_idle()
+        return await edit(content)
+
+    monkeypatch.setattr(docs.store, "edit_content", edit_once_processing_ended)
+    edited = await docs.update(added.id, name="Parental leave", metadata={"team": "hr"})
+    space.clock.advance(LEASE_SECONDS + 1)
+    await hub.sweep()  # a content left processing past its lease is failed, its chunks removed
+
+    stored = await docs.get(added.id)
+    assert (stored.name, stored.metadata, stored.status) == ("Parental leave", {"team": "hr"}, "completed")
+    assert edited.status == "completed"
+    assert await docs.store.counts() == (1, 1)
+
+
 async def test_refreshes_sent_at_once_fetch_the_url_once_and_the_others_are_a_conflict(
     space: KnowledgeSpace, site: tuple[Site, int]
 ) -> None:

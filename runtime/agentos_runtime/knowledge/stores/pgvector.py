@@ -238,6 +238,16 @@ class PgVectorStore:
         )
         return bool(rows[0])
 
+    async def edit_content(self, content: Content) -> bool:
+        params = content_params(content)
+        statement = Statement(
+            f"UPDATE {self._contents} SET name = %(name)s, description = %(description)s, "
+            "metadata = %(metadata)s::jsonb, updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s "
+            "RETURNING id"
+        )
+        rows = await self._call(self._executor.write([(statement, {**params, "base": self._base_id})]))
+        return bool(rows[0])
+
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)

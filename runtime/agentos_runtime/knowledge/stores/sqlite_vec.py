@@ -216,6 +216,15 @@ class SqliteVecStore:
         rows = await self._call(self._executor.write([(update, {**params, **self._base})]))
         return bool(rows[0])
 
+    async def edit_content(self, content: Content) -> bool:
+        params = content_params(content)
+        edit = Statement(
+            f"UPDATE {self._contents} SET name = :name, description = :description, metadata = :metadata, "
+            "updated_at = :updated_at WHERE id = :id AND linked_to = :base RETURNING id"
+        )
+        rows = await self._call(self._executor.write([(edit, {**params, **self._base})]))
+        return bool(rows[0])
+
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)

@@ -134,6 +134,26 @@ async def test_an_update_overwrites_the_editable_fields_and_reports_a_missing_ro
     assert await store.update_content(content("missing")) is False
 
 
+async def test_an_edit_overwrites_name_description_metadata_and_time_but_never_the_status(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    read_while_processing = await store.get_content("c1")
+    assert read_while_processing is not None
+    assert await store.complete_content("c1", [chunk("c1", TEXTS["vacation"])], updated_at=200)
+    read_while_processing.name, read_while_processing.metadata = "renamed", {"k": "v"}
+    read_while_processing.description, read_while_processing.updated_at = "new", 300
+
+    assert await store.edit_content(read_while_processing) is True
+    found = await store.get_content("c1")
+    assert found is not None
+    assert (found.name, found.description, found.metadata, found.updated_at) == ("renamed", "new", {"k": "v"}, 300)
+    assert (found.status, found.status_message) == ("completed", None)
+    assert await store.counts() == (1, 1)
+    assert await store.edit_content(content("missing")) is False
+    other = await spot.open("other")
+    assert await other.edit_content(content("c1", "other", name="stolen")) is False
+
+
 async def test_completing_a_content_writes_its_chunks_and_marks_it_completed(spot: KnowledgeSpot) -> None:
     store = await spot.open()
     await store.add_content(content("c1", status_message="working"))
