@@ -482,3 +482,19 @@ async def test_scopes_and_user_isolation_guard_contents_as_in_agno(
         assert (await client.get("/knowledge/content", headers=admin)).json()["meta"]["total_count"] == 1
 
         assert (await client.delete(f"/knowledge/content/{content_id}", headers=admin)).status_code == 200
+
+
+async def test_an_edit_takes_back_any_name_and_description_an_upload_takes_and_no_longer(on_sqlite: Served) -> None:
+    name, description = "n" * 512, "d" * 4096
+    content = await upload(on_sqlite, text_content="Vacation is 25 days.", name=name, description=description)
+
+    edited = await on_sqlite.client.patch(
+        f"/knowledge/content/{content['id']}", data={"name": name[::-1], "description": description[::-1]}
+    )
+    too_long = await on_sqlite.client.patch(
+        f"/knowledge/content/{content['id']}", data={"name": name + "n", "description": description + "d"}
+    )
+
+    assert edited.status_code == 200, edited.text
+    assert too_long.status_code == 422
+    assert sorted(error["loc"][-1] for error in too_long.json()["detail"]) == ["description", "name"]

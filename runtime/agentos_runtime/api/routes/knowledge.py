@@ -113,7 +113,9 @@ async def upload_content(
     name: Annotated[
         str | None, Form(max_length=views.MAX_NAME_LENGTH, description="Content name; defaults to the file name or URL")
     ] = None,
-    description: Annotated[str | None, Form(max_length=4096, description="What the content is")] = None,
+    description: Annotated[
+        str | None, Form(max_length=views.MAX_DESCRIPTION_LENGTH, description="What the content is")
+    ] = None,
     url: Annotated[
         str | None, Form(description="One URL to fetch (its host must be allowed), plain or JSON-encoded")
     ] = None,
@@ -200,8 +202,10 @@ async def update_content(
     content_id: str,
     base: BaseDep,
     caller: CallerDep,
-    name: Annotated[str | None, Form(max_length=255, description="New name")] = None,
-    description: Annotated[str | None, Form(max_length=1000, description="New description")] = None,
+    name: Annotated[str | None, Form(max_length=views.MAX_NAME_LENGTH, description="New name")] = None,
+    description: Annotated[
+        str | None, Form(max_length=views.MAX_DESCRIPTION_LENGTH, description="New description")
+    ] = None,
     metadata: Annotated[str | None, Form(description="New metadata, a JSON object")] = None,
     reader_id: Annotated[str | None, Form(description="Accepted as in Agno; the content is not read again")] = None,
 ) -> JSON:

@@ -44,6 +44,8 @@ SEARCH_TYPE = "vector"
 FILTER_SCAN_LIMIT = 1000
 # A content's name (a file's name when the upload names none), as the runtime file allows.
 MAX_NAME_LENGTH = MAX_NAME_CHARS
+# A content's description, at upload and in an edit alike (what one stores, the other takes back).
+MAX_DESCRIPTION_LENGTH = 4096
 # A content's URL (the name it gets unless one is given): what common HTTP servers accept.
 MAX_URL_LENGTH = 8192
 # Pages of contents: page x limit stays far inside the 64-bit OFFSET of SQLite and PostgreSQL.
