@@ -276,7 +276,8 @@ class KnowledgeBase:
         content.status, content.status_message = "processing", None
         content.updated_at = max(int(self.clock()), content.updated_at)
         try:
-            stored = await self.store.update_content(content)
+            # Only the status: an edit since the read above keeps its name and metadata.
+            stored = await self.store.restart_content(content.id, updated_at=content.updated_at)
         except BaseException:
             self.pending.discard(content.id)
             raise

@@ -49,6 +49,12 @@ class KnowledgeStore(Protocol):
         ``False`` when it no longer exists."""
         ...
 
+    async def restart_content(self, content_id: str, *, updated_at: int) -> bool:
+        """Mark the content ``processing`` again (its message cleared, ``updated_at`` set), its name,
+        description and metadata as they are now (an edit may have come since it was read);
+        ``False`` when it no longer exists."""
+        ...
+
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         """In one transaction: replace the content's chunks with ``chunks`` and mark it
         ``completed``; ``False`` (and nothing written) when the row was deleted meanwhile."""

@@ -179,6 +179,30 @@ async def test_refreshes_sent_at_once_fetch_the_url_once_and_the_others_are_a_co
     assert await docs.store.counts() == (1, 1)
 
 
+async def test_an_edit_that_lands_while_a_refresh_starts_keeps_its_name_and_metadata(
+    space: KnowledgeSpace, site: tuple[Site, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, port = site
+    hub = await space.open(space.base(allowed_hosts=[f"127.0.0.1:{port}"]))
+    docs = hub["docs"]
+    added = await docs.add(Upload(url=f"http://127.0.0.1:{port}/handbook.txt"))
+    await hub.wait_idle()
+    get_content = docs.store.get_content
+
+    async def read_then_edited(content_id: str) -> Content | None:
+        read = await get_content(content_id)
+        monkeypatch.setattr(docs.store, "get_content", get_content)
+        await docs.update(content_id, name="Handbook", metadata={"team": "hr"})  # after the refresh read it
+        return read
+
+    monkeypatch.setattr(docs.store, "get_content", read_then_edited)
+    await docs.refresh(added.id)
+    await hub.wait_idle()
+
+    stored = await docs.get(added.id)
+    assert (stored.name, stored.metadata, stored.status) == ("Handbook", {"team": "hr"}, "completed")
+
+
 async def test_the_heartbeat_refreshes_the_lease_of_every_content_queued_or_processing(space: KnowledgeSpace) -> None:
     hub = await space.open(embedder=gated(), concurrency=1)
     docs = hub["docs"]

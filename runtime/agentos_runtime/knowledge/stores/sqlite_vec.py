@@ -225,6 +225,15 @@ class SqliteVecStore:
         rows = await self._call(self._executor.write([(edit, {**params, **self._base})]))
         return bool(rows[0])
 
+    async def restart_content(self, content_id: str, *, updated_at: int) -> bool:
+        key = {"id": clean_text(content_id), **self._base}  # an id no database can hold matches nothing
+        restart = Statement(
+            f"UPDATE {self._contents} SET status = 'processing', status_message = NULL, updated_at = :updated_at "
+            "WHERE id = :id AND linked_to = :base RETURNING id"
+        )
+        rows = await self._call(self._executor.write([(restart, {**key, "updated_at": updated_at})]))
+        return bool(rows[0])
+
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)

@@ -154,6 +154,25 @@ async def test_an_edit_overwrites_name_description_metadata_and_time_but_never_t
     assert await other.edit_content(content("c1", "other", name="stolen")) is False
 
 
+async def test_a_restart_marks_a_content_processing_again_and_leaves_its_name_and_metadata(spot: KnowledgeSpot) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1"))
+    await store.fail_content("c1", "the fetch failed", updated_at=200)
+    edited = await store.get_content("c1")
+    assert edited is not None
+    edited.name, edited.metadata, edited.updated_at = "renamed", {"k": "v"}, 250
+    assert await store.edit_content(edited)
+
+    assert await store.restart_content("c1", updated_at=300) is True
+    found = await store.get_content("c1")
+    assert found is not None
+    assert (found.status, found.status_message, found.updated_at) == ("processing", None, 300)
+    assert (found.name, found.metadata) == ("renamed", {"k": "v"})
+    assert await store.restart_content("missing", updated_at=300) is False
+    other = await spot.open("other")
+    assert await other.restart_content("c1", updated_at=300) is False
+
+
 async def test_completing_a_content_writes_its_chunks_and_marks_it_completed(spot: KnowledgeSpot) -> None:
     store = await spot.open()
     await store.add_content(content("c1", status_message="working"))
