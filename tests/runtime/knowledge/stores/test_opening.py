@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -69,51 +72,66 @@ async def test_a_postgres_database_without_its_url_variable_is_refused_naming_th
         await open_knowledge_store(spot.base(), database, environ={}, data_dir=tmp_path)
 
 
-async def test_a_database_without_pgvector_and_a_user_who_cannot_create_it_is_told_the_fix(tmp_path: Path) -> None:
-    name = unique_name("noext")
+@dataclass(frozen=True)
+class ScratchDatabase:
+    """A database of its own on the pgvector server, and a login role that does not own it."""
+
+    owner_url: str
+    """As the server's administrator, who may create the extension."""
+    user_url: str
+    """As the role."""
+
+
+@asynccontextmanager
+async def scratch_database(prefix: str, *, owned_by_the_role: bool) -> AsyncIterator[ScratchDatabase]:
+    """A new database and login role, dropped afterwards; the role owns the database when asked."""
+    name = unique_name(prefix)
     admin_url = pgvector_url()
+    owner = f' OWNER "{name}"' if owned_by_the_role else ""
     async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
         await admin.execute(f'CREATE ROLE "{name}" LOGIN')
-        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"{owner}')
     parts = urlsplit(admin_url)
-    user_url = urlunsplit(parts._replace(netloc=f"{name}@", path=f"/{name}"))
-    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres"})
-    spot = KnowledgeSpot("postgres", database, {"DATABASE_URL": user_url}, tmp_path)
     try:
-        with pytest.raises(IncompatibleStore, match="knowledge needs the pgvector extension.*CREATE EXTENSION vector"):
-            await spot.open()
+        yield ScratchDatabase(
+            owner_url=urlunsplit(parts._replace(path=f"/{name}")),
+            user_url=urlunsplit(parts._replace(netloc=f"{name}@", path=f"/{name}")),
+        )
     finally:
-        for store in spot.opened:
-            await store.close()
         async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def postgres_spot(url: str, tmp_path: Path) -> KnowledgeSpot:
+    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres"})
+    return KnowledgeSpot("postgres", database, {"DATABASE_URL": url}, tmp_path)
+
+
+async def test_a_database_without_pgvector_and_a_user_who_cannot_create_it_is_told_the_fix(tmp_path: Path) -> None:
+    async with scratch_database("noext", owned_by_the_role=True) as scratch:
+        spot = postgres_spot(scratch.user_url, tmp_path)
+        try:
+            with pytest.raises(IncompatibleStore, match="knowledge needs the pgvector extension.*CREATE EXTENSION"):
+                await spot.open()
+        finally:
+            for store in spot.opened:
+                await store.close()
 
 
 async def test_a_user_refused_the_knowledge_tables_where_pgvector_is_installed_is_told_to_grant_them(
     tmp_path: Path,
 ) -> None:
-    name = unique_name("nogrant")
-    admin_url = pgvector_url()
-    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
-        await admin.execute(f'CREATE ROLE "{name}" LOGIN')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin_url)
-    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres"})
-    owner = KnowledgeSpot("postgres", database, {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}, tmp_path)
-    user_url = urlunsplit(parts._replace(netloc=f"{name}@", path=f"/{name}"))
-    user = KnowledgeSpot("postgres", database, {"DATABASE_URL": user_url}, tmp_path)
-    try:
-        await owner.open()  # the extension and the tables, made by their owner
-        with pytest.raises(StorageUnavailable, match="lacks a privilege.*grant it") as refused:
-            await user.open()
-        assert "pgvector extension" not in str(refused.value)
-    finally:
-        for store in [*owner.opened, *user.opened]:
-            await store.close()
-        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+    async with scratch_database("nogrant", owned_by_the_role=False) as scratch:
+        owner, user = postgres_spot(scratch.owner_url, tmp_path), postgres_spot(scratch.user_url, tmp_path)
+        try:
+            await owner.open()  # the extension and the tables, made by their owner
+            with pytest.raises(StorageUnavailable, match="lacks a privilege.*grant it") as refused:
+                await user.open()
+            assert "pgvector extension" not in str(refused.value)
+        finally:
+            for store in [*owner.opened, *user.opened]:
+                await store.close()
 
 
 async def test_two_processes_preparing_one_sqlite_knowledge_file_at_once_both_succeed(tmp_path: Path) -> None:
