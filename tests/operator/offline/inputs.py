@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from agentos_operator.kube.kinds import Kind
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
@@ -43,3 +44,16 @@ def resource_body(spec: dict[str, Any], *, name: str = "demo", **envelope: Any) 
     }
     body.update(envelope)
     return body
+
+
+class Secrets:
+    """The store's one read, over Secrets given as raw bytes per key."""
+
+    def __init__(self, **secrets: dict[str, bytes]) -> None:
+        self.secrets = {
+            name: {"data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
+            for name, data in secrets.items()
+        }
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.secrets.get(name)

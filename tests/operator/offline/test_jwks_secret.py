@@ -9,12 +9,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from agentos_operator import render
-from agentos_operator.kube.kinds import Kind
 from agentos_operator.kube.secrets import UnresolvedSecretsError, read_secret_values
 from agentos_operator.resources import AgentOSResource, parse_resource, validate_resource
 from agentos_operator.watching import referenced_secrets
 
-from tests.operator.offline.inputs import resource_body
+from tests.operator.offline.inputs import Secrets, resource_body
 
 SETTINGS = render.RenderSettings(default_image="registry.example/agentos:1")
 JWKS_REF = {"name": "idp-keys", "key": "jwks.json"}
@@ -112,19 +111,6 @@ def test_authorization_without_either_names_both_fixes() -> None:
     (problem,) = [str(p) for p in validate_resource(resource_body(spec(jwtJwksSecretRef=None)))]
     assert problem.startswith("spec.jwtVerificationKeySecretRef: authorization turns on JWT access control")
     assert "or jwtJwksSecretRef to one holding a JWKS document" in problem
-
-
-class Secrets:
-    """The store's one read, over Secrets given as raw bytes per key."""
-
-    def __init__(self, **secrets: dict[str, bytes]) -> None:
-        self.secrets = {
-            name: {"data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
-            for name, data in secrets.items()
-        }
-
-    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.secrets.get(name)
 
 
 async def test_a_mounted_secret_is_checked_to_exist_but_its_value_is_neither_decoded_nor_returned() -> None:

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 import pytest
-from agentos_operator.kube.kinds import Kind
 from agentos_operator.kube.secrets import UnresolvedSecretsError, read_secret_values
 
-
-class Secrets:
-    """The store's one read, over Secrets given as raw bytes per key."""
-
-    def __init__(self, **secrets: dict[str, bytes]) -> None:
-        self.secrets = {
-            name: {"data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
-            for name, data in secrets.items()
-        }
-
-    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.secrets.get(name)
+from tests.operator.offline.inputs import Secrets
 
 
 async def test_text_values_are_read() -> None:
