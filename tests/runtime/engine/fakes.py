@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentos_runtime.config import AgentConfig, RuntimeConfig
 from agentos_runtime.errors import ModelProviderError, StorageUnavailable
 from agentos_runtime.llm.ports import Completion, Message, ToolCall, ToolSchema, Usage
-from agentos_runtime.runs import Agent, RunRegistry
+from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import JSON, SessionRow
 from agentos_runtime.tools import Tool
+
+DEADLINE = 5.0
 
 
 @dataclass
@@ -37,6 +39,11 @@ def say(*chunks: str) -> Script:
 
 def call(name: str, arguments: str, *, call_id: str = "call_1") -> Script:
     return Script(tool_calls=[ToolCall(id=call_id, name=name, arguments=arguments)])
+
+
+def held(*chunks: str) -> Script:
+    """Streams its first chunk, then waits on its gate."""
+    return Script(chunks=chunks, gate=asyncio.Event())
 
 
 class FakeChatModel:
@@ -98,6 +105,31 @@ class FakeChatModel:
 
     async def close(self) -> None:
         self.closed = True
+
+
+class WatchedRun:
+    """A run under test whose ``RunContent`` events are kept as they stream, so a test can wait
+    until members or steps are mid-answer (every wait has a deadline)."""
+
+    def __init__(self, run: Callable[[RunRequest], AsyncIterator[RunEvent]]) -> None:
+        self._run = run
+        self.contents: list[RunEvent] = []
+        self.content_seen = asyncio.Event()
+
+    async def consume(self, request: RunRequest) -> list[RunEvent]:
+        events = []
+        async for event in self._run(request):
+            events.append(event)
+            if event.event == "RunContent":
+                self.contents.append(event)
+                self.content_seen.set()
+        return events
+
+    async def wait_for_contents(self, count: int) -> None:
+        async with asyncio.timeout(DEADLINE):
+            while len(self.contents) < count:
+                self.content_seen.clear()
+                await self.content_seen.wait()
 
 
 class UnavailableSessions:

@@ -19,13 +19,8 @@ from agentos_runtime.runs import RunEvent, RunRegistry, RunRequest
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import JSON, SessionRow
 
-from tests.runtime.engine.fakes import FakeChatModel, Script, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, held, say
 from tests.runtime.lifecycle.kinds import DEADLINE, Consumer, Kind, assert_ends_once, names
-
-
-def held(*chunks: str) -> Script:
-    """Streams its first chunk, then waits on its gate."""
-    return Script(chunks=chunks, gate=asyncio.Event())
 
 
 class FailingSessions:

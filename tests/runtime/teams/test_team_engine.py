@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from agentos_runtime.config import AgentConfig, TeamConfig
 from agentos_runtime.llm.ports import ToolCall
-from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest, team_turns
+from agentos_runtime.runs import Agent, RunRegistry, RunRequest, team_turns
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.engine.fakes import FakeChatModel, Script, call, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, WatchedRun, call, held, say
 
 DEADLINE = 5.0
 
@@ -29,12 +29,7 @@ def delegate(member_id: str, task: str) -> Script:
     return call("delegate_task_to_member", json.dumps({"member_id": member_id, "task": task}))
 
 
-def held(*chunks: str) -> Script:
-    """Streams its first chunk, then waits on its gate."""
-    return Script(chunks=chunks, gate=asyncio.Event())
-
-
-class Crew:
+class Crew(WatchedRun):
     """A team ``crew`` of agents ``weather`` and ``poet``, each on its own scripted model."""
 
     def __init__(
@@ -65,23 +60,7 @@ class Crew:
             sessions=sessions if sessions is not None else self.database.sessions,
             registry=self.registry,
         )
-        self.contents: list[RunEvent] = []
-        self.content_seen = asyncio.Event()
-
-    async def consume(self, request: RunRequest) -> list[RunEvent]:
-        events = []
-        async for event in self.team.run(request):
-            events.append(event)
-            if event.event == "RunContent":
-                self.contents.append(event)
-                self.content_seen.set()
-        return events
-
-    async def wait_for_contents(self, count: int) -> None:
-        async with asyncio.timeout(DEADLINE):
-            while len(self.contents) < count:
-                self.content_seen.clear()
-                await self.content_seen.wait()
+        super().__init__(self.team.run)
 
     async def stored_run(self, session_id: str = "s1") -> dict[str, Any]:
         row = await self.database.sessions.get_session(session_id)

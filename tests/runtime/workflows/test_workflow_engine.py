@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from agentos_runtime.config import AgentConfig, ConfigError, StepCondition, WorkflowConfig, parse_config
-from agentos_runtime.runs import Agent, RunEvent, RunRegistry, RunRequest
+from agentos_runtime.runs import Agent, RunRegistry, RunRequest
 from agentos_runtime.runs.workflow_steps import (
     ConditionPlan,
     LeafPlan,
@@ -26,7 +26,7 @@ from agentos_runtime.runs.workflow_steps import (
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.engine.fakes import FakeChatModel, Script, say
+from tests.runtime.engine.fakes import FakeChatModel, WatchedRun, held, say
 
 DEADLINE = 5.0
 
@@ -99,11 +99,7 @@ def test_parallel_outputs_are_joined_under_their_step_names_in_declaration_order
     assert join_outputs(outputs) == "### one\nalpha\n\n### two"
 
 
-def held(*chunks: str) -> Script:
-    return Script(chunks=chunks, gate=asyncio.Event())
-
-
-class Flow:
+class Flow(WatchedRun):
     """A workflow ``w`` whose steps are agents on their own scripted models."""
 
     def __init__(self, steps: list[StepPlan], registry: RunRegistry, *, sessions: Any = None) -> None:
@@ -114,23 +110,7 @@ class Flow:
             sessions=sessions if sessions is not None else self.database.sessions,
             registry=registry,
         )
-        self.contents: list[RunEvent] = []
-        self.content_seen = asyncio.Event()
-
-    async def consume(self, request: RunRequest) -> list[RunEvent]:
-        events = []
-        async for event in self.workflow.run(request):
-            events.append(event)
-            if event.event == "RunContent":
-                self.contents.append(event)
-                self.content_seen.set()
-        return events
-
-    async def wait_for_contents(self, count: int) -> None:
-        async with asyncio.timeout(DEADLINE):
-            while len(self.contents) < count:
-                self.content_seen.clear()
-                await self.content_seen.wait()
+        super().__init__(self.workflow.run)
 
     async def stored(self, session_id: str = "s1") -> dict[str, Any]:
         row = await self.database.sessions.get_session(session_id)
