@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.runtime.api.agno_client import serve_for_agno
+from tests.runtime.api.harness import Served, agent_config
 from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server  # noqa: F401
 
@@ -30,11 +30,8 @@ async def runtime(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -
     the next test (on its own event loop) gets a fresh one.
     """
     config = agent_config(fake_openai.base_url, add_history_to_context=True, description="Answers briefly.")
-    async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=SECURITY_KEY) as running:
-        try:
-            yield running
-        finally:
-            await aclose_default_clients()
+    async with serve_for_agno(backend, config, tmp_path, security_key=SECURITY_KEY) as running:
+        yield running
 
 
 @pytest.fixture
@@ -45,8 +42,5 @@ async def components_runtime(fake_openai: FakeOpenAIServer, tmp_path: Path) -> A
     document["teams"] = [{"id": "crew", "name": "Crew", "members": ["assistant"]}]
     document["workflows"] = [{"id": "flow", "name": "Flow", "steps": [{"name": "answer", "agent": "assistant"}]}]
     config = yaml.safe_dump(document)
-    async with serve_on("sqlite", config, tmp_path, over_sockets=True, security_key=SECURITY_KEY) as running:
-        try:
-            yield running
-        finally:
-            await aclose_default_clients()
+    async with serve_for_agno("sqlite", config, tmp_path, security_key=SECURITY_KEY) as running:
+        yield running

@@ -11,21 +11,17 @@ import asyncio
 import httpx
 import pytest
 from agno.agent import RemoteAgent
-from agno.client import AgentOSClient
 from agno.db.base import SessionType
 from agno.os.schema import AgentSessionDetailSchema, RunSchema
 from agno.run.agent import RunCompletedEvent, RunContentEvent, RunOutput, RunStartedEvent
 from agno.run.base import RunStatus
 
+from tests.runtime.api.agno_client import client_for
 from tests.runtime.api.harness import Served
 from tests.runtime.conformance.conftest import SECURITY_KEY
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 AUTH = {"Authorization": f"Bearer {SECURITY_KEY}"}
-
-
-def client_for(runtime: Served) -> AgentOSClient:
-    return AgentOSClient(str(runtime.client.base_url), timeout=15.0)
 
 
 async def test_get_config_lists_the_os_agent_model_and_database(runtime: Served) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from agno.client import AgentOSClient
 
+from tests.runtime.api.agno_client import client_for
 from tests.runtime.api.harness import Served
 from tests.runtime.conformance.conftest import SECURITY_KEY
 
@@ -115,10 +116,6 @@ def test_the_readme_lists_every_method_not_served_with_its_reason() -> None:
         matching = [row for row in rows if reason in row]
         assert len(matching) == 1, f"one README row must give the reason {reason!r}"
         assert re.findall(r"`([a-z_]+)`", matching[0].split(" | ")[0]) == list(methods)
-
-
-def client_for(runtime: Served) -> AgentOSClient:
-    return AgentOSClient(str(runtime.client.base_url), timeout=15.0)
 
 
 async def test_every_method_not_served_gets_a_404(components_runtime: Served) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agno.client import AgentOSClient
-
+from tests.runtime.api.agno_client import client_for
 from tests.runtime.api.harness import Served
 from tests.runtime.conformance.conftest import SECURITY_KEY
 
@@ -14,7 +13,7 @@ AUTH = {"Authorization": f"Bearer {SECURITY_KEY}"}
 
 
 async def test_the_blocking_get_team_and_get_workflow_parse_into_agnos_schemas(components_runtime: Served) -> None:
-    client = AgentOSClient(str(components_runtime.client.base_url), timeout=15.0)
+    client = client_for(components_runtime)
     team = await asyncio.to_thread(client.get_team, "crew", AUTH)
     assert (team.id, team.name) == ("crew", "Crew")
     assert team.members is not None and [member.id for member in team.members] == ["assistant"]

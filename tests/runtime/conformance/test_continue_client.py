@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agno.client import AgentOSClient
 from agno.run.agent import RunCompletedEvent, RunContinuedEvent, RunPausedEvent
 from agno.run.base import RunStatus
-from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.runtime.api.agno_client import client_for, serve_for_agno
+from tests.runtime.api.harness import Served, agent_config
 from tests.runtime.conformance.conftest import SECURITY_KEY
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
@@ -26,15 +25,8 @@ ADD = FakeToolCall("calculator", '{"expression": "2 + 3"}', id="call_add")
 @pytest.fixture
 async def confirming(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
     config = agent_config(fake_openai.base_url, tool_config={"calculator": {"requires_confirmation": True}})
-    async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=SECURITY_KEY) as running:
-        try:
-            yield running
-        finally:
-            await aclose_default_clients()
-
-
-def client_for(runtime: Served) -> AgentOSClient:
-    return AgentOSClient(str(runtime.client.base_url), timeout=15.0)
+    async with serve_for_agno(backend, config, tmp_path, security_key=SECURITY_KEY) as running:
+        yield running
 
 
 async def test_agnos_client_confirms_a_paused_run_and_gets_the_completed_output(

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from agno.client import AgentOSClient
 from agno.media import File
 from agno.os.routers.knowledge.schemas import ContentStatus
-from agno.utils.http import aclose_default_clients
 
+from tests.runtime.api.agno_client import client_for, serve_for_agno
 from tests.runtime.api.harness import Served
 from tests.runtime.conformance.conftest import SECURITY_KEY
 from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, knowledge_config, serve_knowledge
@@ -35,17 +34,10 @@ async def knowledge_runtime(
     tmp_path: Path,
 ) -> AsyncIterator[Served]:
     config = knowledge_config(fake_openai.base_url, {"id": "handbook", "name": "Handbook", "description": "HR rules"})
-    async with serve_knowledge(
-        request.param, config, tmp_path, over_sockets=True, security_key=SECURITY_KEY
+    async with serve_for_agno(
+        request.param, config, tmp_path, security_key=SECURITY_KEY, serving=serve_knowledge
     ) as running:
-        try:
-            yield running
-        finally:
-            await aclose_default_clients()
-
-
-def client_for(runtime: Served) -> AgentOSClient:
-    return AgentOSClient(str(runtime.client.base_url), timeout=15.0)
+        yield running
 
 
 async def settle(runtime: Served) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from agentos_runtime.storage.ports import SessionRow, SessionType
-from agno.client import AgentOSClient
 from agno.db.base import SessionType as AgnoSessionType
 from agno.os.schema import SessionRunPreviewSchema
 from agno.os.services.sessions import classify_session_run
@@ -23,6 +22,7 @@ from agno.run.base import RunStatus
 from agno.run.team import TeamRunInput, TeamRunOutput
 from agno.run.workflow import WorkflowRunOutput
 
+from tests.runtime.api.agno_client import client_for
 from tests.runtime.api.harness import Served
 from tests.runtime.auth.apps import auth_config, jwt_app
 from tests.runtime.auth.tokens import bearer, mint
@@ -32,10 +32,6 @@ from tests.support.fake_openai import FakeOpenAIServer, Reply
 AUTH = {"Authorization": f"Bearer {SECURITY_KEY}"}
 LONG_QUESTION = "Why? " * 80  # 400 characters
 LONG_ANSWER = "Because. " * 50  # 450 characters
-
-
-def client_for(runtime: Served) -> AgentOSClient:
-    return AgentOSClient(str(runtime.client.base_url), timeout=15.0)
 
 
 async def agnos_previews(runtime: Served, session_id: str) -> list[dict[str, Any]]:

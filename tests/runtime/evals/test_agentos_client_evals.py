@@ -11,9 +11,9 @@ import pytest
 from agno.client import AgentOSClient
 from agno.db.schemas.evals import EvalFilterType, EvalType
 from agno.os.routers.evals.schemas import EvalSchema
-from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import agent_config, serve_on
+from tests.runtime.api.agno_client import client_for, serve_for_agno
+from tests.runtime.api.harness import agent_config
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 KEY = "evals-key"
@@ -23,11 +23,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture
 async def client(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[AgentOSClient]:
     config = agent_config(fake_openai.base_url)
-    async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=KEY) as running:
-        try:
-            yield AgentOSClient(str(running.client.base_url), timeout=15.0)
-        finally:
-            await aclose_default_clients()
+    async with serve_for_agno(backend, config, tmp_path, security_key=KEY) as running:
+        yield client_for(running)
 
 
 async def test_an_accuracy_eval_run_through_agnos_client_parses_with_the_judges_score(

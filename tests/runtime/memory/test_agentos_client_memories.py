@@ -13,9 +13,9 @@ import httpx
 import pytest
 from agno.client import AgentOSClient
 from agno.os.routers.memory.schemas import UserMemorySchema
-from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import BASIC_CONFIG, serve_on
+from tests.runtime.api.agno_client import client_for, serve_for_agno
+from tests.runtime.api.harness import BASIC_CONFIG
 
 KEY = "memory-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -23,11 +23,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture
 async def client(backend: str, tmp_path: Path) -> AsyncIterator[AgentOSClient]:
-    async with serve_on(backend, BASIC_CONFIG, tmp_path, over_sockets=True, security_key=KEY) as running:
-        try:
-            yield AgentOSClient(str(running.client.base_url), timeout=15.0)
-        finally:
-            await aclose_default_clients()
+    async with serve_for_agno(backend, BASIC_CONFIG, tmp_path, security_key=KEY) as running:
+        yield client_for(running)
 
 
 async def test_memories_are_created_read_listed_and_updated_through_agnos_client(client: AgentOSClient) -> None:

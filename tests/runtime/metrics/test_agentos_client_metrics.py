@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from agno.client import AgentOSClient
 from agno.os.routers.metrics.schemas import DayAggregatedMetrics, MetricsRefreshResponse, MetricsResponse
-from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import agent_config, serve_on
+from tests.runtime.api.agno_client import client_for, serve_for_agno
+from tests.runtime.api.harness import agent_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 KEY = "metrics-key"
@@ -24,11 +24,8 @@ DEADLINE = 10.0
 @pytest.fixture
 async def client(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[AgentOSClient]:
     config = agent_config(fake_openai.base_url)
-    async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=KEY) as running:
-        try:
-            yield AgentOSClient(str(running.client.base_url), timeout=15.0)
-        finally:
-            await aclose_default_clients()
+    async with serve_for_agno(backend, config, tmp_path, security_key=KEY) as running:
+        yield client_for(running)
 
 
 async def test_metrics_parse_into_agnos_schemas_with_the_runs_made(

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agno.client import AgentOSClient
 from agno.db.base import SessionType
 from agno.os.schema import TeamSessionDetailSchema
 from agno.run.agent import RunContentEvent, RunOutput
@@ -25,9 +24,9 @@ from agno.run.team import (
 from agno.run.team import (
     RunContentEvent as TeamRunContentEvent,
 )
-from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import Served, serve_on
+from tests.runtime.api.agno_client import client_for, serve_for_agno
+from tests.runtime.api.harness import Served
 from tests.runtime.teams.configs import LEADER_MODEL, delegate, team_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
@@ -38,15 +37,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture
 async def runtime(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
     config = team_config(fake_openai.base_url)
-    async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=KEY) as running:
-        try:
-            yield running
-        finally:
-            await aclose_default_clients()
-
-
-def client_for(runtime: Served) -> AgentOSClient:
-    return AgentOSClient(str(runtime.client.base_url), timeout=15.0)
+    async with serve_for_agno(backend, config, tmp_path, security_key=KEY) as running:
+        yield running
 
 
 async def test_list_teams_and_get_team_parse_into_agnos_team_schemas(runtime: Served) -> None:

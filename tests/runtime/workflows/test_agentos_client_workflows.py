@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agno.client import AgentOSClient
 from agno.db.base import SessionType
 from agno.os.schema import WorkflowSessionDetailSchema
 from agno.run.agent import RunContentEvent, RunOutput
@@ -24,9 +23,9 @@ from agno.run.workflow import (
     WorkflowRunOutput,
     WorkflowStartedEvent,
 )
-from agno.utils.http import aclose_default_clients
 
-from tests.runtime.api.harness import Served, serve_on
+from tests.runtime.api.agno_client import client_for, serve_for_agno
+from tests.runtime.api.harness import Served
 from tests.runtime.workflows.configs import workflow_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
@@ -37,15 +36,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture
 async def runtime(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
     config = workflow_config(fake_openai.base_url)
-    async with serve_on(backend, config, tmp_path, over_sockets=True, security_key=KEY) as running:
-        try:
-            yield running
-        finally:
-            await aclose_default_clients()
-
-
-def client_for(runtime: Served) -> AgentOSClient:
-    return AgentOSClient(str(runtime.client.base_url), timeout=15.0)
+    async with serve_for_agno(backend, config, tmp_path, security_key=KEY) as running:
+        yield running
 
 
 async def test_list_workflows_and_get_workflow_parse_into_agnos_schemas(runtime: Served) -> None:
