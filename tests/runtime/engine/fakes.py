@@ -1,13 +1,19 @@
-"""Fakes of the engine's ports: a chat model replaying scripted answers, stores that fail."""
+"""Fakes of the engine's ports: a chat model replaying scripted answers, stores that fail; and
+Agno's clock frozen, to compare the prompts Agno builds with ours."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+import types
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
 
+import pytest
 from agentos_runtime.config import AgentConfig, RuntimeConfig
 from agentos_runtime.errors import ModelProviderError, StorageUnavailable
 from agentos_runtime.llm.ports import Completion, Message, ToolCall, ToolSchema, Usage
@@ -177,3 +183,20 @@ def runtime_config(**document: Any) -> RuntimeConfig:
     from agentos_runtime.config import parse_config
 
     return parse_config(document)
+
+
+@contextmanager
+def agnos_clock_frozen_at(now: datetime, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Within the block, the ``datetime`` Agno imports from its module as it builds a message
+    reads ``now`` (in the zone asked for, or local time without one)."""
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return now.astimezone(tz) if tz is not None else now.astimezone().replace(tzinfo=None)
+
+    frozen = types.ModuleType("datetime")
+    frozen.datetime = Frozen  # type: ignore[attr-defined]
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "datetime", frozen)
+        yield

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import sys
-import types
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +16,8 @@ from agno.agent._messages import get_system_message
 from agno.models.openai import OpenAIChat
 from agno.session import AgentSession
 from pydantic import ValidationError
+
+from tests.runtime.engine.fakes import agnos_clock_frozen_at
 
 NOW = datetime(2026, 5, 4, 9, 15, 0, tzinfo=UTC)
 
@@ -54,14 +54,6 @@ def test_system_message_is_the_one_agno_builds(fields: dict[str, Any]) -> None:
 def test_the_current_time_is_written_as_agno_writes_it_in_the_agents_time_zone(
     zone: str | None, form: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
-            return NOW.astimezone(tz) if tz is not None else NOW.astimezone().replace(tzinfo=None)
-
-    # Agno imports datetime from its module as it builds the message: it reads the frozen clock.
-    frozen = types.ModuleType("datetime")
-    frozen.datetime = Frozen  # type: ignore[attr-defined]
     fields = {
         "instructions": ["Be brief."],
         "add_datetime_to_context": True,
@@ -69,8 +61,7 @@ def test_the_current_time_is_written_as_agno_writes_it_in_the_agents_time_zone(
         "datetime_format": form,
     }
     agno = AgnoAgent(model=OpenAIChat(id="gpt-test", api_key="unused"), **fields)
-    with monkeypatch.context() as patched:
-        patched.setitem(sys.modules, "datetime", frozen)
+    with agnos_clock_frozen_at(NOW, monkeypatch):
         expected = get_system_message(agno, AgentSession(session_id="s"))
 
     ours = build_system_message(AgentConfig(id="a", **fields), now=NOW)

@@ -3,9 +3,7 @@ member's run becomes for the leader, and which earlier runs a member replays."""
 
 from __future__ import annotations
 
-import sys
-import types
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 
 import pytest
 from agentos_runtime.config import AgentConfig, TeamConfig
@@ -18,7 +16,7 @@ from agno.session import TeamSession
 from agno.team import Team as AgnoTeam
 from agno.team._messages import get_system_message as get_team_system_message
 
-from tests.runtime.engine.fakes import FakeChatModel
+from tests.runtime.engine.fakes import FakeChatModel, agnos_clock_frozen_at
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CARDS = [MemberCard("weather", "Weather", "agent", role="Knows the weather"), MemberCard("crew", "Crew", "team")]
@@ -62,14 +60,6 @@ def test_the_current_time_is_added_when_asked() -> None:
 def test_the_leader_is_told_its_name_time_expected_output_and_additional_context_as_agnos_leader_is(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
-            return NOW.astimezone(tz) if tz is not None else NOW.astimezone().replace(tzinfo=None)
-
-    # Agno imports datetime from its module as it builds the message: it reads the frozen clock.
-    frozen = types.ModuleType("datetime")
-    frozen.datetime = Frozen  # type: ignore[attr-defined]
     fields = {
         "name": "Crew",
         "add_name_to_context": True,
@@ -81,8 +71,7 @@ def test_the_leader_is_told_its_name_time_expected_output_and_additional_context
     }
     model = OpenAIChat(id="gpt-test", api_key="unused")
     agno = AgnoTeam(model=model, members=[AgnoAgent(name="Weather", model=model)], **fields)
-    with monkeypatch.context() as patched:
-        patched.setitem(sys.modules, "datetime", frozen)
+    with agnos_clock_frozen_at(NOW, monkeypatch):
         expected = get_team_system_message(agno, TeamSession(session_id="s"))
 
     ours = build_leader_message(TeamConfig(id="t", members=["weather"], **fields), CARDS, now=NOW)
