@@ -251,6 +251,14 @@ def parse_frames(raw: str) -> list[Frame]:
     return frames
 
 
+async def stream_frames(served: Served, path: str, form: dict[str, str]) -> list[Frame]:
+    """Every frame of the run streamed by ``POST path`` with ``form``, read as a client reads them."""
+    async with served.client.stream("POST", path, data=form) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        return [frame async for frame in read_frames(response)]
+
+
 async def read_frames(response: httpx.Response) -> AsyncIterator[Frame]:
     """Frames as they arrive, frame by frame."""
     buffer = ""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.api.harness import Frame, Served, read_frames, serve_on
+from tests.runtime.api.harness import Frame, Served, read_frames, serve_on, stream_frames
 from tests.runtime.teams.configs import LEADER_MODEL, MEMBER_MODEL, delegate, team_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
@@ -24,10 +24,7 @@ async def app(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> As
 
 
 async def stream_run(app: Served, team_id: str, form: dict[str, str]) -> list[Frame]:
-    async with app.client.stream("POST", f"/teams/{team_id}/runs", data=form) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
-        return [frame async for frame in read_frames(response)]
+    return await stream_frames(app, f"/teams/{team_id}/runs", form)
 
 
 async def test_coordinate_leader_delegates_to_the_member_it_names_then_answers_from_its_reply(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.api.harness import Frame, Served, read_frames, serve_on
+from tests.runtime.api.harness import Frame, Served, read_frames, serve_on, stream_frames
 from tests.runtime.teams.configs import delegate
 from tests.runtime.workflows.configs import LEADER_MODEL, MEMBER_MODEL, workflow_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
@@ -28,10 +28,7 @@ async def app(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> As
 
 
 async def stream_run(app: Served, workflow_id: str, form: dict[str, str]) -> list[Frame]:
-    async with app.client.stream("POST", f"/workflows/{workflow_id}/runs", data=form) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
-        return [frame async for frame in read_frames(response)]
+    return await stream_frames(app, f"/workflows/{workflow_id}/runs", form)
 
 
 async def run_quietly(app: Served, workflow_id: str, message: str, **form: str) -> dict:  # type: ignore[type-arg]
