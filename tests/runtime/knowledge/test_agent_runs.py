@@ -11,7 +11,7 @@ Agno's own code makes of the same chunks.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -421,12 +421,6 @@ async def test_an_own_tool_named_like_the_knowledge_search_is_refused_unless_sea
     )
     async with built(file, {"handbook": HandbookBase()}) as runtime:
         assert runtime.agents["helpdesk"].knowledge is not None
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
-    async with knowledge_space(request.param, tmp_path) as opened:
-        yield opened
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])

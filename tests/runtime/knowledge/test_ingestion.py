@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +29,12 @@ from agentos_runtime.knowledge.stores.opening import open_knowledge_store
 from agentos_runtime.storage.factory import open_database
 
 from tests.runtime.api.harness import build_app
-from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
+from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace
 from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, fake_openai, fake_openai_server, serve_asgi
 
 __all__ = ["fake_openai", "fake_openai_server"]
 
 HANDBOOK = b"Parental leave is sixteen weeks, fully paid, for every parent."
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
-    async with knowledge_space(request.param, tmp_path) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def sqlite_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
-    async with knowledge_space("sqlite", tmp_path) as opened:
-        yield opened
 
 
 class Site:

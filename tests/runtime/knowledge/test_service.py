@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import tracemalloc
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +19,10 @@ from agentos_runtime.observability.startup import startup_lines
 from agentos_runtime.storage.factory import open_database
 
 from tests.runtime.api.harness import build_app
-from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
+from tests.runtime.knowledge.hubs import KnowledgeSpace, provider_error
 from tests.support.fake_openai import EmbeddingReply, FakeOpenAIServer, fake_openai, fake_openai_server
 
 __all__ = ["fake_openai", "fake_openai_server"]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
-    async with knowledge_space(request.param, tmp_path) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def sqlite_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
-    async with knowledge_space("sqlite", tmp_path) as opened:
-        yield opened
 
 
 VACATION = "Vacation policy: every employee gets 30 days of paid vacation per year."

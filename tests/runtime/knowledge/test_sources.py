@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +34,12 @@ from agentos_runtime.knowledge.sources import (
 from agentos_runtime.storable import one_line
 from pydantic import ValidationError
 
-from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace, knowledge_space
+from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace
 from tests.support.fake_openai import serve_asgi
 
 GUIDE = "# Setup guide\n\nInstall the agent with the platform installer."
 FAQ = "Badges are issued at the reception desk on the first day."
 NESTED = "Nested notes: the VPN profile is in the self-service portal."
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def space(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
-    async with knowledge_space(request.param, tmp_path) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def sqlite_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
-    async with knowledge_space("sqlite", tmp_path) as opened:
-        yield opened
 
 
 def config_map(root: Path, files: dict[str, str], *, version: str = "..2026_01_01_00_00_00.1") -> Path:
