@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config.databases import DatabaseConfig
-from agentos_runtime.storage.factory import open_database
+from agentos_runtime.storage.factory import open_database, sqlite_path
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import Database
 
@@ -95,6 +95,32 @@ async def isolated_storage(kind: str, tmp_path: Path) -> AsyncIterator[IsolatedS
             await drop_postgres_schema(name)
         if kind == "redis":
             await delete_redis_keys(name)
+
+
+@contextmanager
+def agno_db(storage: IsolatedStorage) -> Iterator[Any]:
+    """Agno's own database class (synchronous) on the same database as ``storage``, closed after."""
+    if storage.kind == "sqlite":
+        from agno.db.sqlite import SqliteDb
+
+        storage.data_dir.mkdir(parents=True, exist_ok=True)
+        database: Any = SqliteDb(db_file=str(sqlite_path(storage.config, storage.data_dir)))
+    elif storage.kind == "postgres":
+        from agno.db.postgres import PostgresDb
+
+        url = postgres_url().replace("postgresql://", "postgresql+psycopg://", 1)
+        database = PostgresDb(db_url=url, db_schema=storage.config.db_schema)
+    else:
+        from agno.db.redis import RedisDb
+
+        database = RedisDb(db_url=redis_url(), db_prefix=storage.config.key_prefix)
+    try:
+        yield database
+    finally:
+        if storage.kind == "redis":
+            database.redis_client.close()
+        else:
+            database.close()
 
 
 @asynccontextmanager

@@ -7,8 +7,7 @@ gives; metric rows and eval runs Agno writes, our stores read; eval runs we writ
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +16,10 @@ from typing import Any
 import pytest
 from agentos_runtime.metrics import aggregating
 from agentos_runtime.metrics.refreshing import refresh_metrics
-from agentos_runtime.storage.factory import sqlite_path
 from agentos_runtime.storage.ports import EvalRow, SessionRow
 from agno.db.schemas.evals import EvalRunRecord, EvalType
 
-from tests.support.databases import IsolatedStorage, isolated_storage, postgres_url, redis_url
+from tests.support.databases import IsolatedStorage, agno_db, isolated_storage
 
 COUNTS = ("agent_runs_count", "agent_sessions_count", "team_runs_count", "team_sessions_count", "users_count")
 
@@ -30,31 +28,6 @@ COUNTS = ("agent_runs_count", "agent_sessions_count", "team_runs_count", "team_s
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IsolatedStorage]:
     async with isolated_storage(request.param, tmp_path) as isolated:
         yield isolated
-
-
-@contextmanager
-def agno_db(storage: IsolatedStorage) -> Iterator[Any]:
-    """Agno's own database class on the same database as ``storage``."""
-    if storage.kind == "sqlite":
-        from agno.db.sqlite import SqliteDb
-
-        database: Any = SqliteDb(db_file=str(sqlite_path(storage.config, storage.data_dir)))
-    elif storage.kind == "postgres":
-        from agno.db.postgres import PostgresDb
-
-        url = postgres_url().replace("postgresql://", "postgresql+psycopg://", 1)
-        database = PostgresDb(db_url=url, db_schema=storage.config.db_schema)
-    else:
-        from agno.db.redis import RedisDb
-
-        database = RedisDb(db_url=redis_url(), db_prefix=storage.config.key_prefix)
-    try:
-        yield database
-    finally:
-        if storage.kind == "redis":
-            database.redis_client.close()
-        else:
-            database.close()
 
 
 def run(run_id: str, agent: str = "assistant") -> dict[str, Any]:

@@ -7,13 +7,10 @@ values, and what our stores write Agno reads back into its ``AgentSession``/``Us
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from agentos_runtime.storage.factory import sqlite_path
 from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, SessionQuery, SessionRow
 from agno.db.base import SessionType
 from agno.db.schemas.memory import UserMemory
@@ -22,7 +19,7 @@ from agno.run.agent import RunOutput
 from agno.run.base import RunStatus
 from agno.session.agent import AgentSession
 
-from tests.support.databases import IsolatedStorage, isolated_storage, postgres_url, redis_url
+from tests.support.databases import IsolatedStorage, agno_db, isolated_storage
 
 KINDS = ["sqlite", "postgres", "redis"]
 TEXT = "会话缓存: naïve café"
@@ -32,33 +29,6 @@ TEXT = "会话缓存: naïve café"
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IsolatedStorage]:
     async with isolated_storage(request.param, tmp_path) as isolated:
         yield isolated
-
-
-@contextmanager
-def agno_db(storage: IsolatedStorage) -> Iterator[Any]:
-    """Agno's own database class on the same database as ``storage``."""
-    name = storage.config.db_schema
-    if storage.kind == "sqlite":
-        from agno.db.sqlite import SqliteDb
-
-        storage.data_dir.mkdir(parents=True, exist_ok=True)
-        database: Any = SqliteDb(db_file=str(sqlite_path(storage.config, storage.data_dir)))
-    elif storage.kind == "postgres":
-        from agno.db.postgres import PostgresDb
-
-        url = postgres_url().replace("postgresql://", "postgresql+psycopg://", 1)
-        database = PostgresDb(db_url=url, db_schema=name)
-    else:
-        from agno.db.redis import RedisDb
-
-        database = RedisDb(db_url=redis_url(), db_prefix=storage.config.key_prefix)
-    try:
-        yield database
-    finally:
-        if storage.kind == "redis":
-            database.redis_client.close()
-        else:
-            database.close()
 
 
 def agno_run(index: int) -> RunOutput:
