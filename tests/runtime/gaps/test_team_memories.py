@@ -7,9 +7,7 @@ the ``update_user_memory`` tool. Extraction runs in the background: tests wait w
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,10 @@ import pytest
 import yaml
 
 from tests.runtime.api.harness import Served, serve_on
+from tests.runtime.memory.extraction import add_memory, tool_names, wait_for_memories, wait_for_requests
 from tests.runtime.teams.configs import LEADER_MODEL, delegate, team_config
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
-DEADLINE = 10.0
 MEMORIES_BLOCK = "<memories_from_previous_interactions>\n- User's name is Ana\n</memories_from_previous_interactions>"
 
 
@@ -40,30 +38,6 @@ async def run_team(app: Served, message: str, *, team_id: str = "crew", user_id:
     body: dict[str, Any] = response.json()
     assert body["status"] == "COMPLETED", body
     return body
-
-
-async def wait_for_requests(fake_openai: FakeOpenAIServer, count: int) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while len(fake_openai.bodies) < count:
-        assert time.monotonic() < deadline, f"the model got {len(fake_openai.bodies)} requests, not {count}"
-        await asyncio.sleep(0.01)
-
-
-async def wait_for_memories(app: Served, user_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + DEADLINE
-    while len(found := (await app.client.get("/memories", params={"user_id": user_id})).json()["data"]) < count:
-        assert time.monotonic() < deadline, f"{user_id} has {len(found)} memories, not {count}"
-        await asyncio.sleep(0.01)
-    memories: list[dict[str, Any]] = found
-    return memories
-
-
-def add_memory(text: str, topics: list[str]) -> Reply:
-    return Reply.call(FakeToolCall("add_memory", json.dumps({"memory": text, "topics": topics})))
-
-
-def tool_names(body: dict[str, Any]) -> list[str]:
-    return [tool["function"]["name"] for tool in body.get("tools") or []]
 
 
 async def test_a_memory_extracted_after_a_team_run_is_in_the_next_team_runs_leader_prompt(

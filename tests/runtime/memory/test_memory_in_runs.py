@@ -16,9 +16,15 @@ from typing import Any
 import pytest
 
 from tests.runtime.api.harness import Served
+from tests.runtime.memory.extraction import (
+    DEADLINE,
+    add_memory,
+    memories_of,
+    tool_names,
+    wait_for_memories,
+    wait_for_requests,
+)
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
-
-DEADLINE = 10.0
 
 
 @pytest.fixture
@@ -36,35 +42,6 @@ async def run(app: Served, message: str, user_id: str | None = "ana") -> dict[st
     body: dict[str, Any] = response.json()
     assert body["status"] == "COMPLETED", body
     return body
-
-
-async def wait_for_requests(fake_openai: FakeOpenAIServer, count: int) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while len(fake_openai.bodies) < count:
-        assert time.monotonic() < deadline, f"the model got {len(fake_openai.bodies)} requests, not {count}"
-        await asyncio.sleep(0.01)
-
-
-async def memories_of(app: Served, user_id: str) -> list[dict[str, Any]]:
-    response = await app.client.get("/memories", params={"user_id": user_id})
-    data: list[dict[str, Any]] = response.json()["data"]
-    return data
-
-
-async def wait_for_memories(app: Served, user_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + DEADLINE
-    while len(found := await memories_of(app, user_id)) < count:
-        assert time.monotonic() < deadline, f"{user_id} has {len(found)} memories, not {count}"
-        await asyncio.sleep(0.01)
-    return found
-
-
-def add_memory(text: str, topics: list[str]) -> Reply:
-    return Reply.call(FakeToolCall("add_memory", json.dumps({"memory": text, "topics": topics})))
-
-
-def tool_names(body: dict[str, Any]) -> list[str]:
-    return [tool["function"]["name"] for tool in body.get("tools") or []]
 
 
 async def test_a_fact_the_user_told_is_extracted_and_in_the_next_runs_prompt(
