@@ -415,15 +415,24 @@ class FakeOpenAIServer:
 
 @contextmanager
 def serve_asgi(
-    app: Callable[[Scope, Receive, Send], Awaitable[None]], *, lifespan: Literal["on", "off"] = "off"
+    app: Callable[[Scope, Receive, Send], Awaitable[None]],
+    *,
+    lifespan: Literal["on", "off", "auto"] = "off",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    force_exit: bool = False,
+    **config: Any,
 ) -> Iterator[int]:
-    """Run any ASGI ``app`` under uvicorn on 127.0.0.1 in a background thread; yields its port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """Run any ASGI ``app`` under uvicorn on ``host`` (IPv4 or IPv6) in a background thread; yields
+    its port (``port``, or a free one). ``config``: more ``uvicorn.Config`` fields (TLS files);
+    ``force_exit``: stop without waiting for open connections (streams that never end)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, port))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
+    options = uvicorn.Config(app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=1, **config)
+    server = uvicorn.Server(options)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="asgi-test-server")
     thread.start()
     deadline = time.monotonic() + _START_DEADLINE
@@ -435,6 +444,7 @@ def serve_asgi(
         yield port
     finally:
         server.should_exit = True
+        server.force_exit = force_exit
         thread.join(timeout=_START_DEADLINE)
         sock.close()
 

@@ -7,18 +7,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Receive, Scope, Send
+from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Receive, Scope, Send, serve_asgi
 
 _START_DEADLINE = 10.0
 RawSend = Callable[[asyncio.StreamWriter], Awaitable[None]]
@@ -67,31 +62,15 @@ def self_signed_certificate(directory: Path) -> Certificate:
 @contextmanager
 def serve(app: Any, *, host: str = "127.0.0.1", certificate: Certificate | None = None) -> Iterator[int]:
     """Run an ASGI app under uvicorn in a background thread on ``host`` (IPv4 or IPv6); yields its port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
     tls: dict[str, Any] = {}
     if certificate is not None:
         tls = {"ssl_certfile": str(certificate.certfile), "ssl_keyfile": str(certificate.keyfile)}
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, **tls)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="model-test-server")
-    thread.start()
-    deadline = time.monotonic() + _START_DEADLINE
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.005)
-    try:
-        yield port
-    finally:
-        if isinstance(app, FakeOpenAI):
-            app.close_waits()
-        server.should_exit = True
-        thread.join(timeout=_START_DEADLINE)
-        sock.close()
+    with serve_asgi(app, lifespan="on", host=host, **tls) as port:
+        try:
+            yield port
+        finally:
+            if isinstance(app, FakeOpenAI):
+                app.close_waits()
 
 
 @contextmanager

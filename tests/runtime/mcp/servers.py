@@ -4,46 +4,24 @@ from __future__ import annotations
 
 import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
 from agentos_runtime.config.mcp import McpServerConfig
 
 from tests.runtime.mcp.tool_server import build_server
+from tests.support.fake_openai import serve_asgi
 
 SERVER_SCRIPT = Path(__file__).with_name("tool_server.py")
 TOKEN = "Bearer s3cr3t-token-value"
-START_DEADLINE = 10.0
 
 
 @contextmanager
 def serve_tool_server(port: int = 0) -> Iterator[int]:
     """The tool server over streamable HTTP on 127.0.0.1:``port`` (0: any free one), in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(build_server().streamable_http_app(), log_level="warning", timeout_graceful_shutdown=1)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="mcp-test-server")
-    thread.start()
-    deadline = time.monotonic() + START_DEADLINE
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the MCP test server did not start")
-        time.sleep(0.005)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        thread.join(timeout=START_DEADLINE)
-        sock.close()
+    with serve_asgi(build_server().streamable_http_app(), lifespan="auto", port=port, force_exit=True) as bound:
+        yield bound
 
 
 def free_port() -> int:
