@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from benchmarks.runtime.client_cost import report
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.benchmarks.running import run_module
 
 
 def test_the_client_cost_benchmark_reads_every_answer_through_each_client(tmp_path: pathlib.Path) -> None:
     output = tmp_path / "client-cost.json"
     argv = ["--requests", "20", "--variants", "httpx2,runtime", "--output", str(output)]
 
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.runtime.client_cost", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    run = run_module("benchmarks.runtime.client_cost", *argv, timeout=240)
 
     assert run.returncode == 0, run.stdout + run.stderr
     rows = json.loads(output.read_text())["rows"]

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
 import sys
 from collections.abc import Sequence
 
 from benchmarks.knowledge.dataset import Document, documents, queries, relevant
 from benchmarks.knowledge.measure import Spec, measure, percentile
+from tests.benchmarks.running import run_module
 from tests.support.fake_embeddings import fake_embedding
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_the_same_seed_gives_the_same_documents_and_each_query_names_the_document_it_was_drawn_from() -> None:
@@ -95,9 +93,7 @@ def test_the_harness_measures_every_side_end_to_end_and_reports_them(tmp_path: p
     argv = ["--sides", ",".join(sides), "--sizes", "40,80", "--queries", "5"]
     argv += ["--dimensions", "256", "--agno-python", sys.executable, "--output", str(output)]
 
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.knowledge.run", *argv], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
+    run = run_module("benchmarks.knowledge.run", *argv, timeout=600)
 
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     document = json.loads(output.read_text())

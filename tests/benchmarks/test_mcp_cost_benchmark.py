@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from benchmarks.runtime.mcp_cost import report
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.benchmarks.running import run_module
 
 
 def test_the_mcp_cost_benchmark_calls_the_tool_through_each_client(tmp_path: pathlib.Path) -> None:
     output = tmp_path / "mcp-cost.json"
     argv = ["--calls", "20", "--variants", "sdk,runtime", "--output", str(output)]
 
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.runtime.mcp_cost", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    run = run_module("benchmarks.runtime.mcp_cost", *argv, timeout=240)
 
     assert run.returncode == 0, run.stdout + run.stderr
     rows = json.loads(output.read_text())["rows"]

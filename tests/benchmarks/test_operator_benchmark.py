@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.benchmarks.running import run_module
 
 
 def test_the_operator_benchmark_runs_every_phase_and_judges_every_target(tmp_path: pathlib.Path) -> None:
     output = tmp_path / "operator.json"
     argv = ["--resources", "5", "--quiet-seconds", "0.5", "--timeout", "60", "--output", str(output)]
 
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.operator.run", *argv], cwd=ROOT, capture_output=True, text=True, timeout=180
-    )
+    result = run_module("benchmarks.operator.run", *argv, timeout=180)
 
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(output.read_text())

@@ -14,16 +14,14 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.benchmarks.running import run_module
 
 
 def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tmp_path: pathlib.Path) -> None:
     output = tmp_path / "runtime.json"
     argv = ["--servers", "ours-sqlite", "--requests", "10", "--rounds", "3", "--only", "c=1", "--output", str(output)]
 
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.runtime.run", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    run = run_module("benchmarks.runtime.run", *argv, timeout=300)
 
     assert run.returncode == 0, run.stdout + run.stderr
     document = json.loads(output.read_text())
@@ -47,9 +45,7 @@ def test_the_runtime_benchmark_measures_each_scenario_and_the_report_reads_it(tm
     # The report compares with Agno's server; reuse our rows as a stand-in to exercise it.
     document["servers"]["agno-sqlite"] = server
     output.write_text(json.dumps(document))
-    report = subprocess.run(
-        [sys.executable, "-m", "benchmarks.runtime.report", str(output)], cwd=ROOT, capture_output=True, text=True
-    )
+    report = run_module("benchmarks.runtime.report", str(output))
 
     assert report.returncode == 0, report.stderr
     verdicts = [

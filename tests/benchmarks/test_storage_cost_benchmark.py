@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import pathlib
 import sqlite3
-import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -21,8 +20,7 @@ import yaml
 
 from benchmarks.runtime.run import free_port, model_server, running, wait_healthy
 from benchmarks.runtime.storage_cost import fresh_scenarios, report, storage_cost
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.benchmarks.running import run_module
 
 
 def _row(scenario: str, rounds: list[float]) -> dict[str, object]:
@@ -62,13 +60,7 @@ def test_the_storage_cost_benchmark_measures_each_server_in_rounds(tmp_path: pat
     output = tmp_path / "storage-cost.json"
     argv = ["--servers", "ours-sqlite,ours-sqlite-nostorage", "--requests", "20", "--rounds", "2"]
 
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.runtime.storage_cost", *argv, "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module("benchmarks.runtime.storage_cost", *argv, "--output", str(output), timeout=300)
 
     assert done.returncode == 0, done.stdout + done.stderr
     servers = json.loads(output.read_text())["servers"]
