@@ -13,14 +13,7 @@ import pytest
 from agentos_runtime.storage.factory import open_database
 
 from tests.runtime.api.harness import BASIC_CONFIG, Served, serve, serve_on
-from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import fake_openai, fake_openai_server  # noqa: F401
-
-
-@pytest.fixture(params=SERVER_BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    kind: str = request.param
-    return kind
 
 
 @pytest.fixture

@@ -10,16 +10,9 @@ import yaml
 
 from tests.runtime.api.agno_client import serve_for_agno
 from tests.runtime.api.harness import Served, agent_config
-from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server  # noqa: F401
 
 SECURITY_KEY = "conformance-key"
-
-
-@pytest.fixture(params=SERVER_BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    kind: str = request.param
-    return kind
 
 
 @pytest.fixture

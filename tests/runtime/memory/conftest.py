@@ -1,4 +1,5 @@
-"""Fixtures of the memory tests: the local OpenAI-compatible server, one backend per param."""
+"""Fixtures of the memory tests: the local OpenAI-compatible server, and the one-agent app on
+the backend of each param (``tests/runtime/conftest.py``'s)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,9 @@ from typing import Any
 import pytest
 
 from tests.runtime.api.harness import agent_config, serve_on
-from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server
 
 __all__ = ["fake_openai", "fake_openai_server"]
-
-
-@pytest.fixture(params=SERVER_BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    kind: str = request.param
-    return kind
 
 
 @pytest.fixture

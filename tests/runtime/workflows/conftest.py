@@ -1,20 +1,8 @@
-"""Fixtures of the workflow tests: the local OpenAI-compatible server, and one storage backend per run.
-
-Workflow runs are stored through the real ``open_database`` factory on SQLite, PostgreSQL and
-Redis; PostgreSQL or Redis being down makes those tests fail, never skip.
-"""
+"""Fixtures of the workflow tests: the local OpenAI-compatible server (the storage backend per
+run is ``tests/runtime/conftest.py``'s)."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.support.databases import SERVER_BACKENDS
 from tests.support.fake_openai import fake_openai, fake_openai_server
 
 __all__ = ["fake_openai", "fake_openai_server"]
-
-
-@pytest.fixture(params=SERVER_BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    kind: str = request.param
-    return kind
