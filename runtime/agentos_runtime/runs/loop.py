@@ -63,7 +63,7 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
-from agentos_runtime.runs.pausing import PAUSED_CONTENT, Decision, held_calls, requirements
+from agentos_runtime.runs.pausing import PAUSED_CONTENT, Decision, requirements
 from agentos_runtime.runs.prompt import build_system_message, resolve_placeholders
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
@@ -221,6 +221,8 @@ class PausedRun:
     decisions: dict[str, Decision]
     session_id: str
     user_id: str | None
+    session_state: JSON | None = None
+    """The session's state, read with the run."""
 
 
 @dataclass(kw_only=True)
@@ -230,15 +232,10 @@ class _ContinuedRun(_AgentRun):
     paused: PausedRun
 
     async def open(self) -> SessionRow:
-        """Read the run again (it may have gone on elsewhere since it was asked for), take up its messages."""
+        """Take up the run as it was read: whether it still waits is decided as it is stored
+        ``RUNNING`` (``Lifecycle.takes_up``), so the session is not read again here."""
         agent, paused, record = self.agent, self.paused, self.record
-        assert agent.sessions is not None  # only a run of its own with a database pauses
-        row = await agent.sessions.get_session(paused.session_id, user_id=paused.user_id)
-        check_session_component(row, kind="agent", component_id=agent.id)
-        stored = next((r for r in (row.runs or []) if r.get("run_id") == record.run_id), None) if row else None
-        if stored is None or stored.get("status") != "PAUSED" or not held_calls(stored.get("tools") or ()):
-            raise Conflict(f"run '{record.run_id}' no longer waits for a confirmation: it went on meanwhile")
-        record.session_state = stored_session_state(row)
+        record.session_state = paused.session_state
         if agent.memory is not None:
             self.toolbox = (await agent.memory.prepare(paused.user_id)).toolbox(self.toolbox)
         if agent.knowledge is not None:

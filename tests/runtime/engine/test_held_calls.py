@@ -3,6 +3,7 @@ counts for, and the decided calls of a paused run going on."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from agentos_runtime.llm.ports import ToolCall
@@ -53,14 +54,30 @@ async def test_a_held_call_counts_against_the_tool_call_limit() -> None:
     assert [(m["tool_call_id"], m["content"].startswith("Tool call limit reached")) for m in refused] == [("c2", True)]
 
 
-async def test_a_paused_run_goes_on_with_the_model_answer_its_call_was_made_in() -> None:
+@dataclass
+class PausedAgent:
+    """An agent whose run ``r1`` paused on call ``c1``, and that run confirmed, ready to go on."""
+
+    database: InMemoryDatabase
+    model: FakeChatModel
+    agent: Agent
+    going_on: PausedRun
+
+
+async def paused_agent(*answers: Any) -> PausedAgent:
+    """The model asks for the held call, then answers ``answers``."""
     database = InMemoryDatabase(id="db")
-    model = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
+    model = FakeChatModel(call("calculator", ADD, call_id="c1"), *answers)
     agent = make_agent(model, tools=[CONFIRMED_FIRST], database=database)
     await agent.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
-    paused = await stored_run(database)
+    going_on = PausedRun(await stored_run(database), {"c1": Decision("c1", True)}, session_id="s1", user_id=None)
+    return PausedAgent(database, model, agent, going_on)
 
-    going_on = PausedRun(paused, {"c1": Decision("c1", True)}, session_id="s1", user_id=None)
+
+async def test_a_paused_run_goes_on_with_the_model_answer_its_call_was_made_in() -> None:
+    paused = await paused_agent(say("5"))
+    database, agent, going_on = paused.database, paused.agent, paused.going_on
+
     events = [e async for e in agent.continue_run(going_on)]
 
     assert [e.event for e in events][:3] == ["RunContinued", "ToolCallStarted", "ToolCallCompleted"]
@@ -71,28 +88,21 @@ async def test_a_paused_run_goes_on_with_the_model_answer_its_call_was_made_in()
 
 
 async def test_a_run_that_went_on_meanwhile_is_not_continued_twice() -> None:
-    database = InMemoryDatabase(id="db")
-    model = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
-    agent = make_agent(model, tools=[CONFIRMED_FIRST], database=database)
-    await agent.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
-    paused = await stored_run(database)
-    going_on = PausedRun(paused, {"c1": Decision("c1", True)}, session_id="s1", user_id=None)
+    paused = await paused_agent(say("5"))
+    database, model, agent, going_on = paused.database, paused.model, paused.agent, paused.going_on
     await agent.complete_continued(going_on)
 
     events = [e async for e in agent.continue_run(going_on)]
 
     assert [e.event for e in events] == ["RunError"]
-    assert "no longer waits for a confirmation" in events[0].to_dict()["content"]
+    assert "is no longer PAUSED" in events[0].to_dict()["content"]
     assert len(model.prompts) == 2
     assert (await stored_run(database))["status"] == "COMPLETED"
 
 
 async def test_a_second_request_for_a_run_going_on_here_gets_one_run_error() -> None:
-    database = InMemoryDatabase(id="db")
-    model = FakeChatModel(call("calculator", ADD, call_id="c1"))
-    agent = make_agent(model, tools=[CONFIRMED_FIRST], database=database)
-    await agent.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
-    going_on = PausedRun(await stored_run(database), {"c1": Decision("c1", True)}, session_id="s1", user_id=None)
+    paused = await paused_agent()
+    database, model, agent, going_on = paused.database, paused.model, paused.agent, paused.going_on
     first = agent.registry.start("r1")  # the first request's run, going on
 
     events = [e async for e in agent.continue_run(going_on)]

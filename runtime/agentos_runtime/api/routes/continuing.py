@@ -31,6 +31,7 @@ from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.runs.loop import PausedRun
 from agentos_runtime.runs.pausing import read_decisions
+from agentos_runtime.runs.sessions import stored_session_state
 
 JSON = dict[str, Any]
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
@@ -111,7 +112,13 @@ async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, tools
     if agent.registry.is_running(run_id):
         raise Conflict(f"run '{run_id}' is going on already")
     decisions = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
-    return PausedRun(run=stored, decisions=decisions, session_id=session_id, user_id=stored.get("user_id"))
+    return PausedRun(
+        run=stored,
+        decisions=decisions,
+        session_id=session_id,
+        user_id=stored.get("user_id"),
+        session_state=stored_session_state(row),
+    )
 
 
 def output_body(output: JSON) -> bytes:
