@@ -30,7 +30,7 @@ the ``search_knowledge_base`` tool, and references added to the user's message.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,7 +38,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from agentos_runtime.config.components import AgentConfig
-from agentos_runtime.errors import Conflict, ModelProviderError
+from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import EventFactory, RunEvent
@@ -47,11 +47,8 @@ from agentos_runtime.runs.lifecycle import (
     RUN_CONFLICT_TYPE,
     Ending,
     Outcome,
-    RunWatch,
     answer_ending,
     answer_unsaved,
-    complete,
-    execute,
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages
@@ -63,10 +60,10 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
-from agentos_runtime.runs.pausing import PAUSED_CONTENT, Decision, requirements
+from agentos_runtime.runs.pausing import PAUSED_CONTENT, PausedRun, requirements
 from agentos_runtime.runs.prompt import build_system_message, resolve_placeholders
 from agentos_runtime.runs.record import RunRecord
-from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
+from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import (
     check_session_component,
@@ -213,18 +210,6 @@ def paused_ending(record: RunRecord, events: EventFactory) -> Ending:
     return Ending(paused, before=(events.content_completed(),))
 
 
-@dataclass(frozen=True)
-class PausedRun:
-    """A stored ``PAUSED`` run of the agent and the decisions on its held calls (``runs.pausing``)."""
-
-    run: JSON
-    decisions: dict[str, Decision]
-    session_id: str
-    user_id: str | None
-    session_state: JSON | None = None
-    """The session's state, read with the run."""
-
-
 @dataclass(kw_only=True)
 class _ContinuedRun(_AgentRun):
     """A paused run going on: the decided calls, then the loop, from the messages it was stored with."""
@@ -345,47 +330,16 @@ class Agent(Runner):
             toolbox=self._taken_tools.take(),
         )
 
-    async def continue_run(self, paused: PausedRun) -> AsyncIterator[RunEvent]:
-        """The events of a paused run going on: ``RunContinued``, the decided calls, the loop's, the last one.
-
-        A run going on here already (another request continued it first) gets one ``RunError``.
-        """
-        try:
-            async with aclosing(self._continue(paused, stream=True, watch=None)) as events:
-                async for event in events:
-                    yield event
-        except Conflict as taken:  # only the registry's: the lifecycle answers the others in the stream
-            events_of = self._events(str(paused.run["run_id"]), paused.session_id)
-            yield events_of.run_error(taken.detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
-
-    async def complete_continued(self, paused: PausedRun) -> JSON:
-        """A paused run going on, without streaming; its ``RunOutput`` dict.
-
-        Raises ``StorageUnavailable`` when it could not be read or saved, ``Conflict`` when it
-        no longer waits (it went on elsewhere meanwhile).
-        """
-        watch = RunWatch()
-        return await complete(self._continue(paused, stream=False, watch=watch), watch)
-
-    def _continue(self, paused: PausedRun, *, stream: bool, watch: RunWatch | None) -> AsyncGenerator[RunEvent]:
+    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _AgentRun:
         record = RunRecord.from_stored(paused.run)
         request = RunRequest(
             message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
         )
+        return self._steps(request, record, handle, stream=stream, paused=paused)
 
-        def steps(handle: RunHandle) -> _AgentRun:
-            return self._steps(request, record, handle, stream=stream, paused=paused)
-
-        owner = RunOwner(self.kind, self.id, paused.session_id, paused.user_id)
-        return execute(
-            steps,
-            run_id=record.run_id,
-            owner=owner,
-            sessions=self.sessions,
-            registry=self.registry,
-            watch=watch,
-            takes_up="PAUSED",
-        )
+    def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
+        events = self._events(str(paused.run["run_id"]), paused.session_id)
+        return events.run_error(detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
 
     def _events(self, run_id: str, session_id: str) -> EventFactory:
         return EventFactory(

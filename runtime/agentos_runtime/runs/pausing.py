@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,21 @@ def unconfirmable_result(tool_name: str) -> str:
         "(it runs inside a team or a workflow, or without a database): not executed. "
         "Don't try to execute it again."
     )
+
+
+@dataclass(frozen=True)
+class PausedRun:
+    """A stored ``PAUSED`` run and the decisions that let it go on."""
+
+    run: JSON
+    decisions: Mapping[str, Decision]
+    """On the run's own held calls, by call id."""
+    session_id: str
+    user_id: str | None
+    session_state: JSON | None = None
+    """The session's state, read with the run."""
+    member_decisions: Mapping[str, Mapping[str, Decision]] = field(default_factory=dict)
+    """A team run's: on the held calls of its paused members' runs, by member run id."""
 
 
 def held_call(*, tool_call_id: str, tool_name: str, tool_args: JSON, created_at: int) -> JSON:
@@ -85,7 +100,7 @@ class Decision:
     note: str | None = None
 
 
-def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]]) -> dict[str, Decision]:
+def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]], *, field: str = "tools") -> dict[str, Decision]:
     """The decisions ``sent`` (the decoded ``tools`` form field) makes on the held calls among the
     run's ``tools``, by call id.
 
@@ -93,33 +108,78 @@ def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]]) -> dict[str, D
     are taken as they are. Raises ``BadRequest`` naming the entry or the call: not a list of
     objects, an entry naming no call of the run or deciding one twice, ``confirmed`` not
     ``true``/``false``, ``tool_args`` other than the model's, a ``confirmation_note`` not text,
-    or a held call left undecided.
+    or a held call left undecided. ``field`` is the form field named in those messages.
     """
     if not isinstance(sent, list):
-        raise BadRequest("Invalid tools parameter: expected a JSON list of the paused run's tool executions")
+        raise BadRequest(f"Invalid {field} parameter: expected a JSON list of the paused run's tool executions")
+    for index, entry in enumerate(sent):
+        if not isinstance(entry, dict):
+            raise BadRequest(f"Invalid {field} parameter: entry {index} is not a JSON object")
+    return _decide(list(enumerate(sent)), tools, field)
+
+
+def read_requirements(
+    sent: Any, waiting: Mapping[str | None, Sequence[Mapping[str, Any]]]
+) -> dict[str | None, dict[str, Decision]]:
+    """The decisions ``sent`` (the decoded ``requirements`` form field of a team's continue: Agno's
+    ``RunRequirement`` dicts) makes, by whose calls they decide: ``None`` for the team leader's
+    own, a member's ``member_run_id`` for that member's paused run.
+
+    ``waiting`` gives the tools of each run that waits (the leader's own under ``None``). A
+    requirement decides the call in its ``tool_execution``: ``confirmed`` there, or the
+    requirement's ``confirmation`` (Agno's ``RunRequirement.confirm()`` sets both), with its
+    ``confirmation_note``. Raises ``BadRequest`` naming the entry: not a list of objects, an
+    entry without a ``tool_execution`` object or naming a member run that does not wait, and
+    everything ``read_decisions`` refuses; every run that waits must have all its calls decided.
+    """
+    field = "requirements"
+    if not isinstance(sent, list):
+        raise BadRequest(f"Invalid {field} parameter: expected a JSON list of the paused run's requirements")
+    grouped: dict[str | None, list[tuple[int, JSON]]] = {}
+    for index, entry in enumerate(sent):
+        if not isinstance(entry, dict):
+            raise BadRequest(f"Invalid {field} parameter: entry {index} is not a JSON object")
+        tool = entry.get("tool_execution")
+        if not isinstance(tool, dict):
+            raise BadRequest(f"Invalid {field} parameter: entry {index} has no tool_execution object")
+        member_run_id = entry.get("member_run_id")
+        if member_run_id not in waiting:
+            shown = printable(member_run_id)[:200] if isinstance(member_run_id, str) else repr(member_run_id)[:200]
+            raise BadRequest(
+                f"Invalid {field} parameter: entry {index} names member_run_id {shown}, which is no member run "
+                "this run waits on"
+            )
+        decided_tool = dict(tool)
+        if not isinstance(decided_tool.get("confirmed"), bool) and isinstance(entry.get("confirmation"), bool):
+            decided_tool["confirmed"] = entry["confirmation"]
+        if decided_tool.get("confirmation_note") is None and entry.get("confirmation_note") is not None:
+            decided_tool["confirmation_note"] = entry["confirmation_note"]
+        grouped.setdefault(member_run_id, []).append((index, decided_tool))
+    return {key: _decide(grouped.get(key, []), tools, field) for key, tools in waiting.items()}
+
+
+def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]], field: str) -> dict[str, Decision]:
     held = {str(tool["tool_call_id"]): tool for tool in held_calls(tools)}
     known = {str(tool.get("tool_call_id")) for tool in tools}
     settled = {str(tool.get("tool_call_id")) for tool in tools if not is_held(tool)}
     decisions: dict[str, Decision] = {}
-    for index, entry in enumerate(sent):
-        if not isinstance(entry, dict):
-            raise BadRequest(f"Invalid tools parameter: entry {index} is not a JSON object")
+    for index, entry in sent:
         call_id = entry.get("tool_call_id")
         if not isinstance(call_id, str) or call_id not in known:
             shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
             raise BadRequest(
-                f"Invalid tools parameter: entry {index} names tool_call_id {shown}, which is no tool call "
+                f"Invalid {field} parameter: entry {index} names tool_call_id {shown}, which is no tool call "
                 f"of this run (it waits on: {', '.join(held)})"
             )
         if call_id not in held or (call_id in settled and not _deciding(entry)):
             continue  # a call that already ran, sent back with the rest of the run's tools
         if call_id in decisions:
-            raise BadRequest(f"Invalid tools parameter: tool call {call_id} is decided twice")
-        decisions[call_id] = _decision(call_id, entry, held[call_id])
+            raise BadRequest(f"Invalid {field} parameter: tool call {call_id} is decided twice")
+        decisions[call_id] = _decision(call_id, entry, held[call_id], field)
     undecided = [call_id for call_id in held if call_id not in decisions]
     if undecided:
         raise BadRequest(
-            f"Invalid tools parameter: tool call {', '.join(undecided)} waits for a decision: "
+            f"Invalid {field} parameter: tool call {', '.join(undecided)} waits for a decision: "
             "send it back with confirmed true or false"
         )
     return decisions
@@ -134,21 +194,21 @@ def _deciding(entry: Mapping[str, Any]) -> bool:
     return isinstance(entry.get("confirmed"), bool)
 
 
-def _decision(call_id: str, entry: Mapping[str, Any], held: Mapping[str, Any]) -> Decision:
+def _decision(call_id: str, entry: Mapping[str, Any], held: Mapping[str, Any], field: str) -> Decision:
     confirmed = entry.get("confirmed")
     if not isinstance(confirmed, bool):
-        raise BadRequest(f"Invalid tools parameter: tool call {call_id} needs confirmed true or false")
+        raise BadRequest(f"Invalid {field} parameter: tool call {call_id} needs confirmed true or false")
     if "tool_args" in entry and entry["tool_args"] is not None and entry["tool_args"] != held.get("tool_args"):
         raise BadRequest(
-            f"Invalid tools parameter: the tool_args of tool call {call_id} differ from the model's: "
+            f"Invalid {field} parameter: the tool_args of tool call {call_id} differ from the model's: "
             "a confirmation runs the call as the model made it; send its tool_args unchanged (or none)"
         )
     note = entry.get("confirmation_note")
     if note is not None and not isinstance(note, str):
-        raise BadRequest(f"Invalid tools parameter: the confirmation_note of tool call {call_id} must be text")
+        raise BadRequest(f"Invalid {field} parameter: the confirmation_note of tool call {call_id} must be text")
     if note is not None and len(note) > MAX_NOTE_CHARS:
         raise BadRequest(
-            f"Invalid tools parameter: the confirmation_note of tool call {call_id} is longer than "
+            f"Invalid {field} parameter: the confirmation_note of tool call {call_id} is longer than "
             f"{MAX_NOTE_CHARS} characters"
         )
     return Decision(call_id, confirmed, note or None)

@@ -9,9 +9,11 @@ background (``start_background``, ``runs.background``).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from agentos_runtime.errors import Conflict
 from agentos_runtime.runs import background
 from agentos_runtime.runs.event_logs import LogOwner
 from agentos_runtime.runs.events import RunEvent
@@ -21,6 +23,7 @@ from agentos_runtime.storage.ports import SessionStore
 
 if TYPE_CHECKING:
     from agentos_runtime.runs.loop import RunRequest
+    from agentos_runtime.runs.pausing import PausedRun
 
 JSON = dict[str, Any]
 
@@ -69,6 +72,46 @@ class Runner:
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> RunSteps:
         """One run's steps as the lifecycle drives them (``stream``: the model streams its answer)."""
         raise NotImplementedError(f"{type(self).__name__} does not say how its runs go")
+
+    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> RunSteps:
+        """The steps of a paused run going on (``runs.pausing``)."""
+        raise NotImplementedError(f"{type(self).__name__} runs never pause")
+
+    def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
+        """The kind's error event for a paused run another request took up first."""
+        raise NotImplementedError(f"{type(self).__name__} runs never pause")
+
+    async def continue_run(self, paused: PausedRun) -> AsyncIterator[RunEvent]:
+        """The events of a paused run going on: the kind's continued event, the decided calls, the
+        loop's, the last one. A run going on here already (another request continued it first)
+        gets one error event."""
+        try:
+            async with aclosing(self._continue(paused, stream=True, watch=None)) as events:
+                async for event in events:
+                    yield event
+        except Conflict as taken:  # only the registry's: the lifecycle answers the others in the stream
+            yield self.conflict_event(paused, taken.detail)
+
+    async def complete_continued(self, paused: PausedRun) -> JSON:
+        """A paused run going on, without streaming; the kind's run output dict.
+
+        Raises ``StorageUnavailable`` when it could not be read or saved, ``Conflict`` when it
+        no longer waits (it went on elsewhere meanwhile).
+        """
+        watch = RunWatch()
+        return await complete(self._continue(paused, stream=False, watch=watch), watch)
+
+    def _continue(self, paused: PausedRun, *, stream: bool, watch: RunWatch | None) -> AsyncGenerator[RunEvent]:
+        owner = RunOwner(self.kind, self.id, paused.session_id, paused.user_id)
+        return execute(
+            partial(self.continued_run, paused, stream),
+            run_id=str(paused.run["run_id"]),
+            owner=owner,
+            sessions=self.sessions,
+            registry=self.registry,
+            watch=watch,
+            takes_up="PAUSED",
+        )
 
     def _execute(
         self,

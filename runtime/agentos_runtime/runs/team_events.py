@@ -26,6 +26,8 @@ TEAM_MODEL_REQUEST_STARTED = "TeamModelRequestStarted"
 TEAM_MODEL_REQUEST_COMPLETED = "TeamModelRequestCompleted"
 TEAM_TOOL_CALL_STARTED = "TeamToolCallStarted"
 TEAM_TOOL_CALL_COMPLETED = "TeamToolCallCompleted"
+TEAM_RUN_PAUSED = "TeamRunPaused"
+TEAM_RUN_CONTINUED = "TeamRunContinued"
 
 # Agno stores every team event on the run except content deltas.
 UNSTORED_TEAM_EVENTS = frozenset({TEAM_RUN_CONTENT})
@@ -118,6 +120,14 @@ class TeamEventFactory:
 
     def run_error(self, message: str, *, error_type: str, error_id: str | None) -> RunEvent:
         return self._event(TEAM_RUN_ERROR, {"content": message, "error_type": error_type, "error_id": error_id})
+
+    def run_paused(self, *, content: str | None, tools: list[JSON], requirements: list[JSON]) -> RunEvent:
+        """The run waits for a person's decisions (Agno's team ``RunPausedEvent``): ``tools`` are the
+        leader's own held calls, ``requirements`` every call waited on, the members' included."""
+        return self._event(TEAM_RUN_PAUSED, {"content": content, "tools": tools, "requirements": requirements})
+
+    def run_continued(self) -> RunEvent:
+        return self._event(TEAM_RUN_CONTINUED, {})
 
     def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent:
         return self._event(TEAM_RUN_CANCELLED, {"content": content or reason, "reason": reason})

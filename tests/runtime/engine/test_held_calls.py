@@ -8,10 +8,9 @@ from typing import Any
 
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.runs import Agent, RunRequest
-from agentos_runtime.runs.loop import PausedRun
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.nesting import persisting_into
-from agentos_runtime.runs.pausing import Decision
+from agentos_runtime.runs.pausing import Decision, PausedRun
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.tools.calculator import build_calculator
 

@@ -29,8 +29,7 @@ from agentos_runtime.api.routes.run_forms import decode_json_field
 from agentos_runtime.api.text_checks import check_form_json
 from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.runs import Agent
-from agentos_runtime.runs.loop import PausedRun
-from agentos_runtime.runs.pausing import read_decisions
+from agentos_runtime.runs.pausing import PausedRun, read_decisions
 from agentos_runtime.runs.sessions import stored_session_state
 
 JSON = dict[str, Any]
