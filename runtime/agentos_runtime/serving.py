@@ -267,7 +267,7 @@ def check_components(config: RuntimeConfig) -> list[Problem]:
     ]
     for kind, index, component in components:
         try:
-            resolve_tools(component.tools, component.tool_config, path=(kind, index), confirmations=kind == "agents")
+            resolve_tools(component.tools, component.tool_config, path=(kind, index))
         except ConfigError as error:
             problems.extend(error.problems)
     return problems

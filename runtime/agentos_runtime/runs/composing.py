@@ -96,7 +96,7 @@ class _TeamBuilder:
     def _tools(self, spec: TeamConfig, at: Path) -> ToolSet | None:
         """The leader's own tools; ``None`` when a problem was found."""
         try:
-            tools = resolve_tools(spec.tools, spec.tool_config, path=at, mcp=self.mcp, confirmations=False)
+            tools = resolve_tools(spec.tools, spec.tool_config, path=at, mcp=self.mcp)
         except ConfigError as error:
             self.problems.extend(error.problems)
             return None

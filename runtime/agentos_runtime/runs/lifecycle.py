@@ -51,6 +51,7 @@ from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.leases import with_lease
 from agentos_runtime.runs.messages import new_message
 from agentos_runtime.runs.nested_store import NestedRunStore
+from agentos_runtime.runs.pausing import PAUSED_CONTENT, requirements
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storable import clean_text
@@ -210,10 +211,21 @@ class AnswerEvents(Protocol):
 
     def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent: ...
 
+    def run_paused(self, *, content: str | None, tools: list[JSON], requirements: list[JSON]) -> RunEvent: ...
 
-def answer_ending(run: Answering, events: AnswerEvents, outcome: Outcome) -> Ending:
-    """How an agent's or a team's run ends (``RunContentCompleted`` first when it completed)."""
+
+def answer_ending(
+    run: Answering, events: AnswerEvents, outcome: Outcome, *, members_waiting: Sequence[JSON] = ()
+) -> Ending:
+    """How an agent's or a team's run ends (``RunContentCompleted`` first when it completed or
+    paused). A paused run's ``requirements`` are its own held calls' and ``members_waiting``
+    (the requirements of a team's paused members)."""
     record = run.record
+    if outcome.status == "PAUSED":
+        record.finish("PAUSED", reason=PAUSED_CONTENT)
+        record.requirements = [*requirements(record.tools), *members_waiting]
+        paused = events.run_paused(content=record.content, tools=list(record.tools), requirements=record.requirements)
+        return Ending(paused, before=(events.content_completed(),))
     if outcome.status == "COMPLETED":
         record.finish("COMPLETED")
         last = events.run_completed(

@@ -60,7 +60,7 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
-from agentos_runtime.runs.pausing import PAUSED_CONTENT, PausedRun, requirements
+from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.prompt import build_system_message, resolve_placeholders
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
@@ -190,8 +190,6 @@ class _AgentRun(RunContext):
         return run_turns(self, self.agent.model, self.toolbox)
 
     def end(self, outcome: Outcome) -> Ending:
-        if outcome.status == "PAUSED":
-            return paused_ending(self.record, self.events)
         return answer_ending(self, self.events, outcome)
 
     def unsaved(self, detail: str, *, error_type: str, error_id: str | None) -> RunEvent:
@@ -200,14 +198,6 @@ class _AgentRun(RunContext):
     def saved(self, outcome: Outcome) -> None:
         if outcome.status == "COMPLETED" and self.agent.memory is not None:
             self.agent.memory.remember(self.record)
-
-
-def paused_ending(record: RunRecord, events: EventFactory) -> Ending:
-    """How a run waiting for confirmations ends: ``RunContentCompleted``, then ``RunPaused``."""
-    record.finish("PAUSED", reason=PAUSED_CONTENT)
-    record.requirements = requirements(record.tools)
-    paused = events.run_paused(content=record.content, tools=list(record.tools), requirements=record.requirements)
-    return Ending(paused, before=(events.content_completed(),))
 
 
 @dataclass(kw_only=True)

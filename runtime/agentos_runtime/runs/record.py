@@ -121,18 +121,22 @@ class RunRecord:
             input_content=str((run.get("input") or {}).get("input_content") or ""),
             metadata=run.get("metadata"),
         )
+        record.restore(run)
+        return record
+
+    def restore(self, run: JSON) -> None:
+        """Take what a stored ``PAUSED`` run accumulated (its ids are the constructor's)."""
         created_at = run.get("created_at")
         if isinstance(created_at, int) and not isinstance(created_at, bool):
-            record.created_at = created_at
-        record.messages = [dict(m) for m in run.get("messages") or () if isinstance(m, dict)]
-        record.tools = [dict(t) for t in run.get("tools") or () if isinstance(t, dict)]
-        record.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
-        record.references = [dict(r) for r in run.get("references") or () if isinstance(r, dict)]
-        record.metrics = RunMetrics.restored(run.get("metrics"))
+            self.created_at = created_at
+        self.messages = [dict(m) for m in run.get("messages") or () if isinstance(m, dict)]
+        self.tools = [dict(t) for t in run.get("tools") or () if isinstance(t, dict)]
+        self.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
+        self.references = [dict(r) for r in run.get("references") or () if isinstance(r, dict)]
+        self.metrics = RunMetrics.restored(run.get("metrics"))
         provider_data = run.get("model_provider_data")
-        record.provider_data = provider_data if isinstance(provider_data, dict) else None
-        record.session_state = run.get("session_state") if isinstance(run.get("session_state"), dict) else None
-        return record
+        self.provider_data = provider_data if isinstance(provider_data, dict) else None
+        self.session_state = run.get("session_state") if isinstance(run.get("session_state"), dict) else None
 
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run (content deltas are not kept) and return it."""

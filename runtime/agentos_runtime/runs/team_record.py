@@ -54,6 +54,24 @@ class TeamRecord(RunRecord):
         self.team_name = team_name
         self.member_responses: list[JSON] = []
 
+    @classmethod
+    def from_stored(cls, run: JSON) -> TeamRecord:
+        """A stored ``PAUSED`` team run, taken up again to go on (``RUNNING``), its members' runs with it."""
+        record = cls(
+            run_id=str(run["run_id"]),
+            team_id=str(run.get("team_id") or ""),
+            team_name=str(run.get("team_name") or run.get("team_id") or ""),
+            session_id=str(run.get("session_id") or ""),
+            user_id=run.get("user_id"),
+            model=str(run.get("model") or ""),
+            model_provider=str(run.get("model_provider") or ""),
+            input_content=str((run.get("input") or {}).get("input_content") or ""),
+            metadata=run.get("metadata"),
+        )
+        record.restore(run)
+        record.member_responses = [dict(m) for m in run.get("member_responses") or () if isinstance(m, dict)]
+        return record
+
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run (content deltas are not kept) and return it."""
         if event.event not in UNSTORED_TEAM_EVENTS:
@@ -62,6 +80,7 @@ class TeamRecord(RunRecord):
 
     def to_dict(self, *, stored: bool = False) -> JSON:
         """The ``TeamRunOutput`` dict; ``stored=True`` gives the form written to the session."""
+        paused = self.status == "PAUSED"
         output: JSON = {
             "run_id": self.run_id,
             "team_id": self.team_id,
@@ -71,12 +90,13 @@ class TeamRecord(RunRecord):
             "input": {"input_content": self.input_content},
             "content": self.content,
             "content_type": "str",
-            "messages": [m for m in self.messages if not (stored and m.get("from_history"))],
+            "messages": [m for m in self.messages if not (stored and m.get("from_history") and not paused)],
             "metrics": self.metrics_dict(),
             "model": self.model,
             "model_provider": self.model_provider,
             "member_responses": list(self.member_responses),
             "tools": list(self.tools),
+            "requirements": self.requirements if paused else None,
             "references": list(self.references) or None,
             "model_provider_data": self.provider_data or None,
             "metadata": self.metadata,

@@ -14,7 +14,10 @@ result the leader reads. The modes differ only in what follows:
 
 The leader may also have tools of its own for the run (``LeaderRun.tools``: those of the
 team's ``tools``, and the ``update_user_memory`` tool of agentic memory), run like an agent's
-tools between requests.
+tools between requests. A call of one that ``requires_confirmation`` is held as an agent's is
+(``runs.pausing``): the other calls of the answer run, then the loop raises ``Paused``; a team
+run that cannot pause (nested in another run, or without a database) answers it unmade.
+``lead_on`` takes a paused team run up again: the decided calls, then the leader's requests.
 
 The loop is bounded (``MAX_LEADER_REQUESTS``), and so is the work one team run starts: at
 most ``MAX_MEMBER_RUNS`` member runs, counted over the nested teams it delegates to as well
@@ -37,17 +40,19 @@ from typing import Any
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
 from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.lifecycle import Paused
 from agentos_runtime.runs.loop import MemberRuns, RunRequest
 from agentos_runtime.runs.messages import new_message, to_chat
 from agentos_runtime.runs.metrics import message_metrics, usage_tokens
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
+from agentos_runtime.runs.pausing import Decision, held_calls
 from agentos_runtime.runs.record import call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import check_delegation, member_answer
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
-from agentos_runtime.runs.turns import unfinished
+from agentos_runtime.runs.turns import hold, resolve_held, unfinished
 from agentos_runtime.tools.executing import execute_tool_call, parse_arguments
 from agentos_runtime.tools.tool import Tool
 
@@ -79,6 +84,8 @@ class LeaderRun:
     """The leader's own tools for this run, by name, beside delegation."""
     unended: list[RunEvent] = field(default_factory=list)
     """The cancelled events of forwarded member runs cut short, sent as the team run ends."""
+    may_pause: bool = False
+    """Whether a call needing a confirmation pauses the run (else it is answered, not made)."""
 
 
 @dataclass(frozen=True)
@@ -92,16 +99,36 @@ class Delegation:
 
 
 async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> AsyncGenerator[RunEvent, None]:
-    """Yield the team run's events up to its answer; raises ``ModelProviderError`` or ``RunCancelled``."""
-    own = [tool.schema() for tool in run.tools.values()]
+    """Yield the team run's events up to its answer; raises ``ModelProviderError``, ``RunCancelled``
+    or ``Paused``."""
     budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS)
     if delegation.mode == "broadcast":
         async with aclosing(_broadcast(run, delegation, budget)) as steps:
             async for event in steps:
                 yield event
-        schemas = own
-    else:
-        schemas = [delegate_to_member_schema(), *own]
+    async with aclosing(_lead_requests(run, model, delegation, budget)) as requests:
+        async for event in requests:
+            yield event
+
+
+async def lead_on(
+    run: LeaderRun, model: ChatModel, delegation: Delegation, decisions: Mapping[str, Decision]
+) -> AsyncGenerator[RunEvent, None]:
+    """A paused team run going on: the leader's decided calls (made or answered), then its requests."""
+    async with aclosing(resolve_held(run, decisions, run.tools)) as decided:
+        async for event in decided:
+            yield event
+    budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS)
+    async with aclosing(_lead_requests(run, model, delegation, budget)) as requests:
+        async for event in requests:
+            yield event
+
+
+async def _lead_requests(
+    run: LeaderRun, model: ChatModel, delegation: Delegation, budget: MemberRuns
+) -> AsyncGenerator[RunEvent, None]:
+    own = [tool.schema() for tool in run.tools.values()]
+    schemas = own if delegation.mode == "broadcast" else [delegate_to_member_schema(), *own]
     for number in range(1, MAX_LEADER_REQUESTS + 1):
         tools = schemas if schemas and number < MAX_LEADER_REQUESTS else None
         completion: Completion | None = None
@@ -122,6 +149,8 @@ async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> Asyn
             async with aclosing(_delegate(run, call, delegation, budget)) as steps:
                 async for event in steps:
                     yield event
+        if held_calls(run.record.tools):
+            raise Paused()
         if run.routed:
             answer_text = ("\n\n" if run.record.text else "") + "\n\n".join(run.routed)
             run.record.mark_first_token()
@@ -245,8 +274,12 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
 
 
 async def _use_own_tool(run: LeaderRun, call: ToolCall) -> AsyncGenerator[RunEvent, None]:
-    """Run one of the leader's own tools; its failures are results the leader reads."""
+    """Run one of the leader's own tools, or hold the call for a confirmation; its failures are
+    results the leader reads."""
     run.handle.check()
+    if run.tools[call.name].requires_confirmation:
+        hold(run, call, may_pause=run.may_pause)
+        return
     started_at, started = time.time(), time.perf_counter()
     try:
         arguments = parse_arguments(call.arguments)

@@ -42,6 +42,7 @@ from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
+    RUN_CONFLICT_TYPE,
     Ending,
     Outcome,
     answer_ending,
@@ -49,7 +50,8 @@ from agentos_runtime.runs.lifecycle import (
 )
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.memory.hooks import user_memory_for
-from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, history_messages
+from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages
+from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.nesting import Executor
 from agentos_runtime.runs.opening import (
     first_messages,
@@ -58,6 +60,7 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
+from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.prompt import resolve_placeholders
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
@@ -66,7 +69,7 @@ from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import member_card, member_history, member_history_runs
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, build_leader_message
 from agentos_runtime.runs.team_record import TeamRecord, new_team_session
-from agentos_runtime.runs.team_turns import Delegation, LeaderRun, lead
+from agentos_runtime.runs.team_turns import Delegation, LeaderRun, lead, lead_on
 from agentos_runtime.runs.toolbox import TakenTools
 from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, SessionStore
 from agentos_runtime.tools.clock import utc_now
@@ -146,6 +149,33 @@ class _TeamRun(LeaderRun):
             self.team.memory.remember(self.record)
 
 
+@dataclass(kw_only=True)
+class _ContinuedTeamRun(_TeamRun):
+    """A paused team run going on: the leader's decided calls, then its requests, from the
+    messages it was stored with."""
+
+    paused: PausedRun
+
+    async def open(self) -> SessionRow:
+        """Take up the run as it was read: whether it still waits is decided as it is stored
+        ``RUNNING`` (``Lifecycle.takes_up``), so the session is not read again here."""
+        team, paused, record = self.team, self.paused, self.record
+        record.session_state = paused.session_state
+        if team.memory is not None:
+            prepared = await team.memory.prepare(paused.user_id)
+            self.tools = {**self.tools, **{tool.name: tool for tool in prepared.tools}}
+        if team.knowledge is not None:
+            self.tools = team.knowledge.tools(self.tools, record.references)
+        self.chat = chat_messages(record.messages)
+        return new_team_session(paused.session_id, team.id, team.name, team.model, record, team.config.metadata)
+
+    def started(self) -> RunEvent:
+        return self.events.run_continued()
+
+    def body(self) -> AsyncGenerator[RunEvent, None]:
+        return lead_on(self, self.team.model, self.team.delegation, self.paused.decisions)
+
+
 class Team(Runner):
     """A declared team, ready to run: its config, leader model, members and session store.
 
@@ -218,24 +248,56 @@ class Team(Runner):
         """The leader's own tools by name for a run opening now (the same mapping until they change)."""
         return self._own_tools.take()
 
+    @property
+    def may_pause(self) -> bool:
+        """Whether its runs may wait for a confirmation: stored by the team itself, to go on later."""
+        return self.sessions is not None and not isinstance(self.sessions, NestedRunStore)
+
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _TeamRun:
-        events = TeamEventFactory(
-            team_id=self.id,
-            team_name=self.name,
-            run_id=request.run_id,
-            session_id=request.session_id,
-            model=self.model.model,
-            model_provider=self.model.provider,
+        return self._steps(request, self._new_record(request), handle, stream=stream)
+
+    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _TeamRun:
+        record = TeamRecord.from_stored(paused.run)
+        request = RunRequest(
+            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
         )
-        return _TeamRun(
-            record=self._new_record(request),
-            events=events,
+        return self._steps(request, record, handle, stream=stream, paused=paused)
+
+    def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
+        events = self._events(str(paused.run["run_id"]), paused.session_id)
+        return events.run_error(detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
+
+    def _steps(
+        self,
+        request: RunRequest,
+        record: TeamRecord,
+        handle: RunHandle,
+        *,
+        stream: bool,
+        paused: PausedRun | None = None,
+    ) -> _TeamRun:
+        """One run's steps: a new run's, or (``paused``) those of a paused run going on."""
+        make = _TeamRun if paused is None else partial(_ContinuedTeamRun, paused=paused)
+        return make(
+            record=record,
+            events=self._events(request.run_id, request.session_id),
             handle=handle,
             request=request,
             chat=[],
             stream=stream,
             tools=self._own_tools.take(),
+            may_pause=self.may_pause,
             team=self,
+        )
+
+    def _events(self, run_id: str, session_id: str) -> TeamEventFactory:
+        return TeamEventFactory(
+            team_id=self.id,
+            team_name=self.name,
+            run_id=run_id,
+            session_id=session_id,
+            model=self.model.model,
+            model_provider=self.model.provider,
         )
 
     def _new_record(self, request: RunRequest) -> TeamRecord:

@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
@@ -72,6 +72,30 @@ def unfinished(model_id: str, requests: int) -> ModelProviderError:
 def limit_message(tool_name: str) -> str:
     """Agno's result for a call past ``tool_call_limit``."""
     return f"Tool call limit reached. Tool call {tool_name} not executed. Don't try to execute it again."
+
+
+class ToolEvents(Protocol):
+    """The events a tool call is framed with (an agent's or a team leader's)."""
+
+    def tool_call_started(self, tool: JSON) -> RunEvent: ...
+
+    def tool_call_completed(self, tool: JSON, content: str) -> RunEvent: ...
+
+
+class CallingRun(Protocol):
+    """What making a tool call needs of a run: an agent's ``RunContext``, a team's ``LeaderRun``."""
+
+    @property
+    def record(self) -> RunRecord: ...
+
+    @property
+    def events(self) -> ToolEvents: ...
+
+    @property
+    def handle(self) -> RunHandle: ...
+
+    @property
+    def chat(self) -> list[JSON]: ...
 
 
 @dataclass
@@ -130,7 +154,7 @@ async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> Asyn
             ctx.calls += 1
             tool = toolbox.tools.get(call.name)
             if tool is not None and tool.requires_confirmation:
-                held = _hold(ctx, call) or held
+                held = hold(ctx, call, may_pause=ctx.may_pause) or held
                 continue
             async with aclosing(_call_tool(ctx, call, toolbox.tools)) as steps:
                 async for event in steps:
@@ -141,7 +165,7 @@ async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> Asyn
 
 
 async def resolve_held(
-    ctx: RunContext, decisions: Mapping[str, Decision], tools: Mapping[str, Tool]
+    ctx: CallingRun, decisions: Mapping[str, Decision], tools: Mapping[str, Tool]
 ) -> AsyncGenerator[RunEvent, None]:
     """Run the confirmed held calls of a paused run and answer the rejected ones, in the model's order.
 
@@ -166,10 +190,10 @@ async def resolve_held(
                 yield event
 
 
-def _hold(ctx: RunContext, call: ToolCall) -> bool:
+def hold(ctx: CallingRun, call: ToolCall, *, may_pause: bool) -> bool:
     """Hold ``call`` for a confirmation (``True``), or answer it unmade where the run cannot pause."""
     arguments = _arguments_or_empty(call)
-    if not ctx.may_pause:
+    if not may_pause:
         _record_tool_message(ctx, call, arguments, unconfirmable_result(call.name), error=True)
         return False
     held = held_call(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(time.time()))
@@ -239,7 +263,7 @@ def _record_answer(ctx: RunContext, model: ChatModel, completion: Completion, *,
         record.provider_data = completion.provider_data
 
 
-def _record_tool_message(ctx: RunContext, call: ToolCall, arguments: JSON, result: str, *, error: bool) -> None:
+def _record_tool_message(ctx: CallingRun, call: ToolCall, arguments: JSON, result: str, *, error: bool) -> None:
     message = new_message(
         "tool",
         result,
@@ -258,7 +282,7 @@ def _record_refused(ctx: RunContext, call: ToolCall) -> None:
 
 
 async def _call_tool(
-    ctx: RunContext, call: ToolCall, tools: Mapping[str, Tool], *, replacing: int | None = None
+    ctx: CallingRun, call: ToolCall, tools: Mapping[str, Tool], *, replacing: int | None = None
 ) -> AsyncGenerator[RunEvent, None]:
     """Make the call; its ``ToolExecution`` is added to the record, or replaces the one at ``replacing``
     (a held call, confirmed: its decision is kept)."""

@@ -16,9 +16,9 @@ entry (``include_tools``, ``exclude_tools``, ``tool_name_prefix``): given the co
 tool of the server as it lists them now and later; without them only its settings are checked.
 
 ``requires_confirmation`` in a tool's entry (``true``; for ``mcp:`` also a list of the server's
-tool names) makes its calls wait for a person's confirmation: the agent's run pauses. It is
-taken out of the settings before a tool is built (a built-in or an entry point never sees it),
-and refused where no run can pause (``confirmations=False``: a team's leader).
+tool names) makes its calls wait for a person's confirmation: the agent's (or the team's) run
+pauses. It is taken out of the settings before a tool is built (a built-in or an entry point
+never sees it).
 """
 
 from __future__ import annotations
@@ -42,10 +42,6 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "agentos.tools"
 CONFIRMATION_KEY = "requires_confirmation"
-NO_CONFIRMATIONS = (
-    "a team's leader cannot wait for a confirmation (a team run never pauses): remove requires_confirmation, "
-    "or give the tool to a member agent"
-)
 BUILTIN_TOOLS = ("calculator", "current_time", "http_get")
 
 
@@ -55,14 +51,12 @@ def resolve_tools(
     *,
     path: Path = (),
     mcp: McpHub | None = None,
-    confirmations: bool = True,
 ) -> ToolSet:
     """The tools ``names`` refers to, in order; raises ``ConfigError`` listing every problem.
 
     ``path`` locates the component in the config (e.g. ``("agents", 2)``): problems are reported
     at ``path + ("tools", i)`` and ``path + ("tool_config", name, ...)``. ``mcp`` holds the
     connections ``mcp:`` entries take their tools from; without it they are only checked.
-    ``confirmations=False`` refuses ``requires_confirmation`` (the runs cannot pause).
     """
     settings_of = tool_config or {}
     problems: list[Problem] = []
@@ -75,9 +69,6 @@ def resolve_tools(
             continue
         settings = dict(settings_of.get(name) or {})
         settings_at = path + ("tool_config", name)
-        if not confirmations and settings.get(CONFIRMATION_KEY) not in (None, False, []):
-            problems.append(Problem(settings_at + (CONFIRMATION_KEY,), NO_CONFIRMATIONS))
-            continue
         server_id = mcp_server_of(name)
         if server_id is not None:
             source = _mcp_source(server_id, settings, problems, mcp, at=at, settings_at=settings_at)

@@ -173,17 +173,3 @@ def test_requires_confirmation_must_be_true_or_false() -> None:
     assert [str(problem) for problem in caught.value.problems] == [
         "agents[0].tool_config.calculator.requires_confirmation: must be true or false"
     ]
-
-
-def test_a_team_leaders_tool_cannot_wait_for_a_confirmation() -> None:
-    settings = {"calculator": {"requires_confirmation": True}, "mcp:facts": {"requires_confirmation": ["lookup"]}}
-    with pytest.raises(ConfigError) as caught:
-        resolve_tools(["calculator", "mcp:facts"], settings, path=("teams", 0), confirmations=False)
-
-    messages = [str(problem) for problem in caught.value.problems]
-    assert [m.split(":")[0] for m in messages] == [
-        "teams[0].tool_config.calculator.requires_confirmation",
-        "teams[0].tool_config.mcp",
-    ]
-    assert all("a team's leader cannot wait for a confirmation" in m for m in messages)
-    assert resolve_tools(["calculator"], {"calculator": {"requires_confirmation": False}}, confirmations=False)

@@ -79,7 +79,7 @@ def test_a_workflow_step_whose_team_was_not_built_is_reported_with_its_path() ->
     assert [str(p) for p in caught.value.problems] == ["workflows[0].steps[0].team: team 'outer' was not built"]
 
 
-def test_a_team_leaders_tool_that_would_wait_for_a_confirmation_is_a_config_problem() -> None:
+def test_a_team_leaders_tool_may_wait_for_a_confirmation_as_an_agents_does() -> None:
     from agentos_runtime.serving import check_components
 
     confirming = {"tools": ["calculator"], "tool_config": {"calculator": {"requires_confirmation": True}}}
@@ -93,10 +93,9 @@ def test_a_team_leaders_tool_that_would_wait_for_a_confirmation_is_a_config_prob
     databases = {"main": InMemoryDatabase(id="main"), "other": InMemoryDatabase(id="other")}
     agents = build_agents(config, models=models, databases=databases, registry=RunRegistry())
 
-    with pytest.raises(ConfigError) as caught:
-        build_teams(config, agents=agents, models=models, databases=databases, registry=RunRegistry())
+    teams = build_teams(config, agents=agents, models=models, databases=databases, registry=RunRegistry())
 
-    expected = "teams[0].tool_config.calculator.requires_confirmation: a team's leader cannot wait for a confirmation"
-    assert [str(p).split(" (")[0] for p in caught.value.problems] == [expected]
-    assert [str(p).split(" (")[0] for p in check_components(config)] == [expected]
+    assert check_components(config) == []
+    leader = teams[document["teams"][0]["id"]]
+    assert [tool.requires_confirmation for tool in leader.tools.tools] == [True]
     assert agents["a"].tools.tools[0].requires_confirmation
