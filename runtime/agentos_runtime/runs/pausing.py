@@ -85,6 +85,12 @@ def held_calls(tools: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [tool for tool in tools if is_held(tool)]
 
 
+def paused_members(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The runs of a team run's members that wait for decisions (``member_responses`` ``PAUSED``)."""
+    members = run.get("member_responses") or ()
+    return [m for m in members if isinstance(m, dict) and m.get("status") == "PAUSED" and m.get("run_id")]
+
+
 def requirements(tools: Iterable[Mapping[str, Any]]) -> list[JSON]:
     """Agno's ``RunRequirement`` dicts for the held calls (the ``requirements`` of ``RunPaused``)."""
     now = datetime.now(UTC).isoformat()
@@ -144,7 +150,9 @@ def read_requirements(
             raise BadRequest(f"Invalid {field} parameter: entry {index} has no tool_execution object")
         member_run_id = entry.get("member_run_id")
         if member_run_id not in waiting:
-            shown = printable(member_run_id)[:200] if isinstance(member_run_id, str) else repr(member_run_id)[:200]
+            shown = (
+                f"'{printable(member_run_id)[:200]}'" if isinstance(member_run_id, str) else repr(member_run_id)[:200]
+            )
             raise BadRequest(
                 f"Invalid {field} parameter: entry {index} names member_run_id {shown}, which is no member run "
                 "this run waits on"

@@ -28,8 +28,8 @@ RUNTIME_TESTS = Path(__file__).resolve().parents[1]
 README = RUNTIME_TESTS.parents[1] / "README.md"
 
 CONTINUE = (
-    "Team and workflow runs never pause (only an agent's tool calls wait for a confirmation), so there is "
-    "no paused team or workflow run to continue."
+    "Workflow runs never pause (only agents' and teams' tool calls wait for a confirmation), so there is "
+    "no paused workflow run to continue."
 )
 TRACES = (
     "No trace store: runs are observed through Prometheus metrics and one log line per run, not OpenTelemetry traces."
@@ -40,8 +40,6 @@ OPTIMIZE = "Not implemented: memories are extracted after runs and edited throug
 # Reason -> the client methods it covers; the README lists each row the same way.
 NOT_SERVED: dict[str, tuple[str, ...]] = {
     CONTINUE: (
-        "continue_team_run",
-        "continue_team_run_stream",
         "continue_workflow_run",
         "continue_workflow_run_stream",
     ),
@@ -60,8 +58,6 @@ async def drain(stream: AsyncIterator[Any]) -> None:
 
 # How each method not served is called (the least each one takes).
 CALLS: dict[str, Call] = {
-    "continue_team_run": lambda c: c.continue_team_run("crew", "r-1", [], headers=AUTH),
-    "continue_team_run_stream": lambda c: drain(c.continue_team_run_stream("crew", "r-1", [], headers=AUTH)),
     "continue_workflow_run": lambda c: c.continue_workflow_run("flow", "r-1", [], headers=AUTH),
     "continue_workflow_run_stream": lambda c: drain(c.continue_workflow_run_stream("flow", "r-1", [], headers=AUTH)),
     "get_traces": lambda c: c.get_traces(headers=AUTH),

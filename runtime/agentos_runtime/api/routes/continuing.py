@@ -1,18 +1,20 @@
-"""Going on with a paused agent run: ``POST /agents/{agent_id}/runs/{run_id}/continue``.
+"""Going on with a paused run: ``POST /agents|teams/{id}/runs/{run_id}/continue``.
 
 The run is read from the database (any replica may have paused it), by its ``session_id``
 (required: 400), as the caller may read it (under user isolation, its own: 404 otherwise).
 404 ``Run not found`` when it is not a run of this agent there; 409 when it is not ``PAUSED``
 (or is going on here already, or another request, on any replica, took it up first: the run is
-stored ``RUNNING`` only while it is still stored ``PAUSED``, ``Lifecycle.takes_up``); 400 when ``tools`` is not JSON or does not decide every held
-call (``runs.pausing.read_decisions``). Then it goes on as the user it ran for (a ``user_id``
-in the form changes nothing): streamed
-(``RunContinued``, the decided calls, the loop's events, the last event) or, with
-``stream=false``, answered with its ``RunOutput``; stored again under its ``run_id``.
+stored ``RUNNING`` only while it is still stored ``PAUSED``, ``Lifecycle.takes_up``); 400 when
+the decisions are not JSON or do not decide every held call: an agent's come in ``tools``
+(``runs.pausing.read_decisions``), a team's in ``requirements``, Agno's ``RunRequirement``
+dicts (``runs.pausing.read_requirements``). Then it goes on as the user it ran for (a
+``user_id`` in the form changes nothing): streamed (``RunContinued`` / ``TeamRunContinued``,
+the decided calls, the loop's events, the last event) or, with ``stream=false``, answered with
+its run output; stored again under its ``run_id``.
 
 Agno's other uses of the route (``input``, ``continue_from``, ``fork``, ``regenerate``,
 ``background``: following up or regenerating a finished run, continuing in the background)
-are refused with 400, as are team and workflow runs, which never pause (404: no paused run).
+are refused with 400, as are workflow runs, which never pause (404: no paused run).
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from agentos_runtime.api.routes.run_forms import decode_json_field
 from agentos_runtime.api.text_checks import check_form_json
 from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.runs import Agent
-from agentos_runtime.runs.pausing import PausedRun, read_decisions
+from agentos_runtime.runs.pausing import PausedRun, paused_members, read_decisions, read_requirements
 from agentos_runtime.runs.sessions import stored_session_state
+from agentos_runtime.runs.teams import Team
+from agentos_runtime.storage.ports import SessionRow
 
 JSON = dict[str, Any]
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
@@ -38,7 +42,7 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 RUN_NOT_FOUND = "Run not found"
 SESSION_ID_REQUIRED = "session_id is required to continue a run: send the session_id the run belongs to"
 NEVER_PAUSES = (
-    "{kind} runs never pause in this runtime (only an agent's tools may wait for a confirmation): "
+    "{kind} runs never pause in this runtime (only an agent's or a team's tools may wait for a confirmation): "
     "run '{run_id}' is no paused run to continue"
 )
 
@@ -58,6 +62,14 @@ CONTINUE_RESPONSES: dict[int | str, JSON] = {
     503: {"model": ErrorDetail, "description": "The session could not be read or the run saved (stream=false)"},
 }
 
+Requirements = Annotated[
+    str,
+    Form(
+        description="JSON list of the paused team run's requirements (its TeamRunPaused requirements), each "
+        "tool_execution it waits on with confirmed true or false (or the requirement's confirmation), and an "
+        "optional confirmation_note; a member's requirement keeps its member_run_id."
+    ),
+]
 Tools = Annotated[
     str,
     Form(
@@ -93,31 +105,66 @@ def check_options(*, input: str | None, continue_from: str, fork: bool, regenera
 
 
 async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, tools: str, caller: Caller) -> PausedRun:
-    """The stored run to go on with and the decisions ``tools`` makes; raises 400, 404 or 409."""
+    """The stored agent run to go on with and the decisions ``tools`` makes; raises 400, 404 or 409."""
+    decoded = _decisions_field("tools", tools, session_id)
+    stored, row = await _stored_paused(agent, run_id, session_id=session_id, caller=caller)
+    decisions = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
+    return PausedRun(
+        run=stored,
+        decisions=decisions,
+        session_id=str(session_id),
+        user_id=stored.get("user_id"),
+        session_state=stored_session_state(row),
+    )
+
+
+async def paused_team_run(
+    team: Team, run_id: str, *, session_id: str | None, requirements: str, caller: Caller
+) -> PausedRun:
+    """The stored team run to go on with and the decisions ``requirements`` makes on the leader's
+    held calls and its paused members'; raises 400, 404 or 409."""
+    decoded = _decisions_field("requirements", requirements, session_id)
+    stored, row = await _stored_paused(team, run_id, session_id=session_id, caller=caller)
+    waiting: dict[str | None, list[JSON]] = {None: stored.get("tools") or []}
+    for member in paused_members(stored):
+        waiting[str(member["run_id"])] = member.get("tools") or []
+    decided = read_requirements(decoded if decoded is not None else [], waiting)
+    own = decided.pop(None)
+    return PausedRun(
+        run=stored,
+        decisions=own,
+        session_id=str(session_id),
+        user_id=stored.get("user_id"),
+        session_state=stored_session_state(row),
+        member_decisions={str(key): value for key, value in decided.items()},
+    )
+
+
+def _decisions_field(name: str, value: str, session_id: str | None) -> Any:
     if not session_id:
         raise BadRequest(SESSION_ID_REQUIRED)
-    decoded = decode_json_field("tools", tools)
-    check_form_json("tools", decoded)
+    decoded = decode_json_field(name, value)
+    check_form_json(name, decoded)
+    return decoded
+
+
+async def _stored_paused(
+    runner: Agent | Team, run_id: str, *, session_id: str | None, caller: Caller
+) -> tuple[JSON, SessionRow | None]:
+    kind = runner.kind
     row = await component_session(
-        agent.sessions, session_id, kind="agent", component_id=agent.id, user_id=caller.scoped_user_id(None)
+        runner.sessions, str(session_id), kind=kind, component_id=runner.id, user_id=caller.scoped_user_id(None)
     )
     runs = (row.runs or []) if row is not None else []
-    stored = next((r for r in runs if r.get("run_id") == run_id and r.get("agent_id") == agent.id), None)
+    stored = next((r for r in runs if r.get("run_id") == run_id and r.get(f"{kind}_id") == runner.id), None)
     if stored is None:
         raise NotFound(RUN_NOT_FOUND)
     status = stored.get("status")
     if status != "PAUSED":
         raise Conflict(f"run '{run_id}' is {status}: only a PAUSED run can be continued")
-    if agent.registry.is_running(run_id):
+    if runner.registry.is_running(run_id):
         raise Conflict(f"run '{run_id}' is going on already")
-    decisions = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
-    return PausedRun(
-        run=stored,
-        decisions=decisions,
-        session_id=session_id,
-        user_id=stored.get("user_id"),
-        session_state=stored_session_state(row),
-    )
+    return stored, row
 
 
 def output_body(output: JSON) -> bytes:

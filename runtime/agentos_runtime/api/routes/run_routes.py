@@ -146,7 +146,7 @@ def add_never_paused_route(router: APIRouter, routes: RunRoutes) -> None:
                 "description": f"{routes.title} runs never pause: there is no paused run to continue",
             }
         },
-        description=f"Refused: {routes.kind} runs never pause (only an agent's tool calls wait for a confirmation).",
+        description=f"Refused: {routes.kind} runs never pause (only agents' and teams' tool calls wait for a confirmation).",
     )
     async def refuse(run_id: str) -> NoReturn:
         raise NotFound(NEVER_PAUSES.format(kind=routes.title, run_id=printable(run_id)))
