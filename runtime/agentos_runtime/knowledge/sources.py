@@ -1,8 +1,9 @@
 """Where contents come from besides an upload: URLs on an allow-list, and files at start.
 
 ``fetch_url`` downloads a URL whose host the base allows (every redirect hop is checked
-again, as ``http_get`` does), within a timeout and at most ``max_bytes``: a longer answer is
-refused, not cut, since half a document would be searchable as if it were whole.
+again, as ``http_get`` does, and so is the address connected to: see ``guarded_http``), within
+a timeout and at most ``max_bytes``: a longer answer is refused, not cut, since half a document
+would be searchable as if it were whole.
 
 ``source_files`` lists the files of a configured source path. A directory is read
 recursively, the way Kubernetes mounts a ConfigMap: its top-level entries are symlinks into
@@ -49,6 +50,7 @@ from agentos_runtime.tools.http_get import MAX_REDIRECTS
 if TYPE_CHECKING:
     import httpx2
 
+    from agentos_runtime.guarded_http import Resolver
     from agentos_runtime.knowledge.base import KnowledgeBase
 
 logger = logging.getLogger("agentos_runtime.knowledge")
@@ -89,15 +91,26 @@ def check_content_url(url: str, allowed_hosts: list[str], *, field: str = "url")
 
 
 async def fetch_url(
-    url: str, *, allowed_hosts: list[str], max_bytes: int, timeout: float = FETCH_TIMEOUT_SECONDS
+    url: str,
+    *,
+    allowed_hosts: list[str],
+    max_bytes: int,
+    timeout: float = FETCH_TIMEOUT_SECONDS,
+    resolver: Resolver | None = None,
 ) -> Fetched:
     """Download ``url``; raises ``FetchFailed`` (a ``BadRequest``-like 400, or 413 when larger
-    than ``max_bytes``) with a message naming the URL, never a credential in it."""
+    than ``max_bytes``) with a message naming the URL, never a credential in it. ``resolver``
+    resolves host names when connecting (the system's by default)."""
     import httpx2
+
+    from agentos_runtime.guarded_http import guarded_client
 
     shown = public_url(url)
     try:
-        async with asyncio.timeout(timeout), httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with (
+            asyncio.timeout(timeout),
+            guarded_client(allowed_hosts, timeout=timeout, resolver=resolver) as client,
+        ):
             for _ in range(MAX_REDIRECTS + 1):
                 check_content_url(url, allowed_hosts)
                 async with client.stream("GET", url) as response:
@@ -111,6 +124,8 @@ async def fetch_url(
                     return Fetched(data, content_type, PurePosixPath(urlsplit(url).path).name or None)
     except BadRequest as error:
         raise FetchFailed(error.detail) from None
+    except RefusedURL as error:  # the address connected to (guarded_http.RefusedAddress)
+        raise FetchFailed(f"fetching {shown} failed: {error}") from None
     except (TimeoutError, httpx2.TimeoutException):
         raise FetchFailed(f"fetching {shown} failed: no complete answer within {timeout:g} s") from None
     except httpx2.TransportError as error:

@@ -2,7 +2,10 @@
 
 A model can be talked into fetching anything, so the tool refuses every host not listed in
 ``tool_config.http_get.allowed_hosts`` (redirects included: each hop is checked), speaks only
-http and https, and reads at most ``max_bytes`` of the answer.
+http and https, and reads at most ``max_bytes`` of the answer. When it connects, it refuses a
+host that is or resolves to a link-local or cloud metadata address (``169.254.169.254``,
+``fe80::/10``, ``fd00:ec2::254``...) unless the URL is that address and the list holds it
+written literally (``guarded_http``); private addresses and loopback stay reachable by name.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from agentos_runtime.tools.tool import Tool
 
 if TYPE_CHECKING:
     import httpx2
+
+    from agentos_runtime.guarded_http import Resolver
 
 # Redirect hops followed (each one allow-listed) before giving up.
 MAX_REDIRECTS = 5
@@ -45,7 +50,7 @@ class HttpGetSettings(Schema):
 
     allowed_hosts: list[str] = Field(
         min_length=1,
-        description="Hosts the tool may fetch from: `api.example.com`, `*.example.com` (any subdomain) or `host:port`.",
+        description="Hosts the tool may fetch from: `api.example.com`, `*.example.com` (any subdomain), an IP address, or any of these as `host:port`. A host that is or resolves to a link-local or cloud metadata address (169.254.0.0/16, fe80::/10, fd00:ec2::254) is refused when connecting, unless the URL is that address and it is listed here literally (`169.254.10.5`, `[fe80::5]:8080`).",
     )
     timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds to wait for the whole answer.")
     max_bytes: int = Field(
@@ -53,14 +58,16 @@ class HttpGetSettings(Schema):
     )
 
 
-def build_http_get(settings: HttpGetSettings) -> Tool:
+def build_http_get(settings: HttpGetSettings, *, resolver: Resolver | None = None) -> Tool:
+    """The tool; ``resolver`` resolves host names when connecting (the system's by default)."""
+
     async def http_get(url: str) -> str:
         check_url(url, settings.allowed_hosts)
         import httpx2
 
         try:
             async with asyncio.timeout(settings.timeout):
-                return await _fetch(url, settings)
+                return await _fetch(url, settings, resolver)
         except TimeoutError as error:
             raise FetchTimeout(f"no complete answer from {url} within {settings.timeout:g}s") from error
         except httpx2.TimeoutException as error:
@@ -72,10 +79,10 @@ def build_http_get(settings: HttpGetSettings) -> Tool:
     return Tool("http_get", "Fetch a web page or API response with an HTTP GET.", PARAMETERS, http_get)
 
 
-async def _fetch(url: str, settings: HttpGetSettings) -> str:
-    import httpx2
+async def _fetch(url: str, settings: HttpGetSettings, resolver: Resolver | None) -> str:
+    from agentos_runtime.guarded_http import guarded_client
 
-    async with httpx2.AsyncClient(timeout=settings.timeout, follow_redirects=False) as client:
+    async with guarded_client(settings.allowed_hosts, timeout=settings.timeout, resolver=resolver) as client:
         for _ in range(MAX_REDIRECTS + 1):
             check_url(url, settings.allowed_hosts)
             async with client.stream("GET", url) as response:

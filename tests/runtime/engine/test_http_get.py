@@ -1,4 +1,5 @@
-"""The ``http_get`` built-in against a local server: allow-list, redirects, size cap, timeout."""
+"""The ``http_get`` built-in against a local server: allow-list, redirects, size cap, timeout,
+and the address connected to (names resolved by a fake DNS: see ``tests/support/fake_dns``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.tools.executing import execute_tool_call
 from agentos_runtime.tools.http_get import HttpGetSettings, RefusedURL, build_http_get, check_url
 
+from tests.support.fake_dns import fake_dns
 from tests.support.fake_openai import serve_asgi
 
 BIG = b"x" * 50_000
@@ -31,6 +33,10 @@ class Site:
             await self.answer(send, 302, b"", location="/hello")
         elif path == "/redirect-out":
             await self.answer(send, 302, b"", location="http://evil.example.com/steal")
+        elif path == "/redirect-metadata":
+            await self.answer(send, 302, b"", location="http://metadata.test/latest/meta-data/")
+        elif path == "/host":
+            await self.answer(send, 200, dict(scope["headers"])[b"host"])
         elif path == "/big":
             await self.answer(send, 200, BIG)
         elif path == "/slow":
@@ -55,7 +61,7 @@ def site() -> Iterator[tuple[Site, str]]:
 
 
 def http_get(**settings: Any) -> Any:
-    return build_http_get(HttpGetSettings(**{"allowed_hosts": ["127.0.0.1"], **settings}))
+    return build_http_get(HttpGetSettings(**{"allowed_hosts": ["127.0.0.1"], **settings}), resolver=fake_dns())
 
 
 async def test_fetches_a_page_on_an_allowed_host(site: tuple[Site, str]) -> None:
@@ -108,6 +114,72 @@ async def test_gives_up_on_a_slow_answer_after_the_timeout(site: tuple[Site, str
 
     with pytest.raises(TimeoutError, match="within 0.3s"):
         await http_get(timeout=0.3).call({"url": f"{base}/slow"})
+
+
+async def test_refuses_a_name_resolving_to_the_metadata_address_when_connecting_as_a_tool_error() -> None:
+    tool = http_get(allowed_hosts=["metadata.test"])
+
+    outcome = await execute_tool_call(
+        ToolCall("c1", "http_get", '{"url": "http://metadata.test/latest/meta-data/"}'), {"http_get": tool}
+    )
+
+    assert outcome.error is True
+    assert outcome.result.startswith(
+        "Error: RefusedAddress: refused: host 'metadata.test' resolves to 169.254.169.254: 169.254.169.254 is"
+        " a link-local address (169.254.0.0/16, where cloud metadata services answer)"
+    )
+    assert "write the address itself in allowed_hosts (169.254.169.254, or with ':port')" in outcome.result
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("mapped.test", "::ffff:a9fe:a9fe: ::ffff:a9fe:a9fe is an IPv4-mapped form of 169.254.169.254"),
+        ("mixed.test", "fe80::1: fe80::1 is a link-local address"),
+    ],
+)
+async def test_refuses_a_name_with_any_refused_address(host: str, address: str) -> None:
+    with pytest.raises(RefusedURL, match=f"host '{host}' resolves to {address}"):
+        await http_get(allowed_hosts=[host]).call({"url": f"http://{host}/"})
+
+
+async def test_reaches_a_private_name_keeping_it_as_the_host_header(site: tuple[Site, str]) -> None:
+    _, base = site
+    port = base.rpartition(":")[2]
+
+    answer = await http_get(allowed_hosts=["intranet.test"]).call({"url": f"http://intranet.test:{port}/host"})
+
+    assert answer == f"HTTP 200\nintranet.test:{port}"
+
+
+async def test_reaches_localhost_through_the_system_resolver(site: tuple[Site, str]) -> None:
+    _, base = site
+    tool = build_http_get(HttpGetSettings(allowed_hosts=["localhost"]))
+
+    answer = await tool.call({"url": base.replace("127.0.0.1", "localhost") + "/hello"})
+
+    assert answer == "HTTP 200\nhello world"
+
+
+async def test_a_name_rebound_to_the_metadata_address_is_refused_on_the_next_connection(
+    site: tuple[Site, str],
+) -> None:
+    _, base = site
+    port = base.rpartition(":")[2]
+    tool = http_get(allowed_hosts=["rebind.test"])
+
+    first = await tool.call({"url": f"http://rebind.test:{port}/hello"})
+    with pytest.raises(RefusedURL, match="host 'rebind.test' resolves to 169.254.169.254"):
+        await tool.call({"url": f"http://rebind.test:{port}/hello"})
+
+    assert first == "HTTP 200\nhello world"
+
+
+async def test_refuses_a_redirect_to_a_name_resolving_to_the_metadata_address(site: tuple[Site, str]) -> None:
+    _, base = site
+
+    with pytest.raises(RefusedURL, match="host 'metadata.test' resolves to 169.254.169.254"):
+        await http_get(allowed_hosts=["127.0.0.1", "metadata.test"]).call({"url": f"{base}/redirect-metadata"})
 
 
 @pytest.mark.parametrize(

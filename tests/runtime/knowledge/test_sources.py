@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentos_runtime import guarded_http
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.knowledge import sources
@@ -35,6 +36,7 @@ from agentos_runtime.storable import one_line
 from pydantic import ValidationError
 
 from tests.runtime.knowledge.hubs import FakeEmbedder, KnowledgeSpace
+from tests.support.fake_dns import fake_dns
 from tests.support.fake_openai import serve_asgi
 
 GUIDE = "# Setup guide\n\nInstall the agent with the platform installer."
@@ -226,13 +228,15 @@ async def test_two_replicas_starting_together_load_each_source_document_once(
 
 
 class Redirects:
-    """``/in`` redirects to ``/page`` on the same host, ``/out`` to another host, ``/big`` is 2 KiB."""
+    """``/in`` redirects to ``/page`` on the same host, ``/out`` to another host, ``/metadata`` to
+    ``metadata.test`` (the cloud metadata address, for ``fake_dns``), ``/big`` is 2 KiB."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
         headers = [(b"content-type", b"text/plain")]
-        if path in ("/in", "/out"):
-            target = b"/page" if path == "/in" else b"http://elsewhere.test/page"
+        targets = {"/in": b"/page", "/out": b"http://elsewhere.test/page", "/metadata": b"http://metadata.test/page"}
+        if path in targets:
+            target = targets[path]
             await send({"type": "http.response.start", "status": 302, "headers": [*headers, (b"location", target)]})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -264,6 +268,50 @@ async def test_a_download_follows_redirects_on_allowed_hosts_only_and_refuses_mo
     assert "host 'elsewhere.test' is not in allowed_hosts" in out.value.detail
     assert big.value.status_code == 413
     assert big.value.detail == f"fetching {prefix}/big failed: larger than 1024 bytes"
+
+
+async def test_a_download_is_refused_with_400_naming_the_host_when_it_resolves_to_the_metadata_address(
+    redirects_port: int,
+) -> None:
+    refusal = "refused: host 'metadata.test' resolves to 169.254.169.254: 169.254.169.254 is a link-local address"
+    allowed = [f"intranet.test:{redirects_port}", "metadata.test"]
+
+    fetched = await fetch_url(
+        f"http://intranet.test:{redirects_port}/in", allowed_hosts=allowed, max_bytes=1024, resolver=fake_dns()
+    )
+    with pytest.raises(FetchFailed) as direct:
+        await fetch_url("http://metadata.test/latest", allowed_hosts=allowed, max_bytes=1024, resolver=fake_dns())
+    with pytest.raises(FetchFailed) as redirected:
+        await fetch_url(
+            f"http://intranet.test:{redirects_port}/metadata",
+            allowed_hosts=allowed,
+            max_bytes=1024,
+            resolver=fake_dns(),
+        )
+
+    assert fetched.data == b"the page"
+    assert direct.value.status_code == 400
+    assert direct.value.detail.startswith(f"fetching http://metadata.test/latest failed: {refusal}")
+    assert redirected.value.status_code == 400
+    assert redirected.value.detail.startswith(
+        f"fetching http://intranet.test:{redirects_port}/metadata failed: {refusal}"
+    )
+
+
+async def test_a_url_source_resolving_to_the_metadata_address_is_a_failed_content_saying_why(
+    sqlite_space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(guarded_http, "system_resolver", fake_dns())
+    base = sqlite_space.base(allowed_hosts=["metadata.test"], sources=[{"url": "http://metadata.test/latest"}])
+
+    hub = await sqlite_space.open(base)
+    await hub.wait_idle()
+
+    (content,) = (await hub["docs"].list())[0]
+    assert content.status == "failed"
+    assert content.status_message.startswith(
+        "fetching http://metadata.test/latest failed: refused: host 'metadata.test'"
+    )
 
 
 @pytest.mark.parametrize(
