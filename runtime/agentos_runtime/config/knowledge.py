@@ -195,7 +195,7 @@ class KnowledgeBaseFields(Schema):
     allowed_hosts: list[str] = Field(
         default_factory=list,
         max_length=256,
-        description="Hosts URL content may be fetched from (exact names, or `*.example.com`); empty refuses URL content.",
+        description="Hosts URL content may be fetched from (exact names, `*.example.com`, IP addresses, any of these as `host:port`); empty refuses URL content. A host that is or resolves to a link-local or cloud metadata address (169.254.0.0/16, fe80::/10, fd00:ec2::254) is refused when connecting, unless the URL is that address and it is listed here literally (`169.254.10.5`, `[fe80::5]:8080`).",
     )
 
     @property
