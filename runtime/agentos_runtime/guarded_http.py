@@ -109,8 +109,9 @@ class _GuardedTransport(httpx2.AsyncHTTPTransport):
     is replaced by one built the same way with ``backend``."""
 
     def __init__(self, backend: GuardedBackend) -> None:
-        super().__init__()
-        self._pool = httpcore2.AsyncConnectionPool(ssl_context=httpx2.create_ssl_context(), network_backend=backend)
+        ssl_context = httpx2.create_ssl_context()  # the system's CAs, or SSL_CERT_FILE's: built once
+        super().__init__(verify=ssl_context)
+        self._pool = httpcore2.AsyncConnectionPool(ssl_context=ssl_context, network_backend=backend)
 
 
 def guarded_client(

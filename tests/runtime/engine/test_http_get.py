@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.tools.executing import execute_tool_call
-from agentos_runtime.tools.http_get import HttpGetSettings, RefusedURL, build_http_get, check_url
+from agentos_runtime.tools.http_get import FetchFailed, HttpGetSettings, RefusedURL, build_http_get, check_url
 
-from tests.support.fake_dns import fake_dns
+from tests.runtime.engine.model_servers import self_signed_certificate
+from tests.support.fake_dns import FakeDNS, fake_dns
 from tests.support.fake_openai import serve_asgi
 
 BIG = b"x" * 50_000
@@ -159,6 +161,25 @@ async def test_reaches_localhost_through_the_system_resolver(site: tuple[Site, s
     answer = await tool.call({"url": base.replace("127.0.0.1", "localhost") + "/hello"})
 
     assert answer == "HTTP 200\nhello world"
+
+
+async def test_https_checks_the_certificate_against_the_name_not_the_address_connected_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate names ``localhost`` and 127.0.0.1: a name it does not hold is refused even
+    though the connection goes to 127.0.0.1."""
+    certificate = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.certfile))
+    dns = FakeDNS({"localhost": [["127.0.0.1"]], "intranet.test": [["127.0.0.1"]]})
+    tool = build_http_get(HttpGetSettings(allowed_hosts=["localhost", "intranet.test"]), resolver=dns)
+
+    with serve_asgi(Site(), ssl_certfile=str(certificate.certfile), ssl_keyfile=str(certificate.keyfile)) as port:
+        answer = await tool.call({"url": f"https://localhost:{port}/hello"})
+        with pytest.raises(FetchFailed, match="certificate verify failed"):
+            await tool.call({"url": f"https://intranet.test:{port}/hello"})
+
+    assert answer == "HTTP 200\nhello world"
+    assert dns.lookups == ["localhost", "intranet.test"]
 
 
 async def test_a_name_rebound_to_the_metadata_address_is_refused_on_the_next_connection(
