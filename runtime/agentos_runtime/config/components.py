@@ -103,7 +103,7 @@ class ComponentFields(Schema):
     )
     tool_config: dict[str, dict[str, Any]] | None = Field(
         default=None,
-        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`. An agent's tool with `requires_confirmation: true` (for `mcp:<id>`, `true` or a list of the server's tool names) is called only once a person confirms the call: the run pauses (`RunPaused`) and goes on through `POST /agents/{id}/runs/{run_id}/continue`; not for a team's leader.",
+        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`. A tool with `requires_confirmation: true` (for `mcp:<id>`, `true` or a list of the server's tool names) is called only once a person confirms the call: the run pauses (`RunPaused`, or `TeamRunPaused` for a team's leader or member) and goes on through `POST /agents|teams/{id}/runs/{run_id}/continue`; in a workflow step, a broadcast team's member or a nested team the call is answered unmade.",
     )
 
     @field_validator("datetime_format")

@@ -160,7 +160,7 @@ class McpToolSettings(Schema):
     )
     requires_confirmation: bool | list[str] = Field(
         default=False,
-        description="Tools of the server (its names) whose calls wait for a person's confirmation, or `true` for all: an agent's run pauses when the model calls one (`RunPaused`) and goes on through `POST /agents/{id}/runs/{run_id}/continue`.",
+        description="Tools of the server (its names) whose calls wait for a person's confirmation, or `true` for all: the run pauses when the model calls one (`RunPaused`, `TeamRunPaused`) and goes on through `POST /agents|teams/{id}/runs/{run_id}/continue`.",
     )
 
     @model_validator(mode="after")

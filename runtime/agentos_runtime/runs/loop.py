@@ -17,9 +17,10 @@ toolbox a run gets is taken when the run opens, rebuilt only when the tools chan
 A run whose model calls a tool needing a confirmation ends ``PAUSED`` (``runs.pausing``) and is
 stored with what it needs to go on; ``Agent.continue_run(paused)`` takes it up again: the
 decided calls are made or answered, then the loop goes on, and the run is stored again under its
-``run_id`` (COMPLETED, ERROR, CANCELLED, or PAUSED once more). Only a run of its own with a
-database may pause: a team's member or a workflow's step (their store is the outer run's) and
-an agent without a database answer such a call unmade.
+``run_id`` (COMPLETED, ERROR, CANCELLED, or PAUSED once more). A run of its own with a database
+may pause, and so may a team's member when the team run may (the team run pauses with it and
+takes it up when it goes on); a workflow's step and an agent without a database answer such a
+call unmade.
 
 User memories (``enable_user_memories``, ``enable_agentic_memory``, ``add_memories_to_context``)
 are ``runs.memory``'s: it adds to the system message and tools when the run opens, and is told
@@ -292,7 +293,9 @@ class Agent(Runner):
     @property
     def may_pause(self) -> bool:
         """Whether its runs may wait for a confirmation: stored by the agent itself, to go on later."""
-        return self.sessions is not None and not isinstance(self.sessions, NestedRunStore)
+        if isinstance(self.sessions, NestedRunStore):
+            return self.sessions.may_pause  # a team's member, when the team run may pause
+        return self.sessions is not None
 
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _AgentRun:
         return self._steps(request, self._new_record(request), handle, stream=stream)

@@ -8,7 +8,9 @@ session store handed to the nested copy: reads give the history the outer run ch
 saves are kept in memory for the outer run to collect, at once even when the nested run was
 cancelled under its caller (``keep``), so the outer run still gets its partial answer. A
 nested run is never listed, edited or deleted on its own, so those operations are refused
-with ``TypeError``.
+with ``TypeError``. A team's member agent may pause (``may_pause``) when the team run may: its
+paused output travels in the team run like any other, and goes on inside the team run's
+continue (never taken up on its own, so ``replace_run`` is refused too).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from agentos_runtime.storage.ports import (
 class NestedRunStore:
     """A ``SessionStore`` for nested runs: history in, saved runs kept by ``run_id``."""
 
-    def __init__(self, *, history: Sequence[JSON] = ()) -> None:
-        """``history``: earlier runs of the nested agent or team, replayed when it asks for history."""
+    def __init__(self, *, history: Sequence[JSON] = (), may_pause: bool = False) -> None:
+        """``history``: earlier runs of the nested agent or team, replayed when it asks for history;
+        ``may_pause``: its run may end ``PAUSED`` (the outer run pauses with it)."""
         self._history = [dict(run) for run in history]
         self._saved: dict[str, JSON] = {}
+        self.may_pause = may_pause
 
     def output(self, run_id: str) -> JSON | None:
         """The run saved under ``run_id``; ``None`` when the nested run never reached its save."""
@@ -71,7 +75,7 @@ class NestedRunStore:
         return new
 
     async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
-        raise TypeError("a nested run never pauses: nothing of it is replaced on its own")
+        raise TypeError("a nested run is never taken up on its own: the outer run's continue takes it up")
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         raise TypeError("a nested run's session is never listed: it lives in the outer run")

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from agentos_runtime.runs.events import RUN_CANCELLED, RUN_COMPLETED, RUN_ERROR, RunEvent
 from agentos_runtime.runs.loop import Agent, RunRequest
 from agentos_runtime.runs.nested_store import NestedRunStore
+from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.team_events import TEAM_RUN_CANCELLED, TEAM_RUN_COMPLETED, TEAM_RUN_ERROR, stamped
 from agentos_runtime.storage.ports import SessionStore
@@ -49,6 +50,10 @@ class Runnable(Protocol):
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]: ...
 
     async def complete(self, request: RunRequest) -> JSON: ...
+
+    def continue_run(self, paused: PausedRun) -> AsyncIterator[RunEvent]: ...
+
+    async def complete_continued(self, paused: PausedRun) -> JSON: ...
 
 
 class NestableTeam(Runnable, Protocol):
@@ -91,6 +96,10 @@ class NestedJob:
     unended: list[RunEvent] | None = None
     """Where a forwarded run cut short (by a cancel, an error beside it) leaves the cancelled
     events its client never saw; the outer run sends them as it ends."""
+    may_pause: bool = False
+    """Whether a member agent's call needing a confirmation pauses it (the outer run with it)."""
+    paused: PausedRun | None = None
+    """A paused nested run going on (its ``run_id`` is the request's) instead of a new one."""
 
 
 @dataclass(frozen=True)
@@ -117,8 +126,9 @@ async def run_nested(
     ``unfinished`` is then handed its output (the nested run CANCELLED, with its partial
     answer), so the outer run can keep it.
     """
-    store = NestedRunStore(history=job.history)
+    store = NestedRunStore(history=job.history, may_pause=job.may_pause)
     runnable = persisting_into(job.executor, store)
+    paused = job.paused
     ended: set[Any] = set()  # the runs whose last event was forwarded
     try:
         if job.forward is None:
@@ -126,12 +136,13 @@ async def run_nested(
                 parent.check()
                 parent.interruptible = True
             try:
-                await runnable.complete(job.request)
+                await (runnable.complete(job.request) if paused is None else runnable.complete_continued(paused))
             finally:
                 if parent is not None:
                     parent.interruptible = False
         else:
-            async with aclosing(runnable.run(job.request)) as events:  # type: ignore[type-var]
+            events_of = runnable.run(job.request) if paused is None else runnable.continue_run(paused)
+            async with aclosing(events_of) as events:  # type: ignore[type-var]
                 while True:
                     if parent is not None:
                         parent.check()

@@ -6,6 +6,10 @@ Agno's ``ToolExecution`` dicts with ``requires_confirmation: true`` and ``confir
 and the run ends ``PAUSED`` with ``RunPaused`` (its ``tools`` and ``requirements``), stored
 with every message so far, so any replica can go on with it.
 
+A team run pauses the same way on its leader's own calls, and with each member agent whose run
+paused (``member_requirements``); ``POST /teams/{id}/runs/{run_id}/continue`` sends Agno's
+``RunRequirement`` dicts back (``read_requirements``).
+
 ``POST /agents/{id}/runs/{run_id}/continue`` sends the run's tools back (form ``tools``, the
 JSON list of those dicts) with ``confirmed`` set on the held ones. ``read_decisions`` holds that
 list to the paused run: every held call decided (``true`` or ``false``), no call named that the
@@ -85,10 +89,28 @@ def held_calls(tools: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [tool for tool in tools if is_held(tool)]
 
 
-def paused_members(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The runs of a team run's members that wait for decisions (``member_responses`` ``PAUSED``)."""
-    members = run.get("member_responses") or ()
-    return [m for m in members if isinstance(m, dict) and m.get("status") == "PAUSED" and m.get("run_id")]
+def paused_members(member_responses: Iterable[Any]) -> list[Mapping[str, Any]]:
+    """The runs among a team run's ``member_responses`` that wait for decisions (``PAUSED``)."""
+    return [m for m in member_responses if isinstance(m, dict) and m.get("status") == "PAUSED" and m.get("run_id")]
+
+
+def member_requirements(member_responses: Iterable[Any]) -> list[JSON]:
+    """The requirements of a team run's paused members, each saying whose it is (Agno's
+    ``member_agent_id``, ``member_agent_name``, ``member_run_id``), for the team run's own."""
+    found: list[JSON] = []
+    for member in paused_members(member_responses):
+        mark = {
+            "member_agent_id": member.get("agent_id"),
+            "member_agent_name": member.get("agent_name"),
+            "member_run_id": member["run_id"],
+        }
+        found += [{**r, **mark} for r in member.get("requirements") or () if isinstance(r, dict)]
+    return found
+
+
+def member_waiting(member_name: str) -> str:
+    """The result a delegation gives the leader while its member waits for a person (Agno's words)."""
+    return f"Member '{member_name}' requires human input before continuing."
 
 
 def requirements(tools: Iterable[Mapping[str, Any]]) -> list[JSON]:

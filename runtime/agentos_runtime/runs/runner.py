@@ -18,6 +18,7 @@ from agentos_runtime.runs import background
 from agentos_runtime.runs.event_logs import LogOwner
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import RunSteps, RunWatch, complete, execute
+from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storage.ports import SessionStore
 
@@ -110,7 +111,8 @@ class Runner:
             sessions=self.sessions,
             registry=self.registry,
             watch=watch,
-            takes_up="PAUSED",
+            # A nested run (a team's member) is taken up by its outer run's take-up, not its own.
+            takes_up=None if isinstance(self.sessions, NestedRunStore) else "PAUSED",
         )
 
     def _execute(

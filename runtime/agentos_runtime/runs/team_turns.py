@@ -16,8 +16,13 @@ The leader may also have tools of its own for the run (``LeaderRun.tools``: thos
 team's ``tools``, and the ``update_user_memory`` tool of agentic memory), run like an agent's
 tools between requests. A call of one that ``requires_confirmation`` is held as an agent's is
 (``runs.pausing``): the other calls of the answer run, then the loop raises ``Paused``; a team
-run that cannot pause (nested in another run, or without a database) answers it unmade.
-``lead_on`` takes a paused team run up again: the decided calls, then the leader's requests.
+run that cannot pause (nested in another run, or without a database) answers it unmade. A
+member agent delegated to (``delegate_task_to_member``) may pause too when the team run may:
+the leader reads that it waits for a person (Agno's words), and the team run pauses with the
+member's requirements once the answer's calls are done. ``lead_on`` takes a paused team run up
+again: the leader's decided calls, then each paused member's run going on (its events forwarded
+as a delegation's are), its answer becoming the delegation's result; then the leader's requests.
+Members of a broadcast and nested teams never pause (their held calls are answered unmade).
 
 The loop is bounded (``MAX_LEADER_REQUESTS``), and so is the work one team run starts: at
 most ``MAX_MEMBER_RUNS`` member runs, counted over the nested teams it delegates to as well
@@ -34,7 +39,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentos_runtime.errors import ModelProviderError
@@ -42,10 +47,10 @@ from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchem
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import Paused
 from agentos_runtime.runs.loop import MemberRuns, RunRequest
-from agentos_runtime.runs.messages import new_message, to_chat
+from agentos_runtime.runs.messages import chat_messages, new_message, to_chat
 from agentos_runtime.runs.metrics import message_metrics, usage_tokens
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
-from agentos_runtime.runs.pausing import Decision, held_calls
+from agentos_runtime.runs.pausing import Decision, PausedRun, held_calls, member_waiting, paused_members
 from agentos_runtime.runs.record import call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.team_events import TeamEventFactory
@@ -112,16 +117,68 @@ async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> Asyn
 
 
 async def lead_on(
-    run: LeaderRun, model: ChatModel, delegation: Delegation, decisions: Mapping[str, Decision]
+    run: LeaderRun, model: ChatModel, delegation: Delegation, paused: PausedRun
 ) -> AsyncGenerator[RunEvent, None]:
-    """A paused team run going on: the leader's decided calls (made or answered), then its requests."""
-    async with aclosing(resolve_held(run, decisions, run.tools)) as decided:
+    """A paused team run going on: the leader's decided calls (made or answered), then its paused
+    members' runs, then its requests (unless a member paused again)."""
+    async with aclosing(resolve_held(run, paused.decisions, run.tools)) as decided:
         async for event in decided:
             yield event
+    for member_run_id, decisions in paused.member_decisions.items():
+        async with aclosing(_member_on(run, delegation, member_run_id, decisions)) as steps:
+            async for event in steps:
+                yield event
+    if paused_members(run.record.member_responses):
+        raise Paused()
     budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS)
     async with aclosing(_lead_requests(run, model, delegation, budget)) as requests:
         async for event in requests:
             yield event
+
+
+async def _member_on(
+    run: LeaderRun, delegation: Delegation, member_run_id: str, decisions: Mapping[str, Decision]
+) -> AsyncGenerator[RunEvent, None]:
+    """A paused member's run going on inside the team run; its output replaces the paused one, and
+    its answer the result of the delegation that started it."""
+    record = run.record
+    index = next(i for i, m in enumerate(record.member_responses) if m.get("run_id") == member_run_id)
+    output = record.member_responses[index]
+    member = delegation.members.get(str(output.get("agent_id")))
+    if member is None:
+        raise ValueError(f"member '{output.get('agent_id')}' of the paused run is no longer a member of the team")
+    going_on = PausedRun(
+        output, decisions, session_id=run.request.session_id, user_id=record.user_id, session_state=record.session_state
+    )
+    new = _member_job(run, member, "", delegation, None)  # the run goes on from its stored record
+    job = replace(new, request=replace(new.request, run_id=member_run_id), paused=going_on, may_pause=True)
+
+    def keep(ended: JSON) -> None:  # a member cut short keeps its partial answer
+        record.member_responses[index] = ended
+
+    async with aclosing(run_nested(job, parent=run.handle, unfinished=keep)) as items:
+        async for item in items:
+            if isinstance(item, NestedOutput):
+                record.member_responses[index] = item.output
+            else:
+                yield item
+    ended = record.member_responses[index]
+    result = member_waiting(member.name) if ended.get("status") == "PAUSED" else member_answer(ended)[0]
+    _answer_delegation(run, member_run_id, result)
+
+
+def _answer_delegation(run: LeaderRun, member_run_id: str, result: str) -> None:
+    """Give the delegation that started ``member_run_id`` the member's answer (in the record's
+    tools and the tool message the leader reads)."""
+    record = run.record
+    for tool in record.tools:
+        if tool.get("child_run_id") != member_run_id:
+            continue
+        tool["result"] = result
+        for message in record.messages:
+            if message.get("role") == "tool" and message.get("tool_call_id") == tool.get("tool_call_id"):
+                message["content"] = result
+    run.chat[:] = chat_messages(record.messages)
 
 
 async def _lead_requests(
@@ -149,7 +206,7 @@ async def _lead_requests(
             async with aclosing(_delegate(run, call, delegation, budget)) as steps:
                 async for event in steps:
                     yield event
-        if held_calls(run.record.tools):
+        if held_calls(run.record.tools) or paused_members(run.record.member_responses):
             raise Paused()
         if run.routed:
             answer_text = ("\n\n" if run.record.text else "") + "\n\n".join(run.routed)
@@ -251,7 +308,15 @@ def _record_tool_message(run: LeaderRun, call: ToolCall, arguments: JSON, result
     run.chat.append(to_chat(message))
 
 
-def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegation, budget: MemberRuns) -> NestedJob:
+def _member_job(
+    run: LeaderRun,
+    member: Executor,
+    task: str,
+    delegation: Delegation,
+    budget: MemberRuns | None,
+    *,
+    may_pause: bool = False,
+) -> NestedJob:
     request = run.request
     parent = {"parent_run_id": run.record.run_id}
     return NestedJob(
@@ -270,6 +335,7 @@ def _member_job(run: LeaderRun, member: Executor, task: str, delegation: Delegat
         output_fields=parent,
         history=run.member_history.get(member.id, ()),
         unended=run.unended,
+        may_pause=may_pause,
     )
 
 
@@ -326,17 +392,19 @@ async def _delegate(
     result, error, child_run_id = problem or "", problem is not None, None
     if problem is None:
         member = delegation.members[arguments["member_id"]]
-        job = _member_job(run, member, arguments["task"], delegation, budget)
+        job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=run.may_pause)
         kept = record.member_responses.append  # a member cut short keeps its partial answer
+        waiting = False
         async with aclosing(run_nested(job, parent=run.handle, unfinished=kept)) as items:
             async for item in items:
                 if isinstance(item, NestedOutput):
                     record.member_responses.append(item.output)
-                    result, error = member_answer(item.output)
+                    waiting = item.output.get("status") == "PAUSED"
+                    result, error = (member_waiting(member.name), False) if waiting else member_answer(item.output)
                     child_run_id = item.output.get("run_id")
                 else:
                     yield item
-        if delegation.mode == "route" and not error:
+        if delegation.mode == "route" and not error and not waiting:
             run.routed.append(result)
     yield _tool_completed(run, call, arguments, (result, error, child_run_id), started_at, started)
 

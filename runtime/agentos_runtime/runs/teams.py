@@ -60,7 +60,7 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
-from agentos_runtime.runs.pausing import PausedRun
+from agentos_runtime.runs.pausing import PausedRun, member_requirements
 from agentos_runtime.runs.prompt import resolve_placeholders
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
@@ -139,7 +139,9 @@ class _TeamRun(LeaderRun):
         return lead(self, self.team.model, self.team.delegation)
 
     def end(self, outcome: Outcome) -> Ending:
-        return replace(answer_ending(self, self.events, outcome), forwarded=tuple(self.unended))
+        waiting = member_requirements(self.record.member_responses)
+        ending = answer_ending(self, self.events, outcome, members_waiting=waiting)
+        return replace(ending, forwarded=tuple(self.unended))
 
     def unsaved(self, detail: str, *, error_type: str, error_id: str | None) -> RunEvent:
         return answer_unsaved(self, self.events, detail, error_type=error_type, error_id=error_id)
@@ -173,7 +175,7 @@ class _ContinuedTeamRun(_TeamRun):
         return self.events.run_continued()
 
     def body(self) -> AsyncGenerator[RunEvent, None]:
-        return lead_on(self, self.team.model, self.team.delegation, self.paused.decisions)
+        return lead_on(self, self.team.model, self.team.delegation, self.paused)
 
 
 class Team(Runner):

@@ -1,6 +1,7 @@
-"""Agno's own ``AgentOSClient`` pausing and continuing a team run whose leader's tool waits for a
-confirmation, on every storage backend: the paused ``TeamRunOutput`` and ``TeamRunPaused`` parse
-into Agno's types, and the requirements Agno's client sends back go on with the run."""
+"""Agno's own ``AgentOSClient`` pausing and continuing a team run whose leader's tool, or whose
+member agent's, waits for a confirmation, on every storage backend: the paused ``TeamRunOutput``
+and ``TeamRunPaused`` parse into Agno's types, and the requirements Agno's client sends back go
+on with the run."""
 
 from __future__ import annotations
 
@@ -83,3 +84,34 @@ async def test_agnos_client_streams_a_team_pause_and_the_rejected_run_going_on(
     assert isinstance(going_on[0], RunContinuedEvent) and isinstance(going_on[-1], RunCompletedEvent)
     assert going_on[-1].content == "Understood."
     assert fake_openai.bodies[-1]["messages"][-1]["content"] == "No, thanks."
+
+
+DELEGATE = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add 2 and 3"}', id="d1")
+
+
+@pytest.fixture
+async def member_confirming(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    document = yaml.safe_load(agent_config(fake_openai.base_url))
+    document["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    async with serve_for_agno(backend, yaml.safe_dump(document), tmp_path, security_key=SECURITY_KEY) as run:
+        yield run
+
+
+async def test_agnos_client_confirms_a_members_call_and_the_team_run_goes_on_with_its_answer(
+    member_confirming: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    client = client_for(member_confirming)
+    fake_openai.script(Reply.call(DELEGATE), Reply.call(ADD))
+    events = [e async for e in client.run_team_stream("crew", "add", session_id="s1", headers=AUTH)]
+    paused = events[-1]
+    assert isinstance(paused, RunPausedEvent) and paused.requirements is not None
+    [requirement] = paused.active_requirements
+    assert requirement.member_agent_id == "assistant" and requirement.member_run_id is not None
+    requirement.confirm()
+    fake_openai.script(Reply.say("5"), Reply.say("The member says 5."))
+    assert paused.run_id is not None
+    done = await client.continue_team_run("crew", paused.run_id, paused.requirements, session_id="s1", headers=AUTH)
+    assert done.status == RunStatus.completed and done.content == "The member says 5."
+    assert done.member_responses and done.member_responses[0].run_id == requirement.member_run_id
+    assert fake_openai.bodies[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "d1", "content": "5"}

@@ -1,5 +1,5 @@
-"""A team run waits for a person: the leader's own calls held for a confirmation, the decided
-calls of a paused team run going on, and the runs that cannot pause."""
+"""A team run waits for a person: the leader's own calls, or a member agent's, held for a
+confirmation, the decided calls of a paused team run going on, and the runs that cannot pause."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ ADD = json.dumps({"expression": "2 + 3"})
 CONFIRMED_CALCULATOR = {"tools": ["calculator"], "tool_config": {"calculator": {"requires_confirmation": True}}}
 
 
-def team_with(leader: FakeChatModel, member: FakeChatModel, **team: object) -> tuple[Team, InMemoryDatabase]:
+def team_with(
+    leader: FakeChatModel, member: FakeChatModel, *, agent: dict[str, Any] | None = None, **team: object
+) -> tuple[Team, InMemoryDatabase]:
     config = runtime_config(
         models=[{"id": "m", "api_key_env": None}, {"id": "lead", "api_key_env": None}],
-        agents=[{"id": "a"}],
+        agents=[{"id": "a", "name": "Adder", **(agent or {})}],
         teams=[{"id": "t", "model": "lead", "members": ["a"], **team}],
     )
     models = {"m": member, "lead": leader}
@@ -121,3 +123,87 @@ async def test_a_team_run_that_cannot_pause_answers_the_leaders_held_call_unmade
     assert output["status"] == "COMPLETED" and output["content"] == "Could not add."
     assert leader.prompts[1][-1]["content"].startswith("Tool call calculator needs a person's confirmation")
     assert output["tools"] == []
+
+
+DELEGATE = json.dumps({"member_id": "a", "task": "add 2 and 3"})
+
+
+async def paused_by_member(
+    leader: FakeChatModel, member: FakeChatModel, **team: object
+) -> tuple[Team, InMemoryDatabase]:
+    team_run, database = team_with(leader, member, agent=CONFIRMED_CALCULATOR, **team)
+    await team_run.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
+    return team_run, database
+
+
+async def test_a_members_call_needing_a_confirmation_pauses_the_member_and_the_team_run() -> None:
+    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"))
+    team, database = team_with(leader, member, agent=CONFIRMED_CALCULATOR)
+
+    events = [e.to_dict() async for e in team.run(RunRequest(message="add", session_id="s1", run_id="r1"))]
+
+    paused = events[-1]
+    assert paused["event"] == "TeamRunPaused"
+    [requirement] = paused["requirements"]
+    [member_run] = (await stored_runs(database))[0]["member_responses"]
+    assert (requirement["member_agent_id"], requirement["member_agent_name"]) == ("a", "Adder")
+    assert requirement["member_run_id"] == member_run["run_id"] and member_run["status"] == "PAUSED"
+    assert requirement["tool_execution"]["tool_call_id"] == "c1"
+    assert len(leader.prompts) == 1 and len(member.prompts) == 1
+    [delegation] = paused["tools"]
+    assert delegation["result"] == "Member 'Adder' requires human input before continuing."
+
+
+async def test_a_paused_member_goes_on_and_its_answer_is_the_delegations_result_the_leader_reads() -> None:
+    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"), say("The member says 5."))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
+    team, database = await paused_by_member(leader, member)
+    [stored] = await stored_runs(database)
+    member_run_id = stored["member_responses"][0]["run_id"]
+
+    going_on = PausedRun(
+        stored, {}, session_id="s1", user_id=None, member_decisions={member_run_id: {"c1": Decision("c1", True)}}
+    )
+    output = await team.complete_continued(going_on)
+
+    assert (output["status"], output["content"]) == ("COMPLETED", "The member says 5.")
+    assert member.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
+    assert leader.prompts[1][-1] == {"role": "tool", "tool_call_id": "d1", "content": "5"}
+    [run] = await stored_runs(database)
+    [member_run] = run["member_responses"]
+    assert (member_run["run_id"], member_run["status"], member_run["content"]) == (member_run_id, "COMPLETED", "5")
+    assert member_run["parent_run_id"] == "r1"
+    assert [(t["confirmed"], t["result"]) for t in member_run["tools"]] == [(True, "5")]
+    assert run["tools"][0]["result"] == "5"
+
+
+async def test_a_member_pausing_again_pauses_the_team_run_again_without_asking_the_leader() -> None:
+    twice = call("calculator", ADD, call_id="c2")
+    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"), say("Done."))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"), twice, say("10"))
+    team, database = await paused_by_member(leader, member)
+    [stored] = await stored_runs(database)
+    member_run_id = stored["member_responses"][0]["run_id"]
+    first = {member_run_id: {"c1": Decision("c1", True)}}
+
+    again = await team.complete_continued(PausedRun(stored, {}, session_id="s1", user_id=None, member_decisions=first))
+
+    assert again["status"] == "PAUSED" and len(leader.prompts) == 1
+    assert [r["tool_execution"]["tool_call_id"] for r in again["requirements"]] == ["c2"]
+    [stored] = await stored_runs(database)
+    second = {member_run_id: {"c2": Decision("c2", True)}}
+    done = await team.complete_continued(PausedRun(stored, {}, session_id="s1", user_id=None, member_decisions=second))
+    assert (done["status"], done["content"]) == ("COMPLETED", "Done.")
+    assert leader.prompts[1][-1]["content"] == "10"
+
+
+async def test_a_broadcast_member_answers_a_held_call_unmade() -> None:
+    leader = FakeChatModel(say("They could not add."))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("I could not add."))
+    team, _ = team_with(leader, member, agent=CONFIRMED_CALCULATOR, mode="broadcast")
+
+    output = await team.complete(RunRequest(message="add", session_id="s1"))
+
+    assert output["status"] == "COMPLETED"
+    assert member.prompts[1][-1]["content"].startswith("Tool call calculator needs a person's confirmation")

@@ -126,7 +126,12 @@ async def paused_team_run(
     decoded = _decisions_field("requirements", requirements, session_id)
     stored, row = await _stored_paused(team, run_id, session_id=session_id, caller=caller)
     waiting: dict[str | None, list[JSON]] = {None: stored.get("tools") or []}
-    for member in paused_members(stored):
+    for member in paused_members(stored.get("member_responses") or ()):
+        if member.get("agent_id") not in team.delegation.members:
+            raise Conflict(
+                f"run '{run_id}' waits on a run of member '{member.get('agent_id')}', which is no longer a member "
+                f"of team '{team.id}': it cannot go on"
+            )
         waiting[str(member["run_id"])] = member.get("tools") or []
     decided = read_requirements(decoded if decoded is not None else [], waiting)
     own = decided.pop(None)
