@@ -61,6 +61,7 @@ async def test_a_stdio_server_printing_a_line_that_is_not_json_stays_connected_a
     ]
     assert line.startswith("MCP server local sent 1 message(s) that are not MCP, ignored")
     assert "\n" not in line
+    assert not [r for r in caplog.records if r.name.startswith("mcp.")], "the SDK's traceback is not logged as well"
 
 
 async def test_what_is_not_mcp_is_logged_at_most_once_a_minute_with_the_count_held_back(

@@ -11,7 +11,8 @@ after connecting is retried ever less often, not every second (``retry_delay``).
 
 What the server sends that is not an MCP message (a stdio server printing a banner to stdout,
 a malformed event) is logged, at most once a minute per server, and ignored: the SDK hands it
-over as an exception, and the messages around it are still good.
+over as an exception, and the messages around it are still good. The SDK's own record of it
+(a traceback for every such line) is dropped (``SdkParseNoise``): that one line replaces it.
 
 Calls are made from the runs' own tasks through the connected client. Every way a call can go
 wrong (not connected, no answer within ``timeout_seconds``, a protocol error, a result flagged
@@ -66,6 +67,20 @@ CLOSE_SECONDS = 5.0
 # Pages of tools/list followed before the listing is taken as complete (a paginator that never
 # ends cannot hang the connection).
 MAX_LIST_PAGES = 100
+
+
+class SdkParseNoise(logging.Filter):
+    """Drops the SDK's traceback for each stdio line that is not JSON-RPC: the connection logs
+    what the server sent, in one line at most once a minute (``McpConnection._stray``), and a
+    server printing a line per request would otherwise write a traceback per request."""
+
+    MESSAGE = "Failed to parse JSONRPC message from server"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != self.MESSAGE
+
+
+logging.getLogger("mcp.client.stdio").addFilter(SdkParseNoise())
 
 
 class McpToolError(DescribedFailure):
