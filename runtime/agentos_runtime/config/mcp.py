@@ -4,7 +4,8 @@ A server is reached over streamable HTTP (``url``, ``headers``) or started as a 
 inside the runtime's image (``command``, ``args``, ``env``); the field names are Agno's
 ``MCPTools`` ones. An agent or a team's leader uses a server's tools by listing
 ``mcp:<server id>`` in its ``tools``, and narrows them with ``tool_config["mcp:<server id>"]``
-(``include_tools``, ``exclude_tools``, ``tool_name_prefix``). Header and environment values that are secrets come
+(``include_tools``, ``exclude_tools``, ``tool_name_prefix``); a tool whose name the model would
+refuse is offered under a valid name made from it (``model_tool_name``). Header and environment values that are secrets come
 from environment variables (``value_env``), which the operator fills from Secret references. A variable that is set but empty (or only whitespace) counts as not set
 (``variable_state``): an empty secret is almost always a mistake, and sending an empty header or
 passing an empty variable would only make the server refuse every call later, less clearly.
@@ -12,6 +13,7 @@ passing an empty variable would only make the server refuse every call later, le
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -27,6 +29,11 @@ MCP_TOOL_PREFIX = "mcp:"
 HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 # Names the model sees for a tool (the chat-completions rule).
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_TOOL_NAME_CHARS = 64
+# A character a tool name the model sees may not hold.
+_NOT_IN_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+# Hex digits of the name's hash that end a name cut to MAX_TOOL_NAME_CHARS.
+_NAME_HASH_CHARS = 8
 
 # Whether a ``value_env`` variable holds a value to use; anything but ``set`` is a config problem.
 VariableState = Literal["set", "empty", "not set"]
@@ -190,8 +197,8 @@ class McpToolSettings(Schema):
         return self.include_tools is None or tool_name in self.include_tools
 
     def exposed_name(self, tool_name: str) -> str:
-        """The name the model sees for the server's tool ``tool_name``."""
-        return f"{self.tool_name_prefix}_{tool_name}" if self.tool_name_prefix else tool_name
+        """The name the model sees for the server's tool ``tool_name`` (``model_tool_name``)."""
+        return model_tool_name(f"{self.tool_name_prefix}_{tool_name}" if self.tool_name_prefix else tool_name)
 
 
 def variable_state(variable: str, environ: Mapping[str, str]) -> VariableState:
@@ -216,3 +223,22 @@ def mcp_server_of(tool_name: str) -> str | None:
 def is_valid_tool_name(name: str) -> bool:
     """Whether the model may be shown ``name`` as a function name."""
     return re.fullmatch(TOOL_NAME_PATTERN, name) is not None
+
+
+def model_tool_name(name: str) -> str:
+    """``name`` as a function name the model accepts, the same each time for the same ``name``.
+
+    A valid name is kept. Otherwise each character outside ``A-Z a-z 0-9 _ -`` becomes ``_``
+    (``search issues``, ``repo.search`` -> ``search_issues``, ``repo_search``), and a name
+    longer than ``MAX_TOOL_NAME_CHARS`` keeps its first characters and ends in ``_`` and the
+    first hex digits of the SHA-256 of the whole name, so two long names that begin alike stay
+    two names. Two names that differ only in such characters become one: the second is left out
+    as a clash (``ToolSet``), as for any two tools of one name.
+    """
+    if is_valid_tool_name(name):
+        return name
+    replaced = _NOT_IN_TOOL_NAME.sub("_", name) or "_"
+    if len(replaced) <= MAX_TOOL_NAME_CHARS:
+        return replaced
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_NAME_HASH_CHARS]
+    return f"{replaced[: MAX_TOOL_NAME_CHARS - _NAME_HASH_CHARS - 1]}_{digest}"

@@ -18,7 +18,7 @@ from typing import Any
 
 import mcp_types as types
 
-from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name
+from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings
 from agentos_runtime.config.problems import ConfigError, Problem
 from agentos_runtime.storable import clean_json, clean_text
 from agentos_runtime.tools.mcp.connection import McpConnection, MissingValue
@@ -72,7 +72,7 @@ class McpHub:
         return [
             _as_tool(connection, tool, settings.exposed_name(tool.name), confirmed_first=settings.confirms(tool.name))
             for tool in connection.tools.values()
-            if settings.admits(tool.name) and is_valid_tool_name(settings.exposed_name(tool.name))
+            if settings.admits(tool.name)
         ]
 
 

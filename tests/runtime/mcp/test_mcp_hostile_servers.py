@@ -1,0 +1,82 @@
+"""MCP servers that misbehave: odd tool names, silence, floods, crashes, garbage, huge answers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name, model_tool_name
+from agentos_runtime.tools.mcp.connection import McpConnection
+from agentos_runtime.tools.mcp.hub import McpHub
+from agentos_runtime.tools.mcp.metrics import McpMetrics
+
+from tests.runtime.mcp.hostile_server import __file__ as HOSTILE_SCRIPT
+
+WAIT = 20.0
+
+
+def hostile(*options: str, server_id: str = "hostile", **fields: object) -> McpServerConfig:
+    """The hostile server over stdio, misbehaving as ``options`` say (``hostile_server.py``)."""
+    return McpServerConfig.model_validate(
+        {
+            "id": server_id,
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": [HOSTILE_SCRIPT, *options],
+            **fields,
+        }
+    )
+
+
+@pytest.fixture
+async def hub_of(request: pytest.FixtureRequest) -> AsyncIterator[McpHub]:
+    options: Sequence[str] = request.param
+    hub = McpHub([hostile(*options, timeout_seconds=2)], {})
+    await hub.start(wait_seconds=WAIT)
+    yield hub
+    await hub.close()
+
+
+def test_a_valid_tool_name_is_kept_as_it_is() -> None:
+    assert model_tool_name("search_issues-2") == "search_issues-2"
+
+
+def test_characters_the_model_refuses_become_underscores() -> None:
+    assert model_tool_name("search issues") == "search_issues"
+    assert model_tool_name("repo.search/v2") == "repo_search_v2"
+    assert model_tool_name("") == "_"
+
+
+def test_a_name_too_long_is_cut_and_ends_in_a_hash_of_the_whole_name() -> None:
+    first, second = model_tool_name("n" * 200), model_tool_name("n" * 199 + "m")
+    assert len(first) == len(second) == 64
+    assert first.startswith("n" * 55 + "_") and first != second
+    assert model_tool_name("n" * 200) == first, "the same name each time"
+    assert all(is_valid_tool_name(name) for name in (first, second))
+
+
+def test_the_prefix_is_part_of_the_name_that_is_made_valid() -> None:
+    assert McpToolSettings(tool_name_prefix="gh").exposed_name("repo.search") == "gh_repo_search"
+
+
+@pytest.mark.parametrize("hub_of", [["odd-names"]], indirect=True)
+async def test_tools_with_names_the_model_refuses_are_offered_renamed_and_call_the_servers_tool(
+    hub_of: McpHub,
+) -> None:
+    tools = {tool.name: tool for tool in hub_of.tools_for("hostile", McpToolSettings())}
+    long_name = model_tool_name("n" * 200)
+    assert {"has_space", "dotted_name", long_name} <= set(tools)
+    assert all(is_valid_tool_name(name) for name in tools)
+    assert await tools["has_space"].call({}) == "called has space"
+    assert await tools[long_name].call({}) == "called " + "n" * 200
+
+
+async def test_five_thousand_tools_are_listed_and_offered() -> None:
+    connection = McpConnection(hostile("tools=5000"), {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        assert len(connection.tools) == 5010
+        assert await connection.call("t4999", {}) == "called t4999"
+    finally:
+        await connection.close()
