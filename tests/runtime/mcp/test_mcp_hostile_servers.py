@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name, model_tool_name
-from agentos_runtime.tools.mcp.connection import McpConnection
+from agentos_runtime.tools.mcp import connection as connection_module
+from agentos_runtime.tools.mcp.connection import McpConnection, McpToolError
 from agentos_runtime.tools.mcp.hub import McpHub
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 
@@ -80,3 +83,59 @@ async def test_five_thousand_tools_are_listed_and_offered() -> None:
         assert await connection.call("t4999", {}) == "called t4999"
     finally:
         await connection.close()
+
+
+async def test_a_server_that_never_answers_lets_the_start_end_with_a_warning_naming_it_and_what_to_check(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = McpHub([hostile(server_id="good"), hostile("silent", server_id="mute")], {})
+    started = time.monotonic()
+    await hub.start(wait_seconds=1.0)
+    try:
+        assert time.monotonic() - started < WAIT
+        assert hub.connections["good"].connected and not hub.connections["mute"].connected
+        [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "mute" in r.getMessage()]
+        assert line.startswith("MCP server mute (mcp_servers[1]) listed no tools within 1s (no answer yet)")
+        assert line.endswith("check mcp_servers[1].command and args")
+        with pytest.raises(McpToolError, match="MCP server 'mute' is not connected") as raised:
+            await hub.connections["mute"].call("echo", {})
+        assert raised.value.outcome == "unavailable"
+    finally:
+        await hub.close()
+
+
+async def test_a_handshake_left_unanswered_is_given_up_and_said_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection_module, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    connection = McpConnection(hostile("silent"), {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=0)
+    try:
+        await connection.wait_for(lambda: connection.last_error is not None, timeout=WAIT)
+    finally:
+        await connection.close()
+    assert connection.last_error == "no answer to the handshake and tool listing within 0.5s"
+
+
+async def test_a_tool_list_too_deeply_nested_to_read_is_said_to_be_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection_module, "CONNECT_TIMEOUT_SECONDS", 1.0)
+    connection = McpConnection(hostile("deep=10000"), {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=0)
+    try:
+        await connection.wait_for(lambda: connection.last_error is not None, timeout=WAIT)
+    finally:
+        await connection.close()
+    assert (connection.last_error or "").startswith(
+        "no answer to the handshake and tool listing within 1s; it sent 1 message(s) that are not MCP, the last: "
+    )
+
+
+async def test_a_schema_nested_as_deep_as_the_sdk_reads_reaches_the_model_as_it_is() -> None:
+    hub = McpHub([hostile("deep=60")], {})
+    await hub.start(wait_seconds=WAIT)
+    try:
+        [deep] = [tool for tool in hub.tools_for("hostile", McpToolSettings()) if tool.name == "deep"]
+    finally:
+        await hub.close()
+    schema = deep.parameters["properties"]["value"]
+    for _ in range(60):
+        schema = schema["properties"]["inner"]
+    assert schema == {"type": "string"}

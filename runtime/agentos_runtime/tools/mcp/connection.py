@@ -107,6 +107,16 @@ def retry_delay(previous: float | None, connected_for: float | None) -> float:
     return min(previous * 2, MAX_RETRY_SECONDS)
 
 
+def unanswered(seconds: float, unreadable: int, last_unreadable: str | None) -> str:
+    """Why a connection attempt timed out: no answer to the handshake and tool listing within
+    ``seconds``, or (``unreadable`` > 0) only answers that were not MCP, ``last_unreadable`` the
+    last (a tool list nested too deep for the SDK to parse is one)."""
+    reason = f"no answer to the handshake and tool listing within {seconds:g}s"
+    if unreadable:
+        reason += f"; it sent {unreadable} message(s) that are not MCP, the last: {last_unreadable}"
+    return reason
+
+
 class MissingValue(ValueError):
     """A header or env value names an environment variable that is not set, or is empty."""
 
@@ -164,6 +174,7 @@ class McpConnection:
         """How many things the server sent were not MCP messages (ignored)."""
         self._stray_held = 0
         self._stray_logged_at: float | None = None
+        self._last_stray: str | None = None
 
     def __repr__(self) -> str:
         return f"McpConnection({self.id!r}, {self.config.transport}, connected={self.connected})"
@@ -177,18 +188,15 @@ class McpConnection:
         """The MCP protocol version of the current connection."""
         return self._client.protocol_version if self._client is not None else None
 
-    async def start(self, *, wait_seconds: float) -> None:
-        """Start the connection task and wait up to ``wait_seconds`` for the first tool listing."""
+    async def start(self, *, wait_seconds: float) -> bool:
+        """Start the connection task and wait up to ``wait_seconds`` for the first tool listing;
+        whether it came (if not, the task goes on trying: ``last_error`` says why it failed so far)."""
         self._task = asyncio.get_running_loop().create_task(self._maintain(), name=f"mcp-{self.id}")
         try:
             await self.wait_for(lambda: self.listings > 0, timeout=wait_seconds)
         except TimeoutError:
-            log.warning(
-                "MCP server %s: no tool listing within %gs (%s); it keeps being retried",
-                self.id,
-                wait_seconds,
-                self.last_error or "no answer yet",
-            )
+            return False
+        return True
 
     async def close(self) -> None:
         """Stop the connection; a transport that does not let go within ``CLOSE_SECONDS`` is left
@@ -273,9 +281,11 @@ class McpConnection:
         delay: float | None = None
         while True:
             connected_at: float | None = None
+            strays_before = self.stray_messages
+            deadline = asyncio.timeout(CONNECT_TIMEOUT_SECONDS)
             try:
                 async with AsyncExitStack() as stack:
-                    async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    async with deadline:
                         client = await stack.enter_async_context(self._new_client())
                         await self._list(client)
                     self._client, self.last_error, connected_at = client, None, _clock()
@@ -285,7 +295,11 @@ class McpConnection:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the connection's boundary: every failure means reconnect
-                self.last_error = _describe(error)
+                if connected_at is None and deadline.expired():
+                    unreadable = self.stray_messages - strays_before
+                    self.last_error = unanswered(CONNECT_TIMEOUT_SECONDS, unreadable, self._last_stray)
+                else:
+                    self.last_error = _describe(error)
                 self.metrics.connection_failed(self.id)
                 connected_for = None if connected_at is None else _clock() - connected_at
                 delay = retry_delay(delay, connected_for)
@@ -317,6 +331,7 @@ class McpConnection:
         ``STRAY_LOG_SECONDS`` (a server printing a line per request would flood the log)."""
         self.stray_messages += 1
         self._stray_held += 1
+        self._last_stray = _quote(_describe(error))
         now = _clock()
         if self._stray_logged_at is not None and now - self._stray_logged_at < STRAY_LOG_SECONDS:
             return
@@ -326,7 +341,7 @@ class McpConnection:
             "JSON-RPC to stdout; anything else belongs on stderr); the last: %s",
             self.id,
             held,
-            _quote(_describe(error)),
+            self._last_stray,
         )
 
     async def _follow(self, client: Client, stack: AsyncExitStack) -> None:

@@ -41,10 +41,12 @@ class McpHub:
         """Raises ``ConfigError`` naming each header or env variable that is not set."""
         self.metrics = metrics or McpMetrics()
         self.connections: dict[str, McpConnection] = {}
+        self._index: dict[str, int] = {}
         problems: list[Problem] = []
         for index, server in enumerate(servers):
             try:
                 self.connections[server.id] = McpConnection(server, environ, metrics=self.metrics)
+                self._index[server.id] = index
             except MissingValue as error:
                 problems.append(Problem(("mcp_servers", index), str(error)))
         if problems:
@@ -54,7 +56,14 @@ class McpHub:
         return server_id in self.connections
 
     async def start(self, *, wait_seconds: float = START_WAIT_SECONDS) -> None:
-        await asyncio.gather(*(c.start(wait_seconds=wait_seconds) for c in self.connections.values()))
+        """Connect every server, waiting at most ``wait_seconds`` in all; a server that listed no
+        tools by then gets a warning naming it and the settings to check, and is retried."""
+        connections = list(self.connections.values())
+        listed = await asyncio.gather(*(c.start(wait_seconds=wait_seconds) for c in connections))
+        for connection, ok in zip(connections, listed, strict=True):
+            if not ok:
+                index = self._index[connection.id]
+                log.warning("%s", down_at_start(index, connection.config, connection.last_error, wait_seconds))
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections.values()))
@@ -74,6 +83,18 @@ class McpHub:
             for tool in connection.tools.values()
             if settings.admits(tool.name)
         ]
+
+
+def down_at_start(index: int, config: McpServerConfig, reason: str | None, waited: float) -> str:
+    """The start-up warning for the server declared at ``mcp_servers[index]`` that listed no
+    tools within ``waited`` seconds, ``reason`` the last failure (``None``: none yet, no answer)."""
+    at = f"mcp_servers[{index}]"
+    settings = f"{at}.command and args" if config.transport == "stdio" else f"{at}.url and headers"
+    return (
+        f"MCP server {config.id} ({at}) listed no tools within {waited:g}s ({reason or 'no answer yet'}); "
+        f"agents start without its tools and get them from the next run once it answers (it is retried "
+        f"in the background); if it stays down, check {settings}"
+    )
 
 
 class McpToolSource:
