@@ -5,10 +5,12 @@ clients fall back), lists its tools and answers calls, one thread per call. What
 is chosen by its arguments, so one script stands for every hostile server the tests need:
 
     python tests/runtime/mcp/hostile_server.py [silent] [tools=N] [deep=N] [odd-names] [stderr=BYTES]
+        [stderr-lines=N]
 
 ``silent`` answers nothing at all; ``tools=N`` lists N more tools ``t0`` .. ``tN-1``; ``deep=N``
 adds a tool whose input schema nests N levels; ``odd-names`` adds tools named with spaces, dots
-and 200 characters; ``stderr=BYTES`` writes that many bytes to stderr at start. Its tools:
+and 200 characters; ``stderr=BYTES`` writes a line of that many bytes to stderr at start,
+``stderr-lines=N`` N short lines. Its tools:
 
 ``echo`` (its ``text`` back, after ``delay`` seconds), ``stall`` (never answers), ``crash``
 (the process exits mid-call), ``big`` (``size`` characters of text), ``many`` (``count`` text
@@ -147,6 +149,9 @@ def main(argv: list[str]) -> None:
     if "stderr" in options:
         sys.stderr.write("e" * int(options["stderr"]) + "\n")
         sys.stderr.flush()
+    for i in range(int(options.get("stderr-lines", "0"))):
+        sys.stderr.write(f"progress line {i}\n")
+    sys.stderr.flush()
     for line in sys.stdin:
         if "silent" in options or not line.strip():
             continue

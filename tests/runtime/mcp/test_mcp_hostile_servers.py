@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name, model_tool_name
 from agentos_runtime.tools.mcp import connection as connection_module
-from agentos_runtime.tools.mcp.connection import McpConnection, McpToolError
+from agentos_runtime.tools.mcp.connection import (
+    STDERR_LINES_PER_WINDOW,
+    STDERR_WINDOW_SECONDS,
+    LineBudget,
+    McpConnection,
+    McpToolError,
+)
 from agentos_runtime.tools.mcp.hub import McpHub
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 
@@ -139,3 +145,33 @@ async def test_a_schema_nested_as_deep_as_the_sdk_reads_reaches_the_model_as_it_
     for _ in range(60):
         schema = schema["properties"]["inner"]
     assert schema == {"type": "string"}
+
+
+def test_a_line_budget_admits_its_lines_per_window_then_counts_the_rest_and_says_so_in_the_next() -> None:
+    budget = LineBudget(2, 10.0)
+    assert [budget.admit(100.0) for _ in range(5)] == [(True, 0), (True, 0), (False, 0), (False, 0), (False, 0)]
+    assert budget.held == 3
+    assert budget.admit(109.9) == (False, 0)
+    assert budget.admit(110.0) == (True, 4)
+    assert budget.held == 0
+
+
+async def test_a_server_flooding_its_stderr_gets_a_bounded_number_of_log_lines_and_a_count_of_the_rest(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(connection_module, "_clock", lambda: 1000.0)  # one window for the whole test
+    caplog.set_level(logging.INFO, logger=connection_module.__name__)
+    connection = McpConnection(hostile("stderr-lines=5000"), {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        assert await connection.call("echo", {"text": "still here"}) == "still here"
+    finally:
+        await connection.close()
+    relayed = [r.getMessage() for r in caplog.records if "progress line" in r.getMessage()]
+    assert len(relayed) == STDERR_LINES_PER_WINDOW
+    held = 5000 - STDERR_LINES_PER_WINDOW
+    expected = (
+        f"MCP server hostile: {held} more line(s) of its stderr not logged "
+        f"(at most {STDERR_LINES_PER_WINDOW} every {STDERR_WINDOW_SECONDS:g}s)"
+    )
+    assert expected in caplog.messages

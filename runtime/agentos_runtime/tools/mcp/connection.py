@@ -62,6 +62,10 @@ STDERR_DRAIN_SECONDS = 2.0
 # megabytes); the rest of it, up to its newline, is dropped.
 MAX_STDERR_LINE_CHARS = 2000
 _STDERR_READ_BYTES = 64 * 1024
+# Lines of a stdio server's stderr logged per window; the rest are counted, and the count logged
+# (a server printing a progress line per item would otherwise write the runtime's log full).
+STDERR_LINES_PER_WINDOW = 100
+STDERR_WINDOW_SECONDS = 10.0
 # How long closing waits for the connection's task to end once cancelled.
 CLOSE_SECONDS = 5.0
 # Pages of tools/list followed before the listing is taken as complete (a paginator that never
@@ -93,6 +97,29 @@ class McpToolError(DescribedFailure):
     def __init__(self, message: str, *, outcome: str = "error") -> None:
         super().__init__(message)
         self.outcome = outcome
+
+
+class LineBudget:
+    """At most ``lines`` log lines per ``seconds``; counts the lines held back beyond that."""
+
+    def __init__(self, lines: int, seconds: float) -> None:
+        self.lines, self.seconds = lines, seconds
+        self.held = 0
+        """Lines held back since the last line admitted."""
+        self._window_start: float | None = None
+        self._used = 0
+
+    def admit(self, now: float) -> tuple[bool, int]:
+        """Whether a line may be logged at ``now``, and how many were held back before it (to say
+        so first; 0 when the line is held back too)."""
+        if self._window_start is None or now - self._window_start >= self.seconds:
+            self._window_start, self._used = now, 0
+        if self._used >= self.lines:
+            self.held += 1
+            return False, 0
+        self._used += 1
+        held, self.held = self.held, 0
+        return True, held
 
 
 def retry_delay(previous: float | None, connected_for: float | None) -> float:
@@ -417,7 +444,8 @@ def _describe(error: BaseException) -> str:
 @asynccontextmanager
 async def _stdio_transport(params: StdioServerParameters, server_id: str) -> AsyncIterator[Any]:
     """The server's process over stdin/stdout; its stderr goes to the runtime's log, line by line,
-    so it is formatted and redacted (the env values it was given) like every other line."""
+    so it is formatted and redacted (the env values it was given) like every other line, at most
+    ``STDERR_LINES_PER_WINDOW`` lines per ``STDERR_WINDOW_SECONDS`` (then a count of the rest)."""
     loop = asyncio.get_running_loop()
     read_fd, write_fd = os.pipe()
     stderr = os.fdopen(write_fd, "w")
@@ -425,8 +453,15 @@ async def _stdio_transport(params: StdioServerParameters, server_id: str) -> Asy
     pipe, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), os.fdopen(read_fd, "rb"))
 
     async def relay() -> None:
+        budget = LineBudget(STDERR_LINES_PER_WINDOW, STDERR_WINDOW_SECONDS)
         async for line in _stderr_lines(lines):
-            log.info("MCP server %s: %s", server_id, line)
+            admitted, held = budget.admit(_clock())
+            if held:
+                _log_held(server_id, held)
+            if admitted:
+                log.info("MCP server %s: %s", server_id, line)
+        if budget.held:
+            _log_held(server_id, budget.held)
 
     relaying = loop.create_task(relay(), name=f"mcp-{server_id}-stderr")
     try:
@@ -443,6 +478,16 @@ async def _stdio_transport(params: StdioServerParameters, server_id: str) -> Asy
         except Exception:  # the relay's own failure must not become the connection's (nor swallow a cancel)
             log.debug("MCP server %s: relaying its stderr failed", server_id, exc_info=True)
         pipe.close()
+
+
+def _log_held(server_id: str, held: int) -> None:
+    log.warning(
+        "MCP server %s: %d more line(s) of its stderr not logged (at most %d every %gs)",
+        server_id,
+        held,
+        STDERR_LINES_PER_WINDOW,
+        STDERR_WINDOW_SECONDS,
+    )
 
 
 async def _stderr_lines(reader: asyncio.StreamReader) -> AsyncIterator[str]:
