@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name, model_tool_name
@@ -23,6 +26,28 @@ from agentos_runtime.tools.mcp.metrics import McpMetrics
 from tests.runtime.mcp.hostile_server import __file__ as HOSTILE_SCRIPT
 
 WAIT = 20.0
+
+
+@pytest.fixture
+async def mcp(request: pytest.FixtureRequest) -> AsyncIterator[McpConnection]:
+    """A connection to the hostile server, its options ``request.param``, calls timing out at 1s."""
+    connection = McpConnection(hostile(*getattr(request, "param", ()), timeout_seconds=1), {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    yield connection
+    await connection.close()
+
+
+def our_children() -> list[tuple[int, str]]:
+    """(pid, state) of this process's child processes, zombies (state Z) included."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == os.getpid():
+            children.append((int(stat.parent.name), fields[0]))
+    return children
 
 
 def hostile(*options: str, server_id: str = "hostile", **fields: object) -> McpServerConfig:
@@ -175,3 +200,60 @@ async def test_a_server_flooding_its_stderr_gets_a_bounded_number_of_log_lines_a
         f"(at most {STDERR_LINES_PER_WINDOW} every {STDERR_WINDOW_SECONDS:g}s)"
     )
     assert expected in caplog.messages
+
+
+@pytest.mark.parametrize("tool", ["garbage", "wrong_id", "stall"])
+async def test_a_call_answered_with_garbage_a_wrong_id_or_not_at_all_times_out_and_the_next_call_works(
+    mcp: McpConnection, tool: str
+) -> None:
+    with pytest.raises(McpToolError, match=f"MCP server 'hostile' did not answer {tool} within 1s") as raised:
+        await mcp.call(tool, {})
+    assert raised.value.outcome == "timeout"
+    assert await mcp.call("echo", {"text": "next"}) == "next"
+    assert mcp.metrics.connection_failures.value(("hostile",)) == 0
+
+
+async def test_a_result_flagged_as_an_error_is_an_error_with_its_text(mcp: McpConnection) -> None:
+    with pytest.raises(McpToolError, match="^no such customer$") as raised:
+        await mcp.call("refuse", {})
+    assert raised.value.outcome == "error"
+
+
+async def test_a_call_answered_after_a_flood_of_log_notifications_gets_its_answer(mcp: McpConnection) -> None:
+    assert await mcp.call("flood", {"count": 5_000}) == "flooded"
+    assert await mcp.call("echo", {"text": "next"}) == "next"
+
+
+async def test_fifty_concurrent_calls_each_get_their_own_answer(mcp: McpConnection) -> None:
+    texts = [f"run {i}" for i in range(50)]
+    answers = await asyncio.gather(
+        *(mcp.call("echo", {"text": text, "delay": (i % 5) / 20}) for i, text in enumerate(texts))
+    )
+    assert answers == texts
+
+
+async def test_many_items_are_cut_to_max_result_chars_with_a_note_and_an_image_is_named_not_inlined() -> None:
+    connection = McpConnection(hostile(max_result_chars=1000), {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=WAIT)
+    try:
+        many = await connection.call("many", {"count": 20_000})
+        image = await connection.call("image", {})
+    finally:
+        await connection.close()
+    assert many.startswith("item 0\nitem 1\n")
+    assert many.endswith("\n[result cut at 1000 of 208889 characters]")
+    assert len(many) < 1100
+    assert image == "[image (image/png), not shown]\na chart"
+
+
+async def test_a_server_dying_under_calls_fails_them_as_unavailable_comes_back_and_leaves_no_process_behind(
+    mcp: McpConnection,
+) -> None:
+    listed = mcp.listings
+    in_flight = [asyncio.ensure_future(mcp.call("echo", {"text": "slow", "delay": 5})) for _ in range(5)]
+    outcomes = await asyncio.gather(mcp.call("crash", {}), *in_flight, return_exceptions=True)
+    assert all(isinstance(o, McpToolError) and o.outcome == "unavailable" for o in outcomes), outcomes
+    await mcp.wait_for(lambda: mcp.connected and mcp.listings > listed, timeout=WAIT)
+    assert await mcp.call("echo", {"text": "back"}) == "back"
+    await mcp.close()
+    assert our_children() == []
