@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from agentos_runtime.config.mcp import McpServerConfig, McpToolSettings, is_valid_tool_name, model_tool_name
 from agentos_runtime.tools.mcp import connection as connection_module
+from agentos_runtime.tools.mcp import hub as hub_module
 from agentos_runtime.tools.mcp.connection import (
     STDERR_LINES_PER_WINDOW,
     STDERR_WINDOW_SECONDS,
@@ -23,7 +24,9 @@ from agentos_runtime.tools.mcp.connection import (
 from agentos_runtime.tools.mcp.hub import McpHub
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 
+from tests.runtime.api.harness import serve
 from tests.runtime.mcp.hostile_server import __file__ as HOSTILE_SCRIPT
+from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 WAIT = 20.0
 
@@ -257,3 +260,32 @@ async def test_a_server_dying_under_calls_fails_them_as_unavailable_comes_back_a
     assert await mcp.call("echo", {"text": "back"}) == "back"
     await mcp.close()
     assert our_children() == []
+
+
+async def test_the_runtime_starts_ready_beside_a_server_that_never_answers_and_its_agent_runs_without_its_tools(
+    fake_openai: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "START_WAIT_SECONDS", 0.5)
+    fake_openai.script(Reply.say("Hello without tools."))
+    text = f"""
+models:
+  - id: fake
+    model: fake-model
+    base_url: {fake_openai.base_url}
+    api_key_env: null
+mcp_servers:
+  - id: mute
+    transport: stdio
+    command: {sys.executable}
+    args: [{HOSTILE_SCRIPT}, silent]
+agents:
+  - id: assistant
+    tools: [calculator, "mcp:mute"]
+"""
+    async with serve(text, data_dir=tmp_path) as served:
+        ready = await served.client.get("/ready")
+        run = await served.client.post("/agents/assistant/runs", data={"message": "hi", "stream": "false"})
+    assert ready.status_code == 200, ready.text
+    assert run.status_code == 200, run.text
+    assert run.json()["content"] == "Hello without tools."
+    assert [tool["function"]["name"] for tool in fake_openai.bodies[0]["tools"]] == ["calculator"]

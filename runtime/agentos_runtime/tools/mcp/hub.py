@@ -55,9 +55,11 @@ class McpHub:
     def __contains__(self, server_id: object) -> bool:
         return server_id in self.connections
 
-    async def start(self, *, wait_seconds: float = START_WAIT_SECONDS) -> None:
-        """Connect every server, waiting at most ``wait_seconds`` in all; a server that listed no
-        tools by then gets a warning naming it and the settings to check, and is retried."""
+    async def start(self, *, wait_seconds: float | None = None) -> None:
+        """Connect every server, waiting at most ``wait_seconds`` (``START_WAIT_SECONDS``) in all; a
+        server that listed no tools by then gets a warning naming it and the settings to check, and
+        is retried in the background."""
+        wait_seconds = START_WAIT_SECONDS if wait_seconds is None else wait_seconds
         connections = list(self.connections.values())
         listed = await asyncio.gather(*(c.start(wait_seconds=wait_seconds) for c in connections))
         for connection, ok in zip(connections, listed, strict=True):
