@@ -130,6 +130,9 @@ async def lead_on(
                 yield event
     if paused_members(run.record.member_responses):
         raise Paused()
+    if run.routed:  # route mode: the members' answers are the team's, as when they never paused
+        yield _routed_answer(run)
+        return
     budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS)
     async with aclosing(_lead_requests(run, model, delegation, budget)) as requests:
         async for event in requests:
@@ -142,7 +145,10 @@ async def _member_on(
     """A paused member's run going on inside the team run; its output replaces the paused one, and
     its answer the result of the delegation that started it."""
     record = run.record
-    index = next(i for i, m in enumerate(record.member_responses) if m.get("run_id") == member_run_id)
+    found = [i for i, m in enumerate(record.member_responses) if m.get("run_id") == member_run_id]
+    if not found:
+        raise ValueError(f"the paused run holds no member run '{member_run_id}'")
+    index = found[0]
     output = record.member_responses[index]
     member = delegation.members.get(str(output.get("agent_id")))
     if member is None:
@@ -163,8 +169,11 @@ async def _member_on(
             else:
                 yield item
     ended = record.member_responses[index]
-    result = member_waiting(member.name) if ended.get("status") == "PAUSED" else member_answer(ended)[0]
+    waiting = ended.get("status") == "PAUSED"
+    result, error = (member_waiting(member.name), False) if waiting else member_answer(ended)
     _answer_delegation(run, member_run_id, result)
+    if delegation.mode == "route" and not error and not waiting:
+        run.routed.append(result)
 
 
 def _answer_delegation(run: LeaderRun, member_run_id: str, result: str) -> None:
@@ -209,11 +218,16 @@ async def _lead_requests(
         if held_calls(run.record.tools) or paused_members(run.record.member_responses):
             raise Paused()
         if run.routed:
-            answer_text = ("\n\n" if run.record.text else "") + "\n\n".join(run.routed)
-            run.record.mark_first_token()
-            run.record.text.append(answer_text)
-            yield run.events.content(answer_text)
+            yield _routed_answer(run)
             return
+
+
+def _routed_answer(run: LeaderRun) -> RunEvent:
+    """In route mode: the members' answers become the team's, as its content."""
+    answer_text = ("\n\n" if run.record.text else "") + "\n\n".join(run.routed)
+    run.record.mark_first_token()
+    run.record.text.append(answer_text)
+    return run.events.content(answer_text)
 
 
 def _refuse_calls(run: LeaderRun, completion: Completion) -> None:

@@ -207,3 +207,19 @@ async def test_a_broadcast_member_answers_a_held_call_unmade() -> None:
 
     assert output["status"] == "COMPLETED"
     assert member.prompts[1][-1]["content"].startswith("Tool call calculator needs a person's confirmation")
+
+
+async def test_in_route_mode_a_paused_members_answer_is_the_team_runs_once_it_goes_on() -> None:
+    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
+    team, database = await paused_by_member(leader, member, mode="route")
+    [stored] = await stored_runs(database)
+    member_run_id = stored["member_responses"][0]["run_id"]
+
+    going_on = PausedRun(
+        stored, {}, session_id="s1", user_id=None, member_decisions={member_run_id: {"c1": Decision("c1", True)}}
+    )
+    output = await team.complete_continued(going_on)
+
+    assert (output["status"], output["content"]) == ("COMPLETED", "5")
+    assert len(leader.prompts) == 1
