@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on
+from tests.runtime.api.harness import Served, agent_config, parse_frames, serve, serve_on
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 JSON = dict[str, Any]
@@ -109,3 +110,35 @@ async def test_an_agent_route_does_not_continue_a_team_run(app: Served, fake_ope
     response = await app.client.post(f"/agents/assistant/runs/{run['run_id']}/continue", data=data)
 
     assert (response.status_code, response.json()["detail"]) == (404, "Run not found")
+
+
+async def test_a_run_waiting_on_a_member_no_longer_in_the_team_is_refused(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    database = InMemoryDatabase(id="main-db")
+
+    async def shared(config: Any, **_: Any) -> InMemoryDatabase:
+        return database
+
+    document = yaml.safe_load(agent_config(fake_openai.base_url))
+    document["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    document["agents"].append({"id": "other", "name": "Other"})
+    document["databases"] = [{"id": "main-db", "type": "sqlite"}]
+    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    delegate = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add"}', id="d1")
+    async with serve(yaml.safe_dump(document), data_dir=tmp_path, open_database=shared) as before:
+        fake_openai.script(Reply.call(delegate), Reply.call(ADD))
+        form = {"message": "add", "stream": "false", "session_id": "s1"}
+        run = (await before.client.post("/teams/crew/runs", data=form)).json()
+    assert run["status"] == "PAUSED" and run["requirements"][0]["member_agent_id"] == "assistant"
+    document["teams"][0]["members"] = ["other"]
+
+    async with serve(yaml.safe_dump(document), data_dir=tmp_path, open_database=shared) as after:
+        response = await go_on(after, run, confirmed(run, True))
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"run '{run['run_id']}' waits on a run of member 'assistant', which is no longer a member of team 'crew': "
+        "it cannot go on"
+    )
+    assert len(fake_openai.requests) == 2
