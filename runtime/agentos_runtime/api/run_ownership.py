@@ -11,8 +11,8 @@ is neither (cancel-before-start) is refused to such a caller, as Agno refuses it
 is also held to the path's component: another component's run cannot be cancelled through this
 one's route (404). Without JWT nothing is checked, as in Agno.
 
-``POST .../runs/{run_id}/resume`` and ``POST /agents|teams/{id}/runs/{run_id}/continue`` are
-guarded the same way (``guard_agent_resume``, ..., ``guard_team_continue``), their ``session_id`` read
+``POST .../runs/{run_id}/resume`` and ``POST .../runs/{run_id}/continue`` are guarded the same
+way (``guard_agent_resume``, ..., ``guard_workflow_continue``), their ``session_id`` read
 from their form (``ResumeSession``: once for the guard and the route, 422 when no backend could
 look it up).
 """
@@ -194,4 +194,5 @@ guard_agent_resume = _resume_guard("agent")
 guard_agent_continue = _resume_guard("agent")
 guard_team_resume = _resume_guard("team")
 guard_team_continue = _resume_guard("team")
+guard_workflow_continue = _resume_guard("workflow")
 guard_workflow_resume = _resume_guard("workflow")

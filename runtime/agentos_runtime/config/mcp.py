@@ -167,7 +167,7 @@ class McpToolSettings(Schema):
     )
     requires_confirmation: bool | list[str] = Field(
         default=False,
-        description="Tools of the server (its names) whose calls wait for a person's confirmation, or `true` for all: the run pauses when the model calls one (`RunPaused`, `TeamRunPaused`) and goes on through `POST /agents|teams/{id}/runs/{run_id}/continue`.",
+        description="Tools of the server (its names) whose calls wait for a person's confirmation, or `true` for all: the run pauses when the model calls one (`RunPaused`, `TeamRunPaused`, `WorkflowPaused`) and goes on through `POST /agents|teams|workflows/{id}/runs/{run_id}/continue`.",
     )
 
     @model_validator(mode="after")

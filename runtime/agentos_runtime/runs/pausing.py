@@ -113,6 +113,76 @@ def member_waiting(member_name: str) -> str:
     return f"Member '{member_name}' requires human input before continuing."
 
 
+def step_requirement(
+    *, step_id: str, step_name: str, step_index: int, executor_type: str, executor_run: Mapping[str, Any]
+) -> JSON:
+    """Agno's ``StepRequirement`` dict of a workflow step whose agent paused: its requirements,
+    and whose run they are (``executor_*``)."""
+    return {
+        "step_id": step_id,
+        "step_name": step_name,
+        "step_index": step_index,
+        "step_type": "Step",
+        "requires_confirmation": False,
+        "requires_user_input": False,
+        "requires_route_selection": False,
+        "requires_output_review": False,
+        "requires_executor_input": True,
+        "executor_requirements": [dict(r) for r in executor_run.get("requirements") or () if isinstance(r, dict)],
+        "executor_id": executor_run.get("agent_id"),
+        "executor_name": executor_run.get("agent_name"),
+        "executor_run_id": executor_run.get("run_id"),
+        "executor_type": executor_type,
+        "executor_session_id": executor_run.get("session_id"),
+    }
+
+
+def read_step_requirements(
+    sent: Any, waiting: Mapping[str, Any], tools: Sequence[Mapping[str, Any]]
+) -> dict[str, Decision]:
+    """The decisions ``sent`` (the decoded ``step_requirements`` form field of a workflow's
+    continue: Agno's ``StepRequirement`` dicts) makes on the held calls of the paused step's
+    agent, whose run has ``tools``; ``waiting`` is the paused step's own ``StepRequirement``.
+
+    The entry for that step (same ``step_id``) carries ``executor_requirements``, read as a
+    team's ``requirements`` are (``read_requirements``). Raises ``BadRequest`` naming the entry:
+    not a list of objects, no entry for the step, one for a step that does not wait, or
+    ``executor_requirements`` that do not decide every held call.
+    """
+    field = "step_requirements"
+    if not isinstance(sent, list):
+        raise BadRequest(f"Invalid {field} parameter: expected a JSON list of the paused run's step requirements")
+    step_id = waiting.get("step_id")
+    chosen: Any = None
+    for index, entry in enumerate(sent):
+        if not isinstance(entry, dict):
+            raise BadRequest(f"Invalid {field} parameter: entry {index} is not a JSON object")
+        if entry.get("step_id") != step_id:
+            named = entry.get("step_id")
+            shown = f"'{printable(named)[:200]}'" if isinstance(named, str) else repr(named)[:200]
+            raise BadRequest(
+                f"Invalid {field} parameter: entry {index} names step_id {shown}, which is not the step the run "
+                f"waits on ('{step_id}', {waiting.get('step_name')!r})"
+            )
+        if chosen is not None:
+            raise BadRequest(f"Invalid {field} parameter: step '{step_id}' is decided twice")
+        chosen = entry
+    if chosen is None:
+        raise BadRequest(
+            f"Invalid {field} parameter: step '{step_id}' ({waiting.get('step_name')!r}) waits for decisions: send "
+            "its step requirement back with its executor_requirements confirmed or rejected"
+        )
+    executor = chosen.get("executor_requirements")
+    try:
+        return read_requirements(executor, {None: tools})[None]
+    except BadRequest as problem:
+        raise BadRequest(
+            str(problem.detail).replace(
+                "Invalid requirements parameter:", f"Invalid {field} parameter: executor_requirements:"
+            )
+        ) from None
+
+
 def requirements(tools: Iterable[Mapping[str, Any]]) -> list[JSON]:
     """Agno's ``RunRequirement`` dicts for the held calls (the ``requirements`` of ``RunPaused``)."""
     now = datetime.now(UTC).isoformat()

@@ -27,6 +27,10 @@ PARALLEL_STARTED = "ParallelExecutionStarted"
 PARALLEL_COMPLETED = "ParallelExecutionCompleted"
 CONDITION_STARTED = "ConditionExecutionStarted"
 CONDITION_COMPLETED = "ConditionExecutionCompleted"
+WORKFLOW_PAUSED = "WorkflowPaused"
+STEP_EXECUTOR_PAUSED = "StepExecutorPaused"
+STEP_EXECUTOR_CONTINUED = "StepExecutorContinued"
+EXECUTOR_FIELDS = ("executor_id", "executor_name", "executor_run_id", "executor_type")
 
 
 def workflow_fields(*, workflow_id: str, run_id: str, step_id: str, step_name: str, step_index: StepIndex) -> JSON:
@@ -107,6 +111,46 @@ class WorkflowEventFactory:
             "metrics": metrics,
         }
         return self._event(WORKFLOW_COMPLETED, fields)
+
+    def step_executor_paused(self, requirement: JSON) -> RunEvent:
+        """A step's agent waits for a person (Agno's ``StepExecutorPausedEvent``), from the step's
+        ``StepRequirement`` dict."""
+        fields = {key: requirement.get(key) for key in EXECUTOR_FIELDS}
+        fields["executor_requirements"] = requirement.get("executor_requirements")
+        return self._step(
+            STEP_EXECUTOR_PAUSED, requirement["step_name"], requirement["step_index"], requirement["step_id"], fields
+        )
+
+    def step_executor_continued(self, requirement: JSON) -> RunEvent:
+        """The paused step's agent goes on (Agno's ``StepExecutorContinuedEvent``)."""
+        fields = {key: requirement.get(key) for key in EXECUTOR_FIELDS}
+        return self._step(
+            STEP_EXECUTOR_CONTINUED, requirement["step_name"], requirement["step_index"], requirement["step_id"], fields
+        )
+
+    def workflow_paused(
+        self,
+        requirement: JSON,
+        *,
+        content: str | None,
+        step_results: list[JSON],
+        step_executor_runs: list[JSON],
+        metadata: JSON | None,
+    ) -> RunEvent:
+        """The run waits for a person's decisions on a step's agent (Agno's ``WorkflowPausedEvent``,
+        with what a continue needs)."""
+        fields = {
+            "status": "PAUSED",
+            "paused_step_index": requirement["step_index"],
+            "paused_step_name": requirement["step_name"],
+            "pause_kind": "executor",
+            "step_requirements": [requirement],
+            "step_results": step_results,
+            "step_executor_runs": step_executor_runs,
+            "content": content,
+            "metadata": metadata,
+        }
+        return self._event(WORKFLOW_PAUSED, fields)
 
     def workflow_error(self, error: str, *, error_type: str | None, error_id: str | None) -> RunEvent:
         return self._event(WORKFLOW_ERROR, {"error": error, "error_type": error_type, "error_id": error_id})

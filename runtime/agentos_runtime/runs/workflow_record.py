@@ -17,7 +17,7 @@ from typing import Any, Literal
 from agentos_runtime.runs.events import RunEvent
 
 JSON = dict[str, Any]
-WorkflowStatus = Literal["RUNNING", "COMPLETED", "ERROR", "CANCELLED"]
+WorkflowStatus = Literal["RUNNING", "COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
 
 
 def step_output(
@@ -89,7 +89,38 @@ class WorkflowRecord:
         self.events: list[JSON] = []
         self.session_state: JSON | None = None
         self.duration: float | None = None
+        self.paused_step: JSON | None = None
+        """The ``StepRequirement`` dict of the step whose agent waits, while the run is ``PAUSED``."""
         self.saved = False
+
+    @classmethod
+    def from_stored(cls, run: JSON) -> WorkflowRecord:
+        """A stored ``PAUSED`` workflow run, taken up again to go on (``RUNNING``)."""
+        input_content = run.get("input")
+        record = cls(
+            run_id=str(run["run_id"]),
+            workflow_id=str(run.get("workflow_id") or ""),
+            workflow_name=str(run.get("workflow_name") or run.get("workflow_id") or ""),
+            session_id=str(run.get("session_id") or ""),
+            user_id=run.get("user_id"),
+            input_content=input_content if isinstance(input_content, str) else "",
+            metadata=run.get("metadata"),
+        )
+        created_at = run.get("created_at")
+        if isinstance(created_at, int) and not isinstance(created_at, bool):
+            record.created_at = created_at
+        content = run.get("content")
+        record.content = content if isinstance(content, str) else None
+        record.step_results = [dict(r) for r in run.get("step_results") or () if isinstance(r, dict)]
+        record.executor_runs = [dict(r) for r in run.get("step_executor_runs") or () if isinstance(r, dict)]
+        steps = (run.get("metrics") or {}).get("steps")
+        record.step_metrics = (
+            {str(k): dict(v) for k, v in steps.items() if isinstance(v, dict)} if isinstance(steps, dict) else {}
+        )
+        record.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
+        waiting = [r for r in run.get("step_requirements") or () if isinstance(r, dict)]
+        record.paused_step = waiting[0] if waiting else None
+        return record
 
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run and return it."""
@@ -105,6 +136,11 @@ class WorkflowRecord:
             "executor_name": output.get("agent_name") or output.get("team_name") or "",
             "metrics": output.get("metrics") or None,
         }
+
+    def replace_executor_run(self, step_name: str, executor_type: str, output: JSON) -> None:
+        """Put ``output`` in place of the kept run with its ``run_id`` (a paused step's agent gone on)."""
+        self.executor_runs = [r for r in self.executor_runs if r.get("run_id") != output.get("run_id")]
+        self.add_executor_run(step_name, executor_type, output)
 
     def finish(self, status: WorkflowStatus, *, content: str | None = None) -> None:
         """Set the final status; ``content`` (when given) replaces the content."""
@@ -135,4 +171,9 @@ class WorkflowRecord:
             "metrics": self.metrics_dict(),
             "events": list(self.events),
         }
+        if self.status == "PAUSED" and self.paused_step is not None:
+            output["paused_step_index"] = self.paused_step.get("step_index")
+            output["paused_step_name"] = self.paused_step.get("step_name")
+            output["pause_kind"] = "executor"
+            output["step_requirements"] = [self.paused_step]
         return {key: value for key, value in output.items() if value is not None}

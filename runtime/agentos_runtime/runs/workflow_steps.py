@@ -10,21 +10,30 @@ condition that runs nothing passes its input on unchanged.
 
 A step whose agent or team ended in ERROR fails the workflow (``StepFailed``); one that was
 cancelled on its own cancels the workflow (``RunCancelled``).
+
+A top-level step's agent may pause on a call needing a confirmation when the workflow run may
+(``StepsRun.may_pause``): its run is kept, the step's ``StepRequirement`` (``runs.pausing``) is
+the record's ``paused_step``, and ``Paused`` ends the workflow run ``PAUSED``. ``go_on`` takes it
+up again: the step's agent goes on with the decisions, its answer is the step's output, and the
+steps after it run. An agent inside a parallel group or a condition, and a team, never pause
+(their held calls are answered unmade).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agentos_runtime import patterns
 from agentos_runtime.config.components import StepCondition
 from agentos_runtime.runs.events import RUN_ERROR, RunEvent
+from agentos_runtime.runs.lifecycle import Paused
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
+from agentos_runtime.runs.pausing import Decision, PausedRun, step_requirement
 from agentos_runtime.runs.registry import RunCancelled, RunHandle
 from agentos_runtime.runs.team_events import TEAM_RUN_ERROR
 from agentos_runtime.runs.workflow_events import StepIndex, WorkflowEventFactory, workflow_fields
@@ -94,16 +103,21 @@ class StepsRun:
     stream: bool
     unended: list[RunEvent] = field(default_factory=list)
     """The cancelled events of forwarded step runs cut short, sent as the workflow run ends."""
+    may_pause: bool = False
+    """Whether a top-level step's agent may pause (the workflow run with it)."""
 
 
-async def run_steps(run: StepsRun, plans: Sequence[StepPlan]) -> AsyncGenerator[RunEvent, None]:
-    """Run every step in order; each output is kept in ``record.step_results`` and feeds the next."""
-    text = run.request.message
-    for index, plan in enumerate(plans):
+async def run_steps(
+    run: StepsRun, plans: Sequence[StepPlan], *, start: int = 0, text: str | None = None
+) -> AsyncGenerator[RunEvent, None]:
+    """Run every step from ``start`` in order (the first on ``text``, the message by default);
+    each output is kept in ``record.step_results`` and feeds the next."""
+    text = run.request.message if text is None else text
+    for index, plan in enumerate(plans[start:], start=start):
         run.handle.check()
         outputs: list[JSON] = []
         if isinstance(plan, LeafPlan):
-            steps = _run_leaf(run, plan, text, index, outputs)
+            steps = _run_leaf(run, plan, text, index, outputs, may_pause=run.may_pause and plan.kind == "agent")
         elif isinstance(plan, ParallelPlan):
             steps = _run_parallel(run, plan, text, index, outputs)
         else:
@@ -118,7 +132,49 @@ async def run_steps(run: StepsRun, plans: Sequence[StepPlan]) -> AsyncGenerator[
         run.record.content = text
 
 
-def _job(run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, step_id: str) -> NestedJob:
+async def go_on(
+    run: StepsRun, plans: Sequence[StepPlan], decisions: Mapping[str, Decision]
+) -> AsyncGenerator[RunEvent, None]:
+    """A paused workflow run going on: the paused step's agent with ``decisions``, then the steps after it."""
+    record = run.record
+    waiting = record.paused_step
+    if waiting is None:
+        raise ValueError("the paused run names no step waiting for decisions")
+    index = waiting["step_index"]
+    plan = plans[index] if isinstance(index, int) and 0 <= index < len(plans) else None
+    if not isinstance(plan, LeafPlan) or plan.name != waiting.get("step_name"):
+        raise ValueError(f"the paused step {waiting.get('step_name')!r} is no step of the workflow any more")
+    step_id, run_id = str(waiting["step_id"]), str(waiting.get("executor_run_id"))
+    executed = next((r for r in record.executor_runs if r.get("run_id") == run_id), None)
+    if executed is None:
+        raise ValueError(f"the paused run holds no run '{run_id}' of step {plan.name!r}")
+    going_on = PausedRun(
+        executed,
+        decisions,
+        session_id=run.request.session_id,
+        user_id=record.user_id,
+        session_state=record.session_state,
+    )
+    new = _job(run, plan, "", index, step_id, may_pause=True)
+    job = replace(new, request=replace(new.request, run_id=run_id), paused=going_on)
+    record.paused_step = None
+    outputs: list[JSON] = []
+    async with aclosing(_leaf_steps(run, plan, job, index, step_id, outputs, replacing=True)) as steps:
+        try:
+            async for event in steps:
+                yield event
+        finally:
+            record.step_results.extend(outputs)
+    text = outputs[-1].get("content") or ""
+    record.content = text
+    async with aclosing(run_steps(run, plans, start=index + 1, text=text)) as rest:
+        async for event in rest:
+            yield event
+
+
+def _job(
+    run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, step_id: str, *, may_pause: bool = False
+) -> NestedJob:
     record, request = run.record, run.request
     stamp = workflow_fields(
         workflow_id=record.workflow_id, run_id=record.run_id, step_id=step_id, step_name=plan.name, step_index=index
@@ -136,6 +192,7 @@ def _job(run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, step_id: st
         forward=stamp if run.stream else None,
         output_fields={"parent_run_id": record.run_id, "workflow_step_id": step_id},
         unended=run.unended,
+        may_pause=may_pause,
     )
 
 
@@ -170,7 +227,7 @@ def failure_reason(executed: JSON) -> str | None:
     return None
 
 
-def _leaf_output(run: StepsRun, plan: LeafPlan, step_id: str, executed: JSON) -> JSON:
+def _leaf_output(run: StepsRun, plan: LeafPlan, step_id: str, executed: JSON) -> JSON:  # parallel groups
     """Keep the executor's run (and its metrics) on the record; the step's ``StepOutput``."""
     run.record.add_executor_run(plan.name, plan.kind, executed)
     return leaf_view(plan, step_id, executed)
@@ -188,19 +245,48 @@ def _check_completed(run: StepsRun, plan: LeafPlan, step_id: str, index: StepInd
 
 
 async def _run_leaf(
-    run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, into: list[JSON]
+    run: StepsRun, plan: LeafPlan, text: str, index: StepIndex, into: list[JSON], *, may_pause: bool = False
 ) -> AsyncGenerator[RunEvent, None]:
     step_id = str(uuid.uuid4())
     yield run.record.add(run.events.step_started(plan.name, index, step_id))
+    job = _job(run, plan, text, index, step_id, may_pause=may_pause)
+    async with aclosing(_leaf_steps(run, plan, job, index, step_id, into)) as steps:
+        async for event in steps:
+            yield event
+
+
+async def _leaf_steps(
+    run: StepsRun,
+    plan: LeafPlan,
+    job: NestedJob,
+    index: StepIndex,
+    step_id: str,
+    into: list[JSON],
+    *,
+    replacing: bool = False,
+) -> AsyncGenerator[RunEvent, None]:
+    """The step's executor run (``replacing``: a paused one going on, whose kept run it replaces),
+    then ``StepCompleted``; raises ``Paused`` when it paused."""
+    keep = run.record.replace_executor_run if replacing else run.record.add_executor_run
 
     def keep_unfinished(output: JSON) -> None:  # a step cut short keeps its partial answer
-        into.append(_leaf_output(run, plan, step_id, output))
+        keep(plan.name, plan.kind, output)
+        into.append(leaf_view(plan, step_id, output))
 
-    job = _job(run, plan, text, index, step_id)
     async with aclosing(run_nested(job, parent=run.handle, unfinished=keep_unfinished)) as items:
         async for item in items:
             if isinstance(item, NestedOutput):
-                into.append(_leaf_output(run, plan, step_id, item.output))
+                keep(plan.name, plan.kind, item.output)
+                if item.output.get("status") == "PAUSED" and isinstance(index, int):
+                    run.record.paused_step = step_requirement(
+                        step_id=step_id,
+                        step_name=plan.name,
+                        step_index=index,
+                        executor_type=plan.kind,
+                        executor_run=item.output,
+                    )
+                    raise Paused()
+                into.append(leaf_view(plan, step_id, item.output))
                 _check_completed(run, plan, step_id, index, item.output)
             else:
                 yield item

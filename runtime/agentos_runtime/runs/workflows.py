@@ -14,32 +14,49 @@ at its end, in a session of type ``workflow`` (``workflow_id``, ``workflow_data`
 ``WorkflowCancelled``; a save that fails ends the stream with ``WorkflowError``, and
 ``complete`` raises ``StorageUnavailable``. Opening a run reads the session's state, none of
 its runs.
+
+A top-level step's agent that waits for a person's confirmation pauses the workflow run
+(``StepExecutorPaused``, ``WorkflowPaused`` with Agno's ``step_requirements``; stored
+``PAUSED``); ``Workflow.continue_run`` takes it up again (``StepExecutorContinued``, the step's
+agent going on, the steps after it), as agents and teams are (``runs.runner``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from agentos_runtime.config.components import WorkflowConfig
 from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import (
     CANCELLED_BY_CALLER,
+    RUN_CONFLICT_TYPE,
     Ending,
     Outcome,
     describe_failure,
 )
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.opening import run_metadata
+from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import check_session_component, merge_session_state, stored_session_state
 from agentos_runtime.runs.workflow_events import WorkflowEventFactory
 from agentos_runtime.runs.workflow_record import WorkflowRecord
-from agentos_runtime.runs.workflow_steps import LeafPlan, ParallelPlan, StepFailed, StepPlan, StepsRun, run_steps
+from agentos_runtime.runs.workflow_steps import (
+    LeafPlan,
+    ParallelPlan,
+    StepFailed,
+    StepPlan,
+    StepsRun,
+    go_on,
+    run_steps,
+)
 from agentos_runtime.storage.ports import RecentRuns, SessionRow, SessionStore
+
+JSON = dict[str, Any]
 
 # A workflow run replays no history: opening it reads the session's state and no run.
 NO_RUNS = RecentRuns(limit=0)
@@ -79,6 +96,10 @@ class _WorkflowRun(StepsRun):
             row = await workflow.sessions.get_session(request.session_id, user_id=request.user_id, recent_runs=NO_RUNS)
             check_session_component(row, kind="workflow", component_id=workflow.id)
         record.session_state = merge_session_state(None, stored_session_state(row), request.session_state)
+        return self._new_row()
+
+    def _new_row(self) -> SessionRow:
+        workflow, request, record = self.workflow, self.request, self.record
         return SessionRow(
             session_id=request.session_id,
             session_type="workflow",
@@ -106,6 +127,17 @@ class _WorkflowRun(StepsRun):
 
     def _ending(self, outcome: Outcome) -> Ending:
         record, events = self.record, self.events
+        if outcome.status == "PAUSED" and record.paused_step is not None:
+            record.finish("PAUSED")
+            step = record.paused_step
+            last = events.workflow_paused(
+                step,
+                content=record.content,
+                step_results=record.step_results,
+                step_executor_runs=record.executor_runs,
+                metadata=record.metadata,
+            )
+            return Ending(last, before=(events.step_executor_paused(step),))
         if outcome.status == "COMPLETED":
             record.finish("COMPLETED")
             last = events.workflow_completed(
@@ -138,6 +170,28 @@ class _WorkflowRun(StepsRun):
         """Nothing follows a workflow run's save."""
 
 
+@dataclass(kw_only=True)
+class _ContinuedWorkflowRun(_WorkflowRun):
+    """A paused workflow run going on: its paused step's agent, then the steps after it."""
+
+    paused: PausedRun
+
+    async def open(self) -> SessionRow:
+        """Take up the run as it was read: whether it still waits is decided as it is stored
+        ``RUNNING`` (``Lifecycle.takes_up``), so the session is not read again here."""
+        self.record.session_state = self.paused.session_state
+        return self._new_row()
+
+    def started(self) -> RunEvent:
+        waiting = self.record.paused_step
+        if waiting is None:
+            return self.events.workflow_started()
+        return self.events.step_executor_continued(waiting)
+
+    def body(self) -> AsyncGenerator[RunEvent, None]:
+        return go_on(self, self.workflow.steps, self.paused.decisions)
+
+
 class Workflow(Runner):
     """A declared workflow, ready to run: its config, planned steps and session store.
 
@@ -166,6 +220,25 @@ class Workflow(Runner):
         self.registry = registry if registry is not None else RunRegistry()
         self.db_id = db_id
 
+    @property
+    def may_pause(self) -> bool:
+        """Whether its runs may wait for a confirmation: stored by the workflow itself, to go on later."""
+        return self.sessions is not None
+
+    def still_has(self, step: JSON) -> bool:
+        """Whether the paused step (its ``StepRequirement`` dict) is still this workflow's, at the
+        same place and run by the same agent, so its run can go on."""
+        index = step.get("step_index")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(self.steps):
+            return False
+        plan = self.steps[index]
+        return (
+            isinstance(plan, LeafPlan)
+            and plan.name == step.get("step_name")
+            and plan.kind == "agent"
+            and plan.executor.id == step.get("executor_id")
+        )
+
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _WorkflowRun:
         record = WorkflowRecord(
             run_id=request.run_id,
@@ -176,7 +249,35 @@ class Workflow(Runner):
             input_content=request.message,
             metadata=run_metadata(None, request.metadata),
         )
-        events = WorkflowEventFactory(
-            workflow_id=self.id, workflow_name=self.name, run_id=request.run_id, session_id=request.session_id
+        return _WorkflowRun(
+            record=record,
+            events=self._events(request.run_id, request.session_id),
+            handle=handle,
+            request=request,
+            stream=stream,
+            may_pause=self.may_pause,
+            workflow=self,
         )
-        return _WorkflowRun(record=record, events=events, handle=handle, request=request, stream=stream, workflow=self)
+
+    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _WorkflowRun:
+        record = WorkflowRecord.from_stored(paused.run)
+        request = RunRequest(
+            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
+        )
+        return _ContinuedWorkflowRun(
+            record=record,
+            events=self._events(record.run_id, paused.session_id),
+            handle=handle,
+            request=request,
+            stream=stream,
+            may_pause=self.may_pause,
+            workflow=self,
+            paused=paused,
+        )
+
+    def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
+        events = self._events(str(paused.run["run_id"]), paused.session_id)
+        return events.workflow_error(detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
+
+    def _events(self, run_id: str, session_id: str) -> WorkflowEventFactory:
+        return WorkflowEventFactory(workflow_id=self.id, workflow_name=self.name, run_id=run_id, session_id=session_id)

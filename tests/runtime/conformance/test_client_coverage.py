@@ -27,10 +27,6 @@ AUTH = {"Authorization": f"Bearer {SECURITY_KEY}"}
 RUNTIME_TESTS = Path(__file__).resolve().parents[1]
 README = RUNTIME_TESTS.parents[1] / "README.md"
 
-CONTINUE = (
-    "Workflow runs never pause (only agents' and teams' tool calls wait for a confirmation), so there is "
-    "no paused workflow run to continue."
-)
 TRACES = (
     "No trace store: runs are observed through Prometheus metrics and one log line per run, not OpenTelemetry traces."
 )
@@ -39,10 +35,6 @@ OPTIMIZE = "Not implemented: memories are extracted after runs and edited throug
 
 # Reason -> the client methods it covers; the README lists each row the same way.
 NOT_SERVED: dict[str, tuple[str, ...]] = {
-    CONTINUE: (
-        "continue_workflow_run",
-        "continue_workflow_run_stream",
-    ),
     TRACES: ("get_traces", "get_trace", "get_trace_session_stats", "search_traces"),
     MIGRATE: ("migrate_database",),
     OPTIMIZE: ("optimize_memories",),
@@ -58,8 +50,6 @@ async def drain(stream: AsyncIterator[Any]) -> None:
 
 # How each method not served is called (the least each one takes).
 CALLS: dict[str, Call] = {
-    "continue_workflow_run": lambda c: c.continue_workflow_run("flow", "r-1", [], headers=AUTH),
-    "continue_workflow_run_stream": lambda c: drain(c.continue_workflow_run_stream("flow", "r-1", [], headers=AUTH)),
     "get_traces": lambda c: c.get_traces(headers=AUTH),
     "get_trace": lambda c: c.get_trace("t-1", headers=AUTH),
     "get_trace_session_stats": lambda c: c.get_trace_session_stats(headers=AUTH),

@@ -12,9 +12,12 @@ dicts (``runs.pausing.read_requirements``). Then it goes on as the user it ran f
 the decided calls, the loop's events, the last event) or, with ``stream=false``, answered with
 its run output; stored again under its ``run_id``.
 
+A workflow's come in ``step_requirements`` (Agno's ``StepRequirement`` dicts, the paused step's
+``executor_requirements`` decided: ``runs.pausing.read_step_requirements``).
+
 Agno's other uses of the route (``input``, ``continue_from``, ``fork``, ``regenerate``,
 ``background``: following up or regenerating a finished run, continuing in the background)
-are refused with 400, as are workflow runs, which never pause (404: no paused run).
+are refused with 400.
 """
 
 from __future__ import annotations
@@ -31,9 +34,16 @@ from agentos_runtime.api.routes.run_forms import decode_json_field
 from agentos_runtime.api.text_checks import check_form_json
 from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.runs import Agent
-from agentos_runtime.runs.pausing import PausedRun, paused_members, read_decisions, read_requirements
+from agentos_runtime.runs.pausing import (
+    PausedRun,
+    paused_members,
+    read_decisions,
+    read_requirements,
+    read_step_requirements,
+)
 from agentos_runtime.runs.sessions import stored_session_state
 from agentos_runtime.runs.teams import Team
+from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import SessionRow
 
 JSON = dict[str, Any]
@@ -41,10 +51,6 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=st
 
 RUN_NOT_FOUND = "Run not found"
 SESSION_ID_REQUIRED = "session_id is required to continue a run: send the session_id the run belongs to"
-NEVER_PAUSES = (
-    "{kind} runs never pause in this runtime (only an agent's or a team's tools may wait for a confirmation): "
-    "run '{run_id}' is no paused run to continue"
-)
 
 CONTINUE_RESPONSES: dict[int | str, JSON] = {
     200: {
@@ -68,6 +74,13 @@ Requirements = Annotated[
         description="JSON list of the paused team run's requirements (its TeamRunPaused requirements), each "
         "tool_execution it waits on with confirmed true or false (or the requirement's confirmation), and an "
         "optional confirmation_note; a member's requirement keeps its member_run_id."
+    ),
+]
+StepRequirements = Annotated[
+    str,
+    Form(
+        description="JSON list of the paused workflow run's step requirements (its WorkflowPaused step_requirements), "
+        "the paused step's executor_requirements each confirmed or rejected as a team's requirements are."
     ),
 ]
 Tools = Annotated[
@@ -145,6 +158,37 @@ async def paused_team_run(
     )
 
 
+async def paused_workflow_run(
+    workflow: Workflow, run_id: str, *, session_id: str | None, step_requirements: str, caller: Caller
+) -> PausedRun:
+    """The stored workflow run to go on with and the decisions ``step_requirements`` makes on its
+    paused step's agent; raises 400, 404 or 409 (409 too when the step is no longer the workflow's)."""
+    decoded = _decisions_field("step_requirements", step_requirements, session_id)
+    stored, row = await _stored_paused(workflow, run_id, session_id=session_id, caller=caller)
+    waiting = next((r for r in stored.get("step_requirements") or () if isinstance(r, dict)), None)
+    executed = next(
+        (
+            r
+            for r in stored.get("step_executor_runs") or ()
+            if isinstance(r, dict) and waiting is not None and r.get("run_id") == waiting.get("executor_run_id")
+        ),
+        None,
+    )
+    if waiting is None or executed is None or not workflow.still_has(waiting):
+        raise Conflict(
+            f"run '{run_id}' waits on step {(waiting or {}).get('step_name')!r}, which is no longer a step of "
+            f"workflow '{workflow.id}' run by the same agent: it cannot go on"
+        )
+    decisions = read_step_requirements(decoded if decoded is not None else [], waiting, executed.get("tools") or [])
+    return PausedRun(
+        run=stored,
+        decisions=decisions,
+        session_id=str(session_id),
+        user_id=stored.get("user_id"),
+        session_state=stored_session_state(row),
+    )
+
+
 def _decisions_field(name: str, value: str, session_id: str | None) -> Any:
     if not session_id:
         raise BadRequest(SESSION_ID_REQUIRED)
@@ -154,7 +198,7 @@ def _decisions_field(name: str, value: str, session_id: str | None) -> Any:
 
 
 async def _stored_paused(
-    runner: Agent | Team, run_id: str, *, session_id: str | None, caller: Caller
+    runner: Agent | Team | Workflow, run_id: str, *, session_id: str | None, caller: Caller
 ) -> tuple[JSON, SessionRow | None]:
     kind = runner.kind
     row = await component_session(

@@ -1,9 +1,8 @@
 """The run routes agents, teams and workflows serve alike, declared once for each kind.
 
 Under ``/{kind}s/{kind_id}/runs``: cancel one (``/{run_id}/cancel``), resume a streamed
-background run (``/{run_id}/resume``), list the runs of a session and read one back. Teams and
-workflows also answer ``/{run_id}/continue`` with 404, as their runs never pause (an agent's
-continue is its own, ``agent_runs``). What differs between the kinds is a ``RunRoutes``: the
+background run (``/{run_id}/resume``), list the runs of a session and read one back (each
+kind's continue is its own: its decisions come in a form field of its own). What differs between the kinds is a ``RunRoutes``: the
 component's dependency, its run view and the words its documentation uses.
 
 No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, built
@@ -12,7 +11,7 @@ per kind in ``add_run_routes``, as objects.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -20,11 +19,9 @@ from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.responses import Cancelled, ErrorDetail, Responses, RunOutput, RunView, answers
 from agentos_runtime.api.routes.component_runs import RESUME_RESPONSES, LastEventIndex, component_session, resume_run
-from agentos_runtime.api.routes.continuing import NEVER_PAUSES
 from agentos_runtime.api.run_ownership import ResumeSession, RunKind
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.runner import Runner
-from agentos_runtime.storable import printable
 from agentos_runtime.storage.ports import SessionRow
 
 JSON = dict[str, Any]
@@ -129,27 +126,6 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
                 stored: JSON = run
                 return stored
         raise NotFound("Run not found")
-
-
-def add_never_paused_route(router: APIRouter, routes: RunRoutes) -> None:
-    """Declare ``.../runs/{run_id}/continue`` answering 404: the kind's runs never pause."""
-
-    @router.post(
-        f"{routes.prefix}/{{run_id}}/continue",
-        name=f"continue_{routes.kind}_run",
-        dependencies=[Depends(routes.component)],
-        status_code=404,
-        response_model=None,
-        responses={
-            404: {
-                "model": ErrorDetail,
-                "description": f"{routes.title} runs never pause: there is no paused run to continue",
-            }
-        },
-        description=f"Refused: {routes.kind} runs never pause (only agents' and teams' tool calls wait for a confirmation).",
-    )
-    async def refuse(run_id: str) -> NoReturn:
-        raise NotFound(NEVER_PAUSES.format(kind=routes.title, run_id=printable(run_id)))
 
 
 async def _session(component: Runner, kind: RunKind, session_id: str, *, user_id: str | None) -> SessionRow | None:

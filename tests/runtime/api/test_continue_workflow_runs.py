@@ -1,0 +1,120 @@
+"""A workflow run whose step's agent waits for a person, over HTTP: ``POST
+/workflows/{id}/runs/{run_id}/continue`` refuses step requirements that do not decide the paused
+step, and a step that is no longer the workflow's, before any model call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from agentos_runtime.storage.memory import InMemoryDatabase
+
+from tests.runtime.api.harness import Served, agent_config, serve, serve_on
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
+
+JSON = dict[str, Any]
+ADD = FakeToolCall("calculator", '{"expression": "2 + 3"}', id="call_add")
+
+
+def document(base_url: str) -> JSON:
+    config: JSON = yaml.safe_load(agent_config(base_url))
+    config["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    config["agents"].append({"id": "teller", "name": "Teller"})
+    config["workflows"] = [
+        {"id": "flow", "steps": [{"name": "add", "agent": "assistant"}, {"name": "tell", "agent": "teller"}]}
+    ]
+    return config
+
+
+@pytest.fixture
+async def app(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    async with serve_on(backend, yaml.safe_dump(document(fake_openai.base_url)), tmp_path) as running:
+        yield running
+
+
+async def pause(app: Served, fake_openai: FakeOpenAIServer) -> JSON:
+    fake_openai.script(Reply.call(ADD))
+    form = {"message": "add 2 and 3", "stream": "false", "session_id": "s1"}
+    output: JSON = (await app.client.post("/workflows/flow/runs", data=form)).json()
+    assert output["status"] == "PAUSED"
+    return output
+
+
+async def go_on(app: Served, run: JSON, steps: list[JSON] | str) -> Any:
+    data = {"step_requirements": steps if isinstance(steps, str) else json.dumps(steps), "session_id": "s1"}
+    return await app.client.post(f"/workflows/flow/runs/{run['run_id']}/continue", data={**data, "stream": "false"})
+
+
+def decided(run: JSON, confirmed: bool) -> list[JSON]:
+    [step] = run["step_requirements"]
+    executor = [
+        {**r, "confirmation": confirmed, "tool_execution": {**r["tool_execution"], "confirmed": confirmed}}
+        for r in step["executor_requirements"]
+    ]
+    return [{**step, "executor_requirements": executor}]
+
+
+async def test_step_requirements_that_do_not_decide_the_paused_step_are_refused(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    run = await pause(app, fake_openai)
+    [step] = run["step_requirements"]
+
+    answers = [
+        await go_on(app, run, "[1"),
+        await go_on(app, run, []),
+        await go_on(app, run, [{**step, "step_id": "other"}]),
+        await go_on(app, run, [step]),
+        await go_on(app, run, [{**step, "executor_requirements": "yes"}]),
+        await go_on(app, run, decided(run, True) * 2),
+    ]
+
+    details = [(a.status_code, a.json()["detail"]) for a in answers]
+    assert [status for status, _ in details] == [400] * 6
+    assert "waits for decisions: send its step requirement back" in details[1][1]
+    assert "names step_id 'other', which is not the step the run waits on" in details[2][1]
+    assert "executor_requirements: tool call call_add needs confirmed true or false" in details[3][1]
+    assert "executor_requirements: expected a JSON list" in details[4][1]
+    assert "is decided twice" in details[5][1]
+    assert len(fake_openai.requests) == 1
+    stored = (await app.client.get(f"/workflows/flow/runs/{run['run_id']}", params={"session_id": "s1"})).json()
+    assert stored["status"] == "PAUSED"
+
+
+async def test_a_confirmed_workflow_run_completes_and_a_second_continue_is_a_conflict(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    run = await pause(app, fake_openai)
+    fake_openai.script(Reply.say("5"), Reply.say("Five."))
+
+    done = await go_on(app, run, decided(run, True))
+
+    assert done.status_code == 200 and done.json()["content"] == "Five."
+    again = await go_on(app, run, decided(run, True))
+    assert again.status_code == 409 and "is COMPLETED" in again.json()["detail"]
+
+
+async def test_a_run_paused_on_a_step_the_workflow_no_longer_has_is_refused(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    database = InMemoryDatabase(id="main-db")
+
+    async def shared(config: Any, **_: Any) -> InMemoryDatabase:
+        return database
+
+    config = document(fake_openai.base_url)
+    config["databases"] = [{"id": "main-db", "type": "sqlite"}]
+    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as before:
+        run = await pause(before, fake_openai)
+    config["workflows"][0]["steps"][0]["agent"] = "teller"
+
+    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as after:
+        response = await go_on(after, run, decided(run, True))
+
+    assert response.status_code == 409
+    assert "waits on step 'add', which is no longer a step of workflow 'flow'" in response.json()["detail"]
+    assert len(fake_openai.requests) == 1

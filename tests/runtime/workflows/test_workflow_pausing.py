@@ -1,0 +1,162 @@
+"""A workflow run waits for a person: a top-level step's agent holding a call for a confirmation
+pauses the workflow run; going on, the step's agent makes or answers the decided call and the
+steps after it run; steps that cannot pause answer such a call unmade."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentos_runtime.config.components import AgentConfig, WorkflowConfig
+from agentos_runtime.runs import Agent, RunRegistry, RunRequest
+from agentos_runtime.runs.pausing import Decision, PausedRun
+from agentos_runtime.runs.workflow_steps import ConditionPlan, LeafPlan
+from agentos_runtime.runs.workflows import Workflow
+from agentos_runtime.storage.memory import InMemoryDatabase
+from agentos_runtime.tools.calculator import build_calculator
+
+from tests.runtime.engine.fakes import FakeChatModel, call, say
+
+ADD = json.dumps({"expression": "2 + 3"})
+CONFIRMED_FIRST = build_calculator().confirmed_first()
+
+
+def agent(agent_id: str, model: FakeChatModel, registry: RunRegistry, *, confirming: bool = False) -> Agent:
+    tools = [CONFIRMED_FIRST] if confirming else []
+    return Agent(AgentConfig(id=agent_id, name=agent_id.title()), model=model, tools=tools, registry=registry)
+
+
+def workflow(steps: list[Any], database: InMemoryDatabase, registry: RunRegistry) -> Workflow:
+    return Workflow(
+        WorkflowConfig(id="w", steps=[{"name": "x", "agent": "x"}]),
+        steps=steps,
+        sessions=database.sessions,
+        registry=registry,
+    )
+
+
+async def stored(database: InMemoryDatabase) -> dict[str, Any]:
+    row = await database.sessions.get_session("s1")
+    assert row is not None and row.runs is not None
+    [run] = row.runs
+    return run
+
+
+class Flow:
+    """Steps ``add`` (an agent whose calculator waits for a confirmation) then ``tell``."""
+
+    def __init__(self, adder: FakeChatModel, teller: FakeChatModel) -> None:
+        self.database = InMemoryDatabase(id="db")
+        registry = RunRegistry()
+        self.adder, self.teller = adder, teller
+        steps = [
+            LeafPlan("add", agent("adder", adder, registry, confirming=True), "agent"),
+            LeafPlan("tell", agent("teller", teller, registry), "agent"),
+        ]
+        self.workflow = workflow(steps, self.database, registry)
+
+    async def pause(self) -> dict[str, Any]:
+        output = await self.workflow.complete(RunRequest(message="add 2 and 3", session_id="s1", run_id="wf"))
+        assert output["status"] == "PAUSED"
+        return await stored(self.database)
+
+    def going_on(self, run: dict[str, Any], call_id: str, confirmed: bool) -> PausedRun:
+        return PausedRun(run, {call_id: Decision(call_id, confirmed)}, session_id="s1", user_id=None)
+
+
+async def test_a_steps_agent_holding_a_call_pauses_the_workflow_run_before_the_next_step() -> None:
+    flow = Flow(FakeChatModel(call("calculator", ADD, call_id="c1")), FakeChatModel())
+
+    events = [e.to_dict() async for e in flow.workflow.run(RunRequest(message="add", session_id="s1", run_id="wf"))]
+
+    assert [e["event"] for e in events][-2:] == ["StepExecutorPaused", "WorkflowPaused"]
+    executor_paused, paused = events[-2], events[-1]
+    assert (executor_paused["step_name"], executor_paused["step_index"], executor_paused["executor_id"]) == (
+        "add",
+        0,
+        "adder",
+    )
+    [step] = paused["step_requirements"]
+    assert (paused["paused_step_index"], paused["paused_step_name"], paused["pause_kind"]) == (0, "add", "executor")
+    assert step["requires_executor_input"] is True and step["executor_type"] == "agent"
+    assert [r["tool_execution"]["tool_call_id"] for r in step["executor_requirements"]] == ["c1"]
+    assert flow.teller.prompts == []
+    run = await stored(flow.database)
+    assert run["status"] == "PAUSED" and run["step_requirements"] == [step]
+    assert run["step_results"] == [] and run["step_executor_runs"][0]["status"] == "PAUSED"
+
+
+async def test_a_paused_workflow_run_goes_on_with_the_step_then_runs_the_steps_after_it() -> None:
+    flow = Flow(FakeChatModel(call("calculator", ADD, call_id="c1"), say("5")), FakeChatModel(say("Five.")))
+    run = await flow.pause()
+
+    events = [e.to_dict() async for e in flow.workflow.continue_run(flow.going_on(run, "c1", True))]
+
+    names = [e["event"] for e in events]
+    assert names[0] == "StepExecutorContinued" and names[-1] == "WorkflowCompleted"
+    assert events[0]["executor_run_id"] == run["step_executor_runs"][0]["run_id"]
+    assert flow.adder.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
+    assert flow.teller.prompts[0][-1]["content"] == "5"
+    done = await stored(flow.database)
+    assert (done["run_id"], done["status"], done["content"]) == ("wf", "COMPLETED", "Five.")
+    assert [r["step_name"] for r in done["step_results"]] == ["add", "tell"]
+    assert [(r["agent_id"], r["status"]) for r in done["step_executor_runs"]] == [
+        ("adder", "COMPLETED"),
+        ("teller", "COMPLETED"),
+    ]
+    assert "step_requirements" not in done
+
+
+async def test_a_rejected_call_is_answered_and_the_workflow_goes_on() -> None:
+    flow = Flow(FakeChatModel(call("calculator", ADD, call_id="c1"), say("I will not add.")), FakeChatModel(say("ok")))
+    run = await flow.pause()
+
+    output = await flow.workflow.complete_continued(flow.going_on(run, "c1", False))
+
+    assert (output["status"], output["content"]) == ("COMPLETED", "ok")
+    assert flow.adder.prompts[1][-1]["content"] == "Function call was rejected by the user"
+
+
+async def test_a_step_pausing_again_pauses_the_workflow_run_again() -> None:
+    adder = FakeChatModel(call("calculator", ADD, call_id="c1"), call("calculator", ADD, call_id="c2"), say("10"))
+    flow = Flow(adder, FakeChatModel(say("Ten.")))
+    run = await flow.pause()
+
+    again = await flow.workflow.complete_continued(flow.going_on(run, "c1", True))
+
+    assert again["status"] == "PAUSED"
+    [step] = again["step_requirements"]
+    assert [r["tool_execution"]["tool_call_id"] for r in step["executor_requirements"]] == ["c2"]
+    done = await flow.workflow.complete_continued(flow.going_on(await stored(flow.database), "c2", True))
+    assert (done["status"], done["content"]) == ("COMPLETED", "Ten.")
+    assert len(done["step_executor_runs"]) == 2
+
+
+async def test_a_paused_workflow_run_is_taken_up_once() -> None:
+    flow = Flow(FakeChatModel(call("calculator", ADD, call_id="c1"), say("5")), FakeChatModel(say("Five.")))
+    run = await flow.pause()
+    await flow.workflow.complete_continued(flow.going_on(run, "c1", True))
+
+    events = [e.to_dict() async for e in flow.workflow.continue_run(flow.going_on(run, "c1", True))]
+
+    assert [(e["event"], e.get("error_type")) for e in events] == [("WorkflowError", "run_conflict")]
+
+
+async def test_an_agent_inside_a_condition_answers_a_held_call_unmade() -> None:
+    database, registry = InMemoryDatabase(id="db"), RunRegistry()
+    adder = FakeChatModel(call("calculator", ADD, call_id="c1"), say("could not"))
+    condition = ConditionPlan(
+        "maybe", condition=_always(), steps=[LeafPlan("add", agent("adder", adder, registry, confirming=True), "agent")]
+    )
+    flow = workflow([condition], database, registry)
+
+    output = await flow.complete(RunRequest(message="add", session_id="s1"))
+
+    assert (output["status"], output["content"]) == ("COMPLETED", "could not")
+    assert adder.prompts[1][-1]["content"].startswith("Tool call calculator needs a person's confirmation")
+
+
+def _always() -> Any:
+    from agentos_runtime.config.components import StepCondition
+
+    return StepCondition(contains="")
