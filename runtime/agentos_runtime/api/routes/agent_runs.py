@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import AgentDep, get_agent
@@ -23,26 +23,10 @@ from agentos_runtime.api.routes.component_runs import (
     read_run,
     run_responses,
 )
-from agentos_runtime.api.routes.continuing import (
-    CONTINUE_RESPONSES,
-    ContinueFrom,
-    Input,
-    Stream,
-    Tools,
-    Unsupported,
-    check_options,
-    output_body,
-    paused_run,
-)
+from agentos_runtime.api.routes.continuing import TOOLS_DESCRIPTION, paused_run
 from agentos_runtime.api.routes.run_routes import RunRoutes, add_run_routes
 from agentos_runtime.api.routes.run_schemas import agent_run_view
-from agentos_runtime.api.run_ownership import (
-    ResumeSession,
-    guard_agent_cancel,
-    guard_agent_continue,
-    guard_agent_resume,
-)
-from agentos_runtime.api.sse import event_stream
+from agentos_runtime.api.run_ownership import guard_agent_cancel, guard_agent_continue, guard_agent_resume
 
 router = APIRouter(tags=["Agents"])
 
@@ -56,34 +40,6 @@ async def create_agent_run(agent: AgentDep, request: Request, caller: CallerDep)
     return await answer_run(run, fields, caller=caller, runner=agent)
 
 
-@router.post(
-    "/agents/{agent_id}/runs/{run_id}/continue",
-    dependencies=[Depends(guard_agent_continue)],
-    responses=CONTINUE_RESPONSES,
-    response_class=Response,  # no media type of its own: the stream and the JSON answers say theirs
-    status_code=200,
-)
-async def continue_agent_run(
-    agent: AgentDep,
-    run_id: str,
-    caller: CallerDep,
-    session_id: ResumeSession,
-    tools: Tools = "",
-    stream: Stream = True,
-    input: Input = None,
-    continue_from: ContinueFrom = "end",
-    fork: Unsupported = False,
-    regenerate: Unsupported = False,
-    background: Unsupported = False,
-) -> Response:
-    """Go on with a paused run once its held tool calls are confirmed or rejected."""
-    check_options(input=input, continue_from=continue_from, fork=fork, regenerate=regenerate, background=background)
-    paused = await paused_run(agent, run_id, session_id=caller.run_session_id(session_id), tools=tools, caller=caller)
-    if stream:
-        return event_stream(agent.continue_run(paused))
-    return Response(output_body(await agent.complete_continued(paused)), media_type="application/json")
-
-
 add_run_routes(
     router,
     RunRoutes(
@@ -93,5 +49,10 @@ add_run_routes(
         cancel_guard=guard_agent_cancel,
         resume_guard=guard_agent_resume,
         output="RunOutput",
+        paused=paused_run,
+        continue_guard=guard_agent_continue,
+        decisions_field="tools",
+        decisions_description=TOOLS_DESCRIPTION,
+        continue_summary="Go on with a paused run once its held tool calls are confirmed or rejected.",
     ),
 )

@@ -68,28 +68,19 @@ CONTINUE_RESPONSES: dict[int | str, JSON] = {
     503: {"model": ErrorDetail, "description": "The session could not be read or the run saved (stream=false)"},
 }
 
-Requirements = Annotated[
-    str,
-    Form(
-        description="JSON list of the paused team run's requirements (its TeamRunPaused requirements), each "
-        "tool_execution it waits on with confirmed true or false (or the requirement's confirmation), and an "
-        "optional confirmation_note; a member's requirement keeps its member_run_id."
-    ),
-]
-StepRequirements = Annotated[
-    str,
-    Form(
-        description="JSON list of the paused workflow run's step requirements (its WorkflowPaused step_requirements), "
-        "the paused step's executor_requirements each confirmed or rejected as a team's requirements are."
-    ),
-]
-Tools = Annotated[
-    str,
-    Form(
-        description="JSON list of the paused run's tool executions (its RunPaused tools), each call it waits on "
-        "with confirmed true or false (and an optional confirmation_note)."
-    ),
-]
+REQUIREMENTS_DESCRIPTION = (
+    "JSON list of the paused team run's requirements (its TeamRunPaused requirements), each "
+    "tool_execution it waits on with confirmed true or false (or the requirement's confirmation), and an "
+    "optional confirmation_note; a member's requirement keeps its member_run_id."
+)
+STEP_REQUIREMENTS_DESCRIPTION = (
+    "JSON list of the paused workflow run's step requirements (its WorkflowPaused step_requirements), "
+    "the paused step's executor_requirements each confirmed or rejected as a team's requirements are."
+)
+TOOLS_DESCRIPTION = (
+    "JSON list of the paused run's tool executions (its RunPaused tools), each call it waits on "
+    "with confirmed true or false (and an optional confirmation_note)."
+)
 Stream = Annotated[bool, Form(description="Stream the events (true) or answer the run's output (false).")]
 Input = Annotated[str | None, Form(description="Not supported: a paused run goes on from where it stopped.")]
 ContinueFrom = Annotated[str, Form(description="Only `end` is supported.")]
@@ -117,14 +108,14 @@ def check_options(*, input: str | None, continue_from: str, fork: bool, regenera
         )
 
 
-async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, tools: str, caller: Caller) -> PausedRun:
-    """The stored agent run to go on with and the decisions ``tools`` makes; raises 400, 404 or 409."""
-    decoded = _decisions_field("tools", tools, session_id)
+async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, decisions: str, caller: Caller) -> PausedRun:
+    """The stored agent run to go on with and the decisions its ``tools`` field makes; raises 400, 404 or 409."""
+    decoded = _decisions_field("tools", decisions, session_id)
     stored, row = await _stored_paused(agent, run_id, session_id=session_id, caller=caller)
-    decisions = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
+    decided = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
     return PausedRun(
         run=stored,
-        decisions=decisions,
+        decisions=decided,
         session_id=str(session_id),
         user_id=stored.get("user_id"),
         session_state=stored_session_state(row),
@@ -132,11 +123,11 @@ async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, tools
 
 
 async def paused_team_run(
-    team: Team, run_id: str, *, session_id: str | None, requirements: str, caller: Caller
+    team: Team, run_id: str, *, session_id: str | None, decisions: str, caller: Caller
 ) -> PausedRun:
-    """The stored team run to go on with and the decisions ``requirements`` makes on the leader's
-    held calls and its paused members'; raises 400, 404 or 409."""
-    decoded = _decisions_field("requirements", requirements, session_id)
+    """The stored team run to go on with and the decisions its ``requirements`` field makes on the
+    leader's held calls and its paused members'; raises 400, 404 or 409."""
+    decoded = _decisions_field("requirements", decisions, session_id)
     stored, row = await _stored_paused(team, run_id, session_id=session_id, caller=caller)
     waiting: dict[str | None, list[JSON]] = {None: stored.get("tools") or []}
     for member in paused_members(stored.get("member_responses") or ()):
@@ -159,11 +150,12 @@ async def paused_team_run(
 
 
 async def paused_workflow_run(
-    workflow: Workflow, run_id: str, *, session_id: str | None, step_requirements: str, caller: Caller
+    workflow: Workflow, run_id: str, *, session_id: str | None, decisions: str, caller: Caller
 ) -> PausedRun:
-    """The stored workflow run to go on with and the decisions ``step_requirements`` makes on its
-    paused step's agent; raises 400, 404 or 409 (409 too when the step is no longer the workflow's)."""
-    decoded = _decisions_field("step_requirements", step_requirements, session_id)
+    """The stored workflow run to go on with and the decisions its ``step_requirements`` field
+    makes on its paused step's agent; raises 400, 404 or 409 (409 too when the step is no longer
+    the workflow's)."""
+    decoded = _decisions_field("step_requirements", decisions, session_id)
     stored, row = await _stored_paused(workflow, run_id, session_id=session_id, caller=caller)
     waiting = next((r for r in stored.get("step_requirements") or () if isinstance(r, dict)), None)
     executed = next(
@@ -179,10 +171,10 @@ async def paused_workflow_run(
             f"run '{run_id}' waits on step {(waiting or {}).get('step_name')!r}, which is no longer a step of "
             f"workflow '{workflow.id}' run by the same agent: it cannot go on"
         )
-    decisions = read_step_requirements(decoded if decoded is not None else [], waiting, executed.get("tools") or [])
+    decided = read_step_requirements(decoded if decoded is not None else [], waiting, executed.get("tools") or [])
     return PausedRun(
         run=stored,
-        decisions=decisions,
+        decisions=decided,
         session_id=str(session_id),
         user_id=stored.get("user_id"),
         session_state=stored_session_state(row),

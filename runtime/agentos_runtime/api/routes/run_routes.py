@@ -1,9 +1,10 @@
 """The run routes agents, teams and workflows serve alike, declared once for each kind.
 
 Under ``/{kind}s/{kind_id}/runs``: cancel one (``/{run_id}/cancel``), resume a streamed
-background run (``/{run_id}/resume``), list the runs of a session and read one back (each
-kind's continue is its own: its decisions come in a form field of its own). What differs between the kinds is a ``RunRoutes``: the
-component's dependency, its run view and the words its documentation uses.
+background run (``/{run_id}/resume``), go on with a paused one (``/{run_id}/continue``), list
+the runs of a session and read one back. What differs between the kinds is a ``RunRoutes``:
+the component's dependency, its run view, the form field its continue's decisions come in (and
+how they are read) and the words its documentation uses.
 
 No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, built
 per kind in ``add_run_routes``, as objects.
@@ -13,14 +14,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Form, Query, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.responses import Cancelled, ErrorDetail, Responses, RunOutput, RunView, answers
 from agentos_runtime.api.routes.component_runs import RESUME_RESPONSES, LastEventIndex, component_session, resume_run
+from agentos_runtime.api.routes.continuing import (
+    CONTINUE_RESPONSES,
+    ContinueFrom,
+    Input,
+    Stream,
+    Unsupported,
+    check_options,
+    output_body,
+)
 from agentos_runtime.api.run_ownership import ResumeSession, RunKind
+from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import NotFound
+from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.storage.ports import SessionRow
 
@@ -41,6 +53,13 @@ class RunRoutes:
     resume_guard: Callable[..., Awaitable[None]]
     output: str
     """The name of the kind's stored output in Agno (``RunOutput``, ``TeamRunOutput`` ...)."""
+    paused: Callable[..., Awaitable[PausedRun]]
+    """Reads a paused run and the decisions sent to go on with it (``api.routes.continuing``)."""
+    continue_guard: Callable[..., Awaitable[None]]
+    decisions_field: str
+    """The form field a continue's decisions come in (Agno's: ``tools``, ``requirements`` ...)."""
+    decisions_description: str
+    continue_summary: str
     nested: str | None = None
     """What a cancel also cancels (``its members' runs``), when the kind nests runs."""
 
@@ -58,8 +77,8 @@ class RunRoutes:
 
 
 def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
-    """Declare ``routes``' cancel, resume, list and read routes on ``router`` (and, for a kind
-    that never pauses, its refused continue), named as each kind's own functions were."""
+    """Declare ``routes``' cancel, resume, continue, list and read routes on ``router``, named as
+    each kind's own functions were."""
     kind, prefix = routes.kind, routes.prefix
     component_of = routes.component
     Component = Annotated[Runner, Depends(component_of)]  # noqa: N806 - a type, named as one
@@ -126,6 +145,37 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
                 stored: JSON = run
                 return stored
         raise NotFound("Run not found")
+
+    Decisions = Annotated[str, Form(alias=routes.decisions_field, description=routes.decisions_description)]  # noqa: N806
+
+    @router.post(
+        f"{prefix}/{{run_id}}/continue",
+        name=f"continue_{kind}_run",
+        dependencies=[Depends(routes.continue_guard)],
+        responses=CONTINUE_RESPONSES,
+        response_class=Response,  # no media type of its own: the stream and the JSON answers say theirs
+        status_code=200,
+        description=routes.continue_summary,
+    )
+    async def continue_run(
+        component: Component,
+        run_id: str,
+        caller: CallerDep,
+        session_id: ResumeSession,
+        decisions: Decisions = "",
+        stream: Stream = True,
+        input: Input = None,
+        continue_from: ContinueFrom = "end",
+        fork: Unsupported = False,
+        regenerate: Unsupported = False,
+        background: Unsupported = False,
+    ) -> Response:
+        check_options(input=input, continue_from=continue_from, fork=fork, regenerate=regenerate, background=background)
+        session = caller.run_session_id(session_id)
+        paused = await routes.paused(component, run_id, session_id=session, decisions=decisions, caller=caller)
+        if stream:
+            return event_stream(component.continue_run(paused))
+        return Response(output_body(await component.complete_continued(paused)), media_type="application/json")
 
 
 async def _session(component: Runner, kind: RunKind, session_id: str, *, user_id: str | None) -> SessionRow | None:

@@ -24,21 +24,10 @@ from agentos_runtime.api.routes.component_runs import (
     run_responses,
 )
 from agentos_runtime.api.routes.component_schemas import team_detail
-from agentos_runtime.api.routes.continuing import (
-    CONTINUE_RESPONSES,
-    ContinueFrom,
-    Input,
-    Requirements,
-    Stream,
-    Unsupported,
-    check_options,
-    output_body,
-    paused_team_run,
-)
+from agentos_runtime.api.routes.continuing import REQUIREMENTS_DESCRIPTION, paused_team_run
 from agentos_runtime.api.routes.run_routes import RunRoutes, add_run_routes
 from agentos_runtime.api.routes.run_schemas import team_run_view
-from agentos_runtime.api.run_ownership import ResumeSession, guard_team_cancel, guard_team_continue, guard_team_resume
-from agentos_runtime.api.sse import event_stream
+from agentos_runtime.api.run_ownership import guard_team_cancel, guard_team_continue, guard_team_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
 
@@ -88,35 +77,11 @@ RUNS = RunRoutes(
     cancel_guard=guard_team_cancel,
     resume_guard=guard_team_resume,
     output="TeamRunOutput",
+    paused=paused_team_run,
+    continue_guard=guard_team_continue,
+    decisions_field="requirements",
+    decisions_description=REQUIREMENTS_DESCRIPTION,
+    continue_summary="Go on with a paused team run once the calls it waits on are confirmed or rejected.",
     nested="its members' runs",
 )
 add_run_routes(router, RUNS)
-
-
-@router.post(
-    "/teams/{team_id}/runs/{run_id}/continue",
-    dependencies=[Depends(guard_team_continue)],
-    responses=CONTINUE_RESPONSES,
-    response_class=Response,  # no media type of its own: the stream and the JSON answers say theirs
-    status_code=200,
-)
-async def continue_team_run(
-    team: TeamDep,
-    run_id: str,
-    caller: CallerDep,
-    session_id: ResumeSession,
-    requirements: Requirements = "",
-    stream: Stream = True,
-    input: Input = None,
-    continue_from: ContinueFrom = "end",
-    fork: Unsupported = False,
-    regenerate: Unsupported = False,
-    background: Unsupported = False,
-) -> Response:
-    """Go on with a paused team run once the calls it waits on are confirmed or rejected."""
-    check_options(input=input, continue_from=continue_from, fork=fork, regenerate=regenerate, background=background)
-    session = caller.run_session_id(session_id)
-    paused = await paused_team_run(team, run_id, session_id=session, requirements=requirements, caller=caller)
-    if stream:
-        return event_stream(team.continue_run(paused))
-    return Response(output_body(await team.complete_continued(paused)), media_type="application/json")

@@ -27,26 +27,10 @@ from agentos_runtime.api.routes.component_runs import (
     run_responses,
 )
 from agentos_runtime.api.routes.component_schemas import workflow_detail, workflow_summary
-from agentos_runtime.api.routes.continuing import (
-    CONTINUE_RESPONSES,
-    ContinueFrom,
-    Input,
-    StepRequirements,
-    Stream,
-    Unsupported,
-    check_options,
-    output_body,
-    paused_workflow_run,
-)
+from agentos_runtime.api.routes.continuing import STEP_REQUIREMENTS_DESCRIPTION, paused_workflow_run
 from agentos_runtime.api.routes.run_routes import RunRoutes, add_run_routes
 from agentos_runtime.api.routes.run_schemas import workflow_run_view
-from agentos_runtime.api.run_ownership import (
-    ResumeSession,
-    guard_workflow_cancel,
-    guard_workflow_continue,
-    guard_workflow_resume,
-)
-from agentos_runtime.api.sse import event_stream
+from agentos_runtime.api.run_ownership import guard_workflow_cancel, guard_workflow_continue, guard_workflow_resume
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.workflows import Workflow
 
@@ -94,37 +78,11 @@ RUNS = RunRoutes(
     cancel_guard=guard_workflow_cancel,
     resume_guard=guard_workflow_resume,
     output="WorkflowRunOutput",
+    paused=paused_workflow_run,
+    continue_guard=guard_workflow_continue,
+    decisions_field="step_requirements",
+    decisions_description=STEP_REQUIREMENTS_DESCRIPTION,
+    continue_summary="Go on with a paused workflow run once its paused step's calls are confirmed or rejected.",
     nested="its steps' runs",
 )
 add_run_routes(router, RUNS)
-
-
-@router.post(
-    "/workflows/{workflow_id}/runs/{run_id}/continue",
-    dependencies=[Depends(guard_workflow_continue)],
-    responses=CONTINUE_RESPONSES,
-    response_class=Response,  # no media type of its own: the stream and the JSON answers say theirs
-    status_code=200,
-)
-async def continue_workflow_run(
-    workflow: WorkflowDep,
-    run_id: str,
-    caller: CallerDep,
-    session_id: ResumeSession,
-    step_requirements: StepRequirements = "",
-    stream: Stream = True,
-    input: Input = None,
-    continue_from: ContinueFrom = "end",
-    fork: Unsupported = False,
-    regenerate: Unsupported = False,
-    background: Unsupported = False,
-) -> Response:
-    """Go on with a paused workflow run once its paused step's calls are confirmed or rejected."""
-    check_options(input=input, continue_from=continue_from, fork=fork, regenerate=regenerate, background=background)
-    session = caller.run_session_id(session_id)
-    paused = await paused_workflow_run(
-        workflow, run_id, session_id=session, step_requirements=step_requirements, caller=caller
-    )
-    if stream:
-        return event_stream(workflow.continue_run(paused))
-    return Response(output_body(await workflow.complete_continued(paused)), media_type="application/json")
