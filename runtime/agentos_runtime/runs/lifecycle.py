@@ -9,8 +9,9 @@ yields its first event, streams what its loop yields, and ends one way:
 * ERROR: a model failure, a failed step or any other exception; the kind's error event;
 * CANCELLED: through the ``RunRegistry``; the kind's cancelled event, with the text of an
   interrupted model request kept as the partial answer;
-* PAUSED: the loop raised ``Paused`` (an agent's tool call waits for a confirmation); the
-  agent's ``RunPaused``.
+* PAUSED: the loop raised ``Paused`` (a tool call waits for a confirmation: an agent's, a team
+  leader's or member's, a workflow step's agent's); the kind's paused event (``RunPaused``,
+  ``TeamRunPaused``, ``WorkflowPaused``).
 
 The ended run is stored once, with ``SessionStore.save_run``, shielded from the caller's
 cancel, before its terminal event is yielded. A save that fails, whatever the reason (a store
@@ -69,7 +70,7 @@ CANCELLED_BY_CALLER = "Operation cancelled by user"
 
 
 class Paused(Exception):
-    """Raised by a run's loop: the run waits for a person's decision (an agent's calls held for a
+    """Raised by a run's loop: the run waits for a person's decision (calls held for a
     confirmation, ``runs.pausing``); it ends ``PAUSED`` and is stored to go on later."""
 
 

@@ -9,6 +9,9 @@ with every message so far, so any replica can go on with it.
 A team run pauses the same way on its leader's own calls, and with each member agent whose run
 paused (``member_requirements``); ``POST /teams/{id}/runs/{run_id}/continue`` sends Agno's
 ``RunRequirement`` dicts back (``read_requirements``).
+A workflow run pauses with a top-level step's agent (``step_requirement``: Agno's
+``StepRequirement`` of the step); ``POST /workflows/{id}/runs/{run_id}/continue`` sends it back
+with its ``executor_requirements`` decided (``read_step_requirements``).
 
 ``POST /agents/{id}/runs/{run_id}/continue`` sends the run's tools back (form ``tools``, the
 JSON list of those dicts) with ``confirmed`` set on the held ones. ``read_decisions`` holds that
