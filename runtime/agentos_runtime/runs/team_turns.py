@@ -171,22 +171,22 @@ async def _member_on(
     ended = record.member_responses[index]
     waiting = ended.get("status") == "PAUSED"
     result, error = (member_waiting(member.name), False) if waiting else member_answer(ended)
-    _answer_delegation(run, member_run_id, result)
+    _answer_delegation(run, member_run_id, result, error=error)
     if delegation.mode == "route" and not error and not waiting:
         run.routed.append(result)
 
 
-def _answer_delegation(run: LeaderRun, member_run_id: str, result: str) -> None:
-    """Give the delegation that started ``member_run_id`` the member's answer (in the record's
-    tools and the tool message the leader reads)."""
+def _answer_delegation(run: LeaderRun, member_run_id: str, result: str, *, error: bool) -> None:
+    """Give the delegation that started ``member_run_id`` the member's answer, and whether it is
+    an error (in the record's tools and the tool message the leader reads)."""
     record = run.record
     for tool in record.tools:
         if tool.get("child_run_id") != member_run_id:
             continue
-        tool["result"] = result
+        tool["result"], tool["tool_call_error"] = result, error
         for message in record.messages:
             if message.get("role") == "tool" and message.get("tool_call_id") == tool.get("tool_call_id"):
-                message["content"] = result
+                message["content"], message["tool_call_error"] = result, error
     run.chat[:] = chat_messages(record.messages)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.runs import RunRegistry, RunRequest, build_agents
 from agentos_runtime.runs.composing import build_teams
 from agentos_runtime.runs.nested_store import NestedRunStore
@@ -13,7 +14,7 @@ from agentos_runtime.runs.pausing import Decision, PausedRun
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.engine.fakes import FakeChatModel, call, runtime_config, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, call, runtime_config, say
 
 ADD = json.dumps({"expression": "2 + 3"})
 CONFIRMED_CALCULATOR = {"tools": ["calculator"], "tool_config": {"calculator": {"requires_confirmation": True}}}
@@ -223,3 +224,21 @@ async def test_in_route_mode_a_paused_members_answer_is_the_team_runs_once_it_go
 
     assert (output["status"], output["content"]) == ("COMPLETED", "5")
     assert len(leader.prompts) == 1
+
+
+async def test_a_member_failing_once_it_goes_on_gives_the_leader_its_failure_as_an_error_result() -> None:
+    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"), say("The member failed."))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"), Script(error=ModelProviderError("model 'm' is down")))
+    team, database = await paused_by_member(leader, member)
+    [stored] = await stored_runs(database)
+    member_run_id = stored["member_responses"][0]["run_id"]
+
+    going_on = PausedRun(
+        stored, {}, session_id="s1", user_id=None, member_decisions={member_run_id: {"c1": Decision("c1", True)}}
+    )
+    output = await team.complete_continued(going_on)
+
+    assert (output["status"], output["content"]) == ("COMPLETED", "The member failed.")
+    assert output["member_responses"][0]["status"] == "ERROR"
+    [delegation] = output["tools"]
+    assert delegation["tool_call_error"] is True and delegation["result"].startswith("The member failed: ")
