@@ -64,6 +64,16 @@ def call_summary(tool_name: str, tool_args: JSON, duration: float) -> str:
     return f"{tool_name}({arguments}) completed in {duration:.4f}s. "
 
 
+def earlier_duration(run: JSON) -> float:
+    """The seconds a stored run ran before it paused (its ``metrics.duration``; 0 when not a
+    plausible number of seconds)."""
+    metrics = run.get("metrics")
+    duration = metrics.get("duration") if isinstance(metrics, dict) else None
+    if isinstance(duration, int | float) and not isinstance(duration, bool) and 0 <= duration <= 10**7:
+        return float(duration)
+    return 0.0
+
+
 class RunRecord:
     """Everything one run produced so far; mutated only by the run loop."""
 
@@ -134,6 +144,7 @@ class RunRecord:
         self.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
         self.references = [dict(r) for r in run.get("references") or () if isinstance(r, dict)]
         self.metrics = RunMetrics.restored(run.get("metrics"))
+        self.started -= earlier_duration(run)  # the run's duration counts what it ran before it paused
         provider_data = run.get("model_provider_data")
         self.provider_data = provider_data if isinstance(provider_data, dict) else None
         self.session_state = run.get("session_state") if isinstance(run.get("session_state"), dict) else None

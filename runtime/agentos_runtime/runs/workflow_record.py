@@ -15,6 +15,7 @@ import time
 from typing import Any, Literal
 
 from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.record import earlier_duration
 
 JSON = dict[str, Any]
 WorkflowStatus = Literal["RUNNING", "COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
@@ -118,6 +119,7 @@ class WorkflowRecord:
             {str(k): dict(v) for k, v in steps.items() if isinstance(v, dict)} if isinstance(steps, dict) else {}
         )
         record.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
+        record.started -= earlier_duration(run)  # the run's duration counts what it ran before it paused
         waiting = [r for r in run.get("step_requirements") or () if isinstance(r, dict)]
         record.paused_step = waiting[0] if waiting else None
         return record

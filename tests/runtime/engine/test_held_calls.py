@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.runs import Agent, RunRequest
 from agentos_runtime.runs.nested_store import NestedRunStore
@@ -110,3 +111,18 @@ async def test_a_second_request_for_a_run_going_on_here_gets_one_run_error() -> 
     assert [(e.event, e.to_dict()["error_type"]) for e in events] == [("RunError", "run_conflict")]
     assert "already running" in events[0].to_dict()["content"]
     assert (await stored_run(database))["status"] == "PAUSED" and len(model.prompts) == 1
+
+
+@pytest.mark.parametrize(
+    ("before", "at_least", "below"), [(100.0, 100.0, 200.0), (-5, 0.0, 50.0), ("x", 0.0, 50.0), (1e300, 0.0, 50.0)]
+)
+async def test_a_continued_runs_duration_counts_what_it_ran_before_it_paused(
+    before: Any, at_least: float, below: float
+) -> None:
+    paused = await paused_agent(say("5"))
+    run = {**paused.going_on.run, "metrics": {**paused.going_on.run["metrics"], "duration": before}}
+    going_on = PausedRun(run, paused.going_on.decisions, session_id="s1", user_id=None)
+
+    output = await paused.agent.complete_continued(going_on)
+
+    assert at_least <= output["metrics"]["duration"] < below

@@ -160,3 +160,13 @@ def _always() -> Any:
     from agentos_runtime.config.components import StepCondition
 
     return StepCondition(contains="")
+
+
+async def test_a_continued_workflow_runs_duration_counts_what_it_ran_before_it_paused() -> None:
+    flow = Flow(FakeChatModel(call("calculator", ADD, call_id="c1"), say("5")), FakeChatModel(say("Five.")))
+    run = await flow.pause()
+    run = {**run, "metrics": {**run["metrics"], "duration": 100.0}}
+
+    output = await flow.workflow.complete_continued(flow.going_on(run, "c1", True))
+
+    assert 100.0 <= output["metrics"]["duration"] < 200.0
