@@ -132,8 +132,8 @@ def step_requirement(
         "requires_output_review": False,
         "requires_executor_input": True,
         "executor_requirements": [dict(r) for r in executor_run.get("requirements") or () if isinstance(r, dict)],
-        "executor_id": executor_run.get("agent_id"),
-        "executor_name": executor_run.get("agent_name"),
+        "executor_id": executor_run.get("agent_id") or executor_run.get("team_id"),
+        "executor_name": executor_run.get("agent_name") or executor_run.get("team_name"),
         "executor_run_id": executor_run.get("run_id"),
         "executor_type": executor_type,
         "executor_session_id": executor_run.get("session_id"),
@@ -141,11 +141,13 @@ def step_requirement(
 
 
 def read_step_requirements(
-    sent: Any, waiting: Mapping[str, Any], tools: Sequence[Mapping[str, Any]]
-) -> dict[str, Decision]:
+    sent: Any, waiting: Mapping[str, Any], runs: Mapping[str | None, Sequence[Mapping[str, Any]]]
+) -> dict[str | None, dict[str, Decision]]:
     """The decisions ``sent`` (the decoded ``step_requirements`` form field of a workflow's
     continue: Agno's ``StepRequirement`` dicts) makes on the held calls of the paused step's
-    agent, whose run has ``tools``; ``waiting`` is the paused step's own ``StepRequirement``.
+    agent or team, by run as ``read_requirements`` gives them (``runs``: the tools of each run
+    that waits, the step's executor's under ``None``, a team's paused members' under their run
+    ids); ``waiting`` is the paused step's own ``StepRequirement``.
 
     The entry for that step (same ``step_id``) carries ``executor_requirements``, read as a
     team's ``requirements`` are (``read_requirements``). Raises ``BadRequest`` naming the entry:
@@ -177,7 +179,7 @@ def read_step_requirements(
         )
     executor = chosen.get("executor_requirements")
     try:
-        return read_requirements(executor, {None: tools})[None]
+        return read_requirements(executor, runs)
     except BadRequest as problem:
         raise BadRequest(
             str(problem.detail).replace(

@@ -46,7 +46,7 @@ from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import Paused
-from agentos_runtime.runs.loop import MemberRuns, RunRequest
+from agentos_runtime.runs.loop import Agent, MemberRuns, RunRequest
 from agentos_runtime.runs.messages import chat_messages, new_message, to_chat
 from agentos_runtime.runs.metrics import message_metrics, usage_tokens
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
@@ -406,7 +406,8 @@ async def _delegate(
     result, error, child_run_id = problem or "", problem is not None, None
     if problem is None:
         member = delegation.members[arguments["member_id"]]
-        job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=run.may_pause)
+        pausable = run.may_pause and isinstance(member, Agent)  # a member team never pauses
+        job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=pausable)
         kept = record.member_responses.append  # a member cut short keeps its partial answer
         waiting = False
         async with aclosing(run_nested(job, parent=run.handle, unfinished=kept)) as items:

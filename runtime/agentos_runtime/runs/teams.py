@@ -253,7 +253,9 @@ class Team(Runner):
     @property
     def may_pause(self) -> bool:
         """Whether its runs may wait for a confirmation: stored by the team itself, to go on later."""
-        return self.sessions is not None and not isinstance(self.sessions, NestedRunStore)
+        if isinstance(self.sessions, NestedRunStore):
+            return self.sessions.may_pause  # a workflow's step, when the workflow run may pause
+        return self.sessions is not None
 
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _TeamRun:
         return self._steps(request, self._new_record(request), handle, stream=stream)

@@ -11,18 +11,18 @@ condition that runs nothing passes its input on unchanged.
 A step whose agent or team ended in ERROR fails the workflow (``StepFailed``); one that was
 cancelled on its own cancels the workflow (``RunCancelled``).
 
-A top-level step's agent may pause on a call needing a confirmation when the workflow run may
-(``StepsRun.may_pause``): its run is kept, the step's ``StepRequirement`` (``runs.pausing``) is
-the record's ``paused_step``, and ``Paused`` ends the workflow run ``PAUSED``. ``go_on`` takes it
-up again: the step's agent goes on with the decisions, its answer is the step's output, and the
-steps after it run. An agent inside a parallel group or a condition, and a team, never pause
-(their held calls are answered unmade).
+A top-level step's agent or team may pause on a call needing a confirmation (a team's: its
+leader's or a member agent's) when the workflow run may (``StepsRun.may_pause``): its run is
+kept, the step's ``StepRequirement`` (``runs.pausing``) is the record's ``paused_step``, and
+``Paused`` ends the workflow run ``PAUSED``. ``go_on`` takes it up again: the step's agent or
+team goes on with the decisions, its answer is the step's output, and the steps after it run.
+Steps inside a parallel group or a condition never pause (their held calls are answered unmade).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -33,7 +33,7 @@ from agentos_runtime.runs.events import RUN_ERROR, RunEvent
 from agentos_runtime.runs.lifecycle import Paused
 from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
-from agentos_runtime.runs.pausing import Decision, PausedRun, step_requirement
+from agentos_runtime.runs.pausing import PausedRun, step_requirement
 from agentos_runtime.runs.registry import RunCancelled, RunHandle
 from agentos_runtime.runs.team_events import TEAM_RUN_ERROR
 from agentos_runtime.runs.workflow_events import StepIndex, WorkflowEventFactory, workflow_fields
@@ -117,7 +117,7 @@ async def run_steps(
         run.handle.check()
         outputs: list[JSON] = []
         if isinstance(plan, LeafPlan):
-            steps = _run_leaf(run, plan, text, index, outputs, may_pause=run.may_pause and plan.kind == "agent")
+            steps = _run_leaf(run, plan, text, index, outputs, may_pause=run.may_pause)
         elif isinstance(plan, ParallelPlan):
             steps = _run_parallel(run, plan, text, index, outputs)
         else:
@@ -132,10 +132,9 @@ async def run_steps(
         run.record.content = text
 
 
-async def go_on(
-    run: StepsRun, plans: Sequence[StepPlan], decisions: Mapping[str, Decision]
-) -> AsyncGenerator[RunEvent, None]:
-    """A paused workflow run going on: the paused step's agent with ``decisions``, then the steps after it."""
+async def go_on(run: StepsRun, plans: Sequence[StepPlan], paused: PausedRun) -> AsyncGenerator[RunEvent, None]:
+    """A paused workflow run going on: the paused step's agent or team with the decisions of
+    ``paused`` (its own, its members' for a team), then the steps after it."""
     record = run.record
     waiting = record.paused_step
     if waiting is None:
@@ -150,7 +149,8 @@ async def go_on(
         raise ValueError(f"the paused run holds no run '{run_id}' of step {plan.name!r}")
     going_on = PausedRun(
         executed,
-        decisions,
+        paused.decisions,
+        member_decisions=paused.member_decisions,
         session_id=run.request.session_id,
         user_id=record.user_id,
         session_state=record.session_state,

@@ -15,10 +15,10 @@ at its end, in a session of type ``workflow`` (``workflow_id``, ``workflow_data`
 ``complete`` raises ``StorageUnavailable``. Opening a run reads the session's state, none of
 its runs.
 
-A top-level step's agent that waits for a person's confirmation pauses the workflow run
+A top-level step's agent or team that waits for a person's confirmation pauses the workflow run
 (``StepExecutorPaused``, ``WorkflowPaused`` with Agno's ``step_requirements``; stored
 ``PAUSED``); ``Workflow.continue_run`` takes it up again (``StepExecutorContinued``, the step's
-agent going on, the steps after it), as agents and teams are (``runs.runner``).
+agent or team going on, the steps after it), as agents and teams are (``runs.runner``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import check_session_component, merge_session_state, stored_session_state
+from agentos_runtime.runs.teams import Team
 from agentos_runtime.runs.workflow_events import WorkflowEventFactory
 from agentos_runtime.runs.workflow_record import WorkflowRecord
 from agentos_runtime.runs.workflow_steps import (
@@ -189,7 +190,7 @@ class _ContinuedWorkflowRun(_WorkflowRun):
         return self.events.step_executor_continued(waiting)
 
     def body(self) -> AsyncGenerator[RunEvent, None]:
-        return go_on(self, self.workflow.steps, self.paused.decisions)
+        return go_on(self, self.workflow.steps, self.paused)
 
 
 class Workflow(Runner):
@@ -235,9 +236,17 @@ class Workflow(Runner):
         return (
             isinstance(plan, LeafPlan)
             and plan.name == step.get("step_name")
-            and plan.kind == "agent"
+            and plan.kind == step.get("executor_type")
             and plan.executor.id == step.get("executor_id")
         )
+
+    def member_ids(self, step: JSON) -> frozenset[str]:
+        """The member agents of the team running the paused step (none for an agent's step)."""
+        index = step.get("step_index")
+        plan = self.steps[index] if isinstance(index, int) and 0 <= index < len(self.steps) else None
+        if not isinstance(plan, LeafPlan) or not isinstance(plan.executor, Team):
+            return frozenset()
+        return frozenset(plan.executor.delegation.members)
 
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _WorkflowRun:
         record = WorkflowRecord(

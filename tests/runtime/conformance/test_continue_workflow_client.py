@@ -92,3 +92,35 @@ async def test_agnos_client_streams_a_workflow_pause_and_the_rejected_step_going
     assert going_on[-1].content == "Nothing to tell."
     rejected = [b for b in fake_openai.bodies if b["messages"][-1].get("role") == "tool"]
     assert rejected[-1]["messages"][-1]["content"] == "Function call was rejected by the user"
+
+
+DELEGATE = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add 2 and 3"}', id="d1")
+
+
+@pytest.fixture
+async def team_step(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    document = yaml.safe_load(agent_config(fake_openai.base_url))
+    document["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    document["workflows"] = [{"id": "flow", "steps": [{"name": "crew", "team": "crew"}]}]
+    async with serve_for_agno(backend, yaml.safe_dump(document), tmp_path, security_key=SECURITY_KEY) as run:
+        yield run
+
+
+async def test_agnos_client_confirms_a_team_steps_member_and_the_workflow_completes(
+    team_step: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    client = client_for(team_step)
+    fake_openai.script(Reply.call(DELEGATE), Reply.call(ADD))
+    paused = await client.run_workflow("flow", "add 2 and 3", session_id="s1", headers=AUTH)
+    [step] = paused.step_requirements or []
+    assert step.executor_type == "team" and step.executor_id == "crew"
+    [requirement] = step.executor_requirements or []
+    assert requirement["member_agent_id"] == "assistant"
+    decide(paused.step_requirements, True)
+    fake_openai.script(Reply.say("5"), Reply.say("The sum is 5."))
+    assert paused.run_id is not None
+    done = await client.continue_workflow_run(
+        "flow", paused.run_id, paused.step_requirements or [], session_id="s1", headers=AUTH
+    )
+    assert done.status == RunStatus.completed and done.content == "The sum is 5."

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentos_runtime.config.components import AgentConfig, WorkflowConfig
+from agentos_runtime.config.components import AgentConfig, TeamConfig, WorkflowConfig
 from agentos_runtime.runs import Agent, RunRegistry, RunRequest
 from agentos_runtime.runs.pausing import Decision, PausedRun
+from agentos_runtime.runs.teams import Team
 from agentos_runtime.runs.workflow_steps import ConditionPlan, LeafPlan
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.memory import InMemoryDatabase
@@ -170,3 +171,57 @@ async def test_a_continued_workflow_runs_duration_counts_what_it_ran_before_it_p
     output = await flow.workflow.complete_continued(flow.going_on(run, "c1", True))
 
     assert 100.0 <= output["metrics"]["duration"] < 200.0
+
+
+def team_step(leader: FakeChatModel, member: FakeChatModel, registry: RunRegistry, **team: Any) -> LeafPlan:
+    """A step run by team ``crew`` (leader ``leader``) whose member ``adder``'s calculator waits."""
+    crew = Team(
+        TeamConfig(id="crew", name="Crew", model="lead", members=["adder"], **team),
+        model=leader,
+        members=[agent("adder", member, registry, confirming=True)],
+        tools=[CONFIRMED_FIRST] if team.get("tools") else [],
+        registry=registry,
+    )
+    return LeafPlan("crew", crew, "team")
+
+
+DELEGATE = json.dumps({"member_id": "adder", "task": "add 2 and 3"})
+
+
+async def test_a_team_steps_member_pausing_pauses_the_workflow_and_goes_on_with_the_members_decisions() -> None:
+    database, registry = InMemoryDatabase(id="db"), RunRegistry()
+    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"), say("The sum is 5."))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
+    teller = FakeChatModel(say("Five."))
+    steps = [team_step(leader, member, registry), LeafPlan("tell", agent("teller", teller, registry), "agent")]
+    flow = workflow(steps, database, registry)
+    paused = await flow.complete(RunRequest(message="add", session_id="s1", run_id="wf"))
+    assert paused["status"] == "PAUSED"
+    [step] = paused["step_requirements"]
+    assert (step["executor_type"], step["executor_id"], step["executor_name"]) == ("team", "crew", "Crew")
+    [requirement] = step["executor_requirements"]
+    assert requirement["member_agent_id"] == "adder"
+
+    run = await stored(database)
+    member_run_id = requirement["member_run_id"]
+    decided = {member_run_id: {"c1": Decision("c1", True)}}
+    done = await flow.complete_continued(PausedRun(run, {}, session_id="s1", user_id=None, member_decisions=decided))
+
+    assert (done["status"], done["content"]) == ("COMPLETED", "Five.")
+    assert member.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
+    assert teller.prompts[0][-1]["content"] == "The sum is 5."
+    [crew_run, _] = done["step_executor_runs"]
+    assert crew_run["status"] == "COMPLETED" and crew_run["member_responses"][0]["run_id"] == member_run_id
+
+
+async def test_a_team_steps_leader_call_pauses_the_workflow_and_goes_on() -> None:
+    database, registry = InMemoryDatabase(id="db"), RunRegistry()
+    leader = FakeChatModel(call("calculator", ADD, call_id="c1"), say("It is 5."))
+    flow = workflow([team_step(leader, FakeChatModel(), registry, tools=["calculator"])], database, registry)
+    await flow.complete(RunRequest(message="add", session_id="s1", run_id="wf"))
+    run = await stored(database)
+
+    done = await flow.complete_continued(PausedRun(run, {"c1": Decision("c1", True)}, session_id="s1", user_id=None))
+
+    assert (done["status"], done["content"]) == ("COMPLETED", "It is 5.")
+    assert leader.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}

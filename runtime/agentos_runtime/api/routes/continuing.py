@@ -169,15 +169,26 @@ async def paused_workflow_run(
     if waiting is None or executed is None or not workflow.still_has(waiting):
         raise Conflict(
             f"run '{run_id}' waits on step {(waiting or {}).get('step_name')!r}, which is no longer a step of "
-            f"workflow '{workflow.id}' run by the same agent: it cannot go on"
+            f"workflow '{workflow.id}' run by the same agent or team: it cannot go on"
         )
-    decided = read_step_requirements(decoded if decoded is not None else [], waiting, executed.get("tools") or [])
+    runs: dict[str | None, list[JSON]] = {None: executed.get("tools") or []}
+    members = workflow.member_ids(waiting)
+    for member in paused_members(executed.get("member_responses") or ()):
+        if member.get("agent_id") not in members:
+            raise Conflict(
+                f"run '{run_id}' waits on a run of member '{member.get('agent_id')}', which is no longer a member "
+                f"of the team of step {waiting.get('step_name')!r}: it cannot go on"
+            )
+        runs[str(member["run_id"])] = member.get("tools") or []
+    decided = read_step_requirements(decoded if decoded is not None else [], waiting, runs)
+    own = decided.pop(None)
     return PausedRun(
         run=stored,
-        decisions=decided,
+        decisions=own,
         session_id=str(session_id),
         user_id=stored.get("user_id"),
         session_state=stored_session_state(row),
+        member_decisions={str(key): value for key, value in decided.items()},
     )
 
 
