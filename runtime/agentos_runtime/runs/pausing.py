@@ -117,14 +117,20 @@ def member_waiting(member_name: str) -> str:
 
 
 def step_requirement(
-    *, step_id: str, step_name: str, step_index: int, executor_type: str, executor_run: Mapping[str, Any]
+    *,
+    step_id: str,
+    step_name: str,
+    step_index: int | tuple[int, int],
+    executor_type: str,
+    executor_run: Mapping[str, Any],
 ) -> JSON:
-    """Agno's ``StepRequirement`` dict of a workflow step whose agent paused: its requirements,
-    and whose run they are (``executor_*``)."""
+    """Agno's ``StepRequirement`` dict of a workflow step whose agent or team paused: its
+    requirements, and whose run they are (``executor_*``); a step of a condition's branch has
+    ``[condition index, position]`` for ``step_index``."""
     return {
         "step_id": step_id,
         "step_name": step_name,
-        "step_index": step_index,
+        "step_index": step_index if isinstance(step_index, int) else list(step_index),
         "step_type": "Step",
         "requires_confirmation": False,
         "requires_user_input": False,
@@ -138,6 +144,15 @@ def step_requirement(
         "executor_type": executor_type,
         "executor_session_id": executor_run.get("session_id"),
     }
+
+
+def paused_at(step: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The top-level step a paused workflow run waits in (its index and name: the condition's,
+    for a step of a condition's branch), as Agno's ``paused_step_index`` / ``paused_step_name``."""
+    container = step.get("condition")
+    if isinstance(container, dict):
+        return container.get("step_index"), container.get("step_name")
+    return step.get("step_index"), step.get("step_name")
 
 
 def read_step_requirements(

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.pausing import paused_at
 
 JSON = dict[str, Any]
 StepIndex = int | tuple[int, int]
@@ -141,8 +142,8 @@ class WorkflowEventFactory:
         with what a continue needs)."""
         fields = {
             "status": "PAUSED",
-            "paused_step_index": requirement["step_index"],
-            "paused_step_name": requirement["step_name"],
+            "paused_step_index": paused_at(requirement)[0],
+            "paused_step_name": paused_at(requirement)[1],
             "pause_kind": "executor",
             "step_requirements": [requirement],
             "step_results": step_results,

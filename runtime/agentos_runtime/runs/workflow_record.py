@@ -15,6 +15,7 @@ import time
 from typing import Any, Literal
 
 from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.pausing import paused_at
 from agentos_runtime.runs.record import earlier_duration
 
 JSON = dict[str, Any]
@@ -174,8 +175,7 @@ class WorkflowRecord:
             "events": list(self.events),
         }
         if self.status == "PAUSED" and self.paused_step is not None:
-            output["paused_step_index"] = self.paused_step.get("step_index")
-            output["paused_step_name"] = self.paused_step.get("step_name")
+            output["paused_step_index"], output["paused_step_name"] = paused_at(self.paused_step)
             output["pause_kind"] = "executor"
             output["step_requirements"] = [self.paused_step]
         return {key: value for key, value in output.items() if value is not None}

@@ -16,13 +16,15 @@ leader's or a member agent's) when the workflow run may (``StepsRun.may_pause``)
 kept, the step's ``StepRequirement`` (``runs.pausing``) is the record's ``paused_step``, and
 ``Paused`` ends the workflow run ``PAUSED``. ``go_on`` takes it up again: the step's agent or
 team goes on with the decisions, its answer is the step's output, and the steps after it run.
-Steps inside a parallel group or a condition never pause (their held calls are answered unmade).
+A step of a condition's branch pauses the same way (the condition's state travels on its
+requirement, ``condition``, and the branch goes on from it); steps inside a parallel group never
+pause (their held calls are answered unmade).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -132,17 +134,39 @@ async def run_steps(
         run.record.content = text
 
 
+def paused_leaf(plans: Sequence[StepPlan], waiting: Mapping[str, Any]) -> LeafPlan | None:
+    """The step the paused run waits on (its ``StepRequirement``: a top-level step, or one of a
+    condition's branch, ``condition``), when the workflow still has it where it was, with the same
+    name and run by the same agent or team; ``None`` otherwise."""
+    container = waiting.get("condition")
+    at = container.get("step_index") if isinstance(container, dict) else waiting.get("step_index")
+    if not isinstance(at, int) or isinstance(at, bool) or not 0 <= at < len(plans):
+        return None
+    plan = plans[at]
+    if isinstance(container, dict):
+        if not isinstance(plan, ConditionPlan) or plan.name != container.get("step_name"):
+            return None
+        branch = plan.steps if container.get("holds") is True else plan.else_steps
+        position = container.get("position")
+        if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < len(branch):
+            return None
+        plan = branch[position]
+    if not isinstance(plan, LeafPlan) or plan.name != waiting.get("step_name"):
+        return None
+    if plan.kind != waiting.get("executor_type") or plan.executor.id != waiting.get("executor_id"):
+        return None
+    return plan
+
+
 async def go_on(run: StepsRun, plans: Sequence[StepPlan], paused: PausedRun) -> AsyncGenerator[RunEvent, None]:
     """A paused workflow run going on: the paused step's agent or team with the decisions of
-    ``paused`` (its own, its members' for a team), then the steps after it."""
+    ``paused`` (its own, its members' for a team), the rest of its condition's branch when it is
+    in one, then the steps after it."""
     record = run.record
     waiting = record.paused_step
-    if waiting is None:
-        raise ValueError("the paused run names no step waiting for decisions")
-    index = waiting["step_index"]
-    plan = plans[index] if isinstance(index, int) and 0 <= index < len(plans) else None
-    if not isinstance(plan, LeafPlan) or plan.name != waiting.get("step_name"):
-        raise ValueError(f"the paused step {waiting.get('step_name')!r} is no step of the workflow any more")
+    plan = paused_leaf(plans, waiting) if waiting is not None else None
+    if waiting is None or plan is None:
+        raise ValueError("the step the paused run waits on is no step of the workflow any more")
     step_id, run_id = str(waiting["step_id"]), str(waiting.get("executor_run_id"))
     executed = next((r for r in record.executor_runs if r.get("run_id") == run_id), None)
     if executed is None:
@@ -155,21 +179,42 @@ async def go_on(run: StepsRun, plans: Sequence[StepPlan], paused: PausedRun) -> 
         user_id=record.user_id,
         session_state=record.session_state,
     )
+    container = waiting.get("condition")
+    index: StepIndex = waiting["step_index"] if not isinstance(container, dict) else tuple(waiting["step_index"])
     new = _job(run, plan, "", index, step_id, may_pause=True)
     job = replace(new, request=replace(new.request, run_id=run_id), paused=going_on)
     record.paused_step = None
     outputs: list[JSON] = []
-    async with aclosing(_leaf_steps(run, plan, job, index, step_id, outputs, replacing=True)) as steps:
+    if isinstance(container, dict):
+        condition = plans[container["step_index"]]
+        assert isinstance(condition, ConditionPlan)
+        resumed = _Resumed(job, step_id, list(container.get("steps") or ()), container["position"])
+        steps = _run_condition(run, condition, "", container["step_index"], outputs, resumed=resumed, state=container)
+    else:
+        steps = _leaf_steps(run, plan, job, index, step_id, outputs, replacing=True)
+    async with aclosing(steps) as running:
         try:
-            async for event in steps:
+            async for event in running:
                 yield event
         finally:
             record.step_results.extend(outputs)
     text = outputs[-1].get("content") or ""
     record.content = text
-    async with aclosing(run_steps(run, plans, start=index + 1, text=text)) as rest:
+    top = container["step_index"] if isinstance(container, dict) else waiting["step_index"]
+    async with aclosing(run_steps(run, plans, start=top + 1, text=text)) as rest:
         async for event in rest:
             yield event
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """A condition's branch taken up again: the paused step's run going on at ``position``, after
+    the ``done`` outputs of the steps before it."""
+
+    job: NestedJob
+    step_id: str
+    done: list[JSON]
+    position: int
 
 
 def _job(
@@ -277,7 +322,7 @@ async def _leaf_steps(
         async for item in items:
             if isinstance(item, NestedOutput):
                 keep(plan.name, plan.kind, item.output)
-                if item.output.get("status") == "PAUSED" and isinstance(index, int):
+                if item.output.get("status") == "PAUSED":
                     run.record.paused_step = step_requirement(
                         step_id=step_id,
                         step_name=plan.name,
@@ -344,19 +389,53 @@ def _join_group(
 
 
 async def _run_condition(
-    run: StepsRun, plan: ConditionPlan, text: str, index: int, into: list[JSON]
+    run: StepsRun,
+    plan: ConditionPlan,
+    text: str,
+    index: int,
+    into: list[JSON],
+    *,
+    resumed: _Resumed | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> AsyncGenerator[RunEvent, None]:
-    condition_id, events, record = str(uuid.uuid4()), run.events, run.record
-    holds = condition_holds(plan.condition, text)
-    yield record.add(events.condition_started(plan.name, index, condition_id, holds))
+    """Test the condition and run its branch (``resumed``: a paused branch going on, its
+    ``state`` the condition's as the run paused in it). A step of the branch that pauses leaves the
+    condition's state on the paused step's requirement (``condition``) and raises ``Paused``."""
+    events, record = run.events, run.record
+    if resumed is None or state is None:
+        condition_id = str(uuid.uuid4())
+        holds = condition_holds(plan.condition, text)
+        yield record.add(events.condition_started(plan.name, index, condition_id, holds))
+        inner: list[JSON] = []
+        start = 0
+    else:
+        condition_id, holds = str(state["step_id"]), state.get("holds") is True
+        inner, start = resumed.done, resumed.position
     branch = plan.steps if holds else plan.else_steps
-    inner: list[JSON] = []
-    current = text
-    for position, leaf in enumerate(branch):
+    current = inner[-1].get("content") or "" if inner else text
+    for position in range(start, len(branch)):
+        leaf = branch[position]
         run.handle.check()
-        async with aclosing(_run_leaf(run, leaf, current, (index, position), inner)) as steps:
-            async for event in steps:
-                yield event
+        if resumed is not None and position == resumed.position:
+            steps = _leaf_steps(run, leaf, resumed.job, (index, position), resumed.step_id, inner, replacing=True)
+        else:
+            steps = _run_leaf(run, leaf, current, (index, position), inner, may_pause=run.may_pause)
+        try:
+            async with aclosing(steps) as running:
+                async for event in running:
+                    yield event
+        except Paused:
+            waiting = record.paused_step
+            if waiting is not None:
+                waiting["condition"] = {
+                    "step_id": condition_id,
+                    "step_name": plan.name,
+                    "step_index": index,
+                    "holds": holds,
+                    "position": position,
+                    "steps": list(inner),
+                }
+            raise
         current = inner[-1].get("content") or ""
     into.append(
         step_output(step_name=plan.name, step_id=condition_id, step_type="Condition", content=current, steps=inner)

@@ -53,6 +53,7 @@ from agentos_runtime.runs.workflow_steps import (
     StepPlan,
     StepsRun,
     go_on,
+    paused_leaf,
     run_steps,
 )
 from agentos_runtime.storage.ports import RecentRuns, SessionRow, SessionStore
@@ -228,23 +229,13 @@ class Workflow(Runner):
 
     def still_has(self, step: JSON) -> bool:
         """Whether the paused step (its ``StepRequirement`` dict) is still this workflow's, at the
-        same place and run by the same agent, so its run can go on."""
-        index = step.get("step_index")
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(self.steps):
-            return False
-        plan = self.steps[index]
-        return (
-            isinstance(plan, LeafPlan)
-            and plan.name == step.get("step_name")
-            and plan.kind == step.get("executor_type")
-            and plan.executor.id == step.get("executor_id")
-        )
+        same place and run by the same agent or team, so its run can go on."""
+        return paused_leaf(self.steps, step) is not None
 
     def member_ids(self, step: JSON) -> frozenset[str]:
         """The member agents of the team running the paused step (none for an agent's step)."""
-        index = step.get("step_index")
-        plan = self.steps[index] if isinstance(index, int) and 0 <= index < len(self.steps) else None
-        if not isinstance(plan, LeafPlan) or not isinstance(plan.executor, Team):
+        plan = paused_leaf(self.steps, step)
+        if plan is None or not isinstance(plan.executor, Team):
             return frozenset()
         return frozenset(plan.executor.delegation.members)
 

@@ -11,7 +11,7 @@ from agentos_runtime.config.components import AgentConfig, TeamConfig, WorkflowC
 from agentos_runtime.runs import Agent, RunRegistry, RunRequest
 from agentos_runtime.runs.pausing import Decision, PausedRun
 from agentos_runtime.runs.teams import Team
-from agentos_runtime.runs.workflow_steps import ConditionPlan, LeafPlan
+from agentos_runtime.runs.workflow_steps import ConditionPlan, LeafPlan, ParallelPlan
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.tools.calculator import build_calculator
@@ -143,17 +143,48 @@ async def test_a_paused_workflow_run_is_taken_up_once() -> None:
     assert [(e["event"], e.get("error_type")) for e in events] == [("WorkflowError", "run_conflict")]
 
 
-async def test_an_agent_inside_a_condition_answers_a_held_call_unmade() -> None:
+async def test_a_step_in_a_conditions_branch_pauses_and_the_branch_goes_on_from_it() -> None:
+    database, registry = InMemoryDatabase(id="db"), RunRegistry()
+    first = FakeChatModel(say("2 and 3"))
+    adder = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
+    teller, after = FakeChatModel(say("Five.")), FakeChatModel(say("Done: Five."))
+    branch = [
+        LeafPlan("first", agent("first", first, registry), "agent"),
+        LeafPlan("add", agent("adder", adder, registry, confirming=True), "agent"),
+        LeafPlan("tell", agent("teller", teller, registry), "agent"),
+    ]
+    steps = [
+        ConditionPlan("maybe", condition=_always(), steps=branch),
+        LeafPlan("after", agent("z", after, registry), "agent"),
+    ]
+    flow = workflow(steps, database, registry)
+
+    paused = await flow.complete(RunRequest(message="add", session_id="s1", run_id="wf"))
+
+    assert (paused["status"], paused["paused_step_index"], paused["paused_step_name"]) == ("PAUSED", 0, "maybe")
+    [step] = paused["step_requirements"]
+    assert (step["step_name"], step["step_index"], step["condition"]["position"]) == ("add", [0, 1], 1)
+    run = await stored(database)
+    done = await flow.complete_continued(PausedRun(run, {"c1": Decision("c1", True)}, session_id="s1", user_id=None))
+
+    assert (done["status"], done["content"]) == ("COMPLETED", "Done: Five.")
+    assert adder.prompts[0][-1]["content"] == "2 and 3" and teller.prompts[0][-1]["content"] == "5"
+    [condition, last] = done["step_results"]
+    assert [s["step_name"] for s in condition["steps"]] == ["first", "add", "tell"]
+    assert condition["content"] == "Five." and last["content"] == "Done: Five."
+    events = [e["event"] for e in done["events"]]
+    assert events.count("ConditionExecutionStarted") == 1 and events.count("ConditionExecutionCompleted") == 1
+
+
+async def test_an_agent_inside_a_parallel_group_answers_a_held_call_unmade() -> None:
     database, registry = InMemoryDatabase(id="db"), RunRegistry()
     adder = FakeChatModel(call("calculator", ADD, call_id="c1"), say("could not"))
-    condition = ConditionPlan(
-        "maybe", condition=_always(), steps=[LeafPlan("add", agent("adder", adder, registry, confirming=True), "agent")]
-    )
-    flow = workflow([condition], database, registry)
+    group = ParallelPlan("both", [LeafPlan("add", agent("adder", adder, registry, confirming=True), "agent")])
+    flow = workflow([group], database, registry)
 
     output = await flow.complete(RunRequest(message="add", session_id="s1"))
 
-    assert (output["status"], output["content"]) == ("COMPLETED", "could not")
+    assert output["status"] == "COMPLETED"
     assert adder.prompts[1][-1]["content"].startswith("Tool call calculator needs a person's confirmation")
 
 
