@@ -261,7 +261,7 @@ def read_requirements(
         if not isinstance(tool, dict):
             raise BadRequest(f"Invalid {field} parameter: entry {index} has no tool_execution object")
         member_run_id = entry.get("member_run_id")
-        if member_run_id not in waiting:
+        if not isinstance(member_run_id, str | None) or member_run_id not in waiting:
             shown = (
                 f"'{printable(member_run_id)[:200]}'" if isinstance(member_run_id, str) else repr(member_run_id)[:200]
             )

@@ -1,0 +1,46 @@
+"""The decisions a team's or a workflow's continue sends, read against the run that waits:
+anything else than text or null naming a member's run is refused with 400 naming the entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from agentos_runtime.errors import BadRequest
+from agentos_runtime.runs.pausing import read_requirements, read_step_requirements
+
+HELD = {"tool_call_id": "c1", "tool_name": "calculator", "tool_args": {}, "requires_confirmation": True}
+WAITING: dict[str | None, list[dict[str, Any]]] = {None: [], "m1": [HELD]}
+
+
+@pytest.mark.parametrize("member_run_id", [["m1"], {"m1": 1}, 1, True])
+def test_a_member_run_id_that_is_not_text_is_refused_naming_the_entry(member_run_id: Any) -> None:
+    sent = [{"member_run_id": member_run_id, "tool_execution": {**HELD, "confirmed": True}}]
+
+    with pytest.raises(BadRequest) as refused:
+        read_requirements(sent, WAITING)
+
+    assert "entry 0 names member_run_id" in str(refused.value.detail)
+    assert "which is no member run this run waits on" in str(refused.value.detail)
+
+
+def test_a_step_requirements_executor_requirement_naming_a_member_run_by_a_list_is_refused() -> None:
+    step = {"step_id": "s1", "step_name": "add"}
+    sent = [
+        {**step, "executor_requirements": [{"member_run_id": ["x"], "tool_execution": {**HELD, "confirmed": True}}]}
+    ]
+
+    with pytest.raises(BadRequest) as refused:
+        read_step_requirements(sent, step, [HELD])
+
+    assert "step_requirements parameter: executor_requirements: entry 0 names member_run_id" in str(
+        refused.value.detail
+    )
+
+
+def test_a_member_run_id_naming_the_waiting_member_run_decides_its_calls() -> None:
+    sent = [{"member_run_id": "m1", "tool_execution": {**HELD, "confirmed": True}}]
+
+    decided = read_requirements(sent, WAITING)
+
+    assert decided["m1"]["c1"].confirmed is True and decided[None] == {}
