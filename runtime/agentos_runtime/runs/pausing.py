@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agentos_runtime.errors import BadRequest
+from agentos_runtime.errors import BadRequest, Conflict
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.runs.record import tool_execution
 from agentos_runtime.storable import printable
@@ -95,6 +95,25 @@ def held_calls(tools: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 def paused_members(member_responses: Iterable[Any]) -> list[Mapping[str, Any]]:
     """The runs among a team run's ``member_responses`` that wait for decisions (``PAUSED``)."""
     return [m for m in member_responses if isinstance(m, dict) and m.get("status") == "PAUSED" and m.get("run_id")]
+
+
+def check_waiting(run_id: str, waiting: Mapping[str | None, Sequence[Mapping[str, Any]]]) -> None:
+    """Refuse with ``Conflict`` a stored ``PAUSED`` run that has nothing left to decide.
+
+    ``waiting`` gives the tools of each run that waits, as ``read_requirements`` takes them
+    (the run's own under ``None``, a paused member's under its run id). A member run must hold
+    a call waiting for a confirmation, and so must at least one of them: otherwise the stored
+    run no longer says what it waits on (it was changed in the database), and going on would
+    ask its model again with no decision made.
+    """
+    for key, tools in waiting.items():
+        if key is not None and not held_calls(tools):
+            raise Conflict(
+                f"run '{run_id}' waits on member run '{key}', which holds no call waiting for a confirmation: "
+                "it cannot go on"
+            )
+    if not any(held_calls(tools) for tools in waiting.values()):
+        raise Conflict(f"run '{run_id}' is stored PAUSED but holds no call waiting for a confirmation: it cannot go on")
 
 
 def member_requirements(member_responses: Iterable[Any]) -> list[JSON]:

@@ -142,3 +142,32 @@ async def test_a_run_waiting_on_a_member_no_longer_in_the_team_is_refused(
         "it cannot go on"
     )
     assert len(fake_openai.requests) == 2
+
+
+async def test_a_run_whose_paused_member_run_is_gone_from_storage_is_refused_and_nothing_runs(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    document = yaml.safe_load(agent_config(fake_openai.base_url))
+    document["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    delegate = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add"}', id="d1")
+    async with serve_on(backend, yaml.safe_dump(document), tmp_path) as app:
+        fake_openai.script(Reply.call(delegate), Reply.call(ADD))
+        form = {"message": "add", "stream": "false", "session_id": "s1"}
+        run = (await app.client.post("/teams/crew/runs", data=form)).json()
+        sessions = app.database().sessions
+        row = await sessions.get_session("s1")
+        assert row is not None and row.runs is not None
+        [stored] = row.runs
+        stored["member_responses"] = []
+        await sessions.upsert_session(row)
+
+        answers = [await go_on(app, run, []), await go_on(app, run, confirmed(run, True))]
+
+        assert [a.status_code for a in answers] == [409, 409]
+        assert answers[0].json()["detail"] == (
+            f"run '{run['run_id']}' is stored PAUSED but holds no call waiting for a confirmation: it cannot go on"
+        )
+        assert len(fake_openai.requests) == 2
+        after = (await app.client.get(f"/teams/crew/runs/{run['run_id']}", params={"session_id": "s1"})).json()
+        assert after["status"] == "PAUSED"

@@ -118,3 +118,24 @@ async def test_a_run_paused_on_a_step_the_workflow_no_longer_has_is_refused(
     assert response.status_code == 409
     assert "waits on step 'add', which is no longer a step of workflow 'flow'" in response.json()["detail"]
     assert len(fake_openai.requests) == 1
+
+
+async def test_a_run_whose_step_agent_run_is_gone_from_storage_is_refused_and_nothing_runs(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    run = await pause(app, fake_openai)
+    sessions = app.database().sessions
+    row = await sessions.get_session("s1")
+    assert row is not None and row.runs is not None
+    [stored] = row.runs
+    stored["step_executor_runs"] = []
+    await sessions.upsert_session(row)
+
+    response = await go_on(app, run, decided(run, True))
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"run '{run['run_id']}' is stored PAUSED without the step requirement it waits on or its agent's run: "
+        "it cannot go on"
+    )
+    assert len(fake_openai.requests) == 1

@@ -1,13 +1,14 @@
 """The decisions a team's or a workflow's continue sends, read against the run that waits:
-anything else than text or null naming a member's run is refused with 400 naming the entry."""
+anything else than text or null naming a member's run is refused with 400 naming the entry; a
+stored run that holds nothing left to decide is refused with 409."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from agentos_runtime.errors import BadRequest
-from agentos_runtime.runs.pausing import read_requirements, read_step_requirements
+from agentos_runtime.errors import BadRequest, Conflict
+from agentos_runtime.runs.pausing import check_waiting, read_requirements, read_step_requirements
 
 HELD = {"tool_call_id": "c1", "tool_name": "calculator", "tool_args": {}, "requires_confirmation": True}
 WAITING: dict[str | None, list[dict[str, Any]]] = {None: [], "m1": [HELD]}
@@ -44,3 +45,23 @@ def test_a_member_run_id_naming_the_waiting_member_run_decides_its_calls() -> No
     decided = read_requirements(sent, WAITING)
 
     assert decided["m1"]["c1"].confirmed is True and decided[None] == {}
+
+
+def test_a_stored_paused_run_holding_no_call_to_decide_cannot_go_on() -> None:
+    settled = {**HELD, "requires_confirmation": False, "confirmed": True}
+
+    with pytest.raises(Conflict) as nothing_held:
+        check_waiting("r1", {None: [settled]})
+    with pytest.raises(Conflict) as member_holds_nothing:
+        check_waiting("r1", {None: [HELD], "m1": []})
+
+    assert nothing_held.value.detail == (
+        "run 'r1' is stored PAUSED but holds no call waiting for a confirmation: it cannot go on"
+    )
+    assert member_holds_nothing.value.detail == (
+        "run 'r1' waits on member run 'm1', which holds no call waiting for a confirmation: it cannot go on"
+    )
+
+
+def test_a_run_waiting_on_its_members_calls_alone_may_go_on() -> None:
+    check_waiting("r1", {None: [], "m1": [HELD]})

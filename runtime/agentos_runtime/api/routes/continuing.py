@@ -4,7 +4,8 @@ The run is read from the database (any replica may have paused it), by its ``ses
 (required: 400), as the caller may read it (under user isolation, its own: 404 otherwise).
 404 ``Run not found`` when it is not a run of this agent there; 409 when it is not ``PAUSED``
 (or is going on here already, or another request, on any replica, took it up first: the run is
-stored ``RUNNING`` only while it is still stored ``PAUSED``, ``Lifecycle.takes_up``); 400 when
+stored ``RUNNING`` only while it is still stored ``PAUSED``, ``Lifecycle.takes_up``), and when
+the stored run holds nothing left to decide (``runs.pausing.check_waiting``); 400 when
 the decisions are not JSON or do not decide every held call: an agent's come in ``tools``
 (``runs.pausing.read_decisions``), a team's in ``requirements``, Agno's ``RunRequirement``
 dicts (``runs.pausing.read_requirements``). Then it goes on as the user it ran for (a
@@ -36,6 +37,7 @@ from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.runs.pausing import (
     PausedRun,
+    check_waiting,
     paused_members,
     read_decisions,
     read_requirements,
@@ -112,6 +114,7 @@ async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, decis
     """The stored agent run to go on with and the decisions its ``tools`` field makes; raises 400, 404 or 409."""
     decoded = _decisions_field("tools", decisions, session_id)
     stored, row = await _stored_paused(agent, run_id, session_id=session_id, caller=caller)
+    check_waiting(run_id, {None: stored.get("tools") or []})
     decided = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
     return PausedRun(
         run=stored,
@@ -137,6 +140,7 @@ async def paused_team_run(
                 f"of team '{team.id}': it cannot go on"
             )
         waiting[str(member["run_id"])] = member.get("tools") or []
+    check_waiting(run_id, waiting)
     decided = read_requirements(decoded if decoded is not None else [], waiting)
     own = decided.pop(None)
     return PausedRun(
@@ -166,9 +170,14 @@ async def paused_workflow_run(
         ),
         None,
     )
-    if waiting is None or executed is None or not workflow.still_has(waiting):
+    if waiting is None or executed is None:
         raise Conflict(
-            f"run '{run_id}' waits on step {(waiting or {}).get('step_name')!r}, which is no longer a step of "
+            f"run '{run_id}' is stored PAUSED without the step requirement it waits on or its executor's run: "
+            "it cannot go on"
+        )
+    if not workflow.still_has(waiting):
+        raise Conflict(
+            f"run '{run_id}' waits on step {waiting.get('step_name')!r}, which is no longer a step of "
             f"workflow '{workflow.id}' run by the same agent or team: it cannot go on"
         )
     runs: dict[str | None, list[JSON]] = {None: executed.get("tools") or []}
@@ -180,6 +189,7 @@ async def paused_workflow_run(
                 f"of the team of step {waiting.get('step_name')!r}: it cannot go on"
             )
         runs[str(member["run_id"])] = member.get("tools") or []
+    check_waiting(run_id, runs)
     decided = read_step_requirements(decoded if decoded is not None else [], waiting, runs)
     own = decided.pop(None)
     return PausedRun(
