@@ -135,7 +135,7 @@ async def test_a_run_whose_step_agent_run_is_gone_from_storage_is_refused_and_no
 
     assert response.status_code == 409
     assert response.json()["detail"] == (
-        f"run '{run['run_id']}' is stored PAUSED without the step requirement it waits on or its agent's run: "
+        f"run '{run['run_id']}' is stored PAUSED without the step requirement it waits on or its executor's run: "
         "it cannot go on"
     )
     assert len(fake_openai.requests) == 1

@@ -32,7 +32,7 @@ def test_a_step_requirements_executor_requirement_naming_a_member_run_by_a_list_
     ]
 
     with pytest.raises(BadRequest) as refused:
-        read_step_requirements(sent, step, [HELD])
+        read_step_requirements(sent, step, {None: [HELD]})
 
     assert "step_requirements parameter: executor_requirements: entry 0 names member_run_id" in str(
         refused.value.detail
