@@ -145,7 +145,9 @@ class TeamConfig(ComponentFields):
     )
     members: list[str] = Field(min_length=1, max_length=32, description="Ids of member agents or teams.")
     stream_member_events: bool = Field(
-        default=False, description="Include the members' own events in a streamed team run."
+        default=True,
+        description="Include the members' own events in a streamed team run (as Agno's default); `false` streams "
+        "only the team's events and runs members without streaming their model.",
     )
 
 

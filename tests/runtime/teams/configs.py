@@ -37,9 +37,23 @@ def team_config(base_url: str, **crew: Any) -> str:
                 "stream_member_events": True,
                 **crew,
             },
-            {"id": "desk", "name": "Desk", "model": "lead", "mode": "route", "members": ["weather", "poet"]},
-            {"id": "panel", "name": "Panel", "model": "lead", "mode": "broadcast", "members": ["weather", "poet"]},
-            {"id": "board", "name": "Board", "model": "lead", "members": ["crew"]},
+            {
+                "id": "desk",
+                "name": "Desk",
+                "model": "lead",
+                "mode": "route",
+                "members": ["weather", "poet"],
+                "stream_member_events": False,
+            },
+            {
+                "id": "panel",
+                "name": "Panel",
+                "model": "lead",
+                "mode": "broadcast",
+                "members": ["weather", "poet"],
+                "stream_member_events": False,
+            },
+            {"id": "board", "name": "Board", "model": "lead", "members": ["crew"], "stream_member_events": False},
         ],
     }
     return yaml.safe_dump(document)

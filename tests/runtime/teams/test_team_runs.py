@@ -354,3 +354,17 @@ async def test_cancelling_every_run_at_once_as_a_shutdown_does_ends_a_team_strea
     assert frames[-1].event == "TeamRunCancelled"
     stored = (await app.client.get("/teams/crew/runs", params={"session_id": "t-all"})).json()
     assert [run["status"] for run in stored] == ["CANCELLED"]
+
+
+async def test_a_team_that_does_not_say_streams_its_members_events_as_agnos_teams_do(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    config = team_config(fake_openai.base_url).replace("  stream_member_events: true\n", "")
+    assert "stream_member_events: true" not in config
+    async with serve_on(backend, config, tmp_path) as served:
+        fake_openai.script(Reply.call(delegate("weather", "Forecast for Oslo")), Reply.say("Snow"), Reply.say("Snow."))
+        frames = await stream_run(served, "crew", {"message": "Oslo?"})
+
+    members = [f for f in frames if f.event == "RunStarted"]
+    assert [(f.data["agent_id"], f.data["parent_run_id"]) for f in members] == [("weather", frames[0].data["run_id"])]
+    assert frames[-1].event == "TeamRunCompleted"
