@@ -212,14 +212,7 @@ def read_step_requirements(
             "its step requirement back with its executor_requirements confirmed or rejected"
         )
     executor = chosen.get("executor_requirements")
-    try:
-        return read_requirements(executor, runs)
-    except BadRequest as problem:
-        raise BadRequest(
-            str(problem.detail).replace(
-                "Invalid requirements parameter:", f"Invalid {field} parameter: executor_requirements:"
-            )
-        ) from None
+    return read_requirements(executor, runs, where=f"Invalid {field} parameter: executor_requirements")
 
 
 def requirements(tools: Iterable[Mapping[str, Any]]) -> list[JSON]:
@@ -247,16 +240,20 @@ def read_decisions(sent: Any, tools: Sequence[Mapping[str, Any]], *, field: str 
     ``true``/``false``, ``tool_args`` other than the model's, a ``confirmation_note`` not text,
     or a held call left undecided. ``field`` is the form field named in those messages.
     """
+    where = f"Invalid {field} parameter"
     if not isinstance(sent, list):
-        raise BadRequest(f"Invalid {field} parameter: expected a JSON list of the paused run's tool executions")
+        raise BadRequest(f"{where}: expected a JSON list of the paused run's tool executions")
     for index, entry in enumerate(sent):
         if not isinstance(entry, dict):
-            raise BadRequest(f"Invalid {field} parameter: entry {index} is not a JSON object")
-    return _decide(list(enumerate(sent)), tools, field)
+            raise BadRequest(f"{where}: entry {index} is not a JSON object")
+    return _decide(list(enumerate(sent)), tools, where)
 
 
 def read_requirements(
-    sent: Any, waiting: Mapping[str | None, Sequence[Mapping[str, Any]]]
+    sent: Any,
+    waiting: Mapping[str | None, Sequence[Mapping[str, Any]]],
+    *,
+    where: str = "Invalid requirements parameter",
 ) -> dict[str | None, dict[str, Decision]]:
     """The decisions ``sent`` (the decoded ``requirements`` form field of a team's continue: Agno's
     ``RunRequirement`` dicts) makes, by whose calls they decide: ``None`` for the team leader's
@@ -269,24 +266,22 @@ def read_requirements(
     entry without a ``tool_execution`` object or naming a member run that does not wait, and
     everything ``read_decisions`` refuses; every run that waits must have all its calls decided.
     """
-    field = "requirements"
     if not isinstance(sent, list):
-        raise BadRequest(f"Invalid {field} parameter: expected a JSON list of the paused run's requirements")
+        raise BadRequest(f"{where}: expected a JSON list of the paused run's requirements")
     grouped: dict[str | None, list[tuple[int, JSON]]] = {}
     for index, entry in enumerate(sent):
         if not isinstance(entry, dict):
-            raise BadRequest(f"Invalid {field} parameter: entry {index} is not a JSON object")
+            raise BadRequest(f"{where}: entry {index} is not a JSON object")
         tool = entry.get("tool_execution")
         if not isinstance(tool, dict):
-            raise BadRequest(f"Invalid {field} parameter: entry {index} has no tool_execution object")
+            raise BadRequest(f"{where}: entry {index} has no tool_execution object")
         member_run_id = entry.get("member_run_id")
         if not isinstance(member_run_id, str | None) or member_run_id not in waiting:
             shown = (
                 f"'{printable(member_run_id)[:200]}'" if isinstance(member_run_id, str) else repr(member_run_id)[:200]
             )
             raise BadRequest(
-                f"Invalid {field} parameter: entry {index} names member_run_id {shown}, which is no member run "
-                "this run waits on"
+                f"{where}: entry {index} names member_run_id {shown}, which is no member run this run waits on"
             )
         decided_tool = dict(tool)
         if not isinstance(decided_tool.get("confirmed"), bool) and isinstance(entry.get("confirmation"), bool):
@@ -294,10 +289,10 @@ def read_requirements(
         if decided_tool.get("confirmation_note") is None and entry.get("confirmation_note") is not None:
             decided_tool["confirmation_note"] = entry["confirmation_note"]
         grouped.setdefault(member_run_id, []).append((index, decided_tool))
-    return {key: _decide(grouped.get(key, []), tools, field) for key, tools in waiting.items()}
+    return {key: _decide(grouped.get(key, []), tools, where) for key, tools in waiting.items()}
 
 
-def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]], field: str) -> dict[str, Decision]:
+def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]], where: str) -> dict[str, Decision]:
     held = {str(tool["tool_call_id"]): tool for tool in held_calls(tools)}
     known = {str(tool.get("tool_call_id")) for tool in tools}
     settled = {str(tool.get("tool_call_id")) for tool in tools if not is_held(tool)}
@@ -307,19 +302,18 @@ def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]]
         if not isinstance(call_id, str) or call_id not in known:
             shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
             raise BadRequest(
-                f"Invalid {field} parameter: entry {index} names tool_call_id {shown}, which is no tool call "
+                f"{where}: entry {index} names tool_call_id {shown}, which is no tool call "
                 f"of this run (it waits on: {', '.join(held)})"
             )
         if call_id not in held or (call_id in settled and not _deciding(entry)):
             continue  # a call that already ran, sent back with the rest of the run's tools
         if call_id in decisions:
-            raise BadRequest(f"Invalid {field} parameter: tool call {call_id} is decided twice")
-        decisions[call_id] = _decision(call_id, entry, held[call_id], field)
+            raise BadRequest(f"{where}: tool call {call_id} is decided twice")
+        decisions[call_id] = _decision(call_id, entry, held[call_id], where)
     undecided = [call_id for call_id in held if call_id not in decisions]
     if undecided:
         raise BadRequest(
-            f"Invalid {field} parameter: tool call {', '.join(undecided)} waits for a decision: "
-            "send it back with confirmed true or false"
+            f"{where}: tool call {', '.join(undecided)} waits for a decision: send it back with confirmed true or false"
         )
     return decisions
 
@@ -333,22 +327,21 @@ def _deciding(entry: Mapping[str, Any]) -> bool:
     return isinstance(entry.get("confirmed"), bool)
 
 
-def _decision(call_id: str, entry: Mapping[str, Any], held: Mapping[str, Any], field: str) -> Decision:
+def _decision(call_id: str, entry: Mapping[str, Any], held: Mapping[str, Any], where: str) -> Decision:
     confirmed = entry.get("confirmed")
     if not isinstance(confirmed, bool):
-        raise BadRequest(f"Invalid {field} parameter: tool call {call_id} needs confirmed true or false")
+        raise BadRequest(f"{where}: tool call {call_id} needs confirmed true or false")
     if "tool_args" in entry and entry["tool_args"] is not None and entry["tool_args"] != held.get("tool_args"):
         raise BadRequest(
-            f"Invalid {field} parameter: the tool_args of tool call {call_id} differ from the model's: "
+            f"{where}: the tool_args of tool call {call_id} differ from the model's: "
             "a confirmation runs the call as the model made it; send its tool_args unchanged (or none)"
         )
     note = entry.get("confirmation_note")
     if note is not None and not isinstance(note, str):
-        raise BadRequest(f"Invalid {field} parameter: the confirmation_note of tool call {call_id} must be text")
+        raise BadRequest(f"{where}: the confirmation_note of tool call {call_id} must be text")
     if note is not None and len(note) > MAX_NOTE_CHARS:
         raise BadRequest(
-            f"Invalid {field} parameter: the confirmation_note of tool call {call_id} is longer than "
-            f"{MAX_NOTE_CHARS} characters"
+            f"{where}: the confirmation_note of tool call {call_id} is longer than {MAX_NOTE_CHARS} characters"
         )
     return Decision(call_id, confirmed, note or None)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ClassVar
 
 from agentos_runtime.config.components import WorkflowConfig
@@ -249,7 +250,27 @@ class Workflow(Runner):
             input_content=request.message,
             metadata=run_metadata(None, request.metadata),
         )
-        return _WorkflowRun(
+        return self._steps(request, record, handle, stream=stream)
+
+    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _WorkflowRun:
+        record = WorkflowRecord.from_stored(paused.run)
+        request = RunRequest(
+            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
+        )
+        return self._steps(request, record, handle, stream=stream, paused=paused)
+
+    def _steps(
+        self,
+        request: RunRequest,
+        record: WorkflowRecord,
+        handle: RunHandle,
+        *,
+        stream: bool,
+        paused: PausedRun | None = None,
+    ) -> _WorkflowRun:
+        """One run's steps: a new run's, or (``paused``) those of a paused run going on."""
+        make = _WorkflowRun if paused is None else partial(_ContinuedWorkflowRun, paused=paused)
+        return make(
             record=record,
             events=self._events(request.run_id, request.session_id),
             handle=handle,
@@ -257,22 +278,6 @@ class Workflow(Runner):
             stream=stream,
             may_pause=self.may_pause,
             workflow=self,
-        )
-
-    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _WorkflowRun:
-        record = WorkflowRecord.from_stored(paused.run)
-        request = RunRequest(
-            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
-        )
-        return _ContinuedWorkflowRun(
-            record=record,
-            events=self._events(record.run_id, paused.session_id),
-            handle=handle,
-            request=request,
-            stream=stream,
-            may_pause=self.may_pause,
-            workflow=self,
-            paused=paused,
         )
 
     def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:

@@ -24,6 +24,7 @@ are refused with 400.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Form
@@ -36,6 +37,7 @@ from agentos_runtime.api.text_checks import check_form_json
 from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.runs import Agent
 from agentos_runtime.runs.pausing import (
+    Decision,
     PausedRun,
     check_waiting,
     paused_members,
@@ -116,13 +118,7 @@ async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, decis
     stored, row = await _stored_paused(agent, run_id, session_id=session_id, caller=caller)
     check_waiting(run_id, {None: stored.get("tools") or []})
     decided = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
-    return PausedRun(
-        run=stored,
-        decisions=decided,
-        session_id=str(session_id),
-        user_id=stored.get("user_id"),
-        session_state=stored_session_state(row),
-    )
+    return _going_on(stored, row, str(session_id), {None: decided})
 
 
 async def paused_team_run(
@@ -142,15 +138,7 @@ async def paused_team_run(
         waiting[str(member["run_id"])] = member.get("tools") or []
     check_waiting(run_id, waiting)
     decided = read_requirements(decoded if decoded is not None else [], waiting)
-    own = decided.pop(None)
-    return PausedRun(
-        run=stored,
-        decisions=own,
-        session_id=str(session_id),
-        user_id=stored.get("user_id"),
-        session_state=stored_session_state(row),
-        member_decisions={str(key): value for key, value in decided.items()},
-    )
+    return _going_on(stored, row, str(session_id), decided)
 
 
 async def paused_workflow_run(
@@ -191,14 +179,21 @@ async def paused_workflow_run(
         runs[str(member["run_id"])] = member.get("tools") or []
     check_waiting(run_id, runs)
     decided = read_step_requirements(decoded if decoded is not None else [], waiting, runs)
-    own = decided.pop(None)
+    return _going_on(stored, row, str(session_id), decided)
+
+
+def _going_on(
+    stored: JSON, row: SessionRow | None, session_id: str, decided: Mapping[str | None, Mapping[str, Decision]]
+) -> PausedRun:
+    """The paused run going on as the user it ran for, with the decisions on its own held calls
+    (under ``None``) and on its paused members' (by member run id)."""
     return PausedRun(
         run=stored,
-        decisions=own,
-        session_id=str(session_id),
+        decisions=decided.get(None, {}),
+        session_id=session_id,
         user_id=stored.get("user_id"),
         session_state=stored_session_state(row),
-        member_decisions={str(key): value for key, value in decided.items()},
+        member_decisions={str(key): value for key, value in decided.items() if key is not None},
     )
 
 
