@@ -171,3 +171,29 @@ async def test_a_run_whose_paused_member_run_is_gone_from_storage_is_refused_and
         assert len(fake_openai.requests) == 2
         after = (await app.client.get(f"/teams/crew/runs/{run['run_id']}", params={"session_id": "s1"})).json()
         assert after["status"] == "PAUSED"
+
+
+HOSTILE = [
+    '[{"tool_execution": {"tool_call_id": "\\ud800", "confirmed": true}}]',
+    '[{"tool_execution": {"tool_call_id": "call_add\\u0000", "confirmed": true}}]',
+    '[{"member_run_id": "\\ud800\\u0000", "tool_execution": {"tool_call_id": "call_add"}}]',
+    "[" * 100_000 + "]" * 100_000,
+    '[{"tool_execution": {"tool_call_id": "call_add", "confirmed": ' + "9" * 5000 + "}}]",
+    '[{"tool_execution": {"tool_call_id": "call_add", "confirmed": true, "confirmation_note": "'
+    + "x" * 2_000_000
+    + '"}}]',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE, ids=["surrogate", "nul", "member-id", "deep", "huge-number", "huge-body"])
+async def test_hostile_requirements_get_a_4xx_and_the_run_stays_paused(
+    app: Served, fake_openai: FakeOpenAIServer, body: str
+) -> None:
+    run = await pause(app, fake_openai)
+
+    response = await go_on(app, run, body)
+
+    assert 400 <= response.status_code < 500 and isinstance(response.json()["detail"], str)
+    assert len(fake_openai.requests) == 1
+    stored = (await app.client.get(f"/teams/crew/runs/{run['run_id']}", params={"session_id": "s1"})).json()
+    assert stored["status"] == "PAUSED"

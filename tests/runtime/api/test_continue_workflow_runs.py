@@ -139,3 +139,26 @@ async def test_a_run_whose_step_agent_run_is_gone_from_storage_is_refused_and_no
         "it cannot go on"
     )
     assert len(fake_openai.requests) == 1
+
+
+HOSTILE = [
+    '[{"step_id": "\\ud800", "executor_requirements": []}]',
+    '[{"step_id": "s\\u0000", "executor_requirements": []}]',
+    "[" * 100_000 + "]" * 100_000,
+    '[{"step_id": 1' + "0" * 5000 + ', "executor_requirements": []}]',
+    '[{"step_id": "' + "x" * 2_000_000 + '"}]',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE, ids=["surrogate", "nul", "deep", "huge-number", "huge-body"])
+async def test_hostile_step_requirements_get_a_4xx_and_the_run_stays_paused(
+    app: Served, fake_openai: FakeOpenAIServer, body: str
+) -> None:
+    run = await pause(app, fake_openai)
+
+    response = await go_on(app, run, body)
+
+    assert 400 <= response.status_code < 500 and isinstance(response.json()["detail"], str)
+    assert len(fake_openai.requests) == 1
+    stored = (await app.client.get(f"/workflows/flow/runs/{run['run_id']}", params={"session_id": "s1"})).json()
+    assert stored["status"] == "PAUSED"
