@@ -382,7 +382,8 @@ class Database(Protocol):
     evals: EvalStore
 
     async def ping(self) -> None:
-        """Return when the database answers; raise ``StorageUnavailable`` otherwise."""
+        """Return when the database answers and would take a write (as far as it can tell without
+        one); raise ``StorageUnavailable`` saying why otherwise."""
         ...
 
     async def close(self) -> None: ...

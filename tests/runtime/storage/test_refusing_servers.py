@@ -111,3 +111,25 @@ async def test_a_column_renamed_under_the_runtime_is_unavailable_and_the_stateme
 
     assert "column" in saving.value.detail and "restore the table as the runtime made it" in saving.value.detail
     assert "INSERT" not in saving.value.detail and "LINE" not in saving.value.detail
+
+
+async def test_a_read_only_postgres_is_not_ready_saying_to_use_the_primary(schema: str, tmp_path: Path) -> None:
+    database = await open_schema(schema, with_options(postgres_url(), "-c default_transaction_read_only=on"), tmp_path)
+    try:
+        with pytest.raises(StorageUnavailable) as pinging:
+            await database.ping()
+    finally:
+        await database.close()
+
+    assert pinging.value.detail == (
+        f"database '{database.id}' takes no writes: the server is read-only (a standby, as after a failover, "
+        "or default_transaction_read_only is on): point the database's URL at the primary"
+    )
+
+
+async def test_a_writable_postgres_is_ready(schema: str, tmp_path: Path) -> None:
+    database = await open_schema(schema, postgres_url(), tmp_path)
+    try:
+        await database.ping()
+    finally:
+        await database.close()

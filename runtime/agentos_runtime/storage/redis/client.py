@@ -157,6 +157,8 @@ _REFUSAL_FIXES = {
     "READONLY": "the server is a read-only replica (as after a failover): point the URL at the primary",
     "MASTERDOWN": "the replica lost its primary: point the URL at the primary",
     "OOM": "Redis reached its maxmemory: free memory or raise maxmemory",
+    "MISCONF": "Redis stopped taking writes because it cannot save its snapshot to disk: fix its disk or persistence settings",
+    "NOREPLICAS": "fewer replicas than min-replicas-to-write are connected to the primary: bring them back",
     "NOPERM": "the Redis user lacks a permission the runtime needs (@scripting, the keys under its prefix): grant it",
     "MOVED": "the server is a Redis Cluster node, and Redis Cluster is not supported: point the URL at a standalone Redis",
     "CROSSSLOT": "the server is a Redis Cluster node, and Redis Cluster is not supported: point the URL at a standalone Redis",

@@ -21,6 +21,7 @@ from agentos_runtime.storage.redis.sessions import RedisSessionStore
 
 # What Agno 3 stamps on the key spaces it creates (see agentos_runtime.storage.sql.tables).
 AGNO_SCHEMA_VERSION = "3.0.0"
+_READY_KEY_MILLISECONDS = 60_000
 _STAMPED_TABLES = ("agno_sessions", "agno_runs", "agno_memories", "agno_metrics", "agno_eval_runs")
 
 
@@ -36,8 +37,11 @@ class RedisDatabase:
         self._backend = backend
 
     async def ping(self) -> None:
+        """Answers when the server takes a write: a key of the runtime's own, kept a minute, is
+        set, so a read-only replica, a full ``maxmemory`` or a failed snapshot
+        (``stop-writes-on-bgsave-error``) is ``StorageUnavailable`` saying what to do."""
         with self._backend.errors():
-            await self._backend.client.ping()
+            await self._backend.client.set(keys.ready_key(self._backend.prefix), "1", px=_READY_KEY_MILLISECONDS)
 
     async def stamp_schema(self) -> None:
         """Record Agno's schema version for our key spaces, keeping any version already there."""
@@ -61,7 +65,8 @@ async def open_redis(config: DatabaseConfig, *, url: str, clock: Callable[[], fl
     backend = client.RedisBackend(db_id=config.id, client=redis, prefix=config.key_prefix, clock=clock, url=url)
     database = RedisDatabase(backend)
     try:
-        await database.ping()
+        with backend.errors():  # answers at all; a refused write is then the stamp's to say
+            await backend.client.ping()
         await database.stamp_schema()
     except BaseException:
         await database.close()

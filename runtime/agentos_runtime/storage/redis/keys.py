@@ -52,6 +52,11 @@ def record_id(key: str, prefix: str, table: str) -> str:
     return key[len(f"{prefix}:{table}:") :]
 
 
+def ready_key(prefix: str) -> str:
+    """The key each readiness check writes (``RedisDatabase.ping``); no table's scan matches it."""
+    return f"{prefix}:ready"
+
+
 def schema_version_key(prefix: str, table_name: str) -> str:
     """Where Agno's migration manager reads a table's schema version."""
     return f"{prefix}:agno_schema_versions:{table_name}"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
-from agentos_runtime.storage.sql.executing import Executor
+from agentos_runtime.storage.sql.executing import Executor, read_only_server
 from agentos_runtime.storage.sql.lazy_stores import LazyStore
 from agentos_runtime.storage.sql.schema import PING, ensure_schema
 from agentos_runtime.storage.sql.sessions import SessionEdits, SqlSessionStore
@@ -55,6 +55,7 @@ class SqlDatabase:
         self._clock = clock
         self._url = url
         self._schema = config.db_schema if text.dialect == "postgresql" else None
+        self._ping = PING[text.dialect]
         self._backend: SqlBackend | None = None
         self.sessions: SessionStore = SqlSessionStore(
             executor, text, legacy_runs=legacy_runs, clock=clock, edits=self._session_edits
@@ -85,7 +86,10 @@ class SqlDatabase:
         return self._executor
 
     async def ping(self) -> None:
-        await self._executor.fetch([(PING, {})])
+        """Answers when the database would take a write; ``StorageUnavailable`` saying why not."""
+        rows = (await self._executor.fetch([(self._ping, {})]))[0]
+        if rows and rows[0][0] == "on":
+            raise read_only_server(self.id)
 
     async def close(self) -> None:
         try:

@@ -46,9 +46,12 @@ def refused_value(error: BaseException) -> ValueError | None:
 
 # SQLSTATEs of a server that is up but refuses what its state or its tables no longer allow: not
 # a bug of ours and not an outage, so the caller is told what it means and what to do.
+_READ_ONLY = (
+    "the server is read-only (a standby, as after a failover, or default_transaction_read_only is on): "
+    "point the database's URL at the primary"
+)
 _REFUSALS: dict[str, str] = {
-    "25006": "the server is read-only (a standby, as after a failover, or default_transaction_read_only is on): "
-    "point the database's URL at the primary",
+    "25006": _READ_ONLY,
     "42501": "the database user lacks a privilege on the runtime's tables: grant it",
     "3F000": "the runtime's schema is missing: restart the runtime to create it again",
     "42P01": "a table of the runtime is missing: restart the runtime to create it again",
@@ -66,6 +69,11 @@ def refused_by_server(db_id: str, error: BaseException | None) -> StorageUnavail
     # The primary message names the table or column, never the statement or its values.
     reason = getattr(getattr(error, "diag", None), "message_primary", None) or type(error).__name__
     return StorageUnavailable(f"database '{db_id}' refused the operation ({reason}): {fix}")
+
+
+def read_only_server(db_id: str) -> StorageUnavailable:
+    """What ``/ready`` says of a PostgreSQL server that would refuse every write."""
+    return StorageUnavailable(f"database '{db_id}' takes no writes: {_READ_ONLY}")
 
 
 class Executor(Protocol):

@@ -151,4 +151,10 @@ async def _migrate(
         ) from error
 
 
-PING = Statement("SELECT 1")
+# What ``/ready`` asks: whether the server would take a write. PostgreSQL says so without one (a
+# standby, or ``default_transaction_read_only`` set for the database or the user); SQLite's file
+# is found read-only by the write itself (``sqlite_executor``), so its ping only answers.
+PING = {
+    "sqlite": Statement("SELECT 'off'"),
+    "postgresql": Statement("SELECT current_setting('transaction_read_only')"),
+}
