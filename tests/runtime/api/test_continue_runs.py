@@ -218,7 +218,10 @@ async def test_continuing_goes_on_with_the_history_the_run_was_paused_with(
             '[{"tool_call_id": "call_add", "confirmed": false, "confirmation_note": "%s"}]' % ("n" * 10_001),
             "longer than",
         ),
-        (json.dumps([{"tool_call_id": "call_add", "confirmed": True, "note": "x" * 2_000_000}]), "maximum size"),
+        (
+            json.dumps([{"tool_call_id": "call_add", "confirmed": False, "confirmation_note": "x" * 2_000_000}]),
+            "longer than",
+        ),
     ],
 )
 async def test_decisions_that_do_not_fit_the_paused_run_are_refused_and_nothing_runs(
@@ -230,6 +233,20 @@ async def test_decisions_that_do_not_fit_the_paused_run_are_refused_and_nothing_
     assert len(fake_openai.requests) == 1
     [stored] = await stored_runs(app)
     assert stored["status"] == "PAUSED"
+
+
+async def test_a_tools_field_over_the_form_parsers_1_mib_is_read_as_the_body_limit_allows(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    paused = await pause(app, fake_openai)
+    fake_openai.script(Reply.say("5"))
+    # Agno's client sends each tool back whole: fields the runtime does not read may be large.
+    tools = decided(paused, True, result_preview="x" * 2_000_000)
+
+    response = await go_on(app, paused, tools)
+
+    assert response.status_code == 200 and response.json()["status"] == "COMPLETED"
+    assert response.json()["content"] == "5"
 
 
 async def test_a_confirmation_cannot_change_the_arguments_of_the_call(

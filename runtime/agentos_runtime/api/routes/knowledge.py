@@ -326,6 +326,7 @@ async def get_knowledge_config(base: BaseDep, context: ContextDep) -> JSON:
     "/knowledge/remote-content",
     status_code=202,
     dependencies=[Depends(get_base)],
+    form_limits={"max_part_size": MAX_FIELD_BYTES},
     responses=_answers(ContentView, "Accepted", status=202),
 )
 async def upload_remote_content(

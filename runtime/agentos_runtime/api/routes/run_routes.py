@@ -29,6 +29,7 @@ from agentos_runtime.api.routes.continuing import (
     check_options,
     output_body,
 )
+from agentos_runtime.api.routes.run_forms import MAX_FIELD_BYTES
 from agentos_runtime.api.run_ownership import ResumeSession, RunKind
 from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import NotFound
@@ -100,6 +101,7 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
         f"{prefix}/{{run_id}}/resume",
         name=f"resume_{kind}_run",
         dependencies=[Depends(routes.resume_guard)],
+        form_limits={"max_part_size": MAX_FIELD_BYTES},
         responses=RESUME_RESPONSES,
         response_class=Response,  # no media type of its own: the stream and the JSON errors say theirs
         status_code=200,
@@ -151,7 +153,11 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
     @router.post(
         f"{prefix}/{{run_id}}/continue",
         name=f"continue_{kind}_run",
+        # Form fields as large as the body (``AGENTOS_MAX_BODY_BYTES``, 413 past it), as run forms
+        # are, not the form parser's 1 MiB (400 not naming the field): a continue's decisions carry
+        # Agno's whole requirement dicts, tool arguments included.
         dependencies=[Depends(routes.continue_guard)],
+        form_limits={"max_part_size": MAX_FIELD_BYTES},
         responses=CONTINUE_RESPONSES,
         response_class=Response,  # no media type of its own: the stream and the JSON answers say theirs
         status_code=200,
