@@ -13,6 +13,7 @@ import pytest
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.factory import open_database
 from agentos_runtime.storage.ports import Database, MemoryQuery, MemoryRow, SessionRow
+from agentos_runtime.storage.sql.database import SqlDatabase
 
 from tests.support.databases import drop_postgres_schema, postgres_url, storage_config, unique_name
 
@@ -73,10 +74,11 @@ async def test_a_read_only_postgres_refuses_every_write_saying_to_use_the_primar
     assert memories.total == 0
 
 
-async def test_a_table_dropped_under_the_runtime_is_unavailable_saying_to_restart_it(
+async def test_a_table_dropped_under_the_runtime_fails_the_call_and_is_created_again_for_the_next(
     schema: str, tmp_path: Path
 ) -> None:
     database = await open_schema(schema, postgres_url(), tmp_path)
+    assert isinstance(database, SqlDatabase) and database.repair is not None
     try:
         async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as admin:
             await admin.execute(f'DROP TABLE "{schema}".agno_memories')
@@ -84,16 +86,57 @@ async def test_a_table_dropped_under_the_runtime_is_unavailable_saying_to_restar
 
         with pytest.raises(StorageUnavailable) as reading:
             await database.sessions.get_session("s1")
-        with pytest.raises(StorageUnavailable) as listing:
-            await database.memories.list_memories(MemoryQuery())
+        await database.repair.settled()
+        after = await database.sessions.get_session("s1")
+        saved = await database.sessions.save_run(new_session("s2"), {"run_id": "r2"}, session_state=None)
+        memories = await database.memories.list_memories(MemoryQuery())
     finally:
         await database.close()
 
     assert reading.value.detail == (
         f"database '{database.id}' refused the operation (relation \"{schema}.agno_sessions\" does not exist): "
-        "a table of the runtime is missing: restart the runtime to create it again"
+        "a table of the runtime is missing: it is being created again, empty: try again"
     )
-    assert 'agno_memories" does not exist' in listing.value.detail
+    assert after is None and saved.session_id == "s2" and memories.total == 0
+
+
+async def test_a_table_of_the_listings_stores_found_missing_is_created_again_too(schema: str, tmp_path: Path) -> None:
+    database = await open_schema(schema, postgres_url(), tmp_path)
+    assert isinstance(database, SqlDatabase) and database.repair is not None
+    try:
+        async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as admin:
+            await admin.execute(f'DROP TABLE "{schema}".agno_memories')
+
+        with pytest.raises(StorageUnavailable) as listing:
+            await database.memories.list_memories(MemoryQuery())
+        await database.repair.settled()
+        await database.memories.upsert_memory(memory("m1"))
+        memories = await database.memories.list_memories(MemoryQuery())
+    finally:
+        await database.close()
+
+    assert 'agno_memories" does not exist' in listing.value.detail and "being created again" in listing.value.detail
+    assert [row.memory_id for row in memories.items] == ["m1"]
+
+
+async def test_a_schema_dropped_under_the_runtime_is_created_again_for_the_next_call(
+    schema: str, tmp_path: Path
+) -> None:
+    database = await open_schema(schema, postgres_url(), tmp_path)
+    assert isinstance(database, SqlDatabase) and database.repair is not None
+    try:
+        await drop_postgres_schema(schema)
+
+        with pytest.raises(StorageUnavailable) as saving:
+            await database.sessions.save_run(new_session("s2"), {"run_id": "r2"}, session_state=None)
+        await database.repair.settled()
+        await database.sessions.save_run(new_session("s2"), {"run_id": "r2"}, session_state=None)
+        saved = await database.sessions.get_session("s2")
+    finally:
+        await database.close()
+
+    assert "is missing: it is being created again, empty: try again" in saving.value.detail
+    assert saved is not None and [run["run_id"] for run in saved.runs or []] == ["r2"]
 
 
 async def test_a_column_renamed_under_the_runtime_is_unavailable_and_the_statement_never_quoted(

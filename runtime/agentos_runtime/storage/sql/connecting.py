@@ -153,7 +153,9 @@ def _unavailable(db_id: str, error: Exception, url: str | None) -> StorageUnavai
 
 
 @contextmanager
-def storage_errors(db_id: str, *, url: str | None = None) -> Iterator[None]:
+def storage_errors(
+    db_id: str, *, url: str | None = None, found_missing: Callable[[], None] | None = None
+) -> Iterator[None]:
     """Turn driver errors into ours: connection trouble is ``StorageUnavailable``, and so is
     an operation the server refused for its state (read-only, a table missing: ``refused_by_server``).
 
@@ -163,14 +165,18 @@ def storage_errors(db_id: str, *, url: str | None = None) -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError, PoolTimeoutError) as error:
-        refused = refused_value(getattr(error, "orig", None) or error)
+        cause = getattr(error, "orig", None) or error
+        refused = refused_value(cause)
         if refused is not None:
             raise refused from error
+        refusal = refused_by_server(db_id, cause, found_missing=found_missing)  # SQLite's missing table
+        if refusal is not None:
+            raise refusal from error
         raise _unavailable(db_id, error, url) from error
     except DBAPIError as error:
         if error.connection_invalidated:
             raise _unavailable(db_id, error, url) from error
-        refusal = refused_by_server(db_id, error.orig)
+        refusal = refused_by_server(db_id, error.orig, found_missing=found_missing)
         if refusal is not None:
             raise refusal from error
         raise
@@ -235,6 +241,7 @@ class SqlBackend:
     tables: Tables
     clock: Callable[[], float]
     url: str | None = None
+    on_missing_tables: Callable[[], None] | None = None
 
     @property
     def dialect(self) -> Dialect:
@@ -247,4 +254,4 @@ class SqlBackend:
         return int(self.clock())
 
     def errors(self) -> AbstractContextManager[None]:
-        return storage_errors(self.db_id, url=self.url)
+        return storage_errors(self.db_id, url=self.url, found_missing=self.on_missing_tables)

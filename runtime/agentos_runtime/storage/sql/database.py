@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +20,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.sql.executing import Executor, read_only_server
 from agentos_runtime.storage.sql.lazy_stores import LazyStore
+from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.schema import PING, ensure_schema
 from agentos_runtime.storage.sql.sessions import SessionEdits, SqlSessionStore
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
@@ -45,9 +47,12 @@ class SqlDatabase:
         create_engine: Callable[[], AsyncEngine],
         clock: Clock,
         url: str | None,
+        repair: SchemaRepair | None = None,
     ) -> None:
-        """``create_engine``: SQLAlchemy's engine for the stores written with it, made on first use."""
+        """``create_engine``: SQLAlchemy's engine for the stores written with it, made on first use;
+        ``repair``: what creates the tables again when a statement finds one missing."""
         self.id = config.id
+        self.repair = repair
         self._config = config
         self._executor = executor
         self._legacy_runs = legacy_runs
@@ -72,7 +77,12 @@ class SqlDatabase:
 
             tables = build_tables(self._config.tables, schema=self._schema, legacy_runs=self._legacy_runs)
             self._backend = SqlBackend(
-                db_id=self.id, engine=self._create_engine(), tables=tables, clock=self._clock, url=self._url
+                db_id=self.id,
+                engine=self._create_engine(),
+                tables=tables,
+                clock=self._clock,
+                url=self._url,
+                on_missing_tables=self.repair.found_missing if self.repair is not None else None,
             )
         return self._backend
 
@@ -92,6 +102,8 @@ class SqlDatabase:
             raise read_only_server(self.id)
 
     async def close(self) -> None:
+        if self.repair is not None:
+            await self.repair.close()
         try:
             await self._executor.close()
         finally:
@@ -125,16 +137,26 @@ async def _open(
     ``legacy_runs`` given means the tables were checked already (``check_postgres_schema``).
     """
     schema = config.db_schema if text.dialect == "postgresql" else None
+    create_tables = partial(
+        ensure_schema, executor, text, schema=schema, sessions_table=config.tables.sessions, db_id=config.id
+    )
     if legacy_runs is None:
         try:
-            legacy_runs = await ensure_schema(
-                executor, text, schema=schema, sessions_table=config.tables.sessions, db_id=config.id
-            )
+            legacy_runs = await create_tables()
         except BaseException:
             await executor.close()
             raise
+    repair = SchemaRepair(create_tables, db_id=config.id, legacy_runs=legacy_runs)
+    executor.on_missing_tables = repair.found_missing
     return SqlDatabase(
-        config, executor, text, legacy_runs=legacy_runs, create_engine=create_engine, clock=clock, url=url
+        config,
+        executor,
+        text,
+        legacy_runs=legacy_runs,
+        create_engine=create_engine,
+        clock=clock,
+        url=url,
+        repair=repair,
     )
 
 

@@ -9,6 +9,7 @@ value that is not JSON fail with ``TypeError`` before anything is sent.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -53,21 +54,41 @@ _READ_ONLY = (
 _REFUSALS: dict[str, str] = {
     "25006": _READ_ONLY,
     "42501": "the database user lacks a privilege on the runtime's tables: grant it",
-    "3F000": "the runtime's schema is missing: restart the runtime to create it again",
-    "42P01": "a table of the runtime is missing: restart the runtime to create it again",
     "42703": "a column of the runtime's tables is missing or renamed: restore the table as the runtime made it",
 }
+# A schema or table of the runtime missing (dropped under it): created again by ``repair`` when
+# the caller has one, else at the next start.
+_MISSING: dict[str, str] = {
+    "3F000": "the runtime's schema is missing",
+    "42P01": "a table of the runtime is missing",
+}
+_SQLITE_NO_TABLE = "no such table"
 
 
-def refused_by_server(db_id: str, error: BaseException | None) -> StorageUnavailable | None:
+def refused_by_server(
+    db_id: str, error: BaseException | None, *, found_missing: Callable[[], None] | None = None
+) -> StorageUnavailable | None:
     """``StorageUnavailable`` saying why and what to do, for a driver error whose SQLSTATE says
-    the server refused the operation (``_REFUSALS``); ``None`` for any other."""
+    the server refused the operation (``_REFUSALS``, ``_MISSING``; SQLite's "no such table");
+    ``None`` for any other. ``found_missing`` is told of a missing table or schema (and the
+    message says it is being created again)."""
     sqlstate = getattr(error, "sqlstate", None)
-    fix = _REFUSALS.get(sqlstate) if isinstance(sqlstate, str) else None
+    if isinstance(error, sqlite3.OperationalError) and str(error).startswith(_SQLITE_NO_TABLE):
+        sqlstate, reason = "42P01", str(error)  # names the table only
+    else:
+        # The primary message names the table or column, never the statement or its values.
+        reason = getattr(getattr(error, "diag", None), "message_primary", None) or type(error).__name__
+    if not isinstance(sqlstate, str):
+        return None
+    fix = _REFUSALS.get(sqlstate)
+    missing = _MISSING.get(sqlstate)
+    if missing is not None and found_missing is None:
+        fix = f"{missing}: restart the runtime to create it again"
+    elif missing is not None and found_missing is not None:
+        found_missing()
+        fix = f"{missing}: it is being created again, empty: try again"
     if fix is None:
         return None
-    # The primary message names the table or column, never the statement or its values.
-    reason = getattr(getattr(error, "diag", None), "message_primary", None) or type(error).__name__
     return StorageUnavailable(f"database '{db_id}' refused the operation ({reason}): {fix}")
 
 
@@ -77,6 +98,9 @@ def read_only_server(db_id: str) -> StorageUnavailable:
 
 
 class Executor(Protocol):
+    on_missing_tables: Callable[[], None] | None
+    """Told when a statement finds a table or schema of the runtime missing (``repair``)."""
+
     async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
         """Each statement's rows, in order, read together; stops after the first that finds none
         (the rows of statements not run are left out)."""

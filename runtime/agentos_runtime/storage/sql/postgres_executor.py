@@ -116,6 +116,7 @@ class PostgresExecutor:
             open=False,
         )
         self._opened = False
+        self.on_missing_tables: Callable[[], None] | None = None
         # Calls waiting for a connection (to fail when the server cannot be reached), how many
         # connections are out, and the last failure to connect.
         self._waiting: set[asyncio.Timeout] = set()
@@ -172,7 +173,7 @@ class PostgresExecutor:
                 raise self._unavailable(cause) from cause
             except psycopg.Error as error:
                 await self._release(connection)
-                refusal = refused_by_server(self._db_id, error)
+                refusal = refused_by_server(self._db_id, error, found_missing=self.on_missing_tables)
                 if refusal is not None:
                     raise refusal from error
                 raise

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.storage.sql.executing import Rows, Step
+from agentos_runtime.storage.sql.executing import Rows, Step, refused_by_server
 from agentos_runtime.storage.sql.sqlite_file import FileIdentity, SqliteFile
 
 T = TypeVar("T")
@@ -98,6 +98,7 @@ class SqliteExecutor:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-sqlite-{db_id}")
         self._connection: sqlite3.Connection | None = None
         self.file = SqliteFile(path, db_id=db_id)
+        self.on_missing_tables: Callable[[], None] | None = None
         self._opened_file: FileIdentity | None = None
 
     async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
@@ -120,6 +121,9 @@ class SqliteExecutor:
             problem = file_problem(error, self._path)
             if problem is not None:
                 raise StorageUnavailable(f"database '{self._db_id}': {problem}") from error
+            refusal = refused_by_server(self._db_id, error, found_missing=self.on_missing_tables)
+            if refusal is not None:
+                raise refusal from error
             if not isinstance(error, sqlite3.OperationalError):
                 raise
             raise StorageUnavailable(f"database '{self._db_id}' is unavailable: {error}") from error
