@@ -43,6 +43,14 @@ class Outage:
         return response
 
 
+async def models_built(served: Served) -> None:
+    """Once the model clients' start-up build is over (until then ``/ready`` says ``models: starting``;
+    each ``/ready`` waits for it a moment, so this loop needs no pause of its own)."""
+    deadline = time.monotonic() + ANSWER_DEADLINE
+    while (await served.client.get("/ready")).json().get("models") == "starting":
+        assert time.monotonic() < deadline
+
+
 @pytest.fixture(params=["postgres", "redis"])
 async def outage(
     request: pytest.FixtureRequest, fake_openai: FakeOpenAIServer, tmp_path: Path
@@ -57,6 +65,7 @@ async def outage(
         urls = {"REDIS_URL": through_proxy(redis_url(), proxy.port, password=None)}
     try:
         async with serve_on(kind, agent_config(fake_openai.base_url), tmp_path, urls=urls, over_sockets=True) as served:
+            await models_built(served)
             yield Outage(served, proxy)
     finally:
         await proxy.stop()
