@@ -13,7 +13,7 @@ not grow quadratically; a paused run keeps them, so it goes on with the messages
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypedDict
 
 from agentos_runtime.runs.events import UNSTORED_EVENTS, RunEvent
 from agentos_runtime.runs.metrics import RunMetrics
@@ -74,8 +74,36 @@ def earlier_duration(run: JSON) -> float:
     return 0.0
 
 
+class StoredFields(TypedDict):
+    """What a stored run gives back of the constructor fields an agent's and a team's record share."""
+
+    run_id: str
+    session_id: str
+    user_id: str | None
+    model: str
+    model_provider: str
+    input_content: str
+    metadata: JSON | None
+
+
+def stored_fields(run: JSON) -> StoredFields:
+    """The shared constructor fields of a stored run (its ids are the kind's: ``agent_id``, ``team_id``)."""
+    return StoredFields(
+        run_id=str(run["run_id"]),
+        session_id=str(run.get("session_id") or ""),
+        user_id=run.get("user_id"),
+        model=str(run.get("model") or ""),
+        model_provider=str(run.get("model_provider") or ""),
+        input_content=str((run.get("input") or {}).get("input_content") or ""),
+        metadata=run.get("metadata"),
+    )
+
+
 class RunRecord:
     """Everything one run produced so far; mutated only by the run loop."""
+
+    unstored: ClassVar[frozenset[str]] = UNSTORED_EVENTS
+    """The events not kept on the run (content deltas)."""
 
     def __init__(
         self,
@@ -120,17 +148,8 @@ class RunRecord:
     @classmethod
     def from_stored(cls, run: JSON) -> RunRecord:
         """A stored ``PAUSED`` run, taken up again to go on (``RUNNING``; its content is built anew)."""
-        record = cls(
-            run_id=str(run["run_id"]),
-            agent_id=str(run.get("agent_id") or ""),
-            agent_name=str(run.get("agent_name") or run.get("agent_id") or ""),
-            session_id=str(run.get("session_id") or ""),
-            user_id=run.get("user_id"),
-            model=str(run.get("model") or ""),
-            model_provider=str(run.get("model_provider") or ""),
-            input_content=str((run.get("input") or {}).get("input_content") or ""),
-            metadata=run.get("metadata"),
-        )
+        agent_id = str(run.get("agent_id") or "")
+        record = cls(**stored_fields(run), agent_id=agent_id, agent_name=str(run.get("agent_name") or agent_id))
         record.restore(run)
         return record
 
@@ -151,7 +170,7 @@ class RunRecord:
 
     def add(self, event: RunEvent) -> RunEvent:
         """Keep ``event`` on the run (content deltas are not kept) and return it."""
-        if event.event not in UNSTORED_EVENTS:
+        if event.event not in self.unstored:
             self.events.append(event.kept())
         return event
 

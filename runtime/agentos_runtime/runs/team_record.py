@@ -15,8 +15,7 @@ import copy
 from typing import Any
 
 from agentos_runtime.llm.ports import ChatModel
-from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.record import RunRecord
+from agentos_runtime.runs.record import RunRecord, stored_fields
 from agentos_runtime.runs.team_events import UNSTORED_TEAM_EVENTS
 from agentos_runtime.storage.ports import SessionRow
 
@@ -25,6 +24,8 @@ JSON = dict[str, Any]
 
 class TeamRecord(RunRecord):
     """Everything one team run produced so far; mutated only by the team's run."""
+
+    unstored = UNSTORED_TEAM_EVENTS
 
     def __init__(
         self,
@@ -57,26 +58,11 @@ class TeamRecord(RunRecord):
     @classmethod
     def from_stored(cls, run: JSON) -> TeamRecord:
         """A stored ``PAUSED`` team run, taken up again to go on (``RUNNING``), its members' runs with it."""
-        record = cls(
-            run_id=str(run["run_id"]),
-            team_id=str(run.get("team_id") or ""),
-            team_name=str(run.get("team_name") or run.get("team_id") or ""),
-            session_id=str(run.get("session_id") or ""),
-            user_id=run.get("user_id"),
-            model=str(run.get("model") or ""),
-            model_provider=str(run.get("model_provider") or ""),
-            input_content=str((run.get("input") or {}).get("input_content") or ""),
-            metadata=run.get("metadata"),
-        )
+        team_id = str(run.get("team_id") or "")
+        record = cls(**stored_fields(run), team_id=team_id, team_name=str(run.get("team_name") or team_id))
         record.restore(run)
         record.member_responses = [dict(m) for m in run.get("member_responses") or () if isinstance(m, dict)]
         return record
-
-    def add(self, event: RunEvent) -> RunEvent:
-        """Keep ``event`` on the run (content deltas are not kept) and return it."""
-        if event.event not in UNSTORED_TEAM_EVENTS:
-            self.events.append(event.kept())
-        return event
 
     def to_dict(self, *, stored: bool = False) -> JSON:
         """The ``TeamRunOutput`` dict; ``stored=True`` gives the form written to the session."""
