@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 JSON = dict[str, Any]
 
@@ -75,34 +75,72 @@ class RunEvent:
         return f"RunEvent({self.event!r})"
 
 
-class EventFactory:
-    """Builds the events of one run, each stamped with the run's common fields."""
+class AnswerEventFactory:
+    """Builds the events of one agent or team run, each stamped with the run's common fields.
+
+    The events both kinds emit alike are built here. A team's are named as an agent's with
+    ``Team`` in front (``prefix``: Agno's ``TeamRunEvent`` names, ``TeamRunStarted``) and carry
+    ``team_id, team_name`` for ``agent_id, agent_name``; the kinds add the events whose fields
+    differ (``content``, ``model_request_completed``, ``run_completed``).
+    """
 
     __slots__ = ("_common", "model", "model_provider")
+    prefix: ClassVar[str] = ""
 
-    def __init__(
-        self, *, agent_id: str, agent_name: str, run_id: str, session_id: str, model: str, model_provider: str
-    ) -> None:
-        self._common: JSON = {
-            "agent_id": agent_id,
-            "agent_name": agent_name,
-            "run_id": run_id,
-            "session_id": session_id,
-            "nested_depth": 0,
-        }
+    def __init__(self, ids: JSON, *, run_id: str, session_id: str, model: str, model_provider: str) -> None:
+        """``ids``: the component's id and name fields, in Agno's order."""
+        self._common: JSON = {**ids, "run_id": run_id, "session_id": session_id, "nested_depth": 0}
         self.model = model
         self.model_provider = model_provider
 
     def _event(self, name: str, fields: JSON) -> RunEvent:
-        data: JSON = {"created_at": int(time.time()), "event": name}
-        data.update(self._common)
-        for key, value in fields.items():
-            if value is not None:
-                data[key] = value
+        data: JSON = {"created_at": int(time.time()), "event": name, **self._common}
+        data.update((key, value) for key, value in fields.items() if value is not None)
         return RunEvent(name, data)
 
     def run_started(self) -> RunEvent:
-        return self._event(RUN_STARTED, {"model": self.model, "model_provider": self.model_provider})
+        return self._event(self.prefix + RUN_STARTED, {"model": self.model, "model_provider": self.model_provider})
+
+    def model_request_started(self) -> RunEvent:
+        fields = {"model": self.model, "model_provider": self.model_provider}
+        return self._event(self.prefix + MODEL_REQUEST_STARTED, fields)
+
+    def tool_call_started(self, tool: JSON) -> RunEvent:
+        return self._event(self.prefix + TOOL_CALL_STARTED, {"tool": tool})
+
+    def tool_call_completed(self, tool: JSON, content: str) -> RunEvent:
+        return self._event(self.prefix + TOOL_CALL_COMPLETED, {"content": content, "tool": tool})
+
+    def content_completed(self) -> RunEvent:
+        return self._event(self.prefix + RUN_CONTENT_COMPLETED, {})
+
+    def run_error(self, message: str, *, error_type: str, error_id: str | None) -> RunEvent:
+        fields = {"content": message, "error_type": error_type, "error_id": error_id}
+        return self._event(self.prefix + RUN_ERROR, fields)
+
+    def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent:
+        return self._event(self.prefix + RUN_CANCELLED, {"content": content or reason, "reason": reason})
+
+    def run_paused(self, *, content: str | None, tools: list[JSON], requirements: list[JSON]) -> RunEvent:
+        """The run waits for a person's decisions (Agno's ``RunPausedEvent``): ``tools`` are the run's
+        own held calls, ``requirements`` every call waited on (a team's members' included)."""
+        fields = {"content": content, "tools": tools, "requirements": requirements}
+        return self._event(self.prefix + RUN_PAUSED, fields)
+
+    def run_continued(self) -> RunEvent:
+        return self._event(self.prefix + RUN_CONTINUED, {})
+
+
+class EventFactory(AnswerEventFactory):
+    """Builds the events of one agent run."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, *, agent_id: str, agent_name: str, run_id: str, session_id: str, model: str, model_provider: str
+    ) -> None:
+        ids = {"agent_id": agent_id, "agent_name": agent_name}
+        super().__init__(ids, run_id=run_id, session_id=session_id, model=model, model_provider=model_provider)
 
     def content(self, delta: str) -> RunEvent:
         # Built inline: this is the per-token hot path.
@@ -118,9 +156,6 @@ class EventFactory:
                 "reasoning_content": "",
             },
         )
-
-    def model_request_started(self) -> RunEvent:
-        return self._event(MODEL_REQUEST_STARTED, {"model": self.model, "model_provider": self.model_provider})
 
     def model_request_completed(self, tokens: JSON, time_to_first_token: float | None) -> RunEvent:
         """``tokens``: ``input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_*``."""
@@ -138,15 +173,6 @@ class EventFactory:
                 "cache_write_tokens": tokens.get("cache_write_tokens"),
             },
         )
-
-    def tool_call_started(self, tool: JSON) -> RunEvent:
-        return self._event(TOOL_CALL_STARTED, {"tool": tool})
-
-    def tool_call_completed(self, tool: JSON, content: str) -> RunEvent:
-        return self._event(TOOL_CALL_COMPLETED, {"content": content, "tool": tool})
-
-    def content_completed(self) -> RunEvent:
-        return self._event(RUN_CONTENT_COMPLETED, {})
 
     def run_completed(
         self,
@@ -170,16 +196,3 @@ class EventFactory:
                 "references": references or None,
             },
         )
-
-    def run_error(self, message: str, *, error_type: str, error_id: str | None) -> RunEvent:
-        return self._event(RUN_ERROR, {"content": message, "error_type": error_type, "error_id": error_id})
-
-    def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent:
-        return self._event(RUN_CANCELLED, {"content": content or reason, "reason": reason})
-
-    def run_paused(self, *, content: str | None, tools: list[JSON], requirements: list[JSON]) -> RunEvent:
-        """The run waits for a person's decision on the calls in ``tools`` (Agno's ``RunPausedEvent``)."""
-        return self._event(RUN_PAUSED, {"content": content, "tools": tools, "requirements": requirements})
-
-    def run_continued(self) -> RunEvent:
-        return self._event(RUN_CONTINUED, {})

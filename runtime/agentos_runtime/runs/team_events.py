@@ -9,13 +9,14 @@ outer run puts on the events of a run nested in it: ``parent_run_id`` for a team
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.events import AnswerEventFactory, RunEvent
 
 JSON = dict[str, Any]
 
+# A team's events are named as an agent's with this in front (``AnswerEventFactory.prefix``).
+TEAM = "Team"
 TEAM_RUN_STARTED = "TeamRunStarted"
 TEAM_RUN_CONTENT = "TeamRunContent"
 TEAM_RUN_CONTENT_COMPLETED = "TeamRunContentCompleted"
@@ -42,37 +43,20 @@ def stamped(event: RunEvent, fields: JSON) -> RunEvent:
     return RunEvent(event.event, data)
 
 
-class TeamEventFactory:
-    """Builds the events of one team run, each stamped with the run's common fields."""
+class TeamEventFactory(AnswerEventFactory):
+    """Builds the events of one team run: an agent's, named and stamped as a team's."""
 
-    __slots__ = ("_common", "model", "model_provider")
+    __slots__ = ()
+    prefix = TEAM
 
     def __init__(
         self, *, team_id: str, team_name: str, run_id: str, session_id: str, model: str, model_provider: str
     ) -> None:
-        self._common: JSON = {
-            "team_id": team_id,
-            "team_name": team_name,
-            "run_id": run_id,
-            "session_id": session_id,
-            "nested_depth": 0,
-        }
-        self.model = model
-        self.model_provider = model_provider
-
-    def _event(self, name: str, fields: JSON) -> RunEvent:
-        data: JSON = {"created_at": int(time.time()), "event": name, **self._common}
-        data.update((key, value) for key, value in fields.items() if value is not None)
-        return RunEvent(name, data)
-
-    def run_started(self) -> RunEvent:
-        return self._event(TEAM_RUN_STARTED, {"model": self.model, "model_provider": self.model_provider})
+        ids = {"team_id": team_id, "team_name": team_name}
+        super().__init__(ids, run_id=run_id, session_id=session_id, model=model, model_provider=model_provider)
 
     def content(self, delta: str) -> RunEvent:
         return self._event(TEAM_RUN_CONTENT, {"content": delta, "content_type": "str"})
-
-    def model_request_started(self) -> RunEvent:
-        return self._event(TEAM_MODEL_REQUEST_STARTED, {"model": self.model, "model_provider": self.model_provider})
 
     def model_request_completed(self, tokens: JSON, time_to_first_token: float | None) -> RunEvent:
         """``tokens``: ``input_tokens, output_tokens, total_tokens, reasoning_tokens, cache_*``."""
@@ -86,15 +70,6 @@ class TeamEventFactory:
             },
         )
 
-    def tool_call_started(self, tool: JSON) -> RunEvent:
-        return self._event(TEAM_TOOL_CALL_STARTED, {"tool": tool})
-
-    def tool_call_completed(self, tool: JSON, content: str) -> RunEvent:
-        return self._event(TEAM_TOOL_CALL_COMPLETED, {"content": content, "tool": tool})
-
-    def content_completed(self) -> RunEvent:
-        return self._event(TEAM_RUN_CONTENT_COMPLETED, {})
-
     def run_completed(
         self,
         *,
@@ -105,6 +80,7 @@ class TeamEventFactory:
         session_state: JSON | None,
         references: list[JSON] | None = None,
     ) -> RunEvent:
+        # Agno's ``TeamRunCompletedEvent`` orders its fields unlike an agent's: ``session_state`` last.
         return self._event(
             TEAM_RUN_COMPLETED,
             {
@@ -117,17 +93,3 @@ class TeamEventFactory:
                 "references": references or None,
             },
         )
-
-    def run_error(self, message: str, *, error_type: str, error_id: str | None) -> RunEvent:
-        return self._event(TEAM_RUN_ERROR, {"content": message, "error_type": error_type, "error_id": error_id})
-
-    def run_paused(self, *, content: str | None, tools: list[JSON], requirements: list[JSON]) -> RunEvent:
-        """The run waits for a person's decisions (Agno's team ``RunPausedEvent``): ``tools`` are the
-        leader's own held calls, ``requirements`` every call waited on, the members' included."""
-        return self._event(TEAM_RUN_PAUSED, {"content": content, "tools": tools, "requirements": requirements})
-
-    def run_continued(self) -> RunEvent:
-        return self._event(TEAM_RUN_CONTINUED, {})
-
-    def run_cancelled(self, reason: str, *, content: str | None) -> RunEvent:
-        return self._event(TEAM_RUN_CANCELLED, {"content": content or reason, "reason": reason})
