@@ -42,13 +42,11 @@ from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agentos_runtime.errors import ModelProviderError
-from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall, ToolSchema
+from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import Paused
 from agentos_runtime.runs.loop import Agent, MemberRuns, RunRequest
 from agentos_runtime.runs.messages import chat_messages, new_message, to_chat
-from agentos_runtime.runs.metrics import message_metrics, usage_tokens
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
 from agentos_runtime.runs.pausing import Decision, PausedRun, held_calls, member_waiting, paused_members
 from agentos_runtime.runs.record import call_summary, tool_execution
@@ -57,7 +55,14 @@ from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import check_delegation, member_answer
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
-from agentos_runtime.runs.turns import hold, resolve_held, unfinished
+from agentos_runtime.runs.turns import (
+    arguments_or_empty,
+    hold,
+    model_request,
+    record_tool_message,
+    resolve_held,
+    unfinished,
+)
 from agentos_runtime.tools.executing import execute_tool_call, parse_arguments
 from agentos_runtime.tools.tool import Tool
 
@@ -198,7 +203,7 @@ async def _lead_requests(
     for number in range(1, MAX_LEADER_REQUESTS + 1):
         tools = schemas if schemas and number < MAX_LEADER_REQUESTS else None
         completion: Completion | None = None
-        async with aclosing(_request(run, model, tools)) as answer:
+        async with aclosing(model_request(run, model, tools)) as answer:
             async for item in answer:
                 if isinstance(item, Completion):
                     completion = item
@@ -233,93 +238,7 @@ def _routed_answer(run: LeaderRun) -> RunEvent:
 def _refuse_calls(run: LeaderRun, completion: Completion) -> None:
     """Answer tool calls made where no tools were offered, so the chat stays well-formed."""
     for call in completion.tool_calls:
-        _record_tool_message(run, call, {}, f"Tool call limit reached: {call.name} was not run.", error=True)
-
-
-async def _request(
-    run: LeaderRun, model: ChatModel, tools: Sequence[ToolSchema] | None
-) -> AsyncGenerator[RunEvent | Completion, None]:
-    """One leader request: its events, then the ``Completion`` (recorded as an assistant message)."""
-    record, events, handle = run.record, run.events, run.handle
-    handle.check()
-    yield record.add(events.model_request_started())
-    started = time.perf_counter()
-    run.turn_text = []
-    completion: Completion | None = None
-    if run.stream:
-        iterator = aiter(model.stream(run.chat, tools))
-        try:
-            while True:
-                handle.interruptible = True
-                try:
-                    item = await anext(iterator)
-                except StopAsyncIteration:
-                    break
-                finally:
-                    handle.interruptible = False
-                if isinstance(item, str):
-                    _keep_text(run, item)
-                    yield events.content(item)
-                    handle.check()
-                else:
-                    completion = item
-        finally:
-            close = getattr(iterator, "aclose", None)
-            if close is not None:
-                await close()
-    else:
-        handle.interruptible = True
-        try:
-            completion = await model.complete(run.chat, tools)
-        finally:
-            handle.interruptible = False
-        if completion.content:
-            _keep_text(run, completion.content)
-            yield events.content(completion.content)
-    if completion is None:
-        raise ModelProviderError(f"model '{model.id}': the answer ended without a completion")
-    _record_answer(run, model, completion, duration=time.perf_counter() - started)
-    yield record.add(events.model_request_completed(usage_tokens(completion.usage), completion.time_to_first_token))
-    yield completion
-
-
-def _keep_text(run: LeaderRun, text: str) -> None:
-    run.record.mark_first_token()
-    run.record.text.append(text)
-    run.turn_text.append(text)
-
-
-def _record_answer(run: LeaderRun, model: ChatModel, completion: Completion, *, duration: float) -> None:
-    message = new_message(
-        "assistant",
-        completion.content,
-        created_at=int(time.time()),
-        tool_calls=[call.to_openai() for call in completion.tool_calls],
-        provider_data=completion.provider_data,
-        metrics=message_metrics(
-            completion.usage, duration=duration, time_to_first_token=completion.time_to_first_token
-        ),
-    )
-    run.record.messages.append(message)
-    run.chat.append(to_chat(message))
-    run.turn_text = []
-    run.record.metrics.add(completion.usage, model=model.model, provider=model.provider_name)
-    if completion.provider_data:
-        run.record.provider_data = completion.provider_data
-
-
-def _record_tool_message(run: LeaderRun, call: ToolCall, arguments: JSON, result: str, *, error: bool) -> None:
-    message = new_message(
-        "tool",
-        result,
-        created_at=int(time.time()),
-        tool_call_id=call.id,
-        tool_name=call.name,
-        tool_args=arguments,
-        tool_call_error=error,
-    )
-    run.record.messages.append(message)
-    run.chat.append(to_chat(message))
+        record_tool_message(run, call, {}, f"Tool call limit reached: {call.name} was not run.", error=True)
 
 
 def _member_job(
@@ -361,10 +280,7 @@ async def _use_own_tool(run: LeaderRun, call: ToolCall) -> AsyncGenerator[RunEve
         hold(run, call, may_pause=run.may_pause)
         return
     started_at, started = time.time(), time.perf_counter()
-    try:
-        arguments = parse_arguments(call.arguments)
-    except ValueError:
-        arguments = {}
+    arguments = arguments_or_empty(call)
     tool = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(started_at))
     yield run.record.add(run.events.tool_call_started(tool))
     run.handle.interruptible = True
@@ -441,7 +357,7 @@ def _tool_completed(
     )
     done["child_run_id"] = child_run_id
     run.record.tools.append(done)
-    _record_tool_message(run, call, arguments, result, error=error)
+    record_tool_message(run, call, arguments, result, error=error)
     return run.record.add(run.events.tool_call_completed(done, call_summary(call.name, arguments, duration)))
 
 

@@ -18,7 +18,9 @@ of a paused run going on: the confirmed ones as any call, the rejected ones answ
 rejection.
 
 Waits on the model and on tools are marked interruptible on the run's handle, so a cancel
-through the registry ends them at once; between events the handle's flag is checked.
+through the registry ends them at once; between events the handle's flag is checked. A team's
+leader asks its model (``model_request``) and answers calls (``record_tool_message``) with the
+same code, its events named as a team's (``runs.team_turns``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,28 @@ class CallingRun(Protocol):
     def chat(self) -> list[JSON]: ...
 
 
+class TurnEvents(ToolEvents, Protocol):
+    """The events a model request is framed with (an agent's or a team leader's)."""
+
+    def model_request_started(self) -> RunEvent: ...
+
+    def content(self, delta: str) -> RunEvent: ...
+
+    def model_request_completed(self, tokens: JSON, time_to_first_token: float | None) -> RunEvent: ...
+
+
+class AskingRun(CallingRun, Protocol):
+    """What asking the model needs of a run: its chat, whether it streams, the text in flight."""
+
+    @property
+    def events(self) -> TurnEvents: ...
+
+    @property
+    def stream(self) -> bool: ...
+
+    turn_text: list[str]
+
+
 @dataclass
 class RunContext:
     """What the loop works on: the record it fills, the events it emits, the chat it sends."""
@@ -127,23 +151,14 @@ async def run_turns(ctx: RunContext, model: ChatModel, toolbox: Toolbox) -> Asyn
     limit = toolbox.limit if toolbox.limit is not None else MAX_TOOL_CALLS
     for number in range(1, MAX_MODEL_REQUESTS + 1):
         may_call = ctx.calls < limit and number < MAX_MODEL_REQUESTS
-        ctx.handle.check()
-        yield ctx.record.add(ctx.events.model_request_started())
-        ctx.turn_text = []
-        started = time.perf_counter()
         completion: Completion | None = None
-        async with aclosing(_ask(ctx, model, toolbox.schemas if may_call else None)) as answer:
+        async with aclosing(model_request(ctx, model, toolbox.schemas if may_call else None)) as answer:
             async for item in answer:
                 if isinstance(item, Completion):
                     completion = item
                 else:
                     yield item
-        if completion is None:
-            raise ModelProviderError(f"model '{model.id}': the answer ended without a completion")
-        _record_answer(ctx, model, completion, duration=time.perf_counter() - started)
-        tokens = usage_tokens(completion.usage)
-        yield ctx.record.add(ctx.events.model_request_completed(tokens, completion.time_to_first_token))
-        if not completion.tool_calls:
+        if completion is None or not completion.tool_calls:
             return
         held = False
         for call in completion.tool_calls:
@@ -183,7 +198,7 @@ async def resolve_held(
         if call is None:  # a stored run whose answer lost the call: run what the record kept
             call = ToolCall(decision.tool_call_id, str(tool.get("tool_name")), json.dumps(tool.get("tool_args") or {}))
         if not decision.confirmed:
-            _record_tool_message(ctx, call, _arguments_or_empty(call), rejected_result(decision), error=True)
+            record_tool_message(ctx, call, arguments_or_empty(call), rejected_result(decision), error=True)
             continue
         async with aclosing(_call_tool(ctx, call, tools, replacing=index)) as steps:
             async for event in steps:
@@ -192,59 +207,72 @@ async def resolve_held(
 
 def hold(ctx: CallingRun, call: ToolCall, *, may_pause: bool) -> bool:
     """Hold ``call`` for a confirmation (``True``), or answer it unmade where the run cannot pause."""
-    arguments = _arguments_or_empty(call)
+    arguments = arguments_or_empty(call)
     if not may_pause:
-        _record_tool_message(ctx, call, arguments, unconfirmable_result(call.name), error=True)
+        record_tool_message(ctx, call, arguments, unconfirmable_result(call.name), error=True)
         return False
     held = held_call(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=int(time.time()))
     ctx.record.tools.append(held)
     return True
 
 
-async def _ask(
-    ctx: RunContext, model: ChatModel, tools: Sequence[ToolSchema] | None
+async def model_request(
+    run: AskingRun, model: ChatModel, tools: Sequence[ToolSchema] | None
 ) -> AsyncGenerator[RunEvent | Completion, None]:
-    """``RunContent`` events for the text, then the ``Completion``."""
-    handle, record = ctx.handle, ctx.record
-    if not ctx.stream:
+    """One model request: its events (``ModelRequestStarted``, the content, ``ModelRequestCompleted``),
+    then its ``Completion``, recorded as an assistant message. Raises ``ModelProviderError`` when
+    the answer ends without one, ``RunCancelled`` when the run is cancelled."""
+    record, events, handle = run.record, run.events, run.handle
+    handle.check()
+    yield record.add(events.model_request_started())
+    started = time.perf_counter()
+    run.turn_text = []
+    completion: Completion | None = None
+    if run.stream:
+        iterator = aiter(model.stream(run.chat, tools))
+        try:
+            while True:
+                handle.interruptible = True
+                try:
+                    item = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    handle.interruptible = False
+                if isinstance(item, str):
+                    _keep_text(run, item)
+                    yield events.content(item)
+                    handle.check()
+                else:
+                    completion = item
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+    else:
         handle.interruptible = True
         try:
-            completion = await model.complete(ctx.chat, tools)
+            completion = await model.complete(run.chat, tools)
         finally:
             handle.interruptible = False
         if completion.content:
-            record.mark_first_token()
-            record.text.append(completion.content)
-            ctx.turn_text.append(completion.content)
-            yield ctx.events.content(completion.content)
-        yield completion
-        return
-    iterator = aiter(model.stream(ctx.chat, tools))
-    try:
-        while True:
-            handle.interruptible = True
-            try:
-                item = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            finally:
-                handle.interruptible = False
-            if isinstance(item, str):
-                record.mark_first_token()
-                record.text.append(item)
-                ctx.turn_text.append(item)
-                yield ctx.events.content(item)
-                handle.check()
-            else:
-                yield item
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
+            _keep_text(run, completion.content)
+            yield events.content(completion.content)
+    if completion is None:
+        raise ModelProviderError(f"model '{model.id}': the answer ended without a completion")
+    _record_answer(run, model, completion, duration=time.perf_counter() - started)
+    yield record.add(events.model_request_completed(usage_tokens(completion.usage), completion.time_to_first_token))
+    yield completion
 
 
-def _record_answer(ctx: RunContext, model: ChatModel, completion: Completion, *, duration: float) -> None:
-    record = ctx.record
+def _keep_text(run: AskingRun, text: str) -> None:
+    run.record.mark_first_token()
+    run.record.text.append(text)
+    run.turn_text.append(text)
+
+
+def _record_answer(run: AskingRun, model: ChatModel, completion: Completion, *, duration: float) -> None:
+    record = run.record
     message = new_message(
         "assistant",
         completion.content,
@@ -256,14 +284,15 @@ def _record_answer(ctx: RunContext, model: ChatModel, completion: Completion, *,
         ),
     )
     record.messages.append(message)
-    ctx.chat.append(to_chat(message))
-    ctx.turn_text = []
+    run.chat.append(to_chat(message))
+    run.turn_text = []
     record.metrics.add(completion.usage, model=model.model, provider=model.provider_name)
     if completion.provider_data:
         record.provider_data = completion.provider_data
 
 
-def _record_tool_message(ctx: CallingRun, call: ToolCall, arguments: JSON, result: str, *, error: bool) -> None:
+def record_tool_message(ctx: CallingRun, call: ToolCall, arguments: JSON, result: str, *, error: bool) -> None:
+    """Answer ``call`` with ``result``: a tool message on the record and in the chat."""
     message = new_message(
         "tool",
         result,
@@ -278,7 +307,7 @@ def _record_tool_message(ctx: CallingRun, call: ToolCall, arguments: JSON, resul
 
 
 def _record_refused(ctx: RunContext, call: ToolCall) -> None:
-    _record_tool_message(ctx, call, _arguments_or_empty(call), limit_message(call.name), error=True)
+    record_tool_message(ctx, call, arguments_or_empty(call), limit_message(call.name), error=True)
 
 
 async def _call_tool(
@@ -288,7 +317,7 @@ async def _call_tool(
     (a held call, confirmed: its decision is kept)."""
     record, events, handle = ctx.record, ctx.events, ctx.handle
     created_at = int(time.time())
-    arguments = _arguments_or_empty(call)
+    arguments = arguments_or_empty(call)
     started = tool_execution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments, created_at=created_at)
     decision = {} if replacing is None else _decision_fields(record.tools[replacing])
     started.update(decision)
@@ -313,7 +342,7 @@ async def _call_tool(
         record.tools.append(done)
     else:
         record.tools[replacing] = done
-    _record_tool_message(ctx, call, arguments, outcome.result, error=outcome.error)
+    record_tool_message(ctx, call, arguments, outcome.result, error=outcome.error)
     yield record.add(events.tool_call_completed(done, call_summary(call.name, arguments, outcome.duration)))
 
 
@@ -322,7 +351,8 @@ def _decision_fields(tool: JSON) -> JSON:
     return {key: tool.get(key) for key in ("requires_confirmation", "confirmed", "confirmation_note")}
 
 
-def _arguments_or_empty(call: ToolCall) -> JSON:
+def arguments_or_empty(call: ToolCall) -> JSON:
+    """The call's arguments, or none when they are not a JSON object."""
     try:
         return parse_arguments(call.arguments)
     except ValueError:
