@@ -13,7 +13,7 @@ from typing import Any
 from agentos_runtime.evals import judging
 from agentos_runtime.evals.specs import EvalSpec, Evaluated, answer_of
 from agentos_runtime.llm.ports import ChatModel
-from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.requests import RunRequest
 
 JSON = dict[str, Any]
 

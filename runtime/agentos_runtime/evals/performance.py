@@ -24,7 +24,7 @@ from typing import Any
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.evals.specs import EvalSpec, Evaluated, answer_of
-from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.requests import RunRequest
 
 JSON = dict[str, Any]
 MIB = 1024 * 1024

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentos_runtime.evals.specs import EvalSpec, Evaluated, ExpectedArguments, finished
-from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.requests import RunRequest
 
 JSON = dict[str, Any]
 

@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.llm.ports import ChatModel
-from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.requests import RunRequest
 
 EvalType = Literal["accuracy", "agent_as_judge", "performance", "reliability"]
 ScoringStrategy = Literal["numeric", "binary"]

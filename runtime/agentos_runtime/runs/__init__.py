@@ -10,7 +10,8 @@ run in flight; ``RunRegistry.shutdown(timeout=...)`` winds every run down and wa
 
 from agentos_runtime.runs.building import build_agents, default_db_id
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.loop import Agent, RunRequest
+from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.registry import RunRegistry
+from agentos_runtime.runs.requests import RunRequest
 
 __all__ = ["Agent", "RunEvent", "RunRegistry", "RunRequest", "build_agents", "default_db_id"]

@@ -30,13 +30,12 @@ the ``search_knowledge_base`` tool, and references added to the user's message.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from agentos_runtime.config.components import AgentConfig
 from agentos_runtime.errors import ModelProviderError
@@ -65,6 +64,7 @@ from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.prompt import build_system_message, resolve_placeholders
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
+from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import (
     check_session_component,
@@ -78,53 +78,6 @@ from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, S
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
 from agentos_runtime.tools.toolsets import ToolSet
-
-JSON = dict[str, Any]
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """One run of an agent: the form fields of ``POST /agents/{id}/runs`` that matter to the loop.
-
-    ``None`` overrides fall back to the agent's config.
-    """
-
-    message: str
-    session_id: str = field(default_factory=new_id)
-    run_id: str = field(default_factory=new_id)
-    user_id: str | None = None
-    session_state: JSON | None = None
-    metadata: JSON | None = None
-    dependencies: JSON | None = None
-    """Values ``{name}`` placeholders in the prompt may name (Agno's run ``dependencies``)."""
-    add_session_state_to_context: bool | None = None
-    add_dependencies_to_context: bool | None = None
-    knowledge_filters: JSON | None = None
-    """Metadata every chunk a knowledge search of the run finds must have (Agno's run
-    ``knowledge_filters`` as a dict), for the search tool and ``add_knowledge_to_context``."""
-    add_history_to_context: bool | None = None
-    num_history_runs: int | None = None
-    member_runs: MemberRuns | None = field(default=None, compare=False, repr=False)
-    """A team member's request: what is left of the outermost team run's member runs, which
-    its nested teams share (``None``: a run of its own, with a fresh allowance)."""
-
-
-@dataclass
-class MemberRuns:
-    """Member runs a team run may still start, its nested teams' included (one count, shared)."""
-
-    left: int
-
-    def take(self) -> bool:
-        """Spend one run; ``False`` when none is left."""
-        if self.left <= 0:
-            return False
-        self.left -= 1
-        return True
 
 
 @dataclass(kw_only=True)

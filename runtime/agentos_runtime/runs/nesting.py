@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentos_runtime.runs.events import RUN_CANCELLED, RUN_COMPLETED, RUN_ERROR, RunEvent
-from agentos_runtime.runs.loop import Agent, RunRequest
+from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.registry import RunHandle
+from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.runs.team_events import TEAM_RUN_CANCELLED, TEAM_RUN_COMPLETED, TEAM_RUN_ERROR, stamped
 from agentos_runtime.storage.ports import SessionStore
 

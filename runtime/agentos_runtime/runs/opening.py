@@ -21,7 +21,7 @@ from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.sessions import merge_dicts
 
 if TYPE_CHECKING:
-    from agentos_runtime.runs.loop import RunRequest
+    from agentos_runtime.runs.requests import RunRequest
 
 JSON = dict[str, Any]
 

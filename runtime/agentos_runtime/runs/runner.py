@@ -23,8 +23,8 @@ from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storage.ports import SessionStore
 
 if TYPE_CHECKING:
-    from agentos_runtime.runs.loop import RunRequest
     from agentos_runtime.runs.pausing import PausedRun
+    from agentos_runtime.runs.requests import RunRequest
 
 JSON = dict[str, Any]
 

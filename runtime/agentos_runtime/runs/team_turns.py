@@ -45,12 +45,13 @@ from typing import Any
 from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import Paused
-from agentos_runtime.runs.loop import Agent, MemberRuns, RunRequest
+from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.messages import chat_messages, new_message, to_chat
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
 from agentos_runtime.runs.pausing import Decision, PausedRun, held_calls, member_waiting, paused_members
 from agentos_runtime.runs.record import call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
+from agentos_runtime.runs.requests import MemberRuns, RunRequest
 from agentos_runtime.runs.team_events import TeamEventFactory
 from agentos_runtime.runs.team_members import check_delegation, member_answer
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema

@@ -48,7 +48,6 @@ from agentos_runtime.runs.lifecycle import (
     answer_ending,
     answer_unsaved,
 )
-from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages
 from agentos_runtime.runs.nested_store import NestedRunStore
@@ -63,6 +62,7 @@ from agentos_runtime.runs.opening import (
 from agentos_runtime.runs.pausing import PausedRun, member_requirements
 from agentos_runtime.runs.prompt import resolve_placeholders
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
+from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import check_session_component, merge_session_state, stored_session_state
 from agentos_runtime.runs.team_events import TeamEventFactory

@@ -33,10 +33,10 @@ from agentos_runtime import patterns
 from agentos_runtime.config.components import StepCondition
 from agentos_runtime.runs.events import RUN_ERROR, RunEvent
 from agentos_runtime.runs.lifecycle import Paused
-from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
 from agentos_runtime.runs.pausing import PausedRun, step_requirement
 from agentos_runtime.runs.registry import RunCancelled, RunHandle
+from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.runs.team_events import TEAM_RUN_ERROR
 from agentos_runtime.runs.workflow_events import StepIndex, WorkflowEventFactory, workflow_fields
 from agentos_runtime.runs.workflow_record import WorkflowRecord, step_output

@@ -38,10 +38,10 @@ from agentos_runtime.runs.lifecycle import (
     Outcome,
     describe_failure,
 )
-from agentos_runtime.runs.loop import RunRequest
 from agentos_runtime.runs.opening import run_metadata
 from agentos_runtime.runs.pausing import PausedRun
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
+from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.runs.sessions import check_session_component, merge_session_state, stored_session_state
 from agentos_runtime.runs.teams import Team

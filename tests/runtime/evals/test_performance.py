@@ -10,7 +10,7 @@ from agentos_runtime.errors import Conflict
 from agentos_runtime.evals.performance import evaluate_performance
 from agentos_runtime.evals.specs import EvalSpec
 from agentos_runtime.llm.ports import ChatModel
-from agentos_runtime.runs.loop import RunRequest
+from agentos_runtime.runs.requests import RunRequest
 
 
 class Target:
