@@ -35,7 +35,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from agentos_runtime.config.components import AgentConfig
 from agentos_runtime.errors import ModelProviderError
@@ -44,7 +44,6 @@ from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import EventFactory, RunEvent
 from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
-    RUN_CONFLICT_TYPE,
     Ending,
     Outcome,
     answer_ending,
@@ -78,6 +77,8 @@ from agentos_runtime.storage.ports import MemoryStore, RecentRuns, SessionRow, S
 from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
 from agentos_runtime.tools.toolsets import ToolSet
+
+JSON = dict[str, Any]
 
 
 @dataclass(kw_only=True)
@@ -194,7 +195,7 @@ class _ContinuedRun(_AgentRun):
                 yield event
 
 
-class Agent(Runner):
+class Agent(Runner[RunRecord]):
     """A declared agent, ready to run: its config, model, tools and session store.
 
     ``run`` yields the run's events, ending with ``RunCompleted``, ``RunError`` or
@@ -250,9 +251,6 @@ class Agent(Runner):
             return self.sessions.may_pause  # a team's member, when the team run may pause
         return self.sessions is not None
 
-    def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _AgentRun:
-        return self._steps(request, self._new_record(request), handle, stream=stream)
-
     def _steps(
         self,
         request: RunRequest,
@@ -276,16 +274,8 @@ class Agent(Runner):
             toolbox=self._taken_tools.take(),
         )
 
-    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _AgentRun:
-        record = RunRecord.from_stored(paused.run)
-        request = RunRequest(
-            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
-        )
-        return self._steps(request, record, handle, stream=stream, paused=paused)
-
-    def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
-        events = self._events(str(paused.run["run_id"]), paused.session_id)
-        return events.run_error(detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
+    def _error_event(self, run_id: str, session_id: str, detail: str, *, error_type: str, error_id: str) -> RunEvent:
+        return self._events(run_id, session_id).run_error(detail, error_type=error_type, error_id=error_id)
 
     def _events(self, run_id: str, session_id: str) -> EventFactory:
         return EventFactory(
@@ -296,6 +286,9 @@ class Agent(Runner):
             model=self.model.model,
             model_provider=self.model.provider,
         )
+
+    def _stored_record(self, run: JSON) -> RunRecord:
+        return RunRecord.from_stored(run)
 
     def _new_record(self, request: RunRequest) -> RunRecord:
         return RunRecord(

@@ -11,26 +11,41 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.runs import background
 from agentos_runtime.runs.event_logs import LogOwner
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.lifecycle import RunSteps, RunWatch, complete, execute
+from agentos_runtime.runs.lifecycle import RUN_CONFLICT_TYPE, RunSteps, RunWatch, complete, execute
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
+from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.storage.ports import SessionStore
 
 if TYPE_CHECKING:
     from agentos_runtime.runs.pausing import PausedRun
-    from agentos_runtime.runs.requests import RunRequest
 
 JSON = dict[str, Any]
 
 
-class Runner:
-    """A declared agent, team or workflow as its runs start: subclasses give ``kind`` and ``new_run``."""
+class StoredRecord(Protocol):
+    """What a run's record tells of the run it is: its id and the message that started it."""
+
+    run_id: str
+    input_content: str
+
+
+RecordT = TypeVar("RecordT", bound=StoredRecord)
+
+
+class Runner(Generic[RecordT]):
+    """A declared agent, team or workflow as its runs start.
+
+    Subclasses give ``kind`` and what differs between the kinds: the run's record (``RecordT``:
+    a new one, ``_new_record``, or a stored one taken up, ``_stored_record``), the run's steps
+    around it (``_steps``) and the kind's error event (``_error_event``).
+    """
 
     kind: ClassVar[Literal["agent", "team", "workflow"]]
     id: str
@@ -72,15 +87,39 @@ class Runner:
 
     def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> RunSteps:
         """One run's steps as the lifecycle drives them (``stream``: the model streams its answer)."""
-        raise NotImplementedError(f"{type(self).__name__} does not say how its runs go")
+        return self._steps(request, self._new_record(request), handle, stream=stream)
 
     def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> RunSteps:
-        """The steps of a paused run going on (``runs.pausing``)."""
-        raise NotImplementedError(f"{type(self).__name__} runs never pause")
+        """The steps of a paused run going on (``runs.pausing``): its stored record taken up, and
+        its stored message asked again, for the user who continues it."""
+        record = self._stored_record(paused.run)
+        request = RunRequest(
+            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
+        )
+        return self._steps(request, record, handle, stream=stream, paused=paused)
 
     def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
         """The kind's error event for a paused run another request took up first."""
-        raise NotImplementedError(f"{type(self).__name__} runs never pause")
+        run_id, kind = str(paused.run["run_id"]), RUN_CONFLICT_TYPE
+        return self._error_event(run_id, paused.session_id, detail, error_type=kind, error_id=kind)
+
+    def _new_record(self, request: RunRequest) -> RecordT:
+        """The record of a new run."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its runs are recorded")
+
+    def _stored_record(self, run: JSON) -> RecordT:
+        """The record of a stored ``PAUSED`` run, taken up again to go on."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its runs are recorded")
+
+    def _steps(
+        self, request: RunRequest, record: RecordT, handle: RunHandle, *, stream: bool, paused: PausedRun | None = None
+    ) -> RunSteps:
+        """One run's steps: a new run's, or (``paused``) those of a paused run going on."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its runs go")
+
+    def _error_event(self, run_id: str, session_id: str, detail: str, *, error_type: str, error_id: str) -> RunEvent:
+        """The kind's error event, for a run that does not go on."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its runs fail")
 
     async def continue_run(self, paused: PausedRun) -> AsyncIterator[RunEvent]:
         """The events of a paused run going on: the kind's continued event, the decided calls, the

@@ -33,7 +33,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from agentos_runtime.config.components import TeamConfig
 from agentos_runtime.errors import ModelProviderError
@@ -42,7 +42,6 @@ from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.knowledge import run_knowledge_for
 from agentos_runtime.runs.lifecycle import (
-    RUN_CONFLICT_TYPE,
     Ending,
     Outcome,
     answer_ending,
@@ -76,6 +75,7 @@ from agentos_runtime.tools.clock import utc_now
 from agentos_runtime.tools.tool import Tool
 from agentos_runtime.tools.toolsets import ToolSet
 
+JSON = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
@@ -178,7 +178,7 @@ class _ContinuedTeamRun(_TeamRun):
         return lead_on(self, self.team.model, self.team.delegation, self.paused)
 
 
-class Team(Runner):
+class Team(Runner[TeamRecord]):
     """A declared team, ready to run: its config, leader model, members and session store.
 
     ``run`` yields the run's events, ending with ``TeamRunCompleted``, ``TeamRunError`` or
@@ -257,20 +257,6 @@ class Team(Runner):
             return self.sessions.may_pause  # a workflow's step, when the workflow run may pause
         return self.sessions is not None
 
-    def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _TeamRun:
-        return self._steps(request, self._new_record(request), handle, stream=stream)
-
-    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _TeamRun:
-        record = TeamRecord.from_stored(paused.run)
-        request = RunRequest(
-            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
-        )
-        return self._steps(request, record, handle, stream=stream, paused=paused)
-
-    def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
-        events = self._events(str(paused.run["run_id"]), paused.session_id)
-        return events.run_error(detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
-
     def _steps(
         self,
         request: RunRequest,
@@ -294,6 +280,9 @@ class Team(Runner):
             team=self,
         )
 
+    def _error_event(self, run_id: str, session_id: str, detail: str, *, error_type: str, error_id: str) -> RunEvent:
+        return self._events(run_id, session_id).run_error(detail, error_type=error_type, error_id=error_id)
+
     def _events(self, run_id: str, session_id: str) -> TeamEventFactory:
         return TeamEventFactory(
             team_id=self.id,
@@ -303,6 +292,9 @@ class Team(Runner):
             model=self.model.model,
             model_provider=self.model.provider,
         )
+
+    def _stored_record(self, run: JSON) -> TeamRecord:
+        return TeamRecord.from_stored(run)
 
     def _new_record(self, request: RunRequest) -> TeamRecord:
         return TeamRecord(

@@ -33,7 +33,6 @@ from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import (
     CANCELLED_BY_CALLER,
-    RUN_CONFLICT_TYPE,
     Ending,
     Outcome,
     describe_failure,
@@ -195,7 +194,7 @@ class _ContinuedWorkflowRun(_WorkflowRun):
         return go_on(self, self.workflow.steps, self.paused)
 
 
-class Workflow(Runner):
+class Workflow(Runner[WorkflowRecord]):
     """A declared workflow, ready to run: its config, planned steps and session store.
 
     ``run`` yields the run's events, ending with ``WorkflowCompleted``, ``WorkflowError`` or
@@ -240,8 +239,8 @@ class Workflow(Runner):
             return frozenset()
         return frozenset(plan.executor.delegation.members)
 
-    def new_run(self, request: RunRequest, stream: bool, handle: RunHandle) -> _WorkflowRun:
-        record = WorkflowRecord(
+    def _new_record(self, request: RunRequest) -> WorkflowRecord:
+        return WorkflowRecord(
             run_id=request.run_id,
             workflow_id=self.id,
             workflow_name=self.name,
@@ -250,14 +249,9 @@ class Workflow(Runner):
             input_content=request.message,
             metadata=run_metadata(None, request.metadata),
         )
-        return self._steps(request, record, handle, stream=stream)
 
-    def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> _WorkflowRun:
-        record = WorkflowRecord.from_stored(paused.run)
-        request = RunRequest(
-            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
-        )
-        return self._steps(request, record, handle, stream=stream, paused=paused)
+    def _stored_record(self, run: JSON) -> WorkflowRecord:
+        return WorkflowRecord.from_stored(run)
 
     def _steps(
         self,
@@ -280,9 +274,8 @@ class Workflow(Runner):
             workflow=self,
         )
 
-    def conflict_event(self, paused: PausedRun, detail: str) -> RunEvent:
-        events = self._events(str(paused.run["run_id"]), paused.session_id)
-        return events.workflow_error(detail, error_type=RUN_CONFLICT_TYPE, error_id=RUN_CONFLICT_TYPE)
+    def _error_event(self, run_id: str, session_id: str, detail: str, *, error_type: str, error_id: str) -> RunEvent:
+        return self._events(run_id, session_id).workflow_error(detail, error_type=error_type, error_id=error_id)
 
     def _events(self, run_id: str, session_id: str) -> WorkflowEventFactory:
         return WorkflowEventFactory(workflow_id=self.id, workflow_name=self.name, run_id=run_id, session_id=session_id)

@@ -119,7 +119,7 @@ async def read_run(request: Request, caller: Caller) -> tuple[RunRequest, RunFor
     return run, fields
 
 
-async def answer_run(run: RunRequest, fields: RunFormFields, *, caller: Caller, runner: Runner) -> Response:
+async def answer_run(run: RunRequest, fields: RunFormFields, *, caller: Caller, runner: Runner[Any]) -> Response:
     """Start ``run``: its event stream, or (``stream=false``) its output as JSON; in the background when asked."""
     await check_session_owner(runner.sessions, run.session_id, caller)
     if fields.background:
@@ -129,7 +129,7 @@ async def answer_run(run: RunRequest, fields: RunFormFields, *, caller: Caller, 
     return Response(_encode(await runner.complete(run)).encode(), media_type="application/json")
 
 
-async def _answer_background(run: RunRequest, *, stream: bool, runner: Runner) -> Response:
+async def _answer_background(run: RunRequest, *, stream: bool, runner: Runner[Any]) -> Response:
     if runner.sessions is None:
         raise BadRequest(f"Background execution requires a database to be configured on the {runner.kind}")
     started = await runner.start_background(run, stream=stream)
@@ -140,7 +140,7 @@ async def _answer_background(run: RunRequest, *, stream: bool, runner: Runner) -
 
 
 def resume_run(
-    runner: Runner, run_id: str, last_event_index: int | None, *, session_id: str | None, caller: Caller
+    runner: Runner[Any], run_id: str, last_event_index: int | None, *, session_id: str | None, caller: Caller
 ) -> Response:
     """The events of ``run_id`` after ``last_event_index``: from this replica's log, else the stored run."""
     log = runner.registry.event_logs.get(run_id)

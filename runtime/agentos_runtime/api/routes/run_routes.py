@@ -46,7 +46,7 @@ class RunRoutes:
     """One kind's run routes: what they read and how their documentation words it."""
 
     kind: RunKind
-    component: Callable[..., Awaitable[Runner]]
+    component: Callable[..., Awaitable[Runner[Any]]]
     """The dependency giving the component of the path's ``{kind}_id`` (404 when unknown)."""
     run_view: Callable[[JSON], JSON]
     """A stored run as ``GET .../runs`` lists it (Agno's ``RunSchema`` of the kind)."""
@@ -82,7 +82,7 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
     each kind's own functions were."""
     kind, prefix = routes.kind, routes.prefix
     component_of = routes.component
-    Component = Annotated[Runner, Depends(component_of)]  # noqa: N806 - a type, named as one
+    Component = Annotated[Runner[Any], Depends(component_of)]  # noqa: N806 - a type, named as one
     cascade = f" (and {routes.nested})" if routes.nested else ""
 
     @router.post(
@@ -184,7 +184,7 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
         return Response(output_body(await component.complete_continued(paused)), media_type="application/json")
 
 
-async def _session(component: Runner, kind: RunKind, session_id: str, *, user_id: str | None) -> SessionRow | None:
+async def _session(component: Runner[Any], kind: RunKind, session_id: str, *, user_id: str | None) -> SessionRow | None:
     return await component_session(
         component.sessions, session_id, kind=kind, component_id=component.id, user_id=user_id
     )
