@@ -51,7 +51,6 @@ from agentos_runtime.runs.lifecycle import (
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages
-from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.opening import (
     first_messages,
     history_runs,
@@ -243,13 +242,6 @@ class Agent(Runner[RunRecord]):
     def toolbox(self) -> Toolbox:
         """The tools a run opening now gets: the same toolbox until the tools change."""
         return self._taken_tools.take()
-
-    @property
-    def may_pause(self) -> bool:
-        """Whether its runs may wait for a confirmation: stored by the agent itself, to go on later."""
-        if isinstance(self.sessions, NestedRunStore):
-            return self.sessions.may_pause  # a team's member, when the team run may pause
-        return self.sessions is not None
 
     def _steps(
         self,

@@ -52,6 +52,14 @@ class Runner(Generic[RecordT]):
     sessions: SessionStore | None
     registry: RunRegistry
 
+    @property
+    def may_pause(self) -> bool:
+        """Whether its runs may wait for a confirmation: stored by the component itself, to go on
+        later, or, nested in another run (a team's member, a workflow's step), when that run may."""
+        if isinstance(self.sessions, NestedRunStore):
+            return self.sessions.may_pause
+        return self.sessions is not None
+
     def run(self, request: RunRequest) -> AsyncIterator[RunEvent]:
         """The run's events, ending with the kind's completed, error or cancelled event."""
         return self._execute(request, stream=True, watch=None)

@@ -49,7 +49,6 @@ from agentos_runtime.runs.lifecycle import (
 )
 from agentos_runtime.runs.memory.hooks import user_memory_for
 from agentos_runtime.runs.messages import HISTORY_SKIP_STATUSES, chat_messages, history_messages
-from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.nesting import Executor
 from agentos_runtime.runs.opening import (
     first_messages,
@@ -249,13 +248,6 @@ class Team(Runner[TeamRecord]):
     def own_tools(self) -> Mapping[str, Tool]:
         """The leader's own tools by name for a run opening now (the same mapping until they change)."""
         return self._own_tools.take()
-
-    @property
-    def may_pause(self) -> bool:
-        """Whether its runs may wait for a confirmation: stored by the team itself, to go on later."""
-        if isinstance(self.sessions, NestedRunStore):
-            return self.sessions.may_pause  # a workflow's step, when the workflow run may pause
-        return self.sessions is not None
 
     def _steps(
         self,

@@ -222,11 +222,6 @@ class Workflow(Runner[WorkflowRecord]):
         self.registry = registry if registry is not None else RunRegistry()
         self.db_id = db_id
 
-    @property
-    def may_pause(self) -> bool:
-        """Whether its runs may wait for a confirmation: stored by the workflow itself, to go on later."""
-        return self.sessions is not None
-
     def still_has(self, step: JSON) -> bool:
         """Whether the paused step (its ``StepRequirement`` dict) is still this workflow's, at the
         same place and run by the same agent or team, so its run can go on."""
