@@ -6,8 +6,8 @@ Handlers only orchestrate; every decision is in ``reconcile`` and the pure modul
   a resource's own events, a child's change (a deleted or hand-edited child is restored), a
   referenced Secret's change (a rotated Secret rolls the pods), a change of a ConfigMap that
   knowledge sources mount (created, edited or deleted: the readers resolve it, or roll their
-  pods). kopf runs all but the Secret and ConfigMap watches, which ask for metadata only and
-  run as tasks from start to stop.
+  pods). kopf runs the resources' watch; the children's, the Secrets' and the ConfigMaps'
+  (the last two by metadata only) run as tasks from start to stop.
 - The reconciler (``queueing``) runs them, retries failures with backoff, and reports through
   status and Events; kopf never retries anything itself.
 - A resync asks for every resource periodically, the safety net of a level-triggered design;
@@ -85,8 +85,6 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     # for about a minute before starting. Patterns (`team-*`) are served by cluster-wide watches
     # filtered by ``watching.scope_of``; those follow the CRD.
     result.scanning.disabled = bool(settings.namespaces) and not settings.namespace_patterns
-    for kind in watching.CHILD_KINDS:
-        result.watching.label_selectors[watching.resource_of(kind)] = watching.CHILD_SELECTOR
     return result
 
 
@@ -140,6 +138,18 @@ def register_lifecycle(
         memo.serves = watching.scope_of(operator_settings)
         memo.references = references = watching.References()
         watch_logger = logging.getLogger("agentos_operator.watching")
+        memo.child_watches = [
+            asyncio.create_task(
+                watching.watch_children(
+                    api,
+                    kind,
+                    operator_settings,
+                    functools.partial(watching.child_changed, store, reconciler, kind),
+                    logger=watch_logger,
+                )
+            )
+            for kind in watching.CHILD_KINDS
+        ]
         if operator_settings.watch_secrets:  # by metadata only, apart from kopf: see ``watching``
             deliver = functools.partial(watching.secret_changed, store, references, reconciler)
             listed = functools.partial(store.listed, kinds.SECRET)
@@ -173,7 +183,8 @@ def register_lifecycle(
             stop_flag.set()
         if threading.current_thread() is threading.main_thread():
             asyncio.get_running_loop().remove_signal_handler(RESYNC_SIGNAL)
-        for task in (memo.resync, memo.get("resync_asked"), memo.get("secret_watch"), memo.get("config_map_watch")):
+        watches = (memo.get("secret_watch"), memo.get("config_map_watch"), *memo.get("child_watches", ()))
+        for task in (memo.resync, memo.get("resync_asked"), *watches):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -5,8 +5,10 @@ Every kind a reconcile reads is watched, and each event lands in the store (``ku
 - ``AgentOSConfig``: its body, and what its spec reads by name (``References``): the Secrets it
   references and the ConfigMaps its knowledge sources mount.
 - The children (ConfigMaps, Services, claims, Deployments, autoscalers, disruption budgets,
-  network policies), with the operator's label selector: the operator never streams the
-  cluster's other objects of those kinds.
+  network policies), whole, with the operator's label selector: the operator never streams the
+  cluster's other objects of those kinds. Not through kopf but by the loop the metadata
+  watches run (``watch_children``): each event goes into the store as it is read, rather than
+  into kopf's per-object queues, and kopf keeps no memory of each child.
 - Secrets, when the Secret watch is on, by metadata only: their resourceVersion tells when a
   referenced one changed. Not through kopf, which would stream every Secret's data into the
   operator, but by a metadata-only watch (``kube.metadata_watch``): the API server sends
@@ -231,6 +233,17 @@ def secret_changed(
         reconciler.request(key)
 
 
+def child_changed(store: Store, reconciler: Reconciler, kind: Kind, event_type: str | None, body: Body) -> None:
+    """Keep a child of ``kind``; when the event is news, wake its owner.
+
+    ``event_type``: None for a listed child, else the watch event's type.
+    """
+    owner = owner_key(body)
+    news = store.observe(kind, event_type, body, owner=owner[1] if owner is not None else None)
+    if news and owner is not None:
+        reconciler.request(owner)
+
+
 def config_map_changed(
     versions: Versions, references: References, request: Callable[[Key], None], event_type: str | None, body: Body
 ) -> None:
@@ -245,6 +258,27 @@ def config_map_changed(
     meta = body.get("metadata") or {}
     for key in references.config_map_readers(str(meta.get("namespace") or ""), str(meta.get("name"))):
         request(key)
+
+
+async def watch_children(
+    api: ApiClient,
+    kind: Kind,
+    settings: OperatorSettings,
+    deliver: Callable[[str | None, Body], None],
+    *,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """Watch the operator's children of ``kind`` (its label selector), whole, in the namespaces it serves, until cancelled."""
+    await watch_in_scope(
+        api,
+        kind,
+        settings.namespaces,
+        deliver,
+        retry_delay=settings.retry_delay,
+        logger=logger,
+        label_selector=CHILD_SELECTOR,
+        whole=True,
+    )
 
 
 async def watch_by_metadata(
@@ -280,10 +314,9 @@ def scope_of(settings: OperatorSettings) -> Callable[[str | None], bool]:
 
 
 def register_watches(registry: kopf.OperatorRegistry) -> None:
-    """kopf's watches: the resources and their children. Secrets and ConfigMaps by metadata apart (``watch_by_metadata``)."""
+    """kopf's one watch: the resources. Children (``watch_children``), Secrets and ConfigMaps
+    (``watch_by_metadata``) are watched apart."""
     register_resource_watch(registry)
-    for kind in CHILD_KINDS:
-        register_child_watch(registry, kind)
 
 
 def register_resource_watch(registry: kopf.OperatorRegistry) -> None:
@@ -303,16 +336,3 @@ def register_resource_watch(registry: kopf.OperatorRegistry) -> None:
         news = memo.store.observe(kinds.AGENTOS_CONFIG, type, body, owner=None)
         if news or type is None:  # a listed resource is reconciled, changed or not
             memo.reconciler.request(key)
-
-
-def register_child_watch(registry: kopf.OperatorRegistry, kind: Kind) -> None:
-    """Keep the operator's children of ``kind``; a change not of our making wakes their owner."""
-
-    @kopf.on.event(*resource_of(kind), id=f"{kind.plural}-changed", registry=registry)
-    async def child_changed(type: str | None, body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
-        if not memo.serves(namespace):
-            return
-        owner = owner_key(body)
-        news = memo.store.observe(kind, type, body, owner=owner[1] if owner is not None else None)
-        if news and owner is not None:
-            memo.reconciler.request(owner)

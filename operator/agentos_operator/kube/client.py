@@ -280,26 +280,44 @@ class ApiClient:
         return list(result.get("items") or [])
 
     async def list_metadata(
-        self, kind: Kind, namespace: str | None, *, limit: int, continue_token: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        *,
+        limit: int,
+        continue_token: str | None = None,
+        label_selector: str | None = None,
+        whole: bool = False,
     ) -> Body:
         """One page of ``kind``'s objects as a PartialObjectMetadataList: their metadata, never their data.
 
         ``continue_token``: the previous page's ``metadata.continue``; the last page has none.
         Its ``metadata.resourceVersion`` is the version to watch from. A server that cannot
-        convert sends the objects whole (``kind`` then says so).
+        convert sends the objects whole (``kind`` then says so). ``whole``: ask for whole objects
+        (a plain list); ``label_selector``: only the objects it selects.
         """
         params = {"limit": str(limit)}
         if continue_token:
             params["continue"] = continue_token
+        if label_selector:
+            params["labelSelector"] = label_selector
         result: Body = await self._request(
-            "list", "GET", kind.path(namespace), params=params, accept=METADATA_LIST_ACCEPT
+            "list", "GET", kind.path(namespace), params=params, accept=None if whole else METADATA_LIST_ACCEPT
         )
         return result
 
     async def watch_metadata(
-        self, kind: Kind, namespace: str | None, *, resource_version: str, timeout_seconds: int
+        self,
+        kind: Kind,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        label_selector: str | None = None,
+        whole: bool = False,
     ) -> AsyncIterator[Body]:
-        """The watch events of ``kind`` after ``resource_version``, each object a PartialObjectMetadata.
+        """The watch events of ``kind`` after ``resource_version``, each object a PartialObjectMetadata
+        (``whole``: the whole object), of the objects ``label_selector`` selects if given.
 
         Bookmarks included (``allowWatchBookmarks``). Ends when the server ends the stream (at
         ``timeout_seconds``, or when it restarts); an ERROR event raises the ``ApiError`` of its
@@ -314,6 +332,8 @@ class ApiClient:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout_seconds),
         }
+        if label_selector:
+            params["labelSelector"] = label_selector
         limit = self._timeout.total
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=limit, sock_read=timeout_seconds + (limit if limit is not None else 0)
@@ -324,7 +344,7 @@ class ApiClient:
                     async with session.get(
                         self._server + path,
                         params=params,
-                        headers={"Accept": METADATA_ACCEPT},
+                        headers={"Accept": "application/json" if whole else METADATA_ACCEPT},
                         timeout=timeout,
                         allow_redirects=False,
                     ) as response:

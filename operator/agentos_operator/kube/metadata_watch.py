@@ -17,6 +17,12 @@ metadata-only watches:
 - a watch ending within a second with nothing received counts as a failure, as client-go's
   "very short watch" does, so a server or proxy closing every stream at once is not hammered.
 
+The same loop watches the operator's children whole (``whole``, with the operator's label
+selector), also apart from kopf: each event is taken into the store as it is read, one at a
+time, where kopf queues every event for a worker per object and keeps a memory of every object
+it has seen. In a cold start of 1000 resources, a thousand rollouts' Deployment events (most of
+each its ``managedFields``) waited decoded in those queues at once.
+
 Metadata carries annotations too, and ``kubectl apply`` keeps an object's whole manifest in
 one (a Secret's data included): each object is cut to ``KEPT_METADATA`` on arrival, before
 anyone keeps or sees it. What reaches ``deliver`` is ``{"metadata": {...}}`` and nothing else.
@@ -53,6 +59,9 @@ Logger = logging.Logger | logging.LoggerAdapter[Any]
 NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
 GONE = 410
 PAGE_SIZE = 500  # as kubectl and kopf list: no answer holds the whole kind at once
+# Whole objects (a Deployment with its managedFields) decode to several times their JSON: a
+# page of 500 of them held tens of MiB at once, pages of 100 a fifth of it.
+WHOLE_PAGE_SIZE = 100
 # client-go's reflector asks each watch to end after 5 to 10 minutes, spread so that many
 # watches do not all come back at once.
 WATCH_MIN_SECONDS = 300
@@ -144,12 +153,14 @@ def fixed_namespaces(patterns: Sequence[str]) -> list[str | None] | None:
 
 
 class MetadataWatch:
-    """The objects of ``kind`` in ``namespace`` (None: all), delivered to ``deliver`` by metadata only.
+    """The objects of ``kind`` in ``namespace`` (None: all), delivered to ``deliver`` by metadata only
+    (``whole``: whole, as the API server sends them), those ``label_selector`` selects if given.
 
     ``deliver(event_type, body)`` is called in the loop, synchronously: event type None for a
     listed object, else ADDED, MODIFIED or DELETED. ``known`` is the last metadata of each
     object, so a new list (after a 410) can tell what the watch missed: an object gone is
-    delivered as DELETED, one not known before as ADDED (the first list's objects are all
+    delivered as DELETED (by its metadata, also when watched whole), one not known before as
+    ADDED (the first list's objects are all
     listings). ``on_listed(namespace)`` is called after each list, once its objects are all
     delivered. ``watch_timeout`` gives each watch's ``timeoutSeconds``.
 
@@ -170,6 +181,8 @@ class MetadataWatch:
         page_size: int = PAGE_SIZE,
         watch_timeout: Callable[[], int] = watch_seconds,
         on_listed: Listed | None = None,
+        label_selector: str | None = None,
+        whole: bool = False,
     ) -> None:
         self.api = api
         self.kind = kind
@@ -180,6 +193,8 @@ class MetadataWatch:
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.on_listed = on_listed
+        self.label_selector = label_selector
+        self.whole = whole
         self.known: dict[Key, Body] = {}
         self.resource_version: str | None = None  # None: list before watching
         self._failures = 0
@@ -208,13 +223,20 @@ class MetadataWatch:
         listed: dict[Key, Body] = {}
         token: str | None = None
         while True:
-            page = await self.api.list_metadata(self.kind, self.namespace, limit=self.page_size, continue_token=token)
+            page = await self.api.list_metadata(
+                self.kind,
+                self.namespace,
+                limit=self.page_size,
+                continue_token=token,
+                label_selector=self.label_selector,
+                whole=self.whole,
+            )
             self._check_partial(page, PARTIAL_LIST)
             for item in page.get("items") or []:
                 body = trimmed(item)
                 key = key_of(body)
                 listed[key] = body
-                self.deliver("ADDED" if self._listed and key not in self.known else None, body)
+                self.deliver("ADDED" if self._listed and key not in self.known else None, item if self.whole else body)
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
             if token is None:
@@ -233,7 +255,12 @@ class MetadataWatch:
         loop = asyncio.get_running_loop()
         started, received = loop.time(), 0
         events = self.api.watch_metadata(
-            self.kind, self.namespace, resource_version=self.resource_version, timeout_seconds=self.watch_timeout()
+            self.kind,
+            self.namespace,
+            resource_version=self.resource_version,
+            timeout_seconds=self.watch_timeout(),
+            label_selector=self.label_selector,
+            whole=self.whole,
         )
         async for event in events:
             received += 1
@@ -262,7 +289,7 @@ class MetadataWatch:
                 self.known[key_of(body)] = body
             if version:
                 self.resource_version = str(version)
-            self.deliver(str(event_type), body)
+            self.deliver(str(event_type), obj if self.whole and event_type != "DELETED" else body)
         elif event_type == "BOOKMARK" and version:
             self.resource_version = str(version)
 
@@ -277,7 +304,7 @@ class MetadataWatch:
         await asyncio.sleep(delay)
 
     def _check_partial(self, body: Mapping[str, Any], expected: str) -> None:
-        if body.get("kind") != expected and not self._told_whole:
+        if not self.whole and body.get("kind") != expected and not self._told_whole:
             self._told_whole = True
             self.logger.warning(
                 "the API server sent whole %s rather than their metadata; all but the metadata is dropped on arrival",
@@ -294,17 +321,31 @@ async def watch_in_scope(
     retry_delay: RetryDelay,
     logger: Logger,
     on_listed: Listed | None = None,
+    label_selector: str | None = None,
+    whole: bool = False,
 ) -> None:
     """Watch ``kind`` by metadata in the namespaces ``patterns`` select (every one when empty), until cancelled.
 
     ``on_listed(namespace)``: each watch of ``kind`` (one per namespace, or None for all) has listed.
+    ``whole``: whole objects (in pages of ``WHOLE_PAGE_SIZE``); ``label_selector``: only those it selects.
 
     With globs, kopf needs to list namespaces; where it may not, it serves the namespaces named
     outright, and so do these watches.
     """
 
     def watch(namespace: str | None, to: Deliver) -> MetadataWatch:
-        return MetadataWatch(api, kind, namespace, to, retry_delay=retry_delay, logger=logger, on_listed=on_listed)
+        return MetadataWatch(
+            api,
+            kind,
+            namespace,
+            to,
+            retry_delay=retry_delay,
+            logger=logger,
+            on_listed=on_listed,
+            label_selector=label_selector,
+            whole=whole,
+            page_size=WHOLE_PAGE_SIZE if whole else PAGE_SIZE,
+        )
 
     namespaces = fixed_namespaces(patterns)
     if namespaces is None:
