@@ -11,6 +11,7 @@ stops it before the first child is written, and the status says why.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import time
@@ -258,30 +259,37 @@ async def _conclude(
         url=url,
         config_hash=config_hash,
     )
+    # The Events telling the children's writes go out with the status, not after it: they tell
+    # writes made, whatever becomes of the status. The Ready condition's move is told once the
+    # status holds it (a status not written is tried again, and would tell it twice).
+    told = events.for_changes(changes)
     if status.changed(previous, new_status):
         sent = {"status": status.patch(previous, new_status)}
-        try:
-            written = await ctx.api.patch(
-                kinds.AGENTOS_CONFIG,
-                meta["namespace"],
-                meta["name"],
-                sent,
-                subresource="status",
-                field_manager=ctx.settings.field_manager,
-            )
-        except ApiNotFoundError:
+        patching = ctx.api.patch(
+            kinds.AGENTOS_CONFIG,
+            meta["namespace"],
+            meta["name"],
+            sent,
+            subresource="status",
+            field_manager=ctx.settings.field_manager,
+        )
+        written, _ = await asyncio.gather(patching, _post(ctx, body, told), return_exceptions=True)
+        if isinstance(written, ApiNotFoundError):
             return Outcome("gone")
-        except ApiError as error:
-            if error.transient:
-                raise
+        if isinstance(written, ApiError) and not written.transient:
             # The API server will not store this status (the resource is at etcd's size limit):
             # said in an Event, which is stored apart; the next edit of the resource tries again.
-            why = f"the status cannot be written: {error.detail or error.reason}: make the spec smaller"
+            why = f"the status cannot be written: {written.detail or written.reason}: make the spec smaller"
             await _post(ctx, body, [events.Notice("Warning", conditions.STATUS_REFUSED, why)])
             return Outcome("invalid", why, "Unknown", tuple(changes))
+        if isinstance(written, BaseException):
+            raise written
         ctx.store.wrote(kinds.AGENTOS_CONFIG, written, sent=sent, owner=(meta["namespace"], meta["name"]))
-    notices = [*events.for_changes(changes), *events.for_transition(before, merged)]
-    await _post(ctx, body, notices)
+    else:
+        await _post(ctx, body, told)
+    moved = events.for_transition(before, merged)
+    await _post(ctx, body, moved)
+    notices = [*told, *moved]
     ready = conditions.find(merged, conditions.READY) or {}
     message = next((n.message for n in notices if n.type == "Warning"), "")
     return Outcome(

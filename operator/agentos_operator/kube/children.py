@@ -137,10 +137,10 @@ async def apply_children(
     (``ChildRejectedError``); a transient failure half-way leaves ``changes`` telling what was
     written before it.
 
-    The dry runs go out together, then the writes: ``created_once`` (children the caller found
-    missing, created and never updated) first, then the manifests in three waves (``_waves``):
-    what the pods use or are held to, together; the Deployment once they are all written; then,
-    together, what acts on the Deployment. ``orphans`` (kind, name) are children of ours the
+    The dry runs go out together, then the writes in three waves (``_waves``): what the pods use
+    or are held to, ``created_once`` among them (children the caller found missing, created and
+    never updated: the generated key), together; the Deployment once they are all written;
+    then, together, what acts on the Deployment. ``orphans`` (kind, name) are children of ours the
     caller found without an owner and never writes (the generated key): named with those the
     dry runs find so (``OrphansNotAdoptableError``).
     """
@@ -185,19 +185,21 @@ async def apply_children(
         if isinstance(answer, BaseException):
             raise answer
     to_write = [child for child in drifted if child.live is None or drift.drifted(child.live, child.manifest)]
-    for once in created_once:
-        try:
-            created = await api.create(once.manifest, field_manager=field_manager)
-        except ApiError as error:
-            await _check_creation(api, once, error, owner, owner_uid)
-            raise
-        kind = kinds.kind_of(once.manifest)
-        store.wrote(kind, created, sent=once.manifest, owner=owner)
-        changes.append(Change("created", kind.kind, once.manifest["metadata"]["name"]))
-    for wave in _waves(to_write):
-        results = await _together(_write(api, store, child, field_manager, owner) for child in wave)
+    for index, wave in enumerate(_waves(to_write) or [[]]):
+        # The first wave creates the ``created_once`` children too (the pods use the generated key).
+        creating = created_once if index == 0 else ()
+        results = await _together(
+            [
+                *(_create_once(api, store, child, field_manager, owner, owner_uid) for child in creating),
+                *(_write(api, store, child, field_manager, owner) for child in wave),
+            ]
+        )
         # In the order of the wave, whichever finished first: the writes made are all told.
         changes += [result for result in results if isinstance(result, Change)]
+        for result in results[: len(creating)]:
+            if isinstance(result, BaseException):
+                raise result  # already what the creation's failure means (``_check_creation``)
+        results = results[len(creating) :]
         for child, result in zip(wave, results, strict=True):
             if isinstance(result, ApiError) and _refused(result):
                 # Refused past its dry run (etcd's size limit, which a dry run never reaches): the
@@ -274,6 +276,19 @@ def _may_exist(answer: Mapping[str, Any] | BaseException) -> bool:
 def _refused(error: BaseException) -> bool:
     """Whether a dry run's failure says the API server refuses the child (retrying cannot help)."""
     return isinstance(error, ApiError) and not error.transient
+
+
+async def _create_once(
+    api: ApiClient, store: Store, once: CreatedOnce, field_manager: str, owner: Key, owner_uid: str | None
+) -> Change:
+    try:
+        created = await api.create(once.manifest, field_manager=field_manager)
+    except ApiError as error:
+        await _check_creation(api, once, error, owner, owner_uid)
+        raise
+    kind = kinds.kind_of(once.manifest)
+    store.wrote(kind, created, sent=once.manifest, owner=owner)
+    return Change("created", kind.kind, once.manifest["metadata"]["name"])
 
 
 async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: str, owner: Key) -> Change:

@@ -1,17 +1,23 @@
 """How a resource's children are written: dry runs together, then what the pods use or are held
-to (ConfigMap, Secrets, claim, Service, NetworkPolicy) together, the Deployment once they are
-all written, then what acts on it (autoscaler, disruption budget)."""
+to (ConfigMap, Secrets, the generated key to create, claim, Service, NetworkPolicy) together, the
+Deployment once they are all written, then what acts on it (autoscaler, disruption budget)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
 from agentos_operator import render, watching
 from agentos_operator.kube import kinds
-from agentos_operator.kube.children import Change, ChildConflictError, ChildRejectedError, apply_children
+from agentos_operator.kube.children import (
+    Change,
+    ChildConflictError,
+    ChildRejectedError,
+    CreatedOnce,
+    apply_children,
+)
 from agentos_operator.kube.client import ApiError
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
@@ -72,6 +78,18 @@ class Api:
         self.objects[key] = answer
         return answer
 
+    async def create(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
+        """Creates into ``objects`` (logged as the kind's creation), each call taking a few turns of the loop."""
+        mode, created = "dry" if dry_run else "real", f"{body['kind']} (created)"
+        self.log.append(("start", mode, created))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.log.append(("end", mode, created))
+        answer = {**body, "metadata": {**body["metadata"], "uid": "u", "resourceVersion": "7"}}
+        if not dry_run:
+            self.objects[(body["kind"], body["metadata"]["name"])] = answer
+        return answer if not dry_run else {**body}
+
     async def patch(
         self, kind: kinds.Kind, namespace: str, name: str, patch: Mapping[str, Any], *, field_manager: str
     ) -> dict[str, Any]:
@@ -107,7 +125,9 @@ async def cache(api: Api) -> AsyncIterator[Store]:
     result.close()
 
 
-async def apply(api: Api, cache: Store, changes: list[Change] | None = None) -> dict[str, dict[str, Any]]:
+async def apply(
+    api: Api, cache: Store, changes: list[Change] | None = None, *, created_once: Sequence[CreatedOnce] = ()
+) -> dict[str, dict[str, Any]]:
     return await apply_children(
         api,  # type: ignore[arg-type]
         cache,
@@ -116,6 +136,7 @@ async def apply(api: Api, cache: Store, changes: list[Change] | None = None) -> 
         owner_uid="uid-demo",
         field_manager="op",
         changes=[] if changes is None else changes,
+        created_once=created_once,
     )
 
 
@@ -146,6 +167,22 @@ async def test_the_deployment_is_written_after_what_its_pods_use_and_before_what
     assert {c.action for c in changes} == {"created"}
     assert live["Deployment"]["metadata"]["resourceVersion"] == "7"
     assert api.gets == []  # absent from the store: the dry runs said they did not exist
+
+
+async def test_a_key_to_create_goes_out_with_what_the_pods_use_not_before_it_and_before_the_deployment(
+    api: Api, cache: Store
+) -> None:
+    key = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "demo-security-key", "namespace": "ns1"}}
+    changes: list[Change] = []
+
+    await apply(api, cache, changes, created_once=[CreatedOnce(key)])
+
+    real = [(verb, kind) for verb, mode, kind in api.log if mode == "real"]
+    first_end = next(i for i, (verb, _) in enumerate(real) if verb == "end")
+    started_together = {kind for verb, kind in real[:first_end] if verb == "start"}
+    assert started_together == {"Secret (created)", "ConfigMap", "Secret", "Service", "NetworkPolicy"}
+    assert real.index(("end", "Secret (created)")) < real.index(("start", "Deployment"))
+    assert changes[0] == Change("created", "Secret", "demo-security-key")  # told first, as it is listed first
 
 
 async def test_a_child_only_its_dry_run_shows_to_exist_is_read_and_refused_when_not_ours(
