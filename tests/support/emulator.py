@@ -765,6 +765,8 @@ class Emulator(kmock.KubernetesEmulator):
         if metadata_form(accept_header(request)) == PARTIAL_LIST:
             items = [as_partial(item) for item in items]
             return {"apiVersion": META_GROUP_VERSION, "kind": PARTIAL_LIST, "metadata": metadata, "items": items}
+        # As an API server lists: the items without their apiVersion and kind, which the list says.
+        items = [{key: value for key, value in item.items() if key not in ("apiVersion", "kind")} for item in items]
         return {"apiVersion": group_version, "kind": f"{kind}List", "metadata": metadata, "items": items}
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:

@@ -236,7 +236,9 @@ class MetadataWatch:
                 body = trimmed(item)
                 key = key_of(body)
                 listed[key] = body
-                self.deliver("ADDED" if self._listed and key not in self.known else None, item if self.whole else body)
+                self.deliver(
+                    "ADDED" if self._listed and key not in self.known else None, self._listed_whole(item) or body
+                )
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
             if token is None:
@@ -276,6 +278,14 @@ class MetadataWatch:
             )
         self._failures = 0
         self.logger.debug("the watch of %s ended; resuming", self.scope)
+
+    def _listed_whole(self, item: Body) -> Body | None:
+        """A listed object as watched whole: with its ``apiVersion`` and ``kind``, which an API
+        server leaves out of a list's items (a watch event's object has them); None when watched
+        by metadata."""
+        if not self.whole:
+            return None
+        return {"apiVersion": self.kind.api_version, "kind": self.kind.kind, **item}
 
     def _take(self, event: Mapping[str, Any]) -> None:
         event_type, obj = event.get("type"), event["object"]

@@ -15,8 +15,9 @@ from agentos_operator.kube.kinds import CONFIG_MAP
 from agentos_operator.kube.metadata_watch import WHOLE_PAGE_SIZE, MetadataWatch, watch_in_scope
 from agentos_operator.metrics import Metrics
 from agentos_operator.settings import OperatorSettings
+from kmock._internal import rendering
 
-from tests.operator.kopf.conftest import CONFIGMAPS, Cluster, eventually
+from tests.operator.kopf.conftest import CONFIGMAPS, Cluster, StartOperator, eventually
 from tests.operator.kopf.test_secret_watch_loop import LOGGER, Delays, Delivered, Run, api, requests, run
 
 __all__ = ["api", "run"]  # the fixtures, shared with the Secret watch's tests
@@ -63,6 +64,20 @@ async def test_a_whole_watch_lists_and_watches_only_the_selected_objects_and_del
     assert {r.params.get("labelSelector") for r in asked} == {watching.CHILD_SELECTOR}
     assert all("PartialObjectMetadata" not in (r.headers.get("Accept") or "") for r in asked)
     assert [r.params["limit"] for r in requests(cluster, "list", "configmaps")] == ["2", "2"]
+
+
+async def test_a_listed_child_arrives_with_its_api_version_and_kind_which_a_list_leaves_out_of_its_items(
+    cluster: Cluster, api: ApiClient, run: Run
+) -> None:
+    await config_map(cluster, "listed", OURS)
+    delivered = Delivered()
+
+    run(child_watch(api, delivered).run())
+    await eventually(lambda: len(requests(cluster, "watch", "configmaps")) == 1, what="the watch")
+    await config_map(cluster, "watched", OURS)
+    await eventually(lambda: "watched" in delivered.names("ADDED"), what="the new child delivered")
+
+    assert [(body["apiVersion"], body["kind"]) for body in delivered.bodies] == [("v1", "ConfigMap")] * 2
 
 
 async def test_a_whole_watch_remembers_only_the_metadata_and_delivers_a_missed_deletion_by_it(
@@ -125,3 +140,23 @@ def test_kopf_watches_the_resources_only_the_operator_watches_the_children_itsel
 
 def kopf_login(**_: Any) -> Any:
     raise AssertionError("no login in this test")
+
+
+async def test_a_new_operator_process_on_a_converged_cluster_rewrites_no_child_it_listed(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    first = start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    await first.stop()
+    mark = len(cluster.api.requests_since(0))
+
+    second = start_operator(resync_seconds=0.2)  # each resync reconciles it again, from what the watches listed
+    await eventually(lambda: second.reconciles() >= 4, what="the resource reconciled after its children were listed")
+
+    assert [(r.method, r.url.path) for r in cluster.api.requests_since(mark) if is_write(r)] == []
+
+
+def is_write(request: rendering.Request) -> bool:
+    return request.method in ("POST", "PUT", "PATCH", "DELETE") and "dryRun" not in request.params
