@@ -112,15 +112,23 @@ def server_quantities(value: Any, path: tuple[str, ...] = ()) -> Any:
     """``value`` (a copy) with every quantity in the form the server stores it; other fields as they are.
 
     A number there is a quantity too (the server stores ``1`` as ``"1"``). Text that is no
-    quantity is kept: the server refuses it, and drift need not guess.
+    quantity is kept: the server refuses it, and drift need not guess. ``path``: the keys that
+    lead to ``value``.
     """
+    grand, parent, key = ("", "", "", *path)[-3:]
+    return _server_quantities(value, grand, parent, key)
+
+
+def _server_quantities(value: Any, grand: str, parent: str, key: str) -> Any:
+    """``server_quantities`` of ``value``, found under the keys ``grand``, ``parent``, ``key`` (list indices skipped)."""
     if isinstance(value, Mapping):
-        return {key: server_quantities(item, (*path[-2:], str(key))) for key, item in value.items()}
+        return {name: _server_quantities(item, parent, key, str(name)) for name, item in value.items()}
     if isinstance(value, list):
-        return [server_quantities(item, path) for item in value]
-    in_resource_list = path[-3:-1] in _QUANTITY_MAPS
-    quantity_place = path[-2:] in _QUANTITY_PLACES or in_resource_list
-    if not quantity_place or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return [_server_quantities(item, grand, parent, key) for item in value]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value
+    in_resource_list = (grand, parent) in _QUANTITY_MAPS
+    if not in_resource_list and (parent, key) not in _QUANTITY_PLACES:
         return value
     try:
         return canonical_resource_quantity(str(value)) if in_resource_list else canonical_quantity(str(value))
@@ -134,7 +142,7 @@ def drifted(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
         return True
     wanted = comparable(desired)
     wanted.pop("apiVersion", None)  # the same object is readable under several API versions
-    return not holds(live, wanted) or bool(foreign_keys(live, desired))
+    return not holds(live, wanted) or bool(_foreign_keys(live, wanted))
 
 
 # The maps of a kind whose every key the operator owns: server-side apply keeps keys another
@@ -144,9 +152,13 @@ _EXCLUSIVE_MAPS = {"Secret": ("data",), "ConfigMap": ("data", "binaryData")}
 
 def foreign_keys(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, list[str]]:
     """The keys of ``live``'s data maps that ``desired`` does not set, by map (``data``, ``binaryData``); sorted."""
-    wanted = comparable(desired)
+    return _foreign_keys(live, comparable(desired))
+
+
+def _foreign_keys(live: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``foreign_keys`` of ``wanted``, a desired object already ``comparable``."""
     found: dict[str, list[str]] = {}
-    for field in _EXCLUSIVE_MAPS.get(str(desired.get("kind")), ()):
+    for field in _EXCLUSIVE_MAPS.get(str(wanted.get("kind")), ()):
         extra = sorted(set(live.get(field) or {}) - set(wanted.get(field) or {}))
         if extra:
             found[field] = extra
