@@ -66,9 +66,10 @@ NAMESPACE_TERMINATING = "because it is being terminated"
 # The API server's message is kept for the log and the status, cut to a readable length.
 MESSAGE_MAX_LENGTH = 300
 # Requests under way at once, watches aside. Each needs a connection of its own (HTTP/1.1), and
-# each TLS connection holds a 128 KiB read buffer: a cold start's reconciles (10 at once, their
-# dry runs together) opened 100, 13 MiB, without finishing sooner, as the API server is what
-# they wait for. A request beyond the limit waits here, as it would wait at the server.
+# each TLS connection holds a read buffer (``running.TLS_READ_BUFFER``): a cold start's
+# reconciles (10 at once, their dry runs together) opened 100, 13 MiB at asyncio's size, without
+# finishing sooner, as the API server is what they wait for. A request beyond the limit waits
+# here, as it would wait at the server.
 MAX_REQUESTS = 32
 # The status of a request that got no usable answer: there is no HTTP status to tell.
 UNAVAILABLE = 0

@@ -150,6 +150,17 @@ def test_the_operator_process_does_not_load_the_kubernetes_client(tmp_path: Path
     assert modules_after("from agentos_operator import running; running.forgo_kubernetes_client(); import kopf") == "[]"
 
 
+def test_the_operator_process_reads_each_tls_connection_into_32_kib_not_256(tmp_path: Path) -> None:
+    code = (
+        "import asyncio, ssl, asyncio.sslproto as p; from agentos_operator import running;"
+        "new = lambda: len(p.SSLProtocol(asyncio.new_event_loop(), asyncio.Protocol(), ssl.create_default_context(),"
+        " None)._ssl_buffer); before = new(); running.smaller_tls_read_buffers(); print(before, new())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+
+    assert result.stdout.split() == [str(256 * 1024), str(32 * 1024)]
+
+
 def test_a_registry_with_a_handler_that_needs_a_diff_base_is_refused() -> None:
     registry = kopf.OperatorRegistry()
 
