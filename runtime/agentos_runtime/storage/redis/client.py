@@ -46,12 +46,14 @@ _BATCH = 500
 
 def create_client(url: str) -> Redis:
     # One immediate retry re-opens a connection the server dropped (a restart, an idle timeout).
+    # A command timed out is not sent again: the server hangs (the retry would double the wait
+    # before the caller hears of it) or is slow (it may have run the command).
     return Redis.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=TIMEOUT_SECONDS,
         socket_timeout=TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
 
 
