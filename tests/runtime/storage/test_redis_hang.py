@@ -1,6 +1,7 @@
 """Redis that hangs (a partition, a stuck server) is reported unavailable after one timeout: a
 command whose reply never came is not sent again on a new connection, which would double the
-wait (and the server may have run it). A connection the server dropped is still re-opened once."""
+wait (and the server may have run it). A connection the server dropped is opened again for the
+next command (redis-py finds it closed before sending: this holds with or without its retry)."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ class SqlDatabase:
     async def ping(self) -> None:
         """Answers when the database would take a write; ``StorageUnavailable`` saying why not."""
         rows = (await self._executor.fetch([(self._ping, {})]))[0]
-        if rows and rows[0][0] == "on":
+        if rows and rows[0][0] == "on":  # PostgreSQL's transaction_read_only; SQLite answers 1
             raise read_only_server(self.id)
 
     async def close(self) -> None:

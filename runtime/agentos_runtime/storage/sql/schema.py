@@ -155,6 +155,6 @@ async def _migrate(
 # standby, or ``default_transaction_read_only`` set for the database or the user); SQLite's file
 # is found read-only by the write itself (``sqlite_executor``), so its ping only answers.
 PING = {
-    "sqlite": Statement("SELECT 'off'"),
+    "sqlite": Statement("SELECT 1"),
     "postgresql": Statement("SELECT current_setting('transaction_read_only')"),
 }
