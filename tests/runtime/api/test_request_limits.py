@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agentos_runtime.api.middleware import BodyLimit, LimitBodySize
 from fastapi import HTTPException
 from starlette.requests import Request
@@ -140,3 +141,38 @@ async def test_once_the_body_is_in_waiting_for_the_client_has_no_deadline() -> N
     await asyncio.wait_for(limited(scope, receive, send), 5)
 
     assert seen == ["http.disconnect"]
+
+
+TEAM_AND_WORKFLOW = """
+os_id: limits-os
+models:
+  - id: fake
+    model: fake-model
+    base_url: http://127.0.0.1:9/v1
+    api_key_env: null
+agents:
+  - id: assistant
+teams:
+  - id: crew
+    members: [assistant]
+workflows:
+  - id: pipeline
+    steps: [{name: first, agent: assistant}]
+"""
+
+FORM_ROUTES = [
+    f"/{kind}/{component}/runs{action}"
+    for kind, component in (("agents", "assistant"), ("teams", "crew"), ("workflows", "pipeline"))
+    for action in ("", "/some-run/continue", "/some-run/resume")
+]
+
+
+@pytest.mark.parametrize("path", FORM_ROUTES)
+async def test_every_run_form_route_refuses_a_field_past_the_body_limit_with_413(tmp_path: Path, path: str) -> None:
+    async with serve(TEAM_AND_WORKFLOW, data_dir=tmp_path, max_body_bytes=LIMIT) as running:
+        refused = await running.client.post(
+            path, files={"session_id": (None, "s"), "tools": (None, "x" * (LIMIT * 2)), "stream": (None, "false")}
+        )
+        assert refused.status_code == 413, refused.text
+        assert refused.json() == {"detail": "Request body too large: at most 1000 bytes here (AGENTOS_MAX_BODY_BYTES)"}
+        assert await running.database().sessions.get_session("s") is None
