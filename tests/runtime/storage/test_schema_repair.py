@@ -1,20 +1,40 @@
 """Tables dropped under a running runtime are created again for the next call, without a restart:
 the call that found one missing fails saying so, one repair runs however many calls found it, and
-a repair that fails is logged and tried again by the next call that finds a table missing."""
+a repair that fails is logged and tried again by the next call that finds a table missing. The
+same holds for the knowledge tables (the contents table, a base's chunk and vector tables), on
+SQLite's knowledge file and on PostgreSQL with pgvector: one repair prepares every open base of
+the database again, with the dimensions and index it was opened with."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import cast
 
+import psycopg
 import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.storage.factory import open_database
+from agentos_runtime.knowledge.ports import KnowledgeStore
+from agentos_runtime.knowledge.records import Chunk, Content
+from agentos_runtime.knowledge.stores.checking import IncompatibleStore
+from agentos_runtime.knowledge.stores.opening import KnowledgeConnection
+from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
+from agentos_runtime.knowledge.stores.sqlite_files import connect_knowledge, knowledge_path
+from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
+from agentos_runtime.storage.factory import open_database, sqlite_path
 from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, SessionRow
 from agentos_runtime.storage.sql.database import SqlDatabase
+from agentos_runtime.storage.sql.executing import Executor
 from agentos_runtime.storage.sql.repair import SchemaRepair
+
+from tests.runtime.knowledge.stores.conftest import DIMENSIONS as KNOWLEDGE_DIMENSIONS
+from tests.runtime.knowledge.stores.conftest import KnowledgeSpot, drop_schema
+from tests.support.databases import unique_name
+from tests.support.fake_embeddings import fake_embedding
+from tests.support.pgvector_server import pgvector_url
 
 
 class Creating:
@@ -25,17 +45,16 @@ class Creating:
         self.failures = failures
         self.release = asyncio.Event()
 
-    async def __call__(self) -> bool:
+    async def __call__(self) -> None:
         self.calls += 1
         await self.release.wait()
         if self.calls <= self.failures:
             raise StorageUnavailable("database 'main' refused the operation (permission denied for schema public)")
-        return False
 
 
 async def test_calls_finding_tables_missing_while_a_repair_runs_start_no_other() -> None:
     creating = Creating()
-    repair = SchemaRepair(creating, db_id="main", legacy_runs=False)
+    repair = SchemaRepair(creating, db_id="main")
 
     for _ in range(5):
         repair.found_missing()
@@ -51,7 +70,7 @@ async def test_a_failed_repair_is_logged_and_the_next_call_finding_tables_missin
 ) -> None:
     creating = Creating(failures=1)
     creating.release.set()
-    repair = SchemaRepair(creating, db_id="main", legacy_runs=False)
+    repair = SchemaRepair(creating, db_id="main")
 
     repair.found_missing()
     await repair.settled()
@@ -68,7 +87,7 @@ async def test_a_failed_repair_is_logged_and_the_next_call_finding_tables_missin
 
 async def test_a_repair_under_way_is_cancelled_when_the_database_closes() -> None:
     creating = Creating()
-    repair = SchemaRepair(creating, db_id="main", legacy_runs=False)
+    repair = SchemaRepair(creating, db_id="main")
     repair.found_missing()
     await asyncio.sleep(0)
 
@@ -133,3 +152,236 @@ async def test_a_sqlite_table_of_the_listings_stores_found_missing_is_created_ag
         "a table of the runtime is missing: it is being created again, empty: try again"
     )
     assert listed.total == 0
+
+
+# --- knowledge: the contents table and a base's chunk (and SQLite vector) tables -------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def spot(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KnowledgeSpot]:
+    """Knowledge stores on SQLite's knowledge file, or in a schema of their own on the pgvector server."""
+    kind: str = request.param
+    name = unique_name("repair")
+    database = DatabaseConfig.model_validate({"id": "main", "type": kind, "db_schema": name})
+    environ = {"DATABASE_URL": pgvector_url()} if kind == "postgres" else {}
+    opened = KnowledgeSpot(kind, database, environ, tmp_path / "data")
+    try:
+        yield opened
+    finally:
+        for store in opened.opened:
+            await store.close()
+        if kind == "postgres":
+            await drop_schema(name)
+
+
+def repair_of(store: KnowledgeStore) -> SchemaRepair:
+    assert isinstance(store, SqliteVecStore | PgVectorStore) and store.repair is not None
+    return store.repair
+
+
+async def drop_knowledge_tables(spot: KnowledgeSpot, *tables: str) -> None:
+    """Drop ``tables`` of the spot's knowledge as an operator would, behind the runtime's back."""
+    if spot.kind == "sqlite":
+        # sqlite-vec loaded: dropping a vector table needs its module.
+        admin = connect_knowledge(knowledge_path(sqlite_path(spot.database, spot.data_dir)), isolation_level=None)
+        try:
+            for table in tables:
+                admin.execute(f'DROP TABLE "{table}"')
+        finally:
+            admin.close()
+        return
+    async with await psycopg.AsyncConnection.connect(pgvector_url(), autocommit=True) as admin:
+        for table in tables:
+            await admin.execute(f'DROP TABLE "{spot.schema}"."{table}"')
+
+
+def knowledge_content(content_id: str, base: str = "docs") -> Content:
+    return Content(id=content_id, name=f"{content_id}.md", linked_to=base, created_at=100, updated_at=100)
+
+
+def knowledge_chunk(content_id: str, text: str) -> Chunk:
+    return Chunk(
+        id=f"{content_id}-1",
+        content_id=content_id,
+        name=f"{content_id}.md",
+        content=text,
+        embedding=fake_embedding(text, KNOWLEDGE_DIMENSIONS),
+        content_hash=f"hash-{content_id}",
+    )
+
+
+async def completed(store: KnowledgeStore, content_id: str, text: str) -> None:
+    await store.add_content(knowledge_content(content_id))
+    assert await store.complete_content(content_id, [knowledge_chunk(content_id, text)], updated_at=200)
+
+
+async def found(store: KnowledgeStore, text: str) -> list[str]:
+    hits = await store.search(fake_embedding(text, KNOWLEDGE_DIMENSIONS), limit=5)
+    return [hit.content_id or "" for hit in hits]
+
+
+BEING_CREATED_AGAIN = "a table of the runtime is missing: it is being created again, empty: try again"
+
+
+async def test_a_dropped_knowledge_contents_table_fails_the_call_naming_it_then_is_created_again(
+    spot: KnowledgeSpot,
+) -> None:
+    store = await spot.open()
+    await completed(store, "c1", "vacation days")
+    await drop_knowledge_tables(spot, "agno_knowledge")
+
+    with pytest.raises(StorageUnavailable) as reading:
+        await store.get_content("c1")
+    await repair_of(store).settled()
+    gone = await store.get_content("c1")
+    await store.add_content(knowledge_content("c2"))
+    listed, total = await store.list_contents(page=1, limit=10)
+
+    table = "agno_knowledge" if spot.kind == "sqlite" else f'relation "{spot.schema}.agno_knowledge" does not exist'
+    assert reading.value.detail.startswith("database 'main' refused the operation (")
+    assert table in reading.value.detail and reading.value.detail.endswith(BEING_CREATED_AGAIN)
+    assert "restart" not in reading.value.detail and "@" not in reading.value.detail
+    assert gone is None and [content.id for content in listed] == ["c2"] and total == 1
+
+
+async def test_a_dropped_chunk_table_is_created_again_with_the_bases_dimensions_and_takes_new_chunks(
+    spot: KnowledgeSpot,
+) -> None:
+    store = await spot.open(vector_index="hnsw")
+    await completed(store, "c1", "vacation days")
+    await drop_knowledge_tables(spot, "knowledge_docs")
+
+    with pytest.raises(StorageUnavailable) as searching:
+        await found(store, "vacation days")
+    await repair_of(store).settled()
+    after_repair = await found(store, "vacation days")
+    await completed(store, "c2", "expense reports")
+    contents, chunks = await store.counts()
+
+    assert "knowledge_docs" in searching.value.detail and searching.value.detail.endswith(BEING_CREATED_AGAIN)
+    assert after_repair == [] and await found(store, "expense reports") == ["c2"]
+    assert (contents, chunks) == (2, 1)  # the contents table was left as it was
+    if spot.kind == "postgres":
+        assert await embedding_dimensions(spot.schema, "knowledge_docs") == KNOWLEDGE_DIMENSIONS
+        assert "knowledge_docs_hnsw_index" in await index_names(spot.schema, "knowledge_docs")
+
+
+async def embedding_dimensions(schema: str, table: str) -> int:
+    async with await psycopg.AsyncConnection.connect(pgvector_url()) as admin:
+        cursor = await admin.execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'embedding'",
+            (f'"{schema}"."{table}"',),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def index_names(schema: str, table: str) -> set[str]:
+    async with await psycopg.AsyncConnection.connect(pgvector_url()) as admin:
+        cursor = await admin.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s", (schema, table)
+        )
+        return {str(row[0]) for row in await cursor.fetchall()}
+
+
+async def test_a_dropped_sqlite_vector_table_is_made_again_and_the_chunks_it_leaves_unfindable_go_with_it(
+    tmp_path: Path,
+) -> None:
+    spot = KnowledgeSpot("sqlite", DatabaseConfig(id="main", type="sqlite"), {}, tmp_path)
+    store = await spot.open()
+    try:
+        await completed(store, "c1", "vacation days")
+        await drop_knowledge_tables(spot, "knowledge_docs__vectors")
+
+        with pytest.raises(StorageUnavailable) as searching:
+            await found(store, "vacation days")
+        await repair_of(store).settled()
+        counted = await store.counts()
+        await completed(store, "c2", "expense reports")
+        after = await found(store, "expense reports")
+    finally:
+        await store.close()
+
+    assert "no such table: " in searching.value.detail and "knowledge_docs__vectors" in searching.value.detail
+    assert counted == (1, 0) and after == ["c2"]
+
+
+async def test_a_dropped_postgres_schema_of_the_knowledge_is_created_again_with_its_tables(tmp_path: Path) -> None:
+    name = unique_name("repair")
+    database = DatabaseConfig.model_validate({"id": "main", "type": "postgres", "db_schema": name})
+    spot = KnowledgeSpot("postgres", database, {"DATABASE_URL": pgvector_url()}, tmp_path)
+    store = await spot.open()
+    try:
+        await completed(store, "c1", "vacation days")
+        await drop_schema(name)
+
+        with pytest.raises(StorageUnavailable) as listing:
+            await store.list_contents(page=1, limit=10)
+        await repair_of(store).settled()
+        await completed(store, "c2", "expense reports")
+        listed, _ = await store.list_contents(page=1, limit=10)
+        after = await found(store, "expense reports")
+    finally:
+        await store.close()
+        await drop_schema(name)
+
+    assert listing.value.detail.endswith(BEING_CREATED_AGAIN) and "postgres" not in listing.value.detail.lower()
+    assert [content.id for content in listed] == ["c2"] and after == ["c2"]
+
+
+async def test_one_repair_creates_the_tables_of_every_base_of_the_database_whichever_found_them_missing(
+    spot: KnowledgeSpot, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs, faq = await spot.open("docs"), await spot.open("faq")
+    await drop_knowledge_tables(spot, "agno_knowledge", "knowledge_docs", "knowledge_faq")
+
+    with pytest.raises(StorageUnavailable):
+        await docs.get_content("c1")
+    await repair_of(docs).settled()
+    faq_found = await found(faq, "vacation days")  # faq never found its table missing
+    await faq.add_content(knowledge_content("f1", "faq"))
+
+    assert repair_of(docs) is repair_of(faq) and faq_found == []
+    assert [record.getMessage() for record in caplog.records if record.name == "agentos_runtime.storage"] == [
+        "database 'main': knowledge tables of the runtime were missing and were created again, empty"
+    ]
+
+
+class PreparedStore:
+    """A store whose ``prepare`` is counted and fails with ``failure`` when given one."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.failure = failure
+        self.prepared = 0
+
+    async def prepare(self) -> None:
+        self.prepared += 1
+        if self.failure is not None:
+            raise self.failure
+
+
+class NoExecutor:
+    on_missing_tables: Callable[[], None] | None = None
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_base_whose_tables_cannot_be_made_again_is_logged_and_the_other_bases_are_made_all_the_same(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    connection = KnowledgeConnection(cast(Executor, NoExecutor()), db_id="main")
+    refused = IncompatibleStore("knowledge base 'docs': table 'knowledge_docs' holds embeddings of 8 dimensions")
+    broken, sound = PreparedStore(refused), PreparedStore()
+    connection.stores.extend(cast(list[KnowledgeStore], [broken, sound]))
+
+    assert connection.executor.on_missing_tables is not None
+    connection.executor.on_missing_tables()
+    await connection.repair.settled()
+
+    assert (broken.prepared, sound.prepared) == (1, 1)
+    assert [record.getMessage() for record in caplog.records] == [
+        "database 'main': creating its missing knowledge tables again failed: "
+        "knowledge base 'docs': table 'knowledge_docs' holds embeddings of 8 dimensions"
+    ]

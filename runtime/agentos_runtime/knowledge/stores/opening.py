@@ -3,6 +3,11 @@
 The bases of one database share what connects to it: one executor of the knowledge file (SQLite) or
 one connection pool (PostgreSQL) per database and event loop, opened with the first base and
 closed with the last. Nothing connects here: the first call does (``prepare``, at start).
+
+They share its repair too (``storage.sql.repair``): a statement that finds a knowledge table or
+the schema missing (dropped under the runtime) fails saying they are being created again, and
+every open base's ``prepare`` runs once in the background, with the table, dimensions and
+index the base was opened with, so the next call finds them (empty).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
@@ -20,8 +25,16 @@ from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.stores.sqlite_files import knowledge_executor, knowledge_path
 from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
 from agentos_runtime.storage.factory import sqlite_path
+from agentos_runtime.storage.sql.executing import Executor
+from agentos_runtime.storage.sql.repair import SchemaRepair
+from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
+
+if TYPE_CHECKING:
+    from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
 
 _Key = tuple[str, str]
+E = TypeVar("E", bound=Executor)
+S = TypeVar("S", bound=KnowledgeStore)
 
 
 class _Shared:
@@ -57,6 +70,45 @@ def _shared() -> _Shared:
     return _SHARED.setdefault(asyncio.get_running_loop(), _Shared())
 
 
+class KnowledgeConnection(Generic[E]):
+    """What the stores of one database share: the executor, and the repair that prepares every
+    open store again when a statement finds a knowledge table or the schema missing."""
+
+    def __init__(self, executor: E, *, db_id: str) -> None:
+        self.executor = executor
+        self.stores: list[KnowledgeStore] = []
+        self.repair = SchemaRepair(self._prepare_all, db_id=db_id, tables="knowledge tables")
+        executor.on_missing_tables = self.repair.found_missing
+
+    def register(self, make: Callable[[Callable[[], Awaitable[None]]], S], release: Callable[[], Awaitable[None]]) -> S:
+        """The store ``make`` builds with the ``on_close`` given it, prepared again by the repair
+        until it is closed (then ``release`` runs)."""
+
+        async def close() -> None:
+            self.stores.remove(store)
+            await release()
+
+        store = make(close)
+        self.stores.append(store)
+        return store
+
+    async def close(self) -> None:
+        await self.repair.close()
+        await self.executor.close()
+
+    async def _prepare_all(self) -> None:
+        """Each open store's ``prepare`` (what is missing of its tables, as at start); every one
+        is tried, then the first failure is raised."""
+        failure: Exception | None = None
+        for store in list(self.stores):
+            try:
+                await store.prepare()
+            except Exception as error:  # the other bases' tables are created all the same
+                failure = failure or error
+        if failure is not None:
+            raise failure
+
+
 async def open_knowledge_store(
     base: KnowledgeBaseConfig, database: DatabaseConfig, *, environ: Mapping[str, str], data_dir: Path
 ) -> KnowledgeStore:
@@ -69,15 +121,21 @@ async def open_knowledge_store(
     if database.type == "sqlite":
         path = knowledge_path(sqlite_path(database, data_dir)).resolve()
         key: _Key = ("sqlite", str(path))
-        executor = shared.take(key, lambda: knowledge_executor(path, db_id=database.id))
-        return SqliteVecStore(
-            executor,
-            db_id=database.id,
-            base_id=base.id,
-            contents_table=database.tables.knowledge,
-            chunks_table=base.table_name,
-            dimensions=base.embedder.dimensions,
-            on_close=shared.releaser(key, _close_executor),
+        sqlite: KnowledgeConnection[SqliteExecutor] = shared.take(
+            key, lambda: KnowledgeConnection(knowledge_executor(path, db_id=database.id), db_id=database.id)
+        )
+        return sqlite.register(
+            lambda on_close: SqliteVecStore(
+                sqlite.executor,
+                db_id=database.id,
+                base_id=base.id,
+                contents_table=database.tables.knowledge,
+                chunks_table=base.table_name,
+                dimensions=base.embedder.dimensions,
+                repair=sqlite.repair,
+                on_close=on_close,
+            ),
+            shared.releaser(key, _close_connection),
         )
     if database.type == "postgres":
         from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
@@ -86,18 +144,24 @@ async def open_knowledge_store(
 
         url = database_url(database, environ).replace("postgresql+psycopg://", "postgresql://", 1)
         key = ("postgres", url)
-        executor = shared.take(key, lambda: PostgresExecutor(url, db_id=database.id))
-        return PgVectorStore(
-            executor,
-            db_id=database.id,
-            conninfo=url,
-            base_id=base.id,
-            schema=database.db_schema,
-            contents_table=database.tables.knowledge,
-            chunks_table=base.table_name,
-            dimensions=base.embedder.dimensions,
-            hnsw=base.vector_index == "hnsw",
-            on_close=shared.releaser(key, _close_executor),
+        postgres: KnowledgeConnection[PostgresExecutor] = shared.take(
+            key, lambda: KnowledgeConnection(PostgresExecutor(url, db_id=database.id), db_id=database.id)
+        )
+        return postgres.register(
+            lambda on_close: PgVectorStore(
+                postgres.executor,
+                db_id=database.id,
+                conninfo=url,
+                base_id=base.id,
+                schema=database.db_schema,
+                contents_table=database.tables.knowledge,
+                chunks_table=base.table_name,
+                dimensions=base.embedder.dimensions,
+                hnsw=base.vector_index == "hnsw",
+                repair=postgres.repair,
+                on_close=on_close,
+            ),
+            shared.releaser(key, _close_connection),
         )
     raise StorageUnavailable(
         f"knowledge base '{base.id}': database '{database.id}' is {database.type}; "
@@ -105,5 +169,5 @@ async def open_knowledge_store(
     )
 
 
-async def _close_executor(executor: Any) -> None:
-    await executor.close()
+async def _close_connection(connection: KnowledgeConnection[Any]) -> None:
+    await connection.close()

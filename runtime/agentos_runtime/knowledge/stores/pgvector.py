@@ -46,6 +46,7 @@ from agentos_runtime.knowledge.stores.rows import (
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
+from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.statements import Statement, quote
 from agentos_runtime.storage.urls import redact
 
@@ -78,6 +79,7 @@ class PgVectorStore:
         chunks_table: str,
         dimensions: int,
         hnsw: bool = False,
+        repair: SchemaRepair | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._executor = executor
@@ -93,6 +95,8 @@ class PgVectorStore:
         # The HNSW index, when configured (``vector_index: hnsw``) and the vectors fit in one.
         self._hnsw = hnsw and dimensions <= HNSW_MAX_DIMENSIONS
         self._on_close = on_close
+        self.repair = repair
+        """What creates the database's knowledge tables again when a statement finds one missing."""
         self._columns = ", ".join(quote(column) for column in CONTENT_COLUMNS)
         self._hit_columns = ", ".join(quote(column) for column in HIT_COLUMNS)
         # pgvector 0.8 filters during the HNSW scan (``hnsw.iterative_scan``); older ones cannot.

@@ -51,7 +51,8 @@ from agentos_runtime.knowledge.stores.rows import (
 from agentos_runtime.knowledge.stores.sqlite_files import driver_module
 from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
 from agentos_runtime.storable import clean_json, clean_text
-from agentos_runtime.storage.sql.executing import Rows, Step
+from agentos_runtime.storage.sql.executing import Rows, Step, refused_by_server
+from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 from agentos_runtime.storage.sql.statements import Statement
 
@@ -88,6 +89,7 @@ class SqliteVecStore:
         contents_table: str,
         chunks_table: str,
         dimensions: int,
+        repair: SchemaRepair | None = None,
         on_close: Callable[[], Any] | None = None,
     ) -> None:
         self._executor = executor
@@ -101,25 +103,32 @@ class SqliteVecStore:
         self._vectors = _quote(f"{chunks_table}__vectors")
         self._dimensions = dimensions
         self._on_close = on_close
+        self.repair = repair
+        """What creates the database's knowledge tables again when a statement finds one missing."""
         self._columns = ", ".join(_quote(column) for column in CONTENT_COLUMNS)
         self._base = {"base": base_id}
 
     # -- preparing
 
     async def prepare(self) -> None:
-        vectors: Step = (
-            Statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
-            {"name": f"{self._chunks_name}__vectors"},
+        tables: Step = (
+            Statement("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN (:vectors, :chunks)"),
+            {"vectors": f"{self._chunks_name}__vectors", "chunks": self._chunks_name},
         )
         stamped_at = str(int(time.time()))
-        await self._call(self._executor.write_after([vectors], lambda found: self._creation(found, stamped_at)))
+        await self._call(self._executor.write_after([tables], lambda found: self._creation(found, stamped_at)))
 
     def _creation(self, found: list[Rows], stamped_at: str) -> list[Step]:
         """What is missing of the base's tables (idempotent); ``IncompatibleStore`` when its
-        vector table exists with other dimensions."""
-        vectors = found[0]
-        if vectors:
-            match = _DIMENSIONS.search(vectors[0][0] or "")
+        vector table exists with other dimensions. A chunk table or vector table dropped under
+        the runtime is made again empty, and so is the other one of the pair: vectors without
+        their chunks would hold the row numbers new chunks take, chunks without their vectors
+        could never be found."""
+        existing_tables = {str(name): sql for name, sql in found[0]}
+        has_vectors = f"{self._chunks_name}__vectors" in existing_tables
+        has_chunks = self._chunks_name in existing_tables
+        if has_vectors:
+            match = _DIMENSIONS.search(existing_tables[f"{self._chunks_name}__vectors"] or "")
             existing = int(match.group(1)) if match else None
             if existing != self._dimensions:
                 raise IncompatibleStore(
@@ -149,11 +158,15 @@ class SqliteVecStore:
                 for column in ("content_hash", "content_id", "user_id", "name")
             ),
         ]
-        if not vectors:
+        if not has_vectors:
             sql.append(
                 f"CREATE VIRTUAL TABLE {self._vectors} USING vec0("
                 f"embedding float[{self._dimensions}] distance_metric=cosine)"
             )
+            if has_chunks:
+                sql.append(f"DELETE FROM {self._chunks}")
+        elif not has_chunks:
+            sql.append(f"DELETE FROM {self._vectors}")
         steps: list[Step] = [(Statement(statement), {}) for statement in sql]
         steps.append(
             (
@@ -427,6 +440,11 @@ class SqliteVecStore:
         except (driver.IntegrityError, driver.DataError) as error:
             raise UnstorableData(f"database '{self._db_id}' refused the data: {error}") from error
         except (driver.OperationalError, OSError) as error:
+            # A table dropped under the runtime: created again by the repair (sqlean's errors are
+            # not the standard library's, so the executor passes them on as they are).
+            refusal = refused_by_server(self._db_id, error, found_missing=self._executor.on_missing_tables)
+            if refusal is not None:
+                raise refusal from error
             raise StorageUnavailable(f"database '{self._db_id}' (knowledge) is unavailable: {error}") from error
         except driver.Error as error:  # a file that is not a database, say
             raise StorageUnavailable(f"database '{self._db_id}' (knowledge) cannot be used: {error}") from error

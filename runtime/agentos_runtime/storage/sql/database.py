@@ -9,6 +9,7 @@ is called (a session listing, a memory, metrics, evals), and its engine is creat
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from functools import partial
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from agentos_runtime.storage.sql.connecting import SqlBackend
 
 Clock = Callable[[], float]
+
+logger = logging.getLogger("agentos_runtime.storage")
 
 
 class SqlDatabase:
@@ -146,7 +149,17 @@ async def _open(
         except BaseException:
             await executor.close()
             raise
-    repair = SchemaRepair(create_tables, db_id=config.id, legacy_runs=legacy_runs)
+    opened_legacy_runs = legacy_runs
+
+    async def create_again() -> None:
+        if await create_tables() != opened_legacy_runs:
+            logger.warning(
+                "database '%s': the sessions table made again differs from the one the runtime opened "
+                "(Agno 2's runs column): restart the runtime",
+                config.id,
+            )
+
+    repair = SchemaRepair(create_again, db_id=config.id)
     executor.on_missing_tables = repair.found_missing
     return SqlDatabase(
         config,

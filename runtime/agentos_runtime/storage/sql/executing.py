@@ -9,7 +9,6 @@ value that is not JSON fail with ``TypeError`` before anything is sent.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -73,7 +72,8 @@ def refused_by_server(
     ``None`` for any other. ``found_missing`` is told of a missing table or schema (and the
     message says it is being created again)."""
     sqlstate = getattr(error, "sqlstate", None)
-    if isinstance(error, sqlite3.OperationalError) and str(error).startswith(_SQLITE_NO_TABLE):
+    # A SQLite driver's error (the standard library's, or sqlean's on the knowledge file) has a result code.
+    if isinstance(getattr(error, "sqlite_errorcode", None), int) and str(error).startswith(_SQLITE_NO_TABLE):
         sqlstate, reason = "42P01", str(error)  # names the table only
     else:
         # The primary message names the table or column, never the statement or its values.

@@ -2,11 +2,12 @@
 
 A table or schema of the runtime dropped under it (by hand, by a reset of the database, by a
 failover to a server restored without them) fails every statement that needs it. Opening the
-database creates what is missing (``schema.ensure_schema``); this does the same while the
-runtime serves: the statement that found a table missing still fails (``StorageUnavailable``,
-saying the tables are being created again), and ``ensure_schema`` runs once in the background,
-so the next request finds them (empty: what was dropped is gone). A repair that fails (the user
-may not create tables) is logged, and the next statement that finds a table missing tries again.
+database creates what is missing (``schema.ensure_schema``; a knowledge base's ``prepare``);
+this does the same while the runtime serves: the statement that found a table missing still
+fails (``StorageUnavailable``, saying the tables are being created again), and the creation
+runs once in the background, so the next request finds them (empty: what was dropped is gone).
+A repair that fails (the user may not create tables) is logged, and the next statement that
+finds a table missing tries again.
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.errors import AgentOSError
 
 logger = logging.getLogger("agentos_runtime.storage")
 
 
 class SchemaRepair:
-    """Runs ``create`` (``ensure_schema``, answering whether the sessions table has Agno 2's
-    ``runs`` column) once at a time, when told a table was found missing."""
+    """Runs ``create`` (what opening the database runs to create its ``tables``: ``"tables"``,
+    ``"knowledge tables"``) once at a time, when told a table was found missing."""
 
-    def __init__(self, create: Callable[[], Awaitable[bool]], *, db_id: str, legacy_runs: bool) -> None:
+    def __init__(self, create: Callable[[], Awaitable[None]], *, db_id: str, tables: str = "tables") -> None:
         self._create = create
         self._db_id = db_id
-        self._legacy_runs = legacy_runs
+        self._tables = tables
         self._task: asyncio.Task[None] | None = None
 
     def found_missing(self) -> None:
@@ -46,15 +47,15 @@ class SchemaRepair:
             await asyncio.wait({self._task})
 
     async def _repair(self) -> None:
+        failed = f"database '{self._db_id}': creating its missing {self._tables} again failed"
         try:
-            legacy_runs = await self._create()
-        except StorageUnavailable as error:
-            logger.warning("database '%s': creating its missing tables again failed: %s", self._db_id, error.detail)
+            await self._create()
+        except AgentOSError as error:  # the database down or refusing: said in its message
+            logger.warning("%s: %s", failed, error.detail)
             return
-        logger.warning("database '%s': tables of the runtime were missing and were created again, empty", self._db_id)
-        if legacy_runs != self._legacy_runs:
-            logger.warning(
-                "database '%s': the sessions table made again differs from the one the runtime opened "
-                "(Agno 2's runs column): restart the runtime",
-                self._db_id,
-            )
+        except Exception:  # a fault of ours: in full, and the next call finding a table missing tries again
+            logger.exception(failed)
+            return
+        logger.warning(
+            "database '%s': %s of the runtime were missing and were created again, empty", self._db_id, self._tables
+        )
