@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.records import Chunk, Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
@@ -30,11 +31,17 @@ from agentos_runtime.storage.sql.database import SqlDatabase
 from agentos_runtime.storage.sql.executing import Executor
 from agentos_runtime.storage.sql.repair import SchemaRepair
 
+from tests.runtime.api.harness import Served, read_frames
+from tests.runtime.knowledge.search_fakes import LAPTOPS, VACATION, search_call
+from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, knowledge_config, serve_knowledge
 from tests.runtime.knowledge.stores.conftest import DIMENSIONS as KNOWLEDGE_DIMENSIONS
 from tests.runtime.knowledge.stores.conftest import KnowledgeSpot, drop_schema
 from tests.support.databases import unique_name
 from tests.support.fake_embeddings import fake_embedding
+from tests.support.fake_openai import FakeOpenAIServer, Reply, fake_openai, fake_openai_server
 from tests.support.pgvector_server import pgvector_url
+
+__all__ = ["fake_openai", "fake_openai_server"]
 
 
 class Creating:
@@ -385,3 +392,103 @@ async def test_a_base_whose_tables_cannot_be_made_again_is_logged_and_the_other_
         "database 'main': creating its missing knowledge tables again failed: "
         "knowledge base 'docs': table 'knowledge_docs' holds embeddings of 8 dimensions"
     ]
+
+
+# --- knowledge over HTTP, through the app ------------------------------------------------------
+
+
+def served_spot(served: Served, backend: str, data_dir: Path) -> KnowledgeSpot:
+    """The knowledge of the app's one database, for ``drop_knowledge_tables``."""
+    (opened,) = served.context.databases.values()
+    return KnowledgeSpot("sqlite" if backend == "sqlite" else "postgres", opened.config, {}, data_dir)
+
+
+def served_repair(served: Served, base_id: str) -> SchemaRepair:
+    assert served.context.knowledge is not None
+    return repair_of(served.context.knowledge[base_id].store)
+
+
+@pytest.mark.parametrize("backend", KNOWLEDGE_BACKENDS)
+async def test_every_knowledge_route_finding_its_tables_dropped_answers_503_and_the_next_call_works(
+    backend: str,
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+) -> None:
+    config = knowledge_config(fake_openai.base_url, {"id": "docs"})
+    async with serve_knowledge(backend, config, tmp_path) as served:
+        assert served.context.knowledge is not None
+        base, client = served.context.knowledge["docs"], served.client
+        spot = served_spot(served, backend, tmp_path)
+        uploaded = await client.post("/knowledge/content", data={"text_content": VACATION})
+        await base.wait_idle()
+        content_id = uploaded.json()["id"]
+        calls = {
+            "upload": lambda: client.post("/knowledge/content", data={"text_content": LAPTOPS}),
+            "list": lambda: client.get("/knowledge/content"),
+            "get": lambda: client.get(f"/knowledge/content/{content_id}"),
+            "delete": lambda: client.delete(f"/knowledge/content/{content_id}"),
+            "search": lambda: client.post("/knowledge/search", json={"query": "vacation days"}),
+        }
+        refused: dict[str, tuple[int, str]] = {}
+        answered: dict[str, int] = {}
+        for route, call in calls.items():
+            await drop_knowledge_tables(spot, "agno_knowledge", "knowledge_docs")
+            failing = await call()
+            refused[route] = (failing.status_code, failing.json()["detail"])
+            await served_repair(served, "docs").settled()
+            answered[route] = (await call()).status_code
+            await base.wait_idle()
+        await calls["upload"]()
+        await base.wait_idle()
+        found = await client.post("/knowledge/search", json={"query": "laptop replacement"})
+
+    assert {route: status for route, (status, _) in refused.items()} == dict.fromkeys(calls, 503)
+    for route, (_, detail) in refused.items():
+        assert detail.startswith(f"database '{spot.database.id}' refused the operation ("), route
+        assert detail.endswith(BEING_CREATED_AGAIN) and "@" not in detail, route
+    # What was dropped is gone (get and delete: 404); what is added after is kept and found.
+    assert answered == {"upload": 202, "list": 200, "get": 404, "delete": 404, "search": 200}
+    assert [hit["content"] for hit in found.json()["data"]] == [LAPTOPS]
+
+
+def helpdesk_config(model_url: str) -> str:
+    return knowledge_config(model_url, {"id": "handbook"}, agents=[{"id": "helpdesk", "knowledge": "handbook"}])
+
+
+@pytest.mark.parametrize("backend", KNOWLEDGE_BACKENDS)
+async def test_a_run_whose_search_finds_the_knowledge_tables_dropped_completes_and_the_next_run_finds_new_chunks(
+    backend: str,
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+) -> None:
+    async with serve_knowledge(backend, helpdesk_config(fake_openai.base_url), tmp_path) as served:
+        assert served.context.knowledge is not None
+        handbook, client = served.context.knowledge["handbook"], served.client
+        await handbook.add(Upload(name="vacation.md", text=VACATION))
+        await handbook.wait_idle()
+        fake_openai.script(Reply.call(search_call("vacation")), Reply.say("25 days."))
+        run = {"message": "Vacation?", "session_id": "s-1"}
+        first = await client.post("/agents/helpdesk/runs", data={**run, "stream": "false"})
+        await drop_knowledge_tables(served_spot(served, backend, tmp_path), "agno_knowledge", "knowledge_handbook")
+
+        fake_openai.script(Reply.call(search_call("vacation")), Reply.say("I cannot search the handbook now."))
+        async with client.stream("POST", "/agents/helpdesk/runs", data=run) as streamed:
+            frames = [frame async for frame in read_frames(streamed)]
+        await served_repair(served, "handbook").settled()
+        await handbook.add(Upload(name="laptops.md", text=LAPTOPS))
+        await handbook.wait_idle()
+        fake_openai.script(Reply.call(search_call("laptop replacement")), Reply.say("IT orders it."))
+        third = await client.post("/agents/helpdesk/runs", data={**run, "stream": "false"})
+        stored = await client.get("/sessions/s-1/runs", params={"type": "agent"})
+
+    assert first.status_code == 200 and first.json()["status"] == "COMPLETED"
+    names = [frame.event for frame in frames]
+    assert streamed.status_code == 200 and names[-1] == "RunCompleted" and "RunError" not in names
+    tool = frames[names.index("ToolCallCompleted")].data["tool"]
+    assert tool["tool_call_error"] is True
+    assert tool["result"].startswith("Error: KnowledgeSearchError: knowledge base 'handbook' could not be searched: ")
+    assert tool["result"].endswith(BEING_CREATED_AGAIN)
+    assert third.status_code == 200 and third.json()["status"] == "COMPLETED"
+    assert [found["content"] for found in third.json()["references"][0]["references"]] == [LAPTOPS]
+    # The session lives in the runtime's own tables: every run of it is kept.
+    assert stored.status_code == 200 and len(stored.json()) == 3
