@@ -492,3 +492,22 @@ async def test_a_run_whose_search_finds_the_knowledge_tables_dropped_completes_a
     assert [found["content"] for found in third.json()["references"][0]["references"]] == [LAPTOPS]
     # The session lives in the runtime's own tables: every run of it is kept.
     assert stored.status_code == 200 and len(stored.json()) == 3
+
+
+async def test_a_schema_dropped_under_the_app_is_made_again_by_the_runtimes_and_the_knowledge_repair_together(
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+) -> None:
+    """The two repairs run at once and take turns on the schema's lock: neither fails on the
+    schema the other created, so the next calls of both work."""
+    async with serve_knowledge("pgvector", knowledge_config(fake_openai.base_url, {"id": "docs"}), tmp_path) as served:
+        await drop_schema(served_spot(served, "pgvector", tmp_path).schema)
+        refused = await asyncio.gather(served.client.get("/knowledge/content"), served.client.get("/sessions"))
+        runtime_repair = served.database().repair  # type: ignore[attr-defined]  # the watched SqlDatabase's
+        assert isinstance(runtime_repair, SchemaRepair)
+        await asyncio.gather(served_repair(served, "docs").settled(), runtime_repair.settled())
+        answered = await asyncio.gather(served.client.get("/knowledge/content"), served.client.get("/sessions"))
+
+    assert [response.status_code for response in refused] == [503, 503]
+    assert all(response.json()["detail"].endswith(BEING_CREATED_AGAIN) for response in refused)
+    assert [response.status_code for response in answered] == [200, 200]

@@ -7,8 +7,9 @@ the reverse.
 
 Statements go through the run path's ``PostgresExecutor`` (a psycopg pool per database, shared
 by its bases): its errors are ``StorageUnavailable`` with the URL redacted; data the database
-refuses is ``UnstorableData``. ``prepare`` runs under an advisory lock of the schema, so
-replicas starting together create each thing once.
+refuses is ``UnstorableData``. ``prepare`` runs under the advisory lock of the schema that
+creating the runtime's own tables takes, so replicas starting together, or repairs of a dropped
+schema, create each thing once.
 
 Search orders by pgvector's cosine distance with the HNSW index (filters applied during its
 iterative scan, results in exact order, with pgvector 0.8 or later; older ones filter after
@@ -47,6 +48,7 @@ from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
 from agentos_runtime.storage.sql.repair import SchemaRepair
+from agentos_runtime.storage.sql.schema import creation_lock_key
 from agentos_runtime.storage.sql.statements import Statement, quote
 from agentos_runtime.storage.urls import redact
 
@@ -110,7 +112,8 @@ class PgVectorStore:
         reads: list[Step] = [
             (
                 Statement("SELECT pg_advisory_xact_lock(hashtext(%(key)s))"),
-                {"key": f"agentos-knowledge:{self._schema}"},
+                # The lock of the runtime's own tables: a dropped schema is created by one of the two.
+                {"key": creation_lock_key(self._schema)},
             ),
             (Statement("SELECT extversion FROM pg_extension WHERE extname = 'vector'"), {}),
             (

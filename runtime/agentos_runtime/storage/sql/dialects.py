@@ -19,6 +19,7 @@ from sqlalchemy.engine.interfaces import Dialect as DriverDialect
 from sqlalchemy.schema import CreateSchema
 
 from agentos_runtime.storage.records import encode_json
+from agentos_runtime.storage.sql.schema import creation_lock_key
 
 Insert = postgresql.Insert | sqlite.Insert
 
@@ -51,7 +52,7 @@ def _postgres_has_topic(column: ColumnElement[Any], topic: str) -> ColumnElement
 
 def _postgres_ddl_preamble(schema: str | None) -> list[Executable]:
     # Replicas starting together take turns: the lock lasts until the transaction ends.
-    lock = select(func.pg_advisory_xact_lock(func.hashtext(f"agentos:create_tables:{schema}")))
+    lock = select(func.pg_advisory_xact_lock(func.hashtext(creation_lock_key(schema))))
     return [lock, CreateSchema(schema, if_not_exists=True)] if schema else [lock]
 
 

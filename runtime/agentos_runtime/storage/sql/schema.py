@@ -53,6 +53,13 @@ _AGNO_MIGRATION = (
 _LOCK = Statement("SELECT pg_advisory_xact_lock(hashtext(%(key)s))")
 
 
+def creation_lock_key(schema: str | None) -> str:
+    """The advisory lock's key of whatever creates tables in PostgreSQL's ``schema`` (the runtime's
+    and the knowledge bases'): one at a time, so two never both find the schema missing and
+    create it (the second would fail on the first's)."""
+    return f"agentos:create_tables:{schema}"
+
+
 async def ensure_schema(
     executor: Executor,
     text: SqlText,
@@ -132,7 +139,7 @@ async def _migrate(
     """Lock, read again, and run the plan, in one transaction."""
     reads: list[Step] = []
     if text.dialect == "postgresql":
-        reads.append((_LOCK, {"key": f"agentos:create_tables:{schema}"}))
+        reads.append((_LOCK, {"key": creation_lock_key(schema)}))
         reads.append((Statement(f"CREATE SCHEMA IF NOT EXISTS {quote(schema or '')}"), {}))
     reads.extend((statement, {}) for statement in dict(text.ddl)[MIGRATIONS_TABLE])
     reads.append((_TABLES[text.dialect], {"schema": schema or ""}))
