@@ -1,8 +1,10 @@
 -- Argo CD health check for AgentOSConfig (agentos.dev). Install it under the key
 -- resource.customizations.health.agentos.dev_AgentOSConfig of the argocd-cm ConfigMap.
 -- Healthy once the latest spec is rolled out; Degraded while a person must act (Stalled:
--- an invalid spec, a missing Secret, a refused child); Suspended when paused; Progressing
--- otherwise (a rollout, or a spec the operator has not observed yet).
+-- an invalid spec, a missing Secret, a refused child, a rollout past its progress deadline);
+-- Suspended when paused; Progressing otherwise (a rollout, pods the cluster refuses for now,
+-- as Argo CD reads a Deployment, or a spec the operator has not observed yet), with Ready's
+-- message saying why.
 local hs = {}
 local status = obj.status
 if status == nil or status.conditions == nil then

@@ -9,10 +9,18 @@ Pure: the reconciler decides *what* happened and this module says how each condi
 ``kpt``/``cli-utils`` apply waits): true while a change is being rolled out, and true when the
 resource waits on a person (an invalid spec, a missing Secret, a refused child), so a GitOps
 pipeline waits for a rollout and fails at once on a spec that cannot run.
+
+Pods the cluster refuses to create (a ResourceQuota, a Pod Security level, a LimitRange, a
+missing ServiceAccount: the Deployment's ``ReplicaFailure``) make ``Ready`` and ``Degraded`` say
+so in Kubernetes' own words, but leave ``Stalled`` false: the Deployment controller keeps trying
+and succeeds once the cluster allows (a quota freed by terminating pods, a ServiceAccount made a
+moment after its namespace), which is how kstatus and Argo CD read a Deployment too. The
+Deployment's progress deadline passing (``ProgressDeadlineExceeded``) is the failure: ``Stalled``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -46,6 +54,8 @@ CHILD_CONFLICT = "ChildConflict"
 APPLY_FAILED = "ApplyFailed"
 CHILD_REJECTED = "ChildRejected"  # the API server's dry run refused a child as rendered
 DEPLOYMENT_UNAVAILABLE = "DeploymentUnavailable"
+PODS_NOT_CREATED = "PodsNotCreated"  # the Deployment's ReplicaFailure: the cluster refuses its pods
+PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"  # the Deployment's rollout stopped progressing
 ROLLOUT_IN_PROGRESS = "RolloutInProgress"
 ROLLOUT_COMPLETE = "RolloutComplete"
 AVAILABLE = "Available"
@@ -53,10 +63,22 @@ AS_EXPECTED = "AsExpected"
 PAUSED = "Paused"
 STATUS_REFUSED = "StatusRefused"  # an Event only: the API server refused to store the status itself
 # Reasons that mean "a person must act": they become Warning events.
-WARNING_REASONS = frozenset({INVALID_SPEC, *UNRESOLVED_REASONS, CHILD_CONFLICT, APPLY_FAILED, CHILD_REJECTED})
+WARNING_REASONS = frozenset(
+    {
+        INVALID_SPEC,
+        *UNRESOLVED_REASONS,
+        CHILD_CONFLICT,
+        APPLY_FAILED,
+        CHILD_REJECTED,
+        PODS_NOT_CREATED,
+        PROGRESS_DEADLINE_EXCEEDED,
+    }
+)
 
 # Kubernetes caps condition messages at 32768 bytes; ours stay far shorter so `kubectl describe` reads well.
 MESSAGE_MAX_LENGTH = 1024
+# How much of the Deployment controller's own message a condition quotes.
+QUOTE_MAX_LENGTH = 400
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,14 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Obstacle:
+    """What the Deployment controller says stops the rollout, from the Deployment's conditions."""
+
+    pods_refused: str | None  # ReplicaFailure's message: why the cluster refuses to create a pod
+    deadline: str | None  # Progressing's message once its reason is ProgressDeadlineExceeded
+
+
+@dataclass(frozen=True)
 class Rollout:
     """The runtime Deployment's progress, read from its status."""
 
@@ -79,6 +109,8 @@ class Rollout:
     updated: int
     current: bool  # the Deployment controller has seen the latest spec
     total: int  # every pod of the Deployment, the previous spec's included
+    obstacle: Obstacle | None = None  # None unless the controller reported one for the latest spec
+    selector: str = ""  # the pods' label selector, for ``kubectl describe pods -l``
 
     @property
     def done(self) -> bool:
@@ -135,6 +167,8 @@ def applied(rollout: Rollout | None) -> list[Condition]:
             Condition(RECONCILING, "True", ROLLOUT_IN_PROGRESS, waiting),
             Condition(STALLED, "False", AS_EXPECTED),
         ]
+    if rollout.obstacle is not None and not rollout.done:
+        return _obstructed(rollout, rollout.obstacle, resolved)
     pods = f"{rollout.ready} of {rollout.desired} pods ready"
     if rollout.done:
         ready = Condition(READY, "True", AVAILABLE, pods)
@@ -157,6 +191,77 @@ def applied(rollout: Rollout | None) -> list[Condition]:
         Condition(RECONCILING, progress.status, progress.reason, progress.message),
         Condition(STALLED, "False", AS_EXPECTED),
     ]
+
+
+def _obstructed(rollout: Rollout, obstacle: Obstacle, resolved: Condition) -> list[Condition]:
+    """The rollout cannot go on: Ready and Degraded quote why; Stalled once the deadline passed.
+
+    No pod count is in the message: it would change as pods come and go while the cause stays,
+    and each change of a Warning's message is an Event.
+    """
+    serving = "; the previous pods serve meanwhile" if rollout.serving and rollout.total > 0 else ""
+    if obstacle.pods_refused is not None:
+        reason = PODS_NOT_CREATED
+        message = f"the cluster refuses the pods ({quote(obstacle.pods_refused)}): {_remedy(obstacle.pods_refused)}"
+        if obstacle.deadline is not None:
+            message += "; the Deployment's progress deadline has passed"
+    else:
+        reason = PROGRESS_DEADLINE_EXCEEDED
+        where = f"kubectl describe pods -l {rollout.selector}" if rollout.selector else "kubectl describe pods"
+        message = (
+            f"the rollout made no progress within the Deployment's progress deadline "
+            f"({quote(obstacle.deadline or '')}): its pods do not become ready; `{where}` says why "
+            "(an image that cannot be pulled, a container that crashes, a readiness probe that fails)"
+        )
+    message += serving
+    stalled = obstacle.deadline is not None
+    progress = Condition(PROGRESSING, "False" if stalled else "True", reason, message)
+    return [
+        Condition(READY, "False", reason, message),
+        progress,
+        Condition(DEGRADED, "True", reason, message),
+        resolved,
+        Condition(RECONCILING, progress.status, reason, message),
+        Condition(STALLED, "True", reason, message) if stalled else Condition(STALLED, "False", AS_EXPECTED),
+    ]
+
+
+_POD_NAMED = re.compile(r'^pods? "[^"]*" is ')
+
+
+def quote(kubernetes_said: str) -> str:
+    """A message of Kubernetes', briefly: one line, without the generated name of the refused pod
+    (which changes at every try), at most ``QUOTE_MAX_LENGTH`` characters."""
+    line = " ".join(kubernetes_said.split())
+    line = _POD_NAMED.sub("", line)
+    if len(line) > QUOTE_MAX_LENGTH:
+        line = line[: QUOTE_MAX_LENGTH - 1].rstrip() + "…"
+    return line
+
+
+_QUOTA = re.compile(r"exceeded quota: ([a-z0-9.-]+)")
+_LIMIT_RANGE = re.compile(r"(maximum|minimum) \S+ usage per (Container|Pod)|limit to request ratio")
+
+
+def _remedy(refusal: str) -> str:
+    """What to do about a pod the cluster refuses, for the refusals Kubernetes itself makes."""
+    then = "the Deployment controller retries on its own"
+    quota = _QUOTA.search(refusal)
+    if quota is not None:
+        what = f"raise the namespace's ResourceQuota '{quota.group(1)}', or lower spec.replicas or spec.resources"
+    elif "violates PodSecurity" in refusal:
+        what = (
+            "the namespace's Pod Security level refuses the pod as admitted: what it names must go "
+            "(from the spec, or from what a webhook adds), or the namespace's "
+            "pod-security.kubernetes.io/enforce label must allow it"
+        )
+    elif _LIMIT_RANGE.search(refusal):
+        what = "set spec.resources within the namespace's LimitRange"
+    elif "serviceaccount" in refusal.lower() and "not found" in refusal:
+        what = "create the ServiceAccount spec.serviceAccountName names, or unset it"
+    else:
+        what = "remove the cause Kubernetes names"
+    return f"{what}; {then}"
 
 
 def _rolled_out(rollout: Rollout) -> str:

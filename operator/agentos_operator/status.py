@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentos_operator.conditions import Rollout
+from agentos_operator.conditions import Obstacle, Rollout
 
 # The keys this operator owns under ``status``; anything else there (kopf's bookkeeping) is left alone.
 OWNED_KEYS = ("observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url", "configHash")
@@ -25,14 +25,34 @@ def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
     status = deployment.get("status") or {}
     generation = (deployment.get("metadata") or {}).get("generation") or 0
     desired = spec.get("replicas")
+    current = int(status.get("observedGeneration") or 0) >= int(generation)
     return Rollout(
         desired=1 if desired is None else int(desired),  # the API server's default
         ready=int(status.get("readyReplicas") or 0),
         available=int(status.get("availableReplicas") or 0),
         updated=int(status.get("updatedReplicas") or 0),
-        current=int(status.get("observedGeneration") or 0) >= int(generation),
+        current=current,
         total=int(status.get("replicas") or 0),
+        # What the controller said of an earlier spec is not said of this one.
+        obstacle=obstacle_of(status.get("conditions") or []) if current else None,
+        selector=format_selector((spec.get("selector") or {}).get("matchLabels") or {}),
     )
+
+
+def obstacle_of(deployment_conditions: Sequence[Mapping[str, Any]]) -> Obstacle | None:
+    """What stops a rollout, from a Deployment's conditions: its ReplicaSet's ``FailedCreate``,
+    which the Deployment controller copies as ``ReplicaFailure``, and its progress deadline."""
+    refused = deadline = None
+    for condition in deployment_conditions:
+        kind, state, reason = condition.get("type"), condition.get("status"), condition.get("reason")
+        message = str(condition.get("message") or "")
+        if kind == "ReplicaFailure" and state == "True" and reason in ("FailedCreate", None):
+            refused = message or "no message"
+        elif kind == "Progressing" and state == "False" and reason == "ProgressDeadlineExceeded":
+            deadline = message or "no message"
+    if refused is None and deadline is None:
+        return None
+    return Obstacle(pods_refused=refused, deadline=deadline)
 
 
 def format_selector(match_labels: Mapping[str, str]) -> str:

@@ -204,3 +204,158 @@ def test_a_url_someone_else_patched_into_the_status_is_dropped_not_kept(forged: 
 
     assert "url" not in built and built["configHash"] == "abc"
     assert status.patch(previous, built) == {"url": None, "observedGeneration": 2, "conditions": []}
+
+
+# What the Deployment controller writes, as a real control plane wrote it (the pod's name is generated).
+QUOTA = 'pods "demo-6f769fbb96-zxw22" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0'
+POD_SECURITY = (
+    'pods "demo-6f769fbb96-p2x9k" is forbidden: violates PodSecurity "restricted:latest": privileged '
+    '(container "c" must not set securityContext.privileged=true)'
+)
+LIMIT_RANGE = 'pods "demo-6f769fbb96-9qw7d" is forbidden: maximum cpu usage per Container is 500m, but limit is 1'
+NO_ACCOUNT = (
+    'pods "demo-6f769fbb96-ll2mz" is forbidden: error looking up service account t-1/runner: '
+    'serviceaccount "runner" not found'
+)
+WEBHOOK = 'admission webhook "policy.example.com" denied the request: images must come from registry.example'
+DEADLINE = 'ReplicaSet "demo-6f769fbb96" has timed out progressing.'
+SELECTOR = {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/name": "agentos"}
+
+
+def refused(message: str = QUOTA, reason: str = "FailedCreate", state: str = "True") -> dict[str, Any]:
+    return {"type": "ReplicaFailure", "status": state, "reason": reason, "message": message}
+
+
+def timed_out(message: str = DEADLINE) -> dict[str, Any]:
+    return {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": message}
+
+
+def deployment_with(
+    *deployment_conditions: dict[str, Any], ready: int = 0, total: int = 0, seen: int = 2
+) -> dict[str, Any]:
+    """A Deployment of one replica at generation 2 whose controller saw generation ``seen`` and wrote these conditions."""
+    return {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 1, "selector": {"matchLabels": SELECTOR}},
+        "status": {
+            "observedGeneration": seen,
+            "replicas": total,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "updatedReplicas": total,
+            "conditions": list(deployment_conditions),
+        },
+    }
+
+
+def said(deployment: dict[str, Any]) -> dict[str, Condition]:
+    return {c.type: c for c in conditions.applied(status.rollout_of(deployment))}
+
+
+@pytest.mark.parametrize(
+    ("deployment", "reason", "named", "remedy"),
+    [
+        (deployment_with(refused(QUOTA)), "PodsNotCreated", "exceeded quota: q, requested: pods=1", "ResourceQuota 'q'"),
+        (deployment_with(refused(POD_SECURITY)), "PodsNotCreated", 'violates PodSecurity "restricted:latest"', "pod-security.kubernetes.io/enforce"),
+        (deployment_with(refused(LIMIT_RANGE)), "PodsNotCreated", "maximum cpu usage per Container is 500m", "LimitRange"),
+        (deployment_with(refused(NO_ACCOUNT)), "PodsNotCreated", 'serviceaccount "runner" not found', "create the ServiceAccount"),
+        (deployment_with(refused(WEBHOOK)), "PodsNotCreated", "images must come from registry.example", "remove the cause"),
+        (deployment_with(timed_out()), "ProgressDeadlineExceeded", DEADLINE, "kubectl describe pods -l app.kubernetes.io/instance=demo,app.kubernetes.io/name=agentos"),
+        (deployment_with(refused(QUOTA), timed_out()), "PodsNotCreated", "exceeded quota: q", "progress deadline has passed"),
+    ],
+    ids=["quota", "pod-security", "limit-range", "service-account", "webhook", "deadline", "refused-past-deadline"],
+)  # fmt: skip
+def test_ready_says_why_the_pods_are_missing_in_kubernetes_words_and_what_to_do(
+    deployment: dict[str, Any], reason: str, named: str, remedy: str
+) -> None:
+    found = said(deployment)
+
+    ready = found["Ready"]
+    assert (ready.status, ready.reason) == ("False", reason)
+    assert named in ready.message and remedy in ready.message
+    assert (found["Degraded"].status, found["Degraded"].reason, found["Degraded"].message) == (
+        "True",
+        reason,
+        ready.message,
+    )
+    assert "6f769fbb96-" not in ready.message, "the generated pod name changes at every try"
+
+
+@pytest.mark.parametrize(
+    ("deployment", "read"),
+    [
+        (deployment_with(refused(QUOTA)), "InProgress"),
+        (deployment_with(timed_out()), "Failed"),
+        (deployment_with(refused(QUOTA), timed_out()), "Failed"),
+    ],
+    ids=["refused", "deadline", "refused-past-deadline"],
+)
+def test_refused_pods_are_retried_by_kubernetes_and_fail_a_gitops_wait_only_past_the_progress_deadline(
+    deployment: dict[str, Any], read: str
+) -> None:
+    found = said(deployment)
+
+    assert kstatus(list(found.values())) == read
+    stalled = found["Stalled"]
+    if read == "Failed":
+        assert (stalled.status, stalled.reason, found["Progressing"].status) == ("True", found["Ready"].reason, "False")
+    else:
+        assert (stalled.status, found["Progressing"].status, found["Progressing"].reason) == (
+            "False",
+            "True",
+            "PodsNotCreated",
+        )
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        deployment_with(refused(QUOTA), seen=1),
+        deployment_with(timed_out(), seen=1),
+        deployment_with(refused(QUOTA, state="False")),
+        deployment_with(refused("pods cannot be deleted", reason="FailedDelete")),
+        deployment_with(refused(QUOTA), timed_out(), ready=1, total=1),
+    ],
+    ids=[
+        "refusal-of-an-earlier-spec",
+        "deadline-of-an-earlier-spec",
+        "no-longer-refused",
+        "failed-delete",
+        "rolled-out",
+    ],
+)
+def test_what_the_controller_said_of_an_earlier_spec_or_of_no_creation_is_not_a_reason(
+    deployment: dict[str, Any],
+) -> None:
+    assert said(deployment)["Ready"].reason in ("DeploymentUnavailable", "RolloutInProgress", "Available")
+    assert said(deployment)["Degraded"].status == "False"
+
+
+def test_a_refusal_in_the_middle_of_a_rollout_says_the_previous_pods_serve_meanwhile() -> None:
+    # Two replicas serving; the new spec's surge pod is over the quota.
+    deployment = deployment_with(refused(QUOTA), ready=2, total=3)
+    deployment["spec"]["replicas"] = 2
+
+    ready = said(deployment)["Ready"]
+
+    assert ready.reason == "PodsNotCreated" and ready.message.endswith("the previous pods serve meanwhile")
+
+
+def test_the_message_stays_the_same_as_pods_come_and_go_so_it_is_told_once() -> None:
+    three = deployment_with(refused(QUOTA), ready=1, total=1)
+    three["spec"]["replicas"] = 3
+    two_ready = deployment_with(refused(QUOTA), ready=2, total=2)
+    two_ready["spec"]["replicas"] = 3
+
+    assert said(three)["Ready"].message == said(two_ready)["Ready"].message
+
+
+def test_kubernetes_words_are_quoted_on_one_line_and_briefly() -> None:
+    webhook = 'pods "demo-6f769fbb96-zz" is forbidden: admission webhook "w" denied the request:\n' + "x " * 3000
+
+    ready = said(deployment_with(refused(webhook)))["Ready"]
+
+    quoted = ready.message.split("(", 1)[1].split("):", 1)[0]
+    assert quoted.startswith('forbidden: admission webhook "w" denied the request: x x')
+    assert quoted.endswith("…") and len(quoted) <= conditions.QUOTE_MAX_LENGTH
+    assert "\n" not in ready.message and len(ready.message) < conditions.MESSAGE_MAX_LENGTH

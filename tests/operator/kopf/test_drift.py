@@ -1,4 +1,4 @@
-"""Level-triggered: a Deployment's progress reaches the status without any edit of the resource.
+"""Level-triggered: a Deployment's progress, and what stops it, reach the status without any edit of the resource.
 
 The rest of drift (children restored, pruned, held to the spec, no write on a no-op resync) is
 tested against a real API server: tests/cluster/test_lifecycle.py, test_quiet_and_safe.py and
@@ -46,4 +46,43 @@ async def test_deployment_progress_reaches_the_status_without_any_edit(
     await cluster.roll_out("demo")
     await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True")
     assert cluster.agentos("demo")["status"]["readyReplicas"] == 3
+    assert cluster.get(AGENTOS, "demo")["metadata"]["generation"] == 1  # type: ignore[index]
+
+
+QUOTA = 'pods "demo-6f769fbb96-zxw22" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0'
+
+
+async def test_pods_the_cluster_refuses_are_said_once_and_resyncs_write_nothing_until_they_come(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: the Deployment's status as its controller writes it when a ResourceQuota refuses
+    every pod (tests/cluster/test_pods_refused.py has the real controller do it)."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator(resync_seconds=0.2)
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "DeploymentUnavailable")
+    generation = cluster.get(DEPLOYMENTS, "demo")["metadata"]["generation"]  # type: ignore[index]
+    refused = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": QUOTA}
+    status = {"observedGeneration": generation, "conditions": [refused]}
+
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": status}, subresource="status")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "PodsNotCreated")
+    assert "exceeded quota: q" in cluster.condition("demo", "Ready")["message"]
+    assert cluster.condition("demo", "Degraded")["reason"] == "PodsNotCreated"
+
+    def warnings() -> list[str]:
+        return [e["reason"] for e in cluster.events_about("demo") if e["type"] == "Warning"]
+
+    await eventually(lambda: warnings() == ["PodsNotCreated"], what="one PodsNotCreated warning")
+    mark, before = cluster.api.mark(), operator.reconciles()
+    await eventually(lambda: operator.reconciles() >= before + 3, what="three resyncs")
+    assert cluster.api.writes_since(mark) == []
+    assert warnings() == ["PodsNotCreated"]
+
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": {"conditions": []}}, subresource="status")
+    await cluster.roll_out("demo")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True")
+    assert cluster.condition("demo", "Degraded")["status"] == "False"
     assert cluster.get(AGENTOS, "demo")["metadata"]["generation"] == 1  # type: ignore[index]

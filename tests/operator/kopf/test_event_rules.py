@@ -73,3 +73,19 @@ def test_an_event_names_the_resource_and_the_operator() -> None:
     assert (event["type"], event["reason"], event["metadata"]["namespace"]) == ("Warning", "SecretNotFound", "n")
     assert len(event["message"]) == events.MESSAGE_MAX_LENGTH
     assert event["reportingInstance"] == "pod-1"
+
+
+def test_pods_the_cluster_refuses_warn_once_and_their_coming_is_announced() -> None:
+    refused = ready("False", "PodsNotCreated", "the cluster refuses the pods (forbidden: exceeded quota: q)")
+    late = ready("False", "ProgressDeadlineExceeded", "the rollout made no progress")
+
+    assert events.for_transition(ready("False", "DeploymentUnavailable", "0 of 1"), refused) == [
+        Notice("Warning", "PodsNotCreated", "the cluster refuses the pods (forbidden: exceeded quota: q)")
+    ]
+    assert events.for_transition(refused, refused) == []
+    assert events.for_transition([], late) == [
+        Notice("Warning", "ProgressDeadlineExceeded", "the rollout made no progress")
+    ]
+    assert events.for_transition(refused, ready("True", "Available", "1 of 1")) == [
+        Notice("Normal", "Available", "1 of 1")
+    ]

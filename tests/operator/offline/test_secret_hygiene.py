@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 import pytest
-from agentos_operator import render
+from agentos_operator import conditions, render, status
 from agentos_operator.errors import MissingSecretsError, SecretsTooLargeError
 from agentos_operator.resources import parse_resource, validate_resource
 
@@ -83,3 +83,22 @@ def test_validation_problems_never_echo_a_value_pasted_in_the_wrong_place(mispla
     problems = validate_resource(resource_body({"agents": [], **misplaced}))
     assert problems, "the misplaced value should be rejected"
     assert not [t for t in TELLTALES if t in "\n".join(str(p) for p in problems)]
+
+
+def test_a_refused_pod_quoted_in_the_status_quotes_no_secret_value() -> None:
+    """Ready quotes why the cluster refused the runtime's pods. Whatever refuses them (a webhook
+    may quote all it was sent) sees the pod template, which holds no value, only the Secret's name."""
+    manifests = render.render(parse_resource(load_example("team-workflow")), FAKE_VALUES, settings=SETTINGS)
+    (deployment,) = [m for m in manifests if m["kind"] == "Deployment"]
+    pod = json.dumps(deployment["spec"]["template"])
+    for at in range(0, len(pod), conditions.QUOTE_MAX_LENGTH // 2):  # every part of it quoted in turn
+        refusal = f'pods "x" is forbidden: admission webhook "w" denied the request: {pod[at:]}'
+        deployment["status"] = {
+            "observedGeneration": 0,
+            "conditions": [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": refusal}],
+        }
+
+        said = [c.message for c in conditions.applied(status.rollout_of(deployment))]
+
+        assert "denied the request" in said[0]
+        assert not [t for t in TELLTALES if t in " ".join(said)]
