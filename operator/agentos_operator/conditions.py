@@ -239,7 +239,7 @@ def quote(kubernetes_said: str) -> str:
     return line
 
 
-_QUOTA = re.compile(r"exceeded quota: ([a-z0-9.-]+)")
+_QUOTA = re.compile(r"(?:exceeded|status unknown for) quota: ([a-z0-9.-]+)")
 _LIMIT_RANGE = re.compile(r"(maximum|minimum) \S+ usage per (Container|Pod)|limit to request ratio")
 
 

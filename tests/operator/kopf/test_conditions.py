@@ -359,3 +359,9 @@ def test_kubernetes_words_are_quoted_on_one_line_and_briefly() -> None:
     assert quoted.startswith('forbidden: admission webhook "w" denied the request: x x')
     assert quoted.endswith("…") and len(quoted) <= conditions.QUOTE_MAX_LENGTH
     assert "\n" not in ready.message and len(ready.message) < conditions.MESSAGE_MAX_LENGTH
+
+
+def test_a_quota_the_controller_has_yet_to_count_is_named_too() -> None:
+    unknown = 'pods "demo-6f769fbb96-zz" is forbidden: status unknown for quota: pod-budget, resource: pods'
+
+    assert "ResourceQuota 'pod-budget'" in said(deployment_with(refused(unknown)))["Ready"].message
