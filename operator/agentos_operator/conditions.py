@@ -16,6 +16,11 @@ so in Kubernetes' own words, but leave ``Stalled`` false: the Deployment control
 and succeeds once the cluster allows (a quota freed by terminating pods, a ServiceAccount made a
 moment after its namespace), which is how kstatus and Argo CD read a Deployment too. The
 Deployment's progress deadline passing (``ProgressDeadlineExceeded``) is the failure: ``Stalled``.
+
+Pods that exist but do not become ready (unschedulable, an image that cannot be pulled, a
+container that keeps crashing or cannot be created: ``PodTrouble``, read from the pods by
+``pods``) are said the same way, under the Kubernetes reason itself (``Unschedulable``,
+``ImagePullBackOff``, ...) or ``PodsNotReady``: ``Degraded``, not ``Stalled`` before the deadline.
 """
 
 from __future__ import annotations
@@ -56,6 +61,21 @@ CHILD_REJECTED = "ChildRejected"  # the API server's dry run refused a child as 
 DEPLOYMENT_UNAVAILABLE = "DeploymentUnavailable"
 PODS_NOT_CREATED = "PodsNotCreated"  # the Deployment's ReplicaFailure: the cluster refuses its pods
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"  # the Deployment's rollout stopped progressing
+# Pods that exist but do not become ready, by what their own status says (``pods.diagnose``):
+UNSCHEDULABLE = "Unschedulable"  # the scheduler finds no node for them
+IMAGE_PULL_BACK_OFF = "ImagePullBackOff"  # ErrImagePull and ImagePullBackOff alike (a pod alternates)
+INVALID_IMAGE_NAME = "InvalidImageName"
+CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"  # a container that keeps ending, whether waiting or started again
+CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"  # a Secret or ConfigMap (key) it needs is missing
+PODS_NOT_READY = "PodsNotReady"  # anything else: a container that cannot start, a readiness probe that fails
+POD_REASONS = (
+    UNSCHEDULABLE,
+    IMAGE_PULL_BACK_OFF,
+    INVALID_IMAGE_NAME,
+    CRASH_LOOP_BACK_OFF,
+    CREATE_CONTAINER_CONFIG_ERROR,
+    PODS_NOT_READY,
+)
 ROLLOUT_IN_PROGRESS = "RolloutInProgress"
 ROLLOUT_COMPLETE = "RolloutComplete"
 AVAILABLE = "Available"
@@ -72,6 +92,7 @@ WARNING_REASONS = frozenset(
         CHILD_REJECTED,
         PODS_NOT_CREATED,
         PROGRESS_DEADLINE_EXCEEDED,
+        *POD_REASONS,
     }
 )
 
@@ -97,6 +118,15 @@ class Obstacle:
 
     pods_refused: str | None  # ReplicaFailure's message: why the cluster refuses to create a pod
     deadline: str | None  # Progressing's message once its reason is ProgressDeadlineExceeded
+
+
+@dataclass(frozen=True)
+class PodTrouble:
+    """Why the pods that exist are not ready, from their status: one of ``POD_REASONS`` and a
+    message that stays the same while the cause does (no pod name, no restart count)."""
+
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -149,8 +179,10 @@ def blocked(reason: str, message: str) -> list[Condition]:
     ]
 
 
-def applied(rollout: Rollout | None) -> list[Condition]:
+def applied(rollout: Rollout | None, trouble: PodTrouble | None = None) -> list[Condition]:
     """Every child is as desired; readiness follows the Deployment's rollout.
+
+    ``trouble``: why the pods that exist are not ready, when the reconcile looked (``pods``).
 
     ``Ready`` is true once the latest spec is rolled out: false for the whole of a rollout (its
     reason saying whether the previous pods still serve meanwhile), never true again before it
@@ -167,8 +199,8 @@ def applied(rollout: Rollout | None) -> list[Condition]:
             Condition(RECONCILING, "True", ROLLOUT_IN_PROGRESS, waiting),
             Condition(STALLED, "False", AS_EXPECTED),
         ]
-    if rollout.obstacle is not None and not rollout.done:
-        return _obstructed(rollout, rollout.obstacle, resolved)
+    if (rollout.obstacle is not None or trouble is not None) and not rollout.done:
+        return _obstructed(rollout, rollout.obstacle or Obstacle(None, None), trouble, resolved)
     pods = f"{rollout.ready} of {rollout.desired} pods ready"
     if rollout.done:
         ready = Condition(READY, "True", AVAILABLE, pods)
@@ -193,8 +225,11 @@ def applied(rollout: Rollout | None) -> list[Condition]:
     ]
 
 
-def _obstructed(rollout: Rollout, obstacle: Obstacle, resolved: Condition) -> list[Condition]:
+def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, resolved: Condition) -> list[Condition]:
     """The rollout cannot go on: Ready and Degraded quote why; Stalled once the deadline passed.
+
+    Pods the cluster refuses come first (those pods do not exist), then what the pods that
+    exist say, then the deadline alone.
 
     No pod count is in the message: it would change as pods come and go while the cause stays,
     and each change of a Warning's message is an Event.
@@ -203,6 +238,10 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, resolved: Condition) -> li
     if obstacle.pods_refused is not None:
         reason = PODS_NOT_CREATED
         message = f"the cluster refuses the pods ({quote(obstacle.pods_refused)}): {_remedy(obstacle.pods_refused)}"
+        if obstacle.deadline is not None:
+            message += "; the Deployment's progress deadline has passed"
+    elif pods is not None:
+        reason, message = pods.reason, pods.message
         if obstacle.deadline is not None:
             message += "; the Deployment's progress deadline has passed"
     else:

@@ -125,12 +125,17 @@ def register_lifecycle(
             store.watch(kind, read_status=kind is kinds.DEPLOYMENT)
         if operator_settings.watch_secrets:
             store.watch(kinds.SECRET, keep_data=False)
+
+        def recheck(key: tuple[str, str], delay: float) -> None:
+            reconciler.request(key, delay=delay)  # the reconciler made just below: a reconcile runs after
+
         context = Context(
             api=api,
             store=store,
             settings=operator_settings,
             logger=logging.getLogger("agentos_operator.reconcile"),
             instance=operator_settings.pod_name or OPERATOR_NAME,
+            recheck=recheck,
         )
         reconciler = Reconciler(context, metrics=metrics)
         store.on_unconfirmed = reconciler.request

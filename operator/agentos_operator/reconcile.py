@@ -7,6 +7,11 @@ write at all, status and events included, and with watches on, no request either
 of each ConfigMap its knowledge sources mount, which no watch of the operator's carries). Bad
 input never half-applies: an invalid spec, a missing Secret or a missing mounted ConfigMap
 stops it before the first child is written, and the status says why.
+
+A resource whose rollout is not done is looked at again later (``Context.recheck``), since
+nothing it watches tells when a pod starts crashing; once its pods could have been ready
+(``pods.when_to_look``), a reconcile lists them (one LIST, never a watch) and the status says why
+they are not. A converged, ready resource makes no such request.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, Literal
 from agentos_runtime.config import ConfigError, Problem
 from agentos_runtime.config.checking import every_problem
 
-from agentos_operator import conditions, events, render, status
+from agentos_operator import conditions, events, pods, render, status
 from agentos_operator.errors import MissingSecretsError, SecretsTooLargeError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import (
@@ -54,6 +59,14 @@ def utc_now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def wall_clock() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)
+
+
+def no_recheck(key: tuple[str, str], delay: float) -> None:
+    """A context without a reconciler (a one-off reconcile) looks at nothing again."""
+
+
 @dataclass(frozen=True)
 class Context:
     """What a reconcile works with, passed in."""
@@ -67,6 +80,10 @@ class Context:
     monotonic: Callable[[], float] = time.monotonic
     forbidden_since: dict[tuple[str, str], float] = field(default_factory=dict)
     """When each resource's writes were first refused 403 in a row (see ``FORBIDDEN_GRACE_SECONDS``)."""
+    recheck: Callable[[tuple[str, str], float], None] = no_recheck
+    """Ask for a reconcile of (namespace, name) after so many seconds (the reconciler's ``request``)."""
+    now: Callable[[], datetime.datetime] = wall_clock
+    """The time, to compare with the API server's timestamps (``pods.when_to_look``)."""
 
 
 @dataclass(frozen=True)
@@ -146,10 +163,12 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         if not refusals_go_on:
             ctx.forbidden_since.pop(key, None)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    rollout = status.rollout_of(deployment)
+    trouble = await _why_not_ready(ctx, key, deployment, rollout) if deployment is not None else None
     return await _conclude(
         ctx,
         body,
-        conditions.applied(status.rollout_of(deployment)),
+        conditions.applied(rollout, trouble),
         deployment,
         "converged",
         changes=changes,
@@ -215,6 +234,38 @@ async def _converge(
     )
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")
+
+
+async def _why_not_ready(
+    ctx: Context, key: tuple[str, str], deployment: Mapping[str, Any], rollout: conditions.Rollout | None
+) -> conditions.PodTrouble | None:
+    """Why the pods of a rollout that is not done are not ready, once they could have been; and
+    a look again later. None while there is nothing to look at, or the pods say nothing of it.
+
+    Not looked at: a Deployment whose latest spec its controller has not seen (its own events
+    wake the resource), or whose pods the cluster refuses to create (they do not exist).
+    """
+    if rollout is None or rollout.done or not rollout.current:
+        return None
+    if rollout.obstacle is not None and rollout.obstacle.pods_refused is not None:
+        return None
+    settings = ctx.settings
+    now = ctx.now()
+    look = pods.when_to_look(
+        deployment, now=now, grace=settings.pods_grace_seconds, longest=settings.error_retry_max_seconds
+    )
+    ctx.recheck(key, look.again_in)
+    if not look.now:
+        return None
+    try:
+        listed = await ctx.api.list(kinds.POD, key[0], label_selector=rollout.selector or None, limit=pods.SAMPLE)
+    except ApiError as error:
+        # The status then says how many pods are ready, as it would without the look.
+        ctx.logger.warning("could not list the pods of %s/%s to say why they are not ready: %s", *key, error)
+        return None
+    states = [state for state in map(pods.pod_state_of, listed) if state is not None]
+    del listed  # only what ``diagnose`` reads is kept, and nothing past this reconcile
+    return pods.diagnose(states, now=now, grace=settings.pods_grace_seconds, selector=rollout.selector)
 
 
 async def _deployment(ctx: Context, namespace: str, name: str) -> dict[str, Any] | None:

@@ -45,7 +45,19 @@ class OperatorSettings(BaseSettings):
     error_retry_seconds: float = Field(
         default=2.0, gt=0, description="First delay after a failed API call; doubles on each failure in a row."
     )
-    error_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest delay between retries.")
+    error_retry_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest delay between retries, and between looks at an unready resource's pods.",
+    )
+    pods_grace_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "How long a rollout may make no progress before the operator lists its pods (one LIST, no watch) "
+            "to say in the status why they are not ready; looked at again after as long as it has been stuck."
+        ),
+    )
     max_concurrent_reconciles: int = Field(
         default=10, ge=1, description="Reconciles running at once, so a burst of resources cannot flood the API."
     )

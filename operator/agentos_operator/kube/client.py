@@ -275,9 +275,14 @@ class ApiClient:
             return None
         return result
 
-    async def list(self, kind: Kind, namespace: str | None, *, label_selector: str | None = None) -> list[Body]:
-        params = {"labelSelector": label_selector} if label_selector else None
-        result = await self._request("list", "GET", kind.path(namespace), params=params)
+    async def list(
+        self, kind: Kind, namespace: str | None, *, label_selector: str | None = None, limit: int | None = None
+    ) -> list[Body]:
+        """The objects (``label_selector``: those it selects), or only the first ``limit`` of them."""
+        params = {"labelSelector": label_selector} if label_selector else {}
+        if limit is not None:
+            params["limit"] = str(limit)
+        result = await self._request("list", "GET", kind.path(namespace), params=params or None)
         return list(result.get("items") or [])
 
     async def list_metadata(

@@ -1,0 +1,309 @@
+"""Why a resource's pods are not ready, read from the pods themselves, and when to look. Pure.
+
+The operator watches no pod: a crash-looping pod rewrites its status at every restart, and
+holding every pod would cost memory per resource. It looks at a resource's pods only when its
+rollout is not done and the pods could have been expected ready by now (``when_to_look``): the
+Deployment made no progress for ``grace`` seconds (by the Deployment controller's own clock, the
+``Progressing`` condition's ``lastUpdateTime``; from when it became unavailable, for a Deployment
+that was), or its progress deadline passed. Pods that are simply starting are never listed.
+Then one LIST of at most ``SAMPLE`` pods by the Deployment's selector, each read into a
+``PodState`` at once (``pod_state_of``), and ``diagnose`` names the most telling reason.
+
+Nothing wakes a resource when its pod starts crashing (the Deployment's status does not change),
+so the reconciler looks again after as long as the rollout has been stuck, up to a limit, until
+it is done: an unready resource is looked at after ``grace``, then about 2, 4, 8... times as late.
+
+A diagnosis names the container, never a pod (their names change at every try) and never a
+restart count, so that it stays the same while the cause does: a resync writes nothing and the
+Warning is told once. It quotes Kubernetes only where its message is stable (the scheduler's,
+a missing Secret's); an image pull alternates between ``ErrImagePull`` and ``ImagePullBackOff``
+with different messages, both read as ``ImagePullBackOff``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentos_operator import conditions
+from agentos_operator.conditions import PodTrouble, quote
+from agentos_operator.render.deployment import CONTAINER_NAME
+from agentos_operator.render.sidecars import sidecar_name
+
+# How many pods one look lists (``limit``): a sample is enough to say why, and bounds the memory.
+SAMPLE = 20
+# The shortest wait before looking again, so that clock rounding cannot make a busy loop.
+SHORTEST_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What a container's status says, of what ``diagnose`` reads."""
+
+    name: str
+    image: str
+    ready: bool
+    waiting: str = ""  # state.waiting.reason
+    waiting_message: str = ""
+    last_ended: str = ""  # lastState.terminated.reason (OOMKilled, Error, ...)
+    exit_code: int | None = None  # lastState.terminated.exitCode
+    restarts: int = 0
+
+
+@dataclass(frozen=True)
+class PodState:
+    """What a pod's status says, of what ``diagnose`` reads."""
+
+    created: datetime.datetime | None
+    ready: bool
+    unschedulable: str | None = None  # the scheduler's message while PodScheduled is False, Unschedulable
+    containers: tuple[ContainerState, ...] = ()  # init containers (the MCP sidecars) first
+
+
+@dataclass(frozen=True)
+class Look:
+    """Whether a reconcile lists the pods now, and in how many seconds the resource is looked at again."""
+
+    now: bool
+    again_in: float
+
+
+def parse_time(value: object) -> datetime.datetime | None:
+    """An API server timestamp (``2026-01-01T00:00:00Z``), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
+
+
+def stuck_since(deployment: Mapping[str, Any]) -> datetime.datetime | None:
+    """Since when the Deployment has made no progress: the last of its ``Progressing`` condition's
+    ``lastUpdateTime`` (moved by the Deployment controller at each pod updated, ready or available)
+    and the time it became unavailable; its creation when it reports neither."""
+    status = deployment.get("status") or {}
+    times = []
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing":
+            times.append(parse_time(condition.get("lastUpdateTime") or condition.get("lastTransitionTime")))
+        elif condition.get("type") == "Available" and condition.get("status") == "False":
+            times.append(parse_time(condition.get("lastTransitionTime")))
+    known = [when for when in times if when is not None]
+    if known:
+        return max(known)
+    return parse_time((deployment.get("metadata") or {}).get("creationTimestamp"))
+
+
+def deadline_passed(deployment: Mapping[str, Any]) -> bool:
+    """Whether the Deployment controller says the rollout passed its progress deadline."""
+    return any(
+        c.get("type") == "Progressing" and c.get("status") == "False" and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in (deployment.get("status") or {}).get("conditions") or []
+    )
+
+
+def when_to_look(deployment: Mapping[str, Any], *, now: datetime.datetime, grace: float, longest: float) -> Look:
+    """Whether an unready Deployment's pods are listed now, and when to look again.
+
+    Listed once it made no progress for ``grace`` seconds, or passed its progress deadline; looked
+    at again after as long as it has been stuck (at least ``grace``, at most ``longest``), so
+    a resource stuck for long costs a list every ``longest`` seconds.
+    """
+    since = stuck_since(deployment)
+    stuck_for = max((now - since).total_seconds(), 0.0) if since is not None else 0.0
+    if stuck_for < grace and not deadline_passed(deployment):
+        return Look(now=False, again_in=max(grace - stuck_for, min(grace, SHORTEST_WAIT)))
+    return Look(now=True, again_in=max(min(max(stuck_for, grace), longest), SHORTEST_WAIT))
+
+
+def pod_state_of(pod: Mapping[str, Any]) -> PodState | None:
+    """The part of a listed pod ``diagnose`` reads; None for a pod being deleted or finished
+    (its ReplicaSet replaces it: it says nothing of the pods to come)."""
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    if meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    ready = unschedulable = None
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            ready = condition.get("status") == "True"
+        elif (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            unschedulable = str(condition.get("message") or "no message")
+    containers = tuple(
+        _container_state(item)
+        for key in ("initContainerStatuses", "containerStatuses")
+        for item in status.get(key) or []
+        if isinstance(item, Mapping)
+    )
+    return PodState(
+        created=parse_time(meta.get("creationTimestamp")),
+        ready=bool(ready),
+        unschedulable=unschedulable,
+        containers=containers,
+    )
+
+
+def _container_state(item: Mapping[str, Any]) -> ContainerState:
+    waiting = (item.get("state") or {}).get("waiting") or {}
+    ended = (item.get("lastState") or {}).get("terminated") or {}
+    code = ended.get("exitCode")
+    return ContainerState(
+        name=str(item.get("name") or ""),
+        image=str(item.get("image") or ""),
+        ready=bool(item.get("ready")),
+        waiting=str(waiting.get("reason") or ""),
+        waiting_message=str(waiting.get("message") or ""),
+        last_ended=str(ended.get("reason") or ""),
+        exit_code=code if isinstance(code, int) else None,
+        restarts=int(item.get("restartCount") or 0),
+    )
+
+
+# The most telling first: what a person must fix in the spec or the namespace, then what the
+# cluster lacks, then what may still pass. ``diagnose`` picks the first found in any pod.
+_PULL_FAILED = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"})
+_STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+_RANKS = {
+    conditions.CREATE_CONTAINER_CONFIG_ERROR: 0,
+    conditions.INVALID_IMAGE_NAME: 1,
+    conditions.IMAGE_PULL_BACK_OFF: 2,
+    conditions.CRASH_LOOP_BACK_OFF: 3,
+    conditions.UNSCHEDULABLE: 4,
+}
+_CANNOT_START, _NOT_READY, _STILL_CREATING = 5, 6, 7
+
+
+def diagnose(pods: Sequence[PodState], *, now: datetime.datetime, grace: float, selector: str) -> PodTrouble | None:
+    """The most telling reason the pods are not ready, or None when they say nothing of it.
+
+    The same pods give the same answer in any order. What may still pass (a readiness probe
+    not passed yet, containers still being created) counts only in pods older than ``grace``.
+    """
+    found: list[tuple[int, str, str]] = []  # (rank, reason, message)
+    where = f"`kubectl describe pods -l {selector}`" if selector else "`kubectl describe pods`"
+    for pod in pods:
+        if pod.ready:
+            continue
+        old = pod.created is None or (now - pod.created).total_seconds() >= grace
+        if pod.unschedulable is not None:
+            found.append(
+                (_RANKS[conditions.UNSCHEDULABLE], conditions.UNSCHEDULABLE, _unschedulable(pod.unschedulable))
+            )
+        for container in pod.containers:
+            told = _container_trouble(container, where=where, selector=selector, old=old)
+            if told is not None:
+                found.append(told)
+    if not found:
+        return None
+    _, reason, message = min(found)
+    return PodTrouble(reason, message)
+
+
+def _container_trouble(
+    container: ContainerState, *, where: str, selector: str, old: bool
+) -> tuple[int, str, str] | None:
+    name, waiting = container.name, container.waiting
+    which = f"container '{name}'"
+    if container.ready:
+        return None
+    if waiting == "CreateContainerConfigError":
+        said = container.waiting_message
+        message = f"{which} cannot be created ({quote(said)}): {_config_remedy(said)}; the kubelet retries on its own"
+        return _RANKS[conditions.CREATE_CONTAINER_CONFIG_ERROR], conditions.CREATE_CONTAINER_CONFIG_ERROR, message
+    if waiting == "InvalidImageName":
+        message = f"{which} names an image that is not valid ({quote(container.waiting_message)}): fix {_field(name, 'image')}"
+        return _RANKS[conditions.INVALID_IMAGE_NAME], conditions.INVALID_IMAGE_NAME, message
+    if waiting in _PULL_FAILED:
+        image = f" '{container.image}'" if container.image else ""
+        message = (
+            f"{which} cannot pull its image{image}: check {_field(name, 'image')} (name and tag) and that the "
+            f"nodes may pull from its registry (a pull secret on the pods' ServiceAccount); {where} shows the "
+            "registry's answer"
+        )
+        return _RANKS[conditions.IMAGE_PULL_BACK_OFF], conditions.IMAGE_PULL_BACK_OFF, message
+    if waiting == "CrashLoopBackOff" or (container.last_ended and container.restarts > 0):
+        return _RANKS[conditions.CRASH_LOOP_BACK_OFF], conditions.CRASH_LOOP_BACK_OFF, _crashing(container, selector)
+    if waiting and waiting not in _STARTING:
+        message = f"{which} cannot start ({waiting}): {where} shows why"
+        return _CANNOT_START, conditions.PODS_NOT_READY, message
+    if not old:
+        return None
+    if waiting in _STARTING:
+        message = (
+            f"{which} is still being created ({waiting}): {where} shows what holds it (often a volume that "
+            "cannot be mounted)"
+        )
+        return _STILL_CREATING, conditions.PODS_NOT_READY, message
+    message = f"{which} runs but does not become ready: its readiness probe fails; {where} shows the probe's answer"
+    return _NOT_READY, conditions.PODS_NOT_READY, message
+
+
+def _crashing(container: ContainerState, selector: str) -> str:
+    ended = container.last_ended
+    code = f", exit code {container.exit_code}" if container.exit_code is not None else ""
+    last = f"; it last ended {ended}{code}" if ended else ""
+    head = f"container '{container.name}' keeps crashing (CrashLoopBackOff{last})"
+    if ended == "OOMKilled":
+        return f"{head}: it needs more memory than its limit: raise {_field(container.name, 'resources.limits.memory')}"
+    logs = f"kubectl logs -l {selector} -c {container.name} --previous" if selector else "kubectl logs --previous"
+    return f"{head}: `{logs}` shows why"
+
+
+def _field(container: str, what: str) -> str:
+    """Where the spec sets ``what`` of ``container``."""
+    if container == CONTAINER_NAME:
+        return f"spec.{what}"
+    prefix = sidecar_name("")
+    if container.startswith(prefix):
+        return f"the sidecar's {what} (spec.mcpServers[id={container[len(prefix) :]}].sidecar.{what})"
+    return f"the {what} of container '{container}'"
+
+
+_MISSING_OBJECT = re.compile(r'^(secret|configmap) "([^"]+)" not found')
+_MISSING_KEY = re.compile(r"couldn't find key (\S+) in (Secret|ConfigMap) ")
+
+
+def _config_remedy(said: str) -> str:
+    """What to do about a container the kubelet cannot configure, for the causes it names."""
+    missing = _MISSING_OBJECT.search(said)
+    if missing is not None:
+        kind = "Secret" if missing.group(1) == "secret" else "ConfigMap"
+        return f"create the {kind} '{missing.group(2)}' in the namespace, or remove its reference from spec.env or spec.envFrom"
+    key = _MISSING_KEY.search(said)
+    if key is not None:
+        return f"add the key '{key.group(1)}' to the {key.group(2)} it names, or remove its reference"
+    if "runAsNonRoot" in said:
+        return "the image runs as root, which the pods' restricted security context refuses: use an image that runs as a non-root user"
+    return "remove the cause Kubernetes names"
+
+
+_INSUFFICIENT = re.compile(r"Insufficient ([a-zA-Z0-9./-]*[a-zA-Z0-9])")
+
+
+def _unschedulable(said: str) -> str:
+    """The scheduler's answer, briefly (without its account of preemption), and what to do."""
+    line = said.split(" preemption:", 1)[0].strip()
+    short = _INSUFFICIENT.findall(line)
+    if short:
+        names = " and ".join(sorted(set(short)))
+        what = f"lower spec.resources.requests ({names}), or add nodes with more {names} to the cluster"
+    elif "node affinity/selector" in line:
+        what = "set spec.nodeSelector and spec.affinity to labels some node has"
+    elif "taint" in line:
+        what = "add spec.tolerations for the nodes' taints, or free nodes of them"
+    elif "PersistentVolumeClaim" in line or "volume" in line:
+        what = "the data volume's claim must bind to a volume the nodes can reach"
+    elif "anti-affinity" in line or "affinity" in line:
+        what = "relax spec.affinity, or add nodes"
+    else:
+        what = "free or add what the scheduler names"
+    return f"the scheduler finds no node for the pods ({quote(line)}): {what}; the scheduler retries on its own"

@@ -1,0 +1,124 @@
+"""Pods that exist but do not become ready: the operator looks at them, without watching them,
+once they could have been ready, and looks again later, as nothing it watches tells when a pod
+starts crashing; a ready resource, and one whose pods are simply starting, are never looked at.
+
+The pods' and the Deployment's statuses are injected as the kubelet and the Deployment
+controller write them (tests/cluster/test_pods_not_ready.py has the real scheduler do it).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from tests.operator.kopf.conftest import DEPLOYMENTS, Cluster, StartOperator, eventually
+
+PODS = "v1/pods"
+
+
+def stamp(when: datetime.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)
+
+
+async def stuck_rollout(cluster: Cluster, name: str, *, progressed: datetime.datetime) -> None:
+    """The Deployment as its controller reports one pod updated and not ready, progress last made at ``progressed``."""
+    deployment = cluster.get(DEPLOYMENTS, name)
+    assert deployment is not None
+    moved = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+    moved |= {"lastUpdateTime": stamp(progressed), "lastTransitionTime": stamp(progressed)}
+    status = {"observedGeneration": deployment["metadata"]["generation"], "replicas": 1, "updatedReplicas": 1}
+    await cluster.api.patch(
+        DEPLOYMENTS, "ns1", name, {"status": {**status, "conditions": [moved]}}, subresource="status"
+    )
+
+
+async def crashing_pod(cluster: Cluster, name: str) -> None:
+    """A pod of ``name``'s Deployment whose runtime container keeps being killed for memory."""
+    deployment = cluster.get(DEPLOYMENTS, name)
+    assert deployment is not None
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{name}-5d8f7-k2x9q", "labels": labels},
+        "spec": {"containers": [{"name": "agentos", "image": "registry.example/agentos-runtime:test"}]},
+    }
+    await cluster.api.create(PODS, body, namespace="ns1")
+    crash = {
+        "name": "agentos",
+        "image": "registry.example/agentos-runtime:test",
+        "ready": False,
+        "restartCount": 5,
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container"}},
+        "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+    }
+    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [crash]}
+    await cluster.api.patch(PODS, "ns1", body["metadata"]["name"], {"status": status}, subresource="status")
+
+
+def pod_lists(cluster: Cluster, mark: int) -> int:
+    return sum(1 for r in cluster.api.requests_since(mark) if r.url.path.endswith("/pods"))
+
+
+async def test_a_crash_loop_nothing_announces_is_found_by_a_later_look_told_once_and_not_written_again(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator(pods_grace_seconds=0.5)  # resyncs (60 s) play no part
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment")
+    await crashing_pod(cluster, "demo")
+
+    # The last event the resource gets: its rollout progressing just now, pods not ready yet.
+    await stuck_rollout(cluster, "demo", progressed=now())
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "CrashLoopBackOff", what="the look")
+    ready = cluster.condition("demo", "Ready")
+    assert ready["status"] == "False"
+    assert ready["message"] == (
+        "container 'agentos' keeps crashing (CrashLoopBackOff; it last ended OOMKilled, exit code 137): "
+        "it needs more memory than its limit: raise spec.resources.limits.memory"
+    )
+    assert cluster.condition("demo", "Degraded")["reason"] == "CrashLoopBackOff"
+    assert cluster.condition("demo", "Stalled")["status"] == "False"
+
+    def warnings() -> list[tuple[str, str]]:
+        return [(e["reason"], e["message"]) for e in cluster.events_about("demo") if e["type"] == "Warning"]
+
+    await eventually(lambda: warnings() == [("CrashLoopBackOff", ready["message"])], what="one Warning")
+    # Looked at again and again (up to error_retry_max_seconds apart), each look writing nothing.
+    mark, before = cluster.api.mark(), operator.reconciles()
+    await eventually(lambda: operator.reconciles() >= before + 3, what="three more looks")
+    assert pod_lists(cluster, mark) >= 3
+    assert cluster.api.writes_since(mark) == []
+    assert warnings() == [("CrashLoopBackOff", ready["message"])]
+
+    await cluster.roll_out("demo")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True", what="Ready")
+    assert cluster.condition("demo", "Degraded")["status"] == "False"
+
+
+async def test_pods_simply_starting_and_a_ready_resource_cost_no_pod_list(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator(resync_seconds=0.2)  # the default grace period: 60 s
+    await cluster.create_agentos("ready")
+    await cluster.ready("ready")
+    await cluster.create_agentos("starting")
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "starting"), what="the Deployment")
+    await crashing_pod(cluster, "starting")  # not looked at before the grace period, whatever it says
+    mark = cluster.api.mark()
+
+    await stuck_rollout(cluster, "starting", progressed=now())
+
+    before = operator.reconciles()
+    await eventually(lambda: operator.reconciles() >= before + 6, what="three resyncs of both")
+    assert cluster.condition("starting", "Ready")["reason"] == "DeploymentUnavailable"
+    assert cluster.condition("ready", "Ready")["reason"] == "Available"
+    assert pod_lists(cluster, mark) == 0
