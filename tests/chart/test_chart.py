@@ -283,6 +283,7 @@ def what_the_operator_does(*, watches_secrets: bool) -> Grants:
     grant(kinds.SECRET, "get", "create", "patch", *(("list", "watch") if watches_secrets else ()))
     grant(kinds.CONFIG_MAP, "get", "list", "watch")  # knowledge sources: read, and watched by metadata
     grant(kinds.EVENT, "create")
+    grant(kinds.POD, "get", "list")  # an unready resource's pods, to say why (pods.py); never watched
     return table
 
 

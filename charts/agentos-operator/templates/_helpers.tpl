@@ -101,6 +101,8 @@ Exactly what the operator does in each namespace it watches, no more:
 - Events: created, one per decision (core `v1` Events; never patched).
 - ConfigMaps knowledge sources mount: read (`get`), and every ConfigMap listed and watched by
   metadata, so that creating, editing or deleting one reconciles the resources mounting it.
+- Pods: listed by a resource's label selector, only while its rollout is stuck, to say in its
+  status why they are not ready; never watched, never written.
 `get` stands beside every `list`: it reveals nothing `list` does not, and the store reads one
 object when its watch has not delivered it yet. Secrets are granted apart (`secretRules`).
 */}}
@@ -135,6 +137,9 @@ object when its watch has not delivered it yet. Secrets are granted apart (`secr
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list"]
 {{- end -}}
 
 {{/*
