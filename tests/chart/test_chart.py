@@ -17,6 +17,7 @@ import yaml
 from agentos_operator import spec
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import PRUNED_KINDS
+from agentos_operator.settings import OperatorSettings
 from agentos_operator.watching import CHILD_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +145,39 @@ def test_the_operator_elects_a_leader_even_with_one_replica(helm: list[str]) -> 
 
     assert env_of(VALUE_SETS["defaults"])["AGENTOS_LEADER_ELECTION"] == "true"
     assert env_of(VALUE_SETS["ha"])["AGENTOS_LEADER_ELECTION"] == "true"
+
+
+def test_the_operator_values_reach_the_operator_settings(helm: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``operator.*`` says is what the operator runs with: its env read as the operator reads it."""
+    args = [
+        *("--set", "operator.resyncIntervalSeconds=120"),
+        *("--set", "operator.maxConcurrentReconciles=25"),
+        *("--set", "operator.podsGraceSeconds=90"),
+    ]
+    [deployment] = of_kind(render(helm, *args), "Deployment")
+    env = {
+        e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = OperatorSettings()
+    assert (settings.resync_seconds, settings.max_concurrent_reconciles, settings.pods_grace_seconds) == (120, 25, 90)
+
+    fields = OperatorSettings.model_fields
+    [default_deployment] = of_kind(render(helm), "Deployment")
+    default_env = {
+        e["name"]: e.get("value") for e in default_deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert default_env["AGENTOS_MAX_CONCURRENT_RECONCILES"] == str(fields["max_concurrent_reconciles"].default)
+    assert float(default_env["AGENTOS_PODS_GRACE_SECONDS"]) == fields["pods_grace_seconds"].default
+
+
+@pytest.mark.parametrize("value", ["operator.maxConcurrentReconciles=0", "operator.podsGraceSeconds=0"])
+def test_operator_values_out_of_range_are_refused_by_the_schema(helm: list[str], value: str) -> None:
+    result = subprocess.run(
+        [*helm, "template", "rel", str(CHART), "--set", value], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0 and value.split("=")[0].split(".")[1] in result.stderr
 
 
 def test_namespaced_mode_renders_roles_per_namespace_and_no_cluster_grant(helm: list[str]) -> None:
