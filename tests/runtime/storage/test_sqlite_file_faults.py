@@ -213,3 +213,28 @@ async def test_the_listings_and_edits_engine_reads_the_file_that_replaced_the_on
         await database.close()
 
     assert [row.memory for row in stored.items] == ["likes coffee"]
+
+
+async def test_a_file_locked_by_another_connection_past_the_wait_fails_the_write_naming_it_and_works_once_let_go(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "agentos.db"
+    executor = SqliteExecutor(path, db_id="main", busy_timeout_ms=50)
+    try:
+        await executor.write([(CREATE, {})])
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # a writer that does not let go, as an open sqlite3 shell's
+        with pytest.raises(StorageUnavailable) as refused:
+            await executor.write([(INSERT, {"id": "a"})])
+        holder.execute("COMMIT")
+        holder.close()
+        await executor.write([(INSERT, {"id": "a"})])
+        count = await executor.fetch([(COUNT, {})])
+    finally:
+        await executor.close()
+
+    assert refused.value.detail == (
+        f"database 'main': the file {path} was locked by another connection for over 0.05 s (database is locked): "
+        "try again; if it lasts, end what holds it (a long transaction, an open sqlite3 shell)"
+    )
+    assert count == [[(1,)]]

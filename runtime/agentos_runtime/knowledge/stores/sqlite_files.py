@@ -51,5 +51,6 @@ def connect_knowledge(path: Path, **options: Any) -> Connection:
 
 
 def knowledge_executor(path: Path, *, db_id: str) -> SqliteExecutor:
-    """The executor of the knowledge file at ``path``; nothing connects before its first call."""
-    return SqliteExecutor(path, db_id=db_id, connect=connect_knowledge)
+    """The executor of the knowledge file at ``path``; nothing connects before its first call.
+    Its driver's errors are told as the runtime's own file's are (``file_problem``)."""
+    return SqliteExecutor(path, db_id=db_id, connect=connect_knowledge, driver=driver_module())

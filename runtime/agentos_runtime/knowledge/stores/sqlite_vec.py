@@ -51,7 +51,7 @@ from agentos_runtime.knowledge.stores.rows import (
 from agentos_runtime.knowledge.stores.sqlite_files import driver_module
 from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
 from agentos_runtime.storable import clean_json, clean_text
-from agentos_runtime.storage.sql.executing import Rows, Step, refused_by_server
+from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 from agentos_runtime.storage.sql.statements import Statement
@@ -432,19 +432,13 @@ class SqliteVecStore:
             await on_close()
 
     async def _call(self, work: Awaitable[T]) -> T:
-        """``work``'s result; the driver's errors turned into ours (the run path's executor
-        already turns the standard library's ``OperationalError`` into ``StorageUnavailable``)."""
+        """``work``'s result; the data the database refused is ``UnstorableData``. The executor
+        tells the file's faults, a missing table and the rest of ``OperationalError`` as
+        ``StorageUnavailable`` (naming the file and the fix), for sqlean's errors too."""
         driver = self._driver
         try:
             return await work
         except (driver.IntegrityError, driver.DataError) as error:
             raise UnstorableData(f"database '{self._db_id}' refused the data: {error}") from error
-        except (driver.OperationalError, OSError) as error:
-            # A table dropped under the runtime: created again by the repair (sqlean's errors are
-            # not the standard library's, so the executor passes them on as they are).
-            refusal = refused_by_server(self._db_id, error, found_missing=self._executor.on_missing_tables)
-            if refusal is not None:
-                raise refusal from error
-            raise StorageUnavailable(f"database '{self._db_id}' (knowledge) is unavailable: {error}") from error
-        except driver.Error as error:  # a file that is not a database, say
+        except driver.Error as error:  # what the executor passes on: a statement the driver refused
             raise StorageUnavailable(f"database '{self._db_id}' (knowledge) cannot be used: {error}") from error

@@ -32,7 +32,7 @@ from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
 from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
-from agentos_runtime.storage.sql.sqlite_executor import file_fault
+from agentos_runtime.storage.sql.sqlite_executor import fails_connection
 from agentos_runtime.storage.sql.sqlite_file import SqliteFile
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 from agentos_runtime.storage.urls import redact
@@ -109,7 +109,7 @@ def create_sqlite_engine(file: SqliteFile) -> AsyncEngine:
 def _drop_connection_on_file_problem(context: ExceptionContext) -> None:
     """A file that failed a connection (read-only when it was opened, damaged) fails it for
     good: the connection is dropped, as after a disconnect, so the next one opens the file again."""
-    if file_fault(context.original_exception) is not None:
+    if fails_connection(context.original_exception):
         context.is_disconnect = True
 
 

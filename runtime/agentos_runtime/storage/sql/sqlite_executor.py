@@ -7,11 +7,15 @@ mode with ``synchronous=NORMAL``: a commit appends to the log without an fsync, 
 checkpoints; a crash of the process loses nothing, a power cut at most the last commits, the
 trade-off SQLite documents for WAL. Other connections (SQLAlchemy's, Agno's) may write the same
 file: this one waits for their locks up to ``BUSY_TIMEOUT_MS``, on its thread, not the loop.
-A file that cannot serve (damaged, not a database, read-only) is ``StorageUnavailable`` naming
-it and the fix (``file_problem``), and the connection is closed, so the file is opened again,
-fixed, by the next call. A file removed while in use fails every call (the connection would
-go on writing to the removed file, never read again) until a file is back at its path, which
-is then opened (``sqlite_file``: the check SQLAlchemy's connections to the file make too).
+A file that cannot serve (damaged, not a database, read-only, unopenable, failing, full, locked
+past the wait) is ``StorageUnavailable`` naming it and the fix (``file_problem``), whichever
+driver made the error (the standard library's, or ``sqlean`` on the knowledge file). After a
+fault that stays with the connection (``fails_connection``: damaged, read-only, unopenable,
+I/O) the connection is closed, so the file is opened again, fixed, by the next call; a full
+disk or a lock passes with the connection kept. A file removed while in use fails every call
+(the connection would go on writing to the removed file, never read again) until a file is
+back at its path, which is then opened (``sqlite_file``: the check SQLAlchemy's connections to
+the file make too).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 from typing import Literal, TypeVar
 
 from agentos_runtime.errors import StorageUnavailable
@@ -33,19 +38,23 @@ T = TypeVar("T")
 
 # How long a statement waits for another connection's write lock before giving up.
 BUSY_TIMEOUT_MS = 20_000
-PRAGMAS = (
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = NORMAL",
-    "PRAGMA foreign_keys = ON",
-    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
-)
 
 
-def _with_lock_retries(connection: sqlite3.Connection, statement: str) -> None:
+def pragmas(busy_timeout_ms: int) -> tuple[str, ...]:
+    """What each new connection runs first."""
+    return (
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON",
+        f"PRAGMA busy_timeout = {busy_timeout_ms}",
+    )
+
+
+def _with_lock_retries(connection: sqlite3.Connection, statement: str, *, busy_timeout_ms: int) -> None:
     """Run ``statement``, retrying while the file is locked: switching a new file to WAL needs
     it to itself and fails at once (without SQLite's busy wait) while another connection, say a
     replica starting at the same moment, holds it. Runs on the executor's thread."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + busy_timeout_ms / 1000
     for attempt in itertools.count(1):
         try:
             connection.execute(statement)
@@ -56,45 +65,83 @@ def _with_lock_retries(connection: sqlite3.Connection, statement: str) -> None:
             time.sleep(min(0.001 * attempt, 0.05))
 
 
-# Primary result codes (the low byte of an extended one) of a file that cannot serve: damaged
-# or not a database at all, or not writable (for this connection: it was opened read-only).
-_DAMAGED = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
-_READ_ONLY = sqlite3.SQLITE_READONLY
+FileFault = Literal["damaged", "read-only", "unopenable", "failing", "full", "locked"]
+# Primary result codes (the low byte of an extended one; the same in every SQLite driver) of a
+# file that cannot serve: damaged or not a database at all, not writable (for this connection:
+# it was opened read-only), not openable (its directory missing or not writable), failing on
+# its volume, full, or locked by another connection past the busy wait.
+_FAULTS: dict[int, FileFault] = {
+    sqlite3.SQLITE_NOTADB: "damaged",
+    sqlite3.SQLITE_CORRUPT: "damaged",
+    sqlite3.SQLITE_READONLY: "read-only",
+    sqlite3.SQLITE_CANTOPEN: "unopenable",
+    sqlite3.SQLITE_IOERR: "failing",
+    sqlite3.SQLITE_FULL: "full",
+    sqlite3.SQLITE_BUSY: "locked",
+}
+# Faults that stay with the connection that met them (a file opened read-only stays so for it,
+# pages of a damaged one may be cached): it is closed, and the next call opens the file again.
+_CONNECTION_FAULTS: frozenset[FileFault] = frozenset({"damaged", "read-only", "unopenable", "failing"})
 
 
-def file_fault(error: BaseException) -> Literal["damaged", "read-only"] | None:
-    """Whether ``error`` is the database file's: ``damaged`` or ``read-only``; ``None`` for any
-    other error (a lock, a statement's)."""
+def file_fault(error: BaseException) -> FileFault | None:
+    """Which fault of the database file ``error`` is (an ``OSError`` making the connection:
+    ``unopenable``); ``None`` for any other error (a statement's, a missing table)."""
+    if isinstance(error, OSError):
+        return "unopenable"
     code = getattr(error, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    if primary in _DAMAGED:
-        return "damaged"
-    return "read-only" if primary == _READ_ONLY else None
+    return _FAULTS.get(code & 0xFF) if isinstance(code, int) else None
 
 
-def file_problem(error: BaseException, path: Path) -> str | None:
+def fails_connection(error: BaseException) -> bool:
+    """Whether ``error`` is a fault of the file that stays with the connection: close it."""
+    return file_fault(error) in _CONNECTION_FAULTS
+
+
+def file_problem(error: BaseException, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> str | None:
     """What ``error`` says of the database file at ``path`` and what to do about it; ``None``
     when it is not the file's problem."""
     fault = file_fault(error)
-    if fault == "damaged":
-        return (
-            f"the file {path} is not a SQLite database or is damaged ({error}): "
-            "restore it from a backup, or move it aside to start with an empty one"
-        )
-    if fault == "read-only":
-        return f"the file {path} cannot be written ({error}): make it and its directory writable by the runtime's user"
-    return None
+    if fault is None:
+        return None
+    said = f"the file {path}"
+    fixes: dict[FileFault, str] = {
+        "damaged": f"{said} is not a SQLite database or is damaged ({error}): "
+        "restore it from a backup, or move it aside to start with an empty one",
+        "read-only": f"{said} cannot be written ({error}): make it and its directory writable by the runtime's user",
+        "unopenable": f"{said} cannot be opened ({error}): "
+        "make its directory exist, and it and its directory readable and writable by the runtime's user",
+        "failing": f"{said} could not be read or written ({error}): check the volume it is on (mounted, not failing)",
+        "full": f"{said} cannot grow ({error}): free space on its volume, or give it a larger one",
+        "locked": f"{said} was locked by another connection for over {busy_timeout_ms / 1000:g} s ({error}): "
+        "try again; if it lasts, end what holds it (a long transaction, an open sqlite3 shell)",
+    }
+    return fixes[fault]
 
 
 class SqliteExecutor:
     """The ``Executor`` on the SQLite file at ``path``; the connection opens on first use, made
-    by ``connect`` (called as ``sqlite3.connect``: a driver with the same interface may be used).
-    ``file`` is what every connection to the file checks (SQLAlchemy's too, when given it)."""
+    by ``connect`` (called as ``sqlite3.connect``: a driver with the same interface may be used,
+    given as ``driver``, the module whose errors its connections raise). ``file`` is what every
+    connection to the file checks (SQLAlchemy's too, when given it). A statement waits up to
+    ``busy_timeout_ms`` for another connection's lock."""
 
-    def __init__(self, path: Path, *, db_id: str, connect: Callable[..., sqlite3.Connection] = sqlite3.connect) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        db_id: str,
+        connect: Callable[..., sqlite3.Connection] = sqlite3.connect,
+        driver: ModuleType = sqlite3,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
         self._path = path
         self._db_id = db_id
         self._connect = connect
+        # The driver's DB-API errors: the standard library's are not sqlean's (nor subclasses).
+        self._database_error: type[Exception] = driver.DatabaseError
+        self._operational_error: type[Exception] = driver.OperationalError
+        self._busy_timeout_ms = busy_timeout_ms
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"agentos-sqlite-{db_id}")
         self._connection: sqlite3.Connection | None = None
         self.file = SqliteFile(path, db_id=db_id)
@@ -117,27 +164,27 @@ class SqliteExecutor:
     async def _call(self, work: Callable[[Sequence[Step]], T], steps: Sequence[Step]) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._thread, self._reopening, work, steps)
-        except sqlite3.DatabaseError as error:  # the driver's own, whichever ``connect`` made it
-            problem = file_problem(error, self._path)
+        except (self._database_error, OSError) as error:  # OSError: making the connection (its directory)
+            problem = file_problem(error, self._path, busy_timeout_ms=self._busy_timeout_ms)
             if problem is not None:
                 raise StorageUnavailable(f"database '{self._db_id}': {problem}") from error
             refusal = refused_by_server(self._db_id, error, found_missing=self.on_missing_tables)
             if refusal is not None:
                 raise refusal from error
-            if not isinstance(error, sqlite3.OperationalError):
+            if not isinstance(error, self._operational_error):
                 raise
             raise StorageUnavailable(f"database '{self._db_id}' is unavailable: {error}") from error
 
     # The methods below run on the executor's thread only.
 
     def _reopening(self, work: Callable[[Sequence[Step]], T], steps: Sequence[Step]) -> T:
-        """``work``, closing the connection when the file failed it (``file_problem``): a file
-        opened read-only stays so for the connection, a replaced one stays the old one, so the
-        next call opens the file again and works once it is fixed."""
+        """``work``, closing the connection when the file failed it (``fails_connection``): a
+        file opened read-only stays so for the connection, a replaced one stays the old one, so
+        the next call opens the file again and works once it is fixed."""
         try:
             return work(steps)
-        except sqlite3.DatabaseError as error:
-            if file_fault(error) is not None:
+        except self._database_error as error:
+            if fails_connection(error):
                 self._close()
             raise
 
@@ -150,10 +197,10 @@ class SqliteExecutor:
         if connection is None:
             self.file.before_connect()
             # ``isolation_level=None``: transactions are begun here, explicitly.
-            connection = self._connect(self._path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            connection = self._connect(self._path, isolation_level=None, timeout=self._busy_timeout_ms / 1000)
             try:
-                for pragma in PRAGMAS:
-                    _with_lock_retries(connection, pragma)
+                for pragma in pragmas(self._busy_timeout_ms):
+                    _with_lock_retries(connection, pragma, busy_timeout_ms=self._busy_timeout_ms)
             except BaseException:
                 connection.close()
                 raise

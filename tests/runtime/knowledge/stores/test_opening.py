@@ -198,13 +198,19 @@ async def test_a_knowledge_file_another_connection_holds_is_switched_to_wal_once
         await executor.close()
 
 
-async def test_a_knowledge_file_that_is_not_a_database_is_storage_unavailable(tmp_path: Path) -> None:
+async def test_a_knowledge_file_that_is_not_a_database_is_unavailable_naming_it_and_the_fix(tmp_path: Path) -> None:
     database = DatabaseConfig.model_validate({"id": "main", "type": "sqlite", "path": str(tmp_path / "agentos.db")})
-    (tmp_path / "agentos.knowledge.db").write_bytes(b"this is not a SQLite file" * 100)
+    path = (tmp_path / "agentos.knowledge.db").resolve()
+    path.write_bytes(b"this is not a SQLite file" * 100)
     spot = KnowledgeSpot("sqlite", database, {}, tmp_path)
     store = await spot.open(prepare=False)
     try:
-        with pytest.raises(StorageUnavailable, match="database 'main' \\(knowledge\\)"):
+        with pytest.raises(StorageUnavailable) as refused:
             await store.prepare()
     finally:
         await store.close()
+
+    assert refused.value.detail == (
+        f"database 'main': the file {path} is not a SQLite database or is damaged (file is not a database): "
+        "restore it from a backup, or move it aside to start with an empty one"
+    )
