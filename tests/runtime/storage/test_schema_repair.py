@@ -251,6 +251,53 @@ async def test_a_dropped_knowledge_contents_table_fails_the_call_naming_it_then_
     assert gone is None and [content.id for content in listed] == ["c2"] and total == 1
 
 
+async def test_a_dropped_contents_table_takes_the_chunks_of_what_it_held_from_every_base_of_the_database(
+    spot: KnowledgeSpot,
+) -> None:
+    """A search must never find a chunk whose content is gone (it could not be listed or deleted)."""
+    docs, faq = await spot.open("docs"), await spot.open("faq")
+    await completed(docs, "c1", "vacation days")
+    await faq.add_content(knowledge_content("f1", "faq"))
+    assert await faq.complete_content("f1", [knowledge_chunk("f1", "vacation days")], updated_at=200)
+    await drop_knowledge_tables(spot, "agno_knowledge")
+
+    with pytest.raises(StorageUnavailable):
+        await docs.get_content("c1")
+    await repair_of(docs).settled()
+    found_after = await found(docs, "vacation days"), await found(faq, "vacation days")
+    counted = await docs.counts(), await faq.counts()
+    await completed(docs, "c2", "vacation days")
+
+    assert found_after == ([], []) and counted == ((0, 0), (0, 0))
+    assert await found(docs, "vacation days") == ["c2"]
+
+
+async def test_a_contents_table_dropped_while_the_runtime_was_down_takes_the_chunks_of_what_it_held(
+    spot: KnowledgeSpot,
+) -> None:
+    store = await spot.open()
+    await completed(store, "c1", "vacation days")
+    await store.close()
+    await drop_knowledge_tables(spot, "agno_knowledge")
+
+    reopened = await spot.open()
+
+    assert await found(reopened, "vacation days") == [] and await reopened.counts() == (0, 0)
+
+
+async def test_chunks_beside_a_contents_table_never_made_are_kept_and_found(spot: KnowledgeSpot) -> None:
+    """Chunks written without contents (Agno's vector database alone) lose nothing when the
+    runtime first makes the contents table: only a table made and dropped takes chunks with it."""
+    store = await spot.open()
+    await completed(store, "c1", "vacation days")
+    await store.close()
+    await drop_knowledge_tables(spot, "agno_knowledge", "agno_schema_versions")
+
+    reopened = await spot.open()
+
+    assert await found(reopened, "vacation days") == ["c1"] and await reopened.counts() == (0, 1)
+
+
 async def test_a_dropped_chunk_table_is_created_again_with_the_bases_dimensions_and_takes_new_chunks(
     spot: KnowledgeSpot,
 ) -> None:

@@ -7,7 +7,9 @@ closed with the last. Nothing connects here: the first call does (``prepare``, a
 They share its repair too (``storage.sql.repair``): a statement that finds a knowledge table or
 the schema missing (dropped under the runtime) fails saying they are being created again, and
 every open base's ``prepare`` runs once in the background, with the table, dimensions and
-index the base was opened with, so the next call finds them (empty).
+index the base was opened with, so the next call finds them (empty). The contents table is
+shared too: a ``prepare`` that finds it dropped (missing, though stamped as made) makes every
+open base delete the chunks whose content is gone, so no search finds them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
@@ -34,7 +36,17 @@ if TYPE_CHECKING:
 
 _Key = tuple[str, str]
 E = TypeVar("E", bound=Executor)
-S = TypeVar("S", bound=KnowledgeStore)
+
+
+class OpenStore(KnowledgeStore, Protocol):
+    """A store as the bases of one database share it."""
+
+    async def delete_orphans(self) -> None:
+        """Delete the chunks whose content's row is gone."""
+        ...
+
+
+S = TypeVar("S", bound=OpenStore)
 
 
 class _Shared:
@@ -76,7 +88,7 @@ class KnowledgeConnection(Generic[E]):
 
     def __init__(self, executor: E, *, db_id: str) -> None:
         self.executor = executor
-        self.stores: list[KnowledgeStore] = []
+        self.stores: list[OpenStore] = []
         self.repair = SchemaRepair(self._prepare_all, db_id=db_id, tables="knowledge tables")
         executor.on_missing_tables = self.repair.found_missing
 
@@ -96,17 +108,27 @@ class KnowledgeConnection(Generic[E]):
         await self.repair.close()
         await self.executor.close()
 
+    async def contents_lost(self) -> None:
+        """A store's ``prepare`` made the contents table again, dropped: each open store deletes
+        the chunks whose content went with it (every one is tried, then the first failure is raised)."""
+        await _each(self.stores, lambda store: store.delete_orphans())
+
     async def _prepare_all(self) -> None:
         """Each open store's ``prepare`` (what is missing of its tables, as at start); every one
         is tried, then the first failure is raised."""
-        failure: Exception | None = None
-        for store in list(self.stores):
-            try:
-                await store.prepare()
-            except Exception as error:  # the other bases' tables are created all the same
-                failure = failure or error
-        if failure is not None:
-            raise failure
+        await _each(self.stores, lambda store: store.prepare())
+
+
+async def _each(stores: list[OpenStore], call: Callable[[OpenStore], Awaitable[None]]) -> None:
+    """``call`` of each of ``stores`` (of a copy: one may close meanwhile), then the first failure raised."""
+    failure: Exception | None = None
+    for store in list(stores):
+        try:
+            await call(store)
+        except Exception as error:  # the other bases are done all the same
+            failure = failure or error
+    if failure is not None:
+        raise failure
 
 
 async def open_knowledge_store(
@@ -134,6 +156,7 @@ async def open_knowledge_store(
                 dimensions=base.embedder.dimensions,
                 repair=sqlite.repair,
                 on_close=on_close,
+                on_contents_lost=sqlite.contents_lost,
             ),
             shared.releaser(key, _close_connection),
         )
@@ -160,6 +183,7 @@ async def open_knowledge_store(
                 hnsw=base.vector_index == "hnsw",
                 repair=postgres.repair,
                 on_close=on_close,
+                on_contents_lost=postgres.contents_lost,
             ),
             shared.releaser(key, _close_connection),
         )

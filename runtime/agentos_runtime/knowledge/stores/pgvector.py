@@ -83,6 +83,7 @@ class PgVectorStore:
         hnsw: bool = False,
         repair: SchemaRepair | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        on_contents_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._executor = executor
         self._db_id = db_id
@@ -97,6 +98,7 @@ class PgVectorStore:
         # The HNSW index, when configured (``vector_index: hnsw``) and the vectors fit in one.
         self._hnsw = hnsw and dimensions <= HNSW_MAX_DIMENSIONS
         self._on_close = on_close
+        self._on_contents_lost = on_contents_lost
         self.repair = repair
         """What creates the database's knowledge tables again when a statement finds one missing."""
         self._columns = ", ".join(quote(column) for column in CONTENT_COLUMNS)
@@ -105,6 +107,8 @@ class PgVectorStore:
         self._iterative_scan = True
         # Whether ``prepare`` creates the extension: only then is a refused privilege the extension's.
         self._creating_extension = False
+        # Whether ``prepare`` found the contents table missing (and so created it).
+        self._contents_missing = False
 
     # -- preparing
 
@@ -123,17 +127,21 @@ class PgVectorStore:
                 ),
                 {"table": self._chunks},
             ),
+            (Statement("SELECT to_regclass(%(table)s) IS NULL"), {"table": self._contents}),
         ]
         try:
-            await self._call(self._executor.write_after(reads, self._creation))
+            created = await self._call(self._executor.write_after(reads, self._creation))
         finally:
             self._creating_extension = False
+        if self._contents_missing and not created[-1]:  # its stamp was there: the table was made, and dropped
+            await self._contents_lost()
 
     def _creation(self, found: list[Rows]) -> Sequence[Step]:
         """What ``prepare`` runs once the schema's lock is held; ``IncompatibleStore`` when the
         chunk table exists with other dimensions."""
-        _, extension, embedding = found
+        _, extension, embedding, contents_missing = found
         self._creating_extension = not extension
+        self._contents_missing = bool(contents_missing[0][0])
         if extension:
             self._iterative_scan = _version(str(extension[0][0])) >= (0, 8)
         if embedding and int(embedding[0][0]) != self._dimensions:
@@ -151,6 +159,30 @@ class PgVectorStore:
             create_extension=not extension,
             hnsw=self._hnsw,
         )
+
+    async def _contents_lost(self) -> None:
+        """The contents table was dropped and made again, empty: the chunks of what it held are
+        orphans, in every base of the database (``on_contents_lost``), else in this one."""
+        if self._on_contents_lost is None:
+            await self.delete_orphans()
+        else:
+            await self._on_contents_lost()
+
+    async def delete_orphans(self) -> None:
+        """Delete the chunks whose content's row is gone, as after the contents table was
+        dropped and made again; nothing when a table is missing."""
+        tables: Step = (
+            Statement("SELECT to_regclass(%(chunks)s) IS NOT NULL AND to_regclass(%(contents)s) IS NOT NULL"),
+            {"chunks": self._chunks, "contents": self._contents},
+        )
+        orphans: Step = (
+            Statement(
+                f"DELETE FROM {self._chunks} WHERE content_id IS NOT NULL "
+                f"AND content_id NOT IN (SELECT id FROM {self._contents})"
+            ),
+            {},
+        )
+        await self._call(self._executor.write_after([tables], lambda found: [orphans] if found[0][0][0] else []))
 
     # -- contents
 

@@ -31,7 +31,8 @@ AGNO_SCHEMA_VERSION = "3.0.0"
 def creation_steps(
     *, schema: str, contents_table: str, chunks_table: str, dimensions: int, create_extension: bool, hnsw: bool
 ) -> list[Step]:
-    """The statements creating what is missing of a base's tables and indexes (idempotent)."""
+    """The statements creating what is missing of a base's tables and indexes (idempotent); the
+    last stamps the contents table, returning a row only when it was not stamped before."""
     contents, chunks, namespace = contents_table, chunks_table, quote(schema)
     contents_sql = f"{namespace}.{quote(contents)}"
     chunks_sql = f"{namespace}.{quote(chunks)}"
@@ -70,7 +71,7 @@ def creation_steps(
             Statement(
                 f"INSERT INTO {namespace}.agno_schema_versions (table_name, version, created_at, updated_at) "
                 "VALUES (%(table)s, %(version)s, extract(epoch FROM now())::bigint::text, "
-                "extract(epoch FROM now())::bigint::text) ON CONFLICT (table_name) DO NOTHING"
+                "extract(epoch FROM now())::bigint::text) ON CONFLICT (table_name) DO NOTHING RETURNING table_name"
             ),
             {"table": contents, "version": AGNO_SCHEMA_VERSION},
         )

@@ -91,6 +91,7 @@ class SqliteVecStore:
         dimensions: int,
         repair: SchemaRepair | None = None,
         on_close: Callable[[], Any] | None = None,
+        on_contents_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._executor = executor
         self._driver = driver_module()
@@ -103,6 +104,7 @@ class SqliteVecStore:
         self._vectors = _quote(f"{chunks_table}__vectors")
         self._dimensions = dimensions
         self._on_close = on_close
+        self._on_contents_lost = on_contents_lost
         self.repair = repair
         """What creates the database's knowledge tables again when a statement finds one missing."""
         self._columns = ", ".join(_quote(column) for column in CONTENT_COLUMNS)
@@ -112,11 +114,44 @@ class SqliteVecStore:
 
     async def prepare(self) -> None:
         tables: Step = (
-            Statement("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN (:vectors, :chunks)"),
-            {"vectors": f"{self._chunks_name}__vectors", "chunks": self._chunks_name},
+            Statement(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN (:vectors, :chunks, :contents)"
+            ),
+            {"vectors": f"{self._chunks_name}__vectors", "chunks": self._chunks_name, "contents": self._contents_name},
         )
         stamped_at = str(int(time.time()))
-        await self._call(self._executor.write_after([tables], lambda found: self._creation(found, stamped_at)))
+        contents_missing = False
+
+        def creation(found: list[Rows]) -> list[Step]:
+            nonlocal contents_missing
+            contents_missing = all(name != self._contents_name for name, _ in found[0])
+            return self._creation(found, stamped_at)
+
+        created = await self._call(self._executor.write_after([tables], creation))
+        if contents_missing and not created[-1]:  # its stamp was there: the contents table was made, and dropped
+            await self._contents_lost()
+
+    async def _contents_lost(self) -> None:
+        """The contents table was dropped and made again, empty: the chunks of what it held are
+        orphans, in every base of the database (``on_contents_lost``), else in this one."""
+        if self._on_contents_lost is None:
+            await self.delete_orphans()
+        else:
+            await self._on_contents_lost()
+
+    async def delete_orphans(self) -> None:
+        """Delete the chunks (and their vectors) whose content's row is gone, as after the
+        contents table was dropped and made again; nothing when the chunk table is missing."""
+        tables: Step = (
+            Statement("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (:chunks, :vectors)"),
+            {"chunks": self._chunks_name, "vectors": f"{self._chunks_name}__vectors"},
+        )
+        orphans = f"content_id IS NOT NULL AND content_id NOT IN (SELECT id FROM {self._contents})"
+        await self._call(
+            self._executor.write_after(
+                [tables], lambda found: self._chunk_deletion(orphans, {}) if len(found[0]) == 2 else []
+            )
+        )
 
     def _creation(self, found: list[Rows], stamped_at: str) -> list[Step]:
         """What is missing of the base's tables (idempotent); ``IncompatibleStore`` when its
@@ -124,7 +159,7 @@ class SqliteVecStore:
         the runtime is made again empty, and so is the other one of the pair: vectors without
         their chunks would hold the row numbers new chunks take, chunks without their vectors
         could never be found."""
-        existing_tables = {str(name): sql for name, sql in found[0]}
+        existing_tables = {str(name): sql for name, sql in found[0] if name != self._contents_name}
         has_vectors = f"{self._chunks_name}__vectors" in existing_tables
         has_chunks = self._chunks_name in existing_tables
         if has_vectors:
@@ -172,7 +207,7 @@ class SqliteVecStore:
             (
                 Statement(
                     "INSERT INTO agno_schema_versions (table_name, version, created_at, updated_at) "
-                    "VALUES (:table, :version, :at, :at) ON CONFLICT (table_name) DO NOTHING"
+                    "VALUES (:table, :version, :at, :at) ON CONFLICT (table_name) DO NOTHING RETURNING table_name"
                 ),
                 {"table": table, "version": AGNO_SCHEMA_VERSION, "at": stamped_at},
             )
