@@ -5,9 +5,11 @@ each base's chunks are a table with the columns and indexes of Agno's ``PgVector
 database's schema (``pgvector_tables``). A base Agno filled is therefore searchable here and
 the reverse.
 
-Statements go through the run path's ``PostgresExecutor`` (a psycopg pool per database, shared
-by its bases): its errors are ``StorageUnavailable`` with the URL redacted; data the database
-refuses is ``UnstorableData``. ``prepare`` runs under the advisory lock of the schema that
+What both databases' stores do alike (the contents rows, deleting a content's chunks, closing)
+is ``storing.SqlKnowledgeStore``'s; this module has PostgreSQL's part. Statements go through
+the run path's ``PostgresExecutor`` (a psycopg pool per database, shared by its bases): its
+errors are ``StorageUnavailable`` with the URL redacted; data the database refuses is
+``UnstorableData``. ``prepare`` runs under the advisory lock of the schema that
 creating the runtime's own tables takes, so replicas starting together, or repairs of a dropped
 schema, create each thing once.
 
@@ -24,7 +26,7 @@ from typing import Any, Literal, TypeVar
 
 import psycopg
 
-from agentos_runtime.errors import Conflict, StorageUnavailable
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Chunk, Content, SearchHit
 from agentos_runtime.knowledge.stores.checking import (
@@ -35,15 +37,14 @@ from agentos_runtime.knowledge.stores.checking import (
 )
 from agentos_runtime.knowledge.stores.pgvector_tables import HNSW_MAX_DIMENSIONS, Embedding, creation_steps
 from agentos_runtime.knowledge.stores.rows import (
-    CONTENT_COLUMNS,
     HIT_COLUMNS,
     chunk_params,
     content_from_row,
-    content_params,
     hit_from_row,
     order_by,
     page_bounds,
 )
+from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
@@ -66,7 +67,7 @@ _MESSAGE_MAX_LENGTH = 300
 _EXTENSION_REFUSALS = (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported)
 
 
-class PgVectorStore:
+class PgVectorStore(SqlKnowledgeStore):
     """A knowledge base's ``KnowledgeStore`` on PostgreSQL with pgvector."""
 
     def __init__(
@@ -85,23 +86,23 @@ class PgVectorStore:
         on_close: Callable[[], Awaitable[None]] | None = None,
         on_contents_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._executor = executor
-        self._db_id = db_id
+        super().__init__(
+            executor,
+            db_id=db_id,
+            base_id=base_id,
+            contents_table=contents_table,
+            chunks_table=chunks_table,
+            contents=f"{quote(schema)}.{quote(contents_table)}",
+            chunks=f"{quote(schema)}.{quote(chunks_table)}",
+            dimensions=dimensions,
+            repair=repair,
+            on_close=on_close,
+            on_contents_lost=on_contents_lost,
+        )
         self._conninfo = conninfo
-        self._base_id = base_id
         self._schema = schema
-        self._contents_name = contents_table
-        self._chunks_name = chunks_table
-        self._contents = f"{quote(schema)}.{quote(contents_table)}"
-        self._chunks = f"{quote(schema)}.{quote(chunks_table)}"
-        self._dimensions = dimensions
         # The HNSW index, when configured (``vector_index: hnsw``) and the vectors fit in one.
         self._hnsw = hnsw and dimensions <= HNSW_MAX_DIMENSIONS
-        self._on_close = on_close
-        self._on_contents_lost = on_contents_lost
-        self.repair = repair
-        """What creates the database's knowledge tables again when a statement finds one missing."""
-        self._columns = ", ".join(quote(column) for column in CONTENT_COLUMNS)
         self._hit_columns = ", ".join(quote(column) for column in HIT_COLUMNS)
         # pgvector 0.8 filters during the HNSW scan (``hnsw.iterative_scan``); older ones cannot.
         self._iterative_scan = True
@@ -109,6 +110,14 @@ class PgVectorStore:
         self._creating_extension = False
         # Whether ``prepare`` found the contents table missing (and so created it).
         self._contents_missing = False
+
+    @staticmethod
+    def param(name: str) -> str:
+        return f"%({name})s"
+
+    @classmethod
+    def json_param(cls, name: str) -> str:
+        return f"%({name})s::jsonb"
 
     # -- preparing
 
@@ -133,8 +142,7 @@ class PgVectorStore:
             created = await self._call(self._executor.write_after(reads, self._creation))
         finally:
             self._creating_extension = False
-        if self._contents_missing and not created[-1]:  # its stamp was there: the table was made, and dropped
-            await self._contents_lost()
+        await self._prepared(contents_missing=self._contents_missing, created=created)
 
     def _creation(self, found: list[Rows]) -> Sequence[Step]:
         """What ``prepare`` runs once the schema's lock is held; ``IncompatibleStore`` when the
@@ -160,68 +168,16 @@ class PgVectorStore:
             hnsw=self._hnsw,
         )
 
-    async def _contents_lost(self) -> None:
-        """The contents table was dropped and made again, empty: the chunks of what it held are
-        orphans, in every base of the database (``on_contents_lost``), else in this one."""
-        if self._on_contents_lost is None:
-            await self.delete_orphans()
-        else:
-            await self._on_contents_lost()
-
-    async def delete_orphans(self) -> None:
-        """Delete the chunks whose content's row is gone, as after the contents table was
-        dropped and made again; nothing when a table is missing."""
-        tables: Step = (
+    def _chunk_tables_present(self) -> Step:
+        return (
             Statement("SELECT to_regclass(%(chunks)s) IS NOT NULL AND to_regclass(%(contents)s) IS NOT NULL"),
             {"chunks": self._chunks, "contents": self._contents},
         )
-        orphans: Step = (
-            Statement(
-                f"DELETE FROM {self._chunks} WHERE content_id IS NOT NULL "
-                f"AND content_id NOT IN (SELECT id FROM {self._contents})"
-            ),
-            {},
-        )
-        await self._call(self._executor.write_after([tables], lambda found: [orphans] if found[0][0][0] else []))
+
+    def _chunk_deletion(self, where: str | None, params: Mapping[str, Any]) -> list[Step]:
+        return [(Statement(f"DELETE FROM {self._chunks}" + ("" if where is None else f" WHERE {where}")), params)]
 
     # -- contents
-
-    async def add_content(self, content: Content) -> None:
-        params = content_params(content)
-        values = ", ".join(
-            f"%({column})s::jsonb" if column == "metadata" else f"%({column})s" for column in CONTENT_COLUMNS
-        )
-        rows = await self._call(
-            self._executor.write(
-                [
-                    (
-                        Statement(
-                            f"INSERT INTO {self._contents} ({self._columns}) VALUES ({values}) "
-                            "ON CONFLICT (id) DO NOTHING RETURNING id"
-                        ),
-                        params,
-                    )
-                ]
-            )
-        )
-        if not rows[0]:
-            raise Conflict(f"content '{params['id']}' already exists")
-
-    async def get_content(self, content_id: str) -> Content | None:
-        content_id = clean_text(content_id)  # an id no database can hold matches nothing
-        rows = await self._call(
-            self._executor.fetch(
-                [
-                    (
-                        Statement(
-                            f"SELECT {self._columns} FROM {self._contents} WHERE id = %(id)s AND linked_to = %(base)s"
-                        ),
-                        {"id": content_id, "base": self._base_id},
-                    )
-                ]
-            )
-        )
-        return content_from_row(rows[0][0]) if rows[0] else None
 
     async def list_contents(
         self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
@@ -259,50 +215,13 @@ class PgVectorStore:
         )
         return [], int(total[0][0][0])
 
-    async def update_content(self, content: Content) -> bool:
-        params = content_params(content)
-        rows = await self._call(
-            self._executor.write(
-                [
-                    (
-                        Statement(
-                            f"UPDATE {self._contents} SET name = %(name)s, description = %(description)s, "
-                            "metadata = %(metadata)s::jsonb, status = %(status)s, status_message = %(status_message)s, "
-                            "updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s RETURNING id"
-                        ),
-                        {**params, "base": self._base_id},
-                    )
-                ]
-            )
-        )
-        return bool(rows[0])
-
-    async def edit_content(self, content: Content) -> bool:
-        params = content_params(content)
-        statement = Statement(
-            f"UPDATE {self._contents} SET name = %(name)s, description = %(description)s, "
-            "metadata = %(metadata)s::jsonb, updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s "
-            "RETURNING id"
-        )
-        rows = await self._call(self._executor.write([(statement, {**params, "base": self._base_id})]))
-        return bool(rows[0])
-
-    async def restart_content(self, content_id: str, *, updated_at: int) -> bool:
-        key = {"id": clean_text(content_id), "base": self._base_id}  # an id no database can hold matches nothing
-        restart = Statement(
-            f"UPDATE {self._contents} SET status = 'processing', status_message = NULL, "
-            "updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s RETURNING id"
-        )
-        rows = await self._call(self._executor.write([(restart, {**key, "updated_at": updated_at})]))
-        return bool(rows[0])
-
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
         prepared = [(chunk_params(chunk), Embedding(chunk.embedding)) for chunk in chunks]
         key = {"id": content_id, "base": self._base_id}
         lock: Step = (
-            Statement(f"SELECT metadata FROM {self._contents} WHERE id = %(id)s AND linked_to = %(base)s FOR UPDATE"),
+            Statement(f"SELECT metadata FROM {self._contents} WHERE {self._one_content} FOR UPDATE"),
             key,
         )
 
@@ -310,18 +229,10 @@ class PgVectorStore:
             if not found[0]:
                 return []
             filters = encode_json(found[0][0][0] or None, field="metadata")
-            steps: list[Step] = [(Statement(f"DELETE FROM {self._chunks} WHERE content_id = %(id)s"), key)]
+            steps = self._chunk_deletion(self._content_chunks, key)
             for start in range(0, len(prepared), INSERT_BATCH):
                 steps.append(self._insert_chunks(prepared[start : start + INSERT_BATCH], filters, updated_at))
-            steps.append(
-                (
-                    Statement(
-                        f"UPDATE {self._contents} SET status = 'completed', status_message = NULL, "
-                        "updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s RETURNING id"
-                    ),
-                    {**key, "updated_at": updated_at},
-                )
-            )
+            steps.append(self._completion(key, updated_at))
             return steps
 
         rows = await self._call(self._executor.write_after([lock], plan))
@@ -359,24 +270,6 @@ class PgVectorStore:
             params,
         )
 
-    async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
-        content_id = clean_text(content_id)  # an id no database can hold matches nothing
-        key = {"id": content_id, "base": self._base_id}
-        await self._call(
-            self._executor.write(
-                [
-                    (
-                        Statement(
-                            f"UPDATE {self._contents} SET status = 'failed', status_message = %(message)s, "
-                            "updated_at = %(updated_at)s WHERE id = %(id)s AND linked_to = %(base)s"
-                        ),
-                        {**key, "message": clean_text(message), "updated_at": updated_at},
-                    ),
-                    (Statement(f"DELETE FROM {self._chunks} WHERE content_id = %(id)s"), key),
-                ]
-            )
-        )
-
     async def touch_contents(self, content_ids: Sequence[str], *, updated_at: int) -> None:
         if not content_ids:
             return
@@ -398,66 +291,11 @@ class PgVectorStore:
             )
         )
 
-    async def stale_contents(self, *, updated_before: int) -> list[Content]:
-        rows = await self._call(
-            self._executor.fetch(
-                [
-                    (
-                        Statement(
-                            f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = %(base)s "
-                            "AND status = 'processing' AND updated_at < %(before)s ORDER BY updated_at, id"
-                        ),
-                        {"base": self._base_id, "before": updated_before},
-                    )
-                ]
-            )
-        )
-        return [content_from_row(row) for row in rows[0]]
-
-    async def delete_content(self, content_id: str) -> bool:
-        content_id = clean_text(content_id)  # an id no database can hold matches nothing
-        key = {"id": content_id, "base": self._base_id}
-        rows = await self._call(
-            self._executor.write(
-                [
-                    (
-                        Statement(
-                            f"DELETE FROM {self._contents} WHERE id = %(id)s AND linked_to = %(base)s RETURNING id"
-                        ),
-                        key,
-                    ),
-                    (Statement(f"DELETE FROM {self._chunks} WHERE content_id = %(id)s"), key),
-                ]
-            )
-        )
-        return bool(rows[0])
-
-    async def delete_all(self) -> int:
-        rows = await self._call(
-            self._executor.write(
-                [
-                    (
-                        Statement(f"DELETE FROM {self._contents} WHERE linked_to = %(base)s RETURNING id"),
-                        {"base": self._base_id},
-                    ),
-                    (Statement(f"DELETE FROM {self._chunks}"), {}),
-                ]
-            )
-        )
-        return len(rows[0])
-
     # -- search
 
-    async def search(
-        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None = None
+    async def _search(
+        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None
     ) -> list[SearchHit]:
-        if limit < 1:
-            return []
-        if len(embedding) != self._dimensions:
-            raise UnstorableData(
-                f"the query embedding has {len(embedding)} dimensions; "
-                f"table '{self._chunks_name}' holds {self._dimensions}"
-            )
         params: dict[str, Any] = {"query": Embedding(embedding), "limit": limit}
         where = "TRUE"
         if filters:
@@ -506,28 +344,6 @@ class PgVectorStore:
             )
         )
         return [hit_from_row(row) for row in exact[0]]
-
-    async def counts(self) -> tuple[int, int]:
-        rows = await self._call(
-            self._executor.fetch(
-                [
-                    (
-                        Statement(
-                            f"SELECT (SELECT count(*) FROM {self._contents} WHERE linked_to = %(base)s), "
-                            f"(SELECT count(*) FROM {self._chunks})"
-                        ),
-                        {"base": self._base_id},
-                    )
-                ]
-            )
-        )
-        contents, chunks = rows[0][0]
-        return int(contents), int(chunks)
-
-    async def close(self) -> None:
-        if self._on_close is not None:
-            on_close, self._on_close = self._on_close, None
-            await on_close()
 
     async def _call(self, work: Awaitable[T]) -> T:
         """``work``'s result; what the database refused turned into our errors, URL redacted."""

@@ -9,8 +9,9 @@ keeps a content's row and its chunks in one transaction. The file has the conten
 ``PgVector`` table, plus ``vector_id``, the stable row number linking a chunk to its vector)
 and a sqlite-vec ``vec0`` table of its embeddings (cosine distance).
 
-The file is run by the run path's ``SqliteExecutor`` (``sqlite_files``), shared by the bases of
-the database: one connection on one thread, every call one hop to it, a read one snapshot, a
+What both databases' stores do alike (the contents rows, deleting a content's chunks, closing)
+is ``storing.SqlKnowledgeStore``'s; this module has SQLite's part. The file is run by the run
+path's ``SqliteExecutor`` (``sqlite_files``), shared by the bases of the database: one connection on one thread, every call one hop to it, a read one snapshot, a
 write one ``BEGIN IMMEDIATE`` transaction of statements (all applied, or none). WAL,
 ``synchronous=NORMAL``.
 
@@ -28,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
-from agentos_runtime.errors import Conflict, StorageUnavailable
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import SortField
 from agentos_runtime.knowledge.records import Chunk, Content, SearchHit
 from agentos_runtime.knowledge.stores.checking import (
@@ -39,22 +40,21 @@ from agentos_runtime.knowledge.stores.checking import (
     encode_json,
 )
 from agentos_runtime.knowledge.stores.rows import (
-    CONTENT_COLUMNS,
     HIT_COLUMNS,
     chunk_params,
     content_from_row,
-    content_params,
     hit_from_row,
     order_by,
     page_bounds,
 )
 from agentos_runtime.knowledge.stores.sqlite_files import driver_module
 from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
+from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore
 from agentos_runtime.storable import clean_json, clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
-from agentos_runtime.storage.sql.statements import Statement
+from agentos_runtime.storage.sql.statements import Statement, quote
 
 T = TypeVar("T")
 
@@ -73,11 +73,7 @@ def float32_blob(embedding: Sequence[float]) -> bytes:
     return blob
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-class SqliteVecStore:
+class SqliteVecStore(SqlKnowledgeStore):
     """A knowledge base's ``KnowledgeStore`` in its database's knowledge file."""
 
     def __init__(
@@ -90,25 +86,28 @@ class SqliteVecStore:
         chunks_table: str,
         dimensions: int,
         repair: SchemaRepair | None = None,
-        on_close: Callable[[], Any] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
         on_contents_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._executor = executor
+        super().__init__(
+            executor,
+            db_id=db_id,
+            base_id=base_id,
+            contents_table=contents_table,
+            chunks_table=chunks_table,
+            contents=quote(contents_table),
+            chunks=quote(chunks_table),
+            dimensions=dimensions,
+            repair=repair,
+            on_close=on_close,
+            on_contents_lost=on_contents_lost,
+        )
         self._driver = driver_module()
-        self._db_id = db_id
-        self._base_id = base_id
-        self._contents_name = contents_table
-        self._chunks_name = chunks_table
-        self._contents = _quote(contents_table)
-        self._chunks = _quote(chunks_table)
-        self._vectors = _quote(f"{chunks_table}__vectors")
-        self._dimensions = dimensions
-        self._on_close = on_close
-        self._on_contents_lost = on_contents_lost
-        self.repair = repair
-        """What creates the database's knowledge tables again when a statement finds one missing."""
-        self._columns = ", ".join(_quote(column) for column in CONTENT_COLUMNS)
-        self._base = {"base": base_id}
+        self._vectors = quote(f"{chunks_table}__vectors")
+
+    @staticmethod
+    def param(name: str) -> str:
+        return f":{name}"
 
     # -- preparing
 
@@ -128,29 +127,12 @@ class SqliteVecStore:
             return self._creation(found, stamped_at)
 
         created = await self._call(self._executor.write_after([tables], creation))
-        if contents_missing and not created[-1]:  # its stamp was there: the contents table was made, and dropped
-            await self._contents_lost()
+        await self._prepared(contents_missing=contents_missing, created=created)
 
-    async def _contents_lost(self) -> None:
-        """The contents table was dropped and made again, empty: the chunks of what it held are
-        orphans, in every base of the database (``on_contents_lost``), else in this one."""
-        if self._on_contents_lost is None:
-            await self.delete_orphans()
-        else:
-            await self._on_contents_lost()
-
-    async def delete_orphans(self) -> None:
-        """Delete the chunks (and their vectors) whose content's row is gone, as after the
-        contents table was dropped and made again; nothing when the chunk table is missing."""
-        tables: Step = (
-            Statement("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (:chunks, :vectors)"),
+    def _chunk_tables_present(self) -> Step:
+        return (
+            Statement("SELECT count(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN (:chunks, :vectors)"),
             {"chunks": self._chunks_name, "vectors": f"{self._chunks_name}__vectors"},
-        )
-        orphans = f"content_id IS NOT NULL AND content_id NOT IN (SELECT id FROM {self._contents})"
-        await self._call(
-            self._executor.write_after(
-                [tables], lambda found: self._chunk_deletion(orphans, {}) if len(found[0]) == 2 else []
-            )
         )
 
     def _creation(self, found: list[Rows], stamped_at: str) -> list[Step]:
@@ -178,10 +160,10 @@ class SqliteVecStore:
             "description VARCHAR NOT NULL, metadata JSON, type VARCHAR, size BIGINT, linked_to VARCHAR, "
             "access_count BIGINT, status VARCHAR, status_message VARCHAR, created_at BIGINT, updated_at BIGINT, "
             "external_id VARCHAR, user_id VARCHAR)",
-            f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_user_id')} ON {self._contents} (user_id)",
-            f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_user_id_linked_to')} "
+            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{table}_user_id')} ON {self._contents} (user_id)",
+            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{table}_user_id_linked_to')} "
             f"ON {self._contents} (user_id, linked_to)",
-            f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{table}_linked_to_status')} "
+            f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{table}_linked_to_status')} "
             f"ON {self._contents} (linked_to, status, updated_at)",
             "CREATE TABLE IF NOT EXISTS agno_schema_versions (table_name VARCHAR NOT NULL PRIMARY KEY, "
             "version VARCHAR NOT NULL, created_at VARCHAR NOT NULL, updated_at VARCHAR)",
@@ -189,7 +171,7 @@ class SqliteVecStore:
             "name VARCHAR, meta_data JSON NOT NULL DEFAULT '{}', filters JSON DEFAULT '{}', content TEXT, usage JSON, "
             "created_at BIGINT, updated_at BIGINT, content_hash VARCHAR, content_id VARCHAR, user_id VARCHAR)",
             *(
-                f"CREATE INDEX IF NOT EXISTS {_quote(f'idx_{chunks}_{column}')} ON {self._chunks} ({column})"
+                f"CREATE INDEX IF NOT EXISTS {quote(f'idx_{chunks}_{column}')} ON {self._chunks} ({column})"
                 for column in ("content_hash", "content_id", "user_id", "name")
             ),
         ]
@@ -216,22 +198,6 @@ class SqliteVecStore:
 
     # -- contents
 
-    async def add_content(self, content: Content) -> None:
-        params = content_params(content)
-        values = ", ".join(f":{column}" for column in CONTENT_COLUMNS)
-        insert = Statement(
-            f"INSERT INTO {self._contents} ({self._columns}) VALUES ({values}) ON CONFLICT (id) DO NOTHING RETURNING id"
-        )
-        rows = await self._call(self._executor.write([(insert, params)]))
-        if not rows[0]:
-            raise Conflict(f"content '{params['id']}' already exists")
-
-    async def get_content(self, content_id: str) -> Content | None:
-        content_id = clean_text(content_id)  # an id no database can hold matches nothing
-        select = Statement(f"SELECT {self._columns} FROM {self._contents} WHERE id = :id AND linked_to = :base")
-        rows = await self._call(self._executor.fetch([(select, {"id": content_id, **self._base})]))
-        return content_from_row(rows[0][0]) if rows[0] else None
-
     async def list_contents(
         self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
     ) -> tuple[list[Content], int]:
@@ -254,41 +220,13 @@ class SqliteVecStore:
         )
         return [content_from_row(row) for row in rows[1]], int(rows[0][0][0])
 
-    async def update_content(self, content: Content) -> bool:
-        params = content_params(content)
-        update = Statement(
-            f"UPDATE {self._contents} SET name = :name, description = :description, metadata = :metadata, "
-            "status = :status, status_message = :status_message, updated_at = :updated_at "
-            "WHERE id = :id AND linked_to = :base RETURNING id"
-        )
-        rows = await self._call(self._executor.write([(update, {**params, **self._base})]))
-        return bool(rows[0])
-
-    async def edit_content(self, content: Content) -> bool:
-        params = content_params(content)
-        edit = Statement(
-            f"UPDATE {self._contents} SET name = :name, description = :description, metadata = :metadata, "
-            "updated_at = :updated_at WHERE id = :id AND linked_to = :base RETURNING id"
-        )
-        rows = await self._call(self._executor.write([(edit, {**params, **self._base})]))
-        return bool(rows[0])
-
-    async def restart_content(self, content_id: str, *, updated_at: int) -> bool:
-        key = {"id": clean_text(content_id), **self._base}  # an id no database can hold matches nothing
-        restart = Statement(
-            f"UPDATE {self._contents} SET status = 'processing', status_message = NULL, updated_at = :updated_at "
-            "WHERE id = :id AND linked_to = :base RETURNING id"
-        )
-        rows = await self._call(self._executor.write([(restart, {**key, "updated_at": updated_at})]))
-        return bool(rows[0])
-
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
         rows = [(chunk_params(chunk), float32_blob(chunk.embedding)) for chunk in chunks]
         key = {"id": content_id, **self._base}
         reads: list[Step] = [
-            (Statement(f"SELECT metadata FROM {self._contents} WHERE id = :id AND linked_to = :base"), key),
+            (Statement(f"SELECT metadata FROM {self._contents} WHERE {self._one_content}"), key),
             # The write lock is held: the row numbers above the last are this transaction's to take.
             (Statement(f"SELECT coalesce(max(vector_id), 0) + 1 FROM {self._chunks}"), {}),
         ]
@@ -298,18 +236,10 @@ class SqliteVecStore:
                 return []
             filters = encode_json(decode_json(found[0][0][0]) or None, field="metadata")
             first = int(found[1][0][0])
-            steps = self._chunk_deletion("content_id = :id", key)
+            steps = self._chunk_deletion(self._content_chunks, key)
             for start in range(0, len(rows), INSERT_BATCH):
                 steps += self._chunk_insertion(rows[start : start + INSERT_BATCH], first + start, filters, updated_at)
-            steps.append(
-                (
-                    Statement(
-                        f"UPDATE {self._contents} SET status = 'completed', status_message = NULL, "
-                        "updated_at = :updated_at WHERE id = :id AND linked_to = :base RETURNING id"
-                    ),
-                    {**key, "updated_at": updated_at},
-                )
-            )
+            steps.append(self._completion(key, updated_at))
             return steps
 
         written = await self._call(self._executor.write_after(reads, plan))
@@ -354,8 +284,10 @@ class SqliteVecStore:
             (Statement(f"INSERT INTO {self._vectors} (rowid, embedding) VALUES {', '.join(vector_rows)}"), vectors),
         ]
 
-    def _chunk_deletion(self, where: str, params: Mapping[str, Any]) -> list[Step]:
-        """The statements deleting the chunks ``where`` selects, and their vectors."""
+    def _chunk_deletion(self, where: str | None, params: Mapping[str, Any]) -> list[Step]:
+        """The statements deleting the chunks ``where`` selects (every one for ``None``), and their vectors."""
+        if where is None:
+            return [(Statement(f"DELETE FROM {self._vectors}"), {}), (Statement(f"DELETE FROM {self._chunks}"), {})]
         return [
             (
                 Statement(
@@ -365,15 +297,6 @@ class SqliteVecStore:
             ),
             (Statement(f"DELETE FROM {self._chunks} WHERE {where}"), params),
         ]
-
-    async def fail_content(self, content_id: str, message: str, *, updated_at: int) -> None:
-        key = {"id": clean_text(content_id), **self._base}  # an id no database can hold matches nothing
-        fail = Statement(
-            f"UPDATE {self._contents} SET status = 'failed', status_message = :message, updated_at = :updated_at "
-            "WHERE id = :id AND linked_to = :base"
-        )
-        steps = [(fail, {**key, "message": clean_text(message), "updated_at": updated_at})]
-        await self._call(self._executor.write(steps + self._chunk_deletion("content_id = :id", key)))
 
     async def touch_contents(self, content_ids: Sequence[str], *, updated_at: int) -> None:
         if not content_ids:
@@ -386,43 +309,11 @@ class SqliteVecStore:
         )
         await self._call(self._executor.write([(touch, {**ids, **self._base, "updated_at": updated_at})]))
 
-    async def stale_contents(self, *, updated_before: int) -> list[Content]:
-        select = Statement(
-            f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = :base AND status = 'processing' "
-            "AND updated_at < :before ORDER BY updated_at, id"
-        )
-        rows = await self._call(self._executor.fetch([(select, {**self._base, "before": updated_before})]))
-        return [content_from_row(row) for row in rows[0]]
-
-    async def delete_content(self, content_id: str) -> bool:
-        key = {"id": clean_text(content_id), **self._base}  # an id no database can hold matches nothing
-        delete = Statement(f"DELETE FROM {self._contents} WHERE id = :id AND linked_to = :base RETURNING id")
-        rows = await self._call(self._executor.write([(delete, key), *self._chunk_deletion("content_id = :id", key)]))
-        return bool(rows[0])
-
-    async def delete_all(self) -> int:
-        rows = await self._call(
-            self._executor.write(
-                [
-                    (Statement(f"DELETE FROM {self._contents} WHERE linked_to = :base RETURNING id"), self._base),
-                    (Statement(f"DELETE FROM {self._vectors}"), {}),
-                    (Statement(f"DELETE FROM {self._chunks}"), {}),
-                ]
-            )
-        )
-        return len(rows[0])
-
     # -- search
 
-    async def search(
-        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None = None
+    async def _search(
+        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None
     ) -> list[SearchHit]:
-        if limit < 1:
-            return []
-        if len(embedding) != self._dimensions:
-            raise UnstorableData(
-                f"the query embedding has {len(embedding)} dimensions; table '{self._chunks_name}' holds {self._dimensions}"
-            )
         where, filter_params = filter_clause(clean_json(filters or {}), "c")
         params = {"query": float32_blob(embedding), "limit": limit, **filter_params}
         hit_columns = ", ".join(f"c.{column}" for column in HIT_COLUMNS)
@@ -443,28 +334,6 @@ class SqliteVecStore:
             )
         rows = await self._call(self._executor.fetch([(Statement(sql), params)]))
         return [hit_from_row(row) for row in rows[0]]
-
-    async def counts(self) -> tuple[int, int]:
-        rows = await self._call(
-            self._executor.fetch(
-                [
-                    (
-                        Statement(
-                            f"SELECT (SELECT count(*) FROM {self._contents} WHERE linked_to = :base), "
-                            f"(SELECT count(*) FROM {self._chunks})"
-                        ),
-                        self._base,
-                    )
-                ]
-            )
-        )
-        contents, chunks = rows[0][0]
-        return int(contents), int(chunks)
-
-    async def close(self) -> None:
-        if self._on_close is not None:
-            on_close, self._on_close = self._on_close, None
-            await on_close()
 
     async def _call(self, work: Awaitable[T]) -> T:
         """``work``'s result; the data the database refused is ``UnstorableData``. The executor
