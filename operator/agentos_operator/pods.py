@@ -37,6 +37,9 @@ from agentos_operator.render.sidecars import sidecar_name
 SAMPLE = 20
 # The shortest wait before looking again, so that clock rounding cannot make a busy loop.
 SHORTEST_WAIT = 1.0
+# Containers still being created are said to be stuck only in pods this many graces old: the
+# kubelet shows a pull of a large image as ``ContainerCreating`` too, which often takes minutes.
+STILL_CREATING_GRACES = 3
 
 
 @dataclass(frozen=True)
@@ -186,20 +189,23 @@ def diagnose(pods: Sequence[PodState], *, now: datetime.datetime, grace: float, 
     """The most telling reason the pods are not ready, or None when they say nothing of it.
 
     The same pods give the same answer in any order. What may still pass (a readiness probe
-    not passed yet, containers still being created) counts only in pods older than ``grace``.
+    not passed yet) counts only in pods older than ``grace``; containers still being created, in
+    pods older than ``STILL_CREATING_GRACES`` graces.
     """
     found: list[tuple[int, str, str]] = []  # (rank, reason, message)
     where = f"`kubectl describe pods -l {selector}`" if selector else "`kubectl describe pods`"
     for pod in pods:
         if pod.ready:
             continue
-        old = pod.created is None or (now - pod.created).total_seconds() >= grace
+        age = None if pod.created is None else (now - pod.created).total_seconds()
+        old = age is None or age >= grace
+        very_old = age is None or age >= grace * STILL_CREATING_GRACES
         if pod.unschedulable is not None:
             found.append(
                 (_RANKS[conditions.UNSCHEDULABLE], conditions.UNSCHEDULABLE, _unschedulable(pod.unschedulable))
             )
         for container in pod.containers:
-            told = _container_trouble(container, where=where, selector=selector, old=old)
+            told = _container_trouble(container, where=where, selector=selector, old=old, very_old=very_old)
             if told is not None:
                 found.append(told)
     if not found:
@@ -209,7 +215,7 @@ def diagnose(pods: Sequence[PodState], *, now: datetime.datetime, grace: float, 
 
 
 def _container_trouble(
-    container: ContainerState, *, where: str, selector: str, old: bool
+    container: ContainerState, *, where: str, selector: str, old: bool, very_old: bool
 ) -> tuple[int, str, str] | None:
     name, waiting = container.name, container.waiting
     which = f"container '{name}'"
@@ -238,6 +244,8 @@ def _container_trouble(
     if not old:
         return None
     if waiting in _STARTING:
+        if not very_old:
+            return None
         message = (
             f"{which} is still being created ({waiting}): {where} shows what holds it (often a volume that "
             "cannot be mounted)"

@@ -196,6 +196,11 @@ def test_ready_pods_and_pods_still_starting_say_nothing() -> None:
 
     assert diagnosed() is None
     assert diagnosed(ready, young_probe, young_creating) is None
+    # Containers being created (a large image's pull looks the same) are stuck only after three graces.
+    two_minutes_creating = pod(container(waiting="ContainerCreating"), created=NOW - datetime.timedelta(minutes=2))
+    assert diagnosed(two_minutes_creating) is None
+    two_minutes_probe = pod(container(), created=NOW - datetime.timedelta(minutes=2))
+    assert diagnosed(two_minutes_probe).reason == "PodsNotReady"  # type: ignore[union-attr]
     # What cannot pass by waiting is said of a young pod too.
     young_pull = pod(container(waiting="ErrImagePull"), created=JUST_NOW)
     assert diagnosed(young_pull).reason == "ImagePullBackOff"  # type: ignore[union-attr]
