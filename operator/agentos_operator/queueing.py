@@ -3,8 +3,9 @@
 Many things ask for a reconcile: events of the resource, of its children and of referenced
 Secrets, writes the watches never confirmed, and the resync. Asking is cheap and idempotent:
 requests made before a reconcile of that resource starts are merged into it, so a burst of
-watch events costs one follow-up reconcile, not one per event. A concurrency limit keeps a
-resync of many resources from flooding the API server.
+watch events costs one follow-up reconcile, not one per event. A fixed pool of workers keeps
+a resync of many resources from flooding the API server; each resource asked for costs an
+entry in its queue, not a task of its own.
 
 A reconcile that fails is retried with backoff, never abandoned: an API failure (an error
 status, or no answer at all while the API server restarts), and as a last resort any other
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from agentos_operator.kube.client import ApiError
 from agentos_operator.metrics import Metrics
@@ -24,6 +25,8 @@ from agentos_operator.reconcile import Context, Outcome, reconcile_key
 from agentos_operator.settings import OperatorSettings
 
 Key = tuple[str, str]
+# How one resource is reconciled: ``reconcile_key``, or a stand-in in tests.
+ReconcileKey = Callable[[str, str, Context], Awaitable[Outcome]]
 
 
 def retry_delay(
@@ -47,20 +50,32 @@ def retry_delay(
 
 
 class Reconciler:
-    """Runs reconciles for the operator; create it inside the operator's event loop."""
+    """Runs reconciles for the operator: a fixed pool of workers takes the resources asked for in turn.
 
-    def __init__(self, ctx: Context, *, metrics: Metrics) -> None:
+    A resource is queued at most once: requests made while it waits are merged into its next
+    reconcile. One asked for again while its reconcile runs is queued once more when that ends,
+    so it is never reconciled twice at a time and never misses a change made during a reconcile.
+    The pool (``max_concurrent_reconciles`` workers, started at the first request) bounds the
+    reconciles at once, and a cold start or a resync of thousands costs one queue entry each, not
+    a task each. Create it inside the operator's event loop.
+    """
+
+    def __init__(self, ctx: Context, *, metrics: Metrics, reconcile: ReconcileKey = reconcile_key) -> None:
         self._ctx = ctx
         self._metrics = metrics
-        self._slots = asyncio.Semaphore(ctx.settings.max_concurrent_reconciles)
-        self._locks: dict[Key, asyncio.Lock] = {}
-        self._pending: set[Key] = set()
+        self._reconcile = reconcile
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._asked: set[Key] = set()  # asked for, not started yet: in the queue unless running
+        self._running: set[Key] = set()
         self._failures: dict[Key, int] = {}
         self._timers: dict[Key, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._closed = False
 
     def request(self, key: Key, *, delay: float = 0.0) -> None:
-        """Ask for a reconcile of ``key``, now or after ``delay`` seconds; never blocks."""
+        """Ask for a reconcile of ``key``, now or after ``delay`` seconds; never blocks. Ignored once closed."""
+        if self._closed:
+            return
         if delay > 0:
             loop = asyncio.get_running_loop()
             timer = self._timers.get(key)
@@ -70,12 +85,16 @@ class Reconciler:
                 timer.cancel()
             self._timers[key] = loop.call_later(delay, self._fire, key)
             return
-        if key in self._pending:
+        if key in self._asked:
             return
-        self._pending.add(key)
-        task = asyncio.create_task(self._run_requested(key), name=f"reconcile {key[0]}/{key[1]}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._asked.add(key)
+        if key not in self._running:  # a running one is queued again when it ends
+            self._queue.put_nowait(key)
+        if not self._workers:
+            self._workers = [
+                asyncio.create_task(self._work(), name=f"reconciler {n}")
+                for n in range(self._ctx.settings.max_concurrent_reconciles)
+            ]
 
     def retry_delay(self, key: Key, outcome: Outcome | None, *, retry_after: float | None = None) -> float | None:
         """How long until ``key`` is retried after ``outcome`` (None: it failed); see ``retry_delay``."""
@@ -88,56 +107,63 @@ class Reconciler:
             self.request(key)
 
     async def close(self) -> None:
-        """Stop: cancel planned retries and running reconciles."""
+        """Stop: cancel planned retries and running reconciles, drop queued ones; later requests are ignored."""
+        self._closed = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def _lock(self, key: Key) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
+                await worker
+        self._workers.clear()
+        self._asked.clear()
 
     def _fire(self, key: Key) -> None:
         self._timers.pop(key, None)
         self.request(key)
 
-    async def _run_requested(self, key: Key) -> None:
-        async with self._lock(key):
-            if key not in self._pending:
-                return  # a reconcile that started after this request already covered it
-            retry_after = None
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._asked.discard(key)
+            self._running.add(key)
             try:
-                outcome: Outcome | None = await self._run_locked(key)
-            except ApiError as error:
-                outcome, retry_after = None, error.retry_after
-                if error.namespace_terminating:  # the namespace's deletion takes the resource with it
-                    self._ctx.logger.info("reconcile of %s/%s waits for its namespace to be deleted", *key)
-                else:
-                    self._ctx.logger.warning("reconcile of %s/%s failed, will retry: %s", *key, error)
-            except Exception:  # a bug must not stop this resource's reconciles for good
-                outcome = None
-                self._ctx.logger.exception("reconcile of %s/%s crashed, will retry", *key)
+                await self._run(key)
+            finally:
+                self._running.discard(key)
+                if key in self._asked and not self._closed:
+                    self._queue.put_nowait(key)
+
+    async def _run(self, key: Key) -> None:
+        retry_after = None
+        try:
+            outcome: Outcome | None = await self._reconcile_once(key)
+        except ApiError as error:
+            outcome, retry_after = None, error.retry_after
+            if error.namespace_terminating:  # the namespace's deletion takes the resource with it
+                self._ctx.logger.info("reconcile of %s/%s waits for its namespace to be deleted", *key)
+            else:
+                self._ctx.logger.warning("reconcile of %s/%s failed, will retry: %s", *key, error)
+        except Exception:  # a bug must not stop this resource's reconciles for good
+            outcome = None
+            self._ctx.logger.exception("reconcile of %s/%s crashed, will retry", *key)
         if outcome is not None:
             self._forget_if_gone(key, outcome)
         delay = self.retry_delay(key, outcome, retry_after=retry_after)
         if delay is not None:
             self.request(key, delay=delay)
 
-    async def _run_locked(self, key: Key) -> Outcome:
-        self._pending.discard(key)
+    async def _reconcile_once(self, key: Key) -> Outcome:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        async with self._slots:
-            try:
-                outcome = await reconcile_key(*key, self._ctx)
-            except Exception:
-                self._failures[key] = self._failures.get(key, 0) + 1
-                self._metrics.observe_reconcile("error", loop.time() - started)
-                raise
+        try:
+            outcome = await self._reconcile(*key, self._ctx)
+        except Exception:
+            self._failures[key] = self._failures.get(key, 0) + 1
+            self._metrics.observe_reconcile("error", loop.time() - started)
+            raise
         self._metrics.observe_reconcile(outcome.verdict, loop.time() - started)
         if outcome.verdict in ("blocked", "waiting"):
             self._failures[key] = self._failures.get(key, 0) + 1
@@ -147,6 +173,8 @@ class Reconciler:
         return outcome
 
     def _forget_if_gone(self, key: Key, outcome: Outcome) -> None:
-        # A deleted resource's lock would otherwise stay forever; a late waiter on it only sees "gone" again.
-        if outcome.verdict == "gone" and not self._lock(key).locked():
-            self._locks.pop(key, None)
+        # A deleted resource keeps no state here: a retry planned before it went would only find it gone again.
+        if outcome.verdict == "gone":
+            timer = self._timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()

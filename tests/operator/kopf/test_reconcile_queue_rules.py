@@ -1,0 +1,175 @@
+"""Which reconciles the reconciler runs, in what order, and how many at once.
+
+The reconciler is given a stand-in for ``reconcile_key`` whose every call waits until the test
+finishes it, so a test sees each reconcile start and decides when it ends. Nothing waits for
+time: a test awaits the next reconcile to start, and the queue is first in, first out, so a
+resource asked for later shows that no earlier one is still to come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+from agentos_operator.metrics import Metrics
+from agentos_operator.queueing import Key, Reconciler
+from agentos_operator.reconcile import Context, Outcome
+from agentos_operator.settings import OperatorSettings
+
+A, B, C, D = (("ns1", name) for name in "abcd")
+
+
+@dataclass
+class Call:
+    """One reconcile under way: ``finish`` ends it converged."""
+
+    key: Key
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    cancelled: bool = False
+
+    def finish(self) -> None:
+        self.done.set_result(None)
+
+
+class HeldReconciles:
+    """A stand-in for ``reconcile_key``: each call is announced on ``started`` and waits for ``finish``.
+
+    It notes the most reconciles it saw at once, in all and of one resource.
+    """
+
+    def __init__(self) -> None:
+        self.started: asyncio.Queue[Call] = asyncio.Queue()
+        self.running: list[Key] = []
+        self.most_at_once = 0
+        self.most_of_one_key = 0
+
+    async def __call__(self, namespace: str, name: str, ctx: Context) -> Outcome:
+        call = Call((namespace, name))
+        self.running.append(call.key)
+        self.most_at_once = max(self.most_at_once, len(self.running))
+        self.most_of_one_key = max(self.most_of_one_key, self.running.count(call.key))
+        self.started.put_nowait(call)
+        try:
+            await call.done
+        except asyncio.CancelledError:
+            call.cancelled = True
+            raise
+        finally:
+            self.running.remove(call.key)
+        return Outcome("converged")
+
+    async def next(self) -> Call:
+        """The next reconcile to start (failing the test if none starts within seconds)."""
+        return await asyncio.wait_for(self.started.get(), timeout=5)
+
+
+@pytest.fixture
+def held() -> HeldReconciles:
+    return HeldReconciles()
+
+
+def reconciler(held: HeldReconciles, *, at_once: int) -> Reconciler:
+    context = Context(
+        api=cast(Any, None),
+        store=cast(Any, None),
+        settings=OperatorSettings(max_concurrent_reconciles=at_once),
+        logger=logging.getLogger("test.queue"),
+    )
+    return Reconciler(context, metrics=Metrics(), reconcile=held)
+
+
+async def test_requests_for_a_queued_resource_are_merged_into_one_reconcile(held: HeldReconciles) -> None:
+    queue = reconciler(held, at_once=1)
+    queue.request(A)
+    first = await held.next()
+
+    for _ in range(3):
+        queue.request(B)
+    queue.request(C)
+    first.finish()
+    second = await held.next()
+    second.finish()
+    third = await held.next()
+
+    assert [first.key, second.key, third.key] == [A, B, C]
+    await queue.close()
+
+
+async def test_a_resource_asked_for_during_its_reconcile_is_reconciled_exactly_once_more_after_it(
+    held: HeldReconciles,
+) -> None:
+    queue = reconciler(held, at_once=1)
+    queue.request(A)
+    first = await held.next()
+
+    queue.request(A)
+    queue.request(A)
+    first.finish()
+    again = await held.next()
+    queue.request(B)  # queued while A runs again: a third run of A would be queued after it
+    again.finish()
+    after = await held.next()
+    queue.request(C)
+    after.finish()
+    last = await held.next()
+
+    assert [first.key, again.key, after.key, last.key] == [A, A, B, C]
+    last.finish()
+    await queue.close()
+
+
+async def test_a_resource_is_never_reconciled_twice_at_a_time_even_with_free_workers(
+    held: HeldReconciles,
+) -> None:
+    queue = reconciler(held, at_once=3)
+    queue.request(A)
+    first = await held.next()
+
+    queue.request(A)
+    queue.request(B)  # a second reconcile of A, were it started, would start before this one
+    other = await held.next()
+    assert other.key == B
+    first.finish()
+    again = await held.next()
+
+    assert again.key == A
+    assert held.most_of_one_key == 1
+    other.finish()
+    again.finish()
+    await queue.close()
+
+
+async def test_no_more_reconciles_run_at_once_than_the_limit(held: HeldReconciles) -> None:
+    queue = reconciler(held, at_once=2)
+    keys = [("ns1", f"r{n}") for n in range(7)]
+    queue.request_all(keys)
+
+    reconciled = []
+    for _ in keys:
+        call = await held.next()
+        reconciled.append(call.key)
+        call.finish()
+
+    assert reconciled == keys  # first asked, first reconciled
+    assert held.most_at_once == 2
+    await queue.close()
+
+
+async def test_closing_cancels_the_running_reconciles_drops_the_queued_ones_and_leaves_no_task(
+    held: HeldReconciles,
+) -> None:
+    queue = reconciler(held, at_once=2)
+    queue.request_all([A, B, C, D])
+    queue.request(A, delay=30)
+    running = [await held.next(), await held.next()]
+
+    await queue.close()
+    queue.request(C)  # ignored once closed
+
+    assert [call.key for call in running] == [A, B]
+    assert all(call.cancelled for call in running)
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert held.started.empty() and held.running == []
