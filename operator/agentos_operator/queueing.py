@@ -131,6 +131,9 @@ class Reconciler:
             self._running.add(key)
             try:
                 await self._run(key)
+            except Exception:  # a bug after a reconcile must not take this worker from the pool for good
+                self._ctx.logger.exception("reconcile of %s/%s could not be concluded, will retry", *key)
+                self.request(key, delay=self._ctx.settings.error_retry_max_seconds)
             finally:
                 self._running.discard(key)
                 if key in self._asked and not self._closed:

@@ -173,3 +173,33 @@ async def test_closing_cancels_the_running_reconciles_drops_the_queued_ones_and_
     assert all(call.cancelled for call in running)
     assert asyncio.all_tasks() == {asyncio.current_task()}
     assert held.started.empty() and held.running == []
+
+
+async def test_a_worker_outlives_a_failure_after_its_reconcile_and_retries_that_resource(
+    held: HeldReconciles, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = reconciler(held, at_once=1)
+    planned: list[tuple[Key, float]] = []
+    asked = queue.request
+
+    def failing_once(key: Key, outcome: Outcome | None, *, retry_after: float | None = None) -> float | None:
+        monkeypatch.undo()
+        raise RuntimeError("a bug while planning the retry")
+
+    def noting_delays(key: Key, *, delay: float = 0.0) -> None:
+        if delay:
+            planned.append((key, delay))
+        asked(key, delay=delay)
+
+    monkeypatch.setattr(queue, "retry_delay", failing_once)
+    queue.request = noting_delays  # type: ignore[method-assign]
+    queue.request(A)
+    (await held.next()).finish()
+    queue.request(B)  # the only worker must still be there to take it
+    after = await held.next()
+
+    assert after.key == B
+    assert planned == [(A, OperatorSettings().error_retry_max_seconds)]
+    assert "reconcile of ns1/a could not be concluded" in caplog.text
+    after.finish()
+    await queue.close()
