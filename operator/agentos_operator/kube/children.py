@@ -37,6 +37,11 @@ PRUNED_KINDS = (
 Key = tuple[str, str]
 T = TypeVar("T")
 ACTING_ON_THE_DEPLOYMENT = (kinds.HORIZONTAL_POD_AUTOSCALER, kinds.POD_DISRUPTION_BUDGET)
+# Written alongside the waves, waited on by none of them: the pods need no Service to start
+# (the Deployment turns off service links), and the API server takes longest over a Service
+# (it allocates its cluster IP): on a real control plane, about four times as long as any
+# other child, which the Deployment would otherwise wait for.
+WRITTEN_ALONGSIDE = (kinds.SERVICE,)
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ async def apply_children(
     created_once: Sequence[CreatedOnce] = (),
     orphans: Sequence[tuple[str, str]] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Apply each drifted manifest, appending each write to ``changes`` as it is made.
+    """Apply each drifted manifest, appending the writes made to ``changes``.
 
     Returns the live objects by kind (the last of each kind). Nothing is written when a child
     is someone else's (``ChildConflictError``) or when the API server's dry run refuses one
@@ -140,7 +145,8 @@ async def apply_children(
     The dry runs go out together, then the writes in three waves (``_waves``): what the pods use
     or are held to, ``created_once`` among them (children the caller found missing, created and
     never updated: the generated key), together; the Deployment once they are all written;
-    then, together, what acts on the Deployment. ``orphans`` (kind, name) are children of ours the
+    then, together, what acts on the Deployment. The Service is written alongside the waves
+    (``WRITTEN_ALONGSIDE``). ``orphans`` (kind, name) are children of ours the
     caller found without an owner and never writes (the generated key): named with those the
     dry runs find so (``OrphansNotAdoptableError``).
     """
@@ -185,28 +191,16 @@ async def apply_children(
         if isinstance(answer, BaseException):
             raise answer
     to_write = [child for child in drifted if child.live is None or drift.drifted(child.live, child.manifest)]
-    for index, wave in enumerate(_waves(to_write) or [[]]):
-        # The first wave creates the ``created_once`` children too (the pods use the generated key).
-        creating = created_once if index == 0 else ()
-        results = await _together(
-            [
-                *(_create_once(api, store, child, field_manager, owner, owner_uid) for child in creating),
-                *(_write(api, store, child, field_manager, owner) for child in wave),
-            ]
-        )
-        # In the order of the wave, whichever finished first: the writes made are all told.
-        changes += [result for result in results if isinstance(result, Change)]
-        for result in results[: len(creating)]:
-            if isinstance(result, BaseException):
-                raise result  # already what the creation's failure means (``_check_creation``)
-        results = results[len(creating) :]
-        for child, result in zip(wave, results, strict=True):
-            if isinstance(result, ApiError) and _refused(result):
-                # Refused past its dry run (etcd's size limit, which a dry run never reaches): the
-                # spec must change, as for a refusal the dry run saw; what was written stays told.
-                raise ChildRejectedError(child.kind.kind, child.manifest["metadata"]["name"], result)
-            if isinstance(result, BaseException):
-                raise result
+    await _write_children(
+        api,
+        store,
+        to_write,
+        created_once,
+        field_manager=field_manager,
+        owner=owner,
+        owner_uid=owner_uid,
+        changes=changes,
+    )
     live_by_kind: dict[str, dict[str, Any]] = {}
     for child in planned:
         if child.live is not None:
@@ -305,6 +299,72 @@ async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: s
     store.wrote(child.kind, result, sent=child.manifest, owner=owner)
     child.live = result
     return Change(action, child.kind.kind, child.manifest["metadata"]["name"])
+
+
+async def _write_children(
+    api: ApiClient,
+    store: Store,
+    to_write: Sequence[_Planned],
+    created_once: Sequence[CreatedOnce],
+    *,
+    field_manager: str,
+    owner: Key,
+    owner_uid: str | None,
+    changes: list[Change],
+) -> None:
+    """Write ``to_write`` and create ``created_once``: the waves (``_waves``) one after the other,
+    and alongside them what nothing waits on (``WRITTEN_ALONGSIDE``).
+
+    Every write started is awaited, whatever fails: the writes made are appended to ``changes``
+    (``created_once`` first, then in the order of ``to_write``, whichever finished first), then
+    the first failure is raised, the waves' before the others'.
+    """
+    place = {id(child): index for index, child in enumerate(to_write)}
+    made: list[tuple[int, Change]] = []
+
+    def keep(children: Sequence[_Planned], results: Sequence[Change | BaseException]) -> None:
+        made.extend((place[id(c)], r) for c, r in zip(children, results, strict=True) if isinstance(r, Change))
+
+    async def in_waves(waves: Sequence[Sequence[_Planned]]) -> None:
+        for index, wave in enumerate(waves or [[]]):
+            # The first wave creates the ``created_once`` children too (the pods use the generated key).
+            creating = created_once if index == 0 else ()
+            results = await _together(
+                [
+                    *(_create_once(api, store, child, field_manager, owner, owner_uid) for child in creating),
+                    *(_write(api, store, child, field_manager, owner) for child in wave),
+                ]
+            )
+            made.extend((n - len(creating), r) for n, r in enumerate(results[: len(creating)]) if isinstance(r, Change))
+            keep(wave, results[len(creating) :])
+            for result in results[: len(creating)]:
+                if isinstance(result, BaseException):
+                    raise result  # already what the creation's failure means (``_check_creation``)
+            _raise_first(wave, results[len(creating) :])
+
+    async def alongside(children: Sequence[_Planned]) -> None:
+        results = await _together(_write(api, store, child, field_manager, owner) for child in children)
+        keep(children, results)
+        _raise_first(children, results)
+
+    waves = _waves([child for child in to_write if child.kind not in WRITTEN_ALONGSIDE])
+    failures = await _together(
+        [in_waves(waves), alongside([child for child in to_write if child.kind in WRITTEN_ALONGSIDE])]
+    )
+    changes += [change for _, change in sorted(made, key=lambda entry: entry[0])]
+    for failure in failures:
+        if isinstance(failure, BaseException):
+            raise failure
+
+
+def _raise_first(children: Sequence[_Planned], results: Sequence[object]) -> None:
+    for child, result in zip(children, results, strict=True):
+        if isinstance(result, ApiError) and _refused(result):
+            # Refused past its dry run (etcd's size limit, which a dry run never reaches): the
+            # spec must change, as for a refusal the dry run saw; what was written stays told.
+            raise ChildRejectedError(child.kind.kind, child.manifest["metadata"]["name"], result)
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _waves(children: Sequence[_Planned]) -> list[list[_Planned]]:

@@ -1,6 +1,7 @@
 """How a resource's children are written: dry runs together, then what the pods use or are held
-to (ConfigMap, Secrets, the generated key to create, claim, Service, NetworkPolicy) together, the
-Deployment once they are all written, then what acts on it (autoscaler, disruption budget)."""
+to (ConfigMap, Secrets, the generated key to create, claim, NetworkPolicy) together, the
+Deployment once they are all written, then what acts on it (autoscaler, disruption budget); the
+Service alongside them all, waited on by none."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ class Api:
         self.refuse_write: ApiError | None = None
         """Refuses the real write of the Deployment with this (the dry run passes)."""
         self.turns: dict[str, int] = {}  # loop turns a kind's call takes (3 unless said)
+        self.fail_write: dict[str, ApiError] = {}
+        """Fails the real write of a kind with this, once its turns are taken (the dry run passes)."""
 
     async def apply(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
         mode = "dry" if dry_run else "real"
@@ -68,6 +71,8 @@ class Api:
             raise ApiError(verb="dry-run apply", path="/", status=422, reason="Invalid", message="no")
         if not dry_run and body["kind"] == "Deployment" and self.refuse_write is not None:
             raise self.refuse_write
+        if not dry_run and body["kind"] in self.fail_write:
+            raise self.fail_write[body["kind"]]
         key = (body["kind"], body["metadata"]["name"])
         live = self.objects.get(key)
         answer = {**body, "metadata": {**body["metadata"], "uid": "u", "resourceVersion": "7"}}
@@ -157,10 +162,10 @@ async def test_the_deployment_is_written_after_what_its_pods_use_and_before_what
     changes: list[Change] = []
     live = await apply(api, cache, changes)
 
-    real = [(verb, kind) for verb, mode, kind in api.log if mode == "real"]
+    real = [(verb, kind) for verb, mode, kind in api.log if mode == "real" and kind != "Service"]
     at = real.index(("start", "Deployment"))
     before = {kind for verb, kind in real[:at] if verb == "end"}
-    assert before == {"ConfigMap", "Secret", "Service", "NetworkPolicy"}
+    assert before == {"ConfigMap", "Secret", "NetworkPolicy"}
     assert real[at + 1] == ("end", "Deployment")
     assert {kind for _, kind in real[at + 2 :]} == {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
     assert sorted(c.kind for c in changes) == sorted(m["kind"] for m in manifests())
@@ -180,7 +185,7 @@ async def test_a_key_to_create_goes_out_with_what_the_pods_use_not_before_it_and
     real = [(verb, kind) for verb, mode, kind in api.log if mode == "real"]
     first_end = next(i for i, (verb, _) in enumerate(real) if verb == "end")
     started_together = {kind for verb, kind in real[:first_end] if verb == "start"}
-    assert started_together == {"Secret (created)", "ConfigMap", "Secret", "Service", "NetworkPolicy"}
+    assert started_together == {"Secret (created)", "ConfigMap", "Secret", "NetworkPolicy", "Service"}
     assert real.index(("end", "Secret (created)")) < real.index(("start", "Deployment"))
     assert changes[0] == Change("created", "Secret", "demo-security-key")  # told first, as it is listed first
 
@@ -218,9 +223,47 @@ async def test_the_writes_are_told_in_the_order_of_the_children_whichever_finish
 
     await apply(api, cache, changes)
 
-    order = [m["kind"] for m in manifests()]
-    before = [kind for kind in order if kind not in ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget")]
-    assert [c.kind for c in changes] == [*before, "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+    assert [c.kind for c in changes] == [m["kind"] for m in manifests()]
+
+
+async def test_the_service_is_written_alongside_the_waves_and_the_deployment_waits_not_for_it(
+    api: Api, cache: Store
+) -> None:
+    api.turns = {"Service": 40}  # far longer than the three waves together
+    changes: list[Change] = []
+
+    await apply(api, cache, changes)
+
+    real = [(verb, kind) for verb, mode, kind in api.log if mode == "real"]
+    assert real.index(("start", "Service")) < real.index(("end", "ConfigMap"))
+    assert real.index(("end", "PodDisruptionBudget")) < real.index(("end", "Service"))
+    assert [c.kind for c in changes] == [m["kind"] for m in manifests()]  # told in order all the same
+
+
+async def test_a_service_that_fails_while_the_waves_go_on_leaves_them_written_and_told(api: Api, cache: Store) -> None:
+    api.turns = {"Service": 40}
+    api.fail_write = {"Service": ApiError(verb="apply", path="/", status=503, reason="ServiceUnavailable", message="")}
+    changes: list[Change] = []
+
+    with pytest.raises(ApiError) as failed:
+        await apply(api, cache, changes)
+
+    assert failed.value.status == 503
+    assert [c.kind for c in changes] == [m["kind"] for m in manifests() if m["kind"] != "Service"]
+
+
+async def test_a_wave_that_fails_still_waits_for_the_service_and_tells_it(api: Api, cache: Store) -> None:
+    api.fail_write = {
+        "Deployment": ApiError(verb="apply", path="/", status=503, reason="ServiceUnavailable", message="")
+    }
+    api.turns = {"Service": 40}
+    changes: list[Change] = []
+
+    with pytest.raises(ApiError):
+        await apply(api, cache, changes)
+
+    assert ("end", "real", "Service") in api.log
+    assert {c.kind for c in changes} == {"ConfigMap", "Secret", "NetworkPolicy", "Service"}
 
 
 async def test_a_child_of_someone_else_its_dry_run_fails_on_is_reported_as_theirs(api: Api, cache: Store) -> None:
