@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -505,12 +505,41 @@ def wait_ready(cluster: Kubectl, namespace: str, name: str, timeout: str = "60s"
     return body
 
 
+def wait_until_condition(
+    cluster: Kubectl, namespace: str, type_: str, *, name: str = "demo", timeout: float = 30.0, **expected: str
+) -> dict[str, Any]:
+    """Wait until the resource's ``type_`` condition has each field of ``expected`` (``reason="Unschedulable"``,
+    ``status="False"``), then return that condition."""
+
+    def matching() -> dict[str, Any]:
+        found = condition(cluster.get("agentosconfig", name, namespace), type_)
+        return found if all(found.get(key) == value for key, value in expected.items()) else {}
+
+    fields = ", ".join(f"{key}={value}" for key, value in expected.items())
+    return eventually(matching, timeout=timeout, what=f"{namespace}/{name} {type_} with {fields}")
+
+
+def operator_running(
+    cluster: ControlPlane,
+    namespace: str,
+    install_operator: InstallOperator,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    postgres: bool = False,
+) -> tuple[Installed, OperatorProcess]:
+    """The chart installed for ``namespace``, its operator started (with ``args`` and ``env``), and the
+    Secrets ``agentos_body`` resources read (``add_secrets``)."""
+    installed = install_operator(namespace)
+    operator = installed.start(*args, **(env or {}))
+    add_secrets(cluster, namespace, postgres=postgres)
+    return installed, operator
+
+
 def running_and_ready(
     cluster: ControlPlane, namespace: str, install_operator: InstallOperator, *, postgres: bool = False, **spec: Any
 ) -> tuple[OperatorProcess, dict[str, Any]]:
     """The chart installed, its operator running, and ``demo`` (``agentos_body`` with ``spec``) Ready."""
-    operator = install_operator(namespace).start()
-    add_secrets(cluster, namespace, postgres=postgres)
+    _, operator = operator_running(cluster, namespace, install_operator, postgres=postgres)
     cluster.apply(agentos_body("demo", **spec), namespace)
     return operator, wait_ready(cluster, namespace, "demo")
 

@@ -11,10 +11,10 @@ from typing import Any
 from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
-    add_secrets,
     agentos_body,
     create_secret,
     eventually,
+    operator_running,
     wait_ready,
 )
 
@@ -37,9 +37,7 @@ def pod_names(cluster: ControlPlane, namespace: str) -> set[str]:
 def test_a_rotated_jwks_reaches_the_pods_without_a_restart_while_a_rotated_model_key_rolls_them(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    installed = install_operator(namespace)
-    operator = installed.start()
-    add_secrets(control_plane, namespace)
+    installed, operator = operator_running(control_plane, namespace, install_operator)
     create_secret(control_plane, namespace, "idp-keys", jwks_json='{"keys": []}')
     control_plane.apply(agentos_body("demo", **JWKS_SPEC), namespace)
     wait_ready(control_plane, namespace, "demo")

@@ -7,17 +7,16 @@ within it was woken by the operator's ConfigMap watch."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
-    add_secrets,
     agentos_body,
-    condition,
     eventually,
+    operator_running,
     wait_quiet,
     wait_settled,
+    wait_until_condition,
     warnings_about,
 )
 
@@ -48,17 +47,12 @@ def pods_hash(cluster: ControlPlane, namespace: str) -> str:
 def test_a_config_map_source_is_waited_for_and_its_creation_and_change_are_acted_on_at_once(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    installed = install_operator(namespace)
-    operator = installed.start(**WATCH_ONLY)
-    add_secrets(control_plane, namespace)
+    installed, operator = operator_running(control_plane, namespace, install_operator, env=WATCH_ONLY)
 
     control_plane.apply(agentos_body("demo", **KNOWLEDGE), namespace)
 
-    def unresolved() -> dict[str, Any]:
-        found = condition(control_plane.get("agentosconfig", "demo", namespace), "ReferencesResolved")
-        return found if found.get("status") == "False" else {}
-
-    assert eventually(unresolved, what="ReferencesResolved False")["message"] == "ConfigMap 'handbook' not found"
+    unresolved = wait_until_condition(control_plane, namespace, "ReferencesResolved", status="False")
+    assert unresolved["message"] == "ConfigMap 'handbook' not found"
     eventually(lambda: warnings_about(control_plane, namespace, "demo"), what="the Warning event")
     assert warnings_about(control_plane, namespace, "demo") == [("ConfigMapNotFound", "ConfigMap 'handbook' not found")]
     assert control_plane.get("deployment", "demo", namespace) is None

@@ -11,11 +11,11 @@ from tests.cluster.conftest import (
     POSTGRES,
     ControlPlane,
     InstallOperator,
-    add_secrets,
     agentos_body,
     condition,
     create_secret,
     eventually,
+    operator_running,
     running_and_ready,
     wait_ready,
 )
@@ -35,9 +35,7 @@ def available(cluster: ControlPlane, namespace: str, name: str, replicas: int) -
 def test_a_resource_is_ready_once_its_deployment_is_really_available(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    installed = install_operator(namespace)
-    operator = installed.start()
-    add_secrets(control_plane, namespace)
+    installed, operator = operator_running(control_plane, namespace, install_operator)
 
     control_plane.apply(agentos_body("demo"), namespace)
 
@@ -157,8 +155,7 @@ def test_a_rotated_secret_rolls_the_pods(
 def test_deleting_the_resource_lets_the_garbage_collector_remove_every_child(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace)
+    operator_running(control_plane, namespace, install_operator)
     control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
     create_secret(control_plane, namespace, "pg", uri="postgresql://u:p@db:5432/app")
     wait_ready(control_plane, namespace, "demo")
@@ -249,9 +246,7 @@ def test_kubectl_scale_scales_through_the_scale_subresource(
 def test_an_autoscaler_and_the_operator_do_not_fight_over_replicas(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    installed = install_operator(namespace)
-    operator = installed.start()
-    add_secrets(control_plane, namespace, postgres=True)
+    installed, operator = operator_running(control_plane, namespace, install_operator, postgres=True)
     autoscaled = agentos_body(
         "demo", databases=POSTGRES, autoscaling={"enabled": True, "minReplicas": 2, "maxReplicas": 4}
     )

@@ -18,12 +18,13 @@ from tests.cluster.conftest import (
     ControlPlane,
     Installed,
     InstallOperator,
-    add_secrets,
     agentos_body,
     condition,
     eventually,
+    operator_running,
     wait_quiet,
     wait_settled,
+    wait_until_condition,
     warnings_about,
 )
 
@@ -41,22 +42,21 @@ def pod_lists(installed: Installed, since: int) -> int:
     )
 
 
-def reason_is(cluster: ControlPlane, namespace: str, reason: str) -> dict[str, Any]:
-    ready = condition(cluster.get("agentosconfig", "demo", namespace), "Ready")
-    return ready if ready.get("reason") == reason else {}
+def write_pod_status(cluster: ControlPlane, namespace: str, pod: str, status: dict[str, Any]) -> None:
+    """Write ``status`` into the pod's status as its kubelet would (kwok leaves ``custom`` pods alone)."""
+    patch = json.dumps({"status": status})
+    cluster.run("patch", "pod", pod, "-n", namespace, "--subresource=status", "--type=merge", "-p", patch)
 
 
 def test_an_unschedulable_runtime_is_said_in_the_schedulers_words_and_ready_follows_a_lower_request(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    installed = install_operator(namespace)
-    operator = installed.start(**GRACE)
-    add_secrets(control_plane, namespace)
+    installed, operator = operator_running(control_plane, namespace, install_operator, env=GRACE)
     mark = control_plane.audit_mark()
 
     control_plane.apply(agentos_body("demo", resources=TOO_MUCH_CPU), namespace)
 
-    ready = eventually(lambda: reason_is(control_plane, namespace, "Unschedulable"), timeout=120, what="Unschedulable")
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="Unschedulable", timeout=120)
     assert ready["status"] == "False"
     assert "the scheduler finds no node for the pods (0/2 nodes are available: 2 Insufficient cpu.)" in ready["message"]
     assert "lower spec.resources.requests (cpu)" in ready["message"]
@@ -90,9 +90,7 @@ def test_an_unschedulable_runtime_is_said_in_the_schedulers_words_and_ready_foll
 def test_a_crash_loop_that_wakes_nothing_is_found_by_a_later_look_and_readiness_follows_the_pod(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    installed = install_operator(namespace)
-    installed.start(**GRACE)
-    add_secrets(control_plane, namespace)
+    installed, _ = operator_running(control_plane, namespace, install_operator, env=GRACE)
     kubelet_written = {"kwok.x-k8s.io/status": "custom"}  # kwok leaves these pods' status to the test
 
     control_plane.apply(agentos_body("demo", podAnnotations=kubelet_written), namespace)
@@ -116,19 +114,9 @@ def test_a_crash_loop_that_wakes_nothing_is_found_by_a_later_look_and_readiness_
         "lastState": {"terminated": {"reason": "Error", "exitCode": 3}},
     }
     crashing = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [crash]}
-    control_plane.run(
-        "patch",
-        "pod",
-        name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": crashing}),
-    )
+    write_pod_status(control_plane, namespace, name, crashing)
 
-    ready = eventually(lambda: reason_is(control_plane, namespace, "CrashLoopBackOff"), timeout=120, what="a look")
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="CrashLoopBackOff", timeout=120)
     assert ready["message"] == (
         "container 'agentos' keeps crashing (CrashLoopBackOff; it last ended Error, exit code 3): "
         f"`kubectl logs -l {condition_selector(control_plane, namespace)} -c agentos --previous` shows why"
@@ -149,17 +137,7 @@ def test_a_crash_loop_that_wakes_nothing_is_found_by_a_later_look_and_readiness_
         "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}],
         "containerStatuses": [running],
     }
-    control_plane.run(
-        "patch",
-        "pod",
-        name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": now_ready}),
-    )
+    write_pod_status(control_plane, namespace, name, now_ready)
 
     body = wait_settled(control_plane, namespace, "demo", timeout=120)
     assert condition(body, "Degraded")["status"] == "False"

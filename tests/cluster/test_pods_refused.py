@@ -9,14 +9,15 @@ from __future__ import annotations
 from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
-    add_secrets,
     agentos_body,
     condition,
     events_about,
     eventually,
+    operator_running,
     running_and_ready,
     wait_quiet,
     wait_ready,
+    wait_until_condition,
     warnings_about,
 )
 
@@ -36,17 +37,11 @@ def test_pods_over_a_quota_are_reported_once_and_readiness_follows_the_quota_rai
     eventually(
         lambda: (control_plane.get("resourcequota", "pod-budget", namespace) or {}).get("status", {}).get("hard")
     )
-    installed = install_operator(namespace)
-    operator = installed.start()
-    add_secrets(control_plane, namespace)
+    installed, operator = operator_running(control_plane, namespace, install_operator)
 
     control_plane.apply(agentos_body("demo"), namespace)
 
-    def refused() -> dict[str, str]:
-        ready = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")
-        return ready if ready.get("reason") == "PodsNotCreated" else {}
-
-    ready = eventually(refused, timeout=120, what="Ready=False PodsNotCreated")
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="PodsNotCreated", timeout=120)
     assert ready["status"] == "False"
     assert "exceeded quota: pod-budget, requested: pods=1" in ready["message"]
     assert "raise the namespace's ResourceQuota 'pod-budget'" in ready["message"]

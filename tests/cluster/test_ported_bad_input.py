@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 from tests.cluster.conftest import (
     POSTGRES,
@@ -19,8 +18,10 @@ from tests.cluster.conftest import (
     condition,
     create_secret,
     eventually,
+    operator_running,
     running_and_ready,
     wait_settled,
+    wait_until_condition,
     warnings_about,
 )
 
@@ -45,7 +46,7 @@ def test_an_invalid_edit_sets_ready_false_with_the_field_path_and_leaves_childre
 
     control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
 
-    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "InvalidSpec", what="InvalidSpec")
+    wait_until_condition(control_plane, namespace, "Ready", reason="InvalidSpec")
     body = control_plane.get("agentosconfig", "demo", namespace)
     ready = condition(body, "Ready")
     assert ready["status"] == "False"
@@ -61,8 +62,7 @@ def test_an_invalid_edit_sets_ready_false_with_the_field_path_and_leaves_childre
 def test_an_invalid_spec_is_not_retried_and_warns_once(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    operator = install_operator(namespace).start("--resync-seconds=0.2")
-    add_secrets(control_plane, namespace)
+    _, operator = operator_running(control_plane, namespace, install_operator, "--resync-seconds=0.2")
 
     control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
 
@@ -79,7 +79,7 @@ def test_the_next_valid_edit_fixes_an_invalid_resource(
 ) -> None:
     running_and_ready(control_plane, namespace, install_operator)
     control_plane.apply(agentos_body("demo", agents=UNKNOWN_MODEL), namespace)
-    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "InvalidSpec", what="InvalidSpec")
+    wait_until_condition(control_plane, namespace, "Ready", reason="InvalidSpec")
 
     fixed = [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Be kind."]}]
     control_plane.apply(agentos_body("demo", agents=fixed), namespace)
@@ -99,11 +99,7 @@ def test_a_missing_secret_is_reported_and_recovers_when_it_appears(
 
     control_plane.apply(agentos_body("demo"), namespace)
 
-    def resolved() -> dict[str, Any]:
-        found = condition(control_plane.get("agentosconfig", "demo", namespace), "ReferencesResolved")
-        return found if found.get("status") == "False" else {}
-
-    unresolved = eventually(resolved, what="ReferencesResolved False")
+    unresolved = wait_until_condition(control_plane, namespace, "ReferencesResolved", status="False")
     assert (unresolved["reason"], unresolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
     assert ready_reason(control_plane, namespace, "demo") == "SecretNotFound"
     eventually(lambda: warnings_about(control_plane, namespace, "demo"), what="the Warning event")
@@ -125,7 +121,7 @@ def test_a_missing_secret_key_is_reported_and_recovers_when_it_is_added(
 
     control_plane.apply(agentos_body("demo"), namespace)
 
-    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "SecretKeyMissing", what="SecretKeyMissing")
+    wait_until_condition(control_plane, namespace, "Ready", reason="SecretKeyMissing")
     resolved = condition(control_plane.get("agentosconfig", "demo", namespace), "ReferencesResolved")
     assert resolved["message"] == "Secret 'openai' has no key 'api-key'"
 
@@ -142,17 +138,9 @@ def test_a_paused_resource_is_left_alone_and_says_so(
     edit = [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Changed."]}]
 
     control_plane.apply(agentos_body("demo", paused=True, agents=edit), namespace)
-    eventually(
-        lambda: (
-            condition(control_plane.get("agentosconfig", "demo", namespace), "Progressing").get("reason") == "Paused"
-        ),
-        what="Progressing Paused",
-    )
+    wait_until_condition(control_plane, namespace, "Progressing", reason="Paused")
     control_plane.run("delete", "deployment", "demo", "-n", namespace)
-    eventually(
-        lambda: condition(control_plane.get("agentosconfig", "demo", namespace), "Ready").get("status") == "False",
-        what="Ready following the pods",
-    )
+    wait_until_condition(control_plane, namespace, "Ready", status="False")  # following the pods
 
     assert control_plane.get("configmap", "demo-config", namespace) == config_map
     assert control_plane.get("deployment", "demo", namespace) is None
@@ -170,7 +158,7 @@ def test_secret_values_never_reach_status_events_or_logs(
     operator = install_operator(namespace).start("--log-level=DEBUG")
     create_secret(control_plane, namespace, "openai", token="sk-very-secret-value")
     control_plane.apply(agentos_body("demo"), namespace)
-    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "SecretKeyMissing", what="SecretKeyMissing")
+    wait_until_condition(control_plane, namespace, "Ready", reason="SecretKeyMissing")
     patch_secret(control_plane, namespace, "openai", api_key="sk-very-secret-value")
     wait_settled(control_plane, namespace, "demo")
     key = control_plane.get("secret", "demo-security-key", namespace)
@@ -199,13 +187,7 @@ def test_a_child_name_taken_by_another_owner_is_reported_and_left_alone(
 
     control_plane.apply(agentos_body("demo"), namespace)
 
-    eventually(
-        lambda: (
-            condition(control_plane.get("agentosconfig", "demo", namespace), "Degraded").get("reason")
-            == "ChildConflict"
-        ),
-        what="ChildConflict",
-    )
+    wait_until_condition(control_plane, namespace, "Degraded", reason="ChildConflict")
     message = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")["message"]
     assert "ConfigMap 'demo-config' exists and is not owned by this AgentOSConfig" in message, message
     squatter = control_plane.get("configmap", "demo-config", namespace)
@@ -232,8 +214,7 @@ def test_a_security_key_secret_planted_beforehand_is_never_used_as_the_key(
 
     control_plane.apply(agentos_body("demo"), namespace)
 
-    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "ChildConflict", what="ChildConflict")
-    message = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")["message"]
+    message = wait_until_condition(control_plane, namespace, "Ready", reason="ChildConflict")["message"]
     assert message == (
         "Secret 'demo-security-key' exists and is not owned by this AgentOSConfig: "
         "delete it, or name it in spec.securityKeySecretRef to use its key"
@@ -261,8 +242,7 @@ def test_values_too_large_for_the_env_secret_are_named_and_recover_when_stored_s
 
     control_plane.apply(agentos_body("demo", databases=POSTGRES), namespace)
 
-    eventually(lambda: ready_reason(control_plane, namespace, "demo") == "SecretTooLarge", what="SecretTooLarge")
-    message = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")["message"]
+    message = wait_until_condition(control_plane, namespace, "Ready", reason="SecretTooLarge")["message"]
     assert "over the 1048576 (1 MiB) the API server accepts in one Secret" in message, message
     assert "Secret 'openai' key 'api-key' as OPENAI_API_KEY (600000 bytes)" in message, message
     assert "kkkk" not in message and "dddd" not in message

@@ -18,11 +18,11 @@ from tests.cluster.conftest import (
     Installed,
     InstallOperator,
     OperatorProcess,
-    add_secrets,
     agentos_body,
-    condition,
     eventually,
+    operator_running,
     wait_ready,
+    wait_until_condition,
 )
 from tests.operator.offline.inputs import EXAMPLE_NAMES, EXAMPLES, load_example
 
@@ -136,18 +136,12 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
 def test_a_new_resource_the_api_server_would_refuse_writes_nothing_not_even_its_security_key(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace, postgres=True)
+    operator_running(control_plane, namespace, install_operator, postgres=True)
     bad = agentos_body("demo", databases=POSTGRES)
     bad["spec"].update(copy.deepcopy(REFUSED[0][1]))
     control_plane.apply(bad, namespace)
 
-    eventually(
-        lambda: (
-            condition(control_plane.get("agentosconfig", "demo", namespace), "Ready").get("reason") == "ChildRejected"
-        ),
-        what="Ready=False ChildRejected",
-    )
+    wait_until_condition(control_plane, namespace, "Ready", reason="ChildRejected")
     assert ready_children(control_plane, namespace, "demo") == {}
     assert control_plane.get("secret", "demo-security-key", namespace) is None
 
@@ -156,8 +150,7 @@ def test_a_new_resource_the_api_server_would_refuse_writes_nothing_not_even_its_
 def test_a_spec_the_api_server_would_refuse_leaves_every_child_as_it_was(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator, spec: dict[str, Any], words: str
 ) -> None:
-    install_operator(namespace).start()
-    add_secrets(control_plane, namespace, postgres=True)
+    operator_running(control_plane, namespace, install_operator, postgres=True)
     good = agentos_body("demo", databases=POSTGRES)
     control_plane.apply(good, namespace)
     wait_ready(control_plane, namespace, "demo")
@@ -167,11 +160,7 @@ def test_a_spec_the_api_server_would_refuse_leaves_every_child_as_it_was(
     bad["spec"].update(copy.deepcopy(spec))
     control_plane.apply(bad, namespace)
 
-    def refused() -> dict[str, Any]:
-        found = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")
-        return found if found.get("reason") == "ChildRejected" else {}
-
-    ready = eventually(refused, what="Ready=False ChildRejected")
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="ChildRejected")
     assert ready["status"] == "False"
     assert "the API server refuses" in ready["message"] and words in ready["message"], ready["message"]
     assert ready_children(control_plane, namespace, "demo") == before
@@ -179,6 +168,4 @@ def test_a_spec_the_api_server_would_refuse_leaves_every_child_as_it_was(
     assert any(e["reason"] == "ChildRejected" and e["type"] == "Warning" for e in events)
 
     control_plane.apply(good, namespace)
-    eventually(
-        lambda: condition(control_plane.get("agentosconfig", "demo", namespace), "Ready").get("status") == "True"
-    )
+    wait_until_condition(control_plane, namespace, "Ready", status="True")
