@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import pytest
 from agentos_operator.metrics import Metrics
@@ -71,19 +72,37 @@ def held() -> HeldReconciles:
     return HeldReconciles()
 
 
-def reconciler(held: HeldReconciles, *, at_once: int) -> Reconciler:
-    context = Context(
-        api=cast(Any, None),
-        store=cast(Any, None),
-        settings=OperatorSettings(max_concurrent_reconciles=at_once),
-        logger=logging.getLogger("test.queue"),
-    )
-    return Reconciler(context, metrics=Metrics(), reconcile=held)
+class StartReconciler(Protocol):
+    def __call__(self, *keys: Key, at_once: int) -> Reconciler: ...
 
 
-async def test_requests_for_a_queued_resource_are_merged_into_one_reconcile(held: HeldReconciles) -> None:
-    queue = reconciler(held, at_once=1)
-    queue.request(A)
+@pytest.fixture
+async def start(held: HeldReconciles) -> AsyncIterator[StartReconciler]:
+    """Start a reconciler of ``at_once`` workers running ``held`` reconciles, asked for ``keys`` in
+    turn. Each one started is closed after the test, its running reconciles cancelled."""
+    started: list[Reconciler] = []
+
+    def start_reconciler(*keys: Key, at_once: int) -> Reconciler:
+        context = Context(
+            api=cast(Any, None),
+            store=cast(Any, None),
+            settings=OperatorSettings(max_concurrent_reconciles=at_once),
+            logger=logging.getLogger("test.queue"),
+        )
+        queue = Reconciler(context, metrics=Metrics(), reconcile=held)
+        queue.request_all(keys)
+        started.append(queue)
+        return queue
+
+    yield start_reconciler
+    for queue in started:
+        await queue.close()
+
+
+async def test_requests_for_a_queued_resource_are_merged_into_one_reconcile(
+    held: HeldReconciles, start: StartReconciler
+) -> None:
+    queue = start(A, at_once=1)
     first = await held.next()
 
     for _ in range(3):
@@ -95,14 +114,12 @@ async def test_requests_for_a_queued_resource_are_merged_into_one_reconcile(held
     third = await held.next()
 
     assert [first.key, second.key, third.key] == [A, B, C]
-    await queue.close()
 
 
 async def test_a_resource_asked_for_during_its_reconcile_is_reconciled_exactly_once_more_after_it(
-    held: HeldReconciles,
+    held: HeldReconciles, start: StartReconciler
 ) -> None:
-    queue = reconciler(held, at_once=1)
-    queue.request(A)
+    queue = start(A, at_once=1)
     first = await held.next()
 
     queue.request(A)
@@ -118,14 +135,12 @@ async def test_a_resource_asked_for_during_its_reconcile_is_reconciled_exactly_o
 
     assert [first.key, again.key, after.key, last.key] == [A, A, B, C]
     last.finish()
-    await queue.close()
 
 
 async def test_a_resource_is_never_reconciled_twice_at_a_time_even_with_free_workers(
-    held: HeldReconciles,
+    held: HeldReconciles, start: StartReconciler
 ) -> None:
-    queue = reconciler(held, at_once=3)
-    queue.request(A)
+    queue = start(A, at_once=3)
     first = await held.next()
 
     queue.request(A)
@@ -139,13 +154,11 @@ async def test_a_resource_is_never_reconciled_twice_at_a_time_even_with_free_wor
     assert held.most_of_one_key == 1
     other.finish()
     again.finish()
-    await queue.close()
 
 
-async def test_no_more_reconciles_run_at_once_than_the_limit(held: HeldReconciles) -> None:
-    queue = reconciler(held, at_once=2)
+async def test_no_more_reconciles_run_at_once_than_the_limit(held: HeldReconciles, start: StartReconciler) -> None:
     keys = [("ns1", f"r{n}") for n in range(7)]
-    queue.request_all(keys)
+    start(*keys, at_once=2)
 
     reconciled = []
     for _ in keys:
@@ -155,14 +168,12 @@ async def test_no_more_reconciles_run_at_once_than_the_limit(held: HeldReconcile
 
     assert reconciled == keys  # first asked, first reconciled
     assert held.most_at_once == 2
-    await queue.close()
 
 
 async def test_closing_cancels_the_running_reconciles_drops_the_queued_ones_and_leaves_no_task(
-    held: HeldReconciles,
+    held: HeldReconciles, start: StartReconciler
 ) -> None:
-    queue = reconciler(held, at_once=2)
-    queue.request_all([A, B, C, D])
+    queue = start(A, B, C, D, at_once=2)
     queue.request(A, delay=30)
     running = [await held.next(), await held.next()]
 
@@ -176,9 +187,9 @@ async def test_closing_cancels_the_running_reconciles_drops_the_queued_ones_and_
 
 
 async def test_a_worker_outlives_a_failure_after_its_reconcile_and_retries_that_resource(
-    held: HeldReconciles, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    held: HeldReconciles, start: StartReconciler, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    queue = reconciler(held, at_once=1)
+    queue = start(at_once=1)
     planned: list[tuple[Key, float]] = []
     asked = queue.request
 
@@ -202,4 +213,3 @@ async def test_a_worker_outlives_a_failure_after_its_reconcile_and_retries_that_
     assert planned == [(A, OperatorSettings().error_retry_max_seconds)]
     assert "reconcile of ns1/a could not be concluded" in caplog.text
     after.finish()
-    await queue.close()
