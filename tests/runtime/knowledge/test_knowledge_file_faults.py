@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.knowledge.base import Upload
+from agentos_runtime.knowledge.base import KnowledgeBase, Upload
 from agentos_runtime.knowledge.records import Chunk, Content
 from agentos_runtime.knowledge.stores import sqlite_files
 from agentos_runtime.knowledge.stores.sqlite_files import connect_knowledge, driver_module, knowledge_path
@@ -140,7 +141,31 @@ def put_in_place(path: Path, data: bytes) -> None:
     staged.replace(path)
 
 
+def opened_read_only(path: Path, volume: Volume, tmp_path: Path) -> None:
+    """The knowledge file read-only from now on: ``volume`` made read-only and a copy restored over
+    the file, so every connection opens it again, read-only."""
+    volume.read_only = True
+    put_in_place(path, copy_of(path, tmp_path))
+
+
+def damaged(path: Path, tmp_path: Path) -> bytes:
+    """Garbage put in place of the knowledge file; the file as it was, to put back."""
+    saved = copy_of(path, tmp_path)
+    put_in_place(path, b"\x00garbage" * 1000)
+    return saved
+
+
 # --- the store on the knowledge file ------------------------------------------------------------
+
+
+@asynccontextmanager
+async def holding_vacation_days(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Path, SqliteVecStore]]:
+    """A store on a knowledge file in ``tmp_path`` (``knowledge_store`` with ``options``) holding ``c1``,
+    "vacation days", before any fault: the file's path and the store."""
+    path = tmp_path / "agentos.knowledge.db"
+    async with knowledge_store(path, **options) as store:
+        await completed(store, "c1", "vacation days")
+        yield path, store
 
 
 @pytest.mark.parametrize(
@@ -154,9 +179,7 @@ def put_in_place(path: Path, data: bytes) -> None:
 async def test_a_damaged_knowledge_file_fails_every_call_naming_it_and_its_backup_put_back_works(
     tmp_path: Path, damage: Callable[[bytes], bytes], said: str
 ) -> None:
-    path = tmp_path / "agentos.knowledge.db"
-    async with knowledge_store(path) as store:
-        await completed(store, "c1", "vacation days")
+    async with holding_vacation_days(tmp_path) as (path, store):
         backup(path, tmp_path / "backup.db")
         put_in_place(path, damage((tmp_path / "backup.db").read_bytes()))
 
@@ -185,12 +208,9 @@ async def test_a_damaged_knowledge_file_fails_every_call_naming_it_and_its_backu
 async def test_a_knowledge_file_opened_read_only_fails_writes_saying_so_and_once_writable_takes_them(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "agentos.knowledge.db"
     volume = Volume()
-    async with knowledge_store(path, connect=connecting_on(volume)) as store:
-        await completed(store, "c1", "vacation days")
-        volume.read_only = True
-        put_in_place(path, copy_of(path, tmp_path))  # a copy restored read-only: opened again, so
+    async with holding_vacation_days(tmp_path, connect=connecting_on(volume)) as (path, store):
+        opened_read_only(path, volume, tmp_path)
 
         with pytest.raises(StorageUnavailable) as adding:
             await store.add_content(content("c2"))
@@ -212,10 +232,8 @@ async def test_a_knowledge_file_opened_read_only_fails_writes_saying_so_and_once
 async def test_a_full_volume_fails_the_write_naming_the_file_and_once_there_is_room_the_next_write_is_kept(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "agentos.knowledge.db"
     volume = Volume()
-    async with knowledge_store(path, connect=connecting_on(volume)) as store:
-        await completed(store, "c1", "vacation days")
+    async with holding_vacation_days(tmp_path, connect=connecting_on(volume)) as (path, store):
         await store.add_content(content("c2"))
         volume.full = True
 
@@ -283,9 +301,7 @@ async def test_a_knowledge_file_whose_directory_cannot_be_made_fails_naming_it_a
 
 
 async def test_a_knowledge_file_removed_while_in_use_fails_every_call_until_it_is_restored(tmp_path: Path) -> None:
-    path = tmp_path / "agentos.knowledge.db"
-    async with knowledge_store(path) as store:
-        await completed(store, "c1", "vacation days")
+    async with holding_vacation_days(tmp_path) as (path, store):
         saved = copy_of(path, tmp_path)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -342,18 +358,32 @@ def served_knowledge_file(served: Served, data_dir: Path) -> Path:
     return knowledge_path(sqlite_path(opened.config, data_dir)).resolve()
 
 
-async def test_every_knowledge_route_on_a_damaged_file_answers_503_naming_it_and_works_once_it_is_restored(
-    fake_openai: FakeOpenAIServer, tmp_path: Path
-) -> None:
+@dataclass
+class ServedDocs:
+    """The app serving knowledge base ``docs`` on SQLite, with VACATION uploaded and ingested."""
+
+    base: KnowledgeBase
+    client: httpx.AsyncClient
+    path: Path  # its knowledge file
+    content_id: str  # VACATION's
+
+
+@asynccontextmanager
+async def serving_vacation(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[ServedDocs]:
     async with serve_knowledge("sqlite", knowledge_config(fake_openai.base_url, {"id": "docs"}), tmp_path) as served:
         assert served.context.knowledge is not None
         base, client = served.context.knowledge["docs"], served.client
-        path = served_knowledge_file(served, tmp_path)
         uploaded = await client.post("/knowledge/content", data={"text_content": VACATION})
         await base.wait_idle()
-        content_id = uploaded.json()["id"]
-        saved = copy_of(path, tmp_path)
-        put_in_place(path, b"\x00garbage" * 1000)
+        yield ServedDocs(base, client, served_knowledge_file(served, tmp_path), uploaded.json()["id"])
+
+
+async def test_every_knowledge_route_on_a_damaged_file_answers_503_naming_it_and_works_once_it_is_restored(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    async with serving_vacation(fake_openai, tmp_path) as docs:
+        client, content_id = docs.client, docs.content_id
+        saved = damaged(docs.path, tmp_path)
         calls = {
             "search": lambda: client.post("/knowledge/search", json={"query": "vacation days"}),
             "list": lambda: client.get("/knowledge/content"),
@@ -363,12 +393,12 @@ async def test_every_knowledge_route_on_a_damaged_file_answers_503_naming_it_and
         }
         refused = {route: await call() for route, call in calls.items()}
 
-        put_in_place(path, saved)
+        put_in_place(docs.path, saved)
         answered = {route: await call() for route, call in calls.items()}
-        await base.wait_idle()
+        await docs.base.wait_idle()
         found = await client.post("/knowledge/search", json={"query": "laptop replacement"})
 
-    detail = f"database 'main-db': the file {path} {DAMAGED} (file is not a database): {MOVE_ASIDE}"
+    detail = f"database 'main-db': the file {docs.path} {DAMAGED} (file is not a database): {MOVE_ASIDE}"
     assert {route: (response.status_code, response.json()) for route, response in refused.items()} == dict.fromkeys(
         calls, (503, {"detail": detail})
     )
@@ -388,28 +418,23 @@ async def test_the_write_routes_on_a_read_only_knowledge_file_answer_503_saying_
 ) -> None:
     volume = Volume()
     monkeypatch.setattr(sqlite_files, "connect_knowledge", connecting_on(volume))
-    async with serve_knowledge("sqlite", knowledge_config(fake_openai.base_url, {"id": "docs"}), tmp_path) as served:
-        assert served.context.knowledge is not None
-        base, client = served.context.knowledge["docs"], served.client
-        path = served_knowledge_file(served, tmp_path)
-        uploaded = await client.post("/knowledge/content", data={"text_content": VACATION})
-        await base.wait_idle()
-        volume.read_only = True
-        put_in_place(path, copy_of(path, tmp_path))  # a copy restored read-only: opened again, so
+    async with serving_vacation(fake_openai, tmp_path) as docs:
+        client = docs.client
+        opened_read_only(docs.path, volume, tmp_path)
 
         refused = [
             await client.post("/knowledge/content", data={"text_content": LAPTOPS}),
-            await client.delete(f"/knowledge/content/{uploaded.json()['id']}"),
+            await client.delete(f"/knowledge/content/{docs.content_id}"),
         ]
         searched = await client.post("/knowledge/search", json={"query": "vacation days"})
         listed = await client.get("/knowledge/content")
         volume.read_only = False
         await client.post("/knowledge/content", data={"text_content": LAPTOPS})  # the read-only connection goes
         added = await client.post("/knowledge/content", data={"text_content": LAPTOPS, "name": "it.md"})
-        await base.wait_idle()
+        await docs.base.wait_idle()
 
     detail = (
-        f"database 'main-db': the file {path} cannot be written (attempt to write a readonly database): "
+        f"database 'main-db': the file {docs.path} cannot be written (attempt to write a readonly database): "
         "make it and its directory writable by the runtime's user"
     )
     assert [(response.status_code, response.json()) for response in refused] == 2 * [(503, {"detail": detail})]
@@ -431,8 +456,7 @@ async def test_a_run_whose_search_finds_the_knowledge_file_damaged_completes_wit
         path = served_knowledge_file(served, tmp_path)
         await handbook.add(Upload(name="vacation.md", text=VACATION))
         await handbook.wait_idle()
-        saved = copy_of(path, tmp_path)
-        put_in_place(path, b"\x00garbage" * 1000)
+        saved = damaged(path, tmp_path)
         run = {"message": "Vacation?", "session_id": "s-1"}
 
         fake_openai.script(Reply.call(search_call("vacation")), Reply.say("I cannot search the handbook now."))
