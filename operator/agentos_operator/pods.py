@@ -15,9 +15,10 @@ it is done: an unready resource is looked at after ``grace``, then about 2, 4, 8
 
 A diagnosis names the container, never a pod (their names change at every try) and never a
 restart count, so that it stays the same while the cause does: a resync writes nothing and the
-Warning is told once. It quotes Kubernetes only where its message is stable (the scheduler's,
-a missing Secret's); an image pull alternates between ``ErrImagePull`` and ``ImagePullBackOff``
-with different messages, both read as ``ImagePullBackOff``.
+Warning is told once. It quotes Kubernetes only where its message is stable: a missing
+Secret's, and the scheduler's without its node counts (which change as nodes come and go,
+``scheduler_reasons``); an image pull alternates between ``ErrImagePull`` and
+``ImagePullBackOff`` with different messages, both read as ``ImagePullBackOff``.
 """
 
 from __future__ import annotations
@@ -295,23 +296,50 @@ def _config_remedy(said: str) -> str:
 
 
 _INSUFFICIENT = re.compile(r"Insufficient ([a-zA-Z0-9./-]*[a-zA-Z0-9])")
+_NODES_AVAILABLE = re.compile(r"^\d+/\d+ nodes are available:\s*")
+_COUNTED = re.compile(r"^\d+ (\S.*)$")
+
+
+def scheduler_reasons(said: str) -> str:
+    """What the scheduler says is wrong, without a count of nodes: each ``N <reason>`` of its
+    ``0/N nodes are available: ...`` reduced to its reason, sorted, once each, ``; `` between them.
+
+    The counts change as nodes are added or removed while the cause stays (``0/2 nodes are
+    available: 2 Insufficient cpu.`` and ``0/3 ...: 3 Insufficient cpu.`` both read
+    ``Insufficient cpu``); the reasons are the scheduler's own words, as ``kubectl describe pods``
+    shows them with their counts. Its account of preemption (and anything else after its first
+    sentence) is left out; a message of another form (``no nodes available to schedule pods``, a
+    plugin's own message without counts) is kept as it is, on one line.
+    """
+    line = " ".join(said.split())
+    head = _NODES_AVAILABLE.match(line)
+    if head is None:
+        return line.split(" preemption:", 1)[0].strip().rstrip(".")
+    filters = line[head.end() :].split(". ", 1)[0].strip().rstrip(".")
+    clauses = [clause.strip(" ,;") for clause in filters.split(", ")]
+    counted = [_COUNTED.match(clause) for clause in clauses if clause]
+    if not counted:
+        return "no node is available"  # ``0/0 nodes are available: .``
+    if not all(counted):
+        return filters  # a plugin's message, which names no count (``pod has unbound immediate ...``)
+    return "; ".join(sorted({match.group(1) for match in counted if match is not None}))
 
 
 def _unschedulable(said: str) -> str:
-    """The scheduler's answer, briefly (without its account of preemption), and what to do."""
-    line = said.split(" preemption:", 1)[0].strip()
-    short = _INSUFFICIENT.findall(line)
+    """The scheduler's answer, briefly (``scheduler_reasons``: no node count, no preemption), and what to do."""
+    reasons = scheduler_reasons(said)
+    short = _INSUFFICIENT.findall(reasons)
     if short:
         names = " and ".join(sorted(set(short)))
         what = f"lower spec.resources.requests ({names}), or add nodes with more {names} to the cluster"
-    elif "node affinity/selector" in line:
+    elif "node affinity/selector" in reasons:
         what = "set spec.nodeSelector and spec.affinity to labels some node has"
-    elif "taint" in line:
+    elif "taint" in reasons:
         what = "add spec.tolerations for the nodes' taints, or free nodes of them"
-    elif "PersistentVolumeClaim" in line or "volume" in line:
+    elif "PersistentVolumeClaim" in reasons or "volume" in reasons:
         what = "the data volume's claim must bind to a volume the nodes can reach"
-    elif "anti-affinity" in line or "affinity" in line:
+    elif "anti-affinity" in reasons or "affinity" in reasons:
         what = "relax spec.affinity, or add nodes"
     else:
         what = "free or add what the scheduler names"
-    return f"the scheduler finds no node for the pods ({quote(line)}): {what}; the scheduler retries on its own"
+    return f"the scheduler finds no node for the pods ({quote(reasons)}): {what}; the scheduler retries on its own"

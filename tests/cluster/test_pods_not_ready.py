@@ -1,7 +1,7 @@
 """Pods that exist but do not become ready, on a real control plane: the real scheduler cannot
 place a runtime asking for more CPU than any node has, and the status says so in the scheduler's
-words, with one Warning, read by one LIST of the resource's pods (the chart's grant) once its
-rollout made no progress for the grace period; resyncs write nothing; lowering the request makes
+words (without its node counts), with one Warning, read by one LIST of the resource's pods (the
+chart's grant) once its rollout made no progress for the grace period; resyncs write nothing; lowering the request makes
 it Ready with nothing else done, and a ready resource's resync lists no pod.
 
 kwok runs no container, so it pulls no image and crashes nothing: a crash loop is written into a
@@ -58,7 +58,8 @@ def test_an_unschedulable_runtime_is_said_in_the_schedulers_words_and_ready_foll
 
     ready = wait_until_condition(control_plane, namespace, "Ready", reason="Unschedulable", timeout=120)
     assert ready["status"] == "False"
-    assert "the scheduler finds no node for the pods (0/2 nodes are available: 2 Insufficient cpu.)" in ready["message"]
+    assert "the scheduler finds no node for the pods (Insufficient cpu):" in ready["message"]
+    assert "0/2" not in ready["message"], "no node count: it changes as nodes come and go while the cause stays"
     assert "lower spec.resources.requests (cpu)" in ready["message"]
     assert "preemption" not in ready["message"]
     body = control_plane.get("agentosconfig", "demo", namespace)

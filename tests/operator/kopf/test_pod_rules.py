@@ -45,7 +45,7 @@ CASES: list[tuple[str, PodState, str, list[str]]] = [
         pod(unschedulable=SCHEDULER_SAID),
         "Unschedulable",
         [
-            "the scheduler finds no node for the pods (0/2 nodes are available: 2 Insufficient cpu.)",
+            "the scheduler finds no node for the pods (Insufficient cpu):",
             "lower spec.resources.requests (cpu), or add nodes with more cpu",
             "the scheduler retries on its own",
         ],
@@ -175,6 +175,64 @@ def test_the_scheduler_is_quoted_without_its_account_of_preemption_and_briefly()
 
     assert trouble is not None and "preemption" not in trouble.message
     assert long is not None and len(long.message) < 700
+
+
+def test_an_unschedulable_message_does_not_change_when_the_cluster_gains_a_node() -> None:
+    two_nodes = diagnosed(pod(unschedulable=SCHEDULER_SAID))
+    three_nodes = diagnosed(
+        pod(
+            unschedulable="0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
+            "3 No preemption victims found for incoming pod."
+        )
+    )
+
+    assert two_nodes is not None and two_nodes == three_nodes
+    assert "0/" not in two_nodes.message and "2 Insufficient" not in two_nodes.message
+
+
+def test_an_unschedulable_message_keeps_every_reason_the_scheduler_gives_once_each_without_counts() -> None:
+    mixed = (
+        "0/5 nodes are available: 1 Insufficient memory, 1 node(s) had untolerated taint {gpu: true}, "
+        "3 Insufficient cpu. preemption: 0/5 nodes are available: 1 Preemption is not helpful for scheduling, "
+        "4 No preemption victims found for incoming pod."
+    )
+    reordered = (
+        "0/6 nodes are available: 1 node(s) had untolerated taint {gpu: true}, 2 Insufficient memory, "
+        "3 Insufficient cpu. preemption: 0/6 nodes are available: 6 No preemption victims found for incoming pod."
+    )
+
+    assert (
+        pods.scheduler_reasons(mixed)
+        == "Insufficient cpu; Insufficient memory; node(s) had untolerated taint {gpu: true}"
+    )
+    assert diagnosed(pod(unschedulable=mixed)) == diagnosed(pod(unschedulable=reordered))
+    assert "lower spec.resources.requests (cpu and memory)" in diagnosed(pod(unschedulable=mixed)).message  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("said", "reasons"),
+    [
+        (
+            "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, preemption: "
+            "0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+            "Insufficient cpu",
+        ),
+        (
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: "
+            "0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+            "pod has unbound immediate PersistentVolumeClaims",
+        ),
+        ("no nodes available to schedule pods", "no nodes available to schedule pods"),
+        ("0/0 nodes are available: .", "no node is available"),
+        (
+            "0/2 nodes are available: 2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }.",
+            "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }",
+        ),
+    ],
+    ids=["a-first-sentence-only", "a-plugins-message", "no-nodes", "zero-nodes", "a-dotted-taint"],
+)
+def test_the_scheduler_is_read_in_each_form_it_answers_in(said: str, reasons: str) -> None:
+    assert pods.scheduler_reasons(said) == reasons
 
 
 def test_the_most_telling_reason_wins_whatever_the_order_of_the_pods() -> None:
