@@ -21,6 +21,12 @@ Pods that exist but do not become ready (unschedulable, an image that cannot be 
 container that keeps crashing or cannot be created: ``PodTrouble``, read from the pods by
 ``pods``) are said the same way, under the Kubernetes reason itself (``Unschedulable``,
 ``ImagePullBackOff``, ...) or ``PodsNotReady``: ``Degraded``, not ``Stalled`` before the deadline.
+
+While a rollout is obstructed, its message ends with whether the previous spec's pods still
+serve (``PREVIOUS_PODS_SERVE``). That is true or not as they come and go while the cause stays
+(one crashes, is evicted, is replaced), so it is not part of the cause (``cause``): a change of
+it alone is written to the status, which tells the truth, but is no new Warning Event
+(``events.for_transition``).
 """
 
 from __future__ import annotations
@@ -95,6 +101,10 @@ WARNING_REASONS = frozenset(
         *POD_REASONS,
     }
 )
+
+# Said after the message of a rollout that cannot go on while the previous spec's pods serve.
+PREVIOUS_PODS_SERVE = "the previous pods serve meanwhile"
+_SERVING_NOTE = f"; {PREVIOUS_PODS_SERVE}"
 
 # Kubernetes caps condition messages at 32768 bytes; ours stay far shorter so `kubectl describe` reads well.
 MESSAGE_MAX_LENGTH = 1024
@@ -205,9 +215,7 @@ def applied(rollout: Rollout | None, trouble: PodTrouble | None = None) -> list[
     if rollout.done:
         ready = Condition(READY, "True", AVAILABLE, pods)
     elif rollout.serving and rollout.total > 0:
-        ready = Condition(
-            READY, "False", ROLLOUT_IN_PROGRESS, f"{pods}, {_rolled_out(rollout)}: the previous pods serve meanwhile"
-        )
+        ready = Condition(READY, "False", ROLLOUT_IN_PROGRESS, f"{pods}, {_rolled_out(rollout)}: {PREVIOUS_PODS_SERVE}")
     else:
         ready = Condition(READY, "False", DEPLOYMENT_UNAVAILABLE, pods)
     progress = (
@@ -232,9 +240,11 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, r
     exist say, then the deadline alone.
 
     No pod count is in the message: it would change as pods come and go while the cause stays,
-    and each change of a Warning's message is an Event.
+    and each change of a Warning's message is an Event. Whether the previous pods serve is
+    said after the cause (``PREVIOUS_PODS_SERVE``), which is kept short enough for it to fit:
+    the status says it as it is, and a change of it alone posts no Warning (``cause``).
     """
-    serving = "; the previous pods serve meanwhile" if rollout.serving and rollout.total > 0 else ""
+    serving = _SERVING_NOTE if rollout.serving and rollout.total > 0 else ""
     if obstacle.pods_refused is not None:
         reason = PODS_NOT_CREATED
         message = f"the cluster refuses the pods ({quote(obstacle.pods_refused)}): {_remedy(obstacle.pods_refused)}"
@@ -252,7 +262,7 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, r
             f"({quote(obstacle.deadline or '')}): its pods do not become ready; `{where}` says why "
             "(an image that cannot be pulled, a container that crashes, a readiness probe that fails)"
         )
-    message += serving
+    message = message[: MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)] + serving
     stalled = obstacle.deadline is not None
     progress = Condition(PROGRESSING, "False" if stalled else "True", reason, message)
     return [
@@ -263,6 +273,12 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, r
         Condition(RECONCILING, progress.status, reason, message),
         Condition(STALLED, "True", reason, message) if stalled else Condition(STALLED, "False", AS_EXPECTED),
     ]
+
+
+def cause(message: str) -> str:
+    """A condition's message without what it says of the previous pods serving (``PREVIOUS_PODS_SERVE``):
+    what a Warning Event is told for, and told again only when it changes."""
+    return message.removesuffix(_SERVING_NOTE)
 
 
 _POD_NAMED = re.compile(r'^pods? "[^"]*" is ')

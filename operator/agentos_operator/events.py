@@ -4,8 +4,10 @@ Which events a reconcile produces is decided here, purely, from what it changed 
 created, updated, pruned: one event for each kind of change, naming the children, since every
 event is an API write) and from how the ``Ready`` condition moved: a Warning when a person
 must act (invalid spec, missing Secret), a Normal event when the resource becomes available or
-paused. An unchanged resource produces none. Posting is best effort: an Event that cannot be
-posted is logged, and the reconcile it describes is not failed for it.
+paused. An unchanged resource produces none, and neither does a change of whether the
+previous pods serve meanwhile while the cause stays (``conditions.cause``): a rollout stuck for
+one cause is one Warning however often its previous pods come and go. Posting is best effort:
+an Event that cannot be posted is logged, and the reconcile it describes is not failed for it.
 """
 
 from __future__ import annotations
@@ -48,14 +50,19 @@ def for_changes(changes: Iterable[Change]) -> list[Notice]:
 
 
 def for_transition(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> list[Notice]:
-    """The event the ``Ready`` condition's move deserves, if any."""
+    """The event the ``Ready`` condition's move deserves, if any.
+
+    A Warning for a reason that needs a person, when the reason or its cause (``conditions.cause``,
+    the message without whether the previous pods serve) changed: said with the message as it is.
+    """
     old = conditions.find(before, conditions.READY) or {}
     new = conditions.find(after, conditions.READY)
     if new is None:
         return []
     reason, message = new["reason"], new.get("message", "")
     moved = (old.get("status"), old.get("reason")) != (new["status"], reason)
-    if reason in conditions.WARNING_REASONS and (moved or old.get("message") != message):
+    told_before = conditions.cause(str(old.get("message", "")))
+    if reason in conditions.WARNING_REASONS and (moved or told_before != conditions.cause(message)):
         return [Notice("Warning", reason, message)]
     if reason in _NORMAL_READY_REASONS and moved:
         return [Notice("Normal", reason, message)]

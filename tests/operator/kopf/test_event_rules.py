@@ -89,3 +89,16 @@ def test_pods_the_cluster_refuses_warn_once_and_their_coming_is_announced() -> N
     assert events.for_transition(refused, ready("True", "Available", "1 of 1")) == [
         Notice("Normal", "Available", "1 of 1")
     ]
+
+
+def test_whether_the_previous_pods_serve_is_no_new_warning_but_a_new_cause_is() -> None:
+    cause = "the cluster refuses the pods (forbidden: exceeded quota: q)"
+    serving = ready("False", "PodsNotCreated", f"{cause}; the previous pods serve meanwhile")
+    not_serving = ready("False", "PodsNotCreated", cause)
+    another = "the cluster refuses the pods (forbidden: exceeded quota: r)"
+
+    assert events.for_transition(serving, not_serving) == []
+    assert events.for_transition(not_serving, serving) == []
+    assert events.for_transition(serving, ready("False", "PodsNotCreated", another)) == [
+        Notice("Warning", "PodsNotCreated", another)
+    ]

@@ -460,3 +460,65 @@ def test_the_warning_is_told_once_per_distinct_reason_and_message() -> None:
     assert events.for_transition(before, crashing) == [events.Notice("Warning", "CrashLoopBackOff", CRASHING.message)]
     assert events.for_transition(crashing, again) == []
     assert events.for_transition(again, other) == [events.Notice("Warning", "CrashLoopBackOff", oom.message)]
+
+
+# -- a stuck rollout whose previous pods come and go ---------------------------------------------------------
+
+UNSCHEDULABLE = PodTrouble("Unschedulable", "the scheduler finds no node for the pods (Insufficient cpu): add nodes")
+
+
+def rolling(*, available: int) -> Rollout:
+    """Two replicas desired, one pod of the latest spec stuck, ``available`` of the previous spec's pods serving."""
+    return Rollout(desired=2, ready=available, available=available, updated=1, current=True, total=available + 1)
+
+
+def told_over(rollouts: list[Rollout], trouble: PodTrouble) -> tuple[list[events.Notice], list[str]]:
+    """The Events a status going through ``rollouts`` tells, and what its Ready condition says at each."""
+    status: list[dict[str, Any]] = []
+    notices, messages = [], []
+    for rollout in rollouts:
+        after = conditions.merge(status, conditions.applied(rollout, trouble), now=stamp(NOW), generation=1)
+        notices += events.for_transition(status, after)
+        messages.append(str(conditions.find(after, "Ready")["message"]))  # type: ignore[index]
+        status = after
+    return notices, messages
+
+
+def test_a_stuck_rollout_whose_previous_pods_come_and_go_posts_one_warning() -> None:
+    notices, _ = told_over([rolling(available=2), rolling(available=1), rolling(available=2)], UNSCHEDULABLE)
+
+    assert notices == [
+        events.Notice("Warning", "Unschedulable", f"{UNSCHEDULABLE.message}; the previous pods serve meanwhile")
+    ]
+
+
+def test_the_status_still_says_whether_the_previous_pods_serve_as_they_come_and_go() -> None:
+    _, messages = told_over([rolling(available=2), rolling(available=1), rolling(available=2)], UNSCHEDULABLE)
+
+    assert messages == [
+        f"{UNSCHEDULABLE.message}; the previous pods serve meanwhile",
+        UNSCHEDULABLE.message,
+        f"{UNSCHEDULABLE.message}; the previous pods serve meanwhile",
+    ]
+
+
+def test_a_cause_that_changes_while_the_previous_pods_serve_is_a_new_warning() -> None:
+    before = conditions.merge([], conditions.applied(rolling(available=2), UNSCHEDULABLE), now=stamp(NOW), generation=1)
+    crashing = conditions.merge(
+        before, conditions.applied(rolling(available=2), CRASHING), now=stamp(NOW), generation=1
+    )
+    other = PodTrouble("Unschedulable", "the scheduler finds no node for the pods (Insufficient memory): add nodes")
+    short = conditions.merge(before, conditions.applied(rolling(available=1), other), now=stamp(NOW), generation=1)
+
+    assert [n.reason for n in events.for_transition(before, crashing)] == ["CrashLoopBackOff"]
+    assert events.for_transition(before, short) == [events.Notice("Warning", "Unschedulable", other.message)]
+
+
+def test_the_previous_pods_serving_is_said_after_a_cause_of_any_length() -> None:
+    long = PodTrouble("CreateContainerConfigError", "container 'agentos' cannot be created " + "x" * 2000)
+
+    ready = by_type(conditions.applied(rolling(available=2), long))["Ready"]
+    entry = conditions.merge([], [ready], now=stamp(NOW), generation=1)[0]
+
+    assert entry["message"].endswith("; the previous pods serve meanwhile")
+    assert len(entry["message"]) <= conditions.MESSAGE_MAX_LENGTH
