@@ -12,6 +12,10 @@ Then one LIST of at most ``SAMPLE`` pods by the Deployment's selector, each read
 Nothing wakes a resource when its pod starts crashing (the Deployment's status does not change),
 so the reconciler looks again after as long as the rollout has been stuck, up to a limit, until
 it is done: an unready resource is looked at after ``grace``, then about 2, 4, 8... times as late.
+A resource whose status already says why this generation's pods are not ready (``told``) is
+looked at whenever it is reconciled, ``grace`` or not: a previous spec's pod replaced while the
+latest spec's are stuck is progress to the Deployment controller, and waiting ``grace`` from it
+would make the status forget the cause meanwhile and tell it again, one more Warning, after.
 
 A diagnosis names the container, never a pod (their names change at every try) and never a
 restart count, so that it stays the same while the cause does: a resync writes nothing and the
@@ -111,18 +115,33 @@ def deadline_passed(deployment: Mapping[str, Any]) -> bool:
     )
 
 
-def when_to_look(deployment: Mapping[str, Any], *, now: datetime.datetime, grace: float, longest: float) -> Look:
+def when_to_look(
+    deployment: Mapping[str, Any], *, now: datetime.datetime, grace: float, longest: float, told: bool = False
+) -> Look:
     """Whether an unready Deployment's pods are listed now, and when to look again.
 
-    Listed once it made no progress for ``grace`` seconds, or passed its progress deadline; looked
-    at again after as long as it has been stuck (at least ``grace``, at most ``longest``), so
-    a resource stuck for long costs a list every ``longest`` seconds.
+    Listed once it made no progress for ``grace`` seconds, or passed its progress deadline, or
+    at once when the status already ``told`` why its pods are not ready; looked at again after
+    as long as it has been stuck (at least ``grace``, at most ``longest``), so a resource stuck
+    for long costs a list every ``longest`` seconds.
     """
     since = stuck_since(deployment)
     stuck_for = max((now - since).total_seconds(), 0.0) if since is not None else 0.0
-    if stuck_for < grace and not deadline_passed(deployment):
+    if stuck_for < grace and not deadline_passed(deployment) and not told:
         return Look(now=False, again_in=max(grace - stuck_for, min(grace, SHORTEST_WAIT)))
     return Look(now=True, again_in=max(min(max(stuck_for, grace), longest), SHORTEST_WAIT))
+
+
+def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None) -> bool:
+    """Whether a status says why the pods of the resource's ``generation`` are not ready: its
+    ``Ready`` condition gives one of ``conditions.POD_REASONS``, observed at that generation
+    (after a spec change the new pods start afresh: they get their ``grace``)."""
+    ready = conditions.find(status_conditions, conditions.READY) or {}
+    return (
+        ready.get("reason") in conditions.POD_REASONS
+        and generation is not None
+        and ready.get("observedGeneration") == generation
+    )
 
 
 def pod_state_of(pod: Mapping[str, Any]) -> PodState | None:

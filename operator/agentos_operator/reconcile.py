@@ -164,7 +164,8 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
             ctx.forbidden_since.pop(key, None)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     rollout = status.rollout_of(deployment)
-    trouble = await _why_not_ready(ctx, key, deployment, rollout) if deployment is not None else None
+    told = pods.told(((body.get("status") or {}).get("conditions") or []), meta.get("generation"))
+    trouble = await _why_not_ready(ctx, key, deployment, rollout, told=told) if deployment is not None else None
     return await _conclude(
         ctx,
         body,
@@ -237,10 +238,16 @@ async def _converge(
 
 
 async def _why_not_ready(
-    ctx: Context, key: tuple[str, str], deployment: Mapping[str, Any], rollout: conditions.Rollout | None
+    ctx: Context,
+    key: tuple[str, str],
+    deployment: Mapping[str, Any],
+    rollout: conditions.Rollout | None,
+    *,
+    told: bool,
 ) -> conditions.PodTrouble | None:
-    """Why the pods of a rollout that is not done are not ready, once they could have been; and
-    a look again later. None while there is nothing to look at, or the pods say nothing of it.
+    """Why the pods of a rollout that is not done are not ready, once they could have been (or
+    the status already ``told`` why: ``pods.told``); and a look again later. None while there is
+    nothing to look at, or the pods say nothing of it.
 
     Not looked at: a Deployment whose latest spec its controller has not seen (its own events
     wake the resource), or whose pods the cluster refuses to create (they do not exist).
@@ -252,7 +259,7 @@ async def _why_not_ready(
     settings = ctx.settings
     now = ctx.now()
     look = pods.when_to_look(
-        deployment, now=now, grace=settings.pods_grace_seconds, longest=settings.error_retry_max_seconds
+        deployment, now=now, grace=settings.pods_grace_seconds, longest=settings.error_retry_max_seconds, told=told
     )
     ctx.recheck(key, look.again_in)
     if not look.now:

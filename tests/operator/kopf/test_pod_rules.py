@@ -362,8 +362,8 @@ def unavailable(since: datetime.datetime) -> dict[str, Any]:
     }
 
 
-def look(live: dict[str, Any], *, grace: float = 60, longest: float = 300) -> pods.Look:
-    return pods.when_to_look(live, now=NOW, grace=grace, longest=longest)
+def look(live: dict[str, Any], *, grace: float = 60, longest: float = 300, told: bool = False) -> pods.Look:
+    return pods.when_to_look(live, now=NOW, grace=grace, longest=longest, told=told)
 
 
 def test_pods_that_may_still_be_starting_are_not_listed_but_looked_at_once_they_could_be_ready() -> None:
@@ -398,6 +398,29 @@ def test_a_clock_behind_the_api_servers_waits_the_grace_period_and_never_loops_b
 
     assert ahead == pods.Look(now=False, again_in=60)
     assert tiny.now and tiny.again_in >= 0.01
+
+
+def test_a_status_that_already_says_why_is_looked_at_again_at_once_when_other_pods_made_progress() -> None:
+    # A previous spec's pod replaced just now: progress to the Deployment controller.
+    replaced = deployment(progressing(NOW - datetime.timedelta(seconds=5)))
+
+    assert look(replaced).now is False
+    assert look(replaced, told=True) == pods.Look(now=True, again_in=60)
+
+
+def told_status(reason: str, generation: int = 2) -> list[dict[str, Any]]:
+    return conditions.merge(
+        [], [conditions.Condition("Ready", "False", reason, "why")], now=stamp(NOW), generation=generation
+    )
+
+
+def test_only_a_status_that_says_why_this_generations_pods_are_not_ready_has_told() -> None:
+    assert pods.told(told_status("CrashLoopBackOff"), 2) is True
+    assert pods.told(told_status("PodsNotReady"), 2) is True
+    assert pods.told(told_status("CrashLoopBackOff", generation=1), 2) is False, "a spec change: new pods start"
+    assert pods.told(told_status("DeploymentUnavailable"), 2) is False
+    assert pods.told(told_status("PodsNotCreated"), 2) is False, "read from the Deployment, not from the pods"
+    assert pods.told([], 2) is False
 
 
 # -- what the status says ---------------------------------------------------------------------------------

@@ -36,6 +36,20 @@ async def stuck_rollout(cluster: Cluster, name: str, *, progressed: datetime.dat
     )
 
 
+async def stuck_beside_previous_pods(
+    cluster: Cluster, name: str, *, serving: int, progressed: datetime.datetime
+) -> None:
+    """The Deployment as its controller reports a rollout of one replica: its pod of the latest
+    spec not ready, beside ``serving`` available pods of the previous spec; progress last made at ``progressed``."""
+    deployment = cluster.get(DEPLOYMENTS, name)
+    assert deployment is not None
+    moved = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+    moved |= {"lastUpdateTime": stamp(progressed), "lastTransitionTime": stamp(progressed)}
+    counts = {"replicas": 2, "updatedReplicas": 1, "readyReplicas": serving, "availableReplicas": serving}
+    status = {"observedGeneration": deployment["metadata"]["generation"], **counts, "conditions": [moved]}
+    await cluster.api.patch(DEPLOYMENTS, "ns1", name, {"status": status}, subresource="status")
+
+
 async def crashing_pod(cluster: Cluster, name: str) -> None:
     """A pod of ``name``'s Deployment whose runtime container keeps being killed for memory."""
     deployment = cluster.get(DEPLOYMENTS, name)
@@ -122,3 +136,41 @@ async def test_pods_simply_starting_and_a_ready_resource_cost_no_pod_list(
     assert cluster.condition("starting", "Ready")["reason"] == "DeploymentUnavailable"
     assert cluster.condition("ready", "Ready")["reason"] == "Available"
     assert pod_lists(cluster, mark) == 0
+
+
+async def test_a_stuck_rollout_whose_previous_pods_come_and_go_is_told_once_and_its_status_follows_them(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(pods_grace_seconds=30)  # far longer than the test: only a rollout stuck before it is looked at
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment")
+    await crashing_pod(cluster, "demo")
+    long_ago = now() - datetime.timedelta(hours=1)
+
+    def ready() -> tuple[str, str]:
+        found = cluster.condition("demo", "Ready")
+        return found.get("reason", ""), found.get("message", "")
+
+    def warnings() -> list[str]:
+        return [e["reason"] for e in cluster.events_about("demo") if e["type"] == "Warning"]
+
+    await stuck_beside_previous_pods(cluster, "demo", serving=1, progressed=long_ago)
+    cause = await eventually(lambda: ready()[0] == "CrashLoopBackOff" and ready()[1], what="the look")
+    assert cause.endswith("; the previous pods serve meanwhile")
+    cause = cause.removesuffix("; the previous pods serve meanwhile")
+    await eventually(lambda: warnings() == ["CrashLoopBackOff"], what="one Warning")
+
+    # The previous pod goes (evicted): no progress; the status says the previous pods serve no more.
+    await stuck_beside_previous_pods(cluster, "demo", serving=0, progressed=long_ago)
+    await eventually(lambda: ready() == ("CrashLoopBackOff", cause), what="the previous pods no longer serving")
+
+    # Its replacement is available: progress to the Deployment controller, made within the grace
+    # period; the status, which said why, is looked at again at once and keeps saying it.
+    await stuck_beside_previous_pods(cluster, "demo", serving=1, progressed=now())
+    await eventually(
+        lambda: ready() == ("CrashLoopBackOff", f"{cause}; the previous pods serve meanwhile"),
+        what="the previous pods serving again",
+    )
+
+    assert warnings() == ["CrashLoopBackOff"]
