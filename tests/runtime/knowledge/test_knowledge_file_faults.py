@@ -28,6 +28,7 @@ from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor, file_pro
 from tests.runtime.api.harness import Served, read_frames
 from tests.runtime.knowledge.search_fakes import LAPTOPS, VACATION, search_call
 from tests.runtime.knowledge.serving import knowledge_config, serve_knowledge
+from tests.runtime.knowledge.stores.conftest import store_settings
 from tests.support.fake_embeddings import fake_embedding
 from tests.support.fake_openai import FakeOpenAIServer, Reply, fake_openai, fake_openai_server
 
@@ -76,14 +77,7 @@ async def knowledge_store(
     executor = SqliteExecutor(
         path, db_id="main", connect=connect, driver=driver_module(), busy_timeout_ms=busy_timeout_ms
     )
-    store = SqliteVecStore(
-        executor,
-        db_id="main",
-        base_id="docs",
-        contents_table="agno_knowledge",
-        chunks_table="knowledge_docs",
-        dimensions=DIMENSIONS,
-    )
+    store = SqliteVecStore(executor, store_settings(chunks_table="knowledge_docs", dimensions=DIMENSIONS))
     try:
         await store.prepare()
         yield store
@@ -281,9 +275,7 @@ async def test_a_knowledge_file_whose_directory_cannot_be_made_fails_naming_it_a
     path = tmp_path / "data" / "agentos.knowledge.db"
     (tmp_path / "data").write_text("a file where the data directory should be")
     executor = SqliteExecutor(path, db_id="main", connect=connect_knowledge, driver=driver_module())
-    store = SqliteVecStore(
-        executor, db_id="main", base_id="docs", contents_table="agno_knowledge", chunks_table="docs", dimensions=8
-    )
+    store = SqliteVecStore(executor, store_settings(chunks_table="docs", dimensions=8))
     try:
         with pytest.raises(StorageUnavailable) as preparing:
             await store.prepare()

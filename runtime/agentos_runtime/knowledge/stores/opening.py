@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -26,6 +27,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.stores.sqlite_files import knowledge_executor, knowledge_path
 from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
+from agentos_runtime.knowledge.stores.storing import StoreSettings
 from agentos_runtime.storage.factory import sqlite_path
 from agentos_runtime.storage.sql.executing import Executor
 from agentos_runtime.storage.sql.repair import SchemaRepair
@@ -92,15 +94,18 @@ class KnowledgeConnection(Generic[E]):
         self.repair = SchemaRepair(self._prepare_all, db_id=db_id, tables="knowledge tables")
         executor.on_missing_tables = self.repair.found_missing
 
-    def register(self, make: Callable[[Callable[[], Awaitable[None]]], S], release: Callable[[], Awaitable[None]]) -> S:
-        """The store ``make`` builds with the ``on_close`` given it, prepared again by the repair
-        until it is closed (then ``release`` runs)."""
+    def register(
+        self, settings: StoreSettings, make: Callable[[StoreSettings], S], release: Callable[[], Awaitable[None]]
+    ) -> S:
+        """The store ``make`` builds of ``settings`` with what the stores of the database share
+        (the repair, and what each does when the contents table is lost), prepared again by the
+        repair until it is closed (then ``release`` runs)."""
 
         async def close() -> None:
             self.stores.remove(store)
             await release()
 
-        store = make(close)
+        store = make(replace(settings, repair=self.repair, on_close=close, on_contents_lost=self.contents_lost))
         self.stores.append(store)
         return store
 
@@ -140,6 +145,13 @@ async def open_knowledge_store(
     not a PostgreSQL URL (the message names the variable, never the URL).
     """
     shared = _shared()
+    settings = StoreSettings(
+        db_id=database.id,
+        base_id=base.id,
+        contents_table=database.tables.knowledge,
+        chunks_table=base.table_name,
+        dimensions=base.embedder.dimensions,
+    )
     if database.type == "sqlite":
         path = knowledge_path(sqlite_path(database, data_dir)).resolve()
         key: _Key = ("sqlite", str(path))
@@ -147,18 +159,7 @@ async def open_knowledge_store(
             key, lambda: KnowledgeConnection(knowledge_executor(path, db_id=database.id), db_id=database.id)
         )
         return sqlite.register(
-            lambda on_close: SqliteVecStore(
-                sqlite.executor,
-                db_id=database.id,
-                base_id=base.id,
-                contents_table=database.tables.knowledge,
-                chunks_table=base.table_name,
-                dimensions=base.embedder.dimensions,
-                repair=sqlite.repair,
-                on_close=on_close,
-                on_contents_lost=sqlite.contents_lost,
-            ),
-            shared.releaser(key, _close_connection),
+            settings, lambda joined: SqliteVecStore(sqlite.executor, joined), shared.releaser(key, _close_connection)
         )
     if database.type == "postgres":
         from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
@@ -171,19 +172,13 @@ async def open_knowledge_store(
             key, lambda: KnowledgeConnection(PostgresExecutor(url, db_id=database.id), db_id=database.id)
         )
         return postgres.register(
-            lambda on_close: PgVectorStore(
+            settings,
+            lambda joined: PgVectorStore(
                 postgres.executor,
-                db_id=database.id,
+                joined,
                 conninfo=url,
-                base_id=base.id,
                 schema=database.db_schema,
-                contents_table=database.tables.knowledge,
-                chunks_table=base.table_name,
-                dimensions=base.embedder.dimensions,
                 hnsw=base.vector_index == "hnsw",
-                repair=postgres.repair,
-                on_close=on_close,
-                on_contents_lost=postgres.contents_lost,
             ),
             shared.releaser(key, _close_connection),
         )

@@ -21,7 +21,7 @@ exactly instead, so a filtered search returns every match up to ``limit``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import psycopg
@@ -44,11 +44,10 @@ from agentos_runtime.knowledge.stores.rows import (
     order_by,
     page_bounds,
 )
-from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore
+from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore, StoreSettings
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
-from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.schema import creation_lock_key
 from agentos_runtime.storage.sql.statements import Statement, quote
 from agentos_runtime.storage.urls import redact
@@ -71,38 +70,18 @@ class PgVectorStore(SqlKnowledgeStore):
     """A knowledge base's ``KnowledgeStore`` on PostgreSQL with pgvector."""
 
     def __init__(
-        self,
-        executor: PostgresExecutor,
-        *,
-        db_id: str,
-        conninfo: str,
-        base_id: str,
-        schema: str,
-        contents_table: str,
-        chunks_table: str,
-        dimensions: int,
-        hnsw: bool = False,
-        repair: SchemaRepair | None = None,
-        on_close: Callable[[], Awaitable[None]] | None = None,
-        on_contents_lost: Callable[[], Awaitable[None]] | None = None,
+        self, executor: PostgresExecutor, settings: StoreSettings, *, conninfo: str, schema: str, hnsw: bool = False
     ) -> None:
         super().__init__(
             executor,
-            db_id=db_id,
-            base_id=base_id,
-            contents_table=contents_table,
-            chunks_table=chunks_table,
-            contents=f"{quote(schema)}.{quote(contents_table)}",
-            chunks=f"{quote(schema)}.{quote(chunks_table)}",
-            dimensions=dimensions,
-            repair=repair,
-            on_close=on_close,
-            on_contents_lost=on_contents_lost,
+            settings,
+            contents=f"{quote(schema)}.{quote(settings.contents_table)}",
+            chunks=f"{quote(schema)}.{quote(settings.chunks_table)}",
         )
         self._conninfo = conninfo
         self._schema = schema
         # The HNSW index, when configured (``vector_index: hnsw``) and the vectors fit in one.
-        self._hnsw = hnsw and dimensions <= HNSW_MAX_DIMENSIONS
+        self._hnsw = hnsw and settings.dimensions <= HNSW_MAX_DIMENSIONS
         self._hit_columns = ", ".join(quote(column) for column in HIT_COLUMNS)
         # pgvector 0.8 filters during the HNSW scan (``hnsw.iterative_scan``); older ones cannot.
         self._iterative_scan = True

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from agentos_runtime.errors import StorageUnavailable
@@ -49,10 +49,9 @@ from agentos_runtime.knowledge.stores.rows import (
 )
 from agentos_runtime.knowledge.stores.sqlite_files import driver_module
 from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
-from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore
+from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore, StoreSettings
 from agentos_runtime.storable import clean_json, clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
-from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 from agentos_runtime.storage.sql.statements import Statement, quote
 
@@ -76,34 +75,12 @@ def float32_blob(embedding: Sequence[float]) -> bytes:
 class SqliteVecStore(SqlKnowledgeStore):
     """A knowledge base's ``KnowledgeStore`` in its database's knowledge file."""
 
-    def __init__(
-        self,
-        executor: SqliteExecutor,
-        *,
-        db_id: str,
-        base_id: str,
-        contents_table: str,
-        chunks_table: str,
-        dimensions: int,
-        repair: SchemaRepair | None = None,
-        on_close: Callable[[], Awaitable[None]] | None = None,
-        on_contents_lost: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
+    def __init__(self, executor: SqliteExecutor, settings: StoreSettings) -> None:
         super().__init__(
-            executor,
-            db_id=db_id,
-            base_id=base_id,
-            contents_table=contents_table,
-            chunks_table=chunks_table,
-            contents=quote(contents_table),
-            chunks=quote(chunks_table),
-            dimensions=dimensions,
-            repair=repair,
-            on_close=on_close,
-            on_contents_lost=on_contents_lost,
+            executor, settings, contents=quote(settings.contents_table), chunks=quote(settings.chunks_table)
         )
         self._driver = driver_module()
-        self._vectors = quote(f"{chunks_table}__vectors")
+        self._vectors = quote(f"{settings.chunks_table}__vectors")
 
     @staticmethod
     def param(name: str) -> str:

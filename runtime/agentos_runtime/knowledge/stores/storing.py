@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from agentos_runtime.errors import Conflict
@@ -26,42 +27,50 @@ from agentos_runtime.storage.sql.statements import Statement
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class StoreSettings:
+    """What a knowledge base's store is opened with, on either database."""
+
+    db_id: str
+    base_id: str
+    contents_table: str
+    """The database's contents table (shared by its bases), its bare name."""
+    chunks_table: str
+    """The base's chunk table, its bare name."""
+    dimensions: int
+    """The embedder's: every chunk's and query's embedding has as many."""
+    repair: SchemaRepair | None = None
+    """What creates the database's knowledge tables again when a statement finds one missing."""
+    on_close: Callable[[], Awaitable[None]] | None = None
+    """Run once by ``close`` (releasing what the bases of the database share)."""
+    on_contents_lost: Callable[[], Awaitable[None]] | None = None
+    """Run when ``prepare`` made the contents table again after it was dropped; ``None``: the
+    store deletes its own orphaned chunks."""
+
+
 class SqlKnowledgeStore(ABC):
     """A knowledge base's ``KnowledgeStore`` on a SQL database, but for its dialect's part.
 
     ``contents`` and ``chunks`` are the tables as statements name them (quoted, qualified by
-    the schema where there is one); ``contents_table`` and ``chunks_table`` their bare names.
+    the schema where there is one); the settings' ``contents_table`` and ``chunks_table`` their
+    bare names.
     """
 
-    def __init__(
-        self,
-        executor: Executor,
-        *,
-        db_id: str,
-        base_id: str,
-        contents_table: str,
-        chunks_table: str,
-        contents: str,
-        chunks: str,
-        dimensions: int,
-        repair: SchemaRepair | None,
-        on_close: Callable[[], Awaitable[None]] | None,
-        on_contents_lost: Callable[[], Awaitable[None]] | None,
-    ) -> None:
+    def __init__(self, executor: Executor, settings: StoreSettings, *, contents: str, chunks: str) -> None:
         self._executor = executor
-        self._db_id = db_id
-        self._base_id = base_id
-        self._contents_name = contents_table
-        self._chunks_name = chunks_table
+        self._db_id = settings.db_id
+        self._base_id = settings.base_id
+        self._contents_name = settings.contents_table
+        self._chunks_name = settings.chunks_table
         self._contents = contents
         self._chunks = chunks
-        self._dimensions = dimensions
-        self._on_close = on_close
-        self._on_contents_lost = on_contents_lost
-        self.repair = repair
+        self._dimensions = settings.dimensions
+        self._on_close = settings.on_close
+        self._on_contents_lost = settings.on_contents_lost
+        self.repair = settings.repair
         """What creates the database's knowledge tables again when a statement finds one missing."""
         self._columns = ", ".join(f'"{column}"' for column in CONTENT_COLUMNS)
-        self._base = {"base": base_id}
+        self._base = {"base": settings.base_id}
 
     # -- the dialect's part
 

@@ -14,11 +14,23 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
+from agentos_runtime.knowledge.stores.storing import StoreSettings
 
 from tests.support.databases import unique_name
 from tests.support.pgvector_server import pgvector_url
 
 DIMENSIONS = 32
+
+
+def store_settings(*, chunks_table: str, dimensions: int, base_id: str = "docs") -> StoreSettings:
+    """The settings of a store made by hand: base ``base_id`` of database 'main', Agno's contents table."""
+    return StoreSettings(
+        db_id="main",
+        base_id=base_id,
+        contents_table="agno_knowledge",
+        chunks_table=chunks_table,
+        dimensions=dimensions,
+    )
 
 
 @dataclass

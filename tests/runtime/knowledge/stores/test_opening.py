@@ -22,7 +22,7 @@ from agentos_runtime.knowledge.stores.sqlite_files import connect_knowledge, dri
 from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 
-from tests.runtime.knowledge.stores.conftest import KnowledgeSpot
+from tests.runtime.knowledge.stores.conftest import KnowledgeSpot, store_settings
 from tests.support.databases import unique_name
 from tests.support.pgvector_server import pgvector_url
 
@@ -138,15 +138,7 @@ async def test_two_processes_preparing_one_sqlite_knowledge_file_at_once_both_su
     path = tmp_path / "agentos.knowledge.db"
     executors = [knowledge_executor(path, db_id="main") for _ in range(2)]
     stores = [
-        SqliteVecStore(
-            executor,
-            db_id="main",
-            base_id="docs",
-            contents_table="agno_knowledge",
-            chunks_table="knowledge_docs",
-            dimensions=8,
-        )
-        for executor in executors
+        SqliteVecStore(executor, store_settings(chunks_table="knowledge_docs", dimensions=8)) for executor in executors
     ]
     try:
         await asyncio.gather(*(store.prepare() for store in stores))
@@ -182,9 +174,7 @@ async def test_a_knowledge_file_another_connection_holds_is_switched_to_wal_once
     holder.execute("BEGIN")
     holder.execute("SELECT * FROM held").fetchall()  # a reader: the switch to WAL must wait for it
     executor = SqliteExecutor(path, db_id="main", connect=connect)
-    store = SqliteVecStore(
-        executor, db_id="main", base_id="docs", contents_table="agno_knowledge", chunks_table="docs", dimensions=8
-    )
+    store = SqliteVecStore(executor, store_settings(chunks_table="docs", dimensions=8))
     try:
         preparing = asyncio.ensure_future(store.prepare())
         assert await asyncio.to_thread(refused.wait, 10), "the switch to WAL was never refused"

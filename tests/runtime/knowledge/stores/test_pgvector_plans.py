@@ -18,7 +18,7 @@ from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
 from agentos_runtime.storage.sql.statements import Statement
 
-from tests.runtime.knowledge.stores.conftest import DIMENSIONS, drop_schema
+from tests.runtime.knowledge.stores.conftest import DIMENSIONS, drop_schema, store_settings
 from tests.support.databases import unique_name
 from tests.support.fake_embeddings import fake_embedding
 from tests.support.pgvector_server import pgvector_url
@@ -86,13 +86,9 @@ async def open_base() -> AsyncIterator[Any]:
         base_id = f"docs-{len(executors)}"
         store = PgVectorStore(
             executor,
-            db_id="main",
+            store_settings(base_id=base_id, chunks_table=CHUNKS, dimensions=DIMENSIONS),
             conninfo=pgvector_url(),
-            base_id=base_id,
             schema=f"{schema}_{len(executors)}",
-            contents_table="agno_knowledge",
-            chunks_table=CHUNKS,
-            dimensions=DIMENSIONS,
             hnsw=hnsw,
         )
         await store.prepare()
