@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import cast
 
@@ -296,6 +297,87 @@ async def test_chunks_beside_a_contents_table_never_made_are_kept_and_found(spot
     reopened = await spot.open()
 
     assert await found(reopened, "vacation days") == ["c1"] and await reopened.counts() == (0, 1)
+
+
+@asynccontextmanager
+async def deletes_failing(spot: KnowledgeSpot, table: str) -> AsyncIterator[None]:
+    """A fault of the database while the block runs: every delete from ``table`` (a base's chunk
+    table) fails, by a trigger set behind the runtime's back and removed after."""
+    if spot.kind == "sqlite":
+        path = knowledge_path(sqlite_path(spot.database, spot.data_dir))
+        admin = connect_knowledge(path, isolation_level=None)
+        try:
+            admin.execute(
+                f"CREATE TRIGGER deletes_fail BEFORE DELETE ON \"{table}\" BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+            yield
+        finally:
+            admin.execute("DROP TRIGGER deletes_fail")
+            admin.close()
+        return
+    schema = f'"{spot.schema}"'
+    async with await psycopg.AsyncConnection.connect(pgvector_url(), autocommit=True) as admin:
+        await admin.execute(
+            f"CREATE FUNCTION {schema}.deletes_fail() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RAISE EXCEPTION 'disk I/O error'; END $$"
+        )
+        await admin.execute(
+            f'CREATE TRIGGER deletes_fail BEFORE DELETE ON {schema}."{table}" '
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.deletes_fail()"
+        )
+        try:
+            yield
+        finally:
+            await admin.execute(f"DROP FUNCTION {schema}.deletes_fail() CASCADE")
+
+
+async def test_a_repair_failing_between_making_the_contents_table_again_and_deleting_its_chunks_leaves_no_orphan(
+    spot: KnowledgeSpot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Making the dropped contents table again and deleting the chunks of what it held commit
+    together: a repair failing between the two leaves the table missing, so every call, searches
+    too, fails and starts the repair again until one does both; no search finds those chunks."""
+    docs, faq = await spot.open("docs"), await spot.open("faq")
+    await completed(docs, "c1", "vacation days")
+    await faq.add_content(knowledge_content("f1", "faq"))
+    assert await faq.complete_content("f1", [knowledge_chunk("f1", "vacation days")], updated_at=200)
+    await drop_knowledge_tables(spot, "agno_knowledge")
+
+    async with deletes_failing(spot, "knowledge_faq"):
+        with pytest.raises(StorageUnavailable):
+            await docs.get_content("c1")
+        await repair_of(docs).settled()
+    with pytest.raises(StorageUnavailable) as searching:
+        await found(faq, "vacation days")
+    await repair_of(faq).settled()
+    found_after = await found(docs, "vacation days"), await found(faq, "vacation days")
+    counted = await docs.counts(), await faq.counts()
+
+    failures = [record.getMessage() for record in caplog.records if "failed" in record.getMessage()]
+    assert len(failures) == 1 and "disk I/O error" in failures[0]
+    assert "agno_knowledge" in searching.value.detail and searching.value.detail.endswith(BEING_CREATED_AGAIN)
+    assert found_after == ([], []) and counted == ((0, 0), (0, 0))
+
+
+@pytest.mark.parametrize(
+    ("vector_index", "filters", "limit"),
+    [("hnsw", None, 5), ("hnsw", {"topic": "leave"}, 5), ("none", None, 5), ("none", {"topic": "leave"}, 5000)],
+    ids=["index", "index-filtered", "exact", "exact-filtered-past-sqlite-vecs-k"],
+)
+async def test_a_search_while_the_contents_table_is_missing_fails_and_starts_its_repair_finding_no_chunk_of_it(
+    spot: KnowledgeSpot, vector_index: str, filters: dict[str, str] | None, limit: int
+) -> None:
+    """Every way a search runs names the contents table: none finds a chunk while it is missing."""
+    store = await spot.open(vector_index=vector_index)
+    await completed(store, "c1", "vacation days")
+    await drop_knowledge_tables(spot, "agno_knowledge")
+
+    with pytest.raises(StorageUnavailable) as searching:
+        await store.search(fake_embedding("vacation days", KNOWLEDGE_DIMENSIONS), limit=limit, filters=filters)
+    await repair_of(store).settled()
+
+    assert "agno_knowledge" in searching.value.detail and searching.value.detail.endswith(BEING_CREATED_AGAIN)
+    assert await found(store, "vacation days") == [] and await store.counts() == (0, 0)
 
 
 async def test_a_dropped_chunk_table_is_created_again_with_the_bases_dimensions_and_takes_new_chunks(

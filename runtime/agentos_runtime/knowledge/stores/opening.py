@@ -8,8 +8,8 @@ They share its repair too (``storage.sql.repair``): a statement that finds a kno
 the schema missing (dropped under the runtime) fails saying they are being created again, and
 every open base's ``prepare`` runs once in the background, with the table, dimensions and
 index the base was opened with, so the next call finds them (empty). The contents table is
-shared too: a ``prepare`` that finds it dropped (missing, though stamped as made) makes every
-open base delete the chunks whose content is gone, so no search finds them.
+shared too: the ``prepare`` that makes it again after it was dropped deletes the chunks of what
+it held from every open base, in the same transaction (``storing``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
@@ -27,7 +27,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.stores.sqlite_files import knowledge_executor, knowledge_path
 from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
-from agentos_runtime.knowledge.stores.storing import StoreSettings
+from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore, StoreSettings
 from agentos_runtime.storage.factory import sqlite_path
 from agentos_runtime.storage.sql.executing import Executor
 from agentos_runtime.storage.sql.repair import SchemaRepair
@@ -38,17 +38,7 @@ if TYPE_CHECKING:
 
 _Key = tuple[str, str]
 E = TypeVar("E", bound=Executor)
-
-
-class OpenStore(KnowledgeStore, Protocol):
-    """A store as the bases of one database share it."""
-
-    async def delete_orphans(self) -> None:
-        """Delete the chunks whose content's row is gone."""
-        ...
-
-
-S = TypeVar("S", bound=OpenStore)
+S = TypeVar("S", bound=SqlKnowledgeStore)
 
 
 class _Shared:
@@ -90,22 +80,22 @@ class KnowledgeConnection(Generic[E]):
 
     def __init__(self, executor: E, *, db_id: str) -> None:
         self.executor = executor
-        self.stores: list[OpenStore] = []
+        self.stores: list[SqlKnowledgeStore] = []
         self.repair = SchemaRepair(self._prepare_all, db_id=db_id, tables="knowledge tables")
         executor.on_missing_tables = self.repair.found_missing
 
     def register(
         self, settings: StoreSettings, make: Callable[[StoreSettings], S], release: Callable[[], Awaitable[None]]
     ) -> S:
-        """The store ``make`` builds of ``settings`` with what the stores of the database share
-        (the repair, and what each does when the contents table is lost), prepared again by the
-        repair until it is closed (then ``release`` runs)."""
+        """The store ``make`` builds of ``settings`` joined to the stores of the database (their
+        repair, and one another's chunk tables for ``prepare``), prepared again by the repair
+        until it is closed (then ``release`` runs)."""
 
         async def close() -> None:
             self.stores.remove(store)
             await release()
 
-        store = make(replace(settings, repair=self.repair, on_close=close, on_contents_lost=self.contents_lost))
+        store = make(replace(settings, repair=self.repair, on_close=close, bases=lambda: tuple(self.stores)))
         self.stores.append(store)
         return store
 
@@ -113,27 +103,17 @@ class KnowledgeConnection(Generic[E]):
         await self.repair.close()
         await self.executor.close()
 
-    async def contents_lost(self) -> None:
-        """A store's ``prepare`` made the contents table again, dropped: each open store deletes
-        the chunks whose content went with it (every one is tried, then the first failure is raised)."""
-        await _each(self.stores, lambda store: store.delete_orphans())
-
     async def _prepare_all(self) -> None:
         """Each open store's ``prepare`` (what is missing of its tables, as at start); every one
-        is tried, then the first failure is raised."""
-        await _each(self.stores, lambda store: store.prepare())
-
-
-async def _each(stores: list[OpenStore], call: Callable[[OpenStore], Awaitable[None]]) -> None:
-    """``call`` of each of ``stores`` (of a copy: one may close meanwhile), then the first failure raised."""
-    failure: Exception | None = None
-    for store in list(stores):
-        try:
-            await call(store)
-        except Exception as error:  # the other bases are done all the same
-            failure = failure or error
-    if failure is not None:
-        raise failure
+        is tried (of a copy: one may close meanwhile), then the first failure is raised."""
+        failure: Exception | None = None
+        for store in list(self.stores):
+            try:
+                await store.prepare()
+            except Exception as error:  # the other bases' tables are created all the same
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
 
 async def open_knowledge_store(

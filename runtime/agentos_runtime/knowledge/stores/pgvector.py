@@ -35,7 +35,12 @@ from agentos_runtime.knowledge.stores.checking import (
     check_chunks,
     encode_json,
 )
-from agentos_runtime.knowledge.stores.pgvector_tables import HNSW_MAX_DIMENSIONS, Embedding, creation_steps
+from agentos_runtime.knowledge.stores.pgvector_tables import (
+    HNSW_MAX_DIMENSIONS,
+    Embedding,
+    contents_stamp,
+    creation_steps,
+)
 from agentos_runtime.knowledge.stores.rows import (
     HIT_COLUMNS,
     chunk_params,
@@ -44,7 +49,7 @@ from agentos_runtime.knowledge.stores.rows import (
     order_by,
     page_bounds,
 )
-from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore, StoreSettings
+from agentos_runtime.knowledge.stores.storing import Creation, SqlKnowledgeStore, StoreSettings
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
@@ -72,12 +77,7 @@ class PgVectorStore(SqlKnowledgeStore):
     def __init__(
         self, executor: PostgresExecutor, settings: StoreSettings, *, conninfo: str, schema: str, hnsw: bool = False
     ) -> None:
-        super().__init__(
-            executor,
-            settings,
-            contents=f"{quote(schema)}.{quote(settings.contents_table)}",
-            chunks=f"{quote(schema)}.{quote(settings.chunks_table)}",
-        )
+        super().__init__(executor, settings, schema=schema)
         self._conninfo = conninfo
         self._schema = schema
         # The HNSW index, when configured (``vector_index: hnsw``) and the vectors fit in one.
@@ -87,8 +87,6 @@ class PgVectorStore(SqlKnowledgeStore):
         self._iterative_scan = True
         # Whether ``prepare`` creates the extension: only then is a refused privilege the extension's.
         self._creating_extension = False
-        # Whether ``prepare`` found the contents table missing (and so created it).
-        self._contents_missing = False
 
     @staticmethod
     def param(name: str) -> str:
@@ -101,7 +99,13 @@ class PgVectorStore(SqlKnowledgeStore):
     # -- preparing
 
     async def prepare(self) -> None:
-        reads: list[Step] = [
+        try:
+            await super().prepare()
+        finally:
+            self._creating_extension = False
+
+    def _preparing_reads(self) -> list[Step]:
+        return [
             (
                 Statement("SELECT pg_advisory_xact_lock(hashtext(%(key)s))"),
                 # The lock of the runtime's own tables: a dropped schema is created by one of the two.
@@ -117,18 +121,12 @@ class PgVectorStore(SqlKnowledgeStore):
             ),
             (Statement("SELECT to_regclass(%(table)s) IS NULL"), {"table": self._contents}),
         ]
-        try:
-            created = await self._call(self._executor.write_after(reads, self._creation))
-        finally:
-            self._creating_extension = False
-        await self._prepared(contents_missing=self._contents_missing, created=created)
 
-    def _creation(self, found: list[Rows]) -> Sequence[Step]:
+    def _creation(self, found: list[Rows]) -> Creation:
         """What ``prepare`` runs once the schema's lock is held; ``IncompatibleStore`` when the
         chunk table exists with other dimensions."""
         _, extension, embedding, contents_missing = found
         self._creating_extension = not extension
-        self._contents_missing = bool(contents_missing[0][0])
         if extension:
             self._iterative_scan = _version(str(extension[0][0])) >= (0, 8)
         if embedding and int(embedding[0][0]) != self._dimensions:
@@ -138,7 +136,7 @@ class PgVectorStore(SqlKnowledgeStore):
                 f"{existing} dimensions, the embedder is configured for {self._dimensions}: set embedder.dimensions "
                 f"to {existing} (the model that filled it), or give the base another table to embed everything again"
             )
-        return creation_steps(
+        tables = creation_steps(
             schema=self._schema,
             contents_table=self._contents_name,
             chunks_table=self._chunks_name,
@@ -146,12 +144,10 @@ class PgVectorStore(SqlKnowledgeStore):
             create_extension=not extension,
             hnsw=self._hnsw,
         )
+        return Creation(bool(contents_missing[0][0]), tables, contents_stamp(self._schema, self._contents_name))
 
     def _chunk_tables_present(self) -> Step:
-        return (
-            Statement("SELECT to_regclass(%(chunks)s) IS NOT NULL AND to_regclass(%(contents)s) IS NOT NULL"),
-            {"chunks": self._chunks, "contents": self._contents},
-        )
+        return (Statement("SELECT to_regclass(%(chunks)s) IS NOT NULL"), {"chunks": self._chunks})
 
     def _chunk_deletion(self, where: str | None, params: Mapping[str, Any]) -> list[Step]:
         return [(Statement(f"DELETE FROM {self._chunks}" + ("" if where is None else f" WHERE {where}")), params)]
@@ -276,9 +272,9 @@ class PgVectorStore(SqlKnowledgeStore):
         self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None
     ) -> list[SearchHit]:
         params: dict[str, Any] = {"query": Embedding(embedding), "limit": limit}
-        where = "TRUE"
+        where = self._contents_guard
         if filters:
-            where = "meta_data @> %(filters)s::jsonb"
+            where += " AND meta_data @> %(filters)s::jsonb"
             params["filters"] = encode_json(dict(filters), field="filters")
         distance = "embedding <=> %(query)b::vector"
         if self._hnsw:

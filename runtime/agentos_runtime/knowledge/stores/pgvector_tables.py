@@ -31,8 +31,8 @@ AGNO_SCHEMA_VERSION = "3.0.0"
 def creation_steps(
     *, schema: str, contents_table: str, chunks_table: str, dimensions: int, create_extension: bool, hnsw: bool
 ) -> list[Step]:
-    """The statements creating what is missing of a base's tables and indexes (idempotent); the
-    last stamps the contents table, returning a row only when it was not stamped before."""
+    """The statements creating what is missing of a base's tables and indexes (idempotent),
+    ``agno_schema_versions`` among them (``contents_stamp`` stamps the contents table there)."""
     contents, chunks, namespace = contents_table, chunks_table, quote(schema)
     contents_sql = f"{namespace}.{quote(contents)}"
     chunks_sql = f"{namespace}.{quote(chunks)}"
@@ -65,18 +65,20 @@ def creation_steps(
             f"CREATE INDEX IF NOT EXISTS {quote(f'{chunks}_hnsw_index')} ON {chunks_sql} "
             f"USING hnsw (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
         )
-    steps: list[Step] = [(Statement(statement), {}) for statement in sql]
-    steps.append(
-        (
-            Statement(
-                f"INSERT INTO {namespace}.agno_schema_versions (table_name, version, created_at, updated_at) "
-                "VALUES (%(table)s, %(version)s, extract(epoch FROM now())::bigint::text, "
-                "extract(epoch FROM now())::bigint::text) ON CONFLICT (table_name) DO NOTHING RETURNING table_name"
-            ),
-            {"table": contents, "version": AGNO_SCHEMA_VERSION},
-        )
+    return [(Statement(statement), {}) for statement in sql]
+
+
+def contents_stamp(schema: str, contents_table: str) -> Step:
+    """The statement stamping the contents table as made, when it is not yet (Agno's migrations
+    leave a stamped table alone)."""
+    return (
+        Statement(
+            f"INSERT INTO {quote(schema)}.agno_schema_versions (table_name, version, created_at, updated_at) "
+            "VALUES (%(table)s, %(version)s, extract(epoch FROM now())::bigint::text, "
+            "extract(epoch FROM now())::bigint::text) ON CONFLICT (table_name) DO NOTHING"
+        ),
+        {"table": contents_table, "version": AGNO_SCHEMA_VERSION},
     )
-    return steps
 
 
 class Embedding:

@@ -49,7 +49,7 @@ from agentos_runtime.knowledge.stores.rows import (
 )
 from agentos_runtime.knowledge.stores.sqlite_files import driver_module
 from agentos_runtime.knowledge.stores.sqlite_filters import filter_clause
-from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore, StoreSettings
+from agentos_runtime.knowledge.stores.storing import Creation, SqlKnowledgeStore, StoreSettings
 from agentos_runtime.storable import clean_json, clean_text
 from agentos_runtime.storage.sql.executing import Rows, Step
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
@@ -76,9 +76,7 @@ class SqliteVecStore(SqlKnowledgeStore):
     """A knowledge base's ``KnowledgeStore`` in its database's knowledge file."""
 
     def __init__(self, executor: SqliteExecutor, settings: StoreSettings) -> None:
-        super().__init__(
-            executor, settings, contents=quote(settings.contents_table), chunks=quote(settings.chunks_table)
-        )
+        super().__init__(executor, settings, schema=None)
         self._driver = driver_module()
         self._vectors = quote(f"{settings.chunks_table}__vectors")
 
@@ -88,23 +86,20 @@ class SqliteVecStore(SqlKnowledgeStore):
 
     # -- preparing
 
-    async def prepare(self) -> None:
-        tables: Step = (
-            Statement(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN (:vectors, :chunks, :contents)"
-            ),
-            {"vectors": f"{self._chunks_name}__vectors", "chunks": self._chunks_name, "contents": self._contents_name},
-        )
-        stamped_at = str(int(time.time()))
-        contents_missing = False
-
-        def creation(found: list[Rows]) -> list[Step]:
-            nonlocal contents_missing
-            contents_missing = all(name != self._contents_name for name, _ in found[0])
-            return self._creation(found, stamped_at)
-
-        created = await self._call(self._executor.write_after([tables], creation))
-        await self._prepared(contents_missing=contents_missing, created=created)
+    def _preparing_reads(self) -> list[Step]:
+        return [
+            (
+                Statement(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+                    "AND name IN (:vectors, :chunks, :contents)"
+                ),
+                {
+                    "vectors": f"{self._chunks_name}__vectors",
+                    "chunks": self._chunks_name,
+                    "contents": self._contents_name,
+                },
+            )
+        ]
 
     def _chunk_tables_present(self) -> Step:
         return (
@@ -112,12 +107,13 @@ class SqliteVecStore(SqlKnowledgeStore):
             {"chunks": self._chunks_name, "vectors": f"{self._chunks_name}__vectors"},
         )
 
-    def _creation(self, found: list[Rows], stamped_at: str) -> list[Step]:
+    def _creation(self, found: list[Rows]) -> Creation:
         """What is missing of the base's tables (idempotent); ``IncompatibleStore`` when its
         vector table exists with other dimensions. A chunk table or vector table dropped under
         the runtime is made again empty, and so is the other one of the pair: vectors without
         their chunks would hold the row numbers new chunks take, chunks without their vectors
         could never be found."""
+        contents_missing = all(name != self._contents_name for name, _ in found[0])
         existing_tables = {str(name): sql for name, sql in found[0] if name != self._contents_name}
         has_vectors = f"{self._chunks_name}__vectors" in existing_tables
         has_chunks = self._chunks_name in existing_tables
@@ -161,17 +157,14 @@ class SqliteVecStore(SqlKnowledgeStore):
                 sql.append(f"DELETE FROM {self._chunks}")
         elif not has_chunks:
             sql.append(f"DELETE FROM {self._vectors}")
-        steps: list[Step] = [(Statement(statement), {}) for statement in sql]
-        steps.append(
-            (
-                Statement(
-                    "INSERT INTO agno_schema_versions (table_name, version, created_at, updated_at) "
-                    "VALUES (:table, :version, :at, :at) ON CONFLICT (table_name) DO NOTHING RETURNING table_name"
-                ),
-                {"table": table, "version": AGNO_SCHEMA_VERSION, "at": stamped_at},
-            )
+        stamp: Step = (
+            Statement(
+                "INSERT INTO agno_schema_versions (table_name, version, created_at, updated_at) "
+                "VALUES (:table, :version, :at, :at) ON CONFLICT (table_name) DO NOTHING"
+            ),
+            {"table": table, "version": AGNO_SCHEMA_VERSION, "at": str(int(time.time()))},
         )
-        return steps
+        return Creation(contents_missing, [(Statement(statement), {}) for statement in sql], stamp)
 
     # -- contents
 
@@ -298,7 +291,7 @@ class SqliteVecStore(SqlKnowledgeStore):
             sql = (
                 f"SELECT {hit_columns}, vec_distance_cosine(v.embedding, :query) AS distance "
                 f"FROM {self._chunks} c CROSS JOIN {self._vectors} v ON v.rowid = c.vector_id "
-                f"WHERE {where} ORDER BY distance, c.id LIMIT :limit"
+                f"WHERE {where} AND {self._contents_guard} ORDER BY distance, c.id LIMIT :limit"
             )
         else:
             # Filters restrict the scan to the matching chunks' vectors (``rowid IN``), so the
@@ -307,7 +300,8 @@ class SqliteVecStore(SqlKnowledgeStore):
             sql = (
                 f"SELECT {hit_columns}, knn.distance FROM "
                 f"(SELECT rowid, distance FROM {self._vectors} WHERE embedding MATCH :query AND k = :limit {only}) "
-                f"AS knn JOIN {self._chunks} c ON c.vector_id = knn.rowid ORDER BY knn.distance, c.id"
+                f"AS knn JOIN {self._chunks} c ON c.vector_id = knn.rowid WHERE {self._contents_guard} "
+                "ORDER BY knn.distance, c.id"
             )
         rows = await self._call(self._executor.fetch([(Statement(sql), params)]))
         return [hit_from_row(row) for row in rows[0]]

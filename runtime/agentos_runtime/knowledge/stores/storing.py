@@ -6,6 +6,25 @@ searching and closing. Each database's store (``sqlite_vec``, ``pgvector``) give
 dialect says differently: how a parameter is written (``param``, ``json_param``), how a base's
 chunks are deleted (on SQLite with their vectors), how the tables are made, how chunks are
 written and searched, and which of its driver's errors mean what (``_call``).
+
+The contents table is the database's, shared by its bases; each base's chunks name their
+content (``content_id``). When it is dropped (under the runtime, or while it was down) the
+chunks of what it held are orphans: no call can list or delete them, and no search may find
+them. Two things see to it, whatever fails:
+
+* ``prepare`` makes the table again and deletes those chunks, from the chunk table of every
+  open base of the database, in one transaction (PostgreSQL's DDL is transactional, and
+  SQLite's within ``BEGIN IMMEDIATE``). A failure or a crash between the two undoes both: the
+  table is still missing, so the next call that needs it starts the repair again, which does
+  both or neither. (Recording a cleanup owed instead would need a record that survives a crash
+  and a retry before every search; a search joined to the contents table would hide the chunks
+  Agno's vector database writes without contents.)
+* Every search names the contents table (``_contents_guard``), so while the table is missing a
+  search fails, starting its repair, as any other call does, instead of finding the chunks of
+  contents gone.
+
+Chunks beside a contents table never made (Agno's vector database used alone) are kept: only a
+table stamped as made (``agno_schema_versions``) and then found missing was dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +32,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.knowledge.records import Content, SearchHit
@@ -22,7 +41,7 @@ from agentos_runtime.knowledge.stores.rows import CONTENT_COLUMNS, content_from_
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Executor, Rows, Step
 from agentos_runtime.storage.sql.repair import SchemaRepair
-from agentos_runtime.storage.sql.statements import Statement
+from agentos_runtime.storage.sql.statements import Statement, quote
 
 T = TypeVar("T")
 
@@ -43,30 +62,42 @@ class StoreSettings:
     """What creates the database's knowledge tables again when a statement finds one missing."""
     on_close: Callable[[], Awaitable[None]] | None = None
     """Run once by ``close`` (releasing what the bases of the database share)."""
-    on_contents_lost: Callable[[], Awaitable[None]] | None = None
-    """Run when ``prepare`` made the contents table again after it was dropped; ``None``: the
-    store deletes its own orphaned chunks."""
+    bases: Callable[[], Sequence[SqlKnowledgeStore]] | None = None
+    """The open stores of the database, this one among them: ``prepare`` deletes the chunks of
+    each when it makes the dropped contents table again. ``None``: this store alone."""
+
+
+class Creation(NamedTuple):
+    """What ``prepare`` runs once it has read what exists of the base's tables."""
+
+    contents_missing: bool
+    """Whether the contents table was missing (so ``tables`` makes it again, empty)."""
+    tables: Sequence[Step]
+    """Creating what is missing of the base's tables and indexes, ``agno_schema_versions`` among them."""
+    stamp: Step
+    """Stamping the contents table in ``agno_schema_versions`` as made, when it is not yet."""
 
 
 class SqlKnowledgeStore(ABC):
     """A knowledge base's ``KnowledgeStore`` on a SQL database, but for its dialect's part.
 
-    ``contents`` and ``chunks`` are the tables as statements name them (quoted, qualified by
-    the schema where there is one); the settings' ``contents_table`` and ``chunks_table`` their
-    bare names.
+    ``contents``, ``chunks`` and ``versions`` (``agno_schema_versions``) are the tables as
+    statements name them: quoted, qualified by ``schema`` where there is one; the settings'
+    ``contents_table`` and ``chunks_table`` are their bare names.
     """
 
-    def __init__(self, executor: Executor, settings: StoreSettings, *, contents: str, chunks: str) -> None:
+    def __init__(self, executor: Executor, settings: StoreSettings, *, schema: str | None) -> None:
         self._executor = executor
         self._db_id = settings.db_id
         self._base_id = settings.base_id
         self._contents_name = settings.contents_table
         self._chunks_name = settings.chunks_table
-        self._contents = contents
-        self._chunks = chunks
+        self._contents = _qualified(schema, settings.contents_table)
+        self._chunks = _qualified(schema, settings.chunks_table)
+        self._versions = _qualified(schema, "agno_schema_versions")
         self._dimensions = settings.dimensions
         self._on_close = settings.on_close
-        self._on_contents_lost = settings.on_contents_lost
+        self._bases = settings.bases or (lambda: (self,))
         self.repair = settings.repair
         """What creates the database's knowledge tables again when a statement finds one missing."""
         self._columns = ", ".join(f'"{column}"' for column in CONTENT_COLUMNS)
@@ -90,7 +121,16 @@ class SqlKnowledgeStore(ABC):
 
     @abstractmethod
     def _chunk_tables_present(self) -> Step:
-        """A read whose one value says whether the tables ``delete_orphans`` deletes from exist."""
+        """A read whose one value says whether the tables ``_chunk_deletion`` deletes from exist."""
+
+    @abstractmethod
+    def _preparing_reads(self) -> list[Step]:
+        """What ``prepare`` reads first, in its transaction (the rows ``_creation`` is given)."""
+
+    @abstractmethod
+    def _creation(self, found: list[Rows]) -> Creation:
+        """What ``prepare`` runs after its reads' rows ``found``; ``IncompatibleStore`` when the
+        base's tables exist with other dimensions."""
 
     @abstractmethod
     async def _call(self, work: Awaitable[T]) -> T:
@@ -104,26 +144,35 @@ class SqlKnowledgeStore(ABC):
 
     # -- preparing
 
-    async def _prepared(self, *, contents_missing: bool, created: list[Rows]) -> None:
-        """After ``prepare``'s creation, whose last statement stamps the contents table (a row
-        when it was not stamped yet): a contents table missing though stamped was made and
-        dropped, so the chunks of what it held are orphans."""
-        if contents_missing and not created[-1]:
-            if self._on_contents_lost is None:
-                await self.delete_orphans()
-            else:  # in every base of the database
-                await self._on_contents_lost()
+    async def prepare(self) -> None:
+        """Create what is missing of the base's tables, in one transaction. A contents table found
+        missing though stamped as made was dropped: the same transaction deletes the chunks of
+        what it held from every open base of the database (see the module's docstring)."""
+        bases = tuple(self._bases())
+        reads = self._preparing_reads()
+        own = len(reads)
+        reads += [base._chunk_tables_present() for base in bases]
 
-    async def delete_orphans(self) -> None:
-        """Delete the chunks whose content's row is gone, as after the contents table was
-        dropped and made again; nothing when a table is missing."""
-        orphans = f"content_id IS NOT NULL AND content_id NOT IN (SELECT id FROM {self._contents})"
-        await self._call(
-            self._executor.write_after(
-                [self._chunk_tables_present()],
-                lambda found: self._chunk_deletion(orphans, {}) if found[0][0][0] else [],
-            )
-        )
+        def plan(found: list[Rows]) -> list[Step]:
+            creation = self._creation(found[:own])
+            orphans = self._orphans_deletion(bases, found[own:]) if creation.contents_missing else []
+            return [*creation.tables, *orphans, creation.stamp]
+
+        await self._call(self._executor.write_after(reads, plan))
+
+    def _orphans_deletion(self, bases: Sequence[SqlKnowledgeStore], present: Sequence[Rows]) -> list[Step]:
+        """The statements deleting, from each of ``bases`` whose chunk tables were there
+        (``present``, the rows of their ``_chunk_tables_present``), the chunks whose content's row
+        is gone, when the contents table had been stamped as made. They run after the tables
+        are made again, before the stamp."""
+        stamped = f"EXISTS (SELECT 1 FROM {self._versions} WHERE table_name = {self.param('contents_table')})"
+        orphans = f"content_id IS NOT NULL AND content_id NOT IN (SELECT id FROM {self._contents}) AND {stamped}"
+        params = {"contents_table": self._contents_name}
+        steps: list[Step] = []
+        for base, rows in zip(bases, present, strict=True):
+            if rows[0][0]:
+                steps += base._chunk_deletion(orphans, params)
+        return steps
 
     # -- contents
 
@@ -215,6 +264,12 @@ class SqlKnowledgeStore(ABC):
         return f"id = {self.param('id')} AND linked_to = {self.param('base')}"
 
     @property
+    def _contents_guard(self) -> str:
+        """A condition always true that names the contents table: a search holding it fails
+        while that table is missing (starting its repair), never finding chunks of contents gone."""
+        return f"NOT EXISTS (SELECT 1 FROM {self._contents} WHERE 1 = 0)"
+
+    @property
     def _content_chunks(self) -> str:
         """The condition selecting the chunks of the content ``id``."""
         return f"content_id = {self.param('id')}"
@@ -246,3 +301,8 @@ class SqlKnowledgeStore(ABC):
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None
             await on_close()
+
+
+def _qualified(schema: str | None, table: str) -> str:
+    """``table`` as a statement names it: quoted, in ``schema`` when there is one."""
+    return quote(table) if schema is None else f"{quote(schema)}.{quote(table)}"
