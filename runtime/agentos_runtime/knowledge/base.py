@@ -177,6 +177,13 @@ class KnowledgeBase:
             self._pipeline = Pipeline(self.config, self.store, self.embedder, self.metrics, self.clock)
         return self._pipeline
 
+    async def open(self) -> None:
+        """Open the store (once; nothing connects yet): from then on the first ``prepare`` of
+        any base of its database knows this one. Raises ``StorageUnavailable`` when the
+        database cannot hold knowledge or its URL variable is unset."""
+        async with self._preparing:
+            await self._opened()
+
     async def prepare(self) -> None:
         """Open the store and create its tables if missing (once; every operation calls it).
         Raises ``StorageUnavailable`` while the database is down."""
@@ -185,10 +192,14 @@ class KnowledgeBase:
         async with self._preparing:
             if self._prepared:
                 return
-            if self._store is None:
-                self._store = await self._open_store()
-            await self._store.prepare()
+            await (await self._opened()).prepare()
             self._prepared = True
+
+    async def _opened(self) -> KnowledgeStore:
+        """The store, opened when it is not yet (``_preparing`` held)."""
+        if self._store is None:
+            self._store = await self._open_store()
+        return self._store
 
     @property
     def prepared(self) -> bool:

@@ -94,10 +94,23 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
 
     async def start(self, *, maintain: bool = True) -> None:
         """Ready every base whose database answers (the others are retried by the maintenance
-        loop); ``maintain``: run the heartbeat and stale-content loop (tests drive it by hand)."""
+        loop); ``maintain``: run the heartbeat and stale-content loop (tests drive it by hand).
+
+        Every store is opened before any is prepared, so the first ``prepare`` of a database
+        knows all its bases: a contents table dropped while the runtime was down is made again
+        in one transaction with the deletion of the chunks of what it held, from each of them."""
+        unopened: dict[str, StorageUnavailable] = {}
+        for base in self._bases.values():
+            try:
+                await base.open()
+            except StorageUnavailable as error:
+                unopened[base.id] = error
         for base in self._bases.values():
             self._queue.spawn(_prepare_embedder(base), name=f"knowledge {base.id}: embedder")
-            await self.start_base(base)
+            if base.id in unopened:  # retried by the maintenance loop's sweep, as a failed start
+                self._report_down(base, unopened[base.id])
+            else:
+                await self.start_base(base)
         self._swept = self.clock()
         if maintain and self._maintenance is None:
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="knowledge maintenance")

@@ -33,6 +33,7 @@ from agentos_runtime.storage.sql.executing import Executor
 from agentos_runtime.storage.sql.repair import SchemaRepair
 
 from tests.runtime.api.harness import Served, read_frames
+from tests.runtime.knowledge.hubs import knowledge_space
 from tests.runtime.knowledge.search_fakes import LAPTOPS, VACATION, search_call
 from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, knowledge_config, serve_knowledge
 from tests.runtime.knowledge.stores.conftest import DIMENSIONS as KNOWLEDGE_DIMENSIONS
@@ -284,6 +285,28 @@ async def test_a_contents_table_dropped_while_the_runtime_was_down_takes_the_chu
     reopened = await spot.open()
 
     assert await found(reopened, "vacation days") == [] and await reopened.counts() == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_contents_table_dropped_while_the_runtime_was_down_takes_the_chunks_of_every_base_it_starts(
+    kind: str, tmp_path: Path
+) -> None:
+    """The first base prepared at start makes the table again: the other bases of its database
+    are opened by then, so the chunks of what it held go from theirs too, not from its own alone."""
+    async with knowledge_space(kind, tmp_path) as space:
+        bases = space.base("docs"), space.base("faq")
+        before = await space.open(*bases)
+        for base in bases:
+            await before[base.id].add(Upload(text="Vacation days are booked in the HR portal."))
+        await before.wait_idle()
+        await before.close()
+        space.hubs.remove(before)
+        await drop_knowledge_tables(KnowledgeSpot(kind, space.database, {}, space.data_dir), "agno_knowledge")
+
+        after = await space.open(*bases)
+        found_after = [await after[base.id].search("vacation days") for base in bases]
+
+    assert found_after == [[], []]
 
 
 async def test_chunks_beside_a_contents_table_never_made_are_kept_and_found(spot: KnowledgeSpot) -> None:
