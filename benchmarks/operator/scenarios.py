@@ -111,6 +111,8 @@ class Phase:
     ready_drops: int = 0  # times a resource's Ready went from True to False
     # By verb: the API server's time to answer the operator (ms), when the API server records it.
     server_latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The same by resource plural, then verb.
+    server_latency_by_kind_ms: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     # How long the benchmark took to create or edit every resource (the burst itself).
     burst_seconds: float | None = None
 
@@ -181,6 +183,7 @@ class Meter:
             responses_by_code=counts.count_codes(requests),
             ready_drops=self.api.progress.drops - self.drops,
             server_latency_ms=counts.server_latency(requests),
+            server_latency_by_kind_ms=counts.server_latency_by_kind(requests),
             burst_seconds=round(max(burst) - min(burst), 3) if burst else None,
         )
 
