@@ -29,7 +29,9 @@ requests taking it up at once, on one replica or two, one goes on and the other 
 ``Conflict`` before anything of it runs. A final save that fails for a run stored as it started
 is tried again later (``save_retry_delays``), so it does not stay ``RUNNING``. A run stored as it
 starts holds a lease (``runs.leases``) renewed while it goes on, so if its replica dies,
-readers show it ended.
+readers show it ended. The lease is renewed until the final save lands or the replica gives up
+on it: a run whose save is still owed is shown ``RUNNING``, not ended, and a renewal that lands
+(the database answers again) has the owed save tried at once rather than after its pause.
 
 What differs between the kinds (their record, their events, the loop between the first and
 the last event) is the kind's ``RunSteps``. Each streamed event passes through
@@ -39,7 +41,6 @@ the last event) is the kind's ``RunSteps``. Each streamed event passes through
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
@@ -281,7 +282,10 @@ class Lifecycle:
         self._saving = False
         self._attempted: tuple[JSON, JSON | None] | None = None  # the last save's run and session state
         self._announcing: asyncio.Task[Any] | None = None
-        self._ended = asyncio.Event()  # set as the run ends: its lease is no longer renewed
+        self._retrying: asyncio.Task[None] | None = None  # the owed save, tried again (``_save_retrying``)
+        self._released = asyncio.Event()  # set once no save is owed: its lease is no longer renewed
+        self._answered = asyncio.Event()  # set when a renewal landed: the database takes writes again
+        self._unleased = False  # a renewal found the start record no longer stored RUNNING
 
     async def drive(self) -> AsyncGenerator[RunEvent, None]:
         """The run's events, the last one terminal unless the caller went away."""
@@ -336,12 +340,12 @@ class Lifecycle:
 
     async def _end(self, outcome: Outcome) -> AsyncGenerator[RunEvent, None]:
         """Finish the record, save it, and yield the terminal event (or why it was not saved)."""
-        self._ended.set()
         steps = self.steps
         try:
             ending = steps.end(outcome)
         except Exception:  # a bug in building the ending: the run cannot be stored as it is
             log.exception("run %s of %s could not be ended", steps.record.run_id, steps.label)
+            self._released.set()
             yield steps.unsaved("the run could not be ended", error_type="RuntimeError", error_id=None)
             return
         try:
@@ -374,8 +378,7 @@ class Lifecycle:
             await self._save()
         except StorageUnavailable as failure:
             self.refusal = failure
-            if self._announcing is not None:  # stored RUNNING as it started: keep trying to replace that
-                self.registry.track(asyncio.get_running_loop().create_task(self._save_retrying()))
+            self._owe_save()
             detail = f"the run could not be saved: {failure.detail}"
             return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
         except Conflict as failure:  # the session became another user's since the run began
@@ -386,7 +389,23 @@ class Lifecycle:
             log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
             detail = f"the run could not be saved: {_save_failure(failure)}"
             return steps.unsaved(detail, error_type=type(failure).__name__, error_id=None)
+        finally:
+            if not self._owing:
+                self._released.set()
         return None
+
+    @property
+    def _owing(self) -> bool:
+        """Whether a save of the run is owed: tried again later, its lease renewed meanwhile."""
+        return self._retrying is not None and not self._retrying.done()
+
+    def _owe_save(self) -> None:
+        """After a failed save of a run stored ``RUNNING`` as it started: try it again later."""
+        if self._announcing is None or self._owing:
+            return
+        self._answered.clear()  # only a renewal landing from now on says the database is back
+        self._retrying = asyncio.get_running_loop().create_task(self._save_retrying())
+        self.registry.track(self._retrying)
 
     async def _store_start(self) -> AgentOSError | None:
         """Store the run as it starts (``RUNNING``, the session's state untouched), in place of the
@@ -394,7 +413,7 @@ class Lifecycle:
         record = self.steps.record
         if self.sessions is None or self._new_row is None:
             return None
-        stored = with_lease(record.to_dict(stored=True), now=time.time(), seconds=self.registry.lease_seconds)
+        stored = with_lease(record.to_dict(stored=True), now=self.registry.clock(), seconds=self.registry.lease_seconds)
         write: Coroutine[Any, Any, object]
         if self.takes_up is None:
             write = self.sessions.save_run(self._new_row, stored, session_state=None)
@@ -414,28 +433,32 @@ class Lifecycle:
         return None
 
     async def _keep_lease(self, stored: JSON) -> None:
-        """Renew the lease of the run's start record (``stored``) until the run ends, every third
-        of the registry's ``lease_seconds``; a renewal only replaces a record still ``RUNNING``."""
-        sessions, row = self.sessions, self._new_row
+        """Renew the lease of the run's start record (``stored``) every third of the registry's
+        ``lease_seconds`` while the run goes on and then while its save is owed, until released;
+        a renewal only replaces a record still ``RUNNING``. One that lands says the database takes
+        writes again (``_answered``): an owed save is then tried at once."""
+        sessions, row, registry = self.sessions, self._new_row, self.registry
         if sessions is None or row is None:
             return
-        seconds = self.registry.lease_seconds
+        seconds = registry.lease_seconds
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds / 3):
-                    await self._ended.wait()
-            if self._ended.is_set():
+            await registry.wait(seconds / 3, self._released)
+            if self._released.is_set():
                 return
-            renewed = with_lease(stored, now=time.time(), seconds=seconds)
+            renewed = with_lease(stored, now=registry.clock(), seconds=seconds)
             try:
-                if not await sessions.replace_run(row.session_id, renewed, status="RUNNING"):
-                    return  # ended, or taken over, meanwhile
+                still_running = await sessions.replace_run(row.session_id, renewed, status="RUNNING")
             except StorageUnavailable as error:
                 log.warning(
                     "run %s of %s: its lease could not be renewed: %s", stored["run_id"], self.steps.label, error.detail
                 )
+                continue
             except Exception:
                 log.exception("run %s of %s: its lease could not be renewed", stored["run_id"], self.steps.label)
+                return
+            self._unleased = not still_running  # saved as it ended, or removed, meanwhile
+            self._answered.set()  # an owed save is tried at once, or given up
+            if self._unleased:
                 return
 
     async def _save(self) -> None:
@@ -459,57 +482,74 @@ class Lifecycle:
 
     def _save_detached(self) -> None:
         """Record a run whose caller went away (disconnect, shutdown) as CANCELLED, in the background."""
-        self._ended.set()
         steps = self.steps
-        if self._saving or steps.record.saved or self._new_row is None:
+        if self._saving:  # the save in flight releases the lease
+            return
+        if steps.record.saved or self._new_row is None:
+            self._released.set()
             return
         try:
             ending = steps.end(Outcome("CANCELLED", reason=CANCELLED_BY_CALLER))
         except Exception:
             log.exception("run %s of %s could not be ended", steps.record.run_id, steps.label)
+            self._released.set()
             return
         for event in (*ending.before, ending.last):
             steps.record.add(event)
         if isinstance(self.sessions, NestedRunStore):  # kept at once: the outer run collects it as it unwinds
             self.sessions.keep(steps.record.to_dict(stored=True))
             steps.record.saved = True
+            self._released.set()
             return
         try:
             task = asyncio.get_running_loop().create_task(self._save_quietly())
         except RuntimeError:
             log.warning("run %s of %s ended outside an event loop and was not saved", steps.record.run_id, steps.label)
+            self._released.set()
             return
         self.registry.track(task)
 
     async def _save_retrying(self) -> None:
         """Store a run stored as it started whose final save failed, once the database takes it again.
 
-        Its start is stored ``RUNNING``; until this succeeds whoever polls it sees it so. The run
-        is stored as that save would have stored it (how it ended, not the storage error its
-        followers were told), tried after each of the registry's ``save_retry_delays``, and once
-        more at once when the registry stops.
+        Its start is stored ``RUNNING``, its lease renewed meanwhile (``_keep_lease``): until this
+        succeeds whoever polls it sees it so, not ended. The run is stored as that save would have
+        stored it (how it ended, not the storage error its followers were told), tried after each
+        of the registry's ``save_retry_delays``, at once when a renewal lands (the database is
+        back) or when the registry stops, and no more once a renewal finds the start record gone
+        (that save landed after all, or the run was removed). Then the lease is released: given
+        up, the run is shown ended once its lease expires.
         """
-        steps = self.steps
-        if self.sessions is None or self._new_row is None or self._attempted is None:
-            return
-        # What the failed save held: the run as it ended, not as the failure then finished it.
-        stored, session_state = self._attempted
-        for delay in self.registry.save_retry_delays:
-            await self.registry.pause(delay)
-            try:
-                await self.sessions.save_run(self._new_row, stored, session_state=session_state)
-            except StorageUnavailable:
-                if self.registry.stopping.is_set():
-                    break
-                continue
-            except Exception:
-                log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
+        steps, sessions, row, registry = self.steps, self.sessions, self._new_row, self.registry
+        try:
+            if sessions is None or row is None or self._attempted is None:
                 return
-            log.info("run %s of %s saved on a later attempt", steps.record.run_id, steps.label)
-            return
-        log.warning(
-            "run %s of %s could not be saved: it stays stored as it started, RUNNING", steps.record.run_id, steps.label
-        )
+            # What the failed save held: the run as it ended, not as the failure then finished it.
+            stored, session_state = self._attempted
+            for delay in registry.save_retry_delays:
+                await registry.pause(delay, until=self._answered)
+                if self._unleased:
+                    log.info("run %s of %s is no longer stored as it started", steps.record.run_id, steps.label)
+                    return
+                self._answered.clear()
+                try:
+                    await sessions.save_run(row, stored, session_state=session_state)
+                except StorageUnavailable:
+                    if registry.stopping.is_set():
+                        break
+                    continue
+                except Exception:
+                    log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
+                    return
+                log.info("run %s of %s saved on a later attempt", steps.record.run_id, steps.label)
+                return
+            log.warning(
+                "run %s of %s could not be saved: it stays stored as it started, shown ended once its lease expires",
+                steps.record.run_id,
+                steps.label,
+            )
+        finally:
+            self._released.set()
 
     async def _save_quietly(self) -> None:
         steps = self.steps
@@ -519,6 +559,8 @@ class Lifecycle:
             log.warning("cancelled run %s of %s could not be saved: %s", steps.record.run_id, steps.label, error.detail)
         except Exception:
             log.exception("cancelled run %s of %s could not be saved", steps.record.run_id, steps.label)
+        finally:
+            self._released.set()
 
 
 async def _take_up(sessions: SessionStore, session_id: str, run: JSON, *, status: str) -> None:

@@ -17,8 +17,9 @@ under user isolation: a stored run says whose it is, a run in flight only says i
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -91,8 +92,19 @@ class RunHandle:
 
 
 class RunRegistry:
+    """The runs in flight of this process, and the time they go by.
+
+    ``clock`` (Unix seconds) dates the leases of runs stored as they start (``runs.leases``);
+    ``sleep`` is how the waits between their renewals and between attempts to save them pass.
+    """
+
     def __init__(
-        self, *, max_background: int = DEFAULT_MAX_BACKGROUND, save_retry_delays: tuple[float, ...] = SAVE_RETRY_DELAYS
+        self,
+        *,
+        max_background: int = DEFAULT_MAX_BACKGROUND,
+        save_retry_delays: tuple[float, ...] = SAVE_RETRY_DELAYS,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._active: dict[str, RunHandle] = {}
         self._pending: OrderedDict[str, None] = OrderedDict()
@@ -106,6 +118,8 @@ class RunRegistry:
         """How long a run stored as it starts stays ``RUNNING`` to readers without a renewal (``runs.leases``)."""
         self.stopping = asyncio.Event()
         """Set by ``shutdown``: what waits between attempts (``pause``) stops waiting."""
+        self.clock = clock
+        self._sleep = sleep
 
     def start(self, run_id: str, owner: RunOwner | None = None) -> RunHandle:
         """Register a run driven by the current task; raises ``Conflict`` if the id is running."""
@@ -163,11 +177,21 @@ class RunRegistry:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def pause(self, seconds: float) -> None:
-        """Wait ``seconds``, or less once the registry is stopping."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self.stopping.wait()
+    async def pause(self, seconds: float, *, until: asyncio.Event | None = None) -> None:
+        """Wait ``seconds``, or less once the registry is stopping or ``until`` is set."""
+        await self.wait(seconds, self.stopping, *(() if until is None else (until,)))
+
+    async def wait(self, seconds: float, *events: asyncio.Event) -> None:
+        """Wait ``seconds`` (with the registry's ``sleep``), or less once one of ``events`` is set."""
+        if any(event.is_set() for event in events):
+            return
+        loop = asyncio.get_running_loop()
+        waits = {loop.create_task(_slept(self._sleep, seconds)), *(loop.create_task(event.wait()) for event in events)}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     def has_background_room(self) -> bool:
         """Whether one more run may start in the background."""
@@ -203,3 +227,7 @@ class RunRegistry:
         if saves and remaining > 0:
             await asyncio.wait(saves, timeout=remaining)
         return not self._active and not self._background
+
+
+async def _slept(sleep: Callable[[float], Awaitable[None]], seconds: float) -> None:
+    await sleep(seconds)

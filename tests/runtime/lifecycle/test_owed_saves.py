@@ -1,0 +1,297 @@
+"""A run stored as it started whose final save failed keeps its lease while its replica owes that save.
+
+Each test runs once per kind of run (agent, team, workflow) and per storage backend (SQLite,
+PostgreSQL, Redis): a background run is stored ``RUNNING`` as it starts, its model held until
+the test lets it end while the database refuses writes (``FlakySessions``). What a reader shows
+is ``settled_runs`` over the stored session, as the run routes show it. Time is the registry's,
+moved by the test (``VirtualTime``): nothing sleeps; the test waits for the writes it expects
+and for the replica's waits to be back in place before moving time on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.runs import RunRegistry, RunRequest
+from agentos_runtime.runs.leases import LOST, settled_runs
+from agentos_runtime.storage.ports import JSON, SessionRow, SessionStore
+
+from tests.runtime.engine.fakes import FakeChatModel, held
+from tests.runtime.lifecycle.kinds import DEADLINE, Kind
+from tests.support.databases import fresh_database
+
+START = 1_800_000_000.0
+Outcome = Literal["landed", "refused", "failed"]
+
+
+class Changes:
+    """Lets the test wait until what it watches holds, woken at each change (no polling)."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    async def until(self, holds: Callable[[], bool]) -> None:
+        async with asyncio.timeout(DEADLINE):
+            while not holds():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+class VirtualTime:
+    """The registry's time: Unix seconds moved only by the test, and sleeps that end once passed."""
+
+    def __init__(self) -> None:
+        self.now = START
+        self._sleeps: list[tuple[float, asyncio.Future[None]]] = []
+        self._changes = Changes()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        wake = asyncio.get_running_loop().create_future()
+        self._sleeps.append((self.now + seconds, wake))
+        self._changes.changed()
+        try:
+            await wake
+        finally:  # passed, or cut short (the wait it served ended otherwise)
+            self._changes.changed()
+
+    def advance_to(self, seconds: float) -> None:
+        """Now is ``seconds`` after the start: every sleep due by then ends."""
+        self.now = START + seconds
+        for due, wake in self._sleeps:
+            if due <= self.now and not wake.done():
+                wake.set_result(None)
+        self._sleeps = [(due, wake) for due, wake in self._sleeps if not wake.done()]
+
+    async def sleeping(self, count: int) -> None:
+        """Wait until exactly ``count`` sleeps are pending: the replica's tasks wait for time to pass."""
+        await self._changes.until(lambda: sum(not wake.done() for _, wake in self._sleeps) == count)
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write the lifecycle asked of the store: which, the status it wrote, how it went, when."""
+
+    name: str
+    status: str
+    outcome: Outcome
+    at: float
+
+
+class FlakySessions:
+    """A real session store whose writes named in ``refusing`` fail as a database away does.
+
+    ``lost_answer``: ``save_run`` writes, then fails as if the answer to its commit were lost.
+    Every write is logged in ``writes``, times read from ``time``.
+    """
+
+    def __init__(self, inner: SessionStore, time: VirtualTime) -> None:
+        self.inner, self.time = inner, time
+        self.refusing: frozenset[str] = frozenset()
+        self.lost_answer = False
+        self.writes: list[Write] = []
+        self._changes = Changes()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        async def write() -> SessionRow:
+            saved = await self.inner.save_run(new, run, session_state=session_state)
+            if self.lost_answer:
+                raise StorageUnavailable("database 'db' went away before it answered")
+            return saved
+
+        return await self._logged("save_run", run, write, landed=lambda _: True)
+
+    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+        async def write() -> bool:
+            return await self.inner.replace_run(session_id, run, status=status)
+
+        return await self._logged("replace_run", run, write, landed=bool)
+
+    async def _logged(self, name: str, run: JSON, write: Callable[[], Any], *, landed: Callable[[Any], bool]) -> Any:
+        at = self.time.now - START
+        outcome: Outcome = "failed"
+        try:
+            if name in self.refusing:
+                raise StorageUnavailable("database 'db' is away for a moment")
+            result = await write()
+            outcome = "landed" if landed(result) else "refused"
+            return result
+        finally:
+            self.writes.append(Write(name, str(run.get("status")), outcome, at))
+            self._changes.changed()
+
+    async def written(self, count: int) -> list[Write]:
+        """The writes, once there are ``count``."""
+        await self._changes.until(lambda: len(self.writes) >= count)
+        return self.writes
+
+
+AWAY = frozenset({"save_run", "replace_run"})
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One replica running one background run ``r1`` in session ``s1``, held in its model (``gate``)."""
+
+    kind: Kind
+    time: VirtualTime
+    registry: RunRegistry
+    store: FlakySessions
+    gate: asyncio.Event
+
+    async def end_run(self) -> None:
+        """Let the model answer; the run ends and its final save is tried."""
+        self.gate.set()
+        assert await self.registry.settle_background_runs(timeout=DEADLINE)
+
+    async def shown(self) -> JSON:
+        """The run as a reader shows it now."""
+        row = await self.store.inner.get_session("s1")
+        assert row is not None and row.runs
+        [run] = settled_runs(row.runs, now=self.time.now)
+        return run
+
+
+@pytest.fixture
+async def replica(kind: Kind, backend: str, tmp_path: Path) -> Any:
+    time = VirtualTime()
+    async with fresh_database(backend, tmp_path) as database:
+        registry = RunRegistry(save_retry_delays=(90.0, 90.0), clock=time.clock, sleep=time.sleep)
+        store, script = FlakySessions(database.sessions, time), held("the ", "answer")
+        assert script.gate is not None
+        runnable: Any = kind.build(FakeChatModel(script), store, registry)
+        await runnable.start_background(RunRequest(message="hi", session_id="s1", run_id="r1"), stream=False)
+        yield Replica(kind, time, registry, store, script.gate)
+        assert await registry.shutdown(timeout=DEADLINE)
+
+
+def landed(name: str, status: str, at: float) -> Write:
+    return Write(name, status, "landed", at)
+
+
+def failed(name: str, status: str, at: float) -> Write:
+    return Write(name, status, "failed", at)
+
+
+async def test_a_run_whose_save_is_owed_is_saved_as_the_first_renewal_lands_once_the_database_is_back(
+    replica: Replica,
+) -> None:
+    time, store = replica.time, replica.store
+    assert (await replica.shown())["status"] == "RUNNING"
+    store.refusing = AWAY
+    await replica.end_run()
+    for at in (20, 40):  # the lease cannot be renewed while the database is away
+        await time.sleeping(2)  # the owed save's pause, the lease's
+        time.advance_to(at)
+        await store.written(len(store.writes) + 1)
+
+    store.refusing = frozenset()
+    await time.sleeping(2)
+    assert (await replica.shown())["status"] == "RUNNING", "before its lease ran out"
+    time.advance_to(62)  # past the lease it last took (61 s), long before the owed save's pause ends (90 s)
+    writes = await store.written(6)
+
+    assert writes == [
+        landed("save_run", "RUNNING", 0),
+        failed("save_run", "COMPLETED", 0),
+        failed("replace_run", "RUNNING", 20),
+        failed("replace_run", "RUNNING", 40),
+        landed("replace_run", "RUNNING", 62),
+        landed("save_run", "COMPLETED", 62),
+    ]
+    shown = await replica.shown()
+    assert shown["status"] == "COMPLETED" and "lease_expires_at" not in shown
+    assert replica.kind.answer_of(shown)["content"] == "the answer"
+    await time.sleeping(0)  # nothing owed: the lease is no longer renewed
+    time.advance_to(600)
+    assert len(store.writes) == 6
+
+
+async def test_a_run_whose_save_stays_refused_is_shown_running_past_its_first_lease_until_its_replica_gives_up(
+    replica: Replica,
+) -> None:
+    time, store, registry = replica.time, replica.store, replica.registry
+    registry.save_retry_delays = (90.0,) * 5
+    store.refusing = frozenset({"save_run"})  # the renewals land, the saves do not
+    await replica.end_run()
+
+    for at in (20, 40, 60, 80, 100):  # the lease (60 s) is renewed every 20 s; the first ran out at 61 s
+        await time.sleeping(2)
+        time.advance_to(at)
+        await store.written(len(store.writes) + 2)  # a renewal, then the owed save tried at once
+        shown = await replica.shown()
+        assert shown["status"] == "RUNNING", f"shown {shown['status']} at {at} s while its replica still tries"
+
+    assert [(write.name, write.outcome) for write in store.writes[-2:]] == [
+        ("replace_run", "landed"),
+        ("save_run", "failed"),
+    ]
+    await time.sleeping(0)  # tried after each of its five pauses: given up, its lease left to run out
+    time.advance_to(162)  # the last renewal, at 100 s, held it to 161 s
+    shown = await replica.shown()
+    assert (shown["status"], shown["content"]) == ("ERROR", LOST)
+    assert len(store.writes) == 12
+
+
+async def test_an_owed_save_that_landed_after_all_is_not_written_again(replica: Replica) -> None:
+    time, store = replica.time, replica.store
+    store.lost_answer = True  # the final save lands, but the replica is told it failed
+    await replica.end_run()
+    store.lost_answer = False
+    await time.sleeping(2)
+
+    time.advance_to(20)
+    writes = await store.written(3)
+
+    assert writes[-1] == Write("replace_run", "RUNNING", "refused", 20)
+    await time.sleeping(0)  # the start record is gone: nothing left to replace, nor to renew
+    time.advance_to(600)
+    assert [write.name for write in store.writes] == ["save_run", "save_run", "replace_run"]
+    assert (await replica.shown())["status"] == "COMPLETED"
+
+
+async def test_a_registry_wait_ends_as_its_seconds_pass_or_at_once_when_an_event_it_waits_on_is_set() -> None:
+    time = VirtualTime()
+    registry = RunRegistry(clock=time.clock, sleep=time.sleep)
+    answered = asyncio.Event()
+
+    passing = asyncio.create_task(registry.wait(20.0, answered))
+    await time.sleeping(1)
+    time.advance_to(19)
+    await time.sleeping(1)
+    assert not passing.done()
+    time.advance_to(20)
+    await asyncio.wait_for(passing, DEADLINE)
+
+    cut_short = asyncio.create_task(registry.wait(20.0, answered))
+    await time.sleeping(1)
+    answered.set()
+    await asyncio.wait_for(cut_short, DEADLINE)
+    await time.sleeping(0)  # its sleep ended with it
+    await asyncio.wait_for(registry.wait(20.0, answered), DEADLINE)  # set already: no wait at all
+
+
+async def test_a_registry_pause_ends_once_the_registry_stops() -> None:
+    time = VirtualTime()
+    registry = RunRegistry(clock=time.clock, sleep=time.sleep)
+    pausing = asyncio.create_task(registry.pause(60.0, until=asyncio.Event()))
+    await time.sleeping(1)
+
+    assert await registry.shutdown(timeout=DEADLINE)
+
+    await asyncio.wait_for(pausing, DEADLINE)
+    await time.sleeping(0)
