@@ -14,6 +14,7 @@ from typing import Any
 
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.nesting import Executor
+from agentos_runtime.runs.pausing import member_waiting
 from agentos_runtime.runs.team_prompt import MemberCard
 
 JSON = dict[str, Any]
@@ -71,6 +72,30 @@ def member_answer(output: JSON) -> tuple[str, bool]:
     if status == "CANCELLED":
         return "The member's run was cancelled before it answered.", True
     return (text or "No answer from the member."), False
+
+
+def broadcast_answer(members: Sequence[Executor], outputs: Sequence[JSON]) -> tuple[str, bool]:
+    """The tool result a broadcast gives the leader, and whether it is an error (no member answered).
+
+    One line per member, in member order: its answer (``member_answer``), that it waits for a
+    person (``member_waiting``) while its run is ``PAUSED``, or "no answer" when it has no run
+    among ``outputs`` (the team run's member budget was spent). A run is the member's when it
+    carries the member's id (``agent_id``, or ``team_id`` for a member team).
+    """
+    by_owner = {output.get("agent_id") or output.get("team_id"): output for output in outputs}
+    lines: list[str] = []
+    answered = False
+    for member in members:
+        output = by_owner.get(member.id)
+        if output is None:
+            text = "no answer"
+        elif output.get("status") == "PAUSED":
+            text, answered = member_waiting(member.name), True
+        else:
+            text, error = member_answer(output)
+            answered = answered or not error
+        lines.append(f"Member {member.name} ({member.id}): {text}")
+    return "\n\n".join(lines), not answered
 
 
 def check_delegation(arguments: JSON, member_ids: Sequence[str]) -> str | None:

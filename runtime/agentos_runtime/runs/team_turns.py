@@ -19,10 +19,13 @@ tools between requests. A call of one that ``requires_confirmation`` is held as 
 run that cannot pause (nested in another run, or without a database) answers it unmade. A
 member agent delegated to (``delegate_task_to_member``) may pause too when the team run may:
 the leader reads that it waits for a person (Agno's words), and the team run pauses with the
-member's requirements once the answer's calls are done. ``lead_on`` takes a paused team run up
-again: the leader's decided calls, then each paused member's run going on (its events forwarded
-as a delegation's are), its answer becoming the delegation's result; then the leader's requests.
-Members of a broadcast and nested teams never pause (their held calls are answered unmade).
+member's requirements once the answer's calls are done. In a broadcast, every member agent
+may pause the same way: the leader is asked only once no member waits, and the team run pauses
+with the requirements of each paused member. ``lead_on`` takes a paused team run up again: the
+leader's decided calls, then each paused member's run going on (its events forwarded as a
+delegation's are), its answer becoming the delegation's result (a broadcast's: every member's
+answer again); then the leader's requests. Nested teams never pause (their held calls are
+answered unmade).
 
 The loop is bounded (``MAX_LEADER_REQUESTS``), and so is the work one team run starts: at
 most ``MAX_MEMBER_RUNS`` member runs, counted over the nested teams it delegates to as well
@@ -53,7 +56,7 @@ from agentos_runtime.runs.record import call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.requests import MemberRuns, RunRequest
 from agentos_runtime.runs.team_events import TeamEventFactory
-from agentos_runtime.runs.team_members import check_delegation, member_answer
+from agentos_runtime.runs.team_members import broadcast_answer, check_delegation, member_answer
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
 from agentos_runtime.runs.turns import (
@@ -117,6 +120,8 @@ async def lead(run: LeaderRun, model: ChatModel, delegation: Delegation) -> Asyn
         async with aclosing(_broadcast(run, delegation, budget)) as steps:
             async for event in steps:
                 yield event
+        if paused_members(run.record.member_responses):
+            raise Paused()  # the leader answers once every member has
     async with aclosing(_lead_requests(run, model, delegation, budget)) as requests:
         async for event in requests:
             yield event
@@ -175,24 +180,41 @@ async def _member_on(
             else:
                 yield item
     ended = record.member_responses[index]
+    if delegation.mode == "broadcast":  # one call asked every member: its result is all their answers again
+        result, error = broadcast_answer(list(delegation.members.values()), record.member_responses)
+        _answer_call(run, _broadcast_call_id(record), result, error=error)
+        return
     waiting = ended.get("status") == "PAUSED"
     result, error = (member_waiting(member.name), False) if waiting else member_answer(ended)
-    _answer_delegation(run, member_run_id, result, error=error)
+    _answer_call(run, _delegation_call_id(record, member_run_id), result, error=error)
     if delegation.mode == "route" and not error and not waiting:
         run.routed.append(result)
 
 
-def _answer_delegation(run: LeaderRun, member_run_id: str, result: str, *, error: bool) -> None:
-    """Give the delegation that started ``member_run_id`` the member's answer, and whether it is
-    an error (in the record's tools and the tool message the leader reads)."""
+def _delegation_call_id(record: TeamRecord, member_run_id: str) -> Any:
+    """The id of the delegation call that started ``member_run_id``."""
+    return next((tool.get("tool_call_id") for tool in record.tools if tool.get("child_run_id") == member_run_id), None)
+
+
+def _broadcast_call_id(record: TeamRecord) -> Any:
+    """The id of the call that put the user's message to every member (a broadcast's first)."""
+    return next(
+        (tool.get("tool_call_id") for tool in record.tools if tool.get("tool_name") == DELEGATE_TO_MEMBERS), None
+    )
+
+
+def _answer_call(run: LeaderRun, tool_call_id: Any, result: str, *, error: bool) -> None:
+    """Give the leader's call ``tool_call_id`` a new result, and whether it is an error (in the
+    record's tools and the tool message the leader reads)."""
+    if tool_call_id is None:
+        return
     record = run.record
     for tool in record.tools:
-        if tool.get("child_run_id") != member_run_id:
-            continue
-        tool["result"], tool["tool_call_error"] = result, error
-        for message in record.messages:
-            if message.get("role") == "tool" and message.get("tool_call_id") == tool.get("tool_call_id"):
-                message["content"], message["tool_call_error"] = result, error
+        if tool.get("tool_call_id") == tool_call_id:
+            tool["result"], tool["tool_call_error"] = result, error
+    for message in record.messages:
+        if message.get("role") == "tool" and message.get("tool_call_id") == tool_call_id:
+            message["content"], message["tool_call_error"] = result, error
     run.chat[:] = chat_messages(record.messages)
 
 
@@ -323,8 +345,7 @@ async def _delegate(
     result, error, child_run_id = problem or "", problem is not None, None
     if problem is None:
         member = delegation.members[arguments["member_id"]]
-        pausable = run.may_pause and isinstance(member, Agent)  # a member team never pauses
-        job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=pausable)
+        job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=_pausable(run, member))
         kept = record.member_responses.append  # a member cut short keeps its partial answer
         waiting = False
         async with aclosing(run_nested(job, parent=run.handle, unfinished=kept)) as items:
@@ -339,6 +360,12 @@ async def _delegate(
         if delegation.mode == "route" and not error and not waiting:
             run.routed.append(result)
     yield _tool_completed(run, call, arguments, (result, error, child_run_id), started_at, started)
+
+
+def _pausable(run: LeaderRun, member: Executor) -> bool:
+    """Whether ``member``'s run may pause (the team run with it): a member agent's, when the team
+    run may; a member team never pauses."""
+    return run.may_pause and isinstance(member, Agent)
 
 
 def _tool_completed(
@@ -379,7 +406,7 @@ async def _broadcast(run: LeaderRun, delegation: Delegation, budget: MemberRuns)
     members = list(delegation.members.values())
     outputs: list[JSON | None] = [None] * len(members)
     allowed = [member for member in members if budget.take()]
-    jobs = [_member_job(run, member, task, delegation, budget) for member in allowed]
+    jobs = [_member_job(run, member, task, delegation, budget, may_pause=_pausable(run, member)) for member in allowed]
 
     def keep_unfinished(index: int, output: JSON) -> None:  # a member cut short keeps its partial answer
         outputs[index] = output
@@ -393,11 +420,5 @@ async def _broadcast(run: LeaderRun, delegation: Delegation, budget: MemberRuns)
                     yield item
     finally:  # in member order, whatever finished, even when the run stops here
         run.record.member_responses.extend(output for output in outputs if output is not None)
-    answers = [member_answer(output) if output is not None else None for output in outputs]
-    lines = [
-        f"Member {member.name} ({member.id}): {answer[0] if answer else 'no answer'}"
-        for member, answer in zip(members, answers, strict=True)
-    ]
-    failed = all(answer is None or answer[1] for answer in answers)
-    outcome = ("\n\n".join(lines), failed, None)
-    yield _tool_completed(run, call, {"task": task}, outcome, started_at, started)
+    result, failed = broadcast_answer(members, [output for output in outputs if output is not None])
+    yield _tool_completed(run, call, {"task": task}, (result, failed, None), started_at, started)

@@ -199,17 +199,6 @@ async def test_a_member_pausing_again_pauses_the_team_run_again_without_asking_t
     assert leader.prompts[1][-1]["content"] == "10"
 
 
-async def test_a_broadcast_member_answers_a_held_call_unmade() -> None:
-    leader = FakeChatModel(say("They could not add."))
-    member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("I could not add."))
-    team, _ = team_with(leader, member, agent=CONFIRMED_CALCULATOR, mode="broadcast")
-
-    output = await team.complete(RunRequest(message="add", session_id="s1"))
-
-    assert output["status"] == "COMPLETED"
-    assert member.prompts[1][-1]["content"].startswith("Tool call calculator needs a person's confirmation")
-
-
 async def test_in_route_mode_a_paused_members_answer_is_the_team_runs_once_it_goes_on() -> None:
     leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"))
     member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
