@@ -103,7 +103,7 @@ class ComponentFields(Schema):
     )
     tool_config: dict[str, dict[str, Any]] | None = Field(
         default=None,
-        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`. A tool with `requires_confirmation: true` (for `mcp:<id>`, `true` or a list of the server's tool names) is called only once a person confirms the call: the run pauses (`RunPaused`; `TeamRunPaused` for a team's leader or member; `WorkflowPaused` for a workflow step's agent or team) and goes on through `POST /agents|teams|workflows/{id}/runs/{run_id}/continue`; a step inside a workflow's parallel group and a team that is another team's member answer the call unmade.",
+        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`. A tool with `requires_confirmation: true` (for `mcp:<id>`, `true` or a list of the server's tool names) is called only once a person confirms the call: the run pauses (`RunPaused`; `TeamRunPaused` for a team's leader or member, a broadcast team's members and a nested team's included; `WorkflowPaused` for a workflow step's agent or team) and goes on through `POST /agents|teams|workflows/{id}/runs/{run_id}/continue`; a step inside a workflow's parallel group answers the call unmade.",
     )
 
     @field_validator("datetime_format")

@@ -28,7 +28,7 @@ do the running.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +72,8 @@ class PausedRun:
     session_state: JSON | None = None
     """The session's state, read with the run."""
     member_decisions: Mapping[str, Mapping[str, Decision]] = field(default_factory=dict)
-    """A team run's: on the held calls of its paused members' runs, by member run id."""
+    """A team run's: on the held calls of its paused members' runs, by member run id (those of
+    the runs nested in a paused member team too: run ids are unique, so one map goes down)."""
 
 
 def held_call(*, tool_call_id: str, tool_name: str, tool_args: JSON, created_at: int) -> JSON:
@@ -118,16 +119,35 @@ def check_waiting(run_id: str, waiting: Mapping[str | None, Sequence[Mapping[str
 
 def member_requirements(member_responses: Iterable[Any]) -> list[JSON]:
     """The requirements of a team run's paused members, each saying whose it is (Agno's
-    ``member_agent_id``, ``member_agent_name``, ``member_run_id``), for the team run's own."""
+    ``member_agent_id``, ``member_agent_name``, ``member_run_id``), for the team run's own.
+
+    A paused member team's requirements come up as Agno lifts them: those of its own members keep
+    the marks naming the agent (or team) deeper down whose call it is; its leader's own get the
+    member team's."""
     found: list[JSON] = []
     for member in paused_members(member_responses):
         mark = {
-            "member_agent_id": member.get("agent_id"),
-            "member_agent_name": member.get("agent_name"),
+            "member_agent_id": member_id_of(member),
+            "member_agent_name": member.get("agent_name") or member.get("team_name"),
             "member_run_id": member["run_id"],
         }
-        found += [{**r, **mark} for r in member.get("requirements") or () if isinstance(r, dict)]
+        for requirement in member.get("requirements") or ():
+            if isinstance(requirement, dict):
+                deeper = requirement.get("member_run_id") is not None
+                found.append(dict(requirement) if deeper else {**requirement, **mark})
     return found
+
+
+def member_id_of(output: Mapping[str, Any]) -> Any:
+    """The id of the member whose run ``output`` is: its ``agent_id``, or a member team's ``team_id``."""
+    return output.get("agent_id") or output.get("team_id")
+
+
+def decided_within(output: Mapping[str, Any], decided_runs: Collection[str]) -> bool:
+    """Whether ``decided_runs`` (run ids) name the paused run ``output`` or a paused run nested in it."""
+    if output.get("run_id") in decided_runs:
+        return True
+    return any(decided_within(member, decided_runs) for member in paused_members(output.get("member_responses") or ()))
 
 
 def member_waiting(member_name: str) -> str:

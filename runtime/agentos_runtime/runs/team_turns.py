@@ -24,8 +24,9 @@ may pause the same way: the leader is asked only once no member waits, and the t
 with the requirements of each paused member. ``lead_on`` takes a paused team run up again: the
 leader's decided calls, then each paused member's run going on (its events forwarded as a
 delegation's are), its answer becoming the delegation's result (a broadcast's: every member's
-answer again); then the leader's requests. Nested teams never pause (their held calls are
-answered unmade).
+answer again); then the leader's requests. A member team pauses as a member agent does, on its
+leader's calls or its own members' (at any depth): the team run pauses with it, and going on
+hands it the decisions on its runs, so it goes on the same way inside.
 
 The loop is bounded (``MAX_LEADER_REQUESTS``), and so is the work one team run starts: at
 most ``MAX_MEMBER_RUNS`` member runs, counted over the nested teams it delegates to as well
@@ -48,10 +49,17 @@ from typing import Any
 from agentos_runtime.llm.ports import ChatModel, Completion, ToolCall
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.lifecycle import Paused
-from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.messages import chat_messages, new_message, to_chat
 from agentos_runtime.runs.nesting import Executor, NestedJob, NestedOutput, run_concurrently, run_nested
-from agentos_runtime.runs.pausing import Decision, PausedRun, held_calls, member_waiting, paused_members
+from agentos_runtime.runs.pausing import (
+    Decision,
+    PausedRun,
+    decided_within,
+    held_calls,
+    member_id_of,
+    member_waiting,
+    paused_members,
+)
 from agentos_runtime.runs.record import call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.requests import MemberRuns, RunRequest
@@ -135,8 +143,10 @@ async def lead_on(
     async with aclosing(resolve_held(run, paused.decisions, run.tools)) as decided:
         async for event in decided:
             yield event
-    for member_run_id, decisions in paused.member_decisions.items():
-        async with aclosing(_member_on(run, delegation, member_run_id, decisions)) as steps:
+    on_members = paused.member_decisions
+    going_on = [str(m["run_id"]) for m in paused_members(run.record.member_responses) if decided_within(m, on_members)]
+    for member_run_id in going_on:
+        async with aclosing(_member_on(run, delegation, member_run_id, on_members)) as steps:
             async for event in steps:
                 yield event
     if paused_members(run.record.member_responses):
@@ -151,21 +161,27 @@ async def lead_on(
 
 
 async def _member_on(
-    run: LeaderRun, delegation: Delegation, member_run_id: str, decisions: Mapping[str, Decision]
+    run: LeaderRun, delegation: Delegation, member_run_id: str, decided: Mapping[str, Mapping[str, Decision]]
 ) -> AsyncGenerator[RunEvent, None]:
-    """A paused member's run going on inside the team run; its output replaces the paused one, and
-    its answer the result of the delegation that started it."""
+    """A paused member's run going on inside the team run with the decisions on its calls (a
+    member team's: on its leader's, and on its own paused members' runs, ``decided`` by run id);
+    its output replaces the paused one, and its answer the result of the delegation that started it."""
     record = run.record
     found = [i for i, m in enumerate(record.member_responses) if m.get("run_id") == member_run_id]
     if not found:
         raise ValueError(f"the paused run holds no member run '{member_run_id}'")
     index = found[0]
     output = record.member_responses[index]
-    member = delegation.members.get(str(output.get("agent_id")))
+    member = delegation.members.get(str(member_id_of(output)))
     if member is None:
-        raise ValueError(f"member '{output.get('agent_id')}' of the paused run is no longer a member of the team")
+        raise ValueError(f"member '{member_id_of(output)}' of the paused run is no longer a member of the team")
     going_on = PausedRun(
-        output, decisions, session_id=run.request.session_id, user_id=record.user_id, session_state=record.session_state
+        output,
+        decided.get(member_run_id, {}),
+        session_id=run.request.session_id,
+        user_id=record.user_id,
+        session_state=record.session_state,
+        member_decisions=decided,
     )
     new = _member_job(run, member, "", delegation, None)  # the run goes on from its stored record
     job = replace(new, request=replace(new.request, run_id=member_run_id), paused=going_on, may_pause=True)
@@ -345,7 +361,7 @@ async def _delegate(
     result, error, child_run_id = problem or "", problem is not None, None
     if problem is None:
         member = delegation.members[arguments["member_id"]]
-        job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=_pausable(run, member))
+        job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=run.may_pause)
         kept = record.member_responses.append  # a member cut short keeps its partial answer
         waiting = False
         async with aclosing(run_nested(job, parent=run.handle, unfinished=kept)) as items:
@@ -360,12 +376,6 @@ async def _delegate(
         if delegation.mode == "route" and not error and not waiting:
             run.routed.append(result)
     yield _tool_completed(run, call, arguments, (result, error, child_run_id), started_at, started)
-
-
-def _pausable(run: LeaderRun, member: Executor) -> bool:
-    """Whether ``member``'s run may pause (the team run with it): a member agent's, when the team
-    run may; a member team never pauses."""
-    return run.may_pause and isinstance(member, Agent)
 
 
 def _tool_completed(
@@ -406,7 +416,7 @@ async def _broadcast(run: LeaderRun, delegation: Delegation, budget: MemberRuns)
     members = list(delegation.members.values())
     outputs: list[JSON | None] = [None] * len(members)
     allowed = [member for member in members if budget.take()]
-    jobs = [_member_job(run, member, task, delegation, budget, may_pause=_pausable(run, member)) for member in allowed]
+    jobs = [_member_job(run, member, task, delegation, budget, may_pause=run.may_pause) for member in allowed]
 
     def keep_unfinished(index: int, output: JSON) -> None:  # a member cut short keeps its partial answer
         outputs[index] = output

@@ -57,7 +57,7 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
-from agentos_runtime.runs.pausing import PausedRun, member_requirements
+from agentos_runtime.runs.pausing import PausedRun, held_calls, member_id_of, member_requirements, paused_members
 from agentos_runtime.runs.prompt import resolve_placeholders
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.requests import RunRequest
@@ -300,6 +300,39 @@ class Team(Runner[TeamRecord]):
             input_content=request.message,
             metadata=run_metadata(self.config.metadata, request.metadata),
         )
+
+
+class MemberGone(Exception):
+    """A paused team run waits on a run of a member that is no longer one of its team's."""
+
+    def __init__(self, member_id: Any, team_id: str) -> None:
+        super().__init__(f"member '{member_id}' is no longer a member of team '{team_id}'")
+        self.member_id = member_id
+        self.team_id = team_id
+
+
+def waiting_member_runs(team: Team, run: Mapping[str, Any]) -> dict[str, list[JSON]]:
+    """The tools of each member run a ``PAUSED`` run of ``team`` waits on, by member run id, as
+    ``runs.pausing.read_requirements`` takes them: a paused member agent's, and for a paused member
+    team, its leader's (when they hold a call waiting for a confirmation, or nothing else waits in
+    it) and, the same way, those of the runs it waits on.
+
+    Raises ``MemberGone`` for a paused run of a member no longer in its team (at any depth), or of
+    a member of another kind (an agent's run for a team, or the other way round).
+    """
+    waiting: dict[str, list[JSON]] = {}
+    for member in paused_members(run.get("member_responses") or ()):
+        member_id = member_id_of(member)
+        executor = team.delegation.members.get(str(member_id))
+        is_team = member.get("team_id") is not None
+        if executor is None or isinstance(executor, Team) != is_team:
+            raise MemberGone(member_id, team.id)
+        tools = list(member.get("tools") or ())
+        inner = waiting_member_runs(executor, member) if isinstance(executor, Team) else {}
+        if held_calls(tools) or not inner:
+            waiting[str(member["run_id"])] = tools
+        waiting.update(inner)
+    return waiting
 
 
 def _beside_delegation(tools: Sequence[Tool], team_id: str) -> dict[str, Tool]:

@@ -227,12 +227,12 @@ class Workflow(Runner[WorkflowRecord]):
         same place and run by the same agent or team, so its run can go on."""
         return paused_leaf(self.steps, step) is not None
 
-    def member_ids(self, step: JSON) -> frozenset[str]:
-        """The member agents of the team running the paused step (none for an agent's step)."""
+    def paused_team(self, step: JSON) -> Team | None:
+        """The team running the paused step (``None`` for an agent's step)."""
         plan = paused_leaf(self.steps, step)
         if plan is None or not isinstance(plan.executor, Team):
-            return frozenset()
-        return frozenset(plan.executor.delegation.members)
+            return None
+        return plan.executor
 
     def _new_record(self, request: RunRequest) -> WorkflowRecord:
         return WorkflowRecord(

@@ -256,3 +256,38 @@ async def test_a_team_steps_leader_call_pauses_the_workflow_and_goes_on() -> Non
 
     assert (done["status"], done["content"]) == ("COMPLETED", "It is 5.")
     assert leader.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
+
+
+async def test_a_team_steps_nested_team_pausing_pauses_the_workflow_and_goes_on_with_the_deep_members_decisions() -> (
+    None
+):
+    database, registry = InMemoryDatabase(id="db"), RunRegistry()
+    crew_leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"), say("The sum is 5."))
+    member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
+    crew = team_step(crew_leader, member, registry).executor
+    to_crew = json.dumps({"member_id": "crew", "task": "add 2 and 3"})
+    board_leader = FakeChatModel(call("delegate_task_to_member", to_crew, call_id="b1"), say("The board says 5."))
+    board = Team(
+        TeamConfig(id="board", name="Board", model="lead", members=["crew"]),
+        model=board_leader,
+        members=[crew],
+        registry=registry,
+    )
+    flow = workflow([LeafPlan("board", board, "team")], database, registry)
+    paused = await flow.complete(RunRequest(message="add", session_id="s1", run_id="wf"))
+    assert paused["status"] == "PAUSED"
+    [step] = paused["step_requirements"]
+    [requirement] = step["executor_requirements"]
+    assert (step["executor_id"], requirement["member_agent_id"]) == ("board", "adder")
+
+    run = await stored(database)
+    decided = {requirement["member_run_id"]: {"c1": Decision("c1", True)}}
+    done = await flow.complete_continued(PausedRun(run, {}, session_id="s1", user_id=None, member_decisions=decided))
+
+    assert (done["status"], done["content"]) == ("COMPLETED", "The board says 5.")
+    assert member.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
+    assert board_leader.prompts[1][-1] == {"role": "tool", "tool_call_id": "b1", "content": "The sum is 5."}
+    [board_run] = done["step_executor_runs"]
+    [crew_run] = board_run["member_responses"]
+    assert (board_run["status"], crew_run["status"]) == ("COMPLETED", "COMPLETED")
+    assert crew_run["member_responses"][0]["run_id"] == requirement["member_run_id"]

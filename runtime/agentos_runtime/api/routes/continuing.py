@@ -40,13 +40,12 @@ from agentos_runtime.runs.pausing import (
     Decision,
     PausedRun,
     check_waiting,
-    paused_members,
     read_decisions,
     read_requirements,
     read_step_requirements,
 )
 from agentos_runtime.runs.sessions import stored_session_state
-from agentos_runtime.runs.teams import Team
+from agentos_runtime.runs.teams import MemberGone, Team, waiting_member_runs
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import SessionRow
 
@@ -129,13 +128,13 @@ async def paused_team_run(
     decoded = _decisions_field("requirements", decisions, session_id)
     stored, row = await _stored_paused(team, run_id, session_id=session_id, caller=caller)
     waiting: dict[str | None, list[JSON]] = {None: stored.get("tools") or []}
-    for member in paused_members(stored.get("member_responses") or ()):
-        if member.get("agent_id") not in team.delegation.members:
-            raise Conflict(
-                f"run '{run_id}' waits on a run of member '{member.get('agent_id')}', which is no longer a member "
-                f"of team '{team.id}': it cannot go on"
-            )
-        waiting[str(member["run_id"])] = member.get("tools") or []
+    try:
+        waiting.update(waiting_member_runs(team, stored))
+    except MemberGone as gone:
+        raise Conflict(
+            f"run '{run_id}' waits on a run of member '{gone.member_id}', which is no longer a member "
+            f"of team '{gone.team_id}': it cannot go on"
+        ) from None
     check_waiting(run_id, waiting)
     decided = read_requirements(decoded if decoded is not None else [], waiting)
     return _going_on(stored, row, str(session_id), decided)
@@ -169,14 +168,14 @@ async def paused_workflow_run(
             f"workflow '{workflow.id}' run by the same agent or team: it cannot go on"
         )
     runs: dict[str | None, list[JSON]] = {None: executed.get("tools") or []}
-    members = workflow.member_ids(waiting)
-    for member in paused_members(executed.get("member_responses") or ()):
-        if member.get("agent_id") not in members:
-            raise Conflict(
-                f"run '{run_id}' waits on a run of member '{member.get('agent_id')}', which is no longer a member "
-                f"of the team of step {waiting.get('step_name')!r}: it cannot go on"
-            )
-        runs[str(member["run_id"])] = member.get("tools") or []
+    team = workflow.paused_team(waiting)
+    try:
+        runs.update(waiting_member_runs(team, executed) if team is not None else {})
+    except MemberGone as gone:
+        raise Conflict(
+            f"run '{run_id}' waits on a run of member '{gone.member_id}', which is no longer a member "
+            f"of team '{gone.team_id}' of step {waiting.get('step_name')!r}: it cannot go on"
+        ) from None
     check_waiting(run_id, runs)
     decided = read_step_requirements(decoded if decoded is not None else [], waiting, runs)
     return _going_on(stored, row, str(session_id), decided)
