@@ -8,7 +8,7 @@ session store handed to the nested copy: reads give the history the outer run ch
 saves are kept in memory for the outer run to collect, at once even when the nested run was
 cancelled under its caller (``keep``), so the outer run still gets its partial answer. A
 nested run is never listed, edited or deleted on its own, so those operations are refused
-with ``TypeError``. A team's member agent, or a workflow step's agent or team, may pause
+with ``TypeError``. A team's member (agent or team), or a workflow step's agent or team, may pause
 (``may_pause``) when the outer run may: its paused output travels in the outer run like any other, and goes on inside the team run's
 continue (never taken up on its own, so ``replace_run`` is refused too).
 """

@@ -6,8 +6,8 @@ Agno's ``ToolExecution`` dicts with ``requires_confirmation: true`` and ``confir
 and the run ends ``PAUSED`` with ``RunPaused`` (its ``tools`` and ``requirements``), stored
 with every message so far, so any replica can go on with it.
 
-A team run pauses the same way on its leader's own calls, and with each member agent whose run
-paused (``member_requirements``); ``POST /teams/{id}/runs/{run_id}/continue`` sends Agno's
+A team run pauses the same way on its leader's own calls, and with each member (agent or team,
+in every mode) whose run paused (``member_requirements``); ``POST /teams/{id}/runs/{run_id}/continue`` sends Agno's
 ``RunRequirement`` dicts back (``read_requirements``).
 A workflow run pauses with a top-level step's agent (``step_requirement``: Agno's
 ``StepRequirement`` of the step); ``POST /workflows/{id}/runs/{run_id}/continue`` sends it back
@@ -51,11 +51,11 @@ MAX_NOTE_CHARS = 10_000
 
 
 def unconfirmable_result(tool_name: str) -> str:
-    """The result of a call needing a confirmation in a run that cannot pause (a team's member, a
-    workflow's step, an agent without a database): the call is not made."""
+    """The result of a call needing a confirmation in a run that cannot pause (inside a workflow's
+    parallel group, or stored nowhere: no database): the call is not made."""
     return (
         f"Tool call {tool_name} needs a person's confirmation, which this run cannot ask for "
-        "(it runs inside a team or a workflow, or without a database): not executed. "
+        "(it runs inside a workflow's parallel group, or without a database): not executed. "
         "Don't try to execute it again."
     )
 
