@@ -140,10 +140,12 @@ def test_a_new_resources_children_are_created_without_first_reading_each_one(
         if w["objectRef"]["resource"] != "events" and not w["objectRef"].get("subresource")
     ]
     assert sorted((w["objectRef"]["resource"], w["objectRef"]["name"]) for w in writes) == sorted(children)
-    # The Deployment is sent once every other child was written: its pods start on what they hold.
+    # The Deployment is sent once every child its pods use was written: they start on what they
+    # hold. The Service is written alongside them all (no pod waits for it), whenever it ends.
     (deployment,) = [w for w in writes if w["objectRef"]["resource"] == "deployments"]
-    others = [w for w in writes if w is not deployment]
-    assert all(w["stageTimestamp"] <= deployment["requestReceivedTimestamp"] for w in others)
+    (service,) = [w for w in writes if w["objectRef"]["resource"] == "services"]
+    used = [w for w in writes if w is not deployment and w is not service]
+    assert all(w["stageTimestamp"] <= deployment["requestReceivedTimestamp"] for w in used)
 
 
 def test_an_edit_changes_the_config_and_its_hash_and_rolls_the_deployment(
