@@ -1,0 +1,210 @@
+"""Garbage ``requirements`` sent to continue a paused broadcast team or a team nested in a team,
+over HTTP on SQLite: every one is a 400 whose ``detail`` names the field, never a 5xx, and
+the run stays PAUSED, so the right decisions still take it on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
+
+JSON = dict[str, Any]
+ADD = FakeToolCall("calculator", '{"expression": "2 + 3"}', id="call_add")
+CONFIRMED = {"calculator": {"requires_confirmation": True}}
+TO_CREW = FakeToolCall("delegate_task_to_member", '{"member_id": "crew-one", "task": "add 2 and 3"}', id="b1")
+TO_ASSISTANT = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add 2 and 3"}', id="d1")
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+async def app(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    """Team crew broadcasts to agents assistant and checker (whose calculator needs a
+    confirmation); team board's one member is team crew-one, whose one member is assistant;
+    agent plain answers without pausing."""
+    document = yaml.safe_load(agent_config(fake_openai.base_url, tool_config=CONFIRMED))
+    document["agents"].append({"id": "checker", "name": "Checker", "tools": ["calculator"], "tool_config": CONFIRMED})
+    document["agents"].append({"id": "plain", "name": "Plain"})
+    document["teams"] = [
+        {"id": "crew", "model": "fake", "members": ["assistant", "checker", "plain"], "mode": "broadcast"},
+        {"id": "crew-one", "name": "Crew one", "model": "fake", "members": ["assistant"]},
+        {"id": "board", "name": "Board", "model": "fake", "members": ["crew-one"]},
+    ]
+    async with serve_on("sqlite", yaml.safe_dump(document), tmp_path) as running:
+        yield running
+
+
+async def paused_broadcast(app: Served, fake_openai: FakeOpenAIServer) -> JSON:
+    fake_openai.script(Reply.call(ADD), Reply.call(ADD), Reply.say("plain answer"))
+    form = {"message": "add 2 and 3", "stream": "false", "session_id": "s1"}
+    paused: JSON = (await app.client.post("/teams/crew/runs", data=form)).json()
+    assert paused["status"] == "PAUSED" and len(paused["requirements"]) == 2
+    return paused
+
+
+async def paused_nested(app: Served, fake_openai: FakeOpenAIServer) -> JSON:
+    fake_openai.script(Reply.call(TO_CREW), Reply.call(TO_ASSISTANT), Reply.call(ADD))
+    form = {"message": "add", "stream": "false", "session_id": "s1"}
+    paused: JSON = (await app.client.post("/teams/board/runs", data=form)).json()
+    assert paused["status"] == "PAUSED" and len(paused["requirements"]) == 1
+    return paused
+
+
+def confirmed(requirement: JSON, **changes: Any) -> JSON:
+    return {
+        **requirement,
+        "confirmation": True,
+        "tool_execution": {**requirement["tool_execution"], "confirmed": True},
+        **changes,
+    }
+
+
+def long_list(paused: JSON) -> Any:
+    return [confirmed(paused["requirements"][0], member_run_id=f"r{i}") for i in range(2_000)]
+
+
+def nested_deeply(paused: JSON) -> Any:
+    deep: Any = "x"
+    for _ in range(200):
+        deep = {"a": deep}
+    return [confirmed(r, confirmation_note=None, extra=deep) for r in paused["requirements"]]
+
+
+GARBAGE: dict[str, tuple[Callable[[JSON], Any], str]] = {
+    "an unknown member run": (
+        lambda p: [confirmed(r, member_run_id="nobody") for r in p["requirements"]],
+        "member_run_id 'nobody'",
+    ),
+    "a member run id that is a number": (
+        lambda p: [confirmed(r, member_run_id=7) for r in p["requirements"]],
+        "member_run_id 7",
+    ),
+    "the team run's own id as a member's": (
+        lambda p: [confirmed(r, member_run_id=p["run_id"]) for r in p["requirements"]],
+        "member_run_id",
+    ),
+    "a requirement sent twice": (
+        lambda p: [confirmed(r) for r in p["requirements"]] + [confirmed(p["requirements"][0])],
+        "decided twice",
+    ),
+    "a member's requirement missing": (
+        lambda p: [confirmed(r) for r in p["requirements"][1:]] or [],
+        "waits for a decision",
+    ),
+    "no requirement at all": (lambda p: [], "waits for a decision"),
+    "a requirement moved to the leader": (
+        lambda p: [confirmed(r, member_run_id=None) for r in p["requirements"]],
+        "tool_call_id",
+    ),
+    "an unknown call id": (
+        lambda p: [
+            confirmed(r, tool_execution={**r["tool_execution"], "tool_call_id": "nope", "confirmed": True})
+            for r in p["requirements"]
+        ],
+        "tool_call_id nope",
+    ),
+    "confirmed not a boolean": (
+        lambda p: [
+            {**r, "confirmation": "yes", "tool_execution": {**r["tool_execution"], "confirmed": "yes"}}
+            for r in p["requirements"]
+        ],
+        "confirmed true or false",
+    ),
+    "a NUL byte in a note": (
+        lambda p: [confirmed(r, confirmation_note="a\x00b") for r in p["requirements"]],
+        ".confirmation_note: Text may not contain a NUL",
+    ),
+    "a lone surrogate in a member run id": (
+        lambda p: [confirmed(r, member_run_id="\ud800") for r in p["requirements"]],
+        ".member_run_id: Text may not contain a lone surrogate",
+    ),
+    "nesting too deep": (nested_deeply, "requirements"),
+    "two thousand requirements": (long_list, "member_run_id 'r0'"),
+    "a list of lists": (lambda p: [[r] for r in p["requirements"]], "entry 0 is not a JSON object"),
+    "no tool_execution": (
+        lambda p: [{k: v for k, v in r.items() if k != "tool_execution"} for r in p["requirements"]],
+        "no tool_execution object",
+    ),
+    "an object, not a list": (lambda p: {"requirements": p["requirements"]}, "expected a JSON list"),
+}
+
+
+async def go_on(app: Served, team: str, run_id: str, requirements: str) -> Any:
+    data = {"requirements": requirements, "session_id": "s1", "stream": "false"}
+    return await app.client.post(f"/teams/{team}/runs/{run_id}/continue", data=data)
+
+
+@pytest.mark.parametrize("case", list(GARBAGE))
+async def test_garbage_requirements_for_a_paused_broadcast_are_a_400_naming_the_field_and_the_run_still_waits(
+    app: Served, fake_openai: FakeOpenAIServer, case: str
+) -> None:
+    paused = await paused_broadcast(app, fake_openai)
+    make, named = GARBAGE[case]
+
+    response = await go_on(app, "crew", paused["run_id"], json.dumps(make(paused)))
+
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert "requirements" in detail and named in detail
+    fake_openai.script(Reply.say("5"), Reply.say("five"), Reply.say("Both say 5."))
+    done = await go_on(app, "crew", paused["run_id"], json.dumps([confirmed(r) for r in paused["requirements"]]))
+    assert (done.status_code, done.json()["status"]) == (200, "COMPLETED")
+
+
+@pytest.mark.parametrize("case", list(GARBAGE))
+async def test_garbage_requirements_for_a_paused_nested_team_are_a_400_naming_the_field_and_the_run_still_waits(
+    app: Served, fake_openai: FakeOpenAIServer, case: str
+) -> None:
+    paused = await paused_nested(app, fake_openai)
+    make, named = GARBAGE[case]
+
+    response = await go_on(app, "board", paused["run_id"], json.dumps(make(paused)))
+
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert "requirements" in detail and named in detail
+    fake_openai.script(Reply.say("5"), Reply.say("The crew says 5."), Reply.say("The board says 5."))
+    done = await go_on(app, "board", paused["run_id"], json.dumps([confirmed(r) for r in paused["requirements"]]))
+    assert (done.status_code, done.json()["status"]) == (200, "COMPLETED")
+
+
+async def test_a_requirement_naming_a_broadcast_member_that_did_not_pause_is_a_400(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    paused = await paused_broadcast(app, fake_openai)
+    run = (await app.client.get(f"/teams/crew/runs/{paused['run_id']}", params={"session_id": "s1"})).json()
+    [answered] = [m for m in run["member_responses"] if m["status"] == "COMPLETED"]
+    sent = [confirmed(r) for r in paused["requirements"]]
+    sent.append(confirmed(paused["requirements"][0], member_run_id=answered["run_id"]))
+
+    response = await go_on(app, "crew", paused["run_id"], json.dumps(sent))
+
+    assert response.status_code == 400
+    assert (
+        f"member_run_id '{answered['run_id']}', which is no member run this run waits on" in response.json()["detail"]
+    )
+
+
+async def test_the_nested_teams_own_run_id_is_no_run_to_decide_when_only_its_member_waits(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    paused = await paused_nested(app, fake_openai)
+    run = (await app.client.get(f"/teams/board/runs/{paused['run_id']}", params={"session_id": "s1"})).json()
+    [crew_run] = run["member_responses"]
+    sent = [confirmed(r) for r in paused["requirements"]]
+    sent.append(confirmed(paused["requirements"][0], member_run_id=crew_run["run_id"]))
+
+    response = await go_on(app, "board", paused["run_id"], json.dumps(sent))
+
+    assert response.status_code == 400
+    assert f"member_run_id '{crew_run['run_id']}'" in response.json()["detail"]
