@@ -382,6 +382,38 @@ async def test_a_repair_failing_between_making_the_contents_table_again_and_dele
     assert found_after == ([], []) and counted == ((0, 0), (0, 0))
 
 
+async def test_a_dropped_contents_table_takes_no_chunk_of_a_base_whose_contents_are_in_another_table(
+    spot: KnowledgeSpot,
+) -> None:
+    """Two databases on one knowledge connection (the same SQLite file, or the same PostgreSQL
+    URL in another schema), each with its own contents table: the one dropped and made again
+    takes the chunks of its own bases' contents gone, none of the other's, whose contents are there."""
+    if spot.kind == "sqlite":
+        fields = {"path": str(sqlite_path(spot.database, spot.data_dir)), "tables": {"knowledge": "other_knowledge"}}
+    else:
+        fields = {"db_schema": unique_name("knowledge")}
+    other_database = DatabaseConfig.model_validate({**spot.database.model_dump(), "id": "other", **fields})
+    other = KnowledgeSpot(spot.kind, other_database, spot.environ, spot.data_dir)
+    try:
+        docs, faq = await spot.open("docs"), await other.open("faq")
+        await completed(docs, "c1", "vacation days")
+        await faq.add_content(knowledge_content("f1", "faq"))
+        assert await faq.complete_content("f1", [knowledge_chunk("f1", "vacation days")], updated_at=200)
+        await drop_knowledge_tables(spot, "agno_knowledge")
+
+        with pytest.raises(StorageUnavailable):
+            await docs.get_content("c1")
+        await repair_of(docs).settled()
+
+        assert await found(docs, "vacation days") == [] and await docs.counts() == (0, 0)
+        assert await found(faq, "vacation days") == ["f1"] and await faq.counts() == (1, 1)
+    finally:
+        for store in other.opened:
+            await store.close()
+        if spot.kind == "postgres":
+            await drop_schema(other.schema)
+
+
 @pytest.mark.parametrize(
     ("vector_index", "filters", "limit"),
     [("hnsw", None, 5), ("hnsw", {"topic": "leave"}, 5), ("none", None, 5), ("none", {"topic": "leave"}, 5000)],

@@ -13,7 +13,8 @@ chunks of what it held are orphans: no call can list or delete them, and no sear
 them. Two things see to it, whatever fails:
 
 * ``prepare`` makes the table again and deletes those chunks, from the chunk table of every
-  open base of the database, in one transaction (PostgreSQL's DDL is transactional, and
+  open base of the database (of that contents table: two database configs may share one
+  connection, each with its own), in one transaction (PostgreSQL's DDL is transactional, and
   SQLite's within ``BEGIN IMMEDIATE``). A failure or a crash between the two undoes both: the
   table is still missing, so the next call that needs it starts the repair again, which does
   both or neither. (Recording a cleanup owed instead would need a record that survives a crash
@@ -63,8 +64,9 @@ class StoreSettings:
     on_close: Callable[[], Awaitable[None]] | None = None
     """Run once by ``close`` (releasing what the bases of the database share)."""
     bases: Callable[[], Sequence[SqlKnowledgeStore]] | None = None
-    """The open stores of the database, this one among them: ``prepare`` deletes the chunks of
-    each when it makes the dropped contents table again. ``None``: this store alone."""
+    """The open stores on the database's connection, this one among them: ``prepare`` deletes the
+    chunks of each whose contents table is this one's when it makes that table again, dropped.
+    ``None``: this store alone."""
 
 
 class Creation(NamedTuple):
@@ -148,7 +150,8 @@ class SqlKnowledgeStore(ABC):
         """Create what is missing of the base's tables, in one transaction. A contents table found
         missing though stamped as made was dropped: the same transaction deletes the chunks of
         what it held from every open base of the database (see the module's docstring)."""
-        bases = tuple(self._bases())
+        # Bases of another contents table (another schema, or another name, on one connection) lost nothing.
+        bases = tuple(base for base in self._bases() if base._contents == self._contents)
         reads = self._preparing_reads()
         own = len(reads)
         reads += [base._chunk_tables_present() for base in bases]
