@@ -19,8 +19,8 @@ stored with what it needs to go on; ``Agent.continue_run(paused)`` takes it up a
 decided calls are made or answered, then the loop goes on, and the run is stored again under its
 ``run_id`` (COMPLETED, ERROR, CANCELLED, or PAUSED once more). A run of its own with a database
 may pause, and so may a team's member when the team run may (the team run pauses with it and
-takes it up when it goes on); a workflow's step and an agent without a database answer such a
-call unmade.
+takes it up when it goes on), and so may a workflow step's agent; a step inside a workflow's
+parallel group and an agent without a database answer such a call unmade.
 
 User memories (``enable_user_memories``, ``enable_agentic_memory``, ``add_memories_to_context``)
 are ``runs.memory``'s: it adds to the system message and tools when the run opens, and is told

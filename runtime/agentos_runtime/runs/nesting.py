@@ -98,7 +98,8 @@ class NestedJob:
     """Where a forwarded run cut short (by a cancel, an error beside it) leaves the cancelled
     events its client never saw; the outer run sends them as it ends."""
     may_pause: bool = False
-    """Whether a member agent's call needing a confirmation pauses it (the outer run with it)."""
+    """Whether a call needing a confirmation in the nested run (a member agent's or team's, a step's)
+    pauses it, and the outer run with it."""
     paused: PausedRun | None = None
     """A paused nested run going on (its ``run_id`` is the request's) instead of a new one."""
 

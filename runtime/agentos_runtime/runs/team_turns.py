@@ -16,7 +16,7 @@ The leader may also have tools of its own for the run (``LeaderRun.tools``: thos
 team's ``tools``, and the ``update_user_memory`` tool of agentic memory), run like an agent's
 tools between requests. A call of one that ``requires_confirmation`` is held as an agent's is
 (``runs.pausing``): the other calls of the answer run, then the loop raises ``Paused``; a team
-run that cannot pause (nested in another run, or without a database) answers it unmade. A
+run that cannot pause (without a database, or nested in a run that cannot) answers it unmade. A
 member agent delegated to (``delegate_task_to_member``) may pause too when the team run may:
 the leader reads that it waits for a person (Agno's words), and the team run pauses with the
 member's requirements once the answer's calls are done. In a broadcast, every member agent

@@ -12,10 +12,10 @@ and asks again until the model answers; the bound on requests is the runtime's o
 
 A call of a tool that ``requires_confirmation`` is held, not made (``runs.pausing``): the other
 calls of the same answer run, then the loop raises ``Paused`` instead of asking the model again.
-In a run that cannot pause (``may_pause`` false: a team's member, a workflow's step) such a call
-is answered with a result saying it was not executed. ``resolve_held`` runs the decided calls
-of a paused run going on: the confirmed ones as any call, the rejected ones answered with the
-rejection.
+In a run that cannot pause (``may_pause`` false: without a database, or nested in a run that
+cannot, a step inside a workflow's parallel group) such a call is answered with a result saying
+it was not executed. ``resolve_held`` runs the decided calls of a paused run going on: the
+confirmed ones as any call, the rejected ones answered with the rejection.
 
 Waits on the model and on tools are marked interruptible on the run's handle, so a cancel
 through the registry ends them at once; between events the handle's flag is checked. A team's

@@ -12,7 +12,7 @@ A step whose agent or team ended in ERROR fails the workflow (``StepFailed``); o
 cancelled on its own cancels the workflow (``RunCancelled``).
 
 A top-level step's agent or team may pause on a call needing a confirmation (a team's: its
-leader's or a member agent's) when the workflow run may (``StepsRun.may_pause``): its run is
+leader's or a member's, at any depth) when the workflow run may (``StepsRun.may_pause``): its run is
 kept, the step's ``StepRequirement`` (``runs.pausing``) is the record's ``paused_step``, and
 ``Paused`` ends the workflow run ``PAUSED``. ``go_on`` takes it up again: the step's agent or
 team goes on with the decisions, its answer is the step's output, and the steps after it run.
