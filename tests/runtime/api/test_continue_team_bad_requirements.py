@@ -5,7 +5,7 @@ the run stays PAUSED, so the right decisions still take it on."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -144,37 +144,29 @@ async def go_on(app: Served, team: str, run_id: str, requirements: str) -> Any:
     return await app.client.post(f"/teams/{team}/runs/{run_id}/continue", data=data)
 
 
+# Each paused team: how it is paused, and the replies that take it to its end once decided.
+PAUSED_TEAMS: dict[str, tuple[Callable[[Served, FakeOpenAIServer], Awaitable[JSON]], tuple[str, ...]]] = {
+    "crew": (paused_broadcast, ("5", "five", "Both say 5.")),
+    "board": (paused_nested, ("5", "The crew says 5.", "The board says 5.")),
+}
+
+
+@pytest.mark.parametrize("team", list(PAUSED_TEAMS), ids=["broadcast", "nested"])
 @pytest.mark.parametrize("case", list(GARBAGE))
-async def test_garbage_requirements_for_a_paused_broadcast_are_a_400_naming_the_field_and_the_run_still_waits(
-    app: Served, fake_openai: FakeOpenAIServer, case: str
+async def test_garbage_requirements_are_a_400_naming_the_field_and_the_run_still_waits(
+    app: Served, fake_openai: FakeOpenAIServer, team: str, case: str
 ) -> None:
-    paused = await paused_broadcast(app, fake_openai)
+    pause, replies = PAUSED_TEAMS[team]
+    paused = await pause(app, fake_openai)
     make, named = GARBAGE[case]
 
-    response = await go_on(app, "crew", paused["run_id"], json.dumps(make(paused)))
+    response = await go_on(app, team, paused["run_id"], json.dumps(make(paused)))
 
     assert response.status_code == 400, response.text
     detail = response.json()["detail"]
     assert "requirements" in detail and named in detail
-    fake_openai.script(Reply.say("5"), Reply.say("five"), Reply.say("Both say 5."))
-    done = await go_on(app, "crew", paused["run_id"], json.dumps([confirmed(r) for r in paused["requirements"]]))
-    assert (done.status_code, done.json()["status"]) == (200, "COMPLETED")
-
-
-@pytest.mark.parametrize("case", list(GARBAGE))
-async def test_garbage_requirements_for_a_paused_nested_team_are_a_400_naming_the_field_and_the_run_still_waits(
-    app: Served, fake_openai: FakeOpenAIServer, case: str
-) -> None:
-    paused = await paused_nested(app, fake_openai)
-    make, named = GARBAGE[case]
-
-    response = await go_on(app, "board", paused["run_id"], json.dumps(make(paused)))
-
-    assert response.status_code == 400, response.text
-    detail = response.json()["detail"]
-    assert "requirements" in detail and named in detail
-    fake_openai.script(Reply.say("5"), Reply.say("The crew says 5."), Reply.say("The board says 5."))
-    done = await go_on(app, "board", paused["run_id"], json.dumps([confirmed(r) for r in paused["requirements"]]))
+    fake_openai.script(*(Reply.say(reply) for reply in replies))
+    done = await go_on(app, team, paused["run_id"], json.dumps([confirmed(r) for r in paused["requirements"]]))
     assert (done.status_code, done.json()["status"]) == (200, "COMPLETED")
 
 

@@ -219,9 +219,20 @@ def knowledge_chunk(content_id: str, text: str) -> Chunk:
     )
 
 
-async def completed(store: KnowledgeStore, content_id: str, text: str) -> None:
-    await store.add_content(knowledge_content(content_id))
+async def completed(store: KnowledgeStore, content_id: str, text: str, *, base: str = "docs") -> None:
+    await store.add_content(knowledge_content(content_id, base))
     assert await store.complete_content(content_id, [knowledge_chunk(content_id, text)], updated_at=200)
+
+
+async def contents_dropped_and_made_again(spot: KnowledgeSpot, docs: KnowledgeStore, faq: KnowledgeStore) -> None:
+    """Bases docs and faq each hold one content about vacation days (c1, f1); then the contents
+    table of ``spot`` is dropped, and a call of docs finds it missing and has it made again."""
+    await completed(docs, "c1", "vacation days")
+    await completed(faq, "f1", "vacation days", base="faq")
+    await drop_knowledge_tables(spot, "agno_knowledge")
+    with pytest.raises(StorageUnavailable):
+        await docs.get_content("c1")
+    await repair_of(docs).settled()
 
 
 async def found(store: KnowledgeStore, text: str) -> list[str]:
@@ -258,14 +269,7 @@ async def test_a_dropped_contents_table_takes_the_chunks_of_what_it_held_from_ev
 ) -> None:
     """A search must never find a chunk whose content is gone (it could not be listed or deleted)."""
     docs, faq = await spot.open("docs"), await spot.open("faq")
-    await completed(docs, "c1", "vacation days")
-    await faq.add_content(knowledge_content("f1", "faq"))
-    assert await faq.complete_content("f1", [knowledge_chunk("f1", "vacation days")], updated_at=200)
-    await drop_knowledge_tables(spot, "agno_knowledge")
-
-    with pytest.raises(StorageUnavailable):
-        await docs.get_content("c1")
-    await repair_of(docs).settled()
+    await contents_dropped_and_made_again(spot, docs, faq)
     found_after = await found(docs, "vacation days"), await found(faq, "vacation days")
     counted = await docs.counts(), await faq.counts()
     await completed(docs, "c2", "vacation days")
@@ -362,8 +366,7 @@ async def test_a_repair_failing_between_making_the_contents_table_again_and_dele
     too, fails and starts the repair again until one does both; no search finds those chunks."""
     docs, faq = await spot.open("docs"), await spot.open("faq")
     await completed(docs, "c1", "vacation days")
-    await faq.add_content(knowledge_content("f1", "faq"))
-    assert await faq.complete_content("f1", [knowledge_chunk("f1", "vacation days")], updated_at=200)
+    await completed(faq, "f1", "vacation days", base="faq")
     await drop_knowledge_tables(spot, "agno_knowledge")
 
     async with deletes_failing(spot, "knowledge_faq"):
@@ -396,14 +399,7 @@ async def test_a_dropped_contents_table_takes_no_chunk_of_a_base_whose_contents_
     other = KnowledgeSpot(spot.kind, other_database, spot.environ, spot.data_dir)
     try:
         docs, faq = await spot.open("docs"), await other.open("faq")
-        await completed(docs, "c1", "vacation days")
-        await faq.add_content(knowledge_content("f1", "faq"))
-        assert await faq.complete_content("f1", [knowledge_chunk("f1", "vacation days")], updated_at=200)
-        await drop_knowledge_tables(spot, "agno_knowledge")
-
-        with pytest.raises(StorageUnavailable):
-            await docs.get_content("c1")
-        await repair_of(docs).settled()
+        await contents_dropped_and_made_again(spot, docs, faq)
 
         assert await found(docs, "vacation days") == [] and await docs.counts() == (0, 0)
         assert await found(faq, "vacation days") == ["f1"] and await faq.counts() == (1, 1)
