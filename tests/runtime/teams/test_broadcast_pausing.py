@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentos_runtime.runs import RunRegistry, RunRequest, build_agents
-from agentos_runtime.runs.composing import build_teams
+from agentos_runtime.runs import RunRequest
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.pausing import Decision, PausedRun
 from agentos_runtime.runs.teams import Team
 from agentos_runtime.storage.memory import InMemoryDatabase
 
 from tests.runtime.engine.fakes import FakeChatModel, call, runtime_config, say
+from tests.runtime.teams.in_memory import stored_run, teams_in_memory
 
 JSON = dict[str, Any]
 ADD = json.dumps({"expression": "2 + 3"})
@@ -35,18 +35,8 @@ def broadcast_team(
         teams=[{"id": "t", "model": "lead", "members": ["a", "b"], "mode": "broadcast"}],
     )
     models = {"lead": leader, "ma": adder, "mb": counter}
-    database = InMemoryDatabase(id="db")
-    registry = RunRegistry()
-    agents = build_agents(config, models=models, databases={"db": database}, registry=registry)
-    teams = build_teams(config, agents=agents, models=models, databases={"db": database}, registry=registry)
+    teams, database = teams_in_memory(config, models)
     return teams["t"], database
-
-
-async def stored_run(database: InMemoryDatabase) -> JSON:
-    row = await database.sessions.get_session("s1")
-    assert row is not None and row.runs is not None
-    [run] = row.runs
-    return run
 
 
 def member_run(run: JSON, member_id: str) -> JSON:

@@ -9,13 +9,13 @@ import json
 from typing import Any
 
 import pytest
-from agentos_runtime.runs import RunRegistry, RunRequest, build_agents
-from agentos_runtime.runs.composing import build_teams
+from agentos_runtime.runs import RunRequest
 from agentos_runtime.runs.pausing import Decision, PausedRun
 from agentos_runtime.runs.teams import MemberGone, Team, waiting_member_runs
 from agentos_runtime.storage.memory import InMemoryDatabase
 
 from tests.runtime.engine.fakes import FakeChatModel, call, runtime_config, say
+from tests.runtime.teams.in_memory import stored_run, teams_in_memory
 
 JSON = dict[str, Any]
 ADD = json.dumps({"expression": "2 + 3"})
@@ -38,18 +38,8 @@ def outer_team(
         ],
     )
     models = {"outer": outer, "inner": inner, "ma": adder}
-    database = InMemoryDatabase(id="db")
-    registry = RunRegistry()
-    agents = build_agents(config, models=models, databases={"db": database}, registry=registry)
-    teams = build_teams(config, agents=agents, models=models, databases={"db": database}, registry=registry)
+    teams, database = teams_in_memory(config, models)
     return teams["o"], database
-
-
-async def stored_run(database: InMemoryDatabase) -> JSON:
-    row = await database.sessions.get_session("s1")
-    assert row is not None and row.runs is not None
-    [run] = row.runs
-    return run
 
 
 async def test_a_nested_teams_member_pausing_pauses_the_outer_team_run_with_the_members_requirement() -> None:
