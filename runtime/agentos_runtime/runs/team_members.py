@@ -14,7 +14,7 @@ from typing import Any
 
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.nesting import Executor
-from agentos_runtime.runs.pausing import member_waiting
+from agentos_runtime.runs.pausing import member_id_of, member_waiting
 from agentos_runtime.runs.team_prompt import MemberCard
 
 JSON = dict[str, Any]
@@ -80,9 +80,9 @@ def broadcast_answer(members: Sequence[Executor], outputs: Sequence[JSON]) -> tu
     One line per member, in member order: its answer (``member_answer``), that it waits for a
     person (``member_waiting``) while its run is ``PAUSED``, or "no answer" when it has no run
     among ``outputs`` (the team run's member budget was spent). A run is the member's when it
-    carries the member's id (``agent_id``, or ``team_id`` for a member team).
+    carries the member's id (``pausing.member_id_of``).
     """
-    by_owner = {output.get("agent_id") or output.get("team_id"): output for output in outputs}
+    by_owner = {member_id_of(output): output for output in outputs}
     lines: list[str] = []
     answered = False
     for member in members:
