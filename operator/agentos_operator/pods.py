@@ -361,4 +361,5 @@ def _unschedulable(said: str) -> str:
         what = "relax spec.affinity, or add nodes"
     else:
         what = "free or add what the scheduler names"
-    return f"the scheduler finds no node for the pods ({quote(reasons)}): {what}; the scheduler retries on its own"
+    said_why = f" ({quote(reasons)})" if reasons else ""  # a scheduler that gave no words: none quoted
+    return f"the scheduler finds no node for the pods{said_why}: {what}; the scheduler retries on its own"

@@ -545,3 +545,11 @@ def test_the_previous_pods_serving_is_said_after_a_cause_of_any_length() -> None
 
     assert entry["message"].endswith("; the previous pods serve meanwhile")
     assert len(entry["message"]) <= conditions.MESSAGE_MAX_LENGTH
+
+
+def test_a_scheduler_that_gave_no_words_is_not_quoted_as_empty() -> None:
+    trouble = diagnosed(pod(unschedulable=""))
+
+    assert trouble is not None and trouble.reason == "Unschedulable"
+    assert "('')" not in trouble.message and "()" not in trouble.message
+    assert trouble.message.startswith("the scheduler finds no node for the pods: ")
