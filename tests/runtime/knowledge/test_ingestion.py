@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,6 +264,32 @@ class SlowReading:
     docs: KnowledgeBase
     added: Content
     pages_begun: list[int]
+    readers: ActiveReaders
+
+
+class ActiveReaders:
+    """How many threads are inside the document reader now, counted by a wrapper around it
+    (walking other threads' frames is racy on CPython 3.11: a frame can be freed mid-walk)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def wrap(self, read: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self._count += 1
+            try:
+                return read(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self._count -= 1
+
+        return counted
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._count
 
 
 async def reading_a_slow_pdf(space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch) -> SlowReading:
@@ -271,7 +297,7 @@ async def reading_a_slow_pdf(space: KnowledgeSpace, monkeypatch: pytest.MonkeyPa
     (half a minute or more, within raised limits), once its reading thread has begun. Which
     pages were begun is counted, so a test can tell a reading stopped within its page from one
     waited for, however slow the machine."""
-    from agentos_runtime.knowledge import reading
+    from agentos_runtime.knowledge import ingestion, reading
 
     from tests.runtime.knowledge.test_reading import shared_stream_pdf
 
@@ -285,12 +311,14 @@ async def reading_a_slow_pdf(space: KnowledgeSpace, monkeypatch: pytest.MonkeyPa
         start_page(watch, page, number)
 
     monkeypatch.setattr(reading._PdfWatch, "start_page", counting_start_page)
+    readers = ActiveReaders()
+    monkeypatch.setattr(ingestion, "read_content", readers.wrap(reading.read_content))
     hub = await space.open()
     docs = hub["docs"]
     added = await docs.add(Upload(data=shared_stream_pdf(150_000, 8), filename="slow.pdf"))
     while not docs.pipeline.reading(added.id):
         await asyncio.sleep(0.01)
-    return SlowReading(hub, docs, added, pages_begun)
+    return SlowReading(hub, docs, added, pages_begun, readers)
 
 
 async def test_deleting_a_content_stops_the_reading_of_its_pdf(
@@ -311,31 +339,19 @@ async def test_closing_the_hub_stops_the_reading_thread_instead_of_waiting_for_i
     sqlite_space: KnowledgeSpace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slow = await reading_a_slow_pdf(sqlite_space, monkeypatch)
-    assert _reading_threads() == 1
+    assert len(slow.readers) == 1
 
     begun_before = len(slow.pages_begun)
     await slow.hub.close()
-    await asyncio.wait_for(_no_reading_thread(), timeout=120)
+    await asyncio.wait_for(_no_reading_thread(slow.readers), timeout=120)
 
     assert len(slow.pages_begun) <= begun_before + 1 < 8  # the page being parsed at most, not the ones after it
     assert not slow.docs.pipeline.reading(slow.added.id)
 
 
-async def _no_reading_thread() -> None:
-    while _reading_threads():
+async def _no_reading_thread(readers: ActiveReaders) -> None:
+    while len(readers):
         await asyncio.sleep(0.05)
-
-
-def _reading_threads() -> int:
-    """Threads running the document reader's code now."""
-    from agentos_runtime.knowledge import reading
-
-    busy = 0
-    for frame in sys._current_frames().values():
-        while frame is not None and frame.f_code.co_filename != reading.__file__:
-            frame = frame.f_back  # type: ignore[assignment]
-        busy += frame is not None
-    return busy
 
 
 async def test_the_queue_runs_at_most_its_concurrency_at_once_and_knows_when_it_is_idle() -> None:
