@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--runtime-image", help="image of resources that name none")
     parser.add_argument("--resync-seconds", type=float, help="how often every resource is reconciled anyway")
+    parser.add_argument(
+        "--pods-grace-seconds",
+        type=float,
+        help="how long a rollout may make no progress before its pods are looked at to say why",
+    )
+    parser.add_argument("--max-concurrent-reconciles", type=int, help="reconciles running at once")
     parser.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 disables)")
     parser.add_argument("--health-port", type=int, help="liveness/readiness port (0 disables)")
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -112,7 +118,16 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
     """The environment's settings with the flags given on the command line on top."""
     from agentos_operator.settings import OperatorSettings
 
-    fields = ("runtime_image", "resync_seconds", "metrics_port", "health_port", "log_level", "log_format")
+    fields = (
+        "runtime_image",
+        "resync_seconds",
+        "pods_grace_seconds",
+        "max_concurrent_reconciles",
+        "metrics_port",
+        "health_port",
+        "log_level",
+        "log_format",
+    )
     overrides: dict[str, Any] = {field: getattr(args, field) for field in fields if getattr(args, field) is not None}
     if args.leader_election:
         overrides["leader_election"] = True

@@ -69,6 +69,25 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert parse("--leader-election").leader_election
 
 
+def test_the_pods_grace_and_the_reconciles_at_once_have_flags_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTOS_PODS_GRACE_SECONDS", "90")
+    monkeypatch.setenv("AGENTOS_MAX_CONCURRENT_RECONCILES", "4")
+
+    assert (parse().pods_grace_seconds, parse().max_concurrent_reconciles) == (90, 4)
+    settings = parse("--pods-grace-seconds", "7.5", "--max-concurrent-reconciles", "20")
+    assert (settings.pods_grace_seconds, settings.max_concurrent_reconciles) == (7.5, 20)
+
+
+def test_a_flag_out_of_range_is_refused_naming_its_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    running.add_arguments(parser)
+
+    assert running.run(parser.parse_args(["--pods-grace-seconds", "0"])) == 2
+    assert "pods_grace_seconds" in capsys.readouterr().err
+
+
 def test_defaults_watch_every_namespace_without_leader_election() -> None:
     settings = OperatorSettings()
 
