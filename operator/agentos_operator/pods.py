@@ -6,8 +6,11 @@ rollout is not done and the pods could have been expected ready by now (``when_t
 Deployment made no progress for ``grace`` seconds (by the Deployment controller's own clock, the
 ``Progressing`` condition's ``lastUpdateTime``; from when it became unavailable, for a Deployment
 that was), or its progress deadline passed. Pods that are simply starting are never listed.
-Then one LIST of at most ``SAMPLE`` pods by the Deployment's selector, each read into a
-``PodState`` at once (``pod_state_of``), and ``diagnose`` names the most telling reason.
+Then the pods are listed by the Deployment's selector in pages of ``SAMPLE``, each read into a
+``PodState`` at once (``pod_state_of``) and kept only when not ready, until ``SAMPLE`` unready
+ones are kept, the list ends, or ``PAGES`` pages were read (``unready``): many ready replicas
+do not hide the few that are not, and one page is the usual look. ``diagnose`` names the most
+telling reason.
 
 Nothing wakes a resource when its pod starts crashing (the Deployment's status does not change),
 so the reconciler looks again after as long as the rollout has been stuck, up to a limit, until
@@ -38,8 +41,11 @@ from agentos_operator.conditions import PodTrouble, quote
 from agentos_operator.render.deployment import CONTAINER_NAME
 from agentos_operator.render.sidecars import sidecar_name
 
-# How many pods one look lists (``limit``): a sample is enough to say why, and bounds the memory.
+# How many pods one page of a look lists (``limit``), and how many unready ones a look keeps: a
+# sample is enough to say why, and bounds the memory.
 SAMPLE = 20
+# How many pages one look reads at most: up to 200 pods, for a few unready among many ready.
+PAGES = 10
 # The shortest wait before looking again, so that clock rounding cannot make a busy loop.
 SHORTEST_WAIT = 1.0
 # Containers still being created are said to be stuck only in pods this many graces old: the
@@ -142,6 +148,12 @@ def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None)
         and generation is not None
         and ready.get("observedGeneration") == generation
     )
+
+
+def unready(pods: Sequence[Mapping[str, Any]]) -> list[PodState]:
+    """What ``diagnose`` reads of the listed pods that are not ready (those being deleted or
+    finished left out)."""
+    return [state for state in map(pod_state_of, pods) if state is not None and not state.ready]
 
 
 def pod_state_of(pod: Mapping[str, Any]) -> PodState | None:

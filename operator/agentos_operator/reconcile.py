@@ -265,14 +265,34 @@ async def _why_not_ready(
     if not look.now:
         return None
     try:
-        listed = await ctx.api.list(kinds.POD, key[0], label_selector=rollout.selector or None, limit=pods.SAMPLE)
+        states = await _unready_pods(ctx, key[0], rollout.selector)
     except ApiError as error:
         # The status then says how many pods are ready, as it would without the look.
         ctx.logger.warning("could not list the pods of %s/%s to say why they are not ready: %s", *key, error)
         return None
-    states = [state for state in map(pods.pod_state_of, listed) if state is not None]
-    del listed  # only what ``diagnose`` reads is kept, and nothing past this reconcile
     return pods.diagnose(states, now=now, grace=settings.pods_grace_seconds, selector=rollout.selector)
+
+
+async def _unready_pods(ctx: Context, namespace: str, selector: str) -> list[pods.PodState]:
+    """The pods ``selector`` selects that are not ready, as ``diagnose`` reads them: pages of
+    ``pods.SAMPLE`` until as many are found, the list ends, or ``pods.PAGES`` pages were read.
+    Only what ``diagnose`` reads is kept, and nothing past this reconcile."""
+    found: list[pods.PodState] = []
+    token: str | None = None
+    for _ in range(pods.PAGES):
+        page = await ctx.api.list_metadata(
+            kinds.POD,
+            namespace,
+            limit=pods.SAMPLE,
+            continue_token=token,
+            label_selector=selector or None,
+            whole=True,
+        )
+        found += pods.unready(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or None
+        if len(found) >= pods.SAMPLE or token is None:
+            break
+    return found[: pods.SAMPLE]
 
 
 async def _deployment(ctx: Context, namespace: str, name: str) -> dict[str, Any] | None:

@@ -74,6 +74,26 @@ async def crashing_pod(cluster: Cluster, name: str) -> None:
     await cluster.api.patch(PODS, "ns1", body["metadata"]["name"], {"status": status}, subresource="status")
 
 
+async def ready_pods(cluster: Cluster, name: str, count: int) -> None:
+    """``count`` ready pods of ``name``'s Deployment (created before any other, they are listed first)."""
+    deployment = cluster.get(DEPLOYMENTS, name)
+    assert deployment is not None
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    for number in range(count):
+        pod_name = f"{name}-5d8f7-ready{number:03d}"
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": pod_name, "labels": labels},
+            "spec": {"containers": [{"name": "agentos", "image": "registry.example/agentos-runtime:test"}]},
+        }
+        await cluster.api.create(PODS, body, namespace="ns1")
+        running = {"name": "agentos", "ready": True, "restartCount": 0, "state": {"running": {}}}
+        status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        status["containerStatuses"] = [running]
+        await cluster.api.patch(PODS, "ns1", pod_name, {"status": status}, subresource="status")
+
+
 def pod_lists(cluster: Cluster, mark: int) -> int:
     return sum(1 for r in cluster.api.requests_since(mark) if r.url.path.endswith("/pods"))
 
@@ -115,6 +135,53 @@ async def test_a_crash_loop_nothing_announces_is_found_by_a_later_look_told_once
 
     await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True", what="Ready")
     assert cluster.condition("demo", "Degraded")["status"] == "False"
+
+
+async def test_a_crashing_pod_listed_after_many_ready_ones_is_found_in_a_later_page(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(pods_grace_seconds=0.5)
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment")
+    await ready_pods(cluster, "demo", 45)  # more than two pages of ready pods before it
+    await crashing_pod(cluster, "demo")
+    mark = cluster.api.mark()
+
+    await stuck_rollout(cluster, "demo", progressed=now())
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "CrashLoopBackOff", what="the look")
+    pages = [r for r in cluster.api.requests_since(mark) if r.url.path.endswith("/pods")]
+    assert len(pages) >= 3
+    assert all(r.params.get("limit") == "20" for r in pages)
+    assert any(r.params.get("continue") for r in pages)
+
+
+async def test_a_look_reads_at_most_ten_pages_of_pods(cluster: Cluster, start_operator: StartOperator) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(pods_grace_seconds=0.5)
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment")
+    await ready_pods(cluster, "demo", 230)  # eleven pages and a half
+    await crashing_pod(cluster, "demo")  # beyond what a look reads
+    mark = cluster.api.mark()
+
+    await stuck_rollout(cluster, "demo", progressed=now())
+
+    def looks() -> list[int]:
+        """Pages read by each look begun since the mark (a look's first page has no ``continue``)."""
+        counted: list[int] = []
+        for request in cluster.api.requests_since(mark):
+            if request.url.path.endswith("/pods"):
+                if not request.params.get("continue"):
+                    counted.append(0)
+                if counted:
+                    counted[-1] += 1
+        return counted
+
+    await eventually(lambda: len(looks()) >= 2, what="two looks")
+    assert looks()[0] == 10
+    assert cluster.condition("demo", "Ready")["reason"] == "DeploymentUnavailable"
 
 
 async def test_pods_simply_starting_and_a_ready_resource_cost_no_pod_list(
