@@ -138,16 +138,15 @@ def when_to_look(
     return Look(now=True, again_in=max(min(max(stuck_for, grace), longest), SHORTEST_WAIT))
 
 
-def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None) -> bool:
-    """Whether a status says why the pods of the resource's ``generation`` are not ready: its
-    ``Ready`` condition gives one of ``conditions.POD_REASONS``, observed at that generation
-    (after a spec change the new pods start afresh: they get their ``grace``)."""
+def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None) -> str | None:
+    """The reason a status gives why the pods of the resource's ``generation`` are not ready:
+    its ``Ready`` condition's, one of ``conditions.POD_REASONS``, observed at that generation
+    (after a spec change the new pods start afresh: they get their ``grace``); else None."""
     ready = conditions.find(status_conditions, conditions.READY) or {}
-    return (
-        ready.get("reason") in conditions.POD_REASONS
-        and generation is not None
-        and ready.get("observedGeneration") == generation
-    )
+    reason = ready.get("reason")
+    if reason in conditions.POD_REASONS and generation is not None and ready.get("observedGeneration") == generation:
+        return str(reason)
+    return None
 
 
 def unready(pods: Sequence[Mapping[str, Any]]) -> list[PodState]:
@@ -217,29 +216,35 @@ _RANKS = {
 _CANNOT_START, _NOT_READY, _STILL_CREATING = 5, 6, 7
 
 
-def diagnose(pods: Sequence[PodState], *, now: datetime.datetime, grace: float, selector: str) -> PodTrouble | None:
+def diagnose(
+    pods: Sequence[PodState], *, now: datetime.datetime, grace: float, selector: str, told: str | None = None
+) -> PodTrouble | None:
     """The most telling reason the pods are not ready, or None when they say nothing of it.
 
     The same pods give the same answer in any order. What may still pass (a readiness probe
-    not passed yet) counts only in pods older than ``grace``; containers still being created, in
-    pods older than ``STILL_CREATING_GRACES`` graces.
+    not passed yet) counts only in pods older than ``grace``, or in any pod once the status
+    ``told`` it (``PODS_NOT_READY`` for this generation: a pod replaced meanwhile, of the same
+    spec, is no sign the cause went, and the status would forget it for a grace period and then
+    tell it again); containers still being created, in pods older than ``STILL_CREATING_GRACES``
+    graces.
     """
+    known = told == conditions.PODS_NOT_READY
     found: list[tuple[int, str, str]] = []  # (rank, reason, message)
     where = f"`kubectl describe pods -l {selector}`" if selector else "`kubectl describe pods`"
     for pod in pods:
         if pod.ready:
             continue
         age = None if pod.created is None else (now - pod.created).total_seconds()
-        old = age is None or age >= grace
+        old = known or age is None or age >= grace
         very_old = age is None or age >= grace * STILL_CREATING_GRACES
         if pod.unschedulable is not None:
             found.append(
                 (_RANKS[conditions.UNSCHEDULABLE], conditions.UNSCHEDULABLE, _unschedulable(pod.unschedulable))
             )
         for container in pod.containers:
-            told = _container_trouble(container, where=where, selector=selector, old=old, very_old=very_old)
-            if told is not None:
-                found.append(told)
+            trouble = _container_trouble(container, where=where, selector=selector, old=old, very_old=very_old)
+            if trouble is not None:
+                found.append(trouble)
     if not found:
         return None
     _, reason, message = min(found)

@@ -243,7 +243,7 @@ async def _why_not_ready(
     deployment: Mapping[str, Any],
     rollout: conditions.Rollout | None,
     *,
-    told: bool,
+    told: str | None,
 ) -> conditions.PodTrouble | None:
     """Why the pods of a rollout that is not done are not ready, once they could have been (or
     the status already ``told`` why: ``pods.told``); and a look again later. None while there is
@@ -259,7 +259,11 @@ async def _why_not_ready(
     settings = ctx.settings
     now = ctx.now()
     look = pods.when_to_look(
-        deployment, now=now, grace=settings.pods_grace_seconds, longest=settings.error_retry_max_seconds, told=told
+        deployment,
+        now=now,
+        grace=settings.pods_grace_seconds,
+        longest=settings.error_retry_max_seconds,
+        told=told is not None,
     )
     ctx.recheck(key, look.again_in)
     if not look.now:
@@ -270,7 +274,7 @@ async def _why_not_ready(
         # The status then says how many pods are ready, as it would without the look.
         ctx.logger.warning("could not list the pods of %s/%s to say why they are not ready: %s", *key, error)
         return None
-    return pods.diagnose(states, now=now, grace=settings.pods_grace_seconds, selector=rollout.selector)
+    return pods.diagnose(states, now=now, grace=settings.pods_grace_seconds, selector=rollout.selector, told=told)
 
 
 async def _unready_pods(ctx: Context, namespace: str, selector: str) -> list[pods.PodState]:

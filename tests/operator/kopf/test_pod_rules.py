@@ -264,6 +264,19 @@ def test_ready_pods_and_pods_still_starting_say_nothing() -> None:
     assert diagnosed(young_pull).reason == "ImagePullBackOff"  # type: ignore[union-attr]
 
 
+def test_a_replaced_pod_failing_its_probe_is_said_at_once_when_the_status_told_so_already() -> None:
+    replaced = pod(container(), created=JUST_NOW)
+    said = pods.diagnose([replaced], now=NOW, grace=60, selector=SELECTOR, told="PodsNotReady")
+
+    assert said is not None and said.reason == "PodsNotReady"
+    assert said.message.startswith("container 'agentos' runs but does not become ready")
+    # Only what the status told: another reason told, or none, still gives a young pod its grace.
+    assert pods.diagnose([replaced], now=NOW, grace=60, selector=SELECTOR, told="CrashLoopBackOff") is None
+    assert diagnosed(replaced) is None
+    creating = pod(container(waiting="ContainerCreating"), created=JUST_NOW)
+    assert pods.diagnose([creating], now=NOW, grace=60, selector=SELECTOR, told="PodsNotReady") is None
+
+
 # -- what a listed pod is read as -----------------------------------------------------------------------
 
 
@@ -415,12 +428,12 @@ def told_status(reason: str, generation: int = 2) -> list[dict[str, Any]]:
 
 
 def test_only_a_status_that_says_why_this_generations_pods_are_not_ready_has_told() -> None:
-    assert pods.told(told_status("CrashLoopBackOff"), 2) is True
-    assert pods.told(told_status("PodsNotReady"), 2) is True
-    assert pods.told(told_status("CrashLoopBackOff", generation=1), 2) is False, "a spec change: new pods start"
-    assert pods.told(told_status("DeploymentUnavailable"), 2) is False
-    assert pods.told(told_status("PodsNotCreated"), 2) is False, "read from the Deployment, not from the pods"
-    assert pods.told([], 2) is False
+    assert pods.told(told_status("CrashLoopBackOff"), 2) == "CrashLoopBackOff"
+    assert pods.told(told_status("PodsNotReady"), 2) == "PodsNotReady"
+    assert pods.told(told_status("CrashLoopBackOff", generation=1), 2) is None, "a spec change: new pods start"
+    assert pods.told(told_status("DeploymentUnavailable"), 2) is None
+    assert pods.told(told_status("PodsNotCreated"), 2) is None, "read from the Deployment, not from the pods"
+    assert pods.told([], 2) is None
 
 
 # -- what the status says ---------------------------------------------------------------------------------

@@ -94,6 +94,23 @@ async def ready_pods(cluster: Cluster, name: str, count: int) -> None:
         await cluster.api.patch(PODS, "ns1", pod_name, {"status": status}, subresource="status")
 
 
+async def unready_pod(cluster: Cluster, name: str, pod_name: str) -> None:
+    """A pod of ``name``'s Deployment whose runtime container runs but fails its readiness probe."""
+    deployment = cluster.get(DEPLOYMENTS, name)
+    assert deployment is not None
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": pod_name, "labels": labels},
+        "spec": {"containers": [{"name": "agentos", "image": "registry.example/agentos-runtime:test"}]},
+    }
+    await cluster.api.create(PODS, body, namespace="ns1")
+    running = {"name": "agentos", "ready": False, "restartCount": 0, "state": {"running": {}}}
+    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [running]}
+    await cluster.api.patch(PODS, "ns1", pod_name, {"status": status}, subresource="status")
+
+
 def pod_lists(cluster: Cluster, mark: int) -> int:
     return sum(1 for r in cluster.api.requests_since(mark) if r.url.path.endswith("/pods"))
 
@@ -182,6 +199,35 @@ async def test_a_look_reads_at_most_ten_pages_of_pods(cluster: Cluster, start_op
     await eventually(lambda: len(looks()) >= 2, what="two looks")
     assert looks()[0] == 10
     assert cluster.condition("demo", "Ready")["reason"] == "DeploymentUnavailable"
+
+
+async def test_a_pod_failing_its_probe_replaced_by_a_young_one_keeps_the_status_and_its_one_warning(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(pods_grace_seconds=4)  # the first pod must age past it; looks come every second
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment")
+    await unready_pod(cluster, "demo", "demo-5d8f7-first")
+    await stuck_rollout(cluster, "demo", progressed=now() - datetime.timedelta(hours=1))
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "PodsNotReady", what="the look")
+    said = cluster.condition("demo", "Ready")["message"]
+
+    def warnings() -> list[str]:
+        return [e["reason"] for e in cluster.events_about("demo") if e["type"] == "Warning"]
+
+    await eventually(lambda: warnings() == ["PodsNotReady"], what="one Warning")
+
+    # The pod is evicted and replaced: the new one, younger than the grace period, fails alike.
+    # (Two looks: the status the first one wrote is in before the second begins.)
+    await cluster.api.delete(PODS, "ns1", "demo-5d8f7-first")
+    await unready_pod(cluster, "demo", "demo-5d8f7-second")
+    mark = cluster.api.mark()
+    await eventually(lambda: pod_lists(cluster, mark) >= 2, what="two more looks")
+
+    assert cluster.condition("demo", "Ready")["message"] == said
+    assert [r for r in cluster.api.writes_since(mark) if "agentosconfigs" in r.url.path] == []
+    assert warnings() == ["PodsNotReady"]
 
 
 async def test_pods_simply_starting_and_a_ready_resource_cost_no_pod_list(
