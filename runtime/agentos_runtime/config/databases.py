@@ -129,7 +129,9 @@ class DatabaseConfig(DatabaseFields):
         description="Environment variable holding the URL (default `DATABASE_URL` for postgres, `REDIS_URL` for redis).",
     )
     path: str | None = Field(
-        default=None, min_length=1, description="SQLite file path (default: `<data dir>/<id>.db`)."
+        default=None,
+        min_length=1,
+        description="SQLite file path (default: `<data dir>/<id>.db`); two databases may not share one file.",
     )
 
     @property

@@ -7,6 +7,7 @@ side, a Secret reference on the other). ``check_references`` runs on either.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -250,9 +251,20 @@ def _knowledge_references(doc: ConfigDocument, at: _At, db_ids: set[str], camel_
 def _shared_storage(databases: Sequence[DatabaseFields], at: _At) -> Iterator[Problem]:
     """Two declared databases on one server that would share tables or keys: a PostgreSQL schema
     (the runs table has one name in every schema, and its foreign key follows one sessions table),
-    or Redis key prefixes one of which holds the other's keys (``p`` holds ``p:sessions:...``)."""
+    Redis key prefixes one of which holds the other's keys (``p`` holds ``p:sessions:...``), or
+    one SQLite file (two connections writing one file wait on each other's locks, and each lists
+    the other's sessions)."""
     for j, later in enumerate(databases):
         for earlier in databases[:j]:
+            if later.type == earlier.type == "sqlite":
+                file = _sqlite_file(later)
+                if file is not None and file == _sqlite_file(earlier):
+                    yield Problem(
+                        at("databases", j, "path"),
+                        f"database '{earlier.id}' uses the SQLite file '{file}' too: give each database a file"
+                        " of its own, or declare one database and refer to it from both",
+                    )
+                continue
             if later.type != earlier.type or later.server() != earlier.server():
                 continue
             if later.type == "postgres" and later.db_schema == earlier.db_schema:
@@ -267,6 +279,13 @@ def _shared_storage(databases: Sequence[DatabaseFields], at: _At) -> Iterator[Pr
                     f"database '{earlier.id}' keeps its keys under '{earlier.key_prefix}:' on the same server,"
                     f" and '{later.key_prefix}' would share them: give each database a prefix of its own",
                 )
+
+
+def _sqlite_file(database: DatabaseFields) -> str | None:
+    """A SQLite database's ``path`` as set (``a/./b.db`` and ``a/b.db`` alike), or None when it
+    has none (its file is then named by its id, which no other database has)."""
+    path = getattr(database, "path", None)
+    return posixpath.normpath(path) if isinstance(path, str) else None
 
 
 def _nested_prefixes(one: str, other: str) -> bool:

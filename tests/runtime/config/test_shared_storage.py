@@ -1,5 +1,5 @@
 """Declared databases never share storage by accident: a PostgreSQL schema of one server, Redis key
-prefixes one of which holds the other's keys, PostgreSQL's own schemas, schema names PostgreSQL
+prefixes one of which holds the other's keys, a SQLite file, PostgreSQL's own schemas, schema names PostgreSQL
 would cut to one. Each validated once; then runs failed on a foreign key, a database listed
 another's sessions and memories, or every request answered 503."""
 
@@ -35,6 +35,25 @@ def test_two_postgres_databases_of_one_server_may_not_share_a_schema() -> None:
         problems_of(
             {"id": "pa", "type": "postgres", "db_schema": "shared"},
             {"id": "pb", "type": "postgres", "db_schema": "shared", "url_env": "OTHER_DATABASE_URL"},
+        )
+        == []
+    )
+
+
+def test_two_sqlite_databases_may_not_share_a_file() -> None:
+    assert problems_of(
+        {"id": "memory", "type": "sqlite", "path": "/data/agentos.db"},
+        {"id": "sessions", "type": "sqlite", "path": "/data/./agentos.db", "tables": {"sessions": "other_sessions"}},
+    ) == [
+        "databases[1].path: database 'memory' uses the SQLite file '/data/agentos.db' too: give each database"
+        " a file of its own, or declare one database and refer to it from both"
+    ]
+    assert (
+        problems_of(
+            {"id": "memory", "type": "sqlite", "path": "/data/memory.db"},
+            {"id": "sessions", "type": "sqlite", "path": "/data/sessions.db"},
+            {"id": "other", "type": "sqlite"},
+            {"id": "more", "type": "sqlite"},
         )
         == []
     )
