@@ -285,5 +285,8 @@ async def test_a_stuck_rollout_whose_previous_pods_come_and_go_is_told_once_and_
         lambda: ready() == ("CrashLoopBackOff", f"{cause}; the previous pods serve meanwhile"),
         what="the previous pods serving again",
     )
+    # The Event goes out beside the status write: the next look begins once that reconcile ended.
+    mark = cluster.api.mark()
+    await eventually(lambda: pod_lists(cluster, mark) >= 1, what="the next look")
 
     assert warnings() == ["CrashLoopBackOff"]
