@@ -12,7 +12,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,23 @@ async def serve_replicas(  # type: ignore[no-untyped-def]
     **kw: Any,
 ):
     """``count`` apps on ``config_text`` sharing its isolated databases, as replicas do (``serve_on``)."""
+    async with shared_storage(kind, tmp_path, databases=databases, urls=urls, **kw) as serving:
+        async with AsyncExitStack() as replicas:
+            yield [await replicas.enter_async_context(serving(config_text)) for _ in range(count)]
+
+
+@asynccontextmanager
+async def shared_storage(  # type: ignore[no-untyped-def]
+    kind: str,
+    tmp_path: Path,
+    *,
+    databases: Mapping[str, dict[str, Any]] | None = None,
+    urls: Mapping[str, str] | None = None,
+    **kw: Any,
+):
+    """``databases`` (id to extra fields) on backend ``kind``, each isolated, and a way to serve
+    any config on them (``serving(config_text)``, an app's context): apps one after the other on
+    changed configs over the same stored runs, as a redeploy gives them."""
     databases = databases or {"main-db": {}}
     ids = tuple(databases)
     async with isolated_storage(kind, tmp_path) as storage:
@@ -196,17 +213,14 @@ async def serve_replicas(  # type: ignore[no-untyped-def]
             if kind == "redis":
                 entry["key_prefix"] = f"{base.key_prefix}_{index}"
             entries.append(entry)
-        text = with_databases(config_text, entries)
+        environ = {**storage.environ, **(urls or {})}
+
+        def serving(config_text: str) -> AbstractAsyncContextManager[Served]:
+            text = with_databases(config_text, entries)
+            return serve(text, data_dir=tmp_path, open_database=open_database, environ=environ, **kw)
+
         try:
-            environ = {**storage.environ, **(urls or {})}
-            async with AsyncExitStack() as replicas:
-                served = [
-                    await replicas.enter_async_context(
-                        serve(text, data_dir=tmp_path, open_database=open_database, environ=environ, **kw)
-                    )
-                    for _ in range(count)
-                ]
-                yield served
+            yield serving
         finally:
             await _drop(kind, base, len(ids))
 

@@ -139,7 +139,7 @@ async def test_a_run_waiting_on_a_member_no_longer_in_the_team_is_refused(
     assert response.status_code == 409
     assert response.json()["detail"] == (
         f"run '{run['run_id']}' waits on a run of member 'assistant', which is no longer a member of team 'crew': "
-        "it cannot go on"
+        "it cannot go on; put 'assistant' back among the members of team 'crew' to continue it, or start a new run"
     )
     assert len(fake_openai.requests) == 2
 

@@ -120,6 +120,38 @@ async def test_a_run_paused_on_a_step_the_workflow_no_longer_has_is_refused(
     assert len(fake_openai.requests) == 1
 
 
+async def test_a_run_paused_in_a_step_teams_member_that_left_the_team_is_refused_naming_what_to_do(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    database = InMemoryDatabase(id="main-db")
+
+    async def shared(config: Any, **_: Any) -> InMemoryDatabase:
+        return database
+
+    config = document(fake_openai.base_url)
+    config["databases"] = [{"id": "main-db", "type": "sqlite"}]
+    config["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    config["workflows"][0]["steps"][0] = {"name": "add", "team": "crew"}
+    delegate = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add"}', id="d1")
+    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as before:
+        fake_openai.script(Reply.call(delegate), Reply.call(ADD))
+        form = {"message": "add 2 and 3", "stream": "false", "session_id": "s1"}
+        run = (await before.client.post("/workflows/flow/runs", data=form)).json()
+    assert run["status"] == "PAUSED"
+    config["teams"][0]["members"] = ["teller"]
+
+    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as after:
+        response = await go_on(after, run, decided(run, True))
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"run '{run['run_id']}' waits on a run of member 'assistant', which is no longer a member of team 'crew' of "
+        "step 'add': it cannot go on; put 'assistant' back among the members of team 'crew' to continue it, or start "
+        "a new run"
+    )
+    assert len(fake_openai.requests) == 2
+
+
 async def test_a_run_whose_step_agent_run_is_gone_from_storage_is_refused_and_nothing_runs(
     app: Served, fake_openai: FakeOpenAIServer
 ) -> None:

@@ -4,8 +4,10 @@ The run is read from the database (any replica may have paused it), by its ``ses
 (required: 400), as the caller may read it (under user isolation, its own: 404 otherwise).
 404 ``Run not found`` when it is not a run of this agent there; 409 when it is not ``PAUSED``
 (or is going on here already, or another request, on any replica, took it up first: the run is
-stored ``RUNNING`` only while it is still stored ``PAUSED``, ``Lifecycle.takes_up``), and when
-the stored run holds nothing left to decide (``runs.pausing.check_waiting``); 400 when
+stored ``RUNNING`` only while it is still stored ``PAUSED``, ``Lifecycle.takes_up``), when
+the stored run holds nothing left to decide (``runs.pausing.check_waiting``), and when it waits
+in a member that left its team (at any depth) or a step the workflow no longer has since it
+paused (``member_gone`` names the member, the team and what lets it go on); 400 when
 the decisions are not JSON or do not decide every held call: an agent's come in ``tools``
 (``runs.pausing.read_decisions``), a team's in ``requirements``, Agno's ``RunRequirement``
 dicts (``runs.pausing.read_requirements``). Then it goes on as the user it ran for (a
@@ -67,7 +69,11 @@ CONTINUE_RESPONSES: dict[int | str, JSON] = {
         "missing, or an option this runtime does not support was sent",
     },
     404: {"model": ErrorDetail, "description": "The agent, or the run in that session, is not found"},
-    409: {"model": ErrorDetail, "description": "The run is not PAUSED (or is going on already)"},
+    409: {
+        "model": ErrorDetail,
+        "description": "The run is not PAUSED (or is going on already), or it waits in a member or a step its team "
+        "or workflow no longer has",
+    },
     503: {"model": ErrorDetail, "description": "The session could not be read or the run saved (stream=false)"},
 }
 
@@ -131,10 +137,7 @@ async def paused_team_run(
     try:
         waiting.update(waiting_member_runs(team, stored))
     except MemberGone as gone:
-        raise Conflict(
-            f"run '{run_id}' waits on a run of member '{gone.member_id}', which is no longer a member "
-            f"of team '{gone.team_id}': it cannot go on"
-        ) from None
+        raise member_gone(run_id, gone) from None
     check_waiting(run_id, waiting)
     decided = read_requirements(decoded if decoded is not None else [], waiting)
     return _going_on(stored, row, str(session_id), decided)
@@ -172,13 +175,21 @@ async def paused_workflow_run(
     try:
         runs.update(waiting_member_runs(team, executed) if team is not None else {})
     except MemberGone as gone:
-        raise Conflict(
-            f"run '{run_id}' waits on a run of member '{gone.member_id}', which is no longer a member "
-            f"of team '{gone.team_id}' of step {waiting.get('step_name')!r}: it cannot go on"
-        ) from None
+        raise member_gone(run_id, gone, step=waiting.get("step_name")) from None
     check_waiting(run_id, runs)
     decided = read_step_requirements(decoded if decoded is not None else [], waiting, runs)
     return _going_on(stored, row, str(session_id), decided)
+
+
+def member_gone(run_id: str, gone: MemberGone, *, step: Any = None) -> Conflict:
+    """The 409 for a paused run waiting in a member that left its team (of a workflow's ``step``)
+    since it paused: whose run, which team, and what lets it go on."""
+    team = f"team '{gone.team_id}'" + (f" of step {step!r}" if step is not None else "")
+    return Conflict(
+        f"run '{run_id}' waits on a run of member '{gone.member_id}', which is no longer a member of {team}: "
+        f"it cannot go on; put '{gone.member_id}' back among the members of team '{gone.team_id}' to continue it, "
+        "or start a new run"
+    )
 
 
 def _going_on(
