@@ -53,7 +53,7 @@ from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.leases import with_lease
 from agentos_runtime.runs.messages import new_message
 from agentos_runtime.runs.nested_store import NestedRunStore
-from agentos_runtime.runs.pausing import PAUSED_CONTENT, requirements
+from agentos_runtime.runs.pausing import agent_paused_content, requirements
 from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storable import clean_text
@@ -217,15 +217,21 @@ class AnswerEvents(Protocol):
 
 
 def answer_ending(
-    run: Answering, events: AnswerEvents, outcome: Outcome, *, members_waiting: Sequence[JSON] = ()
+    run: Answering,
+    events: AnswerEvents,
+    outcome: Outcome,
+    *,
+    members_waiting: Sequence[JSON] = (),
+    paused_content: Callable[[Sequence[JSON]], str] = agent_paused_content,
 ) -> Ending:
     """How an agent's or a team's run ends (``RunContentCompleted`` first when it completed or
     paused). A paused run's ``requirements`` are its own held calls' and ``members_waiting``
-    (the requirements of a team's paused members)."""
+    (the requirements of a team's paused members); its content, when its model wrote nothing,
+    is ``paused_content`` of those requirements (an agent's, or a team's: ``runs.pausing``)."""
     record = run.record
     if outcome.status == "PAUSED":
-        record.finish("PAUSED", reason=PAUSED_CONTENT)
         record.requirements = [*requirements(record.tools), *members_waiting]
+        record.finish("PAUSED", reason=paused_content(record.requirements))
         paused = events.run_paused(content=record.content, tools=list(record.tools), requirements=record.requirements)
         return Ending(paused, before=(events.content_completed(),))
     if outcome.status == "COMPLETED":

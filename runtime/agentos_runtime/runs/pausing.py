@@ -4,7 +4,8 @@ A tool whose config sets ``requires_confirmation`` is not called when the model 
 The other calls of the same model answer run as usual; the held ones are kept on the run as
 Agno's ``ToolExecution`` dicts with ``requires_confirmation: true`` and ``confirmed: null``,
 and the run ends ``PAUSED`` with ``RunPaused`` (its ``tools`` and ``requirements``), stored
-with every message so far, so any replica can go on with it.
+with every message so far, so any replica can go on with it. Its content, unless the model wrote
+something, is Agno's words (``agent_paused_content``, ``team_paused_content``).
 
 A team run pauses the same way on its leader's own calls, and with each member (agent or team,
 in every mode) whose run paused (``member_requirements``); ``POST /teams/{id}/runs/{run_id}/continue`` sends Agno's
@@ -40,8 +41,10 @@ from agentos_runtime.storable import printable
 
 JSON = dict[str, Any]
 
-PAUSED_CONTENT = "I have tools to execute, but I need confirmation."
-"""A paused run's content, as Agno words it for calls waiting for a confirmation."""
+AGENT_PAUSED_CONTENT = "I have tools to execute, but I need confirmation."
+"""A paused agent run's content when its model wrote nothing, as Agno words it for calls waiting
+for a confirmation."""
+TEAM_PAUSED = "Team run paused."
 REJECTED_RESULT = "Function call was rejected by the user"
 """What the model reads for a rejected call without a ``confirmation_note``."""
 REJECTED_NOTE = "Tool call was rejected"
@@ -136,6 +139,35 @@ def member_requirements(member_responses: Iterable[Any]) -> list[JSON]:
                 deeper = requirement.get("member_run_id") is not None
                 found.append(dict(requirement) if deeper else {**requirement, **mark})
     return found
+
+
+def agent_paused_content(_requirements: Sequence[Mapping[str, Any]]) -> str:
+    """A paused agent run's content when its model wrote nothing (the same for any held call)."""
+    return AGENT_PAUSED_CONTENT
+
+
+def team_paused_content(requirements: Sequence[Mapping[str, Any]]) -> str:
+    """A paused team run's content when its leader wrote nothing, in Agno's words: a line for each
+    of its ``requirements`` still waiting for a confirmation, naming whose call it is (the member
+    the requirement names, ``team`` for the leader's own) and the tool."""
+    lines = []
+    for requirement in requirements:
+        tool = requirement.get("tool_execution")
+        if requirement.get("confirmation") is None and isinstance(tool, dict) and is_held(tool):
+            whose = requirement.get("member_agent_name") or "team"
+            lines.append(f"- {whose}: {tool.get('tool_name') or 'unknown'} requires confirmation")
+    if not lines:
+        return TEAM_PAUSED
+    return f"{TEAM_PAUSED} The following require input:\n" + "\n".join(lines)
+
+
+def routed_paused_content(member_responses: Iterable[Any]) -> str | None:
+    """A paused route-mode team run's content when its leader wrote nothing: what each paused
+    member's delegation answered (``member_waiting``), run together as Agno shows a routed
+    delegation's result as the team's content; ``None`` when no member waits (the leader's own
+    call paused the run)."""
+    waiting = [member_waiting(str(m.get("agent_name") or m.get("team_name"))) for m in paused_members(member_responses)]
+    return "".join(waiting) if waiting else None
 
 
 def member_id_of(output: Mapping[str, Any]) -> Any:

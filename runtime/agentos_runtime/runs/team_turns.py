@@ -7,7 +7,8 @@ member's ``RunOutput`` joins the team run's ``member_responses`` and its answer 
 result the leader reads. The modes differ only in what follows:
 
 * ``coordinate``: the leader is asked again until it answers without delegating;
-* ``route``: the members' answers are the team's answer and end the run;
+* ``route``: the members' answers are the team's answer and end the run (a member that pauses:
+  what its delegation answered, that it waits for a person, is streamed as the team's content);
 * ``broadcast``: the runtime first puts the user's message to every member at once (one
   ``delegate_task_to_members`` call), then the leader writes the answer (with no tool to
   delegate).
@@ -274,6 +275,14 @@ def _routed_answer(run: LeaderRun) -> RunEvent:
     return run.events.content(answer_text)
 
 
+def _routed_waiting(run: LeaderRun, waiting: str) -> RunEvent:
+    """In route mode: a member's run paused, and what its delegation answered (that the member
+    waits for a person) is the team's content, added to what the leader wrote, as Agno shows it."""
+    run.record.mark_first_token()
+    run.record.text.append(waiting)
+    return run.events.content(waiting)
+
+
 def _refuse_calls(run: LeaderRun, completion: Completion) -> None:
     """Answer tool calls made where no tools were offered, so the chat stays well-formed."""
     for call in completion.tool_calls:
@@ -375,6 +384,8 @@ async def _delegate(
                     yield item
         if delegation.mode == "route" and not error and not waiting:
             run.routed.append(result)
+        if delegation.mode == "route" and waiting:
+            yield _routed_waiting(run, result)
     yield _tool_completed(run, call, arguments, (result, error, child_run_id), started_at, started)
 
 

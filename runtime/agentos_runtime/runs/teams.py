@@ -57,7 +57,15 @@ from agentos_runtime.runs.opening import (
     run_placeholders,
     with_context_blocks,
 )
-from agentos_runtime.runs.pausing import PausedRun, held_calls, member_id_of, member_requirements, paused_members
+from agentos_runtime.runs.pausing import (
+    PausedRun,
+    held_calls,
+    member_id_of,
+    member_requirements,
+    paused_members,
+    routed_paused_content,
+    team_paused_content,
+)
 from agentos_runtime.runs.prompt import resolve_placeholders
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.requests import RunRequest
@@ -139,8 +147,15 @@ class _TeamRun(LeaderRun):
 
     def end(self, outcome: Outcome) -> Ending:
         waiting = member_requirements(self.record.member_responses)
-        ending = answer_ending(self, self.events, outcome, members_waiting=waiting)
+        ending = answer_ending(self, self.events, outcome, members_waiting=waiting, paused_content=self._paused_content)
         return replace(ending, forwarded=tuple(self.unended))
+
+    def _paused_content(self, requirements: Sequence[JSON]) -> str:
+        """The content of this run paused with ``requirements``, its leader having written nothing
+        (in route mode, a paused member's delegation result is the team's content: ``lead``
+        streams it as it pauses; here it is again when the member pauses again going on)."""
+        routed = routed_paused_content(self.record.member_responses) if self.team.mode == "route" else None
+        return routed if routed is not None else team_paused_content(requirements)
 
     def unsaved(self, detail: str, *, error_type: str, error_id: str | None) -> RunEvent:
         return answer_unsaved(self, self.events, detail, error_type=error_type, error_id=error_id)
