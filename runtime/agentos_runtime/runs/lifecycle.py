@@ -19,6 +19,9 @@ writes nothing then), replaces the terminal event with the kind's error event sa
 streamed run always ends with a completed, error or cancelled event and never after a partial
 write. A caller that goes away (a disconnect, a shutdown cancelling its task) gets no event:
 the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.shutdown`` awaits.
+One that goes away while the final save is in flight changes nothing of that save: it runs in a
+task of its own, which settles it as it would have for a caller still waiting (owed and tried
+again, or the lease released, below).
 
 A run started in the background (``runs.background``) is also stored as it starts, ``RUNNING``
 (``announce``), so whoever polls it finds it at once, on any replica sharing the database; its
@@ -285,7 +288,7 @@ class Lifecycle:
         self.refusal: AgentOSError | None = None
         """Why the run was not stored: its session could not be read or is another's, or the save failed."""
         self._new_row: SessionRow | None = None
-        self._saving = False
+        self._saving = False  # its final save started: that save settles the lease, not its caller
         self._attempted: tuple[JSON, JSON | None] | None = None  # the last save's run and session state
         self._announcing: asyncio.Task[Any] | None = None
         self._retrying: asyncio.Task[None] | None = None  # the owed save, tried again (``_save_retrying``)
@@ -378,23 +381,47 @@ class Lifecycle:
         yield ending.last
 
     async def _save_or_failure(self) -> RunEvent | None:
-        """Save the run; ``None`` once stored, else the error event that ends the run instead."""
+        """Save the run; ``None`` once stored, else the error event that ends the run instead.
+
+        The save runs in a task of its own (``_settled_save``): a caller cancelled meanwhile (a
+        client going away, a shutdown) changes nothing of it nor of what follows from it.
+        """
+        steps = self.steps
+        self._saving = True
+        settling = asyncio.get_running_loop().create_task(self._settled_save())
+        self.registry.track(settling)
+        failure = await asyncio.shield(settling)
+        if failure is None:
+            return None
+        if isinstance(failure, StorageUnavailable):
+            self.refusal = failure
+            detail = f"the run could not be saved: {failure.detail}"
+            return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
+        if isinstance(failure, Conflict):  # the session became another user's since the run began
+            self.refusal = failure
+            detail = f"the run could not be saved: {failure.detail}"
+            return steps.unsaved(detail, error_type=SESSION_CONFLICT_TYPE, error_id=SESSION_CONFLICT_TYPE)
+        detail = f"the run could not be saved: {_save_failure(failure)}"
+        return steps.unsaved(detail, error_type=type(failure).__name__, error_id=None)
+
+    async def _settled_save(self) -> Exception | None:
+        """Store the ended run, and settle what follows from how that went; the failure, if any.
+
+        A save refused while the database is away is owed (``_owe_save``: tried again, the lease
+        kept meanwhile); otherwise the lease is released. A store refusing a value writes nothing:
+        that failure is logged, and the run is not stored.
+        """
         steps = self.steps
         try:
             await self._save()
         except StorageUnavailable as failure:
-            self.refusal = failure
             self._owe_save()
-            detail = f"the run could not be saved: {failure.detail}"
-            return steps.unsaved(detail, error_type=STORAGE_ERROR_TYPE, error_id=STORAGE_ERROR_TYPE)
-        except Conflict as failure:  # the session became another user's since the run began
-            self.refusal = failure
-            detail = f"the run could not be saved: {failure.detail}"
-            return steps.unsaved(detail, error_type=SESSION_CONFLICT_TYPE, error_id=SESSION_CONFLICT_TYPE)
-        except Exception as failure:  # a store refusing a value writes nothing: the run is not stored
+            return failure
+        except Conflict as failure:
+            return failure
+        except Exception as failure:
             log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
-            detail = f"the run could not be saved: {_save_failure(failure)}"
-            return steps.unsaved(detail, error_type=type(failure).__name__, error_id=None)
+            return failure
         finally:
             if not self._owing:
                 self._released.set()
@@ -468,28 +495,24 @@ class Lifecycle:
                 return
 
     async def _save(self) -> None:
-        """Store the run once; shielded, so a cancelled caller does not cut a write in half."""
+        """Store the run once; run in a task of its own (``_settled_save``, ``_save_quietly``), so a
+        cancelled caller does not cut a write in half."""
         record = self.steps.record
         if self.sessions is None or self._new_row is None:
             record.saved = True
             return
-        self._saving = True
         if self._announcing is not None and not self._announcing.done():
             # The start's record must not land after the final one (a run cancelled while it was written).
             await asyncio.wait([self._announcing])
         stored = record.to_dict(stored=True)
         self._attempted = (stored, record.session_state)
-        save = asyncio.get_running_loop().create_task(
-            self.sessions.save_run(self._new_row, stored, session_state=record.session_state)
-        )
-        self.registry.track(save)
-        await asyncio.shield(save)
+        await self.sessions.save_run(self._new_row, stored, session_state=record.session_state)
         record.saved = True
 
     def _save_detached(self) -> None:
         """Record a run whose caller went away (disconnect, shutdown) as CANCELLED, in the background."""
         steps = self.steps
-        if self._saving:  # the save in flight releases the lease
+        if self._saving:  # the save in flight settles it: releases the lease, or owes the save
             return
         if steps.record.saved or self._new_row is None:
             self._released.set()
@@ -513,6 +536,7 @@ class Lifecycle:
             log.warning("run %s of %s ended outside an event loop and was not saved", steps.record.run_id, steps.label)
             self._released.set()
             return
+        self._saving = True
         self.registry.track(task)
 
     async def _save_retrying(self) -> None:

@@ -5,12 +5,15 @@ PostgreSQL, Redis): a background run is stored ``RUNNING`` as it starts, its mod
 the test lets it end while the database refuses writes (``FlakySessions``). What a reader shows
 is ``settled_runs`` over the stored session, as the run routes show it. Time is the registry's,
 moved by the test (``VirtualTime``): nothing sleeps; the test waits for the writes it expects
-and for the replica's waits to be back in place before moving time on.
+and for the replica's waits to be back in place before moving time on. A final save can be held
+in flight (``Hold``) while the run's task is cancelled, as a client going away or a server
+stopping cancels it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +82,24 @@ class VirtualTime:
         await self._changes.until(lambda: sum(not wake.done() for _, wake in self._sleeps) == count)
 
 
+class Hold:
+    """Holds the writes that reach it until the test lets them go: the test acts while one is in flight."""
+
+    def __init__(self) -> None:
+        self._reached = asyncio.Event()
+        self._released = asyncio.Event()
+
+    async def through(self) -> None:
+        self._reached.set()
+        await self._released.wait()
+
+    async def reached(self) -> None:
+        await asyncio.wait_for(self._reached.wait(), DEADLINE)
+
+    def release(self) -> None:
+        self._released.set()
+
+
 @dataclass(frozen=True)
 class Write:
     """One write the lifecycle asked of the store: which, the status it wrote, how it went, when."""
@@ -93,6 +114,8 @@ class FlakySessions:
     """A real session store whose writes named in ``refusing`` fail as a database away does.
 
     ``lost_answer``: ``save_run`` writes, then fails as if the answer to its commit were lost.
+    ``final_saves``: a ``save_run`` of an ended run waits on it before it writes (or fails).
+    ``refusing_values``: ``save_run`` of an ended run fails as a store refusing a value does.
     Every write is logged in ``writes``, times read from ``time``.
     """
 
@@ -100,6 +123,8 @@ class FlakySessions:
         self.inner, self.time = inner, time
         self.refusing: frozenset[str] = frozenset()
         self.lost_answer = False
+        self.final_saves: Hold | None = None
+        self.refusing_values = False
         self.writes: list[Write] = []
         self._changes = Changes()
 
@@ -107,7 +132,12 @@ class FlakySessions:
         return getattr(self.inner, name)
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        if self.final_saves is not None and run.get("status") != "RUNNING":
+            await self.final_saves.through()
+
         async def write() -> SessionRow:
+            if self.refusing_values and run.get("status") != "RUNNING":
+                raise ValueError("a value the database refuses")
             saved = await self.inner.save_run(new, run, session_state=session_state)
             if self.lost_answer:
                 raise StorageUnavailable("database 'db' went away before it answered")
@@ -158,6 +188,22 @@ class Replica:
         self.gate.set()
         assert await self.registry.settle_background_runs(timeout=DEADLINE)
 
+    async def cancel_task(self) -> None:
+        """Cancel the run's task, as a client going away or a server stopping does, and wait until it ended."""
+        handle = self.registry.running("r1")
+        assert handle is not None and handle.task is not None
+        handle.task.cancel()
+        assert await self.registry.settle_background_runs(timeout=DEADLINE)
+
+    async def end_run_cancelled_while_saving(self) -> Hold:
+        """Let the model answer; once the run's final save is in flight, cancel the run's task.
+        The save stays held until the test releases it."""
+        self.store.final_saves = hold = Hold()
+        self.gate.set()
+        await hold.reached()
+        await self.cancel_task()
+        return hold
+
     async def shown(self) -> JSON:
         """The run as a reader shows it now."""
         row = await self.store.inner.get_session("s1")
@@ -176,6 +222,8 @@ async def replica(kind: Kind, backend: str, tmp_path: Path) -> Any:
         runnable: Any = kind.build(FakeChatModel(script), store, registry)
         await runnable.start_background(RunRequest(message="hi", session_id="s1", run_id="r1"), stream=False)
         yield Replica(kind, time, registry, store, script.gate)
+        if store.final_saves is not None:  # a test that failed holding a save lets it go before the replica stops
+            store.final_saves.release()
         assert await registry.shutdown(timeout=DEADLINE)
 
 
@@ -262,6 +310,82 @@ async def test_an_owed_save_that_landed_after_all_is_not_written_again(replica: 
     time.advance_to(600)
     assert [write.name for write in store.writes] == ["save_run", "save_run", "replace_run"]
     assert (await replica.shown())["status"] == "COMPLETED"
+
+
+async def test_a_save_in_flight_as_its_run_is_cancelled_is_still_owed_when_the_database_refuses_it(
+    replica: Replica,
+) -> None:
+    time, store = replica.time, replica.store
+    hold = await replica.end_run_cancelled_while_saving()
+    store.refusing = AWAY  # the database goes away while the save is in flight
+    hold.release()
+    await store.written(2)
+    for at in (20, 40):  # the lease is still renewed every 20 s (refused: the database is away)
+        await time.sleeping(2)  # the owed save's pause, the lease's
+        time.advance_to(at)
+        await store.written(len(store.writes) + 1)
+
+    store.refusing = frozenset()
+    await time.sleeping(2)
+    time.advance_to(62)
+    writes = await store.written(6)
+
+    assert writes == [
+        landed("save_run", "RUNNING", 0),
+        failed("save_run", "COMPLETED", 0),
+        failed("replace_run", "RUNNING", 20),
+        failed("replace_run", "RUNNING", 40),
+        landed("replace_run", "RUNNING", 62),
+        landed("save_run", "COMPLETED", 62),
+    ]
+    shown = await replica.shown()
+    assert shown["status"] == "COMPLETED" and "lease_expires_at" not in shown
+    assert replica.kind.answer_of(shown)["content"] == "the answer"
+    await time.sleeping(0)
+    time.advance_to(600)
+    assert len(store.writes) == 6
+
+
+async def test_a_save_in_flight_as_its_run_is_cancelled_keeps_the_lease_until_it_lands_then_releases_it(
+    replica: Replica,
+) -> None:
+    time, store = replica.time, replica.store
+    hold = await replica.end_run_cancelled_while_saving()
+    await time.sleeping(1)  # the lease's wait: the save is still in flight
+    time.advance_to(20)
+    await store.written(2)
+    hold.release()
+    writes = await store.written(3)
+
+    assert writes == [
+        landed("save_run", "RUNNING", 0),
+        landed("replace_run", "RUNNING", 20),
+        landed("save_run", "COMPLETED", 20),
+    ]
+    shown = await replica.shown()
+    assert shown["status"] == "COMPLETED" and "lease_expires_at" not in shown
+    assert replica.kind.answer_of(shown)["content"] == "the answer"
+    await time.sleeping(0)  # saved: nothing owed, the lease no longer renewed
+    time.advance_to(600)
+    assert len(store.writes) == 3
+
+
+async def test_a_save_in_flight_as_its_run_is_cancelled_whose_value_the_store_refuses_is_logged_not_tried_again(
+    replica: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    time, store = replica.time, replica.store
+    hold = await replica.end_run_cancelled_while_saving()
+    store.refusing_values = True
+    with caplog.at_level(logging.ERROR, logger="agentos_runtime.runs.lifecycle"):
+        hold.release()
+        writes = await store.written(2)
+        await time.sleeping(0)  # not owed: the lease is released
+
+    assert writes == [landed("save_run", "RUNNING", 0), failed("save_run", "COMPLETED", 0)]
+    [logged] = [record for record in caplog.records if "could not be saved" in record.getMessage()]
+    assert logged.exc_info is not None and isinstance(logged.exc_info[1], ValueError)
+    time.advance_to(600)
+    assert len(store.writes) == 2
 
 
 async def test_a_registry_wait_ends_as_its_seconds_pass_or_at_once_when_an_event_it_waits_on_is_set() -> None:
