@@ -18,8 +18,9 @@ cancel, before its terminal event is yielded. A save that fails, whatever the re
 writes nothing then), replaces the terminal event with the kind's error event saying so, so a
 streamed run always ends with a completed, error or cancelled event and never after a partial
 write. A caller that goes away (a disconnect, a shutdown cancelling its task) gets no event:
-the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.shutdown`` awaits.
-One that goes away while the final save is in flight changes nothing of that save: it runs in a
+the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.shutdown`` awaits,
+settled as a final save is (owed and tried again while the database is away, below). One that
+goes away while the final save is in flight changes nothing of that save: it runs in a
 task of its own, which settles it as it would have for a caller still waiting (owed and tried
 again, or the lease released, below).
 
@@ -582,15 +583,14 @@ class Lifecycle:
             self._released.set()
 
     async def _save_quietly(self) -> None:
+        """The save of a run whose caller went away, settled as a final save is (``_settled_save``:
+        refused while the database is away, it is owed and tried again, its lease kept meanwhile)."""
         steps = self.steps
-        try:
-            await self._save()
-        except StorageUnavailable as error:
-            log.warning("cancelled run %s of %s could not be saved: %s", steps.record.run_id, steps.label, error.detail)
-        except Exception:
-            log.exception("cancelled run %s of %s could not be saved", steps.record.run_id, steps.label)
-        finally:
-            self._released.set()
+        failure = await self._settled_save()
+        if isinstance(failure, StorageUnavailable | Conflict):
+            log.warning(
+                "cancelled run %s of %s could not be saved: %s", steps.record.run_id, steps.label, failure.detail
+            )
 
 
 async def _take_up(sessions: SessionStore, session_id: str, run: JSON, *, status: str) -> None:

@@ -295,6 +295,39 @@ async def test_a_run_whose_save_stays_refused_is_shown_running_past_its_first_le
     assert len(store.writes) == 12
 
 
+async def test_a_run_cancelled_while_the_database_is_away_is_saved_cancelled_once_it_is_back(
+    replica: Replica,
+) -> None:
+    time, store = replica.time, replica.store
+    store.refusing = AWAY
+    await replica.cancel_task()  # in its model: the caller went away, the run is saved in the background
+    await store.written(2)
+    for at in (20, 40):
+        await time.sleeping(2)  # the owed save's pause, the lease's
+        time.advance_to(at)
+        await store.written(len(store.writes) + 1)
+
+    store.refusing = frozenset()
+    await time.sleeping(2)
+    assert (await replica.shown())["status"] == "RUNNING", "before its lease ran out"
+    time.advance_to(62)
+    writes = await store.written(6)
+
+    assert writes == [
+        landed("save_run", "RUNNING", 0),
+        failed("save_run", "CANCELLED", 0),
+        failed("replace_run", "RUNNING", 20),
+        failed("replace_run", "RUNNING", 40),
+        landed("replace_run", "RUNNING", 62),
+        landed("save_run", "CANCELLED", 62),
+    ]
+    shown = await replica.shown()
+    assert shown["status"] == "CANCELLED" and "lease_expires_at" not in shown
+    await time.sleeping(0)
+    time.advance_to(600)
+    assert len(store.writes) == 6
+
+
 async def test_an_owed_save_that_landed_after_all_is_not_written_again(replica: Replica) -> None:
     time, store = replica.time, replica.store
     store.lost_answer = True  # the final save lands, but the replica is told it failed
