@@ -50,65 +50,46 @@ async def stuck_beside_previous_pods(
     await cluster.api.patch(DEPLOYMENTS, "ns1", name, {"status": status}, subresource="status")
 
 
-async def crashing_pod(cluster: Cluster, name: str) -> None:
-    """A pod of ``name``'s Deployment whose runtime container keeps being killed for memory."""
+async def pod_of(cluster: Cluster, name: str, pod_name: str, container: dict[str, Any]) -> None:
+    """A pod ``pod_name`` of ``name``'s Deployment, its runtime container's status as the kubelet
+    writes it (``container``); the pod ready as that container is."""
     deployment = cluster.get(DEPLOYMENTS, name)
     assert deployment is not None
     labels = deployment["spec"]["selector"]["matchLabels"]
     body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": f"{name}-5d8f7-k2x9q", "labels": labels},
+        "metadata": {"name": pod_name, "labels": labels},
         "spec": {"containers": [{"name": "agentos", "image": "registry.example/agentos-runtime:test"}]},
     }
     await cluster.api.create(PODS, body, namespace="ns1")
+    ready = {"type": "Ready", "status": "True" if container["ready"] else "False"}
+    status = {"phase": "Running", "conditions": [ready], "containerStatuses": [{"name": "agentos", **container}]}
+    await cluster.api.patch(PODS, "ns1", pod_name, {"status": status}, subresource="status")
+
+
+async def crashing_pod(cluster: Cluster, name: str) -> None:
+    """A pod of ``name``'s Deployment whose runtime container keeps being killed for memory."""
     crash = {
-        "name": "agentos",
         "image": "registry.example/agentos-runtime:test",
         "ready": False,
         "restartCount": 5,
         "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container"}},
         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
     }
-    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [crash]}
-    await cluster.api.patch(PODS, "ns1", body["metadata"]["name"], {"status": status}, subresource="status")
+    await pod_of(cluster, name, f"{name}-5d8f7-k2x9q", crash)
 
 
 async def ready_pods(cluster: Cluster, name: str, count: int) -> None:
     """``count`` ready pods of ``name``'s Deployment (created before any other, they are listed first)."""
-    deployment = cluster.get(DEPLOYMENTS, name)
-    assert deployment is not None
-    labels = deployment["spec"]["selector"]["matchLabels"]
     for number in range(count):
-        pod_name = f"{name}-5d8f7-ready{number:03d}"
-        body = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": pod_name, "labels": labels},
-            "spec": {"containers": [{"name": "agentos", "image": "registry.example/agentos-runtime:test"}]},
-        }
-        await cluster.api.create(PODS, body, namespace="ns1")
-        running = {"name": "agentos", "ready": True, "restartCount": 0, "state": {"running": {}}}
-        status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-        status["containerStatuses"] = [running]
-        await cluster.api.patch(PODS, "ns1", pod_name, {"status": status}, subresource="status")
+        running = {"ready": True, "restartCount": 0, "state": {"running": {}}}
+        await pod_of(cluster, name, f"{name}-5d8f7-ready{number:03d}", running)
 
 
 async def unready_pod(cluster: Cluster, name: str, pod_name: str) -> None:
     """A pod of ``name``'s Deployment whose runtime container runs but fails its readiness probe."""
-    deployment = cluster.get(DEPLOYMENTS, name)
-    assert deployment is not None
-    labels = deployment["spec"]["selector"]["matchLabels"]
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": pod_name, "labels": labels},
-        "spec": {"containers": [{"name": "agentos", "image": "registry.example/agentos-runtime:test"}]},
-    }
-    await cluster.api.create(PODS, body, namespace="ns1")
-    running = {"name": "agentos", "ready": False, "restartCount": 0, "state": {"running": {}}}
-    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [running]}
-    await cluster.api.patch(PODS, "ns1", pod_name, {"status": status}, subresource="status")
+    await pod_of(cluster, name, pod_name, {"ready": False, "restartCount": 0, "state": {"running": {}}})
 
 
 def pod_lists(cluster: Cluster, mark: int) -> int:

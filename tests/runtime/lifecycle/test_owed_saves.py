@@ -204,6 +204,22 @@ class Replica:
         await self.cancel_task()
         return hold
 
+    async def away_until_62_s(self) -> list[Write]:
+        """With the database away (its failed final save written): the lease's renewals at 20 and
+        40 s fail; the database is back, the run still shown ``RUNNING``; at 62 s, past the lease
+        it last took (61 s) and long before the owed save's pause ends (90 s), a renewal lands and
+        the owed save is tried at once. The writes, once there are six."""
+        time, store = self.time, self.store
+        for at in (20, 40):
+            await time.sleeping(2)  # the owed save's pause, the lease's
+            time.advance_to(at)
+            await store.written(len(store.writes) + 1)
+        store.refusing = frozenset()
+        await time.sleeping(2)
+        assert (await self.shown())["status"] == "RUNNING", "before its lease ran out"
+        time.advance_to(62)
+        return await store.written(6)
+
     async def shown(self) -> JSON:
         """The run as a reader shows it now."""
         row = await self.store.inner.get_session("s1")
@@ -242,16 +258,7 @@ async def test_a_run_whose_save_is_owed_is_saved_as_the_first_renewal_lands_once
     assert (await replica.shown())["status"] == "RUNNING"
     store.refusing = AWAY
     await replica.end_run()
-    for at in (20, 40):  # the lease cannot be renewed while the database is away
-        await time.sleeping(2)  # the owed save's pause, the lease's
-        time.advance_to(at)
-        await store.written(len(store.writes) + 1)
-
-    store.refusing = frozenset()
-    await time.sleeping(2)
-    assert (await replica.shown())["status"] == "RUNNING", "before its lease ran out"
-    time.advance_to(62)  # past the lease it last took (61 s), long before the owed save's pause ends (90 s)
-    writes = await store.written(6)
+    writes = await replica.away_until_62_s()
 
     assert writes == [
         landed("save_run", "RUNNING", 0),
@@ -302,16 +309,7 @@ async def test_a_run_cancelled_while_the_database_is_away_is_saved_cancelled_onc
     store.refusing = AWAY
     await replica.cancel_task()  # in its model: the caller went away, the run is saved in the background
     await store.written(2)
-    for at in (20, 40):
-        await time.sleeping(2)  # the owed save's pause, the lease's
-        time.advance_to(at)
-        await store.written(len(store.writes) + 1)
-
-    store.refusing = frozenset()
-    await time.sleeping(2)
-    assert (await replica.shown())["status"] == "RUNNING", "before its lease ran out"
-    time.advance_to(62)
-    writes = await store.written(6)
+    writes = await replica.away_until_62_s()
 
     assert writes == [
         landed("save_run", "RUNNING", 0),
@@ -353,15 +351,7 @@ async def test_a_save_in_flight_as_its_run_is_cancelled_is_still_owed_when_the_d
     store.refusing = AWAY  # the database goes away while the save is in flight
     hold.release()
     await store.written(2)
-    for at in (20, 40):  # the lease is still renewed every 20 s (refused: the database is away)
-        await time.sleeping(2)  # the owed save's pause, the lease's
-        time.advance_to(at)
-        await store.written(len(store.writes) + 1)
-
-    store.refusing = frozenset()
-    await time.sleeping(2)
-    time.advance_to(62)
-    writes = await store.written(6)
+    writes = await replica.away_until_62_s()
 
     assert writes == [
         landed("save_run", "RUNNING", 0),
