@@ -251,6 +251,18 @@ def failed(name: str, status: str, at: float) -> Write:
     return Write(name, status, "failed", at)
 
 
+def saved_once_back(status: str) -> list[Write]:
+    """The writes of ``Replica.away_until_62_s`` for a run that ended ``status``."""
+    return [
+        landed("save_run", "RUNNING", 0),
+        failed("save_run", status, 0),
+        failed("replace_run", "RUNNING", 20),
+        failed("replace_run", "RUNNING", 40),
+        landed("replace_run", "RUNNING", 62),
+        landed("save_run", status, 62),
+    ]
+
+
 async def test_a_run_whose_save_is_owed_is_saved_as_the_first_renewal_lands_once_the_database_is_back(
     replica: Replica,
 ) -> None:
@@ -260,14 +272,7 @@ async def test_a_run_whose_save_is_owed_is_saved_as_the_first_renewal_lands_once
     await replica.end_run()
     writes = await replica.away_until_62_s()
 
-    assert writes == [
-        landed("save_run", "RUNNING", 0),
-        failed("save_run", "COMPLETED", 0),
-        failed("replace_run", "RUNNING", 20),
-        failed("replace_run", "RUNNING", 40),
-        landed("replace_run", "RUNNING", 62),
-        landed("save_run", "COMPLETED", 62),
-    ]
+    assert writes == saved_once_back("COMPLETED")
     shown = await replica.shown()
     assert shown["status"] == "COMPLETED" and "lease_expires_at" not in shown
     assert replica.kind.answer_of(shown)["content"] == "the answer"
@@ -311,14 +316,7 @@ async def test_a_run_cancelled_while_the_database_is_away_is_saved_cancelled_onc
     await store.written(2)
     writes = await replica.away_until_62_s()
 
-    assert writes == [
-        landed("save_run", "RUNNING", 0),
-        failed("save_run", "CANCELLED", 0),
-        failed("replace_run", "RUNNING", 20),
-        failed("replace_run", "RUNNING", 40),
-        landed("replace_run", "RUNNING", 62),
-        landed("save_run", "CANCELLED", 62),
-    ]
+    assert writes == saved_once_back("CANCELLED")
     shown = await replica.shown()
     assert shown["status"] == "CANCELLED" and "lease_expires_at" not in shown
     await time.sleeping(0)
@@ -353,14 +351,7 @@ async def test_a_save_in_flight_as_its_run_is_cancelled_is_still_owed_when_the_d
     await store.written(2)
     writes = await replica.away_until_62_s()
 
-    assert writes == [
-        landed("save_run", "RUNNING", 0),
-        failed("save_run", "COMPLETED", 0),
-        failed("replace_run", "RUNNING", 20),
-        failed("replace_run", "RUNNING", 40),
-        landed("replace_run", "RUNNING", 62),
-        landed("save_run", "COMPLETED", 62),
-    ]
+    assert writes == saved_once_back("COMPLETED")
     shown = await replica.shown()
     assert shown["status"] == "COMPLETED" and "lease_expires_at" not in shown
     assert replica.kind.answer_of(shown)["content"] == "the answer"
