@@ -5,7 +5,8 @@ step, and a step that is no longer the workflow's, before any model call."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -98,21 +99,28 @@ async def test_a_confirmed_workflow_run_completes_and_a_second_continue_is_a_con
     assert again.status_code == 409 and "is COMPLETED" in again.json()["detail"]
 
 
+def redeployed(config: dict[str, Any], tmp_path: Path) -> Callable[[], AbstractAsyncContextManager[Served]]:
+    """Serves ``config`` as it is at each call, always on the same in-memory database: a redeploy
+    of a changed config over the same stored runs."""
+    database = InMemoryDatabase(id="main-db")
+
+    async def shared(_config: Any, **_: Any) -> InMemoryDatabase:
+        return database
+
+    config["databases"] = [{"id": "main-db", "type": "sqlite"}]
+    return lambda: serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared)
+
+
 async def test_a_run_paused_on_a_step_the_workflow_no_longer_has_is_refused(
     fake_openai: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    database = InMemoryDatabase(id="main-db")
-
-    async def shared(config: Any, **_: Any) -> InMemoryDatabase:
-        return database
-
     config = document(fake_openai.base_url)
-    config["databases"] = [{"id": "main-db", "type": "sqlite"}]
-    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as before:
+    serving = redeployed(config, tmp_path)
+    async with serving() as before:
         run = await pause(before, fake_openai)
     config["workflows"][0]["steps"][0]["agent"] = "teller"
 
-    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as after:
+    async with serving() as after:
         response = await go_on(after, run, decided(run, True))
 
     assert response.status_code == 409
@@ -123,24 +131,19 @@ async def test_a_run_paused_on_a_step_the_workflow_no_longer_has_is_refused(
 async def test_a_run_paused_in_a_step_teams_member_that_left_the_team_is_refused_naming_what_to_do(
     fake_openai: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    database = InMemoryDatabase(id="main-db")
-
-    async def shared(config: Any, **_: Any) -> InMemoryDatabase:
-        return database
-
     config = document(fake_openai.base_url)
-    config["databases"] = [{"id": "main-db", "type": "sqlite"}]
+    serving = redeployed(config, tmp_path)
     config["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
     config["workflows"][0]["steps"][0] = {"name": "add", "team": "crew"}
     delegate = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add"}', id="d1")
-    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as before:
+    async with serving() as before:
         fake_openai.script(Reply.call(delegate), Reply.call(ADD))
         form = {"message": "add 2 and 3", "stream": "false", "session_id": "s1"}
         run = (await before.client.post("/workflows/flow/runs", data=form)).json()
     assert run["status"] == "PAUSED"
     config["teams"][0]["members"] = ["teller"]
 
-    async with serve(yaml.safe_dump(config), data_dir=tmp_path, open_database=shared) as after:
+    async with serving() as after:
         response = await go_on(after, run, decided(run, True))
 
     assert response.status_code == 409
