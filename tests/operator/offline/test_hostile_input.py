@@ -91,12 +91,15 @@ HOSTILE: list[tuple[str, bytes, str]] = [
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], float]:
-    """Exit code, every line printed (stdout and stderr), and the seconds it took."""
-    started = time.perf_counter()
+    """Exit code, every line printed (stdout and stderr), and the CPU seconds it took.
+
+    CPU time, not the wall clock: what a hostile document costs is work, and a loaded machine
+    that leaves this process waiting for a core does not add to it."""
+    started = time.process_time()
     code = main(list(argv))
-    elapsed = time.perf_counter() - started
+    cpu_seconds = time.process_time() - started
     captured = capsys.readouterr()
-    return code, (captured.out + captured.err).splitlines(), elapsed
+    return code, (captured.out + captured.err).splitlines(), cpu_seconds
 
 
 @pytest.mark.parametrize("command", ["validate", "render"])
@@ -106,11 +109,11 @@ def test_hostile_input_fails_in_one_line_naming_the_file_well_under_a_second(
 ) -> None:
     path = tmp_path / "cr.yaml"
     path.write_bytes(content)
-    code, lines, elapsed = run(capsys, command, "-f", str(path))
+    code, lines, cpu_seconds = run(capsys, command, "-f", str(path))
     assert code == 1
     [line] = lines
     assert line.startswith(f"{path}: ") and words in line, line
-    assert elapsed < 1.0, f"{elapsed:.2f}s"
+    assert cpu_seconds < 1.0, f"{cpu_seconds:.2f}s"
 
 
 def test_the_table_covers_encoding_aliases_nesting_characters_and_repeated_keys() -> None:
@@ -135,8 +138,8 @@ def test_a_secrets_file_that_is_an_alias_bomb_is_refused_too(
     good.write_text(HEADER + "spec: {}\n")
     bomb = tmp_path / "secrets.yaml"
     bomb.write_text(billion_laughs())
-    code, lines, elapsed = run(capsys, "render", "-f", str(good), "--secrets-from", str(bomb))
-    assert code == 1 and elapsed < 1.0
+    code, lines, cpu_seconds = run(capsys, "render", "-f", str(good), "--secrets-from", str(bomb))
+    assert code == 1 and cpu_seconds < 1.0
     assert f"{bomb}: refused: line 1, column 1: aliases expand this document by more than 100000 nodes" in lines[0]
 
 
@@ -158,10 +161,10 @@ def test_aliases_in_moderation_still_work(capsys: pytest.CaptureFixture[str], tm
 
 def test_reading_refuses_a_bomb_before_expanding_it() -> None:
     # Nine more levels would be 9^18 nodes: the check measures the graph, never the expansion.
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(reading.InputError, match="alias bomb"):
         reading.load_documents(billion_laughs(levels=18))
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_a_document_that_is_not_a_mapping_is_one_problem_saying_what_was_expected(
@@ -296,9 +299,10 @@ def test_a_pipe_is_refused_at_once_not_waited_on(
     fifo = tmp_path / "cr.yaml"
     os.mkfifo(fifo)  # nobody ever writes to it
 
-    code, lines, elapsed = run(capsys, command, str(fifo))
+    started = time.monotonic()
+    code, lines, _ = run(capsys, command, str(fifo))
 
-    assert code == 1 and elapsed < 1.0
+    assert code == 1 and time.monotonic() - started < 5.0  # waiting on a pipe costs no CPU: the wall clock
     assert lines == [f"{fifo}: not a regular file (a directory, pipe or device): give a YAML file"]
 
 

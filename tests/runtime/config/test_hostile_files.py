@@ -63,10 +63,10 @@ def test_a_hostile_file_is_one_problem_naming_the_file_within_a_second(
     path = tmp_path / "config.yaml"
     path.write_bytes(content)
     for load in (load_config, load_runtime_config):
-        started = time.perf_counter()
+        started = time.process_time()  # the work it took: a loaded machine's waits for a core do not count
         with pytest.raises(ConfigError) as caught:
             load(path)
-        assert time.perf_counter() - started < 1.0
+        assert time.process_time() - started < 1.0
         [problem] = caught.value.problems
         assert str(problem).startswith(f"{path}: ") and words in str(problem), str(problem)
 
@@ -123,12 +123,12 @@ def test_keys_equal_only_as_text_are_different_keys() -> None:
 def test_a_pipe_as_the_config_file_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "config.yaml"
     os.mkfifo(fifo)  # nobody ever writes to it: reading it would wait forever
-    started = time.perf_counter()
+    started = time.monotonic()
 
     with pytest.raises(ConfigError) as raised:
         load_config(fifo)
 
-    assert time.perf_counter() - started < 1.0
+    assert time.monotonic() - started < 5.0  # waiting on a pipe costs no CPU: the wall clock, with room for load
     assert [str(p) for p in raised.value.problems] == [
         f"{fifo}: not a regular file (a directory, pipe or device): give a YAML file"
     ]
