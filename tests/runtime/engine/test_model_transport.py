@@ -194,9 +194,11 @@ async def test_an_endpoint_that_never_answers_is_a_timeout(stream: bool) -> None
 
 
 async def test_a_json_answer_trickling_in_is_cut_at_its_deadline_though_each_read_is_in_time() -> None:
-    error = await failure_of(trickles_the_body, stream=False, timeout=0.5)  # the whole answer would take ~17 s
+    # A byte every 0.1 s, each read allowed 2 s (a pause of the machine must not make a read late),
+    # the whole answer 4 s: it would take ~17 s.
+    error = await failure_of(trickles_the_body, stream=False, timeout=2)
 
-    assert error.detail == "model 'm': the endpoint did not finish its answer within 1s"
+    assert error.detail == "model 'm': the endpoint did not finish its answer within 4s"
 
 
 def test_the_answer_deadline_counts_every_attempt_and_the_sdks_longest_wait_before_each_retry() -> None:
@@ -231,7 +233,7 @@ async def test_a_proxy_named_in_the_environment_carries_the_model_requests(monke
         monkeypatch.setenv("HTTP_PROXY", proxy_url.removesuffix("/v1"))
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        config = ModelConfig(id="m", base_url="http://models.internal.example:8000/v1", max_retries=0, timeout=2)
+        config = ModelConfig(id="m", base_url="http://models.internal.example:8000/v1", max_retries=0, timeout=30)
         model = OpenAIChatModel(config, api_key="k")
         completion = await model.complete(HELLO, None)
         await model.close()
@@ -272,7 +274,7 @@ async def test_an_https_endpoint_is_reached_through_a_connect_proxy_with_its_cer
             monkeypatch.delenv("NO_PROXY", raising=False)
             monkeypatch.delenv("no_proxy", raising=False)
             model = OpenAIChatModel(
-                ModelConfig(id="m", base_url=endpoint.base_url, max_retries=0, timeout=5), api_key="k"
+                ModelConfig(id="m", base_url=endpoint.base_url, max_retries=0, timeout=30), api_key="k"
             )
             streamed = [item async for item in model.stream(HELLO, None) if isinstance(item, str)]
             await model.close()
