@@ -41,8 +41,11 @@ SECRET_BODY = json.dumps(
 ).encode()
 # The service account's token the client sends: no error may carry it either.
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.service-account-token"
-# The client's whole budget for one request, kept short: the stall tests wait for it to run out.
-TIMEOUT = 0.3
+# The client's whole budget for one request: short where a test waits for it to run out, and
+# long enough elsewhere that no pause of a loaded machine turns a reset or a cut into a timeout
+# (the server answers in the test's own event loop, so a pause delays both sides alike).
+HASTY = 0.3
+PATIENT = 30.0
 
 Behaviour = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,13 +104,25 @@ def failures() -> list[tuple[str, int]]:
     return []
 
 
-@pytest.fixture
-async def api(server: Misbehaving, failures: list[tuple[str, int]]) -> AsyncIterator[ApiClient]:
-    client = ApiClient(
+def client_of(server: Misbehaving, failures: list[tuple[str, int]], *, timeout: float) -> ApiClient:
+    return ApiClient(
         lambda: kopf.ConnectionInfo(server=server.url, insecure=True, token=TOKEN),
-        timeout=TIMEOUT,
+        timeout=timeout,
         on_error=lambda verb, status: failures.append((verb, status)),
     )
+
+
+@pytest.fixture
+async def api(server: Misbehaving, failures: list[tuple[str, int]]) -> AsyncIterator[ApiClient]:
+    client = client_of(server, failures, timeout=PATIENT)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def hasty_api(server: Misbehaving, failures: list[tuple[str, int]]) -> AsyncIterator[ApiClient]:
+    """A client whose requests time out after ``HASTY`` seconds: for the tests of an answer that never comes."""
+    client = client_of(server, failures, timeout=HASTY)
     yield client
     await client.close()
 
@@ -212,7 +227,7 @@ async def test_an_answer_that_is_not_a_json_object_is_unreadable_and_quotes_none
 
 
 async def test_an_answer_that_never_comes_times_out(
-    server: Misbehaving, api: ApiClient, failures: list[tuple[str, int]]
+    server: Misbehaving, hasty_api: ApiClient, failures: list[tuple[str, int]]
 ) -> None:
     async def behaviour(request: web.Request) -> web.StreamResponse:
         await server.release.wait()
@@ -220,11 +235,11 @@ async def test_an_answer_that_never_comes_times_out(
 
     server.behaviour = behaviour
 
-    await unavailable(api.list(CONFIG_MAP, NAMESPACE), reason="Timeout", failures=failures, verb="list")
+    await unavailable(hasty_api.list(CONFIG_MAP, NAMESPACE), reason="Timeout", failures=failures, verb="list")
 
 
 async def test_an_answer_that_stops_halfway_times_out(
-    server: Misbehaving, api: ApiClient, failures: list[tuple[str, int]]
+    server: Misbehaving, hasty_api: ApiClient, failures: list[tuple[str, int]]
 ) -> None:
     async def behaviour(request: web.Request) -> web.StreamResponse:
         response = await started(request, length=len(SECRET_BODY))
@@ -234,7 +249,7 @@ async def test_an_answer_that_stops_halfway_times_out(
 
     server.behaviour = behaviour
 
-    await unavailable(api.get(SECRET, NAMESPACE, "openai"), reason="Timeout", failures=failures, verb="get")
+    await unavailable(hasty_api.get(SECRET, NAMESPACE, "openai"), reason="Timeout", failures=failures, verb="get")
 
 
 async def test_an_answer_that_is_not_http_is_a_transient_error(
@@ -274,7 +289,7 @@ async def test_a_refused_connection_is_a_transient_connection_failure(failures: 
         port = probe.getsockname()[1]
     client = ApiClient(
         lambda: kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}", insecure=True),
-        timeout=TIMEOUT,
+        timeout=PATIENT,
         on_error=lambda verb, status: failures.append((verb, status)),
     )
     try:
@@ -411,7 +426,7 @@ async def test_a_watch_line_that_is_not_an_event_is_unreadable(
 
 
 async def test_a_watch_that_goes_quiet_past_its_deadline_times_out(
-    server: Misbehaving, api: ApiClient, failures: list[tuple[str, int]]
+    server: Misbehaving, hasty_api: ApiClient, failures: list[tuple[str, int]]
 ) -> None:
     async def behaviour(request: web.Request) -> web.StreamResponse:
         response = await started(request, length=None)
@@ -421,7 +436,7 @@ async def test_a_watch_that_goes_quiet_past_its_deadline_times_out(
 
     server.behaviour = behaviour
 
-    assert await watch_fails(api, reason="Timeout", failures=failures) == [json.loads(EVENT)]
+    assert await watch_fails(hasty_api, reason="Timeout", failures=failures) == [json.loads(EVENT)]
 
 
 async def test_a_watch_the_server_ends_cleanly_just_ends(server: Misbehaving, api: ApiClient) -> None:
