@@ -326,7 +326,9 @@ async def test_a_run_whose_replica_stopped_renewing_its_lease_is_polled_as_ended
 async def test_a_run_going_on_renews_its_lease_and_is_never_shown_ended(
     app: Served, fake_openai: FakeOpenAIServer
 ) -> None:
-    app.context.runs.lease_seconds = 0.6
+    # Renewed every second: a pause of the machine must last some 2 s to let the lease lapse
+    # between two renewals (on 0.6 s, renewed every 0.2 s, a 0.4 s pause or a slow write did).
+    app.context.runs.lease_seconds = 3.0
     run_id = await start_held_run(app, fake_openai, "s-lease")
     first = (await poll(app, "agent", run_id, "s-lease"))["lease_expires_at"]
 

@@ -113,7 +113,7 @@ async def test_readiness_answers_within_its_deadline_while_the_database_hangs(ou
         ready = await outage.answer("GET", "/ready")
         elapsed = time.monotonic() - started
         assert ready.status_code == 503 and ready.json()["databases"] == {"main-db": "unavailable"}
-        assert elapsed < PING_TIMEOUT_SECONDS + 1.0, elapsed
+        assert elapsed < PING_TIMEOUT_SECONDS + 3.0, elapsed  # the ping's deadline, room for a loaded machine
         assert ready.json()["reasons"] == {
             "main-db": f"database 'main-db' did not answer within {PING_TIMEOUT_SECONDS:g} s"
         }
