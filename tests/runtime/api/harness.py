@@ -97,6 +97,15 @@ async def serve(
             yield Served(client, app.state.context)
 
 
+async def models_built(served: Served, *, timeout: float = HTTP_TIMEOUT) -> None:
+    """Once the model clients' start-up build is over: until then ``/ready`` says ``models: starting``
+    (on a loaded machine, or where the SDK is imported first, longer than the moment each ``/ready``
+    waits for it, so that loop needs no pause of its own)."""
+    deadline = time.monotonic() + timeout
+    while (await served.client.get("/ready")).json().get("models") == "starting":
+        assert time.monotonic() < deadline, f"the model clients were not built within {timeout:g} s"
+
+
 def build_app(
     config_text: str,
     *,

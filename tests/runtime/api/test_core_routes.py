@@ -8,7 +8,7 @@ from pathlib import Path
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.api.harness import Served, serve
+from tests.runtime.api.harness import Served, models_built, serve
 
 TWO_DATABASES = """
 os_id: two-dbs
@@ -80,6 +80,7 @@ async def test_without_databases_declared_sessions_go_to_an_embedded_sqlite_file
 
 
 async def test_ready_is_ok_when_every_database_answers(embedded: Served) -> None:
+    await models_built(embedded)
     response = await embedded.client.get("/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "databases": {"agentos-db": "ok"}}

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from agentos_runtime.api.routes.health import PING_TIMEOUT_SECONDS
 
-from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on
+from tests.runtime.api.harness import Served, agent_config, models_built, parse_frames, serve_on
 from tests.runtime.storage.tcp_proxy import TcpProxy
 from tests.support.databases import postgres_url, redis_url
 from tests.support.fake_openai import FakeOpenAIServer, Reply
@@ -41,14 +41,6 @@ class Outage:
         response = await asyncio.wait_for(self.client.request(method, path, **kwargs), ANSWER_DEADLINE)  # type: ignore[arg-type]
         assert PASSWORD not in response.text
         return response
-
-
-async def models_built(served: Served) -> None:
-    """Once the model clients' start-up build is over (until then ``/ready`` says ``models: starting``;
-    each ``/ready`` waits for it a moment, so this loop needs no pause of its own)."""
-    deadline = time.monotonic() + ANSWER_DEADLINE
-    while (await served.client.get("/ready")).json().get("models") == "starting":
-        assert time.monotonic() < deadline
 
 
 @pytest.fixture(params=["postgres", "redis"])
@@ -164,6 +156,7 @@ async def test_a_database_down_at_start_up_is_opened_once_it_answers(
                 assert time.monotonic() < deadline, created.text
                 await asyncio.sleep(0.2)  # retries of the opener are spaced by one second
             assert created.status_code == 201
+            await models_built(served)
             assert (await outage.answer("GET", "/ready")).status_code == 200
             assert (await outage.answer("GET", "/sessions/late")).status_code == 200
     finally:

@@ -45,7 +45,7 @@ def held(monkeypatch: pytest.MonkeyPatch) -> HeldWarmUp:
 
 
 async def test_ready_is_503_while_the_models_are_being_built_and_200_once_they_are(
-    held: HeldWarmUp, tmp_path: Path
+    held: HeldWarmUp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with serve(BASIC_CONFIG, data_dir=tmp_path) as running:
         try:
@@ -60,7 +60,9 @@ async def test_ready_is_503_while_the_models_are_being_built_and_200_once_they_a
             assert (await running.client.get("/health")).status_code == 200
         finally:
             held.release.set()
-        # The probe waits for a warm-up about to finish instead of failing it.
+        # The probe waits for a warm-up about to finish instead of failing it (for longer than the
+        # 0.05 s above: the warm-up's thread may need that long to be scheduled on a loaded machine).
+        monkeypatch.setattr(health, "MODELS_WAIT_SECONDS", WAIT_SECONDS)
         ready = await running.client.get("/ready")
         assert ready.status_code == 200
         assert ready.json() == {"status": "ok", "databases": {"agentos-db": "ok"}}
