@@ -29,7 +29,7 @@ WAIT = 20.0
 
 @pytest.fixture
 async def hub(http_port: int) -> AsyncIterator[McpHub]:
-    hub = McpHub([http_server(http_port, timeout_seconds=0.5)], ENVIRON)
+    hub = McpHub([http_server(http_port, timeout_seconds=WAIT)], ENVIRON)  # calls answered however loaded the machine
     await hub.start(wait_seconds=WAIT)
     yield hub
     await hub.close()
@@ -92,12 +92,17 @@ async def test_an_mcp_servers_nul_characters_reach_neither_the_model_nor_the_sto
     assert model.offered_tools[0][0]["function"]["description"] == "Answers bytes no database stores:\ufffd a NUL."
 
 
-async def test_an_mcp_tool_failure_is_a_tool_error_in_the_runs_events_not_a_failed_run(hub: McpHub) -> None:
-    tools = resolve_tools(["mcp:facts"], {}, mcp=hub)
-    model = FakeChatModel(call("stall", "{}"), say("The tool did not answer."))
-    agent = make_agent(model, tools=tools)
+async def test_an_mcp_tool_failure_is_a_tool_error_in_the_runs_events_not_a_failed_run(http_port: int) -> None:
+    hub = McpHub([http_server(http_port, timeout_seconds=0.5)], ENVIRON)  # the stalled call is given up after 0.5 s
+    await hub.start(wait_seconds=WAIT)
+    try:
+        tools = resolve_tools(["mcp:facts"], {}, mcp=hub)
+        model = FakeChatModel(call("stall", "{}"), say("The tool did not answer."))
+        agent = make_agent(model, tools=tools)
 
-    events: list[RunEvent] = [event async for event in agent.run(RunRequest(message="Wait?", session_id="s1"))]
+        events: list[RunEvent] = [event async for event in agent.run(RunRequest(message="Wait?", session_id="s1"))]
+    finally:
+        await hub.close()
 
     completed = [e.to_dict()["tool"] for e in events if e.event == "ToolCallCompleted"]
     assert [(t["tool_name"], t["tool_call_error"]) for t in completed] == [("stall", True)]
