@@ -35,8 +35,9 @@ IMAGE = "registry.example/agentos-runtime:test"
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], T | Awaitable[T]], *, timeout: float = 10.0, what: str = "") -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+async def eventually(probe: Callable[[], T | Awaitable[T]], *, timeout: float = 30.0, what: str = "") -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds (long: it only
+    bounds how long a failing test takes, and an operator in its thread converges slowly on a loaded machine)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -126,7 +127,7 @@ class Cluster:
         status = {**counts, "observedGeneration": deployment["metadata"]["generation"]}
         await self.api.patch(DEPLOYMENTS, namespace, name, {"status": status}, subresource="status")
 
-    async def ready(self, name: str, namespace: str = "ns1", timeout: float = 10.0) -> dict[str, Any]:
+    async def ready(self, name: str, namespace: str = "ns1", timeout: float = 30.0) -> dict[str, Any]:
         """Play the Deployment controller until the resource's status says Ready for its current state."""
 
         async def settled() -> dict[str, Any] | None:
