@@ -286,7 +286,8 @@ async def test_models_on_one_endpoint_share_one_sdk_client_until_the_last_closes
 
 async def test_a_request_that_timed_out_is_retried_within_the_budget(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.stall(10), Reply.say("second try"))
-    model = model_on(fake_openai.base_url, timeout=0.3, max_retries=1)
+    # 2 s an attempt: the retry must be answered within it too, on a machine however loaded.
+    model = model_on(fake_openai.base_url, timeout=2, max_retries=1)
 
     completion = await model.complete(HELLO, None)
     await model.close()
