@@ -69,7 +69,9 @@ Run = Callable[[Coroutine[Any, Any, None]], None]
 @pytest.fixture
 async def api(cluster: Cluster) -> AsyncIterator[ApiClient]:
     server = str(cluster.api.url).rstrip("/")
-    client = ApiClient(lambda: kopf.ConnectionInfo(server=server, insecure=True), timeout=2.0)
+    # No test here waits for a timeout, and the counts of lists, watches and backoffs they check
+    # would change if a pause of a loaded machine timed a request out: a budget none runs out.
+    client = ApiClient(lambda: kopf.ConnectionInfo(server=server, insecure=True), timeout=30)
     yield client
     await client.close()
 
