@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = {"runtime": ROOT / "runtime" / "Dockerfile", "operator": ROOT / "operator" / "Dockerfile"}
@@ -109,12 +110,6 @@ def build_stage_compile_command(dockerfile: Path) -> list[str]:
     found = re.search(r"(/opt/agentos/bin/python -m compileall [^&\n]*?/opt/agentos/lib)\b", text)
     assert found, f"{dockerfile.name}: the build stage compiles no bytecode for the virtualenv"
     return found.group(1).split()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_runtime_image_command_serves_health(image_venv: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from agentos_runtime.config import ConfigError
 from agentos_runtime.serving import load_runtime_config
 
 from tests.support.databases import drop_postgres_schema, postgres_url, unique_name
+from tests.support.ports import free_port
 
 DEADLINE = 20.0
 
@@ -56,13 +57,6 @@ agents:
   - id: helper
     tools: [calculator, teleport]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_is_free(port: int) -> bool:

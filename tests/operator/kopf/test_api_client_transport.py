@@ -33,6 +33,8 @@ from aiohttp import web
 from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.test_utils import TestServer
 
+from tests.support.ports import free_port
+
 NAMESPACE = "ns1"
 # What a Secret's answer carries: no error may quote any of it.
 SECRET_VALUE = "sk-live-0123456789abcdef"
@@ -284,9 +286,7 @@ async def test_a_redirect_is_not_followed_but_refused_with_its_status(
 
 
 async def test_a_refused_connection_is_a_transient_connection_failure(failures: list[tuple[str, int]]) -> None:
-    with socket.socket() as probe:  # a port nobody listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     client = ApiClient(
         lambda: kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}", insecure=True),
         timeout=PATIENT,

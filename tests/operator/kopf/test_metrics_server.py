@@ -9,13 +9,13 @@ import httpx
 import pytest
 from agentos_operator.metrics import IDLE_SECONDS, MAX_CONNECTIONS, Metrics
 
-from tests.operator.kopf.test_running import free_port
 from tests.support.held_connections import (
     CLIENT_WAIT,
     check_one_beyond_the_limit_is_closed_and_the_held_ones_after_their_idle_limit,
     closed_by_server,
     idle_connection,
 )
+from tests.support.ports import free_port
 
 
 @contextmanager

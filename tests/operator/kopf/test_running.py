@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -21,18 +20,13 @@ from agentos_operator.handlers import check_event_handlers_only, kopf_settings
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.kopf.conftest import Cluster, StartOperator, eventually
+from tests.support.ports import free_port
 
 
 def parse(*argv: str) -> OperatorSettings:
     parser = argparse.ArgumentParser()
     running.add_arguments(parser)
     return running.settings_from_args(parser.parse_args(argv))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(url: str) -> tuple[int, str]:

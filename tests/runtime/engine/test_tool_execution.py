@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 import threading
 from typing import Any
 
@@ -17,6 +16,8 @@ from agentos_runtime.tools.executing import MAX_LOGGED_FAILURE_CHARS
 from agentos_runtime.tools.http_get import HttpGetSettings, build_http_get
 from agentos_runtime.tools.mcp.connection import McpToolError
 from agentos_runtime.tools.tool import ToolFailed
+
+from tests.support.ports import free_port
 
 OBJECT = {"type": "object", "properties": {}}
 
@@ -271,9 +272,7 @@ async def test_tools_one_decorator_wraps_are_each_fitted_to_their_own_annotation
 async def test_a_host_that_cannot_be_reached_is_one_log_line_and_a_result_saying_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens there once closed
+    port = free_port()  # nothing listens there
     tool = build_http_get(HttpGetSettings(allowed_hosts=[f"127.0.0.1:{port}"]))
 
     outcome = await execute_tool_call(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +21,6 @@ def serve_tool_server(port: int = 0) -> Iterator[int]:
     """The tool server over streamable HTTP on 127.0.0.1:``port`` (0: any free one), in a thread."""
     with serve_asgi(build_server().streamable_http_app(), lifespan="auto", port=port, force_exit=True) as bound:
         yield bound
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_server(port: int, **fields: object) -> McpServerConfig:

@@ -21,11 +21,11 @@ from tests.runtime.mcp.servers import (
     ENVIRON,
     SERVER_SCRIPT,
     TOKEN,
-    free_port,
     http_server,
     serve_tool_server,
     stdio_server,
 )
+from tests.support.ports import free_port
 
 WAIT = 20.0
 

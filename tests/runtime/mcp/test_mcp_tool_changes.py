@@ -17,7 +17,8 @@ from agentos_runtime.tools.tool import Tool
 from agentos_runtime.tools.toolsets import ToolSet
 
 from tests.runtime.engine.fakes import FakeChatModel, call, runtime_config, say
-from tests.runtime.mcp.servers import ENVIRON, TOKEN, free_port, http_server, serve_tool_server
+from tests.runtime.mcp.servers import ENVIRON, TOKEN, http_server, serve_tool_server
+from tests.support.ports import free_port
 
 WAIT = 20.0
 

@@ -33,8 +33,9 @@ from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
 
 from tests.runtime.api.harness import agent_config
 from tests.runtime.observability.apps import observed_app
-from tests.runtime.test_serving import clean_env, free_port, running, serve_command, wait_for_health
+from tests.runtime.test_serving import clean_env, running, serve_command, wait_for_health
 from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.support.ports import free_port
 
 SECRET = "sk-test-0123456789abcdef"
 MODEL_KEY = "sk-model-key-9876543210"

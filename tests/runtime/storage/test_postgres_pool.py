@@ -4,7 +4,6 @@ losing a call, and an unreachable server reported at once to every caller waitin
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from agentos_runtime.storage.sql.postgres_executor import PoolSettings, Postgres
 from agentos_runtime.storage.sql.statements import Statement
 
 from tests.support.databases import drop_postgres_schema, postgres_url, unique_name
+from tests.support.ports import free_port
 
 PID = Statement("SELECT pg_backend_pid()")
 # Far below the pool's wait (10 s): failing at once, not after the pool gave up waiting.
@@ -47,9 +47,7 @@ async def terminate(pid: int) -> None:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     parts = urlsplit(postgres_url())
     user = f"{parts.username}@" if parts.username else ""
     return parts._replace(netloc=f"{user}127.0.0.1:{port}").geturl()

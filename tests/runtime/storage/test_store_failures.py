@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.support.databases import (
     storage_config,
     unique_name,
 )
+from tests.support.ports import free_port
 
 PASSWORD = "s3cret-Pa55word"
 # Far below what a hung connect would take; the store's connect timeout is 3 s.
@@ -55,9 +55,8 @@ def run(run_id: str, **fields: object) -> dict[str, object]:
 
 
 def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on (``free_port``: nor is one likely to, unlike a port the kernel hands out)."""
+    return free_port()
 
 
 def at_port(url: str, port: int, *, password: str | None = None) -> str:
