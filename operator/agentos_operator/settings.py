@@ -19,7 +19,10 @@ FIELD_MANAGER = "agentos-operator"
 class OperatorSettings(BaseSettings):
     """What the operator runs with; environment variables are ``AGENTOS_<FIELD>`` unless noted."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTOS_", extra="ignore", populate_by_name=True, frozen=True)
+    # Durations are finite: ``inf`` (or ``1e309``, which reads as it) would wait forever.
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTOS_", extra="ignore", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
     runtime_image: str = Field(
         default=DEFAULT_RUNTIME_IMAGE, min_length=1, description="Image of resources that name none."
@@ -75,7 +78,10 @@ class OperatorSettings(BaseSettings):
         description="Namespace of the Lease; the pod's own namespace by default.",
     )
     lease_duration_seconds: int = Field(
-        default=15, ge=1, description="How long a Lease holds without renewal before another replica may take it."
+        default=15,
+        ge=1,
+        le=2**31 - 1,  # the Lease's spec.leaseDurationSeconds is an int32
+        description="How long a Lease holds without renewal before another replica may take it.",
     )
     lease_retry_seconds: float = Field(
         default=2.0, gt=0, description="How often a standby replica checks whether the Lease is free."

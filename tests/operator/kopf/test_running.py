@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import kopf
+import pydantic
 import pytest
 from agentos_operator import running
 from agentos_operator.handlers import check_event_handlers_only, kopf_settings
@@ -72,6 +73,24 @@ def test_the_pods_grace_and_the_reconciles_at_once_have_flags_over_the_environme
     assert (parse().pods_grace_seconds, parse().max_concurrent_reconciles) == (90, 4)
     settings = parse("--pods-grace-seconds", "7.5", "--max-concurrent-reconciles", "20")
     assert (settings.pods_grace_seconds, settings.max_concurrent_reconciles) == (7.5, 20)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("AGENTOS_PODS_GRACE_SECONDS", "inf", "pods_grace_seconds"),
+        ("AGENTOS_RESYNC_SECONDS", "1e309", "AGENTOS_RESYNC_SECONDS"),  # an aliased setting is named as set
+        ("AGENTOS_API_TIMEOUT_SECONDS", "nan", "api_timeout_seconds"),
+        ("AGENTOS_LEASE_DURATION_SECONDS", str(2**31), "lease_duration_seconds"),
+    ],
+)
+def test_a_duration_that_never_ends_or_that_kubernetes_cannot_hold_is_refused_naming_its_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(pydantic.ValidationError, match=field):
+        parse()
 
 
 def test_a_flag_out_of_range_is_refused_naming_its_setting(capsys: pytest.CaptureFixture[str]) -> None:
