@@ -22,7 +22,7 @@ the run is recorded CANCELLED and saved by a detached task that ``RunRegistry.sh
 settled as a final save is (owed and tried again while the database is away, below). One that
 goes away while the final save is in flight changes nothing of that save: it runs in a
 task of its own, which settles it as it would have for a caller still waiting (owed and tried
-again, or the lease released, below).
+again, or the lease released, below; a stored run handed on to memory extraction).
 
 A run started in the background (``runs.background``) is also stored as it starts, ``RUNNING``
 (``announce``), so whoever polls it finds it at once, on any replica sharing the database; its
@@ -369,27 +369,25 @@ class Lifecycle:
         events = steps.record.events
         kept = len(events)
         steps.record.add(ending.last)
-        failure = await self._save_or_failure()
+        failure = await self._save_or_failure(outcome)
         if failure is not None:
             # The run did not end as told before the save: its answer ends with why, not with that.
             del events[kept:]
             yield steps.record.add(failure)
             return
-        try:
-            steps.saved(outcome)
-        except Exception:  # what follows a save (memory extraction) never takes the run's end away
-            log.exception("run %s of %s: the step after its save failed", steps.record.run_id, steps.label)
         yield ending.last
 
-    async def _save_or_failure(self) -> RunEvent | None:
-        """Save the run; ``None`` once stored, else the error event that ends the run instead.
+    async def _save_or_failure(self, outcome: Outcome) -> RunEvent | None:
+        """Save the run that ended with ``outcome``; ``None`` once stored, else the error event
+        that ends the run instead.
 
         The save runs in a task of its own (``_settled_save``): a caller cancelled meanwhile (a
-        client going away, a shutdown) changes nothing of it nor of what follows from it.
+        client going away, a shutdown) changes nothing of it nor of what follows from it (the
+        lease, an owed save, ``RunSteps.saved``).
         """
         steps = self.steps
         self._saving = True
-        settling = asyncio.get_running_loop().create_task(self._settled_save())
+        settling = asyncio.get_running_loop().create_task(self._settled_save(outcome))
         self.registry.track(settling)
         failure = await asyncio.shield(settling)
         if failure is None:
@@ -405,12 +403,14 @@ class Lifecycle:
         detail = f"the run could not be saved: {_save_failure(failure)}"
         return steps.unsaved(detail, error_type=type(failure).__name__, error_id=None)
 
-    async def _settled_save(self) -> Exception | None:
-        """Store the ended run, and settle what follows from how that went; the failure, if any.
+    async def _settled_save(self, outcome: Outcome) -> Exception | None:
+        """Store the run that ended with ``outcome``, and settle what follows from how that went;
+        the failure, if any.
 
         A save refused while the database is away is owed (``_owe_save``: tried again, the lease
         kept meanwhile); otherwise the lease is released. A store refusing a value writes nothing:
-        that failure is logged, and the run is not stored.
+        that failure is logged, and the run is not stored. A run stored is handed to what follows
+        its save (``RunSteps.saved``: memory extraction), whose failure is only logged.
         """
         steps = self.steps
         try:
@@ -426,6 +426,10 @@ class Lifecycle:
         finally:
             if not self._owing:
                 self._released.set()
+        try:
+            steps.saved(outcome)
+        except Exception:  # what follows a save (memory extraction) never takes the run's end away
+            log.exception("run %s of %s: the step after its save failed", steps.record.run_id, steps.label)
         return None
 
     @property
@@ -518,8 +522,9 @@ class Lifecycle:
         if steps.record.saved or self._new_row is None:
             self._released.set()
             return
+        outcome = Outcome("CANCELLED", reason=CANCELLED_BY_CALLER)
         try:
-            ending = steps.end(Outcome("CANCELLED", reason=CANCELLED_BY_CALLER))
+            ending = steps.end(outcome)
         except Exception:
             log.exception("run %s of %s could not be ended", steps.record.run_id, steps.label)
             self._released.set()
@@ -532,7 +537,7 @@ class Lifecycle:
             self._released.set()
             return
         try:
-            task = asyncio.get_running_loop().create_task(self._save_quietly())
+            task = asyncio.get_running_loop().create_task(self._save_quietly(outcome))
         except RuntimeError:
             log.warning("run %s of %s ended outside an event loop and was not saved", steps.record.run_id, steps.label)
             self._released.set()
@@ -582,11 +587,11 @@ class Lifecycle:
         finally:
             self._released.set()
 
-    async def _save_quietly(self) -> None:
+    async def _save_quietly(self, outcome: Outcome) -> None:
         """The save of a run whose caller went away, settled as a final save is (``_settled_save``:
         refused while the database is away, it is owed and tried again, its lease kept meanwhile)."""
         steps = self.steps
-        failure = await self._settled_save()
+        failure = await self._settled_save(outcome)
         if isinstance(failure, StorageUnavailable | Conflict):
             log.warning(
                 "cancelled run %s of %s could not be saved: %s", steps.record.run_id, steps.label, failure.detail

@@ -5,7 +5,8 @@ Driven with ``ScriptedSteps``, a minimal kind of run whose hooks a test can make
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, ClassVar
 
 from agentos_runtime.runs import RunEvent, RunRegistry, RunRequest
@@ -16,7 +17,7 @@ from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.storage.ports import JSON, SessionRow
 
 from tests.runtime.engine.fakes import FakeChatModel, say
-from tests.runtime.lifecycle.kinds import AGENT, TEAM, names
+from tests.runtime.lifecycle.kinds import AGENT, DEADLINE, TEAM, names
 
 
 class ScriptedRecord:
@@ -112,3 +113,63 @@ async def test_a_failure_after_the_save_still_ends_agent_and_team_runs_completed
         assert memory.handed == ["r1"], "the run was handed over once saved"
         row = await database.sessions.get_session("s1")
         assert row is not None and row.runs and row.runs[-1]["status"] == "COMPLETED"
+
+
+class HeldSaves:
+    """A session store whose saves wait until the test lets them go (``go``), once ``reached``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reached = asyncio.Event()
+        self.go = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
+        self.reached.set()
+        await self.go.wait()
+        return await self.inner.save_run(new, run, session_state=session_state)
+
+
+class RecordingMemory:
+    """User memories that note each run they are handed (``handed``), and say when one was."""
+
+    def __init__(self) -> None:
+        self.handed: list[str] = []
+        self.handed_one = asyncio.Event()
+
+    async def prepare(self, user_id: str | None) -> PreparedMemory:
+        return PreparedMemory()
+
+    def remember(self, record: Any) -> None:
+        self.handed.append(record.run_id)
+        self.handed_one.set()
+
+
+async def read_to_the_end(events: AsyncIterator[RunEvent]) -> None:
+    """A caller reading a run's events until they end (or it is cancelled)."""
+    async for _ in events:
+        pass
+
+
+async def test_a_run_whose_caller_goes_away_while_it_is_saved_is_still_handed_to_memory_once_saved() -> None:
+    for kind in (AGENT, TEAM):
+        database, registry = InMemoryDatabase(id="db"), RunRegistry()
+        sessions = HeldSaves(database.sessions)
+        runnable: Any = kind.build(FakeChatModel(say("Hello")), sessions, registry)
+        memory = RecordingMemory()
+        runnable.memory = memory
+
+        events = runnable.run(RunRequest(message="hi", session_id="s1", run_id="r1"))
+        caller = asyncio.get_running_loop().create_task(read_to_the_end(events))
+        await asyncio.wait_for(sessions.reached.wait(), DEADLINE)
+        caller.cancel()  # the client goes away while the run's final save is in flight
+        await asyncio.wait([caller])
+        sessions.go.set()
+        await asyncio.wait_for(memory.handed_one.wait(), DEADLINE)
+
+        assert memory.handed == ["r1"], kind.name
+        row = await database.sessions.get_session("s1")
+        assert row is not None and row.runs and row.runs[-1]["status"] == "COMPLETED"
+        assert await registry.shutdown(timeout=DEADLINE)
