@@ -10,8 +10,9 @@ stops it before the first child is written, and the status says why.
 
 A resource whose rollout is not done is looked at again later (``Context.recheck``), since
 nothing it watches tells when a pod starts crashing; once its pods could have been ready
-(``pods.when_to_look``), a reconcile lists them (one LIST, never a watch) and the status says why
-they are not. A converged, ready resource makes no such request.
+(``pods.when_to_look``), a reconcile lists them (pages of ``pods.SAMPLE``, at most
+``pods.PAGES``, never a watch) and the status says why they are not. A converged, ready
+resource makes no such request.
 """
 
 from __future__ import annotations

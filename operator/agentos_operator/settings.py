@@ -57,7 +57,7 @@ class OperatorSettings(BaseSettings):
         default=60.0,
         gt=0,
         description=(
-            "How long a rollout may make no progress before the operator lists its pods (one LIST, no watch) "
+            "How long a rollout may make no progress before the operator lists its pods (pages of 20, no watch) "
             "to say in the status why they are not ready; looked at again after as long as it has been stuck."
         ),
     )
