@@ -318,12 +318,15 @@ class Team(Runner[TeamRecord]):
 
 
 class MemberGone(Exception):
-    """A paused team run waits on a run of a member that is no longer one of its team's."""
+    """A paused team run waits on a run of a member that is no longer one of its team's, or that
+    is one of another kind now (``ran_as`` and ``now``: ``agent`` or ``team``)."""
 
-    def __init__(self, member_id: Any, team_id: str) -> None:
+    def __init__(self, member_id: Any, team_id: str, *, ran_as: str | None = None, now: str | None = None) -> None:
         super().__init__(f"member '{member_id}' is no longer a member of team '{team_id}'")
         self.member_id = member_id
         self.team_id = team_id
+        self.ran_as = ran_as
+        self.now = now
 
 
 def waiting_member_runs(team: Team, run: Mapping[str, Any]) -> dict[str, list[JSON]]:
@@ -340,8 +343,11 @@ def waiting_member_runs(team: Team, run: Mapping[str, Any]) -> dict[str, list[JS
         member_id = member_id_of(member)
         executor = team.delegation.members.get(str(member_id))
         is_team = member.get("team_id") is not None
-        if executor is None or isinstance(executor, Team) != is_team:
+        if executor is None:
             raise MemberGone(member_id, team.id)
+        if isinstance(executor, Team) != is_team:
+            now = "team" if isinstance(executor, Team) else "agent"
+            raise MemberGone(member_id, team.id, ran_as="team" if is_team else "agent", now=now)
         tools = list(member.get("tools") or ())
         inner = waiting_member_runs(executor, member) if isinstance(executor, Team) else {}
         if held_calls(tools) or not inner:

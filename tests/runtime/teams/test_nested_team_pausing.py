@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from agentos_runtime.api.routes.continuing import member_gone
 from agentos_runtime.runs import RunRequest
 from agentos_runtime.runs.pausing import Decision, PausedRun
 from agentos_runtime.runs.teams import MemberGone, Team, waiting_member_runs
@@ -152,3 +153,23 @@ async def test_a_paused_run_waiting_on_a_member_its_nested_team_no_longer_has_is
         waiting_member_runs(team, paused)
 
     assert (refused.value.member_id, refused.value.team_id) == ("gone", "t")
+
+
+async def test_a_paused_run_waiting_on_a_member_now_of_another_kind_is_refused_saying_so() -> None:
+    outer = FakeChatModel(call("delegate_task_to_member", TO_INNER, call_id="o1"))
+    inner = FakeChatModel(call("delegate_task_to_member", TO_ADDER, call_id="i1"))
+    team, database = outer_team(outer, inner, FakeChatModel(call("calculator", ADD, call_id="c1")))
+    await team.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
+    paused = await stored_run(database)
+    waiting_agent = paused["member_responses"][0]["member_responses"][0]
+    waiting_agent["team_id"] = waiting_agent.pop("agent_id")  # its run, read as a team's where an agent is
+
+    with pytest.raises(MemberGone) as refused:
+        waiting_member_runs(team, paused)
+
+    assert (refused.value.member_id, refused.value.team_id) == ("a", "t")
+    assert (refused.value.ran_as, refused.value.now) == ("team", "agent")
+    assert member_gone("r1", refused.value).detail == (
+        "run 'r1' waits on a run of member 'a' of team 't', which ran as a team and is an agent now: "
+        "it cannot go on; make 'a' a team again to continue it, or start a new run"
+    )

@@ -183,13 +183,24 @@ async def paused_workflow_run(
 
 def member_gone(run_id: str, gone: MemberGone, *, step: Any = None) -> Conflict:
     """The 409 for a paused run waiting in a member that left its team (of a workflow's ``step``)
-    since it paused: whose run, which team, and what lets it go on."""
+    since it paused, or became one of another kind (an agent's id now a team's): whose run, which
+    team, and what lets it go on."""
     team = f"team '{gone.team_id}'" + (f" of step {step!r}" if step is not None else "")
+    if gone.ran_as is not None and gone.now is not None:  # still a member, of another kind
+        was, now = _with_article(gone.ran_as), _with_article(gone.now)
+        return Conflict(
+            f"run '{run_id}' waits on a run of member '{gone.member_id}' of {team}, which ran as {was} and is "
+            f"{now} now: it cannot go on; make '{gone.member_id}' {was} again to continue it, or start a new run"
+        )
     return Conflict(
         f"run '{run_id}' waits on a run of member '{gone.member_id}', which is no longer a member of {team}: "
         f"it cannot go on; put '{gone.member_id}' back among the members of team '{gone.team_id}' to continue it, "
         "or start a new run"
     )
+
+
+def _with_article(kind: str) -> str:
+    return f"an {kind}" if kind == "agent" else f"a {kind}"
 
 
 def _going_on(
