@@ -593,8 +593,13 @@ class Lifecycle:
         steps = self.steps
         failure = await self._settled_save(outcome)
         if isinstance(failure, StorageUnavailable | Conflict):
+            later = "; it is tried again" if self._owing else ""
             log.warning(
-                "cancelled run %s of %s could not be saved: %s", steps.record.run_id, steps.label, failure.detail
+                "cancelled run %s of %s could not be saved: %s%s",
+                steps.record.run_id,
+                steps.label,
+                failure.detail,
+                later,
             )
 
 

@@ -308,12 +308,16 @@ async def test_a_run_whose_save_stays_refused_is_shown_running_past_its_first_le
 
 
 async def test_a_run_cancelled_while_the_database_is_away_is_saved_cancelled_once_it_is_back(
-    replica: Replica,
+    replica: Replica, caplog: pytest.LogCaptureFixture
 ) -> None:
     time, store = replica.time, replica.store
     store.refusing = AWAY
-    await replica.cancel_task()  # in its model: the caller went away, the run is saved in the background
-    await store.written(2)
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.lifecycle"):
+        await replica.cancel_task()  # in its model: the caller went away, the run is saved in the background
+        await store.written(2)
+        await time.sleeping(2)  # the owed save's pause, the lease's: the failure is settled
+    [told] = [record.getMessage() for record in caplog.records if "could not be saved" in record.getMessage()]
+    assert told.endswith("; it is tried again")
     writes = await replica.away_until_62_s()
 
     assert writes == saved_once_back("CANCELLED")
