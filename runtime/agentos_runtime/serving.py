@@ -86,6 +86,12 @@ def _run(args: argparse.Namespace) -> int:
     if unusable is not None:
         _report("agentos serve: cannot start:", [unusable])
         return EXIT_CONFIG
+    from agentos_runtime.storage.factory import shared_sqlite_files
+
+    shared = shared_sqlite_files(config.databases, settings.data_dir)
+    if shared:
+        _report("agentos serve: cannot start:", shared)
+        return EXIT_CONFIG
     configure_logging(
         settings.log_level,
         settings.log_format,

@@ -168,6 +168,20 @@ def test_a_host_that_names_no_address_is_reported_naming_the_setting_before_star
     assert not (tmp_path / "data").exists()  # refused before anything was opened
 
 
+def test_two_databases_that_are_one_sqlite_file_once_resolved_are_refused_before_starting(tmp_path: Path) -> None:
+    config = GOOD_CONFIG + "databases:\n  - id: sessions\n    type: sqlite\n  - id: memory\n    type: sqlite\n"
+    config += "    path: data/../data/sessions.db\n"  # the first one's default file, written another way
+    port = free_port()
+    result = run_serve(config, tmp_path, "--port", str(port), "--data-dir", "data")
+
+    assert result.returncode == 2
+    assert (
+        "databases[1] ('memory') and databases[0] ('sessions') are both the SQLite file "
+        f"{(tmp_path / 'data' / 'sessions.db').resolve()}: give each database a path of its own"
+    ) in result.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
 def test_a_missing_config_file_is_reported(tmp_path: Path) -> None:
     result = subprocess.run(
         serve_command(tmp_path / "nope.yaml"), env=clean_env(), cwd=tmp_path, capture_output=True, text=True
