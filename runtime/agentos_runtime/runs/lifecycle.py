@@ -416,7 +416,7 @@ class Lifecycle:
         try:
             await self._save()
         except StorageUnavailable as failure:
-            self._owe_save()
+            self._owe_save(outcome)
             return failure
         except Conflict as failure:
             return failure
@@ -426,23 +426,28 @@ class Lifecycle:
         finally:
             if not self._owing:
                 self._released.set()
-        try:
-            steps.saved(outcome)
-        except Exception:  # what follows a save (memory extraction) never takes the run's end away
-            log.exception("run %s of %s: the step after its save failed", steps.record.run_id, steps.label)
+        self._after_save(outcome)
         return None
+
+    def _after_save(self, outcome: Outcome) -> None:
+        """Hand the run stored as it ended with ``outcome`` to what follows its save
+        (``RunSteps.saved``: memory extraction), whose failure is only logged."""
+        try:
+            self.steps.saved(outcome)
+        except Exception:  # what follows a save (memory extraction) never takes the run's end away
+            log.exception("run %s of %s: the step after its save failed", self.steps.record.run_id, self.steps.label)
 
     @property
     def _owing(self) -> bool:
         """Whether a save of the run is owed: tried again later, its lease renewed meanwhile."""
         return self._retrying is not None and not self._retrying.done()
 
-    def _owe_save(self) -> None:
+    def _owe_save(self, outcome: Outcome) -> None:
         """After a failed save of a run stored ``RUNNING`` as it started: try it again later."""
         if self._announcing is None or self._owing:
             return
         self._answered.clear()  # only a renewal landing from now on says the database is back
-        self._retrying = asyncio.get_running_loop().create_task(self._save_retrying())
+        self._retrying = asyncio.get_running_loop().create_task(self._save_retrying(outcome))
         self.registry.track(self._retrying)
 
     async def _store_start(self) -> AgentOSError | None:
@@ -545,7 +550,7 @@ class Lifecycle:
         self._saving = True
         self.registry.track(task)
 
-    async def _save_retrying(self) -> None:
+    async def _save_retrying(self, outcome: Outcome) -> None:
         """Store a run stored as it started whose final save failed, once the database takes it again.
 
         Its start is stored ``RUNNING``, its lease renewed meanwhile (``_keep_lease``): until this
@@ -553,8 +558,9 @@ class Lifecycle:
         stored it (how it ended, not the storage error its followers were told), tried after each
         of the registry's ``save_retry_delays``, at once when a renewal lands (the database is
         back) or when the registry stops, and no more once a renewal finds the start record gone
-        (that save landed after all, or the run was removed). Then the lease is released: given
-        up, the run is shown ended once its lease expires.
+        (that save landed after all, or the run was removed). Stored, it is handed to what follows
+        a save (``_after_save``), as a save that landed at once is. Then the lease is released:
+        given up, the run is shown ended once its lease expires.
         """
         steps, sessions, row, registry = self.steps, self.sessions, self._new_row, self.registry
         try:
@@ -578,6 +584,7 @@ class Lifecycle:
                     log.exception("run %s of %s could not be saved", steps.record.run_id, steps.label)
                     return
                 log.info("run %s of %s saved on a later attempt", steps.record.run_id, steps.label)
+                self._after_save(outcome)
                 return
             log.warning(
                 "run %s of %s could not be saved: it stays stored as it started, shown ended once its lease expires",

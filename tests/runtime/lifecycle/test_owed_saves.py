@@ -26,7 +26,8 @@ from agentos_runtime.runs.leases import LOST, settled_runs
 from agentos_runtime.storage.ports import JSON, SessionRow, SessionStore
 
 from tests.runtime.engine.fakes import FakeChatModel, held
-from tests.runtime.lifecycle.kinds import DEADLINE, Kind
+from tests.runtime.lifecycle.kinds import AGENT, DEADLINE, TEAM, Kind
+from tests.runtime.lifecycle.test_lifecycle_guards import RecordingMemory
 from tests.support.databases import fresh_database
 
 START = 1_800_000_000.0
@@ -182,6 +183,7 @@ class Replica:
     registry: RunRegistry
     store: FlakySessions
     gate: asyncio.Event
+    runnable: Any
 
     async def end_run(self) -> None:
         """Let the model answer; the run ends and its final save is tried."""
@@ -237,7 +239,7 @@ async def replica(kind: Kind, backend: str, tmp_path: Path) -> Any:
         assert script.gate is not None
         runnable: Any = kind.build(FakeChatModel(script), store, registry)
         await runnable.start_background(RunRequest(message="hi", session_id="s1", run_id="r1"), stream=False)
-        yield Replica(kind, time, registry, store, script.gate)
+        yield Replica(kind, time, registry, store, script.gate, runnable)
         if store.final_saves is not None:  # a test that failed holding a save lets it go before the replica stops
             store.final_saves.release()
         assert await registry.shutdown(timeout=DEADLINE)
@@ -279,6 +281,20 @@ async def test_a_run_whose_save_is_owed_is_saved_as_the_first_renewal_lands_once
     await time.sleeping(0)  # nothing owed: the lease is no longer renewed
     time.advance_to(600)
     assert len(store.writes) == 6
+
+
+@pytest.mark.parametrize("kind", [AGENT, TEAM], ids=str)
+async def test_a_run_whose_owed_save_lands_later_is_then_handed_to_memory_extraction(replica: Replica) -> None:
+    memory = RecordingMemory()
+    replica.runnable.memory = memory
+    replica.store.refusing = AWAY
+    await replica.end_run()
+    assert memory.handed == [], "not stored yet"
+
+    assert await replica.away_until_62_s() == saved_once_back("COMPLETED")
+    await asyncio.wait_for(memory.handed_one.wait(), DEADLINE)
+
+    assert memory.handed == ["r1"]
 
 
 async def test_a_run_whose_save_stays_refused_is_shown_running_past_its_first_lease_until_its_replica_gives_up(
