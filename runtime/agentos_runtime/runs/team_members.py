@@ -2,8 +2,9 @@
 
 The leader is shown a card per member (``MemberCard``); a delegation names a member by id and
 is checked before it runs; a member's run comes back to the leader as a tool result (its
-answer, or why there is none); members that replay history get their own earlier runs from
-the team session (the team runs' ``member_responses``).
+answer, or why there is none; once a member that waited for a person went on, Agno's
+``continued_result``); members that replay history get their own earlier runs from the team
+session (the team runs' ``member_responses``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,34 @@ def member_answer(output: JSON) -> tuple[str, bool]:
     if status == "CANCELLED":
         return "The member's run was cancelled before it answered.", True
     return (text or "No answer from the member."), False
+
+
+CONTINUED_RESULTS = "Member results after human-in-the-loop resolution:"
+"""Agno's first line of what the leader reads once paused members went on and answered."""
+
+
+def continued_answer(member_name: str, output: JSON) -> str:
+    """One member's line in ``continued_result``: its name and its answer once its paused run went
+    on (Agno's ``Task completed`` when it wrote nothing; why there is none when it failed)."""
+    if output.get("status") in ("ERROR", "CANCELLED"):
+        text, _ = member_answer(output)
+    else:
+        content = output.get("content")
+        text = content.strip() if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        text = text if content is not None and text else "Task completed"
+    return f"[{member_name}]: {text}"
+
+
+def continued_result(answers: Sequence[str]) -> str:
+    """The result each delegation whose member waited for a person gives the leader once the
+    paused members went on (Agno's words): the answers (``continued_answer``) of those that went
+    on in this continuation, all in each such delegation's result."""
+    return "\n".join([CONTINUED_RESULTS, *answers])
+
+
+def waits_for_person(result: Any) -> bool:
+    """Whether a delegation's result says its member waits for a person (``member_waiting``)."""
+    return isinstance(result, str) and "requires human input" in result.lower()
 
 
 def broadcast_answer(members: Sequence[Executor], outputs: Sequence[JSON]) -> tuple[str, bool]:

@@ -8,7 +8,8 @@ result the leader reads. The modes differ only in what follows:
 
 * ``coordinate``: the leader is asked again until it answers without delegating;
 * ``route``: the members' answers are the team's answer and end the run (a member that pauses:
-  what its delegation answered, that it waits for a person, is streamed as the team's content);
+  what its delegation answered, that it waits for a person, is streamed as the team's content;
+  once it went on, the leader is asked again, as in ``coordinate`` mode and as Agno does);
 * ``broadcast``: the runtime first puts the user's message to every member at once (one
   ``delegate_task_to_members`` call), then the leader writes the answer (with no tool to
   delegate).
@@ -24,10 +25,12 @@ member's requirements once the answer's calls are done. In a broadcast, every me
 may pause the same way: the leader is asked only once no member waits, and the team run pauses
 with the requirements of each paused member. ``lead_on`` takes a paused team run up again: the
 leader's decided calls, then each paused member's run going on (its events forwarded as a
-delegation's are), its answer becoming the delegation's result (a broadcast's: every member's
-answer again); then the leader's requests. A member team pauses as a member agent does, on its
-leader's calls or its own members' (at any depth): the team run pauses with it, and going on
-hands it the decisions on its runs, so it goes on the same way inside.
+delegation's are); once none waits, the answers of those that went on (Agno's
+``continued_result``) become the result of each delegation that waited (a broadcast's: every
+member's answer again); then the leader's requests, in every mode. A member team pauses as a
+member agent does, on its leader's calls or its own members' (at any depth): the team run
+pauses with it, and going on hands it the decisions on its runs, so it goes on the same way
+inside.
 
 The loop is bounded (``MAX_LEADER_REQUESTS``), and so is the work one team run starts: at
 most ``MAX_MEMBER_RUNS`` member runs, counted over the nested teams it delegates to as well
@@ -65,7 +68,14 @@ from agentos_runtime.runs.record import call_summary, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.requests import MemberRuns, RunRequest
 from agentos_runtime.runs.team_events import TeamEventFactory
-from agentos_runtime.runs.team_members import broadcast_answer, check_delegation, member_answer
+from agentos_runtime.runs.team_members import (
+    broadcast_answer,
+    check_delegation,
+    continued_answer,
+    continued_result,
+    member_answer,
+    waits_for_person,
+)
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
 from agentos_runtime.runs.turns import (
@@ -146,15 +156,15 @@ async def lead_on(
             yield event
     on_members = paused.member_decisions
     going_on = [str(m["run_id"]) for m in paused_members(run.record.member_responses) if decided_within(m, on_members)]
+    answers: list[str] = []
     for member_run_id in going_on:
-        async with aclosing(_member_on(run, delegation, member_run_id, on_members)) as steps:
+        async with aclosing(_member_on(run, delegation, member_run_id, on_members, answers)) as steps:
             async for event in steps:
                 yield event
     if paused_members(run.record.member_responses):
         raise Paused()
-    if run.routed:  # route mode: the members' answers are the team's, as when they never paused
-        yield _routed_answer(run)
-        return
+    if answers:  # in every mode, route too: the leader reads the answers and is asked again
+        _answer_waiting_delegations(run, continued_result(answers))
     budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS)
     async with aclosing(_lead_requests(run, model, delegation, budget)) as requests:
         async for event in requests:
@@ -162,11 +172,16 @@ async def lead_on(
 
 
 async def _member_on(
-    run: LeaderRun, delegation: Delegation, member_run_id: str, decided: Mapping[str, Mapping[str, Decision]]
+    run: LeaderRun,
+    delegation: Delegation,
+    member_run_id: str,
+    decided: Mapping[str, Mapping[str, Decision]],
+    answers: list[str],
 ) -> AsyncGenerator[RunEvent, None]:
     """A paused member's run going on inside the team run with the decisions on its calls (a
     member team's: on its leader's, and on its own paused members' runs, ``decided`` by run id);
-    its output replaces the paused one, and its answer the result of the delegation that started it."""
+    its output replaces the paused one, and its answer joins ``answers`` unless it paused again (a
+    broadcast's: every member's answer is its call's result again)."""
     record = run.record
     found = [i for i, m in enumerate(record.member_responses) if m.get("run_id") == member_run_id]
     if not found:
@@ -201,16 +216,16 @@ async def _member_on(
         result, error = broadcast_answer(list(delegation.members.values()), record.member_responses)
         _answer_call(run, _broadcast_call_id(record), result, error=error)
         return
-    waiting = ended.get("status") == "PAUSED"
-    result, error = (member_waiting(member.name), False) if waiting else member_answer(ended)
-    _answer_call(run, _delegation_call_id(record, member_run_id), result, error=error)
-    if delegation.mode == "route" and not error and not waiting:
-        run.routed.append(result)
+    if ended.get("status") != "PAUSED":  # its delegation's result still says it waits
+        answers.append(continued_answer(member.name, ended))
 
 
-def _delegation_call_id(record: TeamRecord, member_run_id: str) -> Any:
-    """The id of the delegation call that started ``member_run_id``."""
-    return next((tool.get("tool_call_id") for tool in record.tools if tool.get("child_run_id") == member_run_id), None)
+def _answer_waiting_delegations(run: LeaderRun, result: str) -> None:
+    """Give each delegation whose result says its member waits for a person ``result`` (as Agno
+    does once the paused members went on: one result, the same for each)."""
+    for tool in list(run.record.tools):
+        if tool.get("tool_name") == DELEGATE_TO_MEMBER and waits_for_person(tool.get("result")):
+            _answer_call(run, tool.get("tool_call_id"), result, error=False)
 
 
 def _broadcast_call_id(record: TeamRecord) -> Any:

@@ -114,7 +114,8 @@ async def test_agnos_client_confirms_a_members_call_and_the_team_run_goes_on_wit
     done = await client.continue_team_run("crew", paused.run_id, paused.requirements, session_id="s1", headers=AUTH)
     assert done.status == RunStatus.completed and done.content == "The member says 5."
     assert done.member_responses and done.member_responses[0].run_id == requirement.member_run_id
-    assert fake_openai.bodies[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "d1", "content": "5"}
+    read = "Member results after human-in-the-loop resolution:\n[Assistant]: 5"  # Agno's words
+    assert fake_openai.bodies[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "d1", "content": read}
 
 
 CONFIRMED = {"calculator": {"requires_confirmation": True}}
@@ -183,7 +184,7 @@ async def test_agnos_client_confirms_a_nested_teams_members_call_and_both_leader
     assert fake_openai.bodies[-1]["messages"][-1] == {
         "role": "tool",
         "tool_call_id": "b1",
-        "content": "The crew says 5.",
+        "content": "Member results after human-in-the-loop resolution:\n[Crew]: The crew says 5.",
     }
     stored = await client.get_session_run("s1", paused.run_id, session_type=SessionType.TEAM, headers=AUTH)
     assert isinstance(stored, TeamRunSchema) and stored.status == RunStatus.completed

@@ -83,8 +83,10 @@ async def test_a_confirmed_call_of_a_nested_teams_member_goes_on_through_both_le
     assert events[0]["event"] == "TeamRunContinued" and events[-1]["event"] == "TeamRunCompleted"
     assert events[-1]["content"] == "Outer says 5."
     assert adder.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
-    assert inner.prompts[1][-1] == {"role": "tool", "tool_call_id": "i1", "content": "5"}
-    assert outer.prompts[1][-1] == {"role": "tool", "tool_call_id": "o1", "content": "Inner says 5."}
+    read = "Member results after human-in-the-loop resolution:\n[Adder]: 5"  # Agno's words
+    assert inner.prompts[1][-1] == {"role": "tool", "tool_call_id": "i1", "content": read}
+    inner_read = "Member results after human-in-the-loop resolution:\n[Inner]: Inner says 5."
+    assert outer.prompts[1][-1] == {"role": "tool", "tool_call_id": "o1", "content": inner_read}
     run = await stored_run(database)
     [inner_run] = run["member_responses"]
     [adder_run] = inner_run["member_responses"]
@@ -113,7 +115,9 @@ async def test_a_nested_teams_leader_pausing_names_the_nested_team_and_a_rejecti
 
     assert (output["status"], output["content"]) == ("COMPLETED", "Inner would not add.")
     assert inner.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "not now"}
-    assert outer.prompts[1][-1]["content"] == "I was told not to add."
+    assert outer.prompts[1][-1]["content"] == (
+        "Member results after human-in-the-loop resolution:\n[Inner]: I was told not to add."
+    )
     run = await stored_run(database)
     [tool] = run["member_responses"][0]["tools"]
     assert (run["status"], tool["confirmed"], tool["confirmation_note"]) == ("COMPLETED", False, "not now")

@@ -170,13 +170,14 @@ async def test_a_paused_member_goes_on_and_its_answer_is_the_delegations_result_
 
     assert (output["status"], output["content"]) == ("COMPLETED", "The member says 5.")
     assert member.prompts[1][-1] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
-    assert leader.prompts[1][-1] == {"role": "tool", "tool_call_id": "d1", "content": "5"}
+    read = "Member results after human-in-the-loop resolution:\n[Adder]: 5"  # Agno's words
+    assert leader.prompts[1][-1] == {"role": "tool", "tool_call_id": "d1", "content": read}
     [run] = await stored_runs(database)
     [member_run] = run["member_responses"]
     assert (member_run["run_id"], member_run["status"], member_run["content"]) == (member_run_id, "COMPLETED", "5")
     assert member_run["parent_run_id"] == "r1"
     assert [(t["confirmed"], t["result"]) for t in member_run["tools"]] == [(True, "5")]
-    assert run["tools"][0]["result"] == "5"
+    assert run["tools"][0]["result"] == read
 
 
 async def test_a_member_pausing_again_pauses_the_team_run_again_without_asking_the_leader() -> None:
@@ -196,11 +197,11 @@ async def test_a_member_pausing_again_pauses_the_team_run_again_without_asking_t
     second = {member_run_id: {"c2": Decision("c2", True)}}
     done = await team.complete_continued(PausedRun(stored, {}, session_id="s1", user_id=None, member_decisions=second))
     assert (done["status"], done["content"]) == ("COMPLETED", "Done.")
-    assert leader.prompts[1][-1]["content"] == "10"
+    assert leader.prompts[1][-1]["content"] == "Member results after human-in-the-loop resolution:\n[Adder]: 10"
 
 
-async def test_in_route_mode_a_paused_members_answer_is_the_team_runs_once_it_goes_on() -> None:
-    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"))
+async def test_in_route_mode_the_leader_is_asked_again_once_a_paused_member_went_on_as_agno_does() -> None:
+    leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"), say("The team says 5."))
     member = FakeChatModel(call("calculator", ADD, call_id="c1"), say("5"))
     team, database = await paused_by_member(leader, member, mode="route")
     [stored] = await stored_runs(database)
@@ -211,11 +212,12 @@ async def test_in_route_mode_a_paused_members_answer_is_the_team_runs_once_it_go
     )
     output = await team.complete_continued(going_on)
 
-    assert (output["status"], output["content"]) == ("COMPLETED", "5")
-    assert len(leader.prompts) == 1
+    assert (output["status"], output["content"]) == ("COMPLETED", "The team says 5.")
+    assert len(leader.prompts) == 2
+    assert leader.prompts[1][-1]["content"] == "Member results after human-in-the-loop resolution:\n[Adder]: 5"
 
 
-async def test_a_member_failing_once_it_goes_on_gives_the_leader_its_failure_as_an_error_result() -> None:
+async def test_a_member_failing_once_it_goes_on_gives_the_leader_its_failure_as_its_result() -> None:
     leader = FakeChatModel(call("delegate_task_to_member", DELEGATE, call_id="d1"), say("The member failed."))
     member = FakeChatModel(call("calculator", ADD, call_id="c1"), Script(error=ModelProviderError("model 'm' is down")))
     team, database = await paused_by_member(leader, member)
@@ -230,4 +232,7 @@ async def test_a_member_failing_once_it_goes_on_gives_the_leader_its_failure_as_
     assert (output["status"], output["content"]) == ("COMPLETED", "The member failed.")
     assert output["member_responses"][0]["status"] == "ERROR"
     [delegation] = output["tools"]
-    assert delegation["tool_call_error"] is True and delegation["result"].startswith("The member failed: ")
+    assert delegation["result"].startswith(
+        "Member results after human-in-the-loop resolution:\n[Adder]: The member failed: "
+    )
+    assert delegation["tool_call_error"] is False  # as Agno: the leader reads it as any member's answer

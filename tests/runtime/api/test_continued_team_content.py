@@ -1,0 +1,152 @@
+"""A team run paused on its member's call needing a confirmation goes on as Agno's does: Agno's
+own team, run on the same fake model answers, and this runtime over HTTP, continued with the call
+confirmed, ask the leader again once the member has answered (in ``route`` mode as in the default
+``coordinate`` mode: the member's answer is not the team's answer then; a nested team's leader
+too), with the same result of the delegation the leader reads; and they give the same content (the answer not streamed, the
+streamed run's last event and the team's own streamed text, the stored run), the same stored
+delegation results and member runs, and stream the team's own events in the same order.
+
+Agno's ``respond_directly`` is its ``route`` mode, the only form of it this runtime's config has."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from agno.db.in_memory import InMemoryDb
+
+from tests.runtime.api.harness import agent_config, parse_frames, serve_on
+from tests.runtime.api.test_paused_content import CASES, Case, own_text
+from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+JSON = dict[str, Any]
+GOING_ON = {  # the replies once the member's call is confirmed: the member's, then each leader's
+    "team-member": (Reply.say("five"), Reply.say("Crew five")),
+    "routing-team-member": (Reply.say("five"), Reply.say("Crew five")),
+    "nested-team-member": (Reply.say("five"), Reply.say("Inner five"), Reply.say("Crew five")),
+}
+
+
+@dataclass(frozen=True)
+class Continued:
+    """What a client sees of a paused team run going on to its end, streamed or not, and what
+    the leader read in its last request."""
+
+    answered: Any
+    last_event: tuple[str, Any]
+    streamed_text: str
+    team_events: tuple[str, ...]
+    stored: tuple[Any, ...]
+    leader_read: tuple[Any, ...]
+    requests: int
+
+
+def stored_view(run: JSON) -> tuple[Any, ...]:
+    """A stored team run's status, content, delegation results and member runs."""
+    return (
+        run["status"],
+        run["content"],
+        tuple((tool["tool_name"], tool["result"]) for tool in run.get("tools") or ()),
+        tuple((m.get("agent_id"), m["status"], m["content"]) for m in run.get("member_responses") or ()),
+    )
+
+
+def tool_results(body: JSON) -> tuple[Any, ...]:
+    """The results of calls that a model request carries (what the model read)."""
+    return tuple(m["content"] for m in body["messages"] if m["role"] == "tool")
+
+
+def team_events(events: list[tuple[str, JSON]], runner_id: str) -> tuple[str, ...]:
+    """The names of the team's own events (not its members'), but for its content events, whose
+    text is compared whole (``own_text``): Agno streams an empty one first."""
+    own = [name for name, data in events if data.get("team_id") == runner_id and "agent_id" not in data]
+    return tuple(name for name in own if name != "TeamRunContent")
+
+
+async def agnos(name: str, case: Case, fake_openai: FakeOpenAIServer) -> Continued:
+    runner = case.agno(fake_openai.base_url)
+    runner.db = InMemoryDb()
+    runner.store_member_responses = True  # as AgentOS serves a team
+    ended: list[Any] = []
+    for session_id in ("answered", "streamed"):
+        fake_openai.app.reset()  # no reply left over from the round before
+        fake_openai.script(*case.script)
+        paused = await runner.arun("add 2 and 3", session_id=session_id)
+        for requirement in paused.active_requirements:
+            requirement.confirm()
+        fake_openai.script(*GOING_ON[name])
+        before = len(fake_openai.bodies)
+        going_on = {"run_response": paused, "requirements": paused.requirements, "session_id": session_id}
+        if session_id == "answered":
+            ended.append(await runner.acontinue_run(**going_on))
+        else:
+            ended.append([e async for e in runner.acontinue_run(**going_on, stream=True, stream_events=True)])
+    answered, events = ended
+    stored = [runner.get_last_run_output(session_id=s).to_dict() for s in ("answered", "streamed")]
+    assert stored_view(stored[0]) == stored_view(stored[1])
+    pairs = [(e.event, e.to_dict()) for e in events]
+    return Continued(
+        answered.content,
+        (events[-1].event, events[-1].content),
+        own_text(pairs, case.runner_id),
+        team_events(pairs, case.runner_id),
+        stored_view(stored[0]),
+        tool_results(fake_openai.bodies[-1]),
+        len(fake_openai.bodies) - before,
+    )
+
+
+async def ours(name: str, case: Case, fake_openai: FakeOpenAIServer, tmp_path: Path) -> Continued:
+    document: JSON = yaml.safe_load(agent_config(fake_openai.base_url))
+    case.config(document)
+    base = f"/{case.kind}/{case.runner_id}/runs"
+    ended, stored = [], []
+    async with serve_on("sqlite", yaml.safe_dump(document), tmp_path) as app:
+        for stream in ("false", "true"):
+            session_id = f"s-{stream}"
+            fake_openai.app.reset()  # no reply left over from the round before
+            fake_openai.script(*case.script)
+            form = {"message": "add 2 and 3", "session_id": session_id, "stream": "false"}
+            paused = (await app.client.post(base, data=form)).json()
+            assert paused["status"] == "PAUSED", paused
+            decided = [
+                {**r, "confirmation": True, "tool_execution": {**r["tool_execution"], "confirmed": True}}
+                for r in paused["requirements"]
+            ]
+            fake_openai.script(*GOING_ON[name])
+            before = len(fake_openai.bodies)
+            data = {"requirements": json.dumps(decided), "session_id": session_id, "stream": stream}
+            ended.append(await app.client.post(f"{base}/{paused['run_id']}/continue", data=data))
+            got = await app.client.get(f"{base}/{paused['run_id']}", params={"session_id": session_id})
+            stored.append(got.json())
+    answered, frames = ended[0].json(), parse_frames(ended[1].text)
+    assert stored_view(stored[0]) == stored_view(stored[1])
+    pairs = [(f.event, f.data) for f in frames]
+    return Continued(
+        answered["content"],
+        (frames[-1].event, frames[-1].data["content"]),
+        own_text(pairs, case.runner_id),
+        team_events(pairs, case.runner_id),
+        stored_view(stored[0]),
+        tool_results(fake_openai.bodies[-1]),
+        len(fake_openai.bodies) - before,
+    )
+
+
+@pytest.mark.parametrize("name", GOING_ON)
+async def test_a_team_run_going_on_after_its_member_answers_asks_the_leader_again_as_agnos_does(
+    name: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    case = CASES[name]
+
+    expected = await agnos(name, case, fake_openai)
+    got = await ours(name, case, fake_openai, tmp_path)
+
+    assert got == expected
+    assert got.answered == got.last_event[1] == got.stored[1] == "Crew five"
+    member = "[Inner]: Inner five" if name.startswith("nested") else "[Assistant]: five"
+    assert got.leader_read == ("Member results after human-in-the-loop resolution:\n" + member,)
