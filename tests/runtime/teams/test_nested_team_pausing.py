@@ -145,12 +145,18 @@ async def test_a_nested_teams_member_pausing_again_pauses_the_outer_run_again_wi
     assert (await stored_run(database))["status"] == "PAUSED"
 
 
-async def test_a_paused_run_waiting_on_a_member_its_nested_team_no_longer_has_is_refused() -> None:
+async def paused_in_the_nested_teams_member() -> tuple[Team, JSON]:
+    """Outer's run ``r1``, paused on Adder's calculator call inside Inner, and the team, as stored."""
     outer = FakeChatModel(call("delegate_task_to_member", TO_INNER, call_id="o1"))
     inner = FakeChatModel(call("delegate_task_to_member", TO_ADDER, call_id="i1"))
     team, database = outer_team(outer, inner, FakeChatModel(call("calculator", ADD, call_id="c1")))
     await team.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
     paused = await stored_run(database)
+    return team, paused
+
+
+async def test_a_paused_run_waiting_on_a_member_its_nested_team_no_longer_has_is_refused() -> None:
+    team, paused = await paused_in_the_nested_teams_member()
     paused["member_responses"][0]["member_responses"][0]["agent_id"] = "gone"
 
     with pytest.raises(MemberGone) as refused:
@@ -160,11 +166,7 @@ async def test_a_paused_run_waiting_on_a_member_its_nested_team_no_longer_has_is
 
 
 async def test_a_paused_run_waiting_on_a_member_now_of_another_kind_is_refused_saying_so() -> None:
-    outer = FakeChatModel(call("delegate_task_to_member", TO_INNER, call_id="o1"))
-    inner = FakeChatModel(call("delegate_task_to_member", TO_ADDER, call_id="i1"))
-    team, database = outer_team(outer, inner, FakeChatModel(call("calculator", ADD, call_id="c1")))
-    await team.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
-    paused = await stored_run(database)
+    team, paused = await paused_in_the_nested_teams_member()
     waiting_agent = paused["member_responses"][0]["member_responses"][0]
     waiting_agent["team_id"] = waiting_agent.pop("agent_id")  # its run, read as a team's where an agent is
 
