@@ -26,8 +26,9 @@ may pause the same way: the leader is asked only once no member waits, and the t
 with the requirements of each paused member. ``lead_on`` takes a paused team run up again: the
 leader's decided calls, then each paused member's run going on (its events forwarded as a
 delegation's are); once none waits, the answers of those that went on (Agno's
-``continued_result``) become the result of each delegation that waited (a broadcast's: every
-member's answer again); then the leader's requests, in every mode. A member team pauses as a
+``continued_result``) become the result of each delegation that waited (a broadcast's one call
+too: only the members that went on are listed, as Agno does); then the leader's requests, in
+every mode. A member team pauses as a
 member agent does, on its leader's calls or its own members' (at any depth): the team run
 pauses with it, and going on hands it the decisions on its runs, so it goes on the same way
 inside.
@@ -180,8 +181,7 @@ async def _member_on(
 ) -> AsyncGenerator[RunEvent, None]:
     """A paused member's run going on inside the team run with the decisions on its calls (a
     member team's: on its leader's, and on its own paused members' runs, ``decided`` by run id);
-    its output replaces the paused one, and its answer joins ``answers`` unless it paused again (a
-    broadcast's: every member's answer is its call's result again)."""
+    its output replaces the paused one, and its answer joins ``answers`` unless it paused again."""
     record = run.record
     found = [i for i, m in enumerate(record.member_responses) if m.get("run_id") == member_run_id]
     if not found:
@@ -212,27 +212,18 @@ async def _member_on(
             else:
                 yield item
     ended = record.member_responses[index]
-    if delegation.mode == "broadcast":  # one call asked every member: its result is all their answers again
-        result, error = broadcast_answer(list(delegation.members.values()), record.member_responses)
-        _answer_call(run, _broadcast_call_id(record), result, error=error)
-        return
     if ended.get("status") != "PAUSED":  # its delegation's result still says it waits
         answers.append(continued_answer(member.name, ended))
 
 
 def _answer_waiting_delegations(run: LeaderRun, result: str) -> None:
-    """Give each delegation whose result says its member waits for a person ``result`` (as Agno
-    does once the paused members went on: one result, the same for each)."""
+    """Give each delegation whose result says a member waits for a person ``result`` (as Agno
+    does once the paused members went on: one result, the same for each; a broadcast's call too,
+    whose result then lists only the members that went on, not those that had answered)."""
     for tool in list(run.record.tools):
-        if tool.get("tool_name") == DELEGATE_TO_MEMBER and waits_for_person(tool.get("result")):
+        delegating = tool.get("tool_name") in (DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS)
+        if delegating and waits_for_person(tool.get("result")):
             _answer_call(run, tool.get("tool_call_id"), result, error=False)
-
-
-def _broadcast_call_id(record: TeamRecord) -> Any:
-    """The id of the call that put the user's message to every member (a broadcast's first)."""
-    return next(
-        (tool.get("tool_call_id") for tool in record.tools if tool.get("tool_name") == DELEGATE_TO_MEMBERS), None
-    )
 
 
 def _answer_call(run: LeaderRun, tool_call_id: Any, result: str, *, error: bool) -> None:

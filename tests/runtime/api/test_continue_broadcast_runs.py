@@ -80,7 +80,7 @@ async def test_a_streamed_broadcast_pauses_with_both_members_and_goes_on_streame
     assert frames[0].event == "TeamRunContinued" and frames[-1].event == "TeamRunCompleted"
     assert frames[-1].data["content"] == "Both say 5."
     leader_read = fake_openai.bodies[-1]["messages"][-1]["content"]
-    assert leader_read == "Member Assistant (assistant): 5\n\nMember Checker (checker): five"
+    assert leader_read == "Member results after human-in-the-loop resolution:\n[Assistant]: 5\n[Checker]: five"
     after = await stored(app, run_id)
     assert (after["status"], after["content"]) == ("COMPLETED", "Both say 5.")
     assert [(m["status"], m["content"]) for m in after["member_responses"]] == [

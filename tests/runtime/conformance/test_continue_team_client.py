@@ -146,7 +146,7 @@ async def test_agnos_client_confirms_every_paused_broadcast_member_and_the_leade
     assert done.status == RunStatus.completed and done.content == "Both say 5."
     assert {m.run_id for m in done.member_responses} == set(waiting.values())
     last = fake_openai.bodies[-1]["messages"][-1]["content"]
-    assert last == "Member Assistant (assistant): 5\n\nMember Checker (checker): five"
+    assert last == "Member results after human-in-the-loop resolution:\n[Assistant]: 5\n[Checker]: five"
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """A broadcast team's members wait for a person: every member agent whose call needs a
 confirmation pauses, the team run pauses with each one's requirements before its leader is
-asked, and going on resumes each paused member, then asks the leader with every member's answer."""
+asked, and going on resumes each paused member, then asks the leader, whose broadcast call then
+reads Agno's continued result: the answers of the members that went on, not of those that had
+answered before the pause."""
 
 from __future__ import annotations
 
@@ -97,7 +99,7 @@ async def test_a_broadcast_pauses_with_the_waiting_members_requirements_only_and
     assert (member_run(stored, "b")["status"], member_run(stored, "b")["content"]) == ("COMPLETED", "3 items")
 
 
-async def test_a_confirmed_broadcast_member_goes_on_then_the_leader_reads_every_members_answer_streamed() -> None:
+async def test_a_confirmed_broadcast_member_goes_on_then_the_leader_reads_only_its_answer_streamed() -> None:
     leader = FakeChatModel(say("5 and 3 items."))
     adder = FakeChatModel(call("calculator", ADD, call_id="ca"), say("5"))
     team, database = broadcast_team(leader, adder, FakeChatModel(say("3 items")))
@@ -110,8 +112,8 @@ async def test_a_confirmed_broadcast_member_goes_on_then_the_leader_reads_every_
     names = [e["event"] for e in events]
     assert names[0] == "TeamRunContinued" and names[-1] == "TeamRunCompleted"
     assert adder.prompts[1][-1] == {"role": "tool", "tool_call_id": "ca", "content": "5"}
-    every_answer = "Member Adder (a): 5\n\nMember Counter (b): 3 items"
-    assert leader.prompts[0][-1]["content"] == every_answer
+    continued = "Member results after human-in-the-loop resolution:\n[Adder]: 5"  # not Counter's
+    assert leader.prompts[0][-1]["content"] == continued
     run = await stored_run(database)
     assert (run["run_id"], run["status"], run["content"]) == ("r1", "COMPLETED", "5 and 3 items.")
     assert "requirements" not in run
@@ -120,9 +122,9 @@ async def test_a_confirmed_broadcast_member_goes_on_then_the_leader_reads_every_
     assert [(t["confirmed"], t["result"]) for t in adder_run["tools"]] == [(True, "5")]
     assert member_run(run, "b")["content"] == "3 items"
     [broadcast] = run["tools"]
-    assert (broadcast["result"], broadcast["tool_call_error"]) == (every_answer, False)
+    assert (broadcast["result"], broadcast["tool_call_error"]) == (continued, False)
     tool_messages = [m for m in run["messages"] if m["role"] == "tool"]
-    assert [m["content"] for m in tool_messages] == [every_answer]
+    assert [m["content"] for m in tool_messages] == [continued]
 
 
 async def test_both_paused_broadcast_members_go_on_one_confirmed_one_rejected_before_the_leader_is_asked_once() -> None:
@@ -141,7 +143,7 @@ async def test_both_paused_broadcast_members_go_on_one_confirmed_one_rejected_be
     assert counter.prompts[1][-1] == {"role": "tool", "tool_call_id": "cb", "content": "not today"}
     assert len(leader.prompts) == 1
     assert leader.prompts[0][-1]["content"] == (
-        "Member Adder (a): 5\n\nMember Counter (b): I was not allowed to count."
+        "Member results after human-in-the-loop resolution:\n[Adder]: 5\n[Counter]: I was not allowed to count."
     )
     run = await stored_run(database)
     assert run["status"] == "COMPLETED"
@@ -165,7 +167,7 @@ async def test_a_broadcast_member_pausing_again_pauses_the_team_run_again_withou
     assert paused["status"] == "PAUSED" and member_run(paused, "a")["status"] == "PAUSED"
     done = await team.complete_continued(going_on(paused, a=Decision("ca2", True)))
     assert (done["status"], done["content"]) == ("COMPLETED", "Done.")
-    assert leader.prompts[0][-1]["content"] == "Member Adder (a): 10\n\nMember Counter (b): 3 items"
+    assert leader.prompts[0][-1]["content"] == "Member results after human-in-the-loop resolution:\n[Adder]: 10"
 
 
 async def test_a_broadcast_team_that_cannot_pause_has_its_members_answer_the_held_call_unmade() -> None:
