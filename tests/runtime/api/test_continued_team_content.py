@@ -19,10 +19,20 @@ from typing import Any
 import pytest
 import yaml
 from agno.db.in_memory import InMemoryDb
+from agno.team.mode import TeamMode
 
 from tests.runtime.api.harness import agent_config, parse_frames, serve_on
-from tests.runtime.api.test_paused_content import CASES, Case, own_text
-from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.runtime.api.test_paused_content import (
+    ADD,
+    BROADCAST,
+    CASES,
+    CONFIRMED,
+    Case,
+    agno_agent,
+    agno_team,
+    own_text,
+)
+from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, Reply, serve_fake_openai
 
 JSON = dict[str, Any]
 CONTINUED = "Member results after human-in-the-loop resolution:"
@@ -31,6 +41,7 @@ GOING_ON = {  # the replies once the member's call is confirmed: the member's, t
     "routing-team-member": (Reply.say("five"), Reply.say("Crew five")),
     "nested-team-member": (Reply.say("five"), Reply.say("Inner five"), Reply.say("Crew five")),
     "broadcast-team-members": (Reply.say("five"), Reply.say("five"), Reply.say("Crew five")),
+    "broadcast-team-one-member-waiting": (Reply.say("five"), Reply.say("Crew five")),
 }
 
 
@@ -161,7 +172,7 @@ async def ours(name: str, case: Case, fake_openai: FakeOpenAIServer, tmp_path: P
     )
 
 
-@pytest.mark.parametrize("name", GOING_ON)
+@pytest.mark.parametrize("name", [name for name in GOING_ON if name in CASES])
 async def test_a_team_run_going_on_after_its_member_answers_asks_the_leader_again_as_agnos_does(
     name: str, fake_openai: FakeOpenAIServer, tmp_path: Path
 ) -> None:
@@ -178,3 +189,37 @@ async def test_a_team_run_going_on_after_its_member_answers_asks_the_leader_agai
     }
     member = members.get(name, "[Assistant]: five")
     assert got.leader_read == (f"{CONTINUED}\n{member}",)  # ours in the members' order
+
+
+def one_member_waiting(checkers_url: str) -> Case:
+    """A broadcast team of Assistant, whose call needs a confirmation, and Checker, which answers
+    at once on its own fake server (``checkers_url``): Agno runs broadcast members at once, so
+    one script for both would give each the other's reply now and then."""
+
+    def config(document: JSON) -> None:
+        document["models"].append({**document["models"][0], "id": "checkers", "base_url": checkers_url})
+        document["agents"][0].update(tool_config=CONFIRMED)
+        document["agents"].append({"id": "checker", "name": "Checker", "model": "checkers"})
+        document["teams"] = [{"id": "crew", "name": "Crew", "members": ["assistant", "checker"], "mode": "broadcast"}]
+
+    def agnos_team(url: str) -> Any:
+        members = [agno_agent(url, confirming=True), agno_agent(checkers_url, "checker", "Checker", confirming=False)]
+        return agno_team(url, "crew", "Crew", members, mode=TeamMode.broadcast)
+
+    return Case(
+        "teams", "crew", config, agnos_team, (Reply.call(ADD),), agno_script=(Reply.call(BROADCAST), Reply.call(ADD))
+    )
+
+
+async def test_a_broadcast_going_on_gives_its_leader_only_the_answers_of_members_that_went_on_as_agnos_does(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    with serve_fake_openai(FakeOpenAI(default=Reply.say("3 items"))) as checkers:
+        case = one_member_waiting(checkers.base_url)
+
+        expected = await agnos("broadcast-team-one-member-waiting", case, fake_openai)
+        got = await ours("broadcast-team-one-member-waiting", case, fake_openai, tmp_path)
+
+    assert members_sorted(got) == members_sorted(expected)
+    assert got.leader_read == (f"{CONTINUED}\n[Assistant]: five",)  # not Checker's "3 items"
+    assert ("checker", "COMPLETED", "3 items") in got.stored[3]
