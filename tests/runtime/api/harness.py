@@ -254,6 +254,18 @@ def agent_config(base_url: str, **agent: Any) -> str:
     return yaml.safe_dump(document)
 
 
+CONFIRMED = {"calculator": {"requires_confirmation": True}}
+
+
+def broadcast_document(base_url: str) -> dict[str, Any]:
+    """Team crew broadcasting to agents assistant and checker, whose calculator calls each wait
+    for a confirmation, on the fake OpenAI server; a document to adjust before serving it."""
+    document: dict[str, Any] = yaml.safe_load(agent_config(base_url, tool_config=CONFIRMED))
+    document["agents"].append({"id": "checker", "name": "Checker", "tools": ["calculator"], "tool_config": CONFIRMED})
+    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant", "checker"], "mode": "broadcast"}]
+    return document
+
+
 @dataclass(frozen=True)
 class Frame:
     """One server-sent event as a client reads it."""

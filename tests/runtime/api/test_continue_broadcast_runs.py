@@ -13,20 +13,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.runtime.api.harness import Served, agent_config, parse_frames, serve_on
+from tests.runtime.api.harness import Served, broadcast_document, parse_frames, serve_on
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 JSON = dict[str, Any]
 ADD = FakeToolCall("calculator", '{"expression": "2 + 3"}', id="call_add")
-CONFIRMED = {"calculator": {"requires_confirmation": True}}
 
 
 @pytest.fixture
 async def app(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
-    document = yaml.safe_load(agent_config(fake_openai.base_url, tool_config=CONFIRMED))
-    document["agents"].append({"id": "checker", "name": "Checker", "tools": ["calculator"], "tool_config": CONFIRMED})
-    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant", "checker"], "mode": "broadcast"}]
-    async with serve_on(backend, yaml.safe_dump(document), tmp_path) as running:
+    async with serve_on(backend, yaml.safe_dump(broadcast_document(fake_openai.base_url)), tmp_path) as running:
         yield running
 
 

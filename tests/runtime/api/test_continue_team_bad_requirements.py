@@ -5,19 +5,18 @@ the run stays PAUSED, so the right decisions still take it on."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.runtime.api.harness import Served, agent_config, serve_on
-from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
+from tests.runtime.api.harness import Served, broadcast_document, serve_on
+from tests.support.fake_openai import FakeOpenAI, FakeOpenAIServer, FakeToolCall, Reply, serve_fake_openai
 
 JSON = dict[str, Any]
 ADD = FakeToolCall("calculator", '{"expression": "2 + 3"}', id="call_add")
-CONFIRMED = {"calculator": {"requires_confirmation": True}}
 TO_CREW = FakeToolCall("delegate_task_to_member", '{"member_id": "crew-one", "task": "add 2 and 3"}', id="b1")
 TO_ASSISTANT = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add 2 and 3"}', id="d1")
 
@@ -27,14 +26,21 @@ def backend() -> str:
     return "sqlite"
 
 
+@pytest.fixture(scope="module")
+def plains() -> Iterator[FakeOpenAIServer]:
+    with serve_fake_openai(FakeOpenAI(default=Reply.say("plain answer"))) as server:
+        yield server
+
+
 @pytest.fixture
-async def app(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+async def app(fake_openai: FakeOpenAIServer, plains: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
     """Team crew broadcasts to agents assistant and checker (whose calculator needs a
     confirmation); team board's one member is team crew-one, whose one member is assistant;
-    agent plain answers without pausing."""
-    document = yaml.safe_load(agent_config(fake_openai.base_url, tool_config=CONFIRMED))
-    document["agents"].append({"id": "checker", "name": "Checker", "tools": ["calculator"], "tool_config": CONFIRMED})
-    document["agents"].append({"id": "plain", "name": "Plain"})
+    agent plain answers without pausing, on a fake server of its own: a broadcast asks its
+    members at once, so one script for all three would now and then give plain a call."""
+    document = broadcast_document(fake_openai.base_url)
+    document["models"].append({**document["models"][0], "id": "plains", "base_url": plains.base_url})
+    document["agents"].append({"id": "plain", "name": "Plain", "model": "plains"})
     document["teams"] = [
         {"id": "crew", "model": "fake", "members": ["assistant", "checker", "plain"], "mode": "broadcast"},
         {"id": "crew-one", "name": "Crew one", "model": "fake", "members": ["assistant"]},
@@ -45,7 +51,7 @@ async def app(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Se
 
 
 async def paused_broadcast(app: Served, fake_openai: FakeOpenAIServer) -> JSON:
-    fake_openai.script(Reply.call(ADD), Reply.call(ADD), Reply.say("plain answer"))
+    fake_openai.script(Reply.call(ADD), Reply.call(ADD))
     form = {"message": "add 2 and 3", "stream": "false", "session_id": "s1"}
     paused: JSON = (await app.client.post("/teams/crew/runs", data=form)).json()
     assert paused["status"] == "PAUSED" and len(paused["requirements"]) == 2

@@ -16,7 +16,7 @@ from agno.run.base import RunStatus
 from agno.run.team import RunCompletedEvent, RunContinuedEvent, RunPausedEvent
 
 from tests.runtime.api.agno_client import client_for, serve_for_agno
-from tests.runtime.api.harness import Served, agent_config
+from tests.runtime.api.harness import CONFIRMED, Served, agent_config, broadcast_document
 from tests.runtime.conformance.conftest import SECURITY_KEY
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
@@ -118,14 +118,9 @@ async def test_agnos_client_confirms_a_members_call_and_the_team_run_goes_on_wit
     assert fake_openai.bodies[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "d1", "content": read}
 
 
-CONFIRMED = {"calculator": {"requires_confirmation": True}}
-
-
 @pytest.fixture
 async def broadcast_confirming(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
-    document = yaml.safe_load(agent_config(fake_openai.base_url, tool_config=CONFIRMED))
-    document["agents"].append({"id": "checker", "name": "Checker", "tools": ["calculator"], "tool_config": CONFIRMED})
-    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant", "checker"], "mode": "broadcast"}]
+    document = broadcast_document(fake_openai.base_url)
     async with serve_for_agno(backend, yaml.safe_dump(document), tmp_path, security_key=SECURITY_KEY) as run:
         yield run
 
