@@ -86,9 +86,9 @@ def _run(args: argparse.Namespace) -> int:
     if unusable is not None:
         _report("agentos serve: cannot start:", [unusable])
         return EXIT_CONFIG
-    from agentos_runtime.storage.factory import shared_sqlite_files
+    from agentos_runtime.storage.sharing import shared_stores
 
-    shared = shared_sqlite_files(config.databases, settings.data_dir)
+    shared = shared_stores(config.databases, os.environ, settings.data_dir)
     if shared:
         _report("agentos serve: cannot start:", shared)
         return EXIT_CONFIG

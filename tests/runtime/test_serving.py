@@ -182,6 +182,56 @@ def test_two_databases_that_are_one_sqlite_file_once_resolved_are_refused_before
     assert not (tmp_path / "data").exists()  # refused before anything was opened
 
 
+@pytest.mark.parametrize(
+    ("kind", "urls", "refusal"),
+    [
+        (
+            "postgres",
+            (
+                "postgresql://anauser:pw-secret@DB.example.invalid:6543/orders",
+                "postgres://bobuser:pw-other@db.example.invalid:6543/orders",
+            ),
+            "databases[1] ('audit') and databases[0] ('main') are one PostgreSQL schema: AUDIT_URL and MAIN_URL hold"
+            " the same server and database, and both use schema 'ai': give each database a schema of its own",
+        ),
+        (
+            "redis",
+            (
+                "redis://anauser:pw-secret@DB.example.invalid:6543/0",
+                "redis://bobuser:pw-other@db.example.invalid:6543?db=0",
+            ),
+            "databases[1] ('audit') and databases[0] ('main') share Redis keys: AUDIT_URL and MAIN_URL hold the same"
+            " server and Redis database number, and both use key prefix 'agno': give each database a key prefix",
+        ),
+    ],
+)
+def test_two_url_variables_holding_one_store_are_refused_before_starting_without_showing_either(
+    tmp_path: Path, kind: str, urls: tuple[str, str], refusal: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        GOOD_CONFIG + f"databases:\n  - id: main\n    type: {kind}\n    url_env: MAIN_URL\n"
+        f"  - id: audit\n    type: {kind}\n    url_env: AUDIT_URL\n"
+    )
+    env = clean_env(MAIN_URL=urls[0], AUDIT_URL=urls[1])
+
+    result = subprocess.run(
+        serve_command(config, "--port", str(free_port()), "--data-dir", "data"),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+
+    assert result.returncode == 2
+    assert refusal in result.stderr
+    output = result.stdout + result.stderr
+    for part in ("anauser", "bobuser", "pw-secret", "pw-other", "example.invalid", "6543", "orders"):
+        assert part not in output.lower()
+    assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
 def test_a_missing_config_file_is_reported(tmp_path: Path) -> None:
     result = subprocess.run(
         serve_command(tmp_path / "nope.yaml"), env=clean_env(), cwd=tmp_path, capture_output=True, text=True

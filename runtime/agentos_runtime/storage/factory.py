@@ -7,7 +7,7 @@ importing the runtime stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,26 +22,6 @@ if TYPE_CHECKING:
 def sqlite_path(config: DatabaseConfig, data_dir: Path) -> Path:
     """The SQLite file: ``config.path``, else ``<data_dir>/<id>.db``."""
     return Path(config.path) if config.path else data_dir / f"{config.id}.db"
-
-
-def shared_sqlite_files(configs: Sequence[DatabaseConfig], data_dir: Path) -> list[str]:
-    """Why two of ``configs`` cannot be opened together: they are one SQLite file once their paths
-    are resolved (a path and another database's default ``<data_dir>/<id>.db``, a relative path
-    and an absolute one), which the config's own check, knowing no data directory, cannot see."""
-    problems: list[str] = []
-    seen: dict[Path, tuple[int, str]] = {}
-    for index, config in enumerate(configs):
-        if config.type != "sqlite":
-            continue
-        file = sqlite_path(config, data_dir).resolve()
-        earlier = seen.setdefault(file, (index, config.id))
-        if earlier != (index, config.id):
-            problems.append(
-                f"databases[{index}] ('{config.id}') and databases[{earlier[0]}] ('{earlier[1]}') are both the "
-                f"SQLite file {file}: give each database a path of its own, or declare one database and refer to it"
-                " from both"
-            )
-    return problems
 
 
 async def open_database(

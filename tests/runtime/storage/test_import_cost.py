@@ -57,3 +57,19 @@ def test_listing_sessions_loads_sqlalchemy_on_first_use_but_neither_redis_nor_ps
     )
 
     assert loaded_after(code) == {"sqlalchemy", "aiosqlite"}
+
+
+def test_the_start_check_of_shared_stores_reads_urls_with_a_driver_only_when_two_variables_are_compared() -> None:
+    code = (
+        "import pathlib\n"
+        "from agentos_runtime.config.databases import DatabaseConfig as D\n"
+        "from agentos_runtime.storage.sharing import shared_stores\n"
+        "configs = [D(id='a', type='postgres'), D(id='b', type='postgres', db_schema='b'), D(id='c', type='redis'),"
+        " D(id='d', type='redis', key_prefix='d'), D(id='e', type='sqlite')]\n"
+        "environ = {'DATABASE_URL': 'postgresql://db/app', 'REDIS_URL': 'redis://db'}\n"
+        "assert shared_stores(configs, environ, pathlib.Path('.')) == []\n"
+    )
+
+    assert loaded_after(code) == set()  # one variable per kind: the config's own check compared them
+    two_variables = code.replace("type='postgres', db_schema='b'", "type='postgres', url_env='OTHER_URL'")
+    assert loaded_after(two_variables) == {"psycopg"}
