@@ -38,7 +38,8 @@ import yaml
 
 from benchmarks.knowledge.dataset import Document
 from benchmarks.knowledge.measure import Spec, measure
-from benchmarks.runtime.run import DRIVER_CPU, ROOT, SERVER_CPU, Running, free_port, running, wait_healthy
+from benchmarks.runtime.run import DRIVER_CPU, ROOT, SERVER_CPU, Running, running, wait_healthy
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from agentos_runtime.knowledge.hub import KnowledgeHub

@@ -33,11 +33,11 @@ from benchmarks.runtime.run import (
     ROOT,
     SERVER_CPU,
     calibrate,
-    free_port,
     pinned,
     running,
     wait_healthy,
 )
+from tests.support.ports import free_port
 
 # ``ours-*`` in-process, as Agno's side; ``-http`` through the runtime's HTTP API.
 SIDES = ("agno-pgvector", "ours-pgvector", "ours-sqlite", "ours-pgvector-http", "ours-sqlite-http")

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,18 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runtime import procstat
+from tests.support.ports import free_port
 
 OPERATOR_CPU, BENCHMARK_CPU = "0", "1"
 IMAGE = "registry.example/agentos-runtime:bench"
 RECONCILES = re.compile(r'^agentos_operator_reconciles_total\{result="([^"]+)"\} ([0-9.e+]+)$', re.M)
 # Log messages differ by resource name and numbers; these patterns fold them into one line each.
 _NAMES = re.compile(r"bench-\d+/agent-\d+|agent-\d+|bench-\d+|\d+(\.\d+)?")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pin(cpu: str) -> None:

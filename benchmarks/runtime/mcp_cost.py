@@ -109,7 +109,8 @@ def _worker(argv: list[str]) -> None:
 
 
 def main() -> None:
-    from benchmarks.runtime.run import AGNO_PYTHON, DRIVER_CPU, ROOT, free_port, pinned, running, wait_healthy
+    from benchmarks.runtime.run import AGNO_PYTHON, DRIVER_CPU, ROOT, pinned, running, wait_healthy
+    from tests.support.ports import free_port
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=2000)

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import yaml
 
 from benchmarks.runtime import procstat
 from benchmarks.runtime.driver import Outcome, Sample, Scenario, run_scenario, summarise
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 AGNO_PYTHON = ROOT / "benchmarks" / ".venv-agno" / "bin" / "python"
@@ -87,12 +87,6 @@ def services_on(cpu: str) -> Iterator[int]:
                 os.sched_setaffinity(task, before)
             except OSError:
                 pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pinned(cpu: str, argv: list[str]) -> list[str]:

@@ -18,9 +18,10 @@ import urllib.request
 import pytest
 import yaml
 
-from benchmarks.runtime.run import free_port, model_server, running, wait_healthy
+from benchmarks.runtime.run import model_server, running, wait_healthy
 from benchmarks.runtime.storage_cost import fresh_scenarios, report, storage_cost
 from tests.benchmarks.running import run_module
+from tests.support.ports import free_port
 
 
 def _row(scenario: str, rounds: list[float]) -> dict[str, object]:
