@@ -266,6 +266,14 @@ def broadcast_document(base_url: str) -> dict[str, Any]:
     return document
 
 
+def crew_document(base_url: str) -> dict[str, Any]:
+    """Team crew whose one member is agent assistant, whose calculator calls each wait for a
+    confirmation, on the fake OpenAI server; a document to adjust before serving it."""
+    document: dict[str, Any] = yaml.safe_load(agent_config(base_url, tool_config=CONFIRMED))
+    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    return document
+
+
 @dataclass(frozen=True)
 class Frame:
     """One server-sent event as a client reads it."""

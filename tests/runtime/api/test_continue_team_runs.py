@@ -13,7 +13,7 @@ import pytest
 import yaml
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.api.harness import Served, agent_config, parse_frames, serve, serve_on
+from tests.runtime.api.harness import Served, agent_config, crew_document, parse_frames, serve, serve_on
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 JSON = dict[str, Any]
@@ -120,11 +120,9 @@ async def test_a_run_waiting_on_a_member_no_longer_in_the_team_is_refused(
     async def shared(config: Any, **_: Any) -> InMemoryDatabase:
         return database
 
-    document = yaml.safe_load(agent_config(fake_openai.base_url))
-    document["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    document = crew_document(fake_openai.base_url)
     document["agents"].append({"id": "other", "name": "Other"})
     document["databases"] = [{"id": "main-db", "type": "sqlite"}]
-    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
     delegate = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add"}', id="d1")
     async with serve(yaml.safe_dump(document), data_dir=tmp_path, open_database=shared) as before:
         fake_openai.script(Reply.call(delegate), Reply.call(ADD))
@@ -147,9 +145,7 @@ async def test_a_run_waiting_on_a_member_no_longer_in_the_team_is_refused(
 async def test_a_run_whose_paused_member_run_is_gone_from_storage_is_refused_and_nothing_runs(
     backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    document = yaml.safe_load(agent_config(fake_openai.base_url))
-    document["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
-    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    document = crew_document(fake_openai.base_url)
     delegate = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add"}', id="d1")
     async with serve_on(backend, yaml.safe_dump(document), tmp_path) as app:
         fake_openai.script(Reply.call(delegate), Reply.call(ADD))

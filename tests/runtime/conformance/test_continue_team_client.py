@@ -16,7 +16,7 @@ from agno.run.base import RunStatus
 from agno.run.team import RunCompletedEvent, RunContinuedEvent, RunPausedEvent
 
 from tests.runtime.api.agno_client import client_for, serve_for_agno
-from tests.runtime.api.harness import CONFIRMED, Served, agent_config, broadcast_document
+from tests.runtime.api.harness import CONFIRMED, Served, agent_config, broadcast_document, crew_document
 from tests.runtime.conformance.conftest import SECURITY_KEY
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
@@ -91,9 +91,7 @@ DELEGATE = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "
 
 @pytest.fixture
 async def member_confirming(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
-    document = yaml.safe_load(agent_config(fake_openai.base_url))
-    document["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
-    document["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    document = crew_document(fake_openai.base_url)
     async with serve_for_agno(backend, yaml.safe_dump(document), tmp_path, security_key=SECURITY_KEY) as run:
         yield run
 
