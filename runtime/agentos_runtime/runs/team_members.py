@@ -81,12 +81,13 @@ CONTINUED_RESULTS = "Member results after human-in-the-loop resolution:"
 
 def continued_answer(member_name: str, output: JSON) -> str:
     """One member's line in ``continued_result``: its name and its answer once its paused run went
-    on (Agno's ``Task completed`` when it wrote nothing; why there is none when it failed)."""
+    on, as it wrote it (not stripped, as Agno keeps it; Agno's ``Task completed`` when it wrote
+    nothing at all; why there is none when it failed)."""
     if output.get("status") in ("ERROR", "CANCELLED"):
         text, _ = member_answer(output)
     else:
         content = output.get("content")
-        text = content.strip() if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
         text = text if content is not None and text else "Task completed"
     return f"[{member_name}]: {text}"
 

@@ -102,7 +102,9 @@ def team_events(events: list[tuple[str, JSON]], runner_id: str) -> tuple[str, ..
     return tuple(name for name in own if name != "TeamRunContent")
 
 
-async def agnos(name: str, case: Case, fake_openai: FakeOpenAIServer) -> Continued:
+async def agnos(
+    name: str, case: Case, fake_openai: FakeOpenAIServer, *, going_on_replies: tuple[Reply, ...] | None = None
+) -> Continued:
     runner = case.agno(fake_openai.base_url)
     runner.db = InMemoryDb()
     runner.store_member_responses = True  # as AgentOS serves a team
@@ -113,7 +115,7 @@ async def agnos(name: str, case: Case, fake_openai: FakeOpenAIServer) -> Continu
         paused = await runner.arun("add 2 and 3", session_id=session_id)
         for requirement in paused.active_requirements:
             requirement.confirm()
-        fake_openai.script(*GOING_ON[name])
+        fake_openai.script(*(going_on_replies or GOING_ON[name]))
         before = len(fake_openai.bodies)
         going_on = {"run_response": paused, "requirements": paused.requirements, "session_id": session_id}
         if session_id == "answered":
@@ -135,7 +137,14 @@ async def agnos(name: str, case: Case, fake_openai: FakeOpenAIServer) -> Continu
     )
 
 
-async def ours(name: str, case: Case, fake_openai: FakeOpenAIServer, tmp_path: Path) -> Continued:
+async def ours(
+    name: str,
+    case: Case,
+    fake_openai: FakeOpenAIServer,
+    tmp_path: Path,
+    *,
+    going_on_replies: tuple[Reply, ...] | None = None,
+) -> Continued:
     document: JSON = yaml.safe_load(agent_config(fake_openai.base_url))
     case.config(document)
     base = f"/{case.kind}/{case.runner_id}/runs"
@@ -152,7 +161,7 @@ async def ours(name: str, case: Case, fake_openai: FakeOpenAIServer, tmp_path: P
                 {**r, "confirmation": True, "tool_execution": {**r["tool_execution"], "confirmed": True}}
                 for r in paused["requirements"]
             ]
-            fake_openai.script(*GOING_ON[name])
+            fake_openai.script(*(going_on_replies or GOING_ON[name]))
             before = len(fake_openai.bodies)
             data = {"requirements": json.dumps(decided), "session_id": session_id, "stream": stream}
             ended.append(await app.client.post(f"{base}/{paused['run_id']}/continue", data=data))
@@ -223,3 +232,23 @@ async def test_a_broadcast_going_on_gives_its_leader_only_the_answers_of_members
     assert members_sorted(got) == members_sorted(expected)
     assert got.leader_read == (f"{CONTINUED}\n[Assistant]: five",)  # not Checker's "3 items"
     assert ("checker", "COMPLETED", "3 items") in got.stored[3]
+
+
+SPACED = "\n  five, as asked \n\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [("team-member", SPACED), ("routing-team-member", SPACED), ("team-member", "  \n")],
+    ids=["coordinate", "route", "only-whitespace"],
+)
+async def test_a_continued_members_answer_reaches_the_leader_as_it_wrote_it_spaces_and_all_as_agnos_does(
+    name: str, answer: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    case, replies = CASES[name], (Reply.say(answer), Reply.say("Crew five"))
+
+    expected = await agnos(name, case, fake_openai, going_on_replies=replies)
+    got = await ours(name, case, fake_openai, tmp_path, going_on_replies=replies)
+
+    assert got == expected
+    assert got.leader_read == (f"{CONTINUED}\n[Assistant]: {answer}",)  # not stripped, nor "Task completed"
