@@ -264,7 +264,13 @@ def read_step_requirements(
             "its step requirement back with its executor_requirements confirmed or rejected"
         )
     executor = chosen.get("executor_requirements")
-    return read_requirements(executor, runs, where=f"Invalid {field} parameter: executor_requirements")
+    issued = waiting.get("executor_requirements")
+    return read_requirements(
+        executor,
+        runs,
+        issued=issued if isinstance(issued, list) else (),
+        where=f"Invalid {field} parameter: executor_requirements",
+    )
 
 
 def requirements(tools: Iterable[Mapping[str, Any]]) -> list[JSON]:
@@ -305,18 +311,23 @@ def read_requirements(
     sent: Any,
     waiting: Mapping[str | None, Sequence[Mapping[str, Any]]],
     *,
+    issued: Sequence[Any] = (),
     where: str = "Invalid requirements parameter",
 ) -> dict[str | None, dict[str, Decision]]:
     """The decisions ``sent`` (the decoded ``requirements`` form field of a team's continue: Agno's
     ``RunRequirement`` dicts) makes, by whose calls they decide: ``None`` for the team leader's
     own, a member's ``member_run_id`` for that member's paused run.
 
-    ``waiting`` gives the tools of each run that waits (the leader's own under ``None``). A
+    ``waiting`` gives the tools of each run that waits (the leader's own under ``None``);
+    ``issued`` the requirements the paused run gave (its stored ``requirements``). A
     requirement decides the call in its ``tool_execution``: ``confirmed`` there, or the
     requirement's ``confirmation`` (Agno's ``RunRequirement.confirm()`` sets both), with its
-    ``confirmation_note``. Raises ``BadRequest`` naming the entry: not a list of objects, an
-    entry without a ``tool_execution`` object or naming a member run that does not wait, and
-    everything ``read_decisions`` refuses; every run that waits must have all its calls decided.
+    ``confirmation_note``. One without a ``member_run_id`` (``null`` or left out) decides a call
+    of the leader's, or else of the member run that waits on its call (``whose_call``), as Agno
+    binds a requirement to the one it issued. Raises ``BadRequest`` naming the entry: not a list
+    of objects, an entry without a ``tool_execution`` object, naming a member run that does not
+    wait or a call no run waits on, and everything ``read_decisions`` refuses; every run that
+    waits must have all its calls decided.
     """
     if not isinstance(sent, list):
         raise BadRequest(f"{where}: expected a JSON list of the paused run's requirements")
@@ -328,6 +339,8 @@ def read_requirements(
         if not isinstance(tool, dict):
             raise BadRequest(f"{where}: entry {index} has no tool_execution object")
         member_run_id = entry.get("member_run_id")
+        if member_run_id is None:
+            member_run_id = whose_call(index, tool.get("tool_call_id"), entry.get("id"), waiting, issued, where)
         if not isinstance(member_run_id, str | None) or member_run_id not in waiting:
             shown = (
                 f"'{printable(member_run_id)[:200]}'" if isinstance(member_run_id, str) else repr(member_run_id)[:200]
@@ -344,6 +357,69 @@ def read_requirements(
     return {key: _decide(grouped.get(key, []), tools, where) for key, tools in waiting.items()}
 
 
+def whose_call(
+    index: int,
+    call_id: Any,
+    requirement_id: Any,
+    waiting: Mapping[str | None, Sequence[Mapping[str, Any]]],
+    issued: Sequence[Any],
+    where: str,
+) -> str | None:
+    """Whose call entry ``index`` of a team's ``requirements``, sent without a ``member_run_id``,
+    decides: ``None`` (the leader's) when ``call_id`` is one of the leader's calls, else the run
+    id of the one member run waiting on a call of that id, as Agno binds a sent requirement to
+    the one it issued (by its call). Where several do (servers that number calls per answer give
+    two members' calls one id), the one whose issued requirement has the entry's ``id``
+    (``requirement_id``), as Agno matches by id first. Raises ``BadRequest`` when none waits on
+    the call (saying what the run waits on) or it stays unclear which run's it is."""
+    if isinstance(call_id, str) and call_id in {str(tool.get("tool_call_id")) for tool in waiting.get(None, ())}:
+        return None
+    holders = [
+        key
+        for key, tools in waiting.items()
+        if key is not None and isinstance(call_id, str) and call_id in _held_ids(tools)
+    ]
+    if len(holders) > 1 and isinstance(requirement_id, str):
+        named = {
+            r.get("member_run_id")
+            for r in issued
+            if isinstance(r, dict) and r.get("id") == requirement_id and _call_id_of(r) == call_id
+        }
+        holders = [key for key in holders if key in named] or holders
+    if len(holders) == 1:
+        return holders[0]
+    if holders:
+        runs = " and ".join(f"'{key}'" for key in holders)
+        raise BadRequest(
+            f"{where}: entry {index} has no member_run_id and names tool_call_id {call_id}, which member runs "
+            f"{runs} each wait on: send the requirement's member_run_id (or its id) as the paused run gave it"
+        )
+    shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
+    raise BadRequest(
+        f"{where}: entry {index} names tool_call_id {shown}, which is no tool call this run waits on "
+        f"(it waits on: {waited_on(waiting)})"
+    )
+
+
+def waited_on(waiting: Mapping[str | None, Sequence[Mapping[str, Any]]]) -> str:
+    """The calls the runs of ``waiting`` wait on, each with whose they are, for an error text."""
+    calls = [
+        f"{call_id}" + (" of the team's leader" if key is None else f" of member run '{key}'")
+        for key, tools in waiting.items()
+        for call_id in _held_ids(tools)
+    ]
+    return ", ".join(calls) or "no call"
+
+
+def _held_ids(tools: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [str(tool["tool_call_id"]) for tool in held_calls(tools)]
+
+
+def _call_id_of(requirement: Mapping[str, Any]) -> Any:
+    tool = requirement.get("tool_execution")
+    return tool.get("tool_call_id") if isinstance(tool, dict) else None
+
+
 def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]], where: str) -> dict[str, Decision]:
     held = {str(tool["tool_call_id"]): tool for tool in held_calls(tools)}
     known = {str(tool.get("tool_call_id")) for tool in tools}
@@ -355,7 +431,7 @@ def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]]
             shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
             raise BadRequest(
                 f"{where}: entry {index} names tool_call_id {shown}, which is no tool call "
-                f"of this run (it waits on: {', '.join(held)})"
+                f"of this run (it waits on: {', '.join(held) or 'none of its calls'})"
             )
         if call_id not in held or (call_id in settled and not _deciding(entry)):
             continue  # a call that already ran, sent back with the rest of the run's tools

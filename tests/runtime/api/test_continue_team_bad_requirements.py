@@ -108,9 +108,14 @@ GARBAGE: dict[str, tuple[Callable[[JSON], Any], str]] = {
         "waits for a decision",
     ),
     "no requirement at all": (lambda p: [], "waits for a decision"),
-    "a requirement moved to the leader": (
-        lambda p: [confirmed(r, member_run_id=None) for r in p["requirements"]],
-        "tool_call_id",
+    # one without a member_run_id is bound to the member run waiting on its call, as Agno binds it
+    # (test_continue_unnamed_member_run.py); one naming a call no run waits on is still refused
+    "a requirement moved to the leader, naming an unknown call": (
+        lambda p: [
+            confirmed(r, member_run_id=None, tool_execution={**r["tool_execution"], "tool_call_id": "nope"})
+            for r in p["requirements"]
+        ],
+        "tool_call_id nope, which is no tool call this run waits on (it waits on: call_add of member run '",
     ),
     "an unknown call id": (
         lambda p: [

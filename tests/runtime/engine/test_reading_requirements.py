@@ -65,3 +65,35 @@ def test_a_stored_paused_run_holding_no_call_to_decide_cannot_go_on() -> None:
 
 def test_a_run_waiting_on_its_members_calls_alone_may_go_on() -> None:
     check_waiting("r1", {None: [], "m1": [HELD]})
+
+
+def test_an_entry_without_a_member_run_id_naming_a_call_of_the_leaders_decides_the_leaders_even_if_a_member_holds_one_of_that_id() -> (
+    None
+):
+    sent = [
+        {"tool_execution": {**HELD, "confirmed": False}},
+        {"member_run_id": "m1", "tool_execution": {**HELD, "confirmed": True}},
+    ]
+
+    decided = read_requirements(sent, {None: [HELD], "m1": [HELD]})
+
+    assert decided[None]["c1"].confirmed is False and decided["m1"]["c1"].confirmed is True
+
+
+def test_an_id_naming_the_issued_requirement_of_another_call_does_not_tell_two_member_runs_apart() -> None:
+    issued = [
+        {"id": "q1", "member_run_id": "m1", "tool_execution": {"tool_call_id": "other"}},
+        {"id": "q2", "member_run_id": "m2", "tool_execution": HELD},
+    ]
+    sent = [{"id": "q1", "member_run_id": None, "tool_execution": {**HELD, "confirmed": True}}]
+
+    with pytest.raises(BadRequest) as refused:
+        read_requirements(sent, {None: [], "m1": [HELD], "m2": [HELD]}, issued=issued)
+    told_apart = read_requirements(
+        [{**sent[0], "id": "q2"}, {"member_run_id": "m1", "tool_execution": {**HELD, "confirmed": False}}],
+        {None: [], "m1": [HELD], "m2": [HELD]},
+        issued=issued,
+    )
+
+    assert "which member runs 'm1' and 'm2' each wait on" in str(refused.value.detail)
+    assert told_apart["m2"]["c1"].confirmed is True and told_apart["m1"]["c1"].confirmed is False
