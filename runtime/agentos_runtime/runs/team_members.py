@@ -82,7 +82,9 @@ CONTINUED_RESULTS = "Member results after human-in-the-loop resolution:"
 def continued_answer(member_name: str, output: JSON) -> str:
     """One member's line in ``continued_result``: its name and its answer once its paused run went
     on, as it wrote it (not stripped, as Agno keeps it; Agno's ``Task completed`` when it wrote
-    nothing at all; why there is none when it failed)."""
+    nothing at all). When it failed, why there is none, as for a delegation that fails
+    (``member_answer``): deliberately not Agno 3.1.10's line, which is the paused run's content
+    (or, streamed, ``Task completed (no final output)``), as if the member had done its task."""
     if output.get("status") in ("ERROR", "CANCELLED"):
         text, _ = member_answer(output)
     else:
