@@ -35,7 +35,10 @@ is tried again later (``save_retry_delays``), so it does not stay ``RUNNING``. A
 starts holds a lease (``runs.leases``) renewed while it goes on, so if its replica dies,
 readers show it ended. The lease is renewed until the final save lands or the replica gives up
 on it: a run whose save is still owed is shown ``RUNNING``, not ended, and a renewal that lands
-(the database answers again) has the owed save tried at once rather than after its pause.
+(the database answers again) has the owed save tried at once rather than after its pause. A
+renewal finding the start record no longer stored ``RUNNING`` ends the retries: the run is read
+back (``read_back``), and one stored as the failed save would have stored it (the write landed,
+its answer was lost) is handed on to memory extraction as a run saved at once is.
 
 What differs between the kinds (their record, their events, the loop between the first and
 the last event) is the kind's ``RunSteps``. Each streamed event passes through
@@ -54,7 +57,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from agentos_runtime.errors import AgentOSError, Conflict, ModelProviderError, StorageUnavailable
 from agentos_runtime.runs.events import RunEvent
-from agentos_runtime.runs.leases import with_lease
+from agentos_runtime.runs.leases import LEASE_FIELD, UNENDED_STATUSES, with_lease
 from agentos_runtime.runs.messages import new_message
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.pausing import agent_paused_content, requirements
@@ -62,11 +65,13 @@ from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.ports import SessionRow, SessionStore
+from agentos_runtime.storage.records import copy_json
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 Status = Literal["COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
+ReadBack = Literal["saved", "gone", "changed"]
 
 STORAGE_ERROR_TYPE = "storage_unavailable"
 SESSION_CONFLICT_TYPE = "session_conflict"
@@ -265,6 +270,27 @@ def answer_unsaved(
     """An agent's or a team's run that was not stored: ERROR, and the ``RunError`` saying why."""
     run.record.finish("ERROR", reason=detail)
     return events.run_error(detail, error_type=error_type, error_id=error_id)
+
+
+def read_back(session: SessionRow | None, attempted: JSON) -> ReadBack:
+    """What the session read back holds of the run whose owed save stopped, its start record no
+    longer stored ``RUNNING``: ``attempted`` is the run that save tried to store.
+
+    ``saved``: the run stored is ``attempted``, as that save would have stored it (the same
+    ``run_id``, ended, with the status it tried to store, no lease, nothing else changed): the
+    save landed, only its answer was lost. ``gone``: no run of that ``run_id`` (its session
+    deleted). ``changed``: stored otherwise since, as a request taking it up writes it (stored
+    ``RUNNING`` under a lease of its own, or ended again with more events).
+    """
+    run_id = attempted.get("run_id")
+    runs = session.runs if session is not None else None
+    stored = next((run for run in runs or () if run.get("run_id") == run_id), None)
+    if stored is None:
+        return "gone"
+    status = stored.get("status")
+    if status in UNENDED_STATUSES or status != attempted.get("status") or LEASE_FIELD in stored:
+        return "changed"
+    return "saved" if stored == copy_json(attempted) else "changed"
 
 
 class Lifecycle:
@@ -558,9 +584,9 @@ class Lifecycle:
         stored it (how it ended, not the storage error its followers were told), tried after each
         of the registry's ``save_retry_delays``, at once when a renewal lands (the database is
         back) or when the registry stops, and no more once a renewal finds the start record gone
-        (that save landed after all, or the run was removed). Stored, it is handed to what follows
-        a save (``_after_save``), as a save that landed at once is. Then the lease is released:
-        given up, the run is shown ended once its lease expires.
+        (that save landed after all, or the run was removed: ``_read_back`` tells which). Stored,
+        it is handed to what follows a save (``_after_save``), as a save that landed at once is.
+        Then the lease is released: given up, the run is shown ended once its lease expires.
         """
         steps, sessions, row, registry = self.steps, self.sessions, self._new_row, self.registry
         try:
@@ -571,7 +597,7 @@ class Lifecycle:
             for delay in registry.save_retry_delays:
                 await registry.pause(delay, until=self._answered)
                 if self._unleased:
-                    log.info("run %s of %s is no longer stored as it started", steps.record.run_id, steps.label)
+                    await self._read_back(sessions, row.session_id, stored, outcome)
                     return
                 self._answered.clear()
                 try:
@@ -593,6 +619,33 @@ class Lifecycle:
             )
         finally:
             self._released.set()
+
+    async def _read_back(self, sessions: SessionStore, session_id: str, attempted: JSON, outcome: Outcome) -> None:
+        """The start record of a run whose save is owed is gone: read the run back and, when it is
+        stored as the failed save would have stored it (``read_back``: that save landed, its answer
+        lost), hand it to what follows a save (``_after_save``). Removed, stored otherwise since, or
+        not readable (the database away again), nothing more is done: it is only logged."""
+        run_id, label = self.steps.record.run_id, self.steps.label
+        try:
+            session = await sessions.get_session(session_id)
+        except StorageUnavailable as error:
+            log.warning(
+                "run %s of %s is no longer stored as it started, and could not be read back: %s",
+                run_id,
+                label,
+                error.detail,
+            )
+            return
+        except Exception:
+            log.exception("run %s of %s is no longer stored as it started, and could not be read back", run_id, label)
+            return
+        found = read_back(session, attempted)
+        if found == "saved":
+            log.info("run %s of %s saved after all: its failed save had landed", run_id, label)
+            self._after_save(outcome)
+            return
+        why = "removed meanwhile" if found == "gone" else "stored otherwise since"
+        log.info("run %s of %s is no longer stored as it started: %s", run_id, label, why)
 
     async def _save_quietly(self, outcome: Outcome) -> None:
         """The save of a run whose caller went away, settled as a final save is (``_settled_save``:

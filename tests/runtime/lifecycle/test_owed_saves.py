@@ -22,7 +22,8 @@ from typing import Any, Literal
 import pytest
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.runs import RunRegistry, RunRequest
-from agentos_runtime.runs.leases import LOST, settled_runs
+from agentos_runtime.runs.leases import LOST, settled_runs, with_lease
+from agentos_runtime.runs.lifecycle import read_back
 from agentos_runtime.storage.ports import JSON, SessionRow, SessionStore
 
 from tests.runtime.engine.fakes import FakeChatModel, held
@@ -112,7 +113,8 @@ class Write:
 
 
 class FlakySessions:
-    """A real session store whose writes named in ``refusing`` fail as a database away does.
+    """A real session store whose writes named in ``refusing`` fail as a database away does
+    (``get_session`` too when named there: a read, not logged in ``writes``).
 
     ``lost_answer``: ``save_run`` writes, then fails as if the answer to its commit were lost.
     ``final_saves``: a ``save_run`` of an ended run waits on it before it writes (or fails).
@@ -131,6 +133,11 @@ class FlakySessions:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    async def get_session(self, session_id: str, **filters: Any) -> SessionRow | None:
+        if "get_session" in self.refusing:
+            raise StorageUnavailable("database 'db' is away for a moment")
+        return await self.inner.get_session(session_id, **filters)
 
     async def save_run(self, new: SessionRow, run: JSON, *, session_state: JSON | None) -> SessionRow:
         if self.final_saves is not None and run.get("status") != "RUNNING":
@@ -344,21 +351,101 @@ async def test_a_run_cancelled_while_the_database_is_away_is_saved_cancelled_onc
     assert len(store.writes) == 6
 
 
-async def test_an_owed_save_that_landed_after_all_is_not_written_again(replica: Replica) -> None:
+async def test_an_owed_save_that_landed_after_all_is_not_written_again(
+    replica: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
     time, store = replica.time, replica.store
     store.lost_answer = True  # the final save lands, but the replica is told it failed
     await replica.end_run()
     store.lost_answer = False
     await time.sleeping(2)
 
-    time.advance_to(20)
-    writes = await store.written(3)
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs.lifecycle"):
+        time.advance_to(20)
+        writes = await store.written(3)
+        assert writes[-1] == Write("replace_run", "RUNNING", "refused", 20)
+        await time.sleeping(0)  # the start record is gone: nothing left to replace, nor to renew
+        assert await replica.registry.shutdown(timeout=DEADLINE)
 
-    assert writes[-1] == Write("replace_run", "RUNNING", "refused", 20)
-    await time.sleeping(0)  # the start record is gone: nothing left to replace, nor to renew
+    [read_back] = [record.getMessage() for record in caplog.records if "saved after all" in record.getMessage()]
+    assert read_back.startswith("run r1 of ")
     time.advance_to(600)
     assert [write.name for write in store.writes] == ["save_run", "save_run", "replace_run"]
     assert (await replica.shown())["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("kind", [AGENT, TEAM], ids=str)
+async def test_an_owed_save_that_landed_after_all_is_handed_to_memory_extraction_once(
+    replica: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    time, store = replica.time, replica.store
+    memory = RecordingMemory()
+    replica.runnable.memory = memory
+    store.lost_answer = True  # the final save lands, but the replica is told it failed
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs.lifecycle"):
+        await replica.end_run()
+        store.lost_answer = False
+        assert memory.handed == [], "told its save failed"
+        await time.sleeping(2)
+        time.advance_to(20)
+        assert (await store.written(3))[-1] == Write("replace_run", "RUNNING", "refused", 20)
+        await asyncio.wait_for(memory.handed_one.wait(), DEADLINE)
+        assert await replica.registry.shutdown(timeout=DEADLINE)  # everything it started has ended
+
+    assert memory.handed == ["r1"]
+    assert any("saved after all" in record.getMessage() for record in caplog.records)
+    assert len(store.writes) == 3
+
+
+@pytest.mark.parametrize("kind", [AGENT, TEAM], ids=str)
+async def test_an_owed_save_of_a_run_whose_session_was_deleted_meanwhile_is_not_handed_to_memory_extraction(
+    replica: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    time, store = replica.time, replica.store
+    memory = RecordingMemory()
+    replica.runnable.memory = memory
+    store.refusing = AWAY
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs.lifecycle"):
+        await replica.end_run()
+        await time.sleeping(2)
+        assert await store.inner.delete_sessions(["s1"]) == 1
+        store.refusing = frozenset()
+        time.advance_to(20)
+        assert (await store.written(3))[-1] == Write("replace_run", "RUNNING", "refused", 20)
+        await time.sleeping(0)  # given up: nothing renewed, nothing tried again
+        assert await replica.registry.shutdown(timeout=DEADLINE)
+
+    assert memory.handed == []
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("no longer stored as it started" in message for message in messages)
+    assert not any("saved after all" in message for message in messages)
+    assert len(store.writes) == 3
+    assert await store.inner.get_session("s1") is None
+
+
+@pytest.mark.parametrize("kind", [AGENT, TEAM], ids=str)
+async def test_an_owed_save_whose_run_cannot_be_read_back_is_given_up_without_memory_extraction(
+    replica: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    time, store = replica.time, replica.store
+    memory = RecordingMemory()
+    replica.runnable.memory = memory
+    store.lost_answer = True
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.lifecycle"):
+        await replica.end_run()
+        store.lost_answer = False
+        store.refusing = frozenset({"get_session"})  # the renewal lands, the read after it does not
+        await time.sleeping(2)
+        time.advance_to(20)
+        await store.written(3)
+        await time.sleeping(0)
+        assert await replica.registry.shutdown(timeout=DEADLINE)
+
+    assert memory.handed == []
+    [warned] = [record for record in caplog.records if "could not be read back" in record.getMessage()]
+    assert warned.levelno == logging.WARNING and warned.exc_info is None
+    assert not any(record.levelno >= logging.ERROR for record in caplog.records)
+    assert len(store.writes) == 3
 
 
 async def test_a_save_in_flight_as_its_run_is_cancelled_is_still_owed_when_the_database_refuses_it(
@@ -420,6 +507,39 @@ async def test_a_save_in_flight_as_its_run_is_cancelled_whose_value_the_store_re
     assert logged.exc_info is not None and isinstance(logged.exc_info[1], ValueError)
     time.advance_to(600)
     assert len(store.writes) == 2
+
+
+def a_session(*runs: JSON) -> SessionRow:
+    return SessionRow(session_id="s1", session_type="agent", created_at=1, runs=list(runs))
+
+
+PAUSED_RUN: JSON = {"run_id": "r1", "status": "PAUSED", "events": [{"event": "RunPaused"}], "metrics": {"time": 0.25}}
+
+
+def test_a_run_read_back_as_its_failed_save_would_have_stored_it_was_saved() -> None:
+    other: JSON = {"run_id": "r0", "status": "COMPLETED"}
+    assert read_back(a_session(other, {**PAUSED_RUN}), PAUSED_RUN) == "saved"
+    as_tuples: JSON = {**PAUSED_RUN, "events": ({"event": "RunPaused"},)}  # compared as stored: JSON
+    assert read_back(a_session(PAUSED_RUN), as_tuples) == "saved"
+
+
+def test_a_run_read_back_absent_is_gone() -> None:
+    assert read_back(None, PAUSED_RUN) == "gone"
+    assert read_back(a_session(), PAUSED_RUN) == "gone"
+    assert read_back(a_session({**PAUSED_RUN, "run_id": "r2"}), PAUSED_RUN) == "gone"
+
+
+def test_a_run_read_back_stored_otherwise_since_was_changed() -> None:
+    taken_up = with_lease({**PAUSED_RUN, "status": "RUNNING"}, now=START)
+    paused_again = {**PAUSED_RUN, "events": [*PAUSED_RUN["events"], {"event": "RunContinued"}, {"event": "RunPaused"}]}
+    for stored in (
+        taken_up,
+        {**PAUSED_RUN, "status": "PENDING"},
+        {**PAUSED_RUN, "status": "COMPLETED"},
+        with_lease(PAUSED_RUN, now=START),
+        paused_again,
+    ):
+        assert read_back(a_session(stored), PAUSED_RUN) == "changed", stored
 
 
 async def test_a_registry_wait_ends_as_its_seconds_pass_or_at_once_when_an_event_it_waits_on_is_set() -> None:
