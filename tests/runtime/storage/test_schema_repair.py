@@ -21,7 +21,7 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.records import Chunk, Content
-from agentos_runtime.knowledge.stores.checking import IncompatibleStore
+from agentos_runtime.knowledge.stores.checking import IncompatibleStore, UnstorableData
 from agentos_runtime.knowledge.stores.opening import KnowledgeConnection
 from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
 from agentos_runtime.knowledge.stores.sqlite_files import connect_knowledge, knowledge_path
@@ -229,10 +229,15 @@ async def contents_dropped_and_made_again(spot: KnowledgeSpot, docs: KnowledgeSt
     table of ``spot`` is dropped, and a call of docs finds it missing and has it made again."""
     await completed(docs, "c1", "vacation days")
     await completed(faq, "f1", "vacation days", base="faq")
+    await contents_dropped_and_made_again_by(spot, docs)
+
+
+async def contents_dropped_and_made_again_by(spot: KnowledgeSpot, store: KnowledgeStore) -> None:
+    """The contents table of ``spot`` dropped, and a call of ``store`` finding it missing has it made again."""
     await drop_knowledge_tables(spot, "agno_knowledge")
     with pytest.raises(StorageUnavailable):
-        await docs.get_content("c1")
-    await repair_of(docs).settled()
+        await store.list_contents(page=1, limit=1)
+    await repair_of(store).settled()
 
 
 async def found(store: KnowledgeStore, text: str) -> list[str]:
@@ -326,6 +331,80 @@ async def test_chunks_beside_a_contents_table_never_made_are_kept_and_found(spot
     assert await found(reopened, "vacation days") == ["c1"] and await reopened.counts() == (0, 1)
 
 
+async def delete_content_by_hand(spot: KnowledgeSpot, content_id: str) -> None:
+    """Delete the contents row ``content_id`` behind the runtime's back, leaving its chunks."""
+    if spot.kind == "sqlite":
+        admin = sqlite3.connect(knowledge_path(sqlite_path(spot.database, spot.data_dir)), isolation_level=None)
+        try:
+            admin.execute("DELETE FROM agno_knowledge WHERE id = ?", (content_id,))
+        finally:
+            admin.close()
+        return
+    async with await psycopg.AsyncConnection.connect(pgvector_url(), autocommit=True) as admin:
+        await admin.execute(f'DELETE FROM "{spot.schema}".agno_knowledge WHERE id = %s', (content_id,))
+
+
+async def test_a_base_closed_while_the_contents_table_was_dropped_and_made_again_loses_its_orphans_when_opened(
+    spot: KnowledgeSpot,
+) -> None:
+    """faq is closed (removed from the config, or declared by another runtime) while docs makes
+    the dropped contents table again: the chunks of what it held go from faq's table when faq
+    opens, before any search could find them, as they went from docs' at once."""
+    docs, faq, guide = await spot.open("docs"), await spot.open("faq"), await spot.open("guide")
+    await completed(docs, "c1", "vacation days")
+    await completed(faq, "f1", "vacation days", base="faq")
+    await completed(guide, "g1", "vacation days", base="guide")
+    await faq.close()
+    await guide.close()
+    await contents_dropped_and_made_again_by(spot, docs)
+
+    faq_again, guide_again = await spot.open("faq"), await spot.open("guide")
+
+    assert await found(faq_again, "vacation days") == [] and await faq_again.counts() == (0, 0)
+    assert await found(guide_again, "vacation days") == [] and await guide_again.counts() == (0, 0)
+    assert await found(docs, "vacation days") == [] and await docs.counts() == (0, 0)
+
+
+async def test_a_base_cleaned_of_its_orphans_once_keeps_the_chunks_it_holds_until_the_contents_table_is_made_again(
+    spot: KnowledgeSpot,
+) -> None:
+    """The cleanup a base owes for the contents table made again while it was closed runs once:
+    a chunk whose content's row is deleted after it (by hand, or by Agno beside the runtime) is
+    kept at the next opening, as it was before any cleanup was owed."""
+    docs, faq = await spot.open("docs"), await spot.open("faq")
+    await completed(faq, "f1", "vacation days", base="faq")
+    await faq.close()
+    await contents_dropped_and_made_again_by(spot, docs)
+    faq_cleaned = await spot.open("faq")
+    await completed(faq_cleaned, "f2", "expense reports", base="faq")
+    await delete_content_by_hand(spot, "f2")
+    await faq_cleaned.close()
+
+    faq_again = await spot.open("faq")
+
+    assert await found(faq_again, "expense reports") == ["f2"] and await faq_again.counts() == (0, 1)
+
+
+async def test_chunks_a_base_never_recorded_wrote_beside_no_contents_table_are_kept_when_another_base_remakes_it(
+    spot: KnowledgeSpot,
+) -> None:
+    """A chunk table with no cleanup recorded (made before the runtime kept them, or by Agno's
+    vector database alone) owes none: its chunks written without contents are kept, however
+    often the contents table made since by another base is dropped and made again."""
+    docs = await spot.open("docs")
+    await completed(docs, "c1", "vacation days")
+    await docs.close()
+    await drop_knowledge_tables(spot, "agno_knowledge", "agno_schema_versions")
+    faq = await spot.open("faq")  # makes the contents table, never made before: nothing deleted
+    await completed(faq, "f1", "vacation days", base="faq")
+    await contents_dropped_and_made_again_by(spot, faq)
+
+    docs_again = await spot.open("docs")
+
+    assert await found(docs_again, "vacation days") == ["c1"] and await docs_again.counts() == (0, 1)
+    assert await found(faq, "vacation days") == [] and await faq.counts() == (0, 0)
+
+
 @asynccontextmanager
 async def deletes_failing(spot: KnowledgeSpot, table: str) -> AsyncIterator[None]:
     """A fault of the database while the block runs: every delete from ``table`` (a base's chunk
@@ -408,6 +487,26 @@ async def test_a_dropped_contents_table_takes_no_chunk_of_a_base_whose_contents_
             await store.close()
         if spot.kind == "postgres":
             await drop_schema(other.schema)
+
+
+async def test_a_closed_bases_cleanup_failing_when_it_opens_changes_nothing_and_its_next_opening_does_it(
+    spot: KnowledgeSpot,
+) -> None:
+    """Deleting the orphans a base owes and recording that it owes none commit together: an
+    opening failing between the two leaves it owing them, so the next opening deletes them."""
+    docs, faq = await spot.open("docs"), await spot.open("faq")
+    await completed(faq, "f1", "vacation days", base="faq")
+    await faq.close()
+    await contents_dropped_and_made_again_by(spot, docs)
+
+    async with deletes_failing(spot, "knowledge_faq"):
+        # The trigger's error: a constraint's on SQLite (the data refused), a server's on PostgreSQL.
+        with pytest.raises((StorageUnavailable, UnstorableData)) as opening:
+            await spot.open("faq")
+    faq_again = await spot.open("faq")
+
+    assert "disk I/O error" in opening.value.detail
+    assert await found(faq_again, "vacation days") == [] and await faq_again.counts() == (0, 0)
 
 
 @pytest.mark.parametrize(

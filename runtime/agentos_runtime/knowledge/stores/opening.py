@@ -9,7 +9,8 @@ the schema missing (dropped under the runtime) fails saying they are being creat
 every open base's ``prepare`` runs once in the background, with the table, dimensions and
 index the base was opened with, so the next call finds them (empty). The contents table is
 shared too: the ``prepare`` that makes it again after it was dropped deletes the chunks of what
-it held from every open base, in the same transaction (``storing``).
+it held from every open base, in the same transaction, and marks the other bases of the
+database as owing that cleanup, which their own ``prepare`` does (``storing``).
 """
 
 from __future__ import annotations

@@ -10,30 +10,52 @@ written and searched, and which of its driver's errors mean what (``_call``).
 The contents table is the database's, shared by its bases; each base's chunks name their
 content (``content_id``). When it is dropped (under the runtime, or while it was down) the
 chunks of what it held are orphans: no call can list or delete them, and no search may find
-them. Two things see to it, whatever fails:
+them. Three things see to it, whatever fails:
 
 * ``prepare`` makes the table again and deletes those chunks, from the chunk table of every
   open base of the database (of that contents table: two database configs may share one
   connection, each with its own), in one transaction (PostgreSQL's DDL is transactional, and
   SQLite's within ``BEGIN IMMEDIATE``). A failure or a crash between the two undoes both: the
   table is still missing, so the next call that needs it starts the repair again, which does
-  both or neither. (Recording a cleanup owed instead would need a record that survives a crash
-  and a retry before every search; a search joined to the contents table would hide the chunks
-  Agno's vector database writes without contents.)
+  both or neither.
+* The bases not open here (closed, removed from this config and added back later, declared by
+  another runtime sharing the database) are told in the same transaction. ``agno_schema_versions``
+  holds a row per chunk table of the contents table (``cleanup_record``: ``<contents>/<chunks>``,
+  no table's name, since a declared name has no ``/``), whose ``version`` is ``orphans owed`` or
+  ``orphans deleted``. Making the table again marks every row of it owed, then the open bases'
+  deleted; a base's ``prepare`` deletes its orphans when its row is owed and marks it deleted,
+  in one transaction, so a failure leaves it owed and its next ``prepare`` deletes them (a base
+  serves no call before a ``prepare`` succeeded). Agno reads the row of each of its own tables
+  by name and never these, nor do its vector databases write any there.
 * Every search names the contents table (``_contents_guard``), so while the table is missing a
   search fails, starting its repair, as any other call does, instead of finding the chunks of
   contents gone.
 
-Chunks beside a contents table never made (Agno's vector database used alone) are kept: only a
-table stamped as made (``agno_schema_versions``) and then found missing was dropped.
+Only a table stamped as made (``agno_schema_versions``) and then found missing was dropped, and
+only a base whose row was there to be marked owes a cleanup: chunks beside a contents table
+never made (Agno's vector database used alone) are kept, and so are those of a chunk table with
+no row (made before the runtime kept them, or by Agno alone) until a ``prepare`` here writes it.
+Once written, the next making of the table deletes the chunks no content names, as it does from
+an open base's, those Agno's vector database wrote without contents among them.
+
+Why rows marked owed rather than a generation of the contents table (a marker its stamp changes
+each time it is made, compared with the one each chunk table was cleaned against): the stamp's
+``version`` is what Agno's migrations read and compare, its ``updated_at`` Agno rewrites when it
+migrates a table (which drops nothing), and telling two makings apart needs a value never used
+before (a clock or a random one); marking the rows needs none, and a row is written only by
+``prepare``, in the transactions above. What it leaves: a base open in another runtime, none of
+whose calls found the table missing before this one made it again, deletes its orphans at its
+next ``prepare`` only (its next start, or its next repair); a runtime of an earlier release, and
+Agno making the table itself, mark no row.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.knowledge.records import Content, SearchHit
@@ -45,6 +67,13 @@ from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.statements import Statement, quote
 
 T = TypeVar("T")
+
+# The ``version`` of a chunk table's row in ``agno_schema_versions`` (``cleanup_record``).
+ORPHANS_OWED = "orphans owed"
+"""The contents table was made again since the chunk table was last cleaned: its chunks of
+contents gone are deleted at the base's next ``prepare``."""
+ORPHANS_DELETED = "orphans deleted"
+"""The chunk table holds no chunk of a content the contents table lost by being made again."""
 
 
 @dataclass(frozen=True)
@@ -147,35 +176,60 @@ class SqlKnowledgeStore(ABC):
     # -- preparing
 
     async def prepare(self) -> None:
-        """Create what is missing of the base's tables, in one transaction. A contents table found
-        missing though stamped as made was dropped: the same transaction deletes the chunks of
-        what it held from every open base of the database (see the module's docstring)."""
+        """Create what is missing of the base's tables, in one transaction, and delete the chunks
+        of contents gone that this base, or every open base, owes (see the module's docstring)."""
         # Bases of another contents table (another schema, or another name, on one connection) lost nothing.
         bases = tuple(base for base in self._bases() if base._contents == self._contents)
         reads = self._preparing_reads()
         own = len(reads)
         reads += [base._chunk_tables_present() for base in bases]
+        at = str(int(time.time()))
 
         def plan(found: list[Rows]) -> list[Step]:
             creation = self._creation(found[:own])
-            orphans = self._orphans_deletion(bases, found[own:]) if creation.contents_missing else []
-            return [*creation.tables, *orphans, creation.stamp]
+            present = [base for base, rows in zip(bases, found[own:], strict=True) if rows[0][0]]
+            cleanup = orphans_cleanup(contents_missing=creation.contents_missing, own=self, present=present)
+            return [*creation.tables, *self._cleanup_steps(cleanup, at), creation.stamp]
 
         await self._call(self._executor.write_after(reads, plan))
 
-    def _orphans_deletion(self, bases: Sequence[SqlKnowledgeStore], present: Sequence[Rows]) -> list[Step]:
-        """The statements deleting, from each of ``bases`` whose chunk tables were there
-        (``present``, the rows of their ``_chunk_tables_present``), the chunks whose content's row
-        is gone, when the contents table had been stamped as made. They run after the tables
-        are made again, before the stamp."""
-        stamped = f"EXISTS (SELECT 1 FROM {self._versions} WHERE table_name = {self.param('contents_table')})"
-        orphans = f"content_id IS NOT NULL AND content_id NOT IN (SELECT id FROM {self._contents}) AND {stamped}"
-        params = {"contents_table": self._contents_name}
+    def _cleanup_steps(self, cleanup: OrphansCleanup[SqlKnowledgeStore], at: str) -> list[Step]:
+        """The statements of ``cleanup``, run after the tables are made, before the contents
+        table's stamp (so "stamped" means stamped before this transaction): the orphans deleted
+        from each of ``cleanup.deleted_from`` that owes it, then the records of the others owed
+        when the contents table is made again, then the records of the bases cleaned."""
+        p = self.param
+        stamped = f"EXISTS (SELECT 1 FROM {self._versions} WHERE table_name = {p('contents_table')})"
+        owed = f"EXISTS (SELECT 1 FROM {self._versions} WHERE table_name = {p('record')} AND version = {p('owed')})"
+        orphans = f"content_id IS NOT NULL AND content_id NOT IN (SELECT id FROM {self._contents})"
+        where = f"{orphans} AND ({stamped} OR {owed})" if cleanup.made_again else f"{orphans} AND {owed}"
         steps: list[Step] = []
-        for base, rows in zip(bases, present, strict=True):
-            if rows[0][0]:
-                steps += base._chunk_deletion(orphans, params)
+        for base in cleanup.deleted_from:
+            params = {"contents_table": self._contents_name, "record": base._cleanup_record, "owed": ORPHANS_OWED}
+            steps += base._chunk_deletion(where, params)
+        if cleanup.made_again:
+            owe = Statement(
+                f"UPDATE {self._versions} SET version = {p('owed')}, updated_at = {p('at')} "
+                f"WHERE table_name LIKE {p('records')} ESCAPE '\\' AND {stamped}"
+            )
+            records = cleanup_record(self._contents_name, "").replace("_", "\\_") + "%"
+            steps.append(
+                (owe, {"owed": ORPHANS_OWED, "at": at, "records": records, "contents_table": self._contents_name})
+            )
+        record = Statement(
+            f"INSERT INTO {self._versions} AS recorded (table_name, version, created_at, updated_at) "
+            f"VALUES ({p('record')}, {p('deleted')}, {p('at')}, {p('at')}) ON CONFLICT (table_name) "
+            "DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at "
+            "WHERE recorded.version <> excluded.version"
+        )
+        for base in cleanup.recorded:
+            steps.append((record, {"record": base._cleanup_record, "deleted": ORPHANS_DELETED, "at": at}))
         return steps
+
+    @property
+    def _cleanup_record(self) -> str:
+        """The name of the base's chunk table's row in ``agno_schema_versions``."""
+        return cleanup_record(self._contents_name, self._chunks_name)
 
     # -- contents
 
@@ -304,6 +358,40 @@ class SqlKnowledgeStore(ABC):
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None
             await on_close()
+
+
+def cleanup_record(contents_table: str, chunks_table: str) -> str:
+    """The ``table_name`` of the row of ``agno_schema_versions`` saying whether the chunk table
+    owes a cleanup of the contents table: ``<contents>/<chunks>``, no table's name (a declared
+    name has no ``/``), and the rows of one contents table share a prefix."""
+    return f"{contents_table}/{chunks_table}"
+
+
+B = TypeVar("B")
+
+
+@dataclass(frozen=True)
+class OrphansCleanup(Generic[B]):
+    """What a base's ``prepare`` does about the chunks whose content's row is gone."""
+
+    made_again: bool
+    """Whether the contents table was missing, so is made again: the orphans of each base in
+    ``deleted_from`` go when the table was stamped as made (dropped, then), or when the base
+    owes them; every other recorded base of the contents table is marked as owing them."""
+    deleted_from: tuple[B, ...]
+    """The bases whose orphans go, when the condition above holds (else when they owe them)."""
+    recorded: tuple[B, ...]
+    """The bases recorded as owing nothing (made empty, cleaned, or never recorded)."""
+
+
+def orphans_cleanup(*, contents_missing: bool, own: B, present: Sequence[B]) -> OrphansCleanup[B]:
+    """The cleanup of a ``prepare`` of the base ``own``: when the contents table is missing, of
+    every open base of it whose chunk tables are ``present`` (an absent one is made empty), and
+    ``own``; else of ``own`` alone (its tables exist once made)."""
+    if not contents_missing:
+        return OrphansCleanup(made_again=False, deleted_from=(own,), recorded=(own,))
+    recorded = tuple(present) if own in present else (*present, own)
+    return OrphansCleanup(made_again=True, deleted_from=tuple(present), recorded=recorded)
 
 
 def _qualified(schema: str | None, table: str) -> str:
