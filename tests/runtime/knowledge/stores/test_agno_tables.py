@@ -15,6 +15,7 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.records import Chunk, Content
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
+from agno.db.migrations.manager import MigrationManager
 from agno.db.postgres import PostgresDb
 from agno.knowledge.embedder.base import Embedder
 from agno.knowledge.knowledge import Knowledge
@@ -223,3 +224,26 @@ async def test_tables_agno_2_made_without_user_id_are_brought_to_agno_3s_columns
             [schema],
         )
         assert {"legacy_knowledge", "legacy_chunks"} <= {row[0] for row in await cursor.fetchall()}
+
+
+async def test_the_rows_recording_chunk_tables_cleanups_leave_agnos_versions_and_migrations_as_they_were(
+    shared: Shared,
+) -> None:
+    """Beside the contents table's stamp, ``agno_schema_versions`` holds a row per chunk table
+    saying whether it owes a cleanup: no table's name, so Agno, which reads the row of each of
+    its tables by name, never reads one, and migrating its knowledge table leaves them as they were."""
+    await shared.store()
+    await asyncio.to_thread(shared.agno.insert, name="handbook.txt", text_content=HANDBOOK)
+    contents_db = shared.agno.contents_db
+    assert isinstance(contents_db, PostgresDb)
+
+    await MigrationManager(contents_db).up(table_type="knowledge")
+    agnos_version = await asyncio.to_thread(contents_db.get_latest_schema_version, "agno_knowledge")
+    async with await psycopg.AsyncConnection.connect(pgvector_url()) as connection:
+        cursor = await connection.execute(
+            f'SELECT table_name, version FROM "{shared.spot.schema}".agno_schema_versions ORDER BY table_name'
+        )
+        rows = await cursor.fetchall()
+
+    assert agnos_version == "3.0.0"
+    assert rows == [("agno_knowledge", "3.0.0"), ("agno_knowledge/handbook_chunks", "orphans deleted")]
