@@ -383,7 +383,10 @@ def whose_call(
         named = {
             r.get("member_run_id")
             for r in issued
-            if isinstance(r, dict) and r.get("id") == requirement_id and _call_id_of(r) == call_id
+            if isinstance(r, dict)
+            and r.get("id") == requirement_id
+            and _call_id_of(r) == call_id
+            and isinstance(r.get("member_run_id"), str | None)
         }
         holders = [key for key in holders if key in named] or holders
     if len(holders) == 1:

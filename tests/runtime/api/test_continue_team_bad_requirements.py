@@ -211,3 +211,29 @@ async def test_the_nested_teams_own_run_id_is_no_run_to_decide_when_only_its_mem
 
     assert response.status_code == 400
     assert f"member_run_id '{crew_run['run_id']}'" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("stored_member_run_id", [["m"], {"m": 1}], ids=["list", "object"])
+async def test_stored_requirements_naming_their_member_run_by_no_text_are_not_a_5xx(
+    app: Served, fake_openai: FakeOpenAIServer, stored_member_run_id: Any
+) -> None:
+    """The stored requirements tell apart two member runs waiting on calls of one id for an entry
+    sent without its member_run_id: one changed in the database to name its run by a list or an
+    object tells nothing, so the entry stays unclear (a 400), and the run still waits."""
+    paused = await paused_broadcast(app, fake_openai)
+    sessions = app.database().sessions
+    row = await sessions.get_session("s1")
+    assert row is not None and row.runs is not None
+    [stored] = [run for run in row.runs if run["run_id"] == paused["run_id"]]
+    stored["requirements"] = [{**r, "member_run_id": stored_member_run_id} for r in stored["requirements"]]
+    await sessions.upsert_session(row)
+    unnamed = [confirmed(r, member_run_id=None) for r in paused["requirements"]]
+
+    response = await go_on(app, "crew", paused["run_id"], json.dumps(unnamed))
+
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert "entry 0 has no member_run_id and names tool_call_id call_add, which member runs" in detail
+    fake_openai.script(Reply.say("5"), Reply.say("five"), Reply.say("Both say 5."))
+    done = await go_on(app, "crew", paused["run_id"], json.dumps([confirmed(r) for r in paused["requirements"]]))
+    assert (done.status_code, done.json()["status"]) == (200, "COMPLETED")
