@@ -322,9 +322,9 @@ def read_requirements(
     ``issued`` the requirements the paused run gave (its stored ``requirements``). A
     requirement decides the call in its ``tool_execution``: ``confirmed`` there, or the
     requirement's ``confirmation`` (Agno's ``RunRequirement.confirm()`` sets both), with its
-    ``confirmation_note``. One without a ``member_run_id`` (``null`` or left out) decides a call
-    of the leader's, or else of the member run that waits on its call (``whose_call``), as Agno
-    binds a requirement to the one it issued. Raises ``BadRequest`` naming the entry: not a list
+    ``confirmation_note``. One without a ``member_run_id`` (``null`` or left out) decides the call
+    of the run (the leader's or a member's) that waits on it (``whose_call``), as Agno binds a
+    requirement to the one it issued. Raises ``BadRequest`` naming the entry: not a list
     of objects, an entry without a ``tool_execution`` object, naming a member run that does not
     wait or a call no run waits on, and everything ``read_decisions`` refuses; every run that
     waits must have all its calls decided.
@@ -366,19 +366,16 @@ def whose_call(
     where: str,
 ) -> str | None:
     """Whose call entry ``index`` of a team's ``requirements``, sent without a ``member_run_id``,
-    decides: ``None`` (the leader's) when ``call_id`` is one of the leader's calls, else the run
-    id of the one member run waiting on a call of that id, as Agno binds a sent requirement to
-    the one it issued (by its call). Where several do (servers that number calls per answer give
-    two members' calls one id), the one whose issued requirement has the entry's ``id``
-    (``requirement_id``), as Agno matches by id first. Raises ``BadRequest`` when none waits on
-    the call (saying what the run waits on) or it stays unclear which run's it is."""
-    if isinstance(call_id, str) and call_id in {str(tool.get("tool_call_id")) for tool in waiting.get(None, ())}:
-        return None
-    holders = [
-        key
-        for key, tools in waiting.items()
-        if key is not None and isinstance(call_id, str) and call_id in _held_ids(tools)
-    ]
+    decides: that of the one run (the leader's, ``None``, or a member's) waiting on a call of
+    ``call_id``, as Agno binds a sent requirement to the one it issued (by its call). Where several
+    do (servers that number calls per answer give two runs' calls one id), the one whose issued
+    requirement has the entry's ``id`` (``requirement_id``), as Agno matches by id first; still
+    several, the leader's when it is one of them (the leader's requirements are issued without a
+    ``member_run_id``, its members' with theirs). A call of the leader's that already ran (its
+    delegation, say) is the leader's only when no run waits on a call of that id: a member's
+    waiting call of the same id comes first. Raises ``BadRequest`` when none waits on the call
+    (saying what the run waits on) or it stays unclear which member run's it is."""
+    holders = [key for key, tools in waiting.items() if isinstance(call_id, str) and call_id in _held_ids(tools)]
     if len(holders) > 1 and isinstance(requirement_id, str):
         named = {
             r.get("member_run_id")
@@ -389,15 +386,19 @@ def whose_call(
             and isinstance(r.get("member_run_id"), str | None)
         }
         holders = [key for key in holders if key in named] or holders
+    if len(holders) > 1 and None in holders:
+        return None
     if len(holders) == 1:
         return holders[0]
+    shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
     if holders:
         runs = " and ".join(f"'{key}'" for key in holders)
         raise BadRequest(
-            f"{where}: entry {index} has no member_run_id and names tool_call_id {call_id}, which member runs "
+            f"{where}: entry {index} has no member_run_id and names tool_call_id {shown}, which member runs "
             f"{runs} each wait on: send the requirement's member_run_id (or its id) as the paused run gave it"
         )
-    shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
+    if isinstance(call_id, str) and call_id in {str(tool.get("tool_call_id")) for tool in waiting.get(None, ())}:
+        return None  # a call of the leader's that already ran, sent back with the rest
     raise BadRequest(
         f"{where}: entry {index} names tool_call_id {shown}, which is no tool call this run waits on "
         f"(it waits on: {waited_on(waiting)})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,17 @@ from agno.run.requirement import RunRequirement
 
 from tests.runtime.api.harness import Served, agent_config, serve_on
 from tests.runtime.api.test_continued_team_content import member_lines_sorted, tool_results
-from tests.runtime.api.test_paused_content import CASES, Case
-from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.runtime.api.test_paused_content import (
+    ADD,
+    CASES,
+    CONFIRMED,
+    Case,
+    agno_agent,
+    agno_team,
+    calculator,
+    delegate,
+)
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 JSON = dict[str, Any]
 Change = Callable[[JSON], JSON]
@@ -163,4 +173,62 @@ async def test_a_requirement_without_a_member_run_id_naming_no_call_the_run_wait
     assert detail == (
         "Invalid requirements parameter: entry 0 names tool_call_id call_nope, which is no tool call "
         f"this run waits on (it waits on: {waited_on})"
+    )
+
+
+# The leaders' delegations given the id of the member's call, as a server numbering calls per answer
+# gives them: a call of the leader's that already ran, of the id of a member's waiting call.
+DELEGATED_UNDER_ONE_ID = {
+    "team-member": replace(CASES["team-member"], script=(Reply.call(delegate("assistant", ADD.id)), Reply.call(ADD))),
+    "nested-team-member": replace(
+        CASES["nested-team-member"],
+        script=(Reply.call(delegate("inner", ADD.id)), Reply.call(delegate("assistant", ADD.id)), Reply.call(ADD)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case_name", DELEGATED_UNDER_ONE_ID)
+async def test_a_requirement_without_its_member_run_id_is_the_members_whose_call_the_leaders_delegation_shares_an_id_with(
+    case_name: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    case, replies = DELEGATED_UNDER_ONE_ID[case_name], GOING_ON[case_name]
+
+    expected = await agnos(case, replies, unnamed, fake_openai)
+    fake_openai.app.reset()
+    got, _ = await ours(case, replies, unnamed, fake_openai, tmp_path)
+
+    member = "[Inner]: Inner five" if case_name == "nested-team-member" else "[Assistant]: five"
+    assert got == expected == (f"Member results after human-in-the-loop resolution:\n{member}",)
+
+
+def leaders_rejected(requirement: JSON) -> JSON:
+    """Sent without its member_run_id, the leader's own requirement rejected, a member's confirmed."""
+    if requirement.get("member_run_id") is None:
+        tool = {**requirement["tool_execution"], "confirmed": False}
+        requirement = {**requirement, "confirmation": False, "tool_execution": tool}
+    return unnamed(requirement)
+
+
+async def test_the_leaders_and_a_members_waiting_calls_of_one_id_sent_without_member_run_ids_are_told_apart_by_their_ids(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """Not compared with Agno's team, which goes on otherwise from a pause on its leader's call and
+    a member's at once: each decision reaches the run that waits on its call."""
+    leaders = FakeToolCall("calculator", '{"expression": "1 + 1"}', id=ADD.id)
+    crew = {"id": "crew", "name": "Crew", "members": ["assistant"], "tools": ["calculator"], "tool_config": CONFIRMED}
+    case = Case(
+        "teams",
+        "crew",
+        lambda d: (d["agents"][0].update(tool_config=CONFIRMED), d.update(teams=[crew])),
+        lambda url: agno_team(url, "crew", "Crew", [agno_agent(url, confirming=True)], tools=[calculator]),
+        (Reply.call(leaders, delegate("assistant")), Reply.call(ADD)),
+    )
+
+    got, paused = await ours(case, GOING_ON["team-member"], leaders_rejected, fake_openai, tmp_path)
+
+    assert [r.get("member_run_id") is None for r in paused["requirements"]] == [True, False]
+    assert tool_results(fake_openai.bodies[-2]) == ("5",)  # the member's confirmed call ran
+    assert got == (
+        "Member results after human-in-the-loop resolution:\n[Assistant]: five",
+        "Function call was rejected by the user",  # the leader's own, rejected
     )

@@ -197,3 +197,28 @@ async def test_hostile_step_requirements_get_a_4xx_and_the_run_stays_paused(
     assert len(fake_openai.requests) == 1
     stored = (await app.client.get(f"/workflows/flow/runs/{run['run_id']}", params={"session_id": "s1"})).json()
     assert stored["status"] == "PAUSED"
+
+
+async def test_a_step_teams_member_requirement_without_its_member_run_id_is_the_members_whose_call_the_delegation_shares_an_id_with(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """A server numbering calls per answer gives the step team's delegation the id of its member's
+    waiting call: an executor requirement sent without its member_run_id decides the member's call."""
+    config = document(fake_openai.base_url)
+    config["teams"] = [{"id": "crew", "model": "fake", "members": ["assistant"]}]
+    config["workflows"][0]["steps"][0] = {"name": "add", "team": "crew"}
+    delegate = FakeToolCall("delegate_task_to_member", '{"member_id": "assistant", "task": "add"}', id=ADD.id)
+    async with serve_on(backend, yaml.safe_dump(config), tmp_path) as app:
+        fake_openai.script(Reply.call(delegate), Reply.call(ADD))
+        form = {"message": "add 2 and 3", "stream": "false", "session_id": "s1"}
+        run = (await app.client.post("/workflows/flow/runs", data=form)).json()
+        assert run["status"] == "PAUSED"
+        [step] = decided(run, True)
+        unnamed = [{**r, "member_run_id": None} for r in step["executor_requirements"]]
+        fake_openai.script(Reply.say("5"), Reply.say("Crew five"), Reply.say("Five."))
+
+        done = await go_on(app, run, [{**step, "executor_requirements": unnamed}])
+
+        assert done.status_code == 200, done.text
+        assert done.json()["content"] == "Five."
+        assert [m["content"] for m in fake_openai.bodies[-3]["messages"] if m["role"] == "tool"] == ["5"]

@@ -97,3 +97,31 @@ def test_an_id_naming_the_issued_requirement_of_another_call_does_not_tell_two_m
 
     assert "which member runs 'm1' and 'm2' each wait on" in str(refused.value.detail)
     assert told_apart["m2"]["c1"].confirmed is True and told_apart["m1"]["c1"].confirmed is False
+
+
+def test_an_entry_without_a_member_run_id_decides_a_members_waiting_call_whose_id_a_call_of_the_leaders_that_ran_has() -> (
+    None
+):
+    delegation = {"tool_call_id": "c1", "tool_name": "delegate_task_to_member", "tool_args": {}}
+    sent = [{"tool_execution": {**HELD, "confirmed": True}}]
+
+    decided = read_requirements(sent, {None: [delegation], "m1": [HELD]})
+
+    assert decided[None] == {} and decided["m1"]["c1"].confirmed is True
+
+
+def test_entries_without_a_member_run_id_for_the_leaders_and_a_members_waiting_calls_of_one_id_go_by_their_ids() -> (
+    None
+):
+    issued = [
+        {"id": "q1", "tool_execution": HELD},
+        {"id": "q2", "member_run_id": "m1", "tool_execution": HELD},
+    ]
+    sent = [
+        {"id": "q2", "member_run_id": None, "tool_execution": {**HELD, "confirmed": True}},
+        {"id": "q1", "tool_execution": {**HELD, "confirmed": False}},
+    ]
+
+    decided = read_requirements(sent, {None: [HELD], "m1": [HELD]}, issued=issued)
+
+    assert decided[None]["c1"].confirmed is False and decided["m1"]["c1"].confirmed is True
