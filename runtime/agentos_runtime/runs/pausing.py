@@ -354,7 +354,10 @@ def read_requirements(
         if decided_tool.get("confirmation_note") is None and entry.get("confirmation_note") is not None:
             decided_tool["confirmation_note"] = entry["confirmation_note"]
         grouped.setdefault(member_run_id, []).append((index, decided_tool))
-    return {key: _decide(grouped.get(key, []), tools, where) for key, tools in waiting.items()}
+    return {
+        key: _decide(grouped.get(key, []), tools, where, whose=None if key is None else f"member run '{key}'")
+        for key, tools in waiting.items()
+    }
 
 
 def whose_call(
@@ -424,7 +427,13 @@ def _call_id_of(requirement: Mapping[str, Any]) -> Any:
     return tool.get("tool_call_id") if isinstance(tool, dict) else None
 
 
-def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]], where: str) -> dict[str, Decision]:
+def _decide(
+    sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]], where: str, *, whose: str | None = None
+) -> dict[str, Decision]:
+    """The decisions of ``sent`` (entries by their index) on the held calls among ``tools``, those
+    of one run: ``whose``, named in the messages (a team's member run, where two runs may hold
+    calls of one id), else "this run"."""
+    of = f" of {whose}" if whose is not None else ""
     held = {str(tool["tool_call_id"]): tool for tool in held_calls(tools)}
     known = {str(tool.get("tool_call_id")) for tool in tools}
     settled = {str(tool.get("tool_call_id")) for tool in tools if not is_held(tool)}
@@ -435,17 +444,18 @@ def _decide(sent: Sequence[tuple[int, JSON]], tools: Sequence[Mapping[str, Any]]
             shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
             raise BadRequest(
                 f"{where}: entry {index} names tool_call_id {shown}, which is no tool call "
-                f"of this run (it waits on: {', '.join(held) or 'none of its calls'})"
+                f"of {whose or 'this run'} (it waits on: {', '.join(held) or 'none of its calls'})"
             )
         if call_id not in held or (call_id in settled and not _deciding(entry)):
             continue  # a call that already ran, sent back with the rest of the run's tools
         if call_id in decisions:
-            raise BadRequest(f"{where}: tool call {call_id} is decided twice")
+            raise BadRequest(f"{where}: tool call {call_id}{of} is decided twice")
         decisions[call_id] = _decision(call_id, entry, held[call_id], where)
     undecided = [call_id for call_id in held if call_id not in decisions]
     if undecided:
         raise BadRequest(
-            f"{where}: tool call {', '.join(undecided)} waits for a decision: send it back with confirmed true or false"
+            f"{where}: tool call {', '.join(undecided)}{of} waits for a decision: send it back with confirmed true or "
+            "false"
         )
     return decisions
 

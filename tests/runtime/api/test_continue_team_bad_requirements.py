@@ -237,3 +237,28 @@ async def test_stored_requirements_naming_their_member_run_by_no_text_are_not_a_
     fake_openai.script(Reply.say("5"), Reply.say("five"), Reply.say("Both say 5."))
     done = await go_on(app, "crew", paused["run_id"], json.dumps([confirmed(r) for r in paused["requirements"]]))
     assert (done.status_code, done.json()["status"]) == (200, "COMPLETED")
+
+
+async def test_a_call_left_undecided_or_decided_twice_is_named_with_the_member_run_holding_it(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    """Both members of the broadcast wait on a call of id call_add: the refusal says whose."""
+    paused = await paused_broadcast(app, fake_openai)
+    first, second = paused["requirements"]
+
+    missing = await go_on(app, "crew", paused["run_id"], json.dumps([confirmed(second, member_run_id=None)]))
+    twice = await go_on(
+        app,
+        "crew",
+        paused["run_id"],
+        json.dumps([confirmed(first), confirmed(second), confirmed(second, member_run_id=None)]),
+    )
+
+    assert (missing.status_code, twice.status_code) == (400, 400)
+    assert missing.json()["detail"] == (
+        f"Invalid requirements parameter: tool call call_add of member run '{first['member_run_id']}' waits for a "
+        "decision: send it back with confirmed true or false"
+    )
+    assert twice.json()["detail"] == (
+        f"Invalid requirements parameter: tool call call_add of member run '{second['member_run_id']}' is decided twice"
+    )
