@@ -238,14 +238,21 @@ class Replica:
 
 
 @pytest.fixture
-async def replica(kind: Kind, backend: str, tmp_path: Path) -> Any:
+def metadata() -> JSON | None:
+    """The run's request metadata (stored on the run)."""
+    return None
+
+
+@pytest.fixture
+async def replica(kind: Kind, backend: str, tmp_path: Path, metadata: JSON | None) -> Any:
     time = VirtualTime()
     async with fresh_database(backend, tmp_path) as database:
         registry = RunRegistry(save_retry_delays=(90.0, 90.0), clock=time.clock, sleep=time.sleep)
         store, script = FlakySessions(database.sessions, time), held("the ", "answer")
         assert script.gate is not None
         runnable: Any = kind.build(FakeChatModel(script), store, registry)
-        await runnable.start_background(RunRequest(message="hi", session_id="s1", run_id="r1"), stream=False)
+        request = RunRequest(message="hi", session_id="s1", run_id="r1", metadata=metadata)
+        await runnable.start_background(request, stream=False)
         yield Replica(kind, time, registry, store, script.gate, runnable)
         if store.final_saves is not None:  # a test that failed holding a save lets it go before the replica stops
             store.final_saves.release()
@@ -395,6 +402,28 @@ async def test_an_owed_save_that_landed_after_all_is_handed_to_memory_extraction
     assert memory.handed == ["r1"]
     assert any("saved after all" in record.getMessage() for record in caplog.records)
     assert len(store.writes) == 3
+
+
+@pytest.mark.parametrize("metadata", [{"amount": 1e23}])
+@pytest.mark.parametrize("kind", [AGENT, TEAM], ids=str)
+async def test_an_owed_save_that_landed_after_all_holding_a_float_jsonb_spells_otherwise_is_handed_to_memory_extraction(
+    replica: Replica,
+) -> None:
+    """PostgreSQL reads the float 1e+23 back as the integer 100000000000000000000000."""
+    time, store = replica.time, replica.store
+    memory = RecordingMemory()
+    replica.runnable.memory = memory
+    store.lost_answer = True
+    await replica.end_run()
+    store.lost_answer = False
+    await time.sleeping(2)
+    time.advance_to(20)
+    assert (await store.written(3))[-1] == Write("replace_run", "RUNNING", "refused", 20)
+    await asyncio.wait_for(memory.handed_one.wait(), DEADLINE)
+    assert await replica.registry.shutdown(timeout=DEADLINE)
+
+    assert memory.handed == ["r1"]
+    assert float((await replica.shown())["metadata"]["amount"]) == 1e23  # as the backend spells it
 
 
 @pytest.mark.parametrize("kind", [AGENT, TEAM], ids=str)
@@ -573,3 +602,16 @@ async def test_a_registry_pause_ends_once_the_registry_stops() -> None:
 
     await asyncio.wait_for(pausing, DEADLINE)
     await time.sleeping(0)
+
+
+def test_a_float_read_back_as_the_integer_its_decimal_spells_is_the_same_run() -> None:
+    """PostgreSQL's jsonb reads 1e+23 back as 100000000000000000000000, not the float's exact value."""
+    attempted: JSON = {**PAUSED_RUN, "metadata": {"amount": 1e23, "rate": [0.5, 1.5e300]}}
+    read: JSON = {**PAUSED_RUN, "metadata": {"amount": 10**23, "rate": [0.5, int("15" + "0" * 299)]}}
+
+    assert read_back(a_session(read), attempted) == "saved"
+    for other in ({"amount": 10**23 * 2, "rate": [0.5, 1.5e300]}, {"amount": 10**400, "rate": [0.5, 1.5e300]}):
+        assert read_back(a_session({**PAUSED_RUN, "metadata": other}), attempted) == "changed", other
+    assert read_back(a_session({**PAUSED_RUN, "metadata": {"amount": True, "rate": [0.5, 1.5e300]}}), attempted) == (
+        "changed"
+    )
