@@ -105,10 +105,19 @@ def _nested_prefixes(one: str, other: str) -> bool:
 
 def _sqlite_places(configs: Sequence[DatabaseConfig], data_dir: Path) -> list[_Place]:
     return [
-        _Place(index, config, sqlite_path(config, data_dir).resolve())
+        _Place(index, config, _sqlite_file(sqlite_path(config, data_dir)))
         for index, config in enumerate(configs)
         if config.type == "sqlite"
     ]
+
+
+def _sqlite_file(path: Path) -> Path:
+    """The file ``path`` names once resolved; where it cannot be (a symbolic link loop, the
+    working directory gone), as written, normalised: opening the database reports why."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's symbolic link loop
+        return Path(posixpath.normpath(path))
 
 
 def _server_places(configs: Sequence[DatabaseConfig], environ: Mapping[str, str]) -> list[_Place]:

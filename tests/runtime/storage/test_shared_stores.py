@@ -271,3 +271,19 @@ def test_a_postgres_and_a_redis_database_on_one_address_are_not_compared() -> No
     configs = [postgres("a", "A_URL"), redis("b", "B_URL"), postgres("c", "C_URL"), redis("d", "D_URL")]
 
     assert check(configs, environ) == []
+
+
+def test_a_sqlite_path_that_is_a_symbolic_link_loop_is_compared_as_written_and_left_to_the_open(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.db").symlink_to(tmp_path / "b.db")
+    (tmp_path / "b.db").symlink_to(tmp_path / "a.db")
+    looping = DatabaseConfig(id="one", type="sqlite", path=str(tmp_path / "a.db"))
+    again = DatabaseConfig(id="two", type="sqlite", path=str(tmp_path / "x" / ".." / "a.db"))
+
+    assert shared_stores([looping], {}, tmp_path) == []
+    assert shared_stores([looping, DatabaseConfig(id="two", type="sqlite")], {}, tmp_path) == []
+    assert shared_stores([looping, again], {}, tmp_path) == [
+        f"databases[1] ('two') and databases[0] ('one') are both the SQLite file {tmp_path / 'a.db'}:"
+        " give each database a path of its own, or declare one database and refer to it from both"
+    ]
