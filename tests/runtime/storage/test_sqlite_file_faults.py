@@ -42,6 +42,19 @@ async def test_a_file_that_is_not_a_database_at_start_is_unavailable_naming_it_a
     )
 
 
+async def test_a_path_whose_symbolic_links_loop_is_unavailable_naming_it_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "agentos.db"
+    path.symlink_to(tmp_path / "other.db")
+    (tmp_path / "other.db").symlink_to(path)
+
+    with pytest.raises(StorageUnavailable) as raised:
+        await open_database(config(path), environ={}, data_dir=tmp_path)
+
+    assert raised.value.detail == (
+        f"database 'main': cannot open {path}: its symbolic links loop: point them at a file"
+    )
+
+
 async def test_once_the_damaged_file_is_moved_aside_the_database_opens(tmp_path: Path) -> None:
     path = tmp_path / "agentos.db"
     path.write_bytes(b"\x00garbage" * 1000)

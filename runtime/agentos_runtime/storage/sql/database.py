@@ -179,7 +179,15 @@ async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StorageUnavailable(f"database '{config.id}': cannot create {path.parent}: {error.strerror}") from error
-    executor = SqliteExecutor(path.resolve(), db_id=config.id)
+    try:
+        file = path.resolve()
+    except RuntimeError as error:  # Python 3.11's symbolic link loop (3.13 raises OSError)
+        raise StorageUnavailable(
+            f"database '{config.id}': cannot open {path}: its symbolic links loop: point them at a file"
+        ) from error
+    except OSError as error:
+        raise StorageUnavailable(f"database '{config.id}': cannot open {path}: {error.strerror}") from error
+    executor = SqliteExecutor(file, db_id=config.id)
 
     def create_engine() -> AsyncEngine:
         from agentos_runtime.storage.sql.connecting import create_sqlite_engine
