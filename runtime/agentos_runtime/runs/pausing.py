@@ -393,7 +393,7 @@ def whose_call(
         return None
     if len(holders) == 1:
         return holders[0]
-    shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
+    shown = _shown_call(call_id)
     if holders:
         runs = " and ".join(f"'{key}'" for key in holders)
         raise BadRequest(
@@ -416,6 +416,14 @@ def waited_on(waiting: Mapping[str | None, Sequence[Mapping[str, Any]]]) -> str:
         for call_id in _held_ids(tools)
     ]
     return ", ".join(calls) or "no call"
+
+
+def _shown_call(call_id: Any) -> str:
+    """A sent ``tool_call_id`` as an error text shows it: text as it is (``''`` when empty, which
+    would read as nothing), anything else as its literal, each cut to 200 characters."""
+    if isinstance(call_id, str):
+        return printable(call_id)[:200] or "''"
+    return repr(call_id)[:200]
 
 
 def _held_ids(tools: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -441,7 +449,7 @@ def _decide(
     for index, entry in sent:
         call_id = entry.get("tool_call_id")
         if not isinstance(call_id, str) or call_id not in known:
-            shown = printable(call_id)[:200] if isinstance(call_id, str) else repr(call_id)[:200]
+            shown = _shown_call(call_id)
             raise BadRequest(
                 f"{where}: entry {index} names tool_call_id {shown}, which is no tool call "
                 f"of {whose or 'this run'} (it waits on: {', '.join(held) or 'none of its calls'})"

@@ -124,6 +124,10 @@ GARBAGE: dict[str, tuple[Callable[[JSON], Any], str]] = {
         ],
         "tool_call_id nope",
     ),
+    "an empty call id": (
+        lambda p: [confirmed(r, tool_execution={**r["tool_execution"], "tool_call_id": ""}) for r in p["requirements"]],
+        "names tool_call_id '', which is no tool call",
+    ),
     "confirmed not a boolean": (
         lambda p: [
             {**r, "confirmation": "yes", "tool_execution": {**r["tool_execution"], "confirmed": "yes"}}
