@@ -31,6 +31,7 @@ from agentos_runtime.knowledge.stores.sqlite_vec import SqliteVecStore
 from agentos_runtime.knowledge.stores.storing import SqlKnowledgeStore, StoreSettings
 from agentos_runtime.storage.factory import sqlite_path
 from agentos_runtime.storage.sql.executing import Executor
+from agentos_runtime.storage.sql.files import resolved_file
 from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 
@@ -134,7 +135,7 @@ async def open_knowledge_store(
         dimensions=base.embedder.dimensions,
     )
     if database.type == "sqlite":
-        path = knowledge_path(sqlite_path(database, data_dir)).resolve()
+        path = resolved_file(knowledge_path(sqlite_path(database, data_dir)), database.id)
         key: _Key = ("sqlite", str(path))
         sqlite: KnowledgeConnection[SqliteExecutor] = shared.take(
             key, lambda: KnowledgeConnection(knowledge_executor(path, db_id=database.id), db_id=database.id)

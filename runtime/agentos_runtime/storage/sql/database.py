@@ -20,6 +20,7 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.sql.executing import Executor, read_only_server
+from agentos_runtime.storage.sql.files import resolved_file
 from agentos_runtime.storage.sql.lazy_stores import LazyStore
 from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.schema import PING, ensure_schema
@@ -179,15 +180,7 @@ async def open_sqlite(config: DatabaseConfig, *, path: Path, clock: Clock = time
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StorageUnavailable(f"database '{config.id}': cannot create {path.parent}: {error.strerror}") from error
-    try:
-        file = path.resolve()
-    except RuntimeError as error:  # Python 3.11's symbolic link loop (3.13 raises OSError)
-        raise StorageUnavailable(
-            f"database '{config.id}': cannot open {path}: its symbolic links loop: point them at a file"
-        ) from error
-    except OSError as error:
-        raise StorageUnavailable(f"database '{config.id}': cannot open {path}: {error.strerror}") from error
-    executor = SqliteExecutor(file, db_id=config.id)
+    executor = SqliteExecutor(resolved_file(path, config.id), db_id=config.id)
 
     def create_engine() -> AsyncEngine:
         from agentos_runtime.storage.sql.connecting import create_sqlite_engine

@@ -204,3 +204,16 @@ async def test_a_knowledge_file_that_is_not_a_database_is_unavailable_naming_it_
         f"database 'main': the file {path} is not a SQLite database or is damaged (file is not a database): "
         "restore it from a backup, or move it aside to start with an empty one"
     )
+
+
+async def test_a_knowledge_file_whose_symbolic_links_loop_is_unavailable_naming_it_and_the_fix(tmp_path: Path) -> None:
+    database = DatabaseConfig.model_validate({"id": "main", "type": "sqlite", "path": str(tmp_path / "agentos.db")})
+    path = tmp_path / "agentos.knowledge.db"
+    path.symlink_to(tmp_path / "other.db")
+    (tmp_path / "other.db").symlink_to(path)
+    spot = KnowledgeSpot("sqlite", database, {}, tmp_path)
+
+    with pytest.raises(StorageUnavailable) as refused:
+        await open_knowledge_store(spot.base(), database, environ={}, data_dir=tmp_path)
+
+    assert refused.value.detail == f"database 'main': cannot open {path}: its symbolic links loop: point them at a file"
