@@ -105,6 +105,7 @@ WARNING_REASONS = frozenset(
 # Said after the message of a rollout that cannot go on while the previous spec's pods serve.
 PREVIOUS_PODS_SERVE = "the previous pods serve meanwhile"
 _SERVING_NOTE = f"; {PREVIOUS_PODS_SERVE}"
+_DEADLINE_NOTE = "; the Deployment's progress deadline has passed"
 
 # Kubernetes caps condition messages at 32768 bytes; ours stay far shorter so `kubectl describe` reads well.
 MESSAGE_MAX_LENGTH = 1024
@@ -233,6 +234,14 @@ def applied(rollout: Rollout | None, trouble: PodTrouble | None = None) -> list[
     ]
 
 
+def told_trouble(ready: Mapping[str, Any]) -> PodTrouble:
+    """The ``PodTrouble`` a ``Ready`` condition written by ``applied`` quotes: its reason, and its
+    message without what ``_obstructed`` adds after the cause (the deadline, whether the previous
+    pods serve), so that ``applied`` given it again writes the same message."""
+    message = str(ready.get("message") or "").removesuffix(_SERVING_NOTE).removesuffix(_DEADLINE_NOTE)
+    return PodTrouble(str(ready.get("reason") or ""), message)
+
+
 def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, resolved: Condition) -> list[Condition]:
     """The rollout cannot go on: Ready and Degraded quote why; Stalled once the deadline passed.
 
@@ -249,11 +258,11 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, r
         reason = PODS_NOT_CREATED
         message = f"the cluster refuses the pods ({quote(obstacle.pods_refused)}): {_remedy(obstacle.pods_refused)}"
         if obstacle.deadline is not None:
-            message += "; the Deployment's progress deadline has passed"
+            message += _DEADLINE_NOTE
     elif pods is not None:
         reason, message = pods.reason, pods.message
         if obstacle.deadline is not None:
-            message += "; the Deployment's progress deadline has passed"
+            message += _DEADLINE_NOTE
     else:
         reason = PROGRESS_DEADLINE_EXCEEDED
         where = f"kubectl describe pods -l {rollout.selector}" if rollout.selector else "kubectl describe pods"

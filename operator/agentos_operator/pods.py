@@ -19,6 +19,8 @@ A resource whose status already says why this generation's pods are not ready (`
 looked at whenever it is reconciled, ``grace`` or not: a previous spec's pod replaced while the
 latest spec's are stuck is progress to the Deployment controller, and waiting ``grace`` from it
 would make the status forget the cause meanwhile and tell it again, one more Warning, after.
+For the same reason, while such a replacement is still starting and the pods say nothing else,
+``diagnose`` keeps what the status told.
 
 A diagnosis names the container, never a pod (their names change at every try) and never a
 restart count, so that it stays the same while the cause does: a resync writes nothing and the
@@ -138,14 +140,15 @@ def when_to_look(
     return Look(now=True, again_in=max(min(max(stuck_for, grace), longest), SHORTEST_WAIT))
 
 
-def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None) -> str | None:
-    """The reason a status gives why the pods of the resource's ``generation`` are not ready:
-    its ``Ready`` condition's, one of ``conditions.POD_REASONS``, observed at that generation
-    (after a spec change the new pods start afresh: they get their ``grace``); else None."""
+def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None) -> PodTrouble | None:
+    """What a status says of why the pods of the resource's ``generation`` are not ready: its
+    ``Ready`` condition's reason, one of ``conditions.POD_REASONS``, and its message, observed at
+    that generation (after a spec change the new pods start afresh: they get their ``grace``);
+    else None."""
     ready = conditions.find(status_conditions, conditions.READY) or {}
     reason = ready.get("reason")
     if reason in conditions.POD_REASONS and generation is not None and ready.get("observedGeneration") == generation:
-        return str(reason)
+        return conditions.told_trouble(ready)
     return None
 
 
@@ -217,19 +220,24 @@ _CANNOT_START, _NOT_READY, _STILL_CREATING = 5, 6, 7
 
 
 def diagnose(
-    pods: Sequence[PodState], *, now: datetime.datetime, grace: float, selector: str, told: str | None = None
+    pods: Sequence[PodState], *, now: datetime.datetime, grace: float, selector: str, told: PodTrouble | None = None
 ) -> PodTrouble | None:
     """The most telling reason the pods are not ready, or None when they say nothing of it.
 
     The same pods give the same answer in any order. What may still pass (a readiness probe
     not passed yet) counts only in pods older than ``grace``, or in any pod once the status
-    ``told`` it (``PODS_NOT_READY`` for this generation: a pod replaced meanwhile, of the same
-    spec, is no sign the cause went, and the status would forget it for a grace period and then
-    tell it again); containers still being created, in pods older than ``STILL_CREATING_GRACES``
-    graces.
+    ``told`` it (``PODS_NOT_READY`` for this generation); containers still being created, in
+    pods older than ``STILL_CREATING_GRACES`` graces.
+
+    A pod replaced meanwhile, of the same spec, is no sign the cause the status ``told`` went:
+    while the pods say nothing else and one of them is still starting (younger than
+    ``STILL_CREATING_GRACES`` graces: not yet scheduled, without container statuses, its
+    containers being created), what was told is kept. Else the status would forget the cause
+    for as long as the replacement starts, and tell it again, one more Warning, after.
     """
-    known = told == conditions.PODS_NOT_READY
+    known = told is not None and told.reason == conditions.PODS_NOT_READY
     found: list[tuple[int, str, str]] = []  # (rank, reason, message)
+    starting = False
     where = f"`kubectl describe pods -l {selector}`" if selector else "`kubectl describe pods`"
     for pod in pods:
         if pod.ready:
@@ -237,6 +245,7 @@ def diagnose(
         age = None if pod.created is None else (now - pod.created).total_seconds()
         old = known or age is None or age >= grace
         very_old = age is None or age >= grace * STILL_CREATING_GRACES
+        starting = starting or not very_old
         if pod.unschedulable is not None:
             found.append(
                 (_RANKS[conditions.UNSCHEDULABLE], conditions.UNSCHEDULABLE, _unschedulable(pod.unschedulable))
@@ -246,7 +255,7 @@ def diagnose(
             if trouble is not None:
                 found.append(trouble)
     if not found:
-        return None
+        return told if starting else None
     _, reason, message = min(found)
     return PodTrouble(reason, message)
 

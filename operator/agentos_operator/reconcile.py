@@ -244,7 +244,7 @@ async def _why_not_ready(
     deployment: Mapping[str, Any],
     rollout: conditions.Rollout | None,
     *,
-    told: str | None,
+    told: conditions.PodTrouble | None,
 ) -> conditions.PodTrouble | None:
     """Why the pods of a rollout that is not done are not ready, once they could have been (or
     the status already ``told`` why: ``pods.told``); and a look again later. None while there is

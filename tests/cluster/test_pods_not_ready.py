@@ -18,8 +18,6 @@ import datetime
 import json
 from typing import Any
 
-import pytest
-
 from tests.cluster.conftest import (
     ControlPlane,
     Installed,
@@ -190,16 +188,6 @@ def age(pod: dict[str, Any]) -> float:
     return (datetime.datetime.now(datetime.UTC) - created).total_seconds()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the ReplicaSet replacing the pod changes the Deployment's status, which wakes the resource; "
-        "told PodsNotReady, it looks at once and finds the replacement Pending without container "
-        "statuses (a kubelet shows it so, then ContainerCreating, before the probe runs): diagnose says "
-        "nothing, Ready drops to DeploymentUnavailable, and a grace period later PodsNotReady is told "
-        "again with a second Warning"
-    ),
-)
 def test_a_pod_failing_its_probe_replaced_by_one_failing_alike_keeps_the_status_and_its_one_warning(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:

@@ -264,17 +264,42 @@ def test_ready_pods_and_pods_still_starting_say_nothing() -> None:
     assert diagnosed(young_pull).reason == "ImagePullBackOff"  # type: ignore[union-attr]
 
 
+PROBE_TOLD = PodTrouble("PodsNotReady", "container 'agentos' runs but does not become ready: told before")
+CRASH_TOLD = PodTrouble("CrashLoopBackOff", "container 'agentos' keeps crashing: told before")
+
+
 def test_a_replaced_pod_failing_its_probe_is_said_at_once_when_the_status_told_so_already() -> None:
     replaced = pod(container(), created=JUST_NOW)
-    said = pods.diagnose([replaced], now=NOW, grace=60, selector=SELECTOR, told="PodsNotReady")
+    said = pods.diagnose([replaced], now=NOW, grace=60, selector=SELECTOR, told=PROBE_TOLD)
 
     assert said is not None and said.reason == "PodsNotReady"
-    assert said.message.startswith("container 'agentos' runs but does not become ready")
-    # Only what the status told: another reason told, or none, still gives a young pod its grace.
-    assert pods.diagnose([replaced], now=NOW, grace=60, selector=SELECTOR, told="CrashLoopBackOff") is None
+    assert said.message.startswith("container 'agentos' runs but does not become ready: its readiness probe")
     assert diagnosed(replaced) is None
+
+
+def test_while_a_replaced_pod_still_starts_what_the_status_told_is_kept() -> None:
+    pending = PodState(created=JUST_NOW, ready=False)  # scheduled or not, no container status yet
     creating = pod(container(waiting="ContainerCreating"), created=JUST_NOW)
-    assert pods.diagnose([creating], now=NOW, grace=60, selector=SELECTOR, told="PodsNotReady") is None
+    running = pod(container(), created=JUST_NOW)
+
+    for starting in (pending, creating):
+        assert pods.diagnose([starting], now=NOW, grace=60, selector=SELECTOR, told=PROBE_TOLD) == PROBE_TOLD
+        assert pods.diagnose([starting], now=NOW, grace=60, selector=SELECTOR, told=CRASH_TOLD) == CRASH_TOLD
+        assert diagnosed(starting) is None, "nothing told: a starting pod says nothing"
+    # Told it crashes, a replacement that runs and is not ready yet is still starting too.
+    assert pods.diagnose([running], now=NOW, grace=60, selector=SELECTOR, told=CRASH_TOLD) == CRASH_TOLD
+
+
+def test_what_the_status_told_goes_once_the_pods_say_otherwise_or_there_are_none() -> None:
+    missing_secret = pod(
+        container(waiting="CreateContainerConfigError", waiting_message='secret "s" not found'), created=JUST_NOW
+    )
+    said = pods.diagnose([missing_secret], now=NOW, grace=60, selector=SELECTOR, told=PROBE_TOLD)
+    assert said is not None and said.reason == "CreateContainerConfigError"
+    long_creating = pod(container(waiting="ContainerCreating"), created=NOW - datetime.timedelta(minutes=4))
+    said = pods.diagnose([long_creating], now=NOW, grace=60, selector=SELECTOR, told=CRASH_TOLD)
+    assert said is not None and said.message.startswith("container 'agentos' is still being created")
+    assert pods.diagnose([], now=NOW, grace=60, selector=SELECTOR, told=CRASH_TOLD) is None
 
 
 # -- what a listed pod is read as -----------------------------------------------------------------------
@@ -428,8 +453,8 @@ def told_status(reason: str, generation: int = 2) -> list[dict[str, Any]]:
 
 
 def test_only_a_status_that_says_why_this_generations_pods_are_not_ready_has_told() -> None:
-    assert pods.told(told_status("CrashLoopBackOff"), 2) == "CrashLoopBackOff"
-    assert pods.told(told_status("PodsNotReady"), 2) == "PodsNotReady"
+    assert pods.told(told_status("CrashLoopBackOff"), 2) == PodTrouble("CrashLoopBackOff", "why")
+    assert pods.told(told_status("PodsNotReady"), 2) == PodTrouble("PodsNotReady", "why")
     assert pods.told(told_status("CrashLoopBackOff", generation=1), 2) is None, "a spec change: new pods start"
     assert pods.told(told_status("DeploymentUnavailable"), 2) is None
     assert pods.told(told_status("PodsNotCreated"), 2) is None, "read from the Deployment, not from the pods"
@@ -506,6 +531,24 @@ UNSCHEDULABLE = PodTrouble("Unschedulable", "the scheduler finds no node for the
 def rolling(*, available: int) -> Rollout:
     """Two replicas desired, one pod of the latest spec stuck, ``available`` of the previous spec's pods serving."""
     return Rollout(desired=2, ready=available, available=available, updated=1, current=True, total=available + 1)
+
+
+@pytest.mark.parametrize("serving", [0, 1], ids=["none-serving", "previous-serving"])
+@pytest.mark.parametrize("deadline", [None, "ReplicaSet has timed out progressing."], ids=["in-time", "deadline"])
+def test_the_trouble_a_status_told_read_back_and_applied_again_writes_the_same_message(
+    serving: int, deadline: str | None
+) -> None:
+    rollout = Rollout(
+        desired=2, ready=serving, available=serving, updated=1, current=True, total=serving + 1,
+        obstacle=Obstacle(None, deadline) if deadline else None,
+    )  # fmt: skip
+    for trouble in (CRASHING, PodTrouble("CreateContainerConfigError", "x" * 2000)):
+        status = conditions.merge([], conditions.applied(rollout, trouble), now=stamp(NOW), generation=2)
+        told = pods.told(status, 2)
+
+        assert told is not None and told.reason == trouble.reason
+        again = conditions.merge(status, conditions.applied(rollout, told), now=stamp(NOW), generation=2)
+        assert again == status
 
 
 def told_over(rollouts: list[Rollout], trouble: PodTrouble) -> tuple[list[events.Notice], list[str]]:
