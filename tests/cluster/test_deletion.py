@@ -5,7 +5,8 @@ A foreground deletion (``kubectl delete --cascade=foreground``, as Argo CD delet
 resources) keeps the resource, marked for deletion, until the garbage collector has deleted every
 child that blocks its owner's deletion; a namespace's deletion deletes what it holds in no order,
 and refuses anything new in it meanwhile (403, "because it is being terminated"). The emulator
-collects an owner's children at once, in one step, and deletes no namespace.
+collects an owner's children at once, in one step, and deletes no namespace. A Secret the
+resource reads, deleted, reaches the operator as the real API server ends a metadata-only watch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.cluster.conftest import (
     operator_running,
     wait_ready,
     wait_settled,
+    wait_until_condition,
     warnings_about,
 )
 
@@ -106,3 +108,28 @@ def test_a_namespace_deleted_with_a_ready_resource_goes_and_the_operator_serves_
         what="the other namespace's edit",
     )
     wait_ready(control_plane, other, "demo")
+
+
+def test_a_deleted_secret_the_resource_reads_is_reported_its_pods_left_running_and_its_return_heals(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed, _ = operator_running(control_plane, namespace, install_operator)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_settled(control_plane, namespace, "demo")
+    deployment = control_plane.get("deployment", "demo", namespace)
+    assert deployment is not None
+    mark = control_plane.audit_mark()
+
+    # The Secret watch asks for metadata only: the deletion arrives as a PartialObjectMetadata.
+    control_plane.run("delete", "secret", "openai", "-n", namespace)
+
+    resolved = wait_until_condition(control_plane, namespace, "ReferencesResolved", status="False", timeout=60)
+    assert (resolved["reason"], resolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
+    running = control_plane.get("deployment", "demo", namespace)
+    assert running is not None and running["metadata"]["generation"] == deployment["metadata"]["generation"]
+    assert [w for w in installed.writes(mark) if w["objectRef"]["resource"] == "deployments"] == []
+
+    add_secrets(control_plane, namespace)
+
+    wait_until_condition(control_plane, namespace, "ReferencesResolved", status="True", timeout=60)
+    wait_settled(control_plane, namespace, "demo")
