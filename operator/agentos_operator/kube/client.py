@@ -63,6 +63,13 @@ ETCD_TOO_LARGE = "etcdserver: request is too large"
 # A namespace being deleted refuses new objects in it (403): not the spec's doing, and over once
 # the namespace and the resource in it are gone.
 NAMESPACE_TERMINATING = "because it is being terminated"
+# What a 403 of the operator's own permissions says to do. The chart's Role in a watched namespace
+# goes when that namespace is deleted: one made again is refused until the release is upgraded.
+FORBIDDEN_REMEDY = (
+    "the operator's service account may not do this: grant it (the chart's ClusterRole, or with "
+    "watched namespaces named, its Role in each; `helm upgrade` makes a Role again after its "
+    "namespace was deleted and made again)"
+)
 # The API server's message is kept for the log and the status, cut to a readable length.
 MESSAGE_MAX_LENGTH = 300
 # Requests under way at once, watches aside. Each needs a connection of its own (HTTP/1.1), and
@@ -111,7 +118,8 @@ class ApiError(OperatorError):
         self.reason = reason
         self.retry_after = retry_after
         self.detail = message  # the API server's own words (field path included), never a Secret's
-        super().__init__(f"{verb} {path}: {status} {reason}" + (f": {message}" if message else ""))
+        said = f"{verb} {path}: {status} {reason}" + (f": {message}" if message else "")
+        super().__init__(said + (f": {FORBIDDEN_REMEDY}" if self.denied else ""))
 
     @property
     def transient(self) -> bool:
@@ -126,6 +134,12 @@ class ApiError(OperatorError):
     def namespace_terminating(self) -> bool:
         """Whether the object's namespace is being deleted: expected, and over once it is gone."""
         return self.status == 403 and NAMESPACE_TERMINATING in self.detail
+
+    @property
+    def denied(self) -> bool:
+        """Whether the operator's permissions refused the request (a 403 other than a namespace
+        being deleted): its message then says where they come from (``FORBIDDEN_REMEDY``)."""
+        return self.status == 403 and not self.namespace_terminating
 
 
 class ApiUnavailableError(ApiError):

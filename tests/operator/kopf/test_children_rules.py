@@ -19,7 +19,7 @@ from agentos_operator.kube.children import (
     CreatedOnce,
     apply_children,
 )
-from agentos_operator.kube.client import ApiError
+from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
 
@@ -337,3 +337,17 @@ def test_a_namespace_being_deleted_is_waited_out_not_reported_as_the_specs_fault
     denied = ApiError(verb="dry-run apply", path="/", status=403, reason="Forbidden", message="forbidden: RBAC")
 
     assert terminating.transient and not denied.transient
+
+
+def test_a_403_of_the_operators_permissions_says_where_they_come_from_and_a_namespace_going_does_not() -> None:
+    message = 'secrets "openai" is forbidden: User "system:serviceaccount:ops:agentos" cannot get resource "secrets"'
+    denied = ApiError(
+        verb="get", path="/api/v1/namespaces/t/secrets/openai", status=403, reason="Forbidden", message=message
+    )
+    going = 'configmaps "demo-config" is forbidden: unable to create new content in namespace t because it is being terminated'
+    terminating = ApiError(verb="apply", path="/", status=403, reason="Forbidden", message=going)
+    invalid = ApiError(verb="apply", path="/", status=422, reason="Invalid", message="spec.replicas: must be >= 0")
+
+    assert str(denied) == f"get /api/v1/namespaces/t/secrets/openai: 403 Forbidden: {message}: {FORBIDDEN_REMEDY}"
+    assert "helm upgrade" in FORBIDDEN_REMEDY and denied.detail == message
+    assert FORBIDDEN_REMEDY not in str(terminating) and FORBIDDEN_REMEDY not in str(invalid)
