@@ -36,8 +36,10 @@ DEADLINE_NOTE = "; the Deployment's progress deadline has passed"
 def test_a_pod_unready_past_the_real_progress_deadline_is_stalled_once_and_its_readiness_clears_it(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
+    # The pods are looked at 5 s after the rollout stops progressing: after the test wrote the
+    # pod's failing probe, so that the first cause told is the probe's.
     installed, operator = operator_running(
-        control_plane, namespace, install_operator, env={"AGENTOS_PODS_GRACE_SECONDS": "1"}
+        control_plane, namespace, install_operator, env={"AGENTOS_PODS_GRACE_SECONDS": "5"}
     )
     control_plane.apply(agentos_body("demo", podAnnotations={"kwok.x-k8s.io/status": "custom"}), namespace)
     eventually(lambda: control_plane.get("deployment", "demo", namespace), timeout=60, what="the Deployment")
