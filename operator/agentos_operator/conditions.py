@@ -355,7 +355,9 @@ def paused(existing: Sequence[Mapping[str, Any]], rollout: Rollout | None) -> li
 def merge(
     existing: Sequence[Mapping[str, Any]], conditions: Sequence[Condition], *, now: str, generation: int | None
 ) -> list[dict[str, Any]]:
-    """The conditions as status entries, in ``TYPES`` order; ``now`` is stamped only on a status change."""
+    """The conditions as status entries, in ``TYPES`` order; ``now`` is stamped only on a status
+    change. Conditions of types that are not the operator's (``TYPES``), which another tool (a
+    policy controller) wrote, follow as they were: each writer owns its own types."""
     previous = {c.get("type"): c for c in existing}
     merged = []
     for condition in sorted(conditions, key=lambda c: TYPES.index(c.type) if c.type in TYPES else len(TYPES)):
@@ -372,6 +374,8 @@ def merge(
         if generation is not None:
             entry["observedGeneration"] = generation
         merged.append(entry)
+    ours = {condition.type for condition in conditions}
+    merged += [dict(c) for c in existing if c.get("type") not in TYPES and c.get("type") not in ours]
     return merged
 
 

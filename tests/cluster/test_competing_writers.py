@@ -139,6 +139,24 @@ def test_an_edit_converges_while_another_client_keeps_writing_the_resources_meta
     Toucher(control_plane, namespace, "demo").patch(stale, "/status")
     repaired = wait_settled(control_plane, namespace, "demo", timeout=30)
     assert {c["type"] for c in repaired["status"]["conditions"]} >= {"Ready", "Progressing", "Degraded", "Stalled"}
+
+    # Another tool (a policy controller) adds a condition of its own: the operator's next status
+    # writes, for an edit, keep it.
+    policy = {
+        "type": "PolicyCompliant",
+        "status": "True",
+        "reason": "Checked",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    Toucher(control_plane, namespace, "demo").patch(
+        {"status": {"conditions": [*repaired["status"]["conditions"], policy]}}, "/status"
+    )
+    edit = agentos_body("demo", databases=POSTGRES)
+    edit["spec"]["agents"][0]["instructions"] = ["Be brief."]
+    control_plane.apply(edit, namespace)
+    edited = wait_settled(control_plane, namespace, "demo", timeout=90)
+    assert condition(edited, "Ready")["observedGeneration"] == 3
+    assert condition(edited, "PolicyCompliant") == policy
     assert installed.refused() == []
 
 

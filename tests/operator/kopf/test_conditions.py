@@ -30,6 +30,16 @@ def test_last_transition_time_moves_when_the_status_changes() -> None:
     assert merged(first, [Condition("Ready", "True", "Available")])["Ready"]["lastTransitionTime"] == T1
 
 
+def test_conditions_another_tool_wrote_are_kept_as_they_were_after_the_operators_own() -> None:
+    policy = {"type": "PolicyCompliant", "status": "False", "reason": "Denied", "lastTransitionTime": T0}
+    first = conditions.merge([], conditions.applied(None), now=T0, generation=1)
+
+    entries = conditions.merge([policy, *first], conditions.applied(None), now=T1, generation=1)
+
+    assert entries == [*first, policy]
+    assert conditions.merge(entries, conditions.applied(None), now=T1, generation=1) == entries, "a resync: no change"
+
+
 def test_conditions_come_in_a_stable_order_with_every_standard_field() -> None:
     entries = conditions.merge([], conditions.applied(None), now=T0, generation=1)
 
