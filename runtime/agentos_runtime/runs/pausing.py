@@ -264,11 +264,10 @@ def read_step_requirements(
             "its step requirement back with its executor_requirements confirmed or rejected"
         )
     executor = chosen.get("executor_requirements")
-    issued = waiting.get("executor_requirements")
     return read_requirements(
         executor,
         runs,
-        issued=issued if isinstance(issued, list) else (),
+        issued=waiting.get("executor_requirements"),
         where=f"Invalid {field} parameter: executor_requirements",
     )
 
@@ -311,7 +310,7 @@ def read_requirements(
     sent: Any,
     waiting: Mapping[str | None, Sequence[Mapping[str, Any]]],
     *,
-    issued: Sequence[Any] = (),
+    issued: object = None,
     where: str = "Invalid requirements parameter",
 ) -> dict[str | None, dict[str, Decision]]:
     """The decisions ``sent`` (the decoded ``requirements`` form field of a team's continue: Agno's
@@ -319,7 +318,8 @@ def read_requirements(
     own, a member's ``member_run_id`` for that member's paused run.
 
     ``waiting`` gives the tools of each run that waits (the leader's own under ``None``);
-    ``issued`` the requirements the paused run gave (its stored ``requirements``). A
+    ``issued`` the requirements the paused run gave (its stored ``requirements``, as stored: what
+    is not a list counts as none). A
     requirement decides the call in its ``tool_execution``: ``confirmed`` there, or the
     requirement's ``confirmation`` (Agno's ``RunRequirement.confirm()`` sets both), with its
     ``confirmation_note``. One without a ``member_run_id`` (``null`` or left out) decides the call
@@ -331,6 +331,7 @@ def read_requirements(
     """
     if not isinstance(sent, list):
         raise BadRequest(f"{where}: expected a JSON list of the paused run's requirements")
+    given = issued if isinstance(issued, list) else ()
     grouped: dict[str | None, list[tuple[int, JSON]]] = {}
     for index, entry in enumerate(sent):
         if not isinstance(entry, dict):
@@ -340,7 +341,7 @@ def read_requirements(
             raise BadRequest(f"{where}: entry {index} has no tool_execution object")
         member_run_id = entry.get("member_run_id")
         if member_run_id is None:
-            member_run_id = whose_call(index, tool.get("tool_call_id"), entry.get("id"), waiting, issued, where)
+            member_run_id = whose_call(index, tool.get("tool_call_id"), entry.get("id"), waiting, given, where)
         if not isinstance(member_run_id, str | None) or member_run_id not in waiting:
             shown = (
                 f"'{printable(member_run_id)[:200]}'" if isinstance(member_run_id, str) else repr(member_run_id)[:200]

@@ -139,10 +139,7 @@ async def paused_team_run(
     except MemberGone as gone:
         raise member_gone(run_id, gone) from None
     check_waiting(run_id, waiting)
-    issued = stored.get("requirements")
-    decided = read_requirements(
-        decoded if decoded is not None else [], waiting, issued=issued if isinstance(issued, list) else ()
-    )
+    decided = read_requirements(decoded if decoded is not None else [], waiting, issued=stored.get("requirements"))
     return _going_on(stored, row, str(session_id), decided)
 
 

@@ -202,7 +202,9 @@ class SqlKnowledgeStore(ABC):
         stamped = f"EXISTS (SELECT 1 FROM {self._versions} WHERE table_name = {p('contents_table')})"
         owed = f"EXISTS (SELECT 1 FROM {self._versions} WHERE table_name = {p('record')} AND version = {p('owed')})"
         orphans = f"content_id IS NOT NULL AND content_id NOT IN (SELECT id FROM {self._contents})"
-        where = f"{orphans} AND ({stamped} OR {owed})" if cleanup.made_again else f"{orphans} AND {owed}"
+        # The check of the records first: SQLite evaluates the terms in order for each chunk, and a
+        # base that owes nothing (every start's prepare) then reads no contents row per chunk.
+        where = f"({stamped} OR {owed}) AND {orphans}" if cleanup.made_again else f"{owed} AND {orphans}"
         steps: list[Step] = []
         for base in cleanup.deleted_from:
             params = {"contents_table": self._contents_name, "record": base._cleanup_record, "owed": ORPHANS_OWED}
