@@ -65,7 +65,7 @@ from agentos_runtime.runs.record import RunRecord
 from agentos_runtime.runs.registry import RunCancelled, RunHandle, RunOwner, RunRegistry
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.ports import SessionRow, SessionStore
-from agentos_runtime.storage.records import copy_json
+from agentos_runtime.storage.records import stored_as
 
 log = logging.getLogger(__name__)
 
@@ -290,33 +290,7 @@ def read_back(session: SessionRow | None, attempted: JSON) -> ReadBack:
     status = stored.get("status")
     if status in UNENDED_STATUSES or status != attempted.get("status") or LEASE_FIELD in stored:
         return "changed"
-    return "saved" if _same_json(stored, copy_json(attempted)) else "changed"
-
-
-def _same_json(stored: Any, attempted: Any) -> bool:
-    """Whether ``stored`` (read back) is the JSON value ``attempted`` once stored. PostgreSQL's
-    ``jsonb`` keeps a number as the decimal it spells: a float written with an exponent (``1e+23``)
-    reads back as that integer (``100000000000000000000000``), which is not the float's exact
-    value, so ``==`` tells them apart; such a number is compared as the float it was."""
-    if stored == attempted:
-        return True
-    try:
-        return _same_numbers(stored, attempted)
-    except RecursionError:  # nested deeper than a comparison goes: not told the same
-        return False
-
-
-def _same_numbers(stored: Any, attempted: Any) -> bool:
-    if isinstance(stored, dict) and isinstance(attempted, dict):
-        return stored.keys() == attempted.keys() and all(_same_numbers(stored[key], attempted[key]) for key in stored)
-    if isinstance(stored, list) and isinstance(attempted, list):
-        return len(stored) == len(attempted) and all(map(_same_numbers, stored, attempted))
-    if isinstance(attempted, float) and isinstance(stored, int) and not isinstance(stored, bool):
-        try:
-            return float(stored) == attempted
-        except OverflowError:
-            return False
-    return bool(stored == attempted)
+    return "saved" if stored_as(stored, attempted) else "changed"
 
 
 class Lifecycle:

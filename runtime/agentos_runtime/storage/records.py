@@ -60,6 +60,36 @@ def copy_json(value: Any) -> Any:
     return json.loads(encode_json(value))
 
 
+def stored_as(stored: Any, value: Any) -> bool:
+    """Whether ``stored``, read back from a backend, is the JSON value ``value`` once stored.
+
+    PostgreSQL's ``jsonb`` keeps a number as the decimal it spells: a float written with an
+    exponent (``1e+23``) reads back as that integer (``100000000000000000000000``), which is not
+    the float's exact value, so Python's ``==`` tells them apart; such a number is compared as
+    the float it was. A boolean is never a number (``true`` is not ``1``, as ``==`` says). A
+    value that is not JSON, or nested deeper than a comparison goes, is not the same.
+    """
+    try:
+        return _same_json(stored, copy_json(value))
+    except (TypeError, ValueError, RecursionError):
+        return False
+
+
+def _same_json(stored: Any, written: Any) -> bool:
+    if isinstance(stored, dict) and isinstance(written, dict):
+        return stored.keys() == written.keys() and all(_same_json(stored[key], written[key]) for key in stored)
+    if isinstance(stored, list) and isinstance(written, list):
+        return len(stored) == len(written) and all(map(_same_json, stored, written))
+    if isinstance(stored, bool) or isinstance(written, bool):
+        return stored is written
+    if isinstance(written, float) and isinstance(stored, int):
+        try:
+            return float(stored) == written
+        except OverflowError:
+            return False
+    return type(stored) is type(written) and bool(stored == written)
+
+
 def decode_json(value: Any) -> Any:
     """A JSON column's value: drivers (and Agno on SQLite) sometimes hand back the encoded text."""
     if isinstance(value, str | bytes):
