@@ -491,6 +491,17 @@ class AgentOSConfigSpec(RuntimeConfigFields):
             "recorded (`AGENTOS_RUN_GRACE_SECONDS`). Raise it when runs take minutes."
         ),
     )
+    progress_deadline_seconds: int | None = Field(
+        default=None,
+        ge=30,
+        le=86400,
+        description=(
+            "Seconds a rollout may go without progress before the Deployment says it has stalled and the "
+            "status says `Stalled=True` (Kubernetes' default, 600, when omitted; a value another manager "
+            "sets on the Deployment is then kept). Raise it when a large image or a slow start takes longer; "
+            "lower it to hear sooner of a rollout that is stuck."
+        ),
+    )
     service_account_name: str | None = Field(
         default=None,
         pattern=NAME_PATTERN,

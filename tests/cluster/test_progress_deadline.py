@@ -1,6 +1,6 @@
 """A rollout past the real Deployment controller's progress deadline, on a real control plane.
 
-The spec has no field for ``progressDeadlineSeconds``: the operator renders none, so the API
+Without ``spec.progressDeadlineSeconds`` the operator renders none, so the API
 server's default (600 s) applies, and a value another manager sets on the Deployment (a policy
 engine, a platform team's patch) is no drift and stays. The test sets 15 s that way, holds the
 pod unready (kwok leaves the status of pods annotated ``kwok.x-k8s.io/status=custom`` to the
@@ -87,3 +87,28 @@ def test_a_pod_unready_past_the_real_progress_deadline_is_stalled_once_and_its_r
     assert body["metadata"]["generation"] == 1, "no edit of the resource was needed"
     assert sorted(warnings_about(control_plane, namespace, "demo")) == sorted(told)
     assert installed.refused() == []
+
+
+def test_the_specs_progress_deadline_is_the_deployments_kept_against_edits_and_given_back_when_removed(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    operator_running(control_plane, namespace, install_operator)
+
+    def deadline() -> object:
+        return ((control_plane.get("deployment", "demo", namespace) or {}).get("spec") or {}).get(
+            "progressDeadlineSeconds"
+        )
+
+    control_plane.apply(agentos_body("demo", progressDeadlineSeconds=1800), namespace)
+    wait_settled(control_plane, namespace, "demo", timeout=90)
+    assert deadline() == 1800
+    pod_template = (control_plane.get("deployment", "demo", namespace) or {})["spec"]["template"]
+
+    edit = json.dumps({"spec": {"progressDeadlineSeconds": 60}})
+    control_plane.run("patch", "deployment", "demo", "-n", namespace, "--type=merge", "-p", edit)
+    eventually(lambda: deadline() == 1800, timeout=60, what="the spec's deadline put back")
+
+    control_plane.apply(agentos_body("demo"), namespace)  # the field removed from the resource
+    eventually(lambda: deadline() == 600, timeout=60, what="the Deployment back to Kubernetes' default")
+    deployment = control_plane.get("deployment", "demo", namespace) or {}
+    assert deployment["spec"]["template"] == pod_template, "the pods did not roll for it"

@@ -100,6 +100,8 @@ def render_deployment(
     }
     if not autoscaling:
         deployment_spec["replicas"] = 1 if spec.replicas is None else spec.replicas
+    if spec.progress_deadline_seconds is not None:
+        deployment_spec["progressDeadlineSeconds"] = spec.progress_deadline_seconds
     metadata = layout.object_metadata(name, resource.namespace, owner_name=name, owner_uid=resource.uid)
     metadata["annotations"] = {
         f"checkov.io/skip{index}": f"{check}={reason}"

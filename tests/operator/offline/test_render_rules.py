@@ -362,3 +362,21 @@ def test_a_jwt_verification_key_reaches_the_runtime_only_through_the_env_secret(
     assert "BEGIN PUBLIC KEY" not in manifests["ConfigMap"]["data"]["config.yaml"]
     config = runtime_config(manifests)
     assert config.authorization is not None and config.authorization.user_isolation is True
+
+
+def test_a_progress_deadline_in_the_spec_is_the_deployments_and_none_is_left_to_kubernetes() -> None:
+    default = rendered(resource(databases=[PG]))["Deployment"]
+    asked = rendered(resource(databases=[PG], progressDeadlineSeconds=1800))["Deployment"]
+
+    assert "progressDeadlineSeconds" not in default["spec"]  # the server's 600, or another manager's value
+    assert asked["spec"]["progressDeadlineSeconds"] == 1800
+    # Not a pod template field: the pods do not roll for it.
+    assert asked["spec"]["template"] == default["spec"]["template"]
+
+
+@pytest.mark.parametrize("seconds", [0, 29, 86401, -1])
+def test_a_progress_deadline_out_of_range_is_refused_naming_the_field(seconds: int) -> None:
+    with pytest.raises(ConfigError) as refused:
+        resource(databases=[PG], progressDeadlineSeconds=seconds)
+
+    assert "spec.progressDeadlineSeconds" in str(refused.value)
