@@ -323,6 +323,8 @@ def _remedy(refusal: str) -> str:
         what = "set spec.resources within the namespace's LimitRange"
     elif "serviceaccount" in refusal.lower() and "not found" in refusal:
         what = "create the ServiceAccount spec.serviceAccountName names, or unset it"
+    elif "no PriorityClass with name" in refusal:
+        what = "create the PriorityClass spec.priorityClassName names, or unset it"
     else:
         what = "remove the cause Kubernetes names"
     return f"{what}; {then}"

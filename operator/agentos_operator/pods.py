@@ -379,6 +379,8 @@ def _unschedulable(said: str) -> str:
         what = f"lower spec.resources.requests ({names}), or add nodes with more {names} to the cluster"
     elif "node affinity/selector" in reasons:
         what = "set spec.nodeSelector and spec.affinity to labels some node has"
+    elif "topology spread" in reasons:
+        what = "relax spec.topologySpreadConstraints (maxSkew, or whenUnsatisfiable: ScheduleAnyway), or add nodes"
     elif "taint" in reasons:
         what = "add spec.tolerations for the nodes' taints, or free nodes of them"
     elif "PersistentVolumeClaim" in reasons or "volume" in reasons:

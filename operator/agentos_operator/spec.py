@@ -35,6 +35,11 @@ _CONFIG_MAP_KEY = re.compile(SECRET_KEY_PATTERN)
 # The runtime container's port (``render.layout.PORT``), which no sidecar may take.
 RUNTIME_PORT = 7777
 
+# The labels the operator puts on every child (``render.layout.labels``), the pods' selector among them.
+OPERATOR_POD_LABELS = frozenset(
+    f"app.kubernetes.io/{name}" for name in ("component", "instance", "name", "managed-by", "part-of")
+)
+
 PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 OBJECT_ITEMS: JsonDict = {"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
 
@@ -44,6 +49,12 @@ class SecretKeyRef(Schema):
 
     name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Secret name.")
     key: str = Field(pattern=SECRET_KEY_PATTERN, max_length=253, description="Key within the Secret's data.")
+
+
+class LocalSecretRef(Schema):
+    """A Secret in the resource's namespace, by name."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=253, description="Secret name.")
 
 
 class CnpgClusterRef(Schema):
@@ -481,6 +492,36 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     )
     affinity: dict[str, Any] | None = Field(default=None, description="Pod affinity rules.", json_schema_extra=PRESERVE)
     pod_annotations: dict[str, str] | None = Field(default=None, description="Extra annotations on the pods.")
+    pod_labels: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Extra labels on the pods (for network policies, a service mesh, cost reports); the operator's own "
+            "`app.kubernetes.io/*` labels, which select the pods, cannot be set."
+        ),
+    )
+    image_pull_secrets: list[LocalSecretRef] | None = Field(
+        default=None,
+        max_length=16,
+        description=(
+            "Secrets of type `kubernetes.io/dockerconfigjson` the kubelet pulls the pods' images with (the "
+            "runtime's and the MCP sidecars'), from a private registry."
+        ),
+    )
+    priority_class_name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        max_length=253,
+        description="PriorityClass of the pods; the cluster's default when omitted.",
+    )
+    topology_spread_constraints: list[dict[str, Any]] | None = Field(
+        default=None,
+        max_length=16,
+        description=(
+            "How the pods spread over zones or nodes (Kubernetes' `topologySpreadConstraints`); a "
+            "`labelSelector` of `app.kubernetes.io/instance: <name>` selects this resource's pods."
+        ),
+        json_schema_extra=OBJECT_ITEMS,
+    )
     termination_grace_period_seconds: int | None = Field(
         default=None,
         ge=20,
@@ -548,6 +589,13 @@ class AgentOSConfigSpec(RuntimeConfigFields):
                 f"an embedded SQLite database allows one replica only, not {self.replicas}: use postgres or redis to scale out",
             )
         self._jwt_key_rules()
+        for key in self.pod_labels or {}:
+            if key in OPERATOR_POD_LABELS:
+                _reject(
+                    self,
+                    ("podLabels", key),
+                    f"'{key}' is a label the operator sets on the pods and selects them by: choose another key",
+                )
         return self
 
     def _jwt_key_rules(self) -> None:

@@ -14,8 +14,8 @@ involved. Each mirrors one rule of Kubernetes' own:
   server-side apply, which the operator writes with, merges those lists by that key and refuses
   a list where a key repeats (and a port name must be unique anyway);
 - a ConfigMap holding more than 1 MiB (its keys and values together);
-- a ``nodeSelector`` key that is no label key, or a value that is no label value (the rules of
-  labels: ``label_key_problem``, ``label_value_problem``).
+- a ``nodeSelector`` or ``podLabels`` key that is no label key, or a value that is no label value
+  (the rules of labels: ``label_key_problem``, ``label_value_problem``).
 
 Problems are ``agentos_runtime.config.Problem`` with a path in the resource, as ``agentos
 validate`` prints every other problem.
@@ -51,9 +51,11 @@ _DEPLOYMENT_FIELDS = (
     "mcpServers",
     "knowledgeBases",
     "podAnnotations",
+    "podLabels",
     "nodeSelector",
     "tolerations",
     "affinity",
+    "topologySpreadConstraints",
 )
 DEFAULT_METRICS_PORT: int = RuntimeMetrics.model_fields["port"].default
 
@@ -80,7 +82,8 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
         kind = manifest.get("kind")
         if kind == "Deployment":
             problems.extend(_deployment_size_problems(resource, manifest))
-            problems.extend(_node_selector_problems(manifest["spec"]["template"]["spec"].get("nodeSelector") or {}))
+            problems.extend(_label_problems(("spec", "nodeSelector"), resource.spec.node_selector or {}))
+            problems.extend(_label_problems(("spec", "podLabels"), resource.spec.pod_labels or {}))
             for container in manifest["spec"]["template"]["spec"]["containers"]:
                 problems.extend(_resource_problems(resource, container))
                 problems.extend(_env_problems(resource, container))
@@ -125,11 +128,11 @@ def label_value_problem(value: str) -> str:
     )
 
 
-def _node_selector_problems(selector: Mapping[str, str]) -> Iterator[Problem]:
-    for key, value in selector.items():
+def _label_problems(field: Path, labels: Mapping[str, str]) -> Iterator[Problem]:
+    for key, value in labels.items():
         why = label_key_problem(key) or label_value_problem(value)
         if why:
-            yield Problem(("spec", "nodeSelector", key), why)
+            yield Problem((*field, key), why)
 
 
 def quantity_value(text: str) -> Fraction:

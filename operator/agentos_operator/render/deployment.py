@@ -88,7 +88,7 @@ def render_deployment(
         else {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "template": {
             "metadata": {
-                "labels": layout.labels(name),
+                "labels": {**(spec.pod_labels or {}), **layout.labels(name)},
                 "annotations": {
                     **_scrape_annotations(resource),
                     **(spec.pod_annotations or {}),
@@ -171,8 +171,12 @@ def _pod_spec(resource: AgentOSResource, image: str, environment: Environment, r
     }
     if revision >= 2 or spec.termination_grace_period_seconds is not None:
         pod["terminationGracePeriodSeconds"] = _termination_grace(resource)
+    pull_secrets = None if spec.image_pull_secrets is None else [{"name": s.name} for s in spec.image_pull_secrets]
     optional = {
         "serviceAccountName": spec.service_account_name,
+        "priorityClassName": spec.priority_class_name,
+        "imagePullSecrets": pull_secrets,
+        "topologySpreadConstraints": spec.topology_spread_constraints,
         "nodeSelector": spec.node_selector,
         "tolerations": spec.tolerations,
         "affinity": spec.affinity,

@@ -209,6 +209,18 @@ def test_an_unschedulable_message_keeps_every_reason_the_scheduler_gives_once_ea
     assert "lower spec.resources.requests (cpu and memory)" in diagnosed(pod(unschedulable=mixed)).message  # type: ignore[union-attr]
 
 
+def test_pods_the_spread_constraints_keep_off_every_node_are_told_to_relax_them() -> None:
+    said = (
+        "0/3 nodes are available: 3 node(s) didn't match pod topology spread constraints (missing required label). "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    )
+    trouble = diagnosed(pod(unschedulable=said))
+
+    assert trouble is not None
+    assert "node(s) didn't match pod topology spread constraints (missing required label)" in trouble.message
+    assert "relax spec.topologySpreadConstraints" in trouble.message
+
+
 @pytest.mark.parametrize(
     ("said", "reasons"),
     [

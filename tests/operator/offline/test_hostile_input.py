@@ -468,13 +468,15 @@ def test_a_number_with_an_exponent_is_a_number_as_kubernetes_reads_it(
     ]
 
 
-def test_labels_and_node_selectors_the_api_server_would_refuse_are_named(
+def test_labels_node_selectors_and_pod_labels_the_api_server_would_refuse_are_named(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "cr.yaml"
     labels = '{"app.kubernetes.io/name": ok, tier: "v v", "Example.com/x": y}'
     body = GOOD.replace("metadata: {name: demo}", f"metadata: {{name: demo, labels: {labels}}}")
-    path.write_text(body.replace("spec:\n", 'spec:\n  nodeSelector: {"kubernetes.io/os": linux, "bad key!": v}\n'))
+    selector = 'nodeSelector: {"kubernetes.io/os": linux, "bad key!": v}'
+    pod_labels = 'podLabels: {team: search, "Example.com/team": x, tier: "-v"}'
+    path.write_text(body.replace("spec:\n", f"spec:\n  {selector}\n  {pod_labels}\n"))
 
     code, lines, _ = run(capsys, "validate", str(path))
 
@@ -483,6 +485,8 @@ def test_labels_and_node_selectors_the_api_server_would_refuse_are_named(
         "metadata.labels.tier",
         "metadata.labels.Example.com/x",
         "spec.nodeSelector.bad key!",
+        "spec.podLabels.Example.com/team",
+        "spec.podLabels.tier",
     ]
     assert "'v v' is not a valid label value" in lines[0]
 

@@ -380,3 +380,72 @@ def test_a_progress_deadline_out_of_range_is_refused_naming_the_field(seconds: i
         resource(databases=[PG], progressDeadlineSeconds=seconds)
 
     assert "spec.progressDeadlineSeconds" in str(refused.value)
+
+
+SPREAD = {
+    "maxSkew": 1,
+    "topologyKey": "topology.kubernetes.io/zone",
+    "whenUnsatisfiable": "DoNotSchedule",
+    "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": "demo"}},
+}
+
+
+def test_pod_labels_pull_secrets_priority_and_spread_are_the_pods_and_left_out_unless_asked() -> None:
+    default = rendered(resource(databases=[PG]))["Deployment"]
+    asked = rendered(
+        resource(
+            databases=[PG],
+            podLabels={"team": "search", "example.com/cost-center": "c42"},
+            imagePullSecrets=[{"name": "registry"}, {"name": "mirror"}],
+            priorityClassName="agents-high",
+            topologySpreadConstraints=[SPREAD],
+        )
+    )["Deployment"]
+
+    template = asked["spec"]["template"]
+    assert template["metadata"]["labels"] == {
+        **default["spec"]["template"]["metadata"]["labels"],
+        "team": "search",
+        "example.com/cost-center": "c42",
+    }
+    assert asked["metadata"]["labels"] == default["metadata"]["labels"], (
+        "the Deployment's own labels are the operator's"
+    )
+    assert asked["spec"]["selector"] == default["spec"]["selector"], "a selector is immutable: never the pod labels"
+    assert template["spec"]["imagePullSecrets"] == [{"name": "registry"}, {"name": "mirror"}]
+    assert template["spec"]["priorityClassName"] == "agents-high"
+    assert template["spec"]["topologySpreadConstraints"] == [SPREAD]
+    left_out = {"imagePullSecrets", "priorityClassName", "topologySpreadConstraints"}
+    assert not left_out & set(default["spec"]["template"]["spec"]), "unset, nothing is rendered: no pod rolls"
+
+
+def test_the_operator_labels_are_the_ones_pod_labels_may_not_set() -> None:
+    from agentos_operator.render import layout
+    from agentos_operator.spec import OPERATOR_POD_LABELS
+
+    assert set(layout.labels("demo")) == OPERATOR_POD_LABELS
+
+
+@pytest.mark.parametrize("key", ["app.kubernetes.io/instance", "app.kubernetes.io/managed-by"])
+def test_a_pod_label_the_operator_selects_pods_by_is_refused_naming_the_key(key: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        resource(databases=[PG], podLabels={"team": "search", key: "mine"})
+
+    assert f"spec.podLabels.{key}" in str(refused.value)
+    assert "the operator sets on the pods" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("imagePullSecrets", [{"name": "Not_A_Name"}]),
+        ("imagePullSecrets", [{}]),
+        ("priorityClassName", "High Priority"),
+        ("topologySpreadConstraints", ["zone"]),
+    ],
+)
+def test_pod_settings_of_the_wrong_shape_are_refused_naming_the_field(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError) as refused:
+        resource(databases=[PG], **{field: value})
+
+    assert f"spec.{field}" in str(refused.value)
