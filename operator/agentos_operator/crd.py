@@ -98,6 +98,11 @@ RULES: dict[str, list[dict[str, str]]] = {
             "service.nodePort needs service.type NodePort or LoadBalancer",
             ".nodePort",
         ),
+        _rule(
+            "!has(self.loadBalancerSourceRanges) || (has(self.type) && self.type == 'LoadBalancer')",
+            "service.loadBalancerSourceRanges needs service.type LoadBalancer",
+            ".loadBalancerSourceRanges",
+        ),
     ],
     "KnowledgeSourceSpec": [
         _rule(

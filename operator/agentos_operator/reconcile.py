@@ -223,17 +223,22 @@ async def _converge(
         mounted=mounted,
         live_deployment=running if running is not None and may_manage(running, resource.name, resource.uid) else None,
     )
-    live = await apply_children(
-        api,
-        store,
-        manifests,
-        owner=owner,
-        owner_uid=resource.uid,
-        field_manager=manager,
-        changes=changes,
-        created_once=[key.to_create] if key is not None and key.to_create is not None else [],
-        orphans=[("Secret", render.generated_security_key_name(resource.name))] if key and key.orphaned else [],
-    )
+    try:
+        live = await apply_children(
+            api,
+            store,
+            manifests,
+            owner=owner,
+            owner_uid=resource.uid,
+            field_manager=manager,
+            changes=changes,
+            created_once=[key.to_create] if key is not None and key.to_create is not None else [],
+            orphans=[("Secret", render.generated_security_key_name(resource.name))] if key and key.orphaned else [],
+        )
+    except ChildRejectedError as error:
+        # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the
+        # offline checks name the resource's field to change, where they find the same fault.
+        raise error.naming([str(problem) for problem in render.check_manifests(resource, manifests)]) from None
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")
 

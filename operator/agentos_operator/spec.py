@@ -171,11 +171,29 @@ class ServiceSpec(Schema):
         le=32767,
         description="Fixed node port for type NodePort or LoadBalancer; the cluster picks one when omitted.",
     )
+    annotations: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Annotations on the Service, such as a cloud load balancer's settings (an internal one, its "
+            "health check); annotations other controllers add are kept."
+        ),
+    )
+    load_balancer_source_ranges: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description=(
+            "Client address ranges (CIDRs, e.g. `10.0.0.0/8`) a LoadBalancer Service admits; every address "
+            "when omitted. Only with type LoadBalancer."
+        ),
+    )
 
     @model_validator(mode="after")
     def _node_port_needs_node_ports(self) -> ServiceSpec:
         if self.node_port is not None and self.type == "ClusterIP":
             raise ValueError("service.nodePort needs service.type NodePort or LoadBalancer")  # mirrored in crd.RULES
+        if self.load_balancer_source_ranges is not None and self.type != "LoadBalancer":
+            # mirrored in crd.RULES
+            raise ValueError("service.loadBalancerSourceRanges needs service.type LoadBalancer")
         return self
 
 

@@ -56,12 +56,18 @@ class Change:
 class ChildRejectedError(OperatorError):
     """The API server would refuse a child as rendered: the spec must change, retrying cannot help."""
 
-    def __init__(self, kind: str, name: str, error: ApiError) -> None:
+    def __init__(self, kind: str, name: str, error: ApiError, *, fields: Sequence[str] = ()) -> None:
         self.kind = kind
         self.name = name
+        self.error = error
         self.status = error.status
         self.detail = in_fixed_order(error.detail)
-        super().__init__(f"the API server refuses {kind} '{name}': {self.detail or error.reason}: fix the spec")
+        fix = "; ".join(fields) if fields else "the spec"
+        super().__init__(f"the API server refuses {kind} '{name}': {self.detail or error.reason}: fix {fix}")
+
+    def naming(self, fields: Sequence[str]) -> ChildRejectedError:
+        """The same refusal, its fix the spec's ``fields`` (``spec.<path>: why``, found offline) where there are any."""
+        return ChildRejectedError(self.kind, self.name, self.error, fields=fields) if fields else self
 
 
 # The API server lists several field errors as ``<object> is invalid: [<error>, <error>]``, in an

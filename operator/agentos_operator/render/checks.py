@@ -15,7 +15,9 @@ involved. Each mirrors one rule of Kubernetes' own:
   a list where a key repeats (and a port name must be unique anyway);
 - a ConfigMap holding more than 1 MiB (its keys and values together);
 - a ``nodeSelector`` or ``podLabels`` key that is no label key, or a value that is no label value
-  (the rules of labels: ``label_key_problem``, ``label_value_problem``).
+  (the rules of labels: ``label_key_problem``, ``label_value_problem``), and a ``podAnnotations``
+  or ``service.annotations`` key that is no annotation key (the rules of a label's key);
+- a ``service.loadBalancerSourceRanges`` entry that is no CIDR (Service validation).
 
 Problems are ``agentos_runtime.config.Problem`` with a path in the resource, as ``agentos
 validate`` prints every other problem.
@@ -84,10 +86,13 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
             problems.extend(_deployment_size_problems(resource, manifest))
             problems.extend(_label_problems(("spec", "nodeSelector"), resource.spec.node_selector or {}))
             problems.extend(_label_problems(("spec", "podLabels"), resource.spec.pod_labels or {}))
+            problems.extend(_annotation_problems(("spec", "podAnnotations"), resource.spec.pod_annotations or {}))
             for container in manifest["spec"]["template"]["spec"]["containers"]:
                 problems.extend(_resource_problems(resource, container))
                 problems.extend(_env_problems(resource, container))
                 problems.extend(_port_problems(container))
+        elif kind == "Service":
+            problems.extend(_service_problems(resource))
         elif kind == "NetworkPolicy":
             problems.extend(_network_policy_problems(manifest))
         elif kind == "ConfigMap":
@@ -126,6 +131,22 @@ def label_value_problem(value: str) -> str:
         f"{value[:100]!r} is not a valid label value: letters, digits, '-', '_' and '.', starting and ending"
         f" with a letter or digit, at most {LABEL_NAME_MAX_LENGTH} characters"
     )
+
+
+def _annotation_problems(field: Path, annotations: Mapping[str, str]) -> Iterator[Problem]:
+    # An annotation's key follows the rules of a label's key; its value may be any text.
+    for key in annotations:
+        why = label_key_problem(key)
+        if why:
+            yield Problem((*field, key), why.replace("label key", "annotation key"))
+
+
+def _service_problems(resource: AgentOSResource) -> Iterator[Problem]:
+    service = resource.spec.service
+    yield from _annotation_problems(("spec", "service", "annotations"), service.annotations or {})
+    for index, text in enumerate(service.load_balancer_source_ranges or []):
+        if _network(text) is None:
+            yield Problem(("spec", "service", "loadBalancerSourceRanges", index), _not_a_cidr(text))
 
 
 def _label_problems(field: Path, labels: Mapping[str, str]) -> Iterator[Problem]:

@@ -19,16 +19,17 @@ def render_service(resource: AgentOSResource) -> dict[str, Any]:
     }
     if service.node_port is not None:
         port["nodePort"] = service.node_port
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _metadata(resource),
-        "spec": {
-            "type": service.type,
-            "selector": layout.selector_labels(resource.name),
-            "ports": [port],
-        },
+    metadata = _metadata(resource)
+    if service.annotations:
+        metadata["annotations"] = dict(service.annotations)
+    spec: dict[str, Any] = {
+        "type": service.type,
+        "selector": layout.selector_labels(resource.name),
+        "ports": [port],
     }
+    if service.load_balancer_source_ranges is not None:
+        spec["loadBalancerSourceRanges"] = list(service.load_balancer_source_ranges)
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
 
 
 def render_network_policy(resource: AgentOSResource) -> dict[str, Any] | None:

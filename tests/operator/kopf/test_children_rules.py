@@ -331,6 +331,23 @@ def test_a_refusal_listing_several_field_errors_reads_the_same_whatever_order_th
     assert ChildRejectedError("Deployment", "demo", plain).detail == "spec.replicas: must be >= 0"
 
 
+def test_a_refusal_names_the_resources_fields_to_fix_where_the_offline_checks_find_them() -> None:
+    message = (
+        'Service "demo" is invalid: spec.LoadBalancerSourceRanges[0]: Invalid value: "10.0.0.1": must be a valid CIDR'
+    )
+    error = ChildRejectedError(
+        "Service", "demo", ApiError(verb="apply", path="/", status=422, reason="Invalid", message=message)
+    )
+    field = "spec.service.loadBalancerSourceRanges[0]: '10.0.0.1' is not a CIDR"
+
+    named = error.naming([field])
+
+    assert str(error).endswith(": fix the spec")
+    assert str(named) == f"the API server refuses Service 'demo': {message}: fix {field}"
+    assert (named.kind, named.name, named.status, named.detail) == ("Service", "demo", 422, message)
+    assert error.naming([]) is error, "no field found offline: the server's words alone"
+
+
 def test_a_namespace_being_deleted_is_waited_out_not_reported_as_the_specs_fault() -> None:
     message = 'configmaps "demo-config" is forbidden: unable to create new content in namespace t because it is being terminated'
     terminating = ApiError(verb="dry-run apply", path="/", status=403, reason="Forbidden", message=message)

@@ -229,6 +229,15 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
     ("name too long", resource_body(spec(), name="a" * 51)),
     ("node port on a NodePort service", resource_body(spec(service={"type": "NodePort", "nodePort": 30777}))),
     ("node port on a ClusterIP service", resource_body(spec(service={"nodePort": 30777}))),
+    (
+        "source ranges on a LoadBalancer service",
+        resource_body(spec(service={"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8"]})),
+    ),
+    (
+        "source ranges on a NodePort service",
+        resource_body(spec(service={"type": "NodePort", "loadBalancerSourceRanges": ["10.0.0.0/8"]})),
+    ),
+    ("source ranges on a default service", resource_body(spec(service={"loadBalancerSourceRanges": []}))),
     ("authorization without a JWT key", resource_body(spec(authorization={"userIsolation": True}))),
     (
         "authorization with a JWT key",

@@ -491,6 +491,28 @@ def test_labels_node_selectors_and_pod_labels_the_api_server_would_refuse_are_na
     assert "'v v' is not a valid label value" in lines[0]
 
 
+def test_annotation_keys_and_source_ranges_the_api_server_would_refuse_are_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    service = 'service: {type: LoadBalancer, annotations: {"Bad_Prefix/x": y, ok: z}, loadBalancerSourceRanges: [10.0.0.0/8, 10.0.0.1, "::1/200"]}'
+    pod_annotations = 'podAnnotations: {"example.com/fine": "any value at all", "-bad": v}'
+    path.write_text(GOOD.replace("spec:\n", f"spec:\n  {service}\n  {pod_annotations}\n"))
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert code == 1
+    assert sorted(line.split(": ", 3)[2] for line in lines) == [
+        "spec.podAnnotations.-bad",
+        "spec.service.annotations.Bad_Prefix/x",
+        "spec.service.loadBalancerSourceRanges[1]",
+        "spec.service.loadBalancerSourceRanges[2]",
+    ]
+    said = "\n".join(lines)
+    assert "'-bad' is not a valid annotation key" in said
+    assert "'10.0.0.1' is not a CIDR" in said
+
+
 @pytest.mark.parametrize(
     ("key", "valid"),
     [

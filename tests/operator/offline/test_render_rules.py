@@ -449,3 +449,22 @@ def test_pod_settings_of_the_wrong_shape_are_refused_naming_the_field(field: str
         resource(databases=[PG], **{field: value})
 
     assert f"spec.{field}" in str(refused.value)
+
+
+def test_service_annotations_and_source_ranges_are_the_services_and_left_out_unless_asked() -> None:
+    default = rendered(resource(databases=[PG]))["Service"]
+    asked = rendered(
+        resource(
+            databases=[PG],
+            service={
+                "type": "LoadBalancer",
+                "annotations": {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"},
+                "loadBalancerSourceRanges": ["10.0.0.0/8", "fd00::/64"],
+            },
+        )
+    )["Service"]
+
+    assert "annotations" not in default["metadata"] and "loadBalancerSourceRanges" not in default["spec"]
+    assert asked["metadata"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
+    assert asked["metadata"]["labels"] == default["metadata"]["labels"]
+    assert asked["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/8", "fd00::/64"]

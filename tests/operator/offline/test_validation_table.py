@@ -218,6 +218,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "service.nodePort needs service.type NodePort or LoadBalancer",
     ),
     (
+        "load balancer source ranges without a load balancer",
+        resource_body(spec_with(service={"type": "NodePort", "loadBalancerSourceRanges": ["10.0.0.0/8"]})),
+        "spec.service",
+        "service.loadBalancerSourceRanges needs service.type LoadBalancer",
+    ),
+    (
         "unknown quick prompt key",
         resource_body(spec_with(chat={"quickPrompts": {"stranger": ["hi"]}})),
         "spec.chat.quickPrompts.stranger",
