@@ -148,9 +148,9 @@ async def apply_children(
     (``ChildRejectedError``); a transient failure half-way leaves ``changes`` telling what was
     written before it.
 
-    The dry runs go out together, then the writes in three waves (``_waves``): what the pods use
-    or are held to, ``created_once`` among them (children the caller found missing, created and
-    never updated: the generated key), together; the Deployment once they are all written;
+    The dry runs go out together, then ``created_once`` (children the caller found missing,
+    created and never updated: the generated key), then the writes in three waves (``_waves``):
+    what the pods use or are held to, together; the Deployment once they are all written;
     then, together, what acts on the Deployment. The Service is written alongside the waves
     (``WRITTEN_ALONGSIDE``). ``orphans`` (kind, name) are children of ours the
     caller found without an owner and never writes (the generated key): named with those the
@@ -318,8 +318,8 @@ async def _write_children(
     owner_uid: str | None,
     changes: list[Change],
 ) -> None:
-    """Write ``to_write`` and create ``created_once``: the waves (``_waves``) one after the other,
-    and alongside them what nothing waits on (``WRITTEN_ALONGSIDE``).
+    """Create ``created_once``, then write ``to_write``: the waves (``_waves``) one after the
+    other; alongside them what nothing waits on (``WRITTEN_ALONGSIDE``).
 
     Every write started is awaited, whatever fails: the writes made are appended to ``changes``
     (``created_once`` first, then in the order of ``to_write``, whichever finished first), then
@@ -332,21 +332,21 @@ async def _write_children(
         made.extend((place[id(c)], r) for c, r in zip(children, results, strict=True) if isinstance(r, Change))
 
     async def in_waves(waves: Sequence[Sequence[_Planned]]) -> None:
-        for index, wave in enumerate(waves or [[]]):
-            # The first wave creates the ``created_once`` children too (the pods use the generated key).
-            creating = created_once if index == 0 else ()
-            results = await _together(
-                [
-                    *(_create_once(api, store, child, field_manager, owner, owner_uid) for child in creating),
-                    *(_write(api, store, child, field_manager, owner) for child in wave),
-                ]
-            )
-            made.extend((n - len(creating), r) for n, r in enumerate(results[: len(creating)]) if isinstance(r, Change))
-            keep(wave, results[len(creating) :])
-            for result in results[: len(creating)]:
-                if isinstance(result, BaseException):
-                    raise result  # already what the creation's failure means (``_check_creation``)
-            _raise_first(wave, results[len(creating) :])
+        # The ``created_once`` children before any wave: the first wave's env Secret carries the
+        # generated key's value, which must be the one stored. A create that loses to another
+        # writer (409: another replica's key, made since the dry run) writes nothing with a
+        # value no Secret holds; the retry reads the stored key.
+        created = await _together(
+            [_create_once(api, store, child, field_manager, owner, owner_uid) for child in created_once]
+        )
+        made.extend((n - len(created), r) for n, r in enumerate(created) if isinstance(r, Change))
+        for result in created:
+            if isinstance(result, BaseException):
+                raise result  # already what the creation's failure means (``_check_creation``)
+        for wave in waves:
+            results = await _together(_write(api, store, child, field_manager, owner) for child in wave)
+            keep(wave, results)
+            _raise_first(wave, results)
 
     async def alongside(children: Sequence[_Planned]) -> None:
         results = await _together(_write(api, store, child, field_manager, owner) for child in children)

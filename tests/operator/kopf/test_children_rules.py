@@ -174,9 +174,11 @@ async def test_the_deployment_is_written_after_what_its_pods_use_and_before_what
     assert api.gets == []  # absent from the store: the dry runs said they did not exist
 
 
-async def test_a_key_to_create_goes_out_with_what_the_pods_use_not_before_it_and_before_the_deployment(
+async def test_a_key_to_create_is_created_before_what_the_pods_use_which_carries_its_value(
     api: Api, cache: Store
 ) -> None:
+    """The env Secret carries the key: written only once the key is stored, so that a create
+    another replica's key made fail (409) leaves no env Secret with a value no Secret holds."""
     key = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "demo-security-key", "namespace": "ns1"}}
     changes: list[Change] = []
 
@@ -185,8 +187,9 @@ async def test_a_key_to_create_goes_out_with_what_the_pods_use_not_before_it_and
     real = [(verb, kind) for verb, mode, kind in api.log if mode == "real"]
     first_end = next(i for i, (verb, _) in enumerate(real) if verb == "end")
     started_together = {kind for verb, kind in real[:first_end] if verb == "start"}
-    assert started_together == {"Secret (created)", "ConfigMap", "Secret", "NetworkPolicy", "Service"}
-    assert real.index(("end", "Secret (created)")) < real.index(("start", "Deployment"))
+    assert started_together == {"Secret (created)", "Service"}, "the Service waits on nothing"
+    created = real.index(("end", "Secret (created)"))
+    assert all(real.index(("start", kind)) > created for kind in ("ConfigMap", "Secret", "NetworkPolicy", "Deployment"))
     assert changes[0] == Change("created", "Secret", "demo-security-key")  # told first, as it is listed first
 
 

@@ -36,10 +36,14 @@ class Api:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[str] = []
+        self.made_meanwhile: dict[str, Any] | None = None
+        """Stored just before the next real create: another replica's, made since the dry run."""
 
     async def create(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
         self.calls.append("dry-run create" if dry_run else "create")
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if not dry_run and self.made_meanwhile is not None:
+            self.objects[key], self.made_meanwhile = self.made_meanwhile, None
         if key in self.objects:
             raise ApiConflictError(verb="create", path="/secrets", status=409, reason="AlreadyExists", message="exists")
         if dry_run:
@@ -53,7 +57,7 @@ class Api:
 
     async def apply(self, body: Mapping[str, Any], *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
         """What taking a Secret over would call: overwrites, as server-side apply with force does."""
-        self.calls.append("apply")
+        self.calls.append("dry-run apply" if dry_run else "apply")
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if not dry_run:
             self.objects[key] = {**body}
@@ -162,3 +166,38 @@ async def test_before_the_secrets_are_listed_a_missing_key_is_looked_up_then_cre
 
     assert api.calls == ["get", "dry-run create", "create"]
     restarted.close()
+
+
+async def test_a_key_another_replica_creates_after_the_dry_run_stops_the_reconcile_before_any_write(
+    api: Api, cache: Store
+) -> None:
+    """The env Secret carries the key's value: written beside a create that got 409, it would
+    hand the pods a key no Secret holds (seen on a real control plane, two replicas racing)."""
+    key = await security_key(cache, demo())
+    assert key is not None and key.to_create is not None
+    theirs = {**key.to_create.manifest, "data": {"security-key": "dGhlaXJz"}}
+    api.made_meanwhile = {**theirs, "metadata": {**theirs["metadata"], "uid": "s-9", "resourceVersion": "7"}}
+    env = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "demo-env", "namespace": "ns1", "labels": key.to_create.manifest["metadata"]["labels"]},
+        "data": {"OS_SECURITY_KEY": key.to_create.manifest["data"]["security-key"]},
+    }
+    changes: list[Change] = []
+
+    with pytest.raises(ApiConflictError) as raised:
+        await apply_children(
+            api,  # type: ignore[arg-type]
+            cache,
+            [env],
+            owner=("ns1", "demo"),
+            owner_uid="uid-demo",
+            field_manager="op",
+            changes=changes,
+            created_once=[key.to_create],
+        )
+
+    assert raised.value.transient, "retried: the next reconcile reads the stored key"
+    assert api.calls == ["dry-run apply", "dry-run create", "create", "get"]
+    assert ("ns1", "demo-env") not in api.objects
+    assert changes == []
