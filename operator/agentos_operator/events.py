@@ -105,13 +105,22 @@ async def post(
     field_manager: str,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> None:
+    """Post each notice as an Event, and log it (a Warning's at warning). One the API server
+    refuses because the namespace is being deleted is logged at info: nothing is wrong there."""
     where = f"{involved['metadata']['namespace']}/{involved['metadata']['name']}"
     for notice in notices:
         log = logger.warning if notice.type == "Warning" else logger.info
-        log("%s %s: %s", where, notice.reason, notice.message)
         try:
             await api.create(
                 build_event(notice, involved=involved, now=now, instance=instance), field_manager=field_manager
             )
         except ApiError as error:
+            if error.namespace_terminating:
+                # Its namespace's deletion takes the resource, and whatever it references, with it:
+                # a Secret gone with them is no trouble to tell.
+                logger.info("%s %s (its namespace is being deleted): %s", where, notice.reason, notice.message)
+                continue
+            log("%s %s: %s", where, notice.reason, notice.message)
             logger.warning("could not post the %s event: %s", notice.reason, error)
+            continue
+        log("%s %s: %s", where, notice.reason, notice.message)

@@ -35,7 +35,8 @@ from tests.cluster.conftest import (
     warnings_about,
 )
 
-TROUBLE = ("warning", "error", "critical")
+# The severities above info, as the operator's JSON log (kopf's) names them.
+TROUBLE = ("warn", "error", "fatal")
 
 
 def admin(cluster: ControlPlane) -> tuple[str, ssl.SSLContext]:

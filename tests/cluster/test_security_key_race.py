@@ -124,7 +124,10 @@ def test_replicas_racing_to_create_a_key_store_one_and_the_pods_env_never_carrie
         assert carried == {base64.b64decode(key).decode()}, f"{name}: the pods' env carried only the stored key"
         assert warnings_about(control_plane, namespace, name) == []
     assert all(replica.alive() for replica in replicas)
-    assert [troubles(replica, 0) for replica in replicas] == [[], []], "nothing logged above info"
+    # Above info, only the lost races: a replica finding another at work (no leader election) is worth a warning.
+    lost_race = f"create /api/v1/namespaces/{namespace}/secrets: 409 AlreadyExists"
+    logged = [line for replica in replicas for line in troubles(replica, 0)]
+    assert [line for line in logged if lost_race not in line] == [], "nothing else logged above info"
     assert installed.refused() == []
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
 from agentos_operator import conditions, events
 from agentos_operator.events import Notice
 from agentos_operator.kube.children import Change
+from agentos_operator.kube.client import ApiError
 
 T0 = "2026-01-01T00:00:00Z"
 
@@ -102,3 +108,75 @@ def test_whether_the_previous_pods_serve_is_no_new_warning_but_a_new_cause_is() 
     assert events.for_transition(serving, ready("False", "PodsNotCreated", another)) == [
         Notice("Warning", "PodsNotCreated", another)
     ]
+
+
+class RefusingApi:
+    """Refuses every create with ``error``; counts the creates."""
+
+    def __init__(self, error: ApiError | None) -> None:
+        self.error = error
+        self.created = 0
+
+    async def create(self, body: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
+        self.created += 1
+        if self.error is not None:
+            raise self.error
+        return dict(body)
+
+
+INVOLVED = {
+    "apiVersion": "agentos.dev/v1alpha1",
+    "kind": "AgentOSConfig",
+    "metadata": {"name": "demo", "namespace": "ns1", "uid": "u"},
+}
+MISSING = Notice("Warning", "SecretNotFound", "Secret 'openai' not found")
+
+
+async def post_logged(api: RefusingApi, caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    logger = logging.getLogger("test-events")
+    with caplog.at_level(logging.DEBUG, logger="test-events"):
+        await events.post(
+            api,  # type: ignore[arg-type]
+            [MISSING],
+            involved=INVOLVED,
+            now="2026-01-01T00:00:00Z",
+            instance="op-0",
+            field_manager="op",
+            logger=logger,
+        )
+    return [(record.levelno, record.getMessage()) for record in caplog.records]
+
+
+async def test_a_warning_is_posted_and_logged_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    api = RefusingApi(None)
+
+    assert await post_logged(api, caplog) == [(logging.WARNING, "ns1/demo SecretNotFound: Secret 'openai' not found")]
+    assert api.created == 1
+
+
+async def test_a_warning_its_terminating_namespace_refuses_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    """A namespace being deleted takes the resource's Secrets first: no trouble (seen on a real control plane)."""
+    terminating = ApiError(
+        verb="create",
+        path="/api/v1/namespaces/ns1/events",
+        status=403,
+        reason="Forbidden",
+        message='events "demo.1" is forbidden: unable to create new content in namespace ns1 because it is being terminated',
+    )
+
+    logged = await post_logged(RefusingApi(terminating), caplog)
+
+    assert logged == [
+        (logging.INFO, "ns1/demo SecretNotFound (its namespace is being deleted): Secret 'openai' not found")
+    ]
+
+
+async def test_a_warning_refused_otherwise_is_logged_with_why(caplog: pytest.LogCaptureFixture) -> None:
+    refused = ApiError(
+        verb="create", path="/api/v1/namespaces/ns1/events", status=403, reason="Forbidden", message="no"
+    )
+
+    logged = await post_logged(RefusingApi(refused), caplog)
+
+    assert [level for level, _ in logged] == [logging.WARNING, logging.WARNING]
+    assert logged[1][1].startswith("could not post the SecretNotFound event: ")
