@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -63,6 +63,9 @@ ETCD_TOO_LARGE = "etcdserver: request is too large"
 # A namespace being deleted refuses new objects in it (403): not the spec's doing, and over once
 # the namespace and the resource in it are gone.
 NAMESPACE_TERMINATING = "because it is being terminated"
+# The cause the API server's Status gives that refusal (``details.causes[].reason``): how it is
+# known where its words are not kept (a Secret's, ``status_error``).
+NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
 # What a 403 of the operator's own permissions says to do. The chart's Role in a watched namespace
 # goes when that namespace is deleted: one made again is refused until the release is upgraded.
 FORBIDDEN_REMEDY = (
@@ -106,17 +109,27 @@ class ApiError(OperatorError):
     """The API server refused or failed a request. The message names the object, never its data.
 
     ``retry_after``: the seconds the server asked the client to wait before trying again
-    (429 and 5xx answers may say so), or None.
+    (429 and 5xx answers may say so), or None. ``causes``: the reasons of the Status's
+    ``details.causes`` (``FieldValueInvalid``, ``NamespaceTerminating``: names, never data).
     """
 
     def __init__(
-        self, *, verb: str, path: str, status: int, reason: str, message: str, retry_after: float | None = None
+        self,
+        *,
+        verb: str,
+        path: str,
+        status: int,
+        reason: str,
+        message: str,
+        retry_after: float | None = None,
+        causes: Sequence[str] = (),
     ) -> None:
         self.verb = verb
         self.path = path
         self.status = status
         self.reason = reason
         self.retry_after = retry_after
+        self.causes = tuple(causes)
         self.detail = message  # the API server's own words (field path included), never a Secret's
         said = f"{verb} {path}: {status} {reason}" + (f": {message}" if message else "")
         super().__init__(said + (f": {FORBIDDEN_REMEDY}" if self.denied else ""))
@@ -133,7 +146,9 @@ class ApiError(OperatorError):
     @property
     def namespace_terminating(self) -> bool:
         """Whether the object's namespace is being deleted: expected, and over once it is gone."""
-        return self.status == 403 and NAMESPACE_TERMINATING in self.detail
+        return self.status == 403 and (
+            NAMESPACE_TERMINATING_CAUSE in self.causes or NAMESPACE_TERMINATING in self.detail
+        )
 
     @property
     def denied(self) -> bool:
@@ -166,6 +181,34 @@ class ApiConflictError(ApiError):
 
 def _error_class(status: int) -> type[ApiError]:
     return {404: ApiNotFoundError, 409: ApiConflictError}.get(status, ApiError)
+
+
+def cause_reasons(details: Any) -> tuple[str, ...]:
+    """Pure: the ``reason`` of each of a Status's ``details.causes``, those that are strings."""
+    causes = details.get("causes") if isinstance(details, Mapping) else None
+    if not isinstance(causes, list):
+        return ()
+    return tuple(c["reason"] for c in causes if isinstance(c, Mapping) and isinstance(c.get("reason"), str))
+
+
+def status_error(
+    verb: str, path: str, status: int, payload: Mapping[str, Any], *, reason: str | None, retry_after: str | None = None
+) -> ApiError:
+    """Pure: the ``ApiError`` of an API server's Status ``payload``, answered with ``status``.
+
+    A Secret's message may quote what was sent: only its status, reason and causes are kept, and
+    the causes still tell a refusal in a namespace being deleted (``namespace_terminating``).
+    """
+    message = "" if "/secrets" in path else str(payload.get("message") or "")[:MESSAGE_MAX_LENGTH]
+    return _error_class(status)(
+        verb=verb,
+        path=path,
+        status=status,
+        reason=str(payload.get("reason") or reason or ""),
+        message=message,
+        retry_after=retry_after_seconds(status, retry_after, payload.get("details")),
+        causes=cause_reasons(payload.get("details")),
+    )
 
 
 def retry_after_seconds(status: int, header: str | None, details: Any) -> float | None:
@@ -524,19 +567,10 @@ class ApiClient:
         reason: str | None,
         retry_after: str | None = None,
     ) -> ApiError:
-        """The ``ApiError`` of an API server's Status ``payload``, answered with ``status``."""
-        # A Secret's validation message may quote what was sent; keep only its status for Secrets.
-        message = "" if "/secrets" in path else str(payload.get("message") or "")[:MESSAGE_MAX_LENGTH]
+        """The ``ApiError`` of an API server's Status ``payload`` (``status_error``), told to the error hook."""
         if self._on_error is not None:
             self._on_error(verb, status)
-        return _error_class(status)(
-            verb=verb,
-            path=path,
-            status=status,
-            reason=str(payload.get("reason") or reason or ""),
-            message=message,
-            retry_after=retry_after_seconds(status, retry_after, payload.get("details")),
-        )
+        return status_error(verb, path, status, payload, reason=reason, retry_after=retry_after)
 
     def _watch_event(self, path: str, line: bytes) -> Body:
         """One line of a watch stream, decoded; an ERROR event raises its Status as an ``ApiError``."""

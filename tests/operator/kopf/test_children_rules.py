@@ -19,7 +19,7 @@ from agentos_operator.kube.children import (
     CreatedOnce,
     apply_children,
 )
-from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError
+from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError, cause_reasons, status_error
 from agentos_operator.kube.store import Store
 from agentos_operator.resources import AgentOSResource, parse_resource
 
@@ -357,6 +357,59 @@ def test_a_namespace_being_deleted_is_waited_out_not_reported_as_the_specs_fault
     denied = ApiError(verb="dry-run apply", path="/", status=403, reason="Forbidden", message="forbidden: RBAC")
 
     assert terminating.transient and not denied.transient
+
+
+def test_a_secret_refused_in_a_namespace_being_deleted_is_known_by_its_cause_though_its_words_are_dropped() -> None:
+    # As a 1.37 API server answers the dry run of a Secret child in a namespace being deleted.
+    going = {
+        "kind": "Status",
+        "status": "Failure",
+        "message": 'secrets "demo-env" is forbidden: unable to create new content in namespace t because it is being terminated',
+        "reason": "Forbidden",
+        "details": {
+            "name": "demo-env",
+            "kind": "secrets",
+            "causes": [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": "namespace t is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ],
+        },
+        "code": 403,
+    }
+    path = "/api/v1/namespaces/t/secrets/demo-env"
+
+    terminating = status_error("dry-run apply", path, 403, going, reason="Forbidden")
+
+    assert terminating.detail == ""  # a Secret's words are never kept
+    assert terminating.causes == ("NamespaceTerminating",)
+    # Waited out (transient), not a refusal of the spec (ChildRejected) nor of the operator's grants.
+    assert terminating.namespace_terminating and terminating.transient and not terminating.denied
+    assert FORBIDDEN_REMEDY not in str(terminating)
+    denied_words = (
+        'secrets "demo-env" is forbidden: User "system:serviceaccount:ops:agentos" cannot patch resource "secrets"'
+    )
+    rbac = {
+        "kind": "Status",
+        "reason": "Forbidden",
+        "message": denied_words,
+        "details": {"name": "demo-env", "kind": "secrets"},
+    }
+    denied = status_error("dry-run apply", path, 403, rbac, reason="Forbidden")
+    assert denied.denied and not denied.transient and denied.detail == ""
+
+
+def test_the_causes_of_a_status_are_their_reasons_and_nothing_else() -> None:
+    causes = [
+        {"reason": "FieldValueInvalid", "message": "quoted 'sk-secret'", "field": "data.x"},
+        {"field": "y"},
+        "odd",
+    ]
+
+    assert cause_reasons({"causes": causes}) == ("FieldValueInvalid",)
+    assert cause_reasons(None) == cause_reasons({"causes": "odd"}) == cause_reasons("odd") == ()
 
 
 def test_a_403_of_the_operators_permissions_says_where_they_come_from_and_a_namespace_going_does_not() -> None:
