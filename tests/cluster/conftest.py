@@ -43,6 +43,8 @@ VERSION_ENV = "AGENTOS_TEST_KUBERNETES_VERSION"
 IMAGE = "registry.example/agentos-runtime:test"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 SCOPE_FLAGS = frozenset({"-n", "--namespace", "-A", "--all-namespaces"})
+# The severities of kopf's JSON log above info: it writes "warn" and "fatal", not "warning" and "critical".
+TROUBLE = frozenset({"warn", "error", "fatal"})
 T = TypeVar("T")
 
 

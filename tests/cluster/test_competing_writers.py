@@ -24,6 +24,7 @@ import yaml
 
 from tests.cluster.conftest import (
     POSTGRES,
+    TROUBLE,
     ControlPlane,
     InstallOperator,
     OperatorProcess,
@@ -34,9 +35,6 @@ from tests.cluster.conftest import (
     wait_settled,
     warnings_about,
 )
-
-# The severities above info, as the operator's JSON log (kopf's) names them.
-TROUBLE = ("warn", "error", "fatal")
 
 
 def admin(cluster: ControlPlane) -> tuple[str, ssl.SSLContext]:

@@ -15,6 +15,7 @@ import json
 import uuid
 
 from tests.cluster.conftest import (
+    TROUBLE,
     ControlPlane,
     InstallOperator,
     NamespaceMaker,
@@ -27,7 +28,6 @@ from tests.cluster.conftest import (
     wait_until_condition,
     warnings_about,
 )
-from tests.cluster.test_competing_writers import TROUBLE
 
 CHILD_RESOURCES = frozenset({"configmaps", "secrets", "services", "deployments", "persistentvolumeclaims"})
 

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from tests.cluster.conftest import (
+    TROUBLE,
     ControlPlane,
     InstallOperator,
     NamespaceMaker,
@@ -34,8 +35,6 @@ WATCH_ONLY = {
     "AGENTOS_ERROR_RETRY_MAX_SECONDS": "600",
 }
 PROMPTLY = 30.0  # seconds: a watch event and a reconcile or two, on a loaded machine
-# The severities kopf's JSON log gives above info (it writes "warn", not "warning").
-TROUBLE = ("warn", "warning", "error", "fatal", "critical")
 CHILD_RESOURCES = frozenset({"configmaps", "secrets", "services", "deployments", "persistentvolumeclaims"})
 
 
