@@ -15,7 +15,14 @@ from agentos_runtime.config.knowledge import ChunkingSettings
 
 from agentos_operator import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from agentos_operator.resources import NAME_MAX_LENGTH
-from agentos_operator.spec import AgentOSConfigSpec, AgentOSConfigStatus, Autoscaling
+from agentos_operator.spec import (
+    INGRESS_PATH_SEQUENCES,
+    INGRESS_PATH_SUFFIXES,
+    IPV4_PATTERN,
+    AgentOSConfigSpec,
+    AgentOSConfigStatus,
+    Autoscaling,
+)
 
 Schema = dict[str, Any]
 
@@ -102,6 +109,30 @@ RULES: dict[str, list[dict[str, str]]] = {
             "!has(self.loadBalancerSourceRanges) || (has(self.type) && self.type == 'LoadBalancer')",
             "service.loadBalancerSourceRanges needs service.type LoadBalancer",
             ".loadBalancerSourceRanges",
+        ),
+    ],
+    "IngressSpec": [
+        _rule(
+            "!(has(self.enabled) && self.enabled) || has(self.host)",
+            "an enabled ingress needs host: the DNS name clients reach the runtime at",
+            ".host",
+        ),
+        _rule(
+            f"!has(self.host) || !self.host.matches('{IPV4_PATTERN}')",
+            "ingress.host is an IP address: an Ingress host must be a DNS name",
+            ".host",
+        ),
+        _rule(
+            "!has(self.path) || !("
+            + " || ".join(f"self.path.contains('{s}')" for s in INGRESS_PATH_SEQUENCES)
+            + " || "
+            + " || ".join(f"self.path.endsWith('{s}')" for s in INGRESS_PATH_SUFFIXES)
+            + ")",
+            "ingress.path of type Prefix must not contain "
+            + ", ".join(f"'{s}'" for s in INGRESS_PATH_SEQUENCES)
+            + " nor end with "
+            + " or ".join(f"'{s}'" for s in INGRESS_PATH_SUFFIXES),
+            ".path",
         ),
     ],
     "KnowledgeSourceSpec": [

@@ -175,6 +175,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         "converged",
         changes=changes,
         url=status.service_url(resource.name, resource.namespace, resource.spec.service.port),
+        ingress_url=resource.spec.ingress.url if resource.spec.ingress is not None else None,
         config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
     )
 
@@ -331,6 +332,7 @@ async def _conclude(
     *,
     changes: Sequence[Change] = (),
     url: str | None = None,
+    ingress_url: str | None | status.Keep = status.KEEP,
     config_hash: str | None = None,
 ) -> Outcome:
     """Write the status if it changed and post the events the reconcile deserves."""
@@ -345,6 +347,7 @@ async def _conclude(
         conditions=merged,
         deployment=deployment,
         url=url,
+        ingress_url=ingress_url,
         config_hash=config_hash,
     )
     # The Events telling the children's writes go out with the status, not after it: they tell

@@ -63,6 +63,11 @@ _PATTERN_HINTS = {
     ID_PATTERN: "not a valid id: lowercase letters, digits and '-', not starting or ending with '-'",
     spec_models.NAME_PATTERN: "not a valid Kubernetes name: lowercase letters, digits, '-' and '.'",
     spec_models.SECRET_KEY_PATTERN: "not a valid Secret key: letters, digits, '-', '_' and '.'",
+    spec_models.HOST_PATTERN: (
+        "not a DNS name: lowercase letters, digits and '-' in labels of at most 63 characters, joined by"
+        " '.' (no port, no wildcard)"
+    ),
+    spec_models.INGRESS_PATH_PATTERN: "not an absolute path: starts with '/', no spaces, no '?' or '#'",
 }
 
 

@@ -28,6 +28,14 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
+# A host an Ingress rule may name: a DNS name (RFC 1123 subdomain, labels of 1..63 characters).
+HOST_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+# ... but not an IPv4 address, which such a name may look like and an Ingress host may not be.
+IPV4_PATTERN = r"^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$"
+# What an Ingress path of type Prefix may not hold (Kubernetes' Ingress validation).
+INGRESS_PATH_PATTERN = r"^/[^\s?#]*$"
+INGRESS_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
+INGRESS_PATH_SUFFIXES = ("/..", "/.")
 
 # A sidecar's container is named ``mcp-<id>``; container names are DNS labels (63 characters).
 MAX_SIDECAR_ID = 59
@@ -222,6 +230,79 @@ class NetworkPolicySpec(Schema):
         description="Extra NetworkPolicyEgressRule entries when `restrictEgress` is on.",
         json_schema_extra=OBJECT_ITEMS,
     )
+
+
+class IngressTls(Schema):
+    """TLS for the Ingress host, terminated by the ingress controller."""
+
+    secret_name: str = Field(
+        pattern=NAME_PATTERN,
+        max_length=253,
+        description=(
+            "Secret of type `kubernetes.io/tls` in the resource's namespace holding the host's certificate and key;"
+            " named only, read by the ingress controller, never by the operator."
+        ),
+    )
+
+
+class IngressSpec(Schema):
+    """An Ingress exposing the runtime (its API, which Agno's control-plane UI talks to) at a host name."""
+
+    enabled: bool = Field(default=False, description="Create an Ingress; `host` is then required.")
+    class_name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        max_length=253,
+        description="IngressClass of the Ingress; the cluster's default class when omitted.",
+    )
+    host: str | None = Field(
+        default=None,
+        pattern=HOST_PATTERN,
+        max_length=253,
+        description="DNS name clients reach the runtime at, e.g. `agents.example.com` (no IP address, no port).",
+    )
+    path: str = Field(
+        default="/",
+        pattern=INGRESS_PATH_PATTERN,
+        max_length=1024,
+        description=(
+            "Path prefix routed to the runtime (pathType `Prefix`); the runtime serves its API at the root, so"
+            " a prefix other than `/` needs the ingress controller to strip it (its `annotations`)."
+        ),
+    )
+    annotations: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Annotations on the Ingress: the ingress controller's settings (timeouts, body size, rewrites, a"
+            " certificate issuer); annotations other controllers add are kept."
+        ),
+    )
+    tls: IngressTls | None = Field(
+        default=None, description="Serve the host over HTTPS with the certificate of a Secret; plain HTTP when omitted."
+    )
+
+    @model_validator(mode="after")
+    def _host_and_path(self) -> IngressSpec:
+        # mirrored in crd.RULES
+        if self.enabled and self.host is None:
+            _reject(self, "host", "an enabled ingress needs host: the DNS name clients reach the runtime at")
+        if self.host is not None and re.fullmatch(IPV4_PATTERN, self.host):
+            _reject(self, "host", f"'{self.host}' is an IP address: an Ingress host must be a DNS name")
+        for sequence in INGRESS_PATH_SEQUENCES:
+            if sequence in self.path:
+                _reject(self, "path", f"a path of type Prefix must not contain '{sequence}'")
+        for suffix in INGRESS_PATH_SUFFIXES:
+            if self.path.endswith(suffix):
+                _reject(self, "path", f"a path of type Prefix must not end with '{suffix}'")
+        return self
+
+    @property
+    def url(self) -> str | None:
+        """Where clients reach the runtime through the Ingress; None when it is off."""
+        if not self.enabled or self.host is None:
+            return None
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}{self.path}"
 
 
 class RuntimeMetrics(Schema):
@@ -480,6 +561,9 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     service: ServiceSpec = Field(default_factory=ServiceSpec, description="The Service in front of the runtime.")
     persistence: Persistence = Field(default_factory=Persistence, description="Volume for embedded SQLite databases.")
     network_policy: NetworkPolicySpec | None = Field(default=None, description="Optional NetworkPolicy.")
+    ingress: IngressSpec | None = Field(
+        default=None, description="Optional Ingress exposing the runtime outside the cluster at a host name."
+    )
     security_key_secret_ref: SecretKeyRef | None = Field(
         default=None,
         description="Secret key holding the AgentOS security key (`OS_SECURITY_KEY`); when omitted the operator generates one once and keeps it.",
@@ -676,6 +760,9 @@ class AgentOSConfigStatus(Schema):
     ready_replicas: int | None = Field(default=None, description="Ready pods of the runtime Deployment.")
     selector: str | None = Field(default=None, description="Label selector of the pods (for the scale subresource).")
     url: str | None = Field(default=None, description="In-cluster URL of the AgentOS API.")
+    ingress_url: str | None = Field(
+        default=None, description="URL of the AgentOS API through the Ingress (`spec.ingress`), when it is enabled."
+    )
     config_hash: str | None = Field(
         default=None, description="Hash of the rendered config and secrets the pods run with."
     )

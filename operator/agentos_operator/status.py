@@ -7,6 +7,7 @@ carries names, counts, a hash and conditions.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,7 +15,25 @@ from typing import Any
 from agentos_operator.conditions import Obstacle, Rollout
 
 # The keys this operator owns under ``status``; anything else there (kopf's bookkeeping) is left alone.
-OWNED_KEYS = ("observedGeneration", "conditions", "replicas", "readyReplicas", "selector", "url", "configHash")
+OWNED_KEYS = (
+    "observedGeneration",
+    "conditions",
+    "replicas",
+    "readyReplicas",
+    "selector",
+    "url",
+    "ingressUrl",
+    "configHash",
+)
+
+
+class Keep(enum.Enum):
+    """A value a reconcile did not learn this time: the previous one stands."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
@@ -67,12 +86,15 @@ def build(
     conditions: Sequence[Mapping[str, Any]],
     deployment: Mapping[str, Any] | None,
     url: str | None = None,
+    ingress_url: str | None | Keep = KEEP,
     config_hash: str | None = None,
 ) -> dict[str, Any]:
     """The new status. Fields a reconcile could not learn this time (``url``, ``configHash``) keep their value.
 
     A kept ``url`` must be the Service URL of ``owner`` (name, namespace), as the operator
     writes it: one someone else patched into the status is dropped, not carried along.
+    ``ingress_url``: the URL through the Ingress, None when there is none (a converged resource
+    without one), ``KEEP`` when not learnt (a blocked reconcile keeps an http(s) URL it finds).
     """
     status: dict[str, Any] = {"observedGeneration": generation, "conditions": list(conditions)}
     kept_url = previous.get("url")
@@ -91,6 +113,11 @@ def build(
         status["selector"] = previous["selector"]
     if url is not None:
         status["url"] = url
+    if isinstance(ingress_url, Keep):
+        kept = previous.get("ingressUrl")
+        ingress_url = kept if isinstance(kept, str) and re.match(r"https?://", kept) else None
+    if ingress_url is not None:
+        status["ingressUrl"] = ingress_url
     if config_hash is not None:
         status["configHash"] = config_hash
     return status

@@ -613,6 +613,7 @@ CHILD_RESOURCES = (
     "horizontalpodautoscalers",
     "poddisruptionbudgets",
     "networkpolicies",
+    "ingresses",
 )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos_operator.watching import CHILD_KINDS
+
 from tests.cluster.conftest import (
     POSTGRES,
     ControlPlane,
@@ -23,8 +25,8 @@ from tests.cluster.conftest import (
 
 # kwok's fake nodes carry this label: pods selecting it are scheduled and become Ready.
 ON_KWOK = {"type": "kwok"}
-# What one resync asks for: the AgentOSConfigs, then each of the seven kinds of children.
-LISTS_PER_RESYNC = 8
+# What one resync asks for: the AgentOSConfigs, then each kind of children.
+LISTS_PER_RESYNC = 1 + len(CHILD_KINDS)
 
 
 def test_turning_the_network_policy_off_prunes_it_and_says_so(

@@ -13,6 +13,7 @@ from agentos_operator import render
 from agentos_operator.resources import parse_resource
 
 from tests.cluster.conftest import (
+    CHILD_RESOURCES,
     POSTGRES,
     ControlPlane,
     Installed,
@@ -101,7 +102,7 @@ def test_a_no_op_resync_makes_no_write_for_any_example_or_for_values_the_server_
 def ready_children(cluster: ControlPlane, namespace: str, name: str) -> dict[str, str]:
     """Each child's kind/name -> resourceVersion."""
     versions = {}
-    for kind in ("configmaps", "secrets", "services", "deployments", "persistentvolumeclaims", "networkpolicies"):
+    for kind in CHILD_RESOURCES:
         for item in cluster.items(kind, namespace, "-l", f"app.kubernetes.io/instance={name}"):
             versions[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
     return versions

@@ -33,6 +33,7 @@ PRUNED_KINDS = (
     kinds.HORIZONTAL_POD_AUTOSCALER,
     kinds.POD_DISRUPTION_BUDGET,
     kinds.NETWORK_POLICY,
+    kinds.INGRESS,
 )
 Key = tuple[str, str]
 T = TypeVar("T")
@@ -40,8 +41,9 @@ ACTING_ON_THE_DEPLOYMENT = (kinds.HORIZONTAL_POD_AUTOSCALER, kinds.POD_DISRUPTIO
 # Written alongside the waves, waited on by none of them: the pods need no Service to start
 # (the Deployment turns off service links), and the API server takes longest over a Service
 # (it allocates its cluster IP): on a real control plane, about four times as long as any
-# other child, which the Deployment would otherwise wait for.
-WRITTEN_ALONGSIDE = (kinds.SERVICE,)
+# other child, which the Deployment would otherwise wait for. Nor does a pod need the Ingress,
+# which an ingress controller's admission webhook may hold up as long.
+WRITTEN_ALONGSIDE = (kinds.SERVICE, kinds.INGRESS)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ async def apply_children(
     The dry runs go out together, then ``created_once`` (children the caller found missing,
     created and never updated: the generated key), then the writes in three waves (``_waves``):
     what the pods use or are held to, together; the Deployment once they are all written;
-    then, together, what acts on the Deployment. The Service is written alongside the waves
+    then, together, what acts on the Deployment. The Service and the Ingress are written alongside the waves
     (``WRITTEN_ALONGSIDE``). ``orphans`` (kind, name) are children of ours the
     caller found without an owner and never writes (the generated key): named with those the
     dry runs find so (``OrphansNotAdoptableError``).

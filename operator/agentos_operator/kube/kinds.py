@@ -51,6 +51,7 @@ DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 HORIZONTAL_POD_AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 POD_DISRUPTION_BUDGET = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 
 KINDS = {
@@ -66,6 +67,7 @@ KINDS = {
         HORIZONTAL_POD_AUTOSCALER,
         POD_DISRUPTION_BUDGET,
         NETWORK_POLICY,
+        INGRESS,
         LEASE,
     )
 }

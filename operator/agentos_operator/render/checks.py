@@ -15,8 +15,9 @@ involved. Each mirrors one rule of Kubernetes' own:
   a list where a key repeats (and a port name must be unique anyway);
 - a ConfigMap holding more than 1 MiB (its keys and values together);
 - a ``nodeSelector`` or ``podLabels`` key that is no label key, or a value that is no label value
-  (the rules of labels: ``label_key_problem``, ``label_value_problem``), and a ``podAnnotations``
-  or ``service.annotations`` key that is no annotation key (the rules of a label's key);
+  (the rules of labels: ``label_key_problem``, ``label_value_problem``), and a ``podAnnotations``,
+  ``service.annotations`` or ``ingress.annotations`` key that is no annotation key (the rules of a
+  label's key);
 - a ``service.loadBalancerSourceRanges`` entry that is no CIDR (Service validation).
 
 Problems are ``agentos_runtime.config.Problem`` with a path in the resource, as ``agentos
@@ -95,6 +96,9 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
             problems.extend(_service_problems(resource))
         elif kind == "NetworkPolicy":
             problems.extend(_network_policy_problems(manifest))
+        elif kind == "Ingress" and resource.spec.ingress is not None:
+            annotations = resource.spec.ingress.annotations or {}
+            problems.extend(_annotation_problems(("spec", "ingress", "annotations"), annotations))
         elif kind == "ConfigMap":
             problems.extend(_config_map_problems(manifest))
     return problems

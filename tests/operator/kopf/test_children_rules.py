@@ -1,7 +1,7 @@
 """How a resource's children are written: dry runs together, then what the pods use or are held
 to (ConfigMap, Secrets, the generated key to create, claim, NetworkPolicy) together, the
 Deployment once they are all written, then what acts on it (autoscaler, disruption budget); the
-Service alongside them all, waited on by none."""
+Service and the Ingress alongside them all, waited on by none."""
 
 from __future__ import annotations
 
@@ -28,21 +28,22 @@ from tests.operator.offline.inputs import resource_body
 OWNER = ("ns1", "demo")
 
 
-def demo() -> AgentOSResource:
+def demo(**extra: Any) -> AgentOSResource:
     spec = {
         "models": [{"id": "m", "apiKeySecretRef": {"name": "openai", "key": "k"}}],
         "agents": [{"id": "a"}],
         "databases": [{"id": "r", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url"}}],
         "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4},
         "networkPolicy": {"enabled": True},
+        **extra,
     }
     body = resource_body(spec)
     body["metadata"].update(name="demo", namespace="ns1", uid="uid-demo")
     return parse_resource(body)
 
 
-def manifests() -> list[dict[str, Any]]:
-    resource = demo()
+def manifests(**extra: Any) -> list[dict[str, Any]]:
+    resource = demo(**extra)
     settings = render.RenderSettings(default_image="registry.example/agentos:1")
     return render.render(resource, render.placeholder_secrets(resource), settings=settings)
 
@@ -241,6 +242,29 @@ async def test_the_service_is_written_alongside_the_waves_and_the_deployment_wai
     assert real.index(("start", "Service")) < real.index(("end", "ConfigMap"))
     assert real.index(("end", "PodDisruptionBudget")) < real.index(("end", "Service"))
     assert [c.kind for c in changes] == [m["kind"] for m in manifests()]  # told in order all the same
+
+
+async def test_the_ingress_is_written_alongside_the_waves_as_the_service_is(api: Api, cache: Store) -> None:
+    # An ingress controller's admission webhook may take long over it; no pod needs it to start.
+    api.turns = {"Ingress": 40}
+    with_ingress = manifests(ingress={"enabled": True, "host": "agents.example.com"})
+    changes: list[Change] = []
+
+    await apply_children(
+        api,  # type: ignore[arg-type]
+        cache,
+        with_ingress,
+        owner=OWNER,
+        owner_uid="uid-demo",
+        field_manager="op",
+        changes=changes,
+    )
+
+    real = [(verb, kind) for verb, mode, kind in api.log if mode == "real"]
+    assert real.index(("start", "Ingress")) < real.index(("end", "ConfigMap"))
+    assert real.index(("end", "PodDisruptionBudget")) < real.index(("end", "Ingress"))
+    assert [c.kind for c in changes] == [m["kind"] for m in with_ingress]
+    assert "Ingress" in [c.kind for c in changes]
 
 
 async def test_a_service_that_fails_while_the_waves_go_on_leaves_them_written_and_told(api: Api, cache: Store) -> None:

@@ -238,6 +238,20 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
         resource_body(spec(service={"type": "NodePort", "loadBalancerSourceRanges": ["10.0.0.0/8"]})),
     ),
     ("source ranges on a default service", resource_body(spec(service={"loadBalancerSourceRanges": []}))),
+    ("ingress enabled without a host", resource_body(spec(ingress={"enabled": True}))),
+    ("ingress disabled without a host", resource_body(spec(ingress={"enabled": False, "path": "/x"}))),
+    ("ingress enabled with a host", resource_body(spec(ingress={"enabled": True, "host": "a.example.com"}))),
+    ("ingress host an IP address", resource_body(spec(ingress={"enabled": True, "host": "10.1.2.3"}))),
+    ("ingress host like an IP but a name", resource_body(spec(ingress={"enabled": True, "host": "10.1.2.x"}))),
+    ("ingress path with '//'", resource_body(spec(ingress={"host": "a.example.com", "path": "/a//b"}))),
+    ("ingress path with '%2f'", resource_body(spec(ingress={"host": "a.example.com", "path": "/a%2fb"}))),
+    ("ingress path ending '/..'", resource_body(spec(ingress={"host": "a.example.com", "path": "/a/.."}))),
+    (
+        "ingress with a prefix and tls",
+        resource_body(
+            spec(ingress={"enabled": True, "host": "a.example.com", "path": "/a/b.c", "tls": {"secretName": "t"}})
+        ),
+    ),
     ("authorization without a JWT key", resource_body(spec(authorization={"userIsolation": True}))),
     (
         "authorization with a JWT key",

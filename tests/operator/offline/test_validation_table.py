@@ -224,6 +224,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "service.loadBalancerSourceRanges needs service.type LoadBalancer",
     ),
     (
+        "an enabled ingress without a host",
+        resource_body(spec_with(ingress={"enabled": True, "path": "/agents"})),
+        "spec.ingress.host",
+        "an enabled ingress needs host: the DNS name clients reach the runtime at",
+    ),
+    (
         "unknown quick prompt key",
         resource_body(spec_with(chat={"quickPrompts": {"stranger": ["hi"]}})),
         "spec.chat.quickPrompts.stranger",
