@@ -317,5 +317,7 @@ def _printer_columns() -> list[dict[str, Any]]:
         {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason"},
         {"name": "Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"},
         {"name": "URL", "type": "string", "jsonPath": ".status.url"},
+        # `kubectl get -o wide` only: most resources have no Ingress.
+        {"name": "Ingress", "type": "string", "jsonPath": ".status.ingressUrl", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]

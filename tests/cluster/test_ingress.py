@@ -65,6 +65,9 @@ def test_an_ingress_is_made_as_asked_kept_so_and_pruned_when_turned_off(
     assert [port["name"] for port in service["spec"]["ports"]] == ["http"], "the backend names the Service's port"
     assert body["status"]["ingressUrl"] == f"https://{HOST}/agentos"
     assert body["status"]["url"] == f"http://demo.{namespace}.svc:7777", "the in-cluster URL as before"
+    wide = control_plane.run("get", "agentosconfig", "demo", "-n", namespace, "-o", "wide").stdout
+    narrow = control_plane.run("get", "agentosconfig", "demo", "-n", namespace).stdout
+    assert f"https://{HOST}/agentos" in wide and HOST not in narrow
     wait_quiet(installed, operator, 1)
 
     # Another client moves the host and the backend, and an ingress controller adds an annotation.

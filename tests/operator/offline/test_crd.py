@@ -84,7 +84,9 @@ def test_the_crd_serves_the_scale_and_status_subresources_and_printer_columns() 
         "statusReplicasPath": ".status.replicas",
         "labelSelectorPath": ".status.selector",
     }
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Reason", "Replicas", "URL", "Age"]
+    columns = version["additionalPrinterColumns"]
+    assert [c["name"] for c in columns] == ["Ready", "Reason", "Replicas", "URL", "Ingress", "Age"]
+    assert [c["name"] for c in columns if c.get("priority", 0) > 0] == ["Ingress"], "shown by -o wide alone"
     assert build_crd()["spec"]["names"]["shortNames"] == ["aos", "agentos"]
 
 
