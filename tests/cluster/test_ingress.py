@@ -109,6 +109,7 @@ def test_an_ingress_is_made_as_asked_kept_so_and_pruned_when_turned_off(
     body = wait_settled(control_plane, namespace, "demo", timeout=60)
     assert "ingressUrl" not in body["status"] and body["status"]["url"] == f"http://demo.{namespace}.svc:7777"
     wait_quiet(installed, operator, 1)
+    assert installed.refused() == [], "the chart grants all the operator does to Ingresses"
 
 
 def test_removing_the_block_prunes_the_ingress_and_a_host_it_could_not_take_is_refused_at_admission(
