@@ -321,6 +321,9 @@ def _remedy(refusal: str) -> str:
         )
     elif _LIMIT_RANGE.search(refusal):
         what = "set spec.resources within the namespace's LimitRange"
+    elif 'serviceaccount "default" not found' in refusal.lower():
+        # Kubernetes makes it in every namespace, shortly after the namespace (again, if deleted).
+        what = "wait for Kubernetes to make the namespace's default ServiceAccount, as it does in every namespace"
     elif "serviceaccount" in refusal.lower() and "not found" in refusal:
         what = "create the ServiceAccount spec.serviceAccountName names, or unset it"
     elif "no PriorityClass with name" in refusal:

@@ -210,9 +210,11 @@ def add_volumes(cluster: ControlPlane, count: int = 120) -> None:
 
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
-    """A fresh namespace for one test; deleted after it (children go with it)."""
+    """A fresh namespace for one test, once Kubernetes made its default ServiceAccount (as in any
+    namespace in use: pods created before it are refused); deleted after it (children go with it)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     control_plane.run("create", "namespace", name)
+    eventually(lambda: control_plane.get("serviceaccount", "default", name), what=f"{name}'s default ServiceAccount")
     yield name
     control_plane.run("delete", "namespace", name, "--wait=false", check=False)
 

@@ -224,6 +224,10 @@ POD_SECURITY = (
 )
 LIMIT_RANGE = 'pods "demo-6f769fbb96-9qw7d" is forbidden: maximum cpu usage per Container is 500m, but limit is 1'
 NO_PRIORITY_CLASS = 'pods "demo-6f769fbb96-k8v2d" is forbidden: no PriorityClass with name agents-high was found'
+NO_DEFAULT_ACCOUNT = (
+    'pods "demo-6f769fbb96-ll2mz" is forbidden: error looking up service account t-1/default: '
+    'serviceaccount "default" not found'
+)
 NO_ACCOUNT = (
     'pods "demo-6f769fbb96-ll2mz" is forbidden: error looking up service account t-1/runner: '
     'serviceaccount "runner" not found'
@@ -270,12 +274,13 @@ def said(deployment: dict[str, Any]) -> dict[str, Condition]:
         (deployment_with(refused(POD_SECURITY)), "PodsNotCreated", 'violates PodSecurity "restricted:latest"', "pod-security.kubernetes.io/enforce"),
         (deployment_with(refused(LIMIT_RANGE)), "PodsNotCreated", "maximum cpu usage per Container is 500m", "LimitRange"),
         (deployment_with(refused(NO_ACCOUNT)), "PodsNotCreated", 'serviceaccount "runner" not found', "create the ServiceAccount"),
+        (deployment_with(refused(NO_DEFAULT_ACCOUNT)), "PodsNotCreated", 'serviceaccount "default" not found', "wait for Kubernetes to make the namespace's default ServiceAccount"),
         (deployment_with(refused(NO_PRIORITY_CLASS)), "PodsNotCreated", "no PriorityClass with name agents-high", "create the PriorityClass spec.priorityClassName names"),
         (deployment_with(refused(WEBHOOK)), "PodsNotCreated", "images must come from registry.example", "remove the cause"),
         (deployment_with(timed_out()), "ProgressDeadlineExceeded", DEADLINE, "kubectl describe pods -l app.kubernetes.io/instance=demo,app.kubernetes.io/name=agentos"),
         (deployment_with(refused(QUOTA), timed_out()), "PodsNotCreated", "exceeded quota: q", "progress deadline has passed"),
     ],
-    ids=["quota", "pod-security", "limit-range", "service-account", "priority-class", "webhook", "deadline", "refused-past-deadline"],
+    ids=["quota", "pod-security", "limit-range", "service-account", "default-service-account", "priority-class", "webhook", "deadline", "refused-past-deadline"],
 )  # fmt: skip
 def test_ready_says_why_the_pods_are_missing_in_kubernetes_words_and_what_to_do(
     deployment: dict[str, Any], reason: str, named: str, remedy: str
