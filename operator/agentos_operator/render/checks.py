@@ -290,7 +290,8 @@ def _strict_subnet(inner: Network, outer: Network) -> bool:
 
 
 def _not_a_cidr(text: Any) -> str:
-    return f"{text!r} is not a CIDR: write an address and a prefix length, e.g. 10.0.0.0/8 or fd00::/64"
+    shown = repr(text) if len(repr(text)) <= 100 else repr(text)[:99] + "…"  # as label keys are shown
+    return f"{shown} is not a CIDR: write an address and a prefix length, e.g. 10.0.0.0/8 or fd00::/64"
 
 
 def _deployment_size_problems(resource: AgentOSResource, manifest: Mapping[str, Any]) -> Iterator[Problem]:

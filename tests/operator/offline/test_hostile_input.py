@@ -513,6 +513,21 @@ def test_annotation_keys_and_source_ranges_the_api_server_would_refuse_are_named
     assert "'10.0.0.1' is not a CIDR" in said
 
 
+def test_a_huge_source_range_is_named_briefly(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "cr.yaml"
+    huge = "1" * 100_000
+    path.write_text(
+        GOOD.replace("spec:\n", f"spec:\n  service: {{type: LoadBalancer, loadBalancerSourceRanges: ['{huge}']}}\n")
+    )
+
+    code, lines, _ = run(capsys, "validate", str(path))
+
+    assert code == 1
+    [line] = lines
+    assert "spec.service.loadBalancerSourceRanges[0]: '111" in line and "is not a CIDR" in line
+    assert len(line) < 400
+
+
 @pytest.mark.parametrize(
     ("key", "valid"),
     [
