@@ -16,6 +16,9 @@ so in Kubernetes' own words, but leave ``Stalled`` false: the Deployment control
 and succeeds once the cluster allows (a quota freed by terminating pods, a ServiceAccount made a
 moment after its namespace), which is how kstatus and Argo CD read a Deployment too. The
 Deployment's progress deadline passing (``ProgressDeadlineExceeded``) is the failure: ``Stalled``.
+One refusal is not said at all for a grace period (``pods.settling_refusal``): a namespace's
+default ServiceAccount not made yet, which Kubernetes makes within seconds of the namespace, so
+a resource applied together with its namespace rolls out without a Warning.
 
 Pods that exist but do not become ready (unschedulable, an image that cannot be pulled, a
 container that keeps crashing or cannot be created: ``PodTrouble``, read from the pods by

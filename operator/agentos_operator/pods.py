@@ -140,6 +140,29 @@ def when_to_look(
     return Look(now=True, again_in=max(min(max(stuck_for, grace), longest), SHORTEST_WAIT))
 
 
+# The one refusal of a rollout's pods that Kubernetes clears by itself within seconds: a new
+# namespace's default ServiceAccount is made by the ServiceAccount controller just after the
+# namespace, and a resource applied together with its namespace (GitOps) often races it.
+NO_DEFAULT_ACCOUNT = 'serviceaccount "default" not found'
+
+
+def settling_refusal(deployment: Mapping[str, Any], *, now: datetime.datetime, grace: float) -> float | None:
+    """Seconds more a refusal of the pods that Kubernetes clears by itself (``NO_DEFAULT_ACCOUNT``)
+    is held back, so that the race of a namespace and its default ServiceAccount is a rollout in
+    progress and no Warning; None when there is no such refusal, or it has lasted ``grace`` (then
+    Kubernetes is not making the ServiceAccount, and the status says so)."""
+    for condition in (deployment.get("status") or {}).get("conditions") or []:
+        if (
+            condition.get("type") == "ReplicaFailure"
+            and condition.get("status") == "True"
+            and NO_DEFAULT_ACCOUNT in str(condition.get("message") or "").lower()
+        ):
+            since = parse_time(condition.get("lastTransitionTime") or condition.get("lastUpdateTime"))
+            left = grace - max((now - since).total_seconds(), 0.0) if since is not None else 0.0
+            return max(left, SHORTEST_WAIT) if left > 0 else None
+    return None
+
+
 def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None) -> PodTrouble | None:
     """What a status says of why the pods of the resource's ``generation`` are not ready: its
     ``Ready`` condition's reason, one of ``conditions.POD_REASONS``, and its message, observed at

@@ -22,7 +22,7 @@ import datetime
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agentos_runtime.config import ConfigError, Problem
@@ -164,7 +164,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         if not refusals_go_on:
             ctx.forbidden_since.pop(key, None)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
-    rollout = status.rollout_of(deployment)
+    rollout = _held_back(ctx, key, deployment, status.rollout_of(deployment))
     told = pods.told(((body.get("status") or {}).get("conditions") or []), meta.get("generation"))
     trouble = await _why_not_ready(ctx, key, deployment, rollout, told=told) if deployment is not None else None
     return await _conclude(
@@ -178,6 +178,21 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         ingress_url=resource.spec.ingress.url if resource.spec.ingress is not None else None,
         config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
     )
+
+
+def _held_back(
+    ctx: Context, key: tuple[str, str], deployment: Mapping[str, Any] | None, rollout: conditions.Rollout | None
+) -> conditions.Rollout | None:
+    """The rollout without a refusal of its pods that Kubernetes is about to clear by itself
+    (``pods.settling_refusal``), looked at again once its grace is over."""
+    if deployment is None or rollout is None or rollout.obstacle is None:
+        return rollout
+    wait = pods.settling_refusal(deployment, now=ctx.now(), grace=ctx.settings.pods_grace_seconds)
+    if wait is None:
+        return rollout
+    ctx.recheck(key, wait)
+    deadline = rollout.obstacle.deadline
+    return replace(rollout, obstacle=None if deadline is None else conditions.Obstacle(None, deadline))
 
 
 def _forbidden_for_now(ctx: Context, key: tuple[str, str], error: ApiError) -> bool:

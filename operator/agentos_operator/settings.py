@@ -58,7 +58,8 @@ class OperatorSettings(BaseSettings):
         gt=0,
         description=(
             "How long a rollout may make no progress before the operator lists its pods (pages of 20, no watch) "
-            "to say in the status why they are not ready; looked at again after as long as it has been stuck."
+            "to say in the status why they are not ready; looked at again after as long as it has been stuck. "
+            "Pods refused only because the namespace's default ServiceAccount is not made yet are not said for as long."
         ),
     )
     max_concurrent_reconciles: int = Field(

@@ -7,6 +7,8 @@ test_ported_drift.py.
 
 from __future__ import annotations
 
+import datetime
+
 from tests.operator.kopf.conftest import (
     AGENTOS,
     DEPLOYMENTS,
@@ -86,3 +88,62 @@ async def test_pods_the_cluster_refuses_are_said_once_and_resyncs_write_nothing_
     await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True")
     assert cluster.condition("demo", "Degraded")["status"] == "False"
     assert cluster.get(AGENTOS, "demo")["metadata"]["generation"] == 1  # type: ignore[index]
+
+
+NO_DEFAULT_ACCOUNT = (
+    'pods "demo-6f769fbb96-ll2mz" is forbidden: error looking up service account ns1/default: '
+    'serviceaccount "default" not found'
+)
+
+
+async def refuse_pods_since_now(cluster: Cluster, message: str) -> None:
+    """The Deployment's status as its controller writes it when the cluster refuses its pods, from now."""
+    generation = cluster.get(DEPLOYMENTS, "demo")["metadata"]["generation"]  # type: ignore[index]
+    now = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    refused = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}
+    refused |= {"lastUpdateTime": now, "lastTransitionTime": now}
+    status = {"observedGeneration": generation, "conditions": [refused]}
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": status}, subresource="status")
+
+
+async def test_a_resource_applied_with_its_namespace_waits_for_the_default_service_account_without_a_warning(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """The ServiceAccount controller makes a namespace's default ServiceAccount a moment after the
+    namespace; pods refused meanwhile are a rollout in progress, not a Warning."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator(pods_grace_seconds=30)
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "DeploymentUnavailable")
+    before = operator.reconciles()
+
+    await refuse_pods_since_now(cluster, NO_DEFAULT_ACCOUNT)
+
+    await eventually(lambda: operator.reconciles() > before, what="a reconcile of the refused rollout")
+    assert cluster.condition("demo", "Ready")["reason"] == "DeploymentUnavailable"
+    assert cluster.condition("demo", "Degraded")["status"] == "False"
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": {"conditions": []}}, subresource="status")
+    await cluster.roll_out("demo")
+    await eventually(lambda: cluster.condition("demo", "Ready").get("status") == "True")
+    assert [e["reason"] for e in cluster.events_about("demo") if e["type"] == "Warning"] == []
+
+
+async def test_a_default_service_account_kubernetes_does_not_make_is_said_once_the_grace_period_is_over(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(pods_grace_seconds=1.0)  # resyncs (60 s) play no part: the operator looks again itself
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "DeploymentUnavailable")
+
+    await refuse_pods_since_now(cluster, NO_DEFAULT_ACCOUNT)
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "PodsNotCreated", what="the refusal")
+    assert (
+        "wait for Kubernetes to make the namespace's default ServiceAccount"
+        in cluster.condition("demo", "Ready")["message"]
+    )
+    await eventually(
+        lambda: [e["reason"] for e in cluster.events_about("demo") if e["type"] == "Warning"] == ["PodsNotCreated"],
+        what="one Warning",
+    )

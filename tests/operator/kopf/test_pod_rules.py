@@ -458,6 +458,48 @@ def test_a_status_that_already_says_why_is_looked_at_again_at_once_when_other_po
     assert look(replaced, told=True) == pods.Look(now=True, again_in=60)
 
 
+# -- pods the cluster refuses for a moment ------------------------------------------------------------
+NO_DEFAULT_ACCOUNT = (
+    'pods "demo-6f769fbb96-ll2mz" is forbidden: error looking up service account t-1/default: '
+    'serviceaccount "default" not found'
+)
+QUOTA = 'pods "demo-6f769fbb96-zxw22" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0'
+
+
+def refused_since(message: str, since: datetime.datetime | None) -> dict[str, Any]:
+    refusal: dict[str, Any] = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}
+    if since is not None:
+        refusal |= {"lastUpdateTime": stamp(since), "lastTransitionTime": stamp(since)}
+    return deployment(refusal)
+
+
+def settling(live: dict[str, Any]) -> float | None:
+    return pods.settling_refusal(live, now=NOW, grace=60)
+
+
+def test_a_namespace_whose_default_service_account_is_not_made_yet_is_waited_for_the_grace_period() -> None:
+    assert settling(refused_since(NO_DEFAULT_ACCOUNT, NOW - datetime.timedelta(seconds=2))) == 58
+    # Then Kubernetes is not making it: the status says so.
+    assert settling(refused_since(NO_DEFAULT_ACCOUNT, NOW - datetime.timedelta(seconds=60))) is None
+    assert settling(refused_since(NO_DEFAULT_ACCOUNT, LONG_AGO)) is None
+
+
+def test_other_refusals_and_refusals_of_unknown_age_are_said_at_once() -> None:
+    assert settling(refused_since(QUOTA, NOW - datetime.timedelta(seconds=2))) is None
+    assert settling(refused_since(NO_DEFAULT_ACCOUNT, None)) is None
+    assert settling(deployment(progressing(NOW))) is None
+
+
+def test_a_refusal_stamped_by_a_clock_ahead_waits_no_longer_than_the_grace_period() -> None:
+    ahead = settling(refused_since(NO_DEFAULT_ACCOUNT, NOW + datetime.timedelta(seconds=30)))
+    almost = pods.settling_refusal(
+        refused_since(NO_DEFAULT_ACCOUNT, NOW - datetime.timedelta(seconds=60)), now=NOW, grace=60.5
+    )
+
+    assert ahead == 60
+    assert almost == pods.SHORTEST_WAIT, "never a busy loop"
+
+
 def told_status(reason: str, generation: int = 2) -> list[dict[str, Any]]:
     return conditions.merge(
         [], [conditions.Condition("Ready", "False", reason, "why")], now=stamp(NOW), generation=generation
