@@ -174,9 +174,11 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         deployment,
         "converged",
         changes=changes,
-        url=status.service_url(resource.name, resource.namespace, resource.spec.service.port),
-        ingress_url=resource.spec.ingress.url if resource.spec.ingress is not None else None,
-        config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
+        learnt=status.Learnt(
+            url=status.service_url(resource.name, resource.namespace, resource.spec.service.port),
+            ingress_url=resource.spec.ingress.url if resource.spec.ingress is not None else None,
+            config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
+        ),
     )
 
 
@@ -346,9 +348,7 @@ async def _conclude(
     verdict: Verdict,
     *,
     changes: Sequence[Change] = (),
-    url: str | None = None,
-    ingress_url: str | None | status.Keep = status.KEEP,
-    config_hash: str | None = None,
+    learnt: status.Learnt | None = None,
 ) -> Outcome:
     """Write the status if it changed and post the events the reconcile deserves."""
     meta = body["metadata"]
@@ -361,9 +361,7 @@ async def _conclude(
         generation=meta.get("generation"),
         conditions=merged,
         deployment=deployment,
-        url=url,
-        ingress_url=ingress_url,
-        config_hash=config_hash,
+        learnt=learnt,
     )
     # The Events telling the children's writes go out with the status, not after it: they tell
     # writes made, whatever becomes of the status. The Ready condition's move is told once the

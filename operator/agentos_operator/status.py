@@ -7,9 +7,9 @@ carries names, counts, a hash and conditions.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agentos_operator.conditions import Obstacle, Rollout
@@ -27,13 +27,15 @@ OWNED_KEYS = (
 )
 
 
-class Keep(enum.Enum):
-    """A value a reconcile did not learn this time: the previous one stands."""
+@dataclass(frozen=True)
+class Learnt:
+    """What a reconcile that applied the children knows of them; one that could not (an invalid
+    spec, a missing Secret, a refused child, paused) learns nothing, and the status keeps what
+    an earlier one learnt."""
 
-    KEEP = "keep"
-
-
-KEEP = Keep.KEEP
+    url: str  # the Service's URL
+    ingress_url: str | None  # the URL through the Ingress; None: there is no Ingress
+    config_hash: str | None  # the pods' config hash; None: the Deployment does not say yet (kept)
 
 
 def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
@@ -85,23 +87,24 @@ def build(
     generation: int | None,
     conditions: Sequence[Mapping[str, Any]],
     deployment: Mapping[str, Any] | None,
-    url: str | None = None,
-    ingress_url: str | None | Keep = KEEP,
-    config_hash: str | None = None,
+    learnt: Learnt | None = None,
 ) -> dict[str, Any]:
-    """The new status. Fields a reconcile could not learn this time (``url``, ``configHash``) keep their value.
+    """The new status: ``learnt`` by a reconcile that applied the children, or, when it is None,
+    the URLs and hash of the ``previous`` status, kept as the operator writes them.
 
-    A kept ``url`` must be the Service URL of ``owner`` (name, namespace), as the operator
-    writes it: one someone else patched into the status is dropped, not carried along.
-    ``ingress_url``: the URL through the Ingress, None when there is none (a converged resource
-    without one), ``KEEP`` when not learnt (a blocked reconcile keeps an http(s) URL it finds).
+    A kept ``url`` must be the Service URL of ``owner`` (name, namespace), and a kept
+    ``ingressUrl`` an http(s) URL: one someone else patched into the status is dropped, not
+    carried along.
     """
     status: dict[str, Any] = {"observedGeneration": generation, "conditions": list(conditions)}
-    kept_url = previous.get("url")
-    if not (isinstance(kept_url, str) and _service_url_of(kept_url, *owner)):
-        kept_url = None
-    url = url if url is not None else kept_url
-    config_hash = config_hash if config_hash is not None else previous.get("configHash")
+    if learnt is None:
+        url = previous.get("url")
+        ingress_url = previous.get("ingressUrl")
+        learnt = Learnt(
+            url=url if isinstance(url, str) and _service_url_of(url, *owner) else "",
+            ingress_url=ingress_url if isinstance(ingress_url, str) and re.match(r"https?://", ingress_url) else None,
+            config_hash=None,
+        )
     if deployment is not None:
         live = deployment.get("status") or {}
         status["replicas"] = int(live.get("replicas") or 0)
@@ -111,13 +114,11 @@ def build(
             status["selector"] = format_selector(match_labels)
     elif previous.get("selector"):
         status["selector"] = previous["selector"]
-    if url is not None:
-        status["url"] = url
-    if isinstance(ingress_url, Keep):
-        kept = previous.get("ingressUrl")
-        ingress_url = kept if isinstance(kept, str) and re.match(r"https?://", kept) else None
-    if ingress_url is not None:
-        status["ingressUrl"] = ingress_url
+    if learnt.url:
+        status["url"] = learnt.url
+    if learnt.ingress_url is not None:
+        status["ingressUrl"] = learnt.ingress_url
+    config_hash = learnt.config_hash if learnt.config_hash is not None else previous.get("configHash")
     if config_hash is not None:
         status["configHash"] = config_hash
     return status

@@ -181,8 +181,7 @@ def test_status_reports_pods_selector_url_and_hash_and_is_written_only_on_change
         generation=5,
         conditions=[],
         deployment=deployment,
-        url="http://x.ns.svc:7777",
-        config_hash="abc",
+        learnt=status.Learnt(url="http://x.ns.svc:7777", ingress_url=None, config_hash="abc"),
     )
 
     assert built == {
@@ -204,6 +203,18 @@ def test_a_blocked_reconcile_keeps_the_last_known_url_and_hash() -> None:
     built = status.build(previous=previous, owner=("x", "ns"), generation=2, conditions=[], deployment=None)
 
     assert (built["url"], built["configHash"], built["selector"]) == ("http://x.ns.svc:7777", "abc", "a=1")
+    assert not status.changed(previous, {**built, "observedGeneration": None, "conditions": None})
+
+
+def test_a_converged_reconcile_writes_what_it_learnt_and_keeps_a_hash_the_deployment_does_not_say_yet() -> None:
+    previous = {"url": "http://x.ns.svc:7777", "configHash": "abc", "ingressUrl": "https://x.example/"}
+    learnt = status.Learnt(url="http://x.ns.svc:8080", ingress_url=None, config_hash=None)
+
+    built = status.build(
+        previous=previous, owner=("x", "ns"), generation=2, conditions=[], deployment=None, learnt=learnt
+    )
+
+    assert (built["url"], built["configHash"], "ingressUrl" in built) == ("http://x.ns.svc:8080", "abc", False)
 
 
 @pytest.mark.parametrize("forged", ["http://evil.example", "http://x.ns.svc:7777.evil.example", "http://y.ns.svc:7777"])

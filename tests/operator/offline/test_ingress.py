@@ -164,16 +164,16 @@ def test_the_external_url_is_https_with_tls_and_none_when_off(ingress: dict[str,
 def test_the_status_tells_the_ingress_url_beside_the_service_url_and_drops_it_when_gone() -> None:
     owner = ("demo", "ns")
     url = status.service_url("demo", "ns", 7777)
-    common: dict[str, Any] = {"owner": owner, "generation": 1, "conditions": [], "deployment": None, "url": url}
+    common: dict[str, Any] = {"owner": owner, "generation": 1, "conditions": [], "deployment": None}
 
-    told = status.build(previous={}, ingress_url=f"https://{HOST}/", **common)
+    told = status.build(previous={}, learnt=status.Learnt(url, f"https://{HOST}/", "abc"), **common)
     assert (told["url"], told["ingressUrl"]) == (url, f"https://{HOST}/")
     assert status.patch({}, told)["ingressUrl"] == f"https://{HOST}/"
 
     # A blocked reconcile learns nothing of it and keeps it; a converged one without an Ingress drops it.
     blocked = status.build(previous=told, owner=owner, generation=2, conditions=[], deployment=None)
     assert blocked["ingressUrl"] == f"https://{HOST}/"
-    gone = status.build(previous=told, ingress_url=None, **common)
+    gone = status.build(previous=told, learnt=status.Learnt(url, None, "abc"), **common)
     assert "ingressUrl" not in gone
     assert status.changed(told, gone) and status.patch(told, gone) == {"ingressUrl": None}
 
