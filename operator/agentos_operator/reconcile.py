@@ -256,7 +256,8 @@ async def _converge(
     except ChildRejectedError as error:
         # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the
         # offline checks name the resource's field to change, where they find the same fault.
-        raise error.naming([str(problem) for problem in render.check_manifests(resource, manifests)]) from None
+        refused = [m for m in manifests if (m.get("kind"), m["metadata"].get("name")) == (error.kind, error.name)]
+        raise error.naming([str(problem) for problem in render.check_manifests(resource, refused)]) from None
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")
 

@@ -46,6 +46,25 @@ async def test_a_write_the_api_server_rejects_is_reported_and_retried(
     assert operator.reconciles("blocked") >= 1
 
 
+async def test_a_refused_child_names_its_own_faulty_fields_not_those_of_other_children(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: the API server's refusal of the Service (a real one refuses a range that is no CIDR,
+    tests/cluster/test_service_settings.py). The pods' bad annotation key is the Deployment's fault,
+    not the Service's: it is not offered as the fix of the Service's refusal."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(422, verb="patch", plural="services", times=100)
+    start_operator()
+    service = {"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.1"]}
+    await cluster.create_agentos("demo", service=service, podAnnotations={"bad key!": "x"})
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ChildRejected", what="rejected")
+    message = cluster.condition("demo", "Ready")["message"]
+    assert message.startswith("the API server refuses Service 'demo': injected fault 422: fix spec.service.")
+    assert "loadBalancerSourceRanges[0]: '10.0.0.1' is not a CIDR" in message
+    assert "podAnnotations" not in message
+
+
 async def test_a_status_the_api_server_will_not_store_is_told_in_an_event_and_not_retried(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:
