@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,7 +21,6 @@ from agentos_operator.watching import CHILD_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "agentos-operator"
-HELM = shutil.which("helm", path=str(ROOT / ".venv" / "bin")) or shutil.which("helm")
 KUBE_VERSIONS = ("1.33.0", "1.37.0")
 
 VALUE_SETS: dict[str, list[str]] = {
@@ -30,7 +28,14 @@ VALUE_SETS: dict[str, list[str]] = {
     "namespaced": ["--set", "rbac.namespaces={team-a,team-b}"],
     "two-replicas": ["--set", "replicaCount=2"],
     "namespaced-two-replicas": ["--set", "rbac.namespaces={team-a,agentos-system}", "--set", "replicaCount=2"],
-    "gitops-no-crds": ["--set", "crds.install=false", "--set", "metrics.serviceMonitor.enabled=true"],
+    "gitops-no-crds": [
+        "--set",
+        "crds.install=false",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+    ],
     "network-policy": ["--set", "networkPolicy.enabled=true", "--set", "networkPolicy.apiServerCIDRs={10.96.0.1/32}"],
     "ha": [
         "--set",
@@ -55,16 +60,6 @@ VALUE_SETS: dict[str, list[str]] = {
         "podDisruptionBudget.minAvailable=50%",
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    assert HELM, "helm is not installed: run scripts/install-helm.sh"
-    home = tmp_path_factory.mktemp("helm-home")
-    os.environ.setdefault("HELM_CACHE_HOME", str(home / "cache"))
-    os.environ.setdefault("HELM_CONFIG_HOME", str(home / "config"))
-    os.environ.setdefault("HELM_DATA_HOME", str(home / "data"))
-    yield [HELM]
 
 
 def render(helm: list[str], *args: str) -> list[dict[str, Any]]:
@@ -93,8 +88,8 @@ def test_every_rendered_document_is_valid_kubernetes(helm: list[str], value_set:
     docs = render(helm, *VALUE_SETS[value_set])
     assert docs
     for doc in docs:
-        if doc["kind"] == "ServiceMonitor":
-            continue  # a Prometheus Operator type: no upstream schema to check against
+        if doc["kind"] in ("ServiceMonitor", "PrometheusRule"):
+            continue  # Prometheus Operator types: no upstream schema to check against
         kubernetes_validate.validate(doc, kube_version, strict=True)
 
 
@@ -680,6 +675,7 @@ NAME_RULES: dict[str, tuple[re.Pattern[str], int]] = {
     "NetworkPolicy": (DNS_1123_SUBDOMAIN, 253),
     "PodDisruptionBudget": (DNS_1123_SUBDOMAIN, 253),
     "ServiceMonitor": (DNS_1123_SUBDOMAIN, 253),
+    "PrometheusRule": (DNS_1123_SUBDOMAIN, 253),
     "CustomResourceDefinition": (DNS_1123_SUBDOMAIN, 253),
     "ClusterRole": (re.compile(r"[^/%]+"), 253),
     "ClusterRoleBinding": (re.compile(r"[^/%]+"), 253),
@@ -689,6 +685,8 @@ NAME_RULES: dict[str, tuple[re.Pattern[str], int]] = {
 EVERYTHING_ON = [
     "--set",
     "metrics.serviceMonitor.enabled=true",
+    "--set",
+    "metrics.prometheusRule.enabled=true",
     "--set",
     "networkPolicy.enabled=true",
     "--set",
@@ -716,7 +714,13 @@ def test_every_generated_name_fits_its_kind_even_for_the_longest_release_name(
     assert len(release) <= 53  # helm's own limit on release names
     scope = VALUE_SETS["namespaced"] if mode == "namespaced" else []
     docs = render_release(helm, release, *EVERYTHING_ON, *scope)
-    assert {doc["kind"] for doc in docs} >= {"Service", "Deployment", "NetworkPolicy", "ServiceMonitor"}
+    assert {doc["kind"] for doc in docs} >= {
+        "Service",
+        "Deployment",
+        "NetworkPolicy",
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
     for doc in docs:
         name = doc["metadata"]["name"]
         pattern, limit = NAME_RULES[doc["kind"]]
