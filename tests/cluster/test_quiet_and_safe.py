@@ -25,7 +25,7 @@ from tests.cluster.conftest import (
     wait_ready,
     wait_until_condition,
 )
-from tests.operator.offline.inputs import EXAMPLE_NAMES, EXAMPLES, load_example
+from tests.operator.offline.inputs import EXAMPLE_NAMES, STAND_INS, load_example
 
 # Fields the API server does not store as sent: empty strings, lists and maps are dropped
 # (Go's omitempty), quantities are rewritten canonically, ports and protocols defaulted.
@@ -71,12 +71,9 @@ def test_a_no_op_resync_makes_no_write_for_any_example_or_for_values_the_server_
     installed = install_operator(namespace)
     operator = installed.start()
     bodies = [load_example(name) for name in EXAMPLE_NAMES]
-    # The Secrets a user creates; not the stand-ins for the keys the operator generates (it
-    # refuses a key Secret it did not make).
-    generated = {f"{body['metadata']['name']}-security-key" for body in bodies}
-    for secret in yaml.safe_load_all((EXAMPLES / "secrets.yaml").read_text(encoding="utf-8")):
-        if secret["metadata"]["name"] not in generated:
-            control_plane.apply(secret, namespace)
+    # The Secrets a user creates (the security keys of the examples naming none, the operator generates).
+    for secret in yaml.safe_load_all(STAND_INS.read_text(encoding="utf-8")):
+        control_plane.apply(secret, namespace)
     for body in bodies:
         body["metadata"].pop("namespace", None)
         # The ConfigMaps an example's knowledge sources mount are the user's to create, as its Secrets.

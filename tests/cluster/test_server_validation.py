@@ -14,7 +14,7 @@ from agentos_operator.resources import parse_resource
 
 from tests.cluster.conftest import CHART, ControlPlane, Kubectl
 from tests.operator.offline.crd_schema import cel_violations
-from tests.operator.offline.inputs import EXAMPLE_NAMES, EXAMPLES, FIXED_UID, example_secret_values, load_example
+from tests.operator.offline.inputs import EXAMPLE_NAMES, FIXED_UID, STAND_INS, example_secret_values, load_example
 from tests.operator.offline.test_crd import CEL_CASES, open_api_schema
 
 
@@ -51,7 +51,7 @@ def test_every_example_is_accepted_by_the_api_server(control_plane: ControlPlane
 
 
 def test_the_example_secrets_are_accepted_by_the_api_server(control_plane: ControlPlane, namespace: str) -> None:
-    text = (EXAMPLES / "secrets.yaml").read_text(encoding="utf-8")
+    text = STAND_INS.read_text(encoding="utf-8")
     control_plane.run("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=text)
 
 

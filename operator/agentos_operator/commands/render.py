@@ -20,7 +20,7 @@ import base64
 import binascii
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentos_operator.commands.validate import (
     Document,
@@ -31,10 +31,17 @@ from agentos_operator.commands.validate import (
     say,
 )
 
+if TYPE_CHECKING:
+    from agentos_operator.resources import AgentOSResource
+
 PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to render real ones."
 # On each Secret rendered with placeholder values, so that one applied by mistake says what it holds.
 PLACEHOLDER_ANNOTATION = "agentos.dev/placeholder-values"
 PLACEHOLDER_SECRET_NOTE = "Placeholder values, not real ones: render with --secrets-from FILE to fill them."
+GENERATED_KEY_NOTE = (
+    "The security key is a placeholder: the operator generates it in the cluster "
+    "(the Secret <name>-security-key), which --secrets-from FILE does not hold."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     secrets, secret_errors = ({}, []) if args.secrets_from is None else _read_secrets(args.secrets_from)
     errors = [f"{d.source}: {d.error}" for d in documents if d.error is not None] + secret_errors
     settings = render.RenderSettings(default_image=args.image or render.DEFAULT_RUNTIME_IMAGE)
-    manifests: list[dict[str, Any]] = []
+    manifests: list[tuple[dict[str, Any], bool]] = []  # and whether its Secrets hold placeholders
     seen = Duplicates()
     for document in (d for d in documents if d.error is None and d.is_agentos):
         body, conflict = in_namespace(document.body, args.namespace)
@@ -98,16 +105,17 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             resource = parse_resource(body)
-            values = (
-                secrets_of_namespace(secrets, resource.namespace)
-                if args.secrets_from is not None
-                else render.placeholder_secrets(resource)
-            )
+            if args.secrets_from is None:
+                values, placeholders = render.placeholder_secrets(resource), True
+            else:
+                values = secrets_of_namespace(secrets, resource.namespace)
+                generated = generated_key_stand_in(resource, values)
+                values, placeholders = {**values, **generated}, bool(generated)
             rendered = render.render(resource, values, settings=settings)
             # Manifests the API server would refuse are not printed: a pipe into kubectl stops here.
             refused = render.check_manifests(resource, rendered)
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in refused)
-            manifests.extend(rendered if not refused else [])
+            manifests.extend((manifest, placeholders) for manifest in (rendered if not refused else []))
         except ConfigError as error:
             # Every problem, those the first ones hide included, as `agentos validate` reports them.
             problems = resource_problems(body) or list(error.problems)
@@ -123,10 +131,8 @@ def run(args: argparse.Namespace) -> int:
     if not manifests:
         say(f"{', '.join(files)}: no AgentOSConfig resource found", sys.stderr)
         return 1
-    if args.secrets_from is not None:
-        sys.stdout.write(render.dump_manifests(manifests))
-    else:
-        sys.stdout.write(dump_with_placeholders(manifests))
+    note = PLACEHOLDER_NOTE if args.secrets_from is None else GENERATED_KEY_NOTE
+    sys.stdout.write(dump_marked(manifests, note=note))
     return 0
 
 
@@ -150,18 +156,39 @@ def in_namespace(body: Any, namespace: str | None) -> tuple[Any, str | None]:
 
 def dump_with_placeholders(manifests: Sequence[Mapping[str, Any]]) -> str:
     """The YAML of ``manifests`` rendered from placeholder values: each Secret annotated and commented as such."""
+    return dump_marked([(manifest, True) for manifest in manifests], note=PLACEHOLDER_NOTE)
+
+
+def dump_marked(manifests: Sequence[tuple[Mapping[str, Any], bool]], *, note: str) -> str:
+    """The YAML of ``manifests``; the Secrets of those marked hold placeholder values, and are
+    annotated and commented as such, below ``note`` at the top. Nothing marked: plain YAML."""
     from agentos_operator import render
 
     parts = []
-    for manifest in manifests:
-        if manifest.get("kind") != "Secret":
+    for manifest, marked in manifests:
+        if not marked or manifest.get("kind") != "Secret":
             parts.append(render.dump_manifests([manifest]))
             continue
         metadata = dict(manifest["metadata"])
         metadata["annotations"] = {**metadata.get("annotations", {}), PLACEHOLDER_ANNOTATION: PLACEHOLDER_SECRET_NOTE}
         text = render.dump_manifests([{**manifest, "metadata": metadata}])
         parts.append(text.replace("---\n", f"---\n# {PLACEHOLDER_SECRET_NOTE}\n", 1))
-    return f"# {PLACEHOLDER_NOTE}\n" + "".join(parts)
+    top = f"# {note}\n" if any(marked for _, marked in manifests) else ""
+    return top + "".join(parts)
+
+
+def generated_key_stand_in(
+    resource: AgentOSResource, values: Mapping[tuple[str, str], str]
+) -> dict[tuple[str, str], str]:
+    """Pure: a placeholder for the security key the operator generates in the cluster (a resource
+    naming no ``securityKeySecretRef``), when the Secrets given do not hold it; else nothing.
+    Nobody creates that Secret by hand (the operator refuses one it did not make)."""
+    from agentos_operator import render
+
+    if resource.spec.security_key_secret_ref is not None:
+        return {}
+    ref = render.security_key_ref(resource)
+    return {} if ref in values else {ref: render.placeholder_secrets(resource)[ref]}
 
 
 def secrets_of_namespace(

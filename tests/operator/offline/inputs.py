@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 # Every AgentOSConfig example (the secrets file stands beside them).
-EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml") if p.name != "secrets.yaml")
+EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 # A fixed uid so the goldens show the owner references the operator sets.
 FIXED_UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
@@ -22,10 +22,20 @@ def load_example(name: str) -> dict[str, Any]:
     return documents[0]
 
 
+STAND_INS = EXAMPLES / "stand-ins" / "secrets.yaml"
+# What the operator would generate for an example naming no securityKeySecretRef, in the tests' renders.
+GENERATED_KEY = "example-generated-key"
+
+
 def example_secret_values() -> dict[tuple[str, str], str]:
-    """(Secret, key) → value from examples/secrets.yaml (stringData or base64 data)."""
+    """(Secret, key) → value from examples/stand-ins/secrets.yaml (stringData or base64 data), and
+    a stand-in for each security key the operator generates for an example."""
     values = {}
-    for secret in yaml.safe_load_all((EXAMPLES / "secrets.yaml").read_text(encoding="utf-8")):
+    for name in EXAMPLE_NAMES:
+        body = load_example(name)
+        if "securityKeySecretRef" not in body["spec"]:
+            values[(f"{body['metadata']['name']}-security-key", "security-key")] = GENERATED_KEY
+    for secret in yaml.safe_load_all(STAND_INS.read_text(encoding="utf-8")):
         name = secret["metadata"]["name"]
         for key, value in (secret.get("stringData") or {}).items():
             values[(name, key)] = value

@@ -13,7 +13,7 @@ from agentos_operator import render
 from agentos_operator.cli import main
 from agentos_operator.resources import parse_resource
 
-from tests.operator.offline.inputs import EXAMPLES, ROOT, example_secret_values, load_example
+from tests.operator.offline.inputs import EXAMPLES, ROOT, STAND_INS, example_secret_values, load_example
 
 BAD = """\
 apiVersion: agentos.dev/v1alpha1
@@ -64,14 +64,14 @@ def test_validate_reads_standard_input_and_several_documents(
 
 
 def test_validate_skips_other_kinds_but_needs_at_least_one_resource(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "validate", "-f", str(EXAMPLES / "secrets.yaml"))
+    code, out, _ = run(capsys, "validate", "-f", str(STAND_INS))
     assert code == 1 and "no AgentOSConfig resource and no runtime config found" in out
 
 
 def test_validate_takes_files_as_arguments_and_with_f_and_tells_runtime_configs_from_resources(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    resources = sorted(str(p) for p in EXAMPLES.glob("*.yaml"))  # secrets.yaml among them, skipped
+    resources = [*sorted(str(p) for p in EXAMPLES.glob("*.yaml")), str(STAND_INS)]  # the Secrets skipped
     runtime_configs = sorted(str(p) for p in (EXAMPLES / "runtime").glob("*.yaml"))
     code, out, _ = run(capsys, "validate", "-f", runtime_configs[0], *resources, *runtime_configs[1:])
     assert code == 0
@@ -257,11 +257,30 @@ def test_render_without_secrets_puts_a_comment_above_each_secret(capsys: pytest.
 
 
 def test_render_with_secrets_marks_no_placeholder(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys, "render", "-f", str(EXAMPLES / "guide-appendix.yaml"), "--secrets-from", str(EXAMPLES / "secrets.yaml")
-    )
+    code, out, _ = run(capsys, "render", "-f", str(EXAMPLES / "team-workflow.yaml"), "--secrets-from", str(STAND_INS))
     assert code == 0
     assert "placeholder" not in out.lower()
+
+
+def test_render_with_secrets_stands_in_for_the_key_the_operator_generates_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nobody creates a resource's generated security key by hand: the Secrets given need not hold it."""
+    code, out, _ = run(capsys, "render", "-f", str(EXAMPLES / "guide-appendix.yaml"), "--secrets-from", str(STAND_INS))
+
+    assert code == 0
+    assert out.startswith("# The security key is a placeholder: the operator generates it in the cluster")
+    documents = list(yaml.safe_load_all(out))
+    [env] = [d for d in documents if d["kind"] == "Secret"]
+    assert env["metadata"]["annotations"]["agentos.dev/placeholder-values"].startswith("Placeholder values")
+    held = {base64.b64decode(value).decode() for value in env["data"].values()}
+    assert "<placeholder:guide-appendix-security-key/security-key>" in held
+    assert "sk-example-not-a-real-key" in held, "the values given are used"
+    # The same file holding the key: used as given, nothing marked.
+    values = {**example_secret_values(), ("guide-appendix-security-key", "security-key"): "given"}
+    resource = parse_resource(load_example("guide-appendix"))
+    settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
+    assert "placeholder" not in render.dump_manifests(render.render(resource, values, settings=settings))
 
 
 def test_render_places_a_resource_without_a_namespace_in_the_one_given(capsys: pytest.CaptureFixture[str]) -> None:
@@ -294,14 +313,14 @@ def test_render_with_secrets_from_a_file_prints_what_the_operator_applies(capsys
         capsys,
         "render",
         "-f",
-        str(EXAMPLES / "guide-appendix.yaml"),
+        str(EXAMPLES / "team-workflow.yaml"),
         "--secrets-from",
-        str(EXAMPLES / "secrets.yaml"),
+        str(STAND_INS),
         "--image",
         "registry.example/agentos:9",
     )
     assert code == 0 and not out.startswith("#")
-    resource = parse_resource(load_example("guide-appendix"))
+    resource = parse_resource(load_example("team-workflow"))
     settings = render.RenderSettings(default_image="registry.example/agentos:9")
     assert out == render.dump_manifests(render.render(resource, example_secret_values(), settings=settings))
 
