@@ -48,6 +48,34 @@ OPERATOR_POD_LABELS = frozenset(
     f"app.kubernetes.io/{name}" for name in ("component", "instance", "name", "managed-by", "part-of")
 )
 
+# Variables the operator gives the runtime, which `spec.env` may not replace (``_env_rules``): each
+# pattern, and what to set instead; the data directory only with SQLite, the JWKS file only when
+# the spec mounts one. AGENTOS_RUN_GRACE_SECONDS is left to the user on purpose.
+_FROM_SECRETS = (
+    "it is read from the Secrets the spec references: set the matching field instead "
+    "(models[].apiKeySecretRef, databases[].urlSecretRef or cnpgClusterRef, securityKeySecretRef, "
+    "jwtVerificationKeySecretRef, knowledgeBases[].embedder.apiKeySecretRef, mcpServers[] valueSecretRef)"
+)
+_DATA_DIR_ENV = (
+    re.compile(r"AGENTOS_DATA_DIR"),
+    "it is where the embedded SQLite databases live, on the resource's volume: elsewhere their data "
+    "is lost at every restart; remove it",
+)
+_JWKS_FILE_ENV = (re.compile(r"JWT_JWKS_FILE"), "it is the JWKS mounted from spec.jwtJwksSecretRef: remove it")
+OPERATOR_ENV: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"AGENTOS_METRICS_PORT"), "set spec.prometheus.port (or prometheus.enabled: false) instead"),
+    (
+        re.compile(
+            r"OS_SECURITY_KEY|JWT_VERIFICATION_KEY|(OPENAI_API_KEY|DATABASE_URL|REDIS_URL)(_.*)?|KNOWLEDGE_.*_API_KEY|MCP_.*"
+        ),
+        _FROM_SECRETS,
+    ),
+)
+# Names that say their value is a credential: never a literal in the resource (stored in clear text).
+SECRET_LOOKING_ENV = re.compile(
+    r"(^|_)(API_?KEY|SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|ACCESS_KEY|CREDENTIALS?)$", re.IGNORECASE
+)
+
 PRESERVE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 OBJECT_ITEMS: JsonDict = {"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
 
@@ -552,7 +580,16 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     )
     autoscaling: Autoscaling | None = Field(default=None, description="Horizontal pod autoscaling.")
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
-    env: list[EnvVar] | None = Field(default=None, max_length=128, description="Extra environment variables.")
+    env: list[EnvVar] | None = Field(
+        default=None,
+        max_length=128,
+        description=(
+            "Extra environment variables of the runtime. Not those the operator sets (the metrics port, the "
+            "SQLite directory, a mounted JWKS file, and every variable read from the Secrets the spec "
+            "references: set their own fields), and no literal value for a name that says it holds a "
+            "credential (`*_TOKEN`, `*_API_KEY`, `*_PASSWORD`, `*_SECRET`): use `valueFrom.secretKeyRef`."
+        ),
+    )
     env_from: list[dict[str, Any]] | None = Field(
         default=None,
         description="Extra environment sources (EnvFromSource entries).",
@@ -667,6 +704,26 @@ class AgentOSConfigSpec(RuntimeConfigFields):
                     f"port {port} is already {taken[port]}: pick another",
                 )
             taken[port] = f"the port of the {server.id} sidecar"
+        return self
+
+    @model_validator(mode="after")
+    def _env_rules(self) -> AgentOSConfigSpec:
+        reserved = [
+            *OPERATOR_ENV,
+            *([_DATA_DIR_ENV] if self.uses_sqlite else []),
+            *([_JWKS_FILE_ENV] if self.jwt_jwks_secret_ref is not None else []),
+        ]
+        for index, variable in enumerate(self.env or []):
+            for pattern, fix in reserved:
+                if pattern.fullmatch(variable.name):
+                    _reject(self, ("env", index, "name"), f"'{variable.name[:100]}' is set by the operator: {fix}")
+            if variable.value and SECRET_LOOKING_ENV.search(variable.name):
+                _reject(
+                    self,
+                    ("env", index, "value"),
+                    f"'{variable.name[:100]}' names a credential, and a literal value is stored in clear text with the "
+                    "resource (etcd, Git): put it in a Secret and reference it with valueFrom.secretKeyRef",
+                )
         return self
 
     @model_validator(mode="after")

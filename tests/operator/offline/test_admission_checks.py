@@ -147,7 +147,10 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         "a bad CIDR in a disabled policy",
         spec(networkPolicy={"enabled": False, "ingressFrom": [{"ipBlock": {"cidr": "x"}}]}),
     ),
-    ("a variable the operator would set, overridden", spec(env=[{"name": "AGENTOS_METRICS_PORT", "value": "9100"}])),
+    (
+        "a variable the operator sets and leaves to the user",
+        spec(env=[{"name": "AGENTOS_RUN_GRACE_SECONDS", "value": "60"}]),
+    ),
     ("the HTTP port for metrics that are off", spec(prometheus={"enabled": False, "port": 7777})),
     ("a config just under 1 MiB", spec(agents=instructions(CONFIG_MAP_MAX_BYTES * 9 // 10))),
     ("a Deployment just under 512 KiB", spec(env=[{"name": "A" * 400_000, "value": "x"}])),

@@ -82,11 +82,10 @@ def test_the_operator_never_takes_the_jwks_value_so_a_rotation_restarts_no_pod()
     assert "LEAKCHECK" not in text + "".join(decoded)
 
 
-def test_a_user_variable_named_jwt_jwks_file_is_kept_and_not_doubled() -> None:
-    res = resource(env=[{"name": "JWT_JWKS_FILE", "value": "/elsewhere/jwks.json"}])
-    env = runtime_container(rendered(res))["env"]
-    assert [e for e in env if e["name"] == "JWT_JWKS_FILE"] == [
-        {"name": "JWT_JWKS_FILE", "value": "/elsewhere/jwks.json"}
+def test_a_user_variable_named_jwt_jwks_file_is_refused_while_the_spec_mounts_one() -> None:
+    problems = validate_resource(resource_body(spec(env=[{"name": "JWT_JWKS_FILE", "value": "/elsewhere/jwks.json"}])))
+    assert [str(p) for p in problems] == [
+        "spec.env[0].name: 'JWT_JWKS_FILE' is set by the operator: it is the JWKS mounted from spec.jwtJwksSecretRef: remove it"
     ]
 
 

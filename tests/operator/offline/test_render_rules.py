@@ -468,3 +468,64 @@ def test_service_annotations_and_source_ranges_are_the_services_and_left_out_unl
     assert asked["metadata"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
     assert asked["metadata"]["labels"] == default["metadata"]["labels"]
     assert asked["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/8", "fd00::/64"]
+
+
+FROM_A_SECRET = {"secretKeyRef": {"name": "mine", "key": "value"}}
+
+
+@pytest.mark.parametrize(
+    ("variable", "fix"),
+    [
+        ({"name": "AGENTOS_DATA_DIR", "value": "/tmp"}, "their data is lost at every restart"),
+        ({"name": "AGENTOS_METRICS_PORT", "value": "7777"}, "set spec.prometheus.port"),
+        ({"name": "OPENAI_API_KEY", "valueFrom": FROM_A_SECRET}, "models[].apiKeySecretRef"),
+        ({"name": "DATABASE_URL_MAIN", "valueFrom": FROM_A_SECRET}, "databases[].urlSecretRef"),
+        ({"name": "OS_SECURITY_KEY", "valueFrom": FROM_A_SECRET}, "securityKeySecretRef"),
+    ],
+)
+def test_a_variable_the_operator_sets_may_not_be_replaced_through_spec_env(variable: dict[str, Any], fix: str) -> None:
+    """Environment given in spec.env comes after the env Secret's and the operator's own, so it would win."""
+    with pytest.raises(ConfigError) as refused:
+        resource(env=[{"name": "LOG_FORMAT", "value": "json"}, variable])
+
+    assert f"spec.env[1].name: '{variable['name']}' is set by the operator: " in str(refused.value)
+    assert fix in str(refused.value)
+
+
+def test_every_variable_the_operator_sets_for_the_examples_is_one_spec_env_may_not_replace() -> None:
+    from tests.operator.offline.inputs import EXAMPLE_NAMES, example_secret_values, load_example
+
+    for name in EXAMPLE_NAMES:
+        body = load_example(name)
+        manifests = render.render(parse_resource(body), example_secret_values(), settings=SETTINGS)
+        [env] = [
+            m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"] == f"{body['metadata']['name']}-env"
+        ]
+        [deployment] = [m for m in manifests if m["kind"] == "Deployment"]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        users = {variable["name"] for variable in body["spec"].get("env") or []}
+        ours = {variable["name"] for variable in container.get("env") or []} - users - {"AGENTOS_RUN_GRACE_SECONDS"}
+        for variable in sorted(set(env["data"]) | ours):
+            replaced = {**body, "spec": {**body["spec"], "env": [{"name": variable, "valueFrom": FROM_A_SECRET}]}}
+            with pytest.raises(ConfigError, match="is set by the operator"):
+                parse_resource(replaced)
+
+
+def test_only_what_the_spec_makes_the_operator_set_is_kept_from_spec_env() -> None:
+    # No SQLite: the data directory is the user's; no JWKS mounted: the file is the user's.
+    kept = resource(
+        databases=[PG],
+        env=[{"name": "AGENTOS_DATA_DIR", "value": "/cache"}, {"name": "JWT_JWKS_FILE", "value": "/etc/jwks.json"}],
+    )
+    assert [v.name for v in kept.spec.env or []] == ["AGENTOS_DATA_DIR", "JWT_JWKS_FILE"]
+
+
+@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "SLACK_API_KEY", "db_password", "SERVICE_CREDENTIALS", "AWS_SECRET"])
+def test_a_credential_given_as_a_literal_value_is_refused_with_the_way_to_reference_a_secret(name: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        resource(env=[{"name": name, "value": "hunter2"}])
+
+    assert f"spec.env[0].value: '{name}' names a credential" in str(refused.value)
+    assert "valueFrom.secretKeyRef" in str(refused.value) and "hunter2" not in str(refused.value)
+    # Referenced, or a name that only mentions a key: fine.
+    resource(env=[{"name": name, "valueFrom": FROM_A_SECRET}, {"name": "CACHE_KEY_PREFIX", "value": "agents"}])
