@@ -49,6 +49,23 @@ def for_changes(changes: Iterable[Change]) -> list[Notice]:
     ]
 
 
+def for_regenerated_key(changes: Iterable[Change], key_secret: str) -> list[Notice]:
+    """A Warning when ``key_secret``, the generated security key of a resource that served with it
+    before, was created again (someone deleted it): a new key, so clients still sending the old
+    one are refused. The caller knows it served before; this only reads the writes made."""
+    if not any(c.action == "created" and c.kind == "Secret" and c.name == key_secret for c in changes):
+        return []
+    return [
+        Notice(
+            "Warning",
+            conditions.SECURITY_KEY_REGENERATED,
+            f"Secret '{key_secret}' holding the generated security key was gone, so a new key was generated: "
+            "clients sending the old key are refused (401) until they are given the new one; to choose the "
+            "key yourself, name a Secret you keep in spec.securityKeySecretRef",
+        )
+    ]
+
+
 def for_transition(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> list[Notice]:
     """The event the ``Ready`` condition's move deserves, if any.
 

@@ -368,6 +368,8 @@ async def _conclude(
     # writes made, whatever becomes of the status. The Ready condition's move is told once the
     # status holds it (a status not written is tried again, and would tell it twice).
     told = events.for_changes(changes)
+    if previous.get("configHash"):  # the children were applied before: the server ran with a key
+        told += events.for_regenerated_key(changes, render.generated_security_key_name(meta["name"]))
     if status.changed(previous, new_status):
         sent = {"status": status.patch(previous, new_status)}
         patching = ctx.api.patch(

@@ -232,3 +232,29 @@ async def test_a_resource_waiting_for_a_secret_writes_nothing_not_even_its_secur
     await cluster.ready("demo")
     key = cluster.get(SECRETS, "demo-security-key", "ns1")
     assert key is not None and key["metadata"]["ownerReferences"][0]["name"] == "demo"
+    assert not [e for e in cluster.events_about("demo") if e["reason"] == "SecurityKeyRegenerated"], "its first key"
+
+
+async def test_a_generated_key_deleted_under_a_serving_resource_is_made_anew_and_said_in_a_warning(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    first = cluster.get(SECRETS, "demo-security-key", "ns1")
+    assert first is not None
+
+    await cluster.api.delete(SECRETS, "ns1", "demo-security-key")
+
+    def regenerated() -> list[dict[str, Any]]:
+        return [e for e in cluster.events_about("demo") if e["reason"] == "SecurityKeyRegenerated"]
+
+    await eventually(lambda: len(regenerated()) == 1, what="one SecurityKeyRegenerated warning")
+    [told] = regenerated()
+    assert told["type"] == "Warning"
+    assert "Secret 'demo-security-key' holding the generated security key was gone" in told["message"]
+    assert "spec.securityKeySecretRef" in told["message"]
+    again = cluster.get(SECRETS, "demo-security-key", "ns1")
+    assert again is not None and again["data"] != first["data"]
+    assert not any(value in told["message"] for value in again["data"].values())
