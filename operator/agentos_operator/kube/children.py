@@ -276,8 +276,13 @@ def _may_exist(answer: Mapping[str, Any] | BaseException) -> bool:
 
 
 def _refused(error: BaseException) -> bool:
-    """Whether a dry run's failure says the API server refuses the child (retrying cannot help)."""
-    return isinstance(error, ApiError) and not error.transient
+    """Whether a dry run's failure says the API server refuses the child (retrying cannot help).
+
+    The authorizer's refusal (``ApiError.unauthorized``) is not the child's: the operator's
+    grants are at fault, which the spec cannot fix. It is raised as it is, retried quietly for
+    a while and then reported with where the grants come from (``reconcile._forbidden_for_now``).
+    """
+    return isinstance(error, ApiError) and not error.transient and not error.unauthorized
 
 
 async def _create_once(

@@ -66,6 +66,15 @@ NAMESPACE_TERMINATING = "because it is being terminated"
 # The cause the API server's Status gives that refusal (``details.causes[].reason``): how it is
 # known where its words are not kept (a Secret's, ``status_error``).
 NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
+# The authorizer's refusal (RBAC), in the API server's words: `<resource> "<name>" is forbidden:
+# User "<user>" cannot <verb> resource "<resource>" in API group "<group>" in the namespace "<ns>"`
+# (no name for a list; `at the cluster scope`; `forbidden: User ... cannot get path "/x"`). Built
+# from the request's attributes alone, before its body is read: kept even from a Secret's answer,
+# whose other words may quote what was sent.
+AUTHORIZER_REFUSAL = re.compile(
+    r'(?:[^\s"]+(?: "[^"]*")? is )?forbidden: User "[^"]*" cannot [a-z]+ (?:resource|path) "[^"]*"'
+    r'(?: in API group "[^"]*")?(?: in the namespace "[^"]*"| at the cluster scope)?'
+)
 # What a 403 of the operator's own permissions says to do. The chart's Role in a watched namespace
 # goes when that namespace is deleted: one made again is refused until the release is upgraded.
 FORBIDDEN_REMEDY = (
@@ -151,6 +160,13 @@ class ApiError(OperatorError):
         )
 
     @property
+    def unauthorized(self) -> bool:
+        """Whether the authorizer refused the request (``AUTHORIZER_REFUSAL``): the operator's
+        grants are at fault, not what it sent, and they may be there in a moment (an API server
+        that just started has not read them yet; an RBAC change is under way)."""
+        return self.status == 403 and AUTHORIZER_REFUSAL.match(self.detail) is not None
+
+    @property
     def denied(self) -> bool:
         """Whether the operator's permissions refused the request (a 403 other than a namespace
         being deleted): its message then says where they come from (``FORBIDDEN_REMEDY``)."""
@@ -197,9 +213,14 @@ def status_error(
     """Pure: the ``ApiError`` of an API server's Status ``payload``, answered with ``status``.
 
     A Secret's message may quote what was sent: only its status, reason and causes are kept, and
-    the causes still tell a refusal in a namespace being deleted (``namespace_terminating``).
+    the causes still tell a refusal in a namespace being deleted (``namespace_terminating``);
+    of the authorizer's refusal, which quotes nothing sent, its words (``AUTHORIZER_REFUSAL``).
     """
-    message = "" if "/secrets" in path else str(payload.get("message") or "")[:MESSAGE_MAX_LENGTH]
+    said = str(payload.get("message") or "")
+    if "/secrets" in path:
+        refusal = AUTHORIZER_REFUSAL.match(said) if status == 403 else None
+        said = refusal.group() if refusal is not None else ""
+    message = said[:MESSAGE_MAX_LENGTH]
     return _error_class(status)(
         verb=verb,
         path=path,

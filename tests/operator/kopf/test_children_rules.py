@@ -17,6 +17,7 @@ from agentos_operator.kube.children import (
     ChildConflictError,
     ChildRejectedError,
     CreatedOnce,
+    _refused,
     apply_children,
 )
 from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError, cause_reasons, status_error
@@ -422,7 +423,38 @@ def test_a_secret_refused_in_a_namespace_being_deleted_is_known_by_its_cause_tho
         "details": {"name": "demo-env", "kind": "secrets"},
     }
     denied = status_error("dry-run apply", path, 403, rbac, reason="Forbidden")
-    assert denied.denied and not denied.transient and denied.detail == ""
+    # The authorizer's words quote nothing sent: kept, and they tell the operator's grants at fault.
+    assert denied.denied and denied.unauthorized and not denied.transient and denied.detail == denied_words
+
+
+def test_of_a_secrets_403_only_the_authorizers_words_are_kept_and_they_are_no_refusal_of_the_child() -> None:
+    path = "/api/v1/namespaces/t/secrets/demo-env"
+    rbac = (
+        'secrets "demo-env" is forbidden: User "system:serviceaccount:ops:agentos" cannot patch resource "secrets"'
+        ' in API group "" in the namespace "t"'
+    )
+    webhook = {"reason": "Forbidden", "message": 'admission webhook "w" denied the request: sk-live-123 is weak'}
+    quoting = {"reason": "Forbidden", "message": f'{rbac}: and then "sk-live-123"'}
+
+    denied = status_error("dry-run apply", path, 403, {"reason": "Forbidden", "message": rbac}, reason=None)
+    by_webhook = status_error("dry-run apply", path, 403, webhook, reason=None)
+    trailing = status_error("dry-run apply", path, 403, quoting, reason=None)
+
+    assert denied.detail == rbac and denied.unauthorized
+    assert by_webhook.detail == "" and not by_webhook.unauthorized
+    assert trailing.detail == rbac, "the authorizer's words alone, nothing after them"
+    assert "sk-live-123" not in str(by_webhook) + str(trailing)
+    # At a dry run, the authorizer's refusal is raised as it is (the grants, retried, then
+    # ApplyFailed), not as the spec's fault (ChildRejected); the webhook's is the child's.
+    assert not _refused(denied) and _refused(by_webhook)
+    configmap = ApiError(
+        verb="dry-run apply",
+        path="/api/v1/namespaces/t/configmaps/demo-config",
+        status=403,
+        reason="Forbidden",
+        message='configmaps "demo-config" is forbidden: exceeded quota: q, requested: configmaps=1',
+    )
+    assert _refused(configmap) and not configmap.unauthorized
 
 
 def test_the_causes_of_a_status_are_their_reasons_and_nothing_else() -> None:
