@@ -10,7 +10,8 @@ entry in its queue, not a task of its own.
 A reconcile that fails is retried with backoff, never abandoned: an API failure (an error
 status, or no answer at all while the API server restarts), and as a last resort any other
 exception, which is logged with its traceback. A server that throttles (429) or says when to
-come back is not asked again sooner than it said.
+come back is not asked again sooner than it said. Refusals (403) the reconcile still waits out
+(``reconcile.RefusedForNowError``) are logged at info: nothing may be wrong yet.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from agentos_operator.kube.client import ApiError
 from agentos_operator.metrics import Metrics
-from agentos_operator.reconcile import Context, Outcome, reconcile_key
+from agentos_operator.reconcile import Context, Outcome, RefusedForNowError, reconcile_key
 from agentos_operator.settings import OperatorSettings
 
 Key = tuple[str, str]
@@ -143,6 +144,9 @@ class Reconciler:
         retry_after = None
         try:
             outcome: Outcome | None = await self._reconcile_once(key)
+        except RefusedForNowError as error:  # perhaps an RBAC change under way, or an API server just started
+            outcome = None
+            self._ctx.logger.info("reconcile of %s/%s %s; will retry", *key, error)
         except ApiError as error:
             outcome, retry_after = None, error.retry_after
             if error.namespace_terminating:  # the namespace's deletion takes the resource with it

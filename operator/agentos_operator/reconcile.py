@@ -29,7 +29,7 @@ from agentos_runtime.config import ConfigError, Problem
 from agentos_runtime.config.checking import every_problem
 
 from agentos_operator import conditions, events, pods, render, status
-from agentos_operator.errors import MissingSecretsError, SecretsTooLargeError
+from agentos_operator.errors import MissingSecretsError, OperatorError, SecretsTooLargeError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import (
     Change,
@@ -66,6 +66,18 @@ def wall_clock() -> datetime.datetime:
 
 def no_recheck(key: tuple[str, str], delay: float) -> None:
     """A context without a reconciler (a one-off reconcile) looks at nothing again."""
+
+
+class RefusedForNowError(OperatorError):
+    """The operator's writes refused 403 for less than ``FORBIDDEN_GRACE_SECONDS`` (``error``, the
+    latest): retried as any failure, but said at info, as nothing may be wrong yet."""
+
+    def __init__(self, error: ApiError, *, waited: float) -> None:
+        self.error = error
+        self.waited = waited
+        super().__init__(
+            f"refused for {waited:.0f} s, reported if still so after {FORBIDDEN_GRACE_SECONDS:.0f} s: {error}"
+        )
 
 
 @dataclass(frozen=True)
@@ -156,9 +168,12 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     except ApiError as error:
         # 403s in a row (``_forbidden_for_now``) are timed across retries and other transient failures.
         refusals_go_on = error.transient or error.status == 403
-        if error.transient or _forbidden_for_now(ctx, key, error):
+        if error.transient:
             await _post(ctx, body, events.for_changes(changes))
             raise
+        if _forbidden_for_now(ctx, key, error):
+            await _post(ctx, body, events.for_changes(changes))
+            raise RefusedForNowError(error, waited=ctx.monotonic() - ctx.forbidden_since[key]) from error
         return await _blocked(ctx, body, resource, (conditions.APPLY_FAILED, str(error)), "blocked", changes)
     finally:
         if not refusals_go_on:

@@ -83,17 +83,27 @@ async def test_a_status_the_api_server_will_not_store_is_told_in_an_event_and_no
     await eventually(lambda: operator.reconciles("invalid") >= 1, what="the reconcile waiting for an edit")
 
 
+RBAC_REFUSAL = (
+    'deployments.apps "demo" is forbidden: User "system:serviceaccount:ops:agentos" cannot patch resource'
+    ' "deployments" in API group "apps" in the namespace "ns1"'
+)
+
+
 async def test_a_few_403s_as_from_an_api_server_still_reading_its_rbac_are_retried_quietly(
-    cluster: Cluster, start_operator: StartOperator
+    cluster: Cluster, start_operator: StartOperator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Injected: three 403s at the Deployment's write, as an API server that just restarted answers."""
+    """Injected: three 403s at the Deployment's dry run, as an API server that just restarted answers."""
+    caplog.set_level(logging.INFO)
     await cluster.create_secret("openai", api_key="sk-test-1")
-    cluster.api.fail_next(403, verb="patch", plural="deployments", times=3)
+    cluster.api.fail_next(403, verb="patch", plural="deployments", times=3, message=RBAC_REFUSAL)
     start_operator()
     await cluster.create_agentos("demo")
 
     await cluster.ready("demo")
-    assert not [e for e in cluster.events_about("demo") if e["reason"] == "ApplyFailed"]
+    assert [(e["reason"], e["message"]) for e in cluster.events_about("demo") if e["type"] == "Warning"] == []
+    refused = [r for r in caplog.records if "reported if still so after 30 s" in r.getMessage()]
+    assert len(refused) == 3 and {r.levelname for r in refused} == {"INFO"}
+    assert [r for r in caplog.records if r.name.startswith("agentos") and r.levelno >= logging.WARNING] == []
 
 
 def test_403s_are_reported_once_they_have_lasted_the_grace_period() -> None:
