@@ -1,0 +1,189 @@
+"""403 Forbidden on a real control plane: the operator's grace for refusals that pass, and its
+report of those that last (``reconcile.FORBIDDEN_GRACE_SECONDS``).
+
+The chart's Role in the watched namespace loses the write verbs of Deployments while a resource
+is being reconciled (an edit changes its config, so its Deployment must be written), as an
+RBAC change rolled out in two steps or an API server still reading its RBAC objects would
+refuse. Given back within the grace, the resource converges as if nothing happened: no Warning,
+no blocked reconcile, nothing logged above info. Kept away longer, the status says which
+permission is missing and where it is granted, one Warning says it, and the operator keeps
+retrying; given back, the resource converges without a restart.
+
+The Role is put back whatever happens (other files share the API server, though not this
+release's Role); each test waits until the API server's authorizer applies each change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS
+
+from tests.cluster.conftest import (
+    ControlPlane,
+    Installed,
+    InstallOperator,
+    OperatorProcess,
+    agentos_body,
+    condition,
+    eventually,
+    operator_running,
+    wait_settled,
+    warnings_about,
+)
+from tests.cluster.test_competing_writers import troubles
+from tests.cluster.test_ported_scope import can_i
+
+DEPLOYMENT_WRITES = frozenset({"create", "patch", "delete"})
+
+
+def chart_role(installed: Installed, namespace: str) -> dict[str, Any]:
+    """The Role the chart made for ``namespace`` (its rules for the operator's own resources)."""
+    [role] = installed.cluster.items("roles", namespace, "-l", f"app.kubernetes.io/instance={installed.release}")
+    return role
+
+
+@contextlib.contextmanager
+def deployments_read_only(installed: Installed, namespace: str) -> Iterator[None]:
+    """The chart's Role in ``namespace`` without the write verbs of Deployments, until the block
+    ends; put back as it was, even when the block fails. Each change is waited for: the API
+    server's authorizer follows RBAC objects through a watch of its own."""
+    cluster, role = installed.cluster, chart_role(installed, namespace)
+    rules = role["rules"]
+    narrowed = [
+        {**rule, "verbs": [v for v in rule["verbs"] if v not in DEPLOYMENT_WRITES]}
+        if "deployments" in rule.get("resources", [])
+        else rule
+        for rule in rules
+    ]
+    assert narrowed != rules, "the chart's Role writes Deployments"
+    name = role["metadata"]["name"]
+
+    def set_rules(new: list[dict[str, Any]]) -> None:
+        patch = json.dumps({"rules": new})
+        cluster.run("patch", "role", name, "-n", namespace, "--type=merge", "-p", patch)
+
+    set_rules(narrowed)
+    try:
+        eventually(
+            lambda: not can_i(cluster, installed.user, "patch", "deployments", namespace),
+            what="the Deployments' write verbs taken away",
+        )
+        yield
+    finally:
+        set_rules(rules)
+        eventually(
+            lambda: can_i(cluster, installed.user, "patch", "deployments", namespace),
+            what="the Deployments' write verbs given back",
+        )
+
+
+def edited(name: str = "demo") -> dict[str, Any]:
+    """``agentos_body`` with other instructions: a new config, so a new Deployment template."""
+    body = agentos_body(name)
+    body["spec"]["agents"][0]["instructions"] = ["Be brief, and kind."]
+    return body
+
+
+def refusals(installed: Installed, since: int) -> list[dict[str, Any]]:
+    """The operator's requests the API server answered 403 since ``since``, as its audit log has them."""
+    return [r for r in installed.requests(since) if (r.get("responseStatus") or {}).get("code") == 403]
+
+
+def received(event: dict[str, Any]) -> float:
+    """When the API server received the audited request, in seconds."""
+    stamp = event["requestReceivedTimestamp"].replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(stamp).timestamp()
+
+
+def status_writes(installed: Installed, since: int) -> list[dict[str, Any]]:
+    return [w for w in installed.writes(since) if (w.get("objectRef") or {}).get("subresource") == "status"]
+
+
+def settled_on_new_config(cluster: ControlPlane, namespace: str, before: str) -> dict[str, Any]:
+    body = wait_settled(cluster, namespace, "demo", timeout=60)
+    assert body["status"]["configHash"] != before, "the edit rolled out"
+    return body
+
+
+def ready_and_quiet(
+    cluster: ControlPlane, namespace: str, install: InstallOperator
+) -> tuple[Installed, OperatorProcess, str]:
+    installed, operator = operator_running(cluster, namespace, install)
+    cluster.apply(agentos_body("demo"), namespace)
+    body = wait_settled(cluster, namespace, "demo")
+    assert warnings_about(cluster, namespace, "demo") == []
+    return installed, operator, body["status"]["configHash"]
+
+
+def test_a_permission_given_back_within_the_grace_is_retried_without_a_word(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed, operator, before = ready_and_quiet(control_plane, namespace, install_operator)
+    logged, blocked = len(operator.output()), operator.reconciles("blocked")
+
+    with deployments_read_only(installed, namespace):
+        mark = control_plane.audit_mark()
+        started = time.monotonic()
+        control_plane.apply(edited(), namespace)
+        # Refused, and retried: the reconcile is under way while the permission is away.
+        eventually(lambda: len(refusals(installed, mark)) >= 3, timeout=20, what="three refusals")
+    assert time.monotonic() - started < FORBIDDEN_GRACE_SECONDS - 5, "given back well within the grace"
+
+    body = settled_on_new_config(control_plane, namespace, before)
+    refused = refusals(installed, mark)
+    assert {r["objectRef"]["resource"] for r in refused} == {"deployments"}
+    assert warnings_about(control_plane, namespace, "demo") == []
+    assert condition(body, "Ready")["status"] == "True"
+    assert operator.reconciles("blocked") == blocked, "never reported as blocked (ApplyFailed, ChildRejected)"
+    assert troubles(operator, logged) == []
+    assert operator.alive()
+
+
+def test_a_permission_away_longer_than_the_grace_is_reported_once_and_given_back_converges(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed, operator, before = ready_and_quiet(control_plane, namespace, install_operator)
+
+    with deployments_read_only(installed, namespace):
+        mark = control_plane.audit_mark()
+        control_plane.apply(edited(), namespace)
+        ready = eventually(
+            lambda: (
+                (found := condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")).get("reason")
+                == "ApplyFailed"
+                and found
+            ),
+            timeout=FORBIDDEN_GRACE_SECONDS + 30,
+            what="Ready=False for ApplyFailed",
+        )
+        first_refusal = received(refusals(installed, mark)[0])
+        first_status = received(status_writes(installed, mark)[0])
+        # The API server's own clock: nothing was said of it during the grace.
+        assert first_status - first_refusal >= FORBIDDEN_GRACE_SECONDS - 1, (first_refusal, first_status)
+        assert ready["status"] == "False"
+        message = ready["message"]
+        assert 'cannot patch resource "deployments"' in message, message
+        assert installed.service_account in message, "names who lacks it"
+        assert "grant it" in message and "Role" in message, "says where it is granted"
+        assert "sk-test-1" not in message
+        # Still retried, and told once.
+        told = len(refusals(installed, mark))
+        eventually(lambda: len(refusals(installed, mark)) >= told + 3, timeout=20, what="more retries")
+        warnings = warnings_about(control_plane, namespace, "demo")
+        assert [reason for reason, _ in warnings] == ["ApplyFailed"], warnings
+        assert 'cannot patch resource "deployments"' in warnings[0][1]
+        assert operator.alive()
+        given_back = control_plane.audit_mark()
+
+    body = settled_on_new_config(control_plane, namespace, before)
+    assert condition(body, "Ready")["status"] == "True"
+    assert "ApplyFailed" not in json.dumps(body["status"]["conditions"])
+    assert installed.writes(given_back), "written by the same process, not restarted"
+    assert operator.alive()
+    assert len(warnings_about(control_plane, namespace, "demo")) == 1
