@@ -38,7 +38,7 @@ from agentos_operator.kube.children import (
     apply_children,
     prune_children,
 )
-from agentos_operator.kube.client import ApiClient, ApiError, ApiNotFoundError
+from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiClient, ApiError, ApiNotFoundError
 from agentos_operator.kube.config_maps import UnresolvedConfigMapsError, read_config_map_digests
 from agentos_operator.kube.secrets import (
     UnresolvedSecretsError,
@@ -93,6 +93,8 @@ class Context:
     monotonic: Callable[[], float] = time.monotonic
     forbidden_since: dict[tuple[str, str], float] = field(default_factory=dict)
     """When each resource's writes were first refused 403 in a row (see ``FORBIDDEN_GRACE_SECONDS``)."""
+    status_forbidden_told: set[tuple[str, str]] = field(default_factory=set)
+    """The resources whose status writes, refused past the grace, were told in a Warning (once a row)."""
     recheck: Callable[[tuple[str, str], float], None] = no_recheck
     """Ask for a reconcile of (namespace, name) after so many seconds (the reconciler's ``request``)."""
     now: Callable[[], datetime.datetime] = wall_clock
@@ -145,7 +147,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         previous = (body.get("status") or {}).get("conditions") or []
         return await _conclude(ctx, body, conditions.paused(previous, status.rollout_of(found)), found, "paused")
     changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
-    key, refusals_go_on = (resource.namespace, resource.name), False
+    key = (resource.namespace, resource.name)
     try:
         deployment = await _converge(resource, ctx, changes, reconciled_before=bool(body.get("status")))
     except UnresolvedSecretsError as error:
@@ -166,18 +168,16 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         # the cluster (a LimitRange, an admission policy): retried with backoff.
         return await _blocked(ctx, body, resource, (conditions.CHILD_REJECTED, str(error)), "blocked", changes)
     except ApiError as error:
-        # 403s in a row (``_forbidden_for_now``) are timed across retries and other transient failures.
-        refusals_go_on = error.transient or error.status == 403
+        # 403s in a row (``_forbidden_for_now``) are timed across retries and other transient
+        # failures, until a reconcile concludes otherwise (``_conclude``).
         if error.transient:
             await _post(ctx, body, events.for_changes(changes))
             raise
         if _forbidden_for_now(ctx, key, error):
             await _post(ctx, body, events.for_changes(changes))
             raise RefusedForNowError(error, waited=ctx.monotonic() - ctx.forbidden_since[key]) from error
-        return await _blocked(ctx, body, resource, (conditions.APPLY_FAILED, str(error)), "blocked", changes)
-    finally:
-        if not refusals_go_on:
-            ctx.forbidden_since.pop(key, None)
+        why = (conditions.APPLY_FAILED, str(error))
+        return await _blocked(ctx, body, resource, why, "blocked", changes, refused=error.status == 403)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     rollout = _held_back(ctx, key, deployment, status.rollout_of(deployment))
     told = pods.told(((body.get("status") or {}).get("conditions") or []), meta.get("generation"))
@@ -350,10 +350,13 @@ async def _blocked(
     why: tuple[str, str],
     verdict: Verdict,
     changes: Sequence[Change],
+    *,
+    refused: bool = False,
 ) -> Outcome:
-    """Report a reconcile stopped for ``why`` (reason, message), with the writes made before it stopped."""
+    """Report a reconcile stopped for ``why`` (reason, message), with the writes made before it
+    stopped; ``refused``: by 403s past the grace, which go on being timed."""
     found = await _deployment(ctx, resource.namespace, resource.name)
-    return await _conclude(ctx, body, conditions.blocked(*why), found, verdict, changes=changes)
+    return await _conclude(ctx, body, conditions.blocked(*why), found, verdict, changes=changes, refused=refused)
 
 
 async def _conclude(
@@ -365,9 +368,17 @@ async def _conclude(
     *,
     changes: Sequence[Change] = (),
     learnt: status.Learnt | None = None,
+    refused: bool = False,
 ) -> Outcome:
-    """Write the status if it changed and post the events the reconcile deserves."""
+    """Write the status if it changed and post the events the reconcile deserves.
+
+    A status write the authorizer refuses (403) is retried quietly as long as any 403
+    (``_forbidden_for_now``), then told in one Warning, as the status cannot say it. A reconcile
+    that concludes with its status written (or already so), unless ``refused`` (its writes were
+    refused 403 past the grace: ApplyFailed), ends a row of 403s.
+    """
     meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
     previous = body.get("status") or {}
     before = previous.get("conditions") or []
     merged = conditions.merge(before, new_conditions, now=ctx.clock(), generation=meta.get("generation"))
@@ -398,6 +409,8 @@ async def _conclude(
         written, _ = await asyncio.gather(patching, _post(ctx, body, told), return_exceptions=True)
         if isinstance(written, ApiNotFoundError):
             return Outcome("gone")
+        if isinstance(written, ApiError) and written.unauthorized:
+            return await _status_forbidden(ctx, body, written, changes)
         if isinstance(written, ApiError) and not written.transient:
             # The API server will not store this status (the resource is at etcd's size limit):
             # said in an Event, which is stored apart; the next edit of the resource tries again.
@@ -409,6 +422,9 @@ async def _conclude(
         ctx.store.wrote(kinds.AGENTOS_CONFIG, written, sent=sent, owner=(meta["namespace"], meta["name"]))
     else:
         await _post(ctx, body, told)
+    if not refused:
+        ctx.forbidden_since.pop(key, None)
+    ctx.status_forbidden_told.discard(key)
     moved = events.for_transition(before, merged)
     await _post(ctx, body, moved)
     notices = [*told, *moved]
@@ -417,6 +433,21 @@ async def _conclude(
     return Outcome(
         verdict, message or str(ready.get("message", "")), str(ready.get("status", "Unknown")), tuple(changes)
     )
+
+
+async def _status_forbidden(
+    ctx: Context, body: Mapping[str, Any], error: ApiError, changes: Sequence[Change]
+) -> Outcome:
+    """A status write the authorizer refused: retried quietly within the grace, then told once in a
+    Warning (the status cannot hold it) and retried with backoff, as any blocked reconcile."""
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    if _forbidden_for_now(ctx, key, error):
+        raise RefusedForNowError(error, waited=ctx.monotonic() - ctx.forbidden_since[key]) from error
+    why = f"the status cannot be written: {error.detail or error.reason}: {FORBIDDEN_REMEDY}"
+    if key not in ctx.status_forbidden_told:
+        await _post(ctx, body, [events.Notice("Warning", conditions.STATUS_REFUSED, why)])
+        ctx.status_forbidden_told.add(key)
+    return Outcome("blocked", why, "Unknown", tuple(changes))
 
 
 async def _post(ctx: Context, body: Mapping[str, Any], notices: Sequence[events.Notice]) -> None:

@@ -20,8 +20,10 @@ import datetime
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS
 
 from tests.cluster.conftest import (
@@ -37,9 +39,29 @@ from tests.cluster.conftest import (
     warnings_about,
 )
 from tests.cluster.test_competing_writers import troubles
-from tests.cluster.test_ported_scope import can_i
 
-DEPLOYMENT_WRITES = frozenset({"create", "patch", "delete"})
+
+@dataclass(frozen=True)
+class Grant:
+    """Verbs of one resource in the chart's Role, named as its rule and the audit log name it
+    (``agentosconfigs/status``), and as ``kubectl auth can-i`` does (``qualified``)."""
+
+    resource: str
+    qualified: str
+    verbs: frozenset[str]
+
+    def allowed(self, installed: Installed, namespace: str) -> bool:
+        """Whether the operator may ``patch`` it now, by the API server's authorizer."""
+        plural, _, subresource = self.resource.partition("/")
+        name = self.qualified + (f" --subresource={subresource}" if subresource else "")
+        result = installed.cluster.run(
+            "auth", "can-i", "patch", *name.split(), "-n", namespace, f"--as={installed.user}", check=False
+        )
+        return result.stdout.strip() == "yes"
+
+
+DEPLOYMENT_WRITES = Grant("deployments", "deployments.apps", frozenset({"create", "patch", "delete"}))
+STATUS_WRITES = Grant("agentosconfigs/status", "agentosconfigs.agentos.dev", frozenset({"patch"}))
 
 
 def chart_role(installed: Installed, namespace: str) -> dict[str, Any]:
@@ -49,19 +71,20 @@ def chart_role(installed: Installed, namespace: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def deployments_read_only(installed: Installed, namespace: str) -> Iterator[None]:
-    """The chart's Role in ``namespace`` without the write verbs of Deployments, until the block
-    ends; put back as it was, even when the block fails. Each change is waited for: the API
-    server's authorizer follows RBAC objects through a watch of its own."""
+def taken_away(installed: Installed, namespace: str, grant: Grant) -> Iterator[None]:
+    """The chart's Role in ``namespace`` without ``grant``'s verbs, until the block ends; put back
+    as it was, even when the block fails. Each change is waited for: the API server's authorizer
+    follows RBAC objects through a watch of its own."""
     cluster, role = installed.cluster, chart_role(installed, namespace)
     rules = role["rules"]
     narrowed = [
-        {**rule, "verbs": [v for v in rule["verbs"] if v not in DEPLOYMENT_WRITES]}
-        if "deployments" in rule.get("resources", [])
+        {**rule, "verbs": [v for v in rule["verbs"] if v not in grant.verbs]}
+        if grant.resource in rule.get("resources", [])
         else rule
         for rule in rules
     ]
-    assert narrowed != rules, "the chart's Role writes Deployments"
+    narrowed = [rule for rule in narrowed if rule["verbs"]]  # a rule must grant some verb
+    assert narrowed != rules, f"the chart's Role grants {grant}"
     name = role["metadata"]["name"]
 
     def set_rules(new: list[dict[str, Any]]) -> None:
@@ -70,17 +93,11 @@ def deployments_read_only(installed: Installed, namespace: str) -> Iterator[None
 
     set_rules(narrowed)
     try:
-        eventually(
-            lambda: not can_i(cluster, installed.user, "patch", "deployments", namespace),
-            what="the Deployments' write verbs taken away",
-        )
+        eventually(lambda: not grant.allowed(installed, namespace), what=f"{grant.resource} taken away")
         yield
     finally:
         set_rules(rules)
-        eventually(
-            lambda: can_i(cluster, installed.user, "patch", "deployments", namespace),
-            what="the Deployments' write verbs given back",
-        )
+        eventually(lambda: grant.allowed(installed, namespace), what=f"{grant.resource} given back")
 
 
 def edited(name: str = "demo") -> dict[str, Any]:
@@ -88,6 +105,11 @@ def edited(name: str = "demo") -> dict[str, Any]:
     body = agentos_body(name)
     body["spec"]["agents"][0]["instructions"] = ["Be brief, and kind."]
     return body
+
+
+def refused_resource(request: dict[str, Any]) -> str:
+    ref = request["objectRef"]
+    return ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
 
 
 def refusals(installed: Installed, since: int) -> list[dict[str, Any]]:
@@ -121,13 +143,14 @@ def ready_and_quiet(
     return installed, operator, body["status"]["configHash"]
 
 
+@pytest.mark.parametrize("grant", [DEPLOYMENT_WRITES, STATUS_WRITES], ids=lambda grant: grant.resource)
 def test_a_permission_given_back_within_the_grace_is_retried_without_a_word(
-    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator, grant: Grant
 ) -> None:
     installed, operator, before = ready_and_quiet(control_plane, namespace, install_operator)
     logged, blocked = len(operator.output()), operator.reconciles("blocked")
 
-    with deployments_read_only(installed, namespace):
+    with taken_away(installed, namespace, grant):
         mark = control_plane.audit_mark()
         started = time.monotonic()
         control_plane.apply(edited(), namespace)
@@ -136,11 +159,11 @@ def test_a_permission_given_back_within_the_grace_is_retried_without_a_word(
     assert time.monotonic() - started < FORBIDDEN_GRACE_SECONDS - 5, "given back well within the grace"
 
     body = settled_on_new_config(control_plane, namespace, before)
-    refused = refusals(installed, mark)
-    assert {r["objectRef"]["resource"] for r in refused} == {"deployments"}
+    assert {refused_resource(r) for r in refusals(installed, mark)} == {grant.resource}
     assert warnings_about(control_plane, namespace, "demo") == []
     assert condition(body, "Ready")["status"] == "True"
     assert operator.reconciles("blocked") == blocked, "never reported as blocked (ApplyFailed, ChildRejected)"
+    assert operator.reconciles("invalid") == 0, "never reported as a status too large to store"
     assert troubles(operator, logged) == []
     assert operator.alive()
 
@@ -150,7 +173,7 @@ def test_a_permission_away_longer_than_the_grace_is_reported_once_and_given_back
 ) -> None:
     installed, operator, before = ready_and_quiet(control_plane, namespace, install_operator)
 
-    with deployments_read_only(installed, namespace):
+    with taken_away(installed, namespace, DEPLOYMENT_WRITES):
         mark = control_plane.audit_mark()
         control_plane.apply(edited(), namespace)
         ready = eventually(

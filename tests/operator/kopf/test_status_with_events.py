@@ -4,6 +4,7 @@ after it; the Event telling the Ready condition's move once the status holds it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -12,9 +13,9 @@ import pytest
 from agentos_operator import conditions
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import Change
-from agentos_operator.kube.client import ApiError
+from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError
 from agentos_operator.kube.store import Store
-from agentos_operator.reconcile import Context, Outcome, _conclude
+from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS, Context, Outcome, RefusedForNowError, _conclude
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.offline.inputs import resource_body
@@ -119,3 +120,40 @@ async def test_a_status_that_failed_for_now_is_retried_and_the_writes_stay_told(
         await conclude(ctx, DONE)
 
     assert api.log == ["status sent", "Event Created", "status written"]
+
+
+RBAC_REFUSAL = (
+    'agentosconfigs.agentos.dev "demo" is forbidden: User "system:serviceaccount:ops:agentos" cannot patch'
+    ' resource "agentosconfigs/status" in API group "agentos.dev" in the namespace "ns1"'
+)
+
+
+async def test_a_status_the_authorizer_refuses_is_retried_quietly_then_told_once_and_retried(
+    api: Api, ctx: Context
+) -> None:
+    now = [100.0]
+    ctx = dataclasses.replace(ctx, monotonic=lambda: now[0])
+    api.hold = False
+    api.refuse = ApiError(verb="patch", path="/", status=403, reason="Forbidden", message=RBAC_REFUSAL)
+
+    with pytest.raises(RefusedForNowError):
+        await conclude(ctx, DONE)
+    now[0] += FORBIDDEN_GRACE_SECONDS - 1
+    with pytest.raises(RefusedForNowError, match="refused for 29 s"):
+        await conclude(ctx, DONE)
+    assert [line for line in api.log if line.startswith("Event")] == ["Event Created", "Event Created"]
+
+    now[0] += 1
+    first, again = await conclude(ctx, DONE), await conclude(ctx, DONE)
+
+    told = [line for line in api.log if line.startswith("Event") and line != "Event Created"]
+    assert told == ["Event StatusRefused"], "told once, not at each retry"
+    assert first.verdict == again.verdict == "blocked", "retried, not left until the next edit"
+    assert 'cannot patch resource "agentosconfigs/status"' in first.message and FORBIDDEN_REMEDY in first.message
+    assert "make the spec smaller" not in first.message
+
+    api.refuse = None  # given back: written, and a later refusal gets a grace of its own
+    assert (await conclude(ctx, DONE)).verdict == "converged"
+    api.refuse = ApiError(verb="patch", path="/", status=403, reason="Forbidden", message=RBAC_REFUSAL)
+    with pytest.raises(RefusedForNowError, match="refused for 0 s"):
+        await conclude(ctx, DONE)
