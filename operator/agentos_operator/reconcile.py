@@ -38,7 +38,13 @@ from agentos_operator.kube.children import (
     apply_children,
     prune_children,
 )
-from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiClient, ApiError, ApiNotFoundError
+from agentos_operator.kube.client import (
+    FORBIDDEN_GRACE_SECONDS,
+    FORBIDDEN_REMEDY,
+    ApiClient,
+    ApiError,
+    ApiNotFoundError,
+)
 from agentos_operator.kube.config_maps import UnresolvedConfigMapsError, read_config_map_digests
 from agentos_operator.kube.secrets import (
     UnresolvedSecretsError,
@@ -51,8 +57,6 @@ from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-# How long 403s in a row are retried quietly before they are reported (``_forbidden_for_now``).
-FORBIDDEN_GRACE_SECONDS = 30.0
 Verdict = Literal["converged", "invalid", "waiting", "blocked", "paused", "gone"]
 
 

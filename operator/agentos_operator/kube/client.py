@@ -75,6 +75,10 @@ AUTHORIZER_REFUSAL = re.compile(
     r'(?:[^\s"]+(?: "[^"]*")? is )?forbidden: User "[^"]*" cannot [a-z]+ (?:resource|path) "[^"]*"'
     r'(?: in API group "[^"]*")?(?: in the namespace "[^"]*"| at the cluster scope)?'
 )
+# How long the authorizer's refusals in a row are retried quietly before they are reported: an
+# API server that just started refuses every request until it has read the RBAC objects, for a
+# few seconds (``reconcile._forbidden_for_now``, ``metadata_watch.MetadataWatch``).
+FORBIDDEN_GRACE_SECONDS = 30.0
 # What a 403 of the operator's own permissions says to do. The chart's Role in a watched namespace
 # goes when that namespace is deleted: one made again is refused until the release is upgraded.
 FORBIDDEN_REMEDY = (

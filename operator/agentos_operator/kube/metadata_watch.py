@@ -42,10 +42,17 @@ import asyncio
 import fnmatch
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from agentos_operator.kube.client import UNAVAILABLE, ApiClient, ApiError, ApiUnavailableError
+from agentos_operator.kube.client import (
+    FORBIDDEN_GRACE_SECONDS,
+    UNAVAILABLE,
+    ApiClient,
+    ApiError,
+    ApiUnavailableError,
+)
 from agentos_operator.kube.kinds import Kind
 from agentos_operator.kube.store import KEPT_METADATA
 
@@ -162,11 +169,13 @@ class MetadataWatch:
     delivered as DELETED (by its metadata, also when watched whole), one not known before as
     ADDED (the first list's objects are all
     listings). ``on_listed(namespace)`` is called after each list, once its objects are all
-    delivered. ``watch_timeout`` gives each watch's ``timeoutSeconds``.
+    delivered. ``watch_timeout`` gives each watch's ``timeoutSeconds``; ``clock`` times refusals.
 
     The backoff starts over once a watch proves healthy (an event, or a stream that lasted),
     not after a list: a server answering every watch with 410 right after a list would
-    otherwise be listed from in a tight loop.
+    otherwise be listed from in a tight loop. The authorizer's refusals (403) are logged at
+    info until they have lasted ``FORBIDDEN_GRACE_SECONDS`` in a row: an API server that just
+    restarted refuses every watch until it has read the RBAC objects.
     """
 
     def __init__(
@@ -183,6 +192,7 @@ class MetadataWatch:
         on_listed: Listed | None = None,
         label_selector: str | None = None,
         whole: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self.kind = kind
@@ -198,6 +208,8 @@ class MetadataWatch:
         self.known: dict[Key, Body] = {}
         self.resource_version: str | None = None  # None: list before watching
         self._failures = 0
+        self._clock = clock
+        self._refused_since: float | None = None  # when the first of the authorizer's refusals in a row came
         self._told_whole = False
         self._listed = False  # a list was taken before: a new one reports what the watch missed
 
@@ -266,7 +278,7 @@ class MetadataWatch:
         )
         async for event in events:
             received += 1
-            self._failures = 0
+            self._failures, self._refused_since = 0, None
             self._take(event)
         if short_watch(loop.time() - started, received):
             raise ApiUnavailableError(
@@ -276,7 +288,7 @@ class MetadataWatch:
                 reason="ShortWatch",
                 message="the watch ended at once, with nothing received",
             )
-        self._failures = 0
+        self._failures, self._refused_since = 0, None
         self.logger.debug("the watch of %s ended; resuming", self.scope)
 
     def _listed_whole(self, item: Body) -> Body | None:
@@ -306,9 +318,18 @@ class MetadataWatch:
     async def _pause(self, error: ApiError | None) -> None:
         delay = failure_delay(error.status if error is not None else UNAVAILABLE, self._failures, self.retry_delay)
         self._failures += 1
+        now = self._clock()
+        refused = error is not None and error.unauthorized
+        if not refused:
+            self._refused_since = None
+        elif self._refused_since is None:
+            self._refused_since = now
         if error is not None and error.status == GONE:
             self.resource_version = None
             self.logger.info("the watch of %s is too old to resume; listing again", self.scope)
+        elif refused and self._refused_since is not None and now - self._refused_since < FORBIDDEN_GRACE_SECONDS:
+            said = f"told if still so after {FORBIDDEN_GRACE_SECONDS:.0f} s"
+            self.logger.info("the watch of %s was refused (%s); retrying in %.1fs, %s", self.scope, error, delay, said)
         elif error is not None:
             self.logger.warning("the watch of %s failed (%s); retrying in %.1fs", self.scope, error, delay)
         await asyncio.sleep(delay)

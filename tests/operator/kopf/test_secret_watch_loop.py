@@ -373,3 +373,45 @@ def test_only_a_watch_ended_at_once_with_nothing_received_is_a_short_one() -> No
     assert short_watch(0.1, 0)
     assert not short_watch(0.1, 1)
     assert not short_watch(30.0, 0)
+
+
+RBAC_REFUSAL = (
+    'secrets is forbidden: User "system:serviceaccount:ops:agentos" cannot list resource "secrets"'
+    ' in API group "" in the namespace "ns1"'
+)
+
+
+async def test_the_authorizers_refusals_are_logged_at_info_until_they_have_lasted_the_grace(
+    cluster: Cluster, api: ApiClient, run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As an API server that just restarted answers until it has read its RBAC objects; a fake
+    clock moves 10 s at each refusal, so the fourth comes 30 s after the first."""
+    caplog.set_level(logging.INFO, logger=LOGGER.name)
+    ticks = iter(range(0, 1000, 10))
+    cluster.api.fail_next(403, verb="list", plural="secrets", times=4, message=RBAC_REFUSAL)
+    delivered = Delivered()
+    watch = MetadataWatch(
+        api, SECRET, "ns1", delivered, retry_delay=Delays(), logger=LOGGER, clock=lambda: float(next(ticks))
+    )
+
+    run(watch.run())
+    await watching(cluster)
+
+    said = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records if r.name == LOGGER.name]
+    assert said == [
+        *[("INFO", "the watch of secrets in ns1 was refused")] * 3,
+        ("WARNING", "the watch of secrets in ns1 failed"),
+    ]
+
+
+async def test_a_403_other_than_the_authorizers_is_warned_of_at_once(
+    cluster: Cluster, api: ApiClient, run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER.name)
+    cluster.api.fail_next(403, verb="list", plural="secrets", message="admission webhook denied the request")
+
+    run(secret_watch(api, Delivered(), Delays()).run())
+    await watching(cluster)
+
+    said = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records if r.name == LOGGER.name]
+    assert said == [("WARNING", "the watch of secrets in ns1 failed")]
