@@ -51,15 +51,10 @@ def api_server_ready(cluster: ControlPlane) -> bool:
         return False
 
 
-def restart_api_server_advancing_etcd(cluster: ControlPlane) -> None:
-    """Stop the API server, write a key to its etcd (the revision moves on), start it again with
-    the command line ``scripts/control-plane.sh`` started it with; return once it is ready."""
-    state = cluster.state
-    args = [arg.decode() for arg in (state / "apiserver.args").read_bytes().split(b"\0") if arg]
-    etcd = args[args.index("--etcd-servers") + 1].split(",")[0]
-    pid = int((state / "apiserver.pid").read_text())
-    # As the script stops it: SIGTERM, then SIGKILL after 5 s (a graceful shutdown waits on the
-    # stopped operator's open watches).
+def stop_api_server(cluster: ControlPlane) -> None:
+    """Stop the API server ``scripts/control-plane.sh`` started, as the script stops it: SIGTERM,
+    then SIGKILL after 5 s (a graceful shutdown waits on a stopped operator's open watches)."""
+    pid = int((cluster.state / "apiserver.pid").read_text())
     os.kill(pid, signal.SIGTERM)
     try:
         eventually(lambda: not running(pid), timeout=5, what="the API server stopped")
@@ -67,17 +62,32 @@ def restart_api_server_advancing_etcd(cluster: ControlPlane) -> None:
         os.kill(pid, signal.SIGKILL)
         eventually(lambda: not running(pid), timeout=30, what="the API server killed")
 
+
+def start_api_server(cluster: ControlPlane) -> None:
+    """Start the API server again with the command line the script started it with; return at once."""
+    state = cluster.state
+    args = [arg.decode() for arg in (state / "apiserver.args").read_bytes().split(b"\0") if arg]
+    with (state / "apiserver.log").open("ab") as log:
+        server = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    (state / "apiserver.pid").write_text(f"{server.pid}\n")
+
+
+def restart_api_server_advancing_etcd(cluster: ControlPlane) -> None:
+    """Stop the API server, write a key to its etcd (the revision moves on), start it again with
+    the command line ``scripts/control-plane.sh`` started it with; return once it is ready."""
+    args = [arg.decode() for arg in (cluster.state / "apiserver.args").read_bytes().split(b"\0") if arg]
+    etcd = args[args.index("--etcd-servers") + 1].split(",")[0]
+    stop_api_server(cluster)
+
     put = {"key": base64.b64encode(b"agentos-test/revision").decode(), "value": base64.b64encode(b"moved").decode()}
     request = urllib.request.Request(f"{etcd}/v3/kv/put", data=json.dumps(put).encode(), method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         revision = int(json.load(response)["header"]["revision"])
     assert revision > 0
 
-    with (state / "apiserver.log").open("ab") as log:
-        server = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    (state / "apiserver.pid").write_text(f"{server.pid}\n")
+    start_api_server(cluster)
     eventually(lambda: api_server_ready(cluster), timeout=120, what="the API server ready again")
 
 
