@@ -301,7 +301,8 @@ def _container_trouble(
         image = f" '{container.image}'" if container.image else ""
         message = (
             f"{which} cannot pull its image{image}: check {_field(name, 'image')} (name and tag) and that the "
-            f"nodes may pull from its registry (a pull secret on the pods' ServiceAccount); {where} shows the "
+            f"nodes may pull from its registry (a private one needs spec.imagePullSecrets, or a pull secret on "
+            f"the pods' ServiceAccount); {where} shows the "
             "registry's answer"
         )
         return _RANKS[conditions.IMAGE_PULL_BACK_OFF], conditions.IMAGE_PULL_BACK_OFF, message
@@ -407,7 +408,11 @@ def _unschedulable(said: str) -> str:
     elif "taint" in reasons:
         what = "add spec.tolerations for the nodes' taints, or free nodes of them"
     elif "PersistentVolumeClaim" in reasons or "volume" in reasons:
-        what = "the data volume's claim must bind to a volume the nodes can reach"
+        what = (
+            "the data volume's claim must bind to a volume the nodes can reach: set "
+            "spec.persistence.storageClassName to a StorageClass that provisions one (kubectl get storageclass), "
+            "or create a PersistentVolume it matches"
+        )
     elif "anti-affinity" in reasons or "affinity" in reasons:
         what = "relax spec.affinity, or add nodes"
     else:

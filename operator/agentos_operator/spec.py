@@ -234,10 +234,21 @@ class ServiceSpec(Schema):
 
 
 class Persistence(Schema):
-    """The volume holding embedded SQLite databases, so sessions survive pod restarts."""
+    """The volume holding embedded SQLite databases (the claim `<name>-data`), so sessions survive pod
+    restarts. It is one ReadWriteOnce volume: a rollout stops the pod before starting the next
+    (the Recreate strategy, a moment with no pod serving); use postgres or redis for rollouts with
+    no gap. The claim belongs to the resource: deleting the resource deletes it with its data
+    (`kubectl delete --cascade=orphan` keeps it)."""
 
-    size: str = Field(default="1Gi", pattern=QUANTITY_PATTERN, description="Volume size.")
-    storage_class_name: str | None = Field(default=None, description="StorageClass; the cluster default when omitted.")
+    size: str = Field(
+        default="1Gi",
+        pattern=QUANTITY_PATTERN,
+        description="Volume size; it may grow where the StorageClass allows expansion, never shrink.",
+    )
+    storage_class_name: str | None = Field(
+        default=None,
+        description="StorageClass; the cluster default when omitted. Fixed once the claim exists.",
+    )
 
 
 class NetworkPolicySpec(Schema):

@@ -66,7 +66,20 @@ CASES: list[tuple[str, PodState, str, list[str]]] = [
         "an image that cannot be pulled",
         pod(container(waiting="ErrImagePull", waiting_message='failed to pull "x": not found', image="r.example/x:9")),
         "ImagePullBackOff",
-        ["container 'agentos' cannot pull its image 'r.example/x:9'", "check spec.image (name and tag)", SELECTOR],
+        [
+            "container 'agentos' cannot pull its image 'r.example/x:9'",
+            "check spec.image (name and tag)",
+            "spec.imagePullSecrets",
+            SELECTOR,
+        ],
+    ),
+    (
+        "a data volume whose claim does not bind",
+        pod(
+            unschedulable="0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        ),
+        "Unschedulable",
+        ["pod has unbound immediate PersistentVolumeClaims", "set spec.persistence.storageClassName"],
     ),
     (
         "an image pull backing off",
