@@ -449,6 +449,17 @@ def test_the_install_notes_say_what_the_operator_may_do_with_secrets_in_each_mod
     assert "lists and watches them" in namespaced and "clusterWideSecretWatch" not in namespaced
 
 
+def test_the_install_notes_quickstart_creates_what_the_example_references_and_waits_for_it(
+    helm: list[str], tmp_path: Path
+) -> None:
+    notes = render_notes(helm, tmp_path / "quickstart")
+    example = yaml.safe_load((ROOT / "examples" / "minimal-sqlite.yaml").read_text(encoding="utf-8"))
+    [ref] = [model["apiKeySecretRef"] for model in example["spec"]["models"]]
+    assert f"kubectl create secret generic {ref['name']} -n <namespace> --from-literal={ref['key']}=" in notes
+    assert "examples/minimal-sqlite.yaml" in notes
+    assert f"agentosconfig/{example['metadata']['name']} " in notes
+
+
 def template(helm: list[str], values: dict[str, Any], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`helm template` with ``values`` as a values file (newlines and all, as a hostile user would write them).
 
