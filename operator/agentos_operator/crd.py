@@ -19,6 +19,7 @@ from agentos_operator.spec import (
     INGRESS_PATH_SEQUENCES,
     INGRESS_PATH_SUFFIXES,
     IPV4_PATTERN,
+    POD_MONITOR_NEEDS_METRICS,
     AgentOSConfigSpec,
     AgentOSConfigStatus,
     Autoscaling,
@@ -133,6 +134,14 @@ RULES: dict[str, list[dict[str, str]]] = {
             + " nor end with "
             + " or ".join(f"'{s}'" for s in INGRESS_PATH_SUFFIXES),
             ".path",
+        ),
+    ],
+    "RuntimeMetrics": [
+        _rule(
+            "!(has(self.podMonitor) && has(self.podMonitor.enabled) && self.podMonitor.enabled)"
+            " || !has(self.enabled) || self.enabled",
+            POD_MONITOR_NEEDS_METRICS,
+            ".podMonitor.enabled",
         ),
     ],
     "KnowledgeSourceSpec": [

@@ -68,6 +68,10 @@ _PATTERN_HINTS = {
         " '.' (no port, no wildcard)"
     ),
     spec_models.INGRESS_PATH_PATTERN: "not an absolute path: starts with '/', no spaces, no '?' or '#'",
+    spec_models.PROMETHEUS_DURATION_PATTERN: (
+        "not a Prometheus duration: a number and a unit (ms, s, m, h, d, w, y), units from the largest, e.g."
+        " 30s or 1m30s"
+    ),
 }
 
 

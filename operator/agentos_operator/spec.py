@@ -36,6 +36,13 @@ IPV4_PATTERN = r"^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$"
 INGRESS_PATH_PATTERN = r"^/[^\s?#]*$"
 INGRESS_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
 INGRESS_PATH_SUFFIXES = ("/..", "/.")
+# A Prometheus duration as the Prometheus Operator's CRDs take it (``30s``, ``1m30s``): units from the largest.
+PROMETHEUS_DURATION_PATTERN = r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
+
+POD_MONITOR_NEEDS_METRICS = (
+    "prometheus.podMonitor.enabled needs prometheus.enabled: the PodMonitor scrapes the metrics port, which"
+    " prometheus.enabled false turns off: set prometheus.enabled to true, or podMonitor.enabled to false"
+)
 
 # A sidecar's container is named ``mcp-<id>``; container names are DNS labels (63 characters).
 MAX_SIDECAR_ID = 59
@@ -344,11 +351,62 @@ class IngressSpec(Schema):
         return f"{scheme}://{self.host}{self.path}"
 
 
+class PodMonitorSpec(Schema):
+    """A Prometheus Operator PodMonitor scraping the runtime pods' metrics port."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Create a `monitoring.coreos.com/v1` PodMonitor selecting the runtime pods; needs `prometheus.enabled`"
+            " and the Prometheus Operator's CRDs in the cluster."
+        ),
+    )
+    labels: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Labels on the PodMonitor, so that a Prometheus's `podMonitorSelector` selects it (kube-prometheus-stack:"
+            " `release: <its release name>`); the operator's own `app.kubernetes.io/*` labels cannot be set."
+        ),
+    )
+    interval: str | None = Field(
+        default=None,
+        pattern=PROMETHEUS_DURATION_PATTERN,
+        min_length=2,
+        max_length=32,
+        description="How often Prometheus scrapes the pods, a Prometheus duration (`30s`, `1m`); its global interval when omitted.",
+    )
+
+    @model_validator(mode="after")
+    def _own_labels(self) -> PodMonitorSpec:
+        for key in self.labels or {}:
+            if key in OPERATOR_POD_LABELS:
+                _reject(
+                    self,
+                    ("labels", key),
+                    f"'{key}' is a label the operator sets on its children and watches them by: choose another key",
+                )
+        return self
+
+
 class RuntimeMetrics(Schema):
     """Prometheus metrics of the runtime, on a port of their own (AgentOS's `/metrics` is an API route)."""
 
     enabled: bool = Field(default=True, description="Serve Prometheus metrics and annotate the pods for scraping.")
     port: int = Field(default=9464, ge=1024, le=65535, description="Container port of the metrics endpoint.")
+    pod_monitor: PodMonitorSpec | None = Field(
+        default=None,
+        description=(
+            "Optional Prometheus Operator PodMonitor for the runtime pods (kube-prometheus-stack and the like), "
+            "scraping the metrics port by name at `/metrics`."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _pod_monitor_needs_metrics(self) -> RuntimeMetrics:
+        # mirrored in crd.RULES
+        if self.pod_monitor is not None and self.pod_monitor.enabled and not self.enabled:
+            _reject(self, ("podMonitor", "enabled"), POD_MONITOR_NEEDS_METRICS)
+        return self
 
 
 class EnvVar(Schema):

@@ -52,6 +52,8 @@ HORIZONTAL_POD_AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "h
 POD_DISRUPTION_BUDGET = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
+# Served only where the Prometheus Operator's CRDs are installed.
+POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 
 KINDS = {
@@ -68,6 +70,7 @@ KINDS = {
         POD_DISRUPTION_BUDGET,
         NETWORK_POLICY,
         INGRESS,
+        POD_MONITOR,
         LEASE,
     )
 }

@@ -18,6 +18,7 @@ involved. Each mirrors one rule of Kubernetes' own:
   (the rules of labels: ``label_key_problem``, ``label_value_problem``), and a ``podAnnotations``,
   ``service.annotations`` or ``ingress.annotations`` key that is no annotation key (the rules of a
   label's key);
+- a ``prometheus.podMonitor.labels`` key that is no label key, or a value that is no label value;
 - a ``service.loadBalancerSourceRanges`` entry that is no CIDR (Service validation).
 
 Problems are ``agentos_runtime.config.Problem`` with a path in the resource, as ``agentos
@@ -99,6 +100,9 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
         elif kind == "Ingress" and resource.spec.ingress is not None:
             annotations = resource.spec.ingress.annotations or {}
             problems.extend(_annotation_problems(("spec", "ingress", "annotations"), annotations))
+        elif kind == "PodMonitor" and resource.spec.prometheus.pod_monitor is not None:
+            labels = resource.spec.prometheus.pod_monitor.labels or {}
+            problems.extend(_label_problems(("spec", "prometheus", "podMonitor", "labels"), labels))
         elif kind == "ConfigMap":
             problems.extend(_config_map_problems(manifest))
     return problems

@@ -17,6 +17,7 @@ from agentos_operator.render.deployment import keep_revision, render_deployment
 from agentos_operator.render.environment import SecretRef, plan_environment
 from agentos_operator.render.hashing import config_hash
 from agentos_operator.render.ingress import render_ingress
+from agentos_operator.render.podmonitor import render_pod_monitor
 from agentos_operator.render.scaling import render_autoscaler, render_disruption_budget
 from agentos_operator.render.secret import env_values, render_env_secret
 from agentos_operator.render.service import render_network_policy, render_service
@@ -36,6 +37,7 @@ KIND_ORDER = (
     "PodDisruptionBudget",
     "NetworkPolicy",
     "Ingress",
+    "PodMonitor",
 )
 
 
@@ -82,6 +84,7 @@ def render(
         render_disruption_budget(resource),
         render_network_policy(resource),
         render_ingress(resource),
+        render_pod_monitor(resource),
     )
     manifests = [
         config_map,

@@ -103,6 +103,7 @@ def test_each_example_validates_against_the_crd_schema(name: str) -> None:
         (lambda s: s["models"][0].update(provider="anthropic"), "anthropic"),
         (lambda s: s.update(resources={"requests": {"memory": "lots"}}), "lots"),
         (lambda s: s["models"][0].update(timeout=0), "0"),
+        (lambda s: s.update(prometheus={"podMonitor": {"interval": "1h30"}}), "1h30"),
     ],
 )
 def test_the_crd_schema_rejects_fields_it_does_not_know_or_values_out_of_range(change: Any, where: str) -> None:
@@ -254,6 +255,20 @@ CEL_CASES: list[tuple[str, dict[str, Any]]] = [
             spec(ingress={"enabled": True, "host": "a.example.com", "path": "/a/b.c", "tls": {"secretName": "t"}})
         ),
     ),
+    (
+        "pod monitor enabled with metrics off",
+        resource_body(spec(prometheus={"enabled": False, "podMonitor": {"enabled": True}})),
+    ),
+    ("pod monitor enabled, metrics on by default", resource_body(spec(prometheus={"podMonitor": {"enabled": True}}))),
+    (
+        "pod monitor enabled, metrics on",
+        resource_body(spec(prometheus={"enabled": True, "podMonitor": {"enabled": True, "interval": "1m30s"}})),
+    ),
+    (
+        "pod monitor disabled with metrics off",
+        resource_body(spec(prometheus={"enabled": False, "podMonitor": {"enabled": False}})),
+    ),
+    ("pod monitor unset with metrics off", resource_body(spec(prometheus={"enabled": False, "podMonitor": {}}))),
     ("authorization without a JWT key", resource_body(spec(authorization={"userIsolation": True}))),
     (
         "authorization with a JWT key",

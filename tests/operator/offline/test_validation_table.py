@@ -230,6 +230,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "an enabled ingress needs host: the DNS name clients reach the runtime at",
     ),
     (
+        "a pod monitor without the metrics it scrapes",
+        resource_body(spec_with(prometheus={"enabled": False, "podMonitor": {"enabled": True}})),
+        "spec.prometheus.podMonitor.enabled",
+        "prometheus.podMonitor.enabled needs prometheus.enabled",
+    ),
+    (
         "unknown quick prompt key",
         resource_body(spec_with(chat={"quickPrompts": {"stranger": ["hi"]}})),
         "spec.chat.quickPrompts.stranger",
