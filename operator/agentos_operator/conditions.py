@@ -67,6 +67,9 @@ RESOLVED = "Resolved"
 CHILD_CONFLICT = "ChildConflict"
 APPLY_FAILED = "ApplyFailed"
 CHILD_REJECTED = "ChildRejected"  # the API server's dry run refused a child as rendered
+# The spec asks for a child of a kind the cluster does not serve (the PodMonitor without the
+# Prometheus Operator's CRDs): looked at again until it is, or until the spec stops asking.
+CRD_NOT_INSTALLED = "CRDNotInstalled"
 DEPLOYMENT_UNAVAILABLE = "DeploymentUnavailable"
 PODS_NOT_CREATED = "PodsNotCreated"  # the Deployment's ReplicaFailure: the cluster refuses its pods
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"  # the Deployment's rollout stopped progressing
@@ -100,6 +103,7 @@ WARNING_REASONS = frozenset(
         CHILD_CONFLICT,
         APPLY_FAILED,
         CHILD_REJECTED,
+        CRD_NOT_INSTALLED,
         PODS_NOT_CREATED,
         PROGRESS_DEADLINE_EXCEEDED,
         *POD_REASONS,

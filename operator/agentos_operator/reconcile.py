@@ -35,6 +35,7 @@ from agentos_operator.kube.children import (
     Change,
     ChildConflictError,
     ChildRejectedError,
+    KindNotServedError,
     apply_children,
     prune_children,
 )
@@ -171,6 +172,11 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         # reaches) the write itself was, after the children before it. The spec must change, or
         # the cluster (a LimitRange, an admission policy): retried with backoff.
         return await _blocked(ctx, body, resource, (conditions.CHILD_REJECTED, str(error)), "blocked", changes)
+    except KindNotServedError as error:
+        # Nothing written: the cluster lacks the kind's CRD. Looked at again with the backoff of a
+        # missing Secret, so the resource converges on its own once the CRD is installed.
+        message = render.not_served_message(error.kind.kind, str(error))
+        return await _blocked(ctx, body, resource, (conditions.CRD_NOT_INSTALLED, message), "waiting", changes)
     except ApiError as error:
         # 403s in a row (``_forbidden_for_now``) are timed across retries and other transient
         # failures, until a reconcile concludes otherwise (``_conclude``).

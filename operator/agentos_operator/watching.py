@@ -5,8 +5,8 @@ Every kind a reconcile reads is watched, and each event lands in the store (``ku
 - ``AgentOSConfig``: its body, and what its spec reads by name (``References``): the Secrets it
   references and the ConfigMaps its knowledge sources mount.
 - The children (ConfigMaps, Services, claims, Deployments, autoscalers, disruption budgets,
-  network policies), whole, with the operator's label selector: the operator never streams the
-  cluster's other objects of those kinds. Not through kopf but by the loop the metadata
+  network policies, Ingresses, PodMonitors where their CRD is installed), whole, with the
+  operator's label selector: the operator never streams the cluster's other objects of those kinds. Not through kopf but by the loop the metadata
   watches run (``watch_children``): each event goes into the store as it is read, rather than
   into kopf's per-object queues, and kopf keeps no memory of each child.
 - Secrets, when the Secret watch is on, by metadata only: their resourceVersion tells when a
@@ -63,6 +63,7 @@ CHILD_KINDS = (
     kinds.POD_DISRUPTION_BUDGET,
     kinds.NETWORK_POLICY,
     kinds.INGRESS,
+    kinds.POD_MONITOR,  # optional: where its CRD is not installed, its watch waits quietly (``kube.metadata_watch``)
 )
 CHILD_SELECTOR = f"{MANAGED_BY}={OPERATOR_NAME}"
 

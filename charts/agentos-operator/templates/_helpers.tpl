@@ -98,6 +98,8 @@ Exactly what the operator does in each namespace it watches, no more:
 - Children: created and patched through server-side apply (a dry run first: the same verbs),
   deleted when pruned; never `update` or `deletecollection`. PersistentVolumeClaims are never
   pruned (they hold data, and go with their owner through garbage collection): no `delete`.
+  PodMonitors (`spec.prometheus.podMonitor`) are granted whether or not the Prometheus
+  Operator's CRDs are installed: without them, their watch waits quietly.
 - Events: created, one per decision (core `v1` Events; never patched).
 - ConfigMaps knowledge sources mount: read (`get`), and every ConfigMap listed and watched by
   metadata, so that creating, editing or deleting one reconciles the resources mounting it.
@@ -133,6 +135,9 @@ object when its watch has not delivered it yet. Secrets are granted apart (`secr
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies", "ingresses"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["podmonitors"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["events"]

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from agentos_operator import drift
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube import kinds
-from agentos_operator.kube.client import ApiClient, ApiConflictError, ApiError
+from agentos_operator.kube.client import ApiClient, ApiConflictError, ApiError, ApiNotFoundError
 from agentos_operator.kube.store import Store
 from agentos_operator.ownership import INSTANCE, MANAGED_BY, OPERATOR_NAME, controller_uid, may_manage
 
@@ -34,6 +34,7 @@ PRUNED_KINDS = (
     kinds.POD_DISRUPTION_BUDGET,
     kinds.NETWORK_POLICY,
     kinds.INGRESS,
+    kinds.POD_MONITOR,
 )
 Key = tuple[str, str]
 T = TypeVar("T")
@@ -42,8 +43,8 @@ ACTING_ON_THE_DEPLOYMENT = (kinds.HORIZONTAL_POD_AUTOSCALER, kinds.POD_DISRUPTIO
 # (the Deployment turns off service links), and the API server takes longest over a Service
 # (it allocates its cluster IP): on a real control plane, about four times as long as any
 # other child, which the Deployment would otherwise wait for. Nor does a pod need the Ingress,
-# which an ingress controller's admission webhook may hold up as long.
-WRITTEN_ALONGSIDE = (kinds.SERVICE, kinds.INGRESS)
+# which an ingress controller's admission webhook may hold up as long, nor the PodMonitor.
+WRITTEN_ALONGSIDE = (kinds.SERVICE, kinds.INGRESS, kinds.POD_MONITOR)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,24 @@ class ChildRejectedError(OperatorError):
     def naming(self, fields: Sequence[str]) -> ChildRejectedError:
         """The same refusal, its fix the spec's ``fields`` (``spec.<path>: why``, found offline) where there are any."""
         return ChildRejectedError(self.kind, self.name, self.error, fields=fields) if fields else self
+
+
+class KindNotServedError(OperatorError):
+    """A child of an optional kind (``kinds.Kind.optional``) the API server does not serve: its
+    CustomResourceDefinition is not installed. Nothing was written; the cluster or the spec must change."""
+
+    def __init__(self, kind: kinds.Kind, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"the API server does not serve {kind.kind} ({kind.api_version}) for {kind.kind} '{name}':"
+            " its CustomResourceDefinition is not installed"
+        )
+
+
+def _not_served(kind: kinds.Kind, answer: object) -> bool:
+    """Whether an answer about a child of ``kind`` says its kind is not served (a 404 for an optional kind)."""
+    return kind.optional and isinstance(answer, ApiNotFoundError)
 
 
 # The API server lists several field errors as ``<object> is invalid: [<error>, <error>]``, in an
@@ -146,8 +165,8 @@ async def apply_children(
     """Apply each drifted manifest, appending the writes made to ``changes``.
 
     Returns the live objects by kind (the last of each kind). Nothing is written when a child
-    is someone else's (``ChildConflictError``) or when the API server's dry run refuses one
-    (``ChildRejectedError``); a transient failure half-way leaves ``changes`` telling what was
+    is someone else's (``ChildConflictError``), when the API server's dry run refuses one
+    (``ChildRejectedError``) or does not serve its optional kind (``KindNotServedError``); a transient failure half-way leaves ``changes`` telling what was
     written before it.
 
     The dry runs go out together, then ``created_once`` (children the caller found missing,
@@ -175,6 +194,9 @@ async def apply_children(
         [api.apply(child.manifest, field_manager=field_manager, dry_run=True) for child in drifted]
         + [api.create(once.manifest, field_manager=field_manager, dry_run=True) for once in created_once]
     )
+    for child, answer in zip(drifted, answers[: len(drifted)], strict=True):
+        if _not_served(child.kind, answer):
+            raise KindNotServedError(child.kind, child.manifest["metadata"]["name"])
     for once, answer in zip(created_once, answers[len(drifted) :], strict=True):
         await _check_creation(api, once, answer, owner, owner_uid)
     answers = answers[: len(drifted)]
@@ -372,6 +394,8 @@ async def _write_children(
 
 def _raise_first(children: Sequence[_Planned], results: Sequence[object]) -> None:
     for child, result in zip(children, results, strict=True):
+        if _not_served(child.kind, result):  # its CRD removed since the dry run
+            raise KindNotServedError(child.kind, child.manifest["metadata"]["name"])
         if isinstance(result, ApiError) and _refused(result):
             # Refused past its dry run (etcd's size limit, which a dry run never reaches): the
             # spec must change, as for a refusal the dry run saw; what was written stays told.

@@ -21,10 +21,15 @@ class UnknownKindError(OperatorError):
 
 @dataclass(frozen=True)
 class Kind:
+    """A kind and where it lives. ``optional``: served only where its CustomResourceDefinition is
+    installed, which many clusters lack: there, a 404 listing it means that none exist (nothing to
+    watch, nothing to prune), and one writing it that the cluster cannot take it."""
+
     api_version: str
     kind: str
     plural: str
     namespaced: bool = True
+    optional: bool = False
 
     def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
         """The URL path of the collection (no name) or of one object."""
@@ -53,7 +58,7 @@ POD_DISRUPTION_BUDGET = Kind("policy/v1", "PodDisruptionBudget", "poddisruptionb
 NETWORK_POLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 # Served only where the Prometheus Operator's CRDs are installed.
-POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
+POD_MONITOR = Kind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors", optional=True)
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 
 KINDS = {

@@ -15,7 +15,10 @@ metadata-only watches:
   and delivers as DELETED each object the new list lacks: it was deleted while the watch could
   not say so;
 - a watch ending within a second with nothing received counts as a failure, as client-go's
-  "very short watch" does, so a server or proxy closing every stream at once is not hammered.
+  "very short watch" does, so a server or proxy closing every stream at once is not hammered;
+- a 404 listing or watching an optional kind (``Kind.optional``: its CRD is not installed, or
+  was removed) is an empty list, not a failure: what was known is delivered as DELETED, said
+  once at info, and the kind is listed again after the failures' backoff until it is served.
 
 The same loop watches the operator's children whole (``whole``, with the operator's label
 selector), also apart from kopf: each event is taken into the store as it is read, one at a
@@ -65,6 +68,7 @@ Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
 GONE = 410
+NOT_FOUND = 404
 PAGE_SIZE = 500  # as kubectl and kopf list: no answer holds the whole kind at once
 # Whole objects (a Deployment with its managedFields) decode to several times their JSON: a
 # page of 500 of them held tens of MiB at once, pages of 100 a fifth of it.
@@ -212,6 +216,7 @@ class MetadataWatch:
         self._refused_since: float | None = None  # when the first of the authorizer's refusals in a row came
         self._told_whole = False
         self._listed = False  # a list was taken before: a new one reports what the watch missed
+        self._absent = False  # the last list found the (optional) kind not served
 
     @property
     def scope(self) -> str:
@@ -225,7 +230,10 @@ class MetadataWatch:
                     await self._list()
                 await self._watch()
             except ApiError as error:
-                await self._pause(error)
+                if self.kind.optional and error.status == NOT_FOUND:
+                    await self._not_served()
+                else:
+                    await self._pause(error)
             except Exception:  # a fault of ours in taking an event in: start over from a list
                 self.logger.exception("the watch of %s failed; listing again", self.scope)
                 self.resource_version = None
@@ -258,6 +266,9 @@ class MetadataWatch:
         gone = vanished(self.known, listed)
         self.known = listed
         self._listed = True
+        if self._absent:
+            self._absent = False
+            self.logger.info("%s are served now: watching them", self.scope)
         self.resource_version = str(meta.get("resourceVersion") or "")
         for body in gone:
             self.deliver("DELETED", body)
@@ -314,6 +325,27 @@ class MetadataWatch:
             self.deliver(str(event_type), obj if self.whole and event_type != "DELETED" else body)
         elif event_type == "BOOKMARK" and version:
             self.resource_version = str(version)
+
+    async def _not_served(self) -> None:
+        """The API server serves no such kind (an optional one whose CRD is not installed): none
+        exist. Delivered as an empty list would be, then listed again after the backoff."""
+        self.resource_version = None
+        if not self._absent:
+            self._absent = True
+            self.logger.info(
+                "%s are not served (their CustomResourceDefinition is not installed): none to watch until they are",
+                self.scope,
+            )
+        gone = vanished(self.known, {})
+        self.known = {}
+        self._listed = True  # what is listed once it is served was made since: ADDED
+        for body in gone:
+            self.deliver("DELETED", body)
+        if self.on_listed is not None:
+            self.on_listed(self.namespace)
+        delay = self.retry_delay(self._failures)
+        self._failures += 1
+        await asyncio.sleep(delay)
 
     async def _pause(self, error: ApiError | None) -> None:
         delay = failure_delay(error.status if error is not None else UNAVAILABLE, self._failures, self.retry_delay)

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentos_operator import drift
-from agentos_operator.kube.client import ApiClient
+from agentos_operator.kube.client import ApiClient, ApiNotFoundError
 from agentos_operator.kube.kinds import Kind
 
 Body = dict[str, Any]
@@ -205,7 +205,7 @@ class Store:
         owners: list[Key] = []
         for namespace in sorted({ns for ns, _ in watched.objects}):
             started = self._events
-            items = await self._api.list(kind, namespace or None, label_selector=label_selector)
+            items = await self._list(kind, namespace or None, label_selector=label_selector)
             listed = {item["metadata"]["name"] for item in items}
             gone = [key for key in watched.objects if key[0] == namespace and key[1] not in listed]
             for key in gone:
@@ -222,7 +222,7 @@ class Store:
         """Objects of ``kind`` whose controller is the AgentOSConfig ``owner`` (unwatched: listed by labels)."""
         watched = self._kinds.get(kind.kind)
         if watched is None:
-            return await self._api.list(kind, namespace, label_selector=label_selector)
+            return await self._list(kind, namespace, label_selector=label_selector)
         names = watched.by_owner.get((namespace, owner), set())
         found = [json.loads(watched.objects[(namespace, name)]) for name in sorted(names)]
         return [body for body in found if not self._deleted(kind, body)]
@@ -244,6 +244,15 @@ class Store:
         for written in self._written.values():
             written.timer.cancel()
         self._written.clear()
+
+    async def _list(self, kind: Kind, namespace: str | None, *, label_selector: str | None) -> list[Body]:
+        """The objects of ``kind``; none of an optional kind the API server does not serve (404)."""
+        try:
+            return await self._api.list(kind, namespace, label_selector=label_selector)
+        except ApiNotFoundError:
+            if not kind.optional:
+                raise
+            return []
 
     async def _read(self, kind: Kind, watched: _Watched, namespace: str, name: str) -> Body | None:
         body = await self._api.get(kind, namespace, name)

@@ -13,7 +13,8 @@ same functions. The public surface:
 - ``config_hash(manifests)``: the digest rolling the pods when config or secrets change;
 - ``placeholder_secrets(resource)``: marked stand-ins for offline rendering;
 - ``dump_manifests(manifests)``: the YAML text of a rendering;
-- ``check_manifests(resource, manifests)``: what the API server would refuse of them (offline).
+- ``check_manifests(resource, manifests)``: what the API server would refuse of them (offline);
+- ``not_served_message(kind, otherwise)``: what to do when the cluster does not serve a child's kind.
 """
 
 from agentos_operator.errors import MissingSecretsError
@@ -38,7 +39,14 @@ from agentos_operator.render.layout import (
     labels,
     selector_labels,
 )
-from agentos_operator.render.rendering import DEFAULT_RUNTIME_IMAGE, KIND_ORDER, RenderSettings, SecretValues, render
+from agentos_operator.render.rendering import (
+    DEFAULT_RUNTIME_IMAGE,
+    KIND_ORDER,
+    RenderSettings,
+    SecretValues,
+    not_served_message,
+    render,
+)
 
 __all__ = [
     "CONFIG_HASH_ANNOTATION",
@@ -59,6 +67,7 @@ __all__ = [
     "label_selector",
     "labels",
     "mounted_secret_refs",
+    "not_served_message",
     "placeholder_secrets",
     "render",
     "required_config_maps",

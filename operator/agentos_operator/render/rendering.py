@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentos_operator import __version__
+from agentos_operator.render import podmonitor
 from agentos_operator.render.claim import render_data_claim
 from agentos_operator.render.configmap import render_config_map
 from agentos_operator.render.deployment import keep_revision, render_deployment
@@ -99,6 +100,17 @@ def render(
         *(manifest for manifest in optional if manifest is not None),
     ]
     return sorted(manifests, key=_order)
+
+
+# What to say of a child whose kind the cluster does not serve, by kind: the field asking for it and the fix.
+_NOT_SERVED = {"PodMonitor": podmonitor.missing_crd_message}
+
+
+def not_served_message(kind: str, otherwise: str) -> str:
+    """Pure: the ``Ready`` message of a resource whose child of ``kind`` the cluster does not serve;
+    ``otherwise`` for a kind without one of its own."""
+    told = _NOT_SERVED.get(kind)
+    return told() if told is not None else otherwise
 
 
 def _order(manifest: Mapping[str, Any]) -> tuple[int, str]:
