@@ -18,7 +18,9 @@ metadata-only watches:
   "very short watch" does, so a server or proxy closing every stream at once is not hammered;
 - a 404 listing or watching an optional kind (``Kind.optional``: its CRD is not installed, or
   was removed) is an empty list, not a failure: what was known is delivered as DELETED, said
-  once at info, and the kind is listed again after the failures' backoff until it is served.
+  once at info, and the kind is listed again after the failures' backoff until it is served
+  (transient failures as it comes into service, a 429 while the API server readies its storage,
+  are said at info too).
 
 The same loop watches the operator's children whole (``whole``, with the operator's label
 selector), also apart from kopf: each event is taken into the store as it is read, one at a
@@ -362,6 +364,10 @@ class MetadataWatch:
         elif refused and self._refused_since is not None and now - self._refused_since < FORBIDDEN_GRACE_SECONDS:
             said = f"told if still so after {FORBIDDEN_GRACE_SECONDS:.0f} s"
             self.logger.info("the watch of %s was refused (%s); retrying in %.1fs, %s", self.scope, error, delay, said)
+        elif error is not None and self._absent and error.transient:
+            # A kind just served (its CRD installed a moment ago): the API server answers 429
+            # "storage is (re)initializing" until its storage for the kind is ready.
+            self.logger.info("%s are coming into service (%s); retrying in %.1fs", self.scope, error, delay)
         elif error is not None:
             self.logger.warning("the watch of %s failed (%s); retrying in %.1fs", self.scope, error, delay)
         await asyncio.sleep(delay)

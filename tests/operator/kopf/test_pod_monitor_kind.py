@@ -136,8 +136,11 @@ async def test_the_watch_of_a_kind_not_served_lists_none_then_watches_once_it_is
     assert trouble(caplog.records) == []
     assert len([r for r in caplog.records if "not served" in r.getMessage()]) == 1, "said once"
 
+    # As the CRD comes into service, the API server answers 429 until its storage is ready: said at info.
+    cluster.api.fail_next(429, verb="list", plural="podmonitors", message="storage is (re)initializing")
     serve_pod_monitors(cluster)
     await eventually(lambda: len(requests(cluster, "watch", "podmonitors")) >= 1, what="watched once served")
+    assert any("coming into service" in r.getMessage() for r in caplog.records)
     await make_pod_monitor(cluster, "made")
     await eventually(lambda: delivered.names("ADDED") == ["made"], what="the new PodMonitor delivered")
     assert any("served now" in r.getMessage() for r in caplog.records)
