@@ -1,16 +1,20 @@
 """spec.prometheus.podMonitor: the PodMonitor render makes of it (only when enabled), what is
-refused (at the field), and that the form the API server stores it in is no drift."""
+refused (at the field), that the form the API server stores it in is no drift, and what
+``agentos render`` and ``agentos validate`` say of it."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from agentos_operator import drift, render
+from agentos_operator.cli import main
 from agentos_operator.resources import AgentOSResource, parse_resource, validate_resource
 
-from tests.operator.offline.inputs import resource_body
+from tests.operator.offline.inputs import load_example, resource_body
 
 SETTINGS = render.RenderSettings(default_image="registry.example/agentos:1")
 
@@ -184,3 +188,38 @@ def test_the_stored_pod_monitor_is_no_drift_and_an_edit_of_ours_is() -> None:
         edited = copy.deepcopy(live)
         edit(edited)
         assert drift.drifted(edited, manifest)
+
+
+def monitored_example(tmp_path: Path, **pod_monitor: Any) -> Path:
+    body = load_example("minimal-sqlite")
+    body["spec"]["prometheus"] = {"podMonitor": pod_monitor}
+    path = tmp_path / "cr.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_agentos_render_prints_the_pod_monitor_when_enabled_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["render", str(monitored_example(tmp_path, enabled=True, labels={"release": "prom"}))]) == 0
+    kinds = [document["kind"] for document in yaml.safe_load_all(capsys.readouterr().out)]
+    assert kinds[-1] == "PodMonitor" and kinds.count("PodMonitor") == 1
+
+    assert main(["render", str(monitored_example(tmp_path, enabled=False))]) == 0
+    assert "PodMonitor" not in [document["kind"] for document in yaml.safe_load_all(capsys.readouterr().out)]
+
+
+def test_agentos_validate_names_a_pod_monitor_label_the_api_server_would_refuse_and_the_missing_metrics(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = monitored_example(tmp_path, enabled=True, labels={"-bad": "x"})
+    assert main(["validate", str(path)]) == 1
+    assert "spec.prometheus.podMonitor.labels.-bad: '-bad' is not a valid label key" in capsys.readouterr().out
+
+    body = yaml.safe_load(path.read_text())
+    body["spec"]["prometheus"] = {"enabled": False, "podMonitor": {"enabled": True}}
+    path.write_text(yaml.safe_dump(body))
+    assert main(["validate", str(path)]) == 1
+    assert "spec.prometheus.podMonitor.enabled: prometheus.podMonitor.enabled needs prometheus.enabled" in (
+        capsys.readouterr().out
+    )
