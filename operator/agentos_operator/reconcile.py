@@ -5,7 +5,8 @@ timer), it reads the resource and its children as the watches last saw them (the
 converges them. It writes only what differs, so a reconcile of an unchanged resource makes no
 write at all, status and events included, and with watches on, no request either (but a read
 of each ConfigMap its knowledge sources mount, which no watch of the operator's carries). Bad
-input never half-applies: an invalid spec, a missing Secret or a missing mounted ConfigMap
+input never half-applies: an invalid spec, a missing Secret, a missing mounted ConfigMap or a
+child of a kind the cluster does not serve (a PodMonitor without the Prometheus Operator's CRDs)
 stops it before the first child is written, and the status says why.
 
 A resource whose rollout is not done is looked at again later (``Context.recheck``), since

@@ -75,7 +75,8 @@ class ChildRejectedError(OperatorError):
 
 class KindNotServedError(OperatorError):
     """A child of an optional kind (``kinds.Kind.optional``) the API server does not serve: its
-    CustomResourceDefinition is not installed. Nothing was written; the cluster or the spec must change."""
+    CustomResourceDefinition is not installed. Found by the dry runs, so nothing is written (or,
+    the CRD removed since, by the write itself); the cluster or the spec must change."""
 
     def __init__(self, kind: kinds.Kind, name: str) -> None:
         self.kind = kind
@@ -166,8 +167,8 @@ async def apply_children(
 
     Returns the live objects by kind (the last of each kind). Nothing is written when a child
     is someone else's (``ChildConflictError``), when the API server's dry run refuses one
-    (``ChildRejectedError``) or does not serve its optional kind (``KindNotServedError``); a transient failure half-way leaves ``changes`` telling what was
-    written before it.
+    (``ChildRejectedError``) or does not serve its optional kind (``KindNotServedError``); a
+    transient failure half-way leaves ``changes`` telling what was written before it.
 
     The dry runs go out together, then ``created_once`` (children the caller found missing,
     created and never updated: the generated key), then the writes in three waves (``_waves``):
