@@ -24,8 +24,8 @@ from agentos_operator.kube.client import ApiClient, ApiError
 COMPONENT = "agentos-operator"
 # The API server rejects Event messages over 1 KiB.
 MESSAGE_MAX_LENGTH = 1024
-_CHANGE_REASONS = {"created": "Created", "updated": "Updated", "pruned": "Pruned"}
-_CHANGE_VERBS = {"created": "Created", "updated": "Updated", "pruned": "Deleted"}
+_CHANGE_REASONS = {"created": "Created", "updated": "Updated", "restored": "Restored", "pruned": "Pruned"}
+_CHANGE_VERBS = {"created": "Created", "updated": "Updated", "restored": "Restored", "pruned": "Deleted"}
 _NORMAL_READY_REASONS = frozenset({conditions.AVAILABLE, conditions.PAUSED})
 
 
@@ -39,10 +39,12 @@ class Notice:
 
 
 def for_changes(changes: Iterable[Change]) -> list[Notice]:
-    """One event per kind of change (created, updated, pruned) naming every child it touched, in order."""
+    """One event per kind of change (created, updated, restored, pruned) naming every child it
+    touched, in order; a restored child with what another client had changed in it by hand."""
     by_action: dict[str, list[str]] = {}
     for change in changes:
-        by_action.setdefault(change.action, []).append(f"{change.kind} '{change.name}'")
+        edited = f" (edited by hand: {', '.join(change.taken_back)})" if change.taken_back else ""
+        by_action.setdefault(change.action, []).append(f"{change.kind} '{change.name}'{edited}")
     return [
         Notice("Normal", _CHANGE_REASONS[action], f"{_CHANGE_VERBS[action]} {', '.join(children)}")
         for action, children in by_action.items()

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from agentos_operator import drift
+from agentos_operator import drift, restoring
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.client import ApiClient, ApiConflictError, ApiError, ApiNotFoundError
@@ -45,32 +45,75 @@ ACTING_ON_THE_DEPLOYMENT = (kinds.HORIZONTAL_POD_AUTOSCALER, kinds.POD_DISRUPTIO
 # other child, which the Deployment would otherwise wait for. Nor does a pod need the Ingress,
 # which an ingress controller's admission webhook may hold up as long, nor the PodMonitor.
 WRITTEN_ALONGSIDE = (kinds.SERVICE, kinds.INGRESS, kinds.POD_MONITOR)
+# What a person may delete for the operator to make it again as rendered: no data goes with it.
+MADE_AGAIN = frozenset(kind.kind for kind in PRUNED_KINDS)
 
 
 @dataclass(frozen=True)
 class Change:
-    """One write made to a child."""
+    """One write made to a child; ``taken_back``, of one ``restored``: the items another client
+    had re-keyed by hand, which it no longer holds (``restoring``)."""
 
-    action: Literal["created", "updated", "pruned"]
+    action: Literal["created", "updated", "restored", "pruned"]
     kind: str
     name: str
+    taken_back: tuple[str, ...] = ()
 
 
 class ChildRejectedError(OperatorError):
-    """The API server would refuse a child as rendered: the spec must change, retrying cannot help."""
+    """The API server would refuse a child as rendered: the spec must change, retrying cannot help.
 
-    def __init__(self, kind: str, name: str, error: ApiError, *, fields: Sequence[str] = ()) -> None:
+    ``live``: the child as it exists (None when it does not), whose fields may tell what the
+    spec changed that cannot change (``render.claim_change_problems``). ``held``: refused by
+    the dry runs, so no child was written. ``made_again``: the child is this resource's own
+    and of a kind that holds no data, so deleting it is a fix too (it may have been changed by
+    another client), said when no spec field is found at fault. ``taken_back``: what another
+    client had re-keyed in it, taken back to no avail (``restoring``).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        error: ApiError,
+        *,
+        fields: Sequence[str] = (),
+        live: Mapping[str, Any] | None = None,
+        held: bool = False,
+        made_again: bool = False,
+        taken_back: Sequence[str] = (),
+    ) -> None:
         self.kind = kind
         self.name = name
         self.error = error
         self.status = error.status
+        self.live = live
+        self.held = held
+        self.made_again = made_again
+        self.taken_back = tuple(taken_back)
         self.detail = in_fixed_order(error.detail)
         fix = "; ".join(fields) if fields else "the spec"
-        super().__init__(f"the API server refuses {kind} '{name}': {self.detail or error.reason}: fix {fix}")
+        if made_again and not fields:
+            fix += f", or delete {kind} '{name}' to have it made again (another client may have changed it)"
+        again = f" even with what another client changed in it taken back ({', '.join(self.taken_back)})"
+        message = f"the API server refuses {kind} '{name}'{again if self.taken_back else ''}"
+        message += f": {self.detail or error.reason}: fix {fix}"
+        super().__init__(message + ("; until then no child is written" if held else ""))
 
     def naming(self, fields: Sequence[str]) -> ChildRejectedError:
         """The same refusal, its fix the spec's ``fields`` (``spec.<path>: why``, found offline) where there are any."""
-        return ChildRejectedError(self.kind, self.name, self.error, fields=fields) if fields else self
+        if not fields:
+            return self
+        return ChildRejectedError(
+            self.kind,
+            self.name,
+            self.error,
+            fields=fields,
+            live=self.live,
+            held=self.held,
+            made_again=self.made_again,
+            taken_back=self.taken_back,
+        )
 
 
 class KindNotServedError(OperatorError):
@@ -174,7 +217,8 @@ async def apply_children(
     created and never updated: the generated key), then the writes in three waves (``_waves``):
     what the pods use or are held to, together; the Deployment once they are all written;
     then, together, what acts on the Deployment. The Service and the Ingress are written alongside the waves
-    (``WRITTEN_ALONGSIDE``). ``orphans`` (kind, name) are children of ours the
+    (``WRITTEN_ALONGSIDE``). A child of ours the dry run finds invalid is restored, once, where
+    another client re-keyed its list items by hand (``_restored``); its write is then ``restored``. ``orphans`` (kind, name) are children of ours the
     caller found without an owner and never writes (the generated key): named with those the
     dry runs find so (``OrphansNotAdoptableError``).
     """
@@ -215,12 +259,21 @@ async def apply_children(
     if unadoptable or orphans:
         named = [(c.kind.kind, c.manifest["metadata"]["name"]) for c in unadoptable]
         raise OrphansNotAdoptableError([*named, *orphans], owner_uid)
-    for child, answer in zip(drifted, answers, strict=True):
-        meta = child.manifest["metadata"]
-        if isinstance(answer, ApiError) and _refused(answer):
-            raise ChildRejectedError(child.kind.kind, meta["name"], answer)
-        if isinstance(answer, BaseException):
+    # A refusal that no write of the operator's can mend stops the reconcile first; then each
+    # child of ours refused as edited by another client is restored if it can be (``_restored``).
+    mendable = [_mendable(child, answer, owner_uid) for child, answer in zip(drifted, answers, strict=True)]
+    for child, answer, mend in zip(drifted, answers, mendable, strict=True):
+        if isinstance(answer, ApiError) and _refused(answer) and not mend:
+            raise _rejected(child, answer, owner_uid)
+        if isinstance(answer, BaseException) and not mend:
             raise answer
+    for child, answer, mend in zip(drifted, answers, mendable, strict=True):
+        if mend and isinstance(answer, ApiError):
+            again = await _restored(api, child, answer, field_manager=field_manager)
+            if isinstance(again, ApiError) and _refused(again):
+                raise _rejected(child, again, owner_uid)
+            if isinstance(again, BaseException):
+                raise again
     to_write = [child for child in drifted if child.live is None or drift.drifted(child.live, child.manifest)]
     await _write_children(
         api,
@@ -241,11 +294,64 @@ async def apply_children(
 
 @dataclass
 class _Planned:
-    """A child as rendered and as the store (or, when the store lacked it, the API server) holds it."""
+    """A child as rendered and as the store (or, when the store lacked it, the API server) holds
+    it; ``taken_back``: what another client had re-keyed in it, now the operator's (``_restored``)."""
 
     manifest: dict[str, Any]
     kind: kinds.Kind
     live: dict[str, Any] | None
+    taken_back: tuple[str, ...] = ()
+
+
+def _ours(child: _Planned, owner_uid: str | None) -> bool:
+    """Whether the child exists and names this resource as its controller (labels could be anyone's)."""
+    return child.live is not None and owner_uid is not None and controller_uid(child.live) == owner_uid
+
+
+def _mendable(child: _Planned, answer: Mapping[str, Any] | BaseException, owner_uid: str | None) -> bool:
+    """Whether a dry run's answer is a refusal a write of the operator's may mend: 422 (invalid)
+    for an existing child of ours, which another client may have edited (``restoring``)."""
+    return isinstance(answer, ApiError) and answer.status == 422 and _ours(child, owner_uid)
+
+
+def _rejected(child: _Planned, refusal: ApiError, owner_uid: str | None) -> ChildRejectedError:
+    """The refusal of the dry run of ``child``: no child is written."""
+    return ChildRejectedError(
+        child.kind.kind,
+        child.manifest["metadata"]["name"],
+        refusal,
+        live=child.live,
+        held=True,
+        made_again=_ours(child, owner_uid) and child.kind.kind in MADE_AGAIN,
+        taken_back=child.taken_back,
+    )
+
+
+async def _restored(
+    api: ApiClient, child: _Planned, refusal: ApiError, *, field_manager: str
+) -> Mapping[str, Any] | BaseException:
+    """One attempt to have a refused child of ours applied again: the items another client
+    re-keyed in it (``restoring.take_back``, read from the object as it is now) are made the
+    operator's, which the apply then removes; the answer of a new dry run. The refusal itself
+    when there is nothing to take back. The ownership is changed by a patch that fails (409,
+    tried again) if the object changed since it was read; it changes no field of the object."""
+    meta = child.manifest["metadata"]
+    try:
+        current = await api.get(child.kind, meta["namespace"], meta["name"])
+        plan = restoring.take_back(current, child.manifest, field_manager) if current is not None else None
+        if plan is None or current is None:
+            return refusal
+        ownership = {
+            "metadata": {
+                "managedFields": plan.managed_fields,
+                "resourceVersion": current["metadata"]["resourceVersion"],
+            }
+        }
+        await api.patch(child.kind, meta["namespace"], meta["name"], ownership, field_manager=field_manager)
+        child.taken_back = plan.taken
+        return await api.apply(child.manifest, field_manager=field_manager, dry_run=True)
+    except ApiError as error:
+        return error
 
 
 def _check_owner(
@@ -322,7 +428,9 @@ async def _create_once(
 
 
 async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: str, owner: Key) -> Change:
-    action: Literal["created", "updated"] = "created" if child.live is None else "updated"
+    action: Literal["created", "updated", "restored"] = "created" if child.live is None else "updated"
+    if child.taken_back:
+        action = "restored"
     result = await api.apply(child.manifest, field_manager=field_manager)
     foreign = drift.foreign_keys(result, child.manifest)
     if foreign:
@@ -334,7 +442,7 @@ async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: s
         result = await api.patch(child.kind, meta["namespace"], meta["name"], removal, field_manager=field_manager)
     store.wrote(child.kind, result, sent=child.manifest, owner=owner)
     child.live = result
-    return Change(action, child.kind.kind, child.manifest["metadata"]["name"])
+    return Change(action, child.kind.kind, child.manifest["metadata"]["name"], child.taken_back)
 
 
 async def _write_children(

@@ -38,7 +38,10 @@ async def test_a_write_the_api_server_rejects_is_reported_and_retried(
     # The first write judged is the dry run: refused, it stops the reconcile before any real write.
     await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ChildRejected", what="rejected")
     message = cluster.condition("demo", "Ready")["message"]
-    assert message == "the API server refuses Deployment 'demo': injected fault 422: fix the spec"
+    assert (
+        message
+        == "the API server refuses Deployment 'demo': injected fault 422: fix the spec; until then no child is written"
+    )
     assert cluster.get(DEPLOYMENTS, "demo") is None
     assert cluster.get(SECRETS, "demo-security-key", "ns1") is None  # not even the generated key
 

@@ -180,3 +180,15 @@ async def test_a_warning_refused_otherwise_is_logged_with_why(caplog: pytest.Log
 
     assert [level for level, _ in logged] == [logging.WARNING, logging.WARNING]
     assert logged[1][1].startswith("could not post the SecretNotFound event: ")
+
+
+def test_a_child_restored_after_a_hand_edit_is_a_normal_event_saying_what_was_taken_back() -> None:
+    changes = [
+        Change("restored", "Service", "demo", ("spec.ports[port=8000,protocol=TCP]",)),
+        Change("updated", "ConfigMap", "demo-config"),
+    ]
+
+    assert events.for_changes(changes) == [
+        Notice("Normal", "Restored", "Restored Service 'demo' (edited by hand: spec.ports[port=8000,protocol=TCP])"),
+        Notice("Normal", "Updated", "Updated ConfigMap 'demo-config'"),
+    ]

@@ -1,0 +1,112 @@
+"""Children edited by hand on a real API server: a list item re-keyed by another client (a
+Service's port, a container's port) is taken back and the child restored, once, with a Normal
+event.
+
+Server-side apply merges those lists by port: the edited item is the other client's, and the
+operator's apply put its own beside it, which the API server refused (``Duplicate value:
+"http"``) on every attempt, every other child held with it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.cluster.conftest import (
+    TROUBLE,
+    ControlPlane,
+    InstallOperator,
+    OperatorProcess,
+    agentos_body,
+    events_about,
+    eventually,
+    operator_running,
+    wait_ready,
+    wait_settled,
+)
+
+MANAGER = "agentos-operator"
+
+
+def troubles(operator: OperatorProcess) -> list[str]:
+    lines = [json.loads(line) for line in operator.output().splitlines() if line.startswith("{")]
+    return [line["message"] for line in lines if line.get("severity") in TROUBLE]
+
+
+def restored_events(cluster: ControlPlane, namespace: str) -> list[str]:
+    return [
+        e["message"]
+        for e in events_about(cluster, namespace, "demo")
+        if (e["type"], e["reason"]) == ("Normal", "Restored")
+    ]
+
+
+def managed(cluster: ControlPlane, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
+    found = cluster.run("get", kind, name, "-n", namespace, "-o", "json", "--show-managed-fields").stdout
+    entries: list[dict[str, Any]] = json.loads(found)["metadata"]["managedFields"]
+    return entries
+
+
+def ports(cluster: ControlPlane, namespace: str) -> list[tuple[str, int, int]]:
+    service = cluster.get("service", "demo", namespace) or {}
+    return [(p["name"], p["port"], p.get("nodePort", 0)) for p in service.get("spec", {}).get("ports", [])]
+
+
+def test_a_service_port_changed_by_hand_is_restored_with_its_node_port_and_the_other_children_converge(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    _, operator = operator_running(control_plane, namespace, install_operator)
+    service = {"type": "NodePort", "port": 7777}
+    control_plane.apply(agentos_body("demo", service=service), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    before = control_plane.get("service", "demo", namespace)
+    assert before is not None
+    [(_, _, node_port)] = ports(control_plane, namespace)
+    assert node_port > 0
+
+    edit = '[{"op":"replace","path":"/spec/ports/0/port","value":8000}]'
+    control_plane.run("patch", "service", "demo", "-n", namespace, "--type=json", "-p", edit)
+    control_plane.run("delete", "deployment", "demo", "-n", namespace, "--wait=false")
+
+    eventually(lambda: ports(control_plane, namespace) == [("http", 7777, node_port)], what="the port restored")
+    eventually(lambda: control_plane.get("deployment", "demo", namespace), what="the Deployment made again")
+    body = wait_settled(control_plane, namespace, "demo")
+    assert body["status"]["url"].endswith(":7777")
+    after = control_plane.get("service", "demo", namespace)
+    assert after is not None and after["spec"]["clusterIP"] == before["spec"]["clusterIP"]
+    assert restored_events(control_plane, namespace) == [
+        "Restored Service 'demo' (edited by hand: spec.ports[port=8000,protocol=TCP])"
+    ]
+    # The ports are the operator's apply's alone: none left to the hand edit, none to a patch of the operator's.
+    owners = [(e["manager"], e["operation"]) for e in managed(control_plane, "service", namespace, "demo")]
+    assert owners == [(MANAGER, "Apply")], owners
+    assert troubles(operator) == []
+
+    # Nothing of the edit stays behind: the spec's own port change is a plain update.
+    control_plane.apply(agentos_body("demo", service={"type": "NodePort", "port": 7778}), namespace)
+    eventually(lambda: ports(control_plane, namespace) == [("http", 7778, node_port)], what="the new port")
+    wait_settled(control_plane, namespace, "demo")
+    assert len(restored_events(control_plane, namespace)) == 1
+
+
+def test_a_container_port_changed_by_hand_is_restored(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    _, operator = operator_running(control_plane, namespace, install_operator)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+
+    def container_ports() -> list[tuple[str, int]]:
+        deployment = control_plane.get("deployment", "demo", namespace) or {}
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        return [(p["name"], p["containerPort"]) for p in container["ports"]]
+
+    rendered = container_ports()
+    name, number = rendered[0]
+    edit = f'[{{"op":"replace","path":"/spec/template/spec/containers/0/ports/0/containerPort","value":{number + 1}}}]'
+    control_plane.run("patch", "deployment", "demo", "-n", namespace, "--type=json", "-p", edit)
+
+    eventually(lambda: container_ports() == rendered, what="the container port restored")
+    wait_settled(control_plane, namespace, "demo")
+    expected = f"spec.template.spec.containers[name=agentos].ports[containerPort={number + 1},protocol=TCP]"
+    assert restored_events(control_plane, namespace) == [f"Restored Deployment 'demo' (edited by hand: {expected})"]
+    assert troubles(operator) == []
