@@ -283,7 +283,10 @@ async def _converge(
         # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the
         # offline checks name the resource's field to change, where they find the same fault.
         refused = [m for m in manifests if (m.get("kind"), m["metadata"].get("name")) == (error.kind, error.name)]
-        raise error.naming([str(problem) for problem in render.check_manifests(resource, refused)]) from None
+        problems = render.check_manifests(resource, refused)
+        if error.kind == "PersistentVolumeClaim":
+            problems += render.claim_change_problems(resource, error.live)
+        raise error.naming([str(problem) for problem in problems]) from None
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")
 

@@ -1,6 +1,6 @@
 """Children edited by hand on a real API server: a list item re-keyed by another client (a
 Service's port, a container's port) is taken back and the child restored, once, with a Normal
-event.
+event; a spec change the data claim cannot take is named at the spec's field, not as Go.
 
 Server-side apply merges those lists by port: the edited item is the other client's, and the
 operator's apply put its own beside it, which the API server refused (``Duplicate value:
@@ -17,11 +17,13 @@ from tests.cluster.conftest import (
     InstallOperator,
     OperatorProcess,
     agentos_body,
+    condition,
     events_about,
     eventually,
     operator_running,
     wait_ready,
     wait_settled,
+    wait_until_condition,
 )
 
 MANAGER = "agentos-operator"
@@ -110,3 +112,51 @@ def test_a_container_port_changed_by_hand_is_restored(
     expected = f"spec.template.spec.containers[name=agentos].ports[containerPort={number + 1},protocol=TCP]"
     assert restored_events(control_plane, namespace) == [f"Restored Deployment 'demo' (edited by hand: {expected})"]
     assert troubles(operator) == []
+
+
+def test_a_claim_class_changed_in_the_spec_is_named_at_its_field_and_putting_it_back_clears_it(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    operator_running(control_plane, namespace, install_operator)
+    # No such class exists: the claim stays Pending, as good as bound for what may change in it.
+    control_plane.apply(agentos_body("demo", persistence={"storageClassName": "fast"}), namespace)
+    eventually(lambda: control_plane.get("persistentvolumeclaim", "demo-data", namespace), what="the claim")
+    eventually(lambda: control_plane.get("deployment", "demo", namespace), what="the Deployment")
+
+    control_plane.apply(agentos_body("demo", persistence={"storageClassName": "slow"}), namespace)
+
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="ChildRejected")
+    message = ready["message"]
+    assert "@@" not in message and "StorageClassName" not in message, message
+    assert (
+        "fix spec.persistence.storageClassName: a claim's class cannot change once made: PersistentVolumeClaim"
+        " 'demo-data' has 'fast': put 'fast' back, or delete PersistentVolumeClaim 'demo-data' (its data with it)"
+        " to have it made again"
+    ) in message, message
+    claim = control_plane.get("persistentvolumeclaim", "demo-data", namespace)
+    assert claim is not None and claim["spec"]["storageClassName"] == "fast"
+
+    control_plane.apply(agentos_body("demo", persistence={"storageClassName": "fast"}), namespace)
+    eventually(
+        lambda: (
+            condition(control_plane.get("agentosconfig", "demo", namespace), "Ready").get("reason")
+            not in (None, "ChildRejected")
+        ),
+        what="the refusal cleared",
+    )
+
+
+def test_a_claim_shrunk_in_the_spec_is_named_at_spec_persistence_size(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    operator_running(control_plane, namespace, install_operator)
+    control_plane.apply(agentos_body("demo", persistence={"size": "2Gi"}), namespace)
+    wait_ready(control_plane, namespace, "demo")  # bound to one of the pool's volumes
+
+    control_plane.apply(agentos_body("demo", persistence={"size": "1Gi"}), namespace)
+
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="ChildRejected")
+    assert (
+        "fix spec.persistence.size: a claim cannot shrink: PersistentVolumeClaim 'demo-data' requests 2Gi: put 2Gi"
+        " back, or delete PersistentVolumeClaim 'demo-data' (its data with it) to have it made again"
+    ) in ready["message"], ready["message"]

@@ -91,7 +91,7 @@ class ChildRejectedError(OperatorError):
         self.held = held
         self.made_again = made_again
         self.taken_back = tuple(taken_back)
-        self.detail = in_fixed_order(error.detail)
+        self.detail = in_fixed_order(first_line(error.detail))
         fix = "; ".join(fields) if fields else "the spec"
         if made_again and not fields:
             fix += f", or delete {kind} '{name}' to have it made again (another client may have changed it)"
@@ -133,6 +133,12 @@ class KindNotServedError(OperatorError):
 def _not_served(kind: kinds.Kind, answer: object) -> bool:
     """Whether an answer about a child of ``kind`` says its kind is not served (a 404 for an optional kind)."""
     return kind.optional and isinstance(answer, ApiNotFoundError)
+
+
+def first_line(detail: str) -> str:
+    """Pure: the first line of the server's message; the lines after it are a Go struct diff
+    (an immutable field changed), which names Go fields no reader of the spec knows."""
+    return detail.split("\n", 1)[0].rstrip()
 
 
 # The API server lists several field errors as ``<object> is invalid: [<error>, <error>]``, in an

@@ -15,10 +15,12 @@ same functions. The public surface:
 - ``dump_manifests(manifests)``: the YAML text of a rendering;
 - ``check_manifests(resource, manifests)``: what the API server would refuse of them (offline);
 - ``not_served_message(kind, otherwise)``: what to do when the cluster does not serve a child's kind.
+- ``claim_change_problems(resource, live)``: what the spec changed of an existing data claim
+  that cannot change.
 """
 
 from agentos_operator.errors import MissingSecretsError
-from agentos_operator.render.checks import check_manifests
+from agentos_operator.render.checks import check_manifests, claim_change_problems
 from agentos_operator.render.documents import dump_manifests
 from agentos_operator.render.environment import (
     SecretRef,
@@ -57,6 +59,7 @@ __all__ = [
     "SecretRef",
     "SecretValues",
     "check_manifests",
+    "claim_change_problems",
     "config_hash",
     "config_map_name",
     "content_digest",

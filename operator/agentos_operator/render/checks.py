@@ -108,6 +108,59 @@ def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, 
     return problems
 
 
+def claim_change_problems(resource: AgentOSResource, live: Mapping[str, Any] | None) -> list[Problem]:
+    """What the spec changed of the data claim that a claim once made cannot change: its class,
+    and its size, which may only grow, and only where its StorageClass allows volume expansion.
+
+    ``live``: the claim as it exists (None: made anew, nothing to compare). The API server's
+    refusal names Go fields in a struct diff; these name the spec's field and both ways out.
+    """
+    if live is None or not resource.spec.uses_sqlite:
+        return []
+    persistence = resource.spec.persistence
+    claim = f"PersistentVolumeClaim '{layout.data_claim_name(resource.name)}'"
+    again = f"or delete {claim} (its data with it) to have it made again"
+    spec = live.get("spec") or {}
+    problems: list[Problem] = []
+    held_size = str(((spec.get("resources") or {}).get("requests") or {}).get("storage") or "")
+    size_changed = False
+    if held_size:
+        try:
+            wanted, held = quantity_value(persistence.size), quantity_value(held_size)
+        except ValueError:
+            wanted = held = Fraction(0)
+        size_changed = wanted != held
+        if wanted < held:
+            problems.append(
+                Problem(
+                    ("spec", "persistence", "size"),
+                    f"a claim cannot shrink: {claim} requests {held_size}: put {held_size} back, {again}",
+                )
+            )
+        elif wanted > held:
+            problems.append(
+                Problem(
+                    ("spec", "persistence", "size"),
+                    f"{claim} requests {held_size} and grows only once bound, and only where its StorageClass"
+                    f" allows volume expansion: put {held_size} back, {again}",
+                )
+            )
+    held_class = spec.get("storageClassName")
+    wanted_class = persistence.storage_class_name
+    # A class the spec no longer names is only left to the claim by the apply if someone else
+    # set it (the cluster's default class): taken as the refusal's cause when nothing else is.
+    if isinstance(held_class, str) and (
+        (wanted_class is not None and wanted_class != held_class) or (wanted_class is None and not size_changed)
+    ):
+        problems.append(
+            Problem(
+                ("spec", "persistence", "storageClassName"),
+                f"a claim's class cannot change once made: {claim} has '{held_class}': put '{held_class}' back, {again}",
+            )
+        )
+    return problems
+
+
 # A label's name part, and a DNS subdomain for its optional prefix (Kubernetes' validation).
 _LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
