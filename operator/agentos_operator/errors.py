@@ -15,28 +15,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agentos_operator.referrers import Named, fields, naming, secret_value_blank
+
 
 class OperatorError(Exception):
     """Root of every error the operator raises on purpose."""
 
 
 class MissingSecretsError(OperatorError):
-    """Values render needs are absent (``refs``) or empty where a value is required (``empty``):
-    each (Secret name, key), sorted."""
+    """Values render needs are absent (``refs``) or empty where a value is required (``empty``,
+    those of ``only_whitespace`` holding whitespace alone): each (Secret name, key), sorted, said
+    with the fields ``named_by`` says name it (``render.secret_referrers``)."""
 
-    def __init__(self, refs: Iterable[tuple[str, str]], *, empty: Iterable[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        refs: Iterable[tuple[str, str]],
+        *,
+        empty: Iterable[tuple[str, str]] = (),
+        only_whitespace: Iterable[tuple[str, str]] = (),
+        named_by: Named = (),
+    ) -> None:
         self.refs: list[tuple[str, str]] = sorted(set(refs))
         self.empty: list[tuple[str, str]] = sorted(set(empty))
+        whitespace = set(only_whitespace)
         parts = []
         if self.refs:
-            parts.append(
-                "missing secret values: " + ", ".join(f"Secret '{name}' key '{key}'" for name, key in self.refs)
+            listed = ", ".join(
+                f"Secret '{name}' key '{key}'" + (f" ({fields(by)})" if (by := naming(named_by, name, key)) else "")
+                for name, key in self.refs
             )
-        if self.empty:
-            listed = ", ".join(f"Secret '{name}' key '{key}'" for name, key in self.empty)
-            parts.append(
-                f"empty secret values (an MCP header or env value must not be empty; put the value in the Secret): {listed}"
-            )
+            parts.append(f"missing secret values: {listed}")
+        parts += [
+            secret_value_blank(name, key, naming(named_by, name, key), whitespace=(name, key) in whitespace)
+            for name, key in self.empty
+        ]
         super().__init__("; ".join(parts))
 
 

@@ -251,11 +251,17 @@ async def _converge(
         resource.namespace,
         [ref for ref in refs if ref != generated],
         mounted=render.mounted_secret_refs(resource),
+        named_by=render.secret_referrers(resource),
     )
     key = await security_key(store, resource)
     if key is not None and generated is not None:
         values[generated] = key.value
-    mounted = await read_config_map_digests(store, resource.namespace, render.required_config_maps(resource))
+    mounted = await read_config_map_digests(
+        store,
+        resource.namespace,
+        render.required_config_maps(resource),
+        named_by=render.config_map_referrers(resource),
+    )
     # The pods' template is kept at the revision it was rendered at (``render.render``): a
     # resource reconciled before has a Deployment, read from the API when the watch has not
     # listed it yet (just after a start), so that an operator upgrade restarts no pod.

@@ -127,7 +127,10 @@ def test_a_deleted_secret_the_resource_reads_is_reported_its_pods_left_running_a
     control_plane.run("delete", "secret", "openai", "-n", namespace)
 
     resolved = wait_until_condition(control_plane, namespace, "ReferencesResolved", status="False", timeout=60)
-    assert (resolved["reason"], resolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
+    assert (resolved["reason"], resolved["message"]) == (
+        "SecretNotFound",
+        "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace",
+    )
     running = control_plane.get("deployment", "demo", namespace)
     assert running is not None and running["metadata"]["generation"] == deployment["metadata"]["generation"]
     assert [w for w in installed.writes(mark) if w["objectRef"]["resource"] == "deployments"] == []

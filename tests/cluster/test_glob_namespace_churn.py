@@ -89,7 +89,10 @@ def test_a_glob_serves_on_when_a_namespace_it_matches_goes_and_serves_one_create
         late = make_namespace(f"{prefix}-late")
         control_plane.apply(agentos_body("demo"), late)
         unresolved = wait_until_condition(control_plane, late, "ReferencesResolved", status="False", timeout=PROMPTLY)
-        assert unresolved["message"] == "Secret 'openai' not found"
+        assert (
+            unresolved["message"]
+            == "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace"
+        )
         add_secrets(control_plane, late)
         wait_settled(control_plane, late, "demo", timeout=PROMPTLY)
         first = config_map_uid(control_plane, late)
@@ -118,7 +121,9 @@ def test_a_glob_serves_on_when_a_namespace_it_matches_goes_and_serves_one_create
         ours = [r for r in installed.refused() if "/namespaces/" not in r or prefix in r]
         assert [r for r in ours if f"/namespaces/{doomed}/" not in r] == []
         # A namespace going and one coming are no trouble: only the Secret the test made late is told, once.
-        assert troubles(operator, logged) == [f"{late}/demo SecretNotFound: Secret 'openai' not found"]
+        assert troubles(operator, logged) == [
+            f"{late}/demo SecretNotFound: Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace"
+        ]
     finally:
         control_plane.run("delete", "clusterrolebinding,clusterrole", follow, "--ignore-not-found", check=False)
 

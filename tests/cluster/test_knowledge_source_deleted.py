@@ -41,7 +41,7 @@ KNOWLEDGE = {
     ]
 }
 FILES = {"leave.md": "# Leave\nTwenty-five days a year."}
-MISSING = "ConfigMap 'handbook' not found"
+MISSING = "ConfigMap 'handbook' not found (spec.knowledgeBases[0].sources[0].configMap): create it in the resource's namespace"
 
 
 def handbook(files: dict[str, str]) -> dict[str, Any]:

@@ -38,6 +38,9 @@ KNOWLEDGE = {
 }
 
 
+MISSING = "ConfigMap 'handbook' not found (spec.knowledgeBases[0].sources[0].configMap): create it in the resource's namespace"
+
+
 def pods_hash(cluster: ControlPlane, namespace: str) -> str:
     deployment = cluster.get("deployment", "demo", namespace)
     assert deployment is not None
@@ -52,9 +55,9 @@ def test_a_config_map_source_is_waited_for_and_its_creation_and_change_are_acted
     control_plane.apply(agentos_body("demo", **KNOWLEDGE), namespace)
 
     unresolved = wait_until_condition(control_plane, namespace, "ReferencesResolved", status="False")
-    assert unresolved["message"] == "ConfigMap 'handbook' not found"
+    assert unresolved["message"] == MISSING
     eventually(lambda: warnings_about(control_plane, namespace, "demo"), what="the Warning event")
-    assert warnings_about(control_plane, namespace, "demo") == [("ConfigMapNotFound", "ConfigMap 'handbook' not found")]
+    assert warnings_about(control_plane, namespace, "demo") == [("ConfigMapNotFound", MISSING)]
     assert control_plane.get("deployment", "demo", namespace) is None
 
     files = {"leave.md": "# Leave\nTwenty-five days a year.", "notes.txt": "not listed"}

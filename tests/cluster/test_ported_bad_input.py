@@ -92,6 +92,9 @@ def test_the_next_valid_edit_fixes_an_invalid_resource(
     assert condition(body, "Degraded")["status"] == "False"
 
 
+OPENAI_NOT_FOUND = "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace"
+
+
 def test_a_missing_secret_is_reported_and_recovers_when_it_appears(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
@@ -100,10 +103,10 @@ def test_a_missing_secret_is_reported_and_recovers_when_it_appears(
     control_plane.apply(agentos_body("demo"), namespace)
 
     unresolved = wait_until_condition(control_plane, namespace, "ReferencesResolved", status="False")
-    assert (unresolved["reason"], unresolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
+    assert (unresolved["reason"], unresolved["message"]) == ("SecretNotFound", OPENAI_NOT_FOUND)
     assert ready_reason(control_plane, namespace, "demo") == "SecretNotFound"
     eventually(lambda: warnings_about(control_plane, namespace, "demo"), what="the Warning event")
-    assert warnings_about(control_plane, namespace, "demo") == [("SecretNotFound", "Secret 'openai' not found")]
+    assert warnings_about(control_plane, namespace, "demo") == [("SecretNotFound", OPENAI_NOT_FOUND)]
     assert control_plane.get("deployment", "demo", namespace) is None
     assert control_plane.get("configmap", "demo-config", namespace) is None
 
@@ -123,7 +126,10 @@ def test_a_missing_secret_key_is_reported_and_recovers_when_it_is_added(
 
     wait_until_condition(control_plane, namespace, "Ready", reason="SecretKeyMissing")
     resolved = condition(control_plane.get("agentosconfig", "demo", namespace), "ReferencesResolved")
-    assert resolved["message"] == "Secret 'openai' has no key 'api-key'"
+    assert resolved["message"] == (
+        "Secret 'openai' has no key 'api-key' (spec.models[0].apiKeySecretRef); its keys: 'token': "
+        "add it, or name one it has"
+    )
 
     patch_secret(control_plane, namespace, "openai", api_key="sk-test-1")
 

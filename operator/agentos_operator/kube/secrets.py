@@ -2,7 +2,7 @@
 
 Only Secrets in the resource's own namespace are read (a reference cannot reach across
 namespaces). Values are returned to the caller and go nowhere else: errors name the Secret and
-key that is missing, never what any Secret holds.
+key that is missing, the fields naming them and the keys the Secret has, never a value.
 
 Secrets are read through the store: with a Secret watch, a referenced Secret is read once per
 version, so an unchanged one costs no request; without, each read asks the API server.
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentos_operator import render
+from agentos_operator import referrers, render
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube.children import ChildConflictError, CreatedOnce
 from agentos_operator.kube.kinds import SECRET
@@ -38,12 +38,23 @@ class UnresolvedSecretsError(OperatorError):
     missing_keys: list[tuple[str, str]] = field(default_factory=list)
     unreadable_keys: list[tuple[str, str, str]] = field(default_factory=list)
     """(Secret, key, why): a value that is there but no environment variable can carry."""
+    held_keys: dict[str, list[str]] = field(default_factory=dict)
+    """The keys each Secret lacking one has (names only), to say which it could have meant."""
+    named_by: referrers.Named = ()
+    """The fields naming each (Secret, key) (``render.secret_referrers``), said with its problem."""
 
     def __str__(self) -> str:
-        parts = [f"Secret '{name}' not found" for name in self.missing_secrets]
-        parts += [f"Secret '{name}' has no key '{key}'" for name, key in self.missing_keys]
+        parts = [
+            referrers.secret_not_found(name, referrers.naming(self.named_by, name)) for name in self.missing_secrets
+        ]
         parts += [
-            f"key '{key}' of Secret '{name}' {why}: store the value as text (it becomes an environment variable)"
+            referrers.secret_key_missing(
+                name, key, referrers.naming(self.named_by, name, key), self.held_keys.get(name)
+            )
+            for name, key in self.missing_keys
+        ]
+        parts += [
+            referrers.secret_value_unusable(name, key, referrers.naming(self.named_by, name, key), why)
             for name, key, why in self.unreadable_keys
         ]
         return "; ".join(parts)
@@ -55,12 +66,14 @@ async def read_secret_values(
     refs: Iterable[tuple[str, str]],
     *,
     mounted: Iterable[tuple[str, str]] = (),
+    named_by: referrers.Named = (),
 ) -> dict[tuple[str, str], str]:
     """The decoded value of every (Secret, key) of ``refs``; raises ``UnresolvedSecretsError`` listing all that are missing.
 
     ``mounted``: (Secret, key) the pods mount as files (``render.mounted_secret_refs``), checked to
     exist (the kubelet starts no pod whose Secret volume lacks a projected key) but never decoded
-    nor returned: their values stay out of the operator's output.
+    nor returned: their values stay out of the operator's output. ``named_by``: the fields naming
+    each (``render.secret_referrers``), which the error says.
     """
     wanted: dict[str, list[str]] = {}
     present_only: dict[str, list[str]] = {}
@@ -69,7 +82,7 @@ async def read_secret_values(
     for name, key in sorted(set(mounted)):
         present_only.setdefault(name, []).append(key)
     values: dict[tuple[str, str], str] = {}
-    problem = UnresolvedSecretsError()
+    problem = UnresolvedSecretsError(named_by=named_by)
     for name in sorted(wanted.keys() | present_only.keys()):
         body = await store.get(SECRET, namespace, name)
         if body is None:
@@ -80,6 +93,8 @@ async def read_secret_values(
         problem.missing_keys += [
             (name, key) for key in present_only.get(name, ()) if not isinstance(data.get(key), str)
         ]
+        if any(missing == name for missing, _ in problem.missing_keys):
+            problem.held_keys[name] = [str(key) for key in data]
     if problem.missing_secrets or problem.missing_keys or problem.unreadable_keys:
         raise problem
     return values
@@ -181,6 +196,8 @@ async def security_key(store: Store, resource: AgentOSResource) -> SecurityKey |
     values: dict[tuple[str, str], str] = {}
     problem = UnresolvedSecretsError()
     _take_values(existing, name, [key], values, problem)  # the store's get answers with the data
+    if problem.missing_keys:
+        problem.held_keys[name] = [str(held) for held in existing.get("data") or {}]
     if problem.missing_keys or problem.unreadable_keys:
         raise problem
     return SecurityKey(values[(name, key)], orphaned=controller_uid(existing) is None)

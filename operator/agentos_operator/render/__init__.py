@@ -9,6 +9,8 @@ same functions. The public surface:
   which must exist but whose value render never takes;
 - ``required_config_maps(resource)``: every ConfigMap knowledge sources mount (and keys they
   list), whose ``content_digest`` the caller passes to ``render``;
+- ``secret_referrers(resource)``, ``config_map_referrers(resource)``: the fields naming each of
+  those references, for what is said when one cannot be resolved;
 - ``security_key_ref(resource)``: where the AgentOS security key lives (maybe generated);
 - ``config_hash(manifests)``: the digest rolling the pods when config or secrets change;
 - ``placeholder_secrets(resource)``: marked stand-ins for offline rendering;
@@ -30,7 +32,7 @@ from agentos_operator.render.environment import (
 )
 from agentos_operator.render.hashing import config_hash, content_digest
 from agentos_operator.render.jwks import mounted_secret_refs
-from agentos_operator.render.knowledge import required_config_maps
+from agentos_operator.render.knowledge import ConfigMapReferrers, config_map_referrers, required_config_maps
 from agentos_operator.render.layout import (
     CONFIG_HASH_ANNOTATION,
     config_map_name,
@@ -41,6 +43,7 @@ from agentos_operator.render.layout import (
     labels,
     selector_labels,
 )
+from agentos_operator.render.references import secret_referrers
 from agentos_operator.render.rendering import (
     DEFAULT_RUNTIME_IMAGE,
     KIND_ORDER,
@@ -52,6 +55,7 @@ from agentos_operator.render.rendering import (
 
 __all__ = [
     "CONFIG_HASH_ANNOTATION",
+    "ConfigMapReferrers",
     "DEFAULT_RUNTIME_IMAGE",
     "KIND_ORDER",
     "MissingSecretsError",
@@ -61,6 +65,7 @@ __all__ = [
     "check_manifests",
     "claim_change_problems",
     "config_hash",
+    "config_map_referrers",
     "config_map_name",
     "content_digest",
     "data_claim_name",
@@ -75,6 +80,7 @@ __all__ = [
     "render",
     "required_config_maps",
     "required_secret_refs",
+    "secret_referrers",
     "security_key_ref",
     "selector_labels",
 ]

@@ -16,11 +16,13 @@ other does, and the config hash covers their values, so rotating one rolls the p
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from agentos_operator.referrers import Referrer
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
+from agentos_operator.spec import McpEnvSpec, McpHeaderSpec
 
 SecretRef = tuple[str, str]
 
@@ -56,6 +58,8 @@ class Environment:
     """The variable holding each knowledge base's embedder key, by base id; None when it takes none."""
     sidecar_env: dict[tuple[str, str], SecretRef] = field(default_factory=dict)
     """The Secret key of each MCP sidecar variable read from a Secret, by (server, variable name)."""
+    referrers: tuple[tuple[SecretRef, Referrer], ...] = ()
+    """Each (Secret, key) with a field naming it, in spec order: what a problem with it is said with."""
 
 
 def plan_environment(resource: AgentOSResource) -> Environment:
@@ -64,11 +68,20 @@ def plan_environment(resource: AgentOSResource) -> Environment:
     sources: dict[str, EnvSource] = {}
     model_env: dict[str, str | None] = {}
     env_of_ref: dict[SecretRef, str] = {}
-    for model in spec.models:
+    referrers: list[tuple[SecretRef, Referrer]] = []
+
+    def named(ref: SecretRef, referrer: Referrer) -> SecretRef:
+        referrers.append((ref, referrer))
+        return ref
+
+    for index, model in enumerate(spec.models):
         if model.api_key_secret_ref is None:
             model_env[model.id] = None
             continue
-        ref = (model.api_key_secret_ref.name, model.api_key_secret_ref.key)
+        ref = named(
+            (model.api_key_secret_ref.name, model.api_key_secret_ref.key),
+            Referrer(f"spec.models[{index}].apiKeySecretRef"),
+        )
         if ref not in env_of_ref:
             env_of_ref[ref] = (
                 MODEL_KEY_ENV if not env_of_ref else _unused(sources, f"{MODEL_KEY_ENV}_{_env_suffix(model.id)}")
@@ -76,46 +89,71 @@ def plan_environment(resource: AgentOSResource) -> Environment:
             sources[env_of_ref[ref]] = EnvSource(ref)
         model_env[model.id] = env_of_ref[ref]
     knowledge_env: dict[str, str | None] = {}
-    for knowledge_base in spec.knowledge_bases:
+    for index, knowledge_base in enumerate(spec.knowledge_bases):
         key_ref = knowledge_base.embedder.api_key_secret_ref
         if key_ref is None:
             knowledge_env[knowledge_base.id] = None
             continue
-        ref = (key_ref.name, key_ref.key)
+        ref = named(
+            (key_ref.name, key_ref.key),
+            Referrer(f"spec.knowledgeBases[{index}].embedder.apiKeySecretRef"),
+        )
         if ref not in env_of_ref:
             env_of_ref[ref] = _unused(sources, KNOWLEDGE_KEY_ENV.format(_env_suffix(knowledge_base.id)))
             sources[env_of_ref[ref]] = EnvSource(ref)
         knowledge_env[knowledge_base.id] = env_of_ref[ref]
     database_env: dict[str, str] = {}
-    for database in spec.databases:
+    for index, database in enumerate(spec.databases):
         if database.type == "sqlite":
             continue
         base = DATABASE_URL_ENV[database.type]
         env = base if base not in sources else _unused(sources, f"{base}_{_env_suffix(database.id)}")
         if database.cnpg_cluster_ref is not None:
-            ref = (f"{database.cnpg_cluster_ref.name}-app", CNPG_URI_KEY)
+            cluster = database.cnpg_cluster_ref.name
+            field_path = f"spec.databases[{index}].cnpgClusterRef"
+            ref = named(cnpg_app_secret_ref(cluster), Referrer(field_path, cnpg_cluster=cluster))
         else:
             assert database.url_secret_ref is not None  # the spec's validator guarantees it
-            ref = (database.url_secret_ref.name, database.url_secret_ref.key)
+            ref = named(
+                (database.url_secret_ref.name, database.url_secret_ref.key),
+                Referrer(f"spec.databases[{index}].urlSecretRef"),
+            )
         sources[env] = EnvSource(ref, postgres_url=database.type == "postgres")
         database_env[database.id] = env
     sources[layout.SECURITY_KEY_ENV] = EnvSource(security_key_ref(resource))
+    if spec.security_key_secret_ref is not None:  # the generated one is named by no field
+        named(security_key_ref(resource), Referrer("spec.securityKeySecretRef"))
     if spec.jwt_verification_key_secret_ref is not None:
         jwt_ref = spec.jwt_verification_key_secret_ref
-        sources[JWT_KEY_ENV] = EnvSource((jwt_ref.name, jwt_ref.key))
+        sources[JWT_KEY_ENV] = EnvSource(
+            named((jwt_ref.name, jwt_ref.key), Referrer("spec.jwtVerificationKeySecretRef"))
+        )
     mcp_env: dict[tuple[str, str, str], str] = {}
     sidecar_env: dict[tuple[str, str], SecretRef] = {}
-    for server in spec.mcp_servers:
-        for kind, items in (("headers", server.headers), ("env", server.env)):
-            for item in items:
+    for server_index, server in enumerate(spec.mcp_servers):
+        named_items: list[tuple[str, Sequence[McpHeaderSpec | McpEnvSpec]]] = [
+            ("headers", server.headers),
+            ("env", server.env),
+        ]
+        for kind, items in named_items:
+            for index, item in enumerate(items):
                 if item.value_secret_ref is None:
                     continue
                 env = _unused(sources, f"MCP_{_env_suffix(server.id)}_{_env_suffix(item.name)}")
-                sources[env] = EnvSource((item.value_secret_ref.name, item.value_secret_ref.key))
+                sources[env] = EnvSource(
+                    named(
+                        (item.value_secret_ref.name, item.value_secret_ref.key),
+                        # The runtime refuses to start with an empty one (it would send an empty credential).
+                        Referrer(f"spec.mcpServers[{server_index}].{kind}[{index}].valueSecretRef", needs_value=True),
+                    )
+                )
                 mcp_env[(server.id, kind, item.name)] = env
-        for item in server.sidecar.env if server.sidecar is not None else []:
+        for index, item in enumerate(server.sidecar.env if server.sidecar is not None else []):
             if item.value_secret_ref is not None:
-                sidecar_env[(server.id, item.name)] = (item.value_secret_ref.name, item.value_secret_ref.key)
+                sidecar_env[(server.id, item.name)] = named(
+                    (item.value_secret_ref.name, item.value_secret_ref.key),
+                    Referrer(f"spec.mcpServers[{server_index}].sidecar.env[{index}].valueSecretRef"),
+                )
     return Environment(
         model_env=model_env,
         database_env=database_env,
@@ -123,7 +161,13 @@ def plan_environment(resource: AgentOSResource) -> Environment:
         mcp_env=mcp_env,
         knowledge_env=knowledge_env,
         sidecar_env=sidecar_env,
+        referrers=tuple(referrers),
     )
+
+
+def cnpg_app_secret_ref(cluster: str) -> SecretRef:
+    """The (Secret, key) of a CloudNativePG Cluster's connection URI: its ``<cluster>-app`` Secret."""
+    return (f"{cluster}-app", CNPG_URI_KEY)
 
 
 def security_key_ref(resource: AgentOSResource) -> SecretRef:

@@ -29,6 +29,8 @@ class MountedSource:
 
     volume: str
     directory: str
+    field: str
+    """The source's path in the spec: ``spec.knowledgeBases[0].sources[1]``."""
     config_map: ConfigMapFiles | None = None
     claim: VolumeFiles | None = None
 
@@ -44,6 +46,7 @@ def mounted_sources(resource: AgentOSResource) -> Iterator[MountedSource]:
                 yield MountedSource(
                     volume=f"knowledge-{base_index}-{index}",
                     directory=f"{KNOWLEDGE_DIR}/{base.id}/{index}",
+                    field=f"spec.knowledgeBases[{base_index}].sources[{index}]",
                     config_map=source.config_map,
                     claim=source.persistent_volume_claim,
                 )
@@ -61,6 +64,29 @@ def required_config_maps(resource: AgentOSResource) -> dict[str, frozenset[str]]
         keys = frozenset(source.config_map.items or ())
         wanted[source.config_map.name] = wanted.get(source.config_map.name, frozenset()) | keys
     return dict(sorted(wanted.items()))
+
+
+@dataclass(frozen=True)
+class ConfigMapReferrers:
+    """The fields naming each ConfigMap the sources mount, and each key they list, in spec order."""
+
+    config_maps: dict[str, tuple[str, ...]]
+    keys: dict[tuple[str, str], tuple[str, ...]]
+
+
+def config_map_referrers(resource: AgentOSResource) -> ConfigMapReferrers:
+    """The fields behind ``required_config_maps``: ``...sources[1].configMap`` for a ConfigMap,
+    ``...sources[1].configMap.items[0]`` for a key it must hold."""
+    config_maps: dict[str, tuple[str, ...]] = {}
+    keys: dict[tuple[str, str], tuple[str, ...]] = {}
+    for source in mounted_sources(resource):
+        if source.config_map is None:
+            continue
+        name = source.config_map.name
+        config_maps[name] = (*config_maps.get(name, ()), f"{source.field}.configMap")
+        for index, key in enumerate(source.config_map.items or ()):
+            keys[(name, key)] = (*keys.get((name, key), ()), f"{source.field}.configMap.items[{index}]")
+    return ConfigMapReferrers(config_maps, keys)
 
 
 def knowledge_volumes(resource: AgentOSResource) -> list[dict[str, Any]]:

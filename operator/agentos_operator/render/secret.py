@@ -2,7 +2,7 @@
 
 Values come from the Secrets the resource references (read by the caller and passed in);
 they are written base64-encoded under ``data`` and nowhere else. Errors name the Secret and
-key that is missing, never a value.
+key that is missing or empty, and the fields naming it, never a value.
 """
 
 from __future__ import annotations
@@ -23,17 +23,20 @@ _POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
 
 def env_values(environment: Environment, secrets: Mapping[SecretRef, str]) -> dict[str, str]:
     """Each variable's value; raises ``MissingSecretsError`` naming every absent (Secret, key),
-    the MCP sidecars' included (they read theirs from the referenced Secrets themselves), and
+    the MCP sidecars' included (they read theirs from the referenced Secrets themselves), or
+    every empty one that must hold a value (``Referrer.needs_value``), and
     ``SecretsTooLargeError`` when the values would not fit in one Secret."""
+    named = environment.referrers
     missing = [ref for ref in environment_refs(environment) if ref not in secrets]
     if missing:
-        raise MissingSecretsError(missing)
+        raise MissingSecretsError(missing, named_by=named)
     values = {env: _value(source, secrets[source.ref]) for env, source in sorted(environment.sources.items())}
     # The runtime refuses to start with an MCP header or env variable that is empty (it would
     # send an empty credential): said here, on the resource, instead of by a crash-looping pod.
-    empty = [environment.sources[env].ref for env in set(environment.mcp_env.values()) if not values.get(env)]
+    needed = {ref for ref, referrer in named if referrer.needs_value}
+    empty = sorted(ref for ref in needed if not secrets[ref].strip())
     if empty:
-        raise MissingSecretsError([], empty=empty)
+        raise MissingSecretsError([], empty=empty, only_whitespace=[r for r in empty if secrets[r]], named_by=named)
     sizes = {env: len(env.encode()) + len(value.encode()) for env, value in values.items()}
     if sum(sizes.values()) > SECRET_MAX_BYTES:
         largest = sorted(sizes, key=lambda env: (-sizes[env], env))

@@ -130,7 +130,10 @@ async def test_a_deleted_config_map_makes_every_resource_mounting_it_report_it_m
 
     await waiting_for_the_config_map(cluster)
     resolved = cluster.condition("demo", "ReferencesResolved")
-    assert (resolved["status"], resolved["message"]) == ("False", "ConfigMap 'handbook' not found")
+    assert (resolved["status"], resolved["message"]) == (
+        "False",
+        "ConfigMap 'handbook' not found (spec.knowledgeBases[0].sources[0].configMap): create it in the resource's namespace",
+    )
 
 
 async def test_the_config_map_watch_asks_for_metadata_only_and_only_in_the_namespaces_served(

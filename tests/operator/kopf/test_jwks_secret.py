@@ -30,12 +30,16 @@ async def test_a_missing_jwks_secret_is_secret_not_found_until_it_is_created(
     await cluster.create_agentos("demo", **JWKS)
 
     await eventually(lambda: cluster.condition("demo", "ReferencesResolved").get("reason") == "SecretNotFound")
-    assert cluster.condition("demo", "ReferencesResolved")["message"] == "Secret 'idp-keys' not found"
+    assert cluster.condition("demo", "ReferencesResolved")["message"] == (
+        "Secret 'idp-keys' not found (spec.jwtJwksSecretRef): create it in the resource's namespace"
+    )
     assert cluster.get(DEPLOYMENTS, "demo") is None
     await cluster.create_secret("idp-keys", jwks_json='{"keys": []}')
 
     await eventually(lambda: cluster.condition("demo", "ReferencesResolved").get("reason") == "SecretKeyMissing")
-    assert cluster.condition("demo", "ReferencesResolved")["message"] == "Secret 'idp-keys' has no key 'jwks.json'"
+    assert cluster.condition("demo", "ReferencesResolved")["message"] == (
+        "Secret 'idp-keys' has no key 'jwks.json' (spec.jwtJwksSecretRef); its keys: 'jwks-json': add it, or name one it has"
+    )
     await cluster.api.patch(SECRETS, "ns1", "idp-keys", {"data": {"jwks.json": encoded('{"keys": []}')}})
 
     await cluster.ready("demo")

@@ -40,12 +40,20 @@ async def test_a_missing_config_map_is_reported_and_nothing_is_written_until_it_
 
     await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ConfigMapNotFound", what="reported")
     resolved = cluster.condition("demo", "ReferencesResolved")
-    assert (resolved["status"], resolved["message"]) == ("False", "ConfigMap 'handbook' not found")
+    assert (resolved["status"], resolved["message"]) == (
+        "False",
+        "ConfigMap 'handbook' not found (spec.knowledgeBases[0].sources[0].configMap): create it in the resource's namespace",
+    )
 
     def warnings() -> list[tuple[str, str]]:  # the Event is posted after the status
         return [(e["reason"], e["message"]) for e in cluster.events_about("demo") if e["type"] == "Warning"]
 
-    assert await eventually(warnings, what="the Warning") == [("ConfigMapNotFound", "ConfigMap 'handbook' not found")]
+    assert await eventually(warnings, what="the Warning") == [
+        (
+            "ConfigMapNotFound",
+            "ConfigMap 'handbook' not found (spec.knowledgeBases[0].sources[0].configMap): create it in the resource's namespace",
+        )
+    ]
     assert cluster.get(DEPLOYMENTS, "demo") is None
 
     await create_handbook(cluster, **{"leave.md": "# Leave\nTwenty-five days a year."})
@@ -65,5 +73,8 @@ async def test_a_listed_key_the_config_map_lacks_is_reported_by_name(
     await cluster.create_agentos("demo", **knowledge(items=["leave.md", "travel.md"]))
 
     await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ConfigMapKeyMissing", what="missing")
-    assert cluster.condition("demo", "Ready")["message"] == "ConfigMap 'handbook' has no key 'travel.md'"
+    assert cluster.condition("demo", "Ready")["message"] == (
+        "ConfigMap 'handbook' has no key 'travel.md' (spec.knowledgeBases[0].sources[0].configMap.items[1]); "
+        "its keys: 'leave.md': add it, or list one it has"
+    )
     assert cluster.get(DEPLOYMENTS, "demo") is None

@@ -131,7 +131,10 @@ async def test_a_deleted_secret_a_resource_reads_makes_it_secret_not_found(
 
     await eventually(lambda: cluster.condition("demo", "ReferencesResolved").get("status") == "False")
     resolved = cluster.condition("demo", "ReferencesResolved")
-    assert (resolved["reason"], resolved["message"]) == ("SecretNotFound", "Secret 'openai' not found")
+    assert (resolved["reason"], resolved["message"]) == (
+        "SecretNotFound",
+        "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace",
+    )
 
 
 async def test_a_dropped_secret_watch_resumes_from_the_last_version_it_got_and_still_sees_rotations(

@@ -121,8 +121,11 @@ async def test_a_mounted_secret_is_checked_to_exist_but_its_value_is_neither_dec
 @pytest.mark.parametrize(
     ("secrets", "message"),
     [
-        ({}, "Secret 'idp-keys' not found"),
-        ({"idp-keys": {"other": b"x"}}, "Secret 'idp-keys' has no key 'jwks.json'"),
+        ({}, "Secret 'idp-keys' not found (spec.jwtJwksSecretRef): create it in the resource's namespace"),
+        (
+            {"idp-keys": {"other": b"x"}},
+            "Secret 'idp-keys' has no key 'jwks.json' (spec.jwtJwksSecretRef); its keys: 'other': add it, or name one it has",
+        ),
     ],
     ids=["no-secret", "no-key"],
 )
@@ -131,5 +134,11 @@ async def test_a_missing_jwks_secret_or_key_stops_the_reconcile_naming_it(
 ) -> None:
     store = Secrets(openai={"api-key": b"sk-1"}, **secrets)
     with pytest.raises(UnresolvedSecretsError) as caught:
-        await read_secret_values(store, "ns", [("openai", "api-key")], mounted=[("idp-keys", "jwks.json")])  # type: ignore[arg-type]
+        await read_secret_values(
+            store,  # type: ignore[arg-type]
+            "ns",
+            [("openai", "api-key")],
+            mounted=[("idp-keys", "jwks.json")],
+            named_by=render.secret_referrers(resource()),
+        )
     assert str(caught.value) == message

@@ -37,5 +37,5 @@ async def test_a_value_no_environment_variable_can_carry_is_named_as_such_withou
 
 
 async def test_a_missing_key_is_still_a_missing_key() -> None:
-    with pytest.raises(UnresolvedSecretsError, match="^Secret 'openai' has no key 'api-key'$"):
+    with pytest.raises(UnresolvedSecretsError, match="^Secret 'openai' has no key 'api-key'; it holds no key: add it$"):
         await read_secret_values(Secrets(openai={}), "ns", [("openai", "api-key")])  # type: ignore[arg-type]
