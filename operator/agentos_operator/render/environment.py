@@ -80,7 +80,7 @@ def plan_environment(resource: AgentOSResource) -> Environment:
             continue
         ref = named(
             (model.api_key_secret_ref.name, model.api_key_secret_ref.key),
-            Referrer(f"spec.models[{index}].apiKeySecretRef"),
+            Referrer(f"spec.models[{index}].apiKeySecretRef", needs_value=True),
         )
         if ref not in env_of_ref:
             env_of_ref[ref] = (
@@ -96,7 +96,7 @@ def plan_environment(resource: AgentOSResource) -> Environment:
             continue
         ref = named(
             (key_ref.name, key_ref.key),
-            Referrer(f"spec.knowledgeBases[{index}].embedder.apiKeySecretRef"),
+            Referrer(f"spec.knowledgeBases[{index}].embedder.apiKeySecretRef", needs_value=True),
         )
         if ref not in env_of_ref:
             env_of_ref[ref] = _unused(sources, KNOWLEDGE_KEY_ENV.format(_env_suffix(knowledge_base.id)))
@@ -111,12 +111,12 @@ def plan_environment(resource: AgentOSResource) -> Environment:
         if database.cnpg_cluster_ref is not None:
             cluster = database.cnpg_cluster_ref.name
             field_path = f"spec.databases[{index}].cnpgClusterRef"
-            ref = named(cnpg_app_secret_ref(cluster), Referrer(field_path, cnpg_cluster=cluster))
+            ref = named(cnpg_app_secret_ref(cluster), Referrer(field_path, cnpg_cluster=cluster, needs_value=True))
         else:
             assert database.url_secret_ref is not None  # the spec's validator guarantees it
             ref = named(
                 (database.url_secret_ref.name, database.url_secret_ref.key),
-                Referrer(f"spec.databases[{index}].urlSecretRef"),
+                Referrer(f"spec.databases[{index}].urlSecretRef", needs_value=True),
             )
         sources[env] = EnvSource(ref, postgres_url=database.type == "postgres")
         database_env[database.id] = env

@@ -31,8 +31,10 @@ def env_values(environment: Environment, secrets: Mapping[SecretRef, str]) -> di
     if missing:
         raise MissingSecretsError(missing, named_by=named)
     values = {env: _value(source, secrets[source.ref]) for env, source in sorted(environment.sources.items())}
-    # The runtime refuses to start with an MCP header or env variable that is empty (it would
-    # send an empty credential): said here, on the resource, instead of by a crash-looping pod.
+    # A model or embedder key, a database URL, an MCP header or env value that is empty (or only
+    # whitespace, which is stripped) is a mistake (a Secret made from an unset shell variable):
+    # the runtime would start without a credential, or refuse to start (MCP). Said here, on the
+    # resource, instead of by failed runs or a crash-looping pod.
     needed = {ref for ref, referrer in named if referrer.needs_value}
     empty = sorted(ref for ref in needed if not secrets[ref].strip())
     if empty:

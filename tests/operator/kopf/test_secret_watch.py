@@ -137,6 +137,23 @@ async def test_a_deleted_secret_a_resource_reads_makes_it_secret_not_found(
     )
 
 
+async def test_an_empty_model_key_is_refused_until_it_is_set(cluster: Cluster, start_operator: StartOperator) -> None:
+    """`kubectl create secret generic openai --from-literal=api-key="$OPENAI_API_KEY"` with the
+    variable unset: the key is there, empty. The runtime would start without a credential."""
+    await cluster.create_secret("openai", api_key="")
+    start_operator()
+    await cluster.create_agentos("demo")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "SecretKeyMissing", what="refused")
+    said = "key 'api-key' of Secret 'openai' (spec.models[0].apiKeySecretRef) is empty: set it"
+    assert cluster.condition("demo", "ReferencesResolved")["message"] == said
+    assert cluster.get(DEPLOYMENTS, "demo") is None and cluster.get(SECRETS, "demo-env") is None
+
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-1")}})
+
+    await cluster.ready("demo")
+
+
 async def test_a_dropped_secret_watch_resumes_from_the_last_version_it_got_and_still_sees_rotations(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:

@@ -1,6 +1,6 @@
 """What an unresolved reference is said with: the spec fields naming it (from the walk that
 collects the references), the fix, the keys a Secret or ConfigMap has (bounded, quoted), and
-never a value."""
+never a value. An empty value where one is needed is refused the same way."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from agentos_operator import render
+from agentos_operator.errors import MissingSecretsError
 from agentos_operator.kube.config_maps import UnresolvedConfigMapsError, read_config_map_digests
 from agentos_operator.kube.kinds import Kind
 from agentos_operator.kube.secrets import UnresolvedSecretsError, read_secret_values
@@ -194,6 +195,68 @@ def test_every_reference_read_or_mounted_is_named_by_a_field_but_the_generated_k
 
     assert read - named == {render.security_key_ref(res)}
     assert named <= read
+
+
+@pytest.mark.parametrize(
+    ("spec", "ref", "field"),
+    [
+        ({}, ("openai", "api-key"), "spec.models[0].apiKeySecretRef"),
+        (
+            {
+                "knowledgeBases": [{"id": "kb", "embedder": {"apiKeySecretRef": {"name": "tei", "key": "token"}}}],
+                "agents": [{"id": "a", "model": "gpt-4o-mini", "knowledge": "kb"}],
+            },
+            ("tei", "token"),
+            "spec.knowledgeBases[0].embedder.apiKeySecretRef",
+        ),
+        (
+            {"databases": [{"id": "cache", "type": "redis", "urlSecretRef": {"name": "redis", "key": "url"}}]},
+            ("redis", "url"),
+            "spec.databases[0].urlSecretRef",
+        ),
+        (
+            {"databases": [{"id": "db", "type": "postgres", "cnpgClusterRef": {"name": "pg"}}]},
+            ("pg-app", "uri"),
+            "spec.databases[0].cnpgClusterRef",
+        ),
+    ],
+    ids=["model-key", "embedder-key", "database-url", "cnpg-uri"],
+)
+@pytest.mark.parametrize("value", ["", " \n\t"], ids=["empty", "whitespace"])
+def test_an_empty_key_or_url_is_refused_naming_its_field(
+    spec: dict[str, Any], ref: tuple[str, str], field: str, value: str
+) -> None:
+    """`kubectl create secret --from-literal=api-key="$OPENAI_API_KEY"` with the variable unset
+    makes an empty key: the runtime would start without a credential."""
+    res = resource(**spec)
+    secrets = {**render.placeholder_secrets(res), ("openai", "api-key"): "sk-LEAKCHECK-9d4e", ref: value}
+
+    with pytest.raises(MissingSecretsError) as caught:
+        render.render(res, secrets, settings=SETTINGS)
+
+    said = "is empty" if value == "" else "holds only whitespace"
+    assert str(caught.value) == f"key '{ref[1]}' of Secret '{ref[0]}' ({field}) {said}: set it"
+    assert caught.value.empty == [ref] and caught.value.refs == []
+
+
+def test_empty_values_are_each_named_and_a_sidecar_variable_may_be_empty() -> None:
+    res = many_referrers()
+    secrets = {**render.placeholder_secrets(res), ("shared", "k"): "", ("shared", "other"): "ok"}
+
+    with pytest.raises(MissingSecretsError) as caught:
+        render.render(res, secrets, settings=SETTINGS)
+
+    assert str(caught.value).startswith(
+        "key 'k' of Secret 'shared' (spec.models[0].apiKeySecretRef, spec.knowledgeBases[0].embedder.apiKeySecretRef, "
+    )
+
+    only_sidecar = resource(
+        agents=[{"id": "a", "model": "gpt-4o-mini", "tools": ["mcp:s"]}],
+        mcpServers=[{"id": "s", "sidecar": {"image": "mcp/s:1", "env": [{"name": "K", "valueSecretRef": OPENAI}]}}],
+        models=[{"id": "gpt-4o-mini", "apiKeySecretRef": {"name": "model", "key": "k"}}],
+    )
+    secrets = {**render.placeholder_secrets(only_sidecar), ("openai", "api-key"): ""}
+    assert render.render(only_sidecar, secrets, settings=SETTINGS)
 
 
 class ConfigMaps:
