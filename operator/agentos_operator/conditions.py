@@ -25,8 +25,9 @@ container that keeps crashing or cannot be created: ``PodTrouble``, read from th
 ``pods``) are said the same way, under the Kubernetes reason itself (``Unschedulable``,
 ``ImagePullBackOff``, ...) or ``PodsNotReady``: ``Degraded``, not ``Stalled`` before the deadline.
 
-While a rollout is obstructed, its message ends with whether the previous spec's pods still
-serve (``PREVIOUS_PODS_SERVE``). That is true or not as they come and go while the cause stays
+While a rollout is obstructed, or a reconcile is blocked (an invalid spec, a missing Secret:
+nothing is written, the Deployment is left as it was), the message ends with whether the
+previous spec's pods still serve (``PREVIOUS_PODS_SERVE``). That is true or not as they come and go while the cause stays
 (one crashes, is evicted, is replaced), so it is not part of the cause (``cause``): a change of
 it alone is written to the status, which tells the truth, but is no new Warning Event
 (``events.for_transition``).
@@ -179,8 +180,14 @@ class Rollout:
         return self.available >= self.desired and self.ready >= self.desired
 
 
-def blocked(reason: str, message: str) -> list[Condition]:
-    """Nothing could be applied (invalid spec, unresolved Secret or ConfigMap, a child owned by someone else)."""
+def blocked(reason: str, message: str, *, serving: bool = False) -> list[Condition]:
+    """Nothing could be applied (invalid spec, unresolved Secret or ConfigMap, a child owned by someone else).
+
+    ``serving``: the resource's Deployment, left as it was, has its pods available: said after
+    the cause (``PREVIOUS_PODS_SERVE``), as for an obstructed rollout, so that ``Ready=False``
+    does not read as an outage. A change of it alone is no new Warning (``cause``).
+    """
+    told = message[: MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)] + _SERVING_NOTE if serving else message
     resolved: Condition
     if reason in UNRESOLVED_REASONS:
         resolved = Condition(REFERENCES_RESOLVED, "False", reason, message)
@@ -189,12 +196,12 @@ def blocked(reason: str, message: str) -> list[Condition]:
     else:
         resolved = Condition(REFERENCES_RESOLVED, "True", RESOLVED, "every referenced Secret key exists")
     return [
-        Condition(READY, "False", reason, message),
-        Condition(PROGRESSING, "False", reason, message),
-        Condition(DEGRADED, "True", reason, message),
+        Condition(READY, "False", reason, told),
+        Condition(PROGRESSING, "False", reason, told),
+        Condition(DEGRADED, "True", reason, told),
         resolved,
-        Condition(RECONCILING, "False", reason, message),
-        Condition(STALLED, "True", reason, message),
+        Condition(RECONCILING, "False", reason, told),
+        Condition(STALLED, "True", reason, told),
     ]
 
 

@@ -147,7 +147,9 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     except ConfigError as error:
         message = invalid_spec_message(body, error.problems)
         found = await _deployment(ctx, meta["namespace"], meta["name"])
-        return await _conclude(ctx, body, conditions.blocked(conditions.INVALID_SPEC, message), found, "invalid")
+        serving = status.previous_pods_serve(found, meta.get("uid"))
+        blocked = conditions.blocked(conditions.INVALID_SPEC, message, serving=serving)
+        return await _conclude(ctx, body, blocked, found, "invalid")
     if resource.spec.paused:
         found = await _deployment(ctx, resource.namespace, resource.name)
         previous = (body.get("status") or {}).get("conditions") or []
@@ -374,9 +376,12 @@ async def _blocked(
     refused: bool = False,
 ) -> Outcome:
     """Report a reconcile stopped for ``why`` (reason, message), with the writes made before it
-    stopped; ``refused``: by 403s past the grace, which go on being timed."""
+    stopped, and whether the pods of the Deployment as it was still serve; ``refused``: by 403s
+    past the grace, which go on being timed."""
     found = await _deployment(ctx, resource.namespace, resource.name)
-    return await _conclude(ctx, body, conditions.blocked(*why), found, verdict, changes=changes, refused=refused)
+    serving = status.previous_pods_serve(found, resource.uid)
+    blocked = conditions.blocked(*why, serving=serving)
+    return await _conclude(ctx, body, blocked, found, verdict, changes=changes, refused=refused)
 
 
 async def _conclude(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentos_operator.conditions import Obstacle, Rollout
+from agentos_operator.ownership import controller_uid
 
 # The keys this operator owns under ``status``; anything else there (kopf's bookkeeping) is left alone.
 OWNED_KEYS = (
@@ -36,6 +37,15 @@ class Learnt:
     url: str  # the Service's URL
     ingress_url: str | None  # the URL through the Ingress; None: there is no Ingress
     config_hash: str | None  # the pods' config hash; None: the Deployment does not say yet (kept)
+
+
+def previous_pods_serve(deployment: Mapping[str, Any] | None, owner_uid: str | None) -> bool:
+    """Whether the resource's own Deployment (controlled by ``owner_uid``) has as many pods
+    available as it wants: a reconcile that stops before writing it leaves them serving."""
+    if deployment is None or owner_uid is None or controller_uid(deployment) != owner_uid:
+        return False
+    rollout = rollout_of(deployment)
+    return rollout is not None and rollout.serving and rollout.total > 0
 
 
 def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:

@@ -21,6 +21,7 @@ from tests.cluster.conftest import (
     NamespaceMaker,
     add_secrets,
     agentos_body,
+    condition,
     eventually,
     operator_running,
     wait_ready,
@@ -131,6 +132,8 @@ def test_a_deleted_secret_the_resource_reads_is_reported_its_pods_left_running_a
         "SecretNotFound",
         "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace",
     )
+    ready = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")
+    assert ready["message"] == f"{resolved['message']}; the previous pods serve meanwhile"
     running = control_plane.get("deployment", "demo", namespace)
     assert running is not None and running["metadata"]["generation"] == deployment["metadata"]["generation"]
     assert [w for w in installed.writes(mark) if w["objectRef"]["resource"] == "deployments"] == []

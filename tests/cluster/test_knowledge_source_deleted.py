@@ -76,7 +76,11 @@ def test_a_deleted_knowledge_config_map_is_reported_the_pods_are_left_and_its_re
     assert (condition(body, "Ready")["status"], condition(body, "Ready")["reason"]) == ("False", "ConfigMapNotFound")
     assert (condition(body, "Degraded")["status"], condition(body, "Stalled")["status"]) == ("True", "True")
     eventually(lambda: warnings_about(control_plane, namespace, "demo"), timeout=PROMPTLY, what="the Warning event")
-    assert warnings_about(control_plane, namespace, "demo") == [("ConfigMapNotFound", MISSING)]
+    # Nothing is written, so the pods that loaded the files serve on: Ready says so.
+    assert condition(body, "Ready")["message"] == f"{MISSING}; the previous pods serve meanwhile"
+    assert warnings_about(control_plane, namespace, "demo") == [
+        ("ConfigMapNotFound", f"{MISSING}; the previous pods serve meanwhile")
+    ]
     # Nothing of the children is written while the ConfigMap is missing: the running pods keep
     # the files they loaded, and no child is pruned or rolled: the operator writes its status and the Event.
     written = {f"{w['objectRef']['resource']}/{w['objectRef'].get('subresource', '')}" for w in installed.writes(mark)}

@@ -51,6 +51,8 @@ def test_an_invalid_edit_sets_ready_false_with_the_field_path_and_leaves_childre
     ready = condition(body, "Ready")
     assert ready["status"] == "False"
     assert "spec.agents[0].model" in ready["message"] and "gpt-5" in ready["message"], ready["message"]
+    # Nothing was written: the pods of the valid spec serve, and the status says so.
+    assert ready["message"].endswith("; the previous pods serve meanwhile"), ready["message"]
     assert condition(body, "Degraded")["status"] == "True"
     assert body is not None and body["status"]["observedGeneration"] == 2
     assert child_versions(control_plane, namespace, "demo") == before, "a child changed under an invalid spec"

@@ -153,6 +153,57 @@ def test_a_missing_secret_blocks_with_references_unresolved() -> None:
     assert (found["Ready"].status, found["Degraded"].status) == ("False", "True")
 
 
+def test_a_blocked_reconcile_says_the_previous_pods_serve_when_they_do_but_not_of_the_references() -> None:
+    cause = "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace"
+
+    serving = {c.type: c for c in conditions.blocked("SecretNotFound", cause, serving=True)}
+    not_serving = {c.type: c for c in conditions.blocked("SecretNotFound", cause)}
+
+    told = f"{cause}; {conditions.PREVIOUS_PODS_SERVE}"
+    assert [serving[t].message for t in ("Ready", "Progressing", "Degraded", "Reconciling", "Stalled")] == [told] * 5
+    assert serving["ReferencesResolved"].message == cause
+    assert {c.message for c in not_serving.values()} == {cause}
+    assert conditions.cause(serving["Ready"].message) == not_serving["Ready"].message
+
+
+def test_a_long_blocked_message_is_cut_before_the_serving_note_not_through_it() -> None:
+    found = {c.type: c for c in conditions.blocked("InvalidSpec", "spec.x: bad; " * 500, serving=True)}
+
+    entry = conditions.merge([], [found["Ready"]], now=T0, generation=1)[0]
+
+    assert entry["message"].endswith(f"; {conditions.PREVIOUS_PODS_SERVE}")
+    assert len(entry["message"]) == conditions.MESSAGE_MAX_LENGTH
+
+
+def owned_deployment(uid: str | None, **counts: int) -> dict[str, Any]:
+    owners = [] if uid is None else [{"kind": "AgentOSConfig", "name": "demo", "uid": uid, "controller": True}]
+    live = {"replicas": 2, "readyReplicas": 2, "availableReplicas": 2, "updatedReplicas": 2, "observedGeneration": 1}
+    return {
+        "metadata": {"generation": 1, "ownerReferences": owners},
+        "spec": {"replicas": 2},
+        "status": {**live, **counts},
+    }
+
+
+@pytest.mark.parametrize(
+    ("deployment", "serve"),
+    [
+        (owned_deployment("u1"), True),
+        (owned_deployment("u1", observedGeneration=0), True),  # pods of an earlier spec serve too
+        (owned_deployment("u1", availableReplicas=1), False),
+        (owned_deployment("u1", replicas=0, readyReplicas=0, availableReplicas=0), False),
+        (owned_deployment("someone-else"), False),  # a Deployment of the name that is not this resource's
+        (owned_deployment(None), False),
+        (None, False),
+    ],
+    ids=["available", "earlier-spec", "short", "no-pods", "not-ours", "no-owner", "none"],
+)
+def test_the_previous_pods_serve_when_the_resources_own_deployment_has_them_all_available(
+    deployment: dict[str, Any] | None, serve: bool
+) -> None:
+    assert status.previous_pods_serve(deployment, "u1") is serve
+
+
 def test_pausing_keeps_what_the_other_conditions_said() -> None:
     existing = conditions.merge([], conditions.blocked("SecretKeyMissing", "no key"), now=T0, generation=1)
 

@@ -110,6 +110,24 @@ def test_whether_the_previous_pods_serve_is_no_new_warning_but_a_new_cause_is() 
     ]
 
 
+def test_a_blocked_reconcile_is_one_warning_whether_or_not_the_previous_pods_serve_meanwhile() -> None:
+    cause = "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace"
+
+    def blocked(message: str, *, serving: bool) -> list[dict[str, Any]]:
+        return conditions.merge(
+            [], conditions.blocked("SecretNotFound", message, serving=serving), now=T0, generation=1
+        )
+
+    first = events.for_transition(ready("True", "Available", "2 of 2"), blocked(cause, serving=True))
+
+    assert first == [Notice("Warning", "SecretNotFound", f"{cause}; {conditions.PREVIOUS_PODS_SERVE}")]
+    assert events.for_transition(blocked(cause, serving=True), blocked(cause, serving=False)) == []
+    assert events.for_transition(blocked(cause, serving=False), blocked(cause, serving=True)) == []
+    assert events.for_transition(blocked(cause, serving=True), blocked("Secret 'x' not found", serving=True)) == [
+        Notice("Warning", "SecretNotFound", f"Secret 'x' not found; {conditions.PREVIOUS_PODS_SERVE}")
+    ]
+
+
 class RefusingApi:
     """Refuses every create with ``error``; counts the creates."""
 

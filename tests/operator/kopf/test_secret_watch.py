@@ -122,6 +122,8 @@ async def test_a_rotated_secret_rolls_the_pods_of_every_resource_reading_it(
 async def test_a_deleted_secret_a_resource_reads_makes_it_secret_not_found(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:
+    """The pods keep serving: nothing is written while the Secret is missing. Ready says so, and
+    stops saying so when they no longer serve, without a second Warning for the same cause."""
     await cluster.create_secret("openai", api_key="sk-test-1")
     start_operator()
     await cluster.create_agentos("demo")
@@ -130,11 +132,24 @@ async def test_a_deleted_secret_a_resource_reads_makes_it_secret_not_found(
     await cluster.api.delete(SECRETS, "ns1", "openai")
 
     await eventually(lambda: cluster.condition("demo", "ReferencesResolved").get("status") == "False")
+    cause = "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace"
     resolved = cluster.condition("demo", "ReferencesResolved")
-    assert (resolved["reason"], resolved["message"]) == (
-        "SecretNotFound",
-        "Secret 'openai' not found (spec.models[0].apiKeySecretRef): create it in the resource's namespace",
-    )
+    assert (resolved["reason"], resolved["message"]) == ("SecretNotFound", cause)
+    assert cluster.condition("demo", "Ready")["message"] == f"{cause}; the previous pods serve meanwhile"
+
+    def warnings() -> list[str]:
+        return [e["message"] for e in cluster.events_about("demo") if e["type"] == "Warning"]
+
+    assert await eventually(warnings, what="the Warning") == [f"{cause}; the previous pods serve meanwhile"]
+
+    # Its pods gone (evicted, say): the status says so; the cause is the same, told once.
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": {"availableReplicas": 0}}, subresource="status")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("message") == cause, what="no longer serving")
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    # Reconciles of one resource are one at a time: the one before had posted its events.
+    await eventually(lambda: cluster.condition("demo", "ReferencesResolved").get("status") == "True")
+    assert warnings() == [f"{cause}; the previous pods serve meanwhile"]
 
 
 async def test_an_empty_model_key_is_refused_until_it_is_set(cluster: Cluster, start_operator: StartOperator) -> None:
