@@ -3,12 +3,12 @@
 Tree::
 
     OperatorError
-    ├── MissingSecretsError     a Secret (or one of its keys) that render needs is absent
+    ├── MissingSecretsError     a Secret value that render needs is absent, or empty where one is needed
     └── SecretsTooLargeError    the values render copies into one Secret are over what it holds
 
 Invalid resources are reported as ``agentos_runtime.config.ConfigError`` (every problem with
 its field path), the same error the runtime raises for its file. Messages name Secrets and
-keys, never their values.
+keys, and the spec fields naming them (``referrers``), never their values.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from agentos_operator import conditions, render, status
 from agentos_operator.errors import MissingSecretsError, SecretsTooLargeError
+from agentos_operator.kube.secrets import UnresolvedSecretsError, read_secret_values
 from agentos_operator.resources import parse_resource, validate_resource
 
-from tests.operator.offline.inputs import load_example, resource_body
+from tests.operator.offline.inputs import Secrets, load_example, resource_body
 
 SETTINGS = render.RenderSettings(default_image="img:1")
 # Distinctive fake values, so any appearance of one (or of a recognisable part) is a leak.
@@ -44,6 +45,42 @@ def test_the_missing_secrets_error_names_refs_but_no_value() -> None:
     message = str(caught.value)
     assert "Secret 'research-db' key 'uri'" in message
     assert not [t for t in TELLTALES if t in message]
+
+
+async def test_an_unresolved_reference_names_fields_and_keys_but_no_value() -> None:
+    """Every way a reference fails at once: a key under another name (the Secret's keys are
+    listed), a value that is no text, a Secret missing; the values there are never said."""
+    resource = parse_resource(load_example("team-workflow"))
+    store = Secrets(
+        openai={"api_key": FAKE_VALUES[("openai", "api-key")].encode(), "LEAKCHECK-7f3a9c": b"x"},
+        **{"research-db": {"uri": b"\xff" + FAKE_VALUES[("research-db", "uri")].encode()}},
+    )
+
+    with pytest.raises(UnresolvedSecretsError) as caught:
+        await read_secret_values(
+            store,  # type: ignore[arg-type]
+            "agents",
+            render.required_secret_refs(resource),
+            named_by=render.secret_referrers(resource),
+        )
+
+    message = str(caught.value)
+    assert "Secret 'research-desk-auth' not found (spec.securityKeySecretRef)" in message
+    assert "(spec.models[0].apiKeySecretRef, spec.models[1].apiKeySecretRef); its keys: 'LEAKCHECK-7f3a9c'," in message
+    assert "of Secret 'research-db' (spec.databases[0].urlSecretRef) is not UTF-8 text" in message
+    # The one telltale said is a key's name, which the test made look like a value: names are said.
+    assert [t for t in TELLTALES if t in message.replace("'LEAKCHECK-7f3a9c'", "")] == []
+
+
+def test_an_empty_value_refused_is_named_and_the_others_are_not_shown() -> None:
+    empty = {**FAKE_VALUES, ("research-db", "uri"): "  "}
+    with pytest.raises(MissingSecretsError) as caught:
+        render.render(parse_resource(load_example("team-workflow")), empty, settings=SETTINGS)
+
+    assert (
+        str(caught.value)
+        == "key 'uri' of Secret 'research-db' (spec.databases[0].urlSecretRef) holds only whitespace: set it"
+    )
 
 
 def test_values_too_large_for_one_secret_are_named_by_reference_largest_first_never_shown() -> None:
