@@ -56,5 +56,6 @@ async def test_a_child_still_refused_once_taken_back_is_rejected_saying_to_delet
     ), told
     message = cluster.condition("demo", "Ready")["message"]
     assert "or delete Service 'demo' to have it made again" in message, message
-    assert message.endswith("; until then no child is written")
+    # The Deployment as it was still serves: said after the cause.
+    assert message.endswith("; until then no child is written; the previous pods serve meanwhile"), message
     assert "Restored" not in {e["reason"] for e in cluster.events_about("demo")}
