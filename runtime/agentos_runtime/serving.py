@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agentos_runtime.config import Problem, RuntimeConfig
+    from agentos_runtime.config import RuntimeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +232,7 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
     from agentos_runtime.config import ConfigError, parse_config
     from agentos_runtime.config.checking import every_problem
     from agentos_runtime.config.loading import read_config_file
+    from agentos_runtime.config_checks import check_components, runtime_config_problems
 
     data = read_config_file(path)  # unreadable, not UTF-8, bad or hostile YAML: one problem
     try:
@@ -242,38 +243,3 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
     if problems:
         raise ConfigError(problems)
     return config
-
-
-def runtime_config_problems(data: Any) -> list[Problem]:
-    """What ``agentos serve`` checks before it starts, in one run: the schema, references, then tools."""
-    import pydantic
-
-    from agentos_runtime.config import ConfigError, RuntimeConfig, parse_config
-
-    try:
-        config = parse_config(data)
-    except ConfigError as error:
-        try:
-            schema_valid = RuntimeConfig.model_validate(data, by_alias=False, by_name=True)
-        except pydantic.ValidationError:
-            return list(error.problems)
-        return [*error.problems, *check_components(schema_valid)]
-    return check_components(config)
-
-
-def check_components(config: RuntimeConfig) -> list[Problem]:
-    """Problems only building the components reveals (unknown tool names, bad tool settings)."""
-    from agentos_runtime.config import ConfigError
-    from agentos_runtime.tools import resolve_tools
-
-    problems: list[Problem] = []
-    components = [
-        *(("agents", i, a) for i, a in enumerate(config.agents)),
-        *(("teams", i, t) for i, t in enumerate(config.teams)),
-    ]
-    for kind, index, component in components:
-        try:
-            resolve_tools(component.tools, component.tool_config, path=(kind, index))
-        except ConfigError as error:
-            problems.extend(error.problems)
-    return problems

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config import checking, reading
-from agentos_runtime.serving import runtime_config_problems as serve_problems
+from agentos_runtime.config_checks import runtime_config_problems as serve_problems
 from agentos_runtime.storable import one_line
 
 from agentos_operator import GROUP, KIND

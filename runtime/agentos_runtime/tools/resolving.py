@@ -19,13 +19,16 @@ tool of the server as it lists them now and later; without them only its setting
 tool names) makes its calls wait for a person's confirmation: the agent's (or the team's) run
 pauses. It is taken out of the settings before a tool is built (a built-in or an entry point
 never sees it).
+
+Offline (``agentos validate``, the operator) the entry points that matter are those of the
+runtime's image, not of the process checking: ``entry_points`` says which to use (``EntryPoints``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
@@ -44,6 +47,24 @@ ENTRY_POINT_GROUP = "agentos.tools"
 CONFIRMATION_KEY = "requires_confirmation"
 BUILTIN_TOOLS = ("calculator", "current_time", "http_get")
 
+EntryPoints = Literal["installed", "none", "unseen"]
+"""Which ``agentos.tools`` entry points a name other than a built-in or ``mcp:`` may be:
+``installed``, those installed here (the runtime itself); ``none``, no entry point (an image
+holding only the runtime); ``unseen``, any, unchecked, as they are installed in an image this
+process cannot see (its settings are the entry point's own: left to the runtime's start)."""
+
+
+def setting_names(name: str) -> frozenset[str] | None:
+    """The settings (``tool_config`` keys) the tool ``name`` takes, when this runtime defines them:
+    a built-in's and an ``mcp:`` entry's; ``None`` for an entry point, whose settings are its own."""
+    if mcp_server_of(name) is not None:
+        return frozenset(McpToolSettings.model_fields)
+    if name == "http_get":
+        return frozenset({*HttpGetSettings.model_fields, CONFIRMATION_KEY})
+    if name in BUILTIN_TOOLS:
+        return frozenset({CONFIRMATION_KEY})
+    return None
+
 
 def resolve_tools(
     names: Sequence[str],
@@ -51,12 +72,15 @@ def resolve_tools(
     *,
     path: Path = (),
     mcp: McpHub | None = None,
+    entry_points: EntryPoints = "installed",
 ) -> ToolSet:
     """The tools ``names`` refers to, in order; raises ``ConfigError`` listing every problem.
 
     ``path`` locates the component in the config (e.g. ``("agents", 2)``): problems are reported
     at ``path + ("tools", i)`` and ``path + ("tool_config", name, ...)``. ``mcp`` holds the
     connections ``mcp:`` entries take their tools from; without it they are only checked.
+    ``entry_points``: which entry points other names may be (``EntryPoints``); with ``unseen``
+    such names are only checked to be listed once and the ``ToolSet`` leaves them out.
     """
     settings_of = tool_config or {}
     problems: list[Problem] = []
@@ -81,8 +105,11 @@ def resolve_tools(
             continue
         if name in BUILTIN_TOOLS:
             tool = _build_builtin(name, settings, settings_at, problems)
+        elif entry_points == "unseen":
+            continue
         else:
-            plugins = plugins if plugins is not None else _installed_plugins()
+            if plugins is None:
+                plugins = _installed_plugins() if entry_points == "installed" else {}
             if name not in plugins:
                 known = ", ".join(sorted({*BUILTIN_TOOLS, *plugins}))
                 problems.append(Problem(at, f"unknown tool '{name}': known tools are {known}"))

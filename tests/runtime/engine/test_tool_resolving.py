@@ -173,3 +173,49 @@ def test_requires_confirmation_must_be_true_or_false() -> None:
     assert [str(problem) for problem in caught.value.problems] == [
         "agents[0].tool_config.calculator.requires_confirmation: must be true or false"
     ]
+
+
+def test_without_entry_points_an_installed_one_is_an_unknown_tool(installed_plugin: None) -> None:
+    """``entry_points="none"``: the image holds the runtime only, whatever this process has installed."""
+    resolve_tools(["weather"])  # installed here
+    with pytest.raises(ConfigError) as caught:
+        resolve_tools(["weather", "calculator"], path=("agents", 0), entry_points="none")
+
+    assert [str(problem) for problem in caught.value.problems] == [
+        "agents[0].tools[0]: unknown tool 'weather': known tools are calculator, current_time, http_get"
+    ]
+
+
+def test_unseen_entry_points_are_taken_unchecked_and_built_ins_still_checked() -> None:
+    """``entry_points="unseen"``: another image's entry points; their settings are their own."""
+    tools = resolve_tools(
+        ["forecast", "calculator"], {"forecast": {"apiBase": "x"}}, path=("teams", 1), entry_points="unseen"
+    )
+    assert [tool.name for tool in tools] == ["calculator"]
+
+    with pytest.raises(ConfigError) as caught:
+        resolve_tools(
+            ["forecast", "http_get", "forecast"],
+            {"forecast": {"requires_confirmation": "yes"}},
+            path=("teams", 1),
+            entry_points="unseen",
+        )
+    assert [str(problem) for problem in caught.value.problems] == [
+        "teams[1].tool_config.forecast.requires_confirmation: must be true or false",
+        "teams[1].tool_config.http_get.allowed_hosts: required field is missing",
+        "teams[1].tools[2]: tool 'forecast' is listed twice",
+    ]
+
+
+def test_the_settings_a_tool_takes_are_known_for_built_ins_and_mcp_entries_only() -> None:
+    from agentos_runtime.tools.resolving import setting_names
+
+    assert setting_names("http_get") == {"allowed_hosts", "timeout", "max_bytes", "requires_confirmation"}
+    assert setting_names("calculator") == {"requires_confirmation"}
+    assert setting_names("mcp:github") == {
+        "include_tools",
+        "exclude_tools",
+        "tool_name_prefix",
+        "requires_confirmation",
+    }
+    assert setting_names("weather") is None

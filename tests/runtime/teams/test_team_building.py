@@ -80,7 +80,7 @@ def test_a_workflow_step_whose_team_was_not_built_is_reported_with_its_path() ->
 
 
 def test_a_team_leaders_tool_may_wait_for_a_confirmation_as_an_agents_does() -> None:
-    from agentos_runtime.serving import check_components
+    from agentos_runtime.config_checks import check_components
 
     confirming = {"tools": ["calculator"], "tool_config": {"calculator": {"requires_confirmation": True}}}
     document = {

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from agentos_runtime.config import ConfigError, parse_config
+from agentos_runtime.config_checks import check_components
 from agentos_runtime.runs import RunRegistry, RunRequest, build_agents
 from agentos_runtime.runs.composing import build_teams
 from agentos_runtime.runs.teams import Team
-from agentos_runtime.serving import check_components
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.tools import Tool
 from agentos_runtime.tools.toolsets import ToolSet
