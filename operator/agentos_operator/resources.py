@@ -1,8 +1,10 @@
 """A whole ``AgentOSConfig`` object, checked: what render and the reconciler work from.
 
 ``parse_resource`` is the one gate a resource passes before anything is rendered: the envelope
-(apiVersion, kind, metadata.name), the spec's fields (by their camelCase names only) and every
-cross-reference. Problems carry resource paths (``spec.agents[2].model``), all reported at once
+(apiVersion, kind, metadata.name), the spec's fields (by their camelCase names only), every
+cross-reference, and then every check the runtime makes at its start of the config rendered
+for it (``render.runtime_checks``: tool names, tool settings), so nothing the runtime refuses
+gets as far as a pod. Problems carry resource paths (``spec.agents[2].model``), all reported at once
 where one problem does not hide the others.
 """
 
@@ -110,13 +112,25 @@ def parse_resource(body: Mapping[str, Any]) -> AgentOSResource:
     if problems or spec is None:
         raise ConfigError(problems)
     metadata = body["metadata"]
-    return AgentOSResource(
+    resource = AgentOSResource(
         name=metadata["name"],
         namespace=metadata.get("namespace") or "default",
         uid=metadata.get("uid"),
         generation=metadata.get("generation"),
         spec=spec,
     )
+    problems = _runtime_problems(resource)
+    if problems:
+        raise ConfigError(problems)
+    return resource
+
+
+def _runtime_problems(resource: AgentOSResource) -> list[Problem]:
+    """What the runtime would refuse at its start of the config rendered for ``resource``
+    (``render.runtime_checks``; imported here, as render reads this module)."""
+    from agentos_operator.render.runtime_checks import runtime_problems
+
+    return runtime_problems(resource)
 
 
 def validate_resource(body: Mapping[str, Any]) -> list[Problem]:

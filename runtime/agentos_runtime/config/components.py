@@ -99,11 +99,11 @@ class ComponentFields(Schema):
     tools: list[str] = Field(
         default_factory=list,
         max_length=64,
-        description="Tool names the model may call (a team's leader, beside delegating to its members): built-ins (`current_time`, `calculator`, `http_get`), tools installed through the `agentos.tools` entry-point group, or `mcp:<server id>` for the tools of a declared MCP server.",
+        description="Tool names the model may call (a team's leader, beside delegating to its members): built-ins (`current_time`, `calculator`, `http_get`), tools installed through the `agentos.tools` entry-point group, or `mcp:<server id>` for the tools of a declared MCP server. In an AgentOSConfig, any other name is taken for an entry point only when `image` names the runtime image that installs it; without `image` the runtime image holds the built-ins only and the operator refuses it, as the runtime would at its start.",
     )
     tool_config: dict[str, dict[str, Any]] | None = Field(
         default=None,
-        description="Settings per tool name, e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`. A tool with `requires_confirmation: true` (for `mcp:<id>`, `true` or a list of the server's tool names) is called only once a person confirms the call: the run pauses (`RunPaused`; `TeamRunPaused` for a team's leader or member, a broadcast team's members and a nested team's included; `WorkflowPaused` for a workflow step's agent or team) and goes on through `POST /agents|teams|workflows/{id}/runs/{run_id}/continue`; a step inside a workflow's parallel group answers the call unmade.",
+        description="Settings per tool name, as the runtime reads them: tool names and setting names in snake_case, in an AgentOSConfig too (where a camelCase setting the runtime defines, such as `allowedHosts`, is refused naming its snake_case spelling; an entry point's settings are passed as written), e.g. `http_get: {allowed_hosts: [api.example.com]}` or `mcp:github: {include_tools: [search_issues]}`. A tool with `requires_confirmation: true` (for `mcp:<id>`, `true` or a list of the server's tool names) is called only once a person confirms the call: the run pauses (`RunPaused`; `TeamRunPaused` for a team's leader or member, a broadcast team's members and a nested team's included; `WorkflowPaused` for a workflow step's agent or team) and goes on through `POST /agents|teams|workflows/{id}/runs/{run_id}/continue`; a step inside a workflow's parallel group answers the call unmade.",
     )
 
     @field_validator("datetime_format")

@@ -355,6 +355,28 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.securityKeySecretRef.key",
         "not a valid Secret key",
     ),
+    (
+        "misspelt tool name (the runtime refuses it at its start)",
+        resource_body(spec_with(agents=[{"id": "a", "tools": ["calculater"]}])),
+        "spec.agents[0].tools[0]",
+        "unknown tool 'calculater': known tools are calculator, current_time, http_get: fix the name",
+    ),
+    (
+        "http_get without allowed hosts",
+        resource_body(spec_with(teams=[{"id": "t", "members": ["a"], "tools": ["http_get"]}])),
+        "spec.teams[0].toolConfig.http_get.allowed_hosts",
+        "required field is missing",
+    ),
+    (
+        "toolConfig setting in camelCase",
+        resource_body(
+            spec_with(
+                agents=[{"id": "a", "tools": ["http_get"], "toolConfig": {"http_get": {"allowedHosts": ["x.io"]}}}]
+            )
+        ),
+        "spec.agents[0].toolConfig.http_get.allowedHosts",
+        "in snake_case: write allowed_hosts",
+    ),
 ]
 
 
