@@ -57,6 +57,7 @@ from agentos_operator.kube.store import Store
 from agentos_operator.ownership import may_manage
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
+from agentos_operator.stand_ins import stand_in
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 Verdict = Literal["converged", "invalid", "waiting", "blocked", "paused", "gone"]
@@ -127,7 +128,7 @@ async def reconcile_key(namespace: str, name: str, ctx: Context) -> Outcome:
 
 def invalid_spec_message(body: Any, first: Sequence[Problem]) -> str:
     """The InvalidSpec message: every problem of the spec at once, those ``first`` hides too."""
-    problems = every_problem(body, _spec_problems, root=("spec",)) or first
+    problems = every_problem(body, _spec_problems, root=("spec",), stand_in=stand_in) or first
     return "; ".join(str(problem) for problem in problems)
 
 

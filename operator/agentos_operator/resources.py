@@ -52,12 +52,19 @@ def namespace_problem(namespace: str) -> str:
     )
 
 
-# Spec fields (camelCase) that only shape the Deployment and its neighbours, not the runtime config.
+# Spec fields (camelCase) that only shape the Deployment and its neighbours: no reference names
+# them and the runtime's checks do not read them (``mcpServers`` are what ``mcp:`` tools name,
+# ``image`` says whose entry points other tool names may be).
 _DEPLOYMENT_ONLY_FIELDS = frozenset(
     field.alias or name
     for name, field in AgentOSConfigSpec.model_fields.items()
-    if name not in RuntimeConfigFields.model_fields and name not in ("models", "databases", "knowledge_bases")
+    if name not in RuntimeConfigFields.model_fields
+    and name not in ("models", "databases", "knowledge_bases", "mcp_servers", "image")
 )
+
+# Spec fields beside the deployment-only ones that shape the children (variables, volumes, sidecars).
+_CHILDREN_FIELDS = frozenset({"models", "databases", "mcpServers", "knowledgeBases", "image"})
+DEPLOYMENT_ONLY_FIELDS = _DEPLOYMENT_ONLY_FIELDS
 
 # Pydantic reports a pattern mismatch by quoting the regex; say what is expected instead.
 _PATTERN_HINTS = {
@@ -106,31 +113,37 @@ def parse_resource(body: Mapping[str, Any]) -> AgentOSResource:
             spec = _validate_spec(raw_spec)
         except pydantic.ValidationError as error:
             problems.extend(_with_hints(error, problems_from_validation_error(error, prefix=("spec",))))
-            problems.extend(_reference_problems_despite(error, raw_spec))
+            problems.extend(_later_problems_despite(error, body, raw_spec))
         else:
-            problems.extend(check_references(spec, camel_case=True, prefix=("spec",)))
+            problems.extend(_later_problems(_resource(body, spec)))
     if problems or spec is None:
         raise ConfigError(problems)
-    metadata = body["metadata"]
-    resource = AgentOSResource(
-        name=metadata["name"],
-        namespace=metadata.get("namespace") or "default",
-        uid=metadata.get("uid"),
-        generation=metadata.get("generation"),
+    return _resource(body, spec)
+
+
+def _resource(body: Mapping[str, Any], spec: AgentOSConfigSpec) -> AgentOSResource:
+    """``body`` as a resource of ``spec``; a name or namespace that is none (reported apart) is a stand-in."""
+    metadata = body.get("metadata") if isinstance(body, Mapping) else None
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    uid, generation = metadata.get("uid"), metadata.get("generation")
+    return AgentOSResource(
+        name=name if isinstance(name, str) and _NAME.fullmatch(name) else "resource",
+        namespace=namespace if isinstance(namespace, str) and namespace else "default",
+        uid=uid if isinstance(uid, str) else None,
+        generation=generation if isinstance(generation, int) else None,
         spec=spec,
     )
-    problems = _runtime_problems(resource)
-    if problems:
-        raise ConfigError(problems)
-    return resource
 
 
-def _runtime_problems(resource: AgentOSResource) -> list[Problem]:
-    """What the runtime would refuse at its start of the config rendered for ``resource``
-    (``render.runtime_checks``; imported here, as render reads this module)."""
+def _later_problems(resource: AgentOSResource) -> list[Problem]:
+    """What follows a spec whose fields are valid: references, then the runtime's checks of the
+    config rendered for it (``render.runtime_checks``, its tools only while references fail;
+    imported here, as render reads this module)."""
     from agentos_operator.render.runtime_checks import runtime_problems
 
-    return runtime_problems(resource)
+    problems = check_references(resource.spec, camel_case=True, prefix=("spec",))
+    return problems + runtime_problems(resource, references_hold=not problems)
 
 
 def validate_resource(body: Mapping[str, Any]) -> list[Problem]:
@@ -142,25 +155,54 @@ def validate_resource(body: Mapping[str, Any]) -> list[Problem]:
     return []
 
 
-def _reference_problems_despite(error: pydantic.ValidationError, raw_spec: Mapping[str, Any]) -> list[Problem]:
-    """Reference problems too, when every field error is in a deployment-only field (replicas, resources...).
+def deployment_view(body: Mapping[str, Any]) -> AgentOSResource | None:
+    """The resource as far as its children take it while its spec has problems, or None.
 
-    Those fields take no part in references, so the spec without them is checked; one wrong
-    replica count then does not hide an unknown model.
+    For the checks of the rendered children the API server would make (``render.checks``),
+    which read the deployment-only fields, the model keys, databases, MCP servers and knowledge
+    bases (the variables and volumes they bring) and nothing else: the spec without its runtime
+    config (agents, teams, workflows, UI sections) and without its deployment-only fields at
+    fault, its rules across fields aside. None when what is left is not valid either.
+    """
+    raw_spec = body.get("spec") if isinstance(body, Mapping) else None
+    if not isinstance(raw_spec, Mapping):
+        return None
+    kept = _DEPLOYMENT_ONLY_FIELDS | _CHILDREN_FIELDS
+    rest = {key: value for key, value in raw_spec.items() if key in kept}
+    try:
+        spec = _validate_spec(rest, rules=False)
+    except pydantic.ValidationError as error:
+        failed = {str(item["loc"][0]) for item in error.errors() if item["loc"]} & _DEPLOYMENT_ONLY_FIELDS
+        try:
+            spec = _validate_spec({k: v for k, v in rest.items() if k not in failed}, rules=False)
+        except pydantic.ValidationError:
+            return None
+    return _resource(body, spec)
+
+
+def _later_problems_despite(
+    error: pydantic.ValidationError, body: Mapping[str, Any], raw_spec: Mapping[str, Any]
+) -> list[Problem]:
+    """References and the runtime's checks too, when every field error is in a deployment-only
+    field (replicas, resources...) or is one of the spec's rules across fields (``SPEC_RULES``).
+
+    Those take no part in references or in the runtime config, so the spec without the fields
+    at fault is checked, its rules aside; one wrong replica count, or ``authorization`` without
+    a key, then does not hide an unknown model.
     """
     locations = [item["loc"] for item in error.errors()]
-    failed = {str(loc[0]) for loc in locations if loc}
-    if not all(locations) or not failed <= _DEPLOYMENT_ONLY_FIELDS:
+    if not all(locations):
         return []
+    failed = {str(loc[0]) for loc in locations} & _DEPLOYMENT_ONLY_FIELDS
     rest = {key: value for key, value in raw_spec.items() if key not in failed}
     try:
-        spec = _validate_spec(rest)
+        spec = _validate_spec(rest, rules=False)
     except pydantic.ValidationError:
-        return []  # already reported above
-    return check_references(spec, camel_case=True, prefix=("spec",))
+        return []  # a runtime field is at fault: reported above, and it hides what follows
+    return _later_problems(_resource(body, spec))
 
 
-def _validate_spec(raw_spec: Mapping[str, Any]) -> AgentOSConfigSpec:
+def _validate_spec(raw_spec: Mapping[str, Any], *, rules: bool = True) -> AgentOSConfigSpec:
     """The spec checked as the API server checks it: camelCase names only, and types never coerced.
 
     Strict: the API server's structural schema refuses ``replicas: "2"`` and ``paused: "true"``
@@ -168,8 +210,15 @@ def _validate_spec(raw_spec: Mapping[str, Any]) -> AgentOSConfigSpec:
     them, and ``agentos validate`` would pass what ``kubectl apply`` then refuses. A float with
     no fraction (``replicas: 2.0``) is an integer to the API server too, so it is one here. The
     runtime's own file, read by ``agentos_runtime.config``, keeps its lenient loading.
+    ``rules=False`` leaves out the spec's rules across fields (``spec.SPEC_RULES``).
     """
-    return AgentOSConfigSpec.model_validate(_whole_floats_as_ints(raw_spec), by_alias=True, by_name=False, strict=True)
+    return AgentOSConfigSpec.model_validate(
+        _whole_floats_as_ints(raw_spec),
+        by_alias=True,
+        by_name=False,
+        strict=True,
+        context=None if rules else {spec_models.SPEC_RULES: False},
+    )
 
 
 def _whole_floats_as_ints(value: Any) -> Any:

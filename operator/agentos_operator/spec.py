@@ -20,7 +20,7 @@ from agentos_runtime.config.knowledge import (
     source_url_field,
 )
 from agentos_runtime.config.mcp import HEADER_NAME_PATTERN, McpServerFields
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 from pydantic.config import JsonDict
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
@@ -758,7 +758,9 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     )
 
     @model_validator(mode="after")
-    def _mcp_sidecar_ports(self) -> AgentOSConfigSpec:
+    def _mcp_sidecar_ports(self, info: ValidationInfo) -> AgentOSConfigSpec:
+        if not spec_rules_on(info):
+            return self
         taken = {RUNTIME_PORT: "the runtime's port"}
         if self.prometheus.enabled:
             taken[self.prometheus.port] = "the metrics port"
@@ -776,7 +778,9 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         return self
 
     @model_validator(mode="after")
-    def _env_rules(self) -> AgentOSConfigSpec:
+    def _env_rules(self, info: ValidationInfo) -> AgentOSConfigSpec:
+        if not spec_rules_on(info):
+            return self
         reserved = [
             *OPERATOR_ENV,
             *([_DATA_DIR_ENV] if self.uses_sqlite else []),
@@ -796,7 +800,9 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         return self
 
     @model_validator(mode="after")
-    def _deployment_rules(self) -> AgentOSConfigSpec:
+    def _deployment_rules(self, info: ValidationInfo) -> AgentOSConfigSpec:
+        if not spec_rules_on(info):
+            return self
         autoscaling = self.autoscaling is not None and self.autoscaling.enabled
         if autoscaling and self.replicas is not None:
             _reject(
@@ -850,6 +856,16 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     def uses_sqlite(self) -> bool:
         """Whether any data lives in an embedded SQLite file (declared, or the default when none is)."""
         return not self.databases or any(d.type == "sqlite" for d in self.databases)
+
+
+SPEC_RULES = "spec_rules"
+"""Validation context key: ``{SPEC_RULES: False}`` skips the spec's own rules across its fields
+(ports, replicas, JWT keys, pod labels), to check what follows them despite a broken one."""
+
+
+def spec_rules_on(info: ValidationInfo) -> bool:
+    """Whether the spec's rules across fields apply in this validation (``SPEC_RULES``)."""
+    return not isinstance(info.context, dict) or info.context.get(SPEC_RULES, True) is not False
 
 
 def _reject(model: Schema, field: str | tuple[str | int, ...], message: str) -> NoReturn:

@@ -179,7 +179,8 @@ def resource_problems(body: Any) -> list[Problem]:
 
     The children are rendered as the operator would render them (placeholder Secret values:
     none of the checks reads one) and checked offline (``render.check_manifests``). Problems
-    of the envelope (apiVersion, kind, metadata) hide none of the spec's.
+    of the envelope (apiVersion, kind, metadata) hide none of the spec's; those of the spec hide
+    none of the children's deployment-only fields (``_children_problems_despite``).
     """
     problems = _check_resource(body)
     if not problems:
@@ -187,8 +188,11 @@ def resource_problems(body: Any) -> list[Problem]:
     spec_body = _with_valid_envelope(body) if any(_in_envelope(p.path) for p in problems) else body
     if spec_body is None:
         return problems
-    more = checking.every_problem(spec_body, _check_resource, root=("spec",))
-    return problems + [problem for problem in more if problem not in problems]
+    from agentos_operator.stand_ins import stand_in
+
+    more = checking.every_problem(spec_body, _check_resource, root=("spec",), stand_in=stand_in)
+    found = problems + [problem for problem in more if problem not in problems]
+    return found + [problem for problem in _children_problems_despite(spec_body) if problem not in found]
 
 
 def runtime_config_problems(document: Document) -> list[Problem]:
@@ -237,11 +241,45 @@ def _check_resource(body: Any) -> list[Problem]:
     unknown = envelope_problems(body)
     try:
         resource = parse_resource(body)
-        settings = render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE)
-        manifests = render.render(resource, render.placeholder_secrets(resource), settings=settings)
+    except ConfigError as error:
+        return unknown + list(error.problems)
+    try:
+        manifests = render.render(
+            resource,
+            render.placeholder_secrets(resource),
+            settings=render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE),
+        )
     except ConfigError as error:
         return unknown + list(error.problems)
     return unknown + render.check_manifests(resource, manifests)
+
+
+def _children_problems_despite(body: Any) -> list[Problem]:
+    """What the API server would refuse of the children of a resource whose spec has problems:
+    those of its deployment-only fields, checked on what the children take of the spec
+    (``resources.deployment_view``), so a request above its limit shows in the same run as an
+    unknown model."""
+    from agentos_runtime.config import ConfigError
+
+    from agentos_operator import render
+    from agentos_operator.resources import DEPLOYMENT_ONLY_FIELDS, deployment_view
+
+    view = deployment_view(body)
+    if view is None:
+        return []
+    try:
+        manifests = render.render(
+            view,
+            render.placeholder_secrets(view),
+            settings=render.RenderSettings(default_image=render.DEFAULT_RUNTIME_IMAGE),
+        )
+    except ConfigError:
+        return []  # the models, databases, MCP servers or knowledge bases are at fault: reported
+    return [
+        problem
+        for problem in render.check_manifests(view, manifests)
+        if len(problem.path) > 1 and problem.path[1] in DEPLOYMENT_ONLY_FIELDS
+    ]
 
 
 # The fields of an object's top level and of its ObjectMeta, as the API server knows them: with

@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agentos_runtime.config import Problem
-from agentos_runtime.config_checks import runtime_config_problems
+from agentos_runtime.config import Problem, RuntimeConfig
+from agentos_runtime.config_checks import check_components, runtime_config_problems
 from agentos_runtime.tools.resolving import EntryPoints, setting_names
 from pydantic.alias_generators import to_camel, to_snake
 
@@ -41,12 +41,25 @@ _AS_WRITTEN = frozenset({"tool_config", "session_state", "metadata"})
 _COMPONENTS = ("agents", "teams")
 
 
-def runtime_problems(resource: AgentOSResource) -> list[Problem]:
-    """Every problem the runtime would find at its start in the config rendered for ``resource``."""
-    data = runtime_config_data(resource, plan_environment(resource))
-    problems = _snake_case_settings(data)
+def runtime_problems(resource: AgentOSResource, *, references_hold: bool = True) -> list[Problem]:
+    """Every problem the runtime would find at its start in the config rendered for ``resource``.
+
+    ``references_hold=False``: the spec's references are at fault (reported in the resource's
+    words): the config is not rendered, and only the tools of its agents and teams, which the
+    rendered config holds as the spec writes them, are checked.
+    """
     entry_points: EntryPoints = "none" if resource.spec.image is None else "unseen"
-    for problem in runtime_config_problems(data, entry_points=entry_points):
+    if references_hold:
+        data = runtime_config_data(resource, plan_environment(resource))
+        problems = _snake_case_settings(data)
+        found = runtime_config_problems(data, entry_points=entry_points)
+    else:
+        data = resource.spec.model_dump(mode="json", by_alias=False, exclude_defaults=True, include=set(_COMPONENTS))
+        problems = _snake_case_settings(data)
+        found = check_components(
+            RuntimeConfig.model_validate(data, by_alias=False, by_name=True), entry_points=entry_points
+        )
+    for problem in found:
         problems.append(Problem(resource_path(problem.path), _with_fix(problem, entry_points)))
     return problems
 

@@ -6,11 +6,14 @@ would, resolving tool names). A schema error stops the later stages, so a file w
 field and an unknown model would report the model only once the field is fixed.
 
 Here the fields at fault are set aside and the rest is checked again, a few rounds at most,
-until the later stages run. What is set aside is chosen so that the rest stays what it was: a
+until the later stages run (problems that no removal can set aside, such as a duplicate id,
+stay; the others are set aside all the same, since the check may run some later stages despite
+them). What is set aside is chosen so that the rest stays what it was: a
 field inside a declaration (``agents[0].bogus``), never a declaration itself or a whole list
 of them (removing a model would make every agent naming it "unknown"), and never an id.
-Problems found in the reduced document that touch a field set aside (or a field above it) are
-dropped, as they may come from the removal rather than from the file.
+Problems found in the reduced document that touch a field set aside (or a field above it), or
+say a field beside one is missing, are dropped, as they may come from the removal rather than
+from the file. A required field left out may instead get a valid stand-in (``stand_in``).
 """
 
 from __future__ import annotations
@@ -22,42 +25,83 @@ from agentos_runtime.config.problems import Problem
 
 Path = tuple[str | int, ...]
 Check = Callable[[Any], list[Problem]]
+StandIn = Callable[[Path], tuple[Any] | None]
+"""A valid value for the required field at a path, as ``(value,)``, or None when there is none to give."""
+MISSING = "required field is missing"
 
 # Keys never set aside: the sections declaring what references name (by their file and their
-# resource names), and the ids themselves.
+# resource names), the ids themselves, and a resource's ``image`` (whose entry points tool names
+# may be: without it they are checked against the built-ins).
 DECLARATIONS = frozenset(
     {
         *("models", "databases", "agents", "teams", "workflows", "id"),
-        *("mcp_servers", "mcpServers", "knowledge_bases", "knowledgeBases"),
+        *("mcp_servers", "mcpServers", "knowledge_bases", "knowledgeBases", "image"),
     }
 )
 # Each round sets aside at least one more field; real files need one or two.
 MAX_ROUNDS = 5
 
 
-def every_problem(body: Any, check: Check, *, root: Path = ()) -> list[Problem]:
+def every_problem(body: Any, check: Check, *, root: Path = (), stand_in: StandIn | None = None) -> list[Problem]:
     """The problems ``check`` finds in ``body``, plus those its first problems hide, in the order found.
 
     ``check`` returns every problem it finds in one run (empty when the document is valid).
     ``root``: fields only under it may be set aside (``("spec",)`` for a resource).
+    ``stand_in``: valid values for required fields left out (a workflow step's ``name``), put in
+    their place rather than setting aside what holds them, which would hide its declaration.
     """
     problems = check(body)
     found = list(problems)
     removed: list[Path] = []
+    filled: dict[Path, Any] = {}
     current = body
     for _ in range(MAX_ROUNDS):
         if not problems:
             break
-        targets = [removable_field(current, problem.path, root=root) for problem in problems]
-        if any(target is None for target in targets):
-            break  # a problem no removal can set aside: the later stages cannot run
-        removed.extend(target for target in targets if target is not None)
-        current = without_fields(current, removed)
+        # A problem no removal can set aside (a duplicate id, a rule naming a field not given)
+        # stays, found already; the others are set aside, as what they hide may be checked anyway.
+        fills: dict[Path, Any] = {}
+        targets: list[Path] = []
+        for problem in problems:
+            value = _stand_in_for(current, problem, stand_in, root)
+            if value is not None:
+                fills[data_path(current, problem.path)] = value[0]
+                continue
+            target = removable_field(current, problem.path, root=root)
+            if target is not None and target not in removed and target not in targets:
+                targets.append(target)
+        fills = {path: value for path, value in fills.items() if path not in filled}
+        if not targets and not fills:
+            break  # nothing more to set aside: what is still hidden stays so
+        removed.extend(targets)
+        filled.update(fills)
+        current = with_fields(without_fields(body, removed), filled)
         problems = check(current)
         for problem in problems:
-            if problem not in found and not _touches(data_path(body, problem.path), removed):
+            path = data_path(body, problem.path)
+            if problem not in found and not _touches(path, [*removed, *filled]) and not _beside(problem, removed):
                 found.append(problem)
     return found
+
+
+def _beside(problem: Problem, removed: Sequence[Path]) -> bool:
+    """Whether ``problem`` says a field is missing beside a field set aside: the field at fault
+    is then likely the missing one misspelt (``allowedHosts`` for ``allowed_hosts``), and a field
+    missing for itself would have been reported with it, by the same check of the same mapping."""
+    return problem.message == MISSING and any(problem.path[:-1] == field[:-1] for field in removed)
+
+
+def _stand_in_for(data: Any, problem: Problem, stand_in: StandIn | None, root: Path) -> tuple[Any] | None:
+    """``stand_in``'s value for the required field ``problem`` says is left out, if it has one."""
+    if stand_in is None or problem.message != MISSING:
+        return None
+    real = data_path(data, problem.path)
+    if len(real) <= len(root) or real[: len(root)] != root or not isinstance(real[-1], str):
+        return None
+    parent = _resolve(data, real[:-1])
+    if not isinstance(parent, Mapping) or real[-1] in parent:
+        return None
+    return stand_in(real)
 
 
 def removable_field(data: Any, path: Sequence[str | int], *, root: Path = ()) -> Path | None:
@@ -125,6 +169,27 @@ def without_fields(data: Any, fields: Sequence[Path]) -> Any:
         }
     if isinstance(data, list):
         return [without_fields(item, heads.get(index, [])) for index, item in enumerate(data)]
+    return data
+
+
+def with_fields(data: Any, values: Mapping[Path, Any]) -> Any:
+    """A copy of ``data`` with each field of ``values`` (a path of mapping keys and list indexes,
+    whose last key may be absent) set to its value."""
+    if not values:
+        return data
+    if () in values:
+        return values[()]
+    heads: dict[str | int, dict[Path, Any]] = {}
+    for path, value in values.items():
+        heads.setdefault(path[0], {})[path[1:]] = value
+    if isinstance(data, Mapping):
+        copy = {key: with_fields(value, heads.get(key, {})) for key, value in data.items()}
+        for key, below in heads.items():
+            if key not in copy and () in below:
+                copy[key] = below[()]
+        return copy
+    if isinstance(data, list):
+        return [with_fields(item, heads.get(index, {})) for index, item in enumerate(data)]
     return data
 
 

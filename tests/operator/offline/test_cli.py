@@ -474,3 +474,49 @@ def test_the_items_of_a_list_as_kubectl_prints_them_are_each_validated_and_rende
     listed.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [good]}))
     code, out, _ = run(capsys, "render", str(listed))
     assert code == 0 and out == run(capsys, "render", str(EXAMPLES / "minimal-sqlite.yaml"))[1]
+
+
+# A reviewer's file: a step without its name, authorization without a key, a duplicate id,
+# unknown references, a request above its limit. It took four runs to see them all.
+MANY_FAULTS = """\
+apiVersion: agentos.dev/v1alpha1
+kind: AgentOSConfig
+metadata: {name: many}
+spec:
+  models: [{id: gpt, apiKeySecretRef: {name: openai, key: k}}]
+  databases: [{id: pg, type: postgres, urlSecretRef: {name: pg, key: uri}}]
+  authorization: {userIsolation: true}
+  resources: {requests: {cpu: "2"}, limits: {cpu: "1"}}
+  agents:
+    - {id: a, db: nodb, knowledge: nokb, tools: [calculater]}
+    - {id: a, model: nomodel}
+  workflows:
+    - id: w
+      steps:
+        - agent: ghost
+"""
+
+
+def test_validate_reports_independent_problems_of_a_resource_in_one_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(MANY_FAULTS)
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert [line.removeprefix(f"{path}: AgentOSConfig/many: ") for line in out.splitlines()] == [
+        "spec.workflows[0].steps[0].name: required field is missing",
+        "spec.jwtVerificationKeySecretRef: authorization turns on JWT access control, which needs a verification key:"
+        " set jwtVerificationKeySecretRef to a Secret key holding it, or jwtJwksSecretRef to one holding a JWKS"
+        " document",
+        "spec.agents[1].id: duplicate id 'a': ids must be unique",
+        "spec.agents[0].db: unknown database 'nodb': declare it in databases or fix the id",
+        "spec.agents[1].model: unknown model 'nomodel': declare it in models or fix the id",
+        "spec.agents[0].knowledge: unknown knowledge base 'nokb': declare it in knowledgeBases or fix the id",
+        "spec.workflows[0].steps[0].agent: unknown agent 'ghost': declare it in agents or fix the id",
+        "spec.agents[0].tools[0]: unknown tool 'calculater': known tools are calculator, current_time, http_get: fix"
+        " the name, or, for a tool of your own (an agentos.tools entry point), set spec.image to the runtime image"
+        " that installs it",
+        "spec.resources.requests.cpu: the request 2 is above the limit 1 (spec.resources.limits.cpu), which the API"
+        " server refuses: lower the request or raise the limit",
+    ]

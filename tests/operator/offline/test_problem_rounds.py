@@ -7,9 +7,11 @@ from agentos_operator.spec import AgentOSConfigSpec
 from agentos_runtime.config import Problem, RuntimeConfig
 from agentos_runtime.config.checking import (
     DECLARATIONS,
+    MISSING,
     data_path,
     every_problem,
     removable_field,
+    with_fields,
     without_fields,
 )
 
@@ -96,7 +98,7 @@ def test_a_problem_at_a_field_set_aside_is_not_reported_as_the_files() -> None:
     assert every_problem(body, check) == [Problem(("agents", 0, "model"), "must be a string")]
 
 
-def test_a_problem_no_removal_can_set_aside_ends_the_rounds() -> None:
+def test_a_problem_no_removal_can_set_aside_ends_the_rounds_when_it_is_alone() -> None:
     calls: list[Any] = []
 
     def check(document: Any) -> list[Problem]:
@@ -118,3 +120,60 @@ def test_every_section_declaring_ids_is_never_set_aside() -> None:
                 sections |= {name, field.alias or name}
     assert {"models", "agents", "mcpServers"} <= sections
     assert sections <= DECLARATIONS
+
+
+def test_a_problem_no_removal_can_set_aside_does_not_stop_the_others_being_set_aside() -> None:
+    """A duplicate id stays; the unknown field beside it is set aside, and what it hid is found."""
+
+    def check(document: Any) -> list[Problem]:
+        duplicate = [Problem(("agents", 1, "id"), "duplicate id 'a'")]
+        return duplicate + staged_check({"agents": document["agents"][:1]})
+
+    body = {"agents": [{"id": "a", "model": "gpt-5", "bogus": 1}, {"id": "a"}]}
+    assert every_problem(body, check) == [
+        Problem(("agents", 1, "id"), "duplicate id 'a'"),
+        Problem(("agents", 0, "bogus"), "unknown field"),
+        Problem(("agents", 0, "model"), "unknown model 'gpt-5'"),
+    ]
+
+
+def test_a_required_field_left_out_gets_a_stand_in_so_its_declaration_stays() -> None:
+    seen: list[Any] = []
+
+    def check(document: Any) -> list[Problem]:
+        seen.append(document)
+        step = document["workflows"][0]["steps"][0]
+        if "name" not in step:
+            return [Problem(("workflows", 0, "steps", 0, "name"), MISSING)]
+        if step["name"] == "":
+            return [Problem(("workflows", 0, "steps", 0, "name"), "empty")]  # of the stand-in: not the file's
+        agent = step.get("agent")
+        return [Problem(("workflows", 0, "steps", 0, "agent"), f"unknown agent {agent!r}")] if agent else []
+
+    body = {"workflows": [{"id": "w", "steps": [{"agent": "ghost"}]}]}
+    assert every_problem(body, check, stand_in=lambda path: ("x",) if path[-1] == "name" else None) == [
+        Problem(("workflows", 0, "steps", 0, "name"), MISSING),
+        Problem(("workflows", 0, "steps", 0, "agent"), "unknown agent 'ghost'"),
+    ]
+    assert seen[1] == {"workflows": [{"id": "w", "steps": [{"agent": "ghost", "name": "x"}]}]}
+    assert body == {"workflows": [{"id": "w", "steps": [{"agent": "ghost"}]}]}  # the input is left whole
+    assert every_problem(body, check, stand_in=lambda path: ("",)) == [
+        Problem(("workflows", 0, "steps", 0, "name"), MISSING)
+    ]
+
+
+def test_a_field_reported_missing_beside_one_set_aside_is_the_misspelling_not_the_files() -> None:
+    def check(document: Any) -> list[Problem]:
+        settings = document.get("tool_config", {}).get("http_get", {})
+        if "allowedHosts" in settings:
+            return [Problem(("tool_config", "http_get", "allowedHosts"), "write allowed_hosts")]
+        return [Problem(("tool_config", "http_get", "allowed_hosts"), MISSING)]
+
+    body = {"tool_config": {"http_get": {"allowedHosts": ["x.io"]}}}
+    assert every_problem(body, check) == [Problem(("tool_config", "http_get", "allowedHosts"), "write allowed_hosts")]
+
+
+def test_fields_are_set_in_a_copy_absent_ones_too() -> None:
+    data = {"a": [{"b": 1}, {"c": 2}]}
+    assert with_fields(data, {("a", 1, "d"): 3, ("a", 0, "b"): 4}) == {"a": [{"b": 4}, {"c": 2, "d": 3}]}
+    assert data == {"a": [{"b": 1}, {"c": 2}]}
