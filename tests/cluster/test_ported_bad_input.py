@@ -76,6 +76,36 @@ def test_an_invalid_spec_is_not_retried_and_warns_once(
     assert control_plane.get("secret", "demo-env", namespace) is None
 
 
+def test_tools_the_runtime_would_refuse_at_its_start_are_an_invalid_spec_not_a_crash_loop(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    """The API server accepts these (tool names and settings are free-form in the CRD); the
+    runtime refuses them at its start. Each is named at its field, and no pod is made."""
+    operator_running(control_plane, namespace, install_operator)
+    agents = [
+        {"id": "a", "model": "gpt-4o-mini", "tools": ["calculater"]},
+        {"id": "b", "model": "gpt-4o-mini", "tools": ["http_get"]},
+        {
+            "id": "c",
+            "model": "gpt-4o-mini",
+            "tools": ["http_get"],
+            "toolConfig": {"http_get": {"allowedHosts": ["x.io"]}},
+        },
+    ]
+
+    control_plane.apply(agentos_body("demo", agents=agents), namespace)
+
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="InvalidSpec")
+    assert ready["status"] == "False"
+    assert [line.split(": ")[0] for line in ready["message"].split("; ")] == [
+        "spec.agents[2].toolConfig.http_get.allowedHosts",
+        "spec.agents[0].tools[0]",
+        "spec.agents[1].toolConfig.http_get.allowed_hosts",
+    ], ready["message"]
+    assert "unknown tool 'calculater'" in ready["message"] and "write allowed_hosts" in ready["message"]
+    assert control_plane.get("deployment", "demo", namespace) is None
+
+
 def test_the_next_valid_edit_fixes_an_invalid_resource(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
