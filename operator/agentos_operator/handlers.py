@@ -141,7 +141,7 @@ def register_lifecycle(
         store.on_unconfirmed = reconciler.request
         memo.api, memo.store, memo.reconciler = api, store, reconciler
         memo.serves = watching.scope_of(operator_settings)
-        memo.references = references = watching.References()
+        memo.references = references = watching.References(default_image=operator_settings.runtime_image)
         watch_logger = logging.getLogger("agentos_operator.watching")
         memo.child_watches = [
             asyncio.create_task(

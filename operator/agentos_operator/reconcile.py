@@ -126,27 +126,27 @@ async def reconcile_key(namespace: str, name: str, ctx: Context) -> Outcome:
     return await reconcile(body, ctx)
 
 
-def invalid_spec_message(body: Any, first: Sequence[Problem]) -> str:
+def invalid_spec_message(body: Any, first: Sequence[Problem], *, default_image: str | None = None) -> str:
     """The InvalidSpec message: every problem of the spec at once, those ``first`` hides too."""
-    problems = every_problem(body, _spec_problems, root=("spec",), stand_in=stand_in) or first
+
+    def spec_problems(candidate: Any) -> list[Problem]:
+        try:
+            parse_resource(candidate, default_image=default_image)
+        except ConfigError as error:
+            return list(error.problems)
+        return []
+
+    problems = every_problem(body, spec_problems, root=("spec",), stand_in=stand_in) or first
     return "; ".join(str(problem) for problem in problems)
-
-
-def _spec_problems(body: Any) -> list[Problem]:
-    try:
-        parse_resource(body)
-    except ConfigError as error:
-        return list(error.problems)
-    return []
 
 
 async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     """Converge ``body``'s children and status. Raises ``ApiError`` only for failures worth a retry."""
     meta = body["metadata"]
     try:
-        resource = parse_resource(body)
+        resource = parse_resource(body, default_image=ctx.settings.runtime_image)
     except ConfigError as error:
-        message = invalid_spec_message(body, error.problems)
+        message = invalid_spec_message(body, error.problems, default_image=ctx.settings.runtime_image)
         found = await _deployment(ctx, meta["namespace"], meta["name"])
         serving = status.previous_pods_serve(found, meta.get("uid"))
         blocked = conditions.blocked(conditions.INVALID_SPEC, message, serving=serving)

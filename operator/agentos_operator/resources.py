@@ -95,11 +95,13 @@ class AgentOSResource:
     spec: AgentOSConfigSpec
 
 
-def parse_resource(body: Mapping[str, Any]) -> AgentOSResource:
+def parse_resource(body: Mapping[str, Any], *, default_image: str | None = None) -> AgentOSResource:
     """Check a whole resource; raise ``ConfigError`` listing every problem found.
 
     A missing namespace means ``default`` (as ``kubectl apply`` would), so files without one
-    can be validated and rendered offline.
+    can be validated and rendered offline. ``default_image``: the runtime image a resource that
+    names none runs (the operator's setting; None: the bundled one), whose tools decide which
+    names are known (``render.runtime_checks``).
     """
     problems = _envelope_problems(body)
     spec: AgentOSConfigSpec | None = None
@@ -113,9 +115,9 @@ def parse_resource(body: Mapping[str, Any]) -> AgentOSResource:
             spec = _validate_spec(raw_spec)
         except pydantic.ValidationError as error:
             problems.extend(_with_hints(error, problems_from_validation_error(error, prefix=("spec",))))
-            problems.extend(_later_problems_despite(error, body, raw_spec))
+            problems.extend(_later_problems_despite(error, body, raw_spec, default_image))
         else:
-            problems.extend(_later_problems(_resource(body, spec)))
+            problems.extend(_later_problems(_resource(body, spec), default_image))
     if problems or spec is None:
         raise ConfigError(problems)
     return _resource(body, spec)
@@ -136,20 +138,20 @@ def _resource(body: Mapping[str, Any], spec: AgentOSConfigSpec) -> AgentOSResour
     )
 
 
-def _later_problems(resource: AgentOSResource) -> list[Problem]:
+def _later_problems(resource: AgentOSResource, default_image: str | None) -> list[Problem]:
     """What follows a spec whose fields are valid: references, then the runtime's checks of the
     config rendered for it (``render.runtime_checks``, its tools only while references fail;
     imported here, as render reads this module)."""
     from agentos_operator.render.runtime_checks import runtime_problems
 
     problems = check_references(resource.spec, camel_case=True, prefix=("spec",))
-    return problems + runtime_problems(resource, references_hold=not problems)
+    return problems + runtime_problems(resource, references_hold=not problems, default_image=default_image)
 
 
-def validate_resource(body: Mapping[str, Any]) -> list[Problem]:
+def validate_resource(body: Mapping[str, Any], *, default_image: str | None = None) -> list[Problem]:
     """The problems ``parse_resource`` would raise; empty when the resource is valid."""
     try:
-        parse_resource(body)
+        parse_resource(body, default_image=default_image)
     except ConfigError as error:
         return list(error.problems)
     return []
@@ -181,7 +183,7 @@ def deployment_view(body: Mapping[str, Any]) -> AgentOSResource | None:
 
 
 def _later_problems_despite(
-    error: pydantic.ValidationError, body: Mapping[str, Any], raw_spec: Mapping[str, Any]
+    error: pydantic.ValidationError, body: Mapping[str, Any], raw_spec: Mapping[str, Any], default_image: str | None
 ) -> list[Problem]:
     """References and the runtime's checks too, when every field error is in a deployment-only
     field (replicas, resources...) or is one of the spec's rules across fields (``SPEC_RULES``).
@@ -199,7 +201,7 @@ def _later_problems_despite(
         spec = _validate_spec(rest, rules=False)
     except pydantic.ValidationError:
         return []  # a runtime field is at fault: reported above, and it hides what follows
-    return _later_problems(_resource(body, spec))
+    return _later_problems(_resource(body, spec), default_image)
 
 
 def _validate_spec(raw_spec: Mapping[str, Any], *, rules: bool = True) -> AgentOSConfigSpec:

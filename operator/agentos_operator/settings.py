@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_RUNTIME_IMAGE = "ghcr.io/kube-agentos/runtime:0.1.0"
+from agentos_operator.render.rendering import DEFAULT_RUNTIME_IMAGE
+
 FIELD_MANAGER = "agentos-operator"
 
 

@@ -82,10 +82,12 @@ class Referenced:
     config_maps: frozenset[str] = frozenset()
 
 
-def referenced(body: Mapping[str, Any]) -> Referenced:
-    """Pure: the Secrets and ConfigMaps a resource reads; none while its spec is invalid (it must be edited anyway)."""
+def referenced(body: Mapping[str, Any], *, default_image: str | None = None) -> Referenced:
+    """Pure: the Secrets and ConfigMaps a resource reads; none while its spec is invalid (it must
+    be edited anyway). ``default_image``: as ``parse_resource`` takes it, so that what the
+    reconcile finds valid is watched."""
     try:
-        resource = parse_resource(body)
+        resource = parse_resource(body, default_image=default_image)
     except ConfigError:
         return Referenced()
     return Referenced(
@@ -111,7 +113,8 @@ def referenced_config_maps(body: Mapping[str, Any]) -> set[str]:
 class References:
     """Which resources read which Secret and which ConfigMap; a spec is parsed again only when its generation moves."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, default_image: str | None = None) -> None:
+        self._default_image = default_image
         self._secret_readers: dict[Key, set[str]] = {}  # (namespace, secret) -> resource names
         self._config_map_readers: dict[Key, set[str]] = {}  # (namespace, config map) -> resource names
         self._read: dict[Key, tuple[Any, Referenced]] = {}  # resource -> (generation, what it reads)
@@ -122,7 +125,7 @@ class References:
         if known is not None and generation is not None and known[0] == generation:
             return
         self.remove(key)
-        reads = referenced(body)
+        reads = referenced(body, default_image=self._default_image)
         self._read[key] = (generation, reads)
         _add(self._secret_readers, key, reads.secrets)
         _add(self._config_map_readers, key, reads.config_maps)

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in refused)
             continue
         try:
-            resource = parse_resource(body)
+            resource = parse_resource(body, default_image=args.image)
             if args.secrets_from is None:
                 values, placeholders = render.placeholder_secrets(resource), True
             else:
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             manifests.extend((manifest, placeholders) for manifest in (rendered if not refused else []))
         except ConfigError as error:
             # Every problem, those the first ones hide included, as `agentos validate` reports them.
-            problems = resource_problems(body) or list(error.problems)
+            problems = resource_problems(body, default_image=args.image) or list(error.problems)
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in problems)
         except MissingSecretsError as error:
             errors.append(f"{document.source}: {document.label}: {error} (in {args.secrets_from})")

@@ -31,6 +31,7 @@ every document is valid, 1 on any problem (or when no AgentOSConfig and no runti
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -112,6 +113,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the same as FILE; repeat for more files",
     )
+    parser.add_argument(
+        "--image",
+        help="runtime image of resources that name none, as the chart's runtimeImage (default: the bundled"
+        " one); tools another image may install are then left for its runtime to check",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         elif document.is_runtime_config:
             problems = runtime_config_problems(document)
         elif document.is_agentos:
-            problems = resource_problems(document.body) + seen.check(document)
+            problems = resource_problems(document.body, default_image=args.image) + seen.check(document)
         else:
             continue
         found += 1
@@ -174,15 +180,17 @@ class Duplicates:
         return [Problem(("metadata", "name"), f"the same resource is given twice (first in {first}): keep one")]
 
 
-def resource_problems(body: Any) -> list[Problem]:
+def resource_problems(body: Any, *, default_image: str | None = None) -> list[Problem]:
     """Every problem of an AgentOSConfig ``body``: what the operator would refuse, and what the API server would refuse of its children.
 
     The children are rendered as the operator would render them (placeholder Secret values:
     none of the checks reads one) and checked offline (``render.check_manifests``). Problems
     of the envelope (apiVersion, kind, metadata) hide none of the spec's; those of the spec hide
     none of the children's deployment-only fields (``_children_problems_despite``).
+    ``default_image``: the image of resources that name none (``parse_resource``).
     """
-    problems = _check_resource(body)
+    check = functools.partial(_check_resource, default_image=default_image)
+    problems = check(body)
     if not problems:
         return []
     spec_body = _with_valid_envelope(body) if any(_in_envelope(p.path) for p in problems) else body
@@ -190,7 +198,7 @@ def resource_problems(body: Any) -> list[Problem]:
         return problems
     from agentos_operator.stand_ins import stand_in
 
-    more = checking.every_problem(spec_body, _check_resource, root=("spec",), stand_in=stand_in)
+    more = checking.every_problem(spec_body, check, root=("spec",), stand_in=stand_in)
     found = problems + [problem for problem in more if problem not in problems]
     return found + [problem for problem in _children_problems_despite(spec_body) if problem not in found]
 
@@ -232,7 +240,7 @@ def _not_a_mapping(body: Any) -> Problem:
     )
 
 
-def _check_resource(body: Any) -> list[Problem]:
+def _check_resource(body: Any, *, default_image: str | None = None) -> list[Problem]:
     from agentos_runtime.config import ConfigError
 
     from agentos_operator import render
@@ -240,7 +248,7 @@ def _check_resource(body: Any) -> list[Problem]:
 
     unknown = envelope_problems(body)
     try:
-        resource = parse_resource(body)
+        resource = parse_resource(body, default_image=default_image)
     except ConfigError as error:
         return unknown + list(error.problems)
     try:

@@ -31,6 +31,7 @@ from pydantic.alias_generators import to_camel, to_snake
 
 from agentos_operator.render.configmap import runtime_config_data
 from agentos_operator.render.environment import plan_environment
+from agentos_operator.render.rendering import DEFAULT_RUNTIME_IMAGE
 from agentos_operator.resources import AgentOSResource
 
 Path = tuple[str | int, ...]
@@ -41,14 +42,22 @@ _AS_WRITTEN = frozenset({"tool_config", "session_state", "metadata"})
 _COMPONENTS = ("agents", "teams")
 
 
-def runtime_problems(resource: AgentOSResource, *, references_hold: bool = True) -> list[Problem]:
+def runtime_problems(
+    resource: AgentOSResource, *, references_hold: bool = True, default_image: str | None = None
+) -> list[Problem]:
     """Every problem the runtime would find at its start in the config rendered for ``resource``.
 
     ``references_hold=False``: the spec's references are at fault (reported in the resource's
     words): the config is not rendered, and only the tools of its agents and teams, which the
     rendered config holds as the spec writes them, are checked.
+
+    The bundled runtime image installs no tool entry points: a resource running it knows only the
+    built-in tools and its MCP servers'. One running another image (``spec.image``, or the
+    operator's ``default_image`` when that is not the bundled one) may install its own: names
+    neither built-in nor ``mcp:`` are left for that runtime to check.
     """
-    entry_points: EntryPoints = "none" if resource.spec.image is None else "unseen"
+    image = resource.spec.image or default_image
+    entry_points: EntryPoints = "none" if image is None or image == DEFAULT_RUNTIME_IMAGE else "unseen"
     if references_hold:
         data = runtime_config_data(resource, plan_environment(resource))
         problems = _snake_case_settings(data)

@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 from agentos_operator.kube.client import ETCD_TOO_LARGE, ApiError
 from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS, Context, _forbidden_for_now
+from agentos_operator.render import DEFAULT_RUNTIME_IMAGE
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.kopf.conftest import (
@@ -144,3 +145,31 @@ async def test_a_namespace_being_deleted_is_waited_out_without_a_warning_per_ret
     waited = [r for r in caplog.records if "waits for its namespace to be deleted" in r.getMessage()]
     assert waited and all(r.levelname == "INFO" for r in waited)
     assert not [r for r in caplog.records if r.levelname == "WARNING" and "being terminated" in r.getMessage()]
+
+
+WITH_OWN_TOOL = [{"id": "assistant", "model": "gpt-4o-mini", "tools": ["weather"]}]
+
+
+@pytest.mark.parametrize(
+    ("runtime_image", "reason"),
+    [
+        (DEFAULT_RUNTIME_IMAGE, "InvalidSpec"),
+        ("registry.example.com/team/runtime-with-tools:1.2", "DeploymentUnavailable"),
+    ],
+    ids=["the-bundled-image", "a-team-image"],
+)
+async def test_a_tool_of_the_runtime_image_the_operator_defaults_to_is_no_fault(
+    cluster: Cluster, start_operator: StartOperator, runtime_image: str, reason: str
+) -> None:
+    """The chart's runtimeImage names the image resources naming none run: its tools are its runtime's to check."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(runtime_image=runtime_image)
+    await cluster.create_agentos("demo", agents=WITH_OWN_TOOL)
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == reason, what=reason)
+    if runtime_image == DEFAULT_RUNTIME_IMAGE:
+        assert "spec.agents[0].tools[0]: unknown tool 'weather'" in cluster.condition("demo", "Ready")["message"]
+    else:
+        deployment = cluster.get(DEPLOYMENTS, "demo")
+        assert deployment is not None
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == runtime_image

@@ -520,3 +520,17 @@ def test_validate_reports_independent_problems_of_a_resource_in_one_run(
         "spec.resources.requests.cpu: the request 2 is above the limit 1 (spec.resources.limits.cpu), which the API"
         " server refuses: lower the request or raise the limit",
     ]
+
+
+def test_validate_takes_the_image_resources_naming_none_run_as_the_operator_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    body = load_example("minimal-sqlite")
+    body["spec"]["agents"][0]["tools"] = ["weather"]
+    path.write_text(yaml.safe_dump(body))
+
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1 and "spec.agents[0].tools[0]: unknown tool 'weather'" in out
+    code, out, _ = run(capsys, "validate", "--image", "registry.example.com/team/runtime-with-tools:1.2", str(path))
+    assert code == 0 and out.endswith(": valid\n")

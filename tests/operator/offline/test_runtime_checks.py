@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from agentos_operator import render
 from agentos_operator.reconcile import invalid_spec_message
 from agentos_operator.render.runtime_checks import resource_path
 from agentos_operator.resources import parse_resource, validate_resource
@@ -119,6 +120,22 @@ def test_with_an_image_of_your_own_other_names_are_its_entry_points_with_their_o
         )
     )
     assert problems_of(body) == ["spec.agents[0].toolConfig.http_get.allowed_hosts: required field is missing"]
+
+
+def test_an_operator_whose_default_image_is_another_leaves_other_names_to_that_images_runtime() -> None:
+    """The chart's runtimeImage set to a team's image with tools of its own: resources naming no
+    spec.image run it, so its tools are no fault; the bundled image, named or by default, has none."""
+    body = resource_body(spec({"id": "a", "tools": ["weather"]}))
+    custom = "registry.example.com/team/runtime-with-tools:1.2"
+
+    assert [str(p) for p in validate_resource(body, default_image=custom)] == []
+    parse_resource(body, default_image=custom)
+    refused = [f"spec.agents[0].tools[0]: unknown tool 'weather': {KNOWN}: {OWN_TOOL}"]
+    assert [str(p) for p in validate_resource(body, default_image=render.DEFAULT_RUNTIME_IMAGE)] == refused
+    named = resource_body(spec({"id": "a", "tools": ["weather"]}, image=render.DEFAULT_RUNTIME_IMAGE))
+    assert [str(p) for p in validate_resource(named, default_image=custom)] == refused
+    message = invalid_spec_message(body, [], default_image=render.DEFAULT_RUNTIME_IMAGE)
+    assert message == refused[0] and invalid_spec_message(body, [], default_image=custom) == ""
 
 
 def test_the_reconciles_invalid_spec_names_the_runtimes_refusal() -> None:
