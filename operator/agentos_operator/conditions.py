@@ -165,12 +165,13 @@ class Rollout:
     @property
     def done(self) -> bool:
         """The latest spec's pods are all there and available, and no earlier pod is left
-        (the checks of ``kubectl rollout status``)."""
+        (the checks of ``kubectl rollout status``, but that pods over the desired number, which
+        a scale down removes, need not be available: a hand scale the operator puts back)."""
         return (
             self.current
             and self.updated >= self.desired
             and self.total <= self.updated
-            and self.available >= self.updated
+            and self.available >= self.desired
             and self.ready >= self.desired
         )
 
@@ -227,7 +228,7 @@ def applied(rollout: Rollout | None, trouble: PodTrouble | None = None) -> list[
         ]
     if (rollout.obstacle is not None or trouble is not None) and not rollout.done:
         return _obstructed(rollout, rollout.obstacle or Obstacle(None, None), trouble, resolved)
-    pods = f"{rollout.ready} of {rollout.desired} pods ready"
+    pods = _pods(rollout)
     if rollout.done:
         ready = Condition(READY, "True", AVAILABLE, pods)
     elif rollout.serving and rollout.total > 0:
@@ -346,6 +347,15 @@ def _remedy(refusal: str) -> str:
     else:
         what = "remove the cause Kubernetes names"
     return f"{what}; {then}"
+
+
+def _pods(rollout: Rollout) -> str:
+    """How many pods are ready, of those desired: more ready than desired (a scale down, a
+    surge pod of a rolling update) are said apart, as pods to be removed."""
+    extra = rollout.ready - rollout.desired
+    if extra <= 0:
+        return f"{rollout.ready} of {rollout.desired} pods ready"
+    return f"{rollout.desired} of {rollout.desired} pods ready, and {extra} more to be removed"
 
 
 def _rolled_out(rollout: Rollout) -> str:

@@ -213,6 +213,24 @@ def test_pausing_keeps_what_the_other_conditions_said() -> None:
     assert found["ReferencesResolved"].reason == "SecretKeyMissing"
 
 
+def test_more_pods_ready_than_desired_are_counted_apart_and_need_not_be_available() -> None:
+    # kubectl scale deploy --replicas=3 on a resource of one replica, put back by the operator:
+    # the Deployment controller made the pods before it saw the operator's write.
+    being_removed = Rollout(desired=1, ready=3, available=3, updated=3, current=True, total=3)
+    one_still_starting = Rollout(desired=1, ready=2, available=2, updated=3, current=True, total=3)
+    surge = Rollout(desired=2, ready=3, available=3, updated=2, current=True, total=3)
+
+    assert _ready(being_removed) == ("True", "Available")
+    assert next(c for c in conditions.applied(being_removed) if c.type == "Ready").message == (
+        "1 of 1 pods ready, and 2 more to be removed"
+    )
+    assert _ready(one_still_starting) == ("True", "Available")
+    assert _ready(surge) == ("False", "RolloutInProgress")  # an old pod is left
+    assert next(c for c in conditions.applied(surge) if c.type == "Ready").message.startswith(
+        "2 of 2 pods ready, and 1 more to be removed, 2 of 2 on the latest spec"
+    )
+
+
 def test_a_deployment_without_status_reads_as_nothing_ready() -> None:
     deployment = {"metadata": {"generation": 2}, "spec": {}, "status": {}}
 
@@ -411,9 +429,10 @@ def test_what_the_controller_said_of_an_earlier_spec_or_of_no_creation_is_not_a_
 
 
 def test_a_refusal_in_the_middle_of_a_rollout_says_the_previous_pods_serve_meanwhile() -> None:
-    # Two replicas serving; the new spec's surge pod is over the quota.
+    # Two replicas serving; one pod of the new spec made, the next one over the quota.
     deployment = deployment_with(refused(QUOTA), ready=2, total=3)
     deployment["spec"]["replicas"] = 2
+    deployment["status"]["updatedReplicas"] = 1
 
     ready = said(deployment)["Ready"]
 

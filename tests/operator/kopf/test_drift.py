@@ -147,3 +147,29 @@ async def test_a_default_service_account_kubernetes_does_not_make_is_said_once_t
         lambda: [e["reason"] for e in cluster.events_about("demo") if e["type"] == "Warning"] == ["PodsNotCreated"],
         what="one Warning",
     )
+
+
+async def test_a_hand_scale_put_back_says_the_pods_ready_of_those_desired(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: the Deployment's status as its controller writes it when it made the pods of a
+    ``kubectl scale deploy demo --replicas=3`` before it saw the operator put one back."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"spec": {"replicas": 3}})
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo")["spec"]["replicas"] == 1, what="put back")  # type: ignore[index]
+    deployment = cluster.get(DEPLOYMENTS, "demo")
+    assert deployment is not None
+    counts = dict.fromkeys(("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"), 3)
+    status = {**counts, "observedGeneration": deployment["metadata"]["generation"]}
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": status}, subresource="status")
+
+    await eventually(lambda: cluster.agentos("demo")["status"].get("readyReplicas") == 3, what="3 pods seen")
+    ready = cluster.condition("demo", "Ready")
+    assert (ready["status"], ready["message"]) == ("True", "1 of 1 pods ready, and 2 more to be removed")
+    told = [e["message"] for e in cluster.events_about("demo") if e["reason"] == "Available"]
+    assert told[-1] == "1 of 1 pods ready, and 2 more to be removed"
+    assert not [m for m in told if m.startswith(("2 of 1", "3 of 1"))], told
