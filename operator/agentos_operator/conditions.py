@@ -20,6 +20,11 @@ One refusal is not said at all for a grace period (``pods.settling_refusal``): a
 default ServiceAccount not made yet, which Kubernetes makes within seconds of the namespace, so
 a resource applied together with its namespace rolls out without a Warning.
 
+A paused resource (``spec.paused``, ``paused``) is not reconciled, but its status still tells
+whether its children are as its spec says: ``Ready`` follows the live Deployment while they are,
+and is false, with ``Stalled`` true, while an edit made since (or a child changed by hand) waits
+for unpausing, so that no wait takes an unapplied change for done.
+
 Pods that exist but do not become ready (unschedulable, an image that cannot be pulled, a
 container that keeps crashing or cannot be created: ``PodTrouble``, read from the pods by
 ``pods``) are said the same way, under the Kubernetes reason itself (``Unschedulable``,
@@ -364,21 +369,51 @@ def _rolled_out(rollout: Rollout) -> str:
     return f"{min(rollout.updated, rollout.desired)} of {rollout.desired} on the latest spec"
 
 
-def paused(existing: Sequence[Mapping[str, Any]], rollout: Rollout | None) -> list[Condition]:
-    """Reconciliation is stopped: Ready still reports the pods, the rest keep what they said."""
+def paused(
+    existing: Sequence[Mapping[str, Any]], rollout: Rollout | None, unapplied: str | None, *, generation: int | None
+) -> list[Condition]:
+    """Reconciliation is stopped (``spec.paused``): children are neither written nor pruned.
+
+    ``unapplied``: what unpausing would change, when the children are not as ``generation`` of
+    the spec renders them (an edit made while paused, a child edited or deleted by hand; or why
+    the spec cannot be rendered); None when they are.
+
+    Nothing unapplied: the conditions are those of the applied spec (``applied``), Ready's
+    reason ``Paused``, so readiness follows the live Deployment's rollout as unpaused.
+
+    Something unapplied: ``Ready`` false, and ``Stalled`` true (what kstatus reads as Failed):
+    the resource does not match its spec and the operator will make no progress towards it
+    until a person unpauses it, so ``kubectl wait --for=condition=Ready`` and GitOps health
+    checks do not take the change for done. ``Reconciling`` is false: nothing is being done.
+    ``Degraded`` and ``ReferencesResolved`` keep what they said.
+    """
     note = "spec.paused is true: children are left as they are"
-    ready = rollout is not None and rollout.serving
+    if unapplied is None:
+        found = applied(rollout)
+        ready = found[0]
+        result = [Condition(READY, ready.status, PAUSED, f"{note}; {ready.message}")]
+        for condition in found[1:]:
+            if condition.type in (PROGRESSING, RECONCILING) and condition.status == "False":
+                condition = Condition(condition.type, "False", PAUSED, f"{note}; {condition.message}")
+            result.append(condition)
+        return result
+    pods = "the Deployment does not exist" if rollout is None else _pods(rollout)
+    spec = "the spec" if generation is None else f"generation {generation} of the spec"
+    message = (
+        f"spec.paused is true: the children are not as {spec} renders them ({unapplied}), "
+        f"and are left so until spec.paused is set to false, which applies it; meanwhile {pods}"
+    )
     kept = [
         Condition(c["type"], c["status"], c["reason"], c.get("message", ""))
         for c in existing
         if c.get("type") in (DEGRADED, REFERENCES_RESOLVED)
     ]
     return [
-        Condition(READY, "True" if ready else "False", PAUSED, note),
-        Condition(PROGRESSING, "False", PAUSED, note),
+        Condition(READY, "False", PAUSED, message),
+        Condition(PROGRESSING, "False", PAUSED, message),
         *kept,
-        Condition(RECONCILING, "False", PAUSED, note),
-        Condition(STALLED, "False", PAUSED, note),
+        Condition(RECONCILING, "False", PAUSED, message),
+        Condition(STALLED, "True", PAUSED, message),
     ]
 
 

@@ -38,7 +38,9 @@ from agentos_operator.kube.children import (
     ChildRejectedError,
     KindNotServedError,
     apply_children,
+    describe_unapplied,
     prune_children,
+    unapplied_children,
 )
 from agentos_operator.kube.client import (
     FORBIDDEN_GRACE_SECONDS,
@@ -49,6 +51,7 @@ from agentos_operator.kube.client import (
 )
 from agentos_operator.kube.config_maps import UnresolvedConfigMapsError, read_config_map_digests
 from agentos_operator.kube.secrets import (
+    SecurityKey,
     UnresolvedSecretsError,
     read_secret_values,
     security_key,
@@ -152,9 +155,11 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         blocked = conditions.blocked(conditions.INVALID_SPEC, message, serving=serving)
         return await _conclude(ctx, body, blocked, found, "invalid")
     if resource.spec.paused:
+        unapplied = await _unapplied(resource, ctx, reconciled_before=bool(body.get("status")))
         found = await _deployment(ctx, resource.namespace, resource.name)
         previous = (body.get("status") or {}).get("conditions") or []
-        return await _conclude(ctx, body, conditions.paused(previous, status.rollout_of(found)), found, "paused")
+        now = conditions.paused(previous, status.rollout_of(found), unapplied, generation=meta.get("generation"))
+        return await _conclude(ctx, body, now, found, "paused")
     changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
     key = (resource.namespace, resource.name)
     try:
@@ -245,6 +250,38 @@ async def _converge(
     """
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
+    manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before)
+    try:
+        live = await apply_children(
+            api,
+            store,
+            manifests,
+            owner=owner,
+            owner_uid=resource.uid,
+            field_manager=manager,
+            changes=changes,
+            created_once=[key.to_create] if key is not None and key.to_create is not None else [],
+            orphans=[("Secret", render.generated_security_key_name(resource.name))] if key and key.orphaned else [],
+        )
+    except ChildRejectedError as error:
+        # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the
+        # offline checks name the resource's field to change, where they find the same fault.
+        refused = [m for m in manifests if (m.get("kind"), m["metadata"].get("name")) == (error.kind, error.name)]
+        problems = render.check_manifests(resource, refused)
+        if error.kind == "PersistentVolumeClaim":
+            problems += render.claim_change_problems(resource, error.live)
+        raise error.naming([str(problem) for problem in problems]) from None
+    changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
+    return live.get("Deployment")
+
+
+async def _desired(
+    resource: AgentOSResource, ctx: Context, *, reconciled_before: bool
+) -> tuple[list[dict[str, Any]], SecurityKey | None]:
+    """The children as the spec renders them now, and the generated security key (None when the
+    spec names its own). Reads only: the Secrets and ConfigMaps the spec references (raising
+    when one is missing), and the running Deployment, whose pod template revision is kept."""
+    store = ctx.store
     refs = render.required_secret_refs(resource)
     generated = render.security_key_ref(resource) if resource.spec.security_key_secret_ref is None else None
     # The Secrets the spec names first: one missing stops the reconcile before anything is
@@ -276,28 +313,28 @@ async def _converge(
         mounted=mounted,
         live_deployment=running if running is not None and may_manage(running, resource.name, resource.uid) else None,
     )
+    return manifests, key
+
+
+async def _unapplied(resource: AgentOSResource, ctx: Context, *, reconciled_before: bool) -> str | None:
+    """What unpausing a paused resource would change, said briefly; None when nothing.
+
+    The spec is rendered as a reconcile would, without a write, and each child compared as
+    ``apply_children`` and ``prune_children`` would (``unapplied_children``): each child
+    records the digest of the manifest it was applied from, so an edit made while paused
+    differs, and so does a child someone changed or deleted by hand. A spec that cannot be
+    rendered (a Secret gone) is said so: unpausing would not apply it either.
+    """
     try:
-        live = await apply_children(
-            api,
-            store,
-            manifests,
-            owner=owner,
-            owner_uid=resource.uid,
-            field_manager=manager,
-            changes=changes,
-            created_once=[key.to_create] if key is not None and key.to_create is not None else [],
-            orphans=[("Secret", render.generated_security_key_name(resource.name))] if key and key.orphaned else [],
-        )
-    except ChildRejectedError as error:
-        # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the
-        # offline checks name the resource's field to change, where they find the same fault.
-        refused = [m for m in manifests if (m.get("kind"), m["metadata"].get("name")) == (error.kind, error.name)]
-        problems = render.check_manifests(resource, refused)
-        if error.kind == "PersistentVolumeClaim":
-            problems += render.claim_change_problems(resource, error.live)
-        raise error.naming([str(problem) for problem in problems]) from None
-    changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
-    return live.get("Deployment")
+        manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before)
+    except OperatorError as error:
+        return f"it cannot be rendered: {error}"
+    differing = await unapplied_children(
+        ctx.store, manifests, owner=(resource.namespace, resource.name), owner_uid=resource.uid
+    )
+    if key is not None and key.to_create is not None:
+        differing.append(("Secret", render.generated_security_key_name(resource.name)))
+    return describe_unapplied(differing)
 
 
 async def _why_not_ready(

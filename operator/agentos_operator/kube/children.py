@@ -555,3 +555,53 @@ async def prune_children(
                 store.deleted(kind, namespace, meta["name"], uid=meta.get("uid"), owner=owner)
                 changes.append(Change("pruned", kind.kind, meta["name"]))
     return changes
+
+
+async def unapplied_children(
+    store: Store, manifests: Sequence[Mapping[str, Any]], *, owner: Key, owner_uid: str | None
+) -> list[tuple[str, str]]:
+    """(kind, name) of each child that ``apply_children`` and ``prune_children`` would write or
+    delete to hold ``manifests``, judged on what the store holds, without a request: a child
+    missing, someone else's, or drifted (``drift.drifted`` on the stamped manifest), in the
+    order of ``manifests``; then each child of ours no longer desired (Secrets and claims are
+    never pruned, as there). For a paused resource: what unpausing would change."""
+    found: list[tuple[str, str]] = []
+    for manifest in manifests:
+        kind = kinds.kind_of(manifest)
+        meta = manifest["metadata"]
+        live = await store.get(kind, meta["namespace"], meta["name"], confirm_absence=False)
+        if differs(live, drift.stamped(manifest), owner_name=owner[1], owner_uid=owner_uid):
+            found.append((kind.kind, meta["name"]))
+    if owner_uid is None:
+        return found
+    namespace, owner_name = owner
+    wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    selector = f"{INSTANCE}={owner_name},{MANAGED_BY}={OPERATOR_NAME}"
+    for kind in PRUNED_KINDS:
+        for item in await store.children(kind, namespace, owner_name, label_selector=selector):
+            name = item["metadata"]["name"]
+            if controller_uid(item) == owner_uid and (kind.kind, name) not in wanted:
+                found.append((kind.kind, name))
+    return found
+
+
+def differs(
+    live: Mapping[str, Any] | None, stamped: Mapping[str, Any], *, owner_name: str, owner_uid: str | None
+) -> bool:
+    """Whether a child as it is (``live``, None when absent) is not the ``stamped`` manifest of
+    the owner's: absent, someone else's, or drifted from it."""
+    if live is None or not may_manage(live, owner_name, owner_uid):
+        return True
+    return drift.drifted(live, stamped)
+
+
+def describe_unapplied(children: Sequence[tuple[str, str]], *, most: int = 5) -> str | None:
+    """``children`` (kind, name) in a few words, e.g. ``ConfigMap 'demo-config' and Deployment
+    'demo' differ from it``; at most ``most`` named. None when there is none."""
+    if not children:
+        return None
+    named = [f"{kind} '{name}'" for kind, name in children[:most]]
+    if len(children) > most:
+        named.append(f"{len(children) - most} more")
+    listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    return f"{listed} {'differs' if len(children) == 1 else 'differ'} from it"

@@ -19,6 +19,8 @@ from agentos_operator.kube.children import (
     CreatedOnce,
     _refused,
     apply_children,
+    describe_unapplied,
+    unapplied_children,
 )
 from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError, cause_reasons, status_error
 from agentos_operator.kube.store import Store
@@ -480,3 +482,39 @@ def test_a_403_of_the_operators_permissions_says_where_they_come_from_and_a_name
     assert str(denied) == f"get /api/v1/namespaces/t/secrets/openai: 403 Forbidden: {message}: {FORBIDDEN_REMEDY}"
     assert "helm upgrade" in FORBIDDEN_REMEDY and denied.detail == message
     assert FORBIDDEN_REMEDY not in str(terminating) and FORBIDDEN_REMEDY not in str(invalid)
+
+
+async def test_children_as_applied_are_not_unapplied_and_an_edit_of_the_spec_names_those_it_changes(
+    api: Api, cache: Store
+) -> None:
+    await apply(api, cache)
+    edited = manifests(agents=[{"id": "a", "instructions": ["Changed."]}])
+
+    assert await unapplied_children(cache, manifests(), owner=OWNER, owner_uid="uid-demo") == []
+    assert await unapplied_children(cache, edited, owner=OWNER, owner_uid="uid-demo") == [
+        ("ConfigMap", "demo-config"),
+        ("Deployment", "demo"),
+    ]
+
+
+async def test_a_child_someone_elses_is_unapplied(api: Api, cache: Store) -> None:
+    await apply(api, cache)
+    theirs = {**api.objects[("Service", "demo")], "metadata": {"name": "demo", "namespace": "ns1"}}
+    cache.wrote(kinds.SERVICE, theirs, sent=theirs, owner=OWNER)
+
+    every = [(m["kind"], m["metadata"]["name"]) for m in manifests()]
+    assert await unapplied_children(cache, manifests(), owner=OWNER, owner_uid="another-uid") == every
+    assert ("Service", "demo") in await unapplied_children(cache, manifests(), owner=OWNER, owner_uid="uid-demo")
+
+
+def test_what_unpausing_would_change_is_said_in_a_few_words() -> None:
+    six = [("ConfigMap", f"c{i}") for i in range(6)]
+
+    assert describe_unapplied([]) is None
+    assert describe_unapplied([("Deployment", "demo")]) == "Deployment 'demo' differs from it"
+    assert describe_unapplied([("ConfigMap", "demo-config"), ("Deployment", "demo")]) == (
+        "ConfigMap 'demo-config' and Deployment 'demo' differ from it"
+    )
+    assert describe_unapplied(six) == (
+        "ConfigMap 'c0', ConfigMap 'c1', ConfigMap 'c2', ConfigMap 'c3', ConfigMap 'c4' and 1 more differ from it"
+    )

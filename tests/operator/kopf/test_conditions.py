@@ -80,9 +80,21 @@ DONE = Rollout(desired=2, ready=2, available=2, updated=2, current=True, total=2
         (conditions.blocked(conditions.INVALID_SPEC, "spec.agents[0].model: unknown"), "Failed"),
         (conditions.blocked(conditions.SECRET_NOT_FOUND, "Secret 'openai' not found"), "Failed"),
         (conditions.blocked(conditions.CHILD_REJECTED, "the API server refuses"), "Failed"),
-        (conditions.paused([], DONE), "Current"),
+        (conditions.paused([], DONE, None, generation=3), "Current"),
+        (conditions.paused([], ROLLING, None, generation=3), "InProgress"),
+        (conditions.paused([], DONE, "ConfigMap 'demo-config' differs from it", generation=3), "Failed"),
     ],
-    ids=["no-deployment", "rolling-out", "rolled-out", "invalid", "secret-missing", "rejected", "paused"],
+    ids=[
+        "no-deployment",
+        "rolling-out",
+        "rolled-out",
+        "invalid",
+        "secret-missing",
+        "rejected",
+        "paused",
+        "paused-while-the-applied-spec-rolls-out",
+        "paused-with-an-edit-unapplied",
+    ],
 )
 def test_a_gitops_health_check_waits_for_a_rollout_and_fails_at_once_on_a_spec_that_cannot_run(
     entries: list[Condition], read: str
@@ -204,12 +216,59 @@ def test_the_previous_pods_serve_when_the_resources_own_deployment_has_them_all_
     assert status.previous_pods_serve(deployment, "u1") is serve
 
 
-def test_pausing_keeps_what_the_other_conditions_said() -> None:
+def test_paused_with_the_children_as_the_spec_says_ready_follows_the_live_deployment() -> None:
+    rolled_out = {c.type: c for c in conditions.paused([], Rollout(2, 2, 2, 2, True, total=2), None, generation=3)}
+    scaled_to_zero_by_hand = Rollout(0, 0, 0, 0, True, total=0)
+    one_pod_lost = {c.type: c for c in conditions.paused([], Rollout(2, 1, 1, 2, True, total=2), None, generation=3)}
+
+    assert (rolled_out["Ready"].status, rolled_out["Ready"].reason) == ("True", "Paused")
+    assert rolled_out["Ready"].message == "spec.paused is true: children are left as they are; 2 of 2 pods ready"
+    assert {t: (c.status, c.reason) for t, c in rolled_out.items() if t in ("Reconciling", "Stalled")} == {
+        "Reconciling": ("False", "Paused"),
+        "Stalled": ("False", "AsExpected"),
+    }
+    assert (one_pod_lost["Ready"].status, one_pod_lost["Ready"].reason) == ("False", "Paused")
+    assert "1 of 2 pods ready" in one_pod_lost["Ready"].message
+    # A Deployment scaled to zero by hand is a child that differs from the spec (``unapplied``),
+    # not a rollout done: the reconcile says so, and Ready is false then (below).
+    assert conditions.paused([], scaled_to_zero_by_hand, "Deployment 'demo' differs from it", generation=3)[
+        0
+    ].status == ("False")
+
+
+def test_paused_with_an_edit_not_applied_is_not_ready_and_stalled_saying_what_and_how_to_apply_it() -> None:
+    existing = conditions.merge([], conditions.applied(Rollout(2, 2, 2, 2, True, total=2)), now=T0, generation=2)
+
+    found = {
+        c.type: c
+        for c in conditions.paused(
+            existing, Rollout(2, 2, 2, 2, True, total=2), "ConfigMap 'demo-config' differs from it", generation=3
+        )
+    }
+
+    assert {t: (c.status, c.reason) for t, c in found.items()} == {
+        "Ready": ("False", "Paused"),
+        "Progressing": ("False", "Paused"),
+        "Degraded": ("False", "AsExpected"),
+        "ReferencesResolved": ("True", "Resolved"),
+        "Reconciling": ("False", "Paused"),
+        "Stalled": ("True", "Paused"),
+    }
+    assert found["Ready"].message == (
+        "spec.paused is true: the children are not as generation 3 of the spec renders them (ConfigMap "
+        "'demo-config' differs from it), and are left so until spec.paused is set to false, which applies it; "
+        "meanwhile 2 of 2 pods ready"
+    )
+    assert found["Stalled"].message == found["Ready"].message
+
+
+def test_pausing_with_an_edit_unapplied_keeps_what_the_other_conditions_said() -> None:
     existing = conditions.merge([], conditions.blocked("SecretKeyMissing", "no key"), now=T0, generation=1)
 
-    found = {c.type: c for c in conditions.paused(existing, Rollout(1, 1, 1, 1, True, total=1))}
+    found = {c.type: c for c in conditions.paused(existing, None, "it cannot be rendered: no key", generation=2)}
 
-    assert (found["Ready"].status, found["Ready"].reason) == ("True", "Paused")
+    assert (found["Ready"].status, found["Ready"].reason) == ("False", "Paused")
+    assert "meanwhile the Deployment does not exist" in found["Ready"].message
     assert found["ReferencesResolved"].reason == "SecretKeyMissing"
 
 
