@@ -198,7 +198,9 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         why = (conditions.APPLY_FAILED, str(error))
         return await _blocked(ctx, body, resource, why, "blocked", changes, refused=error.status == 403)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
-    rollout = _held_back(ctx, key, deployment, status.rollout_of(deployment))
+    previous_status = body.get("status") or {}
+    seen = status.scaled_since_ready(status.rollout_of(deployment), previous_status, deployment, meta.get("generation"))
+    rollout = _held_back(ctx, key, deployment, seen)
     told = pods.told(((body.get("status") or {}).get("conditions") or []), meta.get("generation"))
     trouble = await _why_not_ready(ctx, key, deployment, rollout, told=told) if deployment is not None else None
     return await _conclude(

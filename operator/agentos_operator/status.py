@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentos_operator.conditions import Obstacle, Rollout
+from agentos_operator.conditions import AVAILABLE, READY, Obstacle, Rollout, find
 from agentos_operator.ownership import controller_uid
+from agentos_operator.render.layout import CONFIG_HASH_ANNOTATION
 
 # The keys this operator owns under ``status``; anything else there (kopf's bookkeeping) is left alone.
 OWNED_KEYS = (
@@ -67,6 +68,44 @@ def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout | None:
         # What the controller said of an earlier spec is not said of this one.
         obstacle=obstacle_of(status.get("conditions") or []) if current else None,
         selector=format_selector((spec.get("selector") or {}).get("matchLabels") or {}),
+    )
+
+
+def scaled_since_ready(
+    rollout: Rollout | None,
+    previous: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    generation: int | None,
+) -> Rollout | None:
+    """``rollout``, taken as seen by the Deployment controller when only the Deployment's scale
+    can have changed since the status said it was rolled out: a ``kubectl scale deploy`` the
+    operator puts back is a new Deployment generation, which its controller takes a moment to
+    see, yet no pod of another template is coming.
+
+    That is: the previous status' ``Ready`` was true (``Available``) for this same resource
+    ``generation``, and its ``configHash`` is the one the Deployment's pod template carries (a
+    rotated Secret or a changed mounted ConfigMap changes it; any other change of the template
+    comes with a new generation). Else, or when the controller saw the latest spec, ``rollout``
+    as it is.
+    """
+    if rollout is None or rollout.current or deployment is None or generation is None:
+        return rollout
+    ready = find((previous.get("conditions") or []), READY) or {}
+    if (ready.get("status"), ready.get("reason"), ready.get("observedGeneration")) != ("True", AVAILABLE, generation):
+        return rollout
+    template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    pods_hash = (template.get("annotations") or {}).get(CONFIG_HASH_ANNOTATION)
+    if pods_hash is None or pods_hash != previous.get("configHash"):
+        return rollout
+    return Rollout(
+        desired=rollout.desired,
+        ready=rollout.ready,
+        available=rollout.available,
+        updated=rollout.updated,
+        current=True,
+        total=rollout.total,
+        obstacle=rollout.obstacle,
+        selector=rollout.selector,
     )
 
 

@@ -14,6 +14,7 @@ from tests.cluster.conftest import (
     agentos_body,
     condition,
     create_secret,
+    events_about,
     eventually,
     operator_running,
     running_and_ready,
@@ -241,6 +242,30 @@ def test_kubectl_scale_scales_through_the_scale_subresource(
         "app.kubernetes.io/instance=demo"
         in (control_plane.get("agentosconfig", "demo", namespace) or {})["status"]["selector"]
     )
+
+
+def test_a_deployment_scaled_by_hand_is_put_back_without_ready_moving_or_a_new_available_event(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    _, body = running_and_ready(control_plane, namespace, install_operator)
+    was_ready = condition(body, "Ready")
+
+    control_plane.run("scale", "deploy", "demo", "-n", namespace, "--replicas=3")
+
+    eventually(lambda: deployment(control_plane, namespace, "demo")["spec"]["replicas"] == 1, what="put back")
+    eventually(lambda: available(control_plane, namespace, "demo", 1), timeout=60, what="1 available pod")
+    eventually(
+        lambda: (
+            condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")["message"] == "1 of 1 pods ready"
+        ),
+        what="the status after the scale down",
+    )
+    ready = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")
+    assert (ready["status"], ready["lastTransitionTime"]) == ("True", was_ready["lastTransitionTime"])
+    available_events = [
+        event["message"] for event in events_about(control_plane, namespace, "demo") if event["reason"] == "Available"
+    ]
+    assert available_events == ["1 of 1 pods ready"]
 
 
 def test_an_autoscaler_and_the_operator_do_not_fight_over_replicas(

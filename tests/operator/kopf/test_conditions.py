@@ -290,6 +290,33 @@ def test_more_pods_ready_than_desired_are_counted_apart_and_need_not_be_availabl
     )
 
 
+def test_a_deployment_only_scaled_since_it_was_rolled_out_is_not_a_rollout_while_its_controller_catches_up() -> None:
+    deployment = {
+        "metadata": {"generation": 7},
+        "spec": {"replicas": 1, "template": {"metadata": {"annotations": {"agentos.dev/config-hash": "h1"}}}},
+        "status": {
+            "observedGeneration": 6,
+            "replicas": 1,
+            "readyReplicas": 1,
+            "availableReplicas": 1,
+            "updatedReplicas": 1,
+        },
+    }
+    was_ready = conditions.merge([], conditions.applied(Rollout(1, 1, 1, 1, True, total=1)), now=T0, generation=4)
+    previous = {"conditions": was_ready, "configHash": "h1"}
+    stale = status.rollout_of(deployment)
+    assert stale is not None and not stale.current
+
+    seen = status.scaled_since_ready(stale, previous, deployment, 4)
+
+    assert seen is not None and seen.current and conditions.applied(seen)[0].status == "True"
+    # Not so after an edit (another generation), a rotated Secret (another hash), or unless Ready was true:
+    assert status.scaled_since_ready(stale, previous, deployment, 5) == stale
+    assert status.scaled_since_ready(stale, {**previous, "configHash": "h0"}, deployment, 4) == stale
+    rolling = conditions.merge([], conditions.applied(Rollout(1, 0, 0, 1, True, total=1)), now=T0, generation=4)
+    assert status.scaled_since_ready(stale, {**previous, "conditions": rolling}, deployment, 4) == stale
+
+
 def test_a_deployment_without_status_reads_as_nothing_ready() -> None:
     deployment = {"metadata": {"generation": 2}, "spec": {}, "status": {}}
 
