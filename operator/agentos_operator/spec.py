@@ -693,7 +693,14 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         default_factory=RuntimeMetrics,
         description="Prometheus metrics of the runtime (`spec.metrics` is Agno's metrics page of the UI).",
     )
-    paused: bool = Field(default=False, description="Stop reconciling: children are left as they are until unpaused.")
+    paused: bool = Field(
+        default=False,
+        description=(
+            "Stop reconciling: children are left as they are until unpaused. Ready (reason Paused) follows "
+            "the pods while the children are as the spec says; an edit made while paused, or a child changed "
+            "by hand, is not applied: Ready is False and Stalled True, naming what differs, until unpaused."
+        ),
+    )
     node_selector: dict[str, str] | None = Field(default=None, description="Node labels the pods must match.")
     tolerations: list[dict[str, Any]] | None = Field(
         default=None, description="Pod tolerations.", json_schema_extra=OBJECT_ITEMS
