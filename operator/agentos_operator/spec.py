@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, NoReturn
 
-from agentos_runtime.config import DatabaseFields, ModelFields, RuntimeConfigFields
+from agentos_runtime.config import AuthorizationSettings, DatabaseFields, ModelFields, RuntimeConfigFields
 from agentos_runtime.config.base import Schema
 from agentos_runtime.config.knowledge import (
     EmbedderFields,
@@ -692,6 +692,13 @@ class AgentOSConfigSpec(RuntimeConfigFields):
     prometheus: RuntimeMetrics = Field(
         default_factory=RuntimeMetrics,
         description="Prometheus metrics of the runtime (`spec.metrics` is Agno's metrics page of the UI).",
+    )
+    authorization: AuthorizationSettings | None = Field(
+        default=None,
+        description=(
+            "JWT access control: audience, admin scope, user isolation. The key that verifies tokens comes "
+            "from `jwtVerificationKeySecretRef` or `jwtJwksSecretRef`, one of which is then required."
+        ),
     )
     paused: bool = Field(
         default=False,

@@ -96,7 +96,7 @@ class DatabaseFields(Schema):
         default="agno",
         min_length=1,
         description=(
-            "Redis key prefix: keys are `<key_prefix>:<kind>:<id>` (`agno:sessions:s1`), as Agno's RedisDb "
+            "Redis key prefix: keys are `<prefix>:<kind>:<id>` (`agno:sessions:s1`), as Agno's RedisDb "
             "writes them; two Redis databases on one server need prefixes that do not nest."
         ),
     )
@@ -104,7 +104,7 @@ class DatabaseFields(Schema):
         default_factory=TableNames,
         description=(
             "Table names (SQLite and PostgreSQL). Redis has no tables: its keys are named by kind "
-            "(`sessions`, `memories`, ...) whatever is set here, as in Agno's RedisDb; `key_prefix` keeps two apart."
+            "(`sessions`, `memories`, ...) whatever is set here, as in Agno's RedisDb; the key prefix keeps two apart."
         ),
     )
 
