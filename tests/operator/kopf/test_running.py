@@ -138,6 +138,15 @@ def test_python_dash_m_runs_the_operator_command() -> None:
     )
 
     assert "--leader-election" in result.stdout and "--namespace" in result.stdout
+    # As `agentos operator ...` spells it: the same command.
+    again = subprocess.run(
+        [sys.executable, "-m", "agentos_operator", "operator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert again.stdout == result.stdout
 
 
 async def test_metrics_count_reconciles_ready_resources_and_api_errors(
