@@ -318,6 +318,18 @@ def scope_of(settings: OperatorSettings) -> Callable[[str | None], bool]:
     return lambda namespace: namespace is not None and metadata_watch.namespace_matches(namespace, patterns)
 
 
+def describe_scope(settings: OperatorSettings) -> str:
+    """Pure: the line the operator logs as it starts, saying what it serves: a resource in a
+    namespace it does not watch gets no status and no event, so this is where to look."""
+    where = (
+        "in every namespace"
+        if not settings.namespaces
+        else f"in namespaces {', '.join(settings.namespaces)} only (resources elsewhere get no status)"
+    )
+    election = f", while holding Lease {settings.lease_name}" if settings.leader_election else ""
+    return f"serving AgentOSConfig resources {where}{election}; runtime image for resources naming none: {settings.runtime_image}"
+
+
 def register_watches(registry: kopf.OperatorRegistry) -> None:
     """kopf's one watch: the resources. Children (``watch_children``), Secrets and ConfigMaps
     (``watch_by_metadata``) are watched apart."""

@@ -33,6 +33,23 @@ def test_a_pattern_is_served_by_a_filter_over_cluster_wide_watches_and_names_by_
     assert named("team-a") and named("whatever kopf delivers")
 
 
+def test_the_operator_says_as_it_starts_which_namespaces_it_serves() -> None:
+    """A resource in a namespace it does not watch gets no status: the start line is where to look."""
+    from agentos_operator.settings import OperatorSettings
+    from agentos_operator.watching import describe_scope
+
+    everywhere = describe_scope(OperatorSettings(namespaces=(), runtime_image="r.example/runtime:1"))
+    some = describe_scope(OperatorSettings(namespaces=("team-a", "team-*"), leader_election=True, lease_name="ops"))
+
+    assert everywhere == (
+        "serving AgentOSConfig resources in every namespace; runtime image for resources naming none: r.example/runtime:1"
+    )
+    assert some.startswith(
+        "serving AgentOSConfig resources in namespaces team-a, team-* only (resources elsewhere get no status),"
+        " while holding Lease ops;"
+    )
+
+
 async def test_an_operator_serving_every_namespace_never_asks_about_namespaces(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:
