@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 
+from agentos_operator import render
+
 from tests.cluster.conftest import (
     POSTGRES,
     ControlPlane,
@@ -80,8 +82,12 @@ def test_tools_the_runtime_would_refuse_at_its_start_are_an_invalid_spec_not_a_c
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:
     """The API server accepts these (tool names and settings are free-form in the CRD); the
-    runtime refuses them at its start. Each is named at its field, and no pod is made."""
-    operator_running(control_plane, namespace, install_operator)
+    runtime refuses them at its start. Each is named at its field, and no pod is made. The
+    operator runs the bundled runtime image by default here: it installs no tools of its own, so
+    an unknown name is refused (another image's tools are left to its runtime)."""
+    operator_running(
+        control_plane, namespace, install_operator, env={"AGENTOS_RUNTIME_IMAGE": render.DEFAULT_RUNTIME_IMAGE}
+    )
     agents = [
         {"id": "a", "model": "gpt-4o-mini", "tools": ["calculater"]},
         {"id": "b", "model": "gpt-4o-mini", "tools": ["http_get"]},

@@ -133,7 +133,10 @@ def test_a_new_resources_children_are_created_without_first_reading_each_one(
         and (r["objectRef"]["resource"], r["objectRef"].get("name")) in children
     ]
     assert reads == []
-    assert [r["requestURI"] for r in requests if r["responseStatus"]["code"] == 404] == []
+    # The PodMonitor watch lists a kind this cluster does not serve (no Prometheus Operator
+    # CRDs): its own 404s, again after each backoff, whatever the resource does.
+    not_found = [r for r in requests if r["responseStatus"]["code"] == 404]
+    assert [r["requestURI"] for r in not_found if r.get("objectRef", {}).get("resource") != "podmonitors"] == []
     writes = [
         w
         for w in installed.writes(mark)
