@@ -45,6 +45,8 @@ ACTING_ON_THE_DEPLOYMENT = (kinds.HORIZONTAL_POD_AUTOSCALER, kinds.POD_DISRUPTIO
 # other child, which the Deployment would otherwise wait for. Nor does a pod need the Ingress,
 # which an ingress controller's admission webhook may hold up as long, nor the PodMonitor.
 WRITTEN_ALONGSIDE = (kinds.SERVICE, kinds.INGRESS, kinds.POD_MONITOR)
+# How often the ownership patch of ``_restored`` is tried on an object that keeps changing under it.
+_TAKE_BACK_ATTEMPTS = 3
 # What a person may delete for the operator to make it again as rendered: no data goes with it.
 MADE_AGAIN = frozenset(kind.kind for kind in PRUNED_KINDS)
 
@@ -343,19 +345,27 @@ async def _restored(
     tried again) if the object changed since it was read; it changes no field of the object."""
     meta = child.manifest["metadata"]
     try:
-        current = await api.get(child.kind, meta["namespace"], meta["name"])
-        plan = restoring.take_back(current, child.manifest, field_manager) if current is not None else None
-        if plan is None or current is None:
-            return refusal
-        ownership = {
-            "metadata": {
-                "managedFields": plan.managed_fields,
-                "resourceVersion": current["metadata"]["resourceVersion"],
+        for attempt in range(_TAKE_BACK_ATTEMPTS):
+            current = await api.get(child.kind, meta["namespace"], meta["name"])
+            plan = restoring.take_back(current, child.manifest, field_manager) if current is not None else None
+            if plan is None or current is None:
+                return refusal
+            ownership = {
+                "metadata": {
+                    "managedFields": plan.managed_fields,
+                    "resourceVersion": current["metadata"]["resourceVersion"],
+                }
             }
-        }
-        await api.patch(child.kind, meta["namespace"], meta["name"], ownership, field_manager=field_manager)
-        child.taken_back = plan.taken
-        return await api.apply(child.manifest, field_manager=field_manager, dry_run=True)
+            try:
+                await api.patch(child.kind, meta["namespace"], meta["name"], ownership, field_manager=field_manager)
+            except ApiConflictError:
+                # Changed since it was read (a Deployment's controller writes its status): read again.
+                if attempt + 1 == _TAKE_BACK_ATTEMPTS:
+                    raise
+                continue
+            child.taken_back = plan.taken
+            return await api.apply(child.manifest, field_manager=field_manager, dry_run=True)
+        return refusal
     except ApiError as error:
         return error
 
