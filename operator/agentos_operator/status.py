@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentos_operator.conditions import AVAILABLE, READY, Obstacle, Rollout, find
@@ -97,16 +97,7 @@ def scaled_since_ready(
     pods_hash = (template.get("annotations") or {}).get(CONFIG_HASH_ANNOTATION)
     if pods_hash is None or pods_hash != previous.get("configHash"):
         return rollout
-    return Rollout(
-        desired=rollout.desired,
-        ready=rollout.ready,
-        available=rollout.available,
-        updated=rollout.updated,
-        current=True,
-        total=rollout.total,
-        obstacle=rollout.obstacle,
-        selector=rollout.selector,
-    )
+    return replace(rollout, current=True)
 
 
 def obstacle_of(deployment_conditions: Sequence[Mapping[str, Any]]) -> Obstacle | None:
