@@ -101,6 +101,7 @@ AS_EXPECTED = "AsExpected"
 PAUSED = "Paused"
 STATUS_REFUSED = "StatusRefused"  # an Event only: the API server refused to store the status itself
 SECURITY_KEY_REGENERATED = "SecurityKeyRegenerated"  # an Event only: the generated key was gone and made anew
+INGRESS_NOT_ADMITTED = "IngressNotAdmitted"  # an Event only: the NetworkPolicy likely refuses the ingress controller
 # Reasons that mean "a person must act": they become Warning events.
 WARNING_REASONS = frozenset(
     {

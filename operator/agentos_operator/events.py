@@ -68,6 +68,13 @@ def for_regenerated_key(changes: Iterable[Change], key_secret: str) -> list[Noti
     ]
 
 
+def for_unadmitted_ingress(changes: Iterable[Change], advice: str | None) -> list[Notice]:
+    """A Warning with ``advice`` (``render.unadmitted_ingress``) when this reconcile created or
+    updated the NetworkPolicy or the Ingress it is about: told once per change, not per resync."""
+    touched = any(c.action in ("created", "updated") and c.kind in ("NetworkPolicy", "Ingress") for c in changes)
+    return [Notice("Warning", conditions.INGRESS_NOT_ADMITTED, advice)] if advice and touched else []
+
+
 def for_transition(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]) -> list[Notice]:
     """The event the ``Ready`` condition's move deserves, if any.
 

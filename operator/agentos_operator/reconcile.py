@@ -210,6 +210,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         deployment,
         "converged",
         changes=changes,
+        advice=events.for_unadmitted_ingress(changes, render.unadmitted_ingress(resource)),
         learnt=status.Learnt(
             url=status.service_url(resource.name, resource.namespace, resource.spec.service.port),
             ingress_url=resource.spec.ingress.url if resource.spec.ingress is not None else None,
@@ -432,6 +433,7 @@ async def _conclude(
     verdict: Verdict,
     *,
     changes: Sequence[Change] = (),
+    advice: Sequence[events.Notice] = (),
     learnt: status.Learnt | None = None,
     refused: bool = False,
 ) -> Outcome:
@@ -458,7 +460,7 @@ async def _conclude(
     # The Events telling the children's writes go out with the status, not after it: they tell
     # writes made, whatever becomes of the status. The Ready condition's move is told once the
     # status holds it (a status not written is tried again, and would tell it twice).
-    told = events.for_changes(changes)
+    told = [*events.for_changes(changes), *advice]
     if previous.get("configHash"):  # the children were applied before: the server ran with a key
         told += events.for_regenerated_key(changes, render.generated_security_key_name(meta["name"]))
     if status.changed(previous, new_status):
@@ -492,7 +494,7 @@ async def _conclude(
     ctx.status_forbidden_told.discard(key)
     moved = events.for_transition(before, merged)
     await _post(ctx, body, moved)
-    notices = [*told, *moved]
+    notices = [*(notice for notice in told if notice not in advice), *moved]  # advice is not why it ended so
     ready = conditions.find(merged, conditions.READY) or {}
     message = next((n.message for n in notices if n.type == "Warning"), "")
     return Outcome(

@@ -25,7 +25,8 @@ thousands of digits) is one line of error, refused before anything expands it; s
 but a regular file (a pipe is not waited on) and a file over 8 MiB. The same AgentOSConfig
 (namespace and name) given twice is a problem of the second. Unprintable characters in what
 is printed (a key's control character, a lone surrogate) are escaped. Exit status: 0 when
-every document is valid, 1 on any problem (or when no AgentOSConfig and no runtime config was found), 2 when no file is given.
+every document is valid (a valid resource may get a `note:` line, the advice the operator gives
+in a Warning event), 1 on any problem (or when no AgentOSConfig and no runtime config was found), 2 when no file is given.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
             say(f"{document.source}: {document.label}: {problem}")
         if not problems:
             say(f"{document.source}: {document.label}: valid")
+            if document.is_agentos:
+                for note in resource_notes(document.body, default_image=args.image):
+                    say(f"{document.source}: {document.label}: note: {note}")
     if not found and not failed:
         say(f"{', '.join(files)}: no {KIND} resource and no runtime config found")
         return 1
@@ -238,6 +242,22 @@ def _not_a_mapping(body: Any) -> Problem:
         " (a mapping) was expected:"
         " write the document as key: value pairs",
     )
+
+
+def resource_notes(body: Any, *, default_image: str | None = None) -> list[str]:
+    """Advice on a valid resource, which the operator posts as a Warning event: a setting that
+    is allowed but likely not what was meant (an Ingress the NetworkPolicy keeps out)."""
+    from agentos_runtime.config import ConfigError
+
+    from agentos_operator import render
+    from agentos_operator.resources import parse_resource
+
+    try:
+        resource = parse_resource(body, default_image=default_image)
+    except ConfigError:
+        return []
+    advice = render.unadmitted_ingress(resource)
+    return [advice] if advice else []
 
 
 def _check_resource(body: Any, *, default_image: str | None = None) -> list[Problem]:

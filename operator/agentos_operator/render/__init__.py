@@ -52,6 +52,7 @@ from agentos_operator.render.rendering import (
     not_served_message,
     render,
 )
+from agentos_operator.render.service import unadmitted_ingress
 
 __all__ = [
     "CONFIG_HASH_ANNOTATION",
@@ -83,4 +84,5 @@ __all__ = [
     "secret_referrers",
     "security_key_ref",
     "selector_labels",
+    "unadmitted_ingress",
 ]

@@ -58,5 +58,22 @@ def render_network_policy(resource: AgentOSResource) -> dict[str, Any] | None:
     }
 
 
+def unadmitted_ingress(resource: AgentOSResource) -> str | None:
+    """Why the Ingress likely cannot reach the pods: the NetworkPolicy admits only the namespace's
+    own pods (``ingressFrom`` omitted) and ingress controllers run elsewhere. Advice, not a
+    refusal (a controller in the resource's namespace is admitted); None when it does not apply."""
+    policy, ingress = resource.spec.network_policy, resource.spec.ingress
+    if policy is None or not policy.enabled or policy.ingress_from is not None:
+        return None
+    if ingress is None or not ingress.enabled:
+        return None
+    return (
+        f"spec.ingress is enabled but spec.networkPolicy admits only pods of namespace '{resource.namespace}'"
+        " (spec.networkPolicy.ingressFrom is omitted): an ingress controller running in another namespace is"
+        " refused and the Ingress answers 502/504; admit its pods in spec.networkPolicy.ingressFrom, e.g."
+        " `- namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ingress-nginx}}`"
+    )
+
+
 def _metadata(resource: AgentOSResource) -> dict[str, Any]:
     return layout.object_metadata(resource.name, resource.namespace, owner_name=resource.name, owner_uid=resource.uid)

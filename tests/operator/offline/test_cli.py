@@ -53,6 +53,26 @@ def test_validate_prints_each_problem_with_file_resource_and_path(
     ]
 
 
+def test_validate_notes_an_ingress_its_network_policy_likely_keeps_out_and_still_passes_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = yaml.safe_load((EXAMPLES / "minimal-sqlite.yaml").read_text())
+    good["spec"]["ingress"] = {"enabled": True, "host": "agents.example.com"}
+    good["spec"]["networkPolicy"] = {"enabled": True}
+    path = tmp_path / "cr.yaml"
+    path.write_text(yaml.safe_dump(good))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 0
+    [valid, note] = out.splitlines()
+    assert valid.endswith("AgentOSConfig/minimal: valid")
+    assert note.startswith(f"{path}: AgentOSConfig/minimal: note: spec.ingress is enabled but spec.networkPolicy")
+
+    good["spec"]["networkPolicy"]["ingressFrom"] = [{"namespaceSelector": {}}]
+    path.write_text(yaml.safe_dump(good))
+    code, out, _ = run(capsys, "validate", str(path))
+    assert (code, out.splitlines()) == (0, [f"{path}: AgentOSConfig/minimal: valid"])
+
+
 def test_validate_reads_standard_input_and_several_documents(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
