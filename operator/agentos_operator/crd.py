@@ -15,6 +15,7 @@ from agentos_runtime.config.knowledge import ChunkingSettings
 
 from agentos_operator import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from agentos_operator.resources import NAME_MAX_LENGTH
+from agentos_operator.resources import NAME_PATTERN as RESOURCE_NAME_PATTERN
 from agentos_operator.spec import (
     INGRESS_PATH_SEQUENCES,
     INGRESS_PATH_SUFFIXES,
@@ -240,20 +241,24 @@ def build_schema() -> Schema:
         "properties": {
             "apiVersion": {"type": "string", "description": f"`{GROUP}/{VERSION}`."},
             "kind": {"type": "string", "description": f"`{KIND}`."},
-            # The API server refuses anything else on the root metadata schema (even a description).
-            "metadata": {"type": "object"},
+            # The API server refuses anything on the root metadata schema but restrictions of name
+            # and generateName (not even a description); name is declared for the rule's fieldPath.
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
             "spec": spec,
             "status": status,
         },
         "required": ["spec"],
-        # Only the length: metadata.name has no maxLength the CEL cost estimator could use, so a
-        # regex over it risks a CRD the API server refuses. The API server already requires a DNS
-        # subdomain; the stricter label form (no dots, a leading letter) is checked by the operator.
+        # The API server requires a DNS subdomain only; the name also becomes the Service's name
+        # (a DNS label: no dots, a leading letter). The length is checked first (CEL's && stops
+        # there) and bounds the pattern's work; the cost estimator, which cannot know it, is
+        # satisfied by the API server this CRD is installed on (tests/cluster).
         "x-kubernetes-validations": [
             _rule(
-                f"size(self.metadata.name) <= {NAME_MAX_LENGTH}",
-                f"metadata.name must have at most {NAME_MAX_LENGTH} characters (it names the Service and prefixes"
+                f"size(self.metadata.name) <= {NAME_MAX_LENGTH} && self.metadata.name.matches('{RESOURCE_NAME_PATTERN}')",
+                f"metadata.name must be lowercase letters, digits and '-', start with a letter, end with a letter or"
+                f" digit, have no '.' and at most {NAME_MAX_LENGTH} characters (it names the Service and prefixes"
                 " the other children)",
+                ".metadata.name",
             )
         ],
     }

@@ -44,6 +44,15 @@ def test_the_api_server_names_the_rule_it_refused(control_plane: ControlPlane, n
     assert "spec" in message and "replica" in message, message
 
 
+def test_the_api_server_names_metadata_name_for_a_name_a_service_cannot_take(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    refused = next(body for name, body in CEL_CASES if name == "name with a dot")
+    accepted, message = server_verdict(control_plane, refused, namespace)
+    assert not accepted
+    assert "metadata.name: Invalid value" in message and "<nil>" not in message, message
+
+
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_every_example_is_accepted_by_the_api_server(control_plane: ControlPlane, namespace: str, name: str) -> None:
     accepted, message = server_verdict(control_plane, load_example(name), namespace)

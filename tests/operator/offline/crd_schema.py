@@ -13,13 +13,16 @@ import celpy
 Schema = dict[str, Any]
 
 
-def json_schema(node: Schema) -> Schema:
+def json_schema(node: Schema, *, root: bool = True) -> Schema:
     out: Schema = {}
     for key, value in node.items():
         if key == "properties":
-            out[key] = {name: json_schema(child) for name, child in value.items()}
+            out[key] = {name: json_schema(child, root=False) for name, child in value.items()}
+            if root and "metadata" in value:
+                # The API server checks the object's metadata itself: the schema's only restricts name.
+                out[key]["metadata"].pop("additionalProperties", None)
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
-            out[key] = json_schema(value)
+            out[key] = json_schema(value, root=False)
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
             continue
         else:
