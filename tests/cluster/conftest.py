@@ -208,15 +208,24 @@ def add_volumes(cluster: ControlPlane, count: int = 120) -> None:
     cluster.apply({"apiVersion": "v1", "kind": "List", "items": volumes})
 
 
-@pytest.fixture
-def namespace(control_plane: ControlPlane) -> Iterator[str]:
-    """A fresh namespace for one test, once Kubernetes made its default ServiceAccount (as in any
-    namespace in use: pods created before it are refused); deleted after it (children go with it)."""
+@contextlib.contextmanager
+def fresh_namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A new namespace, once Kubernetes made its default ServiceAccount (as in any namespace in
+    use: pods created before it are refused); deleted at the end (children go with it)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     control_plane.run("create", "namespace", name)
     eventually(lambda: control_plane.get("serviceaccount", "default", name), what=f"{name}'s default ServiceAccount")
-    yield name
-    control_plane.run("delete", "namespace", name, "--wait=false", check=False)
+    try:
+        yield name
+    finally:
+        control_plane.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """A fresh namespace for one test (``fresh_namespace``)."""
+    with fresh_namespace(control_plane) as name:
+        yield name
 
 
 NamespaceMaker = Callable[[str], str]
@@ -423,9 +432,12 @@ def token_kubeconfig(cluster: ControlPlane, namespace: str, account: str, path: 
 InstallOperator = Callable[..., Installed]
 
 
-@pytest.fixture
-def install_operator(control_plane: ControlPlane, tmp_path: Path) -> Iterator[InstallOperator]:
-    """Install the chart (namespaced on the given namespaces, or cluster-wide) and return how to run it."""
+@contextlib.contextmanager
+def installing(control_plane: ControlPlane, directory: Path) -> Iterator[InstallOperator]:
+    """How to install the chart (namespaced on the given namespaces, or cluster-wide) and run it,
+    its kubeconfigs and logs in ``directory``; every release uninstalled and its operators stopped
+    at the end. ``install_operator`` for one test; a module-scoped fixture for an operator its
+    tests share."""
     installed: list[Installed] = []
 
     def install(*watched: str, values: tuple[str, ...] = ()) -> Installed:
@@ -448,22 +460,31 @@ def install_operator(control_plane: ControlPlane, tmp_path: Path) -> Iterator[In
         account = release if release.startswith("agentos-operator") else f"{release}-agentos-operator"
         sa = control_plane.items("serviceaccounts", release_namespace, "-l", f"app.kubernetes.io/instance={release}")
         account = sa[0]["metadata"]["name"] if sa else account
-        kubeconfig = token_kubeconfig(control_plane, release_namespace, account, tmp_path / f"{release}.kubeconfig")
+        kubeconfig = token_kubeconfig(control_plane, release_namespace, account, directory / f"{release}.kubeconfig")
         result = Installed(control_plane, release, release_namespace, tuple(watched), account, kubeconfig)
         installed.append(result)
         return result
 
-    yield install
-    for each in installed:
-        for process in each.processes:
-            process.stop()
-        control_plane.helm("uninstall", each.release, "-n", each.release_namespace, check=False)
-        control_plane.run("delete", "namespace", each.release_namespace, "--wait=false", check=False)
-    for each in installed:
-        for process in each.processes:
-            logs = tmp_path / f"{each.release}-{process.log.name}"
-            if process.log.exists() and not logs.exists():
-                shutil.copy(process.log, logs)
+    try:
+        yield install
+    finally:
+        for each in installed:
+            for process in each.processes:
+                process.stop()
+            control_plane.helm("uninstall", each.release, "-n", each.release_namespace, check=False)
+            control_plane.run("delete", "namespace", each.release_namespace, "--wait=false", check=False)
+        for each in installed:
+            for process in each.processes:
+                logs = directory / f"{each.release}-{process.log.name}"
+                if process.log.exists() and not logs.exists():
+                    shutil.copy(process.log, logs)
+
+
+@pytest.fixture
+def install_operator(control_plane: ControlPlane, tmp_path: Path) -> Iterator[InstallOperator]:
+    """Install the chart (namespaced on the given namespaces, or cluster-wide) and return how to run it."""
+    with installing(control_plane, tmp_path) as install:
+        yield install
 
 
 def agentos_body(name: str, *, secret: str = "openai", **spec: Any) -> dict[str, Any]:

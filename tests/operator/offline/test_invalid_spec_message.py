@@ -106,3 +106,32 @@ def test_a_bad_image_field_does_not_make_the_image_entry_points_unknown() -> Non
     )
     problems = invalid(body)
     assert [p.split(":")[0] for p in problems] == ["spec.image"]
+
+
+def test_every_refused_variable_of_spec_env_is_named_whichever_comes_first() -> None:
+    """An env rule names a variable's ``name`` or ``value``: setting that aside leaves an item
+    without a name, which hides the rest of ``spec.env``; so each variable is judged in one pass."""
+    from_a_secret = {"secretKeyRef": {"name": "openai", "key": "key"}}
+    env = [
+        {"name": "OPENAI_API_KEY", "valueFrom": from_a_secret},
+        {"name": "TEAM", "value": "support"},
+        {"name": "DB_PASSWORD", "value": "hunter2"},
+        {"name": "AGENTOS_METRICS_PORT", "value": "9999"},
+    ]
+    body = resource(
+        {
+            "models": [{"id": "gpt", "apiKeySecretRef": {"name": "openai", "key": "key"}}],
+            "agents": [{"id": "a", "model": "gpt-5"}],
+            "env": env,
+        }
+    )
+
+    said = invalid(body)
+
+    assert [problem.split(":")[0] for problem in said] == [
+        "spec.env[0].name",
+        "spec.env[2].value",
+        "spec.env[3].name",
+        "spec.agents[0].model",
+    ]
+    assert all("hunter2" not in problem for problem in said)
