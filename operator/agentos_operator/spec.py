@@ -800,17 +800,23 @@ class AgentOSConfigSpec(RuntimeConfigFields):
             *([_DATA_DIR_ENV] if self.uses_sqlite else []),
             *([_JWKS_FILE_ENV] if self.jwt_jwks_secret_ref is not None else []),
         ]
+        # Every variable judged at once: a problem set aside for the next pass (its ``name``)
+        # leaves an item without a name, which hides the rest of the list.
+        refused: list[tuple[tuple[str | int, ...], str]] = []
         for index, variable in enumerate(self.env or []):
-            for pattern, fix in reserved:
-                if pattern.fullmatch(variable.name):
-                    _reject(self, ("env", index, "name"), f"'{variable.name[:100]}' is set by the operator: {fix}")
-            if variable.value and SECRET_LOOKING_ENV.search(variable.name):
-                _reject(
-                    self,
-                    ("env", index, "value"),
-                    f"'{variable.name[:100]}' names a credential, and a literal value is stored in clear text with the "
-                    "resource (etcd, Git): put it in a Secret and reference it with valueFrom.secretKeyRef",
+            fixes = [fix for pattern, fix in reserved if pattern.fullmatch(variable.name)]
+            if fixes:  # the variable is to go: its value is moot
+                refused.append((("env", index, "name"), f"'{variable.name[:100]}' is set by the operator: {fixes[0]}"))
+            elif variable.value and SECRET_LOOKING_ENV.search(variable.name):
+                refused.append(
+                    (
+                        ("env", index, "value"),
+                        f"'{variable.name[:100]}' names a credential, and a literal value is stored in clear text "
+                        "with the resource (etcd, Git): put it in a Secret and reference it with valueFrom.secretKeyRef",
+                    )
                 )
+        if refused:
+            _reject_all(self, refused)
         return self
 
     @model_validator(mode="after")
@@ -884,10 +890,17 @@ def spec_rules_on(info: ValidationInfo) -> bool:
 
 def _reject(model: Schema, field: str | tuple[str | int, ...], message: str) -> NoReturn:
     """Fail a cross-field rule at the field a user must change (pydantic's locs, by alias)."""
-    loc = (field,) if isinstance(field, str) else field
+    _reject_all(model, [((field,) if isinstance(field, str) else field, message)])
+
+
+def _reject_all(model: Schema, refused: list[tuple[tuple[str | int, ...], str]]) -> NoReturn:
+    """Fail a rule at each field of ``refused`` (loc, message) at once."""
     raise ValidationError.from_exception_data(
         type(model).__name__,
-        [InitErrorDetails(type=PydanticCustomError("spec_rule", message), loc=loc, input=model)],
+        [
+            InitErrorDetails(type=PydanticCustomError("spec_rule", message), loc=loc, input=model)
+            for loc, message in refused
+        ],
     )
 
 
