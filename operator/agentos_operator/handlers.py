@@ -116,7 +116,6 @@ def register_lifecycle(
 
     @kopf.on.startup(id="start", registry=registry)
     async def start(memo: Any, settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
-        logging.getLogger("agentos_operator").info(watching.describe_scope(operator_settings))
         credentials = functools.partial(login, settings=settings, logger=logger)
         api = ApiClient(credentials, timeout=operator_settings.api_timeout_seconds, on_error=metrics.api_error)
         store = Store(api, consistency_seconds=operator_settings.consistency_seconds)

@@ -178,11 +178,14 @@ async def operate(
     With leader election, reconcile only while holding the Lease: a replica that loses it stops
     every write and stands by until it holds it again.
     """
-    from agentos_operator import handlers
+    from agentos_operator import handlers, watching
     from agentos_operator.kube.auth import login_from_environment
     from agentos_operator.kube.client import ApiClient, ApiError
     from agentos_operator.metrics import Metrics
 
+    # The first line, said by every replica, one on standby too: a resource in a namespace not
+    # served gets no status and no event, so this is where to look.
+    logger.info(watching.describe_scope(settings))
     login_fn: Login = login or login_from_environment
     metrics = metrics or Metrics()
     stop_flag = stop_flag or threading.Event()
