@@ -36,7 +36,7 @@ def test_validate_accepts_every_example_and_says_so(capsys: pytest.CaptureFixtur
     files = [str(p) for p in sorted(EXAMPLES.glob("*.yaml"))]
     code, out, _ = run(capsys, "validate", *(arg for f in files for arg in ("-f", f)))
     assert code == 0
-    assert out.count(": valid\n") == 5 and "AgentOSConfig/research-desk (namespace agents): valid" in out
+    assert out.count(": valid\n") == 5 and "AgentOSConfig/research-desk: valid" in out
 
 
 def test_validate_prints_each_problem_with_file_resource_and_path(
@@ -97,11 +97,11 @@ def test_validate_takes_files_as_arguments_and_with_f_and_tells_runtime_configs_
     assert code == 0
     assert out.splitlines() == [
         f"{runtime_configs[0]}: runtime config: valid",
-        f"{EXAMPLES / 'guide-appendix.yaml'}: AgentOSConfig/guide-appendix (namespace agents): valid",
+        f"{EXAMPLES / 'guide-appendix.yaml'}: AgentOSConfig/guide-appendix: valid",
         f"{EXAMPLES / 'knowledge.yaml'}: AgentOSConfig/handbook: valid",
         f"{EXAMPLES / 'mcp-tools.yaml'}: AgentOSConfig/mcp-tools: valid",
         f"{EXAMPLES / 'minimal-sqlite.yaml'}: AgentOSConfig/minimal: valid",
-        f"{EXAMPLES / 'team-workflow.yaml'}: AgentOSConfig/research-desk (namespace agents): valid",
+        f"{EXAMPLES / 'team-workflow.yaml'}: AgentOSConfig/research-desk: valid",
         *(f"{path}: runtime config: valid" for path in runtime_configs[1:]),
     ]
 

@@ -68,3 +68,8 @@ def test_the_schema_check_catches_a_broken_deployment() -> None:
     deployment["spec"]["template"]["spec"]["hostNetwrk"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_no_example_names_a_namespace_so_it_lands_beside_the_secrets_applied_with_it(example_name: str) -> None:
+    # `kubectl -n team-a apply -f examples/x.yaml` fails outright for an object naming another namespace.
+    assert "namespace" not in load_example(example_name)["metadata"]
