@@ -27,6 +27,19 @@ def test_the_guide_appendix_loads_unchanged_with_utf8_preserved() -> None:
     assert config.chat.quick_prompts["my-agent"][0] == "你好，你能做什么？"
 
 
+def test_every_instruction_of_the_examples_is_a_whole_sentence() -> None:
+    # `instructions: [Write a short, plain answer.]` is YAML for two items, split at the comma.
+    configs = [load_config(path) for path in sorted(EXAMPLES.glob("*.yaml"))]
+    members = [member for config in configs for member in [*(config.agents or []), *(config.teams or [])]]
+    lines = [
+        line
+        for member in members
+        for line in ([member.instructions] if isinstance(member.instructions, str) else member.instructions or [])
+    ]
+    assert len(lines) >= 3
+    assert [line for line in lines if not line.rstrip().endswith((".", "?", "!", ":"))] == []
+
+
 def test_dumping_and_loading_again_gives_an_equal_config() -> None:
     for path in EXAMPLES.glob("*.yaml"):
         config = load_config(path)
