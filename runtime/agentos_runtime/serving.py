@@ -118,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     from agentos_runtime.observability.startup import log_startup
 
     databases = database_configs(config, settings.data_dir)
-    log_startup(args.config, config, databases, os.environ, data_dir=settings.data_dir)
+    mode = app.state.access_policy.mode
+    log_startup(args.config, config, databases, os.environ, data_dir=settings.data_dir, auth_mode=mode)
     return _serve(app, settings)
 
 

@@ -420,6 +420,7 @@ def test_start_up_says_config_storage_and_models_and_a_busy_metrics_port_is_one_
         line.endswith("model fake: fake-model at http://127.0.0.1:9/v1, key from FAKE_MODEL_KEY (set)")
         for line in lines
     )
+    assert any("agentos_runtime.startup: auth: none: every client may call every route" in line for line in lines)
     [warning] = [line for line in lines if "metrics" in line]
     assert warning.startswith("WARNING:") and f"port {metrics_port} on 127.0.0.1 is already in use" in warning
     assert "Traceback" not in stderr and key not in stderr

@@ -11,7 +11,8 @@ by its id, transport and endpoint (or command), and the names of its headers or 
 with the variable each value comes from and whether it is set, empty or not set (the last two
 at WARNING: start-up then stops, naming the variable), never a value. A knowledge base is named
 by its id, its database, its embedder's model and endpoint, and whether the embedder's key
-variable is set, never the key.
+variable is set, never the key. The last line says how clients are authenticated (none, a
+security key, JWTs), at WARNING when a key variable is set but empty, which turns auth off.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def startup_lines(
     environ: Mapping[str, str],
     *,
     data_dir: Path,
+    auth_mode: str | None = None,
 ) -> list[Line]:
     """The lines logged at start, in order: the config, then each database, model, MCP server
-    and knowledge base."""
+    and knowledge base, then (given ``auth_mode``) how clients are authenticated."""
     components = ", ".join(
         _count(len(items), kind)
         for kind, items in (("agent", config.agents), ("team", config.teams), ("workflow", config.workflows))
@@ -62,7 +64,35 @@ def startup_lines(
     lines += [_mcp_line(server, environ) for server in config.mcp_servers]
     default_db = _default_db_id(config, databases)
     lines += [_knowledge_line(base, environ, default_db) for base in config.knowledge_bases]
+    if auth_mode is not None:
+        lines.append(_auth_line(auth_mode, environ))
     return lines
+
+
+_AUTH_VARIABLES = ("OS_SECURITY_KEY", "JWT_VERIFICATION_KEY", "JWT_JWKS_FILE")
+
+
+def _auth_line(mode: str, environ: Mapping[str, str]) -> Line:
+    """How clients are authenticated; names the variables, never a value."""
+    fields: dict[str, Any] = {"auth_mode": mode}
+    if mode == "jwt":
+        given = [name for name in _AUTH_VARIABLES[1:] if environ.get(name)]
+        return Line(
+            logging.INFO, f"auth: JWT bearer tokens, verified with {' and '.join(given) or 'the JWT key'}", fields
+        )
+    if mode == "security_key":
+        return Line(logging.INFO, "auth: security key from OS_SECURITY_KEY, sent by clients as a bearer token", fields)
+    empty = [name for name in _AUTH_VARIABLES if name in environ and not environ[name]]
+    if empty:
+        text = (
+            f"auth: none: {', '.join(empty)} set but empty, which turns auth off; every client may call every"
+            " route: give it a value to require one"
+        )
+        return Line(logging.WARNING, text, fields | {"empty_env": empty})
+    text = (
+        "auth: none: every client may call every route (set OS_SECURITY_KEY, or JWT_VERIFICATION_KEY or JWT_JWKS_FILE)"
+    )
+    return Line(logging.INFO, text, fields)
 
 
 def _default_db_id(config: RuntimeConfig, databases: Sequence[DatabaseConfig]) -> str:
@@ -189,6 +219,7 @@ def log_startup(
     environ: Mapping[str, str],
     *,
     data_dir: Path,
+    auth_mode: str | None = None,
 ) -> None:
-    for line in startup_lines(config_path, config, databases, environ, data_dir=data_dir):
+    for line in startup_lines(config_path, config, databases, environ, data_dir=data_dir, auth_mode=auth_mode):
         log.log(line.level, "%s", line.text, extra=line.fields)

@@ -129,3 +129,29 @@ def test_a_metrics_port_in_use_is_one_line_saying_what_to_set() -> None:
     )
     denied = bind_failure("0.0.0.0", 80, PermissionError(13, "Permission denied"))
     assert "(cannot listen on 0.0.0.0:80: Permission denied)" in denied and "\n" not in denied
+
+
+def auth_line(mode: str, environ: dict[str, str]) -> Line:
+    config = parse_config_text("models: [{id: m}]\nagents: [{id: a}]\n")
+    return startup_lines("c.yaml", config, [], environ, data_dir=Path("/var/data"), auth_mode=mode)[-1]
+
+
+def test_the_last_line_says_how_clients_are_authenticated_never_the_key() -> None:
+    keyed = auth_line("security_key", {"OS_SECURITY_KEY": KEY})
+    assert (keyed.level, keyed.fields) == (logging.INFO, {"auth_mode": "security_key"})
+    assert keyed.text.startswith("auth: security key from OS_SECURITY_KEY") and KEY not in repr(keyed)
+    jwt = auth_line("jwt", {"JWT_JWKS_FILE": "/etc/jwks/keys.json"})
+    assert jwt.text == "auth: JWT bearer tokens, verified with JWT_JWKS_FILE" and "/etc/jwks" not in repr(jwt)
+    open_door = auth_line("none", {})
+    assert open_door.level == logging.INFO and open_door.text.startswith("auth: none: every client may call every route")
+
+
+def test_a_security_key_variable_set_but_empty_warns_that_auth_is_off() -> None:
+    line = auth_line("none", {"OS_SECURITY_KEY": ""})
+    assert line.level == logging.WARNING
+    assert line.text.startswith("auth: none: OS_SECURITY_KEY set but empty, which turns auth off")
+    assert line.fields["empty_env"] == ["OS_SECURITY_KEY"]
+
+
+def test_without_an_auth_mode_no_auth_line_is_said() -> None:
+    assert not any(line.text.startswith("auth:") for line in lines_for(CONFIG, {}))
