@@ -4,7 +4,8 @@ Tree::
 
     OperatorError
     ├── MissingSecretsError     a Secret value that render needs is absent, or empty where one is needed
-    └── SecretsTooLargeError    the values render copies into one Secret are over what it holds
+    ├── SecretsTooLargeError    the values render copies into one Secret are over what it holds
+    └── ChildChangeRefusedError a change the API server would take but that could never be undone
 
 Invalid resources are reported as ``agentos_runtime.config.ConfigError`` (every problem with
 its field path), the same error the runtime raises for its file. Messages name Secrets and
@@ -73,3 +74,13 @@ class SecretsTooLargeError(OperatorError):
             f"the values copied from the referenced Secrets take {size} bytes, over the {SECRET_MAX_BYTES} (1 MiB) "
             f"the API server accepts in one Secret; the largest: {named}: store smaller values"
         )
+
+
+class ChildChangeRefusedError(OperatorError):
+    """The spec asks a live child for a change the API server would make but that could never be
+    taken back (``render.claim_class_problems``): refused before any write, ``problems`` naming
+    the spec's fields and both ways out."""
+
+    def __init__(self, problems: Iterable[object]) -> None:
+        self.problems = [str(problem) for problem in problems]
+        super().__init__("; ".join(self.problems))

@@ -30,7 +30,7 @@ from agentos_runtime.config import ConfigError, Problem
 from agentos_runtime.config.checking import every_problem
 
 from agentos_operator import conditions, events, pods, render, status
-from agentos_operator.errors import MissingSecretsError, OperatorError, SecretsTooLargeError
+from agentos_operator.errors import ChildChangeRefusedError, MissingSecretsError, OperatorError, SecretsTooLargeError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import (
     Change,
@@ -176,6 +176,8 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
     except ChildConflictError as error:
         return await _blocked(ctx, body, resource, (conditions.CHILD_CONFLICT, str(error)), "blocked", changes)
+    except ChildChangeRefusedError as error:
+        return await _blocked(ctx, body, resource, (conditions.CHILD_REJECTED, str(error)), "blocked", changes)
     except ChildRejectedError as error:
         # The dry run refused it and nothing was written, or (etcd's size limit, which no dry run
         # reaches) the write itself was, after the children before it. The spec must change, or
@@ -254,6 +256,11 @@ async def _converge(
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
     manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before)
+    if resource.spec.uses_sqlite and resource.spec.persistence.storage_class_name is not None:
+        claim = render.data_claim_name(resource.name)
+        held = await store.get(kinds.PERSISTENT_VOLUME_CLAIM, resource.namespace, claim, confirm_absence=False)
+        if problems := render.claim_class_problems(resource, held):
+            raise ChildChangeRefusedError(problems)
     try:
         live = await apply_children(
             api,

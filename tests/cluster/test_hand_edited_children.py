@@ -146,6 +146,28 @@ def test_a_claim_class_changed_in_the_spec_is_named_at_its_field_and_putting_it_
     )
 
 
+def test_a_class_set_on_a_bound_claim_made_without_one_is_refused_before_any_write(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    operator_running(control_plane, namespace, install_operator)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")  # bound to one of the pool's volumes, no class
+
+    # The API server would take it (a class may be given to a claim with none), then never let it go.
+    control_plane.apply(agentos_body("demo", persistence={"storageClassName": "fsat"}), namespace)
+
+    ready = wait_until_condition(control_plane, namespace, "Ready", reason="ChildRejected")
+    assert (
+        "spec.persistence.storageClassName: PersistentVolumeClaim 'demo-data' was made without a class"
+        in (ready["message"])
+    ), ready["message"]
+    claim = control_plane.get("persistentvolumeclaim", "demo-data", namespace)
+    assert claim is not None and claim["spec"].get("storageClassName") is None
+
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+
+
 def test_a_claim_shrunk_in_the_spec_is_named_at_spec_persistence_size(
     control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
 ) -> None:

@@ -22,7 +22,7 @@ same functions. The public surface:
 """
 
 from agentos_operator.errors import MissingSecretsError
-from agentos_operator.render.checks import check_manifests, claim_change_problems
+from agentos_operator.render.checks import check_manifests, claim_change_problems, claim_class_problems
 from agentos_operator.render.documents import dump_manifests
 from agentos_operator.render.environment import (
     SecretRef,
@@ -65,6 +65,7 @@ __all__ = [
     "SecretValues",
     "check_manifests",
     "claim_change_problems",
+    "claim_class_problems",
     "config_hash",
     "config_map_referrers",
     "config_map_name",

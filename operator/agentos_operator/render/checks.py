@@ -161,6 +161,28 @@ def claim_change_problems(resource: AgentOSResource, live: Mapping[str, Any] | N
     return problems
 
 
+def claim_class_problems(resource: AgentOSResource, live: Mapping[str, Any] | None) -> list[Problem]:
+    """A class the spec sets on a bound data claim made without one: the API server takes it
+    (it lets a class be given to a claim with none, for the cluster's default class), and from
+    then on it can never change back, although the volume is bound already and the class changes
+    nothing. Refused before any write. A claim still waiting for a volume may be given one: that
+    is how it finds a volume."""
+    if live is None or not resource.spec.uses_sqlite or resource.spec.persistence.storage_class_name is None:
+        return []
+    spec, wanted = live.get("spec") or {}, resource.spec.persistence.storage_class_name
+    if spec.get("storageClassName") is not None or not spec.get("volumeName"):
+        return []
+    claim = f"PersistentVolumeClaim '{layout.data_claim_name(resource.name)}'"
+    return [
+        Problem(
+            ("spec", "persistence", "storageClassName"),
+            f"{claim} was made without a class and is bound to volume '{spec['volumeName']}': a class set now"
+            f" ('{wanted}') could never be taken back and changes nothing; remove storageClassName, or delete"
+            f" {claim} (its data with it) to have it made again with class '{wanted}'",
+        )
+    ]
+
+
 # A label's name part, and a DNS subdomain for its optional prefix (Kubernetes' validation).
 _LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

@@ -118,3 +118,37 @@ def test_a_refused_child_of_ours_that_holds_no_data_may_be_deleted_to_be_made_ag
     )
     named = ChildRejectedError("Service", "demo", error, made_again=True).naming(["spec.service.port: why"])
     assert str(named).endswith("fix spec.service.port: why"), "a field at fault is the fix, not a deletion"
+
+
+def bound(storage_class: str | None = None) -> dict[str, Any]:
+    held = claim(storage_class=storage_class)
+    held["spec"]["volumeName"] = "pool-7"
+    return held
+
+
+def test_a_class_set_on_a_bound_claim_made_without_one_is_refused_naming_both_ways_out() -> None:
+    problems = said(render.claim_class_problems(resource(storageClassName="fast"), bound()))
+
+    assert problems == [
+        "spec.persistence.storageClassName: PersistentVolumeClaim 'demo-data' was made without a class and is"
+        " bound to volume 'pool-7': a class set now ('fast') could never be taken back and changes nothing;"
+        " remove storageClassName, or delete PersistentVolumeClaim 'demo-data' (its data with it) to have it made"
+        " again with class 'fast'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec_class", "held"),
+    [
+        (None, bound()),  # nothing asked
+        ("fast", claim(storage_class=None)),  # still waiting for a volume: a class is how it finds one
+        ("fast", bound("fast")),  # the class it has: unchanged
+        ("slow", bound("fast")),  # a change of class: the API server refuses it (claim_change_problems)
+        ("fast", None),  # made anew with it
+    ],
+)
+def test_a_class_is_left_to_the_api_server_unless_it_would_be_set_on_a_bound_claim_without_one(
+    spec_class: str | None, held: dict[str, Any] | None
+) -> None:
+    persistence = {"storageClassName": spec_class} if spec_class is not None else {}
+    assert render.claim_class_problems(resource(**persistence), held) == []

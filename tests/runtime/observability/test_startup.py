@@ -143,7 +143,9 @@ def test_the_last_line_says_how_clients_are_authenticated_never_the_key() -> Non
     jwt = auth_line("jwt", {"JWT_JWKS_FILE": "/etc/jwks/keys.json"})
     assert jwt.text == "auth: JWT bearer tokens, verified with JWT_JWKS_FILE" and "/etc/jwks" not in repr(jwt)
     open_door = auth_line("none", {})
-    assert open_door.level == logging.INFO and open_door.text.startswith("auth: none: every client may call every route")
+    assert open_door.level == logging.INFO and open_door.text.startswith(
+        "auth: none: every client may call every route"
+    )
 
 
 def test_a_security_key_variable_set_but_empty_warns_that_auth_is_off() -> None:
