@@ -128,6 +128,17 @@ MESSAGE_MAX_LENGTH = 1024
 QUOTE_MAX_LENGTH = 400
 
 
+def shortened(message: str, limit: int = MESSAGE_MAX_LENGTH) -> str:
+    """``message`` within ``limit`` bytes of UTF-8 (what the API server counts), its end replaced
+    by how much was cut, so a reader knows there is more (``agentos validate`` lists every
+    problem of a spec)."""
+    encoded = message.encode("utf-8", "replace")
+    if len(encoded) <= limit:
+        return message
+    kept = encoded[: limit - 48].decode("utf-8", "ignore").rstrip()
+    return f"{kept} … [{len(message) - len(kept)} more characters]"
+
+
 @dataclass(frozen=True)
 class Condition:
     """What one condition says; the timestamps are added by ``merge``."""
@@ -194,7 +205,7 @@ def blocked(reason: str, message: str, *, serving: bool = False) -> list[Conditi
     the cause (``PREVIOUS_PODS_SERVE``), as for an obstructed rollout, so that ``Ready=False``
     does not read as an outage. A change of it alone is no new Warning (``cause``).
     """
-    told = message[: MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)] + _SERVING_NOTE if serving else message
+    told = shortened(message, MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)) + _SERVING_NOTE if serving else message
     resolved: Condition
     if reason in UNRESOLVED_REASONS:
         resolved = Condition(REFERENCES_RESOLVED, "False", reason, message)
@@ -282,7 +293,9 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, r
         if obstacle.deadline is not None:
             message += _DEADLINE_NOTE
     elif pods is not None:
-        reason, message = pods.reason, pods.message
+        # Cut before the notes, so they are said whole, and a message read back is cut the same.
+        reason = pods.reason
+        message = shortened(pods.message, MESSAGE_MAX_LENGTH - len(_DEADLINE_NOTE) - len(_SERVING_NOTE))
         if obstacle.deadline is not None:
             message += _DEADLINE_NOTE
     else:
@@ -293,7 +306,7 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, r
             f"({quote(obstacle.deadline or '')}): its pods do not become ready; `{where}` says why "
             "(an image that cannot be pulled, a container that crashes, a readiness probe that fails)"
         )
-    message = message[: MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)] + serving
+    message = shortened(message, MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)) + serving
     stalled = obstacle.deadline is not None
     progress = Condition(PROGRESSING, "False" if stalled else "True", reason, message)
     return [
@@ -434,7 +447,7 @@ def merge(
             "type": condition.type,
             "status": condition.status,
             "reason": condition.reason,
-            "message": condition.message[:MESSAGE_MAX_LENGTH],
+            "message": shortened(condition.message),
             "lastTransitionTime": since,
         }
         if generation is not None:

@@ -22,8 +22,6 @@ from agentos_operator.kube.children import Change
 from agentos_operator.kube.client import ApiClient, ApiError
 
 COMPONENT = "agentos-operator"
-# The API server rejects Event messages over 1 KiB.
-MESSAGE_MAX_LENGTH = 1024
 _CHANGE_REASONS = {"created": "Created", "updated": "Updated", "restored": "Restored", "pruned": "Pruned"}
 _CHANGE_VERBS = {"created": "Created", "updated": "Updated", "restored": "Restored", "pruned": "Deleted"}
 _NORMAL_READY_REASONS = frozenset({conditions.AVAILABLE, conditions.PAUSED})
@@ -111,7 +109,7 @@ def build_event(notice: Notice, *, involved: Mapping[str, Any], now: str, instan
         },
         "type": notice.type,
         "reason": notice.reason,
-        "message": notice.message[:MESSAGE_MAX_LENGTH],
+        "message": conditions.shortened(notice.message),
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,

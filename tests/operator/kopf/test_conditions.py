@@ -102,10 +102,20 @@ def test_a_gitops_health_check_waits_for_a_rollout_and_fails_at_once_on_a_spec_t
     assert kstatus(entries) == read
 
 
-def test_a_long_message_is_cut() -> None:
+def test_a_long_message_is_cut_saying_how_much_was_cut() -> None:
     entries = conditions.merge([], [Condition("Ready", "False", "InvalidSpec", "x" * 5000)], now=T0, generation=1)
 
-    assert len(entries[0]["message"]) == conditions.MESSAGE_MAX_LENGTH
+    message = entries[0]["message"]
+    assert len(message) <= conditions.MESSAGE_MAX_LENGTH
+    kept = message.removesuffix(f" … [{5000 - message.count('x')} more characters]")
+    assert kept != message and set(kept) == {"x"} and len(kept) > 900
+
+
+def test_a_long_message_of_many_byte_characters_is_cut_to_the_api_servers_bytes() -> None:
+    cut = conditions.shortened("é" * 2000)
+    assert len(cut.encode()) <= conditions.MESSAGE_MAX_LENGTH
+    assert cut.endswith(f" … [{2000 - cut.count('é')} more characters]")
+    assert conditions.shortened("é" * 500) == "é" * 500  # 1000 bytes: whole
 
 
 def _ready(rollout: Rollout) -> tuple[str, str]:
@@ -183,8 +193,8 @@ def test_a_long_blocked_message_is_cut_before_the_serving_note_not_through_it() 
 
     entry = conditions.merge([], [found["Ready"]], now=T0, generation=1)[0]
 
-    assert entry["message"].endswith(f"; {conditions.PREVIOUS_PODS_SERVE}")
-    assert len(entry["message"]) == conditions.MESSAGE_MAX_LENGTH
+    assert entry["message"].endswith(f" more characters]; {conditions.PREVIOUS_PODS_SERVE}")
+    assert len(entry["message"]) <= conditions.MESSAGE_MAX_LENGTH
 
 
 def owned_deployment(uid: str | None, **counts: int) -> dict[str, Any]:

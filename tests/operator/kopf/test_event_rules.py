@@ -77,7 +77,8 @@ def test_an_event_names_the_resource_and_the_operator() -> None:
         "uid": "u",
     }
     assert (event["type"], event["reason"], event["metadata"]["namespace"]) == ("Warning", "SecretNotFound", "n")
-    assert len(event["message"]) == events.MESSAGE_MAX_LENGTH
+    assert len(event["message"].encode()) <= conditions.MESSAGE_MAX_LENGTH
+    assert event["message"].endswith(" more characters]")
     assert event["reportingInstance"] == "pod-1"
 
 
