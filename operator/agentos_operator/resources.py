@@ -77,6 +77,10 @@ _PATTERN_HINTS = {
         " '.' (no port, no wildcard)"
     ),
     spec_models.INGRESS_PATH_PATTERN: "not an absolute path: starts with '/', no spaces, no '?' or '#'",
+    spec_models.IMAGE_PATTERN: (
+        "not an image reference: [registry/]name[:tag][@digest], the name in lowercase (a registry is a host"
+        " with a '.' or a port, or localhost), e.g. registry.example.com/team/agentos:1.2"
+    ),
     spec_models.PROMETHEUS_DURATION_PATTERN: (
         "not a Prometheus duration: a number and a unit (ms, s, m, h, d, w, y), units from the largest, e.g."
         " 30s or 1m30s"

@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agentos_operator.render.rendering import DEFAULT_RUNTIME_IMAGE
+from agentos_operator.spec import IMAGE_MAX_LENGTH, IMAGE_PATTERN
 
 FIELD_MANAGER = "agentos-operator"
 
@@ -26,7 +27,11 @@ class OperatorSettings(BaseSettings):
     )
 
     runtime_image: str = Field(
-        default=DEFAULT_RUNTIME_IMAGE, min_length=1, description="Image of resources that name none."
+        default=DEFAULT_RUNTIME_IMAGE,
+        min_length=1,
+        max_length=IMAGE_MAX_LENGTH,
+        pattern=IMAGE_PATTERN,
+        description="Image of resources that name none.",
     )
     namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

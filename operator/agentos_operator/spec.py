@@ -36,6 +36,16 @@ IPV4_PATTERN = r"^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$"
 INGRESS_PATH_PATTERN = r"^/[^\s?#]*$"
 INGRESS_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
 INGRESS_PATH_SUFFIXES = ("/..", "/.")
+# A container image reference as the kubelet parses it: an optional registry (a name with a '.'
+# or a port, or localhost), lowercase path components, an optional tag and an optional digest.
+_REGISTRY_PART = r"[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?"
+_REGISTRY = rf"(localhost(:[0-9]+)?|{_REGISTRY_PART}(\.{_REGISTRY_PART})+(:[0-9]+)?|{_REGISTRY_PART}:[0-9]+)"
+_PATH_PART = r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = (
+    rf"^({_REGISTRY}/)?{_PATH_PART}(/{_PATH_PART})*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{{0,127}})?"
+    r"(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+IMAGE_MAX_LENGTH = 1024
 # A Prometheus duration as the Prometheus Operator's CRDs take it (``30s``, ``1m30s``): units from the largest.
 PROMETHEUS_DURATION_PATTERN = r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
 
@@ -463,7 +473,9 @@ class McpSidecar(Schema):
     filesystem (``/tmp`` is an emptyDir), no capabilities, no privilege escalation.
     """
 
-    image: str = Field(min_length=1, description="Image of the MCP server.")
+    image: str = Field(
+        min_length=1, max_length=IMAGE_MAX_LENGTH, pattern=IMAGE_PATTERN, description="Image of the MCP server."
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
         default=None, description="Image pull policy."
     )
@@ -639,7 +651,11 @@ class AgentOSConfigSpec(RuntimeConfigFields):
         description="Knowledge bases: documents agents search; an agent or team names one in `knowledge`.",
     )
     image: str | None = Field(
-        default=None, min_length=1, description="Runtime image; defaults to the operator's configured image."
+        default=None,
+        min_length=1,
+        max_length=IMAGE_MAX_LENGTH,
+        pattern=IMAGE_PATTERN,
+        description="Runtime image; defaults to the operator's configured image.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
         default=None, description="Image pull policy."

@@ -573,6 +573,11 @@ def test_an_image_pinned_by_digest_is_referenced_with_an_at_sign(helm: list[str]
             ["registry.local:5000/team/operator", "operator", "a/b__c/d-e.f"],
             ["team/Operator", "x:1.0", "x@sha256:00", "a//b"],
         ),
+        (
+            "runtimeImage.repository",
+            ["registry.local:5000/team/runtime", "localhost/runtime", "Registry.Example.com/team/runtime"],
+            ["UPPER/x", "Team/runtime", "x:1.0", "a//b"],  # no '.', no port: a path, which is lowercase
+        ),
         ("image.tag", ["1.2.3", "v1_rc.2-x", "sha256:" + "a" * 64], [".hidden", "-x", "a" * 129, "sha256:ABC", "a b"]),
         ("priorityClassName", ["system-cluster-critical", "a.b-c"], ["Upper", "-x", "a_b", "a" * 254]),
         (

@@ -3,10 +3,12 @@
 import base64
 from typing import Any
 
+import pydantic
 import pytest
 from agentos_operator import render
 from agentos_operator.errors import MissingSecretsError, OperatorError
 from agentos_operator.resources import AgentOSResource, parse_resource
+from agentos_operator.settings import OperatorSettings
 from agentos_runtime.config import ConfigError, parse_config_text
 
 from tests.operator.offline.inputs import resource_body
@@ -442,6 +444,10 @@ def test_a_pod_label_the_operator_selects_pods_by_is_refused_naming_the_key(key:
         ("imagePullSecrets", [{}]),
         ("priorityClassName", "High Priority"),
         ("topologySpreadConstraints", ["zone"]),
+        ("image", "UPPER/Case:bad tag"),
+        ("image", "agentos:"),
+        ("image", "ghcr.io/kube-agentos/runtime@sha256:abc"),
+        ("mcpServers", [{"id": "s", "sidecar": {"image": "Sidecar:1", "port": 8000}}]),
     ],
 )
 def test_pod_settings_of_the_wrong_shape_are_refused_naming_the_field(field: str, value: Any) -> None:
@@ -449,6 +455,39 @@ def test_pod_settings_of_the_wrong_shape_are_refused_naming_the_field(field: str
         resource(databases=[PG], **{field: value})
 
     assert f"spec.{field}" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "agentos",
+        "team/agentos:1.2",
+        "registry.example.com:5000/team/agentos:1.2",
+        "localhost/agentos",
+        "Registry.Example.com/agentos@sha256:" + "0" * 64,
+    ],
+)
+def test_an_image_reference_the_kubelet_can_pull_reaches_the_pods(image: str) -> None:
+    [container] = rendered(resource(databases=[PG], image=image))["Deployment"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert container["image"] == image
+
+
+def test_an_image_refused_says_what_an_image_reference_is() -> None:
+    with pytest.raises(ConfigError) as refused:
+        resource(databases=[PG], image="UPPER/x")
+    assert "spec.image: not an image reference: [registry/]name[:tag][@digest], the name in lowercase" in str(
+        refused.value
+    )
+
+
+def test_the_operators_own_runtime_image_setting_is_an_image_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTOS_RUNTIME_IMAGE", "UPPER/x:1")
+    with pytest.raises(pydantic.ValidationError, match="runtime_image"):
+        OperatorSettings()
+    monkeypatch.setenv("AGENTOS_RUNTIME_IMAGE", "registry.example.com/platform/agentos:2")
+    assert OperatorSettings().runtime_image == "registry.example.com/platform/agentos:2"
 
 
 def test_service_annotations_and_source_ranges_are_the_services_and_left_out_unless_asked() -> None:
