@@ -6,11 +6,11 @@ Tree::
     ├── NotFound                 404: an unknown agent, session, run or memory
     ├── BadRequest               400: input the API cannot act on
     ├── Conflict                 409
-    ├── StorageUnavailable       503: the database cannot be reached; nothing was written
+    ├── StorageUnavailable       503: the database cannot be reached; nothing was written (transient)
     └── ModelProviderError      status of the provider failure, stable ``error_type``/``error_id``
-        ├── ModelRateLimitError          429, retried with backoff
+        ├── ModelRateLimitError          429, retried with backoff (transient)
         ├── ModelAuthenticationError     401, never retried
-        ├── ModelConnectionError         502: connection refused, timeout
+        ├── ModelConnectionError         502: connection refused, timeout (transient)
         └── ContextWindowExceededError   400: the prompt does not fit the model
 
 Apart from the tree, ``DescribedFailure`` marks an error whose message says all there is to say
@@ -36,13 +36,18 @@ class AgentOSError(Exception):
     """Root of every error the runtime raises on purpose."""
 
     status_code: int = 500
+    transient: bool = False
+    """Whether the same request may succeed later unchanged (an endpoint unreachable, timing out,
+    answering 5xx): what background work retries (``knowledge.retrying``)."""
 
-    def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+    def __init__(self, detail: str, *, status_code: int | None = None, transient: bool | None = None) -> None:
         detail = clean_text(detail)
         super().__init__(detail)
         self.detail = detail
         if status_code is not None:
             self.status_code = status_code
+        if transient is not None:
+            self.transient = transient
 
 
 class NotFound(AgentOSError):
@@ -71,6 +76,7 @@ class StorageUnavailable(AgentOSError):
     """The database could not be reached or refused the operation; the write did not happen."""
 
     status_code = 503
+    transient = True
 
 
 class ModelProviderError(AgentOSError):
@@ -80,13 +86,21 @@ class ModelProviderError(AgentOSError):
     error_type = "model_provider_error"
     error_id = "model_provider_error"
 
-    def __init__(self, detail: str, *, status_code: int | None = None, model_id: str | None = None) -> None:
-        super().__init__(detail, status_code=status_code)
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        model_id: str | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(detail, status_code=status_code, transient=transient)
         self.model_id = model_id
 
 
 class ModelRateLimitError(ModelProviderError):
     status_code = 429
+    transient = True
     error_id = "model_rate_limit_error"
 
 
@@ -97,6 +111,7 @@ class ModelAuthenticationError(ModelProviderError):
 
 class ModelConnectionError(ModelProviderError):
     status_code = 502
+    transient = True
     error_id = "model_connection_error"
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
 from agentos_runtime.errors import BadRequest, Conflict, NotFound, StorageUnavailable
@@ -34,11 +35,25 @@ from agentos_runtime.knowledge.reading import (
     format_size,
 )
 from agentos_runtime.knowledge.records import Content, SearchHit, clipped_name
+from agentos_runtime.knowledge.retrying import next_retry, retry_note
 from agentos_runtime.knowledge.sources import check_content_url, public_url
 
 logger = logging.getLogger("agentos_runtime.knowledge")
 
 StoreOpener = Callable[[], Awaitable[KnowledgeStore]]
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+Schedule = Callable[[float, Callable[[], None]], Timer]
+"""Call a function in so many seconds (``loop.call_later``; tests pass their own)."""
+
+
+def call_later(delay: float, callback: Callable[[], None]) -> Timer:
+    return asyncio.get_running_loop().call_later(delay, callback)
+
 
 # A text content without a name is named after its first line, cut to this many characters.
 TEXT_NAME_CHARS = 80
@@ -143,7 +158,11 @@ class KnowledgeBase:
         metrics: KnowledgeMetrics,
         contents_table: str,
         clock: Clock = time.time,
+        schedule: Schedule = call_later,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
+        """``schedule`` and ``jitter`` time the retries of transiently failed contents
+        (``knowledge.retrying``)."""
         self.config = config
         self.id = config.id
         self.name = config.display_name
@@ -163,6 +182,12 @@ class KnowledgeBase:
         self._pipeline: Pipeline | None = None
         self._prepared = False
         self._preparing = asyncio.Lock()
+        self._schedule = schedule
+        self._jitter = jitter
+        self._attempts: dict[str, int] = {}
+        """Retries made of each content failing transiently, by id (none once it completes)."""
+        self._retries: dict[str, Timer] = {}
+        """The retry due of each content, by id."""
 
     @property
     def store(self) -> KnowledgeStore:
@@ -206,7 +231,9 @@ class KnowledgeBase:
         return self._prepared
 
     async def close(self) -> None:
-        """Close the store (when it was opened) and the embedder."""
+        """Cancel the retries due, close the store (when it was opened) and the embedder."""
+        for content_id in list(self._retries):
+            self._forget_retry(content_id)
         try:
             if self._store is not None:
                 await self._store.close()
@@ -250,9 +277,13 @@ class KnowledgeBase:
         self.metrics.processing.set((self.id,), len(self.pending))
         settings = chunking or self.config.chunking
 
+        def after_failure(error: Exception) -> str:
+            return self.retry_later(content, error, settings)
+
         async def job() -> None:
             try:
-                await self.pipeline.process(content, payload, settings)
+                if await self.pipeline.process(content, payload, settings, after_failure=after_failure):
+                    self._attempts.pop(content.id, None)
             finally:
                 self.pending.discard(content.id)
                 self.metrics.processing.set((self.id,), len(self.pending))
@@ -262,6 +293,67 @@ class KnowledgeBase:
                     await self.refresh_counts()
 
         self._queue.submit(job, name=f"knowledge {self.id}: content {content.id}", held=held)
+
+    def retry_later(self, content: Content, error: BaseException, chunking: ChunkingSettings | None = None) -> str:
+        """Schedule processing ``content`` again when it failed with a transient ``error`` and
+        its origin can be read again (``retrying.next_retry``); what its status message adds
+        (empty when it is not retried)."""
+        self._forget_retry(content.id, attempts=False)
+        attempt = self._attempts.get(content.id, 0) + 1
+        delay = next_retry(
+            error, resumable=resumable_payload(content) is not None, attempt=attempt, jitter=self._jitter()
+        )
+        if delay is None:
+            self._attempts.pop(content.id, None)
+            return ""
+        self._attempts[content.id] = attempt
+
+        def due() -> None:
+            self._retries.pop(content.id, None)
+            self._queue.spawn(self._retry(content.id, chunking), name=f"knowledge {self.id}: retry {content.id}")
+
+        self._retries[content.id] = self._schedule(delay, due)
+        return retry_note(attempt, self.clock() + delay)
+
+    def _forget_retry(self, content_id: str, *, attempts: bool = True) -> None:
+        """Cancel the retry due of ``content_id`` (and, with ``attempts``, forget how many were made)."""
+        timer = self._retries.pop(content_id, None)
+        if timer is not None:
+            timer.cancel()
+        if attempts:
+            self._attempts.pop(content_id, None)
+
+    @property
+    def retries_due(self) -> builtins.list[str]:
+        """Ids of the contents whose retry is scheduled."""
+        return sorted(self._retries)
+
+    async def _retry(self, content_id: str, chunking: ChunkingSettings | None) -> None:
+        """Process the content again if it is still as its failure left it: failed, not being
+        processed (a refresh, another replica), not deleted."""
+        content: Content | None = None
+        try:
+            content = await self.store.get_content(content_id)
+            if content is None or content.status != "failed" or content_id in self.pending:
+                self._attempts.pop(content_id, None)
+                return
+            payload = resumable_payload(content)
+            if payload is None:
+                return
+            self.pending.add(content_id)
+            content.status, content.status_message = "processing", None
+            content.updated_at = max(int(self.clock()), content.updated_at)
+            if not await self.store.restart_content(content_id, updated_at=content.updated_at):
+                self.pending.discard(content_id)
+                return
+        except StorageUnavailable as error:  # the database down: as transient as the failure
+            self.pending.discard(content_id)
+            logger.warning("knowledge base %s: retrying content %s: %s", self.id, content_id, error.detail)
+            if content is not None:
+                self.retry_later(content, error, chunking)
+            return
+        logger.info("knowledge base %s: processing content %s again", self.id, content_id)
+        self.process(content, payload, chunking)
 
     async def get(self, content_id: str) -> Content:
         """The content, or ``NotFound``."""
@@ -284,6 +376,7 @@ class KnowledgeBase:
         # Taken before the next await: refreshes sent at once would all pass the check above
         # and each fetch and embed the content again.
         self.pending.add(content.id)
+        self._forget_retry(content.id)
         content.status, content.status_message = "processing", None
         content.updated_at = max(int(self.clock()), content.updated_at)
         try:
@@ -349,6 +442,7 @@ class KnowledgeBase:
         await self.prepare()
         if not await self.store.delete_content(content_id):
             raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
+        self._forget_retry(content_id)
         self.pipeline.stop(content_id)
         await self.refresh_counts()
 
@@ -356,6 +450,8 @@ class KnowledgeBase:
         """Delete every content and chunk of the base; how many contents went."""
         await self.prepare()
         deleted = await self.store.delete_all()
+        for content_id in list(self._retries):
+            self._forget_retry(content_id)
         self.pipeline.stop_all()
         await self.refresh_counts()
         return deleted

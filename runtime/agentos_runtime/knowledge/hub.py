@@ -4,7 +4,9 @@
 its embedder) and ``KnowledgeHub.start`` readies them: tables created, contents left
 ``processing`` by a runtime that stopped resumed or failed, configured sources loaded in the
 background (start-up never waits for an embedding). A base whose database is down at start
-is started again by the hub's maintenance loop once it answers.
+is started again by the hub's maintenance loop once it answers; a content that failed for a
+reason that passes (the embeddings endpoint not up yet) is retried by its base
+(``knowledge.retrying``).
 
 Several replicas share a database, so a content another replica is processing must not be
 touched: the replica processing a content refreshes its ``updated_at`` every
@@ -26,7 +28,7 @@ from pathlib import Path
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import EmbedderConfig, KnowledgeBaseConfig
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.knowledge.base import KnowledgeBase
+from agentos_runtime.knowledge.base import KnowledgeBase, Schedule, call_later
 from agentos_runtime.knowledge.ingestion import (
     DEFAULT_CONCURRENCY,
     MAX_HELD_BYTES,
@@ -250,9 +252,11 @@ async def open_knowledge(
     concurrency: int = DEFAULT_CONCURRENCY,
     max_held_bytes: int = MAX_HELD_BYTES,
     clock: Clock = time.time,
+    schedule: Schedule = call_later,
 ) -> KnowledgeHub | None:
     """The hub of the declared bases (``None`` when there is none), not started; on failure
-    what was opened is closed. ``open_store`` and ``build_embedder`` default to the real ones."""
+    what was opened is closed. ``open_store`` and ``build_embedder`` default to the real ones;
+    ``schedule`` times the retries of contents that failed transiently."""
     if not config_bases:
         return None
     open_store = open_store or _real_store_opener()
@@ -274,6 +278,7 @@ async def open_knowledge(
                     metrics=measured,
                     contents_table=database.tables.knowledge,
                     clock=clock,
+                    schedule=schedule,
                 )
             )
     except BaseException:

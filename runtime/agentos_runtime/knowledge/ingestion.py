@@ -114,20 +114,31 @@ class Pipeline:
         for event in list(self._stops.values()):
             event.set()
 
-    async def process(self, content: Content, payload: Payload, chunking: ChunkingSettings) -> bool:
+    async def process(
+        self,
+        content: Content,
+        payload: Payload,
+        chunking: ChunkingSettings,
+        *,
+        after_failure: Callable[[Exception], str] | None = None,
+    ) -> bool:
         """Process ``content``; ``True`` when it is now completed. Never raises but for
-        cancellation: a failure is recorded on the content (``failed``, its message)."""
+        cancellation: a failure is recorded on the content (``failed``, its message, and what
+        ``after_failure`` adds: when it is retried)."""
         started = time.perf_counter()
         try:
             document = await self.load(payload)
             chunks = await self.chunks(content, document, chunking)
             completed = await self.store.complete_content(content.id, chunks, updated_at=int(self.clock()))
         except (AgentOSError, OSError) as error:
-            await self.fail(content, failure_message(error))
+            note = after_failure(error) if after_failure is not None else ""
+            await self.fail(content, failure_message(error) + note)
             self.metrics.observe_ingestion(self.base.id, completed=False, seconds=time.perf_counter() - started)
             return False
         except Exception as error:  # a bug must not leave the row processing forever
             logger.exception("processing content %s of knowledge base %s failed", content.id, self.base.id)
+            if after_failure is not None:
+                after_failure(error)
             await self.fail(content, f"processing failed unexpectedly ({type(error).__name__}); see the runtime's log")
             self.metrics.observe_ingestion(self.base.id, completed=False, seconds=time.perf_counter() - started)
             return False

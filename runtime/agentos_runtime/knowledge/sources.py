@@ -118,7 +118,10 @@ async def fetch_url(
                         url = urljoin(url, response.headers["location"])
                         continue
                     if response.status_code >= 400:
-                        raise FetchFailed(f"fetching {shown} failed: HTTP {response.status_code}")
+                        status = response.status_code
+                        raise FetchFailed(
+                            f"fetching {shown} failed: HTTP {status}", transient=status >= 500 or status in (408, 429)
+                        )
                     data = await _read_limited(response, max_bytes, shown)
                     content_type = response.headers.get("content-type")
                     return Fetched(data, content_type, PurePosixPath(urlsplit(url).path).name or None)
@@ -127,9 +130,9 @@ async def fetch_url(
     except RefusedURL as error:  # the address connected to (guarded_http.RefusedAddress)
         raise FetchFailed(f"fetching {shown} failed: {error}") from None
     except (TimeoutError, httpx2.TimeoutException):
-        raise FetchFailed(f"fetching {shown} failed: no complete answer within {timeout:g} s") from None
+        raise FetchFailed(f"fetching {shown} failed: no complete answer within {timeout:g} s", transient=True) from None
     except httpx2.TransportError as error:
-        raise FetchFailed(f"fetching {shown} failed: no connection ({type(error).__name__})") from None
+        raise FetchFailed(f"fetching {shown} failed: no connection ({type(error).__name__})", transient=True) from None
     except httpx2.HTTPError as error:
         raise FetchFailed(f"fetching {shown} failed: {type(error).__name__}") from None
     except httpx2.InvalidURL:  # not an HTTPError: one the allow-list check let through (a length, say)
@@ -309,7 +312,8 @@ async def load_sources(base: KnowledgeBase, *, lease_seconds: float) -> None:
         except OSError as error:
             root = Path(source.path or "")
             item = SourceItem(root.absolute().as_uri(), source.name or clipped_name(root.name), source, path=root)
-            await _record_failure(base, item, existing.get(item.identity), f"reading {root} failed: {error.strerror}")
+            message = f"reading {root} failed: {error.strerror}"
+            await _record_failure(base, item, existing.get(item.identity), message, error)
             continue
         for item in items:
             await _load_item(base, item, existing.get(item.identity), lease_seconds=lease_seconds)
@@ -344,7 +348,7 @@ async def _load_item(base: KnowledgeBase, item: SourceItem, old: Content | None,
         kind = detect_type(data, filename=item.path.name if item.path else None, content_type=content_type)
     except (AgentOSError, OSError) as error:
         message = error.detail if isinstance(error, AgentOSError) else f"reading failed: {error.strerror}"
-        await _record_failure(base, item, old, message)
+        await _record_failure(base, item, old, message, error)
         return
     sha = sha256_of(data)
     if old is not None and _leave_as_is(base, old, sha, lease_seconds=lease_seconds):
@@ -399,12 +403,17 @@ async def _store(base: KnowledgeBase, content: Content, old: Content | None) -> 
     return True
 
 
-async def _record_failure(base: KnowledgeBase, item: SourceItem, old: Content | None, message: str) -> None:
+async def _record_failure(
+    base: KnowledgeBase, item: SourceItem, old: Content | None, message: str, error: Exception
+) -> None:
+    """Store the source's content ``failed`` with ``message``; a transient ``error`` (its server
+    not answering yet) is retried (``KnowledgeBase.retry_later``)."""
     logger.warning("knowledge base %s: source %s failed: %s", base.id, _shown(item), one_line(message))
     content = _content(base, item, kind="url" if item.url else "file", size=None, sha="", old=old)
     content.metadata.pop(SHA256_KEY)
     if not await _store(base, content, old):
         return
+    message += base.retry_later(content, error)
     await base.store.fail_content(content.id, message, updated_at=int(base.clock()))
     await base.refresh_counts()
 

@@ -86,8 +86,12 @@ def status_error(
         return ContextWindowExceededError(
             f"{where}: the prompt does not fit the model's context window: {message}", model_id=model_id
         )
+    # A server error or a request timeout may pass; any other 4xx needs a change of the request.
     return ModelProviderError(
-        f"{where}: the endpoint answered {status}: {message}", status_code=status, model_id=model_id
+        f"{where}: the endpoint answered {status}: {message}",
+        status_code=status,
+        model_id=model_id,
+        transient=status >= 500 or status == 408,
     )
 
 
@@ -143,7 +147,9 @@ def sdk_error(
 def answer_error(error: ModelProviderError, *, model_id: str, api_key: str | None) -> ModelProviderError:
     """``error``, raised while an answer was read (``llm.chunks``), naming the model and without
     the key: an endpoint may quote the key it was sent in an error it puts in the answer."""
-    return type(error)(f"model '{model_id}': {_clean(error.detail, api_key)}", model_id=model_id)
+    return type(error)(
+        f"model '{model_id}': {_clean(error.detail, api_key)}", model_id=model_id, transient=error.transient
+    )
 
 
 def _timed_out(error: BaseException, openai: Any, httpx2: Any, aiohttp: Any) -> bool:

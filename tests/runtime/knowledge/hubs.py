@@ -18,6 +18,7 @@ import psycopg
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import EmbedderConfig, KnowledgeBaseConfig
 from agentos_runtime.errors import ModelProviderError
+from agentos_runtime.knowledge.base import Schedule, call_later
 from agentos_runtime.knowledge.hub import KnowledgeHub, StoreOpener, open_knowledge
 from agentos_runtime.knowledge.ingestion import MAX_HELD_BYTES
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
@@ -104,6 +105,7 @@ class KnowledgeSpace:
         concurrency: int = 2,
         open_store: StoreOpener | None = None,
         max_held_bytes: int = MAX_HELD_BYTES,
+        schedule: Schedule = call_later,
     ) -> KnowledgeHub:
         """A hub of ``bases`` (one ``docs`` base by default), started without its maintenance
         loop (tests call ``heartbeat``/``sweep`` themselves)."""
@@ -125,6 +127,7 @@ class KnowledgeSpace:
             concurrency=concurrency,
             max_held_bytes=max_held_bytes,
             clock=self.clock,
+            schedule=schedule,
         )
         assert hub is not None
         self.hubs.append(hub)

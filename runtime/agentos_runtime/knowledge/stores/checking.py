@@ -30,6 +30,8 @@ class IncompatibleStore(StorageUnavailable):
     """The database is reachable but cannot hold this knowledge base as configured (an existing
     table with other dimensions, no pgvector); the message says what to change."""
 
+    transient = False  # it needs a change, not patience
+
 
 def clean_optional(text: str | None) -> str | None:
     return None if text is None else clean_text(text)
