@@ -211,7 +211,11 @@ def runtime_config_problems(document: Document) -> list[Problem]:
     """Every problem ``agentos serve --config`` would find in the file ``document`` comes from."""
     from agentos_runtime.config import Problem
 
-    problems = checking.every_problem(document.body, serve_problems)
+    from agentos_operator.stand_ins import stand_in
+
+    # The spec holds the runtime config's fields: a stand-in the CRD's schema takes at a field
+    # (a workflow step's ``name``) is one the runtime's takes at the same field of the file.
+    problems = checking.every_problem(document.body, serve_problems, stand_in=lambda path: stand_in(("spec", *path)))
     if document.siblings > 1:
         problems.insert(
             0,

@@ -14,13 +14,20 @@ of them (removing a model would make every agent naming it "unknown"), and never
 Problems found in the reduced document that touch a field set aside (or a field above it), or
 say a field beside one is missing, are dropped, as they may come from the removal rather than
 from the file. A required field left out may instead get a valid stand-in (``stand_in``).
+
+An invalid id (``B``, ``Bad_ID``) cannot be set aside, and a declaration whose id is invalid
+stops every later stage; so it gets a stand-in too: a valid id made from it (``b``,
+``bad-id``), unlike every id of the document. A problem that quotes the invalid id (a member
+``'Bad_ID'`` unknown) is then dropped: it names the declaration the id problem is about.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from agentos_runtime.config.base import ID_MAX_LENGTH, ID_PATTERN
 from agentos_runtime.config.problems import Problem
 
 Path = tuple[str | int, ...]
@@ -54,6 +61,9 @@ def every_problem(body: Any, check: Check, *, root: Path = (), stand_in: StandIn
     found = list(problems)
     removed: list[Path] = []
     filled: dict[Path, Any] = {}
+    replaced: list[str] = []
+    """Invalid ids that got a stand-in."""
+    taken = ids_in(body)
     current = body
     for _ in range(MAX_ROUNDS):
         if not problems:
@@ -64,8 +74,14 @@ def every_problem(body: Any, check: Check, *, root: Path = (), stand_in: StandIn
         targets: list[Path] = []
         for problem in problems:
             value = _stand_in_for(current, problem, stand_in, root)
+            invalid = None
+            if value is None:
+                invalid = _invalid_id(current, problem, root)
+                value = None if invalid is None else (stand_in_id(invalid[0], taken),)
             if value is not None:
                 fills[data_path(current, problem.path)] = value[0]
+                if invalid is not None and isinstance(invalid[0], str):
+                    replaced.append(invalid[0])
                 continue
             target = removable_field(current, problem.path, root=root)
             if target is not None and target not in removed and target not in targets:
@@ -79,7 +95,12 @@ def every_problem(body: Any, check: Check, *, root: Path = (), stand_in: StandIn
         problems = check(current)
         for problem in problems:
             path = data_path(body, problem.path)
-            if problem not in found and not _touches(path, [*removed, *filled]) and not _beside(problem, removed):
+            if (
+                problem not in found
+                and not _touches(path, [*removed, *filled])
+                and not _beside(problem, removed)
+                and not any(f"'{invalid}'" in problem.message for invalid in replaced)
+            ):
                 found.append(problem)
     return found
 
@@ -102,6 +123,46 @@ def _stand_in_for(data: Any, problem: Problem, stand_in: StandIn | None, root: P
     if not isinstance(parent, Mapping) or real[-1] in parent:
         return None
     return stand_in(real)
+
+
+def valid_id(value: Any) -> bool:
+    """Whether ``value`` is an id the schema takes."""
+    return isinstance(value, str) and len(value) <= ID_MAX_LENGTH and re.fullmatch(ID_PATTERN, value) is not None
+
+
+def ids_in(data: Any) -> set[str]:
+    """Every text given as an ``id`` anywhere in ``data``."""
+    found: set[str] = set()
+    if isinstance(data, Mapping):
+        if isinstance(data.get("id"), str):
+            found.add(data["id"])
+        for value in data.values():
+            found |= ids_in(value)
+    elif isinstance(data, list):
+        for item in data:
+            found |= ids_in(item)
+    return found
+
+
+def stand_in_id(value: Any, taken: set[str]) -> str:
+    """A valid id made from the invalid ``value`` (lower case, other characters as ``-``), unlike
+    every id in ``taken`` (a number added when it would be one); the same for the same value."""
+    text = re.sub(r"[^a-z0-9]+", "-", str(value).lower())[: ID_MAX_LENGTH - 4].strip("-") or "id"
+    candidate, number = text, 2
+    while candidate in taken:
+        candidate, number = f"{text}-{number}", number + 1
+    return candidate
+
+
+def _invalid_id(data: Any, problem: Problem, root: Path) -> tuple[Any] | None:
+    """The value of the ``id`` ``problem`` is about, as ``(value,)``, when the schema refuses it."""
+    real = data_path(data, problem.path)
+    if len(real) <= len(root) or real[: len(root)] != root or real[-1] != "id":
+        return None
+    parent = _resolve(data, real[:-1])
+    if not isinstance(parent, Mapping) or "id" not in parent or valid_id(parent["id"]):
+        return None
+    return (parent["id"],)
 
 
 def removable_field(data: Any, path: Sequence[str | int], *, root: Path = ()) -> Path | None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pydantic
 
+from agentos_runtime.config.base import ID_PATTERN
+
 Path = tuple[str | int, ...]
 
 
@@ -46,6 +48,9 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems) or "invalid configuration")
 
 
+# What to say of an id instead of quoting its pattern.
+ID_HINT = "not a valid id: lowercase letters, digits and '-', not starting or ending with '-'"
+
 # Pydantic's messages are good but generic; these say what to do instead.
 _HINTS = {
     "extra_forbidden": "unknown field: remove it or check its spelling",
@@ -59,6 +64,8 @@ def problems_from_validation_error(error: pydantic.ValidationError, *, prefix: P
     for item in error.errors(include_url=False):
         loc = tuple(p for p in item["loc"] if not _is_union_tag(p))
         message = _HINTS.get(item["type"], item["msg"])
+        if item["type"] == "string_pattern_mismatch" and item.get("ctx", {}).get("pattern") == ID_PATTERN:
+            message = ID_HINT
         if item["type"] == "value_error":
             # ``ValueError`` raised in our validators: drop pydantic's "Value error, " prefix.
             message = str(item.get("ctx", {}).get("error", item["msg"]))

@@ -162,6 +162,74 @@ def test_validate_checks_a_runtime_config_as_serve_does_and_reports_every_stage_
     ]
 
 
+ID_HINT = "not a valid id: lowercase letters, digits and '-', not starting or ending with '-'"
+
+
+@pytest.mark.parametrize("bad_id", ["B", "Bad_ID"])
+def test_an_invalid_id_in_a_runtime_config_hides_no_reference_or_tool_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, bad_id: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "models: [{id: m1, model: x, base_url: 'http://127.0.0.1:9/v1'}]\n"
+        f"agents: [{{id: a, model: m2}}, {{id: {bad_id}, model: m1}}, {{id: b, model: m1, tools: [calculater]}}]\n"
+        f"teams: [{{id: t, members: [ghost, {bad_id}]}}]\n"
+    )
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{path}: runtime config: agents[1].id: {ID_HINT}",
+        f"{path}: runtime config: agents[0].model: unknown model 'm2': declare it in models or fix the id",
+        f"{path}: runtime config: teams[0].members[0]: unknown agent or team 'ghost':"
+        " declare it in agents or teams or fix the id",
+        f"{path}: runtime config: agents[2].tools[0]: unknown tool 'calculater':"
+        " known tools are calculator, current_time, http_get",
+    ]
+
+
+def test_a_workflow_step_without_a_name_in_a_runtime_config_hides_nothing_else(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "models: [{id: m1, model: x, base_url: 'http://127.0.0.1:9/v1'}]\n"
+        "agents: [{id: a, model: m2}]\n"
+        "workflows: [{id: w, steps: [{agent: nobody}]}]\n"
+    )
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{path}: runtime config: workflows[0].steps[0].name: required field is missing",
+        f"{path}: runtime config: agents[0].model: unknown model 'm2': declare it in models or fix the id",
+        f"{path}: runtime config: workflows[0].steps[0].agent: unknown agent 'nobody':"
+        " declare it in agents or fix the id",
+    ]
+
+
+def test_an_invalid_id_in_a_resource_hides_no_reference_tool_or_duplicate_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(
+        "apiVersion: agentos.dev/v1alpha1\nkind: AgentOSConfig\nmetadata: {name: demo}\nspec:\n"
+        "  models: [{id: m1, model: gpt-4o}]\n"
+        "  agents: [{id: Bad_ID, model: m2, tools: [calculater]}, {id: dup, model: m1}, {id: dup, model: m1}]\n"
+        "  teams: [{id: t, members: [ghost]}]\n"
+    )
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    where = f"{path}: AgentOSConfig/demo: spec"
+    assert out.splitlines() == [
+        f"{where}.agents[0].id: {ID_HINT}",
+        f"{where}.agents[2].id: duplicate id 'dup': ids must be unique",
+        f"{where}.agents[0].model: unknown model 'm2': declare it in models or fix the id",
+        f"{where}.teams[0].members[0]: unknown agent or team 'ghost': declare it in agents or teams or fix the id",
+        f"{where}.agents[0].tools[0]: unknown tool 'calculater': known tools are calculator, current_time,"
+        " http_get: fix the name, or, for a tool of your own (an agentos.tools entry point), set spec.image to the"
+        " runtime image that installs it",
+    ]
+
+
 def test_validate_finds_exactly_what_serve_refuses_a_runtime_config_for(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -11,6 +11,8 @@ from agentos_runtime.config.checking import (
     data_path,
     every_problem,
     removable_field,
+    stand_in_id,
+    valid_id,
     with_fields,
     without_fields,
 )
@@ -103,10 +105,44 @@ def test_a_problem_no_removal_can_set_aside_ends_the_rounds_when_it_is_alone() -
 
     def check(document: Any) -> list[Problem]:
         calls.append(document)
-        return [Problem(("agents", 0, "id"), "not a valid id")]
+        return [Problem(("agents", 1, "id"), "duplicate id 'a'")]
 
-    assert every_problem({"agents": [{"id": "A"}]}, check) == [Problem(("agents", 0, "id"), "not a valid id")]
+    body = {"agents": [{"id": "a"}, {"id": "a"}]}
+    assert every_problem(body, check) == [Problem(("agents", 1, "id"), "duplicate id 'a'")]
     assert len(calls) == 1
+
+
+def test_an_invalid_id_gets_a_valid_stand_in_unlike_every_other_id() -> None:
+    assert stand_in_id("Bad_ID", {"a"}) == "bad-id"
+    assert stand_in_id("B", {"b", "b-2"}) == "b-3"
+    assert stand_in_id("__", set()) == "id"
+    assert stand_in_id(5, set()) == "5"
+    assert all(valid_id(stand_in_id(value, set())) for value in ("-x-", "Ü" * 100, "a" * 200, "A.B"))
+
+
+def test_an_invalid_id_hides_nothing_and_problems_quoting_it_are_the_ids() -> None:
+    seen: list[Any] = []
+
+    def check(document: Any) -> list[Problem]:
+        seen.append(document)
+        agents = document["agents"]
+        bad = [Problem(("agents", i, "id"), "not a valid id") for i, a in enumerate(agents) if not valid_id(a["id"])]
+        if bad:
+            return bad
+        ids = {agent["id"] for agent in agents}
+        return [
+            Problem(("teams", 0, "members", i), f"unknown member {member!r}")
+            for i, member in enumerate(document["teams"][0].get("members", []))
+            if member not in ids
+        ]
+
+    body = {"agents": [{"id": "B"}, {"id": "b"}], "teams": [{"id": "t", "members": ["ghost", "B"]}]}
+    assert every_problem(body, check) == [
+        Problem(("agents", 0, "id"), "not a valid id"),
+        Problem(("teams", 0, "members", 0), "unknown member 'ghost'"),
+    ]
+    assert seen[1]["agents"] == [{"id": "b-2"}, {"id": "b"}]
+    assert body["agents"][0] == {"id": "B"}  # the input is left whole
 
 
 def test_every_section_declaring_ids_is_never_set_aside() -> None:
