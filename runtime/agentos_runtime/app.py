@@ -35,7 +35,7 @@ from agentos_runtime.api.routes import (
     workflows,
 )
 from agentos_runtime.api.routes import config as config_routes
-from agentos_runtime.api.text_checks import check_request_text
+from agentos_runtime.api.text_checks import check_request_parameters, check_request_text
 from agentos_runtime.config import ConfigError, RuntimeConfig
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.observability.http import RecordRequests
@@ -129,7 +129,8 @@ def create_app(
     if config.mcp_server:
         from agentos_runtime.api.routes.mcp import build_router as mcp_router  # loads the MCP SDK
 
-        app.include_router(mcp_router(), dependencies=protected)
+        # Its body is checked by the route, which answers a JSON-RPC error, not FastAPI's 422.
+        app.include_router(mcp_router(), dependencies=[Depends(authorize), Depends(check_request_parameters)])
     if telemetry is not None:
         # Innermost, so the router's matched route is on the scope it sees.
         app.add_middleware(RecordRequests, metrics=telemetry)

@@ -86,6 +86,13 @@ def check_body(body: Any) -> None:
     check_json(("body",), body)
 
 
+async def check_request_parameters(request: Request) -> None:
+    """Refuse, with a 422 naming the parameter, path and query parameters no backend can store
+    (for a route that checks its body itself: ``/mcp`` answers in JSON-RPC terms)."""
+    check_parameters("path", request.path_params)
+    check_parameters("query", iter(request.query_params.multi_items()))
+
+
 async def check_request_text(request: Request) -> None:
     """Refuse, with a 422 naming the field, input no backend can store.
 

@@ -191,3 +191,135 @@ async def test_asking_for_a_prompt_is_the_callers_mistake_not_a_server_failure(
     assert answer.status_code == 200
     assert answer.json()["error"] == {"code": -32602, "message": "Unknown prompt: x: this server offers tools only"}
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+MODERN = {"MCP-Protocol-Version": "2026-07-28"}
+NUL_CALL = {
+    "jsonrpc": "2.0",
+    "id": 9,
+    "method": "tools/call",
+    "params": {"name": "run_agent", "arguments": {"agent_id": "assistant", "message": "a\x00b"}},
+}
+BATCH = [{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}]
+
+
+@pytest.mark.parametrize(
+    ("decoded", "version", "expected"),
+    [
+        (BATCH, None, (400, -32600, None)),
+        (BATCH, "2026-07-28", (400, -32600, None)),
+        ("text", None, (400, -32600, None)),
+        (NUL_CALL, None, (200, -32602, 9)),
+        (NUL_CALL, "2026-07-28", (400, -32602, 9)),
+        ({**NUL_CALL, "id": None}, None, (400, -32602, None)),
+        ({"jsonrpc": "2.0", "id": "x", "method": "tools/\x00list"}, None, (400, -32600, "x")),
+        ({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"n": float("nan")}}, None, (200, -32602, 3)),
+        ({"jsonrpc": "2.0", "id": 4}, None, (400, -32600, 4)),
+        ({"jsonrpc": "1.0", "id": 5, "method": "tools/list"}, None, (400, -32600, 5)),
+        ({"jsonrpc": "2.0", "id": [1], "method": "tools/list"}, None, (400, -32600, None)),
+    ],
+)
+def test_what_the_sdk_is_not_given_is_refused_with_a_json_rpc_error(
+    decoded: Any, version: str | None, expected: tuple[int, int, Any]
+) -> None:
+    from agentos_runtime.api.routes.mcp import rejection
+
+    refused = rejection(decoded, protocol_version=version)
+
+    assert refused is not None and (refused.status, refused.code, refused.id) == expected
+    assert "validation error" not in refused.message.lower() and "pydantic" not in refused.message
+
+
+def test_a_well_formed_request_is_left_to_the_sdk() -> None:
+    from agentos_runtime.api.routes.mcp import rejection
+
+    for version in (None, "2025-06-18", "2026-07-28"):
+        assert rejection({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, protocol_version=version) is None
+        assert rejection({"jsonrpc": "2.0", "method": "notifications/initialized"}, protocol_version=version) is None
+
+
+async def post_raw(served: Served, body: Any, headers: dict[str, str] | None = None) -> Any:
+    import json
+
+    # Encoded by hand: httpx refuses a lone surrogate, and NUL must reach the server as \u0000.
+    return await served.client.post(
+        "/mcp",
+        content=json.dumps(body).encode(),
+        headers={**JSONRPC_HEADERS, "Content-Type": "application/json", **(headers or {})},
+    )
+
+
+async def test_a_nul_in_a_tool_argument_is_a_json_rpc_invalid_params_error_and_runs_nothing(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    text = config_text(fake_openai.base_url, mcp_server=True)
+    async with serve(text, data_dir=tmp_path, over_sockets=True) as served:
+        handshake_era = await post_raw(served, NUL_CALL)
+        modern = await post_raw(served, NUL_CALL, MODERN)
+        sessions = (await served.client.get("/sessions")).json()["data"]
+
+    error = {
+        "code": -32602,
+        "message": "Invalid params: params.arguments.message: Text may not contain a NUL character (\\u0000)",
+    }
+    assert (handshake_era.status_code, handshake_era.json()) == (200, {"jsonrpc": "2.0", "id": 9, "error": error})
+    assert (modern.status_code, modern.json()) == (400, {"jsonrpc": "2.0", "id": 9, "error": error})
+    assert fake_openai.requests == [] and sessions == []
+
+
+async def sdk_answer(body: Any, headers: dict[str, str]) -> Any:
+    """What the MCP SDK's own streamable-HTTP app (as the route configures it) answers ``body``."""
+    import json
+
+    import httpx
+    from agentos_runtime.api.routes.mcp import build_server
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    server = build_server()
+    app = server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    async with server.session_manager.run():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sdk") as client:
+            return await client.post(
+                "/mcp",
+                content=json.dumps(body).encode(),
+                headers={**JSONRPC_HEADERS, "Content-Type": "application/json", **headers},
+            )
+
+
+async def test_a_batch_is_refused_as_the_sdk_refuses_it_at_the_2026_revision_whatever_the_version(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    sdk = await sdk_answer(BATCH, MODERN)
+    text = config_text(fake_openai.base_url, mcp_server=True)
+    async with serve(text, data_dir=tmp_path, over_sockets=True) as served:
+        answers = [
+            await post_raw(served, BATCH),
+            await post_raw(served, BATCH, {"MCP-Protocol-Version": "2025-06-18"}),
+            await post_raw(served, BATCH, MODERN),
+        ]
+        malformed = await post_raw(served, {"jsonrpc": "2.0", "id": 4, "params": {}})
+
+    assert sdk.status_code == 400 and sdk.json()["error"]["code"] == -32600 and sdk.json()["id"] is None
+    for answer in answers:
+        assert answer.status_code == 400
+        assert answer.json() == {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {
+                "code": -32600,
+                "message": "Invalid request: a batch (a JSON array) is not accepted: send one JSON-RPC request or"
+                " notification per POST",
+            },
+        }
+    assert (malformed.status_code, malformed.json()) == (
+        400,
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "error": {"code": -32600, "message": "Invalid request: method: required, a string"},
+        },
+    )

@@ -7,30 +7,110 @@ ordinary route of the API, behind the same authentication and route checks as th
 tool then checks the caller may run that component (``POST /agents/{id}/runs`` and so on) and
 runs as the caller's user when JWT user isolation applies. The server is stateless (JSON
 answers, no MCP session kept), so any replica answers any request.
+
+What the SDK would refuse with a message of its internals, or what no backend can store (a
+NUL, a lone surrogate, NaN), is answered here as a JSON-RPC error (``rejection``): a batch or a
+body that is not one request object is ``-32600`` (invalid request) with HTTP 400, as the SDK
+answers it at the 2026 protocol revision (and at every earlier revision since 2025-06-18, which
+dropped batching); unstorable text in ``params`` is ``-32602`` (invalid params) with the
+request's id, HTTP 400 at the 2026 revision (the SDK's table of statuses) and 200 before it (a
+JSON-RPC error answering a request, as the SDK answers a handler's); anywhere else ``-32600``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, jsonrpc_message_adapter
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 from starlette.types import Message, Receive, Scope, Send
 
 from agentos_runtime.api.authz import UNRESTRICTED, Caller, CallerDep, check_route, check_session_owner
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.runs import RunRequest
-from agentos_runtime.storable import clean_text, id_problem
+from agentos_runtime.storable import clean_text, find_problem, id_problem, path_text
 
 CALLER_STATE = "agentos_mcp_caller"
 KINDS = {"agent": "agents", "team": "teams", "workflow": "workflows"}
+PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A JSON-RPC error answering a POST the MCP server is not given: its HTTP status, code,
+    message and the request's id (``None`` when it has none that can be read)."""
+
+    status: int
+    code: int
+    message: str
+    id: str | int | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": self.id, "error": {"code": self.code, "message": self.message}}
+
+
+def rejection(decoded: Any, *, protocol_version: str | None) -> Rejection | None:
+    """Why the decoded JSON body of a POST to ``/mcp`` is answered before the SDK sees it, or
+    ``None`` to let the SDK answer (see the module docstring). ``protocol_version``: the
+    request's ``MCP-Protocol-Version`` header."""
+    if isinstance(decoded, list):
+        return Rejection(
+            400,
+            INVALID_REQUEST,
+            "Invalid request: a batch (a JSON array) is not accepted: send one JSON-RPC request or notification"
+            " per POST",
+        )
+    if not isinstance(decoded, dict):
+        return Rejection(400, INVALID_REQUEST, "Invalid request: the body must be one JSON-RPC request object")
+    request_id = decoded.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int) or find_problem(request_id) is not None:
+        request_id = None
+    modern = protocol_version in MODERN_PROTOCOL_VERSIONS
+    problem = find_problem(decoded)
+    if problem is not None:
+        where = path_text(problem.path).removeprefix(".")
+        if problem.path[:1] == ("params",):
+            status = 400 if modern or request_id is None else 200
+            return Rejection(status, INVALID_PARAMS, f"Invalid params: {where}: {problem.message}", request_id)
+        return Rejection(400, INVALID_REQUEST, f"Invalid request: {where or 'the body'}: {problem.message}", request_id)
+    if modern:
+        return None  # the SDK's own envelope checks answer in JSON-RPC terms
+    if "id" in decoded and request_id is None:
+        # The SDK would take it for a notification (which ignores unknown members) and answer
+        # nothing to a message that is owed an error.
+        return Rejection(400, INVALID_REQUEST, "Invalid request: id: must be a string or an integer")
+    try:
+        jsonrpc_message_adapter.validate_python(decoded, by_name=False)
+    except ValidationError:
+        return Rejection(400, INVALID_REQUEST, f"Invalid request: {envelope_problem(decoded)}", request_id)
+    return None
+
+
+def envelope_problem(message: dict[str, Any]) -> str:
+    """What makes ``message`` no JSON-RPC 2.0 request, notification or response, in a user's words."""
+    if message.get("jsonrpc") != "2.0":
+        return 'jsonrpc: must be "2.0"'
+    if "id" in message and (isinstance(message["id"], bool) or not isinstance(message["id"], str | int)):
+        return "id: must be a string or an integer"
+    if "result" in message or "error" in message:
+        return "not a valid JSON-RPC response (an id and a result, or an id and an error with a code and a message)"
+    if not isinstance(message.get("method"), str):
+        return "method: required, a string"
+    if "params" in message and not isinstance(message["params"], dict):
+        return "params: must be an object"
+    return "not a JSON-RPC 2.0 request or notification"
 
 
 def build_router() -> APIRouter:
@@ -57,7 +137,15 @@ def build_router() -> APIRouter:
     async def mcp(request: Request, caller: CallerDep) -> Response:
         """The MCP endpoint (streamable HTTP)."""
         setattr(request.state, CALLER_STATE, caller)
-        body = await request.body()  # read (and cached) by the request checks already
+        body = await request.body()
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            decoded = None  # not JSON: the SDK answers a parse error (-32700)
+        else:
+            refused = rejection(decoded, protocol_version=request.headers.get(PROTOCOL_VERSION_HEADER))
+            if refused is not None:
+                return JSONResponse(refused.body(), status_code=refused.status)
         return _Delegated(manager.handle_request, request.scope, _replaying(body, request.receive))
 
     return router
