@@ -419,7 +419,13 @@ async def _record_failure(
 
 
 def _shown(item: SourceItem) -> str:
-    return one_line(item.path) if item.path is not None else public_url(item.url or "")
+    """The source in a log line: its URL, or its path as configured and, when that is relative,
+    the directory it was resolved against (the runtime's working directory)."""
+    if item.path is None:
+        return public_url(item.url or "")
+    if item.path.is_absolute():
+        return one_line(item.path)
+    return f"{one_line(item.path)} (relative to {one_line(Path.cwd())})"
 
 
 def read_file_capped(path: Path, max_bytes: int) -> bytes:

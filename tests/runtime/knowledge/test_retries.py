@@ -194,3 +194,49 @@ async def test_a_retry_due_is_cancelled_when_its_content_is_deleted_or_refreshed
 
     assert schedule.due == [] and base.retries_due == []
     assert (await base.get(contents["guide.md"].id)).status == "completed"
+
+
+async def test_a_url_source_whose_server_is_not_listening_yet_is_fetched_again_once_it_is(
+    sqlite_space: KnowledgeSpace,
+) -> None:
+    import socket
+
+    from tests.runtime.knowledge.test_sources import Site
+    from tests.support.fake_openai import serve_asgi
+
+    with socket.socket() as probe:  # a port nothing listens on (yet)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/handbook.html"
+    schedule = FakeSchedule()
+    base_config = sqlite_space.base(allowed_hosts=[f"127.0.0.1:{port}"], sources=[{"url": url, "name": "handbook"}])
+    hub = await sqlite_space.open(base_config, schedule=schedule)
+    await hub.wait_idle()
+    ((content,), _) = await hub["docs"].list()
+
+    assert content.status == "failed"
+    assert (content.status_message or "").startswith(f"fetching {url} failed: no connection (ConnectError)")
+    assert "retry 1 at" in (content.status_message or "") and len(schedule.due) == 1
+
+    with serve_asgi(Site(), port=port):
+        schedule.fire()
+        await hub.wait_idle()
+
+    done = await hub["docs"].get(content.id)
+    assert (done.status, done.status_message, schedule.due) == ("completed", None, [])
+    assert [hit.content for hit in await hub["docs"].search("parental leave")] == ["Parental leave is sixteen weeks."]
+
+
+async def test_a_relative_source_path_that_fails_is_logged_with_the_directory_it_was_resolved_against(
+    sqlite_space: KnowledgeSpace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.knowledge"):
+        hub = await sqlite_space.open(sqlite_space.base(sources=[{"path": "docs/knowledge.md"}]))
+        await hub.wait_idle()
+
+    warnings = [r.getMessage() for r in caplog.records if "docs/knowledge.md" in r.getMessage()]
+    assert warnings == [
+        f"knowledge base docs: source docs/knowledge.md (relative to {tmp_path}) failed:"
+        " reading failed: No such file or directory"
+    ]
