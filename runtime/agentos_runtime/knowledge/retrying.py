@@ -49,4 +49,4 @@ def retry_note(attempt: int, at: float) -> str:
     """What a failed content's ``status_message`` adds when retry number ``attempt`` is due at
     ``at`` (epoch seconds)."""
     when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f" (a passing failure: retry {attempt} at {when})"
+    return f" (a temporary failure: retry {attempt} at {when})"
