@@ -59,12 +59,15 @@ TYPES = (READY, PROGRESSING, DEGRADED, REFERENCES_RESOLVED, RECONCILING, STALLED
 INVALID_SPEC = "InvalidSpec"
 SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_KEY_MISSING = "SecretKeyMissing"
+# A key that is there, but whose value no environment variable can carry (not UTF-8, a NUL character).
+SECRET_VALUE_INVALID = "SecretValueInvalid"
 CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"  # a ConfigMap a knowledge source mounts
 CONFIG_MAP_KEY_MISSING = "ConfigMapKeyMissing"  # a key a knowledge source lists in `items`
 SECRET_TOO_LARGE = "SecretTooLarge"  # the referenced values do not fit in the one Secret they are copied to
 UNRESOLVED_REASONS = (
     SECRET_NOT_FOUND,
     SECRET_KEY_MISSING,
+    SECRET_VALUE_INVALID,
     CONFIG_MAP_NOT_FOUND,
     CONFIG_MAP_KEY_MISSING,
     SECRET_TOO_LARGE,

@@ -165,8 +165,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     try:
         deployment = await _converge(resource, ctx, changes, reconciled_before=bool(body.get("status")))
     except UnresolvedSecretsError as error:
-        reason = conditions.SECRET_NOT_FOUND if error.missing_secrets else conditions.SECRET_KEY_MISSING
-        return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
+        return await _blocked(ctx, body, resource, (error.reason, str(error)), "waiting", changes)
     except MissingSecretsError as error:
         return await _blocked(ctx, body, resource, (conditions.SECRET_KEY_MISSING, str(error)), "waiting", changes)
     except SecretsTooLargeError as error:

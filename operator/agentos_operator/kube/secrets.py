@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentos_operator import referrers, render
+from agentos_operator import conditions, referrers, render
 from agentos_operator.errors import OperatorError
 from agentos_operator.kube.children import ChildConflictError, CreatedOnce
 from agentos_operator.kube.kinds import SECRET
@@ -42,6 +42,16 @@ class UnresolvedSecretsError(OperatorError):
     """The keys each Secret lacking one has (names only), to say which it could have meant."""
     named_by: referrers.Named = ()
     """The fields naming each (Secret, key) (``render.secret_referrers``), said with its problem."""
+
+    @property
+    def reason(self) -> str:
+        """The condition reason of the worst problem: a Secret missing, then a key missing, then
+        a key whose value is there but unusable (``conditions.SECRET_VALUE_INVALID``)."""
+        if self.missing_secrets:
+            return conditions.SECRET_NOT_FOUND
+        if self.missing_keys:
+            return conditions.SECRET_KEY_MISSING
+        return conditions.SECRET_VALUE_INVALID
 
     def __str__(self) -> str:
         parts = [

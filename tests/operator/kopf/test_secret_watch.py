@@ -7,6 +7,7 @@ in every test, so whatever happens within seconds was woken by the watch.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -162,6 +163,33 @@ async def test_an_empty_model_key_is_refused_until_it_is_set(cluster: Cluster, s
     await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "SecretKeyMissing", what="refused")
     said = "key 'api-key' of Secret 'openai' (spec.models[0].apiKeySecretRef) is empty: set it"
     assert cluster.condition("demo", "ReferencesResolved")["message"] == said
+    assert cluster.get(DEPLOYMENTS, "demo") is None and cluster.get(SECRETS, "demo-env") is None
+
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-1")}})
+
+    await cluster.ready("demo")
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [(b"\xffsk", "is not UTF-8 text (byte 1 of it)"), (b"sk\x00", "holds a NUL character (at character 3)")],
+)
+async def test_a_model_key_whose_value_is_no_text_is_secret_value_invalid_not_missing(
+    cluster: Cluster, start_operator: StartOperator, value: bytes, why: str
+) -> None:
+    """The key is there: its value (binary, or with a NUL) is what no environment variable can carry."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": base64.b64encode(value).decode()}})
+    start_operator()
+    await cluster.create_agentos("demo")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "SecretValueInvalid", what="refused")
+    resolved = cluster.condition("demo", "ReferencesResolved")
+    assert (resolved["status"], resolved["reason"]) == ("False", "SecretValueInvalid")
+    assert resolved["message"] == (
+        f"key 'api-key' of Secret 'openai' (spec.models[0].apiKeySecretRef) {why}: "
+        "store the value as text (it becomes an environment variable)"
+    )
     assert cluster.get(DEPLOYMENTS, "demo") is None and cluster.get(SECRETS, "demo-env") is None
 
     await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-1")}})

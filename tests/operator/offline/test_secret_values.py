@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from agentos_operator import conditions
 from agentos_operator.kube.secrets import UnresolvedSecretsError, read_secret_values
 
 from tests.operator.offline.inputs import Secrets
@@ -34,6 +35,20 @@ async def test_a_value_no_environment_variable_can_carry_is_named_as_such_withou
         "store the value as text (it becomes an environment variable)"
     )
     assert "binary" not in str(caught.value) and "tail" not in str(caught.value)
+    assert caught.value.reason == conditions.SECRET_NOT_FOUND  # the Secret missing is said first
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe\x00binary\x80", b"sk-ok\x00tail"])
+async def test_a_key_that_is_there_with_an_unusable_value_is_no_missing_key(value: bytes) -> None:
+    store = Secrets(binsec={"api-key": value}, openai={"api-key": b"sk-1"})
+
+    with pytest.raises(UnresolvedSecretsError) as caught:
+        await read_secret_values(store, "ns", [("binsec", "api-key"), ("openai", "api-key")])  # type: ignore[arg-type]
+
+    assert caught.value.reason == conditions.SECRET_VALUE_INVALID == "SecretValueInvalid"
+    with pytest.raises(UnresolvedSecretsError) as both:
+        await read_secret_values(store, "ns", [("binsec", "api-key"), ("openai", "uri")])  # type: ignore[arg-type]
+    assert both.value.reason == conditions.SECRET_KEY_MISSING  # a key missing too: said as the worse
 
 
 async def test_a_missing_key_is_still_a_missing_key() -> None:
