@@ -112,8 +112,20 @@ def test_rbac_never_grants_wildcards(helm: list[str]) -> None:
                 for field in ("verbs", "resources", "apiGroups"):
                     assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
                 assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
-                if "update" in rule["verbs"]:  # what blockOwnerDeletion needs, and nothing else
+                if "update" in rule["verbs"] and not aggregated(role):  # what blockOwnerDeletion needs, no more
                     assert rule["resources"] == ["agentosconfigs/finalizers"], rule
+
+
+AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def aggregated(role: dict[str, Any]) -> bool:
+    """Whether ``role`` is one of the chart's additions to the built-in user-facing roles (people's, not the operator's)."""
+    return any(label.startswith(AGGREGATE_TO) for label in role["metadata"].get("labels", {}))
+
+
+def operator_cluster_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [role for role in of_kind(docs, "ClusterRole") if not aggregated(role)]
 
 
 def secret_verbs(role: dict[str, Any]) -> set[str]:
@@ -121,9 +133,9 @@ def secret_verbs(role: dict[str, Any]) -> set[str]:
 
 
 def test_cluster_wide_secret_listing_is_granted_only_when_the_values_ask_for_it(helm: list[str]) -> None:
-    [watching] = of_kind(render(helm), "ClusterRole")
+    [watching] = operator_cluster_roles(render(helm))
     assert {"list", "watch"} <= secret_verbs(watching)
-    [not_watching] = of_kind(render(helm, *VALUE_SETS["ha"]), "ClusterRole")
+    [not_watching] = operator_cluster_roles(render(helm, *VALUE_SETS["ha"]))
     assert not {"list", "watch"} & secret_verbs(not_watching)
     [deployment] = of_kind(render(helm, *VALUE_SETS["ha"]), "Deployment")
     env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
@@ -177,7 +189,7 @@ def test_operator_values_out_of_range_are_refused_by_the_schema(helm: list[str],
 
 def test_namespaced_mode_renders_roles_per_namespace_and_no_cluster_grant(helm: list[str]) -> None:
     docs = render(helm, *VALUE_SETS["namespaced"])
-    assert not of_kind(docs, "ClusterRoleBinding") and not of_kind(docs, "ClusterRole")
+    assert not of_kind(docs, "ClusterRoleBinding") and not operator_cluster_roles(docs)
     assert sorted(r["metadata"]["namespace"] for r in watched_roles(docs)) == ["team-a", "team-b"]
     for binding in of_kind(docs, "RoleBinding"):
         assert binding["subjects"][0]["namespace"] == "agentos-system"
@@ -275,8 +287,9 @@ Grants = dict[tuple[str, str], set[str]]
 
 
 def watched_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ClusterRole, or the Role of each watched namespace (not the leader-election Role)."""
-    roles = of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
+    """The ClusterRole, or the Role of each watched namespace (not the leader-election Role, nor
+    the roles aggregated into the built-in ones)."""
+    roles = operator_cluster_roles(docs) + of_kind(docs, "Role")
     return [role for role in roles if role["metadata"]["name"] != LEADER_ROLE]
 
 
@@ -324,9 +337,9 @@ KOPF_CRD_WATCH: Grants = {
 
 
 def test_cluster_wide_rbac_grants_exactly_what_the_operator_does(helm: list[str]) -> None:
-    [watching] = of_kind(render(helm), "ClusterRole")
+    [watching] = operator_cluster_roles(render(helm))
     assert grants(watching) == {**what_the_operator_does(watches_secrets=True), **KOPF_CRD_WATCH}
-    [not_watching] = of_kind(render(helm, "--set", "rbac.clusterWideSecretWatch=false"), "ClusterRole")
+    [not_watching] = operator_cluster_roles(render(helm, "--set", "rbac.clusterWideSecretWatch=false"))
     assert grants(not_watching) == {**what_the_operator_does(watches_secrets=False), **KOPF_CRD_WATCH}
 
 
@@ -865,3 +878,39 @@ def test_no_mode_grants_namespaces_since_the_chart_never_runs_a_namespace_patter
         scope = deployment["spec"]["template"]["spec"]["containers"][0]["args"][1:]
         assert scope == ["--all-namespaces"] or all(re.fullmatch(r"--namespace=[-a-z0-9]+", arg) for arg in scope)
     assert "rbac.namespaces.0" in refusal(helm, tmp_path, {"rbac": {"namespaces": ["team-*"]}})
+
+
+AGENTOS_CONFIGS = ("agentos.dev", "agentosconfigs")
+WRITE_AND_READ = {"create", "update", "patch", "delete", "get", "list", "watch"}
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "namespaced", "ha"])
+def test_the_built_in_admin_edit_and_view_roles_are_given_agentosconfigs_and_never_their_status(
+    helm: list[str], value_set: str
+) -> None:
+    """Whoever may edit a namespace may manage its AgentOSConfigs, whoever may view it may read
+    them (in both scopes: the roles bind nobody); the status is written by the operator alone."""
+    docs = render(helm, *VALUE_SETS[value_set])
+    added = {
+        label.removeprefix(AGGREGATE_TO): grants(role)
+        for role in of_kind(docs, "ClusterRole")
+        for label, value in role["metadata"]["labels"].items()
+        if label.startswith(AGGREGATE_TO) and value == "true"
+    }
+    assert added == {
+        "admin": {AGENTOS_CONFIGS: WRITE_AND_READ},
+        "edit": {AGENTOS_CONFIGS: WRITE_AND_READ},
+        "view": {AGENTOS_CONFIGS: {"get", "list", "watch"}},
+    }
+    for role in of_kind(docs, "ClusterRole"):
+        assert "aggregationRule" not in role  # adds to the built-in roles, never gathers others'
+    bound = {b["roleRef"]["name"] for b in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding")}
+    assert not bound & {r["metadata"]["name"] for r in of_kind(docs, "ClusterRole") if aggregated(r)}
+
+
+@pytest.mark.parametrize("off", [["--set", "rbac.aggregateToDefaultRoles=false"], ["--set", "rbac.create=false"]])
+def test_the_built_in_roles_are_left_alone_when_the_values_say_so(helm: list[str], off: list[str]) -> None:
+    docs = render(helm, *off, "--set", "serviceAccount.name=ops")
+    assert [r["metadata"]["name"] for r in of_kind(docs, "ClusterRole") if aggregated(r)] == []
+    if "rbac.create=false" not in off:
+        assert len(operator_cluster_roles(docs)) == 1  # the operator's own grant is unchanged
