@@ -275,11 +275,15 @@ async def _converge(
     except ChildRejectedError as error:
         # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the
         # offline checks name the resource's field to change, where they find the same fault.
-        refused = [m for m in manifests if (m.get("kind"), m["metadata"].get("name")) == (error.kind, error.name)]
-        problems = render.check_manifests(resource, refused)
-        if error.kind == "PersistentVolumeClaim":
-            problems += render.claim_change_problems(resource, error.live)
-        raise error.naming([str(problem) for problem in problems]) from None
+        def fields(refusal: ChildRejectedError) -> list[str]:
+            key = (refusal.kind, refusal.name)
+            refused = [m for m in manifests if (m.get("kind"), m["metadata"].get("name")) == key]
+            problems = render.check_manifests(resource, refused)
+            if refusal.kind == "PersistentVolumeClaim":
+                problems += render.claim_change_problems(resource, refusal.live)
+            return [str(problem) for problem in problems]
+
+        raise error.naming_each(fields) from None
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -70,7 +70,10 @@ class ChildRejectedError(OperatorError):
     the dry runs, so no child was written. ``made_again``: the child is this resource's own
     and of a kind that holds no data, so deleting it is a fix too (it may have been changed by
     another client), said when no spec field is found at fault. ``taken_back``: what another
-    client had re-keyed in it, taken back to no avail (``restoring``).
+    client had re-keyed in it, taken back to no avail (``restoring``). ``others``: the other
+    children the same dry runs refused, told in the same message (``refusal`` is this one's part).
+    A namespace's ResourceQuota exceeded (``ApiError.quota``) is not the spec's fault alone: the
+    fix said is to raise that quota (``quota_fix``).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class ChildRejectedError(OperatorError):
         held: bool = False,
         made_again: bool = False,
         taken_back: Sequence[str] = (),
+        others: Sequence[ChildRejectedError] = (),
     ) -> None:
         self.kind = kind
         self.name = name
@@ -93,14 +97,42 @@ class ChildRejectedError(OperatorError):
         self.held = held
         self.made_again = made_again
         self.taken_back = tuple(taken_back)
+        self.others = tuple(others)
+        self.fields = tuple(fields)
         self.detail = in_fixed_order(first_line(error.detail))
-        fix = "; ".join(fields) if fields else "the spec"
-        if made_again and not fields:
+        fix = "fix " + ("; ".join(fields) if fields else "the spec")
+        if error.quota is not None:
+            fix = quota_fix(error.quota, error.detail) + (f"; or fix {'; '.join(fields)}" if fields else "")
+        elif made_again and not fields:
             fix += f", or delete {kind} '{name}' to have it made again (another client may have changed it)"
         again = f" even with what another client changed in it taken back ({', '.join(self.taken_back)})"
-        message = f"the API server refuses {kind} '{name}'{again if self.taken_back else ''}"
-        message += f": {self.detail or error.reason}: fix {fix}"
-        super().__init__(message + ("; until then no child is written" if held else ""))
+        self.refusal = f"the API server refuses {kind} '{name}'{again if self.taken_back else ''}"
+        self.refusal += f": {self.detail or error.reason}: {fix}"
+        told = "; ".join([self.refusal, *(other.refusal for other in self.others)])
+        super().__init__(told + ("; until then no child is written" if held else ""))
+
+    @property
+    def refusals(self) -> tuple[ChildRejectedError, ...]:
+        """This refusal and the others the same dry runs found, each on its own."""
+        return (self, *self.others)
+
+    def naming_each(self, find: Callable[[ChildRejectedError], Sequence[str]]) -> ChildRejectedError:
+        """The same refusals, each one's fix the spec's fields ``find`` gives for it (``naming``)."""
+        others = [other.naming(find(other)) for other in self.others]
+        named = self.naming(find(self))
+        if named is self and all(o is p for o, p in zip(others, self.others, strict=True)):
+            return self
+        return ChildRejectedError(
+            named.kind,
+            named.name,
+            named.error,
+            fields=named.fields,
+            live=named.live,
+            held=named.held,
+            made_again=named.made_again,
+            taken_back=named.taken_back,
+            others=others,
+        )
 
     def naming(self, fields: Sequence[str]) -> ChildRejectedError:
         """The same refusal, its fix the spec's ``fields`` (``spec.<path>: why``, found offline) where there are any."""
@@ -115,7 +147,25 @@ class ChildRejectedError(OperatorError):
             held=self.held,
             made_again=self.made_again,
             taken_back=self.taken_back,
+            others=self.others,
         )
+
+
+# What each kind of quantity a quota counts is set by in the spec, for the fix a quota's refusal
+# says beside raising the quota (the rest, object counts, only the quota can allow).
+_QUOTA_FIELDS = (
+    (re.compile(r"(?:^|[,\s])(?:[a-z0-9.-]+/)?requests\.storage="), "spec.persistence.size"),
+    (re.compile(r"(?:^|[,\s])(?:requests\.|limits\.)?(?:cpu|memory|ephemeral-storage)="), "spec.resources"),
+)
+
+
+def quota_fix(quota: str, detail: str) -> str:
+    """Pure: what a refusal by the namespace's ResourceQuota ``quota`` asks of a person: raise it
+    (the spec itself may be fine), or lower what the spec asks for of what the quota counts."""
+    requested = detail.partition("requested: ")[2].partition(", used: ")[0]
+    lower = [field for pattern, field in _QUOTA_FIELDS if pattern.search(requested)]
+    fix = f"raise the namespace's ResourceQuota '{quota}' (kubectl describe resourcequota {quota})"
+    return fix + (f", or lower {' and '.join(lower)}" if lower else "")
 
 
 class KindNotServedError(OperatorError):
@@ -250,8 +300,14 @@ async def apply_children(
     for child, answer in zip(drifted, answers[: len(drifted)], strict=True):
         if _not_served(child.kind, answer):
             raise KindNotServedError(child.kind, child.manifest["metadata"]["name"])
+    # Every refusal of the dry runs is told at once (nothing is written before they all pass):
+    # the generated key's here, with the children's below.
+    refused_once: list[ChildRejectedError] = []
     for once, answer in zip(created_once, answers[len(drifted) :], strict=True):
-        await _check_creation(api, once, answer, owner, owner_uid)
+        try:
+            await _check_creation(api, once, answer, owner, owner_uid)
+        except ChildRejectedError as refusal:
+            refused_once.append(refusal)
     answers = answers[: len(drifted)]
     for child, answer in zip(drifted, answers, strict=True):
         meta = child.manifest["metadata"]
@@ -270,9 +326,13 @@ async def apply_children(
     # A refusal that no write of the operator's can mend stops the reconcile first; then each
     # child of ours refused as edited by another client is restored if it can be (``_restored``).
     mendable = [_mendable(child, answer, owner_uid) for child, answer in zip(drifted, answers, strict=True)]
-    for child, answer, mend in zip(drifted, answers, mendable, strict=True):
-        if isinstance(answer, ApiError) and _refused(answer) and not mend:
-            raise _rejected(child, answer, owner_uid)
+    refusals = [
+        _rejected(child, answer, owner_uid)
+        for child, answer, mend in zip(drifted, answers, mendable, strict=True)
+        if isinstance(answer, ApiError) and _refused(answer) and not mend
+    ]
+    _raise_together([*refusals, *refused_once])
+    for answer, mend in zip(answers, mendable, strict=True):
         if isinstance(answer, BaseException) and not mend:
             raise answer
     for child, answer, mend in zip(drifted, answers, mendable, strict=True):
@@ -320,6 +380,23 @@ def _mendable(child: _Planned, answer: Mapping[str, Any] | BaseException, owner_
     """Whether a dry run's answer is a refusal a write of the operator's may mend: 422 (invalid)
     for an existing child of ours, which another client may have edited (``restoring``)."""
     return isinstance(answer, ApiError) and answer.status == 422 and _ours(child, owner_uid)
+
+
+def _raise_together(refusals: Sequence[ChildRejectedError]) -> None:
+    """Raise the dry runs' refusals as one, the first with the others (``ChildRejectedError.others``); none, nothing."""
+    if not refusals:
+        return
+    first = refusals[0]
+    raise ChildRejectedError(
+        first.kind,
+        first.name,
+        first.error,
+        live=first.live,
+        held=True,
+        made_again=first.made_again,
+        taken_back=first.taken_back,
+        others=refusals[1:],
+    )
 
 
 def _rejected(child: _Planned, refusal: ApiError, owner_uid: str | None) -> ChildRejectedError:

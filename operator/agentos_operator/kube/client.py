@@ -75,6 +75,16 @@ AUTHORIZER_REFUSAL = re.compile(
     r'(?:[^\s"]+(?: "[^"]*")? is )?forbidden: User "[^"]*" cannot [a-z]+ (?:resource|path) "[^"]*"'
     r'(?: in API group "[^"]*")?(?: in the namespace "[^"]*"| at the cluster scope)?'
 )
+# The ResourceQuota admission plugin's refusal: `<resource> "<name>" is forbidden: exceeded quota:
+# <quota>, requested: <resource>=<quantity>,..., used: ..., limited: ...`. The words after the quota's
+# name may be cut (``MESSAGE_MAX_LENGTH``); the quota is what a person raises.
+QUOTA_REFUSAL = re.compile(r'(?:[^\s"]+(?: "[^"]*")? is )?forbidden: exceeded quota: (?P<quota>[a-z0-9][-a-z0-9.]*)')
+# Its whole words, names and quantities only (``_QUANTITIES``): kept even from a Secret's answer.
+_QUANTITIES = r"[A-Za-z0-9./_-]+=[0-9A-Za-z.+-]+(?:,[A-Za-z0-9./_-]+=[0-9A-Za-z.+-]+)*"
+QUOTA_REFUSAL_WHOLE = re.compile(
+    rf'[a-z0-9.]+ "[a-z0-9][-a-z0-9.]*" is forbidden: exceeded quota: [a-z0-9][-a-z0-9.]*, '
+    rf"requested: {_QUANTITIES}, used: {_QUANTITIES}, limited: {_QUANTITIES}"
+)
 # How long the authorizer's refusals in a row are retried quietly before they are reported: an
 # API server that just started refuses every request until it has read the RBAC objects, for a
 # few seconds (``reconcile._forbidden_for_now``, ``metadata_watch.MetadataWatch``).
@@ -171,10 +181,16 @@ class ApiError(OperatorError):
         return self.status == 403 and AUTHORIZER_REFUSAL.match(self.detail) is not None
 
     @property
+    def quota(self) -> str | None:
+        """The name of the namespace's ResourceQuota that refused the request (``QUOTA_REFUSAL``), or None."""
+        found = QUOTA_REFUSAL.match(self.detail) if self.status == 403 else None
+        return found["quota"] if found is not None else None
+
+    @property
     def denied(self) -> bool:
         """Whether the operator's permissions refused the request (a 403 other than a namespace
-        being deleted): its message then says where they come from (``FORBIDDEN_REMEDY``)."""
-        return self.status == 403 and not self.namespace_terminating
+        being deleted or a quota exceeded): its message then says where they come from (``FORBIDDEN_REMEDY``)."""
+        return self.status == 403 and not self.namespace_terminating and self.quota is None
 
 
 class ApiUnavailableError(ApiError):
@@ -218,12 +234,14 @@ def status_error(
 
     A Secret's message may quote what was sent: only its status, reason and causes are kept, and
     the causes still tell a refusal in a namespace being deleted (``namespace_terminating``);
-    of the authorizer's refusal, which quotes nothing sent, its words (``AUTHORIZER_REFUSAL``).
+    of the authorizer's refusal, which quotes nothing sent, its words (``AUTHORIZER_REFUSAL``);
+    of a quota's, made of names and quantities only, its whole words (``QUOTA_REFUSAL_WHOLE``).
     """
     said = str(payload.get("message") or "")
     if "/secrets" in path:
         refusal = AUTHORIZER_REFUSAL.match(said) if status == 403 else None
-        said = refusal.group() if refusal is not None else ""
+        quota = QUOTA_REFUSAL_WHOLE.fullmatch(said) if status == 403 else None
+        said = refusal.group() if refusal is not None else quota.group() if quota is not None else ""
     message = said[:MESSAGE_MAX_LENGTH]
     return _error_class(status)(
         verb=verb,

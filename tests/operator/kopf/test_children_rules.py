@@ -20,6 +20,7 @@ from agentos_operator.kube.children import (
     _refused,
     apply_children,
     describe_unapplied,
+    quota_fix,
     unapplied_children,
 )
 from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError, cause_reasons, status_error
@@ -62,6 +63,8 @@ class Api:
         self.refuse_write: ApiError | None = None
         """Refuses the real write of the Deployment with this (the dry run passes)."""
         self.turns: dict[str, int] = {}  # loop turns a kind's call takes (3 unless said)
+        self.refuse_with: dict[str, ApiError] = {}
+        """Refuses the dry run of a kind with this."""
         self.fail_write: dict[str, ApiError] = {}
         """Fails the real write of a kind with this, once its turns are taken (the dry run passes)."""
 
@@ -73,6 +76,8 @@ class Api:
         self.log.append(("end", mode, body["kind"]))
         if dry_run and body["kind"] == self.refuse:
             raise ApiError(verb="dry-run apply", path="/", status=422, reason="Invalid", message="no")
+        if dry_run and body["kind"] in self.refuse_with:
+            raise self.refuse_with[body["kind"]]
         if not dry_run and body["kind"] == "Deployment" and self.refuse_write is not None:
             raise self.refuse_write
         if not dry_run and body["kind"] in self.fail_write:
@@ -518,3 +523,90 @@ def test_what_unpausing_would_change_is_said_in_a_few_words() -> None:
     assert describe_unapplied(six) == (
         "ConfigMap 'c0', ConfigMap 'c1', ConfigMap 'c2', ConfigMap 'c3', ConfigMap 'c4' and 1 more differ from it"
     )
+
+
+def over_quota(resource: str, name: str, requested: str, quota: str = "q") -> ApiError:
+    """A dry run refused by the ResourceQuota admission plugin, in its words (as a 1.37 API server answers)."""
+    used = ",".join(f"{item.split('=')[0]}=1" for item in requested.split(","))
+    message = f'{resource} "{name}" is forbidden: exceeded quota: {quota}, requested: {requested}, used: {used}, limited: {used}'
+    return ApiError(verb="dry-run apply", path="/", status=403, reason="Forbidden", message=message)
+
+
+def test_a_quota_refusal_says_to_raise_the_quota_not_to_fix_the_spec() -> None:
+    counted = ChildRejectedError(
+        "ConfigMap", "demo-config", over_quota("configmaps", "demo-config", "count/configmaps=1")
+    )
+    storage = ChildRejectedError(
+        "PersistentVolumeClaim", "demo-data", over_quota("persistentvolumeclaims", "demo-data", "requests.storage=1Gi")
+    )
+
+    assert str(counted).endswith(
+        "exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=1, limited: count/configmaps=1:"
+        " raise the namespace's ResourceQuota 'q' (kubectl describe resourcequota q)"
+    )
+    assert "fix the spec" not in str(counted) + str(storage)
+    assert str(storage).endswith(
+        "raise the namespace's ResourceQuota 'q' (kubectl describe resourcequota q), or lower spec.persistence.size"
+    )
+    assert quota_fix("q", "requested: limits.memory=1Gi,requests.cpu=2, used: x=1") == (
+        "raise the namespace's ResourceQuota 'q' (kubectl describe resourcequota q), or lower spec.resources"
+    )
+    assert quota_fix("q", "requested: fast.storageclass.storage.k8s.io/requests.storage=1Gi, used: x").endswith(
+        "or lower spec.persistence.size"
+    )
+    # Not the operator's permissions: no word of the chart's grants.
+    assert not counted.error.denied and FORBIDDEN_REMEDY not in str(counted.error)
+    assert counted.error.quota == "q" and not counted.error.unauthorized and _refused(counted.error)
+
+
+async def test_every_child_the_dry_runs_refuse_is_named_in_one_refusal_and_nothing_is_written(
+    api: Api, cache: Store
+) -> None:
+    api.refuse_with = {
+        "ConfigMap": over_quota("configmaps", "demo-config", "count/configmaps=1"),
+        "Service": over_quota("services", "demo", "services=1", quota="svc"),
+    }
+
+    with pytest.raises(ChildRejectedError) as refused:
+        await apply(api, cache)
+
+    message = str(refused.value)
+    assert [(r.kind, r.name) for r in refused.value.refusals] == [("ConfigMap", "demo-config"), ("Service", "demo")]
+    assert message.startswith("the API server refuses ConfigMap 'demo-config': configmaps \"demo-config\" is forbidden")
+    assert "; the API server refuses Service 'demo': services \"demo\" is forbidden: exceeded quota: svc," in message
+    assert "ResourceQuota 'q'" in message and "ResourceQuota 'svc'" in message
+    assert message.endswith("; until then no child is written")
+    assert [entry for entry in api.log if entry[1] == "real"] == []
+
+
+def test_each_refusal_gets_its_own_spec_fields_when_named() -> None:
+    invalid = ApiError(verb="apply", path="/", status=422, reason="Invalid", message="bad CIDR")
+    quota = over_quota("configmaps", "demo-config", "count/configmaps=1")
+    both = ChildRejectedError(
+        "ConfigMap", "demo-config", quota, held=True, others=[ChildRejectedError("Service", "demo", invalid)]
+    )
+
+    named = both.naming_each(
+        lambda refusal: ["spec.service.loadBalancerSourceRanges[0]: no"] if refusal.kind == "Service" else []
+    )
+
+    assert str(named).endswith(
+        "; the API server refuses Service 'demo': bad CIDR: fix spec.service.loadBalancerSourceRanges[0]: no"
+        "; until then no child is written"
+    )
+    assert both.naming_each(lambda refusal: []) is both
+
+
+def test_of_a_secrets_quota_refusal_its_words_are_kept_for_they_quote_nothing_sent() -> None:
+    path = "/api/v1/namespaces/t/secrets/demo-env"
+    words = (
+        'secrets "demo-env" is forbidden: exceeded quota: q, requested: count/secrets=1,secrets=1,'
+        " used: count/secrets=2,secrets=2, limited: count/secrets=2,secrets=2"
+    )
+    kept = status_error("dry-run apply", path, 403, {"reason": "Forbidden", "message": words}, reason=None)
+    trailing = status_error(
+        "dry-run apply", path, 403, {"reason": "Forbidden", "message": f"{words} and sk-live-123"}, reason=None
+    )
+
+    assert kept.detail == words and kept.quota == "q"
+    assert trailing.detail == "" and trailing.quota is None  # anything after the quota's words: dropped whole
