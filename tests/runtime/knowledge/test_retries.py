@@ -121,7 +121,9 @@ async def test_a_source_failing_while_the_embedder_is_unreachable_is_retried_unt
     assert content.status == "failed"
     assert len(schedule.due) == 1 and 1.0 <= schedule.due[0].delay <= 2.0
     due_at = datetime.fromtimestamp(sqlite_space.clock() + schedule.due[0].delay, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert content.status_message == f"embedding failed: {UNREACHABLE.detail} (a temporary failure: retry 1 at {due_at})"
+    assert (
+        content.status_message == f"embedding failed: {UNREACHABLE.detail} (a temporary failure: retry 1 at {due_at})"
+    )
 
     first = schedule.fire()  # still unreachable: the next wait is longer
     await hub.wait_idle()
