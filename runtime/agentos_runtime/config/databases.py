@@ -133,6 +133,16 @@ class DatabaseConfig(DatabaseFields):
         min_length=1,
         description="SQLite file path (default: `<data dir>/<id>.db`); two databases may not share one file.",
     )
+    timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description=(
+            "PostgreSQL: the longest a statement may run or wait for another client's lock (the server's "
+            "`statement_timeout` and `lock_timeout`); a server that does not answer at all is given up 1 s "
+            "later. The request then answers 503 and a run ends with RunError. Redis gives up after 3 s."
+        ),
+    )
 
     @property
     def url_env_name(self) -> str | None:

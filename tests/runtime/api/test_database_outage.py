@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 import pytest
 from agentos_runtime.api.routes.health import PING_TIMEOUT_SECONDS
 
@@ -20,6 +21,9 @@ from tests.runtime.api.harness import Served, agent_config, models_built, parse_
 from tests.runtime.storage.tcp_proxy import TcpProxy
 from tests.support.databases import postgres_url, redis_url
 from tests.support.fake_openai import FakeOpenAIServer, Reply
+
+# The databases' ``timeout_seconds`` in the tests of a database that stops answering.
+TIMEOUT_SECONDS = 1.0
 
 PASSWORD = "s3cret-pw"
 # Far below any client timeout; the storage layer gives up on a dead server much sooner.
@@ -56,7 +60,10 @@ async def outage(
     else:
         urls = {"REDIS_URL": through_proxy(redis_url(), proxy.port, password=None)}
     try:
-        async with serve_on(kind, agent_config(fake_openai.base_url), tmp_path, urls=urls, over_sockets=True) as served:
+        databases = {"main-db": {"timeout_seconds": TIMEOUT_SECONDS}}
+        async with serve_on(
+            kind, agent_config(fake_openai.base_url), tmp_path, databases=databases, urls=urls, over_sockets=True
+        ) as served:
             await models_built(served)
             yield Outage(served, proxy)
     finally:
@@ -194,3 +201,105 @@ async def test_storage_errors_name_the_database_never_its_host_port_or_user(outa
         assert "main-db" in detail, detail
         for secret in ("127.0.0.1", str(outage.proxy.port), "postgres"):
             assert secret not in detail, detail
+
+
+def named_not_located(detail: str, proxy: TcpProxy) -> None:
+    assert "main-db" in detail, detail
+    for located in ("127.0.0.1", str(proxy.port), "postgres@", "Traceback"):
+        assert located not in detail, detail
+
+
+async def test_a_database_that_stops_answering_answers_503_naming_it_and_runs_end_in_run_error(
+    outage: Outage, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.app.default = Reply.say("hello")
+    first = await outage.answer("POST", "/agents/assistant/runs", data={"message": "hi", "stream": "false"})
+    session_id = first.json()["session_id"]
+    outage.proxy.freeze()
+
+    listed = await outage.answer("GET", "/sessions")
+    plain = await outage.answer(
+        "POST", "/agents/assistant/runs", data={"message": "again", "stream": "false", "session_id": session_id}
+    )
+    streamed = await outage.answer(
+        "POST", "/agents/assistant/runs", data={"message": "again", "session_id": session_id}
+    )
+
+    assert listed.status_code == 503 and plain.status_code == 503, (listed.text, plain.text)
+    named_not_located(listed.json()["detail"], outage.proxy)
+    named_not_located(plain.json()["detail"], outage.proxy)
+    last = parse_frames(streamed.text)[-1]
+    assert last.event == "RunError" and last.data["error_type"] == "storage_unavailable", streamed.text
+    named_not_located(last.data["content"], outage.proxy)
+
+
+async def test_a_database_that_stops_answering_during_a_streamed_run_ends_it_in_run_error(
+    outage: Outage, fake_openai: FakeOpenAIServer
+) -> None:
+    # Chunks a while apart: the database freezes on the first, before the run is saved.
+    fake_openai.app.default = Reply.say("one two three", chunks=3, delay=0.5)
+    events: list[str] = []
+    async with asyncio.timeout(ANSWER_DEADLINE):
+        async with outage.client.stream("POST", "/agents/assistant/runs", data={"message": "hi"}) as response:
+            text = ""
+            async for chunk in response.aiter_text():
+                text += chunk
+                if not events and "event: RunContent\n" in text:
+                    outage.proxy.freeze()
+                    events.append("frozen")
+    frames = parse_frames(text)
+
+    names = [frame.event for frame in frames]
+    assert "RunContentCompleted" in names and "RunCompleted" not in names, names
+    assert names[-1] == "RunError" and frames[-1].data["error_type"] == "storage_unavailable", text
+    named_not_located(frames[-1].data["content"], outage.proxy)
+
+
+@pytest.fixture
+async def locked_outage(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[tuple[Outage, str]]:
+    """A runtime on PostgreSQL (no proxy: the proxy stays flowing) and its sessions table's name."""
+    target = urlsplit(postgres_url())
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 0)
+    await proxy.start()
+    urls = {"DATABASE_URL": through_proxy(postgres_url(), proxy.port, password=PASSWORD)}
+    databases = {"main-db": {"timeout_seconds": TIMEOUT_SECONDS}}
+    try:
+        async with serve_on(
+            "postgres", agent_config(fake_openai.base_url), tmp_path, databases=databases, urls=urls, over_sockets=True
+        ) as served:
+            await models_built(served)
+            schema = served.context.config.databases[0].db_schema
+            yield Outage(served, proxy), f'"{schema}".agno_sessions'
+    finally:
+        await proxy.stop()
+
+
+async def test_a_sessions_table_another_client_holds_locked_answers_503_and_is_not_ready(
+    locked_outage: tuple[Outage, str], fake_openai: FakeOpenAIServer
+) -> None:
+    outage, table = locked_outage
+    fake_openai.app.default = Reply.say("hello")
+    first = await outage.answer("POST", "/agents/assistant/runs", data={"message": "hi", "stream": "false"})
+    session_id = first.json()["session_id"]
+    async with await psycopg.AsyncConnection.connect(postgres_url()) as other:
+        await other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+
+        ready = await outage.answer("GET", "/ready")
+        listed = await outage.answer("GET", "/sessions")
+        plain = await outage.answer(
+            "POST", "/agents/assistant/runs", data={"message": "again", "stream": "false", "session_id": session_id}
+        )
+        streamed = await outage.answer(
+            "POST", "/agents/assistant/runs", data={"message": "again", "session_id": session_id}
+        )
+        await other.rollback()
+
+    assert ready.status_code == 503 and "lock" in ready.json()["reasons"]["main-db"], ready.text
+    for answer in (listed, plain):
+        assert answer.status_code == 503 and "lock" in answer.json()["detail"], answer.text
+        named_not_located(answer.json()["detail"], outage.proxy)
+    last = parse_frames(streamed.text)[-1]
+    assert last.event == "RunError" and "lock" in last.data["content"], streamed.text
+    assert (await outage.answer("GET", "/ready")).status_code == 200
+    runs = await outage.answer("GET", f"/sessions/{session_id}/runs")
+    assert len(runs.json()) == 1  # the runs refused under the lock stored nothing

@@ -3,9 +3,10 @@
 Reads run in plain transactions; writes go through ``writer(engine)``, which on SQLite begins
 with ``BEGIN IMMEDIATE`` so a read-modify-write holds the write lock from its first read (two
 writers then queue instead of failing to upgrade their locks). PostgreSQL writers lock the
-rows they rewrite with ``SELECT ... FOR UPDATE``. A pool pre-ping replaces connections the
-server dropped, so a store recovers by itself once its database is back; connections are
-renewed after ``POOL_RECYCLE_SECONDS``. A SQLite connection is checked each time it is taken
+rows they rewrite with ``SELECT ... FOR UPDATE``. A PostgreSQL connection the server ended is
+replaced as it is taken from the pool, so a store recovers by itself once its database is back;
+connections are renewed after ``POOL_RECYCLE_SECONDS``. Each store call is one ``operation``,
+bounded by the database's ``timeout_seconds`` (``deadline``). A SQLite connection is checked each time it is taken
 from the pool, as the run path's is (``sqlite_file``): one whose file was removed or replaced
 is dropped, and none is made while no file is at the path.
 """
@@ -13,8 +14,8 @@ is dropped, and none is made while no file is at the path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.querying import fold
 from agentos_runtime.storage.records import encode_json
+from agentos_runtime.storage.sql.deadline import Deadline, forget, has_news, server_options, watch
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
 from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
@@ -56,24 +58,48 @@ POOL_RECYCLE_SECONDS = 30 * 60
 _MESSAGE_MAX_LENGTH = 300
 
 
-def create_postgres_engine(url: str) -> AsyncEngine:
+def create_postgres_engine(url: str, *, timeout: float | None = None) -> AsyncEngine:
     """SQLAlchemy's pool for the stores written with it (not the run path, which has its own).
 
-    Up to ``POOL_SIZE`` connections kept, ``POOL_OVERFLOW`` more under load; each is pinged when
-    taken (these calls, listings and edits, have no retry of their own, and are not what a run
-    waits for), replaced after ``POOL_RECYCLE_SECONDS``, and its TCP keepalives find a peer that
-    vanished while it sat idle.
+    Up to ``POOL_SIZE`` connections kept, ``POOL_OVERFLOW`` more under load; each is checked when
+    taken as the run path's are, without a round trip: one the server ended (a restart, a
+    failover) has news on its socket and is replaced. Connections are replaced after
+    ``POOL_RECYCLE_SECONDS``, and their TCP keepalives find a peer that vanished while they sat
+    idle. ``timeout``: the database's ``timeout_seconds``, the server's statement and lock
+    timeouts on every connection; the operation's ``Deadline`` watches the connection it takes.
     """
-    return create_async_engine(
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES}
+    if timeout is not None:
+        connect_args["options"] = server_options(timeout, url)
+    engine = create_async_engine(
         url,
-        pool_pre_ping=True,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_recycle=POOL_RECYCLE_SECONDS,
         pool_timeout=POOL_WAIT_SECONDS,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES},
+        connect_args=connect_args,
         json_serializer=encode_json,
     )
+    event.listen(engine.sync_engine, "checkout", _check_and_watch)
+    event.listen(engine.sync_engine, "checkin", _forget)
+    return engine
+
+
+def _check_and_watch(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """A connection the server ended is replaced; one that is fine serves the current operation
+    (``deadline.watch``)."""
+    try:
+        fd = dbapi_connection.driver_connection.pgconn.socket
+    except Exception as error:  # closed: the driver has no socket for it any more
+        raise DisconnectionError("the connection is closed") from error
+    if has_news(fd):
+        raise DisconnectionError("the server ended the connection")
+    watch(dbapi_connection, fd)
+
+
+def _forget(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    if dbapi_connection is not None:
+        forget(dbapi_connection)
 
 
 def create_sqlite_engine(file: SqliteFile) -> AsyncEngine:
@@ -242,6 +268,8 @@ class SqlBackend:
     clock: Callable[[], float]
     url: str | None = None
     on_missing_tables: Callable[[], None] | None = None
+    timeout: float | None = None
+    """The database's ``timeout_seconds`` (PostgreSQL): each ``operation`` is bounded by it."""
 
     @property
     def dialect(self) -> Dialect:
@@ -255,3 +283,10 @@ class SqlBackend:
 
     def errors(self) -> AbstractContextManager[None]:
         return storage_errors(self.db_id, url=self.url, found_missing=self.on_missing_tables)
+
+    @asynccontextmanager
+    async def operation(self) -> AsyncIterator[None]:
+        """One store call: its driver errors turned into ours (``errors``), bounded in time (``Deadline``)."""
+        with self.errors():
+            async with Deadline(self.db_id, self.timeout):
+                yield

@@ -23,7 +23,7 @@ from agentos_runtime.storage.sql.executing import Executor, read_only_server
 from agentos_runtime.storage.sql.files import resolved_file
 from agentos_runtime.storage.sql.lazy_stores import LazyStore
 from agentos_runtime.storage.sql.repair import SchemaRepair
-from agentos_runtime.storage.sql.schema import PING, ensure_schema
+from agentos_runtime.storage.sql.schema import ensure_schema, ping_statement
 from agentos_runtime.storage.sql.sessions import SessionEdits, SqlSessionStore
 from agentos_runtime.storage.sql.sqlite_executor import SqliteExecutor
 from agentos_runtime.storage.sql.statements import SqlText
@@ -64,7 +64,8 @@ class SqlDatabase:
         self._clock = clock
         self._url = url
         self._schema = config.db_schema if text.dialect == "postgresql" else None
-        self._ping = PING[text.dialect]
+        self._ping = ping_statement(text, config.tables.sessions)
+        self._timeout = config.timeout_seconds if text.dialect == "postgresql" else None
         self._backend: SqlBackend | None = None
         self.sessions: SessionStore = SqlSessionStore(
             executor, text, legacy_runs=legacy_runs, clock=clock, edits=self._session_edits
@@ -87,6 +88,7 @@ class SqlDatabase:
                 clock=self._clock,
                 url=self._url,
                 on_missing_tables=self.repair.found_missing if self.repair is not None else None,
+                timeout=self._timeout,
             )
         return self._backend
 
@@ -203,7 +205,7 @@ async def open_postgres(
     def create_engine() -> AsyncEngine:
         from agentos_runtime.storage.sql.connecting import create_postgres_engine
 
-        return create_postgres_engine(url)
+        return create_postgres_engine(url, timeout=config.timeout_seconds)
 
     executor = _postgres_executor(config, url)
     text = _postgres_text(config)
@@ -236,7 +238,9 @@ def _postgres_executor(config: DatabaseConfig, url: str, *, one_off: bool = Fals
     from agentos_runtime.storage.sql.postgres_executor import ONE_OFF, PoolSettings, PostgresExecutor  # psycopg
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    return PostgresExecutor(conninfo, db_id=config.id, settings=ONE_OFF if one_off else PoolSettings())
+    # The one-off check at start may migrate big tables: it is not bounded.
+    settings = ONE_OFF if one_off else PoolSettings(timeout=config.timeout_seconds)
+    return PostgresExecutor(conninfo, db_id=config.id, settings=settings)
 
 
 def _postgres_text(config: DatabaseConfig) -> SqlText:

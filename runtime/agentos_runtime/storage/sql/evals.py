@@ -20,13 +20,13 @@ class SqlEvalStore:
 
     async def create_eval(self, row: EvalRow) -> EvalRow:
         columns = eval_records.eval_columns(eval_records.stamp_eval(row, now=self._backend.now()))
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 await connection.execute(self._evals.insert().values(columns))
         return eval_records.eval_from_columns(copy_json(columns))
 
     async def get_eval(self, run_id: str) -> EvalRow | None:
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (
                     (await connection.execute(select(self._evals).where(self._evals.c.run_id == run_id)))
@@ -45,7 +45,7 @@ class SqlEvalStore:
             .limit(query.limit)
             .offset(offset)
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 total = await connection.scalar(select(func.count()).select_from(self._evals).where(*conditions))
                 found = (await connection.execute(listing)).mappings().all()
@@ -59,7 +59,7 @@ class SqlEvalStore:
             .values(name=name, updated_at=self._backend.now())
             .returning(*table.columns)
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 found = (await connection.execute(renaming)).mappings().first()
         return None if found is None else eval_records.eval_from_columns(found)
@@ -70,7 +70,7 @@ class SqlEvalStore:
         conditions: list[ColumnElement[bool]] = [self._evals.c.run_id.in_(list(run_ids))]
         if user_id is not None:
             conditions.append(self._evals.c.user_id == user_id)
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 deleted = await connection.execute(delete(self._evals).where(*conditions))
         return int(deleted.rowcount)

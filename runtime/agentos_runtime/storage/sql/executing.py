@@ -54,6 +54,15 @@ _REFUSALS: dict[str, str] = {
     "25006": _READ_ONLY,
     "42501": "the database user lacks a privilege on the runtime's tables: grant it",
     "42703": "a column of the runtime's tables is missing or renamed: restore the table as the runtime made it",
+    # The server's own bounds (``deadline.server_options``): the statement was rolled back.
+    "55P03": (
+        "another client held a lock on a table of the runtime for longer than the database's timeout_seconds, "
+        "so nothing was done: see pg_locks for what holds it"
+    ),
+    "57014": (
+        "the statement ran longer than the database's timeout_seconds (or an administrator cancelled it), "
+        "so nothing was done"
+    ),
 }
 # A schema or table of the runtime missing (dropped under it): created again by ``repair`` when
 # the caller has one, else at the next start.

@@ -19,7 +19,7 @@ class SqlMemoryStore:
 
     async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> MemoryRow | None:
         statement = select(self._memories).where(self._memories.c.memory_id == memory_id, *self._owner(user_id))
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (await connection.execute(statement)).mappings().first()
         return None if found is None else records.memory_from_columns(found)
@@ -34,7 +34,7 @@ class SqlMemoryStore:
             .limit(query.limit)
             .offset(offset)
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 total = await connection.scalar(select(func.count()).select_from(self._memories).where(*conditions))
                 found = (await connection.execute(listing)).mappings().all()
@@ -42,7 +42,7 @@ class SqlMemoryStore:
 
     async def upsert_memory(self, row: MemoryRow) -> MemoryRow:
         table = self._memories
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 locked = select(table).where(table.c.memory_id == row.memory_id).with_for_update()
                 found = (await connection.execute(locked)).mappings().first()
@@ -60,14 +60,14 @@ class SqlMemoryStore:
         statement = delete(self._memories).where(
             self._memories.c.memory_id.in_(list(memory_ids)), *self._owner(user_id)
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 deleted = await connection.execute(statement)
         return int(deleted.rowcount)
 
     async def list_topics(self, *, user_id: str | None = None) -> list[str]:
         statement = select(self._memories.c.topics).where(self._memories.c.topics.is_not(None), *self._owner(user_id))
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (await connection.scalars(statement)).all()
         topics = (records.decode_json(value) for value in found)
@@ -82,7 +82,7 @@ class SqlMemoryStore:
         )
         grouped = grouped.group_by(table.c.user_id)
         listing = grouped.order_by(latest.desc().nulls_last(), table.c.user_id.desc()).limit(limit).offset(offset)
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 total = await connection.scalar(select(func.count()).select_from(grouped.subquery()))
                 found = (await connection.execute(listing)).all()

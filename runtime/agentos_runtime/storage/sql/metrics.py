@@ -51,7 +51,7 @@ class SqlMetricsStore:
             .where(runs.c.session_id.in_(select(sessions.c.session_id).where(*created)))
             .order_by(runs.c.session_id, runs.c.run_index, runs.c.run_id)
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (await connection.execute(listing)).mappings().all()
                 used = (await connection.execute(usage)).all()
@@ -65,14 +65,14 @@ class SqlMetricsStore:
 
     async def first_session_at(self) -> int | None:
         sessions = self._backend.tables.sessions
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 first = await connection.scalar(select(func.min(sessions.c.created_at)))
         return None if first is None else int(first)
 
     async def metrics_days(self) -> MetricsDays:
         table = self._metrics
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 latest = await connection.scalar(select(func.max(table.c.date)).where(table.c.completed.is_(True)))
                 pending = select(func.min(table.c.date)).where(table.c.completed.is_(False))
@@ -92,7 +92,7 @@ class SqlMetricsStore:
             column.name: insert.excluded[column.name] for column in self._metrics.columns if column.name not in _KEPT
         }
         upsert = insert.on_conflict_do_update(index_elements=["user_id", "date", "aggregation_period"], set_=changed)
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 await connection.execute(upsert, [metrics_records.metrics_columns(row) for row in rows])
 
@@ -108,7 +108,7 @@ class SqlMetricsStore:
         if user_id is not None:
             conditions.append(table.c.user_id == user_id)
         listing = select(table).where(*conditions).order_by(table.c.date, table.c.user_id, table.c.aggregation_period)
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (await connection.execute(listing)).mappings().all()
         return [metrics_records.metrics_from_columns(row) for row in found]

@@ -23,12 +23,16 @@ come back), not after the pool's wait; the pool gives up reconnecting at once, s
 call after the database returns connects again. A server that refuses for its state (read-only
 after a failover, a table dropped: ``executing.refused_by_server``) is ``StorageUnavailable``
 too, saying what to do. ``StorageUnavailable`` never quotes the URL.
+
+Time: every call is bounded by the database's ``timeout_seconds`` (``deadline``): the server's
+statement and lock timeouts cancel a statement kept waiting (the server's refusal is not retried:
+it would wait as long again), and a server that answers nothing has the call's connection cut a
+grace later; either way the call raises ``StorageUnavailable`` and a write is rolled back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import select
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
@@ -37,6 +41,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.sql.deadline import Deadline, did_not_answer, forget, has_news, server_options, watch
 from agentos_runtime.storage.sql.executing import (
     POSTGRES_KEEPALIVES,
     Rows,
@@ -65,6 +70,9 @@ class PoolSettings:
     max_idle: float = 5 * 60.0
     # How long a call waits for a free connection while every one is busy.
     wait: float = 10.0
+    # The database's ``timeout_seconds`` (``deadline``): the server's statement and lock
+    # timeouts, and each call's bound on the client; ``None``: unbounded (schema checks at start).
+    timeout: float | None = None
 
 
 # One connection, made on demand: checking a schema once at start-up.
@@ -72,11 +80,17 @@ ONE_OFF = PoolSettings(max_size=1)
 
 # A server that does not answer within this many seconds is reported unavailable.
 CONNECT_TIMEOUT_SECONDS = 3
-_CONNECTION_OPTIONS: dict[str, Any] = {
-    "autocommit": True,
-    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-    **POSTGRES_KEEPALIVES,
-}
+
+
+def connection_options(timeout: float | None, conninfo: str) -> dict[str, Any]:
+    """What each connection of the pool is opened with; ``timeout``: the server's statement and
+    lock timeouts (``deadline.server_options``)."""
+    options: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES}
+    if timeout is not None:
+        options["options"] = server_options(timeout, conninfo)
+    return options
+
+
 # Longest driver message kept in an error (they can quote whole statements).
 _MESSAGE_MAX_LENGTH = 300
 
@@ -100,10 +114,11 @@ class PostgresExecutor:
     def __init__(self, conninfo: str, *, db_id: str, settings: PoolSettings = PoolSettings()) -> None:
         self._conninfo = conninfo
         self._db_id = db_id
+        self._timeout = settings.timeout
         self._pool: AsyncConnectionPool[PooledConnection] = AsyncConnectionPool(
             conninfo,
             connection_class=_reporting_failures(self._connect_failed),
-            kwargs=_CONNECTION_OPTIONS,
+            kwargs=connection_options(settings.timeout, conninfo),
             min_size=settings.min_size,
             max_size=settings.max_size,
             max_lifetime=settings.max_lifetime,
@@ -156,6 +171,13 @@ class PostgresExecutor:
             await self._pool.close()
 
     async def _run(self, work: Callable[[PooledConnection], Awaitable[T]], *, retry_safe: bool) -> T:
+        async with Deadline(self._db_id, self._timeout) as deadline:
+            return await self._attempts(work, retry_safe=retry_safe, deadline=deadline)
+        raise AssertionError("unreachable: the deadline raises or lets through what it bounds")
+
+    async def _attempts(
+        self, work: Callable[[PooledConnection], Awaitable[T]], *, retry_safe: bool, deadline: Deadline
+    ) -> T:
         for attempt in (1, 2):
             connection = await self._connection()
             reused = connection.used
@@ -166,6 +188,13 @@ class PostgresExecutor:
                 refused = refused_value(error)
                 if refused is not None:
                     raise refused from error
+                # The server cancelled the statement (a lock held too long, or too slow): the
+                # connection is fine, and trying again would wait as long again.
+                refusal = refused_by_server(self._db_id, error.__cause__ or error)
+                if refusal is not None:
+                    raise refusal from error
+                if deadline.expired:
+                    raise did_not_answer(self._db_id, self._timeout or 0) from error
                 await self._pool.drain()  # the idle ones most likely died with it
                 cause = error.__cause__ if isinstance(error, _NothingApplied) else error
                 if reused and attempt == 1 and (retry_safe or isinstance(error, _NothingApplied)):
@@ -190,7 +219,8 @@ class PostgresExecutor:
             connection = await self._checkout()
             # Polled whether used or not: the pool opens connections in the background (after a
             # failure, past a lifetime) that may wait there, unused, until the server ends them.
-            if not _has_news(connection):
+            if not has_news(connection.pgconn.socket):
+                watch(connection, connection.pgconn.socket)
                 return connection
             await connection.close()
             await self._release(connection)
@@ -215,6 +245,7 @@ class PostgresExecutor:
         return connection
 
     async def _release(self, connection: PooledConnection) -> None:
+        forget(connection)
         self._out -= 1
         connection.used = True
         if not connection.closed and connection.pgconn.transaction_status != _IDLE:
@@ -233,13 +264,6 @@ class PostgresExecutor:
     def _unavailable(self, error: BaseException | None) -> StorageUnavailable:
         message = redact(f"{type(error).__name__}: {error}", self._conninfo)[:_MESSAGE_MAX_LENGTH]
         return StorageUnavailable(f"database '{self._db_id}' is unavailable: {message}")
-
-
-def _has_news(connection: PooledConnection) -> bool:
-    """Whether the server sent something to a connection that was idle: only ever the notice
-    that it ended it, or the end of the stream (polled, not waited for)."""
-    ready, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-    return bool(ready)
 
 
 async def _one_message(connection: PooledConnection, steps: Sequence[Step]) -> list[Rows]:

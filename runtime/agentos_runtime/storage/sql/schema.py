@@ -165,3 +165,14 @@ PING = {
     "sqlite": Statement("SELECT 1"),
     "postgresql": Statement("SELECT current_setting('transaction_read_only')"),
 }
+
+
+def ping_statement(text: SqlText, sessions_table: str) -> Statement:
+    """``PING``; on PostgreSQL it also reads the sessions table, so a lock another client holds
+    on it (every run reads and writes it) fails the ping after the server's lock timeout."""
+    if text.dialect != "postgresql":
+        return PING[text.dialect]
+    return Statement(
+        "SELECT current_setting('transaction_read_only'), "
+        f"EXISTS (SELECT 1 FROM {text.qualified(sessions_table)} LIMIT 1)"
+    )

@@ -37,7 +37,7 @@ class SqlSessionEdits:
             .limit(query.limit)
             .offset(offset)
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 total = await connection.scalar(select(func.count()).select_from(self._sessions).where(*conditions))
                 found = (await connection.execute(listing)).mappings().all()
@@ -59,7 +59,7 @@ class SqlSessionEdits:
             .on_conflict_do_nothing(index_elements=["session_id"])
             .returning(self._sessions.c.session_id)
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 created = (await connection.execute(insert)).first()
         return records.session_from_columns(records.copy_json(columns), []) if created is not None else None
@@ -75,7 +75,7 @@ class SqlSessionEdits:
         upsert = insert.on_conflict_do_update(
             index_elements=["session_id"], set_={name: value for name, value in written.items() if name != "session_id"}
         )
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 await connection.execute(upsert)
                 await connection.execute(
@@ -91,7 +91,7 @@ class SqlSessionEdits:
     ) -> SessionRow | None:
         now = self._backend.now()
         conditions = [self._sessions.c.session_id == session_id, *self._owner(user_id)]
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 locked = select(self._sessions).where(*conditions).with_for_update()
                 found = (await connection.execute(locked)).mappings().first()
@@ -115,7 +115,7 @@ class SqlSessionEdits:
         if not session_ids:
             return 0
         conditions = [self._sessions.c.session_id.in_(list(session_ids)), *self._owner(user_id)]
-        with self._backend.errors():
+        async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 locked = select(self._sessions.c.session_id).where(*conditions).with_for_update()
                 doomed = list((await connection.scalars(locked)).all())

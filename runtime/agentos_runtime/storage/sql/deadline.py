@@ -1,0 +1,154 @@
+"""One time bound per PostgreSQL storage operation, so a server that stops answering fails the
+caller with ``StorageUnavailable`` instead of holding it for ever.
+
+Two layers. The server bounds what it does itself: each connection is opened with
+``statement_timeout`` and ``lock_timeout`` set to the database's ``timeout_seconds``
+(``server_options``), so a statement kept waiting by another client's lock, or running too
+long, is cancelled by the server: its transaction is rolled back and the connection stays
+usable. A server that answers nothing at all (a partition, a frozen host or proxy) cannot cancel
+anything, and neither can a cancel request sent to it; so each operation also has a client-side
+deadline, ``GRACE_SECONDS`` later (``Deadline``): when it passes, the sockets of the
+connections the operation holds are shut down (the pending read fails at once, the connection
+is thrown away, and the server rolls back what it had not committed once it sees the
+connection end), and an operation that holds none yet (waiting for the pool, connecting) is
+cancelled. Either way the caller gets ``StorageUnavailable`` saying the database did not
+answer in time, naming it by its id only.
+
+A connection taken for an operation is watched with ``watch`` (both pools do it as they hand one
+out) and forgotten with ``forget`` as it is given back, so a deadline never cuts a connection
+another operation has since taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any
+
+from agentos_runtime.errors import StorageUnavailable
+
+# How long past the server's own timeouts the client waits for the server's answer before
+# giving the connection up: a server that answers at all has cancelled the statement by then.
+GRACE_SECONDS = 1.0
+
+_current: ContextVar[Deadline | None] = ContextVar("agentos_storage_deadline", default=None)
+
+
+def server_options(timeout_seconds: float, url: str) -> str:
+    """libpq's ``options`` setting the server-side bounds of every statement of a connection,
+    followed by those of ``url`` (its ``options`` parameter), which thus win.
+
+    The lock timeout is a little shorter, so a statement kept waiting by a lock is cancelled for
+    that (and says so) before the statement timeout would cancel it for its time."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    milliseconds = max(2, round(timeout_seconds * 1000))
+    ours = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds * 9 // 10}"
+    theirs = conninfo_to_dict(url.replace("postgresql+psycopg://", "postgresql://", 1)).get("options")
+    return f"{ours} {theirs}" if theirs else ours
+
+
+def client_seconds(timeout_seconds: float) -> float:
+    """How long one operation may take on the client before its connections are cut."""
+    return timeout_seconds + GRACE_SECONDS
+
+
+def did_not_answer(db_id: str, timeout_seconds: float) -> StorageUnavailable:
+    return StorageUnavailable(
+        f"database '{db_id}' is unavailable: it did not answer within {client_seconds(timeout_seconds):g} s "
+        "(its timeout_seconds and a grace)"
+    )
+
+
+def has_news(fd: int) -> bool:
+    """Whether the server sent something to a connection that was idle: only ever the notice
+    that it ended it, or the end of the stream (polled, not waited for)."""
+    ready, _, _ = select.select([fd], [], [], 0)
+    return bool(ready)
+
+
+def watch(connection: object, fd: int) -> None:
+    """``connection`` (its socket ``fd``) now serves the current operation, if it has a deadline."""
+    deadline = _current.get()
+    if deadline is not None:
+        deadline.watch(connection, fd)
+
+
+def forget(connection: object) -> None:
+    """``connection`` no longer serves the current operation."""
+    deadline = _current.get()
+    if deadline is not None:
+        deadline.forget(connection)
+
+
+class Deadline:
+    """``async with Deadline(db_id, timeout_seconds):`` bounds the operation inside it (see the
+    module's docstring); ``timeout_seconds`` ``None``: no bound."""
+
+    def __init__(self, db_id: str, timeout_seconds: float | None) -> None:
+        self._db_id = db_id
+        self._timeout = timeout_seconds
+        self._held: dict[int, socket.socket] = {}
+        self.expired = False
+        self._cancelled = False
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._token: Any = None
+
+    async def __aenter__(self) -> Deadline:
+        if self._timeout is None:
+            return self
+        self._task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(client_seconds(self._timeout), self._expire)
+        self._token = _current.set(self)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _traceback: TracebackType | None
+    ) -> None:
+        if self._timeout is None:
+            return
+        assert self._handle is not None and self._task is not None
+        self._handle.cancel()
+        _current.reset(self._token)
+        for held in self._held.values():
+            held.close()
+        self._held.clear()
+        if self._cancelled and self._task.uncancel() > 0 and isinstance(error, asyncio.CancelledError):
+            return  # cancelled by someone else too: their cancel goes on
+        if self.expired and error is not None:
+            raise did_not_answer(self._db_id, self._timeout) from error
+
+    def watch(self, connection: object, fd: int) -> None:
+        # A duplicate of the socket: shutting it down ends the connection whatever became of the
+        # descriptor the driver holds (closed, even reused for something else).
+        held = socket.socket(fileno=os.dup(fd))
+        self._held[id(connection)] = held
+        if self.expired:
+            _cut(held)
+
+    def forget(self, connection: object) -> None:
+        held = self._held.pop(id(connection), None)
+        if held is not None:
+            held.close()
+
+    def _expire(self) -> None:
+        self.expired = True
+        if self._held:
+            for held in self._held.values():
+                _cut(held)
+        elif self._task is not None:
+            self._cancelled = True
+            self._task.cancel()
+
+
+def _cut(held: socket.socket) -> None:
+    try:
+        held.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the peer
