@@ -7,6 +7,7 @@ Tree::
     ├── BadRequest               400: input the API cannot act on
     ├── Conflict                 409
     ├── StorageUnavailable       503: the database cannot be reached; nothing was written (transient)
+    ├── UnreadableRecord         500: a stored record is damaged; the detail names it
     └── ModelProviderError      status of the provider failure, stable ``error_type``/``error_id``
         ├── ModelRateLimitError          429, retried with backoff (transient)
         ├── ModelAuthenticationError     401, never retried
@@ -77,6 +78,21 @@ class StorageUnavailable(AgentOSError):
 
     status_code = 503
     transient = True
+
+
+class UnreadableRecord(AgentOSError):
+    """A stored record the runtime cannot read (damaged around it): a fault of the stored data,
+    not of the request nor of the database's availability, so 500 with a detail saying which
+    record of which database and what to do, never a traceback. Listings leave such a record out."""
+
+    status_code = 500
+
+    def __init__(self, *, db_id: str, kind: str, record_id: str, reason: str) -> None:
+        super().__init__(
+            f"stored {kind} '{record_id}' in database '{db_id}' cannot be read ({reason}): delete it or restore it"
+        )
+        self.kind = kind
+        self.record_id = record_id
 
 
 class ModelProviderError(AgentOSError):

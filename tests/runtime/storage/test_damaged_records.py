@@ -1,0 +1,224 @@
+"""A stored record the runtime cannot read (damaged by hand, by another program, by a bug):
+listings leave it out and log one warning naming the database, the kind of record and its id
+(never its content, never a traceback); reading or editing it raises ``UnreadableRecord``,
+saying which record of which database and what to do; deleting it works. One suite over every
+server backend, each record damaged the way that backend lets it be (raw keys on Redis, rows
+written around the runtime on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from agentos_runtime.errors import UnreadableRecord
+from agentos_runtime.storage.factory import sqlite_path
+from agentos_runtime.storage.ports import (
+    Database,
+    EvalQuery,
+    EvalRow,
+    MemoryQuery,
+    MemoryRow,
+    SessionChanges,
+    SessionQuery,
+    SessionRow,
+)
+from redis.asyncio import Redis
+
+from tests.support.databases import SERVER_BACKENDS, IsolatedStorage, isolated_storage, postgres_url, redis_url
+
+
+class Damage:
+    """Writes records the runtime cannot read into ``storage``, around the runtime."""
+
+    def __init__(self, storage: IsolatedStorage) -> None:
+        self.storage = storage
+        self.kind = storage.kind
+        self.config = storage.config
+
+    async def sql(self, statement: str, *params: Any) -> None:
+        schema = self.config.db_schema
+        if self.kind == "sqlite":
+            statement = statement.replace("{schema}.", "").replace("%s", "?")
+            with sqlite3.connect(sqlite_path(self.config, self.storage.data_dir)) as connection:
+                connection.execute(statement, params)
+            return
+        async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as connection:
+            await connection.execute(statement.replace("{schema}", f'"{schema}"'), params)  # type: ignore[arg-type]
+
+    async def redis_set(self, table: str, record_id: str, value: str) -> None:
+        client = Redis.from_url(redis_url())
+        try:
+            await client.set(f"{self.config.key_prefix}:{table}:{record_id}", value)
+        finally:
+            await client.aclose()
+
+    async def session(self, session_id: str) -> str:
+        """A session that cannot be read; the text of the damage (never to be logged)."""
+        if self.kind == "redis":
+            await self.redis_set("sessions", session_id, "notjson")
+            return "notjson"
+        if self.kind == "sqlite":  # SQLite keeps any value in any column
+            await self.sql(
+                "INSERT INTO agno_sessions (session_id, session_type, created_at) VALUES (%s, 'agent', 'x1y2')",
+                session_id,
+            )
+            return "x1y2"
+        await self.sql(
+            "INSERT INTO {schema}.agno_sessions (session_id, session_type, created_at) VALUES (%s, 'bogus7', 1)",
+            session_id,
+        )
+        return "bogus7"
+
+    async def run(self, run_id: str) -> str:
+        """The stored run ``run_id`` made unreadable (it must exist); the text of the damage."""
+        if self.kind == "redis":
+            await self.redis_set("runs", run_id, "[notjson")
+            return "[notjson"
+        await self.sql("UPDATE {schema}.agno_runs SET run_data = %s WHERE run_id = %s", '["r9z"]', run_id)
+        return "r9z"
+
+    async def memory(self, memory_id: str) -> str | None:
+        if self.kind == "redis":
+            await self.redis_set("memories", memory_id, "garbage")
+            return "garbage"
+        if self.kind == "sqlite":
+            await self.sql(
+                "INSERT INTO agno_memories (memory_id, memory, topics, created_at) VALUES (%s, '\"m\"', '[\"t\"]', 'q8w')",
+                memory_id,
+            )
+            return "q8w"
+        return None  # PostgreSQL's column types keep every memory row readable
+
+    async def eval(self, run_id: str) -> str | None:
+        if self.kind == "redis":
+            await self.redis_set("evals", run_id, f'{{"run_id":"{run_id}","zz":"e5v"}}')
+            return "e5v"
+        if self.kind == "sqlite":
+            await self.sql(
+                "INSERT INTO agno_eval_runs (run_id, eval_type, eval_data, eval_input, created_at) "
+                "VALUES (%s, 'accuracy', '{}', '{}', 'e5v')",
+                run_id,
+            )
+            return "e5v"
+        return None  # as for memories
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+async def stored(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Database, Damage]]:
+    async with isolated_storage(request.param, tmp_path) as storage:
+        database = await storage.open()
+        yield database, Damage(storage)
+
+
+def session(session_id: str) -> SessionRow:
+    return SessionRow(session_id=session_id, session_type="agent", created_at=1_000, agent_id="assistant")
+
+
+def check_unreadable(error: UnreadableRecord, database: Database, kind: str, record_id: str, damage: str) -> None:
+    prefix = f"stored {kind} '{record_id}' in database '{database.id}' cannot be read ("
+    assert error.detail.startswith(prefix), error.detail
+    assert error.detail.endswith("): delete it or restore it"), error.detail
+    assert damage not in error.detail and "Traceback" not in error.detail
+    assert error.status_code == 500
+
+
+def check_one_warning(
+    caplog: pytest.LogCaptureFixture, database: Database, kind: str, record_id: str, damage: str
+) -> None:
+    warnings = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [record.getMessage() for record in warnings]
+    line = warnings[0].getMessage()
+    assert f"'{database.id}'" in line and f"{kind} '{record_id}'" in line, line
+    assert damage not in line and "\n" not in line and warnings[0].exc_info is None
+
+
+async def test_a_damaged_session_is_left_out_of_listings_and_its_reads_say_which_and_what_to_do(
+    stored: tuple[Database, Damage], caplog: pytest.LogCaptureFixture
+) -> None:
+    database, damage = stored
+    await database.sessions.save_run(session("ok"), {"run_id": "r1", "agent_id": "assistant"}, session_state=None)
+    text = await damage.session("wt")
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime"):
+        for include_runs in (True, False):
+            caplog.clear()
+            listed = await database.sessions.list_sessions(SessionQuery(include_runs=include_runs))
+            assert [row.session_id for row in listed.items] == ["ok"]
+            check_one_warning(caplog, database, "session", "wt", text)
+
+    with pytest.raises(UnreadableRecord) as read:
+        await database.sessions.get_session("wt")
+    check_unreadable(read.value, database, "session", "wt", text)
+    with pytest.raises(UnreadableRecord) as updated:
+        await database.sessions.update_session("wt", SessionChanges(session_name="n"))
+    check_unreadable(updated.value, database, "session", "wt", text)
+
+    assert await database.sessions.delete_sessions(["wt"]) == 1
+    assert await database.sessions.get_session("wt") is None
+
+
+async def test_a_session_with_a_damaged_run_is_left_out_and_its_reads_say_which(
+    stored: tuple[Database, Damage], caplog: pytest.LogCaptureFixture
+) -> None:
+    database, damage = stored
+    await database.sessions.save_run(session("ok"), {"run_id": "r1", "agent_id": "assistant"}, session_state=None)
+    await database.sessions.save_run(session("wr"), {"run_id": "r2", "agent_id": "assistant"}, session_state=None)
+    text = await damage.run("r2")
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime"):
+        listed = await database.sessions.list_sessions(SessionQuery(include_runs=True))
+    assert [row.session_id for row in listed.items] == ["ok"]
+    check_one_warning(caplog, database, "session", "wr", text)
+
+    with pytest.raises(UnreadableRecord) as read:
+        await database.sessions.get_session("wr")
+    check_unreadable(read.value, database, "session", "wr", text)
+    assert await database.sessions.delete_sessions(["wr"]) == 1
+
+
+async def test_a_damaged_memory_is_left_out_of_listings_and_its_read_says_which(
+    stored: tuple[Database, Damage], caplog: pytest.LogCaptureFixture
+) -> None:
+    database, damage = stored
+    await database.memories.upsert_memory(MemoryRow(memory_id="good", memory="m", user_id="u", topics=["a"]))
+    text = await damage.memory("badmem")
+    if text is None:
+        pytest.skip("this backend's column types keep every memory row readable")
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime"):
+        listed = await database.memories.list_memories(MemoryQuery())
+        assert [row.memory_id for row in listed.items] == ["good"]
+        check_one_warning(caplog, database, "memory", "badmem", text)
+        caplog.clear()
+        assert "a" in await database.memories.list_topics()
+
+    with pytest.raises(UnreadableRecord) as read:
+        await database.memories.get_memory("badmem")
+    check_unreadable(read.value, database, "memory", "badmem", text)
+    assert await database.memories.delete_memories(["badmem"]) == 1
+
+
+async def test_a_damaged_eval_run_is_left_out_of_listings_and_its_read_says_which(
+    stored: tuple[Database, Damage], caplog: pytest.LogCaptureFixture
+) -> None:
+    database, damage = stored
+    await database.evals.create_eval(EvalRow(run_id="good", eval_type="accuracy", eval_data={}, eval_input={}))
+    text = await damage.eval("badev")
+    if text is None:
+        pytest.skip("this backend's column types keep every eval row readable")
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime"):
+        listed = await database.evals.list_evals(EvalQuery())
+    assert [row.run_id for row in listed.items] == ["good"]
+    check_one_warning(caplog, database, "eval run", "badev", text)
+
+    with pytest.raises(UnreadableRecord) as read:
+        await database.evals.get_eval("badev")
+    check_unreadable(read.value, database, "eval run", "badev", text)
+    assert await database.evals.delete_evals(["badev"]) == 1
