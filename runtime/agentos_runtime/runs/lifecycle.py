@@ -55,7 +55,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
-from agentos_runtime.errors import AgentOSError, Conflict, ModelProviderError, StorageUnavailable
+from agentos_runtime.errors import AgentOSError, Conflict, ModelProviderError, StorageUnavailable, UnreadableRecord
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.leases import LEASE_FIELD, UNENDED_STATUSES, with_lease
 from agentos_runtime.runs.messages import new_message
@@ -74,6 +74,8 @@ Status = Literal["COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
 ReadBack = Literal["saved", "gone", "changed"]
 
 STORAGE_ERROR_TYPE = "storage_unavailable"
+# The ``error_type`` of a run refused because its stored session cannot be read (``UnreadableRecord``).
+UNREADABLE_ERROR_TYPE = "unreadable_record"
 SESSION_CONFLICT_TYPE = "session_conflict"
 RUN_CONFLICT_TYPE = "run_conflict"
 CANCELLED_BY_CALLER = "Operation cancelled by user"
@@ -166,6 +168,15 @@ class RunSteps(Protocol):
     def saved(self, outcome: Outcome) -> None:
         """Called once the ended run is stored."""
         ...
+
+
+def _refusal_type(error: AgentOSError, *, conflict_type: str) -> str:
+    """The ``error_type`` of a run refused as it opened: the database away, the session damaged, or a conflict's."""
+    if isinstance(error, StorageUnavailable):
+        return STORAGE_ERROR_TYPE
+    if isinstance(error, UnreadableRecord):
+        return UNREADABLE_ERROR_TYPE
+    return conflict_type
 
 
 def describe_failure(error: Exception | None) -> tuple[str, str, str | None]:
@@ -329,11 +340,11 @@ class Lifecycle:
         try:
             try:
                 self._new_row = await steps.open()
-            except (StorageUnavailable, Conflict) as error:
+            except (StorageUnavailable, Conflict, UnreadableRecord) as error:
                 self.refusal = error
                 if self.announce is not None and not self.announce.done():
                     self.announce.set_result(error)
-                kind = STORAGE_ERROR_TYPE if isinstance(error, StorageUnavailable) else self._conflict_type
+                kind = _refusal_type(error, conflict_type=self._conflict_type)
                 yield steps.unsaved(error.detail, error_type=kind, error_id=kind)
                 return
             started = steps.record.add(steps.started())

@@ -14,7 +14,7 @@ from typing import Any
 
 from agentos_runtime.storage import querying
 from agentos_runtime.storage.ports import JSON, EvalQuery, EvalRow, Page
-from agentos_runtime.storage.records import decode_json
+from agentos_runtime.storage.records import DamagedRecord, decode_json
 
 EVAL_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -37,6 +37,8 @@ EVAL_SORT_FIELDS = frozenset(
 )
 DEFAULT_EVAL_SORT = "created_at"
 # The id column of each kind of evaluated component (``GET /eval-runs?type=``).
+# What an eval run is called in ``DamagedRecord`` and ``UnreadableRecord``.
+EVAL_KIND = "eval run"
 COMPONENT_COLUMNS = {"agent": "agent_id", "team": "team_id", "workflow": "workflow_id"}
 
 
@@ -50,12 +52,17 @@ def eval_columns(row: EvalRow) -> JSON:
 
 
 def eval_from_columns(columns: Mapping[Any, Any]) -> EvalRow:
-    """Build an ``EvalRow`` from stored columns (JSON columns may arrive as text)."""
+    """Build an ``EvalRow`` from stored columns (JSON columns may arrive as text); ``DamagedRecord``
+    when they do not make one."""
+    run_id = columns.get("run_id")
     data = decode_json(columns.get("eval_data"))
     given = decode_json(columns.get("eval_input"))
+    eval_type = columns.get("eval_type")
+    if eval_type is None:
+        raise DamagedRecord(EVAL_KIND, run_id, "it has no eval_type")
     return EvalRow(
-        run_id=str(columns["run_id"]),
-        eval_type=str(columns["eval_type"]),
+        run_id=str(run_id),
+        eval_type=str(eval_type),
         eval_data=data if isinstance(data, dict) else {},
         eval_input=given if isinstance(given, dict) else {},
         name=_text(columns.get("name")),
@@ -66,8 +73,8 @@ def eval_from_columns(columns: Mapping[Any, Any]) -> EvalRow:
         model_provider=_text(columns.get("model_provider")),
         evaluated_component_name=_text(columns.get("evaluated_component_name")),
         user_id=_text(columns.get("user_id")),
-        created_at=_number(columns.get("created_at")),
-        updated_at=_number(columns.get("updated_at")),
+        created_at=_number(columns.get("created_at"), "created_at", run_id),
+        updated_at=_number(columns.get("updated_at"), "updated_at", run_id),
     )
 
 
@@ -75,8 +82,13 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _number(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _number(value: Any, name: str, run_id: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DamagedRecord(EVAL_KIND, run_id, f"its {name} is not a whole number") from None
 
 
 def stamp_eval(row: EvalRow, *, now: int) -> EvalRow:

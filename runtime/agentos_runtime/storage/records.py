@@ -90,6 +90,54 @@ def _same_json(stored: Any, written: Any) -> bool:
     return type(stored) is type(written) and bool(stored == written)
 
 
+class DamagedRecord(Exception):
+    """A stored record that cannot be read: its kind (``session``, ``memory``...), its id and a
+    short reason that never quotes the stored content. The backend's store turns it into
+    ``UnreadableRecord`` naming the database (``damage``); a listing leaves the record out."""
+
+    def __init__(self, kind: str, record_id: object, reason: str) -> None:
+        super().__init__(f"stored {kind} {str(record_id)!r} cannot be read ({reason})")
+        self.kind = kind
+        self.record_id = str(record_id)
+        self.reason = reason
+
+
+def decode_record(kind: str, record_id: object, text: str | bytes) -> JSON:
+    """A record stored as JSON text (Redis): the object it holds, else ``DamagedRecord``."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise DamagedRecord(kind, record_id, "its value is not JSON") from None
+    if not isinstance(value, dict):
+        raise DamagedRecord(kind, record_id, "its value is not a JSON object")
+    return value
+
+
+def stored_run(value: Any, *, session_id: object) -> JSON:
+    """A run's stored ``run_data``; a run that is not an object makes its session unreadable."""
+    run = decode_json(value)
+    if not isinstance(run, dict):
+        raise DamagedRecord("session", session_id, "one of its runs is not a JSON object")
+    return cast(JSON, run)
+
+
+def _required(columns: Mapping[Any, Any], name: str, kind: str, record_id: object) -> Any:
+    value = columns.get(name)
+    if value is None:
+        raise DamagedRecord(kind, record_id, f"it has no {name}")
+    return value
+
+
+def _whole(value: Any, name: str, kind: str, record_id: object) -> int | None:
+    """``value`` as the whole number a time column holds (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DamagedRecord(kind, record_id, f"its {name} is not a whole number") from None
+
+
 def decode_json(value: Any) -> Any:
     """A JSON column's value: drivers (and Agno on SQLite) sometimes hand back the encoded text."""
     if isinstance(value, str | bytes):
@@ -119,27 +167,26 @@ def session_columns(row: SessionRow) -> JSON:
 
 
 def session_from_columns(columns: Mapping[Any, Any], runs: Sequence[JSON] | None) -> SessionRow:
-    """Build a ``SessionRow`` from stored columns (any extra keys, e.g. a legacy ``runs``, ignored)."""
-    session_type = columns["session_type"]
+    """Build a ``SessionRow`` from stored columns (any extra keys, e.g. a legacy ``runs``, ignored);
+    ``DamagedRecord`` when they do not make one."""
+    session_id = columns.get("session_id")
+    session_type = _required(columns, "session_type", "session", session_id)
     if session_type not in SESSION_TYPES:
-        raise ValueError(f"stored session {columns['session_id']!r} has unknown session_type {session_type!r}")
+        raise DamagedRecord("session", session_id, f"its session_type is not one of {', '.join(SESSION_TYPES)}")
+    created_at = _whole(_required(columns, "created_at", "session", session_id), "created_at", "session", session_id)
     json_values = {name: _json_object(columns.get(name)) for name in SESSION_JSON_COLUMNS}
     return SessionRow(
-        session_id=str(columns["session_id"]),
+        session_id=str(session_id),
         session_type=session_type,
-        created_at=int(columns["created_at"]),
+        created_at=cast(int, created_at),
         agent_id=columns.get("agent_id"),
         team_id=columns.get("team_id"),
         workflow_id=columns.get("workflow_id"),
         user_id=columns.get("user_id"),
         runs=list(runs) if runs is not None else None,
-        updated_at=_optional_int(columns.get("updated_at")),
+        updated_at=_whole(columns.get("updated_at"), "updated_at", "session", session_id),
         **json_values,
     )
-
-
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def run_id_of(run: Mapping[str, Any]) -> str:
@@ -280,11 +327,13 @@ def memory_columns(row: MemoryRow) -> JSON:
 
 
 def memory_from_columns(columns: Mapping[Any, Any]) -> MemoryRow:
-    """Build a ``MemoryRow`` from stored columns; ``memory`` is JSON text, or an object Agno stored."""
-    memory = columns["memory"]
+    """Build a ``MemoryRow`` from stored columns; ``memory`` is JSON text, or an object Agno stored.
+    ``DamagedRecord`` when they do not make one."""
+    memory_id = columns.get("memory_id")
+    memory = _required(columns, "memory", "memory", memory_id)
     topics = decode_json(columns.get("topics"))
     return MemoryRow(
-        memory_id=str(columns["memory_id"]),
+        memory_id=str(memory_id),
         memory=memory if isinstance(memory, str) else encode_json(memory),
         user_id=columns.get("user_id"),
         agent_id=columns.get("agent_id"),
@@ -292,8 +341,8 @@ def memory_from_columns(columns: Mapping[Any, Any]) -> MemoryRow:
         topics=[str(topic) for topic in topics] if isinstance(topics, list) else [],
         input=columns.get("input"),
         feedback=columns.get("feedback"),
-        created_at=_optional_int(columns.get("created_at")),
-        updated_at=_optional_int(columns.get("updated_at")),
+        created_at=_whole(columns.get("created_at"), "created_at", "memory", memory_id),
+        updated_at=_whole(columns.get("updated_at"), "updated_at", "memory", memory_id),
     )
 
 

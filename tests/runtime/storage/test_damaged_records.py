@@ -9,15 +9,11 @@ written around the runtime on SQLite and PostgreSQL).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from agentos_runtime.errors import UnreadableRecord
-from agentos_runtime.storage.factory import sqlite_path
 from agentos_runtime.storage.ports import (
     Database,
     EvalQuery,
@@ -28,92 +24,16 @@ from agentos_runtime.storage.ports import (
     SessionQuery,
     SessionRow,
 )
-from redis.asyncio import Redis
 
-from tests.support.databases import SERVER_BACKENDS, IsolatedStorage, isolated_storage, postgres_url, redis_url
-
-
-class Damage:
-    """Writes records the runtime cannot read into ``storage``, around the runtime."""
-
-    def __init__(self, storage: IsolatedStorage) -> None:
-        self.storage = storage
-        self.kind = storage.kind
-        self.config = storage.config
-
-    async def sql(self, statement: str, *params: Any) -> None:
-        schema = self.config.db_schema
-        if self.kind == "sqlite":
-            statement = statement.replace("{schema}.", "").replace("%s", "?")
-            with sqlite3.connect(sqlite_path(self.config, self.storage.data_dir)) as connection:
-                connection.execute(statement, params)
-            return
-        async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as connection:
-            await connection.execute(statement.replace("{schema}", f'"{schema}"'), params)  # type: ignore[arg-type]
-
-    async def redis_set(self, table: str, record_id: str, value: str) -> None:
-        client = Redis.from_url(redis_url())
-        try:
-            await client.set(f"{self.config.key_prefix}:{table}:{record_id}", value)
-        finally:
-            await client.aclose()
-
-    async def session(self, session_id: str) -> str:
-        """A session that cannot be read; the text of the damage (never to be logged)."""
-        if self.kind == "redis":
-            await self.redis_set("sessions", session_id, "notjson")
-            return "notjson"
-        if self.kind == "sqlite":  # SQLite keeps any value in any column
-            await self.sql(
-                "INSERT INTO agno_sessions (session_id, session_type, created_at) VALUES (%s, 'agent', 'x1y2')",
-                session_id,
-            )
-            return "x1y2"
-        await self.sql(
-            "INSERT INTO {schema}.agno_sessions (session_id, session_type, created_at) VALUES (%s, 'bogus7', 1)",
-            session_id,
-        )
-        return "bogus7"
-
-    async def run(self, run_id: str) -> str:
-        """The stored run ``run_id`` made unreadable (it must exist); the text of the damage."""
-        if self.kind == "redis":
-            await self.redis_set("runs", run_id, "[notjson")
-            return "[notjson"
-        await self.sql("UPDATE {schema}.agno_runs SET run_data = %s WHERE run_id = %s", '["r9z"]', run_id)
-        return "r9z"
-
-    async def memory(self, memory_id: str) -> str | None:
-        if self.kind == "redis":
-            await self.redis_set("memories", memory_id, "garbage")
-            return "garbage"
-        if self.kind == "sqlite":
-            await self.sql(
-                "INSERT INTO agno_memories (memory_id, memory, topics, created_at) VALUES (%s, '\"m\"', '[\"t\"]', 'q8w')",
-                memory_id,
-            )
-            return "q8w"
-        return None  # PostgreSQL's column types keep every memory row readable
-
-    async def eval(self, run_id: str) -> str | None:
-        if self.kind == "redis":
-            await self.redis_set("evals", run_id, f'{{"run_id":"{run_id}","zz":"e5v"}}')
-            return "e5v"
-        if self.kind == "sqlite":
-            await self.sql(
-                "INSERT INTO agno_eval_runs (run_id, eval_type, eval_data, eval_input, created_at) "
-                "VALUES (%s, 'accuracy', '{}', '{}', 'e5v')",
-                run_id,
-            )
-            return "e5v"
-        return None  # as for memories
+from tests.support.damage import Damage
+from tests.support.databases import SERVER_BACKENDS, isolated_storage
 
 
 @pytest.fixture(params=SERVER_BACKENDS)
 async def stored(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Database, Damage]]:
     async with isolated_storage(request.param, tmp_path) as storage:
         database = await storage.open()
-        yield database, Damage(storage)
+        yield database, Damage(storage.kind, storage.config, storage.data_dir)
 
 
 def session(session_id: str) -> SessionRow:

@@ -10,7 +10,6 @@ Redis is back.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -101,13 +100,32 @@ class RedisBackend:
         ]
 
     async def load(self, table: str, record_ids: list[str], *, client: Reader | None = None) -> list[dict[str, Any]]:
-        """The records with these ids that exist, in the same order (read through ``client``)."""
+        """The records with these ids that exist, in the same order (read through ``client``);
+        ``DamagedRecord`` for the first one that is not a JSON object."""
+        loaded, damaged = await self.load_readable(table, record_ids, client=client)
+        if damaged:
+            raise damaged[0]
+        return loaded
+
+    async def load_readable(
+        self, table: str, record_ids: list[str], *, client: Reader | None = None
+    ) -> tuple[list[dict[str, Any]], list[records.DamagedRecord]]:
+        """The records with these ids that exist and can be read, in the same order, and what
+        keeps the others from being read (read through ``client``)."""
         reader = client if client is not None else self.client
         loaded: list[dict[str, Any]] = []
+        damaged: list[records.DamagedRecord] = []
         for start in range(0, len(record_ids), _BATCH):
-            batch = [self.key(table, record_id) for record_id in record_ids[start : start + _BATCH]]
-            loaded.extend(json.loads(value) for value in await reader.mget(batch) if value is not None)
-        return loaded
+            batch = record_ids[start : start + _BATCH]
+            values = await reader.mget([self.key(table, record_id) for record_id in batch])
+            for record_id, value in zip(batch, values, strict=True):
+                if value is None:
+                    continue
+                try:
+                    loaded.append(records.decode_record(keys.kind_of(table), record_id, value))
+                except records.DamagedRecord as error:
+                    damaged.append(error)
+        return loaded, damaged
 
     async def index_members(self, index: str) -> list[str]:
         """The record ids an index SET lists, sorted."""
@@ -119,7 +137,7 @@ class RedisBackend:
 
     async def load_one(self, client: Reader, table: str, record_id: str) -> dict[str, Any] | None:
         value = await client.get(self.key(table, record_id))
-        return None if value is None else dict(json.loads(value))
+        return None if value is None else records.decode_record(keys.kind_of(table), record_id, value)
 
     @cached_property
     def scripts(self) -> guarded.Scripts:

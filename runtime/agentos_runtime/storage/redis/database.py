@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.damage import naming_damage
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.redis import client, keys
 from agentos_runtime.storage.redis.evals import RedisEvalStore
@@ -30,10 +31,11 @@ class RedisDatabase:
 
     def __init__(self, backend: client.RedisBackend) -> None:
         self.id = backend.db_id
-        self.sessions: SessionStore = RedisSessionStore(backend)
-        self.memories: MemoryStore = RedisMemoryStore(backend)
-        self.metrics: MetricsStore = RedisMetricsStore(backend)
-        self.evals: EvalStore = RedisEvalStore(backend)
+        # A call meeting a record that cannot be read raises ``UnreadableRecord`` naming this database.
+        self.sessions: SessionStore = naming_damage(RedisSessionStore(backend), backend.db_id)
+        self.memories: MemoryStore = naming_damage(RedisMemoryStore(backend), backend.db_id)
+        self.metrics: MetricsStore = naming_damage(RedisMetricsStore(backend), backend.db_id)
+        self.evals: EvalStore = naming_damage(RedisEvalStore(backend), backend.db_id)
         self._backend = backend
 
     async def ping(self) -> None:

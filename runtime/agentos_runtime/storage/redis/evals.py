@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from agentos_runtime.storage import eval_records
+from agentos_runtime.storage.damage import left_out, readable
 from agentos_runtime.storage.ports import EvalQuery, EvalRow, Page
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
@@ -42,8 +43,10 @@ class RedisEvalStore:
                 )
             else:
                 ids = await backend.scan_ids(EVALS)
-            stored = await backend.load(EVALS, ids)
-        return eval_records.list_evals((eval_records.eval_from_columns(record) for record in stored), query)
+            stored, damaged = await backend.load_readable(EVALS, ids)
+        for each in damaged:
+            left_out(backend.db_id, each)
+        return eval_records.list_evals(readable(backend.db_id, eval_records.eval_from_columns, stored), query)
 
     async def rename_eval(self, run_id: str, name: str) -> EvalRow | None:
         key = self._backend.key(EVALS, run_id)
@@ -71,18 +74,22 @@ class RedisEvalStore:
         backend = self._backend
 
         async def attempt(snapshot: Snapshot) -> tuple[int, Writes | None]:
-            loaded = await backend.load(EVALS, unique, client=snapshot)
+            loaded, damaged = await backend.load_readable(EVALS, unique, client=snapshot)
             doomed = [record for record in loaded if user_id is None or record.get("user_id") == user_id]
-            if not doomed:
+            # One that cannot be read is deleted too, unless a user's: its owner is unknown.
+            unread = [error.record_id for error in damaged] if user_id is None else []
+            if not doomed and not unread:
                 return 0, None
 
             def writes(batch: WriteBatch) -> None:
+                for run_id in unread:
+                    batch.delete(backend.key(EVALS, run_id))
                 for record in doomed:
                     batch.delete(backend.key(EVALS, record["run_id"]))
                     changes = keys.index_changes(backend.prefix, EVALS, record, None, EVAL_INDEX_FIELDS)
                     reindex(batch, changes, record["run_id"])
 
-            return len(doomed), writes
+            return len(doomed) + len(unread), writes
 
         with backend.errors():
             return await backend.transact(attempt)

@@ -16,6 +16,14 @@ SESSIONS = "sessions"
 RUNS = "runs"
 MEMORIES = "memories"
 
+# What a record of each table is called in errors and logs (``records.DamagedRecord``).
+_KINDS = {SESSIONS: "session", RUNS: "run", MEMORIES: "memory", "evals": "eval run", "metrics": "metrics row"}
+
+
+def kind_of(table: str) -> str:
+    return _KINDS.get(table, table)
+
+
 SESSION_INDEX_FIELDS = ("user_id", "agent_id", "team_id", "workflow_id", "session_type")
 RUN_INDEX_FIELDS = ("session_id", "user_id", "agent_id", "team_id", "workflow_id", "run_type", "status")
 MEMORY_INDEX_FIELDS = ("user_id", "agent_id", "team_id", "workflow_id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agentos_runtime.storage import querying, records
+from agentos_runtime.storage.damage import left_out, readable
 from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, Page, UserMemoryStats
 from agentos_runtime.storage.redis import keys
 from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode, reindex
@@ -51,12 +52,16 @@ class RedisMemoryStore:
             return 0
 
         async def attempt(snapshot: Snapshot) -> tuple[int, Writes | None]:
-            stored = await self._backend.load(keys.MEMORIES, unique, client=snapshot)
+            stored, damaged = await self._backend.load_readable(keys.MEMORIES, unique, client=snapshot)
             doomed = [record for record in stored if user_id is None or record.get("user_id") == user_id]
-            if not doomed:
+            # One that cannot be read is deleted too, unless a user's: its owner is unknown.
+            unread = [error.record_id for error in damaged] if user_id is None else []
+            if not doomed and not unread:
                 return 0, None
 
             def writes(batch: WriteBatch) -> None:
+                for memory_id in unread:
+                    batch.delete(self._backend.key(keys.MEMORIES, memory_id))
                 for record in doomed:
                     batch.delete(self._backend.key(keys.MEMORIES, record["memory_id"]))
                     changes = keys.index_changes(
@@ -64,7 +69,7 @@ class RedisMemoryStore:
                     )
                     reindex(batch, changes, record["memory_id"])
 
-            return len(doomed), writes
+            return len(doomed) + len(unread), writes
 
         with self._backend.errors():
             return await self._backend.transact(attempt)
@@ -83,5 +88,7 @@ class RedisMemoryStore:
                 ids = await backend.index_members(keys.index_key(backend.prefix, keys.MEMORIES, "user_id", user_id))
             else:
                 ids = await backend.scan_ids(keys.MEMORIES)
-            stored = await backend.load(keys.MEMORIES, ids)
-        return [records.memory_from_columns(record) for record in stored]
+            stored, damaged = await backend.load_readable(keys.MEMORIES, ids)
+        for each in damaged:
+            left_out(backend.db_id, each)
+        return readable(backend.db_id, records.memory_from_columns, stored)

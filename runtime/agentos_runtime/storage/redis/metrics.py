@@ -42,7 +42,7 @@ class RedisMetricsStore:
     async def session_activity(self, *, start: int, end: int) -> list[SessionActivity]:
         backend = self._backend
         with backend.errors():
-            sessions = await backend.load(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS))
+            sessions = (await backend.load_readable(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS)))[0]
             chosen = [record for record in sessions if start <= int(record.get("created_at") or 0) < end]
             runs = await self._runs_of([record["session_id"] for record in chosen])
         return [_activity(record, runs[record["session_id"]]) for record in chosen]
@@ -50,7 +50,7 @@ class RedisMetricsStore:
     async def first_session_at(self) -> int | None:
         backend = self._backend
         with backend.errors():
-            sessions = await backend.load(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS))
+            sessions = (await backend.load_readable(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS)))[0]
         return min(
             (int(record["created_at"]) for record in sessions if record.get("created_at") is not None), default=None
         )
@@ -105,8 +105,9 @@ class RedisMetricsStore:
         for session_id in session_ids:
             batch.zrange(keys.runs_by_session_key(prefix, session_id), 0, -1)
         orders = [[str(member) for member in order] for order in await batch.execute()] if session_ids else []
-        loaded = await self._backend.load(keys.RUNS, [run_id for order in orders for run_id in order])
-        by_id = {record["run_id"]: record.get("run_data") or {} for record in loaded}
+        loaded, _ = await self._backend.load_readable(keys.RUNS, [run_id for order in orders for run_id in order])
+        # Metrics count what can be read: a record that cannot is left out (listings say which).
+        by_id = {record.get("run_id"): record.get("run_data") or {} for record in loaded}
         return {
             session_id: [by_id[run_id] for run_id in order if run_id in by_id]
             for session_id, order in zip(session_ids, orders, strict=True)

@@ -11,12 +11,12 @@ round trip instead of two; the write script checks the expectation, and reads wh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from agentos_runtime.storage import querying, records
+from agentos_runtime.storage.damage import left_out, readable
 from agentos_runtime.storage.ports import (
     JSON,
     Page,
@@ -65,7 +65,7 @@ class RedisSessionStore:
             found = await reads.execute()
             if found[0] is None:
                 self._remember_missing(session_id)
-            stored = None if found[0] is None else dict(json.loads(found[0]))
+            stored = None if found[0] is None else records.decode_record("session", session_id, found[0])
             if stored is None or (session_type is not None and stored.get("session_type") != session_type):
                 return None
             if user_id is not None and stored.get("user_id") != user_id:
@@ -86,12 +86,23 @@ class RedisSessionStore:
                 ids = await backend.index_members(index)
             else:
                 ids = await backend.scan_ids(keys.SESSIONS)
-            stored = {record["session_id"]: record for record in await backend.load(keys.SESSIONS, ids)}
-            page = querying.list_sessions((records.session_from_columns(r, None) for r in stored.values()), query)
+            loaded, damaged = await backend.load_readable(keys.SESSIONS, ids)
+            for each in damaged:
+                left_out(backend.db_id, each)
+            rows = readable(backend.db_id, lambda record: records.session_from_columns(record, None), loaded)
+            page = querying.list_sessions(rows, query)
             if not query.include_runs:
                 return page
-            runs = await self._runs_of(backend.client, [stored[row.session_id] for row in page.items])
-        return Page(items=[replace(row, runs=runs[row.session_id]) for row in page.items], total=page.total)
+            stored = {str(record.get("session_id")): record for record in loaded}
+            runs = await self._runs_by_session(backend.client, [stored[row.session_id] for row in page.items])
+        items = []
+        for row in page.items:
+            found = runs[row.session_id]
+            if isinstance(found, records.DamagedRecord):
+                left_out(backend.db_id, found)
+            else:
+                items.append(replace(row, runs=found))
+        return Page(items=items, total=page.total)
 
     async def create_session(self, row: SessionRow) -> SessionRow | None:
         target = records.stamp_session(replace(row, runs=None), now=self._backend.now())
@@ -116,8 +127,10 @@ class RedisSessionStore:
         now = self._backend.now()
 
         async def attempt(snapshot: Snapshot) -> tuple[SessionRow, Writes]:
-            stored = await self._backend.load_one(snapshot, keys.SESSIONS, row.session_id)
-            old_runs = await self._run_records(snapshot, row.session_id)
+            # A session that cannot be read is replaced (restored), as are its runs.
+            stored, _ = await self._readable_session(snapshot, row.session_id)
+            damaged_runs: list[str] = []
+            old_runs = await self._run_records(snapshot, row.session_id, damaged=damaged_runs)
             session = records.session_columns(target)
             new_runs = [self._run_record(target, run, index, now) for index, run in enumerate(runs)]
             encoded = encode(session), [encode(record) for record in new_runs]
@@ -127,6 +140,9 @@ class RedisSessionStore:
                 for run_id, old in old_runs.items():
                     if run_id not in run_ids:
                         self._delete_run(batch, old)
+                for run_id in damaged_runs:
+                    if run_id not in run_ids:
+                        self._delete_damaged_run(batch, row.session_id, run_id)
                 for record, text in zip(new_runs, encoded[1], strict=True):
                     self._write_run(batch, old_runs.get(record["run_id"]), record, text)
 
@@ -203,15 +219,26 @@ class RedisSessionStore:
         for session_id in dict.fromkeys(session_ids):
 
             async def attempt(snapshot: Snapshot, session_id: str = session_id) -> tuple[bool, Writes | None]:
-                stored = await self._backend.load_one(snapshot, keys.SESSIONS, session_id)
-                if stored is None or (user_id is not None and stored.get("user_id") != user_id):
+                # A session that cannot be read is deleted too, unless a user's: its owner is unknown.
+                if user_id is None:
+                    stored, present = await self._readable_session(snapshot, session_id)
+                else:
+                    stored = await self._backend.load_one(snapshot, keys.SESSIONS, session_id)
+                    present = stored is not None and stored.get("user_id") == user_id
+                if not present:
                     return False, None
-                old_runs = await self._run_records(snapshot, session_id)
+                damaged_runs: list[str] = []
+                old_runs = await self._run_records(snapshot, session_id, damaged=damaged_runs)
 
                 def writes(batch: WriteBatch) -> None:
-                    self._write_session(batch, stored, None, None)
+                    if stored is not None:
+                        self._write_session(batch, stored, None, None)
+                    else:
+                        batch.delete(self._backend.key(keys.SESSIONS, session_id))
                     for old in old_runs.values():
                         self._delete_run(batch, old)
+                    for run_id in damaged_runs:
+                        self._delete_damaged_run(batch, session_id, run_id)
                     batch.delete(keys.runs_by_session_key(self._backend.prefix, session_id))
 
                 return True, writes
@@ -238,13 +265,42 @@ class RedisSessionStore:
         if len(self._missing) > _MISSING_KEPT:
             del self._missing[next(iter(self._missing))]
 
-    async def _run_records(self, client: Reader, session_id: str) -> dict[str, Record]:
-        """The session's run records by run id, in run order."""
+    async def _run_records(
+        self, client: Reader, session_id: str, *, damaged: list[str] | None = None
+    ) -> dict[str, Record]:
+        """The session's run records by run id, in run order; the ids of those that cannot be
+        read are added to ``damaged`` (``None``: such a run makes its session ``DamagedRecord``)."""
         run_ids = await self._backend.ordered_members(
             client, keys.runs_by_session_key(self._backend.prefix, session_id)
         )
-        loaded = await self._backend.load(keys.RUNS, run_ids, client=client)
-        return {record["run_id"]: record for record in loaded}
+        loaded, broken = await self._backend.load_readable(keys.RUNS, run_ids, client=client)
+        found = {}
+        for record in loaded:
+            if isinstance(record.get("run_data"), dict) and isinstance(record.get("run_id"), str):
+                found[record["run_id"]] = record
+            else:
+                broken.append(records.DamagedRecord("run", record.get("run_id"), "its run_data is not a JSON object"))
+        if broken and damaged is None:
+            raise _damaged_run(session_id)
+        if damaged is not None:
+            damaged.extend(error.record_id for error in broken)
+        return found
+
+    async def _readable_session(self, snapshot: Snapshot, session_id: str) -> tuple[Record | None, bool]:
+        """The stored session (``None`` also when it cannot be read), and whether one is stored."""
+        value = await snapshot.get(self._backend.key(keys.SESSIONS, session_id))
+        if value is None:
+            return None, False
+        try:
+            return records.decode_record("session", session_id, value), True
+        except records.DamagedRecord:
+            return None, True
+
+    def _delete_damaged_run(self, batch: WriteBatch, session_id: str, run_id: str) -> None:
+        """Delete a run record that cannot be read (its index entries, unknown, are left: they
+        name a key that no longer exists, which every reader skips)."""
+        batch.delete(self._backend.key(keys.RUNS, run_id))
+        batch.zrem(keys.runs_by_session_key(self._backend.prefix, session_id), run_id)
 
     async def _save_reads(
         self, snapshot: Snapshot, session_id: str, run_id: str
@@ -256,9 +312,14 @@ class RedisSessionStore:
             index = int(float(score))
         else:
             index = int(float(last[1])) + 1 if last else 0
-        stored = None if session is None else dict(json.loads(session))
+        stored = None if session is None else records.decode_record("session", session_id, session)
         found = str_or_none(previous)
-        return stored, index, (dict(json.loads(found)) if found is not None and score is not None else None)
+        if found is None or score is None:
+            return stored, index, None
+        try:
+            return stored, index, records.decode_record("run", run_id, found)
+        except records.DamagedRecord:
+            raise _damaged_run(session_id) from None
 
     def _save_read_commands(self, session_id: str, run_id: str) -> list[Command]:
         """The stored session, the run's place in its run order, the last place, the stored run."""
@@ -281,9 +342,13 @@ class RedisSessionStore:
         picked: list[JSON] = []
         run_ids, start = newest, 0
         while run_ids:
-            for record in await self._backend.load(keys.RUNS, run_ids):
-                if records.is_recent_candidate(record["run_data"], window):
-                    picked.append(record["run_data"])
+            loaded, damaged = await self._backend.load_readable(keys.RUNS, run_ids)
+            if damaged:
+                raise _damaged_run(session_id)
+            for record in loaded:
+                run = records.stored_run(record.get("run_data"), session_id=session_id)
+                if records.is_recent_candidate(run, window):
+                    picked.append(run)
                     if len(picked) == window.limit:
                         return picked[::-1]
             start += batch
@@ -292,8 +357,21 @@ class RedisSessionStore:
         return picked[::-1]
 
     async def _runs_of(self, client: Reader, stored: list[Record]) -> dict[str, list[JSON]]:
-        """Each stored session's runs, in order (a legacy ``runs`` field merged in): the run
-        orders of all sessions in one round trip, the runs in one more."""
+        """Each stored session's runs, in order (a legacy ``runs`` field merged in); a session
+        with a run that cannot be read is ``DamagedRecord``."""
+        found = await self._runs_by_session(client, stored)
+        runs: dict[str, list[JSON]] = {}
+        for session_id, value in found.items():
+            if isinstance(value, records.DamagedRecord):
+                raise value
+            runs[session_id] = value
+        return runs
+
+    async def _runs_by_session(
+        self, client: Reader, stored: list[Record]
+    ) -> dict[str, list[JSON] | records.DamagedRecord]:
+        """Each stored session's runs, in order (a legacy ``runs`` field merged in), or why they
+        cannot be read: the run orders of all sessions in one round trip, the runs in one more."""
         prefix = self._backend.prefix
         order_keys = [keys.runs_by_session_key(prefix, record["session_id"]) for record in stored]
         if isinstance(client, Snapshot):
@@ -304,14 +382,24 @@ class RedisSessionStore:
             for key in order_keys:
                 batch.zrange(key, 0, -1)
             orders = [[str(member) for member in order] for order in await batch.execute()]
-        loaded = await self._backend.load(keys.RUNS, [run_id for order in orders for run_id in order], client=client)
-        by_id = {record["run_id"]: record["run_data"] for record in loaded}
-        return {
-            record["session_id"]: records.merge_legacy_runs(
-                [by_id[run_id] for run_id in order if run_id in by_id], record.get("runs")
-            )
-            for record, order in zip(stored, orders, strict=True)
-        }
+        all_ids = [run_id for order in orders for run_id in order]
+        loaded, damaged = await self._backend.load_readable(keys.RUNS, all_ids, client=client)
+        unreadable = {error.record_id for error in damaged}
+        by_id = {}
+        for record in loaded:
+            if isinstance(record.get("run_data"), dict):
+                by_id[str(record.get("run_id"))] = record["run_data"]
+            else:
+                unreadable.add(str(record.get("run_id")))
+        found: dict[str, list[JSON] | records.DamagedRecord] = {}
+        for record, order in zip(stored, orders, strict=True):
+            session_id = str(record["session_id"])
+            if unreadable.intersection(order):
+                found[session_id] = _damaged_run(session_id)
+            else:
+                runs = [by_id[run_id] for run_id in order if run_id in by_id]
+                found[session_id] = records.merge_legacy_runs(runs, record.get("runs"))
+        return found
 
     def _run_record(self, session: SessionRow, run: JSON, index: int, now: int) -> Record:
         return records.run_columns(
@@ -339,6 +427,10 @@ class RedisSessionStore:
         batch.delete(self._backend.key(keys.RUNS, old["run_id"]))
         batch.zrem(keys.runs_by_session_key(prefix, old["session_id"]), old["run_id"])
         reindex(batch, keys.index_changes(prefix, keys.RUNS, old, None, keys.RUN_INDEX_FIELDS), old["run_id"])
+
+
+def _damaged_run(session_id: str) -> records.DamagedRecord:
+    return records.DamagedRecord("session", session_id, "one of its runs is not a JSON object")
 
 
 def _recent_batch(limit: int) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.storage.damage import naming_damage
 from agentos_runtime.storage.ports import EvalStore, MemoryStore, MetricsStore, SessionStore
 from agentos_runtime.storage.sql.executing import Executor, read_only_server
 from agentos_runtime.storage.sql.files import resolved_file
@@ -67,12 +68,19 @@ class SqlDatabase:
         self._ping = ping_statement(text, config.tables.sessions)
         self._timeout = config.timeout_seconds if text.dialect == "postgresql" else None
         self._backend: SqlBackend | None = None
-        self.sessions: SessionStore = SqlSessionStore(
-            executor, text, legacy_runs=legacy_runs, clock=clock, edits=self._session_edits
+        # A call meeting a record that cannot be read raises ``UnreadableRecord`` naming this database.
+        self.sessions: SessionStore = naming_damage(
+            SqlSessionStore(executor, text, legacy_runs=legacy_runs, clock=clock, edits=self._session_edits), self.id
         )
-        self.memories = cast(MemoryStore, LazyStore(lambda: _store("memories", "SqlMemoryStore", self.backend())))
-        self.metrics = cast(MetricsStore, LazyStore(lambda: _store("metrics", "SqlMetricsStore", self.backend())))
-        self.evals = cast(EvalStore, LazyStore(lambda: _store("evals", "SqlEvalStore", self.backend())))
+        self.memories = naming_damage(
+            cast(MemoryStore, LazyStore(lambda: _store("memories", "SqlMemoryStore", self.backend()))), self.id
+        )
+        self.metrics = naming_damage(
+            cast(MetricsStore, LazyStore(lambda: _store("metrics", "SqlMetricsStore", self.backend()))), self.id
+        )
+        self.evals = naming_damage(
+            cast(EvalStore, LazyStore(lambda: _store("evals", "SqlEvalStore", self.backend()))), self.id
+        )
 
     def backend(self) -> SqlBackend:
         """The SQLAlchemy side (engine, tables), made on first use; loads SQLAlchemy."""

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select, update
 
 from agentos_runtime.storage import eval_records, querying
+from agentos_runtime.storage.damage import readable
 from agentos_runtime.storage.ports import EvalQuery, EvalRow, Page
 from agentos_runtime.storage.records import copy_json
 from agentos_runtime.storage.sql.connecting import SqlBackend
@@ -49,7 +50,8 @@ class SqlEvalStore:
             async with self._backend.engine.connect() as connection:
                 total = await connection.scalar(select(func.count()).select_from(self._evals).where(*conditions))
                 found = (await connection.execute(listing)).mappings().all()
-        return Page(items=[eval_records.eval_from_columns(row) for row in found], total=int(total or 0))
+        items = readable(self._backend.db_id, eval_records.eval_from_columns, found)
+        return Page(items=items, total=int(total or 0))
 
     async def rename_eval(self, run_id: str, name: str) -> EvalRow | None:
         table = self._evals

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select
 
 from agentos_runtime.storage import querying, records
+from agentos_runtime.storage.damage import readable
 from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, Page, UserMemoryStats
 from agentos_runtime.storage.sql.connecting import SqlBackend
 
@@ -38,7 +39,8 @@ class SqlMemoryStore:
             async with self._backend.engine.connect() as connection:
                 total = await connection.scalar(select(func.count()).select_from(self._memories).where(*conditions))
                 found = (await connection.execute(listing)).mappings().all()
-        return Page(items=[records.memory_from_columns(row) for row in found], total=int(total or 0))
+        items = readable(self._backend.db_id, records.memory_from_columns, found)
+        return Page(items=items, total=int(total or 0))
 
     async def upsert_memory(self, row: MemoryRow) -> MemoryRow:
         table = self._memories

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentos_runtime.storage import querying, records
+from agentos_runtime.storage.damage import readable
 from agentos_runtime.storage.ports import JSON, Page, SessionChanges, SessionQuery, SessionRow
 from agentos_runtime.storage.sql.connecting import SqlBackend
 
@@ -43,10 +44,11 @@ class SqlSessionEdits:
                 found = (await connection.execute(listing)).mappings().all()
                 ids = [row["session_id"] for row in found]
                 runs = await self._load_runs(connection, ids) if query.include_runs and ids else {}
-        items = [
-            _session(row, runs.get(row["session_id"], [])) if query.include_runs else _session(row, None)
-            for row in found
-        ]
+        items = readable(
+            self._backend.db_id,
+            lambda row: _session(row, runs.get(row["session_id"], []) if query.include_runs else None),
+            found,
+        )
         return Page(items=items, total=int(total or 0))
 
     async def create_session(self, row: SessionRow) -> SessionRow | None:
@@ -149,17 +151,17 @@ class SqlSessionEdits:
             return [value.asc().nulls_last(), table.c.session_id.asc()]
         return [value.desc().nulls_last(), table.c.session_id.desc()]
 
-    async def _load_runs(self, connection: AsyncConnection, session_ids: list[str]) -> dict[str, list[JSON]]:
-        """Each session's run dicts in run order."""
+    async def _load_runs(self, connection: AsyncConnection, session_ids: list[str]) -> dict[str, list[Any]]:
+        """Each session's stored runs in run order (``_session`` decodes them)."""
         runs = self._runs
         statement: Select[Any] = (
             select(runs.c.session_id, runs.c.run_data)
             .where(runs.c.session_id.in_(session_ids))
             .order_by(runs.c.session_id, runs.c.run_index, runs.c.created_at, runs.c.run_id)
         )
-        grouped: dict[str, list[JSON]] = {session_id: [] for session_id in session_ids}
+        grouped: dict[str, list[Any]] = {session_id: [] for session_id in session_ids}
         for session_id, run_data in (await connection.execute(statement)).all():
-            grouped[session_id].append(records.decode_json(run_data))
+            grouped[session_id].append(run_data)
         return grouped
 
     async def _write_runs(self, connection: AsyncConnection, session: SessionRow, runs: list[JSON]) -> None:
@@ -179,10 +181,13 @@ class SqlSessionEdits:
         await connection.execute(insert.on_conflict_do_update(index_elements=["run_id"], set_=changed), rows)
 
 
-def _session(found: Mapping[Any, Any], runs: list[JSON] | None, *, like: SessionRow | None = None) -> SessionRow:
-    """A session from its row and its runs-table runs, with runs Agno 2 left in the row merged in.
+def _session(found: Mapping[Any, Any], runs: list[Any] | None, *, like: SessionRow | None = None) -> SessionRow:
+    """A session from its row and its runs-table runs (as stored), with runs Agno 2 left in the
+    row merged in; ``DamagedRecord`` when they do not make one.
 
     ``like``: take the columns from this (already changed) session instead of the row.
     """
-    merged = None if runs is None else records.merge_legacy_runs(runs, found.get("runs"))
+    session_id = found.get("session_id")
+    decoded = None if runs is None else [records.stored_run(run, session_id=session_id) for run in runs]
+    merged = None if decoded is None else records.merge_legacy_runs(decoded, found.get("runs"))
     return replace(like, runs=merged) if like is not None else records.session_from_columns(found, merged)

@@ -83,14 +83,14 @@ class SqlSessionStore:
         if not found[0]:
             return None
         columns = dict(zip(self._columns, found[0][0], strict=True))
-        runs = _decoded(found[1] if len(found) > 1 else [])
+        runs = _decoded(found[1] if len(found) > 1 else [], session_id)
         if recent_runs is not None:
             runs.reverse()  # read newest first
         if columns.get("runs"):
             # Agno 2 left runs in the session row: merged with every stored run, then picked.
             if recent_runs is not None:
                 stored = await self._executor.fetch([(text.all_runs, {"session_id": session_id})])
-                runs = _decoded(stored[0])
+                runs = _decoded(stored[0], session_id)
             runs = records.merge_legacy_runs(runs, columns["runs"])
             if recent_runs is not None:
                 runs = records.select_recent(runs, recent_runs)
@@ -135,5 +135,5 @@ class SqlSessionStore:
         return self._edits
 
 
-def _decoded(rows: Rows) -> list[JSON]:
-    return [records.decode_json(run_data) for (run_data,) in rows]
+def _decoded(rows: Rows, session_id: str) -> list[JSON]:
+    return [records.stored_run(run_data, session_id=session_id) for (run_data,) in rows]
