@@ -83,6 +83,26 @@ async def test_a_damaged_session_is_left_out_of_listings_and_its_reads_say_which
     assert await database.sessions.get_session("wt") is None
 
 
+@pytest.mark.parametrize("damaged", ["session", "run"])
+async def test_a_damaged_session_is_restored_by_writing_it_whole(stored: tuple[Database, Damage], damaged: str) -> None:
+    database, damage = stored
+    await database.sessions.save_run(session("wt"), {"run_id": "r1", "agent_id": "assistant"}, session_state=None)
+    if damaged == "session":
+        if damage.kind != "redis":  # the damaged row takes the place of the stored one
+            await damage.sql("DELETE FROM {schema}.agno_sessions")
+        await damage.session("wt")
+    else:
+        await damage.run("r1")
+
+    restored = await database.sessions.upsert_session(
+        SessionRow(
+            session_id="wt", session_type="agent", created_at=5, runs=[{"run_id": "r2", "agent_id": "assistant"}]
+        )
+    )
+
+    assert await database.sessions.get_session("wt") == restored
+
+
 async def test_a_session_with_a_damaged_run_is_left_out_and_its_reads_say_which(
     stored: tuple[Database, Damage], caplog: pytest.LogCaptureFixture
 ) -> None:
