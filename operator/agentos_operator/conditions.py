@@ -74,6 +74,9 @@ UNRESOLVED_REASONS = (
 )
 RESOLVED = "Resolved"
 CHILD_CONFLICT = "ChildConflict"
+# A child's name is held by an object the garbage collector removes (a previous resource's of this
+# name): waited for, no person needs to act, so no Warning.
+CHILD_BEING_REMOVED = "ChildBeingRemoved"
 APPLY_FAILED = "ApplyFailed"
 CHILD_REJECTED = "ChildRejected"  # the API server's dry run refused a child as rendered
 # The spec asks for a child of a kind the cluster does not serve (the PodMonitor without the
@@ -223,6 +226,20 @@ def blocked(reason: str, message: str, *, serving: bool = False) -> list[Conditi
         resolved,
         Condition(RECONCILING, "False", reason, told),
         Condition(STALLED, "True", reason, told),
+    ]
+
+
+def waiting(reason: str, message: str) -> list[Condition]:
+    """Nothing could be applied yet, for a cause that clears by itself (``CHILD_BEING_REMOVED``):
+    not ready and still reconciling, but neither degraded nor stalled, as no person needs to act."""
+    resolved = Condition(REFERENCES_RESOLVED, "True", RESOLVED, "every referenced Secret key exists")
+    return [
+        Condition(READY, "False", reason, message),
+        Condition(PROGRESSING, "True", reason, message),
+        Condition(DEGRADED, "False", AS_EXPECTED),
+        resolved,
+        Condition(RECONCILING, "True", reason, message),
+        Condition(STALLED, "False", AS_EXPECTED),
     ]
 
 

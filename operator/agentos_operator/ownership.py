@@ -42,6 +42,22 @@ def owner_key(body: Mapping[str, Any]) -> Key | None:
     return None
 
 
+def being_collected(live: Mapping[str, Any], owner_name: str, owner_uid: str | None) -> bool:
+    """Whether ``live``, which this resource may not write, is on its way out by itself: it has a
+    ``deletionTimestamp``, or its controller is a previous ``AgentOSConfig`` of this name (another
+    uid), which no longer exists since names are unique: the garbage collector deletes it (or,
+    after a deletion with ``--cascade=orphan``, drops the reference, making it our orphan).
+    Waited for, not a conflict a person must settle."""
+    meta = live.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return True
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            ours = ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/")
+            return ours and ref.get("name") == owner_name and owner_uid is not None and ref.get("uid") != owner_uid
+    return False
+
+
 def may_manage(live: Mapping[str, Any], owner_name: str, owner_uid: str | None) -> bool:
     """Whether this resource may write ``live``: it controls it, or it is our orphan (labels, no controller)."""
     controller = controller_uid(live)

@@ -34,6 +34,7 @@ from agentos_operator.errors import ChildChangeRefusedError, MissingSecretsError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import (
     Change,
+    ChildBeingRemovedError,
     ChildConflictError,
     ChildRejectedError,
     KindNotServedError,
@@ -173,6 +174,12 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     except UnresolvedConfigMapsError as error:
         reason = conditions.CONFIG_MAP_NOT_FOUND if error.missing_config_maps else conditions.CONFIG_MAP_KEY_MISSING
         return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
+    except ChildBeingRemovedError as error:
+        # No person needs to act: retried soon (the backoff of a failure; the object's deletion,
+        # which the child watches see, wakes the resource sooner). No Warning: not a reason for one.
+        found = await _deployment(ctx, resource.namespace, resource.name)
+        now = conditions.waiting(conditions.CHILD_BEING_REMOVED, str(error))
+        return await _conclude(ctx, body, now, found, "blocked", changes=changes)
     except ChildConflictError as error:
         return await _blocked(ctx, body, resource, (conditions.CHILD_CONFLICT, str(error)), "blocked", changes)
     except ChildChangeRefusedError as error:

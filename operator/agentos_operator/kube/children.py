@@ -21,7 +21,14 @@ from agentos_operator.errors import OperatorError
 from agentos_operator.kube import kinds
 from agentos_operator.kube.client import ApiClient, ApiConflictError, ApiError, ApiNotFoundError
 from agentos_operator.kube.store import Store
-from agentos_operator.ownership import INSTANCE, MANAGED_BY, OPERATOR_NAME, controller_uid, may_manage
+from agentos_operator.ownership import (
+    INSTANCE,
+    MANAGED_BY,
+    OPERATOR_NAME,
+    being_collected,
+    controller_uid,
+    may_manage,
+)
 
 # Secrets are not listed: render always wants the `<name>-env` Secret and the generated key is
 # never deleted, so no Secret is ever pruned, and the operator can run with get-only access to
@@ -226,6 +233,31 @@ class ChildConflictError(OperatorError):
         self.kind = kind
         self.name = name
         super().__init__(f"{kind} '{name}' exists and is not owned by this AgentOSConfig: {fix}")
+
+
+class ChildBeingRemovedError(OperatorError):
+    """A child's name is held by an object the garbage collector is removing (``being_collected``:
+    a previous resource's of this name, or one being deleted); waited for, nothing written."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"{kind} '{name}' of a previous AgentOSConfig of this name (or being deleted) is being removed by the"
+            " garbage collector: it is made anew once that is done"
+        )
+
+
+def refuse_unmanaged(
+    live: Mapping[str, Any] | None, kind: str, name: str, owner_name: str, owner_uid: str | None, *, fix: str
+) -> None:
+    """Raise when this resource may not write ``live``: ``ChildBeingRemovedError`` while the
+    object is on its way out by itself, else ``ChildConflictError`` advising ``fix``."""
+    if live is None or may_manage(live, owner_name, owner_uid):
+        return
+    if being_collected(live, owner_name, owner_uid):
+        raise ChildBeingRemovedError(kind, name)
+    raise ChildConflictError(kind, name, fix=fix)
 
 
 # What the OwnerReferencesPermissionEnforcement admission plugin answers to an owner reference
@@ -450,8 +482,7 @@ async def _restored(
 def _check_owner(
     live: Mapping[str, Any] | None, kind: kinds.Kind, name: str, owner: Key, owner_uid: str | None
 ) -> None:
-    if live is not None and not may_manage(live, owner[1], owner_uid):
-        raise ChildConflictError(kind.kind, name)
+    refuse_unmanaged(live, kind.kind, name, owner[1], owner_uid, fix="rename or delete it")
 
 
 async def _check_creation(
@@ -467,8 +498,7 @@ async def _check_creation(
     kind = kinds.kind_of(once.manifest)
     if isinstance(answer, ApiConflictError):
         live = await api.get(kind, meta["namespace"], meta["name"])
-        if live is not None and not may_manage(live, owner[1], owner_uid):
-            raise ChildConflictError(kind.kind, meta["name"], fix=once.conflict_fix)
+        refuse_unmanaged(live, kind.kind, meta["name"], owner[1], owner_uid, fix=once.conflict_fix)
     elif isinstance(answer, ApiError) and _refused(answer):
         raise ChildRejectedError(kind.kind, meta["name"], answer)
     raise answer

@@ -19,10 +19,10 @@ from typing import Any
 
 from agentos_operator import conditions, referrers, render
 from agentos_operator.errors import OperatorError
-from agentos_operator.kube.children import ChildConflictError, CreatedOnce
+from agentos_operator.kube.children import CreatedOnce, refuse_unmanaged
 from agentos_operator.kube.kinds import SECRET
 from agentos_operator.kube.store import Store
-from agentos_operator.ownership import controller_uid, may_manage
+from agentos_operator.ownership import controller_uid
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
 
@@ -201,8 +201,7 @@ async def security_key(store: Store, resource: AgentOSResource) -> SecurityKey |
     if existing is None:
         value, _ = _decode(manifest["data"][key])
         return SecurityKey(value, CreatedOnce(manifest, conflict_fix=SECURITY_KEY_CONFLICT_FIX))
-    if not may_manage(existing, resource.name, resource.uid):
-        raise ChildConflictError("Secret", name, fix=SECURITY_KEY_CONFLICT_FIX)
+    refuse_unmanaged(existing, "Secret", name, resource.name, resource.uid, fix=SECURITY_KEY_CONFLICT_FIX)
     values: dict[tuple[str, str], str] = {}
     problem = UnresolvedSecretsError()
     _take_values(existing, name, [key], values, problem)  # the store's get answers with the data

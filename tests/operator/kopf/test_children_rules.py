@@ -14,6 +14,7 @@ from agentos_operator import render, watching
 from agentos_operator.kube import kinds
 from agentos_operator.kube.children import (
     Change,
+    ChildBeingRemovedError,
     ChildConflictError,
     ChildRejectedError,
     CreatedOnce,
@@ -216,6 +217,62 @@ async def test_a_child_only_its_dry_run_shows_to_exist_is_read_and_refused_when_
 
     assert api.gets == ["ConfigMap"]
     assert [entry for entry in api.log if entry[1] == "real"] == []
+
+
+def _controlled_by(name: str, uid: str, *, kind: str = "AgentOSConfig", api_version: str = "agentos.dev/v1alpha1"):
+    return [{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True}]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        pytest.param({"ownerReferences": _controlled_by("demo", "uid-previous")}, id="a-previous-demo-controls-it"),
+        pytest.param({"deletionTimestamp": "2026-01-01T00:00:00Z"}, id="being-deleted"),
+    ],
+)
+async def test_a_child_the_garbage_collector_is_removing_is_waited_for_not_a_conflict(
+    api: Api, cache: Store, metadata: dict[str, Any]
+) -> None:
+    # The claim of an AgentOSConfig deleted and made again under its name (a new uid), not collected yet.
+    api.objects[("ConfigMap", "demo-config")] = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "demo-config", "namespace": "ns1", "uid": "old", "resourceVersion": "1", **metadata},
+    }
+
+    with pytest.raises(ChildBeingRemovedError, match="ConfigMap 'demo-config' .* garbage collector") as caught:
+        await apply(api, cache)
+
+    assert not isinstance(caught.value, ChildConflictError)
+    assert "delete" not in str(caught.value).replace("being deleted", "")
+    assert [entry for entry in api.log if entry[1] == "real"] == []
+
+
+@pytest.mark.parametrize(
+    "refs",
+    [
+        pytest.param(_controlled_by("other", "uid-other"), id="another-agentosconfig"),
+        pytest.param(_controlled_by("demo", "uid-x", kind="Deployment", api_version="apps/v1"), id="a-deployment"),
+        pytest.param(_controlled_by("demo", "uid-x", api_version="other.example/v1"), id="another-groups-kind"),
+    ],
+)
+async def test_a_child_someone_else_controls_is_a_conflict_even_under_the_same_name(
+    api: Api, cache: Store, refs: list[dict[str, Any]]
+) -> None:
+    api.objects[("ConfigMap", "demo-config")] = {
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "demo-config",
+            "namespace": "ns1",
+            "uid": "o",
+            "resourceVersion": "1",
+            "ownerReferences": refs,
+        },
+    }
+
+    with pytest.raises(
+        ChildConflictError, match="ConfigMap 'demo-config' exists and is not owned.*rename or delete it"
+    ):
+        await apply(api, cache)
 
 
 async def test_a_refused_dry_run_writes_nothing(api: Api, cache: Store) -> None:

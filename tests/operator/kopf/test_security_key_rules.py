@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from agentos_operator.kube import kinds
-from agentos_operator.kube.children import Change, ChildConflictError, apply_children
+from agentos_operator.kube.children import Change, ChildBeingRemovedError, ChildConflictError, apply_children
 from agentos_operator.kube.client import ApiConflictError
 from agentos_operator.kube.secrets import security_key
 from agentos_operator.kube.store import Store
@@ -140,6 +140,35 @@ async def test_a_key_planted_where_no_watch_sees_it_is_refused_and_left_alone(ap
 
     assert api.objects[KEY] is planted
     assert api.calls == ["dry-run create", "get"]
+
+
+async def test_the_key_of_a_previous_resource_of_this_name_is_waited_for_while_it_is_collected(
+    api: Api, cache: Store
+) -> None:
+    previous = [
+        {
+            "apiVersion": "agentos.dev/v1alpha1",
+            "kind": "AgentOSConfig",
+            "name": "demo",
+            "uid": "old",
+            "controller": True,
+        }
+    ]
+    planted = {
+        "metadata": {
+            "name": "demo-security-key",
+            "namespace": "ns1",
+            "uid": "x",
+            "resourceVersion": "2",
+            "ownerReferences": previous,
+        }
+    }
+    api.objects[KEY] = planted
+
+    with pytest.raises(ChildBeingRemovedError, match="Secret 'demo-security-key' .* garbage collector"):
+        await ensure(api, cache)
+
+    assert api.objects[KEY] is planted
 
 
 async def test_before_the_secrets_are_listed_an_existing_key_is_read_and_no_create_is_sent(api: Api) -> None:
