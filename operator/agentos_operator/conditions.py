@@ -105,6 +105,8 @@ ROLLOUT_COMPLETE = "RolloutComplete"
 AVAILABLE = "Available"
 AS_EXPECTED = "AsExpected"
 PAUSED = "Paused"
+# An Event only: another operator instance serves the resource (``status.operator``); this one writes nothing.
+MANAGED_ELSEWHERE = "ManagedElsewhere"
 STATUS_REFUSED = "StatusRefused"  # an Event only: the API server refused to store the status itself
 SECURITY_KEY_REGENERATED = "SecurityKeyRegenerated"  # an Event only: the generated key was gone and made anew
 INGRESS_NOT_ADMITTED = "IngressNotAdmitted"  # an Event only: the NetworkPolicy likely refuses the ingress controller

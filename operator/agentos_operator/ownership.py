@@ -42,6 +42,13 @@ def owner_key(body: Mapping[str, Any]) -> Key | None:
     return None
 
 
+def served_elsewhere(status: Mapping[str, Any], identity: str) -> str | None:
+    """The other operator instance ``status.operator`` names as serving the resource, or None when
+    it names this one (``identity``) or none yet: the first to write the status claims it."""
+    holder = status.get("operator")
+    return holder if isinstance(holder, str) and holder and holder != identity else None
+
+
 def being_collected(live: Mapping[str, Any], owner_name: str, owner_uid: str | None) -> bool:
     """Whether ``live``, which this resource may not write, is on its way out by itself: it has a
     ``deletionTimestamp``, or its controller is a previous ``AgentOSConfig`` of this name (another

@@ -176,7 +176,8 @@ class Reconciler:
             self._failures[key] = self._failures.get(key, 0) + 1
         else:
             self._failures.pop(key, None)
-        self._metrics.set_ready(key, None if outcome.verdict == "gone" else outcome.ready)
+        # A resource another operator instance serves is not counted here: that instance counts it.
+        self._metrics.set_ready(key, None if outcome.verdict in ("gone", "elsewhere") else outcome.ready)
         return outcome
 
     def _forget_if_gone(self, key: Key, outcome: Outcome) -> None:

@@ -58,13 +58,13 @@ from agentos_operator.kube.secrets import (
     security_key,
 )
 from agentos_operator.kube.store import Store
-from agentos_operator.ownership import may_manage
+from agentos_operator.ownership import may_manage, served_elsewhere
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
 from agentos_operator.stand_ins import stand_in
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-Verdict = Literal["converged", "invalid", "waiting", "blocked", "paused", "gone"]
+Verdict = Literal["converged", "invalid", "waiting", "blocked", "paused", "gone", "elsewhere"]
 
 
 def utc_now() -> str:
@@ -110,11 +110,25 @@ class Context:
     """Ask for a reconcile of (namespace, name) after so many seconds (the reconciler's ``request``)."""
     now: Callable[[], datetime.datetime] = wall_clock
     """The time, to compare with the API server's timestamps (``pods.when_to_look``)."""
+    elsewhere_told: dict[tuple[str, str], str] = field(default_factory=dict)
+    """The resources another operator instance serves whose Warning was posted, with that instance (once each)."""
+
+
+def managed_elsewhere_message(namespace: str, name: str, holder: str, identity: str) -> str:
+    """What the ManagedElsewhere Warning says: who serves the resource, and how to end the overlap."""
+    return (
+        f"another operator instance, '{holder}' (status.operator), serves this AgentOSConfig; this one, "
+        f"'{identity}', also watches namespace '{namespace}' and leaves it alone: two operator releases overlap. "
+        f"Narrow one release's namespaces (rbac.namespaces) or uninstall one; to hand the resource over (its "
+        f"instance gone), remove the claim: kubectl patch agentosconfig {name} -n {namespace} --subresource=status "
+        """--type=merge -p '{"status":{"operator":null}}'"""
+    )
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a reconcile ended: ``waiting`` and ``blocked`` are retried, the others wait for a change."""
+    """How a reconcile ended: ``waiting`` and ``blocked`` are retried, the others wait for a change
+    (``elsewhere``: another operator instance serves the resource, and this one wrote nothing)."""
 
     verdict: Verdict
     message: str = ""
@@ -147,6 +161,10 @@ def invalid_spec_message(body: Any, first: Sequence[Problem], *, default_image: 
 async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     """Converge ``body``'s children and status. Raises ``ApiError`` only for failures worth a retry."""
     meta = body["metadata"]
+    holder = served_elsewhere(body.get("status") or {}, ctx.settings.identity)
+    if holder is not None:
+        return await _stand_aside(ctx, body, holder)
+    ctx.elsewhere_told.pop((meta["namespace"], meta["name"]), None)
     try:
         resource = parse_resource(body, default_image=ctx.settings.runtime_image)
     except ConfigError as error:
@@ -225,6 +243,19 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
             config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
         ),
     )
+
+
+async def _stand_aside(ctx: Context, body: Mapping[str, Any], holder: str) -> Outcome:
+    """Another operator instance (``holder``) serves the resource: nothing is written, neither its
+    children nor its status (which is the holder's to write: two writers of ``Ready`` would fight
+    over it as they did over the children), and one Warning says so, once per holder."""
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    message = managed_elsewhere_message(*key, holder, ctx.settings.identity)
+    if ctx.elsewhere_told.get(key) != holder:
+        await _post(ctx, body, [events.Notice("Warning", conditions.MANAGED_ELSEWHERE, message)])
+        ctx.elsewhere_told[key] = holder
+    return Outcome("elsewhere", message, "Unknown")
 
 
 def _held_back(
@@ -473,6 +504,7 @@ async def _conclude(
         conditions=merged,
         deployment=deployment,
         learnt=learnt,
+        operator=ctx.settings.identity,
     )
     # The Events telling the children's writes go out with the status, not after it: they tell
     # writes made, whatever becomes of the status. The Ready condition's move is told once the
@@ -482,11 +514,16 @@ async def _conclude(
         told += events.for_regenerated_key(changes, render.generated_security_key_name(meta["name"]))
     if status.changed(previous, new_status):
         sent = {"status": status.patch(previous, new_status)}
+        # The first status write claims the resource (``status.operator``), only if no one changed
+        # it since it was read: of two instances claiming at once, the second fails (409) and, on
+        # its retry, finds the first's claim.
+        claiming = previous.get("operator") != ctx.settings.identity and bool(meta.get("resourceVersion"))
+        precondition = {"metadata": {"resourceVersion": meta["resourceVersion"]}} if claiming else {}
         patching = ctx.api.patch(
             kinds.AGENTOS_CONFIG,
             meta["namespace"],
             meta["name"],
-            sent,
+            {**precondition, **sent},
             subresource="status",
             field_manager=ctx.settings.field_manager,
         )

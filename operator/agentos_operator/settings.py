@@ -130,6 +130,15 @@ class OperatorSettings(BaseSettings):
         return FIELD_MANAGER
 
     @property
+    def identity(self) -> str:
+        """This operator instance, as ``status.operator`` names it: ``<namespace>/<lease name>``.
+
+        The chart gives each release its own Lease (its full name) in its own namespace, so two
+        releases never share it, while the replicas of one release (and an upgrade's old and new
+        pods) do. Outside a pod (no namespace), the lease name alone."""
+        return f"{self.lease_namespace}/{self.lease_name}" if self.lease_namespace else self.lease_name
+
+    @property
     def lease_request_timeout_seconds(self) -> float:
         """Timeout of the leader election's requests: ``api_timeout_seconds``, at most a third of the lease.
 

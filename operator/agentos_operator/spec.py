@@ -951,3 +951,12 @@ class AgentOSConfigStatus(Schema):
     config_hash: str | None = Field(
         default=None, description="Hash of the rendered config and secrets the pods run with."
     )
+    operator: str | None = Field(
+        default=None,
+        description=(
+            "The operator instance serving this resource (`<namespace>/<lease name>` of its release), claimed by "
+            "its first status write: another instance watching the namespace leaves the resource alone and says so "
+            "in a ManagedElsewhere Warning. Remove it (`kubectl patch --subresource=status`) to hand the resource "
+            "over to another instance."
+        ),
+    )

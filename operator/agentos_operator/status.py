@@ -26,6 +26,7 @@ OWNED_KEYS = (
     "url",
     "ingressUrl",
     "configHash",
+    "operator",
 )
 
 
@@ -128,13 +129,15 @@ def build(
     conditions: Sequence[Mapping[str, Any]],
     deployment: Mapping[str, Any] | None,
     learnt: Learnt | None = None,
+    operator: str | None = None,
 ) -> dict[str, Any]:
     """The new status: ``learnt`` by a reconcile that applied the children, or, when it is None,
     the URLs and hash of the ``previous`` status, kept as the operator writes them.
 
     A kept ``url`` must be the Service URL of ``owner`` (name, namespace), and a kept
     ``ingressUrl`` an http(s) URL: one someone else patched into the status is dropped, not
-    carried along.
+    carried along. ``operator``: the instance writing it, which claims the resource (None keeps
+    the ``previous`` claim).
     """
     status: dict[str, Any] = {"observedGeneration": generation, "conditions": list(conditions)}
     if learnt is None:
@@ -161,6 +164,9 @@ def build(
     config_hash = learnt.config_hash if learnt.config_hash is not None else previous.get("configHash")
     if config_hash is not None:
         status["configHash"] = config_hash
+    holder = operator if operator is not None else previous.get("operator")
+    if isinstance(holder, str) and holder:
+        status["operator"] = holder
     return status
 
 
