@@ -47,6 +47,7 @@ from agentos_operator.kube.client import (
     FORBIDDEN_GRACE_SECONDS,
     FORBIDDEN_REMEDY,
     ApiClient,
+    ApiConflictError,
     ApiError,
     ApiNotFoundError,
 )
@@ -530,6 +531,12 @@ async def _conclude(
         written, _ = await asyncio.gather(patching, _post(ctx, body, told), return_exceptions=True)
         if isinstance(written, ApiNotFoundError):
             return Outcome("gone")
+        if claiming and isinstance(written, ApiConflictError):
+            # Changed since it was read: perhaps another instance's claim. Retried soon (as a
+            # blocked reconcile, quietly: nothing is wrong), when the change says whose it is.
+            why = "the resource changed while this operator instance claimed it: reconciled again"
+            ctx.logger.info("%s/%s: %s", *key, why)
+            return Outcome("blocked", why, "Unknown", tuple(changes))
         if isinstance(written, ApiError) and written.unauthorized:
             return await _status_forbidden(ctx, body, written, changes)
         if isinstance(written, ApiError) and not written.transient:

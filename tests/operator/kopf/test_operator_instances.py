@@ -4,6 +4,9 @@ and says so in one ManagedElsewhere Warning. The claim moves when someone remove
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from agentos_operator import status
 from agentos_operator.ownership import served_elsewhere
 from agentos_operator.settings import OperatorSettings
@@ -110,3 +113,19 @@ async def test_of_two_instances_started_together_on_a_new_resource_one_serves_it
     told = warnings_of(cluster, "ManagedElsewhere")
     assert len(told) == 1 and f"'{holder}' (status.operator)" in str(told[0]["message"])
     assert cluster.agentos("demo")["status"]["operator"] == holder
+
+
+async def test_a_claim_refused_as_the_resource_changed_since_read_is_retried_quietly(
+    cluster: Cluster, start_operator: StartOperator, caplog: pytest.LogCaptureFixture
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    cluster.api.fail_next(409, verb="patch", plural="agentosconfigs", message="the object has been modified")
+    start_operator(lease_namespace="rel-a")
+    with caplog.at_level(logging.INFO, logger="agentos_operator"):
+        await cluster.create_agentos("demo")
+        await cluster.ready("demo")
+
+    assert cluster.agentos("demo")["status"]["operator"] == "rel-a/agentos-operator"
+    said = [r for r in caplog.records if r.name.startswith("agentos_operator")]
+    assert any("changed while this operator instance claimed it" in r.getMessage() for r in said)
+    assert [r.getMessage() for r in said if r.levelno >= logging.WARNING] == []
