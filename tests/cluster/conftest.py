@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -328,7 +327,8 @@ class Installed:
 
         ``args`` that name a scope (``--namespace=team-*``) replace the one the install implies.
         """
-        log = self.kubeconfig.with_name(f"operator-{len(self.processes)}.log")
+        # Named after the release: two releases installed in one test share the directory.
+        log = self.kubeconfig.with_name(f"{self.release}-operator-{len(self.processes)}.log")
         port = free_port()
         scoped = any(arg.partition("=")[0] in SCOPE_FLAGS for arg in args)
         scope = [] if scoped else [f"--namespace={ns}" for ns in self.watched] or ["--all-namespaces"]
@@ -473,11 +473,6 @@ def installing(control_plane: ControlPlane, directory: Path) -> Iterator[Install
                 process.stop()
             control_plane.helm("uninstall", each.release, "-n", each.release_namespace, check=False)
             control_plane.run("delete", "namespace", each.release_namespace, "--wait=false", check=False)
-        for each in installed:
-            for process in each.processes:
-                logs = directory / f"{each.release}-{process.log.name}"
-                if process.log.exists() and not logs.exists():
-                    shutil.copy(process.log, logs)
 
 
 @pytest.fixture

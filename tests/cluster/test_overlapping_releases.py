@@ -1,0 +1,100 @@
+"""Two operator releases whose namespaces overlap, on a real control plane: a cluster-wide one and
+a namespaced one with another runtime image. The first to write a resource's status claims it
+(``status.operator``); the other writes nothing to it, posts one ManagedElsewhere Warning and
+logs it once, and the Deployment's generation stops moving. Then a child the garbage collector
+is still removing (a resource deleted and applied again under its name) is waited for without a
+ChildConflict Warning."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cluster.conftest import (
+    TROUBLE,
+    ControlPlane,
+    InstallOperator,
+    OperatorProcess,
+    add_secrets,
+    agentos_body,
+    condition,
+    eventually,
+    wait_settled,
+    wait_until_condition,
+    warnings_about,
+)
+
+OTHER_IMAGE = "registry.example/agentos-runtime:other"
+
+
+def troubles(operator: OperatorProcess) -> list[str]:
+    """The operator's log lines above info."""
+    lines = [json.loads(line) for line in operator.output().splitlines() if line.startswith("{")]
+    return [str(line.get("message")) for line in lines if line.get("severity") in TROUBLE]
+
+
+def test_a_second_release_watching_the_namespace_stays_out_of_a_resource_the_first_serves(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    first = install_operator()  # cluster-wide
+    serving = first.start()
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    body = wait_settled(control_plane, namespace, "demo")
+    holder = f"{first.release_namespace}/agentos-operator"
+    assert body["status"]["operator"] == holder
+    generation = control_plane.get("deployment", "demo", namespace)["metadata"]["generation"]  # type: ignore[index]
+
+    second = install_operator(namespace)
+    mark = control_plane.audit_mark()
+    aside = second.start(AGENTOS_RUNTIME_IMAGE=OTHER_IMAGE, AGENTOS_RESYNC_SECONDS="0.5")
+    eventually(lambda: aside.reconciles("elsewhere") >= 10, timeout=30, what="ten reconciles of the second")
+
+    deployment = control_plane.get("deployment", "demo", namespace) or {}
+    assert deployment["metadata"]["generation"] == generation, "the generation stopped moving"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] != OTHER_IMAGE
+    told = [(reason, message) for reason, message in warnings_about(control_plane, namespace, "demo")]
+    assert [reason for reason, _ in told] == ["ManagedElsewhere"]
+    message = told[0][1]
+    assert f"'{holder}' (status.operator)" in message and f"'{second.release_namespace}/agentos-operator'" in message
+    assert "rbac.namespaces" in message and "uninstall one" in message
+    written = [(w["verb"], w["objectRef"]["resource"]) for w in second.writes(mark)]
+    assert written == [("create", "events")], "the second wrote one Event and nothing else"
+    assert [line for line in troubles(aside) if "ManagedElsewhere" not in line] == []
+    assert len([line for line in troubles(aside) if "ManagedElsewhere" in line]) == 1
+    after = control_plane.get("agentosconfig", "demo", namespace) or {}
+    assert after["status"]["operator"] == holder and condition(after, "Ready")["status"] == "True"
+    # Cluster-wide, it may also see resources other tests left, claimed by releases now gone: only this namespace counts.
+    assert [line for line in troubles(serving) if f"{namespace}/" in line] == []
+
+
+def test_a_child_of_the_previous_resource_of_this_name_is_waited_for_while_it_is_collected(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    installed = install_operator(namespace)
+    operator = installed.start()
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    old_uid = wait_settled(control_plane, namespace, "demo")["metadata"]["uid"]
+    # A finalizer holds the old ConfigMap while the garbage collector deletes it, as pvc-protection
+    # holds a claim whose pods are still stopping.
+    control_plane.run(
+        "patch", "configmap", "demo-config", "-n", namespace, "--type=merge",
+        "-p", '{"metadata":{"finalizers":["example.com/hold"]}}',
+    )  # fmt: skip
+    control_plane.run("delete", "agentosconfig", "demo", "-n", namespace, "--wait=true")
+    control_plane.apply(agentos_body("demo"), namespace)
+
+    waiting = wait_until_condition(control_plane, namespace, "Ready", reason="ChildBeingRemoved", timeout=30)
+    # Whichever child the operator meets first: the generated key is looked at before the others.
+    assert "garbage collector" in waiting["message"] and "'demo-" in waiting["message"]
+    control_plane.run(
+        "patch", "configmap", "demo-config", "-n", namespace, "--type=json",
+        "-p", '[{"op":"remove","path":"/metadata/finalizers"}]',
+    )  # fmt: skip
+    body = wait_settled(control_plane, namespace, "demo")
+
+    assert body["metadata"]["uid"] != old_uid
+    config = control_plane.get("configmap", "demo-config", namespace) or {}
+    assert config["metadata"]["ownerReferences"][0]["uid"] == body["metadata"]["uid"]
+    assert [reason for reason, _ in warnings_about(control_plane, namespace, "demo")] == []
+    assert troubles(operator) == []
