@@ -107,6 +107,8 @@ AS_EXPECTED = "AsExpected"
 PAUSED = "Paused"
 # An Event only: another operator instance serves the resource (``status.operator``); this one writes nothing.
 MANAGED_ELSEWHERE = "ManagedElsewhere"
+# An Event only: this instance took the resource over from another whose claim was stale (its Lease gone).
+TAKEN_OVER = "TakenOver"
 STATUS_REFUSED = "StatusRefused"  # an Event only: the API server refused to store the status itself
 SECURITY_KEY_REGENERATED = "SecurityKeyRegenerated"  # an Event only: the generated key was gone and made anew
 INGRESS_NOT_ADMITTED = "IngressNotAdmitted"  # an Event only: the NetworkPolicy likely refuses the ingress controller

@@ -59,7 +59,15 @@ from agentos_operator.kube.secrets import (
     security_key,
 )
 from agentos_operator.kube.store import Store
-from agentos_operator.ownership import may_manage, served_elsewhere
+from agentos_operator.ownership import (
+    STALE_CLAIM_FLOOR_SECONDS,
+    ClaimJudgement,
+    LeaseLookup,
+    claimant_lease,
+    judge_claim,
+    may_manage,
+    served_elsewhere,
+)
 from agentos_operator.resources import AgentOSResource, parse_resource
 from agentos_operator.settings import OperatorSettings
 from agentos_operator.stand_ins import stand_in
@@ -113,6 +121,8 @@ class Context:
     """The time, to compare with the API server's timestamps (``pods.when_to_look``)."""
     elsewhere_told: dict[tuple[str, str], str] = field(default_factory=dict)
     """The resources another operator instance serves whose Warning was posted, with that instance (once each)."""
+    taking_over: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    """The resources this instance is taking over from a gone one: (that instance, how it shows gone)."""
 
 
 def managed_elsewhere_message(namespace: str, name: str, holder: str, identity: str) -> str:
@@ -120,10 +130,18 @@ def managed_elsewhere_message(namespace: str, name: str, holder: str, identity: 
     return (
         f"another operator instance, '{holder}' (status.operator), serves this AgentOSConfig; this one, "
         f"'{identity}', also watches namespace '{namespace}' and leaves it alone: two operator releases overlap. "
-        f"Narrow one release's namespaces (rbac.namespaces) or uninstall one; to hand the resource over (its "
-        f"instance gone), remove the claim: kubectl patch agentosconfig {name} -n {namespace} --subresource=status "
+        f"Narrow one release's namespaces (rbac.namespaces) or uninstall one. A claim whose instance is gone (its "
+        f"Lease deleted, released, or not renewed for {STALE_CLAIM_FLOOR_SECONDS} s and ten lease durations) is taken "
+        "over by an instance "
+        "running with leader election that may read that Lease (one of its own namespace); otherwise, to hand the "
+        f"resource over, remove the claim: kubectl patch agentosconfig {name} -n {namespace} --subresource=status "
         """--type=merge -p '{"status":{"operator":null}}'"""
     )
+
+
+def taken_over_message(holder: str, identity: str, why: str) -> str:
+    """What the TakenOver event says: whose claim was stale, why, and who serves the resource now."""
+    return f"operator instance '{identity}' took this AgentOSConfig over from '{holder}' (status.operator): {why}"
 
 
 @dataclass(frozen=True)
@@ -162,10 +180,15 @@ def invalid_spec_message(body: Any, first: Sequence[Problem], *, default_image: 
 async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     """Converge ``body``'s children and status. Raises ``ApiError`` only for failures worth a retry."""
     meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
     holder = served_elsewhere(body.get("status") or {}, ctx.settings.identity)
+    ctx.taking_over.pop(key, None)
     if holder is not None:
-        return await _stand_aside(ctx, body, holder)
-    ctx.elsewhere_told.pop((meta["namespace"], meta["name"]), None)
+        judged = await _judge_claim(ctx, holder)
+        if judged.verdict != "take over":
+            return await _stand_aside(ctx, body, holder)
+        ctx.taking_over[key] = (holder, judged.why)
+    ctx.elsewhere_told.pop(key, None)
     try:
         resource = parse_resource(body, default_image=ctx.settings.runtime_image)
     except ConfigError as error:
@@ -244,6 +267,24 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
             config_hash=((template.get("metadata") or {}).get("annotations") or {}).get(render.CONFIG_HASH_ANNOTATION),
         ),
     )
+
+
+async def _judge_claim(ctx: Context, holder: str) -> ClaimJudgement:
+    """Whether another instance's claim still holds, by its Lease, read now. Only an instance
+    running with leader election judges (it holds a Lease itself, so its own claims can be judged
+    in turn; two instances without one would take a resource from each other forever); a Lease it
+    may not read (403: another namespace) tells nothing, and a failure worth a retry is raised."""
+    where = claimant_lease(holder)
+    if not ctx.settings.leader_election or where is None:
+        return ClaimJudgement("cannot tell")
+    lease: LeaseLookup
+    try:
+        lease = await ctx.api.get(kinds.LEASE, *where)
+    except ApiError as error:
+        if error.transient:
+            raise
+        lease = "forbidden"
+    return judge_claim(holder, lease, ctx.now())
 
 
 async def _stand_aside(ctx: Context, body: Mapping[str, Any], holder: str) -> Outcome:
@@ -548,6 +589,11 @@ async def _conclude(
         if isinstance(written, BaseException):
             raise written
         ctx.store.wrote(kinds.AGENTOS_CONFIG, written, sent=sent, owner=(meta["namespace"], meta["name"]))
+        taken = ctx.taking_over.pop(key, None)
+        if taken is not None and previous.get("operator") == taken[0]:
+            message = taken_over_message(taken[0], ctx.settings.identity, taken[1])
+            ctx.logger.info("%s/%s: %s", *key, message)
+            await _post(ctx, body, [events.Notice("Normal", conditions.TAKEN_OVER, message)])
     else:
         await _post(ctx, body, told)
     if not refused:

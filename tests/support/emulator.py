@@ -133,6 +133,8 @@ class Fault:
     dry_run: bool | None = None
     message: str | None = None
     """The Status's message, when not the default ``injected fault <status>``."""
+    namespace: str | None = None
+    """Match only requests in this namespace (any when None)."""
     fired: list[float] = dataclasses.field(default_factory=list)
 
     def matches(self, request: rendering.Request) -> bool:
@@ -143,6 +145,7 @@ class Fault:
             (self.verb is None or self.verb == verb)
             and (self.plural is None or self.plural == plural)
             and (self.dry_run is None or self.dry_run == dry_run)
+            and (self.namespace is None or self.namespace == request.namespace)
         )
 
 
@@ -256,8 +259,10 @@ class Emulator(kmock.KubernetesEmulator):
         retry_after: float | None = None,
         dry_run: bool | None = None,
         message: str | None = None,
+        namespace: str | None = None,
     ) -> Fault:
-        """Answer the next ``times`` requests matching ``verb`` (create, patch, get...) and ``plural`` with ``status``.
+        """Answer the next ``times`` requests matching ``verb`` (create, patch, get...), ``plural``
+        and ``namespace`` (any when None) with ``status``.
 
         ``retry_after``: say so as a real API server does when it throttles, in the
         ``Retry-After`` header and the Status's ``details.retryAfterSeconds``. ``dry_run``:
@@ -271,6 +276,7 @@ class Emulator(kmock.KubernetesEmulator):
             retry_after=retry_after,
             dry_run=dry_run,
             message=message,
+            namespace=namespace,
         )
         return self._inject(fault)
 

@@ -1,14 +1,18 @@
 """Two operator instances (two releases whose namespaces overlap) never both serve a resource:
 the first to write its status claims it (``status.operator``), the other writes nothing to it
-and says so in one ManagedElsewhere Warning. The claim moves when someone removes it."""
+and says so in one ManagedElsewhere Warning. The claim moves when someone removes it, or when its
+instance is demonstrably gone (its Lease deleted, released or long unrenewed): then an instance
+with leader election that may read that Lease takes it over, with one TakenOver event."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 import pytest
 from agentos_operator import status
-from agentos_operator.ownership import served_elsewhere
+from agentos_operator.kube.leasing import format_micro_time
+from agentos_operator.ownership import ClaimJudgement, claimant_lease, judge_claim, served_elsewhere
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.kopf.conftest import AGENTOS, DEPLOYMENTS, EVENTS, Cluster, StartOperator, eventually
@@ -129,3 +133,130 @@ async def test_a_claim_refused_as_the_resource_changed_since_read_is_retried_qui
     said = [r for r in caplog.records if r.name.startswith("agentos_operator")]
     assert any("changed while this operator instance claimed it" in r.getMessage() for r in said)
     assert [r.getMessage() for r in said if r.levelno >= logging.WARNING] == []
+
+
+# -- a claim whose instance is gone is taken over -------------------------------------------------
+
+LEASES = "coordination.k8s.io/v1/leases"
+NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+ELECTED = {"leader_election": True, "lease_duration_seconds": 2, "lease_retry_seconds": 0.05}
+
+
+def lease(holder: str | None, renewed: datetime.datetime | None, duration: int = 15) -> dict[str, object]:
+    spec: dict[str, object] = {"holderIdentity": holder, "leaseDurationSeconds": duration}
+    if renewed is not None:
+        spec["renewTime"] = format_micro_time(renewed)
+    return {"metadata": {"name": "agentos-operator"}, "spec": spec}
+
+
+def test_a_claim_holds_while_its_lease_is_renewed_and_goes_stale_once_its_instance_is_gone() -> None:
+    holder = "rel-a/agentos-operator"
+    assert judge_claim(holder, lease("a-0", NOW - datetime.timedelta(seconds=290)), NOW).verdict == "keep"
+    assert judge_claim(holder, lease("a-0", NOW + datetime.timedelta(seconds=30)), NOW).verdict == "keep"
+    gone = judge_claim(holder, None, NOW)
+    assert gone == ClaimJudgement("take over", "its Lease rel-a/agentos-operator does not exist")
+    stale = judge_claim(holder, lease("a-0", NOW - datetime.timedelta(seconds=301)), NOW)
+    assert stale.verdict == "take over" and "last renewed 301 s ago (over 300 s)" in stale.why
+    assert judge_claim(holder, lease(None, NOW), NOW).why.endswith("is held by no one")  # released on a clean stop
+    assert judge_claim(holder, lease("a-0", None), NOW).verdict == "take over"
+    # A long lease stretches the bound to ten of its durations.
+    assert judge_claim(holder, lease("a-0", NOW - datetime.timedelta(seconds=500), 60), NOW).verdict == "keep"
+    assert judge_claim(holder, lease("a-0", NOW - datetime.timedelta(seconds=601), 60), NOW).verdict == "take over"
+    acquired = {"spec": {"holderIdentity": "a-0", "acquireTime": format_micro_time(NOW)}}
+    assert judge_claim(holder, acquired, NOW).verdict == "keep"
+    # A Lease this instance may not read, or a claim naming no namespace, tells nothing.
+    assert judge_claim(holder, "forbidden", NOW).verdict == "cannot tell"
+    assert judge_claim("agentos-operator", None, NOW).verdict == "cannot tell"
+    assert claimant_lease(holder) == ("rel-a", "agentos-operator")
+
+
+async def claimed_by_rel_a(cluster: Cluster) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    await cluster.create_agentos("demo")
+    await cluster.api.patch(
+        AGENTOS, "ns1", "demo", {"status": {"operator": "rel-a/agentos-operator"}}, subresource="status"
+    )
+
+
+def events_of(cluster: Cluster, reason: str) -> list[dict[str, object]]:
+    return [e for e in cluster.api.list_objects(EVENTS, "ns1") if e["reason"] == reason]
+
+
+async def assert_taken_over(cluster: Cluster, why: str) -> None:
+    await eventually(
+        lambda: cluster.agentos("demo")["status"].get("operator") == "rel-b/agentos-operator", what="the takeover"
+    )
+    await cluster.ready("demo")
+    deployment = cluster.get(DEPLOYMENTS, "demo")
+    assert deployment is not None
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == OTHER_IMAGE
+    [taken] = events_of(cluster, "TakenOver")
+    assert taken["type"] == "Normal"
+    message = str(taken["message"])
+    assert "'rel-a/agentos-operator'" in message and "'rel-b/agentos-operator'" in message and why in message
+    assert warnings_of(cluster, "ManagedElsewhere") == []
+
+
+async def test_a_resource_whose_claimant_instance_stopped_and_left_no_lease_is_taken_over(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    first = start_operator(lease_namespace="rel-a")  # no leader election: it holds no Lease
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    assert cluster.agentos("demo")["status"]["operator"] == "rel-a/agentos-operator"
+    await first.stop()
+
+    start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, **ELECTED)
+    await assert_taken_over(cluster, "its Lease rel-a/agentos-operator does not exist")
+
+
+async def test_a_resource_whose_claimant_lease_went_unrenewed_past_the_bound_is_taken_over(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await claimed_by_rel_a(cluster)
+    renewed = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(minutes=10)
+    await cluster.api.create(LEASES, lease("a-0", renewed), namespace="rel-a")
+
+    start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, **ELECTED)
+    await assert_taken_over(cluster, "its Lease rel-a/agentos-operator was last renewed")
+
+
+async def test_a_resource_whose_claimant_lease_is_renewed_stays_with_it(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await claimed_by_rel_a(cluster)
+    await cluster.api.create(LEASES, lease("a-0", datetime.datetime.now(tz=datetime.UTC)), namespace="rel-a")
+
+    second = start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, resync_seconds=0.2, **ELECTED)
+    await eventually(lambda: second.reconciles("elsewhere") >= 5, what="the second instance's resyncs")
+    assert cluster.agentos("demo")["status"]["operator"] == "rel-a/agentos-operator"
+    assert cluster.get(DEPLOYMENTS, "demo") is None
+    assert events_of(cluster, "TakenOver") == []
+    [told] = warnings_of(cluster, "ManagedElsewhere")
+    assert "taken over by an instance running with leader election" in str(told["message"])
+
+
+async def test_a_resource_whose_claimant_lease_may_not_be_read_stays_with_it(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await claimed_by_rel_a(cluster)  # and no Lease: were it readable, the claim would be stale
+    refused = cluster.api.fail_next(
+        403,
+        verb="get",
+        plural="leases",
+        namespace="rel-a",
+        times=1000,
+        message=(
+            'leases.coordination.k8s.io "agentos-operator" is forbidden: User "system:serviceaccount:rel-b:op" '
+            'cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "rel-a"'
+        ),
+    )
+
+    second = start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, resync_seconds=0.2, **ELECTED)
+    await eventually(lambda: second.reconciles("elsewhere") >= 5, what="the second instance's resyncs")
+    assert len(refused.fired) >= 5
+    assert cluster.agentos("demo")["status"]["operator"] == "rel-a/agentos-operator"
+    assert cluster.get(DEPLOYMENTS, "demo") is None
+    assert events_of(cluster, "TakenOver") == []
+    assert len(warnings_of(cluster, "ManagedElsewhere")) == 1
