@@ -440,9 +440,10 @@ def installing(control_plane: ControlPlane, directory: Path) -> Iterator[Install
     tests share."""
     installed: list[Installed] = []
 
-    def install(*watched: str, values: tuple[str, ...] = ()) -> Installed:
+    def install(*watched: str, values: tuple[str, ...] = (), release_namespace: str | None = None) -> Installed:
+        """``release_namespace``: install there (made if missing), the release's own name by default."""
         release = f"op-{uuid.uuid4().hex[:6]}"
-        release_namespace = release
+        release_namespace = release_namespace or release
         rbac = ["--set", "rbac.namespaces={" + ",".join(watched) + "}"] if watched else []
         control_plane.helm(
             "install",

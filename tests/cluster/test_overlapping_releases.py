@@ -1,9 +1,10 @@
 """Two operator releases whose namespaces overlap, on a real control plane: a cluster-wide one and
 a namespaced one with another runtime image. The first to write a resource's status claims it
 (``status.operator``); the other writes nothing to it, posts one ManagedElsewhere Warning and
-logs it once, and the Deployment's generation stops moving. Then a child the garbage collector
-is still removing (a resource deleted and applied again under its name) is waited for without a
-ChildConflict Warning."""
+logs it once, and the Deployment's generation stops moving. A release uninstalled, another
+installed in its namespace takes its resources over by itself (the claim's Lease released).
+Then a child the garbage collector is still removing (a resource deleted and applied again under
+its name) is waited for without a ChildConflict Warning."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.cluster.conftest import (
     add_secrets,
     agentos_body,
     condition,
+    events_about,
     eventually,
     wait_settled,
     wait_until_condition,
@@ -65,6 +67,40 @@ def test_a_second_release_watching_the_namespace_stays_out_of_a_resource_the_fir
     assert after["status"]["operator"] == holder and condition(after, "Ready")["status"] == "True"
     # Cluster-wide, it may also see resources other tests left, claimed by releases now gone: only this namespace counts.
     assert [line for line in troubles(serving) if f"{namespace}/" in line] == []
+
+
+def test_a_release_installed_after_another_was_uninstalled_takes_its_resources_over(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    first = install_operator(namespace)
+    serving = first.start_elected()
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    gone = f"{first.release_namespace}/{first.service_account}"
+    assert wait_settled(control_plane, namespace, "demo")["status"]["operator"] == gone
+
+    # Uninstalled as Helm does it: the pod stopped (it releases the Lease), then the release's objects deleted.
+    assert serving.stop() == 0
+    control_plane.helm("uninstall", first.release, "-n", first.release_namespace)
+    assert first.lease().get("holderIdentity") is None, "the Lease was released"
+    # Reinstalled under another name in the same namespace, with another runtime image.
+    second = install_operator(namespace, release_namespace=first.release_namespace)
+    taker = second.start_elected(AGENTOS_RUNTIME_IMAGE=OTHER_IMAGE)
+    identity = f"{second.release_namespace}/{second.service_account}"
+
+    def image() -> str:
+        deployment = control_plane.get("deployment", "demo", namespace) or {}
+        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    eventually(lambda: image() == OTHER_IMAGE, timeout=40, what="the new release's image")
+    body = wait_settled(control_plane, namespace, "demo")
+    assert body["status"]["operator"] == identity and condition(body, "Ready")["status"] == "True"
+    [taken] = [e for e in events_about(control_plane, namespace, "demo") if e["reason"] == "TakenOver"]
+    assert taken["type"] == "Normal"
+    assert f"'{gone}'" in taken["message"] and f"'{identity}'" in taken["message"]
+    assert "is held by no one" in taken["message"]
+    assert warnings_about(control_plane, namespace, "demo") == []
+    assert troubles(taker) == []
 
 
 def test_a_child_of_the_previous_resource_of_this_name_is_waited_for_while_it_is_collected(
