@@ -956,7 +956,8 @@ class AgentOSConfigStatus(Schema):
         description=(
             "The operator instance serving this resource (`<namespace>/<lease name>` of its release), claimed by "
             "its first status write: another instance watching the namespace leaves the resource alone and says so "
-            "in a ManagedElsewhere Warning. Remove it (`kubectl patch --subresource=status`) to hand the resource "
-            "over to another instance."
+            "in a ManagedElsewhere Warning, unless that instance is gone (its Lease deleted, released or long "
+            "unrenewed): then it takes the resource over (a TakenOver event). Remove it (`kubectl patch "
+            "--subresource=status`) to hand the resource over to another instance."
         ),
     )
