@@ -2,13 +2,15 @@
 a namespaced one with another runtime image. The first to write a resource's status claims it
 (``status.operator``); the other writes nothing to it, posts one ManagedElsewhere Warning and
 logs it once, and the Deployment's generation stops moving. A release uninstalled, another
-installed in its namespace takes its resources over by itself (the claim's Lease released).
+installed in its namespace takes its resources over by itself (the claim's Lease released or deleted).
 Then a child the garbage collector is still removing (a resource deleted and applied again under
 its name) is waited for without a ChildConflict Warning."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from tests.cluster.conftest import (
     TROUBLE,
@@ -69,8 +71,9 @@ def test_a_second_release_watching_the_namespace_stays_out_of_a_resource_the_fir
     assert [line for line in troubles(serving) if f"{namespace}/" in line] == []
 
 
+@pytest.mark.parametrize("lease", ["released", "deleted"])
 def test_a_release_installed_after_another_was_uninstalled_takes_its_resources_over(
-    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator, lease: str
 ) -> None:
     first = install_operator(namespace)
     serving = first.start_elected()
@@ -83,6 +86,8 @@ def test_a_release_installed_after_another_was_uninstalled_takes_its_resources_o
     assert serving.stop() == 0
     control_plane.helm("uninstall", first.release, "-n", first.release_namespace)
     assert first.lease().get("holderIdentity") is None, "the Lease was released"
+    if lease == "deleted":  # as when the release's namespace goes with it
+        control_plane.run("delete", "lease", first.service_account, "-n", first.release_namespace)
     # Reinstalled under another name in the same namespace, with another runtime image.
     second = install_operator(namespace, release_namespace=first.release_namespace)
     taker = second.start_elected(AGENTOS_RUNTIME_IMAGE=OTHER_IMAGE)
@@ -98,7 +103,7 @@ def test_a_release_installed_after_another_was_uninstalled_takes_its_resources_o
     [taken] = [e for e in events_about(control_plane, namespace, "demo") if e["reason"] == "TakenOver"]
     assert taken["type"] == "Normal"
     assert f"'{gone}'" in taken["message"] and f"'{identity}'" in taken["message"]
-    assert "is held by no one" in taken["message"]
+    assert ("is held by no one" if lease == "released" else "does not exist") in taken["message"]
     assert warnings_about(control_plane, namespace, "demo") == []
     assert troubles(taker) == []
 
