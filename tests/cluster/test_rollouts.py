@@ -110,9 +110,15 @@ def test_an_edit_is_not_ready_until_its_new_pod_is_and_the_old_one_serves_meanwh
             return found[0] if found and found[0]["spec"].get("nodeName") else None
 
         new = eventually(new_pod, timeout=60, what="the new spec's pod, scheduled beside the old one")
-        progressing = wait_until_condition(
-            control_plane, namespace, "Ready", reason="RolloutInProgress", status="False", timeout=60
-        )
+        wait_until_condition(control_plane, namespace, "Ready", reason="RolloutInProgress", status="False", timeout=60)
+
+        def seen_by_the_controller() -> dict[str, Any]:
+            # Said first, before the Deployment controller saw the edit: "the latest spec not yet seen".
+            ready = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")
+            return ready if "not yet seen" not in str(ready.get("message")) else {}
+
+        progressing = eventually(seen_by_the_controller, what="the rollout seen by the Deployment controller")
+        assert progressing["reason"] == "RolloutInProgress"
         body = control_plane.get("agentosconfig", "demo", namespace)
         assert body is not None and body["status"]["observedGeneration"] == 2
         assert condition(body, "Progressing")["status"] == "True"
