@@ -112,17 +112,20 @@ def test_an_edit_is_not_ready_until_its_new_pod_is_and_the_old_one_serves_meanwh
         new = eventually(new_pod, timeout=60, what="the new spec's pod, scheduled beside the old one")
         wait_until_condition(control_plane, namespace, "Ready", reason="RolloutInProgress", status="False", timeout=60)
 
-        def seen_by_the_controller() -> dict[str, Any]:
-            # Said first, before the Deployment controller saw the edit: "the latest spec not yet seen".
+        def counted_by_the_controller() -> dict[str, Any]:
+            # Said first, before the Deployment controller saw the edit: "the latest spec not yet seen";
+            # then "0 of 1 on the latest spec" until its status counts the new pod (which already exists).
             ready = condition(control_plane.get("agentosconfig", "demo", namespace), "Ready")
-            return ready if "not yet seen" not in str(ready.get("message")) else {}
+            return ready if "1 of 1 on the latest spec" in str(ready.get("message")) else {}
 
-        progressing = eventually(seen_by_the_controller, what="the rollout seen by the Deployment controller")
+        progressing = eventually(counted_by_the_controller, what="the new pod counted by the Deployment controller")
         assert progressing["reason"] == "RolloutInProgress"
         body = control_plane.get("agentosconfig", "demo", namespace)
         assert body is not None and body["status"]["observedGeneration"] == 2
         assert condition(body, "Progressing")["status"] == "True"
-        assert progressing["message"].endswith("the previous pods serve meanwhile")
+        assert (
+            progressing["message"] == "1 of 1 pods ready, 1 of 1 on the latest spec: the previous pods serve meanwhile"
+        )
         # Looked at again and again while the new pod starts (its pods are listed past the grace period).
         for _ in range(3):
             operator.resynced(1)
