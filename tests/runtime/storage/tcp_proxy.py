@@ -22,6 +22,8 @@ class TcpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self.held = 0
+        """How many chunks were read and held back by a freeze (so a test knows a call is waiting)."""
 
     async def start(self) -> None:
         """Listen (on the port of the previous start, if any) and forward to the target."""
@@ -65,6 +67,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if not self._flowing.is_set():
+                    self.held += 1
                 await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()

@@ -117,6 +117,35 @@ async def test_a_frozen_database_is_unavailable_within_its_timeout_and_answers_o
     assert await database.sessions.get_session("s1") is not None
 
 
+# psycopg's own request to cancel a statement, on a cancelled task, waits up to 5 s for a server
+# that answers nothing, before it gives the connection up.
+DRIVER_CANCEL_SECONDS = 5.0
+
+
+@pytest.mark.parametrize("call", ["read", "list sessions"])
+async def test_a_call_cancelled_by_its_caller_while_the_database_hangs_ends_cancelled_not_unavailable(
+    frozen: tuple[Database, TcpProxy], call: str
+) -> None:
+    """A client gone (or a run cancelled, or a shutdown) stays a cancellation even when the
+    database's deadline passes while the driver is still giving the statement up."""
+    database, proxy = frozen
+    proxy.freeze()
+    held = proxy.held
+    task: asyncio.Future[Any] = asyncio.ensure_future(CALLS[call](database))
+    limit = time.monotonic() + MARGIN
+    while proxy.held == held:  # the call's statement is sent and held: it waits on the database
+        assert time.monotonic() < limit and not task.done(), "the call never reached the database"
+        await asyncio.sleep(0.01)
+
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(TIMEOUT + DRIVER_CANCEL_SECONDS + MARGIN):
+            await asyncio.shield(task)
+    proxy.thaw()
+    assert await database.sessions.get_session("s1") is not None
+
+
 class TableLock:
     """Another client's lock on one table: ACCESS EXCLUSIVE, held from ``take`` to ``release``."""
 

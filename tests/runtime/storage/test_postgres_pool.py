@@ -215,6 +215,33 @@ async def test_a_connection_opened_in_the_background_and_ended_before_its_first_
     assert returned == [[("a",)]]
 
 
+async def test_a_call_cancelled_as_it_gives_its_connection_back_does_not_lose_it() -> None:
+    """A client gone (or a deadline passing) just as the call hands its connection back, while
+    another caller is in the pool's critical section: the connection still goes back, so the
+    pool is not one connection short for ever (here it has one only)."""
+    executor = PostgresExecutor(postgres_url(), db_id="main", settings=PoolSettings(max_size=1, wait=FAST_SECONDS))
+
+    async def work(_connection: object) -> None:
+        await pool_lock.acquire()  # another caller enters it just before this one gives back
+
+    try:
+        await backend_pid(executor)  # the pool is open
+        pool_lock = executor._pool._lock  # its critical section (taking or giving back a connection)
+        task = asyncio.create_task(executor._run(work, retry_safe=True))
+        limit = time.monotonic() + FAST_SECONDS
+        while not pool_lock._waiters:  # giving back: waiting for the pool
+            assert time.monotonic() < limit and not task.done(), "the call never gave its connection back"
+            await asyncio.sleep(0.005)
+        task.cancel()
+        pool_lock.release()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        assert isinstance(await backend_pid(executor), int)
+    finally:
+        await executor.close()
+
+
 async def test_every_caller_waiting_on_an_unreachable_server_fails_at_once_with_the_reason() -> None:
     executor = PostgresExecutor(closed_port_url(), db_id="main")
     started = time.monotonic()
