@@ -12,7 +12,8 @@ connections the operation holds are shut down (the pending read fails at once, t
 is thrown away, and the server rolls back what it had not committed once it sees the
 connection end), and an operation that holds none yet (waiting for the pool, connecting) is
 cancelled. Either way the caller gets ``StorageUnavailable`` saying the database did not
-answer in time, naming it by its id only.
+answer in time, naming it by its id only. A cancellation from elsewhere (a client gone, a run
+cancelled, a shutdown) stays a cancellation, even one that arrives after the deadline passed.
 
 A connection taken for an operation is watched with ``watch`` (both pools do it as they hand one
 out) and forgotten with ``forget`` as it is given back, so a deadline never cuts a connection
@@ -96,6 +97,8 @@ class Deadline:
         self.expired = False
         self._cancelled = False
         self._task: asyncio.Task[Any] | None = None
+        # The task's count of cancellations requested when the operation began.
+        self._cancelling = 0
         self._handle: asyncio.TimerHandle | None = None
         self._token: Any = None
 
@@ -103,6 +106,8 @@ class Deadline:
         if self._timeout is None:
             return self
         self._task = asyncio.current_task()
+        assert self._task is not None
+        self._cancelling = self._task.cancelling()
         loop = asyncio.get_running_loop()
         self._handle = loop.call_later(client_seconds(self._timeout), self._expire)
         self._token = _current.set(self)
@@ -119,8 +124,11 @@ class Deadline:
         for held in self._held.values():
             held.close()
         self._held.clear()
-        if self._cancelled and self._task.uncancel() > 0 and isinstance(error, asyncio.CancelledError):
-            return  # cancelled by someone else too: their cancel goes on
+        # Ours taken back; a cancellation left beyond what the task had when the operation began
+        # is someone else's (a client gone, a shutdown, an outer bound).
+        others = self._task.uncancel() > self._cancelling if self._cancelled else True
+        if isinstance(error, asyncio.CancelledError) and others:
+            return  # their cancellation goes on, even one arriving after the deadline passed
         if self.expired and error is not None:
             raise did_not_answer(self._db_id, self._timeout) from error
 
