@@ -67,9 +67,11 @@ def did_not_answer(db_id: str, timeout_seconds: float) -> StorageUnavailable:
 
 def has_news(fd: int) -> bool:
     """Whether the server sent something to a connection that was idle: only ever the notice
-    that it ended it, or the end of the stream (polled, not waited for)."""
-    ready, _, _ = select.select([fd], [], [], 0)
-    return bool(ready)
+    that it ended it, or the end of the stream (polled, not waited for). ``poll``, not
+    ``select``: a busy process has descriptors past 1024, which ``select`` refuses."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def watch(connection: object, fd: int) -> None:
