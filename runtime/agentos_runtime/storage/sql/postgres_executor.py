@@ -250,7 +250,9 @@ class PostgresExecutor:
         connection.used = True
         if not connection.closed and connection.pgconn.transaction_status != _IDLE:
             await connection.close()  # a failure or a cancel left it mid-transaction: never reuse it
-        await self._pool.putconn(connection)
+        # Shielded: the pool's putconn, cancelled while it waits for the pool's lock (a client
+        # gone, a deadline passing as the call ends), would keep the connection out for ever.
+        await asyncio.shield(self._pool.putconn(connection))
 
     def _connect_failed(self, error: BaseException) -> None:
         """The pool could not connect: when no connection is out that could come back, the
