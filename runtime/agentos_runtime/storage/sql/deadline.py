@@ -10,9 +10,11 @@ anything, and neither can a cancel request sent to it; so each operation also ha
 deadline, ``GRACE_SECONDS`` later (``Deadline``): when it passes, the sockets of the
 connections the operation holds are shut down (the pending read fails at once, the connection
 is thrown away, and the server rolls back what it had not committed once it sees the
-connection end), and an operation that holds none yet (waiting for the pool, connecting) is
-cancelled. Either way the caller gets ``StorageUnavailable`` saying the database did not
-answer in time, naming it by its id only. A cancellation from elsewhere (a client gone, a run
+connection end; a write whose last message was already sent, the save's single one or a
+``COMMIT``, may still be applied once the server gets it: a run's save is an upsert, harmless
+again), and an operation that holds none yet (waiting for the pool, connecting) is cancelled.
+Either way the caller gets ``StorageUnavailable`` saying the database did not answer in time,
+naming it by its id only. A cancellation from elsewhere (a client gone, a run
 cancelled, a shutdown) stays a cancellation, even one that arrives after the deadline passed.
 
 A connection taken for an operation is watched with ``watch`` (both pools do it as they hand one

@@ -27,7 +27,8 @@ too, saying what to do. ``StorageUnavailable`` never quotes the URL.
 Time: every call is bounded by the database's ``timeout_seconds`` (``deadline``): the server's
 statement and lock timeouts cancel a statement kept waiting (the server's refusal is not retried:
 it would wait as long again), and a server that answers nothing has the call's connection cut a
-grace later; either way the call raises ``StorageUnavailable`` and a write is rolled back.
+grace later; either way the call raises ``StorageUnavailable``. A write the server cancelled is
+rolled back; one cut while its message was on its way may still be applied when it arrives.
 """
 
 from __future__ import annotations
