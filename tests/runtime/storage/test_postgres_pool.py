@@ -242,6 +242,40 @@ async def test_a_call_cancelled_as_it_gives_its_connection_back_does_not_lose_it
         await executor.close()
 
 
+async def test_calls_timed_out_on_a_frozen_server_leave_the_pool_whole_round_after_round() -> None:
+    """More callers than connections while the server answers nothing: every one fails in time
+    (those holding a connection, cut, and those waiting for one, cancelled); once it answers
+    again the pool serves as many at once as before, with no connection left out, every time."""
+    from tests.runtime.storage.tcp_proxy import TcpProxy
+
+    timeout = 0.5
+    server = urlsplit(postgres_url())
+    proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
+    await proxy.start()
+    user = f"{server.username}@" if server.username else ""
+    executor = PostgresExecutor(
+        server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl(),
+        db_id="main",
+        settings=PoolSettings(max_size=3, wait=FAST_SECONDS, timeout=timeout),
+    )
+    try:
+        for _ in range(3):
+            assert len(await asyncio.gather(*(backend_pid(executor) for _ in range(8)))) == 8
+            proxy.freeze()
+            started = time.monotonic()
+            outcomes = await asyncio.gather(*(backend_pid(executor) for _ in range(8)), return_exceptions=True)
+            assert time.monotonic() - started < timeout + 1 + FAST_SECONDS
+            assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes), outcomes
+            proxy.thaw()
+        assert len(await asyncio.gather(*(backend_pid(executor) for _ in range(8)))) == 8
+        assert executor._out == 0
+        assert executor._pool.get_stats()["pool_size"] <= 3
+    finally:
+        proxy.thaw()
+        await executor.close()
+        await proxy.stop()
+
+
 async def test_every_caller_waiting_on_an_unreachable_server_fails_at_once_with_the_reason() -> None:
     executor = PostgresExecutor(closed_port_url(), db_id="main")
     started = time.monotonic()
