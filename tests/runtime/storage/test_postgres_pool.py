@@ -276,6 +276,51 @@ async def test_calls_timed_out_on_a_frozen_server_leave_the_pool_whole_round_aft
         await proxy.stop()
 
 
+async def test_a_transaction_cut_off_by_a_partition_releases_its_row_locks_within_the_timeout(schema: str) -> None:
+    """The runtime loses the server mid-transaction, holding a row lock, and nothing of it reaches
+    the server (a partition: no end of connection either). The server ends that transaction once
+    it has idled ``timeout_seconds``, so another replica can take the row while the partition lasts,
+    instead of waiting for the server's TCP keepalives (hours by default)."""
+    from tests.runtime.storage.tcp_proxy import TcpProxy
+
+    timeout = 0.5
+    async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as other:
+        await other.execute(f'INSERT INTO "{schema}".saved (id) VALUES (%s)', ("a",))
+        server = urlsplit(postgres_url())
+        proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
+        await proxy.start()
+        user = f"{server.username}@" if server.username else ""
+        executor = PostgresExecutor(
+            server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl(),
+            db_id="main",
+            settings=PoolSettings(timeout=timeout),
+        )
+        lock = Statement(f'SELECT id FROM "{schema}".saved WHERE id = %(id)s FOR UPDATE')
+        rename = Statement(f'UPDATE "{schema}".saved SET id = %(id)s')
+
+        def cut_off(_rows: object) -> list[tuple[Statement, dict[str, str]]]:
+            proxy.freeze()  # the row is locked; what comes next never reaches the server
+            return [(rename, {"id": "b"})]
+
+        try:
+            with pytest.raises(StorageUnavailable):
+                await executor.write_after([(lock, {"id": "a"})], cut_off)
+
+            limit = time.monotonic() + timeout + 10 * FAST_SECONDS
+            while True:
+                try:
+                    async with other.transaction():
+                        await other.execute(f'SELECT id FROM "{schema}".saved WHERE id = %s FOR UPDATE NOWAIT', ("a",))
+                    break
+                except psycopg.errors.LockNotAvailable:
+                    assert time.monotonic() < limit, "the row stayed locked by the transaction cut off"
+                    await asyncio.sleep(0.05)
+        finally:
+            proxy.thaw()
+            await executor.close()
+            await proxy.stop()
+
+
 async def test_every_caller_waiting_on_an_unreachable_server_fails_at_once_with_the_reason() -> None:
     executor = PostgresExecutor(closed_port_url(), db_id="main")
     started = time.monotonic()
