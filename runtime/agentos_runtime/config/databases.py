@@ -139,7 +139,8 @@ class DatabaseConfig(DatabaseFields):
         le=300,
         description=(
             "PostgreSQL: the longest a statement may run or wait for another client's lock (the server's "
-            "`statement_timeout` and `lock_timeout`); a server that does not answer at all is given up 1 s "
+            "`statement_timeout` and `lock_timeout`), and a transaction of a client cut off may stay idle "
+            "(`idle_in_transaction_session_timeout`); a server that does not answer at all is given up 1 s "
             "later. The request then answers 503 and a run ends with RunError. Redis gives up after 3 s."
         ),
     )

@@ -46,11 +46,17 @@ def server_options(timeout_seconds: float, url: str) -> str:
     followed by those of ``url`` (its ``options`` parameter), which thus win.
 
     The lock timeout is a little shorter, so a statement kept waiting by a lock is cancelled for
-    that (and says so) before the statement timeout would cancel it for its time."""
+    that (and says so) before the statement timeout would cancel it for its time. A transaction
+    left idle as long is ended by the server: ours never wait between their statements, so it is
+    one whose client was cut off by a partition (the end of its connection never arrived), and
+    its row locks would otherwise stay until the server's TCP keepalives give up (hours)."""
     from psycopg.conninfo import conninfo_to_dict
 
     milliseconds = max(2, round(timeout_seconds * 1000))
-    ours = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds * 9 // 10}"
+    ours = (
+        f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds * 9 // 10} "
+        f"-c idle_in_transaction_session_timeout={milliseconds}"
+    )
     theirs = conninfo_to_dict(url.replace("postgresql+psycopg://", "postgresql://", 1)).get("options")
     return f"{ours} {theirs}" if theirs else ours
 
