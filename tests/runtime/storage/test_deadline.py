@@ -90,6 +90,33 @@ async def test_a_cancellation_from_outside_before_the_deadline_goes_on_and_the_d
         await task
 
 
+async def test_a_deadline_in_the_clean_up_of_a_cancelled_task_still_says_the_database_did_not_answer() -> None:
+    """A run cancelled by a shutdown saves itself while its cancellation is being handled: a save
+    that does not answer is StorageUnavailable there too, and the shutdown's cancel goes on after."""
+    outcome: list[str] = []
+
+    async def run() -> None:
+        try:
+            await asyncio.sleep(PATIENCE)
+        except asyncio.CancelledError:
+            try:
+                async with Deadline("main", TIMEOUT):
+                    await asyncio.sleep(PATIENCE)
+            except StorageUnavailable as error:
+                outcome.append(error.detail)
+            outcome.append(f"cancelling {asyncio.current_task().cancelling()}")  # type: ignore[union-attr]
+            raise
+
+    task = asyncio.create_task(run())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert "did not answer" in outcome[0]
+    assert outcome[1] == "cancelling 1"
+
+
 async def test_an_inner_deadline_that_passes_is_the_inner_operations_error_under_an_outer_one() -> None:
     async def operation() -> tuple[str, int]:
         async with Deadline("outer", PATIENCE):
