@@ -100,6 +100,26 @@ class DatabaseFields(Schema):
             "writes them; two Redis databases on one server need prefixes that do not nest."
         ),
     )
+    timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description=(
+            "PostgreSQL: the longest a statement may run or wait for another client's lock (the server's "
+            "`statement_timeout` and `lock_timeout`), and a transaction of a client cut off may stay idle "
+            "(`idle_in_transaction_session_timeout`); a server that does not answer at all is given up 1 s "
+            "later. The request then answers 503 and a run ends with RunError. Redis gives up after 3 s."
+        ),
+    )
+    server_timeouts: bool = Field(
+        default=True,
+        description=(
+            "PostgreSQL: send the server's own timeouts (statement, lock, idle transaction) as startup options "
+            "of each connection. "
+            "Set false behind a connection pooler that refuses them (PgBouncer: `unsupported startup parameter`) "
+            "and bound statements there instead (PgBouncer's `query_timeout`); the client-side bound still applies."
+        ),
+    )
     tables: TableNames = Field(
         default_factory=TableNames,
         description=(
@@ -132,17 +152,6 @@ class DatabaseConfig(DatabaseFields):
         default=None,
         min_length=1,
         description="SQLite file path (default: `<data dir>/<id>.db`); two databases may not share one file.",
-    )
-    timeout_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        le=300,
-        description=(
-            "PostgreSQL: the longest a statement may run or wait for another client's lock (the server's "
-            "`statement_timeout` and `lock_timeout`), and a transaction of a client cut off may stay idle "
-            "(`idle_in_transaction_session_timeout`); a server that does not answer at all is given up 1 s "
-            "later. The request then answers 503 and a run ends with RunError. Redis gives up after 3 s."
-        ),
     )
 
     @property

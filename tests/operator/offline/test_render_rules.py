@@ -5,6 +5,7 @@ from typing import Any
 
 import pydantic
 import pytest
+import yaml
 from agentos_operator import render
 from agentos_operator.errors import MissingSecretsError, OperatorError
 from agentos_operator.resources import AgentOSResource, parse_resource
@@ -86,6 +87,32 @@ def test_databases_get_the_guides_variables_first_and_suffixed_ones_after() -> N
         "cache-2": "REDIS_URL_CACHE_2",
     }
     assert databases["local"].path == "/data/local.db"
+
+
+def test_a_postgres_databases_timeouts_reach_the_runtime_file_and_defaults_stay_out_of_it() -> None:
+    res = resource(
+        databases=[
+            {"id": "pooled", "type": "postgres", "cnpgClusterRef": {"name": "pg"}},
+            {
+                "id": "bounced",
+                "type": "postgres",
+                "urlSecretRef": {"name": "pgbouncer", "key": "url"},
+                "timeoutSeconds": 2.5,
+                "serverTimeouts": False,
+            },
+        ]
+    )
+    secrets = {**render.placeholder_secrets(res), ("pgbouncer", "url"): "postgresql://app@pgbouncer:6432/app"}
+    manifests = rendered(res, secrets)
+
+    written = yaml.safe_load(manifests["ConfigMap"]["data"]["config.yaml"])["databases"]
+    databases = {database.id: database for database in runtime_config(manifests).databases}
+    assert [sorted(entry) for entry in written] == [
+        ["id", "type", "url_env"],
+        ["id", "server_timeouts", "timeout_seconds", "type", "url_env"],
+    ]
+    assert (databases["pooled"].timeout_seconds, databases["pooled"].server_timeouts) == (5.0, True)
+    assert (databases["bounced"].timeout_seconds, databases["bounced"].server_timeouts) == (2.5, False)
 
 
 def test_postgres_urls_get_the_psycopg_driver_and_stray_whitespace_is_dropped() -> None:

@@ -32,12 +32,11 @@ from agentos_runtime.storage.querying import fold
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.deadline import Deadline, forget, has_news, server_options, watch
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
-from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value
+from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value, unavailable
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
 from agentos_runtime.storage.sql.sqlite_executor import fails_connection
 from agentos_runtime.storage.sql.sqlite_file import SqliteFile
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
-from agentos_runtime.storage.urls import redact
 
 # A database that does not answer within this many seconds is reported unavailable, so a
 # readiness probe or a request fails fast instead of hanging on a dead host.
@@ -54,11 +53,9 @@ POOL_WAIT_SECONDS = 10
 POOL_SIZE = 5
 POOL_OVERFLOW = 5
 POOL_RECYCLE_SECONDS = 30 * 60
-# Longest driver message kept in an error (they can quote whole statements).
-_MESSAGE_MAX_LENGTH = 300
 
 
-def create_postgres_engine(url: str, *, timeout: float | None = None) -> AsyncEngine:
+def create_postgres_engine(url: str, *, timeout: float | None = None, server_timeouts: bool = True) -> AsyncEngine:
     """SQLAlchemy's pool for the stores written with it (not the run path, which has its own).
 
     Up to ``POOL_SIZE`` connections kept, ``POOL_OVERFLOW`` more under load; each is checked when
@@ -66,10 +63,11 @@ def create_postgres_engine(url: str, *, timeout: float | None = None) -> AsyncEn
     failover) has news on its socket and is replaced. Connections are replaced after
     ``POOL_RECYCLE_SECONDS``, and their TCP keepalives find a peer that vanished while they sat
     idle. ``timeout``: the database's ``timeout_seconds``, the server's statement and lock
-    timeouts on every connection; the operation's ``Deadline`` watches the connection it takes.
+    timeouts on every connection (unless not ``server_timeouts``); the operation's ``Deadline``
+    watches the connection it takes.
     """
     connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES}
-    if timeout is not None:
+    if timeout is not None and server_timeouts:
         connect_args["options"] = server_options(timeout, url)
     engine = create_async_engine(
         url,
@@ -173,9 +171,7 @@ def dialect_of(engine: AsyncEngine) -> Dialect:
 
 
 def _unavailable(db_id: str, error: Exception, url: str | None) -> StorageUnavailable:
-    cause = getattr(error, "orig", None) or error
-    message = redact(f"{type(cause).__name__}: {cause}", url)[:_MESSAGE_MAX_LENGTH]
-    return StorageUnavailable(f"database '{db_id}' is unavailable: {message}")
+    return unavailable(db_id, getattr(error, "orig", None) or error, url)
 
 
 @contextmanager

@@ -213,7 +213,7 @@ async def open_postgres(
     def create_engine() -> AsyncEngine:
         from agentos_runtime.storage.sql.connecting import create_postgres_engine
 
-        return create_postgres_engine(url, timeout=config.timeout_seconds)
+        return create_postgres_engine(url, timeout=config.timeout_seconds, server_timeouts=config.server_timeouts)
 
     executor = _postgres_executor(config, url)
     text = _postgres_text(config)
@@ -247,7 +247,9 @@ def _postgres_executor(config: DatabaseConfig, url: str, *, one_off: bool = Fals
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     # The one-off check at start may migrate big tables: it is not bounded.
-    settings = ONE_OFF if one_off else PoolSettings(timeout=config.timeout_seconds)
+    settings = (
+        ONE_OFF if one_off else PoolSettings(timeout=config.timeout_seconds, server_timeouts=config.server_timeouts)
+    )
     return PostgresExecutor(conninfo, db_id=config.id, settings=settings)
 
 

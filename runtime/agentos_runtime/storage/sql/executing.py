@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.sql.statements import Statement
+from agentos_runtime.storage.urls import redact
 
 Step = tuple[Statement, Mapping[str, Any]]
 Rows = list[tuple[Any, ...]]
@@ -127,3 +128,23 @@ class Executor(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# Longest driver message kept in an error (they can quote whole statements).
+_MESSAGE_MAX_LENGTH = 300
+
+# What a connection pooler answers to a startup option it does not pass on (PgBouncer, and the
+# pooled endpoints of hosted PostgreSQL built on it).
+_POOLER_REFUSAL = "unsupported startup parameter"
+_POOLER_ADVICE = (
+    ": a connection pooler refused the server-side timeouts sent when connecting: set server_timeouts: false "
+    "(serverTimeouts in an AgentOSConfig) on this database, or let the pooler ignore them"
+)
+
+
+def unavailable(db_id: str, error: BaseException | None, url: str | None) -> StorageUnavailable:
+    """``StorageUnavailable`` for the driver's ``error`` reaching PostgreSQL: its message, never
+    the URL's secrets, and what to do when a pooler refused the connection's startup options."""
+    message = redact(f"{type(error).__name__}: {error}", url)[:_MESSAGE_MAX_LENGTH]
+    advice = _POOLER_ADVICE if _POOLER_REFUSAL in str(error) else ""
+    return StorageUnavailable(f"database '{db_id}' is unavailable: {message}{advice}")

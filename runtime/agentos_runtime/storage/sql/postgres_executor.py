@@ -49,9 +49,9 @@ from agentos_runtime.storage.sql.executing import (
     Step,
     refused_by_server,
     refused_value,
+    unavailable,
 )
 from agentos_runtime.storage.sql.statements import Statement
-from agentos_runtime.storage.urls import redact
 
 T = TypeVar("T")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
@@ -74,6 +74,8 @@ class PoolSettings:
     # The database's ``timeout_seconds`` (``deadline``): the server's statement and lock
     # timeouts, and each call's bound on the client; ``None``: unbounded (schema checks at start).
     timeout: float | None = None
+    # Whether the server's bounds are sent as startup options (a pooler may refuse them).
+    server_timeouts: bool = True
 
 
 # One connection, made on demand: checking a schema once at start-up.
@@ -83,17 +85,13 @@ ONE_OFF = PoolSettings(max_size=1)
 CONNECT_TIMEOUT_SECONDS = 3
 
 
-def connection_options(timeout: float | None, conninfo: str) -> dict[str, Any]:
-    """What each connection of the pool is opened with; ``timeout``: the server's statement and
-    lock timeouts (``deadline.server_options``)."""
+def connection_options(settings: PoolSettings, conninfo: str) -> dict[str, Any]:
+    """What each connection of the pool is opened with: with a ``timeout`` and ``server_timeouts``,
+    the server's own bounds (``deadline.server_options``)."""
     options: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES}
-    if timeout is not None:
-        options["options"] = server_options(timeout, conninfo)
+    if settings.timeout is not None and settings.server_timeouts:
+        options["options"] = server_options(settings.timeout, conninfo)
     return options
-
-
-# Longest driver message kept in an error (they can quote whole statements).
-_MESSAGE_MAX_LENGTH = 300
 
 
 class _NothingApplied(Exception):
@@ -119,7 +117,7 @@ class PostgresExecutor:
         self._pool: AsyncConnectionPool[PooledConnection] = AsyncConnectionPool(
             conninfo,
             connection_class=_reporting_failures(self._connect_failed),
-            kwargs=connection_options(settings.timeout, conninfo),
+            kwargs=connection_options(settings, conninfo),
             min_size=settings.min_size,
             max_size=settings.max_size,
             max_lifetime=settings.max_lifetime,
@@ -265,8 +263,7 @@ class PostgresExecutor:
                 waiting.reschedule(now)
 
     def _unavailable(self, error: BaseException | None) -> StorageUnavailable:
-        message = redact(f"{type(error).__name__}: {error}", self._conninfo)[:_MESSAGE_MAX_LENGTH]
-        return StorageUnavailable(f"database '{self._db_id}' is unavailable: {message}")
+        return unavailable(self._db_id, error, self._conninfo)
 
 
 async def _one_message(connection: PooledConnection, steps: Sequence[Step]) -> list[Rows]:
