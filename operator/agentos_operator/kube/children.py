@@ -237,14 +237,17 @@ class ChildConflictError(OperatorError):
 
 class ChildBeingRemovedError(OperatorError):
     """A child's name is held by an object the garbage collector is removing (``being_collected``:
-    a previous resource's of this name, or one being deleted); waited for, nothing written."""
+    a previous resource's of this name, or one being deleted); waited for, nothing written.
+    ``finalizers``: those the object being deleted still waits for, named so that one that is
+    never removed (its controller gone) can be found."""
 
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, finalizers: Sequence[str] = ()) -> None:
         self.kind = kind
         self.name = name
+        waits = f" (it waits for its finalizers {', '.join(repr(f) for f in finalizers)})" if finalizers else ""
         super().__init__(
             f"{kind} '{name}' of a previous AgentOSConfig of this name (or being deleted) is being removed by the"
-            " garbage collector: it is made anew once that is done"
+            f" garbage collector{waits}: it is made anew once that is done"
         )
 
 
@@ -256,7 +259,9 @@ def refuse_unmanaged(
     if live is None or may_manage(live, owner_name, owner_uid):
         return
     if being_collected(live, owner_name, owner_uid):
-        raise ChildBeingRemovedError(kind, name)
+        meta = live.get("metadata") or {}
+        waiting_for = [str(f) for f in meta.get("finalizers") or []] if meta.get("deletionTimestamp") else []
+        raise ChildBeingRemovedError(kind, name, waiting_for)
     raise ChildConflictError(kind, name, fix=fix)
 
 

@@ -247,6 +247,30 @@ async def test_a_child_the_garbage_collector_is_removing_is_waited_for_not_a_con
     assert [entry for entry in api.log if entry[1] == "real"] == []
 
 
+async def test_a_child_being_deleted_names_the_finalizers_it_waits_for(api: Api, cache: Store) -> None:
+    api.objects[("ConfigMap", "demo-config")] = {
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "demo-config",
+            "namespace": "ns1",
+            "uid": "old",
+            "resourceVersion": "1",
+            "deletionTimestamp": "2026-01-01T00:00:00Z",
+            "finalizers": ["example.com/backup", "foregroundDeletion"],
+        },
+    }
+
+    with pytest.raises(ChildBeingRemovedError) as caught:
+        await apply(api, cache)
+
+    assert str(caught.value) == (
+        "ConfigMap 'demo-config' of a previous AgentOSConfig of this name (or being deleted) is being removed by the "
+        "garbage collector (it waits for its finalizers 'example.com/backup', 'foregroundDeletion'): it is made anew "
+        "once that is done"
+    )
+    assert [entry for entry in api.log if entry[1] == "real"] == []
+
+
 @pytest.mark.parametrize(
     "refs",
     [
