@@ -58,6 +58,16 @@ class TcpProxy:
         except OSError:
             client_writer.transport.abort()
             return
+        self._forward(client_reader, client_writer, server_reader, server_writer)
+
+    def _forward(
+        self,
+        client_reader: asyncio.StreamReader,
+        client_writer: asyncio.StreamWriter,
+        server_reader: asyncio.StreamReader,
+        server_writer: asyncio.StreamWriter,
+    ) -> None:
+        """Pipe the bytes both ways between a client and its server connection."""
         self._writers.update({client_writer, server_writer})
         for reader, writer in ((client_reader, server_writer), (server_reader, client_writer)):
             task = asyncio.create_task(self._pipe(reader, writer))

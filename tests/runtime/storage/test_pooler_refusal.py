@@ -54,11 +54,7 @@ class RefusingPooler(TcpProxy):
             return
         server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
         server_writer.write(struct.pack("!II", length, code) + body)
-        self._writers.update({client_writer, server_writer})
-        for reader, writer in ((client_reader, server_writer), (server_reader, client_writer)):
-            task = asyncio.create_task(self._pipe(reader, writer))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._forward(client_reader, client_writer, server_reader, server_writer)
 
 
 @pytest.fixture
