@@ -3,7 +3,8 @@
 Stopping closes the listening port and cuts every open connection, which is what a client
 sees when its database restarts; starting again listens on the same port. Freezing keeps every
 connection open and accepts new ones but forwards nothing until thawed: a database that hangs
-(a stuck disk, a network partition) rather than one that is down.
+(a stuck disk, a network partition) rather than one that is down. The target may be a Unix
+socket (``unix_path``: the pgvector test server listens on one only).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import contextlib
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *, unix_path: str | None = None) -> None:
         self.target_host = target_host
         self.target_port = target_port
+        self.unix_path = unix_path
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -54,7 +56,10 @@ class TcpProxy:
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
+            if self.unix_path is not None:
+                server_reader, server_writer = await asyncio.open_unix_connection(self.unix_path)
+            else:
+                server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             client_writer.transport.abort()
             return
