@@ -3,6 +3,8 @@
 The bases of one database share what connects to it: one executor of the knowledge file (SQLite) or
 one connection pool (PostgreSQL) per database and event loop, opened with the first base and
 closed with the last. Nothing connects here: the first call does (``prepare``, at start).
+On PostgreSQL a base's reads are bounded by its database's ``timeout_seconds``, its writes and
+``prepare`` are not (``pgvector``).
 
 They share its repair too (``storage.sql.repair``): a statement that finds a knowledge table or
 the schema missing (dropped under the runtime) fails saying they are being created again, and
@@ -161,6 +163,7 @@ async def open_knowledge_store(
                 conninfo=url,
                 schema=database.db_schema,
                 hnsw=base.vector_index == "hnsw",
+                read_timeout=database.timeout_seconds,
             ),
             shared.releaser(key, _close_connection),
         )

@@ -17,6 +17,14 @@ Search orders by pgvector's cosine distance with the HNSW index (filters applied
 iterative scan, results in exact order, with pgvector 0.8 or later; older ones filter after
 the scan); when the index yields fewer chunks than asked, the matching chunks are ranked
 exactly instead, so a filtered search returns every match up to ``limit``.
+
+Time: every read (a search, a listing, a content, the counts) is bounded by the database's
+``timeout_seconds`` on the client (``read_timeout``; ``storage.sql.deadline``): a server that
+does not answer within it and the grace has the read's connection cut, and the read raises
+``StorageUnavailable`` saying the database did not answer, so a run's search or a request
+fails instead of waiting for ever. Writes (a content's chunks, deletions) and ``prepare``
+(the extension, tables and an HNSW index, which may take long on a large base) are not bounded:
+they wait for the server; the connections carry no server-side timeout either.
 """
 
 from __future__ import annotations
@@ -75,9 +83,19 @@ class PgVectorStore(SqlKnowledgeStore):
     """A knowledge base's ``KnowledgeStore`` on PostgreSQL with pgvector."""
 
     def __init__(
-        self, executor: PostgresExecutor, settings: StoreSettings, *, conninfo: str, schema: str, hnsw: bool = False
+        self,
+        executor: PostgresExecutor,
+        settings: StoreSettings,
+        *,
+        conninfo: str,
+        schema: str,
+        hnsw: bool = False,
+        read_timeout: float | None = None,
     ) -> None:
         super().__init__(executor, settings, schema=schema)
+        self._postgres = executor
+        # The database's ``timeout_seconds``: each read's bound (``None``: unbounded).
+        self._read_timeout = read_timeout
         self._conninfo = conninfo
         self._schema = schema
         # The HNSW index, when configured (``vector_index: hnsw``) and the vectors fit in one.
@@ -95,6 +113,9 @@ class PgVectorStore(SqlKnowledgeStore):
     @classmethod
     def json_param(cls, name: str) -> str:
         return f"%({name})s::jsonb"
+
+    async def _fetch(self, steps: Sequence[Step]) -> list[Rows]:
+        return await self._postgres.fetch(steps, timeout_seconds=self._read_timeout)
 
     # -- preparing
 
@@ -160,7 +181,7 @@ class PgVectorStore(SqlKnowledgeStore):
         ordering = order_by(sort_by, sort_order)
         count, offset = page_bounds(page, limit)
         rows = await self._call(
-            self._executor.fetch(
+            self._fetch(
                 [
                     (
                         Statement(
@@ -179,7 +200,7 @@ class PgVectorStore(SqlKnowledgeStore):
             return [], 0
         # Past the last page: the window count came with no row, ask for the total alone.
         total = await self._call(
-            self._executor.fetch(
+            self._fetch(
                 [
                     (
                         Statement(f"SELECT count(*) FROM {self._contents} WHERE linked_to = %(base)s"),
@@ -287,7 +308,7 @@ class PgVectorStore(SqlKnowledgeStore):
             if self._iterative_scan:
                 settings += ", set_config('hnsw.iterative_scan', 'strict_order', false)"
             rows = await self._call(
-                self._executor.fetch(
+                self._fetch(
                     [
                         (Statement(f"SELECT {settings}"), {"ef_search": str(ef_search)}),
                         (
@@ -305,7 +326,7 @@ class PgVectorStore(SqlKnowledgeStore):
                 return [hit_from_row(row) for row in rows[1]]
         # Exact: every matching chunk ranked (the materialised set keeps the planner off the index).
         exact = await self._call(
-            self._executor.fetch(
+            self._fetch(
                 [
                     (
                         Statement(

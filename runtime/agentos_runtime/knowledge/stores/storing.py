@@ -167,6 +167,11 @@ class SqlKnowledgeStore(ABC):
     async def _call(self, work: Awaitable[T]) -> T:
         """``work``'s result, the driver's errors turned into ours."""
 
+    async def _fetch(self, steps: Sequence[Step]) -> list[Rows]:
+        """The executor's read of ``steps``: every read of the store goes through it (a dialect
+        may bound it in time)."""
+        return await self._executor.fetch(steps)
+
     @abstractmethod
     async def _search(
         self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None
@@ -250,7 +255,7 @@ class SqlKnowledgeStore(ABC):
     async def get_content(self, content_id: str) -> Content | None:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         select = Statement(f"SELECT {self._columns} FROM {self._contents} WHERE {self._one_content}")
-        rows = await self._call(self._executor.fetch([(select, {"id": content_id, **self._base})]))
+        rows = await self._call(self._fetch([(select, {"id": content_id, **self._base})]))
         return content_from_row(rows[0][0]) if rows[0] else None
 
     async def update_content(self, content: Content) -> bool:
@@ -303,7 +308,7 @@ class SqlKnowledgeStore(ABC):
             f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = {self.param('base')} "
             f"AND status = 'processing' AND updated_at < {self.param('before')} ORDER BY updated_at, id"
         )
-        rows = await self._call(self._executor.fetch([(select, {**self._base, "before": updated_before})]))
+        rows = await self._call(self._fetch([(select, {**self._base, "before": updated_before})]))
         return [content_from_row(row) for row in rows[0]]
 
     async def delete_content(self, content_id: str) -> bool:
@@ -352,7 +357,7 @@ class SqlKnowledgeStore(ABC):
             f"SELECT (SELECT count(*) FROM {self._contents} WHERE linked_to = {self.param('base')}), "
             f"(SELECT count(*) FROM {self._chunks})"
         )
-        rows = await self._call(self._executor.fetch([(count, self._base)]))
+        rows = await self._call(self._fetch([(count, self._base)]))
         contents, chunks = rows[0][0]
         return int(contents), int(chunks)
 

@@ -29,6 +29,8 @@ statement and lock timeouts cancel a statement kept waiting (the server's refusa
 it would wait as long again), and a server that answers nothing has the call's connection cut a
 grace later; either way the call raises ``StorageUnavailable``. A write the server cancelled is
 rolled back; one cut while its message was on its way may still be applied when it arrives.
+A pool opened without a timeout (knowledge, whose writes and index creation may take long) can
+still bound a read on the client: ``fetch``'s ``timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -137,7 +139,11 @@ class PostgresExecutor:
         self._out = 0
         self._connect_error: BaseException | None = None
 
-    async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
+    async def fetch(self, steps: Sequence[Step], *, timeout_seconds: float | None = None) -> list[Rows]:
+        """The ``Executor``'s read; ``timeout_seconds``: this read's client-side bound (``deadline``)
+        in place of the pool's (the server's own timeouts stay those the connections were opened
+        with, if any)."""
+
         async def read(connection: PooledConnection) -> list[Rows]:
             found: list[Rows] = []
             for statement, params in steps:
@@ -148,7 +154,7 @@ class PostgresExecutor:
                     break
             return found
 
-        return await self._run(read, retry_safe=True)
+        return await self._run(read, retry_safe=True, timeout=timeout_seconds)
 
     async def write(self, steps: Sequence[Step]) -> list[Rows]:
         if not steps:
@@ -169,13 +175,22 @@ class PostgresExecutor:
         if self._opened:
             await self._pool.close()
 
-    async def _run(self, work: Callable[[PooledConnection], Awaitable[T]], *, retry_safe: bool) -> T:
-        async with Deadline(self._db_id, self._timeout) as deadline:
-            return await self._attempts(work, retry_safe=retry_safe, deadline=deadline)
+    async def _run(
+        self, work: Callable[[PooledConnection], Awaitable[T]], *, retry_safe: bool, timeout: float | None = None
+    ) -> T:
+        """``work`` on a connection, bounded by ``timeout`` (the pool's when not given)."""
+        bound = self._timeout if timeout is None else timeout
+        async with Deadline(self._db_id, bound) as deadline:
+            return await self._attempts(work, retry_safe=retry_safe, deadline=deadline, timeout=bound)
         raise AssertionError("unreachable: the deadline raises or lets through what it bounds")
 
     async def _attempts(
-        self, work: Callable[[PooledConnection], Awaitable[T]], *, retry_safe: bool, deadline: Deadline
+        self,
+        work: Callable[[PooledConnection], Awaitable[T]],
+        *,
+        retry_safe: bool,
+        deadline: Deadline,
+        timeout: float | None,
     ) -> T:
         for attempt in (1, 2):
             connection = await self._connection()
@@ -193,7 +208,7 @@ class PostgresExecutor:
                 if refusal is not None:
                     raise refusal from error
                 if deadline.expired:
-                    raise did_not_answer(self._db_id, self._timeout or 0) from error
+                    raise did_not_answer(self._db_id, timeout or 0) from error
                 await self._pool.drain()  # the idle ones most likely died with it
                 cause = error.__cause__ if isinstance(error, _NothingApplied) else error
                 if reused and attempt == 1 and (retry_safe or isinstance(error, _NothingApplied)):

@@ -36,9 +36,9 @@ class RecordingExecutor(PostgresExecutor):
         super().__init__(conninfo, db_id=db_id)
         self.reads: list[list[Step]] = []
 
-    async def fetch(self, steps: Sequence[Step]) -> list[Rows]:
+    async def fetch(self, steps: Sequence[Step], *, timeout_seconds: float | None = None) -> list[Rows]:
         self.reads.append(list(steps))
-        return await super().fetch(steps)
+        return await super().fetch(steps, timeout_seconds=timeout_seconds)
 
 
 @dataclass
