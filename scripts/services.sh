@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432, trust, db `test`) and Redis (127.0.0.1:6379) answer.
+# Make sure PostgreSQL (127.0.0.1:5432, trust, db `test`), PgBouncer in front of it
+# (127.0.0.1:6432, transaction pooling, db `test`) and Redis (127.0.0.1:6379) answer.
 # Starts them when they are down and installs them from Debian when they are missing.
 set -euo pipefail
 
@@ -38,6 +39,34 @@ if ! psql -h 127.0.0.1 -U postgres -d test -Atqc 'select 1' >/dev/null 2>&1; the
     || runuser -u postgres -- psql -qc 'create database test' >/dev/null
 fi
 
+# PgBouncer in transaction mode in front of the test database, as platforms put it in front of
+# PostgreSQL: the runtime's `behind_pooler` is tested through it.
+pgbouncer_up() { psql -h 127.0.0.1 -p 6432 -U postgres -d test -Atqc 'select 1' </dev/null >/dev/null 2>&1; }
+if ! pgbouncer_up; then
+  have pgbouncer || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+  mkdir -p /etc/pgbouncer /var/run/postgresql
+  chown postgres /var/run/postgresql
+  printf '"postgres" ""\n' >/etc/pgbouncer/kube-agentos-users.txt
+  cat >/etc/pgbouncer/kube-agentos.ini <<'INI'
+[databases]
+test = host=127.0.0.1 port=5432 dbname=test
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = 6432
+unix_socket_dir =
+auth_type = trust
+auth_file = /etc/pgbouncer/kube-agentos-users.txt
+pool_mode = transaction
+ignore_startup_parameters = extra_float_digits
+logfile = /var/run/postgresql/kube-agentos-pgbouncer.log
+pidfile = /var/run/postgresql/kube-agentos-pgbouncer.pid
+INI
+  chown postgres /etc/pgbouncer/kube-agentos.ini /etc/pgbouncer/kube-agentos-users.txt
+  runuser -u postgres -- /usr/sbin/pgbouncer -d /etc/pgbouncer/kube-agentos.ini
+  for _ in $(seq 1 50); do pgbouncer_up && break; sleep 0.1; done
+  pgbouncer_up || { echo "services.sh: PgBouncer did not start" >&2; exit 1; }
+fi
+
 redis_up() { have redis-cli && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
 if ! redis_up; then
   have redis-server || apt_install redis-server redis-tools
@@ -47,4 +76,4 @@ if ! redis_up; then
   for _ in $(seq 1 50); do redis_up && break; sleep 0.1; done
   redis_up || { echo "services.sh: Redis did not start" >&2; exit 1; }
 fi
-echo "services: PostgreSQL and Redis are up"
+echo "services: PostgreSQL, PgBouncer and Redis are up"

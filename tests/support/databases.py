@@ -35,12 +35,18 @@ SERVER_BACKENDS = ("sqlite", "postgres", "redis")
 
 # Where the test servers are (scripts/services.sh starts them); overridable for other setups.
 POSTGRES_URL_ENV = "AGENTOS_TEST_POSTGRES_URL"
+PGBOUNCER_URL_ENV = "AGENTOS_TEST_PGBOUNCER_URL"
 REDIS_URL_ENV = "AGENTOS_TEST_REDIS_URL"
 
 
 def postgres_url() -> str:
     """The test PostgreSQL, as a plain ``postgresql://`` URL (psycopg and Agno accept it)."""
     return os.environ.get(POSTGRES_URL_ENV, "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pgbouncer_url() -> str:
+    """PgBouncer in transaction mode in front of the test PostgreSQL's ``test`` database."""
+    return os.environ.get(PGBOUNCER_URL_ENV, "postgresql://postgres@127.0.0.1:6432/test")
 
 
 def redis_url() -> str:

@@ -113,13 +113,13 @@ class DatabaseFields(Schema):
             "and index creation are not. Redis gives up after 3 s."
         ),
     )
-    server_timeouts: bool = Field(
-        default=True,
+    behind_pooler: bool = Field(
+        default=False,
         description=(
-            "PostgreSQL: send the server's own timeouts (statement, lock, idle transaction) as startup options "
-            "of each connection. "
-            "Set false behind a connection pooler that refuses them (PgBouncer: `unsupported startup parameter`) "
-            "and bound statements there instead (PgBouncer's `query_timeout`); the client-side bound still applies."
+            "PostgreSQL: the URL points at a connection pooler (PgBouncer, the pooled endpoint of a hosted "
+            "PostgreSQL), which refuses startup options and, in transaction mode, loses prepared statements: "
+            "the server's own timeouts are then not sent (bound queries in the pooler, e.g. PgBouncer's "
+            "`query_timeout`; the client-side bound still applies) and no statement is prepared."
         ),
     )
     tables: TableNames = Field(

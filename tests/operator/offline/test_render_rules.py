@@ -98,7 +98,7 @@ def test_a_postgres_databases_timeouts_reach_the_runtime_file_and_defaults_stay_
                 "type": "postgres",
                 "urlSecretRef": {"name": "pgbouncer", "key": "url"},
                 "timeoutSeconds": 2.5,
-                "serverTimeouts": False,
+                "behindPooler": True,
             },
         ]
     )
@@ -109,10 +109,10 @@ def test_a_postgres_databases_timeouts_reach_the_runtime_file_and_defaults_stay_
     databases = {database.id: database for database in runtime_config(manifests).databases}
     assert [sorted(entry) for entry in written] == [
         ["id", "type", "url_env"],
-        ["id", "server_timeouts", "timeout_seconds", "type", "url_env"],
+        ["behind_pooler", "id", "timeout_seconds", "type", "url_env"],
     ]
-    assert (databases["pooled"].timeout_seconds, databases["pooled"].server_timeouts) == (5.0, True)
-    assert (databases["bounced"].timeout_seconds, databases["bounced"].server_timeouts) == (2.5, False)
+    assert (databases["pooled"].timeout_seconds, databases["pooled"].behind_pooler) == (5.0, False)
+    assert (databases["bounced"].timeout_seconds, databases["bounced"].behind_pooler) == (2.5, True)
 
 
 def test_postgres_urls_get_the_psycopg_driver_and_stray_whitespace_is_dropped() -> None:

@@ -147,13 +147,17 @@ async def open_knowledge_store(
         )
     if database.type == "postgres":
         from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
-        from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
+        from agentos_runtime.storage.sql.postgres_executor import PoolSettings, PostgresExecutor
         from agentos_runtime.storage.urls import database_url
 
         url = database_url(database, environ).replace("postgresql+psycopg://", "postgresql://", 1)
         key = ("postgres", url)
         postgres: KnowledgeConnection[PostgresExecutor] = shared.take(
-            key, lambda: KnowledgeConnection(PostgresExecutor(url, db_id=database.id), db_id=database.id)
+            key,
+            lambda: KnowledgeConnection(
+                PostgresExecutor(url, db_id=database.id, settings=PoolSettings(behind_pooler=database.behind_pooler)),
+                db_id=database.id,
+            ),
         )
         return postgres.register(
             settings,

@@ -32,15 +32,17 @@ from agentos_runtime.storage.querying import fold
 from agentos_runtime.storage.records import encode_json
 from agentos_runtime.storage.sql.deadline import Deadline, forget, has_news, server_options, watch
 from agentos_runtime.storage.sql.dialects import DIALECTS, Dialect
-from agentos_runtime.storage.sql.executing import POSTGRES_KEEPALIVES, refused_by_server, refused_value, unavailable
+from agentos_runtime.storage.sql.executing import (
+    postgres_connect_options,
+    refused_by_server,
+    refused_value,
+    unavailable,
+)
 from agentos_runtime.storage.sql.migrations import SCHEMA_VERSION
 from agentos_runtime.storage.sql.sqlite_executor import fails_connection
 from agentos_runtime.storage.sql.sqlite_file import SqliteFile
 from agentos_runtime.storage.sql.tables import AGNO_SCHEMA_VERSION, Tables
 
-# A database that does not answer within this many seconds is reported unavailable, so a
-# readiness probe or a request fails fast instead of hanging on a dead host.
-CONNECT_TIMEOUT_SECONDS = 3
 # How long a SQLite writer waits for another writer's lock before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS = 20
 # Execution option marking a writer; the SQLite ``begin`` hook reads it.
@@ -55,7 +57,7 @@ POOL_OVERFLOW = 5
 POOL_RECYCLE_SECONDS = 30 * 60
 
 
-def create_postgres_engine(url: str, *, timeout: float | None = None, server_timeouts: bool = True) -> AsyncEngine:
+def create_postgres_engine(url: str, *, timeout: float | None = None, behind_pooler: bool = False) -> AsyncEngine:
     """SQLAlchemy's pool for the stores written with it (not the run path, which has its own).
 
     Up to ``POOL_SIZE`` connections kept, ``POOL_OVERFLOW`` more under load; each is checked when
@@ -63,11 +65,11 @@ def create_postgres_engine(url: str, *, timeout: float | None = None, server_tim
     failover) has news on its socket and is replaced. Connections are replaced after
     ``POOL_RECYCLE_SECONDS``, and their TCP keepalives find a peer that vanished while they sat
     idle. ``timeout``: the database's ``timeout_seconds``, the server's statement and lock
-    timeouts on every connection (unless not ``server_timeouts``); the operation's ``Deadline``
-    watches the connection it takes.
+    timeouts on every connection (not ``behind_pooler``, which also prepares nothing); the
+    operation's ``Deadline`` watches the connection it takes.
     """
-    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES}
-    if timeout is not None and server_timeouts:
+    connect_args = postgres_connect_options(behind_pooler=behind_pooler)
+    if timeout is not None and not behind_pooler:
         connect_args["options"] = server_options(timeout, url)
     engine = create_async_engine(
         url,

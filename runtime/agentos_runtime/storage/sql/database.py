@@ -213,7 +213,7 @@ async def open_postgres(
     def create_engine() -> AsyncEngine:
         from agentos_runtime.storage.sql.connecting import create_postgres_engine
 
-        return create_postgres_engine(url, timeout=config.timeout_seconds, server_timeouts=config.server_timeouts)
+        return create_postgres_engine(url, timeout=config.timeout_seconds, behind_pooler=config.behind_pooler)
 
     executor = _postgres_executor(config, url)
     text = _postgres_text(config)
@@ -243,12 +243,14 @@ async def check_postgres_schema(config: DatabaseConfig, *, url: str) -> bool:
 
 def _postgres_executor(config: DatabaseConfig, url: str, *, one_off: bool = False) -> Executor:
     """The run path's executor; ``one_off``: for one check, with a single connection made on demand."""
-    from agentos_runtime.storage.sql.postgres_executor import ONE_OFF, PoolSettings, PostgresExecutor  # psycopg
+    from agentos_runtime.storage.sql.postgres_executor import PoolSettings, PostgresExecutor  # psycopg
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
     # The one-off check at start may migrate big tables: it is not bounded.
     settings = (
-        ONE_OFF if one_off else PoolSettings(timeout=config.timeout_seconds, server_timeouts=config.server_timeouts)
+        PoolSettings(max_size=1, behind_pooler=config.behind_pooler)  # one connection, made on demand
+        if one_off
+        else PoolSettings(timeout=config.timeout_seconds, behind_pooler=config.behind_pooler)
     )
     return PostgresExecutor(conninfo, db_id=config.id, settings=settings)
 

@@ -19,6 +19,10 @@ from agentos_runtime.storage.urls import redact
 Step = tuple[Statement, Mapping[str, Any]]
 Rows = list[tuple[Any, ...]]
 
+# A PostgreSQL server that does not answer a new connection within this many seconds is
+# reported unavailable, so a readiness probe or a request fails fast instead of hanging.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 3
+
 # libpq's TCP keepalives, on every PostgreSQL connection (both pools): a connection whose server
 # vanished without a word while it sat idle is found within about a minute, not at its next use.
 POSTGRES_KEEPALIVES: dict[str, Any] = {
@@ -27,6 +31,16 @@ POSTGRES_KEEPALIVES: dict[str, Any] = {
     "keepalives_interval": 10,
     "keepalives_count": 3,
 }
+
+
+def postgres_connect_options(*, behind_pooler: bool) -> dict[str, Any]:
+    """psycopg's settings of every PostgreSQL connection (both pools). ``behind_pooler``: nothing
+    is prepared, since a pooler in transaction mode (PgBouncer) may send the next statement to
+    another server connection, where the prepared one does not exist."""
+    options: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES}
+    if behind_pooler:
+        options["prepare_threshold"] = None
+    return options
 
 
 # SQLSTATE class 54, "program limit exceeded": the server is up and refused this value (a JSONB
@@ -51,8 +65,17 @@ _READ_ONLY = (
     "the server is read-only (a standby, as after a failover, or default_transaction_read_only is on): "
     "point the database's URL at the primary"
 )
+# What to do behind a connection pooler (``postgres_connect_options``).
+_BEHIND_POOLER = "set behind_pooler: true (behindPooler in an AgentOSConfig) on this database"
+_POOLED_PREPARED = (
+    "a prepared statement was lost: a connection pooler in transaction mode (PgBouncer) sits between the runtime "
+    f"and the server: {_BEHIND_POOLER}"
+)
 _REFUSALS: dict[str, str] = {
     "25006": _READ_ONLY,
+    # invalid_sql_statement_name, duplicate_prepared_statement: another client's server connection.
+    "26000": _POOLED_PREPARED,
+    "42P05": _POOLED_PREPARED,
     "42501": "the database user lacks a privilege on the runtime's tables: grant it",
     "42703": "a column of the runtime's tables is missing or renamed: restore the table as the runtime made it",
     # The server's own bounds (``deadline.server_options``): the statement was rolled back.
@@ -136,10 +159,7 @@ _MESSAGE_MAX_LENGTH = 300
 # What a connection pooler answers to a startup option it does not pass on (PgBouncer, and the
 # pooled endpoints of hosted PostgreSQL built on it).
 _POOLER_REFUSAL = "unsupported startup parameter"
-_POOLER_ADVICE = (
-    ": a connection pooler refused the server-side timeouts sent when connecting: set server_timeouts: false "
-    "(serverTimeouts in an AgentOSConfig) on this database, or let the pooler ignore them"
-)
+_POOLER_ADVICE = f": a connection pooler refused the server-side timeouts sent when connecting: {_BEHIND_POOLER}"
 
 
 def unavailable(db_id: str, error: BaseException | None, url: str | None) -> StorageUnavailable:

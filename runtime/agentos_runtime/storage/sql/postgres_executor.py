@@ -46,9 +46,9 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.sql.deadline import Deadline, did_not_answer, forget, has_news, server_options, watch
 from agentos_runtime.storage.sql.executing import (
-    POSTGRES_KEEPALIVES,
     Rows,
     Step,
+    postgres_connect_options,
     refused_by_server,
     refused_value,
     unavailable,
@@ -76,22 +76,16 @@ class PoolSettings:
     # The database's ``timeout_seconds`` (``deadline``): the server's statement and lock
     # timeouts, and each call's bound on the client; ``None``: unbounded (schema checks at start).
     timeout: float | None = None
-    # Whether the server's bounds are sent as startup options (a pooler may refuse them).
-    server_timeouts: bool = True
-
-
-# One connection, made on demand: checking a schema once at start-up.
-ONE_OFF = PoolSettings(max_size=1)
-
-# A server that does not answer within this many seconds is reported unavailable.
-CONNECT_TIMEOUT_SECONDS = 3
+    # The URL points at a connection pooler: no startup options (it refuses them), no prepared
+    # statements (in transaction mode the next statement may reach another server connection).
+    behind_pooler: bool = False
 
 
 def connection_options(settings: PoolSettings, conninfo: str) -> dict[str, Any]:
-    """What each connection of the pool is opened with: with a ``timeout`` and ``server_timeouts``,
-    the server's own bounds (``deadline.server_options``)."""
-    options: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS, **POSTGRES_KEEPALIVES}
-    if settings.timeout is not None and settings.server_timeouts:
+    """What each connection of the pool is opened with: with a ``timeout``, the server's own
+    bounds (``deadline.server_options``), unless ``behind_pooler``, which prepares nothing."""
+    options: dict[str, Any] = {"autocommit": True, **postgres_connect_options(behind_pooler=settings.behind_pooler)}
+    if settings.timeout is not None and not settings.behind_pooler:
         options["options"] = server_options(settings.timeout, conninfo)
     return options
 
