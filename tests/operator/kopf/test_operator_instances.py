@@ -12,7 +12,14 @@ import logging
 import pytest
 from agentos_operator import status
 from agentos_operator.kube.leasing import format_micro_time
-from agentos_operator.ownership import ClaimJudgement, claimant_lease, judge_claim, served_elsewhere
+from agentos_operator.ownership import (
+    WATCHED_NAMESPACES,
+    ClaimJudgement,
+    claimant_lease,
+    judge_claim,
+    served_elsewhere,
+    watched_namespaces_annotation,
+)
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.kopf.conftest import AGENTOS, DEPLOYMENTS, EVENTS, Cluster, StartOperator, eventually
@@ -142,11 +149,16 @@ NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
 ELECTED = {"leader_election": True, "lease_duration_seconds": 2, "lease_retry_seconds": 0.05}
 
 
-def lease(holder: str | None, renewed: datetime.datetime | None, duration: int = 15) -> dict[str, object]:
+def lease(
+    holder: str | None, renewed: datetime.datetime | None, duration: int = 15, watching: tuple[str, ...] | None = None
+) -> dict[str, object]:
     spec: dict[str, object] = {"holderIdentity": holder, "leaseDurationSeconds": duration}
     if renewed is not None:
         spec["renewTime"] = format_micro_time(renewed)
-    return {"metadata": {"name": "agentos-operator"}, "spec": spec}
+    metadata: dict[str, object] = {"name": "agentos-operator"}
+    if watching is not None:
+        metadata["annotations"] = watched_namespaces_annotation(watching)
+    return {"metadata": metadata, "spec": spec}
 
 
 def test_a_claim_holds_while_its_lease_is_renewed_and_goes_stale_once_its_instance_is_gone() -> None:
@@ -157,7 +169,12 @@ def test_a_claim_holds_while_its_lease_is_renewed_and_goes_stale_once_its_instan
     assert gone == ClaimJudgement("take over", "its Lease rel-a/agentos-operator does not exist")
     stale = judge_claim(holder, lease("a-0", NOW - datetime.timedelta(seconds=301)), NOW)
     assert stale.verdict == "take over" and "last renewed 301 s ago (over 300 s)" in stale.why
-    assert judge_claim(holder, lease(None, NOW), NOW).why.endswith("is held by no one")  # released on a clean stop
+    # Released on a clean stop: gone once no replica of its release took it back within its duration
+    # (a rolling upgrade's new pod, or a standby, takes it within seconds).
+    released = judge_claim(holder, lease(None, NOW - datetime.timedelta(seconds=16)), NOW)
+    assert released.verdict == "take over" and released.why.endswith("is held by no one")
+    just_released = judge_claim(holder, lease(None, NOW - datetime.timedelta(seconds=5)), NOW)
+    assert just_released.verdict == "wait" and just_released.again_in == pytest.approx(10, abs=1)
     assert judge_claim(holder, lease("a-0", None), NOW).verdict == "take over"
     # A long lease stretches the bound to ten of its durations.
     assert judge_claim(holder, lease("a-0", NOW - datetime.timedelta(seconds=500), 60), NOW).verdict == "keep"
@@ -168,6 +185,22 @@ def test_a_claim_holds_while_its_lease_is_renewed_and_goes_stale_once_its_instan
     assert judge_claim(holder, "forbidden", NOW).verdict == "cannot tell"
     assert judge_claim("agentos-operator", None, NOW).verdict == "cannot tell"
     assert claimant_lease(holder) == ("rel-a", "agentos-operator")
+
+
+def test_a_claim_of_an_instance_no_longer_watching_the_namespace_is_stale() -> None:
+    holder, renewed = "rel-a/agentos-operator", NOW - datetime.timedelta(seconds=3)
+    narrowed = judge_claim(holder, lease("a-0", renewed, watching=("ns2", "team-*")), NOW, namespace="ns1")
+    assert narrowed.verdict == "take over"
+    assert "no longer watches namespace 'ns1' (it watches ns2, team-*)" in narrowed.why
+    assert judge_claim(holder, lease("a-0", renewed, watching=("ns2", "team-*")), NOW, namespace="team-x").verdict == (
+        "keep"
+    )
+    assert judge_claim(holder, lease("a-0", renewed, watching=()), NOW, namespace="ns1").verdict == "keep"  # all
+    # A Lease written by a version that did not say what it watches, or said it in a way not understood: kept.
+    assert judge_claim(holder, lease("a-0", renewed), NOW, namespace="ns1").verdict == "keep"
+    garbled = lease("a-0", renewed)
+    garbled["metadata"] = {"annotations": {WATCHED_NAMESPACES: "ns2"}}
+    assert judge_claim(holder, garbled, NOW, namespace="ns1").verdict == "keep"
 
 
 async def claimed_by_rel_a(cluster: Cluster) -> None:
@@ -235,6 +268,31 @@ async def test_a_resource_whose_claimant_lease_is_renewed_stays_with_it(
     assert events_of(cluster, "TakenOver") == []
     [told] = warnings_of(cluster, "ManagedElsewhere")
     assert "taken over by an instance running with leader election" in str(told["message"])
+
+
+async def test_a_resource_left_by_its_claimant_narrowing_its_namespaces_is_taken_over(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    first = start_operator(lease_namespace="rel-a", namespaces=("ns1", "ns2"), **ELECTED)
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    assert cluster.agentos("demo")["status"]["operator"] == "rel-a/agentos-operator"
+    second = start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, resync_seconds=0.2, **ELECTED)
+    await eventually(lambda: second.reconciles("elsewhere") >= 3, what="the second instance staying out")
+
+    # The first release is told to watch ns2 only (helm upgrade --set rbac.namespaces={ns2}): its new
+    # pod holds the Lease and no longer serves demo; the second takes it over.
+    await first.stop()
+    start_operator(lease_namespace="rel-a", namespaces=("ns2",), **ELECTED)
+    await eventually(
+        lambda: cluster.agentos("demo")["status"].get("operator") == "rel-b/agentos-operator", what="the takeover"
+    )
+    await cluster.ready("demo")
+    [taken] = events_of(cluster, "TakenOver")
+    assert "no longer watches namespace 'ns1' (it watches ns2)" in str(taken["message"])
+    held = cluster.get(LEASES, "agentos-operator", "rel-a") or {}
+    assert held["spec"]["holderIdentity"], "the narrowed release holds its Lease: it was not taken as gone"
 
 
 async def test_a_resource_whose_claimant_lease_may_not_be_read_stays_with_it(
