@@ -9,12 +9,14 @@ and prunes only what it controls.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentos_operator import GROUP, KIND
 from agentos_operator.kube.leasing import parse_micro_time
+from agentos_operator.kube.metadata_watch import namespace_matches
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 INSTANCE = "app.kubernetes.io/instance"
@@ -59,15 +61,39 @@ STALE_CLAIM_FLOOR_SECONDS = 300
 STALE_CLAIM_LEASE_DURATIONS = 10
 LeaseLookup = Mapping[str, Any] | None | Literal["forbidden"]
 """The claimant's Lease as read: its body, None when it does not exist (404), or ``forbidden`` (403)."""
+WATCHED_NAMESPACES = f"{GROUP}/watched-namespaces"
+"""The annotation by which an instance's Lease says which namespaces it watches (a JSON list of
+names and globs, empty for all), written on each acquisition: a release narrowed away from a
+namespace leaves its claims there to another instance."""
+
+
+def watched_namespaces_annotation(namespaces: Sequence[str]) -> dict[str, str]:
+    """The annotations an instance watching ``namespaces`` (empty: all) writes on its Lease."""
+    return {WATCHED_NAMESPACES: json.dumps(list(namespaces))}
+
+
+def lease_watches(lease: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The namespaces a Lease's holder says it watches (empty: all), None when it does not say."""
+    text = ((lease.get("metadata") or {}).get("annotations") or {}).get(WATCHED_NAMESPACES)
+    try:
+        listed = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
+        return None
+    return tuple(listed)
 
 
 @dataclass(frozen=True)
 class ClaimJudgement:
     """Whether another instance's claim holds: ``keep`` (its Lease is live), ``take over`` (its
-    instance is gone: ``why`` says how it shows) or ``cannot tell`` (its Lease cannot be read)."""
+    instance is gone, or no longer watches the namespace: ``why`` says how it shows), ``cannot
+    tell`` (its Lease cannot be read) or ``wait`` (its Lease was released moments ago, as a
+    release's pod hands it to the next, in a rolling upgrade: judged again in ``again_in`` s)."""
 
-    verdict: Literal["keep", "take over", "cannot tell"]
+    verdict: Literal["keep", "take over", "cannot tell", "wait"]
     why: str = ""
+    again_in: float = 0.0
 
 
 def claimant_lease(holder: str) -> tuple[str, str] | None:
@@ -82,31 +108,43 @@ def stale_after_seconds(lease_duration: int) -> int:
     return max(STALE_CLAIM_FLOOR_SECONDS, STALE_CLAIM_LEASE_DURATIONS * lease_duration)
 
 
-def judge_claim(holder: str, lease: LeaseLookup, now: datetime.datetime) -> ClaimJudgement:
-    """Pure: whether the claim of ``holder`` (another instance) still holds, given its Lease as
-    read (``lease``) at ``now``. A claim is stale when its instance is demonstrably gone: its Lease
-    does not exist, is held by no one (released by a clean stop), or went unrenewed for
-    ``stale_after_seconds``; a Lease this instance may not read tells nothing."""
+def judge_claim(
+    holder: str, lease: LeaseLookup, now: datetime.datetime, *, namespace: str | None = None
+) -> ClaimJudgement:
+    """Pure: whether the claim of ``holder`` (another instance) on a resource in ``namespace``
+    still holds, given its Lease as read (``lease``) at ``now``. A claim is stale when its instance
+    is demonstrably gone: its Lease does not exist, went unrenewed for ``stale_after_seconds``, or
+    is held by no one (released by a clean stop) and was not taken back within its duration, as
+    the next pod of its release would (until then: ``wait``); or when the Lease says its instance
+    no longer watches ``namespace``. A Lease this instance may not read tells nothing."""
     where = claimant_lease(holder)
-    if where is None or lease == "forbidden":
-        return ClaimJudgement("cannot tell")
+    if where is None:
+        return ClaimJudgement("cannot tell", "the claim names no Lease")
     named = f"its Lease {where[0]}/{where[1]}"
+    if lease == "forbidden":
+        return ClaimJudgement("cannot tell", f"{named} may not be read here")
     if lease is None:
         return ClaimJudgement("take over", f"{named} does not exist")
     spec = lease.get("spec") or {}
-    if not spec.get("holderIdentity"):
-        return ClaimJudgement("take over", f"{named} is held by no one")
     try:
         renewed = parse_micro_time(spec.get("renewTime") or spec.get("acquireTime"))
         duration = int(spec.get("leaseDurationSeconds") or 0)
     except (TypeError, ValueError):
-        return ClaimJudgement("cannot tell")
-    if renewed is None:
+        return ClaimJudgement("cannot tell", f"{named} cannot be read")
+    idle = (now - renewed).total_seconds() if renewed is not None else None
+    if not spec.get("holderIdentity"):
+        if idle is not None and idle < duration:
+            return ClaimJudgement("wait", f"{named} was released {max(int(idle), 0)} s ago", again_in=duration - idle)
+        return ClaimJudgement("take over", f"{named} is held by no one")
+    if idle is None:
         return ClaimJudgement("take over", f"{named} was never renewed")
     bound = stale_after_seconds(duration)
-    idle = (now - renewed).total_seconds()
     if idle > bound:
         return ClaimJudgement("take over", f"{named} was last renewed {int(idle)} s ago (over {bound} s)")
+    watched = lease_watches(lease)
+    if namespace is not None and watched and not namespace_matches(namespace, watched):
+        listed = ", ".join(watched)
+        return ClaimJudgement("take over", f"it no longer watches namespace '{namespace}' (it watches {listed})")
     return ClaimJudgement("keep")
 
 

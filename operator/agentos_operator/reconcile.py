@@ -60,7 +60,6 @@ from agentos_operator.kube.secrets import (
 )
 from agentos_operator.kube.store import Store
 from agentos_operator.ownership import (
-    STALE_CLAIM_FLOOR_SECONDS,
     ClaimJudgement,
     LeaseLookup,
     claimant_lease,
@@ -125,16 +124,24 @@ class Context:
     """The resources this instance is taking over from a gone one: (that instance, how it shows gone)."""
 
 
-def managed_elsewhere_message(namespace: str, name: str, holder: str, identity: str) -> str:
-    """What the ManagedElsewhere Warning says: who serves the resource, and how to end the overlap."""
-    return (
+def managed_elsewhere_message(namespace: str, name: str, holder: str, identity: str, judged: ClaimJudgement) -> str:
+    """What the ManagedElsewhere Warning says: who serves the resource, and how to end the overlap
+    either way. Moving it here takes a command only when this instance cannot judge the claim
+    (``judged`` says why); otherwise it follows the claimant's release going or being narrowed."""
+    said = (
         f"another operator instance, '{holder}' (status.operator), serves this AgentOSConfig; this one, "
         f"'{identity}', also watches namespace '{namespace}' and leaves it alone: two operator releases overlap. "
-        f"Narrow one release's namespaces (rbac.namespaces) or uninstall one. A claim whose instance is gone (its "
-        f"Lease deleted, released, or not renewed for {STALE_CLAIM_FLOOR_SECONDS} s and ten lease durations) is taken "
-        "over by an instance "
-        "running with leader election that may read that Lease (one of its own namespace); otherwise, to hand the "
-        f"resource over, remove the claim: kubectl patch agentosconfig {name} -n {namespace} --subresource=status "
+        f"To keep it with '{holder}', narrow this release's rbac.namespaces or uninstall this release. "
+    )
+    if judged.verdict == "keep":
+        return said + (
+            f"To move it here, uninstall the release of '{holder}' or drop '{namespace}' from its rbac.namespaces: "
+            "this instance then takes it over by itself (its Lease tells it, at the latest at the next resync)."
+        )
+    return said + (
+        f"This instance cannot tell whether '{holder}' still runs ({judged.why}), so it never takes the resource "
+        f"over by itself: to move it here, once that release is uninstalled or no longer watches '{namespace}', "
+        f"remove the claim: kubectl patch agentosconfig {name} -n {namespace} --subresource=status "
         """--type=merge -p '{"status":{"operator":null}}'"""
     )
 
@@ -184,9 +191,14 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     holder = served_elsewhere(body.get("status") or {}, ctx.settings.identity)
     ctx.taking_over.pop(key, None)
     if holder is not None:
-        judged = await _judge_claim(ctx, holder)
+        judged = await _judge_claim(ctx, holder, key[0])
+        if judged.verdict == "wait":
+            # Its release's next pod is likely to take the Lease back: judged again then, and
+            # nothing said meanwhile (a Warning would tell of an overlap there may not be).
+            ctx.recheck(key, judged.again_in)
+            return Outcome("elsewhere", f"claimed by '{holder}', {judged.why}: looked at again soon")
         if judged.verdict != "take over":
-            return await _stand_aside(ctx, body, holder)
+            return await _stand_aside(ctx, body, holder, judged)
         ctx.taking_over[key] = (holder, judged.why)
     ctx.elsewhere_told.pop(key, None)
     try:
@@ -269,14 +281,16 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     )
 
 
-async def _judge_claim(ctx: Context, holder: str) -> ClaimJudgement:
+async def _judge_claim(ctx: Context, holder: str, namespace: str) -> ClaimJudgement:
     """Whether another instance's claim still holds, by its Lease, read now. Only an instance
     running with leader election judges (it holds a Lease itself, so its own claims can be judged
     in turn; two instances without one would take a resource from each other forever); a Lease it
     may not read (403: another namespace) tells nothing, and a failure worth a retry is raised."""
     where = claimant_lease(holder)
-    if not ctx.settings.leader_election or where is None:
-        return ClaimJudgement("cannot tell")
+    if not ctx.settings.leader_election:
+        return ClaimJudgement("cannot tell", "this instance runs without leader election, so it judges no claim")
+    if where is None:
+        return judge_claim(holder, None, ctx.now(), namespace=namespace)
     lease: LeaseLookup
     try:
         lease = await ctx.api.get(kinds.LEASE, *where)
@@ -284,16 +298,16 @@ async def _judge_claim(ctx: Context, holder: str) -> ClaimJudgement:
         if error.transient:
             raise
         lease = "forbidden"
-    return judge_claim(holder, lease, ctx.now())
+    return judge_claim(holder, lease, ctx.now(), namespace=namespace)
 
 
-async def _stand_aside(ctx: Context, body: Mapping[str, Any], holder: str) -> Outcome:
+async def _stand_aside(ctx: Context, body: Mapping[str, Any], holder: str, judged: ClaimJudgement) -> Outcome:
     """Another operator instance (``holder``) serves the resource: nothing is written, neither its
     children nor its status (which is the holder's to write: two writers of ``Ready`` would fight
     over it as they did over the children), and one Warning says so, once per holder."""
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
-    message = managed_elsewhere_message(*key, holder, ctx.settings.identity)
+    message = managed_elsewhere_message(*key, holder, ctx.settings.identity, judged)
     if ctx.elsewhere_told.get(key) != holder:
         await _post(ctx, body, [events.Notice("Warning", conditions.MANAGED_ELSEWHERE, message)])
         ctx.elsewhere_told[key] = holder

@@ -251,6 +251,7 @@ def stop_on_signals(stop_flag: threading.Event) -> None:
 
 def build_elector(settings: OperatorSettings, api: Any, *, namespace: str | None) -> LeaseElector:
     from agentos_operator.kube.leasing import LeaseElector
+    from agentos_operator.ownership import watched_namespaces_annotation
 
     # Unique per process: a restarted pod keeps its name but must not inherit the old lease.
     identity = f"{settings.pod_name or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
@@ -262,6 +263,8 @@ def build_elector(settings: OperatorSettings, api: Any, *, namespace: str | None
         duration=settings.lease_duration_seconds,
         field_manager=settings.field_manager,
         logger=logger,
+        # Says what this instance watches, so that another takes over its claims elsewhere.
+        annotations=watched_namespaces_annotation(settings.namespaces),
     )
 
 

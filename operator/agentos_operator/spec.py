@@ -957,7 +957,7 @@ class AgentOSConfigStatus(Schema):
             "The operator instance serving this resource (`<namespace>/<lease name>` of its release), claimed by "
             "its first status write: another instance watching the namespace leaves the resource alone and says so "
             "in a ManagedElsewhere Warning, unless that instance is gone (its Lease deleted, released or long "
-            "unrenewed): then it takes the resource over (a TakenOver event). Remove it (`kubectl patch "
+            "unrenewed) or no longer watches the namespace: then it takes the resource over (a TakenOver event). Remove it (`kubectl patch "
             "--subresource=status`) to hand the resource over to another instance."
         ),
     )

@@ -60,7 +60,8 @@ def test_a_second_release_watching_the_namespace_stays_out_of_a_resource_the_fir
     assert [reason for reason, _ in told] == ["ManagedElsewhere"]
     message = told[0][1]
     assert f"'{holder}' (status.operator)" in message and f"'{second.release_namespace}/agentos-operator'" in message
-    assert "rbac.namespaces" in message and "uninstall one" in message
+    assert "narrow this release's rbac.namespaces or uninstall this release" in message
+    assert "runs without leader election" in message and "kubectl patch agentosconfig demo" in message
     written = [(w["verb"], w["objectRef"]["resource"]) for w in second.writes(mark)]
     assert written == [("create", "events")], "the second wrote one Event and nothing else"
     assert [line for line in troubles(aside) if "ManagedElsewhere" not in line] == []

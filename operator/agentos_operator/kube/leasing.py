@@ -134,8 +134,11 @@ class LeaseElector:
         logger: logging.Logger,
         clock: Clock = utc_now,
         monotonic: Monotonic = time.monotonic,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
-        """``clock`` stamps the times written in the Lease; ``monotonic`` judges expiry and deadlines."""
+        """``clock`` stamps the times written in the Lease; ``monotonic`` judges expiry and deadlines;
+        ``annotations`` are written on the Lease whenever this replica takes it."""
+        self._annotations = dict(annotations or {})
         self._api, self._namespace, self._name = api, namespace, name
         self.identity, self.duration = identity, duration
         self._field_manager, self._logger, self._clock, self._monotonic = field_manager, logger, clock, monotonic
@@ -159,7 +162,11 @@ class LeaseElector:
                 manifest = {
                     "apiVersion": "coordination.k8s.io/v1",
                     "kind": "Lease",
-                    "metadata": {"name": self._name, "namespace": self._namespace},
+                    "metadata": {
+                        "name": self._name,
+                        "namespace": self._namespace,
+                        **({"annotations": self._annotations} if self._annotations else {}),
+                    },
                     "spec": {
                         **spec,
                         "leaseDurationSeconds": self.duration,
@@ -172,7 +179,10 @@ class LeaseElector:
                 if decision == "take":
                     spec.update(acquireTime=spec["renewTime"], leaseDurationSeconds=self.duration)
                     spec["leaseTransitions"] = lease.transitions + 1
-                patch = {"metadata": {"resourceVersion": lease.resource_version}, "spec": spec}
+                metadata: dict[str, Any] = {"resourceVersion": lease.resource_version}
+                if decision == "take" and self._annotations:
+                    metadata["annotations"] = self._annotations
+                patch = {"metadata": metadata, "spec": spec}
                 await self._api.patch(LEASE, self._namespace, self._name, patch, field_manager=self._field_manager)
         except ApiConflictError:
             return False  # another replica wrote first: it holds the Lease now

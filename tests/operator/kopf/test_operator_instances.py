@@ -80,7 +80,13 @@ async def test_a_second_instance_stays_out_of_a_resource_the_first_serves_and_sa
     assert len(told) == 1 and told[0].get("count", 1) == 1
     message = str(told[0]["message"])
     assert "'rel-a/agentos-operator'" in message and "'rel-b/agentos-operator'" in message
-    assert "rbac.namespaces" in message and "uninstall one" in message
+    assert "narrow this release's rbac.namespaces or uninstall this release" in message
+    # Without leader election it judges no claim: moving the resource takes the exact command.
+    assert "runs without leader election" in message
+    assert (
+        "kubectl patch agentosconfig demo -n ns1 --subresource=status --type=merge "
+        """-p '{"status":{"operator":null}}'"""
+    ) in message
     deployment = cluster.get(DEPLOYMENTS, "demo")
     assert deployment is not None and deployment["metadata"]["generation"] == generation
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] != OTHER_IMAGE
@@ -267,7 +273,9 @@ async def test_a_resource_whose_claimant_lease_is_renewed_stays_with_it(
     assert cluster.get(DEPLOYMENTS, "demo") is None
     assert events_of(cluster, "TakenOver") == []
     [told] = warnings_of(cluster, "ManagedElsewhere")
-    assert "taken over by an instance running with leader election" in str(told["message"])
+    said = str(told["message"])
+    assert "uninstall the release of 'rel-a/agentos-operator' or drop 'ns1' from its rbac.namespaces" in said
+    assert "kubectl patch" not in said  # it moves by itself then: removing a live instance's claim would race it
 
 
 async def test_a_resource_left_by_its_claimant_narrowing_its_namespaces_is_taken_over(
@@ -314,6 +322,9 @@ async def test_a_resource_whose_claimant_lease_may_not_be_read_stays_with_it(
     second = start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, resync_seconds=0.2, **ELECTED)
     await eventually(lambda: second.reconciles("elsewhere") >= 5, what="the second instance's resyncs")
     assert len(refused.fired) >= 5
+    [told] = warnings_of(cluster, "ManagedElsewhere")
+    assert "its Lease rel-a/agentos-operator may not be read here" in str(told["message"])
+    assert "kubectl patch agentosconfig demo -n ns1 --subresource=status" in str(told["message"])
     assert cluster.agentos("demo")["status"]["operator"] == "rel-a/agentos-operator"
     assert cluster.get(DEPLOYMENTS, "demo") is None
     assert events_of(cluster, "TakenOver") == []
