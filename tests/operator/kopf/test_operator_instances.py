@@ -329,3 +329,22 @@ async def test_a_resource_whose_claimant_lease_may_not_be_read_stays_with_it(
     assert cluster.get(DEPLOYMENTS, "demo") is None
     assert events_of(cluster, "TakenOver") == []
     assert len(warnings_of(cluster, "ManagedElsewhere")) == 1
+
+
+async def test_an_elected_instance_told_no_lease_namespace_claims_by_the_lease_it_holds(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    # Outside a pod (no POD_NAMESPACE), the Lease goes to the credentials' namespace (ns1 here): the
+    # claim names it, so that another instance can tell once this one is gone.
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    first = start_operator(lease_namespace=None, **ELECTED)
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    assert cluster.agentos("demo")["status"]["operator"] == "ns1/agentos-operator"
+    assert cluster.get(LEASES, "agentos-operator", "ns1") is not None
+    await first.stop()
+
+    start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, **ELECTED)
+    await eventually(
+        lambda: cluster.agentos("demo")["status"].get("operator") == "rel-b/agentos-operator", what="the takeover"
+    )
