@@ -199,6 +199,8 @@ async def operate(
             # The elector's own client: its requests must end well within the renew deadline.
             api = ApiClient(credentials, timeout=settings.lease_request_timeout_seconds, on_error=metrics.api_error)
             elector = build_elector(settings, api, namespace=credentials().default_namespace)
+            # The claims (``settings.identity``) name the Lease held, wherever it was put.
+            settings = settings.model_copy(update={"lease_namespace": elector.namespace})
         while True:
             if elector is not None:
                 stop_on_signals(stop_flag)

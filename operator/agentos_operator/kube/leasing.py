@@ -146,6 +146,10 @@ class LeaseElector:
         # When the last attempt that wrote the Lease as ours started: the write is no older.
         self.renewed_at: float | None = None
 
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
     async def try_acquire(self) -> bool:
         """One attempt to become (or stay) the holder; False when another replica holds the Lease."""
         started = self._monotonic()
