@@ -130,6 +130,27 @@ async def test_of_two_instances_started_together_on_a_new_resource_one_serves_it
     told = warnings_of(cluster, "ManagedElsewhere")
     assert len(told) == 1 and f"'{holder}' (status.operator)" in str(told[0]["message"])
     assert cluster.agentos("demo")["status"]["operator"] == holder
+    # The one left out never wrote the Deployment: it was written once, with the holder's image.
+    assert cluster.get(DEPLOYMENTS, "demo")["metadata"]["generation"] == 1  # type: ignore[index]
+
+
+async def test_an_instance_writes_no_child_before_its_claim_is_written(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    # The claim refused once as the resource changed since read (as when another instance claimed it).
+    refused = cluster.api.fail_next(409, verb="patch", plural="agentosconfigs", message="the object has been modified")
+    mark = cluster.api.mark()
+    start_operator(lease_namespace="rel-a")
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+
+    assert refused.fired
+    writes = [r for r in cluster.api.writes_since(mark) if r.resource is not None and r.resource.plural != "events"]
+    statuses = [n for n, r in enumerate(writes) if r.resource.plural == "agentosconfigs" and r.subresource == "status"]
+    children = [n for n, r in enumerate(writes) if r.resource.plural != "agentosconfigs"]
+    assert len(statuses) >= 2 and children, writes
+    assert min(children) > statuses[1], "a child was written before the claim held"
 
 
 async def test_a_claim_refused_as_the_resource_changed_since_read_is_retried_quietly(
