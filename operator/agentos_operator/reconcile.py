@@ -201,6 +201,13 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
             return await _stand_aside(ctx, body, holder, judged)
         ctx.taking_over[key] = (holder, judged.why)
     ctx.elsewhere_told.pop(key, None)
+    # Reconciled before: it has a status beyond a claim (perhaps a Deployment the watch has yet to list).
+    reconciled_before = bool(set(body.get("status") or {}) - {"operator"})
+    if (body.get("status") or {}).get("operator") != ctx.settings.identity:
+        claimed = await _claim(ctx, body)
+        if isinstance(claimed, Outcome):
+            return claimed
+        body, meta = claimed, claimed["metadata"]
     try:
         resource = parse_resource(body, default_image=ctx.settings.runtime_image)
     except ConfigError as error:
@@ -210,7 +217,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         blocked = conditions.blocked(conditions.INVALID_SPEC, message, serving=serving)
         return await _conclude(ctx, body, blocked, found, "invalid")
     if resource.spec.paused:
-        unapplied = await _unapplied(resource, ctx, reconciled_before=bool(body.get("status")))
+        unapplied = await _unapplied(resource, ctx, reconciled_before=reconciled_before)
         found = await _deployment(ctx, resource.namespace, resource.name)
         previous = (body.get("status") or {}).get("conditions") or []
         now = conditions.paused(previous, status.rollout_of(found), unapplied, generation=meta.get("generation"))
@@ -218,7 +225,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
     key = (resource.namespace, resource.name)
     try:
-        deployment = await _converge(resource, ctx, changes, reconciled_before=bool(body.get("status")))
+        deployment = await _converge(resource, ctx, changes, reconciled_before=reconciled_before)
     except UnresolvedSecretsError as error:
         return await _blocked(ctx, body, resource, (error.reason, str(error)), "waiting", changes)
     except MissingSecretsError as error:
@@ -299,6 +306,58 @@ async def _judge_claim(ctx: Context, holder: str, namespace: str) -> ClaimJudgem
             raise
         lease = "forbidden"
     return judge_claim(holder, lease, ctx.now(), namespace=namespace)
+
+
+async def _claim(ctx: Context, body: Mapping[str, Any]) -> Mapping[str, Any] | Outcome:
+    """Claim the resource (``status.operator``) before anything else is written, only if it did not
+    change since it was read: of two instances claiming at once, the second is refused (409) and,
+    on its retry, finds the first's claim, having written no child. The resource as written, or how
+    the reconcile ends. A refusal of another kind is left to the status write that ends the
+    reconcile, which claims too (guarded alike) and says what went wrong."""
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    if not meta.get("resourceVersion"):
+        return body
+    sent = {"status": {"operator": ctx.settings.identity}}
+    try:
+        written = await ctx.api.patch(
+            kinds.AGENTOS_CONFIG,
+            *key,
+            {"metadata": {"resourceVersion": meta["resourceVersion"]}, **sent},
+            subresource="status",
+            field_manager=ctx.settings.field_manager,
+        )
+    except ApiNotFoundError:
+        return Outcome("gone")
+    except ApiConflictError:
+        return _claim_refused(ctx, key)
+    except ApiError as error:
+        if error.transient:
+            raise
+        ctx.logger.debug("%s/%s: claiming it failed, left to its status write: %s", *key, error)
+        return body
+    ctx.store.wrote(kinds.AGENTOS_CONFIG, written, sent=sent, owner=key)
+    await _tell_taken_over(ctx, body)
+    return written
+
+
+def _claim_refused(ctx: Context, key: tuple[str, str], changes: Sequence[Change] = ()) -> Outcome:
+    """A claim refused as the resource changed since it was read (perhaps another instance's claim):
+    retried soon, as a blocked reconcile, quietly (nothing is wrong), when the change says whose it is."""
+    why = "the resource changed while this operator instance claimed it: reconciled again"
+    ctx.logger.info("%s/%s: %s", *key, why)
+    return Outcome("blocked", why, "Unknown", tuple(changes))
+
+
+async def _tell_taken_over(ctx: Context, body: Mapping[str, Any]) -> None:
+    """Once a claim of this instance replaced a stale one, one Normal TakenOver event says so."""
+    meta = body["metadata"]
+    key = (meta["namespace"], meta["name"])
+    taken = ctx.taking_over.pop(key, None)
+    if taken is not None and (body.get("status") or {}).get("operator") == taken[0]:
+        message = taken_over_message(taken[0], ctx.settings.identity, taken[1])
+        ctx.logger.info("%s/%s: %s", *key, message)
+        await _post(ctx, body, [events.Notice("Normal", conditions.TAKEN_OVER, message)])
 
 
 async def _stand_aside(ctx: Context, body: Mapping[str, Any], holder: str, judged: ClaimJudgement) -> Outcome:
@@ -570,9 +629,8 @@ async def _conclude(
         told += events.for_regenerated_key(changes, render.generated_security_key_name(meta["name"]))
     if status.changed(previous, new_status):
         sent = {"status": status.patch(previous, new_status)}
-        # The first status write claims the resource (``status.operator``), only if no one changed
-        # it since it was read: of two instances claiming at once, the second fails (409) and, on
-        # its retry, finds the first's claim.
+        # A status write still claiming the resource (``_claim``'s write failed otherwise) is
+        # guarded as that one: only if no one changed the resource since it was read.
         claiming = previous.get("operator") != ctx.settings.identity and bool(meta.get("resourceVersion"))
         precondition = {"metadata": {"resourceVersion": meta["resourceVersion"]}} if claiming else {}
         patching = ctx.api.patch(
@@ -587,11 +645,7 @@ async def _conclude(
         if isinstance(written, ApiNotFoundError):
             return Outcome("gone")
         if claiming and isinstance(written, ApiConflictError):
-            # Changed since it was read: perhaps another instance's claim. Retried soon (as a
-            # blocked reconcile, quietly: nothing is wrong), when the change says whose it is.
-            why = "the resource changed while this operator instance claimed it: reconciled again"
-            ctx.logger.info("%s/%s: %s", *key, why)
-            return Outcome("blocked", why, "Unknown", tuple(changes))
+            return _claim_refused(ctx, key, changes)
         if isinstance(written, ApiError) and written.unauthorized:
             return await _status_forbidden(ctx, body, written, changes)
         if isinstance(written, ApiError) and not written.transient:
@@ -603,11 +657,8 @@ async def _conclude(
         if isinstance(written, BaseException):
             raise written
         ctx.store.wrote(kinds.AGENTOS_CONFIG, written, sent=sent, owner=(meta["namespace"], meta["name"]))
-        taken = ctx.taking_over.pop(key, None)
-        if taken is not None and previous.get("operator") == taken[0]:
-            message = taken_over_message(taken[0], ctx.settings.identity, taken[1])
-            ctx.logger.info("%s/%s: %s", *key, message)
-            await _post(ctx, body, [events.Notice("Normal", conditions.TAKEN_OVER, message)])
+        if claiming:
+            await _tell_taken_over(ctx, body)
     else:
         await _post(ctx, body, told)
     if not refused:
