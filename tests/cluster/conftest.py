@@ -361,10 +361,11 @@ class Installed:
         eventually(lambda: running_or_fail(running), timeout=30, what="the operator's metrics endpoint")
         return running
 
-    def start_elected(self, *, duration: int = 4, **env: str) -> OperatorProcess:
+    def start_elected(self, *args: str, duration: int = 4, **env: str) -> OperatorProcess:
         """A replica electing a leader with the chart's Lease (its name and its grant), ``duration`` seconds long."""
         return self.start(
             "--leader-election",
+            *args,
             AGENTOS_LEASE_NAME=self.service_account,
             AGENTOS_LEASE_DURATION_SECONDS=str(duration),
             AGENTOS_LEASE_RETRY_SECONDS="0.3",

@@ -16,9 +16,11 @@ from tests.cluster.conftest import (
     TROUBLE,
     ControlPlane,
     InstallOperator,
+    NamespaceMaker,
     OperatorProcess,
     add_secrets,
     agentos_body,
+    child_versions,
     condition,
     events_about,
     eventually,
@@ -107,6 +109,78 @@ def test_a_release_installed_after_another_was_uninstalled_takes_its_resources_o
     assert ("is held by no one" if lease == "released" else "does not exist") in taken["message"]
     assert warnings_about(control_plane, namespace, "demo") == []
     assert troubles(taker) == []
+
+
+def test_a_release_whose_lease_passes_to_its_next_pod_keeps_its_resources_from_an_overlapping_one(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # Two releases in one namespace, both watching `namespace`: the second may read the first's Lease.
+    first = install_operator(namespace)
+    serving = first.start_elected(duration=15)
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    holder = f"{first.release_namespace}/{first.service_account}"
+    assert wait_settled(control_plane, namespace, "demo")["status"]["operator"] == holder
+    second = install_operator(namespace, release_namespace=first.release_namespace)
+    aside = second.start_elected(AGENTOS_RUNTIME_IMAGE=OTHER_IMAGE, AGENTOS_RESYNC_SECONDS="0.5")
+    eventually(lambda: aside.reconciles("elsewhere") >= 3, timeout=30, what="the second staying out")
+    versions = child_versions(control_plane, namespace, "demo")
+
+    # The first release's pod replaced (as in a node drain): it releases the Lease as it stops, and
+    # its next pod takes it a few seconds later. The second, resyncing every 0.5 s meanwhile, waits.
+    mark = control_plane.audit_mark()
+    assert serving.stop() == 0
+    assert first.lease().get("holderIdentity") is None
+    seen = aside.reconciles("elsewhere")
+    following = first.start_elected(duration=15)
+    eventually(following.reconciling, timeout=30, what="the first release's next pod holding its Lease")
+    eventually(lambda: aside.reconciles("elsewhere") >= seen + 6, timeout=30, what="the second's resyncs")
+
+    body = control_plane.get("agentosconfig", "demo", namespace) or {}
+    assert body["status"]["operator"] == holder
+    assert [e["reason"] for e in events_about(control_plane, namespace, "demo") if e["reason"] == "TakenOver"] == []
+    written = [w["objectRef"]["resource"] for w in second.writes(mark) if w["objectRef"]["resource"] != "leases"]
+    assert written == [], "the second wrote nothing but its own Lease, not even an Event"
+    assert child_versions(control_plane, namespace, "demo") == versions
+    assert [reason for reason, _ in warnings_about(control_plane, namespace, "demo")] == ["ManagedElsewhere"]
+    assert troubles(following) == [] and [line for line in troubles(aside) if "ManagedElsewhere" not in line] == []
+
+
+def test_a_release_narrowed_away_from_a_namespace_leaves_its_resources_there_to_another(
+    control_plane: ControlPlane, namespace: str, make_namespace: NamespaceMaker, install_operator: InstallOperator
+) -> None:
+    elsewhere = make_namespace(f"{namespace}-b")
+    first = install_operator(namespace, elsewhere)
+    serving = first.start_elected(duration=15)
+    add_secrets(control_plane, namespace)
+    control_plane.apply(agentos_body("demo"), namespace)
+    holder = f"{first.release_namespace}/{first.service_account}"
+    assert wait_settled(control_plane, namespace, "demo")["status"]["operator"] == holder
+    lease = control_plane.get("lease", first.service_account, first.release_namespace) or {}
+    assert json.loads(lease["metadata"]["annotations"]["agentos.dev/watched-namespaces"]) == [namespace, elsewhere]
+    second = install_operator(namespace, release_namespace=first.release_namespace)
+    taker = second.start_elected(AGENTOS_RUNTIME_IMAGE=OTHER_IMAGE, AGENTOS_RESYNC_SECONDS="1")
+    eventually(lambda: taker.reconciles("elsewhere") >= 2, timeout=30, what="the second staying out")
+    [(_, told)] = warnings_about(control_plane, namespace, "demo")
+    assert f"drop '{namespace}' from its rbac.namespaces" in told and "kubectl patch" not in told
+
+    # The first release narrowed to the other namespace (a helm upgrade): its new pod takes its Lease.
+    assert serving.stop() == 0
+    narrowed = first.start_elected(f"--namespace={elsewhere}", duration=15)
+    eventually(narrowed.reconciling, timeout=30, what="the narrowed release holding its Lease")
+
+    identity = f"{second.release_namespace}/{second.service_account}"
+    eventually(
+        lambda: (control_plane.get("agentosconfig", "demo", namespace) or {})["status"]["operator"] == identity,
+        timeout=40,
+        what="the takeover",
+    )
+    body = wait_settled(control_plane, namespace, "demo")
+    assert condition(body, "Ready")["status"] == "True"
+    [taken] = [e for e in events_about(control_plane, namespace, "demo") if e["reason"] == "TakenOver"]
+    assert f"no longer watches namespace '{namespace}' (it watches {elsewhere})" in taken["message"]
+    assert first.lease().get("holderIdentity"), "the first release is alive: it was not judged gone"
+    assert troubles(narrowed) == []
 
 
 def test_a_child_of_the_previous_resource_of_this_name_is_waited_for_while_it_is_collected(

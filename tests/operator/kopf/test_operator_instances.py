@@ -279,6 +279,20 @@ async def test_a_resource_whose_claimant_lease_went_unrenewed_past_the_bound_is_
     await assert_taken_over(cluster, "its Lease rel-a/agentos-operator was last renewed")
 
 
+async def test_a_resource_whose_claimant_lease_was_just_released_is_taken_over_once_no_one_took_it_back(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await claimed_by_rel_a(cluster)
+    released = lease(None, datetime.datetime.now(tz=datetime.UTC), duration=4)
+    await cluster.api.create(LEASES, released, namespace="rel-a")
+
+    second = start_operator(lease_namespace="rel-b", runtime_image=OTHER_IMAGE, **ELECTED)
+    await eventually(lambda: second.reconciles("elsewhere") >= 1, what="the second instance waiting")
+    assert cluster.agentos("demo")["status"]["operator"] == "rel-a/agentos-operator"
+    assert cluster.get(DEPLOYMENTS, "demo") is None
+    await assert_taken_over(cluster, "its Lease rel-a/agentos-operator is held by no one")  # and no Warning
+
+
 async def test_a_resource_whose_claimant_lease_is_renewed_stays_with_it(
     cluster: Cluster, start_operator: StartOperator
 ) -> None:
