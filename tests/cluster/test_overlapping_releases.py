@@ -145,6 +145,12 @@ def test_a_release_whose_lease_passes_to_its_next_pod_keeps_its_resources_from_a
     assert [reason for reason, _ in warnings_about(control_plane, namespace, "demo")] == ["ManagedElsewhere"]
     assert troubles(following) == [] and [line for line in troubles(aside) if "ManagedElsewhere" not in line] == []
 
+    # Deleted while its claimant is gone and the other stays out: nothing holds it (no finalizer).
+    assert following.stop() == 0
+    assert not body["metadata"].get("finalizers")
+    control_plane.run("delete", "agentosconfig", "demo", "-n", namespace, "--wait=true", "--timeout=30s")
+    eventually(lambda: control_plane.get("deployment", "demo", namespace) is None, timeout=60, what="the collection")
+
 
 def test_a_release_narrowed_away_from_a_namespace_leaves_its_resources_there_to_another(
     control_plane: ControlPlane, namespace: str, make_namespace: NamespaceMaker, install_operator: InstallOperator
