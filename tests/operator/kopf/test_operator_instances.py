@@ -243,10 +243,14 @@ async def assert_taken_over(cluster: Cluster, why: str) -> None:
     await eventually(
         lambda: cluster.agentos("demo")["status"].get("operator") == "rel-b/agentos-operator", what="the takeover"
     )
+
+    # The claim is written before any child: the children follow.
+    def image() -> object:
+        deployment = cluster.get(DEPLOYMENTS, "demo")
+        return deployment and deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    await eventually(lambda: image() == OTHER_IMAGE, what="the Deployment written by the instance taking over")
     await cluster.ready("demo")
-    deployment = cluster.get(DEPLOYMENTS, "demo")
-    assert deployment is not None
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == OTHER_IMAGE
     [taken] = events_of(cluster, "TakenOver")
     assert taken["type"] == "Normal"
     message = str(taken["message"])
