@@ -118,10 +118,22 @@ class Context:
     """Ask for a reconcile of (namespace, name) after so many seconds (the reconciler's ``request``)."""
     now: Callable[[], datetime.datetime] = wall_clock
     """The time, to compare with the API server's timestamps (``pods.when_to_look``)."""
-    elsewhere_told: dict[tuple[str, str], str] = field(default_factory=dict)
-    """The resources another operator instance serves whose Warning was posted, with that instance (once each)."""
+    elsewhere_told: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+    """The resources another operator instance serves whose Warning was posted: that instance, and when (``monotonic``)."""
     taking_over: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     """The resources this instance is taking over from a gone one: (that instance, how it shows gone)."""
+
+
+# The API server keeps an Event for an hour by default (--event-ttl): the ManagedElsewhere Warning
+# is posted again before it expires, for as long as the overlap lasts.
+RETELL_ELSEWHERE_SECONDS = 50 * 60.0
+
+
+def tell_elsewhere(told: tuple[str, float] | None, holder: str, now: float) -> bool:
+    """Pure: whether the ManagedElsewhere Warning is due, given when it was last posted and of
+    which instance (``told``): never yet, of another instance, or long enough ago that the API
+    server may have dropped it."""
+    return told is None or told[0] != holder or now - told[1] >= RETELL_ELSEWHERE_SECONDS
 
 
 def managed_elsewhere_message(namespace: str, name: str, holder: str, identity: str, judged: ClaimJudgement) -> str:
@@ -363,13 +375,15 @@ async def _tell_taken_over(ctx: Context, body: Mapping[str, Any]) -> None:
 async def _stand_aside(ctx: Context, body: Mapping[str, Any], holder: str, judged: ClaimJudgement) -> Outcome:
     """Another operator instance (``holder``) serves the resource: nothing is written, neither its
     children nor its status (which is the holder's to write: two writers of ``Ready`` would fight
-    over it as they did over the children), and one Warning says so, once per holder."""
+    over it as they did over the children), and one Warning says so, once per holder (and again
+    before the API server drops it: ``tell_elsewhere``)."""
     meta = body["metadata"]
     key = (meta["namespace"], meta["name"])
     message = managed_elsewhere_message(*key, holder, ctx.settings.identity, judged)
-    if ctx.elsewhere_told.get(key) != holder:
+    now = ctx.monotonic()
+    if tell_elsewhere(ctx.elsewhere_told.get(key), holder, now):
         await _post(ctx, body, [events.Notice("Warning", conditions.MANAGED_ELSEWHERE, message)])
-        ctx.elsewhere_told[key] = holder
+        ctx.elsewhere_told[key] = (holder, now)
     return Outcome("elsewhere", message, "Unknown")
 
 

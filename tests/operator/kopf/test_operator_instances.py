@@ -20,6 +20,7 @@ from agentos_operator.ownership import (
     served_elsewhere,
     watched_namespaces_annotation,
 )
+from agentos_operator.reconcile import RETELL_ELSEWHERE_SECONDS, tell_elsewhere
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.kopf.conftest import AGENTOS, DEPLOYMENTS, EVENTS, Cluster, StartOperator, eventually
@@ -225,6 +226,15 @@ def test_a_claim_of_an_instance_no_longer_watching_the_namespace_is_stale() -> N
     garbled = lease("a-0", renewed)
     garbled["metadata"] = {"annotations": {WATCHED_NAMESPACES: "ns2"}}
     assert judge_claim(holder, garbled, NOW, namespace="ns1").verdict == "keep"
+
+
+def test_the_managed_elsewhere_warning_is_told_once_per_holder_and_again_before_the_event_expires() -> None:
+    assert tell_elsewhere(None, "rel-a/op", 100.0)
+    assert not tell_elsewhere(("rel-a/op", 100.0), "rel-a/op", 101.0)
+    assert not tell_elsewhere(("rel-a/op", 100.0), "rel-a/op", 100.0 + RETELL_ELSEWHERE_SECONDS - 1)
+    assert tell_elsewhere(("rel-a/op", 100.0), "rel-a/op", 100.0 + RETELL_ELSEWHERE_SECONDS)
+    assert tell_elsewhere(("rel-a/op", 100.0), "rel-c/op", 101.0), "another holder"
+    assert RETELL_ELSEWHERE_SECONDS < 3600, "within the API server's default event TTL"
 
 
 async def claimed_by_rel_a(cluster: Cluster) -> None:
