@@ -160,3 +160,21 @@ def test_an_idle_connection_is_polled_whatever_its_descriptor(high_descriptor: t
     assert has_news(fd) is False
     peer.sendall(b"E")
     assert has_news(fd) is True
+
+
+async def test_a_connection_that_cannot_be_watched_for_want_of_descriptors_is_bounded_by_a_cancel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_descriptor_left(fd: int) -> int:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(deadline_module.os, "dup", no_descriptor_left)
+    a, b = socket.socketpair()
+    try:
+        with pytest.raises(StorageUnavailable, match="database 'main' is unavailable: it did not answer"):
+            async with Deadline("main", TIMEOUT):
+                watch(object(), a.fileno())
+                await asyncio.sleep(PATIENCE)
+    finally:
+        a.close()
+        b.close()

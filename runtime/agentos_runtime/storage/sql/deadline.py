@@ -145,7 +145,12 @@ class Deadline:
     def watch(self, connection: object, fd: int) -> None:
         # A duplicate of the socket: shutting it down ends the connection whatever became of the
         # descriptor the driver holds (closed, even reused for something else).
-        held = socket.socket(fileno=os.dup(fd))
+        try:
+            held = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            # No descriptor left (the process's limit): not watched, so a deadline passing
+            # cancels the operation instead (the driver's own cancel then ends the statement).
+            return
         self._held[id(connection)] = held
         if self.expired:
             _cut(held)
