@@ -104,3 +104,17 @@ def test_behind_a_pooler_no_server_timeouts_are_sent_and_nothing_is_prepared() -
     )
     assert "prepare_threshold" not in direct
     assert "options" not in pooled and pooled["prepare_threshold"] is None and pooled["connect_timeout"] == 3
+
+
+def test_pgoptions_from_the_environment_still_apply_after_the_server_timeouts_unless_the_url_sets_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGOPTIONS", "-c application_name=agents")
+
+    plain = connection_options(PoolSettings(timeout=1), "postgresql://u@db:5432/app")["options"]
+    with_url_options = connection_options(
+        PoolSettings(timeout=1), "postgresql://u@db:5432/app?options=-c%20search_path%3Dagents"
+    )["options"]
+
+    assert plain.endswith(" -c application_name=agents") and plain.startswith("-c statement_timeout=1000 ")
+    assert with_url_options.endswith(" -c search_path=agents") and "application_name" not in with_url_options

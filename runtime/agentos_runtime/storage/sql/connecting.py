@@ -13,6 +13,7 @@ is dropped, and none is made while no file is at the path.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
@@ -70,7 +71,7 @@ def create_postgres_engine(url: str, *, timeout: float | None = None, behind_poo
     """
     connect_args = postgres_connect_options(behind_pooler=behind_pooler)
     if timeout is not None and not behind_pooler:
-        connect_args["options"] = server_options(timeout, url)
+        connect_args["options"] = server_options(timeout, url, os.environ.get("PGOPTIONS"))
     engine = create_async_engine(
         url,
         pool_size=POOL_SIZE,

@@ -41,9 +41,10 @@ GRACE_SECONDS = 1.0
 _current: ContextVar[Deadline | None] = ContextVar("agentos_storage_deadline", default=None)
 
 
-def server_options(timeout_seconds: float, url: str) -> str:
+def server_options(timeout_seconds: float, url: str, pgoptions: str | None = None) -> str:
     """libpq's ``options`` setting the server-side bounds of every statement of a connection,
-    followed by those of ``url`` (its ``options`` parameter), which thus win.
+    followed by those of ``url`` (its ``options`` parameter), or else ``pgoptions`` (the
+    ``PGOPTIONS`` variable, which libpq reads only when no ``options`` is given): theirs win.
 
     The lock timeout is a little shorter, so a statement kept waiting by a lock is cancelled for
     that (and says so) before the statement timeout would cancel it for its time. A transaction
@@ -57,7 +58,7 @@ def server_options(timeout_seconds: float, url: str) -> str:
         f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds * 9 // 10} "
         f"-c idle_in_transaction_session_timeout={milliseconds}"
     )
-    theirs = conninfo_to_dict(url.replace("postgresql+psycopg://", "postgresql://", 1)).get("options")
+    theirs = conninfo_to_dict(url.replace("postgresql+psycopg://", "postgresql://", 1)).get("options") or pgoptions
     return f"{ours} {theirs}" if theirs else ours
 
 

@@ -36,6 +36,7 @@ still bound a read on the client: ``fetch``'s ``timeout_seconds``.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
@@ -86,7 +87,7 @@ def connection_options(settings: PoolSettings, conninfo: str) -> dict[str, Any]:
     bounds (``deadline.server_options``), unless ``behind_pooler``, which prepares nothing."""
     options: dict[str, Any] = {"autocommit": True, **postgres_connect_options(behind_pooler=settings.behind_pooler)}
     if settings.timeout is not None and not settings.behind_pooler:
-        options["options"] = server_options(settings.timeout, conninfo)
+        options["options"] = server_options(settings.timeout, conninfo, os.environ.get("PGOPTIONS"))
     return options
 
 
