@@ -209,3 +209,16 @@ async def test_an_eval_runs_its_agent_as_the_caller_never_as_the_shared_default_
         if eval_type == "accuracy":
             session = await app.database().sessions.get_session(f"eval_{response.json()['id']}_1")
             assert session is not None and session.user_id == "alice"
+
+
+async def test_another_users_session_id_cannot_be_taken_and_the_refusal_tells_no_more_than_that(app: Served) -> None:
+    # Session ids are one namespace: the 409 says the id is taken (the README says to keep ids
+    # unguessable), and nothing of the session itself; alice's session stays hers, untouched.
+    session_id = await alices_session(app)
+
+    taken = await app.client.post("/sessions", json={"session_id": session_id, "session_name": "bob's"}, headers=BOB)
+
+    assert taken.status_code == 409
+    assert "alice" not in taken.text and "alice's" not in taken.text
+    row = await app.database().sessions.get_session(session_id)
+    assert row is not None and row.user_id == "alice" and (row.session_data or {}).get("session_name") == "alice's"
