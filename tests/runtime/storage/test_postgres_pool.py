@@ -15,6 +15,8 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.sql.postgres_executor import PoolSettings, PostgresExecutor
 from agentos_runtime.storage.sql.statements import Statement
 
+from tests.runtime.storage.tcp_proxy import TcpProxy
+from tests.runtime.storage.test_store_failures import at_port
 from tests.support.databases import drop_postgres_schema, postgres_url, unique_name
 from tests.support.ports import free_port
 
@@ -47,10 +49,7 @@ async def terminate(pid: int) -> None:
 
 
 def closed_port_url() -> str:
-    port = free_port()  # nothing listens there
-    parts = urlsplit(postgres_url())
-    user = f"{parts.username}@" if parts.username else ""
-    return parts._replace(netloc=f"{user}127.0.0.1:{port}").geturl()
+    return at_port(postgres_url(), free_port())  # nothing listens there
 
 
 async def test_one_connection_serves_call_after_call() -> None:
@@ -242,22 +241,20 @@ async def test_a_call_cancelled_as_it_gives_its_connection_back_does_not_lose_it
         await executor.close()
 
 
+def behind(proxy: TcpProxy, settings: PoolSettings) -> PostgresExecutor:
+    """An executor on the test PostgreSQL through ``proxy``."""
+    return PostgresExecutor(at_port(postgres_url(), proxy.port), db_id="main", settings=settings)
+
+
 async def test_calls_timed_out_on_a_frozen_server_leave_the_pool_whole_round_after_round() -> None:
     """More callers than connections while the server answers nothing: every one fails in time
     (those holding a connection, cut, and those waiting for one, cancelled); once it answers
     again the pool serves as many at once as before, with no connection left out, every time."""
-    from tests.runtime.storage.tcp_proxy import TcpProxy
-
     timeout = 0.5
     server = urlsplit(postgres_url())
     proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
     await proxy.start()
-    user = f"{server.username}@" if server.username else ""
-    executor = PostgresExecutor(
-        server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl(),
-        db_id="main",
-        settings=PoolSettings(max_size=3, wait=FAST_SECONDS, timeout=timeout),
-    )
+    executor = behind(proxy, PoolSettings(max_size=3, wait=FAST_SECONDS, timeout=timeout))
     try:
         for _ in range(3):
             assert len(await asyncio.gather(*(backend_pid(executor) for _ in range(8)))) == 8
@@ -281,20 +278,13 @@ async def test_a_transaction_cut_off_by_a_partition_releases_its_row_locks_withi
     the server (a partition: no end of connection either). The server ends that transaction once
     it has idled ``timeout_seconds``, so another replica can take the row while the partition lasts,
     instead of waiting for the server's TCP keepalives (hours by default)."""
-    from tests.runtime.storage.tcp_proxy import TcpProxy
-
     timeout = 0.5
     async with await psycopg.AsyncConnection.connect(postgres_url(), autocommit=True) as other:
         await other.execute(f'INSERT INTO "{schema}".saved (id) VALUES (%s)', ("a",))
         server = urlsplit(postgres_url())
         proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
         await proxy.start()
-        user = f"{server.username}@" if server.username else ""
-        executor = PostgresExecutor(
-            server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl(),
-            db_id="main",
-            settings=PoolSettings(timeout=timeout),
-        )
+        executor = behind(proxy, PoolSettings(timeout=timeout))
         lock = Statement(f'SELECT id FROM "{schema}".saved WHERE id = %(id)s FOR UPDATE')
         rename = Statement(f'UPDATE "{schema}".saved SET id = %(id)s')
 
@@ -337,13 +327,10 @@ async def test_every_caller_waiting_on_an_unreachable_server_fails_at_once_with_
 
 
 async def test_the_first_call_after_the_server_returns_connects_again() -> None:
-    from tests.runtime.storage.tcp_proxy import TcpProxy
-
     server = urlsplit(postgres_url())
     proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
     await proxy.start()
-    user = f"{server.username}@" if server.username else ""
-    executor = PostgresExecutor(server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl(), db_id="main")
+    executor = behind(proxy, PoolSettings())
     try:
         await backend_pid(executor)
         await proxy.stop()
@@ -365,14 +352,12 @@ async def test_after_a_server_restart_every_kind_of_call_succeeds_at_the_first_t
     from agentos_runtime.storage.factory import open_database
     from agentos_runtime.storage.ports import MemoryQuery, SessionQuery, SessionRow
 
-    from tests.runtime.storage.tcp_proxy import TcpProxy
     from tests.support.databases import storage_config
 
     server = urlsplit(postgres_url())
     proxy = TcpProxy(server.hostname or "127.0.0.1", server.port or 0)
     await proxy.start()
-    user = f"{server.username}@" if server.username else ""
-    url = server._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl()
+    url = at_port(postgres_url(), proxy.port)
     name = unique_name("restart")
     database = await open_database(
         storage_config("postgres", name=name), environ={"DATABASE_URL": url}, data_dir=tmp_path
