@@ -183,7 +183,12 @@ def test_a_release_narrowed_away_from_a_namespace_leaves_its_resources_there_to_
     )
     body = wait_settled(control_plane, namespace, "demo")
     assert condition(body, "Ready")["status"] == "True"
-    [taken] = [e for e in events_about(control_plane, namespace, "demo") if e["reason"] == "TakenOver"]
+    # Posted right after the claim is written, which the wait above may have seen first.
+    [taken] = eventually(
+        lambda: [e for e in events_about(control_plane, namespace, "demo") if e["reason"] == "TakenOver"],
+        timeout=30,
+        what="the TakenOver event",
+    )
     assert f"no longer watches namespace '{namespace}' (it watches {elsewhere})" in taken["message"]
     assert first.lease().get("holderIdentity"), "the first release is alive: it was not judged gone"
     assert troubles(narrowed) == []
