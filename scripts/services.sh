@@ -44,6 +44,14 @@ fi
 pgbouncer_up() { psql -h 127.0.0.1 -p 6432 -U postgres -d test -Atqc 'select 1' </dev/null >/dev/null 2>&1; }
 if ! pgbouncer_up; then
   have pgbouncer || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+  # Where the package's own service started at install (its default instance holds 6432 with no
+  # `test` database), or an earlier instance of ours no longer answers: stop them, then start ours.
+  if have pgrep && pgrep -x pgbouncer >/dev/null; then
+    service pgbouncer stop >/dev/null 2>&1 || true
+    pkill -x pgbouncer || true
+    for _ in $(seq 1 50); do pgrep -x pgbouncer >/dev/null || break; sleep 0.1; done
+    if pgrep -x pgbouncer >/dev/null; then echo "services.sh: a PgBouncer still runs: stop it" >&2; exit 1; fi
+  fi
   mkdir -p /etc/pgbouncer /var/run/postgresql
   chown postgres /var/run/postgresql
   printf '"postgres" ""\n' >/etc/pgbouncer/kube-agentos-users.txt

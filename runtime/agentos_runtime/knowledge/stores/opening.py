@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 _Key = tuple[str, str]
 E = TypeVar("E", bound=Executor)
-S = TypeVar("S", bound=SqlKnowledgeStore)
+S = TypeVar("S", bound="SqlKnowledgeStore[Any]")
 
 
 class _Shared:
@@ -84,7 +84,7 @@ class KnowledgeConnection(Generic[E]):
 
     def __init__(self, executor: E, *, db_id: str) -> None:
         self.executor = executor
-        self.stores: list[SqlKnowledgeStore] = []
+        self.stores: list[SqlKnowledgeStore[Any]] = []
         self.repair = SchemaRepair(self._prepare_all, db_id=db_id, tables="knowledge tables")
         executor.on_missing_tables = self.repair.found_missing
 

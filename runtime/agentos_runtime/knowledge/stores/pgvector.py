@@ -79,7 +79,7 @@ _MESSAGE_MAX_LENGTH = 300
 _EXTENSION_REFUSALS = (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported)
 
 
-class PgVectorStore(SqlKnowledgeStore):
+class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
     """A knowledge base's ``KnowledgeStore`` on PostgreSQL with pgvector."""
 
     def __init__(
@@ -93,7 +93,6 @@ class PgVectorStore(SqlKnowledgeStore):
         read_timeout: float | None = None,
     ) -> None:
         super().__init__(executor, settings, schema=schema)
-        self._postgres = executor
         # The database's ``timeout_seconds``: each read's bound (``None``: unbounded).
         self._read_timeout = read_timeout
         self._conninfo = conninfo
@@ -115,7 +114,7 @@ class PgVectorStore(SqlKnowledgeStore):
         return f"%({name})s::jsonb"
 
     async def _fetch(self, steps: Sequence[Step]) -> list[Rows]:
-        return await self._postgres.fetch(steps, timeout_seconds=self._read_timeout)
+        return await self._executor.fetch(steps, timeout_seconds=self._read_timeout)
 
     # -- preparing
 

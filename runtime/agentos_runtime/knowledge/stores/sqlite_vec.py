@@ -72,7 +72,7 @@ def float32_blob(embedding: Sequence[float]) -> bytes:
     return blob
 
 
-class SqliteVecStore(SqlKnowledgeStore):
+class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
     """A knowledge base's ``KnowledgeStore`` in its database's knowledge file."""
 
     def __init__(self, executor: SqliteExecutor, settings: StoreSettings) -> None:
@@ -175,7 +175,7 @@ class SqliteVecStore(SqlKnowledgeStore):
         count, offset = page_bounds(page, limit)
         # One snapshot for the total (always a row, so the page is read after it) and the page.
         rows = await self._call(
-            self._executor.fetch(
+            self._fetch(
                 [
                     (Statement(f"SELECT count(*) FROM {self._contents} WHERE linked_to = :base"), self._base),
                     (
@@ -303,7 +303,7 @@ class SqliteVecStore(SqlKnowledgeStore):
                 f"AS knn JOIN {self._chunks} c ON c.vector_id = knn.rowid WHERE {self._contents_guard} "
                 "ORDER BY knn.distance, c.id"
             )
-        rows = await self._call(self._executor.fetch([(Statement(sql), params)]))
+        rows = await self._call(self._fetch([(Statement(sql), params)]))
         return [hit_from_row(row) for row in rows[0]]
 
     async def _call(self, work: Awaitable[T]) -> T:

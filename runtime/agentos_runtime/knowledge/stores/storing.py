@@ -67,6 +67,8 @@ from agentos_runtime.storage.sql.repair import SchemaRepair
 from agentos_runtime.storage.sql.statements import Statement, quote
 
 T = TypeVar("T")
+# The database's executor: each dialect's store holds its own type, with what that type adds.
+E = TypeVar("E", bound=Executor)
 
 # The ``version`` of a chunk table's row in ``agno_schema_versions`` (``cleanup_record``).
 ORPHANS_OWED = "orphans owed"
@@ -92,7 +94,7 @@ class StoreSettings:
     """What creates the database's knowledge tables again when a statement finds one missing."""
     on_close: Callable[[], Awaitable[None]] | None = None
     """Run once by ``close`` (releasing what the bases of the database share)."""
-    bases: Callable[[], Sequence[SqlKnowledgeStore]] | None = None
+    bases: Callable[[], Sequence[SqlKnowledgeStore[Any]]] | None = None
     """The open stores on the database's connection, this one among them: ``prepare`` deletes the
     chunks of each whose contents table is this one's when it makes that table again, dropped.
     ``None``: this store alone."""
@@ -109,7 +111,7 @@ class Creation(NamedTuple):
     """Stamping the contents table in ``agno_schema_versions`` as made, when it is not yet."""
 
 
-class SqlKnowledgeStore(ABC):
+class SqlKnowledgeStore(ABC, Generic[E]):
     """A knowledge base's ``KnowledgeStore`` on a SQL database, but for its dialect's part.
 
     ``contents``, ``chunks`` and ``versions`` (``agno_schema_versions``) are the tables as
@@ -117,7 +119,7 @@ class SqlKnowledgeStore(ABC):
     ``contents_table`` and ``chunks_table`` are their bare names.
     """
 
-    def __init__(self, executor: Executor, settings: StoreSettings, *, schema: str | None) -> None:
+    def __init__(self, executor: E, settings: StoreSettings, *, schema: str | None) -> None:
         self._executor = executor
         self._db_id = settings.db_id
         self._base_id = settings.base_id
@@ -198,7 +200,7 @@ class SqlKnowledgeStore(ABC):
 
         await self._call(self._executor.write_after(reads, plan))
 
-    def _cleanup_steps(self, cleanup: OrphansCleanup[SqlKnowledgeStore], at: str) -> list[Step]:
+    def _cleanup_steps(self, cleanup: OrphansCleanup[SqlKnowledgeStore[Any]], at: str) -> list[Step]:
         """The statements of ``cleanup``, run after the tables are made, before the contents
         table's stamp (so "stamped" means stamped before this transaction): the orphans deleted
         from each of ``cleanup.deleted_from`` that owes it, then the records of the others owed
