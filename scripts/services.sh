@@ -46,11 +46,12 @@ if ! pgbouncer_up; then
   have pgbouncer || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
   # Where the package's own service started at install (its default instance holds 6432 with no
   # `test` database), or an earlier instance of ours no longer answers: stop them, then start ours.
-  if have pgrep && pgrep -x pgbouncer >/dev/null; then
+  port_taken() { (: </dev/tcp/127.0.0.1/6432) 2>/dev/null; }
+  if port_taken; then
     service pgbouncer stop >/dev/null 2>&1 || true
-    pkill -x pgbouncer || true
-    for _ in $(seq 1 50); do pgrep -x pgbouncer >/dev/null || break; sleep 0.1; done
-    if pgrep -x pgbouncer >/dev/null; then echo "services.sh: a PgBouncer still runs: stop it" >&2; exit 1; fi
+    pkill -x pgbouncer 2>/dev/null || true
+    for _ in $(seq 1 50); do port_taken || break; sleep 0.1; done
+    if port_taken; then echo "services.sh: something else listens on 127.0.0.1:6432: stop it" >&2; exit 1; fi
   fi
   mkdir -p /etc/pgbouncer /var/run/postgresql
   chown postgres /var/run/postgresql
