@@ -113,8 +113,8 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
     def json_param(cls, name: str) -> str:
         return f"%({name})s::jsonb"
 
-    async def _fetch(self, steps: Sequence[Step]) -> list[Rows]:
-        return await self._executor.fetch(steps, timeout_seconds=self._read_timeout)
+    async def _fetch(self, steps: Sequence[Step], *, in_transaction: bool = False) -> list[Rows]:
+        return await self._executor.fetch(steps, timeout_seconds=self._read_timeout, in_transaction=in_transaction)
 
     # -- preparing
 
@@ -299,13 +299,14 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
         distance = "embedding <=> %(query)b::vector"
         if self._hnsw:
             ef_search = min(max(MIN_EF_SEARCH, 2 * limit), MAX_EF_SEARCH)
-            # Session settings (a read needs no transaction, so it is retried on a dropped
-            # connection); every search sets them. The planner underrates a scan over vectors
-            # kept out of line (TOAST) and would skip the index: sequential scans are off for
-            # this one statement, and back on after it.
-            settings = "set_config('hnsw.ef_search', %(ef_search)s, false), set_config('enable_seqscan', 'off', false)"
+            # Settings of the search's own transaction (``set_config(..., true)``), ended with it:
+            # none is left on the connection for the next statement, whoever sends it (behind a
+            # pooler, another client on the same server connection). The planner underrates a
+            # scan over vectors kept out of line (TOAST) and would skip the index: sequential
+            # scans are off for this one search.
+            settings = "set_config('hnsw.ef_search', %(ef_search)s, true), set_config('enable_seqscan', 'off', true)"
             if self._iterative_scan:
-                settings += ", set_config('hnsw.iterative_scan', 'strict_order', false)"
+                settings += ", set_config('hnsw.iterative_scan', 'strict_order', true)"
             rows = await self._call(
                 self._fetch(
                     [
@@ -317,8 +318,8 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
                             ),
                             params,
                         ),
-                        (Statement("SELECT set_config('enable_seqscan', 'on', false)"), {}),
-                    ]
+                    ],
+                    in_transaction=True,
                 )
             )
             if len(rows[1]) >= limit:

@@ -134,12 +134,17 @@ class PostgresExecutor:
         self._out = 0
         self._connect_error: BaseException | None = None
 
-    async def fetch(self, steps: Sequence[Step], *, timeout_seconds: float | None = None) -> list[Rows]:
+    async def fetch(
+        self, steps: Sequence[Step], *, timeout_seconds: float | None = None, in_transaction: bool = False
+    ) -> list[Rows]:
         """The ``Executor``'s read; ``timeout_seconds``: this read's client-side bound (``deadline``)
         in place of the pool's (the server's own timeouts stay those the connections were opened
-        with, if any)."""
+        with, if any). ``in_transaction``: the steps in one transaction, so settings a step makes
+        with ``set_config(..., true)`` hold for the steps after it and end with it, leaving nothing
+        on the connection (and, behind a pooler in transaction mode, every step runs on the same
+        server connection); otherwise each step is a transaction of its own."""
 
-        async def read(connection: PooledConnection) -> list[Rows]:
+        async def steps_read(connection: PooledConnection) -> list[Rows]:
             found: list[Rows] = []
             for statement, params in steps:
                 cursor = await connection.execute(statement.sql, statement.bind(params) or None)
@@ -148,6 +153,12 @@ class PostgresExecutor:
                 if not rows:
                     break
             return found
+
+        async def read(connection: PooledConnection) -> list[Rows]:
+            if not in_transaction:
+                return await steps_read(connection)
+            async with connection.transaction():
+                return await steps_read(connection)
 
         return await self._run(read, retry_safe=True, timeout=timeout_seconds)
 

@@ -15,7 +15,7 @@ import pytest
 from agentos_runtime.knowledge.records import Chunk, Content
 from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
 from agentos_runtime.storage.sql.executing import Rows, Step
-from agentos_runtime.storage.sql.postgres_executor import PostgresExecutor
+from agentos_runtime.storage.sql.postgres_executor import PoolSettings, PostgresExecutor
 from agentos_runtime.storage.sql.statements import Statement
 
 from tests.runtime.knowledge.stores.conftest import DIMENSIONS, drop_schema, store_settings
@@ -30,15 +30,18 @@ CHUNK_COUNT = 40
 
 
 class RecordingExecutor(PostgresExecutor):
-    """The store's executor, keeping every batch of reads it was asked for."""
+    """The store's executor, keeping every batch of reads it was asked for (and whether it was
+    read in one transaction)."""
 
-    def __init__(self, conninfo: str, *, db_id: str) -> None:
-        super().__init__(conninfo, db_id=db_id)
-        self.reads: list[list[Step]] = []
+    def __init__(self, conninfo: str, *, db_id: str, settings: PoolSettings) -> None:
+        super().__init__(conninfo, db_id=db_id, settings=settings)
+        self.reads: list[tuple[list[Step], bool]] = []
 
-    async def fetch(self, steps: Sequence[Step], *, timeout_seconds: float | None = None) -> list[Rows]:
-        self.reads.append(list(steps))
-        return await super().fetch(steps, timeout_seconds=timeout_seconds)
+    async def fetch(
+        self, steps: Sequence[Step], *, timeout_seconds: float | None = None, in_transaction: bool = False
+    ) -> list[Rows]:
+        self.reads.append((list(steps), in_transaction))
+        return await super().fetch(steps, timeout_seconds=timeout_seconds, in_transaction=in_transaction)
 
 
 @dataclass
@@ -54,12 +57,12 @@ class Base:
         hits = await self.store.search(fake_embedding(text, DIMENSIONS), limit=limit)
         assert len(hits) == limit
         plans: list[dict[str, Any]] = []
-        for batch in list(self.executor.reads):
+        for batch, in_transaction in list(self.executor.reads):
             searched = next(n for n, (statement, _) in enumerate(batch) if f'"{CHUNKS}"' in statement.sql)
             statement, params = batch[searched]
             explained = list(batch)
             explained[searched] = (Statement(f"EXPLAIN (FORMAT JSON) {statement.sql}"), params)
-            rows = await self.executor.fetch(explained)
+            rows = await self.executor.fetch(explained, in_transaction=in_transaction)
             plans.append(rows[searched][0][0][0]["Plan"])
         return plans
 
@@ -80,8 +83,8 @@ async def open_base() -> AsyncIterator[Any]:
     schema = unique_name("plans")
     executors: list[RecordingExecutor] = []
 
-    async def opened(*, hnsw: bool) -> Base:
-        executor = RecordingExecutor(pgvector_url(), db_id="main")
+    async def opened(*, hnsw: bool, connections: int = 10) -> Base:
+        executor = RecordingExecutor(pgvector_url(), db_id="main", settings=PoolSettings(max_size=connections))
         executors.append(executor)
         base_id = f"docs-{len(executors)}"
         store = PgVectorStore(
@@ -124,11 +127,24 @@ async def test_a_search_on_an_hnsw_base_reads_the_index_even_on_a_small_table(op
 async def test_without_the_settings_the_store_sends_the_planner_scans_that_small_table(open_base: Any) -> None:
     base: Base = await open_base(hnsw=True)
     await base.search_plans("policy about topic 3", limit=3)
-    search = next(step for batch in base.executor.reads for step in batch if f'"{CHUNKS}"' in step[0].sql)
+    search = next(step for batch, _ in base.executor.reads for step in batch if f'"{CHUNKS}"' in step[0].sql)
 
     rows = await base.executor.fetch([(Statement(f"EXPLAIN (FORMAT JSON) {search[0].sql}"), search[1])])
 
     assert scans_of_the_chunks(rows[0][0][0][0]["Plan"]) == [("Seq Scan", None)]
+
+
+async def test_a_search_leaves_none_of_its_settings_on_the_connection(open_base: Any) -> None:
+    """Whoever sends the next statement on that connection (behind a pooler in transaction
+    mode, another client) plans and scans with the server's defaults."""
+    base: Base = await open_base(hnsw=True, connections=1)
+    defaults = [(Statement(f"SHOW {name}"), {}) for name in ("hnsw.ef_search", "hnsw.iterative_scan", "enable_seqscan")]
+    before = await base.executor.fetch(defaults)
+
+    assert len(await base.store.search(fake_embedding("policy about topic 3", DIMENSIONS), limit=30)) == 30
+    after = await base.executor.fetch(defaults)
+
+    assert after == before == [[("40",)], [("off",)], [("on",)]]
 
 
 async def test_a_search_on_a_base_without_the_index_scans_the_table(open_base: Any) -> None:
