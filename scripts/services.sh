@@ -42,6 +42,20 @@ fi
 # PgBouncer in transaction mode in front of the test database, as platforms put it in front of
 # PostgreSQL: the runtime's `behind_pooler` is tested through it.
 pgbouncer_up() { psql -h 127.0.0.1 -p 6432 -U postgres -d test -Atqc 'select 1' </dev/null >/dev/null 2>&1; }
+# Its settings: scripts/pgbouncer.ini.in, which the tests' own PgBouncers share
+# (tests/support/pgbouncer.py), with each `${name}` filled in from the name=value arguments.
+pgbouncer_ini() {
+  local ini setting
+  ini=$(<"$(dirname "${BASH_SOURCE[0]}")/pgbouncer.ini.in")
+  for setting in "$@"; do ini=${ini//"\${${setting%%=*}}"/"${setting#*=}"}; done
+  if [[ $ini == *"\${"* ]]; then echo "services.sh: pgbouncer.ini.in: a \${name} left unfilled" >&2; return 1; fi
+  printf '%s\n' "$ini"
+}
+kube_agentos_pgbouncer_ini() {
+  pgbouncer_ini dbname=test server_host=127.0.0.1 server_port=5432 listen_port=6432 \
+    auth_file=/etc/pgbouncer/kube-agentos-users.txt \
+    logfile=/var/run/postgresql/kube-agentos-pgbouncer.log pidfile=/var/run/postgresql/kube-agentos-pgbouncer.pid
+}
 if ! pgbouncer_up; then
   have pgbouncer || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
   # Where the package's own service started at install (its default instance holds 6432 with no
@@ -56,20 +70,7 @@ if ! pgbouncer_up; then
   mkdir -p /etc/pgbouncer /var/run/postgresql
   chown postgres /var/run/postgresql
   printf '"postgres" ""\n' >/etc/pgbouncer/kube-agentos-users.txt
-  cat >/etc/pgbouncer/kube-agentos.ini <<'INI'
-[databases]
-test = host=127.0.0.1 port=5432 dbname=test
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = 6432
-unix_socket_dir =
-auth_type = trust
-auth_file = /etc/pgbouncer/kube-agentos-users.txt
-pool_mode = transaction
-ignore_startup_parameters = extra_float_digits
-logfile = /var/run/postgresql/kube-agentos-pgbouncer.log
-pidfile = /var/run/postgresql/kube-agentos-pgbouncer.pid
-INI
+  kube_agentos_pgbouncer_ini >/etc/pgbouncer/kube-agentos.ini
   chown postgres /etc/pgbouncer/kube-agentos.ini /etc/pgbouncer/kube-agentos-users.txt
   runuser -u postgres -- /usr/sbin/pgbouncer -d /etc/pgbouncer/kube-agentos.ini
   for _ in $(seq 1 50); do pgbouncer_up && break; sleep 0.1; done

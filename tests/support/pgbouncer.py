@@ -3,7 +3,8 @@ one of ``scripts/services.sh`` does not front (the pgvector server of ``pgvector
 
 It runs the ``pgbouncer`` that ``scripts/services.sh`` installs, as the user owning the server's
 socket directory when the tests run as root (PgBouncer refuses to run as root), listening on a
-free port of 127.0.0.1. A PgBouncer that cannot start fails the test that needed it.
+free port of 127.0.0.1, with the settings of that one (``scripts/pgbouncer.ini.in``) but its own
+pool size. A PgBouncer that cannot start fails the test that needed it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from string import Template
 
 from psycopg.conninfo import conninfo_to_dict
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
+# The settings it shares with the PgBouncer of ``scripts/services.sh``, ``${name}`` to fill in.
+SETTINGS = Path(__file__).resolve().parents[2] / "scripts" / "pgbouncer.ini.in"
 START_SECONDS = 10.0
 
 
@@ -52,15 +56,18 @@ def pgbouncer_before(url: str, *, pool_size: int) -> Iterator[str]:
     port = _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="agentos-pgbouncer-"))
     (workdir / "users.txt").write_text(f'"{user}" ""\n')
-    (workdir / "pgbouncer.ini").write_text(
-        f"[databases]\n{dbname} = host={socket_dir} port={target.get('port') or 5432} dbname={dbname}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {workdir / 'users.txt'}\n"
-        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n"
-        "ignore_startup_parameters = extra_float_digits\n"
-        f"logfile = {workdir / 'pgbouncer.log'}\npidfile = {workdir / 'pgbouncer.pid'}\n"
+    settings = Template(SETTINGS.read_text()).substitute(
+        dbname=dbname,
+        server_host=socket_dir,
+        server_port=target.get("port") or 5432,
+        listen_port=port,
+        auth_file=workdir / "users.txt",
+        logfile=workdir / "pgbouncer.log",
+        pidfile=workdir / "pgbouncer.pid",
     )
+    # The pool size is this one's own (the shared one keeps PgBouncer's default): it closes the
+    # template's last section, [pgbouncer].
+    (workdir / "pgbouncer.ini").write_text(f"{settings}default_pool_size = {pool_size}\n")
     command = [binary]
     if os.geteuid() == 0:
         owner = socket_dir.stat().st_uid
