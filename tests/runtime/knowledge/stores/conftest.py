@@ -13,6 +13,7 @@ import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.config.knowledge import KnowledgeBaseConfig
 from agentos_runtime.knowledge.ports import KnowledgeStore
+from agentos_runtime.knowledge.records import Chunk
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
 from agentos_runtime.knowledge.stores.storing import StoreSettings
 
@@ -20,6 +21,18 @@ from tests.support.databases import unique_name
 from tests.support.pgvector_server import pgvector_url
 
 DIMENSIONS = 32
+
+
+def vector(hot: int) -> list[float]:
+    """An embedding of ``DIMENSIONS`` that is 1.0 at ``hot`` only: each ``hot`` its own direction."""
+    return [1.0 if n == hot else 0.0 for n in range(DIMENSIONS)]
+
+
+def chunk(content_id: str, n: int) -> Chunk:
+    """Chunk ``n`` of a content: id ``<content_id>-<n>``, text ``part <n>``, embedding ``vector(n)``."""
+    return Chunk(
+        id=f"{content_id}-{n}", content_id=content_id, name=content_id, content=f"part {n}", embedding=vector(n)
+    )
 
 
 def store_settings(*, chunks_table: str, dimensions: int, base_id: str = "docs") -> StoreSettings:

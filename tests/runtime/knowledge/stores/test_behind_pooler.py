@@ -14,24 +14,14 @@ import psycopg
 import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.knowledge.ports import KnowledgeStore
-from agentos_runtime.knowledge.records import Chunk, Content
+from agentos_runtime.knowledge.records import Content
 
-from tests.runtime.knowledge.stores.conftest import DIMENSIONS, KnowledgeSpot, drop_schema
+from tests.runtime.knowledge.stores.conftest import KnowledgeSpot, chunk, drop_schema, vector
 from tests.support.databases import unique_name
 from tests.support.pgbouncer import pgbouncer_before
 from tests.support.pgvector_server import pgvector_url
 
 SETTINGS = ("hnsw.ef_search", "hnsw.iterative_scan", "enable_seqscan")
-
-
-def vector(hot: int) -> list[float]:
-    return [1.0 if n == hot else 0.0 for n in range(DIMENSIONS)]
-
-
-def chunk(content_id: str, n: int) -> Chunk:
-    return Chunk(
-        id=f"{content_id}-{n}", content_id=content_id, name=content_id, content=f"part {n}", embedding=vector(n)
-    )
 
 
 @pytest.fixture

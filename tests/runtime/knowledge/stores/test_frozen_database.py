@@ -20,10 +20,10 @@ import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import KnowledgeStore
-from agentos_runtime.knowledge.records import Chunk, Content
+from agentos_runtime.knowledge.records import Content
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.runtime.knowledge.stores.conftest import DIMENSIONS, KnowledgeSpot, drop_schema
+from tests.runtime.knowledge.stores.conftest import KnowledgeSpot, chunk, drop_schema, vector
 from tests.runtime.storage.tcp_proxy import TcpProxy
 from tests.support.databases import unique_name
 from tests.support.pgvector_server import pgvector_url
@@ -33,16 +33,6 @@ TIMEOUT = 0.5
 BOUND = TIMEOUT + 1.0 + 1.0
 # What the test waits at most before calling a call hung.
 OUTER = 20.0
-
-
-def vector(hot: int) -> list[float]:
-    return [1.0 if n == hot else 0.0 for n in range(DIMENSIONS)]
-
-
-def chunk(content_id: str, n: int) -> Chunk:
-    return Chunk(
-        id=f"{content_id}-{n}", content_id=content_id, name=content_id, content=f"part {n}", embedding=vector(n)
-    )
 
 
 READS: dict[str, Callable[[KnowledgeStore], Awaitable[Any]]] = {
