@@ -4,7 +4,9 @@ Stopping closes the listening port and cuts every open connection, which is what
 sees when its database restarts; starting again listens on the same port. Freezing keeps every
 connection open and accepts new ones but forwards nothing until thawed: a database that hangs
 (a stuck disk, a network partition) rather than one that is down. The target may be a Unix
-socket (``unix_path``: the pgvector test server listens on one only).
+socket (``unix_path``: the pgvector test server listens on one only). ``round_trips`` counts the
+times a server answered bytes its client had sent since the server last spoke: the round trips
+the clients waited for.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class TcpProxy:
         self._flowing.set()
         self.held = 0
         """How many chunks were read and held back by a freeze (so a test knows a call is waiting)."""
+        self.round_trips = 0
+        """How many times, on any connection, the server sent bytes after its client had sent some."""
 
     async def start(self) -> None:
         """Listen (on the port of the previous start, if any) and forward to the target."""
@@ -74,14 +78,20 @@ class TcpProxy:
     ) -> None:
         """Pipe the bytes both ways between a client and its server connection."""
         self._writers.update({client_writer, server_writer})
-        for reader, writer in ((client_reader, server_writer), (server_reader, client_writer)):
-            task = asyncio.create_task(self._pipe(reader, writer))
+        exchange = _Exchange()
+        for reader, writer, to_server in ((client_reader, server_writer, True), (server_reader, client_writer, False)):
+            task = asyncio.create_task(self._pipe(reader, writer, exchange, to_server=to_server))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, exchange: _Exchange, *, to_server: bool
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if not to_server and exchange.asked:
+                    self.round_trips += 1
+                exchange.asked = to_server
                 if not self._flowing.is_set():
                     self.held += 1
                 await self._flowing.wait()
@@ -93,3 +103,9 @@ class TcpProxy:
             self._writers.discard(writer)
             with contextlib.suppress(ConnectionError, OSError, RuntimeError):
                 writer.close()
+
+
+class _Exchange:
+    """One forwarded connection's last direction: whether its client spoke since its server did."""
+
+    asked = False
