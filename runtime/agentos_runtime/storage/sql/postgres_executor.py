@@ -1,7 +1,10 @@
 """PostgreSQL for the run path: a ``psycopg_pool`` pool of its own, statements auto-prepared.
 
 Connections are in autocommit mode: a read is plain statements (prepared by psycopg once
-they repeat). A write is one message: its statements, each bound on the client by psycopg's
+they repeat); a read of several (a session and its runs, a knowledge search and its settings) on
+a server reached directly goes out in psycopg's pipeline mode, every statement before any
+answer: one round trip and one transaction. Behind a pooler they go one by one (``fetch`` says
+why). A write is one message: its statements, each bound on the client by psycopg's
 ``ClientCursor`` and joined by semicolons, which PostgreSQL runs as one implicit transaction
 (all or nothing, each statement seeing what the ones before it wrote), so a save costs one
 round trip instead of four (``BEGIN``, the statements, ``COMMIT``). A write whose statements
@@ -58,6 +61,7 @@ from agentos_runtime.storage.sql.statements import Statement
 
 T = TypeVar("T")
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+_NO_PIPELINE = psycopg.pq.PipelineStatus.OFF
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class PostgresExecutor:
         self._conninfo = conninfo
         self._db_id = db_id
         self._timeout = settings.timeout
+        self._behind_pooler = settings.behind_pooler
         self._pool: AsyncConnectionPool[PooledConnection] = AsyncConnectionPool(
             conninfo,
             connection_class=_reporting_failures(self._connect_failed),
@@ -142,23 +147,48 @@ class PostgresExecutor:
         with, if any). ``in_transaction``: the steps in one transaction, so settings a step makes
         with ``set_config(..., true)`` hold for the steps after it and end with it, leaving nothing
         on the connection (and, behind a pooler in transaction mode, every step runs on the same
-        server connection); otherwise each step is a transaction of its own."""
+        server connection).
 
-        async def steps_read(connection: PooledConnection) -> list[Rows]:
+        Several steps on a server reached directly are sent at once, in psycopg's pipeline mode,
+        and answered at once: one round trip whatever their number. They are one transaction
+        anyway, which the server ends at the pipeline's end (committed, or rolled back when a step
+        failed, leaving the connection idle). No step waits for another's rows: each is sent
+        whatever the one before it finds, and the rows of those after the first that found none
+        are left out, as the ``Executor`` says.
+
+        Behind a pooler (``behind_pooler``) the steps go one by one, a round trip each, and
+        ``in_transaction`` adds ``BEGIN`` and ``COMMIT``: psycopg ends a pipeline with a flush
+        request sent after the pipeline's synchronisation point, and a pooler in transaction mode
+        (PgBouncer) given that request once the answer has released the server connection links
+        one to this client for it, kept from every other client until this client's next
+        statement."""
+
+        async def pipelined(connection: PooledConnection) -> list[Rows]:
+            # Nothing is fetched before the pipeline ends: every step goes out before any answer.
+            async with connection.pipeline():
+                cursors = [await _executed(connection, step) for step in steps]
             found: list[Rows] = []
-            for statement, params in steps:
-                cursor = await connection.execute(statement.sql, statement.bind(params) or None)
-                rows = await cursor.fetchall()
-                found.append(rows)
-                if not rows:
+            for cursor in cursors:
+                found.append(await cursor.fetchall())
+                if not found[-1]:
+                    break
+            return found
+
+        async def one_by_one(connection: PooledConnection) -> list[Rows]:
+            found: list[Rows] = []
+            for step in steps:
+                found.append(await (await _executed(connection, step)).fetchall())
+                if not found[-1]:
                     break
             return found
 
         async def read(connection: PooledConnection) -> list[Rows]:
-            if not in_transaction:
-                return await steps_read(connection)
+            if len(steps) > 1 and not self._behind_pooler:
+                return await pipelined(connection)
+            if not in_transaction or len(steps) < 2:
+                return await one_by_one(connection)
             async with connection.transaction():
-                return await steps_read(connection)
+                return await one_by_one(connection)
 
         return await self._run(read, retry_safe=True, timeout=timeout_seconds)
 
@@ -268,8 +298,11 @@ class PostgresExecutor:
         forget(connection)
         self._out -= 1
         connection.used = True
-        if not connection.closed and connection.pgconn.transaction_status != _IDLE:
-            await connection.close()  # a failure or a cancel left it mid-transaction: never reuse it
+        if not connection.closed and (
+            connection.pgconn.transaction_status != _IDLE or connection.pgconn.pipeline_status != _NO_PIPELINE
+        ):
+            # A failure or a cancel left it mid-transaction, or in pipeline mode: never reuse it.
+            await connection.close()
         # Shielded: the pool's putconn, cancelled while it waits for the pool's lock (a client
         # gone, a deadline passing as the call ends), would keep the connection out for ever.
         await asyncio.shield(self._pool.putconn(connection))
@@ -316,6 +349,11 @@ async def _transaction(
     found = [await _rows(connection, statement, params) for statement, params in plan(read)]
     await connection.execute("COMMIT")
     return found
+
+
+async def _executed(connection: PooledConnection, step: Step) -> psycopg.AsyncCursor[tuple[Any, ...]]:
+    statement, params = step
+    return await connection.execute(statement.sql, statement.bind(params) or None)
 
 
 async def _rows(connection: PooledConnection, statement: Statement, params: Mapping[str, Any]) -> Rows:
