@@ -16,7 +16,11 @@ schema, create each thing once.
 Search orders by pgvector's cosine distance with the HNSW index (filters applied during its
 iterative scan, results in exact order, with pgvector 0.8 or later; older ones filter after
 the scan); when the index yields fewer chunks than asked, the matching chunks are ranked
-exactly instead, so a filtered search returns every match up to ``limit``.
+exactly instead, so a filtered search returns every match up to ``limit``. The HNSW scan's
+settings (``hnsw.ef_search``, ``hnsw.iterative_scan``, sequential scans off) are the search's own
+transaction's, never left on the connection: on a server reached directly they and the search go
+out together (the executor's pipeline), one round trip; behind a pooler four (``BEGIN``, the
+settings, the search, ``COMMIT``). Ranking exactly after the index costs one more.
 
 Time: every read (a search, a listing, a content, the counts) is bounded by the database's
 ``timeout_seconds`` on the client (``read_timeout``; ``storage.sql.deadline``): a server that
