@@ -1,6 +1,7 @@
 """Input no backend can store is refused with a 4xx naming the field, on every backend.
 
-A lone surrogate (``\\ud800``, valid JSON but not UTF-8), a NUL character (PostgreSQL refuses
+A lone surrogate (``\\ud800``, valid JSON but not UTF-8), a form field whose bytes are not text in
+its charset (UTF-8 unless it declares another), a NUL character (PostgreSQL refuses
 it in text and JSON), JSON nested deeper than any encoder recurses and over-long ids are all
 refused at the API, before anything is stored and before any model is called; huge page
 numbers answer an empty page. Bodies are sent as raw JSON text: a client library would refuse
@@ -21,6 +22,7 @@ from agentos_runtime.storable import MAX_ID_LENGTH, MAX_JSON_DEPTH
 from tests.runtime.api.harness import Served, agent_config, serve_on
 from tests.runtime.workflows.configs import workflow_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.support.raw_forms import FORM_KINDS, Part, form, multipart, urlencoded
 
 SURROGATE = "\ud800"
 NUL = "\x00"
@@ -316,4 +318,187 @@ async def test_an_integer_longer_than_python_reads_in_a_run_form_is_400_naming_t
     for response in answers:
         assert response.status_code == 400, response.text
         assert response.json() == {"detail": f"Invalid {field} parameter: a number in it has more than 4300 digits"}
+    assert fake_openai.requests == []
+
+
+NOT_UTF8 = b"\xff\xfe caf\xe9"  # latin-1 bytes: Starlette alone would read them as "\xff\xfe café"
+BEYOND_ASCII = "café 🎉 Привет"
+
+
+def not_utf8(what: str) -> dict[str, str]:
+    return {"detail": f"{what} is not valid UTF-8: send text encoded as UTF-8"}
+
+
+def user_messages(fake_openai: FakeOpenAIServer) -> list[str]:
+    return [message["content"] for message in fake_openai.bodies[0]["messages"] if message["role"] == "user"]
+
+
+@pytest.mark.parametrize("kind", FORM_KINDS)
+@pytest.mark.parametrize("stream", ["true", "false"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("message", NOT_UTF8), ("session_id", b"s\xe9"), ("metadata", b'{"city": "M\xfcnchen"}')],
+    ids=["message", "session_id", "metadata"],
+)
+async def test_a_run_form_field_that_is_not_utf8_is_400_naming_it_before_the_model_is_called(
+    app: Served, fake_openai: FakeOpenAIServer, kind: str, stream: str, field: str, value: bytes
+) -> None:
+    pairs = {"message": b"hi", "stream": stream, field: value}
+
+    response = await app.client.post("/agents/assistant/runs", **form(kind, *pairs.items()))
+
+    assert (response.status_code, response.json()) == (400, not_utf8(f"field '{field}'"))
+    assert fake_openai.requests == []
+    assert await stored_session_ids(app) == []
+
+
+@pytest.mark.parametrize("kind", FORM_KINDS)
+@pytest.mark.parametrize("path", ["/teams/crew/runs", "/workflows/pipeline/runs"])
+async def test_a_team_or_workflow_run_form_field_that_is_not_utf8_is_400_before_any_model_call(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path, path: str, kind: str
+) -> None:
+    async with serve_on(backend, workflow_config(fake_openai.base_url), tmp_path) as running:
+        streamed = await running.client.post(path, **form(kind, ("message", NOT_UTF8), ("stream", "true")))
+        plain = await running.client.post(path, **form(kind, ("message", "hi"), ("user_id", NOT_UTF8)))
+        listed = await running.client.get("/sessions")
+
+    assert (streamed.status_code, streamed.json()) == (400, not_utf8("field 'message'"))
+    assert (plain.status_code, plain.json()) == (400, not_utf8("field 'user_id'"))
+    assert fake_openai.requests == []
+    assert listed.json()["data"] == []
+
+
+@pytest.mark.parametrize("kind", FORM_KINDS)
+async def test_text_beyond_ascii_sent_as_utf8_reaches_the_model_as_it_was_written(
+    app: Served, fake_openai: FakeOpenAIServer, kind: str
+) -> None:
+    fake_openai.script(Reply.say("noted"))
+
+    response = await app.client.post(
+        "/agents/assistant/runs", **form(kind, ("message", BEYOND_ASCII), ("stream", "false"))
+    )
+
+    assert response.status_code == 200, response.text
+    assert user_messages(fake_openai) == [BEYOND_ASCII]
+
+
+CYRILLIC = "Привет"
+
+
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        multipart(
+            Part("message", CYRILLIC.encode("cp1251"), "text/plain; charset=windows-1251"), Part("stream", b"false")
+        ),
+        multipart(Part("message", CYRILLIC.encode("koi8-r")), Part("stream", b"false"), charset="koi8-r"),
+        urlencoded(("message", CYRILLIC.encode("cp1251")), ("stream", "false"), charset="windows-1251"),
+    ],
+    ids=["multipart-part", "multipart-form", "urlencoded"],
+)
+async def test_text_in_the_charset_it_declares_is_read_in_that_charset(
+    app: Served, fake_openai: FakeOpenAIServer, request_args: dict[str, Any]
+) -> None:
+    fake_openai.script(Reply.say("noted"))
+
+    response = await app.client.post("/agents/assistant/runs", **request_args)
+
+    assert response.status_code == 200, response.text
+    assert user_messages(fake_openai) == [CYRILLIC]
+
+
+@pytest.mark.parametrize(
+    ("request_args", "detail"),
+    [
+        (
+            multipart(Part("message", b"hi", "text/plain; charset=klingon")),
+            "field 'message' declares charset 'klingon', which is not a charset read here",
+        ),
+        (
+            multipart(Part("message", b"aGk=", "text/plain; charset=base64")),
+            "field 'message' declares charset 'base64', which is not a charset read here",
+        ),
+        (
+            multipart(Part("message", b"hi"), charset="klingon"),
+            "the form declares charset 'klingon', which is not a charset read here",
+        ),
+        (
+            urlencoded(("message", "hi"), charset="klingon"),
+            "the form declares charset 'klingon', which is not a charset read here",
+        ),
+        (
+            multipart(Part("message", b"\x82\xa0\xff", "text/plain; charset=shift_jis")),
+            "field 'message' is not valid shift_jis, the charset declared for it",
+        ),
+        (
+            multipart(Part("message", b"hi", "text/plain; charset=utf\x00-8")),
+            "field 'message' declares charset 'utf\x00-8', which is not a charset read here",
+        ),
+        (
+            multipart(Part("message", b"hi-", "text/plain; charset=punycode")),
+            "field 'message' declares charset 'punycode', which is not a charset read here",
+        ),
+        (
+            multipart(Part("message", b"+2AA-", "text/plain; charset=utf-7")),
+            "field 'message' is not valid utf-7, the charset declared for it",
+        ),
+    ],
+    ids=[
+        "part-unknown",
+        "part-not-text",
+        "form-unknown",
+        "urlencoded-unknown",
+        "part-not-valid-in-it",
+        "part-nul-in-charset",
+        "part-punycode",
+        "part-lone-surrogate",
+    ],
+)
+async def test_a_declared_charset_not_read_here_or_text_not_valid_in_it_is_400_saying_which(
+    app: Served, fake_openai: FakeOpenAIServer, request_args: dict[str, Any], detail: str
+) -> None:
+    response = await app.client.post("/agents/assistant/runs", **request_args)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(f"{detail}: send text encoded as UTF-8")
+    assert fake_openai.requests == []
+
+
+@pytest.mark.parametrize("kind", FORM_KINDS)
+async def test_a_field_name_that_is_not_utf8_is_400(app: Served, fake_openai: FakeOpenAIServer, kind: str) -> None:
+    response = await app.client.post("/agents/assistant/runs", **form(kind, ("message", "hi"), (b"caf\xe9", "1")))
+
+    assert (response.status_code, response.json()) == (400, not_utf8("a field name"))
+    assert fake_openai.requests == []
+
+
+FILLED_PATH = {
+    "agent_id": "writer",
+    "team_id": "crew",
+    "workflow_id": "pipeline",
+    "run_id": "r1",
+    "content_id": "c1",
+}
+
+
+async def test_every_route_taking_a_form_refuses_a_field_that_is_not_utf8_in_either_encoding(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    async with serve_on(backend, workflow_config(fake_openai.base_url), tmp_path) as running:
+        document = (await running.client.get("/openapi.json")).json()
+        routes = [
+            (method, path.format(**FILLED_PATH))
+            for path, operations in document["paths"].items()
+            for method, operation in operations.items()
+            if any("form" in media for media in operation.get("requestBody", {}).get("content", {}))
+        ]
+        answers = {
+            (method, path, kind): await running.client.request(method, path, **form(kind, ("message", NOT_UTF8)))
+            for method, path in routes
+            for kind in FORM_KINDS
+        }
+
+    assert len(routes) >= 12  # runs, resumes and continues of each component kind; knowledge uploads and changes
+    for route, answer in answers.items():
+        assert (answer.status_code, answer.json()) == (400, not_utf8("field 'message'")), route
     assert fake_openai.requests == []

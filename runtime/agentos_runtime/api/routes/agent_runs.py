@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import AgentDep, get_agent
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.routes.component_runs import (
     RUN_FORM_OPENAPI,
     answer_run,
@@ -28,7 +29,7 @@ from agentos_runtime.api.routes.run_routes import RunRoutes, add_run_routes
 from agentos_runtime.api.routes.run_schemas import agent_run_view
 from agentos_runtime.api.run_ownership import guard_agent_cancel, guard_agent_continue, guard_agent_resume
 
-router = APIRouter(tags=["Agents"])
+router = APIRouter(route_class=FormRoute, tags=["Agents"])
 
 JSON = dict[str, Any]
 

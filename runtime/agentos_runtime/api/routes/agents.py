@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import AgentDep, ContextDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import AgentDetail, answers
 from agentos_runtime.api.routes.agent_schemas import agent_detail
 
-router = APIRouter(tags=["Agents"])
+router = APIRouter(route_class=FormRoute, tags=["Agents"])
 
 
 @router.get("/agents", responses=answers(list[AgentDetail], "Every agent the caller may read, in full"))

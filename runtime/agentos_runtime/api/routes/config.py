@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import Config, ModelSummary, answers
 from agentos_runtime.api.routes.config_schemas import config_view, used_models
 
-router = APIRouter(tags=["Core"])
+router = APIRouter(route_class=FormRoute, tags=["Core"])
 
 
 @router.get("/config", responses=answers(Config, "What this AgentOS serves and where it keeps its data"))

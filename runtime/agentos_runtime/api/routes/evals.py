@@ -21,6 +21,7 @@ from agentos_runtime.api.authz import Caller, CallerDep
 from agentos_runtime.api.context import RuntimeContext
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
 from agentos_runtime.api.disconnects import unless_disconnected
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import DATABASE_ERRORS, ErrorDetail, EvalRun, EvalRunPage, Responses, answers
 from agentos_runtime.api.routes.eval_schemas import (
     DeleteEvalRunsRequest,
@@ -36,7 +37,7 @@ from agentos_runtime.evals.specs import Evaluated
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.storage.ports import EvalComponent, EvalQuery, EvalRow, EvalStore, SortOrder
 
-router = APIRouter(tags=["Evals"], responses=DATABASE_ERRORS)
+router = APIRouter(route_class=FormRoute, tags=["Evals"], responses=DATABASE_ERRORS)
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]

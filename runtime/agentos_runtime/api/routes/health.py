@@ -22,11 +22,12 @@ from fastapi.responses import JSONResponse
 
 from agentos_runtime.api.context import OpenDatabase
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import Health, Readiness, answers
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.storage.urls import redact
 
-router = APIRouter(tags=["Health"])
+router = APIRouter(route_class=FormRoute, tags=["Health"])
 
 # A readiness probe must answer well within Kubernetes' default 1 s probe timeout... plus
 # some slack for a database waking up; 2 s per database, checked concurrently.

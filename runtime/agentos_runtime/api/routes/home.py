@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from agentos_runtime import __version__
 from agentos_runtime.api.authz import AccessPolicy
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import Home, Info, answers
 
-router = APIRouter(tags=["Core"])
+router = APIRouter(route_class=FormRoute, tags=["Core"])
 
 # The Agno release whose AgentOS API this runtime speaks; Agno's clients read it from /info.
 AGNO_API_VERSION = "2.9.0"

@@ -25,6 +25,7 @@ from fastapi.exceptions import HTTPException
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import ErrorDetail, Responses
 from agentos_runtime.api.routes import knowledge_schemas as views
 from agentos_runtime.api.routes.knowledge_schemas import (
@@ -55,7 +56,7 @@ from agentos_runtime.knowledge.records import Content
 
 JSON = dict[str, Any]
 
-router = APIRouter(tags=["Knowledge"])
+router = APIRouter(route_class=FormRoute, tags=["Knowledge"])
 
 DbIdParam = Annotated[str | None, Query(description="Database of the knowledge base; needed when several bases exist.")]
 KnowledgeIdParam = Annotated[str | None, Query(description="Knowledge base id (as /config lists it).")]

@@ -38,6 +38,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from agentos_runtime.api.authz import UNRESTRICTED, Caller, CallerDep, check_route, check_session_owner
 from agentos_runtime.api.context import RuntimeContext
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.errors import AgentOSError
 from agentos_runtime.runs import RunRequest
 from agentos_runtime.storable import clean_text, find_problem, id_problem, path_text
@@ -129,7 +130,7 @@ def build_router() -> APIRouter:
         async with manager.run():
             yield
 
-    router = APIRouter(lifespan=lifespan, tags=["MCP"])
+    router = APIRouter(route_class=FormRoute, lifespan=lifespan, tags=["MCP"])
 
     # POST only: a stateless server has no stream to open (GET would hold an SSE stream that
     # can never carry anything) and no session to end (DELETE): both are 405.

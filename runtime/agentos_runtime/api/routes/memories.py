@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import DatabaseDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import DATABASE_ERRORS, ErrorDetail, Memory, MemoryPage, UserMemoryStatsPage, answers
 from agentos_runtime.api.routes.memory_schemas import (
     DeleteMemoriesRequest,
@@ -32,7 +33,7 @@ from agentos_runtime.api.routes.session_schemas import page_envelope
 from agentos_runtime.errors import BadRequest, NotFound
 from agentos_runtime.storage.ports import MemoryQuery, MemoryRow, SortOrder, UserMemoryStats
 
-router = APIRouter(tags=["Memory"], responses=DATABASE_ERRORS)
+router = APIRouter(route_class=FormRoute, tags=["Memory"], responses=DATABASE_ERRORS)
 
 JSON = dict[str, Any]
 UserParam = Annotated[str | None, Query(description="Only memories of this user.")]

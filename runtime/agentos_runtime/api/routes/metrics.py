@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.context import OpenDatabase
 from agentos_runtime.api.deps import ContextDep, DatabaseDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import DATABASE_ERRORS, DayMetrics, Metrics, RefreshStarted, RefreshStatus, answers
 from agentos_runtime.api.routes.metrics_schemas import (
     day_view,
@@ -29,7 +30,7 @@ from agentos_runtime.metrics import aggregating
 from agentos_runtime.metrics.refreshing import RefreshTracker
 from agentos_runtime.storage.ports import MetricsRow
 
-router = APIRouter(tags=["Metrics"], responses=DATABASE_ERRORS)
+router = APIRouter(route_class=FormRoute, tags=["Metrics"], responses=DATABASE_ERRORS)
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]

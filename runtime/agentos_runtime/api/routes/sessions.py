@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import DatabaseDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import (
     DATABASE_ERRORS,
     ErrorDetail,
@@ -41,7 +42,7 @@ from agentos_runtime.errors import BadRequest, Conflict, NotFound
 from agentos_runtime.runs.leases import settled_runs
 from agentos_runtime.storage.ports import SessionChanges, SessionQuery, SessionRow, SessionType, SortOrder
 
-router = APIRouter(tags=["Sessions"], responses=DATABASE_ERRORS)
+router = APIRouter(route_class=FormRoute, tags=["Sessions"], responses=DATABASE_ERRORS)
 
 JSON = dict[str, Any]
 TypeParam = Annotated[SessionType | None, Query(alias="type", description="agent, team or workflow")]

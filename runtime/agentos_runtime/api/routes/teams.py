@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import ErrorDetail, TeamDetail, answers
 from agentos_runtime.api.routes.component_runs import (
     RUN_FORM_OPENAPI,
@@ -31,7 +32,7 @@ from agentos_runtime.api.run_ownership import guard_team_cancel, guard_team_cont
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.teams import Team
 
-router = APIRouter(tags=["Teams"])
+router = APIRouter(route_class=FormRoute, tags=["Teams"])
 
 JSON = dict[str, Any]
 NOT_FOUND: dict[int | str, JSON] = {404: {"model": ErrorDetail, "description": "Team not found"}}

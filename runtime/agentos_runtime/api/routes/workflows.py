@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from agentos_runtime.api.authz import CallerDep
 from agentos_runtime.api.deps import ContextDep
+from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import (
     ErrorDetail,
     WorkflowDetail,
@@ -34,7 +35,7 @@ from agentos_runtime.api.run_ownership import guard_workflow_cancel, guard_workf
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.workflows import Workflow
 
-router = APIRouter(tags=["Workflows"])
+router = APIRouter(route_class=FormRoute, tags=["Workflows"])
 
 JSON = dict[str, Any]
 NOT_FOUND: dict[int | str, JSON] = {404: {"model": ErrorDetail, "description": "Workflow not found"}}

@@ -1,0 +1,210 @@
+"""Form bodies read as the text the client sent, or refused with a 400 naming the field.
+
+A form's text fields (run messages, ids, knowledge names and texts) reach the routes as
+``str``; the bytes they came as are read strictly in their charset: the one a multipart part
+declares (``Content-Type: text/plain; charset=...``), else the one the form declares
+(``multipart/form-data; charset=...``, ``application/x-www-form-urlencoded; charset=...``),
+else UTF-8. Bytes that charset cannot read, or a charset that is no text encoding, are
+answered 400 ``{"detail": "field 'message' is not valid UTF-8: send text encoded as
+UTF-8"}`` before the route runs, so no model is called and nothing is stored. Starlette's own
+parsers read a multipart field its charset cannot read as latin-1 (and ignore a part's charset),
+an urlencoded body's bytes as latin-1 and its escapes like ``%FF`` as U+FFFD: text turned
+silently into other text. Field names and a file's name are read the same way, in the form's
+charset; a file's bytes are the route's to read and are not looked at.
+
+Every router of the API is built with ``route_class=FormRoute``: its routes read their form,
+whether FastAPI reads it for ``Form(...)`` parameters or the route calls ``request.form()``,
+through ``FormRequest``, which parses with ``TextMultiPartParser`` and ``TextFormParser``.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData, Headers
+from starlette.exceptions import HTTPException
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser, MultipartPart
+
+FIX = "send text encoded as UTF-8"
+MULTIPART = b"multipart/form-data"
+URLENCODED = b"application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class Charset:
+    """The charset text is read in: Python's codec, and the label the client declared (none: UTF-8)."""
+
+    codec: str
+    declared: str | None = None
+
+    def read(self, data: bytes | bytearray, what: str) -> str:
+        """``data`` as text; ``MultiPartException`` saying that ``what`` is not valid otherwise."""
+        try:
+            text = data.decode(self.codec)
+            if self.codec != UTF_8.codec:
+                # utf-7 can yield lone surrogates, which no UTF-8 text holds: such text is not valid.
+                text.encode(UTF_8.codec)
+        except UnicodeError:
+            raise MultiPartException(self._not_valid(what)) from None
+        return text
+
+    def _not_valid(self, what: str) -> str:
+        if self.codec == UTF_8.codec:
+            return f"{what} is not valid UTF-8: {FIX}"
+        return (
+            f"{what} is not valid {self.declared}, the charset declared for it: {FIX} (declaring utf-8 or no charset)"
+        )
+
+
+UTF_8 = Charset(codecs.lookup("utf-8").name)
+
+
+# Text codecs that are no charset a client encodes with: they transform text (IDNA, escapes),
+# fail on everything, or (punycode) take time growing with the square of the input.
+NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"})
+
+
+def declared_charset(content_type: str | bytes | None, *, default: Charset, declarer: str) -> Charset:
+    """The charset a ``Content-Type`` value declares, else ``default``; ``MultiPartException``
+    naming ``declarer`` for one that is not a charset read here."""
+    _, params = parse_options_header(content_type)
+    label = next((value for key, value in params.items() if key.lower() == b"charset"), None)
+    if label is None:
+        return default
+    name = label.decode("latin-1")
+    refused = MultiPartException(f"{declarer} declares charset '{name}', which is not a charset read here: {FIX}")
+    try:
+        codec = codecs.lookup(name).name
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        raise refused from None
+    try:
+        b"-".decode(codec)  # a LookupError too for a codec that is no text encoding (base64, zlib)
+    except LookupError:
+        raise refused from None
+    except UnicodeError:
+        pass  # a text encoding that reads no single byte (utf-16, utf-32)
+    if codec in NOT_CHARSETS:
+        raise refused
+    return Charset(codec, name)
+
+
+def _field(name: str) -> str:
+    return f"field '{name}'"
+
+
+class TextMultiPartParser(MultiPartParser):
+    """A multipart form whose text fields, field names and file names are read strictly."""
+
+    def __init__(
+        self,
+        headers: Headers,
+        stream: AsyncGenerator[bytes, None],
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> None:
+        super().__init__(headers, stream, max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
+        self.form_charset = declared_charset(headers.get("content-type"), default=UTF_8, declarer="the form")
+
+    def on_headers_finished(self) -> None:
+        super().on_headers_finished()  # counts the part against the limits, opens a file's spool
+        part = self._current_part
+        _, options = parse_options_header(part.content_disposition)
+        part.field_name = self.form_charset.read(options[b"name"], "a field name")
+        if part.file is not None and b"filename" in options:
+            part.file.filename = self.form_charset.read(
+                options[b"filename"], f"the file name of {_field(part.field_name)}"
+            )
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is not None:
+            super().on_part_end()
+            return
+        text = self._part_charset(part).read(part.data, _field(part.field_name))
+        self.items.append((part.field_name, text))
+
+    def _part_charset(self, part: MultipartPart) -> Charset:
+        for name, value in part.item_headers:
+            if name == b"content-type":
+                return declared_charset(value, default=self.form_charset, declarer=_field(part.field_name))
+        return self.form_charset
+
+
+class TextFormParser(FormParser):
+    """An urlencoded form whose names and values (their bytes and ``%`` escapes) are read strictly."""
+
+    def __init__(
+        self,
+        headers: Headers,
+        stream: AsyncGenerator[bytes, None],
+        *,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> None:
+        super().__init__(headers, stream, max_fields=max_fields, max_part_size=max_part_size)
+        self.form_charset = declared_charset(headers.get("content-type"), default=UTF_8, declarer="the form")
+
+    def on_field_end(self) -> None:
+        super().on_field_end()  # counts the field against the limit and adds it, read loosely
+        name = self.form_charset.read(_unescaped(self._field_name), "a field name")
+        value = self.form_charset.read(_unescaped(self._field_value), _field(name))
+        self._items[-1] = (name, value)
+
+
+def _unescaped(data: bytearray) -> bytes:
+    """An urlencoded name or value's bytes: ``+`` a space, ``%XX`` the byte it stands for."""
+    return unquote_to_bytes(bytes(data).replace(b"+", b" "))
+
+
+class FormRequest(Request):
+    """A request whose form is parsed by ``TextMultiPartParser`` or ``TextFormParser``: a text
+    field that is not valid in its charset is a 400 naming it."""
+
+    async def _get_form(
+        self,
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> FormData:
+        if self._form is not None:
+            return self._form
+        media_type, _ = parse_options_header(self.headers.get("content-type"))
+        if media_type not in (MULTIPART, URLENCODED):
+            self._form = FormData()
+            return self._form
+        try:
+            async with aclosing(self.stream()) as stream:
+                parser: TextMultiPartParser | TextFormParser
+                if media_type == MULTIPART:
+                    parser = TextMultiPartParser(
+                        self.headers, stream, max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
+                    )
+                else:
+                    parser = TextFormParser(self.headers, stream, max_fields=max_fields, max_part_size=max_part_size)
+                self._form = await parser.parse()
+        except MultiPartException as error:
+            raise HTTPException(status_code=400, detail=error.message) from None
+        return self._form
+
+
+class FormRoute(APIRoute):
+    """An API route whose request, handed to FastAPI and to the endpoint, is a ``FormRequest``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_with_text_forms(request: Request) -> Response:
+            return await handle(FormRequest(request.scope, request.receive, request._send))
+
+        return handle_with_text_forms
