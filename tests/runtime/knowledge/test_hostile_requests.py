@@ -22,6 +22,7 @@ from tests.runtime.knowledge.broken_embeddings import BrokenServer, broken_embed
 from tests.runtime.knowledge.serving import KNOWLEDGE_BACKENDS, embedder, knowledge_config, serve_knowledge
 from tests.runtime.knowledge.test_reading import pdf_of
 from tests.support.fake_openai import FakeOpenAIServer, fake_openai, fake_openai_server, serve_asgi
+from tests.support.raw_forms import FORM_KINDS, Part, form, multipart
 
 __all__ = ["broken_embeddings", "broken_embeddings_server", "fake_openai", "fake_openai_server"]
 
@@ -270,3 +271,80 @@ async def test_an_upload_a_knowledge_base_takes_is_not_refused_by_the_smaller_bo
     )
     assert elsewhere.status_code == 413
     assert elsewhere.json()["detail"] == "Request body too large: at most 1 MiB here (AGENTOS_MAX_BODY_BYTES)"
+
+
+NOT_UTF8 = b"\xff\xfe caf\xe9"  # latin-1 bytes: Starlette alone would read them as "\xff\xfe café"
+BEYOND_ASCII = "café 🎉 Привет"
+NOT_UTF8_FIELDS: dict[str, list[tuple[str, bytes]]] = {
+    "name": [("name", NOT_UTF8), ("text_content", HANDBOOK.encode())],
+    "description": [("description", NOT_UTF8), ("text_content", HANDBOOK.encode())],
+    "text_content": [("text_content", NOT_UTF8)],
+    "metadata": [("metadata", b'{"city": "M\xfcnchen"}'), ("text_content", HANDBOOK.encode())],
+    "url": [("url", b"https://docs.example.com/caf\xe9")],
+}
+
+
+def not_utf8(what: str) -> dict[str, str]:
+    return {"detail": f"{what} is not valid UTF-8: send text encoded as UTF-8"}
+
+
+async def stored_names(served: Served) -> list[str]:
+    listed = await served.client.get("/knowledge/content")
+    assert listed.status_code == 200, listed.text
+    return [content["name"] for content in listed.json()["data"]]
+
+
+@pytest.mark.parametrize("kind", FORM_KINDS)
+async def test_an_upload_whose_text_field_is_not_utf8_is_400_naming_it_and_stores_nothing(
+    served: Served, fake_openai: FakeOpenAIServer, kind: str
+) -> None:
+    answers = {
+        field: await served.client.post("/knowledge/content", **form(kind, *pairs))
+        for field, pairs in NOT_UTF8_FIELDS.items()
+    }
+
+    for field, answer in answers.items():
+        assert (answer.status_code, answer.json()) == (400, not_utf8(f"field '{field}'")), field
+    assert await stored_names(served) == []
+    assert fake_openai.embedding_requests == []
+
+
+async def test_an_uploads_file_name_that_is_not_utf8_is_400_but_a_file_of_any_bytes_is_taken(served: Served) -> None:
+    latin1_text = "Urlaub: fünfundzwanzig Tage".encode("latin-1")
+
+    misnamed = await served.client.post(
+        "/knowledge/content", **multipart(Part("file", latin1_text, "text/plain", filename=b"caf\xe9.txt"))
+    )
+    taken = await served.client.post(
+        "/knowledge/content", **multipart(Part("file", latin1_text, "text/plain", filename=b"urlaub.txt"))
+    )
+
+    assert (misnamed.status_code, misnamed.json()) == (400, not_utf8("the file name of field 'file'"))
+    assert taken.status_code == 202, taken.text
+    assert await stored_names(served) == ["urlaub.txt"]
+
+
+@pytest.mark.parametrize("kind", FORM_KINDS)
+async def test_changing_content_with_a_field_that_is_not_utf8_is_400_and_changes_nothing(
+    served: Served, kind: str
+) -> None:
+    created = await served.client.post("/knowledge/content", data={"name": "handbook", "text_content": HANDBOOK})
+    content_id = created.json()["id"]
+
+    changed = await served.client.patch(f"/knowledge/content/{content_id}", **form(kind, ("name", NOT_UTF8)))
+
+    assert (changed.status_code, changed.json()) == (400, not_utf8("field 'name'"))
+    assert await stored_names(served) == ["handbook"]
+
+
+@pytest.mark.parametrize("kind", FORM_KINDS)
+async def test_names_and_text_beyond_ascii_sent_as_utf8_are_stored_as_they_were_written(
+    served: Served, kind: str
+) -> None:
+    answer = await served.client.post(
+        "/knowledge/content", **form(kind, ("name", BEYOND_ASCII), ("text_content", f"{HANDBOOK} {BEYOND_ASCII}"))
+    )
+
+    assert answer.status_code == 202, answer.text
+    assert await stored_names(served) == [BEYOND_ASCII]
+    assert (await settled_status(served, answer.json()["id"]))["status"] == "completed"
