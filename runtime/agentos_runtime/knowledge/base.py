@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 import random
 import time
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from agentos_runtime.config.knowledge import ChunkingSettings, KnowledgeBaseConfig
-from agentos_runtime.errors import BadRequest, Conflict, NotFound, StorageUnavailable
+from agentos_runtime.errors import AgentOSError, BadRequest, Conflict, NotFound, StorageUnavailable
 from agentos_runtime.knowledge.ingestion import Clock, IngestionQueue, Payload, Pipeline, resumable_payload
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore, SortField
@@ -160,9 +161,11 @@ class KnowledgeBase:
         clock: Clock = time.time,
         schedule: Schedule = call_later,
         jitter: Callable[[], float] = random.random,
+        setup_wait: float | None = None,
     ) -> None:
         """``schedule`` and ``jitter`` time the retries of transiently failed contents
-        (``knowledge.retrying``)."""
+        (``knowledge.retrying``); ``setup_wait``: how long an operation waits for the store's
+        setup (``prepare``) before answering ``StorageUnavailable`` (``None``: as long as it takes)."""
         self.config = config
         self.id = config.id
         self.name = config.display_name
@@ -182,6 +185,9 @@ class KnowledgeBase:
         self._pipeline: Pipeline | None = None
         self._prepared = False
         self._preparing = asyncio.Lock()
+        self._setup_wait = setup_wait
+        self._setting_up: asyncio.Task[None] | None = None
+        """The store's setup in progress (or ended), which every operation waits for in turn."""
         self._schedule = schedule
         self._jitter = jitter
         self._attempts: dict[str, int] = {}
@@ -211,14 +217,45 @@ class KnowledgeBase:
 
     async def prepare(self) -> None:
         """Open the store and create its tables if missing (once; every operation calls it).
-        Raises ``StorageUnavailable`` while the database is down."""
+        Raises ``StorageUnavailable`` while the database is down, and when the setup has not
+        ended within ``setup_wait`` (a database that stopped answering, another replica's long
+        index build holding the lock): the setup goes on in the background, unbounded as its
+        index build must be, and the next call waits for that same setup, never a second one.
+        A caller cancelled (a client gone) leaves the setup running too."""
         if self._prepared:
             return
+        setup = self._setting_up
+        if setup is None or setup.done():
+            setup = self._setting_up = asyncio.get_running_loop().create_task(
+                self._set_up(), name=f"knowledge {self.id}: setup"
+            )
+            setup.add_done_callback(self._setup_ended)
+        if self._setup_wait is None:
+            await asyncio.shield(setup)
+            return
+        done, _ = await asyncio.wait({setup}, timeout=self._setup_wait)
+        if not done:
+            raise StorageUnavailable(
+                f"knowledge base '{self.id}': database '{self.db_id}' has not finished setting up its tables "
+                f"within {self._setup_wait:g} s; the setup goes on: try again shortly"
+            )
+        setup.result()
+
+    async def _set_up(self) -> None:
         async with self._preparing:
             if self._prepared:
                 return
             await (await self._opened()).prepare()
             self._prepared = True
+
+    def _setup_ended(self, setup: asyncio.Task[None]) -> None:
+        """A setup that failed after every caller stopped waiting: its error is the next call's
+        to meet again (a new setup); one that is not a described failure is logged, not lost."""
+        if setup.cancelled():
+            return
+        error = setup.exception()
+        if error is not None and not isinstance(error, AgentOSError):
+            logger.error("knowledge base %s: setting up its store failed", self.id, exc_info=error)
 
     async def _opened(self) -> KnowledgeStore:
         """The store, opened when it is not yet (``_preparing`` held)."""
@@ -231,9 +268,14 @@ class KnowledgeBase:
         return self._prepared
 
     async def close(self) -> None:
-        """Cancel the retries due, close the store (when it was opened) and the embedder."""
+        """Cancel the retries due and a setup in progress, close the store (when it was opened)
+        and the embedder."""
         for content_id in list(self._retries):
             self._forget_retry(content_id)
+        if self._setting_up is not None and not self._setting_up.done():
+            self._setting_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StorageUnavailable):
+                await self._setting_up
         try:
             if self._store is not None:
                 await self._store.close()

@@ -3,8 +3,9 @@
 ``open_knowledge`` builds one ``KnowledgeBase`` per declared base (its store on its database,
 its embedder) and ``KnowledgeHub.start`` readies them: tables created, contents left
 ``processing`` by a runtime that stopped resumed or failed, configured sources loaded in the
-background (start-up never waits for an embedding). A base whose database is down at start
-is started again by the hub's maintenance loop once it answers; a content that failed for a
+background (start-up never waits for an embedding). A base whose database is down at start,
+or whose setup (``KnowledgeBase.prepare``) has not ended within its database's
+``timeout_seconds`` and grace, is started again by the hub's maintenance loop once it answers; a content that failed for a
 reason that passes (the embeddings endpoint not up yet) is retried by its base
 (``knowledge.retrying``).
 
@@ -39,6 +40,7 @@ from agentos_runtime.knowledge.ingestion import (
 from agentos_runtime.knowledge.metrics import KnowledgeMetrics
 from agentos_runtime.knowledge.ports import Embedder, KnowledgeStore
 from agentos_runtime.knowledge.stores.checking import IncompatibleStore
+from agentos_runtime.storage.sql.deadline import client_seconds
 
 logger = logging.getLogger("agentos_runtime.knowledge")
 
@@ -111,8 +113,11 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             self._queue.spawn(_prepare_embedder(base), name=f"knowledge {base.id}: embedder")
             if base.id in unopened:  # retried by the maintenance loop's sweep, as a failed start
                 self._report_down(base, unopened[base.id])
-            else:
-                await self.start_base(base)
+        # Together: each waits for its database at most its setup wait, however many bases it holds.
+        starting = [self.start_base(base) for base in self._bases.values() if base.id not in unopened]
+        for outcome in await asyncio.gather(*starting, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         self._swept = self.clock()
         if maintain and self._maintenance is None:
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="knowledge maintenance")
@@ -279,6 +284,7 @@ async def open_knowledge(
                     contents_table=database.tables.knowledge,
                     clock=clock,
                     schedule=schedule,
+                    setup_wait=client_seconds(database.timeout_seconds),
                 )
             )
     except BaseException:

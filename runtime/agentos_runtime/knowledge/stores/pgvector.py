@@ -28,7 +28,9 @@ does not answer within it and the grace has the read's connection cut, and the r
 ``StorageUnavailable`` saying the database did not answer, so a run's search or a request
 fails instead of waiting for ever. Writes (a content's chunks, deletions) and ``prepare``
 (the extension, tables and an HNSW index, which may take long on a large base) are not bounded:
-they wait for the server; the connections carry no server-side timeout either.
+they wait for the server; the connections carry no server-side timeout either. The start and
+the requests wait for ``prepare`` no longer than a read, though: it goes on without them
+(``KnowledgeBase.prepare``).
 """
 
 from __future__ import annotations

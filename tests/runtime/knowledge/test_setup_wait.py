@@ -1,0 +1,205 @@
+"""A knowledge base's setup (its store's ``prepare``: tables, the HNSW index) that does not end
+keeps neither the runtime's start nor a request waiting for ever: each waits at most the setup
+wait (the database's ``timeout_seconds`` and the 1 s grace), answers ``StorageUnavailable``
+naming the base and its database, and leaves the setup running; the next call waits for that
+same setup, which, once it ends, serves every call after it.
+
+Before the bound, a start on a database that stopped answering, and every search or listing of
+a base not set up yet, waited as long as the database did: the calls here are under an outer
+bound, so a hang fails the test instead of holding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentos_runtime.config.databases import DatabaseConfig
+from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.knowledge.base import Upload
+from agentos_runtime.knowledge.ports import KnowledgeStore
+from agentos_runtime.knowledge.stores.opening import open_knowledge_store
+from psycopg.conninfo import conninfo_to_dict
+
+from tests.runtime.knowledge.hubs import KnowledgeSpace
+from tests.runtime.knowledge.stores.conftest import drop_schema
+from tests.runtime.storage.tcp_proxy import TcpProxy
+from tests.support.databases import unique_name
+from tests.support.pgvector_server import pgvector_url
+
+TIMEOUT = 0.2
+# The setup wait (the timeout and its 1 s grace) and a margin for a loaded machine.
+BOUND = TIMEOUT + 1.0 + 1.5
+# What the test waits at most before calling a call hung.
+OUTER = 20.0
+
+
+class GatedSetups:
+    """A store opener whose stores' ``prepare`` waits for ``gate`` (and fails with ``fail_with``
+    when set), counting the setups begun."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.begun = 0
+        self.fail_with: Exception | None = None
+
+    async def __call__(self, base: Any, database: Any, **where: Any) -> KnowledgeStore:
+        store = await open_knowledge_store(base, database, **where)
+        prepare = store.prepare
+
+        async def gated() -> None:
+            self.begun += 1
+            await self.gate.wait()
+            if self.fail_with is not None:
+                error, self.fail_with = self.fail_with, None
+                raise error
+            await prepare()
+
+        store.prepare = gated  # type: ignore[method-assign]
+        return store
+
+
+@pytest.fixture
+async def short_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
+    """A SQLite knowledge space whose database's ``timeout_seconds`` is ``TIMEOUT``."""
+    database = DatabaseConfig.model_validate({"id": "kb-db", "type": "sqlite", "timeout_seconds": TIMEOUT})
+    space = KnowledgeSpace("sqlite", database, {}, tmp_path / "data")
+    space.data_dir.mkdir(parents=True)
+    yield space
+    for hub in space.hubs:
+        await hub.close()
+
+
+async def refused_within_the_setup_wait(call: Any) -> str:
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable) as raised:
+        await asyncio.wait_for(call, OUTER)
+    assert time.monotonic() - started < BOUND
+    return raised.value.detail
+
+
+async def test_the_hub_starts_within_the_setup_wait_while_a_base_setup_hangs(short_space: KnowledgeSpace) -> None:
+    setups = GatedSetups()
+    started = time.monotonic()
+
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+
+    assert time.monotonic() - started < BOUND
+    assert not hub["docs"].prepared
+    assert setups.begun == 1
+
+
+async def test_a_request_waits_for_a_hung_setup_at_most_the_setup_wait_and_names_the_base(
+    short_space: KnowledgeSpace,
+) -> None:
+    setups = GatedSetups()
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    docs = hub["docs"]
+
+    detail = await refused_within_the_setup_wait(docs.list())
+    searched = await refused_within_the_setup_wait(docs.search("badges"))
+
+    assert "knowledge base 'docs': database 'kb-db' has not finished setting up its tables within 1.2 s" in detail
+    assert "try again shortly" in searched
+    assert setups.begun == 1  # each call waited for the setup the start began, none began another
+
+
+async def test_once_the_hung_setup_ends_the_base_serves_without_setting_up_again(short_space: KnowledgeSpace) -> None:
+    setups = GatedSetups()
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    docs = hub["docs"]
+    await refused_within_the_setup_wait(docs.list())
+
+    setups.gate.set()
+    added = await asyncio.wait_for(docs.add(Upload(text="Badges are issued at the reception desk.")), OUTER)
+
+    assert docs.prepared
+    assert [content.id for content in (await docs.list())[0]] == [added.id]
+    assert setups.begun == 1
+
+
+async def test_a_setup_that_failed_is_begun_again_by_a_later_call(short_space: KnowledgeSpace) -> None:
+    setups = GatedSetups()
+    setups.fail_with = StorageUnavailable("database 'kb-db' is unavailable")
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    docs = hub["docs"]
+    await refused_within_the_setup_wait(docs.list())
+    setups.gate.set()
+
+    await asyncio.wait_for(hub.sweep(), OUTER)  # the maintenance loop, after (or while) the first setup fails
+
+    assert docs.prepared
+    assert await docs.list() == ([], 0)
+    assert setups.begun == 2
+
+
+async def test_a_caller_cancelled_while_waiting_leaves_the_setup_running(short_space: KnowledgeSpace) -> None:
+    setups = GatedSetups()
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    docs = hub["docs"]
+    waiting = asyncio.ensure_future(docs.list())
+    await asyncio.sleep(0)  # the call is waiting for the setup
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+    setups.gate.set()
+
+    assert await asyncio.wait_for(docs.list(), OUTER) == ([], 0)
+    assert setups.begun == 1
+
+
+async def test_closing_the_hub_ends_a_setup_still_waiting(short_space: KnowledgeSpace) -> None:
+    setups = GatedSetups()
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    short_space.hubs.remove(hub)
+
+    await asyncio.wait_for(hub.close(), OUTER)
+
+    assert not hub["docs"].prepared
+
+
+def proxied(proxy_port: int) -> str:
+    """The pgvector test server's URL through the proxy (it listens on a Unix socket only)."""
+    user = conninfo_to_dict(pgvector_url()).get("user", "postgres")
+    return f"postgresql://{user}@127.0.0.1:{proxy_port}/postgres"
+
+
+async def test_on_postgresql_that_stopped_answering_the_start_and_requests_are_bounded_and_the_base_serves_once_it_answers(
+    tmp_path: Path,
+) -> None:
+    info = conninfo_to_dict(pgvector_url())
+    proxy = TcpProxy("", 0, unix_path=f"{info['host']}/.s.PGSQL.{info.get('port') or 5432}")
+    await proxy.start()
+    schema = unique_name("kbsetup")
+    database = DatabaseConfig.model_validate(
+        {"id": "frozen-kb", "type": "postgres", "db_schema": schema, "timeout_seconds": TIMEOUT}
+    )
+    space = KnowledgeSpace("postgres", database, {"DATABASE_URL": proxied(proxy.port)}, tmp_path / "data")
+    space.data_dir.mkdir(parents=True)
+    proxy.freeze()
+    try:
+        started = time.monotonic()
+        hub = await asyncio.wait_for(space.open(space.base(vector_index="hnsw")), OUTER)
+        assert time.monotonic() - started < BOUND
+        docs = hub["docs"]
+
+        detail = await refused_within_the_setup_wait(docs.search("badges"))
+        assert "database 'frozen-kb'" in detail
+        assert str(proxy.port) not in detail and "127.0.0.1" not in detail
+
+        proxy.thaw()
+        await asyncio.wait_for(docs.add(Upload(text="Badges are issued at the reception desk.")), OUTER)
+        await asyncio.wait_for(hub.wait_idle(), OUTER)
+        (hit,) = await asyncio.wait_for(docs.search("badges", max_results=1), OUTER)
+        assert "reception desk" in hit.content
+    finally:
+        proxy.thaw()
+        for hub in space.hubs:
+            await hub.close()
+        await proxy.stop()
+        await drop_schema(schema)
