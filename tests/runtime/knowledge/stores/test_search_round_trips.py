@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from agentos_runtime.knowledge.records import Chunk, Content
+from agentos_runtime.knowledge.records import Content
 from agentos_runtime.knowledge.stores.pgvector import PgVectorStore
 from agentos_runtime.storage.sql.postgres_executor import PooledConnection, PoolSettings, PostgresExecutor
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.runtime.knowledge.stores.conftest import DIMENSIONS, drop_schema, store_settings
+from tests.runtime.knowledge.stores.conftest import DIMENSIONS, chunk, drop_schema, store_settings, vector
 from tests.runtime.storage.tcp_proxy import TcpProxy
 from tests.support.databases import unique_name
 from tests.support.pgbouncer import pgbouncer_before
@@ -36,10 +36,6 @@ from tests.support.pgvector_server import pgvector_url
 
 # Past psycopg's threshold (5 uses) for preparing a statement.
 SEARCHES = 8
-
-
-def vector(hot: int) -> list[float]:
-    return [1.0 if n == hot else 0.0 for n in range(DIMENSIONS)]
 
 
 class TracingExecutor(PostgresExecutor):
@@ -101,10 +97,7 @@ async def base(request: pytest.FixtureRequest) -> AsyncIterator[Base]:
         try:
             await store.prepare()
             await store.add_content(Content(id="c1", name="c1", linked_to="docs", created_at=1, updated_at=1))
-            chunks = [
-                Chunk(id=f"c1-{n}", content_id="c1", name="c1", content=f"part {n}", embedding=vector(n))
-                for n in range(4)
-            ]
+            chunks = [chunk("c1", n) for n in range(4)]
             assert await store.complete_content("c1", chunks, updated_at=2)
             yield Base(store, executor, proxy)
         finally:
