@@ -23,13 +23,10 @@ from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
-from psycopg.conninfo import conninfo_to_dict
 
 from tests.runtime.knowledge.hubs import KnowledgeSpace
-from tests.runtime.knowledge.stores.conftest import drop_schema
-from tests.runtime.storage.tcp_proxy import TcpProxy
+from tests.runtime.knowledge.stores.conftest import drop_schema, pgvector_proxy, proxied
 from tests.support.databases import unique_name
-from tests.support.pgvector_server import pgvector_url
 
 TIMEOUT = 0.2
 # The setup wait (the timeout and its 1 s grace) and a margin for a loaded machine.
@@ -163,17 +160,10 @@ async def test_closing_the_hub_ends_a_setup_still_waiting(short_space: Knowledge
     assert not hub["docs"].prepared
 
 
-def proxied(proxy_port: int) -> str:
-    """The pgvector test server's URL through the proxy (it listens on a Unix socket only)."""
-    user = conninfo_to_dict(pgvector_url()).get("user", "postgres")
-    return f"postgresql://{user}@127.0.0.1:{proxy_port}/postgres"
-
-
 async def test_on_postgresql_that_stopped_answering_the_start_and_requests_are_bounded_and_the_base_serves_once_it_answers(
     tmp_path: Path,
 ) -> None:
-    info = conninfo_to_dict(pgvector_url())
-    proxy = TcpProxy("", 0, unix_path=f"{info['host']}/.s.PGSQL.{info.get('port') or 5432}")
+    proxy = pgvector_proxy()
     await proxy.start()
     schema = unique_name("kbsetup")
     database = DatabaseConfig.model_validate(

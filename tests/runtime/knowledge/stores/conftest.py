@@ -16,7 +16,9 @@ from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.records import Chunk
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
 from agentos_runtime.knowledge.stores.storing import StoreSettings
+from psycopg.conninfo import conninfo_to_dict
 
+from tests.runtime.storage.tcp_proxy import TcpProxy
 from tests.support.databases import unique_name
 from tests.support.pgvector_server import pgvector_url
 
@@ -26,6 +28,18 @@ DIMENSIONS = 32
 def vector(hot: int) -> list[float]:
     """An embedding of ``DIMENSIONS`` that is 1.0 at ``hot`` only: each ``hot`` its own direction."""
     return [1.0 if n == hot else 0.0 for n in range(DIMENSIONS)]
+
+
+def pgvector_proxy() -> TcpProxy:
+    """A proxy (not started) in front of the pgvector test server, which listens on a Unix socket only."""
+    info = conninfo_to_dict(pgvector_url())
+    return TcpProxy("", 0, unix_path=f"{info['host']}/.s.PGSQL.{info.get('port') or 5432}")
+
+
+def proxied(proxy_port: int) -> str:
+    """The pgvector test server's URL through a proxy listening on ``proxy_port``."""
+    user = conninfo_to_dict(pgvector_url()).get("user", "postgres")
+    return f"postgresql://{user}@127.0.0.1:{proxy_port}/postgres"
 
 
 def chunk(content_id: str, n: int) -> Chunk:

@@ -21,12 +21,10 @@ from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.records import Content
-from psycopg.conninfo import conninfo_to_dict
 
-from tests.runtime.knowledge.stores.conftest import KnowledgeSpot, chunk, drop_schema, vector
+from tests.runtime.knowledge.stores.conftest import KnowledgeSpot, chunk, drop_schema, pgvector_proxy, proxied, vector
 from tests.runtime.storage.tcp_proxy import TcpProxy
 from tests.support.databases import unique_name
-from tests.support.pgvector_server import pgvector_url
 
 TIMEOUT = 0.5
 # The client's bound (the timeout and its 1 s grace) and a margin for a loaded machine.
@@ -44,18 +42,11 @@ READS: dict[str, Callable[[KnowledgeStore], Awaitable[Any]]] = {
 }
 
 
-def proxied(proxy_port: int) -> str:
-    """The pgvector test server's URL through the proxy (it listens on a Unix socket only)."""
-    user = conninfo_to_dict(pgvector_url()).get("user", "postgres")
-    return f"postgresql://{user}@127.0.0.1:{proxy_port}/postgres"
-
-
 @pytest.fixture(params=["none", "hnsw"])
 async def frozen(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[KnowledgeStore, TcpProxy]]:
     """A prepared base holding one completed content of three chunks, on a database behind a
     proxy that the test may freeze (thawed before the clean-up)."""
-    info = conninfo_to_dict(pgvector_url())
-    proxy = TcpProxy("", 0, unix_path=f"{info['host']}/.s.PGSQL.{info.get('port') or 5432}")
+    proxy = pgvector_proxy()
     await proxy.start()
     name = unique_name("kbhang")
     database = DatabaseConfig.model_validate(

@@ -28,7 +28,14 @@ from agentos_runtime.storage.sql.postgres_executor import PooledConnection, Pool
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.runtime.knowledge.stores.conftest import DIMENSIONS, chunk, drop_schema, store_settings, vector
+from tests.runtime.knowledge.stores.conftest import (
+    DIMENSIONS,
+    chunk,
+    drop_schema,
+    pgvector_proxy,
+    store_settings,
+    vector,
+)
 from tests.runtime.storage.tcp_proxy import TcpProxy
 from tests.support.databases import unique_name
 from tests.support.pgbouncer import pgbouncer_before
@@ -69,8 +76,7 @@ def server(route: str) -> Iterator[tuple[TcpProxy, str]]:
     """A proxy (not started) to the pgvector server, directly or through a PgBouncer of its own,
     and the URL of what it stands in front of."""
     if route == "direct":
-        info = conninfo_to_dict(pgvector_url())
-        yield TcpProxy("", 0, unix_path=f"{info['host']}/.s.PGSQL.{info.get('port') or 5432}"), pgvector_url()
+        yield pgvector_proxy(), pgvector_url()
         return
     with pgbouncer_before(pgvector_url(), pool_size=1) as url:
         info = conninfo_to_dict(url)
