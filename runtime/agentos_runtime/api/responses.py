@@ -70,6 +70,17 @@ class Readiness(Described):
         default=None, description="Why, for each unavailable database id (never a host, port, user or URL)"
     )
     models: str | None = Field(default=None, description="starting while the model clients are being built")
+    knowledge: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Each knowledge base id, when any is declared: ok or unavailable (its database down, unable to hold "
+            "it as configured, or its setup not ended yet; retried by the runtime). It leaves status as it is: "
+            "the agents still answer, their searches of that base get a tool error"
+        ),
+    )
+    knowledge_reasons: dict[str, str] | None = Field(
+        default=None, description="Why, for each unavailable knowledge base id (never a host, port, user or URL)"
+    )
 
 
 class ModelSummary(Described):

@@ -120,7 +120,9 @@ class DatabaseFields(Schema):
             "PostgreSQL: the URL points at a connection pooler (PgBouncer, the pooled endpoint of a hosted "
             "PostgreSQL), which refuses startup options and, in transaction mode, loses prepared statements: "
             "the server's own timeouts are then not sent (bound queries in the pooler, e.g. PgBouncer's "
-            "`query_timeout`; the client-side bound still applies) and no statement is prepared."
+            "`query_timeout`; the client-side bound still applies), no statement is prepared, and a read of several "
+            "statements sends them one at a time (a pipeline's trailing flush would keep a pooled server connection "
+            "for this client)."
         ),
     )
     tables: TableNames = Field(

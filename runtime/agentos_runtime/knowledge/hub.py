@@ -82,8 +82,8 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         """When stale contents were last looked for."""
         self._started: set[str] = set()
         """Bases whose database has answered this hub once (their start-up work is done or due)."""
-        self._unavailable: set[str] = set()
-        """Bases whose database failed the last time they were started or swept."""
+        self._unavailable: dict[str, str] = {}
+        """Bases whose database failed the last time they were started or swept, and why."""
         self._sources_due: set[str] = set()
         """Bases whose configured sources are to be loaded (again)."""
 
@@ -138,21 +138,27 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         except StorageUnavailable as error:
             self._report_down(base, error)
             return False
-        if base.id in self._unavailable:
-            self._unavailable.discard(base.id)
+        if self._unavailable.pop(base.id, None) is not None:
             logger.info("knowledge base %s: database %s answers again", base.id, base.db_id)
         if base.id in self._sources_due:
             self._sources_due.discard(base.id)
             self._queue.spawn(self._load_sources(base), name=f"knowledge {base.id}: sources")
         return True
 
+    def unavailable(self) -> dict[str, str]:
+        """The bases whose database failed them the last time they were started or swept (down,
+        unable to hold them as configured, or their setup not ended within its wait), and why
+        (the database named by its id only): what ``/ready`` shows."""
+        return dict(self._unavailable)
+
     def _report_down(self, base: KnowledgeBase, error: StorageUnavailable) -> None:
-        """Log a base's database failing once per outage (sweeps retry every half lease); a
+        """Note why a base's database failed it, and log it once per outage (sweeps retry every half lease); a
         database that cannot hold the base as configured (no pgvector, other dimensions) is an
         ERROR: it needs a change, not patience."""
-        if base.id in self._unavailable:
+        first = base.id not in self._unavailable
+        self._unavailable[base.id] = error.detail
+        if not first:
             return
-        self._unavailable.add(base.id)
         if isinstance(error, IncompatibleStore):
             logger.error("knowledge base %s cannot be opened: %s", base.id, error.detail)
         else:

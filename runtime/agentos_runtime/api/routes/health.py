@@ -5,7 +5,9 @@ database, so a slow database cannot get the pod restarted. ``/ready`` pings ever
 database with a deadline and answers 503 when one is down, so traffic goes elsewhere
 until it is back, and also while the model clients are still being built after start-up
 (``"models": "starting"``); ``reasons`` says why, per database id (storage errors name the database,
-never its URL, host, port or user: ``storage.urls.redact``).
+never its URL, host, port or user: ``storage.urls.redact``). With knowledge bases declared, it
+also says which of them the runtime could not set up or reach at its last try (``knowledge``,
+``knowledge_reasons``), without answering 503 for them: the agents still serve.
 
 The deadline holds even when a driver is slow to give up: a ping past it is cancelled and left
 to finish in the background (psycopg waits up to 10 s for a hung server to acknowledge a
@@ -59,6 +61,8 @@ async def ready(context: ContextDep, request: Request) -> JSONResponse:
     )
     reasons = {name: problem for name, problem in zip(names, problems, strict=True) if problem is not None}
     body = readiness(names, reasons, models_ready=models_ready)
+    if context.knowledge is not None:
+        body.update(knowledge_readiness(list(context.knowledge), context.knowledge.unavailable()))
     return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
@@ -82,6 +86,17 @@ def readiness(names: list[str], reasons: dict[str, str], *, models_ready: bool =
         body["models"] = "starting"
     if reasons:
         body["reasons"] = reasons
+    return body
+
+
+def knowledge_readiness(base_ids: list[str], unavailable: dict[str, str]) -> dict[str, Any]:
+    """What ``/ready`` adds for the knowledge bases: ``ok``/``unavailable`` per base and why, for
+    those unavailable. It leaves the status alone: a base's agents still answer without it."""
+    body: dict[str, Any] = {
+        "knowledge": {base_id: "unavailable" if base_id in unavailable else "ok" for base_id in base_ids}
+    }
+    if unavailable:
+        body["knowledge_reasons"] = {base_id: redact(why) for base_id, why in unavailable.items()}
     return body
 
 
