@@ -72,18 +72,20 @@ async def frozen(
     config = DatabaseConfig.model_validate(
         {"id": "slow-db", "type": kind, "db_schema": name, "key_prefix": name, "timeout_seconds": TIMEOUT}
     )
-    database = await open_database(
-        config,
-        environ={"DATABASE_URL": at_port(base, proxy.port), "REDIS_URL": at_port(base, proxy.port)},
-        data_dir=tmp_path,
-    )
+    database: Database | None = None
     try:
+        database = await open_database(
+            config,
+            environ={"DATABASE_URL": at_port(base, proxy.port), "REDIS_URL": at_port(base, proxy.port)},
+            data_dir=tmp_path,
+        )
         await database.sessions.save_run(session(), {"run_id": "r1"}, session_state={"n": 1})
         await database.memories.list_memories(MemoryQuery())  # SQLAlchemy's pool is open too
         yield database, proxy
     finally:
         proxy.thaw()
-        await database.close()
+        if database is not None:
+            await database.close()
         await proxy.stop()
         if kind == "postgres":
             await drop_postgres_schema(name)
