@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 import random
 import time
@@ -272,10 +271,11 @@ class KnowledgeBase:
         and the embedder."""
         for content_id in list(self._retries):
             self._forget_retry(content_id)
-        if self._setting_up is not None and not self._setting_up.done():
-            self._setting_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StorageUnavailable):
-                await self._setting_up
+        setup = self._setting_up
+        if setup is not None and not setup.done():
+            setup.cancel()
+            # At most its wait: a database that stopped answering may hold the cancellation too.
+            await asyncio.wait({setup}, timeout=self._setup_wait)
         try:
             if self._store is not None:
                 await self._store.close()

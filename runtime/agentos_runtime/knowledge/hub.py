@@ -5,9 +5,9 @@ its embedder) and ``KnowledgeHub.start`` readies them: tables created, contents 
 ``processing`` by a runtime that stopped resumed or failed, configured sources loaded in the
 background (start-up never waits for an embedding). A base whose database is down at start,
 or whose setup (``KnowledgeBase.prepare``) has not ended within its database's
-``timeout_seconds`` and grace, is started again by the hub's maintenance loop once it answers; a content that failed for a
-reason that passes (the embeddings endpoint not up yet) is retried by its base
-(``knowledge.retrying``).
+``timeout_seconds`` and grace, is started again by the hub's maintenance loop once it answers;
+a content that failed for a reason that passes (the embeddings endpoint not up yet) is retried
+by its base (``knowledge.retrying``).
 
 Several replicas share a database, so a content another replica is processing must not be
 touched: the replica processing a content refreshes its ``updated_at`` every

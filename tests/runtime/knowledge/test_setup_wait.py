@@ -43,6 +43,8 @@ class GatedSetups:
         self.gate = asyncio.Event()
         self.begun = 0
         self.fail_with: Exception | None = None
+        self.stubborn = False
+        """Whether a setup cancelled goes on waiting for the gate (a database holding the cancellation too)."""
 
     async def __call__(self, base: Any, database: Any, **where: Any) -> KnowledgeStore:
         store = await open_knowledge_store(base, database, **where)
@@ -50,7 +52,12 @@ class GatedSetups:
 
         async def gated() -> None:
             self.begun += 1
-            await self.gate.wait()
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:
+                if not self.stubborn:
+                    raise
+                await self.gate.wait()
             if self.fail_with is not None:
                 error, self.fail_with = self.fail_with, None
                 raise error
@@ -193,3 +200,18 @@ async def test_on_postgresql_that_stopped_answering_the_start_and_requests_are_b
             await hub.close()
         await proxy.stop()
         await drop_schema(schema)
+
+
+async def test_closing_the_hub_waits_no_longer_than_the_setup_wait_for_a_setup_that_does_not_let_go(
+    short_space: KnowledgeSpace,
+) -> None:
+    setups = GatedSetups()
+    setups.stubborn = True
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    short_space.hubs.remove(hub)
+    started = time.monotonic()
+
+    await asyncio.wait_for(hub.close(), OUTER)
+
+    assert time.monotonic() - started < BOUND
+    setups.gate.set()  # lets the stubborn setup end before the test's loop closes
