@@ -152,7 +152,8 @@ class PostgresExecutor:
         Several steps on a server reached directly are sent at once, in psycopg's pipeline mode,
         and answered at once: one round trip whatever their number. They are one transaction
         anyway, which the server ends at the pipeline's end (committed, or rolled back when a step
-        failed, leaving the connection idle). No step waits for another's rows: each is sent
+        failed; the connection is then closed, as psycopg may take a statement the server skipped
+        for prepared). No step waits for another's rows: each is sent
         whatever the one before it finds, and the rows of those after the first that found none
         are left out, as the ``Executor`` says.
 
@@ -165,8 +166,16 @@ class PostgresExecutor:
 
         async def pipelined(connection: PooledConnection) -> list[Rows]:
             # Nothing is fetched before the pipeline ends: every step goes out before any answer.
-            async with connection.pipeline():
-                cursors = [await _executed(connection, step) for step in steps]
+            try:
+                async with connection.pipeline():
+                    cursors = [await _executed(connection, step) for step in steps]
+            except BaseException:
+                # psycopg counts a statement queued for preparing (its sixth use) as prepared before
+                # the server answers; a step failing before it makes the server skip the rest of the
+                # pipeline, so the statement is left unprepared while psycopg's cache says otherwise,
+                # and every later use on this connection would fail: it is never used again.
+                await connection.close()
+                raise
             found: list[Rows] = []
             for cursor in cursors:
                 found.append(await cursor.fetchall())
