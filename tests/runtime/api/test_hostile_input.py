@@ -10,7 +10,9 @@ to encode a lone surrogate.
 
 from __future__ import annotations
 
+import encodings
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -442,6 +444,10 @@ async def test_text_in_the_charset_it_declares_is_read_in_that_charset(
             multipart(Part("message", b"+2AA-", "text/plain; charset=utf-7")),
             "field 'message' is not valid utf-7, the charset declared for it",
         ),
+        (
+            multipart(Part("message", b"hi", "text/plain; charset=" + "k" * 500)),
+            "field 'message' declares charset '" + "k" * 40 + "...', which is not a charset read here",
+        ),
     ],
     ids=[
         "part-unknown",
@@ -452,6 +458,7 @@ async def test_text_in_the_charset_it_declares_is_read_in_that_charset(
         "part-nul-in-charset",
         "part-punycode",
         "part-lone-surrogate",
+        "part-long-label",
     ],
 )
 async def test_a_declared_charset_not_read_here_or_text_not_valid_in_it_is_400_saying_which(
@@ -461,6 +468,23 @@ async def test_a_declared_charset_not_read_here_or_text_not_valid_in_it_is_400_s
 
     assert response.status_code == 400, response.text
     assert response.json()["detail"].startswith(f"{detail}: send text encoded as UTF-8")
+    assert fake_openai.requests == []
+
+
+async def test_charset_labels_a_client_makes_up_are_refused_without_the_process_remembering_them(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    # Python's codec search keeps every label it did not find: one made up per request would grow memory.
+    labels = [f"x-made-up-{uuid.uuid4().hex}" for _ in range(3)]
+    for label in labels:
+        part = multipart(Part("message", b"hi", f"text/plain; charset={label}"))
+        form_wide = urlencoded(("message", "hi"), charset=label)
+        for request_args in (part, form_wide):
+            response = await app.client.post("/agents/assistant/runs", **request_args)
+            assert response.status_code == 400, response.text
+
+    remembered = [label for label in labels if encodings.normalize_encoding(label) in encodings._cache]
+    assert remembered == []
     assert fake_openai.requests == []
 
 
