@@ -109,9 +109,9 @@ class DatabaseFields(Schema):
             "`statement_timeout` and `lock_timeout`), and a transaction of a client cut off may stay idle "
             "(`idle_in_transaction_session_timeout`); a server that does not answer at all is given up 1 s "
             "later. The request then answers 503 and a run ends with RunError. Knowledge on it: searches and "
-            "listings are bounded the same way on the client (a run's search gets a tool error), and so are the "
-            "start's and a request's wait for a knowledge base's setup; ingestion writes and index creation are "
-            "not. Redis gives up after 3 s."
+            "listings are bounded the same way on the client (a run's search gets a tool error); ingestion writes "
+            "and index creation are not. The start and a request wait for a knowledge base's setup at most this "
+            "and 1 s, on SQLite too (the setup goes on). Redis gives up after 3 s."
         ),
     )
     behind_pooler: bool = Field(

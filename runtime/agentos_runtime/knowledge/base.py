@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 import random
 import time
@@ -161,10 +162,13 @@ class KnowledgeBase:
         schedule: Schedule = call_later,
         jitter: Callable[[], float] = random.random,
         setup_wait: float | None = None,
+        setup_slots: asyncio.Semaphore | None = None,
     ) -> None:
         """``schedule`` and ``jitter`` time the retries of transiently failed contents
         (``knowledge.retrying``); ``setup_wait``: how long an operation waits for the store's
-        setup (``prepare``) before answering ``StorageUnavailable`` (``None``: as long as it takes)."""
+        setup (``prepare``) before answering ``StorageUnavailable`` (``None``: as long as it takes);
+        ``setup_slots``: shared by the bases of one database, how many of their setups run at once
+        (each holds a connection for as long as it runs, perhaps behind another replica's lock)."""
         self.config = config
         self.id = config.id
         self.name = config.display_name
@@ -185,8 +189,11 @@ class KnowledgeBase:
         self._prepared = False
         self._preparing = asyncio.Lock()
         self._setup_wait = setup_wait
+        self._setup_slots = setup_slots
         self._setting_up: asyncio.Task[None] | None = None
         """The store's setup in progress (or ended), which every operation waits for in turn."""
+        self.on_set_up: Callable[[], None] | None = None
+        """Called once a setup succeeds (the hub finishes a start that gave up waiting for it)."""
         self._schedule = schedule
         self._jitter = jitter
         self._attempts: dict[str, int] = {}
@@ -238,14 +245,19 @@ class KnowledgeBase:
                 f"knowledge base '{self.id}': database '{self.db_id}' has not finished setting up its tables "
                 f"within {self._setup_wait:g} s; the setup goes on: try again shortly"
             )
+        if setup.cancelled():  # by ``close``: this caller was not cancelled itself
+            raise StorageUnavailable(f"knowledge base '{self.id}' was closed before its setup ended")
         setup.result()
 
     async def _set_up(self) -> None:
-        async with self._preparing:
-            if self._prepared:
-                return
-            await (await self._opened()).prepare()
-            self._prepared = True
+        async with contextlib.AsyncExitStack() as slot:
+            if self._setup_slots is not None:
+                await slot.enter_async_context(self._setup_slots)
+            async with self._preparing:
+                if self._prepared:
+                    return
+                await (await self._opened()).prepare()
+                self._prepared = True
 
     def _setup_ended(self, setup: asyncio.Task[None]) -> None:
         """A setup that failed after every caller stopped waiting: its error is the next call's
@@ -253,8 +265,16 @@ class KnowledgeBase:
         if setup.cancelled():
             return
         error = setup.exception()
-        if error is not None and not isinstance(error, AgentOSError):
+        if error is None:
+            if self.on_set_up is not None:
+                self.on_set_up()
+        elif not isinstance(error, AgentOSError):
             logger.error("knowledge base %s: setting up its store failed", self.id, exc_info=error)
+
+    def cancel_setup(self) -> None:
+        """Cancel a setup in progress (``close`` waits for it to end)."""
+        if self._setting_up is not None:
+            self._setting_up.cancel()
 
     async def _opened(self) -> KnowledgeStore:
         """The store, opened when it is not yet (``_preparing`` held)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -50,6 +51,8 @@ HEARTBEAT_SECONDS = 10.0
 # a replica under load, or a slow database write, is not mistaken for a dead one).
 LEASE_SECONDS = 60.0
 RESTARTED_MESSAGE = "the runtime restarted while processing this content; upload it again"
+# Setups of one database's bases run at once at most (each holds a connection of its pool).
+SETUPS_AT_ONCE = 4
 
 StoreOpener = Callable[..., Awaitable[KnowledgeStore]]
 EmbedderBuilder = Callable[[EmbedderConfig, Mapping[str, str]], Embedder]
@@ -87,6 +90,11 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         self._sources_due: set[str] = set()
         """Bases whose configured sources are to be loaded (again)."""
 
+        self._starting: dict[str, asyncio.Lock] = {base.id: asyncio.Lock() for base in bases}
+        """One start of each base at a time (the start, the sweeps, a setup that ended late)."""
+        for base in bases:
+            base.on_set_up = functools.partial(self._set_up_late, base)
+
     def __getitem__(self, base_id: str) -> KnowledgeBase:
         return self._bases[base_id]
 
@@ -113,7 +121,7 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             self._queue.spawn(_prepare_embedder(base), name=f"knowledge {base.id}: embedder")
             if base.id in unopened:  # retried by the maintenance loop's sweep, as a failed start
                 self._report_down(base, unopened[base.id])
-        # Together: each waits for its database at most its setup wait, however many bases it holds.
+        # Together: each waits for its setup at most its setup wait, however many bases a database holds.
         starting = [self.start_base(base) for base in self._bases.values() if base.id not in unopened]
         for outcome in await asyncio.gather(*starting, return_exceptions=True):
             if isinstance(outcome, BaseException):
@@ -127,6 +135,10 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
         contents a stopped replica left, read its counts into the metrics, and load its sources
         in the background when they are due (first start, or a load the database broke off).
         ``False`` while the database is down (retried by the next sweep)."""
+        async with self._starting[base.id]:
+            return await self._start_base(base)
+
+    async def _start_base(self, base: KnowledgeBase) -> bool:
         try:
             await base.prepare()
             if base.id not in self._started:
@@ -144,6 +156,12 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             self._sources_due.discard(base.id)
             self._queue.spawn(self._load_sources(base), name=f"knowledge {base.id}: sources")
         return True
+
+    def _set_up_late(self, base: KnowledgeBase) -> None:
+        """A base's setup ended after its start (or a sweep) gave up waiting for it: the rest of
+        its start now, not at the next sweep (its sources, its counts, ``/ready``'s reason)."""
+        if base.id in self._unavailable:
+            self._queue.spawn(self.start_base(base), name=f"knowledge {base.id}: start")
 
     def unavailable(self) -> dict[str, str]:
         """The bases whose database failed them the last time they were started or swept (down,
@@ -230,6 +248,8 @@ class KnowledgeHub(Mapping[str, KnowledgeBase]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
         await self._queue.close()
+        for base in self._bases.values():  # every setup cancelled at once: their ends are awaited together
+            base.cancel_setup()
         for base in self._bases.values():
             try:
                 await base.close()
@@ -275,6 +295,7 @@ async def open_knowledge(
     by_id = {database.id: database for database in databases}
     queue = IngestionQueue(concurrency=concurrency, max_held_bytes=max_held_bytes)
     measured = metrics or KnowledgeMetrics()
+    slots: dict[str, asyncio.Semaphore] = {}
     bases: list[KnowledgeBase] = []
     try:
         for base_config in config_bases:
@@ -291,6 +312,7 @@ async def open_knowledge(
                     clock=clock,
                     schedule=schedule,
                     setup_wait=client_seconds(database.timeout_seconds),
+                    setup_slots=slots.setdefault(database.id, asyncio.Semaphore(SETUPS_AT_ONCE)),
                 )
             )
     except BaseException:

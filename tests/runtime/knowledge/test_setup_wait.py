@@ -21,6 +21,7 @@ import pytest
 from agentos_runtime.config.databases import DatabaseConfig
 from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.knowledge.base import Upload
+from agentos_runtime.knowledge.hub import SETUPS_AT_ONCE
 from agentos_runtime.knowledge.ports import KnowledgeStore
 from agentos_runtime.knowledge.stores.opening import open_knowledge_store
 
@@ -45,6 +46,8 @@ class GatedSetups:
         self.fail_with: Exception | None = None
         self.stubborn = False
         """Whether a setup cancelled goes on waiting for the gate (a database holding the cancellation too)."""
+        self.active = 0
+        self.most_active = 0
 
     async def __call__(self, base: Any, database: Any, **where: Any) -> KnowledgeStore:
         store = await open_knowledge_store(base, database, **where)
@@ -52,16 +55,21 @@ class GatedSetups:
 
         async def gated() -> None:
             self.begun += 1
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
             try:
-                await self.gate.wait()
-            except asyncio.CancelledError:
-                if not self.stubborn:
-                    raise
-                await self.gate.wait()
-            if self.fail_with is not None:
-                error, self.fail_with = self.fail_with, None
-                raise error
-            await prepare()
+                try:
+                    await self.gate.wait()
+                except asyncio.CancelledError:
+                    if not self.stubborn:
+                        raise
+                    await self.gate.wait()
+                if self.fail_with is not None:
+                    error, self.fail_with = self.fail_with, None
+                    raise error
+                await prepare()
+            finally:
+                self.active -= 1
 
         store.prepare = gated  # type: ignore[method-assign]
         return store
@@ -202,12 +210,14 @@ async def test_on_postgresql_that_stopped_answering_the_start_and_requests_are_b
         await drop_schema(schema)
 
 
-async def test_closing_the_hub_waits_no_longer_than_the_setup_wait_for_a_setup_that_does_not_let_go(
+async def test_closing_the_hub_waits_no_longer_than_one_setup_wait_for_setups_that_do_not_let_go(
     short_space: KnowledgeSpace,
 ) -> None:
     setups = GatedSetups()
     setups.stubborn = True
-    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    bases = [short_space.base(base_id) for base_id in ("docs", "faq", "policies")]
+    hub = await asyncio.wait_for(short_space.open(*bases, open_store=setups), OUTER)
+    assert setups.active == 3
     short_space.hubs.remove(hub)
     started = time.monotonic()
 
@@ -215,3 +225,37 @@ async def test_closing_the_hub_waits_no_longer_than_the_setup_wait_for_a_setup_t
 
     assert time.monotonic() - started < BOUND
     setups.gate.set()  # lets the stubborn setup end before the test's loop closes
+
+
+async def test_a_setup_that_ends_after_the_start_gave_up_on_it_finishes_the_start_at_once(
+    short_space: KnowledgeSpace, tmp_path: Path
+) -> None:
+    (tmp_path / "faq.txt").write_text("Badges are issued at the reception desk.")
+    setups = GatedSetups()
+    base = short_space.base(sources=[{"path": str(tmp_path / "faq.txt")}])
+    hub = await asyncio.wait_for(short_space.open(base, open_store=setups), OUTER)
+    assert list(hub.unavailable()) == ["docs"]
+
+    setups.gate.set()
+    await asyncio.wait_for(hub["docs"].prepare(), OUTER)  # until the setup ends; no sweep follows
+    await asyncio.wait_for(hub.wait_idle(), OUTER)  # what the setup's end started
+
+    assert hub.unavailable() == {}
+    (faq,) = (await hub["docs"].list())[0]
+    assert (faq.name, faq.status) == ("faq.txt", "completed")
+
+
+async def test_the_setups_of_one_database_run_a_few_at_once_each_holding_a_connection(
+    short_space: KnowledgeSpace,
+) -> None:
+    setups = GatedSetups()
+    bases = [short_space.base(f"base-{n}") for n in range(SETUPS_AT_ONCE + 2)]
+    hub = await asyncio.wait_for(short_space.open(*bases, open_store=setups), OUTER)
+    assert setups.begun == SETUPS_AT_ONCE  # the others wait for a slot
+
+    setups.gate.set()
+    await asyncio.wait_for(asyncio.gather(*(hub[base.id].prepare() for base in bases)), OUTER)
+    await asyncio.wait_for(hub.wait_idle(), OUTER)
+
+    assert setups.begun == len(bases) and setups.most_active == SETUPS_AT_ONCE
+    assert all(hub[base.id].prepared for base in bases) and hub.unavailable() == {}
