@@ -259,3 +259,19 @@ async def test_the_setups_of_one_database_run_a_few_at_once_each_holding_a_conne
 
     assert setups.begun == len(bases) and setups.most_active == SETUPS_AT_ONCE
     assert all(hub[base.id].prepared for base in bases) and hub.unavailable() == {}
+
+
+async def test_a_request_waiting_on_a_setup_that_closing_cancels_is_told_the_base_closed(
+    short_space: KnowledgeSpace,
+) -> None:
+    setups = GatedSetups()
+    hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
+    short_space.hubs.remove(hub)
+    waiting = asyncio.ensure_future(hub["docs"].list())
+    await asyncio.sleep(0)  # the request is waiting for the setup
+
+    await asyncio.wait_for(hub.close(), OUTER)
+
+    with pytest.raises(StorageUnavailable) as closed:
+        await asyncio.wait_for(waiting, OUTER)
+    assert closed.value.detail == "knowledge base 'docs' was closed before its setup ended"
