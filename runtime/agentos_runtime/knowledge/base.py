@@ -260,8 +260,9 @@ class KnowledgeBase:
                 self._prepared = True
 
     def _setup_ended(self, setup: asyncio.Task[None]) -> None:
-        """A setup that failed after every caller stopped waiting: its error is the next call's
-        to meet again (a new setup); one that is not a described failure is logged, not lost."""
+        """A setup ended: once it succeeded ``on_set_up`` is told (perhaps after every caller
+        stopped waiting); a failure is the next call's to meet again (a new setup), and one that
+        is not a described failure is logged too, not lost."""
         if setup.cancelled():
             return
         error = setup.exception()
