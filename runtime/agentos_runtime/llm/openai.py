@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from agentos_runtime import jsontext
 from agentos_runtime.config.llm import ModelConfig
 from agentos_runtime.errors import ModelConnectionError, ModelProviderError
 from agentos_runtime.llm.chunks import ChunkAssembler, completion_from_body, iter_chunks, stream_end_problem
@@ -155,7 +156,7 @@ class OpenAIChatModel:
         import openai
 
         client = self._get_client()
-        content = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
+        content = jsontext.dumps_bytes(params)
         answer = await client.post(
             _PATH,
             cast_to=httpx2.Response,

@@ -14,6 +14,8 @@ import json
 import time
 from typing import Any, ClassVar
 
+from agentos_runtime import jsontext
+
 JSON = dict[str, Any]
 
 RUN_STARTED = "RunStarted"
@@ -32,7 +34,6 @@ TOOL_CALL_COMPLETED = "ToolCallCompleted"
 # Agno stores every event on the run except content deltas (``events_to_skip`` default).
 UNSTORED_EVENTS = frozenset({RUN_CONTENT})
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 # For the rare event holding a lone surrogate (no UTF-8 encoder takes it): JSON's \uXXXX escape.
 _encode_escaped = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
 
@@ -65,7 +66,7 @@ class RunEvent:
         """The SSE frame: ``event: <Name>\\ndata: <JSON with separators (",", ":")>\\n\\n``."""
         if self._sse is None:
             try:
-                data = _encode(self._data).encode()
+                data = jsontext.dumps_bytes(self._data, default=str)
             except UnicodeEncodeError:  # a lone surrogate, from a model's answer or a request: escaped
                 data = _encode_escaped(self._data).encode()
             self._sse = b"".join((b"event: ", self.event.encode(), b"\ndata: ", data, b"\n\n"))

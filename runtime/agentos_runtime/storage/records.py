@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any, cast
 
+from agentos_runtime import jsontext
 from agentos_runtime.errors import Conflict
 from agentos_runtime.storage.ports import JSON, MemoryRow, RecentRuns, SessionChanges, SessionRow, SessionType
 
@@ -52,12 +53,12 @@ MEMORY_COLUMNS: tuple[str, ...] = (
 
 def encode_json(value: Any) -> str:
     """Serialise ``value`` as stored text (UTF-8 kept readable); raise ``TypeError`` if it is not JSON."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsontext.dumps(value)
 
 
 def copy_json(value: Any) -> Any:
     """A deep copy through JSON, so a stored value never aliases the caller's and non-JSON fails."""
-    return json.loads(encode_json(value))
+    return json.loads(jsontext.dumps_bytes(value))
 
 
 def stored_as(stored: Any, value: Any) -> bool:

@@ -16,7 +16,6 @@ the replica's ``max_background_runs`` such a run is refused with 503 and ``Retry
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import Form, Request, Response
 from fastapi.responses import JSONResponse
 
+from agentos_runtime import jsontext
 from agentos_runtime.api import resuming
 from agentos_runtime.api.authz import Caller, check_session_owner
 from agentos_runtime.api.responses import SSE_EVENT, BackgroundRun, ErrorDetail, RunOutput
@@ -42,7 +42,6 @@ from agentos_runtime.runs.runner import Runner
 from agentos_runtime.storage.ports import SessionRow, SessionStore, SessionType
 
 JSON = dict[str, Any]
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 _FORM_SCHEMA = RunFormFields.model_json_schema()
 RUN_FORM_OPENAPI: JSON = {
@@ -126,7 +125,7 @@ async def answer_run(run: RunRequest, fields: RunFormFields, *, caller: Caller, 
         return await _answer_background(run, stream=fields.stream, runner=runner)
     if fields.stream:
         return event_stream(runner.run(run))
-    return Response(_encode(await runner.complete(run)).encode(), media_type="application/json")
+    return Response(jsontext.dumps_bytes(await runner.complete(run), default=str), media_type="application/json")
 
 
 async def _answer_background(run: RunRequest, *, stream: bool, runner: Runner[Any]) -> Response:

@@ -25,12 +25,12 @@ are refused with 400.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Form
 
+from agentos_runtime import jsontext
 from agentos_runtime.api.authz import Caller
 from agentos_runtime.api.responses import SSE_EVENT, ErrorDetail, RunOutput
 from agentos_runtime.api.routes.component_runs import component_session
@@ -52,7 +52,6 @@ from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import SessionRow
 
 JSON = dict[str, Any]
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 RUN_NOT_FOUND = "Run not found"
 SESSION_ID_REQUIRED = "session_id is required to continue a run: send the session_id the run belongs to"
@@ -246,4 +245,4 @@ async def _stored_paused(
 
 
 def output_body(output: JSON) -> bytes:
-    return _encode(output).encode()
+    return jsontext.dumps_bytes(output, default=str)
