@@ -17,13 +17,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from benchmarks.runtime.driver import run_scenario
 from benchmarks.runtime.run import (
     DRIVER_CPU,
     SERVER_CPU,
+    Server,
+    discard_stored,
     model_server,
     our_server,
     running,
@@ -52,6 +55,15 @@ def top_frames(collapsed: Path, limit: int) -> tuple[int, list[tuple[str, int]],
     return total, inclusive.most_common(limit), own.most_common(limit)
 
 
+@contextmanager
+def discarded(server: Server) -> Iterator[None]:
+    """Delete what ``server`` stored, once the profile is taken."""
+    try:
+        yield
+    finally:
+        discard_stored([server])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres", "redis"])
@@ -66,7 +78,7 @@ def main() -> None:
         work = Path(tmp)
         with model_server() as model_url:
             server = our_server(args.backend, model_url, work)
-            with running(server.argv, server.env, SERVER_CPU) as process:
+            with discarded(server), running(server.argv, server.env, SERVER_CPU) as process:
                 base = f"http://127.0.0.1:{server.port}"
                 wait_healthy(f"{base}/health", process)
                 wait_settled(process.pid)  # the start-up's background work is not what is profiled

@@ -135,6 +135,8 @@ def test_agno_servers_run_on_sqlite_postgres_or_redis_and_nothing_else(tmp_path:
 
     assert postgres.name == "agno-postgres" and "--postgres-url" in postgres.argv and "--namespace" in postgres.argv
     assert redis.name == "agno-redis" and "--redis-url" in redis.argv
+    namespaces = [server.argv[server.argv.index("--namespace") + 1] for server in (postgres, redis)]
+    assert (postgres.postgres_schema, redis.redis_prefix) == tuple(namespaces)  # discarded after the run
     assert agno_server("sqlite", "http://127.0.0.1:1/v1", tmp_path).argv[-1] == str(tmp_path / "agno.db")
     with pytest.raises(ValueError, match="sqlite, postgres or redis"):
         agno_server("mysql", "http://127.0.0.1:1/v1", tmp_path)
@@ -170,3 +172,44 @@ def test_services_are_moved_to_the_drivers_cpu_for_the_run_and_put_back_after(mo
     finally:
         service.kill()
         service.wait()
+
+
+def test_what_the_servers_stored_in_redis_and_postgresql_is_discarded_and_nothing_else() -> None:
+    import uuid
+
+    import psycopg
+    import redis
+
+    from benchmarks.runtime.run import POSTGRES_URL, REDIS_URL, Server, discard_stored
+
+    tag = uuid.uuid4().hex[:8]
+    ours, agno, other = f"bench{tag}", f"agno_{tag}", f"other{tag}"
+    with redis.Redis.from_url(REDIS_URL) as client, psycopg.connect(POSTGRES_URL.replace("+psycopg", "")) as pg:
+        for prefix in (ours, agno, other):
+            client.mset({f"{prefix}:runs:{n}": "{}" for n in range(1500)})  # more than one batch
+        client.set(f"{ours}x:runs:1", "{}")  # a prefix that only starts like one
+        for schema in (f"bench_{tag}", f"keep_{tag}"):
+            pg.execute(f"CREATE SCHEMA {schema}")
+            pg.execute(f"CREATE TABLE {schema}.runs (id int)")
+        pg.commit()
+        try:
+            discard_stored(
+                [
+                    Server("ours-redis", [], {}, 1, redis_prefix=ours),
+                    Server("agno-redis", [], {}, 2, redis_prefix=agno),
+                    Server("ours-postgres", [], {}, 3, postgres_schema=f"bench_{tag}"),
+                    Server("ours-sqlite", [], {}, 4),
+                ]
+            )
+
+            assert list(client.scan_iter(match=f"{ours}:*")) == [] and list(client.scan_iter(match=f"{agno}:*")) == []
+            assert len(list(client.scan_iter(match=f"{other}:*", count=1000))) == 1500
+            assert client.exists(f"{ours}x:runs:1")
+            found = pg.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"%{tag}",)).fetchall()
+            assert found == [(f"keep_{tag}",)]
+        finally:
+            for key in client.scan_iter(match=f"*{tag}*", count=1000):
+                client.unlink(key)
+            pg.execute(f"DROP SCHEMA IF EXISTS bench_{tag} CASCADE")
+            pg.execute(f"DROP SCHEMA IF EXISTS keep_{tag} CASCADE")
+            pg.commit()
