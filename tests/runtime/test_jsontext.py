@@ -16,10 +16,9 @@ import uuid
 from typing import Any
 
 import pytest
+from agentos_runtime import jsontext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from agentos_runtime import jsontext
 
 
 def standard(value: Any, default: Any = None) -> str:
