@@ -86,6 +86,7 @@ class OpenAIChatModel:
         self._clients = clients if clients is not None else SharedClients(http_client=client)
         self._endpoint = Endpoint(self._base_url, self._api_key, tuple(sorted((headers or {}).items())))
         self._client: openai.AsyncOpenAI | None = None
+        self._url = _PATH
         self._building = threading.Lock()
         # A keyless request omits ``Authorization`` (the SDK sends its header unless told not to).
         self._request_options: openai.RequestOptions = {}
@@ -138,9 +139,12 @@ class OpenAIChatModel:
                     from openai import omit
 
                     self._request_options = {"headers": {"Authorization": omit}}
-                self._client = self._clients.acquire(
+                client = self._clients.acquire(
                     self._endpoint, timeout=self._config.timeout, max_retries=self._config.max_retries
                 )
+                # The endpoint's whole URL, so the SDK does not join it to its base URL for every request.
+                self._url = f"{client.base_url}{_PATH.lstrip('/')}"
+                self._client = client
             return self._client
 
     def build_params(self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None) -> dict[str, Any]:
@@ -158,7 +162,7 @@ class OpenAIChatModel:
         client = self._get_client()
         content = jsontext.dumps_bytes(params)
         answer = await client.post(
-            _PATH,
+            self._url,
             cast_to=httpx2.Response,
             content=content,
             options=self._request_options,

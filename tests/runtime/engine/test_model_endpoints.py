@@ -180,6 +180,20 @@ async def test_an_ipv6_endpoint_is_reached(stream: bool) -> None:
     assert server.requests[0].headers["host"] == f"[::1]:{server.port}"
 
 
+@pytest.mark.parametrize("suffix", ["", "/"], ids=["no-trailing-slash", "trailing-slash"])
+async def test_requests_go_to_chat_completions_under_the_base_urls_path(
+    fake_openai: FakeOpenAIServer, suffix: str
+) -> None:
+    fake_openai.script(Reply.say("json"), Reply.say("stream", chunks=2))
+    model = model_on(f"{fake_openai.base_url}/gateway/openai{suffix}")
+
+    await model.complete(HELLO, None)
+    await streamed(model)
+    await model.close()
+
+    assert [request.path for request in fake_openai.requests] == ["/v1/gateway/openai/chat/completions"] * 2
+
+
 async def test_a_local_endpoint_without_a_key_is_called_without_authorization(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.say("no key needed"), Reply.say("nor here", chunks=2))
     config = runtime_config(models=[{"id": "local", "model": "llama", "base_url": fake_openai.base_url}])
