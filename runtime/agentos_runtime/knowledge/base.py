@@ -158,15 +158,15 @@ class KnowledgeBase:
         queue: IngestionQueue,
         metrics: KnowledgeMetrics,
         contents_table: str,
+        setup_wait: float,
         clock: Clock = time.time,
         schedule: Schedule = call_later,
         jitter: Callable[[], float] = random.random,
-        setup_wait: float | None = None,
         setup_slots: asyncio.Semaphore | None = None,
     ) -> None:
         """``schedule`` and ``jitter`` time the retries of transiently failed contents
         (``knowledge.retrying``); ``setup_wait``: how long an operation waits for the store's
-        setup (``prepare``) before answering ``StorageUnavailable`` (``None``: as long as it takes);
+        setup (``prepare``) before answering ``StorageUnavailable``, and ``close`` for a setup it cancelled;
         ``setup_slots``: shared by the bases of one database, how many of their setups run at once
         (each holds a connection for as long as it runs, perhaps behind another replica's lock)."""
         self.config = config
@@ -236,9 +236,6 @@ class KnowledgeBase:
                 self._set_up(), name=f"knowledge {self.id}: setup"
             )
             setup.add_done_callback(self._setup_ended)
-        if self._setup_wait is None:
-            await asyncio.shield(setup)
-            return
         done, _ = await asyncio.wait({setup}, timeout=self._setup_wait)
         if not done:
             raise StorageUnavailable(

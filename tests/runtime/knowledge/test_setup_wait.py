@@ -86,6 +86,27 @@ async def short_space(tmp_path: Path) -> AsyncIterator[KnowledgeSpace]:
         await hub.close()
 
 
+def awaiting(task: asyncio.Future[Any]) -> list[str]:
+    """The functions ``task`` is suspended in, outermost first (its chain of awaits)."""
+    names: list[str] = []
+    coroutine: Any = task.get_coro() if isinstance(task, asyncio.Task) else None
+    while coroutine is not None:
+        frame = getattr(coroutine, "cr_frame", None)
+        if frame is not None:
+            names.append(frame.f_code.co_name)
+        coroutine = getattr(coroutine, "cr_await", None)
+    return names
+
+
+async def waiting_for_the_setup(task: asyncio.Future[Any]) -> None:
+    """Let ``task`` run until it waits in ``prepare`` for the base's setup (a few loop turns)."""
+    for _ in range(100):
+        if "prepare" in awaiting(task):
+            return
+        await asyncio.sleep(0)  # one turn of the loop, no time: the task runs up to its next wait
+    raise AssertionError(f"the call never waited for the setup: {awaiting(task)}")
+
+
 async def refused_within_the_setup_wait(call: Any) -> str:
     started = time.monotonic()
     with pytest.raises(StorageUnavailable) as raised:
@@ -154,7 +175,7 @@ async def test_a_caller_cancelled_while_waiting_leaves_the_setup_running(short_s
     hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
     docs = hub["docs"]
     waiting = asyncio.ensure_future(docs.list())
-    await asyncio.sleep(0)  # the call is waiting for the setup
+    await waiting_for_the_setup(waiting)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -268,7 +289,7 @@ async def test_a_request_waiting_on_a_setup_that_closing_cancels_is_told_the_bas
     hub = await asyncio.wait_for(short_space.open(open_store=setups), OUTER)
     short_space.hubs.remove(hub)
     waiting = asyncio.ensure_future(hub["docs"].list())
-    await asyncio.sleep(0)  # the request is waiting for the setup
+    await waiting_for_the_setup(waiting)
 
     await asyncio.wait_for(hub.close(), OUTER)
 
