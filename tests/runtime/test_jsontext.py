@@ -13,7 +13,7 @@ import json
 import math
 import os
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from agentos_runtime import jsontext
@@ -134,3 +134,41 @@ class Colour(enum.Enum):
 def test_a_uuid_and_an_enum_member_are_written_as_their_values() -> None:
     run_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
     assert json.loads(jsontext.dumps({"id": run_id, "colour": Colour.RED})) == {"id": str(run_id), "colour": "red"}
+
+
+class Ratio(float):
+    """A float subclass, as numpy's ``float64`` is."""
+
+
+class Pair(NamedTuple):
+    left: int
+    right: float
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Ratio(1.5), Pair(1, 2.5), [Ratio(0.1), (Pair(3, 4.0),)]],
+    ids=["float-subclass", "named-tuple", "nested"],
+)
+def test_subclasses_of_float_and_tuple_are_written_as_numbers_and_arrays_with_or_without_default(value: Any) -> None:
+    assert jsontext.dumps({"v": value}) == standard({"v": value})
+    assert jsontext.dumps_bytes({"v": value}, default=str) == standard({"v": value}, default=str).encode()
+
+
+def test_nan_is_null_also_in_a_value_the_standard_library_writes() -> None:
+    value = {"big": 2**70, "nan": math.nan, "nested": [{"inf": -math.inf}], "pair": Pair(1, math.inf)}
+
+    assert json.loads(jsontext.dumps(value)) == {
+        "big": 2**70,
+        "nan": None,
+        "nested": [{"inf": None}],
+        "pair": [1, None],
+    }
+
+
+def test_a_cycle_raises_the_standard_librarys_error() -> None:
+    cycle: list[Any] = []
+    cycle.append(cycle)
+
+    with pytest.raises(ValueError, match="Circular reference"):
+        jsontext.dumps(cycle)

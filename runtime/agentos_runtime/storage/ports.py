@@ -9,7 +9,8 @@ the row is absent. Rows returned are copies: changing them changes nothing store
 Listings: ``page`` is 1-based and ``Page.total`` counts every match; a ``limit`` or ``page``
 below 1 raises ``BadRequest``; ``sort_by`` outside the sortable columns (``querying``) falls
 back to the default, as Agno ignores it; ``updated_at`` sorts fall back to ``created_at``;
-missing values sort last. A value that is not JSON raises ``TypeError`` and writes nothing.
+missing values sort last. A value that is not JSON raises ``TypeError`` and writes nothing
+(``jsontext`` says what is written of the few that are not JSON yet are written: NaN, UUIDs, enums).
 """
 
 from __future__ import annotations

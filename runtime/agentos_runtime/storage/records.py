@@ -58,7 +58,7 @@ def encode_json(value: Any) -> str:
 
 def copy_json(value: Any) -> Any:
     """A deep copy through JSON, so a stored value never aliases the caller's and non-JSON fails."""
-    return json.loads(jsontext.dumps_bytes(value))
+    return json.loads(jsontext.dumps(value))
 
 
 def stored_as(stored: Any, value: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from agentos_runtime.storage.records import stored_as
+from agentos_runtime.storage.records import copy_json, stored_as
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,11 @@ def test_values_nested_deeper_than_a_comparison_goes_are_not_told_the_same() -> 
     for _ in range(100_000):
         deep, stored = [deep], [stored]
     assert not stored_as(stored, deep)
+
+
+def test_text_with_a_lone_surrogate_is_copied_and_read_back_as_itself() -> None:
+    # The in-memory store keeps such text (a tool's session_state is not cleaned): as it always did.
+    value = {"note": "a\ud800b", "items": ["\udfff"]}
+
+    assert copy_json(value) == value
+    assert stored_as(value, value)
