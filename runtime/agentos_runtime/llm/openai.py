@@ -142,8 +142,10 @@ class OpenAIChatModel:
                 client = self._clients.acquire(
                     self._endpoint, timeout=self._config.timeout, max_retries=self._config.max_retries
                 )
-                # The endpoint's whole URL, so the SDK does not join it to its base URL for every request.
-                self._url = f"{client.base_url}{_PATH.lstrip('/')}"
+                # The endpoint's whole URL, joined as the SDK joins a path to its base URL, once
+                # rather than for every request.
+                base = client.base_url
+                self._url = str(base.copy_with(raw_path=base.raw_path + _PATH.lstrip("/").encode()))
                 self._client = client
             return self._client
 

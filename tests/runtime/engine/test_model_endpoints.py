@@ -194,6 +194,21 @@ async def test_requests_go_to_chat_completions_under_the_base_urls_path(
     assert [request.path for request in fake_openai.requests] == ["/v1/gateway/openai/chat/completions"] * 2
 
 
+async def test_a_default_base_url_with_a_fragment_is_joined_as_the_sdk_joins_it(fake_openai: FakeOpenAIServer) -> None:
+    # OPENAI_BASE_URL is not checked as a config's base_url is: a fragment is the client's alone.
+    fake_openai.script(Reply.say("json"))
+    model = OpenAIChatModel(
+        ModelConfig(id="m", model="gpt-test", max_retries=0),
+        api_key=KEY,
+        default_base_url=f"{fake_openai.base_url}/gateway#part",
+    )
+
+    await model.complete(HELLO, None)
+    await model.close()
+
+    assert [request.path for request in fake_openai.requests] == ["/v1/gateway/chat/completions"]
+
+
 async def test_a_local_endpoint_without_a_key_is_called_without_authorization(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.script(Reply.say("no key needed"), Reply.say("nor here", chunks=2))
     config = runtime_config(models=[{"id": "local", "model": "llama", "base_url": fake_openai.base_url}])
