@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,8 @@ AGNO_PYTHON = ROOT / "benchmarks" / ".venv-agno" / "bin" / "python"
 SERVER_CPU, DRIVER_CPU = "0", "1"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/15"
+# What a Redis key prefix of a server is made of (a glob would match other keys).
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
 # The storage services' processes, moved to the driver's CPU for the run.
 SERVICES = frozenset({"postgres", "redis-server"})
 # Cold starts on storage that exists, after the first (median reported).
@@ -74,24 +77,43 @@ class Server:
 def discard_stored(servers: Iterable[Server]) -> None:
     """Delete what ``servers`` stored in Redis (the keys under their prefixes) and in PostgreSQL
     (their schemas). Left there, every run's sessions and runs would pile up, run after run: a
-    day of runs left Redis 350,000 keys and 440 MB."""
+    day of runs left Redis 350,000 keys and 440 MB. A service that cannot be reached is named in a
+    warning, with what was left in it: the run's results are kept all the same."""
+    servers = list(servers)
     prefixes = [server.redis_prefix for server in servers if server.redis_prefix]
     schemas = [server.postgres_schema for server in servers if server.postgres_schema]
+    for prefix in prefixes:  # matched as a glob below: a prefix holding one would match others' keys
+        if not PLAIN_NAME.fullmatch(prefix):
+            raise ValueError(f"Redis key prefix {prefix!r} is not letters, digits and underscores")
     if prefixes:
-        import redis
-
-        with redis.Redis.from_url(REDIS_URL) as client:
-            for prefix in prefixes:
-                keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-                for start in range(0, len(keys), 1000):
-                    client.unlink(*keys[start : start + 1000])
+        try:
+            _discard_keys(prefixes)
+        except Exception as error:
+            print(f"warning: Redis keys under {', '.join(prefixes)} are left: {error}", file=sys.stderr)
     if schemas:
-        import psycopg
-        from psycopg import sql
+        try:
+            _discard_schemas(schemas)
+        except Exception as error:
+            print(f"warning: PostgreSQL schemas {', '.join(schemas)} are left: {error}", file=sys.stderr)
 
-        with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True) as connection:
-            for schema in schemas:
-                connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+def _discard_keys(prefixes: list[str]) -> None:
+    import redis
+
+    with redis.Redis.from_url(REDIS_URL, socket_timeout=10) as client:
+        for prefix in prefixes:
+            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.unlink(*keys[start : start + 1000])
+
+
+def _discard_schemas(schemas: list[str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True, connect_timeout=10) as connection:
+        for schema in schemas:
+            connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 @contextmanager

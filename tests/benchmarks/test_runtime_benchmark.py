@@ -213,3 +213,27 @@ def test_what_the_servers_stored_in_redis_and_postgresql_is_discarded_and_nothin
             pg.execute(f"DROP SCHEMA IF EXISTS bench_{tag} CASCADE")
             pg.execute(f"DROP SCHEMA IF EXISTS keep_{tag} CASCADE")
             pg.commit()
+
+
+def test_a_storage_service_that_cannot_be_reached_leaves_a_warning_not_a_lost_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.runtime import run
+    from tests.support.ports import free_port
+
+    closed = free_port()
+    monkeypatch.setattr(run, "REDIS_URL", f"redis://127.0.0.1:{closed}/15")
+    monkeypatch.setattr(run, "POSTGRES_URL", f"postgresql+psycopg://postgres@127.0.0.1:{closed}/test")
+
+    run.discard_stored([run.Server("ours-redis", [], {}, 1, redis_prefix="bench0", postgres_schema="bench_0")])
+
+    warnings = capsys.readouterr().err.splitlines()
+    assert warnings[0].startswith("warning: Redis keys under bench0 are left: ")
+    assert warnings[1].startswith("warning: PostgreSQL schemas bench_0 are left: ")
+
+
+def test_a_key_prefix_that_would_match_other_keys_is_refused() -> None:
+    from benchmarks.runtime.run import Server, discard_stored
+
+    with pytest.raises(ValueError, match="not letters, digits and underscores"):
+        discard_stored([Server("ours-redis", [], {}, 1, redis_prefix="bench*")])
