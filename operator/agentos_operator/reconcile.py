@@ -114,6 +114,9 @@ class Context:
     """When each resource's writes were first refused 403 in a row (see ``FORBIDDEN_GRACE_SECONDS``)."""
     status_forbidden_told: set[tuple[str, str]] = field(default_factory=set)
     """The resources whose status writes, refused past the grace, were told in a Warning (once a row)."""
+    status_refused_told: dict[tuple[str, str], str] = field(default_factory=dict)
+    """What was told of each resource whose status the API server will not store (once a row:
+    its children's changes reconcile it again, and would tell the same refusal at each)."""
     recheck: Callable[[tuple[str, str], float], None] = no_recheck
     """Ask for a reconcile of (namespace, name) after so many seconds (the reconciler's ``request``)."""
     now: Callable[[], datetime.datetime] = wall_clock
@@ -666,7 +669,9 @@ async def _conclude(
             # The API server will not store this status (the resource is at etcd's size limit):
             # said in an Event, which is stored apart; the next edit of the resource tries again.
             why = f"the status cannot be written: {written.detail or written.reason}: make the spec smaller"
-            await _post(ctx, body, [events.Notice("Warning", conditions.STATUS_REFUSED, why)])
+            if ctx.status_refused_told.get(key) != why:
+                await _post(ctx, body, [events.Notice("Warning", conditions.STATUS_REFUSED, why)])
+                ctx.status_refused_told[key] = why
             return Outcome("invalid", why, "Unknown", tuple(changes))
         if isinstance(written, BaseException):
             raise written
@@ -678,6 +683,7 @@ async def _conclude(
     if not refused:
         ctx.forbidden_since.pop(key, None)
     ctx.status_forbidden_told.discard(key)
+    ctx.status_refused_told.pop(key, None)
     moved = events.for_transition(before, merged)
     await _post(ctx, body, moved)
     notices = [*(notice for notice in told if notice not in advice), *moved]  # advice is not why it ended so

@@ -113,6 +113,26 @@ async def test_a_status_refused_still_tells_the_writes_made_but_not_a_ready_move
     assert outcome.verdict == "invalid"
 
 
+async def test_a_status_refused_again_is_told_once_until_a_status_is_written(api: Api, ctx: Context) -> None:
+    """A resource at etcd's size limit is reconciled again by its children's changes (a rollout
+    moving on): the same refusal is not told at each; after a status is written, it is again."""
+    api.hold = False
+    too_large = ApiError(
+        verb="patch", path="/", status=500, reason="InternalError", message="etcdserver: request is too large"
+    )
+    api.refuse = too_large
+
+    outcomes = [await conclude(ctx, DONE), await conclude(ctx, DONE)]
+    assert [line for line in api.log if line == "Event StatusRefused"] == ["Event StatusRefused"]
+    assert [outcome.verdict for outcome in outcomes] == ["invalid", "invalid"]
+
+    api.refuse = None  # the resource made smaller: written
+    assert (await conclude(ctx, DONE)).verdict == "converged"
+    api.refuse = too_large
+    await conclude(ctx, DONE)
+    assert [line for line in api.log if line == "Event StatusRefused"] == ["Event StatusRefused"] * 2
+
+
 async def test_a_status_that_failed_for_now_is_retried_and_the_writes_stay_told(api: Api, ctx: Context) -> None:
     api.refuse = ApiError(verb="patch", path="/", status=503, reason="ServiceUnavailable", message="")
 
