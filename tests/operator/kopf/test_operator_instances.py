@@ -261,7 +261,8 @@ async def assert_taken_over(cluster: Cluster, why: str) -> None:
 
     await eventually(lambda: image() == OTHER_IMAGE, what="the Deployment written by the instance taking over")
     await cluster.ready("demo")
-    [taken] = events_of(cluster, "TakenOver")
+    # Told once the claim is written, which the status already shows: waited for, not assumed there.
+    [taken] = await eventually(lambda: events_of(cluster, "TakenOver"), what="the TakenOver event")
     assert taken["type"] == "Normal"
     message = str(taken["message"])
     assert "'rel-a/agentos-operator'" in message and "'rel-b/agentos-operator'" in message and why in message
@@ -343,7 +344,8 @@ async def test_a_resource_left_by_its_claimant_narrowing_its_namespaces_is_taken
         lambda: cluster.agentos("demo")["status"].get("operator") == "rel-b/agentos-operator", what="the takeover"
     )
     await cluster.ready("demo")
-    [taken] = events_of(cluster, "TakenOver")
+    # Told once the claim is written, which the status already shows: waited for, not assumed there.
+    [taken] = await eventually(lambda: events_of(cluster, "TakenOver"), what="the TakenOver event")
     assert "no longer watches namespace 'ns1' (it watches ns2)" in str(taken["message"])
     held = cluster.get(LEASES, "agentos-operator", "rel-a") or {}
     assert held["spec"]["holderIdentity"], "the narrowed release holds its Lease: it was not taken as gone"
