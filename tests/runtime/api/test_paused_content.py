@@ -261,6 +261,24 @@ AGNOS_WORDS = {
 """Agno 3.1.10's words, written out, so that a change in Agno's shows as such."""
 
 
+def members_in_any_order(paused: Paused) -> Paused:
+    """``paused`` with the lines of each list of who requires input sorted."""
+
+    def sorted_lines(value: Any) -> Any:
+        if not isinstance(value, str) or "\n- " not in value:
+            return value
+        head, *lines = value.split("\n- ")
+        return "\n- ".join([head, *sorted(lines)])
+
+    event, content = paused.last_event
+    return Paused(
+        sorted_lines(paused.answered),
+        (event, sorted_lines(content)),
+        sorted_lines(paused.streamed_text),
+        sorted_lines(paused.stored),
+    )
+
+
 @pytest.mark.parametrize("name", CASES)
 async def test_a_paused_runs_content_is_agnos(name: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> None:
     case = CASES[name]
@@ -268,7 +286,9 @@ async def test_a_paused_runs_content_is_agnos(name: str, fake_openai: FakeOpenAI
     expected = await agnos(case, fake_openai)
     got = await ours(case, fake_openai, tmp_path)
 
-    assert got == expected
+    # Agno's streamed broadcast lists its members in the order they paused (concurrent: either
+    # first); ours in the team's order, checked exactly against Agno's usual words below.
+    assert members_in_any_order(got) == members_in_any_order(expected)
     assert got.answered == got.stored == got.last_event[1] == AGNOS_WORDS[name]
 
 
