@@ -132,8 +132,11 @@ class ControlPlane(Kubectl):
     def requests(self, user: str, since: int = 0) -> list[dict[str, Any]]:
         """Every request ``user`` made since ``since`` (answered), as the API server's audit log recorded it."""
         with (self.state / "audit.log").open("rb") as log:
-            log.seek(since)
-            lines = log.read().splitlines()
+            log.seek(max(since - 1, 0))
+            text = log.read() if since else b"\n" + log.read()
+        # The API server writes a line in pieces: a mark may fall inside one (its request answered
+        # before the mark: left out), and the last line may still be being written (left for later).
+        lines = text.split(b"\n")[1:-1]
         events = [json.loads(line) for line in lines if line.strip()]
         return [e for e in events if e.get("stage") == "ResponseComplete" and e["user"]["username"] == user]
 
