@@ -261,15 +261,16 @@ AGNOS_WORDS = {
 """Agno 3.1.10's words, written out, so that a change in Agno's shows as such."""
 
 
+def sorted_lines(value: Any) -> Any:
+    """``value`` with the lines of its list of who requires input sorted, when it has one."""
+    if not isinstance(value, str) or "\n- " not in value:
+        return value
+    head, *lines = value.split("\n- ")
+    return "\n- ".join([head, *sorted(lines)])
+
+
 def members_in_any_order(paused: Paused) -> Paused:
     """``paused`` with the lines of each list of who requires input sorted."""
-
-    def sorted_lines(value: Any) -> Any:
-        if not isinstance(value, str) or "\n- " not in value:
-            return value
-        head, *lines = value.split("\n- ")
-        return "\n- ".join([head, *sorted(lines)])
-
     event, content = paused.last_event
     return Paused(
         sorted_lines(paused.answered),
