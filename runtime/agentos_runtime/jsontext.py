@@ -18,6 +18,7 @@ their spelling (``1e-07`` is written ``1e-7``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -38,23 +39,29 @@ def dumps_bytes(value: Any, *, default: Default | None = None) -> bytes:
     Raises ``TypeError`` for a value that is not JSON (without ``default``), and
     ``UnicodeEncodeError`` for text holding a lone surrogate, which UTF-8 cannot hold.
     """
-    try:
-        return orjson.dumps(value, default=_only_not_json(default), option=_OPTIONS)
-    except orjson.JSONEncodeError:
-        return _standard(value, default).encode()
+    written = _orjson(value, default)
+    return _standard(value, default).encode() if written is None else written
 
 
 def dumps(value: Any, *, default: Default | None = None) -> str:
     """``value`` as compact JSON text; raises ``TypeError`` for a value that is not JSON."""
+    written = _orjson(value, default)
+    return _standard(value, default) if written is None else written.decode()
+
+
+def _orjson(value: Any, default: Default | None) -> bytes | None:
+    """``value`` written by orjson, or ``None`` where orjson refuses it."""
     try:
-        return orjson.dumps(value, default=_only_not_json(default), option=_OPTIONS).decode()
+        return orjson.dumps(value, default=_only_not_json(default), option=_OPTIONS)
     except orjson.JSONEncodeError:
-        return _standard(value, default)
+        return None
 
 
+@functools.lru_cache(maxsize=32)
 def _only_not_json(default: Default | None) -> Default | None:
     """``default`` for what is not JSON; a subclass of ``float`` or ``tuple`` (which orjson hands
-    to it too) is refused, so the standard library writes it as the number or array it is."""
+    to it too) is refused, so the standard library writes it as the number or array it is.
+    Made once per ``default`` (callers pass the same few functions)."""
     if default is None:
         return None
 
