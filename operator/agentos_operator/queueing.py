@@ -181,8 +181,10 @@ class Reconciler:
         return outcome
 
     def _forget_if_gone(self, key: Key, outcome: Outcome) -> None:
-        # A deleted resource keeps no state here: a retry planned before it went would only find it gone again.
+        # A deleted resource keeps no state here (a retry planned before it went would only find
+        # it gone again) nor in the context (what was told of it, refusals timed).
         if outcome.verdict == "gone":
+            self._ctx.forget(key)
             timer = self._timers.pop(key, None)
             if timer is not None:
                 timer.cancel()

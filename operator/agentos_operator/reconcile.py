@@ -126,6 +126,15 @@ class Context:
     taking_over: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     """The resources this instance is taking over from a gone one: (that instance, how it shows gone)."""
 
+    def forget(self, key: tuple[str, str]) -> None:
+        """Drop what is kept of the resource ``key`` (namespace, name): it was deleted, and one
+        made again under its name starts afresh."""
+        self.forbidden_since.pop(key, None)
+        self.status_forbidden_told.discard(key)
+        self.status_refused_told.pop(key, None)
+        self.elsewhere_told.pop(key, None)
+        self.taking_over.pop(key, None)
+
 
 # The API server keeps an Event for an hour by default (--event-ttl): the ManagedElsewhere Warning
 # is posted again before it expires, for as long as the overlap lasts.

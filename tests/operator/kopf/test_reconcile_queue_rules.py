@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, cast
 
 import pytest
 from agentos_operator.metrics import Metrics
 from agentos_operator.queueing import Key, Reconciler
-from agentos_operator.reconcile import Context, Outcome
+from agentos_operator.reconcile import Context, Outcome, Verdict
 from agentos_operator.settings import OperatorSettings
 
 A, B, C, D = (("ns1", name) for name in "abcd")
@@ -25,14 +25,15 @@ A, B, C, D = (("ns1", name) for name in "abcd")
 
 @dataclass
 class Call:
-    """One reconcile under way: ``finish`` ends it converged."""
+    """One reconcile under way, with its context: ``finish`` ends it (converged unless told otherwise)."""
 
     key: Key
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    ctx: Context
+    done: asyncio.Future[Outcome] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     cancelled: bool = False
 
-    def finish(self) -> None:
-        self.done.set_result(None)
+    def finish(self, verdict: Verdict = "converged") -> None:
+        self.done.set_result(Outcome(verdict))
 
 
 class HeldReconciles:
@@ -48,19 +49,18 @@ class HeldReconciles:
         self.most_of_one_key = 0
 
     async def __call__(self, namespace: str, name: str, ctx: Context) -> Outcome:
-        call = Call((namespace, name))
+        call = Call((namespace, name), ctx)
         self.running.append(call.key)
         self.most_at_once = max(self.most_at_once, len(self.running))
         self.most_of_one_key = max(self.most_of_one_key, self.running.count(call.key))
         self.started.put_nowait(call)
         try:
-            await call.done
+            return await call.done
         except asyncio.CancelledError:
             call.cancelled = True
             raise
         finally:
             self.running.remove(call.key)
-        return Outcome("converged")
 
     async def next(self) -> Call:
         """The next reconcile to start (failing the test if none starts within seconds)."""
@@ -212,4 +212,38 @@ async def test_a_worker_outlives_a_failure_after_its_reconcile_and_retries_that_
     assert after.key == B
     assert planned == [(A, OperatorSettings().error_retry_max_seconds)]
     assert "reconcile of ns1/a could not be concluded" in caplog.text
+    after.finish()
+
+
+def kept_of(ctx: Context, key: Key) -> set[str]:
+    """The names of the context's per-resource memories (every dict and set in it) holding ``key``."""
+    return {f.name for f in fields(ctx) if isinstance(kept := getattr(ctx, f.name), dict | set) and key in kept}
+
+
+def keep(ctx: Context, key: Key) -> None:
+    """Put ``key`` into every per-resource memory of the context."""
+    for f in fields(ctx):
+        kept = getattr(ctx, f.name)
+        if isinstance(kept, dict):
+            kept[key] = object()
+        elif isinstance(kept, set):
+            kept.add(key)
+
+
+async def test_a_deleted_resource_leaves_nothing_in_the_context_and_others_keep_theirs(
+    held: HeldReconciles, start: StartReconciler
+) -> None:
+    queue = start(A, at_once=1)
+    first = await held.next()
+    keep(first.ctx, A)
+    keep(first.ctx, B)
+    every = kept_of(first.ctx, A)
+
+    first.finish("gone")
+    queue.request(B)  # the only worker takes it once A's reconcile is concluded
+    after = await held.next()
+
+    assert kept_of(after.ctx, A) == set()
+    assert kept_of(after.ctx, B) == every
+    assert {"forbidden_since", "status_refused_told", "elsewhere_told"} <= every
     after.finish()
