@@ -31,10 +31,11 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from python_multipart.multipart import parse_options_header
-from starlette.datastructures import FormData, Headers
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import QuerystringParser, parse_options_header
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.formparsers import FormParser, MultiPartException, MultiPartParser, MultipartPart
+from starlette.formparsers import MultiPartException, MultiPartParser, MultipartPart
 
 FIX = "send text encoded as UTF-8"
 MULTIPART = b"multipart/form-data"
@@ -165,8 +166,11 @@ class TextMultiPartParser(MultiPartParser):
         return self.form_charset
 
 
-class TextFormParser(FormParser):
-    """An urlencoded form whose names and values (their bytes and ``%`` escapes) are read strictly."""
+class TextFormParser:
+    """An urlencoded form, its names and values (their bytes and ``%`` escapes) read strictly:
+    python-multipart's querystring parser splits it, at most ``max_fields`` fields of at most
+    ``max_part_size`` bytes each (name and value, as sent). Starlette's own ``FormParser``
+    reads them loosely, and how it keeps a field being read changed between its releases."""
 
     def __init__(
         self,
@@ -176,14 +180,50 @@ class TextFormParser(FormParser):
         max_fields: int | float = 1000,
         max_part_size: int = 1024 * 1024,
     ) -> None:
-        super().__init__(headers, stream, max_fields=max_fields, max_part_size=max_part_size)
+        self.stream = stream
+        self.max_fields = max_fields
+        self.max_part_size = max_part_size
         self.form_charset = declared_charset(headers.get("content-type"), default=UTF_8, declarer="the form")
+        self._name = bytearray()
+        self._value = bytearray()
+        self._items: list[tuple[str, str | UploadFile]] = []
 
-    def on_field_end(self) -> None:
-        super().on_field_end()  # counts the field against the limit and adds it, read loosely
-        name = self.form_charset.read(_unescaped(self._field_name), "a field name")
-        value = self.form_charset.read(_unescaped(self._field_value), _field(name))
-        self._items[-1] = (name, value)
+    async def parse(self) -> FormData:
+        parser = QuerystringParser(
+            {
+                "on_field_start": self._on_field_start,
+                "on_field_name": self._on_field_name,
+                "on_field_data": self._on_field_data,
+                "on_field_end": self._on_field_end,
+            }
+        )
+        async for chunk in self.stream:
+            parser.write(chunk)
+        parser.finalize()
+        return FormData(self._items)
+
+    def _on_field_start(self) -> None:
+        self._name = bytearray()
+        self._value = bytearray()
+
+    def _on_field_name(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+        self._check_size()
+
+    def _on_field_data(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+        self._check_size()
+
+    def _check_size(self) -> None:
+        if len(self._name) + len(self._value) > self.max_part_size:
+            raise MultiPartException(f"Field exceeded maximum size of {int(self.max_part_size / 1024)}KB.")
+
+    def _on_field_end(self) -> None:
+        if len(self._items) >= self.max_fields:
+            raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
+        name = self.form_charset.read(_unescaped(self._name), "a field name")
+        value = self.form_charset.read(_unescaped(self._value), _field(name))
+        self._items.append((name, value))
 
 
 def _unescaped(data: bytearray) -> bytes:
@@ -220,6 +260,8 @@ class FormRequest(Request):
                 self._form = await parser.parse()
         except MultiPartException as error:
             raise HTTPException(status_code=400, detail=error.message) from None
+        except FormParserError:  # what Starlette's multipart parser lets through (before its 1.10)
+            raise HTTPException(status_code=400, detail="Invalid multipart data.") from None
         return self._form
 
 
