@@ -99,6 +99,11 @@ class RefusedForNowError(OperatorError):
         )
 
 
+class ResourceDeletingError(OperatorError):
+    """The resource is being deleted (or is gone) as the API server has it now, though not yet as
+    the watch told: its children are not to be made again (``_converge``)."""
+
+
 @dataclass(frozen=True)
 class Context:
     """What a reconcile works with, passed in."""
@@ -259,6 +264,8 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     except UnresolvedConfigMapsError as error:
         reason = conditions.CONFIG_MAP_NOT_FOUND if error.missing_config_maps else conditions.CONFIG_MAP_KEY_MISSING
         return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
+    except ResourceDeletingError:
+        return Outcome("gone")
     except ChildBeingRemovedError as error:
         # No person needs to act: retried soon (the backoff of a failure; the object's deletion,
         # which the child watches see, wakes the resource sooner). No Warning: not a reason for one.
@@ -434,6 +441,8 @@ async def _converge(
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
     manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before)
+    if reconciled_before and await _makes_again(resource, ctx, manifests, key):
+        await _confirm_not_deleting(resource, ctx)
     if resource.spec.uses_sqlite and resource.spec.persistence.storage_class_name is not None:
         claim = render.data_claim_name(resource.name)
         held = await store.get(kinds.PERSISTENT_VOLUME_CLAIM, resource.namespace, claim, confirm_absence=False)
@@ -465,6 +474,35 @@ async def _converge(
         raise error.naming_each(fields) from None
     changes += await prune_children(api, store, owner=owner, owner_uid=resource.uid, desired=manifests)
     return live.get("Deployment")
+
+
+async def _makes_again(
+    resource: AgentOSResource, ctx: Context, manifests: Sequence[Mapping[str, Any]], key: SecurityKey | None
+) -> bool:
+    """Whether this reconcile would create a child anew: the generated key, or a child the store
+    (its kind listed in the namespace) no longer holds."""
+    if key is not None and key.to_create is not None:
+        return True
+    for manifest in manifests:
+        kind = kinds.kind_of(manifest)
+        if not ctx.store.has_listed(kind, resource.namespace):
+            continue
+        if await ctx.store.get(kind, resource.namespace, manifest["metadata"]["name"], confirm_absence=False) is None:
+            return True
+    return False
+
+
+async def _confirm_not_deleting(resource: AgentOSResource, ctx: Context) -> None:
+    """Raise ``ResourceDeletingError`` unless the API server holds the resource, not being deleted.
+
+    Asked before children of a resource reconciled before are made again: their deletion may be
+    the garbage collector's, carrying out the resource's own (foreground) deletion, whose news
+    has not reached this operator yet; the watches of different kinds keep no order between them.
+    """
+    live = await ctx.api.get(kinds.AGENTOS_CONFIG, resource.namespace, resource.name)
+    meta = (live or {}).get("metadata") or {}
+    if live is None or meta.get("deletionTimestamp") or (resource.uid and meta.get("uid") != resource.uid):
+        raise ResourceDeletingError(f"{resource.namespace}/{resource.name} is being deleted")
 
 
 async def _desired(

@@ -1,11 +1,15 @@
-"""A child a previous AgentOSConfig of the same name still controls (deleted and made again,
-its children not collected yet) is waited for: no ChildConflict Warning advising to delete it.
+"""Children the garbage collector takes. A child a previous AgentOSConfig of the same name still
+controls (deleted and made again, its children not collected yet) is waited for: no
+ChildConflict Warning advising to delete it. Children collected in a resource's foreground
+deletion, told before the resource's own deletion reached the operator (the watches of
+different kinds keep no order between them), are not made again.
 
-The emulator runs no garbage collector: the test deletes the old child as it would."""
+The emulator runs no garbage collector: the test deletes the children as it would."""
 
 from __future__ import annotations
 
-from tests.operator.kopf.conftest import CONFIGMAPS, EVENTS, Cluster, StartOperator, eventually
+from tests.operator.kopf.conftest import CONFIGMAPS, EVENTS, SECRETS, Cluster, StartOperator, eventually
+from tests.support.emulator import AGENTOS
 
 
 async def test_a_child_of_the_previous_resource_of_this_name_is_waited_for_then_made_anew(
@@ -45,3 +49,30 @@ async def test_a_child_of_the_previous_resource_of_this_name_is_waited_for_then_
     )
     warnings = [e for e in cluster.api.list_objects(EVENTS, "ns1") if e["type"] == "Warning"]
     assert warnings == []
+
+
+async def test_children_collected_before_the_resources_deletion_is_told_are_not_made_again(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    operator = start_operator()
+    await cluster.create_agentos("demo")
+    await cluster.ready("demo")
+    # The resource's watch stays silent from now on (the operator's list and watch go unanswered),
+    # as one whose news lags behind the children's.
+    held = [cluster.api.stall_next(verb=verb, plural="agentosconfigs", times=1_000) for verb in ("list", "watch")]
+    await cluster.api.drop_watches()
+    await eventually(lambda: any(fault.fired for fault in held), what="the resource's watch held")
+    # A foreground deletion: marked for deletion, kept until its children are collected.
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"metadata": {"finalizers": ["foregroundDeletion"]}})
+    await cluster.api.delete(AGENTOS, "ns1", "demo")
+    assert cluster.agentos("demo")["metadata"]["deletionTimestamp"]
+    mark = cluster.api.mark()
+    gone_before = operator.reconciles("gone")
+
+    for resource, name in ((SECRETS, "demo-security-key"), (CONFIGMAPS, "demo-config")):  # as the collector does
+        await cluster.api.delete(resource, "ns1", name)
+    await eventually(lambda: operator.reconciles("gone") > gone_before, what="a reconcile finding it being deleted")
+
+    assert cluster.get(SECRETS, "demo-security-key") is None and cluster.get(CONFIGMAPS, "demo-config") is None
+    assert [f"{r.method} {r.url.path}" for r in cluster.api.writes_since(mark)] == []
