@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -441,8 +442,6 @@ async def _converge(
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
     manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before)
-    if reconciled_before and await _makes_again(resource, ctx, manifests, key):
-        await _confirm_not_deleting(resource, ctx)
     if resource.spec.uses_sqlite and resource.spec.persistence.storage_class_name is not None:
         claim = render.data_claim_name(resource.name)
         held = await store.get(kinds.PERSISTENT_VOLUME_CLAIM, resource.namespace, claim, confirm_absence=False)
@@ -459,6 +458,9 @@ async def _converge(
             changes=changes,
             created_once=[key.to_create] if key is not None and key.to_create is not None else [],
             orphans=[("Secret", render.generated_security_key_name(resource.name))] if key and key.orphaned else [],
+            # A child made anew for a resource reconciled before may be one the garbage collector
+            # just took in the resource's own deletion, which the watch has yet to tell.
+            before_making=functools.partial(_confirm_not_deleting, resource, ctx) if reconciled_before else None,
         )
     except ChildRejectedError as error:
         # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the
@@ -476,28 +478,13 @@ async def _converge(
     return live.get("Deployment")
 
 
-async def _makes_again(
-    resource: AgentOSResource, ctx: Context, manifests: Sequence[Mapping[str, Any]], key: SecurityKey | None
-) -> bool:
-    """Whether this reconcile would create a child anew: the generated key, or a child the store
-    (its kind listed in the namespace) no longer holds."""
-    if key is not None and key.to_create is not None:
-        return True
-    for manifest in manifests:
-        kind = kinds.kind_of(manifest)
-        if not ctx.store.has_listed(kind, resource.namespace):
-            continue
-        if await ctx.store.get(kind, resource.namespace, manifest["metadata"]["name"], confirm_absence=False) is None:
-            return True
-    return False
-
-
 async def _confirm_not_deleting(resource: AgentOSResource, ctx: Context) -> None:
     """Raise ``ResourceDeletingError`` unless the API server holds the resource, not being deleted.
 
-    Asked before children of a resource reconciled before are made again: their deletion may be
-    the garbage collector's, carrying out the resource's own (foreground) deletion, whose news
-    has not reached this operator yet; the watches of different kinds keep no order between them.
+    Asked before a child of a resource reconciled before is created or adopted: its deletion, or
+    its ownerReference's removal, may be the garbage collector's, carrying out the resource's own
+    deletion (foreground, or orphaning its children), whose news has not reached this operator
+    yet: the watches of different kinds keep no order between them.
     """
     live = await ctx.api.get(kinds.AGENTOS_CONFIG, resource.namespace, resource.name)
     meta = (live or {}).get("metadata") or {}

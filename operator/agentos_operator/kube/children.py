@@ -300,6 +300,7 @@ async def apply_children(
     changes: list[Change],
     created_once: Sequence[CreatedOnce] = (),
     orphans: Sequence[tuple[str, str]] = (),
+    before_making: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Apply each drifted manifest, appending the writes made to ``changes``.
 
@@ -315,7 +316,9 @@ async def apply_children(
     (``WRITTEN_ALONGSIDE``). A child of ours the dry run finds invalid is restored, once, where
     another client re-keyed its list items by hand (``_restored``); its write is then ``restored``. ``orphans`` (kind, name) are children of ours the
     caller found without an owner and never writes (the generated key): named with those the
-    dry runs find so (``OrphansNotAdoptableError``).
+    dry runs find so (``OrphansNotAdoptableError``). ``before_making`` is awaited once before
+    the writes when one of them makes a child of this resource anew (creates it, or adopts one
+    without an owner); raising, it stops the reconcile with nothing written.
     """
     planned: list[_Planned] = []
     for unstamped in manifests:
@@ -380,6 +383,9 @@ async def apply_children(
             if isinstance(again, BaseException):
                 raise again
     to_write = [child for child in drifted if child.live is None or drift.drifted(child.live, child.manifest)]
+    making = created_once or any(child.live is None or controller_uid(child.live) is None for child in to_write)
+    if before_making is not None and making:
+        await before_making()
     await _write_children(
         api,
         store,

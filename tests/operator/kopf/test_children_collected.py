@@ -8,7 +8,20 @@ The emulator runs no garbage collector: the test deletes the children as it woul
 
 from __future__ import annotations
 
-from tests.operator.kopf.conftest import CONFIGMAPS, EVENTS, SECRETS, Cluster, StartOperator, eventually
+import pytest
+
+from tests.operator.kopf.conftest import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    EVENTS,
+    SECRETS,
+    SERVICES,
+    Cluster,
+    StartOperator,
+    agentos_body,
+    encoded,
+    eventually,
+)
 from tests.support.emulator import AGENTOS
 
 
@@ -51,28 +64,75 @@ async def test_a_child_of_the_previous_resource_of_this_name_is_waited_for_then_
     assert warnings == []
 
 
+async def hold_the_resources_watch(cluster: Cluster) -> None:
+    """From now on the operator's list and watch of AgentOSConfigs go unanswered: the resource's
+    news lags behind its children's, as one watch's may behind another's."""
+    held = [cluster.api.stall_next(verb=verb, plural="agentosconfigs", times=1_000) for verb in ("list", "watch")]
+    await cluster.api.drop_watches()
+    await eventually(lambda: any(fault.fired for fault in held), what="the resource's watch held")
+
+
+async def mark_for_deletion(cluster: Cluster, finalizer: str) -> None:
+    """Delete the resource as kubectl's ``--cascade`` does: marked, and kept while ``finalizer`` holds it."""
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"metadata": {"finalizers": [finalizer]}})
+    await cluster.api.delete(AGENTOS, "ns1", "demo")
+    assert cluster.agentos("demo")["metadata"]["deletionTimestamp"]
+
+
+COLLECTED = {
+    "the ConfigMap": [(CONFIGMAPS, "demo-config")],
+    "the Deployment": [(DEPLOYMENTS, "demo")],
+    "the generated key first": [(SECRETS, "demo-security-key"), (CONFIGMAPS, "demo-config")],
+}
+
+
+@pytest.mark.parametrize("collected", COLLECTED)
 async def test_children_collected_before_the_resources_deletion_is_told_are_not_made_again(
-    cluster: Cluster, start_operator: StartOperator
+    cluster: Cluster, start_operator: StartOperator, collected: str
 ) -> None:
     await cluster.create_secret("openai", api_key="sk-test-1")
     operator = start_operator()
     await cluster.create_agentos("demo")
     await cluster.ready("demo")
-    # The resource's watch stays silent from now on (the operator's list and watch go unanswered),
-    # as one whose news lags behind the children's.
-    held = [cluster.api.stall_next(verb=verb, plural="agentosconfigs", times=1_000) for verb in ("list", "watch")]
-    await cluster.api.drop_watches()
-    await eventually(lambda: any(fault.fired for fault in held), what="the resource's watch held")
-    # A foreground deletion: marked for deletion, kept until its children are collected.
-    await cluster.api.patch(AGENTOS, "ns1", "demo", {"metadata": {"finalizers": ["foregroundDeletion"]}})
-    await cluster.api.delete(AGENTOS, "ns1", "demo")
-    assert cluster.agentos("demo")["metadata"]["deletionTimestamp"]
+    await hold_the_resources_watch(cluster)
+    await mark_for_deletion(cluster, "foregroundDeletion")
     mark = cluster.api.mark()
     gone_before = operator.reconciles("gone")
 
-    for resource, name in ((SECRETS, "demo-security-key"), (CONFIGMAPS, "demo-config")):  # as the collector does
+    for resource, name in COLLECTED[collected]:  # as the garbage collector does, one by one
         await cluster.api.delete(resource, "ns1", name)
     await eventually(lambda: operator.reconciles("gone") > gone_before, what="a reconcile finding it being deleted")
 
-    assert cluster.get(SECRETS, "demo-security-key") is None and cluster.get(CONFIGMAPS, "demo-config") is None
+    assert [cluster.get(resource, name) for resource, name in COLLECTED[collected]] == [None] * len(
+        COLLECTED[collected]
+    )
     assert [f"{r.method} {r.url.path}" for r in cluster.api.writes_since(mark)] == []
+
+
+async def test_children_orphaned_before_the_resources_deletion_is_told_are_not_adopted_again(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    await cluster.create_secret("server-key", key="k" * 32)
+    operator = start_operator()
+    await cluster.api.create(
+        AGENTOS, agentos_body("demo", securityKeySecretRef={"name": "server-key", "key": "key"}), namespace="ns1"
+    )
+    await cluster.ready("demo")
+    await hold_the_resources_watch(cluster)
+    await mark_for_deletion(cluster, "orphan")
+    for resource in (CONFIGMAPS, SERVICES):  # as the garbage collector orphans them
+        await cluster.api.patch(resource, "ns1", "demo-config" if resource == CONFIGMAPS else "demo", ORPHANED)
+    mark = cluster.api.mark()
+    gone_before = operator.reconciles("gone")
+
+    # A reconcile comes for another reason meanwhile: a Secret the resource reads changes.
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+    await eventually(lambda: operator.reconciles("gone") > gone_before, what="a reconcile finding it being deleted")
+
+    assert [f"{r.method} {r.url.path}" for r in cluster.api.writes_since(mark)] == []
+    for resource, name in ((CONFIGMAPS, "demo-config"), (SERVICES, "demo")):
+        assert (cluster.get(resource, name) or {})["metadata"].get("ownerReferences") is None
+
+
+ORPHANED = {"metadata": {"ownerReferences": None}}
