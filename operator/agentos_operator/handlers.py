@@ -151,6 +151,7 @@ def register_lifecycle(
                     operator_settings,
                     functools.partial(watching.child_changed, store, reconciler, kind),
                     logger=watch_logger,
+                    on_listed=functools.partial(store.listed, kind),
                 )
             )
             for kind in watching.CHILD_KINDS

@@ -272,8 +272,10 @@ async def watch_children(
     deliver: Callable[[str | None, Body], None],
     *,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    on_listed: Callable[[str | None], None] | None = None,
 ) -> None:
-    """Watch the operator's children of ``kind`` (its label selector), whole, in the namespaces it serves, until cancelled."""
+    """Watch the operator's children of ``kind`` (its label selector), whole, in the namespaces it
+    serves, until cancelled; ``on_listed(namespace)`` as ``watch_by_metadata``'s."""
     await watch_in_scope(
         api,
         kind,
@@ -283,6 +285,7 @@ async def watch_children(
         logger=logger,
         label_selector=CHILD_SELECTOR,
         whole=True,
+        on_listed=on_listed,
     )
 
 

@@ -135,6 +135,8 @@ class Fault:
     """The Status's message, when not the default ``injected fault <status>``."""
     namespace: str | None = None
     """Match only requests in this namespace (any when None)."""
+    label_selector: str | None = None
+    """Match only requests with exactly this ``labelSelector`` (any when None)."""
     fired: list[float] = dataclasses.field(default_factory=list)
 
     def matches(self, request: rendering.Request) -> bool:
@@ -146,6 +148,7 @@ class Fault:
             and (self.plural is None or self.plural == plural)
             and (self.dry_run is None or self.dry_run == dry_run)
             and (self.namespace is None or self.namespace == request.namespace)
+            and (self.label_selector is None or self.label_selector == request.params.get("labelSelector"))
         )
 
 
@@ -291,9 +294,13 @@ class Emulator(kmock.KubernetesEmulator):
         action: FaultAction = "lose_answer" if after_write else "disconnect"
         return self._inject(Fault(status=0, verb=verb, plural=plural, times=times, action=action))
 
-    def stall_next(self, *, verb: str | None = None, plural: str | None = None, times: int = 1) -> Fault:
-        """Never answer the next ``times`` matching requests: the client must give up by its timeout."""
-        return self._inject(Fault(status=0, verb=verb, plural=plural, times=times, action="stall"))
+    def stall_next(
+        self, *, verb: str | None = None, plural: str | None = None, times: int = 1, label_selector: str | None = None
+    ) -> Fault:
+        """Never answer the next ``times`` matching requests (``label_selector``: those with exactly
+        that selector): the client must give up by its timeout."""
+        fault = Fault(status=0, verb=verb, plural=plural, times=times, action="stall", label_selector=label_selector)
+        return self._inject(fault)
 
     def garble_next(self, *, verb: str | None = None, plural: str | None = None, times: int = 1) -> Fault:
         """Answer the next ``times`` matching requests 200 with an HTML page, as a misconfigured proxy would."""

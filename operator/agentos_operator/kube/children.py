@@ -689,15 +689,20 @@ async def unapplied_children(
     store: Store, manifests: Sequence[Mapping[str, Any]], *, owner: Key, owner_uid: str | None
 ) -> list[tuple[str, str]]:
     """(kind, name) of each child that ``apply_children`` and ``prune_children`` would write or
-    delete to hold ``manifests``, judged on what the store holds, without a request: a child
-    missing, someone else's, or drifted (``drift.drifted`` on the stamped manifest), in the
-    order of ``manifests``; then each child of ours no longer desired (Secrets and claims are
-    never pruned, as there). For a paused resource: what unpausing would change."""
+    delete to hold ``manifests``, judged on what the store holds: a child missing, someone
+    else's, or drifted (``drift.drifted`` on the stamped manifest), in the order of
+    ``manifests``; then each child of ours no longer desired (Secrets and claims are never
+    pruned, as there). For a paused resource: what unpausing would change. Kinds whose watch
+    has not listed the namespace yet are read from the API server instead: an operator just
+    restarted would otherwise find every child missing."""
     found: list[tuple[str, str]] = []
     for manifest in manifests:
         kind = kinds.kind_of(manifest)
         meta = manifest["metadata"]
-        live = await store.get(kind, meta["namespace"], meta["name"], confirm_absence=False)
+        # Absent from a watch that has not listed the namespace yet (an operator just started):
+        # perhaps there all the same, so asked for.
+        listed = store.has_listed(kind, meta["namespace"])
+        live = await store.get(kind, meta["namespace"], meta["name"], confirm_absence=not listed)
         if differs(live, drift.stamped(manifest), owner_name=owner[1], owner_uid=owner_uid):
             found.append((kind.kind, meta["name"]))
     if owner_uid is None:
@@ -706,7 +711,7 @@ async def unapplied_children(
     wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
     selector = f"{INSTANCE}={owner_name},{MANAGED_BY}={OPERATOR_NAME}"
     for kind in PRUNED_KINDS:
-        for item in await store.children(kind, namespace, owner_name, label_selector=selector):
+        for item in await store.children(kind, namespace, owner_name, label_selector=selector, confirm_unlisted=True):
             name = item["metadata"]["name"]
             if controller_uid(item) == owner_uid and (kind.kind, name) not in wanted:
                 found.append((kind.kind, name))

@@ -218,10 +218,13 @@ class Store:
                     owners.append((namespace, owner))
         return owners
 
-    async def children(self, kind: Kind, namespace: str, owner: str, *, label_selector: str) -> list[Body]:
-        """Objects of ``kind`` whose controller is the AgentOSConfig ``owner`` (unwatched: listed by labels)."""
+    async def children(
+        self, kind: Kind, namespace: str, owner: str, *, label_selector: str, confirm_unlisted: bool = False
+    ) -> list[Body]:
+        """Objects of ``kind`` whose controller is the AgentOSConfig ``owner`` (unwatched: listed by
+        labels; ``confirm_unlisted``: listed so too while the watch has not listed ``namespace``)."""
         watched = self._kinds.get(kind.kind)
-        if watched is None:
+        if watched is None or (confirm_unlisted and not self.has_listed(kind, namespace)):
             return await self._list(kind, namespace, label_selector=label_selector)
         names = watched.by_owner.get((namespace, owner), set())
         found = [json.loads(watched.objects[(namespace, name)]) for name in sorted(names)]

@@ -133,8 +133,9 @@ def api() -> Api:
 @pytest.fixture
 async def cache(api: Api) -> AsyncIterator[Store]:
     result = Store(api, consistency_seconds=5)  # type: ignore[arg-type]
-    for kind in watching.CHILD_KINDS:  # as the operator watches them
+    for kind in watching.CHILD_KINDS:  # as the operator watches them, their lists in
         result.watch(kind)
+        result.listed(kind, None)
     result.watch(kinds.SECRET, keep_data=False)
     yield result
     result.close()

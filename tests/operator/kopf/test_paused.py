@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentos_operator.watching import CHILD_SELECTOR
+
 from tests.operator.kopf.conftest import (
     AGENTOS,
     CONFIGMAPS,
@@ -91,3 +93,29 @@ async def test_pausing_alone_stays_ready_until_a_child_is_changed_by_hand(
     message = cluster.condition("demo", "Ready")["message"]
     assert "(Deployment 'demo' differs from it)" in message and message.endswith("meanwhile 0 of 0 pods ready")
     assert cluster.get(DEPLOYMENTS, "demo")["spec"]["replicas"] == 0  # type: ignore[index]
+
+
+async def test_a_paused_resource_stays_ready_through_an_operator_restart_before_its_children_are_listed(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    first = start_operator()
+    await cluster.create_agentos("demo", paused=False)
+    await cluster.ready("demo")
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"paused": True}})
+    await eventually(lambda: observed(cluster) and cluster.condition("demo", "Ready").get("reason") == "Paused")
+    assert conditions_of(cluster)["Ready"] == ("True", "Paused")
+    status = cluster.agentos("demo")["status"]
+
+    # An upgrade: a new operator, whose lists of the Deployments and Services are slow to come.
+    await first.stop()
+    held = [
+        cluster.api.stall_next(verb="list", plural=plural, times=1_000, label_selector=CHILD_SELECTOR)
+        for plural in ("deployments", "services")
+    ]
+    second = start_operator()
+    await eventually(lambda: second.reconciles("paused") >= 1, what="the new operator's reconcile")
+
+    assert all(fault.fired for fault in held), "the children's lists were held"
+    assert cluster.agentos("demo")["status"] == status
+    assert conditions_of(cluster)["Stalled"] == ("False", "AsExpected")
