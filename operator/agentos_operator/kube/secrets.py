@@ -98,16 +98,40 @@ async def read_secret_values(
         if body is None:
             problem.missing_secrets.append(name)
             continue
-        _take_values(body, name, wanted.get(name, ()), values, problem)
-        data = body.get("data") or {}
-        problem.missing_keys += [
-            (name, key) for key in present_only.get(name, ()) if not isinstance(data.get(key), str)
-        ]
-        if any(missing == name for missing, _ in problem.missing_keys):
-            problem.held_keys[name] = [str(key) for key in data]
+        found = UnresolvedSecretsError(named_by=named_by)
+        _check(body, name, wanted.get(name, ()), present_only.get(name, ()), values, found)
+        if found.missing_keys or found.unreadable_keys:
+            # Judged again on the Secret as it is now: the watch may not have told its latest
+            # change yet (a key added with the resource that reads it, in one GitOps sync).
+            body = await store.get_fresh(SECRET, namespace, name)
+            if body is None:
+                problem.missing_secrets.append(name)
+                continue
+            found = UnresolvedSecretsError(named_by=named_by)
+            _check(body, name, wanted.get(name, ()), present_only.get(name, ()), values, found)
+        problem.missing_keys += found.missing_keys
+        problem.unreadable_keys += found.unreadable_keys
+        problem.held_keys.update(found.held_keys)
     if problem.missing_secrets or problem.missing_keys or problem.unreadable_keys:
         raise problem
     return values
+
+
+def _check(
+    body: dict[str, Any],
+    name: str,
+    keys: Iterable[str],
+    present_only: Iterable[str],
+    values: dict[tuple[str, str], str],
+    problem: UnresolvedSecretsError,
+) -> None:
+    """``_take_values`` of ``keys``, and each of ``present_only`` missing into ``problem`` too,
+    with the keys the Secret holds when one is missing."""
+    _take_values(body, name, keys, values, problem)
+    data = body.get("data") or {}
+    problem.missing_keys += [(name, key) for key in present_only if not isinstance(data.get(key), str)]
+    if problem.missing_keys:
+        problem.held_keys[name] = [str(key) for key in data]
 
 
 def _take_values(

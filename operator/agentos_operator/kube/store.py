@@ -195,6 +195,14 @@ class Store:
             return read
         return await self._read(kind, watched, namespace, name)
 
+    async def get_fresh(self, kind: Kind, namespace: str, name: str) -> Body | None:
+        """The object as the API server holds it now (one GET), whatever the watch has told yet;
+        kept as ``get`` keeps what it reads. None when absent."""
+        watched = self._kinds.get(kind.kind)
+        if watched is None or watched.keep_data:
+            return await self._api.get(kind, namespace, name)
+        return await self._read(kind, watched, namespace, name)
+
     async def audit(self, kind: Kind, *, label_selector: str | None = None) -> list[Key]:
         """Forget the objects of ``kind`` the API server no longer lists; returns their owners' keys.
 

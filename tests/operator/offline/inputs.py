@@ -57,13 +57,24 @@ def resource_body(spec: dict[str, Any], *, name: str = "demo", **envelope: Any) 
 
 
 class Secrets:
-    """The store's one read, over Secrets given as raw bytes per key."""
+    """The store's reads, over Secrets given as raw bytes per key: as the watch told them
+    (``get``), and as the API server holds them now (``get_fresh``: ``now``, else the same)."""
 
-    def __init__(self, **secrets: dict[str, bytes]) -> None:
-        self.secrets = {
-            name: {"data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
-            for name, data in secrets.items()
-        }
+    def __init__(self, *, now: dict[str, dict[str, bytes]] | None = None, **secrets: dict[str, bytes]) -> None:
+        self.secrets = _encoded(secrets)
+        self.now = self.secrets if now is None else _encoded(now)
+        self.fresh_reads: list[str] = []
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         return self.secrets.get(name)
+
+    async def get_fresh(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        self.fresh_reads.append(name)
+        return self.now.get(name)
+
+
+def _encoded(secrets: dict[str, dict[str, bytes]]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
+        for name, data in secrets.items()
+    }

@@ -54,3 +54,33 @@ async def test_a_key_that_is_there_with_an_unusable_value_is_no_missing_key(valu
 async def test_a_missing_key_is_still_a_missing_key() -> None:
     with pytest.raises(UnresolvedSecretsError, match="^Secret 'openai' has no key 'api-key'; it holds no key: add it$"):
         await read_secret_values(Secrets(openai={}), "ns", [("openai", "api-key")])  # type: ignore[arg-type]
+
+
+async def test_a_key_the_watch_has_not_told_yet_is_read_from_the_secret_as_it_is_now() -> None:
+    # A key added to the Secret in the same sync as the resource that reads it: the resource's
+    # event came first, and the store still holds the Secret without it.
+    store = Secrets(openai={"api-key": b"sk-old"}, now={"openai": {"api-key": b"sk-new", "uri": b"https://x"}})
+
+    values = await read_secret_values(store, "ns", [("openai", "api-key"), ("openai", "uri")])  # type: ignore[arg-type]
+
+    assert values == {("openai", "api-key"): "sk-new", ("openai", "uri"): "https://x"}
+    assert store.fresh_reads == ["openai"]
+
+
+async def test_a_key_missing_now_too_is_missing_after_one_fresh_read() -> None:
+    store = Secrets(openai={"api-key": b"sk-1"})
+
+    with pytest.raises(UnresolvedSecretsError) as caught:
+        await read_secret_values(store, "ns", [("openai", "uri")], mounted=[("openai", "ca")])  # type: ignore[arg-type]
+
+    assert caught.value.missing_keys == [("openai", "uri"), ("openai", "ca")]
+    assert caught.value.held_keys == {"openai": ["api-key"]}
+    assert store.fresh_reads == ["openai"]
+
+
+async def test_a_secret_found_in_the_store_without_a_fresh_read_when_every_key_is_there() -> None:
+    store = Secrets(openai={"api-key": b"sk-1"})
+
+    await read_secret_values(store, "ns", [("openai", "api-key")])  # type: ignore[arg-type]
+
+    assert store.fresh_reads == []
