@@ -94,21 +94,19 @@ async def read_secret_values(
     values: dict[tuple[str, str], str] = {}
     problem = UnresolvedSecretsError(named_by=named_by)
     for name in sorted(wanted.keys() | present_only.keys()):
-        body = await store.get(SECRET, namespace, name)
-        if body is None:
-            problem.missing_secrets.append(name)
-            continue
-        found = UnresolvedSecretsError(named_by=named_by)
-        _check(body, name, wanted.get(name, ()), present_only.get(name, ()), values, found)
-        if found.missing_keys or found.unreadable_keys:
-            # Judged again on the Secret as it is now: the watch may not have told its latest
-            # change yet (a key added with the resource that reads it, in one GitOps sync).
-            body = await store.get_fresh(SECRET, namespace, name)
-            if body is None:
-                problem.missing_secrets.append(name)
-                continue
+        # A key missing or unusable in the store's copy is judged again on the Secret as it is
+        # now: the watch may not have told its latest change yet (a key added with the resource
+        # that reads it, in one GitOps sync). A Secret missing from the store is not read again.
+        for read in (store.get, store.get_fresh):
+            body = await read(SECRET, namespace, name)
             found = UnresolvedSecretsError(named_by=named_by)
+            if body is None:
+                found.missing_secrets.append(name)
+                break
             _check(body, name, wanted.get(name, ()), present_only.get(name, ()), values, found)
+            if not (found.missing_keys or found.unreadable_keys):
+                break
+        problem.missing_secrets += found.missing_secrets
         problem.missing_keys += found.missing_keys
         problem.unreadable_keys += found.unreadable_keys
         problem.held_keys.update(found.held_keys)
