@@ -19,7 +19,8 @@ The store lags the API server by one watch event. So what the operator itself wr
 overlaid on it until the watch delivers that version, or one holding everything written: a
 reconcile starting before the event sees its own write and writes nothing twice. A write the
 watch does not confirm within ``consistency_seconds`` leaves the overlay and its resource is
-reconciled again, from the watch's view.
+reconciled again, from the watch's view. A write whose event came before its answer (the watch
+and the write use two connections) is not overlaid at all: the store holds it already.
 
 Secrets are kept by metadata only, whoever owns them; the data of the few a reconcile reads
 (referenced, or the operator's own) is read once per resourceVersion and kept beside. Kinds
@@ -315,14 +316,33 @@ class Store:
         sent: Mapping[str, Any],
         owner: Key,
     ) -> None:
-        if kind.kind not in self._kinds:
+        watched = self._kinds.get(kind.kind)
+        if watched is None:
             return  # read from the API anyway: nothing to overlay
         key = (kind.kind, namespace, name)
+        if self._delivered(watched, (namespace, name), body, uid):
+            # The watch told this write before its answer came (two connections keep no order
+            # between them): an overlay now would wait for an event already past, hiding the
+            # object's next changes until it expired.
+            previous = self._written.pop(key, None)
+            if previous is not None:
+                previous.timer.cancel()
+            return
         previous = self._written.pop(key, None)
         if previous is not None:
             previous.timer.cancel()
         timer = asyncio.get_running_loop().call_later(self._consistency_seconds, self._expire, key)
         self._written[key] = _Written(body, uid, sent, owner, timer)
+
+    @staticmethod
+    def _delivered(watched: _Watched, key: Key, body: Body | None, uid: str | None) -> bool:
+        """Whether the store already holds what a write of ours left: the very version written
+        (``body``), or, for a delete (``body`` None), no object of ``uid`` any more."""
+        blob = watched.objects.get(key)
+        if body is None:
+            return blob is None or json.loads(blob)["metadata"].get("uid") != uid
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        return blob is not None and version is not None and watched.versions.get(key) == version
 
     def _expire(self, key: ObjectKey) -> None:
         written = self._written.pop(key, None)

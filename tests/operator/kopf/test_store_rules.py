@@ -120,6 +120,24 @@ async def test_a_write_the_watch_never_confirms_is_dropped_and_its_owner_reconci
     assert await data_of(cache) == "old"
 
 
+async def test_a_write_the_watch_told_before_its_answer_came_leaves_no_overlay(cache: Store) -> None:
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5", "old"), owner="demo")
+    cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("6", "new"), owner="demo")  # our write's event, first
+    cache.wrote(kinds.CONFIG_MAP, config_map("6", "new"), sent=config_map("", "new"), owner=OWNER)
+
+    assert cache.observe(kinds.CONFIG_MAP, "MODIFIED", config_map("7", "by hand"), owner="demo") is True
+    assert await data_of(cache) == "by hand"  # not hidden behind the write
+
+
+async def test_a_delete_the_watch_told_before_its_answer_came_hides_nothing(cache: Store) -> None:
+    cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo")
+    cache.observe(kinds.CONFIG_MAP, "DELETED", config_map("5"), owner="demo")  # our delete's event, first
+    cache.observe(kinds.CONFIG_MAP, "ADDED", config_map("9", "anew", uid="cm-2"), owner="demo")
+    cache.deleted(kinds.CONFIG_MAP, "ns1", "demo-config", uid="cm-1", owner=OWNER)
+
+    assert await data_of(cache) == "anew"
+
+
 async def test_a_delete_hides_the_child_until_its_deleted_event(cache: Store) -> None:
     cache.observe(kinds.CONFIG_MAP, None, config_map("5"), owner="demo")
     cache.deleted(kinds.CONFIG_MAP, "ns1", "demo-config", uid="cm-1", owner=OWNER)
