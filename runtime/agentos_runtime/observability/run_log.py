@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from agentos_runtime.observability.runtime_metrics import model_requests, run_component
+from agentos_runtime.observability.runtime_metrics import model_requests, run_component, seconds, token_count
 
 log = logging.getLogger("agentos_runtime.runs")
 
@@ -38,7 +38,8 @@ def failure_reason(run: JSON) -> tuple[str, str] | None:
     """``(error_type, message)`` of a failed run; ``None`` for any other status."""
     if str(run.get("status") or "").upper() != "ERROR":
         return None
-    for event in reversed(run.get("events") or ()):
+    events = run.get("events")
+    for event in reversed(events if isinstance(events, list) else []):
         if isinstance(event, Mapping) and event.get("event") in ERROR_EVENTS:
             message = event.get("content") or event.get("error") or run.get("content")
             return str(event.get("error_type") or "Error"), _one_line(message)
@@ -61,11 +62,12 @@ def log_run(run: JSON, *, unsaved: tuple[str, str] | None = None) -> None:
         return
     component, component_id = run_component(run)
     status = "error" if unsaved else str(run.get("status") or "UNKNOWN").lower()
-    duration = (run.get("metrics") or {}).get("duration")
+    metrics = run.get("metrics")
+    duration = seconds(metrics.get("duration")) if isinstance(metrics, Mapping) else None
     input_tokens = output_tokens = 0
     for _model, _provider, numbers in model_requests(run):
-        input_tokens += int(numbers.get("input_tokens") or 0)
-        output_tokens += int(numbers.get("output_tokens") or 0)
+        input_tokens += token_count(numbers.get("input_tokens"))
+        output_tokens += token_count(numbers.get("output_tokens"))
     fields: dict[str, Any] = {
         "run_id": run.get("run_id"),
         "session_id": run.get("session_id"),
@@ -76,7 +78,7 @@ def log_run(run: JSON, *, unsaved: tuple[str, str] | None = None) -> None:
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
     }
-    took = f" in {duration:.3f} s" if isinstance(duration, int | float) else ""
+    took = f" in {duration:.3f} s" if duration is not None else ""
     if failure is None:
         log.info("run %s of %s %s ended %s%s", run.get("run_id"), component, component_id, status, took, extra=fields)
         return

@@ -10,6 +10,7 @@ counts once. ``run_log`` logs each run, with or without metrics.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -84,24 +85,24 @@ class RuntimeMetrics:
         component, component_id = run_component(run)
         status = status or str(run.get("status") or "UNKNOWN").lower()
         self.runs.inc((component, component_id, status))
-        metrics = run.get("metrics") or {}
-        duration = metrics.get("duration")
-        if isinstance(duration, int | float):
+        metrics = run.get("metrics")
+        duration = seconds(metrics.get("duration")) if isinstance(metrics, Mapping) else None
+        if duration is not None:
             self.run_seconds.observe((component, component_id), duration)
         for model, provider, numbers in model_requests(run):
             self._observe_model_request(model, provider, numbers)
 
     def _observe_model_request(self, model: str, provider: str, numbers: JSON) -> None:
         labels = (model, provider)
-        duration = numbers.get("duration")
-        if isinstance(duration, int | float):
+        duration = seconds(numbers.get("duration"))
+        if duration is not None:
             self.model_seconds.observe(labels, duration)
-        first_token = numbers.get("time_to_first_token")
-        if isinstance(first_token, int | float):
+        first_token = seconds(numbers.get("time_to_first_token"))
+        if first_token is not None:
             self.first_token_seconds.observe(labels, first_token)
         for kind in ("input", "output"):
-            count = numbers.get(f"{kind}_tokens")
-            if isinstance(count, int) and count:
+            count = token_count(numbers.get(f"{kind}_tokens"))
+            if count:
                 self.tokens.inc((model, provider, kind), count)
 
     def render(self) -> bytes:
@@ -133,13 +134,32 @@ def run_component(run: JSON) -> tuple[str, str]:
 def model_requests(run: JSON) -> Iterator[tuple[str, str, JSON]]:
     """``(model, provider, metrics)`` of each completed model request in ``run`` and the runs nested in it.
 
-    A completed model request is an assistant message of this run (not a history copy) with metrics.
+    A completed model request is an assistant message of this run (not a history copy) with
+    metrics. Whatever in a stored run is not of its shape (a run changed in the database) is
+    passed over.
     """
     model, provider = str(run.get("model") or ""), str(run.get("model_provider") or "")
-    for message in run.get("messages") or ():
-        if message.get("role") == "assistant" and not message.get("from_history") and message.get("metrics"):
-            yield model, provider, message["metrics"]
+    for message in _items(run.get("messages")):
+        metrics = message.get("metrics")
+        if message.get("role") == "assistant" and not message.get("from_history") and isinstance(metrics, Mapping):
+            yield model, provider, dict(metrics)
     for field in NESTED_RUN_FIELDS:
-        for nested in run.get(field) or ():
-            if isinstance(nested, Mapping):
-                yield from model_requests(nested)
+        for nested in _items(run.get(field)):
+            yield from model_requests(nested)
+
+
+def _items(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings of a stored list; none when ``value`` is not a list."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def seconds(value: Any) -> float | None:
+    """A stored duration that a histogram can take: a finite, non-negative number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf:
+        return float(value)
+    return None
+
+
+def token_count(value: Any) -> int:
+    """A stored token count; 0 when it is not a non-negative whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -719,10 +719,11 @@ async def execute(
     """
     handle = registry.start(run_id, owner)
     announce = watch.started if watch is not None else None
-    lifecycle = Lifecycle(steps_for(handle), sessions=sessions, registry=registry, announce=announce, takes_up=takes_up)
-    if watch is not None:
-        watch.lifecycle = lifecycle
-    try:
+    try:  # registered from here: whatever fails, even building its steps, lets the run id go
+        steps = steps_for(handle)
+        lifecycle = Lifecycle(steps, sessions=sessions, registry=registry, announce=announce, takes_up=takes_up)
+        if watch is not None:
+            watch.lifecycle = lifecycle
         async with aclosing(lifecycle.drive()) as events:
             async for event in events:
                 yield event

@@ -30,6 +30,7 @@ from agentos_runtime.runs.events import RUN_CANCELLED, RUN_COMPLETED, RUN_ERROR,
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.pausing import PausedRun
+from agentos_runtime.runs.record import stored_list
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.runs.team_events import TEAM_RUN_CANCELLED, TEAM_RUN_COMPLETED, TEAM_RUN_ERROR, stamped
@@ -185,9 +186,8 @@ def cancelled_events(output: JSON, forward: JSON, *, told: Set[Any] = frozenset(
     if output.get("status") != "CANCELLED" or output.get("run_id") in told:
         return []
     events: list[RunEvent] = []
-    for nested in [*(output.get("member_responses") or ()), *(output.get("step_executor_runs") or ())]:
-        if isinstance(nested, dict):
-            events += cancelled_events(nested, {"parent_run_id": nested.get("parent_run_id")}, told=told)
+    for nested in [*stored_list(output, "member_responses"), *stored_list(output, "step_executor_runs")]:
+        events += cancelled_events(nested, {"parent_run_id": nested.get("parent_run_id")}, told=told)
     run_id = output.get("run_id")
     reason = f"Run {run_id} was cancelled"
     common: JSON = {"created_at": int(time.time()), "run_id": run_id, "session_id": output.get("session_id")}

@@ -36,7 +36,7 @@ from typing import Any
 
 from agentos_runtime.errors import BadRequest, Conflict
 from agentos_runtime.llm.ports import ToolCall
-from agentos_runtime.runs.record import tool_execution
+from agentos_runtime.runs.record import stored_list, tool_execution
 from agentos_runtime.storable import printable
 
 JSON = dict[str, Any]
@@ -179,7 +179,9 @@ def decided_within(output: Mapping[str, Any], decided_runs: Collection[str]) -> 
     """Whether ``decided_runs`` (run ids) name the paused run ``output`` or a paused run nested in it."""
     if output.get("run_id") in decided_runs:
         return True
-    return any(decided_within(member, decided_runs) for member in paused_members(output.get("member_responses") or ()))
+    return any(
+        decided_within(member, decided_runs) for member in paused_members(stored_list(output, "member_responses"))
+    )
 
 
 def member_waiting(member_name: str) -> str:
@@ -208,7 +210,7 @@ def step_requirement(
         "requires_route_selection": False,
         "requires_output_review": False,
         "requires_executor_input": True,
-        "executor_requirements": [dict(r) for r in executor_run.get("requirements") or () if isinstance(r, dict)],
+        "executor_requirements": stored_list(executor_run, "requirements"),
         "executor_id": executor_run.get("agent_id") or executor_run.get("team_id"),
         "executor_name": executor_run.get("agent_name") or executor_run.get("team_name"),
         "executor_run_id": executor_run.get("run_id"),

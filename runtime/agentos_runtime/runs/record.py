@@ -13,6 +13,7 @@ not grow quadratically; a paused run keeps them, so it goes on with the messages
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypedDict
 
 from agentos_runtime.runs.events import UNSTORED_EVENTS, RunEvent
@@ -64,6 +65,13 @@ def call_summary(tool_name: str, tool_args: JSON, duration: float) -> str:
     return f"{tool_name}({arguments}) completed in {duration:.4f}s. "
 
 
+def stored_list(run: Mapping[str, Any], field: str) -> list[JSON]:
+    """The dicts of a stored run's list ``field``; none when it is absent or not a list (a run
+    changed in the database is taken up with what can be read of it, never a ``TypeError``)."""
+    value = run.get(field)
+    return [dict(item) for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def earlier_duration(run: JSON) -> float:
     """The seconds a stored run ran before it paused (its ``metrics.duration``; 0 when not a
     plausible number of seconds)."""
@@ -88,13 +96,14 @@ class StoredFields(TypedDict):
 
 def stored_fields(run: JSON) -> StoredFields:
     """The shared constructor fields of a stored run (its ids are the kind's: ``agent_id``, ``team_id``)."""
+    stored_input = run.get("input")
     return StoredFields(
         run_id=str(run["run_id"]),
         session_id=str(run.get("session_id") or ""),
         user_id=run.get("user_id"),
         model=str(run.get("model") or ""),
         model_provider=str(run.get("model_provider") or ""),
-        input_content=str((run.get("input") or {}).get("input_content") or ""),
+        input_content=str(stored_input.get("input_content") or "") if isinstance(stored_input, dict) else "",
         metadata=run.get("metadata"),
     )
 
@@ -158,10 +167,10 @@ class RunRecord:
         created_at = run.get("created_at")
         if isinstance(created_at, int) and not isinstance(created_at, bool):
             self.created_at = created_at
-        self.messages = [dict(m) for m in run.get("messages") or () if isinstance(m, dict)]
-        self.tools = [dict(t) for t in run.get("tools") or () if isinstance(t, dict)]
-        self.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
-        self.references = [dict(r) for r in run.get("references") or () if isinstance(r, dict)]
+        self.messages = stored_list(run, "messages")
+        self.tools = stored_list(run, "tools")
+        self.events = stored_list(run, "events")
+        self.references = stored_list(run, "references")
         self.metrics = RunMetrics.restored(run.get("metrics"))
         self.started -= earlier_duration(run)  # the run's duration counts what it ran before it paused
         provider_data = run.get("model_provider_data")

@@ -15,7 +15,7 @@ import copy
 from typing import Any
 
 from agentos_runtime.llm.ports import ChatModel
-from agentos_runtime.runs.record import RunRecord, stored_fields
+from agentos_runtime.runs.record import RunRecord, stored_fields, stored_list
 from agentos_runtime.runs.team_events import UNSTORED_TEAM_EVENTS
 from agentos_runtime.storage.ports import SessionRow
 
@@ -61,7 +61,7 @@ class TeamRecord(RunRecord):
         team_id = str(run.get("team_id") or "")
         record = cls(**stored_fields(run), team_id=team_id, team_name=str(run.get("team_name") or team_id))
         record.restore(run)
-        record.member_responses = [dict(m) for m in run.get("member_responses") or () if isinstance(m, dict)]
+        record.member_responses = stored_list(run, "member_responses")
         return record
 
     def to_dict(self, *, stored: bool = False) -> JSON:

@@ -67,6 +67,7 @@ from agentos_runtime.runs.pausing import (
     team_paused_content,
 )
 from agentos_runtime.runs.prompt import resolve_placeholders
+from agentos_runtime.runs.record import stored_list
 from agentos_runtime.runs.registry import RunHandle, RunRegistry
 from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.runs.runner import Runner
@@ -339,7 +340,7 @@ def waiting_member_runs(team: Team, run: Mapping[str, Any]) -> dict[str, list[JS
     a member of another kind (an agent's run for a team, or the other way round).
     """
     waiting: dict[str, list[JSON]] = {}
-    for member in paused_members(run.get("member_responses") or ()):
+    for member in paused_members(stored_list(run, "member_responses")):
         member_id = member_id_of(member)
         executor = team.delegation.members.get(str(member_id))
         is_team = member.get("team_id") is not None
@@ -348,7 +349,7 @@ def waiting_member_runs(team: Team, run: Mapping[str, Any]) -> dict[str, list[JS
         if isinstance(executor, Team) != is_team:
             now = "team" if isinstance(executor, Team) else "agent"
             raise MemberGone(member_id, team.id, ran_as="team" if is_team else "agent", now=now)
-        tools = list(member.get("tools") or ())
+        tools = stored_list(member, "tools")
         inner = waiting_member_runs(executor, member) if isinstance(executor, Team) else {}
         if held_calls(tools) or not inner:
             waiting[str(member["run_id"])] = tools

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from agentos_runtime.runs.events import RunEvent
 from agentos_runtime.runs.pausing import paused_at
-from agentos_runtime.runs.record import earlier_duration
+from agentos_runtime.runs.record import earlier_duration, stored_list
 
 JSON = dict[str, Any]
 WorkflowStatus = Literal["RUNNING", "COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
@@ -113,15 +113,16 @@ class WorkflowRecord:
             record.created_at = created_at
         content = run.get("content")
         record.content = content if isinstance(content, str) else None
-        record.step_results = [dict(r) for r in run.get("step_results") or () if isinstance(r, dict)]
-        record.executor_runs = [dict(r) for r in run.get("step_executor_runs") or () if isinstance(r, dict)]
-        steps = (run.get("metrics") or {}).get("steps")
+        record.step_results = stored_list(run, "step_results")
+        record.executor_runs = stored_list(run, "step_executor_runs")
+        metrics = run.get("metrics")
+        steps = metrics.get("steps") if isinstance(metrics, dict) else None
         record.step_metrics = (
             {str(k): dict(v) for k, v in steps.items() if isinstance(v, dict)} if isinstance(steps, dict) else {}
         )
-        record.events = [dict(e) for e in run.get("events") or () if isinstance(e, dict)]
+        record.events = stored_list(run, "events")
         record.started -= earlier_duration(run)  # the run's duration counts what it ran before it paused
-        waiting = [r for r in run.get("step_requirements") or () if isinstance(r, dict)]
+        waiting = stored_list(run, "step_requirements")
         record.paused_step = waiting[0] if waiting else None
         return record
 

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, ClassVar
 
+import pytest
 from agentos_runtime.runs import RunEvent, RunRegistry, RunRequest
 from agentos_runtime.runs.lifecycle import Ending, Outcome, execute
 from agentos_runtime.runs.memory.hooks import PreparedMemory
@@ -173,3 +174,17 @@ async def test_a_run_whose_caller_goes_away_while_it_is_saved_is_still_handed_to
         row = await database.sessions.get_session("s1")
         assert row is not None and row.runs and row.runs[-1]["status"] == "COMPLETED"
         assert await registry.shutdown(timeout=DEADLINE)
+
+
+async def test_a_run_whose_steps_cannot_be_built_leaves_its_run_id_free() -> None:
+    registry = RunRegistry()
+
+    def steps_for(handle: RunHandle) -> ScriptedSteps:
+        raise TypeError("'int' object is not iterable")
+
+    owner = RunOwner("agent", "x", "s1", None)
+    with pytest.raises(TypeError):
+        [event async for event in execute(steps_for, run_id="r1", owner=owner, sessions=None, registry=registry)]
+
+    assert not registry.is_running("r1")
+    assert await registry.shutdown(timeout=1.0)

@@ -399,7 +399,7 @@ async def test_the_listings_and_edits_engine_says_the_same_of_a_value_past_a_lim
     from agentos_runtime.storage.sql.connecting import create_postgres_engine, storage_errors
     from sqlalchemy import text
 
-    engine = create_postgres_engine(postgres_url())
+    engine = create_postgres_engine(postgres_url().replace("postgresql://", "postgresql+psycopg://", 1))  # as opened
     try:
         with pytest.raises(ValueError, match="too large for the database: requested length too large"):
             with storage_errors("main"):
