@@ -73,7 +73,9 @@ async def test_an_agent_run_damaged_in_the_database_goes_on_and_its_run_id_is_fr
 
 
 @pytest.mark.parametrize("field", ["messages", "metrics"])
-async def test_a_team_run_damaged_in_the_database_goes_on(app: Served, fake_openai: FakeOpenAIServer, field: str) -> None:
+async def test_a_team_run_damaged_in_the_database_goes_on(
+    app: Served, fake_openai: FakeOpenAIServer, field: str
+) -> None:
     fake_openai.script(Reply.call(ADD), Reply.call(ADD))
     form = {"message": "add 2 and 3", "stream": "false", "session_id": "s1"}
     paused: JSON = (await app.client.post("/teams/crew/runs", data=form)).json()
