@@ -215,7 +215,8 @@ def blocked(reason: str, message: str, *, serving: bool = False) -> list[Conditi
     the cause (``PREVIOUS_PODS_SERVE``), as for an obstructed rollout, so that ``Ready=False``
     does not read as an outage. A change of it alone is no new Warning (``cause``).
     """
-    told = shortened(message, MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)) + _SERVING_NOTE if serving else message
+    # Cut to the same length either way: what is told before the note is the same cause.
+    told = shortened(message, MESSAGE_MAX_LENGTH - len(_SERVING_NOTE)) + (_SERVING_NOTE if serving else "")
     resolved: Condition
     if reason in UNRESOLVED_REASONS:
         resolved = Condition(REFERENCES_RESOLVED, "False", reason, message)

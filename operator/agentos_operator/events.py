@@ -88,7 +88,9 @@ def for_transition(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[
     told_before = conditions.cause(str(old.get("message", "")))
     if reason in conditions.WARNING_REASONS and (moved or told_before != conditions.cause(message)):
         return [Notice("Warning", reason, message)]
-    if reason in _NORMAL_READY_REASONS and moved:
+    if reason in _NORMAL_READY_REASONS and old.get("reason") != reason:
+        # Becoming available, or paused: a paused resource's readiness follows its pods, and
+        # their coming and going is no news of the pause.
         return [Notice("Normal", reason, message)]
     return []
 

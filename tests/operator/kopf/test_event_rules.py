@@ -58,6 +58,17 @@ def test_becoming_available_is_announced_but_pods_coming_and_going_are_not() -> 
     assert events.for_transition(ready("True", "Available", "1 of 1"), ready("True", "Available", "2 of 2")) == []
 
 
+def test_becoming_paused_is_announced_once_however_the_paused_resources_pods_come_and_go() -> None:
+    note = "spec.paused is true: children are left as they are"
+    serving, down = ready("True", "Paused", f"{note}; 1 of 1 pods ready"), ready("False", "Paused", f"{note}; 0 of 1")
+
+    assert events.for_transition(ready("True", "Available", "1 of 1"), serving) == [
+        Notice("Normal", "Paused", f"{note}; 1 of 1 pods ready")
+    ]
+    assert events.for_transition(serving, down) == []
+    assert events.for_transition(down, serving) == []
+
+
 def test_an_event_names_the_resource_and_the_operator() -> None:
     involved = {
         "apiVersion": "agentos.dev/v1alpha1",
@@ -127,6 +138,16 @@ def test_a_blocked_reconcile_is_one_warning_whether_or_not_the_previous_pods_ser
     assert events.for_transition(blocked(cause, serving=True), blocked("Secret 'x' not found", serving=True)) == [
         Notice("Warning", "SecretNotFound", f"Secret 'x' not found; {conditions.PREVIOUS_PODS_SERVE}")
     ]
+
+
+def test_a_blocked_cause_too_long_for_a_condition_is_one_warning_whether_or_not_the_previous_pods_serve() -> None:
+    cause = "; ".join(f"Secret 'key-{i}' not found (spec.models[{i}].apiKeySecretRef)" for i in range(60))
+
+    def blocked(*, serving: bool) -> list[dict[str, Any]]:
+        return conditions.merge([], conditions.blocked("SecretNotFound", cause, serving=serving), now=T0, generation=1)
+
+    assert events.for_transition(blocked(serving=True), blocked(serving=False)) == []
+    assert events.for_transition(blocked(serving=False), blocked(serving=True)) == []
 
 
 class RefusingApi:
