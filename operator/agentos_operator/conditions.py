@@ -409,7 +409,12 @@ def _rolled_out(rollout: Rollout) -> str:
 
 
 def paused(
-    existing: Sequence[Mapping[str, Any]], rollout: Rollout | None, unapplied: str | None, *, generation: int | None
+    rollout: Rollout | None,
+    unapplied: str | None,
+    *,
+    generation: int | None,
+    blocker: tuple[str, str] | None = None,
+    serving: bool = False,
 ) -> list[Condition]:
     """Reconciliation is stopped (``spec.paused``): children are neither written nor pruned.
 
@@ -424,7 +429,10 @@ def paused(
     the resource does not match its spec and the operator will make no progress towards it
     until a person unpauses it, so ``kubectl wait --for=condition=Ready`` and GitOps health
     checks do not take the change for done. ``Reconciling`` is false: nothing is being done.
-    ``Degraded`` and ``ReferencesResolved`` keep what they said.
+    ``Degraded`` and ``ReferencesResolved`` say what holds now: as ``blocked`` says them for
+    ``blocker``, the (reason, message) of a spec that cannot be rendered for what it references
+    (``serving``: the previous pods serve meanwhile), else as ``applied`` says them of the live
+    Deployment, the references resolved.
     """
     note = "spec.paused is true: children are left as they are"
     if unapplied is None:
@@ -442,11 +450,8 @@ def paused(
         f"spec.paused is true: the children are not as {spec} renders them ({unapplied}), "
         f"and are left so until spec.paused is set to false, which applies it; meanwhile {pods}"
     )
-    kept = [
-        Condition(c["type"], c["status"], c["reason"], c.get("message", ""))
-        for c in existing
-        if c.get("type") in (DEGRADED, REFERENCES_RESOLVED)
-    ]
+    judged = blocked(*blocker, serving=serving) if blocker is not None else applied(rollout)
+    kept = [c for c in judged if c.type in (DEGRADED, REFERENCES_RESOLVED)]
     return [
         Condition(READY, "False", PAUSED, message),
         Condition(PROGRESSING, "False", PAUSED, message),

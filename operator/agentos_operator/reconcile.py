@@ -247,24 +247,22 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         blocked = conditions.blocked(conditions.INVALID_SPEC, message, serving=serving)
         return await _conclude(ctx, body, blocked, found, "invalid")
     if resource.spec.paused:
-        unapplied = await _unapplied(resource, ctx, reconciled_before=reconciled_before)
+        unapplied, blocker = await _unapplied(resource, ctx, reconciled_before=reconciled_before)
         found = await _deployment(ctx, resource.namespace, resource.name)
-        previous = (body.get("status") or {}).get("conditions") or []
-        now = conditions.paused(previous, status.rollout_of(found), unapplied, generation=meta.get("generation"))
+        now = conditions.paused(
+            status.rollout_of(found),
+            unapplied,
+            generation=meta.get("generation"),
+            blocker=blocker,
+            serving=status.previous_pods_serve(found, resource.uid),
+        )
         return await _conclude(ctx, body, now, found, "paused")
     changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
     key = (resource.namespace, resource.name)
     try:
         deployment = await _converge(resource, ctx, changes, reconciled_before=reconciled_before)
-    except UnresolvedSecretsError as error:
-        return await _blocked(ctx, body, resource, (error.reason, str(error)), "waiting", changes)
-    except MissingSecretsError as error:
-        return await _blocked(ctx, body, resource, (conditions.SECRET_KEY_MISSING, str(error)), "waiting", changes)
-    except SecretsTooLargeError as error:
-        return await _blocked(ctx, body, resource, (conditions.SECRET_TOO_LARGE, str(error)), "waiting", changes)
-    except UnresolvedConfigMapsError as error:
-        reason = conditions.CONFIG_MAP_NOT_FOUND if error.missing_config_maps else conditions.CONFIG_MAP_KEY_MISSING
-        return await _blocked(ctx, body, resource, (reason, str(error)), "waiting", changes)
+    except (UnresolvedSecretsError, MissingSecretsError, SecretsTooLargeError, UnresolvedConfigMapsError) as error:
+        return await _blocked(ctx, body, resource, _unrendered(error), "waiting", changes)
     except ResourceDeletingError:
         return Outcome("gone")
     except ChildBeingRemovedError as error:
@@ -533,8 +531,25 @@ async def _desired(
     return manifests, key
 
 
-async def _unapplied(resource: AgentOSResource, ctx: Context, *, reconciled_before: bool) -> str | None:
-    """What unpausing a paused resource would change, said briefly; None when nothing.
+def _unrendered(
+    error: UnresolvedSecretsError | MissingSecretsError | SecretsTooLargeError | UnresolvedConfigMapsError,
+) -> tuple[str, str]:
+    """The (reason, message) of a spec that cannot be rendered for what it references."""
+    if isinstance(error, UnresolvedSecretsError):
+        return error.reason, str(error)
+    if isinstance(error, MissingSecretsError):
+        return conditions.SECRET_KEY_MISSING, str(error)
+    if isinstance(error, SecretsTooLargeError):
+        return conditions.SECRET_TOO_LARGE, str(error)
+    reason = conditions.CONFIG_MAP_NOT_FOUND if error.missing_config_maps else conditions.CONFIG_MAP_KEY_MISSING
+    return reason, str(error)
+
+
+async def _unapplied(
+    resource: AgentOSResource, ctx: Context, *, reconciled_before: bool
+) -> tuple[str | None, tuple[str, str] | None]:
+    """What unpausing a paused resource would change, said briefly (None when nothing), and why
+    the spec cannot be rendered when it cannot (``_unrendered``; None when it can).
 
     The spec is rendered as a reconcile would, without a write, and each child compared as
     ``apply_children`` and ``prune_children`` would (``unapplied_children``): each child
@@ -544,14 +559,14 @@ async def _unapplied(resource: AgentOSResource, ctx: Context, *, reconciled_befo
     """
     try:
         manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before)
-    except OperatorError as error:
-        return f"it cannot be rendered: {error}"
+    except (UnresolvedSecretsError, MissingSecretsError, SecretsTooLargeError, UnresolvedConfigMapsError) as error:
+        return f"it cannot be rendered: {error}", _unrendered(error)
     differing = await unapplied_children(
         ctx.store, manifests, owner=(resource.namespace, resource.name), owner_uid=resource.uid
     )
     if key is not None and key.to_create is not None:
         differing.append(("Secret", render.generated_security_key_name(resource.name)))
-    return describe_unapplied(differing)
+    return describe_unapplied(differing), None
 
 
 async def _why_not_ready(

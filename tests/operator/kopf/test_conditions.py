@@ -80,9 +80,9 @@ DONE = Rollout(desired=2, ready=2, available=2, updated=2, current=True, total=2
         (conditions.blocked(conditions.INVALID_SPEC, "spec.agents[0].model: unknown"), "Failed"),
         (conditions.blocked(conditions.SECRET_NOT_FOUND, "Secret 'openai' not found"), "Failed"),
         (conditions.blocked(conditions.CHILD_REJECTED, "the API server refuses"), "Failed"),
-        (conditions.paused([], DONE, None, generation=3), "Current"),
-        (conditions.paused([], ROLLING, None, generation=3), "InProgress"),
-        (conditions.paused([], DONE, "ConfigMap 'demo-config' differs from it", generation=3), "Failed"),
+        (conditions.paused(DONE, None, generation=3), "Current"),
+        (conditions.paused(ROLLING, None, generation=3), "InProgress"),
+        (conditions.paused(DONE, "ConfigMap 'demo-config' differs from it", generation=3), "Failed"),
     ],
     ids=[
         "no-deployment",
@@ -227,9 +227,9 @@ def test_the_previous_pods_serve_when_the_resources_own_deployment_has_them_all_
 
 
 def test_paused_with_the_children_as_the_spec_says_ready_follows_the_live_deployment() -> None:
-    rolled_out = {c.type: c for c in conditions.paused([], Rollout(2, 2, 2, 2, True, total=2), None, generation=3)}
+    rolled_out = {c.type: c for c in conditions.paused(Rollout(2, 2, 2, 2, True, total=2), None, generation=3)}
     scaled_to_zero_by_hand = Rollout(0, 0, 0, 0, True, total=0)
-    one_pod_lost = {c.type: c for c in conditions.paused([], Rollout(2, 1, 1, 2, True, total=2), None, generation=3)}
+    one_pod_lost = {c.type: c for c in conditions.paused(Rollout(2, 1, 1, 2, True, total=2), None, generation=3)}
 
     assert (rolled_out["Ready"].status, rolled_out["Ready"].reason) == ("True", "Paused")
     assert rolled_out["Ready"].message == "spec.paused is true: children are left as they are; 2 of 2 pods ready"
@@ -241,18 +241,16 @@ def test_paused_with_the_children_as_the_spec_says_ready_follows_the_live_deploy
     assert "1 of 2 pods ready" in one_pod_lost["Ready"].message
     # A Deployment scaled to zero by hand is a child that differs from the spec (``unapplied``),
     # not a rollout done: the reconcile says so, and Ready is false then (below).
-    assert conditions.paused([], scaled_to_zero_by_hand, "Deployment 'demo' differs from it", generation=3)[
-        0
-    ].status == ("False")
+    assert conditions.paused(scaled_to_zero_by_hand, "Deployment 'demo' differs from it", generation=3)[0].status == (
+        "False"
+    )
 
 
 def test_paused_with_an_edit_not_applied_is_not_ready_and_stalled_saying_what_and_how_to_apply_it() -> None:
-    existing = conditions.merge([], conditions.applied(Rollout(2, 2, 2, 2, True, total=2)), now=T0, generation=2)
-
     found = {
         c.type: c
         for c in conditions.paused(
-            existing, Rollout(2, 2, 2, 2, True, total=2), "ConfigMap 'demo-config' differs from it", generation=3
+            Rollout(2, 2, 2, 2, True, total=2), "ConfigMap 'demo-config' differs from it", generation=3
         )
     }
 
@@ -272,14 +270,33 @@ def test_paused_with_an_edit_not_applied_is_not_ready_and_stalled_saying_what_an
     assert found["Stalled"].message == found["Ready"].message
 
 
-def test_pausing_with_an_edit_unapplied_keeps_what_the_other_conditions_said() -> None:
-    existing = conditions.merge([], conditions.blocked("SecretKeyMissing", "no key"), now=T0, generation=1)
-
-    found = {c.type: c for c in conditions.paused(existing, None, "it cannot be rendered: no key", generation=2)}
+def test_paused_with_a_spec_that_cannot_be_rendered_says_why_in_its_references_and_degraded() -> None:
+    found = {
+        c.type: c
+        for c in conditions.paused(
+            None, "it cannot be rendered: no key", generation=2, blocker=("SecretKeyMissing", "no key"), serving=True
+        )
+    }
 
     assert (found["Ready"].status, found["Ready"].reason) == ("False", "Paused")
     assert "meanwhile the Deployment does not exist" in found["Ready"].message
-    assert found["ReferencesResolved"].reason == "SecretKeyMissing"
+    assert (found["ReferencesResolved"].status, found["ReferencesResolved"].reason) == ("False", "SecretKeyMissing")
+    assert (found["Degraded"].status, found["Degraded"].message) == (
+        "True",
+        f"no key; {conditions.PREVIOUS_PODS_SERVE}",
+    )
+
+
+def test_paused_with_a_spec_rendered_again_no_longer_says_what_stopped_it_before() -> None:
+    """A Secret created while paused: the references resolve, whatever the status said before."""
+    found = {
+        c.type: c
+        for c in conditions.paused(Rollout(1, 1, 1, 1, True, total=1), "ConfigMap 'demo-config' differs", generation=2)
+    }
+
+    assert (found["ReferencesResolved"].status, found["ReferencesResolved"].reason) == ("True", "Resolved")
+    assert (found["Degraded"].status, found["Degraded"].reason) == ("False", "AsExpected")
+    assert (found["Stalled"].status, found["Ready"].status) == ("True", "False")
 
 
 def test_more_pods_ready_than_desired_are_counted_apart_and_need_not_be_available() -> None:

@@ -13,6 +13,7 @@ from tests.operator.kopf.conftest import (
     AGENTOS,
     CONFIGMAPS,
     DEPLOYMENTS,
+    SECRETS,
     Cluster,
     StartOperator,
     eventually,
@@ -119,3 +120,33 @@ async def test_a_paused_resource_stays_ready_through_an_operator_restart_before_
     assert all(fault.fired for fault in held), "the children's lists were held"
     assert cluster.agentos("demo")["status"] == status
     assert conditions_of(cluster)["Stalled"] == ("False", "AsExpected")
+
+
+async def test_a_paused_resource_says_of_its_references_what_holds_now(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """A Secret created while paused resolves what blocked the spec; one deleted while paused
+    stops it, and ReferencesResolved says so, not what it said before the pause."""
+    await ready_and_running(cluster, start_operator)
+    models = [
+        {"id": "gpt-4o-mini", "apiKeySecretRef": {"name": "openai", "key": "api-key"}},
+        {"id": "other", "apiKeySecretRef": {"name": "anthropic", "key": "api-key"}},
+    ]
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"models": models}})
+    await eventually(lambda: conditions_of(cluster)["Ready"] == ("False", "SecretNotFound"), what="blocked")
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"paused": True}})
+    await eventually(lambda: conditions_of(cluster)["Ready"] == ("False", "Paused"), what="paused")
+    assert conditions_of(cluster)["ReferencesResolved"] == ("False", "SecretNotFound")
+
+    await cluster.create_secret("anthropic", api_key="sk-ant-1")
+
+    await eventually(lambda: conditions_of(cluster)["ReferencesResolved"] == ("True", "Resolved"), what="resolved")
+    assert conditions_of(cluster)["Degraded"] == ("False", "AsExpected")
+    assert conditions_of(cluster)["Ready"] == ("False", "Paused")  # the new model is still not applied
+
+    await cluster.api.delete(SECRETS, "ns1", "openai")
+
+    await eventually(
+        lambda: conditions_of(cluster)["ReferencesResolved"] == ("False", "SecretNotFound"), what="unresolved again"
+    )
+    assert conditions_of(cluster)["Degraded"] == ("True", "SecretNotFound")
