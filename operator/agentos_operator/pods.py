@@ -9,8 +9,11 @@ that was), or its progress deadline passed. Pods that are simply starting are ne
 Then the pods are listed by the Deployment's selector in pages of ``SAMPLE``, each read into a
 ``PodState`` at once (``pod_state_of``) and kept only when not ready, until ``SAMPLE`` unready
 ones are kept, the list ends, or ``PAGES`` pages were read (``unready``): many ready replicas
-do not hide the few that are not, and one page is the usual look. ``diagnose`` names the most
-telling reason.
+do not hide the few that are not, and one page is the usual look. Only the pods of the newest
+ReplicaSet are read when the Deployment controller names it (``newest_replica_set``): the
+previous spec's pods, which a rollout keeps until the new ones are available, say nothing of
+the latest spec (a crash the new spec mends would otherwise be blamed on it). ``diagnose``
+names the most telling reason.
 
 Nothing wakes a resource when its pod starts crashing (the Deployment's status does not change),
 so the reconciler looks again after as long as the rollout has been stuck, up to a limit, until
@@ -175,10 +178,52 @@ def told(status_conditions: Sequence[Mapping[str, Any]], generation: int | None)
     return None
 
 
-def unready(pods: Sequence[Mapping[str, Any]]) -> list[PodState]:
+# The Deployment controller names its newest ReplicaSet in the Progressing condition's message
+# ("Created new replica set %q", "ReplicaSet %q is progressing.", ... "has timed out progressing.").
+_NEWEST_REPLICA_SET_REASONS = frozenset(
+    {
+        "NewReplicaSetCreated",
+        "FoundNewReplicaSet",
+        "ReplicaSetUpdated",
+        "NewReplicaSetAvailable",
+        "ProgressDeadlineExceeded",
+    }
+)
+_REPLICA_SET_NAMED = re.compile(r'replica ?set "([a-z0-9][a-z0-9.-]*)"', re.IGNORECASE)
+
+
+def newest_replica_set(deployment: Mapping[str, Any]) -> str | None:
+    """The name of the Deployment's newest ReplicaSet (that of its latest pod template), as its
+    controller's ``Progressing`` condition says it; None when it says none.
+
+    During a rollout the previous ReplicaSet's pods stay (up to all of them while the new ones
+    start): their trouble is the previous spec's, not the latest's."""
+    name = str((deployment.get("metadata") or {}).get("name") or "")
+    for condition in (deployment.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") in _NEWEST_REPLICA_SET_REASONS:
+            found = _REPLICA_SET_NAMED.search(str(condition.get("message") or ""))
+            if found is not None and found.group(1).startswith(f"{name}-"):
+                return found.group(1)
+    return None
+
+
+def unready(pods: Sequence[Mapping[str, Any]], *, replica_set: str | None = None) -> list[PodState]:
     """What ``diagnose`` reads of the listed pods that are not ready (those being deleted or
-    finished left out)."""
-    return [state for state in map(pod_state_of, pods) if state is not None and not state.ready]
+    finished left out; ``replica_set``: those another ReplicaSet controls left out too)."""
+    return [
+        state
+        for pod in pods
+        if replica_set is None or _controlled_by(pod, replica_set)
+        if (state := pod_state_of(pod)) is not None and not state.ready
+    ]
+
+
+def _controlled_by(pod: Mapping[str, Any], replica_set: str) -> bool:
+    """Whether ``pod`` is the ReplicaSet ``replica_set``'s, or no ReplicaSet's (made otherwise)."""
+    for owner in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("kind") == "ReplicaSet" and owner.get("controller"):
+            return bool(owner.get("name") == replica_set)
+    return True
 
 
 def pod_state_of(pod: Mapping[str, Any]) -> PodState | None:

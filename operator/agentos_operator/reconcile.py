@@ -601,7 +601,7 @@ async def _why_not_ready(
     if not look.now:
         return None
     try:
-        states = await _unready_pods(ctx, key[0], rollout.selector)
+        states = await _unready_pods(ctx, key[0], rollout.selector, pods.newest_replica_set(deployment))
     except ApiError as error:
         # The status then says how many pods are ready, as it would without the look.
         ctx.logger.warning("could not list the pods of %s/%s to say why they are not ready: %s", *key, error)
@@ -609,8 +609,9 @@ async def _why_not_ready(
     return pods.diagnose(states, now=now, grace=settings.pods_grace_seconds, selector=rollout.selector, told=told)
 
 
-async def _unready_pods(ctx: Context, namespace: str, selector: str) -> list[pods.PodState]:
-    """The pods ``selector`` selects that are not ready, as ``diagnose`` reads them: pages of
+async def _unready_pods(ctx: Context, namespace: str, selector: str, replica_set: str | None) -> list[pods.PodState]:
+    """The pods ``selector`` selects that are not ready (of ``replica_set``, the newest, when
+    known: ``pods.newest_replica_set``), as ``diagnose`` reads them: pages of
     ``pods.SAMPLE`` until as many are found, the list ends, or ``pods.PAGES`` pages were read.
     Only what ``diagnose`` reads is kept, and nothing past this reconcile."""
     found: list[pods.PodState] = []
@@ -624,7 +625,7 @@ async def _unready_pods(ctx: Context, namespace: str, selector: str) -> list[pod
             label_selector=selector or None,
             whole=True,
         )
-        found += pods.unready(page.get("items") or [])
+        found += pods.unready(page.get("items") or [], replica_set=replica_set)
         token = (page.get("metadata") or {}).get("continue") or None
         if len(found) >= pods.SAMPLE or token is None:
             break

@@ -399,6 +399,54 @@ def test_pods_being_deleted_or_finished_are_not_read() -> None:
     assert pods.pod_state_of(listed_pod(phase="Succeeded")) is None
 
 
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("NewReplicaSetCreated", 'Created new replica set "demo-6c4b9"'),
+        ("FoundNewReplicaSet", 'Found new replica set "demo-6c4b9"'),
+        ("ReplicaSetUpdated", 'ReplicaSet "demo-6c4b9" is progressing.'),
+        ("NewReplicaSetAvailable", 'ReplicaSet "demo-6c4b9" has successfully progressed.'),
+        ("ProgressDeadlineExceeded", 'ReplicaSet "demo-6c4b9" has timed out progressing.'),
+    ],
+)
+def test_the_newest_replica_set_is_read_from_each_progressing_message_of_the_deployment_controller(
+    reason: str, message: str
+) -> None:
+    live = {
+        "metadata": {"name": "demo"},
+        "status": {"conditions": [{"type": "Progressing", "reason": reason, "message": message}]},
+    }
+
+    assert pods.newest_replica_set(live) == "demo-6c4b9"
+
+
+def test_a_progressing_message_naming_no_replica_set_of_the_deployment_names_none() -> None:
+    def live(reason: str, message: str) -> dict[str, Any]:
+        condition = {"type": "Progressing", "reason": reason, "message": message}
+        return {"metadata": {"name": "demo"}, "status": {"conditions": [condition]}}
+
+    assert (
+        pods.newest_replica_set(live("ProgressDeadlineExceeded", 'Deployment "demo" has timed out progressing.'))
+        is None
+    )
+    assert pods.newest_replica_set(live("ReplicaSetUpdated", 'ReplicaSet "other-6c4b9" is progressing.')) is None
+    assert pods.newest_replica_set(live("SomethingElse", 'ReplicaSet "demo-6c4b9" is progressing.')) is None
+    assert pods.newest_replica_set({"metadata": {"name": "demo"}}) is None
+
+
+def test_only_the_newest_replica_sets_pods_are_read_when_it_is_known() -> None:
+    def of(replica_set: str | None) -> dict[str, Any]:
+        pod = listed_pod(phase="Running", conditions=[{"type": "Ready", "status": "False"}])
+        if replica_set is not None:
+            pod["metadata"]["ownerReferences"] = [{"kind": "ReplicaSet", "name": replica_set, "controller": True}]
+        return pod
+
+    listed = [of("demo-5d8f7"), of("demo-6c4b9"), of(None)]
+
+    assert len(pods.unready(listed, replica_set="demo-6c4b9")) == 2  # the newest's, and one no ReplicaSet made
+    assert len(pods.unready(listed)) == 3
+
+
 # -- when the pods are looked at ------------------------------------------------------------------------
 
 

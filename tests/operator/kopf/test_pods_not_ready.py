@@ -50,9 +50,11 @@ async def stuck_beside_previous_pods(
     await cluster.api.patch(DEPLOYMENTS, "ns1", name, {"status": status}, subresource="status")
 
 
-async def pod_of(cluster: Cluster, name: str, pod_name: str, container: dict[str, Any]) -> None:
+async def pod_of(
+    cluster: Cluster, name: str, pod_name: str, container: dict[str, Any], *, replica_set: str | None = None
+) -> None:
     """A pod ``pod_name`` of ``name``'s Deployment, its runtime container's status as the kubelet
-    writes it (``container``); the pod ready as that container is."""
+    writes it (``container``); the pod ready as that container is; ``replica_set``: controlling it."""
     deployment = cluster.get(DEPLOYMENTS, name)
     assert deployment is not None
     labels = deployment["spec"]["selector"]["matchLabels"]
@@ -62,6 +64,9 @@ async def pod_of(cluster: Cluster, name: str, pod_name: str, container: dict[str
         "metadata": {"name": pod_name, "labels": labels},
         "spec": {"containers": [{"name": "agentos", "image": "registry.example/agentos-runtime:test"}]},
     }
+    if replica_set is not None:
+        owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set, "uid": f"{replica_set}-uid"}
+        body["metadata"]["ownerReferences"] = [{**owner, "controller": True, "blockOwnerDeletion": True}]
     await cluster.api.create(PODS, body, namespace="ns1")
     ready = {"type": "Ready", "status": "True" if container["ready"] else "False"}
     status = {"phase": "Running", "conditions": [ready], "containerStatuses": [{"name": "agentos", **container}]}
@@ -271,3 +276,38 @@ async def test_a_stuck_rollout_whose_previous_pods_come_and_go_is_told_once_and_
     await eventually(lambda: pod_lists(cluster, mark) >= 1, what="the next look")
 
     assert warnings() == ["CrashLoopBackOff"]
+
+
+async def test_the_previous_replica_sets_crashing_pod_is_not_blamed_on_the_latest_spec(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """A rollout that mends a crash (more memory): the previous spec's pod crashes on beside the
+    new one that starts; the status says the rollout goes on, not that the new spec crashes."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator(pods_grace_seconds=5)  # the new pod, just made, is still being created
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment")
+    crash = {
+        "image": "registry.example/agentos-runtime:test",
+        "ready": False,
+        "restartCount": 5,
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container"}},
+        "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+    }
+    await pod_of(cluster, "demo", "demo-5d8f7-k2x9q", crash, replica_set="demo-5d8f7")
+    starting = {"ready": False, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}
+    await pod_of(cluster, "demo", "demo-6c4b9-p7z2m", starting, replica_set="demo-6c4b9")
+    deployment = cluster.get(DEPLOYMENTS, "demo")
+    assert deployment is not None
+    moved = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+    progressed = now() - datetime.timedelta(minutes=1)  # past the grace: looked at now
+    moved |= {"message": 'ReplicaSet "demo-6c4b9" is progressing.', "lastUpdateTime": stamp(progressed)}
+    counts = {"replicas": 2, "updatedReplicas": 1, "readyReplicas": 0, "availableReplicas": 0}
+    status = {"observedGeneration": deployment["metadata"]["generation"], **counts, "conditions": [moved]}
+    mark = cluster.api.mark()
+
+    await cluster.api.patch(DEPLOYMENTS, "ns1", "demo", {"status": status}, subresource="status")
+
+    await eventually(lambda: pod_lists(cluster, mark) >= 2, what="two looks at the pods")
+    assert cluster.condition("demo", "Ready")["reason"] == "DeploymentUnavailable"
+    assert [e for e in cluster.events_about("demo") if e["type"] == "Warning"] == []
