@@ -45,7 +45,6 @@ from agentos_operator.kube.children import (
     unapplied_children,
 )
 from agentos_operator.kube.client import (
-    FORBIDDEN_GRACE_SECONDS,
     FORBIDDEN_REMEDY,
     ApiClient,
     ApiConflictError,
@@ -89,15 +88,13 @@ def no_recheck(key: tuple[str, str], delay: float) -> None:
 
 
 class RefusedForNowError(OperatorError):
-    """The operator's writes refused 403 for less than ``FORBIDDEN_GRACE_SECONDS`` (``error``, the
-    latest): retried as any failure, but said at info, as nothing may be wrong yet."""
+    """The operator's writes refused 403 for less than the grace (``failure_grace_seconds``;
+    ``error``, the latest): retried as any failure, but said at info, as nothing may be wrong yet."""
 
-    def __init__(self, error: ApiError, *, waited: float) -> None:
+    def __init__(self, error: ApiError, *, waited: float, grace: float) -> None:
         self.error = error
         self.waited = waited
-        super().__init__(
-            f"refused for {waited:.0f} s, reported if still so after {FORBIDDEN_GRACE_SECONDS:.0f} s: {error}"
-        )
+        super().__init__(f"refused for {waited:.0f} s, reported if still so after {grace:.0f} s: {error}")
 
 
 class ResourceDeletingError(OperatorError):
@@ -116,8 +113,8 @@ class Context:
     instance: str = "agentos-operator"
     clock: Callable[[], str] = utc_now
     monotonic: Callable[[], float] = time.monotonic
-    forbidden_since: dict[tuple[str, str], float] = field(default_factory=dict)
-    """When each resource's writes were first refused 403 in a row (see ``FORBIDDEN_GRACE_SECONDS``)."""
+    failing_since: dict[tuple[str, str], float] = field(default_factory=dict)
+    """When each resource's writes first failed in a row for a reason that may pass (``_failing_for_now``)."""
     status_forbidden_told: set[tuple[str, str]] = field(default_factory=set)
     """The resources whose status writes, refused past the grace, were told in a Warning (once a row)."""
     status_refused_told: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -135,7 +132,7 @@ class Context:
     def forget(self, key: tuple[str, str]) -> None:
         """Drop what is kept of the resource ``key`` (namespace, name): it was deleted, and one
         made again under its name starts afresh."""
-        self.forbidden_since.pop(key, None)
+        self.failing_since.pop(key, None)
         self.status_forbidden_told.discard(key)
         self.status_refused_told.pop(key, None)
         self.elsewhere_told.pop(key, None)
@@ -286,16 +283,16 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
         message = render.not_served_message(error.kind.kind, str(error))
         return await _blocked(ctx, body, resource, (conditions.CRD_NOT_INSTALLED, message), "waiting", changes)
     except ApiError as error:
-        # 403s in a row (``_forbidden_for_now``) are timed across retries and other transient
-        # failures, until a reconcile concludes otherwise (``_conclude``).
-        if error.transient:
+        # Failures that may pass in a row (``_failing_for_now``) are timed across retries, until a
+        # reconcile concludes otherwise (``_conclude``); a namespace being deleted is waited out.
+        if error.namespace_terminating or _failing_for_now(ctx, key, error):
             await _post(ctx, body, events.for_changes(changes))
-            raise
-        if _forbidden_for_now(ctx, key, error):
-            await _post(ctx, body, events.for_changes(changes))
-            raise RefusedForNowError(error, waited=ctx.monotonic() - ctx.forbidden_since[key]) from error
-        why = (conditions.APPLY_FAILED, str(error))
-        return await _blocked(ctx, body, resource, why, "blocked", changes, refused=error.status == 403)
+            if error.transient:
+                raise
+            raise _refused_for_now(ctx, key, error) from error
+        why = (conditions.APPLY_FAILED, f"{error}{TRANSIENT_NOTE if error.transient else ''}")
+        failing = error.status == 403 or error.transient
+        return await _blocked(ctx, body, resource, why, "blocked", changes, refused=failing)
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
     previous_status = body.get("status") or {}
     seen = status.scaled_since_ready(status.rollout_of(deployment), previous_status, deployment, meta.get("generation"))
@@ -420,14 +417,25 @@ def _held_back(
     return replace(rollout, obstacle=None if deadline is None else conditions.Obstacle(None, deadline))
 
 
-def _forbidden_for_now(ctx: Context, key: tuple[str, str], error: ApiError) -> bool:
-    """Whether a 403 is retried before it is reported: an API server that just started refuses
-    every request until its authorizer has read the RBAC objects, for a few seconds. A refusal
-    that lasts ``FORBIDDEN_GRACE_SECONDS`` is the operator's permissions' doing: ApplyFailed."""
-    if error.status != 403:
+# Said after a failure that lasted the grace but may still pass on its own.
+TRANSIENT_NOTE = ": still retried with backoff; it may pass on its own (an admission webhook or the API server back)"
+
+
+def _failing_for_now(ctx: Context, key: tuple[str, str], error: ApiError) -> bool:
+    """Whether a failure that may pass on its own is retried before it is reported: a 403 (an API
+    server that just started refuses every request until its authorizer has read the RBAC
+    objects, for a few seconds), or a transient one (a 5xx: an admission webhook that does not
+    answer, an API server overloaded; 429; 409). Failures lasting ``failure_grace_seconds`` in a
+    row are reported: ApplyFailed, the operator's permissions' doing for a 403; still retried."""
+    if error.status != 403 and not error.transient:
         return False
-    first = ctx.forbidden_since.setdefault(key, ctx.monotonic())
-    return ctx.monotonic() - first < FORBIDDEN_GRACE_SECONDS
+    first = ctx.failing_since.setdefault(key, ctx.monotonic())
+    return ctx.monotonic() - first < ctx.settings.failure_grace_seconds
+
+
+def _refused_for_now(ctx: Context, key: tuple[str, str], error: ApiError) -> RefusedForNowError:
+    waited = ctx.monotonic() - ctx.failing_since[key]
+    return RefusedForNowError(error, waited=waited, grace=ctx.settings.failure_grace_seconds)
 
 
 async def _converge(
@@ -670,7 +678,7 @@ async def _conclude(
     """Write the status if it changed and post the events the reconcile deserves.
 
     A status write the authorizer refuses (403) is retried quietly as long as any 403
-    (``_forbidden_for_now``), then told in one Warning, as the status cannot say it. A reconcile
+    (``_failing_for_now``), then told in one Warning, as the status cannot say it. A reconcile
     that concludes with its status written (or already so), unless ``refused`` (its writes were
     refused 403 past the grace: ApplyFailed), ends a row of 403s.
     """
@@ -731,7 +739,7 @@ async def _conclude(
     else:
         await _post(ctx, body, told)
     if not refused:
-        ctx.forbidden_since.pop(key, None)
+        ctx.failing_since.pop(key, None)
     ctx.status_forbidden_told.discard(key)
     ctx.status_refused_told.pop(key, None)
     moved = events.for_transition(before, merged)
@@ -750,8 +758,8 @@ async def _status_forbidden(
     """A status write the authorizer refused: retried quietly within the grace, then told once in a
     Warning (the status cannot hold it) and retried with backoff, as any blocked reconcile."""
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    if _forbidden_for_now(ctx, key, error):
-        raise RefusedForNowError(error, waited=ctx.monotonic() - ctx.forbidden_since[key]) from error
+    if _failing_for_now(ctx, key, error):
+        raise _refused_for_now(ctx, key, error) from error
     why = f"the status cannot be written: {error.detail or error.reason}: {FORBIDDEN_REMEDY}"
     if key not in ctx.status_forbidden_told:
         await _post(ctx, body, [events.Notice("Warning", conditions.STATUS_REFUSED, why)])

@@ -59,6 +59,15 @@ class OperatorSettings(BaseSettings):
         gt=0,
         description="Longest delay between retries, and between looks at an unready resource's pods.",
     )
+    failure_grace_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long a resource's writes may fail in a row for a reason that can pass on its own (refused 403 "
+            "while an API server reads its RBAC, a 5xx such as an admission webhook that does not answer, 429, "
+            "409) before its status says so (Ready=False, ApplyFailed); they are retried with backoff all along."
+        ),
+    )
     pods_grace_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 from agentos_operator.kube.client import ETCD_TOO_LARGE, ApiError
-from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS, Context, _forbidden_for_now
+from agentos_operator.reconcile import TRANSIENT_NOTE, Context, _failing_for_now
 from agentos_operator.render import DEFAULT_RUNTIME_IMAGE
 from agentos_operator.settings import OperatorSettings
 
@@ -110,24 +110,62 @@ async def test_a_few_403s_as_from_an_api_server_still_reading_its_rbac_are_retri
     assert [r for r in caplog.records if r.name.startswith("agentos") and r.levelno >= logging.WARNING] == []
 
 
-def test_403s_are_reported_once_they_have_lasted_the_grace_period() -> None:
+def test_failures_that_may_pass_are_reported_once_they_have_lasted_the_grace_period() -> None:
     now = [100.0]
     ctx = Context(
         api=cast(Any, None),
         store=cast(Any, None),
-        settings=OperatorSettings(),
+        settings=OperatorSettings(failure_grace_seconds=30),
         logger=logging.getLogger("test"),
         monotonic=lambda: now[0],
     )
     forbidden = ApiError(verb="patch", path="/x", status=403, reason="Forbidden", message="cannot patch")
+    webhook = ApiError(verb="patch", path="/x", status=500, reason="InternalError", message=WEBHOOK_DOWN)
     other = ApiError(verb="patch", path="/x", status=422, reason="Invalid", message="bad")
 
-    assert _forbidden_for_now(ctx, ("ns1", "demo"), forbidden)
-    now[0] += FORBIDDEN_GRACE_SECONDS - 1
-    assert _forbidden_for_now(ctx, ("ns1", "demo"), forbidden), "still within the grace"
-    assert not _forbidden_for_now(ctx, ("ns1", "other"), other), "only 403s"
+    assert _failing_for_now(ctx, ("ns1", "demo"), forbidden)
+    assert _failing_for_now(ctx, ("ns1", "hooked"), webhook)
+    now[0] += 29
+    assert _failing_for_now(ctx, ("ns1", "demo"), forbidden), "still within the grace"
+    assert _failing_for_now(ctx, ("ns1", "hooked"), webhook), "still within the grace"
+    assert not _failing_for_now(ctx, ("ns1", "other"), other), "only failures that may pass"
     now[0] += 1
-    assert not _forbidden_for_now(ctx, ("ns1", "demo"), forbidden), "reported once it lasts"
+    assert not _failing_for_now(ctx, ("ns1", "demo"), forbidden), "reported once it lasts"
+    assert not _failing_for_now(ctx, ("ns1", "hooked"), webhook), "reported once it lasts"
+
+
+WEBHOOK_DOWN = (
+    'Internal error occurred: failed calling webhook "validate.policy.example": failed to call webhook: '
+    'Post "https://policy.policy-system.svc:443/validate?timeout=10s": dial tcp 10.96.0.12:443: connect: '
+    "connection refused"
+)
+
+
+async def test_an_admission_webhook_that_keeps_failing_is_said_in_the_status_and_retried_until_it_answers(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Injected: the API server's 500 for every write of the Deployment while a webhook it must
+    call (failurePolicy Fail) does not answer."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    webhook = cluster.api.fail_next(500, verb="patch", plural="deployments", times=10_000, message=WEBHOOK_DOWN)
+    start_operator(failure_grace_seconds=0.5)
+    await cluster.create_agentos("demo")
+
+    await eventually(lambda: cluster.condition("demo", "Ready").get("reason") == "ApplyFailed", what="reported")
+    message = cluster.condition("demo", "Ready")["message"]
+    assert WEBHOOK_DOWN in message and message.endswith(TRANSIENT_NOTE)
+    mark = cluster.api.mark()
+
+    def deployment_writes() -> int:
+        return sum(1 for r in cluster.api.requests_since(mark) if r.url.path.endswith("/deployments/demo"))
+
+    await eventually(lambda: deployment_writes() >= 4, what="more retries")
+    warnings = [e for e in cluster.events_about("demo") if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["ApplyFailed"]  # told once, not at each retry
+
+    webhook.times = 0  # the webhook answers again
+
+    await cluster.ready("demo")
 
 
 async def test_a_namespace_being_deleted_is_waited_out_without_a_warning_per_retry(

@@ -245,5 +245,5 @@ async def test_a_deleted_resource_leaves_nothing_in_the_context_and_others_keep_
 
     assert kept_of(after.ctx, A) == set()
     assert kept_of(after.ctx, B) == every
-    assert {"forbidden_since", "status_refused_told", "elsewhere_told"} <= every
+    assert {"failing_since", "status_refused_told", "elsewhere_told"} <= every
     after.finish()

@@ -15,7 +15,7 @@ from agentos_operator.kube import kinds
 from agentos_operator.kube.children import Change
 from agentos_operator.kube.client import FORBIDDEN_REMEDY, ApiError
 from agentos_operator.kube.store import Store
-from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS, Context, Outcome, RefusedForNowError, _conclude
+from agentos_operator.reconcile import Context, Outcome, RefusedForNowError, _conclude
 from agentos_operator.settings import OperatorSettings
 
 from tests.operator.offline.inputs import resource_body
@@ -158,7 +158,7 @@ async def test_a_status_the_authorizer_refuses_is_retried_quietly_then_told_once
 
     with pytest.raises(RefusedForNowError):
         await conclude(ctx, DONE)
-    now[0] += FORBIDDEN_GRACE_SECONDS - 1
+    now[0] += ctx.settings.failure_grace_seconds - 1
     with pytest.raises(RefusedForNowError, match="refused for 29 s"):
         await conclude(ctx, DONE)
     assert [line for line in api.log if line.startswith("Event")] == ["Event Created", "Event Created"]
