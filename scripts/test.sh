@@ -34,6 +34,9 @@ echo "== import-linter"; lint-imports --no-cache
 # The alerting rules' tests need promtool, built beside the suite: they run once it is.
 alerts=tests/chart/test_prometheus_rule.py
 echo "== pytest"; pytest -q -p no:cacheprovider -n auto --ignore=tests/cluster --ignore=$alerts "$@"
+# The floors of pyproject.toml's dependencies held true: the API and operator tests again, with
+# every direct dependency at the lowest version it allows (its own venv, outside the repository).
+echo "== pytest at the lowest versions pyproject.toml allows"; bash scripts/test-lowest.sh
 
 echo "== promtool and control plane build"
 if ! wait "$builder"; then cat "$build_log"; exit 1; fi
