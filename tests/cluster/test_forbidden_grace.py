@@ -1,6 +1,6 @@
 """403 Forbidden on a real control plane: the operator's grace for refusals that pass, and its
-report of those that last (``FORBIDDEN_GRACE_SECONDS``, 30 s, waited for in full: the operator
-has no setting for it).
+report of those that last (``failure_grace_seconds``, 30 s by default, waited for in full: the
+chart does not set it).
 
 The chart's Role in the watched namespace loses a grant while a resource is being reconciled
 (an edit changes its config, so its Deployment and its status must be written), as an RBAC
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from agentos_operator.reconcile import FORBIDDEN_GRACE_SECONDS
+from agentos_operator.settings import OperatorSettings
 
 from tests.cluster.conftest import (
     ControlPlane,
@@ -63,6 +63,7 @@ class Grant:
         return result.stdout.strip() == "yes"
 
 
+FORBIDDEN_GRACE_SECONDS = OperatorSettings.model_fields["failure_grace_seconds"].default
 DEPLOYMENT_WRITES = Grant("deployments", "deployments.apps", frozenset({"create", "patch", "delete"}))
 STATUS_WRITES = Grant("agentosconfigs/status", "agentosconfigs.agentos.dev", frozenset({"patch"}))
 
