@@ -314,7 +314,8 @@ def _obstructed(rollout: Rollout, obstacle: Obstacle, pods: PodTrouble | None, r
     serving = _SERVING_NOTE if rollout.serving and rollout.total > 0 else ""
     if obstacle.pods_refused is not None:
         reason = PODS_NOT_CREATED
-        message = f"the cluster refuses the pods ({quote(obstacle.pods_refused)}): {_remedy(obstacle.pods_refused)}"
+        said = _QUOTA_USED.sub(", limited: ", obstacle.pods_refused)  # what others use comes and goes
+        message = f"the cluster refuses the pods ({quote(said)}): {_remedy(obstacle.pods_refused)}"
         if obstacle.deadline is not None:
             message += _DEADLINE_NOTE
     elif pods is not None:
@@ -364,6 +365,9 @@ def quote(kubernetes_said: str) -> str:
 
 
 _QUOTA = re.compile(r"(?:exceeded|status unknown for) quota: ([a-z0-9.-]+)")
+# A quota refusal's ``used:`` figures, which change whenever another pod of the namespace comes or
+# goes: left out of the message, so that one refusal is one Warning and no status write per change.
+_QUOTA_USED = re.compile(r", used: [^ ]*, limited: ")
 _LIMIT_RANGE = re.compile(r"(maximum|minimum) \S+ usage per (Container|Pod)|limit to request ratio")
 
 

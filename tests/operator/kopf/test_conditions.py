@@ -576,3 +576,17 @@ def test_a_quota_the_controller_has_yet_to_count_is_named_too() -> None:
     unknown = 'pods "demo-6f769fbb96-zz" is forbidden: status unknown for quota: pod-budget, resource: pods'
 
     assert "ResourceQuota 'pod-budget'" in said(deployment_with(refused(unknown)))["Ready"].message
+
+
+def test_a_quota_refusal_says_the_same_whatever_the_namespace_uses_meanwhile() -> None:
+    def refusal(used: str) -> str:
+        return (
+            f'pods "demo-6f769fbb96-zxw22" is forbidden: exceeded quota: compute, requested: '
+            f"limits.memory=2Gi,requests.cpu=1, used: {used}, limited: limits.memory=4Gi,requests.cpu=2"
+        )
+
+    fewer = said(deployment_with(refused(refusal("limits.memory=3Gi,requests.cpu=1"))))["Ready"].message
+    more = said(deployment_with(refused(refusal("limits.memory=3500Mi,requests.cpu=1500m"))))["Ready"].message
+
+    assert fewer == more
+    assert "exceeded quota: compute, requested: limits.memory=2Gi,requests.cpu=1, limited: limits.memory=4Gi" in fewer
