@@ -230,6 +230,9 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     ctx.elsewhere_told.pop(key, None)
     # Reconciled before: it has a status beyond a claim (perhaps a Deployment the watch has yet to list).
     reconciled_before = bool(set(body.get("status") or {}) - {"operator"})
+    # Seen before: a reconcile (this one's claim aside) has run, so its children may have been
+    # made and collected since, as the resource's deletion began (``_confirm_not_deleting``).
+    seen_before = bool(body.get("status"))
     if (body.get("status") or {}).get("operator") != ctx.settings.identity:
         claimed = await _claim(ctx, body)
         if isinstance(claimed, Outcome):
@@ -257,7 +260,9 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     changes: list[Change] = []  # filled as writes happen, so a failure half-way still reports them
     key = (resource.namespace, resource.name)
     try:
-        deployment = await _converge(resource, ctx, changes, reconciled_before=reconciled_before)
+        deployment = await _converge(
+            resource, ctx, changes, reconciled_before=reconciled_before, seen_before=seen_before
+        )
     except (UnresolvedSecretsError, MissingSecretsError, SecretsTooLargeError, UnresolvedConfigMapsError) as error:
         return await _blocked(ctx, body, resource, _unrendered(error), "waiting", changes)
     except ResourceDeletingError:
@@ -439,11 +444,19 @@ def _refused_for_now(ctx: Context, key: tuple[str, str], error: ApiError) -> Ref
 
 
 async def _converge(
-    resource: AgentOSResource, ctx: Context, changes: list[Change], *, reconciled_before: bool
+    resource: AgentOSResource,
+    ctx: Context,
+    changes: list[Change],
+    *,
+    reconciled_before: bool,
+    seen_before: bool,
 ) -> dict[str, Any] | None:
     """Secrets and mounted ConfigMaps, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment.
 
     ``reconciled_before``: the resource has a status, so perhaps a Deployment the watch has yet to list.
+    ``seen_before``: it has any status, a claim at least, so its
+    children may have been made by an earlier reconcile: one made anew first confirms the resource
+    is not being deleted.
     """
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
@@ -466,7 +479,7 @@ async def _converge(
             orphans=[("Secret", render.generated_security_key_name(resource.name))] if key and key.orphaned else [],
             # A child made anew for a resource reconciled before may be one the garbage collector
             # just took in the resource's own deletion, which the watch has yet to tell.
-            before_making=functools.partial(_confirm_not_deleting, resource, ctx) if reconciled_before else None,
+            before_making=functools.partial(_confirm_not_deleting, resource, ctx) if seen_before else None,
         )
     except ChildRejectedError as error:
         # The server's words name its own field paths (``spec.LoadBalancerSourceRanges[0]``); the

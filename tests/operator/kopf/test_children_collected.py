@@ -136,3 +136,30 @@ async def test_children_orphaned_before_the_resources_deletion_is_told_are_not_a
 
 
 ORPHANED = {"metadata": {"ownerReferences": None}}
+
+
+async def test_children_of_a_resource_whose_first_reconcile_failed_are_not_made_again_once_it_is_being_deleted(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """Its status holds only the claim: the first reconcile made the ConfigMap, then failed at the
+    Deployment (an API server that keeps answering 500), and is retried."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    failing = cluster.api.fail_next(500, verb="patch", plural="deployments", times=100_000, dry_run=False)
+    operator = start_operator(failure_grace_seconds=3600)  # retried, never reported: no status but the claim
+    await cluster.create_agentos("demo")
+    await eventually(lambda: cluster.get(CONFIGMAPS, "demo-config"), what="the ConfigMap")
+    await eventually(lambda: [e for e in cluster.events_about("demo") if e["reason"] == "Created"], what="its Event")
+    assert set(cluster.agentos("demo").get("status") or {}) == {"operator"}
+    await hold_the_resources_watch(cluster)
+    await mark_for_deletion(cluster, "foregroundDeletion")
+    gone_before = operator.reconciles("gone")
+    mark = cluster.api.mark()
+
+    await cluster.api.delete(CONFIGMAPS, "ns1", "demo-config")  # as the garbage collector does
+    failing.times = 0  # the next retry would get as far as making children again
+    await eventually(lambda: operator.reconciles("gone") > gone_before, what="a reconcile finding it being deleted")
+
+    assert cluster.get(CONFIGMAPS, "demo-config") is None
+    writes = [f"{r.method} {r.url.path}" for r in cluster.api.writes_since(mark)]
+    # Retries under way at the mark may still have sent the Deployment's write (refused, 500).
+    assert [w for w in writes if not w.endswith("/deployments/demo")] == []
