@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,25 @@ async def test_a_damaged_session_is_left_out_of_listings_and_its_reads_say_which
 
     assert await database.sessions.delete_sessions(["wt"]) == 1
     assert await database.sessions.get_session("wt") is None
+
+
+async def test_a_users_delete_naming_a_damaged_session_deletes_the_users_others_and_leaves_it(
+    stored: tuple[Database, Damage],
+) -> None:
+    """Whose a damaged session is cannot be read: a user's delete leaves it, and the rest of the
+    delete is done, not half of it before a 500."""
+    database, damage = stored
+    for session_id in ("a1", "a2"):
+        row = replace(session(session_id), user_id="ana")
+        await database.sessions.save_run(
+            row, {"run_id": f"r-{session_id}", "agent_id": "assistant"}, session_state=None
+        )
+    await damage.session("zz-damaged")
+
+    assert await database.sessions.delete_sessions(["a1", "zz-damaged", "a2"], user_id="ana") == 2
+
+    assert [await database.sessions.get_session(s) for s in ("a1", "a2")] == [None, None]
+    assert await database.sessions.delete_sessions(["zz-damaged"]) == 1  # anyone's delete takes it
 
 
 @pytest.mark.parametrize("damaged", ["session", "run"])

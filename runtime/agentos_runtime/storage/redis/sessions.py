@@ -215,22 +215,26 @@ class RedisSessionStore:
         return await self._transact(attempt)
 
     async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int:
-        deleted = 0
-        for session_id in dict.fromkeys(session_ids):
+        unique = list(dict.fromkeys(session_ids))
+        if not unique:
+            return 0
 
-            async def attempt(snapshot: Snapshot, session_id: str = session_id) -> tuple[bool, Writes | None]:
+        async def attempt(snapshot: Snapshot) -> tuple[int, Writes | None]:
+            # Every session read, then every deletion in one write: all of them or none.
+            doomed: list[tuple[str, Record | None, dict[str, Record], list[str]]] = []
+            for session_id in unique:
+                stored, present = await self._readable_session(snapshot, session_id)
                 # A session that cannot be read is deleted too, unless a user's: its owner is unknown.
-                if user_id is None:
-                    stored, present = await self._readable_session(snapshot, session_id)
-                else:
-                    stored = await self._backend.load_one(snapshot, keys.SESSIONS, session_id)
-                    present = stored is not None and stored.get("user_id") == user_id
-                if not present:
-                    return False, None
+                if not present or (user_id is not None and (stored is None or stored.get("user_id") != user_id)):
+                    continue
                 damaged_runs: list[str] = []
                 old_runs = await self._run_records(snapshot, session_id, damaged=damaged_runs)
+                doomed.append((session_id, stored, old_runs, damaged_runs))
+            if not doomed:
+                return 0, None
 
-                def writes(batch: WriteBatch) -> None:
+            def writes(batch: WriteBatch) -> None:
+                for session_id, stored, old_runs, damaged_runs in doomed:
                     if stored is not None:
                         self._write_session(batch, stored, None, None)
                     else:
@@ -241,10 +245,9 @@ class RedisSessionStore:
                         self._delete_damaged_run(batch, session_id, run_id)
                     batch.delete(keys.runs_by_session_key(self._backend.prefix, session_id))
 
-                return True, writes
+            return len(doomed), writes
 
-            deleted += await self._transact(attempt)
-        return deleted
+        return await self._transact(attempt)
 
     async def _transact(self, attempt: Attempt[T], *, expected: dict[Command, Any] | None = None) -> T:
         with self._backend.errors():
