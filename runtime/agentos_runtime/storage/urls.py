@@ -27,6 +27,9 @@ _HOST_PORT = re.compile(r"<host>:\d+")
 _PORT_WORD = re.compile(r"\bport \d+", re.IGNORECASE)
 _QUOTED_ROLE = re.compile(r'\b(user|role) "[^"]*"')
 _QUOTED_DATABASE = re.compile(r'\bdatabase "[^"]*"')
+# Where libpq looked, in psycopg's words: a host it could not resolve, a Unix socket's path.
+_RESOLVED_HOST = re.compile(r"\b(resolve host) '[^']*'")
+_SOCKET = re.compile(r'\b(socket) "[^"]*"')
 # A libpq connection's description (``host=db user=app database=appdb``), as psycopg gives it.
 _CONNINFO = re.compile(r"\b(host|hostaddr|port|user|dbname|database)=(?:\"[^\"]*\"|'[^']*'|[^\s>)]+)")
 _CONNINFO_NAMES = {"host": "host", "hostaddr": "host", "port": "port", "user": "user", "dbname": "database"}
@@ -97,10 +100,11 @@ def redact(text: str, url: str | None = None) -> str:
     password = parts.password if parts is not None else None
     if password:
         cleaned = cleaned.replace(password, "***")
-    host, port, user = _location(parts)
-    if host:
+    hosts, ports, users = _location(parts)
+    cleaned = _SOCKET.sub(r'\1 "<socket>"', _RESOLVED_HOST.sub(r"\1 '<host>'", cleaned))
+    for host in hosts:
         cleaned = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", "<host>", cleaned, flags=re.IGNORECASE)
-    if user:
+    for user in users:
         cleaned = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w.-])", "<user>", cleaned)
     cleaned = _IPV4.sub("<host>", cleaned)
     cleaned = _IPV6.sub("<host>", cleaned)
@@ -108,17 +112,30 @@ def redact(text: str, url: str | None = None) -> str:
     cleaned = _QUOTED_DATABASE.sub('database "<database>"', cleaned)
     cleaned = _HOST_PORT.sub("<host>:<port>", cleaned)
     cleaned = _PORT_WORD.sub("port <port>", cleaned)
-    if port is not None:
-        cleaned = re.sub(rf"(?<![\w.]){port}(?![\w.])", "<port>", cleaned)
+    for port in ports:
+        cleaned = re.sub(rf"(?<![\w.]){re.escape(port)}(?![\w.])", "<port>", cleaned)
     return cleaned
 
 
-def _location(parts: SplitResult | None) -> tuple[str | None, int | None, str | None]:
-    """Host, port and user of a URL; ``None`` for each that is absent or not valid."""
+def _location(parts: SplitResult | None) -> tuple[list[str], list[str], list[str]]:
+    """The hosts, ports and users a URL names: its own, and those of libpq's query parameters
+    (``?host=a,b&port=6543`` or a socket directory, ``hostaddr``, ``user``); longest first."""
     if parts is None:
-        return None, None, None
+        return [], [], []
     try:
         port = parts.port
     except ValueError:
         port = None
-    return parts.hostname, port, parts.username
+    query = parse_qs(parts.query)
+
+    def named(*fields: str) -> list[str]:
+        return [entry.strip() for field in fields for value in query.get(field, ()) for entry in value.split(",")]
+
+    hosts = [parts.hostname or "", *named("host", "hostaddr")]
+    ports = [str(port) if port is not None else "", *named("port")]
+    users = [parts.username or "", *named("user")]
+
+    def longest_first(found: list[str]) -> list[str]:
+        return sorted({value for value in found if value}, key=len, reverse=True)
+
+    return longest_first(hosts), longest_first(ports), longest_first(users)

@@ -107,6 +107,23 @@ def test_redact_removes_credentials_of_any_url_and_the_known_password_anywhere()
             'FATAL:  database "<database>" does not exist',
         ),
         (
+            "postgresql+psycopg://postgres@/test?host=secret-db.internal.invalid",
+            "OperationalError: failed to resolve host 'secret-db.internal.invalid': [Errno -2] Name or service not known",
+            "OperationalError: failed to resolve host '<host>': [Errno -2] Name or service not known",
+        ),
+        (
+            "postgresql+psycopg://app@/x?host=db-a.internal,db-b.internal&port=6543,6544&user=svc",
+            'connection to server at "db-b.internal", port 6544 failed: role "svc" is not permitted to log in; '
+            "db-a.internal:6543 svc",
+            'connection to server at "<host>", port <port> failed: role "<user>" is not permitted to log in; '
+            "<host>:<port> <user>",
+        ),
+        (
+            "postgresql+psycopg://app@/x?host=/run/pg-secret",
+            'connection to server on socket "/run/pg-secret/.s.PGSQL.5432" failed: No such file or directory',
+            'connection to server on socket "<socket>" failed: No such file or directory',
+        ),
+        (
             "postgresql+psycopg://app@db.internal:6543/appdb",
             "discarding broken connection: <psycopg.AsyncConnection [BAD] (host=db.internal port=6543 user=app "
             "database=appdb) at 0x7f00>",
