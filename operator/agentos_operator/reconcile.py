@@ -233,6 +233,8 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     # Seen before: a reconcile (this one's claim aside) has run, so its children may have been
     # made and collected since, as the resource's deletion began (``_confirm_not_deleting``).
     seen_before = bool(body.get("status"))
+    # Edited: a spec changed since it was last reconciled (``_desired`` reads its Secrets fresh).
+    edited = reconciled_before and (body.get("status") or {}).get("observedGeneration") != meta.get("generation")
     if (body.get("status") or {}).get("operator") != ctx.settings.identity:
         claimed = await _claim(ctx, body)
         if isinstance(claimed, Outcome):
@@ -261,7 +263,7 @@ async def reconcile(body: Mapping[str, Any], ctx: Context) -> Outcome:
     key = (resource.namespace, resource.name)
     try:
         deployment = await _converge(
-            resource, ctx, changes, reconciled_before=reconciled_before, seen_before=seen_before
+            resource, ctx, changes, reconciled_before=reconciled_before, seen_before=seen_before, edited=edited
         )
     except (UnresolvedSecretsError, MissingSecretsError, SecretsTooLargeError, UnresolvedConfigMapsError) as error:
         return await _blocked(ctx, body, resource, _unrendered(error), "waiting", changes)
@@ -450,17 +452,19 @@ async def _converge(
     *,
     reconciled_before: bool,
     seen_before: bool,
+    edited: bool,
 ) -> dict[str, Any] | None:
     """Secrets and mounted ConfigMaps, render, apply, prune: the writes of a valid, unpaused resource; returns the Deployment.
 
     ``reconciled_before``: the resource has a status, so perhaps a Deployment the watch has yet to list.
+    ``edited``: its spec changed since its last reconcile (``_desired``).
     ``seen_before``: it has any status, a claim at least, so its
     children may have been made by an earlier reconcile: one made anew first confirms the resource
     is not being deleted.
     """
     api, store, manager = ctx.api, ctx.store, ctx.settings.field_manager
     owner = (resource.namespace, resource.name)
-    manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before)
+    manifests, key = await _desired(resource, ctx, reconciled_before=reconciled_before, edited=edited)
     if resource.spec.uses_sqlite and resource.spec.persistence.storage_class_name is not None:
         claim = render.data_claim_name(resource.name)
         held = await store.get(kinds.PERSISTENT_VOLUME_CLAIM, resource.namespace, claim, confirm_absence=False)
@@ -512,11 +516,13 @@ async def _confirm_not_deleting(resource: AgentOSResource, ctx: Context) -> None
 
 
 async def _desired(
-    resource: AgentOSResource, ctx: Context, *, reconciled_before: bool
+    resource: AgentOSResource, ctx: Context, *, reconciled_before: bool, edited: bool = False
 ) -> tuple[list[dict[str, Any]], SecurityKey | None]:
     """The children as the spec renders them now, and the generated security key (None when the
     spec names its own). Reads only: the Secrets and ConfigMaps the spec references (raising
-    when one is missing), and the running Deployment, whose pod template revision is kept."""
+    when one is missing), and the running Deployment, whose pod template revision is kept.
+    ``edited``: a spec changed since it was last reconciled, whose Secrets are read fresh
+    (``read_secret_values``)."""
     store = ctx.store
     refs = render.required_secret_refs(resource)
     generated = render.security_key_ref(resource) if resource.spec.security_key_secret_ref is None else None
@@ -528,6 +534,7 @@ async def _desired(
         [ref for ref in refs if ref != generated],
         mounted=render.mounted_secret_refs(resource),
         named_by=render.secret_referrers(resource),
+        fresh=edited,
     )
     key = await security_key(store, resource)
     if key is not None and generated is not None:

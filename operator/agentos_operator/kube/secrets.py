@@ -77,14 +77,19 @@ async def read_secret_values(
     *,
     mounted: Iterable[tuple[str, str]] = (),
     named_by: referrers.Named = (),
+    fresh: bool = False,
 ) -> dict[tuple[str, str], str]:
     """The decoded value of every (Secret, key) of ``refs``; raises ``UnresolvedSecretsError`` listing all that are missing.
 
     ``mounted``: (Secret, key) the pods mount as files (``render.mounted_secret_refs``), checked to
     exist (the kubelet starts no pod whose Secret volume lacks a projected key) but never decoded
     nor returned: their values stay out of the operator's output. ``named_by``: the fields naming
-    each (``render.secret_referrers``), which the error says.
+    each (``render.secret_referrers``), which the error says. ``fresh``: each Secret read as the
+    API server has it now (one GET each), not as the watch last told it: for a spec just edited,
+    whose Secrets may have changed in the same GitOps sync (their events not told yet), so that
+    the pods roll once, with both changes, not twice.
     """
+    reads = (store.get_fresh,) if fresh else (store.get, store.get_fresh)
     wanted: dict[str, list[str]] = {}
     present_only: dict[str, list[str]] = {}
     for name, key in sorted(set(refs)):
@@ -97,7 +102,7 @@ async def read_secret_values(
         # A key missing or unusable in the store's copy is judged again on the Secret as it is
         # now: the watch may not have told its latest change yet (a key added with the resource
         # that reads it, in one GitOps sync). A Secret missing from the store is not read again.
-        for read in (store.get, store.get_fresh):
+        for read in reads:
             body = await read(SECRET, namespace, name)
             found = UnresolvedSecretsError(named_by=named_by)
             if body is None:

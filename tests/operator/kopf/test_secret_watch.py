@@ -16,7 +16,7 @@ import pytest
 from kmock._internal import rendering
 
 from tests.operator.kopf.conftest import DEPLOYMENTS, SECRETS, Cluster, StartOperator, encoded, eventually
-from tests.support.emulator import VERBS, accept_header
+from tests.support.emulator import AGENTOS, VERBS, accept_header
 
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
@@ -118,6 +118,32 @@ async def test_a_rotated_secret_rolls_the_pods_of_every_resource_reading_it(
         await eventually(rolled, what=f"{name}'s pods rolled")
         assert (await cluster.ready(name))["metadata"]["generation"] == 1  # the resource was not edited
     assert config_hash(cluster, "unrelated") == before["unrelated"]
+
+
+async def test_a_secret_rotated_with_an_edit_of_the_resource_told_first_rolls_the_pods_once(
+    cluster: Cluster, start_operator: StartOperator
+) -> None:
+    """One GitOps sync changes the model key and the resource: the resource's event comes first
+    (the Secrets' watch is held here), and its reconcile reads the key as it is now."""
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    start_operator()
+    await cluster.create_agentos("demo")
+    before = (await cluster.ready("demo"))["status"]["configHash"]
+    held = [cluster.api.stall_next(verb=v, plural="secrets", times=1_000) for v in ("list", "watch")]
+    await cluster.api.drop_watches()
+    await eventually(lambda: any(fault.fired for fault in held), what="the Secrets' watch held")
+    mark = cluster.api.mark()
+
+    await cluster.api.patch(SECRETS, "ns1", "openai", {"data": {"api-key": encoded("sk-test-2")}})
+    edited = [{"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Edited with the key."]}]
+    await cluster.api.patch(AGENTOS, "ns1", "demo", {"spec": {"agents": edited}})
+
+    ready = await cluster.ready("demo")
+    assert ready["status"]["configHash"] != before
+    env = cluster.get(SECRETS, "demo-env")
+    assert env is not None and base64.b64decode(env["data"]["OPENAI_API_KEY"]) == b"sk-test-2"
+    deployment_writes = [r for r in cluster.api.writes_since(mark) if r.url.path.endswith("/deployments/demo")]
+    assert len(deployment_writes) == 1  # one rollout, with both changes
 
 
 async def test_a_deleted_secret_a_resource_reads_makes_it_secret_not_found(

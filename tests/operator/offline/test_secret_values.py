@@ -84,3 +84,15 @@ async def test_a_secret_found_in_the_store_without_a_fresh_read_when_every_key_i
     await read_secret_values(store, "ns", [("openai", "api-key")])  # type: ignore[arg-type]
 
     assert store.fresh_reads == []
+
+
+async def test_the_secrets_of_a_spec_just_edited_are_read_as_they_are_now_whatever_the_watch_told() -> None:
+    # A value rotated in the same sync as an edit of the resource, whose event came first: read
+    # fresh, both changes roll the pods once.
+    store = Secrets(openai={"api-key": b"sk-old"}, now={"openai": {"api-key": b"sk-new"}})
+
+    stale = await read_secret_values(store, "ns", [("openai", "api-key")])  # type: ignore[arg-type]
+    fresh = await read_secret_values(store, "ns", [("openai", "api-key")], fresh=True)  # type: ignore[arg-type]
+
+    assert (stale, fresh) == ({("openai", "api-key"): "sk-old"}, {("openai", "api-key"): "sk-new"})
+    assert store.fresh_reads == ["openai"]  # the edited spec's read only
