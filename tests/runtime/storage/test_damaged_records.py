@@ -84,6 +84,18 @@ async def test_a_damaged_session_is_left_out_of_listings_and_its_reads_say_which
     assert await database.sessions.get_session("wt") is None
 
 
+async def test_creating_a_session_whose_id_a_damaged_one_holds_is_a_conflict_and_leaves_it(
+    stored: tuple[Database, Damage],
+) -> None:
+    database, damage = stored
+    await damage.session("zz-damaged")
+
+    assert await database.sessions.create_session(session("zz-damaged")) is None  # already there: 409
+
+    with pytest.raises(UnreadableRecord):
+        await database.sessions.get_session("zz-damaged")
+
+
 async def test_a_users_delete_naming_a_damaged_session_deletes_the_users_others_and_leaves_it(
     stored: tuple[Database, Damage],
 ) -> None:

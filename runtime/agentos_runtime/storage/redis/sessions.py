@@ -110,7 +110,8 @@ class RedisSessionStore:
         text = encode(session)
 
         async def attempt(snapshot: Snapshot) -> tuple[SessionRow | None, Writes | None]:
-            if await self._backend.load_one(snapshot, keys.SESSIONS, row.session_id) is not None:
+            _, present = await self._readable_session(snapshot, row.session_id)
+            if present:  # one stored, readable or not, is there already (a conflict, as on SQL)
                 return None, None
 
             def writes(batch: WriteBatch) -> None:
