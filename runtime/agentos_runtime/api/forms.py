@@ -20,9 +20,6 @@ through ``FormRequest``, which parses with ``TextMultiPartParser`` and ``TextFor
 from __future__ import annotations
 
 import codecs
-import encodings
-import encodings.aliases
-import pkgutil
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -36,6 +33,8 @@ from python_multipart.multipart import QuerystringParser, parse_options_header
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser, MultipartPart
+
+from agentos_runtime.charsets import charset_codec
 
 FIX = "send text encoded as UTF-8"
 MULTIPART = b"multipart/form-data"
@@ -71,28 +70,8 @@ class Charset:
 UTF_8 = Charset(codecs.lookup("utf-8").name)
 
 
-# Text codecs that are no charset a client encodes with: they transform text (IDNA, escapes),
-# fail on everything, or (punycode) take time growing with the square of the input.
-NOT_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"})
 # The longest charset label quoted back in a refusal.
 LABEL_SHOWN_CHARS = 40
-
-
-def _codec_names() -> frozenset[str]:
-    """Every name Python's own codec search answers to (its codec modules and their aliases)."""
-    modules = {module.name for module in pkgutil.iter_modules(encodings.__path__)}
-    return frozenset(modules | set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values()))
-
-
-CODEC_NAMES = _codec_names()
-
-
-def _named_codec(label: str) -> bool:
-    """Whether ``label`` names one of ``CODEC_NAMES``, spelt as the codec search normalises it.
-    Only those are looked up: the search remembers every label it did not find, for good, so
-    labels a client makes up would grow the process's memory one request at a time."""
-    normalised = encodings.normalize_encoding(label.lower())
-    return normalised in CODEC_NAMES or normalised.replace(".", "_") in CODEC_NAMES
 
 
 def declared_charset(content_type: str | bytes | None, *, default: Charset, declarer: str) -> Charset:
@@ -105,19 +84,8 @@ def declared_charset(content_type: str | bytes | None, *, default: Charset, decl
     name = label.decode("latin-1")
     shown = name if len(name) <= LABEL_SHOWN_CHARS else f"{name[:LABEL_SHOWN_CHARS]}..."
     refused = MultiPartException(f"{declarer} declares charset '{shown}', which is not a charset read here: {FIX}")
-    if not _named_codec(name):
-        raise refused
-    try:
-        codec = codecs.lookup(name).name
-    except (LookupError, ValueError):  # ValueError: a NUL in the name
-        raise refused from None
-    try:
-        b"-".decode(codec)  # a LookupError too for a codec that is no text encoding (base64, zlib)
-    except LookupError:
-        raise refused from None
-    except UnicodeError:
-        pass  # a text encoding that reads no single byte (utf-16, utf-32)
-    if codec in NOT_CHARSETS:
+    codec = charset_codec(name)
+    if codec is None:
         raise refused
     return Charset(codec, name)
 

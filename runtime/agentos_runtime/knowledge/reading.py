@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Literal
 
+from agentos_runtime.charsets import charset_codec
 from agentos_runtime.errors import AgentOSError, BadRequest, Conflict
 
 if TYPE_CHECKING:
@@ -209,13 +210,11 @@ def decode_text(data: bytes, *, label: str, charset: str | None = None) -> str:
     ):
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
-    if charset:
+    codec = charset_codec(charset) if charset else None
+    if codec is not None:  # else (an unknown label, no charset read here) decided by the bytes below
         try:
-            return data.decode(charset, errors="replace")
-        except (LookupError, UnicodeError):
-            # An unknown name, a codec that is no text encoding (``bz2``, ``uu``: LookupError),
-            # or one that cannot replace what it fails on (``idna``, ``undefined``, ``punycode``):
-            # decided by the bytes below.
+            return data.decode(codec, errors="replace")
+        except UnicodeError:
             pass
     try:
         return data.decode("utf-8")

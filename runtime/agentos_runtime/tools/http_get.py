@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 
 from pydantic import Field
 
+from agentos_runtime.charsets import charset_codec
 from agentos_runtime.config.base import Schema
 from agentos_runtime.config.hosts import RefusedURL, check_url
 from agentos_runtime.errors import DescribedFailure
@@ -102,6 +103,11 @@ async def _read_capped(response: httpx2.Response, max_bytes: int) -> str:
             del body[max_bytes:]
             truncated = True
             break
-    text = body.decode(response.encoding or "utf-8", errors="replace")
+    # The charset the server names, when it is one read here (``charsets``), else UTF-8.
+    codec = charset_codec(response.charset_encoding or "") or "utf-8"
+    try:
+        text = body.decode(codec, errors="replace")
+    except UnicodeError:
+        text = body.decode("utf-8", errors="replace")
     note = f"\n[truncated at {max_bytes} bytes]" if truncated else ""
     return f"HTTP {response.status_code}\n{text}{note}"

@@ -528,3 +528,14 @@ def test_a_reading_stopped_before_it_starts_reads_nothing(pages_parsed: list[int
         read_content(pdf_of("Hello"), filename="a.pdf", content_type=None, max_bytes=LIMIT, stop=stop)
 
     assert pages_parsed == []
+
+
+@pytest.mark.parametrize("charset", ["punycode", "idna", "x-made-up", "base64"])
+def test_a_declared_charset_that_is_no_charset_read_here_is_ignored_for_what_the_bytes_say(charset: str) -> None:
+    """Punycode decodes in time growing with the square of the text (and ``hello-world`` is
+    ``h\u0e64\u0e66ello\u0e65`` in it): a document declaring it is read as any undeclared one."""
+    read = reading.read_content(
+        b"hello-world", filename=None, content_type=f"text/plain; charset={charset}", max_bytes=1_000
+    )
+
+    assert read.text == "hello-world"
