@@ -16,8 +16,10 @@ and 200 characters; ``stderr=BYTES`` writes a line of that many bytes to stderr 
 (the process exits mid-call), ``big`` (``size`` characters of text), ``many`` (``count`` text
 items), ``image`` (an image item and a text one), ``flood`` (``count`` log notifications,
 then an answer), ``refuse`` (a result flagged ``isError``), ``garbage`` (a line that is not
-JSON, then nothing), ``wrong_id`` (an answer to a request never made, then nothing); every
-other tool answers ``called <its name>``.
+JSON, then nothing), ``wrong_id`` (an answer to a request never made, then nothing),
+``bad_shape`` (a result whose content is not a list), ``bad_structured`` (structured content
+against the output schema it lists), ``pid`` (the process's id); every other tool answers
+``called <its name>``.
 """
 
 from __future__ import annotations
@@ -78,11 +80,26 @@ def tool(name: str, schema: dict[str, Any] | RawJson | None = None) -> dict[str,
     return {"name": name, "description": f"The {name} tool.", "inputSchema": schema or {"type": "object"}}
 
 
-BASE_TOOLS = ["echo", "stall", "crash", "big", "many", "image", "flood", "refuse", "garbage", "wrong_id"]
+BASE_TOOLS = [
+    "echo",
+    "stall",
+    "crash",
+    "big",
+    "many",
+    "image",
+    "flood",
+    "refuse",
+    "garbage",
+    "wrong_id",
+    "bad_shape",
+    "pid",
+]
 
 
 def listed_tools(options: dict[str, str]) -> list[dict[str, Any]]:
     tools = [tool(name) for name in BASE_TOOLS]
+    counted = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    tools.append({**tool("bad_structured"), "outputSchema": counted})
     tools += [tool(f"t{i}") for i in range(int(options.get("tools", "0")))]
     if "deep" in options:
         tools.append(tool("deep", nested_schema(int(options["deep"]))))
@@ -117,6 +134,13 @@ def call(request_id: Any, name: str, arguments: dict[str, Any]) -> None:
         send({"jsonrpc": "2.0", "id": request_id, "result": text_result("no such customer", is_error=True)})
     elif name == "garbage":
         send_raw('{"jsonrpc": "2.0", "id": ')
+    elif name == "bad_shape":
+        send({"jsonrpc": "2.0", "id": request_id, "result": {"content": "not a list"}})
+    elif name == "bad_structured":
+        result = {**text_result("n is one"), "structuredContent": {"n": "one"}}
+        send({"jsonrpc": "2.0", "id": request_id, "result": result})
+    elif name == "pid":
+        send({"jsonrpc": "2.0", "id": request_id, "result": text_result(str(os.getpid()))})
     elif name == "wrong_id":
         send({"jsonrpc": "2.0", "id": 987654321, "result": text_result("for someone else")})
     else:  # the listed tools beyond the base ones: each says its own name

@@ -25,6 +25,7 @@ from agentos_runtime.tools.mcp.hub import McpHub
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 
 from tests.runtime.api.harness import models_built, serve
+from tests.runtime.mcp.hostile_server import BASE_TOOLS
 from tests.runtime.mcp.hostile_server import __file__ as HOSTILE_SCRIPT
 from tests.support.fake_openai import FakeOpenAIServer, Reply
 
@@ -114,7 +115,7 @@ async def test_five_thousand_tools_are_listed_and_offered() -> None:
     connection = McpConnection(hostile("tools=5000"), {}, metrics=McpMetrics())
     await connection.start(wait_seconds=WAIT)
     try:
-        assert len(connection.tools) == 5010
+        assert len(connection.tools) == 5000 + len(BASE_TOOLS) + 1  # and bad_structured
         assert await connection.call("t4999", {}) == "called t4999"
     finally:
         await connection.close()
@@ -256,6 +257,46 @@ async def test_many_items_are_cut_to_max_result_chars_with_a_note_and_an_image_i
     assert many.endswith("\n[result cut at 1000 of 208889 characters]")
     assert len(many) < 1100
     assert image == "[image (image/png), not shown]\na chart"
+
+
+@pytest.mark.parametrize(
+    ("tool", "said"),
+    [
+        ("bad_shape", "answered bad_shape with a result that is not valid: ValidationError"),
+        ("bad_structured", "answered bad_structured with a result that is not valid: RuntimeError: Invalid structured"),
+    ],
+)
+async def test_a_result_the_sdk_cannot_take_fails_its_own_call_and_the_others_keep_the_connection(
+    mcp: McpConnection, tool: str, said: str
+) -> None:
+    server = await mcp.call("pid", {})
+    in_flight = asyncio.ensure_future(mcp.call("echo", {"text": "still here", "delay": 1}))
+
+    with pytest.raises(McpToolError, match=f"^MCP server 'hostile' {said}") as raised:
+        await mcp.call(tool, {})
+
+    assert raised.value.outcome == "error"
+    assert await in_flight == "still here"
+    assert await mcp.call("pid", {}) == server  # the same process: not restarted
+    assert mcp.metrics.connection_failures.value(("hostile",)) == 0
+
+
+async def test_calls_failing_as_a_given_up_connection_closes_do_not_break_the_connection_made_after_it(
+    mcp: McpConnection,
+) -> None:
+    """The runtime gives a connection up (as for a transport error under a call) while other
+    calls wait on it: they fail as its transport closes, and that says nothing of the next one."""
+    listed = mcp.listings
+    in_flight = [asyncio.ensure_future(mcp.call("echo", {"text": "slow", "delay": d})) for d in (3, 4, 5)]
+    assert await mcp.call("echo", {"text": "after them"}) == "after them"  # so they were sent
+    assert mcp._client is not None
+    mcp._mark_broken(mcp._client, "given up")
+
+    outcomes = await asyncio.gather(*in_flight, return_exceptions=True)
+    assert all(isinstance(o, McpToolError) and o.outcome == "unavailable" for o in outcomes), outcomes
+    await mcp.wait_for(lambda: mcp.connected and mcp.listings > listed, timeout=WAIT)
+    assert await mcp.call("echo", {"text": "on the new one", "delay": 1}) == "on the new one"
+    assert mcp.metrics.connection_failures.value(("hostile",)) == 1
 
 
 async def test_a_server_dying_under_calls_fails_them_as_unavailable_comes_back_and_leaves_no_process_behind(

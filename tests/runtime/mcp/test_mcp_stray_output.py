@@ -109,7 +109,8 @@ class _DyingClient:
         self.session = self
 
     async def list_tools(self, params: Any = None) -> types.ListToolsResult:
-        self.connection._mark_broken("the server exited")
+        # Broken once it is the connection's client (right after this first listing).
+        asyncio.get_running_loop().call_soon(self.connection._mark_broken, self, "the server exited")
         return types.ListToolsResult(tools=[types.Tool(name="t", input_schema={"type": "object"})])
 
 

@@ -37,6 +37,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from agentos_runtime.config.mcp import McpServerConfig, NamedValue, variable_state
 from agentos_runtime.errors import DescribedFailure
@@ -279,14 +280,22 @@ class McpConnection:
             ) from None
         except MCPError as error:
             if error.error.code == CONNECTION_CLOSED:  # the transport ended under the call
-                self._mark_broken(error.error.message)
+                self._mark_broken(client, error.error.message)
                 raise McpToolError(
                     f"MCP server '{self.id}' closed the connection during {name}", outcome="unavailable"
                 ) from None
             raise McpToolError(f"MCP server '{self.id}' refused {name}: {error.error.message}") from None
+        except (ValidationError, RuntimeError) as error:
+            # The SDK's word on a result it cannot take (not of the protocol's shape, structured
+            # content against the tool's output schema, an input request): this call's failure,
+            # not the connection's, which the other calls on it keep.
+            said = cut(" ".join(_describe(error).split()), self.config.max_result_chars)
+            raise McpToolError(
+                f"MCP server '{self.id}' answered {name} with a result that is not valid: {said}"
+            ) from None
         except Exception as error:  # the connection failed under the call: reconnect, tell the model
             reason = _describe(error)
-            self._mark_broken(reason)
+            self._mark_broken(client, reason)
             raise McpToolError(
                 f"MCP server '{self.id}' could not be reached: {reason}", outcome="unavailable"
             ) from None
@@ -299,8 +308,10 @@ class McpConnection:
     def _down_reason(self) -> str:
         return self.last_error or "connecting"
 
-    def _mark_broken(self, reason: str) -> None:
-        if self._broken is None:
+    def _mark_broken(self, client: Client, reason: str) -> None:
+        """Have ``_follow`` rebuild the connection, when ``client`` is still the current one: a
+        call failing as an earlier connection is torn down says nothing of the next."""
+        if client is self._client and self._broken is None:
             self._broken = reason
             self._wake.set()
 
@@ -388,6 +399,7 @@ class McpConnection:
             self._wake.clear()
             if self._broken is not None:
                 reason, self._broken = self._broken, None
+                self._client = None  # calls failing as the transport closes mark nothing
                 raise ConnectionError(reason)
             await self._list(client)
             await self._notify()
@@ -400,9 +412,9 @@ class McpConnection:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the listen stream dropped: the connection is rebuilt
-            self._mark_broken(f"change notifications stopped: {_describe(error)}")
+            self._mark_broken(client, f"change notifications stopped: {_describe(error)}")
             return
-        self._mark_broken("the server closed the change notification stream")
+        self._mark_broken(client, "the server closed the change notification stream")
 
     async def _list(self, client: Client) -> None:
         tools: list[types.Tool] = []
