@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentos_runtime.config import RuntimeConfig
+from agentos_runtime.logcut import redact_halves
 from agentos_runtime.settings import Settings
 from agentos_runtime.storage import urls
 
@@ -71,7 +72,8 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return text
+        # A line cut before it was logged may end in the beginning of one.
+        return redact_halves(text, self.secrets, redacted=REDACTED, min_length=MIN_SECRET_LENGTH)
 
 
 class JsonFormatter(logging.Formatter):

@@ -24,6 +24,7 @@ from typing import Any
 
 from agentos_runtime.errors import AgentOSError, DescribedFailure
 from agentos_runtime.llm.ports import ToolCall
+from agentos_runtime.logcut import cut
 from agentos_runtime.storable import MAX_JSON_DEPTH, clean_text, find_problem, path_text
 from agentos_runtime.tools.tool import Tool, UnfitArguments
 
@@ -94,7 +95,7 @@ MAX_LOGGED_FAILURE_CHARS = 500
 
 def _for_log(message: str) -> str:
     text = clean_text(message)
-    return text if len(text) <= MAX_LOGGED_FAILURE_CHARS else text[: MAX_LOGGED_FAILURE_CHARS - 1] + "…"
+    return cut(text, MAX_LOGGED_FAILURE_CHARS)
 
 
 async def _run(tool: Tool, arguments: dict[str, Any]) -> tuple[str, bool]:

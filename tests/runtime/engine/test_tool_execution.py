@@ -162,7 +162,8 @@ async def test_a_long_failure_message_reaches_the_model_whole_and_the_log_cut(ca
     (record,) = caplog.records
     message = record.getMessage()
     assert message.startswith("tool fail failed: failed on purpose: the model asked")
-    assert len(message) == len("tool fail failed: ") + MAX_LOGGED_FAILURE_CHARS and message.endswith("…")
+    assert len(message) == len("tool fail failed: ") + MAX_LOGGED_FAILURE_CHARS + len(" [cut]")
+    assert message.endswith(" [cut]")
 
 
 async def unreachable_mcp_tool() -> str:

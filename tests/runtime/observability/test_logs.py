@@ -19,7 +19,10 @@ import httpx
 import pytest
 from agentos_runtime.config.loading import parse_config
 from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.logcut import CUT, cut
 from agentos_runtime.observability.logs import (
+    MIN_SECRET_LENGTH,
+    REDACTED,
     DriverRedaction,
     JsonFormatter,
     LibraryThrottle,
@@ -345,3 +348,15 @@ def test_a_client_sending_garbage_requests_gets_a_few_lines_a_minute_in_either_f
         stderr = process.stderr.read() if process.stderr else ""
     invalid = [line for line in stderr.splitlines() if "Invalid HTTP request" in line]
     assert 1 <= len(invalid) <= 10, "uvicorn's lines go through the runtime's handler, held to ten a minute"
+
+
+def test_a_secret_a_line_was_cut_through_before_it_was_logged_is_redacted_up_to_the_cut() -> None:
+    secret = "sk-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    line = cut("e" * 1_975 + " key=" + secret, 2_000)  # a stderr line longer than its limit
+    assert line.endswith(secret[:20] + CUT)
+
+    text = Redactor([secret])(f"MCP server local: {line}; and again: {line}")
+    entry = json.loads(JsonFormatter(Redactor([secret])).format(record("said: %s", line)))
+
+    assert secret[:MIN_SECRET_LENGTH] not in text and text.count(f" key={REDACTED}{CUT}") == 2
+    assert entry["message"].endswith(f" key={REDACTED}{CUT}")

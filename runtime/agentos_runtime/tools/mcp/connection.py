@@ -41,6 +41,7 @@ from pydantic import ValidationError
 
 from agentos_runtime.config.mcp import McpServerConfig, NamedValue, variable_state
 from agentos_runtime.errors import DescribedFailure
+from agentos_runtime.logcut import cut as cut_for_log
 from agentos_runtime.tools.mcp.metrics import McpMetrics
 from agentos_runtime.tools.mcp.results import cut, error_text, result_text
 
@@ -529,7 +530,7 @@ async def _stderr_lines(reader: asyncio.StreamReader) -> AsyncIterator[str]:
 
 def _stderr_text(line: bytes) -> str:
     text = line.decode(errors="replace").rstrip()
-    return text if len(text) <= MAX_STDERR_LINE_CHARS else text[:MAX_STDERR_LINE_CHARS] + " [cut]"
+    return cut_for_log(text, MAX_STDERR_LINE_CHARS)
 
 
 @asynccontextmanager
