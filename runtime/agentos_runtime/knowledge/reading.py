@@ -23,6 +23,7 @@ import io
 import re
 import threading
 from dataclasses import dataclass, field
+from html import unescape
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -160,7 +161,8 @@ def read_content(
     if kind == "pdf":
         text = _read_pdf(data, label=label, max_bytes=max_bytes, stop=stop)
     elif kind == "html":
-        text = html_to_text(decode_text(data, label=label, charset=charset or _meta_charset(data)))
+        html = decode_text(data, label=label, charset=charset or _meta_charset(data))
+        text = html_to_text(html, label=label, stop=stop)
     else:
         text = decode_text(data, label=label, charset=charset)
     text = clean_text(text)
@@ -552,13 +554,33 @@ _CELLS = frozenset({"td", "th"})
 _SPACES = re.compile(r"[ \t\r\n\f\v]+")
 
 
-def html_to_text(html: str) -> str:
+# The characters of a page fed to the parser at once: ``stop`` is looked at between feeds.
+HTML_FEED_CHARS = 1 << 16
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def html_to_text(html: str, *, label: str = "the page", stop: threading.Event | None = None) -> str:
     """The visible text of an HTML page: scripts, styles and the head left out, headings as
     Markdown (``## Title``, so the Markdown chunker cuts there), one paragraph per block,
     list items as ``- item``, table rows as lines with cells separated by `` | ``, the text
-    of ``<pre>`` as it is."""
+    of ``<pre>`` as it is.
+
+    What the parser could not parse by the end of the page (a tag, comment or declaration left
+    open) is read as text without its tags, here: the parser's own end-of-page handling of it
+    takes time growing with the square of its length (``<a b='>'`` repeated over 160 KB: a
+    minute). Raises ``ReadingStopped`` once ``stop`` is set, ``UnreadableContent`` for a
+    declaration the parser refuses (``<![foo]>``)."""
     parser = _TextExtractor()
-    parser.feed(html)
+    try:
+        for start in range(0, len(html), HTML_FEED_CHARS):
+            if stop is not None and stop.is_set():
+                raise ReadingStopped(f"{label}: reading stopped: the content was deleted or the runtime is stopping")
+            parser.feed(html[start : start + HTML_FEED_CHARS])
+    except AssertionError as refused:  # html.parser's word on a declaration it cannot read
+        raise UnreadableContent(f"{label}: the HTML cannot be read ({refused}): fix or remove that part") from None
+    left, parser.rawdata = parser.rawdata, ""
+    if left:
+        parser.handle_data(unescape(_TAG.sub(" ", left)))
     parser.close()
     return "".join(parser.parts).strip()
 

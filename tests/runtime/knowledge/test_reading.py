@@ -539,3 +539,40 @@ def test_a_declared_charset_that_is_no_charset_read_here_is_ignored_for_what_the
     )
 
     assert read.text == "hello-world"
+
+
+def test_what_the_parser_leaves_open_at_the_end_of_a_page_is_read_as_text_not_by_its_end_of_page_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """html.parser's own end-of-page pass over a construct left open takes time growing with the
+    square of its length (a minute for 160 KB of ``<a b='>'``): it is given nothing to parse."""
+    from html.parser import HTMLParser
+
+    left_at_close: list[str] = []
+    close = HTMLParser.close
+
+    def recorded(parser: HTMLParser) -> None:
+        left_at_close.append(parser.rawdata)
+        close(parser)
+
+    monkeypatch.setattr(HTMLParser, "close", recorded)
+
+    text = html_to_text("<p>Hello</p><a b='>'<p>world &amp; more" + "<a b='>'" * 2_000)
+
+    assert text.startswith("Hello\n\nworld & more")
+    assert left_at_close == [""]
+
+
+def test_a_declaration_the_parser_refuses_makes_the_page_unreadable_naming_it() -> None:
+    with pytest.raises(
+        UnreadableContent, match=r"^file 'page\.html': the HTML cannot be read \(unknown status keyword"
+    ):
+        reading.read_content(b"<p>x</p><![foo]>", filename="page.html", content_type=None, max_bytes=1_000)
+
+
+def test_reading_a_page_stops_once_told_to() -> None:
+    stop = threading.Event()
+    stop.set()
+
+    with pytest.raises(reading.ReadingStopped, match="^file 'page.html': reading stopped"):
+        reading.read_content(b"<p>x</p>", filename="page.html", content_type=None, max_bytes=1_000, stop=stop)
