@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ class VerificationKey:
     kid: str | None = None
 
 
+# A PEM of a private key, of any kind (PKCS#8, PKCS#1, SEC 1, OpenSSH, encrypted).
+_PRIVATE_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+
+
 def infer_algorithm(key_text: str) -> str:
     """RS256 for a PEM RSA key, ES256 for a PEM EC key, EdDSA for an Ed25519 one, else HS256."""
     if "-----BEGIN" not in key_text:
@@ -77,6 +82,11 @@ def load_keys(*, verification_key: str | None, jwks_file: Path | None, algorithm
     keys: list[VerificationKey] = []
     if verification_key:
         chosen = algorithm or infer_algorithm(verification_key)
+        if _PRIVATE_PEM.search(verification_key):
+            raise KeySetupError(
+                "JWT_VERIFICATION_KEY is a private key: give the server only its public half "
+                "(the signer keeps the private one)"
+            )
         try:
             prepared = jwt.get_algorithm_by_name(chosen).prepare_key(verification_key)
         except (jwt.InvalidKeyError, ValueError, TypeError) as error:
@@ -127,14 +137,20 @@ def parse_jwks(text: str, *, source: str, algorithm: str | None) -> list[Verific
             raise KeySetupError(f"{where} is not an object")
         if entry.get("use") == "enc":
             continue  # an encryption key verifies no signature
-        if entry.get("kty") in _ASYMMETRIC_TYPES and "d" in entry:
+        kty = entry.get("kty")
+        if not isinstance(kty, str):
+            raise KeySetupError(f'{where} has no "kty" string')
+        if kty in _ASYMMETRIC_TYPES and "d" in entry:
             raise KeySetupError(f'{where} is a private key (it has "d"): publish only its public half')
         kid = entry.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise KeySetupError(f'{where} has a "kid" that is not a string')
+        alg = entry.get("alg")
+        if alg is not None and (not isinstance(alg, str) or alg.lower() == "none"):
+            raise KeySetupError(f'{where} has an "alg" that names no signature algorithm')
         try:
-            jwk = jwt.PyJWK(entry, algorithm=entry.get("alg") or algorithm)
-        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError) as error:
+            jwk = jwt.PyJWK(entry, algorithm=alg or algorithm)
+        except Exception as error:  # PyJWT's word on an entry it cannot use, whatever its type
             raise KeySetupError(f"{where} is not usable: {_quoting_no_key(error, entry)}") from None
         keys.append(VerificationKey(jwk.key, jwk.algorithm_name, kid=kid))
     if not keys:

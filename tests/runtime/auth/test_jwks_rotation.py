@@ -159,9 +159,11 @@ def test_known_kids_and_tokens_without_a_kid_read_nothing_within_the_refresh_age
         ("{", "is not JSON"),
         ('{"keys": []}', 'has no "keys" list'),
         ('{"keys": [{"kty": "oct", "k": "c2VjcmV0LXNoYXJlZC1rZXk", "alg": "HS999", "kid": "k9"}]}', "keys[0]"),
+        ('{"keys": [{"kty": "oct", "k": "c2VjcmV0LXNoYXJlZC1rZXk", "alg": "none", "kid": "k9"}]}', "keys[0]"),
+        ('{"keys": [{"kty": ["RSA"], "kid": "k9"}]}', "keys[0]"),
         (b"\xff\xfe", "is not UTF-8 text"),
     ],
-    ids=["missing", "not-json", "no-keys", "unusable-key", "not-utf8"],
+    ids=["missing", "not-json", "no-keys", "unusable-key", "alg-none", "kty-list", "not-utf8"],
 )
 def test_a_file_broken_during_a_reload_keeps_the_keys_read_before(
     verifier: TokenVerifier,
@@ -238,8 +240,12 @@ def test_the_reload_decision() -> None:
         ({"kty": "oct", "alg": "HS256"}, "is not usable: no member 'k'"),
         ({"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "c2VjcmV0LXByaXZhdGU"}, "is a private key"),
         ({"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": 5}, '"kid" that is not a string'),
+        ({"kty": "oct", "k": "c2VjcmV0LXNoYXJlZC1rZXk", "alg": "none", "kid": "k9"}, "names no signature algorithm"),
+        ({"kty": "oct", "k": "c2VjcmV0LXNoYXJlZC1rZXk", "alg": ["HS256"]}, "names no signature algorithm"),
+        ({"kty": ["RSA"], "kid": "k9"}, 'has no "kty" string'),
+        ({"kid": "k9"}, 'has no "kty" string'),
     ],
-    ids=["unknown-alg", "no-k", "private", "kid-not-text"],
+    ids=["unknown-alg", "no-k", "private", "kid-not-text", "alg-none", "alg-not-text", "kty-not-text", "no-kty"],
 )
 def test_a_jwks_entry_that_cannot_verify_is_refused_without_quoting_its_key(entry: dict[str, Any], words: str) -> None:
     with pytest.raises(KeySetupError) as caught:

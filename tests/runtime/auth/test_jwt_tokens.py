@@ -23,6 +23,7 @@ from agentos_runtime.api.jwt_tokens import (
     TokenVerifier,
     scope_list,
 )
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.runtime.auth.tokens import (
     HS_SECRET,
@@ -169,8 +170,19 @@ def test_a_private_key_where_a_secret_is_expected_is_refused_without_quoting_it(
     pem = private_pem(rsa_private_key())
     with pytest.raises(KeySetupError) as caught:
         load_keys(verification_key=pem, jwks_file=None, algorithm="HS256")
-    assert str(caught.value).startswith("JWT_VERIFICATION_KEY is not a usable HS256 key")
+    assert str(caught.value).startswith("JWT_VERIFICATION_KEY is a private key: give the server only its public half")
     assert "PRIVATE KEY" not in str(caught.value) and pem[40:80] not in str(caught.value)
+
+
+@pytest.mark.parametrize("algorithm", [None, "RS256"])
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+def test_a_private_key_pem_is_refused_at_start_whatever_the_algorithm(kind: str, algorithm: str | None) -> None:
+    """Taken as RS256 before, and every token it should verify was answered 500."""
+    key = rsa_private_key() if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(
+        KeySetupError, match="^JWT_VERIFICATION_KEY is a private key: give the server only its public half"
+    ):
+        load_keys(verification_key=private_pem(key), jwks_file=None, algorithm=algorithm)
 
 
 def test_a_broken_pem_key_is_a_setup_error() -> None:
