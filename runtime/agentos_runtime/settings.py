@@ -176,6 +176,18 @@ class Settings(BaseModel):
     def _empty_key_is_no_key(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("os_security_key", mode="before")
+    @classmethod
+    def _key_without_surrounding_whitespace(cls, value: object) -> object:
+        # No Authorization header carries whitespace around its token: a key read from a file
+        # (a Secret made with --from-file ends in a newline) would otherwise match no request.
+        if not isinstance(value, str) or value == "":
+            return None if value == "" else value
+        key = value.strip()
+        if not key:
+            raise ValueError("OS_SECURITY_KEY is only whitespace: set a key, or unset it to turn the key check off")
+        return key
+
     @field_validator("metrics_port")
     @classmethod
     def _metrics_port_is_not_the_api_port(cls, value: int, info: ValidationInfo) -> int:

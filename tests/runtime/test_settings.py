@@ -62,6 +62,15 @@ def test_an_empty_key_variable_means_no_key() -> None:
     assert (settings.security_key, settings.jwt_verification_key, settings.jwt_jwks_file) == (None, None, None)
 
 
+def test_a_security_key_read_from_a_file_is_taken_without_its_newline() -> None:
+    assert Settings.from_environ({"OS_SECURITY_KEY": "s3cret-key\n"}).security_key == "s3cret-key"
+
+
+def test_a_security_key_of_only_whitespace_is_refused_not_taken_for_no_key() -> None:
+    with pytest.raises(pydantic.ValidationError, match="OS_SECURITY_KEY is only whitespace: set a key, or unset it"):
+        Settings.from_environ({"OS_SECURITY_KEY": " \n"})
+
+
 def test_unrelated_and_lower_case_variables_are_ignored() -> None:
     settings = Settings.from_environ({"agent_os_port": "1", "port": "2", "PATH": "/usr/bin"})
     assert settings.port == 7777
