@@ -117,6 +117,7 @@ def read_jwks_text(path: Path) -> str:
 def parse_jwks(text: str, *, source: str, algorithm: str | None) -> list[VerificationKey]:
     """The signature keys of a JWKS document (encryption keys skipped).
 
+    ``algorithm``, when configured, is the only one: an entry that names another is skipped.
     Raises ``KeySetupError`` naming ``source`` and the entry at fault, never quoting key material:
     not JSON, no ``keys`` list, an entry that is no object, a private key, a ``kid`` that is not
     text, a key PyJWT cannot use, or no signature key at all.
@@ -148,13 +149,16 @@ def parse_jwks(text: str, *, source: str, algorithm: str | None) -> list[Verific
         alg = entry.get("alg")
         if alg is not None and (not isinstance(alg, str) or alg.lower() == "none"):
             raise KeySetupError(f'{where} has an "alg" that names no signature algorithm')
+        if algorithm is not None and alg is not None and alg != algorithm:
+            continue  # a key for another algorithm verifies nothing the configured one signs
         try:
             jwk = jwt.PyJWK(entry, algorithm=alg or algorithm)
         except Exception as error:  # PyJWT's word on an entry it cannot use, whatever its type
             raise KeySetupError(f"{where} is not usable: {_quoting_no_key(error, entry)}") from None
         keys.append(VerificationKey(jwk.key, jwk.algorithm_name, kid=kid))
     if not keys:
-        raise KeySetupError(f"{source} holds no signature key (every key is for encryption)")
+        wanted = f" for {algorithm}" if algorithm else ""
+        raise KeySetupError(f"{source} holds no signature key{wanted} (each is for encryption or another algorithm)")
     return keys
 
 

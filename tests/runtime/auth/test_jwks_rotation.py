@@ -322,3 +322,18 @@ async def test_a_served_app_takes_a_key_published_after_it_started(tmp_path: Pat
         served_file.clock.now += RELOAD_INTERVAL_SECONDS
         assert (await app.client.get("/config", headers=bearer(new_token))).status_code == 200
         assert served_file.reader.reads == 2
+
+
+def test_with_an_algorithm_configured_a_jwks_key_for_another_is_not_taken() -> None:
+    """A shared secret beside the RSA keys verifies no HS256 token when RS256 is the algorithm."""
+    shared = {"kty": "oct", "k": "c2VjcmV0LXNoYXJlZC1rZXktb2YtMzItYnl0ZXMhIQ", "alg": "HS256", "kid": "hs"}
+    rsa_entry = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(first().public_key())), "alg": "RS256", "kid": "k1"}
+    document = json.dumps({"keys": [shared, rsa_entry]})
+
+    pinned = parse_jwks(document, source="JWT_JWKS_FILE /x", algorithm="RS256")
+    unpinned = parse_jwks(document, source="JWT_JWKS_FILE /x", algorithm=None)
+
+    assert [(key.kid, key.algorithm) for key in pinned] == [("k1", "RS256")]
+    assert [(key.kid, key.algorithm) for key in unpinned] == [("hs", "HS256"), ("k1", "RS256")]
+    with pytest.raises(KeySetupError, match="holds no signature key for ES256"):
+        parse_jwks(document, source="JWT_JWKS_FILE /x", algorithm="ES256")
