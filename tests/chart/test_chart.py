@@ -898,10 +898,11 @@ def test_the_built_in_admin_edit_and_view_roles_are_given_agentosconfigs_and_nev
         for label, value in role["metadata"]["labels"].items()
         if label.startswith(AGGREGATE_TO) and value == "true"
     }
+    scale, read = ("agentos.dev", "agentosconfigs/scale"), {"get", "list", "watch"}
     assert added == {
-        "admin": {AGENTOS_CONFIGS: WRITE_AND_READ},
-        "edit": {AGENTOS_CONFIGS: WRITE_AND_READ},
-        "view": {AGENTOS_CONFIGS: {"get", "list", "watch"}},
+        "admin": {AGENTOS_CONFIGS: WRITE_AND_READ, scale: {"update", "patch", *read}},
+        "edit": {AGENTOS_CONFIGS: WRITE_AND_READ, scale: {"update", "patch", *read}},
+        "view": {AGENTOS_CONFIGS: read, scale: read},
     }
     for role in of_kind(docs, "ClusterRole"):
         assert "aggregationRule" not in role  # adds to the built-in roles, never gathers others'
