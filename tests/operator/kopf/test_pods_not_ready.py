@@ -73,8 +73,9 @@ async def pod_of(
     await cluster.api.patch(PODS, "ns1", pod_name, {"status": status}, subresource="status")
 
 
-async def crashing_pod(cluster: Cluster, name: str) -> None:
-    """A pod of ``name``'s Deployment whose runtime container keeps being killed for memory."""
+async def crashing_pod(cluster: Cluster, name: str, *, replica_set: str | None = None) -> None:
+    """A pod of ``name``'s Deployment whose runtime container keeps being killed for memory
+    (``replica_set``: controlling it)."""
     crash = {
         "image": "registry.example/agentos-runtime:test",
         "ready": False,
@@ -82,7 +83,7 @@ async def crashing_pod(cluster: Cluster, name: str) -> None:
         "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container"}},
         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
     }
-    await pod_of(cluster, name, f"{name}-5d8f7-k2x9q", crash)
+    await pod_of(cluster, name, f"{name}-5d8f7-k2x9q", crash, replica_set=replica_set)
 
 
 async def ready_pods(cluster: Cluster, name: str, count: int) -> None:
@@ -287,14 +288,7 @@ async def test_the_previous_replica_sets_crashing_pod_is_not_blamed_on_the_lates
     start_operator(pods_grace_seconds=5)  # the new pod, just made, is still being created
     await cluster.create_agentos("demo")
     await eventually(lambda: cluster.get(DEPLOYMENTS, "demo"), what="the Deployment")
-    crash = {
-        "image": "registry.example/agentos-runtime:test",
-        "ready": False,
-        "restartCount": 5,
-        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container"}},
-        "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
-    }
-    await pod_of(cluster, "demo", "demo-5d8f7-k2x9q", crash, replica_set="demo-5d8f7")
+    await crashing_pod(cluster, "demo", replica_set="demo-5d8f7")
     starting = {"ready": False, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}
     await pod_of(cluster, "demo", "demo-6c4b9-p7z2m", starting, replica_set="demo-6c4b9")
     deployment = cluster.get(DEPLOYMENTS, "demo")
