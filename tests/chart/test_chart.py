@@ -814,9 +814,10 @@ def test_a_network_policy_without_api_server_addresses_is_refused(
 ) -> None:
     # `to:` with no address would let the operator reach every address on the API server's port.
     stderr = refusal(helm, tmp_path, {"networkPolicy": {"enabled": True, "apiServerCIDRs": cidrs}})
-    assert "networkPolicy.apiServerCIDRs" in stderr
-    if cidrs is None:  # `null` drops the value, so the schema never sees it: the chart says it
-        assert "an egress rule with no addresses allows every address" in stderr
+    if cidrs is None:  # `null` drops the value: the schema requires it
+        assert "networkPolicy: apiServerCIDRs is required" in stderr
+    else:
+        assert "networkPolicy.apiServerCIDRs" in stderr
 
 
 @pytest.mark.parametrize("label", ["app.kubernetes.io/name", "app.kubernetes.io/instance"])
@@ -916,3 +917,39 @@ def test_the_built_in_roles_are_left_alone_when_the_values_say_so(helm: list[str
     assert [r["metadata"]["name"] for r in of_kind(docs, "ClusterRole") if aggregated(r)] == []
     if "rbac.create=false" not in off:
         assert len(operator_cluster_roles(docs)) == 1  # the operator's own grant is unchanged
+
+
+def _fixed_value_paths(schema: dict[str, Any], values: Any, path: str = "") -> Iterator[str]:
+    """The dotted path of every value the chart sets by default inside an object of fixed shape
+    (one whose schema allows no other keys): the values a template reads without a default."""
+    if schema.get("additionalProperties") is not False or not isinstance(values, dict):
+        return
+    for name, value in values.items():
+        yield f"{path}{name}"
+        yield from _fixed_value_paths(schema["properties"][name], value, f"{path}{name}.")
+
+
+FIXED_VALUE_PATHS = list(
+    _fixed_value_paths(
+        json.loads((CHART / "values.schema.json").read_text()), yaml.safe_load((CHART / "values.yaml").read_text())
+    )
+)
+
+
+def test_the_fixed_value_paths_cover_every_section_of_the_values() -> None:
+    assert {"replicaCount", "image.tag", "metrics.port", "metrics.serviceMonitor.interval", "resources"} <= set(
+        FIXED_VALUE_PATHS
+    )
+    assert len(FIXED_VALUE_PATHS) > 40
+
+
+@pytest.mark.parametrize("path", FIXED_VALUE_PATHS)
+def test_a_value_set_to_null_is_refused_naming_it_instead_of_rendering_without_it(helm: list[str], path: str) -> None:
+    # helm drops a key set to null and renders its template without it: replicas 0, a port 0, an
+    # empty log level (the operator's crash loop) before every key was required.
+    refused = subprocess.run(
+        [*helm, "template", "rel", str(CHART), "--set", f"{path}=null"], capture_output=True, text=True
+    )
+    parent, _, name = path.rpartition(".")
+    assert refused.returncode != 0, path
+    assert f"{parent or '(root)'}: {name} is required" in refused.stderr
