@@ -953,3 +953,32 @@ def test_a_value_set_to_null_is_refused_naming_it_instead_of_rendering_without_i
     parent, _, name = path.rpartition(".")
     assert refused.returncode != 0, path
     assert f"{parent or '(root)'}: {name} is required" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "mode", [[], ["--set", "rbac.namespaces={team-a}"]], ids=["cluster-wide", "namespaced-on-one-namespace"]
+)
+def test_two_releases_of_one_name_in_two_namespaces_share_no_object(helm: list[str], mode: list[str]) -> None:
+    # helm refuses to install an object another release owns: before, the second release's
+    # ClusterRoles (and in namespaced mode its Roles in a namespace both watch) collided.
+    def objects(namespace: str) -> set[tuple[str, str, str]]:
+        out = subprocess.run(
+            [*helm, "template", "agentos", str(CHART), "--namespace", namespace, "--set", "crds.install=false", *mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        docs = [d for d in yaml.safe_load_all(out) if d]
+        cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+        return {
+            (
+                d["kind"],
+                "" if d["kind"] in cluster_scoped else d["metadata"].get("namespace", namespace),
+                d["metadata"]["name"],
+            )
+            for d in docs
+        }
+
+    first, second = objects("ops-a"), objects("ops-b")
+    assert any(kind == "ClusterRole" for kind, _, _ in first)
+    assert first & second == set()

@@ -24,6 +24,15 @@ full name is cut to leave room for `-metrics`.
 {{- $name -}}
 {{- end -}}
 
+{{/*
+The name of an object of this release outside the release namespace (ClusterRoles,
+ClusterRoleBindings, the Roles and RoleBindings of watched namespaces): the full name and the
+release namespace, so two releases of one name in two namespaces do not collide.
+*/}}
+{{- define "agentos-operator.outsideName" -}}
+{{- printf "%s-%s" (include "agentos-operator.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
 {{- define "agentos-operator.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "agentos-operator.name" . | quote }}
 app.kubernetes.io/instance: {{ .Release.Name | quote }}
