@@ -552,7 +552,9 @@ async def _desired(
     manifests = render.render(
         resource,
         values,
-        settings=render.RenderSettings(default_image=ctx.settings.runtime_image),
+        settings=render.RenderSettings(
+            default_image=ctx.settings.runtime_image, fixed_user_ids=ctx.settings.runtime_fixed_user_ids
+        ),
         mounted=mounted,
         live_deployment=running if running is not None and may_manage(running, resource.name, resource.uid) else None,
     )

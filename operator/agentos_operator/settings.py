@@ -33,6 +33,13 @@ class OperatorSettings(BaseSettings):
         pattern=IMAGE_PATTERN,
         description="Image of resources that name none.",
     )
+    runtime_fixed_user_ids: bool = Field(
+        default=True,
+        description=(
+            "Run the runtimes' pods as the image's user and group, 10001 (also their fsGroup); false leaves the ids "
+            "to the platform, as OpenShift's restricted SCC needs (it assigns each namespace a range of its own)."
+        ),
+    )
     namespaces: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         validation_alias=AliasChoices("WATCH_NAMESPACES", "AGENTOS_NAMESPACES", "namespaces"),

@@ -36,6 +36,7 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set",
         "metrics.prometheusRule.enabled=true",
     ],
+    "ids-left-to-the-platform": ["--set", "fixedUserIds=false"],
     "network-policy": ["--set", "networkPolicy.enabled=true", "--set", "networkPolicy.apiServerCIDRs={10.96.0.1/32}"],
     "ha": [
         "--set",
@@ -160,6 +161,7 @@ def test_the_operator_values_reach_the_operator_settings(helm: list[str], monkey
         *("--set", "operator.resyncIntervalSeconds=120"),
         *("--set", "operator.maxConcurrentReconciles=25"),
         *("--set", "operator.podsGraceSeconds=90"),
+        *("--set", "fixedUserIds=false"),
     ]
     [deployment] = of_kind(render(helm, *args), "Deployment")
     env = {
@@ -169,6 +171,8 @@ def test_the_operator_values_reach_the_operator_settings(helm: list[str], monkey
         monkeypatch.setenv(name, value)
     settings = OperatorSettings()
     assert (settings.resync_seconds, settings.max_concurrent_reconciles, settings.pods_grace_seconds) == (120, 25, 90)
+    assert settings.runtime_fixed_user_ids is False
+    assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(deployment["spec"]["template"]["spec"]["securityContext"])
 
     fields = OperatorSettings.model_fields
     [default_deployment] = of_kind(render(helm), "Deployment")
@@ -177,6 +181,8 @@ def test_the_operator_values_reach_the_operator_settings(helm: list[str], monkey
     }
     assert default_env["AGENTOS_MAX_CONCURRENT_RECONCILES"] == str(fields["max_concurrent_reconciles"].default)
     assert float(default_env["AGENTOS_PODS_GRACE_SECONDS"]) == fields["pods_grace_seconds"].default
+    assert default_env["AGENTOS_RUNTIME_FIXED_USER_IDS"] == "true" and fields["runtime_fixed_user_ids"].default is True
+    assert default_deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
 
 
 @pytest.mark.parametrize("value", ["operator.maxConcurrentReconciles=0", "operator.podsGraceSeconds=0"])

@@ -561,10 +561,17 @@ def operator_running(
 
 
 def running_and_ready(
-    cluster: ControlPlane, namespace: str, install_operator: InstallOperator, *, postgres: bool = False, **spec: Any
+    cluster: ControlPlane,
+    namespace: str,
+    install_operator: InstallOperator,
+    *,
+    postgres: bool = False,
+    operator_env: Mapping[str, str] | None = None,
+    **spec: Any,
 ) -> tuple[OperatorProcess, dict[str, Any]]:
-    """The chart installed, its operator running, and ``demo`` (``agentos_body`` with ``spec``) Ready."""
-    _, operator = operator_running(cluster, namespace, install_operator, postgres=postgres)
+    """The chart installed, its operator running (with ``operator_env``), and ``demo``
+    (``agentos_body`` with ``spec``) Ready."""
+    _, operator = operator_running(cluster, namespace, install_operator, env=operator_env, postgres=postgres)
     cluster.apply(agentos_body("demo", **spec), namespace)
     return operator, wait_ready(cluster, namespace, "demo")
 

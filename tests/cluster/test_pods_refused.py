@@ -6,6 +6,8 @@ server's PodSecurity admission, on by default) the runtime's pods are admitted a
 
 from __future__ import annotations
 
+import pytest
+
 from tests.cluster.conftest import (
     ControlPlane,
     InstallOperator,
@@ -71,8 +73,9 @@ def test_pods_over_a_quota_are_reported_once_and_readiness_follows_the_quota_rai
     assert warnings_about(control_plane, namespace, "demo") == warned
 
 
+@pytest.mark.parametrize("fixed_user_ids", ["true", "false"], ids=["the-images-user", "ids-left-to-the-platform"])
 def test_the_runtime_pods_are_admitted_under_the_restricted_pod_security_level(
-    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator, fixed_user_ids: str
 ) -> None:
     control_plane.run("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     # The level is enforced here: a pod without the restricted settings is refused.
@@ -81,10 +84,20 @@ def test_the_runtime_pods_are_admitted_under_the_restricted_pod_security_level(
     sidecar = {"id": "time", "sidecar": {"image": "registry.example/mcp-time:1", "port": 8081}}
     agent = {"id": "assistant", "model": "gpt-4o-mini", "instructions": ["Be brief."], "tools": ["mcp:time"]}
 
-    _, body = running_and_ready(control_plane, namespace, install_operator, mcpServers=[sidecar], agents=[agent])
+    _, body = running_and_ready(
+        control_plane,
+        namespace,
+        install_operator,
+        operator_env={"AGENTOS_RUNTIME_FIXED_USER_IDS": fixed_user_ids},
+        mcpServers=[sidecar],
+        agents=[agent],
+    )
 
     assert condition(body, "Ready")["reason"] == "Available"
     pods = control_plane.items("pods", namespace, "-l", "app.kubernetes.io/instance=demo")
     assert [p["status"]["phase"] for p in pods] == ["Running"]
     assert [c["name"] for c in pods[0]["spec"]["initContainers"]] == ["mcp-time"]
+    # Without fixed ids the pod names none (OpenShift's restricted SCC assigns the namespace's own).
+    named = {"runAsUser", "runAsGroup", "fsGroup"} & set(pods[0]["spec"]["securityContext"])
+    assert named == ({"runAsUser", "runAsGroup", "fsGroup"} if fixed_user_ids == "true" else set())
     assert warnings_about(control_plane, namespace, "demo") == []

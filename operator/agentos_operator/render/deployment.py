@@ -75,8 +75,11 @@ def render_deployment(
     config_hash: str,
     environment: Environment,
     revision: int = POD_TEMPLATE_REVISION,
+    fixed_user_ids: bool = True,
 ) -> dict[str, Any]:
-    """The Deployment, its pod template rendered at ``revision``; ``replicas`` is left out when an autoscaler owns it."""
+    """The Deployment, its pod template rendered at ``revision``; ``replicas`` is left out when an
+    autoscaler owns it. ``fixed_user_ids``: the pods run as ``RUNTIME_UID`` (user, group and
+    fsGroup); false leaves the ids to the platform, the pods still refused to run as root."""
     spec = resource.spec
     name = resource.name
     autoscaling = spec.autoscaling is not None and spec.autoscaling.enabled
@@ -95,7 +98,7 @@ def render_deployment(
                     layout.CONFIG_HASH_ANNOTATION: config_hash,
                 },
             },
-            "spec": _pod_spec(resource, image, environment, revision),
+            "spec": _pod_spec(resource, image, environment, revision, fixed_user_ids=fixed_user_ids),
         },
     }
     if not autoscaling:
@@ -144,7 +147,9 @@ def keep_revision(live: Mapping[str, Any] | None, render_at: Callable[[int], dic
     return kept if same else render_at(POD_TEMPLATE_REVISION)
 
 
-def _pod_spec(resource: AgentOSResource, image: str, environment: Environment, revision: int) -> dict[str, Any]:
+def _pod_spec(
+    resource: AgentOSResource, image: str, environment: Environment, revision: int, *, fixed_user_ids: bool
+) -> dict[str, Any]:
     spec = resource.spec
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": layout.config_map_name(resource.name)}},
@@ -161,9 +166,7 @@ def _pod_spec(resource: AgentOSResource, image: str, environment: Environment, r
         "enableServiceLinks": False,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": RUNTIME_UID,
-            "runAsGroup": RUNTIME_UID,
-            "fsGroup": RUNTIME_UID,
+            **({"runAsUser": RUNTIME_UID, "runAsGroup": RUNTIME_UID, "fsGroup": RUNTIME_UID} if fixed_user_ids else {}),
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [_container(resource, image, revision)],

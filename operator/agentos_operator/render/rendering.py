@@ -51,6 +51,10 @@ class RenderSettings:
     """What render needs beyond the resource: the operator's defaults."""
 
     default_image: str
+    fixed_user_ids: bool = True
+    """Run the pods as the image's user and group (``RUNTIME_UID``, also their fsGroup); false
+    leaves them to the platform (OpenShift's restricted SCC assigns each namespace a range of its
+    own and refuses a pod naming a user outside it)."""
 
 
 def render(
@@ -94,7 +98,12 @@ def render(
         keep_revision(
             live_deployment,
             lambda revision: render_deployment(
-                resource, image=image, config_hash=digest, environment=environment, revision=revision
+                resource,
+                image=image,
+                config_hash=digest,
+                environment=environment,
+                revision=revision,
+                fixed_user_ids=settings.fixed_user_ids,
             ),
         ),
         *(manifest for manifest in optional if manifest is not None),

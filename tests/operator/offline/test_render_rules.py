@@ -1,6 +1,7 @@
 """What render decides: variable names, volumes, scaling objects, the config hash, ownership."""
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 import pydantic
@@ -296,6 +297,19 @@ def test_the_pod_runs_the_runtime_under_the_restricted_profile() -> None:
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert spec["securityContext"]["runAsUser"] == 10001 and spec["automountServiceAccountToken"] is False
+
+
+def test_pods_left_to_the_platforms_user_ids_name_none_and_still_refuse_root() -> None:
+    # OpenShift's restricted SCC assigns each namespace's own range and refuses a pod naming 10001.
+    fixed = render.render(resource(), render.placeholder_secrets(resource()), settings=SETTINGS)
+    assigned = render.render(
+        resource(), render.placeholder_secrets(resource()), settings=replace(SETTINGS, fixed_user_ids=False)
+    )
+    [fixed_pod] = [pod({"Deployment": m}) for m in fixed if m["kind"] == "Deployment"]
+    [assigned_pod] = [pod({"Deployment": m}) for m in assigned if m["kind"] == "Deployment"]
+    assert {"runAsUser", "runAsGroup", "fsGroup"} <= set(fixed_pod["securityContext"])
+    assert assigned_pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert assigned_pod["containers"] == fixed_pod["containers"]
 
 
 def test_the_service_exposes_the_runtime_port_by_name() -> None:
