@@ -77,6 +77,23 @@ class Damage:
             return "q8w"
         return None  # PostgreSQL's column types keep every memory row readable
 
+    async def metrics_row(self, record_id: str, *, completed: bool) -> str | None:
+        """A metrics row whose date is no day, stored under ``record_id``; the text of the damage."""
+        if self.kind == "redis":
+            await self.redis_set(
+                "metrics", record_id, f'{{"id":"{record_id}","date":"m3t","completed":{str(completed).lower()}}}'
+            )
+            return "m3t"
+        if self.kind == "sqlite":
+            await self.sql(
+                "INSERT INTO agno_metrics (id, token_metrics, model_metrics, date, aggregation_period, created_at, "
+                "completed) VALUES (%s, '{}', '[]', 'm3t', 'daily', 1, %s)",
+                record_id,
+                completed,
+            )
+            return "m3t"
+        return None  # PostgreSQL's column types keep every metrics row readable
+
     async def eval(self, run_id: str) -> str | None:
         if self.kind == "redis":
             await self.redis_set("evals", run_id, f'{{"run_id":"{run_id}","zz":"e5v"}}')

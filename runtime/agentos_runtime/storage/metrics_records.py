@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, RunUsage, SessionActivity, SessionRow
-from agentos_runtime.storage.records import decode_json
+from agentos_runtime.storage.records import DamagedRecord, decode_json
 
 METRICS_COLUMNS: tuple[str, ...] = (
     "id",
@@ -54,34 +54,69 @@ def metrics_columns(row: MetricsRow) -> JSON:
 
 
 def day_of(value: Any) -> date:
-    """A stored ``date``: a date, a datetime, or ISO text (how key-value stores keep it)."""
+    """A stored ``date``: a date, a datetime, or ISO text (how key-value stores and SQLite keep
+    it); ``ValueError`` for anything else (never quoting it)."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) >= 10:
         return date.fromisoformat(value[:10])
-    raise ValueError(f"a metrics date must be a day, not {value!r}")
+    raise ValueError("a metrics date must be a day")
 
 
-def metrics_from_columns(columns: Mapping[Any, Any]) -> MetricsRow:
-    """Build a ``MetricsRow`` from stored columns; ``ValueError`` when the date is not a day."""
+METRICS_KIND = "metrics row"
+
+
+def metrics_from_columns(columns: Mapping[Any, Any], *, record_id: object = None) -> MetricsRow:
+    """Build a ``MetricsRow`` from stored columns; ``DamagedRecord`` (naming ``record_id``, else
+    the row's ``id``) when they do not hold one: no id, a date that is not a day, a count or a
+    time that is not a whole number."""
+    name = record_id if record_id is not None else columns.get("id")
+    if columns.get("id") is None:
+        raise DamagedRecord(METRICS_KIND, name, "it has no id")
+    try:
+        day = day_of(columns.get("date"))
+    except ValueError:
+        raise DamagedRecord(METRICS_KIND, name, "its date is not a day") from None
+    numbers: dict[str, int | None] = {}
+    for column in (*COUNT_COLUMNS, "created_at", "updated_at"):
+        value = columns.get(column)
+        if value is None:
+            numbers[column] = None if column == "updated_at" else 0
+        elif (whole := _whole(value)) is not None:
+            numbers[column] = whole
+        else:
+            raise DamagedRecord(METRICS_KIND, name, f"its {column} is not a whole number")
     tokens = decode_json(columns.get("token_metrics"))
     models = decode_json(columns.get("model_metrics"))
-    counts = {name: int(columns.get(name) or 0) for name in COUNT_COLUMNS}
-    updated_at = columns.get("updated_at")
     return MetricsRow(
         id=str(columns["id"]),
-        date=day_of(columns["date"]),
+        date=day,
         user_id=str(columns.get("user_id") or ""),
         aggregation_period=str(columns.get("aggregation_period") or "daily"),
         token_metrics=dict(tokens) if isinstance(tokens, dict) else {},
         model_metrics=[dict(model) for model in models if isinstance(model, dict)] if isinstance(models, list) else [],
         completed=bool(columns.get("completed")),
-        created_at=int(columns.get("created_at") or 0),
-        updated_at=None if updated_at is None else int(updated_at),
-        **counts,
+        created_at=numbers.pop("created_at") or 0,
+        updated_at=numbers.pop("updated_at"),
+        **{column: numbers[column] or 0 for column in COUNT_COLUMNS},
     )
+
+
+def _whole(value: object) -> int | None:
+    """A stored count or time as an int (an int, an integral float, or decimal digits in text
+    as other programs may write them); ``None`` when it is none, or past a 64-bit column."""
+    number: int | None = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and 0 < len(value) <= 20 and value.lstrip("-").isdigit() and value.isascii():
+        number = int(value)
+    return number if number is not None and -(2**63) <= number < 2**63 else None
 
 
 def key_of(row: MetricsRow) -> MetricsKey:

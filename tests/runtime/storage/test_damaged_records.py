@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from agentos_runtime.storage.ports import (
     EvalRow,
     MemoryQuery,
     MemoryRow,
+    MetricsDays,
+    MetricsRow,
     SessionChanges,
     SessionQuery,
     SessionRow,
@@ -194,3 +197,28 @@ async def test_a_damaged_eval_run_is_left_out_of_listings_and_its_read_says_whic
         await database.evals.get_eval("badev")
     check_unreadable(read.value, database, "eval run", "badev", text)
     assert await database.evals.delete_evals(["badev"]) == 1
+
+
+@pytest.mark.parametrize("completed", [True, False], ids=["a-completed-day", "a-day-in-progress"])
+async def test_a_damaged_metrics_row_is_left_out_and_the_days_are_judged_without_it(
+    stored: tuple[Database, Damage], caplog: pytest.LogCaptureFixture, completed: bool
+) -> None:
+    database, damage = stored
+    first = MetricsRow(id="first", date=date(2026, 1, 1), completed=True, created_at=5, agent_runs_count=2)
+    second = MetricsRow(id="second", date=date(2026, 1, 2), created_at=6)
+    await database.metrics.write_metrics([first, second])
+    text = await damage.metrics_row("2026-01-03__daily", completed=completed)
+    if text is None:
+        pytest.skip("this backend's column types keep every metrics row readable")
+
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime"):
+        listed = await database.metrics.list_metrics()
+        assert [(row.date, row.agent_runs_count) for row in listed] == [(date(2026, 1, 1), 2), (date(2026, 1, 2), 0)]
+        check_one_warning(caplog, database, "metrics row", "2026-01-03__daily", text)
+        days = await database.metrics.metrics_days()
+    assert days == MetricsDays(latest_completed=date(2026, 1, 1), earliest_incomplete=date(2026, 1, 2))
+
+    # A refresh writes the day again (over the damaged row where it is stored under the day's id).
+    await database.metrics.write_metrics([MetricsRow(id="third", date=date(2026, 1, 3), agent_runs_count=7)])
+    listed = await database.metrics.list_metrics(starting_date=date(2026, 1, 2))
+    assert [(row.date, row.agent_runs_count) for row in listed] == [(date(2026, 1, 2), 0), (date(2026, 1, 3), 7)]

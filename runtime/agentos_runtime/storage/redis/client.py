@@ -112,8 +112,15 @@ class RedisBackend:
     ) -> tuple[list[dict[str, Any]], list[records.DamagedRecord]]:
         """The records with these ids that exist and can be read, in the same order, and what
         keeps the others from being read (read through ``client``)."""
+        identified, damaged = await self.load_identified(table, record_ids, client=client)
+        return [record for _, record in identified], damaged
+
+    async def load_identified(
+        self, table: str, record_ids: list[str], *, client: Reader | None = None
+    ) -> tuple[list[tuple[str, dict[str, Any]]], list[records.DamagedRecord]]:
+        """As ``load_readable``, each record with its id."""
         reader = client if client is not None else self.client
-        loaded: list[dict[str, Any]] = []
+        loaded: list[tuple[str, dict[str, Any]]] = []
         damaged: list[records.DamagedRecord] = []
         for start in range(0, len(record_ids), _BATCH):
             batch = record_ids[start : start + _BATCH]
@@ -122,7 +129,7 @@ class RedisBackend:
                 if value is None:
                     continue
                 try:
-                    loaded.append(records.decode_record(keys.kind_of(table), record_id, value))
+                    loaded.append((record_id, records.decode_record(keys.kind_of(table), record_id, value)))
                 except records.DamagedRecord as error:
                     damaged.append(error)
         return loaded, damaged

@@ -16,10 +16,11 @@ from datetime import date
 from typing import Any
 
 from agentos_runtime.storage import metrics_records
+from agentos_runtime.storage.damage import left_out
 from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, SessionActivity
-from agentos_runtime.storage.records import decode_json
+from agentos_runtime.storage.records import DamagedRecord, decode_json
 from agentos_runtime.storage.redis import keys
-from agentos_runtime.storage.redis.client import RedisBackend, Writes, encode
+from agentos_runtime.storage.redis.client import Reader, RedisBackend, Writes, encode
 from agentos_runtime.storage.redis.guarded import Snapshot, WriteBatch
 
 METRICS = "metrics"
@@ -66,11 +67,8 @@ class RedisMetricsStore:
         record_keys = [backend.key(METRICS, record_id) for record_id in ids]
 
         async def attempt(snapshot: Snapshot) -> tuple[None, Writes]:
-            loaded = [
-                metrics_records.metrics_from_columns(record)
-                for record in await backend.load(METRICS, ids, client=snapshot)
-            ]
-            stored = {metrics_id(row): row for row in loaded}
+            # A stored row that cannot be read is written over: its day is recomputed from the sessions.
+            stored = {metrics_id(row): row for row in await self._rows(ids, client=snapshot, listing=False)}
             texts = [
                 encode(_record(metrics_records.keep_identity(replace(row, id=record_id), stored.get(record_id))))
                 for record_id, row in zip(ids, rows, strict=True)
@@ -93,10 +91,24 @@ class RedisMetricsStore:
         )
 
     async def _load(self) -> list[MetricsRow]:
+        with self._backend.errors():
+            return await self._rows(await self._backend.scan_ids(METRICS), listing=True)
+
+    async def _rows(self, ids: list[str], *, client: Reader | None = None, listing: bool) -> list[MetricsRow]:
+        """The rows stored under ``ids`` that can be read; those that cannot are left out (and
+        logged when ``listing``)."""
         backend = self._backend
-        with backend.errors():
-            stored = await backend.load(METRICS, await backend.scan_ids(METRICS))
-        return [metrics_records.metrics_from_columns(record) for record in stored]
+        identified, damaged = await backend.load_identified(METRICS, ids, client=client)
+        rows: list[MetricsRow] = []
+        for record_id, record in identified:
+            try:
+                rows.append(metrics_records.metrics_from_columns(record, record_id=record_id))
+            except DamagedRecord as error:
+                damaged.append(error)
+        if listing:
+            for damage in damaged:
+                left_out(backend.db_id, damage)
+        return rows
 
     async def _runs_of(self, session_ids: list[str]) -> dict[str, list[JSON]]:
         """Each session's run dicts, in run order (two round trips for all of them)."""

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, type_coerce
+from sqlalchemy.types import NullType
 
 from agentos_runtime.storage import metrics_records
+from agentos_runtime.storage.damage import readable
 from agentos_runtime.storage.ports import MetricsDays, MetricsRow, RunUsage, SessionActivity
 from agentos_runtime.storage.records import decode_json
 from agentos_runtime.storage.sql.connecting import SqlBackend
@@ -72,17 +74,23 @@ class SqlMetricsStore:
 
     async def metrics_days(self) -> MetricsDays:
         table = self._metrics
+        day = _raw(table.c.date)
         async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
-                latest = await connection.scalar(select(func.max(table.c.date)).where(table.c.completed.is_(True)))
-                pending = select(func.min(table.c.date)).where(table.c.completed.is_(False))
+                latest = await connection.scalar(select(func.max(day)).where(table.c.completed.is_(True)))
+                pending = select(func.min(day)).where(table.c.completed.is_(False))
                 if latest is not None:
-                    pending = pending.where(table.c.date > latest)
+                    pending = pending.where(day > latest)
                 earliest = await connection.scalar(pending)
-        return MetricsDays(
-            latest_completed=None if latest is None else metrics_records.day_of(latest),
-            earliest_incomplete=None if earliest is None else metrics_records.day_of(earliest),
-        )
+        try:
+            return MetricsDays(
+                latest_completed=None if latest is None else metrics_records.day_of(latest),
+                earliest_incomplete=None if earliest is None else metrics_records.day_of(earliest),
+            )
+        except ValueError:
+            # A row whose date is not a day (SQLite keeps any value) sorts among them: judged on
+            # the rows that can be read, the others left out (and logged).
+            return metrics_records.metrics_days(await self.list_metrics())
 
     async def write_metrics(self, rows: Sequence[MetricsRow]) -> None:
         if not rows:
@@ -107,11 +115,22 @@ class SqlMetricsStore:
             conditions.append(table.c.date <= ending_date)
         if user_id is not None:
             conditions.append(table.c.user_id == user_id)
-        listing = select(table).where(*conditions).order_by(table.c.date, table.c.user_id, table.c.aggregation_period)
+        # Every column as the driver reads it (no SQLAlchemy parsing of dates, JSON or booleans):
+        # a row holding what is no metrics row is left out, not a failure of the whole listing.
+        listing = (
+            select(*(_raw(column).label(column.name) for column in table.columns))
+            .where(*conditions)
+            .order_by(table.c.date, table.c.user_id, table.c.aggregation_period)
+        )
         async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (await connection.execute(listing)).mappings().all()
-        return [metrics_records.metrics_from_columns(row) for row in found]
+        return readable(self._backend.db_id, metrics_records.metrics_from_columns, found)
+
+
+def _raw(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column`` read as the driver gives it: SQLite's stored text, PostgreSQL's typed value."""
+    return type_coerce(column, NullType())
 
 
 def _activity(row: Any, runs: list[RunUsage] | None) -> SessionActivity:
