@@ -315,6 +315,8 @@ def _member_job(
             session_state=run.record.session_state,
             metadata=request.metadata,
             dependencies=request.dependencies,
+            add_dependencies_to_context=request.add_dependencies_to_context,
+            add_session_state_to_context=request.add_session_state_to_context,
             knowledge_filters=request.knowledge_filters,
             member_runs=budget,
         ),

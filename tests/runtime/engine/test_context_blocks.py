@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 
-from agentos_runtime.config import AgentConfig, TeamConfig
+from agentos_runtime.config import AgentConfig, TeamConfig, WorkflowConfig
 from agentos_runtime.runs import Agent, RunRegistry, RunRequest
 from agentos_runtime.runs.teams import Team
+from agentos_runtime.runs.workflow_steps import LeafPlan
+from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.engine.fakes import FakeChatModel, make_agent, say
+from tests.runtime.engine.fakes import FakeChatModel, call, make_agent, say
 
 
 async def test_the_session_state_is_added_to_the_system_message_with_the_runs_ids_which_are_not_stored() -> None:
@@ -87,4 +89,57 @@ async def test_a_team_leader_gets_the_session_state_and_dependency_blocks_too() 
     assert system.endswith(
         "\n\n<session_state>\n{'a': 1, 'current_session_id': 's1', 'current_run_id': 'r1'}\n</session_state>"
     )
+    assert user == 'Hi\n\n<additional context>\n{\n  "k": "v"\n}\n</additional context>'
+
+
+async def test_a_team_member_gets_the_blocks_the_team_run_asked_for() -> None:
+    leader = FakeChatModel(
+        call("delegate_task_to_member", json.dumps({"member_id": "poet", "task": "Write"})), say("Done.")
+    )
+    poet, registry = FakeChatModel(say("A poem.")), RunRegistry()
+    team = Team(
+        TeamConfig(id="crew", name="Crew", members=["poet"]),
+        model=leader,
+        members=[Agent(AgentConfig(id="poet", name="Poet", instructions=["Rhyme."]), model=poet, registry=registry)],
+        sessions=InMemoryDatabase(id="db").sessions,
+        registry=registry,
+    )
+
+    await team.complete(
+        RunRequest(
+            message="Hi",
+            session_id="s1",
+            dependencies={"k": "v"},
+            add_dependencies_to_context=True,
+            add_session_state_to_context=True,
+        )
+    )
+
+    system, user = (m["content"] for m in poet.prompts[0][:2])
+    assert system.startswith("Rhyme.\n\n<session_state>\n")
+    assert user == 'Write\n\n<additional context>\n{\n  "k": "v"\n}\n</additional context>'
+
+
+async def test_a_workflow_step_gets_the_blocks_the_workflow_run_asked_for() -> None:
+    writer, registry = FakeChatModel(say("Done.")), RunRegistry()
+    step = Agent(AgentConfig(id="writer", name="Writer", instructions=["Rhyme."]), model=writer, registry=registry)
+    workflow = Workflow(
+        WorkflowConfig.model_validate({"id": "w", "name": "W", "steps": [{"name": "s", "agent": "writer"}]}),
+        steps=[LeafPlan("s", step, "agent")],
+        sessions=InMemoryDatabase(id="db").sessions,
+        registry=registry,
+    )
+
+    await workflow.complete(
+        RunRequest(
+            message="Hi",
+            session_id="s1",
+            dependencies={"k": "v"},
+            add_dependencies_to_context=True,
+            add_session_state_to_context=True,
+        )
+    )
+
+    system, user = (m["content"] for m in writer.prompts[0][:2])
+    assert system.startswith("Rhyme.\n\n<session_state>\n")
     assert user == 'Hi\n\n<additional context>\n{\n  "k": "v"\n}\n</additional context>'

@@ -21,6 +21,7 @@ from agentos_runtime.config import ConfigError
 from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.runs import Agent, RunRequest
 from agentos_runtime.runs.teams import Team
+from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.ports import SessionRow
 
 from tests.runtime.knowledge.search_fakes import Built, built, impostor_plugin
@@ -41,9 +42,9 @@ def opened(knowledge: Knowledge) -> Mapping[str, KnowledgeSearch] | None:
     return {knowledge.id: knowledge}
 
 
-def runner(runtime: Built, runner_id: str) -> Agent | Team:
-    """The agent or the team of ``runtime`` with this id."""
-    return runtime.agents.get(runner_id) or runtime.teams[runner_id]
+def runner(runtime: Built, runner_id: str) -> Agent | Team | Workflow:
+    """The agent, the team or the workflow of ``runtime`` with this id."""
+    return runtime.agents.get(runner_id) or runtime.teams.get(runner_id) or runtime.workflows[runner_id]
 
 
 async def run_once(

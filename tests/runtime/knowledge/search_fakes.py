@@ -23,8 +23,9 @@ from agentos_runtime.knowledge.ports import KnowledgeSearch
 from agentos_runtime.knowledge.records import SearchHit
 from agentos_runtime.llm.factory import build_models, close_models
 from agentos_runtime.runs import Agent, RunRegistry, build_agents
-from agentos_runtime.runs.composing import build_teams
+from agentos_runtime.runs.composing import build_teams, build_workflows
 from agentos_runtime.runs.teams import Team
+from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.memory import InMemoryDatabase
 
 from tests.support.fake_embeddings import fake_embedding
@@ -129,11 +130,12 @@ class Built:
     agents: dict[str, Agent]
     teams: dict[str, Team]
     database: InMemoryDatabase
+    workflows: dict[str, Workflow] = field(default_factory=dict)
 
 
 @asynccontextmanager
 async def built(document: dict[str, Any], knowledge: Mapping[str, KnowledgeSearch] | None) -> AsyncIterator[Built]:
-    """The agents and teams of ``document``, their sessions in memory; the models closed after."""
+    """The agents, teams and workflows of ``document``, their sessions in memory; the models closed after."""
     config = parse_config(document)
     models = build_models(config, {})
     database = InMemoryDatabase(id="db")
@@ -143,7 +145,8 @@ async def built(document: dict[str, Any], knowledge: Mapping[str, KnowledgeSearc
         teams = build_teams(
             config, agents=agents, models=models, databases={"db": database}, registry=registry, knowledge=knowledge
         )
-        yield Built(agents, teams, database)
+        workflows = build_workflows(config, agents=agents, teams=teams, databases={"db": database}, registry=registry)
+        yield Built(agents, teams, database, workflows)
     finally:
         await registry.shutdown(timeout=5.0)
         await close_models(models)

@@ -374,6 +374,21 @@ async def test_a_member_agent_searches_with_the_team_runs_knowledge_filters(fake
     assert base.filters == [{"department": "hr"}]
 
 
+async def test_a_workflow_step_agent_searches_with_the_workflow_runs_knowledge_filters(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    base = HandbookBase()
+    file = runtime_file(
+        fake_openai.base_url,
+        agents=[{"id": "helpdesk", "model": "fake", "knowledge": "handbook"}],
+        workflows=[{"id": "flow", "steps": [{"name": "answer", "agent": "helpdesk"}]}],
+    )
+    fake_openai.script(Reply.call(search_call("vacation days")), Reply.say("25 days."))
+    await run_once(file, base, "flow", RunRequest(message="Vacation?", knowledge_filters={"department": "hr"}))
+
+    assert base.filters == [{"department": "hr"}]
+
+
 async def test_a_member_agent_keeps_its_knowledge_when_a_team_runs_it(fake_openai: FakeOpenAIServer) -> None:
     base = HandbookBase()
     file = runtime_file(
