@@ -33,6 +33,9 @@ CONTROL_PLANE_ORIGINS = (
 
 # A run request is a message plus a few JSON fields; 10 MiB leaves room for attached files
 # while keeping one request from filling the process's memory.
+# How `agentos render` marks a Secret value it does not know (``<placeholder:secret/key>``): a
+# security key that is one is refused at start, as anyone reading the resource could send it.
+PLACEHOLDER_PREFIX = "<placeholder:"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_BACKGROUND_RUNS = 32
 # An eval makes a model call or two per iteration while its request waits: 4 at once keeps a
@@ -186,6 +189,12 @@ class Settings(BaseModel):
         key = value.strip()
         if not key:
             raise ValueError("OS_SECURITY_KEY is only whitespace: set a key, or unset it to turn the key check off")
+        if key.startswith(PLACEHOLDER_PREFIX):
+            raise ValueError(
+                "OS_SECURITY_KEY is a placeholder `agentos render` wrote, which anyone reading the resource "
+                "could send: set a real key (let the operator generate it, or render with --secrets-from a file "
+                "that holds it)"
+            )
         return key
 
     @field_validator("metrics_port")

@@ -38,6 +38,10 @@ PLACEHOLDER_NOTE = "Secret values are placeholders: pass --secrets-from FILE to 
 # On each Secret rendered with placeholder values, so that one applied by mistake says what it holds.
 PLACEHOLDER_ANNOTATION = "agentos.dev/placeholder-values"
 PLACEHOLDER_SECRET_NOTE = "Placeholder values, not real ones: render with --secrets-from FILE to fill them."
+GENERATED_KEY_SECRET_NOTE = (
+    "OS_SECURITY_KEY is a placeholder, which the runtime refuses: the operator generates the key in the cluster; "
+    "every other value is from --secrets-from FILE."
+)
 GENERATED_KEY_NOTE = (
     "The security key is a placeholder: the operator generates it in the cluster "
     "(the Secret <name>-security-key), which --secrets-from FILE does not hold."
@@ -131,8 +135,10 @@ def run(args: argparse.Namespace) -> int:
     if not manifests:
         say(f"{', '.join(files)}: no AgentOSConfig resource found", sys.stderr)
         return 1
-    note = PLACEHOLDER_NOTE if args.secrets_from is None else GENERATED_KEY_NOTE
-    sys.stdout.write(dump_marked(manifests, note=note))
+    if args.secrets_from is None:
+        sys.stdout.write(dump_marked(manifests, note=PLACEHOLDER_NOTE))
+    else:
+        sys.stdout.write(dump_marked(manifests, note=GENERATED_KEY_NOTE, secret_note=GENERATED_KEY_SECRET_NOTE))
     return 0
 
 
@@ -159,9 +165,11 @@ def dump_with_placeholders(manifests: Sequence[Mapping[str, Any]]) -> str:
     return dump_marked([(manifest, True) for manifest in manifests], note=PLACEHOLDER_NOTE)
 
 
-def dump_marked(manifests: Sequence[tuple[Mapping[str, Any], bool]], *, note: str) -> str:
+def dump_marked(
+    manifests: Sequence[tuple[Mapping[str, Any], bool]], *, note: str, secret_note: str = PLACEHOLDER_SECRET_NOTE
+) -> str:
     """The YAML of ``manifests``; the Secrets of those marked hold placeholder values, and are
-    annotated and commented as such, below ``note`` at the top. Nothing marked: plain YAML."""
+    annotated and commented with ``secret_note``, below ``note`` at the top. Nothing marked: plain YAML."""
     from agentos_operator import render
 
     parts = []
@@ -170,9 +178,9 @@ def dump_marked(manifests: Sequence[tuple[Mapping[str, Any], bool]], *, note: st
             parts.append(render.dump_manifests([manifest]))
             continue
         metadata = dict(manifest["metadata"])
-        metadata["annotations"] = {**metadata.get("annotations", {}), PLACEHOLDER_ANNOTATION: PLACEHOLDER_SECRET_NOTE}
+        metadata["annotations"] = {**metadata.get("annotations", {}), PLACEHOLDER_ANNOTATION: secret_note}
         text = render.dump_manifests([{**manifest, "metadata": metadata}])
-        parts.append(text.replace("---\n", f"---\n# {PLACEHOLDER_SECRET_NOTE}\n", 1))
+        parts.append(text.replace("---\n", f"---\n# {secret_note}\n", 1))
     top = f"# {note}\n" if any(marked for _, marked in manifests) else ""
     return top + "".join(parts)
 

@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from agentos_runtime.settings import PLACEHOLDER_PREFIX
+
 from agentos_operator.referrers import Referrer
 from agentos_operator.render import layout
 from agentos_operator.resources import AgentOSResource
@@ -190,7 +192,7 @@ def environment_refs(environment: Environment) -> set[SecretRef]:
 
 def placeholder_secrets(resource: AgentOSResource) -> dict[SecretRef, str]:
     """Stand-in values for offline rendering, marked so nobody mistakes them for real ones."""
-    return {(name, key): f"<placeholder:{name}/{key}>" for name, key in required_secret_refs(resource)}
+    return {(name, key): f"{PLACEHOLDER_PREFIX}{name}/{key}>" for name, key in required_secret_refs(resource)}
 
 
 def _unused(sources: Mapping[str, EnvSource], name: str) -> str:

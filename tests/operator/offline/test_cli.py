@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 from agentos_operator import render
 from agentos_operator.cli import main
 from agentos_operator.resources import parse_resource
+from agentos_runtime.settings import Settings
 
 from tests.operator.offline.inputs import EXAMPLES, ROOT, STAND_INS, example_secret_values, load_example
 
@@ -360,10 +362,16 @@ def test_render_with_secrets_stands_in_for_the_key_the_operator_generates_and_sa
     assert out.startswith("# The security key is a placeholder: the operator generates it in the cluster")
     documents = list(yaml.safe_load_all(out))
     [env] = [d for d in documents if d["kind"] == "Secret"]
-    assert env["metadata"]["annotations"]["agentos.dev/placeholder-values"].startswith("Placeholder values")
-    held = {base64.b64decode(value).decode() for value in env["data"].values()}
-    assert "<placeholder:guide-appendix-security-key/security-key>" in held
-    assert "sk-example-not-a-real-key" in held, "the values given are used"
+    # The values given are real: the Secret says which one is not (it said all were placeholders).
+    note = env["metadata"]["annotations"]["agentos.dev/placeholder-values"]
+    assert note.startswith("OS_SECURITY_KEY is a placeholder, which the runtime refuses")
+    assert "every other value is from --secrets-from FILE" in note
+    held = {name: base64.b64decode(value).decode() for name, value in env["data"].items()}
+    assert held["OS_SECURITY_KEY"] == "<placeholder:guide-appendix-security-key/security-key>"
+    assert "sk-example-not-a-real-key" in held.values(), "the values given are used"
+    # Anyone reading the resource could send that key: the runtime refuses to start with it.
+    with pytest.raises(pydantic.ValidationError, match="OS_SECURITY_KEY is a placeholder `agentos render` wrote"):
+        Settings.from_environ({"OS_SECURITY_KEY": held["OS_SECURITY_KEY"]})
     # The same file holding the key: used as given, nothing marked.
     values = {**example_secret_values(), ("guide-appendix-security-key", "security-key"): "given"}
     resource = parse_resource(load_example("guide-appendix"))
