@@ -67,7 +67,7 @@ _CHILDREN_FIELDS = frozenset({"models", "databases", "mcpServers", "knowledgeBas
 DEPLOYMENT_ONLY_FIELDS = _DEPLOYMENT_ONLY_FIELDS
 
 # Pydantic reports a pattern mismatch by quoting the regex; say what is expected instead.
-_PATTERN_HINTS = {
+PATTERN_HINTS = {
     spec_models.QUANTITY_PATTERN: "not a Kubernetes quantity: use e.g. 500m, 1, 256Mi or 1Gi",
     ID_PATTERN: "not a valid id: lowercase letters, digits and '-', not starting or ending with '-'",
     spec_models.NAME_PATTERN: "not a valid Kubernetes name: lowercase letters, digits, '-' and '.'",
@@ -254,7 +254,7 @@ def _with_hints(error: pydantic.ValidationError, problems: list[Problem]) -> lis
     """Problems with a fix where pydantic only says what failed (``problems`` has one per error, in order)."""
     hinted = []
     for item, problem in zip(error.errors(include_url=False), problems, strict=True):
-        hint = next((h for pattern, h in _PATTERN_HINTS.items() if f"pattern '{pattern}'" in problem.message), None)
+        hint = next((h for pattern, h in PATTERN_HINTS.items() if f"pattern '{pattern}'" in problem.message), None)
         hint = hint or _type_hint(item["type"], item.get("input"))
         hinted.append(Problem(problem.path, hint) if hint else problem)
     return hinted

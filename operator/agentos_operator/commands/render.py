@@ -26,6 +26,7 @@ from agentos_operator.commands.validate import (
     Document,
     Duplicates,
     envelope_problems,
+    option_problem,
     read_documents,
     resource_problems,
     say,
@@ -88,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if args.namespace is not None and (why := namespace_problem(args.namespace)):
         say(f"agentos render: -n: {why}", sys.stderr)
         return 2
-    if args.image is not None and not args.image.strip():
-        say("agentos render: --image: empty: name an image, or leave the option out for the default", sys.stderr)
+    if usage := option_problem(files, image=args.image, secrets_from=args.secrets_from):
+        say(f"agentos render: {usage}", sys.stderr)
         return 2
     documents = list(read_documents(files))
     secrets, secret_errors = ({}, []) if args.secrets_from is None else _read_secrets(args.secrets_from)
@@ -103,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
             errors.append(f"{document.source}: {document.label}: {conflict}")
             continue
         refused = seen.check(Document(document.source, document.index, body, siblings=document.siblings))
-        refused += envelope_problems(body)  # kubectl apply would refuse the object itself
-        if refused:
+        if refused or envelope_problems(body):  # kubectl apply would refuse the object itself
+            # Every problem at once, the spec's and its children's too, as `agentos validate` says them.
+            refused += resource_problems(body, default_image=args.image)
             errors.extend(f"{document.source}: {document.label}: {problem}" for problem in refused)
             continue
         try:

@@ -36,7 +36,7 @@ import functools
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from agentos_runtime.config import checking, reading
@@ -126,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         sys.stderr.write("agentos validate: no file given: name one or more (FILE..., or -f FILE)\n")
         return 2
+    if usage := option_problem(files, image=args.image):
+        say(f"agentos validate: {usage}", sys.stderr)
+        return 2
     found = failed = 0
     seen = Duplicates()
     for document in read_documents(files):
@@ -154,6 +157,22 @@ def run(args: argparse.Namespace) -> int:
         say(f"{', '.join(files)}: no {KIND} resource and no runtime config found")
         return 1
     return 1 if failed else 0
+
+
+def option_problem(files: Sequence[str], *, image: str | None, secrets_from: str | None = None) -> str | None:
+    """Pure: what is wrong with the options of ``validate`` or ``render`` (one line), or ``None``."""
+    from agentos_operator.resources import PATTERN_HINTS
+    from agentos_operator.spec import IMAGE_MAX_LENGTH, IMAGE_PATTERN
+
+    if [*files, secrets_from].count("-") > 1:
+        return "'-' (standard input) is given more than once: it can be read once, give it once"
+    if image is None:
+        return None
+    if not image.strip():
+        return "--image: empty: name an image, or leave the option out for the default"
+    if len(image) > IMAGE_MAX_LENGTH or not re.fullmatch(IMAGE_PATTERN, image):
+        return f"--image: {PATTERN_HINTS[IMAGE_PATTERN]}"
+    return None
 
 
 def say(line: str, stream: Any = None) -> None:
@@ -414,9 +433,27 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
                     yield Document(source, index, None, f"document {index + 1}: a List's items must be a list")
                     continue
                 for item in items:
-                    yield Document(source, index, item, siblings=len(bodies) + len(items))
+                    yield _as_stored(Document(source, index, item, siblings=len(bodies) + len(items)))
             elif body is not None:
-                yield Document(source, index, body, siblings=len(bodies))
+                yield _as_stored(Document(source, index, body, siblings=len(bodies)))
+
+
+def _as_stored(document: Document) -> Document:
+    """An AgentOSConfig as the API server stores it: its keys set to null dropped (a list whose
+    items are all commented out reads as null), as it drops them from a CRD's fields that are not
+    nullable, so that what is checked here is what the operator gets. Other documents as read."""
+    if not document.is_agentos or not isinstance(document.body, dict):
+        return document
+    return replace(document, body=without_nulls(document.body))
+
+
+def without_nulls(value: Any) -> Any:
+    """Pure: ``value`` with every mapping's null-valued keys left out, at any depth (list items stay)."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
 
 
 def _read_bytes(source: str) -> bytes:
@@ -424,6 +461,8 @@ def _read_bytes(source: str) -> bytes:
     ``reading.MAX_FILE_BYTES``: decoding is ``reading.decode``'s, so its errors are ours."""
     if source != "-":
         return reading.file_bytes(source)
+    if sys.stdin is None:  # started with standard input closed
+        raise reading.InputError("standard input is closed: nothing to read")
     stream = getattr(sys.stdin, "buffer", None)
     data = stream.read(reading.MAX_FILE_BYTES + 1) if stream is not None else sys.stdin.read().encode("utf-8")
     return reading.within_limit(data)

@@ -630,3 +630,75 @@ def test_validate_takes_the_image_resources_naming_none_run_as_the_operator_does
     assert code == 1 and "spec.agents[0].tools[0]: unknown tool 'weather'" in out
     code, out, _ = run(capsys, "validate", "--image", "registry.example.com/team/runtime-with-tools:1.2", str(path))
     assert code == 0 and out.endswith(": valid\n")
+
+
+def test_keys_left_null_are_dropped_as_the_api_server_drops_them_before_the_operator_sees_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # `teams:` with every item commented out reads as null; the API server prunes it, so the
+    # operator accepts the resource: validate and render said "Input should be a valid list".
+    minimal = (EXAMPLES / "minimal-sqlite.yaml").read_text()
+    path = tmp_path / "cr.yaml"
+    path.write_text(
+        minimal.replace("spec:\n", "spec:\n  teams:\n  #  - id: crew\n  resources:\n  image: null\n", 1).replace(
+            "      addHistoryToContext: true\n", "      addHistoryToContext: true\n      description: ~\n"
+        )
+    )
+
+    code, out, err = run(capsys, "validate", str(path))
+    assert (code, err) == (0, "") and out.endswith("AgentOSConfig/minimal: valid\n"), out
+    code, rendered, err = run(capsys, "render", str(path))
+    assert (code, err) == (0, "")
+    assert rendered == run(capsys, "render", str(EXAMPLES / "minimal-sqlite.yaml"))[1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["validate", "-", "-"], ["validate", "-f", "-", "-"], ["render", "-", "--secrets-from", "-"]],
+    ids=["twice-as-files", "as-f-and-file", "as-file-and-secrets"],
+)
+def test_standard_input_named_twice_is_refused_as_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    # The second read got an empty stream: "missing secret values", or the input checked once.
+    monkeypatch.setattr("sys.stdin", io.StringIO((EXAMPLES / "minimal-sqlite.yaml").read_text()))
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert (
+        err == f"agentos {argv[0]}: '-' (standard input) is given more than once: it can be read once, give it once\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_a_closed_standard_input_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    monkeypatch.setattr("sys.stdin", None)  # what Python sets when started with standard input closed
+    code, out, err = run(capsys, command, "-")
+    assert code == 1
+    assert "-: standard input is closed: nothing to read" in out + err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+@pytest.mark.parametrize("image", [" ghcr.io/x/y:1", "NOT VALID IMAGE", ""])
+def test_an_image_option_the_operator_would_refuse_is_a_usage_error_naming_the_form(
+    capsys: pytest.CaptureFixture[str], command: str, image: str
+) -> None:
+    code, out, err = run(capsys, command, "--image", image, str(EXAMPLES / "minimal-sqlite.yaml"))
+    assert (code, out) == (2, "")
+    expected = "empty: name an image" if not image else "not an image reference: [registry/]name[:tag][@digest]"
+    assert err.startswith(f"agentos {command}: --image: {expected}"), err
+    assert run(capsys, command, "--image", "registry.example/agentos:9", str(EXAMPLES / "minimal-sqlite.yaml"))[0] == 0
+
+
+def test_render_says_the_problems_of_the_envelope_and_of_the_spec_at_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(BAD.replace("metadata: {name: demo}", "metadata: {name: demo, labelz: {a: b}}", 1))
+
+    code, out, err = run(capsys, "render", str(path))
+
+    assert (code, out) == (1, "")
+    assert "metadata.labelz" in err and "spec.agents[2].model: unknown model 'gpt-5'" in err
+    assert err.splitlines() == run(capsys, "validate", str(path))[1].splitlines(), "what validate says"
