@@ -198,6 +198,7 @@ class WorkflowStep(Schema):
     team: str | None = Field(default=None, description="Id of the team running the step.")
     parallel: list[LeafStep] | None = Field(
         default=None,
+        min_length=1,
         max_length=16,
         description="Steps run at the same time on the same input; their outputs are joined.",
     )

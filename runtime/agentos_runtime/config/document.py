@@ -159,8 +159,16 @@ def check_references(doc: ConfigDocument, *, camel_case: bool = False, prefix: P
     problems.extend(_knowledge_references(doc, at, db_ids, camel_case))
     for i, workflow in enumerate(doc.workflows):
         ref(at("workflows", i, "db"), workflow.db, db_ids, "database", "databases")
+        named: set[str] = set()
         for j, step in enumerate(workflow.steps):
-            for path, leaf in _leaf_paths(step, at("workflows", i, "steps", j), camel_case):
+            step_path = at("workflows", i, "steps", j)
+            inner = [(path, leaf) for path, leaf in _leaf_paths(step, step_path, camel_case) if path != step_path]
+            for path, leaf in [(step_path, step), *inner]:
+                # Events, metrics and results name steps: two of one name could not be told apart.
+                if leaf.name in named:
+                    problems.append(Problem(path + ("name",), f"step name '{leaf.name}' is used twice: rename one"))
+                named.add(leaf.name)
+            for path, leaf in _leaf_paths(step, step_path, camel_case):
                 ref(path + (_spell("agent", camel_case),), leaf.agent, agent_ids, "agent", "agents")
                 ref(path + (_spell("team", camel_case),), leaf.team, team_ids, "team", "teams")
     problems.extend(_ui_references(doc, at, db_ids, agent_ids | team_ids | workflow_ids))

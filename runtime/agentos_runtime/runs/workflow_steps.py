@@ -227,7 +227,9 @@ def _job(
     return NestedJob(
         executor=plan.executor,
         request=RunRequest(
-            message=text,
+            # A previous step that answered nothing hands on the workflow's input, as Agno does
+            # (an empty user message is refused by some OpenAI-compatible servers).
+            message=text or request.message,
             session_id=request.session_id,
             user_id=request.user_id,
             session_state=record.session_state,
@@ -416,31 +418,42 @@ async def _run_condition(
         inner, start = resumed.done, resumed.position
     branch = plan.steps if holds else plan.else_steps
     current = inner[-1].get("content") or "" if inner else text
-    for position in range(start, len(branch)):
-        leaf = branch[position]
-        run.handle.check()
-        if resumed is not None and position == resumed.position:
-            steps = _leaf_steps(run, leaf, resumed.job, (index, position), resumed.step_id, inner, replacing=True)
-        else:
-            steps = _run_leaf(run, leaf, current, (index, position), inner, may_pause=run.may_pause)
-        try:
-            async with aclosing(steps) as running:
-                async for event in running:
-                    yield event
-        except Paused:
-            waiting = record.paused_step
-            if waiting is not None:
-                waiting["condition"] = {
-                    "step_id": condition_id,
-                    "step_name": plan.name,
-                    "step_index": index,
-                    "holds": holds,
-                    "position": position,
-                    "steps": list(inner),
-                }
-            raise
-        current = inner[-1].get("content") or ""
-    into.append(
-        step_output(step_name=plan.name, step_id=condition_id, step_type="Condition", content=current, steps=inner)
-    )
+    try:
+        for position in range(start, len(branch)):
+            leaf = branch[position]
+            run.handle.check()
+            if resumed is not None and position == resumed.position:
+                steps = _leaf_steps(run, leaf, resumed.job, (index, position), resumed.step_id, inner, replacing=True)
+            else:
+                steps = _run_leaf(run, leaf, current, (index, position), inner, may_pause=run.may_pause)
+            try:
+                async with aclosing(steps) as running:
+                    async for event in running:
+                        yield event
+            except Paused:
+                waiting = record.paused_step
+                if waiting is not None:
+                    waiting["condition"] = {
+                        "step_id": condition_id,
+                        "step_name": plan.name,
+                        "step_index": index,
+                        "holds": holds,
+                        "position": position,
+                        "steps": list(inner),
+                    }
+                raise
+            current = inner[-1].get("content") or ""
+    except Paused:
+        raise  # the paused step's requirement holds the branch so far
+    except BaseException:  # a branch cut short (a step failed, the run was cancelled) keeps what it answered
+        into.append(_condition_output(plan, condition_id, current, inner))
+        raise
+    into.append(_condition_output(plan, condition_id, current, inner))
     yield record.add(events.condition_completed(plan.name, index, condition_id, holds, inner))
+
+
+def _condition_output(plan: ConditionPlan, condition_id: str, content: str, inner: list[JSON]) -> JSON:
+    """The ``StepOutput`` of a condition, its branch's step outputs inside."""
+    output = step_output(step_name=plan.name, step_id=condition_id, step_type="Condition", content=content, steps=inner)
+    output["success"] = all(step.get("success") is not False for step in inner)
+    return output

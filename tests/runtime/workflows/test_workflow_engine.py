@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from agentos_runtime.config import AgentConfig, ConfigError, StepCondition, WorkflowConfig, parse_config
+from agentos_runtime.errors import ModelProviderError
 from agentos_runtime.runs import Agent, RunRegistry, RunRequest
 from agentos_runtime.runs.workflow_steps import (
     ConditionPlan,
@@ -26,7 +27,7 @@ from agentos_runtime.runs.workflow_steps import (
 from agentos_runtime.runs.workflows import Workflow
 from agentos_runtime.storage.memory import InMemoryDatabase
 
-from tests.runtime.engine.fakes import FakeChatModel, WatchedRun, held, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, WatchedRun, held, say
 
 DEADLINE = 5.0
 
@@ -248,3 +249,66 @@ def test_a_failed_step_says_why_its_executor_failed_never_the_partial_answer_it_
     assert failure_reason(executed) == reason
     assert leaf_view(plan, "step-1", executed)["error"] == reason
     assert failure_reason({"status": "ERROR", "content": "partial", "events": []}) is None
+
+
+async def test_a_condition_whose_branch_fails_keeps_the_steps_it_ran_in_the_stored_results(
+    registry: RunRegistry,
+) -> None:
+    failing = FakeChatModel(Script(error=ModelProviderError("the endpoint refused", status_code=400)))
+    branch = [leaf("in1", "b", FakeChatModel(say("one")), registry), leaf("in2", "c", failing, registry)]
+    flow = Flow(
+        [
+            leaf("pre", "a", FakeChatModel(say("go")), registry),
+            ConditionPlan("check", StepCondition(contains="go"), branch),
+        ],
+        registry,
+    )
+
+    output = await flow.workflow.complete(RunRequest(message="start", session_id="s1"))
+
+    assert output["status"] == "ERROR"
+    pre, check = output["step_results"]
+    assert (pre["step_name"], check["step_name"], check["step_type"], check["success"]) == (
+        "pre",
+        "check",
+        "Condition",
+        False,
+    )
+    assert [(s["step_name"], s["success"]) for s in check["steps"]] == [("in1", True), ("in2", False)]
+    stored = await flow.stored()
+    assert [s["step_name"] for s in stored["step_results"]] == ["pre", "check"]
+
+
+def test_two_steps_of_one_name_are_refused_since_events_and_results_could_not_tell_them_apart() -> None:
+    document = workflow_matching("x")
+    document["workflows"][0]["steps"].append(  # type: ignore[index]
+        {"name": "both", "parallel": [{"name": "first", "agent": "a"}, {"name": "both", "agent": "a"}]}
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document)
+
+    assert [str(p) for p in raised.value.problems] == [
+        "workflows[0].steps[2].parallel[0].name: step name 'first' is used twice: rename one",
+        "workflows[0].steps[2].parallel[1].name: step name 'both' is used twice: rename one",
+    ]
+
+
+def test_a_parallel_group_without_steps_is_refused() -> None:
+    document = workflow_matching("x")
+    document["workflows"][0]["steps"].append({"name": "none", "parallel": []})  # type: ignore[index]
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document)
+
+    [problem] = [str(p) for p in raised.value.problems]
+    assert problem.startswith("workflows[0].steps[2].parallel: ")
+
+
+async def test_a_step_after_one_that_answered_nothing_gets_the_workflows_input(registry: RunRegistry) -> None:
+    silent, after = FakeChatModel(say("")), FakeChatModel(say("done"))
+    flow = Flow([leaf("quiet", "a", silent, registry), leaf("after", "b", after, registry)], registry)
+
+    await flow.workflow.complete(RunRequest(message="the question", session_id="s1"))
+
+    assert after.prompts[0][-1] == {"role": "user", "content": "the question"}
