@@ -168,7 +168,8 @@ class _ContinuedRun(_AgentRun):
         if agent.memory is not None:
             self.toolbox = (await agent.memory.prepare(paused.user_id)).toolbox(self.toolbox)
         if agent.knowledge is not None:
-            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references)
+            filters = self.request.knowledge_filters
+            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references, filters=filters)
         self.chat = chat_messages(record.messages)
         self.calls = len(record.tools)
         return new_session_row(

@@ -37,6 +37,7 @@ from typing import Any
 from agentos_runtime.errors import BadRequest, Conflict
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.runs.record import stored_list, tool_execution
+from agentos_runtime.runs.requests import RunOptions
 from agentos_runtime.storable import printable
 
 JSON = dict[str, Any]
@@ -77,6 +78,8 @@ class PausedRun:
     member_decisions: Mapping[str, Mapping[str, Decision]] = field(default_factory=dict)
     """A team run's: on the held calls of its paused members' runs, by member run id (those of
     the runs nested in a paused member team too: run ids are unique, so one map goes down)."""
+    options: RunOptions = field(default_factory=RunOptions)
+    """What the continue sends again for the rest of the run (``RunOptions``)."""
 
 
 def held_call(*, tool_call_id: str, tool_name: str, tool_args: JSON, created_at: int) -> JSON:

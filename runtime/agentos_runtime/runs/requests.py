@@ -45,6 +45,20 @@ class RunRequest:
     its nested teams share (``None``: a run of its own, with a fresh allowance)."""
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What a continue of a paused run may send again for the rest of the run, as Agno's continue
+    takes them: a run's dependencies, metadata, knowledge filters and context flags are not stored
+    with it (dependencies may hold what must not be), so the steps and members that run after the
+    pause get what the continue sends (the stored metadata when it sends none)."""
+
+    dependencies: JSON | None = None
+    metadata: JSON | None = None
+    knowledge_filters: JSON | None = None
+    add_dependencies_to_context: bool | None = None
+    add_session_state_to_context: bool | None = None
+
+
 @dataclass
 class MemberRuns:
     """Member runs a team run may still start, its nested teams' included (one count, shared)."""

@@ -30,10 +30,11 @@ JSON = dict[str, Any]
 
 
 class StoredRecord(Protocol):
-    """What a run's record tells of the run it is: its id and the message that started it."""
+    """What a run's record tells of the run it is: its id, the message that started it, its metadata."""
 
     run_id: str
     input_content: str
+    metadata: JSON | None
 
 
 RecordT = TypeVar("RecordT", bound=StoredRecord)
@@ -100,9 +101,17 @@ class Runner(Generic[RecordT]):
     def continued_run(self, paused: PausedRun, stream: bool, handle: RunHandle) -> RunSteps:
         """The steps of a paused run going on (``runs.pausing``): its stored record taken up, and
         its stored message asked again, for the user who continues it."""
-        record = self._stored_record(paused.run)
+        record, options = self._stored_record(paused.run), paused.options
         request = RunRequest(
-            message=record.input_content, session_id=paused.session_id, run_id=record.run_id, user_id=paused.user_id
+            message=record.input_content,
+            session_id=paused.session_id,
+            run_id=record.run_id,
+            user_id=paused.user_id,
+            metadata=options.metadata if options.metadata is not None else record.metadata,
+            dependencies=options.dependencies,
+            knowledge_filters=options.knowledge_filters,
+            add_dependencies_to_context=options.add_dependencies_to_context,
+            add_session_state_to_context=options.add_session_state_to_context,
         )
         return self._steps(request, record, handle, stream=stream, paused=paused)
 

@@ -222,3 +222,47 @@ async def test_a_step_teams_member_requirement_without_its_member_run_id_is_the_
         assert done.status_code == 200, done.text
         assert done.json()["content"] == "Five."
         assert [m["content"] for m in fake_openai.bodies[-3]["messages"] if m["role"] == "tool"] == ["5"]
+
+
+@pytest.fixture
+async def app_with_placeholders(backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Served]:
+    config = document(fake_openai.base_url)
+    config["agents"][1]["instructions"] = ["Answer in {city} style for {customer}."]
+    async with serve_on(backend, yaml.safe_dump(config), tmp_path) as running:
+        yield running
+
+
+async def test_the_steps_after_a_pause_get_the_dependencies_the_continue_sends_and_the_stored_metadata(
+    app_with_placeholders: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    app = app_with_placeholders
+    fake_openai.script(Reply.call(ADD))
+    form = {
+        "message": "add 2 and 3",
+        "stream": "false",
+        "session_id": "s1",
+        "dependencies": json.dumps({"city": "Lyon"}),
+        "metadata": json.dumps({"customer": "ACME"}),
+    }
+    run = (await app.client.post("/workflows/flow/runs", data=form)).json()
+    assert run["status"] == "PAUSED"
+    fake_openai.script(Reply.say("5"), Reply.say("Five."))
+
+    bad = await app.client.post(
+        f"/workflows/flow/runs/{run['run_id']}/continue",
+        data={"step_requirements": json.dumps(decided(run, True)), "session_id": "s1", "dependencies": "[1"},
+    )
+    answer = await app.client.post(
+        f"/workflows/flow/runs/{run['run_id']}/continue",
+        data={
+            "step_requirements": json.dumps(decided(run, True)),
+            "session_id": "s1",
+            "stream": "false",
+            "dependencies": json.dumps({"city": "Paris"}),
+        },
+    )
+
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("Invalid dependencies parameter: not valid JSON")
+    assert answer.status_code == 200 and answer.json()["status"] == "COMPLETED", answer.text
+    teller = fake_openai.bodies[-1]["messages"]
+    assert teller[0] == {"role": "system", "content": "Answer in Paris style for ACME."}

@@ -21,6 +21,8 @@ from agentos_runtime.knowledge.base import Upload
 from agentos_runtime.knowledge.records import SearchHit
 from agentos_runtime.runs import RunRequest
 from agentos_runtime.runs.knowledge import NO_DOCUMENTS, REFERENCES_INTRO
+from agentos_runtime.runs.pausing import Decision, PausedRun
+from agentos_runtime.runs.requests import RunOptions
 from agno.run.agent import RunCompletedEvent, RunOutput, run_output_event_from_dict
 
 from tests.runtime.knowledge.hubs import KnowledgeSpace, knowledge_space, provider_error
@@ -386,6 +388,31 @@ async def test_a_workflow_step_agent_searches_with_the_workflow_runs_knowledge_f
     fake_openai.script(Reply.call(search_call("vacation days")), Reply.say("25 days."))
     await run_once(file, base, "flow", RunRequest(message="Vacation?", knowledge_filters={"department": "hr"}))
 
+    assert base.filters == [{"department": "hr"}]
+
+
+async def test_an_agent_run_going_on_after_a_pause_searches_with_the_filters_the_continue_sends(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    base = HandbookBase()
+    add = FakeToolCall("calculator", json.dumps({"expression": "2 + 3"}), id="c1")
+    file = agent_file(fake_openai.base_url, tools=["calculator"])
+    file["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    fake_openai.script(Reply.call(add), Reply.call(search_call("vacation days", call_id="c2")), Reply.say("25 days."))
+    async with built(file, {"handbook": base}) as runtime:
+        agent = runtime.agents["helpdesk"]
+        paused = await agent.complete(RunRequest(message="Vacation?", session_id="s1"))
+        assert paused["status"] == "PAUSED"
+        going_on = PausedRun(
+            paused,
+            {"c1": Decision("c1", True)},
+            session_id="s1",
+            user_id=None,
+            options=RunOptions(knowledge_filters={"department": "hr"}),
+        )
+        output = await agent.complete_continued(going_on)
+
+    assert output["status"] == "COMPLETED", output
     assert base.filters == [{"department": "hr"}]
 
 

@@ -46,6 +46,7 @@ from agentos_runtime.runs.pausing import (
     read_requirements,
     read_step_requirements,
 )
+from agentos_runtime.runs.requests import RunOptions
 from agentos_runtime.runs.sessions import stored_session_state
 from agentos_runtime.runs.teams import MemberGone, Team, waiting_member_runs
 from agentos_runtime.runs.workflows import Workflow
@@ -93,6 +94,18 @@ Stream = Annotated[bool, Form(description="Stream the events (true) or answer th
 Input = Annotated[str | None, Form(description="Not supported: a paused run goes on from where it stopped.")]
 ContinueFrom = Annotated[str, Form(description="Only `end` is supported.")]
 Unsupported = Annotated[bool, Form(description="Not supported (false only).")]
+Dependencies = Annotated[
+    str | None,
+    Form(description="JSON object: the run's dependencies again, for the steps and members that run after the pause."),
+]
+Metadata = Annotated[
+    str | None, Form(description="JSON object: the run's metadata for the rest of the run (default: as stored).")
+]
+KnowledgeFilters = Annotated[
+    str | None,
+    Form(description="JSON object: the run's knowledge filters again, for the searches after the pause."),
+]
+ContextFlag = Annotated[str | None, Form(description="true or false, as in the run form, for the rest of the run.")]
 
 
 def check_options(*, input: str | None, continue_from: str, fork: bool, regenerate: bool, background: bool) -> None:
@@ -116,17 +129,19 @@ def check_options(*, input: str | None, continue_from: str, fork: bool, regenera
         )
 
 
-async def paused_run(agent: Agent, run_id: str, *, session_id: str | None, decisions: str, caller: Caller) -> PausedRun:
+async def paused_run(
+    agent: Agent, run_id: str, *, session_id: str | None, decisions: str, caller: Caller, options: RunOptions
+) -> PausedRun:
     """The stored agent run to go on with and the decisions its ``tools`` field makes; raises 400, 404 or 409."""
     decoded = _decisions_field("tools", decisions, session_id)
     stored, row = await _stored_paused(agent, run_id, session_id=session_id, caller=caller)
     check_waiting(run_id, {None: stored.get("tools") or []})
     decided = read_decisions(decoded if decoded is not None else [], stored.get("tools") or [])
-    return _going_on(stored, row, str(session_id), {None: decided})
+    return _going_on(stored, row, str(session_id), {None: decided}, options)
 
 
 async def paused_team_run(
-    team: Team, run_id: str, *, session_id: str | None, decisions: str, caller: Caller
+    team: Team, run_id: str, *, session_id: str | None, decisions: str, caller: Caller, options: RunOptions
 ) -> PausedRun:
     """The stored team run to go on with and the decisions its ``requirements`` field makes on the
     leader's held calls and its paused members'; raises 400, 404 or 409."""
@@ -139,11 +154,11 @@ async def paused_team_run(
         raise member_gone(run_id, gone) from None
     check_waiting(run_id, waiting)
     decided = read_requirements(decoded if decoded is not None else [], waiting, issued=stored.get("requirements"))
-    return _going_on(stored, row, str(session_id), decided)
+    return _going_on(stored, row, str(session_id), decided, options)
 
 
 async def paused_workflow_run(
-    workflow: Workflow, run_id: str, *, session_id: str | None, decisions: str, caller: Caller
+    workflow: Workflow, run_id: str, *, session_id: str | None, decisions: str, caller: Caller, options: RunOptions
 ) -> PausedRun:
     """The stored workflow run to go on with and the decisions its ``step_requirements`` field
     makes on its paused step's agent; raises 400, 404 or 409 (409 too when the step is no longer
@@ -177,7 +192,7 @@ async def paused_workflow_run(
         raise member_gone(run_id, gone, step=waiting.get("step_name")) from None
     check_waiting(run_id, runs)
     decided = read_step_requirements(decoded if decoded is not None else [], waiting, runs)
-    return _going_on(stored, row, str(session_id), decided)
+    return _going_on(stored, row, str(session_id), decided, options)
 
 
 def member_gone(run_id: str, gone: MemberGone, *, step: Any = None) -> Conflict:
@@ -203,10 +218,15 @@ def _with_article(kind: str) -> str:
 
 
 def _going_on(
-    stored: JSON, row: SessionRow | None, session_id: str, decided: Mapping[str | None, Mapping[str, Decision]]
+    stored: JSON,
+    row: SessionRow | None,
+    session_id: str,
+    decided: Mapping[str | None, Mapping[str, Decision]],
+    options: RunOptions,
 ) -> PausedRun:
     """The paused run going on as the user it ran for, with the decisions on its own held calls
-    (under ``None``) and on its paused members' (by member run id)."""
+    (under ``None``) and on its paused members' (by member run id), and what the continue sends
+    again for the rest of the run."""
     return PausedRun(
         run=stored,
         decisions=decided.get(None, {}),
@@ -214,6 +234,7 @@ def _going_on(
         user_id=stored.get("user_id"),
         session_state=stored_session_state(row),
         member_decisions={str(key): value for key, value in decided.items() if key is not None},
+        options=options,
     )
 
 

@@ -31,6 +31,7 @@ from agentos_runtime.api.routes.knowledge_schemas import check_filter_terms, che
 from agentos_runtime.api.text_checks import check_form_json, check_text
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.runs import RunRequest
+from agentos_runtime.runs.requests import RunOptions
 
 # More runs than any context window holds; a bound keeps the history read small on every backend.
 MAX_HISTORY_RUNS = 1000
@@ -138,6 +139,33 @@ def run_request(*, message: str, session_id: str | None, user_id: str | None, ex
         add_dependencies_to_context=_flag("add_dependencies_to_context", extras),
         knowledge_filters=knowledge_filters(extras.get("knowledge_filters")),
         num_history_runs=_positive_int("num_history_runs", extras.get("num_history_runs"), maximum=MAX_HISTORY_RUNS),
+    )
+
+
+def run_options(
+    *,
+    dependencies: str | None,
+    metadata: str | None,
+    knowledge_filters_text: str | None,
+    add_dependencies_to_context: str | None,
+    add_session_state_to_context: str | None,
+) -> RunOptions:
+    """What a continue sends again for the rest of a paused run, checked as a run form's fields
+    are; raises ``BadRequest`` naming a field that is not valid."""
+    texts = {
+        "dependencies": dependencies,
+        "metadata": metadata,
+        "knowledge_filters": knowledge_filters_text,
+        "add_dependencies_to_context": add_dependencies_to_context,
+        "add_session_state_to_context": add_session_state_to_context,
+    }
+    extras = decode_extras((key, text) for key, text in texts.items() if text is not None)
+    return RunOptions(
+        dependencies=extras.get("dependencies"),
+        metadata=extras.get("metadata"),
+        knowledge_filters=knowledge_filters(extras.get("knowledge_filters")),
+        add_dependencies_to_context=_flag("add_dependencies_to_context", extras),
+        add_session_state_to_context=_flag("add_session_state_to_context", extras),
     )
 
 

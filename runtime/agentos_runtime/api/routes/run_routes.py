@@ -22,14 +22,18 @@ from agentos_runtime.api.responses import Cancelled, ErrorDetail, Responses, Run
 from agentos_runtime.api.routes.component_runs import RESUME_RESPONSES, LastEventIndex, component_session, resume_run
 from agentos_runtime.api.routes.continuing import (
     CONTINUE_RESPONSES,
+    ContextFlag,
     ContinueFrom,
+    Dependencies,
     Input,
+    KnowledgeFilters,
+    Metadata,
     Stream,
     Unsupported,
     check_options,
     output_body,
 )
-from agentos_runtime.api.routes.run_forms import MAX_FIELD_BYTES
+from agentos_runtime.api.routes.run_forms import MAX_FIELD_BYTES, run_options
 from agentos_runtime.api.run_ownership import ResumeSession, RunKind
 from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import NotFound
@@ -175,10 +179,24 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
         fork: Unsupported = False,
         regenerate: Unsupported = False,
         background: Unsupported = False,
+        dependencies: Dependencies = None,
+        metadata: Metadata = None,
+        knowledge_filters: KnowledgeFilters = None,
+        add_dependencies_to_context: ContextFlag = None,
+        add_session_state_to_context: ContextFlag = None,
     ) -> Response:
         check_options(input=input, continue_from=continue_from, fork=fork, regenerate=regenerate, background=background)
+        options = run_options(
+            dependencies=dependencies,
+            metadata=metadata,
+            knowledge_filters_text=knowledge_filters,
+            add_dependencies_to_context=add_dependencies_to_context,
+            add_session_state_to_context=add_session_state_to_context,
+        )
         session = caller.run_session_id(session_id)
-        paused = await routes.paused(component, run_id, session_id=session, decisions=decisions, caller=caller)
+        paused = await routes.paused(
+            component, run_id, session_id=session, decisions=decisions, caller=caller, options=options
+        )
         if stream:
             return event_stream(component.continue_run(paused))
         return Response(output_body(await component.complete_continued(paused)), media_type="application/json")
