@@ -261,7 +261,12 @@ def _with_hints(error: pydantic.ValidationError, problems: list[Problem]) -> lis
 
 
 def _type_hint(error_type: str, value: Any) -> str | None:
-    """Where a number or boolean belongs but something else stands: say what, and how to write it."""
+    """Where a number or boolean belongs but something else stands, or a string but a number or
+    boolean stands: say what, and how to write it."""
+    if error_type == "string_type" and isinstance(value, bool | int | float):
+        # YAML reads `cpu: 1` or `tag: 1.10` as a number; the API server takes this field as text only.
+        shown, kind = json.dumps(value), "boolean" if isinstance(value, bool) else "number"
+        return f'must be a string, not the {kind} {shown}: write it in quotes as meant, e.g. "{shown}"'
     noun = _TYPE_NOUNS.get(error_type)
     if noun is None:
         return None

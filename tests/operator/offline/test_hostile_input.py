@@ -256,6 +256,40 @@ def test_a_string_where_the_crd_wants_a_number_or_boolean_is_refused_as_the_api_
     assert any(line.startswith(f"{path}: ") and words in line for line in reported), reported
 
 
+# (the field, what the file says, the path reported, words of the message)
+NUMBERS_FOR_STRINGS: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "a cpu request",
+        {"resources": {"requests": {"cpu": 1}}},
+        "spec.resources.requests.cpu",
+        'must be a string, not the number 1: write it in quotes as meant, e.g. "1"',
+    ),
+    (
+        "a cpu limit with a fraction",
+        {"resources": {"limits": {"cpu": 0.5}}},
+        "spec.resources.limits.cpu",
+        'not the number 0.5: write it in quotes as meant, e.g. "0.5"',
+    ),
+    (
+        "an instruction read as a boolean",
+        {"agents": [{"id": "a", "instructions": [True]}]},
+        "spec.agents[0].instructions[0]",
+        'must be a string, not the boolean true: write it in quotes as meant, e.g. "true"',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "words"), [c[1:] for c in NUMBERS_FOR_STRINGS], ids=[c[0] for c in NUMBERS_FOR_STRINGS]
+)
+def test_a_number_or_boolean_where_the_crd_wants_a_string_says_to_quote_it(
+    spec: dict[str, Any], path: str, words: str
+) -> None:
+    # YAML reads `cpu: 1` as a number: the message said "Input should be a valid string".
+    reported = [str(p) for p in validate_resource(resource_body(spec))]
+    assert any(line.startswith(f"{path}: ") and words in line for line in reported), reported
+
+
 def test_validate_names_the_file_resource_and_field_of_a_quoted_number(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
