@@ -236,6 +236,18 @@ def load_runtime_config(path: str | Path) -> RuntimeConfig:
     from agentos_runtime.config_checks import check_components, runtime_config_problems
 
     data = read_config_file(path)  # unreadable, not UTF-8, bad or hostile YAML: one problem
+    if isinstance(data, dict) and {"apiVersion", "kind"} <= data.keys() and isinstance(data.get("spec"), dict):
+        from agentos_runtime.config import Problem
+
+        raise ConfigError(
+            [
+                Problem(
+                    (),
+                    f"this is a Kubernetes {data.get('kind')!s:.60} resource, not a runtime config: the operator "
+                    "serves it; to run it here, take config.yaml from what `agentos render` prints (its ConfigMap)",
+                )
+            ]
+        )
     try:
         config = parse_config(data)
     except ConfigError as error:

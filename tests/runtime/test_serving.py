@@ -483,3 +483,15 @@ def test_a_background_run_that_ends_within_the_grace_after_sigterm_is_stored_com
     assert "Traceback" not in stderr
     with sqlite3.connect(tmp_path / "data" / "agentos.db") as database:
         assert database.execute("select status from agno_runs where session_id = 'bg'").fetchall() == [("COMPLETED",)]
+
+
+def test_an_agentosconfig_resource_given_as_the_runtime_config_is_told_apart(tmp_path: Path) -> None:
+    # It listed apiVersion, kind, metadata and spec as four unknown fields.
+    config = tmp_path / "config.yaml"
+    config.write_text((EXAMPLES.parent / "minimal-sqlite.yaml").read_text())
+    with pytest.raises(ConfigError) as caught:
+        load_runtime_config(config)
+    assert [str(problem) for problem in caught.value.problems] == [
+        "this is a Kubernetes AgentOSConfig resource, not a runtime config: the operator serves it; to run it here,"
+        " take config.yaml from what `agentos render` prints (its ConfigMap)"
+    ]

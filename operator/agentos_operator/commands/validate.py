@@ -441,10 +441,15 @@ def read_documents(files: Sequence[str]) -> Iterator[Document]:
 def _as_stored(document: Document) -> Document:
     """An AgentOSConfig as the API server stores it: its keys set to null dropped (a list whose
     items are all commented out reads as null), as it drops them from a CRD's fields that are not
-    nullable, so that what is checked here is what the operator gets. Other documents as read."""
+    nullable, so that what is checked here is what the operator gets; an empty namespace taken
+    for none, as kubectl takes it. Other documents as read."""
     if not document.is_agentos or not isinstance(document.body, dict):
         return document
-    return replace(document, body=without_nulls(document.body))
+    body = without_nulls(document.body)
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("namespace") == "":
+        body["metadata"] = {key: value for key, value in metadata.items() if key != "namespace"}
+    return replace(document, body=body)
 
 
 def without_nulls(value: Any) -> Any:

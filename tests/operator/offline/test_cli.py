@@ -702,3 +702,17 @@ def test_render_says_the_problems_of_the_envelope_and_of_the_spec_at_once(
     assert (code, out) == (1, "")
     assert "metadata.labelz" in err and "spec.agents[2].model: unknown model 'gpt-5'" in err
     assert err.splitlines() == run(capsys, "validate", str(path))[1].splitlines(), "what validate says"
+
+
+def test_an_empty_namespace_is_taken_for_none_as_kubectl_takes_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "cr.yaml"
+    path.write_text(
+        (EXAMPLES / "minimal-sqlite.yaml").read_text().replace("metadata:\n", 'metadata:\n  namespace: ""\n', 1)
+    )
+
+    assert run(capsys, "validate", str(path))[0] == 0
+    code, out, err = run(capsys, "render", "-n", "agents", str(path))
+    assert (code, err) == (0, "")
+    assert {d["metadata"]["namespace"] for d in yaml.safe_load_all(out)} == {"agents"}
