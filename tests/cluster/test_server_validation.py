@@ -14,8 +14,16 @@ from agentos_operator.resources import parse_resource
 
 from tests.cluster.conftest import CHART, ControlPlane, Kubectl
 from tests.operator.offline.crd_schema import cel_violations
-from tests.operator.offline.inputs import EXAMPLE_NAMES, FIXED_UID, STAND_INS, example_secret_values, load_example
+from tests.operator.offline.inputs import (
+    EXAMPLE_NAMES,
+    FIXED_UID,
+    STAND_INS,
+    example_secret_values,
+    load_example,
+    resource_body,
+)
 from tests.operator.offline.test_crd import CEL_CASES, open_api_schema
+from tests.operator.offline.test_passthrough_checks import BASE, PASSTHROUGH_CASES
 
 
 def server_verdict(cluster: Kubectl, body: dict[str, Any], namespace: str) -> tuple[bool, str]:
@@ -114,3 +122,56 @@ def test_every_object_the_chart_renders_is_accepted_by_the_api_server(
     )
 
     assert result.stdout.count("serverside-applied") == len(documents), result.stdout
+
+
+def one_at_a_time(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """``spec`` split so that each handed-on object stands alone: each item of its lists (each
+    peer and each egress port of a network policy) in a spec of its own."""
+    alone: list[dict[str, Any]] = []
+    for key, value in spec.items():
+        if key == "networkPolicy":
+            policy = {k: v for k, v in value.items() if k not in ("ingressFrom", "egress")}
+            alone += [{key: {**policy, "ingressFrom": [peer]}} for peer in value.get("ingressFrom") or []]
+            for rule in value.get("egress") or []:
+                alone += [{key: {**policy, "restrictEgress": True, "egress": [{"to": [peer]}]}} for peer in rule["to"]]
+                alone += [{key: {**policy, "restrictEgress": True, "egress": [{"ports": [p]}]}} for p in rule["ports"]]
+        elif isinstance(value, list):
+            alone += [{key: [item]} for item in value]
+        else:
+            alone.append({key: value})
+    return alone
+
+
+SINGLE_PASSTHROUGH_CASES = [
+    (f"{name} {index}", single)
+    for name, spec, _ in PASSTHROUGH_CASES
+    for index, single in enumerate(one_at_a_time(spec))
+]
+
+
+@pytest.mark.parametrize("spec", [c[1] for c in SINGLE_PASSTHROUGH_CASES], ids=[c[0] for c in SINGLE_PASSTHROUGH_CASES])
+def test_the_api_server_refuses_a_handed_on_object_exactly_when_the_offline_checks_do(
+    control_plane: ControlPlane, namespace: str, spec: dict[str, Any]
+) -> None:
+    body = resource_body({**BASE, **spec})
+    body["metadata"].update(namespace=namespace, uid=FIXED_UID)
+    resource = parse_resource(body)
+    manifests = render.render(
+        resource,
+        render.placeholder_secrets(resource),
+        settings=render.RenderSettings(default_image="example/runtime:1"),
+    )
+    offline = [str(p) for p in render.check_manifests(resource, manifests)]
+    listing = {"apiVersion": "v1", "kind": "List", "items": manifests}
+    result = control_plane.run(
+        "apply",
+        "--dry-run=server",
+        "--server-side",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=yaml.safe_dump(listing),
+        check=False,
+    )
+    assert (result.returncode == 0) == (not offline), f"offline: {offline}; API server: {result.stderr.strip()}"

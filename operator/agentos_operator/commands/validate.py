@@ -362,7 +362,7 @@ def envelope_problems(body: Any) -> list[Problem]:
     are the schema's), labels that are no labels."""
     from agentos_runtime.config import Problem
 
-    from agentos_operator.render.checks import label_key_problem, label_value_problem
+    from agentos_operator.render.labels import label_key_problem, label_value_problem
 
     if not isinstance(body, Mapping):
         return []

@@ -15,11 +15,13 @@ involved. Each mirrors one rule of Kubernetes' own:
   a list where a key repeats (and a port name must be unique anyway);
 - a ConfigMap holding more than 1 MiB (its keys and values together);
 - a ``nodeSelector`` or ``podLabels`` key that is no label key, or a value that is no label value
-  (the rules of labels: ``label_key_problem``, ``label_value_problem``), and a ``podAnnotations``,
+  (the rules of labels: ``labels.label_key_problem``, ``labels.label_value_problem``), and a ``podAnnotations``,
   ``service.annotations`` or ``ingress.annotations`` key that is no annotation key (the rules of a
   label's key);
 - a ``prometheus.podMonitor.labels`` key that is no label key, or a value that is no label value;
-- a ``service.loadBalancerSourceRanges`` entry that is no CIDR (Service validation).
+- a ``service.loadBalancerSourceRanges`` entry that is no CIDR (Service validation);
+- the Kubernetes objects a spec hands on as given (tolerations, topology spread, affinity, env
+  sources, NetworkPolicy peers and egress rules): ``passthrough``.
 
 Problems are ``agentos_runtime.config.Problem`` with a path in the resource, as ``agentos
 validate`` prints every other problem.
@@ -39,6 +41,8 @@ from agentos_runtime.config import Problem
 from pydantic.alias_generators import to_camel
 
 from agentos_operator.render import layout
+from agentos_operator.render.labels import label_key_problem, label_value_problem
+from agentos_operator.render.passthrough import passthrough_problems
 from agentos_operator.resources import AgentOSResource
 from agentos_operator.spec import RuntimeMetrics
 
@@ -81,7 +85,7 @@ Path = tuple[str | int, ...]
 
 def check_manifests(resource: AgentOSResource, manifests: Sequence[Mapping[str, Any]]) -> list[Problem]:
     """Every problem the API server would find in ``manifests`` (render's output for ``resource``)."""
-    problems: list[Problem] = []
+    problems: list[Problem] = list(passthrough_problems(resource))
     for manifest in manifests:
         kind = manifest.get("kind")
         if kind == "Deployment":
@@ -181,39 +185,6 @@ def claim_class_problems(resource: AgentOSResource, live: Mapping[str, Any] | No
             f" {claim} (its data with it) to have it made again with class '{wanted}'",
         )
     ]
-
-
-# A label's name part, and a DNS subdomain for its optional prefix (Kubernetes' validation).
-_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-LABEL_NAME_MAX_LENGTH = 63
-LABEL_PREFIX_MAX_LENGTH = 253
-
-
-def label_key_problem(key: str) -> str:
-    """Pure: why ``key`` is no label key (``[prefix/]name``), or "" when it is one."""
-    prefix, _, name = key.rpartition("/")
-    if "/" in key and (not prefix or len(prefix) > LABEL_PREFIX_MAX_LENGTH or not _DNS_SUBDOMAIN.fullmatch(prefix)):
-        return (
-            f"{key[:100]!r} is not a valid label key: its prefix before '/' must be a DNS subdomain"
-            " (lowercase letters, digits, '-' and '.')"
-        )
-    if len(name) > LABEL_NAME_MAX_LENGTH or not _LABEL_NAME.fullmatch(name):
-        return (
-            f"{key[:100]!r} is not a valid label key: letters, digits, '-', '_' and '.', starting and ending"
-            f" with a letter or digit, at most {LABEL_NAME_MAX_LENGTH} characters (after an optional prefix/)"
-        )
-    return ""
-
-
-def label_value_problem(value: str) -> str:
-    """Pure: why ``value`` is no label value, or "" when it is one (empty is one)."""
-    if value == "" or (len(value) <= LABEL_NAME_MAX_LENGTH and _LABEL_NAME.fullmatch(value)):
-        return ""
-    return (
-        f"{value[:100]!r} is not a valid label value: letters, digits, '-', '_' and '.', starting and ending"
-        f" with a letter or digit, at most {LABEL_NAME_MAX_LENGTH} characters"
-    )
 
 
 def _annotation_problems(field: Path, annotations: Mapping[str, str]) -> Iterator[Problem]:

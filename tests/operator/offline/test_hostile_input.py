@@ -580,7 +580,7 @@ def test_a_huge_source_range_is_named_briefly(capsys: pytest.CaptureFixture[str]
     ],
 )
 def test_label_keys_follow_kubernetes_rules(key: str, valid: bool) -> None:
-    from agentos_operator.render.checks import label_key_problem
+    from agentos_operator.render.labels import label_key_problem
 
     assert (label_key_problem(key) == "") is valid
 
