@@ -106,6 +106,10 @@ class Caller:
             raise HTTPException(status_code=403, detail=rules.insufficient_permissions([f"{kind}:read"]))
         return self.visible(kind, items, id_of)
 
+    def may_run(self, kind: Literal["agents", "teams"], resource_id: str) -> bool:
+        """Whether the caller may run the agent or team ``resource_id``, as ``POST /<kind>/<id>/runs`` checks."""
+        return self.admin or rules.grants(self.scopes, f"{kind}:run", kind=kind, resource_id=resource_id)
+
     def scoped_user_id(self, requested: str | None) -> str | None:
         """The ``user_id`` a session or memory route must use: the caller's own under isolation
         (403 when its token has no ``sub``), else ``requested``."""

@@ -229,3 +229,37 @@ async def test_the_key_never_appears_in_an_answer(app: Served) -> None:
     for path in ("/", "/info", "/config", "/openapi.json", "/agents"):
         for headers in ({}, bearer(mint(scopes=ADMIN)), bearer("garbage")):
             assert HS_SECRET not in (await app.client.get(path, headers=headers)).text
+
+
+@pytest.mark.parametrize(
+    ("body", "scopes", "refusal"),
+    [
+        ({"agent_id": "assistant"}, ["evals:write", "evals:read"], "Access denied to run this agent"),
+        ({"agent_id": "assistant"}, ["evals:write", "agents:second:run"], "Access denied to run this agent"),
+        ({"team_id": "team-a"}, ["evals:write", "agents:run"], "Access denied to run this team"),
+        ({"agent_id": "no-such-agent"}, ["evals:write"], "Access denied to run this agent"),
+    ],
+    ids=["evals-scopes-only", "another-agents-run-scope", "agents-run-for-a-team", "an-unknown-agent"],
+)
+async def test_an_eval_needs_the_right_to_run_its_target_and_calls_no_model_without_it(
+    tmp_path: Path, fake_openai: FakeOpenAIServer, body: dict[str, str], scopes: list[str], refusal: str
+) -> None:
+    # An eval runs its target with real model calls: evals:write alone ran any agent or team.
+    async with jwt_app(tmp_path, auth_config(fake_openai.base_url)) as app:
+        eval_run = {**body, "eval_type": "performance", "input": "Hi", "num_iterations": 1}
+        response = await app.client.post("/eval-runs", json=eval_run, headers=bearer(mint(scopes=scopes)))
+
+        assert (response.status_code, response.json()) == (403, {"detail": refusal})
+        assert fake_openai.requests == []
+
+
+async def test_an_eval_runs_with_the_right_to_run_its_target(tmp_path: Path, fake_openai: FakeOpenAIServer) -> None:
+    async with jwt_app(tmp_path, auth_config(fake_openai.base_url)) as app:
+        fake_openai.app.default = Reply.say("Hello")  # a performance eval warms up first
+        eval_run = {"agent_id": "assistant", "eval_type": "performance", "input": "Hi", "num_iterations": 1}
+        token = mint(scopes=["evals:write", "agents:assistant:run"])
+
+        response = await app.client.post("/eval-runs", json=eval_run, headers=bearer(token))
+
+        assert response.status_code == 200, response.text
+        assert len(fake_openai.requests) >= 1

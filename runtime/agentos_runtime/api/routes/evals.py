@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import ClientDisconnect
 
@@ -135,6 +135,7 @@ async def create_eval_run(
     """Run an evaluation of an agent or team and store its result."""
     spec = request.spec()
     check_spec(spec)
+    _check_may_run(caller, request)
     target, kind, judge = _target(context, request)
     # The target runs as the caller, as a run it asked for would: under user isolation its
     # memories and sessions are the caller's own, never the shared "default" user's.
@@ -149,6 +150,17 @@ async def create_eval_run(
             )
             raise
         return eval_view(await database.database.evals.create_eval(row))
+
+
+def _check_may_run(caller: Caller, request: EvalRunInput) -> None:
+    """An eval runs its target with real model calls: 403 unless the caller may run that agent or
+    team (``evals:write`` alone names no target), as Agno checks it, before the target is looked up."""
+    if request.agent_id and request.team_id:
+        raise BadRequest("Only one of agent_id or team_id must be provided")
+    if request.agent_id and not caller.may_run("agents", request.agent_id):
+        raise HTTPException(status_code=403, detail="Access denied to run this agent")
+    if request.team_id and not caller.may_run("teams", request.team_id):
+        raise HTTPException(status_code=403, detail="Access denied to run this team")
 
 
 def _target(context: RuntimeContext, request: EvalRunInput) -> tuple[Evaluated, TargetKind, ChatModel]:
