@@ -104,6 +104,11 @@ class RefreshTracker:
         self._refreshed_at[db_id] = self._clock()
         try:
             rows = await refresh_metrics(store, now=self._clock())
+        except asyncio.CancelledError:
+            # Cancelled (a shutdown): recorded too, or the status would stay "running" for good, with
+            # no lazy refresh ever again and every waiting POST /metrics/refresh waiting forever.
+            self._finish(db_id, started, error="the refresh was cancelled")
+            raise
         except Exception as error:
             detail = error.detail if isinstance(error, AgentOSError) else type(error).__name__
             self._finish(db_id, started, error=detail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -108,3 +109,32 @@ async def test_a_failed_refresh_is_recorded_with_its_detail_and_raised() -> None
 
     status = tracker.status("db")
     assert (status.status, status.error) == ("failed", "database 'db' is unavailable: connection refused")
+
+
+class HangingMetrics:
+    """A metrics store whose first read never answers."""
+
+    def __init__(self) -> None:
+        self.reading = asyncio.Event()
+
+    async def metrics_days(self) -> MetricsDays:
+        self.reading.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answers")
+
+
+async def test_a_cancelled_refresh_is_recorded_so_refreshes_and_their_waiters_go_on() -> None:
+    tracker, store = RefreshTracker(clock=lambda: 5.0, lazy_interval=0.0), HangingMetrics()
+    tracker.start("db")
+    running = asyncio.create_task(tracker.run("db", store))  # type: ignore[arg-type]
+    await asyncio.wait_for(store.reading.wait(), 5)
+    waiting = asyncio.create_task(tracker.outcome("db"))
+
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    # Before, the status stayed "running": no lazy refresh again, every waiter waited forever.
+    with pytest.raises(StorageUnavailable, match="the refresh was cancelled"):
+        await asyncio.wait_for(waiting, 5)
+    assert (tracker.status("db").status, tracker.is_running("db"), tracker.is_due("db")) == ("failed", False, True)
