@@ -34,6 +34,24 @@ def has_ended(run: JSON) -> bool:
     return str(run.get("status") or "").upper() not in UNENDED_STATUSES
 
 
+def is_paused(run: JSON) -> bool:
+    """Whether ``run`` is saved waiting for a person's decision (it goes on when continued)."""
+    return str(run.get("status") or "").upper() == "PAUSED"
+
+
+def log_paused(run: JSON) -> None:
+    """Log that ``run`` paused, waiting for a decision (its final save logs how it ended)."""
+    component, component_id = run_component(run)
+    fields = {
+        "run_id": run.get("run_id"),
+        "session_id": run.get("session_id"),
+        "component": component,
+        "component_id": component_id,
+        "status": "paused",
+    }
+    log.info("run %s of %s %s paused, waiting for a decision", run.get("run_id"), component, component_id, extra=fields)
+
+
 def failure_reason(run: JSON) -> tuple[str, str] | None:
     """``(error_type, message)`` of a failed run; ``None`` for any other status."""
     if str(run.get("status") or "").upper() != "ERROR":

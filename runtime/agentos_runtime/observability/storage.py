@@ -3,9 +3,10 @@
 ``observe_opener`` wraps the database opener the app starts with, so every open database is
 wrapped once, whatever backend. ``sessions.save_run`` hands the run to ``run_log.log_run`` once
 the save is done (or failed: the run then ended in error) and, when metrics are kept, to
-``RuntimeMetrics.observe_run``: every run is saved exactly once when it ends (a run whose save
-failed is counted as ``error``, as its client and its log line are told); the record a
-background run is stored with as it starts (``RUNNING``) is neither logged nor counted. With
+``RuntimeMetrics.observe_run``, once per run (``_RunSaves``): a run whose save failed is counted
+as ``error``, as its client and its log line are told, and the attempts to save it again are not
+counted; the record a background run is stored with as it starts (``RUNNING``) is neither logged
+nor counted, nor is a paused run until its final save (it is logged as paused). With
 metrics, each coroutine method of the ``Database`` and of each of its stores (every attribute the
 ``Database`` port types as a store, so a store added to the port is watched too) also counts a
 ``StorageUnavailable`` under ``<store>.<method>`` and re-raises it; without, every other method
@@ -20,7 +21,7 @@ from functools import cache
 from typing import Any, cast, get_type_hints
 
 from agentos_runtime.errors import StorageUnavailable
-from agentos_runtime.observability.run_log import has_ended, log_run
+from agentos_runtime.observability.run_log import has_ended, is_paused, log_paused, log_run
 from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
 from agentos_runtime.storage.ports import Database
 
@@ -29,6 +30,9 @@ Opener = Callable[..., Awaitable[Database]]
 UNSAVED_ERROR_TYPE = "storage_unavailable"
 # The status a run whose save failed is counted under: it ended in error, whatever its record says.
 UNSAVED_STATUS = "error"
+# Run ids whose failed save was told, kept so that the attempts to save them again are not (a
+# background run's save is tried again for minutes at most; far more runs than run at once).
+_FAILED_KEPT = 4096
 
 
 @cache
@@ -58,52 +62,75 @@ class _Watched:
     def _watch(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         operation = f"{self._prefix}{name}"
         metrics, db_id = self._metrics, self._db_id
-        saves_runs = operation == "sessions.save_run"
-        target = _logging_runs(method) if saves_runs else method
+        if operation == "sessions.save_run":
+            return _RunSaves(method, db_id=db_id, metrics=metrics).save
         if metrics is None:
-            return target
-        observe_run = metrics.observe_run if saves_runs else None
+            return method
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            unsaved = True
             try:
-                result = await target(*args, **kwargs)
-                unsaved = False
-                return result
+                return await method(*args, **kwargs)
             except StorageUnavailable:
                 metrics.count_storage_error(db_id, operation)
                 raise
-            finally:
-                if observe_run is not None and has_ended(_saved_run(args, kwargs)):
-                    observe_run(_saved_run(args, kwargs), status=UNSAVED_STATUS if unsaved else None)
 
         return call
+
+
+class _RunSaves:
+    """``sessions.save_run`` logging and counting each run once, as it is saved for the last time.
+
+    A run saved as it starts (``RUNNING``) or as it pauses (``PAUSED``: it goes on when continued,
+    and its final save holds the model requests made before the pause) is not counted; a paused
+    one is logged as paused. A save that fails logs and counts the run as ended in error (its
+    client was told so); a background run's save is then tried again (``Lifecycle``), and those
+    attempts, failed or not, neither log nor count it again.
+    """
+
+    def __init__(self, save_run: Callable[..., Awaitable[Any]], *, db_id: str, metrics: RuntimeMetrics | None) -> None:
+        self._save_run = save_run
+        self._db_id = db_id
+        self._metrics = metrics
+        self._failed: dict[str, None] = {}  # run ids whose save failed, told already (oldest first)
+
+    async def save(self, *args: Any, **kwargs: Any) -> Any:
+        run = _saved_run(args, kwargs)
+        run_id = str(run.get("run_id"))
+        told = run_id in self._failed
+        try:
+            saved = await self._save_run(*args, **kwargs)
+        except StorageUnavailable as error:
+            if self._metrics is not None:
+                self._metrics.count_storage_error(self._db_id, "sessions.save_run")
+            self._unsaved(run, told, (UNSAVED_ERROR_TYPE, f"the run could not be saved: {error.detail}"))
+            raise
+        except Exception as error:  # its text may quote stored values: the type says enough
+            self._unsaved(run, told, (type(error).__name__, "the run could not be saved"))
+            raise
+        if told:  # saved on a later attempt: told once already, as it ended for its client
+            self._failed.pop(run_id, None)
+        elif is_paused(run):
+            log_paused(run)
+        elif has_ended(run):
+            log_run(run)
+            if self._metrics is not None:
+                self._metrics.observe_run(run)
+        return saved
+
+    def _unsaved(self, run: Any, told: bool, why: tuple[str, str]) -> None:
+        if told or not has_ended(run):  # a start record that failed: the run's final save tells
+            return
+        self._failed[str(run.get("run_id"))] = None
+        if len(self._failed) > _FAILED_KEPT:
+            del self._failed[next(iter(self._failed))]
+        log_run(run, unsaved=why)
+        if self._metrics is not None:
+            self._metrics.observe_run(run, status=UNSAVED_STATUS)
 
 
 def _saved_run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The run argument of ``save_run(new, run, *, session_state)``."""
     return args[1] if len(args) > 1 else kwargs["run"]
-
-
-def _logging_runs(save_run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """``save_run`` logging the run once saved, or as failed by the save (nothing was stored then)."""
-
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        run = _saved_run(args, kwargs)
-        if not has_ended(run):  # a background run stored as it starts: its final save logs it
-            return await save_run(*args, **kwargs)
-        try:
-            saved = await save_run(*args, **kwargs)
-        except StorageUnavailable as error:
-            log_run(run, unsaved=(UNSAVED_ERROR_TYPE, f"the run could not be saved: {error.detail}"))
-            raise
-        except Exception as error:  # its text may quote stored values: the type says enough
-            log_run(run, unsaved=(type(error).__name__, "the run could not be saved"))
-            raise
-        log_run(run)
-        return saved
-
-    return call
 
 
 def observe_database(database: Database, *, db_id: str, metrics: RuntimeMetrics | None) -> Database:

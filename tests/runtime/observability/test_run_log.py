@@ -165,3 +165,59 @@ async def test_a_background_run_that_could_not_be_stored_as_it_starts_is_a_stora
     assert caplog.records == []
     assert metrics.runs.value(("agent", "assistant", "error")) == 0
     assert 'agentos_storage_errors_total{db_id="main",operation="sessions.save_run"} 1' in metrics.render().decode()
+
+
+def asked(input_tokens: int) -> dict[str, object]:
+    """An assistant message of a model request that read ``input_tokens``."""
+    return {"role": "assistant", "content": "…", "metrics": {"input_tokens": input_tokens, "duration": 0.5}}
+
+
+async def test_a_run_whose_save_is_tried_again_is_logged_and_counted_once(caplog: pytest.LogCaptureFixture) -> None:
+    # A background run's failed save is tried again up to ten times: each failed attempt logged
+    # and counted it again (11 errors, its tokens 11 times), and the one that landed once more.
+    memory, attempts = InMemoryDatabase(id="main"), []
+    saved = memory.sessions.save_run
+
+    async def refuse_three_times(new: SessionRow, run: dict[str, object], *, session_state: object) -> SessionRow:
+        attempts.append(run["run_id"])
+        if len(attempts) <= 3:
+            raise StorageUnavailable("database 'main' is unavailable")
+        return await saved(new, run, session_state=session_state)
+
+    memory.sessions.save_run = refuse_three_times  # type: ignore[method-assign]
+    metrics = RuntimeMetrics()
+    database = observe_database(memory, db_id="main", metrics=metrics)
+    run = {**completed_run(), "model": "m", "model_provider": "p", "messages": [asked(10)]}
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs"):
+        for _ in range(3):
+            with pytest.raises(StorageUnavailable):
+                await database.sessions.save_run(row(), run, session_state=None)
+        await database.sessions.save_run(row(), run, session_state=None)
+
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["run r-9 of agent assistant ended error"]
+    assert metrics.runs.value(("agent", "assistant", "error")) == 1
+    assert metrics.runs.value(("agent", "assistant", "completed")) == 0
+    assert metrics.tokens.value(("m", "p", "input")) == 10
+    assert 'agentos_storage_errors_total{db_id="main",operation="sessions.save_run"} 3' in metrics.render().decode()
+
+
+async def test_a_paused_run_is_logged_as_paused_and_counted_once_with_every_request_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Counted paused then completed, the requests before the pause twice (they stay on the run).
+    metrics = RuntimeMetrics()
+    database = observe_database(InMemoryDatabase(id="main"), db_id="main", metrics=metrics)
+    model = {"model": "m", "model_provider": "p"}
+    paused = {**completed_run(), **model, "status": "PAUSED", "messages": [asked(100)]}
+    ended = {**completed_run(), **model, "messages": [asked(100), asked(10)]}
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs"):
+        await database.sessions.save_run(row(), paused, session_state=None)
+        await database.sessions.save_run(row(), ended, session_state=None)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "run r-9 of agent assistant paused, waiting for a decision",
+        "run r-9 of agent assistant ended completed",
+    ]
+    assert metrics.runs.value(("agent", "assistant", "paused")) == 0
+    assert metrics.runs.value(("agent", "assistant", "completed")) == 1
+    assert metrics.tokens.value(("m", "p", "input")) == 110
