@@ -24,6 +24,7 @@ from tests.support.fake_openai import FakeOpenAIServer, Reply
 
 # The databases' ``timeout_seconds`` in the tests of a database that stops answering.
 TIMEOUT_SECONDS = 1.0
+LOCK_TIMEOUT_SECONDS = 0.5
 
 PASSWORD = "s3cret-pw"
 # Far below any client timeout; the storage layer gives up on a dead server much sooner.
@@ -262,7 +263,8 @@ async def locked_outage(fake_openai: FakeOpenAIServer, tmp_path: Path) -> AsyncI
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 0)
     await proxy.start()
     urls = {"DATABASE_URL": through_proxy(postgres_url(), proxy.port, password=PASSWORD)}
-    databases = {"main-db": {"timeout_seconds": TIMEOUT_SECONDS}}
+    # Its lock wait ends before /ready's ping deadline, so that the ping says why: a lock.
+    databases = {"main-db": {"timeout_seconds": LOCK_TIMEOUT_SECONDS}}
     try:
         async with serve_on(
             "postgres", agent_config(fake_openai.base_url), tmp_path, databases=databases, urls=urls, over_sockets=True
