@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -133,6 +134,16 @@ def bounded(server_class: type[Any], max_connections: int) -> type[Any]:
             finally:
                 slots.release()  # before the close: a client that sees it closed can connect again
                 self.shutdown_request(request)
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # socketserver's own writes a traceback to stderr, past the log format and its
+            # throttle: anyone reaching the port could flood the log by resetting connections.
+            error = sys.exc_info()[1]
+            if isinstance(error, ConnectionError | TimeoutError):
+                return  # the client went away: nothing to say
+            log.warning(
+                "metrics server: a request failed: %s", type(error).__name__, exc_info=log.isEnabledFor(logging.DEBUG)
+            )
 
     return Bounded
 

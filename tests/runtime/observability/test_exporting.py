@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from agentos_runtime.observability.exporting import IDLE_SECONDS, MAX_CONNECTIONS, MetricsServer, serve_metrics
+import pytest
+from agentos_runtime.observability.exporting import (
+    IDLE_SECONDS,
+    MAX_CONNECTIONS,
+    MetricsServer,
+    bounded,
+    serve_metrics,
+)
 from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
 
 from tests.support.held_connections import (
@@ -40,3 +48,30 @@ def test_connections_beyond_the_limit_are_closed_at_once_and_scrapes_work_again_
         port = server.bound_port or 0
         check_one_beyond_the_limit_is_closed_and_the_held_ones_after_their_idle_limit(port, 2)
         assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=CLIENT_WAIT).status_code == 200
+
+
+def test_a_client_resetting_its_connection_writes_nothing_and_another_failure_one_log_line(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # socketserver's own handle_error wrote a raw traceback to stderr, past the JSON log format
+    # and its throttle, for every connection a client reset.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    server = bounded(ThreadingHTTPServer, 1)(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    try:
+        for error in (ConnectionResetError(104, "Connection reset by peer"), BrokenPipeError(32, "Broken pipe")):
+            try:
+                raise error
+            except OSError:
+                server.handle_error(None, ("127.0.0.1", 40000))
+        with caplog.at_level(logging.INFO, logger="agentos_runtime.metrics"):
+            try:
+                raise ValueError("a request line no client sends")
+            except ValueError:
+                server.handle_error(None, ("127.0.0.1", 40000))
+    finally:
+        server.server_close()
+
+    assert capsys.readouterr().err == ""
+    assert [r.getMessage() for r in caplog.records] == ["metrics server: a request failed: ValueError"]
+    assert not caplog.records[0].exc_info, "a traceback only at DEBUG"
