@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process Ctrl-C stopped
 
 # After SIGTERM, runs may finish for ``Settings.run_grace_seconds``; those still going are then
 # cancelled, and their requests get these seconds more to record them and close their streams
@@ -191,6 +192,10 @@ def _serve(app: Any, settings: Any) -> int:
     gc.enable()
     try:
         server.run()
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn re-raises SIGINT once it has shut down gracefully; the shell's status
+        # for a process it interrupted, and no traceback.
+        return EXIT_INTERRUPTED
     finally:
         if metrics_server is not None:
             metrics_server.stop()

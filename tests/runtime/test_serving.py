@@ -495,3 +495,16 @@ def test_an_agentosconfig_resource_given_as_the_runtime_config_is_told_apart(tmp
         "this is a Kubernetes AgentOSConfig resource, not a runtime config: the operator serves it; to run it here,"
         " take config.yaml from what `agentos render` prints (its ConfigMap)"
     ]
+
+
+def test_ctrl_c_shuts_down_gracefully_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD_CONFIG)
+    port = free_port()
+    with running(serve_command(config, "--port", str(port)), clean_env(), tmp_path) as process:
+        assert wait_for_health(port, process).status_code == 200
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert port_is_free(port)

@@ -74,3 +74,29 @@ def test_a_counter_adds_up_and_a_gauge_keeps_its_last_reading_each_rendered_sort
     )
     assert (counter.value(("a", "ok")), gauge.value(("a", "ok"))) == (2.5, 0.25)
     assert (counter.value(("c", "ok")), gauge.value(("c", "ok"))) == (0, 0)
+
+
+def test_time_to_first_token_is_told_apart_where_its_objectives_sit_and_up_to_a_minute() -> None:
+    from agentos_runtime.observability.runtime_metrics import RuntimeMetrics
+
+    metrics = RuntimeMetrics()
+    for first_token in (1.2, 45.0):
+        message = {"role": "assistant", "metrics": {"time_to_first_token": first_token, "duration": 50.0}}
+        metrics.observe_run(
+            {
+                "run_id": "r",
+                "agent_id": "a",
+                "status": "COMPLETED",
+                "model": "m",
+                "model_provider": "p",
+                "messages": [message],
+            }
+        )
+    text = metrics.render().decode()
+    name = "agentos_model_time_to_first_token_seconds_bucket"
+
+    def bucket(le: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith(name) and f'le="{le}"' in line).split()[-1]
+
+    # A 1.2 s first token and a 1.9 s one fell in one (1, 2.5] bucket; a reasoning model's 45 s in +Inf.
+    assert (bucket("1.0"), bucket("1.5"), bucket("30.0"), bucket("60.0")) == ("0", "1", "1", "2")
