@@ -16,13 +16,17 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from agentos_runtime.observability.runtime_metrics import model_requests, run_component, seconds, token_count
+from agentos_runtime.observability.runtime_metrics import (
+    ERROR_EVENTS,
+    model_requests,
+    run_component,
+    seconds,
+    token_count,
+)
 
 log = logging.getLogger("agentos_runtime.runs")
 
 JSON = Mapping[str, Any]
-# The terminal error event of an agent, team or workflow run.
-ERROR_EVENTS = ("RunError", "TeamRunError", "WorkflowError")
 # A run saved with one of these has not ended: a background run is stored RUNNING as it starts.
 UNENDED_STATUSES = frozenset({"PENDING", "RUNNING"})
 # A reason is one line of at most this many characters: an error message may quote a long body.

@@ -64,6 +64,11 @@ class RuntimeMetrics:
         self.tokens = Counter(
             "agentos_model_tokens_total", "Tokens of completed model requests.", ("model", "provider", "type")
         )
+        self.model_errors = Counter(
+            "agentos_model_errors_total",
+            "Runs a model endpoint failed, by the run's model and why (a fixed set of reasons).",
+            ("model", "provider", "reason"),
+        )
         self.storage_errors = Counter(
             "agentos_storage_errors_total",
             "Storage operations that failed because the database was unreachable or refused them.",
@@ -92,6 +97,8 @@ class RuntimeMetrics:
             self.run_seconds.observe((component, component_id), duration)
         for model, provider, numbers in model_requests(run):
             self._observe_model_request(model, provider, numbers)
+        for failure in model_failures(run):
+            self.model_errors.inc(failure)
 
     def _observe_model_request(self, model: str, provider: str, numbers: JSON) -> None:
         labels = (model, provider)
@@ -116,6 +123,7 @@ class RuntimeMetrics:
                 self.model_seconds,
                 self.first_token_seconds,
                 self.tokens,
+                self.model_errors,
                 self.storage_errors,
                 *self.mcp.instruments(),
                 *self.knowledge.instruments(),
@@ -130,6 +138,35 @@ def run_component(run: JSON) -> tuple[str, str]:
         if component_id:
             return component, str(component_id)
     return "unknown", ""
+
+
+# The ``error_id`` of each model failure a run's error event names (``errors.ModelProviderError``
+# and its kinds), and the reason it is counted under: a fixed set, never the error's text.
+MODEL_ERROR_REASONS = {
+    "model_provider_error": "provider_error",
+    "model_rate_limit_error": "rate_limit",
+    "model_authentication_error": "authentication",
+    "model_connection_error": "connection",
+    "context_window_exceeded": "context_window",
+}
+# The terminal error event of an agent, team or workflow run.
+ERROR_EVENTS = ("RunError", "TeamRunError", "WorkflowError")
+
+
+def model_failures(run: JSON) -> Iterator[tuple[str, str, str]]:
+    """``(model, provider, reason)`` of ``run`` and of each run nested in it (a member's, a step's)
+    that a model endpoint failed, from its terminal error event (a member's failure may leave its
+    team run completed: the leader reads it as a tool's error)."""
+    if str(run.get("status") or "").upper() == "ERROR":
+        for event in reversed(_items(run.get("events"))):
+            if event.get("event") in ERROR_EVENTS:
+                reason = MODEL_ERROR_REASONS.get(str(event.get("error_id") or event.get("error_type") or ""))
+                if reason is not None:
+                    yield str(run.get("model") or ""), str(run.get("model_provider") or ""), reason
+                break
+    for field in NESTED_RUN_FIELDS:
+        for nested in _items(run.get(field)):
+            yield from model_failures(nested)
 
 
 def model_requests(run: JSON) -> Iterator[tuple[str, str, JSON]]:

@@ -62,6 +62,21 @@ async def test_runs_requests_model_latency_and_tokens_are_counted(
     assert value(samples, "agentos_model_time_to_first_token_seconds_count", **MODEL) == 1  # streamed only
     assert value(samples, "agentos_model_tokens_total", type="input", **MODEL) == 11 + 7 + 20 + 30
     assert value(samples, "agentos_model_tokens_total", type="output", **MODEL) == 5 + 3 + 4 + 2
+    assert value(samples, "agentos_model_errors_total", reason="provider_error", **MODEL) == 1
+
+
+async def test_a_model_endpoint_that_refuses_the_key_is_counted_by_reason(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_openai.script(Reply.fail(401, "invalid api key"), Reply.fail(429, "slow down"))
+    async with observed_app("sqlite", agent_config(fake_openai.base_url), tmp_path) as app:
+        for _ in range(2):
+            await app.client.post("/agents/assistant/runs", data={"message": "hi", "stream": "false"})
+        samples = await scrape(app.telemetry)
+
+    assert value(samples, "agentos_model_errors_total", reason="authentication", **MODEL) == 1
+    assert value(samples, "agentos_model_errors_total", reason="rate_limit", **MODEL) == 1
+    assert value(samples, "agentos_runs_total", component="agent", id="assistant", status="error") == 2
 
 
 async def test_auth_refusals_are_counted_under_their_route(fake_openai: FakeOpenAIServer, tmp_path: Path) -> None:
