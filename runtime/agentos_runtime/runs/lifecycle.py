@@ -68,6 +68,8 @@ from agentos_runtime.storage.ports import SessionRow, SessionStore
 from agentos_runtime.storage.records import stored_as
 
 log = logging.getLogger(__name__)
+# Where every ended run is logged (``observability.run_log``): a run refused before it was stored too.
+runs_log = logging.getLogger("agentos_runtime.runs")
 
 JSON = dict[str, Any]
 Status = Literal["COMPLETED", "ERROR", "CANCELLED", "PAUSED"]
@@ -345,6 +347,16 @@ class Lifecycle:
                 if self.announce is not None and not self.announce.done():
                     self.announce.set_result(error)
                 kind = _refusal_type(error, conflict_type=self._conflict_type)
+                # Never stored, so never logged as saved runs are (``observability.run_log``): its
+                # client was handed a run id and an error, and the log says so once too.
+                runs_log.warning(
+                    "run %s of %s ended error: %s: %s",
+                    steps.record.run_id,
+                    steps.label,
+                    kind,
+                    error.detail,
+                    extra={"run_id": steps.record.run_id, "status": "error", "error_type": kind},
+                )
                 yield steps.unsaved(error.detail, error_type=kind, error_id=kind)
                 return
             started = steps.record.add(steps.started())

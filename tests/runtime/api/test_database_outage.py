@@ -7,6 +7,7 @@ The database sits behind a TCP proxy that the test stops and starts again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -127,16 +128,21 @@ async def test_readiness_answers_within_its_deadline_while_the_database_hangs(ou
 
 
 async def test_runs_report_the_outage_a_non_streamed_run_is_503_a_streamed_one_ends_in_run_error(
-    outage: Outage, fake_openai: FakeOpenAIServer
+    outage: Outage, fake_openai: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_openai.app.default = Reply.say("unused")
     await outage.proxy.stop()
     plain = await outage.answer("POST", "/agents/assistant/runs", data={"message": "hi", "stream": "false"})
     assert plain.status_code == 503 and isinstance(plain.json()["detail"], str)
-    streamed = await outage.answer("POST", "/agents/assistant/runs", data={"message": "hi"})
+    with caplog.at_level(logging.INFO, logger="agentos_runtime.runs"):
+        streamed = await outage.answer("POST", "/agents/assistant/runs", data={"message": "hi"})
     assert streamed.status_code == 200
     last = parse_frames(streamed.text)[-1]
     assert last.event == "RunError" and last.data["error_type"] == "storage_unavailable"
+    # Its client was handed a run id: the run log says how that run ended, once (it said nothing).
+    run_id = last.data["run_id"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "agentos_runtime.runs" and run_id in r.getMessage()]
+    assert line.startswith(f"run {run_id} of agent assistant ended error: storage_unavailable: ")
 
 
 @pytest.mark.parametrize("kind", ["postgres", "redis"])
