@@ -149,6 +149,11 @@ class InMemoryMemoryStore:
         self._rows[row.memory_id] = stored
         return _copy_memory(stored)
 
+    async def update_memory(self, row: MemoryRow, *, user_id: str | None = None) -> MemoryRow | None:
+        if not records.owned_memory(self._rows.get(row.memory_id), user_id):
+            return None
+        return await self.upsert_memory(row)
+
     async def delete_memories(self, memory_ids: Sequence[str], *, user_id: str | None = None) -> int:
         doomed = {
             memory_id

@@ -230,6 +230,12 @@ class MemoryStore(Protocol):
         """Write the memory; a stored ``created_at`` is kept, missing times default to now."""
         ...
 
+    async def update_memory(self, row: MemoryRow, *, user_id: str | None = None) -> MemoryRow | None:
+        """Rewrite the stored memory ``row`` names (``user_id``'s only, when given), as
+        ``upsert_memory`` writes; ``None``, writing nothing, when there is none: a memory deleted
+        since it was read stays deleted, in one transaction with the write."""
+        ...
+
     async def delete_memories(self, memory_ids: Sequence[str], *, user_id: str | None = None) -> int: ...
     async def list_topics(self, *, user_id: str | None = None) -> list[str]:
         """Every topic once, sorted."""

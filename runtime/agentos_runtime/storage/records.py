@@ -321,6 +321,11 @@ def stamp_session(row: SessionRow, *, now: int) -> SessionRow:
     return row if row.updated_at is not None else replace(row, updated_at=now)
 
 
+def owned_memory(stored: MemoryRow | None, user_id: str | None) -> bool:
+    """Whether ``stored`` exists and is ``user_id``'s (anyone's, for ``None``)."""
+    return stored is not None and (user_id is None or stored.user_id == user_id)
+
+
 def memory_columns(row: MemoryRow) -> JSON:
     """The memory row as Agno's memories-table columns."""
     values = asdict(row)

@@ -94,3 +94,29 @@ def test_prepared_memory_appends_to_the_system_message_and_adds_its_tools() -> N
     assert list(toolbox.tools) == ["update_user_memory"] and toolbox.limit == 3
     assert toolbox.schemas == [tool.schema()]
     assert PreparedMemory().toolbox(base) is base and PreparedMemory().system_message("x") == "x"
+
+
+async def test_a_memory_deleted_while_the_manager_updates_it_stays_deleted() -> None:
+    # The update read the memory, a DELETE landed, then the update wrote it back: the user's
+    # "forget this" was undone, with the old owner and created_at.
+    from agentos_runtime.runs.memory.tools import MemoryScope, memory_tools
+    from agentos_runtime.storage.memory import InMemoryDatabase
+    from agentos_runtime.storage.ports import MemoryRow
+
+    database = InMemoryDatabase(id="db")
+    store = database.memories
+    await store.upsert_memory(MemoryRow(memory_id="m1", memory="likes tea", user_id="ana"))
+    read = store.get_memory
+
+    async def read_then_deleted(memory_id: str, *, user_id: str | None = None) -> MemoryRow | None:
+        found = await read(memory_id, user_id=user_id)
+        await store.delete_memories([memory_id], user_id="ana")  # the user's delete, in between
+        return found
+
+    store.get_memory = read_then_deleted  # type: ignore[method-assign]
+    [update] = memory_tools(MemoryScope(store=store, user_id="ana"), allowed={"update_memory"})
+
+    answer = await update.function(memory_id="m1", memory="likes coffee")
+
+    assert answer == "There is no memory with ID m1."
+    assert await read("m1") is None

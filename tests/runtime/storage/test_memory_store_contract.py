@@ -210,3 +210,22 @@ async def test_changing_a_memorys_user_moves_it_to_the_new_user(db: Database) ->
     assert await ids(db, MemoryQuery(user_id="ana")) == []
     assert await ids(db, MemoryQuery(user_id="bob")) == ["m1"]
     assert await db.memories.list_topics(user_id="ana") == []
+
+
+async def test_updating_a_memory_rewrites_only_one_still_stored_and_of_its_user(db: Database) -> None:
+    await db.memories.upsert_memory(memory("m1", topics=["a"]))
+    await db.memories.upsert_memory(memory("m2", user_id="bob"))
+    read = await db.memories.get_memory("m1", user_id="ana")
+    assert read is not None
+
+    updated = await db.memories.update_memory(replace(read, memory="likes green tea", updated_at=None), user_id="ana")
+    assert updated is not None and (updated.memory, updated.created_at) == ("likes green tea", 1_000)
+    assert await db.memories.update_memory(memory("m2", "taken over"), user_id="ana") is None
+    assert (await db.memories.get_memory("m2")).memory == "likes tea"  # type: ignore[union-attr]
+
+    # Read, then deleted (the user's "forget it"), then the update lands: it stays deleted.
+    assert await db.memories.delete_memories(["m1"], user_id="ana") == 1
+    assert await db.memories.update_memory(replace(read, memory="back again"), user_id="ana") is None
+    assert await db.memories.update_memory(replace(read, memory="back again")) is None
+    assert await db.memories.get_memory("m1") is None
+    assert await ids(db, MemoryQuery(user_id="ana")) == []

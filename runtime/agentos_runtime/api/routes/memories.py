@@ -99,9 +99,14 @@ async def update_memory(memory_id: str, payload: MemoryWrite, database: Database
         raise BadRequest(USER_REQUIRED)
     store = database.database.memories
     stored = await store.get_memory(memory_id, user_id=user_id if caller.isolated else None)
-    if stored is None and caller.isolated:
+    if not caller.isolated:  # as Agno: a memory of that id is written whether or not one is stored
+        return memory_view(await store.upsert_memory(patched_memory(memory_id, payload, stored, user_id=user_id)))
+    # Isolated: the caller's own memory only, still stored as the write lands (not one deleted meanwhile).
+    patched = patched_memory(memory_id, payload, stored, user_id=user_id) if stored is not None else None
+    written = None if patched is None else await store.update_memory(patched, user_id=user_id)
+    if written is None:
         raise NotFound("Memory not found")
-    return memory_view(await store.upsert_memory(patched_memory(memory_id, payload, stored, user_id=user_id)))
+    return memory_view(written)
 
 
 @router.delete("/memories/{memory_id}", status_code=204, responses={503: {"model": ErrorDetail}})

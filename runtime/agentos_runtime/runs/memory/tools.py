@@ -89,9 +89,10 @@ def memory_tools(scope: MemoryScope, *, allowed: Collection[str]) -> list[Tool]:
         if stored is None:
             return f"There is no memory with ID {memory_id}."
         new_topics = list(topics) if topics is not None else stored.topics
-        await store.upsert_memory(
-            replace(stored, memory=memory, topics=new_topics, input=scope.input_text, updated_at=None)
-        )
+        changed = replace(stored, memory=memory, topics=new_topics, input=scope.input_text, updated_at=None)
+        # Only over the memory still stored: one deleted meanwhile (the user's "forget it") stays deleted.
+        if await store.update_memory(changed, user_id=user_id) is None:
+            return f"There is no memory with ID {memory_id}."
         return "Memory updated successfully"
 
     async def delete_memory(memory_id: str) -> str:
