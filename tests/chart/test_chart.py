@@ -988,3 +988,35 @@ def test_two_releases_of_one_name_in_two_namespaces_share_no_object(helm: list[s
     first, second = objects("ops-a"), objects("ops-b")
     assert any(kind == "ClusterRole" for kind, _, _ in first)
     assert first & second == set()
+
+
+@pytest.mark.parametrize(
+    ("ports", "expected"),
+    [([], [443, 6443]), (["--set", "networkPolicy.apiServerPorts={6443}"], [6443])],
+    ids=["both-by-default", "the-endpoints-port"],
+)
+def test_the_network_policy_lets_the_operator_reach_the_api_servers_endpoint_ports(
+    helm: list[str], ports: list[str], expected: list[int]
+) -> None:
+    # Network plugins judge egress after the Service's 443 is translated to its endpoint's port:
+    # 6443 on kubeadm and kind, where a policy allowing 443 alone cut the operator off.
+    docs = render(helm, *VALUE_SETS["network-policy"], *ports)
+    [policy] = of_kind(docs, "NetworkPolicy")
+    assert [p["port"] for p in policy["spec"]["egress"][1]["ports"]] == expected
+
+
+def test_a_network_policy_without_api_server_ports_is_refused(helm: list[str]) -> None:
+    refused = subprocess.run(
+        [
+            *helm,
+            "template",
+            "rel",
+            str(CHART),
+            *VALUE_SETS["network-policy"],
+            "--set",
+            "networkPolicy.apiServerPorts=[]",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "apiServerPorts" in refused.stderr
