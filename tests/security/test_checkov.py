@@ -97,3 +97,13 @@ def test_the_rendered_manifests_of_every_example_have_no_unexplained_finding(exa
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(dump_manifests(manifests))
     assert_clean(scan(manifest))
+
+
+def test_the_rendered_manifests_with_user_ids_left_to_the_platform_have_no_unexplained_finding(tmp_path: Path) -> None:
+    [body] = [d for d in yaml.safe_load_all((ROOT / "examples" / "minimal-sqlite.yaml").read_text()) if d]
+    body["metadata"].setdefault("namespace", "team-a")
+    resource = parse_resource(body)
+    settings = RenderSettings(default_image="ghcr.io/kube-agentos/runtime:0.1.0", fixed_user_ids=False)
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(dump_manifests(render(resource, placeholder_secrets(resource), settings=settings)))
+    assert_clean(scan(manifest))

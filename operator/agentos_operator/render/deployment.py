@@ -48,6 +48,11 @@ SCAN_EXPLANATIONS = {
     "CKV2_K8S_6": "spec.networkPolicy.enabled renders a NetworkPolicy; it is off by default because the allowed peers differ per cluster",
 }
 
+# With the ids left to the platform (``fixed_user_ids`` false) the pods name no user.
+PLATFORM_IDS_EXPLANATION = {
+    "CKV_K8S_40": "The operator runs with fixed user ids off: the platform assigns the user (OpenShift's restricted SCC, a high range per namespace); runAsNonRoot stays",
+}
+
 # A fixed non-root uid/gid (the image's `agentos` user) so fsGroup makes /data writable.
 RUNTIME_UID = 10001
 CONTAINER_NAME = "agentos"
@@ -106,9 +111,10 @@ def render_deployment(
     if spec.progress_deadline_seconds is not None:
         deployment_spec["progressDeadlineSeconds"] = spec.progress_deadline_seconds
     metadata = layout.object_metadata(name, resource.namespace, owner_name=name, owner_uid=resource.uid)
+    explained = {**SCAN_EXPLANATIONS, **({} if fixed_user_ids else PLATFORM_IDS_EXPLANATION)}
     metadata["annotations"] = {
         f"checkov.io/skip{index}": f"{check}={reason}"
-        for index, (check, reason) in enumerate(sorted(SCAN_EXPLANATIONS.items()), start=1)
+        for index, (check, reason) in enumerate(sorted(explained.items()), start=1)
     }
     if revision > UNRECORDED_REVISION:
         metadata["annotations"][REVISION_ANNOTATION] = str(revision)
