@@ -17,12 +17,15 @@ Each frame's event carries ``event_index``, so a client can resume again from th
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from agentos_runtime.errors import StorageUnavailable
+from agentos_runtime.errors import AgentOSError, StorageUnavailable
 from agentos_runtime.runs.event_logs import EventLog
 from agentos_runtime.runs.events import RunEvent
+
+log_errors = logging.getLogger("agentos_runtime.api")
 
 JSON = dict[str, Any]
 HEARTBEAT_SECONDS = 30.0
@@ -153,6 +156,13 @@ async def resume_frames(
             run = await stored()
         except StorageUnavailable as error:
             yield error_frame(f"Failed to fetch run from database: {error.detail}")
+            return
+        except AgentOSError as error:  # a stored record that cannot be read: the stream is answered already
+            yield error_frame(error.detail)
+            return
+        except Exception:
+            log_errors.exception("resume of run %s: its stored run could not be read", run_id)
+            yield error_frame(f"Run {run_id} could not be read from the database")
             return
     if run is None:
         yield error_frame(f"Run {run_id} not found in buffer or database")

@@ -52,3 +52,23 @@ async def test_a_damaged_session_is_left_out_and_a_run_on_it_ends_saying_which(
     assert last.data["error_type"] == "unreadable_record"
     assert (await app.client.delete("/sessions/wt")).status_code == 204
     assert (await app.client.get("/sessions/wt")).status_code == 404
+
+
+async def test_a_resume_of_a_run_whose_stored_record_is_damaged_ends_with_an_error_frame(
+    served: tuple[Served, Damage], fake_openai: FakeOpenAIServer
+) -> None:
+    # The stream was answered 200 before the stored run was read: the error escaped mid-stream
+    # and the client got a cut connection ("incomplete chunked read").
+    app, damage = served
+    fake_openai.app.default = Reply.say("hello")
+    first = (await app.client.post("/agents/assistant/runs", data={"message": "hi", "stream": "false"})).json()
+    text = await damage.run(first["run_id"])
+
+    resumed = await app.client.post(
+        f"/agents/assistant/runs/{first['run_id']}/resume", data={"session_id": first["session_id"]}
+    )
+
+    assert resumed.status_code == 200
+    [frame] = parse_frames(resumed.text)
+    assert frame.event == "error" and frame.data["error"].startswith(f"stored session '{first['session_id']}'")
+    assert text not in resumed.text
