@@ -143,6 +143,13 @@ class EventLogs:
         self._ended[log.run_id] = self.clock()
         self._prune()
 
+    def discard(self, run_id: str) -> None:
+        """Forget the ended log of ``run_id`` (its run goes on again: a continue); a live one stays."""
+        log = self._logs.get(run_id)
+        if log is not None and log.ended:
+            del self._logs[run_id]
+            self._ended.pop(run_id, None)
+
     def get(self, run_id: str) -> EventLog | None:
         self._prune()
         return self._logs.get(run_id)

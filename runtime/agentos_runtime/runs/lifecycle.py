@@ -533,6 +533,7 @@ class Lifecycle:
         if sessions is None or row is None:
             return
         seconds = registry.lease_seconds
+        failed_before = False
         while True:
             await registry.wait(seconds / 3, self._released)
             if self._released.is_set():
@@ -545,9 +546,20 @@ class Lifecycle:
                     "run %s of %s: its lease could not be renewed: %s", stored["run_id"], self.steps.label, error.detail
                 )
                 continue
-            except Exception:
-                log.exception("run %s of %s: its lease could not be renewed", stored["run_id"], self.steps.label)
-                return
+            except Exception as error:
+                # Renewed again at the next turn, as after a storage error: given up, the run would
+                # be shown ended (its replica gone) while it still goes on. The traceback once.
+                if failed_before:
+                    log.warning(
+                        "run %s of %s: its lease could not be renewed: %s",
+                        stored["run_id"],
+                        self.steps.label,
+                        type(error).__name__,
+                    )
+                else:
+                    log.exception("run %s of %s: its lease could not be renewed", stored["run_id"], self.steps.label)
+                failed_before = True
+                continue
             self._unleased = not still_running  # saved as it ended, or removed, meanwhile
             self._answered.set()  # an owed save is tried at once, or given up
             if self._unleased:

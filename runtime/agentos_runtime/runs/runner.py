@@ -160,6 +160,9 @@ class Runner(Generic[RecordT]):
 
     def _continue(self, paused: PausedRun, *, stream: bool, watch: RunWatch | None) -> AsyncGenerator[RunEvent]:
         owner = RunOwner(self.kind, self.id, paused.session_id, paused.user_id)
+        # The run's log of its streamed background start ended PAUSED: a resume now replays the
+        # stored run, which the continue keeps up to date, not that pause.
+        self.registry.event_logs.discard(str(paused.run["run_id"]))
         return execute(
             partial(self.continued_run, paused, stream),
             run_id=str(paused.run["run_id"]),

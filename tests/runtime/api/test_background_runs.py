@@ -343,3 +343,36 @@ async def test_a_run_going_on_renews_its_lease_and_is_never_shown_ended(
     await settle(app)
     done = await poll(app, "agent", run_id, "s-lease")
     assert done["status"] == "COMPLETED" and "lease_expires_at" not in done
+
+
+async def test_a_renewal_failing_for_an_unexpected_reason_is_tried_again_not_given_up(
+    app: Served, fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Renewals stopped for good after any error but a storage one: the run, still going, was
+    # polled as ended ("the replica running it went away") once its lease ran out.
+    app.context.runs.lease_seconds = 3.0
+    sessions = app.context.agents["writer"].sessions
+    assert sessions is not None
+    renew, failures = sessions.replace_run, []
+
+    async def failing_twice(session_id: str, run: dict[str, Any], *, status: str) -> bool:
+        if len(failures) < 2:
+            failures.append(run["run_id"])
+            raise ValueError("a reply the client did not expect")
+        return await renew(session_id, run, status=status)
+
+    monkeypatch.setattr(sessions, "replace_run", failing_twice)
+    run_id = await start_held_run(app, fake_openai, "s-renew")
+    first = (await poll(app, "agent", run_id, "s-renew"))["lease_expires_at"]
+
+    deadline = time.monotonic() + DEADLINE
+    while time.time() <= first + 1.0 or len(failures) < 2:  # past the lease it was started with
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    going_on = await poll(app, "agent", run_id, "s-renew")
+
+    assert going_on["status"] == "RUNNING" and going_on["lease_expires_at"] > first
+    tracebacks = [r for r in caplog.records if "its lease could not be renewed" in r.getMessage() and r.exc_info]
+    assert len(tracebacks) == 1, "the traceback once, not at every turn"
+    fake_openai.app.close_waits()
+    await settle(app)

@@ -409,3 +409,27 @@ async def test_a_continued_run_answers_with_what_the_model_said_once_it_went_on_
 
     assert output["content"] == "2 + 3 is 5."
     assert [m["content"] for m in output["messages"] if m["role"] == "assistant"][0] == "Let me add those."
+
+
+async def test_a_resume_after_a_continue_replays_the_run_as_it_goes_on_not_its_pause(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    # The streamed background start left its log ended PAUSED; a resume replayed that pause for
+    # minutes, while the continued run was going on or already COMPLETED.
+    fake_openai.script(Reply.call(ADD), Reply.say("5"))
+    started = await app.client.post(
+        "/agents/assistant/runs",
+        data={"message": "add 2 and 3", "session_id": "s1", "background": "true", "stream": "true"},
+    )
+    paused_event = parse_frames(started.text)[-1]
+    assert paused_event.event == "RunPaused", started.text
+    run_id = paused_event.data["run_id"]
+    [paused] = [run for run in await stored_runs(app) if run["run_id"] == run_id]
+
+    answer = await go_on(app, {**paused, "session_id": "s1"}, decided(paused, True))
+    assert answer.status_code == 200 and answer.json()["status"] == "COMPLETED", answer.text
+    resumed = await app.client.post(f"/agents/assistant/runs/{run_id}/resume", data={"session_id": "s1"})
+
+    frames = parse_frames(resumed.text)
+    assert (frames[0].event, frames[0].data["status"]) == ("replay", "COMPLETED"), resumed.text
+    assert frames[-1].event == "RunCompleted"
