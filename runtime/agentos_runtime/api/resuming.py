@@ -142,6 +142,8 @@ async def resume_frames(
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> AsyncIterator[bytes]:
     """The frames answering a resume: from this process's ``log``, else from the ``stored`` run."""
+    if log is not None and log.ended and stored is not None and log.dropped_after(last_event_index):
+        log = None  # what the client misses was dropped from the log: the stored run holds all of it
     if log is not None:
         if log.ended:
             for frame in ended_replay(log, last_event_index):

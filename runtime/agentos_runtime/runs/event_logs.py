@@ -9,7 +9,8 @@ following; the run goes on.
 
 The logs live in this process only (a resume on another replica reads the stored run instead),
 and are bounded: a log keeps its latest ``MAX_EVENTS`` frames and ``MAX_BYTES`` bytes (older
-ones are dropped, so a client far behind gets what is left, with a gap in the indices), and an
+ones are dropped, so a client far behind a run going on gets what is left, with a gap in the indices;
+once the run ended such a resume replays the stored run instead), and an
 ended run's log is dropped ``RETAIN_SECONDS`` after it ended, or sooner when more than
 ``MAX_ENDED`` ended logs are kept.
 """
@@ -24,9 +25,10 @@ from dataclasses import dataclass
 
 from agentos_runtime.runs.events import RunEvent
 
-# A run's frames kept for a client that comes back: content deltas make most of them.
-MAX_EVENTS = 1000
-MAX_BYTES = 1 << 20
+# A run's frames kept for a client that comes back: content deltas make most of them (Agno
+# keeps 10,000 events a run); the byte bound is what holds the memory.
+MAX_EVENTS = 10_000
+MAX_BYTES = 2 << 20
 # How long, and how many, ended runs' logs are kept for a late resume; older ones are dropped
 # (a resume then replays the stored run).
 RETAIN_SECONDS = 600.0
@@ -84,6 +86,12 @@ class EventLog:
         self.status = status
         self.ended_at = now
         self._wake()
+
+    def dropped_after(self, last_index: int | None) -> bool:
+        """Whether frames after ``last_index`` were dropped already (the log's bounds): a client
+        resuming from there would get a gap."""
+        first = self._frames[0][0] if self._frames else self._next
+        return first > (-1 if last_index is None else last_index) + 1
 
     def after(self, last_index: int | None) -> list[tuple[int, bytes]]:
         """The frames kept after ``last_index`` (all of them for ``None``), oldest first."""
