@@ -80,8 +80,10 @@ from agentos_runtime.runs.team_members import (
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
 from agentos_runtime.runs.team_record import TeamRecord
 from agentos_runtime.runs.turns import (
+    MAX_TOOL_CALLS,
     arguments_or_empty,
     hold,
+    limit_message,
     model_request,
     record_tool_message,
     resolve_held,
@@ -115,6 +117,8 @@ class LeaderRun:
     routed: list[str] = field(default_factory=list)
     """In route mode: the answers of the members the leader handed the request to."""
     tools: Mapping[str, Tool] = field(default_factory=dict)
+    own_calls: int = 0
+    """The leader's calls of its own tools so far, bounded as an agent's are (``MAX_TOOL_CALLS``)."""
     """The leader's own tools for this run, by name, beside delegation."""
     unended: list[RunEvent] = field(default_factory=list)
     """The cancelled events of forwarded member runs cut short, sent as the team run ends."""
@@ -354,6 +358,10 @@ async def _delegate(
     """Run the member a ``delegate_task_to_member`` call names, or one of the leader's own tools;
     any other call is an error result."""
     if call.name in run.tools:
+        if run.own_calls >= MAX_TOOL_CALLS:  # one answer of thousands of calls would run them all
+            record_tool_message(run, call, {}, limit_message(call.name), error=True)
+            return
+        run.own_calls += 1
         async with aclosing(_use_own_tool(run, call)) as steps:
             async for event in steps:
                 yield event

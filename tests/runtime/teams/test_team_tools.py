@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from agentos_runtime.config import ConfigError, parse_config
 from agentos_runtime.config_checks import check_components
+from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.runs import RunRegistry, RunRequest, build_agents
 from agentos_runtime.runs.composing import build_teams
 from agentos_runtime.runs.teams import Team
+from agentos_runtime.runs.turns import MAX_TOOL_CALLS
 from agentos_runtime.storage.memory import InMemoryDatabase
 from agentos_runtime.tools import Tool
 from agentos_runtime.tools.toolsets import ToolSet
 
-from tests.runtime.engine.fakes import FakeChatModel, call, runtime_config, say
+from tests.runtime.engine.fakes import FakeChatModel, Script, call, runtime_config, say
 
 PLUGIN_MODULE = "acme_team_tools"
 PLUGIN_SOURCE = """
@@ -169,3 +171,20 @@ async def test_a_tool_added_later_under_the_delegation_name_is_left_out_and_dele
     assert list(team.own_tools()) == ["lookup"]
     assert member.prompts and output["member_responses"][0]["content"] == "Hello from a."
     assert "team t: the tool delegate_task_to_member is left out: it would hide delegation" in caplog.text
+
+
+async def test_the_leaders_own_tool_calls_are_bounded_as_an_agents_are() -> None:
+    # An agent runs at most 100 tool calls a run; the leader ran every one of thousands.
+    many = [ToolCall(f"c{n}", "calculator", json.dumps({"expression": "1 + 1"})) for n in range(MAX_TOOL_CALLS + 30)]
+    leader = FakeChatModel(Script(tool_calls=many), say("Done."))
+    team, _ = team_with(leader, FakeChatModel(), tools=["calculator"])
+
+    output = await team.complete(RunRequest(message="Add a lot", session_id="s1"))
+
+    assert output["status"] == "COMPLETED"
+    results = [m["content"] for m in leader.prompts[1] if m["role"] == "tool"]
+    assert results.count("2") == MAX_TOOL_CALLS
+    assert (
+        results[MAX_TOOL_CALLS:]
+        == ["Tool call limit reached. Tool call calculator not executed. Don't try to execute it again."] * 30
+    )
