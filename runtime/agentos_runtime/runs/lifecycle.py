@@ -172,7 +172,7 @@ class RunSteps(Protocol):
         ...
 
 
-def _refusal_type(error: AgentOSError, *, conflict_type: str) -> str:
+def refusal_type(error: AgentOSError, *, conflict_type: str) -> str:
     """The ``error_type`` of a run refused as it opened: the database away, the session damaged, or a conflict's."""
     if isinstance(error, StorageUnavailable):
         return STORAGE_ERROR_TYPE
@@ -346,7 +346,7 @@ class Lifecycle:
                 self.refusal = error
                 if self.announce is not None and not self.announce.done():
                     self.announce.set_result(error)
-                kind = _refusal_type(error, conflict_type=self._conflict_type)
+                kind = refusal_type(error, conflict_type=self._conflict_type)
                 # Never stored, so never logged as saved runs are (``observability.run_log``): its
                 # client was handed a run id and an error, and the log says so once too.
                 runs_log.warning(

@@ -26,7 +26,9 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agentos_runtime.errors import Conflict, StorageUnavailable, UnreadableRecord
 from agentos_runtime.runs.events import RUN_CANCELLED, RUN_COMPLETED, RUN_ERROR, RunEvent
+from agentos_runtime.runs.lifecycle import SESSION_CONFLICT_TYPE, refusal_type
 from agentos_runtime.runs.loop import Agent
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.pausing import PausedRun
@@ -133,6 +135,7 @@ async def run_nested(
     runnable = persisting_into(job.executor, store)
     paused = job.paused
     ended: set[Any] = set()  # the runs whose last event was forwarded
+    refusal: RunEvent | None = None  # the error event of a nested run refused before it was stored
     try:
         if job.forward is None:
             if parent is not None:
@@ -140,6 +143,14 @@ async def run_nested(
                 parent.interruptible = True
             try:
                 await (runnable.complete(job.request) if paused is None else runnable.complete_continued(paused))
+            except (StorageUnavailable, Conflict, UnreadableRecord) as error:
+                # Refused at its opening (its memories' database down, its session unreadable):
+                # a failed member or step, which the outer run reads, not the outer run's failure.
+                if store.output(job.request.run_id) is not None:
+                    raise
+                name = RUN_ERROR if isinstance(job.executor, Agent) else TEAM_RUN_ERROR
+                kind = refusal_type(error, conflict_type=SESSION_CONFLICT_TYPE)
+                refusal = RunEvent(name, {"event": name, "content": error.detail, "error_type": kind})
             finally:
                 if parent is not None:
                     parent.interruptible = False
@@ -159,6 +170,9 @@ async def run_nested(
                             parent.interruptible = False
                     if event.event in TERMINAL_EVENTS:
                         ended.add(event.to_dict().get("run_id"))
+                        own = event.to_dict().get("run_id") == job.request.run_id
+                        if own and event.event in (RUN_ERROR, TEAM_RUN_ERROR):
+                            refusal = event
                     yield stamped(event, job.forward)
     except BaseException:
         left = store.output(job.request.run_id)
@@ -170,10 +184,33 @@ async def run_nested(
                 unfinished(left)
         raise
     output = store.output(job.request.run_id)
+    if output is None and refusal is not None:
+        output = refused_output(job, refusal)
     if output is None:
         raise RuntimeError(f"nested run {job.request.run_id} of '{job.executor.id}' ended without an output")
     output.update(job.output_fields)
     yield NestedOutput(output, index)
+
+
+def refused_output(job: NestedJob, refusal: RunEvent) -> JSON:
+    """Pure: the ERROR output of ``job``'s run, refused before it was stored (``refusal``: its error event)."""
+    event = refusal.to_dict()
+    request, executor = job.request, job.executor
+    output: JSON = {
+        "run_id": request.run_id,
+        "session_id": request.session_id,
+        "user_id": request.user_id,
+        "status": "ERROR",
+        "content": event.get("content"),
+        "content_type": "str",
+        "created_at": int(time.time()),
+        "events": [event],
+    }
+    if isinstance(executor, Agent):
+        output |= {"agent_id": executor.id, "agent_name": executor.name}
+    else:
+        output |= {"team_id": executor.id, "team_name": executor.name}
+    return output
 
 
 def cancelled_events(output: JSON, forward: JSON, *, told: Set[Any] = frozenset()) -> list[RunEvent]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from agentos_runtime.config import AgentConfig, TeamConfig
+from agentos_runtime.errors import StorageUnavailable
 from agentos_runtime.llm.ports import ToolCall
 from agentos_runtime.runs import Agent, RunRegistry, RunRequest, team_turns
 from agentos_runtime.runs.teams import Team
@@ -274,3 +275,51 @@ async def test_a_run_of_its_own_gets_a_fresh_allowance(monkeypatch: pytest.Monke
     await crew.team.complete(RunRequest(message="again", session_id="s1"))
 
     assert len(crew.weather.prompts) == 4
+
+
+class MemoriesDown:
+    """A member's memory store whose database is away: its run is refused as it opens."""
+
+    async def list_memories(self, query: object) -> object:
+        raise StorageUnavailable("database 'mem' is unavailable: connection refused")
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not-streamed"])
+@pytest.mark.parametrize("mode", ["coordinate", "broadcast"])
+async def test_a_member_refused_as_it_opens_is_a_failed_member_the_leader_reads(mode: str, stream: bool) -> None:
+    # The team run ended in error ("nested run ... ended without an output"), and a broadcast
+    # cancelled its healthy members.
+    registry, database = RunRegistry(), InMemoryDatabase(id="db")
+    refused = Agent(
+        AgentConfig(id="weather", name="Weather", enable_user_memories=True),
+        model=FakeChatModel(say("sunny")),
+        memories=MemoriesDown(),  # type: ignore[arg-type]
+        registry=registry,
+    )
+    poet = Agent(AgentConfig(id="poet", name="Poet"), model=FakeChatModel(say("a poem")), registry=registry)
+    delegation = call("delegate_task_to_member", json.dumps({"member_id": "weather", "task": "Forecast"}))
+    leader = FakeChatModel(delegation, say("Done.")) if mode == "coordinate" else FakeChatModel(say("Done."))
+    team = Team(
+        TeamConfig(id="crew", name="Crew", members=["weather", "poet"], mode=mode),
+        model=leader,
+        members=[refused, poet],
+        sessions=database.sessions,
+        registry=registry,
+    )
+    request = RunRequest(message="hi", session_id="s1")
+
+    if stream:
+        [event.to_dict() async for event in team.run(request)]
+        row = await database.sessions.get_session("s1")
+        assert row is not None and row.runs
+        output = row.runs[-1]
+    else:
+        output = await team.complete(request)
+
+    assert output["status"] == "COMPLETED", output.get("content")
+    members = {m["agent_id"]: (m["status"], m["content"]) for m in output["member_responses"]}
+    assert members["weather"] == ("ERROR", "database 'mem' is unavailable: connection refused")
+    if mode == "broadcast":
+        assert members["poet"] == ("COMPLETED", "a poem")
+    told = [m["content"] for m in leader.prompts[-1] if m["role"] in ("tool", "user")]
+    assert any("The member failed: database 'mem' is unavailable" in str(text) for text in told), told
