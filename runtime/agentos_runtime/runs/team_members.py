@@ -75,6 +75,15 @@ def member_answer(output: JSON) -> tuple[str, bool]:
     return (text or "No answer from the member."), False
 
 
+def routed_content(output: JSON) -> str:
+    """In route mode, the team's answer a member's run gives: its content as it wrote it (empty
+    when it wrote nothing: not the placeholder the leader's tool result reads)."""
+    content = output.get("content")
+    if content is None or isinstance(content, str):
+        return content or ""
+    return json.dumps(content, ensure_ascii=False)
+
+
 CONTINUED_RESULTS = "Member results after human-in-the-loop resolution:"
 """Agno's first line of what the leader reads once paused members went on and answered."""
 

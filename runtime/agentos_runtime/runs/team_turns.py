@@ -75,6 +75,7 @@ from agentos_runtime.runs.team_members import (
     continued_answer,
     continued_result,
     member_answer,
+    routed_content,
     waits_for_person,
 )
 from agentos_runtime.runs.team_prompt import DELEGATE_TO_MEMBER, DELEGATE_TO_MEMBERS, delegate_to_member_schema
@@ -388,18 +389,19 @@ async def _delegate(
         member = delegation.members[arguments["member_id"]]
         job = _member_job(run, member, arguments["task"], delegation, budget, may_pause=run.may_pause)
         kept = record.member_responses.append  # a member cut short keeps its partial answer
-        waiting = False
+        waiting, answered = False, ""
         async with aclosing(run_nested(job, parent=run.handle, unfinished=kept)) as items:
             async for item in items:
                 if isinstance(item, NestedOutput):
                     record.member_responses.append(item.output)
+                    answered = routed_content(item.output)
                     waiting = item.output.get("status") == "PAUSED"
                     result, error = (member_waiting(member.name), False) if waiting else member_answer(item.output)
                     child_run_id = item.output.get("run_id")
                 else:
                     yield item
         if delegation.mode == "route" and not error and not waiting:
-            run.routed.append(result)
+            run.routed.append(answered)  # the member's answer as it wrote it, not the leader's tool result
         if delegation.mode == "route" and waiting:
             yield _routed_waiting(run, result)
     yield _tool_completed(run, call, arguments, (result, error, child_run_id), started_at, started)

@@ -202,6 +202,15 @@ async def test_route_puts_the_leaders_own_words_before_the_members_answer() -> N
     assert len(crew.leader.prompts) == 1, "the member's answer ends a routed run"
 
 
+@pytest.mark.parametrize(("answer", "content"), [("  Sunny\n", "  Sunny\n"), ("", "")], ids=["as-written", "nothing"])
+async def test_route_gives_the_members_answer_as_it_wrote_it_never_the_placeholder(answer: str, content: str) -> None:
+    # The leader's tool result ("No answer from the member.", stripped text) became the team's answer.
+    crew = Crew(FakeChatModel(delegate("weather", "Forecast")), FakeChatModel(say(answer)), mode="route")
+    output = await crew.team.complete(RunRequest(message="Forecast?", session_id="s1"))
+
+    assert output["status"] == "COMPLETED" and output["content"] == content
+
+
 async def test_a_broadcast_leader_calling_tools_anyway_gets_refusals_so_the_chat_stays_whole() -> None:
     crew = Crew(
         FakeChatModel(delegate("weather", "again")), FakeChatModel(say("w")), FakeChatModel(say("p")), mode="broadcast"
