@@ -65,7 +65,7 @@ from agentos_runtime.runs.pausing import (
     member_waiting,
     paused_members,
 )
-from agentos_runtime.runs.record import call_summary, tool_execution
+from agentos_runtime.runs.record import call_summary, stored_list, tool_execution
 from agentos_runtime.runs.registry import RunHandle
 from agentos_runtime.runs.requests import MemberRuns, RunRequest
 from agentos_runtime.runs.team_events import TeamEventFactory
@@ -162,16 +162,17 @@ async def lead_on(
             yield event
     on_members = paused.member_decisions
     going_on = [str(m["run_id"]) for m in paused_members(run.record.member_responses) if decided_within(m, on_members)]
+    # What is left of the allowance: the member runs made before the pause (nested ones too) count.
+    budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS - member_runs_made(run.record.member_responses))
     answers: list[str] = []
     for member_run_id in going_on:
-        async with aclosing(_member_on(run, delegation, member_run_id, on_members, answers)) as steps:
+        async with aclosing(_member_on(run, delegation, member_run_id, on_members, answers, budget)) as steps:
             async for event in steps:
                 yield event
     if paused_members(run.record.member_responses):
         raise Paused()
     if answers:  # in every mode, route too: the leader reads the answers and is asked again
         _answer_waiting_delegations(run, continued_result(answers))
-    budget = run.request.member_runs or MemberRuns(MAX_MEMBER_RUNS)
     async with aclosing(_lead_requests(run, model, delegation, budget)) as requests:
         async for event in requests:
             yield event
@@ -183,6 +184,7 @@ async def _member_on(
     member_run_id: str,
     decided: Mapping[str, Mapping[str, Decision]],
     answers: list[str],
+    budget: MemberRuns,
 ) -> AsyncGenerator[RunEvent, None]:
     """A paused member's run going on inside the team run with the decisions on its calls (a
     member team's: on its leader's, and on its own paused members' runs, ``decided`` by run id);
@@ -204,7 +206,7 @@ async def _member_on(
         session_state=record.session_state,
         member_decisions=decided,
     )
-    new = _member_job(run, member, "", delegation, None)  # the run goes on from its stored record
+    new = _member_job(run, member, "", delegation, budget)  # the run goes on from its stored record
     job = replace(new, request=replace(new.request, run_id=member_run_id), paused=going_on, may_pause=True)
 
     def keep(ended: JSON) -> None:  # a member cut short keeps its partial answer
@@ -276,6 +278,15 @@ async def _lead_requests(
         if run.routed:
             yield _routed_answer(run)
             return
+
+
+def member_runs_made(responses: Sequence[Any]) -> int:
+    """Pure: the member runs a stored team run holds, those of its nested teams included."""
+    made = 0
+    for response in responses:
+        if isinstance(response, Mapping):
+            made += 1 + member_runs_made(stored_list(response, "member_responses"))
+    return made
 
 
 def _routed_answer(run: LeaderRun) -> RunEvent:

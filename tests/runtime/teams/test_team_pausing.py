@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from agentos_runtime.errors import ModelProviderError
-from agentos_runtime.runs import RunRegistry, RunRequest, build_agents
+from agentos_runtime.llm.ports import ToolCall
+from agentos_runtime.runs import RunRegistry, RunRequest, build_agents, team_turns
 from agentos_runtime.runs.composing import build_teams
 from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.pausing import Decision, PausedRun
@@ -236,3 +238,27 @@ async def test_a_member_failing_once_it_goes_on_gives_the_leader_its_failure_as_
         "Member results after human-in-the-loop resolution:\n[Adder]: The member failed: "
     )
     assert delegation["tool_call_error"] is False  # as Agno: the leader reads it as any member's answer
+
+
+async def test_the_member_runs_made_before_a_pause_count_against_the_allowance_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The allowance started again at every continue: each pause allowed as many member runs again.
+    monkeypatch.setattr(team_turns, "MAX_MEMBER_RUNS", 2)
+
+    def delegation(call_id: str) -> ToolCall:
+        return ToolCall(call_id, "delegate_task_to_member", json.dumps({"member_id": "a", "task": "Add"}))
+
+    first = Script(tool_calls=[delegation("d1"), delegation("d2"), ToolCall("c1", "calculator", ADD)])
+    leader = FakeChatModel(first, Script(tool_calls=[delegation("d3")]), say("Done."))
+    member = FakeChatModel(say("one"), say("two"), say("three"))
+    team, database = team_with(leader, member, **CONFIRMED_CALCULATOR)
+    paused = await team.complete(RunRequest(message="add", session_id="s1", run_id="r1"))
+    assert paused["status"] == "PAUSED"
+    [stored] = await stored_runs(database)
+
+    done = await team.complete_continued(PausedRun(stored, {"c1": Decision("c1", True)}, session_id="s1", user_id=None))
+
+    assert done["status"] == "COMPLETED" and len(member.prompts) == 2
+    results = {m["tool_call_id"]: m["content"] for m in done["messages"] if m["role"] == "tool"}
+    assert results["d3"].startswith("Error: not run: a team run starts at most 2 member runs")
