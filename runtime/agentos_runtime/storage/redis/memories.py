@@ -27,23 +27,23 @@ class RedisMemoryStore:
         return querying.list_memories(await self._load(query.user_id), query)
 
     async def upsert_memory(self, row: MemoryRow) -> MemoryRow:
-        written = await self._write(row, existing_of=None)
+        written = await self._write(row, existing_only=False)
         assert written is not None  # an upsert always writes
         return written
 
     async def update_memory(self, row: MemoryRow, *, user_id: str | None = None) -> MemoryRow | None:
-        return await self._write(row, existing_of=(user_id,))
+        return await self._write(row, existing_only=True, user_id=user_id)
 
-    async def _write(self, row: MemoryRow, *, existing_of: tuple[str | None] | None) -> MemoryRow | None:
-        """Write ``row``; with ``existing_of`` (a user, or ``None`` for any), only over a stored
-        memory of that user, checked in the compare-and-set that writes it (else ``None``)."""
+    async def _write(self, row: MemoryRow, *, existing_only: bool, user_id: str | None = None) -> MemoryRow | None:
+        """Write ``row``; with ``existing_only``, only over a stored
+        memory (of ``user_id``, when given), checked in the compare-and-set that writes it (else ``None``)."""
         key = self._backend.key(keys.MEMORIES, row.memory_id)
         now = self._backend.now()
 
         async def attempt(snapshot: Snapshot) -> tuple[MemoryRow | None, Writes | None]:
             stored = await self._backend.load_one(snapshot, keys.MEMORIES, row.memory_id)
             previous = None if stored is None else records.memory_from_columns(stored)
-            if existing_of is not None and not records.owned_memory(previous, existing_of[0]):
+            if existing_only and not records.owned_memory(previous, user_id):
                 return None, None
             record = records.memory_columns(records.stamp_memory(row, previous, now=now))
             text = encode(record)

@@ -43,23 +43,23 @@ class SqlMemoryStore:
         return Page(items=items, total=int(total or 0))
 
     async def upsert_memory(self, row: MemoryRow) -> MemoryRow:
-        written = await self._write(row, existing_of=None)
+        written = await self._write(row, existing_only=False)
         assert written is not None  # an upsert always writes
         return written
 
     async def update_memory(self, row: MemoryRow, *, user_id: str | None = None) -> MemoryRow | None:
-        return await self._write(row, existing_of=(user_id,))
+        return await self._write(row, existing_only=True, user_id=user_id)
 
-    async def _write(self, row: MemoryRow, *, existing_of: tuple[str | None] | None) -> MemoryRow | None:
-        """Write ``row``; with ``existing_of`` (a user, or ``None`` for any), only over a stored
-        memory of that user, read under a row lock in the same transaction (else ``None``)."""
+    async def _write(self, row: MemoryRow, *, existing_only: bool, user_id: str | None = None) -> MemoryRow | None:
+        """Write ``row``; with ``existing_only``, only over a stored
+        memory (of ``user_id``, when given), read under a row lock in the same transaction (else ``None``)."""
         table = self._memories
         async with self._backend.operation():
             async with self._backend.writer().begin() as connection:
                 locked = select(table).where(table.c.memory_id == row.memory_id).with_for_update()
                 found = (await connection.execute(locked)).mappings().first()
                 stored = None if found is None else records.memory_from_columns(found)
-                if existing_of is not None and not records.owned_memory(stored, existing_of[0]):
+                if existing_only and not records.owned_memory(stored, user_id):
                     return None
                 target = records.stamp_memory(row, stored, now=self._backend.now())
                 columns = records.memory_columns(target)
