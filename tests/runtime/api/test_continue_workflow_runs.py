@@ -266,3 +266,28 @@ async def test_the_steps_after_a_pause_get_the_dependencies_the_continue_sends_a
     assert answer.status_code == 200 and answer.json()["status"] == "COMPLETED", answer.text
     teller = fake_openai.bodies[-1]["messages"]
     assert teller[0] == {"role": "system", "content": "Answer in Paris style for ACME."}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dependencies", '{"city": "\\ud800"}'),
+        ("metadata", '{"a": "x\\u0000y"}'),
+        ("knowledge_filters", "[" * 5000 + "]" * 5000),
+        ("dependencies", '{"n": ' + "9" * 5000 + "}"),
+        ("add_dependencies_to_context", "maybe"),
+        ("metadata", '"a string"'),
+    ],
+    ids=["lone-surrogate", "nul-byte", "deep-nesting", "huge-number", "not-a-flag", "not-an-object"],
+)
+async def test_hostile_run_options_on_a_continue_are_a_400_before_any_model_call(
+    app: Served, fake_openai: FakeOpenAIServer, field: str, value: str
+) -> None:
+    run = await pause(app, fake_openai)
+    data = {"step_requirements": json.dumps(decided(run, True)), "session_id": "s1", "stream": "false", field: value}
+
+    answer = await app.client.post(f"/workflows/flow/runs/{run['run_id']}/continue", data=data)
+
+    assert answer.status_code == 400, answer.text
+    assert field in answer.json()["detail"]
+    assert len(fake_openai.requests) == 1, "only the model call that paused the run"
