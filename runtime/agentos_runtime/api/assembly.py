@@ -74,13 +74,14 @@ async def open_context(
     from agentos_runtime.llm.factory import build_models, close_models
     from agentos_runtime.runs import RunRegistry, build_agents, default_db_id
     from agentos_runtime.runs.composing import build_teams, build_workflows
+    from agentos_runtime.runs.registry import CANCEL_POLL_SECONDS
 
     configs = database_configs(config, settings.data_dir)
     if any(c.type == "sqlite" and c.path is None for c in configs):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     databases = await open_databases(configs, connectors=connectors, data_dir=settings.data_dir)
     models = build_models(config, connectors.environ)
-    registry = RunRegistry(max_background=settings.max_background_runs)
+    registry = RunRegistry(max_background=settings.max_background_runs, cancel_poll_seconds=CANCEL_POLL_SECONDS)
     mcp = None
     knowledge = None
     try:

@@ -20,7 +20,8 @@ DEFAULT_URL_ENV: dict[str, str] = {"postgres": "DATABASE_URL", "redis": "REDIS_U
 RUNS_TABLE = "agno_runs"
 VERSIONS_TABLE = "agno_schema_versions"
 MIGRATIONS_TABLE = "agentos_schema_versions"
-RESERVED_TABLES = (RUNS_TABLE, VERSIONS_TABLE, MIGRATIONS_TABLE)
+CANCELS_TABLE = "agentos_run_cancels"
+RESERVED_TABLES = (RUNS_TABLE, VERSIONS_TABLE, MIGRATIONS_TABLE, CANCELS_TABLE)
 # SQLite keeps its own tables under this prefix and refuses it to any other.
 SQLITE_PREFIX = "sqlite_"
 # Indexes are named `idx_<table>_<column>` (the longest column, `aggregation_period`): a longer

@@ -741,7 +741,7 @@ async def execute(
     ``watch`` learns of the run (``RunWatch``); ``takes_up``: the status its stored run must
     still have (``Lifecycle.takes_up``).
     """
-    handle = registry.start(run_id, owner)
+    handle = registry.start(run_id, owner, sessions=sessions)
     announce = watch.started if watch is not None else None
     try:  # registered from here: whatever fails, even building its steps, lets the run id go
         steps = steps_for(handle)

@@ -93,3 +93,9 @@ class NestedRunStore:
 
     async def delete_sessions(self, session_ids: Sequence[str], *, user_id: str | None = None) -> int:
         raise TypeError("a nested run's session is never deleted: it lives in the outer run")
+
+    async def request_cancel(self, run_id: str, *, seconds: int) -> None:
+        raise TypeError("a nested run is cancelled with its outer run, which its replica watches")
+
+    async def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        return set()  # a cancel of the outer run reaches its nested runs

@@ -7,6 +7,12 @@ that into a ``RunCancelled`` event and a CANCELLED run; a task is cancelled once
 of the runs it drives (an outer run and its nested one) are cancelled at once. Cancelling a run
 that is not running records the intent, as AgentOS does: a run started later with that id is
 cancelled at once.
+A cancel sent to another replica (several behind one Service) is recorded in the run's session
+store instead (``request_cancel``, by the route): while runs with a store go on, the registry
+asks their stores every ``cancel_poll_seconds`` which of them were cancelled elsewhere
+(``cancel_requested``: one read per store, whatever the number of runs) and cancels those here,
+so such a cancel takes effect within about a second, and a run started later with that id (within
+``CANCEL_INTENT_SECONDS``) is cancelled too.
 ``shutdown()`` cancels what is in flight and waits until it has been recorded. Runs started in
 the background (``runs.background``) are counted here too: at most ``max_background`` at once.
 A run may be
@@ -17,15 +23,19 @@ under user isolation: a stored run says whose it is, a run in flight only says i
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agentos_runtime.errors import Conflict
+from agentos_runtime.errors import AgentOSError, Conflict
 from agentos_runtime.runs.event_logs import EventLogs
 from agentos_runtime.runs.leases import LEASE_SECONDS
+from agentos_runtime.storage.ports import SessionStore
+
+log = logging.getLogger(__name__)
 
 # Cancel intents kept for runs not (yet) running; the oldest are forgotten first.
 MAX_PENDING_CANCELS = 1024
@@ -34,6 +44,10 @@ DEFAULT_MAX_BACKGROUND = 32
 # The pauses before each new attempt to store a background run whose final save failed (its
 # start is stored RUNNING: a poller would see it so for ever): about five minutes in all.
 SAVE_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0)
+# How often the stores of runs going on are asked for cancels sent to other replicas.
+CANCEL_POLL_SECONDS = 1.0
+# How long a cancel sent for a run no replica runs yet waits for it to start (as AgentOS keeps an intent).
+CANCEL_INTENT_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +67,16 @@ class RunCancelled(Exception):
 class RunHandle:
     """One run in flight."""
 
-    __slots__ = ("cancel_requested", "finished", "interrupted", "interruptible", "owner", "run_id", "task")
+    __slots__ = (
+        "cancel_requested",
+        "finished",
+        "interrupted",
+        "interruptible",
+        "owner",
+        "run_id",
+        "sessions",
+        "task",
+    )
 
     def __init__(
         self,
@@ -61,11 +84,14 @@ class RunHandle:
         task: asyncio.Task[Any] | None,
         finished: asyncio.Future[None],
         owner: RunOwner | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.run_id = run_id
         self.task = task
         self.finished = finished
         self.owner = owner
+        self.sessions = sessions
+        """The store a cancel sent to another replica is recorded in (``None``: this replica's only)."""
         self.cancel_requested = False
         self.interruptible = False
         """True while the run waits on the model or a tool: a cancel may then interrupt the task."""
@@ -95,7 +121,8 @@ class RunRegistry:
     """The runs in flight of this process, and the time they go by.
 
     ``clock`` (Unix seconds) dates the leases of runs stored as they start (``runs.leases``);
-    ``sleep`` is how the waits between their renewals and between attempts to save them pass.
+    ``sleep`` is how the waits between their renewals and between attempts to save them pass;
+    ``cancel_poll_seconds``: how often cancels sent to other replicas are read (``None``: never).
     """
 
     def __init__(
@@ -105,6 +132,7 @@ class RunRegistry:
         save_retry_delays: tuple[float, ...] = SAVE_RETRY_DELAYS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cancel_poll_seconds: float | None = None,
     ) -> None:
         self._active: dict[str, RunHandle] = {}
         self._pending: OrderedDict[str, None] = OrderedDict()
@@ -120,17 +148,68 @@ class RunRegistry:
         """Set by ``shutdown``: what waits between attempts (``pause``) stops waiting."""
         self.clock = clock
         self._sleep = sleep
+        self.cancel_poll_seconds = cancel_poll_seconds
+        """How often the stores of runs going on are asked for cancels sent to other replicas
+        (``None``: never, for a registry alone in its process, as in tests of one replica)."""
+        self._watched = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self._watch_failing = False
 
-    def start(self, run_id: str, owner: RunOwner | None = None) -> RunHandle:
-        """Register a run driven by the current task; raises ``Conflict`` if the id is running."""
+    def start(self, run_id: str, owner: RunOwner | None = None, *, sessions: SessionStore | None = None) -> RunHandle:
+        """Register a run driven by the current task; raises ``Conflict`` if the id is running.
+
+        ``sessions``: where a cancel sent to another replica is recorded for it (watched while it runs).
+        """
         if run_id in self._active:
             raise Conflict(f"run '{run_id}' is already running")
-        handle = RunHandle(run_id, asyncio.current_task(), asyncio.get_running_loop().create_future(), owner)
+        loop = asyncio.get_running_loop()
+        handle = RunHandle(run_id, asyncio.current_task(), loop.create_future(), owner, sessions)
         if run_id in self._pending:
             del self._pending[run_id]
             handle.cancel_requested = True
         self._active[run_id] = handle
+        if sessions is not None and self.cancel_poll_seconds is not None and not self.stopping.is_set():
+            self._watched.set()
+            if self._watcher is None or self._watcher.done():
+                self._watcher = loop.create_task(self._watch_cancels())
         return handle
+
+    async def _watch_cancels(self) -> None:
+        """Until shutdown: while runs with a store go on, cancel those cancelled on another replica."""
+        while not self.stopping.is_set() and self.cancel_poll_seconds is not None:
+            await self.pause(self.cancel_poll_seconds)
+            watched = self._watched_runs()
+            if not watched:
+                self._watched.clear()
+                await self.pause(CANCEL_INTENT_SECONDS, until=self._watched)
+                continue
+            for store, run_ids in watched:
+                await self._cancel_requested_in(store, run_ids)
+
+    def _watched_runs(self) -> list[tuple[SessionStore, list[str]]]:
+        """The runs in flight that have a store, grouped by store."""
+        by_store: dict[int, tuple[SessionStore, list[str]]] = {}
+        for run_id, handle in self._active.items():
+            if handle.sessions is not None and not handle.cancel_requested:
+                by_store.setdefault(id(handle.sessions), (handle.sessions, []))[1].append(run_id)
+        return list(by_store.values())
+
+    async def _cancel_requested_in(self, store: SessionStore, run_ids: list[str]) -> None:
+        try:
+            cancelled = await store.cancel_requested(run_ids)
+        except Exception as error:  # an outage: runs go on, and the next poll asks again
+            if not self._watch_failing:
+                reason = error.detail if isinstance(error, AgentOSError) else type(error).__name__
+                log.warning("cancels sent to other replicas cannot be read now (%s): asking again", reason)
+            self._watch_failing = True
+            return
+        if self._watch_failing:
+            log.info("cancels sent to other replicas are read again")
+        self._watch_failing = False
+        for run_id in cancelled:
+            if run_id in self._active:
+                log.info("run '%s' cancelled on another replica", run_id)
+                self.cancel(run_id)
 
     def finish(self, handle: RunHandle) -> None:
         if self._active.get(handle.run_id) is handle:
@@ -217,6 +296,8 @@ class RunRegistry:
         """
         deadline = asyncio.get_running_loop().time() + timeout
         self.stopping.set()
+        if self._watcher is not None:
+            self._watcher.cancel()
         self.cancel_all()
         runs = [handle.finished for handle in self._active.values()]
         if runs:

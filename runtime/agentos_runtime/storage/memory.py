@@ -48,10 +48,21 @@ def _copy_memory(row: MemoryRow) -> MemoryRow:
 class InMemorySessionStore:
     def __init__(self, *, clock: Clock) -> None:
         self._rows: dict[str, SessionRow] = {}
+        self._cancels: dict[str, int] = {}
         self._clock = clock
 
     def _now(self) -> int:
         return int(self._clock())
+
+    async def request_cancel(self, run_id: str, *, seconds: int) -> None:
+        now = self._now()
+        for expired in [stored for stored, until in self._cancels.items() if until <= now]:
+            del self._cancels[expired]
+        self._cancels[run_id] = now + seconds
+
+    async def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        now = self._now()
+        return {run_id for run_id in run_ids if self._cancels.get(run_id, now) > now}
 
     async def get_session(
         self,

@@ -222,6 +222,16 @@ class SessionStore(Protocol):
         """Delete these sessions (of ``user_id`` only, when given) and their runs; return how many."""
         ...
 
+    async def request_cancel(self, run_id: str, *, seconds: int) -> None:
+        """Record that the run ``run_id`` is to be cancelled, for ``seconds`` from now, whichever
+        replica runs it (or starts it in that time): ``cancel_requested`` tells it. Intents past
+        their time are forgotten (those of other runs may be deleted in the same write)."""
+        ...
+
+    async def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of ``run_ids`` have a cancel recorded (``request_cancel``) that has not expired."""
+        ...
+
 
 class MemoryStore(Protocol):
     async def get_memory(self, memory_id: str, *, user_id: str | None = None) -> MemoryRow | None: ...

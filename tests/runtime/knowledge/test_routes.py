@@ -304,6 +304,23 @@ async def test_a_url_is_refused_when_the_base_allows_no_host(on_sqlite: Served) 
     assert response.status_code == 400 and "allowed_hosts" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("escaped", ["\\ud800", "\\udcff", "\\u0000"])
+async def test_a_json_encoded_url_escaping_what_no_store_takes_is_a_422_and_nothing_is_stored(
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    tmp_path: Path,
+    escaped: str,
+) -> None:
+    config = knowledge_config(fake_openai.base_url, {"id": "docs", "allowed_hosts": ["docs.example.com"]})
+    async with serve_knowledge("sqlite", config, tmp_path) as served:
+        # The form's text is plain ASCII; only its JSON escapes decode to a lone surrogate or a NUL.
+        url = f'"https://docs.example.com/a{escaped}b"'
+        response = await served.client.post("/knowledge/content", data={"url": url})
+
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", "url"]
+        assert (await served.client.get("/knowledge/content")).json()["data"] == []
+
+
 @pytest.mark.parametrize(
     ("form", "detail"),
     [

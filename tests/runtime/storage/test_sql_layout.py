@@ -24,8 +24,8 @@ TABLES = {
     "agno_eval_runs": "evals",
     "agno_schema_versions": "versions",
 }
-# The runtime's own additions (``migrations``): nothing Agno reads or writes is changed by them.
-OUR_TABLES = {"agentos_schema_versions"}
+# The runtime's own additions (``migrations``, cancels across replicas): nothing Agno reads or writes is changed by them.
+OUR_TABLES = {"agentos_schema_versions", "agentos_run_cancels"}
 OUR_INDEXES = {"agno_sessions": {"idx_{table}_user_id"}}
 
 

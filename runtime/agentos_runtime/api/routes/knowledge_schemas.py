@@ -440,6 +440,8 @@ def parse_url(text: str | None) -> str | None:
         value = text
     if not isinstance(value, str) or not value.strip():
         raise BadRequest("URL must be a single non-empty string; submit each URL separately.")
+    if value is not text:  # JSON-encoded: its escapes may hold what the form's text could not
+        check_text(("body", "url"), value)
     url = value.strip()
     if len(url) > MAX_URL_LENGTH:
         # It would also become the content's name; HTTP servers refuse far shorter ones.

@@ -38,6 +38,7 @@ from agentos_runtime.api.run_ownership import ResumeSession, RunKind
 from agentos_runtime.api.sse import event_stream
 from agentos_runtime.errors import NotFound
 from agentos_runtime.runs.pausing import PausedRun
+from agentos_runtime.runs.registry import CANCEL_INTENT_SECONDS
 from agentos_runtime.runs.runner import Runner
 from agentos_runtime.storage.ports import SessionRow
 
@@ -94,11 +95,18 @@ def add_run_routes(router: APIRouter, routes: RunRoutes) -> None:
         name=f"cancel_{kind}_run",
         dependencies=[Depends(component_of), Depends(routes.cancel_guard)],
         responses={**answers(Cancelled, "The cancel is recorded"), **routes.not_found},
-        description=f"Cancel a run in flight{cascade}; a run not running yet is cancelled when it starts.\n\n"
+        description=f"Cancel a run in flight{cascade}; a run not running yet is cancelled when it starts. "
+        "A run another replica drives is cancelled there within about a second: the cancel is recorded in "
+        "the component's database, which that replica reads while the run goes on.\n\n"
         "Under user isolation only the caller's own run, named with its `session_id`.",
     )
-    async def cancel(run_id: str, context: ContextDep) -> JSON:
-        context.runs.cancel(run_id)
+    async def cancel(component: Component, run_id: str, context: ContextDep) -> JSON:
+        if context.runs.cancel(run_id):
+            return {}
+        # Not running here: maybe on another replica, or about to start on one (the path's ids
+        # are checked before: no NUL, no lone surrogate, not too long).
+        if component.sessions is not None:
+            await component.sessions.request_cancel(run_id, seconds=CANCEL_INTENT_SECONDS)
         return {}
 
     @router.post(

@@ -44,6 +44,11 @@ def runs_by_session_key(prefix: str, session_id: str) -> str:
     return f"{prefix}:{RUNS}:by_session:{session_id}"
 
 
+def cancel_key(prefix: str, run_id: str) -> str:
+    """Where a run's cancel intent waits for the replica running it (expiring with the intent)."""
+    return f"{prefix}:run_cancels:{run_id}"
+
+
 def record_pattern(prefix: str, table: str) -> str:
     """The SCAN pattern of a table's keys (index and helper keys are filtered out after)."""
     escaped = _GLOB.sub(r"\\\1", prefix)

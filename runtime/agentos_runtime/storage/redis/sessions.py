@@ -250,6 +250,19 @@ class RedisSessionStore:
 
         return await self._transact(attempt)
 
+    async def request_cancel(self, run_id: str, *, seconds: int) -> None:
+        backend = self._backend
+        with backend.errors():
+            await backend.client.set(keys.cancel_key(backend.prefix, run_id), "1", ex=seconds)
+
+    async def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        backend = self._backend
+        with backend.errors():
+            found = await backend.client.mget([keys.cancel_key(backend.prefix, run_id) for run_id in run_ids])
+        return {run_id for run_id, value in zip(run_ids, found, strict=True) if value is not None}
+
     async def _transact(self, attempt: Attempt[T], *, expected: dict[Command, Any] | None = None) -> T:
         with self._backend.errors():
             return await self._backend.transact(attempt, expected=expected)

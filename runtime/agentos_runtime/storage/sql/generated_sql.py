@@ -7,6 +7,7 @@ TEMPLATES: dict[str, Any] = json.loads(
     r"""
 {
  "agno_schema_version": "3.0.0",
+ "cancel_slots": 16,
  "dialects": {
   "postgresql": {
    "data_columns": [
@@ -353,6 +354,13 @@ TEMPLATES: dict[str, Any] = json.loads(
      ]
     ],
     [
+     "agentos_run_cancels",
+     [
+      "CREATE TABLE IF NOT EXISTS @@|schema|@@.agentos_run_cancels ( run_id VARCHAR NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (run_id) )",
+      "CREATE INDEX IF NOT EXISTS idx_agentos_run_cancels_expires_at ON @@|schema|@@.agentos_run_cancels (expires_at)"
+     ]
+    ],
+    [
      "agno_runs",
      [
       "CREATE TABLE IF NOT EXISTS @@|schema|@@.agno_runs ( run_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, run_data JSONB NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id), FOREIGN KEY(session_id) REFERENCES @@|schema|@@.@@|sessions|@@ (session_id) ON DELETE CASCADE )",
@@ -413,12 +421,24 @@ TEMPLATES: dict[str, Any] = json.loads(
      "SELECT @@|schema|@@.agno_runs.run_data FROM @@|schema|@@.agno_runs WHERE @@|schema|@@.agno_runs.session_id = %(session_id)s::VARCHAR ORDER BY @@|schema|@@.agno_runs.run_index, @@|schema|@@.agno_runs.created_at, @@|schema|@@.agno_runs.run_id",
      {}
     ],
+    "cancel_requested": [
+     "SELECT @@|schema|@@.agentos_run_cancels.run_id FROM @@|schema|@@.agentos_run_cancels WHERE @@|schema|@@.agentos_run_cancels.run_id IN (%(run_0)s::VARCHAR, %(run_1)s::VARCHAR, %(run_2)s::VARCHAR, %(run_3)s::VARCHAR, %(run_4)s::VARCHAR, %(run_5)s::VARCHAR, %(run_6)s::VARCHAR, %(run_7)s::VARCHAR, %(run_8)s::VARCHAR, %(run_9)s::VARCHAR, %(run_10)s::VARCHAR, %(run_11)s::VARCHAR, %(run_12)s::VARCHAR, %(run_13)s::VARCHAR, %(run_14)s::VARCHAR, %(run_15)s::VARCHAR) AND @@|schema|@@.agentos_run_cancels.expires_at > %(now)s::BIGINT",
+     {}
+    ],
+    "forget_cancels": [
+     "DELETE FROM @@|schema|@@.agentos_run_cancels WHERE @@|schema|@@.agentos_run_cancels.expires_at <= %(now)s::BIGINT",
+     {}
+    ],
     "recent_runs": [
      "SELECT @@|schema|@@.agno_runs.run_data FROM @@|schema|@@.agno_runs WHERE @@|schema|@@.agno_runs.session_id = %(session_id)s::VARCHAR AND @@|schema|@@.agno_runs.parent_run_id IS NULL AND (@@|schema|@@.agno_runs.status IS NULL OR (@@|schema|@@.agno_runs.status NOT IN (%(skip_0)s::VARCHAR, %(skip_1)s::VARCHAR, %(skip_2)s::VARCHAR, %(skip_3)s::VARCHAR, %(skip_4)s::VARCHAR, %(skip_5)s::VARCHAR, %(skip_6)s::VARCHAR, %(skip_7)s::VARCHAR))) ORDER BY @@|schema|@@.agno_runs.run_index DESC, @@|schema|@@.agno_runs.created_at DESC, @@|schema|@@.agno_runs.run_id DESC LIMIT %(limit)s::INTEGER",
      {}
     ],
     "replace_run": [
      "UPDATE @@|schema|@@.agno_runs SET status=%(new_status)s::VARCHAR, run_data=%(new_run_data)s::JSONB, updated_at=%(now)s::BIGINT WHERE @@|schema|@@.agno_runs.run_id = %(run_id)s::VARCHAR AND @@|schema|@@.agno_runs.session_id = %(session_id)s::VARCHAR AND @@|schema|@@.agno_runs.status = %(expected_status)s::VARCHAR RETURNING @@|schema|@@.agno_runs.run_id",
+     {}
+    ],
+    "request_cancel": [
+     "INSERT INTO @@|schema|@@.agentos_run_cancels (run_id, expires_at) VALUES (%(run_id)s::VARCHAR, %(expires_at)s::BIGINT) ON CONFLICT (run_id) DO UPDATE SET expires_at = excluded.expires_at",
      {}
     ],
     "select_session:000": [
@@ -820,6 +840,13 @@ TEMPLATES: dict[str, Any] = json.loads(
      ]
     ],
     [
+     "agentos_run_cancels",
+     [
+      "CREATE TABLE IF NOT EXISTS agentos_run_cancels ( run_id VARCHAR NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (run_id) )",
+      "CREATE INDEX IF NOT EXISTS idx_agentos_run_cancels_expires_at ON agentos_run_cancels (expires_at)"
+     ]
+    ],
+    [
      "agno_runs",
      [
       "CREATE TABLE IF NOT EXISTS agno_runs ( run_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, run_data JSON NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, PRIMARY KEY (run_id), FOREIGN KEY(session_id) REFERENCES @@|sessions|@@ (session_id) ON DELETE CASCADE )",
@@ -880,6 +907,14 @@ TEMPLATES: dict[str, Any] = json.loads(
      "SELECT agno_runs.run_data FROM agno_runs WHERE agno_runs.session_id = :session_id ORDER BY agno_runs.run_index, agno_runs.created_at, agno_runs.run_id",
      {}
     ],
+    "cancel_requested": [
+     "SELECT agentos_run_cancels.run_id FROM agentos_run_cancels WHERE agentos_run_cancels.run_id IN (:run_0, :run_1, :run_2, :run_3, :run_4, :run_5, :run_6, :run_7, :run_8, :run_9, :run_10, :run_11, :run_12, :run_13, :run_14, :run_15) AND agentos_run_cancels.expires_at > :now",
+     {}
+    ],
+    "forget_cancels": [
+     "DELETE FROM agentos_run_cancels WHERE agentos_run_cancels.expires_at <= :now",
+     {}
+    ],
     "recent_runs": [
      "SELECT agno_runs.run_data FROM agno_runs WHERE agno_runs.session_id = :session_id AND agno_runs.parent_run_id IS NULL AND (agno_runs.status IS NULL OR (agno_runs.status NOT IN (:skip_0, :skip_1, :skip_2, :skip_3, :skip_4, :skip_5, :skip_6, :skip_7))) ORDER BY agno_runs.run_index DESC, agno_runs.created_at DESC, agno_runs.run_id DESC LIMIT :limit OFFSET :param_1",
      {
@@ -888,6 +923,10 @@ TEMPLATES: dict[str, Any] = json.loads(
     ],
     "replace_run": [
      "UPDATE agno_runs SET status=:new_status, run_data=:new_run_data, updated_at=:now WHERE agno_runs.run_id = :run_id AND agno_runs.session_id = :session_id AND agno_runs.status = :expected_status RETURNING run_id",
+     {}
+    ],
+    "request_cancel": [
+     "INSERT INTO agentos_run_cancels (run_id, expires_at) VALUES (:run_id, :expires_at) ON CONFLICT (run_id) DO UPDATE SET expires_at = excluded.expires_at",
      {}
     ],
     "select_session:000": [

@@ -25,7 +25,14 @@ from agentos_runtime.storage.ports import (
     SessionType,
 )
 from agentos_runtime.storage.sql.executing import Executor, Rows, Step
-from agentos_runtime.storage.sql.statements import SqlText, replace_params, run_params, session_params, window_params
+from agentos_runtime.storage.sql.statements import (
+    SqlText,
+    cancel_params,
+    replace_params,
+    run_params,
+    session_params,
+    window_params,
+)
 
 
 class SessionEdits(Protocol):
@@ -111,6 +118,25 @@ class SqlSessionStore:
         params = replace_params(run, session_id=session_id, expected_status=status, now=int(self._clock()))
         written = await self._executor.write([(self._text.replace_run, params)])
         return bool(written[0])
+
+    async def request_cancel(self, run_id: str, *, seconds: int) -> None:
+        now = int(self._clock())
+        text = self._text
+        await self._executor.write(
+            [
+                (text.forget_cancels, {"now": now}),
+                (text.request_cancel, {"run_id": run_id, "expires_at": now + seconds}),
+            ]
+        )
+
+    async def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        statement = self._text.cancel_requested
+        found = await self._executor.fetch(
+            [(statement, params) for params in cancel_params(run_ids, now=int(self._clock()))]
+        )
+        return {str(run_id) for rows in found for (run_id,) in rows}
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:
         return await self._edit().list_sessions(query)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     bindparam,
     create_mock_engine,
+    delete,
     func,
     or_,
     select,
@@ -53,6 +54,8 @@ SCHEMA = SENTINEL.format("schema")
 _SENTINEL_IN_IDENTIFIER = re.compile(r"(?<![\w\"])(\w*?)aos__(sessions|memories|metrics|evals|schema)__(\w*)")
 # Statuses a recent-runs read can skip; unused slots repeat the first status.
 STATUS_SLOTS = 8
+# Run ids one read of cancel intents asks about; unused slots repeat the first id.
+CANCEL_SLOTS = 16
 _URLS = {"sqlite": "sqlite://", "postgresql": "postgresql+psycopg://"}
 
 Compiled = tuple[str, dict[str, Any]]
@@ -171,6 +174,27 @@ class RunStatements:
             .returning(runs.c.run_id)
         )
 
+    def request_cancel(self) -> ClauseElement:
+        """``run_id``, ``expires_at``: a run's cancel intent, kept until then (a later one wins)."""
+        cancels = self._tables.cancels
+        insert = self._dialect.insert(cancels).values(
+            run_id=bindparam("run_id", type_=String), expires_at=bindparam("expires_at", type_=BigInteger)
+        )
+        return insert.on_conflict_do_update(index_elements=["run_id"], set_={"expires_at": insert.excluded.expires_at})
+
+    def forget_cancels(self) -> ClauseElement:
+        """``now``: the cancel intents that expired, deleted."""
+        cancels = self._tables.cancels
+        return delete(cancels).where(cancels.c.expires_at <= bindparam("now", type_=BigInteger))
+
+    def cancel_requested(self) -> ClauseElement:
+        """``now``, ``run_0`` ... ``run_15``: which of these runs have a cancel intent not expired."""
+        cancels = self._tables.cancels
+        run_ids = [bindparam(f"run_{index}", type_=String) for index in range(CANCEL_SLOTS)]
+        return select(cancels.c.run_id).where(
+            cancels.c.run_id.in_(run_ids), cancels.c.expires_at > bindparam("now", type_=BigInteger)
+        )
+
     def stamp_version(self) -> ClauseElement:
         """``table_name``, ``version``, ``stamped_at``: a new table's schema version, kept if there is one."""
         versions = self._tables.versions
@@ -238,6 +262,9 @@ def templates(dialect_name: str) -> dict[str, Any]:
         "upsert_run": statements.upsert_run,
         "replace_run": statements.replace_run,
         "stamp_version": statements.stamp_version,
+        "request_cancel": statements.request_cancel,
+        "forget_cancels": statements.forget_cancels,
+        "cancel_requested": statements.cancel_requested,
     }
     for key, build in builders.items():
         compiled[key] = compile_template(build(), driver)
@@ -266,6 +293,7 @@ def module_text() -> str:
     data = {
         "agno_schema_version": AGNO_SCHEMA_VERSION,
         "status_slots": STATUS_SLOTS,
+        "cancel_slots": CANCEL_SLOTS,
         "dialects": {name: templates(name) for name in ("sqlite", "postgresql")},
     }
     text = json.dumps(data, indent=1, sort_keys=True)

@@ -11,7 +11,7 @@ for a value that is not JSON before anything is sent.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from agentos_runtime.storage.sql.generated_sql import TEMPLATES
 _PLACEHOLDER = re.compile(r"@@(\w*)\|(\w+)\|(\w*)@@")
 AGNO_SCHEMA_VERSION: str = TEMPLATES["agno_schema_version"]
 STATUS_SLOTS: int = TEMPLATES["status_slots"]
+CANCEL_SLOTS: int = TEMPLATES["cancel_slots"]
 # The tables that hold data, in the order of the templates' ``stamped_tables``.
 TABLE_KINDS = ("sessions", "runs", "memories", "metrics", "evals")
 
@@ -127,6 +128,21 @@ class SqlText:
         return self._statements["replace_run"]
 
     @property
+    def request_cancel(self) -> Statement:
+        """``run_id``, ``expires_at``: a run's cancel intent, kept until then."""
+        return self._statements["request_cancel"]
+
+    @property
+    def forget_cancels(self) -> Statement:
+        """``now``: the cancel intents that expired, deleted."""
+        return self._statements["forget_cancels"]
+
+    @property
+    def cancel_requested(self) -> Statement:
+        """``cancel_params``: the run ids among them with a cancel intent not expired."""
+        return self._statements["cancel_requested"]
+
+    @property
     def stamp_version(self) -> Statement:
         """``table_name``, ``version``, ``stamped_at``: a created table's schema version."""
         return self._statements["stamp_version"]
@@ -166,6 +182,19 @@ def window_params(session_id: str, window: RecentRuns) -> dict[str, Any]:
     for index in range(STATUS_SLOTS):
         params[f"skip_{index}"] = statuses[index] if index < len(statuses) else padding
     return params
+
+
+def cancel_params(run_ids: Sequence[str], *, now: int) -> list[dict[str, Any]]:
+    """The parameters of ``cancel_requested`` asking about ``run_ids``, ``CANCEL_SLOTS`` per read."""
+    batches: list[dict[str, Any]] = []
+    for start in range(0, len(run_ids), CANCEL_SLOTS):
+        batch = list(run_ids[start : start + CANCEL_SLOTS])
+        # Unused slots repeat an id already asked about, so they change nothing.
+        params: dict[str, Any] = {"now": now}
+        for index in range(CANCEL_SLOTS):
+            params[f"run_{index}"] = batch[index] if index < len(batch) else batch[0]
+        batches.append(params)
+    return batches
 
 
 def _encoded(value: Any) -> str | None:

@@ -4,7 +4,8 @@ Agno's ``agno_sessions`` row holds a session without its runs; each run is a row
 ``agno_runs`` (``run_data`` is the run's dict, ``run_index`` its position in the session);
 ``agno_memories`` holds one memory per row; ``agno_metrics`` and ``agno_eval_runs`` are in
 ``analytics_tables``; ``agno_schema_versions`` records which schema version each table has,
-so Agno's migration manager leaves tables we created alone. ``agentos_schema_versions`` records
+so Agno's migration manager leaves tables we created alone. ``agentos_run_cancels`` holds the
+cancels sent to one replica for a run another one drives. ``agentos_schema_versions`` records
 the runtime's own version of each table (``migrations``): what is added here beyond Agno's
 tables (the sessions' ``user_id`` index) reaches existing tables through a migration.
 Dialect differences are types: JSONB and TEXT on PostgreSQL, JSON and VARCHAR on SQLite.
@@ -20,7 +21,7 @@ from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, MetaData, St
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
-from agentos_runtime.config.databases import MIGRATIONS_TABLE, RUNS_TABLE, VERSIONS_TABLE, TableNames
+from agentos_runtime.config.databases import CANCELS_TABLE, MIGRATIONS_TABLE, RUNS_TABLE, VERSIONS_TABLE, TableNames
 from agentos_runtime.storage.sql.analytics_tables import evals_table, metrics_table
 
 # The schema version Agno 3 stamps on a table it creates; Agno migrates tables stamped lower.
@@ -46,6 +47,7 @@ class Tables:
     evals: Table
     versions: Table
     migrations: Table
+    cancels: Table
 
 
 def _indexed(table: Table, *columns: str) -> None:
@@ -152,6 +154,20 @@ def _migrations(metadata: MetaData, schema: str | None) -> Table:
     )
 
 
+def _cancels(metadata: MetaData, schema: str | None) -> Table:
+    # A cancel sent to one replica for a run another one drives: the replica running it reads
+    # the intents of its runs while they go on (``runs.registry``); expired rows are deleted.
+    table = Table(
+        CANCELS_TABLE,
+        metadata,
+        Column("run_id", String, primary_key=True, nullable=False),
+        Column("expires_at", BigInteger, nullable=False),
+        schema=schema,
+    )
+    _indexed(table, "expires_at")
+    return table
+
+
 def build_tables(names: TableNames, *, schema: str | None, legacy_runs: bool = False) -> Tables:
     """The tables named in ``names`` (plus Agno's runs and versions tables, and ours) in ``schema``.
 
@@ -168,4 +184,5 @@ def build_tables(names: TableNames, *, schema: str | None, legacy_runs: bool = F
         evals=evals_table(metadata, names.evals, schema),
         versions=_versions(metadata, schema),
         migrations=_migrations(metadata, schema),
+        cancels=_cancels(metadata, schema),
     )
