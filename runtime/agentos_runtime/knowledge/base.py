@@ -74,6 +74,8 @@ class Upload:
     content_type: str | None = None
     chunking: ChunkingSettings | None = None
     """How to chunk this content; the base's ``chunking`` when ``None``."""
+    user_id: str | None = None
+    """The user it is uploaded for (only they, and admins, see it); ``None``: shared with every user."""
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,7 @@ class KnowledgeBase:
             created_at=now,
             updated_at=now,
             external_id=checked.payload.url,
+            user_id=upload.user_id,
         )
         held = len(checked.payload.data) if checked.payload.data is not None else 0
         self._queue.reserve(held)  # ``Busy`` before anything is stored
@@ -415,10 +418,10 @@ class KnowledgeBase:
         logger.info("knowledge base %s: processing content %s again", self.id, content_id)
         self.process(content, payload, chunking)
 
-    async def get(self, content_id: str) -> Content:
-        """The content, or ``NotFound``."""
+    async def get(self, content_id: str, *, user_id: str | None = None) -> Content:
+        """The content (``user_id``'s or a shared one, when given), or ``NotFound``."""
         await self.prepare()
-        content = await self.store.get_content(content_id)
+        content = await self.store.get_content(content_id, user_id=user_id)
         if content is None:
             raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
         return content
@@ -451,9 +454,9 @@ class KnowledgeBase:
         self.process(content, payload)
         return content
 
-    async def status(self, content_id: str) -> Content:
+    async def status(self, content_id: str, *, user_id: str | None = None) -> Content:
         """The content, for its ``status`` and ``status_message``; ``NotFound``."""
-        return await self.get(content_id)
+        return await self.get(content_id, user_id=user_id)
 
     async def list(
         self,
@@ -462,12 +465,15 @@ class KnowledgeBase:
         limit: int = 20,
         sort_by: SortField = "created_at",
         sort_order: Literal["asc", "desc"] = "desc",
+        user_id: str | None = None,
     ) -> tuple[builtins.list[Content], int]:
-        """One page (1-based) of the contents, and how many there are."""
+        """One page (1-based) of the contents (``user_id``'s and shared ones, when given), and how many there are."""
         if page < 1 or limit < 1:
             raise BadRequest("page and limit must be at least 1")
         await self.prepare()
-        return await self.store.list_contents(page=page, limit=limit, sort_by=sort_by, sort_order=sort_order)
+        return await self.store.list_contents(
+            page=page, limit=limit, sort_by=sort_by, sort_order=sort_order, user_id=user_id
+        )
 
     async def update(
         self,
@@ -479,9 +485,10 @@ class KnowledgeBase:
     ) -> Content:
         """Change the name, description or metadata (what is ``None`` stays); ``NotFound``.
 
-        Chunks keep the metadata they were embedded with, as in Agno. The status is left to
-        processing, which may end between the read and the write: the content as stored after
-        the edit is returned."""
+        ``metadata`` is merged into the content's, as Agno does: each key it names is replaced,
+        the others are kept; its chunks take the new keys too, so searches filter on them. The
+        status is left to processing, which may end between the read and the write: the
+        content as stored after the edit is returned."""
         content = await self.get(content_id)
         if name is not None:
             if not name.strip():
@@ -489,10 +496,8 @@ class KnowledgeBase:
             content.name = name
         if description is not None:
             content.description = description
-        if metadata is not None:
-            content.metadata = dict(metadata)
         content.updated_at = max(int(self.clock()), content.updated_at)
-        if not await self.store.edit_content(content):
+        if not await self.store.edit_content(content, metadata=metadata):
             raise NotFound(f"content '{content_id}' not found in knowledge base '{self.id}'")
         return await self.get(content_id)
 
@@ -506,20 +511,29 @@ class KnowledgeBase:
         self.pipeline.stop(content_id)
         await self.refresh_counts()
 
-    async def delete_all(self) -> int:
-        """Delete every content and chunk of the base; how many contents went."""
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        """Delete every content and chunk of the base (only ``user_id``'s own, when given); how
+        many contents went. The processing of a content deleted with a user's stops at its next
+        check (when it finds the content gone)."""
         await self.prepare()
-        deleted = await self.store.delete_all()
-        for content_id in list(self._retries):
-            self._forget_retry(content_id)
-        self.pipeline.stop_all()
+        deleted = await self.store.delete_all(user_id=user_id)
+        if user_id is None:
+            for content_id in list(self._retries):
+                self._forget_retry(content_id)
+            self.pipeline.stop_all()
         await self.refresh_counts()
         return deleted
 
     async def search(
-        self, query: str, *, max_results: int | None = None, filters: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        *,
+        max_results: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> builtins.list[SearchHit]:
-        """The chunks nearest ``query``, nearest first (at most ``max_results``, else the base's).
+        """The chunks nearest ``query``, nearest first (at most ``max_results``, else the base's),
+        of ``user_id``'s contents and shared ones when given.
 
         Errors: ``ModelProviderError`` (embedding the query failed), ``StorageUnavailable``."""
         if not query.strip():
@@ -534,7 +548,7 @@ class KnowledgeBase:
         await self.prepare()
         started = time.perf_counter()
         (vector,) = await self.pipeline.embed([query])
-        hits = await self.store.search(vector, limit=limit, filters=filters)
+        hits = await self.store.search(vector, limit=limit, filters=filters, user_id=user_id)
         self.metrics.observe_search(self.id, time.perf_counter() - started)
         return hits
 

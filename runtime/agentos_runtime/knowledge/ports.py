@@ -28,14 +28,21 @@ class KnowledgeStore(Protocol):
         """Insert a new content row (``processing``)."""
         ...
 
-    async def get_content(self, content_id: str) -> Content | None:
-        """The base's content with this id, or ``None``."""
+    async def get_content(self, content_id: str, *, user_id: str | None = None) -> Content | None:
+        """The base's content with this id (``user_id``'s or a shared one, when given), or ``None``."""
         ...
 
     async def list_contents(
-        self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
+        self,
+        *,
+        page: int,
+        limit: int,
+        sort_by: SortField = "created_at",
+        sort_order: Literal["asc", "desc"] = "desc",
+        user_id: str | None = None,
     ) -> tuple[list[Content], int]:
-        """One page (1-based) of the base's contents, and how many there are in all."""
+        """One page (1-based) of the base's contents (``user_id``'s and shared ones, when given),
+        and how many there are in all."""
         ...
 
     async def update_content(self, content: Content) -> bool:
@@ -43,10 +50,12 @@ class KnowledgeStore(Protocol):
         updated_at); ``False`` when it no longer exists."""
         ...
 
-    async def edit_content(self, content: Content) -> bool:
-        """Overwrite the row's name, description, metadata and updated_at only: its status and
-        message stay as they are now (processing may have ended since ``content`` was read);
-        ``False`` when it no longer exists."""
+    async def edit_content(self, content: Content, *, metadata: Mapping[str, Any] | None = None) -> bool:
+        """Overwrite the row's name, description and updated_at only: its status and message
+        stay as they are now (processing may have ended since ``content`` was read); ``metadata``
+        (when given) is merged into the row's, each top-level key it names replaced (as Agno
+        does), and into the ``meta_data`` of each of its chunks, whose ``filters`` become the
+        row's merged metadata, in the same transaction. ``False`` when it no longer exists."""
         ...
 
     async def restart_content(self, content_id: str, *, updated_at: int) -> bool:
@@ -76,15 +85,22 @@ class KnowledgeStore(Protocol):
         """Delete the row and its chunks in one transaction; ``False`` when there was none."""
         ...
 
-    async def delete_all(self) -> int:
-        """Delete every content of the base and every chunk; how many contents went."""
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        """Delete every content of the base and every chunk (only ``user_id``'s own, never shared
+        ones, when given); how many contents went."""
         ...
 
     async def search(
-        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None = None
+        self,
+        embedding: Sequence[float],
+        *,
+        limit: int,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> list[SearchHit]:
         """The ``limit`` chunks nearest ``embedding`` (cosine), nearest first; ``filters`` keeps
-        chunks whose ``meta_data`` has each key with the given value."""
+        chunks whose ``meta_data`` has each key with the given value, ``user_id`` the chunks of
+        that user's contents and of shared ones."""
         ...
 
     async def counts(self) -> tuple[int, int]:
@@ -122,8 +138,13 @@ class KnowledgeSearch(Protocol):
         ...
 
     async def search(
-        self, query: str, *, max_results: int | None = None, filters: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        *,
+        max_results: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> list[SearchHit]:
-        """The chunks nearest ``query``, nearest first. Errors: ``ModelProviderError`` (embedding
-        the query failed) or ``StorageUnavailable``."""
+        """The chunks nearest ``query``, nearest first (of ``user_id``'s contents and shared ones,
+        when given). Errors: ``ModelProviderError`` (embedding the query failed) or ``StorageUnavailable``."""
         ...

@@ -44,6 +44,8 @@ class Content:
     created_at: int = 0
     updated_at: int = 0
     external_id: str | None = None
+    user_id: str | None = None
+    """The user it belongs to (uploaded under user isolation), or ``None``: shared with every user."""
 
 
 @dataclass(frozen=True)

@@ -136,11 +136,14 @@ class RunKnowledge:
         """The system message with the search instructions when the model gets the tool."""
         return with_search_instructions(system) if self.instructions else system
 
-    async def search(self, query: str, filters: Mapping[str, Any] | None = None) -> tuple[list[JSON], float]:
-        """The documents found for ``query`` (with metadata matching ``filters``, when given) and
-        the seconds the search took; raises what the base raises."""
+    async def search(
+        self, query: str, filters: Mapping[str, Any] | None = None, *, user_id: str | None = None
+    ) -> tuple[list[JSON], float]:
+        """The documents found for ``query`` (with metadata matching ``filters``, when given; of
+        the run's user ``user_id`` and shared, as Agno scopes a run's search) and the seconds the
+        search took; raises what the base raises."""
         started = time.perf_counter()
-        hits = await self.base.search(query, filters=filters or None)
+        hits = await self.base.search(query, filters=filters or None, user_id=user_id)
         return [document(hit) for hit in hits], time.perf_counter() - started
 
     async def user_message(
@@ -151,6 +154,7 @@ class RunKnowledge:
         label: str,
         shown: str | None = None,
         filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> str:
         """The user's message as the model reads it (``shown``, its placeholders resolved, else
         ``message``): with the references found for ``message``, when ``add_knowledge_to_context``;
@@ -159,7 +163,7 @@ class RunKnowledge:
         if not self.add_to_context:
             return text
         try:
-            documents, elapsed = await self.search(message, filters)
+            documents, elapsed = await self.search(message, filters, user_id=user_id)
         except AgentOSError as error:
             log.warning(
                 "%s: knowledge base %s could not be searched for the user's message, answering without references: %s",
@@ -180,14 +184,16 @@ class RunKnowledge:
             references.append(message_references(message, documents, elapsed))
         return with_references(text, documents)
 
-    def tool(self, references: list[JSON], filters: Mapping[str, Any] | None = None) -> Tool:
-        """``search_knowledge_base`` for one run (its searches keep to ``filters``): what it
-        finds joins ``references``."""
+    def tool(
+        self, references: list[JSON], filters: Mapping[str, Any] | None = None, *, user_id: str | None = None
+    ) -> Tool:
+        """``search_knowledge_base`` for one run (its searches keep to ``filters``, and to the
+        contents of the run's user ``user_id`` and shared ones): what it finds joins ``references``."""
         base_id = self.base.id
 
         async def search_knowledge_base(query: str) -> str:
             try:
-                documents, elapsed = await self.search(query, filters)
+                documents, elapsed = await self.search(query, filters, user_id=user_id)
             except AgentOSError as error:
                 raise KnowledgeSearchError(
                     f"knowledge base '{base_id}' could not be searched: {error.detail}"
@@ -199,17 +205,29 @@ class RunKnowledge:
         return Tool(SEARCH_KNOWLEDGE_BASE, _DESCRIPTION, _PARAMETERS, search_knowledge_base)
 
     def tools(
-        self, tools: Mapping[str, Tool], references: list[JSON], *, filters: Mapping[str, Any] | None = None
+        self,
+        tools: Mapping[str, Tool],
+        references: list[JSON],
+        *,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> dict[str, Tool]:
         """A team leader's tools for one run, with ``search_knowledge_base`` when it gets the tool."""
         if not self.search_tool:
             return dict(tools)
         return {
             **{name: t for name, t in tools.items() if name != SEARCH_KNOWLEDGE_BASE},
-            SEARCH_KNOWLEDGE_BASE: self.tool(references, filters),
+            SEARCH_KNOWLEDGE_BASE: self.tool(references, filters, user_id=user_id),
         }
 
-    def toolbox(self, base: Toolbox, references: list[JSON], *, filters: Mapping[str, Any] | None = None) -> Toolbox:
+    def toolbox(
+        self,
+        base: Toolbox,
+        references: list[JSON],
+        *,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+    ) -> Toolbox:
         """An agent's toolbox for one run, with ``search_knowledge_base`` when it gets the tool
         (it takes the place of any other tool of that name)."""
         if not self.search_tool:
@@ -223,7 +241,7 @@ class RunKnowledge:
             self._others = (others, schemas)
         others, schemas = self._others
         return Toolbox(
-            tools={**others, SEARCH_KNOWLEDGE_BASE: self.tool(references, filters)},
+            tools={**others, SEARCH_KNOWLEDGE_BASE: self.tool(references, filters, user_id=user_id)},
             schemas=[*schemas, self._schema],
             limit=base.limit,
         )

@@ -126,9 +126,10 @@ class _AgentRun(RunContext):
         if agent.knowledge is not None:
             system = agent.knowledge.system_message(system)
             filters = request.knowledge_filters
-            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references, filters=filters)
+            user_id = request.user_id
+            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references, filters=filters, user_id=user_id)
             message = await agent.knowledge.user_message(
-                request.message, record.references, label=self.label, shown=message, filters=filters
+                request.message, record.references, label=self.label, shown=message, filters=filters, user_id=user_id
             )
         system, message = with_context_blocks(
             system, message, request, agent.config, session_state=record.session_state
@@ -169,7 +170,9 @@ class _ContinuedRun(_AgentRun):
             self.toolbox = (await agent.memory.prepare(paused.user_id)).toolbox(self.toolbox)
         if agent.knowledge is not None:
             filters = self.request.knowledge_filters
-            self.toolbox = agent.knowledge.toolbox(self.toolbox, record.references, filters=filters)
+            self.toolbox = agent.knowledge.toolbox(
+                self.toolbox, record.references, filters=filters, user_id=paused.user_id
+            )
         self.chat = chat_messages(record.messages)
         self.calls = len(record.tools)
         return new_session_row(

@@ -126,9 +126,10 @@ class _TeamRun(LeaderRun):
         if team.knowledge is not None:
             system = team.knowledge.system_message(system) or system
             filters = request.knowledge_filters
-            self.tools = team.knowledge.tools(self.tools, record.references, filters=filters)
+            user_id = request.user_id
+            self.tools = team.knowledge.tools(self.tools, record.references, filters=filters, user_id=user_id)
             message = await team.knowledge.user_message(
-                request.message, record.references, label=self.label, shown=message, filters=filters
+                request.message, record.references, label=self.label, shown=message, filters=filters, user_id=user_id
             )
         # As Agno: a leader's whole system message is resolved, its members, memories and knowledge too.
         system = resolve_placeholders(system, values)
@@ -182,7 +183,7 @@ class _ContinuedTeamRun(_TeamRun):
             prepared = await team.memory.prepare(paused.user_id)
             self.tools = {**self.tools, **{tool.name: tool for tool in prepared.tools}}
         if team.knowledge is not None:
-            self.tools = team.knowledge.tools(self.tools, record.references)
+            self.tools = team.knowledge.tools(self.tools, record.references, user_id=paused.user_id)
         self.chat = chat_messages(record.messages)
         return new_team_session(paused.session_id, team.id, team.name, team.model, record, team.config.metadata)
 

@@ -75,6 +75,7 @@ class HandbookBase:
         self.failure = failure
         self.queries: list[str] = []
         self.filters: list[Mapping[str, Any] | None] = []
+        self.user_ids: list[str | None] = []
 
     @property
     def id(self) -> str:
@@ -85,10 +86,16 @@ class HandbookBase:
         return self._max_results
 
     async def search(
-        self, query: str, *, max_results: int | None = None, filters: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        *,
+        max_results: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> list[SearchHit]:
         self.queries.append(query)
         self.filters.append(filters)
+        self.user_ids.append(user_id)
         if self.failure is not None:
             raise self.failure
         wanted = fake_embedding(query, DIMENSIONS)

@@ -358,6 +358,33 @@ async def test_the_runs_knowledge_filters_keep_the_search_tool_and_the_context_s
     assert [r["query"] for r in output["references"]] == ["vacation days?", "vacation days"]
 
 
+async def test_a_runs_searches_keep_to_its_users_contents_and_shared_ones_as_agno_scopes_them(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    base = HandbookBase()
+    fake_openai.script(Reply.call(search_call("vacation days")), Reply.say("Ask HR."))
+    file = agent_file(fake_openai.base_url, add_knowledge_to_context=True)
+    await run_once(file, base, "helpdesk", RunRequest(message="vacation days?", user_id="bob"))
+
+    assert base.user_ids == ["bob", "bob"], "the context search, then the tool's"
+
+
+async def test_a_paused_runs_searches_keep_to_the_runs_user_once_it_goes_on(fake_openai: FakeOpenAIServer) -> None:
+    base = HandbookBase()
+    add = FakeToolCall("calculator", json.dumps({"expression": "2 + 3"}), id="c1")
+    file = agent_file(fake_openai.base_url, tools=["calculator"])
+    file["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
+    fake_openai.script(Reply.call(add), Reply.call(search_call("vacation days", call_id="c2")), Reply.say("25 days."))
+    async with built(file, {"handbook": base}) as runtime:
+        agent = runtime.agents["helpdesk"]
+        paused = await agent.complete(RunRequest(message="Vacation?", session_id="s1", user_id="bob"))
+        going_on = PausedRun(paused, {"c1": Decision("c1", True)}, session_id="s1", user_id="bob")
+        output = await agent.complete_continued(going_on)
+
+    assert output["status"] == "COMPLETED", output
+    assert base.user_ids == ["bob"]
+
+
 async def test_a_member_agent_searches_with_the_team_runs_knowledge_filters(fake_openai: FakeOpenAIServer) -> None:
     base = HandbookBase()
     file = runtime_file(

@@ -131,10 +131,10 @@ async def test_an_edit_that_crosses_the_end_of_processing_leaves_the_content_com
     await space.embedder.entered.wait()
     edit = docs.store.edit_content
 
-    async def edit_once_processing_ended(content: Content) -> bool:
+    async def edit_once_processing_ended(content: Content, **changes: Any) -> bool:
         space.embedder.gate.set()  # type: ignore[union-attr]  # read before, written after: completed meanwhile
         await hub.wait_idle()
-        return await edit(content)
+        return await edit(content, **changes)
 
     monkeypatch.setattr(docs.store, "edit_content", edit_once_processing_ended)
     edited = await docs.update(added.id, name="Parental leave", metadata={"team": "hr"})
@@ -178,8 +178,8 @@ async def test_an_edit_that_lands_while_a_refresh_starts_keeps_its_name_and_meta
     await hub.wait_idle()
     get_content = docs.store.get_content
 
-    async def read_then_edited(content_id: str) -> Content | None:
-        read = await get_content(content_id)
+    async def read_then_edited(content_id: str, **scope: Any) -> Content | None:
+        read = await get_content(content_id, **scope)
         monkeypatch.setattr(docs.store, "get_content", get_content)
         await docs.update(content_id, name="Handbook", metadata={"team": "hr"})  # after the refresh read it
         return read

@@ -98,6 +98,20 @@ async def test_uploaded_text_is_accepted_processed_and_found_by_search(served: S
     assert [hit["content_id"] for hit in filtered["data"]] == [accepted["id"]]
 
 
+async def test_patched_metadata_is_merged_as_in_agno_and_searches_filter_on_it_at_once(served: Served) -> None:
+    accepted = await upload(served, text_content=HANDBOOK, metadata=json.dumps({"team": "hr", "year": 2025}))
+    await settle(served)
+
+    patched = await served.client.patch(
+        f"/knowledge/content/{accepted['id']}", data={"metadata": json.dumps({"team": "eng"})}
+    )
+
+    assert patched.status_code == 200 and patched.json()["metadata"] == {"team": "eng", "year": 2025}
+    [hit] = (await search(served, "vacation", filters={"team": "eng"}))["data"]
+    assert hit["content_id"] == accepted["id"] and hit["meta_data"]["year"] == 2025
+    assert (await search(served, "vacation", filters={"team": "hr"}))["data"] == []
+
+
 async def test_contents_are_listed_read_changed_and_deleted(served: Served) -> None:
     first = await upload(served, text_content=HANDBOOK, name="Handbook")
     second = await upload(
@@ -468,7 +482,7 @@ async def test_scopes_and_user_isolation_guard_contents_as_in_agno(
     fake_openai: FakeOpenAIServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """Contents are shared: under user isolation a caller that is not admin reads and searches
+    """Shared contents (an admin's): under user isolation a caller that is not admin reads and searches
     them but may not change or delete them, and deleting all deletes none of them."""
     config = knowledge_config(
         fake_openai.base_url, {"id": "docs"}, authorization={"user_isolation": True, "algorithm": "HS256"}
@@ -499,6 +513,59 @@ async def test_scopes_and_user_isolation_guard_contents_as_in_agno(
         assert (await client.get("/knowledge/content", headers=admin)).json()["meta"]["total_count"] == 1
 
         assert (await client.delete(f"/knowledge/content/{content_id}", headers=admin)).status_code == 200
+
+
+async def test_under_user_isolation_each_user_sees_and_changes_only_their_own_contents_and_reads_shared_ones(
+    backend: str,
+    fake_openai: FakeOpenAIServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """As Agno: an upload is the uploader's; another user neither lists, reads, searches nor
+    deletes it (404, as if absent); its owner changes and deletes it; shared content (an admin's)
+    is read by all and changed by none but admins; deleting all deletes the caller's own only."""
+    config = knowledge_config(
+        fake_openai.base_url, {"id": "docs"}, authorization={"user_isolation": True, "algorithm": "HS256"}
+    )
+    every_right = ["knowledge:read", "knowledge:write", "knowledge:delete"]
+    admin = bearer(mint(scopes=["agent_os:admin"]))
+    bob, alice = bearer(mint(scopes=every_right, sub="bob")), bearer(mint(scopes=every_right, sub="alice"))
+    async with serve_knowledge(backend, config, tmp_path, jwt_verification_key=HS_SECRET) as served:
+        client = served.client
+        shared = (await client.post("/knowledge/content", data={"text_content": HANDBOOK}, headers=admin)).json()
+        data = {"text_content": "Bob's salary is 123456 dollars.", "name": "bob-private"}
+        bobs = (await client.post("/knowledge/content", data=data, headers=bob)).json()
+        await settle(served)
+
+        def listed(answer: Any) -> list[str]:
+            return sorted(content["name"] for content in answer.json()["data"])
+
+        assert listed(await client.get("/knowledge/content", headers=alice)) == [shared["name"]]
+        assert listed(await client.get("/knowledge/content", headers=bob)) == sorted([shared["name"], "bob-private"])
+        assert len(listed(await client.get("/knowledge/content", headers=admin))) == 2
+        for path in (f"/knowledge/content/{bobs['id']}", f"/knowledge/content/{bobs['id']}/status"):
+            assert (await client.get(path, headers=alice)).status_code == 404
+            assert (await client.get(path, headers=bob)).status_code == 200
+        salary = {"query": "Bob salary dollars", "max_results": 10}
+        alice_found = (await client.post("/knowledge/search", json=salary, headers=alice)).json()["data"]
+        bob_found = (await client.post("/knowledge/search", json=salary, headers=bob)).json()["data"]
+        assert {hit["content_id"] for hit in alice_found} == {shared["id"]}
+        assert bobs["id"] in {hit["content_id"] for hit in bob_found}
+
+        assert (await client.delete(f"/knowledge/content/{bobs['id']}", headers=alice)).status_code == 404
+        assert (
+            await client.patch(f"/knowledge/content/{bobs['id']}", data={"name": "x"}, headers=alice)
+        ).status_code == 404
+        renamed = await client.patch(f"/knowledge/content/{bobs['id']}", data={"name": "bob-renamed"}, headers=bob)
+        assert renamed.status_code == 200 and renamed.json()["name"] == "bob-renamed"
+        refused = await client.delete(f"/knowledge/content/{shared['id']}", headers=bob)
+        assert refused.status_code == 403 and refused.json() == {"detail": "Cannot delete shared content"}
+
+        assert (await client.delete("/knowledge/content", headers=alice)).json() == "success"
+        assert len(listed(await client.get("/knowledge/content", headers=admin))) == 2, "alice owned none"
+        assert (await client.delete("/knowledge/content", headers=bob)).json() == "success"
+        assert listed(await client.get("/knowledge/content", headers=admin)) == [shared["name"]]
+        bob_found = (await client.post("/knowledge/search", json=salary, headers=bob)).json()["data"]
+        assert {hit["content_id"] for hit in bob_found} == {shared["id"]}, "his chunks went with his contents"
 
 
 async def test_an_edit_takes_back_any_name_and_description_an_upload_takes_and_no_longer(on_sqlite: Served) -> None:

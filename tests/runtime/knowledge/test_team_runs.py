@@ -121,6 +121,15 @@ async def test_a_failed_search_of_the_leader_is_an_error_result_and_the_team_run
     assert output["tools"][0]["tool_call_error"] is True and "references" not in output
 
 
+async def test_the_leaders_search_keeps_to_the_team_runs_user(fake_openai: FakeOpenAIServer) -> None:
+    base = HandbookBase()
+    fake_openai.script(Reply.call(search_call("vacation days")), Reply.say("You get 25 days."))
+    request = RunRequest(message="How much vacation?", session_id="t1", user_id="bob")
+    await run_once(team_file(fake_openai.base_url), base, "office", request, stream=False)
+
+    assert base.user_ids == ["bob"]
+
+
 async def test_a_broadcast_leader_writes_the_answer_with_the_knowledge_search_as_its_only_tool(
     fake_openai: FakeOpenAIServer,
 ) -> None:

@@ -7,8 +7,10 @@ checked at once (size 413, type 415, URL host and missing input 400, bad fields 
 Every route picks its base with ``db_id``/``knowledge_id`` (``knowledge_schemas.select_base``);
 without any base declared they answer 503, as AgentOS does without a ``Knowledge``.
 
-Contents are shared by the callers of a runtime: under user isolation a caller that is not
-admin may read and search them but, as in Agno for shared content, not change or delete them.
+Under user isolation, as in Agno, a caller that is not admin uploads contents of its own (the
+token's user): it sees, searches, changes and deletes its own and sees and searches shared ones
+(uploaded without isolation, by an admin, or configured as sources), which it may not change
+(403); another user's are not found (404). ``DELETE /knowledge/content`` deletes only its own.
 ``POST /knowledge/content/{id}/refresh`` reads a URL's content (or a configured source file)
 again; an upload's bytes are not kept, so it cannot be refreshed (400).
 Remote content sources (S3, GitHub...) are not served: none can be configured, so the routes
@@ -23,7 +25,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.exceptions import HTTPException
 
-from agentos_runtime.api.authz import CallerDep
+from agentos_runtime.api.authz import Caller, CallerDep
 from agentos_runtime.api.deps import ContextDep
 from agentos_runtime.api.forms import FormRoute
 from agentos_runtime.api.responses import ErrorDetail, Responses
@@ -90,13 +92,20 @@ async def get_base(
 BaseDep = Annotated[KnowledgeBase, Depends(get_base)]
 
 
+def _changeable(content: Content, caller: Caller, action: str) -> None:
+    """403 when a caller under user isolation would change shared content (not its own)."""
+    if caller.isolated and content.user_id is None:
+        raise HTTPException(status_code=403, detail=f"Cannot {action} shared content")
+
+
 def _not_found(content_id: str) -> NotFound:
     return NotFound(f"Content not found: {content_id}")
 
 
-async def _existing(base: KnowledgeBase, content_id: str) -> Content:
+async def _existing(base: KnowledgeBase, content_id: str, caller: Caller) -> Content:
+    """The content the caller sees (its own or a shared one), or 404."""
     try:
-        return await base.get(content_id)
+        return await base.get(content_id, user_id=caller.scoped_user_id(None))
     except NotFound:
         raise _not_found(content_id) from None
 
@@ -111,6 +120,7 @@ async def _existing(base: KnowledgeBase, content_id: str) -> Content:
 )
 async def upload_content(
     base: BaseDep,
+    caller: CallerDep,
     name: Annotated[
         str | None, Form(max_length=views.MAX_NAME_LENGTH, description="Content name; defaults to the file name or URL")
     ] = None,
@@ -168,6 +178,7 @@ async def upload_content(
         filename=file.filename if file is not None else None,
         content_type=content_type or (file.content_type if file is not None else None),
         chunking=chunking,
+        user_id=caller.scoped_user_id(None),
     )
     return views.content_view(await base.add(upload))
 
@@ -175,6 +186,7 @@ async def upload_content(
 @router.get("/knowledge/content", responses=_answers(ContentPage, "One page of contents"))
 async def list_content(
     base: BaseDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=views.MAX_PAGE_SIZE, description="Contents per page")] = 20,
     page: Annotated[int, Query(ge=1, le=views.MAX_PAGE, description="Page number, from 1")] = 1,
     sort_by: Annotated[SortField, Query(description="Field to sort by")] = "created_at",
@@ -182,16 +194,18 @@ async def list_content(
 ) -> JSON:
     """The base's contents, one page at a time."""
     started = time.perf_counter()
-    contents, total = await base.list(page=page, limit=limit, sort_by=sort_by, sort_order=sort_order)
+    contents, total = await base.list(
+        page=page, limit=limit, sort_by=sort_by, sort_order=sort_order, user_id=caller.scoped_user_id(None)
+    )
     elapsed_ms = (time.perf_counter() - started) * 1000
     shown = [views.content_view(content) for content in contents]
     return page_envelope(shown, page=page, limit=limit, total=total, elapsed_ms=elapsed_ms)
 
 
 @router.get("/knowledge/content/{content_id}", responses=_answers(ContentView, "The content"))
-async def get_content(content_id: str, base: BaseDep) -> JSON:
+async def get_content(content_id: str, base: BaseDep, caller: CallerDep) -> JSON:
     """One content, with its processing status."""
-    return views.content_view(await _existing(base, content_id))
+    return views.content_view(await _existing(base, content_id, caller))
 
 
 @router.patch(
@@ -207,17 +221,18 @@ async def update_content(
     description: Annotated[
         str | None, Form(max_length=views.MAX_DESCRIPTION_LENGTH, description="New description")
     ] = None,
-    metadata: Annotated[str | None, Form(description="New metadata, a JSON object")] = None,
+    metadata: Annotated[
+        str | None, Form(description="Metadata keys to set, a JSON object (merged: other keys are kept)")
+    ] = None,
     reader_id: Annotated[str | None, Form(description="Accepted as in Agno; the content is not read again")] = None,
 ) -> JSON:
-    """Change a content's name, description or metadata (its chunks keep the metadata they had)."""
+    """Change a content's name, description or metadata: the keys sent replace those of the
+    same name, the others are kept (as in Agno), in its chunks too, so searches filter on them."""
     views.check_form_text({"name": name, "description": description, "reader_id": reader_id})
     views.check_metadata_size(metadata)
     parsed_metadata = views.parse_metadata(metadata) if metadata and metadata.strip() else None
     views.reader_content_type(reader_id)
-    await _existing(base, content_id)
-    if caller.isolated:
-        raise HTTPException(status_code=403, detail="Cannot modify shared content")
+    _changeable(await _existing(base, content_id, caller), caller, "modify")
     try:
         content = await base.update(
             content_id,
@@ -235,9 +250,7 @@ async def update_content(
 )
 async def delete_content(content_id: str, base: BaseDep, caller: CallerDep) -> JSON:
     """Delete a content and its chunks."""
-    await _existing(base, content_id)
-    if caller.isolated:
-        raise HTTPException(status_code=403, detail="Cannot delete shared content")
+    _changeable(await _existing(base, content_id, caller), caller, "delete")
     try:
         await base.delete(content_id)
     except NotFound:
@@ -247,9 +260,8 @@ async def delete_content(content_id: str, base: BaseDep, caller: CallerDep) -> J
 
 @router.delete("/knowledge/content", responses=_answers(Success, '"success"'))
 async def delete_all_content(base: BaseDep, caller: CallerDep) -> str:
-    """Delete every content of the base and its chunks (a caller under user isolation owns none)."""
-    if not caller.isolated:
-        await base.delete_all()
+    """Delete every content of the base and its chunks (under user isolation, the caller's own only)."""
+    await base.delete_all(user_id=caller.scoped_user_id(None))
     return "success"
 
 
@@ -261,9 +273,7 @@ async def delete_all_content(base: BaseDep, caller: CallerDep) -> str:
 async def refresh_content(content_id: str, base: BaseDep, caller: CallerDep) -> JSON:
     """Read a URL's (or a configured source file's) content again; its chunks are replaced
     once the new ones are embedded."""
-    await _existing(base, content_id)
-    if caller.isolated:
-        raise HTTPException(status_code=403, detail="Cannot refresh shared content")
+    _changeable(await _existing(base, content_id, caller), caller, "refresh")
     try:
         content = await base.refresh(content_id)
     except NotFound:
@@ -272,10 +282,10 @@ async def refresh_content(content_id: str, base: BaseDep, caller: CallerDep) -> 
 
 
 @router.get("/knowledge/content/{content_id}/status", responses=_answers(ContentStatusView, "Where processing stands"))
-async def get_content_status(content_id: str, base: BaseDep) -> JSON:
+async def get_content_status(content_id: str, base: BaseDep, caller: CallerDep) -> JSON:
     """``processing``, ``completed``, or ``failed`` with the reason."""
     try:
-        content = await base.status(content_id)
+        content = await base.status(content_id, user_id=caller.scoped_user_id(None))
     except NotFound:
         raise _not_found(content_id) from None
     return views.status_view(content)
@@ -284,7 +294,7 @@ async def get_content_status(content_id: str, base: BaseDep) -> JSON:
 @router.post(
     "/knowledge/search", responses=_answers(SearchPage, "The chunks nearest the query, nearest first", 429, 502)
 )
-async def search_knowledge(request: SearchRequest, context: ContextDep) -> JSON:
+async def search_knowledge(request: SearchRequest, context: ContextDep, caller: CallerDep) -> JSON:
     """Search a knowledge base by meaning; results are paged by ``meta``."""
     started = time.perf_counter()
     views.check_integers(("body", "filters"), request.filters)
@@ -298,7 +308,12 @@ async def search_knowledge(request: SearchRequest, context: ContextDep) -> JSON:
     if request.search_type and request.search_type != views.SEARCH_TYPE:
         raise BadRequest(f"search_type '{request.search_type}' is not supported: knowledge bases here search by vector")
     try:
-        hits = await base.search(request.query, max_results=request.max_results, filters=request.filters)
+        hits = await base.search(
+            request.query,
+            max_results=request.max_results,
+            filters=request.filters,
+            user_id=caller.scoped_user_id(None),
+        )
     except (ModelRateLimitError, ContextWindowExceededError):
         raise  # 429: retry later; 400: the query is too long for the embedding model
     except ModelProviderError as error:
@@ -308,9 +323,16 @@ async def search_knowledge(request: SearchRequest, context: ContextDep) -> JSON:
 
 
 @router.get("/knowledge/config", responses=_answers(KnowledgeConfig, "Readers, chunkers, filters and vector stores"))
-async def get_knowledge_config(base: BaseDep, context: ContextDep) -> JSON:
-    """What the base reads, how it chunks, the metadata keys to filter on, and where vectors live."""
-    contents, _ = await base.list(page=1, limit=views.FILTER_SCAN_LIMIT, sort_by="updated_at", sort_order="desc")
+async def get_knowledge_config(base: BaseDep, context: ContextDep, caller: CallerDep) -> JSON:
+    """What the base reads, how it chunks, the metadata keys to filter on (of the contents the
+    caller sees), and where vectors live."""
+    contents, _ = await base.list(
+        page=1,
+        limit=views.FILTER_SCAN_LIMIT,
+        sort_by="updated_at",
+        sort_order="desc",
+        user_id=caller.scoped_user_id(None),
+    )
     database = context.databases[base.db_id]
     return views.config_view(
         base_id=base.id,

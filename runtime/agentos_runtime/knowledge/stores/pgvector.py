@@ -175,25 +175,36 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
     def _chunk_tables_present(self) -> Step:
         return (Statement("SELECT to_regclass(%(chunks)s) IS NOT NULL"), {"chunks": self._chunks})
 
+    def _merged(self, column: str, patch: str) -> str:
+        kept = f"CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE '{{}}'::jsonb END"
+        return f"{kept} || {self.json_param(patch)}"
+
     def _chunk_deletion(self, where: str | None, params: Mapping[str, Any]) -> list[Step]:
         return [(Statement(f"DELETE FROM {self._chunks}" + ("" if where is None else f" WHERE {where}")), params)]
 
     # -- contents
 
     async def list_contents(
-        self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
+        self,
+        *,
+        page: int,
+        limit: int,
+        sort_by: SortField = "created_at",
+        sort_order: Literal["asc", "desc"] = "desc",
+        user_id: str | None = None,
     ) -> tuple[list[Content], int]:
         ordering = order_by(sort_by, sort_order)
         count, offset = page_bounds(page, limit)
+        where, params = self._scoped("linked_to = %(base)s", self._base, user_id)
         rows = await self._call(
             self._fetch(
                 [
                     (
                         Statement(
                             f"SELECT {self._columns}, count(*) OVER () FROM {self._contents} "
-                            f"WHERE linked_to = %(base)s ORDER BY {ordering} LIMIT %(limit)s OFFSET %(offset)s"
+                            f"WHERE {where} ORDER BY {ordering} LIMIT %(limit)s OFFSET %(offset)s"
                         ),
-                        {"base": self._base_id, "limit": count, "offset": offset},
+                        {**params, "limit": count, "offset": offset},
                     )
                 ]
             )
@@ -205,14 +216,7 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
             return [], 0
         # Past the last page: the window count came with no row, ask for the total alone.
         total = await self._call(
-            self._fetch(
-                [
-                    (
-                        Statement(f"SELECT count(*) FROM {self._contents} WHERE linked_to = %(base)s"),
-                        {"base": self._base_id},
-                    )
-                ]
-            )
+            self._fetch([(Statement(f"SELECT count(*) FROM {self._contents} WHERE {where}"), params)])
         )
         return [], int(total[0][0][0])
 
@@ -222,17 +226,18 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
         prepared = [(chunk_params(chunk), Embedding(chunk.embedding)) for chunk in chunks]
         key = {"id": content_id, "base": self._base_id}
         lock: Step = (
-            Statement(f"SELECT metadata FROM {self._contents} WHERE {self._one_content} FOR UPDATE"),
+            Statement(f"SELECT metadata, user_id FROM {self._contents} WHERE {self._one_content} FOR UPDATE"),
             key,
         )
 
         def plan(found: list[Rows]) -> Sequence[Step]:
             if not found[0]:
                 return []
-            filters = encode_json(found[0][0][0] or None, field="metadata")
+            metadata, owner = found[0][0]
+            filters = encode_json(metadata or None, field="metadata")
             steps = self._chunk_deletion(self._content_chunks, key)
             for start in range(0, len(prepared), INSERT_BATCH):
-                steps.append(self._insert_chunks(prepared[start : start + INSERT_BATCH], filters, updated_at))
+                steps.append(self._insert_chunks(prepared[start : start + INSERT_BATCH], filters, owner, updated_at))
             steps.append(self._completion(key, updated_at))
             return steps
 
@@ -240,16 +245,17 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
         return bool(rows) and bool(rows[-1])
 
     def _insert_chunks(
-        self, batch: Sequence[tuple[dict[str, Any], Embedding]], filters: str | None, updated_at: int
+        self, batch: Sequence[tuple[dict[str, Any], Embedding]], filters: str | None, owner: str | None, updated_at: int
     ) -> Step:
-        """One ``INSERT`` of a batch of chunks, a row of parameters each (embeddings in binary)."""
+        """One ``INSERT`` of a batch of chunks, a row of parameters each (embeddings in binary),
+        each of its content's user ``owner``."""
         rows: list[str] = []
-        params: dict[str, Any] = {"filters": filters, "at": updated_at}
+        params: dict[str, Any] = {"filters": filters, "at": updated_at, "owner": owner}
         for n, (chunk, embedding) in enumerate(batch):
             rows.append(
                 f"(%(id{n})s, %(name{n})s, %(meta{n})s::jsonb, %(filters)s::jsonb, %(content{n})s, "
                 f"%(embedding{n})b::vector, %(usage{n})s::jsonb, to_timestamp(%(at)s), to_timestamp(%(at)s), "
-                f"%(hash{n})s, %(content_id{n})s)"
+                f"%(hash{n})s, %(content_id{n})s, %(owner)s)"
             )
             params.update(
                 {
@@ -266,7 +272,7 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
         return (
             Statement(
                 f"INSERT INTO {self._chunks} (id, name, meta_data, filters, content, embedding, usage, created_at, "
-                f"updated_at, content_hash, content_id) VALUES {', '.join(rows)}"
+                f"updated_at, content_hash, content_id, user_id) VALUES {', '.join(rows)}"
             ),
             params,
         )
@@ -295,10 +301,9 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
     # -- search
 
     async def _search(
-        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None
+        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None, user_id: str | None
     ) -> list[SearchHit]:
-        params: dict[str, Any] = {"query": Embedding(embedding), "limit": limit}
-        where = self._contents_guard
+        where, params = self._scoped(self._contents_guard, {"query": Embedding(embedding), "limit": limit}, user_id)
         if filters:
             where += " AND meta_data @> %(filters)s::jsonb"
             params["filters"] = encode_json(dict(filters), field="filters")

@@ -1,8 +1,9 @@
 """Contents and chunks to and from table rows, the same on both databases: pure, no I/O.
 
-The contents table has the columns of Agno's ``agno_knowledge`` (``user_id`` included, always
-NULL here: shared content, which Agno shows every user); a chunk table those of Agno's
-``PgVector`` table (``user_id`` NULL, ``filters`` the content's metadata as Agno writes it).
+The contents table has the columns of Agno's ``agno_knowledge``: ``user_id`` is the user a
+content was uploaded by under user isolation, NULL for shared content (which Agno shows every
+user); a chunk table those of Agno's ``PgVector`` table (``user_id`` its content's, ``filters``
+the content's metadata as Agno writes it). ``owned_or_shared`` is how a user's reads are scoped.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CONTENT_COLUMNS = (
     "created_at",
     "updated_at",
     "external_id",
+    "user_id",
 )
 # Chunk columns a search reads, in ``hit_from_row``'s order (the distance comes last).
 HIT_COLUMNS = ("id", "content_id", "name", "content", "meta_data", "usage")
@@ -53,6 +55,7 @@ def content_params(content: Content) -> dict[str, Any]:
         "created_at": content.created_at,
         "updated_at": content.updated_at,
         "external_id": clean_optional(content.external_id),
+        "user_id": content.user_id,
     }
 
 
@@ -77,7 +80,13 @@ def content_from_row(row: Sequence[Any]) -> Content:
         created_at=int(values["created_at"] or 0),
         updated_at=int(values["updated_at"] or 0),
         external_id=values["external_id"],
+        user_id=values["user_id"],
     )
+
+
+def owned_or_shared(column: str, param: str) -> str:
+    """The condition keeping the rows of the user ``param`` names and the shared ones (no user)."""
+    return f"({column} = {param} OR {column} IS NULL)"
 
 
 def chunk_params(chunk: Chunk, *, content_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:

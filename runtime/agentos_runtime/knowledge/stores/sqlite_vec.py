@@ -45,6 +45,7 @@ from agentos_runtime.knowledge.stores.rows import (
     content_from_row,
     hit_from_row,
     order_by,
+    owned_or_shared,
     page_bounds,
 )
 from agentos_runtime.knowledge.stores.sqlite_files import driver_module
@@ -169,21 +170,28 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
     # -- contents
 
     async def list_contents(
-        self, *, page: int, limit: int, sort_by: SortField = "created_at", sort_order: Literal["asc", "desc"] = "desc"
+        self,
+        *,
+        page: int,
+        limit: int,
+        sort_by: SortField = "created_at",
+        sort_order: Literal["asc", "desc"] = "desc",
+        user_id: str | None = None,
     ) -> tuple[list[Content], int]:
         ordering = order_by(sort_by, sort_order)
         count, offset = page_bounds(page, limit)
+        where, params = self._scoped("linked_to = :base", self._base, user_id)
         # One snapshot for the total (always a row, so the page is read after it) and the page.
         rows = await self._call(
             self._fetch(
                 [
-                    (Statement(f"SELECT count(*) FROM {self._contents} WHERE linked_to = :base"), self._base),
+                    (Statement(f"SELECT count(*) FROM {self._contents} WHERE {where}"), params),
                     (
                         Statement(
-                            f"SELECT {self._columns} FROM {self._contents} WHERE linked_to = :base "
+                            f"SELECT {self._columns} FROM {self._contents} WHERE {where} "
                             f"ORDER BY {ordering} LIMIT :limit OFFSET :offset"
                         ),
-                        {**self._base, "limit": count, "offset": offset},
+                        {**params, "limit": count, "offset": offset},
                     ),
                 ]
             )
@@ -196,7 +204,7 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
         rows = [(chunk_params(chunk), float32_blob(chunk.embedding)) for chunk in chunks]
         key = {"id": content_id, **self._base}
         reads: list[Step] = [
-            (Statement(f"SELECT metadata FROM {self._contents} WHERE {self._one_content}"), key),
+            (Statement(f"SELECT metadata, user_id FROM {self._contents} WHERE {self._one_content}"), key),
             # The write lock is held: the row numbers above the last are this transaction's to take.
             (Statement(f"SELECT coalesce(max(vector_id), 0) + 1 FROM {self._chunks}"), {}),
         ]
@@ -204,11 +212,13 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
         def plan(found: list[Rows]) -> list[Step]:
             if not found[0]:
                 return []
-            filters = encode_json(decode_json(found[0][0][0]) or None, field="metadata")
+            metadata, owner = found[0][0]
+            filters = encode_json(decode_json(metadata) or None, field="metadata")
             first = int(found[1][0][0])
             steps = self._chunk_deletion(self._content_chunks, key)
             for start in range(0, len(rows), INSERT_BATCH):
-                steps += self._chunk_insertion(rows[start : start + INSERT_BATCH], first + start, filters, updated_at)
+                batch = rows[start : start + INSERT_BATCH]
+                steps += self._chunk_insertion(batch, first + start, filters, owner, updated_at)
             steps.append(self._completion(key, updated_at))
             return steps
 
@@ -216,18 +226,23 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
         return bool(written) and bool(written[-1])
 
     def _chunk_insertion(
-        self, batch: Sequence[tuple[dict[str, Any], bytes]], first: int, filters: str | None, updated_at: int
+        self,
+        batch: Sequence[tuple[dict[str, Any], bytes]],
+        first: int,
+        filters: str | None,
+        owner: str | None,
+        updated_at: int,
     ) -> list[Step]:
         """The two ``INSERT`` statements of a batch of chunks: their rows (numbered from
-        ``first``) and their vectors under the same numbers."""
+        ``first``, each of its content's user ``owner``) and their vectors under the same numbers."""
         chunk_rows: list[str] = []
         vector_rows: list[str] = []
-        params: dict[str, Any] = {"filters": filters, "at": updated_at}
+        params: dict[str, Any] = {"filters": filters, "at": updated_at, "owner": owner}
         vectors: dict[str, Any] = {}
         for n, (chunk, vector) in enumerate(batch):
             chunk_rows.append(
                 f"(:row{n}, :id{n}, :name{n}, :meta{n}, :filters, :content{n}, :usage{n}, :at, :at, :hash{n}, "
-                f":content_id{n})"
+                f":content_id{n}, :owner)"
             )
             vector_rows.append(f"(:row{n}, :vector{n})")
             params.update(
@@ -247,12 +262,29 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
             (
                 Statement(
                     f"INSERT INTO {self._chunks} (vector_id, id, name, meta_data, filters, content, usage, "
-                    f"created_at, updated_at, content_hash, content_id) VALUES {', '.join(chunk_rows)}"
+                    f"created_at, updated_at, content_hash, content_id, user_id) VALUES {', '.join(chunk_rows)}"
                 ),
                 params,
             ),
             (Statement(f"INSERT INTO {self._vectors} (rowid, embedding) VALUES {', '.join(vector_rows)}"), vectors),
         ]
+
+    def _merged(self, column: str, patch: str) -> str:
+        # SQLite has no operator for it: the object is rebuilt from its keys the patch leaves and
+        # the patch's own. json_each gives objects and arrays as text and booleans as 1 and 0,
+        # so each value is made JSON again by its type as the object is built.
+        an_object = f"CASE WHEN json_type({column}) = 'object' THEN {column} END"
+        stored = f"coalesce(CASE WHEN json_valid({column}) THEN {an_object} END, '{{}}')"
+        value = (
+            "CASE type WHEN 'object' THEN json(value) WHEN 'array' THEN json(value) "
+            "WHEN 'true' THEN json('true') WHEN 'false' THEN json('false') ELSE value END"
+        )
+        return (
+            f"(SELECT json_group_object(key, {value}) FROM ("
+            f"SELECT key, value, type FROM json_each({stored}) "
+            f"WHERE key NOT IN (SELECT key FROM json_each(:{patch})) "
+            f"UNION ALL SELECT key, value, type FROM json_each(:{patch})))"
+        )
 
     def _chunk_deletion(self, where: str | None, params: Mapping[str, Any]) -> list[Step]:
         """The statements deleting the chunks ``where`` selects (every one for ``None``), and their vectors."""
@@ -282,10 +314,13 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
     # -- search
 
     async def _search(
-        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None
+        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None, user_id: str | None
     ) -> list[SearchHit]:
         where, filter_params = filter_clause(clean_json(filters or {}), "c")
         params = {"query": float32_blob(embedding), "limit": limit, **filter_params}
+        if user_id is not None:
+            where = f"{where} AND {owned_or_shared('c.user_id', ':user')}"
+            params["user"] = user_id
         hit_columns = ", ".join(f"c.{column}" for column in HIT_COLUMNS)
         if limit > MAX_K:  # beyond sqlite-vec's ``k``: every (matching) chunk ranked
             sql = (
@@ -296,7 +331,8 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
         else:
             # Filters restrict the scan to the matching chunks' vectors (``rowid IN``), so the
             # nearest ``limit`` matches are found however few chunks match.
-            only = f"AND rowid IN (SELECT c.vector_id FROM {self._chunks} c WHERE {where})" if filters else ""
+            scoped = filters or user_id is not None
+            only = f"AND rowid IN (SELECT c.vector_id FROM {self._chunks} c WHERE {where})" if scoped else ""
             sql = (
                 f"SELECT {hit_columns}, knn.distance FROM "
                 f"(SELECT rowid, distance FROM {self._vectors} WHERE embedding MATCH :query AND k = :limit {only}) "

@@ -59,8 +59,8 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.knowledge.records import Content, SearchHit
-from agentos_runtime.knowledge.stores.checking import UnstorableData
-from agentos_runtime.knowledge.stores.rows import CONTENT_COLUMNS, content_from_row, content_params
+from agentos_runtime.knowledge.stores.checking import UnstorableData, encode_json
+from agentos_runtime.knowledge.stores.rows import CONTENT_COLUMNS, content_from_row, content_params, owned_or_shared
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Executor, Rows, Step
 from agentos_runtime.storage.sql.repair import SchemaRepair
@@ -153,6 +153,12 @@ class SqlKnowledgeStore(ABC, Generic[E]):
         """The statements deleting the base's chunks ``where`` selects (every one for ``None``)."""
 
     @abstractmethod
+    def _merged(self, column: str, patch: str) -> str:
+        """SQL of the JSON ``column`` (an object; anything else is taken for ``{}``) with the
+        top-level keys of the JSON object parameter ``patch`` set to its values, as Agno merges
+        metadata: a key it names is replaced whole, the others are kept."""
+
+    @abstractmethod
     def _chunk_tables_present(self) -> Step:
         """A read whose one value says whether the tables ``_chunk_deletion`` deletes from exist."""
 
@@ -176,9 +182,10 @@ class SqlKnowledgeStore(ABC, Generic[E]):
 
     @abstractmethod
     async def _search(
-        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None
+        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None, user_id: str | None
     ) -> list[SearchHit]:
-        """The nearest chunks to ``embedding`` (checked: ``limit`` >= 1, the base's dimensions)."""
+        """The nearest chunks to ``embedding`` (checked: ``limit`` >= 1, the base's dimensions),
+        only of ``user_id``'s contents and shared ones when given."""
 
     # -- preparing
 
@@ -254,19 +261,47 @@ class SqlKnowledgeStore(ABC, Generic[E]):
         if not rows[0]:
             raise Conflict(f"content '{params['id']}' already exists")
 
-    async def get_content(self, content_id: str) -> Content | None:
+    async def get_content(self, content_id: str, *, user_id: str | None = None) -> Content | None:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
-        select = Statement(f"SELECT {self._columns} FROM {self._contents} WHERE {self._one_content}")
-        rows = await self._call(self._fetch([(select, {"id": content_id, **self._base})]))
+        where, params = self._scoped(self._one_content, {"id": content_id, **self._base}, user_id)
+        select = Statement(f"SELECT {self._columns} FROM {self._contents} WHERE {where}")
+        rows = await self._call(self._fetch([(select, params)]))
         return content_from_row(rows[0][0]) if rows[0] else None
+
+    def _scoped(self, where: str, params: Mapping[str, Any], user_id: str | None) -> tuple[str, dict[str, Any]]:
+        """``where`` and ``params`` keeping only ``user_id``'s rows and shared ones (all for ``None``)."""
+        if user_id is None:
+            return where, dict(params)
+        return f"{where} AND {owned_or_shared('user_id', self.param('user'))}", {**params, "user": user_id}
 
     async def update_content(self, content: Content) -> bool:
         return await self._set_content(
             content, ("name", "description", "metadata", "status", "status_message", "updated_at")
         )
 
-    async def edit_content(self, content: Content) -> bool:
-        return await self._set_content(content, ("name", "description", "metadata", "updated_at"))
+    async def edit_content(self, content: Content, *, metadata: Mapping[str, Any] | None = None) -> bool:
+        params: dict[str, Any] = {**content_params(content), **self._base}
+        sets = [f"{column} = {self.param(column)}" for column in ("name", "description", "updated_at")]
+        if metadata is not None:
+            params["patch"] = encode_json(dict(metadata), field="metadata")
+            sets.append(f"metadata = {self._merged('metadata', 'patch')}")
+        steps: list[Step] = [
+            (
+                Statement(f"UPDATE {self._contents} SET {', '.join(sets)} WHERE {self._one_content} RETURNING id"),
+                params,
+            )
+        ]
+        if metadata is not None:
+            # In the same transaction: every chunk's meta_data (what searches filter on) takes the
+            # new keys, and its filters become the content's metadata as it now is.
+            chunks = Statement(
+                f"UPDATE {self._chunks} SET meta_data = {self._merged('meta_data', 'patch')}, "
+                f"filters = (SELECT metadata FROM {self._contents} WHERE {self._one_content}) "
+                f"WHERE {self._content_chunks}"
+            )
+            steps.append((chunks, params))
+        rows = await self._call(self._executor.write(steps))
+        return bool(rows[0])
 
     async def _set_content(self, content: Content, columns: Sequence[str]) -> bool:
         """Write ``columns`` of ``content`` to its row; whether the base has it."""
@@ -319,9 +354,19 @@ class SqlKnowledgeStore(ABC, Generic[E]):
         rows = await self._call(self._executor.write([(delete, key), *self._chunk_deletion(self._content_chunks, key)]))
         return bool(rows[0])
 
-    async def delete_all(self) -> int:
-        delete = Statement(f"DELETE FROM {self._contents} WHERE linked_to = {self.param('base')} RETURNING id")
-        rows = await self._call(self._executor.write([(delete, self._base), *self._chunk_deletion(None, {})]))
+    async def delete_all(self, *, user_id: str | None = None) -> int:
+        everything = f"linked_to = {self.param('base')}"
+        if user_id is None:
+            delete = Statement(f"DELETE FROM {self._contents} WHERE {everything} RETURNING id")
+            rows = await self._call(self._executor.write([(delete, self._base), *self._chunk_deletion(None, {})]))
+            return len(rows[0])
+        # The user's own contents and their chunks (which carry their content's user), never shared ones.
+        mine = {**self._base, "user": user_id}
+        delete = Statement(
+            f"DELETE FROM {self._contents} WHERE {everything} AND user_id = {self.param('user')} RETURNING id"
+        )
+        chunks = self._chunk_deletion(f"user_id = {self.param('user')}", {"user": user_id})
+        rows = await self._call(self._executor.write([(delete, mine), *chunks]))
         return len(rows[0])
 
     @property
@@ -343,7 +388,12 @@ class SqlKnowledgeStore(ABC, Generic[E]):
     # -- search
 
     async def search(
-        self, embedding: Sequence[float], *, limit: int, filters: Mapping[str, Any] | None = None
+        self,
+        embedding: Sequence[float],
+        *,
+        limit: int,
+        filters: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> list[SearchHit]:
         if limit < 1:
             return []
@@ -352,7 +402,7 @@ class SqlKnowledgeStore(ABC, Generic[E]):
                 f"the query embedding has {len(embedding)} dimensions; "
                 f"table '{self._chunks_name}' holds {self._dimensions}"
             )
-        return await self._search(embedding, limit=limit, filters=filters)
+        return await self._search(embedding, limit=limit, filters=filters, user_id=user_id)
 
     async def counts(self) -> tuple[int, int]:
         count = Statement(

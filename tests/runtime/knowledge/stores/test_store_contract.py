@@ -134,24 +134,51 @@ async def test_an_update_overwrites_the_editable_fields_and_reports_a_missing_ro
     assert await store.update_content(content("missing")) is False
 
 
-async def test_an_edit_overwrites_name_description_metadata_and_time_but_never_the_status(spot: KnowledgeSpot) -> None:
+async def test_an_edit_overwrites_name_description_and_time_merges_metadata_but_never_the_status(
+    spot: KnowledgeSpot,
+) -> None:
     store = await spot.open()
-    await store.add_content(content("c1"))
+    await store.add_content(content("c1", metadata={"kept": 1}))
     read_while_processing = await store.get_content("c1")
     assert read_while_processing is not None
     assert await store.complete_content("c1", [chunk("c1", TEXTS["vacation"])], updated_at=200)
-    read_while_processing.name, read_while_processing.metadata = "renamed", {"k": "v"}
+    read_while_processing.name, read_while_processing.metadata = "renamed", {"ignored": "the row's is merged"}
     read_while_processing.description, read_while_processing.updated_at = "new", 300
 
-    assert await store.edit_content(read_while_processing) is True
+    assert await store.edit_content(read_while_processing, metadata={"k": "v"}) is True
     found = await store.get_content("c1")
     assert found is not None
-    assert (found.name, found.description, found.metadata, found.updated_at) == ("renamed", "new", {"k": "v"}, 300)
+    assert (found.name, found.description, found.updated_at) == ("renamed", "new", 300)
+    assert found.metadata == {"kept": 1, "k": "v"}
     assert (found.status, found.status_message) == ("completed", None)
     assert await store.counts() == (1, 1)
     assert await store.edit_content(content("missing")) is False
     other = await spot.open("other")
     assert await other.edit_content(content("c1", "other", name="stolen")) is False
+
+
+async def test_edited_metadata_replaces_the_keys_it_names_whole_in_the_content_and_its_chunks_as_agno_merges(
+    spot: KnowledgeSpot,
+) -> None:
+    stored_metadata = {"team": "hr", "year": 2025, "nested": {"a": 1, "b": 2}, "flag": True, "none": None}
+    store = await spot.open()
+    await store.add_content(content("c1", metadata=stored_metadata))
+    chunks = [chunk("c1", TEXTS["vacation"], **stored_metadata, chunk=1)]
+    assert await store.complete_content("c1", chunks, updated_at=200)
+    patch = {"team": "eng", "nested": {"c": [1, "two", None, False]}, "new": 1.5, "ünï \"key'": "odd"}
+
+    readback = await store.get_content("c1")
+    assert readback is not None
+    assert await store.edit_content(readback, metadata=patch)
+
+    merged = {"team": "eng", "year": 2025, "nested": {"c": [1, "two", None, False]}, "flag": True, "none": None}
+    merged.update({"new": 1.5, "ünï \"key'": "odd"})
+    found = await store.get_content("c1")
+    assert found is not None and found.metadata == merged
+    [hit] = await store.search(query(TEXTS["vacation"]), limit=5, filters={"team": "eng"})
+    assert hit.meta_data == {**merged, "chunk": 1}
+    assert await store.search(query(TEXTS["vacation"]), limit=5, filters={"team": "hr"}) == []
+    assert await store.search(query(TEXTS["vacation"]), limit=5, filters={"flag": True, "year": 2025})
 
 
 async def test_a_restart_marks_a_content_processing_again_and_leaves_its_name_and_metadata(spot: KnowledgeSpot) -> None:
@@ -160,8 +187,8 @@ async def test_a_restart_marks_a_content_processing_again_and_leaves_its_name_an
     await store.fail_content("c1", "the fetch failed", updated_at=200)
     edited = await store.get_content("c1")
     assert edited is not None
-    edited.name, edited.metadata, edited.updated_at = "renamed", {"k": "v"}, 250
-    assert await store.edit_content(edited)
+    edited.name, edited.updated_at = "renamed", 250
+    assert await store.edit_content(edited, metadata={"k": "v"})
 
     assert await store.restart_content("c1", updated_at=300) is True
     found = await store.get_content("c1")
@@ -292,6 +319,36 @@ async def test_deleting_everything_removes_every_content_and_chunk_of_the_base(s
     assert await store.counts() == (0, 0)
     assert await store.search(query("vacation"), limit=5) == []
     assert await store.list_contents(page=1, limit=10) == ([], 0)
+
+
+async def test_a_user_reads_and_searches_their_own_contents_and_shared_ones_and_deletes_only_their_own(
+    spot: KnowledgeSpot,
+) -> None:
+    store = await spot.open()
+    owners = {"shared": None, "bobs": "bob", "alices": "alice"}
+    texts = {"shared": TEXTS["vacation"], "bobs": TEXTS["expenses"], "alices": TEXTS["badges"]}
+    for content_id, owner in owners.items():
+        await store.add_content(content(content_id, user_id=owner))
+        assert await store.complete_content(content_id, [chunk(content_id, texts[content_id])], updated_at=200)
+
+    assert (await store.get_content("bobs", user_id="bob")).user_id == "bob"
+    assert await store.get_content("alices", user_id="bob") is None
+    assert (await store.get_content("shared", user_id="bob")).user_id is None
+    assert (await store.get_content("alices")).user_id == "alice"
+    listed, total = await store.list_contents(page=1, limit=10, user_id="bob")
+    assert (sorted(c.id for c in listed), total) == (["bobs", "shared"], 2)
+    assert (await store.list_contents(page=1, limit=10))[1] == 3
+    for limit in (1, 10_000):  # sqlite-vec's nearest-k scan, and every chunk ranked
+        found = await store.search(query(TEXTS["badges"]), limit=limit, user_id="bob")
+        assert {hit.content_id for hit in found} <= {"bobs", "shared"} and found
+    every = await store.search(query(TEXTS["badges"]), limit=3)
+    assert {hit.content_id for hit in every} == set(owners)
+
+    assert await store.delete_all(user_id="bob") == 1
+    remaining, _ = await store.list_contents(page=1, limit=10)
+    assert sorted(c.id for c in remaining) == ["alices", "shared"]
+    left = await store.search(query(TEXTS["expenses"]), limit=10)
+    assert {hit.content_id for hit in left} == {"alices", "shared"}, "bob's chunks went with his content"
 
 
 async def test_search_returns_the_nearest_chunks_first_with_their_cosine_distances(spot: KnowledgeSpot) -> None:
