@@ -22,6 +22,7 @@ from fastapi import Depends, HTTPException, Request
 
 from agentos_runtime.api import scopes as rules
 from agentos_runtime.api.auth import check_security_key
+from agentos_runtime.api.forms import before_body
 from agentos_runtime.api.jwt_keys import JwksFile, KeySetupError, load_keys
 from agentos_runtime.api.jwt_tokens import Claims, TokenRejected, TokenVerifier
 from agentos_runtime.config import DEFAULT_ADMIN_SCOPE, RuntimeConfig
@@ -179,8 +180,22 @@ def jwt_token(authorization: str | None) -> str | None:
     return authorization.strip() or None
 
 
+_CALLER = "agentos.caller"
+
+
+@before_body
 async def authorize(request: Request) -> Caller:
-    """Router dependency: authenticate the caller and check the route's scopes."""
+    """Router dependency: authenticate the caller and check the route's scopes (before the
+    body is read, ``forms.before_body``: once per request, the caller kept on its scope)."""
+    known = request.scope.get(_CALLER)
+    if isinstance(known, Caller):
+        return known
+    caller = await _authorize(request)
+    request.scope[_CALLER] = caller
+    return caller
+
+
+async def _authorize(request: Request) -> Caller:
     policy: AccessPolicy = request.app.state.access_policy
     if policy.mode == "none":
         return UNRESTRICTED

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Request, Response
+from fastapi import routing as fastapi_routing
 from fastapi.routing import APIRoute
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import QuerystringParser, parse_options_header
@@ -233,13 +234,48 @@ class FormRequest(Request):
         return self._form
 
 
+_BEFORE_BODY = "_agentos_before_body"
+
+Check = Callable[[Request], Coroutine[Any, Any, Any]]
+
+
+def before_body(check: Check) -> Check:
+    """Mark a route dependency taking only the request (authentication) to run before FastAPI
+    reads the body too: a caller that may not call the route hears so (401, 403), not what is
+    wrong with a body it should not have sent (422). It still runs as a dependency after, and
+    may keep what it found on the request's scope so that is cheap."""
+    setattr(check, _BEFORE_BODY, True)
+    return check
+
+
 class FormRoute(APIRoute):
-    """An API route whose request, handed to FastAPI and to the endpoint, is a ``FormRequest``."""
+    """An API route whose request, handed to FastAPI and to the endpoint, is a ``FormRequest``;
+    its dependencies marked ``before_body`` run before the body is read."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
+        first = [
+            dependency.dependency
+            for dependency in _included_dependencies(self)
+            if dependency.dependency is not None and getattr(dependency.dependency, _BEFORE_BODY, False)
+        ]
 
         async def handle_with_text_forms(request: Request) -> Response:
-            return await handle(FormRequest(request.scope, request.receive, request._send))
+            form_request = FormRequest(request.scope, request.receive, request._send)
+            for check in first:
+                await check(form_request)
+            return await handle(form_request)
 
         return handle_with_text_forms
+
+
+def _included_dependencies(route: APIRoute) -> list[Any]:
+    """The dependencies of ``route`` as included in the app: its router's (``include_router``)
+    and its own. FastAPI builds the handler of a route included through a router while its
+    context variable holds that inclusion (as ``APIRoute.get_route_handler`` reads it); a route
+    added directly has them all already."""
+    context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        return list(getattr(context, "dependencies", None) or ())
+    return list(route.dependencies)

@@ -53,6 +53,24 @@ async def test_a_protected_route_without_a_header_is_401(secured: Served, method
     assert response.json() == {"detail": "Authorization header required"}
 
 
+BAD_BODIES = {
+    "json": (b'{"broken": ', "application/json"),
+    "multipart": (b"--b\r\nnot a part", "multipart/form-data; boundary=b"),
+    "form": (b"%zz=%", "application/x-www-form-urlencoded"),
+}
+
+
+@pytest.mark.parametrize("body", sorted(BAD_BODIES))
+@pytest.mark.parametrize(("method", "path"), [route for route in PROTECTED if route[0] in ("POST", "PATCH", "PUT")])
+async def test_a_protected_route_without_a_header_is_401_before_its_broken_body_is_read(
+    secured: Served, method: str, path: str, body: str
+) -> None:
+    content, content_type = BAD_BODIES[body]
+    response = await secured.client.request(method, path, content=content, headers={"content-type": content_type})
+    assert response.status_code == 401, response.text
+    assert response.json() == {"detail": "Authorization header required"}
+
+
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
 async def test_a_protected_route_with_a_wrong_key_is_401(secured: Served, method: str, path: str) -> None:
     response = await secured.client.request(method, path, headers={"Authorization": "Bearer wrong"})

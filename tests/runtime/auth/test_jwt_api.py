@@ -61,6 +61,18 @@ async def test_a_protected_route_without_a_token_is_401(app: Served, method: str
     assert response.json() == {"detail": "Authorization header missing"}
 
 
+@pytest.mark.parametrize(("method", "path"), [route for route in PROTECTED if route[0] in ("POST", "PATCH", "PUT")])
+async def test_a_caller_without_a_token_or_the_scope_hears_so_before_its_broken_body_is_read(
+    app: Served, method: str, path: str
+) -> None:
+    broken = {"content": b'{"broken": ', "headers": {"content-type": "application/json"}}
+    missing = await app.client.request(method, path, **broken)
+    assert (missing.status_code, missing.json()) == (401, {"detail": "Authorization header missing"})
+    no_scope = {"content-type": "application/json", **bearer(mint(scopes=[]))}
+    refused = await app.client.request(method, path, content=b'{"broken": ', headers=no_scope)
+    assert refused.status_code == 403, refused.text
+
+
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
 async def test_the_admin_scope_passes_every_protected_route(app: Served, method: str, path: str) -> None:
     response = await app.client.request(method, path, headers=bearer(mint(scopes=ADMIN)))
