@@ -3,7 +3,8 @@
 Views are pure functions of a ``SessionRow`` giving Agno's ``SessionSchema`` (list entries)
 and ``Agent|Team|WorkflowSessionDetailSchema`` (one session) with the same names and
 fallbacks: a session without a name is named after its first user message, timestamps are
-ISO strings, metrics and total tokens come from ``session_data.session_metrics``.
+ISO strings, metrics and total tokens come from ``session_data.session_metrics``, or, for a
+session that holds none (the runtime's own), are summed from its runs (``metrics.session_tokens``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from agentos_runtime.api.routes.run_schemas import input_text
 from agentos_runtime.api.timestamps import iso_utc
+from agentos_runtime.metrics.session_tokens import session_metrics
 from agentos_runtime.storable import MAX_IDS_PER_REQUEST
 from agentos_runtime.storage.ports import SessionRow, SessionType
 
@@ -75,7 +77,7 @@ def session_detail_view(row: SessionRow) -> JSON:
     updated_at = iso_utc(row.updated_at) if row.updated_at is not None else created_at
     session_data = row.session_data
     state = session_data.get("session_state") if session_data else None
-    metrics = session_data.get("session_metrics", {}) if session_data else None
+    metrics = _metrics(row)
     total_tokens = metrics.get("total_tokens") if metrics else None
     common: JSON = {"session_id": row.session_id, "session_name": session_name(row), "user_id": row.user_id}
     if row.session_type == "workflow":
@@ -159,5 +161,5 @@ def page_envelope(data: list[JSON], *, page: int, limit: int, total: int, elapse
 
 
 def _metrics(row: SessionRow) -> JSON | None:
-    metrics = (row.session_data or {}).get("session_metrics")
-    return metrics if isinstance(metrics, dict) else None
+    """Agno's ``session_metrics``: as stored, else summed from the session's runs."""
+    return session_metrics((row.session_data or {}).get("session_metrics"), row.runs)

@@ -1,0 +1,55 @@
+"""A session's metrics worked out from its runs, as Agno sums them: pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentos_runtime.metrics.session_tokens import MAX_NESTING, run_tokens, session_metrics
+
+
+def run(input_tokens: int, output_tokens: int, **fields: Any) -> dict[str, Any]:
+    total = input_tokens + output_tokens
+    return {"metrics": {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total}, **fields}
+
+
+def test_stored_session_metrics_are_shown_as_agno_stored_them() -> None:
+    stored = {"total_tokens": 42, "details": {"model": []}}
+    assert session_metrics(stored, [run(1, 1)]) is stored
+
+
+def test_a_team_run_counts_its_members_and_their_members() -> None:
+    nested_team = run(4, 4, member_responses=[run(8, 8)])
+    team = run(1, 1, member_responses=[run(2, 2), nested_team])
+
+    assert run_tokens(team)["total_tokens"] == 2 * (1 + 2 + 4 + 8)
+
+
+def test_a_workflow_run_counts_its_steps_runs_with_their_members() -> None:
+    workflow = {"metrics": {"steps": {}}, "step_executor_runs": [run(3, 0), run(1, 0, member_responses=[run(5, 0)])]}
+
+    assert run_tokens(workflow)["input_tokens"] == 9
+
+
+def test_runs_kept_apart_as_another_runs_members_are_not_counted_twice() -> None:
+    member = run(2, 2, parent_run_id="team-run")
+    team = run(1, 1, member_responses=[run(2, 2)])
+
+    assert session_metrics(None, [team, member]) == {"input_tokens": 3, "output_tokens": 3, "total_tokens": 6}
+
+
+def test_counts_that_cannot_be_trusted_are_not_counted_and_zeros_are_left_out() -> None:
+    hostile = {"metrics": {"input_tokens": -5, "output_tokens": "7", "total_tokens": 1e300, "reasoning_tokens": True}}
+    odd: list[Any] = [hostile, "not a run", {"metrics": [1, 2]}, run(1, 0)]
+
+    assert session_metrics(None, odd) == {"input_tokens": 1, "total_tokens": 1}
+    assert session_metrics(None, []) == {}
+    assert session_metrics(None, None) is None
+
+
+def test_nesting_past_the_bound_is_not_followed() -> None:
+    deepest = run(1, 0)
+    for _ in range(MAX_NESTING + 5):
+        deepest = {"member_responses": [deepest]}
+
+    assert run_tokens(deepest)["input_tokens"] == 0
+    assert run_tokens(run(1, 0, member_responses=[run(1, 0)]))["input_tokens"] == 2
