@@ -41,16 +41,24 @@ _encode_escaped = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), def
 class RunEvent:
     """One event of a run: ``event`` is its name, ``to_dict()`` its Agno fields."""
 
-    __slots__ = ("_data", "_sse", "event")
+    __slots__ = ("_data", "_sse", "_streamed", "event")
 
     def __init__(self, event: str, data: JSON) -> None:
         self.event = event
         self._data = data
         self._sse: bytes | None = None
+        self._streamed: JSON | None = None
 
     def to_dict(self) -> JSON:
         """The event's fields (a shallow copy; ``event`` repeated inside, ``None`` fields left out)."""
-        return dict(self._data)
+        return {**self._data, **self._streamed} if self._streamed else dict(self._data)
+
+    def stream_also(self, fields: JSON) -> None:
+        """Send ``fields`` with the event but keep them out of the run's record: what the stored
+        run holds already (a team's ``member_responses``, a workflow's ``step_executor_runs``),
+        which Agno's completed events repeat."""
+        self._streamed = fields
+        self._sse = None
 
     def kept(self) -> JSON:
         """The event's fields as a run's record keeps them: the event's own dict, not a copy, so
@@ -65,10 +73,11 @@ class RunEvent:
     def to_sse(self) -> bytes:
         """The SSE frame: ``event: <Name>\\ndata: <JSON with separators (",", ":")>\\n\\n``."""
         if self._sse is None:
+            fields = {**self._data, **self._streamed} if self._streamed else self._data
             try:
-                data = jsontext.dumps_bytes(self._data, default=str)
+                data = jsontext.dumps_bytes(fields, default=str)
             except UnicodeEncodeError:  # a lone surrogate, from a model's answer or a request: escaped
-                data = _encode_escaped(self._data).encode()
+                data = _encode_escaped(fields).encode()
             self._sse = b"".join((b"event: ", self.event.encode(), b"\ndata: ", data, b"\n\n"))
         return self._sse
 

@@ -150,6 +150,8 @@ class _TeamRun(LeaderRun):
     def end(self, outcome: Outcome) -> Ending:
         waiting = member_requirements(self.record.member_responses)
         ending = answer_ending(self, self.events, outcome, members_waiting=waiting, paused_content=self._paused_content)
+        if outcome.status == "COMPLETED":  # Agno's TeamRunCompleted carries the members' runs
+            ending.last.stream_also({"member_responses": list(self.record.member_responses)})
         return replace(ending, forwarded=tuple(self.unended))
 
     def _paused_content(self, requirements: Sequence[JSON]) -> str:

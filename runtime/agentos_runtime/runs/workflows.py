@@ -148,6 +148,8 @@ class _WorkflowRun(StepsRun):
                 metrics=record.metrics_dict(),
                 metadata=record.metadata,
             )
+            # Agno's WorkflowCompleted carries the steps' agent and team runs.
+            last.stream_also({"step_executor_runs": list(record.executor_runs)})
             return Ending(last)
         if outcome.status == "CANCELLED":
             reason = outcome.reason or CANCELLED_BY_CALLER
