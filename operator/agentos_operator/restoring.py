@@ -1,4 +1,4 @@
-"""Taking back a child's list item that another client re-keyed by hand. Pure.
+"""Taking back what another client changed by hand in a child so that no apply could restore it. Pure.
 
 Server-side apply merges a keyed list item by item: a Service's ``ports`` by port and
 protocol, a container's ``ports`` by container port and protocol, ``containers`` by name.
@@ -17,6 +17,12 @@ them (a Service needs a port). Fields the API server allocates in such an item (
 port's ``nodePort``) are given again to the operator's item of the same name by the server.
 Items other managers added under a name of their own (an injected sidecar, a port of their
 own) are left to them.
+
+It also takes back a field another client set that may not stand beside one the operator
+renders (``excluded``): a PodDisruptionBudget's ``minAvailable`` beside the operator's
+``maxUnavailable`` (or the reverse), a Deployment's ``strategy.rollingUpdate`` beside the
+operator's ``Recreate`` (which a database on a ReadWriteOnce volume needs). Such a hand edit
+made every apply fail, so no child at all was written until the object was deleted.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ def take_back(live: Mapping[str, Any], desired: Mapping[str, Any], manager: str)
             fields = entry.get("fieldsV1")
             if isinstance(fields, Mapping):
                 _rekeyed(fields, live, desired, (), found)
+                found.extend(path for path in excluded(desired) if _holds(fields, path))
     paths = list(dict.fromkeys(found))
     if not paths:
         return None
@@ -65,6 +72,57 @@ def take_back(live: Mapping[str, Any], desired: Mapping[str, Any], manager: str)
                 _merge(ours.setdefault("fieldsV1", {}), path, taken)
     kept = [entry for entry in result if entry is ours or entry.get("fieldsV1") != {}]
     return TakeBack(kept, tuple(readable(path) for path in paths))
+
+
+def excluded(desired: Mapping[str, Any]) -> list[FieldsPath]:
+    """The fields (``fieldsV1`` paths) that may not be set beside what ``desired`` sets."""
+    kind, spec = desired.get("kind"), desired.get("spec")
+    if not isinstance(spec, Mapping):
+        return []
+    paths: list[FieldsPath] = []
+    if kind == "PodDisruptionBudget":
+        for ours, theirs in (("maxUnavailable", "minAvailable"), ("minAvailable", "maxUnavailable")):
+            if ours in spec:
+                paths.append(("f:spec", f"f:{theirs}"))
+    strategy = spec.get("strategy")
+    if kind == "Deployment" and isinstance(strategy, Mapping) and strategy.get("type") == "Recreate":
+        paths.append(("f:spec", "f:strategy", "f:rollingUpdate"))
+    return paths
+
+
+REPLICAS_HANDOVER_MANAGER = "agentos-operator-handover"
+"""The field manager that holds a Deployment's ``spec.replicas`` from the operator's last apply
+that set it until an autoscaler's first write takes it (``replicas_to_hand_over``)."""
+
+
+def replicas_to_hand_over(live: Mapping[str, Any], desired: Mapping[str, Any], manager: str) -> int | None:
+    """The replicas ``live`` (a Deployment read with its ``managedFields``) runs, to be applied
+    by ``REPLICAS_HANDOVER_MANAGER`` before ``desired`` is, when ``desired`` no longer sets
+    ``spec.replicas`` (an autoscaler scales it now) while ``manager``'s apply still holds it:
+    else that apply would drop the field, which the API server then sets back to its default of
+    1 pod, killing the pods running before the autoscaler acts. ``None`` when nothing is to hand over."""
+    spec = desired.get("spec")
+    if desired.get("kind") != "Deployment" or not isinstance(spec, Mapping) or "replicas" in spec:
+        return None
+    replicas = (live.get("spec") or {}).get("replicas")
+    if isinstance(replicas, bool) or not isinstance(replicas, int):
+        return None
+    entries = (live.get("metadata") or {}).get("managedFields") or []
+    for entry in entries if isinstance(entries, list) else []:
+        fields = entry.get("fieldsV1") if _applied_by(entry, manager) else None
+        if isinstance(fields, Mapping) and _holds(fields, ("f:spec", "f:replicas")):
+            return replicas
+    return None
+
+
+def _holds(fields: Mapping[str, Any], path: FieldsPath) -> bool:
+    """Whether the ``fieldsV1`` set ``fields`` has the field at ``path``."""
+    place: Any = fields
+    for key in path:
+        if not isinstance(place, Mapping) or key not in place:
+            return False
+        place = place[key]
+    return True
 
 
 def _applied_by(entry: Any, manager: str) -> bool:

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from tests.cluster.conftest import (
+    POSTGRES,
     TROUBLE,
     ControlPlane,
     InstallOperator,
@@ -182,3 +183,49 @@ def test_a_claim_shrunk_in_the_spec_is_named_at_spec_persistence_size(
         "fix spec.persistence.size: a claim cannot shrink: PersistentVolumeClaim 'demo-data' requests 2Gi: put 2Gi"
         " back, or delete PersistentVolumeClaim 'demo-data' (its data with it) to have it made again"
     ) in ready["message"], ready["message"]
+
+
+def test_a_budget_switched_to_min_available_by_hand_is_restored_and_holds_no_other_change_back(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # The operator's maxUnavailable beside the hand-set minAvailable was refused on every apply,
+    # and no child at all was written until the budget was deleted.
+    _, operator = operator_running(control_plane, namespace, install_operator, postgres=True)
+    control_plane.apply(agentos_body("demo", databases=POSTGRES, replicas=2), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    edit = '{"spec":{"maxUnavailable":null,"minAvailable":1}}'
+    control_plane.run("patch", "pdb", "demo", "-n", namespace, "--type=merge", "-p", edit)
+    control_plane.apply(agentos_body("demo", databases=POSTGRES, replicas=3), namespace)
+
+    def budget() -> dict[str, Any]:
+        return (control_plane.get("pdb", "demo", namespace) or {}).get("spec") or {}
+
+    eventually(lambda: "minAvailable" not in budget() and budget().get("maxUnavailable") == 1, what="the budget")
+    eventually(lambda: (control_plane.get("deployment", "demo", namespace) or {})["spec"]["replicas"] == 3)
+    wait_settled(control_plane, namespace, "demo")
+    assert restored_events(control_plane, namespace) == [
+        "Restored PodDisruptionBudget 'demo' (edited by hand: spec.minAvailable)"
+    ]
+    assert troubles(operator) == []
+
+
+def test_a_recreate_strategy_switched_to_rolling_updates_by_hand_is_restored(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # SQLite on a ReadWriteOnce volume needs Recreate; the rollingUpdate the API server defaults
+    # beside a hand-set RollingUpdate was the hand's, and the operator's Recreate was refused.
+    _, operator = operator_running(control_plane, namespace, install_operator)
+    control_plane.apply(agentos_body("demo"), namespace)
+    wait_ready(control_plane, namespace, "demo")
+    assert (control_plane.get("deployment", "demo", namespace) or {})["spec"]["strategy"] == {"type": "Recreate"}
+    edit = '{"spec":{"strategy":{"type":"RollingUpdate"}}}'
+    control_plane.run("patch", "deployment", "demo", "-n", namespace, "--type=merge", "-p", edit)
+
+    def strategy() -> Any:
+        return ((control_plane.get("deployment", "demo", namespace) or {}).get("spec") or {}).get("strategy")
+
+    eventually(lambda: strategy() == {"type": "Recreate"}, what="Recreate restored")
+    wait_settled(control_plane, namespace, "demo")
+    assert restored_events(control_plane, namespace) == [
+        "Restored Deployment 'demo' (edited by hand: spec.strategy.rollingUpdate)"
+    ]

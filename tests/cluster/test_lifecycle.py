@@ -287,3 +287,36 @@ def test_an_autoscaler_and_the_operator_do_not_fight_over_replicas(
 
     assert deployment(control_plane, namespace, "demo")["spec"]["replicas"] == 2
     assert [w for w in installed.writes(mark) if w["objectRef"]["resource"] == "deployments"] == []
+
+
+def test_autoscaling_turned_on_keeps_the_pods_running_until_the_autoscaler_decides(
+    control_plane: ControlPlane, namespace: str, install_operator: InstallOperator
+) -> None:
+    # The operator's apply stopped setting spec.replicas: the API server set it back to 1 at once,
+    # killing two of three serving pods before the autoscaler acted.
+    _, operator = operator_running(control_plane, namespace, install_operator, postgres=True)
+    control_plane.apply(agentos_body("demo", databases=POSTGRES, replicas=3), namespace)
+    eventually(lambda: available(control_plane, namespace, "demo", 3), timeout=90, what="3 pods")
+    wait_ready(control_plane, namespace, "demo")
+    pods_before = pod_names(control_plane, namespace)
+    reconciled = operator.reconciles()
+
+    autoscaled = agentos_body(
+        "demo", databases=POSTGRES, autoscaling={"enabled": True, "minReplicas": 1, "maxReplicas": 5}
+    )
+    control_plane.apply(autoscaled, namespace)
+    eventually(lambda: control_plane.get("hpa", "demo", namespace), what="the autoscaler")
+    eventually(lambda: operator.reconciles() > reconciled, what="the reconcile of the change")
+    wait_ready(control_plane, namespace, "demo")
+
+    assert deployment(control_plane, namespace, "demo")["spec"]["replicas"] == 3
+    assert pod_names(control_plane, namespace) == pods_before
+    found = control_plane.run("get", "deployment", "demo", "-n", namespace, "-o", "json", "--show-managed-fields")
+    managers = json.loads(found.stdout)["metadata"]["managedFields"]
+    holding = [e["manager"] for e in managers if "f:replicas" in (e.get("fieldsV1") or {}).get("f:spec", {})]
+    assert "agentos-operator" not in holding and holding, holding
+
+
+def pod_names(cluster: ControlPlane, namespace: str) -> list[str]:
+    listed = json.loads(cluster.run("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+    return sorted(pod["metadata"]["name"] for pod in listed if not pod["metadata"].get("deletionTimestamp"))

@@ -565,6 +565,8 @@ async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: s
     action: Literal["created", "updated", "restored"] = "created" if child.live is None else "updated"
     if child.taken_back:
         action = "restored"
+    if child.live is not None and child.kind.kind == "Deployment":
+        await _hand_over_replicas(api, child, field_manager)
     result = await api.apply(child.manifest, field_manager=field_manager)
     foreign = drift.foreign_keys(result, child.manifest)
     if foreign:
@@ -577,6 +579,27 @@ async def _write(api: ApiClient, store: Store, child: _Planned, field_manager: s
     store.wrote(child.kind, result, sent=child.manifest, owner=owner)
     child.live = result
     return Change(action, child.kind.kind, child.manifest["metadata"]["name"], child.taken_back)
+
+
+async def _hand_over_replicas(api: ApiClient, child: _Planned, field_manager: str) -> None:
+    """Before the Deployment's apply that stops setting ``spec.replicas`` (autoscaling turned on),
+    have ``restoring.REPLICAS_HANDOVER_MANAGER`` apply the replicas it runs now, read from the
+    API (``restoring.replicas_to_hand_over``), so the field keeps its value until the autoscaler
+    takes it instead of falling back to 1 pod."""
+    if "replicas" in (child.manifest.get("spec") or {}):
+        return
+    meta = child.manifest["metadata"]
+    current = await api.get(child.kind, meta["namespace"], meta["name"])
+    replicas = restoring.replicas_to_hand_over(current, child.manifest, field_manager) if current else None
+    if replicas is None:
+        return
+    held = {
+        "apiVersion": child.manifest["apiVersion"],
+        "kind": "Deployment",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": {"replicas": replicas},
+    }
+    await api.apply(held, field_manager=restoring.REPLICAS_HANDOVER_MANAGER)
 
 
 async def _write_children(

@@ -96,7 +96,8 @@ FORBIDDEN_REMEDY = (
     "watched namespaces named, its Role in each; `helm upgrade` makes a Role again after its "
     "namespace was deleted and made again)"
 )
-# The API server's message is kept for the log and the status, cut to a readable length.
+# The API server's message is kept for the log and the status, cut to a readable length in its
+# middle (``cut_between``).
 MESSAGE_MAX_LENGTH = 300
 # Requests under way at once, watches aside. Each needs a connection of its own (HTTP/1.1), and
 # each TLS connection holds a read buffer (``running.TLS_READ_BUFFER``): a cold start's
@@ -227,6 +228,18 @@ def cause_reasons(details: Any) -> tuple[str, ...]:
     return tuple(c["reason"] for c in causes if isinstance(c, Mapping) and isinstance(c.get("reason"), str))
 
 
+def cut_between(message: str, limit: int) -> str:
+    """Pure: ``message`` within ``limit`` characters, cut in its middle (`` … `` marks the cut).
+    An API server's refusal names the object first and says why last, after a dump of what was
+    sent (``...Invalid value: policy.PodDisruptionBudgetSpec{...}: minAvailable and
+    maxUnavailable cannot be both set``): both ends are what a reader needs."""
+    if len(message) <= limit:
+        return message
+    head = message[: limit * 2 // 3].rstrip()
+    tail = message[len(message) - (limit - len(head) - 3) :].lstrip()
+    return f"{head} … {tail}"
+
+
 def status_error(
     verb: str, path: str, status: int, payload: Mapping[str, Any], *, reason: str | None, retry_after: str | None = None
 ) -> ApiError:
@@ -242,7 +255,7 @@ def status_error(
         refusal = AUTHORIZER_REFUSAL.match(said) if status == 403 else None
         quota = QUOTA_REFUSAL_WHOLE.fullmatch(said) if status == 403 else None
         said = refusal.group() if refusal is not None else quota.group() if quota is not None else ""
-    message = said[:MESSAGE_MAX_LENGTH]
+    message = cut_between(said, MESSAGE_MAX_LENGTH)
     return _error_class(status)(
         verb=verb,
         path=path,

@@ -18,7 +18,9 @@ from agentos_operator.kube.client import (
     ApiConflictError,
     ApiError,
     ApiUnavailableError,
+    cut_between,
     retry_after_seconds,
+    status_error,
     unavailable_cause,
 )
 from agentos_operator.kube.kinds import CONFIG_MAP
@@ -202,3 +204,17 @@ def test_an_apply_the_server_cannot_even_type_is_not_retried_though_answered_500
 
     assert not untypable.transient
     assert trouble.transient
+
+
+def test_a_long_refusal_keeps_what_it_names_and_why_it_refuses_cut_in_its_middle() -> None:
+    dump = "policy.PodDisruptionBudgetSpec{" + ", ".join(f"Field{n}:nil" for n in range(60)) + "}"
+    said = f'PodDisruptionBudget.policy "demo" is invalid: spec: Invalid value: {dump}: ' + (
+        "minAvailable and maxUnavailable cannot be both set"
+    )
+    error = status_error("apply", "/apis/policy/v1/x", 422, {"message": said, "reason": "Invalid"}, reason=None)
+
+    assert len(said) > 300 and len(error.detail) <= 300
+    assert error.detail.startswith('PodDisruptionBudget.policy "demo" is invalid')
+    assert error.detail.endswith("minAvailable and maxUnavailable cannot be both set")
+    assert " … " in error.detail
+    assert cut_between("short enough", 300) == "short enough"

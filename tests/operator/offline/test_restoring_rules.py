@@ -138,3 +138,60 @@ def test_a_bool_key_value_is_not_a_number() -> None:
 def test_readable_paths() -> None:
     assert readable(("f:spec", "f:ports", KEY_8000)) == "spec.ports[port=8000,protocol=TCP]"
     assert readable(("f:spec", 'k:{"name":"a"}', "f:x")) == "spec[name=a].x"
+
+
+def pdb(spec: dict[str, Any], managed: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "demo", "namespace": "team-a", "managedFields": managed},
+        "spec": spec,
+    }
+
+
+def test_a_min_available_set_by_hand_beside_the_operators_max_unavailable_is_taken_back() -> None:
+    ours = entry(MANAGER, "Apply", {"f:spec": {"f:maxUnavailable": {}, "f:selector": {}}})
+    patched = entry("kubectl-patch", "Update", {"f:spec": {"f:minAvailable": {}}})
+    live = pdb({"minAvailable": 1, "selector": {}}, [ours, patched])
+
+    plan = take_back(live, pdb({"maxUnavailable": 1, "selector": {}}, []), MANAGER)
+
+    assert plan is not None and plan.taken == ("spec.minAvailable",)
+    assert plan.managed_fields == [
+        entry(MANAGER, "Apply", {"f:spec": {"f:maxUnavailable": {}, "f:selector": {}, "f:minAvailable": {}}})
+    ]
+
+
+def test_a_rolling_update_set_by_hand_beside_the_operators_recreate_is_taken_back_and_not_under_rolling_updates() -> (
+    None
+):
+    rolling = {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}}
+    ours = entry(MANAGER, "Apply", {"f:spec": {"f:replicas": {}, "f:strategy": {"f:type": {}}}})
+    patched = entry("kubectl-patch", "Update", {"f:spec": {"f:strategy": rolling}})
+    live = {
+        "kind": "Deployment",
+        "metadata": {"managedFields": [ours, patched]},
+        "spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}}},
+    }
+    recreate = {"kind": "Deployment", "spec": {"replicas": 1, "strategy": {"type": "Recreate"}}}
+
+    plan = take_back(live, recreate, MANAGER)
+
+    assert plan is not None and plan.taken == ("spec.strategy.rollingUpdate",)
+    kept = [e for e in plan.managed_fields if e["manager"] == "kubectl-patch"]
+    assert kept == [entry("kubectl-patch", "Update", {"f:spec": {"f:strategy": {"f:type": {}}}})]
+    rolling_update = {"kind": "Deployment", "spec": {"replicas": 1, "strategy": {"type": "RollingUpdate"}}}
+    assert take_back(live, rolling_update, MANAGER) is None
+
+
+def test_replicas_the_operator_applied_are_handed_over_once_autoscaling_drops_them() -> None:
+    from agentos_operator.restoring import replicas_to_hand_over
+
+    ours = entry(MANAGER, "Apply", {"f:spec": {"f:replicas": {}, "f:template": {}}})
+    live = {"kind": "Deployment", "metadata": {"managedFields": [ours]}, "spec": {"replicas": 3}}
+    autoscaled = {"kind": "Deployment", "spec": {"template": {}}}
+
+    assert replicas_to_hand_over(live, autoscaled, MANAGER) == 3
+    assert replicas_to_hand_over(live, {"kind": "Deployment", "spec": {"replicas": 2}}, MANAGER) is None
+    scaled_by_hpa = dict(live, metadata={"managedFields": [entry(MANAGER, "Apply", {"f:spec": {"f:template": {}}})]})
+    assert replicas_to_hand_over(scaled_by_hpa, autoscaled, MANAGER) is None, "the autoscaler holds them already"
