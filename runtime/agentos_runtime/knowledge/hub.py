@@ -50,7 +50,10 @@ HEARTBEAT_SECONDS = 10.0
 # ...and a content whose heartbeat is older than this is taken for abandoned (six missed beats:
 # a replica under load, or a slow database write, is not mistaken for a dead one).
 LEASE_SECONDS = 60.0
-RESTARTED_MESSAGE = "the runtime restarted while processing this content; upload it again"
+RESTARTED_MESSAGE = (
+    "processing stopped without ending (the runtime processing it stopped, or its database was away "
+    "as it ended); upload it again"
+)
 # Setups of one database's bases run at once at most (each holds a connection of its pool).
 SETUPS_AT_ONCE = 4
 
