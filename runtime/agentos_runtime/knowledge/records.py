@@ -48,6 +48,10 @@ class Content:
     """The user it belongs to (uploaded under user isolation), or ``None``: shared with every user."""
 
 
+CHUNK_OWN_KEYS = frozenset({"chunk", "chunk_size", "linked_to"})
+"""The keys of a chunk's ``meta_data`` that are its own (Agno's), laid over its content's metadata."""
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A piece of a content, with its embedding."""

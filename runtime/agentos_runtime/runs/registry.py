@@ -10,7 +10,8 @@ cancelled at once.
 A cancel sent to another replica (several behind one Service) is recorded in the run's session
 store instead (``request_cancel``, by the route): while runs with a store go on, the registry
 asks their stores every ``cancel_poll_seconds`` which of them were cancelled elsewhere
-(``cancel_requested``: one read per store, whatever the number of runs) and cancels those here,
+(``cancel_requested``: one read per store, whatever the number of runs, the stores at once, each
+bounded by ``CANCEL_READ_SECONDS``) and cancels those here,
 so such a cancel takes effect within about a second, and a run started later with that id (within
 ``CANCEL_INTENT_SECONDS``) is cancelled too.
 ``shutdown()`` cancels what is in flight and waits until it has been recorded. Runs started in
@@ -48,6 +49,9 @@ SAVE_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0)
 CANCEL_POLL_SECONDS = 1.0
 # How long a cancel sent for a run no replica runs yet waits for it to start (as AgentOS keeps an intent).
 CANCEL_INTENT_SECONDS = 3600
+# How long one store's read of cancels may take: the stores are read at once, so a slow or hung
+# database delays the next round by this much at most, never the cancels another store holds.
+CANCEL_READ_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,7 @@ class RunRegistry:
         (``None``: never, for a registry alone in its process, as in tests of one replica)."""
         self._watched = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
-        self._watch_failing = False
+        self._unread_stores: set[int] = set()
 
     def start(self, run_id: str, owner: RunOwner | None = None, *, sessions: SessionStore | None = None) -> RunHandle:
         """Register a run driven by the current task; raises ``Conflict`` if the id is running.
@@ -183,8 +187,7 @@ class RunRegistry:
                 self._watched.clear()
                 await self.pause(CANCEL_INTENT_SECONDS, until=self._watched)
                 continue
-            for store, run_ids in watched:
-                await self._cancel_requested_in(store, run_ids)
+            await asyncio.gather(*(self._cancel_requested_in(store, run_ids) for store, run_ids in watched))
 
     def _watched_runs(self) -> list[tuple[SessionStore, list[str]]]:
         """The runs in flight that have a store, grouped by store."""
@@ -195,17 +198,21 @@ class RunRegistry:
         return list(by_store.values())
 
     async def _cancel_requested_in(self, store: SessionStore, run_ids: list[str]) -> None:
+        """Cancel the runs of ``store`` cancelled on another replica; an outage (or a read past
+        ``CANCEL_READ_SECONDS``) is logged once until the store answers again."""
         try:
-            cancelled = await store.cancel_requested(run_ids)
+            cancelled = await asyncio.wait_for(store.cancel_requested(run_ids), CANCEL_READ_SECONDS)
         except Exception as error:  # an outage: runs go on, and the next poll asks again
-            if not self._watch_failing:
+            if id(store) not in self._unread_stores:
                 reason = error.detail if isinstance(error, AgentOSError) else type(error).__name__
+                if isinstance(error, TimeoutError):
+                    reason = f"no answer within {CANCEL_READ_SECONDS:g} s"
                 log.warning("cancels sent to other replicas cannot be read now (%s): asking again", reason)
-            self._watch_failing = True
+            self._unread_stores.add(id(store))
             return
-        if self._watch_failing:
+        if id(store) in self._unread_stores:
             log.info("cancels sent to other replicas are read again")
-        self._watch_failing = False
+            self._unread_stores.discard(id(store))
         for run_id in cancelled:
             if run_id in self._active:
                 log.info("run '%s' cancelled on another replica", run_id)

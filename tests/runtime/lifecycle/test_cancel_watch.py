@@ -96,3 +96,37 @@ async def test_a_registry_told_not_to_poll_never_reads_cancels() -> None:
     await registry.pause(0.05)
     registry.finish(handle)
     assert store.asked == []
+
+
+class Hung:
+    """A session store whose reads of cancels never answer."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        self.asked += 1
+        await asyncio.Event().wait()
+        return set()
+
+
+async def test_a_hung_store_never_holds_back_the_cancels_another_store_holds(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("agentos_runtime.runs.registry.CANCEL_READ_SECONDS", 0.2)
+    registry = RunRegistry(cancel_poll_seconds=0.01)
+    hung, healthy, cancelled = Hung(), Outage(), asyncio.Event()
+    healthy.away = False
+    held = registry.start("on-the-hung-store", sessions=hung)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.registry"):
+        running = asyncio.create_task(held_run(registry, "r1", healthy, cancelled))
+        while hung.asked < 2:  # the hung store's first read is over: bounded, not waited for ever
+            await asyncio.sleep(0.005)
+        await healthy.request_cancel("r1", seconds=60)
+        await asyncio.wait_for(cancelled.wait(), DEADLINE)
+        await running
+
+    warnings = [record.getMessage() for record in caplog.records]
+    assert warnings == ["cancels sent to other replicas cannot be read now (no answer within 0.2 s): asking again"]
+    registry.finish(held)
+    assert await registry.shutdown(timeout=DEADLINE)

@@ -59,6 +59,7 @@ from agentos_runtime.knowledge.stores.rows import (
     HIT_COLUMNS,
     chunk_params,
     content_from_row,
+    content_params,
     hit_from_row,
     order_by,
     page_bounds,
@@ -175,9 +176,21 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
     def _chunk_tables_present(self) -> Step:
         return (Statement("SELECT to_regclass(%(chunks)s) IS NOT NULL"), {"chunks": self._chunks})
 
-    def _merged(self, column: str, patch: str) -> str:
-        kept = f"CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE '{{}}'::jsonb END"
-        return f"{kept} || {self.json_param(patch)}"
+    async def _edit_merging(self, content: Content, metadata: dict[str, Any]) -> bool:
+        params = {**content_params(content), **self._base, "patch": encode_json(metadata, field="metadata")}
+        update = Statement(
+            f"UPDATE {self._contents} SET {self._edited_columns}, metadata = {_merged('metadata')} "
+            f"WHERE {self._one_content} RETURNING id"
+        )
+        # The chunks' meta_data (what searches filter on) take the new keys; their filters are
+        # the content's metadata as it now is.
+        chunks = Statement(
+            f"UPDATE {self._chunks} SET meta_data = {_merged('meta_data')}, "
+            f"filters = (SELECT metadata FROM {self._contents} WHERE {self._one_content}) "
+            f"WHERE {self._content_chunks}"
+        )
+        rows = await self._call(self._executor.write([(update, params), (chunks, params)]))
+        return bool(rows[0])
 
     def _chunk_deletion(self, where: str | None, params: Mapping[str, Any]) -> list[Step]:
         return [(Statement(f"DELETE FROM {self._chunks}" + ("" if where is None else f" WHERE {where}")), params)]
@@ -223,7 +236,7 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
-        prepared = [(chunk_params(chunk), Embedding(chunk.embedding)) for chunk in chunks]
+        embeddings = [Embedding(chunk.embedding) for chunk in chunks]
         key = {"id": content_id, "base": self._base_id}
         lock: Step = (
             Statement(f"SELECT metadata, user_id FROM {self._contents} WHERE {self._one_content} FOR UPDATE"),
@@ -235,6 +248,10 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
                 return []
             metadata, owner = found[0][0]
             filters = encode_json(metadata or None, field="metadata")
+            prepared = [
+                (chunk_params(chunk, stored_metadata=metadata), embedding)
+                for chunk, embedding in zip(chunks, embeddings, strict=True)
+            ]
             steps = self._chunk_deletion(self._content_chunks, key)
             for start in range(0, len(prepared), INSERT_BATCH):
                 steps.append(self._insert_chunks(prepared[start : start + INSERT_BATCH], filters, owner, updated_at))
@@ -391,3 +408,10 @@ class PgVectorStore(SqlKnowledgeStore[PostgresExecutor]):
 def _version(text: str) -> tuple[int, ...]:
     """``0.8.1`` as ``(0, 8, 1)``; parts that are not numbers count as 0."""
     return tuple(int(part) if part.isdigit() else 0 for part in text.split("."))
+
+
+def _merged(column: str) -> str:
+    """The JSONB ``column`` (an object; anything else taken for ``{}``) with the keys of the
+    ``patch`` parameter set: jsonb's ``||`` replaces a key's value whole, as Agno merges."""
+    kept = f"CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE '{{}}'::jsonb END"
+    return f"{kept} || %(patch)s::jsonb"

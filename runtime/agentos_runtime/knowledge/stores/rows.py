@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from agentos_runtime.errors import BadRequest
 from agentos_runtime.knowledge.ports import SortField
-from agentos_runtime.knowledge.records import Chunk, Content, ContentStatus, SearchHit
+from agentos_runtime.knowledge.records import CHUNK_OWN_KEYS, Chunk, Content, ContentStatus, SearchHit
 from agentos_runtime.knowledge.stores.checking import clean_optional, decode_json, encode_json
 from agentos_runtime.storable import clean_text
 
@@ -89,12 +89,21 @@ def owned_or_shared(column: str, param: str) -> str:
     return f"({column} = {param} OR {column} IS NULL)"
 
 
-def chunk_params(chunk: Chunk, *, content_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A chunk as the values of its table's columns (the embedding apart)."""
+def chunk_params(
+    chunk: Chunk, *, content_metadata: Mapping[str, Any] | None = None, stored_metadata: object = None
+) -> dict[str, Any]:
+    """A chunk as the values of its table's columns (the embedding apart). ``stored_metadata``:
+    its content's metadata as stored when the chunk is written, laid over the ``meta_data`` the
+    chunk was built with (but its own keys, ``CHUNK_OWN_KEYS``), so an edit made while the
+    content was processed reaches its chunks too."""
+    meta_data = chunk.meta_data or {}
+    if isinstance(stored_metadata, dict) and stored_metadata:
+        edited = {key: value for key, value in stored_metadata.items() if key not in CHUNK_OWN_KEYS}
+        meta_data = {**meta_data, **edited}
     return {
         "id": clean_text(chunk.id),
         "name": clean_text(chunk.name),
-        "meta_data": encode_json(chunk.meta_data or {}, field=f"chunk '{chunk.id}' meta_data"),
+        "meta_data": encode_json(meta_data, field=f"chunk '{chunk.id}' meta_data"),
         "filters": encode_json(content_metadata or None, field="metadata"),
         "content": clean_text(chunk.content),
         "usage": encode_json(chunk.usage, field=f"chunk '{chunk.id}' usage"),

@@ -43,6 +43,7 @@ from agentos_runtime.knowledge.stores.rows import (
     HIT_COLUMNS,
     chunk_params,
     content_from_row,
+    content_params,
     hit_from_row,
     order_by,
     owned_or_shared,
@@ -201,7 +202,7 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
     async def complete_content(self, content_id: str, chunks: Sequence[Chunk], *, updated_at: int) -> bool:
         content_id = clean_text(content_id)  # an id no database can hold matches nothing
         check_chunks(chunks, dimensions=self._dimensions, table=self._chunks_name)
-        rows = [(chunk_params(chunk), float32_blob(chunk.embedding)) for chunk in chunks]
+        blobs = [float32_blob(chunk.embedding) for chunk in chunks]
         key = {"id": content_id, **self._base}
         reads: list[Step] = [
             (Statement(f"SELECT metadata, user_id FROM {self._contents} WHERE {self._one_content}"), key),
@@ -213,7 +214,11 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
             if not found[0]:
                 return []
             metadata, owner = found[0][0]
-            filters = encode_json(decode_json(metadata) or None, field="metadata")
+            stored = decode_json(metadata)
+            filters = encode_json(stored or None, field="metadata")
+            rows = [
+                (chunk_params(chunk, stored_metadata=stored), blob) for chunk, blob in zip(chunks, blobs, strict=True)
+            ]
             first = int(found[1][0][0])
             steps = self._chunk_deletion(self._content_chunks, key)
             for start in range(0, len(rows), INSERT_BATCH):
@@ -269,22 +274,38 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
             (Statement(f"INSERT INTO {self._vectors} (rowid, embedding) VALUES {', '.join(vector_rows)}"), vectors),
         ]
 
-    def _merged(self, column: str, patch: str) -> str:
-        # SQLite has no operator for it: the object is rebuilt from its keys the patch leaves and
-        # the patch's own. json_each gives objects and arrays as text and booleans as 1 and 0,
-        # so each value is made JSON again by its type as the object is built.
-        an_object = f"CASE WHEN json_type({column}) = 'object' THEN {column} END"
-        stored = f"coalesce(CASE WHEN json_valid({column}) THEN {an_object} END, '{{}}')"
-        value = (
-            "CASE type WHEN 'object' THEN json(value) WHEN 'array' THEN json(value) "
-            "WHEN 'true' THEN json('true') WHEN 'false' THEN json('false') ELSE value END"
-        )
-        return (
-            f"(SELECT json_group_object(key, {value}) FROM ("
-            f"SELECT key, value, type FROM json_each({stored}) "
-            f"WHERE key NOT IN (SELECT key FROM json_each(:{patch})) "
-            f"UNION ALL SELECT key, value, type FROM json_each(:{patch})))"
-        )
+    async def _edit_merging(self, content: Content, metadata: dict[str, Any]) -> bool:
+        # Merged here, under the write lock the reads take: SQLite's JSON functions would write
+        # back the values the edit leaves with 15 digits (a float) or as a float (an integer past
+        # 64 bits), while a value decoded and encoded again here keeps every digit.
+        key = {"id": clean_text(content.id), **self._base}
+        reads: list[Step] = [
+            (Statement(f"SELECT metadata FROM {self._contents} WHERE {self._one_content}"), key),
+            (Statement(f"SELECT id, meta_data FROM {self._chunks} WHERE {self._content_chunks}"), key),
+        ]
+
+        def plan(found: list[Rows]) -> list[Step]:
+            if not found[0]:
+                return []
+            merged = encode_json({**_object(decode_json(found[0][0][0])), **metadata}, field="metadata")
+            params = {**content_params(content), **key, "metadata": merged}
+            steps: list[Step] = [
+                (
+                    Statement(
+                        f"UPDATE {self._contents} SET {self._edited_columns}, metadata = :metadata "
+                        f"WHERE {self._one_content} RETURNING id"
+                    ),
+                    params,
+                )
+            ]
+            chunk_update = Statement(f"UPDATE {self._chunks} SET meta_data = :meta, filters = :metadata WHERE id = :id")
+            for chunk_id, meta_data in found[1]:
+                edited = encode_json({**_object(decode_json(meta_data)), **metadata}, field="meta_data")
+                steps.append((chunk_update, {"id": chunk_id, "meta": edited, "metadata": merged}))
+            return steps
+
+        written = await self._call(self._executor.write_after(reads, plan))
+        return bool(written) and bool(written[0])
 
     def _chunk_deletion(self, where: str | None, params: Mapping[str, Any]) -> list[Step]:
         """The statements deleting the chunks ``where`` selects (every one for ``None``), and their vectors."""
@@ -353,3 +374,8 @@ class SqliteVecStore(SqlKnowledgeStore[SqliteExecutor]):
             raise UnstorableData(f"database '{self._db_id}' refused the data: {error}") from error
         except driver.Error as error:  # what the executor passes on: a statement the driver refused
             raise StorageUnavailable(f"database '{self._db_id}' (knowledge) cannot be used: {error}") from error
+
+
+def _object(value: object) -> dict[str, Any]:
+    """``value`` when it is a JSON object; ``{}`` for anything else stored there."""
+    return dict(value) if isinstance(value, dict) else {}

@@ -59,7 +59,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from agentos_runtime.errors import Conflict
 from agentos_runtime.knowledge.records import Content, SearchHit
-from agentos_runtime.knowledge.stores.checking import UnstorableData, encode_json
+from agentos_runtime.knowledge.stores.checking import UnstorableData
 from agentos_runtime.knowledge.stores.rows import CONTENT_COLUMNS, content_from_row, content_params, owned_or_shared
 from agentos_runtime.storable import clean_text
 from agentos_runtime.storage.sql.executing import Executor, Rows, Step
@@ -153,10 +153,11 @@ class SqlKnowledgeStore(ABC, Generic[E]):
         """The statements deleting the base's chunks ``where`` selects (every one for ``None``)."""
 
     @abstractmethod
-    def _merged(self, column: str, patch: str) -> str:
-        """SQL of the JSON ``column`` (an object; anything else is taken for ``{}``) with the
-        top-level keys of the JSON object parameter ``patch`` set to its values, as Agno merges
-        metadata: a key it names is replaced whole, the others are kept."""
+    async def _edit_merging(self, content: Content, metadata: dict[str, Any]) -> bool:
+        """``edit_content`` with ``metadata``: the row's name, description and updated_at
+        written (``_edited_columns``), ``metadata`` merged into its metadata and every chunk's
+        ``meta_data`` as Agno merges (a key it names replaced whole, the others kept, untouched),
+        the chunks' ``filters`` set to the row's merged metadata, all in one transaction."""
 
     @abstractmethod
     def _chunk_tables_present(self) -> Step:
@@ -280,28 +281,16 @@ class SqlKnowledgeStore(ABC, Generic[E]):
         )
 
     async def edit_content(self, content: Content, *, metadata: Mapping[str, Any] | None = None) -> bool:
-        params: dict[str, Any] = {**content_params(content), **self._base}
-        sets = [f"{column} = {self.param(column)}" for column in ("name", "description", "updated_at")]
         if metadata is not None:
-            params["patch"] = encode_json(dict(metadata), field="metadata")
-            sets.append(f"metadata = {self._merged('metadata', 'patch')}")
-        steps: list[Step] = [
-            (
-                Statement(f"UPDATE {self._contents} SET {', '.join(sets)} WHERE {self._one_content} RETURNING id"),
-                params,
-            )
-        ]
-        if metadata is not None:
-            # In the same transaction: every chunk's meta_data (what searches filter on) takes the
-            # new keys, and its filters become the content's metadata as it now is.
-            chunks = Statement(
-                f"UPDATE {self._chunks} SET meta_data = {self._merged('meta_data', 'patch')}, "
-                f"filters = (SELECT metadata FROM {self._contents} WHERE {self._one_content}) "
-                f"WHERE {self._content_chunks}"
-            )
-            steps.append((chunks, params))
-        rows = await self._call(self._executor.write(steps))
+            return await self._edit_merging(content, dict(metadata))
+        update = Statement(f"UPDATE {self._contents} SET {self._edited_columns} WHERE {self._one_content} RETURNING id")
+        rows = await self._call(self._executor.write([(update, {**content_params(content), **self._base})]))
         return bool(rows[0])
+
+    @property
+    def _edited_columns(self) -> str:
+        """The ``SET`` list of an edit's own columns, from ``content_params``."""
+        return ", ".join(f"{column} = {self.param(column)}" for column in ("name", "description", "updated_at"))
 
     async def _set_content(self, content: Content, columns: Sequence[str]) -> bool:
         """Write ``columns`` of ``content`` to its row; whether the base has it."""

@@ -181,6 +181,41 @@ async def test_edited_metadata_replaces_the_keys_it_names_whole_in_the_content_a
     assert await store.search(query(TEXTS["vacation"]), limit=5, filters={"flag": True, "year": 2025})
 
 
+async def test_an_edit_leaves_every_value_it_does_not_name_exactly_as_stored(spot: KnowledgeSpot) -> None:
+    exact = {"big": 2**70, "float": 0.1 + 0.2, "tiny": 5e-324, "negative": -(2**63), "digits": "1.10"}
+    store = await spot.open()
+    await store.add_content(content("c1", metadata=exact))
+    assert await store.complete_content("c1", [chunk("c1", TEXTS["vacation"], **exact)], updated_at=200)
+    readback = await store.get_content("c1")
+    assert readback is not None
+
+    assert await store.edit_content(readback, metadata={"new": 1})
+
+    found = await store.get_content("c1")
+    assert found is not None and found.metadata == {**exact, "new": 1}
+    [hit] = await store.search(query(TEXTS["vacation"]), limit=1)
+    assert hit.meta_data == {**exact, "new": 1}
+    assert await store.search(query(TEXTS["vacation"]), limit=1, filters={"float": 0.1 + 0.2, "new": 1})
+
+
+async def test_an_edit_made_while_a_content_is_processed_reaches_the_chunks_written_after_it(
+    spot: KnowledgeSpot,
+) -> None:
+    store = await spot.open()
+    await store.add_content(content("c1", metadata={"team": "hr", "year": 2025}))
+    processing = await store.get_content("c1")
+    assert processing is not None
+    # Processing built its chunks from the metadata it read; the edit lands before they are written.
+    built = [chunk("c1", TEXTS["vacation"], team="hr", year=2025, chunk=1, linked_to="docs")]
+    assert await store.edit_content(processing, metadata={"team": "eng", "chunk": "a user's key"})
+
+    assert await store.complete_content("c1", built, updated_at=200)
+
+    [hit] = await store.search(query(TEXTS["vacation"]), limit=5, filters={"team": "eng"})
+    assert hit.meta_data == {"team": "eng", "year": 2025, "chunk": 1, "linked_to": "docs"}, "its own keys kept"
+    assert await store.search(query(TEXTS["vacation"]), limit=5, filters={"team": "hr"}) == []
+
+
 async def test_a_restart_marks_a_content_processing_again_and_leaves_its_name_and_metadata(spot: KnowledgeSpot) -> None:
     store = await spot.open()
     await store.add_content(content("c1"))
@@ -472,7 +507,9 @@ async def test_hostile_text_is_stored_with_nul_and_lone_surrogates_replaced(spot
         {"k\ufffd": "v\ufffd\ufffd", "n": [1]},
     )
     hits = {hit.id: hit for hit in await store.search(query("vacation"), limit=10)}
-    assert hits["nul"].content == "nul\ufffdinside text" and hits["nul"].meta_data == {"note": "x\ufffdy"}
+    # A chunk's metadata is its content's (as stored when it is written) with its own keys.
+    assert hits["nul"].content == "nul\ufffdinside text"
+    assert hits["nul"].meta_data == {"note": "x\ufffdy", "k\ufffd": "v\ufffd\ufffd", "n": [1]}
     assert hits["surrogate"].content == "lone \ufffd surrogate"
     assert hits["huge"].content == huge and len(huge.encode()) > 1_000_000
     assert hits["emoji"].content == "emoji 😀 and 🇫🇷"
