@@ -369,22 +369,6 @@ async def test_a_runs_searches_keep_to_its_users_contents_and_shared_ones_as_agn
     assert base.user_ids == ["bob", "bob"], "the context search, then the tool's"
 
 
-async def test_a_paused_runs_searches_keep_to_the_runs_user_once_it_goes_on(fake_openai: FakeOpenAIServer) -> None:
-    base = HandbookBase()
-    add = FakeToolCall("calculator", json.dumps({"expression": "2 + 3"}), id="c1")
-    file = agent_file(fake_openai.base_url, tools=["calculator"])
-    file["agents"][0]["tool_config"] = {"calculator": {"requires_confirmation": True}}
-    fake_openai.script(Reply.call(add), Reply.call(search_call("vacation days", call_id="c2")), Reply.say("25 days."))
-    async with built(file, {"handbook": base}) as runtime:
-        agent = runtime.agents["helpdesk"]
-        paused = await agent.complete(RunRequest(message="Vacation?", session_id="s1", user_id="bob"))
-        going_on = PausedRun(paused, {"c1": Decision("c1", True)}, session_id="s1", user_id="bob")
-        output = await agent.complete_continued(going_on)
-
-    assert output["status"] == "COMPLETED", output
-    assert base.user_ids == ["bob"]
-
-
 async def test_a_member_agent_searches_with_the_team_runs_knowledge_filters(fake_openai: FakeOpenAIServer) -> None:
     base = HandbookBase()
     file = runtime_file(
@@ -418,7 +402,7 @@ async def test_a_workflow_step_agent_searches_with_the_workflow_runs_knowledge_f
     assert base.filters == [{"department": "hr"}]
 
 
-async def test_an_agent_run_going_on_after_a_pause_searches_with_the_filters_the_continue_sends(
+async def test_an_agent_run_going_on_after_a_pause_searches_with_the_filters_the_continue_sends_for_its_user(
     fake_openai: FakeOpenAIServer,
 ) -> None:
     base = HandbookBase()
@@ -428,19 +412,20 @@ async def test_an_agent_run_going_on_after_a_pause_searches_with_the_filters_the
     fake_openai.script(Reply.call(add), Reply.call(search_call("vacation days", call_id="c2")), Reply.say("25 days."))
     async with built(file, {"handbook": base}) as runtime:
         agent = runtime.agents["helpdesk"]
-        paused = await agent.complete(RunRequest(message="Vacation?", session_id="s1"))
+        paused = await agent.complete(RunRequest(message="Vacation?", session_id="s1", user_id="bob"))
         assert paused["status"] == "PAUSED"
         going_on = PausedRun(
             paused,
             {"c1": Decision("c1", True)},
             session_id="s1",
-            user_id=None,
+            user_id="bob",
             options=RunOptions(knowledge_filters={"department": "hr"}),
         )
         output = await agent.complete_continued(going_on)
 
     assert output["status"] == "COMPLETED", output
     assert base.filters == [{"department": "hr"}]
+    assert base.user_ids == ["bob"], "and to the run's user's contents and shared ones"
 
 
 async def test_a_member_agent_keeps_its_knowledge_when_a_team_runs_it(fake_openai: FakeOpenAIServer) -> None:

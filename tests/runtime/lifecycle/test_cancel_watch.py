@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from agentos_runtime.errors import StorageUnavailable
@@ -35,12 +35,19 @@ class Outage:
         return found
 
 
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for ``condition``, a step of the event loop at a time, at most ``DEADLINE`` seconds."""
+    deadline = asyncio.get_running_loop().time() + DEADLINE
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {DEADLINE} s: {what}"
+        await asyncio.sleep(0.005)
+
+
 async def held_run(registry: RunRegistry, run_id: str, store: Outage, cancelled: asyncio.Event) -> None:
     """A run that waits until the registry cancels it."""
     handle = registry.start(run_id, sessions=store)  # type: ignore[arg-type]
     try:
-        while not handle.cancel_requested:
-            await asyncio.sleep(0.005)
+        await until(lambda: handle.cancel_requested, "the run cancelled")
         cancelled.set()
     finally:
         registry.finish(handle)
@@ -54,8 +61,7 @@ async def test_a_store_that_cannot_be_read_is_told_once_and_its_cancels_are_read
     await store.request_cancel("r1", seconds=60)
     with caplog.at_level(logging.INFO, logger="agentos_runtime.runs.registry"):
         running = asyncio.create_task(held_run(registry, "r1", store, cancelled))
-        while len(store.asked) < 3:
-            await asyncio.sleep(0.005)
+        await until(lambda: len(store.asked) >= 3, "three reads refused")
         assert not cancelled.is_set()
         store.away = False
         await asyncio.wait_for(cancelled.wait(), DEADLINE)
@@ -120,8 +126,8 @@ async def test_a_hung_store_never_holds_back_the_cancels_another_store_holds(
     held = registry.start("on-the-hung-store", sessions=hung)  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="agentos_runtime.runs.registry"):
         running = asyncio.create_task(held_run(registry, "r1", healthy, cancelled))
-        while hung.asked < 2:  # the hung store's first read is over: bounded, not waited for ever
-            await asyncio.sleep(0.005)
+        # The hung store's first read is over: bounded, not waited for ever.
+        await until(lambda: hung.asked >= 2, "a second read of the hung store")
         await healthy.request_cancel("r1", seconds=60)
         await asyncio.wait_for(cancelled.wait(), DEADLINE)
         await running
