@@ -2,9 +2,13 @@
 
 Agno's rules, kept so a database both write reads the same: a session counts on the UTC day it
 was created, with all its runs; tokens are the session's ``session_metrics`` (what Agno keeps
-there), else the sum of its runs' metrics; each run with a model counts once for its (model,
-provider); rows are per owner (``""`` for sessions without a user, counting no user); a day
-becomes ``completed`` once it is over, and days stored completed are never recomputed. A
+there: each run's with its team members' and workflow steps'), else the same sum made from its
+runs (``usage_tokens``); each run with a model counts once for its (model, provider); rows are
+per owner (``""`` for sessions without a user, counting no user); a day becomes ``completed``
+once it is over, and days stored completed are never recomputed. A team member's run counts as
+a run of the team's session, as Agno, which stores it apart too, counts it: where a session
+holds it apart (Agno's) it counts there, else (the runtime's) inside its team's run, never in
+both. A workflow step's run counts in the workflow's tokens only, as in Agno. A
 session of a type the runtime does not know (``SESSION_TYPES``; another writer's or an older
 version's) is not counted at all, neither its session, runs, tokens nor models, as Agno, which
 only walks the known types, does not count it.
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from agentos_runtime.storable import count_or_zero
-from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, SessionActivity
+from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, RunUsage, SessionActivity
 
 TOKEN_FIELDS = (
     "input_tokens",
@@ -82,9 +86,10 @@ class _Bucket:
     models: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, session: SessionActivity) -> None:
+        counted = counted_runs(session.runs)
         self.counts[f"{session.session_type}_sessions_count"] += 1
-        self.counts[f"{session.session_type}_runs_count"] += len(session.runs)
-        for run in session.runs:
+        self.counts[f"{session.session_type}_runs_count"] += len(counted)
+        for run in counted:
             if run.model:
                 key = (run.model, run.model_provider or "")
                 self.models[key] = self.models.get(key, 0) + 1
@@ -92,12 +97,60 @@ class _Bucket:
             self.tokens[name] += value
 
 
+def counted_runs(runs: Sequence[RunUsage]) -> list[RunUsage]:
+    """The runs a session counts: each stored run, and each member's run held inside a team's
+    run (to any depth) unless the session stores it apart too (Agno stores it both ways)."""
+    stored = {run.run_id for run in runs if run.run_id is not None}
+    counted = list(runs)
+    stack = [member for run in runs for member in run.members]
+    while stack:
+        member = stack.pop()
+        if member.run_id is None or member.run_id not in stored:
+            counted.append(member)
+        stack.extend(member.members)
+    return counted
+
+
+def usage_tokens(run: RunUsage) -> dict[str, int]:
+    """The tokens ``run`` used: its own, its members' and its steps' (to any depth it holds)."""
+    totals = dict.fromkeys(TOKEN_FIELDS, 0)
+    for current in _with_held(run):
+        if current.metrics:
+            for name in TOKEN_FIELDS:
+                totals[name] += count_or_zero(current.metrics.get(name))
+    return totals
+
+
+def runs_tokens(runs: Sequence[RunUsage]) -> dict[str, int]:
+    """The tokens of a session's runs, each with the runs it holds (``usage_tokens``), but for a
+    run stored apart that another stored run also holds (a member's, as Agno stores them), whose
+    tokens that run's already count."""
+    held = {inner.run_id for run in runs for inner in _with_held(run) if inner is not run and inner.run_id is not None}
+    totals = dict.fromkeys(TOKEN_FIELDS, 0)
+    for run in runs:
+        if run.run_id is None or run.run_id not in held:
+            for name, count in usage_tokens(run).items():
+                totals[name] += count
+    return totals
+
+
+def _with_held(run: RunUsage) -> list[RunUsage]:
+    """``run`` and every run it holds, members' and steps', to any depth."""
+    found: list[RunUsage] = []
+    stack = [run]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(current.members)
+        stack.extend(current.steps)
+    return found
+
+
 def session_tokens(session: SessionActivity) -> dict[str, int]:
-    """The session's token counts: its ``session_metrics``, else its runs' metrics summed."""
-    sources: Sequence[JSON] = (
-        [session.session_metrics] if session.session_metrics else [run.metrics for run in session.runs if run.metrics]
-    )
-    return {name: sum(count_or_zero(source.get(name)) for source in sources) for name in TOKEN_FIELDS}
+    """The session's token counts: its ``session_metrics``, else its runs' (``runs_tokens``)."""
+    if session.session_metrics:
+        return {name: count_or_zero(session.session_metrics.get(name)) for name in TOKEN_FIELDS}
+    return runs_tokens(session.runs)
 
 
 def daily_rows(sessions: Iterable[SessionActivity], *, first: date, now: int, today: date) -> list[MetricsRow]:

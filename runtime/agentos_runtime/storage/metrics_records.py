@@ -154,13 +154,30 @@ def metrics_days(rows: Iterable[MetricsRow]) -> MetricsDays:
     return MetricsDays(latest_completed=latest, earliest_incomplete=min(incomplete, default=None))
 
 
-def run_usage(run: Mapping[str, Any]) -> RunUsage:
-    """The model and token counts of a stored run dict."""
+# How deep runs held in runs are followed (teams of teams inside workflow steps ...): far
+# beyond any the runtime nests, and a bound on what a stored record can make a read walk.
+NESTING_LIMIT = 16
+
+
+def run_usage(run: Mapping[str, Any], *, depth: int = 0) -> RunUsage:
+    """The model and token counts of a stored run dict, with those of the runs it holds (its
+    members' and its steps', to ``NESTING_LIMIT`` levels); entries that are no run are left out."""
+
+    def held(field: str) -> tuple[RunUsage, ...]:
+        listed = decode_json(run.get(field)) if depth < NESTING_LIMIT else None
+        if not isinstance(listed, list):
+            return ()
+        return tuple(run_usage(item, depth=depth + 1) for item in listed if isinstance(item, dict))
+
     metrics = decode_json(run.get("metrics"))
     return RunUsage(
         model=_text(run.get("model")),
         model_provider=_text(run.get("model_provider")),
         metrics=metrics if isinstance(metrics, dict) else None,
+        run_id=_text(run.get("run_id")),
+        parent_run_id=_text(run.get("parent_run_id")),
+        members=held("member_responses"),
+        steps=held("step_executor_runs"),
     )
 
 

@@ -258,11 +258,19 @@ class MemoryStore(Protocol):
 
 @dataclass(frozen=True)
 class RunUsage:
-    """What the daily metrics read of one stored run: its model and its token counts."""
+    """What the daily metrics read of one stored run: its model, its own token counts, and the
+    runs held inside it: ``members``, a team's members' runs (``member_responses``), and
+    ``steps``, a workflow's steps' runs (``step_executor_runs``), each as a ``RunUsage`` too.
+    ``parent_run_id``: the run it was made in, for a member's run stored apart (as Agno stores
+    them besides inside their team's run)."""
 
     model: str | None = None
     model_provider: str | None = None
     metrics: JSON | None = None
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    members: tuple[RunUsage, ...] = ()
+    steps: tuple[RunUsage, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -251,3 +251,47 @@ def test_a_legacy_row_is_dropped_where_owned_rows_cover_its_day() -> None:
 def test_an_owners_rows_get_agnos_owner_ids() -> None:
     row = MetricsRow(id="uuid", date=date(2026, 3, 1), user_id="ana")
     assert [r.id for r in aggregating.owner_rows([row], "ana")] == ["2026-03-01_ana_daily"]
+
+
+def test_a_teams_members_runs_count_as_runs_of_its_session_with_their_models_and_tokens() -> None:
+    analyst = RunUsage("m-analyst", "OpenAI", {"input_tokens": 300}, run_id="r3")
+    inner = RunUsage("m-inner", "OpenAI", {"input_tokens": 200}, run_id="r2", members=(analyst,))
+    crew = RunUsage("m-crew", "OpenAI", {"input_tokens": 100}, run_id="r1", members=(inner,))
+
+    (row,) = aggregating.day_rows(date(2026, 3, 1), [activity("t1", kind="team", runs=[crew])], now=1, today=TODAY)
+
+    assert (row.team_runs_count, row.token_metrics["input_tokens"]) == (3, 600)
+    assert sorted(m["model_id"] for m in row.model_metrics) == ["m-analyst", "m-crew", "m-inner"]
+
+
+def test_a_members_run_stored_apart_too_as_agno_does_counts_once() -> None:
+    member = RunUsage("m-member", "OpenAI", {"input_tokens": 20}, run_id="r2", parent_run_id="r1")
+    team = RunUsage("m-team", "OpenAI", {"input_tokens": 10}, run_id="r1", members=(member,))
+
+    (row,) = aggregating.day_rows(
+        date(2026, 3, 1), [activity("t1", kind="team", runs=[team, member])], now=1, today=TODAY
+    )
+
+    assert (row.team_runs_count, row.token_metrics["input_tokens"]) == (2, 30)
+
+
+def test_a_members_run_stored_apart_only_counts_with_its_tokens() -> None:
+    member = RunUsage("m-member", "OpenAI", {"input_tokens": 20}, run_id="r2", parent_run_id="r1")
+    team = RunUsage("m-team", "OpenAI", {"input_tokens": 10}, run_id="r1")
+
+    (row,) = aggregating.day_rows(
+        date(2026, 3, 1), [activity("t1", kind="team", runs=[team, member])], now=1, today=TODAY
+    )
+
+    assert (row.team_runs_count, row.token_metrics["input_tokens"]) == (2, 30)
+
+
+def test_a_workflows_steps_runs_count_in_its_tokens_only() -> None:
+    member = RunUsage("m-member", "OpenAI", {"input_tokens": 4}, run_id="r3")
+    team_step = RunUsage("m-team", "OpenAI", {"input_tokens": 2}, run_id="r2", members=(member,))
+    agent_step = RunUsage("m-agent", "OpenAI", {"input_tokens": 1}, run_id="r4")
+    flow = RunUsage(None, None, None, run_id="r1", steps=(team_step, agent_step))
+
+    (row,) = aggregating.day_rows(date(2026, 3, 1), [activity("w1", kind="workflow", runs=[flow])], now=1, today=TODAY)
+
+    assert (row.workflow_runs_count, row.token_metrics["input_tokens"], row.model_metrics) == (1, 7, [])

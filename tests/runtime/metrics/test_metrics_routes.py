@@ -24,18 +24,27 @@ from sqlalchemy import update
 
 from tests.runtime.api.harness import Served, serve_on
 from tests.support.databases import redis_url
-from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 DEADLINE = 10.0
 
 
 def two_agents(base_url: str) -> str:
+    """Agents Assistant and Analyst on two models; team Crew (led on the first model) whose member
+    is team Inner (on the second), whose member is Analyst; workflow Flow of one step: Crew."""
     models = [
         {"id": model_id, "model": name, "base_url": base_url, "api_key_env": None, "max_retries": 0}
         for model_id, name in (("fake", "fake-model"), ("other", "other-model"))
     ]
     agents = [{"id": "assistant", "model": "fake"}, {"id": "analyst", "model": "other"}]
-    return yaml.safe_dump({"os_id": "metrics-os", "models": models, "agents": agents})
+    teams = [
+        {"id": "inner", "model": "other", "members": ["analyst"]},
+        {"id": "crew", "model": "fake", "members": ["inner"]},
+    ]
+    workflows = [{"id": "flow", "steps": [{"name": "ask", "team": "crew"}]}]
+    return yaml.safe_dump(
+        {"os_id": "metrics-os", "models": models, "agents": agents, "teams": teams, "workflows": workflows}
+    )
 
 
 @pytest.fixture
@@ -87,6 +96,47 @@ async def test_metrics_count_the_runs_sessions_users_tokens_and_models_of_the_da
         {"model_id": "other-model", "model_provider": "OpenAI", "count": 1},
     ]
     assert body["updated_at"] is not None and body["updated_at"].endswith("Z")
+
+
+def crew_turns() -> list[Reply]:
+    """What the model answers in one run of Crew: Crew asks Inner, which asks Analyst."""
+    to_inner = FakeToolCall("delegate_task_to_member", '{"member_id": "inner", "task": "sum up"}', id="d1")
+    to_analyst = FakeToolCall("delegate_task_to_member", '{"member_id": "analyst", "task": "sum up"}', id="d2")
+    return [
+        Reply.call(to_inner, usage=(100, 1)),  # Crew
+        Reply.call(to_analyst, usage=(200, 2)),  # Inner
+        Reply.say("summed", usage=(300, 3)),  # Analyst
+        Reply.say("inner done", usage=(400, 4)),  # Inner
+        Reply.say("crew done", usage=(500, 5)),  # Crew
+    ]
+
+
+async def test_a_teams_members_and_a_workflows_steps_count_in_the_days_tokens(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(*crew_turns(), *crew_turns())
+    team_run = await app.client.post("/teams/crew/runs", data={"message": "go", "stream": "false", "session_id": "t"})
+    assert team_run.status_code == 200 and team_run.json()["status"] == "COMPLETED", team_run.text
+    flow_run = await app.client.post(
+        "/workflows/flow/runs", data={"message": "go", "stream": "false", "session_id": "w"}
+    )
+    assert flow_run.status_code == 200 and flow_run.json()["status"] == "COMPLETED", flow_run.text
+
+    (day,) = (await app.client.get("/metrics")).json()["metrics"]
+
+    # Every model call of both runs: the team's and its members', the workflow's step's.
+    tokens = day["token_metrics"]
+    assert (tokens["input_tokens"], tokens["output_tokens"]) == (2 * 1500, 2 * 15)
+    # The team's run and its members' runs count as runs of its session, as Agno counts them;
+    # the workflow's step runs count in its tokens only.
+    assert (day["team_sessions_count"], day["team_runs_count"]) == (1, 3)
+    assert (day["workflow_sessions_count"], day["workflow_runs_count"]) == (1, 1)
+    assert sorted(day["model_metrics"], key=lambda m: m["model_id"]) == [
+        {"model_id": "fake-model", "model_provider": "OpenAI", "count": 1},
+        {"model_id": "other-model", "model_provider": "OpenAI", "count": 2},
+    ]
+    session = (await app.client.get("/sessions/t", params={"type": "team"})).json()
+    assert session["metrics"]["input_tokens"] == 1500
 
 
 async def test_one_users_metrics_are_that_users_runs(app: Served, fake_openai: FakeOpenAIServer) -> None:

@@ -65,10 +65,30 @@ async def test_session_activity_lists_sessions_created_in_the_range_with_each_ru
     first = by_id["first"]
     assert (first.session_type, first.user_id, first.created_at) == ("agent", "ana", MARCH_1)
     assert first.runs == [
-        RunUsage("gpt-x", "OpenAI", {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}),
-        RunUsage("gpt-y", "Other", {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}),
+        RunUsage("gpt-x", "OpenAI", {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}, run_id="r1"),
+        RunUsage("gpt-y", "Other", {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}, run_id="r2"),
     ]
     assert (by_id["team"].session_type, by_id["team"].user_id, by_id["team"].runs) == ("team", None, [])
+
+
+async def test_session_activity_carries_the_runs_a_teams_and_a_workflows_runs_hold(db: Database) -> None:
+    analyst = run("r-analyst", tokens=3)
+    inner = {**run("r-inner", tokens=4), "team_id": "inner", "member_responses": [analyst, "not a run"]}
+    crew = {**run("r-crew", tokens=5), "team_id": "crew", "member_responses": [inner]}
+    apart = {**run("r-apart", tokens=6), "parent_run_id": "r-crew"}
+    flow = {"run_id": "r-flow", "workflow_id": "flow", "status": "COMPLETED", "step_executor_runs": [crew]}
+    await db.sessions.upsert_session(session("team", MARCH_1, [crew, apart], session_type="team", team_id="crew"))
+    await db.sessions.upsert_session(session("flow", MARCH_1, [flow], session_type="workflow", workflow_id="flow"))
+
+    activity = {item.session_id: item for item in await db.metrics.session_activity(start=MARCH_1, end=MARCH_1 + DAY)}
+
+    def used(run_id: str, tokens: int, **more: Any) -> RunUsage:
+        counts = {"input_tokens": tokens - 2, "output_tokens": 2, "total_tokens": tokens}
+        return RunUsage("gpt-x", "OpenAI", counts, run_id=run_id, **more)
+
+    crew_used = used("r-crew", 5, members=(used("r-inner", 4, members=(used("r-analyst", 3),)),))
+    assert activity["team"].runs == [crew_used, used("r-apart", 6, parent_run_id="r-crew")]
+    assert activity["flow"].runs == [RunUsage(run_id="r-flow", steps=(crew_used,))]
 
 
 async def test_session_activity_carries_the_session_metrics_agno_keeps_in_session_data(db: Database) -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentos_runtime.metrics.session_tokens import MAX_NESTING, run_tokens, session_metrics
+from agentos_runtime.metrics.aggregating import usage_tokens
+from agentos_runtime.metrics.session_tokens import session_metrics
+from agentos_runtime.storage.metrics_records import NESTING_LIMIT, run_usage
+
+
+def run_tokens(run: dict[str, Any]) -> dict[str, int]:
+    return usage_tokens(run_usage(run))
 
 
 def run(input_tokens: int, output_tokens: int, **fields: Any) -> dict[str, Any]:
@@ -31,8 +37,8 @@ def test_a_workflow_run_counts_its_steps_runs_with_their_members() -> None:
 
 
 def test_runs_kept_apart_as_another_runs_members_are_not_counted_twice() -> None:
-    member = run(2, 2, parent_run_id="team-run")
-    team = run(1, 1, member_responses=[run(2, 2)])
+    member = run(2, 2, run_id="member-run", parent_run_id="team-run")
+    team = run(1, 1, run_id="team-run", member_responses=[run(2, 2, run_id="member-run")])
 
     assert session_metrics(None, [team, member]) == {"input_tokens": 3, "output_tokens": 3, "total_tokens": 6}
 
@@ -48,7 +54,7 @@ def test_counts_that_cannot_be_trusted_are_not_counted_and_zeros_are_left_out() 
 
 def test_nesting_past_the_bound_is_not_followed() -> None:
     deepest = run(1, 0)
-    for _ in range(MAX_NESTING + 5):
+    for _ in range(NESTING_LIMIT + 5):
         deepest = {"member_responses": [deepest]}
 
     assert run_tokens(deepest)["input_tokens"] == 0

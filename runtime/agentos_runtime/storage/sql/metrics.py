@@ -1,9 +1,10 @@
 """Daily metrics on SQL: rows of ``agno_metrics``, and the session activity they are built from.
 
-Activity is read without loading messages: each session's day, owner, type and
-``session_metrics``, and of each run only its model, provider and token counts (JSON paths
-evaluated in the database). Runs Agno 2 left in a session row count when the runs table has
-none for that session. Rows are upserted on (``user_id``, ``date``, ``aggregation_period``) in
+Activity is read without loading a run's own messages: each session's day, owner, type and
+``session_metrics``, and of each run its ids, model, provider and token counts (JSON paths
+evaluated in the database), with the runs a team's or workflow's run holds (members', steps'),
+read in batches. Runs Agno 2 left in a session row count when the runs table has none for
+that session. Rows are upserted on (``user_id``, ``date``, ``aggregation_period``) in
 one transaction, keeping a stored row's ``id`` and ``created_at``.
 """
 
@@ -22,6 +23,8 @@ from agentos_runtime.storage.ports import MetricsDays, MetricsRow, RunUsage, Ses
 from agentos_runtime.storage.records import decode_json
 from agentos_runtime.storage.sql.connecting import SqlBackend
 
+# Runs read at a time for the metrics: a team's run holds its members' runs, messages and all.
+_BATCH = 200
 # Columns an upsert never rewrites: the conflict key, and the identity of the stored row.
 _KEPT = frozenset({"id", "date", "created_at", "aggregation_period", "user_id"})
 
@@ -43,26 +46,33 @@ class SqlMetricsStore:
             sessions.c.session_data["session_metrics"].label("session_metrics"),
             *legacy,
         ).where(*created)
+        data = runs.c.run_data
         usage: Select[Any] = (
             select(
                 runs.c.session_id,
-                runs.c.run_data["model"].as_string(),
-                runs.c.run_data["model_provider"].as_string(),
-                runs.c.run_data["metrics"],
+                runs.c.run_id,
+                runs.c.parent_run_id,
+                data["model"].as_string().label("model"),
+                data["model_provider"].as_string().label("model_provider"),
+                data["metrics"].label("metrics"),
+                # The runs a team's or a workflow's run holds (their messages too: read in
+                # batches, each turned into its usage before the next).
+                data["member_responses"].label("member_responses"),
+                data["step_executor_runs"].label("step_executor_runs"),
             )
             .where(runs.c.session_id.in_(select(sessions.c.session_id).where(*created)))
             .order_by(runs.c.session_id, runs.c.run_index, runs.c.run_id)
+            .execution_options(yield_per=_BATCH)
         )
+        by_session: dict[str, list[RunUsage]] = {}
         async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (await connection.execute(listing)).mappings().all()
-                used = (await connection.execute(usage)).all()
-        by_session: dict[str, list[RunUsage]] = {}
-        for session_id, model, provider, metrics in used:
-            metrics = decode_json(metrics)
-            by_session.setdefault(session_id, []).append(
-                RunUsage(model=model, model_provider=provider, metrics=metrics if isinstance(metrics, dict) else None)
-            )
+                streamed = await connection.stream(usage)
+                async for batch in streamed.mappings().partitions():
+                    for used in batch:
+                        usage_of = metrics_records.run_usage(used)
+                        by_session.setdefault(str(used["session_id"]), []).append(usage_of)
         return [_activity(row, by_session.get(row["session_id"])) for row in found]
 
     async def first_session_at(self) -> int | None:
