@@ -8,7 +8,8 @@ The frames are AgentOS's, in three cases:
 * the log is here and the run ended: ``replay`` and the frames after ``last_event_index``;
 * the log is not here (another replica ran it, or its log was dropped): the stored run's events
   (``replay``; the events stored with an ``event_index`` after ``last_event_index``, and those
-  stored without one, e.g. the terminal event, always), or only a ``replay`` saying it has no
+  stored without one, e.g. the terminal event, always; a team's or workflow's completed event
+  with the nested runs the run holds, as streamed), or only a ``replay`` saying it has no
   events; an ``error`` frame when the run is not stored either (or the session could not be read).
 
 Each frame's event carries ``event_index``, so a client can resume again from the last one.
@@ -24,10 +25,15 @@ from typing import Any
 from agentos_runtime.errors import AgentOSError, StorageUnavailable
 from agentos_runtime.runs.event_logs import EventLog
 from agentos_runtime.runs.events import RunEvent
+from agentos_runtime.runs.team_events import TEAM_RUN_COMPLETED
+from agentos_runtime.runs.workflow_events import WORKFLOW_COMPLETED
 
 log_errors = logging.getLogger("agentos_runtime.api")
 
 JSON = dict[str, Any]
+# The completed events that carry the runs nested in theirs, as Agno's do: the copy kept with a
+# stored run goes without them (``RunEvent.stream_also``), and its replay takes them from the run.
+HELD_BY_COMPLETION = {TEAM_RUN_COMPLETED: "member_responses", WORKFLOW_COMPLETED: "step_executor_runs"}
 HEARTBEAT_SECONDS = 30.0
 HEARTBEAT = b": heartbeat\n\n"
 _LIVE = frozenset({"PENDING", "RUNNING"})
@@ -59,6 +65,9 @@ def stored_replay(run: JSON, run_id: str, last_event_index: int | None) -> list[
             index = previous = max(position, previous + 1)
         data = {**stored, "event_index": index}
         data.setdefault("run_id", run_id)
+        held = HELD_BY_COMPLETION.get(str(stored.get("event")))
+        if held is not None and held not in data:  # kept without them: the run holds them once
+            data[held] = run.get(held) if isinstance(run.get(held), list) else []
         frames.append(RunEvent(str(stored.get("event") or "message"), data).to_sse())
     status = str(run.get("status") or "unknown")
     if not frames and not run.get("events"):

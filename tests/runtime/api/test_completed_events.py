@@ -2,7 +2,8 @@
 
 Agno's ``TeamRunCompleted`` holds ``member_responses`` and its ``WorkflowCompleted`` holds
 ``step_executor_runs``: a streaming client builds the run's output from them. The stored run
-already holds those runs, so the copy of the event kept with it goes without them.
+already holds those runs, so the copy of the event kept with it goes without them, and a replay
+of the stored run (a resume on a replica without the run's events) takes them from it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentos_runtime.api.resuming import stored_replay
 from agno.run.team import RunCompletedEvent as TeamRunCompletedEvent
 from agno.run.workflow import WorkflowCompletedEvent
 
-from tests.runtime.api.harness import Served, parse_frames, serve
+from tests.runtime.api.harness import Served, parse_frames, read_frames, serve
 from tests.runtime.teams.configs import delegate
 from tests.runtime.workflows.configs import workflow_config
 from tests.support.fake_openai import FakeOpenAIServer, Reply
@@ -70,3 +72,49 @@ async def test_a_workflow_runs_completed_event_carries_its_steps_runs(
     assert [(r["run_id"], r["content"]) for r in run["step_executor_runs"]] == sent
     kept = next(event for event in run["events"] if event["event"] == "WorkflowCompleted")
     assert "step_executor_runs" not in kept
+
+
+async def replayed_from_store(app: Served, path: str, session_id: str) -> Any:
+    """The last frame of a resume of a streamed background run, on a replica that holds none of
+    its events: the stored run's replay."""
+    form = {"message": "hi", "background": "true", "stream": "true", "session_id": session_id}
+    async with app.client.stream("POST", path, data=form) as response:
+        async for frame in read_frames(response):
+            run_id = frame.data["run_id"]
+            break
+    assert await app.context.runs.settle_background_runs(timeout=10.0)
+    app.context.runs.event_logs = type(app.context.runs.event_logs)()  # as on another replica
+    resumed = await app.client.post(f"{path}/{run_id}/resume", data={"session_id": session_id})
+    frames = parse_frames(resumed.text)
+    assert frames[0].event == "replay" and frames[0].data["status"] == "COMPLETED", resumed.text
+    return frames[-1]
+
+
+async def test_a_replay_of_a_stored_team_run_carries_its_members_runs(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.call(delegate("writer", "Draft it.")), Reply.say("drafted"), Reply.say("Done."))
+
+    last = await replayed_from_store(app, "/teams/crew/runs", "s-team")
+
+    assert last.event == "TeamRunCompleted"
+    assert [(m["agent_id"], m["content"]) for m in last.data["member_responses"]] == [("writer", "drafted")]
+
+
+async def test_a_replay_of_a_stored_workflow_run_carries_its_steps_runs(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say("drafted"), Reply.say("edited"))
+
+    last = await replayed_from_store(app, "/workflows/pipeline/runs", "s-flow")
+
+    assert last.event == "WorkflowCompleted"
+    assert [run["content"] for run in last.data["step_executor_runs"]] == ["drafted", "edited"]
+
+
+def test_a_replay_of_a_run_whose_nested_runs_are_damaged_carries_none() -> None:
+    run = {"status": "COMPLETED", "member_responses": "damaged", "events": [{"event": "TeamRunCompleted"}]}
+
+    *_, last = parse_frames(b"".join(stored_replay(run, "r1", None)).decode())
+
+    assert (last.event, last.data["member_responses"]) == ("TeamRunCompleted", [])
