@@ -3,7 +3,7 @@
 Agno's rules, kept so a database both write reads the same: a session counts on the UTC day it
 was created, with all its runs; tokens are the session's ``session_metrics`` (what Agno keeps
 there: each run's with its team members' and workflow steps'), else the same sum made from its
-runs (``usage_tokens``); each run with a model counts once for its (model, provider); rows are
+runs (``runs_tokens``); each run with a model counts once for its (model, provider); rows are
 per owner (``""`` for sessions without a user, counting no user); a day becomes ``completed``
 once it is over, and days stored completed are never recomputed. A team member's run counts as
 a run of the team's session, as Agno, which stores it apart too, counts it: where a session
@@ -111,27 +111,27 @@ def counted_runs(runs: Sequence[RunUsage]) -> list[RunUsage]:
     return counted
 
 
-def usage_tokens(run: RunUsage) -> dict[str, int]:
-    """The tokens ``run`` used: its own, its members' and its steps' (to any depth it holds)."""
-    totals = dict.fromkeys(TOKEN_FIELDS, 0)
-    for current in _with_held(run):
-        if current.metrics:
-            for name in TOKEN_FIELDS:
-                totals[name] += count_or_zero(current.metrics.get(name))
-    return totals
-
-
 def runs_tokens(runs: Sequence[RunUsage]) -> dict[str, int]:
-    """The tokens of a session's runs, each with the runs it holds (``usage_tokens``), but for a
-    run stored apart that another stored run also holds (a member's, as Agno stores them), whose
-    tokens that run's already count."""
-    held = {inner.run_id for run in runs for inner in _with_held(run) if inner is not run and inner.run_id is not None}
+    """The tokens of a session's runs (those of each of ``token_runs``)."""
     totals = dict.fromkeys(TOKEN_FIELDS, 0)
-    for run in runs:
-        if run.run_id is None or run.run_id not in held:
-            for name, count in usage_tokens(run).items():
-                totals[name] += count
+    for run in token_runs(runs):
+        if run.metrics:
+            for name in TOKEN_FIELDS:
+                totals[name] += count_or_zero(run.metrics.get(name))
     return totals
+
+
+def token_runs(runs: Sequence[RunUsage]) -> list[RunUsage]:
+    """The runs whose own metrics a session's tokens sum: each stored run with the runs it holds
+    (members', steps', to any depth), but for a run stored apart that another stored run also
+    holds (a member's, as Agno stores them), counted there."""
+    held = {
+        inner.run_id
+        for run in runs
+        for inner in _with_held(run)
+        if inner is not run and inner.run_id is not None and inner.run_id != run.run_id
+    }
+    return [inner for run in runs if run.run_id is None or run.run_id not in held for inner in _with_held(run)]
 
 
 def _with_held(run: RunUsage) -> list[RunUsage]:

@@ -137,6 +137,10 @@ async def test_a_teams_members_and_a_workflows_steps_count_in_the_days_tokens(
     ]
     session = (await app.client.get("/sessions/t", params={"type": "team"})).json()
     assert session["metrics"]["input_tokens"] == 1500
+    assert sorted((m["id"], m["input_tokens"]) for m in session["metrics"]["details"]["model"]) == [
+        ("fake-model", 600),
+        ("other-model", 900),
+    ]
 
 
 async def test_one_users_metrics_are_that_users_runs(app: Served, fake_openai: FakeOpenAIServer) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentos_runtime.metrics.aggregating import usage_tokens
+from agentos_runtime.metrics.aggregating import runs_tokens
 from agentos_runtime.metrics.session_tokens import session_metrics
 from agentos_runtime.storage.metrics_records import NESTING_LIMIT, run_usage
 
 
 def run_tokens(run: dict[str, Any]) -> dict[str, int]:
-    return usage_tokens(run_usage(run))
+    return runs_tokens([run_usage(run)])
 
 
 def run(input_tokens: int, output_tokens: int, **fields: Any) -> dict[str, Any]:
@@ -59,3 +59,34 @@ def test_nesting_past_the_bound_is_not_followed() -> None:
 
     assert run_tokens(deepest)["input_tokens"] == 0
     assert run_tokens(run(1, 0, member_responses=[run(1, 0)]))["input_tokens"] == 2
+
+
+def detailed(model: str, input_tokens: int, **fields: Any) -> dict[str, Any]:
+    """A run on ``model`` with its per-model details, as a run's metrics hold them."""
+    entry = {"id": model, "provider": "OpenAI", "input_tokens": input_tokens, "total_tokens": input_tokens}
+    metrics = {"input_tokens": input_tokens, "total_tokens": input_tokens, "details": {"model": [entry]}}
+    return {"metrics": metrics, **fields}
+
+
+def test_the_per_model_details_are_summed_per_model_over_runs_and_their_members() -> None:
+    team = detailed("lead", 1, run_id="t1", member_responses=[detailed("helper", 2, run_id="m1")])
+    later = detailed("lead", 4, run_id="t2")
+
+    metrics = session_metrics(None, [team, later])
+
+    assert metrics == {
+        "input_tokens": 7,
+        "total_tokens": 7,
+        "details": {
+            "model": [
+                {"id": "lead", "provider": "OpenAI", "input_tokens": 5, "total_tokens": 5},
+                {"id": "helper", "provider": "OpenAI", "input_tokens": 2, "total_tokens": 2},
+            ]
+        },
+    }
+
+
+def test_details_that_name_no_model_are_left_out() -> None:
+    odd = [{"metrics": {"details": details}} for details in ("x", {"model": "x"}, {"model": [{"id": 5}, "x"]})]
+
+    assert session_metrics(None, odd) == {}
