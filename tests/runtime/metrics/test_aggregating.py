@@ -295,3 +295,11 @@ def test_a_workflows_steps_runs_count_in_its_tokens_only() -> None:
     (row,) = aggregating.day_rows(date(2026, 3, 1), [activity("w1", kind="workflow", runs=[flow])], now=1, today=TODAY)
 
     assert (row.workflow_runs_count, row.token_metrics["input_tokens"], row.model_metrics) == (1, 7, [])
+
+
+def test_a_run_naming_itself_among_its_members_still_counts() -> None:
+    looped = RunUsage(
+        "m", "OpenAI", {"input_tokens": 1}, run_id="r1", members=(RunUsage(metrics={"input_tokens": 2}, run_id="r1"),)
+    )
+
+    assert aggregating.runs_tokens([looped])["input_tokens"] == 3
