@@ -1,7 +1,8 @@
 """Accuracy evals: the target answers the input, a judge model scores each answer from 1 to 10.
 
 Each iteration runs the target in a session of its own (``eval_<run id>_<n>``, as Agno names
-them) and asks the judge once. The result is Agno's ``AccuracyResult`` (``results`` with
+them) and asks the judge once; one whose run gives no answer is left out, as Agno leaves it (no
+answer at all: no score, not passed). The result is Agno's ``AccuracyResult`` (``results`` with
 ``input, output, expected_output, score, reason``, then ``avg/mean/min/max/std_dev_score``),
 plus the ``threshold`` and whether the average reached it (``passed``).
 """
@@ -31,8 +32,9 @@ async def evaluate_accuracy(
     results: list[JSON] = []
     for iteration in range(1, spec.num_iterations + 1):
         request = RunRequest(message=spec.input, session_id=f"eval_{run_id}_{iteration}", user_id=user_id)
-        output = await target.complete(request)
-        answer = answer_of(output)
+        answer = answer_of(await target.complete(request))
+        if not answer.strip():  # no answer to judge: the iteration is left out, as Agno leaves it
+            continue
         shown = judging.judge_input(agent_input=spec.input, expected_output=expected, agent_output=answer)
         completion = await judge.complete(
             [{"role": "system", "content": instructions}, {"role": "user", "content": shown}], None

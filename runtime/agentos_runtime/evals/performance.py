@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentos_runtime.errors import Conflict
-from agentos_runtime.evals.specs import EvalSpec, Evaluated, answer_of
+from agentos_runtime.evals.specs import EvalSpec, Evaluated, finished
 from agentos_runtime.runs.requests import RunRequest
 
 JSON = dict[str, Any]
@@ -58,7 +58,7 @@ async def evaluate_performance(spec: EvalSpec, target: Evaluated, *, user_id: st
     """
 
     async def run_once() -> None:
-        answer_of(await target.complete(RunRequest(message=spec.input, user_id=user_id)))
+        finished(await target.complete(RunRequest(message=spec.input, user_id=user_id)))
 
     with _measuring():
         for _ in range(spec.warmup_runs):

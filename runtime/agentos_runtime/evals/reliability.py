@@ -135,11 +135,12 @@ async def evaluate_reliability(
 ) -> tuple[JSON, JSON]:
     """The result (``eval_data``) and what was asked (``eval_input``).
 
-    Raises ``EvalFailed`` when the target's run does not complete.
+    Raises ``EvalFailed`` when the target's run neither completes nor pauses (a run that pauses
+    for a confirmation or an input is judged: its paused calls never ran, ``_clean``).
     """
     expected = spec.expected_tool_calls or ()
     request = RunRequest(message=spec.input, session_id=f"eval_{run_id}_1", user_id=user_id)
-    output = finished(await target.complete(request))
+    output = finished(await target.complete(request), also=("PAUSED",))
     checked = check_tool_calls(
         tool_evidence(output),
         expected=expected,

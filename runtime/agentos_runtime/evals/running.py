@@ -77,6 +77,20 @@ async def evaluate(
     )
 
 
+def eval_model(
+    own: ChatModel, models: Mapping[str, ChatModel], model_id: str, model_provider: str | None = None
+) -> ChatModel:
+    """The model an eval runs its target on, given ``model_id``: the target's ``own`` when that
+    names it (its declared id, or the model name it sends, ``model_provider`` its provider or
+    none, as ``/agents`` and ``/config`` show them), else the declared model it names
+    (``find_model``). A model name two declared models share is the target's own when it runs
+    one of them, never the other's."""
+    provider_matches = not model_provider or model_provider.casefold() == own.provider.casefold()
+    if models.get(model_id) is own or (own.model == model_id and provider_matches):
+        return own
+    return find_model(models, model_id)
+
+
 def find_model(models: Mapping[str, ChatModel], model_id: str) -> ChatModel:
     """A declared model by its id, else by the model name it sends; ``BadRequest`` when unknown."""
     found = models.get(model_id) or next((model for model in models.values() if model.model == model_id), None)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from agentos_runtime.storage.ports import EvalRow
 
-from tests.runtime.api.harness import Served, serve_on
+from tests.runtime.api.harness import CONFIRMED, Served, agent_config, serve_on
 from tests.runtime.teams.configs import LEADER_MODEL, delegate, team_config
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
@@ -166,6 +166,28 @@ async def test_model_id_runs_the_agent_on_another_declared_model_judged_by_its_o
 
     assert [body["model"] for body in fake_openai.bodies] == ["other-model", "fake-model"]
     assert run["model_id"] == "other-model"
+
+
+async def test_model_id_naming_the_agents_own_model_keeps_it_where_another_declared_model_shares_its_name(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    same = {"model": "fake-model", "api_key_env": None, "max_retries": 0}
+    document = {
+        "os_id": "evals-os",
+        "models": [
+            {"id": "old", "base_url": "http://127.0.0.1:9/v1", **same},  # nothing listens there
+            {"id": "new", "base_url": fake_openai.base_url, **same},
+        ],
+        "agents": [{"id": "assistant", "name": "Assistant", "model": "new"}],
+    }
+    fake_openai.script(Reply.say("Paris"), verdict(10))
+    async with serve_on(backend, yaml.safe_dump(document), tmp_path) as app:
+        # As /agents and /config show the agent's model.
+        body = accuracy(model_id="fake-model", model_provider="OpenAI")
+        response = await app.client.post("/eval-runs", json=body)
+
+    assert response.status_code == 200, response.text
+    assert [body["model"] for body in fake_openai.bodies] == ["fake-model", "fake-model"]
 
 
 @pytest.mark.parametrize(
@@ -417,6 +439,40 @@ async def test_a_reliability_eval_checks_the_tools_the_run_called(app: Served, f
     assert (run["model_id"], run["evaluated_component_name"]) == ("fake-model", "Assistant")
     session = await app.database().sessions.get_session(f"eval_{run['id']}_1")
     assert session is not None and session.runs is not None and session.runs[0]["content"] == "It is 5."
+
+
+async def test_a_reliability_eval_of_a_run_paused_for_a_confirmation_fails_on_the_call_that_never_ran(
+    backend: str, fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_openai.script(Reply.call(FakeToolCall("calculator", '{"expression": "2 + 3"}')))
+    body = judged("reliability", input="What is 2 + 3?", expected_tool_calls=["calculator"])
+    async with serve_on(backend, agent_config(fake_openai.base_url, tool_config=CONFIRMED), tmp_path) as app:
+        response = await app.client.post("/eval-runs", json=body)
+
+    assert response.status_code == 200, response.text
+    data = response.json()["eval_data"]
+    assert (data["eval_status"], data["passed_tool_calls"]) == ("FAILED", [])
+    assert data["missing_tool_calls"] == ["calculator (requested, but no call of it ran cleanly)"]
+
+
+async def test_a_run_without_an_answer_is_timed_judged_as_empty_or_left_out_of_the_accuracy_iterations(
+    app: Served, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.script(Reply.say(""), Reply.say(""))  # timed, then measured for memory
+    performance = {"agent_id": "assistant", "eval_type": "performance", "input": "hi", "num_iterations": 1}
+    timed = await app.client.post("/eval-runs", json=performance)
+    assert timed.status_code == 200, timed.text
+
+    fake_openai.script(Reply.say(""), Reply.say(json.dumps({"score": 2, "reason": "Nothing said.", "passed": False})))
+    judged_empty = await app.client.post("/eval-runs", json=judged())
+    assert judged_empty.status_code == 200, judged_empty.text
+    assert judged_empty.json()["eval_data"]["results"][0]["output"] == ""
+
+    fake_openai.script(Reply.say(""), Reply.say("Paris"), verdict(8))
+    scored = await app.client.post("/eval-runs", json=accuracy(num_iterations=2))
+    assert scored.status_code == 200, scored.text
+    results = scored.json()["eval_data"]["results"]
+    assert [(result["output"], result["score"]) for result in results] == [("Paris", 8)]
 
 
 async def test_a_reliability_eval_of_a_run_that_failed_is_a_502(app: Served, fake_openai: FakeOpenAIServer) -> None:

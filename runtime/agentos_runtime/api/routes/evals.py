@@ -32,7 +32,7 @@ from agentos_runtime.api.routes.eval_schemas import (
 )
 from agentos_runtime.api.routes.session_schemas import page_envelope
 from agentos_runtime.errors import BadRequest, NotFound
-from agentos_runtime.evals.running import TargetKind, agent_with_model, check_spec, evaluate, find_model
+from agentos_runtime.evals.running import TargetKind, agent_with_model, check_spec, eval_model, evaluate
 from agentos_runtime.evals.specs import Evaluated
 from agentos_runtime.llm.ports import ChatModel
 from agentos_runtime.storage.ports import EvalComponent, EvalQuery, EvalRow, EvalStore, SortOrder
@@ -171,13 +171,16 @@ def _target(context: RuntimeContext, request: EvalRunInput) -> tuple[Evaluated, 
         agent = context.agents.get(request.agent_id)
         if agent is None:
             raise NotFound(f"Agent with id '{request.agent_id}' not found")
-        model = find_model(context.models, request.model_id) if request.model_id else agent.model
+        model = agent.model
+        if request.model_id:
+            model = eval_model(agent.model, context.models, request.model_id, request.model_provider)
         return agent_with_model(agent, model), "agent", agent.model
     if request.team_id:
         team = context.teams.get(request.team_id)
         if team is None:
             raise NotFound(f"Team with id '{request.team_id}' not found")
-        if request.model_id and find_model(context.models, request.model_id) is not team.model:
+        own = team.model
+        if request.model_id and eval_model(own, context.models, request.model_id, request.model_provider) is not own:
             raise BadRequest("model_id can only replace an agent's model, not a team's")
         return team, "team", team.model
     raise BadRequest("One of agent_id or team_id must be provided")
