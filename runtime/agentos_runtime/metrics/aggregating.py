@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from agentos_runtime.epochs import utc_datetime
 from agentos_runtime.storable import count_or_zero
 from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, RunUsage, SessionActivity
 
@@ -54,7 +55,9 @@ DAILY = "daily"
 
 
 def utc_day(epoch: float) -> date:
-    return datetime.fromtimestamp(epoch, tz=UTC).date()
+    """The UTC day of ``epoch``; a time no date holds is on the nearest day there is."""
+    moment = utc_datetime(epoch)
+    return (moment or datetime.fromtimestamp(0, tz=UTC)).date()
 
 
 def day_start(day: date) -> int:
