@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from agentos_runtime.storage.ports import Database, MemoryRow, SessionQuery, SessionRow
+from agentos_runtime.storage.ports import Database, EvalQuery, MemoryRow, SessionQuery, SessionRow
 from agentos_runtime.storage.redis import keys
 from redis.asyncio import Redis
 
@@ -108,3 +108,22 @@ async def test_a_prefix_with_glob_characters_lists_only_its_own_keys(tmp_path: P
             for database in starred.opened:
                 await database.close()
             await delete_redis_keys(starred_prefix)
+
+
+async def test_an_eval_record_is_the_one_its_key_names_whatever_its_run_id_field_says(
+    storage: IsolatedStorage, client: Redis
+) -> None:
+    database = await storage.open()
+    p = storage.config.key_prefix
+    record = {"eval_type": "accuracy", "eval_data": {}, "created_at": 1}
+    await client.set(f"{p}:evals:nameless", json.dumps(record))  # another writer's, without run_id
+    await client.set(f"{p}:evals:a", json.dumps({**record, "run_id": "b"}))
+    await client.set(f"{p}:evals:b", json.dumps({**record, "run_id": "b"}))
+
+    listed = await database.evals.list_evals(EvalQuery())
+    assert sorted(row.run_id for row in listed.items) == ["a", "b", "nameless"]
+    assert (await database.evals.delete_evals(["nameless"]), await database.evals.delete_evals(["a"])) == (1, 1)
+
+    assert {key async for key in client.scan_iter(match=f"{p}:evals:*")} == {f"{p}:evals:b"}
+    found = await database.evals.get_eval("b")
+    assert found is not None and found.run_id == "b"
