@@ -51,11 +51,10 @@ def eval_columns(row: EvalRow) -> JSON:
     return {name: values[name] for name in EVAL_COLUMNS}
 
 
-def eval_from_columns(columns: Mapping[Any, Any], *, record_id: str | None = None) -> EvalRow:
+def eval_from_columns(columns: Mapping[Any, Any]) -> EvalRow:
     """Build an ``EvalRow`` from stored columns (JSON columns may arrive as text); ``DamagedRecord``
-    when they do not make one. ``record_id``: the id the record is stored under (a Redis key's),
-    which is its id whatever its ``run_id`` field says."""
-    run_id = record_id if record_id is not None else columns.get("run_id")
+    when they do not make one."""
+    run_id = columns.get("run_id")
     data = decode_json(columns.get("eval_data"))
     given = decode_json(columns.get("eval_input"))
     eval_type = columns.get("eval_type")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from agentos_runtime.storage.ports import Database, EvalQuery, MemoryRow, SessionQuery, SessionRow
+from agentos_runtime.storage.ports import Database, EvalQuery, MemoryQuery, MemoryRow, SessionQuery, SessionRow
 from agentos_runtime.storage.redis import keys
 from redis.asyncio import Redis
 
@@ -110,20 +110,32 @@ async def test_a_prefix_with_glob_characters_lists_only_its_own_keys(tmp_path: P
             await delete_redis_keys(starred_prefix)
 
 
-async def test_an_eval_record_is_the_one_its_key_names_whatever_its_run_id_field_says(
+async def test_a_record_is_the_one_its_key_names_whatever_its_id_field_says(
     storage: IsolatedStorage, client: Redis
 ) -> None:
+    """Records another writer left (or damaged): an eval run and a memory without an id field,
+    or with another record's id, and a session without its id."""
     database = await storage.open()
     p = storage.config.key_prefix
-    record = {"eval_type": "accuracy", "eval_data": {}, "created_at": 1}
-    await client.set(f"{p}:evals:nameless", json.dumps(record))  # another writer's, without run_id
-    await client.set(f"{p}:evals:a", json.dumps({**record, "run_id": "b"}))
-    await client.set(f"{p}:evals:b", json.dumps({**record, "run_id": "b"}))
+    evaluated = {"eval_type": "accuracy", "eval_data": {}, "created_at": 1}
+    await client.set(f"{p}:evals:nameless", json.dumps(evaluated))
+    await client.set(f"{p}:evals:a", json.dumps({**evaluated, "run_id": "b"}))
+    await client.set(f"{p}:evals:b", json.dumps({**evaluated, "run_id": "b"}))
+    remembered = {"memory": "likes tea", "user_id": "ana", "topics": [], "created_at": 1, "updated_at": 1}
+    await client.set(f"{p}:memories:nameless", json.dumps(remembered))
+    await client.set(f"{p}:memories:a", json.dumps({**remembered, "memory_id": "b"}))
+    await client.set(f"{p}:memories:b", json.dumps({**remembered, "memory_id": "b"}))
+    await client.set(f"{p}:sessions:s9", json.dumps({"session_type": "agent", "created_at": 1}))
 
     listed = await database.evals.list_evals(EvalQuery())
     assert sorted(row.run_id for row in listed.items) == ["a", "b", "nameless"]
     assert (await database.evals.delete_evals(["nameless"]), await database.evals.delete_evals(["a"])) == (1, 1)
-
     assert {key async for key in client.scan_iter(match=f"{p}:evals:*")} == {f"{p}:evals:b"}
-    found = await database.evals.get_eval("b")
-    assert found is not None and found.run_id == "b"
+    memories = await database.memories.list_memories(MemoryQuery())
+    assert sorted(row.memory_id for row in memories.items) == ["a", "b", "nameless"]
+    assert await database.memories.delete_memories(["nameless", "a"]) == 2
+    assert {key async for key in client.scan_iter(match=f"{p}:memories:*")} - {
+        key async for key in client.scan_iter(match=f"{p}:memories:index:*")
+    } == {f"{p}:memories:b"}
+    session = await database.sessions.get_session("s9")
+    assert session is not None and session.session_id == "s9"

@@ -129,7 +129,8 @@ class RedisBackend:
                 if value is None:
                     continue
                 try:
-                    loaded.append((record_id, records.decode_record(keys.kind_of(table), record_id, value)))
+                    record = records.decode_record(keys.kind_of(table), record_id, value)
+                    loaded.append((record_id, keys.identified(table, record_id, record)))
                 except records.DamagedRecord as error:
                     damaged.append(error)
         return loaded, damaged
@@ -144,7 +145,9 @@ class RedisBackend:
 
     async def load_one(self, client: Reader, table: str, record_id: str) -> dict[str, Any] | None:
         value = await client.get(self.key(table, record_id))
-        return None if value is None else records.decode_record(keys.kind_of(table), record_id, value)
+        if value is None:
+            return None
+        return keys.identified(table, record_id, records.decode_record(keys.kind_of(table), record_id, value))
 
     @cached_property
     def scripts(self) -> guarded.Scripts:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from agentos_runtime.storage import eval_records
 from agentos_runtime.storage.damage import left_out, readable
@@ -30,7 +29,7 @@ class RedisEvalStore:
     async def get_eval(self, run_id: str) -> EvalRow | None:
         with self._backend.errors():
             stored = await self._backend.load_one(self._backend.client, EVALS, run_id)
-        return None if stored is None else eval_records.eval_from_columns(stored, record_id=run_id)
+        return None if stored is None else eval_records.eval_from_columns(stored)
 
     async def list_evals(self, query: EvalQuery) -> Page[EvalRow]:
         backend = self._backend
@@ -44,14 +43,10 @@ class RedisEvalStore:
                 )
             else:
                 ids = await backend.scan_ids(EVALS)
-            stored, damaged = await backend.load_identified(EVALS, ids)
+            stored, damaged = await backend.load_readable(EVALS, ids)
         for each in damaged:
             left_out(backend.db_id, each)
-
-        def decode(identified: tuple[str, dict[str, Any]]) -> EvalRow:
-            return eval_records.eval_from_columns(identified[1], record_id=identified[0])
-
-        return eval_records.list_evals(readable(backend.db_id, decode, stored), query)
+        return eval_records.list_evals(readable(backend.db_id, eval_records.eval_from_columns, stored), query)
 
     async def rename_eval(self, run_id: str, name: str) -> EvalRow | None:
         key = self._backend.key(EVALS, run_id)
@@ -61,7 +56,7 @@ class RedisEvalStore:
             stored = await self._backend.load_one(snapshot, EVALS, run_id)
             if stored is None:
                 return None, None
-            renamed = replace(eval_records.eval_from_columns(stored, record_id=run_id), name=name, updated_at=now)
+            renamed = replace(eval_records.eval_from_columns(stored), name=name, updated_at=now)
             text = encode(eval_records.eval_columns(renamed))
 
             def writes(batch: WriteBatch) -> None:
@@ -79,9 +74,8 @@ class RedisEvalStore:
         backend = self._backend
 
         async def attempt(snapshot: Snapshot) -> tuple[int, Writes | None]:
-            # Each record is the one its key names, whatever its ``run_id`` field says.
-            loaded, damaged = await backend.load_identified(EVALS, unique, client=snapshot)
-            doomed = [(key, record) for key, record in loaded if user_id is None or record.get("user_id") == user_id]
+            loaded, damaged = await backend.load_readable(EVALS, unique, client=snapshot)
+            doomed = [record for record in loaded if user_id is None or record.get("user_id") == user_id]
             # One that cannot be read is deleted too, unless a user's: its owner is unknown.
             unread = [error.record_id for error in damaged] if user_id is None else []
             if not doomed and not unread:
@@ -90,10 +84,10 @@ class RedisEvalStore:
             def writes(batch: WriteBatch) -> None:
                 for run_id in unread:
                     batch.delete(backend.key(EVALS, run_id))
-                for run_id, record in doomed:
-                    batch.delete(backend.key(EVALS, run_id))
+                for record in doomed:
+                    batch.delete(backend.key(EVALS, record["run_id"]))
                     changes = keys.index_changes(backend.prefix, EVALS, record, None, EVAL_INDEX_FIELDS)
-                    reindex(batch, changes, run_id)
+                    reindex(batch, changes, record["run_id"])
 
             return len(doomed) + len(unread), writes
 

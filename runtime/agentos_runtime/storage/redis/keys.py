@@ -24,6 +24,21 @@ def kind_of(table: str) -> str:
     return _KINDS.get(table, table)
 
 
+# The field of a table's records that holds the id its key names (a metrics row's ``id`` is
+# Agno's own row id, not its key's).
+_ID_FIELDS = {SESSIONS: "session_id", RUNS: "run_id", MEMORIES: "memory_id", "evals": "run_id"}
+
+
+def identified(table: str, record_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as read from the key of ``record_id``: its id field says that id, whatever the
+    stored one said (another writer's, or none), so a record is always the one its key names:
+    what is deleted, listed or rewritten under that id."""
+    field = _ID_FIELDS.get(table)
+    if field is not None:
+        record[field] = record_id
+    return record
+
+
 SESSION_INDEX_FIELDS = ("user_id", "agent_id", "team_id", "workflow_id", "session_type")
 RUN_INDEX_FIELDS = ("session_id", "user_id", "agent_id", "team_id", "workflow_id", "run_type", "status")
 MEMORY_INDEX_FIELDS = ("user_id", "agent_id", "team_id", "workflow_id")

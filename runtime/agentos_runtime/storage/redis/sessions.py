@@ -65,7 +65,11 @@ class RedisSessionStore:
             found = await reads.execute()
             if found[0] is None:
                 self._remember_missing(session_id)
-            stored = None if found[0] is None else records.decode_record("session", session_id, found[0])
+            stored = (
+                None
+                if found[0] is None
+                else keys.identified(keys.SESSIONS, session_id, records.decode_record("session", session_id, found[0]))
+            )
             if stored is None or (session_type is not None and stored.get("session_type") != session_type):
                 return None
             if user_id is not None and stored.get("user_id") != user_id:
@@ -309,7 +313,7 @@ class RedisSessionStore:
         if value is None:
             return None, False
         try:
-            return records.decode_record("session", session_id, value), True
+            return keys.identified(keys.SESSIONS, session_id, records.decode_record("session", session_id, value)), True
         except records.DamagedRecord:
             return None, True
 
@@ -329,12 +333,16 @@ class RedisSessionStore:
             index = int(float(score))
         else:
             index = int(float(last[1])) + 1 if last else 0
-        stored = None if session is None else records.decode_record("session", session_id, session)
+        stored = (
+            None
+            if session is None
+            else keys.identified(keys.SESSIONS, session_id, records.decode_record("session", session_id, session))
+        )
         found = str_or_none(previous)
         if found is None or score is None:
             return stored, index, None
         try:
-            return stored, index, records.decode_record("run", run_id, found)
+            return stored, index, keys.identified(keys.RUNS, run_id, records.decode_record("run", run_id, found))
         except records.DamagedRecord:
             raise _damaged_run(session_id) from None
 
