@@ -15,7 +15,7 @@ from agentos_runtime.tools.mcp.metrics import McpMetrics
 from tests.runtime.api.harness import Served, serve
 from tests.runtime.auth.apps import jwt_app
 from tests.runtime.auth.tokens import bearer, mint
-from tests.support.fake_openai import FakeOpenAIServer, Reply
+from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
 WAIT = 20.0
 KEY = "mcp-test-security-key"
@@ -323,3 +323,55 @@ async def test_a_batch_is_refused_as_the_sdk_refuses_it_at_the_2026_revision_wha
             "error": {"code": -32600, "message": "Invalid request: method: required, a string"},
         },
     )
+
+
+async def call_result(served: Served, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """One raw ``tools/call``'s result, as the client receives it."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    answer = await served.client.post("/mcp", json=body, headers=JSONRPC_HEADERS)
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()["result"]
+    return result
+
+
+async def test_a_run_tool_answers_with_the_runs_ids_and_status_beside_its_text(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_openai.script(Reply.say("Hello."))
+    async with serve(config_text(fake_openai.base_url, mcp_server=True), data_dir=tmp_path) as served:
+        result = await call_result(served, "run_agent", {"agent_id": "assistant", "message": "hi"})
+        stored = (await served.client.get("/sessions", params={"type": "agent"})).json()["data"]
+
+    [session] = stored
+    assert result["content"] == [{"type": "text", "text": "Hello."}] and not result.get("isError")
+    structured = result["structuredContent"]
+    assert (structured["status"], structured["content"], structured["agent_id"]) == ("COMPLETED", "Hello.", "assistant")
+    assert structured["session_id"] == session["session_id"] and structured["run_id"]
+
+
+async def test_a_run_paused_for_a_confirmation_says_so_and_where_to_continue_it(
+    fake_openai: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    text = config_text(fake_openai.base_url, mcp_server=True).replace(
+        "    description: Answers questions.\n",
+        "    description: Answers questions.\n    tools: [calculator]\n"
+        "    tool_config: {calculator: {requires_confirmation: true}}\n",
+    )
+    fake_openai.script(Reply.call(FakeToolCall("calculator", '{"expression": "1 + 1"}', id="c1")))
+    async with serve(text, data_dir=tmp_path) as served:
+        result = await call_result(served, "run_agent", {"agent_id": "assistant", "message": "add", "session_id": "s"})
+
+    structured = result["structuredContent"]
+    assert structured["status"] == "PAUSED" and len(structured["requirements"]) == 1
+    assert f"POST /agents/assistant/runs/{structured['run_id']}/continue" in result["content"][0]["text"]
+    assert structured["content"] == result["content"][0]["text"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_info_says_whether_the_mcp_server_is_on_and_where(
+    fake_openai: FakeOpenAIServer, tmp_path: Path, enabled: bool
+) -> None:
+    async with serve(config_text(fake_openai.base_url, mcp_server=enabled), data_dir=tmp_path) as served:
+        mcp = (await served.client.get("/info")).json()["mcp"]
+
+    assert (mcp["enabled"], mcp["path"]) == ((True, "/mcp") if enabled else (False, None))

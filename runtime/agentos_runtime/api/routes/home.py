@@ -37,7 +37,12 @@ async def info(context: ContextDep, request: Request) -> dict[str, Any]:
         "agent_count": len(config.agents),
         "team_count": len(config.teams),
         "workflow_count": len(config.workflows),
-        "mcp": {"enabled": False, "path": None, "oauth": None, "tool_run_endpoint": False},
+        "mcp": {
+            "enabled": config.mcp_server,
+            "path": "/mcp" if config.mcp_server else None,
+            "oauth": None,
+            "tool_run_endpoint": False,
+        },
         "auth_mode": policy.mode,
         "user_isolation": policy.user_isolation,
     }

@@ -2,7 +2,8 @@
 
 Off by default; ``mcp_server: true`` in the config turns it on. It serves Agno's core tools
 with Agno's names: ``get_agentos_config`` (what can be run), ``run_agent``, ``run_team`` and
-``run_workflow`` (a run with a message; the answer's text is the result). The endpoint is an
+``run_workflow`` (a run with a message; the answer's text is the result, with the run's ids and
+status beside it, as Agno's: ``run_result``). The endpoint is an
 ordinary route of the API, behind the same authentication and route checks as the others; each
 tool then checks the caller may run that component (``POST /agents/{id}/runs`` and so on) and
 runs as the caller's user when JWT user isolation applies. The server is stateless (JSON
@@ -31,7 +32,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, INVALID_REQUEST, jsonrpc_message_adapter
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, CallToolResult, TextContent, jsonrpc_message_adapter
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from starlette.types import Message, Receive, Scope, Send
@@ -190,19 +191,19 @@ def build_server() -> MCPServer:
     @server.tool(name="run_agent", description="Run an agent with a message and get its response.")
     async def run_agent(
         agent_id: str, message: str, ctx: Context, user_id: str | None = None, session_id: str | None = None
-    ) -> str:
+    ) -> CallToolResult:
         return await _run(ctx, "agent", agent_id, message, user_id, session_id)
 
     @server.tool(name="run_team", description="Run a team of agents with a message and get its response.")
     async def run_team(
         team_id: str, message: str, ctx: Context, user_id: str | None = None, session_id: str | None = None
-    ) -> str:
+    ) -> CallToolResult:
         return await _run(ctx, "team", team_id, message, user_id, session_id)
 
     @server.tool(name="run_workflow", description="Run a workflow with an input message and get its result.")
     async def run_workflow(
         workflow_id: str, message: str, ctx: Context, user_id: str | None = None, session_id: str | None = None
-    ) -> str:
+    ) -> CallToolResult:
         return await _run(ctx, "workflow", workflow_id, message, user_id, session_id)
 
     return server
@@ -210,7 +211,7 @@ def build_server() -> MCPServer:
 
 async def _run(
     ctx: Context, singular: str, component_id: str, message: str, user_id: str | None, session_id: str | None
-) -> str:
+) -> CallToolResult:
     context, caller, kind = _context(ctx), _caller(ctx), KINDS[singular]
     try:
         # Before the lookup, as the REST route: a caller may not learn which ids exist it may not run.
@@ -240,8 +241,36 @@ async def _run(
         raise ToolError(error.detail) from None
     if output.get("status") == "ERROR":
         raise ToolError(str(output.get("content") or f"the {singular} run failed"))
+    return run_result(output, singular, component_id)
+
+
+def run_result(output: dict[str, Any], singular: str, component_id: str) -> CallToolResult:
+    """A run tool's answer, as Agno's run tools give it: the answer's text, and in the structured
+    content the run's ``run_id``, ``session_id`` and ``status`` (a run may end ``PAUSED`` or
+    ``CANCELLED``), the same text, the component's id and, for a paused run, its requirements.
+    A paused run says so, and where to continue it (this server offers no ``continue_run``)."""
     content = output.get("content")
-    return content if isinstance(content, str) else str(content or "")
+    text = content if isinstance(content, str) else "" if content is None else json.dumps(content)
+    status = str(output.get("status") or "COMPLETED")
+    structured: dict[str, Any] = {
+        "run_id": output.get("run_id"),
+        "session_id": output.get("session_id"),
+        "status": status,
+    }
+    if status == "PAUSED":
+        # An agent's or team's requirements; a workflow's, its paused step's.
+        waiting = output.get("requirements") or output.get("step_requirements") or ()
+        requirements = [r for r in waiting if isinstance(r, dict)]
+        structured["requirements"] = requirements
+        if not text:
+            text = f"Run paused: {len(requirements)} requirement(s) awaiting resolution."
+        text = (
+            f"{text} The continue_run tool is not registered on this server; resume this run over the REST "
+            f"API: POST /{KINDS[singular]}/{component_id}/runs/{output.get('run_id')}/continue"
+        )
+    structured["content"] = text
+    structured[f"{singular}_id"] = component_id
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 def _context(ctx: Context) -> RuntimeContext:
