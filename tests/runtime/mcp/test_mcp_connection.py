@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -363,3 +366,57 @@ async def test_closing_does_not_wait_forever_for_a_transport_that_will_not_let_g
 
     assert "did not close within 0.05s" in caplog.text
     release.set()
+
+
+# A stdio server that never answers, tells (a file) once its stdin is closed, and does not exit.
+SILENT_SERVER = """
+import os, sys, time
+open(sys.argv[1], "w").write(str(os.getpid()))
+sys.stdin.buffer.read()
+open(sys.argv[2], "w").close()
+time.sleep(120)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not reaped yet, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_closing_while_a_timed_out_handshake_stops_its_server_stops_the_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The handshake times out; as the transport stops the process (stdin closed, a grace, then
+    signals), the connection is closed: the process is stopped all the same, not left behind."""
+    monkeypatch.setattr(connection_module, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    pid_file, stopping = tmp_path / "pid", tmp_path / "stdin-closed"
+    config = McpServerConfig.model_validate(
+        {
+            "id": "silent",
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": ["-c", SILENT_SERVER, str(pid_file), str(stopping)],
+        }
+    )
+    connection = McpConnection(config, {}, metrics=McpMetrics())
+    await connection.start(wait_seconds=0)
+    try:
+        await eventually(stopping.exists, what="the transport stopping the server after the handshake timed out")
+    finally:
+        await connection.close()
+
+    pid = int(pid_file.read_text())
+    still = alive(pid)
+    if still:
+        os.kill(pid, signal.SIGKILL)
+    assert not still, "the server's process was left running"
+
+
+async def eventually(probe: Callable[[], object], *, what: str, timeout: float = WAIT) -> None:
+    async with asyncio.timeout(timeout):
+        while not probe():
+            await asyncio.sleep(0.01)

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -199,6 +200,7 @@ class McpConnection:
         self._wake = asyncio.Event()
         self._broken: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._scope: anyio.CancelScope | None = None  # what ``close`` cancels, once the task runs
         self.stray_messages = 0
         """How many things the server sent were not MCP messages (ignored)."""
         self._stray_held = 0
@@ -230,10 +232,16 @@ class McpConnection:
     async def close(self) -> None:
         """Stop the connection; a transport that does not let go within ``CLOSE_SECONDS`` is left
         behind (logged) rather than holding the caller, a shutdown, forever."""
-        task, self._task = self._task, None
+        task, self._task, scope = self._task, None, self._scope
         if task is None:
             return
-        task.cancel()
+        # Through the task's cancel scope: a transport stopping its server (the stdio client's
+        # stdin close, grace and signals, shielded) finishes first. A plain ``task.cancel()``
+        # goes through the shield and leaves the server process running.
+        if scope is not None:
+            scope.cancel()
+        else:  # not started yet: nothing to stop
+            task.cancel()
         done, _ = await asyncio.wait({task}, timeout=CLOSE_SECONDS)
         if not done:
             log.warning("MCP server %s: the connection did not close within %gs; left behind", self.id, CLOSE_SECONDS)
@@ -317,6 +325,10 @@ class McpConnection:
             self._wake.set()
 
     async def _maintain(self) -> None:
+        with anyio.CancelScope() as self._scope:
+            await self._connect_again_and_again()
+
+    async def _connect_again_and_again(self) -> None:
         delay: float | None = None
         while True:
             connected_at: float | None = None
