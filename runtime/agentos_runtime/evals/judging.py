@@ -186,15 +186,32 @@ def criteria_summary(verdicts: Sequence[CriteriaVerdict]) -> dict[str, float | N
     return summary
 
 
+# How many of an answer's braces a verdict is looked for at (a bound on the work a long answer
+# full of braces makes).
+MAX_OBJECT_STARTS = 200
+
+
 def _json_object(text: str | None) -> dict[str, Any]:
-    """The JSON object in a judge's answer (fenced or among other words), else ``{}``."""
+    """The JSON object in a judge's answer (fenced or among other words), else ``{}``: the span
+    from its first ``{`` to its last ``}``, else the first object that decodes starting at one of
+    its first ``MAX_OBJECT_STARTS`` braces (words around it may hold braces of their own)."""
     stripped = _FENCE.sub("", (text or "").strip())
     start, end = stripped.find("{"), stripped.rfind("}")
     try:
         found: Any = json.loads(stripped[start : end + 1]) if start >= 0 else None
     except (ValueError, RecursionError):
         found = None
-    return found if isinstance(found, dict) else {}
+    if isinstance(found, dict):
+        return found
+    decoder = json.JSONDecoder()
+    for _, brace in zip(range(MAX_OBJECT_STARTS), re.finditer(r"\{", stripped), strict=False):
+        try:
+            found, _end = decoder.raw_decode(stripped, brace.start())
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(found, dict):
+            return found
+    return {}
 
 
 def _whole_score(value: Any) -> int | None:

@@ -25,6 +25,11 @@ from agentos_runtime.evals.specs import EvalFailed
         ('```json\n{"accuracy_score": 10, "accuracy_reason": "Exact."}\n```', Verdict(10, "Exact.")),
         ('Here is my verdict: {"accuracy_score": 3.0, "accuracy_reason": "Off."} Thanks.', Verdict(3, "Off.")),
         ('{"accuracy_score": 1}', Verdict(1, "")),
+        # Braces in the words around the verdict, before and after it.
+        (
+            'Weighing {x}: {"accuracy_score": 6, "accuracy_reason": "Half {right}."} see {y}',
+            Verdict(6, "Half {right}."),
+        ),
     ],
 )
 def test_a_verdict_is_read_from_the_judges_json(answer: str, expected: Verdict) -> None:
@@ -42,6 +47,7 @@ def test_a_verdict_is_read_from_the_judges_json(answer: str, expected: Verdict) 
         '{"accuracy_score": true}',
         '{"accuracy_score": "8"}',
         '{"accuracy_reason": "no score"}',
+        "{" * 100_000,  # as many braces as words: looked at a bounded number of times
     ],
 )
 def test_an_answer_without_a_whole_score_from_1_to_10_fails_the_eval(answer: str | None) -> None:
