@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 
-from agentos_operator.kube.client import ApiError
+from agentos_operator.kube.client import ApiConflictError, ApiError
 from agentos_operator.metrics import Metrics
 from agentos_operator.reconcile import Context, Outcome, RefusedForNowError, reconcile_key
 from agentos_operator.settings import OperatorSettings
@@ -151,6 +151,11 @@ class Reconciler:
             outcome, retry_after = None, error.retry_after
             if error.namespace_terminating:  # the namespace's deletion takes the resource with it
                 self._ctx.logger.info("reconcile of %s/%s waits for its namespace to be deleted", *key)
+            elif isinstance(error, ApiConflictError):
+                # A write guarded by the version it read, refused as the object changed meanwhile
+                # (a Deployment's controller writing its status during a rollout): read again on
+                # the retry, nothing wrong. One lasting past the grace is reported in the status.
+                self._ctx.logger.info("reconcile of %s/%s met a change made meanwhile, will retry: %s", *key, error)
             else:
                 self._ctx.logger.warning("reconcile of %s/%s failed, will retry: %s", *key, error)
         except Exception:  # a bug must not stop this resource's reconciles for good

@@ -9,6 +9,7 @@ API server produces each of these only by chance.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -214,3 +215,20 @@ async def test_an_api_server_restart_in_the_middle_of_reconciles_ends_with_every
         assert_children_exactly_once(cluster, name)
     assert "While down." in str(cluster.get(CONFIGMAPS, f"{names[0]}-config"))
     assert operator.thread.is_alive()
+
+
+async def test_a_write_refused_as_the_object_changed_meanwhile_is_retried_without_a_warning(
+    cluster: Cluster, start_operator: StartOperator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """409: a guarded write (the version it read) lost a race with another writer: normal."""
+    caplog.set_level(logging.INFO)
+    await cluster.create_secret("openai", api_key="sk-test-1")
+    conflict = cluster.api.fail_next(409, verb="patch", plural="deployments", dry_run=False)
+    start_operator()
+
+    await cluster.create_agentos("demo")
+
+    await cluster.ready("demo")
+    assert len(conflict.fired) == 1
+    retried = [r for r in caplog.records if "will retry" in r.getMessage() and "ns1/demo" in r.getMessage()]
+    assert [(r.levelname, "met a change made meanwhile" in r.getMessage()) for r in retried] == [("INFO", True)]
