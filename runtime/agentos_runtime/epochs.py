@@ -19,7 +19,15 @@ LAST_EPOCH = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
 def utc_datetime(epoch: object) -> datetime | None:
     """``epoch`` as an aware UTC datetime, held between year 1 and year 9999; ``None`` for a
     value that is no number (``NaN``, a string, a boolean)."""
-    if isinstance(epoch, bool) or not isinstance(epoch, int | float) or math.isnan(epoch):
+    seconds = epoch_seconds(epoch)
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def epoch_seconds(value: object) -> float | None:
+    """``value`` as epoch seconds a date holds (the nearest such for one past them, however
+    large: an integer past any float included); ``None`` for a value that is no number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    held = min(max(epoch, FIRST_EPOCH), LAST_EPOCH)
-    return datetime.fromtimestamp(held, tz=UTC)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return min(max(value, FIRST_EPOCH), LAST_EPOCH)

@@ -24,3 +24,8 @@ def test_a_time_no_date_holds_is_the_nearest_date(epoch: float, shown: int) -> N
 @pytest.mark.parametrize("value", [None, float("nan"), "soon", True, [1], {"at": 1}])
 def test_a_value_that_is_no_time_is_none(value: object) -> None:
     assert utc_datetime(value) is None and iso_utc(value) is None
+
+
+def test_an_integer_past_any_float_is_the_last_date() -> None:
+    assert utc_datetime(10**400) == datetime.fromtimestamp(LAST_EPOCH, tz=UTC)
+    assert utc_datetime(-(10**400)) == datetime.fromtimestamp(FIRST_EPOCH, tz=UTC)

@@ -15,6 +15,7 @@ import pytest
 from agentos_runtime.storage.ports import EvalRow, MemoryRow, SessionRow
 
 from tests.runtime.api.harness import Served, agent_config, serve_on
+from tests.support.damage import Damage
 from tests.support.fake_openai import FakeOpenAIServer
 
 # Far past year 9999, and far before year 1.
@@ -78,3 +79,17 @@ async def test_a_session_created_at_an_absurd_time_does_not_fail_the_daily_metri
     refreshed = await app.client.post("/metrics/refresh")
 
     assert refreshed.status_code == 200, refreshed.text
+
+
+@pytest.mark.parametrize("created_at", ["NaN", '"abc"', "1e400", "1" + "0" * 400])
+async def test_a_redis_session_whose_time_is_no_whole_number_is_left_out_of_the_daily_metrics(
+    fake_openai: FakeOpenAIServer, tmp_path: Path, created_at: str
+) -> None:
+    async with serve_on("redis", agent_config(fake_openai.base_url), tmp_path) as app:
+        record = '{"session_id": "odd", "session_type": "agent", "created_at": ' + created_at + "}"
+        await Damage("redis", app.context.config.databases[0], tmp_path).redis_set("sessions", "odd", record)
+
+        refreshed = await app.client.post("/metrics/refresh")
+        listed = await app.client.get("/sessions", params={"type": "agent"})
+
+    assert (refreshed.status_code, listed.status_code) == (200, 200), refreshed.text

@@ -44,7 +44,7 @@ class RedisMetricsStore:
         backend = self._backend
         with backend.errors():
             sessions = (await backend.load_readable(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS)))[0]
-            chosen = [record for record in sessions if start <= int(record.get("created_at") or 0) < end]
+            chosen = [r for r in sessions if (at := _created_at(r)) is not None and start <= at < end]
             runs = await self._runs_of([record["session_id"] for record in chosen])
         return [_activity(record, runs[record["session_id"]]) for record in chosen]
 
@@ -53,7 +53,7 @@ class RedisMetricsStore:
         with backend.errors():
             sessions = (await backend.load_readable(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS)))[0]
         return min(
-            (int(record["created_at"]) for record in sessions if record.get("created_at") is not None), default=None
+            (at for at in map(_created_at, sessions) if at is not None), default=None
         )
 
     async def metrics_days(self) -> MetricsDays:
@@ -136,8 +136,17 @@ def _activity(record: dict[str, Any], runs: list[JSON]) -> SessionActivity:
     return SessionActivity(
         session_id=str(record["session_id"]),
         session_type=record["session_type"],
-        created_at=int(record["created_at"]),
+        created_at=_created_at(record) or 0,
         user_id=record.get("user_id"),
         session_metrics=session_metrics if isinstance(session_metrics, dict) else None,
         runs=[metrics_records.run_usage(json.loads(run) if isinstance(run, str) else run) for run in runs],
     )
+
+
+def _created_at(record: dict[str, Any]) -> int | None:
+    """A session record's creation time as the whole number the session store reads it as;
+    ``None`` where it holds none (that store leaves such a session out as damaged)."""
+    try:
+        return int(record["created_at"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
