@@ -108,8 +108,9 @@ def counted_runs(runs: Sequence[RunUsage]) -> list[RunUsage]:
     stack = [member for run in runs for member in run.members]
     while stack:
         member = stack.pop()
-        if member.run_id is None or member.run_id not in stored:
-            counted.append(member)
+        if member.run_id is not None and member.run_id in stored:
+            continue  # counted as stored, and its members from there
+        counted.append(member)
         stack.extend(member.members)
     return counted
 

@@ -303,3 +303,16 @@ def test_a_run_naming_itself_among_its_members_still_counts() -> None:
     )
 
     assert aggregating.runs_tokens([looped])["input_tokens"] == 3
+
+
+def test_a_sub_teams_member_held_only_inside_the_sub_teams_run_stored_apart_counts_once() -> None:
+    agent = RunUsage("m-a", "OpenAI", {"input_tokens": 4}, run_id="a")
+    sub_team = RunUsage("m-s", "OpenAI", {"input_tokens": 2}, run_id="s", parent_run_id="t", members=(agent,))
+    team = RunUsage("m-t", "OpenAI", {"input_tokens": 1}, run_id="t", members=(sub_team,))
+
+    (row,) = aggregating.day_rows(
+        date(2026, 3, 1), [activity("t1", kind="team", runs=[team, sub_team])], now=1, today=TODAY
+    )
+
+    assert (row.team_runs_count, row.token_metrics["input_tokens"]) == (3, 7)
+    assert sorted((m["model_id"], m["count"]) for m in row.model_metrics) == [("m-a", 1), ("m-s", 1), ("m-t", 1)]
