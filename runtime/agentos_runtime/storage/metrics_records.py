@@ -8,10 +8,13 @@ Nothing in this module does I/O.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
+
+import orjson
 
 from agentos_runtime.storage.ports import JSON, MetricsDays, MetricsRow, RunUsage, SessionActivity, SessionRow
 from agentos_runtime.storage.records import DamagedRecord, decode_json
@@ -164,12 +167,12 @@ def run_usage(run: Mapping[str, Any], *, depth: int = 0) -> RunUsage:
     members' and its steps', to ``NESTING_LIMIT`` levels); entries that are no run are left out."""
 
     def held(field: str) -> tuple[RunUsage, ...]:
-        listed = decode_json(run.get(field)) if depth < NESTING_LIMIT else None
+        listed = _decoded(run.get(field)) if depth < NESTING_LIMIT else None
         if not isinstance(listed, list):
             return ()
         return tuple(run_usage(item, depth=depth + 1) for item in listed if isinstance(item, dict))
 
-    metrics = decode_json(run.get("metrics"))
+    metrics = _decoded(run.get("metrics"))
     return RunUsage(
         model=_text(run.get("model")),
         model_provider=_text(run.get("model_provider")),
@@ -179,6 +182,22 @@ def run_usage(run: Mapping[str, Any], *, depth: int = 0) -> RunUsage:
         members=held("member_responses"),
         steps=held("step_executor_runs"),
     )
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column's value, its text decoded (by orjson: a team's run holds its members' runs,
+    messages and all); ``None`` for text that is no JSON or nested too deep to decode (the runs it
+    holds are then not counted, the run itself still is)."""
+    if not isinstance(value, str | bytes):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:  # NaN (which another writer's JSON may hold), or past its depth
+        pass
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None
 
 
 def session_activity(row: SessionRow) -> SessionActivity:

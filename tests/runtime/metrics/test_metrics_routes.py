@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 
 from tests.runtime.api.harness import Served, serve_on
+from tests.support.damage import Damage
 from tests.support.databases import redis_url
 from tests.support.fake_openai import FakeOpenAIServer, FakeToolCall, Reply
 
@@ -256,6 +257,51 @@ async def test_a_stored_session_of_an_unknown_type_is_not_counted_and_the_refres
     status = (await app.client.get("/metrics/refresh/status")).json()
     assert (status["status"], status["error"]) == ("completed", None)
     assert (await app.client.get("/metrics")).status_code == 200
+
+
+# How deep a member's messages nest in a run another writer left, per backend: SQLite's JSON
+# functions stop near 1,000 levels (then the read fails, 503), PostgreSQL's go further.
+DEPTHS = {"sqlite": 960, "postgres": 3000}
+
+
+async def test_a_team_run_whose_member_nests_deep_counts_and_past_decoding_counts_without_it(
+    app: Served, backend: str, tmp_path: Path
+) -> None:
+    now = int(time.time())
+    member = {"run_id": "m1", "agent_id": "analyst", "model": "other-model", "metrics": {"input_tokens": 3}}
+    run = {"run_id": "r1", "team_id": "crew", "model": "fake-model", "status": "COMPLETED", "created_at": now}
+    run |= {"metrics": {"input_tokens": 5}, "member_responses": [member]}
+    session = SessionRow(session_id="s1", session_type="team", team_id="crew", created_at=now, runs=[run])
+    await app.database().sessions.upsert_session(session)
+    if backend in DEPTHS:  # the run as another writer left it
+        deep = json.dumps({**run, "member_responses": [{**member, "messages": "@@"}]})
+        deep = deep.replace('"@@"', "[" * DEPTHS[backend] + "]" * DEPTHS[backend])
+        damage = Damage(backend, app.context.config.databases[0], tmp_path)
+        await damage.sql("UPDATE {schema}.agno_runs SET run_data = %s WHERE run_id = %s", deep, "r1")
+
+    refreshed = await app.client.post("/metrics/refresh")
+
+    assert refreshed.status_code == 200, refreshed.text
+    (day,) = refreshed.json()
+    counted = (day["team_runs_count"], day["token_metrics"]["input_tokens"])
+    # Past what a JSON decoder follows (PostgreSQL's 3,000 levels): the run counts, its member not.
+    assert counted == ((1, 5) if backend == "postgres" else (2, 8))
+
+
+async def test_runs_past_one_page_are_all_counted(app: Served) -> None:
+    now = int(time.time())
+    for n in range(3):
+        runs = [
+            {"run_id": f"s{n}-r{i:03}", "agent_id": "assistant", "model": "fake-model", "metrics": {"input_tokens": 1}}
+            for i in range(60)
+        ]
+        await app.database().sessions.upsert_session(
+            SessionRow(session_id=f"s{n}", session_type="agent", agent_id="assistant", created_at=now, runs=runs)
+        )
+
+    (day,) = (await app.client.post("/metrics/refresh")).json()
+
+    assert (day["agent_runs_count"], day["token_metrics"]["input_tokens"]) == (180, 180)
 
 
 async def test_bad_dates_are_422_and_an_unknown_database_404(app: Served) -> None:

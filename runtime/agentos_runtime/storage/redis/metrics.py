@@ -52,9 +52,7 @@ class RedisMetricsStore:
         backend = self._backend
         with backend.errors():
             sessions = (await backend.load_readable(keys.SESSIONS, await backend.scan_ids(keys.SESSIONS)))[0]
-        return min(
-            (at for at in map(_created_at, sessions) if at is not None), default=None
-        )
+        return min((at for at in map(_created_at, sessions) if at is not None), default=None)
 
     async def metrics_days(self) -> MetricsDays:
         return metrics_records.metrics_days(await self._load())

@@ -3,7 +3,7 @@
 Activity is read without loading a run's own messages: each session's day, owner, type and
 ``session_metrics``, and of each run its ids, model, provider and token counts (JSON paths
 evaluated in the database), with the runs a team's or workflow's run holds (members', steps'),
-read in batches. Runs Agno 2 left in a session row count when the runs table has none for
+read a page of runs at a time, each page a store call of its own. Runs Agno 2 left in a session row count when the runs table has none for
 that session. Rows are upserted on (``user_id``, ``date``, ``aggregation_period``) in
 one transaction, keeping a stored row's ``id`` and ``created_at``.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, type_coerce
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, select, type_coerce
 from sqlalchemy.types import NullType
 
 from agentos_runtime.storage import metrics_records
@@ -24,7 +24,7 @@ from agentos_runtime.storage.records import decode_json
 from agentos_runtime.storage.sql.connecting import SqlBackend
 
 # Runs read at a time for the metrics: a team's run holds its members' runs, messages and all.
-_BATCH = 200
+_PAGE = 20
 # Columns an upsert never rewrites: the conflict key, and the identity of the stored row.
 _KEPT = frozenset({"id", "date", "created_at", "aggregation_period", "user_id"})
 
@@ -47,33 +47,38 @@ class SqlMetricsStore:
             *legacy,
         ).where(*created)
         data = runs.c.run_data
-        usage: Select[Any] = (
-            select(
-                runs.c.session_id,
-                runs.c.run_id,
-                runs.c.parent_run_id,
-                data["model"].as_string().label("model"),
-                data["model_provider"].as_string().label("model_provider"),
-                data["metrics"].label("metrics"),
-                # The runs a team's or a workflow's run holds (their messages too: read in
-                # batches, each turned into its usage before the next).
-                data["member_responses"].label("member_responses"),
-                data["step_executor_runs"].label("step_executor_runs"),
-            )
-            .where(runs.c.session_id.in_(select(sessions.c.session_id).where(*created)))
-            .order_by(runs.c.session_id, runs.c.run_index, runs.c.run_id)
-            .execution_options(yield_per=_BATCH)
-        )
-        by_session: dict[str, list[RunUsage]] = {}
+        usage: Select[Any] = select(
+            runs.c.session_id,
+            runs.c.run_id,
+            runs.c.run_index,
+            runs.c.parent_run_id,
+            data["model"].as_string().label("model"),
+            data["model_provider"].as_string().label("model_provider"),
+            # As JSON text, decoded a row at a time (``run_usage``): the runs a team's or a
+            # workflow's run holds come with their messages, and one nested past what a
+            # decoder can follow is that run's loss alone, not the read's.
+            cast(data["metrics"], Text).label("metrics"),
+            cast(data["member_responses"], Text).label("member_responses"),
+            cast(data["step_executor_runs"], Text).label("step_executor_runs"),
+        ).where(runs.c.run_id.in_(bindparam("run_ids", expanding=True)))
+        in_range = runs.c.session_id.in_(select(sessions.c.session_id).where(*created))
         async with self._backend.operation():
             async with self._backend.engine.connect() as connection:
                 found = (await connection.execute(listing)).mappings().all()
-                streamed = await connection.stream(usage)
-                async for batch in streamed.mappings().partitions():
-                    for used in batch:
-                        usage_of = metrics_records.run_usage(used)
-                        by_session.setdefault(str(used["session_id"]), []).append(usage_of)
-        return [_activity(row, by_session.get(row["session_id"])) for row in found]
+                run_ids = list((await connection.execute(select(runs.c.run_id).where(in_range))).scalars())
+        by_session: dict[str, list[tuple[Any, RunUsage]]] = {}
+        for first in range(0, len(run_ids), _PAGE):
+            # A page of runs at a time, by id, each a store call of its own (its own deadline):
+            # what a page holds is turned into counts before the next is read.
+            async with self._backend.operation():
+                async with self._backend.engine.connect() as connection:
+                    page = {"run_ids": run_ids[first : first + _PAGE]}
+                    rows = (await connection.execute(usage, page)).mappings().all()
+            for row in rows:
+                used = metrics_records.run_usage(row)
+                by_session.setdefault(str(row["session_id"]), []).append((row["run_index"], used))
+        in_order = {session_id: _in_run_order(used) for session_id, used in by_session.items()}
+        return [_activity(row, in_order.get(row["session_id"])) for row in found]
 
     async def first_session_at(self) -> int | None:
         sessions = self._backend.tables.sessions
@@ -141,6 +146,12 @@ class SqlMetricsStore:
 def _raw(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """``column`` read as the driver gives it: SQLite's stored text, PostgreSQL's typed value."""
     return type_coerce(column, NullType())
+
+
+def _in_run_order(used: list[tuple[Any, RunUsage]]) -> list[RunUsage]:
+    """A session's runs by ``run_index`` (those without one last), then id."""
+    used.sort(key=lambda item: (item[0] is None, item[0] or 0, item[1].run_id or ""))
+    return [usage for _, usage in used]
 
 
 def _activity(row: Any, runs: list[RunUsage] | None) -> SessionActivity:
