@@ -402,9 +402,11 @@ class McpConnection:
 
             async def stop_listening() -> None:
                 # Awaited before the client's transport closes: a listener cancelled but still
-                # running would otherwise unwind inside a transport already torn down.
+                # running would otherwise unwind inside a transport already torn down. Shielded:
+                # a close cancels this task's scope, which must not cut the wait short.
                 listener.cancel()
-                await asyncio.wait({listener})
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait({listener})
 
             stack.push_async_callback(stop_listening)
         while True:
