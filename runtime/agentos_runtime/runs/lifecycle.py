@@ -464,6 +464,11 @@ class Lifecycle:
         steps = self.steps
         try:
             await self._save()
+        except _NeverStarted:
+            log.info(
+                "run %s of %s was never stored as started: its end is not stored", steps.record.run_id, steps.label
+            )
+            return None
         except StorageUnavailable as failure:
             self._owe_save(outcome)
             return failure
@@ -572,20 +577,26 @@ class Lifecycle:
         if self.sessions is None or self._new_row is None:
             record.saved = True
             return
-        if self._announcing is not None and not self._announcing.done():
-            # The start's record must not land after the final one (a run cancelled while it was written).
-            await asyncio.wait([self._announcing])
+        if self._announcing is not None:
+            if not self._announcing.done():
+                # The start's record must not land after the final one (a run cancelled while it was written).
+                await asyncio.wait([self._announcing])
+            if self._announcing.cancelled() or self._announcing.exception() is not None:
+                # Never stored as started (refused: another request took the paused run up first;
+                # or its write failed): nothing of it is stored, it would replace another's run.
+                raise _NeverStarted
         stored = record.to_dict(stored=True)
         self._attempted = (stored, record.session_state)
         await self.sessions.save_run(self._new_row, stored, session_state=record.session_state)
         record.saved = True
 
     def _save_detached(self) -> None:
-        """Record a run whose caller went away (disconnect, shutdown) as CANCELLED, in the background."""
+        """Record a run whose caller went away (disconnect, shutdown) as CANCELLED, in the background;
+        a run refused as it started (told so, then left) stays unsaved."""
         steps = self.steps
         if self._saving:  # the save in flight settles it: releases the lease, or owes the save
             return
-        if steps.record.saved or self._new_row is None:
+        if steps.record.saved or self._new_row is None or self.refusal is not None:
             self._released.set()
             return
         outcome = Outcome("CANCELLED", reason=CANCELLED_BY_CALLER)
@@ -696,6 +707,10 @@ class Lifecycle:
                 failure.detail,
                 later,
             )
+
+
+class _NeverStarted(Exception):
+    """A run's final save given up: the record of its start was refused or failed to be written."""
 
 
 async def _take_up(sessions: SessionStore, session_id: str, run: JSON, *, status: str) -> None:
