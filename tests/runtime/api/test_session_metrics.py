@@ -29,6 +29,21 @@ def tokens_of(calls: int) -> dict[str, int]:
     return {"input_tokens": 10 * calls, "output_tokens": 5 * calls, "total_tokens": 15 * calls}
 
 
+def metrics_of(**calls_per_model: int) -> dict[str, Any]:
+    """A session's metrics after ``calls`` model calls per model (``leader_model=2``), with Agno's
+    per-model ``details``."""
+    details = [
+        {"id": model.replace("_", "-"), "provider": "OpenAI Chat", **tokens_of(calls)}
+        for model, calls in calls_per_model.items()
+    ]
+    return {**tokens_of(sum(calls_per_model.values())), "details": {"model": details}}
+
+
+def in_model_order(metrics: dict[str, Any]) -> dict[str, Any]:
+    details = sorted(metrics["details"]["model"], key=lambda entry: entry["id"])
+    return {**metrics, "details": {"model": details}}
+
+
 async def ran(app: Served, path: str, session_id: str) -> None:
     answer = await app.client.post(path, data={"message": "hi", "stream": "false", "session_id": session_id})
     assert answer.status_code == 200 and answer.json()["status"] == "COMPLETED", answer.text
@@ -50,7 +65,7 @@ async def test_an_agent_sessions_tokens_are_the_sum_of_its_runs(app: Served, fak
     detail, entry = await shown(app, "s-agent", "agent")
 
     assert len(fake_openai.requests) == 2
-    assert detail["metrics"] == entry["metrics"] == tokens_of(2)
+    assert detail["metrics"] == entry["metrics"] == metrics_of(member_model=2)
     assert detail["total_tokens"] == entry["total_tokens"] == 30
 
 
@@ -61,7 +76,8 @@ async def test_a_team_sessions_tokens_count_its_members_calls_too(app: Served, f
     detail, entry = await shown(app, "s-team", "team")
 
     assert len(fake_openai.requests) == 3, "the leader twice, the member once"
-    assert detail["metrics"] == entry["metrics"] == tokens_of(3)
+    assert detail["metrics"] == entry["metrics"]
+    assert in_model_order(detail["metrics"]) == metrics_of(leader_model=2, member_model=1)
     assert detail["total_tokens"] == 45
 
 
@@ -72,7 +88,7 @@ async def test_a_workflow_sessions_tokens_are_its_steps(app: Served, fake_openai
     _, entry = await shown(app, "s-flow", "workflow")
 
     assert len(fake_openai.requests) == 2, "one call a step"
-    assert entry["metrics"] == tokens_of(2) and entry["total_tokens"] == 30
+    assert entry["metrics"] == metrics_of(member_model=2) and entry["total_tokens"] == 30
 
 
 async def test_a_session_without_runs_shows_no_tokens(app: Served) -> None:
