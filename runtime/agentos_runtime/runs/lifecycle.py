@@ -317,6 +317,7 @@ class Lifecycle:
         registry: RunRegistry,
         announce: asyncio.Future[AgentOSError | None] | None = None,
         takes_up: str | None = None,
+        taken_events: int | None = None,
     ) -> None:
         self.steps = steps
         self.sessions = sessions
@@ -324,6 +325,9 @@ class Lifecycle:
         self.announce = announce
         """Set once the run is stored as started: ``None``, or why it could not be (then it is refused)."""
         self.takes_up = takes_up
+        self.taken_events = taken_events
+        """How many events the run it takes up held when read: taken up only while it still holds
+        as many (a run that went on and paused again since waits for other decisions)."""
         """The status the stored run must still have for this run to go on (a paused run: ``PAUSED``)."""
         self.refusal: AgentOSError | None = None
         """Why the run was not stored: its session could not be read or is another's, or the save failed."""
@@ -515,7 +519,9 @@ class Lifecycle:
         if self.takes_up is None:
             write = self.sessions.save_run(self._new_row, stored, session_state=None)
         else:
-            write = _take_up(self.sessions, self._new_row.session_id, stored, status=self.takes_up)
+            write = _take_up(
+                self.sessions, self._new_row.session_id, stored, status=self.takes_up, events=self.taken_events
+            )
         save = asyncio.get_running_loop().create_task(write)
         self._announcing = save
         self.registry.track(save)
@@ -713,10 +719,11 @@ class _NeverStarted(Exception):
     """A run's final save given up: the record of its start was refused or failed to be written."""
 
 
-async def _take_up(sessions: SessionStore, session_id: str, run: JSON, *, status: str) -> None:
-    """Store ``run`` in place of its stored run while that has ``status``; ``Conflict`` otherwise."""
-    if not await sessions.replace_run(session_id, run, status=status):
-        raise Conflict(f"run '{run['run_id']}' is no longer {status}: another request took it up first")
+async def _take_up(sessions: SessionStore, session_id: str, run: JSON, *, status: str, events: int | None) -> None:
+    """Store ``run`` in place of its stored run while that has ``status`` (and ``events`` events,
+    when given: the run as it was read); ``Conflict`` otherwise."""
+    if not await sessions.replace_run(session_id, run, status=status, events=events):
+        raise Conflict(f"run '{run['run_id']}' is no longer {status} as it was read: another request took it up first")
 
 
 class RunWatch:
@@ -750,17 +757,25 @@ async def execute(
     registry: RunRegistry,
     watch: RunWatch | None = None,
     takes_up: str | None = None,
+    taken_events: int | None = None,
 ) -> AsyncGenerator[RunEvent, None]:
     """Register the run, drive it through its lifecycle, and forget it when its events end.
 
     ``watch`` learns of the run (``RunWatch``); ``takes_up``: the status its stored run must
-    still have (``Lifecycle.takes_up``).
+    still have (``Lifecycle.takes_up``), and ``taken_events`` its number of events.
     """
     handle = registry.start(run_id, owner, sessions=sessions)
     announce = watch.started if watch is not None else None
     try:  # registered from here: whatever fails, even building its steps, lets the run id go
         steps = steps_for(handle)
-        lifecycle = Lifecycle(steps, sessions=sessions, registry=registry, announce=announce, takes_up=takes_up)
+        lifecycle = Lifecycle(
+            steps,
+            sessions=sessions,
+            registry=registry,
+            announce=announce,
+            takes_up=takes_up,
+            taken_events=taken_events,
+        )
         if watch is not None:
             watch.lifecycle = lifecycle
         async with aclosing(lifecycle.drive()) as events:

@@ -74,7 +74,7 @@ class NestedRunStore:
         self.keep(run)
         return new
 
-    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+    async def replace_run(self, session_id: str, run: JSON, *, status: str, events: int | None = None) -> bool:
         raise TypeError("a nested run is never taken up on its own: the outer run's continue takes it up")
 
     async def list_sessions(self, query: SessionQuery) -> Page[SessionRow]:

@@ -22,6 +22,7 @@ from agentos_runtime.runs.nested_store import NestedRunStore
 from agentos_runtime.runs.registry import RunHandle, RunOwner, RunRegistry
 from agentos_runtime.runs.requests import RunRequest
 from agentos_runtime.storage.ports import SessionStore
+from agentos_runtime.storage.records import events_held
 
 if TYPE_CHECKING:
     from agentos_runtime.runs.pausing import PausedRun
@@ -172,6 +173,7 @@ class Runner(Generic[RecordT]):
             watch=watch,
             # A nested run (a team's member) is taken up by its outer run's take-up, not its own.
             takes_up=None if isinstance(self.sessions, NestedRunStore) else "PAUSED",
+            taken_events=events_held(paused.run),
         )
 
     def _execute(

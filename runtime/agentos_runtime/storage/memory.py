@@ -109,11 +109,13 @@ class InMemorySessionStore:
         self._rows[new.session_id] = stored
         return replace(_copy_session(replace(stored, runs=[])), runs=None)
 
-    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+    async def replace_run(self, session_id: str, run: JSON, *, status: str, events: int | None = None) -> bool:
         run_id = records.run_id_of(run)
         row = self._rows.get(session_id)
         runs = (row.runs or []) if row is not None else []
-        if row is None or not any(r.get("run_id") == run_id and r.get("status") == status for r in runs):
+        if row is None or not any(
+            r.get("run_id") == run_id and records.stored_with(r, status=status, events=events) for r in runs
+        ):
             return False
         self._rows[session_id] = _copy_session(replace(row, runs=records.merge_run(runs, run)))
         return True

@@ -198,9 +198,11 @@ class SessionStore(Protocol):
         """
         ...
 
-    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+    async def replace_run(self, session_id: str, run: JSON, *, status: str, events: int | None = None) -> bool:
         """Replace the stored run of ``run["run_id"]`` in session ``session_id`` by ``run``, only
-        while it is stored with ``status``: a compare-and-set, atomic between replicas too.
+        while it is stored with ``status`` (and, when ``events`` is given, holding that many
+        ``events``: the run as it was read, not one that went on and paused again since): a
+        compare-and-set, atomic between replicas too.
 
         ``True`` when replaced (at its place in the session); ``False``, writing nothing, when
         no such run is stored there or its status is another (another request changed it

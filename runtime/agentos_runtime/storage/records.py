@@ -226,6 +226,18 @@ def run_columns(run: JSON, *, session_id: str, user_id: str | None, run_index: i
     }
 
 
+def events_held(run: Mapping[str, Any]) -> int:
+    """How many items a run's ``events`` holds (none when it is no list), as ``replace_run`` counts them."""
+    held = run.get("events")
+    return len(held) if isinstance(held, list) else 0
+
+
+def stored_with(run: JSON, *, status: str, events: int | None) -> bool:
+    """Whether a stored ``run`` has ``status`` and, when ``events`` is given, that many events
+    (``replace_run``'s condition)."""
+    return run.get("status") == status and (events is None or events_held(run) == events)
+
+
 def merge_run(runs: Sequence[JSON], run: JSON) -> list[JSON]:
     """``runs`` with ``run`` replacing the run of the same ``run_id`` in place, else appended."""
     run_id = run_id_of(run)

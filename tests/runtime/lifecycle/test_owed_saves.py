@@ -153,9 +153,9 @@ class FlakySessions:
 
         return await self._logged("save_run", run, write, landed=lambda _: True)
 
-    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+    async def replace_run(self, session_id: str, run: JSON, *, status: str, events: int | None = None) -> bool:
         async def write() -> bool:
-            return await self.inner.replace_run(session_id, run, status=status)
+            return await self.inner.replace_run(session_id, run, status=status, events=events)
 
         return await self._logged("replace_run", run, write, landed=bool)
 

@@ -422,6 +422,23 @@ async def test_replace_run_writes_nothing_when_the_run_has_another_status_or_is_
     assert [await db.sessions.get_session(session_id) for session_id in ("s1", "s2")] == before
 
 
+async def test_replace_run_with_events_rewrites_only_a_run_holding_that_many_events(db: Database) -> None:
+    """The run as it was read: one that went on and paused again since holds more events."""
+    events = [{"event": "RunStarted"}, {"event": "RunPaused"}]
+    await db.sessions.save_run(session("s1"), {**run("r1", status="PAUSED"), "events": events}, session_state=None)
+    await db.sessions.save_run(session("s1"), {**run("r2", status="PAUSED"), "events": "damaged"}, session_state=None)
+    before = await db.sessions.get_session("s1")
+
+    assert await db.sessions.replace_run("s1", run("r1", status="RUNNING"), status="PAUSED", events=1) is False
+    assert await db.sessions.replace_run("s1", run("r1", status="RUNNING"), status="PAUSED", events=3) is False
+    assert await db.sessions.get_session("s1") == before
+    assert await db.sessions.replace_run("s1", run("r1", status="RUNNING"), status="PAUSED", events=2) is True
+    assert await db.sessions.replace_run("s1", run("r2", status="RUNNING"), status="PAUSED", events=0) is True  # no list
+
+    stored = await db.sessions.get_session("s1")
+    assert stored is not None and [r["status"] for r in stored.runs or []] == ["RUNNING", "RUNNING"]
+
+
 async def test_replace_run_refuses_a_run_without_a_run_id(db: Database) -> None:
     with pytest.raises(ValueError, match="run_id"):
         await db.sessions.replace_run("s1", {"status": "RUNNING"}, status="PAUSED")

@@ -56,10 +56,12 @@ class HeldTakeUps:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sessions, name)
 
-    async def replace_run(self, session_id: str, run: dict[str, Any], *, status: str) -> bool:
+    async def replace_run(
+        self, session_id: str, run: dict[str, Any], *, status: str, events: int | None = None
+    ) -> bool:
         self.waiting.set()
         await self.release.wait()
-        return await self._sessions.replace_run(session_id, run, status=status)
+        return await self._sessions.replace_run(session_id, run, status=status, events=events)
 
 
 async def test_a_continue_cancelled_while_its_refused_take_up_is_written_keeps_the_other_requests_result() -> None:
@@ -80,3 +82,23 @@ async def test_a_continue_cancelled_while_its_refused_take_up_is_written_keeps_t
 
     assert done["status"] == "COMPLETED"
     assert ((await stored(flow.database))["status"], (await stored(flow.database))["content"]) == ("COMPLETED", "Five.")
+
+
+async def test_a_continue_of_a_run_that_went_on_and_paused_again_since_it_was_read_is_refused() -> None:
+    """Read while it waited on call c1; continued meanwhile by another request, it waits on c2."""
+    adder = FakeChatModel(
+        call("calculator", ADD, call_id="c1"), call("calculator", ADD, call_id="c2"), say("10"), say("again")
+    )
+    flow = Flow(adder, FakeChatModel(say("Ten.")))
+    paused = await flow.pause()  # read by the late request
+    again = await flow.workflow.complete_continued(flow.going_on(paused, "c1", True))  # the other request
+    assert again["status"] == "PAUSED"
+
+    events = [e.to_dict() async for e in flow.workflow.continue_run(flow.going_on(paused, "c1", True))]
+
+    assert [(e["event"], e.get("error_type")) for e in events] == [("WorkflowError", "run_conflict")]
+    waiting = await stored(flow.database)
+    assert waiting["status"] == "PAUSED"
+    [step] = waiting["step_requirements"]
+    assert [r["tool_execution"]["tool_call_id"] for r in step["executor_requirements"]] == ["c2"]
+    assert len(adder.prompts) == 2, "the decided call c1 ran once"

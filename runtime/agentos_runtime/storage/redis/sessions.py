@@ -183,13 +183,18 @@ class RedisSessionStore:
 
         return await self._transact(attempt, expected=self._expected_if_missing(new.session_id, run_id))
 
-    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
+    async def replace_run(self, session_id: str, run: JSON, *, status: str, events: int | None = None) -> bool:
         run_id = records.run_id_of(run)
         now = self._backend.now()
 
         async def attempt(snapshot: Snapshot) -> tuple[bool, Writes | None]:
             stored = await self._backend.load_one(snapshot, keys.RUNS, run_id)
             if stored is None or stored.get("session_id") != session_id or stored.get("status") != status:
+                return False, None
+            data = stored.get("run_data")
+            if events is not None and not records.stored_with(
+                data if isinstance(data, dict) else {}, status=status, events=events
+            ):
                 return False, None
             record = {
                 **records.run_columns(

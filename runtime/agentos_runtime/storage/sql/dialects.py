@@ -11,7 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Table, Text, cast, exists, func, literal, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Integer,
+    Table,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import psycopg as postgres_psycopg
@@ -40,6 +53,9 @@ class Dialect:
     driver: Callable[[], DriverDialect]
     # A JSON object column with one top-level key set to a JSON value (the object made if NULL).
     json_with_key: Callable[[ColumnElement[Any], str, ColumnElement[Any]], ColumnElement[Any]]
+    # How many items a run's ``events`` (a top-level key of its JSON column) holds: 0 when it is
+    # no array.
+    events_count: Callable[[ColumnElement[Any]], ColumnElement[int]]
 
 
 def _postgres_json_string(column: ColumnElement[Any]) -> ColumnElement[str]:
@@ -65,6 +81,17 @@ def _sqlite_json_with_key(column: ColumnElement[Any], key: str, value: ColumnEle
     return func.json_set(func.coalesce(column, literal_column("'{}'")), f"$.{key}", func.json(value))
 
 
+def _postgres_events_count(column: ColumnElement[Any]) -> ColumnElement[int]:
+    events = column.op("->", return_type=JSONB)(literal("events"))
+    array = case((func.jsonb_typeof(events) == "array", events), else_=literal_column("'[]'::jsonb"))
+    return func.jsonb_array_length(array, type_=Integer)
+
+
+def _sqlite_events_count(column: ColumnElement[Any]) -> ColumnElement[int]:
+    array = func.json_type(column, "$.events") == "array"
+    return case((array, func.json_array_length(column, "$.events", type_=Integer)), else_=0)
+
+
 def _sqlite_ddl_preamble(_schema: str | None) -> list[Executable]:
     return []
 
@@ -86,6 +113,7 @@ POSTGRES = Dialect(
     ddl_preamble=_postgres_ddl_preamble,
     driver=postgres_psycopg.dialect,
     json_with_key=_postgres_json_with_key,
+    events_count=_postgres_events_count,
 )
 SQLITE = Dialect(
     name="sqlite",
@@ -95,5 +123,6 @@ SQLITE = Dialect(
     ddl_preamble=_sqlite_ddl_preamble,
     driver=lambda: sqlite.dialect(paramstyle="named"),
     json_with_key=_sqlite_json_with_key,
+    events_count=_sqlite_events_count,
 )
 DIALECTS = {dialect.name: dialect for dialect in (POSTGRES, SQLITE)}

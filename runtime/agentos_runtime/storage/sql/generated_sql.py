@@ -434,8 +434,11 @@ TEMPLATES: dict[str, Any] = json.loads(
      {}
     ],
     "replace_run": [
-     "UPDATE @@|schema|@@.agno_runs SET status=%(new_status)s::VARCHAR, run_data=%(new_run_data)s::JSONB, updated_at=%(now)s::BIGINT WHERE @@|schema|@@.agno_runs.run_id = %(run_id)s::VARCHAR AND @@|schema|@@.agno_runs.session_id = %(session_id)s::VARCHAR AND @@|schema|@@.agno_runs.status = %(expected_status)s::VARCHAR RETURNING @@|schema|@@.agno_runs.run_id",
-     {}
+     "UPDATE @@|schema|@@.agno_runs SET status=%(new_status)s::VARCHAR, run_data=%(new_run_data)s::JSONB, updated_at=%(now)s::BIGINT WHERE @@|schema|@@.agno_runs.run_id = %(run_id)s::VARCHAR AND @@|schema|@@.agno_runs.session_id = %(session_id)s::VARCHAR AND @@|schema|@@.agno_runs.status = %(expected_status)s::VARCHAR AND (%(expected_events)s::BIGINT IS NULL OR jsonb_array_length(CASE WHEN (jsonb_typeof(@@|schema|@@.agno_runs.run_data -> %(param_1)s::VARCHAR) = %(jsonb_typeof_1)s::VARCHAR) THEN @@|schema|@@.agno_runs.run_data -> %(param_1)s::VARCHAR ELSE '[]'::jsonb END) = %(expected_events)s::BIGINT) RETURNING @@|schema|@@.agno_runs.run_id",
+     {
+      "jsonb_typeof_1": "array",
+      "param_1": "events"
+     }
     ],
     "request_cancel": [
      "INSERT INTO @@|schema|@@.agentos_run_cancels (run_id, expires_at) VALUES (%(run_id)s::VARCHAR, %(expires_at)s::BIGINT) ON CONFLICT (run_id) DO UPDATE SET expires_at = excluded.expires_at",
@@ -922,8 +925,13 @@ TEMPLATES: dict[str, Any] = json.loads(
      }
     ],
     "replace_run": [
-     "UPDATE agno_runs SET status=:new_status, run_data=:new_run_data, updated_at=:now WHERE agno_runs.run_id = :run_id AND agno_runs.session_id = :session_id AND agno_runs.status = :expected_status RETURNING run_id",
-     {}
+     "UPDATE agno_runs SET status=:new_status, run_data=:new_run_data, updated_at=:now WHERE agno_runs.run_id = :run_id AND agno_runs.session_id = :session_id AND agno_runs.status = :expected_status AND (:expected_events IS NULL OR CASE WHEN (json_type(agno_runs.run_data, :json_type_1) = :json_type_2) THEN json_array_length(agno_runs.run_data, :json_array_length_1) ELSE :param_1 END = :expected_events) RETURNING run_id",
+     {
+      "json_array_length_1": "$.events",
+      "json_type_1": "$.events",
+      "json_type_2": "array",
+      "param_1": 0
+     }
     ],
     "request_cancel": [
      "INSERT INTO agentos_run_cancels (run_id, expires_at) VALUES (:run_id, :expires_at) ON CONFLICT (run_id) DO UPDATE SET expires_at = excluded.expires_at",

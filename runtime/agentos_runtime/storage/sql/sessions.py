@@ -114,8 +114,10 @@ class SqlSessionStore:
             raise records.another_users_session(new.session_id)
         return records.session_from_columns(dict(zip(self._text.session_columns, written[0][0], strict=True)), None)
 
-    async def replace_run(self, session_id: str, run: JSON, *, status: str) -> bool:
-        params = replace_params(run, session_id=session_id, expected_status=status, now=int(self._clock()))
+    async def replace_run(self, session_id: str, run: JSON, *, status: str, events: int | None = None) -> bool:
+        params = replace_params(
+            run, session_id=session_id, expected_status=status, expected_events=events, now=int(self._clock())
+        )
         written = await self._executor.write([(self._text.replace_run, params)])
         return bool(written[0])
 

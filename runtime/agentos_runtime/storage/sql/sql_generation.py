@@ -156,15 +156,20 @@ class RunStatements:
         return insert.on_conflict_do_update(index_elements=["run_id"], set_=changed)
 
     def replace_run(self) -> ClauseElement:
-        """``run_id``, ``session_id``, ``expected_status``, ``status``, ``run_data``, ``now``: the
-        run's row rewritten only while its status is the expected one; its ``run_id`` returned then."""
+        """``run_id``, ``session_id``, ``expected_status``, ``expected_events``, ``status``,
+        ``run_data``, ``now``: the run's row rewritten only while its status is the expected one
+        and (when ``expected_events`` is not NULL) its ``run_data`` holds that many events; its
+        ``run_id`` returned then."""
         runs = self._tables.runs
+        expected_events = bindparam("expected_events", type_=BigInteger)
+        held = self._dialect.events_count(runs.c.run_data)
         return (
             update(runs)
             .where(
                 runs.c.run_id == bindparam("run_id", type_=String),
                 runs.c.session_id == bindparam("session_id", type_=String),
                 runs.c.status == bindparam("expected_status", type_=String),
+                or_(expected_events.is_(None), held == expected_events),
             )
             .values(
                 status=bindparam("new_status", type_=String),

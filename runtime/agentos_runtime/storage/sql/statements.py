@@ -201,12 +201,15 @@ def _encoded(value: Any) -> str | None:
     return None if value is None else records.encode_json(value)
 
 
-def replace_params(run: JSON, *, session_id: str, expected_status: str, now: int) -> dict[str, Any]:
+def replace_params(
+    run: JSON, *, session_id: str, expected_status: str, expected_events: int | None, now: int
+) -> dict[str, Any]:
     """The parameters of ``replace_run`` (``run_data`` encoded; raises as ``run_params``)."""
     return {
         "run_id": records.run_id_of(run),
         "session_id": session_id,
         "expected_status": expected_status,
+        "expected_events": expected_events,
         "new_status": run.get("status"),
         "new_run_data": records.encode_json(run),
         "now": now,
