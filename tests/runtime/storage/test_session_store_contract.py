@@ -433,7 +433,8 @@ async def test_replace_run_with_events_rewrites_only_a_run_holding_that_many_eve
     assert await db.sessions.replace_run("s1", run("r1", status="RUNNING"), status="PAUSED", events=3) is False
     assert await db.sessions.get_session("s1") == before
     assert await db.sessions.replace_run("s1", run("r1", status="RUNNING"), status="PAUSED", events=2) is True
-    assert await db.sessions.replace_run("s1", run("r2", status="RUNNING"), status="PAUSED", events=0) is True  # no list
+    # Events that are no list count as none.
+    assert await db.sessions.replace_run("s1", run("r2", status="RUNNING"), status="PAUSED", events=0) is True
 
     stored = await db.sessions.get_session("s1")
     assert stored is not None and [r["status"] for r in stored.runs or []] == ["RUNNING", "RUNNING"]
